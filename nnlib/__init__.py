@@ -1,0 +1,12 @@
+"""nnlib: dense neural networks with Cython-compiled kernels.
+
+``import nnlib`` loads only NumPy and the small compiled kernel modules; everything heavier
+is imported when first used.
+"""
+from nnlib import functional
+from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
+
+__version__ = "0.1.0"
+
+__all__ = ["functional", "DTypeError", "LabelError", "NonFiniteError", "ShapeError",
+           "__version__"]

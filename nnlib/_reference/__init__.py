@@ -1,0 +1,9 @@
+"""NumPy twins of every compiled kernel in :mod:`nnlib.functional`.
+
+Same names, same signatures (a test enforces it); plain NumPy, written to be read. They
+are the tests' oracle and the statement of the math next to the fast code.
+"""
+from nnlib._reference.activations import *  # noqa: F401,F403
+from nnlib._reference import activations as _activations
+
+__all__ = list(_activations.__all__)

@@ -1,0 +1,101 @@
+"""NumPy twins of nnlib.functional.activations: the readable statement of the math and
+the tests' oracle. Same names and signatures as the compiled versions; ``n_threads`` is
+accepted and ignored. Computed in float64 and cast back to the input's dtype."""
+import numpy as np
+
+from nnlib._codes import ACTIVATION_CODES
+
+__all__ = [n for name in ACTIVATION_CODES for n in (name, name + "_vjp")]
+
+
+def _f(x):
+    x = np.asarray(x)
+    dt = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
+    return x.astype(np.float64), dt
+
+
+def _sigmoid64(x):
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def identity(x, *, n_threads=None):
+    x, dt = _f(x)
+    return x.astype(dt)
+
+
+def identity_vjp(x, grad_out, *, n_threads=None):
+    x, dt = _f(x)
+    return (np.ones_like(x) * grad_out).astype(dt)
+
+
+def sigmoid(x, *, n_threads=None):
+    x, dt = _f(x)
+    return _sigmoid64(x).astype(dt)
+
+
+def sigmoid_vjp(x, grad_out, *, n_threads=None):
+    x, dt = _f(x)
+    s = _sigmoid64(x)
+    return (s * (1 - s) * grad_out).astype(dt)
+
+
+def tanh(x, *, n_threads=None):
+    x, dt = _f(x)
+    return np.tanh(x).astype(dt)
+
+
+def tanh_vjp(x, grad_out, *, n_threads=None):
+    x, dt = _f(x)
+    return ((1 - np.tanh(x) ** 2) * grad_out).astype(dt)
+
+
+def relu(x, *, n_threads=None):
+    x, dt = _f(x)
+    return np.where(x > 0, x, np.where(x <= 0, 0.0, x)).astype(dt)
+
+
+def relu_vjp(x, grad_out, *, n_threads=None):
+    x, dt = _f(x)
+    return (np.where(x > 0, 1.0, 0.0) * grad_out).astype(dt)
+
+
+def leaky_relu(x, slope=0.01, *, n_threads=None):
+    x, dt = _f(x)
+    return np.where(x > 0, x, slope * x).astype(dt)
+
+
+def leaky_relu_vjp(x, grad_out, slope=0.01, *, n_threads=None):
+    x, dt = _f(x)
+    return (np.where(x > 0, 1.0, slope) * grad_out).astype(dt)
+
+
+def softplus(x, *, n_threads=None):
+    x, dt = _f(x)
+    return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(dt)
+
+
+def softplus_vjp(x, grad_out, *, n_threads=None):
+    x, dt = _f(x)
+    return (_sigmoid64(x) * grad_out).astype(dt)
+
+
+def elu(x, alpha=1.0, *, n_threads=None):
+    x, dt = _f(x)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(dt)
+
+
+def elu_vjp(x, grad_out, alpha=1.0, *, n_threads=None):
+    x, dt = _f(x)
+    return (np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))) * grad_out).astype(dt)
+
+
+def sign(x, *, n_threads=None):
+    x, dt = _f(x)
+    return np.sign(x).astype(dt)
+
+
+def sign_vjp(x, grad_out, *, n_threads=None):
+    x, dt = _f(x)
+    return (np.zeros_like(x) * grad_out).astype(dt)

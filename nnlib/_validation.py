@@ -1,0 +1,116 @@
+"""Input checks shared by every public entry point (layer 3 of each kernel).
+
+Errors are :class:`ValueError` / :class:`TypeError` subclasses whose messages say what was
+expected and what was given, so bad input never reaches a compiled loop that runs with
+bounds checks off.
+"""
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+class ShapeError(ValueError):
+    """An array has the wrong number of dimensions or a mismatched shape."""
+
+
+class DTypeError(TypeError):
+    """An array's dtype cannot be used (complex, object, string, mixed floats...)."""
+
+
+class NonFiniteError(ValueError):
+    """An input holds NaN or +-inf where finite values are required."""
+
+
+class LabelError(ValueError):
+    """Labels are out of range, non-integral, or unseen."""
+
+
+def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empty=True):
+    """Return ``x`` as a C-contiguous float32 or float64 array.
+
+    float32 and float64 are kept as given (``dtype=None``); bool and integer input becomes
+    float64; complex, object, string and other dtypes raise :class:`DTypeError`. A
+    non-contiguous or Fortran-ordered array is copied; a C-contiguous one (read-only
+    included) is returned as is, never written to.
+    """
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind == "f" and arr.dtype in FLOAT_DTYPES:
+        target = arr.dtype
+    elif kind == "f":  # float16, longdouble
+        target = np.dtype(np.float64) if arr.dtype.itemsize > 8 else np.dtype(np.float32)
+    elif kind in "biu":
+        target = np.dtype(np.float64)
+    else:
+        raise DTypeError(f"{name} must be a real float32 or float64 array; got dtype "
+                         f"{arr.dtype} ({_kind_name(kind)})")
+    if dtype is not None:
+        target = np.dtype(dtype)
+    if ndim is not None and arr.ndim != ndim:
+        raise ShapeError(f"{name} must be {ndim}-dimensional; got shape {arr.shape}")
+    if min_ndim is not None and arr.ndim < min_ndim:
+        raise ShapeError(f"{name} must have at least {min_ndim} dimension(s); got shape "
+                         f"{arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ShapeError(f"{name} must not be empty; got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=target)
+
+
+def _kind_name(kind):
+    return {"c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "void",
+            "M": "datetime", "m": "timedelta"}.get(kind, "unsupported")
+
+
+def same_float_dtype(name_a, a, name_b, b):
+    """Raise DTypeError unless float arrays ``a`` and ``b`` share a dtype."""
+    if a.dtype != b.dtype:
+        raise DTypeError(f"{name_a} and {name_b} must have the same dtype; got {a.dtype} "
+                         f"and {b.dtype} (convert one with .astype())")
+
+
+def check_same_shape(name_a, a, name_b, b):
+    if a.shape != b.shape:
+        raise ShapeError(f"{name_a} and {name_b} must have the same shape; got {a.shape} "
+                         f"and {b.shape}")
+
+
+def check_finite(x, name="X"):
+    """Raise NonFiniteError naming the first row of ``x`` that holds NaN or +-inf."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or np.isfinite(x).all():
+        return
+    bad = ~np.isfinite(x)
+    if x.ndim >= 2:
+        row = int(np.flatnonzero(bad.reshape(x.shape[0], -1).any(axis=1))[0])
+        val = x[row][bad[row]].flat[0]
+        raise NonFiniteError(f"{name} must be finite; row {row} holds {val}")
+    idx = int(np.flatnonzero(bad.ravel())[0])
+    raise NonFiniteError(f"{name} must be finite; element {idx} is {x.ravel()[idx]}")
+
+
+def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
+                      high_open=False):
+    """Return ``value`` as a float, checking it is a finite real in the given range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r} "
+                        f"({type(value).__name__})")
+    v = float(value)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite; got {v}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}; got {v}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}; got {v}")
+    return v
+
+
+def check_int_scalar(value, name, *, low=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r} "
+                        f"({type(value).__name__})")
+    v = int(value)
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be >= {low}; got {v}")
+    return v

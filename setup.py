@@ -1,0 +1,104 @@
+"""Build nnlib's compiled kernels.
+
+Every ``nnlib/_kernels/*.pyx`` becomes an extension module ``nnlib._kernels.<name>``.
+
+Environment switches
+--------------------
+NNLIB_DEBUG=1   Cython bounds/initialization checks on, -O1 -g: the build the fuzz tests
+                use to make an out-of-bounds access fail loudly instead of corrupting memory.
+NNLIB_NATIVE=0  do not pass -march=native (portable binary; slower elementwise loops).
+NNLIB_OPENMP=0  build without OpenMP even when the compiler supports it.
+
+OpenMP and -march=native are each probed with a tiny test compile, so a compiler that
+lacks them still builds a working (single-threaded, portable) nnlib.
+"""
+import glob
+import os
+import sys
+import tempfile
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _flag(name, default):
+    return os.environ.get(name, default).strip().lower() not in ("", "0", "false", "no")
+
+
+DEBUG = _flag("NNLIB_DEBUG", "0")
+NATIVE = _flag("NNLIB_NATIVE", "1")
+OPENMP = _flag("NNLIB_OPENMP", "1")
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": DEBUG,
+    "nonecheck": DEBUG,
+    "embedsignature": True,
+}
+
+
+def _compiles(compiler, flags, code="int main(void){return 0;}\n", libs_flags=()):
+    """True when ``compiler`` builds and links ``code`` with ``flags``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(code)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=list(flags))
+            compiler.link_executable(objs, os.path.join(tmp, "probe"),
+                                     extra_postargs=list(libs_flags) or list(flags))
+        except Exception:
+            return False
+    return True
+
+
+OMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
+
+
+class BuildExt(build_ext):
+    """Adds OpenMP and -march=native where the compiler accepts them."""
+
+    def build_extensions(self):
+        cc = self.compiler
+        compile_args, link_args = [], []
+        if cc.compiler_type == "unix":
+            compile_args += ["-O1", "-g"] if DEBUG else ["-O3"]
+            compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
+            if NATIVE and _compiles(cc, ["-march=native"]):
+                compile_args.append("-march=native")
+            if OPENMP and _compiles(cc, ["-fopenmp"], OMP_PROBE):
+                compile_args.append("-fopenmp")
+                link_args.append("-fopenmp")
+            else:
+                print("nnlib: building WITHOUT OpenMP (n_threads will be 1)", file=sys.stderr)
+        elif cc.compiler_type == "msvc" and OPENMP:
+            compile_args.append("/openmp")
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args + list(ext.extra_compile_args)
+            ext.extra_link_args = link_args + list(ext.extra_link_args)
+        super().build_extensions()
+
+
+def extensions():
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("nnlib", "_kernels", "*.pyx"))):
+        name = os.path.splitext(pyx)[0].replace(os.sep, ".")
+        exts.append(Extension(
+            name, [pyx],
+            include_dirs=[numpy.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        ))
+    return cythonize(
+        exts,
+        compiler_directives=DIRECTIVES,
+        build_dir=os.path.join("build", "cython-debug" if DEBUG else "cython"),
+        nthreads=0,
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,44 @@
+"""Shared test helpers: dtype tolerances, seeded data, 4th-order finite differences."""
+import numpy as np
+import pytest
+
+DTYPES = [np.float64, np.float32]
+DTYPE_IDS = ["f64", "f32"]
+
+# rtol/atol for comparisons against the float64 reference and against finite differences.
+TOL = {
+    np.float64: dict(rtol=1e-12, atol=1e-14),
+    np.float32: dict(rtol=2e-6, atol=1e-7),
+}
+FD_TOL = {
+    np.float64: dict(rtol=1e-7, atol=1e-9),
+    np.float32: dict(rtol=2e-2, atol=2e-3),
+}
+
+
+@pytest.fixture(params=DTYPES, ids=DTYPE_IDS)
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261122)
+
+
+def central_diff(f, x, h=None):
+    """Gradient of scalar ``f`` at ``x`` (any shape) by the 4th-order central difference
+    (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h, evaluated in float64."""
+    x = np.array(x, dtype=np.float64)
+    h = 1e-3 if h is None else h
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        orig = flat[i]
+        vals = []
+        for step in (2, 1, -1, -2):
+            flat[i] = orig + step * h
+            vals.append(float(f(x)))
+        flat[i] = orig
+        gflat[i] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
+    return grad

@@ -1,0 +1,169 @@
+"""Compiled activations vs their NumPy twins, finite differences and extremes."""
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import nnlib._reference as R
+import nnlib.functional as F
+from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
+from tests.conftest import FD_TOL, TOL, central_diff
+
+NAMES = list(ACTIVATION_CODES)
+SMOOTH = ["identity", "sigmoid", "tanh", "softplus"]   # differentiable everywhere
+PARAM_VALUES = {"leaky_relu": 0.2, "elu": 0.7}
+
+
+def _args(name):
+    return (PARAM_VALUES[name],) if name in PARAM_VALUES else ()
+
+
+def test_codes_match_the_compiled_enum():
+    src = open(__import__("os").path.join(
+        __import__("os").path.dirname(F.__file__), "..", "_kernels", "scalar.pxd")).read()
+    enum = {m.group(1).lower(): int(m.group(2))
+            for m in re.finditer(r"ACT_([A-Z_]+) = (\d+)", src)}
+    assert enum == ACTIVATION_CODES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_matches_reference(name, dtype, rng):
+    x = (rng.standard_normal((7, 13)) * 5).astype(dtype)
+    got = getattr(F, name)(x, *_args(name))
+    want = getattr(R, name)(x, *_args(name))
+    assert got.dtype == dtype and got.shape == x.shape
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vjp_matches_reference(name, dtype, rng):
+    x = (rng.standard_normal((5, 11)) * 5).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    got = getattr(F, name + "_vjp")(x, g, *_args(name))
+    want = getattr(R, name + "_vjp")(x, g, *_args(name))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vjp_matches_finite_differences(name, dtype, rng):
+    # Stay away from the kinks (|x| > 0.05) so the difference quotient is the derivative.
+    x = rng.uniform(0.1, 3, size=(4, 3)) * rng.choice([-1, 1], size=(4, 3))
+    x = x.astype(dtype)
+    g = rng.standard_normal(x.shape)
+    fwd = getattr(F, name)
+
+    def scalar(z):
+        return float(np.sum(g * fwd(z.astype(dtype), *_args(name)).astype(np.float64)))
+
+    h = 1e-3 if dtype == np.float64 else 2e-2
+    fd = central_diff(scalar, x, h=min(h, 0.04))
+    got = getattr(F, name + "_vjp")(x, g.astype(dtype), *_args(name))
+    np.testing.assert_allclose(got, fd, **FD_TOL[dtype])
+
+
+def test_kink_conventions():
+    z = np.zeros(3)
+    one = np.ones(3)
+    assert (F.relu_vjp(z, one) == 0).all()
+    assert (F.leaky_relu_vjp(z, one, 0.3) == 0.3).all()
+    assert (F.elu_vjp(z, one, 0.5) == 0.5).all()
+    assert (F.sign_vjp(np.array([-2.0, 0.0, 3.0]), one) == 0).all()
+    assert (F.sign(np.array([-2.0, 0.0, 3.0])) == [-1, 0, 1]).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_extremes_are_finite_and_warning_free(name, dtype):
+    big = 1e4 if dtype == np.float32 else 700.0
+    x = np.array([-1e4, -big, -50, -1e-30, 0, 1e-30, 50, big, 1e4], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = getattr(F, name)(x, *_args(name))
+        d = getattr(F, name + "_vjp")(x, np.ones_like(x), *_args(name))
+    assert np.isfinite(y).all() and np.isfinite(d).all()
+    np.testing.assert_allclose(y, getattr(R, name)(x, *_args(name)), **TOL[dtype])
+
+
+def test_named_extreme_values():
+    assert F.sigmoid(np.array([-1000.0]))[0] == 0.0
+    assert F.sigmoid(np.array([1000.0]))[0] == 1.0
+    assert F.softplus(np.array([1000.0]))[0] == 1000.0
+    assert F.softplus(np.array([-1000.0]))[0] == 0.0
+    assert F.softplus(np.array([1e4], dtype=np.float32))[0] == np.float32(1e4)
+    assert F.relu(np.array([-3.0]))[0] == 0.0 and not np.signbit(F.relu(np.array([-3.0]))[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_propagates(name):
+    y = getattr(F, name)(np.array([np.nan, 1.0]), *_args(name))
+    assert np.isnan(y[0]) and np.isfinite(y[1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_readonly_and_noncontiguous_inputs(name, dtype, rng):
+    base = rng.standard_normal((20, 30)).astype(dtype)
+    view = base[::2, ::3]                       # non-contiguous
+    fortran = np.asfortranarray(base)
+    ro = base.copy()
+    ro.flags.writeable = False
+    fn, ref = getattr(F, name), getattr(R, name)
+    for x in (view, fortran, ro):
+        np.testing.assert_allclose(fn(x, *_args(name)), ref(x, *_args(name)), **TOL[dtype])
+    g = np.ones_like(ro)
+    g.flags.writeable = False
+    out = getattr(F, name + "_vjp")(ro, g, *_args(name))
+    assert out.flags.writeable and not np.shares_memory(out, ro)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_and_two_threads_agree(name, dtype, rng):
+    x = (rng.standard_normal(100_003) * 4).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    fn, vjp = getattr(F, name), getattr(F, name + "_vjp")
+    np.testing.assert_array_equal(fn(x, *_args(name), n_threads=1),
+                                  fn(x, *_args(name), n_threads=2))
+    np.testing.assert_array_equal(vjp(x, g, *_args(name), n_threads=1),
+                                  vjp(x, g, *_args(name), n_threads=2))
+
+
+def test_output_is_never_the_input(rng):
+    x = rng.standard_normal(10)
+    y = F.identity(x)
+    assert not np.shares_memory(x, y)
+    np.testing.assert_array_equal(x, y)
+
+
+def test_integer_input_becomes_float64():
+    assert F.relu(np.arange(-3, 3)).dtype == np.float64
+
+
+def test_activation_params_accept_keywords():
+    x = np.array([-2.0, 2.0])
+    np.testing.assert_array_equal(F.leaky_relu(x, slope=0.5), [-1.0, 2.0])
+    np.testing.assert_allclose(F.elu(x, alpha=2.0), [2 * np.expm1(-2), 2.0])
+    assert set(ACTIVATION_PARAMS) == {"leaky_relu", "elu"}
+
+
+@pytest.mark.parametrize("bad, exc, words", [
+    (np.array([1 + 2j]), TypeError, "complex"),
+    (np.array(["a"]), TypeError, "string"),
+    (np.array([object()]), TypeError, "object"),
+])
+def test_bad_dtypes_raise(bad, exc, words):
+    with pytest.raises(exc, match=words):
+        F.sigmoid(bad)
+
+
+def test_vjp_shape_mismatch_raises():
+    with pytest.raises(ValueError, match="same shape"):
+        F.tanh_vjp(np.ones(3), np.ones(4))
+
+
+def test_bad_params_raise():
+    with pytest.raises(ValueError, match="alpha"):
+        F.elu(np.ones(2), -1.0)
+    with pytest.raises(TypeError, match="slope"):
+        F.leaky_relu(np.ones(2), "x")
+    with pytest.raises(ValueError, match="n_threads"):
+        F.relu(np.ones(2), n_threads=0)
