@@ -5,5 +5,8 @@ are the tests' oracle and the statement of the math next to the fast code.
 """
 from nnlib._reference.activations import *  # noqa: F401,F403
 from nnlib._reference import activations as _activations
+from nnlib._reference.dense import *  # noqa: F401,F403
+from nnlib._reference import dense as _dense
 
 __all__ = list(_activations.__all__)
+__all__ += _dense.__all__
