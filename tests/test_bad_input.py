@@ -88,7 +88,211 @@ def _functional_cases():
     return cases
 
 
-CASES = _functional_cases()
+def _output_map_and_loss_cases():
+    Z = np.zeros((3, 4))
+    cases = []
+    for name in ("softmax", "log_softmax", "sparsemax"):
+        fn, vjp = getattr(F, name), getattr(F, name + "_vjp")
+        cases += [
+            case(f"{name}-0d", fn, (np.float64(1.0),), ShapeError, "at least 1 dimension"),
+            case(f"{name}-empty-last-axis", fn, (np.zeros((2, 0)),), ShapeError,
+                 r"at least one entry on its last axis.*\(2, 0\)"),
+            case(f"{name}-complex", fn, (Z + 1j,), DTypeError, "complex"),
+            case(f"{name}-object", fn, (Z.astype(object),), DTypeError, "object"),
+            case(f"{name}_vjp-shape-mismatch", vjp, (Z, Z[:, :3]), ShapeError,
+                 "same shape"),
+            case(f"{name}_vjp-grad-string", vjp, (Z, Z.astype(str)), DTypeError,
+                 "grad_out.*string"),
+            case(f"{name}-n_threads-zero", fn, (Z,), ValueError, "n_threads", n_threads=0),
+        ]
+    class_losses = ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss")
+    for name in class_losses:
+        for fn in (getattr(F, name), getattr(F, name + "_grad")):
+            n = fn.__name__
+            cases += [
+                case(f"{n}-label-too-big", fn, (Z, [0, 1, 4]), LabelError,
+                     r"y\[2\] = 4 is not a class label in \[0, 4\)"),
+                case(f"{n}-label-negative", fn, (Z, [0, -1, 2]), LabelError, r"y\[1\] = -1"),
+                case(f"{n}-label-fraction", fn, (Z, [0, 1.5, 2]), LabelError,
+                     "1.5 is not an integer"),
+                case(f"{n}-label-nan", fn, (Z, [0, np.nan, 2]), LabelError, "nan"),
+                case(f"{n}-label-inf", fn, (Z, [0, 1, np.inf]), LabelError, r"y\[2\] = inf"),
+                case(f"{n}-label-huge", fn, (Z, [0, 1, 2 ** 63 - 1]), LabelError, r"y\[2\]"),
+                case(f"{n}-labels-one-hot", fn, (Z, np.eye(4)[:3]), ShapeError,
+                     "not one-hot"),
+                case(f"{n}-labels-too-few", fn, (Z, [0, 1]), ShapeError,
+                     r"shape \(3,\).*got shape \(2,\)"),
+                case(f"{n}-labels-string", fn, (Z, ["a", "b", "c"]), DTypeError, "string"),
+                case(f"{n}-labels-complex", fn, (Z, [0j, 1, 2]), DTypeError, "complex"),
+                case(f"{n}-z-1d", fn, (np.zeros(3), [0, 1, 2]), ShapeError, "2-d"),
+                case(f"{n}-z-no-samples", fn, (np.zeros((0, 3)), []), ShapeError,
+                     "at least one sample"),
+                case(f"{n}-z-no-classes", fn, (np.zeros((3, 0)), [0, 0, 0]), ShapeError,
+                     "at least one sample and one column"),
+                case(f"{n}-z-complex", fn, (Z + 1j, [0, 1, 2]), DTypeError, "complex"),
+            ]
+    for fn in (F.hinge_loss, F.hinge_loss_grad):
+        cases += [
+            case(f"{fn.__name__}-margin-negative", fn, (Z, [0, 1, 2], -1.0), ValueError,
+                 "margin must be >= 0"),
+            case(f"{fn.__name__}-margin-nan", fn, (Z, [0, 1, 2], np.nan), ValueError,
+                 "margin must be finite"),
+        ]
+    for fn in (F.squared_error, F.squared_error_grad):
+        n = fn.__name__
+        cases += [
+            case(f"{n}-target-shape", fn, (Z, Z[:2]), ShapeError, r"shape of z \(3, 4\)"),
+            case(f"{n}-target-nan", fn, (Z, np.where(np.eye(3, 4) > 0, np.nan, 0)),
+                 NonFiniteError, "y must be finite; row 0 holds nan"),
+            case(f"{n}-target-inf-row-2", fn, (Z, np.where(np.arange(12).reshape(3, 4) == 9,
+                                                             np.inf, 0)),
+                 NonFiniteError, "row 2 holds inf"),
+            case(f"{n}-target-complex", fn, (Z, Z + 1j), DTypeError, "complex"),
+            case(f"{n}-z-3d", fn, (np.zeros((2, 2, 2)), np.zeros((2, 2, 2))), ShapeError,
+                 "1-d.*or 2-d"),
+        ]
+    for fn in (F.logistic_loss, F.logistic_loss_grad):
+        n = fn.__name__
+        cases += [
+            case(f"{n}-label-2", fn, (np.zeros(3), [0, 2, 1]), LabelError,
+                 r"y\[1\] = 2 is not a binary label"),
+            case(f"{n}-label-minus-1", fn, (np.zeros(3), [0, 1, -1]), LabelError,
+                 "binary label"),
+            case(f"{n}-label-nan", fn, (np.zeros(3), [0, np.nan, 1]), LabelError, "nan"),
+            case(f"{n}-many-columns", fn, (Z, [0, 1, 1]), ShapeError, "one score per sample"),
+            case(f"{n}-labels-length", fn, (np.zeros(3), [0, 1]), ShapeError,
+                 r"shape \(3,\)"),
+        ]
+    return cases
+
+
+def _dense_cases():
+    X, W, b = np.ones((2, 3)), np.ones((3, 2)), np.ones(2)
+    fwd, bwd = F.dense_forward, F.dense_backward
+    return [
+        case("dense_forward-X-vs-W", fwd, (X, np.ones((4, 2)), b), ShapeError,
+             r"X has 3 columns but W has 4 rows"),
+        case("dense_forward-X-1d", fwd, (np.ones(3), W, b), ShapeError,
+             "X must be 2-dimensional"),
+        case("dense_forward-W-3d", fwd, (X, np.ones((3, 2, 1)), b), ShapeError,
+             "W must be 2-dimensional"),
+        case("dense_forward-b-shape", fwd, (X, W, np.ones(3)), ShapeError,
+             r"b must have shape \(2,\)"),
+        case("dense_forward-b-2d", fwd, (X, W, np.ones((1, 2))), ShapeError, "b must have"),
+        case("dense_forward-mixed-precision", fwd, (X.astype(np.float32), W, b),
+             DTypeError, "X has dtype float32 but W has dtype float64"),
+        case("dense_forward-b-mixed-precision", fwd, (X, W, b.astype(np.float32)),
+             DTypeError, "b has dtype float32"),
+        case("dense_forward-W-complex", fwd, (X, W + 1j, b), DTypeError, "W.*complex"),
+        case("dense_forward-X-object", fwd, (X.astype(object), W, b), DTypeError, "object"),
+        case("dense_forward-unknown-activation", fwd, (X, W, b, "swish"), ValueError,
+             "unknown activation 'swish'"),
+        case("dense_forward-param-for-relu", fwd, (X, W, b, "relu", 0.5), ValueError,
+             "takes no parameter"),
+        case("dense_forward-negative-slope", fwd, (X, W, b, "leaky_relu", -0.5), ValueError,
+             "slope must be >= 0"),
+        case("dense_forward-elu-alpha-nan", fwd, (X, W, b, "elu", np.nan), ValueError,
+             "alpha must be finite"),
+        case("dense_backward-grad_H-shape", bwd, (X, W, np.ones((2, 2)), np.ones((3, 2))),
+             ShapeError, r"grad_H must have shape \(2, 2\)"),
+        case("dense_backward-H-shape", bwd, (X, W, np.ones((2, 3)), np.ones((2, 2))),
+             ShapeError, "H must have shape"),
+        case("dense_backward-X-vs-W", bwd, (np.ones((2, 4)), W, np.ones((2, 2)),
+                                            np.ones((2, 2))), ShapeError, "4 columns"),
+        case("dense_backward-n_threads-zero", bwd, (X, W, np.ones((2, 2)), np.ones((2, 2))),
+             ValueError, "n_threads", n_threads=0),
+    ]
+
+
+def _optim_cases():
+    import nnlib.optim as O
+    p, p32 = np.ones(3), np.ones(3, dtype=np.float32)
+    cases = []
+    for cls in (O.SGD, O.Adagrad, O.RMSprop, O.Adam, O.AdamW, O.NotesMomentum,
+                O.NotesAdaGrad, O.SklearnSGD, O.SklearnAdam):
+        n = cls.__name__
+        cases += [
+            case(f"{n}-negative-lr", cls, (), ValueError, "lr must be >= 0", lr=-0.1),
+            case(f"{n}-nan-lr", cls, (), ValueError, "lr must be finite", lr=np.nan),
+            case(f"{n}-string-lr", cls, (), TypeError, "lr must be a real number",
+                 lr="0.1"),
+            case(f"{n}-step-shape-mismatch", cls().step, ([p], [np.ones(4)]), ShapeError,
+                 r"grads\[0\] has shape \(4,\) but params\[0\] has shape \(3,\)"),
+            case(f"{n}-step-count-mismatch", cls().step, ([p], [p, p]), ValueError,
+                 "1 params but 2 grads"),
+            case(f"{n}-step-dtype-mismatch", cls().step, ([p], [p32]), DTypeError,
+                 "grads\\[0\\] is float32 but params\\[0\\] is float64"),
+            case(f"{n}-step-int-params", cls().step, ([np.ones(3, dtype=int)],
+                                                      [np.ones(3)]), DTypeError,
+                 "float32 or float64; got int64"),
+            case(f"{n}-step-noncontiguous-params", cls().step, ([np.ones(6)[::2]],
+                                                                [np.ones(3)]),
+                 ValueError, "C-contiguous"),
+            case(f"{n}-step-list-params", cls().step, ([[1.0, 2.0]], [[1.0, 2.0]]), TypeError,
+                 "NumPy array"),
+        ]
+    ro = np.ones(3)
+    ro.flags.writeable = False
+    sgd = O.SGD(0.1)
+    sgd.step([np.ones(3)], [np.ones(3)])
+    cases += [
+        case("SGD-step-readonly-params", O.SGD(0.1).step, ([ro], [np.ones(3)]), ValueError,
+             "read-only"),
+        case("SGD-state-for-other-shapes", sgd.step, ([np.ones(4)], [np.ones(4)]),
+             ShapeError, "reset"),
+        case("SGD-momentum-1", O.SGD, (0.1, 1.0), ValueError, "momentum must be < 1"),
+        case("SGD-momentum-negative", O.SGD, (0.1, -0.5), ValueError, "momentum must be >= 0"),
+        case("SGD-nesterov-without-momentum", O.SGD, (0.1, 0.0, 0.0, True), ValueError,
+             "nesterov momentum requires momentum > 0"),
+        case("SGD-nesterov-not-bool", O.SGD, (0.1, 0.9, 0.0, "yes"), TypeError,
+             "nesterov must be True or False"),
+        case("SGD-weight-decay-negative", O.SGD, (), ValueError, "weight_decay",
+             weight_decay=-1.0),
+        case("RMSprop-momentum-1", O.RMSprop, (), ValueError, "momentum must be < 1",
+             momentum=1.0),
+        case("RMSprop-alpha-1", O.RMSprop, (), ValueError, "alpha must be < 1", alpha=1.0),
+        case("Adam-beta2-1", O.Adam, (), ValueError, r"betas\[1\] must be < 1",
+             betas=(0.9, 1.0)),
+        case("Adam-betas-not-pair", O.Adam, (), ValueError, "betas must be a pair",
+             betas=(0.9,)),
+        case("Adam-eps-zero", O.Adam, (), ValueError, "eps must be > 0", eps=0.0),
+        case("Adam-amsgrad-int", O.Adam, (), TypeError, "amsgrad", amsgrad=1),
+        case("NotesMomentum-beta-zero", O.NotesMomentum, (), ValueError, "beta must be > 0",
+             beta=0.0),
+        case("NotesAdaGrad-eps-negative", O.NotesAdaGrad, (), ValueError, "eps", eps=-1e-8),
+        case("SklearnSGD-momentum-above-1", O.SklearnSGD, (), ValueError,
+             "momentum must be <= 1", momentum=1.5),
+        case("SklearnAdam-beta_1-1", O.SklearnAdam, (), ValueError, "beta_1 must be < 1",
+             beta_1=1.0),
+        case("SGD-lr-setter-negative", setattr, (O.SGD(0.1), "lr", -1.0), ValueError,
+             "lr must be >= 0"),
+        case("gradient_descent-negative-lr", O.gradient_descent,
+             (lambda w: (0.0, w), np.ones(2), -0.1), ValueError, "lr must be > 0"),
+        case("gradient_descent-nan-at-start", O.gradient_descent,
+             (lambda w: (np.nan, w), np.ones(2), 0.1), NonFiniteError, "not finite"),
+        case("gradient_descent-grad-shape", O.gradient_descent,
+             (lambda w: (0.0, w[:1]), np.ones(2), 0.1), ShapeError, "gradient of shape"),
+        case("gradient_descent-not-callable", O.gradient_descent, (None, np.ones(2), 0.1),
+             TypeError, "callable"),
+        case("gradient_descent-max-iter-negative", O.gradient_descent,
+             (lambda w: (0.0, w), np.ones(2), 0.1, 1e-6, -1), ValueError, "max_iter"),
+        case("gradient_descent-not-a-pair", O.gradient_descent,
+             (lambda w: 0.0, np.ones(2), 0.1), TypeError, "pair"),
+    ]
+    return cases
+
+
+def _optional(builder, module):
+    """``builder()``'s cases if ``module`` imports (it may not have landed yet)."""
+    try:
+        __import__(module)
+    except ImportError:
+        return []
+    return builder()
+
+
+CASES = (_functional_cases() + _output_map_and_loss_cases() + _dense_cases()
+         + _optional(_optim_cases, "nnlib.optim"))
 
 
 @pytest.mark.parametrize("fn, args, kwargs, exc, fragment", CASES)

@@ -18,15 +18,20 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import nnlib
 import nnlib._reference as R
 import nnlib.functional as F
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
-from nnlib._validation import DTypeError, ShapeError
-from tests._fuzz import (COUNTS, FUZZ_SETTINGS, FLOAT_DTYPES, arrays, assert_matches_twin,
+from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
+from tests._fuzz import (ALL_DTYPES, COUNTS, FUZZ_SETTINGS, FLOAT_DTYPES, arrays, assert_matches_twin,
                          assert_unchanged, big_array, call, report_counts, dtype_of, expected_float_dtype,
                          shapes, snapshot)
+
+# Random values overflow in the oracles' own arithmetic and in float casts; that is
+# expected here and not what these tests check.
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 ACTIVATIONS = list(ACTIVATION_CODES)
 
@@ -43,6 +48,16 @@ def _n_threads_error(n):
     if isinstance(n, bool) or not isinstance(n, int):
         return TypeError
     return ValueError if n < 1 else None
+
+
+def _draw_n_threads(draw, errors):
+    """{} or {"n_threads": n}; appends the error a bad n must raise to ``errors``."""
+    if not draw(st.booleans()):
+        return {}
+    n = draw(N_THREADS)
+    if _n_threads_error(n):
+        errors.append(_n_threads_error(n))
+    return {"n_threads": n}
 
 
 def _param_error(name, p):
@@ -88,11 +103,7 @@ def activation_calls(draw, vjp):
         err = _param_error(name, p)
         if err:
             errors.append(err)
-    kwargs = {}
-    if draw(st.booleans()):
-        kwargs["n_threads"] = n = draw(N_THREADS)
-        if _n_threads_error(n):
-            errors.append(_n_threads_error(n))
+    kwargs = _draw_n_threads(draw, errors)
     return (name + "_vjp" if vjp else name), args, kwargs, errors
 
 
@@ -136,6 +147,330 @@ def test_fuzz_activation_large_parallel(name, seed, n_threads):
     args = (ACTIVATION_PARAMS[name][1],) if name in ACTIVATION_PARAMS else ()
     for fname, a in ((name, (x,) + args), (name + "_vjp", (x, g) + args)):
         _run_and_compare("functional.large", fname, list(a), {"n_threads": n_threads}, [])
+
+
+# --- output maps: softmax, log_softmax, sparsemax and their vjps over the last axis ---
+
+OUTPUT_MAPS = ["softmax", "log_softmax", "sparsemax"]
+
+
+@st.composite
+def output_map_calls(draw, vjp):
+    name = draw(st.sampled_from(OUTPUT_MAPS))
+    x = draw(arrays(draw(shapes(min_dims=0, max_dims=3))))
+    shape = np.shape(x)            # (layouts may change it: a list, np.asfortranarray)
+    args, errors = [x], []
+    if expected_float_dtype(dtype_of(x)) is None:
+        errors.append(DTypeError)
+    if len(shape) == 0 or shape[-1] == 0:           # needs a last axis with >= 1 entry
+        errors.append(ShapeError)
+    if vjp:
+        g = draw(arrays(draw(st.one_of(st.just(shape), st.just(shape), shapes()))))
+        args.append(g)
+        if expected_float_dtype(dtype_of(g)) is None:
+            errors.append(DTypeError)
+        if np.shape(g) != shape:
+            errors.append(ShapeError)
+    kwargs = _draw_n_threads(draw, errors)
+    return (name + "_vjp" if vjp else name), args, kwargs, errors
+
+
+def _rows_finite(*arrs):
+    """Per row (last axis) of the first array: True where every given array is finite."""
+    ok = np.ones(np.shape(arrs[0])[:-1], dtype=bool)
+    for a in arrs:
+        ok &= np.isfinite(a).all(axis=-1)
+    return ok
+
+
+def _run_output_map(test_name, fname, args, kwargs, errors):
+    n_arrays = 2 if fname.endswith("_vjp") else 1
+    before = snapshot(*args)
+    got = call(test_name, getattr(F, fname), args, kwargs, errors)
+    assert_unchanged(before, args)
+    if got is None:
+        return
+    dtype = expected_float_dtype(dtype_of(args[0]))
+    cast = [np.asarray(a).astype(dtype) for a in args[:n_arrays]]
+    assert got.dtype == dtype and got.shape == cast[0].shape
+    # A row holding NaN gives a NaN row (documented); rows with inf: no promise on values.
+    nan_rows = np.isnan(cast[0]).any(axis=-1)
+    assert np.isnan(got[nan_rows]).all()
+    ok = _rows_finite(*cast)
+    x, g = cast[0][ok], (cast[1][ok] if n_arrays == 2 else None)
+    with np.errstate(all="ignore"):
+        want = getattr(R, fname)(*([x] if g is None else [x, g]), **kwargs)
+        # Error model: exp/sort of a row shifted by its max loses ~eps * max|x| absolutely
+        # (times sum|g| for a vjp); probabilities are <= 1.
+        m = 1 + np.abs(x).max(axis=-1, keepdims=True, initial=0)
+        scale = m if g is None else m * np.abs(g).sum(axis=-1, keepdims=True)
+    if fname.startswith("softmax") or fname.startswith("sparsemax"):
+        if g is None:
+            assert (got[ok] >= 0).all() and (got[ok] <= 1).all()
+            np.testing.assert_allclose(got[ok].astype(np.float64).sum(axis=-1), 1,
+                                       rtol=0, atol=64 * np.finfo(dtype).eps)
+    if np.isfinite(want).all():
+        assert np.isfinite(got[ok]).all(), "finite input must give a finite result"
+    assert_matches_twin(got[ok], want, dtype, scale=scale)
+
+
+@FUZZ_SETTINGS
+@given(output_map_calls(vjp=False))
+def test_fuzz_output_map(case):
+    _run_output_map("functional.output_map", *case)
+
+
+@FUZZ_SETTINGS
+@given(output_map_calls(vjp=True))
+def test_fuzz_output_map_vjp(case):
+    _run_output_map("functional.output_map_vjp", *case)
+
+
+# --- losses: name(z, y) -> mean, name_grad(z, y) -> gradient of the mean ---
+
+LOSSES = ["softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
+          "hinge_loss"]
+CLASS_LABEL_LOSSES = {"softmax_cross_entropy", "sparsemax_loss", "hinge_loss"}
+
+
+@st.composite
+def labels(draw, name, z_shape):
+    """(y, error or None): valid targets for loss ``name`` and z of ``z_shape`` most of
+    the time, else one specific mistake."""
+    n = z_shape[0] if z_shape else 0
+    c = (z_shape[1] if len(z_shape) == 2 else 1) if z_shape else 0
+    mistake = draw(st.sampled_from([None] * 6 + ["shape", "dtype", "value"]))
+    if name == "squared_error":
+        y = draw(arrays(z_shape, dtypes=FLOAT_DTYPES[1:] + [np.dtype(np.int32)],
+                        layouts=["C", "F", "negative", "readonly"]))
+        if mistake == "shape":
+            return np.ones((n + 1,) + tuple(z_shape[1:])), ShapeError
+        if mistake == "dtype":
+            return y.astype(complex), DTypeError
+        if not np.isfinite(y).all():
+            return y, NonFiniteError
+        return y, None
+    if name == "logistic_loss":
+        y = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 1)))
+        y = y.astype(draw(st.sampled_from([np.int64, np.float32, bool, np.uint8])))
+    else:
+        y = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, max(c - 1, 0))))
+        y = y.astype(draw(st.sampled_from([np.int64, np.int32, np.float64, np.uint8])))
+    if mistake == "shape":
+        return np.zeros((n, 2) if n != 2 else (3,), dtype=np.int64), ShapeError
+    if mistake == "dtype":
+        return y.astype(draw(st.sampled_from(["U3", object, complex]))), DTypeError
+    if mistake == "value" and n:
+        bad = draw(st.sampled_from([-1, c, c + 7, 0.5, np.nan, np.inf, 2 ** 62, -2 ** 63]))
+        y = y.astype(np.float64)
+        y[draw(st.integers(0, n - 1))] = bad
+        if name == "logistic_loss" and bad in (0, 1):
+            return y, None
+        return y, LabelError
+    if c == 0 or (name in CLASS_LABEL_LOSSES and n and c == 0):
+        return y, None
+    return y, None
+
+
+@st.composite
+def loss_calls(draw, grad):
+    name = draw(st.sampled_from(LOSSES))
+    two_d = draw(st.booleans()) or name in CLASS_LABEL_LOSSES
+    c = draw(st.sampled_from([1, 1, 2, 3, 5])) if name != "logistic_loss" else 1
+    n = draw(st.integers(0, 6))
+    z_shape = (n, c) if two_d else (n,)
+    if draw(st.integers(0, 9)) == 0:                 # wrong number of dimensions
+        z_shape = draw(shapes(min_dims=0, max_dims=3))
+    z = draw(arrays(z_shape))
+    z_shape = np.shape(z)
+    errors = []
+    if expected_float_dtype(dtype_of(z)) is None:
+        errors.append(DTypeError)
+    ndim_ok = len(z_shape) == 2 or (len(z_shape) == 1 and name in ("squared_error",
+                                                                     "logistic_loss"))
+    if not ndim_ok or 0 in z_shape or (name == "logistic_loss" and len(z_shape) == 2
+                                       and z_shape[1] != 1):
+        errors.append(ShapeError)
+    y, y_err = draw(labels(name, z_shape))
+    if y_err:
+        errors.append(y_err)
+    args = [z, y]
+    if name == "hinge_loss" and draw(st.booleans()):
+        margin = draw(st.one_of(st.floats(0, 3), st.sampled_from([-1.0, np.nan, "1"])))
+        args.append(margin)
+        if isinstance(margin, str):
+            errors.append(TypeError)
+        elif not (margin >= 0) or not np.isfinite(margin):
+            errors.append(ValueError)
+    kwargs = _draw_n_threads(draw, errors)
+    return (name + "_grad" if grad else name), args, kwargs, errors
+
+
+def _run_loss(test_name, fname, args, kwargs, errors):
+    before = snapshot(*args[:2])
+    got = call(test_name, getattr(F, fname), args, kwargs, errors)
+    assert_unchanged(before, args[:2])
+    if got is None:
+        return
+    dtype = expected_float_dtype(dtype_of(args[0]))
+    z = np.asarray(args[0]).astype(dtype)
+    y = np.asarray(args[1])
+    with np.errstate(all="ignore"):
+        want = getattr(R, fname)(z, y, *args[2:], **kwargs)
+    z_finite = np.isfinite(z).all()
+    if fname.endswith("_grad"):
+        assert got.shape == z.shape and got.dtype == dtype
+        if not z_finite:
+            return
+        scale = (1 + np.abs(z).max()) / z.shape[0]
+        if np.isfinite(want).all():
+            assert np.isfinite(got).all(), "finite input must give a finite gradient"
+        assert_matches_twin(got, want, dtype, scale=scale)
+        return
+    assert isinstance(got, float)
+    if not z_finite:
+        return
+    if np.isfinite(want):
+        assert np.isfinite(got), "finite input must give a finite loss"
+        # Sums of n terms in double (float32: the inputs are rounded, not the sums).
+        slack = 64 * np.finfo(np.float64).eps * (1 + np.abs(z).max()) ** 2
+        assert abs(got - want) <= 1e-9 * abs(want) + slack, (got, want)
+    else:
+        assert got == want, (got, want)
+
+
+@FUZZ_SETTINGS
+@given(loss_calls(grad=False))
+def test_fuzz_loss(case):
+    _run_loss("functional.loss", *case)
+
+
+@FUZZ_SETTINGS
+@given(loss_calls(grad=True))
+def test_fuzz_loss_grad(case):
+    _run_loss("functional.loss_grad", *case)
+
+
+# --- the Dense layer: dense_forward, dense_backward (zero sizes included) ---
+
+DENSE_ACTS = ACTIVATIONS + ["swish"]              # + one unknown name
+
+
+def _dense_array_errors(a, name, wdt, shape):
+    """Errors dense_arrays must raise for array ``a`` expected to have ``shape``."""
+    errs = []
+    dt = dtype_of(a)
+    if expected_float_dtype(dt) is None or (dt.kind == "f" and dt != wdt):
+        errs.append(DTypeError)
+    if np.shape(a) != shape:
+        errs.append(ShapeError)
+    return errs
+
+
+@st.composite
+def dense_calls(draw, backward):
+    n, n_in, n_out = (draw(st.integers(0, 5)) for _ in range(3))
+    act = draw(st.sampled_from(DENSE_ACTS))
+    errors = []
+    param = draw(st.one_of(st.none(), st.none(), st.none(), PARAM))
+    if act == "swish":
+        errors.append(ValueError)
+    elif param is not None:
+        if act not in ACTIVATION_PARAMS:
+            errors.append(ValueError)
+        elif _param_error("elu", param):          # both need a finite value >= 0
+            errors.append(_param_error("elu", param))
+    mutate = draw(st.sampled_from([None] * 4 + ["X", "W", "b", "H", "grad_H"]))
+
+    def shape_for(name, shape):
+        if mutate != name:
+            return shape
+        return draw(st.one_of(shapes(max_dims=3), st.just(shape[:-1] + (shape[-1] + 1,))))
+
+    W = draw(arrays(shape_for("W", (n_in, n_out)), dtypes=FLOAT_DTYPES * 4 + ALL_DTYPES,
+                    layouts=["C", "F", "negative", "readonly", "strided"]))
+    wdt = expected_float_dtype(dtype_of(W))
+    if wdt is None:
+        errors.append(DTypeError)
+    if np.ndim(W) != 2:
+        errors.append(ShapeError)
+    else:
+        n_in, n_out = np.shape(W)
+    float_dtypes = [wdt] if wdt is not None else FLOAT_DTYPES
+    def operand(name, shape):
+        dtypes = ([np.dtype(np.int32), np.dtype(bool)] + float_dtypes * 4
+                  if mutate != name else ALL_DTYPES)
+        a = draw(arrays(shape_for(name, shape), dtypes=dtypes))
+        if wdt is not None:
+            errors.extend(_dense_array_errors(a, name, wdt, shape))
+        return a
+
+    X = operand("X", (n, n_in))
+    if backward:
+        H, G = operand("H", (n, n_out)), operand("grad_H", (n, n_out))
+        args = [X, W, H, G, act, param]
+    else:
+        args = [X, W, operand("b", (n_out,)), act, param]
+    kwargs = _draw_n_threads(draw, errors)
+    return ("dense_backward" if backward else "dense_forward"), args, kwargs, errors
+
+
+def _run_dense(test_name, fname, args, kwargs, errors):
+    arrs = [a for a in args if not isinstance(a, (str, type(None), float, int))]
+    before = snapshot(*arrs)
+    got = call(test_name, getattr(F, fname), args, kwargs, errors)
+    assert_unchanged(before, arrs)
+    if got is None:
+        return
+    with np.errstate(all="ignore"):
+        want = getattr(R, fname)(*args, **kwargs)
+    wdt = expected_float_dtype(dtype_of(args[1]))
+    f64 = [np.asarray(a, dtype=np.float64) for a in arrs]
+    if not all(np.isfinite(a).all() for a in f64):
+        # NaN/inf inputs: only the shapes and dtypes are promised.
+        for g_, w_ in zip(got if isinstance(got, tuple) else [got],
+                          want if isinstance(want, tuple) else [want]):
+            assert g_.shape == w_.shape and g_.dtype == wdt
+        return
+    p = args[-1] if isinstance(args[-1], float) else 1.0
+    amp = max(1.0, abs(p))
+    if fname == "dense_forward":
+        X, W, b = f64
+        k = X.shape[1]
+        scale = (k + 2) * amp * (np.abs(X) @ np.abs(W) + np.abs(b))
+        pairs = [(got, want, scale)]
+    else:
+        from nnlib._reference.dense import _act_grad_from_output
+        X, W, H, G = f64
+        act = args[4]
+        param = args[5] if args[5] is not None else ACTIVATION_PARAMS.get(act, (0, 0.0))[1]
+        dZ = np.abs(G * _act_grad_from_output(act, H, param))
+        pairs = [(got[0], want[0], (W.shape[1] + 2) * (dZ @ np.abs(W).T)),
+                 (got[1], want[1], (X.shape[0] + 2) * (np.abs(X).T @ dZ)),
+                 (got[2], want[2], (X.shape[0] + 2) * dZ.sum(axis=0))]
+    for g_, w_, sc in pairs:
+        if not np.isfinite(w_).all() or not np.isfinite(sc).all():
+            assert g_.shape == w_.shape and g_.dtype == wdt     # overflow: no promise
+            continue
+        assert np.isfinite(g_).all(), "finite input must give a finite result"
+        assert_matches_twin(g_, w_, wdt, scale=sc)
+
+
+@FUZZ_SETTINGS
+@given(dense_calls(backward=False))
+def test_fuzz_dense_forward(case):
+    _run_dense("functional.dense_forward", *case)
+
+
+@FUZZ_SETTINGS
+@given(dense_calls(backward=True))
+def test_fuzz_dense_backward(case):
+    _run_dense("functional.dense_backward", *case)
+
+
+EXTRA_FUZZED = ([n + s for n in OUTPUT_MAPS for s in ("", "_vjp")]
+                + [n + s for n in LOSSES for s in ("", "_grad")]
+                + ["dense_forward", "dense_backward"])
 
 
 def test_every_public_function_is_fuzzed():

@@ -73,7 +73,9 @@ def sparsemax_loss(z, y, *, n_threads=None):
     p, s = _sparsemax64(u)
     tau = (u * s).sum(axis=1) - 1
     tau = tau / s.sum(axis=1)
-    per = -u[np.arange(len(y)), y] + 0.5 * ((u ** 2 - tau[:, None] ** 2) * s).sum(axis=1) + 0.5
+    # np.where, not "* s": off the support u**2 may be inf (u = -1e308), and inf * 0 = NaN.
+    sq = np.where(s, u ** 2 - tau[:, None] ** 2, 0.0)
+    per = -u[np.arange(len(y)), y] + 0.5 * sq.sum(axis=1) + 0.5
     return float(np.mean(np.maximum(per, 0)))
 
 

@@ -20,6 +20,9 @@ def _softmax64(x):
 
 def _sparsemax64(x):
     """(p, support mask): Martins & Astudillo (2016), Algorithm 1, vectorized over rows."""
+    # sparsemax(x + c) = sparsemax(x): shift by the row max first, or for |x| >= 2**53 the
+    # "1 +" in the support test is lost and tau = (cumsum - 1) / 0 (tests/test_fuzz.py).
+    x = x - x.max(axis=-1, keepdims=True)
     srt = -np.sort(-x, axis=-1)                          # descending
     k = np.arange(1, x.shape[-1] + 1)
     cumsum = np.cumsum(srt, axis=-1)

@@ -71,6 +71,9 @@ def dense_backward(X, W, H, grad_H, activation="identity", activation_param=None
         ``dZ.sum(axis=0)`` (accumulated in float64).
     """
     kind, param = activation_spec(activation, activation_param)
+    # Unused (single-threaded) but validated like everywhere else, so n_threads=0 or "2"
+    # is an error here too (found by tests/test_fuzz.py).
+    resolve_threads(n_threads, 0)
     X, W, H, grad_H = dense_arrays(X, W, None, H, grad_H)
     _blas.load()
     n, (n_in, n_out) = X.shape[0], W.shape
