@@ -5,8 +5,11 @@ is imported when first used.
 """
 from nnlib import datasets, functional
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
+from nnlib.layers import Dense
+from nnlib.model import History, Sequential, load
 
 __version__ = "0.1.0"
 
 __all__ = ["datasets", "functional", "DTypeError", "LabelError", "NonFiniteError",
-           "ShapeError", "__version__"]
+           "ShapeError", "__version__",
+           "Dense", "Sequential", "History", "load"]
