@@ -4,7 +4,7 @@
 is imported when first used.
 """
 from nnlib import datasets, functional
-from nnlib import optim
+from nnlib import optim, schedules
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
 from nnlib.linear_models import LinearRegression, Perceptron
 from nnlib.threshold import ThresholdNetwork
@@ -14,4 +14,4 @@ __version__ = "0.1.0"
 __all__ = ["datasets", "functional", "DTypeError", "LabelError", "NonFiniteError",
            "ShapeError", "__version__", "LinearRegression", "Perceptron",
            "ThresholdNetwork"]
-__all__ += ["optim"]
+__all__ += ["optim", "schedules"]

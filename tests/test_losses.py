@@ -282,3 +282,27 @@ def test_bad_labels_raise_label_error(name, y, words):
 def test_bad_input_raises(call, exc, words):
     with pytest.raises(exc, match=words):
         call()
+
+
+def test_logistic_keeps_tiny_losses_and_gradients():
+    # Confident right answers: loss e^-40 and gradient -e^-40/(1+e^-40), not 0.
+    z = np.array([40.0, -40.0])
+    y = np.array([1, 0])
+    want = np.exp(-40) / (1 + np.exp(-40))
+    np.testing.assert_allclose(F.logistic_loss_grad(z, y), [-want / 2, want / 2], rtol=1e-14)
+    assert F.logistic_loss(z, y) == pytest.approx(np.log1p(np.exp(-40)), rel=1e-14)
+
+
+def test_kernel_accepts_soft_logistic_targets(rng):
+    # The public API takes labels in {0, 1}; the kernel (used by the training loop) also
+    # accepts soft targets in [0, 1] through the general (1-t) softplus(z) + t softplus(-z).
+    from nnlib._kernels import losses as K
+    z = rng.standard_normal((50, 1)) * 5
+    t = rng.uniform(0, 1, 50)
+    dz, row = np.empty(50), np.empty(50)
+    K.loss_grad(LOSS_CODES["logistic_loss"], z, t, np.empty(0, np.int64), 0.5, 0.0, dz,
+                row, np.empty((1, 1)), 1)
+    x = z[:, 0]
+    sp = np.logaddexp(0, x)
+    np.testing.assert_allclose(row, (1 - t) * sp + t * (sp - x), rtol=1e-12)
+    np.testing.assert_allclose(dz, 0.5 * (1 / (1 + np.exp(-x)) - t), rtol=1e-12, atol=1e-16)

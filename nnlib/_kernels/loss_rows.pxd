@@ -34,9 +34,12 @@ Numerical tricks
 * sparsemax loss (Martins & Astudillo 2016, eq. 19), written in the Fenchel-Young form of
   Blondel, Martins & Niculae (2020, JMLR 21(35)), which is shift-invariant so it can use
   ``u = z - m``:  ``L = 1/2 + sum_j p_j (u_j - p_j / 2) - u_y  (>= 0)``.
-* logistic loss: ``(1 - y) softplus(z) + y softplus(-z)`` (= log(1 + e^-s) with
-  s = z for y = 1 and s = -z for y = 0), with the overflow-free softplus and sigmoid of
-  ``scalar.pxd``: no cancellation for large |z| (unlike softplus(z) - y z).
+* logistic loss: ``log(1 + e^-s)`` with ``s = z`` for y = 1 and ``s = -z`` for y = 0,
+  i.e. ``softplus(-s) = max(-s, 0) + log1p(e^-|z|)``: exp never overflows, log1p keeps
+  the small losses of confident right answers, and one ``exp(-|z|)`` serves loss and
+  gradient (``sigma(z) - y``, written as ``-sigma(-z)`` for y = 1 to avoid cancellation).
+  No ``softplus(z) - y z``, which cancels for large |z|. Targets other than 0 and 1 (soft
+  labels) use ``(1 - y) softplus(z) + y softplus(-z)`` with ``scalar.pxd``'s softplus.
 
 NaN anywhere in a row gives NaN for that row (loss and gradient), as NumPy would.
 
@@ -47,7 +50,7 @@ and ``e_{j*} - e_y`` are subgradients; taking the latter means that with ``margi
 perceptron criterion) a tie between the true class and another counts as a mistake, so the
 perceptron also learns from the all-zero initialization.
 """
-from libc.math cimport exp, log
+from libc.math cimport exp, fabs, log, log1p
 from cython cimport floating
 
 from nnlib._kernels.scalar cimport sigmoid_scalar, softplus_scalar
@@ -246,14 +249,32 @@ cdef inline double squared_error_row(const floating* z, const floating* t, Py_ss
 cdef inline double logistic_row(const floating* z, const floating* t, Py_ssize_t c,
                                 double scale, floating* dz) noexcept nogil:
     # Per output: L = (1 - t) softplus(z) + t softplus(-z) ;  dL/dz = sigmoid(z) - t
-    cdef double x, y, acc = 0.0
+    cdef double x, y, e, loss, grad, acc = 0.0
     cdef Py_ssize_t j
     for j in range(c):
         x = z[j]
         y = t[j]
-        acc += (1.0 - y) * softplus_scalar(x) + y * softplus_scalar(-x)
+        if y == 0.0 or y == 1.0:
+            # One exp and one log1p serve both: with e = exp(-|x|) <= 1,
+            # softplus(s) = max(s, 0) + log1p(e) for s = +-x, and sigma(+-x) is 1/(1+e) or
+            # e/(1+e). Writing sigma(x) - 1 as -sigma(-x) avoids the cancellation that
+            # would flush small gradients (x = 40: -4.2e-18, not 0) for y = 1.
+            e = exp(-fabs(x))
+            if y == 0.0:
+                loss = (x if x > 0.0 else 0.0) + log1p(e)       # softplus(x)
+                grad = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+            else:
+                loss = (-x if x < 0.0 else 0.0) + log1p(e)      # softplus(-x)
+                grad = -(e / (1.0 + e) if x >= 0.0 else 1.0 / (1.0 + e))
+            if x != x:
+                loss = x
+                grad = x
+        else:                              # soft targets: the general form
+            loss = (1.0 - y) * softplus_scalar(x) + y * softplus_scalar(-x)
+            grad = sigmoid_scalar(x) - y
+        acc += loss
         if dz != NULL:
-            dz[j] = <floating>(scale * (sigmoid_scalar(x) - y))
+            dz[j] = <floating>(scale * grad)
     return acc
 
 
