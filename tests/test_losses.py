@@ -306,3 +306,52 @@ def test_kernel_accepts_soft_logistic_targets(rng):
     sp = np.logaddexp(0, x)
     np.testing.assert_allclose(row, (1 - t) * sp + t * (sp - x), rtol=1e-12)
     np.testing.assert_allclose(dz, 0.5 * (1 / (1 + np.exp(-x)) - t), rtol=1e-12, atol=1e-16)
+
+
+hyp = pytest.importorskip("hypothesis")
+from hypothesis import given, settings                      # noqa: E402
+from hypothesis import strategies as st                     # noqa: E402
+from hypothesis.extra.numpy import arrays                   # noqa: E402
+
+
+@st.composite
+def _scores_and_labels(draw):
+    n, c = draw(st.integers(1, 5)), draw(st.integers(1, 12))
+    z = draw(arrays(np.float64, (n, c), elements=st.one_of(
+        st.sampled_from([0.0, 1.0, -1.0]),
+        st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False))))
+    y = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    return z, y
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=_scores_and_labels(), margin=st.sampled_from([0.0, 1.0, 2.5]))
+def test_class_losses_match_reference_and_are_nonnegative(data, margin):
+    z, y = data
+    for name, args in (("softmax_cross_entropy", ()), ("sparsemax_loss", ()),
+                       ("hinge_loss", (margin,))):
+        loss = getattr(F, name)(z, y, *args)
+        assert loss >= 0
+        # Absolute error relative to the scores' scale (the losses grow like |z|).
+        scale = 1 + np.abs(z).max()
+        np.testing.assert_allclose(loss, getattr(R, name)(z, y, *args), rtol=1e-12,
+                                   atol=1e-13 * scale)
+        np.testing.assert_allclose(getattr(F, name + "_grad")(z, y, *args),
+                                   getattr(R, name + "_grad")(z, y, *args), atol=1e-13)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loss_and_grad_equals_the_separate_calls(name, dtype, rng):
+    z, y = _data(name, rng, n=11, c=5, dtype=dtype)
+    loss, grad = F.loss_and_grad(name, z, y, 0.3)
+    args = (0.3,) if name == "hinge_loss" else ()
+    assert loss == getattr(F, name)(z, y, *args)
+    np.testing.assert_array_equal(grad, getattr(F, name + "_grad")(z, y, *args))
+    ref_loss, ref_grad = R.loss_and_grad(name, z, y, 0.3)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+
+
+def test_loss_and_grad_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        F.loss_and_grad("l1", np.zeros((2, 2)), [0, 1])

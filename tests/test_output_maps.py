@@ -211,3 +211,40 @@ def test_bad_input_raises(name, bad, exc, words):
 def test_vjp_shape_mismatch_raises(name):
     with pytest.raises(ValueError, match="same shape"):
         getattr(F, name + "_vjp")(np.ones((2, 3)), np.ones((3, 2)))
+
+
+# Property tests: any finite rows (ties, huge offsets, tiny spreads), both dtypes.
+hyp = pytest.importorskip("hypothesis")
+from hypothesis import given, settings                      # noqa: E402
+from hypothesis import strategies as st                     # noqa: E402
+from hypothesis.extra.numpy import arrays                   # noqa: E402
+
+_ROWS = st.tuples(st.integers(1, 6), st.integers(1, 40)).flatmap(
+    lambda s: arrays(np.float64, s, elements=st.one_of(
+        st.sampled_from([0.0, 1.0, -1.0, 0.5]),            # ties
+        st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False))))
+
+
+@settings(max_examples=150, deadline=None)
+@given(x=_ROWS, f32=st.booleans())
+def test_sparsemax_properties_hold_for_any_finite_rows(x, f32):
+    dtype = np.float32 if f32 else np.float64
+    x = x.astype(dtype)
+    p = F.sparsemax(x)
+    assert (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-5 if f32 else 1e-12)
+    np.testing.assert_allclose(p, R.sparsemax(x), rtol=TOL[dtype]["rtol"], atol=1e-5 if f32 else 1e-10)
+    # Order is kept: a larger score never gets less probability.
+    order = np.argsort(x, axis=1, kind="stable")
+    assert (np.diff(np.take_along_axis(p, order, axis=1), axis=1) >= 0).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=_ROWS)
+def test_softmax_properties_hold_for_any_finite_rows(x):
+    p = F.softmax(x)
+    assert np.isfinite(p).all() and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-12)
+    lp = F.log_softmax(x)
+    assert (lp <= 0).all()
+    np.testing.assert_allclose(lp, R.log_softmax(x), rtol=1e-12, atol=1e-9)

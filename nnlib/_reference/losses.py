@@ -7,7 +7,7 @@ import numpy as np
 from nnlib._codes import LOSS_CODES
 from nnlib._reference.output_maps import _softmax64, _sparsemax64
 
-__all__ = [n for name in LOSS_CODES for n in (name, name + "_grad")]
+__all__ = [n for name in LOSS_CODES for n in (name, name + "_grad")] + ["loss_and_grad"]
 
 
 def _zy(z, y, labels):
@@ -66,7 +66,7 @@ def logistic_loss_grad(z, y, *, n_threads=None):
 
 
 def sparsemax_loss(z, y, *, n_threads=None):
-    # Martins & Astudillo (2016), eq. 19: -z_k + 1/2 sum_{j in S} (z_j^2 - tau^2) + 1/2,
+    # Martins & Astudillo (2016): L = -z_k + 1/2 sum_{j in S} (z_j^2 - tau^2) + 1/2,
     # on z - max(z) (the loss is shift-invariant) to keep the squares small.
     z, y, _ = _zy(z, y, True)
     u = z - z.max(axis=1, keepdims=True)
@@ -110,3 +110,8 @@ def hinge_loss_grad(z, y, margin=1.0, *, n_threads=None):
         g[rows[active], jstar[active]] = 1.0
         g[rows[active], y[active]] = -1.0
     return (g / len(z)).astype(dt)
+
+
+def loss_and_grad(loss, z, y, margin=1.0, *, n_threads=None):
+    args = (margin,) if loss == "hinge_loss" else ()
+    return globals()[loss](z, y, *args), globals()[loss + "_grad"](z, y, *args)

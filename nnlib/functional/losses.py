@@ -25,19 +25,21 @@ n_threads : int or None
     are independent and the mean is summed in a fixed order, so the result is bitwise the
     same for any ``n_threads``.
 
+``loss_and_grad(loss, z, y)`` returns both from one pass (for training steps).
+
 The math of each loss lives once, in ``nnlib/_kernels/loss_rows.pxd``, shared with the
 compiled training loop.
 """
 import numpy as np
 
-from nnlib._codes import LOSS_CODES
+from nnlib._codes import LOSS_CODES, loss_code
 from nnlib._kernels import losses as _k
 from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._threads import resolve_threads
 from nnlib._validation import (ShapeError, as_float_array, check_finite,
                                check_real_scalar)
 
-__all__ = [n for name in LOSS_CODES for n in (name, name + "_grad")]
+__all__ = [n for name in LOSS_CODES for n in (name, name + "_grad")] + ["loss_and_grad"]
 
 
 def _scores(z, allow_1d):
@@ -75,6 +77,7 @@ def _targets(name, z, z2, y):
 
 
 def _run(name, z, y, margin, n_threads, want_grad):
+    """(mean loss, gradient of the mean or None) of loss ``name``."""
     z, z2 = _scores(z, allow_1d=name in ("squared_error", "logistic_loss"))
     y_target, y_label = _targets(name, z, z2, y)
     n, c = z2.shape
@@ -84,7 +87,8 @@ def _run(name, z, y, margin, n_threads, want_grad):
     work = np.empty((nt, c), dtype=z.dtype)           # sparsemax's sort buffer, per thread
     _k.loss_grad(LOSS_CODES[name], z2, y_target, y_label, 1.0 / n, margin,
                  dz.reshape(-1), row_loss, work, nt)
-    return dz if want_grad else float(np.sum(row_loss) / n)
+    loss = float(np.sum(row_loss) / n)                # fixed order: thread-count independent
+    return loss, (dz if want_grad else None)
 
 
 def _margin(margin):
@@ -105,13 +109,13 @@ def softmax_cross_entropy(z, y, *, n_threads=None):
     -------
     float
     """
-    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, False)
+    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, False)[0]
 
 
 def softmax_cross_entropy_grad(z, y, *, n_threads=None):
     """Gradient of the mean cross-entropy: ``(softmax(z) - onehot(y)) / n``, shape (n, c).
     """
-    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, True)
+    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, True)[1]
 
 
 def squared_error(z, y, *, n_threads=None):
@@ -121,12 +125,12 @@ def squared_error(z, y, *, n_threads=None):
     ----------
     z : (n, c) or (n,) predictions;  y : same shape, finite real targets.
     """
-    return _run("squared_error", z, y, 0.0, n_threads, False)
+    return _run("squared_error", z, y, 0.0, n_threads, False)[0]
 
 
 def squared_error_grad(z, y, *, n_threads=None):
     """Gradient of the mean squared error: ``(z - y) / n``, shape of ``z``."""
-    return _run("squared_error", z, y, 0.0, n_threads, True)
+    return _run("squared_error", z, y, 0.0, n_threads, True)[1]
 
 
 def logistic_loss(z, y, *, n_threads=None):
@@ -141,16 +145,16 @@ def logistic_loss(z, y, *, n_threads=None):
     ----------
     z : (n,) or (n, 1) scores (logits);  y : (n,) or (n, 1) labels in {0, 1}.
     """
-    return _run("logistic_loss", z, y, 0.0, n_threads, False)
+    return _run("logistic_loss", z, y, 0.0, n_threads, False)[0]
 
 
 def logistic_loss_grad(z, y, *, n_threads=None):
     """Gradient of the mean logistic loss: ``(sigmoid(z) - y) / n``, shape of ``z``."""
-    return _run("logistic_loss", z, y, 0.0, n_threads, True)
+    return _run("logistic_loss", z, y, 0.0, n_threads, True)[1]
 
 
 def sparsemax_loss(z, y, *, n_threads=None):
-    """Mean sparsemax loss of Martins & Astudillo (2016, eq. 19).
+    """Mean sparsemax loss of Martins & Astudillo (2016), the sparsemax analogue of the logistic loss.
 
     ``L(z, k) = -z_k + 1/2 sum_{j in S(z)} (z_j^2 - tau(z)^2) + 1/2``, where
     ``sparsemax(z) = max(z - tau, 0)`` and ``S(z)`` is its support. It is convex,
@@ -161,12 +165,12 @@ def sparsemax_loss(z, y, *, n_threads=None):
     ----------
     z : (n, c) scores;  y : (n,) class indices in [0, c).
     """
-    return _run("sparsemax_loss", z, y, 0.0, n_threads, False)
+    return _run("sparsemax_loss", z, y, 0.0, n_threads, False)[0]
 
 
 def sparsemax_loss_grad(z, y, *, n_threads=None):
     """Gradient of the mean sparsemax loss: ``(sparsemax(z) - onehot(y)) / n``."""
-    return _run("sparsemax_loss", z, y, 0.0, n_threads, True)
+    return _run("sparsemax_loss", z, y, 0.0, n_threads, True)[1]
 
 
 def hinge_loss(z, y, margin=1.0, *, n_threads=None):
@@ -180,7 +184,7 @@ def hinge_loss(z, y, margin=1.0, *, n_threads=None):
     z : (n, c) scores;  y : (n,) class indices in [0, c).
     margin : float >= 0, default 1.0.
     """
-    return _run("hinge_loss", z, y, _margin(margin), n_threads, False)
+    return _run("hinge_loss", z, y, _margin(margin), n_threads, False)[0]
 
 
 def hinge_loss_grad(z, y, margin=1.0, *, n_threads=None):
@@ -195,4 +199,25 @@ def hinge_loss_grad(z, y, margin=1.0, *, n_threads=None):
     weights; among tied competitors the lowest index is ``j*``. With one column there is
     no competitor: loss and gradient are 0.
     """
-    return _run("hinge_loss", z, y, _margin(margin), n_threads, True)
+    return _run("hinge_loss", z, y, _margin(margin), n_threads, True)[1]
+
+
+def loss_and_grad(loss, z, y, margin=1.0, *, n_threads=None):
+    """Mean loss and its gradient from ONE pass over ``z`` (what a training step needs).
+
+    Parameters
+    ----------
+    loss : str
+        One of ``softmax_cross_entropy, squared_error, logistic_loss, sparsemax_loss,
+        hinge_loss``.
+    z, y : as for that loss.
+    margin : float >= 0, default 1.0
+        The hinge margin; ignored by the other losses.
+
+    Returns
+    -------
+    (float, ndarray)
+        ``(name(z, y), name_grad(z, y))``, bitwise equal to the two separate calls.
+    """
+    loss_code(loss)                                   # ValueError naming the choices
+    return _run(loss, z, y, _margin(margin), n_threads, True)
