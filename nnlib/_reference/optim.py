@@ -35,7 +35,11 @@ def state_slots(config):
 
 
 def _lerp(start, end, weight):
-    return start + weight * (end - start)
+    # PyTorch's two-branch lerp, as the kernel: exact at weight 1 (beta1 = 0 gives m = g,
+    # not m + (g - m), which loses g next to a huge m; found by tests/test_fuzz_optim.py).
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
 
 
 def _sgd(c, w, g, S, t):
