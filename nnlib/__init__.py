@@ -3,10 +3,15 @@
 ``import nnlib`` loads only NumPy and the small compiled kernel modules; everything heavier
 is imported when first used.
 """
-from nnlib import functional
+from nnlib import datasets, functional
+from nnlib import optim, schedules
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
+from nnlib.linear_models import LinearRegression, Perceptron
+from nnlib.threshold import ThresholdNetwork
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "DTypeError", "LabelError", "NonFiniteError", "ShapeError",
-           "__version__"]
+__all__ = ["datasets", "functional", "DTypeError", "LabelError", "NonFiniteError",
+           "ShapeError", "__version__", "LinearRegression", "Perceptron",
+           "ThresholdNetwork"]
+__all__ += ["optim", "schedules"]

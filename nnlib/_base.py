@@ -1,0 +1,140 @@
+"""The scikit-learn estimator protocol without scikit-learn: get_params/set_params from
+the ``__init__`` signature, a readable repr, fitted-state checks, ``score``, and the
+``__sklearn_tags__`` that scikit-learn's tools (Pipeline, GridSearchCV, clone,
+check_estimator) ask for. scikit-learn is imported only inside ``__sklearn_tags__``,
+which only scikit-learn calls.
+
+Rules kept (as scikit-learn's): ``__init__`` stores its arguments unchanged and does no
+validation; fitted attributes end in ``_``; ``fit`` validates and returns ``self``.
+"""
+import inspect
+
+import numpy as np
+
+from nnlib.exceptions import not_fitted
+
+
+class BaseModel:
+    """Parameter handling shared by every nnlib model."""
+
+    _estimator_type = None   # "classifier" / "regressor"
+
+    @classmethod
+    def _param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        """The constructor arguments as a dict (``deep`` expands nested models)."""
+        out = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+            out[name] = value
+        return out
+
+    def set_params(self, **params):
+        """Set constructor arguments (validated at the next ``fit``); returns self."""
+        valid = self._param_names()
+        nested = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator {self!r}. "
+                                 f"Valid parameters are: {valid!r}.")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
+
+    def __repr__(self):
+        defaults = {p.name: p.default for p in
+                    inspect.signature(type(self).__init__).parameters.values()}
+        changed = []
+        for name in self._param_names():
+            value = getattr(self, name)
+            default = defaults.get(name, inspect.Parameter.empty)
+            if not _same(value, default):
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # -- fitted state ------------------------------------------------------------------
+    def __sklearn_is_fitted__(self):
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def _check_fitted(self):
+        if not self.__sklearn_is_fitted__():
+            raise not_fitted(self)
+
+    # -- scikit-learn tags (called by scikit-learn only) -----------------------------------
+    def __sklearn_tags__(self):
+        from sklearn.utils import (ClassifierTags, InputTags, RegressorTags, TargetTags,
+                                   Tags)
+        tags = Tags(estimator_type=self._estimator_type,
+                    target_tags=TargetTags(required=True),
+                    input_tags=InputTags())
+        if self._estimator_type == "classifier":
+            tags.classifier_tags = ClassifierTags()
+        elif self._estimator_type == "regressor":
+            tags.regressor_tags = RegressorTags()
+        return self._more_sklearn_tags(tags)
+
+    def _more_sklearn_tags(self, tags):
+        return tags
+
+
+def _same(a, b):
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:   # noqa: BLE001 -- exotic values compare however they like
+        return False
+
+
+class ClassifierMixin:
+    """score = mean accuracy."""
+
+    _estimator_type = "classifier"
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given)."""
+        pred = self.predict(X)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1 and pred.ndim == 1:
+            y = y.ravel()
+        correct = (pred == y)
+        if correct.ndim > 1:           # multilabel: a sample counts if all labels match
+            correct = correct.all(axis=1)
+        return float(np.average(correct, weights=sample_weight))
+
+
+class RegressorMixin:
+    """score = coefficient of determination R^2."""
+
+    _estimator_type = "regressor"
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 = 1 - SS_res / SS_tot of ``predict(X)`` (averaged over outputs uniformly,
+        as scikit-learn's ``r2_score``)."""
+        pred = self.predict(X)
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 1:
+            y = y[:, None]
+        pred = np.asarray(pred, dtype=np.float64).reshape(y.shape[0], -1)
+        w = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight,
+                                                                         float)
+        ss_res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
+        mean = np.average(y, axis=0, weights=w)
+        ss_tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot,
+                          np.where(ss_res > 0, 0.0, 1.0))
+        return float(r2.mean())

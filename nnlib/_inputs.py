@@ -1,0 +1,167 @@
+"""Checks for the (X, y) given to the models' fit/predict (nnlib.linear_models,
+nnlib.threshold, nnlib.estimators).
+
+The messages use scikit-learn's wording where its own test-suite looks for it
+("Found array with 0 sample(s)", "X has 1 features, but ... is expecting 4", "Unknown
+label type", "Complex data not supported"), so the estimators pass ``check_estimator``
+without importing scikit-learn. Every error is a ValueError/TypeError subclass from
+nnlib._validation.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+from nnlib._validation import (DTypeError, FLOAT_DTYPES, LabelError, NonFiniteError,
+                               ShapeError)
+from nnlib.exceptions import DataConversionWarning
+
+
+def _is_sparse(x):
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")
+
+
+def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
+    """Return X as a finite, C-contiguous (n_samples, n_features) float array.
+
+    float32/float64 are kept unless ``dtype`` is given; ints, bools and object arrays of
+    numbers become float64. ``owner`` names the model in messages; ``n_features`` (the
+    number seen in fit) is enforced when given.
+    """
+    if _is_sparse(X):
+        raise TypeError(f"{owner} does not accept sparse input; convert {name} with "
+                        f"{name}.toarray()")
+    if X is None:
+        raise ShapeError(f"{owner} requires {name} to be an array of shape "
+                         f"(n_samples, n_features); got None")
+    arr = np.asarray(X)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise DTypeError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if kind == "O":
+        arr = arr.astype(np.float64)   # TypeError naming the bad element if not numeric
+    elif kind in "USV":
+        raise DTypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        hint = (" Reshape with X.reshape(-1, 1) for a single feature or "
+                "X.reshape(1, -1) for a single sample.") if arr.ndim == 1 else ""
+        raise ShapeError(f"Expected 2D array for {name}, got {arr.ndim}D array of shape "
+                         f"{arr.shape} instead.{hint}")
+    if arr.shape[0] == 0:
+        raise ShapeError(f"Found array with 0 sample(s) (shape={arr.shape}) while a "
+                         f"minimum of 1 is required by {owner}.")
+    if arr.shape[1] == 0:
+        raise ShapeError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
+                         f"minimum of 1 is required by {owner}.")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ShapeError(f"X has {arr.shape[1]} features, but {owner} is expecting "
+                         f"{n_features} features as input.")
+    if dtype is not None:
+        target = np.dtype(dtype)
+    elif arr.dtype in FLOAT_DTYPES:
+        target = arr.dtype
+    else:
+        target = np.dtype(np.float64)
+    arr = np.ascontiguousarray(arr, dtype=target)
+    check_all_finite(arr, name)
+    return arr
+
+
+def check_all_finite(arr, name):
+    """Raise NonFiniteError naming the first row (and column) holding NaN or infinity."""
+    if arr.dtype.kind != "f" or np.isfinite(arr).all():
+        return
+    bad = ~np.isfinite(arr)
+    if arr.ndim == 1:
+        row, col = int(np.flatnonzero(bad)[0]), None
+        val = arr[row]
+    else:
+        row = int(np.flatnonzero(bad.reshape(arr.shape[0], -1).any(axis=1))[0])
+        col = int(np.flatnonzero(bad[row].ravel())[0])
+        val = arr[row].ravel()[col]
+    what = "NaN" if np.isnan(val) else "infinity"
+    where = f"row {row}" + ("" if col is None else f", column {col}")
+    raise NonFiniteError(f"Input {name} contains {what} ({val}) at {where}; {name} must "
+                         f"be finite (drop or impute that row)")
+
+
+def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y"):
+    """Return y as an array of n_samples rows; a column vector is raveled with a
+    DataConversionWarning unless ``allow_2d``."""
+    if y is None:
+        raise ValueError(f"{owner} requires y to be passed, but the target y is None")
+    if _is_sparse(y):
+        raise TypeError(f"{owner} does not accept a sparse {name}; convert it with "
+                        f"{name}.toarray()")
+    y = np.asarray(y)
+    if y.dtype.kind == "c":
+        raise DTypeError(f"Complex data not supported: {name} has dtype {y.dtype}")
+    if y.ndim == 2 and y.shape[1] == 1 and not allow_2d:
+        warnings.warn("A column-vector y was passed when a 1d array was expected. "
+                      "Please change the shape of y to (n_samples,), for example using "
+                      "ravel().", DataConversionWarning, stacklevel=3)
+        y = y.ravel()
+    if y.ndim == 0 or y.ndim > (2 if allow_2d else 1):
+        raise ShapeError(f"y should be a 1d array{' or 2d' if allow_2d else ''}; got "
+                         f"an array of shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ShapeError(f"X and y have inconsistent numbers of samples: {n_samples} "
+                         f"and {y.shape[0]}")
+    return y
+
+
+def class_labels(y, *, owner):
+    """Check ``y`` (already 1-d) holds class labels and return ``(classes, y_index)``:
+    the sorted distinct labels and each sample's index into them (int64).
+
+    Floats must be integral (a continuous target raises "Unknown label type:
+    continuous"); NaN/inf raise; strings and other hashables are fine.
+    """
+    if y.dtype.kind == "f":
+        check_all_finite(y, "y")
+        if np.any(y != np.round(y)):
+            raise LabelError(f"Unknown label type: continuous. {owner} is a classifier "
+                             f"and needs class labels; y holds non-integer values such "
+                             f"as {y[np.flatnonzero(y != np.round(y))[0]]!r} (use a "
+                             f"regressor for a continuous target)")
+    elif y.dtype.kind == "O":
+        values = y.tolist()
+        strings = [isinstance(v, str) for v in values]
+        integers = [isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                    for v in values]
+        if not (all(strings) or all(integers)):
+            raise LabelError(f"Unknown label type: {owner} needs labels of one kind (all "
+                             f"integers or all strings); got the types "
+                             f"{sorted({type(v).__name__ for v in values})}")
+    elif y.dtype.kind not in "biuUS":
+        raise LabelError(f"Unknown label type: {owner} cannot use labels of dtype "
+                         f"{y.dtype}")
+    classes, y_index = np.unique(y, return_inverse=True)
+    return classes, y_index.astype(np.int64).reshape(-1)
+
+
+def labels_to_index(y, classes, *, owner):
+    """Map labels y to their index in ``classes`` (sorted); unseen labels raise
+    LabelError listing them."""
+    idx = np.searchsorted(classes, y)
+    idx = np.clip(idx, 0, classes.size - 1)
+    unseen = classes[idx] != y
+    if np.any(unseen):
+        new = np.unique(np.asarray(y)[unseen])
+        raise LabelError(f"y contains labels {new[:10].tolist()} not among the classes "
+                         f"{owner} was fitted on ({classes[:10].tolist()}"
+                         f"{', ...' if classes.size > 10 else ''})")
+    return idx.astype(np.int64)
+
+
+def check_float_target(y, *, owner, dtype=np.float64):
+    """A regression target: finite numbers, as ``dtype``."""
+    if y.dtype.kind in "USO":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DTypeError(f"{owner} needs a numeric target y; got dtype "
+                             f"{y.dtype}") from None
+    y = np.ascontiguousarray(y, dtype=dtype)
+    check_all_finite(y, "y")
+    return y

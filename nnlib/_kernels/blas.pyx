@@ -1,0 +1,264 @@
+# cython: language_level=3
+"""BLAS GEMM resolved at run time, callable without the GIL from other kernels.
+
+Design note
+-----------
+nnlib links against no BLAS at build time. At first use, ``load()`` looks for one that is
+already in the process, cheapest first:
+
+1. NumPy's own OpenBLAS (the wheel bundles ``numpy.libs/libscipy_openblas64_*.so``,
+   ILP64 Fortran symbols ``scipy_sgemm_64_`` / ``scipy_dgemm_64_`` with 64-bit integer
+   arguments). NumPy has loaded it already, so ``ctypes.CDLL`` on that path only bumps a
+   reference count: no import cost.
+2. SciPy's ``scipy.linalg.cython_blas`` (LP64: 32-bit integers). Importing it costs about
+   0.2 s (it pulls in scipy.linalg), so it is only a fallback.
+
+Neither found -> ImportError saying what to install. The resolved function pointers live
+in module globals; ``sgemm_rm`` / ``dgemm_rm`` translate a row-major product into the
+column-major call (C^T = op(B)^T op(A)^T: swap the operands and m/n, keep the flags).
+
+``gemm`` must not be called before ``load()`` has succeeded (the Python wrappers of the
+dense layer and the training loop call it).
+"""
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer, PyCapsule_IsValid
+from cython cimport floating
+from libc.stdint cimport int64_t, uintptr_t
+
+ctypedef void sgemm64_t(const char* ta, const char* tb, const int64_t* m,
+                        const int64_t* n, const int64_t* k, const float* alpha,
+                        const float* a, const int64_t* lda, const float* b,
+                        const int64_t* ldb, const float* beta, float* c,
+                        const int64_t* ldc) noexcept nogil
+ctypedef void dgemm64_t(const char* ta, const char* tb, const int64_t* m,
+                        const int64_t* n, const int64_t* k, const double* alpha,
+                        const double* a, const int64_t* lda, const double* b,
+                        const int64_t* ldb, const double* beta, double* c,
+                        const int64_t* ldc) noexcept nogil
+ctypedef void sgemm32_t(const char* ta, const char* tb, const int* m, const int* n,
+                        const int* k, const float* alpha, const float* a, const int* lda,
+                        const float* b, const int* ldb, const float* beta, float* c,
+                        const int* ldc) noexcept nogil
+ctypedef void dgemm32_t(const char* ta, const char* tb, const int* m, const int* n,
+                        const int* k, const double* alpha, const double* a,
+                        const int* lda, const double* b, const int* ldb,
+                        const double* beta, double* c, const int* ldc) noexcept nogil
+
+cdef sgemm64_t* _sgemm64 = NULL
+cdef dgemm64_t* _dgemm64 = NULL
+cdef sgemm32_t* _sgemm32 = NULL
+cdef dgemm32_t* _dgemm32 = NULL
+
+_info = None          # dict describing the loaded BLAS, once load() succeeded
+_set_threads = None   # ctypes function setting OpenBLAS's thread count, when known
+_get_threads = None
+
+
+def _numpy_openblas_path():
+    """Path of the OpenBLAS bundled in NumPy's wheel, or None."""
+    import glob
+    import os
+    import numpy
+    root = os.path.dirname(os.path.dirname(numpy.__file__))
+    for pattern in ("numpy.libs/libscipy_openblas64_*", "numpy/.dylibs/libscipy_openblas64_*",
+                    "numpy.libs/libscipy_openblas64_*.dll"):
+        hits = sorted(glob.glob(os.path.join(root, pattern)))
+        if hits:
+            return hits[0]
+    return None
+
+
+cdef bint _load_numpy():
+    global _sgemm64, _dgemm64, _info, _set_threads, _get_threads
+    import ctypes
+    path = _numpy_openblas_path()
+    if path is None:
+        return False
+    try:
+        lib = ctypes.CDLL(path)
+        s = ctypes.cast(lib.scipy_sgemm_64_, ctypes.c_void_p).value
+        d = ctypes.cast(lib.scipy_dgemm_64_, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return False
+    if not s or not d:
+        return False
+    _sgemm64 = <sgemm64_t*><uintptr_t>s
+    _dgemm64 = <dgemm64_t*><uintptr_t>d
+    try:
+        _set_threads = lib.scipy_openblas_set_num_threads64_
+        _set_threads.argtypes = [ctypes.c_int]
+        _set_threads.restype = None
+        _get_threads = lib.scipy_openblas_get_num_threads64_
+        _get_threads.argtypes = []
+        _get_threads.restype = ctypes.c_int
+    except AttributeError:
+        _set_threads = _get_threads = None
+    _info = {"source": "numpy", "path": path, "int_bits": 64}
+    return True
+
+
+cdef void* _capsule_pointer(object capsule) except NULL:
+    name = PyCapsule_GetName(capsule)
+    return PyCapsule_GetPointer(capsule, name)
+
+
+cdef bint _load_scipy():
+    global _sgemm32, _dgemm32, _info
+    try:
+        from scipy.linalg import cython_blas
+    except ImportError:
+        return False
+    capi = cython_blas.__pyx_capi__
+    _sgemm32 = <sgemm32_t*>_capsule_pointer(capi["sgemm"])
+    _dgemm32 = <dgemm32_t*>_capsule_pointer(capi["dgemm"])
+    _info = {"source": "scipy", "path": cython_blas.__file__, "int_bits": 32}
+    return True
+
+
+def load(prefer="numpy"):
+    """Resolve sgemm/dgemm once per process; return a dict describing the BLAS used.
+
+    Parameters
+    ----------
+    prefer : {"numpy", "scipy"}
+        Which source to try first ("scipy" exists for the tests of the fallback).
+
+    Raises
+    ------
+    ImportError
+        Neither NumPy's bundled OpenBLAS nor scipy.linalg.cython_blas is available.
+    """
+    if _info is not None:
+        return dict(_info)
+    for source in ((prefer, "scipy") if prefer == "numpy" else (prefer, "numpy")):
+        if (_load_numpy() if source == "numpy" else _load_scipy()):
+            return dict(_info)
+    raise ImportError(
+        "nnlib needs a BLAS for its matrix products and found none: NumPy's wheel ships "
+        "one (numpy.libs/libscipy_openblas64_*) but this NumPy was built without it, and "
+        "scipy is not installed. Install scipy (pip install scipy) or NumPy from PyPI.")
+
+
+def _reset_for_tests():
+    """Forget the loaded BLAS so a test can load the other source."""
+    global _sgemm64, _dgemm64, _sgemm32, _dgemm32, _info, _set_threads, _get_threads
+    _sgemm64 = NULL
+    _dgemm64 = NULL
+    _sgemm32 = NULL
+    _dgemm32 = NULL
+    _info = _set_threads = _get_threads = None
+
+
+def get_num_threads():
+    """OpenBLAS's thread count, or None when it cannot be queried (scipy fallback)."""
+    load()
+    return None if _get_threads is None else int(_get_threads())
+
+
+def set_num_threads(int n):
+    """Set OpenBLAS's thread count (process-wide: NumPy's matmul uses it too). Returns the
+    previous count, or None when it cannot be set."""
+    load()
+    if _set_threads is None or _get_threads is None:
+        return None
+    old = int(_get_threads())
+    _set_threads(max(1, n))
+    return old
+
+
+cdef inline void _scale(Py_ssize_t m, Py_ssize_t n, double beta, float* Cs, double* Cd,
+                        Py_ssize_t ldc) noexcept nogil:
+    # k == 0: op(A) op(B) is the zero matrix; BLAS would also accept it, but some builds
+    # complain about lda = 0, so do the C = beta C ourselves.
+    cdef Py_ssize_t i, j
+    for i in range(m):
+        for j in range(n):
+            if Cs != NULL:
+                Cs[i * ldc + j] = 0.0 if beta == 0.0 else <float>(beta * Cs[i * ldc + j])
+            else:
+                Cd[i * ldc + j] = 0.0 if beta == 0.0 else beta * Cd[i * ldc + j]
+
+
+cdef inline void _gemm_rm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                          Py_ssize_t k, floating alpha, const floating* A, Py_ssize_t lda,
+                          const floating* B, Py_ssize_t ldb, floating beta, floating* C,
+                          Py_ssize_t ldc) noexcept nogil:
+    # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: pass B first,
+    # swap m and n, keep the transpose flags.
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef int64_t M = n, N = m, K = k, LA = ldb, LB = lda, LC = ldc
+    cdef int m32 = n, n32 = m, k32 = k, la32 = ldb, lb32 = lda, lc32 = ldc
+    if m <= 0 or n <= 0:
+        return
+    if k <= 0:
+        if floating is float:
+            _scale(m, n, beta, C, NULL, ldc)
+        else:
+            _scale(m, n, beta, NULL, C, ldc)
+    elif floating is float:
+        if _sgemm64 != NULL:
+            _sgemm64(&tb, &ta, &M, &N, &K, &alpha, B, &LA, A, &LB, &beta, C, &LC)
+        else:
+            _sgemm32(&tb, &ta, &m32, &n32, &k32, &alpha, B, &la32, A, &lb32, &beta, C,
+                     &lc32)
+    else:
+        if _dgemm64 != NULL:
+            _dgemm64(&tb, &ta, &M, &N, &K, &alpha, B, &LA, A, &LB, &beta, C, &LC)
+        else:
+            _dgemm32(&tb, &ta, &m32, &n32, &k32, &alpha, B, &la32, A, &lb32, &beta, C,
+                     &lc32)
+
+
+cdef void sgemm_rm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   float alpha, const float* A, Py_ssize_t lda, const float* B,
+                   Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc) noexcept nogil:
+    _gemm_rm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef void dgemm_rm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   double alpha, const double* A, Py_ssize_t lda, const double* B,
+                   Py_ssize_t ldb, double beta, double* C, Py_ssize_t ldc) noexcept nogil:
+    _gemm_rm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+def gemm_py(bint trans_a, bint trans_b, double alpha, A, B, double beta, C):
+    """C = alpha * op(A) @ op(B) + beta * C in place on 2-d C-contiguous arrays of one
+    float dtype (for tests; shapes are checked here)."""
+    import numpy as np
+    load()
+    if not (A.dtype == B.dtype == C.dtype) or A.dtype not in (np.float32, np.float64):
+        raise TypeError("A, B, C must share a float32/float64 dtype")
+    for name, a in (("A", A), ("B", B), ("C", C)):
+        if a.ndim != 2 or not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be a 2-d C-contiguous array")
+    if not C.flags.writeable:
+        raise ValueError("C must be writeable")
+    pm, pk = (A.shape[1], A.shape[0]) if trans_a else A.shape
+    pkb, pn = (B.shape[1], B.shape[0]) if trans_b else B.shape
+    if pkb != pk or C.shape != (pm, pn):
+        raise ValueError(f"shapes do not align: op(A) {(pm, pk)}, op(B) {(pkb, pn)}, "
+                         f"C {C.shape}")
+    cdef Py_ssize_t m = pm, n = pn, k = pk
+    if _sgemm64 == NULL and max(A.size, B.size, C.size) >= 2 ** 31:
+        raise ValueError("arrays too large for the 32-bit BLAS fallback")
+    cdef const float[:, ::1] As, Bs
+    cdef float[:, ::1] Cs
+    cdef const double[:, ::1] Ad, Bd
+    cdef double[:, ::1] Cd
+    cdef Py_ssize_t lda = max(A.shape[1], 1), ldb = max(B.shape[1], 1)
+    cdef Py_ssize_t ldc = max(C.shape[1], 1)
+    if A.dtype == np.float32:
+        As = np.ascontiguousarray(A) if A.size else np.zeros((1, 1), np.float32)
+        Bs = np.ascontiguousarray(B) if B.size else np.zeros((1, 1), np.float32)
+        Cs = C if C.size else np.zeros((1, 1), np.float32)
+        with nogil:
+            sgemm_rm(trans_a, trans_b, m, n, k, <float>alpha, &As[0, 0], lda, &Bs[0, 0],
+                     ldb, <float>beta, &Cs[0, 0], ldc)
+    else:
+        Ad = np.ascontiguousarray(A) if A.size else np.zeros((1, 1))
+        Bd = np.ascontiguousarray(B) if B.size else np.zeros((1, 1))
+        Cd = C if C.size else np.zeros((1, 1))
+        with nogil:
+            dgemm_rm(trans_a, trans_b, m, n, k, alpha, &Ad[0, 0], lda, &Bd[0, 0], ldb,
+                     beta, &Cd[0, 0], ldc)
+    return C

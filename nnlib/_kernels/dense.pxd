@@ -1,0 +1,154 @@
+# cython: language_level=3
+"""Dense-layer building blocks (layers 1-2), shared by dense.pyx and train.pyx.
+
+Design note
+-----------
+A Dense layer is ``H = g(X W + b)`` with X (n, n_in), W (n_in, n_out), b (n_out,), all
+row-major. Its three matrix products are
+
+    forward    Z  = X  W          mm(NN)
+    backward   dW = X^T dZ        mm(TN)       (dZ = dH * g'(H), taken from the output)
+               dX = dZ W^T        mm(NT)
+
+``mm`` sends large products to BLAS (``blas.pxd``) and small ones to the plain loops in
+``small_gemm``: for batch 1 or a few rows a BLAS call costs more in set-up (argument
+checks, packing, thread dispatch) than the arithmetic. The cut-over ``SMALL_GEMM_FLOPS``
+was measured with bench/model_speed.py (see its --gemm table).
+
+``small_gemm`` skips a zero coefficient of op(A) in its row updates: ReLU outputs and
+many-pixel-zero inputs make that common, and ``0 * finite`` adds nothing (the training
+loop keeps every operand finite, so no NaN can be lost by the skip).
+
+The elementwise work is fused: ``bias_act`` adds the bias and applies the activation in
+one pass over Z; ``act_backward`` forms dZ = dH * g'(H) and db = sum_rows dZ (in double)
+in one pass. None of these allocate.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+
+from nnlib._kernels.blas cimport gemm
+from nnlib._kernels.scalar cimport act_scalar, act_grad_y, ACT_IDENTITY, ACT_RELU
+
+# m*n*k at or below which the plain loops beat a BLAS call (measured, see design note).
+cdef enum:
+    SMALL_GEMM_FLOPS = 16384
+    # rows*cols below which an elementwise pass stays on one thread
+    PAR_MIN_ELEMS = 32768
+
+
+cdef inline void small_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                            Py_ssize_t k, double alpha, const floating* A,
+                            Py_ssize_t lda, const floating* B, Py_ssize_t ldb,
+                            double beta, floating* C, Py_ssize_t ldc) noexcept nogil:
+    """C = alpha op(A) op(B) + beta C with plain loops (same contract as blas.gemm)."""
+    cdef Py_ssize_t i, j, p
+    cdef floating a, acc0, acc1, acc2, acc3
+    cdef floating* Ci
+    cdef const floating* Bp
+    cdef const floating* Bj
+    cdef floating fbeta = <floating>beta, falpha = <floating>alpha
+    for i in range(m):
+        Ci = C + i * ldc
+        if beta == 0.0:
+            for j in range(n):
+                Ci[j] = 0
+        elif beta != 1.0:
+            for j in range(n):
+                Ci[j] = fbeta * Ci[j]
+        if not trans_b:
+            # row update: C[i, :] += alpha * op(A)[i, p] * B[p, :]  (vectorizes over j)
+            for p in range(k):
+                a = A[p * lda + i] if trans_a else A[i * lda + p]
+                if a != 0:
+                    a = falpha * a
+                    Bp = B + p * ldb
+                    for j in range(n):
+                        Ci[j] += a * Bp[j]
+        else:
+            # dot products with rows of B; four accumulators break the FMA latency chain
+            for j in range(n):
+                Bj = B + j * ldb
+                acc0 = acc1 = acc2 = acc3 = 0
+                p = 0
+                if not trans_a:
+                    while p + 4 <= k:
+                        acc0 += A[i * lda + p] * Bj[p]
+                        acc1 += A[i * lda + p + 1] * Bj[p + 1]
+                        acc2 += A[i * lda + p + 2] * Bj[p + 2]
+                        acc3 += A[i * lda + p + 3] * Bj[p + 3]
+                        p += 4
+                    while p < k:
+                        acc0 += A[i * lda + p] * Bj[p]
+                        p += 1
+                else:
+                    while p < k:
+                        acc0 += A[p * lda + i] * Bj[p]
+                        p += 1
+                Ci[j] += falpha * ((acc0 + acc1) + (acc2 + acc3))
+
+
+cdef inline void mm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                    double alpha, const floating* A, Py_ssize_t lda, const floating* B,
+                    Py_ssize_t ldb, double beta, floating* C,
+                    Py_ssize_t ldc) noexcept nogil:
+    """C = alpha op(A) op(B) + beta C: own loops for small products, BLAS otherwise."""
+    if m * n * k <= SMALL_GEMM_FLOPS or m == 1:
+        small_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef inline void bias_act(floating* Z, const floating* b, Py_ssize_t n, Py_ssize_t c,
+                          int kind, double param, int n_threads) noexcept nogil:
+    """In place on Z (n, c): Z[i, j] = act(Z[i, j] + b[j])."""
+    cdef Py_ssize_t i, j
+    cdef floating* Zi
+    if n * c < PAR_MIN_ELEMS:
+        n_threads = 1
+    if kind == ACT_IDENTITY:
+        for i in prange(n, schedule='static', num_threads=n_threads):
+            for j in range(c):
+                Z[i * c + j] = Z[i * c + j] + b[j]
+    elif kind == ACT_RELU:
+        for i in prange(n, schedule='static', num_threads=n_threads):
+            for j in range(c):
+                Z[i * c + j] = Z[i * c + j] + b[j]
+                # +0 for non-positive (as act_scalar), NaN kept
+                Z[i * c + j] = Z[i * c + j] if Z[i * c + j] > 0 else (
+                    0 if Z[i * c + j] <= 0 else Z[i * c + j])
+    else:
+        for i in prange(n, schedule='static', num_threads=n_threads):
+            for j in range(c):
+                Z[i * c + j] = <floating>act_scalar(kind, Z[i * c + j] + b[j], param)
+
+
+cdef inline void act_backward(const floating* H, const floating* dH, floating* dZ,
+                              floating* db, double* work, Py_ssize_t n, Py_ssize_t c,
+                              int kind, double param) noexcept nogil:
+    """dZ = dH * g'(H) (derivative from the output) and db = sum over rows of dZ.
+
+    ``dZ`` may be ``dH`` (in place). ``work``: c doubles, the column sums; ``db`` may be
+    NULL when not wanted."""
+    cdef Py_ssize_t i, j
+    cdef floating g
+    for j in range(c):
+        work[j] = 0.0
+    if kind == ACT_IDENTITY:
+        for i in range(n):
+            for j in range(c):
+                dZ[i * c + j] = dH[i * c + j]
+                work[j] += dZ[i * c + j]
+    elif kind == ACT_RELU:
+        for i in range(n):
+            for j in range(c):
+                dZ[i * c + j] = dH[i * c + j] if H[i * c + j] > 0 else 0
+                work[j] += dZ[i * c + j]
+    else:
+        for i in range(n):
+            for j in range(c):
+                g = <floating>act_grad_y(kind, H[i * c + j], param)
+                dZ[i * c + j] = dH[i * c + j] * g
+                work[j] += dZ[i * c + j]
+    if db != NULL:
+        for j in range(c):
+            db[j] = <floating>work[j]

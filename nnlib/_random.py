@@ -1,0 +1,23 @@
+"""Seeds: turn a user's ``random_state`` into a NumPy ``Generator``."""
+import numbers
+
+import numpy as np
+
+
+def as_generator(random_state, name="random_state"):
+    """Return a ``numpy.random.Generator`` for ``random_state``.
+
+    None -> fresh OS entropy; an int >= 0 -> ``default_rng(seed)`` (reproducible); a
+    ``Generator`` -> itself (shared, so successive calls continue its stream); a legacy
+    ``RandomState`` -> a Generator seeded from one draw of it (scikit-learn passes those).
+    """
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"{name} must be >= 0; got {random_state}")
+        return np.random.default_rng(int(random_state))
+    raise TypeError(f"{name} must be None, an int, a numpy Generator or RandomState; got "
+                    f"{random_state!r} ({type(random_state).__name__})")

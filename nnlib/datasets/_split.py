@@ -1,0 +1,91 @@
+"""Train/test split, seeded, optionally stratified (scikit-learn's ``train_test_split``
+for the common case of one X and one y)."""
+import math
+import numbers
+
+import numpy as np
+
+from nnlib._random import as_generator
+from nnlib._validation import ShapeError
+
+__all__ = ["split"]
+
+
+def _n_test(test_size, n):
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+        raise TypeError(f"test_size must be a float in (0, 1) or an int; got {test_size!r}")
+    if isinstance(test_size, numbers.Integral):
+        n_test = int(test_size)
+    else:
+        if not 0.0 < test_size < 1.0:
+            raise ValueError(f"test_size as a fraction must be in (0, 1); got {test_size}")
+        n_test = math.ceil(test_size * n)   # as scikit-learn: the test set rounds up
+    if not 1 <= n_test <= n - 1:
+        raise ValueError(f"test_size={test_size!r} leaves {n_test} test and {n - n_test} "
+                         f"training samples out of {n}; both must be >= 1")
+    return n_test
+
+
+def _stratified_test_counts(counts, n_test):
+    """Split n_test over classes in proportion to counts (largest remainder), keeping at
+    least one training sample of every class that has one."""
+    exact = counts * (n_test / counts.sum())
+    take = np.floor(exact).astype(np.int64)
+    for k in np.argsort(-(exact - take), kind="stable")[: n_test - take.sum()]:
+        take[k] += 1
+    return np.minimum(take, counts - 1).clip(min=0)
+
+
+def split(X, y, test_size=0.25, *, random_state=None, stratify=None, shuffle=True):
+    """Split ``X, y`` into a training and a test part.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, ...)
+    y : array_like of shape (n_samples, ...)
+    test_size : float in (0, 1) or int
+        Fraction of the samples (rounded up) or number of samples in the test part.
+    random_state : None, int or numpy.random.Generator
+    stratify : None, True or array_like of shape (n_samples,)
+        Keep class proportions equal in both parts: True stratifies by ``y``, an array by
+        its values. Every class with >= 2 samples appears in both parts when possible.
+    shuffle : bool
+        If False, the last ``test_size`` samples form the test part (no randomness;
+        ``stratify`` must then be None).
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarrays (same order as scikit-learn)
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"X and y must be arrays of samples; got shapes {X.shape} and "
+                         f"{y.shape}")
+    n = X.shape[0]
+    if y.shape[0] != n:
+        raise ShapeError(f"X and y must have the same number of samples; got {n} and "
+                         f"{y.shape[0]}")
+    n_test = _n_test(test_size, n)
+    if not shuffle:
+        if stratify is not None:
+            raise ValueError("stratify needs shuffle=True")
+        return X[: n - n_test], X[n - n_test:], y[: n - n_test], y[n - n_test:]
+    rng = as_generator(random_state)
+    if stratify is None or stratify is False:
+        order = rng.permutation(n)
+        test, train = order[:n_test], order[n_test:]
+    else:
+        groups = y if stratify is True else np.asarray(stratify)
+        if groups.shape[:1] != (n,) or groups.ndim != 1:
+            raise ShapeError(f"stratify must have shape ({n},); got {groups.shape}")
+        classes, inverse, counts = np.unique(groups, return_inverse=True,
+                                             return_counts=True)
+        take = _stratified_test_counts(counts, n_test)
+        test_parts, train_parts = [], []
+        for k in range(classes.size):
+            members = rng.permutation(np.flatnonzero(inverse == k))
+            test_parts.append(members[: take[k]])
+            train_parts.append(members[take[k]:])
+        test = rng.permutation(np.concatenate(test_parts))
+        train = rng.permutation(np.concatenate(train_parts))
+    return X[train], X[test], y[train], y[test]

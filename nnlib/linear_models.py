@@ -1,0 +1,222 @@
+"""The linear models of the notes, each a few lines over nnlib's kernels.
+
+The notes' summary of linear models (seed 001, "Summary of linear models"):
+
+=====================  ====================  =====================================
+model                  error                 algorithm
+=====================  ====================  =====================================
+Perceptron             classification error  PLA: ``w <- w + y x`` on a mistake
+Linear regression      squared error         pseudo-inverse / normal equations
+Logistic regression    cross-entropy error   gradient descent
+=====================  ====================  =====================================
+
+All three use the notes' augmented form: ``x = (1, x_1, ..., x_d)`` and
+``w = (w_0, w_1, ..., w_d)`` with the bias ``w_0`` first (attribute ``w_``); ``coef_`` and
+``intercept_`` give the same numbers in scikit-learn's layout. They follow the
+scikit-learn estimator protocol (fit/predict/score/get_params/set_params, usable in a
+Pipeline) without depending on scikit-learn.
+"""
+import warnings
+
+import numpy as np
+
+from nnlib import functional as F
+from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
+from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels)
+from nnlib._random import as_generator
+from nnlib._validation import LabelError, check_int_scalar
+from nnlib.exceptions import ConvergenceWarning
+
+__all__ = ["Perceptron", "LinearRegression"]
+
+
+def _augment(X, fit_intercept):
+    """Prepend the constant feature x_0 = 1 (the notes' bias trick)."""
+    if not fit_intercept:
+        return X
+    return np.hstack([np.ones((X.shape[0], 1), dtype=X.dtype), X])
+
+
+def _split_w(w, fit_intercept):
+    """(coef, intercept) from the augmented w (bias first) in the notes' layout."""
+    if fit_intercept:
+        return w[1:].copy(), w[0].copy()
+    return w.copy(), np.zeros(w.shape[1:])
+
+
+class Perceptron(ClassifierMixin, BaseModel):
+    """Rosenblatt's perceptron trained by the Perceptron Learning Algorithm (PLA).
+
+    ``h(x) = sign(w . x)`` with the augmented x = (1, x_1, ..., x_d). PLA, from w = 0:
+    visit the samples in order (or shuffled each pass); whenever ``sign(w . x_i) != y_i``,
+    update ``w <- w + y_i x_i``. A point on the boundary (``w . x_i = 0``) counts as a
+    mistake, so the all-zero start learns at once. If the data are linearly separable
+    PLA stops after finitely many updates (Novikoff: at most (R / gamma)^2 with R the
+    largest ||x_i|| and gamma the margin); otherwise it runs ``max_iter`` passes and
+    warns.
+
+    Parameters
+    ----------
+    max_iter : int >= 1
+        Maximum number of passes (epochs) over the data.
+    fit_intercept : bool
+        Learn the bias w_0 (the constant feature x_0 = 1).
+    shuffle : bool
+        Visit the samples in a new random order each pass (seeded by random_state).
+    random_state : None, int or numpy.random.Generator
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two labels; ``classes_[0]`` plays the role of -1 and ``classes_[1]`` of +1
+        (so labels -1/+1 map to themselves).
+    w_ : ndarray of shape (n_features + 1,) or (n_features,)
+        The notes' weight vector, bias first when fit_intercept.
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    converged_ : bool
+        True if the last pass made no mistake (the data are separated).
+    n_iter_ : int
+        Passes made.
+    n_updates_ : int
+        Total number of PLA updates (mistakes corrected).
+    n_features_in_ : int
+    """
+
+    def __init__(self, max_iter=1000, fit_intercept=True, shuffle=False,
+                 random_state=None):
+        self.max_iter = max_iter
+        self.fit_intercept = fit_intercept
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Run PLA on (X, y) with y of exactly two labels; returns self."""
+        max_iter = check_int_scalar(self.max_iter, "max_iter", low=1)
+        X = check_X(X, owner="Perceptron", dtype=np.float64)
+        y = check_y_shape(y, X.shape[0], owner="Perceptron")
+        classes, idx = class_labels(y, owner="Perceptron")
+        if classes.size != 2:
+            raise LabelError(f"Perceptron needs exactly 2 classes; got {classes.size} "
+                             f"({classes[:5].tolist()})")
+        s = 2.0 * idx - 1.0                               # labels as -1/+1
+        Xa = _augment(X, self.fit_intercept)
+        rng = as_generator(self.random_state)
+        w = np.zeros(Xa.shape[1])
+        n_updates, converged, epoch = 0, False, 0
+        for epoch in range(1, max_iter + 1):
+            if np.all(F.sign(Xa @ w) == s):               # no mistakes: separated
+                converged = True
+                epoch -= 1
+                break
+            order = rng.permutation(Xa.shape[0]) if self.shuffle else range(Xa.shape[0])
+            for i in order:
+                if np.sign(Xa[i] @ w) != s[i]:
+                    w += s[i] * Xa[i]                     # w <- w + y x
+                    n_updates += 1
+        else:
+            converged = bool(np.all(F.sign(Xa @ w) == s))
+        if not converged:
+            warnings.warn(f"Perceptron did not separate the data in max_iter={max_iter} "
+                          f"passes ({n_updates} updates); the classes may not be "
+                          f"linearly separable", ConvergenceWarning, stacklevel=2)
+        self.classes_ = classes
+        self.w_ = w
+        self.coef_, self.intercept_ = _split_w(w, self.fit_intercept)
+        self.intercept_ = float(self.intercept_)
+        self.converged_ = converged
+        self.n_iter_ = max(epoch, 1)
+        self.n_updates_ = n_updates
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X):
+        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``."""
+        self._check_fitted()
+        X = check_X(X, owner="Perceptron", n_features=self.n_features_in_,
+                    dtype=np.float64)
+        return X @ self.coef_ + self.intercept_
+
+    def predict(self, X):
+        """``classes_[1]`` where sign(w . x) = +1, else ``classes_[0]`` (boundary
+        points, sign 0, go to ``classes_[0]``)."""
+        positive = F.sign(self.decision_function(X)) > 0
+        return self.classes_[positive.astype(np.int64)]
+
+
+class LinearRegression(RegressorMixin, BaseModel):
+    """Least-squares linear regression, solved in closed form.
+
+    Minimises ``||X w - y||^2`` over the augmented X. The minimiser solves the normal
+    equations ``X^T X w = X^T y``; the notes' one-line answer is ``w = X^+ y`` with the
+    pseudo-inverse ``X^+`` (the minimum-norm solution when X^T X is singular).
+
+    Parameters
+    ----------
+    fit_intercept : bool
+    solver : {"lstsq", "pinv", "normal"}
+        "lstsq": ``np.linalg.lstsq`` (SVD; the pseudo-inverse solution without forming
+        X^+; the default, the most accurate). "pinv": ``np.linalg.pinv(X) @ y``, the notes'
+        formula literally. "normal": solve ``X^T X w = X^T y`` by Cholesky-free
+        ``np.linalg.solve`` (fastest; squares the condition number; raises if X^T X is
+        singular).
+
+    Attributes
+    ----------
+    w_ : ndarray of shape (n_features [+1],) or (n_features [+1], n_targets)
+        Bias first when fit_intercept (the notes' layout, weights (n_in, n_out)).
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        scikit-learn's layout.
+    intercept_ : float or ndarray of shape (n_targets,)
+    rank_ : int
+        Rank of the augmented X.
+    singular_ : ndarray
+        Its singular values (solver "lstsq" only; else None).
+    n_features_in_ : int
+    """
+
+    _SOLVERS = ("lstsq", "pinv", "normal")
+
+    def __init__(self, fit_intercept=True, solver="lstsq"):
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+
+    def fit(self, X, y):
+        """Solve the least-squares problem; returns self."""
+        if self.solver not in self._SOLVERS:
+            raise ValueError(f"solver must be one of {self._SOLVERS}; got "
+                             f"{self.solver!r}")
+        X = check_X(X, owner="LinearRegression", dtype=np.float64)
+        y = check_float_target(check_y_shape(y, X.shape[0], owner="LinearRegression",
+                                             allow_2d=True), owner="LinearRegression")
+        Xa = _augment(X, self.fit_intercept)
+        singular = None
+        if self.solver == "lstsq":
+            w, _, rank, singular = np.linalg.lstsq(Xa, y, rcond=None)
+        elif self.solver == "pinv":
+            w = np.linalg.pinv(Xa) @ y
+            rank = np.linalg.matrix_rank(Xa)
+        else:
+            gram = Xa.T @ Xa
+            rank = np.linalg.matrix_rank(gram)
+            if rank < gram.shape[0]:
+                raise np.linalg.LinAlgError(
+                    f"X^T X is singular (rank {rank} < {gram.shape[0]}): the normal "
+                    f"equations have no unique solution; use solver='lstsq' or 'pinv' "
+                    f"for the minimum-norm (pseudo-inverse) solution")
+            w = np.linalg.solve(gram, Xa.T @ y)
+        self.w_ = w
+        coef, intercept = _split_w(w, self.fit_intercept)
+        self.coef_ = coef.T if coef.ndim == 2 else coef
+        self.intercept_ = float(intercept) if np.ndim(intercept) == 0 else intercept
+        self.rank_ = int(rank)
+        self.singular_ = singular
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        """``X @ coef_.T + intercept_``: shape (n_samples,) or (n_samples, n_targets)."""
+        self._check_fitted()
+        X = check_X(X, owner="LinearRegression", n_features=self.n_features_in_,
+                    dtype=np.float64)
+        return X @ self.coef_.T + self.intercept_
