@@ -8,6 +8,8 @@ from nnlib import optim, schedules
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
 from nnlib.linear_models import LinearRegression, Perceptron
 from nnlib.threshold import ThresholdNetwork
+from nnlib.layers import Dense
+from nnlib.model import History, Sequential, load
 
 __version__ = "0.1.0"
 
@@ -15,3 +17,4 @@ __all__ = ["datasets", "functional", "DTypeError", "LabelError", "NonFiniteError
            "ShapeError", "__version__", "LinearRegression", "Perceptron",
            "ThresholdNetwork"]
 __all__ += ["optim", "schedules"]
+__all__ += ["Dense", "Sequential", "History", "load"]
