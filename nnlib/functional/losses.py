@@ -154,7 +154,7 @@ def logistic_loss_grad(z, y, *, n_threads=None):
 
 
 def sparsemax_loss(z, y, *, n_threads=None):
-    """Mean sparsemax loss of Martins & Astudillo (2016, eq. 19).
+    """Mean sparsemax loss of Martins & Astudillo (2016), the sparsemax analogue of the logistic loss.
 
     ``L(z, k) = -z_k + 1/2 sum_{j in S(z)} (z_j^2 - tau(z)^2) + 1/2``, where
     ``sparsemax(z) = max(z - tau, 0)`` and ``S(z)`` is its support. It is convex,
