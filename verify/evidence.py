@@ -43,7 +43,11 @@ def exact(fn, *args, dps_start=40, dps_max=1280):
     dps = dps_start
     while dps <= dps_max:
         with mpmath.workdps(dps):
-            val = fn(*args)
+            try:
+                val = fn(*args)
+            except ZeroDivisionError:     # e.g. 1 - sigma(700) is 0 at 40 digits
+                prev, dps = None, dps * 2
+                continue
             cur = [mpmath.mpf(v) for v in val] if isinstance(val, (list, tuple)) else [
                 mpmath.mpf(val)]
         if prev is not None and all(_settled(a, b, dps >= dps_max)
