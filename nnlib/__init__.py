@@ -5,6 +5,7 @@ is imported when first used.
 """
 from nnlib import datasets, functional
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
+from nnlib.estimators import MLPClassifier, MLPRegressor
 from nnlib.linear_models import LinearRegression, Perceptron
 from nnlib.threshold import ThresholdNetwork
 
@@ -12,4 +13,4 @@ __version__ = "0.1.0"
 
 __all__ = ["datasets", "functional", "DTypeError", "LabelError", "NonFiniteError",
            "ShapeError", "__version__", "LinearRegression", "Perceptron",
-           "ThresholdNetwork"]
+           "ThresholdNetwork", "MLPClassifier", "MLPRegressor"]
