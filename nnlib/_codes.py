@@ -24,3 +24,25 @@ def activation_code(name):
     except (KeyError, TypeError):
         raise ValueError(f"unknown activation {name!r}; expected one of "
                          f"{sorted(ACTIVATION_CODES)}") from None
+
+
+# Loss codes (mirrors ``LossKind`` in ``nnlib/_kernels/loss_rows.pxd``; tests/test_losses.py
+# checks they agree). Class-label losses read integer labels, the others float targets.
+LOSS_CODES = {
+    "softmax_cross_entropy": 0,
+    "squared_error": 1,
+    "logistic_loss": 2,
+    "sparsemax_loss": 3,
+    "hinge_loss": 4,
+}
+CLASS_LABEL_LOSSES = ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss")
+
+
+def loss_code(name):
+    """Return the integer code of loss ``name``, or raise ValueError listing the valid
+    names."""
+    try:
+        return LOSS_CODES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown loss {name!r}; expected one of "
+                         f"{sorted(LOSS_CODES)}") from None

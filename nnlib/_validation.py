@@ -55,7 +55,9 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empt
                          f"{arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ShapeError(f"{name} must not be empty; got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=target)
+    # np.asarray(order='C'), not np.ascontiguousarray: the latter turns a 0-d array into
+    # shape (1,), so F.relu(np.float64(3)) came back 1-d (found by tests/test_fuzz.py).
+    return np.asarray(arr, dtype=target, order="C")
 
 
 def _kind_name(kind):

@@ -92,34 +92,40 @@ cdef inline void mm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_s
                     Py_ssize_t ldb, double beta, floating* C,
                     Py_ssize_t ldc) noexcept nogil:
     """C = alpha op(A) op(B) + beta C: own loops for small products, BLAS otherwise."""
-    if m * n * k <= SMALL_GEMM_FLOPS or m == 1:
+    if m * n * k <= SMALL_GEMM_FLOPS or m == 1 or k == 1:
         small_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
         gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
+cdef inline void bias_act_row(floating* z, const floating* b, Py_ssize_t c, int kind,
+                              double param) noexcept nogil:
+    """In place on one row z (c,): z[j] = act(z[j] + b[j])."""
+    cdef Py_ssize_t j
+    if kind == ACT_IDENTITY:
+        for j in range(c):
+            z[j] = z[j] + b[j]
+    elif kind == ACT_RELU:
+        for j in range(c):
+            z[j] = z[j] + b[j]
+            # +0 for non-positive (as act_scalar), NaN kept
+            z[j] = z[j] if z[j] > 0 else (0 if z[j] <= 0 else z[j])
+    else:
+        for j in range(c):
+            z[j] = <floating>act_scalar(kind, z[j] + b[j], param)
+
+
 cdef inline void bias_act(floating* Z, const floating* b, Py_ssize_t n, Py_ssize_t c,
                           int kind, double param, int n_threads) noexcept nogil:
-    """In place on Z (n, c): Z[i, j] = act(Z[i, j] + b[j])."""
-    cdef Py_ssize_t i, j
-    cdef floating* Zi
-    if n * c < PAR_MIN_ELEMS:
-        n_threads = 1
-    if kind == ACT_IDENTITY:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            for j in range(c):
-                Z[i * c + j] = Z[i * c + j] + b[j]
-    elif kind == ACT_RELU:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            for j in range(c):
-                Z[i * c + j] = Z[i * c + j] + b[j]
-                # +0 for non-positive (as act_scalar), NaN kept
-                Z[i * c + j] = Z[i * c + j] if Z[i * c + j] > 0 else (
-                    0 if Z[i * c + j] <= 0 else Z[i * c + j])
+    """In place on Z (n, c): Z[i, j] = act(Z[i, j] + b[j]). Small passes stay serial
+    (no OpenMP region at all: its fork/join would cost more than the loop)."""
+    cdef Py_ssize_t i
+    if n_threads <= 1 or n * c < PAR_MIN_ELEMS:
+        for i in range(n):
+            bias_act_row(Z + i * c, b, c, kind, param)
     else:
         for i in prange(n, schedule='static', num_threads=n_threads):
-            for j in range(c):
-                Z[i * c + j] = <floating>act_scalar(kind, Z[i * c + j] + b[j], param)
+            bias_act_row(Z + i * c, b, c, kind, param)
 
 
 cdef inline void act_backward(const floating* H, const floating* dH, floating* dZ,

@@ -58,7 +58,8 @@ def relu(x, *, n_threads=None):
 
 def relu_vjp(x, grad_out, *, n_threads=None):
     x, dt = _f(x)
-    return (np.where(x > 0, 1.0, 0.0) * grad_out).astype(dt)
+    # NaN in, NaN out, as the kernel (x <= 0 is False for NaN); found by tests/test_fuzz.py
+    return (np.where(x > 0, 1.0, np.where(x <= 0, 0.0, x)) * grad_out).astype(dt)
 
 
 def leaky_relu(x, slope=0.01, *, n_threads=None):
@@ -68,7 +69,7 @@ def leaky_relu(x, slope=0.01, *, n_threads=None):
 
 def leaky_relu_vjp(x, grad_out, slope=0.01, *, n_threads=None):
     x, dt = _f(x)
-    return (np.where(x > 0, 1.0, slope) * grad_out).astype(dt)
+    return (np.where(x > 0, 1.0, np.where(x <= 0, slope, x)) * grad_out).astype(dt)
 
 
 def softplus(x, *, n_threads=None):
@@ -98,4 +99,4 @@ def sign(x, *, n_threads=None):
 
 def sign_vjp(x, grad_out, *, n_threads=None):
     x, dt = _f(x)
-    return (np.zeros_like(x) * grad_out).astype(dt)
+    return (np.where(np.isnan(x), x, 0.0) * grad_out).astype(dt)   # NaN stays NaN

@@ -1,0 +1,369 @@
+# cython: language_level=3
+"""Row-level output maps and losses: layer 1 of the output-map and loss kernels.
+
+Design note
+-----------
+Everything here is ``cdef inline ... noexcept nogil`` on raw pointers to one row of
+``c`` values, written once for the fused ``floating`` type. Three users ``cimport`` it, so
+the math of softmax, sparsemax and every loss exists in exactly one place:
+
+* ``output_maps.pyx``  softmax / log_softmax / sparsemax and their vjps (row by row);
+* ``losses.pyx``       the functional losses, one ``loss_grad_batch`` call per row;
+* ``train.pyx``        the compiled training loop, one ``loss_grad_batch`` call per batch.
+
+All reductions (sums of exponentials, cumulative sums of the sorted row, the loss itself)
+accumulate in double whatever the array dtype; per-element values are computed in double
+and rounded once when stored.
+
+Numerical tricks
+----------------
+* softmax / log-sum-exp: shift by the row maximum ``m`` before ``exp`` so every argument
+  is <= 0 (no overflow; the largest term is exactly 1, so the sum is >= 1 and its log is
+  well conditioned): ``lse(z) = m + log(sum_j exp(z_j - m))``. softmax([1e4, 0]) is then
+  exactly [1, 0]. (The standard trick; e.g. Blanchard, Higham & Higham 2021, "Accurately
+  computing the log-sum-exp and softmax functions", IMA J. Numer. Anal. 41(4).)
+* cross-entropy ``-log softmax_y(z) = lse(z) - z_y`` is computed from the log-sum-exp,
+  never as ``-log(p_y)``, which would underflow to ``-log 0 = inf`` for large margins.
+* sparsemax (Martins & Astudillo 2016, "From Softmax to Sparsemax", ICML, Algorithm 1):
+  the Euclidean projection of ``z`` onto the simplex is ``p_j = max(z_j - tau, 0)`` with
+  ``tau = (sum_{j<=k} z_(j) - 1) / k``, ``z_(1) >= z_(2) >= ...`` sorted and
+  ``k = max{k : 1 + k z_(k) > sum_{j<=k} z_(j)}``. The row is sorted into a caller-given
+  buffer (insertion sort for short rows, heapsort otherwise: O(c log c), in place, no
+  allocation, no comparator callbacks) and the cumulative sums run in double on the
+  shifted values ``z - m`` (tau is shift-equivariant), so large offsets lose no precision.
+* the sparsemax loss of Martins & Astudillo (2016), written in the Fenchel-Young form of
+  Blondel, Martins & Niculae (2020, JMLR 21(35)), which is shift-invariant so it can use
+  ``u = z - m``:  ``L = 1/2 + sum_j p_j (u_j - p_j / 2) - u_y  (>= 0)``.
+* logistic loss: ``log(1 + e^-s)`` with ``s = z`` for y = 1 and ``s = -z`` for y = 0,
+  i.e. ``softplus(-s) = max(-s, 0) + log1p(e^-|z|)``: exp never overflows, log1p keeps
+  the small losses of confident right answers, and one ``exp(-|z|)`` serves loss and
+  gradient (``sigma(z) - y``, written as ``-sigma(-z)`` for y = 1 to avoid cancellation).
+  No ``softplus(z) - y z``, which cancels for large |z|. Targets other than 0 and 1 (soft
+  labels) use ``(1 - y) softplus(z) + y softplus(-z)`` with ``scalar.pxd``'s softplus.
+
+NaN anywhere in a row gives NaN for that row (loss and gradient), as NumPy would.
+
+Subgradient conventions (hinge): ``h = margin + max_{j != y} z_j - z_y``; the loss is
+``max(0, h)``. The subgradient used is ``e_{j*} - e_y`` when ``h >= 0`` and 0 when ``h < 0``,
+where ``j*`` is the FIRST index attaining the maximum over ``j != y``. At ``h = 0`` both 0
+and ``e_{j*} - e_y`` are subgradients; taking the latter means that with ``margin = 0`` (the
+perceptron criterion) a tie between the true class and another counts as a mistake, so the
+perceptron also learns from the all-zero initialization.
+"""
+from libc.math cimport exp, fabs, log, log1p
+from cython cimport floating
+
+from nnlib._kernels.scalar cimport sigmoid_scalar, softplus_scalar
+
+# Loss codes. Mirrored by LOSS_CODES in nnlib/_codes.py (a test checks they agree).
+cdef enum LossKind:
+    LOSS_SOFTMAX_CROSS_ENTROPY = 0
+    LOSS_SQUARED_ERROR = 1
+    LOSS_LOGISTIC = 2
+    LOSS_SPARSEMAX = 3
+    LOSS_HINGE = 4
+
+# Rows up to this length are sorted by insertion sort (fewer moves than heapsort for the
+# handful of classes typical of an output layer), longer ones by heapsort.
+cdef enum:
+    SPARSEMAX_INSERTION_MAX = 24
+
+
+# ---------------------------------------------------------------------------------------
+# softmax and log-sum-exp
+# ---------------------------------------------------------------------------------------
+
+cdef inline double row_max(const floating* z, Py_ssize_t c) noexcept nogil:
+    """max_j z_j, or NaN when the row holds a NaN (so the NaN reaches every output)."""
+    cdef double m = z[0], v
+    cdef Py_ssize_t j
+    for j in range(c):
+        v = z[j]
+        if v != v:
+            return v
+        if v > m:
+            m = v
+    return m
+
+
+cdef inline double exp_shifted_row(const floating* z, Py_ssize_t c, double m,
+                                   floating* out) noexcept nogil:
+    """out_j = exp(z_j - m); returns sum_j exp(z_j - m) accumulated in double.
+
+    ``out`` may be NULL (only the sum is wanted)."""
+    cdef double e, s = 0.0
+    cdef Py_ssize_t j
+    for j in range(c):
+        e = exp(z[j] - m)                  # argument <= 0: never overflows
+        s += e
+        if out != NULL:
+            out[j] = <floating>e
+    return s
+
+
+cdef inline double logsumexp_row(const floating* z, Py_ssize_t c) noexcept nogil:
+    """log sum_j exp(z_j), stable: m + log sum_j exp(z_j - m) with m = max_j z_j."""
+    cdef double m = row_max(z, c)
+    return m + log(exp_shifted_row(z, c, m, <floating*>NULL))
+
+
+cdef inline double softmax_row(const floating* z, Py_ssize_t c,
+                               floating* out) noexcept nogil:
+    """out = softmax(z) (``out`` may alias ``z``); returns log-sum-exp(z)."""
+    cdef double m = row_max(z, c)
+    cdef double s = exp_shifted_row(z, c, m, out)
+    cdef double inv = 1.0 / s              # s >= 1: the max term is exp(0) = 1
+    cdef Py_ssize_t j
+    for j in range(c):
+        out[j] = <floating>(out[j] * inv)
+    return m + log(s)
+
+
+# ---------------------------------------------------------------------------------------
+# sparsemax: sort, threshold tau, projection
+# ---------------------------------------------------------------------------------------
+
+cdef inline void _sift_down_min(floating* a, Py_ssize_t root, Py_ssize_t end) noexcept nogil:
+    # Min-heap sift-down on a[0:end]: a min-heap popped to the back sorts descending.
+    cdef Py_ssize_t child
+    cdef floating tmp
+    while 2 * root + 1 < end:
+        child = 2 * root + 1
+        if child + 1 < end and a[child + 1] < a[child]:
+            child += 1
+        if a[child] < a[root]:
+            tmp = a[root]
+            a[root] = a[child]
+            a[child] = tmp
+            root = child
+        else:
+            return
+
+
+cdef inline void sort_descending(floating* a, Py_ssize_t c) noexcept nogil:
+    """Sort a[0:c] in place, largest first (no NaN allowed: callers check first)."""
+    cdef Py_ssize_t i, j, start, end
+    cdef floating v, tmp
+    if c <= SPARSEMAX_INSERTION_MAX:
+        for i in range(1, c):
+            v = a[i]
+            j = i
+            while j > 0 and a[j - 1] < v:
+                a[j] = a[j - 1]
+                j -= 1
+            a[j] = v
+        return
+    start = c // 2
+    while start > 0:                       # heapify
+        start -= 1
+        _sift_down_min(a, start, c)
+    end = c
+    while end > 1:                         # pop the minimum to the back
+        end -= 1
+        tmp = a[0]
+        a[0] = a[end]
+        a[end] = tmp
+        _sift_down_min(a, 0, end)
+
+
+cdef inline double sparsemax_tau(const floating* z, Py_ssize_t c, floating* work,
+                                 double* shift) noexcept nogil:
+    """The sparsemax threshold of row ``z``, relative to the row maximum.
+
+    Writes ``m = max_j z_j`` to ``shift`` and returns ``tau_u = tau - m``, so that
+    ``sparsemax(z)_j = max((z_j - m) - tau_u, 0)``: working relative to ``m`` keeps the
+    result exact where it can be (a row of c equal values gives exactly 1/c whatever
+    their size). ``work`` (length >= c; may alias an output row but not ``z``) receives
+    ``z`` sorted descending. A row holding NaN gives NaN for both.
+    """
+    cdef Py_ssize_t j, k = 1
+    cdef double m, u, cumsum = 0.0, cumsum_k = 0.0
+    for j in range(c):
+        if z[j] != z[j]:
+            shift[0] = z[j]
+            return z[j]
+        work[j] = z[j]
+    sort_descending(work, c)
+    m = work[0]
+    shift[0] = m
+    # On u = z - m: u_(1) = 0, so the test 1 + j u_(j) > cumsum_j holds at j = 1 and the
+    # support is never empty.
+    for j in range(c):
+        u = work[j] - m
+        cumsum += u
+        if 1.0 + (j + 1) * u > cumsum:
+            k = j + 1
+            cumsum_k = cumsum
+        else:
+            break                          # the test fails for every later j too
+    return (cumsum_k - 1.0) / k
+
+
+cdef inline double clip_positive(double d) noexcept nogil:
+    # max(d, 0) that keeps NaN (as NumPy's maximum does)
+    return d if d > 0.0 else (0.0 if d <= 0.0 else d)
+
+
+cdef inline void sparsemax_row(const floating* z, Py_ssize_t c, floating* out,
+                               floating* work) noexcept nogil:
+    """out = sparsemax(z). ``work`` (length >= c) may be ``out`` itself."""
+    cdef double m
+    cdef double tau_u = sparsemax_tau(z, c, work, &m)
+    cdef Py_ssize_t j
+    for j in range(c):
+        out[j] = <floating>clip_positive((z[j] - m) - tau_u)
+
+
+# ---------------------------------------------------------------------------------------
+# per-row losses: return the loss of one sample, write dz = scale * dloss/dz (if dz)
+# ---------------------------------------------------------------------------------------
+
+cdef inline double softmax_cross_entropy_row(const floating* z, Py_ssize_t c,
+                                             long long y, double scale,
+                                             floating* dz) noexcept nogil:
+    # L = lse(z) - z_y ;  dL/dz = softmax(z) - e_y
+    cdef double m = row_max(z, c)
+    cdef double s = exp_shifted_row(z, c, m, dz)
+    cdef double inv
+    cdef Py_ssize_t j
+    if dz != NULL:
+        inv = 1.0 / s
+        for j in range(c):
+            dz[j] = <floating>(scale * (dz[j] * inv - (1.0 if j == y else 0.0)))
+    return (m - z[y]) + log(s)
+
+
+cdef inline double squared_error_row(const floating* z, const floating* t, Py_ssize_t c,
+                                     double scale, floating* dz) noexcept nogil:
+    # L = 1/2 ||z - t||^2 ;  dL/dz = z - t
+    cdef double d, acc = 0.0
+    cdef Py_ssize_t j
+    for j in range(c):
+        d = <double>z[j] - <double>t[j]
+        acc += d * d
+        if dz != NULL:
+            dz[j] = <floating>(scale * d)
+    return 0.5 * acc
+
+
+cdef inline double logistic_row(const floating* z, const floating* t, Py_ssize_t c,
+                                double scale, floating* dz) noexcept nogil:
+    # Per output: L = (1 - t) softplus(z) + t softplus(-z) ;  dL/dz = sigmoid(z) - t
+    cdef double x, y, e, loss, grad, acc = 0.0
+    cdef Py_ssize_t j
+    for j in range(c):
+        x = z[j]
+        y = t[j]
+        if y == 0.0 or y == 1.0:
+            # One exp and one log1p serve both: with e = exp(-|x|) <= 1,
+            # softplus(s) = max(s, 0) + log1p(e) for s = +-x, and sigma(+-x) is 1/(1+e) or
+            # e/(1+e). Writing sigma(x) - 1 as -sigma(-x) avoids the cancellation that
+            # would flush small gradients (x = 40: -4.2e-18, not 0) for y = 1.
+            e = exp(-fabs(x))
+            if y == 0.0:
+                loss = (x if x > 0.0 else 0.0) + log1p(e)       # softplus(x)
+                grad = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+            else:
+                loss = (-x if x < 0.0 else 0.0) + log1p(e)      # softplus(-x)
+                grad = -(e / (1.0 + e) if x >= 0.0 else 1.0 / (1.0 + e))
+            if x != x:
+                loss = x
+                grad = x
+        else:                              # soft targets: the general form
+            loss = (1.0 - y) * softplus_scalar(x) + y * softplus_scalar(-x)
+            grad = sigmoid_scalar(x) - y
+        acc += loss
+        if dz != NULL:
+            dz[j] = <floating>(scale * grad)
+    return acc
+
+
+cdef inline double sparsemax_loss_row(const floating* z, Py_ssize_t c, long long y,
+                                      double scale, floating* dz,
+                                      floating* work) noexcept nogil:
+    # L = 1/2 + sum_j p_j (u_j - p_j/2) - u_y, u = z - m ;  dL/dz = sparsemax(z) - e_y
+    cdef double m, u, p, acc = 0.0
+    cdef double tau_u = sparsemax_tau(z, c, work, &m)     # NaN row: m = NaN, NaN out
+    cdef Py_ssize_t j
+    for j in range(c):
+        u = z[j] - m
+        p = clip_positive(u - tau_u)
+        acc += p * (u - 0.5 * p)
+        if dz != NULL:
+            dz[j] = <floating>(scale * (p - (1.0 if j == y else 0.0)))
+    return clip_positive(0.5 + acc - (z[y] - m))          # >= 0; rounding could dip below
+
+
+cdef inline double hinge_row(const floating* z, Py_ssize_t c, long long y, double scale,
+                             double margin, floating* dz) noexcept nogil:
+    # L = max(0, h), h = margin + max_{j != y} z_j - z_y ; subgradient e_{j*} - e_y if h >= 0
+    cdef Py_ssize_t j, jstar = -1
+    cdef double h, v, best = 0.0, nan = 0.0
+    cdef bint nan_row = False
+    for j in range(c):
+        v = z[j]
+        if v != v and not nan_row:
+            nan_row = True
+            nan = v                        # keep the first NaN (and its payload)
+        if j != y and (jstar < 0 or v > best):
+            jstar = j
+            best = v
+    if dz != NULL:
+        for j in range(c):
+            dz[j] = <floating>(nan if nan_row else 0.0)
+    if nan_row:
+        return nan
+    if jstar < 0:                          # c == 1: no competing class, no loss
+        return 0.0
+    h = margin + best - <double>z[y]
+    if h < 0.0:
+        return 0.0
+    if dz != NULL:
+        dz[jstar] = <floating>scale
+        dz[y] = <floating>(-scale)
+    return h
+
+
+# ---------------------------------------------------------------------------------------
+# the batch entry point (INTERFACES.md section 1)
+# ---------------------------------------------------------------------------------------
+
+cdef inline double loss_grad_batch(int kind, const floating* z, const floating* y_target,
+                                   const long long* y_label, Py_ssize_t n, Py_ssize_t c,
+                                   double scale, double margin, floating* dz,
+                                   floating* work) noexcept nogil:
+    """Sum over the ``n`` rows of the per-sample loss; writes ``dz = scale * dL_i/dz_i``.
+
+    Parameters
+    ----------
+    kind : LossKind
+    z : (n, c) C-contiguous scores (pre-activations of the output layer).
+    y_target : (n, c) targets for squared error and logistic (logistic: values in {0, 1},
+        normally c == 1); ignored (may be NULL) for the class-label losses.
+    y_label : (n,) int64 class labels in [0, c), already validated, for softmax
+        cross-entropy, sparsemax and hinge; ignored (may be NULL) otherwise.
+    scale : factor applied to the gradient (1/n for the gradient of the mean).
+    margin : hinge margin (0.0 is the perceptron criterion); ignored by other losses.
+    dz : (n, c) output, or NULL when only the loss is wanted.
+    work : (c,) scratch for sparsemax's sort; ignored (may be NULL) by other losses.
+
+    Returns the SUM of the per-sample losses, accumulated in double. Allocates nothing,
+    holds no lock: callers may run disjoint row ranges in parallel with separate ``work``.
+    """
+    cdef Py_ssize_t i
+    cdef double total = 0.0
+    cdef floating* dzi = NULL
+    for i in range(n):
+        if dz != NULL:
+            dzi = dz + i * c
+        if kind == LOSS_SOFTMAX_CROSS_ENTROPY:
+            total += softmax_cross_entropy_row(z + i * c, c, y_label[i], scale, dzi)
+        elif kind == LOSS_SQUARED_ERROR:
+            total += squared_error_row(z + i * c, y_target + i * c, c, scale, dzi)
+        elif kind == LOSS_LOGISTIC:
+            total += logistic_row(z + i * c, y_target + i * c, c, scale, dzi)
+        elif kind == LOSS_SPARSEMAX:
+            total += sparsemax_loss_row(z + i * c, c, y_label[i], scale, dzi, work)
+        else:
+            total += hinge_row(z + i * c, c, y_label[i], scale, margin, dzi)
+    return total

@@ -1,0 +1,70 @@
+# cython: language_level=3
+"""Losses and their gradients over a batch: layer 2.
+
+Design note
+-----------
+There is no loss math in this file: every row goes through ``loss_grad_batch`` of
+``loss_rows.pxd`` (layer 1), the very function the compiled training loop calls, so the
+functional API and training cannot drift apart.
+
+``loss_grad`` runs one row per iteration of ``prange(schedule='static')`` with the GIL
+released, storing each sample's loss in ``row_loss``; the wrapper sums that vector in a
+fixed order, so the mean loss is bitwise the same for any ``n_threads`` (a reduction
+across threads would not be). Sparsemax sorts into a per-thread row of ``work``
+(``(n_threads, c)``, indexed by ``threadid()``). Nothing is allocated here; the wrapper
+(layer 3, ``nnlib/functional/losses.py``) validates labels and targets, allocates and
+picks ``n_threads``.
+
+Unused inputs are passed as empty arrays and become NULL pointers: ``y_target`` for the
+class-label losses, ``y_label`` for squared error and logistic, ``dz`` when only the
+loss is wanted.
+"""
+from cython.parallel cimport prange, threadid
+from cython cimport floating
+
+from nnlib._kernels.loss_rows cimport loss_grad_batch
+
+
+def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
+              const long long[::1] y_label, double scale, double margin,
+              floating[::1] dz, double[::1] row_loss, floating[:, ::1] work,
+              int n_threads):
+    """row_loss[i] = loss(z[i], y[i]); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (if dz).
+
+    Parameters
+    ----------
+    kind : int
+        A code of nnlib._codes.LOSS_CODES.
+    z : (n, c)
+    y_target : (n * c,) or empty
+    y_label : (n,) int64 in [0, c), or empty
+    scale, margin : float
+        Gradient factor (1/n for the mean); hinge margin.
+    dz : (n * c,) or empty (loss only)
+    row_loss : (n,) float64, written
+    work : (n_threads, c) scratch for sparsemax's sort
+    n_threads : int
+    """
+    cdef Py_ssize_t i, n = z.shape[0], c = z.shape[1]
+    cdef const floating* yt = NULL
+    cdef const long long* yl = NULL
+    cdef floating* d = NULL
+    cdef floating* w
+    if n == 0 or c == 0:
+        return
+    if y_target.shape[0] > 0:
+        yt = &y_target[0]
+    if y_label.shape[0] > 0:
+        yl = &y_label[0]
+    if dz.shape[0] > 0:
+        d = &dz[0]
+    w = &work[0, 0]
+    with nogil:
+        for i in prange(n, schedule='static', num_threads=n_threads):
+            row_loss[i] = loss_grad_batch(
+                kind, &z[i, 0],
+                yt + i * c if yt != NULL else NULL,
+                yl + i if yl != NULL else NULL,
+                1, c, scale, margin,
+                d + i * c if d != NULL else NULL,
+                w + threadid() * c)

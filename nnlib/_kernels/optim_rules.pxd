@@ -1,0 +1,236 @@
+# cython: language_level=3
+"""Optimizer update rules: layer 1 of every optimizer kernel.
+
+Design note
+-----------
+One in-place update of ``n`` parameters, as a ``cdef inline ... noexcept nogil`` function
+over raw pointers, written for the fused ``floating`` type. The Python optimizers
+(``nnlib/optim.py`` via ``optim.pyx``) and the compiled training loop (``train.pyx``)
+``cimport`` this file, so each rule is written exactly once.
+
+Layout. ``state`` holds ``optim_state_slots(cfg)`` slots of ``n`` values each, slot ``k`` at
+``state[k*n : (k+1)*n]``; element ``i`` of slot ``k`` is ``state[k*n + i]``:
+
+=====================  =========================================================
+kind                   slots
+=====================  =========================================================
+OPT_SGD                momentum buffer (only if momentum != 0)
+OPT_ADAGRAD            sum of squared gradients (starts at initial_accumulator_value)
+OPT_RMSPROP            square_avg; then momentum buffer (if momentum > 0); then
+                       grad_avg (if centered)
+OPT_ADAM, OPT_ADAMW    exp_avg, exp_avg_sq; then max_exp_avg_sq (if amsgrad)
+OPT_NOTES_MOMENTUM     v, the exponentially weighted average gradient
+OPT_NOTES_ADAGRAD      G, the running sum of squared gradients
+OPT_SKLEARN_SGD        velocity
+OPT_SKLEARN_ADAM       m (first moment), v (second moment)
+=====================  =========================================================
+
+Numerics. Every element is loaded, updated in double and rounded once on store, whatever
+the array dtype; per-call scalars (bias corrections, Adagrad's decayed rate) are computed
+once per call. The order of operations follows PyTorch's single-tensor code
+(``torch/optim/*.py``, ``foreach=False``) and scikit-learn's ``_stochastic_optimizers.py``
+so that float64 trajectories agree with theirs to a few ulps; ``lerp`` is PyTorch's
+two-branch formula for the same reason.
+
+``optim_update_range`` updates only elements ``[lo, hi)`` (the slot stride stays ``n``), so
+layer 2 can split one parameter across OpenMP threads; ``optim_update`` is the whole range.
+
+Where the rules differ (see also ``nnlib/optim.py``):
+
+* PyTorch SGD: ``buf <- mu buf + (1 - dampening) g`` (``buf = g`` on the first step),
+  ``w <- w - lr buf`` (nesterov: ``w <- w - lr (g + mu buf)``): lr is applied outside the
+  buffer, so changing lr rescales the whole step at once.
+* scikit-learn SGD: ``v <- mu v - lr g``, ``w <- w + v`` (nesterov: ``w <- w + mu v - lr g``):
+  lr sits inside the velocity, so a new lr only affects new contributions; v starts at 0.
+* PyTorch Adam bias-corrects eps: ``w <- w - lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)``;
+  scikit-learn's does not: ``w <- w - lr sqrt(bc2)/bc1 * m / (sqrt(v) + eps)``.
+* the notes' momentum averages instead of accumulating: ``v <- (1 - beta) v + beta g``,
+  ``w <- w - lr v`` (beta is stored in ``cfg.momentum``).
+* the notes' AdaGrad puts the stabilizer under the root and counts the current gradient:
+  ``G <- G + g^2``, ``w <- w - lr g / sqrt(eps + G)``; PyTorch's adds eps outside:
+  ``w <- w - clr g / (sqrt(G) + eps)`` with ``clr = lr / (1 + (t - 1) lr_decay)``.
+
+``weight_decay`` is L2 added to the gradient (``g <- g + wd w``) for every kind except
+OPT_ADAMW, where it is decoupled (``w <- w (1 - lr wd)`` before the Adam step), as in
+PyTorch. The Python classes for the notes' and scikit-learn's rules fix it at 0 (the
+estimators add their own L2 term to the gradient).
+"""
+from libc.math cimport sqrt, pow
+from cython cimport floating
+
+
+cdef enum OptimKind:
+    OPT_SGD = 0             # torch.optim.SGD rules
+    OPT_ADAGRAD = 1         # torch.optim.Adagrad
+    OPT_RMSPROP = 2         # torch.optim.RMSprop
+    OPT_ADAM = 3            # torch.optim.Adam (amsgrad flag)
+    OPT_ADAMW = 4           # torch.optim.AdamW
+    OPT_NOTES_MOMENTUM = 5  # the notes: v <- (1-beta) v + beta g ; w <- w - lr v
+    OPT_NOTES_ADAGRAD = 6   # the notes' AdaGrad with its stabilizer under the root
+    OPT_SKLEARN_SGD = 7     # scikit-learn's SGDOptimizer (v <- mu v - lr g; w += v; nesterov)
+    OPT_SKLEARN_ADAM = 8    # scikit-learn's AdamOptimizer (lr_t bias-corrected, eps not)
+
+
+cdef struct OptimConfig:
+    int kind
+    double lr, momentum, dampening, weight_decay, alpha, eps, beta1, beta2, lr_decay
+    double initial_accumulator_value
+    int nesterov, centered, amsgrad
+
+
+cdef inline int optim_state_slots(const OptimConfig* cfg) noexcept nogil:
+    """Number of n-length state slots the rule of ``cfg`` needs (0..3)."""
+    cdef int k = cfg.kind
+    if k == OPT_SGD:
+        return 1 if cfg.momentum != 0.0 else 0
+    if k == OPT_RMSPROP:
+        return 1 + (1 if cfg.momentum > 0.0 else 0) + (1 if cfg.centered else 0)
+    if k == OPT_ADAM or k == OPT_ADAMW:
+        return 3 if cfg.amsgrad else 2
+    if k == OPT_SKLEARN_ADAM:
+        return 2
+    return 1        # ADAGRAD, NOTES_MOMENTUM, NOTES_ADAGRAD, SKLEARN_SGD
+
+
+cdef inline double _lerp(double start, double end, double weight) noexcept nogil:
+    # PyTorch's lerp: the branch keeps the result exact at weight 0 and 1.
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+cdef inline double _l2(double g, double p, double wd) noexcept nogil:
+    # weight decay as the gradient of the L2 penalty wd/2 |w|^2 (all kinds but AdamW)
+    return g + wd * p if wd != 0.0 else g
+
+
+cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
+                                    const floating* grad, floating* state, Py_ssize_t n,
+                                    long long step, Py_ssize_t lo,
+                                    Py_ssize_t hi) noexcept nogil:
+    """Update elements ``lo <= i < hi`` of ``param`` (and their state) by one step.
+
+    ``state[k*n + i]`` is element ``i`` of slot ``k``; ``step`` is the 1-based count of
+    updates including this one. ``grad`` is not modified.
+    """
+    cdef Py_ssize_t i
+    cdef int k = cfg.kind
+    cdef double lr = cfg.lr, mu = cfg.momentum, wd = cfg.weight_decay, eps = cfg.eps
+    cdef double b1 = cfg.beta1, b2 = cfg.beta2, alpha = cfg.alpha
+    cdef double g, p, buf, s, a, m, v, vmax, denom
+    cdef double step_size, bc2_sqrt, decay, lr_t
+    cdef floating* s0 = state
+    cdef floating* s1 = state + n
+    cdef floating* s2 = state + 2 * n
+    cdef bint first = step <= 1
+    cdef bint has_mom, centered
+
+    if k == OPT_SGD:
+        for i in range(lo, hi):
+            p = param[i]
+            g = _l2(grad[i], p, wd)
+            if mu != 0.0:
+                if first:
+                    buf = g                                 # PyTorch: buffer = clone(grad)
+                else:
+                    buf = mu * s0[i] + (1.0 - cfg.dampening) * g
+                s0[i] = <floating>buf
+                buf = s0[i]                     # PyTorch reads back the stored buffer
+                g = g + mu * buf if cfg.nesterov else buf
+            param[i] = <floating>(p - lr * g)
+
+    elif k == OPT_ADAGRAD:
+        decay = lr / (1.0 + (step - 1) * cfg.lr_decay)     # clr of torch.optim.Adagrad
+        for i in range(lo, hi):
+            p = param[i]
+            g = _l2(grad[i], p, wd)
+            s0[i] = <floating>(s0[i] + g * g)               # sum of squares
+            param[i] = <floating>(p - decay * (g / (sqrt(<double>s0[i]) + eps)))
+
+    elif k == OPT_RMSPROP:
+        has_mom = mu > 0.0
+        centered = cfg.centered != 0
+        # slot 1 is the momentum buffer when there is one, else grad_avg
+        for i in range(lo, hi):
+            p = param[i]
+            g = _l2(grad[i], p, wd)
+            s0[i] = <floating>(alpha * s0[i] + (1.0 - alpha) * g * g)   # addcmul order
+            s = s0[i]
+            if centered:
+                if has_mom:
+                    s2[i] = <floating>_lerp(s2[i], g, 1.0 - alpha)
+                    a = s2[i]
+                else:
+                    s1[i] = <floating>_lerp(s1[i], g, 1.0 - alpha)
+                    a = s1[i]
+                s = s - a * a
+                # s >= a^2 holds exactly (Cauchy-Schwarz on the two averages) but may
+                # round below 0; PyTorch would return NaN there, we clamp.
+                if s < 0.0:
+                    s = 0.0
+            denom = sqrt(s) + eps
+            if has_mom:
+                s1[i] = <floating>(mu * s1[i] + g / denom)
+                param[i] = <floating>(p - lr * s1[i])
+            else:
+                param[i] = <floating>(p - lr * (g / denom))
+
+    elif k == OPT_ADAM or k == OPT_ADAMW:
+        step_size = lr / (1.0 - pow(b1, <double>step))
+        bc2_sqrt = sqrt(1.0 - pow(b2, <double>step))
+        for i in range(lo, hi):
+            p = param[i]
+            g = grad[i]
+            if wd != 0.0:
+                if k == OPT_ADAMW:
+                    p = <floating>(p * (1.0 - lr * wd))    # decoupled decay, stored first
+                else:
+                    g = g + wd * p
+            s0[i] = <floating>_lerp(s0[i], g, 1.0 - b1)             # exp_avg
+            s1[i] = <floating>(b2 * s1[i] + (1.0 - b2) * g * g)     # exp_avg_sq
+            v = s1[i]
+            if cfg.amsgrad:
+                if s2[i] > v:
+                    v = s2[i]
+                s2[i] = <floating>v                                 # max_exp_avg_sq
+            denom = sqrt(v) / bc2_sqrt + eps
+            param[i] = <floating>(p - step_size * (s0[i] / denom))
+
+    elif k == OPT_NOTES_MOMENTUM:
+        for i in range(lo, hi):
+            p = param[i]
+            g = _l2(grad[i], p, wd)
+            s0[i] = <floating>((1.0 - mu) * s0[i] + mu * g)  # v <- (1-beta) v + beta g
+            param[i] = <floating>(p - lr * s0[i])
+
+    elif k == OPT_NOTES_ADAGRAD:
+        for i in range(lo, hi):
+            p = param[i]
+            g = _l2(grad[i], p, wd)
+            s0[i] = <floating>(s0[i] + g * g)               # G <- G + g^2
+            param[i] = <floating>(p - lr * g / sqrt(eps + s0[i]))
+
+    elif k == OPT_SKLEARN_SGD:
+        for i in range(lo, hi):
+            p = param[i]
+            g = _l2(grad[i], p, wd)
+            s0[i] = <floating>(mu * s0[i] - lr * g)         # v <- mu v - lr g
+            if cfg.nesterov:
+                param[i] = <floating>(p + (mu * s0[i] - lr * g))
+            else:
+                param[i] = <floating>(p + s0[i])
+
+    elif k == OPT_SKLEARN_ADAM:
+        lr_t = lr * sqrt(1.0 - pow(b2, <double>step)) / (1.0 - pow(b1, <double>step))
+        for i in range(lo, hi):
+            p = param[i]
+            g = _l2(grad[i], p, wd)
+            s0[i] = <floating>(b1 * s0[i] + (1.0 - b1) * g)
+            s1[i] = <floating>(b2 * s1[i] + (1.0 - b2) * (g * g))
+            param[i] = <floating>(p + (-lr_t * s0[i]) / (sqrt(<double>s1[i]) + eps))
+
+
+cdef inline void optim_update(const OptimConfig* cfg, floating* param, const floating* grad,
+                              floating* state, Py_ssize_t n, long long step) noexcept nogil:
+    """One in-place update of ``n`` parameters; see ``optim_update_range``."""
+    optim_update_range(cfg, param, grad, state, n, step, 0, n)

@@ -1,0 +1,134 @@
+"""NumPy twins of the compiled optimizer rules (``nnlib/_kernels/optim_rules.pxd``).
+
+``optim_step(config, param, grad, state, step, n_threads)`` has the signature of the
+compiled ``nnlib._kernels.optim.optim_step``: one in-place update of the flat ``param``
+and its ``state`` rows. Each rule is written once, below, as the plain formula (in
+float64, stored back in the arrays' dtype); the tests run 100-step trajectories of the
+compiled kernel against these, and these against ``torch.optim`` and scikit-learn.
+
+Symbols: ``w`` parameter, ``g`` gradient (after L2 weight decay ``g + wd w``), ``t`` the
+1-based step.
+"""
+import numpy as np
+
+__all__ = ["optim_step", "state_slots", "KINDS"]
+
+# Mirrors the OptimKind enum (tests/test_optim.py checks the two agree).
+KINDS = {
+    "sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "adamw": 4,
+    "notes_momentum": 5, "notes_adagrad": 6, "sklearn_sgd": 7, "sklearn_adam": 8,
+}
+
+
+def state_slots(config):
+    """Number of state rows the rule keeps (see the slot table in optim_rules.pxd)."""
+    kind = config["kind"]
+    if kind == KINDS["sgd"]:
+        return 1 if config["momentum"] != 0 else 0
+    if kind == KINDS["rmsprop"]:
+        return 1 + (config["momentum"] > 0) + bool(config["centered"])
+    if kind in (KINDS["adam"], KINDS["adamw"]):
+        return 3 if config["amsgrad"] else 2
+    if kind == KINDS["sklearn_adam"]:
+        return 2
+    return 1
+
+
+def _lerp(start, end, weight):
+    return start + weight * (end - start)
+
+
+def _sgd(c, w, g, S, t):
+    # torch.optim.SGD: buf = g at t = 1, then buf <- mu buf + (1 - dampening) g
+    mu = c["momentum"]
+    if mu != 0:
+        S[0] = g if t == 1 else mu * S[0] + (1 - c["dampening"]) * g
+        g = g + mu * S[0] if c["nesterov"] else S[0]
+    return w - c["lr"] * g
+
+
+def _adagrad(c, w, g, S, t):
+    # torch.optim.Adagrad: decayed rate clr = lr / (1 + (t-1) lr_decay), eps outside the root
+    clr = c["lr"] / (1 + (t - 1) * c["lr_decay"])
+    S[0] = S[0] + g * g
+    return w - clr * g / (np.sqrt(S[0]) + c["eps"])
+
+
+def _rmsprop(c, w, g, S, t):
+    # torch.optim.RMSprop: square_avg, optional grad_avg (centered) and momentum buffer
+    alpha, mu = c["alpha"], c["momentum"]
+    S[0] = alpha * S[0] + (1 - alpha) * g * g
+    var = S[0]
+    if c["centered"]:
+        k = 2 if mu > 0 else 1
+        S[k] = _lerp(S[k], g, 1 - alpha)
+        var = np.maximum(S[0] - S[k] ** 2, 0.0)
+    denom = np.sqrt(var) + c["eps"]
+    if mu > 0:
+        S[1] = mu * S[1] + g / denom
+        return w - c["lr"] * S[1]
+    return w - c["lr"] * g / denom
+
+
+def _adam(c, w, g, S, t):
+    # torch.optim.Adam: bias-corrected moments, eps added after the correction
+    b1, b2 = c["beta1"], c["beta2"]
+    S[0] = _lerp(S[0], g, 1 - b1)
+    S[1] = b2 * S[1] + (1 - b2) * g * g
+    v = S[1]
+    if c["amsgrad"]:
+        S[2] = np.maximum(S[2], S[1])
+        v = S[2]
+    m_hat_scale = c["lr"] / (1 - b1 ** t)
+    denom = np.sqrt(v) / np.sqrt(1 - b2 ** t) + c["eps"]
+    return w - m_hat_scale * S[0] / denom
+
+
+def _notes_momentum(c, w, g, S, t):
+    # the notes: v <- (1 - beta) v + beta grad ; w <- w - lr v   (beta in cfg momentum)
+    beta = c["momentum"]
+    S[0] = (1 - beta) * S[0] + beta * g
+    return w - c["lr"] * S[0]
+
+
+def _notes_adagrad(c, w, g, S, t):
+    # the notes: G <- G + g^2 ; w <- w - lr g / sqrt(eps + G)   (stabilizer under the root)
+    S[0] = S[0] + g * g
+    return w - c["lr"] * g / np.sqrt(c["eps"] + S[0])
+
+
+def _sklearn_sgd(c, w, g, S, t):
+    # scikit-learn SGDOptimizer: v <- mu v - lr g ; w <- w + v (nesterov: w + mu v - lr g)
+    mu, lr = c["momentum"], c["lr"]
+    S[0] = mu * S[0] - lr * g
+    return w + (mu * S[0] - lr * g if c["nesterov"] else S[0])
+
+
+def _sklearn_adam(c, w, g, S, t):
+    # scikit-learn AdamOptimizer: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), eps not corrected
+    b1, b2 = c["beta1"], c["beta2"]
+    S[0] = b1 * S[0] + (1 - b1) * g
+    S[1] = b2 * S[1] + (1 - b2) * g ** 2
+    lr_t = c["lr"] * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    return w - lr_t * S[0] / (np.sqrt(S[1]) + c["eps"])
+
+
+_RULES = {0: _sgd, 1: _adagrad, 2: _rmsprop, 3: _adam, 4: _adam, 5: _notes_momentum,
+          6: _notes_adagrad, 7: _sklearn_sgd, 8: _sklearn_adam}
+
+
+def optim_step(config, param, grad, state, step, n_threads):
+    """One in-place update of ``param`` (n,) and ``state`` (slots, n); NumPy twin of the
+    compiled kernel. ``n_threads`` is accepted and ignored."""
+    c = config
+    w = param.astype(np.float64)
+    g = grad.astype(np.float64)
+    S = state.astype(np.float64)
+    wd = c["weight_decay"]
+    if wd != 0:
+        if c["kind"] == KINDS["adamw"]:
+            w = w * (1 - c["lr"] * wd)          # decoupled: shrink w, leave g alone
+        else:
+            g = g + wd * w                       # L2 penalty's gradient
+    param[...] = _RULES[c["kind"]](c, w, g, S, step)
+    state[...] = S

@@ -1,0 +1,223 @@
+"""Losses over a batch and the gradients of their mean (compiled).
+
+Every loss comes as a pair:
+
+``name(z, y, ...)``       the MEAN over the ``n`` samples of the per-sample loss, a Python
+                          float (accumulated in double whatever the dtype);
+``name_grad(z, y, ...)``  the gradient of that mean with respect to ``z``: an array of the
+                          shape and dtype of ``z`` (each row is the per-sample gradient / n).
+
+Parameters shared by every function here:
+
+z : array_like, shape (n, c)
+    Scores (the output layer's pre-activations), n >= 1 samples, c >= 1 columns. float32
+    and float64 are kept as given, integers and bools become float64. NaN in a row gives
+    NaN for that sample (so the mean is NaN).
+y : array_like
+    Targets, validated before any compiled code runs: class indices ``(n,)`` in
+    ``[0, c)`` for ``softmax_cross_entropy``, ``sparsemax_loss`` and ``hinge_loss``
+    (integers, bools, or floats with integral values; anything else raises
+    :class:`~nnlib.LabelError` naming the first bad index and value); a float array of
+    ``z``'s shape for ``squared_error``; labels in {0, 1} for ``logistic_loss``. Float
+    targets are cast to ``z``'s dtype.
+n_threads : int or None
+    OpenMP threads over samples; None uses all cores for 2**15 elements or more. Samples
+    are independent and the mean is summed in a fixed order, so the result is bitwise the
+    same for any ``n_threads``.
+
+``loss_and_grad(loss, z, y)`` returns both from one pass (for training steps).
+
+The math of each loss lives once, in ``nnlib/_kernels/loss_rows.pxd``, shared with the
+compiled training loop.
+"""
+import numpy as np
+
+from nnlib._codes import LOSS_CODES, loss_code
+from nnlib._kernels import losses as _k
+from nnlib._labels import check_binary_labels, check_class_labels
+from nnlib._threads import resolve_threads
+from nnlib._validation import (ShapeError, as_float_array, check_finite,
+                               check_real_scalar)
+
+__all__ = [n for name in LOSS_CODES for n in (name, name + "_grad")] + ["loss_and_grad"]
+
+
+def _scores(z, allow_1d):
+    z = as_float_array(z, "z")
+    if z.ndim == 1 and allow_1d:
+        z2 = z.reshape(-1, 1)
+    elif z.ndim == 2:
+        z2 = z
+    else:
+        want = "1-d (n,) or 2-d (n, c)" if allow_1d else "2-d (n_samples, n_classes)"
+        raise ShapeError(f"z must be {want}; got shape {z.shape}")
+    if z2.shape[0] == 0 or z2.shape[1] == 0:
+        raise ShapeError(f"z must hold at least one sample and one column; got shape "
+                         f"{z.shape}")
+    return z, z2
+
+
+def _targets(name, z, z2, y):
+    """(y_target flat, y_label) for loss ``name``; the unused one is empty."""
+    n, c = z2.shape
+    no_target = np.empty(0, dtype=z.dtype)
+    no_label = np.empty(0, dtype=np.int64)
+    if name == "squared_error":
+        t = as_float_array(y, "y", dtype=z.dtype)
+        if t.shape != z.shape:
+            raise ShapeError(f"y must have the shape of z {z.shape}; got {t.shape}")
+        check_finite(t, "y")
+        return t.reshape(-1), no_label
+    if name == "logistic_loss":
+        if c != 1:
+            raise ShapeError(f"logistic_loss takes one score per sample: z of shape (n,) "
+                             f"or (n, 1); got shape {z.shape}")
+        return check_binary_labels(y, n, z.dtype), no_label
+    return no_target, check_class_labels(y, n, c)
+
+
+def _run(name, z, y, margin, n_threads, want_grad):
+    """(mean loss, gradient of the mean or None) of loss ``name``."""
+    z, z2 = _scores(z, allow_1d=name in ("squared_error", "logistic_loss"))
+    y_target, y_label = _targets(name, z, z2, y)
+    n, c = z2.shape
+    nt = resolve_threads(n_threads, z.size)
+    dz = np.empty_like(z) if want_grad else np.empty(0, dtype=z.dtype)
+    row_loss = np.empty(n, dtype=np.float64)
+    work = np.empty((nt, c), dtype=z.dtype)           # sparsemax's sort buffer, per thread
+    _k.loss_grad(LOSS_CODES[name], z2, y_target, y_label, 1.0 / n, margin,
+                 dz.reshape(-1), row_loss, work, nt)
+    loss = float(np.sum(row_loss) / n)                # fixed order: thread-count independent
+    return loss, (dz if want_grad else None)
+
+
+def _margin(margin):
+    return check_real_scalar(margin, "margin", low=0.0)
+
+
+def softmax_cross_entropy(z, y, *, n_threads=None):
+    """Mean of ``-log softmax(z_i)[y_i] = logsumexp(z_i) - z_i[y_i]``.
+
+    Computed from the max-shifted log-sum-exp, never as ``-log(p)``: finite for any finite
+    ``z`` (a wrong class with margin 1e4 costs exactly 1e4, not ``inf``).
+
+    Parameters
+    ----------
+    z : (n, c) scores;  y : (n,) class indices in [0, c).
+
+    Returns
+    -------
+    float
+    """
+    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, False)[0]
+
+
+def softmax_cross_entropy_grad(z, y, *, n_threads=None):
+    """Gradient of the mean cross-entropy: ``(softmax(z) - onehot(y)) / n``, shape (n, c).
+    """
+    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, True)[1]
+
+
+def squared_error(z, y, *, n_threads=None):
+    """Mean over samples of ``1/2 ||z_i - y_i||^2`` (summed over the c outputs).
+
+    Parameters
+    ----------
+    z : (n, c) or (n,) predictions;  y : same shape, finite real targets.
+    """
+    return _run("squared_error", z, y, 0.0, n_threads, False)[0]
+
+
+def squared_error_grad(z, y, *, n_threads=None):
+    """Gradient of the mean squared error: ``(z - y) / n``, shape of ``z``."""
+    return _run("squared_error", z, y, 0.0, n_threads, True)[1]
+
+
+def logistic_loss(z, y, *, n_threads=None):
+    """Mean binary logistic loss ``log(1 + exp(-s_i))``, ``s_i = z_i`` if ``y_i = 1`` and
+    ``-z_i`` if ``y_i = 0``.
+
+    Evaluated as ``(1 - y) softplus(z) + y softplus(-z)`` with the overflow-free softplus
+    of Maechler (2012): finite and accurate for |z| up to the float range (no
+    ``softplus(z) - y z`` cancellation).
+
+    Parameters
+    ----------
+    z : (n,) or (n, 1) scores (logits);  y : (n,) or (n, 1) labels in {0, 1}.
+    """
+    return _run("logistic_loss", z, y, 0.0, n_threads, False)[0]
+
+
+def logistic_loss_grad(z, y, *, n_threads=None):
+    """Gradient of the mean logistic loss: ``(sigmoid(z) - y) / n``, shape of ``z``."""
+    return _run("logistic_loss", z, y, 0.0, n_threads, True)[1]
+
+
+def sparsemax_loss(z, y, *, n_threads=None):
+    """Mean sparsemax loss of Martins & Astudillo (2016), the sparsemax analogue of the logistic loss.
+
+    ``L(z, k) = -z_k + 1/2 sum_{j in S(z)} (z_j^2 - tau(z)^2) + 1/2``, where
+    ``sparsemax(z) = max(z - tau, 0)`` and ``S(z)`` is its support. It is convex,
+    non-negative and zero exactly when ``sparsemax(z) = onehot(k)``. Evaluated in the
+    equivalent shift-invariant form ``1/2 + sum_j p_j (u_j - p_j/2) - u_k``, ``u = z - max z``.
+
+    Parameters
+    ----------
+    z : (n, c) scores;  y : (n,) class indices in [0, c).
+    """
+    return _run("sparsemax_loss", z, y, 0.0, n_threads, False)[0]
+
+
+def sparsemax_loss_grad(z, y, *, n_threads=None):
+    """Gradient of the mean sparsemax loss: ``(sparsemax(z) - onehot(y)) / n``."""
+    return _run("sparsemax_loss", z, y, 0.0, n_threads, True)[1]
+
+
+def hinge_loss(z, y, margin=1.0, *, n_threads=None):
+    """Mean multiclass hinge loss of Crammer & Singer (2001).
+
+    ``L(z, y) = max(0, margin + max_{j != y} z_j - z_y)``; ``margin = 0`` is the
+    perceptron criterion (the loss is positive only when another class outscores ``y``).
+
+    Parameters
+    ----------
+    z : (n, c) scores;  y : (n,) class indices in [0, c).
+    margin : float >= 0, default 1.0.
+    """
+    return _run("hinge_loss", z, y, _margin(margin), n_threads, False)[0]
+
+
+def hinge_loss_grad(z, y, margin=1.0, *, n_threads=None):
+    """A subgradient of the mean hinge loss, shape (n, c).
+
+    Row i is ``(e_{j*} - e_{y_i}) / n`` when ``h_i = margin + z_{i,j*} - z_{i,y_i} >= 0``
+    and 0 when ``h_i < 0``, where ``j*`` is the FIRST index attaining ``max_{j != y_i}``.
+
+    Conventions at the kinks (both choices are valid subgradients): at ``h_i = 0`` the
+    active piece ``e_{j*} - e_y`` is used, so with ``margin = 0`` a tie between the true
+    class and another counts as a mistake and the perceptron moves even from all-zero
+    weights; among tied competitors the lowest index is ``j*``. With one column there is
+    no competitor: loss and gradient are 0.
+    """
+    return _run("hinge_loss", z, y, _margin(margin), n_threads, True)[1]
+
+
+def loss_and_grad(loss, z, y, margin=1.0, *, n_threads=None):
+    """Mean loss and its gradient from ONE pass over ``z`` (what a training step needs).
+
+    Parameters
+    ----------
+    loss : str
+        One of ``softmax_cross_entropy, squared_error, logistic_loss, sparsemax_loss,
+        hinge_loss``.
+    z, y : as for that loss.
+    margin : float >= 0, default 1.0
+        The hinge margin; ignored by the other losses.
+
+    Returns
+    -------
+    (float, ndarray)
+        ``(name(z, y), name_grad(z, y))``, bitwise equal to the two separate calls.
+    """
+    loss_code(loss)                                   # ValueError naming the choices
+    return _run(loss, z, y, _margin(margin), n_threads, True)

@@ -1,0 +1,357 @@
+"""Compiled losses vs NumPy twins, finite differences, extremes, label validation."""
+import os
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import nnlib
+import nnlib._reference as R
+import nnlib.functional as F
+from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES, loss_code
+from tests.conftest import FD_TOL, TOL, central_diff
+
+NAMES = list(LOSS_CODES)
+MARGIN = {"hinge_loss": (0.7,)}          # a non-default margin, to exercise the argument
+
+
+def _args(name):
+    return MARGIN.get(name, ())
+
+
+def _data(name, rng, n=6, c=4, dtype=np.float64, scale=2.0):
+    """Scores and targets of the right kind for ``name``."""
+    if name == "logistic_loss":
+        return (rng.standard_normal(n) * scale).astype(dtype), rng.integers(0, 2, n)
+    z = (rng.standard_normal((n, c)) * scale).astype(dtype)
+    if name == "squared_error":
+        return z, rng.standard_normal((n, c))
+    return z, rng.integers(0, c, n)
+
+
+def test_codes_match_the_compiled_enum():
+    src = open(os.path.join(os.path.dirname(F.__file__), "..", "_kernels",
+                            "loss_rows.pxd")).read()
+    enum = {m.group(1).lower(): int(m.group(2))
+            for m in re.finditer(r"LOSS_([A-Z_]+) = (\d+)", src)}
+    names = {"softmax_cross_entropy": "softmax_cross_entropy",
+             "squared_error": "squared_error", "logistic": "logistic_loss",
+             "sparsemax": "sparsemax_loss", "hinge": "hinge_loss"}
+    assert {names[k]: v for k, v in enum.items()} == LOSS_CODES
+    assert loss_code("hinge_loss") == 4
+    with pytest.raises(ValueError, match="unknown loss"):
+        loss_code("l1")
+
+
+# (loss, columns): logistic_loss has one score per sample; c = 40 uses sparsemax's heapsort.
+REF_CASES = [(name, c) for name in NAMES for c in (1, 2, 5, 40)
+             if name != "logistic_loss" or c == 1]
+
+
+@pytest.mark.parametrize("name, c", REF_CASES, ids=[f"{n}-c{c}" for n, c in REF_CASES])
+def test_matches_reference(name, c, dtype, rng):
+    z, y = _data(name, rng, n=9, c=c, dtype=dtype)
+    loss = getattr(F, name)(z, y, *_args(name))
+    grad = getattr(F, name + "_grad")(z, y, *_args(name))
+    assert isinstance(loss, float)
+    assert grad.dtype == dtype and grad.shape == z.shape
+    # The loss is accumulated in double from the dtype's inputs: compare in double.
+    np.testing.assert_allclose(loss, getattr(R, name)(z, y, *_args(name)),
+                               **TOL[np.float64])
+    np.testing.assert_allclose(grad, getattr(R, name + "_grad")(z, y, *_args(name)),
+                               **TOL[dtype])
+
+
+def _away_from_kinks(name, z, y, margin, gap):
+    """True when z is at least ``gap`` from every kink of the (piecewise) loss."""
+    if name != "hinge_loss":
+        return True
+    rows = np.arange(len(y))
+    others = np.where(np.eye(z.shape[1])[y] == 1, -np.inf, z)
+    top2 = np.sort(others, axis=1)[:, -2:]
+    h = margin + top2[:, 1] - z[rows, y]
+    return (np.abs(h) > gap).all() and (top2[:, 1] - top2[:, 0] > gap).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grad_matches_finite_differences(name, dtype, rng):
+    h = 1e-3 if dtype == np.float64 else 2e-2
+    while True:
+        z, y = _data(name, rng, n=4, c=3)
+        if _away_from_kinks(name, z, y, *(_args(name) or (1.0,)), gap=5 * h):
+            break
+    z = z.astype(dtype)
+    fn = getattr(F, name)
+    fd = central_diff(lambda v: fn(v.astype(dtype), y, *_args(name)), z, h=h)
+    got = getattr(F, name + "_grad")(z, y, *_args(name))
+    np.testing.assert_allclose(got, fd, **FD_TOL[dtype])
+
+
+def test_sparsemax_loss_is_differentiable_across_support_changes(rng):
+    # The sparsemax loss is C1 (its gradient sparsemax(z) - e_y is continuous), so the
+    # difference quotient converges even at points where the support changes; there the
+    # jump in the second derivative costs the 4-point formula O(h), not O(h^4).
+    z = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, -0.5]])     # z_1 = 0 sits on a kink
+    y = np.array([1, 2])
+    fd = central_diff(lambda v: F.sparsemax_loss(v, y), z, h=1e-6)
+    np.testing.assert_allclose(F.sparsemax_loss_grad(z, y), fd, atol=1e-6)
+
+
+def test_gradients_are_the_closed_forms(rng):
+    z, y = _data("softmax_cross_entropy", rng, n=7, c=5)
+    onehot = np.eye(5)[y]
+    np.testing.assert_allclose(F.softmax_cross_entropy_grad(z, y),
+                               (F.softmax(z) - onehot) / 7, atol=1e-16)
+    np.testing.assert_allclose(F.sparsemax_loss_grad(z, y),
+                               (F.sparsemax(z) - onehot) / 7, atol=1e-16)
+    np.testing.assert_allclose(F.softmax_cross_entropy(z, y),
+                               -np.mean(F.log_softmax(z)[np.arange(7), y]), rtol=1e-14)
+
+
+def test_sparsemax_loss_properties(rng):
+    z, y = _data("sparsemax_loss", rng, n=200, c=6)
+    per_row = [F.sparsemax_loss(z[i:i + 1], y[i:i + 1]) for i in range(200)]
+    assert min(per_row) >= 0
+    # Zero exactly when sparsemax(z) is the one-hot of y (margin >= 1 over the rest).
+    assert F.sparsemax_loss(np.array([[3.0, 0.0, 2.0]]), [0]) == 0.0
+    assert F.sparsemax_loss(np.array([[3.0, 0.0, 2.5]]), [0]) > 0.0
+    # Two classes: L = (1 - t)^2 / 4 for |t| <= 1 (t = z_y - z_other), a smoothed hinge.
+    t = np.linspace(-0.9, 0.9, 7)
+    z2 = np.stack([t, np.zeros_like(t)], axis=1)
+    per = [F.sparsemax_loss(z2[i:i + 1], [0]) for i in range(7)]
+    np.testing.assert_allclose(per, (1 - t) ** 2 / 4, rtol=1e-12, atol=1e-15)
+
+
+def test_hinge_conventions():
+    z0 = np.zeros((2, 3))
+    y = np.array([0, 2])
+    assert F.hinge_loss(z0, y, margin=0.0) == 0.0
+    # h = 0 counts as active: the perceptron (margin 0) learns from all-zero weights.
+    np.testing.assert_array_equal(F.hinge_loss_grad(z0, y, margin=0.0),
+                                  [[-0.5, 0.5, 0], [0.5, 0, -0.5]])
+    assert F.hinge_loss(z0, y) == 1.0
+    # Correct with a margin larger than requested: no loss, no gradient.
+    z = np.array([[5.0, 1.0, 1.0]])
+    assert F.hinge_loss(z, [0]) == 0.0 and not F.hinge_loss_grad(z, [0]).any()
+    # Tied competitors: the first index is j*.
+    np.testing.assert_array_equal(F.hinge_loss_grad(np.array([[0.0, 2.0, 2.0]]), [0]),
+                                  [[-1, 1, 0]])
+    # One column: no competing class.
+    assert F.hinge_loss(np.ones((3, 1)), [0, 0, 0]) == 0.0
+    assert not F.hinge_loss_grad(np.ones((3, 1)), [0, 0, 0]).any()
+    # The perceptron criterion counts how far the best wrong class is ahead.
+    assert F.hinge_loss(np.array([[1.0, 3.0]]), [0], margin=0.0) == 2.0
+
+
+def test_named_extreme_values():
+    big = np.array([[1e4, 0.0]])
+    assert F.softmax_cross_entropy(big, [0]) == 0.0
+    assert F.softmax_cross_entropy(big, [1]) == 1e4
+    np.testing.assert_array_equal(F.softmax_cross_entropy_grad(big, [1]), [[1.0, -1.0]])
+    assert F.logistic_loss(np.array([1e4]), [1]) == 0.0
+    assert F.logistic_loss(np.array([-1e4]), [1]) == 1e4
+    assert F.logistic_loss(np.array([40.0]), [1]) == pytest.approx(np.exp(-40), rel=1e-12)
+    assert F.sparsemax_loss(big, [1]) == pytest.approx(1e4, rel=1e-15)
+    assert F.hinge_loss(big, [1]) == 1e4 + 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_extremes_are_finite_and_warning_free(name, dtype, rng):
+    big = 1e4 if dtype == np.float32 else 700.0
+    vals = np.array([-1e4, -big, -50, 0, 50, big, 1e4])
+    if name == "logistic_loss":
+        z, y = np.repeat(vals, 2).astype(dtype), np.tile([0, 1], 7)
+    elif name == "squared_error":
+        z = np.stack([vals, vals[::-1]], axis=1).astype(dtype)
+        y = np.zeros_like(z)
+    else:
+        z = np.stack([vals, vals[::-1], np.zeros(7)], axis=1).astype(dtype)
+        y = np.arange(7) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = getattr(F, name)(z, y)
+        grad = getattr(F, name + "_grad")(z, y)
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+    np.testing.assert_allclose(loss, getattr(R, name)(z, y), rtol=1e-12)
+    np.testing.assert_allclose(grad, getattr(R, name + "_grad")(z, y), **TOL[dtype])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_scores_give_nan(name, rng):
+    z, y = _data(name, rng)
+    z[1] = np.nan
+    assert np.isnan(getattr(F, name)(z, y))
+    grad = getattr(F, name + "_grad")(z, y)
+    assert np.isnan(grad[1]).all() and np.isfinite(np.delete(grad, 1, axis=0)).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_readonly_and_noncontiguous_inputs(name, dtype, rng):
+    z, y = _data(name, rng, n=12, c=6, dtype=dtype)
+    want_loss, want_grad = getattr(R, name)(z, y), getattr(R, name + "_grad")(z, y)
+    ro = z.copy()
+    ro.flags.writeable = False
+    y_ro = np.array(y)
+    y_ro.flags.writeable = False
+    wide = np.repeat(z, 2, axis=-1)[..., ::2] if z.ndim == 2 else np.repeat(z, 2)[::2]
+    for zz in (ro, wide, np.asfortranarray(z)):
+        assert not (zz is wide and zz.flags.c_contiguous)
+        np.testing.assert_allclose(getattr(F, name)(zz, y_ro), want_loss, rtol=1e-12)
+        np.testing.assert_allclose(getattr(F, name + "_grad")(zz, y_ro), want_grad,
+                                   **TOL[dtype])
+    g = getattr(F, name + "_grad")(ro, y_ro)
+    assert g.flags.writeable and not np.shares_memory(g, ro)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_and_two_threads_agree_bitwise(name, dtype, rng):
+    z, y = _data(name, rng, n=20011, c=7, dtype=dtype)
+    fn, grad = getattr(F, name), getattr(F, name + "_grad")
+    assert fn(z, y, n_threads=1) == fn(z, y, n_threads=2)
+    np.testing.assert_array_equal(grad(z, y, n_threads=1), grad(z, y, n_threads=2))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grad_never_aliases_input(name, rng):
+    z, y = _data(name, rng)
+    keep = z.copy()
+    g = getattr(F, name + "_grad")(z, y)
+    assert not np.shares_memory(g, z)
+    np.testing.assert_array_equal(z, keep)
+
+
+def test_mixed_and_integer_dtypes(rng):
+    z = rng.standard_normal((5, 3)).astype(np.float32)
+    t = rng.standard_normal((5, 3))                              # float64 targets
+    g = F.squared_error_grad(z, t)
+    assert g.dtype == np.float32
+    np.testing.assert_array_equal(g, F.squared_error_grad(z, t.astype(np.float32)))
+    assert F.softmax_cross_entropy_grad(np.arange(6).reshape(2, 3), [0, 1]).dtype == np.float64
+    y = np.array([0, 2, 1, 1, 0])
+    for name in CLASS_LABEL_LOSSES:                   # integral floats and int32 are labels
+        for yy in (y.astype(np.float32), y.astype(np.int32), y.astype(np.uint8)):
+            assert getattr(F, name)(z, yy) == getattr(F, name)(z, y)
+    zb = rng.standard_normal(4)
+    for yy in ([0, 1, 1, 0], np.array([0.0, 1.0, 1.0, 0.0]), np.array([False, True, True, False])):
+        assert F.logistic_loss(zb, yy) == F.logistic_loss(zb, [0, 1, 1, 0])
+    assert F.logistic_loss_grad(zb[:, None], [0, 1, 1, 0]).shape == (4, 1)
+    assert F.squared_error_grad(zb, np.zeros(4)).shape == (4,)
+
+
+@pytest.mark.parametrize("name", CLASS_LABEL_LOSSES)
+@pytest.mark.parametrize("y, words", [
+    ([0, 1, 3], r"y\[2\] = 3 is not a class label in \[0, 3\)"),
+    ([0, -1, 1], r"y\[1\] = -1 is not a class label"),
+    ([0.0, 1.5, 1.0], r"y\[1\] = 1\.5 is not an integer class label"),
+    ([0.0, 1.0, np.nan], r"y\[2\] = nan is not an integer class label"),
+], ids=["too-big", "negative", "fraction", "nan"])
+def test_bad_labels_raise_label_error(name, y, words):
+    with pytest.raises(nnlib.LabelError, match=words):
+        getattr(F, name)(np.zeros((3, 3)), y)
+    with pytest.raises(nnlib.LabelError, match=words):
+        getattr(F, name + "_grad")(np.zeros((3, 3)), y)
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda: F.softmax_cross_entropy(np.zeros((3, 2)), [0, 1]), nnlib.ShapeError,
+     r"shape \(3,\)"),
+    (lambda: F.softmax_cross_entropy(np.zeros((3, 2)), np.eye(2)[[0, 1, 1]]),
+     nnlib.ShapeError, "one-hot"),
+    (lambda: F.softmax_cross_entropy(np.zeros(3), [0, 1, 1]), nnlib.ShapeError, "2-d"),
+    (lambda: F.sparsemax_loss(np.zeros((2, 2, 2)), [0, 1]), nnlib.ShapeError, "2-d"),
+    (lambda: F.hinge_loss(np.zeros((0, 3)), []), nnlib.ShapeError, "at least one sample"),
+    (lambda: F.softmax_cross_entropy(np.zeros((2, 2)), ["a", "b"]), nnlib.DTypeError,
+     "numeric"),
+    (lambda: F.softmax_cross_entropy(np.zeros((2, 2), complex), [0, 1]), nnlib.DTypeError,
+     "complex"),
+    (lambda: F.logistic_loss(np.zeros(3), [0, 2, 1]), nnlib.LabelError,
+     r"y\[1\] = 2 is not a binary label"),
+    (lambda: F.logistic_loss(np.zeros((3, 2)), [0, 1, 1]), nnlib.ShapeError,
+     "one score per sample"),
+    (lambda: F.logistic_loss(np.zeros(3), [0, 1]), nnlib.ShapeError, r"\(3,\) or \(3, 1\)"),
+    (lambda: F.squared_error(np.zeros((3, 2)), np.zeros((2, 3))), nnlib.ShapeError,
+     "shape of z"),
+    (lambda: F.squared_error(np.zeros((2, 2)), [[0, np.nan], [0, 0]]), nnlib.NonFiniteError,
+     "finite"),
+    (lambda: F.hinge_loss(np.zeros((2, 2)), [0, 1], margin=-1.0), ValueError, "margin"),
+    (lambda: F.hinge_loss(np.zeros((2, 2)), [0, 1], n_threads=0), ValueError, "n_threads"),
+], ids=["label-length", "one-hot", "1d-scores", "3d-scores", "empty", "string-labels",
+        "complex-scores", "logistic-label", "logistic-2-columns", "logistic-length",
+        "squared-shape", "squared-nan-target", "negative-margin", "zero-threads"])
+def test_bad_input_raises(call, exc, words):
+    with pytest.raises(exc, match=words):
+        call()
+
+
+def test_logistic_keeps_tiny_losses_and_gradients():
+    # Confident right answers: loss e^-40 and gradient -e^-40/(1+e^-40), not 0.
+    z = np.array([40.0, -40.0])
+    y = np.array([1, 0])
+    want = np.exp(-40) / (1 + np.exp(-40))
+    np.testing.assert_allclose(F.logistic_loss_grad(z, y), [-want / 2, want / 2], rtol=1e-14)
+    assert F.logistic_loss(z, y) == pytest.approx(np.log1p(np.exp(-40)), rel=1e-14)
+
+
+def test_kernel_accepts_soft_logistic_targets(rng):
+    # The public API takes labels in {0, 1}; the kernel (used by the training loop) also
+    # accepts soft targets in [0, 1] through the general (1-t) softplus(z) + t softplus(-z).
+    from nnlib._kernels import losses as K
+    z = rng.standard_normal((50, 1)) * 5
+    t = rng.uniform(0, 1, 50)
+    dz, row = np.empty(50), np.empty(50)
+    K.loss_grad(LOSS_CODES["logistic_loss"], z, t, np.empty(0, np.int64), 0.5, 0.0, dz,
+                row, np.empty((1, 1)), 1)
+    x = z[:, 0]
+    sp = np.logaddexp(0, x)
+    np.testing.assert_allclose(row, (1 - t) * sp + t * (sp - x), rtol=1e-12)
+    np.testing.assert_allclose(dz, 0.5 * (1 / (1 + np.exp(-x)) - t), rtol=1e-12, atol=1e-16)
+
+
+hyp = pytest.importorskip("hypothesis")
+from hypothesis import given, settings                      # noqa: E402
+from hypothesis import strategies as st                     # noqa: E402
+from hypothesis.extra.numpy import arrays                   # noqa: E402
+
+
+@st.composite
+def _scores_and_labels(draw):
+    n, c = draw(st.integers(1, 5)), draw(st.integers(1, 12))
+    z = draw(arrays(np.float64, (n, c), elements=st.one_of(
+        st.sampled_from([0.0, 1.0, -1.0]),
+        st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False))))
+    y = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    return z, y
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=_scores_and_labels(), margin=st.sampled_from([0.0, 1.0, 2.5]))
+def test_class_losses_match_reference_and_are_nonnegative(data, margin):
+    z, y = data
+    for name, args in (("softmax_cross_entropy", ()), ("sparsemax_loss", ()),
+                       ("hinge_loss", (margin,))):
+        loss = getattr(F, name)(z, y, *args)
+        assert loss >= 0
+        # Absolute error relative to the scores' scale (the losses grow like |z|).
+        scale = 1 + np.abs(z).max()
+        np.testing.assert_allclose(loss, getattr(R, name)(z, y, *args), rtol=1e-12,
+                                   atol=1e-13 * scale)
+        np.testing.assert_allclose(getattr(F, name + "_grad")(z, y, *args),
+                                   getattr(R, name + "_grad")(z, y, *args), atol=1e-13)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loss_and_grad_equals_the_separate_calls(name, dtype, rng):
+    z, y = _data(name, rng, n=11, c=5, dtype=dtype)
+    loss, grad = F.loss_and_grad(name, z, y, 0.3)
+    args = (0.3,) if name == "hinge_loss" else ()
+    assert loss == getattr(F, name)(z, y, *args)
+    np.testing.assert_array_equal(grad, getattr(F, name + "_grad")(z, y, *args))
+    ref_loss, ref_grad = R.loss_and_grad(name, z, y, 0.3)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, **TOL[dtype])
+
+
+def test_loss_and_grad_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        F.loss_and_grad("l1", np.zeros((2, 2)), [0, 1])

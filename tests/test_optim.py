@@ -1,0 +1,592 @@
+"""Compiled optimizers vs their NumPy twins, torch.optim, scikit-learn and closed forms."""
+import os
+import re
+
+import numpy as np
+import pytest
+
+import nnlib
+import nnlib.optim as O
+from nnlib import DTypeError, NonFiniteError, ShapeError
+from nnlib._kernels import optim as K
+from nnlib._reference import optim as R
+from tests.conftest import TOL
+
+STEPS = 100
+
+# (id, class, kwargs, torch class or None, sklearn class or None)
+CASES = [
+    ("sgd", O.SGD, dict(lr=0.05), "SGD", None),
+    ("sgd_wd", O.SGD, dict(lr=0.05, weight_decay=0.1), "SGD", None),
+    ("sgd_momentum", O.SGD, dict(lr=0.05, momentum=0.9), "SGD", None),
+    ("sgd_dampening", O.SGD, dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.05),
+     "SGD", None),
+    ("sgd_nesterov", O.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+     "SGD", None),
+    ("adagrad", O.Adagrad, dict(lr=0.1), "Adagrad", None),
+    ("adagrad_all", O.Adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.05,
+                                    initial_accumulator_value=0.1, eps=1e-8),
+     "Adagrad", None),
+    ("rmsprop", O.RMSprop, dict(lr=0.01), "RMSprop", None),
+    ("rmsprop_momentum", O.RMSprop, dict(lr=0.01, momentum=0.5, weight_decay=0.1),
+     "RMSprop", None),
+    ("rmsprop_centered", O.RMSprop, dict(lr=0.01, centered=True), "RMSprop", None),
+    ("rmsprop_centered_momentum", O.RMSprop,
+     dict(lr=0.005, alpha=0.95, momentum=0.5, centered=True, eps=1e-4), "RMSprop", None),
+    ("adam", O.Adam, dict(lr=0.05), "Adam", None),
+    ("adam_wd_amsgrad", O.Adam,
+     dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True), "Adam", None),
+    ("adamw", O.AdamW, dict(lr=0.05), "AdamW", None),
+    ("adamw_amsgrad", O.AdamW, dict(lr=0.05, weight_decay=0.1, amsgrad=True), "AdamW", None),
+    ("notes_momentum", O.NotesMomentum, dict(lr=0.05, beta=0.1), None, None),
+    ("notes_momentum_gd", O.NotesMomentum, dict(lr=0.05, beta=1.0), None, None),
+    ("notes_adagrad", O.NotesAdaGrad, dict(lr=0.1), None, None),
+    ("notes_adagrad_eps", O.NotesAdaGrad, dict(lr=0.1, eps=0.5), None, None),
+    ("sklearn_sgd_nesterov", O.SklearnSGD, dict(lr=0.05, momentum=0.9, nesterov=True),
+     None, "SGDOptimizer"),
+    ("sklearn_sgd", O.SklearnSGD, dict(lr=0.05, momentum=0.9, nesterov=False),
+     None, "SGDOptimizer"),
+    ("sklearn_sgd_plain", O.SklearnSGD, dict(lr=0.05, momentum=0.0, nesterov=False),
+     None, "SGDOptimizer"),
+    ("sklearn_adam", O.SklearnAdam, dict(lr=0.05), None, "AdamOptimizer"),
+    ("sklearn_adam_betas", O.SklearnAdam,
+     dict(lr=0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-4), None, "AdamOptimizer"),
+]
+IDS = [c[0] for c in CASES]
+TORCH_CASES = [c for c in CASES if c[3]]
+SKLEARN_CASES = [c for c in CASES if c[4]]
+
+# Trajectory tolerances: float64 agrees to a few ulps per step; float32 rounds every
+# stored value and so drifts from another float32 implementation by more than one ulp.
+# The hyperparameters keep each trajectory well conditioned: with a large step and a fast
+# second-moment average (beta2 or alpha ~ 0.9) Adam and centered RMSprop oscillate around
+# the optimum and amplify ulp differences (FMA contraction, float32 rounding) to 1e-3.
+TRAJ_TOL = {np.float64: dict(rtol=1e-10, atol=1e-12),
+            np.float32: dict(rtol=2e-4, atol=2e-5)}
+
+
+# ---- two fixed problems over two parameter arrays (a matrix and a vector) ---------------
+
+def _quadratic():
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((16, 16))
+    H = A @ A.T / 16 + 0.5 * np.eye(16)
+    b = rng.standard_normal(16)
+
+    def grads(params):
+        w = np.concatenate([p.astype(np.float64).ravel() for p in params])
+        g = H @ w - b                                   # grad of w'Hw/2 - b'w
+        return [g[:12].reshape(3, 4).astype(params[0].dtype),
+                g[12:].astype(params[1].dtype)]
+
+    init = [rng.standard_normal((3, 4)), rng.standard_normal(4)]
+    return init, grads
+
+
+def _logistic():
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((40, 5))
+    y = (X @ rng.standard_normal(5) + 0.3 * rng.standard_normal(40) > 0).astype(float)
+
+    def grads(params):
+        w, c = params[0].astype(np.float64), params[1].astype(np.float64)
+        z = X @ w + c[0]
+        r = 1.0 / (1.0 + np.exp(-z)) - y                 # dL/dz of the mean logistic loss
+        return [(X.T @ r / len(y)).astype(params[0].dtype),
+                np.array([r.mean()], dtype=params[1].dtype)]
+
+    init = [rng.standard_normal(5), np.zeros(1)]
+    return init, grads
+
+
+PROBLEMS = {"quadratic": _quadratic, "logistic": _logistic}
+
+
+def _trajectory(step, problem, dtype):
+    """Run ``step(params, grads, t)`` for STEPS updates; return every iterate, flattened."""
+    init, grads = PROBLEMS[problem]()
+    params = [p.astype(dtype) for p in init]
+    out = []
+    for t in range(1, STEPS + 1):
+        step(params, grads(params), t)
+        out.append(np.concatenate([p.ravel() for p in params]).astype(np.float64))
+    return np.array(out)
+
+
+def _nnlib_step(cls, kw, n_threads=None):
+    opt = cls(**kw)
+
+    def step(params, grads, t):
+        opt.step(params, grads, n_threads=n_threads)
+        assert opt.t == t
+    return step
+
+
+def _twin_step(cls, kw):
+    opt = cls(**kw)
+    cfg = opt.config()
+    states = {}
+
+    def step(params, grads, t):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if i not in states:   # the twin keeps its own state, started like the class's
+                states[i] = np.full((R.state_slots(cfg), p.size),
+                                    opt._initial_state_value(), dtype=p.dtype)
+            R.optim_step(cfg, p.reshape(-1), g.reshape(-1), states[i], t, 1)
+    return step
+
+
+# ---- the twin and the compiled kernel ----------------------------------------------------
+
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_trajectory_matches_twin(name, cls, kw, tc, sk, problem, dtype):
+    got = _trajectory(_nnlib_step(cls, kw), problem, dtype)
+    want = _trajectory(_twin_step(cls, kw), problem, dtype)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, **TRAJ_TOL[dtype])
+    # the optimizer must actually have moved the parameters
+    assert np.abs(got[-1] - got[0]).max() > 1e-3
+
+
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_float32_tracks_float64(name, cls, kw, tc, sk):
+    f32 = _trajectory(_nnlib_step(cls, kw), "quadratic", np.float32)
+    f64 = _trajectory(_nnlib_step(cls, kw), "quadratic", np.float64)
+    np.testing.assert_allclose(f32, f64, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_one_and_two_threads_agree_bitwise(name, cls, kw, tc, sk, dtype):
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(100_003).astype(dtype)
+    runs = []
+    for n_threads in (1, 2):
+        opt, p = cls(**kw), p0.copy()
+        for t in range(3):
+            g = (np.sin(p.astype(np.float64) * (t + 1)) + 0.1).astype(dtype)
+            opt.step([p], [g], n_threads=n_threads)
+        runs.append((p, opt.state_arrays([p])[0]))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    # and the threaded kernel agrees with the twin
+    twin = _twin_step(cls, kw)
+    p = p0.copy()
+    for t in range(1, 4):
+        twin([p], [(np.sin(p.astype(np.float64) * t) + 0.1).astype(dtype)], t)
+    np.testing.assert_allclose(runs[1][0], p, **TRAJ_TOL[dtype])
+
+
+# ---- the peers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.parametrize("name, cls, kw, tc, sk", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
+def test_trajectory_matches_torch(name, cls, kw, tc, sk, problem, dtype):
+    torch = pytest.importorskip("torch")
+    tensors = []
+
+    def torch_step(params, grads, t):
+        if not tensors:
+            tensors.extend(torch.tensor(p, requires_grad=True) for p in params)
+            tensors.append(getattr(torch.optim, tc)(tensors[:len(params)], foreach=False,
+                                                    **kw))
+        *ts, topt = tensors
+        for tt, g in zip(ts, grads):
+            tt.grad = torch.from_numpy(g.copy())
+        topt.step()
+        for p, tt in zip(params, ts):
+            p[...] = tt.detach().numpy()
+
+    got = _trajectory(_nnlib_step(cls, kw), problem, dtype)
+    want = _trajectory(torch_step, problem, dtype)
+    np.testing.assert_allclose(got, want, **TRAJ_TOL[dtype])
+
+
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.parametrize("name, cls, kw, tc, sk", SKLEARN_CASES,
+                         ids=[c[0] for c in SKLEARN_CASES])
+def test_trajectory_matches_sklearn(name, cls, kw, tc, sk, problem, dtype):
+    so = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
+    holder = []
+
+    def sklearn_step(params, grads, t):
+        if not holder:
+            args = dict(learning_rate_init=kw["lr"])
+            args.update({k: v for k, v in kw.items() if k != "lr"})
+            holder.append(getattr(so, sk)(params, **args))
+        holder[0].update_params(params, grads)
+
+    got = _trajectory(_nnlib_step(cls, kw), problem, dtype)
+    want = _trajectory(sklearn_step, problem, dtype)
+    np.testing.assert_allclose(got, want, **TRAJ_TOL[dtype])
+
+
+# ---- closed forms of the notes' rules (independent of the twin) -------------------------
+
+def test_notes_momentum_closed_form_for_constant_gradient():
+    # v_t = (1 - (1-beta)^t) g, so w_T = w_0 - lr g sum_t (1 - (1-beta)^t)
+    lr, beta, g = 0.1, 0.25, np.array([1.0, -2.0, 0.5])
+    w = np.zeros(3)
+    opt = O.NotesMomentum(lr, beta)
+    for _ in range(20):
+        opt.step([w], [g])
+    factor = sum(1 - (1 - beta) ** t for t in range(1, 21))
+    np.testing.assert_allclose(w, -lr * g * factor, rtol=1e-13)
+    np.testing.assert_allclose(opt.state_arrays([w])[0][0], (1 - 0.75 ** 20) * g,
+                               rtol=1e-13)
+
+
+def test_notes_adagrad_closed_form_for_constant_gradient():
+    # G_t = t g^2 (this step's gradient included), w_T = w_0 - lr sum_t g / sqrt(eps + t g^2)
+    lr, eps, g = 0.2, 1e-3, np.array([3.0, -0.1, 0.0])
+    w = np.ones(3)
+    opt = O.NotesAdaGrad(lr, eps=eps)
+    for _ in range(10):
+        opt.step([w], [g])
+    want = 1 - lr * sum(g / np.sqrt(eps + t * g ** 2) for t in range(1, 11))
+    np.testing.assert_allclose(w, want, rtol=1e-13)
+    assert w[2] == 1.0                   # zero gradient: the stabilizer keeps 0/0 away
+
+
+def test_notes_adagrad_first_step_is_about_lr_times_sign():
+    w = np.zeros(4)
+    O.NotesAdaGrad(0.5).step([w], [np.array([1e3, -1e-2, 7.0, -2.0])])
+    np.testing.assert_allclose(w, [-0.5, 0.5, -0.5, 0.5], rtol=1e-4)
+
+
+def test_pytorch_and_sklearn_momentum_differ_as_documented():
+    # Same mu and lr, same gradients: PyTorch starts b = g and multiplies by lr outside,
+    # scikit-learn starts v = 0 and keeps lr inside -- after one step they agree (both
+    # move by -lr g), after two they differ by lr * mu * g.
+    g = np.array([1.0, 2.0])
+    wt, ws = np.zeros(2), np.zeros(2)
+    t, s = O.SGD(0.1, momentum=0.5), O.SklearnSGD(0.1, momentum=0.5, nesterov=False)
+    t.step([wt], [g]), s.step([ws], [g])
+    np.testing.assert_allclose(wt, ws, rtol=1e-15)
+    t.lr = s.lr = 0.05                               # a schedule halves the rate
+    t.step([wt], [g]), s.step([ws], [g])
+    np.testing.assert_allclose(wt, -0.1 * g - 0.05 * 1.5 * g, rtol=1e-15)
+    np.testing.assert_allclose(ws, -0.1 * g - (0.5 * 0.1 + 0.05) * g, rtol=1e-15)
+
+
+def test_adam_variants_agree_as_eps_vanishes():
+    g = np.array([0.3, -1.0, 2.0])
+    a, b = np.ones(3), np.ones(3)
+    ta, sk = O.Adam(0.01, eps=1e-30), O.SklearnAdam(0.01, epsilon=1e-30)
+    for k in range(5):
+        ta.step([a], [g * (k + 1)])
+        sk.step([b], [g * (k + 1)])
+    np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_sgd_without_momentum_is_plain_gradient_step(dtype):
+    w = np.array([1.0, -2.0], dtype=dtype)
+    O.SGD(0.5).step([w], [np.array([4.0, 2.0], dtype=dtype)])
+    np.testing.assert_array_equal(w, np.array([-1.0, -3.0], dtype=dtype))
+
+
+# ---- the Python-side contract ------------------------------------------------------------
+
+def test_kinds_match_the_compiled_enum():
+    src = open(os.path.join(os.path.dirname(K.__file__), "optim_rules.pxd")).read()
+    enum = {m.group(1).lower(): int(m.group(2))
+            for m in re.finditer(r"OPT_([A-Z_]+) = (\d+)", src)}
+    assert enum == O.OPTIM_KINDS == R.KINDS
+
+
+def test_config_field_list_matches_the_struct():
+    src = open(os.path.join(os.path.dirname(K.__file__), "optim_rules.pxd")).read()
+    body = src.split("cdef struct OptimConfig:")[1].split("\n\n")[0]
+    fields = [f.strip() for line in body.strip().splitlines()
+              for f in line.split(None, 1)[1].split(",")]
+    assert tuple(fields) == O.CONFIG_FIELDS
+
+
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_config_and_state_contract(name, cls, kw, tc, sk, dtype):
+    opt = cls(**kw)
+    cfg = opt.config()
+    assert tuple(cfg) == O.CONFIG_FIELDS
+    assert cfg["kind"] == opt.kind and isinstance(cfg["kind"], int)
+    assert all(cfg[f] in (0, 1) for f in ("nesterov", "centered", "amsgrad"))
+    params = [np.ones((3, 2), dtype=dtype), np.ones(5, dtype=dtype)]
+    state = opt.state_arrays(params)
+    slots = K.state_slots(cfg)
+    assert slots == R.state_slots(cfg)
+    assert [s.shape for s in state] == [(slots, 6), (slots, 5)]
+    assert all(s.dtype == dtype and s.flags.c_contiguous for s in state)
+    assert opt.state_arrays(params) is state            # created once, then reused
+    assert opt.t == 0 and opt.lr == kw["lr"]
+
+
+def test_expected_slot_counts():
+    cases = [(O.SGD(), 0), (O.SGD(momentum=0.9), 1), (O.Adagrad(), 1), (O.RMSprop(), 1),
+             (O.RMSprop(momentum=0.1), 2), (O.RMSprop(centered=True), 2),
+             (O.RMSprop(momentum=0.1, centered=True), 3), (O.Adam(), 2),
+             (O.Adam(amsgrad=True), 3), (O.AdamW(amsgrad=True), 3),
+             (O.NotesMomentum(), 1), (O.NotesAdaGrad(), 1), (O.SklearnSGD(), 1),
+             (O.SklearnAdam(), 2)]
+    for opt, slots in cases:
+        assert K.state_slots(opt.config()) == slots, opt
+
+
+def test_adagrad_initial_accumulator_fills_state():
+    opt = O.Adagrad(initial_accumulator_value=0.25)
+    (s,) = opt.state_arrays([np.zeros(4, dtype=np.float32)])
+    assert s.dtype == np.float32 and (s == 0.25).all()
+
+
+def test_state_persists_and_is_shared_with_the_compiled_kernel(rng):
+    # The compiled training loop drives K.optim_step on opt.state_arrays() and advances
+    # opt.t; mixing that with opt.step must give the same trajectory as opt.step alone.
+    params_a = [rng.standard_normal((4, 3)), rng.standard_normal(3)]
+    params_b = [p.copy() for p in params_a]
+    a, b = O.Adam(0.1, amsgrad=True), O.Adam(0.1, amsgrad=True)
+    for t in range(1, 9):
+        grads = [np.cos(p * t) for p in params_a]
+        a.step(params_a, grads)
+        if t % 2:
+            b.step(params_b, grads)
+        else:
+            cfg, state = b.config(), b.state_arrays(params_b)
+            for p, g, s in zip(params_b, grads, state):
+                K.optim_step(cfg, p.reshape(-1), g.reshape(-1), s, b.t + 1, 1)
+            b.t += 1
+    for pa, pb in zip(params_a, params_b):
+        np.testing.assert_array_equal(pa, pb)
+    assert a.t == b.t == 8
+
+
+def test_reset_restarts_the_rule(rng):
+    p = rng.standard_normal(5)
+    first = p.copy()
+    opt = O.Adam(0.1)
+    opt.step([first], [np.ones(5)])
+    opt.step([first], [np.ones(5)])
+    opt.reset()
+    assert opt.t == 0 and opt.state_arrays([p])[0].max() == 0
+    again = p.copy()
+    fresh = p.copy()
+    opt.step([again], [np.ones(5)])
+    O.Adam(0.1).step([fresh], [np.ones(5)])
+    np.testing.assert_array_equal(again, fresh)
+
+
+def test_lr_written_by_a_schedule_is_used():
+    w = np.zeros(2)
+    opt = O.SGD(1.0)
+    opt.lr = 0.25
+    opt.step([w], [np.ones(2)])
+    np.testing.assert_array_equal(w, [-0.25, -0.25])
+    with pytest.raises(ValueError, match="lr"):
+        opt.lr = -0.1
+
+
+def test_grads_are_not_modified_and_may_be_readonly_or_strided(rng):
+    p = rng.standard_normal((3, 4))
+    g_full = rng.standard_normal((3, 8))
+    g = g_full[:, ::2]                              # strided view
+    g_copy = g.copy()
+    ro = rng.standard_normal(4)
+    ro.flags.writeable = False
+    q = rng.standard_normal(4)
+    O.SGD(0.1, momentum=0.9, weight_decay=0.1).step([p, q], [g, ro])
+    np.testing.assert_array_equal(g, g_copy)
+
+
+def test_single_array_and_empty_params():
+    w = np.ones(3)
+    O.SGD(0.5).step(w, np.ones(3))
+    np.testing.assert_array_equal(w, [0.5, 0.5, 0.5])
+    e = np.ones((0, 4))
+    opt = O.Adam()
+    opt.step([e], [np.ones((0, 4))])
+    assert opt.t == 1
+
+
+def test_float32_state_and_params_stay_float32(rng):
+    p = rng.standard_normal(6).astype(np.float32)
+    opt = O.RMSprop(0.01, momentum=0.5, centered=True)
+    opt.step([p], [np.ones(6, dtype=np.float32)])
+    assert p.dtype == np.float32 and opt.state_arrays([p])[0].dtype == np.float32
+
+
+def test_optim_is_reachable_from_the_package():
+    assert nnlib.optim is O
+
+
+# ---- bad input ---------------------------------------------------------------------------
+
+BAD_HYPER = [
+    (O.SGD, dict(lr=-0.1), ValueError, "lr"),
+    (O.SGD, dict(lr=float("nan")), ValueError, "lr"),
+    (O.SGD, dict(lr="0.1"), TypeError, "lr"),
+    (O.SGD, dict(momentum=1.0), ValueError, "momentum"),
+    (O.SGD, dict(momentum=-0.5), ValueError, "momentum"),
+    (O.SGD, dict(dampening=1.5), ValueError, "dampening"),
+    (O.SGD, dict(nesterov=True), ValueError, "nesterov"),
+    (O.SGD, dict(momentum=0.9, dampening=0.1, nesterov=True), ValueError, "dampening"),
+    (O.SGD, dict(nesterov=1), TypeError, "nesterov"),
+    (O.SGD, dict(weight_decay=-1e-4), ValueError, "weight_decay"),
+    (O.Adagrad, dict(lr_decay=-1), ValueError, "lr_decay"),
+    (O.Adagrad, dict(eps=0.0), ValueError, "eps"),
+    (O.Adagrad, dict(initial_accumulator_value=-1), ValueError, "initial_accumulator"),
+    (O.RMSprop, dict(alpha=1.0), ValueError, "alpha"),
+    (O.RMSprop, dict(alpha=-0.1), ValueError, "alpha"),
+    (O.RMSprop, dict(eps=-1e-8), ValueError, "eps"),
+    (O.RMSprop, dict(momentum=2.0), ValueError, "momentum"),
+    (O.RMSprop, dict(centered="yes"), TypeError, "centered"),
+    (O.Adam, dict(betas=(0.9, 1.0)), ValueError, r"betas\[1\]"),
+    (O.Adam, dict(betas=(-0.1, 0.9)), ValueError, r"betas\[0\]"),
+    (O.Adam, dict(betas=0.9), ValueError, "betas"),
+    (O.Adam, dict(eps=0.0), ValueError, "eps"),
+    (O.Adam, dict(amsgrad=None), TypeError, "amsgrad"),
+    (O.AdamW, dict(weight_decay=-0.01), ValueError, "weight_decay"),
+    (O.NotesMomentum, dict(beta=0.0), ValueError, "beta"),
+    (O.NotesMomentum, dict(beta=1.5), ValueError, "beta"),
+    (O.NotesAdaGrad, dict(eps=0.0), ValueError, "eps"),
+    (O.SklearnSGD, dict(momentum=1.1), ValueError, "momentum"),
+    (O.SklearnAdam, dict(beta_1=1.0), ValueError, "beta_1"),
+    (O.SklearnAdam, dict(beta_2=-0.5), ValueError, "beta_2"),
+    (O.SklearnAdam, dict(epsilon=0.0), ValueError, "epsilon"),
+]
+
+
+@pytest.mark.parametrize("cls, kw, exc, words", BAD_HYPER,
+                         ids=[f"{c.__name__}-{next(iter(k))}" for c, k, _, _ in BAD_HYPER])
+def test_bad_hyperparameters_raise(cls, kw, exc, words):
+    with pytest.raises(exc, match=words):
+        cls(**kw)
+
+
+def _readonly(a):
+    a.flags.writeable = False
+    return a
+
+
+BAD_STEP = [
+    ("length", lambda: ([np.ones(3)], [np.ones(3), np.ones(2)]), ValueError, "1 params but 2"),
+    ("shape", lambda: ([np.ones((2, 3))], [np.ones((3, 2))]), ShapeError, "shape"),
+    ("grad_dtype", lambda: ([np.ones(3)], [np.ones(3, dtype=np.float32)]), DTypeError,
+     "same dtype"),
+    ("int_param", lambda: ([np.ones(3, dtype=int)], [np.ones(3, dtype=int)]), DTypeError,
+     "float32 or float64"),
+    ("list_param", lambda: ([[1.0, 2.0]], [np.ones(2)]), TypeError, "NumPy array"),
+    ("not_a_list", lambda: ({"w": np.ones(2)}, [np.ones(2)]), TypeError, "list"),
+    ("fortran", lambda: ([np.ones((3, 2), order="F")], [np.ones((3, 2))]), ValueError,
+     "C-contiguous"),
+    ("strided", lambda: ([np.ones(6)[::2]], [np.ones(3)]), ValueError, "C-contiguous"),
+    ("readonly", lambda: ([_readonly(np.ones(3))], [np.ones(3)]), ValueError, "read-only"),
+    ("complex_grad", lambda: ([np.ones(3)], [np.ones(3, dtype=complex)]), DTypeError,
+     "dtype"),
+]
+
+
+@pytest.mark.parametrize("name, make, exc, words", BAD_STEP, ids=[b[0] for b in BAD_STEP])
+def test_bad_params_and_grads_raise(name, make, exc, words):
+    params, grads = make()
+    opt = O.Adam()
+    with pytest.raises(exc, match=words):
+        opt.step(params, grads)
+    assert opt.t == 0                                 # a failed step is not counted
+
+
+def test_changed_params_after_state_creation_raise():
+    opt = O.Adam()
+    opt.step([np.ones(3)], [np.ones(3)])
+    with pytest.raises(ShapeError, match="reset"):
+        opt.step([np.ones(4)], [np.ones(4)])
+    with pytest.raises(ShapeError, match="state for 1 arrays"):
+        opt.step([np.ones(3), np.ones(2)], [np.ones(3), np.ones(2)])
+    with pytest.raises(DTypeError, match="reset"):
+        opt.step([np.ones(3, dtype=np.float32)], [np.ones(3, dtype=np.float32)])
+    opt.reset()
+    opt.step([np.ones(4)], [np.ones(4)])
+
+
+def test_kernel_checks_buffer_sizes():
+    cfg = O.Adam().config()
+    p, g = np.ones(4), np.ones(4)
+    with pytest.raises(ValueError, match="state must have shape"):
+        K.optim_step(cfg, p, g, np.zeros((2, 3)), 1, 1)
+    with pytest.raises(ValueError, match="state must have shape"):
+        K.optim_step(cfg, p, g, np.zeros((3, 4)), 1, 1)
+    with pytest.raises(ValueError, match="grad has 3"):
+        K.optim_step(cfg, p, np.ones(3), np.zeros((2, 4)), 1, 1)
+    with pytest.raises(ValueError, match="step"):
+        K.optim_step(cfg, p, g, np.zeros((2, 4)), 0, 1)
+    with pytest.raises(ValueError, match="lacks"):
+        K.optim_step({"kind": 3}, p, g, np.zeros((2, 4)), 1, 1)
+    with pytest.raises(ValueError, match="kind"):
+        K.optim_step(dict(cfg, kind=42), p, g, np.zeros((2, 4)), 1, 1)
+
+
+# ---- full-batch gradient descent ---------------------------------------------------------
+
+def _quadratic_fun():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((6, 6))
+    H = A @ A.T + np.eye(6)
+    b = rng.standard_normal(6)
+    return H, b, lambda w: (0.5 * w @ H @ w - b @ w, H @ w - b)
+
+
+def test_gradient_descent_converges_on_a_convex_quadratic():
+    H, b, f = _quadratic_fun()
+    L = np.linalg.eigvalsh(H).max()
+    res = O.gradient_descent(f, np.zeros(6), lr=1.0 / L, tol=1e-8, max_iter=100_000)
+    w, n_iter, converged, hist = res
+    assert converged and res.grad_norm <= 1e-8 and "converged" in res.message
+    np.testing.assert_allclose(w, np.linalg.solve(H, b), rtol=1e-6, atol=1e-8)
+    assert len(hist) == n_iter + 1
+    assert all(b_ <= a_ + 1e-12 for a_, b_ in zip(hist, hist[1:]))  # lr <= 1/L: monotone
+
+
+def test_gradient_descent_logistic_regression():
+    rng = np.random.default_rng(2)
+    X = np.hstack([rng.standard_normal((50, 2)), np.ones((50, 1))])
+    y = (X[:, 0] - X[:, 1] + 0.5 * rng.standard_normal(50) > 0).astype(float)
+    lam = 0.1
+
+    def f(w):
+        z = X @ w
+        loss = np.mean(np.logaddexp(0, z) - y * z) + lam / 2 * w @ w
+        return loss, X.T @ (1 / (1 + np.exp(-z)) - y) / len(y) + lam * w
+    res = O.gradient_descent(f, np.zeros(3), lr=1.0, tol=1e-10, max_iter=10_000)
+    assert res.converged
+    assert np.linalg.norm(f(res.w)[1]) <= 1e-10
+
+
+def test_gradient_descent_stops_at_max_iter_and_on_divergence():
+    H, b, f = _quadratic_fun()
+    res = O.gradient_descent(f, np.zeros(6), lr=1e-3, tol=0.0, max_iter=7)
+    assert not res.converged and res.n_iter == 7 and "max_iter" in res.message
+    L = np.linalg.eigvalsh(H).max()
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = O.gradient_descent(f, np.ones(6), lr=3.0 / L, tol=1e-6, max_iter=100_000)
+    assert not res.converged and "diverged" in res.message
+    res = O.gradient_descent(f, np.linalg.solve(H, b), lr=0.01, tol=1e-6)
+    assert res.converged and res.n_iter == 0
+
+
+def test_gradient_descent_does_not_modify_w0_and_keeps_float32():
+    w0 = np.ones(2, dtype=np.float32)
+    res = O.gradient_descent(lambda w: (float(w @ w), 2 * w), w0, lr=0.25, tol=1e-6)
+    assert (w0 == 1).all() and res.w.dtype == np.float32 and res.converged
+
+
+@pytest.mark.parametrize("kw, exc, words", [
+    (dict(fun_and_grad=None), TypeError, "callable"),
+    (dict(lr=0.0), ValueError, "lr"),
+    (dict(tol=-1.0), ValueError, "tol"),
+    (dict(max_iter=1.5), TypeError, "max_iter"),
+    (dict(fun_and_grad=lambda w: (0.0, np.ones(3))), ShapeError, "shape"),
+    (dict(fun_and_grad=lambda w: 1.0), TypeError, "pair"),
+    (dict(fun_and_grad=lambda w: (np.nan, w)), NonFiniteError, "finite"),
+    (dict(w0=np.array(["a"])), TypeError, "w0"),
+])
+def test_gradient_descent_bad_input(kw, exc, words):
+    args = dict(fun_and_grad=lambda w: (float(w @ w), 2 * w), w0=np.ones(2), lr=0.1)
+    args.update(kw)
+    with pytest.raises(exc, match=words):
+        O.gradient_descent(**args)

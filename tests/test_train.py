@@ -1,0 +1,282 @@
+"""The compiled training loop: epoch == a NumPy reference epoch, reproducibility, XOR,
+divergence handling, fit's options and bad input."""
+import numpy as np
+import pytest
+
+import nnlib
+import nnlib._reference as R
+from nnlib import LabelError, NonFiniteError, ShapeError
+from nnlib.optim import SGD, Adam
+
+N, D, HID, C = 23, 5, 7, 3
+
+
+def _model(dtype=np.float64, act="tanh", out=C, seed=0):
+    return nnlib.Sequential([nnlib.Dense(D, HID, act, dtype=dtype, random_state=seed),
+                             nnlib.Dense(HID, out, dtype=dtype, random_state=seed + 1)])
+
+
+def _data(rng, loss="softmax_cross_entropy", c=C):
+    X = rng.standard_normal((N, D))
+    y = rng.standard_normal((N, c)) if loss == "squared_error" else rng.integers(0, c, N)
+    return X, y
+
+
+def _np_loss_grad(z, y, loss):
+    """Independent NumPy statement of the two losses used here: mean and d mean / dz."""
+    B = z.shape[0]
+    if loss == "squared_error":
+        d = z - y
+        return 0.5 * np.sum(d * d) / B, d / B
+    s = z - z.max(axis=1, keepdims=True)
+    p = np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
+    value = -np.mean(np.log(p[np.arange(B), y]))
+    p[np.arange(B), y] -= 1
+    return value, p / B
+
+
+def _np_grads(model, params, X, y, loss, l2_eff):
+    Ws, bs = params[0::2], params[1::2]
+    Hs = [X]
+    for layer, W, b in zip(model.layers, Ws, bs):
+        Hs.append(R.dense_forward(Hs[-1], W, b, layer.activation))
+    value, dH = _np_loss_grad(Hs[-1], y, loss)
+    grads = [None] * len(params)
+    for i in range(len(Ws) - 1, -1, -1):
+        dX, dW, db = R.dense_backward(Hs[i], Ws[i], Hs[i + 1], dH,
+                                      model.layers[i].activation)
+        grads[2 * i], grads[2 * i + 1] = dW + l2_eff * Ws[i], db
+        dH = dX
+    value += 0.5 * l2_eff * sum(np.sum(W * W) for W in Ws)
+    return value, grads
+
+
+def _np_epochs(model, X, y, loss, batch_size, epochs, seed, rule, l2=0.0,
+               l2_per_batch=False):
+    """Reference fit: same permutations (np.random.default_rng(seed)), NumPy math."""
+    params = [p.copy() for p in model.params]
+    rng = np.random.default_rng(seed)
+    bufs = [np.zeros_like(p) for p in params]
+    losses = []
+    t = 0
+    for _ in range(epochs):
+        order = rng.permutation(X.shape[0])
+        total = 0.0
+        for s in range(0, X.shape[0], batch_size):
+            idx = order[s:s + batch_size]
+            B = len(idx)
+            value, grads = _np_grads(model, params, X[idx], y[idx], loss,
+                                     l2 / B if l2_per_batch else l2)
+            total += value * B
+            t += 1
+            rule(params, grads, bufs, t)
+        losses.append(total / X.shape[0])
+    return params, losses
+
+
+def _sgd(lr):
+    def rule(params, grads, bufs, t):
+        for p, g in zip(params, grads):
+            p -= lr * g
+    return rule
+
+
+def _momentum(lr, mu):
+    def rule(params, grads, bufs, t):        # torch.optim.SGD, dampening 0
+        for p, g, b in zip(params, grads, bufs):
+            if t == 1:
+                b[...] = g
+            else:
+                b[...] = mu * b + g
+            p -= lr * b
+    return rule
+
+
+CASES = [
+    # (id, loss, batch_size, optimizer factory, reference rule, l2, l2_per_batch)
+    ("sgd-b1", "softmax_cross_entropy", 1, lambda: SGD(lr=0.05), _sgd(0.05), 0.0, False),
+    ("sgd-b5", "softmax_cross_entropy", 5, lambda: SGD(lr=0.1), _sgd(0.1), 0.0, False),
+    ("sgd-full", "squared_error", N, lambda: SGD(lr=0.1), _sgd(0.1), 0.0, False),
+    ("sgd-l2", "softmax_cross_entropy", 4, lambda: SGD(lr=0.1), _sgd(0.1), 0.01, False),
+    ("sgd-alpha", "squared_error", 6, lambda: SGD(lr=0.05), _sgd(0.05), 0.5, True),
+    ("momentum-b1", "softmax_cross_entropy", 1, lambda: SGD(lr=0.02, momentum=0.9),
+     _momentum(0.02, 0.9), 0.0, False),
+    ("momentum-b8", "squared_error", 8, lambda: SGD(lr=0.05, momentum=0.5),
+     _momentum(0.05, 0.5), 0.1, False),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_compiled_epochs_match_numpy_reference(case, rng):
+    _, loss, bs, make_opt, rule, l2, per_batch = case
+    X, y = _data(rng, loss)
+    model = _model()
+    want, want_losses = _np_epochs(model, X, y, loss, bs, 3, 11, rule, l2, per_batch)
+    hist = model.fit(X, y, loss=loss, optimizer=make_opt(), epochs=3, batch_size=bs,
+                     random_state=11, l2=l2, l2_per_batch=per_batch)
+    for got, ref in zip(model.params, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hist["loss"], want_losses, rtol=1e-10)
+
+
+@pytest.mark.parametrize("bs", [1, 6])
+def test_compiled_adam_matches_python_optimizer_steps(bs, rng):
+    """The non-fused path (optim_update with state) against opt.step on NumPy grads."""
+    X, y = _data(rng)
+    model = _model()
+    ref_opt = Adam(lr=0.01)
+
+    def rule(params, grads, bufs, t):
+        ref_opt.step(params, grads)
+
+    want, _ = _np_epochs(model, X, y, "softmax_cross_entropy", bs, 2, 3, rule)
+    opt = Adam(lr=0.01)
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=bs, random_state=3)
+    assert opt.t == ref_opt.t == 2 * -(-N // bs)
+    for got, ref in zip(model.params, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_float32_epoch_close_to_float64(rng):
+    X, y = _data(rng)
+    m64, m32 = _model(), _model(np.float32)
+    for p32, p64 in zip(m32.params, m64.params):
+        p32[...] = p64
+    m64.fit(X, y, optimizer=SGD(lr=0.1), epochs=2, batch_size=4, random_state=0)
+    m32.fit(X, y, optimizer=SGD(lr=0.1), epochs=2, batch_size=4, random_state=0)
+    for a, b in zip(m32.params, m64.params):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("bs", [1, 16])
+def test_single_thread_runs_are_bitwise_reproducible(bs, rng):
+    X, y = _data(rng)
+    runs = []
+    for _ in range(2):
+        model = _model()
+        h = model.fit(X, y, optimizer=SGD(lr=0.1, momentum=0.9), epochs=3, batch_size=bs,
+                      random_state=5, n_threads=1)
+        runs.append(([p.copy() for p in model.params], h["loss"]))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        assert np.array_equal(a, b)
+    assert runs[0][1] == runs[1][1]
+
+
+def test_shuffle_false_uses_the_given_order(rng):
+    X, y = _data(rng)
+    model = _model()
+    rule = _sgd(0.1)
+    params = [p.copy() for p in model.params]
+    for s in range(0, N, 4):
+        _, grads = _np_grads(model, params, X[s:s + 4], y[s:s + 4],
+                             "softmax_cross_entropy", 0.0)
+        rule(params, grads, None, 0)
+    model.fit(X, y, optimizer=SGD(lr=0.1), batch_size=4, shuffle=False)
+    for got, ref in zip(model.params, params):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden", [2, 4])
+def test_xor_is_learned(hidden):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([0, 1, 1, 0])
+    model = nnlib.Sequential([nnlib.Dense(2, hidden, "tanh", random_state=3),
+                              nnlib.Dense(hidden, 1, random_state=4)])
+    hist = model.fit(X, y, loss="logistic_loss", optimizer=SGD(lr=0.5, momentum=0.9),
+                     epochs=500, batch_size=4, random_state=0)
+    assert hist["loss"][-1] < 0.05
+    assert np.array_equal((model.predict(X)[:, 0] > 0).astype(int), y)
+
+
+def test_divergence_stops_and_keeps_the_last_finite_weights(rng):
+    X = rng.standard_normal((40, D)) * 10
+    y = rng.standard_normal((40, C)) * 10
+    model = nnlib.Sequential([nnlib.Dense(D, C, dtype=np.float32, random_state=0)])
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        hist = model.fit(X, y, loss="squared_error", optimizer=SGD(lr=5.0), epochs=50,
+                         batch_size=1, random_state=0)
+    assert hist.stop_reason == "nonfinite"
+    assert hist.nonfinite is not None
+    assert all(np.isfinite(p).all() for p in model.params)
+    assert hist.epochs < 50 and len(hist["loss"]) <= hist.epochs + 1
+
+
+def test_divergence_weights_are_those_after_the_reported_step(rng):
+    """Re-running the same number of steps from the same start gives the same weights."""
+    X = rng.standard_normal((40, D)) * 10
+    y = rng.standard_normal((40, C)) * 10
+    start = nnlib.Sequential([nnlib.Dense(D, C, dtype=np.float32, random_state=0)])
+    init = [p.copy() for p in start.params]
+    with pytest.warns(RuntimeWarning):
+        hist = start.fit(X, y, loss="squared_error", optimizer=SGD(lr=5.0), epochs=50,
+                         batch_size=1, random_state=0, shuffle=False)
+    k = hist.nonfinite["epoch"] * 40 + hist.nonfinite["step"]
+    assert k > 0
+    replay = nnlib.Sequential([nnlib.Dense(D, C, dtype=np.float32, random_state=0)])
+    for p, q in zip(replay.params, init):
+        p[...] = q
+    Xs = np.tile(X, (k // 40 + 1, 1))[:k]
+    ys = np.tile(y, (k // 40 + 1, 1))[:k]
+    replay.fit(Xs, ys, loss="squared_error", optimizer=SGD(lr=5.0), epochs=1,
+               batch_size=1, shuffle=False)
+    for a, b in zip(start.params, replay.params):
+        assert np.array_equal(a, b)
+
+
+def test_fit_rejects_bad_input(rng):
+    X, y = _data(rng)
+    model = _model()
+    with pytest.raises(LabelError):
+        model.fit(X, np.full(N, 7))
+    with pytest.raises(ShapeError):
+        model.fit(X[:, :3], y)
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(NonFiniteError, match="row 3"):
+        model.fit(Xn, y)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.fit(X, y, batch_size=0)
+    with pytest.raises(TypeError, match="optimizer"):
+        model.fit(X, y, optimizer="sgd")
+    with pytest.raises(ValueError, match="validation_split"):
+        model.fit(X, y, validation_split=1.0)
+    with pytest.raises(ValueError, match="not both"):
+        model.fit(X, y, validation_split=0.2, validation_data=(X, y))
+
+
+def test_validation_early_stopping_callbacks_schedule_and_verbose(rng, capsys):
+    X, y = _data(rng)
+    model = _model()
+    seen = []
+    hist = model.fit(X, y, optimizer=SGD(lr=0.1), epochs=4, batch_size=4,
+                     validation_split=0.25, verbose=1,
+                     schedule=lambda epoch: 0.1 / (1 + epoch),
+                     callbacks=[lambda epoch, logs: seen.append(epoch) or False])
+    assert hist.epochs == 4 and seen == [0, 1, 2, 3]
+    np.testing.assert_allclose(hist["lr"], [0.1, 0.05, 0.1 / 3, 0.025])
+    assert len(hist["val_loss"]) == 4 and len(hist["val_accuracy"]) == 4
+    assert all(0 <= a <= 1 for a in hist["val_accuracy"])
+    out = capsys.readouterr().out
+    assert "epoch 4/4" in out and "ETA" in out and "loss" in out
+    # a callback returning True stops; early stopping with lr 0 stops after patience
+    hist = model.fit(X, y, optimizer=SGD(lr=0.1), epochs=10,
+                     callbacks=[lambda epoch, logs: epoch == 1])
+    assert hist.epochs == 2 and hist.stop_reason == "callback"
+    hist = model.fit(X, y, optimizer=SGD(lr=0.0), epochs=10, early_stopping=dict(patience=2, min_delta=1e-9))
+    assert hist.epochs == 4 and hist.stop_reason == "early_stopping"
+    val_loss, acc = model.evaluate(X, y)
+    assert np.isfinite(val_loss) and 0 <= acc <= 1
+
+
+def test_digits_mlp_learns():
+    X, y = nnlib.datasets.load_digits()
+    X = X / 16
+    idx = np.random.default_rng(0).permutation(len(y))
+    tr, te = idx[:1400], idx[1400:]
+    model = nnlib.Sequential([nnlib.Dense(64, 100, "relu", init="he_uniform",
+                                          random_state=0),
+                              nnlib.Dense(100, 10, random_state=1)])
+    model.fit(X[tr], y[tr], optimizer=SGD(lr=0.1), epochs=20, batch_size=16,
+              random_state=0)
+    assert model.evaluate(X[te], y[te])[1] > 0.95

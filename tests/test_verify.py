@@ -1,0 +1,143 @@
+"""verify/: correct kernels pass, deliberately wrong ones fail (naming the point), proofs
+hold for the registry and fail for false closed forms, the CLI writes its report."""
+import copy
+import json
+
+import numpy as np
+import pytest
+
+sp = pytest.importorskip("sympy")
+pytest.importorskip("mpmath")
+
+import mpmath  # noqa: E402
+
+import nnlib.functional as F  # noqa: E402
+import verify  # noqa: E402
+from verify.evidence import exact, measure, ulp  # noqa: E402
+from verify.proofs import prove_activation  # noqa: E402
+from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS  # noqa: E402
+
+z = sp.Symbol("z", real=True)
+SIG = 1 / (1 + sp.exp(-z))
+
+
+# ------------------------------------------------------------------- evidence machinery
+
+def test_ulp_of_one_and_of_zero():
+    assert ulp(mpmath.mpf(1), np.float64) == mpmath.mpf(2) ** -52
+    assert ulp(mpmath.mpf(1), np.float32) == mpmath.mpf(2) ** -23
+    assert ulp(mpmath.mpf(0), np.float64) == mpmath.mpf(2) ** -1074   # smallest subnormal
+
+
+def test_correctly_rounded_value_is_within_half_an_ulp():
+    e = mpmath.mpf(1) / 3
+    assert measure(1 / 3, e, np.float64).ulps <= 0.5
+    assert measure(np.float32(1 / 3), e, np.float32).ulps <= 0.5
+    assert measure(np.nextafter(1 / 3, 1), e, np.float64).ulps > 0.5
+
+
+def test_oracle_survives_cancellation_and_huge_arguments():
+    # log(1 + e^-710) = 4.47e-309 (a float64 subnormal) is 0 at 40 digits: the oracle must
+    # raise its precision instead of accepting 0.
+    f = sp.lambdify(z, sp.log(1 + sp.exp(z)), "mpmath")
+    v = exact(f, mpmath.mpf(-710))
+    assert abs(v - mpmath.exp(-710)) < mpmath.mpf(10) ** -320
+    d = sp.lambdify(z, sp.diff(SIG, z), "mpmath")       # float64 lambdify: NaN at -800
+    assert float(exact(d, mpmath.mpf(-800))) == 0.0 and exact(d, mpmath.mpf(-800)) > 0
+
+
+# ------------------------------------------------------------------- check_elementwise
+
+def test_correct_sigmoid_passes():
+    r = verify.check_elementwise(SIG, z, F.sigmoid, F.sigmoid_vjp, n_random=30,
+                                 vjp_tol=ACTIVATION_BY_NAME["sigmoid"].vjp_tol)
+    assert r.passed, r.first_failure
+    assert r.stats["forward"]["float64"]["max_ulps"] <= 4
+    assert r.stats["forward"]["float32"]["max_ulps"] <= 1
+
+
+def _wrong_sigmoid_vjp(x, g):
+    s = F.sigmoid(x)
+    return (s * (1 + s) * g).astype(x.dtype)          # sigma' = sigma (1 + sigma): wrong
+
+
+def test_wrong_sigmoid_derivative_is_reported_failed_naming_the_point():
+    r = verify.check_elementwise(SIG, z, F.sigmoid, _wrong_sigmoid_vjp, points=[0.0, 1.5],
+                                 dtypes=["float64"])
+    assert not r.passed
+    f = r.first_failure
+    assert f.which == "vjp" and f.dtype == "float64" and f.point == 0.0
+    assert "at 0.0" in str(f)
+    # sigma(0)(1 + sigma(0)) = 0.75, the truth is 0.25: a gross error, not a rounding one
+    assert abs(f.got / float(f.expected) - 3) < 1e-12
+
+
+def test_wrong_forward_is_reported():
+    r = verify.check_elementwise(sp.Max(z, 0), z, lambda x: np.abs(x), None,
+                                 points=[-2.0, 3.0], dtypes=["float32"])
+    assert not r.passed and r.first_failure.which == "forward"
+    assert r.first_failure.point == -2.0
+
+
+def test_kink_value_outside_the_subdifferential_fails():
+    def bad_relu_vjp(x, g):
+        return np.where(x > 0, 1.0, np.where(x == 0, 2.0, 0.0)).astype(x.dtype) * g
+    r = verify.check_elementwise(sp.Max(z, 0), z, F.relu, bad_relu_vjp, points=[0.0, 1.0])
+    assert not r.passed
+    assert "subgradient" in r.first_failure.detail and r.first_failure.point == 0.0
+    ok = verify.check_elementwise(sp.Max(z, 0), z, F.relu, F.relu_vjp, points=[0.0, 1.0])
+    assert ok.passed, ok.first_failure
+
+
+def test_a_tiny_relative_error_is_caught_by_ulps():
+    r = verify.check_elementwise(sp.exp(z) - 1, z, lambda x: (np.exp(x) - 1).astype(x.dtype),
+                                 None, points=[1e-10], dtypes=["float64"])
+    assert not r.passed          # exp(x) - 1 cancels: expm1 is needed near 0
+
+
+# ------------------------------------------------------------------- proofs
+
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=[a.name for a in ACTIVATIONS])
+def test_every_registered_activation_is_proved(act):
+    pr = prove_activation(act)
+    assert pr.status == "proved", [s for s in pr.steps if s.status not in ("proved",
+                                                                           "convention")]
+
+
+def test_wrong_closed_form_is_refuted_with_a_point():
+    a = copy.copy(ACTIVATION_BY_NAME["sigmoid"])
+    a.closed_grad_x = SIG * (1 + SIG)
+    Y = sp.Symbol("y", real=True)
+    a.closed_grad_y = Y * (1 + Y)
+    pr = prove_activation(a)
+    assert pr.status == "failed"
+    bad = [s for s in pr.steps if s.status == "failed"]
+    assert bad and "at {'z'" in bad[0].method
+
+
+def test_wrong_kink_convention_is_refuted():
+    a = copy.copy(ACTIVATION_BY_NAME["relu"])
+    a.grad_convention = {0: sp.Integer(2)}
+    assert prove_activation(a).status == "failed"
+
+
+# ------------------------------------------------------------------- CLI
+
+def test_cli_quick_writes_both_files_and_exits_zero(tmp_path):
+    from verify.__main__ import main
+    rc = main(["--out", str(tmp_path), "--quick", "--only", "sigmoid", "relu"])
+    assert rc == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert {it["name"] for it in data["items"]} == {"sigmoid", "relu"}
+    assert all(it["passed"] for it in data["items"])
+    md = (tmp_path / "report.md").read_text()
+    assert "### `sigmoid`" in md and "\\sigma" in md and "ulp" in md
+
+
+def test_cli_exit_code_is_nonzero_on_failure(tmp_path, monkeypatch):
+    import verify.run as run
+    from verify.__main__ import main
+    bad = copy.copy(ACTIVATION_BY_NAME["sigmoid"])
+    bad.closed_grad_x = SIG * (1 + SIG)
+    monkeypatch.setattr(run, "ACTIVATIONS", [bad])
+    assert main(["--out", str(tmp_path), "--quick", "--only", "sigmoid"]) == 1

@@ -1,0 +1,83 @@
+"""verify/ on the output maps and losses: correct kernels pass, wrong ones fail."""
+import numpy as np
+import pytest
+
+sp = pytest.importorskip("sympy")
+pytest.importorskip("mpmath")
+
+import nnlib.functional as F  # noqa: E402
+import verify  # noqa: E402
+from verify.maps_losses import (LOSS_NAMES, MAP_NAMES, P, ZS, _ce, sparsemax_exact,  # noqa: E402
+                                run_losses, run_maps)
+from verify.proofs import Proof  # noqa: E402
+from verify.run import Context  # noqa: E402
+
+zs = sp.symbols("z0:4", real=True)
+
+
+def _ce_inputs(dt):
+    rng = np.random.default_rng(3)
+    Z = (rng.standard_normal((6, 4)) * 2).astype(dt)
+    return [(Z, rng.integers(0, 4, 6))]
+
+
+def test_correct_softmax_cross_entropy_passes():
+    r = verify.check_loss(lambda y: _ce(zs, int(y)), zs, F.softmax_cross_entropy,
+                          F.softmax_cross_entropy_grad, inputs=_ce_inputs)
+    assert r.passed, r.first_failure
+
+
+def test_wrong_softmax_cross_entropy_grad_fails_naming_the_row():
+    def wrong(Z, y):          # softmax + e_y instead of softmax - e_y
+        n = Z.shape[0]
+        return (F.softmax(Z) + np.eye(Z.shape[1], dtype=Z.dtype)[y]) / np.asarray(n, Z.dtype)
+    r = verify.check_loss(lambda y: _ce(zs, int(y)), zs, F.softmax_cross_entropy, wrong,
+                          inputs=_ce_inputs, dtypes=["float64"])
+    assert not r.passed
+    f = r.first_failure
+    assert f.which == "grad" and "row 0" in str(f.point)
+
+
+def test_wrong_softmax_vjp_fails():
+    def wrong_vjp(Z, G):      # forgets the p factor: g - <g, p>
+        p = F.softmax(Z)
+        return (G - np.sum(G * p, axis=-1, keepdims=True)).astype(Z.dtype)
+    s = sum(sp.exp(v) for v in zs)
+    r = verify.check_map([sp.exp(v) / s for v in zs], zs, F.softmax, wrong_vjp,
+                         dtypes=["float32"], n_random=4)
+    assert not r.passed and r.first_failure.which == "vjp"
+
+
+def test_wrong_hessian_claim_is_refuted():
+    pr = Proof("ce")
+    H = sp.hessian(_ce(ZS, 0), ZS)
+    wrong = sp.diag(*P) + sp.Matrix(P) * sp.Matrix(P).T          # + instead of -
+    pr.identity("H_{00}", H[0, 0], wrong[0, 0])
+    right = sp.diag(*P) - sp.Matrix(P) * sp.Matrix(P).T
+    pr.identity("H_{01}", H[0, 1], right[0, 1])
+    assert [s.status for s in pr.steps] == ["failed", "proved"]
+    assert "differ by" in pr.steps[0].method
+
+
+def test_sparsemax_oracle_on_known_points():
+    p, supports = sparsemax_exact([2.0, 0.0, 0.0])
+    assert p == [1, 0, 0] and supports == [(0,)]
+    p, supports = sparsemax_exact([0.5, 0.5, 0.0])          # tau = 0: z_2 sits on the edge
+    assert p == [0.5, 0.5, 0] and set(supports) == {(0, 1), (0, 1, 2)}
+
+
+def test_wrong_sparsemax_fails():
+    from verify.maps_losses import _sparsemax_oracle
+    r = verify.check_map(None, zs, F.softmax, F.softmax_vjp, oracle=_sparsemax_oracle,
+                         dtypes=["float64"], n_random=4)
+    assert not r.passed
+
+
+@pytest.mark.parametrize("section,names", [(run_maps, MAP_NAMES), (run_losses, LOSS_NAMES)],
+                         ids=["maps", "losses"])
+def test_registry_maps_and_losses_proved_and_pass(section, names):
+    items = section(Context(quick=True, dtypes=["float64", "float32"]))
+    assert [it["name"] for it in items] == names
+    for it in items:
+        assert it["proof"]["status"] == "proved", it["name"]
+        assert it["passed"], (it["name"], it["evidence"] and it["evidence"]["first_failure"])

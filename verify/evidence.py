@@ -1,0 +1,137 @@
+"""Numerical evidence: compiled results against the exact value, in ULPs.
+
+Design note
+-----------
+The oracle is the SymPy expression (the definition, or its derived derivative) turned into
+an mpmath function and evaluated at the *exact* value of each floating-point input (a
+float32 or float64 number is a dyadic rational, so ``mpmath.mpf(float(x))`` is exact).
+Evaluation is adaptive: the precision doubles (40, 80, ... 1280 digits) until two
+consecutive values agree to 30 digits, or both lie below 2^-1100 (far under the smallest
+float64 subnormal, so both round to zero). This matters at large |z|: the derivative of the
+notes' tanh, a quotient of exponentials, cancels catastrophically at 40 digits; and a
+float64 ``lambdify`` of sigma' is NaN at z = -800. A value below 2^-1100 at two
+precisions is accepted only at the top precision (a cancellation such as log(1 + 1e-309)
+gives exactly 0 at 40 digits).
+
+The error of a computed value c against the exact value e is reported three ways:
+
+* ULPs: |c - e| / ulp(e), with ulp(e) = 2^(max(floor(log2|e|), emin) - p + 1) the spacing of
+  the dtype at e (Muller's definition; a correctly rounded result is within 0.5 ulp);
+* relative: |c - e| / |e| (where |e| is in the normal range; 0 is reported below it);
+* absolute in units of the dtype's machine epsilon.
+"""
+import math
+
+import mpmath
+import numpy as np
+
+__all__ = ["exact", "ulp", "Measure", "measure", "edge_points", "random_points",
+           "OracleError", "DTYPES"]
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+_TINY = mpmath.mpf(2) ** -1100
+
+
+class OracleError(ArithmeticError):
+    """The high-precision evaluation did not settle."""
+
+
+def exact(fn, *args, dps_start=40, dps_max=1280):
+    """Evaluate ``fn(*args)`` (an mpmath function of mpf arguments, scalar or sequence
+    result) with adaptive precision; returns mpf (or a list of mpf)."""
+    prev = None
+    dps = dps_start
+    while dps <= dps_max:
+        with mpmath.workdps(dps):
+            try:
+                val = fn(*args)
+            except ZeroDivisionError:     # e.g. 1 - sigma(700) is 0 at 40 digits
+                prev, dps = None, dps * 2
+                continue
+            cur = [mpmath.mpf(v) for v in val] if isinstance(val, (list, tuple)) else [
+                mpmath.mpf(val)]
+        if prev is not None and all(_settled(a, b, dps >= dps_max)
+                                    for a, b in zip(cur, prev)):
+            return cur if isinstance(val, (list, tuple)) else cur[0]
+        prev = cur
+        dps *= 2
+    raise OracleError(f"oracle did not settle at {dps_max} digits for {args}")
+
+
+def _settled(a, b, last):
+    # Values below 2^-1100 are only accepted at the highest precision: at lower precision a
+    # cancellation (log(1 + 1e-309) at 40 digits) can give 0 for a representable result.
+    if mpmath.isnan(a) or mpmath.isnan(b):
+        return False
+    if a == 0 and b == 0:
+        return last
+    if abs(a - b) <= mpmath.mpf(10) ** -30 * max(abs(a), abs(b)):
+        return True
+    return last and abs(a) < _TINY and abs(b) < _TINY
+
+
+def ulp(e, dtype):
+    """Spacing of ``dtype`` at the exact value ``e`` (an mpf)."""
+    info = np.finfo(dtype)
+    p = info.nmant + 1
+    emin = info.minexp
+    if e == 0:
+        return mpmath.ldexp(1, emin - p + 1)
+    _, ex = mpmath.frexp(e)           # e = m 2^ex, 1/2 <= |m| < 1
+    return mpmath.ldexp(1, max(int(ex) - 1, emin) - p + 1)
+
+
+class Measure:
+    """Error of one computed value against the exact one."""
+    __slots__ = ("ulps", "rel", "abs_eps", "computed", "exact")
+
+    def __init__(self, ulps, rel, abs_eps, computed, exact_):
+        self.ulps, self.rel, self.abs_eps = ulps, rel, abs_eps
+        self.computed, self.exact = computed, exact_
+
+
+def measure(c, e, dtype):
+    """Compare a computed float ``c`` with the exact mpf ``e`` in ``dtype``'s units."""
+    c = float(c)
+    eps = float(np.finfo(dtype).eps)
+    big = float(np.finfo(dtype).max)
+    if math.isnan(c):
+        return Measure(math.inf, math.inf, math.inf, c, e)
+    if abs(e) > big * (1 + eps / 2):          # the exact value overflows the dtype
+        ok = math.isinf(c) and (c > 0) == (e > 0)
+        v = 0.0 if ok else math.inf
+        return Measure(v, v, v, c, e)
+    if math.isinf(c):
+        return Measure(math.inf, math.inf, math.inf, c, e)
+    d = abs(mpmath.mpf(c) - e)
+    ulps = float(d / ulp(e, dtype))
+    # relative error is only meaningful where the dtype has full precision (normal range)
+    rel = float(d / abs(e)) if abs(e) >= float(np.finfo(dtype).tiny) else 0.0
+    return Measure(ulps, rel, float(d / eps), c, e)
+
+
+def edge_points(dtype):
+    """Edge inputs for an elementwise kernel: 0, +-tiny (subnormal, smallest normal),
+    +-small, the exp cut-offs, large |z| and the largest finite value."""
+    info = np.finfo(dtype)
+    pos = [info.smallest_subnormal, info.tiny, 1e-30, 1e-8, 1e-4, 0.5, 1.0, 2.0, 5.0,
+           18.0, 20.0, 30.0, 33.3, 37.0, 40.0, 88.0, 100.0, 1e4]
+    if dtype == np.float64:
+        pos += [700.0, 710.0, 745.0, 800.0, 1e30, 1e300]
+    else:
+        pos += [1e30]
+    pos.append(float(info.max))
+    vals = [0.0] + pos + [-p for p in pos]
+    arr = np.array(vals, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        arr = arr.astype(dtype)
+    return np.unique(arr[np.isfinite(arr)])
+
+
+def random_points(dtype, n, rng):
+    """``n`` random inputs: normal at three scales and log-uniform magnitudes."""
+    k = max(n // 4, 1)
+    parts = [rng.standard_normal(k), rng.standard_normal(k) * 5, rng.standard_normal(k) * 30,
+             rng.choice([-1.0, 1.0], k) * 10.0 ** rng.uniform(-20, 20 if dtype == np.float64
+                                                               else 15, k)]
+    return np.concatenate(parts).astype(dtype)

@@ -1,0 +1,115 @@
+"""Run every check and collect the results into one JSON-able dict (the report's data).
+
+Sections: ``kernels`` (activations, output maps, losses, the dense layer: definition, proof,
+evidence), ``optimizers``, ``backprop``, ``convexity``, ``notes``. Each item is a dict with at
+least ``name``, ``section``, ``passed`` (True / False) and ``verdict`` (a short word for the
+summary). ``only`` keeps the items whose name is listed.
+"""
+import time
+
+import sympy as sp
+
+from verify import kernels as K
+from verify.api import check_elementwise
+from verify.proofs import prove_activation
+from verify.registry import ACTIVATIONS
+
+__all__ = ["run_all", "SECTIONS"]
+
+
+class Context:
+    def __init__(self, quick=False, dtypes=("float64", "float32"), only=None, seed=0):
+        self.quick, self.dtypes, self.only, self.seed = quick, list(dtypes), only, seed
+
+    def wanted(self, name):
+        return not self.only or name in self.only
+
+
+def _evidence_status(name, result, required):
+    if result is None:
+        return ("FAIL (exported but not callable)" if required
+                else "proof only (kernel not in nnlib yet)"), not required
+    return ("pass" if result.passed else "FAIL"), result.passed
+
+
+def activations(ctx):
+    out = []
+    exported = K.exported()
+    for act in ACTIVATIONS:
+        if not ctx.wanted(act.name):
+            continue
+        t0 = time.perf_counter()
+        proof = prove_activation(act)
+        fwd, vjp = K.kernel(act.name), K.kernel(act.name + "_vjp")
+        required = act.name in exported
+        result = None
+        if fwd is not None and vjp is not None:
+            kw = act.nnlib_kwargs
+            result = check_elementwise(
+                act.definition, sp.Symbol("z", real=True),
+                lambda x, f=fwd: f(x, **kw), lambda x, g, f=vjp: f(x, g, **kw),
+                params=act.evidence_params, dtypes=ctx.dtypes, tol=act.fwd_tol,
+                vjp_tol=act.vjp_tol, n_random=40 if ctx.quick else 200, seed=ctx.seed,
+                name=act.name)
+        ev_verdict, ev_ok = _evidence_status(act.name, result, required)
+        passed = proof.passed and ev_ok
+        out.append({
+            "name": act.name, "section": "kernels", "kind": "activation",
+            "definition": act.latex, "definition_sympy": sp.srepr(act.definition),
+            "derived": proof.derived, "closed": proof.closed,
+            "convention": act.convention_note,
+            "params": {str(s): v for s, v in act.evidence_params.items()},
+            "proof": proof.as_dict(),
+            "evidence": result.as_dict() if result is not None else None,
+            "available": result is not None, "required": required,
+            "passed": passed,
+            "verdict": ("pass" if passed else "FAIL") if result is not None or required
+            else ("proved; " + ev_verdict if proof.passed else "FAIL"),
+            "seconds": round(time.perf_counter() - t0, 3)})
+    return out
+
+
+SECTIONS = [("kernels", [activations])]
+
+
+def _extend_sections():
+    """Optional sections, added as their modules exist (kept separate so that one
+    section's import error is reported instead of hiding the others)."""
+    import importlib
+    extra = [("kernels", "verify.maps_losses", "run_maps"),
+             ("kernels", "verify.maps_losses", "run_losses"),
+             ("kernels", "verify.layer", "run_layer"),
+             ("optimizers", "verify.optimizers", "run_optimizers"),
+             ("backprop", "verify.backprop", "run_backprop"),
+             ("convexity", "verify.convexity", "run_convexity"),
+             ("notes", "verify.notes_examples", "run_notes")]
+    funcs = []
+    for section, mod, fn in extra:
+        try:
+            funcs.append((section, getattr(importlib.import_module(mod), fn)))
+        except (ImportError, AttributeError):
+            continue
+    return funcs
+
+
+def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0):
+    """Run every section; returns {"items": [...], "seconds": ..., "passed": ...}."""
+    ctx = Context(quick, dtypes, only, seed)
+    t0 = time.perf_counter()
+    items, timings = [], {}
+    funcs = [(s, f) for s, fs in SECTIONS for f in fs] + _extend_sections()
+    for section, fn in funcs:
+        t1 = time.perf_counter()
+        try:
+            items.extend(fn(ctx))
+        except Exception as exc:          # a crash in one check is a reported failure
+            import traceback
+            items.append({"name": fn.__name__, "section": section, "passed": False,
+                          "verdict": "FAIL (crashed)", "error": repr(exc),
+                          "traceback": traceback.format_exc()})
+        timings[fn.__name__] = round(time.perf_counter() - t1, 3)
+    return {"items": items, "seconds": round(time.perf_counter() - t0, 3),
+            "section_seconds": timings, "quick": quick, "dtypes": list(dtypes),
+            "only": list(only) if only else None,
+            "passed": all(it["passed"] for it in items),
+            "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)}
