@@ -292,6 +292,11 @@ def loss_calls(draw, grad):
                                        and z_shape[1] != 1):
         errors.append(ShapeError)
     y, y_err = draw(labels(name, z_shape))
+    zdt = expected_float_dtype(dtype_of(z))
+    if name == "squared_error" and y_err is None and zdt is not None:
+        with np.errstate(over="ignore"):           # targets are cast to z's dtype first:
+            if not np.isfinite(np.asarray(y).astype(zdt)).all():   # 1e308 -> float32 inf
+                y_err = NonFiniteError
     if y_err:
         errors.append(y_err)
     args = [z, y]
