@@ -31,7 +31,7 @@ Numerical tricks
   buffer (insertion sort for short rows, heapsort otherwise: O(c log c), in place, no
   allocation, no comparator callbacks) and the cumulative sums run in double on the
   shifted values ``z - m`` (tau is shift-equivariant), so large offsets lose no precision.
-* sparsemax loss (Martins & Astudillo 2016, eq. 19), written in the Fenchel-Young form of
+* the sparsemax loss of Martins & Astudillo (2016), written in the Fenchel-Young form of
   Blondel, Martins & Niculae (2020, JMLR 21(35)), which is shift-invariant so it can use
   ``u = z - m``:  ``L = 1/2 + sum_j p_j (u_j - p_j / 2) - u_y  (>= 0)``.
 * logistic loss: ``log(1 + e^-s)`` with ``s = z`` for y = 1 and ``s = -z`` for y = 0,

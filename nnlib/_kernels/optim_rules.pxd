@@ -55,7 +55,7 @@ OPT_ADAMW, where it is decoupled (``w <- w (1 - lr wd)`` before the Adam step), 
 PyTorch. The Python classes for the notes' and scikit-learn's rules fix it at 0 (the
 estimators add their own L2 term to the gradient).
 """
-from libc.math cimport sqrt, pow
+from libc.math cimport sqrt, pow, fmax
 from cython cimport floating
 
 
@@ -100,8 +100,10 @@ cdef inline double _lerp(double start, double end, double weight) noexcept nogil
 
 
 cdef inline double _l2(double g, double p, double wd) noexcept nogil:
-    # weight decay as the gradient of the L2 penalty wd/2 |w|^2 (all kinds but AdamW)
-    return g + wd * p if wd != 0.0 else g
+    # Weight decay as the gradient of the L2 penalty wd/2 |w|^2 (all kinds but AdamW).
+    # Branch-free (wd = 0 adds an exact 0): a conditional FP add would stop GCC from
+    # vectorizing the loops under its default -ftrapping-math.
+    return g + wd * p
 
 
 cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
@@ -117,13 +119,16 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
     cdef int k = cfg.kind
     cdef double lr = cfg.lr, mu = cfg.momentum, wd = cfg.weight_decay, eps = cfg.eps
     cdef double b1 = cfg.beta1, b2 = cfg.beta2, alpha = cfg.alpha
+    cdef double damp = cfg.dampening
+    cdef bint nesterov = cfg.nesterov != 0, amsgrad = cfg.amsgrad != 0
     cdef double g, p, buf, s, a, m, v, vmax, denom
-    cdef double step_size, bc2_sqrt, decay, lr_t
+    cdef double step_size, bc2_sqrt, decay, lr_t, shrink, l2
     cdef floating* s0 = state
     cdef floating* s1 = state + n
     cdef floating* s2 = state + 2 * n
+    cdef floating* ga
     cdef bint first = step <= 1
-    cdef bint has_mom, centered
+    cdef bint has_mom, centered = cfg.centered != 0
 
     if k == OPT_SGD:
         for i in range(lo, hi):
@@ -133,10 +138,10 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
                 if first:
                     buf = g                                 # PyTorch: buffer = clone(grad)
                 else:
-                    buf = mu * s0[i] + (1.0 - cfg.dampening) * g
+                    buf = mu * s0[i] + (1.0 - damp) * g
                 s0[i] = <floating>buf
                 buf = s0[i]                     # PyTorch reads back the stored buffer
-                g = g + mu * buf if cfg.nesterov else buf
+                g = g + mu * buf if nesterov else buf
             param[i] = <floating>(p - lr * g)
 
     elif k == OPT_ADAGRAD:
@@ -149,25 +154,20 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
 
     elif k == OPT_RMSPROP:
         has_mom = mu > 0.0
-        centered = cfg.centered != 0
-        # slot 1 is the momentum buffer when there is one, else grad_avg
+        ga = s2 if has_mom else s1          # grad_avg comes after the momentum buffer
+        # Inside the loop only loop-invariant branches (unswitched by the compiler) and
+        # fmax, so every combination of flags vectorizes.
         for i in range(lo, hi):
             p = param[i]
             g = _l2(grad[i], p, wd)
             s0[i] = <floating>(alpha * s0[i] + (1.0 - alpha) * g * g)   # addcmul order
             s = s0[i]
             if centered:
-                if has_mom:
-                    s2[i] = <floating>_lerp(s2[i], g, 1.0 - alpha)
-                    a = s2[i]
-                else:
-                    s1[i] = <floating>_lerp(s1[i], g, 1.0 - alpha)
-                    a = s1[i]
-                s = s - a * a
+                ga[i] = <floating>_lerp(ga[i], g, 1.0 - alpha)
+                a = ga[i]
                 # s >= a^2 holds exactly (Cauchy-Schwarz on the two averages) but may
                 # round below 0; PyTorch would return NaN there, we clamp.
-                if s < 0.0:
-                    s = 0.0
+                s = fmax(s - a * a, 0.0)
             denom = sqrt(s) + eps
             if has_mom:
                 s1[i] = <floating>(mu * s1[i] + g / denom)
@@ -178,20 +178,18 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
     elif k == OPT_ADAM or k == OPT_ADAMW:
         step_size = lr / (1.0 - pow(b1, <double>step))
         bc2_sqrt = sqrt(1.0 - pow(b2, <double>step))
+        # AdamW shrinks w before the step (decoupled decay), Adam adds wd*w to g; the
+        # neutral values (factor 1, coefficient 0) are exact, so no branch is needed.
+        shrink = 1.0 - lr * wd if k == OPT_ADAMW else 1.0
+        l2 = 0.0 if k == OPT_ADAMW else wd
         for i in range(lo, hi):
-            p = param[i]
-            g = grad[i]
-            if wd != 0.0:
-                if k == OPT_ADAMW:
-                    p = <floating>(p * (1.0 - lr * wd))    # decoupled decay, stored first
-                else:
-                    g = g + wd * p
+            p = <floating>(param[i] * shrink)   # PyTorch stores the shrunk w first
+            g = grad[i] + l2 * p
             s0[i] = <floating>_lerp(s0[i], g, 1.0 - b1)             # exp_avg
             s1[i] = <floating>(b2 * s1[i] + (1.0 - b2) * g * g)     # exp_avg_sq
             v = s1[i]
-            if cfg.amsgrad:
-                if s2[i] > v:
-                    v = s2[i]
+            if amsgrad:
+                v = fmax(v, s2[i])
                 s2[i] = <floating>v                                 # max_exp_avg_sq
             denom = sqrt(v) / bc2_sqrt + eps
             param[i] = <floating>(p - step_size * (s0[i] / denom))
@@ -215,7 +213,7 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
             p = param[i]
             g = _l2(grad[i], p, wd)
             s0[i] = <floating>(mu * s0[i] - lr * g)         # v <- mu v - lr g
-            if cfg.nesterov:
+            if nesterov:
                 param[i] = <floating>(p + (mu * s0[i] - lr * g))
             else:
                 param[i] = <floating>(p + s0[i])

@@ -17,8 +17,8 @@ the caller for the forward output, matching the ``name_vjp(x, grad_out)`` API:
 
 * softmax:      J = diag(s) - s s^T        ->  J^T g = s * (g - <g, s>)
 * log_softmax:  J = I - 1 s^T              ->  J^T g = g - s * sum(g)
-* sparsemax:    J = diag(1_S) - 1_S 1_S^T / |S|  (S = support, Martins & Astudillo 2016,
-                eq. 12)                    ->  J^T g = 1_S * (g - mean_S(g))
+* sparsemax:    J = diag(1_S) - 1_S 1_S^T / |S|  (S = support; Martins & Astudillo 2016)
+                                           ->  J^T g = 1_S * (g - mean_S(g))
 
 The inner products and sums accumulate in double.
 """

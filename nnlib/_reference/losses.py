@@ -66,7 +66,7 @@ def logistic_loss_grad(z, y, *, n_threads=None):
 
 
 def sparsemax_loss(z, y, *, n_threads=None):
-    # Martins & Astudillo (2016), eq. 19: -z_k + 1/2 sum_{j in S} (z_j^2 - tau^2) + 1/2,
+    # Martins & Astudillo (2016): L = -z_k + 1/2 sum_{j in S} (z_j^2 - tau^2) + 1/2,
     # on z - max(z) (the loss is shift-invariant) to keep the squares small.
     z, y, _ = _zy(z, y, True)
     u = z - z.max(axis=1, keepdims=True)

@@ -83,11 +83,11 @@ def _run(name, z, y, margin, n_threads, want_grad):
     n, c = z2.shape
     nt = resolve_threads(n_threads, z.size)
     dz = np.empty_like(z) if want_grad else np.empty(0, dtype=z.dtype)
-    row_loss = np.empty(n, dtype=np.float64)
+    chunk_loss = np.empty(_k.n_chunks(n), dtype=np.float64)
     work = np.empty((nt, c), dtype=z.dtype)           # sparsemax's sort buffer, per thread
     _k.loss_grad(LOSS_CODES[name], z2, y_target, y_label, 1.0 / n, margin,
-                 dz.reshape(-1), row_loss, work, nt)
-    loss = float(np.sum(row_loss) / n)                # fixed order: thread-count independent
+                 dz.reshape(-1), chunk_loss, work, nt)
+    loss = float(np.sum(chunk_loss) / n)              # fixed order: thread-count independent
     return loss, (dz if want_grad else None)
 
 
@@ -154,7 +154,7 @@ def logistic_loss_grad(z, y, *, n_threads=None):
 
 
 def sparsemax_loss(z, y, *, n_threads=None):
-    """Mean sparsemax loss of Martins & Astudillo (2016, eq. 19).
+    """Mean sparsemax loss of Martins & Astudillo (2016), the sparsemax analogue of the logistic loss.
 
     ``L(z, k) = -z_k + 1/2 sum_{j in S(z)} (z_j^2 - tau(z)^2) + 1/2``, where
     ``sparsemax(z) = max(z - tau, 0)`` and ``S(z)`` is its support. It is convex,
