@@ -119,7 +119,7 @@ def decide(case):
                 if c is not None and sp.sympify(c).is_positive is True:
                     strict = True
                     steps.append(dict(claim=f"the identity contains ${sp.latex(c)}\\lVert v"
-                                            f"\rVert^2$ with ${sp.latex(c)} > 0$",
+                                            f"\\rVert^2$ with ${sp.latex(c)} > 0$",
                                       status="proved", method="strictly convex"))
         elif case.get("minors"):
             ok = principal_minors_certificate(H)
