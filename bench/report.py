@@ -10,8 +10,9 @@ LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "sklearn": "scikit-learn",
           "numpy": "NumPy loop", "twin": "NumPy twin"}
 
 
-def _label(peer):
-    return LABELS.get(peer, peer)
+def _label(peer, tbl=None):
+    """Display name of a column: the table's own label for it, else the peer's name."""
+    return ((tbl or {}).get("labels") or {}).get(peer) or LABELS.get(peer, peer)
 
 
 def _clean(obj):
@@ -83,8 +84,9 @@ def _table_md(tbl):
     cols = tbl["columns"]
     others = [c for c in cols if c != base] if base in cols else []
     kind = "throughput" if tbl["value"] == "rate" else "time"
-    head = ["case"] + [_label(c) for c in cols] + [f"{_label(base)}/{_label(c)} ({kind})"
-                                                   for c in others]
+    names = {c: _label(c, tbl) for c in cols}
+    head = ["case"] + [names[c] for c in cols] + [f"{names[base]}/{names[c]} ({kind})"
+                                                  for c in others]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in tbl["rows"]:
         cells = row["cells"]
@@ -267,7 +269,7 @@ def _bar(plt, tbl, plot):
             lo.append(max(v - a, 0))
             hi.append(max(b - v, 0))
         if vals:
-            ax.bar(xs, vals, width, yerr=[lo, hi], label=_label(c), capsize=2)
+            ax.bar(xs, vals, width, yerr=[lo, hi], label=_label(c, tbl), capsize=2)
             vals_all += vals
     if not vals_all:
         plt.close(fig)
@@ -301,7 +303,7 @@ def _lines(plt, tbl, plot):
                    for r in rows]
             pts = [(x, y) for x, y in pts if y is not None]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=_label(c))
+                ax.plot(*zip(*pts), marker="o", label=_label(c, tbl))
         if plot.get("logx"):
             ax.set_xscale("log")
         if plot.get("logy"):
