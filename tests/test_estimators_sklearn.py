@@ -20,6 +20,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from nnlib.datasets import load_digits, split                    # noqa: E402
 from nnlib.estimators import MLPClassifier, MLPRegressor         # noqa: E402
+from nnlib.linear_models import (LinearRegression, LogisticRegression,  # noqa: E402
+                                 Perceptron)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,16 @@ def test_same_trajectory_as_sklearn_binary_and_regression(digits):
     assert_same_model(a, b, atol=1e-10)
 
 
+def test_same_trajectory_as_sklearn_multilabel():
+    from sklearn.datasets import make_multilabel_classification
+    X, Y = make_multilabel_classification(150, n_classes=4, random_state=0)
+    for solver in ("adam", "sgd"):
+        a, b = both(MLPClassifier, SkClassifier, X, Y, hidden_layer_sizes=(10,),
+                    solver=solver, max_iter=5, random_state=0)
+        assert_same_model(a, b, atol=1e-10)
+        np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
 def test_accuracy_comparable_to_sklearn(digits):
     Xtr, Xte, ytr, yte = digits
     a, b = both(MLPClassifier, SkClassifier, Xtr, ytr, hidden_layer_sizes=(64,),
@@ -118,11 +130,13 @@ def test_sklearn_recognises_our_errors_and_warnings():
 
 ESTIMATORS = [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100),
               MLPClassifier(solver="lbfgs", max_iter=100),
-              MLPRegressor(solver="sgd", max_iter=100)]
+              MLPRegressor(solver="sgd", max_iter=100),
+              Perceptron(), LinearRegression(), LogisticRegression(alpha=0.01)]
 
 
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_check_estimator(estimator, check):
     """scikit-learn's own estimator checks, no expected failures (max_iter=100 as
-    scikit-learn's test-suite sets for its MLPs, to keep the checks fast)."""
+    scikit-learn's test-suite sets for its MLPs, to keep the checks fast). The notes'
+    linear models pass them too."""
     check(estimator)

@@ -300,12 +300,16 @@ _sig = 1 / (1 + sp.exp(-_zl))
 
 
 def _logistic_def(yv):
-    return -(yv * sp.log(_sig) + (1 - yv) * sp.log(1 - _sig))
+    # P(y = 0) = 1 - sigma(z) is written sigma(-z) (identity proved in _prove_logistic): the
+    # same function, but its high-precision evaluation does not cancel at z = 1e4
+    return -(yv * sp.log(_sig) + (1 - yv) * sp.log(_sig.subs(_zl, -_zl)))
 
 
 def _prove_logistic():
     pr = Proof("logistic_loss")
     sp_ = lambda u: sp.log(1 + sp.exp(u))  # noqa: E731
+    pr.identity("1 - \\sigma(z) = \\sigma(-z) \\text{ (the probability of class 0)}",
+                1 - _sig, _sig.subs(_zl, -_zl))
     for yv in (0, 1):
         L = _logistic_def(yv)
         kern = (1 - yv) * sp_(_zl) + yv * sp_(-_zl)
@@ -492,15 +496,23 @@ def run_losses(ctx):
             result = check_loss(spec["per_sample"], spec["symbols"], loss, grad,
                                 inputs=spec["inputs"], oracle=spec.get("oracle"),
                                 dtypes=ctx.dtypes, name=name)
+            extra = []
             if name == "hinge_loss":      # margin 0: the perceptron criterion
-                r0 = check_loss(None, spec["symbols"], lambda Z, Y: loss(Z, Y, margin=0.0),
-                                lambda Z, Y: grad(Z, Y, margin=0.0), inputs=spec["inputs"],
-                                oracle=_hinge_oracle(0.0), dtypes=ctx.dtypes,
-                                name="hinge_loss(margin=0)")
-                if not r0.passed:
+                extra.append(("hinge_loss(margin=0), the perceptron criterion", check_loss(
+                    None, spec["symbols"], lambda Z, Y: loss(Z, Y, margin=0.0),
+                    lambda Z, Y: grad(Z, Y, margin=0.0), inputs=spec["inputs"],
+                    oracle=_hinge_oracle(0.0), dtypes=ctx.dtypes, name=name + "(margin=0)")))
+            fused = K.kernel("loss_and_grad")
+            if fused is not None:         # the one-pass (loss, grad) entry point
+                extra.append((f"loss_and_grad({name!r}, z, y)", check_loss(
+                    spec["per_sample"], spec["symbols"],
+                    lambda Z, Y, n=name: fused(n, Z, Y)[0],
+                    lambda Z, Y, n=name: fused(n, Z, Y)[1], inputs=spec["inputs"],
+                    oracle=spec.get("oracle"), dtypes=ctx.dtypes, name="loss_and_grad")))
+            for label, r2 in extra:
+                if not r2.passed:
                     result.passed = False
-                    result.failures = r0.failures + result.failures
-                result.notes.append(f"margin = 0 (perceptron criterion): "
-                                    f"{'pass' if r0.passed else 'FAIL'}")
+                    result.failures = r2.failures + result.failures
+                result.notes.append(f"{label}: {'pass' if r2.passed else 'FAIL'}")
         out.append(_item(name, "loss", spec["latex"], proof, result, name in exported, t0))
     return out
