@@ -299,12 +299,13 @@ def test_kernel_accepts_soft_logistic_targets(rng):
     from nnlib._kernels import losses as K
     z = rng.standard_normal((50, 1)) * 5
     t = rng.uniform(0, 1, 50)
-    dz, row = np.empty(50), np.empty(50)
+    dz, chunk_sums = np.empty(50), np.empty(K.n_chunks(50))
     K.loss_grad(LOSS_CODES["logistic_loss"], z, t, np.empty(0, np.int64), 0.5, 0.0, dz,
-                row, np.empty((1, 1)), 1)
+                chunk_sums, np.empty((1, 1)), 1)
     x = z[:, 0]
     sp = np.logaddexp(0, x)
-    np.testing.assert_allclose(row, (1 - t) * sp + t * (sp - x), rtol=1e-12)
+    np.testing.assert_allclose(chunk_sums.sum(), np.sum((1 - t) * sp + t * (sp - x)),
+                               rtol=1e-12)
     np.testing.assert_allclose(dz, 0.5 * (1 / (1 + np.exp(-x)) - t), rtol=1e-12, atol=1e-16)
 
 
@@ -355,3 +356,13 @@ def test_loss_and_grad_equals_the_separate_calls(name, dtype, rng):
 def test_loss_and_grad_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         F.loss_and_grad("l1", np.zeros((2, 2)), [0, 1])
+
+
+@pytest.mark.parametrize("n", [127, 128, 129, 1000])
+@pytest.mark.parametrize("name", NAMES)
+def test_batches_spanning_several_chunks_match_reference(name, n, rng):
+    # The kernel sums the loss over fixed chunks of rows: check partial and full chunks.
+    z, y = _data(name, rng, n=n, c=3)
+    np.testing.assert_allclose(getattr(F, name)(z, y), getattr(R, name)(z, y), rtol=1e-12)
+    np.testing.assert_allclose(getattr(F, name + "_grad")(z, y),
+                               getattr(R, name + "_grad")(z, y), **TOL[np.float64])

@@ -7,9 +7,10 @@ There is no loss math in this file: every row goes through ``loss_grad_batch`` o
 ``loss_rows.pxd`` (layer 1), the very function the compiled training loop calls, so the
 functional API and training cannot drift apart.
 
-``loss_grad`` runs one row per iteration of ``prange(schedule='static')`` with the GIL
-released, storing each sample's loss in ``row_loss``; the wrapper sums that vector in a
-fixed order, so the mean loss is bitwise the same for any ``n_threads`` (a reduction
+``loss_grad`` cuts the batch into fixed chunks of ``CHUNK`` rows, runs one chunk per
+iteration of ``prange(schedule='static')`` with the GIL released and stores each chunk's
+loss sum; the wrapper adds those in a fixed order. The chunks do not depend on
+``n_threads``, so the mean loss is bitwise the same for any thread count (a reduction
 across threads would not be). Sparsemax sorts into a per-thread row of ``work``
 (``(n_threads, c)``, indexed by ``threadid()``). Nothing is allocated here; the wrapper
 (layer 3, ``nnlib/functional/losses.py``) validates labels and targets, allocates and
@@ -25,11 +26,19 @@ from cython cimport floating
 from nnlib._kernels.loss_rows cimport loss_grad_batch
 
 
+# Rows per task. The batch is cut into fixed chunks of this many rows whatever n_threads
+# is, and the chunk sums are added in chunk order, so the total does not depend on the
+# thread count; large enough that the per-call overhead vanishes, small enough that two
+# threads share even a few thousand rows evenly.
+DEF CHUNK = 128
+
+
 def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
               const long long[::1] y_label, double scale, double margin,
-              floating[::1] dz, double[::1] row_loss, floating[:, ::1] work,
+              floating[::1] dz, double[::1] chunk_loss, floating[:, ::1] work,
               int n_threads):
-    """row_loss[i] = loss(z[i], y[i]); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (if dz).
+    """chunk_loss[k] = sum of loss(z[i], y[i]) over the rows i of chunk k (CHUNK rows
+    each); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (when dz is not empty).
 
     Parameters
     ----------
@@ -41,11 +50,12 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
     scale, margin : float
         Gradient factor (1/n for the mean); hinge margin.
     dz : (n * c,) or empty (loss only)
-    row_loss : (n,) float64, written
+    chunk_loss : (n_chunks(n),) float64, written
     work : (n_threads, c) scratch for sparsemax's sort
     n_threads : int
     """
-    cdef Py_ssize_t i, n = z.shape[0], c = z.shape[1]
+    cdef Py_ssize_t k, lo, rows, n = z.shape[0], c = z.shape[1]
+    cdef Py_ssize_t n_chunk = (n + CHUNK - 1) // CHUNK
     cdef const floating* yt = NULL
     cdef const long long* yl = NULL
     cdef floating* d = NULL
@@ -60,11 +70,18 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
         d = &dz[0]
     w = &work[0, 0]
     with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            row_loss[i] = loss_grad_batch(
-                kind, &z[i, 0],
-                yt + i * c if yt != NULL else NULL,
-                yl + i if yl != NULL else NULL,
-                1, c, scale, margin,
-                d + i * c if d != NULL else NULL,
+        for k in prange(n_chunk, schedule='static', num_threads=n_threads):
+            lo = k * CHUNK
+            rows = min(CHUNK, n - lo)
+            chunk_loss[k] = loss_grad_batch(
+                kind, &z[lo, 0],
+                yt + lo * c if yt != NULL else NULL,
+                yl + lo if yl != NULL else NULL,
+                rows, c, scale, margin,
+                d + lo * c if d != NULL else NULL,
                 w + threadid() * c)
+
+
+def n_chunks(Py_ssize_t n):
+    """Length of the ``chunk_loss`` buffer ``loss_grad`` needs for ``n`` rows."""
+    return (n + CHUNK - 1) // CHUNK

@@ -83,11 +83,11 @@ def _run(name, z, y, margin, n_threads, want_grad):
     n, c = z2.shape
     nt = resolve_threads(n_threads, z.size)
     dz = np.empty_like(z) if want_grad else np.empty(0, dtype=z.dtype)
-    row_loss = np.empty(n, dtype=np.float64)
+    chunk_loss = np.empty(_k.n_chunks(n), dtype=np.float64)
     work = np.empty((nt, c), dtype=z.dtype)           # sparsemax's sort buffer, per thread
     _k.loss_grad(LOSS_CODES[name], z2, y_target, y_label, 1.0 / n, margin,
-                 dz.reshape(-1), row_loss, work, nt)
-    loss = float(np.sum(row_loss) / n)                # fixed order: thread-count independent
+                 dz.reshape(-1), chunk_loss, work, nt)
+    loss = float(np.sum(chunk_loss) / n)              # fixed order: thread-count independent
     return loss, (dz if want_grad else None)
 
 
