@@ -26,17 +26,16 @@ The file is written to a temporary file in the target directory and moved into p
 Loading checks the format name, version, layer specs, array shapes and dtypes, and the
 checksum; any mismatch raises ``ValueError`` saying what is wrong.
 """
-import hashlib
-import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
-import zipfile
 
 import numpy as np
+
+# hashlib (OpenSSL), json, tempfile and zipfile are imported inside save/load: together
+# they would add tens of milliseconds to ``import nnlib``.
 
 from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import check_binary_labels, check_class_labels
@@ -46,6 +45,9 @@ from nnlib._validation import (DTypeError, ShapeError, as_float_array,
 from nnlib.layers import Dense, as_generator
 
 __all__ = ["Sequential", "History", "load", "FORMAT_VERSION"]
+
+# GEMMs below this many flops run on one BLAS thread during fit (see fit).
+BLAS_SPLIT_FLOPS = 8_000_000
 
 FORMAT_NAME = "nnlib.Sequential"
 FORMAT_VERSION = 1
@@ -315,7 +317,8 @@ class Sequential:
             callable ``schedule(epoch) -> lr`` (0-based epoch) sets ``optimizer.lr``
             before each epoch.
         n_threads : int or None
-            Threads for the compiled elementwise passes and for BLAS during the fit.
+            BLAS threads during the fit (None: all cores, but 1 when the products are
+            small); restored afterwards. The compiled elementwise passes use one thread.
         margin : float >= 0
             hinge_loss's margin.
 
@@ -383,11 +386,18 @@ class Sequential:
             states = [None] * len(params)
         ws = train.workspace(sizes, min(batch_size, X.shape[0]), yt.shape[1], self.dtype)
         n = X.shape[0]
-        threads = resolve_threads(n_threads, min(batch_size, n) * max(sizes))
-        old_blas = None
-        if n_threads is not None:
-            from nnlib._kernels import blas
-            old_blas = blas.set_num_threads(threads)
+        # Threads: the GEMMs are BLAS's to parallelize; the compiled elementwise passes
+        # stay on one thread (an OpenMP pool spinning next to OpenBLAS's on the same
+        # cores slowed large batches several-fold). Products too small to split
+        # (< BLAS_SPLIT_FLOPS per GEMM) run BLAS single-threaded: its fork/join would
+        # cost more than it saves, and far more on a loaded machine.
+        threads = 1
+        blas_threads = resolve_threads(n_threads, 1 << 30)
+        largest = 2 * min(batch_size, n) * max(a * b for a, b in zip(sizes, sizes[1:]))
+        if largest < BLAS_SPLIT_FLOPS:
+            blas_threads = 1
+        from nnlib._kernels import blas
+        old_blas = blas.set_num_threads(blas_threads)
         stepped = hasattr(schedule, "step") and hasattr(schedule, "bind")
         if stepped and getattr(schedule, "optimizer", None) is not optimizer:
             schedule.bind(optimizer)
@@ -486,6 +496,8 @@ class Sequential:
     def save(self, path):
         """Write the model to ``path`` (format version 1, see the module docstring),
         atomically."""
+        import json
+        import tempfile
         arrays = {}
         for i, layer in enumerate(self.layers):
             arrays[f"W{i}"] = np.ascontiguousarray(layer.W)
@@ -514,6 +526,7 @@ class Sequential:
 
 
 def _digest(arrays):
+    import hashlib
     h = hashlib.sha256()
     for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
@@ -533,6 +546,8 @@ def load(path):
         The file is not an nnlib model, is truncated or corrupted (checksum), has an
         unsupported version, or its arrays do not match its layer specs.
     """
+    import json
+    import zipfile
     path = os.fspath(path)
     with open(path, "rb") as f:
         magic = f.read(4)
