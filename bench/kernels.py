@@ -1,0 +1,368 @@
+"""Workload 5: the kernels one by one -- nnlib (compiled) vs its NumPy twin
+(``nnlib._reference``) vs PyTorch.
+
+Two tables:
+
+* **sweep** -- what a training step calls, as a unit: each activation forward + vjp,
+  softmax (and log-softmax, sparsemax) forward + vjp, softmax-CE loss + gradient, dense
+  forward + backward, one step of each optimizer; sizes 1e2 ... 1e7 elements (1e2, 1e4,
+  1e6 with --quick) in the runner's dtype. PyTorch runs the ATen ops its autograd would
+  run (e.g. ``sigmoid`` then ``sigmoid_backward(grad, out)``), called directly, no graph.
+* **twins** (issue 2) -- every function of ``nnlib.functional`` alone against its twin,
+  on 1e6 elements, float32 and float64. Arguments are built from the parameter names
+  (``x``, ``grad_out``, ``z``, ``y``, ...); a function whose arguments this module cannot
+  build is listed as skipped, not guessed at.
+
+Elementwise inputs are shaped (n / 10, 10) -- ten "classes" per row, so the same arrays
+serve the row-wise output maps and losses; the dense layer is (n / 256, 256) @ (256, 256).
+"""
+import inspect
+
+import numpy as np
+
+from bench.results import Unavailable, measure_peers, median, table, workload_result
+
+NAME = "kernels"
+TITLE = "Kernels: nnlib vs its NumPy twin vs PyTorch"
+KERNEL_PEERS = ("nnlib", "twin", "torch")
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu",
+               "sign")
+DENSE_WIDTH = 256
+
+
+def _modules():
+    import nnlib._reference as R
+    import nnlib.functional as F
+    return F, R
+
+
+def _torch(ctx):
+    from bench.peers import import_torch
+    return import_torch(ctx.threads)
+
+
+def _need(mod, *names):
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        raise Unavailable("not available yet", f"{mod.__name__} has no {', '.join(missing)}")
+    return [getattr(mod, n) for n in names]
+
+
+def _shape(n, width=10):
+    return (max(n // width, 1), width)
+
+
+# --- the sweep: one builder per (op, peer) -----------------------------------------------
+
+def _map_and_vjp(which, name):
+    """Builder timing ``name(x)`` then ``name_vjp(x, g)`` from nnlib.functional (which=0)
+    or nnlib._reference (which=1)."""
+    def build(n, dtype, rng, ctx):
+        f, vjp = _need(_modules()[which], name, name + "_vjp")
+        x = rng.standard_normal(_shape(n)).astype(dtype)
+        g = rng.standard_normal(x.shape).astype(dtype)
+        return lambda: (f(x), vjp(x, g))
+    return build
+
+
+def _activation_op(name):
+    def torch_build(n, dtype, rng, ctx):
+        torch = _torch(ctx)
+        aten, tf = torch.ops.aten, torch.nn.functional
+        x = torch.from_numpy(rng.standard_normal(_shape(n)).astype(dtype))
+        g = torch.from_numpy(rng.standard_normal(tuple(x.shape)).astype(dtype))
+        pairs = {
+            "identity": lambda: (x.clone(), g.clone()),
+            "sigmoid": lambda: aten.sigmoid_backward(g, torch.sigmoid(x)),
+            "tanh": lambda: aten.tanh_backward(g, torch.tanh(x)),
+            "relu": lambda: (torch.relu(x), aten.threshold_backward(g, x, 0)),
+            "leaky_relu": lambda: (tf.leaky_relu(x, 0.01),
+                                   aten.leaky_relu_backward(g, x, 0.01, False)),
+            "softplus": lambda: (tf.softplus(x), aten.softplus_backward(g, x, 1, 20)),
+            "elu": lambda: aten.elu_backward(g, 1.0, 1, 1, True, tf.elu(x)),
+            "sign": lambda: (torch.sign(x), torch.zeros_like(g)),
+        }
+        return pairs[name]
+
+    return {"nnlib": _map_and_vjp(0, name), "twin": _map_and_vjp(1, name),
+            "torch": torch_build}
+
+
+def _output_map_op(name):
+    def torch_build(n, dtype, rng, ctx):
+        torch = _torch(ctx)
+        aten = torch.ops.aten
+        z = torch.from_numpy(rng.standard_normal(_shape(n)).astype(dtype))
+        g = torch.from_numpy(rng.standard_normal(tuple(z.shape)).astype(dtype))
+        if name == "softmax":
+            return lambda: aten._softmax_backward_data(g, torch.softmax(z, 1), 1, z.dtype)
+        if name == "log_softmax":
+            return lambda: aten._log_softmax_backward_data(g, torch.log_softmax(z, 1), 1,
+                                                           z.dtype)
+        raise Unavailable("no equivalent", f"PyTorch has no {name}")
+
+    return {"nnlib": _map_and_vjp(0, name), "twin": _map_and_vjp(1, name),
+            "torch": torch_build}
+
+
+def _labels(rng, rows, classes=10):
+    return rng.integers(0, classes, rows).astype(np.int64)
+
+
+def _sce_op():
+    name = "softmax_cross_entropy"
+
+    def nnlib_like(which):
+        def build(n, dtype, rng, ctx):
+            f, grad = _need(_modules()[which], name, name + "_grad")
+            z = rng.standard_normal(_shape(n)).astype(dtype)
+            y = _labels(rng, z.shape[0])
+            return lambda: (f(z, y), grad(z, y))
+        return build
+
+    def torch_build(n, dtype, rng, ctx):
+        torch = _torch(ctx)
+        z = torch.from_numpy(rng.standard_normal(_shape(n)).astype(dtype))
+        y = torch.from_numpy(_labels(rng, z.shape[0]))
+        rows = torch.arange(z.shape[0])
+
+        def call():
+            logp = torch.log_softmax(z, 1)           # what F.cross_entropy computes
+            loss = -logp[rows, y].mean()
+            dz = logp.exp_()                         # softmax, reusing the buffer
+            dz[rows, y] -= 1
+            dz /= z.shape[0]
+            return float(loss), dz
+        return call
+
+    return {"nnlib": nnlib_like(0), "twin": nnlib_like(1), "torch": torch_build}
+
+
+def _dense_op():
+    """Dense ReLU layer forward + backward. nnlib's functional names are looked up as
+    ``dense_forward`` / ``dense_backward`` (the kernels helper's API)."""
+    def nnlib_like(which):
+        def build(n, dtype, rng, ctx):
+            mod = _modules()[which]
+            fwd, bwd = _need(mod, "dense_forward", "dense_backward")
+            X, W, b, dH = _dense_arrays(n, dtype, rng)
+            return _dense_call(fwd, bwd, X, W, b, dH)
+        return build
+
+    def torch_build(n, dtype, rng, ctx):
+        torch = _torch(ctx)
+        X, W, b, dH = (torch.from_numpy(a) for a in _dense_arrays(n, dtype, rng))
+        aten = torch.ops.aten
+
+        def call():
+            H = torch.relu(torch.addmm(b, X, W))
+            dZ = aten.threshold_backward(dH, H, 0)
+            return H, X.T @ dZ, dZ.sum(0), dZ @ W.T
+        return call
+
+    return {"nnlib": nnlib_like(0), "twin": nnlib_like(1), "torch": torch_build}
+
+
+def _dense_arrays(n, dtype, rng):
+    rows = max(n // DENSE_WIDTH, 1)
+    X = rng.standard_normal((rows, DENSE_WIDTH)).astype(dtype)
+    W = (rng.standard_normal((DENSE_WIDTH, DENSE_WIDTH)) / 16).astype(dtype)
+    b = rng.standard_normal(DENSE_WIDTH).astype(dtype)
+    dH = rng.standard_normal((rows, DENSE_WIDTH)).astype(dtype)
+    return X, W, b, dH
+
+
+def _dense_call(fwd, bwd, X, W, b, dH):
+    """Bind forward/backward by parameter name so either argument order works."""
+    fwd_kw = _bind(fwd, {"X": X, "x": X, "W": W, "w": W, "b": b, "activation": "relu"})
+    H = fwd(**fwd_kw)
+    H = H[0] if isinstance(H, tuple) else H
+    bwd_kw = _bind(bwd, {"X": X, "x": X, "W": W, "w": W, "b": b, "H": H, "h": H, "out": H,
+                         "dH": dH, "grad_out": dH, "dh": dH, "activation": "relu"})
+
+    def call():
+        out = fwd(**fwd_kw)
+        bwd_kw.update({k: (out[0] if isinstance(out, tuple) else out)
+                       for k in ("H", "h", "out") if k in bwd_kw})
+        return bwd(**bwd_kw)
+    return call
+
+
+def _bind(fn, pool):
+    """Keyword arguments for ``fn`` from ``pool``: every required parameter must be found;
+    optional ones are passed when the pool has them."""
+    kw = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.name in pool:
+            kw[p.name] = pool[p.name]
+        elif p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL,
+                                                                     p.VAR_KEYWORD):
+            raise Unavailable("skipped", f"{fn.__name__}: no recipe for argument {p.name!r}")
+    return kw
+
+
+def _optimizer_op(kind):
+    """One optimizer step on a single parameter of n elements (gradient fixed)."""
+    from bench.peers import OPTIMIZERS, TrainSpec
+    spec = TrainSpec((1, 1), 1, kind)
+
+    def nnlib_build(n, dtype, rng, ctx):
+        from bench.peers import nnlib_api, nnlib_optimizer
+        _, optim = nnlib_api()
+        w, g = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+        opt = nnlib_optimizer(optim, spec)
+        return lambda: opt.step([w], [g])
+
+    def twin_build(n, dtype, rng, ctx):
+        # The NumPy twin of nnlib.optim when nnlib._reference has one; else the same
+        # update written in NumPy here (the NumPy loop peer's rule).
+        w, g = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+        ref = _reference_optim()
+        if ref is not None:
+            opt = nnlib_optimizer_from(ref, spec)
+            return lambda: opt.step([w], [g])
+        h, m, v, t = OPTIMIZERS[kind], np.zeros_like(w), np.zeros_like(w), [0]
+
+        def step():
+            t[0] += 1
+            if kind == "adam":
+                m[...] = h["beta1"] * m + (1 - h["beta1"]) * g
+                v[...] = h["beta2"] * v + (1 - h["beta2"]) * g * g
+                w[...] -= (h["lr"] / (1 - h["beta1"] ** t[0])) * m / (
+                    np.sqrt(v / (1 - h["beta2"] ** t[0])) + h["eps"])
+            elif h["momentum"]:
+                m[...] = h["momentum"] * m + g
+                w[...] -= h["lr"] * m
+            else:
+                w[...] -= h["lr"] * g
+        return step
+
+    def torch_build(n, dtype, rng, ctx):
+        torch = _torch(ctx)
+        p = torch.nn.Parameter(torch.from_numpy(rng.standard_normal(n).astype(dtype)))
+        p.grad = torch.from_numpy(rng.standard_normal(n).astype(dtype))
+        h = OPTIMIZERS[kind]
+        if kind == "adam":
+            opt = torch.optim.Adam([p], lr=h["lr"], betas=(h["beta1"], h["beta2"]),
+                                   eps=h["eps"])
+        else:
+            opt = torch.optim.SGD([p], lr=h["lr"], momentum=h["momentum"])
+        return opt.step
+
+    return {"nnlib": nnlib_build, "twin": twin_build, "torch": torch_build}
+
+
+def _reference_optim():
+    try:
+        import nnlib._reference.optim as ref
+    except ImportError:
+        return None
+    return ref if hasattr(ref, "SGD") and hasattr(ref, "Adam") else None
+
+
+def nnlib_optimizer_from(module, spec):
+    from bench.peers import nnlib_optimizer
+    return nnlib_optimizer(module, spec)
+
+
+def sweep_ops():
+    """op name -> {peer: builder(n, dtype, rng, ctx) -> callable}."""
+    ops = {f"{a} fwd+vjp": _activation_op(a) for a in ACTIVATIONS}
+    for m in ("softmax", "log_softmax", "sparsemax"):
+        ops[f"{m} fwd+vjp"] = _output_map_op(m)
+    ops["softmax_cross_entropy loss+grad"] = _sce_op()
+    ops[f"dense relu fwd+bwd (n/{DENSE_WIDTH} x {DENSE_WIDTH})"] = _dense_op()
+    for kind in ("sgd", "momentum", "adam"):
+        ops[f"optimizer step: {kind}"] = _optimizer_op(kind)
+    return ops
+
+
+# --- the issue-2 twin table: every functional kernel alone ------------------------------
+
+def _twin_args(name, fn, n, dtype, rng):
+    """Positional arguments for ``fn`` (a function of nnlib.functional) on about n
+    elements, or Unavailable("skipped") when its parameters are not ones we know."""
+    shape = _shape(n)
+    z = rng.standard_normal(shape).astype(dtype)
+    pool = {"x": z, "z": z, "grad_out": rng.standard_normal(shape).astype(dtype)}
+    if "y" in inspect.signature(fn).parameters:
+        if name.startswith("squared_error"):
+            pool["y"] = rng.standard_normal(shape).astype(dtype)
+        elif name.startswith("logistic_loss"):
+            pool["z"] = rng.standard_normal(shape[0] * shape[1]).astype(dtype)
+            pool["y"] = rng.integers(0, 2, pool["z"].shape[0]).astype(dtype)
+        else:
+            pool["y"] = _labels(rng, shape[0])
+    if name.startswith("dense"):
+        X, W, b, dH = _dense_arrays(n, dtype, rng)
+        pool.update(X=X, W=W, b=b, dH=dH, H=np.maximum(X @ W + b, 0))
+    return _bind(fn, pool)
+
+
+def twin_builders(name, n, dtype, rng):
+    F, R = _modules()
+    f, r = getattr(F, name), getattr(R, name, None)
+
+    def nnlib_build():
+        kw = _twin_args(name, f, n, dtype, rng)
+        return lambda: f(**kw)
+
+    def twin_build():
+        if r is None:
+            raise Unavailable("missing", f"nnlib._reference has no {name}")
+        kw = _twin_args(name, r, n, dtype, np.random.default_rng(0))
+        return lambda: r(**kw)
+
+    return {"nnlib": nnlib_build, "twin": twin_build}
+
+
+def _pow10(n):
+    k = round(np.log10(n))
+    return f"1e{k}" if 10**k == n else str(n)
+
+
+def run(ctx):
+    if ctx.tiny:
+        sizes = (100,)
+    else:
+        sizes = ctx.scale(quick=(10**2, 10**4, 10**6),
+                          full=tuple(10**k for k in range(2, 8)))
+    twin_n = 10**3 if ctx.tiny else 10**6
+    rng = np.random.default_rng(0)
+    rows = []
+    for op, builders in sweep_ops().items():
+        for n in sizes:
+            cells = measure_peers(ctx, {p: (lambda b=b, n=n: b(n, ctx.dtype, rng, ctx))
+                                        for p, b in builders.items()})
+            rows.append({"case": f"{op}, n={_pow10(n)}", "params": {"op": op, "elements": n},
+                         "cells": cells})
+        ctx.log(f"  {op}: " + ", ".join(
+            f"{p} {median(c) * 1e6:.1f} us" if median(c) is not None else f"{p} {c['status']}"
+            for p, c in rows[-1]["cells"].items()) + f" at n={_pow10(sizes[-1])}")
+    ctx.log("  twins: every nnlib.functional kernel alone vs its twin")
+    F, _ = _modules()
+    twin_rows = []
+    for dtype in (np.float64,) if ctx.tiny else (np.float32, np.float64):
+        for name in sorted(F.__all__):
+            cells = measure_peers(ctx, twin_builders(name, twin_n, dtype, rng))
+            twin_rows.append({"case": f"{name} ({np.dtype(dtype).name})",
+                              "params": {"function": name, "elements": twin_n,
+                                         "dtype": np.dtype(dtype).name},
+                              "cells": cells})
+    dt = np.dtype(ctx.dtype).name
+    return workload_result(
+        TITLE,
+        "Seconds per call (median over interleaved samples; short calls are repeated "
+        f"inside one sample). Sweep dtype {dt}. `twin` is the NumPy twin in "
+        "nnlib._reference (computed in float64 for clarity, so it is a readable oracle, "
+        "not a tuned NumPy implementation); PyTorch calls the ATen ops its autograd "
+        "runs, without building a graph. Optimizer rows: one step on one parameter of n "
+        "elements (twin: nnlib._reference's optimizer if present, else the same rule "
+        "in NumPy here).",
+        [table("kernels", KERNEL_PEERS, rows, baseline="nnlib",
+               plot={"kind": "line", "x": "elements", "group": "op", "logx": True,
+                     "logy": True, "file": "kernels.png", "xlabel": "elements",
+                     "ylabel": "seconds per call"}),
+         table("twins_1e6", ("nnlib", "twin"), twin_rows,
+               notes=[f"Every function of nnlib.functional alone, {_pow10(twin_n)} elements "
+                      "(issue 2's table)."])])

@@ -1,0 +1,64 @@
+"""Workload 4: a large network, where only the matrix products should bound us:
+784-512-512-10 ReLU, batch 256, float32, one epoch on synthetic MNIST-shaped data
+(16384 rows; 4096 with --quick).
+
+Reported as samples/s and as the fraction of this machine's measured sgemm throughput
+(``bench.gemm``), with training FLOPs ~= 6 x parameters x samples (2 for the forward
+product, 4 for the two backward products). Target (issue 5): at least PyTorch's
+throughput, which is about 90 % of sgemm.
+"""
+from bench import data, peers
+from bench.gemm import gemm_gflops
+from bench.results import median, table, target, workload_result
+from bench.training import epoch_row
+
+NAME = "large"
+TITLE = "Large network: 784-512-512-10, batch 256, float32"
+SIZES = (784, 512, 512, 10)
+
+
+def run(ctx):
+    import numpy as np
+    n_rows = 512 if ctx.tiny else ctx.scale(quick=4096, full=16384)
+    gemm_n = 512 if ctx.tiny else ctx.scale(quick=2048, full=4096)
+    sgemm = gemm_gflops(gemm_n, np.float32, repeats=3 if ctx.quick else 7)
+    ctx.log(f"  sgemm {gemm_n}^2: median {sgemm['median']:.1f} GFLOP/s, "
+            f"best {sgemm['best']:.1f}")
+    X, y = data.synthetic_mnist(n_rows, np.float32, seed=0)
+    init = data.init_params(SIZES, np.float32, seed=0)
+    spec = peers.TrainSpec(SIZES, 256, "sgd", dtype=np.float32, threads=ctx.threads)
+    row = epoch_row(ctx, f"{n_rows} rows, batch 256, SGD lr 0.1", spec, X, y, init,
+                    params={"per_call": n_rows}, repeats=ctx.scale(quick=3, full=7))
+    flops_per_sample = 6 * data.n_params(SIZES)
+    for cell in row["cells"].values():
+        if cell["status"] == "ok":
+            sps = n_rows / cell["median"]
+            cell["samples_per_s"] = sps
+            cell["gflops"] = sps * flops_per_sample / 1e9
+            cell["sgemm_fraction"] = cell["gflops"] / sgemm["median"]
+    nn, pt = median(row["cells"].get("nnlib")), median(row["cells"].get("torch"))
+    text = "large batch: at least PyTorch's throughput (~90 % of sgemm)"
+    if nn is None or pt is None:
+        tgt = target(text, None, "not measured: " + ", ".join(
+            f"{peers.PEER_LABELS[k]} {row['cells'][k]['status']}" for k in ("nnlib", "torch")
+            if median(row["cells"].get(k)) is None))
+    else:
+        c_nn, c_pt = row["cells"]["nnlib"], row["cells"]["torch"]
+        tgt = target(text, c_nn["samples_per_s"] >= c_pt["samples_per_s"],
+                     f"nnlib {c_nn['samples_per_s']:,.0f} samples/s "
+                     f"({c_nn['sgemm_fraction']:.0%} of sgemm) vs PyTorch "
+                     f"{c_pt['samples_per_s']:,.0f} samples/s "
+                     f"({c_pt['sgemm_fraction']:.0%}); ratio "
+                     f"{c_nn['samples_per_s'] / c_pt['samples_per_s']:.2f}")
+    return workload_result(
+        TITLE,
+        f"Samples per second over one epoch of {n_rows} synthetic rows (784 features in "
+        f"[0, 1), labels from a random linear teacher), float32, SGD lr 0.1, batch 256, "
+        f"identical initial weights. {data.n_params(SIZES):,} parameters -> "
+        f"{flops_per_sample / 1e6:.2f} MFLOP per sample (6 x parameters). "
+        f"Measured sgemm limit: {sgemm['median']:.1f} GFLOP/s (median of NumPy float32 "
+        f"{gemm_n}x{gemm_n} products; best {sgemm['best']:.1f}).",
+        [table("large", ctx.peers, [row], value="rate", unit="samples/s",
+               plot={"kind": "bar", "file": "large.png"})],
+        [tgt], sgemm=sgemm, flops_per_sample=flops_per_sample,
+        peers=peers.describe_peers(np.float32))

@@ -1,0 +1,250 @@
+"""results.json -> results.md (tables with nnlib/peer ratios and the targets, stated
+plainly) and PNG plots (when matplotlib is installed; imported only here, lazily)."""
+import json
+import math
+import os
+
+__all__ = ["write_json", "write_markdown", "write_plots", "fmt_seconds"]
+
+LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "sklearn": "scikit-learn",
+          "numpy": "NumPy loop", "twin": "NumPy twin"}
+
+
+def _label(peer):
+    return LABELS.get(peer, peer)
+
+
+def _clean(obj):
+    """JSON-safe copy: NumPy scalars to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, type):
+        return obj.__name__
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            obj = obj.item()
+        except (TypeError, ValueError):
+            return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def write_json(results, path):
+    with open(path, "w") as f:
+        json.dump(_clean(results), f, indent=1, allow_nan=False)
+
+
+def fmt_seconds(s):
+    if s is None:
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def _value(tbl, row, cell):
+    """The number shown for a cell: seconds, or a rate (per_call / seconds)."""
+    m = cell.get("median") if cell.get("status") == "ok" else None
+    if m is None:
+        return None
+    return row["params"].get("per_call", 1) / m if tbl["value"] == "rate" else m
+
+
+def _fmt_cell(tbl, row, cell):
+    if cell is None:
+        return "—"
+    if cell.get("status") != "ok":
+        return cell.get("status", "?")
+    v = _value(tbl, row, cell)
+    spread = cell["iqr"] / cell["median"] if cell["median"] else 0.0
+    if tbl["value"] == "rate":
+        text = f"{v:,.0f} {tbl['unit']}"
+        if "sgemm_fraction" in cell:
+            text += f" ({cell['sgemm_fraction']:.0%} of sgemm)"
+    else:
+        text = fmt_seconds(v)
+    return f"{text} ±{spread:.0%}"
+
+
+def _fmt_ratio(r):
+    if r is None:
+        return "—"
+    return f"{r:.3g}" if r < 100 else f"{r:,.0f}"
+
+
+def _table_md(tbl):
+    base = tbl["baseline"]
+    cols = tbl["columns"]
+    others = [c for c in cols if c != base] if base in cols else []
+    kind = "throughput" if tbl["value"] == "rate" else "time"
+    head = ["case"] + [_label(c) for c in cols] + [f"{_label(base)}/{_label(c)} ({kind})"
+                                                   for c in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in tbl["rows"]:
+        cells = row["cells"]
+        vals = [_fmt_cell(tbl, row, cells.get(c)) for c in cols]
+        b = _value(tbl, row, cells.get(base) or {})
+        ratios = []
+        for c in others:
+            o = _value(tbl, row, cells.get(c) or {})
+            ratios.append(_fmt_ratio(b / o if b is not None and o else None))
+        lines.append("| " + " | ".join([row["case"]] + vals + ratios) + " |")
+    return "\n".join(lines)
+
+
+def _load(meta):
+    a, b = meta.get("loadavg_start"), meta.get("loadavg_end")
+    return f"{a[0]:.2f} at start, {b[0]:.2f} at end" if a and b else "unknown"
+
+
+def _status(met):
+    return {True: "**MET**", False: "**MISSED**", None: "not measured"}[met]
+
+
+def write_markdown(results, path):
+    meta = results["meta"]
+    m, v, t = meta["machine"], meta["versions"], meta["threads"]
+    out = ["# nnlib benchmarks", "",
+           f"Command: `{meta['command']}` — {meta['mode']} run, {meta['started_utc']} UTC, "
+           f"{meta['duration_s']:.0f} s.", "",
+           f"Machine: {m['cpu']}, {m['usable_cores']} usable cores "
+           f"({m['logical_cores']} logical), {m['memory_gib']} GiB, {m['os']}. "
+           f"Load average (1 min) {_load(meta)} — the machine is shared, so a load above "
+           f"the core count means other work competed with these timings.", "",
+           f"Threads: {t['requested']} for every library (OMP/OpenBLAS/MKL environment "
+           f"variables, `torch.set_num_threads`, nnlib's OpenMP).", "",
+           "Versions: " + ", ".join(f"{k} {val if val else 'not installed'}"
+                                    for k, val in v.items()) + ".", "",
+           "Cells: median, ± the interquartile range as a fraction of the median. Ratio "
+           "columns divide nnlib's value by the peer's: for times, below 1 means nnlib is "
+           "faster (0.02 = 50× faster); for throughputs, above 1 means nnlib is faster.",
+           "", "## Targets", ""]
+    targets = [tg for w in results["workloads"].values() for tg in w.get("targets", [])]
+    if targets:
+        out += ["| target | status | measured |", "|---|---|---|"]
+        out += [f"| {tg['target']} | {_status(tg['met'])} | {tg['detail']} |"
+                for tg in targets]
+    else:
+        out.append("(The workloads run here have no targets.)")
+    for key, w in results["workloads"].items():
+        out += ["", f"## {w.get('title', key)}", ""]
+        if "error" in w:
+            out += [f"This workload failed: `{w['error'].strip().splitlines()[-1]}` "
+                    "(traceback in results.json)."]
+            continue
+        out += [w["description"], ""]
+        for peer, text in (w.get("peers") or {}).items():
+            out.append(f"- {_label(peer)}: {text}")
+        if w.get("peers"):
+            out.append("")
+        for tbl in w["tables"]:
+            for note in tbl.get("notes", []):
+                out += [note, ""]
+            out += [_table_md(tbl), ""]
+            plot = tbl.get("plot")
+            if plot and plot.get("file") in results.get("plots", []):
+                out += [f"![{tbl['name']}]({plot['file']})", ""]
+        for note in w.get("notes", []):
+            out += [note, ""]
+    with open(path, "w") as f:
+        f.write("\n".join(out).rstrip() + "\n")
+
+
+def write_plots(results, out_dir):
+    """One PNG per table that asks for a plot; returns the file names written (none when
+    matplotlib is missing)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    for w in results["workloads"].values():
+        for tbl in w.get("tables", []):
+            plot = tbl.get("plot")
+            if not plot:
+                continue
+            fig = (_bar if plot["kind"] == "bar" else _lines)(plt, tbl, plot)
+            if fig is None:
+                continue
+            fig.savefig(os.path.join(out_dir, plot["file"]), dpi=90)
+            plt.close(fig)
+            written.append(plot["file"])
+    return written
+
+
+def _bar(plt, tbl, plot):
+    rows, cols = tbl["rows"], tbl["columns"]
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(rows) + 2), 4))
+    width = 0.8 / max(len(cols), 1)
+    vals_all = []
+    for j, c in enumerate(cols):
+        xs, vals, lo, hi = [], [], [], []
+        for i, row in enumerate(rows):
+            cell = row["cells"].get(c) or {}
+            v = _value(tbl, row, cell)
+            if v is None:
+                continue
+            per = row["params"].get("per_call", 1) if tbl["value"] == "rate" else 1
+            a, b = (per / cell["q3"], per / cell["q1"]) if tbl["value"] == "rate" \
+                else (cell["q1"], cell["q3"])
+            xs.append(i + j * width)
+            vals.append(v)
+            lo.append(max(v - a, 0))
+            hi.append(max(b - v, 0))
+        if vals:
+            ax.bar(xs, vals, width, yerr=[lo, hi], label=_label(c), capsize=2)
+            vals_all += vals
+    if not vals_all:
+        plt.close(fig)
+        return None
+    if max(vals_all) / max(min(vals_all), 1e-30) > 50:
+        ax.set_yscale("log")
+    ax.set_xticks([i + width * (len(cols) - 1) / 2 for i in range(len(rows))])
+    ax.set_xticklabels([r["case"] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(tbl["unit"] if tbl["value"] == "rate" else "seconds (median, IQR bars)")
+    ax.set_title(tbl["name"])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _lines(plt, tbl, plot):
+    group = plot.get("group")
+    groups = []
+    for row in tbl["rows"]:
+        g = row["params"].get(group) if group else None
+        if g not in groups:
+            groups.append(g)
+    ncol = min(4, len(groups))
+    nrow = -(-len(groups) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3.2 * nrow), squeeze=False)
+    for k, g in enumerate(groups):
+        ax = axes[k // ncol][k % ncol]
+        rows = [r for r in tbl["rows"] if not group or r["params"].get(group) == g]
+        for c in tbl["columns"]:
+            pts = [(r["params"][plot["x"]], _value(tbl, r, r["cells"].get(c) or {}))
+                   for r in rows]
+            pts = [(x, y) for x, y in pts if y is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=_label(c))
+        if plot.get("logx"):
+            ax.set_xscale("log")
+        if plot.get("logy"):
+            ax.set_yscale("log")
+        ax.set_title(str(g) if group else tbl["name"], fontsize=9)
+        ax.set_xlabel(plot.get("xlabel", plot["x"]), fontsize=8)
+        ax.set_ylabel(plot.get("ylabel", "seconds"), fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    for k in range(len(groups), nrow * ncol):
+        axes[k // ncol][k % ncol].axis("off")
+    fig.tight_layout()
+    return fig

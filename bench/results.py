@@ -1,0 +1,122 @@
+"""The result records every workload produces, and the one way peers get measured.
+
+A workload returns a dict (see ``workload_result``) holding tables; a table holds rows;
+a row maps each peer to a *cell*: either ``{"status": "ok", "samples": [...], "median":
+..., "iqr": ..., ...}`` or ``{"status": "not installed" | "not available yet" | "no
+equivalent" | "error", "detail": ...}``. ``bench.report`` turns these into Markdown and
+plots; ``results.json`` stores them as they are.
+"""
+import sys
+import traceback
+
+from bench.timing import Unavailable, interleaved, summarize
+
+__all__ = ["Unavailable", "ok_cell", "unavailable_cell", "measure_peers", "table",
+           "workload_result", "target", "median"]
+
+
+def ok_cell(samples, number=1, **extra):
+    """A measured cell: every sample (seconds per call) and their summary."""
+    cell = {"status": "ok", "samples": list(samples), "number": number}
+    cell.update(summarize(samples))
+    cell.update(extra)
+    return cell
+
+
+def unavailable_cell(status, detail=""):
+    return {"status": status, "detail": detail}
+
+
+def _error_cell(name, exc):
+    # A peer that fails is reported, not allowed to stop the other measurements; the
+    # traceback goes to stderr so a real bug is not hidden.
+    print(f"bench: peer {name!r} failed: {exc!r}", file=sys.stderr)
+    traceback.print_exc(file=sys.stderr)
+    return unavailable_cell("error", f"{type(exc).__name__}: {exc}")
+
+
+def median(cell):
+    """The median of an ok cell, else None."""
+    return cell.get("median") if cell and cell.get("status") == "ok" else None
+
+
+def measure_peers(ctx, builders, min_sample=None, after=None, warm_time=None):
+    """Build every peer, then time the ones that built, interleaved.
+
+    Parameters
+    ----------
+    ctx : bench.__main__.Context
+        Repeats, warm-up and default ``min_sample`` come from here.
+    builders : dict of str -> callable
+        ``builders[name]()`` returns the zero-argument callable to time, or raises
+        ``Unavailable`` (reported with its status) or any other exception (reported as
+        "error" with the traceback on stderr).
+    min_sample : float, optional
+        Overrides ``ctx.min_sample`` (0 for calls that take long anyway).
+    warm_time : float, optional
+        Overrides ``ctx.warm_time`` (0 for training: exactly ``ctx.warmup`` epochs).
+    after : callable, optional
+        ``after(name)`` -> dict of extra fields stored in that peer's cell after timing
+        (e.g. the training loss each peer reached).
+
+    Returns
+    -------
+    dict of str -> cell, in the order of ``builders``.
+    """
+    timing = {"warmup": ctx.warmup,
+              "warm_time": ctx.warm_time if warm_time is None else warm_time,
+              "min_sample": ctx.min_sample if min_sample is None else min_sample}
+    cells, fns = {}, {}
+    for name, build in builders.items():
+        try:
+            fns[name] = build()
+        except Unavailable as e:
+            cells[name] = unavailable_cell(e.status, e.detail)
+        except Exception as e:  # noqa: BLE001 - reported, see _error_cell
+            cells[name] = _error_cell(name, e)
+    try:
+        timed = interleaved(fns, ctx.repeats, **timing)
+    except Exception:
+        # One peer raised while being timed: time them one by one so the others survive.
+        timed = {}
+        for name, fn in fns.items():
+            try:
+                timed.update(interleaved({name: fn}, ctx.repeats, **timing))
+            except Exception as e:  # noqa: BLE001
+                cells[name] = _error_cell(name, e)
+    for name, t in timed.items():
+        extra = {}
+        if after is not None:
+            try:
+                extra = after(name) or {}
+            except Exception as e:  # noqa: BLE001
+                extra = {"after_error": f"{type(e).__name__}: {e}"}
+        cells[name] = ok_cell(t["samples"], t["number"], **extra)
+    return {name: cells[name] for name in builders}
+
+
+def table(name, columns, rows, *, unit="s", baseline="nnlib", value="time", notes=(),
+          **extra):
+    """A table: ``rows`` is a list of {"case": str, "params": dict, "cells": {peer: cell}}.
+
+    ``value`` is "time" (lower is better; ratios are nnlib/peer) or "rate" (cells hold
+    seconds but the table shows ``params["per_call"] / seconds``, e.g. samples/s).
+    ``extra`` may hold ``plot`` = {"kind": "bar" | "line", "file": ..., "x": param name,
+    "group": param name, "logx": bool, "logy": bool} for ``bench.report``.
+    """
+    out = {"name": name, "columns": list(columns), "rows": rows, "unit": unit,
+           "baseline": baseline, "value": value, "notes": list(notes)}
+    out.update(extra)
+    return out
+
+
+def target(text, met, detail):
+    """A target line: ``met`` is True, False or None (not measured)."""
+    return {"target": text, "met": met, "detail": detail}
+
+
+def workload_result(title, description, tables, targets=(), plots=(), notes=(), **extra):
+    out = {"title": title, "description": description, "tables": list(tables),
+           "targets": list(targets), "plots": list(plots), "notes": list(notes)}
+    out.update(extra)
+    return out

@@ -1,0 +1,108 @@
+"""Interleaved timing: warm-up, then repeats in round-robin order over the peers.
+
+Why interleaved: on a shared machine the load drifts over seconds; timing peer A's ten
+repeats and then peer B's would charge that drift to one of them. Rotating the order each
+round (A B C, B C A, C A B, ...) spreads it evenly, and the median with its interquartile
+range shows what is left.
+
+Short calls are batched: during warm-up each peer is calibrated to run ``number`` times
+per sample so that one sample lasts at least ``min_sample`` seconds (timer resolution and
+loop overhead then stay below 1 %); every sample is reported per call.
+"""
+import gc
+import math
+import time
+
+__all__ = ["interleaved", "summarize", "Unavailable"]
+
+
+class Unavailable(Exception):
+    """A peer cannot run here; ``status`` says why ("not installed", "not available yet",
+    "no equivalent")."""
+
+    def __init__(self, status, detail=""):
+        super().__init__(f"{status}: {detail}" if detail else status)
+        self.status = status
+        self.detail = detail
+
+
+def _time_calls(fn, number):
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - t0) / number
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_time=0.0):
+    """Time each callable of ``fns`` (name -> zero-argument callable).
+
+    Parameters
+    ----------
+    fns : dict of str -> callable
+        The peers, all doing the same work.
+    repeats : int
+        Samples per peer, taken round-robin with the order rotated every round.
+    warmup : int
+        Untimed calls per peer first (caches, lazy initialization, allocator).
+        0: no warm-up and one call per sample.
+    min_sample : float
+        Seconds one sample should last at least; short calls are repeated ``number``
+        times inside one sample.
+    max_number : int
+        Cap on ``number`` (and on the warm-up calls).
+    warm_time : float
+        Seconds of warm-up at least (more calls than ``warmup`` when they are short);
+        the median warm-up call calibrates ``number``.
+
+    Returns
+    -------
+    dict of str -> dict with "samples" (seconds per call, list of length ``repeats``)
+    and "number" (calls per sample).
+    """
+    names = list(fns)
+    number = {}
+    for name in names:
+        if warmup <= 0:          # no warm-up asked: no calibration either
+            number[name] = 1
+            continue
+        # Warm up for at least `warmup` calls and `warm_time` seconds: first calls pay
+        # lazy initialization (PyTorch's first softmax takes milliseconds).
+        calls, start = [], time.perf_counter()
+        while len(calls) < warmup or (time.perf_counter() - start < warm_time
+                                      and len(calls) < max_number):
+            calls.append(_time_calls(fns[name], 1))
+        t = sorted(calls)[len(calls) // 2]
+        number[name] = 1 if t >= min_sample else int(
+            min(max_number, math.ceil(min_sample / max(t, 1e-9))))
+    samples = {name: [] for name in names}
+    gc.collect()
+    for r in range(repeats):
+        k = r % len(names) if names else 0
+        for name in names[k:] + names[:k]:
+            samples[name].append(_time_calls(fns[name], number[name]))
+    return {name: {"samples": samples[name], "number": number[name]} for name in names}
+
+
+def _quantile(sorted_xs, q):
+    # Linear interpolation between order statistics (NumPy's default method), so the
+    # numbers here match np.percentile on the saved samples.
+    pos = (len(sorted_xs) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_xs) - 1)
+    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
+
+
+def summarize(samples):
+    """Median, quartiles and IQR of a list of numbers (empty list -> Nones)."""
+    xs = sorted(samples)
+    if not xs:
+        return {"median": None, "q1": None, "q3": None, "iqr": None, "n": 0}
+    q1, med, q3 = (_quantile(xs, q) for q in (0.25, 0.5, 0.75))
+    return {"median": med, "q1": q1, "q3": q3, "iqr": q3 - q1, "n": len(xs),
+            "min": xs[0], "max": xs[-1]}

@@ -1,0 +1,45 @@
+"""Shared by the training workloads: time one epoch of every peer on the same spec, and
+check afterwards that every peer actually trained (its loss on the data, computed by one
+NumPy function for all)."""
+from bench import peers
+from bench.data import mean_cross_entropy
+from bench.results import measure_peers, median
+
+__all__ = ["epoch_row", "speedup_target"]
+
+
+def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None):
+    """One table row: ``case`` label, the spec's parameters, and a cell per peer with the
+    seconds per epoch and ``loss_after`` (mean cross-entropy after all timed epochs)."""
+    builders, epochs = peers.train_builders(spec, X, y, init, ctx.peers)
+
+    def after(name):
+        return {"loss_after": mean_cross_entropy(epochs[name].params(), X, y,
+                                                 spec.activation)}
+
+    # min_sample=0: one epoch per sample for everyone, so all peers train the same number
+    # of epochs and their losses afterwards are comparable.
+    cells = measure_peers(ctx if repeats is None else ctx.with_repeats(repeats), builders,
+                          min_sample=0.0, warm_time=0.0, after=after)
+    ctx.log(f"  {case}: " + ", ".join(
+        f"{k} {median(c) * 1e3:.2f} ms" if median(c) is not None else f"{k} {c['status']}"
+        for k, c in cells.items()))
+    p = {"batch_size": spec.batch_size, "optimizer": spec.optimizer, "sizes": spec.sizes,
+         "dtype": spec.dtype.__name__, "rows": len(X), **spec.hyper}
+    p.update(params or {})
+    return {"case": case, "params": p, "cells": cells}
+
+
+def speedup_target(text, row, peer, factor):
+    """Target "nnlib >= factor x faster than peer" on ``row``: (met, detail)."""
+    from bench.results import target
+    nn, other = median(row["cells"].get("nnlib")), median(row["cells"].get(peer))
+    label = peers.PEER_LABELS[peer]
+    if nn is None or other is None:
+        why = [f"{peers.PEER_LABELS[k]} {row['cells'][k]['status']}"
+               for k in ("nnlib", peer) if median(row["cells"].get(k)) is None]
+        return target(text, None, "not measured: " + ", ".join(why))
+    s = other / nn
+    return target(text, s >= factor,
+                  f"{row['case']}: nnlib {nn * 1e3:.2f} ms, {label} {other * 1e3:.2f} ms "
+                  f"-> nnlib is {s:.1f}x faster (needs {factor:g}x)")

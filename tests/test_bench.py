@@ -1,0 +1,133 @@
+"""The benchmark runner: outputs, interleaving, statistics, missing peers. Never timings.
+
+The runner is exercised as users run it (``python -m bench``) in a subprocess with
+``NNLIB_BENCH_TINY=1`` (minimal sizes and repeats); a missing PyTorch / scikit-learn is
+simulated by putting stub packages that raise ImportError first on ``PYTHONPATH``.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench import report
+from bench.timing import interleaved, summarize
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_bench(tmp_path, args, extra_path=None):
+    env = dict(os.environ, NNLIB_BENCH_TINY="1")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [p for p in (extra_path, ROOT, os.environ.get("PYTHONPATH")) if p])
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)] + args,
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with open(out / "results.json") as f:
+        results = json.load(f)
+    return results, (out / "results.md").read_text(), r
+
+
+def _cells(results, workload):
+    for tbl in results["workloads"][workload]["tables"]:
+        for row in tbl["rows"]:
+            yield tbl, row, row["cells"]
+
+
+def test_quick_kernels_writes_valid_outputs(tmp_path):
+    results, md, _ = _run_bench(tmp_path, ["--only", "kernels"])
+    meta = results["meta"]
+    assert meta["machine"]["cpu"] and meta["machine"]["logical_cores"] >= 1
+    assert meta["versions"]["numpy"] == np.__version__
+    assert meta["threads"]["requested"] >= 1
+    assert meta["threads"]["env"]["OMP_NUM_THREADS"] == str(meta["threads"]["requested"])
+    assert list(results["workloads"]) == ["kernels"]
+    n_ok = 0
+    for tbl, row, cells in _cells(results, "kernels"):
+        assert set(cells) == set(tbl["columns"])
+        for cell in cells.values():
+            if cell["status"] == "ok":
+                n_ok += 1
+                assert len(cell["samples"]) >= 2 and all(s > 0 for s in cell["samples"])
+                assert cell["median"] == pytest.approx(float(np.median(cell["samples"])))
+            else:
+                assert cell["status"] in ("not installed", "not available yet",
+                                          "no equivalent", "skipped", "missing")
+    assert n_ok > 0
+    # every compiled activation is in the issue-2 twin table, measured against its twin
+    twins = {row["params"]["function"]: cells for tbl, row, cells in
+             _cells(results, "kernels") if tbl["name"] == "twins_1e6"}
+    assert twins["sigmoid_vjp"]["nnlib"]["status"] == "ok"
+    assert twins["sigmoid_vjp"]["twin"]["status"] == "ok"
+    assert "## Kernels" in md and "| nnlib/NumPy twin (time)" in md
+    assert "sigmoid fwd+vjp, n=1e2" in md
+
+
+@pytest.fixture
+def no_peers_path(tmp_path):
+    """A directory whose torch and sklearn packages raise ImportError on import."""
+    stubs = tmp_path / "stubs"
+    for name in ("torch", "sklearn"):
+        (stubs / name).mkdir(parents=True)
+        (stubs / name / "__init__.py").write_text(
+            f"raise ImportError('{name} hidden by the test')\n")
+    return str(stubs)
+
+
+def test_missing_peers_are_reported_not_errors(tmp_path, no_peers_path):
+    results, md, r = _run_bench(tmp_path, ["--only", "per_sample", "kernels"],
+                                extra_path=no_peers_path)
+    row = results["workloads"]["per_sample"]["tables"][0]["rows"][0]
+    assert row["cells"]["torch"]["status"] == "not installed"
+    assert row["cells"]["sklearn"]["status"] == "not installed"
+    assert row["cells"]["numpy"]["status"] == "ok"
+    for _, _, cells in _cells(results, "kernels"):
+        if "torch" in cells:
+            assert cells["torch"]["status"] in ("not installed", "no equivalent")
+    assert "not installed" in md
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_workload_is_a_usage_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "bench", "--only", "nope"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_summarize_matches_numpy_percentiles():
+    xs = [5.0, 1.0, 4.0, 2.0, 3.0, 10.0]
+    s = summarize(xs)
+    q1, med, q3 = np.percentile(xs, [25, 50, 75])
+    assert (s["q1"], s["median"], s["q3"]) == pytest.approx((q1, med, q3))
+    assert s["iqr"] == pytest.approx(q3 - q1) and s["n"] == 6
+    assert summarize([])["median"] is None
+
+
+def test_interleaved_rotates_the_order_and_warms_up():
+    calls = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in "abc"}
+    out = interleaved(fns, repeats=3, warmup=1, min_sample=0.0)
+    assert calls[:3] == ["a", "b", "c"]             # warm-up, one call each
+    assert calls[3:] == list("abc" "bca" "cab")      # rotated every round
+    assert all(len(out[k]["samples"]) == 3 and out[k]["number"] == 1 for k in "abc")
+
+
+def test_interleaved_batches_short_calls():
+    out = interleaved({"f": lambda: None}, repeats=2, warmup=1, min_sample=1e-3)
+    assert out["f"]["number"] > 1
+
+
+def test_markdown_states_ratios_and_unavailable(tmp_path):
+    cell = {"status": "ok", "samples": [1.0, 1.0], "median": 1.0, "iqr": 0.0, "q1": 1.0,
+            "q3": 1.0}
+    fast = dict(cell, samples=[0.01, 0.01], median=0.01, q1=0.01, q3=0.01)
+    tbl = {"name": "t", "columns": ["nnlib", "torch", "sklearn"], "value": "time",
+           "baseline": "nnlib", "unit": "s", "notes": [],
+           "rows": [{"case": "c", "params": {},
+                     "cells": {"nnlib": fast, "torch": cell,
+                               "sklearn": {"status": "not installed"}}}]}
+    text = report._table_md(tbl)
+    assert "| c | 10 ms ±0% | 1 s ±0% | not installed | 0.01 | — |" in text
