@@ -14,7 +14,11 @@ import numpy as np
 
 from nnlib._validation import (DTypeError, FLOAT_DTYPES, LabelError, NonFiniteError,
                                ShapeError)
-from nnlib.exceptions import DataConversionWarning
+from nnlib.exceptions import DataConversionWarning, sklearn_compatible
+
+
+class ComplexDataError(DTypeError, ValueError):
+    """Complex input: a DTypeError that is also a ValueError (as scikit-learn raises)."""
 
 
 def _is_sparse(x):
@@ -37,14 +41,16 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
     arr = np.asarray(X)
     kind = arr.dtype.kind
     if kind == "c":
-        raise DTypeError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+        raise ComplexDataError(f"Complex data not supported: {name} has dtype "
+                               f"{arr.dtype}")
     if kind == "O":
         arr = arr.astype(np.float64)   # TypeError naming the bad element if not numeric
     elif kind in "USV":
         raise DTypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
     if arr.ndim != 2:
-        hint = (" Reshape with X.reshape(-1, 1) for a single feature or "
-                "X.reshape(1, -1) for a single sample.") if arr.ndim == 1 else ""
+        hint = (" Reshape your data either using X.reshape(-1, 1) if it has a single "
+                "feature or X.reshape(1, -1) if it is a single sample.") \
+            if arr.ndim == 1 else ""
         raise ShapeError(f"Expected 2D array for {name}, got {arr.ndim}D array of shape "
                          f"{arr.shape} instead.{hint}")
     if arr.shape[0] == 0:
@@ -95,11 +101,12 @@ def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y"):
                         f"{name}.toarray()")
     y = np.asarray(y)
     if y.dtype.kind == "c":
-        raise DTypeError(f"Complex data not supported: {name} has dtype {y.dtype}")
+        raise ComplexDataError(f"Complex data not supported: {name} has dtype {y.dtype}")
     if y.ndim == 2 and y.shape[1] == 1 and not allow_2d:
         warnings.warn("A column-vector y was passed when a 1d array was expected. "
                       "Please change the shape of y to (n_samples,), for example using "
-                      "ravel().", DataConversionWarning, stacklevel=3)
+                      "ravel().", sklearn_compatible(DataConversionWarning),
+                      stacklevel=3)
         y = y.ravel()
     if y.ndim == 0 or y.ndim > (2 if allow_2d else 1):
         raise ShapeError(f"y should be a 1d array{' or 2d' if allow_2d else ''}; got "

@@ -19,22 +19,27 @@ class NotFittedError(ValueError, AttributeError):
     """A model was used before ``fit``."""
 
 
-_sk_not_fitted = {}
+_sk_twins = {}
+
+
+def sklearn_compatible(cls):
+    """``cls``, or -- when scikit-learn is already imported (the user is mixing the two) --
+    a subclass of both ``cls`` and scikit-learn's class of the same name, so that
+    scikit-learn's tools (``pytest.raises(NotFittedError)``, warning filters) recognise
+    it. scikit-learn is never imported here."""
+    sk = sys.modules.get("sklearn.exceptions")
+    sk_cls = getattr(sk, cls.__name__, None) if sk is not None else None
+    if sk_cls is None:
+        return cls
+    twin = _sk_twins.get((cls, sk_cls))
+    if twin is None:
+        twin = _sk_twins[(cls, sk_cls)] = type(cls.__name__, (cls, sk_cls),
+                                               {"__module__": __name__})
+    return twin
 
 
 def not_fitted(estimator):
-    """The exception to raise when ``estimator`` is used before fit.
-
-    If scikit-learn is already imported (the user is mixing the two), the exception also
-    subclasses ``sklearn.exceptions.NotFittedError`` so scikit-learn's tools recognise it.
-    """
-    cls = NotFittedError
-    sk = sys.modules.get("sklearn.exceptions")
-    if sk is not None:
-        cls = _sk_not_fitted.get(sk)
-        if cls is None:
-            cls = _sk_not_fitted[sk] = type("NotFittedError",
-                                            (NotFittedError, sk.NotFittedError),
-                                            {"__module__": __name__})
-    return cls(f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' "
-               f"with appropriate arguments before using this estimator.")
+    """The exception to raise when ``estimator`` is used before fit."""
+    return sklearn_compatible(NotFittedError)(
+        f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+        f"appropriate arguments before using this estimator.")

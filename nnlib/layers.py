@@ -133,16 +133,17 @@ class Dense:
                 "activation_param": self.activation_param if self._param_given else None,
                 "init": self.init}
 
+    def _act_args(self):
+        """(activation name, its parameter or None for the default)."""
+        return self.activation, self.activation_param if self._param_given else None
+
     def forward(self, X, n_threads=None):
         """``act(X @ W + b)``; X (n, n_in) in the layer's dtype."""
-        return dense_forward(X, self.W, self.b, self.activation,
-                             self.activation_param if self._param_given else None,
-                             n_threads=n_threads)
+        return dense_forward(X, self.W, self.b, *self._act_args(), n_threads=n_threads)
 
     def backward(self, X, H, grad_H):
         """(dX, dW, db) given the input X, the output H and dObjective/dH."""
-        return dense_backward(X, self.W, H, grad_H, self.activation,
-                              self.activation_param if self._param_given else None)
+        return dense_backward(X, self.W, H, grad_H, *self._act_args())
 
     def _check_live(self):
         """The arrays may have been replaced by a user: keep them usable in place."""

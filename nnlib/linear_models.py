@@ -25,7 +25,7 @@ from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels)
 from nnlib._random import as_generator
 from nnlib._validation import LabelError, check_int_scalar
-from nnlib.exceptions import ConvergenceWarning
+from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
 
 __all__ = ["Perceptron", "LinearRegression"]
 
@@ -119,7 +119,8 @@ class Perceptron(ClassifierMixin, BaseModel):
         if not converged:
             warnings.warn(f"Perceptron did not separate the data in max_iter={max_iter} "
                           f"passes ({n_updates} updates); the classes may not be "
-                          f"linearly separable", ConvergenceWarning, stacklevel=2)
+                          f"linearly separable", sklearn_compatible(ConvergenceWarning),
+                          stacklevel=2)
         self.classes_ = classes
         self.w_ = w
         self.coef_, self.intercept_ = _split_w(w, self.fit_intercept)

@@ -38,6 +38,7 @@ import numpy as np
 # they would add tens of milliseconds to ``import nnlib``.
 
 from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, loss_code
+from nnlib._dense_args import activation_spec
 from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, ShapeError, as_float_array,
@@ -110,7 +111,14 @@ class Sequential:
     """
 
     def __init__(self, layers):
-        layers = list(layers)
+        self.layers = list(layers)
+        self._check_layers()
+
+    def _check_layers(self):
+        """The stack must be Dense layers with matching widths and one dtype (checked
+        again before every compiled call: ``layers`` is a plain list users can edit, and
+        the compiled loops trust these shapes)."""
+        layers = self.layers
         if not layers:
             raise ValueError("Sequential needs at least one layer")
         for i, layer in enumerate(layers):
@@ -124,7 +132,6 @@ class Sequential:
             if layers[i].dtype != layers[0].dtype:
                 raise DTypeError(f"all layers must share a dtype; layers[0] is "
                                  f"{layers[0].dtype}, layers[{i}] is {layers[i].dtype}")
-        self.layers = layers
 
     # -- structure ------------------------------------------------------------------
     @property
@@ -149,8 +156,10 @@ class Sequential:
     def _net(self, train):
         for layer in self.layers:
             layer._check_live()
-        return train.make_net(self._sizes(), [l.activation_code for l in self.layers],
-                              [l.activation_param for l in self.layers])
+        self._check_layers()
+        specs = [activation_spec(*l._act_args()) for l in self.layers]
+        return train.make_net(self._sizes(), [code for code, _ in specs],
+                              [param for _, param in specs])
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)

@@ -289,3 +289,18 @@ def test_load_rejects_bad_files(saved, case):
 def test_load_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         nnlib.load(tmp_path / "nope.npz")
+
+
+def test_edited_layer_list_is_checked_before_compiled_code(rng):
+    model = _net([3, 4, 2], "relu")
+    model.layers.append(nnlib.Dense(5, 2))          # 2 outputs feed a 5-input layer
+    with pytest.raises(ShapeError, match="expects 5 inputs"):
+        model.loss_and_grads(np.zeros((2, 3)), [0, 1])
+    model = _net([3, 4, 2], "relu")
+    model.layers[0].W = np.zeros((3, 5))
+    with pytest.raises(ShapeError, match="Dense.W"):
+        model.fit(np.zeros((2, 3)), [0, 1])
+    model = _net([3, 4, 2], "relu")
+    model.layers[0].W = np.asfortranarray(model.layers[0].W)    # replaced, same values
+    g = model.loss_and_grads(np.ones((2, 3)), [0, 1])[1]
+    assert np.isfinite(g[0]).all()

@@ -1,0 +1,132 @@
+"""scikit-learn's MLP training math in plain NumPy: the readable statement of what the
+estimators compute, and their oracle in the tests.
+
+Everything follows ``sklearn/neural_network/_multilayer_perceptron.py`` and
+``_stochastic_optimizers.py`` (scikit-learn 1.9), with the activations of
+``nnlib._reference`` (the NumPy twins of nnlib's kernels):
+
+* forward: ``Z_l = H_{l-1} W_l + b_l``, ``H_l = g(Z_l)``; the output map is softmax
+  (multiclass), logistic (binary) or identity (regression);
+* the batch objective (``n`` = batch length, ``alpha`` = scikit-learn's L2 strength)::
+
+      L = data_loss + alpha / (2 n) * sum_l ||W_l||^2         (biases not penalized)
+
+  with data_loss the mean cross-entropy (softmax), the mean of the summed binary
+  cross-entropies (logistic) or ``mean((P - Y)^2) / 2`` over all entries (identity);
+* gradients: ``delta_L = P - Y``; ``dW_l = (H_{l-1}^T delta_l + alpha W_l) / n``,
+  ``db_l = sum(delta_l) / n``, ``delta_{l-1} = (delta_l W_l^T) * g'(Z_{l-1})``.
+  (For identity output with k > 1 targets the gradient is k times that of the reported
+  loss, exactly as in scikit-learn.)
+
+Cross-entropies are evaluated from the logits (log-sum-exp / softplus), so they are
+finite where scikit-learn clips probabilities at machine epsilon; the two agree whenever
+no probability falls below epsilon.
+"""
+import numpy as np
+
+from nnlib import _reference as R
+
+HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus",
+                      "elu")
+
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def output_map(kind, Z):
+    """The output layer's map: softmax over rows, logistic, or identity."""
+    if kind == "softmax":
+        e = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    if kind == "logistic":
+        return R.sigmoid(Z)
+    return Z
+
+
+def forward(coefs, intercepts, X, activation, out_activation):
+    """Pre-activations and outputs of every layer: ``Zs`` (L arrays), ``Hs`` (L+1, with
+    ``Hs[0] = X`` and ``Hs[-1]`` the output map's value)."""
+    Zs, Hs = [], [X]
+    last = len(coefs) - 1
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        Z = Hs[-1] @ W + b
+        Zs.append(Z)
+        Hs.append(output_map(out_activation, Z) if i == last
+                  else getattr(R, activation)(Z))
+    return Zs, Hs
+
+
+def data_loss(out_activation, Z, P, Y):
+    """scikit-learn's unpenalized loss of outputs P (logits Z) against targets Y."""
+    n = Y.shape[0]
+    if out_activation == "softmax":
+        lse = np.logaddexp.reduce(Z, axis=1)
+        return float((lse - (Y * Z).sum(axis=1)).sum() / n)
+    if out_activation == "logistic":
+        return float(((1 - Y) * _softplus(Z) + Y * _softplus(-Z)).sum() / n)
+    return float(((P - Y) ** 2).mean() / 2)
+
+
+def penalty(coefs, alpha, n):
+    """``alpha / (2 n) * sum ||W||^2`` (scikit-learn's alpha, divided by the batch)."""
+    return 0.5 * alpha * sum(float(np.dot(W.ravel(), W.ravel())) for W in coefs) / n
+
+
+def loss_and_grads(coefs, intercepts, X, Y, activation, out_activation, alpha):
+    """The batch objective and its gradients ``([dW_1..dW_L], [db_1..db_L])``."""
+    n = X.shape[0]
+    Zs, Hs = forward(coefs, intercepts, X, activation, out_activation)
+    loss = data_loss(out_activation, Zs[-1], Hs[-1], Y) + penalty(coefs, alpha, n)
+    dWs, dbs = [None] * len(coefs), [None] * len(coefs)
+    delta = Hs[-1] - Y
+    for i in range(len(coefs) - 1, -1, -1):
+        dWs[i] = (Hs[i].T @ delta + alpha * coefs[i]) / n
+        dbs[i] = delta.sum(axis=0) / n
+        if i:
+            delta = getattr(R, activation + "_vjp")(Zs[i - 1], delta @ coefs[i].T)
+    return loss, dWs, dbs
+
+
+# ---------------------------------------------------------------- update rules
+
+def state_slots(solver):
+    """How many arrays of state per parameter each rule keeps."""
+    return {"sgd": 1, "gd": 0, "adam": 2, "adagrad": 1}[solver]
+
+
+def update(solver, params, grads, state, step, hyper):
+    """One in-place update of every parameter.
+
+    sgd     (scikit-learn SGDOptimizer): ``v <- mu v - lr g``; ``w <- w + v``, or with
+            Nesterov ``w <- w + mu v - lr g``.
+    gd      the notes' gradient descent: ``w <- w - lr g`` (momentum ignored).
+    adam    (scikit-learn AdamOptimizer): ``m <- b1 m + (1-b1) g``,
+            ``v <- b2 v + (1-b2) g^2``, ``lr_t = lr sqrt(1-b2^t) / (1-b1^t)``,
+            ``w <- w - lr_t m / (sqrt(v) + eps)`` (eps not bias-corrected).
+    adagrad the notes' AdaGrad: ``G <- G + g^2``; ``w <- w - lr g / sqrt(eps + G)``.
+
+    ``state[k][i]`` is slot k of parameter i; ``step`` counts updates from 1.
+    """
+    lr = hyper["lr"]
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if solver == "sgd":
+            mu, v = hyper["momentum"], state[0][i]
+            v *= mu
+            v -= lr * g
+            p += (mu * v - lr * g) if hyper["nesterov"] else v
+        elif solver == "gd":
+            p -= lr * g
+        elif solver == "adam":
+            b1, b2 = hyper["beta_1"], hyper["beta_2"]
+            m, v = state[0][i], state[1][i]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            lr_t = lr * np.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+            p += -lr_t * m / (np.sqrt(v) + hyper["epsilon"])
+        else:
+            G = state[0][i]
+            G += g * g
+            p -= lr * g / np.sqrt(hyper["epsilon"] + G)

@@ -1,0 +1,693 @@
+"""scikit-learn compatible multi-layer perceptrons: ``MLPClassifier``, ``MLPRegressor``.
+
+Same parameter names, defaults and meanings as ``sklearn.neural_network`` (1.9), the
+same fitted attributes, and the same training rules, so a model can move between the two
+libraries and results can be compared; scikit-learn itself is never imported (only its
+own tools call ``__sklearn_tags__``, which imports it lazily). Usable in scikit-learn's
+``Pipeline`` and ``GridSearchCV`` and passes its ``check_estimator``.
+
+How training follows scikit-learn
+---------------------------------
+* ``random_state`` seeds a legacy ``numpy.random.RandomState`` exactly as scikit-learn
+  does, and it is drawn in the same order (Glorot-uniform weights with bound
+  ``sqrt(6 / (fan_in + fan_out))``, ``sqrt(2 / ...)`` for logistic units; then one
+  permutation per epoch), so with the same seed both libraries start from the same
+  weights and visit the same mini-batches: their float64 trajectories agree to rounding.
+* ``alpha`` is an L2 penalty ``alpha / (2 n_batch) * sum ||W||^2`` on the weights (not
+  the biases), i.e. divided by the batch length; ``loss_`` and ``loss_curve_`` include it
+  (the mean over the epoch of each batch's penalized loss), as scikit-learn reports.
+* ``solver="sgd"`` is scikit-learn's momentum SGD: ``v <- momentum v - lr g``,
+  ``w <- w + v`` (Nesterov: ``w <- w + momentum v - lr g``). The learning rate lives
+  inside the velocity. ``nnlib.optim.SGD`` follows PyTorch instead:
+  ``buf <- momentum buf + g``, ``w <- w - lr buf`` (lr outside the buffer, first buffer =
+  g), so the same numbers give different trajectories.
+* ``solver="adam"`` is scikit-learn's Adam: ``w <- w - lr sqrt(1-b2^t)/(1-b1^t) m /
+  (sqrt(v) + eps)`` -- eps is not bias-corrected. ``nnlib.optim.Adam`` follows PyTorch:
+  ``w <- w - lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps)``. They differ only through
+  eps.
+* ``learning_rate`` ('constant', 'invscaling', 'adaptive') and ``power_t`` act as in
+  scikit-learn: invscaling sets ``lr = learning_rate_init / (t_ + 1)^power_t`` at the end
+  of each epoch (``t_`` = samples seen); 'adaptive' divides lr by 5 when the loss stops
+  improving by ``tol`` for ``n_iter_no_change`` epochs, and stops below 1e-6. They apply
+  to 'sgd', 'gd' and 'adagrad'; Adam keeps its rate (as scikit-learn).
+* stopping: after ``n_iter_no_change`` epochs in which the training loss fails to drop
+  by ``tol`` (or, with ``early_stopping``, the validation score fails to rise by ``tol``),
+  or at ``max_iter`` epochs with a ConvergenceWarning.
+
+Extensions beyond scikit-learn
+------------------------------
+* ``solver="gd"``: the notes' full-batch gradient descent ``w <- w - lr grad`` (one step
+  per epoch on all samples; batch_size, shuffle and momentum are ignored);
+* ``solver="adagrad"``: the notes' AdaGrad ``G <- G + g^2``,
+  ``w <- w - lr g / sqrt(epsilon + G)``, mini-batched like 'sgd';
+* ``activation`` also accepts nnlib's 'leaky_relu', 'softplus' and 'elu'.
+
+Not supported (clear errors): sparse X, ``sample_weight``, multilabel targets and
+``MLPRegressor(loss="poisson")``.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+from nnlib import _mlp_numpy as ref
+from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
+from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels,
+                           labels_to_index)
+from nnlib._validation import LabelError
+from nnlib.datasets import split
+from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_SOLVERS = ("lbfgs", "sgd", "adam", "adagrad", "gd")
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
+                "relu": "relu", "leaky_relu": "leaky_relu", "softplus": "softplus",
+                "elu": "elu"}
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+class _available_if:
+    """A method that exists only when ``check(self)`` is true (``hasattr`` is then False),
+    like scikit-learn's ``available_if``: ``partial_fit`` is absent for lbfgs."""
+
+    def __init__(self, check, fn):
+        self.check, self.fn = check, fn
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.fn
+        if not self.check(obj):
+            raise AttributeError(f"{self.name} is only available for the stochastic "
+                                 f"solvers; {obj.solver!r} is not stochastic")
+        return self.fn.__get__(obj, owner)
+
+
+# ---------------------------------------------------------------- parameter checks
+
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter has a bad type or value (raised by fit, as scikit-learn's
+    error of the same name; both a ValueError and a TypeError)."""
+
+
+def _bad(name, value, want):
+    return InvalidParameterError(f"The '{name}' parameter must be {want}; got {value!r}.")
+
+
+def _real(p, name, low=None, high=None, low_open=False, high_open=False):
+    v = p[name]
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v:
+        raise _bad(name, v, "a real number")
+    if (low is not None and (v < low or (low_open and v == low))) or \
+       (high is not None and (v > high or (high_open and v == high))):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise InvalidParameterError(
+            f"The '{name}' parameter must be in the range {lo}{low}, "
+            f"{'inf' if high is None else high}{hi}; got {v!r}.")
+    return float(v)
+
+
+def _int(p, name, low):
+    v = p[name]
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise _bad(name, v, f"an int >= {low}")
+    if v < low:
+        raise _bad(name, v, f"an int >= {low}")
+    return int(v)
+
+
+def _flag(p, name):
+    v = p[name]
+    if not isinstance(v, (bool, np.bool_)):
+        raise _bad(name, v, "a bool")
+    return bool(v)
+
+
+def _choice(p, name, options):
+    v = p[name]
+    if not isinstance(v, str) or v not in options:
+        raise _bad(name, v, f"one of {list(options)}")
+    return v
+
+
+def _hidden_sizes(value):
+    sizes = [value] if isinstance(value, numbers.Integral) else value
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise _bad("hidden_layer_sizes", value, "an int or a sequence of ints") from None
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s <= 0:
+            raise _bad("hidden_layer_sizes", value, "positive ints (hidden_layer_sizes "
+                       "must be > 0)")
+    return [int(s) for s in sizes]
+
+
+# ---------------------------------------------------------------- the shared base
+
+class _BaseMLP(BaseModel):
+    """Everything MLPClassifier and MLPRegressor share: checks, initialization, the
+    training loops, prediction. Subclasses define the targets and the output map."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # -- checks ------------------------------------------------------------------------
+    def _checked_params(self):
+        p = self.get_params(deep=False)
+        batch = p["batch_size"]
+        if not (isinstance(batch, str) and batch == "auto"):
+            batch = _int(p, "batch_size", 1)
+        verbose = p["verbose"]
+        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral):
+            verbose = _flag(p, "verbose")
+        return dict(
+            hidden=_hidden_sizes(p["hidden_layer_sizes"]),
+            activation=_ACTIVATIONS[_choice(p, "activation", tuple(_ACTIVATIONS))],
+            solver=_choice(p, "solver", _SOLVERS),
+            alpha=_real(p, "alpha", 0.0),
+            batch_size=batch,
+            learning_rate=_choice(p, "learning_rate", _SCHEDULES),
+            learning_rate_init=_real(p, "learning_rate_init", 0.0, low_open=True),
+            power_t=_real(p, "power_t", 0.0),
+            max_iter=_int(p, "max_iter", 1),
+            shuffle=_flag(p, "shuffle"),
+            tol=_real(p, "tol", 0.0),
+            verbose=int(verbose),
+            warm_start=_flag(p, "warm_start"),
+            momentum=_real(p, "momentum", 0.0, 1.0),
+            nesterov=_flag(p, "nesterovs_momentum"),
+            early_stopping=_flag(p, "early_stopping"),
+            validation_fraction=_real(p, "validation_fraction", 0.0, 1.0,
+                                      high_open=True),
+            beta_1=_real(p, "beta_1", 0.0, 1.0, high_open=True),
+            beta_2=_real(p, "beta_2", 0.0, 1.0, high_open=True),
+            epsilon=_real(p, "epsilon", 0.0, low_open=True),
+            n_iter_no_change=_int(p, "n_iter_no_change", 1),
+            max_fun=_int(p, "max_fun", 1),
+        )
+
+    def _rng(self):
+        """scikit-learn's ``check_random_state``: a RandomState drawn in its order."""
+        rs = self.random_state
+        if rs is None:
+            return np.random.mtrand._rand
+        if isinstance(rs, np.random.RandomState):
+            return rs
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+            return np.random.RandomState(int(rs))
+        if isinstance(rs, np.random.Generator):
+            return np.random.RandomState(int(rs.integers(0, 2**31 - 1)))
+        raise _bad("random_state", rs, "None, an int, a numpy RandomState or Generator")
+
+    def _is_stochastic(self):
+        return self.solver != "lbfgs"
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit the model to X (n_samples, n_features) and y; returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def _fit(self, X, y, incremental):
+        cfg = self._checked_params()
+        first = not hasattr(self, "coefs_") or (not cfg["warm_start"] and not incremental)
+        if cfg["early_stopping"] and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X = check_X(X, owner=type(self).__name__,
+                    n_features=None if first else self.n_features_in_)
+        Y = self._targets(X, y, first=first, incremental=incremental)
+        rng = self._rng()
+        sizes = [X.shape[1]] + cfg["hidden"] + [Y.shape[1]]
+        if first:
+            self._initialize(cfg, sizes, X.dtype, rng)
+        elif [W.shape[0] for W in self.coefs_] + [self.coefs_[-1].shape[1]] != sizes:
+            raise ValueError(f"warm_start/partial_fit need the same architecture: the "
+                             f"model has layer sizes "
+                             f"{[W.shape[0] for W in self.coefs_] + [self.n_outputs_]}, "
+                             f"the new parameters and data ask for {sizes}")
+        self._cfg = cfg
+        if cfg["solver"] == "lbfgs":
+            self._fit_lbfgs(X, Y, cfg)
+        else:
+            self._fit_stochastic(X, Y, cfg, rng, incremental)
+        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            raise ValueError("Solver produced non-finite parameter weights. The input "
+                             "data may contain large values and need to be "
+                             "preprocessed (e.g. standardized), or learning_rate_init "
+                             "lowered.")
+        del self._cfg
+        return self
+
+    def _initialize(self, cfg, sizes, dtype, rng):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = sizes[-1]
+        self.n_layers_ = len(sizes)
+        self.out_activation_ = self._output_activation()
+        factor = 2.0 if cfg["activation"] == "sigmoid" else 6.0
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            self.coefs_.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
+            self.intercepts_.append(rng.uniform(-bound, bound, fan_out).astype(dtype))
+        self._best = None
+        self._optimizer_state = None
+        if cfg["solver"] != "lbfgs":
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if cfg["early_stopping"]:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _loss_grads(self, X, Y, alpha):
+        return ref.loss_and_grads(self.coefs_, self.intercepts_, X, Y,
+                                  self._cfg["activation"], self.out_activation_, alpha)
+
+    def _fit_lbfgs(self, X, Y, cfg):
+        import scipy.optimize   # only when lbfgs is asked for
+
+        shapes = [W.shape for W in self.coefs_] + [b.shape for b in self.intercepts_]
+        sizes = [int(np.prod(s)) for s in shapes]
+        bounds = np.cumsum([0] + sizes)
+
+        def unpack(theta):
+            arrays = [theta[a:b].reshape(s).astype(X.dtype)
+                      for a, b, s in zip(bounds[:-1], bounds[1:], shapes)]
+            L = len(self.coefs_)
+            self.coefs_, self.intercepts_ = arrays[:L], arrays[L:]
+
+        def objective(theta):
+            unpack(theta)
+            loss, dWs, dbs = self._loss_grads(X, Y, cfg["alpha"])
+            return loss, np.concatenate([g.ravel() for g in dWs + dbs]).astype(np.float64)
+
+        theta0 = np.concatenate([p.ravel() for p in self.coefs_ + self.intercepts_])
+        options = {"maxfun": cfg["max_fun"], "maxiter": cfg["max_iter"],
+                   "gtol": cfg["tol"]}
+        if _lbfgs_takes_iprint():
+            options["iprint"] = 1 if cfg["verbose"] else -1
+        res = scipy.optimize.minimize(objective, theta0.astype(np.float64),
+                                      method="L-BFGS-B", jac=True, options=options)
+        if res.status != 0:
+            msg = res.message.decode() if isinstance(res.message, bytes) else res.message
+            warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) "
+                          f"(status={res.status}): {msg}. Increase the number of "
+                          f"iterations (max_iter) or scale the data.",
+                          sklearn_compatible(ConvergenceWarning), stacklevel=3)
+        self.n_iter_ = min(int(res.nit), cfg["max_iter"])
+        self.loss_ = float(res.fun)
+        unpack(res.x)
+
+    def _fit_stochastic(self, X, Y, cfg, rng, incremental):
+        solver = cfg["solver"]
+        if not incremental or self._optimizer_state is None:
+            self._optimizer_state = dict(
+                lr=cfg["learning_rate_init"], step=0,
+                slots=[[np.zeros_like(p) for p in self.coefs_ + self.intercepts_]
+                       for _ in range(ref.state_slots(solver))])
+        opt = self._optimizer_state
+        early = cfg["early_stopping"]
+        if early:
+            X_train, X_val, Y_train, Y_val = split(
+                X, Y, cfg["validation_fraction"], random_state=int(rng.randint(2**31 - 1)),
+                stratify=self._stratify_groups(Y))
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            y_val = self._decode(Y_val)
+        else:
+            X_train, Y_train, X_val, y_val = X, Y, None, None
+        n = X_train.shape[0]
+        if solver == "gd":
+            batch = n
+        elif cfg["batch_size"] == "auto":
+            batch = min(200, n)
+        else:
+            if cfg["batch_size"] > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                              "It is going to be clipped", stacklevel=3)
+            batch = int(np.clip(cfg["batch_size"], 1, n))
+        idx = np.arange(n)
+        params = self.coefs_ + self.intercepts_
+        self.n_iter_ = 0
+        for _ in range(cfg["max_iter"]):
+            if cfg["shuffle"] and solver != "gd":
+                idx = _sklearn_shuffle(idx, rng)
+            total = 0.0
+            for start in range(0, n, batch):
+                rows = idx[start:start + batch]
+                Xb, Yb = X_train[rows], Y_train[rows]
+                loss, dWs, dbs = self._loss_grads(Xb, Yb, cfg["alpha"])
+                total += loss * rows.size
+                opt["step"] += 1
+                ref.update(solver, params, dWs + dbs, opt["slots"], opt["step"],
+                           dict(lr=opt["lr"], momentum=cfg["momentum"],
+                                nesterov=cfg["nesterov"], beta_1=cfg["beta_1"],
+                                beta_2=cfg["beta_2"], epsilon=cfg["epsilon"]))
+            self.n_iter_ += 1
+            self.loss_ = total / n
+            self.t_ += n
+            self.loss_curve_.append(self.loss_)
+            if cfg["verbose"]:
+                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+            self._update_no_improvement(early, X_val, y_val, cfg)
+            if solver != "adam" and cfg["learning_rate"] == "invscaling":
+                opt["lr"] = cfg["learning_rate_init"] / (self.t_ + 1) ** cfg["power_t"]
+            if self._no_improvement_count > cfg["n_iter_no_change"]:
+                what = ("Validation score" if early else "Training loss")
+                msg = (f"{what} did not improve more than tol={cfg['tol']:f} for "
+                       f"{cfg['n_iter_no_change']} consecutive epochs.")
+                if self._stop_or_decay(opt, cfg, msg):
+                    break
+                self._no_improvement_count = 0
+            if incremental:
+                break
+            if self.n_iter_ == cfg["max_iter"]:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations "
+                              f"({cfg['max_iter']}) reached and the optimization hasn't "
+                              f"converged yet.", sklearn_compatible(ConvergenceWarning),
+                              stacklevel=3)
+        if early and self._best is not None:
+            self.coefs_, self.intercepts_ = self._best
+
+    def _stop_or_decay(self, opt, cfg, msg):
+        """scikit-learn's ``trigger_stopping``: True to stop; 'adaptive' first divides
+        the rate by 5 until it falls to 1e-6."""
+        if cfg["solver"] == "adam" or cfg["learning_rate"] != "adaptive":
+            if cfg["verbose"]:
+                print(msg + " Stopping.")
+            return True
+        if opt["lr"] <= 1e-6:
+            if cfg["verbose"]:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt["lr"] /= 5.0
+        if cfg["verbose"]:
+            print(msg + f" Setting learning rate to {opt['lr']:f}")
+        return False
+
+    def _update_no_improvement(self, early, X_val, y_val, cfg):
+        tol = cfg["tol"]
+        if early:
+            score = self._score_validation(X_val, y_val)
+            self.validation_scores_.append(score)
+            if cfg["verbose"]:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best = ([W.copy() for W in self.coefs_],
+                              [b.copy() for b in self.intercepts_])
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # -- prediction --------------------------------------------------------------------
+    def _forward(self, X):
+        """The output map's values for X, shape (n_samples, n_outputs_)."""
+        self._check_fitted()
+        X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_)
+        _, Hs = ref.forward(self.coefs_, self.intercepts_, X,
+                            _ACTIVATIONS[self.activation], self.out_activation_)
+        return Hs[-1]
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "coefs_")
+
+    def _more_sklearn_tags(self, tags):
+        tags.input_tags.sparse = False
+        tags.target_tags.multi_output = self._estimator_type == "regressor"
+        tags.target_tags.single_output = True
+        return tags
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_cfg", None)
+        return state
+
+
+def _sklearn_shuffle(idx, rng):
+    """``sklearn.utils.shuffle(idx, random_state=rng)``: the same permutation, drawn the
+    same way (an in-place shuffle of arange(n))."""
+    order = np.arange(idx.shape[0])
+    rng.shuffle(order)
+    return idx[order]
+
+
+def _lbfgs_takes_iprint():
+    # SciPy >= 1.15 deprecates L-BFGS-B's iprint; pass it only to versions that use it.
+    import scipy
+    major, minor = (int(v) for v in scipy.__version__.split(".")[:2])
+    return (major, minor) < (1, 15)
+
+
+# ---------------------------------------------------------------- the two estimators
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier (scikit-learn's ``MLPClassifier`` interface).
+
+    Minimises the cross-entropy of a softmax output (3+ classes) or a single logistic
+    output (2 classes) plus ``alpha``'s L2 penalty. See the module docstring for the
+    training rules and how they match scikit-learn's.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Units of each hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'softplus',
+        'elu'}, default='relu'
+    solver : {'lbfgs', 'sgd', 'adam', 'adagrad', 'gd'}, default='adam'
+    alpha : float >= 0, default=1e-4
+        L2 strength, divided by the batch length.
+    batch_size : int or 'auto', default='auto' (= min(200, n_samples))
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    learning_rate_init : float > 0, default=1e-3
+    power_t : float >= 0, default=0.5
+    max_iter : int >= 1, default=200
+        Epochs (stochastic solvers) or L-BFGS iterations.
+    shuffle : bool, default=True
+    random_state : None, int, RandomState or Generator
+    tol : float >= 0, default=1e-4
+    verbose : bool or int, default=False
+    warm_start : bool, default=False
+    momentum : float in [0, 1], default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+    validation_fraction : float in [0, 1), default=0.1
+    beta_1, beta_2 : float in [0, 1), default=0.9, 0.999
+    epsilon : float > 0, default=1e-8
+    n_iter_no_change : int >= 1, default=10
+    max_fun : int >= 1, default=15000
+        L-BFGS's limit on loss evaluations.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coefs_ : list of ndarray, ``coefs_[i]`` of shape (n_units[i], n_units[i+1])
+    intercepts_ : list of ndarray, ``intercepts_[i]`` of shape (n_units[i+1],)
+    loss_ : float
+        Penalized loss of the last epoch (stochastic) or at the L-BFGS solution.
+    loss_curve_ : list of float
+        ``loss_`` after every epoch (stochastic solvers only).
+    best_loss_ : float or None
+        Lowest ``loss_curve_`` value (None with early stopping).
+    validation_scores_ : list of float or None
+        Held-out accuracy per epoch (early stopping only).
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run in the last fit (1 after each partial_fit).
+    t_ : int
+        Training samples seen, over all fits.
+    n_features_in_, n_layers_, n_outputs_ : int
+    out_activation_ : {'softmax', 'logistic'}
+    """
+
+    def predict(self, X):
+        """The most probable class for each row of X, shape (n_samples,)."""
+        P = self._forward(X)
+        if P.shape[1] == 1:
+            return self.classes_[(P[:, 0] > 0.5).astype(np.int64)]
+        return self.classes_[np.argmax(P, axis=1)]
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
+        P = self._forward(X)
+        if P.shape[1] == 1:
+            return np.hstack([1.0 - P, P])
+        return P
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        P = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(P, out=P)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch of the stochastic solver on (X, y). ``classes`` (all labels that
+        will ever appear) is required on the first call."""
+        if not hasattr(self, "classes_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to "
+                                 "partial_fit.")
+            found, _ = class_labels(np.asarray(classes).ravel(), owner="MLPClassifier")
+            self._partial_classes = found
+        elif classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"`classes={np.asarray(classes)!r}` is not the same as on "
+                             f"the first call to partial_fit, which was "
+                             f"{self.classes_!r}")
+        return self._fit(X, y, incremental=True)
+
+    partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)
+
+    def _output_activation(self):
+        return "logistic" if self.classes_.size == 2 else "softmax"
+
+    def _targets(self, X, y, first, incremental):
+        owner = "MLPClassifier"
+        y = check_y_shape(y, X.shape[0], owner=owner)
+        if self.__dict__.get("_partial_classes") is not None and first:
+            classes = self._partial_classes
+            idx = labels_to_index(y, classes, owner=owner)
+        else:
+            found, found_idx = class_labels(y, owner=owner)
+            if first:
+                classes, idx = found, found_idx
+            else:
+                classes = self.classes_
+                if self.warm_start and not incremental and not np.array_equal(
+                        found, classes):
+                    raise LabelError(f"warm_start can only be used where `y` has the "
+                                     f"same classes as in the previous call to fit. "
+                                     f"Previously got {classes}, `y` has {found}")
+                idx = labels_to_index(y, classes, owner=owner)
+        if classes.size < 2:
+            raise LabelError(f"MLPClassifier needs samples of at least 2 classes to "
+                             f"train; y holds only one class ({classes.tolist()})")
+        self.__dict__.pop("_partial_classes", None)
+        if first:
+            self.classes_ = classes
+            self.n_features_in_ = X.shape[1]
+        k = 1 if classes.size == 2 else classes.size
+        Y = np.zeros((idx.size, k), dtype=X.dtype)
+        if k == 1:
+            Y[:, 0] = idx
+        else:
+            Y[np.arange(idx.size), idx] = 1
+        return Y
+
+    def _stratify_groups(self, Y):
+        return Y[:, 0] if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+
+    def _decode(self, Y):
+        return self.classes_[self._stratify_groups(Y).astype(np.int64)]
+
+    def _score_validation(self, X, y):
+        return float(np.mean(self.predict(X) == y))
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor (scikit-learn's ``MLPRegressor`` interface).
+
+    Minimises half the mean squared error of an identity output plus ``alpha``'s L2
+    penalty. Parameters and attributes as :class:`MLPClassifier` (no ``classes_``;
+    ``out_activation_ = 'identity'``), plus ``loss`` ('squared_error' only).
+    """
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
+                 activation="relu", *, solver="adam", alpha=0.0001, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+        self.loss = loss
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+
+    def predict(self, X):
+        """Predictions, shape (n_samples,) or (n_samples, n_outputs_)."""
+        P = self._forward(X)
+        return P.ravel() if P.shape[1] == 1 else P
+
+    def partial_fit(self, X, y):
+        """One epoch of the stochastic solver on (X, y)."""
+        return self._fit(X, y, incremental=True)
+
+    partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)
+
+    def _output_activation(self):
+        return "identity"
+
+    def _targets(self, X, y, first, incremental):
+        if self.loss != "squared_error":
+            raise ValueError(f"The 'loss' parameter must be 'squared_error' (nnlib has "
+                             f"no Poisson loss); got {self.loss!r}.")
+        y = check_y_shape(y, X.shape[0], owner="MLPRegressor", allow_2d=True)
+        if y.ndim == 2 and y.shape[1] == 1:     # a column vector: warn and ravel
+            y = check_y_shape(y, X.shape[0], owner="MLPRegressor")
+        Y = check_float_target(y, owner="MLPRegressor", dtype=X.dtype)
+        if first:
+            self.n_features_in_ = X.shape[1]
+        return Y.reshape(Y.shape[0], -1)
+
+    def _stratify_groups(self, Y):
+        return None
+
+    def _decode(self, Y):
+        return Y
+
+    def _score_validation(self, X, y):
+        return self.score(X, y)

@@ -1,0 +1,375 @@
+"""nnlib.MLPClassifier / MLPRegressor: the training math (vs finite differences), the
+learning results the issue asks for (digits, spiral, XOR), the estimator protocol, and
+bad input. scikit-learn itself is used only in tests/test_estimators_sklearn.py."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import _mlp_numpy as ref
+from nnlib.datasets import load_digits, make_spiral, make_xor, split
+from nnlib.estimators import MLPClassifier, MLPRegressor
+from nnlib.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
+from tests.conftest import central_diff
+
+OUTPUTS = ["softmax", "logistic", "identity"]
+ACTIVATIONS = list(ref.HIDDEN_ACTIVATIONS)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits()
+    return split(X / 16.0, y, 0.25, random_state=0, stratify=True)
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- the training math
+
+def _net(rng, sizes, out):
+    coefs = [rng.normal(size=(a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    intercepts = [rng.normal(size=b) for b in sizes[1:]]
+    n, k = 7, sizes[-1]
+    X = rng.normal(size=(n, sizes[0]))
+    if out == "softmax":
+        Y = np.eye(k)[rng.integers(0, k, n)]
+    elif out == "logistic":
+        Y = rng.integers(0, 2, (n, k)).astype(float)
+    else:
+        Y = rng.normal(size=(n, k))
+    return coefs, intercepts, X, Y
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("out", OUTPUTS)
+def test_loss_and_grads_match_finite_differences(rng, activation, out):
+    # identity with k > 1 outputs: the gradient is k times the reported loss's (as in
+    # scikit-learn; test_loss_is_sklearns_definition covers the loss itself)
+    k = 3 if out == "softmax" else 1
+    coefs, intercepts, X, Y = _net(rng, [4, 5, 3, k], out)
+    alpha = 0.3
+    loss, dWs, dbs = ref.loss_and_grads(coefs, intercepts, X, Y, activation, out, alpha)
+    params = coefs + intercepts
+    for i, (p, g) in enumerate(zip(params, dWs + dbs)):
+        def f(v, i=i):
+            trial = [q.copy() for q in params]
+            trial[i] = v
+            return ref.loss_and_grads(trial[:3], trial[3:], X, Y, activation, out,
+                                      alpha)[0]
+        # relu, leaky_relu (kink) and elu (jump in g'') need steps that stay on one side
+        h = 1e-5 if activation in ("relu", "leaky_relu", "elu") else 1e-3
+        np.testing.assert_allclose(g, central_diff(f, p, h=h), rtol=1e-6, atol=1e-8)
+
+
+def test_loss_is_sklearns_definition(rng):
+    """softmax: mean cross-entropy; logistic: mean summed BCE; identity: mean/2 over all
+    entries; plus alpha/(2n) ||W||^2 (biases free)."""
+    for out in OUTPUTS:
+        k = 1 if out == "logistic" else 3
+        coefs, intercepts, X, Y = _net(rng, [4, 3, k], out)
+        loss, _, _ = ref.loss_and_grads(coefs, intercepts, X, Y, "tanh", out, 0.5)
+        H = np.tanh(X @ coefs[0] + intercepts[0])
+        Z = H @ coefs[1] + intercepts[1]
+        if out == "softmax":
+            P = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+            data = -np.mean(np.sum(Y * np.log(P), axis=1))
+        elif out == "logistic":
+            P = 1 / (1 + np.exp(-Z))
+            data = -np.mean(np.sum(Y * np.log(P) + (1 - Y) * np.log(1 - P), axis=1))
+        else:
+            data = np.mean((Z - Y) ** 2) / 2
+        pen = 0.5 * 0.5 * sum((W ** 2).sum() for W in coefs) / X.shape[0]
+        assert loss == pytest.approx(data + pen, rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "gd", "adam", "adagrad"])
+def test_update_rules_match_their_formulas(rng, solver):
+    p0, g = rng.normal(size=5), rng.normal(size=5)
+    hyper = dict(lr=0.1, momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8)
+    p = p0.copy()
+    state = [[np.zeros(5)] for _ in range(ref.state_slots(solver))]
+    for step in (1, 2):
+        ref.update(solver, [p], [g], state, step, hyper)
+    if solver == "sgd":          # v1 = -lr g; v2 = mu v1 - lr g; nesterov steps
+        v1 = -0.1 * g
+        v2 = 0.9 * v1 - 0.1 * g
+        expected = p0 + (0.9 * v1 - 0.1 * g) + (0.9 * v2 - 0.1 * g)
+    elif solver == "gd":
+        expected = p0 - 0.2 * g
+    elif solver == "adam":
+        m1, v1 = 0.1 * g, 0.001 * g * g
+        e1 = p0 - 0.1 * np.sqrt(1 - 0.999) / (1 - 0.9) * m1 / (np.sqrt(v1) + 1e-8)
+        m2, v2 = 0.9 * m1 + 0.1 * g, 0.999 * v1 + 0.001 * g * g
+        expected = e1 - 0.1 * np.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2) * m2 / (
+            np.sqrt(v2) + 1e-8)
+    else:
+        expected = p0 - 0.1 * g / np.sqrt(1e-8 + g * g) - 0.1 * g / np.sqrt(
+            1e-8 + 2 * g * g)
+    np.testing.assert_allclose(p, expected, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- learning results
+
+def test_digits_reach_97_percent(digits):
+    """The issue's bar: >= 97 % test accuracy on the 8x8 digits (3 splits)."""
+    X, y = load_digits()
+    for seed in (0, 1, 2):
+        Xtr, Xte, ytr, yte = split(X / 16.0, y, 0.25, random_state=seed, stratify=True)
+        clf = quiet(MLPClassifier(hidden_layer_sizes=(100,), batch_size=32, max_iter=60,
+                                  alpha=1e-3, random_state=seed).fit, Xtr, ytr)
+        assert clf.score(Xte, yte) >= 0.97, seed
+
+
+def test_spiral_reaches_95_percent():
+    X, y = make_spiral(600, noise=0.1, random_state=0)
+    Xtr, Xte, ytr, yte = split(X, y, 0.25, random_state=0, stratify=True)
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(64, 64), activation="tanh",
+                              learning_rate_init=0.01, max_iter=1000, random_state=0).fit,
+                Xtr, ytr)
+    assert clf.score(Xte, yte) >= 0.95
+
+
+@pytest.mark.parametrize("solver, kwargs", [
+    ("lbfgs", {}),
+    ("adam", dict(learning_rate_init=0.1, max_iter=500)),
+    ("gd", dict(learning_rate_init=2.0, max_iter=1500, tol=0.0, n_iter_no_change=1500)),
+], ids=["lbfgs", "adam", "gd"])
+def test_xor_learned_by_2_2_1_network(solver, kwargs):
+    """A 2-2-1 tanh network learns XOR. Its loss surface has local minima (the notes:
+    non-convex), so some initializations fail; at least half of 8 seeds must succeed,
+    and each success must classify all four points with confidence."""
+    X, y = make_xor()
+    learned = 0
+    for seed in range(8):
+        clf = quiet(MLPClassifier(hidden_layer_sizes=(2,), activation="tanh",
+                                  solver=solver, alpha=0.0, random_state=seed,
+                                  **kwargs).fit, X, y)
+        assert [W.shape for W in clf.coefs_] == [(2, 2), (2, 1)]      # 2-2-1
+        if np.array_equal(clf.predict(X), y):
+            learned += 1
+            assert np.all(clf.predict_proba(X)[np.arange(4), y] > 0.8)
+    assert learned >= 4, f"only {learned} of 8 initializations learned XOR"
+
+
+def test_regressor_fits_a_smooth_function(rng):
+    X = rng.uniform(-2, 2, size=(400, 2))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2
+    reg = quiet(MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh",
+                             solver="lbfgs", max_iter=500, random_state=0).fit, X, y)
+    assert reg.score(X, y) > 0.99
+    assert reg.predict(X).shape == (400,) and reg.out_activation_ == "identity"
+
+
+# ---------------------------------------------------------------- fitted attributes
+
+def test_fitted_attributes(digits):
+    Xtr, _, ytr, _ = digits
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(20, 10), max_iter=5,
+                              random_state=0).fit, Xtr, ytr)
+    assert [W.shape for W in clf.coefs_] == [(64, 20), (20, 10), (10, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(20,), (10,), (10,)]
+    assert clf.n_layers_ == 4 and clf.n_outputs_ == 10 and clf.n_features_in_ == 64
+    assert clf.out_activation_ == "softmax" and clf.classes_.tolist() == list(range(10))
+    assert clf.n_iter_ == 5 and clf.t_ == 5 * len(Xtr) and len(clf.loss_curve_) == 5
+    assert clf.loss_ == clf.loss_curve_[-1] and clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+    P = clf.predict_proba(Xtr)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(clf.predict_log_proba(Xtr), np.log(P))
+    np.testing.assert_array_equal(clf.predict(Xtr), clf.classes_[P.argmax(1)])
+
+
+def test_binary_uses_one_logistic_output_and_any_labels():
+    X, y = make_xor(40, noise=0.05, random_state=0)
+    labels = np.where(y == 1, "on", "off")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    clf.fit(X, labels)
+    assert clf.out_activation_ == "logistic" and clf.coefs_[-1].shape == (8, 1)
+    assert clf.classes_.tolist() == ["off", "on"]
+    assert clf.predict_proba(X).shape == (40, 2)
+    assert clf.score(X, labels) == 1.0
+
+
+def test_early_stopping_keeps_the_best_validation_model(digits):
+    Xtr, _, ytr, _ = digits
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(30,), early_stopping=True,
+                              n_iter_no_change=3, max_iter=100, random_state=0).fit,
+                Xtr, ytr)
+    assert clf.best_loss_ is None and len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.n_iter_ < 100                           # it stopped early
+
+
+def test_adaptive_learning_rate_decays_and_stops(rng):
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(5,), solver="sgd",
+                              learning_rate="adaptive", n_iter_no_change=2, tol=10.0,
+                              max_iter=500, random_state=0).fit, X, y)
+    # every 3 epochs without a 10.0 improvement divides lr by 5 until it drops below 1e-6
+    assert clf.n_iter_ < 500 and clf._optimizer_state["lr"] <= 1e-6
+
+
+def test_warm_start_and_partial_fit_continue(digits):
+    Xtr, _, ytr, _ = digits
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(10,), max_iter=3, warm_start=True,
+                              random_state=0).fit, Xtr, ytr)
+    first = [W.copy() for W in clf.coefs_]
+    quiet(clf.fit, Xtr, ytr)
+    assert len(clf.loss_curve_) == 6 and clf.t_ == 6 * len(Xtr)
+    assert not np.array_equal(first[0], clf.coefs_[0])
+
+    pf = MLPClassifier(hidden_layer_sizes=(10,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        pf.partial_fit(Xtr, ytr)
+    pf.partial_fit(Xtr[:100], ytr[:100], classes=np.arange(10))
+    pf.partial_fit(Xtr[100:200], ytr[100:200])
+    assert pf.n_iter_ == 1 and pf.t_ == 200 and len(pf.loss_curve_) == 2
+    with pytest.raises(nnlib.LabelError, match=r"labels \[11\] not among the classes"):
+        pf.partial_fit(Xtr[:3], [1, 2, 11])
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    assert hasattr(MLPRegressor(solver="sgd"), "partial_fit")
+
+
+def test_fit_is_reproducible_and_random_state_matters(digits):
+    Xtr, _, ytr, _ = digits
+    a = quiet(MLPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=5).fit,
+              Xtr, ytr)
+    b = quiet(MLPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=5).fit,
+              Xtr, ytr)
+    c = quiet(MLPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=6).fit,
+              Xtr, ytr)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+    assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+def test_float32_is_kept(digits):
+    Xtr, _, ytr, _ = digits
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(10,), max_iter=2, random_state=0).fit,
+                Xtr.astype(np.float32), ytr)
+    assert all(W.dtype == np.float32 for W in clf.coefs_ + clf.intercepts_)
+    assert clf.predict_proba(Xtr.astype(np.float32)).dtype == np.float32
+
+
+# ---------------------------------------------------------------- protocol
+
+def test_params_repr_clone_pickle(digits):
+    clf = MLPClassifier(hidden_layer_sizes=(7,), solver="sgd", alpha=0.01)
+    params = clf.get_params()
+    assert params["hidden_layer_sizes"] == (7,) and params["solver"] == "sgd"
+    assert len(params) == 23
+    assert set(MLPRegressor().get_params()) == set(params) | {"loss"}
+    assert repr(clf) == "MLPClassifier(alpha=0.01, hidden_layer_sizes=(7,), solver='sgd')"
+    assert clf.set_params(max_iter=3, random_state=0) is clf and clf.max_iter == 3
+    with pytest.raises(ValueError, match="Invalid parameter 'max_epochs'"):
+        clf.set_params(max_epochs=3)
+    Xtr, Xte, ytr, _ = digits
+    quiet(clf.fit, Xtr, ytr)
+    clone = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clone.predict_proba(Xte), clf.predict_proba(Xte))
+    assert clone.get_params() == clf.get_params()
+
+
+def test_unfitted_raises():
+    for est in (MLPClassifier(), MLPRegressor()):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            est.predict(np.ones((2, 3)))
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict_proba(np.ones((2, 3)))
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("param, value, exc", [
+    ("hidden_layer_sizes", (10, 0), ValueError),
+    ("hidden_layer_sizes", "big", ValueError),
+    ("activation", "sign", ValueError),
+    ("solver", "newton", ValueError),
+    ("alpha", -1.0, ValueError),
+    ("batch_size", 0, ValueError),
+    ("batch_size", "all", TypeError),
+    ("learning_rate", "cosine", ValueError),
+    ("learning_rate_init", 0.0, ValueError),
+    ("max_iter", 0, ValueError),
+    ("max_iter", 2.5, TypeError),
+    ("shuffle", "yes", TypeError),
+    ("momentum", 1.5, ValueError),
+    ("validation_fraction", 1.0, ValueError),
+    ("beta_2", 1.0, ValueError),
+    ("epsilon", 0.0, ValueError),
+    ("n_iter_no_change", 0, ValueError),
+    ("random_state", "seed", TypeError),
+    ("tol", float("nan"), TypeError),
+])
+def test_bad_parameters_name_themselves(param, value, exc):
+    X, y = make_xor()
+    clf = MLPClassifier(**{param: value})                # __init__ never validates
+    with pytest.raises(exc, match=param if param != "random_state" else "random_state"):
+        clf.fit(X, y)
+
+
+def test_nan_in_X_names_the_first_row(digits):
+    Xtr, _, ytr, _ = digits
+    X = Xtr.copy()
+    X[17, 5] = np.nan
+    X[30, 1] = np.inf
+    with pytest.raises(nnlib.NonFiniteError, match="contains NaN .* row 17, column 5"):
+        MLPClassifier().fit(X, ytr)
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(5,), max_iter=1).fit, Xtr, ytr)
+    with pytest.raises(nnlib.NonFiniteError, match="infinity .* row 30"):
+        clf.predict(np.where(np.isnan(X), 0, X))
+
+
+def test_bad_shapes_and_labels(digits):
+    Xtr, _, ytr, _ = digits
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=1)
+    with pytest.raises(nnlib.ShapeError, match="inconsistent numbers of samples"):
+        clf.fit(Xtr, ytr[:-1])
+    with pytest.raises(nnlib.ShapeError, match="Expected 2D array"):
+        clf.fit(Xtr[:, 0], ytr)
+    with pytest.raises(nnlib.ShapeError, match="0 sample"):
+        clf.fit(Xtr[:0], ytr[:0])
+    with pytest.raises(nnlib.LabelError, match="continuous"):
+        clf.fit(Xtr, ytr + 0.5)
+    with pytest.raises(nnlib.LabelError, match="only one class"):
+        clf.fit(Xtr, np.zeros(len(Xtr)))
+    with pytest.raises(nnlib.DTypeError, match="Complex"):
+        clf.fit(Xtr + 1j, ytr)
+    with pytest.raises(TypeError, match="string or a real number"):
+        clf.fit(np.array([[1.0, {"a": 1}]], dtype=object), [0])
+    quiet(clf.fit, Xtr, ytr)
+    with pytest.raises(nnlib.ShapeError, match="X has 63 features, but MLPClassifier is "
+                                               "expecting 64"):
+        clf.predict(Xtr[:, 1:])
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.fit(Xtr, None)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        quiet(clf.fit, Xtr, ytr[:, None])
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="sparse"):
+        clf.fit(sparse.csr_matrix(Xtr), ytr)
+
+
+def test_warm_start_with_new_classes_raises(digits):
+    Xtr, _, ytr, _ = digits
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(5,), max_iter=1, warm_start=True).fit,
+                Xtr, ytr)
+    with pytest.raises(nnlib.LabelError, match="same classes"):
+        clf.fit(Xtr[ytr < 5], ytr[ytr < 5])
+
+
+def test_divergence_is_reported():
+    X = np.array([[1e6, -1e6], [-1e6, 1e6], [1e6, 1e6], [-1e6, -1e6]] * 5)
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPRegressor(solver="sgd", learning_rate_init=10.0, max_iter=50,
+                         random_state=0).fit(X, y * 1e8)

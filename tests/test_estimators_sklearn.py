@@ -1,0 +1,128 @@
+"""nnlib's estimators against scikit-learn itself (skipped when it is not installed):
+identical trajectories from the same seed, comparable accuracy, Pipeline and
+GridSearchCV, and scikit-learn's own check_estimator suite with no expected failures."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")   # ConvergenceWarning etc.
+
+from sklearn.base import clone                                   # noqa: E402
+from sklearn.model_selection import GridSearchCV                 # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkRegressor   # noqa: E402
+from sklearn.pipeline import make_pipeline                       # noqa: E402
+from sklearn.preprocessing import StandardScaler                 # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from nnlib.datasets import load_digits, split                    # noqa: E402
+from nnlib.estimators import MLPClassifier, MLPRegressor         # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits()
+    return split(X / 16.0, y, 0.25, random_state=0, stratify=True)
+
+
+def both(nn_cls, sk_cls, X, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nn_cls(**params).fit(X, y), sk_cls(**params).fit(X, y)
+
+
+def assert_same_model(a, b, atol):
+    for name in ("coefs_", "intercepts_"):
+        for u, v in zip(getattr(a, name), getattr(b, name)):
+            np.testing.assert_allclose(u, v, rtol=0, atol=atol)
+    assert a.n_iter_ == b.n_iter_ and a.t_ == b.t_
+    assert a.loss_ == pytest.approx(b.loss_, rel=1e-9, abs=1e-12)
+
+
+SAME_SEED_CASES = [
+    dict(solver="sgd"),
+    dict(solver="sgd", nesterovs_momentum=False, learning_rate="invscaling"),
+    dict(solver="sgd", learning_rate="adaptive", tol=0.5, n_iter_no_change=1),
+    dict(solver="sgd", momentum=0.0, batch_size=50, shuffle=False),
+    dict(solver="adam"),
+    dict(solver="adam", beta_1=0.5, beta_2=0.9, epsilon=1e-3, alpha=0.1),
+    dict(solver="lbfgs", max_iter=15),
+]
+
+
+@pytest.mark.parametrize("params", SAME_SEED_CASES, ids=lambda p: "-".join(
+    f"{v}" for v in p.values()))
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_same_trajectory_as_sklearn_classifier(digits, params, activation):
+    """Same seed -> same initial weights and batches -> the same float64 model."""
+    Xtr, _, ytr, _ = digits
+    kw = dict(hidden_layer_sizes=(16,), activation=activation, max_iter=4,
+              learning_rate_init=0.01, random_state=3)
+    kw.update(params)
+    a, b = both(MLPClassifier, SkClassifier, Xtr, ytr, **kw)
+    assert_same_model(a, b, atol=1e-10)
+    if hasattr(b, "loss_curve_"):
+        np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(a.predict_proba(Xtr), b.predict_proba(Xtr), atol=1e-9)
+
+
+def test_same_trajectory_as_sklearn_binary_and_regression(digits):
+    Xtr, _, ytr, _ = digits
+    a, b = both(MLPClassifier, SkClassifier, Xtr, ytr > 4, hidden_layer_sizes=(8, 8),
+                solver="sgd", max_iter=3, random_state=0)
+    assert_same_model(a, b, atol=1e-10)
+    Y = np.column_stack([Xtr[:, :3] @ [1.0, 2.0, 3.0], Xtr[:, 10]])
+    a, b = both(MLPRegressor, SkRegressor, Xtr, Y, hidden_layer_sizes=(8,),
+                solver="adam", max_iter=3, random_state=0, activation="tanh")
+    assert_same_model(a, b, atol=1e-10)
+
+
+def test_accuracy_comparable_to_sklearn(digits):
+    Xtr, Xte, ytr, yte = digits
+    a, b = both(MLPClassifier, SkClassifier, Xtr, ytr, hidden_layer_sizes=(64,),
+                early_stopping=True, max_iter=50, random_state=0)
+    assert a.score(Xte, yte) > 0.93 and abs(a.score(Xte, yte) - b.score(Xte, yte)) < 0.03
+
+
+def test_pipeline_and_grid_search(digits):
+    Xtr, Xte, ytr, yte = digits
+    pipe = make_pipeline(StandardScaler(),
+                         MLPClassifier(hidden_layer_sizes=(32,), max_iter=30,
+                                       random_state=0))
+    grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1],
+                               "mlpclassifier__hidden_layer_sizes": [(16,), (32,)]},
+                        cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid.fit(Xtr, ytr)
+    assert set(grid.best_params_) == {"mlpclassifier__alpha",
+                                      "mlpclassifier__hidden_layer_sizes"}
+    assert grid.score(Xte, yte) > 0.9
+    best = pickle.loads(pickle.dumps(grid.best_estimator_))
+    np.testing.assert_array_equal(best.predict(Xte), grid.predict(Xte))
+    c = clone(MLPRegressor(hidden_layer_sizes=(3, 2), alpha=0.5))
+    assert c.get_params()["hidden_layer_sizes"] == (3, 2) and c.alpha == 0.5
+
+
+def test_sklearn_recognises_our_errors_and_warnings():
+    from sklearn.exceptions import ConvergenceWarning, NotFittedError
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(np.ones((1, 2)))
+    X, y = np.eye(4), [0, 1, 0, 1]
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(max_iter=1).fit(X, y)
+
+
+ESTIMATORS = [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100),
+              MLPClassifier(solver="lbfgs", max_iter=100),
+              MLPRegressor(solver="sgd", max_iter=100)]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_check_estimator(estimator, check):
+    """scikit-learn's own estimator checks, no expected failures (max_iter=100 as
+    scikit-learn's test-suite sets for its MLPs, to keep the checks fast)."""
+    check(estimator)
