@@ -139,8 +139,7 @@ def _sce_op():
 
 
 def _dense_op():
-    """Dense ReLU layer forward + backward. nnlib's functional names are looked up as
-    ``dense_forward`` / ``dense_backward`` (the kernels helper's API)."""
+    """Dense ReLU layer forward + backward (nnlib.functional.dense_forward/_backward)."""
     def nnlib_like(which):
         def build(n, dtype, rng, ctx):
             mod = _modules()[which]
@@ -173,17 +172,16 @@ def _dense_arrays(n, dtype, rng):
 
 
 def _dense_call(fwd, bwd, X, W, b, dH):
-    """Bind forward/backward by parameter name so either argument order works."""
-    fwd_kw = _bind(fwd, {"X": X, "x": X, "W": W, "w": W, "b": b, "activation": "relu"})
+    """``dense_forward(X, W, b, activation)`` then ``dense_backward(X, W, H, grad_H,
+    activation)``, arguments bound by name."""
+    fwd_kw = _bind(fwd, {"X": X, "W": W, "b": b, "activation": "relu"})
     H = fwd(**fwd_kw)
     H = H[0] if isinstance(H, tuple) else H
-    bwd_kw = _bind(bwd, {"X": X, "x": X, "W": W, "w": W, "b": b, "H": H, "h": H, "out": H,
-                         "dH": dH, "grad_out": dH, "dh": dH, "activation": "relu"})
+    bwd_kw = _bind(bwd, {"X": X, "W": W, "b": b, "H": H, "grad_H": dH, "activation": "relu"})
 
     def call():
         out = fwd(**fwd_kw)
-        bwd_kw.update({k: (out[0] if isinstance(out, tuple) else out)
-                       for k in ("H", "h", "out") if k in bwd_kw})
+        bwd_kw["H"] = out[0] if isinstance(out, tuple) else out
         return bwd(**bwd_kw)
     return call
 
@@ -206,6 +204,7 @@ def _optimizer_op(kind):
     from bench.peers import OPTIMIZERS, TrainSpec
     spec = TrainSpec((1, 1), 1, kind)
 
+
     def nnlib_build(n, dtype, rng, ctx):
         from bench.peers import nnlib_api, nnlib_optimizer
         _, optim = nnlib_api()
@@ -214,27 +213,19 @@ def _optimizer_op(kind):
         return lambda: opt.step([w], [g])
 
     def twin_build(n, dtype, rng, ctx):
-        # The NumPy twin of nnlib.optim when nnlib._reference has one; else the same
-        # update written in NumPy here (the NumPy loop peer's rule).
+        # nnlib._reference.optim.optim_step: the twin of the compiled update, driven by
+        # the nnlib optimizer's own config and state layout.
+        from bench.peers import nnlib_api, nnlib_optimizer
+        _, optim = nnlib_api()
+        ref = _need(_reference_optim(), "optim_step", "state_slots")
+        cfg = nnlib_optimizer(optim, spec).config()
         w, g = (rng.standard_normal(n).astype(dtype) for _ in range(2))
-        ref = _reference_optim()
-        if ref is not None:
-            opt = nnlib_optimizer_from(ref, spec)
-            return lambda: opt.step([w], [g])
-        h, m, v, t = OPTIMIZERS[kind], np.zeros_like(w), np.zeros_like(w), [0]
+        state = np.zeros((ref[1](cfg), n), dtype=dtype)
+        t = [0]
 
         def step():
             t[0] += 1
-            if kind == "adam":
-                m[...] = h["beta1"] * m + (1 - h["beta1"]) * g
-                v[...] = h["beta2"] * v + (1 - h["beta2"]) * g * g
-                w[...] -= (h["lr"] / (1 - h["beta1"] ** t[0])) * m / (
-                    np.sqrt(v / (1 - h["beta2"] ** t[0])) + h["eps"])
-            elif h["momentum"]:
-                m[...] = h["momentum"] * m + g
-                w[...] -= h["lr"] * m
-            else:
-                w[...] -= h["lr"] * g
+            ref[0](cfg, w, g, state, t[0], None)
         return step
 
     def torch_build(n, dtype, rng, ctx):
@@ -253,16 +244,8 @@ def _optimizer_op(kind):
 
 
 def _reference_optim():
-    try:
-        import nnlib._reference.optim as ref
-    except ImportError:
-        return None
-    return ref if hasattr(ref, "SGD") and hasattr(ref, "Adam") else None
-
-
-def nnlib_optimizer_from(module, spec):
-    from bench.peers import nnlib_optimizer
-    return nnlib_optimizer(module, spec)
+    import nnlib._reference.optim as ref
+    return ref
 
 
 def sweep_ops():
@@ -295,7 +278,9 @@ def _twin_args(name, fn, n, dtype, rng):
             pool["y"] = _labels(rng, shape[0])
     if name.startswith("dense"):
         X, W, b, dH = _dense_arrays(n, dtype, rng)
-        pool.update(X=X, W=W, b=b, dH=dH, H=np.maximum(X @ W + b, 0))
+        pool.update(X=X, W=W, b=b, grad_H=dH, H=np.maximum(X @ W + b, 0))
+    if "loss" in inspect.signature(fn).parameters:
+        pool["loss"] = "softmax_cross_entropy"
     return _bind(fn, pool)
 
 

@@ -103,6 +103,21 @@ def _load(meta):
     return f"{a[0]:.2f} at start, {b[0]:.2f} at end" if a and b else "unknown"
 
 
+def _loss_line(tbl):
+    """Each peer's training loss after the timed epochs: equal work shows as similar
+    losses (a peer that skipped work, or diverged, would stand out)."""
+    parts = []
+    for row in tbl["rows"]:
+        vals = [f"{_label(c)} {cell['loss_after']:.3g}" for c, cell in row["cells"].items()
+                if cell.get("status") == "ok" and cell.get("loss_after") is not None]
+        if vals:
+            parts.append(f"{row['case']}: " + ", ".join(vals))
+    if not parts:
+        return ""
+    return ("Training loss after the timed epochs (mean cross-entropy on the data, same "
+            "function for every peer): " + "; ".join(parts) + ".")
+
+
 def _status(met):
     return {True: "**MET**", False: "**MISSED**", None: "not measured"}[met]
 
@@ -147,6 +162,9 @@ def write_markdown(results, path):
             for note in tbl.get("notes", []):
                 out += [note, ""]
             out += [_table_md(tbl), ""]
+            losses = _loss_line(tbl)
+            if losses:
+                out += [losses, ""]
             plot = tbl.get("plot")
             if plot and plot.get("file") in results.get("plots", []):
                 out += [f"![{tbl['name']}]({plot['file']})", ""]

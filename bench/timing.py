@@ -81,7 +81,6 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
         number[name] = 1 if t >= min_sample else int(
             min(max_number, math.ceil(min_sample / max(t, 1e-9))))
     samples = {name: [] for name in names}
-    gc.collect()
     for r in range(repeats):
         k = r % len(names) if names else 0
         for name in names[k:] + names[:k]:

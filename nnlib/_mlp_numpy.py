@@ -92,7 +92,7 @@ def loss_and_grads(coefs, intercepts, X, Y, activation, out_activation, alpha):
 
 def state_slots(solver):
     """How many arrays of state per parameter each rule keeps."""
-    return {"sgd": 1, "gd": 0, "adam": 2, "adagrad": 1}[solver]
+    return {"sgd": 1, "gd": 0, "adam": 2, "adagrad": 1, "lbfgs": 0}[solver]
 
 
 def update(solver, params, grads, state, step, hyper):

@@ -6,6 +6,17 @@ libraries and results can be compared; scikit-learn itself is never imported (on
 own tools call ``__sklearn_tags__``, which imports it lazily). Usable in scikit-learn's
 ``Pipeline`` and ``GridSearchCV`` and passes its ``check_estimator``.
 
+Engine
+------
+Each epoch is one compiled call of ``nnlib.Sequential.fit`` (``nnlib/_kernels/train.pyx``:
+batching, forward, loss, backward, L2 and the update with the GIL released), with
+``nnlib.optim``'s SklearnSGD / SklearnAdam / NotesAdaGrad / SGD; L-BFGS takes its loss and
+gradient from ``Sequential.loss_and_grads``. Python runs only the per-epoch logic
+(shuffle, stopping, schedules, validation). ``nnlib/_mlp_numpy.py`` states the same
+training in plain NumPy; the tests check both train the same model. Multi-output
+regression trains with that NumPy reference, because scikit-learn's loss averages the
+squared errors over outputs where nnlib's ``squared_error`` sums them.
+
 How training follows scikit-learn
 ---------------------------------
 * ``random_state`` seeds a legacy ``numpy.random.RandomState`` exactly as scikit-learn
@@ -51,6 +62,7 @@ import warnings
 import numpy as np
 
 from nnlib import _mlp_numpy as ref
+from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels,
                            labels_to_index)
@@ -153,6 +165,8 @@ def _hidden_sizes(value):
 class _BaseMLP(BaseModel):
     """Everything MLPClassifier and MLPRegressor share: checks, initialization, the
     training loops, prediction. Subclasses define the targets and the output map."""
+
+    _engine = "compiled"     # "numpy": train with the NumPy reference (tests compare)
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -284,7 +298,7 @@ class _BaseMLP(BaseModel):
             self.coefs_.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
             self.intercepts_.append(rng.uniform(-bound, bound, fan_out).astype(dtype))
         self._best = None
-        self._optimizer_state = None
+        self._trainer = None
         if cfg["solver"] != "lbfgs":
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -297,9 +311,14 @@ class _BaseMLP(BaseModel):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _loss_grads(self, X, Y, alpha):
-        return ref.loss_and_grads(self.coefs_, self.intercepts_, X, Y,
-                                  self._cfg["activation"], self.out_activation_, alpha)
+    def _engine_for(self, n_outputs):
+        """'compiled' (nnlib.Sequential's compiled loop) unless the NumPy reference is
+        asked for (``_engine = "numpy"``) or needed: multi-output regression, where
+        scikit-learn's loss averages over outputs and nnlib's squared_error sums them."""
+        if self._engine == "numpy" or (self._estimator_type == "regressor"
+                                       and n_outputs > 1):
+            return _NumpyTrainer
+        return _CompiledTrainer
 
     def _fit_lbfgs(self, X, Y, cfg):
         import scipy.optimize   # only when lbfgs is asked for
@@ -314,9 +333,11 @@ class _BaseMLP(BaseModel):
             L = len(self.coefs_)
             self.coefs_, self.intercepts_ = arrays[:L], arrays[L:]
 
+        trainer = self._engine_for(Y.shape[1])(self, cfg, Y)
+
         def objective(theta):
             unpack(theta)
-            loss, dWs, dbs = self._loss_grads(X, Y, cfg["alpha"])
+            loss, dWs, dbs = trainer.loss_and_grads(X, Y, cfg["alpha"] / X.shape[0])
             return loss, np.concatenate([g.ravel() for g in dWs + dbs]).astype(np.float64)
 
         theta0 = np.concatenate([p.ravel() for p in self.coefs_ + self.intercepts_])
@@ -338,12 +359,9 @@ class _BaseMLP(BaseModel):
 
     def _fit_stochastic(self, X, Y, cfg, rng, incremental):
         solver = cfg["solver"]
-        if not incremental or self._optimizer_state is None:
-            self._optimizer_state = dict(
-                lr=cfg["learning_rate_init"], step=0,
-                slots=[[np.zeros_like(p) for p in self.coefs_ + self.intercepts_]
-                       for _ in range(ref.state_slots(solver))])
-        opt = self._optimizer_state
+        if not incremental or getattr(self, "_trainer", None) is None:
+            self._trainer = self._engine_for(Y.shape[1])(self, cfg, Y)
+        trainer = self._trainer
         early = cfg["early_stopping"]
         if early:
             X_train, X_val, Y_train, Y_val = split(
@@ -366,36 +384,25 @@ class _BaseMLP(BaseModel):
                               "It is going to be clipped", stacklevel=3)
             batch = int(np.clip(cfg["batch_size"], 1, n))
         idx = np.arange(n)
-        params = self.coefs_ + self.intercepts_
         self.n_iter_ = 0
         for _ in range(cfg["max_iter"]):
             if cfg["shuffle"] and solver != "gd":
                 idx = _sklearn_shuffle(idx, rng)
-            total = 0.0
-            for start in range(0, n, batch):
-                rows = idx[start:start + batch]
-                Xb, Yb = X_train[rows], Y_train[rows]
-                loss, dWs, dbs = self._loss_grads(Xb, Yb, cfg["alpha"])
-                total += loss * rows.size
-                opt["step"] += 1
-                ref.update(solver, params, dWs + dbs, opt["slots"], opt["step"],
-                           dict(lr=opt["lr"], momentum=cfg["momentum"],
-                                nesterov=cfg["nesterov"], beta_1=cfg["beta_1"],
-                                beta_2=cfg["beta_2"], epsilon=cfg["epsilon"]))
+            total = trainer.epoch(X_train, Y_train, idx, batch)
             self.n_iter_ += 1
-            self.loss_ = total / n
+            self.loss_ = total
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if cfg["verbose"]:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
             self._update_no_improvement(early, X_val, y_val, cfg)
             if solver != "adam" and cfg["learning_rate"] == "invscaling":
-                opt["lr"] = cfg["learning_rate_init"] / (self.t_ + 1) ** cfg["power_t"]
+                trainer.lr = cfg["learning_rate_init"] / (self.t_ + 1) ** cfg["power_t"]
             if self._no_improvement_count > cfg["n_iter_no_change"]:
                 what = ("Validation score" if early else "Training loss")
                 msg = (f"{what} did not improve more than tol={cfg['tol']:f} for "
                        f"{cfg['n_iter_no_change']} consecutive epochs.")
-                if self._stop_or_decay(opt, cfg, msg):
+                if self._stop_or_decay(trainer, cfg, msg):
                     break
                 self._no_improvement_count = 0
             if incremental:
@@ -408,20 +415,20 @@ class _BaseMLP(BaseModel):
         if early and self._best is not None:
             self.coefs_, self.intercepts_ = self._best
 
-    def _stop_or_decay(self, opt, cfg, msg):
+    def _stop_or_decay(self, trainer, cfg, msg):
         """scikit-learn's ``trigger_stopping``: True to stop; 'adaptive' first divides
         the rate by 5 until it falls to 1e-6."""
         if cfg["solver"] == "adam" or cfg["learning_rate"] != "adaptive":
             if cfg["verbose"]:
                 print(msg + " Stopping.")
             return True
-        if opt["lr"] <= 1e-6:
+        if trainer.lr <= 1e-6:
             if cfg["verbose"]:
                 print(msg + " Learning rate too small. Stopping.")
             return True
-        opt["lr"] /= 5.0
+        trainer.lr /= 5.0
         if cfg["verbose"]:
-            print(msg + f" Setting learning rate to {opt['lr']:f}")
+            print(msg + f" Setting learning rate to {trainer.lr:f}")
         return False
 
     def _update_no_improvement(self, early, X_val, y_val, cfg):
@@ -452,9 +459,18 @@ class _BaseMLP(BaseModel):
         """The output map's values for X, shape (n_samples, n_outputs_)."""
         self._check_fitted()
         X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_)
-        _, Hs = ref.forward(self.coefs_, self.intercepts_, X,
-                            _ACTIVATIONS[self.activation], self.out_activation_)
-        return Hs[-1]
+        act = _ACTIVATIONS[self.activation]
+        H = X
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            last = i == len(self.coefs_) - 1
+            H = F.dense_forward(H, W.astype(H.dtype, copy=False),
+                                b.astype(H.dtype, copy=False),
+                                "identity" if last else act)
+        if self.out_activation_ == "softmax":
+            return F.softmax(H)
+        if self.out_activation_ == "logistic":
+            return F.sigmoid(H)
+        return H
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "coefs_")
@@ -469,6 +485,116 @@ class _BaseMLP(BaseModel):
         state = self.__dict__.copy()
         state.pop("_cfg", None)
         return state
+
+
+class _NumpyTrainer:
+    """Epochs and gradients in plain NumPy (nnlib._mlp_numpy): the reference."""
+
+    def __init__(self, est, cfg, Y):
+        self.est, self.cfg, self.lr, self.step = est, cfg, cfg["learning_rate_init"], 0
+        params = est.coefs_ + est.intercepts_
+        self.slots = [[np.zeros_like(p) for p in params]
+                      for _ in range(ref.state_slots(cfg["solver"]))]
+
+    def loss_and_grads(self, X, Y, l2):
+        """Penalized batch loss with ``l2 / 2 * sum ||W||^2``; (loss, dWs, dbs)."""
+        e = self.est
+        return ref.loss_and_grads(e.coefs_, e.intercepts_, X, Y, self.cfg["activation"],
+                                  e.out_activation_, l2 * X.shape[0])
+
+    def epoch(self, X, Y, order, batch):
+        """One pass over ``X[order]`` in batches; returns the mean penalized loss."""
+        e, cfg = self.est, self.cfg
+        params = e.coefs_ + e.intercepts_
+        hyper = dict(lr=self.lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"],
+                     beta_1=cfg["beta_1"], beta_2=cfg["beta_2"], epsilon=cfg["epsilon"])
+        total = 0.0
+        for start in range(0, order.size, batch):
+            rows = order[start:start + batch]
+            loss, dWs, dbs = self.loss_and_grads(X[rows], Y[rows],
+                                                 cfg["alpha"] / rows.size)
+            total += loss * rows.size
+            self.step += 1
+            ref.update(cfg["solver"], params, dWs + dbs, self.slots, self.step, hyper)
+        return total / order.size
+
+
+class _CompiledTrainer:
+    """Epochs through ``nnlib.Sequential.fit`` (one compiled call per epoch, GIL
+    released) and gradients through ``Sequential.loss_and_grads``; the optimizer is the
+    matching nnlib.optim rule (SklearnSGD, SklearnAdam, NotesAdaGrad, plain SGD for
+    'gd'), kept between partial_fit calls so its state and step count carry over."""
+
+    _LOSSES = {"softmax": "softmax_cross_entropy", "logistic": "logistic_loss",
+               "identity": "squared_error"}
+
+    def __init__(self, est, cfg, Y):
+        from nnlib import optim
+        self.est, self.cfg = est, cfg
+        lr, solver = cfg["learning_rate_init"], cfg["solver"]
+        if solver == "sgd":
+            self.opt = optim.SklearnSGD(lr=lr, momentum=cfg["momentum"],
+                                        nesterov=cfg["nesterov"])
+        elif solver == "adam":
+            self.opt = optim.SklearnAdam(lr=lr, beta_1=cfg["beta_1"],
+                                         beta_2=cfg["beta_2"], epsilon=cfg["epsilon"])
+        elif solver == "adagrad":
+            self.opt = optim.NotesAdaGrad(lr=lr, eps=cfg["epsilon"])
+        else:                                   # 'gd' (and lbfgs, which only asks grads)
+            self.opt = optim.SGD(lr=lr)
+        self.loss = self._LOSSES[est.out_activation_]
+
+    @property
+    def lr(self):
+        return self.opt.lr
+
+    @lr.setter
+    def lr(self, value):
+        self.opt.lr = value
+
+    def _model(self):
+        """A Sequential whose W and b ARE the estimator's coefs_/intercepts_ (live)."""
+        from nnlib.layers import Dense
+        from nnlib.model import Sequential
+        e = self.est
+        layers = []
+        for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
+            last = i == len(e.coefs_) - 1
+            layer = Dense(W.shape[0], W.shape[1], init="zeros", dtype=W.dtype,
+                          activation="identity" if last else self.cfg["activation"])
+            layer.W, layer.b = W, b
+            layers.append(layer)
+        return Sequential(layers)
+
+    def _y(self, Y):
+        if self.loss == "softmax_cross_entropy":
+            return np.argmax(Y, axis=1)
+        if self.loss == "logistic_loss":
+            return Y[:, 0]
+        return Y
+
+    def loss_and_grads(self, X, Y, l2):
+        value, grads = self._model().loss_and_grads(X, self._y(Y), loss=self.loss, l2=l2)
+        return value, grads[0::2], grads[1::2]
+
+    def epoch(self, X, Y, order, batch):
+        model = self._model()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # reported below instead
+            history = model.fit(X[order], self._y(Y[order]), loss=self.loss,
+                                optimizer=self.opt, epochs=1, batch_size=batch,
+                                shuffle=False, l2=self.cfg["alpha"], l2_per_batch=True)
+        e = self.est
+        e.coefs_ = [layer.W for layer in model.layers]        # the same arrays, unless
+        e.intercepts_ = [layer.b for layer in model.layers]   # Sequential had to copy
+        if history.stop_reason == "nonfinite":
+            raise ValueError(f"Solver produced non-finite parameter weights: the "
+                             f"{history.nonfinite['what']} became non-finite at step "
+                             f"{history.nonfinite['step']} of epoch {e.n_iter_ + 1}. The "
+                             f"input data may contain large values and need to be "
+                             f"preprocessed (e.g. standardized), or learning_rate_init "
+                             f"lowered.")
+        return history["loss"][-1]
 
 
 def _sklearn_shuffle(idx, rng):

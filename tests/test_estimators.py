@@ -214,7 +214,7 @@ def test_adaptive_learning_rate_decays_and_stops(rng):
                               learning_rate="adaptive", n_iter_no_change=2, tol=10.0,
                               max_iter=500, random_state=0).fit, X, y)
     # every 3 epochs without a 10.0 improvement divides lr by 5 until it drops below 1e-6
-    assert clf.n_iter_ < 500 and clf._optimizer_state["lr"] <= 1e-6
+    assert clf.n_iter_ < 500 and clf._trainer.lr <= 1e-6
 
 
 def test_warm_start_and_partial_fit_continue(digits):
@@ -373,3 +373,40 @@ def test_divergence_is_reported():
             warnings.simplefilter("ignore")
             MLPRegressor(solver="sgd", learning_rate_init=10.0, max_iter=50,
                          random_state=0).fit(X, y * 1e8)
+
+
+# ---------------------------------------------------------------- compiled vs reference
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "adagrad", "gd", "lbfgs"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
+def test_compiled_training_equals_numpy_reference(digits, solver, activation):
+    """The compiled path (nnlib.Sequential + nnlib.optim) and the NumPy statement of
+    the rules (nnlib._mlp_numpy) train the same model."""
+    Xtr, _, ytr, _ = digits
+    Xtr, ytr = Xtr[:300], ytr[:300]
+    kw = dict(hidden_layer_sizes=(12, 7), activation=activation, solver=solver,
+              max_iter=4, batch_size=32, alpha=0.01, learning_rate_init=0.01,
+              random_state=0)
+    a = quiet(MLPClassifier(**kw).fit, Xtr, ytr)
+    ref_model = MLPClassifier(**kw)
+    ref_model._engine = "numpy"
+    b = quiet(ref_model.fit, Xtr, ytr)
+    for u, v in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-11)
+    assert a.loss_ == pytest.approx(b.loss_, rel=1e-10)
+    assert a.n_iter_ == b.n_iter_
+
+
+def test_compiled_regression_and_binary_equal_reference(rng):
+    X = rng.normal(size=(90, 4))
+    for est, y in ((MLPRegressor, X @ [1.0, -2.0, 0.5, 0.0]),
+                   (MLPClassifier, (X[:, 0] * X[:, 1] > 0).astype(int))):
+        kw = dict(hidden_layer_sizes=(6,), solver="sgd", max_iter=5, batch_size=10,
+                  random_state=1)
+        a = quiet(est(**kw).fit, X, y)
+        b = est(**kw)
+        b._engine = "numpy"
+        quiet(b.fit, X, y)
+        for u, v in zip(a.coefs_, b.coefs_):
+            np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
