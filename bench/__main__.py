@@ -84,7 +84,34 @@ def _parser():
                    help="dtype of the digits and kernel workloads (default float32)")
     p.add_argument("--peers", nargs="+", choices=ALL_PEERS, default=list(ALL_PEERS),
                    help="training peers to run (default all)")
+    p.add_argument("--render", metavar="DIR",
+                   help="measure nothing: rewrite DIR/results.md and the plots from "
+                        "DIR/results.json")
     return p
+
+
+def _render(out_dir):
+    import json
+
+    from bench.report import write_markdown, write_plots
+    with open(os.path.join(out_dir, "results.json")) as f:
+        results = json.load(f)
+    results["plots"] = write_plots(results, out_dir)
+    write_markdown(results, os.path.join(out_dir, "results.md"))
+    print(f"wrote {os.path.join(out_dir, 'results.md')}")
+    return 0
+
+
+def _commit():
+    """The source tree's git commit, when the bench runs from a checkout."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        r = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None
 
 
 def _usable_cores():
@@ -101,6 +128,8 @@ def _loadavg():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if args.render:
+        return _render(args.render)
     threads = args.threads or _usable_cores()
     if threads < 1:
         raise SystemExit("--threads must be >= 1")
@@ -122,7 +151,7 @@ def main(argv=None):
             "%Y-%m-%d %H:%M"),
         "machine": machine_info(), "versions": versions(), "dtype": args.dtype,
         "peers": list(args.peers), "workloads_run": names,
-        "loadavg_start": _loadavg(), "repeats_default": ctx.repeats, "warmup": ctx.warmup, "min_sample_s": ctx.min_sample,
+        "commit": _commit(), "loadavg_start": _loadavg(), "repeats_default": ctx.repeats, "warmup": ctx.warmup, "min_sample_s": ctx.min_sample,
     }, "workloads": {}}
     failed = []
     t0 = time.perf_counter()

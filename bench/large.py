@@ -40,7 +40,8 @@ def run(ctx):
     text = "large batch: at least PyTorch's throughput (~90 % of sgemm)"
     if nn is None or pt is None:
         tgt = target(text, None, "not measured: " + ", ".join(
-            f"{peers.PEER_LABELS[k]} {row['cells'][k]['status']}" for k in ("nnlib", "torch")
+            f"{peers.PEER_LABELS[k]} {row['cells'].get(k, {'status': 'not run'})['status']}"
+            for k in ("nnlib", "torch")
             if median(row["cells"].get(k)) is None))
     else:
         c_nn, c_pt = row["cells"]["nnlib"], row["cells"]["torch"]

@@ -103,6 +103,21 @@ def _load(meta):
     return f"{a[0]:.2f} at start, {b[0]:.2f} at end" if a and b else "unknown"
 
 
+def _load_warning(meta):
+    """A plain warning when other work competed for the cores during the run."""
+    a, b = meta.get("loadavg_start"), meta.get("loadavg_end")
+    cores = meta["machine"].get("usable_cores") or 1
+    worst = max(x[0] for x in (a, b) if x) if (a or b) else 0
+    if worst <= cores:
+        return []
+    return [f"**Warning: the load average reached {worst:.1f} on {cores} cores: other "
+            "processes competed with these timings.** Multi-threaded libraries suffer most "
+            "(an OpenMP or OpenBLAS thread that spins at a barrier while its partner is "
+            "descheduled stalls the whole call), so with more than one thread the peers' "
+            "times can be inflated far more than nnlib's; `--threads 1` is the fairer "
+            "setting on a busy machine.", ""]
+
+
 def _loss_line(tbl):
     """Each peer's training loss after the timed epochs: equal work shows as similar
     losses (a peer that skipped work, or diverged, would stand out)."""
@@ -131,15 +146,17 @@ def write_markdown(results, path):
            f"Machine: {m['cpu']}, {m['usable_cores']} usable cores "
            f"({m['logical_cores']} logical), {m['memory_gib']} GiB, {m['os']}. "
            f"Load average (1 min) {_load(meta)} — the machine is shared, so a load above "
-           f"the core count means other work competed with these timings.", "",
-           f"Threads: {t['requested']} for every library (OMP/OpenBLAS/MKL environment "
-           f"variables, `torch.set_num_threads`, nnlib's OpenMP).", "",
-           "Versions: " + ", ".join(f"{k} {val if val else 'not installed'}"
-                                    for k, val in v.items()) + ".", "",
-           "Cells: median, ± the interquartile range as a fraction of the median. Ratio "
-           "columns divide nnlib's value by the peer's: for times, below 1 means nnlib is "
-           "faster (0.02 = 50× faster); for throughputs, above 1 means nnlib is faster.",
-           "", "## Targets", ""]
+           f"the core count means other work competed with these timings.", ""]
+    out += _load_warning(meta)
+    out += [f"Threads: {t['requested']} for every library (OMP/OpenBLAS/MKL environment "
+            f"variables, `torch.set_num_threads`, nnlib's OpenMP).", "",
+            "Versions: " + ", ".join(f"{k} {val if val else 'not installed'}"
+                                     for k, val in v.items())
+            + (f"; source commit {meta['commit']}" if meta.get("commit") else "") + ".", "",
+            "Cells: median, ± the interquartile range as a fraction of the median. Ratio "
+            "columns divide nnlib's value by the peer's: for times, below 1 means nnlib is "
+            "faster (0.02 = 50× faster); for throughputs, above 1 means nnlib is faster.",
+            "", "## Targets", ""]
     targets = [tg for w in results["workloads"].values() for tg in w.get("targets", [])]
     if targets:
         out += ["| target | status | measured |", "|---|---|---|"]

@@ -36,7 +36,7 @@ def speedup_target(text, row, peer, factor):
     nn, other = median(row["cells"].get("nnlib")), median(row["cells"].get(peer))
     label = peers.PEER_LABELS[peer]
     if nn is None or other is None:
-        why = [f"{peers.PEER_LABELS[k]} {row['cells'][k]['status']}"
+        why = [f"{peers.PEER_LABELS[k]} {row['cells'].get(k, {'status': 'not run'})['status']}"
                for k in ("nnlib", peer) if median(row["cells"].get(k)) is None]
         return target(text, None, "not measured: " + ", ".join(why))
     s = other / nn

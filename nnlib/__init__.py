@@ -7,7 +7,7 @@ from nnlib import datasets, functional
 from nnlib import optim, schedules
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
 from nnlib.estimators import MLPClassifier, MLPRegressor
-from nnlib.linear_models import LinearRegression, Perceptron
+from nnlib.linear_models import LinearRegression, LogisticRegression, Perceptron
 from nnlib.threshold import ThresholdNetwork
 from nnlib.layers import Dense
 from nnlib.model import History, Sequential, load
@@ -19,4 +19,4 @@ __all__ = ["datasets", "functional", "DTypeError", "LabelError", "NonFiniteError
            "ThresholdNetwork"]
 __all__ += ["optim", "schedules"]
 __all__ += ["Dense", "Sequential", "History", "load"]
-__all__ += ["MLPClassifier", "MLPRegressor"]
+__all__ += ["MLPClassifier", "MLPRegressor", "LogisticRegression"]

@@ -24,10 +24,10 @@ from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels)
 from nnlib._random import as_generator
-from nnlib._validation import LabelError, check_int_scalar
+from nnlib._validation import LabelError, check_int_scalar, check_real_scalar
 from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
 
-__all__ = ["Perceptron", "LinearRegression"]
+__all__ = ["Perceptron", "LinearRegression", "LogisticRegression"]
 
 
 def _augment(X, fit_intercept):
@@ -221,3 +221,117 @@ class LinearRegression(RegressorMixin, BaseModel):
         X = check_X(X, owner="LinearRegression", n_features=self.n_features_in_,
                     dtype=np.float64)
         return X @ self.coef_.T + self.intercept_
+
+
+class LogisticRegression(ClassifierMixin, BaseModel):
+    """Logistic regression: a single sigmoid unit trained by gradient descent.
+
+    ``P(y = 1 | x) = sigmoid(w . x)`` on the augmented x; the weights minimise the
+    regularized empirical risk of the notes::
+
+        E(w) = 1/n sum_i log(1 + exp(-s_i w . x_i)) + alpha/2 ||w_1..d||^2
+
+    (s_i = +1/-1; the bias w_0 is not penalized) by full-batch gradient descent
+    ``w <- w - lr grad E(w)`` (``nnlib.optim.gradient_descent``) until ``||grad E|| <=
+    tol``. The loss and its gradient are nnlib's compiled ``logistic_loss`` /
+    ``logistic_loss_grad``. E is convex (strictly, with alpha > 0), so the stopping point is
+    the global optimum; on linearly separable data with ``alpha = 0`` there is no optimum
+    (||w|| grows without bound) and the fit ends at ``max_iter`` with a warning.
+
+    Parameters
+    ----------
+    alpha : float >= 0
+        L2 strength (scikit-learn's ``C`` corresponds to ``alpha = 1 / (C n)``).
+    fit_intercept : bool
+    learning_rate : "auto" or float > 0
+        "auto" takes ``1 / L`` with ``L = sigma_max(X)^2 / (4 n) + alpha``, the gradient's
+        Lipschitz constant, for which gradient descent provably converges.
+    tol : float >= 0
+        Stop when the Euclidean norm of the gradient is at most tol.
+    max_iter : int >= 1
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)  (``classes_[1]`` is the positive class)
+    w_ : ndarray (n_features [+1],), bias first;  coef_ (n_features,);  intercept_ float
+    n_iter_ : int;  converged_ : bool;  grad_norm_ : float
+    loss_ : float
+        E(w) at the end;  ``loss_curve_`` lists E at every iterate.
+    learning_rate_ : float
+        The step size used.
+    """
+
+    def __init__(self, alpha=0.0, fit_intercept=True, learning_rate="auto", tol=1e-6,
+                 max_iter=10000):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.learning_rate = learning_rate
+        self.tol = tol
+        self.max_iter = max_iter
+
+    def fit(self, X, y):
+        """Minimise E(w) on (X, y) with y of exactly two labels; returns self."""
+        from nnlib.optim import gradient_descent
+        alpha = check_real_scalar(self.alpha, "alpha", low=0.0)
+        tol = check_real_scalar(self.tol, "tol", low=0.0)
+        max_iter = check_int_scalar(self.max_iter, "max_iter", low=1)
+        X = check_X(X, owner="LogisticRegression", dtype=np.float64)
+        y = check_y_shape(y, X.shape[0], owner="LogisticRegression")
+        classes, y01 = class_labels(y, owner="LogisticRegression")
+        if classes.size != 2:
+            raise LabelError(f"LogisticRegression needs exactly 2 classes; got "
+                             f"{classes.size} ({classes[:5].tolist()})")
+        Xa = _augment(X, self.fit_intercept)
+        penalized = np.ones(Xa.shape[1])
+        if self.fit_intercept:
+            penalized[0] = 0.0                              # the bias is not penalized
+
+        def loss_and_grad(w):
+            z = Xa @ w
+            loss = F.logistic_loss(z, y01) + 0.5 * alpha * np.dot(penalized * w, w)
+            grad = Xa.T @ F.logistic_loss_grad(z, y01) + alpha * penalized * w
+            return loss, grad
+
+        if isinstance(self.learning_rate, str) and self.learning_rate == "auto":
+            sigma_max = np.linalg.norm(Xa, 2)
+            lr = 1.0 / (sigma_max ** 2 / (4.0 * Xa.shape[0]) + alpha)
+        else:
+            lr = check_real_scalar(self.learning_rate, "learning_rate", low=0.0,
+                                   low_open=True)
+        res = gradient_descent(loss_and_grad, np.zeros(Xa.shape[1]), lr, tol=tol,
+                               max_iter=max_iter)
+        if not res.converged:
+            warnings.warn(f"LogisticRegression: gradient descent stopped after "
+                          f"{res.n_iter} iterations with ||grad|| = {res.grad_norm:.3g} > "
+                          f"tol = {tol} ({res.message}); if the classes are separable, "
+                          f"set alpha > 0", sklearn_compatible(ConvergenceWarning),
+                          stacklevel=2)
+        self.classes_ = classes
+        self.w_ = res.w
+        self.coef_, intercept = _split_w(res.w, self.fit_intercept)
+        self.intercept_ = float(intercept)
+        self.n_iter_ = max(res.n_iter, 1)
+        self.converged_ = bool(res.converged)
+        self.grad_norm_ = float(res.grad_norm)
+        self.loss_ = float(res.loss_history[-1])
+        self.loss_curve_ = list(res.loss_history)
+        self.learning_rate_ = lr
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X):
+        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``."""
+        self._check_fitted()
+        X = check_X(X, owner="LogisticRegression", n_features=self.n_features_in_,
+                    dtype=np.float64)
+        return X @ self.coef_ + self.intercept_
+
+    def predict_proba(self, X):
+        """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)]."""
+        p = F.sigmoid(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        """``classes_[1]`` where sigmoid(w . x) > 1/2, else ``classes_[0]``."""
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(np.int64)]

@@ -8,7 +8,7 @@ import pytest
 
 import nnlib
 from nnlib.exceptions import ConvergenceWarning, NotFittedError
-from nnlib.linear_models import LinearRegression, Perceptron
+from nnlib.linear_models import LinearRegression, LogisticRegression, Perceptron
 
 
 def separable(rng, n=200, d=3, margin=0.2):
@@ -143,3 +143,74 @@ def test_least_squares_protocol_and_bad_input(rng):
         LinearRegression().fit(np.eye(3), [1, np.inf, 0])
     m = pickle.loads(pickle.dumps(LinearRegression().fit(np.eye(3), [1.0, 2, 3])))
     np.testing.assert_allclose(m.predict(np.eye(3)), [1, 2, 3])
+
+
+# ---------------------------------------------------------------- logistic regression
+
+def _logistic_data(rng, n=300):
+    X = rng.normal(size=(n, 3))
+    y = (X @ [1.0, -2.0, 0.5] + 0.4 + 0.5 * rng.normal(size=n) > 0).astype(int)
+    return X, y
+
+
+def _newton(Xa, y, alpha, penalized):
+    """Independent solver: Newton's method on the same objective, in NumPy."""
+    w = np.zeros(Xa.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(Xa @ w)))
+        g = Xa.T @ (p - y) / len(y) + alpha * penalized * w
+        H = (Xa.T * (p * (1 - p))) @ Xa / len(y) + alpha * np.diag(penalized)
+        w -= np.linalg.solve(H, g)
+    return w
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1])
+def test_logistic_regression_reaches_the_optimum(rng, alpha):
+    X, y = _logistic_data(rng)
+    m = LogisticRegression(alpha=alpha, tol=1e-9).fit(X, y)
+    assert m.converged_ and m.grad_norm_ <= 1e-9
+    Xa = np.hstack([np.ones((len(X), 1)), X])
+    penalized = np.array([0.0, 1, 1, 1])
+    p = 1 / (1 + np.exp(-(Xa @ m.w_)))
+    grad = Xa.T @ (p - y) / len(y) + alpha * penalized * m.w_
+    assert np.linalg.norm(grad) <= 1e-9                     # gradient ~ 0, recomputed
+    np.testing.assert_allclose(m.w_, _newton(Xa, y, alpha, penalized), atol=1e-7)
+    # the loss curve of gradient descent on a convex, L-smooth loss with lr = 1/L falls
+    assert np.all(np.diff(m.loss_curve_) <= 1e-15)
+    np.testing.assert_allclose(m.predict_proba(X)[:, 1], p, rtol=1e-12)
+    np.testing.assert_array_equal(m.predict(X), (p > 0.5).astype(int))
+
+
+def test_logistic_regression_matches_sklearn(rng):
+    sk = pytest.importorskip("sklearn.linear_model")
+    X, y = _logistic_data(rng)
+    alpha = 0.05
+    m = LogisticRegression(alpha=alpha, tol=1e-10).fit(X, y)
+    s = sk.LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10000).fit(X, y)
+    np.testing.assert_allclose(m.coef_, s.coef_[0], atol=1e-6)
+    assert m.intercept_ == pytest.approx(s.intercept_[0], abs=1e-6)
+
+
+def test_logistic_regression_labels_and_separable_data(rng):
+    X, y, _, _ = separable(rng)
+    labels = np.where(y > 0, "spam", "ham")
+    with pytest.warns(ConvergenceWarning, match="separable, set alpha > 0"):
+        m = LogisticRegression(max_iter=200).fit(X, labels)
+    assert m.classes_.tolist() == ["ham", "spam"] and not m.converged_
+    np.testing.assert_array_equal(m.predict(X), labels)     # still separates
+    m = LogisticRegression(alpha=0.1).fit(X, labels)
+    assert m.converged_
+    np.testing.assert_allclose(m.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_logistic_regression_bad_input():
+    with pytest.raises(nnlib.LabelError, match="exactly 2 classes"):
+        LogisticRegression().fit(np.eye(3), [0, 1, 2])
+    with pytest.raises(ValueError, match="learning_rate"):
+        LogisticRegression(learning_rate=-1.0).fit(np.eye(2), [0, 1])
+    with pytest.raises(ValueError, match="alpha"):
+        LogisticRegression(alpha=-1.0).fit(np.eye(2), [0, 1])
+    with pytest.raises(nnlib.NonFiniteError, match="row 1"):
+        LogisticRegression().fit([[0.0], [np.inf]], [0, 1])
+    with pytest.raises(NotFittedError):
+        LogisticRegression().predict_proba(np.eye(2))

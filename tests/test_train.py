@@ -280,3 +280,36 @@ def test_digits_mlp_learns():
     model.fit(X[tr], y[tr], optimizer=SGD(lr=0.1), epochs=20, batch_size=16,
               random_state=0)
     assert model.evaluate(X[te], y[te])[1] > 0.95
+
+
+def test_nonfinite_gradient_with_finite_loss_is_refused_before_any_update():
+    """float32 z - y overflows to inf while the loss (accumulated in double) is finite:
+    the step must be refused with the weights untouched."""
+    model = nnlib.Sequential([nnlib.Dense(1, 1, dtype=np.float32, init="zeros")])
+    model.layers[0].W[...] = 3e38
+    X = np.ones((2, 1), np.float32)
+    y = np.full((2, 1), -3e38, np.float32)
+    with pytest.warns(RuntimeWarning, match="gradient"):
+        value, grads = model.loss_and_grads(X, y, "squared_error")
+    assert np.isfinite(value) and not np.isfinite(grads[1]).all()
+    before = [p.copy() for p in model.params]
+    with pytest.warns(RuntimeWarning, match="gradient became non-finite"):
+        hist = model.fit(X, y, loss="squared_error", optimizer=SGD(lr=0.1), epochs=3,
+                         batch_size=1)
+    assert hist.nonfinite == {"epoch": 0, "step": 0, "what": "gradient"}
+    assert hist.epochs == 0 and hist["loss"] == []
+    for a, b in zip(model.params, before):
+        assert np.array_equal(a, b)
+
+
+def test_fit_drives_nnlib_schedules(rng):
+    from nnlib.schedules import ReduceOnPlateau, StepDecay
+    X, y = _data(rng)
+    model = _model()
+    opt = SGD(lr=0.2)
+    hist = model.fit(X, y, optimizer=opt, epochs=5, schedule=StepDecay(2, gamma=0.5))
+    np.testing.assert_allclose(hist["lr"], [0.2, 0.2, 0.1, 0.1, 0.05])
+    opt = SGD(lr=0.1)     # a 10x relative threshold is never met: lr halves every epoch
+    hist = model.fit(X, y, optimizer=opt, epochs=4, shuffle=False,
+                     schedule=ReduceOnPlateau(factor=0.5, patience=0, threshold=10.0))
+    assert hist["lr"][0] == 0.1 and opt.lr < hist["lr"][-1] < 0.1

@@ -1,0 +1,95 @@
+"""verify/: convexity verdicts, optimizer rules, backprop of small networks, the dense
+layer's proof and the notes' worked examples."""
+import itertools
+
+import pytest
+
+sp = pytest.importorskip("sympy")
+pytest.importorskip("mpmath")
+
+from verify import optimizers  # noqa: E402
+from verify.backprop import check_network  # noqa: E402
+from verify.convexity import run_convexity, sos_certificate  # noqa: E402
+from verify.layer import prove_dense  # noqa: E402
+from verify.notes_examples import run_notes  # noqa: E402
+from verify.run import Context  # noqa: E402
+
+EXPECTED = {
+    "squared error (1-d)": "strictly convex (proved)",
+    "softmax cross-entropy in the logits (C = 3)": "convex (proved)",
+    "logistic loss in w (one sample, label 1)": "convex (proved)",
+    "L2-regularized logistic regression (2 samples, lambda > 0)": "strictly convex (proved)",
+    "sigmoid": "not convex",
+    "one-hidden-layer network's squared loss in its weights": "not convex",
+    "(ab - 1)^2 (SymPy's is_convex is None on it)": "not convex",
+}
+
+
+@pytest.fixture(scope="module")
+def convexity_items():
+    return {it["name"]: it for it in run_convexity(Context(quick=True))}
+
+
+def test_every_convexity_case_gets_its_expected_verdict(convexity_items):
+    for name, it in convexity_items.items():
+        assert it["passed"], (name, it["verdict"])
+    for name, verdict in EXPECTED.items():
+        assert convexity_items[name]["verdict"] == verdict
+
+
+def test_non_convex_verdicts_carry_a_concrete_witness(convexity_items):
+    for name in ("sigmoid", "one-hidden-layer network's squared loss in its weights"):
+        claims = " ".join(s["claim"] for s in convexity_items[name]["steps"]
+                          if s["status"] == "proved")
+        assert "< 0" in claims and "chord violated" in claims
+
+
+def test_sos_certificate_rejects_a_wrong_hessian_claim():
+    zs = sp.symbols("z0:3", real=True)
+    S = sum(sp.exp(u) for u in zs)
+    p = [sp.exp(u) / S for u in zs]
+    H = sp.hessian(-sp.log(p[0]), zs)
+    v = sp.Matrix(sp.symbols("v0:3", real=True))
+    pairs = list(itertools.combinations(range(3), 2))
+    right = sum(p[i] * p[j] * (v[i] - v[j]) ** 2 for i, j in pairs)
+    wrong = sum(p[i] * p[j] * (v[i] + v[j]) ** 2 for i, j in pairs)
+    assert sos_certificate(H, v, right)
+    assert not sos_certificate(H, v, wrong)
+
+
+@pytest.mark.parametrize("cls_name,kw", optimizers.CONFIGS,
+                         ids=[optimizers._label(c, k) for c, k in optimizers.CONFIGS])
+def test_optimizer_step_matches_its_symbolic_rule(cls_name, kw):
+    r = optimizers.check_optimizer(cls_name, kw)
+    assert r is not None and r["passed"], r and r["first_failure"]
+
+
+def test_a_wrong_optimizer_rule_is_caught(monkeypatch):
+    def adam_without_bias_correction(h):
+        o = optimizers
+        return [(o.m, o.beta1 * o.m + (1 - o.beta1) * o.g),
+                (o.v, o.beta2 * o.v + (1 - o.beta2) * o.g ** 2),
+                (o.w, o.w - o.lr * o.m / (sp.sqrt(o.v) + o.eps))]
+    monkeypatch.setitem(optimizers.RULES, "Adam", (adam_without_bias_correction, "wrong"))
+    r = optimizers.check_optimizer("Adam", dict(lr=0.01))
+    assert not r["passed"] and "step 1" in r["first_failure"]
+
+
+@pytest.mark.parametrize("act,loss", [("sigmoid", "softmax_cross_entropy"),
+                                      ("relu", "hinge_loss")])
+def test_backprop_of_a_small_network_matches_sympy(act, loss):
+    r = check_network(act, loss)
+    for dname, res in r.items():
+        assert res["passed"], (dname, res)
+        assert max(res["grad_err_eps"].values()) < 64
+
+
+def test_dense_backward_is_proved_for_a_generic_activation():
+    assert prove_dense().status == "proved"
+
+
+def test_the_notes_worked_examples():
+    items = run_notes(Context(quick=True))
+    assert len(items) >= 8
+    for it in items:
+        assert it["passed"], it["name"]

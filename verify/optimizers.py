@@ -1,0 +1,226 @@
+"""Optimizer update rules as symbolic equations, and nnlib's compiled steps against them.
+
+Design note
+-----------
+Each rule is written here from its source of truth — PyTorch's documented algorithms
+(torch.optim, single-tensor path), scikit-learn's ``_stochastic_optimizers.py``, and the
+lecture notes (momentum as an exponentially weighted average; AdaGrad with the stabilizer
+under the root) — as a sequence of SymPy assignments ``lhs <- rhs`` over one coordinate
+(w the parameter, g the gradient, t the 1-based step, the state and the hyper-parameters
+as symbols). Boolean options (nesterov, centered, amsgrad) select the sequence; numeric
+ones stay symbols and are substituted with the optimizer's ``config()`` values.
+
+The check runs three steps of ``opt.step(params, grads)`` on a float64 and a float32
+vector, with gradients of different sizes per step (so AMSGrad's max and the first-step
+momentum buffer are exercised), and compares every coordinate after every step with the
+exact recursion (mpmath, 40 digits) started from the same values.
+"""
+import time
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from verify import kernels as K
+from verify.evidence import measure
+from verify.registry import Tolerance
+
+__all__ = ["RULES", "CONFIGS", "symbolic_rule", "check_optimizer", "run_optimizers"]
+
+w, g, t = sp.symbols("w g t", real=True)
+b, G, s, a, m, v, vmax = sp.symbols("b G s a m v v_max", real=True)
+lr, mu, tau, wd, alpha, eps, beta, beta1, beta2, lr_decay = sp.symbols(
+    "eta mu tau lambda alpha epsilon beta beta_1 beta_2 delta", positive=True)
+
+
+def _sgd(h):
+    eq = [(g, g + wd * w)]
+    if h["momentum"]:
+        eq.append((b, sp.Piecewise((g, sp.Eq(t, 1)), (mu * b + (1 - tau) * g, True))))
+        eq.append((g, g + mu * b) if h["nesterov"] else (g, b))
+    return eq + [(w, w - lr * g)]
+
+
+def _adagrad(h):
+    return [(g, g + wd * w), (G, G + g ** 2),
+            (w, w - lr / (1 + (t - 1) * lr_decay) * g / (sp.sqrt(G) + eps))]
+
+
+def _rmsprop(h):
+    eq = [(g, g + wd * w), (s, alpha * s + (1 - alpha) * g ** 2)]
+    if h["centered"]:
+        eq.append((a, alpha * a + (1 - alpha) * g))
+        d = sp.sqrt(s - a ** 2) + eps
+    else:
+        d = sp.sqrt(s) + eps
+    if h["momentum"]:
+        return eq + [(b, mu * b + g / d), (w, w - lr * b)]
+    return eq + [(w, w - lr * g / d)]
+
+
+def _adam(h, decoupled=False):
+    eq = [(w, w * (1 - lr * wd))] if decoupled else [(g, g + wd * w)]
+    eq += [(m, beta1 * m + (1 - beta1) * g), (v, beta2 * v + (1 - beta2) * g ** 2)]
+    vv = v
+    if h["amsgrad"]:
+        eq.append((vmax, sp.Max(vmax, v)))
+        vv = vmax
+    return eq + [(w, w - lr / (1 - beta1 ** t) * m / (sp.sqrt(vv) / sp.sqrt(1 - beta2 ** t)
+                                                         + eps))]
+
+
+def _notes_momentum(h):
+    return [(v, (1 - beta) * v + beta * g), (w, w - lr * v)]
+
+
+def _notes_adagrad(h):
+    return [(G, G + g ** 2), (w, w - lr * g / sp.sqrt(eps + G))]
+
+
+def _sklearn_sgd(h):
+    eq = [(v, mu * v - lr * g)]
+    return eq + [(w, w + mu * v - lr * g) if h["nesterov"] else (w, w + v)]
+
+
+def _sklearn_adam(h):
+    return [(m, beta1 * m + (1 - beta1) * g), (v, beta2 * v + (1 - beta2) * g ** 2),
+            (w, w - lr * sp.sqrt(1 - beta2 ** t) / (1 - beta1 ** t) * m / (sp.sqrt(v) + eps))]
+
+
+RULES = {
+    "SGD": (_sgd, "PyTorch torch.optim.SGD"),
+    "Adagrad": (_adagrad, "PyTorch torch.optim.Adagrad"),
+    "RMSprop": (_rmsprop, "PyTorch torch.optim.RMSprop"),
+    "Adam": (_adam, "PyTorch torch.optim.Adam"),
+    "AdamW": (lambda h: _adam(h, decoupled=True), "PyTorch torch.optim.AdamW"),
+    "NotesMomentum": (_notes_momentum, "the notes: v <- (1-beta) v + beta grad; w <- w - eta v"),
+    "NotesAdaGrad": (_notes_adagrad, "the notes: G <- G + g^2; w <- w - eta g / sqrt(eps + G)"),
+    "SklearnSGD": (_sklearn_sgd, "scikit-learn SGDOptimizer"),
+    "SklearnAdam": (_sklearn_adam, "scikit-learn AdamOptimizer"),
+}
+
+# (class name, constructor kwargs): every option of every rule at least once.
+CONFIGS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, weight_decay=0.01, momentum=0.5, centered=True)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, amsgrad=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+    ("NotesMomentum", dict(lr=0.1, beta=0.3)),
+    ("NotesAdaGrad", dict(lr=0.1, eps=1e-8)),
+    ("SklearnSGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("SklearnSGD", dict(lr=0.1, momentum=0.9, nesterov=False)),
+    ("SklearnAdam", dict(lr=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8)),
+]
+
+_SYM_OF_FIELD = {"lr": lr, "momentum": mu, "dampening": tau, "weight_decay": wd,
+                 "alpha": alpha, "eps": eps, "beta1": beta1, "beta2": beta2,
+                 "lr_decay": lr_decay}
+
+
+def symbolic_rule(cls_name, cfg):
+    """The assignments for optimizer ``cls_name`` with ``cfg`` (its ``config()`` dict)."""
+    h = dict(momentum=cfg.get("momentum", 0) != 0, nesterov=bool(cfg.get("nesterov")),
+             centered=bool(cfg.get("centered")), amsgrad=bool(cfg.get("amsgrad")))
+    return RULES[cls_name][0](h)
+
+
+def rule_latex(eqs):
+    return r" \\ ".join(f"{sp.latex(lhs)} \\leftarrow {sp.latex(rhs)}" for lhs, rhs in eqs)
+
+
+def _hyper_values(cls_name, cfg):
+    vals = {sym: cfg[f] for f, sym in _SYM_OF_FIELD.items() if f in cfg}
+    if cls_name == "NotesMomentum":           # the notes' beta travels in the momentum field
+        vals[beta] = cfg["momentum"]
+    return vals
+
+
+def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=3, seed=0):
+    """Run ``steps`` updates of nnlib.optim.<cls_name>(**kwargs) and compare with the
+    symbolic rule. Returns a dict (passed, max_ulps per dtype, first failure, latex)."""
+    cls = K.nnlib_attr("optim." + cls_name)
+    if cls is None:
+        return None
+    rng = np.random.default_rng(seed)
+    res = {"passed": True, "stats": {}, "first_failure": None}
+    tol = {"float64": Tolerance(16, 16), "float32": Tolerance(4, 4)}
+    eqs = None
+    for dname in dtypes:
+        dt = np.dtype(dname).type
+        opt = cls(**kwargs)
+        cfg = opt.config()
+        eqs = symbolic_rule(cls_name, cfg)
+        hv = _hyper_values(cls_name, cfg)
+        fns = [(lhs, sp.lambdify([w, g, t, b, G, s, a, m, v, vmax],
+                                 rhs.subs({k: sp.Float(x, 30) for k, x in hv.items()}),
+                                 "mpmath")) for lhs, rhs in eqs]
+        p = (rng.standard_normal(n) * 2).astype(dt)
+        env = [dict(w=mpmath.mpf(float(x)), b=mpmath.mpf(0),
+                    G=mpmath.mpf(cfg.get("initial_accumulator_value", 0.0)), s=mpmath.mpf(0),
+                    a=mpmath.mpf(0), m=mpmath.mpf(0), v=mpmath.mpf(0), v_max=mpmath.mpf(0))
+               for x in p]
+        worst = 0.0
+        for step in range(1, steps + 1):
+            grad = (rng.standard_normal(n) * [2.0, 0.1, 1.0][(step - 1) % 3]).astype(dt)
+            opt.step([p], [grad])
+            with mpmath.workdps(40):
+                for i in range(n):
+                    e = env[i]
+                    e["g"] = mpmath.mpf(float(grad[i]))
+                    for lhs, fn in fns:
+                        e[str(lhs)] = fn(e["w"], e["g"], step, e["b"], e["G"], e["s"], e["a"],
+                                         e["m"], e["v"], e["v_max"])
+                    ms = measure(p[i], e["w"], dt)
+                    worst = max(worst, ms.ulps)
+                    scale = max(abs(float(e["w"])), 1e-3)
+                    ok = ms.ulps <= tol[dname].ulps or ms.abs_eps <= tol[dname].abs_eps * scale
+                    if not ok and res["passed"]:
+                        res["passed"] = False
+                        res["first_failure"] = (f"{dname} step {step} coordinate {i}: got "
+                                                f"{float(p[i])!r}, exact "
+                                                f"{mpmath.nstr(e['w'], 17)} ({ms.ulps:.3g} ulp)")
+        res["stats"][dname] = {"max_ulps": worst, "n_values": n * steps,
+                               "tolerance": tol[dname].as_dict()}
+    res["latex"] = rule_latex(eqs)
+    res["config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
+    return res
+
+
+def _label(cls_name, kw):
+    args = ", ".join(f"{k}={v}" for k, v in kw.items())
+    return f"{cls_name}({args})"
+
+
+def run_optimizers(ctx):
+    out = []
+    for cls_name, kw in CONFIGS:
+        label = _label(cls_name, kw)
+        if not (ctx.wanted(cls_name) or ctx.wanted(label) or ctx.wanted("optimizers")):
+            continue
+        t0 = time.perf_counter()
+        r = check_optimizer(cls_name, kw, dtypes=ctx.dtypes, seed=ctx.seed)
+        if r is None:
+            out.append({"name": label, "section": "optimizers", "passed": True,
+                        "verdict": "not available (no nnlib.optim." + cls_name + ")",
+                        "rows": [("rule", RULES[cls_name][1])]})
+            continue
+        rows = [("source of the rule", RULES[cls_name][1]),
+                ("update (one coordinate, in order)", f"$\\begin{{aligned}}{r['latex']}"
+                                                        f"\\end{{aligned}}$".replace(
+                                                            r"\leftarrow", r"&\leftarrow")),
+                ("steps compared", "3 steps, 5 coordinates, gradients of sizes 2, 0.1, 1")]
+        for dname, st in r["stats"].items():
+            rows.append((f"max error {dname}", f"{st['max_ulps']:.3g} ulp (tolerance "
+                                               f"{st['tolerance']['ulps']} ulp or "
+                                               f"{st['tolerance']['abs_eps']} eps·|w|)"))
+        if r["first_failure"]:
+            rows.append(("first failure", r["first_failure"]))
+        out.append({"name": label, "section": "optimizers", "passed": r["passed"],
+                    "verdict": "pass" if r["passed"] else "FAIL", "rows": rows,
+                    "result": r, "seconds": round(time.perf_counter() - t0, 3)})
+    return out
