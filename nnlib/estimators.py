@@ -553,10 +553,16 @@ class _CompiledTrainer:
         self.opt.lr = value
 
     def _model(self):
-        """A Sequential whose W and b ARE the estimator's coefs_/intercepts_ (live)."""
+        """A Sequential whose W and b ARE the estimator's coefs_/intercepts_ (live);
+        built once and reused while those arrays stay the same objects."""
         from nnlib.layers import Dense
         from nnlib.model import Sequential
         e = self.est
+        cached = self.__dict__.get("_cached_model")
+        if cached is not None and len(cached.layers) == len(e.coefs_) and all(
+                layer.W is W and layer.b is b for layer, W, b in
+                zip(cached.layers, e.coefs_, e.intercepts_)):
+            return cached
         layers = []
         for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
             last = i == len(e.coefs_) - 1
@@ -564,7 +570,13 @@ class _CompiledTrainer:
                           activation="identity" if last else self.cfg["activation"])
             layer.W, layer.b = W, b
             layers.append(layer)
-        return Sequential(layers)
+        self._cached_model = Sequential(layers)
+        return self._cached_model
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_cached_model", None)     # rebuilt on demand from the estimator
+        return state
 
     def _y(self, Y):
         if self.loss == "softmax_cross_entropy":

@@ -44,7 +44,22 @@ def _split_w(w, fit_intercept):
     return w.copy(), np.zeros(w.shape[1:])
 
 
-class Perceptron(ClassifierMixin, BaseModel):
+def _check_binary(classes, owner):
+    if classes.size != 2:
+        what = "only one class" if classes.size == 1 else f"{classes.size} classes"
+        raise LabelError(f"Only binary classification is supported. {owner} needs "
+                         f"exactly 2 classes; y holds {what} ({classes[:5].tolist()})")
+
+
+class _BinaryClassifier(ClassifierMixin, BaseModel):
+    """A two-class model (scikit-learn's tags say so, so its checks use 2 classes)."""
+
+    def _more_sklearn_tags(self, tags):
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+class Perceptron(_BinaryClassifier):
     """Rosenblatt's perceptron trained by the Perceptron Learning Algorithm (PLA).
 
     ``h(x) = sign(w . x)`` with the augmented x = (1, x_1, ..., x_d). PLA, from w = 0:
@@ -96,9 +111,7 @@ class Perceptron(ClassifierMixin, BaseModel):
         X = check_X(X, owner="Perceptron", dtype=np.float64)
         y = check_y_shape(y, X.shape[0], owner="Perceptron")
         classes, idx = class_labels(y, owner="Perceptron")
-        if classes.size != 2:
-            raise LabelError(f"Perceptron needs exactly 2 classes; got {classes.size} "
-                             f"({classes[:5].tolist()})")
+        _check_binary(classes, "Perceptron")
         s = 2.0 * idx - 1.0                               # labels as -1/+1
         Xa = _augment(X, self.fit_intercept)
         rng = as_generator(self.random_state)
@@ -178,6 +191,10 @@ class LinearRegression(RegressorMixin, BaseModel):
 
     _SOLVERS = ("lstsq", "pinv", "normal")
 
+    def _more_sklearn_tags(self, tags):
+        tags.target_tags.multi_output = True     # y may be (n_samples, n_targets)
+        return tags
+
     def __init__(self, fit_intercept=True, solver="lstsq"):
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -223,7 +240,7 @@ class LinearRegression(RegressorMixin, BaseModel):
         return X @ self.coef_.T + self.intercept_
 
 
-class LogisticRegression(ClassifierMixin, BaseModel):
+class LogisticRegression(_BinaryClassifier):
     """Logistic regression: a single sigmoid unit trained by gradient descent.
 
     ``P(y = 1 | x) = sigmoid(w . x)`` on the augmented x; the weights minimise the
@@ -278,9 +295,7 @@ class LogisticRegression(ClassifierMixin, BaseModel):
         X = check_X(X, owner="LogisticRegression", dtype=np.float64)
         y = check_y_shape(y, X.shape[0], owner="LogisticRegression")
         classes, y01 = class_labels(y, owner="LogisticRegression")
-        if classes.size != 2:
-            raise LabelError(f"LogisticRegression needs exactly 2 classes; got "
-                             f"{classes.size} ({classes[:5].tolist()})")
+        _check_binary(classes, "LogisticRegression")
         Xa = _augment(X, self.fit_intercept)
         penalized = np.ones(Xa.shape[1])
         if self.fit_intercept:

@@ -326,8 +326,9 @@ class Sequential:
             callable ``schedule(epoch) -> lr`` (0-based epoch) sets ``optimizer.lr``
             before each epoch.
         n_threads : int or None
-            BLAS threads during the fit (None: all cores, but 1 when the products are
-            small); restored afterwards. The compiled elementwise passes use one thread.
+            BLAS threads during the fit (None: the cores other processes leave free by
+            the load average, and 1 when the products are small); restored afterwards.
+            The compiled elementwise passes use one thread.
         margin : float >= 0
             hinge_loss's margin.
 
@@ -399,9 +400,12 @@ class Sequential:
         # stay on one thread (an OpenMP pool spinning next to OpenBLAS's on the same
         # cores slowed large batches several-fold). Products too small to split
         # (< BLAS_SPLIT_FLOPS per GEMM) run BLAS single-threaded: its fork/join would
-        # cost more than it saves, and far more on a loaded machine.
+        # cost more than it saves, and far more on a loaded machine. With
+        # n_threads=None, BLAS gets only the cores other processes leave free
+        # (_free_cores).
         threads = 1
-        blas_threads = resolve_threads(n_threads, 1 << 30)
+        blas_threads = (resolve_threads(n_threads, 1 << 30) if n_threads is not None
+                        else _free_cores())
         largest = 2 * min(batch_size, n) * max(a * b for a, b in zip(sizes, sizes[1:]))
         if largest < BLAS_SPLIT_FLOPS:
             blas_threads = 1
@@ -532,6 +536,23 @@ class Sequential:
             except OSError:
                 pass
             raise
+
+
+def _free_cores():
+    """Cores not busy with other processes, by the 1-minute load average (all cores
+    where that is unavailable).
+
+    Multi-threaded GEMM synchronizes its threads at every block; when another process
+    holds one of the cores, the whole product waits for the descheduled thread. Measured
+    on this 2-core machine under a load of ~5 (256x784 @ 784x512 float32, OpenBLAS):
+    2 threads 6 GFLOP/s, 1 thread 50 GFLOP/s. Our own process counts for about 1 in the
+    load, hence the + 1."""
+    from nnlib._threads import MAX_THREADS
+    try:
+        load1 = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return MAX_THREADS
+    return int(max(1, min(MAX_THREADS, math.floor(MAX_THREADS - load1 + 1.5))))
 
 
 def _digest(arrays):

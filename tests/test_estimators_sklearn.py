@@ -20,6 +20,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from nnlib.datasets import load_digits, split                    # noqa: E402
 from nnlib.estimators import MLPClassifier, MLPRegressor         # noqa: E402
+from nnlib.linear_models import (LinearRegression, LogisticRegression,  # noqa: E402
+                                 Perceptron)
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +120,13 @@ def test_sklearn_recognises_our_errors_and_warnings():
 
 ESTIMATORS = [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100),
               MLPClassifier(solver="lbfgs", max_iter=100),
-              MLPRegressor(solver="sgd", max_iter=100)]
+              MLPRegressor(solver="sgd", max_iter=100),
+              Perceptron(), LinearRegression(), LogisticRegression(alpha=0.01)]
 
 
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_check_estimator(estimator, check):
     """scikit-learn's own estimator checks, no expected failures (max_iter=100 as
-    scikit-learn's test-suite sets for its MLPs, to keep the checks fast)."""
+    scikit-learn's test-suite sets for its MLPs, to keep the checks fast). The notes'
+    linear models pass them too."""
     check(estimator)

@@ -313,3 +313,9 @@ def test_fit_drives_nnlib_schedules(rng):
     hist = model.fit(X, y, optimizer=opt, epochs=4, shuffle=False,
                      schedule=ReduceOnPlateau(factor=0.5, patience=0, threshold=10.0))
     assert hist["lr"][0] == 0.1 and opt.lr < hist["lr"][-1] < 0.1
+
+
+def test_free_cores_is_a_valid_thread_count():
+    from nnlib._threads import MAX_THREADS
+    from nnlib.model import _free_cores
+    assert 1 <= _free_cores() <= max(MAX_THREADS, 1)

@@ -147,6 +147,14 @@ def check_network(act_name, loss, dtypes=("float64", "float32"), seed=0):
     return out
 
 
+def _one(job):
+    a, ls, dtypes, seed = job
+    try:
+        return check_network(a, ls, dtypes, seed), None
+    except ValueError as exc:           # a point on a region boundary: reseed
+        return check_network(a, ls, dtypes, seed + 10), f"(reseeded: {exc})"
+
+
 def run_backprop(ctx):
     if ctx.quick:                 # every activation and every loss at least once
         combos = [(a.name, LOSSES[i % len(LOSSES)]) for i, a in enumerate(ACTIVATIONS)]
@@ -158,13 +166,19 @@ def run_backprop(ctx):
         return []
     t0 = time.perf_counter()
     rows, passed, failures = [], True, []
-    for a, ls in combos:
-        cells = []
-        try:
-            rr = check_network(a, ls, ctx.dtypes, ctx.seed)
-        except ValueError as exc:           # a point on a region boundary: reseed
-            rr = check_network(a, ls, ctx.dtypes, ctx.seed + 10)
-            cells.append(f"(reseeded: {exc})")
+    jobs = [(a, ls, tuple(ctx.dtypes), ctx.seed) for a, ls in combos]
+    if len(jobs) > 8 and K.nnlib_attr("Sequential") is not None:
+        # SymPy's diff dominates (about 1 s of CPU per network): use both cores. "spawn",
+        # not fork: a forked child of a process that ran OpenMP code can hang in libgomp.
+        import concurrent.futures
+        import multiprocessing
+        with concurrent.futures.ProcessPoolExecutor(
+                2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_one, jobs))
+    else:
+        results = [_one(j) for j in jobs]
+    for (a, ls), (rr, note) in zip(combos, results):
+        cells = [note] if note else []
         if rr is None:
             return [{"name": "backprop", "section": "backprop", "passed": True,
                      "verdict": "not available (no nnlib.Sequential)"}]

@@ -300,12 +300,16 @@ _sig = 1 / (1 + sp.exp(-_zl))
 
 
 def _logistic_def(yv):
-    return -(yv * sp.log(_sig) + (1 - yv) * sp.log(1 - _sig))
+    # P(y = 0) = 1 - sigma(z) is written sigma(-z) (identity proved in _prove_logistic): the
+    # same function, but its high-precision evaluation does not cancel at z = 1e4
+    return -(yv * sp.log(_sig) + (1 - yv) * sp.log(_sig.subs(_zl, -_zl)))
 
 
 def _prove_logistic():
     pr = Proof("logistic_loss")
     sp_ = lambda u: sp.log(1 + sp.exp(u))  # noqa: E731
+    pr.identity("1 - \\sigma(z) = \\sigma(-z) \\text{ (the probability of class 0)}",
+                1 - _sig, _sig.subs(_zl, -_zl))
     for yv in (0, 1):
         L = _logistic_def(yv)
         kern = (1 - yv) * sp_(_zl) + yv * sp_(-_zl)
