@@ -15,7 +15,8 @@ gradient from ``Sequential.loss_and_grads``. Python runs only the per-epoch logi
 (shuffle, stopping, schedules, validation). ``nnlib/_mlp_numpy.py`` states the same
 training in plain NumPy; the tests check both train the same model. Multi-output
 regression trains with that NumPy reference, because scikit-learn's loss averages the
-squared errors over outputs where nnlib's ``squared_error`` sums them.
+squared errors over outputs where nnlib's ``squared_error`` sums them; so does
+multilabel classification (below).
 
 How training follows scikit-learn
 ---------------------------------
@@ -53,7 +54,11 @@ Extensions beyond scikit-learn
   ``w <- w - lr g / sqrt(epsilon + G)``, mini-batched like 'sgd';
 * ``activation`` also accepts nnlib's 'leaky_relu', 'softplus' and 'elu'.
 
-Not supported (clear errors): sparse X, ``sample_weight``, multilabel targets and
+Multilabel classification (y an n_samples x n_labels 0/1 matrix) uses one logistic
+output per label, as scikit-learn, and trains with the NumPy reference (nnlib's
+compiled logistic loss takes a single output).
+
+Not supported (clear errors): sparse X, ``sample_weight`` and
 ``MLPRegressor(loss="poisson")``.
 """
 import numbers
@@ -66,7 +71,7 @@ from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels,
                            labels_to_index)
-from nnlib._validation import LabelError
+from nnlib._validation import LabelError, ShapeError
 from nnlib.datasets import split
 from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
 
@@ -315,8 +320,8 @@ class _BaseMLP(BaseModel):
         """'compiled' (nnlib.Sequential's compiled loop) unless the NumPy reference is
         asked for (``_engine = "numpy"``) or needed: multi-output regression, where
         scikit-learn's loss averages over outputs and nnlib's squared_error sums them."""
-        if self._engine == "numpy" or (self._estimator_type == "regressor"
-                                       and n_outputs > 1):
+        if self._engine == "numpy" or self.__dict__.get("_multilabel") or (
+                self._estimator_type == "regressor" and n_outputs > 1):
             return _NumpyTrainer
         return _CompiledTrainer
 
@@ -686,8 +691,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     def predict(self, X):
-        """The most probable class for each row of X, shape (n_samples,)."""
+        """The most probable class for each row of X, shape (n_samples,); for a
+        multilabel model the 0/1 indicator matrix (n_samples, n_labels)."""
         P = self._forward(X)
+        if self._multilabel:
+            return (P > 0.5).astype(np.int64)
         if P.shape[1] == 1:
             return self.classes_[(P[:, 0] > 0.5).astype(np.int64)]
         return self.classes_[np.argmax(P, axis=1)]
@@ -695,7 +703,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
         P = self._forward(X)
-        if P.shape[1] == 1:
+        if P.shape[1] == 1 and not self._multilabel:
             return np.hstack([1.0 - P, P])
         return P
 
@@ -708,7 +716,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def partial_fit(self, X, y, classes=None):
         """One epoch of the stochastic solver on (X, y). ``classes`` (all labels that
         will ever appear) is required on the first call."""
-        if not hasattr(self, "classes_"):
+        if not hasattr(self, "classes_") and not _is_indicator(y):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to "
                                  "partial_fit.")
@@ -723,11 +731,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)
 
+    _multilabel = False
+
     def _output_activation(self):
-        return "logistic" if self.classes_.size == 2 else "softmax"
+        return "logistic" if self._multilabel or self.classes_.size == 2 else "softmax"
 
     def _targets(self, X, y, first, incremental):
         owner = "MLPClassifier"
+        if _is_indicator(y):
+            return self._indicator_targets(X, np.asarray(y), first)
+        if not first and self._multilabel:
+            raise LabelError("this MLPClassifier was fitted on a multilabel indicator "
+                             "matrix; y must be one too")
         y = check_y_shape(y, X.shape[0], owner=owner)
         if self.__dict__.get("_partial_classes") is not None and first:
             classes = self._partial_classes
@@ -750,6 +765,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.__dict__.pop("_partial_classes", None)
         if first:
             self.classes_ = classes
+            self._multilabel = False
             self.n_features_in_ = X.shape[1]
         k = 1 if classes.size == 2 else classes.size
         Y = np.zeros((idx.size, k), dtype=X.dtype)
@@ -759,14 +775,53 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Y[np.arange(idx.size), idx] = 1
         return Y
 
+    def _indicator_targets(self, X, y, first):
+        """Multilabel: y is an (n_samples, n_labels) 0/1 matrix, one logistic output
+        per label (as scikit-learn)."""
+        if y.shape[0] != X.shape[0]:
+            raise ShapeError(f"X and y have inconsistent numbers of samples: "
+                             f"{X.shape[0]} and {y.shape[0]}")
+        if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+            raise LabelError("Unknown label type: a 2-d y must be a multilabel indicator "
+                             "matrix of 0s and 1s (one column per label)")
+        if first:
+            self.classes_ = np.arange(y.shape[1])
+            self._multilabel = True
+            self.n_features_in_ = X.shape[1]
+        elif not self._multilabel or self.classes_.size != y.shape[1]:
+            raise LabelError(f"y has {y.shape[1]} label columns; the model was fitted on "
+                             f"{self.classes_.size} "
+                             f"{'labels' if self._multilabel else 'classes (not multilabel)'}")
+        return np.ascontiguousarray(y, dtype=X.dtype)
+
     def _stratify_groups(self, Y):
+        if self._multilabel:
+            return None
         return Y[:, 0] if Y.shape[1] == 1 else np.argmax(Y, axis=1)
 
     def _decode(self, Y):
+        if self._multilabel:
+            return Y.astype(np.int64)
         return self.classes_[self._stratify_groups(Y).astype(np.int64)]
 
     def _score_validation(self, X, y):
-        return float(np.mean(self.predict(X) == y))
+        return ClassifierMixin.score(self, X, y)
+
+    def _more_sklearn_tags(self, tags):
+        tags = super()._more_sklearn_tags(tags)
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+def _is_indicator(y):
+    """A multilabel indicator matrix: 2-d with more than one column."""
+    shape = getattr(y, "shape", None)
+    if shape is None and isinstance(y, (list, tuple)):
+        try:
+            shape = np.shape(y)           # list of lists or of arrays
+        except ValueError:                # ragged: not a matrix
+            return False
+    return shape is not None and len(shape) == 2 and shape[1] > 1
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):

@@ -624,21 +624,25 @@ def load(path):
         if spec.get("activation") not in ACTIVATION_CODES:
             raise ValueError(f"{path}: layer {i} has unknown activation "
                              f"{spec.get('activation')!r}")
+        # The arrays are checked against the spec before a layer is built, so a damaged
+        # header (not covered by the checksum) cannot make us allocate arbitrary sizes.
+        shapes = {f"W{i}": (spec.get("n_in"), spec.get("n_out")),
+                  f"b{i}": (spec.get("n_out"),)}
+        for name, shape in shapes.items():
+            a = arrays.get(name)
+            if a is None or a.shape != shape or a.dtype != np.dtype(dtype):
+                raise ValueError(f"{path}: array {name} has shape "
+                                 f"{getattr(a, 'shape', None)} and dtype "
+                                 f"{getattr(a, 'dtype', None)}; layer {i} needs "
+                                 f"{shape} {dtype}")
         try:
             layer = Dense(spec["n_in"], spec["n_out"], spec["activation"], init="zeros",
                           dtype=dtype, activation_param=spec.get("activation_param"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: layer {i} spec is invalid: {exc}") from exc
         layer.init = spec.get("init", "glorot_uniform")
-        for name, attr in ((f"W{i}", "W"), (f"b{i}", "b")):
-            a = arrays.get(name)
-            want = getattr(layer, attr)
-            if a is None or a.shape != want.shape or a.dtype != want.dtype:
-                raise ValueError(f"{path}: array {name} has shape "
-                                 f"{getattr(a, 'shape', None)} and dtype "
-                                 f"{getattr(a, 'dtype', None)}; layer {i} needs "
-                                 f"{want.shape} {want.dtype}")
-            want[...] = a
+        layer.W[...] = arrays[f"W{i}"]
+        layer.b[...] = arrays[f"b{i}"]
         layers.append(layer)
     try:
         return Sequential(layers)

@@ -410,3 +410,24 @@ def test_compiled_regression_and_binary_equal_reference(rng):
         for u, v in zip(a.coefs_, b.coefs_):
             np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-11)
         np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+
+
+def test_multilabel_indicator_targets(rng):
+    X = rng.normal(size=(120, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 1] > 0]).astype(int)
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=300,
+                              random_state=0).fit, X, Y)
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 3
+    assert clf.classes_.tolist() == [0, 1, 2]
+    pred = clf.predict(X)
+    assert pred.shape == (120, 3) and set(np.unique(pred)) <= {0, 1}
+    assert clf.predict_proba(X).shape == (120, 3)
+    assert clf.score(X, Y) > 0.9                      # subset accuracy
+    np.testing.assert_array_equal(pred, (clf.predict_proba(X) > 0.5).astype(int))
+    quiet(clf.fit, X, Y.tolist())                     # list of lists works too
+    with pytest.raises(nnlib.LabelError, match="indicator"):
+        clf.fit(X, Y * 2)
+    pf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    pf.partial_fit(X, Y)                              # no classes needed for multilabel
+    with pytest.raises(nnlib.LabelError, match="multilabel"):
+        pf.partial_fit(X, Y[:, 0])

@@ -252,7 +252,7 @@ def _rewrite(path, **changes):
 
 
 @pytest.mark.parametrize("case", ["truncated", "garbage", "version", "format", "checksum",
-                                  "shape", "missing"])
+                                  "shape", "missing", "header-size"])
 def test_load_rejects_bad_files(saved, case):
     model, path = saved
     if case == "truncated":
@@ -278,6 +278,11 @@ def test_load_rejects_bad_files(saved, case):
         arrays = {"W0": W}
         _rewrite(path, arrays=arrays, sha256=__import__("nnlib.model").model._digest(
             [W, model.params[1], model.params[2], model.params[3]]))
+        msg = "W0 has shape"
+    elif case == "header-size":     # a damaged header must not drive an allocation
+        layers = [l.spec() for l in model.layers]
+        layers[0]["n_in"] = 10 ** 12
+        _rewrite(path, layers=layers)
         msg = "W0 has shape"
     else:
         _rewrite(path, header_arrays=["W0", "b0", "W1", "b1", "W2"])

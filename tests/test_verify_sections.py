@@ -93,3 +93,9 @@ def test_the_notes_worked_examples():
     assert len(items) >= 8
     for it in items:
         assert it["passed"], it["name"]
+
+
+def test_every_exported_kernel_and_optimizer_has_a_verify_entry():
+    from verify.run import coverage
+    [item] = coverage(Context())
+    assert item["passed"], item["verdict"]

@@ -496,15 +496,23 @@ def run_losses(ctx):
             result = check_loss(spec["per_sample"], spec["symbols"], loss, grad,
                                 inputs=spec["inputs"], oracle=spec.get("oracle"),
                                 dtypes=ctx.dtypes, name=name)
+            extra = []
             if name == "hinge_loss":      # margin 0: the perceptron criterion
-                r0 = check_loss(None, spec["symbols"], lambda Z, Y: loss(Z, Y, margin=0.0),
-                                lambda Z, Y: grad(Z, Y, margin=0.0), inputs=spec["inputs"],
-                                oracle=_hinge_oracle(0.0), dtypes=ctx.dtypes,
-                                name="hinge_loss(margin=0)")
-                if not r0.passed:
+                extra.append(("hinge_loss(margin=0), the perceptron criterion", check_loss(
+                    None, spec["symbols"], lambda Z, Y: loss(Z, Y, margin=0.0),
+                    lambda Z, Y: grad(Z, Y, margin=0.0), inputs=spec["inputs"],
+                    oracle=_hinge_oracle(0.0), dtypes=ctx.dtypes, name=name + "(margin=0)")))
+            fused = K.kernel("loss_and_grad")
+            if fused is not None:         # the one-pass (loss, grad) entry point
+                extra.append((f"loss_and_grad({name!r}, z, y)", check_loss(
+                    spec["per_sample"], spec["symbols"],
+                    lambda Z, Y, n=name: fused(n, Z, Y)[0],
+                    lambda Z, Y, n=name: fused(n, Z, Y)[1], inputs=spec["inputs"],
+                    oracle=spec.get("oracle"), dtypes=ctx.dtypes, name="loss_and_grad")))
+            for label, r2 in extra:
+                if not r2.passed:
                     result.passed = False
-                    result.failures = r0.failures + result.failures
-                result.notes.append(f"margin = 0 (perceptron criterion): "
-                                    f"{'pass' if r0.passed else 'FAIL'}")
+                    result.failures = r2.failures + result.failures
+                result.notes.append(f"{label}: {'pass' if r2.passed else 'FAIL'}")
         out.append(_item(name, "loss", spec["latex"], proof, result, name in exported, t0))
     return out

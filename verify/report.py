@@ -86,7 +86,7 @@ def _kernel_md(it):
         for s in pr["steps"]:
             lines.append(f"- [{s['status']}] ${s['claim']}$ — {s['method']}")
         lines.append("")
-    for n in it.get("notes", []):
+    for n in it.get("notes", []) + (it.get("evidence") or {}).get("notes", [])[:12]:
         lines.append(f"> {n}")
         lines.append("")
     if it.get("plot"):

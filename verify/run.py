@@ -69,7 +69,36 @@ def activations(ctx):
     return out
 
 
-SECTIONS = [("kernels", [activations])]
+def coverage(ctx):
+    """Every kernel nnlib.functional exports and every optimizer class nnlib.optim defines
+    has an entry here; a new kernel without one is a failure, not a silent gap."""
+    if ctx.only and not ctx.wanted("coverage"):
+        return []
+    from verify.maps_losses import LOSS_NAMES, MAP_NAMES
+    from verify.optimizers import CONFIGS
+    covered = set()
+    for name in [a.name for a in ACTIVATIONS] + MAP_NAMES:
+        covered |= {name, name + "_vjp"}
+    for name in LOSS_NAMES:
+        covered |= {name, name + "_grad"}
+    covered |= {"dense_forward", "dense_backward", "loss_and_grad"}
+    missing = sorted(K.exported() - covered)
+    optim = K.nnlib_attr("optim")
+    base = getattr(optim, "Optimizer", None)
+    classes = {n for n in dir(optim) if isinstance(getattr(optim, n), type) and base and
+               issubclass(getattr(optim, n), base) and getattr(optim, n) is not base} \
+        if optim is not None else set()
+    missing_opt = sorted(classes - {c for c, _ in CONFIGS})
+    ok = not missing and not missing_opt
+    return [{"name": "coverage", "section": "kernels", "passed": ok,
+             "verdict": "every exported kernel and optimizer is verified" if ok else
+             "FAIL: no verify entry for " + ", ".join(missing + missing_opt),
+             "rows": [("nnlib.functional.__all__", f"{len(K.exported())} names, "
+                                                   f"{len(K.exported() & covered)} covered"),
+                      ("nnlib.optim optimizer classes", ", ".join(sorted(classes)) or "none")]}]
+
+
+SECTIONS = [("kernels", [activations, coverage])]
 
 
 def _extend_sections():
