@@ -93,11 +93,12 @@ def _parser():
 def _render(out_dir):
     import json
 
-    from bench.report import write_markdown, write_plots
+    from bench.report import write_markdown, write_plots, write_summary
     with open(os.path.join(out_dir, "results.json")) as f:
         results = json.load(f)
     results["plots"] = write_plots(results, out_dir)
     write_markdown(results, os.path.join(out_dir, "results.md"))
+    write_summary(results, os.path.join(out_dir, "summary.md"))
     print(f"wrote {os.path.join(out_dir, 'results.md')}")
     return 0
 
@@ -136,7 +137,7 @@ def main(argv=None):
     set_thread_env(threads)          # before NumPy is imported anywhere
     import numpy as np
 
-    from bench.report import write_json, write_markdown, write_plots
+    from bench.report import write_json, write_markdown, write_plots, write_summary
 
     tiny = os.environ.get("NNLIB_BENCH_TINY", "") not in ("", "0")
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
@@ -176,6 +177,7 @@ def main(argv=None):
     write_json(results, json_path)
     md_path = os.path.join(args.out, "results.md")
     write_markdown(results, md_path)
+    write_summary(results, os.path.join(args.out, "summary.md"))
     for w in results["workloads"].values():
         for tg in w.get("targets", []):
             status = {True: "MET", False: "MISSED", None: "not measured"}[tg["met"]]

@@ -76,5 +76,8 @@ def run(ctx):
         "Seconds spent in the import statement, each sample in a fresh `python -c` "
         f"(interpreter start-up excluded), {repeats} samples per module, interleaved. "
         "Columns are the modules imported: nnlib, numpy, torch, sklearn.neural_network.",
-        [table("import", list(MODULES), [row], plot={"kind": "bar", "file": "import.png"})],
+        [table("import", list(MODULES), [row], plot={"kind": "bar", "file": "import.png"},
+               labels={"nnlib": "import nnlib", "numpy": "import numpy",
+                       "torch": "import torch",
+                       "sklearn": "import sklearn.neural_network"})],
         [tgt])

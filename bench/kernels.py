@@ -28,6 +28,7 @@ KERNEL_PEERS = ("nnlib", "twin", "torch")
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu",
                "sign")
 DENSE_WIDTH = 256
+TINY_OPS = ("sigmoid", "softmax", "sparsemax", "softmax_cross_entropy", "dense", "optimizer")
 
 
 def _modules():
@@ -315,7 +316,10 @@ def run(ctx):
     twin_n = 10**3 if ctx.tiny else 10**6
     rng = np.random.default_rng(0)
     rows = []
-    for op, builders in sweep_ops().items():
+    ops = sweep_ops()
+    if ctx.tiny:   # the test suite: one op of each kind is enough to exercise the code
+        ops = {k: v for k, v in ops.items() if k.split()[0] in TINY_OPS}
+    for op, builders in ops.items():
         for n in sizes:
             cells = measure_peers(ctx, {p: (lambda b=b, n=n: b(n, ctx.dtype, rng, ctx))
                                         for p, b in builders.items()})

@@ -4,14 +4,15 @@ import json
 import math
 import os
 
-__all__ = ["write_json", "write_markdown", "write_plots", "fmt_seconds"]
+__all__ = ["write_json", "write_markdown", "write_summary", "write_plots", "fmt_seconds"]
 
 LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "sklearn": "scikit-learn",
           "numpy": "NumPy loop", "twin": "NumPy twin"}
 
 
-def _label(peer):
-    return LABELS.get(peer, peer)
+def _label(peer, tbl=None):
+    """Display name of a column: the table's own label for it, else the peer's name."""
+    return ((tbl or {}).get("labels") or {}).get(peer) or LABELS.get(peer, peer)
 
 
 def _clean(obj):
@@ -83,8 +84,9 @@ def _table_md(tbl):
     cols = tbl["columns"]
     others = [c for c in cols if c != base] if base in cols else []
     kind = "throughput" if tbl["value"] == "rate" else "time"
-    head = ["case"] + [_label(c) for c in cols] + [f"{_label(base)}/{_label(c)} ({kind})"
-                                                   for c in others]
+    names = {c: _label(c, tbl) for c in cols}
+    head = ["case"] + [names[c] for c in cols] + [f"{names[base]}/{names[c]} ({kind})"
+                                                  for c in others]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in tbl["rows"]:
         cells = row["cells"]
@@ -138,9 +140,35 @@ def _status(met):
 
 
 def write_markdown(results, path):
+    """results.md: the run's header, the targets, then every workload's tables."""
+    out = _header(results)
+    out += _body(results, results["workloads"])
+    with open(path, "w") as f:
+        f.write("\n".join(out).rstrip() + "\n")
+
+
+# Tables small enough for the README: the headline workloads, not the kernel sweeps.
+SUMMARY_TABLES = ("import", "per_sample", "minibatch", "large", "verify")
+
+
+def write_summary(results, path):
+    """summary.md: the header, the targets and the headline tables (no kernels/scaling
+    sweeps, no plots) -- the block the README's "Benchmarks" section shows."""
+    out = _header(results, level=3, title="Latest run")
+    picked = {k: dict(w, tables=[t for t in w.get("tables", [])
+                                 if t["name"] in SUMMARY_TABLES])
+              for k, w in results["workloads"].items()}
+    picked = {k: w for k, w in picked.items() if w["tables"]}
+    out += _body(results, picked, level=3, plots=False, descriptions=False)
+    with open(path, "w") as f:
+        f.write("\n".join(out).rstrip() + "\n")
+
+
+def _header(results, level=1, title="nnlib benchmarks"):
     meta = results["meta"]
     m, v, t = meta["machine"], meta["versions"], meta["threads"]
-    out = ["# nnlib benchmarks", "",
+    h = "#" * level
+    out = [f"{h} {title}", "",
            f"Command: `{meta['command']}` — {meta['mode']} run, {meta['started_utc']} UTC, "
            f"{meta['duration_s']:.0f} s.", "",
            f"Machine: {m['cpu']}, {m['usable_cores']} usable cores "
@@ -156,7 +184,7 @@ def write_markdown(results, path):
             "Cells: median, ± the interquartile range as a fraction of the median. Ratio "
             "columns divide nnlib's value by the peer's: for times, below 1 means nnlib is "
             "faster (0.02 = 50× faster); for throughputs, above 1 means nnlib is faster.",
-            "", "## Targets", ""]
+            "", f"{h}# Targets", ""]
     targets = [tg for w in results["workloads"].values() for tg in w.get("targets", [])]
     if targets:
         out += ["| target | status | measured |", "|---|---|---|"]
@@ -164,31 +192,37 @@ def write_markdown(results, path):
                 for tg in targets]
     else:
         out.append("(The workloads run here have no targets.)")
-    for key, w in results["workloads"].items():
-        out += ["", f"## {w.get('title', key)}", ""]
+    return out
+
+
+def _body(results, workloads, level=1, plots=True, descriptions=True):
+    out = []
+    h = "#" * (level + 1)
+    for key, w in workloads.items():
+        out += ["", f"{h} {w.get('title', key)}", ""]
         if "error" in w:
             out += [f"This workload failed: `{w['error'].strip().splitlines()[-1]}` "
                     "(traceback in results.json)."]
             continue
-        out += [w["description"], ""]
-        for peer, text in (w.get("peers") or {}).items():
-            out.append(f"- {_label(peer)}: {text}")
-        if w.get("peers"):
-            out.append("")
+        if descriptions:
+            out += [w["description"], ""]
+            for peer, text in (w.get("peers") or {}).items():
+                out.append(f"- {_label(peer)}: {text}")
+            if w.get("peers"):
+                out.append("")
         for tbl in w["tables"]:
             for note in tbl.get("notes", []):
                 out += [note, ""]
             out += [_table_md(tbl), ""]
             losses = _loss_line(tbl)
-            if losses:
+            if losses and descriptions:
                 out += [losses, ""]
             plot = tbl.get("plot")
-            if plot and plot.get("file") in results.get("plots", []):
+            if plots and plot and plot.get("file") in results.get("plots", []):
                 out += [f"![{tbl['name']}]({plot['file']})", ""]
-        for note in w.get("notes", []):
+        for note in w.get("notes", []) if descriptions else ():
             out += [note, ""]
-    with open(path, "w") as f:
-        f.write("\n".join(out).rstrip() + "\n")
+    return out
 
 
 def write_plots(results, out_dir):
@@ -235,7 +269,7 @@ def _bar(plt, tbl, plot):
             lo.append(max(v - a, 0))
             hi.append(max(b - v, 0))
         if vals:
-            ax.bar(xs, vals, width, yerr=[lo, hi], label=_label(c), capsize=2)
+            ax.bar(xs, vals, width, yerr=[lo, hi], label=_label(c, tbl), capsize=2)
             vals_all += vals
     if not vals_all:
         plt.close(fig)
@@ -269,7 +303,7 @@ def _lines(plt, tbl, plot):
                    for r in rows]
             pts = [(x, y) for x, y in pts if y is not None]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=_label(c))
+                ax.plot(*zip(*pts), marker="o", label=_label(c, tbl))
         if plot.get("logx"):
             ax.set_xscale("log")
         if plot.get("logy"):

@@ -64,6 +64,26 @@ def test_quick_kernels_writes_valid_outputs(tmp_path):
     assert twins["sigmoid_vjp"]["twin"]["status"] == "ok"
     assert "## Kernels" in md and "| nnlib/NumPy twin (time)" in md
     assert "sigmoid fwd+vjp, n=1e2" in md
+    assert (tmp_path / "out" / "summary.md").read_text().startswith("### Latest run")
+
+
+def test_render_rewrites_markdown_from_json(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    results = {"meta": {"command": "python -m bench", "mode": "quick", "duration_s": 1.0,
+                        "started_utc": "2026-01-01 00:00", "versions": {"numpy": "2"},
+                        "machine": {"cpu": "cpu", "usable_cores": 2, "logical_cores": 2,
+                                    "memory_gib": 1.0, "os": "os"},
+                        "threads": {"requested": 1}},
+               "workloads": {"verify": {"title": "Verify", "description": "d", "targets": [],
+                                        "tables": [{"name": "verify", "columns": ["nnlib"],
+                                                    "value": "time", "baseline": "nnlib",
+                                                    "unit": "s", "notes": [], "rows": []}]}}}
+    (out / "results.json").write_text(json.dumps(results))
+    r = subprocess.run([sys.executable, "-m", "bench", "--render", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "## Verify" in (out / "results.md").read_text()
 
 
 @pytest.fixture

@@ -431,3 +431,11 @@ def test_multilabel_indicator_targets(rng):
     pf.partial_fit(X, Y)                              # no classes needed for multilabel
     with pytest.raises(nnlib.LabelError, match="multilabel"):
         pf.partial_fit(X, Y[:, 0])
+
+
+def test_verbose_prints_progress(capsys):
+    X, y = make_xor()
+    quiet(MLPClassifier(hidden_layer_sizes=(2,), max_iter=3, verbose=True,
+                        random_state=0).fit, X, y)
+    out = capsys.readouterr().out
+    assert "Iteration 1, loss = " in out and "Iteration 3, loss = " in out
