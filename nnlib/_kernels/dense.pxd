@@ -16,7 +16,9 @@ inner index (k == 1: the batch-1 rank-one weight update) to the plain loops in
 (64-100-10, float64, CPU time per epoch, one thread): batch 1 takes 4.5 ms with this rule,
 5.1 ms with only one of the two cases in the own loops, 5.4 ms all-BLAS; from batch 2 on
 BLAS wins clearly (batch 8: 1.7 ms vs 3.5 ms through the plain loops, whose row updates
-re-read W once per row instead of blocking it in cache).
+re-read W once per row instead of blocking it in cache). Tiny widths too: sending
+products of <= 4096 flops to the plain loops made a 2-8-2 net at batch 16 take 0.32 ms
+per 2048-row epoch instead of 0.14 ms (OpenBLAS's small-matrix kernels are fast).
 
 ``small_gemm`` skips a zero coefficient of op(A) in its row updates: ReLU outputs and
 many-pixel-zero inputs make that common, and ``0 * finite`` adds nothing (the training
