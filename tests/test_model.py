@@ -309,3 +309,15 @@ def test_edited_layer_list_is_checked_before_compiled_code(rng):
     model.layers[0].W = np.asfortranarray(model.layers[0].W)    # replaced, same values
     g = model.loss_and_grads(np.ones((2, 3)), [0, 1])[1]
     assert np.isfinite(g[0]).all()
+
+
+def test_readme_training_example_runs(tmp_path, monkeypatch):
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "README.md")).read()
+    code = re.search(r"## Training a network\n\n```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(code.replace("print(", "_ = ("), "README", "exec"), scope)
+    assert scope["history"]["val_accuracy"][-1] > 0.9
+    assert isinstance(scope["model"], nnlib.Sequential)
