@@ -66,7 +66,7 @@ import numbers
 import numpy as np
 
 from nnlib._kernels import optim as _k
-from nnlib._threads import resolve_threads
+from nnlib._threads import MAX_THREADS, PARALLEL_MIN_SIZE, resolve_threads
 from nnlib._validation import (DTypeError, FLOAT_DTYPES, NonFiniteError, ShapeError,
                                as_float_array, check_int_scalar, check_real_scalar)
 
@@ -192,15 +192,26 @@ class Optimizer:
         n_threads : int or None
             OpenMP threads per array; None: 1 for small arrays, all cores for large.
         """
-        params = _as_param_list(params)
-        grads = _as_grad_list(grads, params)
-        cfg = self.config()
-        state = self.state_arrays(params)
-        t = self.t + 1
-        for p, g, s in zip(params, grads, state):
-            _k.optim_step(cfg, p.reshape(-1), g.reshape(-1), s, t,
-                          resolve_threads(n_threads, p.size))
-        self.t = t
+        if isinstance(params, np.ndarray):
+            params, grads = [params], (grads if isinstance(grads, (list, tuple)) else [grads])
+        if not isinstance(params, (list, tuple)):
+            raise TypeError(f"params must be a list of NumPy arrays; got "
+                            f"{type(params).__name__}")
+        if not isinstance(grads, (list, tuple)):
+            raise TypeError(f"grads must be a list of arrays; got {type(grads).__name__}")
+        if len(grads) != len(params):
+            raise ValueError(f"got {len(params)} params but {len(grads)} grads")
+        state = self._state
+        if state is None or len(state) != len(params):
+            state = self.state_arrays(params)      # creates it, or explains the mismatch
+        if n_threads is None:                      # as resolve_threads(None, size)
+            threads, min_size = max(MAX_THREADS, 1), PARALLEL_MIN_SIZE
+        else:
+            threads, min_size = resolve_threads(n_threads, 0), 0
+        # the kernel validates every array (naming params[i] / grads[i]) before any update
+        _k.optim_step_arrays(self.config(), list(params), list(grads), state, self.t + 1,
+                             threads, min_size)
+        self.t += 1
 
     def __repr__(self):
         hyper = {k: v for k, v in self._public().items()}
@@ -229,26 +240,6 @@ def _as_param_list(params):
         if not p.flags.writeable:
             raise ValueError(f"params[{i}] is read-only; the optimizer updates it in place")
     return list(params)
-
-
-def _as_grad_list(grads, params):
-    if isinstance(grads, np.ndarray) and len(params) == 1 and grads.shape == params[0].shape:
-        grads = [grads]
-    if not isinstance(grads, (list, tuple)):
-        raise TypeError(f"grads must be a list of arrays; got {type(grads).__name__}")
-    if len(grads) != len(params):
-        raise ValueError(f"got {len(params)} params but {len(grads)} grads")
-    out = []
-    for i, (p, g) in enumerate(zip(params, grads)):
-        g = np.asarray(g)
-        if g.dtype != p.dtype:
-            raise DTypeError(f"grads[{i}] is {g.dtype} but params[{i}] is {p.dtype}; "
-                             "they must have the same dtype")
-        if g.shape != p.shape:
-            raise ShapeError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape "
-                             f"{p.shape}")
-        out.append(np.ascontiguousarray(g))
-    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -590,3 +590,33 @@ def test_gradient_descent_bad_input(kw, exc, words):
     args.update(kw)
     with pytest.raises(exc, match=words):
         O.gradient_descent(**args)
+
+
+def test_a_bad_array_leaves_every_param_untouched():
+    # validation runs over all arrays before the first update
+    good, bad = np.ones(3), np.ones(4)
+    opt = O.SGD(0.1, momentum=0.9)
+    opt.step([good, bad], [np.ones(3), np.ones(4)])
+    before = good.copy(), bad.copy(), [s.copy() for s in opt.state_arrays([good, bad])]
+    with pytest.raises(ShapeError, match=r"grads\[1\]"):
+        opt.step([good, bad], [np.ones(3), np.ones(5)])
+    np.testing.assert_array_equal(good, before[0])
+    np.testing.assert_array_equal(bad, before[1])
+    for s, s0 in zip(opt.state_arrays([good, bad]), before[2]):
+        np.testing.assert_array_equal(s, s0)
+    assert opt.t == 1
+
+
+def test_arrays_kernel_checks_states():
+    cfg = O.Adam().config()
+    p, g = np.ones(4), np.ones(4)
+    with pytest.raises(ShapeError, match="state has shape"):
+        K.optim_step_arrays(cfg, [p], [g], [np.zeros((2, 3))], 1, 1, 0)
+    with pytest.raises(DTypeError, match="state is float32"):
+        K.optim_step_arrays(cfg, [p], [g], [np.zeros((2, 4), np.float32)], 1, 1, 0)
+    with pytest.raises(ValueError, match="1 params, 1 grads and 2 states"):
+        K.optim_step_arrays(cfg, [p], [g], [np.zeros((2, 4))] * 2, 1, 1, 0)
+    ro = np.zeros((2, 4))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        K.optim_step_arrays(cfg, [p], [g], [ro], 1, 1, 0)
