@@ -331,7 +331,8 @@ def run(ctx):
     ctx.log("  twins: every nnlib.functional kernel alone vs its twin")
     F, _ = _modules()
     twin_rows = []
-    for dtype in (np.float64,) if ctx.tiny else (np.float32, np.float64):
+    # Both dtypes in the full run; --quick keeps the sweep's dtype (half the time).
+    for dtype in (ctx.dtype,) if ctx.quick or ctx.tiny else (np.float32, np.float64):
         for name in sorted(F.__all__):
             cells = measure_peers(ctx, twin_builders(name, twin_n, dtype, rng))
             twin_rows.append({"case": f"{name} ({np.dtype(dtype).name})",

@@ -21,8 +21,8 @@ Fairness, peer by peer (the tables state it too):
   ``learning_rate='constant'``, ``alpha=0``; it keeps float32 input in float32;
 * NumPy: a vectorized forward/backward per mini-batch with in-place updates -- what one
   writes by hand in 30 lines, not a straw man;
-* nnlib: ``Sequential([Dense, ...]).fit(X, y, optimizer=..., epochs=1, batch_size=b)``,
-  i.e. the public API with its input validation, once per epoch.
+* nnlib: ``Sequential([Dense, ...]).fit(X, y, optimizer=..., epochs=1, batch_size=b,
+  n_threads=threads)``, i.e. the public API with its input validation, once per epoch.
 """
 import dataclasses
 import warnings
@@ -129,9 +129,11 @@ def build_nnlib(spec, X, y, init):
     rng = np.random.default_rng(spec.seed)
 
     def run():
+        # n_threads explicit: left to None, fit picks its BLAS threads from the load
+        # average, and the peers would no longer run with the same thread count.
         model.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=1,
                   batch_size=spec.batch_size, shuffle=True, verbose=0,
-                  random_state=int(rng.integers(2**31)))
+                  random_state=int(rng.integers(2**31)), n_threads=spec.threads)
 
     def params():
         ps = model.params
@@ -299,7 +301,8 @@ def describe_peers(dtype=np.float32):
     """One line per peer saying exactly what it runs (for the Markdown report)."""
     dt = np.dtype(dtype).name
     return {
-        "nnlib": f"nnlib Sequential/Dense + nnlib.optim, model.fit(epochs=1), {dt}",
+        "nnlib": f"nnlib Sequential/Dense + nnlib.optim, model.fit(epochs=1, n_threads=the "
+                 f"run's thread count), {dt}",
         "torch": f"PyTorch eager: nn.Sequential + torch.optim, tensor slices of a per-epoch "
                  f"permutation, {dt}",
         "sklearn": f"scikit-learn MLPClassifier.partial_fit (one epoch), alpha=0, {dt}",
