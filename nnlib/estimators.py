@@ -24,7 +24,11 @@ How training follows scikit-learn
   does, and it is drawn in the same order (Glorot-uniform weights with bound
   ``sqrt(6 / (fan_in + fan_out))``, ``sqrt(2 / ...)`` for logistic units; then one
   permutation per epoch), so with the same seed both libraries start from the same
-  weights and visit the same mini-batches: their float64 trajectories agree to rounding.
+  weights and visit the same mini-batches: their float64 trajectories agree to rounding
+  (tests/test_estimators_sklearn.py checks 1e-10). The one exception is
+  ``early_stopping``'s validation split, drawn by ``nnlib.datasets.split`` (stratified
+  for classifiers) with a seed from the same RandomState, not by scikit-learn's
+  ``train_test_split``.
 * ``alpha`` is an L2 penalty ``alpha / (2 n_batch) * sum ||W||^2`` on the weights (not
   the biases), i.e. divided by the batch length; ``loss_`` and ``loss_curve_`` include it
   (the mean over the epoch of each batch's penalized loss), as scikit-learn reports.
