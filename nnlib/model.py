@@ -29,6 +29,7 @@ checksum; any mismatch raises ``ValueError`` saying what is wrong.
 import math
 import os
 import sys
+import threading
 import time
 import warnings
 
@@ -409,8 +410,6 @@ class Sequential:
         largest = 2 * min(batch_size, n) * max(a * b for a, b in zip(sizes, sizes[1:]))
         if largest < BLAS_SPLIT_FLOPS:
             blas_threads = 1
-        from nnlib._kernels import blas
-        old_blas = blas.set_num_threads(blas_threads)
         stepped = hasattr(schedule, "step") and hasattr(schedule, "bind")
         if stepped and getattr(schedule, "optimizer", None) is not optimizer:
             schedule.bind(optimizer)
@@ -419,6 +418,7 @@ class Sequential:
                             f"epoch -> lr; got {schedule!r}")
         history = History()
         t_start = time.perf_counter()
+        _blas_threads_enter(blas_threads)
         try:
             for epoch in range(epochs):
                 if schedule is not None and not stepped:
@@ -476,9 +476,7 @@ class Sequential:
                     history.stop_reason = "callback"
                     break
         finally:
-            if old_blas is not None:
-                from nnlib._kernels import blas
-                blas.set_num_threads(old_blas)
+            _blas_threads_exit()
             if verbose:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
@@ -536,6 +534,35 @@ class Sequential:
             except OSError:
                 pass
             raise
+
+
+# BLAS's thread count is process-wide. Concurrent fits (Python threads) each saved and
+# restored it, so the last to finish could restore another fit's setting and leave the
+# process on 1 thread (found by tests/test_training_faults.py). Now the first fit to
+# enter saves the original count and the last to leave restores it.
+_BLAS_LOCK = threading.Lock()
+_blas_users = 0
+_blas_saved = None
+
+
+def _blas_threads_enter(n):
+    global _blas_users, _blas_saved
+    from nnlib._kernels import blas
+    with _BLAS_LOCK:
+        old = blas.set_num_threads(n)
+        if _blas_users == 0:
+            _blas_saved = old
+        _blas_users += 1
+
+
+def _blas_threads_exit():
+    global _blas_users, _blas_saved
+    from nnlib._kernels import blas
+    with _BLAS_LOCK:
+        _blas_users -= 1
+        if _blas_users == 0 and _blas_saved is not None:
+            blas.set_num_threads(_blas_saved)
+            _blas_saved = None
 
 
 def _free_cores():

@@ -1,0 +1,244 @@
+"""Faults during training: divergence, interrupts, threads, reproducibility, memory.
+
+* A fit whose loss or weights blow up stops with a RuntimeWarning and leaves the weights
+  of the last finite step (bitwise those of a fit that stopped there by itself).
+* A KeyboardInterrupt (from a callback, or a real SIGINT while the compiled epoch runs)
+  leaves the model at the last completed epoch, usable for predict and further fits.
+* Two models trained at once in Python threads equal the same models trained one after
+  the other; with a fixed seed and n_threads=1 training is bitwise reproducible.
+* 1000 epochs and 10^5 predict calls grow resident memory by < 5 MB (slow-ish, ~10 s).
+"""
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import optim
+
+pytest.importorskip("nnlib.model")
+
+
+def _data(seed=0, n=64, d=4, c=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    return X, y % c
+
+
+def _model(seed=0, d=4, hidden=8, c=3, act="tanh", out="identity", dtype=np.float64):
+    return nnlib.Sequential([
+        nnlib.Dense(d, hidden, act, random_state=seed, dtype=dtype),
+        nnlib.Dense(hidden, c, out, random_state=seed + 1, dtype=dtype)])
+
+
+def _params(model):
+    return [p.copy() for p in model.params]
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+# --- divergence -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_diverging_fit_warns_and_keeps_last_finite_weights(dtype):
+    """Full-batch GD with a huge learning rate on squared error: the weights grow
+    geometrically until an update overflows. One step per epoch, so the last finite
+    weights are those of a fresh model fitted for the epochs that completed."""
+    X, _ = _data()
+    Y = np.random.default_rng(1).standard_normal((len(X), 3))
+    model = _model(act="identity", dtype=dtype)
+    with pytest.warns(RuntimeWarning, match="non-finite.*last finite step"):
+        hist = model.fit(X, Y, loss="squared_error", optimizer=optim.SGD(lr=50.0),
+                         epochs=10_000, batch_size=len(X), shuffle=False)
+    assert hist.stop_reason == "nonfinite"
+    info = hist.nonfinite
+    assert info["what"] in ("loss", "gradient", "weights after an update")
+    assert all(np.isfinite(p).all() for p in model.params)
+    assert np.isfinite(hist["loss"]).all()
+    assert 0 < info["epoch"] < 10_000
+
+    # Bitwise the weights of a fit that simply stopped after the completed steps.
+    replay = _model(act="identity", dtype=dtype)
+    opt = optim.SGD(lr=50.0)
+    n_steps = info["epoch"] + info["step"]          # one step per epoch
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        replay.fit(X, Y, loss="squared_error", optimizer=opt, epochs=n_steps,
+                   batch_size=len(X), shuffle=False)
+    _assert_same(model.params, replay.params)
+
+
+def test_loss_overflowing_on_the_first_step_keeps_the_initial_weights():
+    """Inputs of 1e200 make the squared error overflow at once: nothing is applied, the
+    optimizer has taken no step, and the model trains normally on sane data after."""
+    X, _ = _data(n=200)
+    Y = np.ones((200, 3))
+    model = _model(act="identity")
+    initial = _params(model)
+    opt = optim.Adam(lr=0.1)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        hist = model.fit(X * 1e200, Y, loss="squared_error", optimizer=opt, epochs=50,
+                         batch_size=7, random_state=0)
+    assert hist.stop_reason == "nonfinite"
+    assert hist.nonfinite["epoch"] == 0 and hist.nonfinite["step"] == 0
+    _assert_same(model.params, initial)
+    assert opt.t == 0
+    assert all(np.isfinite(s).all() for s in opt.state_arrays(model.params))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, Y, loss="squared_error", optimizer=opt, epochs=2, random_state=0)
+    assert opt.t > 0
+
+
+# --- KeyboardInterrupt --------------------------------------------------------------------
+
+def _interrupt_after(k):
+    def callback(epoch, logs):
+        if epoch == k:
+            raise KeyboardInterrupt
+        return False
+    return callback
+
+
+def test_keyboard_interrupt_from_callback_keeps_last_completed_epoch():
+    X, y = _data()
+    model, opt = _model(), optim.Adam(lr=0.01)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, optimizer=opt, epochs=100, batch_size=8, random_state=3,
+                  callbacks=[_interrupt_after(4)])
+    ref, ref_opt = _model(), optim.Adam(lr=0.01)
+    ref.fit(X, y, optimizer=ref_opt, epochs=5, batch_size=8, random_state=3)
+    _assert_same(model.params, ref.params)
+    assert opt.t == ref_opt.t == 5 * 8
+    _assert_same(opt.state_arrays(model.params), ref_opt.state_arrays(ref.params))
+    # Usable: predicts, evaluates and trains on.
+    assert np.isfinite(model.predict(X)).all()
+    before = model.evaluate(X, y)[0]
+    model.fit(X, y, optimizer=opt, epochs=5, batch_size=8, random_state=4)
+    assert model.evaluate(X, y)[0] < before
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT is not Python's default KeyboardInterrupt handler here")
+def test_real_sigint_during_fit_leaves_a_completed_epoch():
+    """Ctrl-C while the compiled epoch runs (GIL released): Python raises
+    KeyboardInterrupt once the epoch returns, so the weights are those after some whole
+    number of epochs, never a half-applied update."""
+    X, y = _data(n=512)
+    model = _model(hidden=16)
+    done = [0]                                   # epochs completed (callbacks run)
+
+    def record(epoch, logs):
+        done[0] = epoch + 1
+        return False
+
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X, y, optimizer=optim.SGD(lr=0.01, momentum=0.9), epochs=10 ** 7,
+                      batch_size=4, random_state=0, callbacks=[record])
+    finally:
+        timer.cancel()
+    assert done[0], "the interrupt came before the first epoch finished"
+    # Equal to the last epoch whose callback ran, or to the one after it (interrupted
+    # before its callback) -- never something in between.
+    matches = []
+    for n_epochs in (done[0], done[0] + 1):
+        ref = _model(hidden=16)
+        ref.fit(X, y, optimizer=optim.SGD(lr=0.01, momentum=0.9), epochs=n_epochs,
+                batch_size=4, random_state=0)
+        if all(np.array_equal(a, b) for a, b in zip(model.params, ref.params)):
+            matches.append(n_epochs)
+    assert matches, "the weights are not those of a completed epoch"
+    assert np.isfinite(model.predict(X)).all()
+
+
+# --- threads and reproducibility ------------------------------------------------------------
+
+def _train(seed, n_threads=1, epochs=30, dtype=np.float64):
+    X, y = _data(seed=seed, n=128)
+    model = _model(seed=seed, hidden=16, dtype=dtype)
+    hist = model.fit(X.astype(dtype), y, optimizer=optim.Adam(lr=0.01), epochs=epochs,
+                     batch_size=16, random_state=seed, n_threads=n_threads)
+    return _params(model), hist["loss"]
+
+
+def test_two_models_trained_in_threads_equal_sequential():
+    sequential = [_train(seed) for seed in (1, 2, 3, 4)]
+    results = [None] * 4
+
+    def work(i, seed):
+        results[i] = _train(seed)
+
+    from nnlib._kernels import blas
+    blas_before = blas.get_num_threads()
+    threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate((1, 2, 3, 4))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (p_seq, h_seq), (p_thr, h_thr) in zip(sequential, results):
+        _assert_same(p_seq, p_thr)
+        assert h_seq == h_thr
+    # fit sets BLAS's thread count and restores it; concurrent fits must not leave it
+    # changed either.
+    assert blas.get_num_threads() == blas_before
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_fixed_seed_and_one_thread_is_bitwise_reproducible(dtype):
+    a, ha = _train(7, n_threads=1, dtype=dtype)
+    b, hb = _train(7, n_threads=1, dtype=dtype)
+    _assert_same(a, b)
+    assert ha == hb
+
+
+def test_more_threads_agree_to_tolerance():
+    a, _ = _train(5, n_threads=1)
+    b, _ = _train(5, n_threads=2)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+def _rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_long_training_and_many_predicts_do_not_grow_memory():
+    X, y = _data(n=32)
+    model = _model()
+    opt = optim.Adam(lr=1e-3)
+    x1 = X[:1].copy()
+    # Warm up: allocator pools, BLAS buffers, lazy imports.
+    model.fit(X, y, optimizer=opt, epochs=20, batch_size=8, random_state=0)
+    for _ in range(2000):
+        model.predict(x1)
+    start = _rss_kib()
+    t0 = time.perf_counter()
+    model.fit(X, y, optimizer=opt, epochs=1000, batch_size=8, random_state=0)
+    after_fit = _rss_kib()
+    for _ in range(100_000):
+        model.predict(x1)
+    end = _rss_kib()
+    elapsed = time.perf_counter() - t0
+    print(f"\nRSS: start {start} KiB, after 1000 epochs {after_fit} KiB, after 1e5 predicts "
+          f"{end} KiB; growth {end - start} KiB in {elapsed:.1f} s")
+    assert after_fit - start < 5 * 1024
+    assert end - start < 5 * 1024
