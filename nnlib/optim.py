@@ -15,7 +15,8 @@ Three families of rules
 **PyTorch's** (``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``): the names, defaults
 and update rules of ``torch.optim`` 2.x (single-tensor code path), so trajectories agree
 step for step with PyTorch's; tests check it when torch is installed. Weight decay is the
-L2 term ``g <- g + weight_decay * w`` except in ``AdamW`` (decoupled: ``w <- w (1 - lr wd)``).
+L2 term ``g <- g + weight_decay * w`` except in ``AdamW`` (decoupled:
+``w <- w (1 - lr wd)``).
 
 **scikit-learn's** (``SklearnSGD``, ``SklearnAdam``): the rules of
 ``sklearn/neural_network/_stochastic_optimizers.py``, used by ``nnlib.MLPClassifier`` /
@@ -167,8 +168,8 @@ class Optimizer:
                                    dtype=p.dtype) for p in params]
             return self._state
         if len(self._state) != len(params):
-            raise ShapeError(f"the optimizer holds state for {len(self._state)} arrays; got "
-                             f"{len(params)} params (call reset() to start over)")
+            raise ShapeError(f"the optimizer holds state for {len(self._state)} arrays; "
+                             f"got {len(params)} params (call reset() to start over)")
         for i, (s, p) in enumerate(zip(self._state, params)):
             if s.shape != (slots, p.size):
                 raise ShapeError(f"params[{i}] has {p.size} elements but its optimizer "
@@ -193,7 +194,8 @@ class Optimizer:
             OpenMP threads per array; None: 1 for small arrays, all cores for large.
         """
         if isinstance(params, np.ndarray):
-            params, grads = [params], (grads if isinstance(grads, (list, tuple)) else [grads])
+            params = [params]
+            grads = grads if isinstance(grads, (list, tuple)) else [grads]
         if not isinstance(params, (list, tuple)):
             raise TypeError(f"params must be a list of NumPy arrays; got "
                             f"{type(params).__name__}")
@@ -482,7 +484,9 @@ class NotesAdaGrad(Optimizer):
     ----------
     lr : float >= 0, default 0.01
     eps : float > 0, default 1e-8
-        The stabilizer: keeps the first steps finite where ``G_i`` is still 0.
+        The stabilizer: keeps the first steps finite where ``G_i`` is still 0. The notes
+        add it under the square root; their numeric value does not survive in the
+        extracted text, so the default is the customary 1e-8.
     """
 
     kind = OPTIM_KINDS["notes_adagrad"]
@@ -680,4 +684,5 @@ def gradient_descent(fun_and_grad, w0, lr, tol=1e-6, max_iter=1000):
         msg = f"converged: |grad| = {gnorm:.3g} <= tol = {tol:g}"
         return GDResult(w, n_iter, True, history, gnorm, msg)
     return GDResult(w, n_iter, False, history, gnorm,
-                    f"max_iter={max_iter} reached with |grad| = {gnorm:.3g} > tol = {tol:g}")
+                    f"max_iter={max_iter} reached with |grad| = {gnorm:.3g} > "
+                    f"tol = {tol:g}")

@@ -221,7 +221,8 @@ class CosineAnnealing(Schedule):
 
     def lr_at(self, t):
         lr0 = self._require_lr0()
-        return self.eta_min + (lr0 - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+        cosine = math.cos(math.pi * t / self.T_max)
+        return self.eta_min + (lr0 - self.eta_min) * (1 + cosine) / 2
 
     def _params(self):
         return {"T_max": self.T_max, "eta_min": self.eta_min, "lr0": self.lr0}
@@ -258,7 +259,8 @@ class ReduceOnPlateau(Schedule):
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs'; got {threshold_mode!r}")
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs'; got "
+                             f"{threshold_mode!r}")
         self.mode, self.threshold_mode = mode, threshold_mode
         self.factor = check_real_scalar(factor, "factor", low=0.0, high=1.0, low_open=True,
                                         high_open=True)
@@ -294,7 +296,7 @@ class ReduceOnPlateau(Schedule):
 
     def step(self, metric=None):
         """Record this epoch's ``metric``; write and return the (possibly reduced) rate."""
-        if metric is None or isinstance(metric, bool) or not isinstance(metric, numbers.Real):
+        if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")
         lr = self._current()

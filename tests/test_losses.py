@@ -237,6 +237,12 @@ def test_mixed_and_integer_dtypes(rng):
         assert F.logistic_loss(zb, yy) == F.logistic_loss(zb, [0, 1, 1, 0])
     assert F.logistic_loss_grad(zb[:, None], [0, 1, 1, 0]).shape == (4, 1)
     assert F.squared_error_grad(zb, np.zeros(4)).shape == (4,)
+    # One output per sample: (n,) and (n, 1) targets are interchangeable.
+    t = rng.standard_normal(4)
+    for zz, tt in ((zb, t[:, None]), (zb[:, None], t)):
+        assert F.squared_error(zz, tt) == F.squared_error(zb, t)
+        assert F.squared_error_grad(zz, tt).shape == zz.shape
+        np.testing.assert_allclose(F.squared_error_grad(zz, tt), R.squared_error_grad(zz, tt))
 
 
 @pytest.mark.parametrize("name", CLASS_LABEL_LOSSES)
@@ -272,13 +278,15 @@ def test_bad_labels_raise_label_error(name, y, words):
     (lambda: F.logistic_loss(np.zeros(3), [0, 1]), nnlib.ShapeError, r"\(3,\) or \(3, 1\)"),
     (lambda: F.squared_error(np.zeros((3, 2)), np.zeros((2, 3))), nnlib.ShapeError,
      "shape of z"),
+    (lambda: F.squared_error(np.zeros((3, 1)), np.zeros((1, 3))), nnlib.ShapeError,
+     "shape of z"),
     (lambda: F.squared_error(np.zeros((2, 2)), [[0, np.nan], [0, 0]]), nnlib.NonFiniteError,
      "finite"),
     (lambda: F.hinge_loss(np.zeros((2, 2)), [0, 1], margin=-1.0), ValueError, "margin"),
     (lambda: F.hinge_loss(np.zeros((2, 2)), [0, 1], n_threads=0), ValueError, "n_threads"),
 ], ids=["label-length", "one-hot", "1d-scores", "3d-scores", "empty", "string-labels",
         "complex-scores", "logistic-label", "logistic-2-columns", "logistic-length",
-        "squared-shape", "squared-nan-target", "negative-margin", "zero-threads"])
+        "squared-shape", "squared-row-target", "squared-nan-target", "negative-margin", "zero-threads"])
 def test_bad_input_raises(call, exc, words):
     with pytest.raises(exc, match=words):
         call()

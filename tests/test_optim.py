@@ -37,7 +37,8 @@ CASES = [
     ("adam_wd_amsgrad", O.Adam,
      dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True), "Adam", None),
     ("adamw", O.AdamW, dict(lr=0.05), "AdamW", None),
-    ("adamw_amsgrad", O.AdamW, dict(lr=0.05, weight_decay=0.1, amsgrad=True), "AdamW", None),
+    ("adamw_amsgrad", O.AdamW, dict(lr=0.05, weight_decay=0.1, amsgrad=True), "AdamW",
+     None),
     ("notes_momentum", O.NotesMomentum, dict(lr=0.05, beta=0.1), None, None),
     ("notes_momentum_gd", O.NotesMomentum, dict(lr=0.05, beta=1.0), None, None),
     ("notes_adagrad", O.NotesAdaGrad, dict(lr=0.1), None, None),
@@ -180,7 +181,8 @@ def test_one_and_two_threads_agree_bitwise(name, cls, kw, tc, sk, dtype):
 # ---- the peers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
-@pytest.mark.parametrize("name, cls, kw, tc, sk", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
+@pytest.mark.parametrize("name, cls, kw, tc, sk", TORCH_CASES,
+                         ids=[c[0] for c in TORCH_CASES])
 def test_trajectory_matches_torch(name, cls, kw, tc, sk, problem, dtype):
     torch = pytest.importorskip("torch")
     tensors = []
@@ -237,7 +239,8 @@ def test_notes_momentum_closed_form_for_constant_gradient():
 
 
 def test_notes_adagrad_closed_form_for_constant_gradient():
-    # G_t = t g^2 (this step's gradient included), w_T = w_0 - lr sum_t g / sqrt(eps + t g^2)
+    # G_t = t g^2 (this step's gradient included),
+    # w_T = w_0 - lr sum_t g / sqrt(eps + t g^2)
     lr, eps, g = 0.2, 1e-3, np.array([3.0, -0.1, 0.0])
     w = np.ones(3)
     opt = O.NotesAdaGrad(lr, eps=eps)
@@ -465,7 +468,8 @@ def _readonly(a):
 
 
 BAD_STEP = [
-    ("length", lambda: ([np.ones(3)], [np.ones(3), np.ones(2)]), ValueError, "1 params but 2"),
+    ("length", lambda: ([np.ones(3)], [np.ones(3), np.ones(2)]), ValueError,
+     "1 params but 2"),
     ("shape", lambda: ([np.ones((2, 3))], [np.ones((3, 2))]), ShapeError, "shape"),
     ("grad_dtype", lambda: ([np.ones(3)], [np.ones(3, dtype=np.float32)]), DTypeError,
      "same dtype"),
@@ -620,3 +624,18 @@ def test_arrays_kernel_checks_states():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writable"):
         K.optim_step_arrays(cfg, [p], [g], [ro], 1, 1, 0)
+
+
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_pickle_round_trip_keeps_state_and_step(name, cls, kw, tc, sk):
+    import pickle
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal(6)
+    opt = cls(**kw)
+    for _ in range(3):
+        opt.step([p], [np.cos(p)])
+    clone, q = pickle.loads(pickle.dumps(opt)), p.copy()
+    assert clone.t == 3 and clone.config() == opt.config()
+    opt.step([p], [np.cos(p)])
+    clone.step([q], [np.cos(q)])
+    np.testing.assert_array_equal(p, q)

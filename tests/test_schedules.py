@@ -1,4 +1,5 @@
-"""Learning-rate schedules vs their closed forms, torch.optim.lr_scheduler and scikit-learn."""
+"""Learning-rate schedules vs their closed forms, torch.optim.lr_scheduler and
+scikit-learn."""
 import math
 
 import numpy as np

@@ -30,7 +30,8 @@ from nnlib._kernels.loss_rows cimport loss_grad_batch
 # is, and the chunk sums are added in chunk order, so the total does not depend on the
 # thread count; large enough that the per-call overhead vanishes, small enough that two
 # threads share even a few thousand rows evenly.
-DEF CHUNK = 128
+cdef enum:
+    CHUNK = 128
 
 
 def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,

@@ -40,7 +40,8 @@ Where the rules differ (see also ``nnlib/optim.py``):
 * PyTorch SGD: ``buf <- mu buf + (1 - dampening) g`` (``buf = g`` on the first step),
   ``w <- w - lr buf`` (nesterov: ``w <- w - lr (g + mu buf)``): lr is applied outside the
   buffer, so changing lr rescales the whole step at once.
-* scikit-learn SGD: ``v <- mu v - lr g``, ``w <- w + v`` (nesterov: ``w <- w + mu v - lr g``):
+* scikit-learn SGD: ``v <- mu v - lr g``, ``w <- w + v``
+  (nesterov: ``w <- w + mu v - lr g``):
   lr sits inside the velocity, so a new lr only affects new contributions; v starts at 0.
 * PyTorch Adam bias-corrects eps: ``w <- w - lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)``;
   scikit-learn's does not: ``w <- w - lr sqrt(bc2)/bc1 * m / (sqrt(v) + eps)``.
@@ -67,7 +68,7 @@ cdef enum OptimKind:
     OPT_ADAMW = 4           # torch.optim.AdamW
     OPT_NOTES_MOMENTUM = 5  # the notes: v <- (1-beta) v + beta g ; w <- w - lr v
     OPT_NOTES_ADAGRAD = 6   # the notes' AdaGrad with its stabilizer under the root
-    OPT_SKLEARN_SGD = 7     # scikit-learn's SGDOptimizer (v <- mu v - lr g; w += v; nesterov)
+    OPT_SKLEARN_SGD = 7     # scikit-learn's SGDOptimizer (v <- mu v - lr g; w += v)
     OPT_SKLEARN_ADAM = 8    # scikit-learn's AdamOptimizer (lr_t bias-corrected, eps not)
 
 

@@ -37,13 +37,13 @@ def softmax_cross_entropy_grad(z, y, *, n_threads=None):
 
 def squared_error(z, y, *, n_threads=None):
     z, y, _ = _zy(z, y, False)
-    d = (z - y).reshape(len(z), -1)
+    d = (z - y.reshape(z.shape)).reshape(len(z), -1)     # (n,) and (n, 1) interchangeable
     return float(np.mean(0.5 * (d ** 2).sum(axis=1)))
 
 
 def squared_error_grad(z, y, *, n_threads=None):
     z, y, dt = _zy(z, y, False)
-    return ((z - y) / len(z)).astype(dt)
+    return ((z - y.reshape(z.shape)) / len(z)).astype(dt)
 
 
 def _softplus64(x):

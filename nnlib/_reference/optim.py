@@ -48,7 +48,7 @@ def _sgd(c, w, g, S, t):
 
 
 def _adagrad(c, w, g, S, t):
-    # torch.optim.Adagrad: decayed rate clr = lr / (1 + (t-1) lr_decay), eps outside the root
+    # torch.optim.Adagrad: rate clr = lr / (1 + (t-1) lr_decay), eps outside the root
     clr = c["lr"] / (1 + (t - 1) * c["lr_decay"])
     S[0] = S[0] + g * g
     return w - clr * g / (np.sqrt(S[0]) + c["eps"])

@@ -64,7 +64,9 @@ def _targets(name, z, z2, y):
     no_label = np.empty(0, dtype=np.int64)
     if name == "squared_error":
         t = as_float_array(y, "y", dtype=z.dtype)
-        if t.shape != z.shape:
+        # One output per sample may come as (n,) or (n, 1) on either side.
+        single = z2.shape[1] == 1 and t.shape in ((n,), (n, 1))
+        if t.shape != z.shape and not single:
             raise ShapeError(f"y must have the shape of z {z.shape}; got {t.shape}")
         check_finite(t, "y")
         return t.reshape(-1), no_label
@@ -123,7 +125,8 @@ def squared_error(z, y, *, n_threads=None):
 
     Parameters
     ----------
-    z : (n, c) or (n,) predictions;  y : same shape, finite real targets.
+    z : (n, c) or (n,) predictions;  y : same shape, finite real targets ((n,) and
+        (n, 1) are interchangeable for one output per sample).
     """
     return _run("squared_error", z, y, 0.0, n_threads, False)[0]
 
