@@ -58,7 +58,7 @@ def _activation_plot(act, path, n):
 
 def make_plots(data, out):
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
-    n = 121 if data["quick"] else 401
+    n = 121 if data["quick"] else 241
     for it in data["items"]:
         if it.get("kind") == "activation" and it.get("available"):
             rel = os.path.join("plots", f"{it['name']}.png")
