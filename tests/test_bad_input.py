@@ -282,6 +282,156 @@ def _optim_cases():
     return cases
 
 
+def _model_cases():
+    import nnlib
+    from nnlib import optim
+    m = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                          nnlib.Dense(4, 2, random_state=1)])
+    X, y = np.ones((5, 3)), np.array([0, 1, 0, 1, 1])
+    Xnan = X.copy()
+    Xnan[3, 1] = np.nan
+    Xinf = X.copy()
+    Xinf[2, 0] = -np.inf
+    fit = m.fit
+    return [
+        case("Dense-n_in-zero", nnlib.Dense, (0, 3), ValueError, "n_in must be >= 1"),
+        case("Dense-n_out-float", nnlib.Dense, (3, 2.5), TypeError, "n_out must be an integer"),
+        case("Dense-dtype-int", nnlib.Dense, (3, 2), DTypeError, "float32 or float64",
+             dtype=np.int32),
+        case("Dense-unknown-init", nnlib.Dense, (3, 2), ValueError, "unknown init",
+             init="magic"),
+        case("Dense-unknown-activation", nnlib.Dense, (3, 2, "swish"), ValueError,
+             "unknown activation"),
+        case("Sequential-empty", nnlib.Sequential, ([],), ValueError, "at least one layer"),
+        case("Sequential-widths", nnlib.Sequential,
+             ([nnlib.Dense(3, 4), nnlib.Dense(5, 2)],), ShapeError,
+             r"layers\[1\] expects 5 inputs but layers\[0\] gives 4"),
+        case("Sequential-mixed-dtypes", nnlib.Sequential,
+             ([nnlib.Dense(3, 4), nnlib.Dense(4, 2, dtype=np.float32)],), DTypeError,
+             "share a dtype"),
+        case("Sequential-not-a-layer", nnlib.Sequential, ([nnlib.Dense(3, 4), "relu"],),
+             TypeError, r"layers\[1\] must be a nnlib.Dense"),
+        case("predict-X-vs-W", m.predict, (np.ones((5, 4)),), ShapeError,
+             "4 features but the model expects 3"),
+        case("predict-X-1d", m.predict, (np.ones(3),), ShapeError, "2-dimensional"),
+        case("predict-X-complex", m.predict, (X + 1j,), DTypeError, "complex"),
+        case("fit-y-length", fit, (X, y[:4]), ShapeError, r"shape \(5,\)"),
+        case("fit-nan-in-X-names-row", fit, (Xnan, y), NonFiniteError,
+             "X must be finite; row 3 holds nan"),
+        case("fit-inf-in-X-names-row", fit, (Xinf, y), NonFiniteError, "row 2 holds -inf"),
+        case("fit-label-out-of-range", fit, (X, [0, 1, 2, 0, 1]), LabelError,
+             r"y\[2\] = 2 is not a class label in \[0, 2\)"),
+        case("fit-label-negative", fit, (X, [0, -1, 1, 0, 1]), LabelError, r"y\[1\] = -1"),
+        case("fit-label-float", fit, (X, [0, 0.5, 1, 0, 1]), LabelError, "integer"),
+        case("fit-labels-one-hot", fit, (X, np.eye(2)[y]), ShapeError, "one-hot"),
+        case("fit-batch-size-zero", fit, (X, y), ValueError, "batch_size must be >= 1",
+             batch_size=0),
+        case("fit-epochs-negative", fit, (X, y), ValueError, "epochs must be >= 0",
+             epochs=-1),
+        case("fit-l2-negative", fit, (X, y), ValueError, "l2 must be >= 0", l2=-0.1),
+        case("fit-unknown-loss", fit, (X, y), ValueError, "loss", loss="cross_entropy"),
+        case("fit-optimizer-not-optimizer", fit, (X, y), TypeError, "optimizer",
+             optimizer="sgd"),
+        case("fit-validation-split-1", fit, (X, y), ValueError, "validation_split",
+             validation_split=1.0),
+        case("fit-callback-not-callable", fit, (X, y), TypeError, "callbacks", callbacks=[3]),
+        case("fit-logistic-needs-one-unit", fit, (X, y), ShapeError, "1 unit",
+             loss="logistic_loss"),
+        case("fit-squared-error-target-shape", fit, (X, np.ones((5, 3))), ShapeError,
+             r"shape \(5, 2\)", loss="squared_error"),
+        case("fit-squared-error-nan-target", fit, (X, np.where(np.eye(5, 2) > 0, np.nan, 0)),
+             NonFiniteError, "y must be finite; row 0", loss="squared_error"),
+        case("fit-n_threads-zero", fit, (X, y), ValueError, "n_threads", n_threads=0),
+        case("fit-momentum-1", optim.SGD, (0.1, 1.0), ValueError, "momentum must be < 1"),
+        case("loss_and_grads-X-empty", m.loss_and_grads, (np.ones((0, 3)), []), ShapeError,
+             "at least one row"),
+    ]
+
+
+_PWNED = []
+
+
+def _pwned():
+    _PWNED.append(True)        # would run if a loader unpickled the file
+    return 0
+
+
+class _Evil:
+    def __reduce__(self):
+        return (_pwned, ())
+
+
+def _load_cases():
+    import os
+    import tempfile
+    import nnlib
+    from nnlib.model import load
+    d = tempfile.mkdtemp(prefix="nnlib-bad-input-")
+    m = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0), nnlib.Dense(4, 2)])
+    good = os.path.join(d, "good.npz")
+    m.save(good)
+    raw = open(good, "rb").read()
+
+    def write(name, data):
+        path = os.path.join(d, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def with_header(name, edit=None, extra=None):
+        import json
+        with np.load(good, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        header = json.loads(arrays["header"].tobytes())
+        if edit:
+            edit(header)
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        arrays.update(extra or {})
+        path = os.path.join(d, name)
+        np.savez(path, **arrays)
+        return path
+
+    def tamper(name):                       # flip one byte inside W0's data
+        i = raw.index(b"W0.npy")
+        b = bytearray(raw)
+        b[i + 200] ^= 0xFF
+        return write(name, bytes(b))
+
+    import pickle
+    return [
+        case("load-truncated-half", load, (write("half.npz", raw[:len(raw) // 2]),),
+             ValueError, "truncated or corrupted"),
+        case("load-truncated-10-bytes", load, (write("ten.npz", raw[:10]),), ValueError,
+             "truncated or corrupted"),
+        case("load-empty-file", load, (write("empty.npz", b""),), ValueError,
+             "not an nnlib model file"),
+        case("load-text-file", load, (write("text.npz", b"hello world\n"),), ValueError,
+             "not an nnlib model file"),
+        case("load-flipped-byte", load, (tamper("flip.npz"),), ValueError,
+             "corrupted|truncated"),
+        case("load-wrong-version", load,
+             (with_header("v99.npz", lambda h: h.update(version=99)),), ValueError,
+             "format version 99"),
+        case("load-wrong-format-name", load,
+             (with_header("fmt.npz", lambda h: h.update(format="other")),), ValueError,
+             "not an nnlib model file"),
+        case("load-bad-checksum", load,
+             (with_header("sha.npz", lambda h: h.update(sha256="0" * 64)),), ValueError,
+             "SHA-256 does not match"),
+        case("load-missing-array", load,
+             (with_header("miss.npz", lambda h: h["arrays"].append("W9")),), ValueError,
+             "missing arrays"),
+        case("load-pickle-file", load,
+             (write("evil.pkl", pickle.dumps(_Evil())),), ValueError,
+             "not an nnlib model file"),
+        case("load-object-array-in-npz", load,
+             (with_header("evil.npz", extra={"W0": np.array([_Evil()], dtype=object)}),),
+             ValueError, "truncated or corrupted|pickle|object"),
+        case("load-missing-file", load, (os.path.join(d, "nope.npz"),), FileNotFoundError,
+             "nope"),
+    ]
+
+
 def _optional(builder, module):
     """``builder()``'s cases if ``module`` imports (it may not have landed yet)."""
     try:
@@ -292,15 +442,16 @@ def _optional(builder, module):
 
 
 CASES = (_functional_cases() + _output_map_and_loss_cases() + _dense_cases()
-         + _optional(_optim_cases, "nnlib.optim"))
+         + _optional(_optim_cases, "nnlib.optim") + _optional(_model_cases, "nnlib.model")
+         + _optional(_load_cases, "nnlib.model"))
 
 
 @pytest.mark.parametrize("fn, args, kwargs, exc, fragment", CASES)
 def test_bad_input_raises_clear_error(fn, args, kwargs, exc, fragment):
-    assert issubclass(exc, (ValueError, TypeError))
+    assert issubclass(exc, (ValueError, TypeError, FileNotFoundError))
     with pytest.raises(exc) as info:
         fn(*args, **kwargs)
-    assert isinstance(info.value, (ValueError, TypeError))
+    assert isinstance(info.value, (ValueError, TypeError, FileNotFoundError))
     msg = str(info.value)
     assert re.search(fragment, msg, re.IGNORECASE | re.DOTALL), (
         f"message {msg!r} does not mention {fragment!r}")
@@ -315,3 +466,9 @@ def test_error_classes_are_value_or_type_errors():
     for exc in (ShapeError, NonFiniteError, LabelError):
         assert issubclass(exc, ValueError)
     assert issubclass(DTypeError, TypeError)
+
+
+def test_loading_never_unpickles():
+    """After every load case above ran (this test is after them in the module), no
+    pickled object was ever reconstructed."""
+    assert not _PWNED
