@@ -473,7 +473,27 @@ def test_fuzz_dense_backward(case):
     _run_dense("functional.dense_backward", *case)
 
 
-EXTRA_FUZZED = ([n + s for n in OUTPUT_MAPS for s in ("", "_vjp")]
+@FUZZ_SETTINGS
+@given(loss_calls(grad=True))
+def test_fuzz_loss_and_grad(case):
+    """loss_and_grad(name, z, y) raises as name_grad does, else returns what name and
+    name_grad return (those are checked against the twins above)."""
+    fname, args, kwargs, errors = case
+    name = fname[:-len("_grad")]
+    got = call("functional.loss_and_grad", F.loss_and_grad, [name] + list(args), kwargs,
+               errors)
+    if got is None:
+        return
+    value, grad = got
+    want_value = getattr(F, name)(*args, **kwargs)
+    want_grad = getattr(F, fname)(*args, **kwargs)
+    assert grad.dtype == want_grad.dtype and grad.shape == want_grad.shape
+    rtol = 1e-6 if grad.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(value, want_value, rtol=rtol, atol=0, equal_nan=True)
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=0, equal_nan=True)
+
+
+EXTRA_FUZZED = (["loss_and_grad"] + [n + s for n in OUTPUT_MAPS for s in ("", "_vjp")]
                 + [n + s for n in LOSSES for s in ("", "_grad")]
                 + ["dense_forward", "dense_backward"])
 
