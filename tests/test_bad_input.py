@@ -348,6 +348,52 @@ def _model_cases():
     ]
 
 
+def _estimator_cases():
+    from nnlib.estimators import MLPClassifier, MLPRegressor
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), np.arange(20) % 3
+    Xn = X.copy()
+    Xn[4, 1] = np.nan
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # not converged in 5 iterations
+        clf.fit(X, y)
+    fit = lambda est, *a: est.fit(*a)              # noqa: E731
+    C = lambda **kw: MLPClassifier(**{"max_iter": 5, **kw})   # noqa: E731
+    return [
+        case("MLPClassifier-nan-in-X-names-row-and-column", fit, (C(), Xn, y),
+             NonFiniteError, "row 4, column 1"),
+        case("MLPClassifier-y-length", fit, (C(), X, y[:5]), ShapeError, "20 and 5"),
+        case("MLPClassifier-negative-lr", fit, (C(learning_rate_init=-1.0), X, y),
+             ValueError, "learning_rate_init"),
+        case("MLPClassifier-batch-size-zero", fit, (C(batch_size=0), X, y), ValueError,
+             "batch_size"),
+        case("MLPClassifier-momentum-above-1", fit, (C(momentum=1.5), X, y), ValueError,
+             "momentum"),
+        case("MLPClassifier-zero-width-layer", fit, (C(hidden_layer_sizes=(0,)), X, y),
+             ValueError, "hidden_layer_sizes"),
+        case("MLPClassifier-unknown-activation", fit, (C(activation="swish"), X, y),
+             ValueError, "activation"),
+        case("MLPClassifier-negative-alpha", fit, (C(alpha=-1.0), X, y), ValueError,
+             "alpha"),
+        case("MLPClassifier-unknown-solver", fit, (C(solver="newton"), X, y), ValueError,
+             "solver"),
+        case("MLPClassifier-max-iter-zero", fit, (C(max_iter=0), X, y), ValueError,
+             "max_iter"),
+        case("MLPClassifier-complex-X", fit, (C(), X + 1j, y), DTypeError, "complex"),
+        case("MLPClassifier-no-samples", fit, (C(), np.ones((0, 3)), []), ShapeError,
+             "0 sample"),
+        case("MLPClassifier-predict-feature-count", clf.predict, (X[:, :2],), ShapeError,
+             "2 features.*expecting 3"),
+        case("MLPClassifier-predict-nan", clf.predict, (Xn,), NonFiniteError, "row 4"),
+        case("MLPClassifier-partial-fit-unseen-label", clf.partial_fit, (X, np.arange(20) % 4),
+             LabelError, "not among the classes"),
+        case("MLPRegressor-inf-target", fit, (MLPRegressor(max_iter=5), X, np.full(20, np.inf)),
+             NonFiniteError, "y contains infinity"),
+    ]
+
+
 _PWNED = []
 
 
@@ -443,7 +489,8 @@ def _optional(builder, module):
 
 CASES = (_functional_cases() + _output_map_and_loss_cases() + _dense_cases()
          + _optional(_optim_cases, "nnlib.optim") + _optional(_model_cases, "nnlib.model")
-         + _optional(_load_cases, "nnlib.model"))
+         + _optional(_load_cases, "nnlib.model")
+         + _optional(_estimator_cases, "nnlib.estimators"))
 
 
 @pytest.mark.parametrize("fn, args, kwargs, exc, fragment", CASES)
