@@ -605,6 +605,7 @@ def load(path):
     """
     import json
     import zipfile
+    import zlib
     path = os.fspath(path)
     with open(path, "rb") as f:
         magic = f.read(4)
@@ -630,8 +631,12 @@ def load(path):
             arrays = {name: npz[name] for name in names}
     except _FormatError:
         raise
+    # ValueError: np.load's, and json's decode errors. NotImplementedError, RuntimeError,
+    # zlib.error: zipfile's answers to a damaged local header (an "unsupported
+    # compression method" or "encrypted" flag bit, bad deflate data); found by
+    # tests/test_fuzz_load.py, which flips random bytes of a saved model.
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, UnicodeDecodeError,
-            ValueError) as exc:     # ValueError: np.load's, and json's decode errors
+            ValueError, NotImplementedError, RuntimeError, zlib.error) as exc:
         raise ValueError(f"{path} is not a readable nnlib model file (truncated or "
                          f"corrupted?): {exc}") from exc
     if _digest(arrays[n] for n in names) != header.get("sha256"):
