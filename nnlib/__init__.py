@@ -1,22 +1,43 @@
 """nnlib: dense neural networks with Cython-compiled kernels.
 
-``import nnlib`` loads only NumPy and the small compiled kernel modules; everything heavier
-is imported when first used.
+``import nnlib`` loads NumPy and the exception classes only; every submodule and class
+below is imported on first access (PEP 562 module ``__getattr__``), so a script that uses
+only ``nnlib.functional`` never pays for the estimators, the datasets or the BLAS lookup.
 """
-from nnlib import datasets, functional
-from nnlib import optim, schedules
+import importlib
+
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
-from nnlib.estimators import MLPClassifier, MLPRegressor
-from nnlib.linear_models import LinearRegression, LogisticRegression, Perceptron
-from nnlib.threshold import ThresholdNetwork
-from nnlib.layers import Dense
-from nnlib.model import History, Sequential, load
 
 __version__ = "0.1.0"
 
-__all__ = ["datasets", "functional", "DTypeError", "LabelError", "NonFiniteError",
-           "ShapeError", "__version__", "LinearRegression", "Perceptron",
-           "ThresholdNetwork"]
-__all__ += ["optim", "schedules"]
-__all__ += ["Dense", "Sequential", "History", "load"]
-__all__ += ["MLPClassifier", "MLPRegressor", "LogisticRegression"]
+_SUBMODULES = {"datasets", "functional", "optim", "schedules"}
+_LAZY = {
+    "Dense": "nnlib.layers",
+    "Sequential": "nnlib.model",
+    "History": "nnlib.model",
+    "load": "nnlib.model",
+    "MLPClassifier": "nnlib.estimators",
+    "MLPRegressor": "nnlib.estimators",
+    "LinearRegression": "nnlib.linear_models",
+    "LogisticRegression": "nnlib.linear_models",
+    "Perceptron": "nnlib.linear_models",
+    "ThresholdNetwork": "nnlib.threshold",
+}
+
+__all__ = sorted(_SUBMODULES | set(_LAZY)) + [
+    "DTypeError", "LabelError", "NonFiniteError", "ShapeError", "__version__"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"nnlib.{name}")
+    elif name in _LAZY:
+        module = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'nnlib' has no attribute {name!r}")
+    globals()[name] = module          # cache: later look-ups skip __getattr__
+    return module
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
