@@ -167,3 +167,19 @@ def test_bad_params_raise():
         F.leaky_relu(np.ones(2), "x")
     with pytest.raises(ValueError, match="n_threads"):
         F.relu(np.ones(2), n_threads=0)
+
+
+def test_vjp_kernel_rejects_mismatched_buffers():
+    # Layer 2 reads through raw pointers per chunk, so it checks lengths itself.
+    from nnlib._kernels import activations as k
+    with pytest.raises(ValueError, match="same length"):
+        k.activation_vjp(ACTIVATION_CODES["relu"], np.ones(10), np.ones(2), np.empty(10),
+                         0.0, 1)
+
+
+@pytest.mark.parametrize("n", [0, 1, 4095, 4096, 4097, 3 * 4096 + 5])
+def test_chunk_boundaries(n, dtype, rng):
+    x = rng.standard_normal(n).astype(dtype)
+    for name in NAMES:
+        np.testing.assert_allclose(getattr(F, name)(x, *_args(name), n_threads=2),
+                                   getattr(R, name)(x, *_args(name)), **TOL[dtype])

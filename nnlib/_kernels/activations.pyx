@@ -9,8 +9,11 @@ from one source), with the GIL released and the loop split over ``n_threads`` Op
 threads by ``prange(schedule='static')``. Kernels allocate nothing: the caller (layer 3,
 ``nnlib/functional/activations.py``) validates, allocates ``out`` and picks ``n_threads``.
 
-The activation ``kind`` is tested inside the loop; the switch is loop-invariant, so the
-compiler unswitches it (-O3) and the cheap cases (identity, relu, leaky_relu) vectorize.
+The kind switch sits outside the inner loop: the outer ``prange`` walks 4096-element
+chunks and each chunk runs a serial loop in which ``kind`` is a literal, so after inlining
+the compiler sees e.g. a pure relu loop and vectorizes it (branch-free select). A switch
+inside one flat loop was NOT unswitched by gcc -O3: measured relu fwd+vjp on 1e6 float64,
+one thread, 10.6 ms that way vs 1.7 ms for identity.
 
 Any shape is handled by the wrapper passing ``ravel()``ed views: an elementwise map does
 not care about the shape.
@@ -18,22 +21,97 @@ not care about the shape.
 from cython.parallel cimport prange
 from cython cimport floating
 
-from nnlib._kernels.scalar cimport act_scalar, act_grad_x
+from nnlib._kernels.scalar cimport (
+    act_scalar, act_grad_x, ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU,
+    ACT_SOFTPLUS, ACT_ELU)
+
+DEF CHUNK = 4096
+
+
+cdef inline void _forward_chunk(int kind, const floating* x, floating* out, Py_ssize_t n,
+                                double p) noexcept nogil:
+    # One loop per kind, each calling act_scalar with a literal kind (see design note).
+    cdef Py_ssize_t j
+    if kind == ACT_IDENTITY:
+        for j in range(n):
+            out[j] = <floating>act_scalar(ACT_IDENTITY, x[j], p)
+    elif kind == ACT_SIGMOID:
+        for j in range(n):
+            out[j] = <floating>act_scalar(ACT_SIGMOID, x[j], p)
+    elif kind == ACT_TANH:
+        for j in range(n):
+            out[j] = <floating>act_scalar(ACT_TANH, x[j], p)
+    elif kind == ACT_RELU:
+        for j in range(n):
+            out[j] = <floating>act_scalar(ACT_RELU, x[j], p)
+    elif kind == ACT_LEAKY_RELU:
+        for j in range(n):
+            out[j] = <floating>act_scalar(ACT_LEAKY_RELU, x[j], p)
+    elif kind == ACT_SOFTPLUS:
+        for j in range(n):
+            out[j] = <floating>act_scalar(ACT_SOFTPLUS, x[j], p)
+    elif kind == ACT_ELU:
+        for j in range(n):
+            out[j] = <floating>act_scalar(ACT_ELU, x[j], p)
+    else:
+        for j in range(n):
+            out[j] = <floating>act_scalar(kind, x[j], p)
+
+
+cdef inline void _vjp_chunk(int kind, const floating* x, const floating* g, floating* out,
+                            Py_ssize_t n, double p) noexcept nogil:
+    cdef Py_ssize_t j
+    if kind == ACT_IDENTITY:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(ACT_IDENTITY, x[j], p) * g[j])
+    elif kind == ACT_SIGMOID:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(ACT_SIGMOID, x[j], p) * g[j])
+    elif kind == ACT_TANH:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(ACT_TANH, x[j], p) * g[j])
+    elif kind == ACT_RELU:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(ACT_RELU, x[j], p) * g[j])
+    elif kind == ACT_LEAKY_RELU:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(ACT_LEAKY_RELU, x[j], p) * g[j])
+    elif kind == ACT_SOFTPLUS:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(ACT_SOFTPLUS, x[j], p) * g[j])
+    elif kind == ACT_ELU:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(ACT_ELU, x[j], p) * g[j])
+    else:
+        for j in range(n):
+            out[j] = <floating>(act_grad_x(kind, x[j], p) * g[j])
 
 
 def activation_forward(int kind, const floating[::1] x, floating[::1] out,
                        double param, int n_threads):
     """out[i] = act(x[i]) for i < len(x)."""
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t c, start, n = x.shape[0]
+    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
+    if n == 0:
+        return
     with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            out[i] = <floating>act_scalar(kind, x[i], param)
+        for c in prange(n_chunks, schedule='static', num_threads=n_threads):
+            start = c * CHUNK
+            _forward_chunk(kind, &x[start], &out[start], min(CHUNK, n - start), param)
 
 
 def activation_vjp(int kind, const floating[::1] x, const floating[::1] grad_out,
                    floating[::1] out, double param, int n_threads):
     """out[i] = act'(x[i]) * grad_out[i]: the gradient of sum(grad_out * act(x))."""
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t c, start, n = x.shape[0]
+    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
+    if n == 0:
+        return
+    if grad_out.shape[0] != n or out.shape[0] != n:
+        raise ValueError(f"activation_vjp: x, grad_out and out must have the same length; "
+                         f"got {n}, {grad_out.shape[0]} and {out.shape[0]}")
     with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            out[i] = <floating>(act_grad_x(kind, x[i], param) * grad_out[i])
+        for c in prange(n_chunks, schedule='static', num_threads=n_threads):
+            start = c * CHUNK
+            _vjp_chunk(kind, &x[start], &grad_out[start], &out[start],
+                       min(CHUNK, n - start), param)
