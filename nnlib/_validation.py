@@ -108,6 +108,15 @@ def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
     return v
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool; only True/False (Python or NumPy) are accepted, so a
+    string such as "no" is not silently taken as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} "
+                        f"({type(value).__name__})")
+    return bool(value)
+
+
 def check_int_scalar(value, name, *, low=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r} "
