@@ -370,7 +370,8 @@ class Sequential:
                             f"{type(optimizer).__name__}")
         rng = as_generator(random_state)
         X = self._inputs(X)
-        check_finite(X, "X")
+        if not train.all_finite(X):       # compiled test first; check_finite names the row
+            check_finite(X, "X")
         n_total = X.shape[0]
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")
@@ -439,7 +440,8 @@ class Sequential:
                     optimizer.lr = schedule(epoch)
                 cfg = optimizer.config()
                 check_fits_dtype(cfg["lr"], "optimizer lr", self.dtype)
-                order = (rng.permutation(n) if shuffle else np.arange(n)).astype(np.int64)
+                order = (rng.permutation(n) if shuffle else np.arange(n)).astype(
+                    np.int64, copy=False)
                 tic = time.perf_counter()
                 total, seen, steps, status, what = self._run_epoch(
                     train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
@@ -503,13 +505,13 @@ class Sequential:
             state_snap = [None if s is None else s.copy() for s in states]
             t0 = optimizer.t
             tic = time.perf_counter()
-            p_total, p_seen, p_steps, status = train.train_epoch(
+            p_total, p_seen, p_steps, status, finite = train.train_epoch(
                 net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
                 l2_per_batch, cfg, states, t0, ws, -1, threads)
             optimizer.t = t0 + p_steps
             total += p_total
             seen += p_seen
-            bad_weights = not all(np.isfinite(p).all() for p in params)
+            bad_weights = not finite
             if status or bad_weights:
                 p_steps = self._rewind(train, net, Ws, bs, X, yt, yl, piece, batch_size,
                                        code, margin, l2, l2_per_batch, cfg, states, t0,
