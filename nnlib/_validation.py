@@ -27,6 +27,11 @@ class LabelError(ValueError):
     """Labels are out of range, non-integral, or unseen."""
 
 
+class DTypeRangeError(ValueError):
+    """A finite scalar parameter does not fit the working dtype: cast to it, it would
+    become +-inf (e.g. a leaky_relu slope of 1e39 with float32 data)."""
+
+
 def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empty=True):
     """Return ``x`` as a C-contiguous float32 or float64 array.
 
@@ -115,6 +120,21 @@ def check_bool(value, name):
         raise TypeError(f"{name} must be True or False; got {value!r} "
                         f"({type(value).__name__})")
     return bool(value)
+
+
+def check_fits_dtype(value, name, dtype):
+    """Return ``value`` if its magnitude is at most the largest finite value of ``dtype``,
+    else raise :class:`DTypeRangeError` naming the parameter, its value and that maximum.
+
+    The compiled kernels cast some scalar parameters to the array dtype; one beyond the
+    dtype's range would silently become inf there (and 0 * inf = NaN)."""
+    dtype = np.dtype(dtype)
+    big = float(np.finfo(dtype).max)
+    if abs(value) > big:
+        raise DTypeRangeError(f"{name}={value!r} is beyond the range of {dtype.name} "
+                              f"(max {big:.7g}): it would become inf in the {dtype.name} "
+                              f"kernels; use a smaller value or float64 data")
+    return value
 
 
 def check_int_scalar(value, name, *, low=None):

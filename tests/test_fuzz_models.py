@@ -137,12 +137,29 @@ WILD = st.sampled_from([-1, 0, -0.5, 1.5, np.nan, np.inf, -np.inf, 1e308, True, 
 # ------------------------------------------------------------------ Dense / Sequential
 
 
-def _param_errors(act, param):
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _range_errors(value, name, dtype):
+    """DTypeRangeError (a ValueError) for a valid float beyond float32's range when the
+    model computes in float32 (it would become inf in the kernels)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        return []
+    if dt == F32 and isinstance(value, (int, float)) and abs(value) > F32_MAX:
+        return [(ValueError, f"{name}.*beyond the range of float32")]
+    return []
+
+
+def _param_errors(act, param, dtype=F64):
     if param is None:
         return []
     if act not in ACTIVATION_PARAMS:
         return [(ValueError, "takes no parameter")]
-    return _scalar_errors(param, ACTIVATION_PARAMS[act][0], low=0.0)
+    pname = ACTIVATION_PARAMS[act][0]
+    return (_scalar_errors(param, pname, low=0.0)
+            or _range_errors(param, pname, dtype))
 
 
 SIZES_BAD = st.sampled_from([0, -2, True, 2.0, "3", None])
@@ -189,7 +206,7 @@ def test_fuzz_dense_construction(kw):
     if act not in ACTIVATION_CODES:
         expected.append((ValueError, "activation"))
     else:
-        expected += _param_errors(act, param)
+        expected += _param_errors(act, param, dtype)
     expected += _dtype_error(dtype)
     if init not in INITIALIZERS:
         expected.append((ValueError, "init"))
@@ -549,7 +566,8 @@ def test_fuzz_loss_and_grads(loss_model, data):
     expected = _threads_errors(n_threads)
     if loss not in LOSS_CODES:
         expected.append((ValueError, "loss"))
-    expected += _scalar_errors(l2, "l2", low=0.0) + _scalar_errors(margin, "margin", low=0.0)
+    expected += (_scalar_errors(l2, "l2", low=0.0) or _range_errors(l2, "l2", model.dtype))
+    expected += _scalar_errors(margin, "margin", low=0.0)
     expected += _x_errors(X, model.n_in)
     y = None
     if loss in LOSS_CODES:
@@ -757,6 +775,8 @@ def test_fuzz_fit(loss_model, opt, fit, data):
         assert "lr" in str(e)
         COUNTS["models.sequential.fit"]["raised"] += 1
         return
+    if isinstance(kw["epochs"], int) and kw["epochs"] > 0:
+        expected += _range_errors(optimizer.lr, "lr", model.dtype)
     # Every problem drawn is listed; fit may report any one of them first.
     x_errs = _x_errors(X, model.n_in)
     expected += x_errs
