@@ -28,7 +28,6 @@ checksum; any mismatch raises ``ValueError`` saying what is wrong.
 """
 import math
 import os
-import sys
 import threading
 import time
 import warnings
@@ -41,9 +40,11 @@ import numpy as np
 from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, loss_code
 from nnlib._dense_args import activation_spec
 from nnlib._labels import check_binary_labels, check_class_labels
+from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, ShapeError, as_float_array,
-                               check_finite, check_int_scalar, check_real_scalar)
+                               check_finite, check_fits_dtype, check_int_scalar,
+                               check_real_scalar)
 from nnlib.layers import Dense, as_generator
 
 __all__ = ["Sequential", "History", "load", "FORMAT_VERSION"]
@@ -158,7 +159,7 @@ class Sequential:
         for layer in self.layers:
             layer._check_live()
         self._check_layers()
-        specs = [activation_spec(*l._act_args()) for l in self.layers]
+        specs = [activation_spec(*l._act_args(), l.dtype) for l in self.layers]
         return train.make_net(self._sizes(), [code for code, _ in specs],
                               [param for _, param in specs])
 
@@ -231,7 +232,8 @@ class Sequential:
             squared_error.
         loss : str
         l2 : float >= 0
-            L2 penalty on the weights (not the biases).
+            L2 penalty on the weights (not the biases); at most the dtype's largest
+            value (DTypeRangeError).
         margin : float >= 0
             hinge_loss's margin (0 is the perceptron criterion).
 
@@ -254,6 +256,8 @@ class Sequential:
         train = _train()
         code = loss_code(loss)
         l2 = check_real_scalar(l2, "l2", low=0.0)
+        # the compiled loop adds l2 * W in the model's dtype
+        check_fits_dtype(l2, "l2", self.dtype)
         margin = check_real_scalar(margin, "margin", low=0.0)
         X = self._inputs(X)
         if X.shape[0] == 0:
@@ -312,12 +316,17 @@ class Sequential:
         callbacks : list of callables ``cb(epoch, logs) -> bool``
             Called after each epoch with the epoch's logs (loss, val_loss, ...); a true
             return value stops training.
-        verbose : int
-            0 silent; 1 one progress line per epoch (loss, validation, time, ETA).
+        verbose : bool or int >= 0
+            0 (False) silent. 1: on a terminal, a bar redrawn in place about every 0.1 s, also
+            within an epoch (step, running loss, ETA), then the epoch's loss, validation
+            metrics and time; elsewhere (a file, a pipe) one line per epoch. 2 or more:
+            one line per epoch. The trained weights do not depend on ``verbose``.
         random_state : None, int or numpy Generator
             Seed of the shuffling.
         l2 : float >= 0
             L2 penalty ``l2/2 * sum ||W||^2`` added to each batch's loss (not on biases).
+            It and the optimizer's ``lr`` must fit the model's dtype (at most 3.4e38 for
+            float32; else DTypeRangeError, checked before every epoch for ``lr``).
         l2_per_batch : bool
             Divide ``l2`` by the batch length (scikit-learn's ``alpha`` semantics).
         schedule : nnlib.schedules.Schedule or callable, optional
@@ -346,7 +355,12 @@ class Sequential:
         epochs = check_int_scalar(epochs, "epochs", low=0)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         l2 = check_real_scalar(l2, "l2", low=0.0)
+        # l2 and the learning rate are cast to the model's dtype in the compiled loop
+        # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
+        check_fits_dtype(l2, "l2", self.dtype)
         margin = check_real_scalar(margin, "margin", low=0.0)
+        verbose = (int(verbose) if isinstance(verbose, (bool, np.bool_))
+                   else check_int_scalar(verbose, "verbose", low=0))
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
         if optimizer is None:
@@ -356,7 +370,8 @@ class Sequential:
                             f"{type(optimizer).__name__}")
         rng = as_generator(random_state)
         X = self._inputs(X)
-        check_finite(X, "X")
+        if not train.all_finite(X):       # compiled test first; check_finite names the row
+            check_finite(X, "X")
         n_total = X.shape[0]
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")
@@ -417,37 +432,26 @@ class Sequential:
             raise TypeError(f"schedule must be an nnlib.schedules schedule or a callable "
                             f"epoch -> lr; got {schedule!r}")
         history = History()
-        t_start = time.perf_counter()
+        progress = Progress(epochs, -(-n // batch_size), verbose)
         _blas_threads_enter(blas_threads)
         try:
             for epoch in range(epochs):
                 if schedule is not None and not stepped:
                     optimizer.lr = schedule(epoch)
                 cfg = optimizer.config()
-                order = (rng.permutation(n) if shuffle else np.arange(n)).astype(np.int64)
-                snapshot = [p.copy() for p in params]
-                state_snap = [None if s is None else s.copy() for s in states]
-                t0 = optimizer.t
+                check_fits_dtype(cfg["lr"], "optimizer lr", self.dtype)
+                order = (rng.permutation(n) if shuffle else np.arange(n)).astype(
+                    np.int64, copy=False)
                 tic = time.perf_counter()
-                total, seen, steps, status = train.train_epoch(
-                    net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
-                    l2_per_batch, cfg, states, t0, ws, -1, threads)
-                optimizer.t = t0 + steps
-                bad_weights = not all(np.isfinite(p).all() for p in params)
-                if status or bad_weights:
-                    steps = self._rewind(train, net, Ws, bs, X, yt, yl, order, batch_size,
-                                         code, margin, l2, l2_per_batch, cfg, states, t0,
-                                         ws, threads, params, snapshot, state_snap, steps,
-                                         bad_weights)
-                    optimizer.t = t0 + steps
-                    history.nonfinite = {
-                        "epoch": epoch, "step": steps,
-                        "what": ("loss" if status == 1 else "gradient" if status == 2
-                                 else "weights after an update")}
+                total, seen, steps, status, what = self._run_epoch(
+                    train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
+                    l2_per_batch, optimizer, states, ws, threads, params, progress, epoch)
+                if status:
+                    history.nonfinite = {"epoch": epoch, "step": steps, "what": what}
                     history.stop_reason = "nonfinite"
                     warnings.warn(
                         f"training stopped at epoch {epoch}, step {steps}: the "
-                        f"{history.nonfinite['what']} became non-finite (lower the "
+                        f"{what} became non-finite (lower the "
                         f"learning rate?); the weights are those of the last finite step",
                         RuntimeWarning, stacklevel=2)
                     if seen:
@@ -464,8 +468,7 @@ class Sequential:
                         logs["val_accuracy"] = val_acc
                 history.append(**logs)
                 history.epochs = epoch + 1
-                if verbose:
-                    _progress(epoch, epochs, logs, time.perf_counter() - t_start)
+                progress.epoch_done(epoch, logs)
                 if stepped:
                     schedule.step(logs.get("val_loss", logs["loss"]))
                 if stopper.update(epoch, logs, params):
@@ -477,10 +480,52 @@ class Sequential:
                     break
         finally:
             _blas_threads_exit()
-            if verbose:
-                sys.stdout.write("\n")
-                sys.stdout.flush()
+            progress.close()
         return history
+
+    def _run_epoch(self, train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
+                   l2, l2_per_batch, optimizer, states, ws, threads, params, progress,
+                   epoch):
+        """One epoch in compiled pieces of whole batches (one piece unless a progress bar
+        is redrawn within the epoch); the same batches and updates either way.
+
+        Returns (loss_sum, seen, steps, status, what): status 0, or 1 if a loss, gradient
+        or updated weight became non-finite -- then the weights and optimizer state are
+        those of the last finite step, ``steps`` counts the steps kept and ``what`` names
+        the fault."""
+        n = order.shape[0]
+        cfg = optimizer.config()
+        total = 0.0
+        seen = steps = 0
+        start = 0
+        while start < n:
+            stop = min(n, start + progress.piece_steps() * batch_size)
+            piece = order[start:stop]
+            snapshot = [p.copy() for p in params]
+            state_snap = [None if s is None else s.copy() for s in states]
+            t0 = optimizer.t
+            tic = time.perf_counter()
+            p_total, p_seen, p_steps, status, finite = train.train_epoch(
+                net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
+                l2_per_batch, cfg, states, t0, ws, -1, threads)
+            optimizer.t = t0 + p_steps
+            total += p_total
+            seen += p_seen
+            bad_weights = not finite
+            if status or bad_weights:
+                p_steps = self._rewind(train, net, Ws, bs, X, yt, yl, piece, batch_size,
+                                       code, margin, l2, l2_per_batch, cfg, states, t0,
+                                       ws, threads, params, snapshot, state_snap, p_steps,
+                                       bad_weights)
+                optimizer.t = t0 + p_steps
+                what = ("loss" if status == 1 else "gradient" if status == 2
+                        else "weights after an update")
+                return total, seen, steps + p_steps, 1, what
+            steps += p_steps
+            start = stop
+            progress.piece_done(epoch, steps, total, seen, p_steps,
+                                time.perf_counter() - tic)
+        return total, seen, steps, 0, None
 
     def _rewind(self, train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
                 l2_per_batch, cfg, states, t0, ws, threads, params, snapshot, state_snap,
@@ -730,15 +775,3 @@ class _EarlyStopping:
                 p[...] = best
 
 
-def _progress(epoch, epochs, logs, elapsed):
-    done = epoch + 1
-    width = 20
-    filled = int(width * done / max(epochs, 1))
-    eta = elapsed / done * (epochs - done)
-    extra = "".join(f"  {k} {logs[k]:.4g}" for k in ("val_loss", "val_accuracy")
-                    if k in logs)
-    line = (f"\r[{'=' * filled}{'.' * (width - filled)}] epoch {done}/{epochs}  "
-            f"loss {logs['loss']:.4g}{extra}  {logs['time'] * 1e3:.1f} ms/epoch  "
-            f"ETA {eta:.1f} s")
-    sys.stdout.write(line)
-    sys.stdout.flush()

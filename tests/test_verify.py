@@ -142,3 +142,54 @@ def test_cli_exit_code_is_nonzero_on_failure(tmp_path, monkeypatch):
     bad.closed_grad_x = SIG * (1 + SIG)
     monkeypatch.setattr(run, "ACTIVATIONS", [bad])
     assert main(["--out", str(tmp_path), "--quick", "--only", "sigmoid"]) == 1
+
+
+# ------------------------------------------------------------------- non-differentiable points
+
+def _vjp_with_kink_value(value, slope=0.0):
+    def vjp(x, g):
+        d = np.where(x > 0, 1.0, np.where(x == 0, value, slope))
+        return d.astype(x.dtype) * g
+    return vjp
+
+
+def test_relu_derivative_minus_one_at_zero_fails_naming_the_point():
+    r = verify.check_elementwise(sp.Max(z, 0), z, F.relu, _vjp_with_kink_value(-1.0),
+                                 points=[-1.0, 0.0, 2.0])
+    assert not r.passed
+    f = r.first_failure
+    assert f.point == 0.0 and "subgradient" in f.detail
+    assert any(k["point"] == 0.0 and not k["valid"] and "outside" in k["picked"]
+               for k in r.kinks)
+
+
+def test_any_point_of_the_subdifferential_is_accepted_and_reported():
+    # leaky_relu'(0) = 0.6 is inside [0.2, 1]: a valid subgradient, not one of the corners
+    leaky = ACTIVATION_BY_NAME["leaky_relu"]
+    r = verify.check_elementwise(leaky.definition, z, lambda x: F.leaky_relu(x, slope=0.2),
+                                 _vjp_with_kink_value(0.6, slope=0.2),
+                                 params=leaky.evidence_params, points=[-1.0, 0.0, 2.0])
+    assert r.passed, r.first_failure
+    assert {k["picked"] for k in r.kinks} == {"0.6 (interior)"}
+    assert all(k["subdifferential"].startswith("[0.2") for k in r.kinks)
+
+
+def test_the_kernels_choice_at_each_kink_is_recorded():
+    for name, picked in [("relu", "0 (lower end)"), ("leaky_relu", "0.2 (lower end)"),
+                         ("elu", "0.7 (lower end)")]:
+        act = ACTIVATION_BY_NAME[name]
+        kw = act.nnlib_kwargs
+        r = verify.check_elementwise(
+            act.definition, z, lambda x: getattr(F, name)(x, **kw),
+            lambda x, g: getattr(F, name + "_vjp")(x, g, **kw), params=act.evidence_params,
+            points=[0.0, 1.0])
+        assert r.passed and [k["picked"] for k in r.kinks] == [picked, picked], r.kinks
+
+
+def test_sign_jump_is_reported_and_a_nonzero_derivative_there_fails():
+    sign = ACTIVATION_BY_NAME["sign"]
+    ok = verify.check_elementwise(sign.definition, z, F.sign, F.sign_vjp, points=[-1.0, 0.0])
+    assert ok.passed and ok.kinks and all("jump" in k["subdifferential"] for k in ok.kinks)
+    bad = verify.check_elementwise(sign.definition, z, F.sign, _vjp_with_kink_value(1.0),
+                                   points=[-1.0, 0.0])
+    assert not bad.passed and bad.first_failure.point == 0.0

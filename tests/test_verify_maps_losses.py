@@ -81,3 +81,73 @@ def test_registry_maps_and_losses_proved_and_pass(section, names):
     for it in items:
         assert it["proof"]["status"] == "proved", it["name"]
         assert it["passed"], (it["name"], it["evidence"] and it["evidence"]["first_failure"])
+
+
+# ------------------------------------------------------------------- subgradients at kinks
+
+def _hinge_inputs(dt):
+    # row 0: h = 1 + z_1 - z_0 = 0 (the kink, one competitor); row 1: smooth (h > 0)
+    return [(np.array([[2.0, 1.0, 0.0, -1.0], [0.0, 1.0, 0.5, -1.0]], dtype=dt),
+             np.array([0, 0]))]
+
+
+def _hinge_grad_scaled_at_kink(factor):
+    def grad(Z, y):
+        g = F.hinge_loss_grad(Z, y).copy()
+        g[0] *= factor                     # row 0 is the kink
+        return g
+    return grad
+
+
+def test_hinge_gradient_outside_the_subdifferential_fails_naming_the_point():
+    from verify.maps_losses import _hinge_oracle
+    r = verify.check_loss(None, zs, F.hinge_loss, _hinge_grad_scaled_at_kink(2.0),
+                          inputs=_hinge_inputs, oracle=_hinge_oracle(1.0))
+    assert not r.passed
+    f = r.first_failure
+    assert "row 0" in str(f.point) and "[2.0, 1.0, 0.0, -1.0]" in str(f.point)
+    assert "not a subgradient" in f.detail
+
+
+def test_hinge_interior_subgradient_passes_and_the_correct_kernel_picks_a_vertex():
+    from verify.maps_losses import _hinge_oracle
+    half = verify.check_loss(None, zs, F.hinge_loss, _hinge_grad_scaled_at_kink(0.5),
+                             inputs=_hinge_inputs, oracle=_hinge_oracle(1.0))
+    assert half.passed, half.first_failure
+    assert half.kinks and all(k["picked"].startswith("interior point 0.5") and
+                              k["subdifferential"] == "conv{0, e_1 - e_0}" for k in half.kinks)
+    real = verify.check_loss(None, zs, F.hinge_loss, F.hinge_loss_grad,
+                             inputs=_hinge_inputs, oracle=_hinge_oracle(1.0))
+    assert real.passed and {k["picked"] for k in real.kinks} == {"vertex e_1 - e_0"}
+
+
+def test_sparsemax_vjp_checked_against_the_generalized_jacobian():
+    from verify.maps_losses import _sparsemax_oracle
+    rows = np.array([[0.5, 0.5, 0.0, -0.25], [1.0, 0.0, 0.0, 0.0]])   # support changes
+
+    def mean_of_one_sided(Z, G, factor=1.0):
+        out = []
+        for zr, gr in zip(Z, G):
+            _, jacs, _ = _sparsemax_oracle([float(v) for v in zr])
+            vs = [np.array(J, dtype=float).T @ gr for J in jacs]
+            out.append(factor * np.mean(vs, axis=0))
+        return np.array(out, dtype=Z.dtype)
+    ok = verify.check_map(None, zs, F.sparsemax, mean_of_one_sided,
+                          oracle=_sparsemax_oracle, rows=rows)
+    assert ok.passed, ok.first_failure
+    assert ok.kinks and all(k["picked"].startswith("interior") for k in ok.kinks)
+    bad = verify.check_map(None, zs, F.sparsemax,
+                           lambda Z, G: mean_of_one_sided(Z, G, 2.0),
+                           oracle=_sparsemax_oracle, rows=rows)
+    assert not bad.passed and bad.first_failure.point == rows[0].tolist()
+    assert "convex hull" in bad.first_failure.detail
+
+
+def test_a_wrong_kink_rule_in_the_hinge_proof_is_refuted(monkeypatch):
+    import verify.maps_losses as ml
+    good = ml._hinge_kernel_rule
+    assert ml._prove_hinge().status == "proved"
+    monkeypatch.setattr(ml, "_hinge_kernel_rule", lambda *a: 2 * good(*a))
+    pr = ml._prove_hinge()
+    assert pr.status == "failed"
+    assert any(s.status == "failed" and "h = 0" in s.claim for s in pr.steps)

@@ -22,6 +22,7 @@ import sympy as sp
 from verify.evidence import (DTYPES, OracleError, edge_points, exact, measure,
                              random_points)
 from verify.registry import Tolerance
+from verify.subgradient import subgradient_measure
 
 __all__ = ["check_elementwise", "check_map", "check_loss", "CheckResult", "Failure"]
 
@@ -54,6 +55,8 @@ class CheckResult:
     failures: list = field(default_factory=list)
     n_failures: int = 0
     notes: list = field(default_factory=list)
+    kinks: list = field(default_factory=list)   # non-differentiable points met (see _kink)
+    samples: dict = field(default_factory=dict)  # which -> dtype -> [ulps per point] (plots)
 
     @property
     def first_failure(self):
@@ -65,6 +68,13 @@ class CheckResult:
         if len(self.failures) < 20:
             self.failures.append(f)
 
+    def _kink(self, which, dtype, point, subdifferential, picked, ok):
+        """Record the element a kernel picked at a non-differentiable point (first 40)."""
+        if len(self.kinks) < 40:
+            self.kinks.append(dict(which=which, dtype=dtype, point=point,
+                                   subdifferential=subdifferential, picked=picked,
+                                   valid=bool(ok)))
+
     def _stat(self, which, dtype, m, tol, scale=1.0, ok=True):
         s = self.stats.setdefault(which, {}).setdefault(dtype, dict(
             max_ulps=0.0, max_rel=0.0, max_abs_eps=0.0, n_points=0, n_failed=0,
@@ -72,6 +82,7 @@ class CheckResult:
         s["n_points"] += 1
         s["n_failed"] += (not ok)
         if m is not None:
+            self.samples.setdefault(which, {}).setdefault(dtype, []).append(m.ulps)
             s["max_ulps"] = max(s["max_ulps"], m.ulps)
             s["max_rel"] = max(s["max_rel"], m.rel)
             s["max_abs_eps"] = max(s["max_abs_eps"], m.abs_eps / scale if scale else m.abs_eps)
@@ -80,7 +91,22 @@ class CheckResult:
         return {"name": self.name, "passed": self.passed, "stats": self.stats,
                 "n_failures": self.n_failures,
                 "first_failure": str(self.first_failure) if self.failures else None,
-                "failures": [str(f) for f in self.failures[:5]], "notes": self.notes}
+                "failures": [str(f) for f in self.failures[:5]], "notes": self.notes,
+                "kinks": self.kinks, "ulp_histogram": self.ulp_histogram()}
+
+    def ulp_histogram(self):
+        """Counts of the per-point ULP errors in decades: [0, 0.5], (0.5, 1], (1, 10], ...
+        (the report's JSON and plots; the raw samples stay in ``samples``)."""
+        edges = [0.5, 1.0, 10.0, 1e2, 1e4, 1e8, 1e16, math.inf]
+        out = {}
+        for which, per in self.samples.items():
+            for dt, vals in per.items():
+                counts = [0] * len(edges)
+                for u in vals:
+                    k = next((i for i, e in enumerate(edges) if u <= e), len(edges) - 1)
+                    counts[k] += 1
+                out.setdefault(which, {})[dt] = counts
+        return {"upper_edges": [str(e) for e in edges], "counts": out}
 
     def __repr__(self):
         head = f"CheckResult({self.name!r}, passed={self.passed}"
@@ -136,6 +162,15 @@ def _one_sided(dexpr, symbol, k):
             sp.limit(dexpr.subs(symbol, k + t), t, 0, "+"))
 
 
+def _interval_pick(d, lo, hi):
+    """Where the derivative value d the kernel used lies relative to [lo, hi]."""
+    lo, hi = float(lo), float(hi)
+    near = lambda a: math.isclose(d, a, rel_tol=1e-6, abs_tol=1e-300)  # noqa: E731
+    where = ("the only element" if lo == hi and near(lo) else "lower end" if near(lo) else
+             "upper end" if near(hi) else "interior" if lo < d < hi else "outside")
+    return f"{d:.6g} ({where})"
+
+
 def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=None,
                       points=None, tol=None, vjp_tol=None, n_random=200, seed=0,
                       name=None):
@@ -175,7 +210,17 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
     for k in kinks:
         lo, hi = _one_sided(dexpr, symbol, k)
         kink_range[float(k)] = (min(lo, hi), max(lo, hi))
-        res.notes.append(f"kink at {k}: one-sided derivatives {lo}, {hi}")
+        fl, fr = _one_sided(pw, symbol, k)
+        if sp.simplify(fl - fr) != 0:
+            # a jump: no subgradient exists; the kernel's value is held to the limits of
+            # the derivative from both sides (the a.e. derivative extended to the point)
+            kink_range[float(k)] += (f"none (jump {fl} -> {fr}); limits of the a.e. "
+                                     f"derivative: [{min(lo, hi)}, {max(lo, hi)}]",)
+            res.notes.append(f"jump at {k}: f -> {fl} from the left, {fr} from the right; "
+                             f"derivative -> {lo}, {hi}")
+        else:
+            kink_range[float(k)] += (f"[{min(lo, hi)}, {max(lo, hi)}]",)
+            res.notes.append(f"kink at {k}: one-sided derivatives {lo}, {hi}")
     rng = np.random.default_rng(seed)
     for dname in dtypes:
         dt = DTYPES[dname]
@@ -208,7 +253,7 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
             if float(x) in kink_range:
                 # A subgradient up to rounding: the distance from the computed value to the
                 # interval grad_out * [lo, hi] is measured in ULPs of the nearest end.
-                lo, hi = kink_range[float(x)]
+                lo, hi, subdiff = kink_range[float(x)]
                 if not (lo.is_finite and hi.is_finite):
                     res._fail(Failure("vjp", dname, float(x), float(got_v[i]), "finite",
                                       detail="infinite one-sided derivative at the kink"))
@@ -220,6 +265,8 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
                 m = measure(got_v[i], nearest, dt)
                 ok = _ok(m, vjp_tol[dname], abs(float(g[i])))
                 res._stat("vjp", dname, m, vjp_tol[dname], abs(float(g[i])), ok=ok)
+                res._kink("vjp", dname, float(x), subdiff,
+                          _interval_pick(float(got_v[i]) / float(g[i]), lo, hi), ok)
                 if not ok:
                     res._fail(Failure("vjp", dname, float(x), float(got_v[i]),
                                       f"grad_out*[{lo}, {hi}] with grad_out={float(g[i])}",
@@ -265,25 +312,29 @@ def map_rows(dtype, n_random, rng, c):
             np.r_[big, -big, np.zeros(c - 2)], np.r_[1.0, 1.0, np.full(c - 2, -1.0)],
             np.r_[-big, np.zeros(c - 1)], np.full(c, 1e-30), np.r_[2.0, 2.0, np.zeros(c - 2)],
             np.r_[0.5, 0.5, 0.0, np.full(c - 3, -0.25)][:c], np.linspace(-1, 1, c),
-            np.r_[700.0, np.zeros(c - 1)], np.r_[-700.0, 700.0, np.zeros(c - 2)]]
+            np.r_[700.0, np.zeros(c - 1)], np.r_[-700.0, 700.0, np.zeros(c - 2)],
+            np.r_[1.0, np.zeros(c - 1)]]         # a vertex of the simplex: sparsemax regions meet
     for s in (0.1, 1.0, 5.0, 30.0):
         rows += list(rng.standard_normal((max(n_random // 4, 1), c)) * s)
     return np.array(rows).astype(dtype)
 
 
-def _min_measure(got_row, cands, dt, tol, scale):
-    """Best (smallest worst-entry error) candidate; returns (ok, worst Measure, index)."""
-    best = None
-    for cand in cands:
-        ms = [measure(got_row[j], cand[j], dt) for j in range(len(cand))]
-        oks = [_ok(m, tol, scale) for m in ms]
-        worst = max(ms, key=lambda m: (m.ulps if not math.isinf(m.ulps) else 1e308))
-        worst_bad = [m for m, o in zip(ms, oks) if not o]
-        key = (len(worst_bad), worst.ulps)
-        if best is None or key < best[0]:
-            best = (key, all(oks), worst, worst_bad[0] if worst_bad else worst,
-                    ms.index(worst_bad[0]) if worst_bad else ms.index(worst))
-    return best[1:]
+def _split(answer):
+    """An oracle answers (value, [gradients]) or (value, [gradients], [their labels])."""
+    return (answer[0], answer[1], answer[2]) if len(answer) == 3 else (answer[0], answer[1],
+                                                                      None)
+
+
+def _hull_text(labels, k):
+    return "conv{" + ", ".join(labels or [f"#{i}" for i in range(k)]) + "}"
+
+
+def _min_measure(got_row, cands, dt, tol, scale, labels=None):
+    """``got_row`` against the exact value (one candidate) or, at a non-differentiable point
+    (several: the limiting gradients), against their convex hull — any subgradient is
+    accepted, not only a vertex. Returns (ok, largest Measure, first failing Measure, its
+    component, the element picked)."""
+    return subgradient_measure(got_row, cands, labels, dt, lambda m: _ok(m, tol, scale))
 
 
 def check_map(exprs, symbols, forward, vjp=None, *, oracle=None, params=None, dtypes=None,
@@ -297,8 +348,9 @@ def check_map(exprs, symbols, forward, vjp=None, *, oracle=None, params=None, dt
     forward : callable, ``forward(Z) -> (n, C)`` for ``Z`` of shape (n, C).
     vjp : callable or None, ``vjp(Z, G) -> (n, C)``: row r is ``G[r] @ J(Z[r])``.
     oracle : callable or None, ``oracle(row_of_mpf) -> (values, [J, ...])`` for maps that
-        are not one expression (sparsemax); several Jacobians mean a non-smooth point, where
-        any one of them (a one-sided Jacobian) is accepted.
+        are not one expression (sparsemax); several Jacobians (optionally followed by their
+        labels) mean a non-smooth point, where the vjp must lie in the convex hull of the
+        one-sided vjps (the Clarke generalized Jacobian applied to grad_out).
     tol, vjp_tol : dict dtype -> Tolerance; the default adds an absolute bound of 4 eps
         (outputs bounded by 1; rounding z_i - max(z) costs |z_i - max z| eps relative in
         exp, so only an absolute bound is attainable for the tiny components).
@@ -320,8 +372,8 @@ def check_map(exprs, symbols, forward, vjp=None, *, oracle=None, params=None, dt
         G, got, gv = called
         for r in range(Z.shape[0]):
             row = [_mpf(v) for v in Z[r]]
-            vals, jacs = oracle(row)
-            ok, worst, bad, j = _min_measure(got[r], [vals], dt, tol[dname], 1.0)
+            vals, jacs, labels = _split(oracle(row))
+            ok, worst, bad, j, _ = _min_measure(got[r], [vals], dt, tol[dname], 1.0)
             res._stat("forward", dname, worst, tol[dname], ok=ok)
             if not ok:
                 res._fail(Failure("forward", dname, Z[r].tolist(), got[r].tolist(),
@@ -333,12 +385,18 @@ def check_map(exprs, symbols, forward, vjp=None, *, oracle=None, params=None, dt
             cands = [[mpmath.fsum(grow[i] * J[i][k] for i in range(c)) for k in range(c)]
                      for J in jacs]
             scale = max(abs(float(v)) for v in G[r])
-            ok, worst, bad, j = _min_measure(gv[r], cands, dt, vjp_tol[dname], scale)
+            ok, worst, bad, j, picked = _min_measure(gv[r], cands, dt, vjp_tol[dname], scale,
+                                                     labels)
             res._stat("vjp", dname, worst, vjp_tol[dname], scale, ok=ok)
+            if len(cands) > 1:
+                res._kink("vjp", dname, Z[r].tolist(), _hull_text(labels, len(cands)),
+                          picked if ok else "outside", ok)
             if not ok:
                 res._fail(Failure("vjp", dname, Z[r].tolist(), gv[r].tolist(),
                                   [mpmath.nstr(v, 17) for v in cands[0]], bad.ulps,
-                                  f"(component {j}, grad_out={G[r].tolist()})"))
+                                  f"(component {j}, grad_out={G[r].tolist()})" + (
+                                      f"; not in the convex hull of the {len(cands)} "
+                                      f"one-sided vjps" if len(cands) > 1 else "")))
     return res
 
 
@@ -353,8 +411,10 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
     loss, grad : the kernels; ``Z`` is (n, C) (or whatever ``inputs`` yields).
     inputs : callable ``inputs(dtype) -> list of (Z, Y)`` test batches, the rows of
         ``Z.reshape(n, -1)`` matching ``symbols``.
-    oracle : callable ``oracle(row_of_mpf, y_row) -> (value, [gradient, ...])`` for
-        non-smooth losses: several gradients = a kink, any one accepted.
+    oracle : callable ``oracle(row_of_mpf, y_row) -> (value, [gradient, ...][, labels])``
+        for non-smooth losses: several gradients = a kink, where the computed gradient must
+        lie in their convex hull (the subdifferential), and the element it picks is recorded
+        in ``result.kinks``.
     tol, grad_tol : dict dtype -> Tolerance. The mean loss is compared in the dtype's ULPs
         or absolutely within abs_eps * eps * (1 + max|z|) (log-sum-exp minus z_y cancels
         when the loss is near 0); the gradient within ulps or abs_eps * eps / n.
@@ -386,9 +446,9 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
             vals, grads = [], []
             try:
                 for r in range(n):
-                    v, gs = orc([_mpf(x) for x in Zr[r]], Y[r])
+                    v, gs, labels = _split(orc([_mpf(x) for x in Zr[r]], Y[r]))
                     vals.append(v)
-                    grads.append(gs)
+                    grads.append((gs, labels))
             except OracleError as exc:     # a limit of the oracle, not of the kernel
                 res.notes.append(f"batch skipped ({dname}): {exc}")
                 continue
@@ -410,12 +470,20 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
                 continue
             gr = gg.reshape(n, -1)
             for r in range(n):
-                cands = [[x / n for x in g] for g in grads[r]]
-                ok, worst, bad, j = _min_measure(gr[r], cands, dt, grad_tol[dname], 1.0 / n)
+                gs, labels = grads[r]
+                cands = [[x / n for x in g] for g in gs]
+                ok, worst, bad, j, picked = _min_measure(gr[r], cands, dt, grad_tol[dname],
+                                                         1.0 / n, labels)
                 res._stat("grad", dname, worst, grad_tol[dname], 1.0 / n, ok=ok)
+                where = f"row {r}: z={Zr[r].tolist()}, y={np.asarray(Y[r]).tolist()}"
+                if len(cands) > 1:
+                    res._kink("grad", dname, where, _hull_text(labels, len(cands)),
+                              picked if ok else "outside", ok)
                 if not ok:
-                    res._fail(Failure("grad", dname, f"row {r}: z={Zr[r].tolist()}, "
-                                      f"y={np.asarray(Y[r]).tolist()}", gr[r].tolist(),
+                    res._fail(Failure("grad", dname, where, gr[r].tolist(),
                                       [mpmath.nstr(v, 17) for v in cands[0]], bad.ulps,
-                                      f"(component {j})"))
+                                      f"(component {j})" + (
+                                          f"; not a subgradient: outside conv of the "
+                                          f"{len(cands)} limiting gradients"
+                                          if len(cands) > 1 else "")))
     return res

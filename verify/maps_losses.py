@@ -90,7 +90,37 @@ def _sparsemax_oracle(row):
     c = len(row)
     to = lambda q: mpmath.mpf(q.numerator) / q.denominator  # noqa: E731
     return [to(q) for q in p], [[[to(q) for q in r] for r in _sparsemax_jac(S, c)]
-                                for S in supports]
+                                for S in supports], [
+        "J_{" + ",".join(map(str, S)) + "}" for S in supports]
+
+
+# Support changes of sparsemax in C = 3 (exact rational points): z_2 = tau on the {0, 1}
+# face (two regions meet), and a vertex of the simplex where z_1 = z_2 = tau (four meet).
+_SPARSEMAX_BOUNDARIES = [(sp.Rational(3, 4), sp.Rational(1, 4), 0), (1, 0, 0),
+                         (sp.Rational(1, 2), sp.Rational(1, 2), 0)]
+
+
+def _sparsemax_boundary_steps(pr, c):
+    """At each support change, the kernel's Jacobian (support read off the output, p_j > 0,
+    transcribed from output_maps.pyx) must lie in the Clarke generalized Jacobian: the
+    convex hull of the Jacobians of the regions that meet there (every S satisfying the KKT
+    conditions non-strictly, found exactly)."""
+    from verify.subgradient import convex_weights
+    for zv in (_SPARSEMAX_BOUNDARIES if c == 3 else []):
+        p, supports = sparsemax_exact([float(v) for v in zv])
+        verts = [sp.Matrix(_sparsemax_jac(S, c)) for S in supports]
+        kern_S = tuple(j for j in range(c) if p[j] > 0)
+        kern = sp.Matrix(_sparsemax_jac(kern_S, c))
+        w = convex_weights([list(v) for v in verts], list(kern))
+        labels = ["J_{\\{" + ",".join(map(str, S)) + "\\}}" for S in supports]
+        pr.add(f"z = {sp.latex(tuple(zv))}:\\ \\partial_C p = \\operatorname{{conv}}\\{{"
+               f"{', '.join(labels)}\\}};\\ \\text{{kernel: }} S = \\{{j : p_j > 0\\}} = "
+               f"\\{{{','.join(map(str, kern_S))}\\}},\\ J_S = "
+               + (", ".join(f"{sp.latex(a)}\\,{lab}" for a, lab in zip(w, labels))
+                  if w is not None else "?"),
+               w is not None and len(supports) > 1,
+               "supports by exact KKT (Fractions); convex weights solved exactly",
+               "convention" if w is not None and len(supports) > 1 else "failed")
 
 
 def _prove_sparsemax(c=C):
@@ -125,9 +155,9 @@ def _prove_sparsemax(c=C):
         pr.add(f"{name}: J^\\top g = s \\odot (g - \\operatorname{{mean}}_S g)", okv,
                "expand", None if okv else "failed")
     pr.add("\\text{the regions cover } \\mathbb{R}^C \\text{ up to their boundaries (every "
-           "z has a projection, whose support is some S); at a boundary the kernel uses "
-           "the one-sided Jacobian that excludes } z_j = \\tau", True,
-           "existence of the projection; kernel reads S = {j : p_j > 0}", "convention")
+           "z has a projection, whose support is some S)}", True,
+           "existence of the projection")
+    _sparsemax_boundary_steps(pr, c)
     pr.derived = r"\partial p/\partial z = \operatorname{diag}(s) - s s^\top/|S| \text{ on each region}"
     pr.closed = r"J^\top g = s \odot \big(g - \tfrac{1}{|S|}\textstyle\sum_{j \in S} g_j\big)"
     return pr
@@ -359,7 +389,33 @@ def _prove_sparsemax_loss(c=C):
     return pr
 
 
+def _hinge_kernel_rule(zv, yv, mu):
+    """The kernel's subgradient, transcribed from loss_rows.pxd (hinge_row): e_{j*} - e_y
+    if h >= 0 else 0, j* the FIRST index attaining max_{j != y} z_j."""
+    c = len(zv)
+    others = [j for j in range(c) if j != yv]
+    jstar = others[0]
+    for j in others[1:]:
+        if bool(sp.simplify(zv[j] - zv[jstar]) > 0):
+            jstar = j
+    h = mu + zv[jstar] - zv[yv]
+    if bool(sp.simplify(h) >= 0):
+        return sp.Matrix([int(i == jstar) - int(i == yv) for i in range(c)])
+    return sp.zeros(c, 1)
+
+
+# Non-differentiable points of the hinge loss (C = 3, y = 0), written with t > 0 so SymPy
+# decides every comparison: where h = 0, where competitors tie, and both.
+_HINGE_KINKS = [
+    ("h = 0,\\ z_1 > z_2", lambda z0, t, mu: (z0, z0 - mu, z0 - mu - t)),
+    ("h > 0,\\ z_1 = z_2", lambda z0, t, mu: (z0, z0 - mu + t, z0 - mu + t)),
+    ("h = 0,\\ z_1 = z_2", lambda z0, t, mu: (z0, z0 - mu, z0 - mu)),
+    ("h = 0,\\ z_2 > z_1", lambda z0, t, mu: (z0, z0 - mu - t, z0 - mu)),
+]
+
+
 def _prove_hinge():
+    from verify.subgradient import convex_weights
     pr = Proof("hinge_loss")
     mg = sp.Symbol("mu", nonnegative=True)
     for yv in range(C):
@@ -374,11 +430,32 @@ def _prove_hinge():
     pr.add("\\text{on the open region where } j^* \\text{ is the unique maximizer of } "
            "z_j\\ (j \\ne y) \\text{ and } h > 0:\\ \\nabla(\\mu + z_{j^*} - z_y) = e_{j^*} - e_y;"
            "\\ \\text{where } h < 0: \\nabla 0 = 0", True, "diff of each affine piece")
-    pr.add("\\text{at } h = 0 \\text{ the kernel uses } e_{j^*} - e_y \\in \\operatorname{conv}"
-           "\\{0, e_{j^*} - e_y\\};\\ \\text{at ties among competitors, the first index: a vertex"
-           " of } \\operatorname{conv}\\{e_j - e_y\\}", True,
-           "subdifferential of a max of affine functions", "convention")
-    pr.derived = r"\partial L = \operatorname{conv}\{e_j - e_y : j \text{ active}\} \ (\text{or } 0)"
+    # At a kink the loss max(0, mu + z_1 - z_0, mu + z_2 - z_0) (y = 0) is a max of affine
+    # pieces: its subdifferential is the convex hull of the gradients of the pieces that
+    # attain the max. The kernel's rule must give a point of that hull.
+    t = sp.Symbol("t", positive=True)
+    z0 = sp.Symbol("z_0", real=True)
+    pieces = [sp.Integer(0), mg + ZS[1] - ZS[0], mg + ZS[2] - ZS[0]]
+    for where, at in _HINGE_KINKS:
+        pt = dict(zip(ZS, at(z0, t, mg)))
+        vals = [p.subs(pt) for p in pieces]
+        top = vals[0]
+        for v in vals[1:]:
+            top = v if bool(sp.simplify(v - top) > 0) else top
+        active = [k for k, v in enumerate(vals) if sp.simplify(v - top) == 0]
+        verts = [sp.Matrix([sp.diff(pieces[k], v) for v in ZS]) for k in active]
+        labels = ["0" if k == 0 else f"e_{k} - e_0" for k in active]
+        kern = _hinge_kernel_rule([pt[v] for v in ZS], 0, mg)
+        w = convex_weights(verts, kern)
+        ok = w is not None
+        picked = ("" if not ok else ", ".join(f"{sp.latex(a)}\\,({lab})"
+                                              for a, lab in zip(w, labels)))
+        pr.add(f"{where}\\ (y = 0):\\ \\partial L = \\operatorname{{conv}}\\{{"
+               f"{', '.join(labels)}\\}};\\ \\text{{kernel gives }} "
+               f"{sp.latex(kern.T)} = {picked if ok else '?'}",
+               ok, "active pieces decided by SymPy (t > 0); convex weights solved exactly",
+               "convention" if ok else "failed")
+    pr.derived = r"\partial L = \operatorname{conv}\{\nabla \ell_k : \ell_k \text{ active}\},\ \ell_0 = 0,\ \ell_j = \mu + z_j - z_y"
     pr.closed = r"(e_{j^*} - e_y)\,[h \ge 0]/n,\ j^* = \text{first argmax}_{j\neq y} z_j"
     return pr
 
@@ -417,11 +494,15 @@ def _hinge_oracle(margin):
             return mpmath.mpf(0), [[mpmath.mpf(0)] * c]
         best = max(zs[j] for j in others)
         h = Fraction(margin) + best - zs[yv]
-        act = [[to(Fraction(int(i == j) - int(i == yv))) for i in range(c)]
-               for j in others if zs[j] == best]
+        active = [j for j in others if zs[j] == best]
+        act = [[to(Fraction(int(i == j) - int(i == yv))) for i in range(c)] for j in active]
+        names = [f"e_{j} - e_{yv}" for j in active]
         zero = [[mpmath.mpf(0)] * c]
-        grads = act if h > 0 else (zero if h < 0 else zero + act)
-        return to(max(h, Fraction(0))), grads
+        if h > 0:
+            return to(h), act, names
+        if h < 0:
+            return mpmath.mpf(0), zero, ["0"]
+        return mpmath.mpf(0), zero + act, ["0"] + names    # the kink: conv{0, e_j - e_y}
     return oracle
 
 
@@ -430,10 +511,10 @@ def _class_inputs(c, quick):
         rng = np.random.default_rng(7)
         Z1 = map_rows(dt, 8 if quick else 40, rng, c)
         Z2 = (rng.standard_normal((16, c)) * 3).astype(dt)
-        Z3 = np.array([[1.0, 1.0, 0.0, -2.0], [0.5, 0.5, 0.5, 0.5], [3.0, 2.0, 2.0, 0.0]],
-                      dtype=dt)[:, :c]                      # ties and exact margins
+        Z3 = np.array([[1.0, 1.0, 0.0, -2.0], [0.5, 0.5, 0.5, 0.5], [3.0, 2.0, 2.0, 0.0],
+                       [2.0, 1.0, 0.0, -1.0]], dtype=dt)[:, :c]   # ties and exact margins
         return [(Z, rng.integers(0, c, Z.shape[0])) for Z in (Z1, Z2)] + [
-            (Z3, np.array([0, 1, 1])), (Z3, np.array([2, 0, 0]))]
+            (Z3, np.array([0, 1, 1, 0])), (Z3, np.array([2, 0, 0, 1]))]
     return inputs
 
 
@@ -510,6 +591,8 @@ def run_losses(ctx):
                     lambda Z, Y, n=name: fused(n, Z, Y)[1], inputs=spec["inputs"],
                     oracle=spec.get("oracle"), dtypes=ctx.dtypes, name="loss_and_grad")))
             for label, r2 in extra:
+                result.kinks += [dict(k, which=f"{k['which']} of {label}") for k in r2.kinks
+                                 if label.startswith("hinge")]
                 if not r2.passed:
                     result.passed = False
                     result.failures = r2.failures + result.failures

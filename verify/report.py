@@ -51,6 +51,33 @@ def _evidence_rows(ev):
     return rows
 
 
+def _kinks_md(kinks):
+    """The non-differentiable points the evidence met: the subdifferential SymPy derived
+    there, the element the compiled kernel returned, and whether it lies in it."""
+    if not kinks:
+        return []
+    groups = {}
+    for k in kinks:
+        key = (k["which"], k["subdifferential"], k["picked"], k["valid"])
+        g = groups.setdefault(key, {"dtypes": set(), "points": []})
+        g["dtypes"].add(k["dtype"])
+        if len(g["points"]) < 2 and str(k["point"]) not in g["points"]:
+            g["points"].append(str(k["point"]))
+    n_bad = sum(not k["valid"] for k in kinks)
+    lines = [f"Non-differentiable points in the evidence ({len(kinks)}): "
+             + ("every compiled (sub)gradient lies in the set SymPy derives there (the "
+                "subdifferential: the convex hull of the one-sided/limiting derivatives; at a "
+                "jump, where none exists, the limits of the a.e. derivative)."
+                if not n_bad else f"**{n_bad} outside the subdifferential.**"), "",
+             "| output | point (e.g.) | subdifferential (SymPy) | element the kernel returns "
+             "| valid | dtypes |", "|---|---|---|---|---|---|"]
+    for (which, sub, picked, ok), g in list(groups.items())[:10]:
+        lines.append(f"| {which} | {_cell('; '.join(g['points']))} | {_cell(sub)} | "
+                     f"{_cell(picked)} | {'yes' if ok else '**NO**'} | "
+                     f"{', '.join(sorted(g['dtypes']))} |")
+    return lines + [""]
+
+
 def _kernel_md(it):
     lines = [f"### `{it['name']}` — {it['verdict']}", ""]
     lines += ["| | |", "|---|---|"]
@@ -80,6 +107,7 @@ def _kernel_md(it):
     for k, v in rows:
         lines.append(f"| {k} | {_cell(v)} |")
     lines.append("")
+    lines += _kinks_md((it.get("evidence") or {}).get("kinks") or [])
     if pr and pr["steps"]:
         lines.append("Proof steps:")
         lines.append("")
