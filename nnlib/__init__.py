@@ -6,7 +6,8 @@ only ``nnlib.functional`` never pays for the estimators, the datasets or the BLA
 """
 import importlib
 
-from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
+from nnlib._validation import (DTypeError, DTypeRangeError, LabelError, NonFiniteError,
+                               ShapeError)
 
 __version__ = "0.1.0"
 
@@ -25,7 +26,7 @@ _LAZY = {
 }
 
 __all__ = sorted(_SUBMODULES | set(_LAZY)) + [
-    "DTypeError", "LabelError", "NonFiniteError", "ShapeError", "__version__"]
+    "DTypeError", "DTypeRangeError", "LabelError", "NonFiniteError", "ShapeError", "__version__"]
 
 
 def __getattr__(name):

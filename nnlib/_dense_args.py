@@ -4,20 +4,25 @@ import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS, activation_code
 from nnlib._validation import (DTypeError, ShapeError, as_float_array,
-                               check_real_scalar)
+                               check_fits_dtype, check_real_scalar)
 
 
-def activation_spec(activation, activation_param):
+def activation_spec(activation, activation_param, dtype=None):
     """Return (code, param) for a Dense layer's activation.
 
     The derivative is taken from the layer's output, which needs a leaky_relu slope >= 0
-    and an elu alpha >= 0 (then y > 0 exactly when x > 0)."""
+    and an elu alpha >= 0 (then y > 0 exactly when x > 0). With ``dtype`` (the layer's
+    working dtype) the parameter must also fit it (DTypeRangeError otherwise: a slope of
+    1e39 would be inf in float32 kernels)."""
     code = activation_code(activation)
     if activation in ACTIVATION_PARAMS:
         pname, default = ACTIVATION_PARAMS[activation]
         if activation_param is None:
             return code, float(default)
-        return code, check_real_scalar(activation_param, f"{activation} {pname}", low=0.0)
+        param = check_real_scalar(activation_param, f"{activation} {pname}", low=0.0)
+        if dtype is not None:
+            check_fits_dtype(param, f"{activation} {pname}", dtype)
+        return code, param
     if activation_param is not None:
         raise ValueError(f"activation {activation!r} takes no parameter; got "
                          f"activation_param={activation_param!r}")

@@ -27,6 +27,11 @@ class LabelError(ValueError):
     """Labels are out of range, non-integral, or unseen."""
 
 
+class DTypeRangeError(ValueError):
+    """A finite scalar parameter does not fit the working dtype: cast to it, it would
+    become +-inf (e.g. a leaky_relu slope of 1e39 with float32 data)."""
+
+
 def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empty=True):
     """Return ``x`` as a C-contiguous float32 or float64 array.
 
@@ -106,6 +111,21 @@ def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
     if high is not None and (v > high or (high_open and v == high)):
         raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}; got {v}")
     return v
+
+
+def check_fits_dtype(value, name, dtype):
+    """Return ``value`` if its magnitude is at most the largest finite value of ``dtype``,
+    else raise :class:`DTypeRangeError` naming the parameter, its value and that maximum.
+
+    The compiled kernels cast some scalar parameters to the array dtype; one beyond the
+    dtype's range would silently become inf there (and 0 * inf = NaN)."""
+    dtype = np.dtype(dtype)
+    big = float(np.finfo(dtype).max)
+    if abs(value) > big:
+        raise DTypeRangeError(f"{name}={value!r} is beyond the range of {dtype.name} "
+                              f"(max {big:.7g}): it would become inf in the {dtype.name} "
+                              f"kernels; use a smaller value or float64 data")
+    return value
 
 
 def check_int_scalar(value, name, *, low=None):

@@ -87,7 +87,9 @@ class Dense:
     random_state : None, int or numpy.random.Generator
         Seed for the initializer.
     activation_param : float, optional
-        leaky_relu's slope (default 0.01) or elu's alpha (default 1.0), >= 0.
+        leaky_relu's slope (default 0.01) or elu's alpha (default 1.0), >= 0 and at most
+        the largest value of ``dtype`` (DTypeRangeError otherwise; checked again when the
+        model runs, as the attribute or the weights' dtype may change).
 
     Attributes
     ----------
@@ -99,16 +101,16 @@ class Dense:
                  dtype=np.float64, random_state=None, activation_param=None):
         self.n_in = check_int_scalar(n_in, "n_in", low=1)
         self.n_out = check_int_scalar(n_out, "n_out", low=1)
-        self.activation_code, self.activation_param = activation_spec(activation,
-                                                                      activation_param)
-        self.activation = activation
-        self._param_given = activation_param is not None
         try:
             dt = np.dtype(dtype)
         except TypeError:
             raise DTypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
         if dt not in (np.float32, np.float64):
             raise DTypeError(f"dtype must be float32 or float64; got {dt}")
+        self.activation_code, self.activation_param = activation_spec(
+            activation, activation_param, dt)
+        self.activation = activation
+        self._param_given = activation_param is not None
         if init not in INITIALIZERS:
             raise ValueError(f"unknown init {init!r}; expected one of "
                              f"{sorted(INITIALIZERS)}")

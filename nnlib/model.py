@@ -43,7 +43,8 @@ from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, ShapeError, as_float_array,
-                               check_finite, check_int_scalar, check_real_scalar)
+                               check_finite, check_fits_dtype, check_int_scalar,
+                               check_real_scalar)
 from nnlib.layers import Dense, as_generator
 
 __all__ = ["Sequential", "History", "load", "FORMAT_VERSION"]
@@ -158,7 +159,7 @@ class Sequential:
         for layer in self.layers:
             layer._check_live()
         self._check_layers()
-        specs = [activation_spec(*l._act_args()) for l in self.layers]
+        specs = [activation_spec(*l._act_args(), l.dtype) for l in self.layers]
         return train.make_net(self._sizes(), [code for code, _ in specs],
                               [param for _, param in specs])
 
@@ -231,7 +232,8 @@ class Sequential:
             squared_error.
         loss : str
         l2 : float >= 0
-            L2 penalty on the weights (not the biases).
+            L2 penalty on the weights (not the biases); at most the dtype's largest
+            value (DTypeRangeError).
         margin : float >= 0
             hinge_loss's margin (0 is the perceptron criterion).
 
@@ -254,6 +256,8 @@ class Sequential:
         train = _train()
         code = loss_code(loss)
         l2 = check_real_scalar(l2, "l2", low=0.0)
+        # the compiled loop adds l2 * W in the model's dtype
+        check_fits_dtype(l2, "l2", self.dtype)
         margin = check_real_scalar(margin, "margin", low=0.0)
         X = self._inputs(X)
         if X.shape[0] == 0:
@@ -321,6 +325,8 @@ class Sequential:
             Seed of the shuffling.
         l2 : float >= 0
             L2 penalty ``l2/2 * sum ||W||^2`` added to each batch's loss (not on biases).
+            It and the optimizer's ``lr`` must fit the model's dtype (at most 3.4e38 for
+            float32; else DTypeRangeError, checked before every epoch for ``lr``).
         l2_per_batch : bool
             Divide ``l2`` by the batch length (scikit-learn's ``alpha`` semantics).
         schedule : nnlib.schedules.Schedule or callable, optional
@@ -349,6 +355,9 @@ class Sequential:
         epochs = check_int_scalar(epochs, "epochs", low=0)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         l2 = check_real_scalar(l2, "l2", low=0.0)
+        # l2 and the learning rate are cast to the model's dtype in the compiled loop
+        # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
+        check_fits_dtype(l2, "l2", self.dtype)
         margin = check_real_scalar(margin, "margin", low=0.0)
         verbose = (int(verbose) if isinstance(verbose, (bool, np.bool_))
                    else check_int_scalar(verbose, "verbose", low=0))
@@ -361,7 +370,8 @@ class Sequential:
                             f"{type(optimizer).__name__}")
         rng = as_generator(random_state)
         X = self._inputs(X)
-        check_finite(X, "X")
+        if not train.all_finite(X):       # compiled test first; check_finite names the row
+            check_finite(X, "X")
         n_total = X.shape[0]
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")
@@ -429,7 +439,9 @@ class Sequential:
                 if schedule is not None and not stepped:
                     optimizer.lr = schedule(epoch)
                 cfg = optimizer.config()
-                order = (rng.permutation(n) if shuffle else np.arange(n)).astype(np.int64)
+                check_fits_dtype(cfg["lr"], "optimizer lr", self.dtype)
+                order = (rng.permutation(n) if shuffle else np.arange(n)).astype(
+                    np.int64, copy=False)
                 tic = time.perf_counter()
                 total, seen, steps, status, what = self._run_epoch(
                     train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
@@ -493,13 +505,13 @@ class Sequential:
             state_snap = [None if s is None else s.copy() for s in states]
             t0 = optimizer.t
             tic = time.perf_counter()
-            p_total, p_seen, p_steps, status = train.train_epoch(
+            p_total, p_seen, p_steps, status, finite = train.train_epoch(
                 net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
                 l2_per_batch, cfg, states, t0, ws, -1, threads)
             optimizer.t = t0 + p_steps
             total += p_total
             seen += p_seen
-            bad_weights = not all(np.isfinite(p).all() for p in params)
+            bad_weights = not finite
             if status or bad_weights:
                 p_steps = self._rewind(train, net, Ws, bs, X, yt, yl, piece, batch_size,
                                        code, margin, l2, l2_per_batch, cfg, states, t0,

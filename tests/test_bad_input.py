@@ -478,6 +478,68 @@ def _load_cases():
     ]
 
 
+def _dtype_range_cases():
+    """A finite scalar parameter beyond the working dtype's range would become inf in the
+    compiled code (0 * inf = NaN: a silently wrong number); it is refused up front, naming
+    the parameter, its value and the dtype's max."""
+    import nnlib
+    from nnlib import optim
+    from nnlib._validation import DTypeRangeError
+    x32 = np.array([-2.0, 0.0, 3.0], dtype=np.float32)
+    max32 = r"float32 \(max 3\.402823e\+38\)"
+    cases = []
+    for name, pname in (("leaky_relu", "slope"), ("elu", "alpha")):
+        for fn in (getattr(F, name), getattr(F, name + "_vjp")):
+            arrs = (x32,) if fn.__name__ == name else (x32, x32)
+            for value in (1e39, 1e308):
+                cases.append(case(f"{fn.__name__}-float32-{pname}-{value:.0e}", fn,
+                                  arrs + (value,), DTypeRangeError,
+                                  rf"{pname}={re.escape(repr(value))}.*{max32}"))
+    cases.append(case("leaky_relu-float32-slope--1e39", F.leaky_relu, (x32, -1e39),
+                      DTypeRangeError, rf"slope=-1e\+39.*{max32}"))
+    X, W, b = (np.ones((2, 3), np.float32), np.ones((3, 2), np.float32),
+               np.ones(2, np.float32))
+    H = np.zeros((2, 2), np.float32)
+    for act in ("leaky_relu", "elu"):
+        pname = "slope" if act == "leaky_relu" else "alpha"
+        frag = rf"{act} {pname}=1e\+39.*{max32}"
+        cases += [
+            case(f"dense_forward-float32-{act}-1e39", F.dense_forward,
+                 (X, W, b, act, 1e39), DTypeRangeError, frag),
+            case(f"dense_backward-float32-{act}-1e39", F.dense_backward,
+                 (X, W, H, H, act, 1e39), DTypeRangeError, frag),
+            case(f"Dense-float32-{act}-1e39", nnlib.Dense, (3, 2, act), DTypeRangeError,
+                 frag, dtype=np.float32, activation_param=1e39),
+        ]
+    # The dtype is not fixed at construction: a float64 layer whose arrays a user then
+    # replaces by float32 ones is checked when the model runs.
+    layer = nnlib.Dense(3, 2, "leaky_relu", activation_param=1e300, random_state=0)
+    layer.W, layer.b = layer.W.astype(np.float32), layer.b.astype(np.float32)
+    m32 = nnlib.Sequential([layer])
+    y = np.array([0, 1])
+    frag = rf"leaky_relu slope=1e\+300.*{max32}"
+    cases += [
+        case("Sequential-float32-arrays-slope-1e300-predict", m32.predict, (X,),
+             DTypeRangeError, frag),
+        case("Sequential-float32-arrays-slope-1e300-fit", m32.fit, (X, y),
+             DTypeRangeError, frag),
+        case("Sequential-float32-arrays-slope-1e300-loss_and_grads", m32.loss_and_grads,
+             (X, y), DTypeRangeError, frag),
+    ]
+    m = nnlib.Sequential([nnlib.Dense(3, 2, dtype=np.float32, random_state=0)])
+    cases += [
+        case("fit-float32-l2-1e39", m.fit, (X, y), DTypeRangeError,
+             rf"l2=1e\+39.*{max32}", l2=1e39),
+        case("loss_and_grads-float32-l2-1e39", m.loss_and_grads, (X, y), DTypeRangeError,
+             rf"l2=1e\+39.*{max32}", l2=1e39),
+        case("fit-float32-lr-1e39", m.fit, (X, y), DTypeRangeError,
+             rf"lr=1e\+39.*{max32}", optimizer=optim.SGD(lr=1e39)),
+        case("fit-float32-adam-lr-1e39", m.fit, (X, y), DTypeRangeError,
+             rf"lr=1e\+39.*{max32}", optimizer=optim.Adam(lr=1e39)),
+    ]
+    return cases
+
+
 def _optional(builder, module):
     """``builder()``'s cases if ``module`` imports (it may not have landed yet)."""
     try:
@@ -490,7 +552,8 @@ def _optional(builder, module):
 CASES = (_functional_cases() + _output_map_and_loss_cases() + _dense_cases()
          + _optional(_optim_cases, "nnlib.optim") + _optional(_model_cases, "nnlib.model")
          + _optional(_load_cases, "nnlib.model")
-         + _optional(_estimator_cases, "nnlib.estimators"))
+         + _optional(_estimator_cases, "nnlib.estimators")
+         + _optional(_dtype_range_cases, "nnlib.model"))
 
 
 @pytest.mark.parametrize("fn, args, kwargs, exc, fragment", CASES)
@@ -510,7 +573,8 @@ def test_case_ids_are_unique():
 
 
 def test_error_classes_are_value_or_type_errors():
-    for exc in (ShapeError, NonFiniteError, LabelError):
+    from nnlib._validation import DTypeRangeError
+    for exc in (ShapeError, NonFiniteError, LabelError, DTypeRangeError):
         assert issubclass(exc, ValueError)
     assert issubclass(DTypeError, TypeError)
 

@@ -319,3 +319,19 @@ def test_free_cores_is_a_valid_thread_count():
     from nnlib._threads import MAX_THREADS
     from nnlib.model import _free_cores
     assert 1 <= _free_cores() <= max(MAX_THREADS, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_every_nonfinite_position(dtype, bad):
+    """The compiled check fit uses before check_finite: a vectorized OR of compares, so
+    test positions in the vector body and in the scalar tail of the loop."""
+    from nnlib._kernels import train
+    X = np.full((7, 37), np.finfo(dtype).max, dtype=dtype)
+    X[::2] = -np.finfo(dtype).tiny
+    assert train.all_finite(X)
+    assert train.all_finite(np.empty((0, 3), dtype))
+    for pos in (0, 1, 36, 37, 100, 7 * 37 - 1):
+        Y = X.copy()
+        Y.flat[pos] = bad
+        assert not train.all_finite(Y), pos

@@ -32,6 +32,14 @@ once per call. The order of operations follows PyTorch's single-tensor code
 so that float64 trajectories agree with theirs to a few ulps; ``lerp`` is PyTorch's
 two-branch formula for the same reason.
 
+Speed. Every variant of every rule vectorizes (gcc -O3, checked with -fopt-info-vec): each
+flag combination (momentum, nesterov, centered, amsgrad, lerp's branch) runs its own loop
+with the flags as literals, and there is no fmax (gcc vectorizes none on x86) and no
+select on a value it must widen first. Before, RMSprop and float32 amsgrad ran scalar:
+6400 float32 elements, one thread, RMSprop 19.4 -> 10.0 us, centered with momentum 36 ->
+12 us, AdamW amsgrad 34 -> 14 us. What bounds them now is the double-precision divider
+(about 1.55 ns per element for one sqrt and one division, 2.1 ns for Adam's two).
+
 ``optim_update_range`` updates only elements ``[lo, hi)`` (the slot stride stays ``n``), so
 layer 2 can split one parameter across OpenMP threads; ``optim_update`` is the whole range.
 
@@ -56,7 +64,7 @@ OPT_ADAMW, where it is decoupled (``w <- w (1 - lr wd)`` before the Adam step), 
 PyTorch. The Python classes for the notes' and scikit-learn's rules fix it at 0 (the
 estimators add their own L2 term to the gradient).
 """
-from libc.math cimport sqrt, pow, fmax
+from libc.math cimport sqrt, pow
 from cython cimport floating
 
 
@@ -93,11 +101,20 @@ cdef inline int optim_state_slots(const OptimConfig* cfg) noexcept nogil:
     return 1        # ADAGRAD, NOTES_MOMENTUM, NOTES_ADAGRAD, SKLEARN_SGD
 
 
-cdef inline double _lerp(double start, double end, double weight) noexcept nogil:
-    # PyTorch's lerp: the branch keeps the result exact at weight 0 and 1.
-    if weight < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * (1.0 - weight)
+cdef inline double _lerp(double start, double end, bint from_end,
+                         double c) noexcept nogil:
+    # PyTorch's lerp(start, end, weight), whose branch on weight < 0.5 keeps the result
+    # exact at weight 0 and 1, with that branch taken once per call instead of per element
+    # (``_lerp_coef``): start + weight (end - start), or end - (end - start)(1 - weight)
+    # written as end + c (end - start) with c = -(1 - weight) (the same roundings).
+    # ``from_end`` is always a literal at the call (a select of a float32 value widened
+    # to double is not if-converted by gcc, and the loop would stay scalar).
+    return (end if from_end else start) + c * (end - start)
+
+
+cdef inline double _lerp_coef(double weight, bint* from_end) noexcept nogil:
+    from_end[0] = not (weight < 0.5)
+    return weight if weight < 0.5 else -(1.0 - weight)
 
 
 cdef inline double _l2(double g, double p, double wd) noexcept nogil:
@@ -107,6 +124,116 @@ cdef inline double _l2(double g, double p, double wd) noexcept nogil:
     return g + wd * p
 
 
+# ---------------------------------------------------------------------------------------
+# One function per rule. Their bint flags are always passed as literals (see
+# optim_update_range), so once inlined each loop holds one variant of the rule and no
+# branch: the vectorizer handles it. With the flags tested inside one shared loop, gcc
+# unswitched some combinations and left others (every RMSprop, Adam with amsgrad)
+# scalar.
+# ---------------------------------------------------------------------------------------
+
+cdef inline void _sgd(floating* param, const floating* grad, floating* s0, Py_ssize_t lo,
+                      Py_ssize_t hi, double lr, double wd, double mu, double damp,
+                      bint momentum, bint first, bint nesterov) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double g, p, buf
+    for i in range(lo, hi):
+        p = param[i]
+        g = _l2(grad[i], p, wd)
+        if momentum:
+            if first:
+                buf = g                                 # PyTorch: buffer = clone(grad)
+            else:
+                buf = mu * s0[i] + (1.0 - damp) * g
+            s0[i] = <floating>buf
+            buf = s0[i]                     # PyTorch reads back the stored buffer
+            g = g + mu * buf if nesterov else buf
+        param[i] = <floating>(p - lr * g)
+
+
+cdef inline void _adagrad(floating* param, const floating* grad, floating* s0,
+                          Py_ssize_t lo, Py_ssize_t hi, double decay, double wd,
+                          double eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double g, p
+    for i in range(lo, hi):
+        p = param[i]
+        g = _l2(grad[i], p, wd)
+        s0[i] = <floating>(s0[i] + g * g)               # sum of squares
+        param[i] = <floating>(p - decay * (g / (sqrt(<double>s0[i]) + eps)))
+
+
+cdef inline void _rmsprop(floating* param, const floating* grad, floating* s0,
+                          floating* s1, floating* ga, Py_ssize_t lo, Py_ssize_t hi,
+                          double lr, double wd, double eps, double alpha, double mu,
+                          double c, bint has_mom, bint centered,
+                          bint from_end) noexcept nogil:
+    # c, from_end: _lerp_coef(1 - alpha) (grad_avg's lerp; only used when centered)
+    cdef Py_ssize_t i
+    cdef double g, p, s, a, denom
+    for i in range(lo, hi):
+        p = param[i]
+        g = _l2(grad[i], p, wd)
+        s0[i] = <floating>(alpha * s0[i] + (1.0 - alpha) * g * g)   # addcmul order
+        s = s0[i]
+        if centered:
+            ga[i] = <floating>_lerp(ga[i], g, from_end, c)
+            a = ga[i]
+            # s >= a^2 holds exactly (Cauchy-Schwarz on the two averages) but may
+            # round below 0; PyTorch would return NaN there, we clamp. A select, not
+            # fmax: gcc vectorizes no fmax on x86 (and this keeps NaN, as np.maximum).
+            s = s - a * a
+            s = 0.0 if s < 0.0 else s
+        denom = sqrt(s) + eps
+        if has_mom:
+            s1[i] = <floating>(mu * s1[i] + g / denom)
+            param[i] = <floating>(p - lr * s1[i])
+        else:
+            param[i] = <floating>(p - lr * (g / denom))
+
+
+cdef inline void _adam(floating* param, const floating* grad, floating* s0, floating* s1,
+                       floating* s2, Py_ssize_t lo, Py_ssize_t hi, double step_size,
+                       double bc2_sqrt, double eps, double b1, double b2, double shrink,
+                       double l2, double c, bint amsgrad, bint from_end) noexcept nogil:
+    # c, from_end: _lerp_coef(1 - beta1) (exp_avg's lerp)
+    cdef Py_ssize_t i
+    cdef double g, p, v, denom
+    cdef floating vf, vm
+    for i in range(lo, hi):
+        p = <floating>(param[i] * shrink)   # PyTorch stores the shrunk w first
+        g = grad[i] + l2 * p
+        s0[i] = <floating>_lerp(s0[i], g, from_end, c)              # exp_avg
+        s1[i] = <floating>(b2 * s1[i] + (1.0 - b2) * g * g)         # exp_avg_sq
+        vf = s1[i]
+        if amsgrad:
+            # max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq) as a select in the
+            # array dtype (gcc vectorizes neither fmax nor a select whose operand it has
+            # to widen); a NaN in exp_avg_sq is kept (it stays NaN in every later step,
+            # so max_exp_avg_sq never holds a NaN that the select could drop)
+            vm = s2[i]
+            vf = vm if vm >= vf else vf
+            s2[i] = vf
+        v = vf
+        denom = sqrt(v) / bc2_sqrt + eps
+        param[i] = <floating>(p - step_size * (s0[i] / denom))
+
+
+cdef inline void _sklearn_sgd(floating* param, const floating* grad, floating* s0,
+                              Py_ssize_t lo, Py_ssize_t hi, double lr, double wd,
+                              double mu, bint nesterov) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double g, p
+    for i in range(lo, hi):
+        p = param[i]
+        g = _l2(grad[i], p, wd)
+        s0[i] = <floating>(mu * s0[i] - lr * g)         # v <- mu v - lr g
+        if nesterov:
+            param[i] = <floating>(p + (mu * s0[i] - lr * g))
+        else:
+            param[i] = <floating>(p + s0[i])
+
+
 cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
                                     const floating* grad, floating* state, Py_ssize_t n,
                                     long long step, Py_ssize_t lo,
@@ -114,7 +241,8 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
     """Update elements ``lo <= i < hi`` of ``param`` (and their state) by one step.
 
     ``state[k*n + i]`` is element ``i`` of slot ``k``; ``step`` is the 1-based count of
-    updates including this one. ``grad`` is not modified.
+    updates including this one. ``grad`` is not modified. Each flag combination of a
+    rule calls its loop with the flags as literals (see the functions above).
     """
     cdef Py_ssize_t i
     cdef int k = cfg.kind
@@ -122,59 +250,57 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
     cdef double b1 = cfg.beta1, b2 = cfg.beta2, alpha = cfg.alpha
     cdef double damp = cfg.dampening
     cdef bint nesterov = cfg.nesterov != 0, amsgrad = cfg.amsgrad != 0
-    cdef double g, p, buf, s, a, m, v, vmax, denom
-    cdef double step_size, bc2_sqrt, decay, lr_t, shrink, l2
+    cdef double g, p
+    cdef double step_size, bc2_sqrt, decay, lr_t, shrink, l2, c
+    cdef bint from_end
+    cdef floating* ga
     cdef floating* s0 = state
     cdef floating* s1 = state + n
     cdef floating* s2 = state + 2 * n
-    cdef floating* ga
     cdef bint first = step <= 1
-    cdef bint has_mom, centered = cfg.centered != 0
+    cdef bint centered = cfg.centered != 0
 
     if k == OPT_SGD:
-        for i in range(lo, hi):
-            p = param[i]
-            g = _l2(grad[i], p, wd)
-            if mu != 0.0:
-                if first:
-                    buf = g                                 # PyTorch: buffer = clone(grad)
-                else:
-                    buf = mu * s0[i] + (1.0 - damp) * g
-                s0[i] = <floating>buf
-                buf = s0[i]                     # PyTorch reads back the stored buffer
-                g = g + mu * buf if nesterov else buf
-            param[i] = <floating>(p - lr * g)
+        if mu == 0.0:
+            _sgd(param, grad, s0, lo, hi, lr, wd, mu, damp, False, False, False)
+        elif first:
+            if nesterov:
+                _sgd(param, grad, s0, lo, hi, lr, wd, mu, damp, True, True, True)
+            else:
+                _sgd(param, grad, s0, lo, hi, lr, wd, mu, damp, True, True, False)
+        elif nesterov:
+            _sgd(param, grad, s0, lo, hi, lr, wd, mu, damp, True, False, True)
+        else:
+            _sgd(param, grad, s0, lo, hi, lr, wd, mu, damp, True, False, False)
 
     elif k == OPT_ADAGRAD:
         decay = lr / (1.0 + (step - 1) * cfg.lr_decay)     # clr of torch.optim.Adagrad
-        for i in range(lo, hi):
-            p = param[i]
-            g = _l2(grad[i], p, wd)
-            s0[i] = <floating>(s0[i] + g * g)               # sum of squares
-            param[i] = <floating>(p - decay * (g / (sqrt(<double>s0[i]) + eps)))
+        _adagrad(param, grad, s0, lo, hi, decay, wd, eps)
 
     elif k == OPT_RMSPROP:
-        has_mom = mu > 0.0
-        ga = s2 if has_mom else s1          # grad_avg comes after the momentum buffer
-        # Inside the loop only loop-invariant branches (unswitched by the compiler) and
-        # fmax, so every combination of flags vectorizes.
-        for i in range(lo, hi):
-            p = param[i]
-            g = _l2(grad[i], p, wd)
-            s0[i] = <floating>(alpha * s0[i] + (1.0 - alpha) * g * g)   # addcmul order
-            s = s0[i]
-            if centered:
-                ga[i] = <floating>_lerp(ga[i], g, 1.0 - alpha)
-                a = ga[i]
-                # s >= a^2 holds exactly (Cauchy-Schwarz on the two averages) but may
-                # round below 0; PyTorch would return NaN there, we clamp.
-                s = fmax(s - a * a, 0.0)
-            denom = sqrt(s) + eps
-            if has_mom:
-                s1[i] = <floating>(mu * s1[i] + g / denom)
-                param[i] = <floating>(p - lr * s1[i])
+        # slots: square_avg; the momentum buffer if momentum > 0; then grad_avg
+        c = _lerp_coef(1.0 - alpha, &from_end)
+        ga = s2 if mu > 0.0 else s1
+        if not centered:
+            if mu > 0.0:
+                _rmsprop(param, grad, s0, s1, ga, lo, hi, lr, wd, eps, alpha, mu, c, True,
+                         False, False)
             else:
-                param[i] = <floating>(p - lr * (g / denom))
+                _rmsprop(param, grad, s0, s1, ga, lo, hi, lr, wd, eps, alpha, mu, c, False,
+                         False, False)
+        elif mu > 0.0:
+            if from_end:
+                _rmsprop(param, grad, s0, s1, ga, lo, hi, lr, wd, eps, alpha, mu, c, True,
+                         True, True)
+            else:
+                _rmsprop(param, grad, s0, s1, ga, lo, hi, lr, wd, eps, alpha, mu, c, True,
+                         True, False)
+        elif from_end:
+            _rmsprop(param, grad, s0, s1, ga, lo, hi, lr, wd, eps, alpha, mu, c, False,
+                     True, True)
+        else:
+            _rmsprop(param, grad, s0, s1, ga, lo, hi, lr, wd, eps, alpha, mu, c, False,
+                     True, False)
 
     elif k == OPT_ADAM or k == OPT_ADAMW:
         step_size = lr / (1.0 - pow(b1, <double>step))
@@ -183,17 +309,20 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
         # neutral values (factor 1, coefficient 0) are exact, so no branch is needed.
         shrink = 1.0 - lr * wd if k == OPT_ADAMW else 1.0
         l2 = 0.0 if k == OPT_ADAMW else wd
-        for i in range(lo, hi):
-            p = <floating>(param[i] * shrink)   # PyTorch stores the shrunk w first
-            g = grad[i] + l2 * p
-            s0[i] = <floating>_lerp(s0[i], g, 1.0 - b1)             # exp_avg
-            s1[i] = <floating>(b2 * s1[i] + (1.0 - b2) * g * g)     # exp_avg_sq
-            v = s1[i]
-            if amsgrad:
-                v = fmax(v, s2[i])
-                s2[i] = <floating>v                                 # max_exp_avg_sq
-            denom = sqrt(v) / bc2_sqrt + eps
-            param[i] = <floating>(p - step_size * (s0[i] / denom))
+        c = _lerp_coef(1.0 - b1, &from_end)
+        if amsgrad:
+            if from_end:
+                _adam(param, grad, s0, s1, s2, lo, hi, step_size, bc2_sqrt, eps, b1, b2,
+                      shrink, l2, c, True, True)
+            else:
+                _adam(param, grad, s0, s1, s2, lo, hi, step_size, bc2_sqrt, eps, b1, b2,
+                      shrink, l2, c, True, False)
+        elif from_end:
+            _adam(param, grad, s0, s1, s2, lo, hi, step_size, bc2_sqrt, eps, b1, b2,
+                  shrink, l2, c, False, True)
+        else:
+            _adam(param, grad, s0, s1, s2, lo, hi, step_size, bc2_sqrt, eps, b1, b2,
+                  shrink, l2, c, False, False)
 
     elif k == OPT_NOTES_MOMENTUM:
         for i in range(lo, hi):
@@ -210,14 +339,10 @@ cdef inline void optim_update_range(const OptimConfig* cfg, floating* param,
             param[i] = <floating>(p - lr * g / sqrt(eps + s0[i]))
 
     elif k == OPT_SKLEARN_SGD:
-        for i in range(lo, hi):
-            p = param[i]
-            g = _l2(grad[i], p, wd)
-            s0[i] = <floating>(mu * s0[i] - lr * g)         # v <- mu v - lr g
-            if nesterov:
-                param[i] = <floating>(p + (mu * s0[i] - lr * g))
-            else:
-                param[i] = <floating>(p + s0[i])
+        if nesterov:
+            _sklearn_sgd(param, grad, s0, lo, hi, lr, wd, mu, True)
+        else:
+            _sklearn_sgd(param, grad, s0, lo, hi, lr, wd, mu, False)
 
     elif k == OPT_SKLEARN_ADAM:
         lr_t = lr * sqrt(1.0 - pow(b2, <double>step)) / (1.0 - pow(b1, <double>step))

@@ -40,12 +40,15 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 from cython cimport floating
 
+cimport numpy as cnp
 import numpy as np
 
 from nnlib._kernels.dense cimport mm, bias_act, act_backward
 from nnlib._kernels.loss_rows cimport loss_grad_batch
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_state_slots,
                                         OPT_SGD)
+
+cnp.import_array()
 
 cdef enum:
     STATUS_OK = 0
@@ -66,6 +69,35 @@ cdef inline double sum_squares(const floating* a, Py_ssize_t n) noexcept nogil:
     for i in range(n):
         s += <double>a[i] * a[i]
     return s
+
+
+cdef inline bint all_finite_ptr(const floating* a, Py_ssize_t n) noexcept nogil:
+    """True when no a[i] is NaN or +-inf: x - x is 0 exactly for finite x and NaN else.
+    An OR of compares, not a branch per element, so the loop vectorizes."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(n):
+        bad = bad | ((a[i] - a[i]) != 0)
+    return bad == 0
+
+
+cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogil:
+    cdef int l
+    cdef Py_ssize_t* s = net.sizes
+    for l in range(net.n_layers):
+        if not (all_finite_ptr(W[l], s[l] * s[l + 1]) and all_finite_ptr(b[l], s[l + 1])):
+            return False
+    return True
+
+
+def all_finite(const floating[:, ::1] X):
+    """True when the 2-d array X holds no NaN or +-inf (``np.isfinite(X).all()``
+    without the boolean temporary: fit's validation of X, 11 -> 3 us on digits)."""
+    cdef bint ok = True
+    if X.shape[0] > 0 and X.shape[1] > 0:
+        with nogil:
+            ok = all_finite_ptr(&X[0, 0], X.shape[0] * X.shape[1])
+    return ok
 
 
 cdef int forward_backward(NetShape* net, floating** W, floating** b,
@@ -151,26 +183,34 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
 
 
 cdef class _Pointers:
-    """Raw pointers into a list of same-dtype arrays, kept alive while in use."""
+    """Raw pointers into a list of same-dtype arrays, kept alive while in use.
+
+    Read with the NumPy C API, not ``a.ctypes.data``: that builds a ctypes helper object
+    per array, ~1.5 us each, 25 us of every ``train_epoch`` call."""
     cdef void** p
     cdef list keep
 
     def __cinit__(self, list arrays):
         cdef Py_ssize_t i, n = len(arrays)
+        cdef cnp.ndarray a
         self.p = <void**>malloc(max(n, 1) * sizeof(void*))
         if self.p == NULL:
             raise MemoryError()
-        self.keep = []
+        self.keep = arrays
         for i in range(n):
-            a = arrays[i]
-            if a is None or a.size == 0:
+            if arrays[i] is None:
                 self.p[i] = NULL
+                continue
+            if not isinstance(arrays[i], cnp.ndarray):
+                raise TypeError("internal: training buffers must be NumPy arrays")
+            a = arrays[i]
+            if cnp.PyArray_SIZE(a) == 0:
+                self.p[i] = NULL
+            elif not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)):
+                raise ValueError("internal: training buffers must be writeable and "
+                                 "C-contiguous")
             else:
-                if not a.flags.c_contiguous or not a.flags.writeable:
-                    raise ValueError("internal: training buffers must be writeable and "
-                                     "C-contiguous")
-                self.p[i] = <void*><size_t>a.ctypes.data
-            self.keep.append(a)
+                self.p[i] = cnp.PyArray_DATA(a)
 
     def __dealloc__(self):
         free(self.p)
@@ -254,6 +294,7 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
     cdef long long[::1] lbuf = ws["yl"]
     cdef floating[::1] lwork = ws["lwork"]
     cdef double wdW = oc.weight_decay, wdb = oc.weight_decay
+    cdef bint finite
     if max_steps < 0:
         max_steps = N + 1
     with nogil:
@@ -303,7 +344,8 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
             seen += B
             steps += 1
             start += B
-    return total, seen, steps, status
+        finite = params_finite(s, W, bb)
+    return total, seen, steps, status, finite
 
 
 def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind, margin,
@@ -330,9 +372,10 @@ def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
 
     Returns
     -------
-    (loss_sum, n_seen, steps, status): sum over the completed steps of batch loss x batch
-    length, the samples they covered, their number, and 0 (ok), 1 (non-finite loss) or
-    2 (non-finite gradient); on 1 or 2 the failing step was not applied.
+    (loss_sum, n_seen, steps, status, finite): sum over the completed steps of batch loss
+    x batch length, the samples they covered, their number, 0 (ok), 1 (non-finite loss)
+    or 2 (non-finite gradient) -- on 1 or 2 the failing step was not applied -- and
+    whether every weight and bias is finite at the end (an update can overflow).
     """
     return _epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
                   margin, l2, l2_per_batch, cfg, states, step0, ws, max_steps, n_threads)

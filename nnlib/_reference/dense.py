@@ -36,6 +36,7 @@ def dense_forward(X, W, b, activation="identity", activation_param=None, *,
                   n_threads=None):
     _, param = activation_spec(activation, activation_param)
     X, W, b = dense_arrays(X, W, b)
+    activation_spec(activation, activation_param, W.dtype)     # the param fits W's dtype
     Z = X.astype(np.float64) @ W.astype(np.float64) + b.astype(np.float64)
     return np.asarray(_act_fn(activation, param)(Z), dtype=W.dtype)
 
@@ -44,6 +45,7 @@ def dense_backward(X, W, H, grad_H, activation="identity", activation_param=None
                    n_threads=None):
     _, param = activation_spec(activation, activation_param)
     X, W, H, grad_H = dense_arrays(X, W, None, H, grad_H)
+    activation_spec(activation, activation_param, W.dtype)     # the param fits W's dtype
     X64, W64, H64 = (a.astype(np.float64) for a in (X, W, H))
     dZ = grad_H.astype(np.float64) * _act_grad_from_output(activation, H64, param)
     dt = W.dtype

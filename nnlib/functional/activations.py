@@ -19,19 +19,34 @@ both are subgradients), ``leaky_relu'(0) = slope``, ``elu'(0) = alpha``. ``sign`
 notes' threshold unit (``sign(0) = 0``, as ``np.sign``); its derivative is 0 wherever it
 exists and undefined at 0, so ``sign_vjp`` returns zeros: sign units cannot be trained by
 backprop. NaN in, NaN out, as in NumPy.
+
+``slope`` and ``alpha`` must be finite and at most the largest value of ``x``'s dtype
+(3.4e38 for float32): the kernels use them in that dtype, where a larger one would be inf
+(and ``0 * inf`` NaN). Beyond it :class:`~nnlib.DTypeRangeError` (a ValueError) is
+raised. Within it, a result too large for the dtype (``leaky_relu(-1e30, slope=1e20)`` in
+float32) is the correctly rounded overflow, +-inf, as in NumPy.
 """
 import numpy as np
 
-from nnlib._codes import ACTIVATION_CODES
+from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
 from nnlib._kernels import activations as _k
 from nnlib._threads import resolve_threads
-from nnlib._validation import as_float_array, check_real_scalar, check_same_shape
+from nnlib._validation import (as_float_array, check_fits_dtype, check_real_scalar,
+                               check_same_shape)
 
 __all__ = [n for name in ACTIVATION_CODES for n in (name, name + "_vjp")]
 
 
+def _param(name, param, dtype):
+    """The activation's parameter, checked to fit the working dtype."""
+    if name in ACTIVATION_PARAMS:
+        check_fits_dtype(param, ACTIVATION_PARAMS[name][0], dtype)
+    return param
+
+
 def _forward(name, x, param, n_threads):
     x = as_float_array(x, "x")
+    param = _param(name, param, x.dtype)
     out = np.empty_like(x)
     _k.activation_forward(ACTIVATION_CODES[name], x.reshape(-1), out.reshape(-1),
                           param, resolve_threads(n_threads, x.size))
@@ -42,6 +57,7 @@ def _vjp(name, x, grad_out, param, n_threads):
     x = as_float_array(x, "x")
     g = as_float_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
+    param = _param(name, param, x.dtype)
     out = np.empty_like(x)
     _k.activation_vjp(ACTIVATION_CODES[name], x.reshape(-1), g.reshape(-1),
                       out.reshape(-1), param, resolve_threads(n_threads, x.size))

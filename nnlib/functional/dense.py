@@ -28,7 +28,9 @@ def dense_forward(X, W, b, activation="identity", activation_param=None, *,
         One of nnlib.functional's activations (identity, sigmoid, tanh, relu, leaky_relu,
         softplus, elu, sign).
     activation_param : float, optional
-        leaky_relu's slope (default 0.01) or elu's alpha (default 1.0); both must be >= 0.
+        leaky_relu's slope (default 0.01) or elu's alpha (default 1.0); both must be >= 0
+        and at most the largest value of W's dtype (else DTypeRangeError). Within that, an
+        output too large for the dtype is the correctly rounded overflow, +-inf.
     n_threads : int or None
         Threads for the elementwise pass (BLAS uses its own setting).
 
@@ -39,6 +41,7 @@ def dense_forward(X, W, b, activation="identity", activation_param=None, *,
     """
     kind, param = activation_spec(activation, activation_param)
     X, W, b = dense_arrays(X, W, b)
+    activation_spec(activation, activation_param, W.dtype)     # the param fits W's dtype
     _blas.load()
     H = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
     _k.dense_forward(X, W, b, H, kind, param, resolve_threads(n_threads, H.size))
@@ -75,6 +78,7 @@ def dense_backward(X, W, H, grad_H, activation="identity", activation_param=None
     # is an error here too (found by tests/test_fuzz.py).
     resolve_threads(n_threads, 0)
     X, W, H, grad_H = dense_arrays(X, W, None, H, grad_H)
+    activation_spec(activation, activation_param, W.dtype)     # the param fits W's dtype
     _blas.load()
     n, (n_in, n_out) = X.shape[0], W.shape
     dt = W.dtype
