@@ -15,8 +15,7 @@ gradient from ``Sequential.loss_and_grads``. Python runs only the per-epoch logi
 (shuffle, stopping, schedules, validation). ``nnlib/_mlp_numpy.py`` states the same
 training in plain NumPy; the tests check both train the same model. Multi-output
 regression trains with that NumPy reference, because scikit-learn's loss averages the
-squared errors over outputs where nnlib's ``squared_error`` sums them; so does
-multilabel classification (below).
+squared errors over outputs where nnlib's ``squared_error`` sums them.
 
 How training follows scikit-learn
 ---------------------------------
@@ -59,8 +58,9 @@ Extensions beyond scikit-learn
 * ``activation`` also accepts nnlib's 'leaky_relu', 'softplus' and 'elu'.
 
 Multilabel classification (y an n_samples x n_labels 0/1 matrix) uses one logistic
-output per label, as scikit-learn, and trains with the NumPy reference (nnlib's
-compiled logistic loss takes a single output).
+output per label, as scikit-learn: the compiled ``logistic_loss`` on n_labels outputs,
+whose loss (summed over the labels, averaged over the samples) and gradient are
+scikit-learn's.
 
 Not supported (clear errors): sparse X, ``sample_weight`` and
 ``MLPRegressor(loss="poisson")``.
@@ -324,7 +324,7 @@ class _BaseMLP(BaseModel):
         """'compiled' (nnlib.Sequential's compiled loop) unless the NumPy reference is
         asked for (``_engine = "numpy"``) or needed: multi-output regression, where
         scikit-learn's loss averages over outputs and nnlib's squared_error sums them."""
-        if self._engine == "numpy" or self.__dict__.get("_multilabel") or (
+        if self._engine == "numpy" or (
                 self._estimator_type == "regressor" and n_outputs > 1):
             return _NumpyTrainer
         return _CompiledTrainer
@@ -603,9 +603,7 @@ class _CompiledTrainer:
     def _y(self, Y):
         if self.loss == "softmax_cross_entropy":
             return np.argmax(Y, axis=1)
-        if self.loss == "logistic_loss":
-            return Y[:, 0]
-        return Y
+        return Y          # logistic: (n, 1), or (n, n_labels) for multilabel
 
     def loss_and_grads(self, X, Y, l2):
         value, grads = self._model().loss_and_grads(X, self._y(Y), loss=self.loss, l2=l2)

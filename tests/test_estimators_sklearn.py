@@ -85,9 +85,10 @@ def test_same_trajectory_as_sklearn_binary_and_regression(digits):
 def test_same_trajectory_as_sklearn_multilabel():
     from sklearn.datasets import make_multilabel_classification
     X, Y = make_multilabel_classification(150, n_classes=4, random_state=0)
-    for solver in ("adam", "sgd"):
+    for solver in ("adam", "sgd", "lbfgs"):
         a, b = both(MLPClassifier, SkClassifier, X, Y, hidden_layer_sizes=(10,),
                     solver=solver, max_iter=5, random_state=0)
+        assert a._engine_for(Y.shape[1]).__name__ == "_CompiledTrainer"    # not NumPy
         assert_same_model(a, b, atol=1e-10)
         np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
