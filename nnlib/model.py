@@ -112,6 +112,12 @@ class Sequential:
         ``[W1, b1, W2, b2, ...]``, the live arrays (writing into them changes the model).
     """
 
+    # Factor on the data loss that fit reports (history["loss"]), never on the gradient:
+    # 1 for every user model. MLPRegressor sets 1/n_outputs on the model it trains, to
+    # report scikit-learn's multi-output squared loss (the mean over the outputs, whose
+    # gradient scikit-learn takes as that of the sum).
+    _loss_report_scale = 1.0
+
     def __init__(self, layers):
         self.layers = list(layers)
         self._check_layers()
@@ -525,7 +531,7 @@ class Sequential:
             tic = time.perf_counter()
             p_total, p_seen, p_steps, status, finite = train.train_epoch(
                 net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
-                l2_per_batch, cfg, states, t0, ws, -1, threads)
+                l2_per_batch, cfg, states, t0, ws, -1, threads, self._loss_report_scale)
             optimizer.t = t0 + p_steps
             total += p_total
             seen += p_seen

@@ -1231,9 +1231,13 @@ def test_fuzz_linear_models(case, data):
             y_errs = [(LabelError, "binary")]
         classifier = True
     expected = expected + _check_x_errors(X) + y_errs
-    # Documented: solver="normal" raises LinAlgError (a ValueError) if X^T X is singular.
+    # Documented: solver="normal" raises LinAlgError (a ValueError) if X^T X is singular;
+    # learning_rate="auto" a ValueError if X is so large that the step underflows.
     allowed = ([(np.linalg.LinAlgError, "singular")]
                if params.get("solver") == "normal" else [])
+    if params.get("learning_rate") == "auto" and not _check_x_errors(X) and \
+            np.abs(np.asarray(X, dtype=np.float64)).max() > 1e100:
+        allowed.append((ValueError, "learning_rate='auto' cannot handle X this large"))
     est = cls(**params)
     before = snapshot(X, y)
     with warnings.catch_warnings():
@@ -1381,6 +1385,8 @@ REGRESSIONS = [
         *_xor_data()), TypeError, "fit_intercept"),
     ("perceptron-shuffle-string", lambda: nnlib.Perceptron(shuffle="yes").fit(*_xor_data()),
      TypeError, "shuffle must be True or False"),
+    ("logreg-auto-lr-huge-X", lambda: nnlib.LogisticRegression().fit(
+        [[1e200], [-1e200]], [0, 1]), ValueError, "learning_rate='auto' cannot handle"),
     ("threshold-nan-weight", lambda: nnlib.ThresholdNetwork([[[np.nan]]], [[0.0]]),
      NonFiniteError, r"weights\[0\] must be finite"),
     ("threshold-overflow", lambda: nnlib.ThresholdNetwork([[[2.0]], [[0.0]]], [[0.0], [0.0]],
@@ -1401,6 +1407,13 @@ REGRESSIONS = [
 def test_regressions_found_by_fuzzing(fn, exc, message):
     with pytest.raises(exc, match=message):
         fn()
+
+
+def test_logistic_regression_auto_lr_on_all_zero_X():
+    """L = 0 (X = 0, no intercept, alpha = 0) gave lr = 1/0 = inf and a complaint about
+    an lr the user never passed; E is constant there, so w = 0 is the answer at once."""
+    m = nnlib.LogisticRegression(fit_intercept=False).fit(np.zeros((2, 1)), [0, 1])
+    assert m.converged_ and m.learning_rate_ == 1.0 and not m.coef_.any()
 
 
 @pytest.mark.parametrize("fn, what", [(_loss_grads_inf_x, "gradient"),
