@@ -246,6 +246,15 @@ class Sequential:
             RuntimeWarning.
         """
         value, grads, status, _ = self._objective(X, y, loss, l2, margin, n_threads, True)
+        # The kernel checks the data loss and the bias gradients (column sums of dZ). That
+        # misses an L2 penalty l2/2 ||W||^2 that overflows (weights ~1e154), and covers
+        # dW = H^T dZ only while every H is finite: an inf in X or a hidden output that
+        # overflows gives NaN/inf in dW next to a finite db (both found by
+        # tests/test_fuzz_models.py).
+        if not status and not math.isfinite(value):
+            status = 1
+        if not status and not all(np.isfinite(g).all() for g in grads):
+            status = 2
         if status:
             warnings.warn(f"loss_and_grads: the {'loss' if status == 1 else 'gradient'} "
                           "is not finite", RuntimeWarning, stacklevel=2)

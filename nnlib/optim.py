@@ -63,6 +63,7 @@ time, as a model's ``params`` is.
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -579,26 +580,32 @@ class GDResult:
     Attributes
     ----------
     w : ndarray
-        Final parameters (shape of ``w0``).
+        Final parameters (shape of ``w0``): the last iterate whose loss and gradient were
+        finite (after a divergence, the point before it).
     n_iter : int
-        Updates taken.
+        Updates taken to reach ``w``.
     converged : bool
         True when the gradient norm fell to ``tol`` or below.
     loss_history : list of float
-        Loss at every evaluated point, ``w0`` first (length ``n_iter + 1``).
+        Loss at every accepted point, ``w0`` first (length ``n_iter + 1``; all finite).
     grad_norm : float
         Euclidean norm of the gradient at ``w``.
     message : str
         Why the loop stopped.
+    diverged : bool
+        True when the loop stopped because the next iterate, its loss or its gradient was
+        not finite (``lr`` too large); ``w`` is then the last finite point.
     """
 
-    def __init__(self, w, n_iter, converged, loss_history, grad_norm, message):
+    def __init__(self, w, n_iter, converged, loss_history, grad_norm, message,
+                 diverged=False):
         self.w = w
         self.n_iter = n_iter
         self.converged = converged
         self.loss_history = loss_history
         self.grad_norm = grad_norm
         self.message = message
+        self.diverged = diverged
 
     def __iter__(self):
         # unpack as (w, n_iter, converged, loss_history)
@@ -607,7 +614,18 @@ class GDResult:
     def __repr__(self):
         return (f"GDResult(n_iter={self.n_iter}, converged={self.converged}, "
                 f"loss={self.loss_history[-1]:.6g}, grad_norm={self.grad_norm:.3g}, "
-                f"message={self.message!r})")
+                f"diverged={self.diverged}, message={self.message!r})")
+
+
+def _norm(g):
+    """Euclidean norm of a finite array without overflow: np.linalg.norm squares the
+    entries, so a finite gradient of 1e200 would have norm inf; then it is rescaled."""
+    with np.errstate(over="ignore"):
+        n = float(np.linalg.norm(g))
+    if math.isfinite(n):
+        return n
+    m = float(np.max(np.abs(g)))
+    return m * float(np.linalg.norm(g / m))
 
 
 def gradient_descent(fun_and_grad, w0, lr, tol=1e-6, max_iter=1000):
@@ -634,13 +652,22 @@ def gradient_descent(fun_and_grad, w0, lr, tol=1e-6, max_iter=1000):
     -------
     GDResult
         ``w, n_iter, converged, loss_history`` (unpackable in that order), plus
-        ``grad_norm`` and ``message``.
+        ``grad_norm``, ``message`` and ``diverged``.
 
     Raises
     ------
     NonFiniteError
-        If the loss or gradient at ``w0`` is not finite. Divergence later (lr too large)
-        stops the loop with ``converged=False`` and says so in ``message``.
+        If the loss or gradient at ``w0`` is not finite.
+
+    Warns
+    -----
+    RuntimeWarning
+        On divergence, as :meth:`nnlib.Sequential.fit` does: when an update gives a
+        non-finite point, or a point where the loss or gradient is not finite (``lr`` too
+        large), the loop stops and returns the last point whose loss and gradient were
+        finite, bitwise as it was, with ``converged=False``, ``diverged=True`` and a
+        ``message`` saying at which iteration and what was non-finite. Never a
+        non-finite ``w``.
     """
     if not callable(fun_and_grad):
         raise TypeError("fun_and_grad must be callable: w -> (loss, grad)")
@@ -663,23 +690,38 @@ def gradient_descent(fun_and_grad, w0, lr, tol=1e-6, max_iter=1000):
             raise TypeError(f"fun_and_grad must return a scalar loss; got {loss!r}")
         return float(loss), grad
 
+    def nonfinite(loss, grad):
+        """What is not finite at a point ("" when all is)."""
+        if not math.isfinite(loss):
+            return f"the loss is {loss}"
+        if not np.isfinite(grad).all():
+            return f"the gradient holds {grad.ravel()[~np.isfinite(grad.ravel())][0]}"
+        return ""
+
     loss, grad = evaluate(w)
-    gnorm = float(np.linalg.norm(grad))
-    if not (math.isfinite(loss) and math.isfinite(gnorm)):
-        raise NonFiniteError(f"loss or gradient at w0 is not finite (loss={loss}, "
-                             f"|grad|={gnorm})")
+    bad = nonfinite(loss, grad)
+    if bad:
+        raise NonFiniteError(f"loss or gradient at w0 is not finite: {bad}")
+    gnorm = _norm(grad)
     history = [loss]
     n_iter = 0
     while gnorm > tol and n_iter < max_iter:
-        w -= (lr * grad).astype(w.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            w_next = w - (lr * grad).astype(w.dtype, copy=False)
+        if not np.isfinite(w_next).all():
+            bad = "the update w - lr * grad overflowed"
+        else:
+            loss_next, grad_next = evaluate(w_next)
+            bad = nonfinite(loss_next, grad_next)
+        if bad:
+            msg = (f"diverged at iteration {n_iter + 1}: {bad} (lr={lr} too large?); w is "
+                   f"the last point with a finite loss and gradient (iteration {n_iter})")
+            warnings.warn(f"gradient_descent {msg}", RuntimeWarning, stacklevel=2)
+            return GDResult(w, n_iter, False, history, gnorm, msg, diverged=True)
+        w, loss, grad = w_next, loss_next, grad_next
         n_iter += 1
-        loss, grad = evaluate(w)
-        gnorm = float(np.linalg.norm(grad))
+        gnorm = _norm(grad)
         history.append(loss)
-        if not (math.isfinite(loss) and math.isfinite(gnorm)):
-            return GDResult(w, n_iter, False, history, gnorm,
-                            f"diverged at iteration {n_iter}: loss={loss}, "
-                            f"|grad|={gnorm} (lr={lr} too large?)")
     if gnorm <= tol:
         msg = f"converged: |grad| = {gnorm:.3g} <= tol = {tol:g}"
         return GDResult(w, n_iter, True, history, gnorm, msg)

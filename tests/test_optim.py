@@ -566,11 +566,60 @@ def test_gradient_descent_stops_at_max_iter_and_on_divergence():
     res = O.gradient_descent(f, np.zeros(6), lr=1e-3, tol=0.0, max_iter=7)
     assert not res.converged and res.n_iter == 7 and "max_iter" in res.message
     L = np.linalg.eigvalsh(H).max()
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), pytest.warns(RuntimeWarning,
+                                                                    match="diverged"):
         res = O.gradient_descent(f, np.ones(6), lr=3.0 / L, tol=1e-6, max_iter=100_000)
-    assert not res.converged and "diverged" in res.message
+    assert not res.converged and res.diverged and "diverged" in res.message
     res = O.gradient_descent(f, np.linalg.solve(H, b), lr=0.01, tol=1e-6)
     assert res.converged and res.n_iter == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gradient_descent_divergence_returns_the_last_finite_iterate(dtype):
+    """lr = 3/L on a quadratic: |w| grows by ~2x per step until the loss overflows. The
+    result must be the last iterate whose loss and gradient were finite, bitwise, with
+    its own loss and gradient norm -- never the non-finite point."""
+    H, b, f = _quadratic_fun()
+    seen = []
+
+    def recording(w):
+        seen.append(w.copy())
+        loss, grad = f(w.astype(np.float64))
+        return loss, grad
+    L = np.linalg.eigvalsh(H).max()
+    with np.errstate(over="ignore", invalid="ignore"), pytest.warns(
+            RuntimeWarning, match="diverged at iteration"):
+        res = O.gradient_descent(recording, np.ones(6, dtype=dtype), lr=3.0 / L, tol=0.0,
+                                 max_iter=100_000)
+    assert res.diverged and not res.converged and "diverged" in res.message
+    assert res.w.dtype == dtype and np.isfinite(res.w).all()
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = [w for w in seen if np.isfinite(f(w.astype(np.float64))[0])
+                  and np.isfinite(f(w.astype(np.float64))[1]).all()]
+    assert res.w.tobytes() == finite[-1].tobytes()
+    assert res.n_iter == len(finite) - 1 == len(res.loss_history) - 1
+    assert np.isfinite(res.loss_history).all()
+    assert res.loss_history[-1] == f(res.w.astype(np.float64))[0]
+    g = f(res.w.astype(np.float64))[1]
+    m = np.abs(g).max()                        # |g|^2 may overflow: norm of g / max|g|
+    assert res.grad_norm == pytest.approx(m * np.linalg.norm(g / m), rel=1e-12)
+
+
+def test_gradient_descent_update_overflow_keeps_the_finite_point():
+    """A finite gradient whose step overflows (w - lr g = -inf): stop at w, not -inf."""
+    w0 = np.array([-1e308, 0.0])
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        res = O.gradient_descent(lambda w: (float(w.sum()), np.ones(2)), w0, lr=1e308,
+                                 max_iter=5)
+    assert res.diverged and res.n_iter == 0 and res.w.tobytes() == w0.tobytes()
+
+
+def test_gradient_descent_huge_but_finite_gradient_is_not_divergence():
+    """|grad| of a finite 1e200 gradient overflows when squared; it is still finite."""
+    res = O.gradient_descent(lambda w: (1e200 * float(w.sum()), np.full(4, 1e200)),
+                             np.zeros(4), lr=1e-300, tol=0.0, max_iter=3)
+    assert not res.diverged and res.n_iter == 3 and np.isfinite(res.w).all()
+    assert res.grad_norm == pytest.approx(2e200)
 
 
 def test_gradient_descent_does_not_modify_w0_and_keeps_float32():
