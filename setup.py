@@ -94,7 +94,9 @@ def extensions():
         name = os.path.splitext(pyx)[0].replace(os.sep, ".")
         exts.append(Extension(
             name, [pyx],
-            include_dirs=[numpy.get_include()],
+            # vmath.h (cimported through scalar.pxd) sits next to the kernels
+            include_dirs=[numpy.get_include(), os.path.join("nnlib", "_kernels")],
+            depends=glob.glob(os.path.join("nnlib", "_kernels", "*.h")),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         ))
     return cythonize(

@@ -23,7 +23,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from verify.report import summary_lines, write_report
     from verify.run import run_all
-    data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only, seed=args.seed)
+    data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only, seed=args.seed,
+                   plots_to=args.out)
     if args.only and not data["items"]:
         print(f"no check is named {' '.join(args.only)}", file=sys.stderr)
         return 2

@@ -57,6 +57,7 @@ class CheckResult:
     notes: list = field(default_factory=list)
     kinks: list = field(default_factory=list)   # non-differentiable points met (see _kink)
     samples: dict = field(default_factory=dict)  # which -> dtype -> [ulps per point] (plots)
+    points: dict = field(default_factory=dict)   # which -> dtype -> [{x, got, exact, ulps}]
 
     @property
     def first_failure(self):
@@ -69,13 +70,13 @@ class CheckResult:
             self.failures.append(f)
 
     def _kink(self, which, dtype, point, subdifferential, picked, ok):
-        """Record the element a kernel picked at a non-differentiable point (first 40)."""
-        if len(self.kinks) < 40:
+        """Record the element a kernel picked at a non-differentiable point (first 400)."""
+        if len(self.kinks) < 400:
             self.kinks.append(dict(which=which, dtype=dtype, point=point,
                                    subdifferential=subdifferential, picked=picked,
                                    valid=bool(ok)))
 
-    def _stat(self, which, dtype, m, tol, scale=1.0, ok=True):
+    def _stat(self, which, dtype, m, tol, scale=1.0, ok=True, point=None):
         s = self.stats.setdefault(which, {}).setdefault(dtype, dict(
             max_ulps=0.0, max_rel=0.0, max_abs_eps=0.0, n_points=0, n_failed=0,
             tolerance=tol.as_dict() if tol else None))
@@ -83,6 +84,9 @@ class CheckResult:
         s["n_failed"] += (not ok)
         if m is not None:
             self.samples.setdefault(which, {}).setdefault(dtype, []).append(m.ulps)
+        if point is not None:       # the data the report's plots are drawn from
+            self.points.setdefault(which, {}).setdefault(dtype, []).append(
+                dict(point, ulps=m.ulps if m is not None else None, ok=bool(ok)))
             s["max_ulps"] = max(s["max_ulps"], m.ulps)
             s["max_rel"] = max(s["max_rel"], m.rel)
             s["max_abs_eps"] = max(s["max_abs_eps"], m.abs_eps / scale if scale else m.abs_eps)
@@ -243,7 +247,8 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
                 continue
             m = measure(got_f[i], e, dt)
             ok = _ok(m, tol[dname])
-            res._stat("forward", dname, m, tol[dname], ok=ok)
+            res._stat("forward", dname, m, tol[dname], ok=ok,
+                      point=dict(x=float(x), got=float(got_f[i]), exact=float(e)))
             if not ok:
                 res._fail(Failure("forward", dname, float(x), float(got_f[i]),
                                   mpmath.nstr(e, 17), m.ulps))
@@ -264,7 +269,9 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
                 nearest = min(max(c, ends[0]), ends[1])
                 m = measure(got_v[i], nearest, dt)
                 ok = _ok(m, vjp_tol[dname], abs(float(g[i])))
-                res._stat("vjp", dname, m, vjp_tol[dname], abs(float(g[i])), ok=ok)
+                res._stat("vjp", dname, m, vjp_tol[dname], abs(float(g[i])), ok=ok,
+                          point=dict(x=float(x), got=float(got_v[i]) / float(g[i]),
+                                     exact=None, interval=(float(lo), float(hi))))
                 res._kink("vjp", dname, float(x), subdiff,
                           _interval_pick(float(got_v[i]) / float(g[i]), lo, hi), ok)
                 if not ok:
@@ -280,7 +287,9 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
             m = measure(got_v[i], e, dt)
             scale = abs(float(g[i]))
             ok = _ok(m, vjp_tol[dname], scale)
-            res._stat("vjp", dname, m, vjp_tol[dname], scale, ok=ok)
+            res._stat("vjp", dname, m, vjp_tol[dname], scale, ok=ok,
+                      point=dict(x=float(x), got=float(got_v[i]) / float(g[i]),
+                                 exact=float(e / gi)))
             if not ok:
                 res._fail(Failure("vjp", dname, float(x), float(got_v[i]),
                                   mpmath.nstr(e, 17), m.ulps, f"(grad_out={float(g[i])})"))
@@ -374,7 +383,9 @@ def check_map(exprs, symbols, forward, vjp=None, *, oracle=None, params=None, dt
             row = [_mpf(v) for v in Z[r]]
             vals, jacs, labels = _split(oracle(row))
             ok, worst, bad, j, _ = _min_measure(got[r], [vals], dt, tol[dname], 1.0)
-            res._stat("forward", dname, worst, tol[dname], ok=ok)
+            res._stat("forward", dname, worst, tol[dname], ok=ok,
+                      point=dict(x=Z[r].tolist(), got=got[r].tolist(),
+                                 exact=[float(v) for v in vals]))
             if not ok:
                 res._fail(Failure("forward", dname, Z[r].tolist(), got[r].tolist(),
                                   [mpmath.nstr(v, 17) for v in vals], bad.ulps,
@@ -387,7 +398,9 @@ def check_map(exprs, symbols, forward, vjp=None, *, oracle=None, params=None, dt
             scale = max(abs(float(v)) for v in G[r])
             ok, worst, bad, j, picked = _min_measure(gv[r], cands, dt, vjp_tol[dname], scale,
                                                      labels)
-            res._stat("vjp", dname, worst, vjp_tol[dname], scale, ok=ok)
+            res._stat("vjp", dname, worst, vjp_tol[dname], scale, ok=ok,
+                      point=dict(x=Z[r].tolist(), got=gv[r].tolist(), picked=picked,
+                                 exact=[[float(v) for v in cd] for cd in cands]))
             if len(cands) > 1:
                 res._kink("vjp", dname, Z[r].tolist(), _hull_text(labels, len(cands)),
                           picked if ok else "outside", ok)
@@ -457,7 +470,9 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
             m = measure(got, mean, dt)
             scale = 1.0 + float(np.max(np.abs(Zr.astype(np.float64)))) if Zr.size else 1.0
             ok = _ok(m, tol[dname], scale)
-            res._stat("loss", dname, m, tol[dname], scale, ok=ok)
+            res._stat("loss", dname, m, tol[dname], scale, ok=ok,
+                      point=dict(x=Zr.tolist(), y=np.asarray(Y).tolist(), got=float(got),
+                                 exact=float(mean)))
             if not ok:
                 res._fail(Failure("loss", dname, f"Z={Z.tolist()}, y={np.asarray(Y).tolist()}",
                                   float(got), mpmath.nstr(mean, 17), m.ulps))
@@ -474,7 +489,9 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
                 cands = [[x / n for x in g] for g in gs]
                 ok, worst, bad, j, picked = _min_measure(gr[r], cands, dt, grad_tol[dname],
                                                          1.0 / n, labels)
-                res._stat("grad", dname, worst, grad_tol[dname], 1.0 / n, ok=ok)
+                res._stat("grad", dname, worst, grad_tol[dname], 1.0 / n, ok=ok,
+                          point=dict(x=Zr[r].tolist(), got=gr[r].tolist(), picked=picked,
+                                     exact=[[float(v) for v in cd] for cd in cands]))
                 where = f"row {r}: z={Zr[r].tolist()}, y={np.asarray(Y[r]).tolist()}"
                 if len(cands) > 1:
                     res._kink("grad", dname, where, _hull_text(labels, len(cands)),

@@ -26,7 +26,7 @@ from verify.evidence import exact
 from verify.maps_losses import sparsemax_exact
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS, z
 
-__all__ = ["check_network", "run_backprop", "LOSSES"]
+__all__ = ["check_network", "run_backprop", "start_backprop", "LOSSES"]
 
 LOSSES = ["softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
           "hinge_loss"]
@@ -155,7 +155,31 @@ def _one(job):
         return check_network(a, ls, dtypes, seed + 10), f"(reseeded: {exc})"
 
 
-def run_backprop(ctx):
+class _Done:
+    """A finished result with the interface of a future."""
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _Pending:
+    """Backprop jobs running on a process pool; ``result()`` waits and builds the item."""
+    def __init__(self, pool, futures, finish):
+        self.pool, self.futures, self.finish = pool, futures, finish
+
+    def result(self):
+        try:
+            return self.finish([f.result() for f in self.futures])
+        finally:
+            self.pool.shutdown()
+
+
+def start_backprop(ctx):
+    """Start the backprop checks; returns an object whose ``result()`` is the item list.
+    In the full run the networks go to two worker processes *now*, so that the other
+    sections (and the plots) run in the main process meanwhile."""
     if ctx.quick:                 # every activation and every loss at least once
         combos = [(a.name, LOSSES[i % len(LOSSES)]) for i, a in enumerate(ACTIVATIONS)]
     else:
@@ -163,20 +187,27 @@ def run_backprop(ctx):
     combos = [(a, ls) for a, ls in combos if ctx.wanted(a) or ctx.wanted(ls) or
               ctx.wanted("backprop") or ctx.wanted(f"{a}+{ls}")] if ctx.only else combos
     if not combos:
-        return []
+        return _Done([])
     t0 = time.perf_counter()
-    rows, passed, failures = [], True, []
     jobs = [(a, ls, tuple(ctx.dtypes), ctx.seed) for a, ls in combos]
+    finish = lambda results: _backprop_item(combos, results, t0)  # noqa: E731
     if len(jobs) > 8 and K.nnlib_attr("Sequential") is not None:
         # SymPy's diff dominates (about 1 s of CPU per network): use both cores. "spawn",
         # not fork: a forked child of a process that ran OpenMP code can hang in libgomp.
         import concurrent.futures
         import multiprocessing
-        with concurrent.futures.ProcessPoolExecutor(
-                2, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_one, jobs))
-    else:
-        results = [_one(j) for j in jobs]
+        pool = concurrent.futures.ProcessPoolExecutor(
+            2, mp_context=multiprocessing.get_context("spawn"))
+        return _Pending(pool, [pool.submit(_one, j) for j in jobs], finish)
+    return _Done(finish([_one(j) for j in jobs]))
+
+
+def run_backprop(ctx):
+    return start_backprop(ctx).result()
+
+
+def _backprop_item(combos, results, t0):
+    rows, passed, failures = [], True, []
     for (a, ls), (rr, note) in zip(combos, results):
         cells = [note] if note else []
         if rr is None:

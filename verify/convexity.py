@@ -33,9 +33,10 @@ __all__ = ["decide", "run_convexity", "chord_test", "sos_certificate",
            "principal_minors_certificate"]
 
 
-def chord_test(f, xs, n=200, seed=0, scale=3, box=None):
+def chord_test(f, xs, n=200, seed=0, scale=3, box=None, gaps=None):
     """Largest violation of (1-t) f(a) + t f(b) >= f((1-t)a + tb) at random a, b, t (40
-    digits). Returns (max violation, witness or None)."""
+    digits). Returns (max violation, witness or None); every gap f(mid) - chord is appended
+    to ``gaps`` (a list) if given."""
     rng = random.Random(seed)
     fn = sp.lambdify(xs, f, "mpmath")
     worst, witness = mpmath.mpf(0), None
@@ -46,6 +47,8 @@ def chord_test(f, xs, n=200, seed=0, scale=3, box=None):
             t = mpmath.mpf(rng.uniform(0, 1))
             mid = [(1 - t) * u + t * v for u, v in zip(a, b)]
             viol = fn(*mid) - ((1 - t) * fn(*a) + t * fn(*b))
+            if gaps is not None:
+                gaps.append(float(viol))
             if viol > worst:
                 worst = viol
                 witness = dict(a=[mpmath.nstr(u, 8) for u in a],
@@ -83,6 +86,31 @@ def _min_eig(H, xs, point):
         M = mpmath.matrix([[sp.N(Hn[i, j], 40) for j in range(H.shape[1])]
                            for i in range(H.shape[0])])
         return min(mpmath.eigsy(M)[0])
+
+
+def curvature_sweep(f, xs, through=None, n=41, seed=3):
+    """The second derivative (1-d) or every Hessian eigenvalue (many-d) at ``n`` points of
+    a line (40 digits): s in [-3, 3], x(s) = p + s d, p = ``through`` (a witness) or 0,
+    d a fixed random unit direction. Returns dict(s, eigs, direction, base) or None for
+    functions whose Hessian is not a function (max-type: a Dirac measure at the kinks)."""
+    H = sp.hessian(f, xs) if len(xs) > 1 else sp.Matrix([[sp.diff(f, xs[0], 2)]])
+    if H.has(sp.DiracDelta, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise):
+        return None
+    rng = random.Random(seed)
+    d = [rng.gauss(0, 1) for _ in xs]
+    nrm = sum(v * v for v in d) ** 0.5
+    d = [v / nrm for v in d]
+    p = [float(v) for v in through] if through is not None else [0.0] * len(xs)
+    fn = sp.lambdify(xs, H, "mpmath")
+    ss = [-3 + 6 * k / (n - 1) for k in range(n)]
+    eigs = []
+    with mpmath.workdps(40):
+        for s_ in ss:
+            pt = [mpmath.mpf(a) + mpmath.mpf(s_) * b for a, b in zip(p, d)]
+            M = mpmath.matrix(fn(*pt))
+            ev = mpmath.eigsy(M)[0] if len(xs) > 1 else [M[0, 0]]
+            eigs.append(sorted(float(e) for e in ev))
+    return dict(s=ss, eigs=eigs, direction=d, base=p)
 
 
 def decide(case):
@@ -166,8 +194,19 @@ def decide(case):
                               method="exact evaluation (30 digits)"))
     # other symbols (a target t, data x, lambda) are fixed at 1/3 for the chord evidence
     fixed = {sym: sp.Rational(1, 3) for sym in f.free_symbols - set(xs)}
+    gaps = []
     viol, wit = chord_test(f.subs(fixed), xs, n=case.get("n_chord", 200),
-                           scale=case.get("scale", 3))
+                           scale=case.get("scale", 3), gaps=gaps)
+    sweep = curvature_sweep(f.subs(fixed), xs, through=case.get("witness") if isinstance(
+        case.get("witness"), tuple) else None, n=case.get("n_sweep", 41))
+    if sweep is not None:
+        lo = min(e[0] for e in sweep["eigs"])
+        steps.append(dict(claim=("second derivative" if len(xs) == 1 else
+                                 "smallest Hessian eigenvalue") + f" along a line "
+                                 f"({len(sweep['s'])} points"
+                                 + (f", {', '.join(map(str, fixed))} = 1/3" if fixed else "")
+                                 + f"): min {lo:.3g}", status="evidence",
+                          method="mpmath eigsy, 40 digits"))
     steps.append(dict(claim=f"chord inequality at {case.get('n_chord', 200)} random (a, b, t)"
                             + (f" ({', '.join(map(str, fixed))} = 1/3)" if fixed else "") + ": "
                             f"max violation {viol:.3g}", status="evidence",
@@ -177,6 +216,9 @@ def decide(case):
     if verdict.startswith("convex") and strict:
         verdict = verdict.replace("convex", "strictly convex")
     consistent = not (verdict.endswith("(proved)") and viol > 1e-25)
+    if sweep is not None and "convex (proved)" in verdict:
+        # a certificate with a negative curvature sample would be a bug in the certificate
+        consistent &= min(e[0] for e in sweep["eigs"]) >= -1e-25
     expected = case["expected"]
     passed = consistent and verdict.split(" (")[0] == expected.split(" (")[0] and (
         "(proved)" in verdict or "(proved)" not in expected)
@@ -185,7 +227,10 @@ def decide(case):
             "statement": f"$f = {sp.latex(f)}$ in ${', '.join(sp.latex(x) for x in xs)}$"
                          + (f". {case['note']}" if case.get("note") else ""),
             "steps": steps, "expected": expected,
-            "seconds": round(time.perf_counter() - t0, 3)}
+            "seconds": round(time.perf_counter() - t0, 3),
+            "_data": dict(gaps=gaps, sweep=sweep, witness=case.get("witness"),
+                          chord_witness=wit if viol > 1e-25 else None, n_vars=len(xs),
+                          var_names=[str(x) for x in xs])}
 
 
 def _cases():
@@ -269,5 +314,6 @@ def run_convexity(ctx):
             continue
         if ctx.quick:
             case["n_chord"] = min(case.get("n_chord", 200), 40)
+            case["n_sweep"] = 15
         out.append(decide(case))
     return out

@@ -250,7 +250,8 @@ def _item(name, kind, latex, proof, result, required, t0, extra=None):
           "derived": proof.derived, "closed": proof.closed, "proof": proof.as_dict(),
           "evidence": result.as_dict() if result is not None else None,
           "available": result is not None, "required": required, "passed": passed,
-          "verdict": verdict, "seconds": round(time.perf_counter() - t0, 3)}
+          "verdict": verdict, "seconds": round(time.perf_counter() - t0, 3),
+          "_result": result}
     it.update(extra or {})
     return it
 
@@ -263,20 +264,46 @@ def _each(ctx, specs, suffix):
             yield name, spec, t0, spec["prove"](), K.kernel(name), K.kernel(name + suffix)
 
 
+def _absorb(result, label, r2):
+    """Fold a sub-check into a kernel's result: its failures fail the kernel."""
+    if not r2.passed:
+        result.passed = False
+        result.failures = r2.failures + result.failures
+        result.n_failures += r2.n_failures
+    result.notes.append(f"{label}: {'pass' if r2.passed else 'FAIL'}")
+
+
+def slice_rows(quick):
+    """The 3-class slice z = (a, b, 0) on a grid, for the simplex picture."""
+    ab = np.linspace(-2.5, 2.5, 11 if quick else 17)
+    return np.array([[a, b, 0.0] for a in ab for b in ab])
+
+
 def run_maps(ctx):
     out = []
     exported = K.exported()
     zs = sp.symbols(f"z0:{C_EVID}", real=True)
+    z3 = sp.symbols("z0:3", real=True)
     for name, spec, t0, proof, fwd, vjp in _each(ctx, MAPS, "_vjp"):
-        result = None
+        result, extra = None, {}
         if fwd is not None and vjp is not None:
             kw = dict(oracle=_sparsemax_oracle) if name == "sparsemax" else {}
             tol = _MAP_TOL.get(name)
             result = check_map(spec["exprs"](zs) if spec["exprs"] else None, zs, fwd, vjp,
                                dtypes=ctx.dtypes, n_random=12 if ctx.quick else 60,
                                seed=ctx.seed, name=name, tol=tol, vjp_tol=tol, **kw)
+            if name in ("softmax", "sparsemax"):
+                # C = 3 on the grid z = (a, b, 0): the simplex picture is drawn from this
+                sl = check_map(spec["exprs"](z3) if spec["exprs"] else None, z3, fwd, vjp,
+                               rows=slice_rows(ctx.quick), dtypes=ctx.dtypes, seed=ctx.seed,
+                               name=name + " (3-class slice)", tol=tol, vjp_tol=tol, **kw)
+                _absorb(result, f"3-class slice z = (a, b, 0), {len(slice_rows(ctx.quick))} "
+                                f"rows", sl)
+                result.kinks += [dict(k, which=f"{k['which']} on the 3-class slice")
+                                 for k in sl.kinks]
+                extra["_slice"] = sl
         out.append(_item(name, "output map", spec["latex"], proof, result,
-                         name in exported, t0))
+                         name in exported, t0, extra))
     return out
 
 
@@ -564,6 +591,35 @@ def _loss_specs(quick):
     }
 
 
+# The 1-d sweeps the loss plots are drawn from: one sample per batch, so the compiled loss
+# and gradient are compared point by point along a line through the logits.
+SWEEP_DIR = (0.5, -0.5, 0.0)        # z_1.., fixed; z_0 = t varies; label y = 0 / target
+SWEEP_TEXT = {
+    "softmax_cross_entropy": "z = (t, 0.5, -0.5, 0), y = 0",
+    "squared_error": "z = (t, 0.5, -0.5, 0), target (1, 0, 0, 0)",
+    "logistic_loss": "z = t, y = 1",
+    "sparsemax_loss": "z = (t, 0.5, -0.5, 0), y = 0",
+    "hinge_loss": "z = (t, 0.5, -0.5, 0), y = 0 (kink at t = 1.5)",
+}
+
+
+def sweep_ts(quick):
+    return np.linspace(-3.0, 4.0, 29 if quick else 57)        # step 1/4 or 1/8: t = 1.5 hit
+
+
+def _sweep_inputs(name, quick):
+    ts = sweep_ts(quick)
+
+    def inputs(dt):
+        if name == "logistic_loss":
+            return [(np.array([t], dtype=dt), np.array([1])) for t in ts]
+        rows = [np.array([[t, *SWEEP_DIR]], dtype=dt) for t in ts]
+        if name == "squared_error":
+            return [(r, np.array([[1.0, 0.0, 0.0, 0.0]], dtype=dt)) for r in rows]
+        return [(r, np.array([0])) for r in rows]
+    return inputs
+
+
 LOSS_NAMES = ["softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
               "hinge_loss"]
 
@@ -590,12 +646,15 @@ def run_losses(ctx):
                     lambda Z, Y, n=name: fused(n, Z, Y)[0],
                     lambda Z, Y, n=name: fused(n, Z, Y)[1], inputs=spec["inputs"],
                     oracle=spec.get("oracle"), dtypes=ctx.dtypes, name="loss_and_grad")))
+            sweep = check_loss(spec["per_sample"], spec["symbols"], loss, grad,
+                               inputs=_sweep_inputs(name, ctx.quick),
+                               oracle=spec.get("oracle"), dtypes=ctx.dtypes,
+                               name=name + " (sweep)")
+            extra.append((f"1-d sweep {SWEEP_TEXT[name]}", sweep))
             for label, r2 in extra:
                 result.kinks += [dict(k, which=f"{k['which']} of {label}") for k in r2.kinks
-                                 if label.startswith("hinge")]
-                if not r2.passed:
-                    result.passed = False
-                    result.failures = r2.failures + result.failures
-                result.notes.append(f"{label}: {'pass' if r2.passed else 'FAIL'}")
-        out.append(_item(name, "loss", spec["latex"], proof, result, name in exported, t0))
+                                 if label.startswith(("hinge", "1-d"))]
+                _absorb(result, label, r2)
+        out.append(_item(name, "loss", spec["latex"], proof, result, name in exported, t0,
+                         {"_sweep": sweep} if result is not None else None))
     return out

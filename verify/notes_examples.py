@@ -64,6 +64,41 @@ def _nnlib_forward(layers, X):
     return h[:, 0]
 
 
+def _exact_forward(layers, x):
+    """The network on one input, in exact rational arithmetic (the input's float value)."""
+    from fractions import Fraction
+    h = [Fraction(float(v)) for v in x]
+    for W, b, act in layers:
+        z = [sum((h[i] * Fraction(str(W[i][j])) for i in range(len(h))), Fraction(0))
+             + Fraction(str(b[j])) for j in range(len(b))]
+        h = [(v > 0) - (v < 0) if act == "sign" else max(v, Fraction(0)) if act == "relu"
+             else v for v in z]
+    return h[0]
+
+
+def xor_grid(enc, n=48):
+    """A grid over the input plane around the encoding, on dyadic cell centres (their float
+    sums are exact, and none lies on a notes' hyperplane x1 + x2 = -0.1, ...)."""
+    lo, hi = min(enc) - 1.0, max(enc) + 1.0
+    step = (hi - lo) / n
+    step = 2.0 ** np.floor(np.log2(step))
+    ax = lo + (np.arange(int((hi - lo) / step)) + 0.5) * step
+    return ax, np.array([(a, b) for b in ax for a in ax])
+
+
+def _xor_grid_check(layers, enc):
+    """nnlib's compiled forward on the whole grid against the exact rational forward: the
+    decision regions the plot shows are the compiled ones, and they are exact."""
+    ax, G = xor_grid(enc)
+    got = _nnlib_forward(layers, G)
+    if got is None:
+        return None, None
+    want = np.array([float(_exact_forward(layers, g)) for g in G])
+    agree = int(np.sum(got == want))
+    return (agree, len(G)), dict(axis=ax.tolist(), out=got.reshape(len(ax), len(ax)).tolist(),
+                                 layers=layers, enc=enc)
+
+
 def _xor_items():
     out = []
     for name, (src, enc, layers, out_enc) in XOR_NETWORKS.items():
@@ -77,9 +112,16 @@ def _xor_items():
                 ("SymPy (exact)", str([int(v) for v in sym])),
                 ("nnlib dense_forward", "not available" if got is None else
                  str([float(v) for v in got]))]
+        agree, grid = _xor_grid_check(layers, enc)
+        if agree is not None:
+            ok_nn &= agree[0] == agree[1]
+            rows.append(("decision regions: nnlib vs exact rational forward on a grid",
+                         f"{agree[0]} of {agree[1]} grid points agree"))
+        if grid is not None:
+            grid.update(points=pts, sym=[int(v) for v in sym])
         out.append({"name": f"XOR — {name}", "section": "notes", "passed": ok_sym and ok_nn,
                     "verdict": "computes XOR" if ok_sym and ok_nn else "FAIL",
-                    "statement": f"Source: {src}.", "rows": rows})
+                    "statement": f"Source: {src}.", "rows": rows, "_grid": grid})
     TN = K.nnlib_attr("ThresholdNetwork")
     if TN is not None and hasattr(TN, "xor_from_notes"):
         import importlib
@@ -145,6 +187,96 @@ def _gd_exercise():
             else "FAIL", "rows": rows}
 
 
+# The notes' quadratic: R(x) = mean (x - y_i)^2, y = -4, -2, 2, 4 (the GD exercise), from
+# x0 = 4. R'(x) = 2x, so GD is linear, the notes' momentum a linear 2-d recursion (both have
+# closed forms SymPy derives), AdaGrad is not linear (compared with its exact iteration).
+TRAJ_STEPS = 20
+TRAJ_CONFIGS = [("SGD", dict(lr=0.25), "GD, eta = 1/4 (the notes' alpha)"),
+                ("NotesMomentum", dict(lr=0.25, beta=0.3), "momentum, eta = 1/4, beta = 0.3"),
+                ("NotesAdaGrad", dict(lr=1.0, eps=1e-8), "AdaGrad, eta = 1, eps = 1e-8")]
+
+
+def _closed_forms(k):
+    """x_k for GD and the notes' momentum on R(x) = x^2 + 10 from x0 = 4, by SymPy."""
+    xk = sp.Function("x")
+    gd = sp.rsolve(xk(k + 1) - (xk(k) - R(1, 4) * 2 * xk(k)), xk(k), {xk(0): 4})
+    eta, beta = R(1, 4), R(3, 10)
+    # state (w, v): v' = (1 - beta) v + beta 2w ; w' = w - eta v'
+    M = sp.Matrix([[1 - 2 * eta * beta, -eta * (1 - beta)], [2 * beta, 1 - beta]])
+    P, D = M.diagonalize()
+    mom = (P * sp.diag(*[D[i, i] ** k for i in range(2)]) * P.inv() * sp.Matrix([4, 0]))[0]
+    return {"SGD": sp.simplify(gd), "NotesMomentum": sp.simplify(mom)}, M
+
+
+def _momentum_tex(M):
+    lam = M.eigenvals()
+    mods = sorted({sp.nsimplify(sp.sqrt(sp.expand(v * sp.conjugate(v)))) for v in lam})
+    return (f"closed form $x_k = e_1^\\top M^k (4, 0)^\\top$, $M = {sp.latex(M)}$ "
+            f"diagonalized by SymPy (eigenvalues ${', '.join(sp.latex(v) for v in lam)}$, "
+            f"modulus ${', '.join(sp.latex(m) for m in mods)}$: a damped oscillation)")
+
+
+def _trajectories():
+    from verify.evidence import measure
+    from verify.optimizers import symbolic_rule
+    import mpmath
+    k = sp.Symbol("k", integer=True, nonnegative=True)
+    closed, M = _closed_forms(k)
+    g = K.kernel("squared_error_grad")
+    ys = np.array([-4.0, -2.0, 2.0, 4.0]).reshape(-1, 1)
+    rows, ok, series = [], True, []
+    for cls_name, kw, label in TRAJ_CONFIGS:
+        cls = K.nnlib_attr("optim." + cls_name)
+        if cls is None or g is None:
+            rows.append((label, "not available"))
+            continue
+        if cls_name in closed:
+            exact_x = [sp.N(closed[cls_name].subs(k, i), 40) for i in range(TRAJ_STEPS + 1)]
+            how = (f"closed form $x_k = {sp.latex(closed[cls_name])}$" if cls_name == "SGD"
+                   else _momentum_tex(M))
+        else:                               # the exact iteration of the symbolic rule
+            from verify.optimizers import G as G_, g as g_, w as w_
+            eqs = symbolic_rule(cls_name, cls(**kw).config())
+            sub = {sp.Symbol("eta", positive=True): sp.Float(kw["lr"], 40),
+                   sp.Symbol("epsilon", positive=True): sp.Float(kw["eps"], 40)}
+            env, exact_x = {w_: sp.Integer(4), G_: sp.Integer(0)}, [sp.Integer(4)]
+            for _ in range(TRAJ_STEPS):
+                env[g_] = 2 * env[w_]
+                for lhs, rhs in eqs:
+                    env[lhs] = sp.N(rhs.subs(sub).subs(env), 40)
+                exact_x.append(env[w_])
+            how = "no closed form (not linear): the symbolic rule iterated at 40 digits"
+        for dname in ("float64", "float32"):
+            dt = np.dtype(dname).type
+            opt, p, xs = cls(**kw), np.array([4.0], dtype=dt), [4.0]
+            for _ in range(TRAJ_STEPS):
+                # R'(x) = 2 mean(x - y_i): twice the sum of nnlib's squared_error_grad rows
+                grad = (2 * np.sum(g(np.full((4, 1), p[0], dtype=dt), ys.astype(dt)))
+                        ).astype(dt).reshape(1)
+                opt.step([p], [grad])
+                xs.append(float(p[0]))
+            with mpmath.workdps(40):
+                us = [measure(xv, mpmath.mpf(str(sp.re(e))), dt).ulps
+                      for xv, e in zip(xs, exact_x)]
+            # rounding errors of a contracting recursion add up: a few ulp per step
+            good = all(u <= 8 * (i + 1) for i, u in enumerate(us))
+            ok &= good
+            series.append(dict(label=label, cls=cls_name, dtype=dname, x=xs,
+                               exact=[float(sp.re(e)) for e in exact_x], ulps=us))
+            rows.append((f"{label}, {dname}", f"{how}; max error {max(us):.3g} ulp over "
+                                              f"{TRAJ_STEPS} steps (tolerance 8 ulp per step)"
+                         + ("" if good else " FAIL")))
+    return {"name": "GD, momentum and AdaGrad on the notes' quadratic "
+                    "(R(x) = mean (x - y_i)^2, y = -4, -2, 2, 4; x0 = 4)",
+            "section": "notes", "passed": bool(ok) and bool(series),
+            "verdict": f"{TRAJ_STEPS} steps match SymPy" if ok and series else "FAIL",
+            "statement": "nnlib's optimizers (SGD as plain GD, the notes' momentum "
+                         "v <- (1-beta) v + beta g, w <- w - eta v, and the notes' AdaGrad) "
+                         "stepped on the notes' quadratic with gradients from nnlib's "
+                         "squared_error_grad, every iterate compared with SymPy.",
+            "rows": rows, "_traj": series}
+
+
 def _chain_rule():
     t = sp.Symbol("t", real=True)
     u_, v_ = sp.symbols("u v", real=True)
@@ -197,8 +329,8 @@ def run_notes(ctx):
     if ctx.only and not ctx.wanted("notes"):
         return []
     t0 = time.perf_counter()
-    items = _xor_items() + [_mcculloch_pitts(), _gd_exercise(), _chain_rule(),
-                            _single_unit_backprop()]
+    items = _xor_items() + [_mcculloch_pitts(), _gd_exercise(), _trajectories(),
+                            _chain_rule(), _single_unit_backprop()]
     for it in items:
         it.setdefault("seconds", round(time.perf_counter() - t0, 3))
     return items

@@ -71,7 +71,7 @@ def _kinks_md(kinks):
                 if not n_bad else f"**{n_bad} outside the subdifferential.**"), "",
              "| output | point (e.g.) | subdifferential (SymPy) | element the kernel returns "
              "| valid | dtypes |", "|---|---|---|---|---|---|"]
-    for (which, sub, picked, ok), g in list(groups.items())[:10]:
+    for (which, sub, picked, ok), g in list(groups.items())[:16]:
         lines.append(f"| {which} | {_cell('; '.join(g['points']))} | {_cell(sub)} | "
                      f"{_cell(picked)} | {'yes' if ok else '**NO**'} | "
                      f"{', '.join(sorted(g['dtypes']))} |")
@@ -117,9 +117,7 @@ def _kernel_md(it):
     for n in it.get("notes", []) + (it.get("evidence") or {}).get("notes", [])[:12]:
         lines.append(f"> {n}")
         lines.append("")
-    if it.get("plot"):
-        lines += [f"![{it['name']}]({it['plot']})", ""]
-    return lines
+    return lines + _plots_md(it)
 
 
 def _generic_md(it):
@@ -137,6 +135,13 @@ def _generic_md(it):
         lines.append("")
     if it.get("error"):
         lines += ["```", it.get("traceback", it["error"]), "```", ""]
+    return lines + _plots_md(it)
+
+
+def _plots_md(it):
+    lines = []
+    for cap, rel in it.get("plots", []):
+        lines += [f"![{it['name']}]({rel})", "", f"*{cap}.*", ""]
     return lines
 
 
@@ -159,16 +164,48 @@ def summary_lines(data):
     return lines
 
 
-def write_report(data, out):
-    """Write report.md, report.json (and plots/ if matplotlib is available) into ``out``."""
+def _atomic_write(path, text):
+    """Write ``text`` to ``path`` through a temporary file and a rename: a reader (or a
+    crash) never sees a half-written report."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _public(obj):
+    """The JSON view: keys starting with "_" hold the checks' raw data for the plots."""
+    if isinstance(obj, dict):
+        return {k: _public(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, list):
+        return [_public(v) for v in obj]
+    return obj
+
+
+def draw_plots(data, out):
+    """Draw the plots into ``out``/plots (sets data["plots"], data["plot_errors"] and each
+    item's "plots"); without matplotlib, says so in data["plots"] instead."""
     os.makedirs(out, exist_ok=True)
+    data["plots_dir"] = os.path.abspath(out)
     try:
         from verify.plots import make_plots
-        make_plots(data, out)
-    except ImportError:
-        data["plots"] = "matplotlib not installed: no plots"
-    with open(os.path.join(out, "report.json"), "w") as fh:
-        json.dump(data, fh, indent=1, default=str)
+    except ImportError as exc:
+        data["plots"] = (f"no plots: matplotlib is not installed ({exc}); install the "
+                         f"report extra: pip install 'nnlib[report]'")
+        data["plot_errors"] = []
+    else:
+        data["plot_errors"] = make_plots(data, out)
+        data["plots"] = "written to plots/"
+
+
+def write_report(data, out):
+    """Write report.md, report.json and plots/ (if matplotlib is installed) into ``out``
+    (the plots only if :func:`draw_plots` has not drawn them already, into ``out``)."""
+    os.makedirs(out, exist_ok=True)
+    if data.get("plots_dir") != os.path.abspath(out):
+        draw_plots(data, out)
+    _atomic_write(os.path.join(out, "report.json"),
+                  json.dumps(_public(data), indent=1, default=str))
     md = ["# nnlib verification report", "",
           f"{data['n_items'] - data['n_failed']} of {data['n_items']} checks passed "
           f"({'quick mode, ' if data['quick'] else ''}dtypes: {', '.join(data['dtypes'])}; "
@@ -182,15 +219,26 @@ def write_report(data, out):
           "either bound holds; the table states why an absolute bound is needed. Where an absolute "
           "bound applies, the largest ULP error usually comes from a tiny exact value "
           "(say 1e-300) computed as 0 or with a few correct digits: harmless for training, "
-          "and reported rather than hidden.", ""]
+          "and reported rather than hidden. At every non-differentiable point the evidence "
+          "meets (kinks, ties, support changes), the compiled (sub)gradient is checked to "
+          "lie in the subdifferential SymPy derives there (the convex hull of the one-sided "
+          "or limiting gradients), and the element it picks is listed.", ""]
+    if data["plots"].startswith("no plots"):
+        md += [f"> **Plots: none.** {data['plots']}.", ""]
+    else:
+        md += ["Plots (in `plots/`) are drawn from the numbers each check computed, next "
+               "to the check they illustrate.", ""]
+    for e in data["plot_errors"]:
+        md += [f"> **plot failed**: {e}", ""]
     for sec, title in _SECTION_TITLES:
         its = [it for it in data["items"] if it["section"] == sec]
         if not its:
             continue
         md += [f"## {title}", ""]
+        if sec == "kernels":
+            md += _plots_md({"name": "ULP summary", "plots": data.get("summary_plots", [])})
         for it in its:
             md += _kernel_md(it) if (sec == "kernels" and "proof" in it) else _generic_md(it)
     md += ["## Summary", "", "```"] + summary_lines(data) + ["```", ""]
-    with open(os.path.join(out, "report.md"), "w") as fh:
-        fh.write("\n".join(md))
+    _atomic_write(os.path.join(out, "report.md"), "\n".join(md))
     return os.path.join(out, "report.md")

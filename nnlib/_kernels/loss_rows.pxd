@@ -15,6 +15,11 @@ All reductions (sums of exponentials, cumulative sums of the sorted row, the los
 accumulate in double whatever the array dtype; per-element values are computed in double
 and rounded once when stored.
 
+exp and log1p are ``vmath.h``'s branch-free nn_exp / nn_log1p_unit (see ``scalar.pxd``:
+< 1 ulp like libm's, but inlined and vectorized); the loops that feed a sum are split in
+blocks of ``VEC_BLOCK`` (evaluate into a stack buffer, vectorized; then add in order), so
+the sums are the same sequential double sums as before, independent of ``n_threads``.
+
 Numerical tricks
 ----------------
 * softmax / log-sum-exp: shift by the row maximum ``m`` before ``exp`` so every argument
@@ -50,10 +55,10 @@ and ``e_{j*} - e_y`` are subgradients; taking the latter means that with ``margi
 perceptron criterion) a tie between the true class and another counts as a mistake, so the
 perceptron also learns from the all-zero initialization.
 """
-from libc.math cimport exp, fabs, log, log1p
+from libc.math cimport fabs, log
 from cython cimport floating
 
-from nnlib._kernels.scalar cimport sigmoid_scalar, softplus_scalar
+from nnlib._kernels.scalar cimport nn_exp, nn_log1p_unit, nn_select
 
 # Loss codes. Mirrored by LOSS_CODES in nnlib/_codes.py (a test checks they agree).
 cdef enum LossKind:
@@ -67,6 +72,14 @@ cdef enum LossKind:
 # handful of classes typical of an output layer), longer ones by heapsort.
 cdef enum:
     SPARSEMAX_INSERTION_MAX = 24
+
+# Elementwise work whose results are summed runs in blocks of this many values: one loop
+# evaluates them into a stack buffer (vectorized: nn_exp etc. are branch-free inline C),
+# a second adds them up in order. One loop doing both would not vectorize, because a
+# double sum may not be reordered (no -ffast-math), and the order is what keeps results
+# bitwise reproducible.
+cdef enum:
+    VEC_BLOCK = 256
 
 
 # ---------------------------------------------------------------------------------------
@@ -88,16 +101,22 @@ cdef inline double row_max(const floating* z, Py_ssize_t c) noexcept nogil:
 
 cdef inline double exp_shifted_row(const floating* z, Py_ssize_t c, double m,
                                    floating* out) noexcept nogil:
-    """out_j = exp(z_j - m); returns sum_j exp(z_j - m) accumulated in double.
+    """out_j = exp(z_j - m); returns sum_j exp(z_j - m) accumulated in double, in order.
 
     ``out`` may be NULL (only the sum is wanted)."""
-    cdef double e, s = 0.0
-    cdef Py_ssize_t j
-    for j in range(c):
-        e = exp(z[j] - m)                  # argument <= 0: never overflows
-        s += e
+    cdef double buf[VEC_BLOCK]
+    cdef double s = 0.0
+    cdef Py_ssize_t j, j0, nb, blk
+    for blk in range((c + VEC_BLOCK - 1) // VEC_BLOCK):
+        j0 = blk * VEC_BLOCK
+        nb = min(<Py_ssize_t>VEC_BLOCK, c - j0)
+        for j in range(nb):
+            buf[j] = nn_exp(z[j0 + j] - m)  # argument <= 0: never overflows
+        for j in range(nb):
+            s += buf[j]
         if out != NULL:
-            out[j] = <floating>e
+            for j in range(nb):
+                out[j0 + j] = <floating>buf[j]
     return s
 
 
@@ -249,32 +268,41 @@ cdef inline double squared_error_row(const floating* z, const floating* t, Py_ss
 cdef inline double logistic_row(const floating* z, const floating* t, Py_ssize_t c,
                                 double scale, floating* dz) noexcept nogil:
     # Per output: L = (1 - t) softplus(z) + t softplus(-z) ;  dL/dz = sigmoid(z) - t
-    cdef double x, y, e, loss, grad, acc = 0.0
-    cdef Py_ssize_t j
-    for j in range(c):
-        x = z[j]
-        y = t[j]
-        if y == 0.0 or y == 1.0:
-            # One exp and one log1p serve both: with e = exp(-|x|) <= 1,
-            # softplus(s) = max(s, 0) + log1p(e) for s = +-x, and sigma(+-x) is 1/(1+e) or
-            # e/(1+e). Writing sigma(x) - 1 as -sigma(-x) avoids the cancellation that
-            # would flush small gradients (x = 40: -4.2e-18, not 0) for y = 1.
-            e = exp(-fabs(x))
-            if y == 0.0:
-                loss = (x if x > 0.0 else 0.0) + log1p(e)       # softplus(x)
-                grad = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
-            else:
-                loss = (-x if x < 0.0 else 0.0) + log1p(e)      # softplus(-x)
-                grad = -(e / (1.0 + e) if x >= 0.0 else 1.0 / (1.0 + e))
-            if x != x:
-                loss = x
-                grad = x
-        else:                              # soft targets: the general form
-            loss = (1.0 - y) * softplus_scalar(x) + y * softplus_scalar(-x)
-            grad = sigmoid_scalar(x) - y
-        acc += loss
+    # One exp and one log1p serve both: with e = exp(-|x|) <= 1,
+    # softplus(s) = max(s, 0) + log1p(e) for s = +-x, and sigma(+-x) is 1/(1+e) or e/(1+e).
+    # Writing sigma(x) - 1 as -sigma(-x) avoids the cancellation that would flush small
+    # gradients (x = 40: -4.2e-18, not 0) for y = 1. Targets other than 0 and 1 use the
+    # general form. Straight-line code (every case computed, then selected) so the loop
+    # vectorizes; a NaN score makes e, and so loss and gradient, NaN.
+    cdef double lbuf[VEC_BLOCK]
+    cdef double gbuf[VEC_BLOCK]
+    cdef double x, y, e, l, sp_pos, sp_neg, num, sig, acc = 0.0
+    cdef Py_ssize_t j, j0, nb, blk
+    cdef const floating* zb
+    cdef const floating* tb
+    for blk in range((c + VEC_BLOCK - 1) // VEC_BLOCK):
+        j0 = blk * VEC_BLOCK
+        nb = min(<Py_ssize_t>VEC_BLOCK, c - j0)
+        zb = z + j0
+        tb = t + j0
+        for j in range(nb):
+            x = zb[j]
+            y = tb[j]
+            e = nn_exp(-fabs(x))
+            l = nn_log1p_unit(e)
+            sp_pos = nn_select(x > 0.0, x, 0.0) + l                 # softplus(x)
+            sp_neg = nn_select(x < 0.0, -x, 0.0) + l                # softplus(-x)
+            lbuf[j] = nn_select(y == 1.0, sp_neg, nn_select(
+                y == 0.0, sp_pos, (1.0 - y) * sp_pos + y * sp_neg))
+            # sigma(-x) for y = 1, else sigma(x): numerator e or 1 over 1 + e
+            num = nn_select((x >= 0.0) != (y == 1.0), 1.0, e)
+            sig = num / (1.0 + e)
+            gbuf[j] = scale * nn_select(y == 1.0, -sig, nn_select(y == 0.0, sig, sig - y))
+        for j in range(nb):
+            acc += lbuf[j]
         if dz != NULL:
-            dz[j] = <floating>(scale * grad)
+            for j in range(nb):
+                dz[j0 + j] = <floating>gbuf[j]
     return acc
 
 
@@ -361,7 +389,9 @@ cdef inline double loss_grad_batch(int kind, const floating* z, const floating* 
         elif kind == LOSS_SQUARED_ERROR:
             total += squared_error_row(z + i * c, y_target + i * c, c, scale, dzi)
         elif kind == LOSS_LOGISTIC:
-            total += logistic_row(z + i * c, y_target + i * c, c, scale, dzi)
+            # elementwise: all n*c scores in one call (one long vectorized loop, not n
+            # calls of c = 1), summed in the same order as row by row
+            return logistic_row(z, y_target, n * c, scale, dz)
         elif kind == LOSS_SPARSEMAX:
             total += sparsemax_loss_row(z + i * c, c, y_label[i], scale, dzi, work)
         else:

@@ -54,7 +54,7 @@ import numpy as np
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD,
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD,
                                          OPT_ADAM, OPT_ADAMW, OPT_SKLEARN_ADAM,
-                                         optim_update_range)
+                                         optim_update_range, optim_update_threads)
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
 cnp.import_array()
@@ -140,14 +140,7 @@ def optim_step(dict config, floating[::1] param, const floating[::1] grad,
 cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
                floating* state, Py_ssize_t n, long long step, int n_threads) noexcept nogil:
     # one contiguous chunk per thread (the update is elementwise)
-    cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else n
-    if chunks <= 1:
-        optim_update_range(cfg, param, grad, state, n, step, 0, n)
-        return
-    for c in prange(chunks, schedule='static', num_threads=n_threads):
-        lo = c * n // chunks
-        hi = (c + 1) * n // chunks
-        optim_update_range(cfg, param, grad, state, n, step, lo, hi)
+    optim_update_threads(cfg, param, grad, state, n, step, n_threads)
 
 
 cdef bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
@@ -212,6 +205,10 @@ cdef Py_ssize_t _check_step(const OptimConfig* cfg, const floating* param,
     cdef floating b = <floating>bound
     cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else 1
     cdef int out = 0
+    if chunks <= 1:         # no OpenMP region at all (as optim_update_threads)
+        out = not (_all_within(param, n, b) and _all_within(grad, n, b)
+                   and _all_within(state, slots * n, b))
+        return -1 if out == 0 else _dry_run(cfg, param, grad, state, n, step, slots)
     for c in prange(chunks, schedule='static', num_threads=n_threads):
         lo = c * n // chunks
         hi = (c + 1) * n // chunks

@@ -1,0 +1,98 @@
+"""verify's report plots: with matplotlib every plot the report references exists, is a
+non-empty PNG with content, and sits next to the check it illustrates; without matplotlib
+the report says so and still passes."""
+import re
+import sys
+
+import pytest
+
+pytest.importorskip("sympy")
+pytest.importorskip("mpmath")
+
+ONLY = ["sigmoid", "relu", "sign", "softmax", "sparsemax", "softmax_cross_entropy",
+        "hinge_loss", "convexity", "notes"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    from verify.__main__ import main
+    out = tmp_path_factory.mktemp("report")
+    assert main(["--out", str(out), "--quick", "--only", *ONLY]) == 0
+    return out, (out / "report.md").read_text()
+
+
+def _sections(md):
+    """{item header: its markdown} for every ### section."""
+    parts = re.split(r"^### ", md, flags=re.M)[1:]
+    return {p.splitlines()[0]: p for p in parts}
+
+
+def test_every_expected_plot_is_written_and_has_content(report):
+    import matplotlib.image as mpimg
+    import numpy as np
+    out, md = report
+    names = {p.name for p in (out / "plots").glob("*.png")}
+    expected = {"sigmoid.png", "relu.png", "sign.png", "simplex_softmax_sparsemax.png",
+                "loss_softmax_cross_entropy.png", "loss_hinge_loss.png",
+                "ulp_distributions.png", "optimizer_trajectories.png",
+                "xor_1.png", "xor_2.png", "xor_3.png", "xor_4.png"}
+    assert expected <= names, expected - names
+    n_conv = len([h for h in _sections(md) if h.split(" — ")[-1].startswith(
+        ("convex", "strictly convex", "not convex"))])
+    assert len([n for n in names if n.startswith("convexity_")]) == n_conv >= 10
+    assert not list((out / "plots").glob("*.tmp"))          # written atomically
+    for png in (out / "plots").glob("*.png"):
+        assert png.stat().st_size > 2000, png.name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
+        img = mpimg.imread(png)
+        assert img.ndim == 3 and float(np.std(img[..., :3])) > 0.02, f"{png.name} is blank"
+    assert "plot failed" not in md
+
+
+def test_every_referenced_plot_exists_and_sits_next_to_its_check(report):
+    out, md = report
+    refs = re.findall(r"!\[[^\]]*\]\((plots/[^)]+)\)", md)
+    assert len(refs) >= 25
+    for rel in refs:
+        assert (out / rel).is_file(), rel
+    sec = _sections(md)
+
+    def plots_of(prefix):
+        return [r for h, body in sec.items() if h.startswith(prefix)
+                for r in re.findall(r"\]\((plots/[^)]+)\)", body)]
+    assert plots_of("`sigmoid`") == ["plots/sigmoid.png"]
+    assert plots_of("`hinge_loss`") == ["plots/loss_hinge_loss.png"]
+    assert "plots/simplex_softmax_sparsemax.png" in plots_of("`sparsemax`")
+    assert "plots/simplex_softmax_sparsemax.png" in plots_of("`softmax`")
+    assert plots_of("GD, momentum and AdaGrad") == ["plots/optimizer_trajectories.png"]
+    assert plots_of("XOR — lecture 13") == ["plots/xor_1.png"]
+    assert plots_of("one-hidden-layer network") and plots_of("sigmoid —")
+    head = md.split("### ")[0]
+    assert "plots/ulp_distributions.png" in head
+
+
+def test_plots_are_drawn_from_the_checks_data(tmp_path):
+    """The loss plot reads the sweep the check computed: a sweep with a wrong compiled
+    value is drawn (and failed) as such, not re-derived from the formula."""
+    pytest.importorskip("matplotlib")
+    from verify.maps_losses import run_losses
+    from verify.plots import make_plots
+    from verify.run import Context
+    items = run_losses(Context(quick=True, only=["hinge_loss"]))
+    it = items[0]
+    recs = it["_sweep"].points["grad"]["float64"]
+    assert len(recs) == 29 and any(len(r["exact"]) == 2 for r in recs)   # the kink t = 1.5
+    errors = make_plots({"items": items, "quick": True}, str(tmp_path))
+    assert not errors and (tmp_path / "plots" / "loss_hinge_loss.png").stat().st_size > 2000
+
+
+def test_without_matplotlib_the_report_says_so(tmp_path, monkeypatch):
+    from verify.__main__ import main
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import matplotlib fails
+    monkeypatch.delitem(sys.modules, "verify.plots", raising=False)
+    assert main(["--out", str(tmp_path), "--quick", "--only", "relu"]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "**Plots: none.**" in md and "matplotlib is not installed" in md
+    assert "![" not in md
+    assert not list(tmp_path.glob("plots/*.png"))

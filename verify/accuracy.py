@@ -1,0 +1,94 @@
+"""Where a derivative computed from the rounded output keeps *relative* accuracy.
+
+Design note
+-----------
+sigma' = s(1 - s) and tanh' = 1 - t^2 are evaluated from the output (s = sigma(z) or
+t = tanh z, already rounded). Where the output approaches 1 (sigma, z > 0) or +-1 (tanh), the
+factor 1 - s (or 1 - t^2) is a difference of nearly equal numbers: it carries the output's
+absolute rounding error (<= eps/2), so the derivative keeps only an *absolute* accuracy of
+about eps while its value shrinks like e^-|z|. This module measures, instead of asserting,
+where that happens: both paths nnlib has — the functional ``*_vjp`` (derivative at z, via
+sigma(z)) and the Dense layer's backward (``dense_backward``: derivative from the layer's
+output H) — are compared with the exact derivative on a log-spaced sweep of |z|, and the
+report states the first |z| where the relative (ULP) bound fails and the absolute error that
+still holds there. The sweep fails the kernel only if neither bound holds.
+"""
+import math
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from verify import kernels as K
+from verify.api import _ok
+from verify.evidence import DTYPES, exact, measure
+from verify.registry import z
+
+__all__ = ["FROM_OUTPUT", "output_form_sweep"]
+
+FROM_OUTPUT = ("sigmoid", "tanh")          # activations whose derivative uses the output
+
+
+def sweep_points(dtype, quick):
+    top = 800.0 if dtype == np.float64 else 100.0
+    mags = np.logspace(-1, math.log10(top), 24 if quick else 48)
+    return np.concatenate([-mags[::-1], mags]).astype(dtype)
+
+
+def _paths(name):
+    """(label, callable z -> derivative) for each way nnlib computes act'(z)."""
+    out = []
+    vjp = K.kernel(name + "_vjp")
+    if vjp is not None:
+        out.append(("vjp (functional)", lambda x: vjp(x, np.ones_like(x))))
+    fwd, back = K.kernel("dense_forward"), K.kernel("dense_backward")
+    if fwd is not None and back is not None:
+        def from_output(x):
+            # one sample, one input equal to 1, W = the identity on a 1-by-m layer: the
+            # output H = act(z) is what the layer keeps, and db = act'(H) * 1
+            X = np.ones((1, 1), dtype=x.dtype)
+            W = x.reshape(1, -1).copy()
+            H = fwd(X, W, np.zeros(x.shape[0], dtype=x.dtype), name)
+            _, _, db = back(X, W, H, np.ones_like(H), name)
+            return np.asarray(db).reshape(-1)
+        out.append(("dense_backward (from the output H)", from_output))
+    return out
+
+
+def output_form_sweep(act, dtypes, quick=False):
+    """Measure act' along the sweep for every path and dtype. Returns a dict (JSON-able)
+    with ``passed``, ``rows`` for the report and ``series`` for the plot."""
+    d_exact = sp.lambdify(z, sp.diff(act.definition, z), "mpmath")
+    series, rows, passed = [], [], True
+    for dname in dtypes:
+        dt = DTYPES[dname]
+        xs = sweep_points(dt, quick)
+        ex = [exact(d_exact, mpmath.mpf(float(x))) for x in xs]
+        tol = act.vjp_tol[dname]
+        for label, fn in _paths(act.name):
+            got = np.asarray(fn(np.ascontiguousarray(xs)))
+            ms = [measure(got[i], ex[i], dt) for i in range(len(xs))]
+            rel_ok = [m.ulps <= tol.ulps for m in ms]
+            ok = [_ok(m, tol) for m in ms]
+            passed &= all(ok)
+            bad_rel = [abs(float(x)) for x, r in zip(xs, rel_ok) if not r]
+            z_star = min(bad_rel) if bad_rel else None
+            series.append(dict(path=label, dtype=dname, z=[float(x) for x in xs],
+                               ulps=[m.ulps for m in ms], abs_eps=[m.abs_eps for m in ms],
+                               z_star=z_star, tol_ulps=tol.ulps, tol_abs=tol.abs_eps))
+            if z_star is None:
+                text = (f"relative: <= {tol.ulps:g} ulp on the whole sweep "
+                        f"(|z| <= {abs(float(xs[-1])):g})")
+            else:
+                text = f"<= {tol.ulps:g} ulp for |z| < {z_star:.3g}; beyond: "
+                parts = []
+                for sgn, name in ((1, "z > 0"), (-1, "z < 0")):
+                    far = [m for x, m in zip(xs, ms) if sgn * x >= z_star]
+                    parts.append(f"{name} up to {max(m.ulps for m in far):.3g} ulp "
+                                 f"({max(m.abs_eps for m in far):.3g} eps absolute)")
+                text += "; ".join(parts) + f" [absolute bound {tol.abs_eps:g} eps]"
+            if not all(ok):
+                first = next(float(x) for x, o in zip(xs, ok) if not o)
+                text += f"; FAIL at z = {first!r}: neither bound holds"
+            rows.append((f"{act.name}' accuracy, {label}, {dname}", text))
+    return {"passed": bool(passed), "rows": rows, "series": series}
