@@ -45,7 +45,9 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
                                f"{arr.dtype}")
     if kind == "O":
         arr = arr.astype(np.float64)   # TypeError naming the bad element if not numeric
-    elif kind in "USV":
+    elif kind in "USVMm":
+        # datetime/timedelta too: NumPy would cast them to float64 seconds-since-epoch
+        # without a word (found by tests/test_fuzz_models.py)
         raise DTypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
     if arr.ndim != 2:
         hint = (" Reshape your data either using X.reshape(-1, 1) if it has a single "
@@ -89,6 +91,19 @@ def check_all_finite(arr, name):
     where = f"row {row}" + ("" if col is None else f", column {col}")
     raise NonFiniteError(f"Input {name} contains {what} ({val}) at {where}; {name} must "
                          f"be finite (drop or impute that row)")
+
+
+def check_output_finite(out, *, owner, name="X"):
+    """Return ``out``, a model's output for a finite ``name``; raise NonFiniteError naming
+    the first row if it is not finite (the products overflowed: inputs such as 1e308 are
+    too large for the weights). Predictions are never silently NaN or inf."""
+    if np.isfinite(out).all():
+        return out
+    bad = ~np.isfinite(out)
+    row = int(np.flatnonzero(bad.reshape(out.shape[0], -1).any(axis=1))[0])
+    raise NonFiniteError(f"{owner}'s output for row {row} of {name} is not finite (it "
+                         f"overflowed: the values of {name} are too large for the "
+                         f"model's weights; scale {name}, e.g. standardize it)")
 
 
 def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y"):
@@ -169,6 +184,8 @@ def check_float_target(y, *, owner, dtype=np.float64):
         except (TypeError, ValueError):
             raise DTypeError(f"{owner} needs a numeric target y; got dtype "
                              f"{y.dtype}") from None
+    elif y.dtype.kind in "Mm":
+        raise DTypeError(f"{owner} needs a numeric target y; got dtype {y.dtype}")
     y = np.ascontiguousarray(y, dtype=dtype)
     check_all_finite(y, "y")
     return y

@@ -113,6 +113,15 @@ def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
     return v
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool; only True/False (Python or NumPy) are accepted, so a
+    string such as "no" is not silently taken as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} "
+                        f"({type(value).__name__})")
+    return bool(value)
+
+
 def check_fits_dtype(value, name, dtype):
     """Return ``value`` if its magnitude is at most the largest finite value of ``dtype``,
     else raise :class:`DTypeRangeError` naming the parameter, its value and that maximum.

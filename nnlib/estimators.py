@@ -73,8 +73,8 @@ import numpy as np
 from nnlib import _mlp_numpy as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
-from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels,
-                           labels_to_index)
+from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
+                           class_labels, labels_to_index)
 from nnlib._validation import LabelError, ShapeError
 from nnlib.datasets import split
 from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
@@ -373,9 +373,19 @@ class _BaseMLP(BaseModel):
         trainer = self._trainer
         early = cfg["early_stopping"]
         if early:
-            X_train, X_val, Y_train, Y_val = split(
-                X, Y, cfg["validation_fraction"], random_state=int(rng.randint(2**31 - 1)),
-                stratify=self._stratify_groups(Y))
+            seed = int(rng.randint(2**31 - 1))
+            try:
+                X_train, X_val, Y_train, Y_val = split(
+                    X, Y, cfg["validation_fraction"], random_state=seed,
+                    stratify=self._stratify_groups(Y))
+            except ValueError as exc:
+                # split's own message speaks of a test_size the user never passed
+                # (found by tests/test_fuzz_models.py with 1 sample)
+                raise ValueError(f"The validation set is too small. Increase "
+                                 f"'validation_fraction' or the size of your dataset "
+                                 f"(early_stopping=True with {X.shape[0]} samples and "
+                                 f"validation_fraction={cfg['validation_fraction']}: "
+                                 f"{exc})") from exc
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
@@ -465,7 +475,8 @@ class _BaseMLP(BaseModel):
 
     # -- prediction --------------------------------------------------------------------
     def _forward(self, X):
-        """The output map's values for X, shape (n_samples, n_outputs_)."""
+        """The output map's values for X, shape (n_samples, n_outputs_); NonFiniteError
+        if the network's output overflows."""
         self._check_fitted()
         X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_)
         act = _ACTIVATIONS[self.activation]
@@ -475,6 +486,8 @@ class _BaseMLP(BaseModel):
             H = F.dense_forward(H, W.astype(H.dtype, copy=False),
                                 b.astype(H.dtype, copy=False),
                                 "identity" if last else act)
+        # An overflow (X of 1e308) would give NaN probabilities or inf predictions.
+        check_output_finite(H, owner=type(self).__name__)
         if self.out_activation_ == "softmax":
             return F.softmax(H)
         if self.out_activation_ == "logistic":

@@ -18,11 +18,13 @@ zeros              0                                                (the notes' 
 
 (``glorot_uniform`` is also PyTorch's ``xavier_uniform_`` and Keras' default.)
 """
-import numbers
-
 import numpy as np
 
 from nnlib._dense_args import activation_spec
+# One seed rule for the whole library (this module had its own copy, which passed a
+# negative seed to NumPy: "expected non-negative integer", found by
+# tests/test_fuzz_models.py). Re-exported: nnlib.model imports it from here.
+from nnlib._random import as_generator
 from nnlib._validation import DTypeError, ShapeError, as_float_array, check_int_scalar
 from nnlib.functional.dense import dense_backward, dense_forward
 
@@ -58,18 +60,6 @@ INITIALIZERS = {
     "he_normal": _he_normal,
     "zeros": _zeros,
 }
-
-
-def as_generator(random_state):
-    """``random_state`` (None, int seed or np.random.Generator) as a Generator."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return np.random.default_rng(int(random_state))
-    raise TypeError(f"random_state must be None, an int seed or a numpy Generator; got "
-                    f"{random_state!r}")
 
 
 class Dense:
@@ -111,6 +101,11 @@ class Dense:
             activation, activation_param, dt)
         self.activation = activation
         self._param_given = activation_param is not None
+        if self.n_in * self.n_out > np.iinfo(np.intp).max // dt.itemsize:
+            # Found by tests/test_fuzz_models.py: NumPy's own answer ("array is too big")
+            # did not say which argument was at fault.
+            raise ShapeError(f"Dense({self.n_in}, {self.n_out}) has too many weights "
+                             f"(n_in * n_out = {self.n_in * self.n_out}) for one array")
         if init not in INITIALIZERS:
             raise ValueError(f"unknown init {init!r}; expected one of "
                              f"{sorted(INITIALIZERS)}")

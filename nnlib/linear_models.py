@@ -22,9 +22,10 @@ import numpy as np
 
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
-from nnlib._inputs import (check_float_target, check_X, check_y_shape, class_labels)
+from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
+                           class_labels)
 from nnlib._random import as_generator
-from nnlib._validation import LabelError, check_int_scalar, check_real_scalar
+from nnlib._validation import LabelError, check_bool, check_int_scalar, check_real_scalar
 from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
 
 __all__ = ["Perceptron", "LinearRegression", "LogisticRegression"]
@@ -108,12 +109,14 @@ class Perceptron(_BinaryClassifier):
     def fit(self, X, y):
         """Run PLA on (X, y) with y of exactly two labels; returns self."""
         max_iter = check_int_scalar(self.max_iter, "max_iter", low=1)
+        fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
+        shuffle = check_bool(self.shuffle, "shuffle")
         X = check_X(X, owner="Perceptron", dtype=np.float64)
         y = check_y_shape(y, X.shape[0], owner="Perceptron")
         classes, idx = class_labels(y, owner="Perceptron")
         _check_binary(classes, "Perceptron")
         s = 2.0 * idx - 1.0                               # labels as -1/+1
-        Xa = _augment(X, self.fit_intercept)
+        Xa = _augment(X, fit_intercept)
         rng = as_generator(self.random_state)
         w = np.zeros(Xa.shape[1])
         n_updates, converged, epoch = 0, False, 0
@@ -122,7 +125,7 @@ class Perceptron(_BinaryClassifier):
                 converged = True
                 epoch -= 1
                 break
-            order = rng.permutation(Xa.shape[0]) if self.shuffle else range(Xa.shape[0])
+            order = rng.permutation(Xa.shape[0]) if shuffle else range(Xa.shape[0])
             for i in order:
                 if np.sign(Xa[i] @ w) != s[i]:
                     w += s[i] * Xa[i]                     # w <- w + y x
@@ -136,7 +139,7 @@ class Perceptron(_BinaryClassifier):
                           stacklevel=2)
         self.classes_ = classes
         self.w_ = w
-        self.coef_, self.intercept_ = _split_w(w, self.fit_intercept)
+        self.coef_, self.intercept_ = _split_w(w, fit_intercept)
         self.intercept_ = float(self.intercept_)
         self.converged_ = converged
         self.n_iter_ = max(epoch, 1)
@@ -149,7 +152,7 @@ class Perceptron(_BinaryClassifier):
         self._check_fitted()
         X = check_X(X, owner="Perceptron", n_features=self.n_features_in_,
                     dtype=np.float64)
-        return X @ self.coef_ + self.intercept_
+        return check_output_finite(X @ self.coef_ + self.intercept_, owner="Perceptron")
 
     def predict(self, X):
         """``classes_[1]`` where sign(w . x) = +1, else ``classes_[0]`` (boundary
@@ -204,10 +207,11 @@ class LinearRegression(RegressorMixin, BaseModel):
         if self.solver not in self._SOLVERS:
             raise ValueError(f"solver must be one of {self._SOLVERS}; got "
                              f"{self.solver!r}")
+        fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
         X = check_X(X, owner="LinearRegression", dtype=np.float64)
         y = check_float_target(check_y_shape(y, X.shape[0], owner="LinearRegression",
                                              allow_2d=True), owner="LinearRegression")
-        Xa = _augment(X, self.fit_intercept)
+        Xa = _augment(X, fit_intercept)
         singular = None
         if self.solver == "lstsq":
             w, _, rank, singular = np.linalg.lstsq(Xa, y, rcond=None)
@@ -224,7 +228,7 @@ class LinearRegression(RegressorMixin, BaseModel):
                     f"for the minimum-norm (pseudo-inverse) solution")
             w = np.linalg.solve(gram, Xa.T @ y)
         self.w_ = w
-        coef, intercept = _split_w(w, self.fit_intercept)
+        coef, intercept = _split_w(w, fit_intercept)
         self.coef_ = coef.T if coef.ndim == 2 else coef
         self.intercept_ = float(intercept) if np.ndim(intercept) == 0 else intercept
         self.rank_ = int(rank)
@@ -237,7 +241,8 @@ class LinearRegression(RegressorMixin, BaseModel):
         self._check_fitted()
         X = check_X(X, owner="LinearRegression", n_features=self.n_features_in_,
                     dtype=np.float64)
-        return X @ self.coef_.T + self.intercept_
+        return check_output_finite(X @ self.coef_.T + self.intercept_,
+                                   owner="LinearRegression")
 
 
 class LogisticRegression(_BinaryClassifier):
@@ -292,13 +297,14 @@ class LogisticRegression(_BinaryClassifier):
         alpha = check_real_scalar(self.alpha, "alpha", low=0.0)
         tol = check_real_scalar(self.tol, "tol", low=0.0)
         max_iter = check_int_scalar(self.max_iter, "max_iter", low=1)
+        fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
         X = check_X(X, owner="LogisticRegression", dtype=np.float64)
         y = check_y_shape(y, X.shape[0], owner="LogisticRegression")
         classes, y01 = class_labels(y, owner="LogisticRegression")
         _check_binary(classes, "LogisticRegression")
-        Xa = _augment(X, self.fit_intercept)
+        Xa = _augment(X, fit_intercept)
         penalized = np.ones(Xa.shape[1])
-        if self.fit_intercept:
+        if fit_intercept:
             penalized[0] = 0.0                              # the bias is not penalized
 
         def loss_and_grad(w):
@@ -323,7 +329,7 @@ class LogisticRegression(_BinaryClassifier):
                           stacklevel=2)
         self.classes_ = classes
         self.w_ = res.w
-        self.coef_, intercept = _split_w(res.w, self.fit_intercept)
+        self.coef_, intercept = _split_w(res.w, fit_intercept)
         self.intercept_ = float(intercept)
         self.n_iter_ = max(res.n_iter, 1)
         self.converged_ = bool(res.converged)
@@ -339,7 +345,8 @@ class LogisticRegression(_BinaryClassifier):
         self._check_fitted()
         X = check_X(X, owner="LogisticRegression", n_features=self.n_features_in_,
                     dtype=np.float64)
-        return X @ self.coef_ + self.intercept_
+        return check_output_finite(X @ self.coef_ + self.intercept_,
+                                   owner="LogisticRegression")
 
     def predict_proba(self, X):
         """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)]."""

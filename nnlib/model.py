@@ -246,6 +246,15 @@ class Sequential:
             RuntimeWarning.
         """
         value, grads, status, _ = self._objective(X, y, loss, l2, margin, n_threads, True)
+        # The kernel checks the data loss and the bias gradients (column sums of dZ). That
+        # misses an L2 penalty l2/2 ||W||^2 that overflows (weights ~1e154), and covers
+        # dW = H^T dZ only while every H is finite: an inf in X or a hidden output that
+        # overflows gives NaN/inf in dW next to a finite db (both found by
+        # tests/test_fuzz_models.py).
+        if not status and not math.isfinite(value):
+            status = 1
+        if not status and not all(np.isfinite(g).all() for g in grads):
+            status = 2
         if status:
             warnings.warn(f"loss_and_grads: the {'loss' if status == 1 else 'gradient'} "
                           "is not finite", RuntimeWarning, stacklevel=2)
@@ -418,7 +427,12 @@ class Sequential:
         # (< BLAS_SPLIT_FLOPS per GEMM) run BLAS single-threaded: its fork/join would
         # cost more than it saves, and far more on a loaded machine. With
         # n_threads=None, BLAS gets only the cores other processes leave free
-        # (_free_cores).
+        # (_free_cores). The optimizer update could be split too (train_epoch's
+        # update_threads), but stays on one thread as well: 784-512-512-10 with Adam,
+        # n_threads=2, on this 2-core machine at load ~3, took 1.58 s per 4096-row epoch
+        # with a 2-thread update vs 0.76 s (OpenMP's spinning workers stall OpenBLAS's);
+        # it gained only in one of six samples, apparently with a core free (0.30 vs
+        # 0.37 s).
         threads = 1
         blas_threads = (resolve_threads(n_threads, 1 << 30) if n_threads is not None
                         else _free_cores())
@@ -507,7 +521,7 @@ class Sequential:
             tic = time.perf_counter()
             p_total, p_seen, p_steps, status, finite = train.train_epoch(
                 net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
-                l2_per_batch, cfg, states, t0, ws, -1, threads)
+                l2_per_batch, cfg, states, t0, ws, -1, threads, threads)
             optimizer.t = t0 + p_steps
             total += p_total
             seen += p_seen
@@ -544,7 +558,8 @@ class Sequential:
                     st[...] = s
             if steps:
                 train.train_epoch(net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
-                                  l2, l2_per_batch, cfg, states, t0, ws, steps, threads)
+                                  l2, l2_per_batch, cfg, states, t0, ws, steps, threads,
+                                  threads)
             bad_weights = not all(np.isfinite(p).all() for p in params)
         return steps
 

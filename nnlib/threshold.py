@@ -11,8 +11,8 @@ import numpy as np
 
 from nnlib import functional as F
 from nnlib._codes import ACTIVATION_CODES
-from nnlib._inputs import check_X
-from nnlib._validation import ShapeError, as_float_array
+from nnlib._inputs import check_output_finite, check_X
+from nnlib._validation import ShapeError, as_float_array, check_finite
 
 __all__ = ["ThresholdNetwork"]
 
@@ -62,8 +62,9 @@ class ThresholdNetwork:
     Parameters
     ----------
     weights : sequence of array_like, each of shape (n_in, n_out)
-        Consecutive shapes must chain (n_out of one layer = n_in of the next).
-    biases : sequence of array_like, each of shape (n_out,)
+        Consecutive shapes must chain (n_out of one layer = n_in of the next). Finite
+        (NaN or +-inf raise NonFiniteError).
+    biases : sequence of array_like, each of shape (n_out,), finite
     activations : str or sequence of str
         One activation of nnlib.functional for every layer (or one for all); default
         ``"sign"`` (``sign(0) = 0``, as in nnlib.functional.sign).
@@ -81,6 +82,11 @@ class ThresholdNetwork:
                    for i, W in enumerate(weights)]
         biases = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
                   for i, b in enumerate(biases)]
+        # NaN/inf weights made every prediction NaN without a word (found by
+        # tests/test_fuzz_models.py): a hand-set network must have finite weights.
+        for i, (W, b) in enumerate(zip(weights, biases)):
+            check_finite(W, f"weights[{i}]")
+            check_finite(b, f"biases[{i}]")
         if not weights or len(weights) != len(biases):
             raise ShapeError(f"need one bias vector per weight matrix and at least one "
                              f"layer; got {len(weights)} weights and {len(biases)} biases")
@@ -140,12 +146,17 @@ class ThresholdNetwork:
         return self.weights[0].shape[0]
 
     def layer_outputs(self, X):
-        """``[H_1, ..., H_L]``: every layer's output for X (n_samples, n_features_in_)."""
+        """``[H_1, ..., H_L]``: every layer's output for X (n_samples, n_features_in_).
+
+        Raises NonFiniteError if a layer's output overflows to NaN or inf (X too large
+        for the weights) rather than return it."""
         H = check_X(X, owner="ThresholdNetwork", n_features=self.n_features_in_,
                     dtype=np.float64)
         outs = []
         for W, b, act in zip(self.weights, self.biases, self.activations):
-            H = getattr(F, act)(H @ W + b)
+            # (sign(inf) = 1 is the right answer for a huge positive signal; an inf that
+            # the activation keeps, or a NaN from inf - inf, is refused)
+            H = check_output_finite(getattr(F, act)(H @ W + b), owner="ThresholdNetwork")
             outs.append(H)
         return outs
 

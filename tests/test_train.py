@@ -335,3 +335,34 @@ def test_all_finite_finds_every_nonfinite_position(dtype, bad):
         Y = X.copy()
         Y.flat[pos] = bad
         assert not train.all_finite(Y), pos
+
+
+@pytest.mark.parametrize("opt", [lambda: Adam(lr=1e-3, amsgrad=True),
+                                 lambda: nnlib.optim.RMSprop(lr=1e-3, centered=True,
+                                                             momentum=0.5)],
+                         ids=["adam-amsgrad", "rmsprop-centered-momentum"])
+def test_threaded_optimizer_update_is_bitwise_the_serial_one(opt, rng):
+    """train_epoch's update_threads splits large weight matrices (>= 32768 elements)
+    across OpenMP threads: the weights and optimizer state must not change by a bit."""
+    from nnlib._kernels import blas, train
+    blas.load()
+    X = rng.standard_normal((64, 190)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    runs = []
+    for update_threads in (1, 2):
+        m = nnlib.Sequential([nnlib.Dense(190, 180, "relu", dtype=np.float32,
+                                          random_state=0),
+                              nnlib.Dense(180, 3, dtype=np.float32, random_state=1)])
+        o = opt()
+        params = m.params
+        states = [s.reshape(-1) for s in o.state_arrays(params)]
+        yt, yl = m._targets(y, "softmax_cross_entropy", 64)
+        ws = train.workspace(m._sizes(), 16, 0, np.float32)
+        out = train.train_epoch(m._net(train), [l.W for l in m.layers],
+                                [l.b for l in m.layers], X, yt, yl,
+                                np.arange(64, dtype=np.int64), 16, 0, 1.0, 0.0, False,
+                                o.config(), states, 0, ws, -1, 1, update_threads)
+        assert out[2] == 4 and out[3] == 0 and out[4]
+        runs.append([p.copy() for p in params] + [s.copy() for s in states])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

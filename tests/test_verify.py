@@ -193,3 +193,33 @@ def test_sign_jump_is_reported_and_a_nonzero_derivative_there_fails():
     bad = verify.check_elementwise(sign.definition, z, F.sign, _vjp_with_kink_value(1.0),
                                    points=[-1.0, 0.0])
     assert not bad.passed and bad.first_failure.point == 0.0
+
+
+# ------------------------------------------------------------------- derivative from the output
+
+def test_derivative_accuracy_sweep_measures_every_path_and_dtype():
+    from verify.accuracy import output_form_sweep
+    acc = output_form_sweep(ACTIVATION_BY_NAME["sigmoid"], ["float64", "float32"], quick=True)
+    assert acc["passed"]
+    got = {(s["path"], s["dtype"]) for s in acc["series"]}
+    assert got == {(p, d) for p in ("vjp (functional)", "dense_backward (from the output H)")
+                   for d in ("float64", "float32")}
+    for s in acc["series"]:
+        below = [u for z_, u in zip(s["z"], s["ulps"])
+                 if s["z_star"] is None or abs(z_) < s["z_star"]]
+        assert max(below) <= s["tol_ulps"]            # the stated relative range holds
+    assert len(acc["rows"]) == 4
+
+
+def test_derivative_accuracy_sweep_fails_when_neither_bound_holds(monkeypatch):
+    import verify.accuracy as A
+    real = A.K.kernel
+
+    def kernel(name):
+        if name == "sigmoid_vjp":               # sigma (1 + sigma): wrong everywhere
+            return lambda x, g: (F.sigmoid(x) * (1 + F.sigmoid(x)) * g).astype(x.dtype)
+        return real(name)
+    monkeypatch.setattr(A.K, "kernel", kernel)
+    acc = A.output_form_sweep(ACTIVATION_BY_NAME["sigmoid"], ["float64"], quick=True)
+    assert not acc["passed"]
+    assert any("FAIL at z =" in text for label, text in acc["rows"] if "vjp" in label)

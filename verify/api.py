@@ -70,8 +70,8 @@ class CheckResult:
             self.failures.append(f)
 
     def _kink(self, which, dtype, point, subdifferential, picked, ok):
-        """Record the element a kernel picked at a non-differentiable point (first 40)."""
-        if len(self.kinks) < 40:
+        """Record the element a kernel picked at a non-differentiable point (first 400)."""
+        if len(self.kinks) < 400:
             self.kinks.append(dict(which=which, dtype=dtype, point=point,
                                    subdifferential=subdifferential, picked=picked,
                                    valid=bool(ok)))

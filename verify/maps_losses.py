@@ -299,6 +299,8 @@ def run_maps(ctx):
                                name=name + " (3-class slice)", tol=tol, vjp_tol=tol, **kw)
                 _absorb(result, f"3-class slice z = (a, b, 0), {len(slice_rows(ctx.quick))} "
                                 f"rows", sl)
+                result.kinks += [dict(k, which=f"{k['which']} on the 3-class slice")
+                                 for k in sl.kinks]
                 extra["_slice"] = sl
         out.append(_item(name, "output map", spec["latex"], proof, result,
                          name in exported, t0, extra))

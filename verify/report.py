@@ -71,7 +71,7 @@ def _kinks_md(kinks):
                 if not n_bad else f"**{n_bad} outside the subdifferential.**"), "",
              "| output | point (e.g.) | subdifferential (SymPy) | element the kernel returns "
              "| valid | dtypes |", "|---|---|---|---|---|---|"]
-    for (which, sub, picked, ok), g in list(groups.items())[:10]:
+    for (which, sub, picked, ok), g in list(groups.items())[:16]:
         lines.append(f"| {which} | {_cell('; '.join(g['points']))} | {_cell(sub)} | "
                      f"{_cell(picked)} | {'yes' if ok else '**NO**'} | "
                      f"{', '.join(sorted(g['dtypes']))} |")

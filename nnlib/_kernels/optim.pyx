@@ -22,14 +22,13 @@ arrays' data pointers), which ``Optimizer.step`` uses: for the small arrays of p
 training, fused-type dispatch and reshaping cost more than the update itself (a 4-array
 SGD step fell from ~50 to ~13 us). It validates all arrays before touching any.
 """
-from cython.parallel cimport prange
 from cython cimport floating
 cimport numpy as cnp
 
 import numpy as np
 
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots,
-                                         optim_update_range)
+                                         optim_update_threads)
 from nnlib._validation import DTypeError, ShapeError
 
 cnp.import_array()
@@ -113,14 +112,7 @@ def optim_step(dict config, floating[::1] param, const floating[::1] grad,
 cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
                floating* state, Py_ssize_t n, long long step, int n_threads) noexcept nogil:
     # one contiguous chunk per thread (the update is elementwise)
-    cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else n
-    if chunks <= 1:
-        optim_update_range(cfg, param, grad, state, n, step, 0, n)
-        return
-    for c in prange(chunks, schedule='static', num_threads=n_threads):
-        lo = c * n // chunks
-        hi = (c + 1) * n // chunks
-        optim_update_range(cfg, param, grad, state, n, step, lo, hi)
+    optim_update_threads(cfg, param, grad, state, n, step, n_threads)
 
 
 cdef bint _same_shape(cnp.ndarray a, cnp.ndarray b):

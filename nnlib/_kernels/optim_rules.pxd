@@ -66,6 +66,7 @@ estimators add their own L2 term to the gradient).
 """
 from libc.math cimport sqrt, pow
 from cython cimport floating
+from cython.parallel cimport prange
 
 
 cdef enum OptimKind:
@@ -358,3 +359,19 @@ cdef inline void optim_update(const OptimConfig* cfg, floating* param, const flo
                               floating* state, Py_ssize_t n, long long step) noexcept nogil:
     """One in-place update of ``n`` parameters; see ``optim_update_range``."""
     optim_update_range(cfg, param, grad, state, n, step, 0, n)
+
+
+cdef inline void optim_update_threads(const OptimConfig* cfg, floating* param,
+                                      const floating* grad, floating* state, Py_ssize_t n,
+                                      long long step, int n_threads) noexcept nogil:
+    """``optim_update`` with the n elements cut into one contiguous chunk per thread
+    (no OpenMP region at all for ``n_threads <= 1``). The rule is elementwise, so the
+    result does not depend on the thread count (tests check bit equality)."""
+    cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else n
+    if chunks <= 1:
+        optim_update_range(cfg, param, grad, state, n, step, 0, n)
+        return
+    for c in prange(chunks, schedule='static', num_threads=n_threads):
+        lo = c * n // chunks
+        hi = (c + 1) * n // chunks
+        optim_update_range(cfg, param, grad, state, n, step, lo, hi)

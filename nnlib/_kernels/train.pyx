@@ -43,10 +43,10 @@ from cython cimport floating
 cimport numpy as cnp
 import numpy as np
 
-from nnlib._kernels.dense cimport mm, bias_act, act_backward
+from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.loss_rows cimport loss_grad_batch
-from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_state_slots,
-                                        OPT_SGD)
+from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
+                                        optim_state_slots, OPT_SGD)
 
 cnp.import_array()
 
@@ -262,12 +262,13 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
            const floating[:, ::1] y_target, const long long[::1] y_label,
            const long long[::1] order, Py_ssize_t batch_size, int loss_kind,
            double margin, double l2, bint l2_per_batch, dict cfg, list states,
-           long long step0, dict ws, Py_ssize_t max_steps, int n_threads):
+           long long step0, dict ws, Py_ssize_t max_steps, int n_threads,
+           int update_threads):
     cdef NetShape* s = &net.shape
     cdef int L = s.n_layers, l, status = STATUS_OK
     cdef Py_ssize_t N = order.shape[0], n_in = s.sizes[0], c = s.sizes[L]
     cdef Py_ssize_t tcols = y_target.shape[1]
-    cdef Py_ssize_t start, B, i, r, steps = 0, seen = 0
+    cdef Py_ssize_t start, B, i, r, nW, steps = 0, seen = 0
     cdef double loss = 0.0, total = 0.0, l2_eff, pen
     cdef OptimConfig oc = _config(cfg)
     cdef bint fused = oc.kind == OPT_SGD and oc.momentum == 0.0
@@ -337,8 +338,9 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
             else:
                 weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)
                 for l in range(L):
-                    optim_update(&oc, W[l], dW[l], st[2 * l],
-                                 s.sizes[l] * s.sizes[l + 1], step)
+                    nW = s.sizes[l] * s.sizes[l + 1]
+                    optim_update_threads(&oc, W[l], dW[l], st[2 * l], nW, step,
+                                         update_threads if nW >= PAR_MIN_ELEMS else 1)
                     optim_update(&oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
             total += loss * B
             seen += B
@@ -349,7 +351,8 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
 
 
 def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind, margin,
-                l2, l2_per_batch, cfg, states, step0, ws, max_steps=-1, n_threads=1):
+                l2, l2_per_batch, cfg, states, step0, ws, max_steps=-1, n_threads=1,
+                update_threads=1):
     """Run one epoch (or its first ``max_steps`` steps) of mini-batch training in place.
 
     Parameters
@@ -369,6 +372,14 @@ def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
         Updates taken before this call (the optimizer's ``t``).
     ws : dict
         Buffers from ``workspace``.
+    max_steps : int
+        Stop after this many steps (-1: the whole order).
+    n_threads : int
+        OpenMP threads of the elementwise passes (large ones only).
+    update_threads : int
+        OpenMP threads of the optimizer update of each weight matrix of at least
+        PAR_MIN_ELEMS elements (optimizers other than plain SGD, whose update is fused
+        into a BLAS product); the result does not depend on it.
 
     Returns
     -------
@@ -378,7 +389,8 @@ def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
     whether every weight and bias is finite at the end (an update can overflow).
     """
     return _epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
-                  margin, l2, l2_per_batch, cfg, states, step0, ws, max_steps, n_threads)
+                  margin, l2, l2_per_batch, cfg, states, step0, ws, max_steps, n_threads,
+                  update_threads)
 
 
 def make_net(sizes, kinds, aparams):
