@@ -112,6 +112,12 @@ class Sequential:
         ``[W1, b1, W2, b2, ...]``, the live arrays (writing into them changes the model).
     """
 
+    # Factor on the data loss that fit reports (history["loss"]), never on the gradient:
+    # 1 for every user model. MLPRegressor sets 1/n_outputs on the model it trains, to
+    # report scikit-learn's multi-output squared loss (the mean over the outputs, whose
+    # gradient scikit-learn takes as that of the sum).
+    _loss_report_scale = 1.0
+
     def __init__(self, layers):
         self.layers = list(layers)
         self._check_layers()
@@ -187,10 +193,17 @@ class Sequential:
             return (np.empty((n, 0), self.dtype),
                     check_class_labels(y, n, c, name="y"))
         if loss == "logistic_loss":
-            if c != 1:
-                raise ShapeError(f"logistic_loss needs an output layer with 1 unit; the "
-                                 f"model has {c}")
-            t = check_binary_labels(y, n, self.dtype, name="y").reshape(n, 1)
+            if c == 1:
+                t = check_binary_labels(y, n, self.dtype, name="y").reshape(n, 1)
+            else:
+                # multilabel: one independent logistic output per column of a 0/1 matrix
+                arr = np.asarray(y)
+                if arr.shape != (n, c):
+                    raise ShapeError(f"y must have shape ({n}, {c}) for logistic_loss on "
+                                     f"{c} outputs (a 0/1 indicator matrix, one column per "
+                                     f"output); got {arr.shape}")
+                t = check_binary_labels(arr.reshape(-1), n * c, self.dtype,
+                                        name="y.ravel()").reshape(n, c)
         else:   # squared_error
             t = as_float_array(y, "y", dtype=self.dtype)
             if t.ndim == 1 and c == 1:
@@ -228,8 +241,9 @@ class Sequential:
         ----------
         X : array_like (n, n_in), n >= 1
         y : class labels (n,) for softmax_cross_entropy, sparsemax_loss, hinge_loss;
-            {0, 1} labels (n,) for logistic_loss (1 output unit); targets (n, n_out) for
-            squared_error.
+            {0, 1} labels (n,) for logistic_loss with 1 output unit, or an (n, n_out) 0/1
+            matrix with more (multilabel: one logistic output per column, the loss summed
+            over the columns); targets (n, n_out) for squared_error.
         loss : str
         l2 : float >= 0
             L2 penalty on the weights (not the biases); at most the dtype's largest
@@ -286,13 +300,14 @@ class Sequential:
 
     def evaluate(self, X, y, loss="softmax_cross_entropy", margin=1.0, n_threads=None):
         """(mean loss, accuracy) of the model on (X, y), without L2. The accuracy is
-        None for squared_error; for logistic_loss the prediction is ``output > 0``."""
+        None for squared_error; for logistic_loss the prediction is ``output > 0`` and a
+        row counts as correct when all its outputs are (multilabel: exact match)."""
         value, _, _, (Z, yt, yl) = self._objective(X, y, loss, 0.0, margin, n_threads,
                                                    False)
         if loss in CLASS_LABEL_LOSSES:
             acc = float(np.mean(Z.argmax(axis=1) == yl))
         elif loss == "logistic_loss":
-            acc = float(np.mean((Z[:, 0] > 0) == (yt[:, 0] > 0.5)))
+            acc = float(np.mean(((Z > 0) == (yt > 0.5)).all(axis=1)))
         else:
             acc = None
         return value, acc
@@ -521,7 +536,8 @@ class Sequential:
             tic = time.perf_counter()
             p_total, p_seen, p_steps, status, finite = train.train_epoch(
                 net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
-                l2_per_batch, cfg, states, t0, ws, -1, threads, threads)
+                l2_per_batch, cfg, states, t0, ws, -1, threads, threads,
+                self._loss_report_scale)
             optimizer.t = t0 + p_steps
             total += p_total
             seen += p_seen

@@ -374,3 +374,28 @@ def test_batches_spanning_several_chunks_match_reference(name, n, rng):
     np.testing.assert_allclose(getattr(F, name)(z, y), getattr(R, name)(z, y), rtol=1e-12)
     np.testing.assert_allclose(getattr(F, name + "_grad")(z, y),
                                getattr(R, name + "_grad")(z, y), **TOL[np.float64])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [2, 10, 64, 65])
+def test_softmax_ce_rows_taken_together_equal_rows_one_at_a_time(dtype, c, rng):
+    """loss_rows' softmax_cross_entropy_rows runs the exps of several short rows in one
+    vectorized loop: the gradient and the loss sum must not change by a bit against
+    rows passed one by one (c = 65 takes the row-by-row path)."""
+    from nnlib._kernels import losses as K
+    n = 53
+    z = (rng.standard_normal((n, c)) * 6).astype(dtype)
+    z[3, 1] = 90.0
+    y = rng.integers(0, c, n)
+    code = LOSS_CODES["softmax_cross_entropy"]
+    dz, sums = np.empty(n * c, dtype), np.empty(K.n_chunks(n))
+    K.loss_grad(code, z, np.empty(0, dtype), y, 0.25, 0.0, dz, sums, np.empty((1, c), dtype),
+                1)
+    total = 0.0
+    for i in range(n):
+        dzi, si = np.empty(c, dtype), np.empty(1)
+        K.loss_grad(code, z[i:i + 1], np.empty(0, dtype), y[i:i + 1], 0.25, 0.0, dzi, si,
+                    np.empty((1, c), dtype), 1)
+        np.testing.assert_array_equal(dz[i * c:(i + 1) * c], dzi)
+        total += si[0]
+    assert K.n_chunks(n) == 1 and sums[0] == total      # one chunk: the same row order

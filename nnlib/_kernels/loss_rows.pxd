@@ -252,6 +252,52 @@ cdef inline double softmax_cross_entropy_row(const floating* z, Py_ssize_t c,
     return (m - z[y]) + log(s)
 
 
+cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
+                                              Py_ssize_t c, const long long* y,
+                                              double scale, floating* dz) noexcept nogil:
+    # softmax_cross_entropy_row over n rows, bitwise the same (same exps, sums in the same
+    # order). Short rows (an output layer of 10 classes) are taken several at a time so
+    # that one vectorized nn_exp loop covers up to VEC_BLOCK values: row by row, c = 10
+    # leaves vectors half filled and a scalar tail per row (measured: digits batch-32
+    # training, exp 8.3% of the epoch row by row).
+    cdef double e[VEC_BLOCK]
+    cdef double shift[VEC_BLOCK]
+    cdef double m, s, inv, total = 0.0
+    cdef Py_ssize_t i, j, r, r0, nr, k, per = VEC_BLOCK // c if c > 0 else 0
+    cdef const floating* zr
+    cdef floating* dzr
+    if per < 4:
+        for i in range(n):
+            total += softmax_cross_entropy_row(z + i * c, c, y[i], scale,
+                                               NULL if dz == NULL else dz + i * c)
+        return total
+    r0 = 0
+    while r0 < n:
+        nr = min(per, n - r0)
+        for r in range(nr):
+            m = row_max(z + (r0 + r) * c, c)
+            for j in range(c):
+                shift[r * c + j] = m
+        zr = z + r0 * c
+        for k in range(nr * c):
+            e[k] = nn_exp(zr[k] - shift[k])     # argument <= 0: never overflows
+        for r in range(nr):
+            i = r0 + r
+            s = 0.0
+            for j in range(c):
+                s += e[r * c + j]
+            if dz != NULL:
+                dzr = dz + i * c
+                inv = 1.0 / s
+                for j in range(c):
+                    # the exp is rounded to the dtype first, as the row version stores it
+                    dzr[j] = <floating>(scale * (<floating>e[r * c + j] * inv
+                                                 - (1.0 if j == y[i] else 0.0)))
+            total += (shift[r * c] - z[i * c + y[i]]) + log(s)
+        r0 += nr
+    return total
+
+
 cdef inline double squared_error_row(const floating* z, const floating* t, Py_ssize_t c,
                                      double scale, floating* dz) noexcept nogil:
     # L = 1/2 ||z - t||^2 ;  dL/dz = z - t
@@ -381,6 +427,8 @@ cdef inline double loss_grad_batch(int kind, const floating* z, const floating* 
     cdef Py_ssize_t i
     cdef double total = 0.0
     cdef floating* dzi = NULL
+    if kind == LOSS_SOFTMAX_CROSS_ENTROPY:
+        return softmax_cross_entropy_rows(z, n, c, y_label, scale, dz)
     for i in range(n):
         if dz != NULL:
             dzi = dz + i * c

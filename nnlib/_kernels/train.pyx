@@ -263,7 +263,7 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
            const long long[::1] order, Py_ssize_t batch_size, int loss_kind,
            double margin, double l2, bint l2_per_batch, dict cfg, list states,
            long long step0, dict ws, Py_ssize_t max_steps, int n_threads,
-           int update_threads):
+           int update_threads, double loss_scale):
     cdef NetShape* s = &net.shape
     cdef int L = s.n_layers, l, status = STATUS_OK
     cdef Py_ssize_t N = order.shape[0], n_in = s.sizes[0], c = s.sizes[L]
@@ -323,6 +323,7 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
                                       False)
             if status != STATUS_OK:
                 break
+            loss = loss * loss_scale        # the reported data loss only, not the gradient
             l2_eff = l2 / B if l2_per_batch else l2
             if l2_eff != 0.0:
                 pen = 0.0
@@ -352,7 +353,7 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
 
 def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind, margin,
                 l2, l2_per_batch, cfg, states, step0, ws, max_steps=-1, n_threads=1,
-                update_threads=1):
+                update_threads=1, loss_scale=1.0):
     """Run one epoch (or its first ``max_steps`` steps) of mini-batch training in place.
 
     Parameters
@@ -380,6 +381,11 @@ def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
         OpenMP threads of the optimizer update of each weight matrix of at least
         PAR_MIN_ELEMS elements (optimizers other than plain SGD, whose update is fused
         into a BLAS product); the result does not depend on it.
+    loss_scale : float
+        Factor on each batch's data loss as reported in ``loss_sum`` (before the L2 term
+        is added); the gradient is not scaled. 1 / n_outputs reports scikit-learn's
+        multi-output squared loss, the mean over outputs, whose gradient scikit-learn
+        takes as that of the sum (MLPRegressor uses it).
 
     Returns
     -------
@@ -390,7 +396,7 @@ def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
     """
     return _epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
                   margin, l2, l2_per_batch, cfg, states, step0, ws, max_steps, n_threads,
-                  update_threads)
+                  update_threads, loss_scale)
 
 
 def make_net(sizes, kinds, aparams):
