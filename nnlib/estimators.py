@@ -77,7 +77,7 @@ from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels, labels_to_index)
-from nnlib._validation import LabelError, ShapeError
+from nnlib._validation import LabelError, NonFiniteError, ShapeError
 from nnlib.datasets import split
 from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
 
@@ -453,7 +453,16 @@ class _BaseMLP(BaseModel):
     def _update_no_improvement(self, early, X_val, y_val, cfg):
         tol = cfg["tol"]
         if early:
-            score = self._score_validation(X_val, y_val)
+            try:
+                score = self._score_validation(X_val, y_val)
+            except NonFiniteError as exc:
+                # finite weights whose output on the validation rows overflows: the
+                # same divergence as non-finite weights (found by the fuzzer)
+                raise ValueError(f"Solver produced non-finite parameter weights or "
+                                 f"outputs: the network's output on the validation data "
+                                 f"overflowed at epoch {self.n_iter_}. The input data may "
+                                 f"contain large values and need to be preprocessed (e.g. "
+                                 f"standardized), or learning_rate_init lowered.") from exc
             self.validation_scores_.append(score)
             if cfg["verbose"]:
                 print(f"Validation score: {score:f}")

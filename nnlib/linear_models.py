@@ -267,8 +267,8 @@ class LogisticRegression(_BinaryClassifier):
     fit_intercept : bool
     learning_rate : "auto" or float > 0
         "auto" takes ``1 / L`` with ``L = sigma_max(X)^2 / (4 n) + alpha``, the gradient's
-        Lipschitz constant, for which gradient descent provably converges (1 when L = 0;
-        ValueError when X is so large that 1 / L underflows to 0).
+        Lipschitz constant, for which gradient descent provably converges (1 when 1 / L
+        would overflow, L ~ 0; ValueError when X is so large that 1 / L underflows to 0).
     tol : float >= 0
         Stop when the Euclidean norm of the gradient is at most tol.
     max_iter : int >= 1
@@ -320,8 +320,10 @@ class LogisticRegression(_BinaryClassifier):
             # gradient_descent complain about an lr the user never gave)
             with np.errstate(over="ignore"):
                 L = (sigma_max / (4.0 * Xa.shape[0])) * sigma_max + alpha
-            if L == 0.0:
-                lr = 1.0        # X = 0, no intercept, alpha = 0: E is constant, grad 0
+            if L <= 1.0 / np.finfo(np.float64).max:
+                # X = 0 without intercept and alpha ~ 0 (a denormal alpha made 1/L inf):
+                # E is (nearly) constant and any step up to 2/L converges; take 1
+                lr = 1.0
             else:
                 lr = 1.0 / L
                 if not lr > 0.0:
