@@ -14,9 +14,10 @@ batching, forward, loss, backward, L2 and the update with the GIL released), wit
 gradient from ``Sequential.loss_and_grads``. Python runs only the per-epoch logic
 (shuffle, stopping, schedules, validation). ``nnlib/_mlp_numpy.py`` states the same
 training in plain NumPy; the tests check both train the same model. Multi-output
-regression trains with that NumPy reference, because scikit-learn's loss averages the
-squared errors over outputs where nnlib's ``squared_error`` sums them; so does
-multilabel classification (below).
+regression trains in the compiled loop too: scikit-learn's squared loss averages over the
+outputs but takes the gradient of the sum, which is nnlib's ``squared_error`` gradient;
+only the reported loss (``loss_``, ``loss_curve_``) is divided by n_outputs (the loop's
+``loss_scale``), so the values match scikit-learn's.
 
 How training follows scikit-learn
 ---------------------------------
@@ -59,8 +60,9 @@ Extensions beyond scikit-learn
 * ``activation`` also accepts nnlib's 'leaky_relu', 'softplus' and 'elu'.
 
 Multilabel classification (y an n_samples x n_labels 0/1 matrix) uses one logistic
-output per label, as scikit-learn, and trains with the NumPy reference (nnlib's
-compiled logistic loss takes a single output).
+output per label, as scikit-learn: the compiled ``logistic_loss`` on n_labels outputs,
+whose loss (summed over the labels, averaged over the samples) and gradient are
+scikit-learn's.
 
 Not supported (clear errors): sparse X, ``sample_weight`` and
 ``MLPRegressor(loss="poisson")``.
@@ -322,10 +324,8 @@ class _BaseMLP(BaseModel):
 
     def _engine_for(self, n_outputs):
         """'compiled' (nnlib.Sequential's compiled loop) unless the NumPy reference is
-        asked for (``_engine = "numpy"``) or needed: multi-output regression, where
-        scikit-learn's loss averages over outputs and nnlib's squared_error sums them."""
-        if self._engine == "numpy" or self.__dict__.get("_multilabel") or (
-                self._estimator_type == "regressor" and n_outputs > 1):
+        asked for (``_engine = "numpy"``, the tests' oracle)."""
+        if self._engine == "numpy":
             return _NumpyTrainer
         return _CompiledTrainer
 
@@ -592,8 +592,11 @@ class _CompiledTrainer:
                           activation="identity" if last else self.cfg["activation"])
             layer.W, layer.b = W, b
             layers.append(layer)
-        self._cached_model = Sequential(layers)
-        return self._cached_model
+        model = Sequential(layers)
+        if self.loss == "squared_error":
+            model._loss_report_scale = 1.0 / e.coefs_[-1].shape[1]   # see loss_and_grads
+        self._cached_model = model
+        return model
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -603,13 +606,23 @@ class _CompiledTrainer:
     def _y(self, Y):
         if self.loss == "softmax_cross_entropy":
             return np.argmax(Y, axis=1)
-        if self.loss == "logistic_loss":
-            return Y[:, 0]
-        return Y
+        return Y          # logistic: (n, 1), or (n, n_labels) for multilabel
 
     def loss_and_grads(self, X, Y, l2):
-        value, grads = self._model().loss_and_grads(X, self._y(Y), loss=self.loss, l2=l2)
-        return value, grads[0::2], grads[1::2]
+        k = Y.shape[1]
+        if self.loss != "squared_error" or k == 1:
+            value, grads = self._model().loss_and_grads(X, self._y(Y), loss=self.loss, l2=l2)
+            return value, grads[0::2], grads[1::2]
+        # scikit-learn's multi-output squared loss: the data term averaged over the k
+        # outputs, the gradient that of the sum (as Sequential computes it), the penalty
+        # added as scikit-learn adds it
+        value, grads = self._model().loss_and_grads(X, Y, loss=self.loss)
+        dWs, dbs = grads[0::2], grads[1::2]
+        e = self.est
+        for dW, W in zip(dWs, e.coefs_):
+            dW += l2 * W
+        penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in e.coefs_)
+        return value / k + 0.5 * l2 * penalty, dWs, dbs
 
     def epoch(self, X, Y, order, batch):
         model = self._model()

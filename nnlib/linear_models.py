@@ -267,7 +267,8 @@ class LogisticRegression(_BinaryClassifier):
     fit_intercept : bool
     learning_rate : "auto" or float > 0
         "auto" takes ``1 / L`` with ``L = sigma_max(X)^2 / (4 n) + alpha``, the gradient's
-        Lipschitz constant, for which gradient descent provably converges.
+        Lipschitz constant, for which gradient descent provably converges (1 when L = 0;
+        ValueError when X is so large that 1 / L underflows to 0).
     tol : float >= 0
         Stop when the Euclidean norm of the gradient is at most tol.
     max_iter : int >= 1
@@ -315,7 +316,19 @@ class LogisticRegression(_BinaryClassifier):
 
         if isinstance(self.learning_rate, str) and self.learning_rate == "auto":
             sigma_max = np.linalg.norm(Xa, 2)
-            lr = 1.0 / (sigma_max ** 2 / (4.0 * Xa.shape[0]) + alpha)
+            # (found by tests/test_fuzz_models.py: 1/0 and an overflowing sigma^2 made
+            # gradient_descent complain about an lr the user never gave)
+            with np.errstate(over="ignore"):
+                L = (sigma_max / (4.0 * Xa.shape[0])) * sigma_max + alpha
+            if L == 0.0:
+                lr = 1.0        # X = 0, no intercept, alpha = 0: E is constant, grad 0
+            else:
+                lr = 1.0 / L
+                if not lr > 0.0:
+                    raise ValueError(
+                        f"learning_rate='auto' cannot handle X this large: its largest "
+                        f"singular value {sigma_max:.3g} makes the step 1/L underflow "
+                        f"to 0; standardize X or give learning_rate explicitly")
         else:
             lr = check_real_scalar(self.learning_rate, "learning_rate", low=0.0,
                                    low_open=True)

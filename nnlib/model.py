@@ -43,7 +43,7 @@ from nnlib._dense_args import activation_spec
 from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
-from nnlib._validation import (DTypeError, ShapeError, as_float_array,
+from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_finite, check_fits_dtype, check_int_scalar,
                                check_real_scalar)
 from nnlib.layers import Dense, as_generator
@@ -112,6 +112,12 @@ class Sequential:
     params : list of ndarray
         ``[W1, b1, W2, b2, ...]``, the live arrays (writing into them changes the model).
     """
+
+    # Factor on the data loss that fit reports (history["loss"]), never on the gradient:
+    # 1 for every user model. MLPRegressor sets 1/n_outputs on the model it trains, to
+    # report scikit-learn's multi-output squared loss (the mean over the outputs, whose
+    # gradient scikit-learn takes as that of the sum).
+    _loss_report_scale = 1.0
 
     def __init__(self, layers):
         self.layers = list(layers)
@@ -194,10 +200,17 @@ class Sequential:
             return (np.empty((n, 0), self.dtype),
                     check_class_labels(y, n, c, name="y"))
         if loss == "logistic_loss":
-            if c != 1:
-                raise ShapeError(f"logistic_loss needs an output layer with 1 unit; the "
-                                 f"model has {c}")
-            t = check_binary_labels(y, n, self.dtype, name="y").reshape(n, 1)
+            if c == 1:
+                t = check_binary_labels(y, n, self.dtype, name="y").reshape(n, 1)
+            else:
+                # multilabel: one independent logistic output per column of a 0/1 matrix
+                arr = np.asarray(y)
+                if arr.shape != (n, c):
+                    raise ShapeError(f"y must have shape ({n}, {c}) for logistic_loss on "
+                                     f"{c} outputs (a 0/1 indicator matrix, one column per "
+                                     f"output); got {arr.shape}")
+                t = check_binary_labels(arr.reshape(-1), n * c, self.dtype,
+                                        name="y.ravel()").reshape(n, c)
         else:   # squared_error
             t = as_float_array(y, "y", dtype=self.dtype)
             if t.ndim == 1 and c == 1:
@@ -235,8 +248,9 @@ class Sequential:
         ----------
         X : array_like (n, n_in), n >= 1
         y : class labels (n,) for softmax_cross_entropy, sparsemax_loss, hinge_loss;
-            {0, 1} labels (n,) for logistic_loss (1 output unit); targets (n, n_out) for
-            squared_error.
+            {0, 1} labels (n,) for logistic_loss with 1 output unit, or an (n, n_out) 0/1
+            matrix with more (multilabel: one logistic output per column, the loss summed
+            over the columns); targets (n, n_out) for squared_error.
         loss : str
         l2 : float >= 0
             L2 penalty on the weights (not the biases); at most the dtype's largest
@@ -293,13 +307,14 @@ class Sequential:
 
     def evaluate(self, X, y, loss="softmax_cross_entropy", margin=1.0, n_threads=None):
         """(mean loss, accuracy) of the model on (X, y), without L2. The accuracy is
-        None for squared_error; for logistic_loss the prediction is ``output > 0``."""
+        None for squared_error; for logistic_loss the prediction is ``output > 0`` and a
+        row counts as correct when all its outputs are (multilabel: exact match)."""
         value, _, _, (Z, yt, yl) = self._objective(X, y, loss, 0.0, margin, n_threads,
                                                    False)
         if loss in CLASS_LABEL_LOSSES:
             acc = float(np.mean(Z.argmax(axis=1) == yl))
         elif loss == "logistic_loss":
-            acc = float(np.mean((Z[:, 0] > 0) == (yt[:, 0] > 0.5)))
+            acc = float(np.mean(((Z > 0) == (yt > 0.5)).all(axis=1)))
         else:
             acc = None
         return value, acc
@@ -426,6 +441,12 @@ class Sequential:
             states = [s.reshape(-1) if s.size else None for s in states]
         else:
             states = [None] * len(params)
+        for i, st in enumerate(states):
+            # a non-finite state would stop the first epoch as if it had diverged
+            if st is not None and not np.isfinite(st).all():
+                raise NonFiniteError(f"the optimizer's state for params[{i}] is not finite "
+                                     "(left by a step on a non-finite gradient?); call "
+                                     "optimizer.reset()")
         ws_key = (tuple(sizes), min(batch_size, X.shape[0]), yt.shape[1], self.dtype)
         ws = _take_workspace(self, ws_key)
         if ws is None:
@@ -534,7 +555,8 @@ class Sequential:
             tic = time.perf_counter()
             p_total, p_seen, p_steps, status, finite = train.train_epoch(
                 net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
-                l2_per_batch, cfg, states, t0, ws, -1, threads, threads)
+                l2_per_batch, cfg, states, t0, ws, -1, threads, threads,
+                self._loss_report_scale)
             optimizer.t = t0 + p_steps
             total += p_total
             seen += p_seen
@@ -546,7 +568,7 @@ class Sequential:
                                        bad_weights)
                 optimizer.t = t0 + p_steps
                 what = ("loss" if status == 1 else "gradient" if status == 2
-                        else "weights after an update")
+                        else "weights or optimizer state after an update")
                 return total, seen, steps + p_steps, 1, what
             steps += p_steps
             start = stop
@@ -557,24 +579,36 @@ class Sequential:
     def _rewind(self, train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
                 l2_per_batch, cfg, states, t0, ws, threads, params, snapshot, state_snap,
                 steps, bad_weights):
-        """Leave the weights at the last finite step of this epoch; return its count.
+        """Leave the weights and optimizer state at the last finite step of this piece;
+        return its count.
 
-        ``steps`` updates were applied. If they left non-finite weights (an update
-        overflowed), restore the start-of-epoch copy and replay one step fewer
-        (deterministic), until the weights are finite."""
-        while bad_weights and steps > 0:
-            steps -= 1
+        ``steps`` updates were applied. If they left a non-finite weight or state (an
+        update overflowed), restore the start-of-piece copy, replay with a check after
+        every step to find the first update that overflowed, restore again and replay
+        only the steps before it (deterministic: two replays, whatever the step)."""
+        if not bad_weights:
+            return steps
+
+        def restore():
             for p, s in zip(params, snapshot):
                 p[...] = s
             for st, s in zip(states, state_snap):
                 if st is not None:
                     st[...] = s
-            if steps:
-                train.train_epoch(net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
-                                  l2, l2_per_batch, cfg, states, t0, ws, steps, threads,
-                                  threads)
-            bad_weights = not all(np.isfinite(p).all() for p in params)
-        return steps
+
+        restore()
+        _, _, good, status, _ = train.train_epoch(
+            net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2, l2_per_batch,
+            cfg, states, t0, ws, steps, threads, threads, self._loss_report_scale,
+            check_updates=True)
+        restore()
+        if status == 3 and good:
+            train.train_epoch(net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
+                              l2, l2_per_batch, cfg, states, t0, ws, good, threads,
+                              threads, self._loss_report_scale)
+        elif status != 3:       # cannot happen (replays are exact); keep the safe point
+            good = 0
+        return good
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path):

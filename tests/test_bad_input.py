@@ -335,8 +335,9 @@ def _model_cases():
         case("fit-validation-split-1", fit, (X, y), ValueError, "validation_split",
              validation_split=1.0),
         case("fit-callback-not-callable", fit, (X, y), TypeError, "callbacks", callbacks=[3]),
-        case("fit-logistic-needs-one-unit", fit, (X, y), ShapeError, "1 unit",
-             loss="logistic_loss"),
+        # 2 outputs: logistic_loss needs a (5, 2) 0/1 matrix (multilabel), not labels
+        case("fit-logistic-multi-output-needs-matrix", fit, (X, y), ShapeError,
+             r"shape \(5, 2\) for logistic_loss on 2 outputs", loss="logistic_loss"),
         case("fit-squared-error-target-shape", fit, (X, np.ones((5, 3))), ShapeError,
              r"shape \(5, 2\)", loss="squared_error"),
         case("fit-squared-error-nan-target", fit, (X, np.where(np.eye(5, 2) > 0, np.nan, 0)),

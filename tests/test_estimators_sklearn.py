@@ -82,12 +82,28 @@ def test_same_trajectory_as_sklearn_binary_and_regression(digits):
     assert_same_model(a, b, atol=1e-10)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_same_trajectory_as_sklearn_multioutput_regression(digits, solver):
+    """3 outputs, L2 on: scikit-learn reports the squared loss averaged over the outputs
+    and steps along the gradient of the sum; the compiled loop does the same."""
+    Xtr, _, _, _ = digits
+    Y = np.column_stack([Xtr[:, :3] @ [1.0, 2.0, 3.0], Xtr[:, 10], -Xtr[:, 20]])
+    a, b = both(MLPRegressor, SkRegressor, Xtr, Y, hidden_layer_sizes=(8,), alpha=0.1,
+                solver=solver, max_iter=4, random_state=0, activation="tanh",
+                learning_rate_init=0.01, batch_size=32)
+    assert a._engine_for(Y.shape[1]).__name__ == "_CompiledTrainer"      # not NumPy
+    assert_same_model(a, b, atol=1e-10)
+    if hasattr(b, "loss_curve_"):
+        np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+
+
 def test_same_trajectory_as_sklearn_multilabel():
     from sklearn.datasets import make_multilabel_classification
     X, Y = make_multilabel_classification(150, n_classes=4, random_state=0)
-    for solver in ("adam", "sgd"):
+    for solver in ("adam", "sgd", "lbfgs"):
         a, b = both(MLPClassifier, SkClassifier, X, Y, hidden_layer_sizes=(10,),
                     solver=solver, max_iter=5, random_state=0)
+        assert a._engine_for(Y.shape[1]).__name__ == "_CompiledTrainer"    # not NumPy
         assert_same_model(a, b, atol=1e-10)
         np.testing.assert_array_equal(a.predict(X), b.predict(X))
 

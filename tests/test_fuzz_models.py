@@ -302,7 +302,7 @@ def models(draw, dtype=None, n_in=None, n_out=None, acts=None, wild_weights=True
 
 def _outputs_for(loss):
     """Output widths that suit ``loss`` (and, one time in eight, any width)."""
-    fit = {"logistic_loss": st.just(1), "squared_error": st.integers(1, 3),
+    fit = {"logistic_loss": st.sampled_from([1, 1, 2, 3]), "squared_error": st.integers(1, 3),
            "hinge_loss": st.integers(1, 3)}.get(loss, st.integers(2, 3))
     return st.one_of(*([fit] * 7), st.integers(1, 3))
 
@@ -442,11 +442,13 @@ def _y_for(draw, loss, n, c, bad_p=0.2, dtype=F64):
             return y, [(NonFiniteError, "y")]
         return y, []
     if loss == "logistic_loss":
+        # one output: (n,) or (n, 1); c outputs (multilabel): (n, c)
+        shape = (n,) if c == 1 else (n, c)
         if not bad:
             y = draw(hnp.arrays(draw(st.sampled_from([np.int64, np.float64, bool, np.float32])),
-                                (n,), elements=st.sampled_from([0, 1])))
+                                shape, elements=st.sampled_from([0, 1])))
             return y, []
-        y = draw(arrays(draw(st.sampled_from([(n,), (n, 1), (n, 2), (n + 1,)]))))
+        y = draw(arrays(draw(st.sampled_from([shape, (n, 1), (n, c + 1), (n + 1,)]))))
     else:
         if not bad:
             y = draw(hnp.arrays(draw(st.sampled_from([np.int64, np.int32, np.uint8,
@@ -459,11 +461,11 @@ def _y_for(draw, loss, n, c, bad_p=0.2, dtype=F64):
     if arr.dtype.kind not in "biuf":
         return y, [(DTypeError, "y")]
     if loss == "logistic_loss":
-        if arr.shape not in ((n,), (n, 1)):
+        if arr.shape not in (((n,), (n, 1)) if c == 1 else ((n, c),)):
             return y, [(ShapeError, "y must have shape")]
         flat = arr.reshape(-1)
         if not ((flat == 0) | (flat == 1)).all():
-            return y, [(LabelError, r"y\[\d+\]")]
+            return y, [(LabelError, r"y(\.ravel\(\))?\[\d+\]")]
         return y, []
     if arr.shape != (n,):
         return y, [(ShapeError, "y must have shape")]
@@ -478,8 +480,6 @@ def _y_for(draw, loss, n, c, bad_p=0.2, dtype=F64):
 def _loss_model_errors(loss, c):
     if loss in ("softmax_cross_entropy", "sparsemax_loss") and c < 2:
         return [(ShapeError, ">= 2 units")]
-    if loss == "logistic_loss" and c != 1:
-        return [(ShapeError, "1 unit")]
     return []
 
 
@@ -493,8 +493,11 @@ def _ref_loss_and_grads(model, X, y, loss, l2, margin):
     if loss == "squared_error":
         yy = yy.astype(dt).reshape(Hs[-1].shape)
     elif loss == "logistic_loss":
-        yy = yy.reshape(-1).astype(dt)
+        yy = yy.astype(dt).reshape(Hs[-1].shape)
     value, dH = R.loss_and_grad(loss, Hs[-1], yy, margin)
+    if loss == "logistic_loss":     # the twin averages over all n*c outputs, the model
+        c = Hs[-1].shape[1]          # sums over the c outputs and averages over the rows
+        value, dH = value * c, (dH.astype(np.float64) * c).astype(dt)
     dz = dH
     grads = [None] * (2 * len(model.layers))
     for i in range(len(model.layers) - 1, -1, -1):
@@ -871,7 +874,8 @@ def _reference_fit(model, X, y, loss, optimizer, kw):
 @_settings(0.4)
 @given(loss_model=st.sampled_from(SMOOTH_LOSSES).flatmap(
     lambda loss: st.tuples(st.just(loss), models(
-        dtype=F64, n_out={"logistic_loss": 1, "squared_error": st.integers(1, 3)}.get(
+        dtype=F64, n_out={"logistic_loss": st.integers(1, 3),
+                          "squared_error": st.integers(1, 3)}.get(
             loss, st.integers(2, 3)), acts=SMOOTH_ACTS, wild_weights=False,
         inits=[i for i in INITIALIZERS if i != "zeros"]))),
     # Adaptive rules divide by sqrt(v) + eps: with a tiny eps a gradient that is zero up
@@ -898,8 +902,13 @@ def test_fuzz_fit_matches_reference(loss_model, opt, data):
     optimizer = make_opt()
     want, want_losses = _reference_fit(model, X, y, loss, make_opt(), kw)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         hist = model.fit(X, y, loss=loss, optimizer=optimizer, n_threads=1, **kw)
+    if hist.stop_reason == "nonfinite":
+        # lr 0.3 with momentum near 1 can diverge; test_fuzz_fit checks that outcome
+        assert not all(np.isfinite(want_losses)) or max(np.abs(p).max() for p in want) > 1e100
+        COUNTS["models.sequential.fit_vs_reference"]["diverged"] += 1
+        return
     COUNTS["models.sequential.fit_vs_reference"]["returned"] += 1
     scale = max(1.0, max(float(np.abs(p).max()) for p in want))
     for got, ref in zip(model.params, want):
@@ -1222,9 +1231,13 @@ def test_fuzz_linear_models(case, data):
             y_errs = [(LabelError, "binary")]
         classifier = True
     expected = expected + _check_x_errors(X) + y_errs
-    # Documented: solver="normal" raises LinAlgError (a ValueError) if X^T X is singular.
+    # Documented: solver="normal" raises LinAlgError (a ValueError) if X^T X is singular;
+    # learning_rate="auto" a ValueError if X is so large that the step underflows.
     allowed = ([(np.linalg.LinAlgError, "singular")]
                if params.get("solver") == "normal" else [])
+    if params.get("learning_rate") == "auto" and not _check_x_errors(X) and \
+            np.abs(np.asarray(X, dtype=np.float64)).max() > 1e100:
+        allowed.append((ValueError, "learning_rate='auto' cannot handle X this large"))
     est = cls(**params)
     before = snapshot(X, y)
     with warnings.catch_warnings():
@@ -1372,6 +1385,8 @@ REGRESSIONS = [
         *_xor_data()), TypeError, "fit_intercept"),
     ("perceptron-shuffle-string", lambda: nnlib.Perceptron(shuffle="yes").fit(*_xor_data()),
      TypeError, "shuffle must be True or False"),
+    ("logreg-auto-lr-huge-X", lambda: nnlib.LogisticRegression().fit(
+        [[1e200], [-1e200]], [0, 1]), ValueError, "learning_rate='auto' cannot handle"),
     ("threshold-nan-weight", lambda: nnlib.ThresholdNetwork([[[np.nan]]], [[0.0]]),
      NonFiniteError, r"weights\[0\] must be finite"),
     ("threshold-overflow", lambda: nnlib.ThresholdNetwork([[[2.0]], [[0.0]]], [[0.0], [0.0]],
@@ -1392,6 +1407,13 @@ REGRESSIONS = [
 def test_regressions_found_by_fuzzing(fn, exc, message):
     with pytest.raises(exc, match=message):
         fn()
+
+
+def test_logistic_regression_auto_lr_on_all_zero_X():
+    """L = 0 (X = 0, no intercept, alpha = 0) gave lr = 1/0 = inf and a complaint about
+    an lr the user never passed; E is constant there, so w = 0 is the answer at once."""
+    m = nnlib.LogisticRegression(fit_intercept=False).fit(np.zeros((2, 1)), [0, 1])
+    assert m.converged_ and m.learning_rate_ == 1.0 and not m.coef_.any()
 
 
 @pytest.mark.parametrize("fn, what", [(_loss_grads_inf_x, "gradient"),

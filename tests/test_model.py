@@ -176,8 +176,11 @@ def test_loss_and_grads_bad_input():
         model.loss_and_grads(X, [0, 1, 2, 0, 1])
     with pytest.raises(ShapeError):
         model.loss_and_grads(X, [0, 1, 0])
-    with pytest.raises(ShapeError, match="1 unit"):
+    # 2 outputs: logistic_loss wants a (5, 2) 0/1 matrix (multilabel), not 5 labels
+    with pytest.raises(ShapeError, match=r"shape \(5, 2\) for logistic_loss on 2 outputs"):
         model.loss_and_grads(X, [0, 1, 0, 1, 0], "logistic_loss")
+    with pytest.raises(LabelError, match=r"y.ravel\(\)\[1\] = 2"):
+        model.loss_and_grads(X, [[0, 2]] + [[1, 0]] * 4, "logistic_loss")
     with pytest.raises(ShapeError, match="squared_error"):
         model.loss_and_grads(X, np.zeros((5, 3)), "squared_error")
     with pytest.raises(ValueError, match="unknown loss"):

@@ -15,6 +15,9 @@ the compiler sees e.g. a pure relu loop and vectorizes it (branch-free select). 
 inside one flat loop was NOT unswitched by gcc -O3: measured relu fwd+vjp on 1e6 float64,
 one thread, 10.6 ms that way vs 1.7 ms for identity.
 
+float32 tanh uses ``nn_tanh_f32`` (scalar.pxd): double arithmetic with a shorter
+polynomial, exact enough for a float32 result (<= 0.5001 ulp after rounding), ~2x cheaper.
+
 Any shape is handled by the wrapper passing ``ravel()``ed views: an elementwise map does
 not care about the shape.
 """
@@ -22,7 +25,7 @@ from cython.parallel cimport prange
 from cython cimport floating
 
 from nnlib._kernels.scalar cimport (
-    act_scalar, act_grad_x, ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU,
+    nn_tanh_f32, act_scalar, act_grad_x, ACT_IDENTITY, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU,
     ACT_SOFTPLUS, ACT_ELU)
 
 DEF CHUNK = 4096
@@ -39,8 +42,12 @@ cdef inline void _forward_chunk(int kind, const floating* x, floating* out, Py_s
         for j in range(n):
             out[j] = <floating>act_scalar(ACT_SIGMOID, x[j], p)
     elif kind == ACT_TANH:
-        for j in range(n):
-            out[j] = <floating>act_scalar(ACT_TANH, x[j], p)
+        if floating is float:          # the float32 tanh: enough for a float32 result
+            for j in range(n):
+                out[j] = <float>nn_tanh_f32(x[j])
+        else:
+            for j in range(n):
+                out[j] = <floating>act_scalar(ACT_TANH, x[j], p)
     elif kind == ACT_RELU:
         for j in range(n):
             out[j] = <floating>act_scalar(ACT_RELU, x[j], p)
@@ -61,6 +68,7 @@ cdef inline void _forward_chunk(int kind, const floating* x, floating* out, Py_s
 cdef inline void _vjp_chunk(int kind, const floating* x, const floating* g, floating* out,
                             Py_ssize_t n, double p) noexcept nogil:
     cdef Py_ssize_t j
+    cdef double t
     if kind == ACT_IDENTITY:
         for j in range(n):
             out[j] = <floating>(act_grad_x(ACT_IDENTITY, x[j], p) * g[j])
@@ -68,8 +76,13 @@ cdef inline void _vjp_chunk(int kind, const floating* x, const floating* g, floa
         for j in range(n):
             out[j] = <floating>(act_grad_x(ACT_SIGMOID, x[j], p) * g[j])
     elif kind == ACT_TANH:
-        for j in range(n):
-            out[j] = <floating>(act_grad_x(ACT_TANH, x[j], p) * g[j])
+        if floating is float:
+            for j in range(n):
+                t = nn_tanh_f32(x[j])
+                out[j] = <float>((1.0 - t * t) * g[j])        # tanh' = 1 - tanh^2
+        else:
+            for j in range(n):
+                out[j] = <floating>(act_grad_x(ACT_TANH, x[j], p) * g[j])
     elif kind == ACT_RELU:
         for j in range(n):
             out[j] = <floating>(act_grad_x(ACT_RELU, x[j], p) * g[j])
