@@ -42,7 +42,7 @@ from nnlib._dense_args import activation_spec
 from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
-from nnlib._validation import (DTypeError, ShapeError, as_float_array,
+from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_finite, check_fits_dtype, check_int_scalar,
                                check_real_scalar)
 from nnlib.layers import Dense, as_generator
@@ -434,6 +434,12 @@ class Sequential:
             states = [s.reshape(-1) if s.size else None for s in states]
         else:
             states = [None] * len(params)
+        for i, st in enumerate(states):
+            # a non-finite state would stop the first epoch as if it had diverged
+            if st is not None and not np.isfinite(st).all():
+                raise NonFiniteError(f"the optimizer's state for params[{i}] is not finite "
+                                     "(left by a step on a non-finite gradient?); call "
+                                     "optimizer.reset()")
         ws = train.workspace(sizes, min(batch_size, X.shape[0]), yt.shape[1], self.dtype)
         n = X.shape[0]
         # Threads: the GEMMs are BLAS's to parallelize; the compiled elementwise passes
@@ -549,7 +555,7 @@ class Sequential:
                                        bad_weights)
                 optimizer.t = t0 + p_steps
                 what = ("loss" if status == 1 else "gradient" if status == 2
-                        else "weights after an update")
+                        else "weights or optimizer state after an update")
                 return total, seen, steps + p_steps, 1, what
             steps += p_steps
             start = stop
@@ -560,24 +566,36 @@ class Sequential:
     def _rewind(self, train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
                 l2_per_batch, cfg, states, t0, ws, threads, params, snapshot, state_snap,
                 steps, bad_weights):
-        """Leave the weights at the last finite step of this epoch; return its count.
+        """Leave the weights and optimizer state at the last finite step of this piece;
+        return its count.
 
-        ``steps`` updates were applied. If they left non-finite weights (an update
-        overflowed), restore the start-of-epoch copy and replay one step fewer
-        (deterministic), until the weights are finite."""
-        while bad_weights and steps > 0:
-            steps -= 1
+        ``steps`` updates were applied. If they left a non-finite weight or state (an
+        update overflowed), restore the start-of-piece copy, replay with a check after
+        every step to find the first update that overflowed, restore again and replay
+        only the steps before it (deterministic: two replays, whatever the step)."""
+        if not bad_weights:
+            return steps
+
+        def restore():
             for p, s in zip(params, snapshot):
                 p[...] = s
             for st, s in zip(states, state_snap):
                 if st is not None:
                     st[...] = s
-            if steps:
-                train.train_epoch(net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
-                                  l2, l2_per_batch, cfg, states, t0, ws, steps, threads,
-                                  threads)
-            bad_weights = not all(np.isfinite(p).all() for p in params)
-        return steps
+
+        restore()
+        _, _, good, status, _ = train.train_epoch(
+            net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2, l2_per_batch,
+            cfg, states, t0, ws, steps, threads, threads, self._loss_report_scale,
+            check_updates=True)
+        restore()
+        if status == 3 and good:
+            train.train_epoch(net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
+                              l2, l2_per_batch, cfg, states, t0, ws, good, threads,
+                              threads, self._loss_report_scale)
+        elif status != 3:       # cannot happen (replays are exact); keep the safe point
+            good = 0
+        return good
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path):

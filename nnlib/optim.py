@@ -193,6 +193,17 @@ class Optimizer:
             Gradients, one per param, same shape and dtype as it; not modified.
         n_threads : int or None
             OpenMP threads per array; None: 1 for small arrays, all cores for large.
+
+        Raises
+        ------
+        NonFiniteError
+            If the update would turn a finite param, gradient and state into inf or NaN
+            (e.g. a gradient of 1e155 in float64 or 1e20 in float32, whose square
+            overflows the state of Adagrad, RMSprop and Adam: the step would then be
+            silently skipped or NaN). The message names the optimizer, the array and the
+            element; every param and the optimizer state are left as they were, and
+            ``t`` does not advance. (PyTorch returns inf/NaN here.) A NaN or inf
+            *gradient* is not refused: it gives NaN/inf in its own elements only.
         """
         if isinstance(params, np.ndarray):
             params = [params]
@@ -211,9 +222,13 @@ class Optimizer:
             threads, min_size = max(MAX_THREADS, 1), PARALLEL_MIN_SIZE
         else:
             threads, min_size = resolve_threads(n_threads, 0), 0
-        # the kernel validates every array (naming params[i] / grads[i]) before any update
-        _k.optim_step_arrays(self.config(), list(params), list(grads), state, self.t + 1,
-                             threads, min_size)
+        # the kernel validates every array (naming params[i] / grads[i]) before any update,
+        # and undoes a step that overflows (finite in, inf/NaN out)
+        try:
+            _k.optim_step_arrays(self.config(), list(params), list(grads), state,
+                                 self.t + 1, threads, min_size)
+        except NonFiniteError as exc:
+            raise NonFiniteError(f"{type(self).__name__} {exc}") from None
         self.t += 1
 
     def __repr__(self):

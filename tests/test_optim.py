@@ -688,3 +688,84 @@ def test_pickle_round_trip_keeps_state_and_step(name, cls, kw, tc, sk):
     opt.step([p], [np.cos(p)])
     clone.step([q], [np.cos(q)])
     np.testing.assert_array_equal(p, q)
+
+
+# ---- overflow: finite in, non-finite out is refused, everything left unchanged ---------
+
+OVERFLOW_RULES = [
+    (O.SGD, {}), (O.SGD, dict(momentum=0.9, nesterov=True)), (O.Adagrad, {}),
+    (O.RMSprop, {}), (O.RMSprop, dict(centered=True)),
+    (O.RMSprop, dict(centered=True, momentum=0.5)), (O.Adam, {}),
+    (O.Adam, dict(amsgrad=True)), (O.AdamW, {}), (O.NotesMomentum, {}),
+    (O.NotesAdaGrad, {}), (O.SklearnSGD, {}), (O.SklearnAdam, {}),
+    (O.RMSprop, dict(centered=True, eps=1e-300)), (O.Adam, dict(eps=1e-300, weight_decay=1.0)),
+    (O.SGD, dict(weight_decay=1.0))]
+# Huge but finite gradients per dtype: 1e155 (f64) and 1e20 (f32) square past the dtype's
+# max; the larger ones overflow even (1 - beta2) g^2.
+# The sweep crosses the magnitude below which the kernel skips its dry run (_safe_bound):
+# an overflow must not slip through on either side.
+HUGE = {np.float64: [1e100, 1e140, 1e150, 1e152, 1e153, 1e154, 1e155, 1e200, 1e300],
+        np.float32: [1e10, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e30, 3e38]}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cls, kw", OVERFLOW_RULES,
+                         ids=[f"{c.__name__}-{'-'.join(k) or 'default'}"
+                              for c, k in OVERFLOW_RULES])
+def test_step_on_a_huge_gradient_is_a_real_step_or_refused(cls, kw, dtype):
+    """A finite gradient too large for the dtype: either the step is an honest finite
+    update (param and state finite, the huge element moved) or NonFiniteError naming the
+    optimizer and array, with params, state and t exactly as before. Never the old
+    outcomes: a state of inf and a silently skipped step, or NaN. (PyTorch gives those.)"""
+    for g_big in HUGE[dtype]:
+        opt = cls(lr=1e-3, **kw)
+        params = [np.ones(3, dtype), np.full((2, 2), 0.5, dtype)]
+        opt.step(params, [np.full(3, 0.1, dtype), np.full((2, 2), -0.2, dtype)])
+        before = [p.copy() for p in params]
+        state_before = [s.copy() for s in opt.state_arrays(params)]
+        grads = [np.full(3, 0.1, dtype), np.array([[0.3, g_big], [0.1, -0.1]], dtype)]
+        try:
+            with np.errstate(all="raise"):          # no hidden overflow in Python code
+                opt.step(params, grads)
+        except NonFiniteError as exc:
+            msg = str(exc)
+            assert cls.__name__ in msg and "params[1] element 1" in msg
+            assert "nothing was updated" in msg
+            _assert_bitwise(params, before)
+            _assert_bitwise(opt.state_arrays(params), state_before)
+            assert opt.t == 1
+            continue
+        assert all(np.isfinite(p).all() for p in params), (g_big, params)
+        assert all(np.isfinite(s).all() for s in opt.state_arrays(params)), g_big
+        assert params[1][0, 1] != before[1][0, 1], "the step was silently skipped"
+        assert opt.t == 2
+
+
+def _assert_bitwise(got, want):
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("cls, kw, g_big", [
+    (O.Adagrad, {}, 1e155), (O.NotesAdaGrad, {}, 1e155), (O.SklearnAdam, {}, 1e155),
+    (O.RMSprop, {}, 1e160), (O.RMSprop, dict(centered=True), 1e160), (O.Adam, {}, 1e160),
+    (O.AdamW, dict(amsgrad=True), 1e160)], ids=lambda v: getattr(v, "__name__", None))
+def test_overflowing_second_moment_is_refused(cls, kw, g_big):
+    """These must raise (g^2 or (1 - beta) g^2 overflows float64): the case the old code
+    turned into a silently skipped step."""
+    opt = cls(**kw)
+    p = np.ones(4)
+    with pytest.raises(NonFiniteError, match=f"{cls.__name__} step 1: params\\[0\\] "
+                                             "element 2.*overflows float64"):
+        opt.step([p], [np.array([1.0, -1.0, g_big, 0.0])])
+    assert (p == 1).all() and opt.t == 0
+    assert (opt.state_arrays([p])[0] == opt._initial_state_value()).all()
+    opt.step([p], [np.array([1.0, -1.0, 2.0, 0.0])])          # still usable
+    assert opt.t == 1 and np.isfinite(p).all()
+
+
+def test_non_finite_gradient_is_not_an_overflow_error():
+    """NaN/inf *in* give NaN/inf in those elements only (as before, and as PyTorch)."""
+    p = np.ones(3)
+    O.Adam().step([p], [np.array([np.nan, 1.0, np.inf])])
+    assert np.isnan(p[0]) and np.isfinite(p[1])

@@ -48,6 +48,57 @@ def _assert_same(a, b):
 
 # --- divergence -------------------------------------------------------------------------
 
+STATEFUL = [(optim.Adagrad, {}), (optim.RMSprop, {}), (optim.RMSprop, dict(centered=True)),
+            (optim.Adam, {}), (optim.AdamW, dict(amsgrad=True)), (optim.NotesAdaGrad, {}),
+            (optim.SklearnAdam, {})]
+
+
+@pytest.mark.parametrize("dtype, x_big, y_big", [(np.float64, 1e10, 1e150),
+                                                 (np.float32, 1e10, 1e15)],
+                         ids=["f64", "f32"])
+@pytest.mark.parametrize("cls, kw", STATEFUL,
+                         ids=[c.__name__ + "".join(k) for c, k in STATEFUL])
+def test_fit_stops_when_the_optimizer_state_overflows(cls, kw, dtype, x_big, y_big):
+    """Row 3 gives a finite loss (~y_big^2 / 2) but a weight gradient x_big * y_big whose
+    square overflows the optimizer's state. The weights stay finite (m / inf = 0), so
+    before the state was checked this step -- and every later one -- was silently
+    skipped. Now fit stops there: a warning, and weights, state and t bitwise those of a
+    fit on the first 3 rows."""
+    X = np.array([[1.0], [0.5], [-1.0], [x_big], [1.0]], dtype=dtype)
+    y = np.array([1.0, 0.0, 2.0, y_big, 1.0], dtype=dtype)
+
+    def fresh():
+        return (nnlib.Sequential([nnlib.Dense(1, 1, init="zeros", dtype=dtype)]),
+                cls(lr=0.01, **kw))
+    model, opt = fresh()
+    with pytest.warns(RuntimeWarning, match="optimizer state.*last finite step"):
+        hist = model.fit(X, y, loss="squared_error", optimizer=opt, epochs=3,
+                         batch_size=1, shuffle=False)
+    assert hist.stop_reason == "nonfinite"
+    assert hist.nonfinite == {"epoch": 0, "step": 3,
+                              "what": "weights or optimizer state after an update"}
+    state = opt.state_arrays(model.params)
+    assert all(np.isfinite(s).all() for s in state) and opt.t == 3
+    ref, ref_opt = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ref.fit(X[:3], y[:3], loss="squared_error", optimizer=ref_opt, epochs=1,
+                batch_size=1, shuffle=False)
+    _assert_same(model.params, ref.params)
+    _assert_same(state, ref_opt.state_arrays(ref.params))
+
+
+def test_fit_refuses_a_non_finite_optimizer_state():
+    model = _model()
+    opt = optim.Adam()
+    opt.step(model.params, [np.full_like(p, np.nan) for p in model.params])
+    for p, q in zip(model.params, _model().params):
+        p[...] = q
+    X, y = _data()
+    with pytest.raises(nnlib.NonFiniteError, match=r"state for params\[0\].*reset"):
+        model.fit(X, y, optimizer=opt)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_diverging_fit_warns_and_keeps_last_finite_weights(dtype):
     """Full-batch GD with a huge learning rate on squared error: the weights grow
@@ -61,7 +112,8 @@ def test_diverging_fit_warns_and_keeps_last_finite_weights(dtype):
                          epochs=10_000, batch_size=len(X), shuffle=False)
     assert hist.stop_reason == "nonfinite"
     info = hist.nonfinite
-    assert info["what"] in ("loss", "gradient", "weights after an update")
+    assert info["what"] in ("loss", "gradient",
+                            "weights or optimizer state after an update")
     assert all(np.isfinite(p).all() for p in model.params)
     assert np.isfinite(hist["loss"]).all()
     assert 0 < info["epoch"] < 10_000

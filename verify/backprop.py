@@ -10,9 +10,11 @@ the float inputs. The objective is the one ``loss_and_grads`` documents:
     (1/n) sum_i loss(z_i, y_i) + l2/2 sum_layers ||W||^2     (biases not penalized)
 
 with z = Dense(4 -> C, identity)(act(Dense(3 -> 4)(X))). Piecewise losses (sparsemax,
-hinge) are smooth on the open region containing the random point, so the region is read off
-the exact logits and that region's polynomial is differentiated (its derivative equals the
-loss's there); a point within 1e-9 of a region boundary is reported instead of used.
+hinge) and activations (relu, leaky_relu, elu, sign) are smooth on the open region containing
+the random point, so the region is read off the exact logits / pre-activations and that
+region's expression is differentiated (its derivative equals the function's there); a point
+within 1e-9 of a region boundary is reported instead of used (the kinks themselves are
+checked against the subdifferential in the kernel section).
 Gradients are compared normwise per parameter array: max |compiled - exact| / max |exact|.
 """
 import time
@@ -81,7 +83,21 @@ def _symbolic_network(act_name, loss, c, Xv, yv, params):
     defn = (sp.tanh(z) if act_name == "tanh" else act.definition).subs(act.evidence_params)
     zw = sp.Symbol("zw")              # weights carry no assumptions: diff is much faster
     defn = defn.subs(z, zw)
-    H = (Xs * W1 + sp.ones(N_SAMPLES, 1) * b1).applyfunc(lambda e: defn.subs(zw, e))
+    pre = Xs * W1 + sp.ones(N_SAMPLES, 1) * b1
+    if act.kinks:
+        # Piecewise activations, like the piecewise losses below: each pre-activation's
+        # exact value picks the open piece it lies in, and that piece's expression (equal
+        # to the activation on a neighbourhood, so with the same derivative) is used.
+        # Differentiating SymPy's Piecewise itself cost 2-3x more, for the same numbers.
+        def piece(e):
+            v = sp.N(e.subs(point), 30)
+            if any(abs(v - k) < 1e-9 for k in act.kinks):
+                raise ValueError("on an activation kink")
+            ex = next(ex for lo, hi, ex in act.pieces if lo < v < hi)
+            return ex.subs(act.evidence_params).subs(z, e)
+        H = pre.applyfunc(piece)
+    else:
+        H = pre.applyfunc(lambda e: defn.subs(zw, e))
     Z = H * W2 + sp.ones(N_SAMPLES, 1) * b2
     total = 0
     for i in range(N_SAMPLES):

@@ -21,17 +21,45 @@ NumPy twin) and ``optim_step_arrays`` (every parameter of a model in one call, t
 arrays' data pointers), which ``Optimizer.step`` uses: for the small arrays of per-sample
 training, fused-type dispatch and reshaping cost more than the update itself (a 4-array
 SGD step fell from ~50 to ~13 us). It validates all arrays before touching any.
+
+Overflow. ``optim_step_arrays`` also refuses a step that would turn finite numbers into
+non-finite ones: a gradient of 1e155 (float64) or 1e20 (float32) squares to inf in the
+second-moment state of Adagrad, RMSprop or Adam, after which every later update is
+``g / inf = 0`` (the step silently skipped, forever) or NaN. Before writing anything it
+runs the rule on copies, 256 elements at a time in stack buffers (``_dry_run``: reads
+param, grad and state once, writes only to L1), and if an element whose param, gradient
+and state are finite would come out non-finite it raises ``NonFiniteError`` naming the
+array and the element, with every array untouched. Otherwise the real update runs as
+before. The rule is elementwise, so the copy computes bitwise what the update will.
+The dry run costs about two updates (measured: Adam on 1e6 float64 5.4 -> 17 ms), so it
+only runs when needed: a first pass checks that every param, gradient and state value
+is at most ``_safe_bound(cfg)`` in magnitude, a bound under which no intermediate of any
+rule can exceed the dtype's max (squares of at most ``(1 + M + wd M ...)^2``, steps of
+at most ``lr / (1 - beta1) * (M + wd M) / eps``; see ``_safe_bound``). That pass is one
+vectorized read of the arrays; values beyond it (|g| > ~1e150 in float64, ~1e15 in
+float32 with the default eps) go through the dry run.
+Non-finite input (a NaN gradient) is not an error here: it gives NaN in its own elements
+only, as in PyTorch. ``optim_step``, the single-array kernel that mirrors the NumPy twin,
+does not check.
 """
+from cython.parallel cimport prange
 from cython cimport floating
+from libc.math cimport isfinite, fabs, sqrt
+from libc.float cimport DBL_MAX, FLT_MAX
+from libc.string cimport memcpy
 cimport numpy as cnp
 
 import numpy as np
 
-from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots,
-                                         optim_update_threads)
-from nnlib._validation import DTypeError, ShapeError
+from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD,
+                                         OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD,
+                                         OPT_ADAM, OPT_ADAMW, OPT_SKLEARN_ADAM,
+                                         optim_update_range, optim_update_threads)
+from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
 cnp.import_array()
+
+DEF CHECK_CHUNK = 256       # elements per dry-run block (x 4 arrays x 8 bytes: in L1)
 
 # The OptimConfig fields, in struct order: nnlib/optim.py's config() returns exactly these.
 CONFIG_FIELDS = ("kind", "lr", "momentum", "dampening", "weight_decay", "alpha", "eps",
@@ -115,6 +143,131 @@ cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
     optim_update_threads(cfg, param, grad, state, n, step, n_threads)
 
 
+cdef bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
+    # an OR of compares (x - x is 0 exactly for finite x), so the loop vectorizes
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(n):
+        bad = bad | ((a[i] - a[i]) != 0)
+    return bad == 0
+
+
+cdef bint _all_within(const floating* a, Py_ssize_t n, floating bound) noexcept nogil:
+    # |a[i]| <= bound for all i; NaN compares false (a NaN gradient is not refused here)
+    cdef Py_ssize_t i
+    cdef int out = 0
+    for i in range(n):
+        out = out | (a[i] > bound) | (a[i] < -bound)
+    return out == 0
+
+
+cdef double _safe_bound(const OptimConfig* c, double big) noexcept nogil:
+    """M such that one step of rule ``c`` on params, gradients and states all at most M
+    in magnitude keeps every intermediate below ``big`` (0: no such M is known).
+
+    With G = M (1 + wd)(1 + lr wd) + M bounding the effective gradient (L2 or AdamW's
+    shrink included) and u = 1 + M + G, every rule's values are at most
+    16 K u^2 (squares: states, g^2, a^2) or 16 K (1 + L) E u (steps: lr g / eps and
+    momentum buffers), with L = lr / (1 - beta1) (Adam's bias correction at t = 1 is the
+    largest), E = max(1, 1/eps, 1/sqrt(eps)) for the rules that divide, and K a product
+    of (1 + |coefficient|) over momentum, dampening, alpha and the betas (at most 32
+    for valid settings). Both terms are kept below big / 2."""
+    cdef int k = c.kind
+    cdef double lr = fabs(c.lr), wd = fabs(c.weight_decay), L = lr, E = 1.0, K, u
+    if k == OPT_ADAM or k == OPT_ADAMW or k == OPT_SKLEARN_ADAM:
+        if not c.beta1 < 1.0:
+            return 0.0
+        L = lr / (1.0 - c.beta1)
+    if not (k == OPT_SGD or k == OPT_NOTES_MOMENTUM or k == OPT_SKLEARN_SGD):
+        if not c.eps > 0.0:
+            return 0.0
+        E = 1.0 / c.eps
+        if 1.0 / sqrt(c.eps) > E:
+            E = 1.0 / sqrt(c.eps)
+        if E < 1.0:
+            E = 1.0
+    K = ((1.0 + fabs(c.momentum)) * (1.0 + fabs(c.dampening)) * (1.0 + fabs(c.alpha))
+         * (1.0 + fabs(c.beta1)) * (1.0 + fabs(c.beta2)))
+    u = sqrt(big / (32.0 * K))
+    if big / (32.0 * K * (1.0 + L) * E) < u:
+        u = big / (32.0 * K * (1.0 + L) * E)
+    u = (u - 1.0) / (2.0 + (1.0 + wd) * (1.0 + lr * wd))
+    return u if u > 0.0 else 0.0     # NaN (lr = inf...) gives 0 too: always dry-run
+
+
+cdef Py_ssize_t _check_step(const OptimConfig* cfg, const floating* param,
+                            const floating* grad, const floating* state, Py_ssize_t n,
+                            long long step, int slots, double bound,
+                            int n_threads) noexcept nogil:
+    """``_dry_run``'s answer, skipping the dry run when every value is within ``bound``
+    (then it cannot find anything). The bound check is split over ``n_threads`` like the
+    update (contiguous chunks)."""
+    cdef floating b = <floating>bound
+    cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else 1
+    cdef int out = 0
+    if chunks <= 1:         # no OpenMP region at all (as optim_update_threads)
+        out = not (_all_within(param, n, b) and _all_within(grad, n, b)
+                   and _all_within(state, slots * n, b))
+        return -1 if out == 0 else _dry_run(cfg, param, grad, state, n, step, slots)
+    for c in prange(chunks, schedule='static', num_threads=n_threads):
+        lo = c * n // chunks
+        hi = (c + 1) * n // chunks
+        out += not (_all_within(param + lo, hi - lo, b)
+                    and _all_within(grad + lo, hi - lo, b)
+                    and _all_within_slots(state + lo, hi - lo, n, slots, b))
+    if out == 0:
+        return -1
+    return _dry_run(cfg, param, grad, state, n, step, slots)
+
+
+cdef bint _all_within_slots(const floating* s, Py_ssize_t m, Py_ssize_t n, int slots,
+                            floating bound) noexcept nogil:
+    # elements [0, m) of each of the ``slots`` rows of stride n starting at s
+    cdef int k
+    for k in range(slots):
+        if not _all_within(s + k * n, m, bound):
+            return False
+    return True
+
+
+cdef bint _element_finite(const floating* p, const floating* s, Py_ssize_t i,
+                          Py_ssize_t stride, int slots) noexcept nogil:
+    """p[i] and the state s[k * stride + i] of every slot k are finite."""
+    cdef int k
+    if not isfinite(p[i]):
+        return False
+    for k in range(slots):
+        if not isfinite(s[k * stride + i]):
+            return False
+    return True
+
+
+cdef Py_ssize_t _dry_run(const OptimConfig* cfg, const floating* param,
+                         const floating* grad, const floating* state, Py_ssize_t n,
+                         long long step, int slots) noexcept nogil:
+    """Index of the first element that the step would make non-finite (param or state)
+    although its param, gradient and state are finite; -1 if none. Runs the rule on
+    copies, CHECK_CHUNK elements at a time, and writes nothing else."""
+    cdef floating p[CHECK_CHUNK]
+    cdef floating s[3 * CHECK_CHUNK]
+    cdef Py_ssize_t lo, m, i
+    cdef int k
+    for lo in range(0, n, CHECK_CHUNK):
+        m = CHECK_CHUNK if n - lo > CHECK_CHUNK else n - lo
+        memcpy(p, param + lo, m * sizeof(floating))
+        for k in range(slots):
+            memcpy(s + k * m, state + k * n + lo, m * sizeof(floating))
+        optim_update_range(cfg, p, grad + lo, s, m, step, 0, m)
+        if _all_finite(p, m) and _all_finite(s, slots * m):
+            continue                                    # the usual case
+        for i in range(m):
+            if (not _element_finite(p, s, i, m, slots)
+                    and isfinite(grad[lo + i])
+                    and _element_finite(param + lo, state + lo, i, n, slots)):
+                return lo + i
+    return -1
+
+
 cdef bint _same_shape(cnp.ndarray a, cnp.ndarray b):
     cdef int d, nd = cnp.PyArray_NDIM(a)
     if cnp.PyArray_NDIM(b) != nd:
@@ -195,6 +348,10 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
             raise ValueError(f"the optimizer state of params[{i}] must be C-contiguous and "
                              "writable")
         checked.append(g)
+    for i in range(k):      # all arrays before any update: a refused step writes nothing
+        n = cnp.PyArray_SIZE(params[i])
+        _refuse_overflow(&cfg, params[i], checked[i], states[i], i, step, slots,
+                         n_threads if n >= parallel_min_size else 1)
     for i in range(k):
         p = params[i]
         g = checked[i]
@@ -211,3 +368,32 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
             with nogil:
                 _run(&cfg, <float*>cnp.PyArray_DATA(p), <const float*>cnp.PyArray_DATA(g),
                      <float*>cnp.PyArray_DATA(st), n, step, nt)
+
+
+cdef _refuse_overflow(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
+                      cnp.ndarray st, Py_ssize_t i, long long step, int slots, int nt):
+    """Raise NonFiniteError if the step would turn a finite element of ``params[i]`` (or
+    of its state) non-finite (see the design note)."""
+    cdef Py_ssize_t j = -1, n = cnp.PyArray_SIZE(p)
+    if n == 0:
+        return
+    if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
+        with nogil:
+            j = _check_step(cfg, <const double*>cnp.PyArray_DATA(p),
+                            <const double*>cnp.PyArray_DATA(g),
+                            <const double*>cnp.PyArray_DATA(st), n, step, slots,
+                            _safe_bound(cfg, DBL_MAX), nt)
+    else:
+        with nogil:
+            j = _check_step(cfg, <const float*>cnp.PyArray_DATA(p),
+                            <const float*>cnp.PyArray_DATA(g),
+                            <const float*>cnp.PyArray_DATA(st), n, step, slots,
+                            _safe_bound(cfg, FLT_MAX), nt)
+    if j >= 0:
+        state = [float(x) for x in (<object>st)[:, j]]
+        raise NonFiniteError(
+            f"step {step}: params[{i}] element {j} would become non-finite from "
+            f"finite values (gradient {float((<object>g).reshape(-1)[j]):g}, param "
+            f"{float((<object>p).reshape(-1)[j]):g}, state {state}): the update "
+            f"overflows {(<object>p).dtype} (a gradient this large squares to inf in "
+            f"the state of Adagrad, RMSprop and Adam); nothing was updated")

@@ -24,12 +24,18 @@ writing dW and reading it back. Every other optimizer goes through ``optim_updat
 
 Non-finite values. The loss and each ``db_l = sum_rows dZ_l`` are checked after the
 backward pass: NaN or inf anywhere in dZ (hence in dW = H^T dZ, H being finite) shows in
-the column sums, so a bad step is refused before any parameter changes. The one case this
-cannot see is an update that itself overflows (finite gradient, infinite ``w - lr g``);
-then the next forward pass gives a non-finite loss and the Python driver
-(``nnlib.model``) replays the epoch from its start-of-epoch copy up to the last step whose
-result was finite (``max_steps``), so the weights left behind are always the last finite
-ones. A replay is exact: the loop is deterministic for a fixed thread count.
+the column sums, so a bad step is refused before any parameter changes. What this
+cannot see is an update that itself overflows: a finite gradient with an infinite
+``w - lr g``, or one whose square overflows the optimizer state (Adagrad, RMSprop, Adam:
+the weights stay finite, ``m / inf = 0``, and every later step would silently do
+nothing). So the call reports whether the weights AND the states are finite at its end
+(one pass over them per call, not per step); if not, the Python driver
+(``nnlib.model``) restores its start-of-epoch copy and replays with ``check_updates``,
+which scans weights and states after every step and stops at the first step that made
+one non-finite (``STATUS_NONFINITE_UPDATE``), then restores again and replays only the
+steps before it (``max_steps``): the weights and states left behind are always the last
+finite ones, at the cost of two replays. A replay is exact: the loop is deterministic
+for a fixed thread count.
 
 L2. ``l2`` is added to the weights' gradient (not the biases'), either as given or, with
 ``l2_per_batch``, divided by the batch length (scikit-learn's ``alpha / n_batch``); the
@@ -54,6 +60,7 @@ cdef enum:
     STATUS_OK = 0
     STATUS_NONFINITE_LOSS = 1
     STATUS_NONFINITE_GRAD = 2
+    STATUS_NONFINITE_UPDATE = 3     # only with check_updates (a replay, see nnlib.model)
 
 
 cdef struct NetShape:
@@ -86,6 +93,20 @@ cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogi
     cdef Py_ssize_t* s = net.sizes
     for l in range(net.n_layers):
         if not (all_finite_ptr(W[l], s[l] * s[l + 1]) and all_finite_ptr(b[l], s[l + 1])):
+            return False
+    return True
+
+
+cdef bint states_finite(NetShape* net, floating** st, int slots) noexcept nogil:
+    """Every optimizer state (slots x size per W_l, b_l; NULL when there is none) finite.
+    Squared gradients can overflow there while the weights stay finite (Adam's update is
+    then m / inf = 0: a silently skipped step), so the weights alone do not tell."""
+    cdef int l
+    cdef Py_ssize_t* s = net.sizes
+    for l in range(net.n_layers):
+        if st[2 * l] != NULL and not all_finite_ptr(st[2 * l], slots * s[l] * s[l + 1]):
+            return False
+        if st[2 * l + 1] != NULL and not all_finite_ptr(st[2 * l + 1], slots * s[l + 1]):
             return False
     return True
 
@@ -263,7 +284,7 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
            const long long[::1] order, Py_ssize_t batch_size, int loss_kind,
            double margin, double l2, bint l2_per_batch, dict cfg, list states,
            long long step0, dict ws, Py_ssize_t max_steps, int n_threads,
-           int update_threads, double loss_scale):
+           int update_threads, double loss_scale, bint check_updates):
     cdef NetShape* s = &net.shape
     cdef int L = s.n_layers, l, status = STATUS_OK
     cdef Py_ssize_t N = order.shape[0], n_in = s.sizes[0], c = s.sizes[L]
@@ -296,6 +317,7 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
     cdef floating[::1] lwork = ws["lwork"]
     cdef double wdW = oc.weight_decay, wdb = oc.weight_decay
     cdef bint finite
+    cdef int slots = optim_state_slots(&oc)
     if max_steps < 0:
         max_steps = N + 1
     with nogil:
@@ -343,17 +365,21 @@ def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
                     optim_update_threads(&oc, W[l], dW[l], st[2 * l], nW, step,
                                          update_threads if nW >= PAR_MIN_ELEMS else 1)
                     optim_update(&oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
+            if check_updates and not (params_finite(s, W, bb)
+                                      and states_finite(s, st, slots)):
+                status = STATUS_NONFINITE_UPDATE        # this step is applied, not counted
+                break
             total += loss * B
             seen += B
             steps += 1
             start += B
-        finite = params_finite(s, W, bb)
+        finite = params_finite(s, W, bb) and states_finite(s, st, slots)
     return total, seen, steps, status, finite
 
 
 def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind, margin,
                 l2, l2_per_batch, cfg, states, step0, ws, max_steps=-1, n_threads=1,
-                update_threads=1, loss_scale=1.0):
+                update_threads=1, loss_scale=1.0, check_updates=False):
     """Run one epoch (or its first ``max_steps`` steps) of mini-batch training in place.
 
     Parameters
@@ -392,11 +418,14 @@ def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
     (loss_sum, n_seen, steps, status, finite): sum over the completed steps of batch loss
     x batch length, the samples they covered, their number, 0 (ok), 1 (non-finite loss)
     or 2 (non-finite gradient) -- on 1 or 2 the failing step was not applied -- and
-    whether every weight and bias is finite at the end (an update can overflow).
+    whether every weight, bias and optimizer state is finite at the end (an update can
+    overflow). With ``check_updates`` they are checked after every step, and status 3
+    means the step after the ``steps`` counted made one non-finite (that step WAS
+    applied: restore and replay ``steps`` steps).
     """
     return _epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
                   margin, l2, l2_per_batch, cfg, states, step0, ws, max_steps, n_threads,
-                  update_threads, loss_scale)
+                  update_threads, loss_scale, check_updates)
 
 
 def make_net(sizes, kinds, aparams):
