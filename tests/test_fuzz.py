@@ -535,3 +535,54 @@ def test_running_against_the_debug_build():
     x, g, out = np.ones((10, 3)), np.ones((2, 3)), np.empty((10, 3))
     with pytest.raises(IndexError, match="Out of bounds"):
         k.softmax_vjp(x, g, out, 1)
+
+
+# --- extreme but finite values: never NaN (targeted probes, float64 and float32) ---
+
+EXTREME = {np.float64: [1.7e308, -1.7e308, 1e308, -1e308, 1e154, -1e154, 5e-324, 0.0, 1.0],
+           np.float32: [3.4e38, -3.4e38, 1e38, -1e38, 1e19, -1e19, 1e-45, 0.0, 1.0]}
+EXTREME_LOSSES = ["softmax_cross_entropy", "sparsemax_loss", "hinge_loss", "squared_error",
+                  "logistic_loss"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_extreme_finite_scores_never_give_nan(dtype):
+    """Every loss (value and gradient), output map and vjp on rows built from the largest
+    finite magnitudes, denormals and 0: the value may overflow to +inf where the exact
+    loss is beyond the float range (documented), but NaN from finite input is a silently
+    wrong number. (Found: sparsemax_loss of [1e308, -1e308] was NaN -- 0 * (z_j - max z)
+    with z_j - max z = -inf off the support -- where the exact loss is 0.)"""
+    vals = np.array(EXTREME[dtype], dtype=dtype)
+    rng = np.random.default_rng(0)
+    rows = [rng.choice(vals, size=(3, c)) for c in (1, 2, 3, 4) for _ in range(40)]
+    rows += [np.array([[a, b]], dtype=dtype) for a in vals for b in vals]
+    with np.errstate(all="ignore"):
+        for z in rows:
+            n, c = z.shape
+            y = np.arange(n) % c
+            for name in EXTREME_LOSSES:
+                if name == "logistic_loss":
+                    zz, yy = z[:, :1], y % 2
+                elif name == "squared_error":
+                    zz, yy = z, rng.choice(vals, size=z.shape)
+                else:
+                    zz, yy = z, y
+                value, grad = F.loss_and_grad(name, zz, yy)
+                assert not np.isnan(value), (name, zz, yy)
+                assert np.isfinite(grad).all() or name == "squared_error", (name, zz, yy)
+                assert not np.isnan(grad).any(), (name, zz, yy)
+            for name in ("softmax", "log_softmax", "sparsemax"):
+                assert not np.isnan(getattr(F, name)(z)).any(), (name, z)
+                g = np.ones_like(z)
+                assert not np.isnan(getattr(F, name + "_vjp")(z, g)).any(), (name, z)
+
+
+def test_sparsemax_loss_at_the_float_range():
+    z = np.array([[1e308, -1e308], [1e308, -1e308], [1e308, 1e308]])
+    assert F.sparsemax_loss(z[:1], [0]) == 0.0                 # p = e_0: no loss
+    assert F.sparsemax_loss(z[1:2], [1]) == np.inf             # exact 2e308 > max
+    assert F.sparsemax_loss(z[2:], [0]) == 0.25                # p = (1/2, 1/2)
+    assert F.sparsemax_loss(np.array([[1e308, 1e308, -1e308]]), [0]) == 0.25
+    np.testing.assert_array_equal(F.sparsemax_loss_grad(z, [0, 1, 0]),
+                                  [[0, 0], [1 / 3, -1 / 3], [-1 / 6, 1 / 6]])
+    assert R.sparsemax_loss(z[:1], [0]) == 0.0                 # the twin agrees

@@ -362,7 +362,8 @@ cdef inline double sparsemax_loss_row(const floating* z, Py_ssize_t c, long long
     for j in range(c):
         u = z[j] - m
         p = clip_positive(u - tau_u)
-        acc += p * (u - 0.5 * p)
+        if p != 0.0:        # off the support the term is 0, and u may be -inf (z - m
+            acc += p * (u - 0.5 * p)    # overflowed: z = -1e308, m = 1e308): 0 * inf = NaN
         if dz != NULL:
             dz[j] = <floating>(scale * (p - (1.0 if j == y else 0.0)))
     return clip_positive(0.5 + acc - (z[y] - m))          # >= 0; rounding could dip below

@@ -71,7 +71,7 @@ def sparsemax_loss(z, y, *, n_threads=None):
     z, y, _ = _zy(z, y, True)
     u = z - z.max(axis=1, keepdims=True)
     p, s = _sparsemax64(u)
-    tau = (u * s).sum(axis=1) - 1
+    tau = np.where(s, u, 0.0).sum(axis=1) - 1         # u * s: -inf * 0 = NaN off support
     tau = tau / s.sum(axis=1)
     # np.where, not "* s": off the support u**2 may be inf (u = -1e308), and inf * 0 = NaN.
     sq = np.where(s, u ** 2 - tau[:, None] ** 2, 0.0)
