@@ -370,8 +370,10 @@ class Sequential:
         -------
         History
             Per-epoch loss, time, lr and validation metrics. If a loss or gradient
-            became non-finite, training stops with a RuntimeWarning, the weights are
-            left at the last finite step and ``history.nonfinite`` says where.
+            became non-finite, or an update overflowed the weights or the optimizer's
+            state (e.g. a squared gradient beyond the dtype's range in Adam), training
+            stops with a RuntimeWarning, the weights and the optimizer state are left
+            at the last finite step and ``history.nonfinite`` says where.
         """
         from nnlib import optim as _optim
         train = _train()
