@@ -7,6 +7,7 @@ Environment switches
 NNLIB_DEBUG=1   Cython bounds/initialization checks on, -O1 -g: the build the fuzz tests
                 use to make an out-of-bounds access fail loudly instead of corrupting memory.
 NNLIB_NATIVE=0  do not pass -march=native (portable binary; slower elementwise loops).
+                With it, the vmath.h modules (WIDE_VECTOR_MODULES) also get 512-bit vectors.
 NNLIB_OPENMP=0  build without OpenMP even when the compiler supports it.
 
 OpenMP and -march=native are each probed with a tiny test compile, so a compiler that
@@ -57,6 +58,14 @@ def _compiles(compiler, flags, code="int main(void){return 0;}\n", libs_flags=()
     return True
 
 
+# Modules whose loops are the branch-free exp/expm1/log1p/tanh of vmath.h: GCC prefers
+# 256-bit vectors even on AVX-512 CPUs; for these compute-bound loops 512-bit ones measured
+# 1.3-1.9x faster (tanh/sigmoid/softplus fwd and vjp, 1e6 float64, one thread, interleaved
+# A/B). Only these modules: elsewhere the wider vectors were not measured. Harmless on
+# CPUs without AVX-512 (the compiler cannot use them there).
+WIDE_VECTOR_MODULES = ("activations", "losses", "output_maps", "elementary")
+WIDE_VECTOR_FLAG = "-mprefer-vector-width=512"
+
 OMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
 
 
@@ -66,6 +75,7 @@ class BuildExt(build_ext):
     def build_extensions(self):
         cc = self.compiler
         compile_args, link_args = [], []
+        wide = []
         if cc.compiler_type == "unix":
             compile_args += ["-O1", "-g"] if DEBUG else ["-O3"]
             compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
@@ -75,6 +85,8 @@ class BuildExt(build_ext):
             compile_args.append("-fno-math-errno")
             if NATIVE and _compiles(cc, ["-march=native"]):
                 compile_args.append("-march=native")
+                if _compiles(cc, ["-march=native", WIDE_VECTOR_FLAG]):
+                    wide = [WIDE_VECTOR_FLAG]
             if OPENMP and _compiles(cc, ["-fopenmp"], OMP_PROBE):
                 compile_args.append("-fopenmp")
                 link_args.append("-fopenmp")
@@ -84,6 +96,8 @@ class BuildExt(build_ext):
             compile_args.append("/openmp")
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + list(ext.extra_compile_args)
+            if ext.name.rsplit(".", 1)[-1] in WIDE_VECTOR_MODULES:
+                ext.extra_compile_args += wide
             ext.extra_link_args = link_args + list(ext.extra_link_args)
         super().build_extensions()
 
