@@ -40,7 +40,7 @@ import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._labels import check_binary_labels, check_class_labels
+from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
@@ -204,7 +204,7 @@ class Sequential:
                 t = check_binary_labels(y, n, self.dtype, name="y").reshape(n, 1)
             else:
                 # multilabel: one independent logistic output per column of a 0/1 matrix
-                arr = np.asarray(y)
+                arr = _numeric(y, "y")        # the dtype first, as for one output
                 if arr.shape != (n, c):
                     raise ShapeError(f"y must have shape ({n}, {c}) for logistic_loss on "
                                      f"{c} outputs (a 0/1 indicator matrix, one column per "
