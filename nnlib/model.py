@@ -40,7 +40,7 @@ import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._labels import check_binary_labels, check_class_labels
+from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
@@ -204,7 +204,7 @@ class Sequential:
                 t = check_binary_labels(y, n, self.dtype, name="y").reshape(n, 1)
             else:
                 # multilabel: one independent logistic output per column of a 0/1 matrix
-                arr = np.asarray(y)
+                arr = _numeric(y, "y")        # the dtype first, as for one output
                 if arr.shape != (n, c):
                     raise ShapeError(f"y must have shape ({n}, {c}) for logistic_loss on "
                                      f"{c} outputs (a 0/1 indicator matrix, one column per "
@@ -223,21 +223,49 @@ class Sequential:
 
     # -- inference --------------------------------------------------------------------
     def forward(self, X, n_threads=None):
-        """Output of the last layer (after its activation), shape (n, n_out)."""
-        H = self._inputs(X)
-        for layer in self.layers:
-            H = layer.forward(H, n_threads=n_threads)
-        return H
+        """Output of the last layer (after its activation), shape (n, n_out).
+
+        Raises NonFiniteError if X holds NaN or +-inf (naming the first such row), or if
+        the output is not finite for a finite X (the products overflowed the dtype:
+        scale X), so a prediction is never silently NaN or inf."""
+        return self._forward_checked(self._inputs(X), n_threads)
 
     def predict(self, X, batch_size=4096, n_threads=None):
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
-        inputs need no intermediate activations for all rows at once)."""
+        inputs need no intermediate activations for all rows at once). Errors as
+        :meth:`forward`."""
         X = self._inputs(X)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         if X.shape[0] <= batch_size:
-            return self.forward(X, n_threads)
-        return np.concatenate([self.forward(X[i:i + batch_size], n_threads)
+            return self._forward_checked(X, n_threads)
+        self._check_x_finite(X)
+        return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads, i,
+                                                     check_x=False)
                                for i in range(0, X.shape[0], batch_size)])
+
+    @staticmethod
+    def _check_x_finite(X):
+        # The compiled test costs one pass (microseconds); check_finite, which names
+        # the row, runs only when it fails.
+        if not _train().all_finite(X):
+            check_finite(X, "X")
+
+    def _forward_checked(self, X, n_threads, row0=0, check_x=True):
+        train = _train()
+        if check_x:
+            self._check_x_finite(X)
+        H = X
+        for layer in self.layers:
+            H = layer.forward(H, n_threads=n_threads)
+        if H.size and not train.all_finite(np.ascontiguousarray(H)):
+            bad = int(np.flatnonzero(~np.isfinite(H).all(axis=1))[0]) + row0
+            what = ("the weights are not finite"
+                    if not all(np.isfinite(p).all() for p in self.params) else
+                    "the products overflowed: X's values are too large for the weights; "
+                    "scale X, e.g. standardize it")
+            raise NonFiniteError(f"Sequential's output for row {bad} of X is not finite "
+                                 f"({what})")
+        return H
 
     # -- objective --------------------------------------------------------------------
     def loss_and_grads(self, X, y, loss="softmax_cross_entropy", l2=0.0, margin=1.0,
@@ -377,8 +405,10 @@ class Sequential:
         -------
         History
             Per-epoch loss, time, lr and validation metrics. If a loss or gradient
-            became non-finite, training stops with a RuntimeWarning, the weights are
-            left at the last finite step and ``history.nonfinite`` says where.
+            became non-finite, or an update overflowed the weights or the optimizer's
+            state (e.g. a squared gradient beyond the dtype's range in Adam), training
+            stops with a RuntimeWarning, the weights and the optimizer state are left
+            at the last finite step and ``history.nonfinite`` says where.
         """
         from nnlib import optim as _optim
         train = _train()

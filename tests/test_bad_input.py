@@ -292,6 +292,8 @@ def _model_cases():
     Xnan[3, 1] = np.nan
     Xinf = X.copy()
     Xinf[2, 0] = -np.inf
+    big = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])     # identity: no saturation
+    big.layers[0].W[...] = 10.0
     fit = m.fit
     return [
         case("Dense-n_in-zero", nnlib.Dense, (0, 3), ValueError, "n_in must be >= 1"),
@@ -315,6 +317,21 @@ def _model_cases():
              "4 features but the model expects 3"),
         case("predict-X-1d", m.predict, (np.ones(3),), ShapeError, "2-dimensional"),
         case("predict-X-complex", m.predict, (X + 1j,), DTypeError, "complex"),
+        case("multilabel-y-complex-wrong-shape-dtype-first", m.loss_and_grads,
+             (X, np.zeros((5, 1), complex)), DTypeError, "y must hold numeric labels",
+             loss="logistic_loss"),
+        case("predict-nan-in-X-names-row", m.predict, (Xnan,), NonFiniteError,
+             "X must be finite; row 3 holds nan"),
+        case("predict-chunked-inf-in-X-names-row", m.predict, (Xinf,), NonFiniteError,
+             "X must be finite; row 2 holds -inf", batch_size=2),
+        case("forward-nan-in-X-names-row", m.forward, (Xnan,), NonFiniteError,
+             "X must be finite; row 3 holds nan"),
+        case("predict-overflow-names-row", big.predict,
+             (np.vstack([X, np.full((1, 3), 1e308)]),), NonFiniteError,
+             r"output for row 5 of X is not finite \(the products overflowed"),
+        case("predict-chunked-overflow-names-row", big.predict,
+             (np.vstack([X, np.full((1, 3), 1e308)]),), NonFiniteError,
+             r"output for row 5 of X is not finite", batch_size=2),
         case("fit-y-length", fit, (X, y[:4]), ShapeError, r"shape \(5,\)"),
         case("fit-nan-in-X-names-row", fit, (Xnan, y), NonFiniteError,
              "X must be finite; row 3 holds nan"),

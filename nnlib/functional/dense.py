@@ -38,6 +38,14 @@ def dense_forward(X, W, b, activation="identity", activation_param=None, *,
     -------
     H : ndarray, shape (n, n_out)
         ``act(X @ W + b)``.
+
+    Notes
+    -----
+    Finite inputs whose products or sums exceed the dtype's range (|X| @ |W| beyond
+    1.8e308 in float64, 3.4e38 in float32) give +-inf or NaN in ``H``, as NumPy's and
+    BLAS's ``X @ W`` do; the sums are not rescaled, so an intermediate overflow can give
+    inf (or NaN, from inf - inf) even where the exact ``X @ W + b`` is representable.
+    Check ``np.isfinite(H)`` when inputs may be that large.
     """
     kind, param = activation_spec(activation, activation_param)
     X, W, b = dense_arrays(X, W, b)
