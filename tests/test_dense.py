@@ -52,6 +52,21 @@ def test_forward_and_backward_match_twin(act, shape, dtype, rng):
 
 
 @pytest.mark.parametrize("act", ACTS)
+def test_backward_from_any_output_matches_twin(act, dtype):
+    """dense_backward takes H as given, including values no input produces (softplus
+    H < 0, sigmoid H > 1, ...): the derivative-from-output formula is evaluated there
+    too, the same in the kernel and the twin (found by tests/test_fuzz.py: the
+    vectorized softplus path returned 0 for H = -1, the twin 1 - e = -1.718)."""
+    H = np.array([[-40.0, -3.0, -1.0, -1e-30, 0.0, 1e-30, 0.5, 1.0, 1.5, 3.0, 60.0]],
+                 dtype).T
+    n = H.shape[0]
+    X, W, G = np.ones((n, 1), dtype), np.ones((1, 1), dtype), np.ones((n, 1), dtype)
+    got = F.dense_backward(X, W, H, G, act, PARAMS.get(act))[0]
+    want = R.dense_backward(X, W, H, G, act, PARAMS.get(act))[0]
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("act", ACTS)
 def test_backward_matches_finite_differences(act, dtype, rng):
     n, n_in, n_out = 3, 4, 5
     X = rng.uniform(-1, 1, (n, n_in))

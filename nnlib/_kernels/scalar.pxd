@@ -146,6 +146,7 @@ cdef inline double act_grad_x(int kind, double x, double p) noexcept nogil:
 
 cdef inline double act_grad_y(int kind, double y, double p) noexcept nogil:
     """act'(x) written in terms of the output ``y = act(x)``."""
+    cdef double a, e
     if kind == ACT_IDENTITY:
         return 1.0
     if kind == ACT_SIGMOID:
@@ -157,9 +158,13 @@ cdef inline double act_grad_y(int kind, double y, double p) noexcept nogil:
     if kind == ACT_LEAKY_RELU:
         return nn_select(y > 0.0, 1.0, p)   # needs slope >= 0 (then y > 0 <=> x > 0)
     if kind == ACT_SOFTPLUS:
-        # e^y = 1 + e^x  =>  sigma(x) = 1 - e^-y; y = softplus(x) >= 0 (a y < 0 no x
-        # produces gives 0; NaN stays NaN)
-        return -nn_expm1_neg(nn_select(y < 0.0, 0.0, -y))
+        # e^y = 1 + e^x  =>  sigma(x) = 1 - e^-y = -expm1(-y), y = softplus(x) >= 0. A
+        # y < 0 (no x produces one) gets the same formula continued, as the other kinds
+        # and the NumPy twin do: -expm1(|y|) = E / e^-|y| with E = expm1(-|y|), both in
+        # nn_expm1_neg's and nn_exp's vectorized domain. NaN stays NaN.
+        a = nn_select(y < 0.0, y, -y)       # -|y|
+        e = nn_expm1_neg(a)
+        return nn_select(y < 0.0, e / nn_exp(a), -e)
     if kind == ACT_ELU:
         return nn_select(y > 0.0, 1.0, y + p)   # alpha e^x = y + alpha, x <= 0 (alpha > 0)
     return 0.0
