@@ -181,13 +181,31 @@ class Sequential:
         return f"Sequential([{inner}])"
 
     # -- inputs -----------------------------------------------------------------------
-    def _inputs(self, X, name="X"):
+    def _inputs(self, X, name="X", finite=False):
         """X as a C-contiguous (n, n_in) array of the model's dtype (other float
-        precisions and integers are converted)."""
+        precisions and integers are converted). ``finite``: raise NonFiniteError naming
+        the first row that holds NaN or +-inf, or a value beyond the model's dtype (1e300
+        given to a float32 model would silently become inf in the conversion)."""
+        given = X
         X = as_float_array(X, name, dtype=self.dtype, ndim=2)
         if X.shape[1] != self.n_in:
             raise ShapeError(f"{name} has {X.shape[1]} features but the model expects "
                              f"{self.n_in} (shape {X.shape})")
+        # the compiled test costs one pass (microseconds); the NumPy search that names
+        # the row runs only when it fails
+        if finite and not _train().all_finite(X):
+            src = np.asarray(given)
+            if src.dtype.kind == "f" and src.dtype.itemsize > X.dtype.itemsize:
+                row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
+                col = int(np.flatnonzero(~np.isfinite(X[row]))[0])
+                val = src[row, col]
+                if np.isfinite(val):
+                    raise NonFiniteError(
+                        f"{name} must be finite; row {row} holds {float(val)!r} (column "
+                        f"{col}), beyond the range of {self.dtype.name} (max "
+                        f"{float(np.finfo(self.dtype).max):.7g}), the model's dtype: it "
+                        f"would become inf; scale {name} or use a float64 model")
+            check_finite(X, name)
         return X
 
     def _targets(self, y, loss, n):
@@ -228,32 +246,22 @@ class Sequential:
         Raises NonFiniteError if X holds NaN or +-inf (naming the first such row), or if
         the output is not finite for a finite X (the products overflowed the dtype:
         scale X), so a prediction is never silently NaN or inf."""
-        return self._forward_checked(self._inputs(X), n_threads)
+        return self._forward_checked(self._inputs(X, finite=True), n_threads)
 
     def predict(self, X, batch_size=4096, n_threads=None):
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
         :meth:`forward`."""
-        X = self._inputs(X)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
+        X = self._inputs(X, finite=True)
         if X.shape[0] <= batch_size:
             return self._forward_checked(X, n_threads)
-        self._check_x_finite(X)
-        return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads, i,
-                                                     check_x=False)
+        return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads, i)
                                for i in range(0, X.shape[0], batch_size)])
 
-    @staticmethod
-    def _check_x_finite(X):
-        # The compiled test costs one pass (microseconds); check_finite, which names
-        # the row, runs only when it fails.
-        if not _train().all_finite(X):
-            check_finite(X, "X")
-
-    def _forward_checked(self, X, n_threads, row0=0, check_x=True):
+    def _forward_checked(self, X, n_threads, row0=0):
+        # X: finite, validated by _inputs
         train = _train()
-        if check_x:
-            self._check_x_finite(X)
         H = X
         for layer in self.layers:
             H = layer.forward(H, n_threads=n_threads)
@@ -430,9 +438,7 @@ class Sequential:
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
         rng = as_generator(random_state)
-        X = self._inputs(X)
-        if not train.all_finite(X):       # compiled test first; check_finite names the row
-            check_finite(X, "X")
+        X = self._inputs(X, finite=True)
         n_total = X.shape[0]
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")

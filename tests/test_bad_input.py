@@ -555,6 +555,14 @@ def _dtype_range_cases():
         case("fit-float32-adam-lr-1e39", m.fit, (X, y), DTypeRangeError,
              rf"lr=1e\+39.*{max32}", optimizer=optim.Adam(lr=1e39)),
     ]
+    # float64 X with a value beyond float32 for a float32 model: named as given, not as
+    # the inf the conversion makes of it
+    Xbig = np.array(X, dtype=np.float64)
+    Xbig[1, 2] = -1e300
+    frag = rf"X must be finite; row 1 holds -1e\+300 \(column 2\), beyond the range of {max32}"
+    cases += [case(f"{name}-float32-model-X-1e300", fn, (Xbig,) + extra, NonFiniteError, frag)
+              for name, fn, extra in (("fit", m.fit, (y,)), ("predict", m.predict, ()),
+                                      ("forward", m.forward, ()))]
     return cases
 
 
