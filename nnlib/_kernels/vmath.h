@@ -184,28 +184,6 @@ static inline double nn_fms(double a, double b, double c)
     double p = a * b;
     double e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
     return (p - c) + e;
-/* tanh for float32 data: computed in double like nn_tanh, but only to ~2e-11 relative
- * error (a degree-8 expm1, no double-double steps), which the rounding to float32 does
- * not see (<= 0.5 ulp + 4e-4 ulp of float32); about half the work of nn_tanh. */
-static inline double nn_tanh_f32(double x)
-{
-    double y = nn_select(nn_abs(x) > 30.0, -60.0, -2.0 * nn_abs(x)); /* expm1(-60) = -1 */
-    double kd, r_lo, r, g, s, e;
-    int64_t k;
-    r = nn_exp_reduce(y, &kd, &k, &r_lo);              /* r_lo unused: not needed here */
-    /* (e^r - 1 - r)/r^2, degree-6 Chebyshev fit (mpmath.chebyfit): expm1(r) to 9.3e-12 */
-    g = 2.4859589834589056e-05;
-    g = g * r + 0.00019899285575896282;
-    g = g * r + 0.001388885403566671;
-    g = g * r + 0.00833329846980059;
-    g = g * r + 0.04166666671901226;
-    g = g * r + 0.16666666719028936;
-    g = g * r + 0.5;
-    s = nn_pow2i(k);                                   /* -87 <= k <= 0 */
-    e = s * (r + (r * r) * g) + (s - 1.0);             /* expm1(y), in (-1, 0] */
-    return nn_with_sign_of(-e / (2.0 + e), x);
-}
-
 #endif
 }
 

@@ -1,0 +1,30 @@
+"""vmath.h compiles on targets without FMA or -march=native (NNLIB_NATIVE=0, or a CPU
+that lacks them), where its #else branches are the ones built. The suite's own build
+uses -march=native, so without this check a broken fallback branch goes unnoticed (a
+merge once left a second nn_tanh_f32 inside nn_fms's non-FMA branch)."""
+import os
+import shutil
+import subprocess
+import sysconfig
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = ('#include "nnlib/_kernels/vmath.h"\n'
+       "double f(double x) { return nn_exp(x) + nn_expm1_neg(-x) + nn_log1p_unit(x)\n"
+       "                          + nn_tanh(x) + nn_tanh_f32(x); }\n")
+
+
+@pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"]], ids=["no-fma", "fma"])
+def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc})")
+    if sysconfig.get_platform().split("-")[-1] not in ("x86_64", "amd64"):
+        pytest.skip("the FMA flags are x86-64's")
+    src = tmp_path / "probe.c"
+    src.write_text(SRC)
+    run = subprocess.run([cc, "-O2", "-Wall", "-Werror", *flags, "-I", ROOT, "-c",
+                          str(src), "-o", str(tmp_path / "probe.o")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
