@@ -24,6 +24,7 @@ WORKLOADS = {
     "kernels": "bench.kernels",
     "scaling": "bench.scaling",
     "verify": "bench.verify_time",
+    "estimators": "bench.estimators",
 }
 ALL_PEERS = ("nnlib", "torch", "sklearn", "numpy")
 

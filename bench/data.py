@@ -6,8 +6,8 @@ NumPy function, so "did it train the same network" is answered the same way for 
 """
 import numpy as np
 
-__all__ = ["digits", "synthetic_mnist", "tiled_rows", "init_params", "n_params",
-           "mean_cross_entropy"]
+__all__ = ["digits", "classification", "synthetic_mnist", "tiled_rows", "init_params",
+           "n_params", "mean_cross_entropy"]
 
 
 def digits(dtype=np.float32):
@@ -30,6 +30,36 @@ def digits(dtype=np.float32):
             y = rng.integers(0, 10, size=1797)
             source = "synthetic 1797x64 (no digits loader installed)"
     return np.ascontiguousarray(X / 16.0, dtype=dtype), np.asarray(y, dtype=np.int64), source
+
+
+def classification(n_rows, n_features, n_classes, n_informative, seed=0):
+    """Standardized float64 classification data, labels int64, and where they came from.
+
+    scikit-learn's ``make_classification`` (two Gaussian clusters per class on the
+    vertices of a hypercube in ``n_informative`` dimensions, two redundant combinations,
+    the rest noise) when installed; else a NumPy stand-in built the same way (same shape
+    and difficulty, not the same numbers -- said so in the results). Every column is then
+    standardized (zero mean, unit variance, as ``StandardScaler``)."""
+    try:
+        from sklearn.datasets import make_classification
+        X, y = make_classification(n_samples=n_rows, n_features=n_features,
+                                   n_informative=n_informative, n_classes=n_classes,
+                                   random_state=seed)
+        source = "sklearn.datasets.make_classification"
+    except ImportError:
+        rng = np.random.default_rng(seed)
+        n_clusters = 2 * n_classes
+        vertices = rng.choice([-1.0, 1.0], size=(n_clusters, n_informative))
+        cluster = rng.integers(0, n_clusters, size=n_rows)
+        X = rng.standard_normal((n_rows, n_features))
+        X[:, :n_informative] += vertices[cluster]                     # class signal
+        X[:, n_informative:n_informative + 2] = \
+            X[:, :n_informative] @ rng.uniform(-1, 1, (n_informative, 2))  # redundant
+        X = X[:, rng.permutation(n_features)]
+        y = cluster % n_classes
+        source = "NumPy stand-in for make_classification (scikit-learn not installed)"
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    return np.ascontiguousarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64), source
 
 
 def synthetic_mnist(n_rows, dtype=np.float32, seed=0):

@@ -12,7 +12,7 @@ throughput, which is about 90 % of sgemm.
 from bench import data, peers
 from bench.gemm import gemm_gflops
 from bench.results import median, table, target, workload_result
-from bench.training import epoch_row
+from bench.training import epoch_row, not_measured
 
 NAME = "large"
 TITLE = "Large network: 784-512-512-10, batch 256, float32"
@@ -41,10 +41,7 @@ def run(ctx):
     nn, pt = median(row["cells"].get("nnlib")), median(row["cells"].get("torch"))
     text = "large batch: at least PyTorch's throughput (~90 % of sgemm)"
     if nn is None or pt is None:
-        tgt = target(text, None, "not measured: " + ", ".join(
-            f"{peers.PEER_LABELS[k]} {row['cells'].get(k, {'status': 'not run'})['status']}"
-            for k in ("nnlib", "torch")
-            if median(row["cells"].get(k)) is None))
+        tgt = target(text, None, not_measured(row, ("nnlib", "torch")))
     else:
         c_nn, c_pt = row["cells"]["nnlib"], row["cells"]["torch"]
         tgt = target(text, c_nn["samples_per_s"] >= c_pt["samples_per_s"],

@@ -4,7 +4,8 @@ import json
 import math
 import os
 
-__all__ = ["write_json", "write_markdown", "write_summary", "write_plots", "fmt_seconds"]
+__all__ = ["write_json", "write_markdown", "write_summary", "write_plots", "fmt_seconds",
+           "fmt_bytes"]
 
 LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "sklearn": "scikit-learn",
           "numpy": "NumPy loop", "twin": "NumPy twin"}
@@ -49,6 +50,15 @@ def fmt_seconds(s):
     return f"{s / 1e-9:.3g} ns"
 
 
+def fmt_bytes(n):
+    if n is None:
+        return "—"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def _value(tbl, row, cell):
     """The number shown for a cell: seconds, or a rate (per_call / seconds)."""
     m = cell.get("median") if cell.get("status") == "ok" else None
@@ -63,6 +73,8 @@ def _fmt_cell(tbl, row, cell):
     if cell.get("status") != "ok":
         return cell.get("status", "?")
     v = _value(tbl, row, cell)
+    if tbl["value"] == "bytes":          # one measurement per cell: no spread to show
+        return fmt_bytes(v)
     spread = cell["iqr"] / cell["median"] if cell["median"] else 0.0
     if tbl["value"] == "rate":
         text = f"{v:,.0f} {tbl['unit']}"
@@ -83,7 +95,7 @@ def _table_md(tbl):
     base = tbl["baseline"]
     cols = tbl["columns"]
     others = [c for c in cols if c != base] if base in cols else []
-    kind = "throughput" if tbl["value"] == "rate" else "time"
+    kind = {"rate": "throughput", "bytes": "memory"}.get(tbl["value"], "time")
     names = {c: _label(c, tbl) for c in cols}
     head = ["case"] + [names[c] for c in cols] + [f"{names[base]}/{names[c]} ({kind})"
                                                   for c in others]
@@ -148,7 +160,8 @@ def write_markdown(results, path):
 
 
 # Tables small enough for the README: the headline workloads, not the kernel sweeps.
-SUMMARY_TABLES = ("import", "per_sample", "minibatch", "large", "verify")
+SUMMARY_TABLES = ("import", "per_sample", "minibatch", "large", "verify", "estimators",
+                  "estimators_memory")
 
 
 def write_summary(results, path):
@@ -183,7 +196,8 @@ def _header(results, level=1, title="nnlib benchmarks"):
             + (f"; source commit {meta['commit']}" if meta.get("commit") else "") + ".", "",
             "Cells: median, ± the interquartile range as a fraction of the median. Ratio "
             "columns divide nnlib's value by the peer's: for times, below 1 means nnlib is "
-            "faster (0.02 = 50× faster); for throughputs, above 1 means nnlib is faster.",
+            "faster (0.02 = 50× faster); for throughputs, above 1 means nnlib is faster; "
+            "for memory, below 1 means nnlib needs less.",
             "", f"{h}# Targets", ""]
     targets = [tg for w in results["workloads"].values() for tg in w.get("targets", [])]
     if targets:

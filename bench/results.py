@@ -99,8 +99,9 @@ def table(name, columns, rows, *, unit="s", baseline="nnlib", value="time", note
           **extra):
     """A table: ``rows`` is a list of {"case": str, "params": dict, "cells": {peer: cell}}.
 
-    ``value`` is "time" (lower is better; ratios are nnlib/peer) or "rate" (cells hold
-    seconds but the table shows ``params["per_call"] / seconds``, e.g. samples/s).
+    ``value`` is "time" (lower is better; ratios are nnlib/peer), "rate" (cells hold
+    seconds but the table shows ``params["per_call"] / seconds``, e.g. samples/s) or
+    "bytes" (cells hold bytes, lower is better).
     ``extra`` may hold ``plot`` = {"kind": "bar" | "line", "file": ..., "x": param name,
     "group": param name, "logx": bool, "logy": bool} for ``bench.report``.
     """

@@ -5,7 +5,7 @@ from bench import peers
 from bench.data import mean_cross_entropy
 from bench.results import measure_peers, median
 
-__all__ = ["epoch_row", "speedup_target"]
+__all__ = ["epoch_row", "speedup_target", "not_measured"]
 
 
 def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None):
@@ -36,10 +36,21 @@ def speedup_target(text, row, peer, factor):
     nn, other = median(row["cells"].get("nnlib")), median(row["cells"].get(peer))
     label = peers.PEER_LABELS[peer]
     if nn is None or other is None:
-        why = [f"{peers.PEER_LABELS[k]} {row['cells'].get(k, {'status': 'not run'})['status']}"
-               for k in ("nnlib", peer) if median(row["cells"].get(k)) is None]
-        return target(text, None, "not measured: " + ", ".join(why))
+        return target(text, None, not_measured(row, ("nnlib", peer)))
     s = other / nn
     return target(text, s >= factor,
                   f"{row['case']}: nnlib {nn * 1e3:.2f} ms, {label} {other * 1e3:.2f} ms "
                   f"-> nnlib is {s:.1f}x faster (needs {factor:g}x)")
+
+
+def not_measured(row, names, field=None):
+    """Why a target on ``row`` has no number: "not measured: <peer> <status>, ..." for each
+    of ``names`` whose cell has no median (or, with ``field``, lacks that field)."""
+    why = []
+    for k in names:
+        cell = row["cells"].get(k, {"status": "not run"})
+        if median(cell) is None:
+            why.append(f"{peers.PEER_LABELS[k]} {cell['status']}")
+        elif field is not None and field not in cell:
+            why.append(f"{peers.PEER_LABELS[k]} {cell.get('after_error', 'no ' + field)}")
+    return "not measured: " + ", ".join(why)

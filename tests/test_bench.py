@@ -67,6 +67,30 @@ def test_quick_kernels_writes_valid_outputs(tmp_path):
     assert (tmp_path / "out" / "summary.md").read_text().startswith("### Latest run")
 
 
+def test_estimators_workload_compares_fit_time_loss_and_memory(tmp_path):
+    results, md, _ = _run_bench(tmp_path, ["--only", "estimators", "--repeats", "1"])
+    w = results["workloads"]["estimators"]
+    assert [t["name"] for t in w["tables"]] == ["estimators", "estimators_memory"]
+    for tbl, row, cells in _cells(results, "estimators"):
+        assert set(cells) == {"nnlib", "sklearn"}
+        if tbl["name"] == "estimators":
+            nn, sk = cells["nnlib"], cells["sklearn"]
+            assert nn["status"] == "ok" and len(nn["samples"]) == 1
+            # same parameters and random_state: the same training, so the same loss_
+            if sk["status"] == "ok":
+                assert nn["loss_"] == pytest.approx(sk["loss_"], rel=1e-6)
+                assert nn["n_iter_"] == sk["n_iter_"] == row["params"]["max_iter"]
+            assert nn["fit_peak_bytes"] > 0
+        else:
+            assert cells["nnlib"]["median"] > 0
+    # three speed targets and the memory target, each met, missed or not measured
+    assert len(w["targets"]) == 4
+    assert all(tg["met"] in (True, False, None) for tg in w["targets"])
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "MLPClassifier sgd, batch 32: fit >= 6x faster than scikit-learn" in summary
+    assert "nnlib/scikit-learn (memory)" in summary and "| lbfgs |" in md
+
+
 def test_render_rewrites_markdown_from_json(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -98,7 +122,7 @@ def no_peers_path(tmp_path):
 
 
 def test_missing_peers_are_reported_not_errors(tmp_path, no_peers_path):
-    results, md, r = _run_bench(tmp_path, ["--only", "per_sample", "kernels"],
+    results, md, r = _run_bench(tmp_path, ["--only", "per_sample", "kernels", "estimators"],
                                 extra_path=no_peers_path)
     row = results["workloads"]["per_sample"]["tables"][0]["rows"][0]
     assert row["cells"]["torch"]["status"] == "not installed"
@@ -107,6 +131,10 @@ def test_missing_peers_are_reported_not_errors(tmp_path, no_peers_path):
     for _, _, cells in _cells(results, "kernels"):
         if "torch" in cells:
             assert cells["torch"]["status"] in ("not installed", "no equivalent")
+    for _, _, cells in _cells(results, "estimators"):
+        assert cells["sklearn"]["status"] == "not installed"
+        assert cells["nnlib"]["status"] == "ok"
+    assert [tg["met"] for tg in results["workloads"]["estimators"]["targets"]] == [None] * 4
     assert "not installed" in md
     assert "Traceback" not in r.stderr
 
