@@ -40,7 +40,7 @@ def speedup_target(text, row, peer, factor):
     s = other / nn
     return target(text, s >= factor,
                   f"{row['case']}: nnlib {nn * 1e3:.2f} ms, {label} {other * 1e3:.2f} ms "
-                  f"-> nnlib is {s:.1f}x faster (needs {factor:g}x)")
+                  f"-> nnlib is {s:.{2 if s < 10 else 1}f}x faster (needs {factor:g}x)")
 
 
 def not_measured(row, names, field=None):
