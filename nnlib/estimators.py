@@ -8,15 +8,17 @@ own tools call ``__sklearn_tags__``, which imports it lazily). Usable in scikit-
 
 Engine
 ------
-Each epoch is one compiled call of ``nnlib.Sequential.fit`` (``nnlib/_kernels/train.pyx``:
-batching, forward, loss, backward, L2 and the update with the GIL released), with
-``nnlib.optim``'s SklearnSGD / SklearnAdam / NotesAdaGrad / SGD; L-BFGS takes its loss and
-gradient from ``Sequential.loss_and_grads``. Python runs only the per-epoch logic
-(shuffle, stopping, schedules, validation). ``nnlib/_mlp_numpy.py`` states the same
-training in plain NumPy; the tests check both train the same model. Multi-output
-regression trains in the compiled loop too: scikit-learn's squared loss averages over the
-outputs but takes the gradient of the sum, which is nnlib's ``squared_error`` gradient;
-only the reported loss (``loss_``, ``loss_curve_``) is divided by n_outputs (the loop's
+A fit keeps one :class:`nnlib.training.TrainingRun` for all its epochs: each epoch is one
+compiled call (``nnlib/_kernels/train.pyx``: batching over the shuffled order, forward,
+loss, backward, L2 and the update with the GIL released) on the data validated once, with
+integer labels for softmax and no copy of X. The optimizer is ``nnlib.optim``'s
+SklearnSGD / SklearnAdam / NotesAdaGrad / SGD. L-BFGS evaluates its objective through one
+compiled full-batch setup (``train.loss_grad``) over a flat parameter buffer. Python runs
+only the per-epoch logic (shuffle, stopping, schedules, validation).
+``nnlib/_reference/mlp.py`` states the same training in plain NumPy; the tests check both
+train the same model. scikit-learn's multi-output squared loss averages over the outputs
+but takes the gradient of the sum, which is nnlib's ``squared_error`` gradient; only the
+reported loss (``loss_``, ``loss_curve_``) is divided by n_outputs (the run's
 ``loss_scale``), so the values match scikit-learn's.
 
 How training follows scikit-learn
@@ -367,7 +369,6 @@ class _BaseMLP(BaseModel):
                     stratify=self._stratify_groups(Y))
             except ValueError as exc:
                 # split's own message speaks of a test_size the user never passed
-                # (found by tests/test_fuzz_models.py with 1 sample)
                 raise ValueError(f"The validation set is too small. Increase "
                                  f"'validation_fraction' or the size of your dataset "
                                  f"(early_stopping=True with {X.shape[0]} samples and "
@@ -454,7 +455,7 @@ class _BaseMLP(BaseModel):
                 score = self._score_validation(X_val, y_val)
             except NonFiniteError as exc:
                 # finite weights whose output on the validation rows overflows: the
-                # same divergence as non-finite weights (found by the fuzzer)
+                # same divergence as non-finite weights
                 raise ValueError(f"Solver produced non-finite parameter weights or "
                                  f"outputs: the network's output on the validation data "
                                  f"overflowed at epoch {self.n_iter_}. The input data may "

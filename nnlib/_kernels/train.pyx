@@ -115,8 +115,8 @@ cdef bint states_finite(NetShape* net, floating** st, int slots) noexcept nogil:
 
 
 def all_finite(const floating[:, ::1] X):
-    """True when the 2-d array X holds no NaN or +-inf (``np.isfinite(X).all()``
-    without the boolean temporary: fit's validation of X, 11 -> 3 us on digits)."""
+    """True when the 2-d array X holds no NaN or +-inf: ``np.isfinite(X).all()``
+    without the boolean temporary (fit's validation of X runs it on every call)."""
     cdef bint ok = True
     if X.shape[0] > 0 and X.shape[1] > 0:
         with nogil:
