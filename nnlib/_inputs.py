@@ -14,11 +14,7 @@ import numpy as np
 
 from nnlib._validation import (DTypeError, FLOAT_DTYPES, LabelError, NonFiniteError,
                                ShapeError)
-from nnlib.exceptions import DataConversionWarning, sklearn_compatible
-
-
-class ComplexDataError(DTypeError, ValueError):
-    """Complex input: a DTypeError that is also a ValueError (as scikit-learn raises)."""
+from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
 
 
 def _is_sparse(x):

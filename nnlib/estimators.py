@@ -81,7 +81,7 @@ from nnlib._inputs import (check_float_target, check_output_finite, check_X, che
                            class_labels, labels_to_index)
 from nnlib._validation import LabelError, NonFiniteError, ShapeError
 from nnlib.datasets import split
-from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
+from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -113,11 +113,6 @@ class _available_if:
 
 
 # ---------------------------------------------------------------- parameter checks
-
-class InvalidParameterError(ValueError, TypeError):
-    """A constructor parameter has a bad type or value (raised by fit, as scikit-learn's
-    error of the same name; both a ValueError and a TypeError)."""
-
 
 def _bad(name, value, want):
     return InvalidParameterError(f"The '{name}' parameter must be {want}; got {value!r}.")
