@@ -79,6 +79,7 @@ from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels, labels_to_index)
+from nnlib._plateau import improves
 from nnlib._validation import LabelError, NonFiniteError, ShapeError
 from nnlib.datasets import split
 from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
@@ -459,19 +460,21 @@ class _BaseMLP(BaseModel):
             self.validation_scores_.append(score)
             if cfg["verbose"]:
                 print(f"Validation score: {score:f}")
-            if score < self.best_validation_score_ + tol:
-                self._no_improvement_count += 1
-            else:
+            if improves(score, self.best_validation_score_, mode="max", threshold=tol,
+                        strict=False):
                 self._no_improvement_count = 0
+            else:
+                self._no_improvement_count += 1
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best = ([W.copy() for W in self.coefs_],
                               [b.copy() for b in self.intercepts_])
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - tol:
-                self._no_improvement_count += 1
-            else:
+            if improves(self.loss_curve_[-1], self.best_loss_, threshold=tol,
+                        strict=False):
                 self._no_improvement_count = 0
+            else:
+                self._no_improvement_count += 1
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
