@@ -51,6 +51,7 @@ cimport numpy as cnp
 import numpy as np
 
 from nnlib._kernels import blas as _blas
+from nnlib._kernels.optim import state_slots    # one definition; part of this API
 
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.finite cimport all_finite_ptr
@@ -806,10 +807,3 @@ def loss_grad(EpochSetup setup, dWs, dbs, grads=True):
         with nogil:
             status = grad_pass(c, <float*>NULL, <float**>pdW.p, <float**>pdb.p, g, &loss)
     return loss, status
-
-
-def state_slots(dict config):
-    """Number of state rows (each as long as its parameter) the optimizer ``config``
-    keeps."""
-    cdef OptimConfig c = config_from_dict(config)
-    return optim_state_slots(&c)
