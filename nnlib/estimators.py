@@ -72,7 +72,7 @@ import warnings
 
 import numpy as np
 
-from nnlib import _mlp_numpy as ref
+from nnlib._reference import mlp as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
