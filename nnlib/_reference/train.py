@@ -15,11 +15,11 @@ assembled from the other twins, so each piece of math is stated once:
 One step on the rows ``order[s : s + B]``, with ``l2_eff = l2 / B`` if ``l2_per_batch``
 else ``l2``::
 
-    forward       H_0 = X[rows],  H_l = g_l(H_{l-1} W_l + b_l)            l = 1..L
-    loss          data = mean_rows loss(H_L, y[rows])                     refused if not finite
-    backward      dW_l = H_{l-1}^T dZ_l + l2_eff W_l,  db_l = sum dZ_l    refused if a db_l is not finite
-    reported      loss_scale * data + l2_eff / 2 * sum_l ||W_l||^2        refused if not finite
-    update        optim_step(W_l, dW_l), optim_step(b_l, db_l)            t = step0 + steps + 1
+    forward     H_0 = X[rows],  H_l = g_l(H_{l-1} W_l + b_l),  l = 1..L
+    loss        data = mean over the rows of loss(H_L, y[rows])       status 1 if not finite
+    backward    dW_l = H_{l-1}^T dZ_l + l2_eff W_l,  db_l = sum dZ_l   status 2 if not finite
+    reported    loss_scale * data + l2_eff / 2 * sum_l ||W_l||^2      status 1 if not finite
+    update      optim_step on W_l (grad dW_l) and b_l (grad db_l),  t = step0 + steps + 1
 
 A refused step (status 1: loss, 2: gradient) changes nothing and ends the epoch. A NaN or
 inf anywhere in ``dZ_l`` shows in its column sums ``db_l``, so checking the biases'
