@@ -51,7 +51,7 @@ from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSES
 from nnlib._reference import dense as _dense
 from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
-from nnlib._validation import DTypeError, LabelError, ShapeError
+from nnlib._validation import check_buffer as _check_array, check_epoch_data
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
@@ -81,71 +81,83 @@ class Network(_ReadOnly):
 
     Parameters
     ----------
-    sizes : sequence of L + 1 ints
-        Layer widths ``[n_in, h_1, ..., n_out]``.
+    sizes : sequence of L + 1 ints >= 1
+        Layer widths ``[n_in, n_1, ..., n_L]``.
     kinds : sequence of L ints
         Activation codes (``nnlib._codes.ACTIVATION_CODES``).
     aparams : sequence of L floats
-        Activation parameters (leaky_relu's slope, elu's alpha; 0.0 for the others).
+        Activation parameters (leaky_relu's slope, elu's alpha; unused for the others).
     """
 
     def __init__(self, sizes, kinds, aparams):
-        sizes, kinds = tuple(int(s) for s in sizes), tuple(int(k) for k in kinds)
-        aparams = tuple(float(a) for a in aparams)
+        sizes, kinds = tuple(int(v) for v in sizes), tuple(int(v) for v in kinds)
+        aparams = tuple(float(v) for v in aparams)
         if not len(sizes) == len(kinds) + 1 == len(aparams) + 1 >= 2:
-            raise ValueError(f"a network of L >= 1 layers has L + 1 sizes, L kinds and L "
-                             f"aparams; got {len(sizes)}, {len(kinds)}, {len(aparams)}")
+            raise ValueError(f"a network of L layers needs L + 1 sizes, L kinds and L "
+                             f"parameters; got {len(sizes)}, {len(kinds)}, {len(aparams)}")
         if min(sizes) < 1:
-            raise ValueError(f"layer widths must be >= 1; got {sizes}")
-        unknown = [k for k in kinds if k not in _ACTIVATION_NAMES]
-        if unknown:
-            raise ValueError(f"unknown activation codes {unknown}")
+            raise ValueError(f"layer sizes must be >= 1; got {list(sizes)}")
+        if not set(kinds) <= set(_ACTIVATION_NAMES):
+            raise ValueError(f"unknown activation code in {list(kinds)}")
+        if not np.isfinite(aparams).all():
+            raise ValueError(f"activation parameters must be finite; got {list(aparams)}")
         self._set(sizes=sizes, kinds=kinds, aparams=aparams, n_layers=len(kinds))
 
 
 class Workspace(_ReadOnly):
     """Buffers for steps of up to ``rows`` rows: ``H[l]``, ``dZ[l]`` (rows, sizes[l+1]),
     ``db[l]`` (sizes[l+1],), ``dW[l]`` (sizes[l], sizes[l+1]). After a step or a
-    ``loss_grad`` call the network's output for its ``B`` rows is ``H[-1][:B]``."""
+    ``loss_grad`` call the network's output for its ``B`` rows is ``H[-1][:B]`` (the
+    twin writes only that)."""
 
     def __init__(self, sizes, rows, n_target_cols, dtype):
+        sizes = tuple(int(v) for v in sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must be >= 2 widths >= 1; got {list(sizes)}")
+        if rows < 1 or n_target_cols < 0:
+            raise ValueError(f"rows must be >= 1 and n_target_cols >= 0; got {rows}, "
+                             f"{n_target_cols}")
         dt = np.dtype(dtype)
-        rows, widths = max(int(rows), 1), list(sizes)
-        pairs = list(zip(widths[:-1], widths[1:]))
-        self._set(H=[np.zeros((rows, m), dt) for _, m in pairs],
-                  dZ=[np.zeros((rows, m), dt) for _, m in pairs],
-                  db=[np.zeros(m, dt) for _, m in pairs],
-                  dW=[np.zeros((k, m), dt) for k, m in pairs],
-                  rows=rows, dtype=dt)
+        if dt not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64; got {dt}")
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        self._set(sizes=sizes, rows=int(rows), n_target_cols=int(n_target_cols), dtype=dt,
+                  H=tuple(np.zeros((rows, m), dt) for _, m in pairs),
+                  dZ=tuple(np.zeros((rows, m), dt) for _, m in pairs),
+                  db=tuple(np.zeros(m, dt) for _, m in pairs),
+                  dW=tuple(np.zeros((k, m), dt) for k, m in pairs))
 
 
 class EpochSetup(_ReadOnly):
-    """Everything one epoch needs, checked once here. See ``run_epoch`` and the module
-    docstring; the parameters are those of the compiled ``EpochSetup``.
+    """Everything one epoch reads and writes, checked once here as the compiled
+    ``EpochSetup`` checks it (same errors: TypeError for a type or dtype, ValueError for
+    the rest).
 
     Parameters
     ----------
     network : Network
     weights, biases : lists of L arrays
-        The live parameters, (sizes[l], sizes[l+1]) and (sizes[l+1],), updated in place.
-    states : list of 2 L entries
+        The live parameters, (sizes[l], sizes[l+1]) and (sizes[l+1],), C-contiguous,
+        writeable, one dtype; ``run_epoch`` updates them in place.
+    states : list of 2 L entries, or None
         For W_1, b_1, W_2, ... the optimizer's state: None, or a flat array of
         ``slots * param.size`` values, slot-major (``slots = state_slots(optimizer)``).
     X : (N, sizes[0]) array
     y_target : (N, sizes[-1]) array, or (N, 0) for a class-label loss
-    y_label : (N,) int64 labels in [0, sizes[-1]) for a class-label loss, else any length >= 1
+    y_label : (N,) int64 labels in [0, sizes[-1]) for a class-label loss, else length >= 1
     workspace : Workspace
+        At least ``min(batch_size, N)`` rows.
     loss_kind : int
         ``nnlib._codes.LOSS_CODES`` value.
     batch_size : int >= 1
-    margin : float
+    margin : float >= 0
         hinge_loss's margin.
-    l2 : float
+    l2 : float >= 0
         L2 strength on the weights; ``l2_per_batch`` divides it by each batch's length.
     optimizer : dict or None
         The optimizer's ``config()``; None allows ``loss_grad`` only.
-    n_threads, update_threads : int
-        Accepted and ignored (the twin runs on one thread).
+    n_threads, update_threads : int >= 1
+        Accepted and checked; the twin runs on one thread.
     loss_scale : float
         Factor on the reported data loss (not on the gradient).
     """
@@ -153,14 +165,31 @@ class EpochSetup(_ReadOnly):
     def __init__(self, network, weights, biases, states, X, y_target, y_label, workspace,
                  loss_kind, batch_size, margin=1.0, l2=0.0, l2_per_batch=False,
                  optimizer=None, n_threads=1, update_threads=1, loss_scale=1.0):
-        weights, biases, states = list(weights), list(biases), list(states)
-        dt = _check_parameters(network, weights, biases)
-        N = _check_data(network, X, y_target, y_label, loss_kind, dt)
-        if int(batch_size) < 1:
+        L, sizes = network.n_layers, network.sizes
+        if loss_kind not in _LOSS_NAMES:
+            raise ValueError(f"unknown loss code {loss_kind}")
+        labels = _LOSS_NAMES[loss_kind] in CLASS_LABEL_LOSSES
+        weights, biases = tuple(weights), tuple(biases)
+        dt, N = check_epoch_data(sizes, weights, biases, X, y_target, y_label, labels)
+        if workspace.sizes != sizes or workspace.dtype != dt:
+            raise ValueError(f"the workspace is for sizes {list(workspace.sizes)} "
+                             f"{workspace.dtype}; the network has {list(sizes)} {dt}")
+        if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-        if workspace.dtype != dt or workspace.rows < min(int(batch_size), max(N, 1)):
-            raise ValueError(f"the workspace ({workspace.rows} rows of {workspace.dtype}) "
-                             f"does not fit batches of {batch_size} rows of {dt}")
+        tcols = 0 if labels else sizes[-1]
+        if workspace.rows < min(batch_size, N) or workspace.n_target_cols < tcols:
+            raise ValueError(f"the workspace holds {workspace.rows} rows of "
+                             f"{workspace.n_target_cols} targets; batches need "
+                             f"{min(batch_size, N)} of {tcols}")
+        if not (margin >= 0 and l2 >= 0 and np.isfinite([margin, l2, loss_scale]).all()):
+            raise ValueError(f"margin and l2 must be finite and >= 0, loss_scale finite; "
+                             f"got {margin}, {l2}, {loss_scale}")
+        if n_threads < 1 or update_threads < 1:
+            raise ValueError("n_threads and update_threads must be >= 1")
+        states = (None,) * (2 * L) if states is None else tuple(states)
+        if len(states) != 2 * L:
+            raise ValueError(f"states needs {2 * L} entries (W1, b1, ...); got "
+                             f"{len(states)}")
         self._set(network=network, weights=weights, biases=biases, states=states, X=X,
                   y_target=y_target, y_label=y_label, workspace=workspace,
                   loss_kind=int(loss_kind), batch_size=int(batch_size),
@@ -169,71 +198,25 @@ class EpochSetup(_ReadOnly):
                   update_threads=int(update_threads), loss_scale=float(loss_scale))
         if optimizer is not None:
             self.set_optimizer(optimizer)
+        elif any(s is not None for s in states):
+            raise ValueError("states given without an optimizer config")
 
     def set_optimizer(self, config):
         """Use optimizer ``config`` from now on (e.g. a new lr between epochs); its state
-        layout must be the one ``states`` holds."""
+        layout must fit the states this setup holds."""
         slots = state_slots(config)
-        if self.optimizer is not None and (config["kind"] != self.optimizer["kind"]
-                                           or slots != state_slots(self.optimizer)):
-            raise ValueError("set_optimizer needs the same optimizer kind and state slots")
         params = [p for pair in zip(self.weights, self.biases) for p in pair]
-        if len(self.states) != len(params):
-            raise ShapeError(f"states must have {len(params)} entries (W1, b1, W2, ...); "
-                             f"got {len(self.states)}")
         for i, (p, s) in enumerate(zip(params, self.states)):
-            size = 0 if s is None else np.size(s)
-            if (slots > 0 or s is not None) and size != slots * p.size:
-                raise ShapeError(f"states[{i}] must hold {slots} x {p.size} values; got "
-                                 f"{size}")
-            if s is not None and (s.dtype != p.dtype or not s.flags.writeable):
-                raise DTypeError(f"states[{i}] must be a writeable {p.dtype} array")
+            if slots == 0:
+                if s is not None and s.size != 0:
+                    raise ValueError(f"states[{i}] is given but the optimizer keeps no "
+                                     f"state")
+            elif s is None:
+                raise ValueError(f"the optimizer keeps {slots} state rows; states[{i}] "
+                                 f"is None")
+            else:
+                _check_array(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
         self._set(optimizer=dict(config))
-
-
-def _check_parameters(network, weights, biases):
-    """The weights and biases fit ``network``: one float dtype, C-contiguous, writeable.
-    Returns the dtype."""
-    L, sizes = network.n_layers, network.sizes
-    if len(weights) != L or len(biases) != L:
-        raise ShapeError(f"a network of {L} layers needs {L} weights and {L} biases; "
-                         f"got {len(weights)} and {len(biases)}")
-    dt = np.asarray(weights[0]).dtype
-    if dt not in (np.float32, np.float64):
-        raise DTypeError(f"weights must be float32 or float64; got {dt}")
-    for l in range(L):
-        for name, a, shape in ((f"weights[{l}]", weights[l], (sizes[l], sizes[l + 1])),
-                               (f"biases[{l}]", biases[l], (sizes[l + 1],))):
-            if not isinstance(a, np.ndarray) or a.dtype != dt:
-                raise DTypeError(f"{name} must be a {dt} array")
-            if a.shape != shape:
-                raise ShapeError(f"{name} must have shape {shape}; got {a.shape}")
-            if not (a.flags.c_contiguous and a.flags.writeable):
-                raise ValueError(f"{name} must be C-contiguous and writeable")
-    return dt
-
-
-def _check_data(network, X, y_target, y_label, loss_kind, dt):
-    """X and the targets fit ``network`` and the loss. Returns the number of rows N."""
-    if loss_kind not in _LOSS_NAMES:
-        raise ValueError(f"unknown loss code {loss_kind}")
-    N, c = np.shape(X)[0], network.sizes[-1]
-    labels = _LOSS_NAMES[loss_kind] in CLASS_LABEL_LOSSES
-    for name, a, shape in (("X", X, (N, network.sizes[0])),
-                           ("y_target", y_target, (N, 0 if labels else c))):
-        if not isinstance(a, np.ndarray) or a.dtype != dt:
-            raise DTypeError(f"{name} must be a {dt} array")
-        if a.shape != shape:
-            raise ShapeError(f"{name} must have shape {shape}; got {a.shape}")
-    if not isinstance(y_label, np.ndarray) or y_label.dtype != np.int64:
-        raise DTypeError("y_label must be an int64 array")
-    if labels and y_label.shape != (N,):
-        raise ShapeError(f"y_label must have shape ({N},); got {y_label.shape}")
-    if not labels and y_label.size < 1:
-        raise ShapeError("y_label must hold at least one value")
-    if labels and N and not (0 <= y_label.min() and y_label.max() < c):
-        raise LabelError(f"y_label must be in [0, {c})")
-    return N
 
 
 # ------------------------------------------------------------------ the math
@@ -341,8 +324,17 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False):
     """
     config = setup.optimizer
     if config is None:
-        raise ValueError("run_epoch needs an optimizer (setup.optimizer is None)")
+        raise ValueError("this EpochSetup has no optimizer config (set_optimizer)")
     order = np.asarray(order)
+    if order.dtype != np.int64 or order.ndim != 1:
+        raise ValueError("order must be a 1-d int64 array")
+    if setup.workspace.rows < min(setup.batch_size, order.size):
+        raise ValueError(f"batches of {min(setup.batch_size, order.size)} rows exceed the "
+                         f"workspace's {setup.workspace.rows}")
+    if step0 < 0:
+        raise ValueError(f"step0 must be >= 0; got {step0}")
+    if order.size and not (0 <= order.min() and order.max() < setup.X.shape[0]):
+        raise ValueError(f"order must hold row indices in [0, {setup.X.shape[0]})")
     weights, biases = list(setup.weights), list(setup.biases)
     params = [p for pair in zip(weights, biases) for p in pair]
     states = list(setup.states)
@@ -399,13 +391,23 @@ def loss_grad(setup, dWs, dbs, grads=True):
     Returns
     -------
     loss : float
-        Mean data loss plus ``l2 / 2 * sum ||W_l||^2`` (``l2`` as given, never divided by
-        N; ``loss_scale`` not applied).
+        ``loss_scale`` times the mean data loss, plus ``l2 / 2 * sum ||W_l||^2`` (``l2``
+        as given, never divided by N). The gradients are those of the unscaled loss.
     status : int
         1 if the data loss is not finite, else 2 if a ``db_l`` is not finite, else 0.
         The gradients are written either way.
     """
     N = setup.X.shape[0]
+    if N < 1:
+        raise ValueError("loss_grad needs at least one row")
+    if setup.workspace.rows < N:
+        raise ValueError(f"loss_grad over {N} rows needs a workspace of as many; it has "
+                         f"{setup.workspace.rows}")
+    if len(dWs) != len(setup.weights) or len(dbs) != len(setup.biases):
+        raise ValueError("dWs and dbs need one array per layer")
+    for l, (W, b) in enumerate(zip(setup.weights, setup.biases)):
+        _check_array(dWs[l], f"dWs[{l}]", W.dtype, W.shape, True)
+        _check_array(dbs[l], f"dbs[{l}]", b.dtype, b.shape, True)
     Hs = _forward(setup, setup.X)
     _keep_output(setup, Hs)
     loss, dout = _data_loss(setup, Hs[-1], np.arange(N))
@@ -417,7 +419,7 @@ def loss_grad(setup, dWs, dbs, grads=True):
         for l, W in enumerate(setup.weights):
             dWs[l][...] = grad_W[l].astype(np.float64) + setup.l2 * W.astype(np.float64)
             dbs[l][...] = grad_b[l]
-    return loss + _penalty(setup.weights, setup.l2), status
+    return setup.loss_scale * loss + _penalty(setup.weights, setup.l2), status
 
 
 def state_slots(config):
