@@ -31,16 +31,18 @@ def targets(model, y, loss):
     return y_target, np.zeros(1, np.int64)
 
 
-def make_setup(module, model, X, y, loss, *, optimizer=None, states=None, batch_size=None,
-               rows=None, **kwargs):
+def make_setup(module, model, X, y, loss, *, optimizer=None, config=None, states=None,
+               batch_size=None, rows=None, **kwargs):
     """``module.EpochSetup`` training ``model``'s live parameters on (X, y).
 
-    ``optimizer``: an nnlib.optim optimizer (its config and, unless ``states`` is given,
-    its state arrays, flattened); ``rows``: workspace rows (default: all of X, enough for
-    ``loss_grad`` and any batch). Other keywords go to EpochSetup (l2, margin, ...)."""
+    ``optimizer``: an nnlib.optim optimizer (its config, unless ``config`` is given, and
+    unless ``states`` is, its state arrays, flattened); ``rows``: workspace rows (default:
+    all of X, enough for ``loss_grad`` and any batch). Other keywords go to EpochSetup
+    (l2, margin, ...)."""
     X = np.ascontiguousarray(X, model.dtype)
     y_target, y_label = targets(model, y, loss)
-    config = None if optimizer is None else optimizer.config()
+    if config is None and optimizer is not None:
+        config = optimizer.config()
     if states is None:
         states = ([None] * len(model.params) if optimizer is None else
                   [s.reshape(-1) for s in optimizer.state_arrays(model.params)])

@@ -61,6 +61,10 @@ STATUS_NONFINITE_LOSS = 1
 STATUS_NONFINITE_GRAD = 2
 STATUS_NONFINITE_UPDATE = 3
 
+# Overflow and NaN are reported through the status codes, as the kernels report them,
+# not as NumPy's RuntimeWarnings.
+_QUIET = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
 _ACTIVATION_NAMES = {code: name for name, code in ACTIVATION_CODES.items()}
 _LOSS_NAMES = {code: name for name, code in LOSS_CODES.items()}
 
@@ -290,6 +294,7 @@ def _all_finite_arrays(arrays):
     return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
 
 
+@_QUIET
 def run_epoch(setup, order, step0, max_steps=-1, check_updates=False):
     """One epoch of mini-batch training in place on ``setup``'s weights, biases and states.
 
@@ -374,6 +379,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False):
     return loss_sum, n_seen, steps, status, _all_finite_arrays(params + states)
 
 
+@_QUIET
 def loss_grad(setup, dWs, dbs, grads=True):
     """Loss and gradients over all rows of ``setup.X``.
 
