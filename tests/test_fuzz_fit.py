@@ -160,8 +160,12 @@ def test_fuzz_fit(loss_model, opt, fit, data):
         assert "lr" in str(e)
         COUNTS["models.sequential.fit"]["raised"] += 1
         return
-    if isinstance(kw["epochs"], int) and kw["epochs"] > 0:
-        expected += range_errors(optimizer.lr, "lr", model.dtype)
+    # An lr beyond a float32 model's range is refused when training starts; with
+    # epochs=0 fit may or may not get that far.
+    lr_errors = range_errors(optimizer.lr, "lr", model.dtype)
+    trains = isinstance(kw["epochs"], int) and kw["epochs"] > 0
+    expected += lr_errors if trains else []
+    allowed = [] if trains else lr_errors
     # Every problem drawn is listed; fit may report any one of them first.
     x_errs = x_errors(X, model.n_in)
     expected += x_errs
@@ -187,7 +191,7 @@ def test_fuzz_fit(loss_model, opt, fit, data):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ok, hist = call_expecting("sequential.fit", model.fit, (X, y), dict(
-            loss=loss, optimizer=optimizer, **kw), expected)
+            loss=loss, optimizer=optimizer, **kw), expected, allowed)
     assert_unchanged(before, [X, y])
     if not ok:
         for p, q in zip(model.params, w0):          # refused: nothing trained

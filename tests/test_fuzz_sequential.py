@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nnlib._reference as R
+from nnlib._reference import train as twin
 from nnlib._codes import ACTIVATION_PARAMS, LOSS_CODES
 from nnlib._validation import NonFiniteError, ShapeError
 
@@ -21,6 +22,7 @@ from tests._fuzz import (EPS, F64, LOSSES, WILD, assert_unchanged, call_expectin
                          fraction_settings, loss_model_errors, model_counts_reporter,
                          models, one_bad, outputs_for, range_errors, scalar_errors,
                          snapshot, threads_errors, x_errors, y_for)
+from tests._twin_fit import make_setup
 
 # Random values overflow in the oracles' own arithmetic and in float casts; expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -137,29 +139,15 @@ def test_fuzz_forward_and_predict(model, data):
 
 
 def _ref_loss_and_grads(model, X, y, loss, l2, margin):
-    """The twins' forward, loss and backward: (loss, [dW1, db1, ...], dz of the output)."""
-    dt = model.dtype
-    Hs = [X]
-    for layer in model.layers:
-        Hs.append(R.dense_forward(Hs[-1], layer.W, layer.b, *layer._act_args()))
-    yy = np.asarray(y)
-    if loss == "squared_error":
-        yy = yy.astype(dt).reshape(Hs[-1].shape)
-    elif loss == "logistic_loss":
-        yy = yy.astype(dt).reshape(Hs[-1].shape)
-    value, dH = R.loss_and_grad(loss, Hs[-1], yy, margin)
-    if loss == "logistic_loss":     # the twin averages over all n*c outputs, the model
-        c = Hs[-1].shape[1]          # sums over the c outputs and averages over the rows
-        value, dH = value * c, (dH.astype(np.float64) * c).astype(dt)
-    dz = dH
-    grads = [None] * (2 * len(model.layers))
-    for i in range(len(model.layers) - 1, -1, -1):
-        layer = model.layers[i]
-        dX, dW, db = R.dense_backward(Hs[i], layer.W, Hs[i + 1], dH, *layer._act_args())
-        grads[2 * i] = dW.astype(np.float64) + l2 * layer.W.astype(np.float64)
-        grads[2 * i + 1] = db.astype(np.float64)
-        dH = dX
-    value += 0.5 * l2 * sum(float(np.sum(l.W.astype(np.float64) ** 2)) for l in model.layers)
+    """The twin's ``loss_grad`` (``nnlib._reference.train``) on the model: (loss,
+    [dW1, db1, ...] in float64, the data loss's gradient with respect to the output)."""
+    setup = make_setup(twin, model, X, y, loss, l2=l2, margin=margin)
+    dWs = [np.empty_like(layer.W) for layer in model.layers]
+    dbs = [np.empty_like(layer.b) for layer in model.layers]
+    value, _ = twin.loss_grad(setup, dWs, dbs)
+    n = setup.X.shape[0]
+    _, dz = twin._data_loss(setup, setup.workspace.H[-1][:n], np.arange(n))
+    grads = [g.astype(np.float64) for pair in zip(dWs, dbs) for g in pair]
     return value, grads, dz
 
 
@@ -279,6 +267,8 @@ def test_fuzz_loss_and_grads(loss_model, data):
     # The loss: its rounding, plus the output's error through the loss (|dz| * B).
     last = chain[-1]
     spread = (np.abs(dz) * 4 * len(chain) * last["B"]).sum()
-    l2_term = float(l2) * sum(float(np.sum(l.W.astype(np.float64) ** 2)) for l in model.layers)
+    # no penalty at all for l2 = 0, as in the kernel: huge weights make sum W^2 = inf
+    l2_term = float(l2) * sum(float(np.sum(l.W.astype(np.float64) ** 2))
+                              for l in model.layers) if l2 else 0.0
     _assert_close(value, want, spread + 64 * EPS[model.dtype] * (
         abs(want) + last["S"].max(axis=1).mean() + l2_term), "loss")
