@@ -151,9 +151,9 @@ def _n_out(loss):
 
 # ---------------------------------------------------------------- run_epoch
 
+ACT_LOSS = [(a, l) for a in ACTIVATIONS for l in LOSSES]
 ACT_LOSS_CASES = [(act, loss, dt_id, dt, OPTIMIZERS[i % len(OPTIMIZERS)])
-                  for i, (act, loss) in enumerate((a, l) for a in ACTIVATIONS for l in LOSSES)
-                  for dt_id, dt in DTYPES]
+                  for i, (act, loss) in enumerate(ACT_LOSS) for dt_id, dt in DTYPES]
 
 
 @pytest.mark.parametrize("act, loss, dt_id, dtype, opt", ACT_LOSS_CASES,
@@ -202,6 +202,61 @@ def test_loss_scale_scales_the_reported_data_loss_only():
     assert scaled_twin == pytest.approx(scaled, rel=1e-13)
     for a, b in zip(p_full, p_scaled):                  # the same step either way
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- EpochSetup's checks
+
+def _setup_args(module):
+    """EpochSetup's arguments for a 2-3-3 float64 network on 4 labelled rows."""
+    sizes = (2, 3, 3)
+    rng = np.random.default_rng(0)
+    return dict(network=module.Network(sizes, [2, 0], [0.0, 0.0]),
+                weights=[rng.standard_normal((2, 3)), rng.standard_normal((3, 3))],
+                biases=[np.zeros(3), np.zeros(3)], states=None,
+                X=rng.standard_normal((4, 2)), y_target=np.empty((4, 0)),
+                y_label=np.array([0, 1, 2, 0]),
+                workspace=module.Workspace(sizes, 4, 0, np.float64),
+                loss_kind=LOSS_CODES["softmax_cross_entropy"], batch_size=2,
+                optimizer=O.SGD(lr=0.1).config())
+
+
+BAD_SETUPS = [
+    ("X-float16", lambda a, m: a.update(X=a["X"].astype(np.float16))),
+    ("X-wrong-width", lambda a, m: a.update(X=np.ones((4, 3)))),
+    ("X-fortran-order", lambda a, m: a.update(X=np.asfortranarray(np.ones((4, 2))))),
+    ("weight-read-only", lambda a, m: a["weights"][0].setflags(write=False)),
+    ("bias-float32", lambda a, m: a["biases"].__setitem__(1, np.zeros(3, np.float32))),
+    ("label-out-of-range", lambda a, m: a.update(y_label=np.array([0, 1, 3, 0]))),
+    ("labels-int32", lambda a, m: a.update(y_label=np.array([0, 1, 2, 0], np.int32))),
+    ("unknown-loss", lambda a, m: a.update(loss_kind=9)),
+    ("workspace-too-small", lambda a, m: a.update(
+        workspace=m.Workspace((2, 3, 3), 1, 0, np.float64))),
+    ("batch-size-0", lambda a, m: a.update(batch_size=0)),
+    ("negative-l2", lambda a, m: a.update(l2=-1.0)),
+    ("states-without-optimizer", lambda a, m: a.update(
+        optimizer=None, states=[np.zeros(6), None, None, None])),
+    ("state-missing", lambda a, m: a.update(optimizer=O.Adam().config(),
+                                            states=[None] * 4)),
+]
+
+
+def test_epoch_setup_arguments_above_are_valid():
+    for module in (compiled, twin):
+        setup = module.EpochSetup(**_setup_args(module))
+        assert module.run_epoch(setup, np.arange(4, dtype=np.int64), 0)[1:4] == (4, 2, 0)
+
+
+@pytest.mark.parametrize("mutate", [c[1] for c in BAD_SETUPS],
+                         ids=[c[0] for c in BAD_SETUPS])
+def test_epoch_setup_refuses_what_the_compiled_one_refuses(mutate):
+    raised = []
+    for module in (compiled, twin):
+        args = _setup_args(module)
+        mutate(args, module)
+        with pytest.raises((TypeError, ValueError)) as info:
+            module.EpochSetup(**args)
+        raised.append(type(info.value))
+    assert raised[0] is raised[1]
 
 
 # ---------------------------------------------------------------- status codes
@@ -268,13 +323,11 @@ def _loss_grad(module, model, X, y, loss, **kw):
     return value, status, [g for pair in zip(dWs, dbs) for g in pair]
 
 
-LOSS_GRAD_CASES = [(a, l) for a in ACTIVATIONS for l in LOSSES]
 # A step that stays on one side of the kinks of relu, leaky_relu and elu's g''.
 FD_STEP = {"relu": 1e-6, "leaky_relu": 1e-6, "elu": 1e-5}
 
 
-@pytest.mark.parametrize("act, loss", LOSS_GRAD_CASES,
-                         ids=[f"{a}-{l}" for a, l in LOSS_GRAD_CASES])
+@pytest.mark.parametrize("act, loss", ACT_LOSS, ids=[f"{a}-{l}" for a, l in ACT_LOSS])
 def test_loss_grad_matches_the_twin_and_finite_differences(act, loss):
     model = _model([act, act], _n_out(loss), np.float64)
     X, y = _data(loss, _n_out(loss))

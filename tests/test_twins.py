@@ -88,10 +88,12 @@ def test_twin_module_has_the_same_entry_points(name):
     twin = importlib.import_module(TWIN_MODULES[name])
     assert _entry_points(compiled), f"nnlib._kernels.{name} has no entry points"
     assert _entry_points(twin) == _entry_points(compiled)
+    if hasattr(compiled, "__all__"):
+        assert sorted(twin.__all__) == sorted(compiled.__all__)
 
 
-ENTRY_POINTS = [(name, entry) for name in sorted(TWIN_MODULES)
-                for entry in _entry_points(importlib.import_module(f"nnlib._kernels.{name}"))]
+ENTRY_POINTS = [(name, entry) for name in sorted(TWIN_MODULES) for entry in
+                _entry_points(importlib.import_module(f"nnlib._kernels.{name}"))]
 
 
 @pytest.mark.parametrize("module, entry", ENTRY_POINTS,

@@ -4,9 +4,11 @@ the entry points of ``nnlib._kernels.optim``, with their signatures.
 ``optim_step(config, param, grad, state, step, n_threads)``: one in-place update of the
 flat ``param`` and its ``state`` rows. ``optim_step_arrays(config, params, grads, states,
 step, n_threads, parallel_min_size)``: one update of every parameter array, all or
-nothing (a step that would overflow is refused before any array changes). Each rule is written once, below, as the plain formula (in
-float64, stored back in the arrays' dtype); the tests run 100-step trajectories of the
-compiled kernel against these, and these against ``torch.optim`` and scikit-learn.
+nothing (a step that would overflow is refused before any array changes).
+
+Each rule is written once, below, as the plain formula (in float64, stored back in the
+arrays' dtype); the tests run 100-step trajectories of the compiled kernel against
+these, and these against ``torch.optim`` and scikit-learn.
 
 Symbols: ``w`` parameter, ``g`` gradient (after L2 weight decay ``g + wd w``), ``t`` the
 1-based step.

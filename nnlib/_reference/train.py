@@ -51,7 +51,7 @@ from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSES
 from nnlib._reference import dense as _dense
 from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
-from nnlib._validation import check_buffer as _check_array, check_epoch_data
+from nnlib._validation import check_buffer, check_epoch_data
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
@@ -219,7 +219,7 @@ class EpochSetup(_ReadOnly):
                 raise ValueError(f"the optimizer keeps {slots} state rows; states[{i}] "
                                  f"is None")
             else:
-                _check_array(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
+                check_buffer(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
         self._set(optimizer=dict(config))
 
 
@@ -412,8 +412,8 @@ def loss_grad(setup, dWs, dbs, grads=True):
     if len(dWs) != len(setup.weights) or len(dbs) != len(setup.biases):
         raise ValueError("dWs and dbs need one array per layer")
     for l, (W, b) in enumerate(zip(setup.weights, setup.biases)):
-        _check_array(dWs[l], f"dWs[{l}]", W.dtype, W.shape, True)
-        _check_array(dbs[l], f"dbs[{l}]", b.dtype, b.shape, True)
+        check_buffer(dWs[l], f"dWs[{l}]", W.dtype, W.shape, True)
+        check_buffer(dbs[l], f"dbs[{l}]", b.dtype, b.shape, True)
     Hs = _forward(setup, setup.X)
     _keep_output(setup, Hs)
     loss, dout = _data_loss(setup, Hs[-1], np.arange(N))
