@@ -30,9 +30,8 @@ def resolve_threads(n_threads, work_size):
 
 # --- BLAS threads during training ---------------------------------------------------------
 # The GEMMs are BLAS's to parallelize; the compiled elementwise passes of an epoch stay on
-# one thread (an OpenMP pool spinning next to OpenBLAS's on the same cores slows large
-# batches several-fold: 784-512-512-10 with Adam on 2 cores at load ~3 took 1.58 s per
-# 4096-row epoch with a 2-thread update, 0.76 s with one).
+# one thread: an OpenMP pool spinning next to OpenBLAS's on the same cores slows large
+# batches several-fold (bench/large.py shows it on a loaded machine).
 
 # GEMMs below this many flops run on one BLAS thread: the fork/join costs more than it
 # saves, and far more on a loaded machine.
@@ -44,9 +43,9 @@ def free_cores():
     where that is unavailable).
 
     Multi-threaded GEMM synchronizes its threads at every block; when another process
-    holds one of the cores, the whole product waits for the descheduled thread (256x784
-    @ 784x512 float32 on 2 cores at load ~5: 2 threads 6 GFLOP/s, 1 thread 50). Our own
-    process counts for about 1 in the load, hence the + 1."""
+    holds one of the cores, the whole product waits for the descheduled thread, which
+    can make two threads several times slower than one. Our own process counts for
+    about 1 in the load, hence the + 1."""
     try:
         load1 = os.getloadavg()[0]
     except (AttributeError, OSError):
@@ -71,7 +70,8 @@ class blas_threads:
     BLAS's thread count is process-wide, so concurrent fits share it: the first to enter
     saves the original count and the last to leave restores it (each restoring its own
     saved value could leave the process on another fit's setting). The count is written
-    only when it differs: each ctypes call costs ~1 us (~6 us with cold caches)."""
+    only when it differs: a ctypes call costs microseconds, and a loop calling
+    ``fit(epochs=1)`` enters once per epoch."""
 
     _lock = threading.Lock()
     _users = 0

@@ -219,8 +219,7 @@ class Sequential:
         # The kernel checks the data loss and the bias gradients (column sums of dZ). That
         # misses an L2 penalty l2/2 ||W||^2 that overflows (weights ~1e154), and covers
         # dW = H^T dZ only while every H is finite: an inf in X or a hidden output that
-        # overflows gives NaN/inf in dW next to a finite db (both found by
-        # tests/test_fuzz_models.py).
+        # overflows gives NaN/inf in dW next to a finite db.
         if not status and not math.isfinite(value):
             status = 1
         if not status and not all(np.isfinite(g).all() for g in grads):

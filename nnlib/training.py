@@ -40,9 +40,8 @@ def compiled_train():
 
 
 # Per model (weak keys: nothing outlives the model, nothing is pickled with it): the
-# compiled network description and the training workspace. Rebuilding them costs ~12 us
-# per fit warm and ~50 us with cold caches, which a loop calling fit(epochs=1) pays every
-# epoch. A workspace is taken out while a run uses it, so concurrent fits of one model
+# compiled network description and the training workspace, which a loop calling
+# fit(epochs=1) would otherwise rebuild every epoch. A workspace is taken out while a run uses it, so concurrent fits of one model
 # never share buffers; large ones are not kept.
 _NETS = weakref.WeakKeyDictionary()
 _WORKSPACES = weakref.WeakKeyDictionary()
