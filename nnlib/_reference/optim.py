@@ -11,13 +11,9 @@ Symbols: ``w`` parameter, ``g`` gradient (after L2 weight decay ``g + wd w``), `
 """
 import numpy as np
 
-__all__ = ["optim_step", "state_slots", "KINDS"]
+from nnlib._codes import OPTIM_KINDS as KINDS
 
-# Mirrors the OptimKind enum (tests/test_optim.py checks the two agree).
-KINDS = {
-    "sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "adamw": 4,
-    "notes_momentum": 5, "notes_adagrad": 6, "sklearn_sgd": 7, "sklearn_adam": 8,
-}
+__all__ = ["optim_step", "state_slots", "KINDS"]
 
 
 def state_slots(config):
