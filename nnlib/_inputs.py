@@ -47,7 +47,7 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
         arr = arr.astype(np.float64)   # TypeError naming the bad element if not numeric
     elif kind in "USVMm":
         # datetime/timedelta too: NumPy would cast them to float64 seconds-since-epoch
-        # without a word (found by tests/test_fuzz_models.py)
+        # without a word
         raise DTypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
     if arr.ndim != 2:
         hint = (" Reshape your data either using X.reshape(-1, 1) if it has a single "

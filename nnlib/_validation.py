@@ -61,7 +61,7 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empt
     if not allow_empty and arr.size == 0:
         raise ShapeError(f"{name} must not be empty; got shape {arr.shape}")
     # np.asarray(order='C'), not np.ascontiguousarray: the latter turns a 0-d array into
-    # shape (1,), so F.relu(np.float64(3)) came back 1-d (found by tests/test_fuzz.py).
+    # shape (1,), and F.relu(np.float64(3)) must stay 0-d.
     return np.asarray(arr, dtype=target, order="C")
 
 
