@@ -78,6 +78,6 @@ KERNEL_ENUMS = (
 
 
 def enum_constant(prefix, name):
-    """The kernels' C name of code ``name``: ``enum_constant("ACT_", "relu") == "ACT_RELU"``;
-    a loss drops its ``_loss`` suffix (``LOSS_HINGE``)."""
+    """The kernels' C name of code ``name``, e.g. ``enum_constant("ACT_", "relu")`` is
+    ``"ACT_RELU"``; a loss drops its ``_loss`` suffix (``LOSS_HINGE``)."""
     return prefix + name.removesuffix("_loss").upper()

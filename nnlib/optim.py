@@ -7,8 +7,8 @@ Every optimizer updates a list of NumPy arrays in place::
         loss, grads = model.loss_and_grads(X, y)
         opt.step(model.params, grads)
 
-The update rules are compiled (``nnlib/_kernels/optim_rules.pxd``, shared with the compiled
-training loop) and have NumPy twins in ``nnlib/_reference/optim.py``.
+The update rules are compiled (``nnlib/_kernels/optim_rules.pxd.tp``, shared with the
+compiled training loop) and have NumPy twins in ``nnlib/_reference/optim.py``.
 
 Three families of rules
 -----------------------

@@ -1,4 +1,4 @@
-"""NumPy twins of the compiled optimizer rules (``nnlib/_kernels/optim_rules.pxd``).
+"""NumPy twins of the compiled optimizer rules (``nnlib/_kernels/optim_rules.pxd.tp``).
 
 ``optim_step(config, param, grad, state, step, n_threads)`` has the signature of the
 compiled ``nnlib._kernels.optim.optim_step``: one in-place update of the flat ``param``
