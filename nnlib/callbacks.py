@@ -1,5 +1,6 @@
 """What ``Sequential.fit`` records and how it decides to stop: :class:`History` and
 :class:`EarlyStopping` (Keras's names and habits)."""
+from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["History", "EarlyStopping"]
@@ -97,8 +98,8 @@ class EarlyStopping:
         if not self.active:
             return False
         value = logs[self.monitor]
-        sign = -1.0 if self.mode_max else 1.0
-        if self.best is None or sign * value < sign * self.best - self.min_delta:
+        if improves(value, self.best, mode="max" if self.mode_max else "min",
+                    threshold=self.min_delta):
             self.best = value
             self.wait = 0
             if self.restore_best:

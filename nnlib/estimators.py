@@ -79,9 +79,10 @@ from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels, labels_to_index)
+from nnlib._plateau import improves
 from nnlib._validation import LabelError, NonFiniteError, ShapeError
 from nnlib.datasets import split
-from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
+from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -113,11 +114,6 @@ class _available_if:
 
 
 # ---------------------------------------------------------------- parameter checks
-
-class InvalidParameterError(ValueError, TypeError):
-    """A constructor parameter has a bad type or value (raised by fit, as scikit-learn's
-    error of the same name; both a ValueError and a TypeError)."""
-
 
 def _bad(name, value, want):
     return InvalidParameterError(f"The '{name}' parameter must be {want}; got {value!r}.")
@@ -277,7 +273,7 @@ class _BaseMLP(BaseModel):
                     n_features=None if first else self.n_features_in_)
         Y = self._targets(X, y, first=first, incremental=incremental)
         rng = self._rng()
-        sizes = [X.shape[1]] + cfg["hidden"] + [Y.shape[1]]
+        sizes = [X.shape[1]] + cfg["hidden"] + [self._n_outputs(Y)]
         if first:
             self._initialize(cfg, sizes, X.dtype, rng)
         elif [W.shape[0] for W in self.coefs_] + [self.coefs_[-1].shape[1]] != sizes:
@@ -324,7 +320,12 @@ class _BaseMLP(BaseModel):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _engine_for(self, n_outputs):
+    def _n_outputs(self, Y):
+        """Output units for the training targets ``Y`` (class indices (n,) for a
+        softmax classifier, else an (n, k) matrix)."""
+        return Y.shape[1] if Y.ndim == 2 else self.classes_.size
+
+    def _engine_for(self):
         """'compiled' (nnlib.Sequential's compiled loop) unless the NumPy reference is
         asked for (``_engine = "numpy"``, the tests' oracle)."""
         if self._engine == "numpy":
@@ -334,7 +335,7 @@ class _BaseMLP(BaseModel):
     def _fit_lbfgs(self, X, Y, cfg):
         import scipy.optimize   # only when lbfgs is asked for
 
-        trainer = self._engine_for(Y.shape[1])(self, cfg, Y)
+        trainer = self._engine_for()(self, cfg, Y)
         objective = trainer.lbfgs_objective(X, Y, cfg["alpha"] / X.shape[0])
         params = self.coefs_ + self.intercepts_
         theta0 = np.concatenate([p.ravel() for p in params])
@@ -358,7 +359,7 @@ class _BaseMLP(BaseModel):
     def _fit_stochastic(self, X, Y, cfg, rng, incremental):
         solver = cfg["solver"]
         if not incremental or getattr(self, "_trainer", None) is None:
-            self._trainer = self._engine_for(Y.shape[1])(self, cfg, Y)
+            self._trainer = self._engine_for()(self, cfg, Y)
         trainer = self._trainer
         early = cfg["early_stopping"]
         if early:
@@ -464,19 +465,21 @@ class _BaseMLP(BaseModel):
             self.validation_scores_.append(score)
             if cfg["verbose"]:
                 print(f"Validation score: {score:f}")
-            if score < self.best_validation_score_ + tol:
-                self._no_improvement_count += 1
-            else:
+            if improves(score, self.best_validation_score_, mode="max", threshold=tol,
+                        strict=False):
                 self._no_improvement_count = 0
+            else:
+                self._no_improvement_count += 1
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best = ([W.copy() for W in self.coefs_],
                               [b.copy() for b in self.intercepts_])
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - tol:
-                self._no_improvement_count += 1
-            else:
+            if improves(self.loss_curve_[-1], self.best_loss_, threshold=tol,
+                        strict=False):
                 self._no_improvement_count = 0
+            else:
+                self._no_improvement_count += 1
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
@@ -528,6 +531,8 @@ class _NumpyTrainer:
     def loss_and_grads(self, X, Y, l2):
         """Penalized batch loss with ``l2 / 2 * sum ||W||^2``; (loss, dWs, dbs)."""
         e = self.est
+        if Y.ndim == 1:                 # class indices -> the one-hot rows of the math
+            Y = np.eye(e.n_outputs_, dtype=X.dtype)[Y]
         return ref.loss_and_grads(e.coefs_, e.intercepts_, X, Y, self.cfg["activation"],
                                   e.out_activation_, l2 * X.shape[0])
 
@@ -634,9 +639,9 @@ class _CompiledTrainer:
         labels for softmax, the 0/1 or float target matrix otherwise. scikit-learn's
         multi-output squared loss is the mean over the k outputs but its gradient that of
         the sum (nnlib's squared_error), so only the reported loss is scaled by 1/k."""
-        if self.loss == "softmax_cross_entropy":
-            return (np.empty((Y.shape[0], 0), Y.dtype),
-                    np.ascontiguousarray(Y.argmax(axis=1), dtype=np.int64), 1.0)
+        if Y.ndim == 1:             # class indices: softmax
+            return (np.empty((Y.shape[0], 0), self.est.coefs_[0].dtype),
+                    np.ascontiguousarray(Y, dtype=np.int64), 1.0)
         scale = 1.0 / Y.shape[1] if self.loss == "squared_error" else 1.0
         return np.ascontiguousarray(Y), np.zeros(1, np.int64), scale
 
@@ -720,11 +725,12 @@ def _views(flat, shapes):
 
 
 def _sklearn_shuffle(idx, rng):
-    """``sklearn.utils.shuffle(idx, random_state=rng)``: the same permutation, drawn the
-    same way (an in-place shuffle of arange(n))."""
-    order = np.arange(idx.shape[0])
-    rng.shuffle(order)
-    return idx[order]
+    """``sklearn.utils.shuffle(idx, random_state=rng)``, in place: scikit-learn shuffles
+    ``arange(n)`` and indexes ``idx`` with it; the Fisher-Yates swaps depend only on n and
+    the draws, so applying them to ``idx`` itself gives the same permutation without the
+    two temporaries."""
+    rng.shuffle(idx)
+    return idx
 
 
 def _lbfgs_takes_iprint():
@@ -872,13 +878,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = classes
             self._multilabel = False
             self.n_features_in_ = X.shape[1]
-        k = 1 if classes.size == 2 else classes.size
-        Y = np.zeros((idx.size, k), dtype=X.dtype)
-        if k == 1:
-            Y[:, 0] = idx
-        else:
-            Y[np.arange(idx.size), idx] = 1
-        return Y
+        if classes.size > 2:
+            return np.ascontiguousarray(idx, dtype=np.int64)     # softmax: class indices
+        return idx.astype(X.dtype).reshape(-1, 1)                # one logistic output
 
     def _indicator_targets(self, X, y, first):
         """Multilabel: y is an (n_samples, n_labels) 0/1 matrix, one logistic output
@@ -902,7 +904,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _stratify_groups(self, Y):
         if self._multilabel:
             return None
-        return Y[:, 0] if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+        return Y if Y.ndim == 1 else Y[:, 0]
 
     def _decode(self, Y):
         if self._multilabel:

@@ -57,7 +57,7 @@ from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
-                                        optim_state_slots, OPT_SGD)
+                                        optim_state_slots, OPT_SGD, OPT_ADAMW)
 
 cnp.import_array()
 
@@ -587,6 +587,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
     cdef double loss = 0.0, l2_eff, pen
     cdef bint fused = c.oc.kind == OPT_SGD and c.oc.momentum == 0.0
+    cdef bint fold_l2 = c.oc.weight_decay == 0.0 and c.oc.kind != OPT_ADAMW
+    cdef OptimConfig ocW
     cdef long long step = step0
     cdef floating** W = <floating**>c.W
     cdef floating** bb = <floating**>c.b
@@ -642,10 +644,17 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             sgd_fused_update(s, W, bb, X0, B, H, dZ, db, c.oc.lr,
                              l2_eff + c.oc.weight_decay, c.oc.weight_decay)
         else:
-            weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)
+            ocW = c.oc
+            if floating is double and fold_l2:
+                # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
+                # same double arithmetic) instead of a pass of its own over dW
+                ocW.weight_decay = l2_eff
+                weight_grads(s, W, X0, B, H, dZ, dW, 0.0)
+            else:
+                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)
             for l in range(L):
                 nW = s.sizes[l] * s.sizes[l + 1]
-                optim_update_threads(&c.oc, W[l], dW[l], st[2 * l], nW, step,
+                optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
                                      c.update_threads if nW >= PAR_MIN_ELEMS else 1)
                 optim_update(&c.oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
         if check_updates and not (params_finite(s, W, bb)
