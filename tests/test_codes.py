@@ -1,5 +1,7 @@
 """The kind codes (nnlib/_codes.py) and the kernel templates rendered from them."""
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -37,6 +39,19 @@ def test_rendered_file_is_current(template):
     pytest.importorskip("Cython")
     with open(template[:-len(".tp")], encoding="utf-8") as f:
         assert f.read() == _templates.render(template)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=os.path.basename)
+def test_rendered_file_is_git_ignored(template):
+    # a rendered file is build output: committing it would let it drift from its template
+    root = os.path.dirname(os.path.dirname(_templates.KERNELS))
+    if shutil.which("git") is None or not os.path.exists(os.path.join(root, ".git")):
+        pytest.skip("not a git checkout")
+    target = os.path.relpath(template[:-len(".tp")], root)
+    assert subprocess.run(["git", "check-ignore", "-q", target], cwd=root).returncode == 0
+    tracked = subprocess.run(["git", "ls-files", target], cwd=root, capture_output=True,
+                             text=True).stdout
+    assert not tracked, f"{target} is tracked"
 
 
 @pytest.mark.parametrize("template, table", [
