@@ -29,7 +29,8 @@ from nnlib._dense_args import activation_spec
 from nnlib._threads import blas_threads, training_blas_threads
 from nnlib._validation import NonFiniteError, check_fits_dtype
 
-__all__ = ["TrainingRun", "EpochResult", "Evaluation", "compiled_train", "network_of"]
+__all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "INTERRUPT_INTERVAL",
+           "compiled_train", "network_of"]
 
 
 def compiled_train():
@@ -45,6 +46,7 @@ def compiled_train():
 # never share buffers; large ones are not kept.
 _NETS = weakref.WeakKeyDictionary()
 _WORKSPACES = weakref.WeakKeyDictionary()
+_RATES = weakref.WeakKeyDictionary()       # model -> {workspace key: steps per second}
 _WORKSPACE_KEEP_BYTES = 1 << 22
 _CACHE_LOCK = blas_threads._lock
 
@@ -92,6 +94,46 @@ def _state_arrays(optimizer, params):
                                  "(left by a step on a non-finite gradient?); call "
                                  "optimizer.reset()")
     return states
+
+
+# Seconds between two points where Python can see Ctrl-C (and redraw a progress bar):
+# the compiled loop runs without the GIL, so an epoch is cut into pieces this long.
+INTERRUPT_INTERVAL = 0.1
+
+
+class PieceClock:
+    """How many steps the next compiled call runs: about ``interval`` seconds at the rate
+    measured so far. The first piece of a run with no known rate is a probe of 1/64 of an
+    epoch. The cut falls on whole batches, so training does not depend on it.
+
+    Parameters
+    ----------
+    steps_per_epoch : int
+    interval : float
+    rate : float or None
+        Steps per second, when known (a previous fit of the same model and sizes).
+
+    Examples
+    --------
+    >>> clock = PieceClock(6400); clock.steps()
+    100
+    >>> clock.done(100, 0.01); clock.steps()      # 1e4 steps/s: 0.1 s is 1000 steps
+    1000
+    """
+
+    def __init__(self, steps_per_epoch, interval=INTERRUPT_INTERVAL, rate=None):
+        self.steps_per_epoch = max(int(steps_per_epoch), 1)
+        self.interval, self.rate = interval, rate
+
+    def steps(self):
+        if self.rate is None:
+            return max(1, self.steps_per_epoch // 64)
+        return min(self.steps_per_epoch, max(1, int(self.rate * self.interval)))
+
+    def done(self, steps, seconds):
+        """Record a piece of ``steps`` steps that took ``seconds``."""
+        if seconds > 0 and steps:
+            self.rate = steps / seconds
 
 
 class EpochResult(NamedTuple):
@@ -181,6 +223,8 @@ class TrainingRun:
             1, 1, loss_scale)
         self.states = list(self.setup.states)
         self.blas_threads = training_blas_threads(n_threads, rows, sizes)
+        self.clock = PieceClock(-(-X.shape[0] // batch_size),
+                                rate=_RATES.get(model, {}).get(self._ws_key))
         self._threads = None
 
     # -- lifetime ---------------------------------------------------------------------
@@ -203,61 +247,86 @@ class TrainingRun:
         if self._workspace is not None:
             _keep_workspace(self.model, self._ws_key, self._workspace)
             self._workspace = None
+        if self.clock.rate is not None:
+            _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
 
     # -- verbs ------------------------------------------------------------------------
     def run_epoch(self, order, epoch=0):
         """Train one epoch over the rows ``order`` (int64, in visiting order).
 
-        Returns an :class:`EpochResult`. On a non-finite loss or gradient the failing
-        step is not applied; on an overflowing update the weights and optimizer state are
-        rewound to the last finite step (:meth:`rewind`); either way ``fault`` says what
-        and training should stop."""
+        The epoch runs in compiled pieces of whole batches, each about
+        ``INTERRUPT_INTERVAL`` seconds long (:class:`PieceClock`), so Ctrl-C is seen
+        that often and a progress bar moves; the batches and updates are the same
+        however the epoch is cut. Returns an :class:`EpochResult`. On a non-finite loss
+        or gradient the failing step is not applied; on an overflowing update the weights
+        and optimizer state are rewound to the last finite step (:meth:`rewind`); either
+        way ``fault`` says what and training should stop. An interrupt (or any exception)
+        leaves the weights, the optimizer state and ``optimizer.t`` consistent: ``t``
+        counts exactly the updates applied."""
         train = self.setup_current()
-        optimizer, progress = self.optimizer, self.progress
+        optimizer, progress, clock = self.optimizer, self.progress, self.clock
         batch_size = self.setup.batch_size
         n = order.shape[0]
         total = 0.0
         seen = steps = start = 0
-        while start < n:
-            piece = order if progress is None else order[
-                start:min(n, start + progress.piece_steps() * batch_size)]
-            snapshot = self._snapshot()
-            t0 = optimizer.t
-            tic = time.perf_counter()
-            p_total, p_seen, p_steps, status, finite = train.run_epoch(self.setup, piece,
-                                                                       t0)
-            total += p_total
-            seen += p_seen
-            if status or not finite:
-                if not finite:
-                    p_steps = self.rewind(piece, t0, snapshot, p_steps)
-                optimizer.t = t0 + p_steps
-                return EpochResult(total, seen, steps + p_steps,
-                                   _FAULTS.get(status, _UPDATE_FAULT))
-            optimizer.t = t0 + p_steps
-            steps += p_steps
-            start += piece.shape[0]
-            if progress is not None:
-                progress.piece_done(epoch, steps, total, seen, p_steps,
-                                    time.perf_counter() - tic)
+        t_epoch, taken0 = optimizer.t, self.setup.steps_taken
+        snapshot = self._snapshot()
+        rewound = False
+        try:
+            while start < n:
+                stop = min(n, start + clock.steps() * batch_size)
+                tic = time.perf_counter()
+                p_total, p_seen, p_steps, status, finite = train.run_epoch(
+                    self.setup, order[start:stop], t_epoch + steps)
+                optimizer.t = t_epoch + self.setup.steps_taken - taken0
+                total += p_total
+                seen += p_seen
+                steps += p_steps
+                if status == 4:
+                    raise RuntimeError("y changed during training: a label is outside the "
+                                       "classes the model was built for; the step that "
+                                       "read it was not applied")
+                if status or not finite:
+                    if not finite:
+                        rewound = True      # rewind sets optimizer.t itself
+                        steps = self.rewind(order[:stop], t_epoch, snapshot, steps)
+                    return EpochResult(total, seen, steps,
+                                       _FAULTS.get(status, _UPDATE_FAULT))
+                start = stop
+                clock.done(p_steps, time.perf_counter() - tic)
+                if progress is not None:
+                    progress.piece_done(epoch, steps, total, seen)
+        finally:
+            if not rewound:
+                optimizer.t = t_epoch + self.setup.steps_taken - taken0
         return EpochResult(total, seen, steps, None)
 
     def rewind(self, order, t0, snapshot, steps):
-        """Leave the weights and optimizer state at the last finite step of the piece
+        """Leave the weights and optimizer state at the last finite step of the updates
         that started from ``snapshot`` at step ``t0`` and applied ``steps`` updates over
-        ``order``; return the number of steps kept.
+        ``order``; return the number of steps kept (``optimizer.t`` follows).
 
         Restore the snapshot, replay with a check after every step to find the first
         update that overflowed, restore again and replay only the steps before it: two
-        exact replays (the loop is deterministic for a fixed thread count)."""
+        exact replays (the loop is deterministic for a fixed thread count). Interrupted,
+        it leaves the snapshot's state (and ``t0``)."""
         train = compiled_train()
-        self._restore(snapshot)
-        _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps, True)
-        self._restore(snapshot)
-        if status == 3 and good:
-            train.run_epoch(self.setup, order, t0, good)
-        elif status != 3:       # a replay is exact, so this is unreachable; stay safe
+        good = 0
+        try:
+            self._restore(snapshot)
+            _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps, True)
+            self._restore(snapshot)
+            if status != 3:     # a replay is exact, so this is unreachable; stay safe
+                good = 0
+            if good:
+                done = train.run_epoch(self.setup, order, t0, good)[2]
+                good = done
+        except BaseException:
+            self._restore(snapshot)
             good = 0
+            raise
+        finally:
+            self.optimizer.t = t0 + good
         return good
 
     # -- helpers ----------------------------------------------------------------------

@@ -51,6 +51,7 @@ cimport numpy as cnp
 import numpy as np
 
 from nnlib._kernels import blas as _blas
+from nnlib._kernels.optim import state_slots    # one definition; part of this API
 
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.finite cimport all_finite_ptr
@@ -69,6 +70,7 @@ cdef enum:
     STATUS_NONFINITE_LOSS = 1
     STATUS_NONFINITE_GRAD = 2
     STATUS_NONFINITE_UPDATE = 3     # only with check_updates (a replay)
+    STATUS_BAD_LABEL = 4            # a label left [0, c) after the setup checked it
 
 # Codes the loop reads (nnlib/_codes.py holds the names; tests check the counts agree).
 cdef int N_ACTIVATION_KINDS = 8
@@ -384,7 +386,7 @@ cdef struct EpochC:
     const void* X
     const void* yt
     const long long* yl
-    Py_ssize_t N, tcols, batch_size
+    Py_ssize_t N, tcols, batch_size, n_out
     void* Xb
     void* yb
     long long* ylb
@@ -456,6 +458,7 @@ cdef class EpochSetup:
     cdef readonly double margin, l2, loss_scale
     cdef readonly bint l2_per_batch
     cdef readonly dict optimizer
+    cdef readonly long long steps_taken
     cdef _Pointers pW, pb, pst
 
     def __init__(self, Network network, weights, biases, states, X, y_target, y_label,
@@ -533,6 +536,9 @@ cdef class EpochSetup:
         c_.yt = cnp.PyArray_DATA(y_target)
         c_.yl = <const long long*>cnp.PyArray_DATA(y_label)
         c_.N, c_.tcols, c_.batch_size = N, tcols, batch_size
+        # labels are read from the caller's array, which the caller may change while the
+        # loop runs: each one is copied into the workspace and checked there before use
+        c_.n_out = c if label_loss else 1
         c_.ylb = <long long*>cnp.PyArray_DATA(workspace.yl)
         c_.work = <double*>cnp.PyArray_DATA(workspace.work)
         c_.lwork = cnp.PyArray_DATA(workspace.lwork)
@@ -603,6 +609,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef floating* ybuf = <floating*>c.yb
     cdef const floating* X0
     cdef const floating* yb
+    cdef int bad_label = 0
     cdef Tally t
     t.total = 0.0
     t.seen = 0
@@ -615,6 +622,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             X0 = X + r * n_in
             yb = yt + r * c.tcols if c.tcols > 0 else ybuf
             c.ylb[0] = c.yl[r] if c.label_loss else 0
+            if c.ylb[0] < 0 or c.ylb[0] >= c.n_out:
+                t.status = STATUS_BAD_LABEL
+                break
         else:
             for i in range(B):
                 r = order[start + i]
@@ -622,6 +632,10 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 if c.tcols > 0:
                     memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
                 c.ylb[i] = c.yl[r] if c.label_loss else 0
+                bad_label = bad_label | (c.ylb[i] < 0) | (c.ylb[i] >= c.n_out)
+            if bad_label:
+                t.status = STATUS_BAD_LABEL
+                break
             X0 = xbuf
             yb = ybuf
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, c.work, c.loss_kind, yb,
@@ -704,7 +718,10 @@ def run_epoch(EpochSetup setup, order, step0, max_steps=-1, check_updates=False)
         ``n_seen`` the rows they covered; ``status`` 0 (ok), 1 (non-finite loss) or 2
         (non-finite gradient), the failing step not applied, or with ``check_updates``
         3: the step after the ``steps`` counted made a weight or state non-finite (that
-        step was applied); ``finite``: every weight, bias and state is finite at the end.
+        step was applied), or 4: a label read from ``setup.y_label`` is outside
+        [0, c) (the caller changed the array during the call; that step is not
+        applied); ``finite``: every weight, bias and state is finite at the end.
+        ``setup.steps_taken`` grows by the updates applied.
 
     Examples
     --------
@@ -735,11 +752,14 @@ def run_epoch(EpochSetup setup, order, step0, max_steps=-1, check_updates=False)
     else:
         with nogil:
             t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check)
+    # updates applied by every run_epoch on this setup, counted before Python runs
+    # again: an interrupt that arrives as the call returns cannot lose them
+    setup.steps_taken += t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
     return t.total, t.seen, t.steps, t.status, t.finite
 
 
-cdef int grad_pass(EpochC* c, floating* tag, floating** dW, floating** db, bint grads,
-                   double* loss_out) noexcept nogil:
+cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
+                   floating** db, bint grads, double* loss_out) noexcept nogil:
     cdef NetShape* s = c.net
     cdef int l, status
     cdef double pen = 0.0
@@ -747,7 +767,7 @@ cdef int grad_pass(EpochC* c, floating* tag, floating** dW, floating** db, bint 
     cdef const floating* yt = <const floating*>c.yt if c.tcols > 0 else <floating*>c.lwork
     cdef floating** W = <floating**>c.W
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
-                              <floating**>c.dZ, db, c.work, c.loss_kind, yt, c.yl,
+                              <floating**>c.dZ, db, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads)
     if grads:
@@ -798,18 +818,21 @@ def loss_grad(EpochSetup setup, dWs, dbs, grads=True):
         _check_array(dWs[l], f"dWs[{l}]", setup.X.dtype, setup.weights[l].shape, True)
         _check_array(dbs[l], f"dbs[{l}]", setup.X.dtype, setup.biases[l].shape, True)
     pdW, pdb = _Pointers(dWs), _Pointers(dbs)
+    labels = setup.y_label
+    if c.label_loss:        # copied and checked here: the caller may change its array
+        labels = setup.workspace.yl[:c.N]
+        np.copyto(labels, setup.y_label)
+        if labels.min() < 0 or labels.max() >= c.n_out:
+            raise ValueError(f"y_label changed after the setup was built: it now holds "
+                             f"{int(labels.min())}..{int(labels.max())}, outside "
+                             f"[0, {c.n_out})")
+    cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
     if setup.workspace.dtype == np.float64:
         with nogil:
-            status = grad_pass(c, <double*>NULL, <double**>pdW.p, <double**>pdb.p, g,
+            status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p, <double**>pdb.p, g,
                                &loss)
     else:
         with nogil:
-            status = grad_pass(c, <float*>NULL, <float**>pdW.p, <float**>pdb.p, g, &loss)
+            status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p, g,
+                               &loss)
     return loss, status
-
-
-def state_slots(dict config):
-    """Number of state rows (each as long as its parameter) the optimizer ``config``
-    keeps."""
-    cdef OptimConfig c = config_from_dict(config)
-    return optim_state_slots(&c)
