@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nnlib
-from nnlib import _mlp_numpy as ref
+from nnlib._reference import mlp as ref
 from nnlib.datasets import load_digits, make_spiral, make_xor, split
 from nnlib.estimators import MLPClassifier, MLPRegressor
 from nnlib.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
@@ -381,7 +381,7 @@ def test_divergence_is_reported():
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
 def test_compiled_training_equals_numpy_reference(digits, solver, activation):
     """The compiled path (nnlib.Sequential + nnlib.optim) and the NumPy statement of
-    the rules (nnlib._mlp_numpy) train the same model."""
+    the rules (nnlib._reference.mlp) train the same model."""
     Xtr, _, ytr, _ = digits
     Xtr, ytr = Xtr[:300], ytr[:300]
     kw = dict(hidden_layer_sizes=(12, 7), activation=activation, solver=solver,
