@@ -609,3 +609,17 @@ def test_loading_never_unpickles():
     """After every load case above ran (this test is after them in the module), no
     pickled object was ever reconstructed."""
     assert not _PWNED
+
+
+@pytest.mark.xfail(strict=True, reason="Sequential.fit checks batch_size >= 1 only; one "
+                   "of 2**63 or more reaches EpochSetup's Py_ssize_t field and raises "
+                   "OverflowError ('Python int too large to convert to C ssize_t'), not "
+                   "a ValueError naming batch_size (the estimators clip it to n)")
+def test_fit_with_a_batch_size_beyond_ssize_t_trains_or_names_batch_size():
+    import nnlib
+    X = np.ones((5, 3))
+    model = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])
+    try:
+        model.fit(X, [0, 1, 0, 1, 0], batch_size=2 ** 63)
+    except ValueError as exc:
+        assert "batch_size" in str(exc)
