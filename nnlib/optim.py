@@ -69,8 +69,8 @@ import numpy as np
 
 from nnlib._kernels import optim as _k
 from nnlib._threads import MAX_THREADS, PARALLEL_MIN_SIZE, resolve_threads
-from nnlib._validation import (DTypeError, FLOAT_DTYPES, NonFiniteError, ShapeError,
-                               as_float_array, check_int_scalar, check_real_scalar)
+from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
+                               check_int_scalar, check_real_scalar, native_float_dtype)
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NotesMomentum",
            "NotesAdaGrad", "SklearnSGD", "SklearnAdam", "gradient_descent", "GDResult",
@@ -250,8 +250,13 @@ def _as_param_list(params):
         if not isinstance(p, np.ndarray):
             raise TypeError(f"params[{i}] must be a NumPy array (updated in place); got "
                             f"{type(p).__name__}")
-        if p.dtype not in FLOAT_DTYPES:
+        if native_float_dtype(p.dtype) is None:
             raise DTypeError(f"params[{i}] must be float32 or float64; got {p.dtype}")
+        if not p.dtype.isnative:
+            raise DTypeError(f"params[{i}] has non-native byte order ({p.dtype.str}); the "
+                             f"optimizer updates it in place in the machine's order, so "
+                             f"it must be native: use p = "
+                             f"p.astype(p.dtype.newbyteorder('=')) and pass p")
         if not p.flags.c_contiguous:
             raise ValueError(f"params[{i}] must be C-contiguous to be updated in place "
                              "(np.ascontiguousarray makes a copy the model would not see)")

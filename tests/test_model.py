@@ -324,3 +324,17 @@ def test_readme_training_example_runs(tmp_path, monkeypatch):
     exec(compile(code.replace("print(", "_ = ("), "README", "exec"), scope)
     assert scope["history"]["val_accuracy"][-1] > 0.9
     assert isinstance(scope["model"], nnlib.Sequential)
+
+
+def test_non_native_byte_order_input_trains_like_native():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    results = []
+    for Xi, yi in ((X, y), (X.astype(">f8"), y.astype(">i8"))):
+        m = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                              nnlib.Dense(4, 2, random_state=1)])
+        m.fit(Xi, yi, epochs=2, batch_size=8, random_state=0)
+        results.append((m.predict(Xi), m.loss_and_grads(Xi, yi)[0]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
