@@ -80,7 +80,8 @@ from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels, labels_to_index)
 from nnlib._plateau import improves
-from nnlib._validation import LabelError, NonFiniteError, ShapeError
+from nnlib._threads import _at_fork_hooks
+from nnlib._validation import LabelError, NonFiniteError, ShapeError, check_fits_dtype
 from nnlib.datasets import split
 from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 
@@ -123,6 +124,8 @@ def _real(p, name, low=None, high=None, low_open=False, high_open=False):
     v = p[name]
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v:
         raise _bad(name, v, "a real number")
+    if v in (float("inf"), float("-inf")):
+        raise _bad(name, v, "a finite real number")
     if (low is not None and (v < low or (low_open and v == low))) or \
        (high is not None and (v > high or (high_open and v == high))):
         lo = "(" if low_open else "["
@@ -271,6 +274,8 @@ class _BaseMLP(BaseModel):
             raise ValueError("partial_fit does not support early_stopping=True")
         X = check_X(X, owner=type(self).__name__,
                     n_features=None if first else self.n_features_in_)
+        for name in ("alpha", "learning_rate_init"):   # cast to X's dtype when training
+            check_fits_dtype(cfg[name], name, X.dtype)
         Y = self._targets(X, y, first=first, incremental=incremental)
         rng = self._rng()
         sizes = [X.shape[1]] + cfg["hidden"] + [self._n_outputs(Y)]
@@ -345,6 +350,11 @@ class _BaseMLP(BaseModel):
             options["iprint"] = 1 if cfg["verbose"] else -1
         res = scipy.optimize.minimize(objective, theta0.astype(np.float64),
                                       method="L-BFGS-B", jac=True, options=options)
+        if not np.isfinite(res.fun):          # L-BFGS-B stops at a NaN loss, x finite
+            raise ValueError(f"Solver produced non-finite parameter weights: the loss "
+                             f"became non-finite ({res.fun}). The input data may "
+                             "contain large values and need to be preprocessed (e.g. "
+                             "standardized), or learning_rate_init lowered.")
         if res.status != 0:
             msg = res.message.decode() if isinstance(res.message, bytes) else res.message
             warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) "
