@@ -69,8 +69,11 @@ scikit-learn's.
 Not supported (clear errors): sparse X, ``sample_weight`` and
 ``MLPRegressor(loss="poisson")``.
 """
+import functools
 import numbers
+import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -112,6 +115,35 @@ class _available_if:
             raise AttributeError(f"{self.name} is only available for the stochastic "
                                  f"solvers; {obj.solver!r} is not stochastic")
         return self.fn.__get__(obj, owner)
+
+
+# ---------------------------------------------------------------- one fit or predict at a time
+
+_LOCKS = weakref.WeakKeyDictionary()       # estimator -> its RLock (not pickled, not cloned)
+_LOCKS_GUARD = threading.Lock()
+
+
+def _drop_locks_in_forked_child():       # held by parent threads the child does not have
+    _LOCKS_GUARD._at_fork_reinit()
+    _LOCKS.clear()
+
+
+_at_fork_hooks.append(_drop_locks_in_forked_child)
+
+
+def _serialized(method):
+    """``method`` holding the estimator's lock: fit, partial_fit and the predictions of
+    one estimator run one at a time (a predict waits for a running fit, and never sees
+    the network half rebuilt); different estimators run concurrently."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with _LOCKS_GUARD:
+            lock = _LOCKS.get(self)
+            if lock is None:
+                lock = _LOCKS[self] = threading.RLock()
+        with lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 # ---------------------------------------------------------------- parameter checks
@@ -263,6 +295,7 @@ class _BaseMLP(BaseModel):
         return self.solver != "lbfgs"
 
     # -- fitting -----------------------------------------------------------------------
+    @_serialized
     def fit(self, X, y):
         """Fit the model to X (n_samples, n_features) and y; returns self."""
         return self._fit(X, y, incremental=False)
@@ -811,6 +844,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     out_activation_ : {'softmax', 'logistic'}
     """
 
+    @_serialized
     def predict(self, X):
         """The most probable class for each row of X, shape (n_samples,); for a
         multilabel model the 0/1 indicator matrix (n_samples, n_labels)."""
@@ -821,6 +855,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[(P[:, 0] > 0.5).astype(np.int64)]
         return self.classes_[np.argmax(P, axis=1)]
 
+    @_serialized
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
         P = self._forward(X)
@@ -834,6 +869,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         with np.errstate(divide="ignore"):
             return np.log(P, out=P)
 
+    @_serialized
     def partial_fit(self, X, y, classes=None):
         """One epoch of the stochastic solver on (X, y). ``classes`` (all labels that
         will ever appear) is required on the first call."""
@@ -967,11 +1003,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
 
+    @_serialized
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs_)."""
         P = self._forward(X)
         return P.ravel() if P.shape[1] == 1 else P
 
+    @_serialized
     def partial_fit(self, X, y):
         """One epoch of the stochastic solver on (X, y)."""
         return self._fit(X, y, incremental=True)

@@ -68,7 +68,9 @@ import warnings
 import numpy as np
 
 from nnlib._kernels import optim as _k
-from nnlib._threads import MAX_THREADS, PARALLEL_MIN_SIZE, resolve_threads
+from nnlib._threads import (PARALLEL_MIN_SIZE, claimed_by, resolve_threads,
+                            thread_limit)
+from nnlib.exceptions import ConcurrentUseError
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_int_scalar, check_real_scalar, native_float_dtype)
 
@@ -204,7 +206,14 @@ class Optimizer:
             element; every param and the optimizer state are left as they were, and
             ``t`` does not advance. (PyTorch returns inf/NaN here.) A NaN or inf
             *gradient* is not refused: it gives NaN/inf in its own elements only.
+        ConcurrentUseError
+            If a running fit uses this optimizer (see README, "Threads and
+            concurrency").
         """
+        if claimed_by(self) is not None:
+            raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
+                                     f"by a running fit (thread {claimed_by(self)}); its "
+                                     f"steps would interleave with the fit's")
         if isinstance(params, np.ndarray):
             params = [params]
             grads = grads if isinstance(grads, (list, tuple)) else [grads]
@@ -219,7 +228,7 @@ class Optimizer:
         if state is None or len(state) != len(params):
             state = self.state_arrays(params)      # creates it, or explains the mismatch
         if n_threads is None:                      # as resolve_threads(None, size)
-            threads, min_size = max(MAX_THREADS, 1), PARALLEL_MIN_SIZE
+            threads, min_size = thread_limit(), PARALLEL_MIN_SIZE
         else:
             threads, min_size = resolve_threads(n_threads, 0), 0
         # the kernel validates every array (naming params[i] / grads[i]) before any update,

@@ -26,7 +26,7 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._threads import blas_threads, training_blas_threads
+from nnlib._threads import blas_threads, claim, release, training_blas_threads
 from nnlib._validation import NonFiniteError, check_fits_dtype
 
 __all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "INTERRUPT_INTERVAL",
@@ -226,6 +226,16 @@ class TrainingRun:
         self.clock = PieceClock(-(-X.shape[0] // batch_size),
                                 rate=_RATES.get(model, {}).get(self._ws_key))
         self._threads = None
+        # ConcurrentUseError if a running fit already uses them (README, "Threads and
+        # concurrency")
+        claim(model, "the model", "train one model in one fit at a time")
+        try:
+            claim(optimizer, "the optimizer", "two fits cannot share one optimizer at "
+                  "the same time: give each fit its own optimizer")
+        except BaseException:
+            release(model)
+            raise
+        self._claimed = True
 
     # -- lifetime ---------------------------------------------------------------------
     def __enter__(self):
@@ -249,6 +259,10 @@ class TrainingRun:
             self._workspace = None
         if self.clock.rate is not None:
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
+        if self._claimed:
+            release(self.optimizer)
+            release(self.model)
+            self._claimed = False
 
     # -- verbs ------------------------------------------------------------------------
     def run_epoch(self, order, epoch=0):
