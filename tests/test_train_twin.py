@@ -357,3 +357,25 @@ def test_loss_grad_status_names_what_is_not_finite(module):
     X = np.ones((1, 1))
     assert _loss_grad(module, model, X, np.full((1, 1), -3e38), "squared_error")[1] == 2
     assert _loss_grad(module, model, X * 1e30, np.zeros((1, 1)), "squared_error")[1] == 1
+
+
+# ---------------------------------------------------------------- None where an object goes
+
+NONE_ARGUMENTS = [
+    ("run_epoch-setup", lambda m: m.run_epoch(None, np.arange(4, dtype=np.int64), 0)),
+    ("loss_grad-setup", lambda m: m.loss_grad(None, [], [])),
+    ("EpochSetup-workspace", lambda m: m.EpochSetup(**dict(_setup_args(m),
+                                                           workspace=None))),
+    ("run_epoch-order", lambda m: m.run_epoch(m.EpochSetup(**_setup_args(m)), None, 0)),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="the compiled entry points type their Network / "
+                   "Workspace / EpochSetup / order arguments without 'not None': None is "
+                   "read as the struct (release build: 'no optimizer config', 'needs at "
+                   "least one row', SystemError), and order=None runs an empty epoch")
+@pytest.mark.parametrize("call", [c[1] for c in NONE_ARGUMENTS],
+                         ids=[c[0] for c in NONE_ARGUMENTS])
+def test_none_in_place_of_a_setup_workspace_or_order_is_a_type_error(call):
+    with pytest.raises(TypeError):
+        call(compiled)

@@ -31,11 +31,12 @@ TWIN_MODULES = {"train": "nnlib._reference.train", "optim": "nnlib._reference.op
 # compiled modules reached through nnlib.functional (twins: test_functional_twin_*)
 FUNCTIONAL_MODULES = ["activations", "dense", "losses", "output_maps"]
 # compiled modules that are plumbing, not math: BLAS loading, thread counts, x*y+z
-INFRASTRUCTURE_MODULES = ["blas", "elementary", "parallel"]
+INFRASTRUCTURE_MODULES = ["blas", "codes", "elementary", "parallel"]
 
 
 def _compiled_modules():
-    return sorted(m.name for m in pkgutil.iter_modules(nnlib._kernels.__path__))
+    return sorted(m.name for m in pkgutil.iter_modules(nnlib._kernels.__path__)
+                  if not m.name.startswith("_"))      # _templates: the build's renderer
 
 
 def _entry_points(module):

@@ -50,10 +50,12 @@ from cython cimport floating
 cimport numpy as cnp
 import numpy as np
 
+from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
 from nnlib._validation import check_buffer as _check_array, check_epoch_data
 
+from nnlib._kernels.codes cimport N_ACTIVATION_CODES, N_LOSS_CODES
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch
@@ -73,10 +75,8 @@ cdef enum:
     STATUS_NONFINITE_UPDATE = 3     # only with check_updates (a replay)
     STATUS_BAD_LABEL = 4            # a label left [0, c) after the setup checked it
 
-# Codes the loop reads (nnlib/_codes.py holds the names; tests check the counts agree).
-cdef int N_ACTIVATION_KINDS = 8
-cdef int N_LOSS_KINDS = 5
-cdef tuple LABEL_LOSS_KINDS = (0, 3, 4)     # softmax_cross_entropy, sparsemax, hinge
+# The losses that read class labels, by code (nnlib/_codes.py holds the codes).
+cdef tuple LABEL_LOSS_KINDS = tuple(LOSS_CODES[name] for name in CLASS_LABEL_LOSSES)
 
 
 cdef struct NetShape:
@@ -274,7 +274,7 @@ cdef class Network:
                              f"parameters; got {len(sz)}, {len(kd)}, {len(ap)}")
         if (sz < 1).any():
             raise ValueError(f"layer sizes must be >= 1; got {sz.tolist()}")
-        if ((kd < 0) | (kd >= N_ACTIVATION_KINDS)).any():
+        if ((kd < 0) | (kd >= N_ACTIVATION_CODES)).any():
             raise ValueError(f"unknown activation code in {kd.tolist()}")
         if not np.isfinite(ap).all():
             raise ValueError(f"activation parameters must be finite; got {ap.tolist()}")
@@ -462,7 +462,7 @@ cdef class EpochSetup:
         cdef Py_ssize_t l, L = network.n_layers
         sizes = network.sizes
         _blas.load()        # the loop's products call through pointers resolved here
-        if not 0 <= loss_kind < N_LOSS_KINDS:
+        if not 0 <= loss_kind < N_LOSS_CODES:
             raise ValueError(f"unknown loss code {loss_kind}")
         label_loss = loss_kind in LABEL_LOSS_KINDS
         weights, biases = list(weights), list(biases)

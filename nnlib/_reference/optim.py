@@ -1,5 +1,5 @@
-"""NumPy twins of the compiled optimizer rules (``nnlib/_kernels/optim_rules.pxd``) and of
-the entry points of ``nnlib._kernels.optim``, with their signatures.
+"""NumPy twins of the compiled optimizer rules (``nnlib/_kernels/optim_rules.pxd.tp``) and
+of the entry points of ``nnlib._kernels.optim``, with their signatures.
 
 ``optim_step(config, param, grad, state, step, n_threads)``: one in-place update of the
 flat ``param`` and its ``state`` rows. ``optim_step_arrays(config, params, grads, states,
@@ -15,15 +15,10 @@ Symbols: ``w`` parameter, ``g`` gradient (after L2 weight decay ``g + wd w``), `
 """
 import numpy as np
 
+from nnlib._codes import OPTIM_KINDS as KINDS
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
 __all__ = ["optim_step", "optim_step_arrays", "state_slots", "KINDS"]
-
-# Mirrors the OptimKind enum (tests/test_optim.py checks the two agree).
-KINDS = {
-    "sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "adamw": 4,
-    "notes_momentum": 5, "notes_adagrad": 6, "sklearn_sgd": 7, "sklearn_adam": 8,
-}
 
 
 def state_slots(config):
