@@ -475,10 +475,6 @@ def test_two_threads_on_one_epoch_setup_are_refused_or_serialized():
     _assert_same(model.params, replay.params)
 
 
-@pytest.mark.xfail(strict=True, reason="Sequential.fit documents no concurrency rule and "
-                   "neither locks nor refuses a second fit of the same model: two threads "
-                   "train the same weights at once (Hogwild) and the result equals no "
-                   "sequential order")
 def test_two_fits_of_one_model_in_threads_are_refused_or_serialized():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((100_000, 16))
