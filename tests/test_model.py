@@ -490,3 +490,19 @@ def test_non_native_byte_order_input_trains_like_native():
         results.append((m.predict(Xi), m.loss_and_grads(Xi, yi)[0]))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
+
+
+def test_load_reads_arrays_written_in_the_other_byte_order(saved):
+    model, path = saved
+    with np.load(path) as f:
+        data = {k: f[k] for k in f.files}
+    swapped = {k: (v.astype(v.dtype.newbyteorder("S")) if k != "header" else v)
+               for k, v in data.items()}
+    header = json.loads(data["header"].tobytes())
+    header["sha256"] = __import__("nnlib._format")._format.digest(
+        [swapped[n] for n in header["arrays"]])
+    swapped["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **swapped)
+    loaded = nnlib.load(path)
+    for a, b in zip(model.params, loaded.params):
+        assert b.dtype.isnative and np.array_equal(a, b)
