@@ -71,8 +71,8 @@ def model_arrays(model):
     :func:`write` writes."""
     arrays = {}
     for i, layer in enumerate(model.layers):
-        arrays[f"W{i}"] = np.array(layer.W, order="C", copy=True)
-        arrays[f"b{i}"] = np.array(layer.b, order="C", copy=True)
+        arrays[f"W{i}"] = np.array(layer.W, dtype=model.dtype, order="C", copy=True)
+        arrays[f"b{i}"] = np.array(layer.b, dtype=model.dtype, order="C", copy=True)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
               "dtype": model.dtype.name,
               "layers": [layer.spec() for layer in model.layers],

@@ -209,6 +209,7 @@ class TrainingRun:
                  progress=None):
         train = compiled_train()
         self.model, self.optimizer, self.progress = model, optimizer, progress
+        network = network_of(model)         # first: it makes replaced arrays usable
         self.params = model.params
         sizes = model._sizes()
         rows = min(batch_size, X.shape[0])
@@ -217,7 +218,7 @@ class TrainingRun:
         self._config = optimizer.config()
         check_fits_dtype(self._config["lr"], "optimizer lr", model.dtype)
         self.setup = train.EpochSetup(
-            network_of(model), self.params[0::2], self.params[1::2],
+            network, self.params[0::2], self.params[1::2],
             _state_arrays(optimizer, self.params), X, y_target, y_label, self._workspace,
             loss_code(loss), batch_size, margin, l2, l2_per_batch, self._config,
             1, 1, loss_scale)

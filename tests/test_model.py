@@ -506,3 +506,19 @@ def test_load_reads_arrays_written_in_the_other_byte_order(saved):
     loaded = nnlib.load(path)
     for a, b in zip(model.params, loaded.params):
         assert b.dtype.isnative and np.array_equal(a, b)
+
+
+def test_a_layer_given_non_native_byte_order_arrays_works_in_native_order(tmp_path):
+    """A replaced W of dtype '>f8' made predict/fit fail with Cython's 'Big-endian buffer
+    not supported' and the model's dtype read as '>f8'."""
+    X, y = np.ones((2, 3)), [0, 1]
+    model = _net([3, 2], "tanh")
+    ref = model.predict(X)
+    model.layers[0].W = model.layers[0].W.astype(">f8")
+    model.layers[0].b = model.layers[0].b.astype(">f8")
+    assert model.dtype == np.float64
+    np.testing.assert_array_equal(model.predict(X), ref)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(nnlib.load(tmp_path / "m.npz").predict(X), ref)
+    model.fit(X, y, epochs=1)
+    assert all(p.dtype == np.float64 and p.dtype.isnative for p in model.params)
