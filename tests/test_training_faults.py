@@ -386,10 +386,6 @@ worker.join()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="run_epoch range-checks the caller's order once and "
-                   "reads it again without the GIL: another thread changing it mid-epoch "
-                   "makes the loop read X at row 1e15 (segfault); labels got this fix, "
-                   "the order did not")
 def test_an_order_changed_by_another_thread_is_never_read_out_of_bounds():
     """The compiled epoch releases the GIL, so by the design it reads only buffers it owns
     or has copied and checked. Another thread writing row indices far out of range into

@@ -698,7 +698,8 @@ def run_epoch(EpochSetup setup, order, step0, max_steps=-1, check_updates=False)
     See :class:`EpochSetup`.
     """
     cdef EpochC* c = &setup.c
-    cdef const long long[::1] o = order
+    # checked once below and then read without the GIL: a copy the caller cannot change
+    cdef const long long[::1] o = np.array(order, copy=True)
     cdef Py_ssize_t n = o.shape[0]
     cdef Py_ssize_t steps_cap = n + 1 if max_steps < 0 else max_steps
     cdef long long s0 = step0
