@@ -143,6 +143,7 @@ def _extend_sections():
              ("kernels", "verify.layer", "run_layer"),
              ("optimizers", "verify.optimizers", "run_optimizers"),
              ("backprop", "verify.backprop", "run_backprop"),
+             ("train", "verify.train", "run_train"),
              ("convexity", "verify.convexity", "run_convexity"),
              ("notes", "verify.notes_examples", "run_notes")]
     funcs = []
