@@ -1,8 +1,9 @@
 """Run every check and collect the results into one JSON-able dict (the report's data).
 
 Sections: ``kernels`` (activations, output maps, losses, the dense layer: definition, proof,
-evidence), ``optimizers``, ``backprop``, ``convexity``, ``notes``. Each item is a dict with at
-least ``name``, ``section``, ``passed`` (True / False) and ``verdict`` (a short word for the
+evidence), ``optimizers``, ``backprop``, ``train`` (the compiled epoch), ``convexity``,
+``notes``, as listed in ``SECTIONS``; one that fails to import, or raises, is a FAIL item.
+Each item is a dict with at least ``name``, ``section``, ``passed`` (True / False) and ``verdict`` (a short word for the
 summary). ``only`` keeps the items whose name is listed.
 """
 import time
@@ -15,7 +16,7 @@ from verify.accuracy import FROM_OUTPUT, output_form_sweep
 from verify.proofs import prove_activation
 from verify.registry import ACTIVATIONS
 
-__all__ = ["run_all", "SECTIONS"]
+__all__ = ["run_all", "SECTIONS", "load_sections"]
 
 
 class Context:
@@ -131,28 +132,34 @@ def coverage(ctx):
                       ("nnlib.optim optimizer classes", ", ".join(sorted(classes)) or "none")]}]
 
 
-SECTIONS = [("kernels", [activations, coverage])]
+# (report section, module, function), in report order. Every module is imported by
+# load_sections: one that fails to import (or lacks its function) is a reported failure,
+# never a silently missing section.
+SECTIONS = [
+    ("kernels", "verify.run", "activations"),
+    ("kernels", "verify.run", "coverage"),
+    ("kernels", "verify.maps_losses", "run_maps"),
+    ("kernels", "verify.maps_losses", "run_losses"),
+    ("kernels", "verify.layer", "run_layer"),
+    ("optimizers", "verify.optimizers", "run_optimizers"),
+    ("backprop", "verify.backprop", "run_backprop"),
+    ("train", "verify.train", "run_train"),
+    ("convexity", "verify.convexity", "run_convexity"),
+    ("notes", "verify.notes_examples", "run_notes"),
+]
 
 
-def _extend_sections():
-    """Optional sections, added as their modules exist (kept separate so that one
-    section's import error is reported instead of hiding the others)."""
+def load_sections(sections=None):
+    """Import each section's module; returns, in order, (section, function) for those that
+    load and a FAIL item (with the traceback) for each that does not."""
     import importlib
-    extra = [("kernels", "verify.maps_losses", "run_maps"),
-             ("kernels", "verify.maps_losses", "run_losses"),
-             ("kernels", "verify.layer", "run_layer"),
-             ("optimizers", "verify.optimizers", "run_optimizers"),
-             ("backprop", "verify.backprop", "run_backprop"),
-             ("train", "verify.train", "run_train"),
-             ("convexity", "verify.convexity", "run_convexity"),
-             ("notes", "verify.notes_examples", "run_notes")]
-    funcs = []
-    for section, mod, fn in extra:
+    out = []
+    for section, mod, fn in SECTIONS if sections is None else sections:
         try:
-            funcs.append((section, getattr(importlib.import_module(mod), fn)))
-        except (ImportError, AttributeError):
-            continue
-    return funcs
+            out.append((section, getattr(importlib.import_module(mod), fn)))
+        except Exception as exc:          # ImportError, AttributeError, or the module raised
+            out.append(_crash(f"{mod}.{fn}", section, exc, "FAIL (section did not import)"))
+    return out
 
 
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None):
@@ -164,7 +171,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     ctx = Context(quick, dtypes, only, seed)
     t0 = time.perf_counter()
     items, timings = [], {}
-    funcs = [(s, f) for s, fs in SECTIONS for f in fs] + _extend_sections()
+    loaded = load_sections()
+    funcs = [x for x in loaded if isinstance(x, tuple)]
     pending = {}
     for section, fn in funcs:
         if fn.__name__ == "run_backprop":
@@ -174,7 +182,11 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                 pending[fn.__name__] = (section, start_backprop(ctx), t1)
             except Exception as exc:
                 pending[fn.__name__] = (section, exc, t1)
-    for section, fn in funcs:
+    for entry in loaded:
+        if isinstance(entry, dict):           # a section that did not import
+            items.append(entry)
+            continue
+        section, fn = entry
         if fn.__name__ in pending:
             items.append(fn.__name__)         # a placeholder: keeps the section order
             continue
@@ -212,7 +224,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     return data
 
 
-def _crash(name, section, exc):
+def _crash(name, section, exc, verdict="FAIL (crashed)"):
     import traceback
-    return {"name": name, "section": section, "passed": False, "verdict": "FAIL (crashed)",
+    return {"name": name, "section": section, "passed": False, "verdict": verdict,
             "error": repr(exc), "traceback": "".join(traceback.format_exception(exc))}
