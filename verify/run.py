@@ -108,8 +108,8 @@ def coverage(ctx):
     has an entry here; a new kernel without one is a failure, not a silent gap."""
     if ctx.only and not ctx.wanted("coverage"):
         return []
-    from verify.maps_losses import LOSS_NAMES, MAP_NAMES
-    from verify.optimizers import CONFIGS
+    from verify.losses import LOSS_NAMES, MAP_NAMES
+    from verify.optim import CONFIGS
     covered = set()
     for name in [a.name for a in ACTIVATIONS] + MAP_NAMES:
         covered |= {name, name + "_vjp"}
@@ -138,10 +138,10 @@ def coverage(ctx):
 SECTIONS = [
     ("kernels", "verify.run", "activations"),
     ("kernels", "verify.run", "coverage"),
-    ("kernels", "verify.maps_losses", "run_maps"),
-    ("kernels", "verify.maps_losses", "run_losses"),
-    ("kernels", "verify.layer", "run_layer"),
-    ("optimizers", "verify.optimizers", "run_optimizers"),
+    ("kernels", "verify.losses", "run_maps"),
+    ("kernels", "verify.losses", "run_losses"),
+    ("kernels", "verify.dense", "run_layer"),
+    ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),
     ("convexity", "verify.convexity", "run_convexity"),

@@ -15,10 +15,10 @@ SymPy differentiates J with respect to every weight and bias; the closed forms o
 train.pyx (``dZ_L = (1/B) d ell/dz`` row by row, ``dZ_l = dZ_{l+1} W_{l+1}^T * g'(Z_l)``,
 ``dW_l = H_{l-1}^T dZ_l + l2_eff W_l``, ``db_l = 1^T dZ_l``) are shown equal entry by entry
 (diff + expand). The fused plain-SGD update is then shown equal to the optimizer rule of
-``verify.optimizers`` (``g <- g + wd w; w <- w - lr g``) applied to that gradient, and the
+``verify.optim`` (``g <- g + wd w; w <- w - lr g``) applied to that gradient, and the
 per-batch L2 (``l2_per_batch``) and the reported loss are shown to be what they claim.
 
-Evidence. For each optimizer configuration of ``verify.optimizers.CONFIGS`` (weight decay
+Evidence. For each optimizer configuration of ``verify.optim.CONFIGS`` (weight decay
 switched on in the config where the class leaves it 0; the compiled rules apply it for
 every kind), a 3-4-C network (hidden activation from the registry, identity output) is
 trained by the compiled ``run_epoch`` over 7 rows in batches of 3 (3, 3 and a 1-row batch,
@@ -47,9 +47,9 @@ import numpy as np
 import sympy as sp
 
 from verify import kernels as K
-from verify import optimizers as O
+from verify import optim as O
 from verify.evidence import measure
-from verify.maps_losses import _ce, _logistic_def, _zl
+from verify.losses import _ce, _logistic_def, _zl
 from verify.proofs import Proof
 from verify.registry import ACTIVATIONS, Tolerance, z
 
@@ -149,7 +149,7 @@ def prove_epoch(B=2, sizes=(2, 2, 2)):
                for k in range(len(W)))
     pr.add(r"\text{fused SGD: } (1 - \eta(\lambda_{eff} + \mathrm{wd})) W - \eta H^\top dZ"
            r" = W - \eta(\partial J/\partial W + \mathrm{wd}\,W)", ok_w,
-           "expand (the rule of verify.optimizers.SGD, momentum 0)",
+           "expand (the rule of verify.optim.SGD, momentum 0)",
            None if ok_w else "failed")
     ok_b = all(sp.expand(apply_rule(b[k], derived[n][k])
                          - ((1 - lr * wd) * b[k] - lr * (ones.T * dZ)[k])) == 0
@@ -253,7 +253,7 @@ def _sparsemax_support(zrow):
 
 def _sparsemax_piece(zs, y, S):
     # Martins & Astudillo's form on the region S: proved equal to the definition
-    # max_p (p.z - |p|^2/2) - z_y + 1/2 on every region (verify.maps_losses)
+    # max_p (p.z - |p|^2/2) - z_y + 1/2 on every region (verify.losses)
     tau = (sum(zs[i] for i in S) - 1) / len(S)
     return -zs[y] + sum(zs[i] ** 2 - tau ** 2 for i in S) / 2 + sp.Rational(1, 2)
 
@@ -298,7 +298,7 @@ _HYPER = [(O.lr, "lr"), (O.mu, "momentum"), (O.tau, "dampening"), (O.wd, "weight
 
 
 def _rule(cls_name, cfg):
-    """The symbolic update of verify.optimizers as mpmath functions of (w, g, t, state,
+    """The symbolic update of verify.optim as mpmath functions of (w, g, t, state,
     hyper-parameters): one per assignment, in order."""
     args = [O.w, O.g, O.t] + [sp.Symbol(n, real=True) for n in _STATE] + [s for s, _ in _HYPER]
     eqs = O.symbolic_rule(cls_name, cfg)
@@ -611,7 +611,7 @@ def run_train(ctx):
                if not ctx.only or ctx.wanted("train") or ctx.wanted(f"epoch {label}")
                or ctx.wanted(cls_name)]
     if not configs and not ctx.only:
-        raise ImportError("nnlib.optim has no optimizer of verify.optimizers.CONFIGS")
+        raise ImportError("nnlib.optim has no optimizer of verify.optim.CONFIGS")
     api = compiled_api() if configs else None
     if configs and not hasattr(api, "run_epoch"):
         raise ImportError("nnlib._kernels.train has no run_epoch (the compiled epoch API)")

@@ -7,7 +7,7 @@ pytest.importorskip("mpmath")
 
 import nnlib.functional as F  # noqa: E402
 import verify  # noqa: E402
-from verify.maps_losses import (LOSS_NAMES, MAP_NAMES, P, ZS, _ce, sparsemax_exact,  # noqa: E402
+from verify.losses import (LOSS_NAMES, MAP_NAMES, P, ZS, _ce, sparsemax_exact,  # noqa: E402
                                 run_losses, run_maps)
 from verify.proofs import Proof  # noqa: E402
 from verify.run import Context  # noqa: E402
@@ -67,7 +67,7 @@ def test_sparsemax_oracle_on_known_points():
 
 
 def test_wrong_sparsemax_fails():
-    from verify.maps_losses import _sparsemax_oracle
+    from verify.losses import _sparsemax_oracle
     r = verify.check_map(None, zs, F.softmax, F.softmax_vjp, oracle=_sparsemax_oracle,
                          dtypes=["float64"], n_random=4)
     assert not r.passed
@@ -100,7 +100,7 @@ def _hinge_grad_scaled_at_kink(factor):
 
 
 def test_hinge_gradient_outside_the_subdifferential_fails_naming_the_point():
-    from verify.maps_losses import _hinge_oracle
+    from verify.losses import _hinge_oracle
     r = verify.check_loss(None, zs, F.hinge_loss, _hinge_grad_scaled_at_kink(2.0),
                           inputs=_hinge_inputs, oracle=_hinge_oracle(1.0))
     assert not r.passed
@@ -110,7 +110,7 @@ def test_hinge_gradient_outside_the_subdifferential_fails_naming_the_point():
 
 
 def test_hinge_interior_subgradient_passes_and_the_correct_kernel_picks_a_vertex():
-    from verify.maps_losses import _hinge_oracle
+    from verify.losses import _hinge_oracle
     half = verify.check_loss(None, zs, F.hinge_loss, _hinge_grad_scaled_at_kink(0.5),
                              inputs=_hinge_inputs, oracle=_hinge_oracle(1.0))
     assert half.passed, half.first_failure
@@ -122,7 +122,7 @@ def test_hinge_interior_subgradient_passes_and_the_correct_kernel_picks_a_vertex
 
 
 def test_sparsemax_vjp_checked_against_the_generalized_jacobian():
-    from verify.maps_losses import _sparsemax_oracle
+    from verify.losses import _sparsemax_oracle
     rows = np.array([[0.5, 0.5, 0.0, -0.25], [1.0, 0.0, 0.0, 0.0]])   # support changes
 
     def mean_of_one_sided(Z, G, factor=1.0):
@@ -144,7 +144,7 @@ def test_sparsemax_vjp_checked_against_the_generalized_jacobian():
 
 
 def test_a_wrong_kink_rule_in_the_hinge_proof_is_refuted(monkeypatch):
-    import verify.maps_losses as ml
+    import verify.losses as ml
     good = ml._hinge_kernel_rule
     assert ml._prove_hinge().status == "proved"
     monkeypatch.setattr(ml, "_hinge_kernel_rule", lambda *a: 2 * good(*a))
