@@ -136,11 +136,11 @@ def test_cli_quick_writes_both_files_and_exits_zero(tmp_path):
 
 
 def test_cli_exit_code_is_nonzero_on_failure(tmp_path, monkeypatch):
-    import verify.run as run
+    import verify.activations as A
     from verify.__main__ import main
     bad = copy.copy(ACTIVATION_BY_NAME["sigmoid"])
     bad.closed_grad_x = SIG * (1 + SIG)
-    monkeypatch.setattr(run, "ACTIVATIONS", [bad])
+    monkeypatch.setattr(A, "ACTIVATIONS", [bad])
     assert main(["--out", str(tmp_path), "--quick", "--only", "sigmoid"]) == 1
 
 

@@ -25,7 +25,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.evidence import exact
-from verify.losses import sparsemax_exact
+from verify.output_maps import sparsemax_exact
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS, z
 
 __all__ = ["check_network", "run_backprop", "start_backprop", "LOSSES"]
