@@ -32,10 +32,13 @@ from the symbolic rule. A point within ``BOUNDARY`` of a kink (activation, hinge
 support change) is refused and the data redrawn: there the rounded and the exact
 trajectories may take different pieces.
 
-Every weight, bias, optimizer state value and both calls' ``loss_sum`` are compared in ULPs
+Before training, ``loss_grad`` (the full-batch objective with ``l2`` as given, and its
+gradient) is measured at the starting point the same way. Every weight, bias, optimizer
+state value, loss_grad's gradients and loss, and both calls' ``loss_sum`` are compared in ULPs
 of the run's dtype (``verify.evidence.measure``). Matrix products and sums round in
-proportion to their largest terms, so an array value also passes within ``abs_eps`` eps of
-the array's largest exact value (normwise). A slipped factor anywhere in the step (the L2
+proportion to their largest terms, so a value also passes within ``abs_eps`` eps of the
+largest exact value of its group (normwise; the groups: all weights and biases, all of
+loss_grad's gradients, one optimizer state slot across all parameters). A slipped factor anywhere in the step (the L2
 term, the mean, the bias step, the step count) moves values by ~1e-3 relative: millions of
 ulps.
 """
@@ -332,7 +335,9 @@ class Replay:
             return list(self.y_target[r])
         return int(self.y_label[r])
 
-    def step(self, rows, t):
+    def objective(self, rows, l2e):
+        """(mean data loss, penalty sum ||W||^2 / 2, [(dW_l, db_l)]) of the batch ``rows``:
+        the forward pass, each row's loss and gradient, backprop, + l2e W on dW."""
         sp_, sz, L = self.spec, self.sizes, len(self.W)
         B = len(rows)
         H = [[self.X[r] for r in rows]]
@@ -348,11 +353,7 @@ class Replay:
             val, grad = _loss_piece(sp_["loss"], sz[L], H[L][i], self._target(r),
                                     sp_["margin"])
             data += val
-            dZ.append([gv / B for gv in grad])
-        data /= B
-        l2e = mpmath.mpf(sp_["l2"]) / (B if sp_["l2_per_batch"] else 1)
-        pen = sum(w * w for W in self.W for w in W)
-        reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e / 2 * pen
+            dZ.append([gv / B for gv in grad])          # the gradient of the MEAN loss
         grads = [None] * L
         for l in range(L - 1, -1, -1):
             n, m = sz[l], sz[l + 1]
@@ -364,10 +365,30 @@ class Replay:
             grads[l] = (dW, db)
             dZ = [[sum(dZ[i][j] * self.W[l][k * m + j] for j in range(m)) for k in range(n)]
                   for i in range(B)]
-        for l in range(L):
+        return data / B, sum(w * w for W in self.W for w in W) / 2, grads
+
+    def step(self, rows, t):
+        """One step of run_epoch on ``rows`` (the t-th update); returns reported loss * B."""
+        sp_ = self.spec
+        B = len(rows)
+        l2e = mpmath.mpf(sp_["l2"]) / (B if sp_["l2_per_batch"] else 1)
+        data, pen, grads = self.objective(rows, l2e)
+        reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
+        for l in range(len(self.W)):
             for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
                 self._update(vals, g, self.st[2 * l + p], t)
         return reported * B
+
+    def loss_grad(self):
+        """loss_grad over all rows: mean data loss + l2/2 sum ||W||^2 (l2 as given) and
+        {"dW1": [...], "db1": [...], ...}."""
+        with mpmath.workdps(self.dps):
+            l2 = mpmath.mpf(self.spec["l2"])
+            data, pen, grads = self.objective(list(range(len(self.X))), l2)
+            out = {}
+            for l, (dW, db) in enumerate(grads):
+                out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
+            return data + l2 * pen, out
 
     def _update(self, vals, grads, state, t):
         n = len(vals)
@@ -449,9 +470,19 @@ def _compiled_run(api, spec, d, dt):
                            margin=spec["margin"], l2=spec["l2"],
                            l2_per_batch=spec["l2_per_batch"], optimizer=dict(cfg),
                            loss_scale=spec["loss_scale"])
+    # loss_grad first, at the starting point: the full-batch objective and its gradient
+    full = api.EpochSetup(net, Ws, bs, [None] * len(states), setup.X, setup.y_target,
+                          y_label, api.Workspace(spec["sizes"], N_ROWS, tcols, dt),
+                          LOSS_CODES[spec["loss"]], N_ROWS, margin=spec["margin"],
+                          l2=spec["l2"])
+    dWs, dbs = [np.empty_like(W) for W in Ws], [np.empty_like(b) for b in bs]
+    lg = api.loss_grad(full, dWs, dbs)
+    grads = {}
+    for l, (dW, db) in enumerate(zip(dWs, dbs)):
+        grads[f"loss_grad dW{l + 1}"], grads[f"loss_grad db{l + 1}"] = dW.ravel(), db
     r1 = api.run_epoch(setup, d["order1"], 0)
     r2 = api.run_epoch(setup, d["order2"], int(r1[2]), max_steps=1)
-    return (r1, r2), Ws, bs, states
+    return (r1, r2, lg), grads, Ws, bs, states
 
 
 def _initial(d, states):
@@ -482,20 +513,23 @@ def check_epoch(spec, dtypes=("float64", "float32"), seed=0, api=None):
 
 
 def _group(name):
-    """The values whose largest one sets the normwise scale: all weights and biases, or
-    one optimizer state slot across all parameters (an average of gradients of mixed signs
+    """The values whose largest one sets the normwise scale: all weights and biases, all
+    of loss_grad's gradients, or one optimizer state slot across all parameters (an average of gradients of mixed signs
     can cancel far below the gradients' size; the error is in proportion to that size)."""
+    if name.startswith("loss_grad"):
+        return "gradients"
     return name.split(" of ")[0] if name.startswith("state") else "parameters"
 
 
 def _check_dtype(api, spec, d, dn):
     dt = np.dtype(dn).type
-    (r1, r2), Ws, bs, states = _compiled_run(api, spec, d, dt)
+    (r1, r2, lg), got, Ws, bs, states = _compiled_run(api, spec, d, dt)
     fail = None
     if (r1[1], r1[2], r1[3], r2[1], r2[2], r2[3]) != (N_ROWS, 3, 0, BATCH, 1, 0) or not (
-            r1[4] and r2[4]):
+            r1[4] and r2[4]) or lg[1] != 0:
         fail = (f"returns (loss_sum, n_seen, steps, status, finite) {tuple(r1)}, "
-                f"{tuple(r2)}; expected n_seen 7 and 3, steps 3 and 1, status 0, finite")
+                f"{tuple(r2)}; expected n_seen 7 and 3, steps 3 and 1, status 0, finite; "
+                f"loss_grad status {lg[1]}")
     # initial states as the compiled run saw them (Adagrad's start is rounded to dt)
     slots = api.state_slots(spec["cfg"])
     init = spec["cfg"]["initial_accumulator_value"] if spec["cls_name"] == "Adagrad" else 0
@@ -503,15 +537,17 @@ def _check_dtype(api, spec, d, dn):
     exacts = []
     for dps in DPS:
         rp = Replay(spec, _initial(d, st0), dps)
+        s0, vals = rp.loss_grad()
+        vals = {f"loss_grad {k}": v for k, v in vals.items()}
         s1 = rp.run(list(d["order1"]), 0)
         s2 = rp.run(list(d["order2"]), 3, max_steps=1)
-        exacts.append((rp.values(), s1, s2))
-    (vals, s1, s2), (vals2, s1b, s2b) = exacts
-    for a, b in [(s1, s1b), (s2, s2b)] + [(x, y) for k in vals for x, y in zip(vals[k],
-                                                                                 vals2[k])]:
+        vals.update(rp.values())
+        exacts.append((vals, s0, s1, s2))
+    (vals, s0, s1, s2), (vals2, s0b, s1b, s2b) = exacts
+    for a, b in [(s0, s0b), (s1, s1b), (s2, s2b)] + [
+            (x, y) for k in vals for x, y in zip(vals[k], vals2[k])]:
         if abs(a - b) > mpmath.mpf(10) ** -30 * max(abs(a), 1):
             raise ArithmeticError("the replay did not settle between 50 and 100 digits")
-    got = {}
     for l, (W, b) in enumerate(zip(Ws, bs)):
         got[f"W{l + 1}"], got[f"b{l + 1}"] = W.ravel(), b
         for p, (pn, arr) in enumerate(((f"W{l + 1}", W), (f"b{l + 1}", b))):
@@ -537,7 +573,8 @@ def _check_dtype(api, spec, d, dn):
             if not (ms.ulps <= tol.ulps or nw <= tol.abs_eps) and fail is None:
                 fail = (f"{name}[{i}]: got {float(cv)!r}, exact {mpmath.nstr(e, 17)} "
                         f"({ms.ulps:.3g} ulp, {nw:.3g} eps of the largest such value)")
-    for which, cv, e in (("loss_sum of the first call", r1[0], s1),
+    for which, cv, e in (("loss of loss_grad", lg[0], s0),
+                         ("loss_sum of the first call", r1[0], s1),
                          ("loss_sum of the second call", r2[0], s2)):
         ms = measure(cv, e, dt)
         stats["loss_ulps"] = max(stats["loss_ulps"], ms.ulps)
@@ -622,7 +659,7 @@ def run_train(ctx):
         for spec in _specs(index, cls_name, cfg, ctx.quick):
             r = check_epoch(spec, ctx.dtypes, ctx.seed, api)
             cells = [f"{dn}: {st['max_ulps']:.3g} ulp ({st['max_normwise_eps']:.3g} eps "
-                     f"normwise), loss {st['loss_ulps']:.3g} ulp"
+                     f"normwise), losses {st['loss_ulps']:.3g} ulp"
                      for dn, st in r["stats"].items()]
             if r["reseeded"]:
                 cells.append(f"(redrawn {r['reseeded']}x: near a kink)")
@@ -641,15 +678,19 @@ def run_train(ctx):
                         "the compiled rule applies it)")
         head = [("update", f"$\\begin{{aligned}}{O.rule_latex(O.symbolic_rule(cls_name, cfg))}"
                            f"\\end{{aligned}}$".replace(r"\leftarrow", r"&\leftarrow")),
-                ("run", f"3-4-C network, {N_ROWS} rows, batch {BATCH} (3 + 3 + 1 rows), then"
-                        f" 1 step of a second call (step0 = 3); l2 = {L2}, weight_decay "
+                ("run", f"loss_grad over the {N_ROWS} rows at the start, then run_epoch on a "
+                        f"3-4-C network, batch {BATCH} (3 + 3 + 1 rows), then 1 step of a "
+                        f"second call (step0 = 3); l2 = {L2}, weight_decay "
                         f"{cfg['weight_decay']}{wd_note}"),
+                ("compared", "every weight, bias and optimizer state value after each call, "
+                             "loss_grad's gradients, loss_grad's loss and each call's "
+                             "loss_sum"),
                 ("tolerance", "; ".join(f"{dn}: {t.ulps} ulp or {t.abs_eps} eps x the "
                                         f"array's max" for dn, t in TOL.items()))]
         for dn, w in worst.items():
             head.append((f"max error {dn}", f"{w['max_ulps']:.3g} ulp "
                                             f"({w['max_normwise_eps']:.3g} eps normwise), "
-                                            f"loss_sum {w['loss_ulps']:.3g} ulp; "
+                                            f"losses {w['loss_ulps']:.3g} ulp; "
                                             f"{w['n_values']} values"))
         if failures:
             head.append(("first failure", failures[0]))
