@@ -6,8 +6,8 @@ only ``nnlib.functional`` never pays for the estimators, the datasets or the BLA
 """
 import importlib
 
-from nnlib._validation import (DTypeError, DTypeRangeError, LabelError, NonFiniteError,
-                               ShapeError)
+from nnlib.exceptions import (DTypeError, DTypeRangeError, LabelError, NonFiniteError,
+                              ShapeError)
 
 __version__ = "0.1.0"
 

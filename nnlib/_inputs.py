@@ -14,11 +14,7 @@ import numpy as np
 
 from nnlib._validation import (DTypeError, FLOAT_DTYPES, LabelError, NonFiniteError,
                                ShapeError)
-from nnlib.exceptions import DataConversionWarning, sklearn_compatible
-
-
-class ComplexDataError(DTypeError, ValueError):
-    """Complex input: a DTypeError that is also a ValueError (as scikit-learn raises)."""
+from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
 
 
 def _is_sparse(x):
@@ -47,7 +43,7 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
         arr = arr.astype(np.float64)   # TypeError naming the bad element if not numeric
     elif kind in "USVMm":
         # datetime/timedelta too: NumPy would cast them to float64 seconds-since-epoch
-        # without a word (found by tests/test_fuzz_models.py)
+        # without a word
         raise DTypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
     if arr.ndim != 2:
         hint = (" Reshape your data either using X.reshape(-1, 1) if it has a single "
@@ -75,9 +71,18 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
     return arr
 
 
+def _all_finite(arr):
+    """``np.isfinite(arr).all()``, through the compiled check for a C-contiguous 2-d
+    float array: no boolean temporary as large as X."""
+    if arr.ndim == 2 and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+        from nnlib._kernels.train import all_finite
+        return all_finite(arr)
+    return bool(np.isfinite(arr).all())
+
+
 def check_all_finite(arr, name):
     """Raise NonFiniteError naming the first row (and column) holding NaN or infinity."""
-    if arr.dtype.kind != "f" or np.isfinite(arr).all():
+    if arr.dtype.kind != "f" or _all_finite(arr):
         return
     bad = ~np.isfinite(arr)
     if arr.ndim == 1:

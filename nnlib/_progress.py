@@ -1,11 +1,10 @@
 """Progress display for ``Sequential.fit(verbose=...)``.
 
-An epoch is one compiled call, so a bar that moves *within* an epoch needs the epoch
-cut into pieces. ``fit`` asks :meth:`Progress.piece_steps` how many mini-batch steps to
-run per call: the whole epoch when nothing is drawn inside it, otherwise as many steps
-as take about ``interval`` seconds at the rate measured so far. Cutting the shuffled
-order at multiples of the batch size gives exactly the same batches, updates and step
-counts, so the trained weights do not depend on ``verbose`` (bitwise; tested).
+The training run cuts each epoch into compiled pieces of about 0.1 s
+(``nnlib.training.PieceClock``) so that Ctrl-C is seen promptly; the bar is redrawn after
+each piece. Cutting the shuffled order at multiples of the batch size gives exactly the
+same batches, updates and step counts, so the trained weights do not depend on
+``verbose`` (bitwise; tested).
 
 verbose=1 redraws one line in place (``\\r``) on a terminal. Where ``\\r`` would pile up
 (a file, a pipe, a CI log) it prints one line per epoch instead, as verbose=2 always does.
@@ -30,36 +29,23 @@ class Progress:
         2 one line per finished epoch.
     stream : file-like, optional
         Where to draw (default ``sys.stdout`` at construction).
-    interval : float
-        Seconds between redraws within an epoch.
     """
 
     WIDTH = 24
 
-    def __init__(self, epochs, steps_per_epoch, verbose, stream=None, interval=0.1):
+    def __init__(self, epochs, steps_per_epoch, verbose, stream=None):
         self.epochs = max(int(epochs), 1)
         self.steps_per_epoch = max(int(steps_per_epoch), 1)
         self.stream = sys.stdout if stream is None else stream
         isatty = getattr(self.stream, "isatty", None)
         self.inplace = verbose == 1 and bool(isatty and isatty())
         self.enabled = verbose != 0
-        self.interval = float(interval)
         self.t_start = time.perf_counter()
-        self._rate = None          # steps per second, measured
         self._drawn = False
 
-    def piece_steps(self):
-        """Steps to run in the next compiled call (the whole epoch if not redrawing)."""
-        if not self.inplace:
-            return self.steps_per_epoch
-        if self._rate is None:     # first piece: a small probe to measure the rate
-            return max(1, self.steps_per_epoch // 64)
-        return min(self.steps_per_epoch, max(1, int(self._rate * self.interval)))
-
-    def piece_done(self, epoch, steps_done, loss_sum, seen, steps, seconds):
-        """Record a finished piece of ``steps`` steps taking ``seconds``; redraw."""
-        if seconds > 0 and steps:
-            self._rate = steps / seconds
+    def piece_done(self, epoch, steps_done, loss_sum, seen):
+        """Redraw after a finished piece: ``steps_done`` steps of the epoch covering
+        ``seen`` rows with summed loss ``loss_sum``."""
         if not self.inplace or steps_done >= self.steps_per_epoch:
             return                  # the epoch's own line follows
         loss = f"  loss {loss_sum / seen:.4g}" if seen else ""

@@ -1,4 +1,8 @@
-"""Choosing ``n_threads`` for the compiled loops."""
+"""Choosing ``n_threads`` for the compiled loops, and BLAS's thread count during training."""
+import math
+import os
+import threading
+
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._validation import check_int_scalar
 
@@ -22,3 +26,79 @@ def resolve_threads(n_threads, work_size):
     if n_threads is None:
         return 1 if work_size < PARALLEL_MIN_SIZE else MAX_THREADS
     return min(check_int_scalar(n_threads, "n_threads", low=1), max(MAX_THREADS, 1))
+
+
+# --- BLAS threads during training ---------------------------------------------------------
+# The GEMMs are BLAS's to parallelize; the compiled elementwise passes of an epoch stay on
+# one thread: an OpenMP pool spinning next to OpenBLAS's on the same cores slows large
+# batches several-fold (bench/large.py shows it on a loaded machine).
+
+# GEMMs below this many flops run on one BLAS thread: the fork/join costs more than it
+# saves, and far more on a loaded machine.
+BLAS_SPLIT_FLOPS = 8_000_000
+
+
+def free_cores():
+    """Cores not busy with other processes, by the 1-minute load average (all cores
+    where that is unavailable).
+
+    Multi-threaded GEMM synchronizes its threads at every block; when another process
+    holds one of the cores, the whole product waits for the descheduled thread, which
+    can make two threads several times slower than one. Our own process counts for
+    about 1 in the load, hence the + 1."""
+    try:
+        load1 = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return MAX_THREADS
+    return int(max(1, min(MAX_THREADS, math.floor(MAX_THREADS - load1 + 1.5))))
+
+
+def training_blas_threads(n_threads, batch_rows, sizes):
+    """BLAS threads for training batches of ``batch_rows`` rows through layers ``sizes``:
+    ``n_threads`` as given (None: the free cores), but 1 when the largest product is
+    below ``BLAS_SPLIT_FLOPS``."""
+    wanted = resolve_threads(n_threads, 1 << 30) if n_threads is not None else None
+    largest = 2 * batch_rows * max(a * b for a, b in zip(sizes, sizes[1:]))
+    if largest < BLAS_SPLIT_FLOPS:
+        return 1
+    return wanted if wanted is not None else free_cores()
+
+
+class blas_threads:
+    """Context manager: BLAS runs on ``n`` threads inside, as before outside.
+
+    BLAS's thread count is process-wide, so concurrent fits share it: the first to enter
+    saves the original count and the last to leave restores it (each restoring its own
+    saved value could leave the process on another fit's setting). The count is written
+    only when it differs: a ctypes call costs microseconds, and a loop calling
+    ``fit(epochs=1)`` enters once per epoch."""
+
+    _lock = threading.Lock()
+    _users = 0
+    _saved = None
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        from nnlib._kernels import blas
+        cls = blas_threads
+        with cls._lock:
+            old = blas.get_num_threads()
+            if old is not None and old != self.n:
+                blas.set_num_threads(self.n)
+            if cls._users == 0:
+                cls._saved = old
+            cls._users += 1
+        return self
+
+    def __exit__(self, *exc):
+        from nnlib._kernels import blas
+        cls = blas_threads
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0 and cls._saved is not None:
+                if blas.get_num_threads() != cls._saved:
+                    blas.set_num_threads(cls._saved)
+                cls._saved = None
+        return False

@@ -11,25 +11,10 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
-class ShapeError(ValueError):
-    """An array has the wrong number of dimensions or a mismatched shape."""
-
-
-class DTypeError(TypeError):
-    """An array's dtype cannot be used (complex, object, string, mixed floats...)."""
-
-
-class NonFiniteError(ValueError):
-    """An input holds NaN or +-inf where finite values are required."""
-
-
-class LabelError(ValueError):
-    """Labels are out of range, non-integral, or unseen."""
-
-
-class DTypeRangeError(ValueError):
-    """A finite scalar parameter does not fit the working dtype: cast to it, it would
-    become +-inf (e.g. a leaky_relu slope of 1e39 with float32 data)."""
+# The exception classes live in nnlib.exceptions; they are imported here because every
+# check below raises them (and older imports name this module).
+from nnlib.exceptions import (DTypeError, DTypeRangeError, LabelError,  # noqa: E402,F401
+                              NonFiniteError, ShapeError)
 
 
 def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empty=True):
@@ -61,7 +46,7 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empt
     if not allow_empty and arr.size == 0:
         raise ShapeError(f"{name} must not be empty; got shape {arr.shape}")
     # np.asarray(order='C'), not np.ascontiguousarray: the latter turns a 0-d array into
-    # shape (1,), so F.relu(np.float64(3)) came back 1-d (found by tests/test_fuzz.py).
+    # shape (1,), and F.relu(np.float64(3)) must stay 0-d.
     return np.asarray(arr, dtype=target, order="C")
 
 

@@ -8,15 +8,17 @@ own tools call ``__sklearn_tags__``, which imports it lazily). Usable in scikit-
 
 Engine
 ------
-Each epoch is one compiled call of ``nnlib.Sequential.fit`` (``nnlib/_kernels/train.pyx``:
-batching, forward, loss, backward, L2 and the update with the GIL released), with
-``nnlib.optim``'s SklearnSGD / SklearnAdam / NotesAdaGrad / SGD; L-BFGS takes its loss and
-gradient from ``Sequential.loss_and_grads``. Python runs only the per-epoch logic
-(shuffle, stopping, schedules, validation). ``nnlib/_mlp_numpy.py`` states the same
-training in plain NumPy; the tests check both train the same model. Multi-output
-regression trains in the compiled loop too: scikit-learn's squared loss averages over the
-outputs but takes the gradient of the sum, which is nnlib's ``squared_error`` gradient;
-only the reported loss (``loss_``, ``loss_curve_``) is divided by n_outputs (the loop's
+A fit keeps one :class:`nnlib.training.TrainingRun` for all its epochs: each epoch is one
+compiled call (``nnlib/_kernels/train.pyx``: batching over the shuffled order, forward,
+loss, backward, L2 and the update with the GIL released) on the data validated once, with
+integer labels for softmax and no copy of X. The optimizer is ``nnlib.optim``'s
+SklearnSGD / SklearnAdam / NotesAdaGrad / SGD. L-BFGS evaluates its objective through one
+compiled full-batch setup (``train.loss_grad``) over a flat parameter buffer. Python runs
+only the per-epoch logic (shuffle, stopping, schedules, validation).
+``nnlib/_reference/mlp.py`` states the same training in plain NumPy; the tests check both
+train the same model. scikit-learn's multi-output squared loss averages over the outputs
+but takes the gradient of the sum, which is nnlib's ``squared_error`` gradient; only the
+reported loss (``loss_``, ``loss_curve_``) is divided by n_outputs (the run's
 ``loss_scale``), so the values match scikit-learn's.
 
 How training follows scikit-learn
@@ -77,9 +79,10 @@ from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels, labels_to_index)
+from nnlib._plateau import improves
 from nnlib._validation import LabelError, NonFiniteError, ShapeError
 from nnlib.datasets import split
-from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
+from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -111,11 +114,6 @@ class _available_if:
 
 
 # ---------------------------------------------------------------- parameter checks
-
-class InvalidParameterError(ValueError, TypeError):
-    """A constructor parameter has a bad type or value (raised by fit, as scikit-learn's
-    error of the same name; both a ValueError and a TypeError)."""
-
 
 def _bad(name, value, want):
     return InvalidParameterError(f"The '{name}' parameter must be {want}; got {value!r}.")
@@ -275,7 +273,7 @@ class _BaseMLP(BaseModel):
                     n_features=None if first else self.n_features_in_)
         Y = self._targets(X, y, first=first, incremental=incremental)
         rng = self._rng()
-        sizes = [X.shape[1]] + cfg["hidden"] + [Y.shape[1]]
+        sizes = [X.shape[1]] + cfg["hidden"] + [self._n_outputs(Y)]
         if first:
             self._initialize(cfg, sizes, X.dtype, rng)
         elif [W.shape[0] for W in self.coefs_] + [self.coefs_[-1].shape[1]] != sizes:
@@ -322,7 +320,12 @@ class _BaseMLP(BaseModel):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _engine_for(self, n_outputs):
+    def _n_outputs(self, Y):
+        """Output units for the training targets ``Y`` (class indices (n,) for a
+        softmax classifier, else an (n, k) matrix)."""
+        return Y.shape[1] if Y.ndim == 2 else self.classes_.size
+
+    def _engine_for(self):
         """'compiled' (nnlib.Sequential's compiled loop) unless the NumPy reference is
         asked for (``_engine = "numpy"``, the tests' oracle)."""
         if self._engine == "numpy":
@@ -332,24 +335,10 @@ class _BaseMLP(BaseModel):
     def _fit_lbfgs(self, X, Y, cfg):
         import scipy.optimize   # only when lbfgs is asked for
 
-        shapes = [W.shape for W in self.coefs_] + [b.shape for b in self.intercepts_]
-        sizes = [int(np.prod(s)) for s in shapes]
-        bounds = np.cumsum([0] + sizes)
-
-        def unpack(theta):
-            arrays = [theta[a:b].reshape(s).astype(X.dtype)
-                      for a, b, s in zip(bounds[:-1], bounds[1:], shapes)]
-            L = len(self.coefs_)
-            self.coefs_, self.intercepts_ = arrays[:L], arrays[L:]
-
-        trainer = self._engine_for(Y.shape[1])(self, cfg, Y)
-
-        def objective(theta):
-            unpack(theta)
-            loss, dWs, dbs = trainer.loss_and_grads(X, Y, cfg["alpha"] / X.shape[0])
-            return loss, np.concatenate([g.ravel() for g in dWs + dbs]).astype(np.float64)
-
-        theta0 = np.concatenate([p.ravel() for p in self.coefs_ + self.intercepts_])
+        trainer = self._engine_for()(self, cfg, Y)
+        objective = trainer.lbfgs_objective(X, Y, cfg["alpha"] / X.shape[0])
+        params = self.coefs_ + self.intercepts_
+        theta0 = np.concatenate([p.ravel() for p in params])
         options = {"maxfun": cfg["max_fun"], "maxiter": cfg["max_iter"],
                    "gtol": cfg["tol"]}
         if _lbfgs_takes_iprint():
@@ -364,12 +353,13 @@ class _BaseMLP(BaseModel):
                           sklearn_compatible(ConvergenceWarning), stacklevel=3)
         self.n_iter_ = min(int(res.nit), cfg["max_iter"])
         self.loss_ = float(res.fun)
-        unpack(res.x)
+        for p, value in zip(params, _views(res.x, [p.shape for p in params])):
+            p[...] = value
 
     def _fit_stochastic(self, X, Y, cfg, rng, incremental):
         solver = cfg["solver"]
         if not incremental or getattr(self, "_trainer", None) is None:
-            self._trainer = self._engine_for(Y.shape[1])(self, cfg, Y)
+            self._trainer = self._engine_for()(self, cfg, Y)
         trainer = self._trainer
         early = cfg["early_stopping"]
         if early:
@@ -380,7 +370,6 @@ class _BaseMLP(BaseModel):
                     stratify=self._stratify_groups(Y))
             except ValueError as exc:
                 # split's own message speaks of a test_size the user never passed
-                # (found by tests/test_fuzz_models.py with 1 sample)
                 raise ValueError(f"The validation set is too small. Increase "
                                  f"'validation_fraction' or the size of your dataset "
                                  f"(early_stopping=True with {X.shape[0]} samples and "
@@ -404,6 +393,18 @@ class _BaseMLP(BaseModel):
             batch = int(np.clip(cfg["batch_size"], 1, n))
         idx = np.arange(n)
         self.n_iter_ = 0
+        try:
+            self._epochs(trainer, X_train, Y_train, X_val, y_val, idx, batch, cfg, rng,
+                         incremental)
+        finally:
+            trainer.close()
+        if early and self._best is not None:
+            self.coefs_, self.intercepts_ = self._best
+
+    def _epochs(self, trainer, X_train, Y_train, X_val, y_val, idx, batch, cfg, rng,
+                incremental):
+        """scikit-learn's epoch loop: shuffle, one epoch, the schedules, stopping."""
+        solver, early, n = cfg["solver"], cfg["early_stopping"], X_train.shape[0]
         for _ in range(cfg["max_iter"]):
             if cfg["shuffle"] and solver != "gd":
                 idx = _sklearn_shuffle(idx, rng)
@@ -430,9 +431,7 @@ class _BaseMLP(BaseModel):
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations "
                               f"({cfg['max_iter']}) reached and the optimization hasn't "
                               f"converged yet.", sklearn_compatible(ConvergenceWarning),
-                              stacklevel=3)
-        if early and self._best is not None:
-            self.coefs_, self.intercepts_ = self._best
+                              stacklevel=4)
 
     def _stop_or_decay(self, trainer, cfg, msg):
         """scikit-learn's ``trigger_stopping``: True to stop; 'adaptive' first divides
@@ -457,7 +456,7 @@ class _BaseMLP(BaseModel):
                 score = self._score_validation(X_val, y_val)
             except NonFiniteError as exc:
                 # finite weights whose output on the validation rows overflows: the
-                # same divergence as non-finite weights (found by the fuzzer)
+                # same divergence as non-finite weights
                 raise ValueError(f"Solver produced non-finite parameter weights or "
                                  f"outputs: the network's output on the validation data "
                                  f"overflowed at epoch {self.n_iter_}. The input data may "
@@ -466,19 +465,21 @@ class _BaseMLP(BaseModel):
             self.validation_scores_.append(score)
             if cfg["verbose"]:
                 print(f"Validation score: {score:f}")
-            if score < self.best_validation_score_ + tol:
-                self._no_improvement_count += 1
-            else:
+            if improves(score, self.best_validation_score_, mode="max", threshold=tol,
+                        strict=False):
                 self._no_improvement_count = 0
+            else:
+                self._no_improvement_count += 1
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best = ([W.copy() for W in self.coefs_],
                               [b.copy() for b in self.intercepts_])
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - tol:
-                self._no_improvement_count += 1
-            else:
+            if improves(self.loss_curve_[-1], self.best_loss_, threshold=tol,
+                        strict=False):
                 self._no_improvement_count = 0
+            else:
+                self._no_improvement_count += 1
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
@@ -530,8 +531,29 @@ class _NumpyTrainer:
     def loss_and_grads(self, X, Y, l2):
         """Penalized batch loss with ``l2 / 2 * sum ||W||^2``; (loss, dWs, dbs)."""
         e = self.est
+        if Y.ndim == 1:                 # class indices -> the one-hot rows of the math
+            Y = np.eye(e.n_outputs_, dtype=X.dtype)[Y]
         return ref.loss_and_grads(e.coefs_, e.intercepts_, X, Y, self.cfg["activation"],
                                   e.out_activation_, l2 * X.shape[0])
+
+    def lbfgs_objective(self, X, Y, l2):
+        """``theta -> (loss, gradient)`` over all rows (float64, coefs_ then
+        intercepts_); coefs_/intercepts_ become views of one flat buffer."""
+        e = self.est
+        shapes = [W.shape for W in e.coefs_] + [b.shape for b in e.intercepts_]
+        flat = np.concatenate([p.ravel() for p in e.coefs_ + e.intercepts_])
+        params = _views(flat, shapes)
+        e.coefs_, e.intercepts_ = params[:len(e.coefs_)], params[len(e.coefs_):]
+
+        def objective(theta):
+            flat[...] = theta
+            loss, dWs, dbs = self.loss_and_grads(X, Y, l2)
+            return loss, np.concatenate([g.ravel() for g in dWs + dbs]).astype(np.float64)
+
+        return objective
+
+    def close(self):
+        pass
 
     def epoch(self, X, Y, order, batch):
         """One pass over ``X[order]`` in batches; returns the mean penalized loss."""
@@ -551,10 +573,11 @@ class _NumpyTrainer:
 
 
 class _CompiledTrainer:
-    """Epochs through ``nnlib.Sequential.fit`` (one compiled call per epoch, GIL
-    released) and gradients through ``Sequential.loss_and_grads``; the optimizer is the
-    matching nnlib.optim rule (SklearnSGD, SklearnAdam, NotesAdaGrad, plain SGD for
-    'gd'), kept between partial_fit calls so its state and step count carry over."""
+    """Epochs through one :class:`nnlib.training.TrainingRun` per fit (one compiled call
+    per epoch, GIL released, over the shuffled order without copying X) and L-BFGS's
+    objective through one compiled full-batch setup; the optimizer is the matching
+    nnlib.optim rule (SklearnSGD, SklearnAdam, NotesAdaGrad, plain SGD for 'gd'), kept
+    between partial_fit calls so its state and step count carry over."""
 
     _LOSSES = {"softmax": "softmax_cross_entropy", "logistic": "logistic_loss",
                "identity": "squared_error"}
@@ -574,6 +597,7 @@ class _CompiledTrainer:
         else:                                   # 'gd' (and lbfgs, which only asks grads)
             self.opt = optim.SGD(lr=lr)
         self.loss = self._LOSSES[est.out_activation_]
+        self._run = None
 
     @property
     def lr(self):
@@ -601,64 +625,112 @@ class _CompiledTrainer:
                           activation="identity" if last else self.cfg["activation"])
             layer.W, layer.b = W, b
             layers.append(layer)
-        model = Sequential(layers)
-        if self.loss == "squared_error":
-            model._loss_report_scale = 1.0 / e.coefs_[-1].shape[1]   # see loss_and_grads
-        self._cached_model = model
-        return model
+        self._cached_model = Sequential(layers)
+        return self._cached_model
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_cached_model", None)     # rebuilt on demand from the estimator
+        state["_run"] = None
         return state
 
-    def _y(self, Y):
-        if self.loss == "softmax_cross_entropy":
-            return np.argmax(Y, axis=1)
-        return Y          # logistic: (n, 1), or (n, n_labels) for multilabel
-
-    def loss_and_grads(self, X, Y, l2):
-        k = Y.shape[1]
-        if self.loss != "squared_error" or k == 1:
-            value, grads = self._model().loss_and_grads(X, self._y(Y), loss=self.loss, l2=l2)
-            return value, grads[0::2], grads[1::2]
-        # scikit-learn's multi-output squared loss: the data term averaged over the k
-        # outputs, the gradient that of the sum (as Sequential computes it), the penalty
-        # added as scikit-learn adds it
-        value, grads = self._model().loss_and_grads(X, Y, loss=self.loss)
-        dWs, dbs = grads[0::2], grads[1::2]
-        e = self.est
-        for dW, W in zip(dWs, e.coefs_):
-            dW += l2 * W
-        penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in e.coefs_)
-        return value / k + 0.5 * l2 * penalty, dWs, dbs
+    def _targets(self, Y):
+        """(y_target, y_label, loss_scale) for the compiled loss, once per fit: integer
+        labels for softmax, the 0/1 or float target matrix otherwise. scikit-learn's
+        multi-output squared loss is the mean over the k outputs but its gradient that of
+        the sum (nnlib's squared_error), so only the reported loss is scaled by 1/k."""
+        if Y.ndim == 1:             # class indices: softmax
+            return (np.empty((Y.shape[0], 0), self.est.coefs_[0].dtype),
+                    np.ascontiguousarray(Y, dtype=np.int64), 1.0)
+        scale = 1.0 / Y.shape[1] if self.loss == "squared_error" else 1.0
+        return np.ascontiguousarray(Y), np.zeros(1, np.int64), scale
 
     def epoch(self, X, Y, order, batch):
-        model = self._model()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # reported below instead
-            history = model.fit(X[order], self._y(Y[order]), loss=self.loss,
-                                optimizer=self.opt, epochs=1, batch_size=batch,
-                                shuffle=False, l2=self.cfg["alpha"], l2_per_batch=True)
-        e = self.est
-        e.coefs_ = [layer.W for layer in model.layers]        # the same arrays, unless
-        e.intercepts_ = [layer.b for layer in model.layers]   # Sequential had to copy
-        if history.stop_reason == "nonfinite":
+        """One epoch over the rows ``order`` of X in batches of ``batch``; returns the
+        mean penalized loss. The run is built on the first epoch of a fit and reused
+        while X, Y and the batch stay the same (``close`` ends it)."""
+        from nnlib.training import TrainingRun
+        run = self._run
+        if run is None or run.setup.X is not X or self._run_key != (id(Y), batch):
+            self.close()
+            yt, yl, scale = self._targets(Y)
+            run = TrainingRun(self._model(), X, yt, yl, self.loss, self.opt,
+                              batch_size=batch, l2=self.cfg["alpha"], l2_per_batch=True,
+                              loss_scale=scale).__enter__()
+            self._run, self._run_key = run, (id(Y), batch)
+        result = run.run_epoch(np.ascontiguousarray(order, dtype=np.int64))
+        if result.fault is not None:
             raise ValueError(f"Solver produced non-finite parameter weights: the "
-                             f"{history.nonfinite['what']} became non-finite at step "
-                             f"{history.nonfinite['step']} of epoch {e.n_iter_ + 1}. The "
-                             f"input data may contain large values and need to be "
-                             f"preprocessed (e.g. standardized), or learning_rate_init "
-                             f"lowered.")
-        return history["loss"][-1]
+                             f"{result.fault} became non-finite at step {result.steps} "
+                             f"of epoch {self.est.n_iter_ + 1}. The input data may "
+                             f"contain large values and need to be preprocessed (e.g. "
+                             f"standardized), or learning_rate_init lowered.")
+        return result.mean_loss
+
+    def close(self):
+        """End the current training run (restores BLAS's thread count)."""
+        if self._run is not None:
+            self._run.close()
+            self._run = None
+
+    def lbfgs_objective(self, X, Y, l2):
+        """``theta -> (loss, gradient)`` over all rows for L-BFGS (float64 vectors in
+        the order coefs_ then intercepts_), with ``l2 / 2 * sum ||W||^2``; the
+        estimator's coefs_/intercepts_ become views of one flat buffer that each call
+        overwrites, and one workspace serves every call."""
+        from nnlib.training import compiled_train, network_of
+        train = compiled_train()
+        e = self.est
+        shapes = [W.shape for W in e.coefs_] + [b.shape for b in e.intercepts_]
+        flat = np.concatenate([p.ravel() for p in e.coefs_ + e.intercepts_])
+        gflat = np.empty_like(flat)
+        params, grads = _views(flat, shapes), _views(gflat, shapes)
+        L = len(e.coefs_)
+        e.coefs_, e.intercepts_ = params[:L], params[L:]
+        model = self._model()
+        yt, yl, scale = self._targets(Y)
+        from nnlib._codes import loss_code
+        setup = train.EpochSetup(network_of(model), params[:L], params[L:], None, X, yt,
+                                 yl, train.Workspace(model._sizes(), X.shape[0],
+                                                     yt.shape[1], X.dtype),
+                                 loss_code(self.loss), X.shape[0], 1.0, l2,
+                                 loss_scale=scale)
+
+        def objective(theta):
+            flat[...] = theta
+            value, _ = train.loss_grad(setup, grads[:L], grads[L:])
+            return value, gflat.astype(np.float64)      # a copy: scipy may keep it
+
+        return objective
+
+    def loss_and_grads(self, X, Y, l2):
+        """Penalized loss over all rows with ``l2 / 2 * sum ||W||^2``; (loss, dWs, dbs)
+        (the tests compare it with the NumPy reference)."""
+        e = self.est
+        theta = np.concatenate([p.ravel() for p in e.coefs_ + e.intercepts_])
+        value, g = self.lbfgs_objective(X, Y, l2)(theta)
+        shapes = [W.shape for W in e.coefs_] + [b.shape for b in e.intercepts_]
+        grads = _views(g, shapes)
+        return value, grads[:len(e.coefs_)], grads[len(e.coefs_):]
+
+
+def _views(flat, shapes):
+    """Consecutive C-contiguous views of ``flat`` with the given shapes."""
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(flat[start:start + size].reshape(shape))
+        start += size
+    return out
 
 
 def _sklearn_shuffle(idx, rng):
-    """``sklearn.utils.shuffle(idx, random_state=rng)``: the same permutation, drawn the
-    same way (an in-place shuffle of arange(n))."""
-    order = np.arange(idx.shape[0])
-    rng.shuffle(order)
-    return idx[order]
+    """``sklearn.utils.shuffle(idx, random_state=rng)``, in place: scikit-learn shuffles
+    ``arange(n)`` and indexes ``idx`` with it; the Fisher-Yates swaps depend only on n and
+    the draws, so applying them to ``idx`` itself gives the same permutation without the
+    two temporaries."""
+    rng.shuffle(idx)
+    return idx
 
 
 def _lbfgs_takes_iprint():
@@ -806,13 +878,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = classes
             self._multilabel = False
             self.n_features_in_ = X.shape[1]
-        k = 1 if classes.size == 2 else classes.size
-        Y = np.zeros((idx.size, k), dtype=X.dtype)
-        if k == 1:
-            Y[:, 0] = idx
-        else:
-            Y[np.arange(idx.size), idx] = 1
-        return Y
+        if classes.size > 2:
+            return np.ascontiguousarray(idx, dtype=np.int64)     # softmax: class indices
+        return idx.astype(X.dtype).reshape(-1, 1)                # one logistic output
 
     def _indicator_targets(self, X, y, first):
         """Multilabel: y is an (n_samples, n_labels) 0/1 matrix, one logistic output
@@ -836,7 +904,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _stratify_groups(self, Y):
         if self._multilabel:
             return None
-        return Y[:, 0] if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+        return Y if Y.ndim == 1 else Y[:, 0]
 
     def _decode(self, Y):
         if self._multilabel:

@@ -1,10 +1,41 @@
-"""Warnings and errors of nnlib's models (the input errors ShapeError, DTypeError,
-NonFiniteError and LabelError live in nnlib._validation and are exported by nnlib).
+"""Every exception and warning class nnlib raises, in one place.
 
-Named as their scikit-learn counterparts so code written for one reads right for the
-other; scikit-learn is never imported here.
+Input errors subclass ValueError or TypeError and their messages say what was expected and
+what was given. The model warnings and errors are named as their scikit-learn counterparts
+so code written for one reads right for the other; scikit-learn is never imported here.
 """
 import sys
+
+
+class ShapeError(ValueError):
+    """An array has the wrong number of dimensions or a mismatched shape."""
+
+
+class DTypeError(TypeError):
+    """An array's dtype cannot be used (complex, object, string, mixed floats...)."""
+
+
+class NonFiniteError(ValueError):
+    """An input holds NaN or +-inf where finite values are required."""
+
+
+class LabelError(ValueError):
+    """Labels are out of range, non-integral, or unseen."""
+
+
+class DTypeRangeError(ValueError):
+    """A finite scalar parameter does not fit the working dtype: cast to it, it would
+    become +-inf (e.g. a leaky_relu slope of 1e39 with float32 data)."""
+
+
+class ComplexDataError(DTypeError, ValueError):
+    """Complex input: a DTypeError that is also a ValueError (as scikit-learn raises)."""
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter has a bad type or value (raised by fit, as scikit-learn's
+    error of the same name; both a ValueError and a TypeError)."""
+
 
 
 class ConvergenceWarning(UserWarning):

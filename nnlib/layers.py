@@ -21,9 +21,8 @@ zeros              0                                                (the notes' 
 import numpy as np
 
 from nnlib._dense_args import activation_spec
-# One seed rule for the whole library (this module had its own copy, which passed a
-# negative seed to NumPy: "expected non-negative integer", found by
-# tests/test_fuzz_models.py). Re-exported: nnlib.model imports it from here.
+# One seed rule for the whole library (a negative seed is a clear ValueError, not
+# NumPy's "expected non-negative integer"). Re-exported: nnlib.model imports it here.
 from nnlib._random import as_generator
 from nnlib._validation import DTypeError, ShapeError, as_float_array, check_int_scalar
 from nnlib.functional.dense import dense_backward, dense_forward
@@ -102,8 +101,8 @@ class Dense:
         self.activation = activation
         self._param_given = activation_param is not None
         if self.n_in * self.n_out > np.iinfo(np.intp).max // dt.itemsize:
-            # Found by tests/test_fuzz_models.py: NumPy's own answer ("array is too big")
-            # did not say which argument was at fault.
+            # NumPy's own answer ("array is too big") does not say which argument is at
+            # fault.
             raise ShapeError(f"Dense({self.n_in}, {self.n_out}) has too many weights "
                              f"(n_in * n_out = {self.n_in * self.n_out}) for one array")
         if init not in INITIALIZERS:

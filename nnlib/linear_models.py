@@ -316,8 +316,8 @@ class LogisticRegression(_BinaryClassifier):
 
         if isinstance(self.learning_rate, str) and self.learning_rate == "auto":
             sigma_max = np.linalg.norm(Xa, 2)
-            # (found by tests/test_fuzz_models.py: 1/0 and an overflowing sigma^2 made
-            # gradient_descent complain about an lr the user never gave)
+            # 1/0 and an overflowing sigma^2 would make gradient_descent complain about
+            # an lr the user never gave
             with np.errstate(over="ignore"):
                 L = (sigma_max / (4.0 * Xa.shape[0])) * sigma_max + alpha
             if L <= 1.0 / np.finfo(np.float64).max:

@@ -1,102 +1,29 @@
-"""Sequential models: a stack of Dense layers, its loss and gradients, compiled training,
-and a versioned file format.
+"""Sequential models: a stack of Dense layers, its inference, loss and gradients.
 
-Training runs one compiled call per epoch (``nnlib/_kernels/train.pyx``): shuffling,
-batching, forward, loss, backward, L2 and the optimizer update all happen there with the
-GIL released. Python only draws the seeded permutation, sets the learning rate (schedules),
-evaluates validation data, and keeps the history.
-
-File format (``Sequential.save`` / :func:`load`), version 1
------------------------------------------------------------
-An uncompressed ``.npz`` (a zip of ``.npy`` files, readable with
-``np.load(path, allow_pickle=False)``) holding
-
-* ``header``: a uint8 array, the UTF-8 bytes of a JSON object::
-
-      {"format": "nnlib.Sequential", "version": 1, "dtype": "float64",
-       "layers": [{"type": "Dense", "n_in": 2, "n_out": 4, "activation": "tanh",
-                   "activation_param": null, "init": "glorot_uniform"}, ...],
-       "arrays": ["W0", "b0", "W1", "b1", ...],
-       "sha256": "<hex digest of the arrays' bytes, in that order, C order>"}
-
-* ``W0, b0, W1, b1, ...``: the weights (n_in, n_out) and biases (n_out,) of each layer.
-
-The file is written to a temporary file in the target directory and moved into place with
-``os.replace``, so a crash never leaves a half-written model under the target name.
-Loading checks the format name, version, layer specs, array shapes and dtypes, and the
-checksum; any mismatch raises ``ValueError`` saying what is wrong.
+Training is owned by :class:`nnlib.training.TrainingRun` (``fit`` validates, then hands
+it the data once; the per-epoch logic is :class:`nnlib.fit_loop.FitLoop`, the epoch
+itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
+``save``/:func:`load` is :mod:`nnlib._format`.
 """
 import math
-import os
-import threading
-import time
 import warnings
-import weakref
 
 import numpy as np
 
-# hashlib (OpenSSL), json, tempfile and zipfile are imported inside save/load: together
-# they would add tens of milliseconds to ``import nnlib``.
-
-from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, loss_code
-from nnlib._dense_args import activation_spec
+from nnlib import _format
+from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_finite, check_fits_dtype, check_int_scalar,
                                check_real_scalar)
+from nnlib.callbacks import History
+from nnlib.fit_loop import FitLoop
 from nnlib.layers import Dense, as_generator
+from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
-__all__ = ["Sequential", "History", "load", "FORMAT_VERSION"]
-
-# GEMMs below this many flops run on one BLAS thread during fit (see fit).
-BLAS_SPLIT_FLOPS = 8_000_000
-
-FORMAT_NAME = "nnlib.Sequential"
-FORMAT_VERSION = 1
-
-
-def _train():
-    from nnlib._kernels import blas, train
-    blas.load()
-    return train
-
-
-class History:
-    """What ``fit`` did, epoch by epoch.
-
-    Attributes
-    ----------
-    history : dict of lists
-        ``loss`` (mean training loss of the epoch, L2 term included), ``time`` (seconds),
-        ``lr``, and with validation data ``val_loss`` and, for classification losses,
-        ``val_accuracy``.
-    epochs : int
-        Epochs completed.
-    stop_reason : None, "early_stopping", "callback" or "nonfinite"
-    nonfinite : None or dict
-        When training stopped on a non-finite loss or gradient: the epoch, the step
-        within it, and what was non-finite. The weights are those of the last finite step.
-    """
-
-    def __init__(self):
-        self.history = {"loss": [], "time": [], "lr": []}
-        self.epochs = 0
-        self.stop_reason = None
-        self.nonfinite = None
-
-    def append(self, **values):
-        for key, value in values.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __repr__(self):
-        last = {k: v[-1] for k, v in self.history.items() if v}
-        return f"History(epochs={self.epochs}, last={last}, stop_reason={self.stop_reason})"
-
+__all__ = ["Sequential", "History", "load"]
 
 class Sequential:
     """A stack of :class:`~nnlib.Dense` layers applied in order.
@@ -162,20 +89,6 @@ class Sequential:
     def _sizes(self):
         return [self.n_in] + [layer.n_out for layer in self.layers]
 
-    def _net(self, train):
-        for layer in self.layers:
-            layer._check_live()
-        self._check_layers()
-        specs = [activation_spec(*l._act_args(), l.dtype) for l in self.layers]
-        key = (tuple(self._sizes()), tuple(specs))
-        cached = _NETS.get(self)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        net = train.make_net(list(key[0]), [code for code, _ in specs],
-                             [param for _, param in specs])
-        _NETS[self] = (key, net)
-        return net
-
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}])"
@@ -193,7 +106,7 @@ class Sequential:
                              f"{self.n_in} (shape {X.shape})")
         # the compiled test costs one pass (microseconds); the NumPy search that names
         # the row runs only when it fails
-        if finite and not _train().all_finite(X):
+        if finite and not compiled_train().all_finite(X):
             src = np.asarray(given)
             if src.dtype.kind == "f" and src.dtype.itemsize > X.dtype.itemsize:
                 row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
@@ -261,7 +174,7 @@ class Sequential:
 
     def _forward_checked(self, X, n_threads, row0=0):
         # X: finite, validated by _inputs
-        train = _train()
+        train = compiled_train()
         H = X
         for layer in self.layers:
             H = layer.forward(H, n_threads=n_threads)
@@ -302,12 +215,11 @@ class Sequential:
             gradient is not finite, they are returned as computed (NaN/inf) with a
             RuntimeWarning.
         """
-        value, grads, status, _ = self._objective(X, y, loss, l2, margin, n_threads, True)
+        value, grads, status = self._objective(X, y, loss, l2, margin, n_threads, True)
         # The kernel checks the data loss and the bias gradients (column sums of dZ). That
         # misses an L2 penalty l2/2 ||W||^2 that overflows (weights ~1e154), and covers
         # dW = H^T dZ only while every H is finite: an inf in X or a hidden output that
-        # overflows gives NaN/inf in dW next to a finite db (both found by
-        # tests/test_fuzz_models.py).
+        # overflows gives NaN/inf in dW next to a finite db.
         if not status and not math.isfinite(value):
             status = 1
         if not status and not all(np.isfinite(g).all() for g in grads):
@@ -318,8 +230,8 @@ class Sequential:
         return value, grads
 
     def _objective(self, X, y, loss, l2, margin, n_threads, grads):
-        """The compiled loss (and gradients): (loss, grads or None, status, output)."""
-        train = _train()
+        """The compiled loss and gradients over all rows: (loss, grads, status)."""
+        train = compiled_train()
         code = loss_code(loss)
         l2 = check_real_scalar(l2, "l2", low=0.0)
         # the compiled loop adds l2 * W in the model's dtype
@@ -329,32 +241,34 @@ class Sequential:
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
         yt, yl = self._targets(y, loss, X.shape[0])
-        net = self._net(train)
         sizes = self._sizes()
-        ws = train.workspace(sizes, X.shape[0], yt.shape[1], self.dtype)
+        ws = train.Workspace(sizes, X.shape[0], yt.shape[1], self.dtype)
+        threads = resolve_threads(n_threads, X.shape[0] * max(sizes))
+        setup = train.EpochSetup(network_of(self), [l.W for l in self.layers],
+                                 [l.b for l in self.layers], None, X, yt, yl, ws, code,
+                                 X.shape[0], margin, l2, n_threads=threads)
         dWs = [np.empty_like(l.W) for l in self.layers]
         dbs = [np.empty_like(l.b) for l in self.layers]
-        threads = resolve_threads(n_threads, X.shape[0] * max(sizes))
-        value, status = train.loss_grad(net, [l.W for l in self.layers],
-                                        [l.b for l in self.layers], X, yt, yl, code,
-                                        margin, l2, ws, dWs, dbs, threads, grads)
-        out = [g for pair in zip(dWs, dbs) for g in pair] if grads else None
-        return float(value), out, status, (ws["H"][-1], yt, yl)
+        value, status = train.loss_grad(setup, dWs, dbs, grads)
+        return float(value), [g for pair in zip(dWs, dbs) for g in pair], status
 
     def evaluate(self, X, y, loss="softmax_cross_entropy", margin=1.0, n_threads=None):
-        """(mean loss, accuracy) of the model on (X, y), without L2. The accuracy is
-        None for squared_error; for logistic_loss the prediction is ``output > 0`` and a
-        row counts as correct when all its outputs are (multilabel: exact match)."""
-        value, _, _, (Z, yt, yl) = self._objective(X, y, loss, 0.0, margin, n_threads,
-                                                   False)
-        if loss in CLASS_LABEL_LOSSES:
-            acc = float(np.mean(Z.argmax(axis=1) == yl))
-        elif loss == "logistic_loss":
-            acc = float(np.mean(((Z > 0) == (yt > 0.5)).all(axis=1)))
-        else:
-            acc = None
-        return value, acc
+        """(mean loss, accuracy) of the model on (X, y), without L2.
 
+        The accuracy is None for squared_error; for logistic_loss the prediction is
+        ``output > 0`` and a row counts as correct when all its outputs are (multilabel:
+        exact match)."""
+        X, yt, yl = self._data(X, y, loss, "X")
+        margin = check_real_scalar(margin, "margin", low=0.0)
+        return Evaluation(self, X, yt, yl, loss, margin, n_threads)()
+
+    def _data(self, X, y, loss, name):
+        """(X, y_target, y_label) validated for the compiled loops; X has >= 1 row."""
+        loss_code(loss)
+        X = self._inputs(X, name)
+        if X.shape[0] == 0:
+            raise ShapeError(f"{name} must have at least one row")
+        return (X,) + self._targets(y, loss, X.shape[0])
     # -- training ---------------------------------------------------------------------
     def fit(self, X, y, loss="softmax_cross_entropy", optimizer=None, epochs=1,
             batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
@@ -419,8 +333,7 @@ class Sequential:
             at the last finite step and ``history.nonfinite`` says where.
         """
         from nnlib import optim as _optim
-        train = _train()
-        code = loss_code(loss)
+        loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         l2 = check_real_scalar(l2, "l2", low=0.0)
@@ -432,337 +345,47 @@ class Sequential:
                    else check_int_scalar(verbose, "verbose", low=0))
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
-        if optimizer is None:
-            optimizer = _optim.SGD(lr=0.01)
+        optimizer = _optim.SGD(lr=0.01) if optimizer is None else optimizer
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
         rng = as_generator(random_state)
         X = self._inputs(X, finite=True)
-        n_total = X.shape[0]
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split > 0:
-            n_val = int(math.ceil(n_total * validation_split))
-            if n_val >= n_total:
+            n_val = int(math.ceil(X.shape[0] * validation_split))
+            if n_val >= X.shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves no rows to "
-                                 f"train on ({n_total} rows)")
-            y_arr = np.asarray(y)
-            validation_data = (X[n_total - n_val:], y_arr[n_total - n_val:])
-            X, y = X[:n_total - n_val], y_arr[:n_total - n_val]
-        if X.shape[0] == 0:
-            raise ShapeError("X must have at least one row to train on")
-        yt, yl = self._targets(y, loss, X.shape[0])
+                                 f"train on ({X.shape[0]} rows)")
+            y = np.asarray(y)
+            validation_data = (X[-n_val:], y[-n_val:])
+            X, y = X[:-n_val], y[:-n_val]
+        X, yt, yl = self._data(X, y, loss, "X")
+        evaluation = None
         if validation_data is not None:
             try:
                 Xv, yv = validation_data
             except (TypeError, ValueError):
                 raise TypeError("validation_data must be a pair (X_val, y_val)") from None
-            Xv = self._inputs(Xv, "X_val")
-            self._targets(yv, loss, Xv.shape[0])    # validate once, up front
-        stopper = _EarlyStopping(early_stopping, validation_data is not None)
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not callable(cb):
-                raise TypeError(f"callbacks must be callables cb(epoch, logs); got {cb!r}")
-
-        sizes = self._sizes()
-        net = self._net(train)
-        Ws = [l.W for l in self.layers]
-        bs = [l.b for l in self.layers]
-        params = self.params
-        cfg = optimizer.config()
-        if train.state_slots(cfg):
-            states = [s for s in optimizer.state_arrays(params)]
-            states = [s.reshape(-1) if s.size else None for s in states]
-        else:
-            states = [None] * len(params)
-        for i, st in enumerate(states):
-            # a non-finite state would stop the first epoch as if it had diverged
-            if st is not None and not np.isfinite(st).all():
-                raise NonFiniteError(f"the optimizer's state for params[{i}] is not finite "
-                                     "(left by a step on a non-finite gradient?); call "
-                                     "optimizer.reset()")
-        ws_key = (tuple(sizes), min(batch_size, X.shape[0]), yt.shape[1], self.dtype)
-        ws = _take_workspace(self, ws_key)
-        if ws is None:
-            ws = train.workspace(*ws_key)
-        n = X.shape[0]
-        # Threads: the GEMMs are BLAS's to parallelize; the compiled elementwise passes
-        # stay on one thread (an OpenMP pool spinning next to OpenBLAS's on the same
-        # cores slowed large batches several-fold). Products too small to split
-        # (< BLAS_SPLIT_FLOPS per GEMM) run BLAS single-threaded: its fork/join would
-        # cost more than it saves, and far more on a loaded machine. With
-        # n_threads=None, BLAS gets only the cores other processes leave free
-        # (_free_cores). The optimizer update could be split too (train_epoch's
-        # update_threads), but stays on one thread as well: 784-512-512-10 with Adam,
-        # n_threads=2, on this 2-core machine at load ~3, took 1.58 s per 4096-row epoch
-        # with a 2-thread update vs 0.76 s (OpenMP's spinning workers stall OpenBLAS's);
-        # it gained only in one of six samples, apparently with a core free (0.30 vs
-        # 0.37 s).
-        threads = 1
-        blas_threads = (resolve_threads(n_threads, 1 << 30) if n_threads is not None
-                        else _free_cores())
-        largest = 2 * min(batch_size, n) * max(a * b for a, b in zip(sizes, sizes[1:]))
-        if largest < BLAS_SPLIT_FLOPS:
-            blas_threads = 1
-        stepped = hasattr(schedule, "step") and hasattr(schedule, "bind")
-        if stepped and getattr(schedule, "optimizer", None) is not optimizer:
-            schedule.bind(optimizer)
-        elif schedule is not None and not stepped and not callable(schedule):
-            raise TypeError(f"schedule must be an nnlib.schedules schedule or a callable "
-                            f"epoch -> lr; got {schedule!r}")
-        history = History()
-        progress = Progress(epochs, -(-n // batch_size), verbose)
-        _blas_threads_enter(blas_threads)
-        try:
+            evaluation = Evaluation(self, *self._data(Xv, yv, loss, "X_val"), loss,
+                                    margin)
+        progress = Progress(epochs, -(-X.shape[0] // batch_size), verbose)
+        with TrainingRun(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
+                         margin=margin, l2=l2, l2_per_batch=l2_per_batch,
+                         n_threads=n_threads, progress=progress) as run:
+            loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
+                           early_stopping, callbacks)
             for epoch in range(epochs):
-                if schedule is not None and not stepped:
-                    optimizer.lr = schedule(epoch)
-                cfg = optimizer.config()
-                check_fits_dtype(cfg["lr"], "optimizer lr", self.dtype)
-                order = (rng.permutation(n) if shuffle else np.arange(n)).astype(
-                    np.int64, copy=False)
-                tic = time.perf_counter()
-                total, seen, steps, status, what = self._run_epoch(
-                    train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
-                    l2_per_batch, optimizer, states, ws, threads, params, progress, epoch,
-                    cfg)
-                if status:
-                    history.nonfinite = {"epoch": epoch, "step": steps, "what": what}
-                    history.stop_reason = "nonfinite"
-                    warnings.warn(
-                        f"training stopped at epoch {epoch}, step {steps}: the "
-                        f"{what} became non-finite (lower the "
-                        f"learning rate?); the weights are those of the last finite step",
-                        RuntimeWarning, stacklevel=2)
-                    if seen:
-                        history.append(loss=total / seen, time=time.perf_counter() - tic,
-                                       lr=optimizer.lr)
-                    history.epochs = epoch + (1 if seen else 0)
+                if not loop.epoch(epoch):
                     break
-                logs = {"loss": total / seen, "time": time.perf_counter() - tic,
-                        "lr": optimizer.lr}
-                if validation_data is not None:
-                    val_loss, val_acc = self.evaluate(Xv, yv, loss, margin)
-                    logs["val_loss"] = val_loss
-                    if val_acc is not None:
-                        logs["val_accuracy"] = val_acc
-                history.append(**logs)
-                history.epochs = epoch + 1
-                progress.epoch_done(epoch, logs)
-                if stepped:
-                    schedule.step(logs.get("val_loss", logs["loss"]))
-                if stopper.update(epoch, logs, params):
-                    history.stop_reason = "early_stopping"
-                    stopper.restore(params)
-                    break
-                if any(cb(epoch, logs) for cb in callbacks):
-                    history.stop_reason = "callback"
-                    break
-        finally:
-            _blas_threads_exit()
-            progress.close()
-            _keep_workspace(self, ws_key, ws)
-        return history
-
-    def _run_epoch(self, train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
-                   l2, l2_per_batch, optimizer, states, ws, threads, params, progress,
-                   epoch, cfg=None):
-        """One epoch in compiled pieces of whole batches (one piece unless a progress bar
-        is redrawn within the epoch); the same batches and updates either way.
-
-        Returns (loss_sum, seen, steps, status, what): status 0, or 1 if a loss, gradient
-        or updated weight became non-finite -- then the weights and optimizer state are
-        those of the last finite step, ``steps`` counts the steps kept and ``what`` names
-        the fault."""
-        n = order.shape[0]
-        if cfg is None:
-            cfg = optimizer.config()
-        total = 0.0
-        seen = steps = 0
-        start = 0
-        while start < n:
-            stop = min(n, start + progress.piece_steps() * batch_size)
-            piece = order[start:stop]
-            snapshot = [p.copy() for p in params]
-            state_snap = [None if s is None else s.copy() for s in states]
-            t0 = optimizer.t
-            tic = time.perf_counter()
-            p_total, p_seen, p_steps, status, finite = train.train_epoch(
-                net, Ws, bs, X, yt, yl, piece, batch_size, code, margin, l2,
-                l2_per_batch, cfg, states, t0, ws, -1, threads, threads,
-                self._loss_report_scale)
-            optimizer.t = t0 + p_steps
-            total += p_total
-            seen += p_seen
-            bad_weights = not finite
-            if status or bad_weights:
-                p_steps = self._rewind(train, net, Ws, bs, X, yt, yl, piece, batch_size,
-                                       code, margin, l2, l2_per_batch, cfg, states, t0,
-                                       ws, threads, params, snapshot, state_snap, p_steps,
-                                       bad_weights)
-                optimizer.t = t0 + p_steps
-                what = ("loss" if status == 1 else "gradient" if status == 2
-                        else "weights or optimizer state after an update")
-                return total, seen, steps + p_steps, 1, what
-            steps += p_steps
-            start = stop
-            progress.piece_done(epoch, steps, total, seen, p_steps,
-                                time.perf_counter() - tic)
-        return total, seen, steps, 0, None
-
-    def _rewind(self, train, net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2,
-                l2_per_batch, cfg, states, t0, ws, threads, params, snapshot, state_snap,
-                steps, bad_weights):
-        """Leave the weights and optimizer state at the last finite step of this piece;
-        return its count.
-
-        ``steps`` updates were applied. If they left a non-finite weight or state (an
-        update overflowed), restore the start-of-piece copy, replay with a check after
-        every step to find the first update that overflowed, restore again and replay
-        only the steps before it (deterministic: two replays, whatever the step)."""
-        if not bad_weights:
-            return steps
-
-        def restore():
-            for p, s in zip(params, snapshot):
-                p[...] = s
-            for st, s in zip(states, state_snap):
-                if st is not None:
-                    st[...] = s
-
-        restore()
-        _, _, good, status, _ = train.train_epoch(
-            net, Ws, bs, X, yt, yl, order, batch_size, code, margin, l2, l2_per_batch,
-            cfg, states, t0, ws, steps, threads, threads, self._loss_report_scale,
-            check_updates=True)
-        restore()
-        if status == 3 and good:
-            train.train_epoch(net, Ws, bs, X, yt, yl, order, batch_size, code, margin,
-                              l2, l2_per_batch, cfg, states, t0, ws, good, threads,
-                              threads, self._loss_report_scale)
-        elif status != 3:       # cannot happen (replays are exact); keep the safe point
-            good = 0
-        return good
+        return loop.history
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path):
-        """Write the model to ``path`` (format version 1, see the module docstring),
+        """Write the model to ``path`` (format version 1, see :mod:`nnlib._format`),
         atomically."""
-        import json
-        import tempfile
-        arrays = {}
-        for i, layer in enumerate(self.layers):
-            arrays[f"W{i}"] = np.ascontiguousarray(layer.W)
-            arrays[f"b{i}"] = np.ascontiguousarray(layer.b)
-        header = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
-                  "dtype": self.dtype.name,
-                  "layers": [layer.spec() for layer in self.layers],
-                  "arrays": list(arrays), "sha256": _digest(arrays.values())}
-        payload = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
-        payload.update(arrays)
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".nnlib-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-
-
-# BLAS's thread count is process-wide. Concurrent fits (Python threads) each saved and
-# restored it, so the last to finish could restore another fit's setting and leave the
-# process on 1 thread (found by tests/test_training_faults.py). Now the first fit to
-# enter saves the original count and the last to leave restores it.
-_BLAS_LOCK = threading.Lock()
-_blas_users = 0
-_blas_saved = None
-
-
-# The count is only read, and written when it differs: each ctypes call costs ~1 us, and
-# ~6 us when fit runs with cold caches (once per epoch in a benchmark loop).
-def _blas_threads_enter(n):
-    global _blas_users, _blas_saved
-    from nnlib._kernels import blas
-    with _BLAS_LOCK:
-        old = blas.get_num_threads()
-        if old is not None and old != n:
-            blas.set_num_threads(n)
-        if _blas_users == 0:
-            _blas_saved = old
-        _blas_users += 1
-
-
-def _blas_threads_exit():
-    global _blas_users, _blas_saved
-    from nnlib._kernels import blas
-    with _BLAS_LOCK:
-        _blas_users -= 1
-        if _blas_users == 0 and _blas_saved is not None:
-            if blas.get_num_threads() != _blas_saved:
-                blas.set_num_threads(_blas_saved)
-            _blas_saved = None
-
-
-# fit's reusable pieces, per model (weak keys: nothing outlives the model, and nothing is
-# pickled with it): the compiled network description and the training workspace.
-# Rebuilding them took ~12 us per fit warm and ~50 us with cold caches, which is what a
-# loop calling fit(epochs=1) sees. A workspace is taken out while a fit uses it, so
-# concurrent fits of one model never share buffers; large ones are not kept.
-_NETS = weakref.WeakKeyDictionary()
-_WORKSPACES = weakref.WeakKeyDictionary()
-_WORKSPACE_KEEP_BYTES = 1 << 22
-
-
-def _take_workspace(model, key):
-    with _BLAS_LOCK:
-        kept = _WORKSPACES.pop(model, None)
-    return kept[1] if kept is not None and kept[0] == key else None
-
-
-def _keep_workspace(model, key, ws):
-    size = sum(a.nbytes for v in ws.values() for a in (v if isinstance(v, list) else [v]))
-    if size <= _WORKSPACE_KEEP_BYTES:
-        with _BLAS_LOCK:
-            _WORKSPACES[model] = (key, ws)
-
-
-def _free_cores():
-    """Cores not busy with other processes, by the 1-minute load average (all cores
-    where that is unavailable).
-
-    Multi-threaded GEMM synchronizes its threads at every block; when another process
-    holds one of the cores, the whole product waits for the descheduled thread. Measured
-    on this 2-core machine under a load of ~5 (256x784 @ 784x512 float32, OpenBLAS):
-    2 threads 6 GFLOP/s, 1 thread 50 GFLOP/s. Our own process counts for about 1 in the
-    load, hence the + 1."""
-    from nnlib._threads import MAX_THREADS
-    try:
-        load1 = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return MAX_THREADS
-    return int(max(1, min(MAX_THREADS, math.floor(MAX_THREADS - load1 + 1.5))))
-
-
-def _digest(arrays):
-    import hashlib
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
-class _FormatError(ValueError):
-    """A readable archive that is not a valid nnlib model."""
+        _format.write(path, *_format.model_arrays(self))
 
 
 def load(path):
@@ -774,130 +397,5 @@ def load(path):
         The file is not an nnlib model, is truncated or corrupted (checksum), has an
         unsupported version, or its arrays do not match its layer specs.
     """
-    import json
-    import zipfile
-    import zlib
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":
-        raise ValueError(f"{path} is not an nnlib model file (not an .npz archive; "
-                         f"truncated or corrupted?)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = set(npz.files)
-            if "header" not in files:
-                raise _FormatError(f"{path} is not an nnlib model file (no header)")
-            header = json.loads(npz["header"].tobytes().decode("utf-8"))
-            if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-                raise _FormatError(f"{path} is not an nnlib model file (format "
-                                 f"{header.get('format') if isinstance(header, dict) else None!r})")
-            version = header.get("version")
-            if version != FORMAT_VERSION:
-                raise _FormatError(f"{path} has format version {version!r}; this nnlib reads "
-                                 f"version {FORMAT_VERSION}")
-            names = header.get("arrays")
-            if not isinstance(names, list) or not set(names) <= files:
-                raise _FormatError(f"{path} is missing arrays listed in its header")
-            arrays = {name: npz[name] for name in names}
-    except _FormatError:
-        raise
-    # ValueError: np.load's, and json's decode errors. NotImplementedError, RuntimeError,
-    # zlib.error: zipfile's answers to a damaged local header (an "unsupported
-    # compression method" or "encrypted" flag bit, bad deflate data); found by
-    # tests/test_fuzz_load.py, which flips random bytes of a saved model.
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, UnicodeDecodeError,
-            ValueError, NotImplementedError, RuntimeError, zlib.error) as exc:
-        raise ValueError(f"{path} is not a readable nnlib model file (truncated or "
-                         f"corrupted?): {exc}") from exc
-    if _digest(arrays[n] for n in names) != header.get("sha256"):
-        raise ValueError(f"{path} is corrupted: the arrays' SHA-256 does not match the "
-                         f"header's")
-    dtype = header.get("dtype")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"{path}: unsupported dtype {dtype!r}")
-    specs = header.get("layers")
-    if not isinstance(specs, list) or not specs or len(names) != 2 * len(specs):
-        raise ValueError(f"{path}: the header's layers do not match its arrays")
-    layers = []
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, dict) or spec.get("type") != "Dense":
-            raise ValueError(f"{path}: layer {i} has unsupported type "
-                             f"{spec.get('type') if isinstance(spec, dict) else spec!r}")
-        if spec.get("activation") not in ACTIVATION_CODES:
-            raise ValueError(f"{path}: layer {i} has unknown activation "
-                             f"{spec.get('activation')!r}")
-        # The arrays are checked against the spec before a layer is built, so a damaged
-        # header (not covered by the checksum) cannot make us allocate arbitrary sizes.
-        shapes = {f"W{i}": (spec.get("n_in"), spec.get("n_out")),
-                  f"b{i}": (spec.get("n_out"),)}
-        for name, shape in shapes.items():
-            a = arrays.get(name)
-            if a is None or a.shape != shape or a.dtype != np.dtype(dtype):
-                raise ValueError(f"{path}: array {name} has shape "
-                                 f"{getattr(a, 'shape', None)} and dtype "
-                                 f"{getattr(a, 'dtype', None)}; layer {i} needs "
-                                 f"{shape} {dtype}")
-        try:
-            layer = Dense(spec["n_in"], spec["n_out"], spec["activation"], init="zeros",
-                          dtype=dtype, activation_param=spec.get("activation_param"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: layer {i} spec is invalid: {exc}") from exc
-        layer.init = spec.get("init", "glorot_uniform")
-        layer.W[...] = arrays[f"W{i}"]
-        layer.b[...] = arrays[f"b{i}"]
-        layers.append(layer)
-    try:
-        return Sequential(layers)
-    except (ShapeError, DTypeError) as exc:
-        raise ValueError(f"{path}: layers do not fit together: {exc}") from exc
-
-
-class _EarlyStopping:
-    def __init__(self, spec, has_validation):
-        self.active = spec is not None and spec is not False
-        if not self.active:
-            return
-        if spec is True:
-            spec = {}
-        if isinstance(spec, int) and not isinstance(spec, bool):
-            spec = {"patience": spec}
-        if not isinstance(spec, dict):
-            raise TypeError(f"early_stopping must be None, an int patience or a dict; got "
-                            f"{spec!r}")
-        unknown = set(spec) - {"patience", "min_delta", "monitor", "restore_best"}
-        if unknown:
-            raise ValueError(f"unknown early_stopping keys {sorted(unknown)}")
-        self.patience = check_int_scalar(spec.get("patience", 5), "patience", low=0)
-        self.min_delta = check_real_scalar(spec.get("min_delta", 0.0), "min_delta",
-                                           low=0.0)
-        self.monitor = spec.get("monitor", "val_loss" if has_validation else "loss")
-        if self.monitor.startswith("val_") and not has_validation:
-            raise ValueError(f"early_stopping monitors {self.monitor!r} but there is no "
-                             f"validation data")
-        self.mode_max = self.monitor.endswith("accuracy")
-        self.restore_best = bool(spec.get("restore_best", True))
-        self.best = None
-        self.best_params = None
-        self.wait = 0
-
-    def update(self, epoch, logs, params):
-        if not self.active:
-            return False
-        value = logs[self.monitor]
-        sign = -1.0 if self.mode_max else 1.0
-        if self.best is None or sign * value < sign * self.best - self.min_delta:
-            self.best = value
-            self.wait = 0
-            if self.restore_best:
-                self.best_params = [p.copy() for p in params]
-            return False
-        self.wait += 1
-        return self.wait > self.patience
-
-    def restore(self, params):
-        if self.active and self.restore_best and self.best_params is not None:
-            for p, best in zip(params, self.best_params):
-                p[...] = best
-
-
+    header, arrays = _format.read(path)
+    return _format.build_model(header, arrays, path)

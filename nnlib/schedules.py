@@ -46,6 +46,7 @@ forms here agree with them to rounding (tests check it when torch is installed).
 import math
 import numbers
 
+from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "ExponentialDecay",
@@ -286,13 +287,8 @@ class ReduceOnPlateau(Schedule):
         return self.lr_at(t)
 
     def _improves(self, value):
-        if self.mode == "min":
-            bound = (self.best * (1 - self.threshold) if self.threshold_mode == "rel"
-                     else self.best - self.threshold)
-            return value < bound
-        bound = (self.best * (1 + self.threshold) if self.threshold_mode == "rel"
-                 else self.best + self.threshold)
-        return value > bound
+        return improves(value, self.best, mode=self.mode, threshold=self.threshold,
+                        threshold_mode=self.threshold_mode)
 
     def step(self, metric=None):
         """Record this epoch's ``metric``; write and return the (possibly reduced) rate."""

@@ -82,8 +82,8 @@ class ThresholdNetwork:
                    for i, W in enumerate(weights)]
         biases = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
                   for i, b in enumerate(biases)]
-        # NaN/inf weights made every prediction NaN without a word (found by
-        # tests/test_fuzz_models.py): a hand-set network must have finite weights.
+        # NaN/inf weights would make every prediction NaN without a word: a hand-set
+        # network must have finite weights.
         for i, (W, b) in enumerate(zip(weights, biases)):
             check_finite(W, f"weights[{i}]")
             check_finite(b, f"biases[{i}]")

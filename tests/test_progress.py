@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import nnlib
-from nnlib import _progress, optim
+from nnlib import optim
+from nnlib.training import PieceClock
 
 
 class _Terminal(io.StringIO):
@@ -30,7 +31,7 @@ def _fit(monkeypatch, stream, piece=None, **kw):
     call (otherwise the rate-based choice)."""
     monkeypatch.setattr("sys.stdout", stream)
     if piece is not None:
-        monkeypatch.setattr(_progress.Progress, "piece_steps", lambda self: piece)
+        monkeypatch.setattr(PieceClock, "steps", lambda self: piece)
     model = _model(kw.pop("dtype", np.float64), kw.pop("act", "tanh"))
     X, y = kw.pop("data", _data())
     hist = model.fit(X, y, **kw)

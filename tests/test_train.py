@@ -317,8 +317,8 @@ def test_fit_drives_nnlib_schedules(rng):
 
 def test_free_cores_is_a_valid_thread_count():
     from nnlib._threads import MAX_THREADS
-    from nnlib.model import _free_cores
-    assert 1 <= _free_cores() <= max(MAX_THREADS, 1)
+    from nnlib._threads import free_cores
+    assert 1 <= free_cores() <= max(MAX_THREADS, 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -342,10 +342,10 @@ def test_all_finite_finds_every_nonfinite_position(dtype, bad):
                                                              momentum=0.5)],
                          ids=["adam-amsgrad", "rmsprop-centered-momentum"])
 def test_threaded_optimizer_update_is_bitwise_the_serial_one(opt, rng):
-    """train_epoch's update_threads splits large weight matrices (>= 32768 elements)
+    """run_epoch's update_threads splits large weight matrices (>= 32768 elements)
     across OpenMP threads: the weights and optimizer state must not change by a bit."""
-    from nnlib._kernels import blas, train
-    blas.load()
+    from nnlib.training import compiled_train, network_of
+    train = compiled_train()
     X = rng.standard_normal((64, 190)).astype(np.float32)
     y = rng.integers(0, 3, 64)
     runs = []
@@ -357,11 +357,11 @@ def test_threaded_optimizer_update_is_bitwise_the_serial_one(opt, rng):
         params = m.params
         states = [s.reshape(-1) for s in o.state_arrays(params)]
         yt, yl = m._targets(y, "softmax_cross_entropy", 64)
-        ws = train.workspace(m._sizes(), 16, 0, np.float32)
-        out = train.train_epoch(m._net(train), [l.W for l in m.layers],
-                                [l.b for l in m.layers], X, yt, yl,
-                                np.arange(64, dtype=np.int64), 16, 0, 1.0, 0.0, False,
-                                o.config(), states, 0, ws, -1, 1, update_threads)
+        setup = train.EpochSetup(network_of(m), [l.W for l in m.layers],
+                                 [l.b for l in m.layers], states, X, yt, yl,
+                                 train.Workspace(m._sizes(), 16, 0, np.float32), 0, 16,
+                                 optimizer=o.config(), update_threads=update_threads)
+        out = train.run_epoch(setup, np.arange(64, dtype=np.int64), 0)
         assert out[2] == 4 and out[3] == 0 and out[4]
         runs.append([p.copy() for p in params] + [s.copy() for s in states])
     for a, b in zip(*runs):

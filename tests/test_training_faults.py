@@ -3,7 +3,8 @@
 * A fit whose loss or weights blow up stops with a RuntimeWarning and leaves the weights
   of the last finite step (bitwise those of a fit that stopped there by itself).
 * A KeyboardInterrupt (from a callback, or a real SIGINT while the compiled epoch runs)
-  leaves the model at the last completed epoch, usable for predict and further fits.
+  is seen within a ~0.1 s piece of the epoch and leaves model, optimizer state and
+  ``optimizer.t`` consistent, usable for predict and further fits.
 * Two models trained at once in Python threads equal the same models trained one after
   the other; with a fixed seed and n_threads=1 training is bitwise reproducible.
 * 1000 epochs and 10^5 predict calls grow resident memory by < 5 MB (slow-ish, ~10 s).
@@ -183,8 +184,9 @@ def test_keyboard_interrupt_from_callback_keeps_last_completed_epoch():
                     reason="SIGINT is not Python's default KeyboardInterrupt handler here")
 def test_real_sigint_during_fit_leaves_a_completed_epoch():
     """Ctrl-C while the compiled epoch runs (GIL released): Python raises
-    KeyboardInterrupt once the epoch returns, so the weights are those after some whole
-    number of epochs, never a half-applied update."""
+    KeyboardInterrupt between compiled pieces (an epoch this short is one piece once its
+    rate is known), so the weights are those after some whole number of epochs, never a
+    half-applied update."""
     X, y = _data(n=512)
     model = _model(hidden=16)
     done = [0]                                   # epochs completed (callbacks run)
@@ -294,3 +296,59 @@ def test_long_training_and_many_predicts_do_not_grow_memory():
           f"{end} KiB; growth {end - start} KiB in {elapsed:.1f} s")
     assert after_fit - start < 5 * 1024
     assert end - start < 5 * 1024
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT is not Python's default KeyboardInterrupt handler here")
+def test_sigint_inside_a_long_epoch_is_seen_within_a_piece_and_t_counts_the_updates():
+    """The compiled epoch runs without the GIL, cut into ~0.1 s pieces: Ctrl-C in the
+    middle of one long epoch raises KeyboardInterrupt promptly, and the model, the
+    optimizer state and ``optimizer.t`` then agree with a replay of exactly ``t``
+    updates."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200_000, 16))
+    y = rng.integers(0, 3, 200_000)
+    model, opt = _model(d=16, hidden=32), optim.Adam(lr=1e-3)
+    start = _params(model)
+    timer = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, optimizer=opt, epochs=1, batch_size=1, shuffle=False,
+                  n_threads=1)
+    late = time.perf_counter() - t0 - 0.4
+    timer.join()
+    assert 0 < opt.t < X.shape[0]           # interrupted inside the epoch
+    assert late < 1.0, f"the interrupt was seen {late:.2f} s late"
+    replay, replay_opt = _model(d=16, hidden=32), optim.Adam(lr=1e-3)
+    for p, q in zip(replay.params, start):
+        p[...] = q
+    replay.fit(X[:opt.t], y[:opt.t], optimizer=replay_opt, epochs=1, batch_size=1,
+               shuffle=False, n_threads=1)
+    assert replay_opt.t == opt.t
+    for a, b in zip(model.params + opt.state_arrays(model.params),
+                    replay.params + replay_opt.state_arrays(replay.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_a_label_changed_after_the_setup_is_refused_not_read_out_of_bounds(batch):
+    """The compiled loops copy each label into the workspace and check it there: a
+    caller that changes its label array after the checks (a callback, another thread)
+    gets an error, never a read past the output row."""
+    from nnlib.training import compiled_train, network_of
+    train = compiled_train()
+    X, y = _data()
+    model = _model()
+    labels = np.ascontiguousarray(y, dtype=np.int64)
+    setup = train.EpochSetup(network_of(model), model.params[0::2], model.params[1::2],
+                             None, X, np.empty((64, 0)), labels,
+                             train.Workspace(model._sizes(), 64, 0, np.float64), 0, batch,
+                             optimizer=optim.SGD(lr=0.1).config())
+    labels[20] = 10 ** 9
+    out = train.run_epoch(setup, np.arange(64, dtype=np.int64), 0)
+    assert out[3] == 4 and out[2] == 20 // batch      # stopped before the bad batch
+    assert setup.steps_taken == 20 // batch
+    labels[20] = -1
+    with pytest.raises(ValueError, match="changed after the setup"):
+        train.loss_grad(setup, list(setup.workspace.dW), list(setup.workspace.db))

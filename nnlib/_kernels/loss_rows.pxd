@@ -258,8 +258,8 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
     # softmax_cross_entropy_row over n rows, bitwise the same (same exps, sums in the same
     # order). Short rows (an output layer of 10 classes) are taken several at a time so
     # that one vectorized nn_exp loop covers up to VEC_BLOCK values: row by row, c = 10
-    # leaves vectors half filled and a scalar tail per row (measured: digits batch-32
-    # training, exp 8.3% of the epoch row by row).
+    # leaves vectors half filled and a scalar tail per row, and exp is a visible share of
+    # a small network's epoch.
     cdef double e[VEC_BLOCK]
     cdef double shift[VEC_BLOCK]
     cdef double m, s, inv, total = 0.0

@@ -19,8 +19,8 @@ thread count (a test checks bit equality).
 Two entry points: ``optim_step`` (one flat typed-memoryview triple; the signature of the
 NumPy twin) and ``optim_step_arrays`` (every parameter of a model in one call, through the
 arrays' data pointers), which ``Optimizer.step`` uses: for the small arrays of per-sample
-training, fused-type dispatch and reshaping cost more than the update itself (a 4-array
-SGD step fell from ~50 to ~13 us). It validates all arrays before touching any.
+training, fused-type dispatch and reshaping would cost more than the update itself. It
+validates all arrays before touching any.
 
 Overflow. ``optim_step_arrays`` also refuses a step that would turn finite numbers into
 non-finite ones: a gradient of 1e155 (float64) or 1e20 (float32) squares to inf in the
@@ -31,7 +31,7 @@ param, grad and state once, writes only to L1), and if an element whose param, g
 and state are finite would come out non-finite it raises ``NonFiniteError`` naming the
 array and the element, with every array untouched. Otherwise the real update runs as
 before. The rule is elementwise, so the copy computes bitwise what the update will.
-The dry run costs about two updates (measured: Adam on 1e6 float64 5.4 -> 17 ms), so it
+The dry run costs about two updates (bench/ measures it), so it
 only runs when needed: a first pass checks that every param, gradient and state value
 is at most ``_safe_bound(cfg)`` in magnitude, a bound under which no intermediate of any
 rule can exceed the dtype's max (squares of at most ``(1 + M + wd M ...)^2``, steps of
@@ -55,6 +55,8 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD,
                                          OPT_ADAM, OPT_ADAMW, OPT_SKLEARN_ADAM,
                                          optim_update_range, optim_update_threads)
+from nnlib._kernels.optim_config cimport config_fields, config_from_dict
+from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
 cnp.import_array()
@@ -62,38 +64,12 @@ cnp.import_array()
 DEF CHECK_CHUNK = 256       # elements per dry-run block (x 4 arrays x 8 bytes: in L1)
 
 # The OptimConfig fields, in struct order: nnlib/optim.py's config() returns exactly these.
-CONFIG_FIELDS = ("kind", "lr", "momentum", "dampening", "weight_decay", "alpha", "eps",
-                 "beta1", "beta2", "lr_decay", "initial_accumulator_value", "nesterov",
-                 "centered", "amsgrad")
-
-
-cdef OptimConfig _config(dict d) except *:
-    cdef OptimConfig cfg
-    missing = [f for f in CONFIG_FIELDS if f not in d]
-    if missing:
-        raise ValueError(f"optimizer config lacks {missing}")
-    cfg.kind = d["kind"]
-    cfg.lr = d["lr"]
-    cfg.momentum = d["momentum"]
-    cfg.dampening = d["dampening"]
-    cfg.weight_decay = d["weight_decay"]
-    cfg.alpha = d["alpha"]
-    cfg.eps = d["eps"]
-    cfg.beta1 = d["beta1"]
-    cfg.beta2 = d["beta2"]
-    cfg.lr_decay = d["lr_decay"]
-    cfg.initial_accumulator_value = d["initial_accumulator_value"]
-    cfg.nesterov = d["nesterov"]
-    cfg.centered = d["centered"]
-    cfg.amsgrad = d["amsgrad"]
-    if not 0 <= cfg.kind <= 8:
-        raise ValueError(f"unknown optimizer kind {cfg.kind}")
-    return cfg
+CONFIG_FIELDS = config_fields()
 
 
 def state_slots(dict config):
     """Number of state rows (each as long as the parameter) the rule of ``config`` keeps."""
-    cdef OptimConfig cfg = _config(config)
+    cdef OptimConfig cfg = config_from_dict(config)
     return optim_state_slots(&cfg)
 
 
@@ -116,7 +92,7 @@ def optim_step(dict config, floating[::1] param, const floating[::1] grad,
     n_threads : int
         OpenMP threads (>= 1).
     """
-    cdef OptimConfig cfg = _config(config)
+    cdef OptimConfig cfg = config_from_dict(config)
     cdef Py_ssize_t n = param.shape[0]
     cdef int slots = optim_state_slots(&cfg)
     cdef floating* s = NULL
@@ -141,15 +117,6 @@ cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
                floating* state, Py_ssize_t n, long long step, int n_threads) noexcept nogil:
     # one contiguous chunk per thread (the update is elementwise)
     optim_update_threads(cfg, param, grad, state, n, step, n_threads)
-
-
-cdef bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
-    # an OR of compares (x - x is 0 exactly for finite x), so the loop vectorizes
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    for i in range(n):
-        bad = bad | ((a[i] - a[i]) != 0)
-    return bad == 0
 
 
 cdef bint _all_within(const floating* a, Py_ssize_t n, floating bound) noexcept nogil:
@@ -258,7 +225,7 @@ cdef Py_ssize_t _dry_run(const OptimConfig* cfg, const floating* param,
         for k in range(slots):
             memcpy(s + k * m, state + k * n + lo, m * sizeof(floating))
         optim_update_range(cfg, p, grad + lo, s, m, step, 0, m)
-        if _all_finite(p, m) and _all_finite(s, slots * m):
+        if all_finite_ptr(p, m) and all_finite_ptr(s, slots * m):
             continue                                    # the usual case
         for i in range(m):
             if (not _element_finite(p, s, i, m, slots)
@@ -303,7 +270,7 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
         Threads for arrays of at least ``parallel_min_size`` elements (others use 1).
     parallel_min_size : int
     """
-    cdef OptimConfig cfg = _config(config)
+    cdef OptimConfig cfg = config_from_dict(config)
     cdef int slots = optim_state_slots(&cfg), typ, nt
     cdef Py_ssize_t i, n, k = len(params)
     cdef cnp.ndarray p, g, st

@@ -1,14 +1,16 @@
 # cython: language_level=3
-"""The compiled training loop: one call runs one epoch of mini-batch training.
+"""The compiled training epoch: one call runs one epoch of mini-batch training.
 
 Design note
 -----------
-``train_epoch`` takes the network (lists of weight and bias arrays, activation codes), the
-data, a precomputed sample order (the seeded shuffle is drawn in Python, so it is
-reproducible and identical to what a NumPy reference would use), the loss and optimizer
-codes, and a workspace of buffers allocated once per fit (``Workspace`` below). After
-unpacking pointers it releases the GIL and loops over mini-batches with no Python call
-and no allocation per step:
+Three objects describe a run, each checked once when it is built so the loop can trust
+every size it reads: ``Network`` (widths, activation codes and parameters),
+``Workspace`` (the per-step buffers, allocated once per fit) and ``EpochSetup`` (the live
+weights, biases and optimizer states, the data, the loss, L2, the optimizer config and
+thread counts). ``run_epoch(setup, order, step0)`` takes a precomputed sample order (the
+seeded shuffle is drawn in Python, so it is reproducible and identical to what the NumPy
+twin ``nnlib._reference.train`` uses), releases the GIL and loops over mini-batches with
+no Python call and no allocation per step:
 
     gather batch rows (batch 1: point at the row, no copy)
     forward     H_l = g_l(H_{l-1} W_l + b_l)          dense.pxd: mm + bias_act
@@ -19,8 +21,9 @@ and no allocation per step:
 
 Plain SGD (momentum 0) fuses the update into the weight-gradient product: one GEMM
 ``W <- (1 - lr (l2 + wd)) W - lr H^T dZ`` (beta = 1 - lr (l2 + wd), alpha = -lr) instead of
-writing dW and reading it back. Every other optimizer goes through ``optim_update`` of
-``optim_rules.pxd`` with the gradient in a buffer.
+writing dW and reading it back; ``verify/train.py`` proves it equals the unfused rule.
+Every other optimizer goes through ``optim_update`` of ``optim_rules.pxd`` with the
+gradient in a buffer.
 
 Non-finite values. The loss and each ``db_l = sum_rows dZ_l`` are checked after the
 backward pass: NaN or inf anywhere in dZ (hence in dW = H^T dZ, H being finite) shows in
@@ -29,17 +32,15 @@ cannot see is an update that itself overflows: a finite gradient with an infinit
 ``w - lr g``, or one whose square overflows the optimizer state (Adagrad, RMSprop, Adam:
 the weights stay finite, ``m / inf = 0``, and every later step would silently do
 nothing). So the call reports whether the weights AND the states are finite at its end
-(one pass over them per call, not per step); if not, the Python driver
-(``nnlib.model``) restores its start-of-epoch copy and replays with ``check_updates``,
-which scans weights and states after every step and stops at the first step that made
-one non-finite (``STATUS_NONFINITE_UPDATE``), then restores again and replays only the
-steps before it (``max_steps``): the weights and states left behind are always the last
-finite ones, at the cost of two replays. A replay is exact: the loop is deterministic
-for a fixed thread count.
+(one pass over them per call, not per step). The owner of the run
+(``nnlib.training.TrainingRun.rewind``) then restores its copy and replays with
+``check_updates``, which scans weights and states after every step and stops at the
+first step that made one non-finite (status 3): a replay is exact, the loop being
+deterministic for a fixed thread count.
 
 L2. ``l2`` is added to the weights' gradient (not the biases'), either as given or, with
 ``l2_per_batch``, divided by the batch length (scikit-learn's ``alpha / n_batch``); the
-reported loss includes ``l2_eff / 2 * sum ||W||^2`` then.
+reported loss includes ``l2_eff / 2 * sum ||W||^2``.
 """
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
@@ -49,18 +50,32 @@ from cython cimport floating
 cimport numpy as cnp
 import numpy as np
 
+from nnlib._kernels import blas as _blas
+from nnlib._kernels.optim import state_slots    # one definition; part of this API
+
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
+from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch
+from nnlib._kernels.optim_config cimport config_from_dict
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
-                                        optim_state_slots, OPT_SGD)
+                                        optim_state_slots, OPT_SGD, OPT_ADAMW)
 
 cnp.import_array()
+
+__all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
+           "all_finite"]
 
 cdef enum:
     STATUS_OK = 0
     STATUS_NONFINITE_LOSS = 1
     STATUS_NONFINITE_GRAD = 2
-    STATUS_NONFINITE_UPDATE = 3     # only with check_updates (a replay, see nnlib.model)
+    STATUS_NONFINITE_UPDATE = 3     # only with check_updates (a replay)
+    STATUS_BAD_LABEL = 4            # a label left [0, c) after the setup checked it
+
+# Codes the loop reads (nnlib/_codes.py holds the names; tests check the counts agree).
+cdef int N_ACTIVATION_KINDS = 8
+cdef int N_LOSS_KINDS = 5
+cdef tuple LABEL_LOSS_KINDS = (0, 3, 4)     # softmax_cross_entropy, sparsemax, hinge
 
 
 cdef struct NetShape:
@@ -76,16 +91,6 @@ cdef inline double sum_squares(const floating* a, Py_ssize_t n) noexcept nogil:
     for i in range(n):
         s += <double>a[i] * a[i]
     return s
-
-
-cdef inline bint all_finite_ptr(const floating* a, Py_ssize_t n) noexcept nogil:
-    """True when no a[i] is NaN or +-inf: x - x is 0 exactly for finite x and NaN else.
-    An OR of compares, not a branch per element, so the loop vectorizes."""
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    for i in range(n):
-        bad = bad | ((a[i] - a[i]) != 0)
-    return bad == 0
 
 
 cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogil:
@@ -112,8 +117,8 @@ cdef bint states_finite(NetShape* net, floating** st, int slots) noexcept nogil:
 
 
 def all_finite(const floating[:, ::1] X):
-    """True when the 2-d array X holds no NaN or +-inf (``np.isfinite(X).all()``
-    without the boolean temporary: fit's validation of X, 11 -> 3 us on digits)."""
+    """True when the 2-d array X holds no NaN or +-inf: ``np.isfinite(X).all()``
+    without the boolean temporary (fit's validation of X runs it on every call)."""
     cdef bint ok = True
     if X.shape[0] > 0 and X.shape[1] > 0:
         with nogil:
@@ -203,290 +208,631 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
                 b[l][j] = beta_b * b[l][j] - flr * db[l][j]
 
 
+
+
 cdef class _Pointers:
-    """Raw pointers into a list of same-dtype arrays, kept alive while in use.
-
-    Read with the NumPy C API, not ``a.ctypes.data``: that builds a ctypes helper object
-    per array, ~1.5 us each, 25 us of every ``train_epoch`` call."""
+    """Raw data pointers of a fixed tuple of same-dtype arrays (None gives NULL), kept
+    alive while in use. Read with the NumPy C API: ``a.ctypes.data`` builds a ctypes
+    helper per array (~1.5 us each)."""
     cdef void** p
-    cdef list keep
+    cdef readonly tuple arrays
 
-    def __cinit__(self, list arrays):
-        cdef Py_ssize_t i, n = len(arrays)
+    def __cinit__(self, arrays):
+        cdef Py_ssize_t i, n
         cdef cnp.ndarray a
+        self.arrays = tuple(arrays)
+        n = len(self.arrays)
         self.p = <void**>malloc(max(n, 1) * sizeof(void*))
         if self.p == NULL:
             raise MemoryError()
-        self.keep = arrays
         for i in range(n):
-            if arrays[i] is None:
+            if self.arrays[i] is None:
                 self.p[i] = NULL
                 continue
-            if not isinstance(arrays[i], cnp.ndarray):
-                raise TypeError("internal: training buffers must be NumPy arrays")
-            a = arrays[i]
-            if cnp.PyArray_SIZE(a) == 0:
-                self.p[i] = NULL
-            elif not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a)):
-                raise ValueError("internal: training buffers must be writeable and "
-                                 "C-contiguous")
-            else:
-                self.p[i] = cnp.PyArray_DATA(a)
+            a = self.arrays[i]
+            self.p[i] = NULL if cnp.PyArray_SIZE(a) == 0 else cnp.PyArray_DATA(a)
 
     def __dealloc__(self):
         free(self.p)
 
 
-cdef class _Net:
-    cdef NetShape shape
-    cdef object _keep
-
-    def __cinit__(self, sizes, kinds, aparams):
-        sz = np.ascontiguousarray(sizes, dtype=np.intp)
-        kd = np.ascontiguousarray(kinds, dtype=np.intc)
-        ap = np.ascontiguousarray(aparams, dtype=np.float64)
-        if len(sz) != len(kd) + 1 or len(kd) != len(ap) or len(kd) < 1:
-            raise ValueError("internal: inconsistent network description")
-        self._keep = (sz, kd, ap)
-        self.shape.n_layers = len(kd)
-        self.shape.sizes = <Py_ssize_t*><size_t>sz.ctypes.data
-        self.shape.kinds = <int*><size_t>kd.ctypes.data
-        self.shape.aparams = <double*><size_t>ap.ctypes.data
-
-
-cdef OptimConfig _config(dict cfg) except *:
-    cdef OptimConfig c
-    c.kind = int(cfg["kind"])
-    c.lr = cfg["lr"]
-    c.momentum = cfg["momentum"]
-    c.dampening = cfg["dampening"]
-    c.weight_decay = cfg["weight_decay"]
-    c.alpha = cfg["alpha"]
-    c.eps = cfg["eps"]
-    c.beta1 = cfg["beta1"]
-    c.beta2 = cfg["beta2"]
-    c.lr_decay = cfg["lr_decay"]
-    c.initial_accumulator_value = cfg["initial_accumulator_value"]
-    c.nesterov = int(cfg["nesterov"])
-    c.centered = int(cfg["centered"])
-    c.amsgrad = int(cfg["amsgrad"])
-    return c
+def _check_array(a, name, dtype, shape, writeable):
+    """``a`` must be a C-contiguous ndarray of ``dtype`` and ``shape`` (and writeable):
+    the compiled loop reads and writes it through a raw pointer."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array; got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype}; expected {np.dtype(dtype)}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {a.shape}; expected {tuple(shape)}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return a
 
 
-def state_slots(dict cfg):
-    """optim_state_slots for an optimizer config dict (for the Python side's checks)."""
-    cdef OptimConfig c = _config(cfg)
-    return optim_state_slots(&c)
-
-
-def _epoch(_Net net, list Ws, list bs, const floating[:, ::1] X,
-           const floating[:, ::1] y_target, const long long[::1] y_label,
-           const long long[::1] order, Py_ssize_t batch_size, int loss_kind,
-           double margin, double l2, bint l2_per_batch, dict cfg, list states,
-           long long step0, dict ws, Py_ssize_t max_steps, int n_threads,
-           int update_threads, double loss_scale, bint check_updates):
-    cdef NetShape* s = &net.shape
-    cdef int L = s.n_layers, l, status = STATUS_OK
-    cdef Py_ssize_t N = order.shape[0], n_in = s.sizes[0], c = s.sizes[L]
-    cdef Py_ssize_t tcols = y_target.shape[1]
-    cdef Py_ssize_t start, B, i, r, nW, steps = 0, seen = 0
-    cdef double loss = 0.0, total = 0.0, l2_eff, pen
-    cdef OptimConfig oc = _config(cfg)
-    cdef bint fused = oc.kind == OPT_SGD and oc.momentum == 0.0
-    cdef bint label_loss = tcols == 0
-    cdef long long step = step0
-    cdef const floating* X0
-    cdef floating* Xb
-    cdef floating* yb
-    cdef long long* ylb
-    cdef _Pointers pW = _Pointers(Ws), pb = _Pointers(bs)
-    cdef _Pointers pH = _Pointers(ws["H"]), pdZ = _Pointers(ws["dZ"])
-    cdef _Pointers pdb = _Pointers(ws["db"]), pdW = _Pointers(ws["dW"])
-    cdef _Pointers pst = _Pointers(states)
-    cdef floating** W = <floating**>pW.p
-    cdef floating** bb = <floating**>pb.p
-    cdef floating** H = <floating**>pH.p
-    cdef floating** dZ = <floating**>pdZ.p
-    cdef floating** db = <floating**>pdb.p
-    cdef floating** dW = <floating**>pdW.p
-    cdef floating** st = <floating**>pst.p
-    cdef double[::1] work = ws["work"]
-    cdef floating[:, ::1] xbuf = ws["Xb"]
-    cdef floating[:, ::1] ybuf = ws["yb"]
-    cdef long long[::1] lbuf = ws["yl"]
-    cdef floating[::1] lwork = ws["lwork"]
-    cdef double wdW = oc.weight_decay, wdb = oc.weight_decay
-    cdef bint finite
-    cdef int slots = optim_state_slots(&oc)
-    if max_steps < 0:
-        max_steps = N + 1
-    with nogil:
-        start = 0
-        while start < N and steps < max_steps:
-            B = min(batch_size, N - start)
-            if B == 1:
-                r = order[start]
-                X0 = &X[r, 0]
-                yb = &y_target[r, 0] if tcols > 0 else &ybuf[0, 0]
-                ylb = &lbuf[0]
-                lbuf[0] = y_label[r] if label_loss else 0
-            else:
-                for i in range(B):
-                    r = order[start + i]
-                    memcpy(&xbuf[i, 0], &X[r, 0], n_in * sizeof(floating))
-                    if tcols > 0:
-                        memcpy(&ybuf[i, 0], &y_target[r, 0], tcols * sizeof(floating))
-                    lbuf[i] = y_label[r] if label_loss else 0
-                X0 = &xbuf[0, 0]
-                yb = &ybuf[0, 0]
-                ylb = &lbuf[0]
-            status = forward_backward(s, W, bb, X0, B, H, dZ, db, &work[0], loss_kind,
-                                      yb, ylb, margin, &lwork[0], n_threads, &loss,
-                                      False)
-            if status != STATUS_OK:
-                break
-            loss = loss * loss_scale        # the reported data loss only, not the gradient
-            l2_eff = l2 / B if l2_per_batch else l2
-            if l2_eff != 0.0:
-                pen = 0.0
-                for l in range(L):
-                    pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
-                loss = loss + 0.5 * l2_eff * pen
-                if not isfinite(loss):
-                    status = STATUS_NONFINITE_LOSS
-                    break
-            step = step + 1
-            if fused:
-                sgd_fused_update(s, W, bb, X0, B, H, dZ, db, oc.lr, l2_eff + wdW, wdb)
-            else:
-                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)
-                for l in range(L):
-                    nW = s.sizes[l] * s.sizes[l + 1]
-                    optim_update_threads(&oc, W[l], dW[l], st[2 * l], nW, step,
-                                         update_threads if nW >= PAR_MIN_ELEMS else 1)
-                    optim_update(&oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
-            if check_updates and not (params_finite(s, W, bb)
-                                      and states_finite(s, st, slots)):
-                status = STATUS_NONFINITE_UPDATE        # this step is applied, not counted
-                break
-            total += loss * B
-            seen += B
-            steps += 1
-            start += B
-        finite = params_finite(s, W, bb) and states_finite(s, st, slots)
-    return total, seen, steps, status, finite
-
-
-def train_epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind, margin,
-                l2, l2_per_batch, cfg, states, step0, ws, max_steps=-1, n_threads=1,
-                update_threads=1, loss_scale=1.0, check_updates=False):
-    """Run one epoch (or its first ``max_steps`` steps) of mini-batch training in place.
+cdef class Network:
+    """Layer widths and activations of a dense network, as the compiled loop reads them.
 
     Parameters
     ----------
-    net : _Net
-        Widths, activation codes and parameters (``make_net``).
-    Ws, bs : lists of arrays
-        The live weights (n_in, n_out) and biases (n_out,), one dtype, C-contiguous.
-    X : (N, n_in) array;  y_target : (N, c) array (width 0 for label losses);
-    y_label : (N,) int64 (length 1 for target losses);  order : (N,) int64 permutation.
-    batch_size, loss_kind, margin, l2, l2_per_batch : as in ``Sequential.fit``.
-    cfg : dict
-        The optimizer's ``config()``.
-    states : list
-        For each parameter (W1, b1, W2, ...) its state array (slots, size), or None.
+    sizes : sequence of int, length L + 1
+        ``[n_in, n_1, ..., n_L]``, each >= 1.
+    kinds : sequence of int, length L
+        Activation codes (``nnlib._codes.ACTIVATION_CODES``).
+    aparams : sequence of float, length L
+        Each layer's activation parameter (leaky_relu's slope, elu's alpha; else unused).
+
+    Examples
+    --------
+    >>> net = Network([2, 4, 3], [2, 0], [0.0, 0.0])     # 2-4-3, tanh then identity
+    >>> net.n_layers, net.sizes
+    (2, (2, 4, 3))
+    """
+    cdef NetShape shape
+    cdef object _keep
+    cdef readonly tuple sizes, kinds, aparams
+
+    def __cinit__(self, sizes, kinds, aparams):
+        sz = np.array(sizes, dtype=np.intp).reshape(-1)
+        kd = np.array(kinds, dtype=np.intc).reshape(-1)
+        ap = np.array(aparams, dtype=np.float64).reshape(-1)
+        if len(kd) < 1 or len(sz) != len(kd) + 1 or len(ap) != len(kd):
+            raise ValueError(f"a network of L layers needs L + 1 sizes, L kinds and L "
+                             f"parameters; got {len(sz)}, {len(kd)}, {len(ap)}")
+        if (sz < 1).any():
+            raise ValueError(f"layer sizes must be >= 1; got {sz.tolist()}")
+        if ((kd < 0) | (kd >= N_ACTIVATION_KINDS)).any():
+            raise ValueError(f"unknown activation code in {kd.tolist()}")
+        if not np.isfinite(ap).all():
+            raise ValueError(f"activation parameters must be finite; got {ap.tolist()}")
+        self._keep = (sz, kd, ap)
+        self.sizes = tuple(int(v) for v in sz)
+        self.kinds = tuple(int(v) for v in kd)
+        self.aparams = tuple(float(v) for v in ap)
+        self.shape.n_layers = len(kd)
+        self.shape.sizes = <Py_ssize_t*>cnp.PyArray_DATA(sz)
+        self.shape.kinds = <int*>cnp.PyArray_DATA(kd)
+        self.shape.aparams = <double*>cnp.PyArray_DATA(ap)
+
+    @property
+    def n_layers(self):
+        return self.shape.n_layers
+
+    def __reduce__(self):
+        return (Network, (self.sizes, self.kinds, self.aparams))
+
+    def __repr__(self):
+        return f"Network(sizes={list(self.sizes)}, kinds={list(self.kinds)})"
+
+
+cdef class Workspace:
+    """The buffers one training step writes, for batches of up to ``rows`` rows.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The network's widths (``Network.sizes``).
+    rows : int >= 1
+        The largest batch (``min(batch_size, n_samples)``; all rows for ``loss_grad``).
+    n_target_cols : int >= 0
+        Width of the float targets (0 for class-label losses).
+    dtype : float32 or float64
+
+    Attributes
+    ----------
+    H, dZ : tuple of (rows, sizes[l+1]) arrays
+        Each layer's output and its gradient; the last forward's output is
+        ``H[-1][:B]``.
+    db, dW : tuple of (sizes[l+1],) and (sizes[l], sizes[l+1]) arrays
+    """
+    cdef readonly tuple sizes, H, dZ, db, dW
+    cdef readonly Py_ssize_t rows, n_target_cols
+    cdef readonly object dtype
+    cdef object work, yl, lwork
+    cdef readonly object Xb, yb
+    cdef _Pointers pH, pdZ, pdb, pdW
+
+    def __cinit__(self, sizes, rows, n_target_cols, dtype):
+        sz = [int(v) for v in sizes]
+        if len(sz) < 2 or min(sz) < 1:
+            raise ValueError(f"sizes must be >= 2 widths >= 1; got {sz}")
+        if rows < 1 or n_target_cols < 0:
+            raise ValueError(f"rows must be >= 1 and n_target_cols >= 0; got {rows}, "
+                             f"{n_target_cols}")
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64; got {dt}")
+        L = len(sz) - 1
+        self.sizes, self.rows, self.n_target_cols, self.dtype = tuple(sz), rows, n_target_cols, dt
+        self.H = tuple(np.empty((rows, sz[l + 1]), dt) for l in range(L))
+        self.dZ = tuple(np.empty((rows, sz[l + 1]), dt) for l in range(L))
+        self.db = tuple(np.empty(sz[l + 1], dt) for l in range(L))
+        self.dW = tuple(np.empty((sz[l], sz[l + 1]), dt) for l in range(L))
+        self.work = np.empty(max(sz) + 1)
+        # the batch-gathering buffers are sized when a setup first trains with this
+        # workspace (_gather_buffers): loss_grad over all rows never gathers, and X's
+        # size again would double what a full-batch objective (L-BFGS) holds
+        self.Xb = np.empty((1, sz[0]), dt)
+        self.yb = np.empty((1, max(n_target_cols, 1)), dt)
+        self.yl = np.zeros(rows, np.int64)
+        self.lwork = np.empty(sz[L] + 1, dt)
+        self.pH, self.pdZ = _Pointers(self.H), _Pointers(self.dZ)
+        self.pdb, self.pdW = _Pointers(self.db), _Pointers(self.dW)
+
+    @property
+    def nbytes(self):
+        return (sum(a.nbytes for group in (self.H, self.dZ, self.db, self.dW)
+                    for a in group) + self.Xb.nbytes + self.yb.nbytes)
+
+    def _gather_buffers(self):
+        """Size the batch-gathering buffers for ``rows`` rows (once)."""
+        if self.Xb.shape[0] < self.rows:
+            self.Xb = np.empty((self.rows, self.sizes[0]), self.dtype)
+            self.yb = np.empty((self.rows, max(self.n_target_cols, 1)), self.dtype)
+
+
+cdef struct EpochC:
+    # what the nogil loop reads: raw pointers into arrays EpochSetup checked and keeps
+    NetShape* net
+    void** W
+    void** b
+    void** st
+    void** H
+    void** dZ
+    void** db
+    void** dW
+    const void* X
+    const void* yt
+    const long long* yl
+    Py_ssize_t N, tcols, batch_size, n_out
+    void* Xb
+    void* yb
+    long long* ylb
+    double* work
+    void* lwork
+    int loss_kind, n_threads, update_threads, slots
+    double margin, l2, loss_scale
+    bint l2_per_batch, label_loss, has_opt
+    OptimConfig oc
+
+
+cdef class EpochSetup:
+    """Everything an epoch reads and writes, checked once.
+
+    Parameters
+    ----------
+    network : Network
+    weights, biases : lists of L arrays
+        The live parameters, (sizes[l], sizes[l+1]) and (sizes[l+1],), C-contiguous,
+        writeable, one dtype (float32 or float64); ``run_epoch`` updates them in place.
+    states : list of 2L entries or None
+        For W1, b1, W2, b2, ...: None or the optimizer's state rows of that parameter as
+        one flat writeable array of ``state_slots(optimizer) * param.size`` elements.
+    X : (N, sizes[0]) array of the same dtype
+    y_target : (N, c) float targets, or (N, 0) for a class-label loss
+    y_label : (N,) int64 class labels in [0, c) for a class-label loss; else any length
+        >= 1 (unread)
+    workspace : Workspace
+        At least ``min(batch_size, N)`` rows, same sizes and dtype.
+    loss_kind : int
+        ``nnlib._codes.LOSS_CODES`` value.
+    batch_size : int >= 1
+    margin : float >= 0
+        hinge_loss's margin.
+    l2 : float >= 0
+        L2 on the weights (not the biases).
+    l2_per_batch : bool
+        Divide ``l2`` by each batch's length (scikit-learn's ``alpha``).
+    optimizer : dict or None
+        The optimizer's ``config()``; None when only ``loss_grad`` is used.
+    n_threads, update_threads : int >= 1
+        OpenMP threads of the large elementwise passes and of the optimizer update of
+        large weight matrices; results do not depend on them.
+    loss_scale : float
+        Factor on each batch's reported data loss (not on its gradient): 1 / n_outputs
+        reports scikit-learn's multi-output squared loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import SGD
+    >>> net = Network([2, 3, 2], [2, 0], [0.0, 0.0])
+    >>> W = [np.full((2, 3), 0.1), np.full((3, 2), 0.1)]
+    >>> b = [np.zeros(3), np.zeros(2)]
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> setup = EpochSetup(net, W, b, [None] * 4, X, np.empty((2, 0)),
+    ...                    np.array([0, 1]), Workspace(net.sizes, 2, 0, np.float64),
+    ...                    loss_kind=0, batch_size=2, optimizer=SGD(lr=0.1).config())
+    >>> run_epoch(setup, np.array([0, 1]), 0)[1:4]        # seen, steps, status
+    (2, 1, 0)
+    """
+    cdef EpochC c
+    cdef readonly Network network
+    cdef readonly tuple weights, biases, states
+    cdef readonly object X, y_target, y_label
+    cdef readonly Workspace workspace
+    cdef readonly int loss_kind, n_threads, update_threads
+    cdef readonly Py_ssize_t batch_size
+    cdef readonly double margin, l2, loss_scale
+    cdef readonly bint l2_per_batch
+    cdef readonly dict optimizer
+    cdef readonly long long steps_taken
+    cdef _Pointers pW, pb, pst
+
+    def __init__(self, Network network, weights, biases, states, X, y_target, y_label,
+                 Workspace workspace, loss_kind, batch_size, margin=1.0, l2=0.0,
+                 l2_per_batch=False, optimizer=None, n_threads=1, update_threads=1,
+                 loss_scale=1.0):
+        cdef Py_ssize_t l, L = network.n_layers
+        sizes = network.sizes
+        _blas.load()        # the loop's products call through pointers resolved here
+        if not isinstance(X, np.ndarray) or X.ndim != 2:
+            raise ValueError("X must be a 2-d NumPy array")
+        dt = X.dtype
+        if dt not in (np.float32, np.float64):
+            raise TypeError(f"X must be float32 or float64; got {dt}")
+        N = X.shape[0]
+        _check_array(X, "X", dt, (N, sizes[0]), False)
+        weights, biases = list(weights), list(biases)
+        if len(weights) != L or len(biases) != L:
+            raise ValueError(f"the network has {L} layers; got {len(weights)} weights and "
+                             f"{len(biases)} biases")
+        for l in range(L):
+            _check_array(weights[l], f"weights[{l}]", dt, (sizes[l], sizes[l + 1]), True)
+            _check_array(biases[l], f"biases[{l}]", dt, (sizes[l + 1],), True)
+        if not 0 <= loss_kind < N_LOSS_KINDS:
+            raise ValueError(f"unknown loss code {loss_kind}")
+        label_loss = loss_kind in LABEL_LOSS_KINDS
+        c = sizes[L]
+        tcols = 0 if label_loss else c
+        _check_array(y_target, "y_target", dt, (N, tcols), False)
+        if label_loss:
+            _check_array(y_label, "y_label", np.int64, (N,), False)
+            if N and (y_label.min() < 0 or y_label.max() >= c):
+                raise ValueError(f"y_label must hold class indices in [0, {c}); got "
+                                 f"{int(y_label.min())}..{int(y_label.max())}")
+        else:
+            if not (isinstance(y_label, np.ndarray) and y_label.ndim == 1
+                    and y_label.shape[0] >= 1):
+                raise ValueError("y_label must be a 1-d int64 array of length >= 1")
+            _check_array(y_label, "y_label", np.int64, y_label.shape, False)
+        if workspace.sizes != sizes or workspace.dtype != dt:
+            raise ValueError(f"the workspace is for sizes {list(workspace.sizes)} "
+                             f"{workspace.dtype}; the network has {list(sizes)} {dt}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        if workspace.rows < min(batch_size, N) or workspace.n_target_cols < tcols:
+            raise ValueError(f"the workspace holds {workspace.rows} rows of "
+                             f"{workspace.n_target_cols} targets; batches need "
+                             f"{min(batch_size, N)} of {tcols}")
+        if not (margin >= 0 and l2 >= 0 and np.isfinite(margin) and np.isfinite(l2)
+                and np.isfinite(loss_scale)):
+            raise ValueError(f"margin and l2 must be finite and >= 0, loss_scale finite; "
+                             f"got {margin}, {l2}, {loss_scale}")
+        if n_threads < 1 or update_threads < 1:
+            raise ValueError("n_threads and update_threads must be >= 1")
+        states = [None] * (2 * L) if states is None else list(states)
+        if len(states) != 2 * L:
+            raise ValueError(f"states needs {2 * L} entries (W1, b1, ...); got "
+                             f"{len(states)}")
+        self.network, self.workspace = network, workspace
+        self.weights, self.biases = tuple(weights), tuple(biases)
+        self.states = tuple(states)
+        self.X, self.y_target, self.y_label = X, y_target, y_label
+        self.loss_kind, self.batch_size = loss_kind, batch_size
+        self.margin, self.l2, self.l2_per_batch = margin, l2, l2_per_batch
+        self.n_threads, self.update_threads, self.loss_scale = (n_threads, update_threads,
+                                                                loss_scale)
+        self.pW, self.pb = _Pointers(self.weights), _Pointers(self.biases)
+        self.pst = _Pointers(self.states)
+        c_ = &self.c
+        c_.net = &network.shape
+        c_.W, c_.b, c_.st = self.pW.p, self.pb.p, self.pst.p
+        c_.H, c_.dZ, c_.db, c_.dW = (workspace.pH.p, workspace.pdZ.p, workspace.pdb.p,
+                                     workspace.pdW.p)
+        c_.X = cnp.PyArray_DATA(X)
+        c_.yt = cnp.PyArray_DATA(y_target)
+        c_.yl = <const long long*>cnp.PyArray_DATA(y_label)
+        c_.N, c_.tcols, c_.batch_size = N, tcols, batch_size
+        # labels are read from the caller's array, which the caller may change while the
+        # loop runs: each one is copied into the workspace and checked there before use
+        c_.n_out = c if label_loss else 1
+        c_.ylb = <long long*>cnp.PyArray_DATA(workspace.yl)
+        c_.work = <double*>cnp.PyArray_DATA(workspace.work)
+        c_.lwork = cnp.PyArray_DATA(workspace.lwork)
+        c_.loss_kind, c_.n_threads, c_.update_threads = loss_kind, n_threads, update_threads
+        c_.margin, c_.l2, c_.loss_scale = margin, l2, loss_scale
+        c_.l2_per_batch, c_.label_loss = l2_per_batch, label_loss
+        c_.has_opt = False
+        self.optimizer = None
+        if optimizer is not None:
+            self.set_optimizer(optimizer)
+        elif any(s is not None for s in self.states):
+            raise ValueError("states given without an optimizer config")
+
+    def set_optimizer(self, dict config):
+        """Use the optimizer ``config`` from now on (e.g. a new learning rate between
+        epochs); the state layout (slots) must fit the states this setup holds."""
+        cdef OptimConfig oc = config_from_dict(config)
+        cdef int slots = optim_state_slots(&oc)
+        params = [p for pair in zip(self.weights, self.biases) for p in pair]
+        for i, (p, s) in enumerate(zip(params, self.states)):
+            need = slots * p.size
+            if need == 0:
+                if s is not None and s.size != 0:
+                    raise ValueError(f"states[{i}] is given but the optimizer keeps no "
+                                     f"state")
+                continue
+            if s is None:
+                raise ValueError(f"the optimizer keeps {slots} state rows; states[{i}] "
+                                 f"is None")
+            _check_array(s, f"states[{i}]", p.dtype, (need,), True)
+        self.workspace._gather_buffers()
+        self.c.Xb = cnp.PyArray_DATA(self.workspace.Xb)
+        self.c.yb = cnp.PyArray_DATA(self.workspace.yb)
+        self.optimizer = dict(config)
+        self.c.oc = oc
+        self.c.slots = slots
+        self.c.has_opt = True
+
+
+cdef struct Tally:
+    double total
+    Py_ssize_t seen, steps
+    int status
+    bint finite
+
+
+cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize_t n,
+                      long long step0, Py_ssize_t max_steps,
+                      bint check_updates) noexcept nogil:
+    cdef NetShape* s = c.net
+    cdef int L = s.n_layers, l
+    cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
+    cdef double loss = 0.0, l2_eff, pen
+    cdef bint fused = c.oc.kind == OPT_SGD and c.oc.momentum == 0.0
+    cdef bint fold_l2 = c.oc.weight_decay == 0.0 and c.oc.kind != OPT_ADAMW
+    cdef OptimConfig ocW
+    cdef long long step = step0
+    cdef floating** W = <floating**>c.W
+    cdef floating** bb = <floating**>c.b
+    cdef floating** st = <floating**>c.st
+    cdef floating** H = <floating**>c.H
+    cdef floating** dZ = <floating**>c.dZ
+    cdef floating** db = <floating**>c.db
+    cdef floating** dW = <floating**>c.dW
+    cdef const floating* X = <const floating*>c.X
+    cdef const floating* yt = <const floating*>c.yt
+    cdef floating* xbuf = <floating*>c.Xb
+    cdef floating* ybuf = <floating*>c.yb
+    cdef const floating* X0
+    cdef const floating* yb
+    cdef int bad_label = 0
+    cdef Tally t
+    t.total = 0.0
+    t.seen = 0
+    t.steps = 0
+    t.status = STATUS_OK
+    while start < n and t.steps < max_steps:
+        B = min(c.batch_size, n - start)
+        if B == 1:
+            r = order[start]
+            X0 = X + r * n_in
+            yb = yt + r * c.tcols if c.tcols > 0 else ybuf
+            c.ylb[0] = c.yl[r] if c.label_loss else 0
+            if c.ylb[0] < 0 or c.ylb[0] >= c.n_out:
+                t.status = STATUS_BAD_LABEL
+                break
+        else:
+            for i in range(B):
+                r = order[start + i]
+                memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
+                if c.tcols > 0:
+                    memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
+                c.ylb[i] = c.yl[r] if c.label_loss else 0
+                bad_label = bad_label | (c.ylb[i] < 0) | (c.ylb[i] >= c.n_out)
+            if bad_label:
+                t.status = STATUS_BAD_LABEL
+                break
+            X0 = xbuf
+            yb = ybuf
+        t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, c.work, c.loss_kind, yb,
+                                    c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
+                                    &loss, False)
+        if t.status != STATUS_OK:
+            break
+        loss = loss * c.loss_scale      # the reported data loss only, not the gradient
+        l2_eff = c.l2 / B if c.l2_per_batch else c.l2
+        if l2_eff != 0.0:
+            pen = 0.0
+            for l in range(L):
+                pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
+            loss = loss + 0.5 * l2_eff * pen
+            if not isfinite(loss):
+                t.status = STATUS_NONFINITE_LOSS
+                break
+        step = step + 1
+        if fused:
+            sgd_fused_update(s, W, bb, X0, B, H, dZ, db, c.oc.lr,
+                             l2_eff + c.oc.weight_decay, c.oc.weight_decay)
+        else:
+            ocW = c.oc
+            if floating is double and fold_l2:
+                # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
+                # same double arithmetic) instead of a pass of its own over dW
+                ocW.weight_decay = l2_eff
+                weight_grads(s, W, X0, B, H, dZ, dW, 0.0)
+            else:
+                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)
+            for l in range(L):
+                nW = s.sizes[l] * s.sizes[l + 1]
+                optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
+                                     c.update_threads if nW >= PAR_MIN_ELEMS else 1)
+                optim_update(&c.oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
+        if check_updates and not (params_finite(s, W, bb)
+                                  and states_finite(s, st, c.slots)):
+            t.status = STATUS_NONFINITE_UPDATE      # this step is applied, not counted
+            break
+        t.total += loss * B
+        t.seen += B
+        t.steps += 1
+        start += B
+    t.finite = params_finite(s, W, bb) and states_finite(s, st, c.slots)
+    return t
+
+
+cdef bint _order_in_range(const long long* order, Py_ssize_t n,
+                          Py_ssize_t N) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(n):
+        bad = bad | (order[i] < 0) | (order[i] >= N)
+    return bad == 0
+
+
+def run_epoch(EpochSetup setup, order, step0, max_steps=-1, check_updates=False):
+    """One epoch (or its first ``max_steps`` steps) of mini-batch training, in place.
+
+    Parameters
+    ----------
+    setup : EpochSetup
+    order : (n,) int64 array
+        Row indices of ``setup.X`` in visiting order (each in [0, N)); batches are
+        ``order[0:B], order[B:2B], ...``, the last one possibly shorter.
     step0 : int
-        Updates taken before this call (the optimizer's ``t``).
-    ws : dict
-        Buffers from ``workspace``.
+        Updates taken before this call (the optimizer's ``t``); step numbers continue
+        from ``step0 + 1``.
     max_steps : int
         Stop after this many steps (-1: the whole order).
-    n_threads : int
-        OpenMP threads of the elementwise passes (large ones only).
-    update_threads : int
-        OpenMP threads of the optimizer update of each weight matrix of at least
-        PAR_MIN_ELEMS elements (optimizers other than plain SGD, whose update is fused
-        into a BLAS product); the result does not depend on it.
-    loss_scale : float
-        Factor on each batch's data loss as reported in ``loss_sum`` (before the L2 term
-        is added); the gradient is not scaled. 1 / n_outputs reports scikit-learn's
-        multi-output squared loss, the mean over outputs, whose gradient scikit-learn
-        takes as that of the sum (MLPRegressor uses it).
+    check_updates : bool
+        Check weights and states after every step (a replay after ``finite`` came back
+        False).
 
     Returns
     -------
-    (loss_sum, n_seen, steps, status, finite): sum over the completed steps of batch loss
-    x batch length, the samples they covered, their number, 0 (ok), 1 (non-finite loss)
-    or 2 (non-finite gradient) -- on 1 or 2 the failing step was not applied -- and
-    whether every weight, bias and optimizer state is finite at the end (an update can
-    overflow). With ``check_updates`` they are checked after every step, and status 3
-    means the step after the ``steps`` counted made one non-finite (that step WAS
-    applied: restore and replay ``steps`` steps).
+    (loss_sum, n_seen, steps, status, finite)
+        ``loss_sum``: sum over the completed steps of the reported batch loss (data loss
+        times ``loss_scale`` plus ``l2_eff / 2 sum ||W||^2``) times the batch length;
+        ``n_seen`` the rows they covered; ``status`` 0 (ok), 1 (non-finite loss) or 2
+        (non-finite gradient), the failing step not applied, or with ``check_updates``
+        3: the step after the ``steps`` counted made a weight or state non-finite (that
+        step was applied), or 4: a label read from ``setup.y_label`` is outside
+        [0, c) (the caller changed the array during the call; that step is not
+        applied); ``finite``: every weight, bias and state is finite at the end.
+        ``setup.steps_taken`` grows by the updates applied.
+
+    Examples
+    --------
+    See :class:`EpochSetup`.
     """
-    return _epoch(net, Ws, bs, X, y_target, y_label, order, batch_size, loss_kind,
-                  margin, l2, l2_per_batch, cfg, states, step0, ws, max_steps, n_threads,
-                  update_threads, loss_scale, check_updates)
-
-
-def make_net(sizes, kinds, aparams):
-    return _Net(sizes, kinds, aparams)
-
-
-def workspace(sizes, batch_size, n_target_cols, dtype):
-    """Buffers for ``train_epoch`` / ``loss_grad``: allocated once per fit."""
-    B = max(int(batch_size), 1)
-    dt = np.dtype(dtype)
-    L = len(sizes) - 1
-    return {
-        "H": [np.empty((B, sizes[l + 1]), dt) for l in range(L)],
-        "dZ": [np.empty((B, sizes[l + 1]), dt) for l in range(L)],
-        "db": [np.empty(sizes[l + 1], dt) for l in range(L)],
-        "dW": [np.empty((sizes[l], sizes[l + 1]), dt) for l in range(L)],
-        "work": np.empty(max(sizes) + 1),
-        "Xb": np.empty((B, max(sizes[0], 1)), dt),
-        "yb": np.empty((B, max(n_target_cols, 1)), dt),
-        "yl": np.zeros(B, np.int64),
-        "lwork": np.empty(max(sizes[L], 1) + 1, dt),
-    }
-
-
-def _loss_grad(_Net net, list Ws, list bs, const floating[:, ::1] X,
-               const floating[:, ::1] y_target, const long long[::1] y_label,
-               int loss_kind, double margin, double l2, dict ws, list dWs, list dbs,
-               int n_threads, bint grads):
-    cdef NetShape* s = &net.shape
-    cdef int L = s.n_layers, l, status
-    cdef Py_ssize_t B = X.shape[0], j
-    cdef double loss = 0.0, pen = 0.0
-    cdef _Pointers pW = _Pointers(Ws), pb = _Pointers(bs)
-    cdef _Pointers pH = _Pointers(ws["H"]), pdZ = _Pointers(ws["dZ"])
-    cdef _Pointers pdb = _Pointers(dbs), pdW = _Pointers(dWs)
-    cdef floating** W = <floating**>pW.p
-    cdef floating** dW = <floating**>pdW.p
-    cdef double[::1] work = ws["work"]
-    cdef floating[::1] lwork = ws["lwork"]
-    cdef const floating* yt = &y_target[0, 0] if y_target.shape[1] > 0 else &lwork[0]
+    cdef EpochC* c = &setup.c
+    cdef const long long[::1] o = order
+    cdef Py_ssize_t n = o.shape[0]
+    cdef Py_ssize_t steps_cap = n + 1 if max_steps < 0 else max_steps
+    cdef long long s0 = step0
+    cdef bint check = check_updates
+    cdef Tally t
+    cdef const long long* op = &o[0] if n > 0 else NULL
+    if not c.has_opt:
+        raise ValueError("this EpochSetup has no optimizer config (set_optimizer)")
+    if setup.workspace.rows < min(c.batch_size, n):
+        raise ValueError(f"batches of {min(c.batch_size, n)} rows exceed the workspace's "
+                         f"{setup.workspace.rows}")
+    if s0 < 0:
+        raise ValueError(f"step0 must be >= 0; got {step0}")
     with nogil:
-        status = forward_backward(s, W, <floating**>pb.p, &X[0, 0], B,
-                                  <floating**>pH.p, <floating**>pdZ.p, <floating**>pdb.p,
-                                  &work[0], loss_kind, yt, &y_label[0], margin,
-                                  &lwork[0], n_threads, &loss, True, grads)
-        if grads:
-            weight_grads(s, W, &X[0, 0], B, <floating**>pH.p, <floating**>pdZ.p, dW, l2)
-        if l2 != 0.0:
-            for l in range(L):
-                pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
-            loss = loss + 0.5 * l2 * pen
+        ok = _order_in_range(op, n, c.N)
+    if not ok:
+        raise ValueError(f"order must hold row indices in [0, {c.N})")
+    if setup.workspace.dtype == np.float64:
+        with nogil:
+            t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check)
+    else:
+        with nogil:
+            t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check)
+    # updates applied by every run_epoch on this setup, counted before Python runs
+    # again: an interrupt that arrives as the call returns cannot lose them
+    setup.steps_taken += t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
+    return t.total, t.seen, t.steps, t.status, t.finite
+
+
+cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
+                   floating** db, bint grads, double* loss_out) noexcept nogil:
+    cdef NetShape* s = c.net
+    cdef int l, status
+    cdef double pen = 0.0
+    cdef const floating* X = <const floating*>c.X
+    cdef const floating* yt = <const floating*>c.yt if c.tcols > 0 else <floating*>c.lwork
+    cdef floating** W = <floating**>c.W
+    status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
+                              <floating**>c.dZ, db, c.work, c.loss_kind, yt, labels,
+                              c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
+                              grads)
+    if grads:
+        weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2)
+    loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
+    if c.l2 != 0.0:
+        for l in range(s.n_layers):
+            pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
+        loss_out[0] = loss_out[0] + 0.5 * c.l2 * pen
+    return status
+
+
+def loss_grad(EpochSetup setup, dWs, dbs, grads=True):
+    """Mean loss over all rows of ``setup.X`` (times ``loss_scale``) plus
+    ``l2/2 sum ||W||^2``, and its gradient (of the unscaled loss).
+
+    Parameters
+    ----------
+    setup : EpochSetup
+        Its workspace must hold all N rows; ``l2`` is used as given (never per batch).
+    dWs, dbs : lists of arrays shaped like ``setup.weights`` / ``setup.biases``
+        Written with ``dL/dW_l`` (L2 term included) and ``dL/db_l``.
+    grads : bool
+        False: forward pass and loss only (dWs, dbs untouched; the output is left in
+        ``setup.workspace.H[-1][:N]``).
+
+    Returns
+    -------
+    (loss, status)
+        status 0, 1 (the loss is not finite) or 2 (a gradient is not finite); the
+        gradients are computed either way.
+    """
+    cdef EpochC* c = &setup.c
+    cdef double loss = 0.0
+    cdef int status
+    cdef bint g = grads
+    cdef _Pointers pdW, pdb
+    cdef Py_ssize_t l
+    if c.N < 1:
+        raise ValueError("loss_grad needs at least one row")
+    if setup.workspace.rows < c.N:
+        raise ValueError(f"loss_grad over {c.N} rows needs a workspace of as many; it has "
+                         f"{setup.workspace.rows}")
+    dWs, dbs = list(dWs), list(dbs)
+    if len(dWs) != len(setup.weights) or len(dbs) != len(setup.biases):
+        raise ValueError("dWs and dbs need one array per layer")
+    for l in range(len(dWs)):
+        _check_array(dWs[l], f"dWs[{l}]", setup.X.dtype, setup.weights[l].shape, True)
+        _check_array(dbs[l], f"dbs[{l}]", setup.X.dtype, setup.biases[l].shape, True)
+    pdW, pdb = _Pointers(dWs), _Pointers(dbs)
+    labels = setup.y_label
+    if c.label_loss:        # copied and checked here: the caller may change its array
+        labels = setup.workspace.yl[:c.N]
+        np.copyto(labels, setup.y_label)
+        if labels.min() < 0 or labels.max() >= c.n_out:
+            raise ValueError(f"y_label changed after the setup was built: it now holds "
+                             f"{int(labels.min())}..{int(labels.max())}, outside "
+                             f"[0, {c.n_out})")
+    cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
+    if setup.workspace.dtype == np.float64:
+        with nogil:
+            status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p, <double**>pdb.p, g,
+                               &loss)
+    else:
+        with nogil:
+            status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p, g,
+                               &loss)
     return loss, status
-
-
-def loss_grad(net, Ws, bs, X, y_target, y_label, loss_kind, margin, l2, ws, dWs, dbs,
-              n_threads=1, grads=True):
-    """Mean loss + l2/2 sum ||W||^2 over all rows of X, gradients written into dWs, dbs.
-
-    Returns (loss, status); status 1 means the loss is not finite, 2 that a gradient is
-    not finite (the gradients are computed either way and may hold inf/NaN). With
-    ``grads=False`` only the forward pass and the loss are computed (dWs, dbs untouched;
-    the output is left in ws["H"][-1])."""
-    return _loss_grad(net, Ws, bs, X, y_target, y_label, loss_kind, margin, l2, ws, dWs,
-                      dbs, n_threads, grads)

@@ -83,7 +83,7 @@ def dense_backward(X, W, H, grad_H, activation="identity", activation_param=None
     """
     kind, param = activation_spec(activation, activation_param)
     # Unused (single-threaded) but validated like everywhere else, so n_threads=0 or "2"
-    # is an error here too (found by tests/test_fuzz.py).
+    # is an error here too.
     resolve_threads(n_threads, 0)
     X, W, H, grad_H = dense_arrays(X, W, None, H, grad_H)
     activation_spec(activation, activation_param, W.dtype)     # the param fits W's dtype

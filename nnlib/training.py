@@ -1,0 +1,405 @@
+"""One training run: the object between ``fit`` and the compiled epoch.
+
+A :class:`TrainingRun` is built once per fit from data that is already validated. It
+owns what every epoch of that fit shares: the compiled network description and the
+workspace (kept per model between fits, so a loop calling ``fit(epochs=1)`` does not
+rebuild them), the optimizer's state arrays, one checked
+:class:`nnlib._kernels.train.EpochSetup`, BLAS's thread count while it is entered, and
+the progress display. It exposes three verbs:
+
+* :meth:`TrainingRun.run_epoch` -- one epoch over a given sample order, in compiled
+  pieces of whole batches (one piece unless a progress bar is redrawn within the epoch;
+  the same batches and updates either way);
+* :meth:`TrainingRun.rewind` -- after an update overflowed, leave weights and optimizer
+  state at the last finite step;
+* :meth:`Evaluation.__call__` -- loss and accuracy on held-out data, its setup built once.
+
+``Sequential.fit`` (through :class:`nnlib.fit_loop.FitLoop`) and the scikit-learn
+estimators both train through it. ``nnlib._reference.train`` is the NumPy twin of the
+compiled epoch it calls.
+"""
+import time
+import weakref
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
+from nnlib._dense_args import activation_spec
+from nnlib._threads import blas_threads, training_blas_threads
+from nnlib._validation import NonFiniteError, check_fits_dtype
+
+__all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "INTERRUPT_INTERVAL",
+           "compiled_train", "network_of"]
+
+
+def compiled_train():
+    """The compiled epoch module, with BLAS resolved."""
+    from nnlib._kernels import blas, train
+    blas.load()
+    return train
+
+
+# Per model (weak keys: nothing outlives the model, nothing is pickled with it): the
+# compiled network description and the training workspace, which a loop calling
+# fit(epochs=1) would otherwise rebuild every epoch. A workspace is taken out while a run uses it, so concurrent fits of one model
+# never share buffers; large ones are not kept.
+_NETS = weakref.WeakKeyDictionary()
+_WORKSPACES = weakref.WeakKeyDictionary()
+_RATES = weakref.WeakKeyDictionary()       # model -> {workspace key: steps per second}
+_WORKSPACE_KEEP_BYTES = 1 << 22
+_CACHE_LOCK = blas_threads._lock
+
+
+def network_of(model):
+    """The compiled ``Network`` of a Sequential, checked against its live layers."""
+    train = compiled_train()
+    for layer in model.layers:
+        layer._check_live()
+    model._check_layers()
+    specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in model.layers)
+    key = (tuple(model._sizes()), specs)
+    cached = _NETS.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    net = train.Network(list(key[0]), [code for code, _ in specs],
+                        [param for _, param in specs])
+    _NETS[model] = (key, net)
+    return net
+
+
+def _take_workspace(model, key):
+    with _CACHE_LOCK:
+        kept = _WORKSPACES.pop(model, None)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    return compiled_train().Workspace(*key)
+
+
+def _keep_workspace(model, key, ws):
+    if ws.nbytes <= _WORKSPACE_KEEP_BYTES:
+        with _CACHE_LOCK:
+            _WORKSPACES[model] = (key, ws)
+
+
+def _state_arrays(optimizer, params):
+    """The optimizer's state of each parameter as one flat array (None without state);
+    a non-finite state would stop the first epoch as if it had diverged."""
+    if not compiled_train().state_slots(optimizer.config()):
+        return [None] * len(params)
+    states = [s.reshape(-1) if s.size else None for s in optimizer.state_arrays(params)]
+    for i, st in enumerate(states):
+        if st is not None and not np.isfinite(st).all():
+            raise NonFiniteError(f"the optimizer's state for params[{i}] is not finite "
+                                 "(left by a step on a non-finite gradient?); call "
+                                 "optimizer.reset()")
+    return states
+
+
+# Seconds between two points where Python can see Ctrl-C (and redraw a progress bar):
+# the compiled loop runs without the GIL, so an epoch is cut into pieces this long.
+INTERRUPT_INTERVAL = 0.1
+
+
+class PieceClock:
+    """How many steps the next compiled call runs: about ``interval`` seconds at the rate
+    measured so far. The first piece of a run with no known rate is a probe of 1/64 of an
+    epoch. The cut falls on whole batches, so training does not depend on it.
+
+    Parameters
+    ----------
+    steps_per_epoch : int
+    interval : float
+    rate : float or None
+        Steps per second, when known (a previous fit of the same model and sizes).
+
+    Examples
+    --------
+    >>> clock = PieceClock(6400); clock.steps()
+    100
+    >>> clock.done(100, 0.01); clock.steps()      # 1e4 steps/s: 0.1 s is 1000 steps
+    1000
+    """
+
+    def __init__(self, steps_per_epoch, interval=INTERRUPT_INTERVAL, rate=None):
+        self.steps_per_epoch = max(int(steps_per_epoch), 1)
+        self.interval, self.rate = interval, rate
+
+    def steps(self):
+        if self.rate is None:
+            return max(1, self.steps_per_epoch // 64)
+        return min(self.steps_per_epoch, max(1, int(self.rate * self.interval)))
+
+    def done(self, steps, seconds):
+        """Record a piece of ``steps`` steps that took ``seconds``."""
+        if seconds > 0 and steps:
+            self.rate = steps / seconds
+
+
+class EpochResult(NamedTuple):
+    """What one epoch did.
+
+    loss_sum : float
+        Sum over its steps of the reported batch loss times the batch length.
+    seen : int
+        Rows covered by the completed steps.
+    steps : int
+        Completed (applied) steps.
+    fault : str or None
+        None, or what became non-finite ("loss", "gradient", "weights or optimizer
+        state after an update"); the weights are those of the last finite step.
+    """
+    loss_sum: float
+    seen: int
+    steps: int
+    fault: Optional[str]
+
+    @property
+    def mean_loss(self):
+        return self.loss_sum / self.seen if self.seen else float("nan")
+
+
+_FAULTS = {1: "loss", 2: "gradient"}
+_UPDATE_FAULT = "weights or optimizer state after an update"
+
+
+class TrainingRun:
+    """Mini-batch training of a Sequential on validated data, one epoch at a time.
+
+    Parameters
+    ----------
+    model : Sequential
+        Trained in place: the run updates its layers' live W and b arrays.
+    X : ndarray (n, n_in)
+        C-contiguous, the model's dtype, finite (``Sequential._inputs``).
+    y_target : ndarray (n, c) or (n, 0)
+        Float targets, width 0 for a class-label loss (``Sequential._targets``).
+    y_label : ndarray (n,) int64
+        Class labels for a class-label loss (else length >= 1, unread).
+    loss : str
+        A name of ``nnlib._codes.LOSS_CODES``.
+    optimizer : nnlib.optim optimizer
+        Its state and step count ``t`` advance with every step.
+    batch_size : int >= 1
+    margin, l2, l2_per_batch, loss_scale
+        As in :class:`nnlib._kernels.train.EpochSetup`.
+    n_threads : int or None
+        BLAS threads while the run is entered (None: the free cores; 1 for small
+        products; see ``nnlib._threads.training_blas_threads``).
+    progress : nnlib._progress.Progress, optional
+        Drawn within and after each epoch.
+
+    Examples
+    --------
+    >>> import numpy as np, nnlib
+    >>> from nnlib.optim import SGD
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 3, "tanh", random_state=0),
+    ...                           nnlib.Dense(3, 2, random_state=1)])
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]]); y = np.array([0, 1])
+    >>> yt, yl = model._targets(y, "softmax_cross_entropy", 2)
+    >>> with TrainingRun(model, X, yt, yl, "softmax_cross_entropy", SGD(lr=0.1),
+    ...                  batch_size=1) as run:
+    ...     result = run.run_epoch(np.array([1, 0]))
+    >>> result.steps, result.fault
+    (2, None)
+    """
+
+    def __init__(self, model, X, y_target, y_label, loss, optimizer, *, batch_size,
+                 margin=1.0, l2=0.0, l2_per_batch=False, n_threads=None, loss_scale=1.0,
+                 progress=None):
+        train = compiled_train()
+        self.model, self.optimizer, self.progress = model, optimizer, progress
+        self.params = model.params
+        sizes = model._sizes()
+        rows = min(batch_size, X.shape[0])
+        self._ws_key = (tuple(sizes), rows, y_target.shape[1], model.dtype)
+        self._workspace = _take_workspace(model, self._ws_key)
+        self._config = optimizer.config()
+        check_fits_dtype(self._config["lr"], "optimizer lr", model.dtype)
+        self.setup = train.EpochSetup(
+            network_of(model), self.params[0::2], self.params[1::2],
+            _state_arrays(optimizer, self.params), X, y_target, y_label, self._workspace,
+            loss_code(loss), batch_size, margin, l2, l2_per_batch, self._config,
+            1, 1, loss_scale)
+        self.states = list(self.setup.states)
+        self.blas_threads = training_blas_threads(n_threads, rows, sizes)
+        self.clock = PieceClock(-(-X.shape[0] // batch_size),
+                                rate=_RATES.get(model, {}).get(self._ws_key))
+        self._threads = None
+
+    # -- lifetime ---------------------------------------------------------------------
+    def __enter__(self):
+        self._threads = blas_threads(self.blas_threads)
+        self._threads.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        """Restore BLAS's thread count and hand the workspace back to the model's cache."""
+        if self._threads is not None:
+            self._threads.__exit__(None, None, None)
+            self._threads = None
+        if self.progress is not None:
+            self.progress.close()
+        if self._workspace is not None:
+            _keep_workspace(self.model, self._ws_key, self._workspace)
+            self._workspace = None
+        if self.clock.rate is not None:
+            _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
+
+    # -- verbs ------------------------------------------------------------------------
+    def run_epoch(self, order, epoch=0):
+        """Train one epoch over the rows ``order`` (int64, in visiting order).
+
+        The epoch runs in compiled pieces of whole batches, each about
+        ``INTERRUPT_INTERVAL`` seconds long (:class:`PieceClock`), so Ctrl-C is seen
+        that often and a progress bar moves; the batches and updates are the same
+        however the epoch is cut. Returns an :class:`EpochResult`. On a non-finite loss
+        or gradient the failing step is not applied; on an overflowing update the weights
+        and optimizer state are rewound to the last finite step (:meth:`rewind`); either
+        way ``fault`` says what and training should stop. An interrupt (or any exception)
+        leaves the weights, the optimizer state and ``optimizer.t`` consistent: ``t``
+        counts exactly the updates applied."""
+        train = self.setup_current()
+        optimizer, progress, clock = self.optimizer, self.progress, self.clock
+        batch_size = self.setup.batch_size
+        n = order.shape[0]
+        total = 0.0
+        seen = steps = start = 0
+        t_epoch, taken0 = optimizer.t, self.setup.steps_taken
+        snapshot = self._snapshot()
+        rewound = False
+        try:
+            while start < n:
+                stop = min(n, start + clock.steps() * batch_size)
+                tic = time.perf_counter()
+                p_total, p_seen, p_steps, status, finite = train.run_epoch(
+                    self.setup, order[start:stop], t_epoch + steps)
+                optimizer.t = t_epoch + self.setup.steps_taken - taken0
+                total += p_total
+                seen += p_seen
+                steps += p_steps
+                if status == 4:
+                    raise RuntimeError("y changed during training: a label is outside the "
+                                       "classes the model was built for; the step that "
+                                       "read it was not applied")
+                if status or not finite:
+                    if not finite:
+                        rewound = True      # rewind sets optimizer.t itself
+                        steps = self.rewind(order[:stop], t_epoch, snapshot, steps)
+                    return EpochResult(total, seen, steps,
+                                       _FAULTS.get(status, _UPDATE_FAULT))
+                start = stop
+                clock.done(p_steps, time.perf_counter() - tic)
+                if progress is not None:
+                    progress.piece_done(epoch, steps, total, seen)
+        finally:
+            if not rewound:
+                optimizer.t = t_epoch + self.setup.steps_taken - taken0
+        return EpochResult(total, seen, steps, None)
+
+    def rewind(self, order, t0, snapshot, steps):
+        """Leave the weights and optimizer state at the last finite step of the updates
+        that started from ``snapshot`` at step ``t0`` and applied ``steps`` updates over
+        ``order``; return the number of steps kept (``optimizer.t`` follows).
+
+        Restore the snapshot, replay with a check after every step to find the first
+        update that overflowed, restore again and replay only the steps before it: two
+        exact replays (the loop is deterministic for a fixed thread count). Interrupted,
+        it leaves the snapshot's state (and ``t0``)."""
+        train = compiled_train()
+        good = 0
+        try:
+            self._restore(snapshot)
+            _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps, True)
+            self._restore(snapshot)
+            if status != 3:     # a replay is exact, so this is unreachable; stay safe
+                good = 0
+            if good:
+                done = train.run_epoch(self.setup, order, t0, good)[2]
+                good = done
+        except BaseException:
+            self._restore(snapshot)
+            good = 0
+            raise
+        finally:
+            self.optimizer.t = t0 + good
+        return good
+
+    # -- helpers ----------------------------------------------------------------------
+    def setup_current(self):
+        """The compiled module, after making the setup follow the optimizer's current
+        config (a schedule may have changed its lr) and checking the model still holds
+        the arrays the setup points into."""
+        train = compiled_train()
+        params = self.model.params
+        if any(a is not b for a, b in zip(params, self.params)) or \
+                len(params) != len(self.params):
+            raise RuntimeError("the model's parameter arrays were replaced during "
+                               "training; start a new fit")
+        config = self.optimizer.config()
+        if config != self._config:
+            check_fits_dtype(config["lr"], "optimizer lr", self.model.dtype)
+            self.setup.set_optimizer(config)
+            self._config = config
+        return train
+
+    def _snapshot(self):
+        return ([p.copy() for p in self.params],
+                [None if s is None else s.copy() for s in self.states])
+
+    def _restore(self, snapshot):
+        params, states = snapshot
+        for p, s in zip(self.params, params):
+            p[...] = s
+        for st, s in zip(self.states, states):
+            if st is not None:
+                st[...] = s
+
+
+class Evaluation:
+    """Loss and accuracy of a Sequential on fixed, validated data (validation during
+    fit), its compiled setup and workspace built once.
+
+    Parameters
+    ----------
+    model : Sequential
+    X, y_target, y_label : as for :class:`TrainingRun`
+    loss : str
+    margin : float
+    n_threads : int or None
+        Threads of the large elementwise passes.
+
+    Calling it returns ``(mean loss, accuracy)`` without L2; the accuracy is None for
+    squared_error; for logistic_loss a row counts as correct when every output's sign
+    matches its 0/1 target (multilabel: exact match).
+    """
+
+    def __init__(self, model, X, y_target, y_label, loss, margin=1.0, n_threads=None):
+        from nnlib._threads import resolve_threads
+        train = compiled_train()
+        self.model, self.loss = model, loss
+        self.params = model.params
+        ws = train.Workspace(model._sizes(), max(X.shape[0], 1), y_target.shape[1],
+                             model.dtype)
+        self.setup = train.EpochSetup(network_of(model), self.params[0::2],
+                                      self.params[1::2], None, X, y_target, y_label, ws,
+                                      loss_code(loss), max(X.shape[0], 1), margin,
+                                      n_threads=resolve_threads(
+                                          n_threads, X.shape[0] * max(model._sizes())))
+
+    def __call__(self):
+        train = compiled_train()
+        s = self.setup
+        value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, False)
+        Z = s.workspace.H[-1][:s.X.shape[0]]
+        if self.loss in CLASS_LABEL_LOSSES:
+            acc = float(np.mean(Z.argmax(axis=1) == s.y_label))
+        elif self.loss == "logistic_loss":
+            acc = float(np.mean(((Z > 0) == (s.y_target > 0.5)).all(axis=1)))
+        else:
+            acc = None
+        return float(value), acc
