@@ -99,14 +99,16 @@ def test_a_slipped_factor_in_the_fused_sgd_step_fails_verify_quick(fault, monkey
 
 
 @needs_epoch
-def test_the_replay_is_exact_not_a_copy_of_the_compiled_rounding():
-    """Measured errors are a few ulps, not 0: the replay is an independent computation."""
-    [spec] = T._specs(6, "Adam", dict(T._configs()[6][2]), quick=True)
-    r = T.check_epoch(spec)
-    assert r["passed"]
-    assert 0 < r["stats"]["float64"]["max_ulps"] < 64
-    assert 0 < r["stats"]["float32"]["max_ulps"] < 64 or \
-        r["stats"]["float32"]["max_normwise_eps"] < T.TOL["float32"].abs_eps
+def test_the_replay_is_independent_of_the_compiled_rounding():
+    """Measured errors are a few eps, not 0: the replay is not a copy of the kernel."""
+    label, cls_name, cfg = T._configs()[6]                   # Adam(lr=0.01)
+    specs = T._specs(6, cls_name, cfg, quick=True)
+    assert [s["cfg"]["weight_decay"] for s in specs] == [T.WD, 0.0]   # both L2 paths
+    for spec in specs:
+        r = T.check_epoch(spec)
+        assert r["passed"], r["first_failure"]
+        for dn, st in r["stats"].items():
+            assert 0 < st["max_ulps"] and st["max_normwise_eps"] < 8, (dn, st)
 
 
 def test_a_kink_on_the_exact_trajectory_is_refused():

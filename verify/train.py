@@ -64,11 +64,15 @@ N_IN, N_HID, N_ROWS, BATCH = 3, 4, 7, 3
 L2, WD = 0.1, 0.05
 BOUNDARY = 1e-3            # refuse points this close to a kink (|z - kink|, |h|, ties)
 DPS = (50, 100)            # the replay's two precisions
-# Committed tolerances (measured max over the full run: see the report), per dtype.
+# Committed tolerances per dtype: a value passes within ``ulps`` of its exact value or
+# within ``abs_eps`` eps of its group's largest; a loss within ``ulps``. Measured over 12
+# seeds of the full run: float64 <= 13 eps normwise, losses <= 21 ulp; float32 <= 23 eps
+# normwise, losses <= 28 ulp. A slipped factor moves values by ~1e10 eps and more.
 TOL = {"float64": Tolerance(64, 64, "matrix products round in proportion to their "
                                     "largest terms: normwise bound for small entries"),
-       "float32": Tolerance(64, 64, "float32 H, dZ and states are rounded every step: "
-                                    "normwise bound for small entries")}
+       "float32": Tolerance(128, 64, "float32 H, dZ and states are rounded every step: "
+                                     "normwise bound for small entries")}
+TINY = 2.0 ** -20   # values below TINY x their group's largest are left out of max_ulps
 
 
 def compiled_api():
@@ -567,7 +571,8 @@ def _check_dtype(api, spec, d, dn):
         for i, (cv, e) in enumerate(zip(got[name], ex)):
             ms = measure(cv, e, dt)
             nw = float(abs(mpmath.mpf(float(cv)) - e) / scale) / eps
-            stats["max_ulps"] = max(stats["max_ulps"], ms.ulps)
+            if abs(e) >= TINY * groups[_group(name)]:   # elsewhere ulps measure cancellation
+                stats["max_ulps"] = max(stats["max_ulps"], ms.ulps)
             stats["max_normwise_eps"] = max(stats["max_normwise_eps"], nw)
             stats["n_values"] += 1
             if not (ms.ulps <= tol.ulps or nw <= tol.abs_eps) and fail is None:
@@ -586,46 +591,49 @@ def _check_dtype(api, spec, d, dn):
 # ----------------------------------------------------------------------------- section
 
 def _configs():
-    """(label, class name, config dict) per optimizer configuration, weight decay on."""
+    """(label, class name, config dict) per optimizer configuration, as the class makes it."""
     out = []
     for cls_name, kw in O.CONFIGS:
         cls = K.nnlib_attr("optim." + cls_name)
-        if cls is None:
-            continue
-        cfg = cls(**kw).config()
-        if cfg["weight_decay"] == 0.0:
-            cfg["weight_decay"] = WD
-        out.append((O._label(cls_name, kw), cls_name, cfg))
+        if cls is not None:
+            out.append((O._label(cls_name, kw), cls_name, cls(**kw).config()))
     return out
 
 
 def _specs(index, cls_name, cfg, quick):
-    """The networks one optimizer configuration trains: in --quick one (the activation
-    and loss cycling with the configuration's index, so that every activation and every
-    loss appears), else every activation with one loss and every loss with one
-    activation."""
-    if quick:
-        pairs = [(ACTIVATIONS[index % len(ACTIVATIONS)], LOSSES[index % len(LOSSES)])]
-    else:
-        pairs = [(a, LOSSES[(index + k) % len(LOSSES)]) for k, a in enumerate(ACTIVATIONS)]
-        pairs += [(ACTIVATIONS[(index + k + 3) % len(ACTIVATIONS)], ls)
-                  for k, ls in enumerate(LOSSES)]
+    """The networks one optimizer configuration trains. Weight decay is on (WD, set in the
+    config when the class leaves it 0); a configuration whose weight decay is 0 also runs
+    as it is, because train.pyx then takes another path (float64 folds the L2 term into the
+    rule's weight decay). In --quick one network per variant (the activation and loss
+    cycling with the configuration's index, so that every activation and every loss
+    appears), else every activation with one loss and every loss with one activation."""
+    variants = [dict(cfg, weight_decay=cfg["weight_decay"] or WD)]
+    if cfg["weight_decay"] == 0.0:
+        variants.append(dict(cfg))
     specs = []
-    for k, (act, loss) in enumerate(pairs):
-        c = 1 if loss == "logistic_loss" else 3
-        param = next(iter(act.evidence_params.values()), 0.0)
-        identity = ACTIVATIONS[0]
-        specs.append({
-            "index": index * 100 + k, "cls_name": cls_name, "cfg": cfg, "loss": loss,
-            "sizes": [N_IN, N_HID, c], "acts": [act, identity], "aparams": [param, 0.0],
-            "batch_size": BATCH, "l2": L2, "l2_per_batch": (index + k) % 2 == 1,
-            "loss_scale": 0.5 if (index + k) % 3 == 2 else 1.0,
-            "margin": 0.5 if (index + k) % 4 == 3 else 1.0})
+    for v, vcfg in enumerate(variants):
+        at = index + 3 * v
+        if quick:
+            pairs = [(ACTIVATIONS[at % len(ACTIVATIONS)], LOSSES[at % len(LOSSES)])]
+        else:
+            pairs = [(a, LOSSES[(at + k) % len(LOSSES)]) for k, a in enumerate(ACTIVATIONS)]
+            pairs += [(ACTIVATIONS[(at + k + 3) % len(ACTIVATIONS)], ls)
+                      for k, ls in enumerate(LOSSES)]
+        for k, (act, loss) in enumerate(pairs):
+            c = 1 if loss == "logistic_loss" else 3
+            param = next(iter(act.evidence_params.values()), 0.0)
+            specs.append({
+                "index": index * 1000 + v * 100 + k, "cls_name": cls_name, "cfg": vcfg,
+                "loss": loss, "sizes": [N_IN, N_HID, c], "acts": [act, ACTIVATIONS[0]],
+                "aparams": [param, 0.0], "batch_size": BATCH, "l2": L2,
+                "l2_per_batch": (at + k) % 2 == 1,
+                "loss_scale": 0.5 if (at + k) % 3 == 2 else 1.0,
+                "margin": 0.5 if (at + k) % 4 == 3 else 1.0})
     return specs
 
 
 def _spec_text(s):
-    return (f"{s['acts'][0].name} + {s['loss']}"
+    return (f"{s['acts'][0].name} + {s['loss']}, weight_decay {s['cfg']['weight_decay']}"
             + (", l2_per_batch" if s["l2_per_batch"] else "")
             + (f", loss_scale {s['loss_scale']}" if s["loss_scale"] != 1 else "")
             + (f", margin {s['margin']}" if s["loss"] == "hinge_loss" else ""))
@@ -673,20 +681,22 @@ def run_train(ctx):
             if not r["passed"]:
                 passed = False
                 failures.append(f"{_spec_text(spec)}: {r['first_failure']}")
-        wd_note = ("" if cls_name in ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW")
-                   else f" (weight_decay {WD} set in the config: the class fixes it at 0, "
-                        "the compiled rule applies it)")
-        head = [("update", f"$\\begin{{aligned}}{O.rule_latex(O.symbolic_rule(cls_name, cfg))}"
+        wd = ("weight_decay as the class sets it" if cfg["weight_decay"] else
+              f"weight_decay {WD} (set in the config; the compiled rule applies it"
+              + (")" if cls_name in ("SGD", "Adagrad", "RMSprop", "Adam") else
+                 ", the class fixes it at 0)") + " and 0 (float64 folds l2 into the rule)")
+        wd_cfg = dict(cfg, weight_decay=cfg["weight_decay"] or WD)
+        head = [("update", f"$\\begin{{aligned}}"
+                           f"{O.rule_latex(O.symbolic_rule(cls_name, wd_cfg))}"
                            f"\\end{{aligned}}$".replace(r"\leftarrow", r"&\leftarrow")),
                 ("run", f"loss_grad over the {N_ROWS} rows at the start, then run_epoch on a "
                         f"3-4-C network, batch {BATCH} (3 + 3 + 1 rows), then 1 step of a "
-                        f"second call (step0 = 3); l2 = {L2}, weight_decay "
-                        f"{cfg['weight_decay']}{wd_note}"),
+                        f"second call (step0 = 3); l2 = {L2}; {wd}"),
                 ("compared", "every weight, bias and optimizer state value after each call, "
                              "loss_grad's gradients, loss_grad's loss and each call's "
                              "loss_sum"),
                 ("tolerance", "; ".join(f"{dn}: {t.ulps} ulp or {t.abs_eps} eps x the "
-                                        f"array's max" for dn, t in TOL.items()))]
+                                        f"group's max" for dn, t in TOL.items()))]
         for dn, w in worst.items():
             head.append((f"max error {dn}", f"{w['max_ulps']:.3g} ulp "
                                             f"({w['max_normwise_eps']:.3g} eps normwise), "
@@ -694,8 +704,10 @@ def run_train(ctx):
                                             f"{w['n_values']} values"))
         if failures:
             head.append(("first failure", failures[0]))
+        nw = "/".join(f"{w['max_normwise_eps']:.2g}" for w in worst.values())
         out.append({"name": name, "section": "train", "passed": passed,
-                    "verdict": "pass" if passed else "FAIL",
+                    "verdict": (f"pass ({nw} eps normwise, {'/'.join(worst)})" if passed
+                                else "FAIL"),
                     "rows": head + [("network", "max error per dtype")] + rows,
                     "stats": worst, "seconds": round(time.perf_counter() - t0, 3)})
     return out
