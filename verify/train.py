@@ -133,9 +133,9 @@ def prove_epoch(B=2, sizes=(2, 2, 2)):
         ok = (d - cf).applyfunc(sp.expand) == sp.zeros(*M.shape)
         tex = (rf"H_{{{int(name[2]) - 1}}}^\top dZ_{name[2]} + \lambda_{{eff}} {name}"
                if name[0] == "W" else rf"\mathbf 1^\top dZ_{name[2]}")
-        pr.add(rf"\partial J/\partial {name} = {tex}\ \text{{(all {len(M)} entries; "
+        pr.add(rf"\partial J/\partial {name} = {tex}\quad(\text{{all {len(M)} entries}};\ "
                rf"dZ_2 = \tfrac1B \partial\ell/\partial z,\ dZ_1 = dZ_2 W_2^\top \odot "
-               rf"g'(Z_1))}}", ok, "diff + expand, generic g and ell_i",
+               rf"g'(Z_1))", ok, "diff + expand, generic g and ell_i",
                None if ok else "failed")
     dpen = [sp.diff(l2e * pen, e) - l2e * e for W in Ws for e in W]
     pr.add(r"\nabla_W \tfrac{\lambda_{eff}}2 \textstyle\sum_l \lVert W_l\rVert^2 = "
@@ -665,7 +665,7 @@ def run_train(ctx):
                     "statement": "One step of train.pyx on a 2-2-2 network, 2 rows, generic "
                                  "activation g and per-row losses ell_i (undefined SymPy "
                                  f"functions): ${pr.derived}$; ${pr.closed}$.",
-                    "steps": [s.as_dict() for s in pr.steps],
+                    "steps": [dict(s.as_dict(), claim=f"${s.claim}$") for s in pr.steps],
                     "seconds": round(time.perf_counter() - t0, 3)})
     configs = [(i, label, cls_name, cfg) for i, (label, cls_name, cfg) in enumerate(_configs())
                if not ctx.only or ctx.wanted("train") or ctx.wanted(f"epoch {label}")
@@ -697,10 +697,13 @@ def run_train(ctx):
             if not r["passed"]:
                 passed = False
                 failures.append(f"{_spec_text(spec)}: {r['first_failure']}")
+        fused = cls_name == "SGD" and cfg["momentum"] == 0
         wd = ("weight_decay as the class sets it" if cfg["weight_decay"] else
               f"weight_decay {WD} (set in the config; the compiled rule applies it"
               + (")" if cls_name in ("SGD", "Adagrad", "RMSprop", "Adam") else
-                 ", the class fixes it at 0)") + " and 0 (float64 folds l2 into the rule)")
+                 ", the class fixes it at 0)") + " and 0 (" +
+              ("the fused step's bias update without decay" if fused else
+               "float64 folds l2 into the rule's weight decay") + ")")
         wd_cfg = dict(cfg, weight_decay=cfg["weight_decay"] or WD)
         head = [("update", f"$\\begin{{aligned}}"
                            f"{O.rule_latex(O.symbolic_rule(cls_name, wd_cfg))}"
