@@ -30,9 +30,9 @@ definitions, the per-row loss from its definition (its smooth piece at the point
 sparsemax and hinge), the gradients by ``sympy.diff`` of those expressions, the update
 from the symbolic rule. A point within ``BOUNDARY`` of a kink (activation, hinge, sparsemax
 support change) is refused and the data redrawn: there the rounded and the exact
-trajectories may take different pieces; so is a gradient coordinate below ``G_BOUNDARY``
-times its array's largest under a rule that normalizes by the gradients' root mean square
-(the step is then ill-conditioned in g).
+trajectories may take different pieces. So is a gradient that cancels by more than
+``COND_MAX`` under a rule that divides by the root of the squared gradients
+(``Replay._conditioning``: the exact step is ill-conditioned in g there).
 
 Before training, ``loss_grad`` (the full-batch objective with ``l2`` as given, and its
 gradient) is measured at the starting point the same way. Every weight, bias, optimizer
@@ -66,12 +66,9 @@ N_IN, N_HID, N_ROWS, BATCH = 3, 4, 7, 3
 L2, WD = 0.1, 0.05
 BOUNDARY = 1e-3            # refuse points this close to a kink (|z - kink|, |h|, ties)
 DPS = (50, 100)            # the replay's two precisions
-# Rules that divide by a root of the squared gradients are scale-free in g: where one
-# coordinate's gradient nearly cancels (|g| << the others) its relative rounding error,
-# large, goes into the step (a near-zero g of 2e-7 next to terms of size 1 gave 655 eps in
-# SklearnAdam). The exact function is ill-conditioned there: such draws are refused too.
+# Rules that divide by a root of the squared gradients: scale-free in g (Replay._conditioning)
 NORMALIZED = ("Adagrad", "RMSprop", "Adam", "AdamW", "NotesAdaGrad", "SklearnAdam")
-G_BOUNDARY = 1e-3
+COND_MAX = 1e4             # refuse their gradients that cancel by more than this
 # Committed tolerances per dtype: a value passes within ``ulps`` of its exact value or
 # within ``abs_eps`` eps of its group's largest; a loss within ``ulps``. Measured over 12
 # seeds of the full run: float64 <= 13 eps normwise, losses <= 21 ulp; float32 <= 23 eps
@@ -366,16 +363,26 @@ class Replay:
                                     sp_["margin"])
             data += val
             dZ.append([gv / B for gv in grad])          # the gradient of the MEAN loss
-        grads = [None] * L
+        grads, self.terms = [None] * L, [None] * L
+        aZ = [[abs(v) for v in row] for row in dZ]      # backprop in absolute values
         for l in range(L - 1, -1, -1):
             n, m = sz[l], sz[l + 1]
-            dZ = [[dZ[i][j] * self.acts[l][1](Z[l][i][j]) for j in range(m)]
-                  for i in range(B)]
-            dW = [sum(H[l][i][k] * dZ[i][j] for i in range(B)) + l2e * self.W[l][k * m + j]
+            d = [[self.acts[l][1](Z[l][i][j]) for j in range(m)] for i in range(B)]
+            dZ = [[dZ[i][j] * d[i][j] for j in range(m)] for i in range(B)]
+            aZ = [[aZ[i][j] * abs(d[i][j]) for j in range(m)] for i in range(B)]
+            W = self.W[l]
+            dW = [sum(H[l][i][k] * dZ[i][j] for i in range(B)) + l2e * W[k * m + j]
                   for k in range(n) for j in range(m)]
             db = [sum(dZ[i][j] for i in range(B)) for j in range(m)]
             grads[l] = (dW, db)
-            dZ = [[sum(dZ[i][j] * self.W[l][k * m + j] for j in range(m)) for k in range(n)]
+            # the sizes of the terms each gradient sums: its rounding error is of their
+            # order, however small the sum (a first-order running error bound)
+            self.terms[l] = ([sum(abs(H[l][i][k]) * aZ[i][j] for i in range(B))
+                              + abs(l2e * W[k * m + j]) for k in range(n) for j in range(m)],
+                             [sum(aZ[i][j] for i in range(B)) for j in range(m)])
+            dZ = [[sum(dZ[i][j] * W[k * m + j] for j in range(m)) for k in range(n)]
+                  for i in range(B)]
+            aZ = [[sum(aZ[i][j] * abs(W[k * m + j]) for j in range(m)) for k in range(n)]
                   for i in range(B)]
         return data / B, sum(w * w for W in self.W for w in W) / 2, grads
 
@@ -388,8 +395,25 @@ class Replay:
         reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
         for l in range(len(self.W)):
             for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
+                self._conditioning(vals, g, self.terms[l][p])
                 self._update(vals, g, self.st[2 * l + p], t)
         return reported * B
+
+    def _conditioning(self, vals, grads, terms):
+        """Rules that divide by a root of the squared gradients are scale-free in g: where
+        a gradient is a cancellation (|g| far below the sizes of the terms it sums), its
+        relative rounding error goes into the step, and the trajectory after it (a W2
+        gradient of 2.2e-7 from terms of size 1, under SklearnAdam, gave 655 eps). The
+        exact step is ill-conditioned there, so such a draw is refused like a kink. An
+        exact 0 (a class no row pushes, hinge's +-1/B cancelling) is computed exactly."""
+        if self.spec["cls_name"] not in NORMALIZED:
+            return
+        cfg = self.spec["cfg"]
+        wd = 0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"]
+        for g, w, tm in zip(grads, vals, terms):
+            ge = abs(g + wd * w)
+            if ge != 0 and ge * COND_MAX < tm + abs(wd * w):
+                raise _Boundary("a normalized step of a cancelling gradient")
 
     def loss_grad(self):
         """loss_grad over all rows: mean data loss + l2/2 sum ||W||^2 (l2 as given) and
@@ -404,13 +428,6 @@ class Replay:
 
     def _update(self, vals, grads, state, t):
         n = len(vals)
-        if self.spec["cls_name"] in NORMALIZED:
-            wd = 0 if self.spec["cls_name"] == "AdamW" else self.hyper[3]
-            geff = [abs(g + wd * w) for g, w in zip(grads, vals)]
-            # an exact 0 is structural (a dead unit, a class no row touches): computed
-            # as 0 by the kernel too, so it is no ill-conditioned cancellation
-            if any(0 < x < G_BOUNDARY * max(geff) for x in geff):
-                raise _Boundary("a near-zero gradient of a normalized rule")
         flat = state[0]
         for i in range(n):
             env = dict.fromkeys(_STATE, mpmath.mpf(0))
