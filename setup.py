@@ -2,6 +2,17 @@
 
 Every ``nnlib/_kernels/*.pyx`` becomes an extension module ``nnlib._kernels.<name>``.
 
+Templates
+---------
+Loops written once per kind (activation, optimizer rule) and the kind enums are Tempita
+templates, ``nnlib/_kernels/<name>.pyx.tp`` / ``.pxd.tp``, as scikit-learn writes its
+``_loss.pyx.tp``. Before anything is cythonized, each template is rendered next to itself
+(``<name>.pyx`` / ``<name>.pxd``, git-ignored) with the names of ``nnlib/_codes.py`` in
+scope, the one home of the kind codes (``nnlib/_kernels/_templates.py``). Rendering is
+cheap, so it runs on every build and a file is rewritten only when its text changes: a
+newer template or a changed code table always reaches the build, and an unchanged one
+leaves cythonize's incremental rebuild alone.
+
 Environment switches
 --------------------
 NNLIB_DEBUG=1   Cython bounds/initialization checks on, -O1 -g: the build the fuzz tests
@@ -15,6 +26,7 @@ lacks them still builds a working (single-threaded, portable) nnlib.
 """
 import glob
 import os
+import runpy
 import sys
 import tempfile
 
@@ -102,15 +114,20 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+KERNELS = os.path.join("nnlib", "_kernels")
+
+
 def extensions():
+    # a plain file, run by path: importing nnlib would need the kernels this build makes
+    runpy.run_path(os.path.join(KERNELS, "_templates.py"))["render_all"]()
     exts = []
-    for pyx in sorted(glob.glob(os.path.join("nnlib", "_kernels", "*.pyx"))):
+    for pyx in sorted(glob.glob(os.path.join(KERNELS, "*.pyx"))):
         name = os.path.splitext(pyx)[0].replace(os.sep, ".")
         exts.append(Extension(
             name, [pyx],
             # vmath.h (cimported through scalar.pxd) sits next to the kernels
-            include_dirs=[numpy.get_include(), os.path.join("nnlib", "_kernels")],
-            depends=glob.glob(os.path.join("nnlib", "_kernels", "*.h")),
+            include_dirs=[numpy.get_include(), KERNELS],
+            depends=glob.glob(os.path.join(KERNELS, "*.h")),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         ))
     return cythonize(

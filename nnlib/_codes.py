@@ -1,5 +1,12 @@
-"""Integer codes the compiled kernels use for activations (mirrors ``ActivationKind`` in
-``nnlib/_kernels/scalar.pxd``; tests/test_activations.py checks they agree)."""
+"""Integer codes the compiled kernels use for activations, losses and optimizer rules.
+
+This file is the one home of the codes: setup.py reads it (without importing nnlib) and
+renders the Cython enums ``ActivationKind``, ``LossKind`` and ``OptimKind`` from it
+(``nnlib/_kernels/codes.pxd.tp`` -> ``codes.pxd``), and the kernel templates generate one
+loop per kind listed here. The compiled ``nnlib._kernels.codes`` reports the values it
+was built with, so a build older than an edit here is caught by the tests. The module
+is plain Python with no imports, so the build can run it before anything is compiled.
+"""
 
 ACTIVATION_CODES = {
     "identity": 0,
@@ -26,8 +33,8 @@ def activation_code(name):
                          f"{sorted(ACTIVATION_CODES)}") from None
 
 
-# Loss codes (mirrors ``LossKind`` in ``nnlib/_kernels/loss_rows.pxd``; tests/test_losses.py
-# checks they agree). Class-label losses read integer labels, the others float targets.
+# Loss codes (``LossKind`` in the kernels: LOSS_ + the name without its ``_loss`` suffix).
+# Class-label losses read integer labels, the others float targets.
 LOSS_CODES = {
     "softmax_cross_entropy": 0,
     "squared_error": 1,
@@ -46,3 +53,31 @@ def loss_code(name):
     except (KeyError, TypeError):
         raise ValueError(f"unknown loss {name!r}; expected one of "
                          f"{sorted(LOSS_CODES)}") from None
+
+
+# Optimizer rule codes (``OptimKind`` in the kernels: OPT_ + the upper-case name).
+OPTIM_KINDS = {
+    "sgd": 0,               # torch.optim.SGD
+    "adagrad": 1,           # torch.optim.Adagrad
+    "rmsprop": 2,           # torch.optim.RMSprop
+    "adam": 3,              # torch.optim.Adam (amsgrad flag)
+    "adamw": 4,             # torch.optim.AdamW
+    "notes_momentum": 5,    # the notes: v <- (1-beta) v + beta g ; w <- w - lr v
+    "notes_adagrad": 6,     # the notes' AdaGrad with its stabilizer under the root
+    "sklearn_sgd": 7,       # scikit-learn's SGDOptimizer (v <- mu v - lr g; w += v)
+    "sklearn_adam": 8,      # scikit-learn's AdamOptimizer (lr_t bias-corrected, eps not)
+}
+
+# The kernels' C enums rendered from the tables above (nnlib/_kernels/codes.pxd.tp):
+# (enum type, constant prefix, name of the table here, the table).
+KERNEL_ENUMS = (
+    ("ActivationKind", "ACT_", "ACTIVATION_CODES", ACTIVATION_CODES),
+    ("LossKind", "LOSS_", "LOSS_CODES", LOSS_CODES),
+    ("OptimKind", "OPT_", "OPTIM_KINDS", OPTIM_KINDS),
+)
+
+
+def enum_constant(prefix, name):
+    """The kernels' C name of code ``name``, e.g. ``enum_constant("ACT_", "relu")`` is
+    ``"ACT_RELU"``; a loss drops its ``_loss`` suffix (``LOSS_HINGE``)."""
+    return prefix + name.removesuffix("_loss").upper()

@@ -130,3 +130,53 @@ def check_int_scalar(value, name, *, low=None):
     if low is not None and v < low:
         raise ValueError(f"{name} must be >= {low}; got {v}")
     return v
+
+
+def check_buffer(a, name, dtype, shape, writeable=False):
+    """``a`` must be a C-contiguous ndarray of ``dtype`` and ``shape`` (and writeable):
+    what the compiled training loop reads and writes through a raw pointer (TypeError
+    for the type or dtype, ValueError for the rest). Returns ``a``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array; got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} has dtype {a.dtype}; expected {np.dtype(dtype)}")
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {a.shape}; expected {tuple(shape)}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return a
+
+
+def check_epoch_data(sizes, weights, biases, X, y_target, y_label, label_loss):
+    """The arrays of a training epoch (``EpochSetup``, compiled and twin): X (N, sizes[0])
+    float32 or float64; L weights and biases of its dtype, writeable; targets
+    ``y_target`` (N, c), or (N, 0) and int64 labels in [0, c) for a class-label loss
+    (else ``y_label`` is any 1-d int64 array of length >= 1). Returns (dtype, N)."""
+    L = len(sizes) - 1
+    if not isinstance(X, np.ndarray) or X.ndim != 2:
+        raise ValueError("X must be a 2-d NumPy array")
+    dt, N = X.dtype, X.shape[0]
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"X must be float32 or float64; got {dt}")
+    check_buffer(X, "X", dt, (N, sizes[0]))
+    if len(weights) != L or len(biases) != L:
+        raise ValueError(f"the network has {L} layers; got {len(weights)} weights and "
+                         f"{len(biases)} biases")
+    for l in range(L):
+        check_buffer(weights[l], f"weights[{l}]", dt, (sizes[l], sizes[l + 1]), True)
+        check_buffer(biases[l], f"biases[{l}]", dt, (sizes[l + 1],), True)
+    c = sizes[L]
+    check_buffer(y_target, "y_target", dt, (N, 0 if label_loss else c))
+    if label_loss:
+        check_buffer(y_label, "y_label", np.int64, (N,))
+        if N and (y_label.min() < 0 or y_label.max() >= c):
+            raise ValueError(f"y_label must hold class indices in [0, {c}); got "
+                             f"{int(y_label.min())}..{int(y_label.max())}")
+    else:
+        if not (isinstance(y_label, np.ndarray) and y_label.ndim == 1
+                and y_label.shape[0] >= 1):
+            raise ValueError("y_label must be a 1-d int64 array of length >= 1")
+        check_buffer(y_label, "y_label", np.int64, y_label.shape)
+    return dt, N

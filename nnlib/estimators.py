@@ -74,7 +74,7 @@ import warnings
 
 import numpy as np
 
-from nnlib import _mlp_numpy as ref
+from nnlib._reference import mlp as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
@@ -520,7 +520,7 @@ class _BaseMLP(BaseModel):
 
 
 class _NumpyTrainer:
-    """Epochs and gradients in plain NumPy (nnlib._mlp_numpy): the reference."""
+    """Epochs and gradients in plain NumPy (nnlib._reference.mlp): the reference."""
 
     def __init__(self, est, cfg, Y):
         self.est, self.cfg, self.lr, self.step = est, cfg, cfg["learning_rate_init"], 0

@@ -7,8 +7,8 @@ Every optimizer updates a list of NumPy arrays in place::
         loss, grads = model.loss_and_grads(X, y)
         opt.step(model.params, grads)
 
-The update rules are compiled (``nnlib/_kernels/optim_rules.pxd``, shared with the compiled
-training loop) and have NumPy twins in ``nnlib/_reference/optim.py``.
+The update rules are compiled (``nnlib/_kernels/optim_rules.pxd.tp``, shared with the
+compiled training loop) and have NumPy twins in ``nnlib/_reference/optim.py``.
 
 Three families of rules
 -----------------------
@@ -67,6 +67,7 @@ import warnings
 
 import numpy as np
 
+from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
 from nnlib._threads import MAX_THREADS, PARALLEL_MIN_SIZE, resolve_threads
 from nnlib._validation import (DTypeError, FLOAT_DTYPES, NonFiniteError, ShapeError,
@@ -78,11 +79,6 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NotesMome
 
 CONFIG_FIELDS = _k.CONFIG_FIELDS
 
-# Mirrors the OptimKind enum of optim_rules.pxd (a test checks they agree).
-OPTIM_KINDS = {
-    "sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "adamw": 4,
-    "notes_momentum": 5, "notes_adagrad": 6, "sklearn_sgd": 7, "sklearn_adam": 8,
-}
 
 
 def _check_bool(value, name):

@@ -1,12 +1,14 @@
-"""The compiled training loop: epoch == a NumPy reference epoch, reproducibility, XOR,
-divergence handling, fit's options and bad input."""
+"""Sequential.fit and the compiled training loop: fit == the twin's epochs
+(nnlib._reference.train, through tests/_twin_fit.py), reproducibility, XOR, divergence
+handling, fit's options and bad input. The compiled epoch itself against its twin, case by
+case, is tests/test_train_twin.py."""
 import numpy as np
 import pytest
 
 import nnlib
-import nnlib._reference as R
 from nnlib import LabelError, NonFiniteError, ShapeError
 from nnlib.optim import SGD, Adam
+from tests._twin_fit import reference_fit
 
 N, D, HID, C = 23, 5, 7, 3
 
@@ -22,119 +24,37 @@ def _data(rng, loss="softmax_cross_entropy", c=C):
     return X, y
 
 
-def _np_loss_grad(z, y, loss):
-    """Independent NumPy statement of the two losses used here: mean and d mean / dz."""
-    B = z.shape[0]
-    if loss == "squared_error":
-        d = z - y
-        return 0.5 * np.sum(d * d) / B, d / B
-    s = z - z.max(axis=1, keepdims=True)
-    p = np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
-    value = -np.mean(np.log(p[np.arange(B), y]))
-    p[np.arange(B), y] -= 1
-    return value, p / B
-
-
-def _np_grads(model, params, X, y, loss, l2_eff):
-    Ws, bs = params[0::2], params[1::2]
-    Hs = [X]
-    for layer, W, b in zip(model.layers, Ws, bs):
-        Hs.append(R.dense_forward(Hs[-1], W, b, layer.activation))
-    value, dH = _np_loss_grad(Hs[-1], y, loss)
-    grads = [None] * len(params)
-    for i in range(len(Ws) - 1, -1, -1):
-        dX, dW, db = R.dense_backward(Hs[i], Ws[i], Hs[i + 1], dH,
-                                      model.layers[i].activation)
-        grads[2 * i], grads[2 * i + 1] = dW + l2_eff * Ws[i], db
-        dH = dX
-    value += 0.5 * l2_eff * sum(np.sum(W * W) for W in Ws)
-    return value, grads
-
-
-def _np_epochs(model, X, y, loss, batch_size, epochs, seed, rule, l2=0.0,
-               l2_per_batch=False):
-    """Reference fit: same permutations (np.random.default_rng(seed)), NumPy math."""
-    params = [p.copy() for p in model.params]
-    rng = np.random.default_rng(seed)
-    bufs = [np.zeros_like(p) for p in params]
-    losses = []
-    t = 0
-    for _ in range(epochs):
-        order = rng.permutation(X.shape[0])
-        total = 0.0
-        for s in range(0, X.shape[0], batch_size):
-            idx = order[s:s + batch_size]
-            B = len(idx)
-            value, grads = _np_grads(model, params, X[idx], y[idx], loss,
-                                     l2 / B if l2_per_batch else l2)
-            total += value * B
-            t += 1
-            rule(params, grads, bufs, t)
-        losses.append(total / X.shape[0])
-    return params, losses
-
-
-def _sgd(lr):
-    def rule(params, grads, bufs, t):
-        for p, g in zip(params, grads):
-            p -= lr * g
-    return rule
-
-
-def _momentum(lr, mu):
-    def rule(params, grads, bufs, t):        # torch.optim.SGD, dampening 0
-        for p, g, b in zip(params, grads, bufs):
-            if t == 1:
-                b[...] = g
-            else:
-                b[...] = mu * b + g
-            p -= lr * b
-    return rule
-
-
 CASES = [
-    # (id, loss, batch_size, optimizer factory, reference rule, l2, l2_per_batch)
-    ("sgd-b1", "softmax_cross_entropy", 1, lambda: SGD(lr=0.05), _sgd(0.05), 0.0, False),
-    ("sgd-b5", "softmax_cross_entropy", 5, lambda: SGD(lr=0.1), _sgd(0.1), 0.0, False),
-    ("sgd-full", "squared_error", N, lambda: SGD(lr=0.1), _sgd(0.1), 0.0, False),
-    ("sgd-l2", "softmax_cross_entropy", 4, lambda: SGD(lr=0.1), _sgd(0.1), 0.01, False),
-    ("sgd-alpha", "squared_error", 6, lambda: SGD(lr=0.05), _sgd(0.05), 0.5, True),
-    ("momentum-b1", "softmax_cross_entropy", 1, lambda: SGD(lr=0.02, momentum=0.9),
-     _momentum(0.02, 0.9), 0.0, False),
-    ("momentum-b8", "squared_error", 8, lambda: SGD(lr=0.05, momentum=0.5),
-     _momentum(0.05, 0.5), 0.1, False),
+    # (id, loss, batch_size, optimizer factory, l2, l2_per_batch)
+    ("sgd-b1", "softmax_cross_entropy", 1, lambda: SGD(lr=0.05), 0.0, False),
+    ("sgd-b5", "softmax_cross_entropy", 5, lambda: SGD(lr=0.1), 0.0, False),
+    ("sgd-full", "squared_error", N, lambda: SGD(lr=0.1), 0.0, False),
+    ("sgd-l2", "softmax_cross_entropy", 4, lambda: SGD(lr=0.1), 0.01, False),
+    ("sgd-alpha", "squared_error", 6, lambda: SGD(lr=0.05), 0.5, True),
+    ("momentum-b1", "softmax_cross_entropy", 1, lambda: SGD(lr=0.02, momentum=0.9), 0.0,
+     False),
+    ("momentum-b8", "squared_error", 8, lambda: SGD(lr=0.05, momentum=0.5), 0.1, False),
+    ("adam-b1", "softmax_cross_entropy", 1, lambda: Adam(lr=0.01), 0.0, False),
+    ("adam-b6", "softmax_cross_entropy", 6, lambda: Adam(lr=0.01), 0.0, False),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_compiled_epochs_match_numpy_reference(case, rng):
-    _, loss, bs, make_opt, rule, l2, per_batch = case
+def test_fit_matches_the_twin(case, rng):
+    """fit's epochs (seeded permutations, batches, L2, the update) are the twin's."""
+    _, loss, bs, make_opt, l2, per_batch = case
     X, y = _data(rng, loss)
     model = _model()
-    want, want_losses = _np_epochs(model, X, y, loss, bs, 3, 11, rule, l2, per_batch)
-    hist = model.fit(X, y, loss=loss, optimizer=make_opt(), epochs=3, batch_size=bs,
+    want, want_losses = reference_fit(model, X, y, loss, make_opt(), epochs=3,
+                                      batch_size=bs, random_state=11, l2=l2,
+                                      l2_per_batch=per_batch)
+    opt = make_opt()
+    hist = model.fit(X, y, loss=loss, optimizer=opt, epochs=3, batch_size=bs,
                      random_state=11, l2=l2, l2_per_batch=per_batch)
+    assert opt.t == 3 * -(-N // bs)
     for got, ref in zip(model.params, want):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(hist["loss"], want_losses, rtol=1e-10)
-
-
-@pytest.mark.parametrize("bs", [1, 6])
-def test_compiled_adam_matches_python_optimizer_steps(bs, rng):
-    """The non-fused path (optim_update with state) against opt.step on NumPy grads."""
-    X, y = _data(rng)
-    model = _model()
-    ref_opt = Adam(lr=0.01)
-
-    def rule(params, grads, bufs, t):
-        ref_opt.step(params, grads)
-
-    want, _ = _np_epochs(model, X, y, "softmax_cross_entropy", bs, 2, 3, rule)
-    opt = Adam(lr=0.01)
-    model.fit(X, y, optimizer=opt, epochs=2, batch_size=bs, random_state=3)
-    assert opt.t == ref_opt.t == 2 * -(-N // bs)
-    for got, ref in zip(model.params, want):
-        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
 
 
 def test_float32_epoch_close_to_float64(rng):
@@ -166,14 +86,10 @@ def test_single_thread_runs_are_bitwise_reproducible(bs, rng):
 def test_shuffle_false_uses_the_given_order(rng):
     X, y = _data(rng)
     model = _model()
-    rule = _sgd(0.1)
-    params = [p.copy() for p in model.params]
-    for s in range(0, N, 4):
-        _, grads = _np_grads(model, params, X[s:s + 4], y[s:s + 4],
-                             "softmax_cross_entropy", 0.0)
-        rule(params, grads, None, 0)
+    want, _ = reference_fit(model, X, y, "softmax_cross_entropy", SGD(lr=0.1), epochs=1,
+                            batch_size=4, shuffle=False)
     model.fit(X, y, optimizer=SGD(lr=0.1), batch_size=4, shuffle=False)
-    for got, ref in zip(model.params, params):
+    for got, ref in zip(model.params, want):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 

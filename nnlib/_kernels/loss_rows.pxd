@@ -60,13 +60,9 @@ from cython cimport floating
 
 from nnlib._kernels.scalar cimport nn_exp, nn_log1p_unit, nn_select
 
-# Loss codes. Mirrored by LOSS_CODES in nnlib/_codes.py (a test checks they agree).
-cdef enum LossKind:
-    LOSS_SOFTMAX_CROSS_ENTROPY = 0
-    LOSS_SQUARED_ERROR = 1
-    LOSS_LOGISTIC = 2
-    LOSS_SPARSEMAX = 3
-    LOSS_HINGE = 4
+# The loss codes live in nnlib/_codes.py (codes.pxd is rendered from it).
+from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQUARED_ERROR,
+                                   LOSS_LOGISTIC, LOSS_SPARSEMAX, LOSS_HINGE)
 
 # Rows up to this length are sorted by insertion sort (fewer moves than heapsort for the
 # handful of classes typical of an output layer), longer ones by heapsort.

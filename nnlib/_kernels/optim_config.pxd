@@ -8,6 +8,7 @@ optimizer rules, the standalone step (``optim.pyx``) and the training epoch
 read in one place.
 """
 from libc.string cimport memset
+from nnlib._kernels.codes cimport N_OPTIM_KINDS
 from nnlib._kernels.optim_rules cimport OptimConfig
 
 cdef inline tuple config_fields():
@@ -23,6 +24,6 @@ cdef inline OptimConfig config_from_dict(dict d) except *:
     if missing:
         raise ValueError(f"optimizer config lacks {missing}")
     cfg = d
-    if not 0 <= cfg.kind <= 8:
+    if not 0 <= cfg.kind < N_OPTIM_KINDS:
         raise ValueError(f"unknown optimizer kind {cfg.kind}")
     return cfg

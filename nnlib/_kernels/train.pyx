@@ -50,9 +50,12 @@ from cython cimport floating
 cimport numpy as cnp
 import numpy as np
 
+from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
+from nnlib._validation import check_buffer as _check_array, check_epoch_data
 
+from nnlib._kernels.codes cimport N_ACTIVATION_CODES, N_LOSS_CODES
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch
@@ -72,10 +75,8 @@ cdef enum:
     STATUS_NONFINITE_UPDATE = 3     # only with check_updates (a replay)
     STATUS_BAD_LABEL = 4            # a label left [0, c) after the setup checked it
 
-# Codes the loop reads (nnlib/_codes.py holds the names; tests check the counts agree).
-cdef int N_ACTIVATION_KINDS = 8
-cdef int N_LOSS_KINDS = 5
-cdef tuple LABEL_LOSS_KINDS = (0, 3, 4)     # softmax_cross_entropy, sparsemax, hinge
+# The losses that read class labels, by code (nnlib/_codes.py holds the codes).
+cdef tuple LABEL_LOSS_KINDS = tuple(LOSS_CODES[name] for name in CLASS_LABEL_LOSSES)
 
 
 cdef struct NetShape:
@@ -236,24 +237,14 @@ cdef class _Pointers:
         free(self.p)
 
 
-def _check_array(a, name, dtype, shape, writeable):
-    """``a`` must be a C-contiguous ndarray of ``dtype`` and ``shape`` (and writeable):
-    the compiled loop reads and writes it through a raw pointer."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array; got {type(a).__name__}")
-    if a.dtype != dtype:
-        raise TypeError(f"{name} has dtype {a.dtype}; expected {np.dtype(dtype)}")
-    if a.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {a.shape}; expected {tuple(shape)}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous")
-    if writeable and not a.flags.writeable:
-        raise ValueError(f"{name} must be writeable")
-    return a
-
-
+# The docstrings of Network and Workspace open with their signature in CPython's
+# text-signature form (``Name(...)``, then ``--``): inspect.signature and help() read it
+# there, as they cannot see a __cinit__ (tests/test_twins.py compares it with the twin's).
 cdef class Network:
-    """Layer widths and activations of a dense network, as the compiled loop reads them.
+    """Network(sizes, kinds, aparams)
+--
+
+    Layer widths and activations of a dense network, as the compiled loop reads them.
 
     Parameters
     ----------
@@ -283,7 +274,7 @@ cdef class Network:
                              f"parameters; got {len(sz)}, {len(kd)}, {len(ap)}")
         if (sz < 1).any():
             raise ValueError(f"layer sizes must be >= 1; got {sz.tolist()}")
-        if ((kd < 0) | (kd >= N_ACTIVATION_KINDS)).any():
+        if ((kd < 0) | (kd >= N_ACTIVATION_CODES)).any():
             raise ValueError(f"unknown activation code in {kd.tolist()}")
         if not np.isfinite(ap).all():
             raise ValueError(f"activation parameters must be finite; got {ap.tolist()}")
@@ -308,7 +299,10 @@ cdef class Network:
 
 
 cdef class Workspace:
-    """The buffers one training step writes, for batches of up to ``rows`` rows.
+    """Workspace(sizes, rows, n_target_cols, dtype)
+--
+
+    The buffers one training step writes, for batches of up to ``rows`` rows.
 
     Parameters
     ----------
@@ -468,36 +462,12 @@ cdef class EpochSetup:
         cdef Py_ssize_t l, L = network.n_layers
         sizes = network.sizes
         _blas.load()        # the loop's products call through pointers resolved here
-        if not isinstance(X, np.ndarray) or X.ndim != 2:
-            raise ValueError("X must be a 2-d NumPy array")
-        dt = X.dtype
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"X must be float32 or float64; got {dt}")
-        N = X.shape[0]
-        _check_array(X, "X", dt, (N, sizes[0]), False)
-        weights, biases = list(weights), list(biases)
-        if len(weights) != L or len(biases) != L:
-            raise ValueError(f"the network has {L} layers; got {len(weights)} weights and "
-                             f"{len(biases)} biases")
-        for l in range(L):
-            _check_array(weights[l], f"weights[{l}]", dt, (sizes[l], sizes[l + 1]), True)
-            _check_array(biases[l], f"biases[{l}]", dt, (sizes[l + 1],), True)
-        if not 0 <= loss_kind < N_LOSS_KINDS:
+        if not 0 <= loss_kind < N_LOSS_CODES:
             raise ValueError(f"unknown loss code {loss_kind}")
         label_loss = loss_kind in LABEL_LOSS_KINDS
-        c = sizes[L]
-        tcols = 0 if label_loss else c
-        _check_array(y_target, "y_target", dt, (N, tcols), False)
-        if label_loss:
-            _check_array(y_label, "y_label", np.int64, (N,), False)
-            if N and (y_label.min() < 0 or y_label.max() >= c):
-                raise ValueError(f"y_label must hold class indices in [0, {c}); got "
-                                 f"{int(y_label.min())}..{int(y_label.max())}")
-        else:
-            if not (isinstance(y_label, np.ndarray) and y_label.ndim == 1
-                    and y_label.shape[0] >= 1):
-                raise ValueError("y_label must be a 1-d int64 array of length >= 1")
-            _check_array(y_label, "y_label", np.int64, y_label.shape, False)
+        weights, biases = list(weights), list(biases)
+        dt, N = check_epoch_data(sizes, weights, biases, X, y_target, y_label, label_loss)
+        tcols = 0 if label_loss else sizes[L]
         if workspace.sizes != sizes or workspace.dtype != dt:
             raise ValueError(f"the workspace is for sizes {list(workspace.sizes)} "
                              f"{workspace.dtype}; the network has {list(sizes)} {dt}")
@@ -538,7 +508,7 @@ cdef class EpochSetup:
         c_.N, c_.tcols, c_.batch_size = N, tcols, batch_size
         # labels are read from the caller's array, which the caller may change while the
         # loop runs: each one is copied into the workspace and checked there before use
-        c_.n_out = c if label_loss else 1
+        c_.n_out = sizes[L] if label_loss else 1
         c_.ylb = <long long*>cnp.PyArray_DATA(workspace.yl)
         c_.work = <double*>cnp.PyArray_DATA(workspace.work)
         c_.lwork = cnp.PyArray_DATA(workspace.lwork)

@@ -1,7 +1,11 @@
-"""NumPy twins of every compiled kernel in :mod:`nnlib.functional`.
+"""NumPy twins of nnlib's compiled entry points: plain NumPy, written to be read, the
+tests' oracle and the statement of the math next to the fast code.
 
-Same names, same signatures (a test enforces it); plain NumPy, written to be read. They
-are the tests' oracle and the statement of the math next to the fast code.
+This package namespace holds the twins of the kernels of :mod:`nnlib.functional`; the
+submodules ``optim`` and ``train`` are the twins of ``nnlib._kernels.optim`` and
+``nnlib._kernels.train`` (the optimizer steps, the training epoch and its loss and
+gradients). Same names, same signatures: tests/test_twins.py enforces it. ``mlp`` states
+scikit-learn's MLP training, which the estimators reproduce.
 """
 from nnlib._reference.activations import *  # noqa: F401,F403
 from nnlib._reference import activations as _activations

@@ -1,23 +1,24 @@
-"""NumPy twins of the compiled optimizer rules (``nnlib/_kernels/optim_rules.pxd``).
+"""NumPy twins of the compiled optimizer rules (``nnlib/_kernels/optim_rules.pxd.tp``) and
+of the entry points of ``nnlib._kernels.optim``, with their signatures.
 
-``optim_step(config, param, grad, state, step, n_threads)`` has the signature of the
-compiled ``nnlib._kernels.optim.optim_step``: one in-place update of the flat ``param``
-and its ``state`` rows. Each rule is written once, below, as the plain formula (in
-float64, stored back in the arrays' dtype); the tests run 100-step trajectories of the
-compiled kernel against these, and these against ``torch.optim`` and scikit-learn.
+``optim_step(config, param, grad, state, step, n_threads)``: one in-place update of the
+flat ``param`` and its ``state`` rows. ``optim_step_arrays(config, params, grads, states,
+step, n_threads, parallel_min_size)``: one update of every parameter array, all or
+nothing (a step that would overflow is refused before any array changes).
+
+Each rule is written once, below, as the plain formula (in float64, stored back in the
+arrays' dtype); the tests run 100-step trajectories of the compiled kernel against
+these, and these against ``torch.optim`` and scikit-learn.
 
 Symbols: ``w`` parameter, ``g`` gradient (after L2 weight decay ``g + wd w``), ``t`` the
 1-based step.
 """
 import numpy as np
 
-__all__ = ["optim_step", "state_slots", "KINDS"]
+from nnlib._codes import OPTIM_KINDS as KINDS
+from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
-# Mirrors the OptimKind enum (tests/test_optim.py checks the two agree).
-KINDS = {
-    "sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "adamw": 4,
-    "notes_momentum": 5, "notes_adagrad": 6, "sklearn_sgd": 7, "sklearn_adam": 8,
-}
+__all__ = ["optim_step", "optim_step_arrays", "state_slots", "KINDS"]
 
 
 def state_slots(config):
@@ -136,3 +137,57 @@ def optim_step(config, param, grad, state, step, n_threads):
             g = g + wd * w                       # L2 penalty's gradient
     param[...] = _RULES[c["kind"]](c, w, g, S, step)
     state[...] = S
+
+
+def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_min_size):
+    """One update of every array of ``params`` (any shapes, C-contiguous) and its state
+    ``(slots, size)``, in place; NumPy twin of the compiled fast path of
+    ``Optimizer.step``. ``n_threads`` and ``parallel_min_size`` are accepted and ignored.
+
+    All or nothing: if the step would turn an element whose param, gradient and state are
+    finite into inf or NaN (a gradient whose square overflows Adagrad's, RMSprop's or
+    Adam's state, an ``lr * g`` beyond the dtype's range), NonFiniteError names it and no
+    array changes. A non-finite input gives non-finite output in its own elements only.
+    """
+    if not len(params) == len(grads) == len(states):
+        raise ValueError(f"got {len(params)} params, {len(grads)} grads and "
+                         f"{len(states)} states")
+    if step < 1 or n_threads < 1:
+        raise ValueError(f"step and n_threads must be >= 1; got {step}, {n_threads}")
+    slots = state_slots(config)
+    updated = []
+    for i, (p, g, s) in enumerate(zip(params, grads, states)):
+        g = _check_arrays(i, p, np.asarray(g), s, slots)
+        new_p, new_s = p.reshape(-1).copy(), s.copy()
+        with np.errstate(over="ignore", invalid="ignore"):     # found and refused below
+            optim_step(config, new_p, g.reshape(-1), new_s, step, 1)
+        was_finite = (np.isfinite(p.reshape(-1)) & np.isfinite(g.reshape(-1))
+                      & np.isfinite(s).all(axis=0))
+        bad = np.flatnonzero(was_finite & ~(np.isfinite(new_p)
+                                            & np.isfinite(new_s).all(axis=0)))
+        if bad.size:
+            raise NonFiniteError(f"step {step}: params[{i}] element {bad[0]} would become "
+                                 f"non-finite from finite values; nothing was updated")
+        updated.append((new_p, new_s))
+    for p, s, (new_p, new_s) in zip(params, states, updated):
+        p.reshape(-1)[...] = new_p          # a view: p is C-contiguous
+        s[...] = new_s
+
+
+def _check_arrays(i, p, g, s, slots):
+    """What the compiled ``optim_step_arrays`` checks before it touches any array."""
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"params[{i}] must be a NumPy array (updated in place)")
+    if p.dtype not in (np.float32, np.float64):
+        raise DTypeError(f"params[{i}] must be float32 or float64; got {p.dtype}")
+    if not (p.flags.c_contiguous and p.flags.writeable):
+        raise ValueError(f"params[{i}] must be C-contiguous and writeable")
+    if g.dtype != p.dtype or s.dtype != p.dtype:
+        raise DTypeError(f"grads[{i}] and its state must have params[{i}]'s dtype")
+    if g.shape != p.shape or s.shape != (slots, p.size):
+        raise ShapeError(f"grads[{i}] must have shape {p.shape} and its state "
+                         f"({slots}, {p.size})")
+    if not (s.flags.c_contiguous and s.flags.writeable):
+        raise ValueError(f"the optimizer state of params[{i}] must be C-contiguous and "
+                         "writable")
+    return np.ascontiguousarray(g)

@@ -3,7 +3,8 @@
 Shapes: X (n, n_in), W (n_in, n_out), b (n_out,), H (n, n_out). float32 and float64 are
 kept (W's dtype; float X or b of the other precision is an error, integer input is
 converted). Matrix products go to BLAS for large sizes and to compiled loops for small
-ones; the bias and activation are applied in the same pass (see nnlib/_kernels/dense.pxd).
+ones; the bias and activation are applied in the same pass (see
+nnlib/_kernels/dense.pxd.tp).
 """
 import numpy as np
 
