@@ -486,7 +486,9 @@ def _data(spec, rng):
 
 
 def _compiled_run(api, spec, d, dt):
-    """Run the compiled epoch; returns (returns of both calls, {name: final array})."""
+    """loss_grad at the start, then the two run_epoch calls, in dtype ``dt``. Returns
+    ((run_epoch's two returns, loss_grad's), {name: loss_grad gradient}, weights, biases,
+    states), the arrays as the compiled code left them."""
     from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
     cfg = spec["cfg"]
     net = api.Network(spec["sizes"], [ACTIVATION_CODES[a.name] for a in spec["acts"]],
