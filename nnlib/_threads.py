@@ -1,4 +1,4 @@
-"""Choosing ``n_threads`` for the compiled loops, and BLAS's thread count during training."""
+"""Thread policy: ``n_threads`` of the compiled loops, BLAS's thread count in training."""
 import math
 import os
 import threading

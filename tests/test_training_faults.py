@@ -386,10 +386,6 @@ worker.join()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="run_epoch range-checks the caller's order once and "
-                   "reads it again without the GIL: another thread changing it mid-epoch "
-                   "makes the loop read X at row 1e15 (segfault); labels got this fix, "
-                   "the order did not")
 def test_an_order_changed_by_another_thread_is_never_read_out_of_bounds():
     """The compiled epoch releases the GIL, so by the design it reads only buffers it owns
     or has copied and checked. Another thread writing row indices far out of range into
@@ -425,9 +421,6 @@ except ValueError as exc:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="EpochSetup takes any n_threads >= 1 unclamped "
-                   "(resolve_threads clamps to MAX_THREADS elsewhere); OpenMP then asks "
-                   "for 10^6 threads and the process segfaults")
 def test_a_huge_thread_count_in_epoch_setup_is_clamped_or_refused():
     import subprocess
     import sys
@@ -451,9 +444,6 @@ def _long_setup(seed=0, n=200_000):
     return train, model, setup, np.arange(n, dtype=np.int64)
 
 
-@pytest.mark.xfail(strict=True, reason="two threads may call run_epoch on one EpochSetup "
-                   "at once: both write the same workspace and weights without a lock and "
-                   "the result is neither epoch order (design: lock or refuse)")
 def test_two_threads_on_one_epoch_setup_are_refused_or_serialized():
     train, model, setup, order = _long_setup()
     errors, barrier = [], threading.Barrier(2)
@@ -475,10 +465,6 @@ def test_two_threads_on_one_epoch_setup_are_refused_or_serialized():
     _assert_same(model.params, replay.params)
 
 
-@pytest.mark.xfail(strict=True, reason="Sequential.fit documents no concurrency rule and "
-                   "neither locks nor refuses a second fit of the same model: two threads "
-                   "train the same weights at once (Hogwild) and the result equals no "
-                   "sequential order")
 def test_two_fits_of_one_model_in_threads_are_refused_or_serialized():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((100_000, 16))
@@ -518,11 +504,6 @@ class _FixedCut:
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="TrainingRun sums each piece's loss_sum in Python "
-                   "(total += p_total), so the epoch's reported loss depends on where the "
-                   "timing-driven PieceClock cuts it: history['loss'] and the estimators' "
-                   "loss_curve_ (which drive n_iter_no_change, early stopping and "
-                   "ReduceOnPlateau) differ in the last bits between identical runs")
 def test_the_reported_epoch_loss_does_not_depend_on_how_the_epoch_is_cut():
     from nnlib.training import TrainingRun
     rng = np.random.default_rng(0)
@@ -539,9 +520,6 @@ def test_the_reported_epoch_loss_does_not_depend_on_how_the_epoch_is_cut():
     assert len(set(sums)) == 1, sums
 
 
-@pytest.mark.xfail(strict=True, reason="a callback changing the optimizer's state layout "
-                   "(SGD momentum 0 -> 0.9) fails inside EpochSetup.set_optimizer with a "
-                   "message about 'states[0]', an internal the user of fit never passed")
 def test_changing_the_optimizer_state_layout_mid_fit_names_the_optimizer_not_states():
     X, y = _data()
     opt = optim.SGD(lr=0.1)
