@@ -70,14 +70,31 @@ OPTIM_KINDS = {
 
 # The kernels' C enums rendered from the tables above (nnlib/_kernels/codes.pxd.tp):
 # (enum type, constant prefix, name of the table here, the table).
+# What one compiled epoch call (nnlib._kernels.train.run_epoch) reports. A step that
+# meets a non-finite loss or gradient, or a label or row index outside its range (the
+# caller changed the array while the loop ran), is not applied; with check_updates,
+# nonfinite_update means the step after those counted was applied and made a weight or
+# optimizer state non-finite.
+EPOCH_STATUS = {
+    "ok": 0,
+    "nonfinite_loss": 1,
+    "nonfinite_gradient": 2,
+    "nonfinite_update": 3,
+    "bad_label": 4,
+    "bad_order": 5,
+}
+
 KERNEL_ENUMS = (
     ("ActivationKind", "ACT_", "ACTIVATION_CODES", ACTIVATION_CODES),
     ("LossKind", "LOSS_", "LOSS_CODES", LOSS_CODES),
     ("OptimKind", "OPT_", "OPTIM_KINDS", OPTIM_KINDS),
+    ("EpochStatus", "STATUS_", "EPOCH_STATUS", EPOCH_STATUS),
 )
 
 
 def enum_constant(prefix, name):
     """The kernels' C name of code ``name``, e.g. ``enum_constant("ACT_", "relu")`` is
     ``"ACT_RELU"``; a loss drops its ``_loss`` suffix (``LOSS_HINGE``)."""
-    return prefix + name.removesuffix("_loss").upper()
+    if prefix == "LOSS_":
+        name = name.removesuffix("_loss")
+    return prefix + name.upper()

@@ -1,5 +1,6 @@
-"""Choosing ``n_threads`` for the compiled loops, BLAS's thread count during training, and
-which objects a running fit owns (the thread policy; README "Threads and concurrency")."""
+"""Thread policy: ``n_threads`` of the compiled loops, BLAS's thread count in training,
+which objects a running fit owns, and what a fork()ed child may use (README "Threads and
+concurrency")."""
 import math
 import os
 import threading

@@ -19,8 +19,9 @@ class History:
         Epochs completed.
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
     nonfinite : None or dict
-        When training stopped on a non-finite loss or gradient: the epoch, the step
-        within it, and what was non-finite. The weights are those of the last finite step.
+        When training stopped on a non-finite loss or gradient, or on an update that
+        overflowed the weights or the optimizer state: the epoch, the step within it,
+        and what was non-finite. The weights are those of the last finite step.
 
     Examples
     --------
@@ -56,17 +57,18 @@ class EarlyStopping:
         keys ``patience`` (5), ``min_delta`` (0.0), ``monitor`` ("val_loss" with
         validation data, else "loss"; a name ending in "accuracy" is maximized) and
         ``restore_best`` (True: put back the best epoch's weights when stopping).
-    has_validation : bool
-        Whether fit has validation data (a ``val_`` monitor needs it).
+    metrics : collection of str
+        The names fit logs each epoch ("loss", and with validation data "val_loss" and,
+        for classification losses, "val_accuracy"); the monitor must be one of them.
 
     Examples
     --------
-    >>> stop = EarlyStopping({"patience": 1}, has_validation=False)
+    >>> stop = EarlyStopping({"patience": 1}, metrics={"loss"})
     >>> [stop.update(e, {"loss": v}, []) for e, v in enumerate([1.0, 0.5, 0.6, 0.7])]
     [False, False, False, True]
     """
 
-    def __init__(self, spec, has_validation):
+    def __init__(self, spec, metrics):
         self.active = spec is not None and spec is not False
         if not self.active:
             return
@@ -83,10 +85,12 @@ class EarlyStopping:
         self.patience = check_int_scalar(spec.get("patience", 5), "patience", low=0)
         self.min_delta = check_real_scalar(spec.get("min_delta", 0.0), "min_delta",
                                            low=0.0)
-        self.monitor = spec.get("monitor", "val_loss" if has_validation else "loss")
-        if self.monitor.startswith("val_") and not has_validation:
-            raise ValueError(f"early_stopping monitors {self.monitor!r} but there is no "
-                             f"validation data")
+        self.monitor = spec.get("monitor", "val_loss" if "val_loss" in metrics else "loss")
+        if self.monitor not in metrics:
+            why = (" (there is no validation data)" if str(self.monitor).startswith("val_")
+                   and "val_loss" not in metrics else "")
+            raise ValueError(f"early_stopping monitors {self.monitor!r}, which fit does "
+                             f"not log{why}; it logs {sorted(metrics)}")
         self.mode_max = self.monitor.endswith("accuracy")
         self.restore_best = bool(spec.get("restore_best", True))
         self.best = None

@@ -80,6 +80,7 @@ import numpy as np
 from nnlib._reference import mlp as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
+from nnlib._codes import loss_code
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels, labels_to_index)
 from nnlib._plateau import improves
@@ -403,6 +404,10 @@ class _BaseMLP(BaseModel):
         solver = cfg["solver"]
         if not incremental or getattr(self, "_trainer", None) is None:
             self._trainer = self._engine_for()(self, cfg, Y)
+        else:
+            # partial_fit keeps the optimizer and its state, but alpha and activation
+            # set between calls apply from this call on (as in scikit-learn)
+            self._trainer.cfg = cfg
         trainer = self._trainer
         early = cfg["early_stopping"]
         if early:
@@ -640,7 +645,7 @@ class _CompiledTrainer:
         else:                                   # 'gd' (and lbfgs, which only asks grads)
             self.opt = optim.SGD(lr=lr)
         self.loss = self._LOSSES[est.out_activation_]
-        self._run = None
+        self._run, self._run_key = None, None
 
     @property
     def lr(self):
@@ -659,7 +664,8 @@ class _CompiledTrainer:
         cached = self.__dict__.get("_cached_model")
         if cached is not None and len(cached.layers) == len(e.coefs_) and all(
                 layer.W is W and layer.b is b for layer, W, b in
-                zip(cached.layers, e.coefs_, e.intercepts_)):
+                zip(cached.layers, e.coefs_, e.intercepts_)) and \
+                cached.layers[0].activation == self.cfg["activation"]:
             return cached
         layers = []
         for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
@@ -674,7 +680,7 @@ class _CompiledTrainer:
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_cached_model", None)     # rebuilt on demand from the estimator
-        state["_run"] = None
+        state["_run"], state["_run_key"] = None, None
         return state
 
     def _targets(self, Y):
@@ -686,7 +692,7 @@ class _CompiledTrainer:
             return (np.empty((Y.shape[0], 0), self.est.coefs_[0].dtype),
                     np.ascontiguousarray(Y, dtype=np.int64), 1.0)
         scale = 1.0 / Y.shape[1] if self.loss == "squared_error" else 1.0
-        return np.ascontiguousarray(Y), np.zeros(1, np.int64), scale
+        return self._as_model_dtype(Y), np.zeros(1, np.int64), scale
 
     def epoch(self, X, Y, order, batch):
         """One epoch over the rows ``order`` of X in batches of ``batch``; returns the
@@ -694,13 +700,15 @@ class _CompiledTrainer:
         while X, Y and the batch stay the same (``close`` ends it)."""
         from nnlib.training import TrainingRun
         run = self._run
-        if run is None or run.setup.X is not X or self._run_key != (id(Y), batch):
+        if run is None or self._run_key[0] is not X or self._run_key[1] is not Y or \
+                self._run_key[2] != batch:
             self.close()
             yt, yl, scale = self._targets(Y)
-            run = TrainingRun(self._model(), X, yt, yl, self.loss, self.opt,
-                              batch_size=batch, l2=self.cfg["alpha"], l2_per_batch=True,
-                              loss_scale=scale).__enter__()
-            self._run, self._run_key = run, (id(Y), batch)
+            # a warm start may bring X in the other float dtype: train in the model's
+            run = TrainingRun(self._model(), self._as_model_dtype(X), yt, yl, self.loss,
+                              self.opt, batch_size=batch, l2=self.cfg["alpha"],
+                              l2_per_batch=True, loss_scale=scale).__enter__()
+            self._run, self._run_key = run, (X, Y, batch)
         result = run.run_epoch(np.ascontiguousarray(order, dtype=np.int64))
         if result.fault is not None:
             raise ValueError(f"Solver produced non-finite parameter weights: the "
@@ -714,47 +722,70 @@ class _CompiledTrainer:
         """End the current training run (restores BLAS's thread count)."""
         if self._run is not None:
             self._run.close()
-            self._run = None
+            self._run, self._run_key = None, None
 
-    def lbfgs_objective(self, X, Y, l2):
-        """``theta -> (loss, gradient)`` over all rows for L-BFGS (float64 vectors in
-        the order coefs_ then intercepts_), with ``l2 / 2 * sum ||W||^2``; the
-        estimator's coefs_/intercepts_ become views of one flat buffer that each call
-        overwrites, and one workspace serves every call."""
+    def _as_model_dtype(self, X):
+        return np.ascontiguousarray(X, dtype=self.est.coefs_[0].dtype)
+
+    def _objective(self, X, Y, l2, dWs, dbs):
+        """``params -> penalized loss`` over all rows, writing the gradient into dWs,
+        dbs: a closure over one compiled full-batch setup on the estimator's current
+        coefs_/intercepts_. scikit-learn's multi-output squared loss is the mean over
+        the k outputs with the gradient of the sum, its penalty added in NumPy as
+        scikit-learn adds it (so the sums round as they do there)."""
         from nnlib.training import compiled_train, network_of
         train = compiled_train()
         e = self.est
+        X = self._as_model_dtype(X)
+        yt, yl, scale = self._targets(Y)
+        multi = self.loss == "squared_error" and yt.shape[1] > 1
+        model = self._model()
+        setup = train.EpochSetup(
+            network_of(model), list(e.coefs_), list(e.intercepts_), None, X, yt, yl,
+            train.Workspace(model._sizes(), X.shape[0], yt.shape[1], X.dtype),
+            loss_kind=loss_code(self.loss), batch_size=X.shape[0],
+            l2=0.0 if multi else l2)
+
+        def objective():
+            value, _ = train.loss_grad(setup, dWs, dbs)
+            if multi:
+                for dW, W in zip(dWs, e.coefs_):
+                    dW += l2 * W
+                penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in e.coefs_)
+                value = value / yt.shape[1] + 0.5 * l2 * penalty
+            return value
+
+        return objective
+
+    def lbfgs_objective(self, X, Y, l2):
+        """``theta -> (loss, gradient)`` over all rows for L-BFGS (float64 vectors in
+        the order coefs_ then intercepts_), with ``l2 / 2 * sum ||W||^2``. For the
+        minimization the estimator's coefs_/intercepts_ become views of one flat buffer
+        (in X's dtype, as scikit-learn's unpacking leaves them) that each call
+        overwrites, and one workspace serves every call."""
+        e = self.est
         shapes = [W.shape for W in e.coefs_] + [b.shape for b in e.intercepts_]
-        flat = np.concatenate([p.ravel() for p in e.coefs_ + e.intercepts_])
+        flat = np.concatenate([p.ravel() for p in e.coefs_ + e.intercepts_]).astype(
+            X.dtype, copy=False)
         gflat = np.empty_like(flat)
         params, grads = _views(flat, shapes), _views(gflat, shapes)
         L = len(e.coefs_)
         e.coefs_, e.intercepts_ = params[:L], params[L:]
-        model = self._model()
-        yt, yl, scale = self._targets(Y)
-        from nnlib._codes import loss_code
-        setup = train.EpochSetup(network_of(model), params[:L], params[L:], None, X, yt,
-                                 yl, train.Workspace(model._sizes(), X.shape[0],
-                                                     yt.shape[1], X.dtype),
-                                 loss_code(self.loss), X.shape[0], 1.0, l2,
-                                 loss_scale=scale)
+        loss = self._objective(X, Y, l2, grads[:L], grads[L:])
 
         def objective(theta):
             flat[...] = theta
-            value, _ = train.loss_grad(setup, grads[:L], grads[L:])
-            return value, gflat.astype(np.float64)      # a copy: scipy may keep it
+            return loss(), gflat.astype(np.float64)      # a copy: scipy may keep it
 
         return objective
 
     def loss_and_grads(self, X, Y, l2):
-        """Penalized loss over all rows with ``l2 / 2 * sum ||W||^2``; (loss, dWs, dbs)
-        (the tests compare it with the NumPy reference)."""
+        """Penalized loss over all rows with ``l2 / 2 * sum ||W||^2`` at the current
+        weights; (loss, dWs, dbs)."""
         e = self.est
-        theta = np.concatenate([p.ravel() for p in e.coefs_ + e.intercepts_])
-        value, g = self.lbfgs_objective(X, Y, l2)(theta)
-        shapes = [W.shape for W in e.coefs_] + [b.shape for b in e.intercepts_]
-        grads = _views(g, shapes)
-        return value, grads[:len(e.coefs_)], grads[len(e.coefs_):]
+        dWs = [np.empty_like(W) for W in e.coefs_]
+        dbs = [np.empty_like(b) for b in e.intercepts_]
+        return self._objective(X, Y, l2, dWs, dbs)(), dWs, dbs
 
 
 def _views(flat, shapes):

@@ -37,7 +37,12 @@ class FitLoop:
                  early_stopping=None, callbacks=None):
         self.run, self.n_rows, self.rng, self.shuffle = run, n_rows, rng, shuffle
         self.evaluation = evaluation
-        self.stopper = EarlyStopping(early_stopping, evaluation is not None)
+        metrics = {"loss"}
+        if evaluation is not None:
+            metrics.add("val_loss")
+            if evaluation.loss != "squared_error":
+                metrics.add("val_accuracy")
+        self.stopper = EarlyStopping(early_stopping, metrics)
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not callable(cb):

@@ -4,33 +4,48 @@ A :class:`TrainingRun` is built once per fit from data that is already validated
 owns what every epoch of that fit shares: the compiled network description and the
 workspace (kept per model between fits, so a loop calling ``fit(epochs=1)`` does not
 rebuild them), the optimizer's state arrays, one checked
-:class:`nnlib._kernels.train.EpochSetup`, BLAS's thread count while it is entered, and
-the progress display. It exposes three verbs:
+:class:`nnlib._kernels.train.EpochSetup`, BLAS's thread count while it is entered, the
+piece clock and the progress display. Its verbs:
 
 * :meth:`TrainingRun.run_epoch` -- one epoch over a given sample order, in compiled
-  pieces of whole batches (one piece unless a progress bar is redrawn within the epoch;
-  the same batches and updates either way);
-* :meth:`TrainingRun.rewind` -- after an update overflowed, leave weights and optimizer
-  state at the last finite step;
+  pieces of about ``INTERRUPT_INTERVAL`` seconds (Ctrl-C is seen that often, a progress
+  bar moves); the same batches, updates and loss sums however the epoch is cut;
+* :meth:`TrainingRun.rewind` -- after an update overflowed, put the weights and the
+  optimizer state back at the last finite step;
 * :meth:`Evaluation.__call__` -- loss and accuracy on held-out data, its setup built once.
 
+Concurrency: one run trains a model at a time. Entering a second run on a model that is
+being trained (another thread's fit) raises RuntimeError; the compiled setup refuses a
+second concurrent call in the same way.
+
 ``Sequential.fit`` (through :class:`nnlib.fit_loop.FitLoop`) and the scikit-learn
-estimators both train through it. ``nnlib._reference.train`` is the NumPy twin of the
+estimators both train through it; ``nnlib._reference.train`` is the NumPy twin of the
 compiled epoch it calls.
 """
+import threading
 import time
 import weakref
 from typing import NamedTuple, Optional
 
 import numpy as np
 
-from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
+from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._threads import blas_threads, claim, release, training_blas_threads
+from nnlib._threads import (_at_fork_hooks, blas_threads, claim, release,
+                            resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
 
 __all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "INTERRUPT_INTERVAL",
            "compiled_train", "network_of"]
+
+# Seconds between two points where Python can see Ctrl-C (and redraw a progress bar):
+# the compiled loop runs without the GIL, so an epoch is cut into pieces this long.
+INTERRUPT_INTERVAL = 0.1
+
+# What EpochResult.fault says for each status that ends an epoch early.
+FAULTS = {EPOCH_STATUS["nonfinite_loss"]: "loss",
+          EPOCH_STATUS["nonfinite_gradient"]: "gradient",
+          EPOCH_STATUS["nonfinite_update"]: "weights or optimizer state after an update"}
 
 
 def compiled_train():
@@ -41,14 +56,25 @@ def compiled_train():
 
 
 # Per model (weak keys: nothing outlives the model, nothing is pickled with it): the
-# compiled network description and the training workspace, which a loop calling
-# fit(epochs=1) would otherwise rebuild every epoch. A workspace is taken out while a run uses it, so concurrent fits of one model
-# never share buffers; large ones are not kept.
+# compiled network description, the training workspace and the measured step rate, which
+# a loop calling fit(epochs=1) would otherwise rebuild or re-measure every epoch. A
+# workspace is taken out while a run uses it, so concurrent runs never share buffers;
+# large ones are not kept. The rate is kept per workspace key (sizes, batch rows, dtype):
+# it is what sets the first piece of the next fit.
 _NETS = weakref.WeakKeyDictionary()
 _WORKSPACES = weakref.WeakKeyDictionary()
-_RATES = weakref.WeakKeyDictionary()       # model -> {workspace key: steps per second}
+_RATES = weakref.WeakKeyDictionary()
+_TRAINING = weakref.WeakSet()                # models a run is training now
+_CACHE_LOCK = threading.Lock()
+
+
+def _forget_runs_in_forked_child():     # the parent's training threads are not there
+    _CACHE_LOCK._at_fork_reinit()
+    _TRAINING.clear()
+
+
+_at_fork_hooks.append(_forget_runs_in_forked_child)
 _WORKSPACE_KEEP_BYTES = 1 << 22
-_CACHE_LOCK = blas_threads._lock
 
 
 def network_of(model):
@@ -96,22 +122,19 @@ def _state_arrays(optimizer, params):
     return states
 
 
-# Seconds between two points where Python can see Ctrl-C (and redraw a progress bar):
-# the compiled loop runs without the GIL, so an epoch is cut into pieces this long.
-INTERRUPT_INTERVAL = 0.1
-
-
 class PieceClock:
     """How many steps the next compiled call runs: about ``interval`` seconds at the rate
-    measured so far. The first piece of a run with no known rate is a probe of 1/64 of an
-    epoch. The cut falls on whole batches, so training does not depend on it.
+    measured so far. The cut falls on whole batches, so training does not depend on it.
 
     Parameters
     ----------
     steps_per_epoch : int
+        Steps in one full epoch; no piece is longer.
     interval : float
+        Target seconds per piece.
     rate : float or None
-        Steps per second, when known (a previous fit of the same model and sizes).
+        Steps per second, when known (a previous fit of the same model and sizes);
+        without it the first piece is a probe of 1/64 of an epoch.
 
     Examples
     --------
@@ -126,6 +149,7 @@ class PieceClock:
         self.interval, self.rate = interval, rate
 
     def steps(self):
+        """Steps for the next piece."""
         if self.rate is None:
             return max(1, self.steps_per_epoch // 64)
         return min(self.steps_per_epoch, max(1, int(self.rate * self.interval)))
@@ -146,8 +170,13 @@ class EpochResult(NamedTuple):
     steps : int
         Completed (applied) steps.
     fault : str or None
-        None, or what became non-finite ("loss", "gradient", "weights or optimizer
-        state after an update"); the weights are those of the last finite step.
+        None, or what became non-finite (a value of ``FAULTS``); the weights are those of
+        the last finite step.
+
+    Examples
+    --------
+    >>> EpochResult(3.0, 6, 2, None).mean_loss
+    0.5
     """
     loss_sum: float
     seen: int
@@ -155,12 +184,8 @@ class EpochResult(NamedTuple):
     fault: Optional[str]
 
     @property
-    def mean_loss(self):
+    def mean_loss(self) -> float:
         return self.loss_sum / self.seen if self.seen else float("nan")
-
-
-_FAULTS = {1: "loss", 2: "gradient"}
-_UPDATE_FAULT = "weights or optimizer state after an update"
 
 
 class TrainingRun:
@@ -181,6 +206,7 @@ class TrainingRun:
     optimizer : nnlib.optim optimizer
         Its state and step count ``t`` advance with every step.
     batch_size : int >= 1
+        Larger than n: one batch of all rows.
     margin, l2, l2_per_batch, loss_scale
         As in :class:`nnlib._kernels.train.EpochSetup`.
     n_threads : int or None
@@ -204,42 +230,45 @@ class TrainingRun:
     (2, None)
     """
 
-    def __init__(self, model, X, y_target, y_label, loss, optimizer, *, batch_size,
-                 margin=1.0, l2=0.0, l2_per_batch=False, n_threads=None, loss_scale=1.0,
-                 progress=None):
+    def __init__(self, model, X: np.ndarray, y_target: np.ndarray, y_label: np.ndarray,
+                 loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
+                 l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
+                 loss_scale: float = 1.0, progress=None):
         train = compiled_train()
         self.model, self.optimizer, self.progress = model, optimizer, progress
         network = network_of(model)         # first: it makes replaced arrays usable
         self.params = model.params
         sizes = model._sizes()
-        rows = min(batch_size, X.shape[0])
-        self._ws_key = (tuple(sizes), rows, y_target.shape[1], model.dtype)
+        batch_size = min(batch_size, max(X.shape[0], 1))
+        self._ws_key = (tuple(sizes), batch_size, y_target.shape[1], model.dtype)
         self._workspace = _take_workspace(model, self._ws_key)
         self._config = optimizer.config()
         check_fits_dtype(self._config["lr"], "optimizer lr", model.dtype)
         self.setup = train.EpochSetup(
             network, self.params[0::2], self.params[1::2],
             _state_arrays(optimizer, self.params), X, y_target, y_label, self._workspace,
-            loss_code(loss), batch_size, margin, l2, l2_per_batch, self._config,
-            1, 1, loss_scale)
+            loss_kind=loss_code(loss), batch_size=batch_size, margin=margin, l2=l2,
+            l2_per_batch=l2_per_batch, optimizer=self._config, loss_scale=loss_scale)
         self.states = list(self.setup.states)
-        self.blas_threads = training_blas_threads(n_threads, rows, sizes)
+        self.blas_threads = training_blas_threads(n_threads, batch_size, sizes)
         self.clock = PieceClock(-(-X.shape[0] // batch_size),
                                 rate=_RATES.get(model, {}).get(self._ws_key))
         self._threads = None
-        # ConcurrentUseError if a running fit already uses them (README, "Threads and
-        # concurrency")
-        claim(model, "the model", "train one model in one fit at a time")
-        try:
-            claim(optimizer, "the optimizer", "two fits cannot share one optimizer at "
-                  "the same time: give each fit its own optimizer")
-        except BaseException:
-            release(model)
-            raise
-        self._claimed = True
 
     # -- lifetime ---------------------------------------------------------------------
     def __enter__(self):
+        with _CACHE_LOCK:
+            if self.model in _TRAINING:
+                raise RuntimeError("this model is being trained by another fit (another "
+                                   "thread?); train one model in one fit at a time")
+            _TRAINING.add(self.model)
+        try:        # ConcurrentUseError if a running fit uses it (README, "Threads ...")
+            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
+                  "at the same time: give each fit its own optimizer")
+        except BaseException:
+            with _CACHE_LOCK:
+                _TRAINING.discard(self.model)
+            raise
         self._threads = blas_threads(self.blas_threads)
         self._threads.__enter__()
         return self
@@ -249,10 +278,14 @@ class TrainingRun:
         return False
 
     def close(self):
-        """Restore BLAS's thread count and hand the workspace back to the model's cache."""
+        """Restore BLAS's thread count, release the model, and hand the workspace and
+        the measured rate back to the model's caches."""
         if self._threads is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
+            with _CACHE_LOCK:
+                _TRAINING.discard(self.model)
+            release(self.optimizer)
         if self.progress is not None:
             self.progress.close()
         if self._workspace is not None:
@@ -260,66 +293,39 @@ class TrainingRun:
             self._workspace = None
         if self.clock.rate is not None:
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
-        if self._claimed:
-            release(self.optimizer)
-            release(self.model)
-            self._claimed = False
 
     # -- verbs ------------------------------------------------------------------------
-    def run_epoch(self, order, epoch=0):
+    def run_epoch(self, order: np.ndarray, epoch: int = 0) -> EpochResult:
         """Train one epoch over the rows ``order`` (int64, in visiting order).
 
-        The epoch runs in compiled pieces of whole batches, each about
-        ``INTERRUPT_INTERVAL`` seconds long (:class:`PieceClock`), so Ctrl-C is seen
-        that often and a progress bar moves; the batches and updates are the same
-        however the epoch is cut. Returns an :class:`EpochResult`. On a non-finite loss
-        or gradient the failing step is not applied; on an overflowing update the weights
-        and optimizer state are rewound to the last finite step (:meth:`rewind`); either
-        way ``fault`` says what and training should stop. An interrupt (or any exception)
-        leaves the weights, the optimizer state and ``optimizer.t`` consistent: ``t``
-        counts exactly the updates applied."""
-        train = self.setup_current()
-        optimizer, progress, clock = self.optimizer, self.progress, self.clock
-        batch_size = self.setup.batch_size
-        n = order.shape[0]
-        total = 0.0
-        seen = steps = start = 0
+        Returns an :class:`EpochResult`. On a non-finite loss or gradient the failing
+        step is not applied; on an overflowing update the weights and optimizer state are
+        rewound to the last finite step (:meth:`rewind`); either way ``fault`` says what
+        and training should stop. An interrupt (or any exception) leaves the weights,
+        the optimizer state and ``optimizer.t`` consistent: ``t`` counts exactly the
+        updates applied."""
+        self._sync_optimizer()
+        optimizer = self.optimizer
         t_epoch, taken0 = optimizer.t, self.setup.steps_taken
         snapshot = self._snapshot()
         rewound = False
         try:
-            while start < n:
-                stop = min(n, start + clock.steps() * batch_size)
-                tic = time.perf_counter()
-                p_total, p_seen, p_steps, status, finite = train.run_epoch(
-                    self.setup, order[start:stop], t_epoch + steps)
-                optimizer.t = t_epoch + self.setup.steps_taken - taken0
-                total += p_total
-                seen += p_seen
-                steps += p_steps
-                if status == 4:
-                    raise RuntimeError("y changed during training: a label is outside the "
-                                       "classes the model was built for; the step that "
-                                       "read it was not applied")
-                if status or not finite:
-                    if not finite:
-                        rewound = True      # rewind sets optimizer.t itself
-                        steps = self.rewind(order[:stop], t_epoch, snapshot, steps)
-                    return EpochResult(total, seen, steps,
-                                       _FAULTS.get(status, _UPDATE_FAULT))
-                start = stop
-                clock.done(p_steps, time.perf_counter() - tic)
-                if progress is not None:
-                    progress.piece_done(epoch, steps, total, seen)
+            total, seen, steps, status, finite, stop = self._pieces(order, epoch, t_epoch)
+            if status == EPOCH_STATUS["ok"] and finite:
+                return EpochResult(total, seen, steps, None)
+            if not finite:
+                rewound = True              # rewind sets optimizer.t itself
+                steps = self.rewind(order[:stop], t_epoch, snapshot, steps)
+            return EpochResult(total, seen, steps, FAULTS[status or
+                                                          EPOCH_STATUS["nonfinite_update"]])
         finally:
             if not rewound:
                 optimizer.t = t_epoch + self.setup.steps_taken - taken0
-        return EpochResult(total, seen, steps, None)
 
     def rewind(self, order, t0, snapshot, steps):
-        """Leave the weights and optimizer state at the last finite step of the updates
-        that started from ``snapshot`` at step ``t0`` and applied ``steps`` updates over
-        ``order``; return the number of steps kept (``optimizer.t`` follows).
+        """Put the weights and optimizer state back at the last finite step of the
+        ``steps`` updates applied from ``snapshot`` (taken at step ``t0``) over ``order``;
+        return the number of steps kept (``optimizer.t`` follows).
 
         Restore the snapshot, replay with a check after every step to find the first
         update that overflowed, restore again and replay only the steps before it: two
@@ -331,11 +337,10 @@ class TrainingRun:
             self._restore(snapshot)
             _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps, True)
             self._restore(snapshot)
-            if status != 3:     # a replay is exact, so this is unreachable; stay safe
-                good = 0
+            if status != EPOCH_STATUS["nonfinite_update"]:
+                good = 0        # a replay is exact, so this is unreachable; stay safe
             if good:
-                done = train.run_epoch(self.setup, order, t0, good)[2]
-                good = done
+                good = train.run_epoch(self.setup, order, t0, good)[2]
         except BaseException:
             self._restore(snapshot)
             good = 0
@@ -345,22 +350,54 @@ class TrainingRun:
         return good
 
     # -- helpers ----------------------------------------------------------------------
-    def setup_current(self):
-        """The compiled module, after making the setup follow the optimizer's current
-        config (a schedule may have changed its lr) and checking the model still holds
-        the arrays the setup points into."""
+    def _pieces(self, order, epoch, t_epoch):
+        """Run ``order`` in pieces of ``clock.steps()`` batches until it ends or a step
+        is refused; (loss_sum, seen, steps, status, finite, end of the last piece)."""
         train = compiled_train()
+        clock, progress, batch_size = self.clock, self.progress, self.setup.batch_size
+        n = order.shape[0]
+        total, seen, steps, start = 0.0, 0, 0, 0
+        while start < n:
+            stop = min(n, start + clock.steps() * batch_size)
+            tic = time.perf_counter()
+            # the running sum goes in, so it adds up in the same order however cut
+            total, p_seen, p_steps, status, finite = train.run_epoch(
+                self.setup, order[start:stop], t_epoch + steps, loss_sum=total)
+            seen += p_seen
+            steps += p_steps
+            if status in (EPOCH_STATUS["bad_label"], EPOCH_STATUS["bad_order"]):
+                what = "y" if status == EPOCH_STATUS["bad_label"] else "the sample order"
+                raise RuntimeError(f"{what} changed during training: an index is outside "
+                                   f"its range; the step that read it was not applied")
+            if status or not finite:
+                return total, seen, steps, status, finite, stop
+            start = stop
+            clock.done(p_steps, time.perf_counter() - tic)
+            if progress is not None:
+                progress.piece_done(epoch, steps, total, seen)
+        return total, seen, steps, EPOCH_STATUS["ok"], True, n
+
+    def _sync_optimizer(self):
+        """Make the setup follow the optimizer's current config (a schedule may have
+        changed its lr), after checking the model still holds the arrays the setup points
+        into."""
         params = self.model.params
-        if any(a is not b for a, b in zip(params, self.params)) or \
-                len(params) != len(self.params):
+        if len(params) != len(self.params) or any(a is not b for a, b in
+                                                   zip(params, self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
         config = self.optimizer.config()
-        if config != self._config:
-            check_fits_dtype(config["lr"], "optimizer lr", self.model.dtype)
+        if config == self._config:
+            return
+        check_fits_dtype(config["lr"], "optimizer lr", self.model.dtype)
+        try:
             self.setup.set_optimizer(config)
-            self._config = config
-        return train
+        except ValueError as exc:
+            raise ValueError(f"the optimizer changed during fit in a way its state "
+                             f"cannot follow (e.g. momentum or amsgrad turned on): "
+                             f"{type(self.optimizer).__name__} now keeps a different "
+                             f"number of state arrays; start a new fit") from exc
+        self._config = config
 
     def _snapshot(self):
         return ([p.copy() for p in self.params],
@@ -391,25 +428,34 @@ class Evaluation:
     Calling it returns ``(mean loss, accuracy)`` without L2; the accuracy is None for
     squared_error; for logistic_loss a row counts as correct when every output's sign
     matches its 0/1 target (multilabel: exact match).
+
+    Examples
+    --------
+    >>> import numpy as np, nnlib
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
+    >>> X = np.ones((4, 2))
+    >>> yt, yl = model._targets([0, 1, 1, 0], "softmax_cross_entropy", 4)
+    >>> Evaluation(model, X, yt, yl, "softmax_cross_entropy")()     # log 2, ties -> 0
+    (0.6931471805599453, 0.5)
     """
 
-    def __init__(self, model, X, y_target, y_label, loss, margin=1.0, n_threads=None):
-        from nnlib._threads import resolve_threads
+    def __init__(self, model, X: np.ndarray, y_target: np.ndarray, y_label: np.ndarray,
+                 loss: str, margin: float = 1.0, n_threads=None):
         train = compiled_train()
         self.model, self.loss = model, loss
         self.params = model.params
-        ws = train.Workspace(model._sizes(), max(X.shape[0], 1), y_target.shape[1],
-                             model.dtype)
+        rows = max(X.shape[0], 1)
+        ws = train.Workspace(model._sizes(), rows, y_target.shape[1], model.dtype)
+        threads = resolve_threads(n_threads, X.shape[0] * max(model._sizes()))
         self.setup = train.EpochSetup(network_of(model), self.params[0::2],
                                       self.params[1::2], None, X, y_target, y_label, ws,
-                                      loss_code(loss), max(X.shape[0], 1), margin,
-                                      n_threads=resolve_threads(
-                                          n_threads, X.shape[0] * max(model._sizes())))
+                                      loss_kind=loss_code(loss), batch_size=rows,
+                                      margin=margin, n_threads=threads)
 
     def __call__(self):
         train = compiled_train()
         s = self.setup
-        value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, False)
+        value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, grads=False)
         Z = s.workspace.H[-1][:s.X.shape[0]]
         if self.loss in CLASS_LABEL_LOSSES:
             acc = float(np.mean(Z.argmax(axis=1) == s.y_label))

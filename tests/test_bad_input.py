@@ -631,10 +631,6 @@ def test_loading_never_unpickles():
     assert not _PWNED
 
 
-@pytest.mark.xfail(strict=True, reason="Sequential.fit checks batch_size >= 1 only; one "
-                   "of 2**63 or more reaches EpochSetup's Py_ssize_t field and raises "
-                   "OverflowError ('Python int too large to convert to C ssize_t'), not "
-                   "a ValueError naming batch_size (the estimators clip it to n)")
 def test_fit_with_a_batch_size_beyond_ssize_t_trains_or_names_batch_size():
     import nnlib
     X = np.ones((5, 3))
@@ -645,10 +641,6 @@ def test_fit_with_a_batch_size_beyond_ssize_t_trains_or_names_batch_size():
         assert "batch_size" in str(exc)
 
 
-@pytest.mark.xfail(strict=True, reason="EarlyStopping checks only that a val_ monitor has "
-                   "validation data; a name the logs never hold ('accuracy', a typo, "
-                   "val_accuracy with squared_error) trains one epoch and then raises a bare "
-                   "KeyError from logs[self.monitor]")
 @pytest.mark.parametrize("monitor", ["accuracy", "val_los"])
 def test_early_stopping_on_a_metric_fit_never_logs_is_refused_before_training(monitor):
     import nnlib

@@ -106,7 +106,7 @@ def test_two_fits_of_one_model_are_refused():
     model = _model(0)
     with _PausedFit(model, X, y, epochs=1) as first:
         W = model.layers[0].W.copy()
-        with pytest.raises(ConcurrentUseError, match="model.*in use by a running fit"):
+        with pytest.raises(RuntimeError, match="being trained by another fit"):
             model.fit(X, y, optimizer=optim.SGD(lr=0.1))
         np.testing.assert_array_equal(model.layers[0].W, W)     # refused before a step
     assert first.error is None

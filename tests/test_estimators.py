@@ -461,11 +461,6 @@ DTYPE_SWITCHES = [("f32-then-f64", np.float32, np.float64),
                   ("f64-then-f32", np.float64, np.float32)]
 
 
-@pytest.mark.xfail(strict=True, reason="regression of the training rewrite: a second fit "
-                   "(warm_start) or partial_fit on X of the other float dtype hands the "
-                   "compiled EpochSetup X in one dtype and coefs_ in the other -> "
-                   "TypeError 'weights[0] has dtype float32; expected float64' (before: "
-                   "trained, as scikit-learn does)")
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("first, second", [d[1:] for d in DTYPE_SWITCHES],
                          ids=[d[0] for d in DTYPE_SWITCHES])
@@ -482,12 +477,6 @@ def test_warm_start_and_partial_fit_accept_the_other_float_dtype(rng, solver, fi
     assert len({W.dtype for W in clf.coefs_ + clf.intercepts_}) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="regression of the training rewrite: the lbfgs "
-                   "objective of a multi-output MLPRegressor now scales the data loss by "
-                   "1/k and adds l2 * W inside the compiled pass (contracted to FMA); "
-                   "before it was value / k + 0.5 l2 sum W.W and dW + l2 W in NumPy. "
-                   "1/3 of evaluations differ in the last bit and the L-BFGS trajectory "
-                   "moves by ~1e-13 (issue 11: results stay identical)")
 def test_lbfgs_multi_output_objective_is_bitwise_what_it_was(rng):
     from nnlib.estimators import _CompiledTrainer
     X = rng.standard_normal((50, 4))

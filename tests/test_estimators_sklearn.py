@@ -161,10 +161,6 @@ def test_sklearn_check_estimator(estimator, check):
 STALE_PARAMS = [("alpha", dict(alpha=1.0)), ("activation", dict(activation="tanh"))]
 
 
-@pytest.mark.xfail(strict=True, reason="partial_fit keeps the trainer (and its cfg) of the "
-                   "first call, so alpha and activation changed by set_params between calls "
-                   "are ignored in training (predict uses the new activation); scikit-learn "
-                   "reads them at every call. Present before the rewrite too")
 @pytest.mark.parametrize("params", [p[1] for p in STALE_PARAMS],
                          ids=[p[0] for p in STALE_PARAMS])
 def test_partial_fit_uses_parameters_set_between_calls(params):

@@ -370,10 +370,6 @@ NONE_ARGUMENTS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="the compiled entry points type their Network / "
-                   "Workspace / EpochSetup / order arguments without 'not None': None is "
-                   "read as the struct (release build: 'no optimizer config', 'needs at "
-                   "least one row', SystemError), and order=None runs an empty epoch")
 @pytest.mark.parametrize("call", [c[1] for c in NONE_ARGUMENTS],
                          ids=[c[0] for c in NONE_ARGUMENTS])
 def test_none_in_place_of_a_setup_workspace_or_order_is_a_type_error(call):

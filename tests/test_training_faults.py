@@ -421,9 +421,6 @@ except ValueError as exc:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="EpochSetup takes any n_threads >= 1 unclamped "
-                   "(resolve_threads clamps to MAX_THREADS elsewhere); OpenMP then asks "
-                   "for 10^6 threads and the process segfaults")
 def test_a_huge_thread_count_in_epoch_setup_is_clamped_or_refused():
     import subprocess
     import sys
@@ -447,9 +444,6 @@ def _long_setup(seed=0, n=200_000):
     return train, model, setup, np.arange(n, dtype=np.int64)
 
 
-@pytest.mark.xfail(strict=True, reason="two threads may call run_epoch on one EpochSetup "
-                   "at once: both write the same workspace and weights without a lock and "
-                   "the result is neither epoch order (design: lock or refuse)")
 def test_two_threads_on_one_epoch_setup_are_refused_or_serialized():
     train, model, setup, order = _long_setup()
     errors, barrier = [], threading.Barrier(2)
@@ -510,11 +504,6 @@ class _FixedCut:
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="TrainingRun sums each piece's loss_sum in Python "
-                   "(total += p_total), so the epoch's reported loss depends on where the "
-                   "timing-driven PieceClock cuts it: history['loss'] and the estimators' "
-                   "loss_curve_ (which drive n_iter_no_change, early stopping and "
-                   "ReduceOnPlateau) differ in the last bits between identical runs")
 def test_the_reported_epoch_loss_does_not_depend_on_how_the_epoch_is_cut():
     from nnlib.training import TrainingRun
     rng = np.random.default_rng(0)
@@ -531,9 +520,6 @@ def test_the_reported_epoch_loss_does_not_depend_on_how_the_epoch_is_cut():
     assert len(set(sums)) == 1, sums
 
 
-@pytest.mark.xfail(strict=True, reason="a callback changing the optimizer's state layout "
-                   "(SGD momentum 0 -> 0.9) fails inside EpochSetup.set_optimizer with a "
-                   "message about 'states[0]', an internal the user of fit never passed")
 def test_changing_the_optimizer_state_layout_mid_fit_names_the_optimizer_not_states():
     X, y = _data()
     opt = optim.SGD(lr=0.1)

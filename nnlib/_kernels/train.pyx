@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""The compiled training epoch: one call runs one epoch of mini-batch training.
+"""The compiled training epoch: one call runs an epoch (or a piece of one) of mini-batch
+training.
 
 Design note
 -----------
@@ -48,14 +49,20 @@ from libc.string cimport memcpy
 from cython cimport floating
 
 cimport numpy as cnp
+import operator
+
 import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
+from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
 from nnlib._validation import check_buffer as _check_array, check_epoch_data
 
-from nnlib._kernels.codes cimport N_ACTIVATION_CODES, N_LOSS_CODES
+from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
+                                   STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
+                                   STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
+                                   STATUS_BAD_ORDER)
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch
@@ -68,12 +75,8 @@ cnp.import_array()
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
 
-cdef enum:
-    STATUS_OK = 0
-    STATUS_NONFINITE_LOSS = 1
-    STATUS_NONFINITE_GRAD = 2
-    STATUS_NONFINITE_UPDATE = 3     # only with check_updates (a replay)
-    STATUS_BAD_LABEL = 4            # a label left [0, c) after the setup checked it
+
+_MAX_THREADS = max(_max_threads(), 1)
 
 # The losses that read class labels, by code (nnlib/_codes.py holds the codes).
 cdef tuple LABEL_LOSS_KINDS = tuple(LOSS_CODES[name] for name in CLASS_LABEL_LOSSES)
@@ -163,7 +166,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                      net.aparams[l])
         for j in range(s[l + 1]):
             if not isfinite(db[l][j]) and status == STATUS_OK:
-                status = STATUS_NONFINITE_GRAD
+                status = STATUS_NONFINITE_GRADIENT
         if l > 0:       # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
             mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1], 0.0,
                dZ[l - 1], s[l])
@@ -207,8 +210,6 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
         else:
             for j in range(s[l + 1]):
                 b[l][j] = beta_b * b[l][j] - flr * db[l][j]
-
-
 
 
 cdef class _Pointers:
@@ -339,7 +340,8 @@ cdef class Workspace:
         if dt not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64; got {dt}")
         L = len(sz) - 1
-        self.sizes, self.rows, self.n_target_cols, self.dtype = tuple(sz), rows, n_target_cols, dt
+        self.sizes, self.rows, self.dtype = tuple(sz), rows, dt
+        self.n_target_cols = n_target_cols
         self.H = tuple(np.empty((rows, sz[l + 1]), dt) for l in range(L))
         self.dZ = tuple(np.empty((rows, sz[l + 1]), dt) for l in range(L))
         self.db = tuple(np.empty(sz[l + 1], dt) for l in range(L))
@@ -453,15 +455,18 @@ cdef class EpochSetup:
     cdef readonly bint l2_per_batch
     cdef readonly dict optimizer
     cdef readonly long long steps_taken
+    cdef readonly bint busy         # a run_epoch or loss_grad call is running on it
     cdef _Pointers pW, pb, pst
 
-    def __init__(self, Network network, weights, biases, states, X, y_target, y_label,
-                 Workspace workspace, loss_kind, batch_size, margin=1.0, l2=0.0,
+    def __init__(self, Network network not None, weights, biases, states, X, y_target,
+                 y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
+                 l2=0.0,
                  l2_per_batch=False, optimizer=None, n_threads=1, update_threads=1,
                  loss_scale=1.0):
         cdef Py_ssize_t l, L = network.n_layers
         sizes = network.sizes
         _blas.load()        # the loop's products call through pointers resolved here
+        loss_kind, batch_size = operator.index(loss_kind), operator.index(batch_size)
         if not 0 <= loss_kind < N_LOSS_CODES:
             raise ValueError(f"unknown loss code {loss_kind}")
         label_loss = loss_kind in LABEL_LOSS_KINDS
@@ -483,6 +488,10 @@ cdef class EpochSetup:
                              f"got {margin}, {l2}, {loss_scale}")
         if n_threads < 1 or update_threads < 1:
             raise ValueError("n_threads and update_threads must be >= 1")
+        # OpenMP cannot start more threads than the machine allows (a huge count
+        # aborts inside its runtime): use at most them, as resolve_threads does
+        n_threads = min(n_threads, _MAX_THREADS)
+        update_threads = min(update_threads, _MAX_THREADS)
         states = [None] * (2 * L) if states is None else list(states)
         if len(states) != 2 * L:
             raise ValueError(f"states needs {2 * L} entries (W1, b1, ...); got "
@@ -522,11 +531,25 @@ cdef class EpochSetup:
         elif any(s is not None for s in self.states):
             raise ValueError("states given without an optimizer config")
 
+    cdef _enter(self):
+        # The GIL is held here, so test-and-set is atomic: a second thread is refused
+        # instead of sharing the workspace and the weights mid-step.
+        if self.busy:
+            raise RuntimeError("this EpochSetup is in use by another thread: one call "
+                               "at a time per setup (and per model)")
+        self.busy = True
+
     def set_optimizer(self, dict config):
         """Use the optimizer ``config`` from now on (e.g. a new learning rate between
         epochs); the state layout (slots) must fit the states this setup holds."""
         cdef OptimConfig oc = config_from_dict(config)
         cdef int slots = optim_state_slots(&oc)
+        bad = [k for k, v in config.items() if isinstance(v, float) and not np.isfinite(v)]
+        if bad or not oc.lr >= 0:
+            raise ValueError(f"optimizer config: {bad or ['lr']} must be finite (and lr "
+                             f">= 0); got {[config[k] for k in bad or ['lr']]}")
+        if self.busy:
+            raise RuntimeError("set_optimizer while this EpochSetup is training")
         params = [p for pair in zip(self.weights, self.biases) for p in pair]
         for i, (p, s) in enumerate(zip(params, self.states)):
             need = slots * p.size
@@ -556,8 +579,9 @@ cdef struct Tally:
 
 
 cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize_t n,
-                      long long step0, Py_ssize_t max_steps,
-                      bint check_updates) noexcept nogil:
+                      long long step0, Py_ssize_t max_steps, bint check_updates,
+                      double loss_sum0) noexcept nogil:
+    # ``tag`` is never read: its type picks the float32 or float64 specialization
     cdef NetShape* s = c.net
     cdef int L = s.n_layers, l
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
@@ -579,9 +603,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef floating* ybuf = <floating*>c.yb
     cdef const floating* X0
     cdef const floating* yb
-    cdef int bad_label = 0
+    cdef int bad_label = 0, bad_row = 0
     cdef Tally t
-    t.total = 0.0
+    t.total = loss_sum0
     t.seen = 0
     t.steps = 0
     t.status = STATUS_OK
@@ -589,6 +613,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         B = min(c.batch_size, n - start)
         if B == 1:
             r = order[start]
+            if r < 0 or r >= c.N:      # re-checked at use: the caller owns ``order``
+                t.status = STATUS_BAD_ORDER
+                break
             X0 = X + r * n_in
             yb = yt + r * c.tcols if c.tcols > 0 else ybuf
             c.ylb[0] = c.yl[r] if c.label_loss else 0
@@ -598,11 +625,17 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         else:
             for i in range(B):
                 r = order[start + i]
+                if r < 0 or r >= c.N:
+                    bad_row = 1
+                    break
                 memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
                 if c.tcols > 0:
                     memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
                 c.ylb[i] = c.yl[r] if c.label_loss else 0
                 bad_label = bad_label | (c.ylb[i] < 0) | (c.ylb[i] >= c.n_out)
+            if bad_row:
+                t.status = STATUS_BAD_ORDER
+                break
             if bad_label:
                 t.status = STATUS_BAD_LABEL
                 break
@@ -662,15 +695,17 @@ cdef bint _order_in_range(const long long* order, Py_ssize_t n,
     return bad == 0
 
 
-def run_epoch(EpochSetup setup, order, step0, max_steps=-1, check_updates=False):
+def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updates=False,
+              loss_sum=0.0):
     """One epoch (or its first ``max_steps`` steps) of mini-batch training, in place.
 
     Parameters
     ----------
     setup : EpochSetup
-    order : (n,) int64 array
+    order : (n,) integer array
         Row indices of ``setup.X`` in visiting order (each in [0, N)); batches are
-        ``order[0:B], order[B:2B], ...``, the last one possibly shorter.
+        ``order[0:B], order[B:2B], ...``, the last one possibly shorter. Each index is
+        checked again where it is read (the caller may change the array meanwhile).
     step0 : int
         Updates taken before this call (the optimizer's ``t``); step numbers continue
         from ``step0 + 1``.
@@ -679,33 +714,62 @@ def run_epoch(EpochSetup setup, order, step0, max_steps=-1, check_updates=False)
     check_updates : bool
         Check weights and states after every step (a replay after ``finite`` came back
         False).
+    loss_sum : float
+        Where the loss sum starts: an epoch run in several calls passes the sum so far,
+        so the additions happen in the same order however the epoch is cut.
 
     Returns
     -------
     (loss_sum, n_seen, steps, status, finite)
-        ``loss_sum``: sum over the completed steps of the reported batch loss (data loss
-        times ``loss_scale`` plus ``l2_eff / 2 sum ||W||^2``) times the batch length;
-        ``n_seen`` the rows they covered; ``status`` 0 (ok), 1 (non-finite loss) or 2
-        (non-finite gradient), the failing step not applied, or with ``check_updates``
-        3: the step after the ``steps`` counted made a weight or state non-finite (that
-        step was applied), or 4: a label read from ``setup.y_label`` is outside
-        [0, c) (the caller changed the array during the call; that step is not
-        applied); ``finite``: every weight, bias and state is finite at the end.
+        ``loss_sum``: the given start plus, over the completed steps, the reported batch
+        loss (data loss times ``loss_scale`` plus ``l2_eff / 2 sum ||W||^2``) times the
+        batch length. ``n_seen``: the rows those steps covered. ``status``, a value of
+        ``nnlib._codes.EPOCH_STATUS``:
+
+        ================== ==========================================================
+        0 ok               every step ran
+        1 nonfinite_loss   the next step's loss is NaN/inf: not applied, loop stopped
+        2 nonfinite_grad.  a bias gradient is NaN/inf: not applied, loop stopped
+        3 nonfinite_update (``check_updates``) the step after ``steps`` was applied and
+                           made a weight or state non-finite
+        4 bad_label        a label outside [0, c) (changed during the call): not applied
+        5 bad_order        a row index outside [0, N) (changed during the call): not
+                           applied
+        ================== ==========================================================
+
+        ``finite``: every weight, bias and state is finite at the end.
         ``setup.steps_taken`` grows by the updates applied.
+
+    Raises
+    ------
+    RuntimeError
+        The setup is in use by another thread (one call at a time per setup).
 
     Examples
     --------
     See :class:`EpochSetup`.
     """
     cdef EpochC* c = &setup.c
-    # checked once below and then read without the GIL: a copy the caller cannot change
-    cdef const long long[::1] o = np.array(order, copy=True)
-    cdef Py_ssize_t n = o.shape[0]
-    cdef Py_ssize_t steps_cap = n + 1 if max_steps < 0 else max_steps
-    cdef long long s0 = step0
+    cdef const long long[::1] o
+    cdef Py_ssize_t n
+    cdef Py_ssize_t steps_cap
+    cdef long long s0 = operator.index(step0)
     cdef bint check = check_updates
+    cdef double sum0 = loss_sum
     cdef Tally t
-    cdef const long long* op = &o[0] if n > 0 else NULL
+    cdef const long long* op
+    if order is None:
+        raise TypeError("order must be an integer array of row indices, not None")
+    if not (isinstance(order, np.ndarray) and order.dtype == np.int64):
+        order = np.asarray(order)
+        if order.dtype.kind not in "iu":
+            raise TypeError(f"order must hold integer row indices; got dtype "
+                            f"{order.dtype}")
+        order = order.astype(np.int64)
+    o = order
+    n = o.shape[0]
+    op = &o[0] if n > 0 else NULL
+    steps_cap = n + 1 if max_steps < 0 else max_steps
     if not c.has_opt:
         raise ValueError("this EpochSetup has no optimizer config (set_optimizer)")
     if setup.workspace.rows < min(c.batch_size, n):
@@ -717,15 +781,19 @@ def run_epoch(EpochSetup setup, order, step0, max_steps=-1, check_updates=False)
         ok = _order_in_range(op, n, c.N)
     if not ok:
         raise ValueError(f"order must hold row indices in [0, {c.N})")
-    if setup.workspace.dtype == np.float64:
-        with nogil:
-            t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check)
-    else:
-        with nogil:
-            t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check)
-    # updates applied by every run_epoch on this setup, counted before Python runs
-    # again: an interrupt that arrives as the call returns cannot lose them
-    setup.steps_taken += t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
+    setup._enter()
+    try:
+        if setup.workspace.dtype == np.float64:
+            with nogil:
+                t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check, sum0)
+        else:
+            with nogil:
+                t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0)
+        # updates applied by every run_epoch on this setup, counted before Python runs
+        # again: an interrupt that arrives as the call returns cannot lose them
+        setup.steps_taken += t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
+    finally:
+        setup.busy = False
     return t.total, t.seen, t.steps, t.status, t.finite
 
 
@@ -751,7 +819,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     return status
 
 
-def loss_grad(EpochSetup setup, dWs, dbs, grads=True):
+def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True):
     """Mean loss over all rows of ``setup.X`` (times ``loss_scale``) plus
     ``l2/2 sum ||W||^2``, and its gradient (of the unscaled loss).
 
@@ -798,12 +866,16 @@ def loss_grad(EpochSetup setup, dWs, dbs, grads=True):
                              f"{int(labels.min())}..{int(labels.max())}, outside "
                              f"[0, {c.n_out})")
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
-    if setup.workspace.dtype == np.float64:
-        with nogil:
-            status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p, <double**>pdb.p, g,
-                               &loss)
-    else:
-        with nogil:
-            status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p, g,
-                               &loss)
+    setup._enter()
+    try:
+        if setup.workspace.dtype == np.float64:
+            with nogil:
+                status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
+                                   <double**>pdb.p, g, &loss)
+        else:
+            with nogil:
+                status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
+                                   g, &loss)
+    finally:
+        setup.busy = False
     return loss, status

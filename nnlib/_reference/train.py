@@ -47,7 +47,8 @@ the two agree to a few rounding errors per operation (tolerances in the tests).
 """
 import numpy as np
 
-from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSES, LOSS_CODES
+from nnlib._codes import (ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSES,
+                          EPOCH_STATUS, LOSS_CODES)
 from nnlib._reference import dense as _dense
 from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
@@ -57,10 +58,10 @@ from nnlib._validation import check_buffer, check_epoch_data
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
 
-STATUS_OK = 0
-STATUS_NONFINITE_LOSS = 1
-STATUS_NONFINITE_GRAD = 2
-STATUS_NONFINITE_UPDATE = 3
+STATUS_OK = EPOCH_STATUS["ok"]
+STATUS_NONFINITE_LOSS = EPOCH_STATUS["nonfinite_loss"]
+STATUS_NONFINITE_GRAD = EPOCH_STATUS["nonfinite_gradient"]
+STATUS_NONFINITE_UPDATE = EPOCH_STATUS["nonfinite_update"]
 
 # Overflow and NaN are reported through the status codes, as the kernels report them,
 # not as NumPy's RuntimeWarnings.
@@ -296,7 +297,7 @@ def _all_finite_arrays(arrays):
 
 
 @_QUIET
-def run_epoch(setup, order, step0, max_steps=-1, check_updates=False):
+def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0.0):
     """One epoch of mini-batch training in place on ``setup``'s weights, biases and states.
 
     Parameters
@@ -312,19 +313,24 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False):
         Stop after this many steps (< 0: the whole order).
     check_updates : bool, default False
         Check every parameter and state after each step (status 3, see below).
+    loss_sum : float, default 0.0
+        Where the loss sum starts (an epoch run in several calls passes the sum so far).
 
     Returns
     -------
     loss_sum : float
-        Sum over the completed steps of the reported batch loss times its length.
+        ``loss_sum`` plus, over the completed steps, the reported batch loss times its
+        length.
     n_seen : int
         Rows those steps covered.
     steps : int
         Completed steps.
     status : int
-        0 ok; 1 a non-finite loss, 2 a non-finite gradient (that step not applied,
-        the epoch ends); 3 with ``check_updates``: the step after ``steps`` left a
-        parameter or state non-finite (that step applied).
+        ``nnlib._codes.EPOCH_STATUS``: 0 ok; 1 a non-finite loss, 2 a non-finite
+        gradient (that step not applied, the epoch ends); 3 with ``check_updates``: the
+        step after ``steps`` left a parameter or state non-finite (that step applied).
+        (4 and 5, a label or row index changed during the call, cannot happen here:
+        NumPy indexing checks every index.)
     finite : bool
         Every weight, bias and state is finite at the end.
     """
@@ -345,7 +351,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False):
     params = [p for pair in zip(weights, biases) for p in pair]
     states = list(setup.states)
     max_steps = order.size + 1 if max_steps < 0 else max_steps
-    loss_sum, n_seen, steps, status = 0.0, 0, 0, STATUS_OK
+    n_seen, steps, status = 0, 0, STATUS_OK
     for start in range(0, order.size, setup.batch_size):
         if steps >= max_steps:
             break
