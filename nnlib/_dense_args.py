@@ -4,7 +4,7 @@ import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS, activation_code
 from nnlib._validation import (DTypeError, ShapeError, as_float_array,
-                               check_fits_dtype, check_real_scalar)
+                               check_fits_dtype, check_real_scalar, native_float_dtype)
 
 
 def activation_spec(activation, activation_param, dtype=None):
@@ -32,7 +32,7 @@ def activation_spec(activation, activation_param, dtype=None):
 def _as_dtype(x, name, dtype, ndim):
     """Float input must already be ``dtype``; bool/int input is converted to it."""
     arr = np.asarray(x)
-    if arr.dtype.kind == "f" and arr.dtype != dtype:
+    if arr.dtype.kind == "f" and native_float_dtype(arr.dtype) != dtype:
         raise DTypeError(f"{name} has dtype {arr.dtype} but W has dtype {dtype}; "
                          f"convert one with .astype() (nnlib does not mix precisions)")
     if arr.dtype.kind in "biu":

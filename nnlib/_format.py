@@ -15,12 +15,24 @@ An uncompressed ``.npz`` (a zip of ``.npy`` files, readable with
 
 * ``W0, b0, W1, b1, ...``: the weights (n_in, n_out) and biases (n_out,) of each layer.
 
-``write`` puts the file in a temporary file in the target directory and moves it into
-place with ``os.replace``, so a crash never leaves a half-written model under the target
-name. ``read`` checks the format name, version, the listed arrays and the checksum;
-``build_model`` checks every layer spec against its arrays before it allocates a layer
-(the header is not covered by the checksum). Any mismatch raises ``ValueError`` saying
-what is wrong.
+``model_arrays`` copies each array once; the checksum is taken from those copies and
+they are what ``write`` writes, so a save while another thread trains the model gives a
+loadable file. ``write`` puts the file in a temporary file in the target directory,
+named ``.nnlib-<target name>.<pid>-<random>.tmp``, and moves it into place with
+``os.replace``, so a crash never leaves a half-written model under the target name. A
+temporary file a killed save left behind is safe to delete; ``write`` deletes those
+older than ``STALE_TEMP_SECONDS`` in the directory it writes to. An existing target
+keeps its permission bits (a new one gets the umask's, as ``open`` gives), and a target
+that is a symbolic link is written through: the file it points to is replaced, the link
+stays.
+
+``read`` checks everything the file declares before it reads or decompresses any array
+data: the zip members' declared sizes, the header's size, format name, version and the
+types and values of its fields (``check_header``), the listed arrays (exactly ``W0, b0,
+W1, b1, ...``, one pair per layer), and each array's ``.npy`` header (shape and dtype as
+the layer specs say, its size within what the member and the file hold); then the
+checksum. ``build_model`` builds the layers from the checked header. Any mismatch raises
+``ValueError`` naming the file and what is wrong; no pickle is ever read.
 
 hashlib (OpenSSL), json, tempfile and zipfile are imported inside the functions: together
 they would add tens of milliseconds to ``import nnlib``.
@@ -30,10 +42,14 @@ import os
 import numpy as np
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "read", "model_arrays",
-           "build_model", "digest"]
+           "build_model", "check_header", "digest"]
 
 FORMAT_NAME = "nnlib.Sequential"
 FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 1 << 22           # 4 MiB of JSON: ~25 000 layer specs
+MAX_NPY_HEADER_BYTES = 1 << 16       # one array's .npy header (NumPy writes ~128 bytes)
+TEMP_PREFIX, TEMP_SUFFIX = ".nnlib-", ".tmp"
+STALE_TEMP_SECONDS = 3600            # older temporary files are from killed saves
 
 
 class _FormatError(ValueError):
@@ -50,11 +66,13 @@ def digest(arrays):
 
 
 def model_arrays(model):
-    """(header, arrays) describing ``model`` (a Sequential) in format version 1."""
+    """(header, arrays) describing ``model`` (a Sequential) in format version 1. Each
+    array is a copy taken once: the checksum is of those copies, and they are what
+    :func:`write` writes."""
     arrays = {}
     for i, layer in enumerate(model.layers):
-        arrays[f"W{i}"] = np.ascontiguousarray(layer.W)
-        arrays[f"b{i}"] = np.ascontiguousarray(layer.b)
+        arrays[f"W{i}"] = np.array(layer.W, dtype=model.dtype, order="C", copy=True)
+        arrays[f"b{i}"] = np.array(layer.b, dtype=model.dtype, order="C", copy=True)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
               "dtype": model.dtype.name,
               "layers": [layer.spec() for layer in model.layers],
@@ -64,16 +82,30 @@ def model_arrays(model):
 
 def write(path, header, arrays):
     """Write ``header`` (a JSON-able dict) and ``arrays`` (name -> ndarray) to ``path``
-    atomically: a temporary file in the same directory, fsynced, then renamed."""
+    atomically: a temporary file in the target's directory, fsynced, then renamed over
+    the target (through a symbolic link, to the file it points to), with the target's
+    permission bits."""
     import json
-    import tempfile
+    import secrets
+    import stat
     payload = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
     payload.update(arrays)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".nnlib-", suffix=".tmp", dir=directory)
+    path = os.path.realpath(os.fspath(path))
+    directory, name = os.path.split(path)
+    remove_stale_temps(directory)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{os.getpid()}-"
+                                  f"{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    # mode 0o666 less the umask, as open() gives a new file (mkstemp would give 0600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.chmod(tmp, mode)
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
@@ -86,82 +118,223 @@ def write(path, header, arrays):
         raise
 
 
+def remove_stale_temps(directory, max_age=STALE_TEMP_SECONDS, now=None):
+    """Delete the temporary files of saves killed in ``directory`` (``.nnlib-*.tmp``
+    older than ``max_age`` seconds); errors are ignored. Returns the names removed."""
+    import time
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)):
+            continue
+        try:
+            if e.is_file(follow_symlinks=False) and \
+                    now - e.stat(follow_symlinks=False).st_mtime > max_age:
+                os.unlink(e.path)
+                removed.append(e.name)
+        except OSError:
+            pass
+    return removed
+
+
+def array_names(n_layers):
+    """The arrays of a model of ``n_layers`` layers, in file order."""
+    return [f"{k}{i}" for i in range(n_layers) for k in ("W", "b")]
+
+
+def check_header(header, path):
+    """The shapes the header declares, ``{array name: shape}``, after checking every
+    field's type and value (format, version, dtype, layer specs, the array list); raises
+    ValueError naming ``path`` and the field."""
+    from nnlib._codes import ACTIVATION_CODES
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise _FormatError(f"{path} is not an nnlib model file (format {found!r})")
+    version = header.get("version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise _FormatError(f"{path} has format version {version!r}; this nnlib reads "
+                           f"version {FORMAT_VERSION}")
+    dtype = header.get("dtype")
+    if dtype not in ("float32", "float64"):
+        raise _FormatError(f"{path}: unsupported dtype {dtype!r}")
+    specs, names = header.get("layers"), header.get("arrays")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _FormatError(f"{path}: the header's 'arrays' must be a list of names")
+    if not isinstance(specs, list) or not specs or names != array_names(len(specs)):
+        raise _FormatError(f"{path}: the header's layers do not match its arrays (expected "
+                           f"'arrays' to be W0, b0, W1, b1, ... for "
+                           f"{len(specs) if isinstance(specs, list) else 0} layer(s); got "
+                           f"{len(names)} names)")
+    shapes = {}
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or spec.get("type") != "Dense":
+            raise _FormatError(f"{path}: layer {i} has unsupported type "
+                               f"{spec.get('type') if isinstance(spec, dict) else spec!r}")
+        act = spec.get("activation")
+        if not isinstance(act, str) or act not in ACTIVATION_CODES:
+            raise _FormatError(f"{path}: layer {i} has unknown activation {act!r}")
+        for key in ("n_in", "n_out"):
+            v = spec.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise _FormatError(f"{path}: layer {i} has {key}={v!r}; expected an "
+                                   f"integer >= 1")
+        shapes[f"W{i}"] = (spec["n_in"], spec["n_out"])
+        shapes[f"b{i}"] = (spec["n_out"],)
+    return shapes
+
+
+def _member_sizes(zf, path, file_size):
+    """{member name: ZipInfo}, after checking each member's declared sizes: nothing is
+    decompressed that the file could not hold (a deflate bomb declares its size)."""
+    import zipfile
+    members = {}
+    for info in zf.infolist():
+        if info.filename in members:
+            raise _FormatError(f"{path}: member {info.filename} appears twice")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _FormatError(f"{path}: member {info.filename} uses compression method "
+                               f"{info.compress_type}; nnlib writes stored members")
+        # deflate expands at most ~1032:1; stored members are their own size
+        limit = info.compress_size * (1 if info.compress_type == zipfile.ZIP_STORED
+                                      else 1032) + 64
+        if info.compress_size > file_size or info.file_size > limit:
+            raise _FormatError(f"{path}: member {info.filename} declares {info.file_size} "
+                               f"bytes, more than the file can hold (corrupted?)")
+        members[info.filename] = info
+    return members
+
+
+def _npy_header(f, path, name):
+    """(shape, fortran_order, dtype) from the .npy header at the start of ``f``."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    reader = {(1, 0): fmt.read_array_header_1_0,
+              (2, 0): fmt.read_array_header_2_0}.get(version)
+    if reader is None:
+        raise _FormatError(f"{path}: array {name} has .npy version {version}")
+    return reader(f, max_header_size=MAX_NPY_HEADER_BYTES)
+
+
+def _check_member_size(f, info, nbytes, path, name):
+    """The member must hold exactly its .npy header and ``nbytes`` of data (checked
+    before the data is read: nothing beyond it is ever decompressed)."""
+    if info.file_size != f.tell() + nbytes:
+        raise _FormatError(f"{path}: array {name} declares {nbytes} bytes of data but its "
+                           f"member holds {info.file_size - f.tell()} (corrupted?)")
+
+
+def _read_npy(zf, info, path, name, shape, dtypes):
+    """The array of member ``info``: its .npy header read and checked (``shape``, a dtype
+    among ``dtypes``, C order, size within the member) before the data is read."""
+    with zf.open(info) as f:
+        got_shape, fortran, dtype = _npy_header(f, path, name)
+        if got_shape != shape or dtype.hasobject or dtype.newbyteorder("=") not in dtypes \
+                or fortran:
+            want = " or ".join(np.dtype(d).name for d in dtypes)
+            raise _FormatError(f"{path}: array {name} has shape {got_shape} and dtype "
+                               f"{dtype}{' (Fortran order)' if fortran else ''}; "
+                               f"{'the header' if name == 'header' else 'its layer'} "
+                               f"needs {shape} {want}")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        _check_member_size(f, info, nbytes, path, name)
+        data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise _FormatError(f"{path}: array {name} is truncated")
+        f.read()                                # to the end: the CRC is checked there
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
 def read(path):
-    """(header, arrays) of the model file at ``path``, after checking its format name,
-    version, listed arrays and checksum. Raises ValueError naming the problem."""
+    """(header, arrays) of the model file at ``path``, after checking every declared
+    size and type and the checksum (see the module docstring); arrays in native byte
+    order. Raises ValueError naming the problem."""
     import json
     import zipfile
     import zlib
     path = os.fspath(path)
     with open(path, "rb") as f:
         magic = f.read(4)
+        file_size = os.fstat(f.fileno()).st_size
     if magic != b"PK\x03\x04":
         raise ValueError(f"{path} is not an nnlib model file (not an .npz archive; "
                          f"truncated or corrupted?)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = set(npz.files)
-            if "header" not in files:
+        with zipfile.ZipFile(path) as zf:
+            members = _member_sizes(zf, path, file_size)
+            info = members.get("header.npy")
+            if info is None:
                 raise _FormatError(f"{path} is not an nnlib model file (no header)")
-            header = json.loads(npz["header"].tobytes().decode("utf-8"))
-            if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-                found = header.get("format") if isinstance(header, dict) else None
-                raise _FormatError(f"{path} is not an nnlib model file (format "
-                                   f"{found!r})")
-            version = header.get("version")
-            if version != FORMAT_VERSION:
-                raise _FormatError(f"{path} has format version {version!r}; this nnlib "
-                                   f"reads version {FORMAT_VERSION}")
-            names = header.get("arrays")
-            if not isinstance(names, list) or not set(names) <= files:
+            if info.file_size > MAX_HEADER_BYTES + MAX_NPY_HEADER_BYTES:
+                raise _FormatError(f"{path}: the header declares {info.file_size} bytes; "
+                                   f"at most {MAX_HEADER_BYTES} are read")
+            raw = _read_header_bytes(zf, info, path)
+            header = json.loads(raw.decode("utf-8"))
+            if isinstance(header, dict) and isinstance(header.get("arrays"), list) and \
+                    not all(isinstance(n, str) and n + ".npy" in members
+                            for n in header["arrays"]):
                 raise _FormatError(f"{path} is missing arrays listed in its header")
-            arrays = {name: npz[name] for name in names}
+            shapes = check_header(header, path)
+            dtype = np.dtype(header["dtype"])
+            arrays = {}
+            for name, shape in shapes.items():
+                arrays[name] = _read_npy(zf, members[name + ".npy"], path, name, shape,
+                                         (dtype,))
     except _FormatError:
         raise
-    # ValueError: np.load's, and json's decode errors. NotImplementedError, RuntimeError,
-    # zlib.error: zipfile's answers to a damaged local header (an "unsupported
-    # compression method" or "encrypted" flag bit, bad deflate data).
+    # ValueError: NumPy's .npy header parser, and json's decode errors.
+    # NotImplementedError, RuntimeError, zlib.error: zipfile's answers to a damaged local
+    # header (an "unsupported compression method" or "encrypted" flag bit, bad deflate
+    # data).
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, UnicodeDecodeError,
-            ValueError, NotImplementedError, RuntimeError, zlib.error) as exc:
+            ValueError, NotImplementedError, RuntimeError, zlib.error,
+            SyntaxError) as exc:
         raise ValueError(f"{path} is not a readable nnlib model file (truncated or "
                          f"corrupted?): {exc}") from exc
+    names = header["arrays"]
     if digest(arrays[n] for n in names) != header.get("sha256"):
         raise ValueError(f"{path} is corrupted: the arrays' SHA-256 does not match the "
                          f"header's")
-    return header, arrays
+    return header, {n: a.astype(a.dtype.newbyteorder("="), copy=False)
+                    for n, a in arrays.items()}
+
+
+def _read_header_bytes(zf, info, path):
+    """The JSON bytes of the ``header`` member: a 1-d uint8 .npy of at most
+    MAX_HEADER_BYTES."""
+    with zf.open(info) as f:
+        shape, fortran, dtype = _npy_header(f, path, "header")
+        if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_HEADER_BYTES:
+            raise _FormatError(f"{path} is not an nnlib model file (header of shape "
+                               f"{shape} and dtype {dtype})")
+        _check_member_size(f, info, shape[0], path, "header")
+        data = f.read(shape[0])
+        if len(data) != shape[0]:
+            raise _FormatError(f"{path}: the header is truncated")
+        f.read()
+    return data
 
 
 def build_model(header, arrays, path):
-    """The Sequential that ``header`` and ``arrays`` (from :func:`read`) describe; every
-    layer spec is checked against its arrays before a layer is built."""
-    from nnlib._codes import ACTIVATION_CODES
+    """The Sequential that ``header`` and ``arrays`` (from :func:`read`) describe; the
+    header is checked (:func:`check_header`) and every array against its layer spec
+    before a layer is built."""
     from nnlib._validation import DTypeError, ShapeError
     from nnlib.layers import Dense
     from nnlib.model import Sequential
-    names = header["arrays"]
-    dtype = header.get("dtype")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"{path}: unsupported dtype {dtype!r}")
-    specs = header.get("layers")
-    if not isinstance(specs, list) or not specs or len(names) != 2 * len(specs):
-        raise ValueError(f"{path}: the header's layers do not match its arrays")
+    shapes = check_header(header, path)
+    dtype = header["dtype"]
+    for name, shape in shapes.items():
+        a = arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != np.dtype(dtype):
+            raise ValueError(f"{path}: array {name} has shape {getattr(a, 'shape', None)} "
+                             f"and dtype {getattr(a, 'dtype', None)}; its layer needs "
+                             f"{shape} {dtype}")
     layers = []
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, dict) or spec.get("type") != "Dense":
-            raise ValueError(f"{path}: layer {i} has unsupported type "
-                             f"{spec.get('type') if isinstance(spec, dict) else spec!r}")
-        if spec.get("activation") not in ACTIVATION_CODES:
-            raise ValueError(f"{path}: layer {i} has unknown activation "
-                             f"{spec.get('activation')!r}")
-        shapes = {f"W{i}": (spec.get("n_in"), spec.get("n_out")),
-                  f"b{i}": (spec.get("n_out"),)}
-        for name, shape in shapes.items():
-            a = arrays.get(name)
-            if a is None or a.shape != shape or a.dtype != np.dtype(dtype):
-                raise ValueError(f"{path}: array {name} has shape "
-                                 f"{getattr(a, 'shape', None)} and dtype "
-                                 f"{getattr(a, 'dtype', None)}; layer {i} needs "
-                                 f"{shape} {dtype}")
+    for i, spec in enumerate(header["layers"]):
         try:
             layer = Dense(spec["n_in"], spec["n_out"], spec["activation"], init="zeros",
                           dtype=dtype, activation_param=spec.get("activation_param"))

@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from nnlib._validation import (DTypeError, FLOAT_DTYPES, LabelError, NonFiniteError,
-                               ShapeError)
+from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
+                               native_float_dtype)
 from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
 
 
@@ -62,8 +62,8 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
                          f"{n_features} features as input.")
     if dtype is not None:
         target = np.dtype(dtype)
-    elif arr.dtype in FLOAT_DTYPES:
-        target = arr.dtype
+    elif native_float_dtype(arr.dtype) is not None:
+        target = native_float_dtype(arr.dtype)     # '>f4' stays float32, in native order
     else:
         target = np.dtype(np.float64)
     arr = np.ascontiguousarray(arr, dtype=target)

@@ -50,6 +50,10 @@ def check_class_labels(y, n_samples, n_classes, name="y"):
                 if arr.ndim == 2 and arr.shape == (n_samples, n_classes) else "")
         raise ShapeError(f"{name} must have shape ({n_samples},), one class index per row "
                          f"of z; got shape {arr.shape}{hint}")
+    # The compiled losses index with these labels, GIL released: they get an array of
+    # their own, and the checks run on that same copy, so a caller (another thread, a
+    # callback) that changes y afterwards cannot make them read out of bounds.
+    arr = np.array(arr, copy=True)
     if arr.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             bad = ~(np.isfinite(arr) & (arr == np.floor(arr)))
@@ -78,7 +82,7 @@ def check_binary_labels(y, n_samples, dtype, name="y"):
     if arr.shape not in ((n_samples,), (n_samples, 1)):
         raise ShapeError(f"{name} must have shape ({n_samples},) or ({n_samples}, 1), one "
                          f"label per sample; got shape {arr.shape}")
-    arr = arr.reshape(-1)
+    arr = np.array(arr.reshape(-1), copy=True)     # checked and used: one owned copy
     bad = ~((arr == 0) | (arr == 1))
     if bad.any():
         _first_bad(arr, bad, name, "a binary label (0 or 1)")

@@ -1,7 +1,10 @@
-"""Thread policy: ``n_threads`` of the compiled loops, BLAS's thread count in training."""
+"""Thread policy: ``n_threads`` of the compiled loops, BLAS's thread count in training,
+which objects a running fit owns, and what a fork()ed child may use (README "Threads and
+concurrency")."""
 import math
 import os
 import threading
+import weakref
 
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._validation import check_int_scalar
@@ -13,19 +16,55 @@ MAX_THREADS = _max_threads()
 PARALLEL_MIN_SIZE = 1 << 15
 
 
+# --- fork() -------------------------------------------------------------------------
+# libgomp's thread pool does not survive fork(): in the child of a process that has run
+# an OpenMP region, the next region with more than one thread waits forever for pool
+# threads that exist only in the parent (multiprocessing's default start method on Linux
+# forks). A region of one thread never touches the pool, so a forked child runs every
+# compiled loop on one thread; BLAS (OpenBLAS) handles fork itself. The child also
+# starts with no fit running: claims and locks held by the parent's other threads, which
+# do not exist in the child, are dropped (_after_fork_in_child).
+
+_forked_child = False
+_at_fork_hooks = []          # callables run in a forked child (estimators' locks)
+
+
+def _after_fork_in_child():
+    global _forked_child
+    _forked_child = True
+    for lock in (_OWNERS_LOCK, blas_threads._lock):
+        lock._at_fork_reinit()
+    _OWNERS.clear()
+    blas_threads._users, blas_threads._saved = 0, None
+    for hook in _at_fork_hooks:
+        hook()
+
+
+def in_forked_child():
+    """True in a process made by fork() after nnlib was imported (compiled loops run on
+    one thread there)."""
+    return _forked_child
+
+
+def thread_limit():
+    """Most OpenMP threads a compiled loop may use here: all of them, or 1 in a forked
+    child."""
+    return 1 if _forked_child else max(MAX_THREADS, 1)
+
+
 def resolve_threads(n_threads, work_size):
     """Threads to use: ``None`` means all available, but 1 for small work.
 
     Parameters
     ----------
     n_threads : int or None
-        Requested count (>= 1), or None for automatic.
+        Requested count (>= 1), or None for automatic; at most :func:`thread_limit`.
     work_size : int
         Number of elements the loop touches.
     """
     if n_threads is None:
-        return 1 if work_size < PARALLEL_MIN_SIZE else MAX_THREADS
-    return min(check_int_scalar(n_threads, "n_threads", low=1), max(MAX_THREADS, 1))
+        return 1 if work_size < PARALLEL_MIN_SIZE else thread_limit()
+    return min(check_int_scalar(n_threads, "n_threads", low=1), thread_limit())
 
 
 # --- BLAS threads during training ---------------------------------------------------------
@@ -102,3 +141,41 @@ class blas_threads:
                     blas.set_num_threads(cls._saved)
                 cls._saved = None
         return False
+
+
+# --- objects a running fit owns -------------------------------------------------------
+# A fit updates its model's weights and its optimizer's state and step count ``t`` from
+# compiled pieces that run with the GIL released; a second fit (or ``optimizer.step``) on
+# the same model or optimizer at the same time would interleave updates and lose steps.
+# The running fit claims both; everyone else is refused.
+
+_OWNERS = weakref.WeakKeyDictionary()      # object -> thread ident of the fit using it
+_OWNERS_LOCK = threading.Lock()
+
+
+def claim(obj, what, advice):
+    """Mark ``obj`` as used by a running fit in this thread; raise
+    :class:`~nnlib.exceptions.ConcurrentUseError` (saying ``what`` is busy, and
+    ``advice``) if a fit already uses it."""
+    from nnlib.exceptions import ConcurrentUseError
+    with _OWNERS_LOCK:
+        owner = _OWNERS.get(obj)
+        if owner is not None:
+            raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a "
+                                     f"running fit (thread {owner}); {advice}")
+        _OWNERS[obj] = threading.get_ident()
+
+
+def release(obj):
+    """End the claim of :func:`claim` on ``obj``."""
+    with _OWNERS_LOCK:
+        _OWNERS.pop(obj, None)
+
+
+def claimed_by(obj):
+    """The thread ident of the fit using ``obj``, or None."""
+    return _OWNERS.get(obj)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -20,15 +20,16 @@ from nnlib.exceptions import (DTypeError, DTypeRangeError, LabelError,  # noqa: 
 def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empty=True):
     """Return ``x`` as a C-contiguous float32 or float64 array.
 
-    float32 and float64 are kept as given (``dtype=None``); bool and integer input becomes
+    float32 and float64 are kept as given (``dtype=None``; a non-native byte order such
+    as ``'>f8'`` becomes the native order, same precision); bool and integer input becomes
     float64; complex, object, string and other dtypes raise :class:`DTypeError`. A
     non-contiguous or Fortran-ordered array is copied; a C-contiguous one (read-only
     included) is returned as is, never written to.
     """
     arr = np.asarray(x)
     kind = arr.dtype.kind
-    if kind == "f" and arr.dtype in FLOAT_DTYPES:
-        target = arr.dtype
+    if kind == "f" and native_float_dtype(arr.dtype) is not None:
+        target = native_float_dtype(arr.dtype)    # big-endian '>f8' becomes native f8
     elif kind == "f":  # float16, longdouble
         target = np.dtype(np.float64) if arr.dtype.itemsize > 8 else np.dtype(np.float32)
     elif kind in "biu":
@@ -48,6 +49,18 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empt
     # np.asarray(order='C'), not np.ascontiguousarray: the latter turns a 0-d array into
     # shape (1,), and F.relu(np.float64(3)) must stay 0-d.
     return np.asarray(arr, dtype=target, order="C")
+
+
+def native_float_dtype(dtype):
+    """The native-byte-order float32/float64 dtype of ``dtype`` (``'>f8'`` gives
+    float64), or None if ``dtype`` is not a float32/float64 of either byte order.
+
+    ``np.dtype('>f8') == np.float64`` is False on a little-endian machine, so a test such
+    as ``dtype in (np.float32, np.float64)`` sends big-endian data down the wrong path."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        return np.dtype(np.float32 if dtype.itemsize == 4 else np.float64)
+    return None
 
 
 def _kind_name(kind):

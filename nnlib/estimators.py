@@ -69,8 +69,11 @@ scikit-learn's.
 Not supported (clear errors): sparse X, ``sample_weight`` and
 ``MLPRegressor(loss="poisson")``.
 """
+import functools
 import numbers
+import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -81,7 +84,8 @@ from nnlib._codes import loss_code
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels, labels_to_index)
 from nnlib._plateau import improves
-from nnlib._validation import LabelError, NonFiniteError, ShapeError
+from nnlib._threads import _at_fork_hooks
+from nnlib._validation import LabelError, NonFiniteError, ShapeError, check_fits_dtype
 from nnlib.datasets import split
 from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 
@@ -114,6 +118,35 @@ class _available_if:
         return self.fn.__get__(obj, owner)
 
 
+# ---------------------------------------------------------------- one fit or predict at a time
+
+_LOCKS = weakref.WeakKeyDictionary()       # estimator -> its RLock (not pickled, not cloned)
+_LOCKS_GUARD = threading.Lock()
+
+
+def _drop_locks_in_forked_child():       # held by parent threads the child does not have
+    _LOCKS_GUARD._at_fork_reinit()
+    _LOCKS.clear()
+
+
+_at_fork_hooks.append(_drop_locks_in_forked_child)
+
+
+def _serialized(method):
+    """``method`` holding the estimator's lock: fit, partial_fit and the predictions of
+    one estimator run one at a time (a predict waits for a running fit, and never sees
+    the network half rebuilt); different estimators run concurrently."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with _LOCKS_GUARD:
+            lock = _LOCKS.get(self)
+            if lock is None:
+                lock = _LOCKS[self] = threading.RLock()
+        with lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 # ---------------------------------------------------------------- parameter checks
 
 def _bad(name, value, want):
@@ -124,6 +157,8 @@ def _real(p, name, low=None, high=None, low_open=False, high_open=False):
     v = p[name]
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v:
         raise _bad(name, v, "a real number")
+    if v in (float("inf"), float("-inf")):
+        raise _bad(name, v, "a finite real number")
     if (low is not None and (v < low or (low_open and v == low))) or \
        (high is not None and (v > high or (high_open and v == high))):
         lo = "(" if low_open else "["
@@ -261,6 +296,7 @@ class _BaseMLP(BaseModel):
         return self.solver != "lbfgs"
 
     # -- fitting -----------------------------------------------------------------------
+    @_serialized
     def fit(self, X, y):
         """Fit the model to X (n_samples, n_features) and y; returns self."""
         return self._fit(X, y, incremental=False)
@@ -272,6 +308,8 @@ class _BaseMLP(BaseModel):
             raise ValueError("partial_fit does not support early_stopping=True")
         X = check_X(X, owner=type(self).__name__,
                     n_features=None if first else self.n_features_in_)
+        for name in ("alpha", "learning_rate_init"):   # cast to X's dtype when training
+            check_fits_dtype(cfg[name], name, X.dtype)
         Y = self._targets(X, y, first=first, incremental=incremental)
         rng = self._rng()
         sizes = [X.shape[1]] + cfg["hidden"] + [self._n_outputs(Y)]
@@ -346,6 +384,11 @@ class _BaseMLP(BaseModel):
             options["iprint"] = 1 if cfg["verbose"] else -1
         res = scipy.optimize.minimize(objective, theta0.astype(np.float64),
                                       method="L-BFGS-B", jac=True, options=options)
+        if not np.isfinite(res.fun):          # L-BFGS-B stops at a NaN loss, x finite
+            raise ValueError(f"Solver produced non-finite parameter weights: the loss "
+                             f"became non-finite ({res.fun}). The input data may "
+                             "contain large values and need to be preprocessed (e.g. "
+                             "standardized), or learning_rate_init lowered.")
         if res.status != 0:
             msg = res.message.decode() if isinstance(res.message, bytes) else res.message
             warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) "
@@ -832,6 +875,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     out_activation_ : {'softmax', 'logistic'}
     """
 
+    @_serialized
     def predict(self, X):
         """The most probable class for each row of X, shape (n_samples,); for a
         multilabel model the 0/1 indicator matrix (n_samples, n_labels)."""
@@ -842,6 +886,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[(P[:, 0] > 0.5).astype(np.int64)]
         return self.classes_[np.argmax(P, axis=1)]
 
+    @_serialized
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
         P = self._forward(X)
@@ -855,6 +900,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         with np.errstate(divide="ignore"):
             return np.log(P, out=P)
 
+    @_serialized
     def partial_fit(self, X, y, classes=None):
         """One epoch of the stochastic solver on (X, y). ``classes`` (all labels that
         will ever appear) is required on the first call."""
@@ -988,11 +1034,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
 
+    @_serialized
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs_)."""
         P = self._forward(X)
         return P.ravel() if P.shape[1] == 1 else P
 
+    @_serialized
     def partial_fit(self, X, y):
         """One epoch of the stochastic solver on (X, y)."""
         return self._fit(X, y, incremental=True)

@@ -32,6 +32,11 @@ class ComplexDataError(DTypeError, ValueError):
     """Complex input: a DTypeError that is also a ValueError (as scikit-learn raises)."""
 
 
+class ConcurrentUseError(RuntimeError):
+    """An object one running operation owns was used by another at the same time (two
+    fits sharing one optimizer, or ``optimizer.step`` during a fit that uses it)."""
+
+
 class InvalidParameterError(ValueError, TypeError):
     """A constructor parameter has a bad type or value (raised by fit, as scikit-learn's
     error of the same name; both a ValueError and a TypeError)."""

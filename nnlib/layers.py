@@ -24,7 +24,8 @@ from nnlib._dense_args import activation_spec
 # One seed rule for the whole library (a negative seed is a clear ValueError, not
 # NumPy's "expected non-negative integer"). Re-exported: nnlib.model imports it here.
 from nnlib._random import as_generator
-from nnlib._validation import DTypeError, ShapeError, as_float_array, check_int_scalar
+from nnlib._validation import (DTypeError, ShapeError, as_float_array, check_int_scalar,
+                               native_float_dtype)
 from nnlib.functional.dense import dense_backward, dense_forward
 
 __all__ = ["Dense", "INITIALIZERS", "as_generator"]
@@ -116,7 +117,7 @@ class Dense:
 
     @property
     def dtype(self):
-        return self.W.dtype
+        return native_float_dtype(self.W.dtype) or self.W.dtype
 
     @property
     def params(self):
@@ -148,10 +149,10 @@ class Dense:
             if not isinstance(a, np.ndarray) or a.shape != shape:
                 raise ShapeError(f"Dense.{name} must be an array of shape {shape}; got "
                                  f"{getattr(a, 'shape', type(a).__name__)}")
-            if a.dtype != self.W.dtype:
+            if (native_float_dtype(a.dtype) or a.dtype) != self.dtype:
                 raise DTypeError(f"Dense.W and Dense.b must share a dtype; got "
                                  f"{self.W.dtype} and {self.b.dtype}")
-            if not a.flags.c_contiguous or not a.flags.writeable:
+            if not (a.flags.c_contiguous and a.flags.writeable and a.dtype.isnative):
                 setattr(self, name, as_float_array(a, name).copy())
 
     def __repr__(self):

@@ -130,6 +130,10 @@ class Perceptron(_BinaryClassifier):
                 if np.sign(Xa[i] @ w) != s[i]:
                     w += s[i] * Xa[i]                     # w <- w + y x
                     n_updates += 1
+            if not np.isfinite(w).all():
+                raise ValueError(f"Perceptron's weights overflowed to infinity after "
+                                 f"{n_updates} updates (pass {epoch}): the values of X "
+                                 f"are too large; scale X, e.g. standardize it")
         else:
             converged = bool(np.all(F.sign(Xa @ w) == s))
         if not converged:

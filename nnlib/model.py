@@ -262,10 +262,10 @@ class Sequential:
         margin = check_real_scalar(margin, "margin", low=0.0)
         return Evaluation(self, X, yt, yl, loss, margin, n_threads)()
 
-    def _data(self, X, y, loss, name):
+    def _data(self, X, y, loss, name, finite=False):
         """(X, y_target, y_label) validated for the compiled loops; X has >= 1 row."""
         loss_code(loss)
-        X = self._inputs(X, name)
+        X = self._inputs(X, name, finite=finite)
         if X.shape[0] == 0:
             raise ShapeError(f"{name} must have at least one row")
         return (X,) + self._targets(y, loss, X.shape[0])
@@ -370,8 +370,8 @@ class Sequential:
                 Xv, yv = validation_data
             except (TypeError, ValueError):
                 raise TypeError("validation_data must be a pair (X_val, y_val)") from None
-            evaluation = Evaluation(self, *self._data(Xv, yv, loss, "X_val"), loss,
-                                    margin)
+            evaluation = Evaluation(self, *self._data(Xv, yv, loss, "X_val", finite=True),
+                                    loss, margin)
         progress = Progress(epochs, -(-X.shape[0] // batch_size), verbose)
         with TrainingRun(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,

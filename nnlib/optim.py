@@ -69,9 +69,11 @@ import numpy as np
 
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
-from nnlib._threads import MAX_THREADS, PARALLEL_MIN_SIZE, resolve_threads
-from nnlib._validation import (DTypeError, FLOAT_DTYPES, NonFiniteError, ShapeError,
-                               as_float_array, check_int_scalar, check_real_scalar)
+from nnlib._threads import (PARALLEL_MIN_SIZE, claimed_by, resolve_threads,
+                            thread_limit)
+from nnlib.exceptions import ConcurrentUseError
+from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
+                               check_int_scalar, check_real_scalar, native_float_dtype)
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NotesMomentum",
            "NotesAdaGrad", "SklearnSGD", "SklearnAdam", "gradient_descent", "GDResult",
@@ -200,7 +202,14 @@ class Optimizer:
             element; every param and the optimizer state are left as they were, and
             ``t`` does not advance. (PyTorch returns inf/NaN here.) A NaN or inf
             *gradient* is not refused: it gives NaN/inf in its own elements only.
+        ConcurrentUseError
+            If a running fit uses this optimizer (see README, "Threads and
+            concurrency").
         """
+        if claimed_by(self) is not None:
+            raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
+                                     f"by a running fit (thread {claimed_by(self)}); its "
+                                     f"steps would interleave with the fit's")
         if isinstance(params, np.ndarray):
             params = [params]
             grads = grads if isinstance(grads, (list, tuple)) else [grads]
@@ -215,7 +224,7 @@ class Optimizer:
         if state is None or len(state) != len(params):
             state = self.state_arrays(params)      # creates it, or explains the mismatch
         if n_threads is None:                      # as resolve_threads(None, size)
-            threads, min_size = max(MAX_THREADS, 1), PARALLEL_MIN_SIZE
+            threads, min_size = thread_limit(), PARALLEL_MIN_SIZE
         else:
             threads, min_size = resolve_threads(n_threads, 0), 0
         # the kernel validates every array (naming params[i] / grads[i]) before any update,
@@ -246,8 +255,13 @@ def _as_param_list(params):
         if not isinstance(p, np.ndarray):
             raise TypeError(f"params[{i}] must be a NumPy array (updated in place); got "
                             f"{type(p).__name__}")
-        if p.dtype not in FLOAT_DTYPES:
+        if native_float_dtype(p.dtype) is None:
             raise DTypeError(f"params[{i}] must be float32 or float64; got {p.dtype}")
+        if not p.dtype.isnative:
+            raise DTypeError(f"params[{i}] has non-native byte order ({p.dtype.str}); the "
+                             f"optimizer updates it in place in the machine's order, so "
+                             f"it must be native: use p = "
+                             f"p.astype(p.dtype.newbyteorder('=')) and pass p")
         if not p.flags.c_contiguous:
             raise ValueError(f"params[{i}] must be C-contiguous to be updated in place "
                              "(np.ascontiguousarray makes a copy the model would not see)")

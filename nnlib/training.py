@@ -31,7 +31,8 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._threads import blas_threads, resolve_threads, training_blas_threads
+from nnlib._threads import (_at_fork_hooks, blas_threads, claim, release,
+                            resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
 
 __all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "INTERRUPT_INTERVAL",
@@ -65,6 +66,14 @@ _WORKSPACES = weakref.WeakKeyDictionary()
 _RATES = weakref.WeakKeyDictionary()
 _TRAINING = weakref.WeakSet()                # models a run is training now
 _CACHE_LOCK = threading.Lock()
+
+
+def _forget_runs_in_forked_child():     # the parent's training threads are not there
+    _CACHE_LOCK._at_fork_reinit()
+    _TRAINING.clear()
+
+
+_at_fork_hooks.append(_forget_runs_in_forked_child)
 _WORKSPACE_KEEP_BYTES = 1 << 22
 
 
@@ -227,6 +236,7 @@ class TrainingRun:
                  loss_scale: float = 1.0, progress=None):
         train = compiled_train()
         self.model, self.optimizer, self.progress = model, optimizer, progress
+        network = network_of(model)         # first: it makes replaced arrays usable
         self.params = model.params
         sizes = model._sizes()
         batch_size = min(batch_size, max(X.shape[0], 1))
@@ -235,7 +245,7 @@ class TrainingRun:
         self._config = optimizer.config()
         check_fits_dtype(self._config["lr"], "optimizer lr", model.dtype)
         self.setup = train.EpochSetup(
-            network_of(model), self.params[0::2], self.params[1::2],
+            network, self.params[0::2], self.params[1::2],
             _state_arrays(optimizer, self.params), X, y_target, y_label, self._workspace,
             loss_kind=loss_code(loss), batch_size=batch_size, margin=margin, l2=l2,
             l2_per_batch=l2_per_batch, optimizer=self._config, loss_scale=loss_scale)
@@ -252,6 +262,13 @@ class TrainingRun:
                 raise RuntimeError("this model is being trained by another fit (another "
                                    "thread?); train one model in one fit at a time")
             _TRAINING.add(self.model)
+        try:        # ConcurrentUseError if a running fit uses it (README, "Threads ...")
+            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
+                  "at the same time: give each fit its own optimizer")
+        except BaseException:
+            with _CACHE_LOCK:
+                _TRAINING.discard(self.model)
+            raise
         self._threads = blas_threads(self.blas_threads)
         self._threads.__enter__()
         return self
@@ -268,6 +285,7 @@ class TrainingRun:
             self._threads = None
             with _CACHE_LOCK:
                 _TRAINING.discard(self.model)
+            release(self.optimizer)
         if self.progress is not None:
             self.progress.close()
         if self._workspace is not None:

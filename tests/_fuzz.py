@@ -55,6 +55,8 @@ FUZZ_SETTINGS = settings(
 COUNTS = collections.defaultdict(collections.Counter)
 
 FLOAT_DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64)]
+# the other byte order ('>f8' on a little-endian machine): computed in native order
+FLOAT_DTYPES += [d.newbyteorder("S") for d in FLOAT_DTYPES[1:]]
 INT_DTYPES = [np.dtype(t) for t in (np.int8, np.int32, np.int64, np.uint8, np.uint64)]
 BAD_DTYPES = [np.dtype(t) for t in (np.complex64, np.complex128, object, "U3", "M8[s]")]
 ALL_DTYPES = FLOAT_DTYPES + INT_DTYPES + [np.dtype(bool)] + BAD_DTYPES
@@ -71,8 +73,8 @@ def expected_float_dtype(dtype):
     """The dtype nnlib computes in for an input of ``dtype`` (nnlib._validation's rule),
     or None when the dtype must be refused with DTypeError."""
     dtype = np.dtype(dtype)
-    if dtype in (np.float32, np.float64):
-        return dtype
+    if dtype.kind == "f" and dtype.itemsize in (4, 8):
+        return dtype.newbyteorder("=")
     if dtype == np.float16:
         return np.dtype(np.float32)
     if dtype.kind in "biu":
@@ -84,7 +86,7 @@ def _values(dtype, shape):
     """An array of ``dtype`` and ``shape`` with hypothesis's edge values mixed in."""
     if dtype.kind == "f":
         elements = hnp.from_dtype(dtype)
-        if dtype == np.float64:
+        if dtype.newbyteorder("=") == np.float64:
             elements = st.one_of(elements, st.sampled_from(HUGE),
                                  st.floats(-10, 10, width=64))
         return hnp.arrays(dtype, shape, elements=elements)

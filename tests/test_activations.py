@@ -180,3 +180,17 @@ def test_chunk_boundaries(n, dtype, rng):
     for name in NAMES:
         np.testing.assert_allclose(getattr(F, name)(x, *_args(name), n_threads=2),
                                    getattr(R, name)(x, *_args(name)), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">f4"])
+def test_non_native_byte_order_is_read_as_its_values(dtype):
+    """'>f8' was cast to float32 (relu(1e300) gave inf, softmax NaN)."""
+    big = 1e300 if dtype == ">f8" else 1e30
+    x = np.array([[big, -2.0, 0.5]], dtype=dtype)
+    native = x.astype(np.dtype(dtype).newbyteorder("="))
+    for fn in (F.relu, F.tanh, F.sigmoid, F.softmax, F.sparsemax, F.identity):
+        out = fn(x)
+        assert out.dtype == native.dtype and out.dtype.isnative, fn.__name__
+        np.testing.assert_array_equal(out, fn(native))
+    assert F.relu(x)[0, 0] == big
+    assert np.isfinite(F.softmax(x)).all()

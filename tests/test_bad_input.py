@@ -295,7 +295,16 @@ def _model_cases():
     big = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])     # identity: no saturation
     big.layers[0].W[...] = 10.0
     fit = m.fit
+    byte_swapped = np.ones(3, np.dtype(np.float64).newbyteorder(">" if np.little_endian
+                                                                 else "<"))
     return [
+        case("Optimizer-step-non-native-param", optim.SGD(lr=0.1).step,
+             ([byte_swapped], [np.ones(3)]), DTypeError,
+             r"params\[0\] has non-native byte order"),
+        case("fit-nan-in-validation-X", fit, (X, y), NonFiniteError, "X_val.*row 3",
+             validation_data=(Xnan, y)),
+        case("fit-inf-in-validation-X", fit, (X, y), NonFiniteError, "X_val.*row 2",
+             validation_data=(Xinf, y)),
         case("Dense-n_in-zero", nnlib.Dense, (0, 3), ValueError, "n_in must be >= 1"),
         case("Dense-n_out-float", nnlib.Dense, (3, 2.5), TypeError, "n_out must be an integer"),
         case("Dense-dtype-int", nnlib.Dense, (3, 2), DTypeError, "float32 or float64",
@@ -395,6 +404,17 @@ def _estimator_cases():
              ValueError, "activation"),
         case("MLPClassifier-negative-alpha", fit, (C(alpha=-1.0), X, y), ValueError,
              "alpha"),
+        # named as the user wrote them, not as the optimizer's lr / the model's l2
+        case("MLPClassifier-inf-lr", fit, (C(learning_rate_init=np.inf), X, y),
+             ValueError, "'learning_rate_init' parameter must be a finite real number"),
+        case("MLPClassifier-inf-alpha", fit, (C(alpha=np.inf), X, y), ValueError,
+             "'alpha' parameter must be a finite real number"),
+        case("MLPClassifier-float32-alpha-1e39", fit,
+             (C(alpha=1e39), X.astype(np.float32), y), ValueError,
+             r"^alpha=1e\+39 is beyond the range of float32"),
+        case("MLPClassifier-lbfgs-overflowing-X", fit,
+             (C(solver="lbfgs", hidden_layer_sizes=(4,), random_state=0), X * 1e200, y),
+             ValueError, "Solver produced non-finite parameter weights.*loss"),
         case("MLPClassifier-unknown-solver", fit, (C(solver="newton"), X, y), ValueError,
              "solver"),
         case("MLPClassifier-max-iter-zero", fit, (C(max_iter=0), X, y), ValueError,

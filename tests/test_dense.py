@@ -186,3 +186,19 @@ def test_blas_prefers_numpy_and_falls_back_to_scipy(rng):
     finally:
         blas._reset_for_tests()
         blas.load()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_non_native_byte_order_arrays_are_read_as_their_values(dtype):
+    rng = np.random.default_rng(0)
+    X, W = rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal((3, 2)).astype(dtype)
+    b, G = rng.standard_normal(2).astype(dtype), rng.standard_normal((4, 2)).astype(dtype)
+    sw = np.dtype(dtype).newbyteorder("S")
+    H = F.dense_forward(X, W, b, "tanh")
+    Hs = F.dense_forward(X.astype(sw), W.astype(sw), b.astype(sw), "tanh")
+    assert Hs.dtype == dtype
+    np.testing.assert_array_equal(Hs, H)
+    for a, c in zip(F.dense_backward(X.astype(sw), W.astype(sw), H.astype(sw),
+                                     G.astype(sw), "tanh"),
+                    F.dense_backward(X, W, H, G, "tanh")):
+        np.testing.assert_array_equal(a, c)

@@ -441,6 +441,20 @@ def test_verbose_prints_progress(capsys):
     assert "Iteration 1, loss = " in out and "Iteration 3, loss = " in out
 
 
+@pytest.mark.parametrize("dtype", [">f8", ">f4"])
+def test_non_native_byte_order_X_keeps_its_precision_and_values(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3)).astype(np.dtype(dtype).newbyteorder("="))
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+        b = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(
+            X.astype(dtype), y)
+    assert b.coefs_[0].dtype == X.dtype
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X.astype(dtype)))
+
+
 # ---------------------------------------------------------------- probe findings (xfail)
 
 DTYPE_SWITCHES = [("f32-then-f64", np.float32, np.float64),

@@ -214,3 +214,11 @@ def test_logistic_regression_bad_input():
         LogisticRegression().fit([[0.0], [np.inf]], [0, 1])
     with pytest.raises(NotFittedError):
         LogisticRegression().predict_proba(np.eye(2))
+
+
+def test_perceptron_refuses_weights_that_overflow():
+    """Updates w += y x with x near the float range made w inf, stored without a word."""
+    X = np.array([[1e308, 1e308], [-1e308, 1e308], [1e308, -1e308], [-1e308, -1e308]])
+    y = np.array([0, 1, 1, 0])                          # XOR: never separated
+    with pytest.raises(ValueError, match="weights overflowed.*scale X"):
+        Perceptron(max_iter=50).fit(X, y)

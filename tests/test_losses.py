@@ -392,3 +392,47 @@ def test_softmax_ce_rows_taken_together_equal_rows_one_at_a_time(dtype, c, rng):
         np.testing.assert_array_equal(dz[i * c:(i + 1) * c], dzi)
         total += si[0]
     assert K.n_chunks(n) == 1 and sums[0] == total      # one chunk: the same row order
+
+
+# -- the caller's labels are read once, into an array the compiled loop owns ----------------
+
+class _ChangesLabelsFirst:
+    """Stands in for the compiled module: changes the caller's ``y`` (as another thread or
+    a callback could, the GIL released) just before the real kernel runs."""
+
+    def __init__(self, kernels, y, value):
+        self._k, self._y, self._value = kernels, y, value
+
+    def __getattr__(self, name):
+        return getattr(self._k, name)
+
+    def loss_grad(self, *args):
+        self._y[:] = self._value
+        return self._k.loss_grad(*args)
+
+
+@pytest.mark.parametrize("name", sorted(CLASS_LABEL_LOSSES))
+@pytest.mark.parametrize("value", [3, 10**12, -1], ids=["valid", "huge", "negative"])
+def test_labels_changed_during_the_kernel_are_not_read(name, value, monkeypatch):
+    from nnlib.functional import losses as mod
+    rng = np.random.default_rng(0)
+    z, y = rng.standard_normal((5, 4)), np.array([0, 1, 2, 1, 0], dtype=np.int64)
+    expected = getattr(F, name + "_grad")(z, y.copy())
+    monkeypatch.setattr(mod, "_k", _ChangesLabelsFirst(mod._k, y, value))
+    got = getattr(F, name + "_grad")(z, y)
+    assert y[0] == value                           # the caller's buffer did change
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">f4", "<f8", "<f4"])
+@pytest.mark.parametrize("name", NAMES)
+def test_non_native_byte_order_scores_keep_their_values(name, dtype):
+    rng = np.random.default_rng(1)
+    z, y = _data(name, rng)
+    z = z * 1e30 if np.dtype(dtype).itemsize == 8 else z     # beyond float32 for f8
+    native = z.astype(np.dtype(dtype).newbyteorder("="))
+    loss, grad = F.loss_and_grad(name, z.astype(dtype), y)
+    ref_loss, ref_grad = F.loss_and_grad(name, native, y)
+    assert grad.dtype == native.dtype and grad.dtype.isnative
+    assert loss == ref_loss
+    np.testing.assert_array_equal(grad, ref_grad)

@@ -2,6 +2,7 @@
 differences for every activation x loss pair, save/load."""
 import json
 import os
+import re
 import warnings
 
 import numpy as np
@@ -294,6 +295,157 @@ def test_load_rejects_bad_files(saved, case):
         nnlib.load(path)
 
 
+def _zip(path, members, compress=None):
+    """Write ``members`` (name -> bytes) as a zip, each stored or deflated."""
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data, compress_type=(compress or {}).get(
+                name, zipfile.ZIP_STORED))
+
+
+def _members(path):
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def _load_peak_bytes(path):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            nnlib.load(path)
+        return tracemalloc.get_traced_memory()[1], str(info.value)
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("member", ["W0.npy", "header.npy"])
+def test_load_refuses_a_deflate_bomb_before_decompressing_it(saved, member):
+    """Before: a 0.5 MB file made load allocate 1 GB before it refused it."""
+    import zipfile
+    model, path = saved
+    members = _members(path)
+    members[member] += bytes(32 << 20)                 # 32 MiB of zeros after the data
+    _zip(path, members, {member: zipfile.ZIP_DEFLATED})
+    assert path.stat().st_size < 1 << 20
+    peak, msg = _load_peak_bytes(path)
+    assert peak < 4 << 20, peak
+    assert str(path) in msg and ("declares" in msg or "holds" in msg)
+
+
+def test_load_refuses_a_header_listing_one_array_many_times_fast(saved):
+    """Before: 'W0' listed 10**5 times cost 5 s (10**6: 70 s)."""
+    import time
+    model, path = saved
+    _rewrite(path, header_arrays=["W0"] * 10**5)
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match="layers do not match its arrays"):
+        nnlib.load(path)
+    assert time.perf_counter() - t < 0.5
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("activation", ["tanh"], r"unknown activation \['tanh'\]"),
+    ("activation", {"a": 1}, "unknown activation"),
+    ("n_in", "4", "n_in='4'; expected an integer"),
+    ("n_out", True, "n_out=True; expected an integer"),
+    ("n_out", 10 ** 12, r"W0 has shape \(4, 6\).*needs \(4, 1000000000000\)"),
+    ("n_in", -3, "n_in=-3"),
+], ids=["activation-list", "activation-dict", "n_in-string", "n_out-bool",
+        "n_out-1e12", "n_in-negative"])
+def test_load_checks_the_header_types_before_reading_arrays(saved, field, value, msg):
+    """Before: ["tanh"] gave a raw TypeError and a shape of 10**12 a raw MemoryError."""
+    model, path = saved
+    layers = [l.spec() for l in model.layers]
+    layers[0][field] = value
+    _rewrite(path, layers=layers)
+    peak, got = _load_peak_bytes(path)
+    assert re.search(msg, got), got
+    assert peak < 4 << 20
+
+
+def test_load_refuses_an_npy_header_declaring_a_huge_array(saved):
+    model, path = saved
+    members = _members(path)
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((4, 6), np.float32))
+    header["shape"] = (10 ** 12, 6)
+    import io
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(f, header)
+    members["W0.npy"] = f.getvalue() + bytes(96)
+    _zip(path, members)
+    peak, msg = _load_peak_bytes(path)
+    assert "W0 has shape (1000000000000, 6)" in msg and peak < 4 << 20
+
+
+def test_save_while_another_thread_trains_writes_loadable_files(tmp_path):
+    """Before: 20 of 23 files failed to load ('SHA-256 does not match'): the digest was
+    taken from the live arrays and the arrays written afterwards."""
+    import threading
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20_000, 16)), rng.integers(0, 3, 20_000)
+    model = _net([16, 64, 3], "relu")
+    stop = threading.Event()
+
+    def train():
+        while not stop.is_set():
+            model.fit(X, y, epochs=1, batch_size=1, shuffle=False,
+                      optimizer=nnlib.optim.SGD(lr=1e-4))
+    t = threading.Thread(target=train)
+    t.start()
+    try:
+        paths = []
+        for i in range(15):
+            paths.append(tmp_path / f"m{i}.npz")
+            model.save(paths[-1])
+    finally:
+        stop.set()
+        t.join()
+    for p in paths:
+        nnlib.load(p)
+
+
+def test_save_keeps_the_targets_permission_bits(saved):
+    model, path = saved
+    for mode in (0o644, 0o640, 0o664):
+        os.chmod(path, mode)
+        model.save(path)
+        assert path.stat().st_mode & 0o777 == mode
+    new = path.parent / "new.npz"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    model.save(new)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_save_through_a_symlink_writes_its_target(saved, tmp_path):
+    model, path = saved
+    link = tmp_path / "link.npz"
+    link.symlink_to(path)
+    model.params[0][...] = 7.0
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(path)
+    assert (nnlib.load(path).params[0] == 7.0).all()
+
+
+def test_save_removes_the_stale_temporary_files_of_killed_saves(saved):
+    import time
+    from nnlib import _format
+    model, path = saved
+    old = path.parent / ".nnlib-model.npz.123-dead.tmp"
+    fresh = path.parent / ".nnlib-model.npz.456-live.tmp"      # a save in progress
+    other = path.parent / ".nnlib-notes.txt"
+    for p in (old, fresh, other):
+        p.write_bytes(b"partial")
+    past = time.time() - _format.STALE_TEMP_SECONDS - 60
+    os.utime(old, (past, past))
+    os.utime(other, (past, past))
+    model.save(path)
+    assert not old.exists() and fresh.exists() and other.exists()
+
+
 def test_load_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         nnlib.load(tmp_path / "nope.npz")
@@ -324,3 +476,49 @@ def test_readme_training_example_runs(tmp_path, monkeypatch):
     exec(compile(code.replace("print(", "_ = ("), "README", "exec"), scope)
     assert scope["history"]["val_accuracy"][-1] > 0.9
     assert isinstance(scope["model"], nnlib.Sequential)
+
+
+def test_non_native_byte_order_input_trains_like_native():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    results = []
+    for Xi, yi in ((X, y), (X.astype(">f8"), y.astype(">i8"))):
+        m = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                              nnlib.Dense(4, 2, random_state=1)])
+        m.fit(Xi, yi, epochs=2, batch_size=8, random_state=0)
+        results.append((m.predict(Xi), m.loss_and_grads(Xi, yi)[0]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+
+
+def test_load_reads_arrays_written_in_the_other_byte_order(saved):
+    model, path = saved
+    with np.load(path) as f:
+        data = {k: f[k] for k in f.files}
+    swapped = {k: (v.astype(v.dtype.newbyteorder("S")) if k != "header" else v)
+               for k, v in data.items()}
+    header = json.loads(data["header"].tobytes())
+    header["sha256"] = __import__("nnlib._format")._format.digest(
+        [swapped[n] for n in header["arrays"]])
+    swapped["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **swapped)
+    loaded = nnlib.load(path)
+    for a, b in zip(model.params, loaded.params):
+        assert b.dtype.isnative and np.array_equal(a, b)
+
+
+def test_a_layer_given_non_native_byte_order_arrays_works_in_native_order(tmp_path):
+    """A replaced W of dtype '>f8' made predict/fit fail with Cython's 'Big-endian buffer
+    not supported' and the model's dtype read as '>f8'."""
+    X, y = np.ones((2, 3)), [0, 1]
+    model = _net([3, 2], "tanh")
+    ref = model.predict(X)
+    model.layers[0].W = model.layers[0].W.astype(">f8")
+    model.layers[0].b = model.layers[0].b.astype(">f8")
+    assert model.dtype == np.float64
+    np.testing.assert_array_equal(model.predict(X), ref)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(nnlib.load(tmp_path / "m.npz").predict(X), ref)
+    model.fit(X, y, epochs=1)
+    assert all(p.dtype == np.float64 and p.dtype.isnative for p in model.params)

@@ -767,3 +767,30 @@ def test_non_finite_gradient_is_not_an_overflow_error():
     p = np.ones(3)
     O.Adam().step([p], [np.array([np.nan, 1.0, np.inf])])
     assert np.isnan(p[0]) and np.isfinite(p[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_non_native_byte_order_grads_are_read_as_their_values(dtype):
+    """A big-endian gradient of 1e-3 was read with its bytes swapped (a step of 3e291)."""
+    swapped = np.dtype(dtype).newbyteorder(">" if np.little_endian else "<")
+    for fresh in (True, False):
+        p, q = np.ones(4, dtype), np.ones(4, dtype)
+        a, b = O.Adam(lr=0.1), O.Adam(lr=0.1)
+        if not fresh:                              # state already created
+            a.step([p], [np.zeros(4, dtype)]), b.step([q], [np.zeros(4, dtype)])
+        g = np.full(4, 1e-3, dtype)
+        a.step([p], [g.astype(swapped)])
+        b.step([q], [g])
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["new-state", "existing-state"])
+def test_non_native_byte_order_params_are_refused(fresh):
+    swapped = np.dtype(np.float64).newbyteorder(">" if np.little_endian else "<")
+    opt = O.SGD(lr=0.1)
+    if not fresh:
+        opt.step([np.ones(3)], [np.ones(3)])
+    p = np.ones(3, swapped)
+    with pytest.raises(DTypeError, match=r"params\[0\] has non-native byte order.*newbyteorder"):
+        opt.step([p], [np.ones(3)])
+    np.testing.assert_array_equal(p, 1.0)

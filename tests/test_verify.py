@@ -136,12 +136,42 @@ def test_cli_quick_writes_both_files_and_exits_zero(tmp_path):
 
 
 def test_cli_exit_code_is_nonzero_on_failure(tmp_path, monkeypatch):
-    import verify.run as run
+    import verify.activations as A
     from verify.__main__ import main
     bad = copy.copy(ACTIVATION_BY_NAME["sigmoid"])
     bad.closed_grad_x = SIG * (1 + SIG)
-    monkeypatch.setattr(run, "ACTIVATIONS", [bad])
+    monkeypatch.setattr(A, "ACTIVATIONS", [bad])
     assert main(["--out", str(tmp_path), "--quick", "--only", "sigmoid"]) == 1
+
+
+def test_a_section_that_fails_to_import_or_raises_is_a_reported_failure(tmp_path,
+                                                                         monkeypatch):
+    import verify.run as run
+    from verify.__main__ import main
+    (tmp_path / "verify_broken_section.py").write_text("raise RuntimeError('broken')\n")
+    (tmp_path / "verify_raising_section.py").write_text(
+        "def run(ctx):\n    raise ValueError('raised while checking')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(run, "SECTIONS", [
+        ("kernels", "verify.run", "coverage"),
+        ("train", "verify_broken_section", "run"),
+        ("train", "verify.no_such_section", "run"),
+        ("train", "verify.run", "no_such_function"),
+        ("train", "verify_raising_section", "run")])
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--quick"]) == 1
+    items = {it["name"]: it for it in json.loads((out / "report.json").read_text())["items"]}
+    assert items["coverage"]["passed"]
+    not_imported = ["verify_broken_section.run", "verify.no_such_section.run",
+                    "verify.run.no_such_function"]
+    for name in not_imported:
+        assert not items[name]["passed"]
+        assert items[name]["verdict"] == "FAIL (section did not import)"
+    assert "RuntimeError: broken" in items["verify_broken_section.run"]["traceback"]
+    assert items["run"]["verdict"] == "FAIL (crashed)"
+    assert "raised while checking" in items["run"]["error"]
+    md = (out / "report.md").read_text()
+    assert all(f"{name} — FAIL (section did not import)" in md for name in not_imported)
 
 
 # ------------------------------------------------------------------- non-differentiable points

@@ -76,7 +76,7 @@ def test_plots_are_drawn_from_the_checks_data(tmp_path):
     """The loss plot reads the sweep the check computed: a sweep with a wrong compiled
     value is drawn (and failed) as such, not re-derived from the formula."""
     pytest.importorskip("matplotlib")
-    from verify.maps_losses import run_losses
+    from verify.losses import run_losses
     from verify.plots import make_plots
     from verify.run import Context
     items = run_losses(Context(quick=True, only=["hinge_loss"]))

@@ -1,5 +1,5 @@
-"""verify/: convexity verdicts, optimizer rules, backprop of small networks, the dense
-layer's proof and the notes' worked examples."""
+"""verify/: convexity verdicts, backprop of small networks, the dense layer's proof and the
+notes' worked examples."""
 import itertools
 
 import pytest
@@ -7,10 +7,9 @@ import pytest
 sp = pytest.importorskip("sympy")
 pytest.importorskip("mpmath")
 
-from verify import optimizers  # noqa: E402
 from verify.backprop import check_network  # noqa: E402
 from verify.convexity import run_convexity, sos_certificate  # noqa: E402
-from verify.layer import prove_dense  # noqa: E402
+from verify.dense import prove_dense  # noqa: E402
 from verify.notes_examples import run_notes  # noqa: E402
 from verify.run import Context  # noqa: E402
 
@@ -55,24 +54,6 @@ def test_sos_certificate_rejects_a_wrong_hessian_claim():
     wrong = sum(p[i] * p[j] * (v[i] + v[j]) ** 2 for i, j in pairs)
     assert sos_certificate(H, v, right)
     assert not sos_certificate(H, v, wrong)
-
-
-@pytest.mark.parametrize("cls_name,kw", optimizers.CONFIGS,
-                         ids=[optimizers._label(c, k) for c, k in optimizers.CONFIGS])
-def test_optimizer_step_matches_its_symbolic_rule(cls_name, kw):
-    r = optimizers.check_optimizer(cls_name, kw)
-    assert r is not None and r["passed"], r and r["first_failure"]
-
-
-def test_a_wrong_optimizer_rule_is_caught(monkeypatch):
-    def adam_without_bias_correction(h):
-        o = optimizers
-        return [(o.m, o.beta1 * o.m + (1 - o.beta1) * o.g),
-                (o.v, o.beta2 * o.v + (1 - o.beta2) * o.g ** 2),
-                (o.w, o.w - o.lr * o.m / (sp.sqrt(o.v) + o.eps))]
-    monkeypatch.setitem(optimizers.RULES, "Adam", (adam_without_bias_correction, "wrong"))
-    r = optimizers.check_optimizer("Adam", dict(lr=0.01))
-    assert not r["passed"] and "step 1" in r["first_failure"]
 
 
 @pytest.mark.parametrize("act,loss", [("sigmoid", "softmax_cross_entropy"),

@@ -25,7 +25,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.evidence import exact
-from verify.maps_losses import sparsemax_exact
+from verify.output_maps import sparsemax_exact
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS, z
 
 __all__ = ["check_network", "run_backprop", "start_backprop", "LOSSES"]
@@ -40,7 +40,7 @@ def _row_loss(loss, zrow, yv, zvals):
     """Per-sample loss of one row of symbolic logits ``zrow``; ``zvals`` are their exact
     values at the point (used to pick the smooth piece of a piecewise loss)."""
     c = len(zrow)
-    # CE and logistic in the forms proved equal to their definitions (verify.maps_losses):
+    # CE and logistic in the forms proved equal to their definitions (verify.losses):
     # log-sum-exp minus z_y, and softplus; their derivatives stay short through a network
     if loss == "softmax_cross_entropy":
         return sp.log(sum(sp.exp(u) for u in zrow)) - zrow[yv]

@@ -218,7 +218,7 @@ def _momentum_tex(M):
 
 def _trajectories():
     from verify.evidence import measure
-    from verify.optimizers import symbolic_rule
+    from verify.optim import symbolic_rule
     import mpmath
     k = sp.Symbol("k", integer=True, nonnegative=True)
     closed, M = _closed_forms(k)
@@ -235,7 +235,7 @@ def _trajectories():
             how = (f"closed form $x_k = {sp.latex(closed[cls_name])}$" if cls_name == "SGD"
                    else _momentum_tex(M))
         else:                               # the exact iteration of the symbolic rule
-            from verify.optimizers import G as G_, g as g_, w as w_
+            from verify.optim import G as G_, g as g_, w as w_
             eqs = symbolic_rule(cls_name, cls(**kw).config())
             sub = {sp.Symbol("eta", positive=True): sp.Float(kw["lr"], 40),
                    sp.Symbol("epsilon", positive=True): sp.Float(kw["eps"], 40)}

@@ -204,7 +204,7 @@ def _loss_plot(it, out):
         uniq = dict(zip(lab + lab2, h + h2))
         ax[k].legend(uniq.values(), uniq.keys(), fontsize=6.5, loc="upper center")
         ax[k].grid(alpha=0.3)
-    from verify.maps_losses import SWEEP_TEXT
+    from verify.losses import SWEEP_TEXT
     cap = (f"{it['name']} and its derivative along {SWEEP_TEXT[it['name']]}: SymPy vs "
            "compiled, error in ULPs on the right axis (the sweep check's points)")
     return [(cap, _save(fig, out, f"loss_{it['name']}.png", wspace=0.4))]

@@ -10,6 +10,7 @@ _SECTION_TITLES = [
     ("kernels", "Kernels: definition, proof, evidence"),
     ("optimizers", "Optimizers: one update against the symbolic rule"),
     ("backprop", "Backpropagation of small networks"),
+    ("train", "The training epoch: its step proved, the compiled loop against an exact replay"),
     ("convexity", "Convexity"),
     ("notes", "The notes' worked examples"),
 ]

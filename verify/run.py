@@ -1,21 +1,19 @@
 """Run every check and collect the results into one JSON-able dict (the report's data).
 
-Sections: ``kernels`` (activations, output maps, losses, the dense layer: definition, proof,
-evidence), ``optimizers``, ``backprop``, ``convexity``, ``notes``. Each item is a dict with at
-least ``name``, ``section``, ``passed`` (True / False) and ``verdict`` (a short word for the
-summary). ``only`` keeps the items whose name is listed.
+Sections, as listed in ``SECTIONS``, come from one verify module per nnlib module:
+``kernels`` (verify.activations, verify.output_maps, verify.losses, verify.dense:
+definition, proof, evidence), ``optimizers`` (verify.optim), ``backprop``, ``train``
+(verify.train: the compiled epoch), ``convexity``, ``notes``. A section that fails to
+import, or raises, is a FAIL item. Each item is a dict with at least ``name``,
+``section``, ``passed`` (True / False) and ``verdict`` (a short word for the summary).
+``only`` keeps the items whose name is listed.
 """
 import time
 
-import sympy as sp
-
 from verify import kernels as K
-from verify.api import check_elementwise
-from verify.accuracy import FROM_OUTPUT, output_form_sweep
-from verify.proofs import prove_activation
 from verify.registry import ACTIVATIONS
 
-__all__ = ["run_all", "SECTIONS"]
+__all__ = ["run_all", "SECTIONS", "load_sections"]
 
 
 class Context:
@@ -26,89 +24,14 @@ class Context:
         return not self.only or name in self.only
 
 
-def accuracy_note(acc):
-    """What the derivative-accuracy rows mean, stated from the measured data: which of
-    nnlib's paths keep relative accuracy on the whole sweep and which only an absolute one
-    beyond some |z| (the derivative taken from the rounded output)."""
-    rel = sorted({s["path"] for s in acc["series"] if s["z_star"] is None})
-    absl = {}
-    for s in acc["series"]:
-        if s["z_star"] is not None:
-            absl.setdefault(s["path"], []).append(f"{s['dtype']} from |z| = {s['z_star']:.3g}")
-    text = []
-    if absl:
-        text.append("Where the derivative is computed from the rounded output (s(1 - s), "
-                    "1 - t^2), the factor 1 - s carries the output's absolute rounding error "
-                    "as the output nears its asymptote, so only an absolute accuracy of about "
-                    "eps holds there (relative error up to 100 %, ~1e16 ulp, where the true "
-                    "derivative is far below eps). Measured: " + "; ".join(
-                        f"{p}: {', '.join(v)}" for p, v in absl.items()) + ".")
-    if rel:
-        text.append("Relative accuracy on the whole sweep: " + ", ".join(rel) + ".")
-    text.append("Measured on a log-spaced sweep of |z| for each path nnlib has (the "
-                "functional vjp, and dense_backward from the layer's output H); the check "
-                "fails only if neither bound holds.")
-    return " ".join(text)
-
-
-def _evidence_status(name, result, required):
-    if result is None:
-        return ("FAIL (exported but not callable)" if required
-                else "proof only (kernel not in nnlib yet)"), not required
-    return ("pass" if result.passed else "FAIL"), result.passed
-
-
-def activations(ctx):
-    out = []
-    exported = K.exported()
-    for act in ACTIVATIONS:
-        if not ctx.wanted(act.name):
-            continue
-        t0 = time.perf_counter()
-        proof = prove_activation(act)
-        fwd, vjp = K.kernel(act.name), K.kernel(act.name + "_vjp")
-        required = act.name in exported
-        result = None
-        if fwd is not None and vjp is not None:
-            kw = act.nnlib_kwargs
-            result = check_elementwise(
-                act.definition, sp.Symbol("z", real=True),
-                lambda x, f=fwd: f(x, **kw), lambda x, g, f=vjp: f(x, g, **kw),
-                params=act.evidence_params, dtypes=ctx.dtypes, tol=act.fwd_tol,
-                vjp_tol=act.vjp_tol, n_random=40 if ctx.quick else 200, seed=ctx.seed,
-                name=act.name)
-        ev_verdict, ev_ok = _evidence_status(act.name, result, required)
-        accuracy = None
-        if result is not None and act.name in FROM_OUTPUT:
-            accuracy = output_form_sweep(act, ctx.dtypes, ctx.quick)
-            ev_ok = ev_ok and accuracy["passed"]
-        passed = proof.passed and ev_ok
-        out.append({
-            "name": act.name, "section": "kernels", "kind": "activation",
-            "definition": act.latex, "definition_sympy": sp.srepr(act.definition),
-            "derived": proof.derived, "closed": proof.closed,
-            "convention": act.convention_note,
-            "params": {str(s): v for s, v in act.evidence_params.items()},
-            "proof": proof.as_dict(),
-            "evidence": result.as_dict() if result is not None else None,
-            "available": result is not None, "required": required,
-            "passed": passed,
-            "verdict": ("pass" if passed else "FAIL") if result is not None or required
-            else ("proved; " + ev_verdict if proof.passed else "FAIL"),
-            "seconds": round(time.perf_counter() - t0, 3),
-            "extra_rows": accuracy["rows"] if accuracy else [],
-            "notes": [accuracy_note(accuracy)] if accuracy else [],
-            "_result": result, "_accuracy": accuracy})
-    return out
-
-
 def coverage(ctx):
     """Every kernel nnlib.functional exports and every optimizer class nnlib.optim defines
     has an entry here; a new kernel without one is a failure, not a silent gap."""
     if ctx.only and not ctx.wanted("coverage"):
         return []
-    from verify.maps_losses import LOSS_NAMES, MAP_NAMES
-    from verify.optimizers import CONFIGS
+    from verify.losses import LOSS_NAMES
+    from verify.output_maps import MAP_NAMES
+    from verify.optim import CONFIGS
     covered = set()
     for name in [a.name for a in ACTIVATIONS] + MAP_NAMES:
         covered |= {name, name + "_vjp"}
@@ -131,27 +54,34 @@ def coverage(ctx):
                       ("nnlib.optim optimizer classes", ", ".join(sorted(classes)) or "none")]}]
 
 
-SECTIONS = [("kernels", [activations, coverage])]
+# (report section, module, function), in report order. Every module is imported by
+# load_sections: one that fails to import (or lacks its function) is a reported failure,
+# never a silently missing section.
+SECTIONS = [
+    ("kernels", "verify.activations", "run_activations"),
+    ("kernels", "verify.run", "coverage"),
+    ("kernels", "verify.output_maps", "run_maps"),
+    ("kernels", "verify.losses", "run_losses"),
+    ("kernels", "verify.dense", "run_layer"),
+    ("optimizers", "verify.optim", "run_optimizers"),
+    ("backprop", "verify.backprop", "run_backprop"),
+    ("train", "verify.train", "run_train"),
+    ("convexity", "verify.convexity", "run_convexity"),
+    ("notes", "verify.notes_examples", "run_notes"),
+]
 
 
-def _extend_sections():
-    """Optional sections, added as their modules exist (kept separate so that one
-    section's import error is reported instead of hiding the others)."""
+def load_sections(sections=None):
+    """Import each section's module; returns, in order, (section, function) for those that
+    load and a FAIL item (with the traceback) for each that does not."""
     import importlib
-    extra = [("kernels", "verify.maps_losses", "run_maps"),
-             ("kernels", "verify.maps_losses", "run_losses"),
-             ("kernels", "verify.layer", "run_layer"),
-             ("optimizers", "verify.optimizers", "run_optimizers"),
-             ("backprop", "verify.backprop", "run_backprop"),
-             ("convexity", "verify.convexity", "run_convexity"),
-             ("notes", "verify.notes_examples", "run_notes")]
-    funcs = []
-    for section, mod, fn in extra:
+    out = []
+    for section, mod, fn in SECTIONS if sections is None else sections:
         try:
-            funcs.append((section, getattr(importlib.import_module(mod), fn)))
-        except (ImportError, AttributeError):
-            continue
-    return funcs
+            out.append((section, getattr(importlib.import_module(mod), fn)))
+        except Exception as exc:          # ImportError, AttributeError, or the module raised
+            out.append(_crash(f"{mod}.{fn}", section, exc, "FAIL (section did not import)"))
+    return out
 
 
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None):
@@ -163,7 +93,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     ctx = Context(quick, dtypes, only, seed)
     t0 = time.perf_counter()
     items, timings = [], {}
-    funcs = [(s, f) for s, fs in SECTIONS for f in fs] + _extend_sections()
+    loaded = load_sections()
+    funcs = [x for x in loaded if isinstance(x, tuple)]
     pending = {}
     for section, fn in funcs:
         if fn.__name__ == "run_backprop":
@@ -173,7 +104,11 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                 pending[fn.__name__] = (section, start_backprop(ctx), t1)
             except Exception as exc:
                 pending[fn.__name__] = (section, exc, t1)
-    for section, fn in funcs:
+    for entry in loaded:
+        if isinstance(entry, dict):           # a section that did not import
+            items.append(entry)
+            continue
+        section, fn = entry
         if fn.__name__ in pending:
             items.append(fn.__name__)         # a placeholder: keeps the section order
             continue
@@ -211,7 +146,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     return data
 
 
-def _crash(name, section, exc):
+def _crash(name, section, exc, verdict="FAIL (crashed)"):
     import traceback
-    return {"name": name, "section": section, "passed": False, "verdict": "FAIL (crashed)",
+    return {"name": name, "section": section, "passed": False, "verdict": verdict,
             "error": repr(exc), "traceback": "".join(traceback.format_exception(exc))}

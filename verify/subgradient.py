@@ -2,7 +2,7 @@
 
 Design note
 -----------
-At a non-differentiable point the oracles (``verify.maps_losses``) return every limiting
+At a non-differentiable point the oracles (``verify.output_maps``, ``verify.losses``) return every limiting
 gradient (or vjp) — the gradients of the active pieces of a max of affine functions (hinge),
 the one-sided Jacobians of the regions meeting at a sparsemax support change. The Clarke
 subdifferential there is their convex hull, so a kernel may return *any* point of it, not

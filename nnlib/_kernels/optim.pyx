@@ -245,6 +245,12 @@ cdef bint _same_shape(cnp.ndarray a, cnp.ndarray b):
     return True
 
 
+def _swapped_param_message(i, p):
+    return (f"params[{i}] has non-native byte order ({p.dtype.str}); the optimizer "
+            f"updates it in place in the machine's order, so it must be native: use "
+            f"p = p.astype(p.dtype.newbyteorder('=')) and pass p")
+
+
 def optim_step_arrays(dict config, list params, list grads, list states, long long step,
                       int n_threads, Py_ssize_t parallel_min_size):
     """One update of every parameter array; the fast path of ``Optimizer.step``.
@@ -292,6 +298,8 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
                              "(np.ascontiguousarray makes a copy the model would not see)")
         if not cnp.PyArray_ISWRITEABLE(p):
             raise ValueError(f"params[{i}] is read-only; the optimizer updates it in place")
+        if not cnp.PyArray_ISNOTSWAPPED(p):
+            raise DTypeError(_swapped_param_message(i, p))
         g = grads[i] if isinstance(grads[i], cnp.ndarray) else np.asarray(grads[i])
         if cnp.PyArray_TYPE(g) != typ:
             raise DTypeError(f"grads[{i}] is {g.dtype} but params[{i}] is {p.dtype}; "
@@ -299,7 +307,9 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
         if not _same_shape(p, g):
             raise ShapeError(f"grads[{i}] has shape {(<object>g).shape} but params[{i}] "
                              f"has shape {(<object>p).shape}")
-        if not cnp.PyArray_IS_C_CONTIGUOUS(g):
+        if not cnp.PyArray_ISNOTSWAPPED(g):     # read as native: a converted copy
+            g = np.ascontiguousarray(g, dtype=(<object>g).dtype.newbyteorder("="))
+        elif not cnp.PyArray_IS_C_CONTIGUOUS(g):
             g = np.ascontiguousarray(g)
         n = cnp.PyArray_SIZE(p)
         st = states[i]

@@ -69,21 +69,30 @@ def _adam(h, decoupled=False):
                                                          + eps))]
 
 
+# The notes' and scikit-learn's classes fix weight_decay at 0 (the estimators add their own
+# L2 term), but the compiled rule applies g <- g + wd w for them as for PyTorch's (the
+# training loop can be handed any config): with a weight_decay in the config, so do these.
+
+def _decay(h):
+    return [(g, g + wd * w)] if h["weight_decay"] else []
+
+
 def _notes_momentum(h):
-    return [(v, (1 - beta) * v + beta * g), (w, w - lr * v)]
+    return _decay(h) + [(v, (1 - beta) * v + beta * g), (w, w - lr * v)]
 
 
 def _notes_adagrad(h):
-    return [(G, G + g ** 2), (w, w - lr * g / sp.sqrt(eps + G))]
+    return _decay(h) + [(G, G + g ** 2), (w, w - lr * g / sp.sqrt(eps + G))]
 
 
 def _sklearn_sgd(h):
-    eq = [(v, mu * v - lr * g)]
+    eq = _decay(h) + [(v, mu * v - lr * g)]
     return eq + [(w, w + mu * v - lr * g) if h["nesterov"] else (w, w + v)]
 
 
 def _sklearn_adam(h):
-    return [(m, beta1 * m + (1 - beta1) * g), (v, beta2 * v + (1 - beta2) * g ** 2),
+    return _decay(h) + [(m, beta1 * m + (1 - beta1) * g),
+            (v, beta2 * v + (1 - beta2) * g ** 2),
             (w, w - lr * sp.sqrt(1 - beta2 ** t) / (1 - beta1 ** t) * m / (sp.sqrt(v) + eps))]
 
 
@@ -125,7 +134,8 @@ _SYM_OF_FIELD = {"lr": lr, "momentum": mu, "dampening": tau, "weight_decay": wd,
 def symbolic_rule(cls_name, cfg):
     """The assignments for optimizer ``cls_name`` with ``cfg`` (its ``config()`` dict)."""
     h = dict(momentum=cfg.get("momentum", 0) != 0, nesterov=bool(cfg.get("nesterov")),
-             centered=bool(cfg.get("centered")), amsgrad=bool(cfg.get("amsgrad")))
+             centered=bool(cfg.get("centered")), amsgrad=bool(cfg.get("amsgrad")),
+             weight_decay=cfg.get("weight_decay", 0) != 0)
     return RULES[cls_name][0](h)
 
 

@@ -1,4 +1,4 @@
-"""verify/ on the output maps and losses: correct kernels pass, wrong ones fail."""
+"""verify/losses.py: correct loss kernels pass, wrong ones fail (naming the row or the kink)."""
 import numpy as np
 import pytest
 
@@ -7,8 +7,8 @@ pytest.importorskip("mpmath")
 
 import nnlib.functional as F  # noqa: E402
 import verify  # noqa: E402
-from verify.maps_losses import (LOSS_NAMES, MAP_NAMES, P, ZS, _ce, sparsemax_exact,  # noqa: E402
-                                run_losses, run_maps)
+from verify.losses import LOSS_NAMES, _ce, run_losses  # noqa: E402
+from verify.output_maps import P, ZS  # noqa: E402
 from verify.proofs import Proof  # noqa: E402
 from verify.run import Context  # noqa: E402
 
@@ -38,16 +38,6 @@ def test_wrong_softmax_cross_entropy_grad_fails_naming_the_row():
     assert f.which == "grad" and "row 0" in str(f.point)
 
 
-def test_wrong_softmax_vjp_fails():
-    def wrong_vjp(Z, G):      # forgets the p factor: g - <g, p>
-        p = F.softmax(Z)
-        return (G - np.sum(G * p, axis=-1, keepdims=True)).astype(Z.dtype)
-    s = sum(sp.exp(v) for v in zs)
-    r = verify.check_map([sp.exp(v) / s for v in zs], zs, F.softmax, wrong_vjp,
-                         dtypes=["float32"], n_random=4)
-    assert not r.passed and r.first_failure.which == "vjp"
-
-
 def test_wrong_hessian_claim_is_refuted():
     pr = Proof("ce")
     H = sp.hessian(_ce(ZS, 0), ZS)
@@ -59,25 +49,9 @@ def test_wrong_hessian_claim_is_refuted():
     assert "differ by" in pr.steps[0].method
 
 
-def test_sparsemax_oracle_on_known_points():
-    p, supports = sparsemax_exact([2.0, 0.0, 0.0])
-    assert p == [1, 0, 0] and supports == [(0,)]
-    p, supports = sparsemax_exact([0.5, 0.5, 0.0])          # tau = 0: z_2 sits on the edge
-    assert p == [0.5, 0.5, 0] and set(supports) == {(0, 1), (0, 1, 2)}
-
-
-def test_wrong_sparsemax_fails():
-    from verify.maps_losses import _sparsemax_oracle
-    r = verify.check_map(None, zs, F.softmax, F.softmax_vjp, oracle=_sparsemax_oracle,
-                         dtypes=["float64"], n_random=4)
-    assert not r.passed
-
-
-@pytest.mark.parametrize("section,names", [(run_maps, MAP_NAMES), (run_losses, LOSS_NAMES)],
-                         ids=["maps", "losses"])
-def test_registry_maps_and_losses_proved_and_pass(section, names):
-    items = section(Context(quick=True, dtypes=["float64", "float32"]))
-    assert [it["name"] for it in items] == names
+def test_registry_losses_proved_and_pass():
+    items = run_losses(Context(quick=True, dtypes=["float64", "float32"]))
+    assert [it["name"] for it in items] == LOSS_NAMES
     for it in items:
         assert it["proof"]["status"] == "proved", it["name"]
         assert it["passed"], (it["name"], it["evidence"] and it["evidence"]["first_failure"])
@@ -100,7 +74,7 @@ def _hinge_grad_scaled_at_kink(factor):
 
 
 def test_hinge_gradient_outside_the_subdifferential_fails_naming_the_point():
-    from verify.maps_losses import _hinge_oracle
+    from verify.losses import _hinge_oracle
     r = verify.check_loss(None, zs, F.hinge_loss, _hinge_grad_scaled_at_kink(2.0),
                           inputs=_hinge_inputs, oracle=_hinge_oracle(1.0))
     assert not r.passed
@@ -110,7 +84,7 @@ def test_hinge_gradient_outside_the_subdifferential_fails_naming_the_point():
 
 
 def test_hinge_interior_subgradient_passes_and_the_correct_kernel_picks_a_vertex():
-    from verify.maps_losses import _hinge_oracle
+    from verify.losses import _hinge_oracle
     half = verify.check_loss(None, zs, F.hinge_loss, _hinge_grad_scaled_at_kink(0.5),
                              inputs=_hinge_inputs, oracle=_hinge_oracle(1.0))
     assert half.passed, half.first_failure
@@ -121,30 +95,8 @@ def test_hinge_interior_subgradient_passes_and_the_correct_kernel_picks_a_vertex
     assert real.passed and {k["picked"] for k in real.kinks} == {"vertex e_1 - e_0"}
 
 
-def test_sparsemax_vjp_checked_against_the_generalized_jacobian():
-    from verify.maps_losses import _sparsemax_oracle
-    rows = np.array([[0.5, 0.5, 0.0, -0.25], [1.0, 0.0, 0.0, 0.0]])   # support changes
-
-    def mean_of_one_sided(Z, G, factor=1.0):
-        out = []
-        for zr, gr in zip(Z, G):
-            _, jacs, _ = _sparsemax_oracle([float(v) for v in zr])
-            vs = [np.array(J, dtype=float).T @ gr for J in jacs]
-            out.append(factor * np.mean(vs, axis=0))
-        return np.array(out, dtype=Z.dtype)
-    ok = verify.check_map(None, zs, F.sparsemax, mean_of_one_sided,
-                          oracle=_sparsemax_oracle, rows=rows)
-    assert ok.passed, ok.first_failure
-    assert ok.kinks and all(k["picked"].startswith("interior") for k in ok.kinks)
-    bad = verify.check_map(None, zs, F.sparsemax,
-                           lambda Z, G: mean_of_one_sided(Z, G, 2.0),
-                           oracle=_sparsemax_oracle, rows=rows)
-    assert not bad.passed and bad.first_failure.point == rows[0].tolist()
-    assert "convex hull" in bad.first_failure.detail
-
-
 def test_a_wrong_kink_rule_in_the_hinge_proof_is_refuted(monkeypatch):
-    import verify.maps_losses as ml
+    import verify.losses as ml
     good = ml._hinge_kernel_rule
     assert ml._prove_hinge().status == "proved"
     monkeypatch.setattr(ml, "_hinge_kernel_rule", lambda *a: 2 * good(*a))

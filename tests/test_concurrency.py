@@ -1,0 +1,283 @@
+"""The thread-safety contract of README "Threads and concurrency": what may run at the
+same time, what waits for what, what is refused -- and fork() after OpenMP has run."""
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import optim
+from nnlib.estimators import MLPClassifier
+from nnlib.exceptions import ConcurrentUseError
+
+
+def _data(n=60, d=3, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return X, np.arange(n) % classes
+
+
+def _model(seed=0):
+    return nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=seed),
+                             nnlib.Dense(4, 3, random_state=seed + 1)])
+
+
+class _PausedFit:
+    """Runs ``fit(**kw)`` in a thread whose first epoch callback waits until ``go``."""
+
+    def __init__(self, model, X, y, **kw):
+        self.inside, self.go, self.error = threading.Event(), threading.Event(), None
+
+        def callback(epoch, logs):
+            self.inside.set()
+            self.go.wait(10)
+
+        def run():
+            try:
+                model.fit(X, y, callbacks=[callback], **kw)
+            except BaseException as exc:             # reported to the test
+                self.error = exc
+        self.thread = threading.Thread(target=run)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.inside.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self.go.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        return False
+
+
+class _PausedEstimatorFit:
+    """Runs ``clf.fit(X, y)`` in a thread that stops (holding the estimator's lock, the
+    new network initialized but not trained) until the block ends."""
+
+    def __init__(self, clf, X, y):
+        self.inside, self.go = threading.Event(), threading.Event()
+        self.clf, self.X, self.y = clf, X, y
+
+    def __enter__(self):
+        real = self.real = MLPClassifier._fit_stochastic
+
+        def paused(est, *args, **kwargs):
+            self.inside.set()
+            self.go.wait(10)
+            return real(est, *args, **kwargs)
+        MLPClassifier._fit_stochastic = paused
+        self.thread = threading.Thread(target=self._fit)
+        self.thread.start()
+        assert self.inside.wait(10)
+        return self
+
+    def _fit(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.clf.fit(self.X, self.y)
+
+    def __exit__(self, *exc):
+        MLPClassifier._fit_stochastic = self.real
+        self.go.set()
+        self.thread.join(10)
+        return False
+
+
+def test_two_fits_sharing_one_optimizer_are_refused():
+    """Before: both ran, interleaving their steps, and optimizer.t lost the counts."""
+    X, y = _data()
+    opt = optim.Adam(lr=0.01)
+    with _PausedFit(_model(0), X, y, optimizer=opt, epochs=2, batch_size=10) as first:
+        with pytest.raises(ConcurrentUseError, match="optimizer.*in use by a running "
+                                                     "fit.*own optimizer"):
+            _model(2).fit(X, y, optimizer=opt, epochs=1)
+        with pytest.raises(ConcurrentUseError, match="Adam.step.*running fit"):
+            opt.step([np.ones(2)], [np.ones(2)])
+    assert first.error is None
+    assert opt.t == 2 * 6                        # every step of the first fit counted
+    _model(2).fit(X, y, optimizer=opt, epochs=1, batch_size=10)     # free again
+    assert opt.t == 3 * 6
+
+
+def test_two_fits_of_one_model_are_refused():
+    X, y = _data()
+    model = _model(0)
+    with _PausedFit(model, X, y, epochs=1) as first:
+        W = model.layers[0].W.copy()
+        with pytest.raises(RuntimeError, match="being trained by another fit"):
+            model.fit(X, y, optimizer=optim.SGD(lr=0.1))
+        np.testing.assert_array_equal(model.layers[0].W, W)     # refused before a step
+    assert first.error is None
+    model.fit(X, y, epochs=1)                                   # free again
+
+
+def test_fits_with_their_own_optimizers_run_concurrently():
+    X, y = _data()
+    with _PausedFit(_model(0), X, y, optimizer=optim.SGD(lr=0.1), epochs=2):
+        opt = optim.SGD(lr=0.1)
+        _model(2).fit(X, y, optimizer=opt, epochs=1, batch_size=10)
+        assert opt.t == 6
+
+
+def test_predict_waits_for_a_running_fit_of_the_same_estimator():
+    """Before: predict_proba during a re-fit read a network being rebuilt in place
+    (arrays of the wrong shape)."""
+    X, y = _data()
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    clf.set_params(hidden_layer_sizes=(7, 2))
+    out = []
+    with _PausedEstimatorFit(clf, X, y % 2):
+        reader = threading.Thread(target=lambda: out.append(clf.predict_proba(X)))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive() and not out          # waiting for the fit
+    reader.join(10)
+    assert out[0].shape == (60, 2)                    # the finished model's classes
+    np.testing.assert_allclose(out[0], clf.predict_proba(X))
+
+
+def test_predict_during_refits_always_sees_a_whole_model():
+    X, y = _data(n=200)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+        stop, bad = threading.Event(), []
+
+        def refit():
+            sizes = [(3,), (9, 4), (6,)]
+            for i in range(15):
+                clf.set_params(hidden_layer_sizes=sizes[i % 3])
+                clf.fit(X, y if i % 2 else y % 2)
+            stop.set()
+        t = threading.Thread(target=refit)
+        t.start()
+        while not stop.is_set():
+            try:
+                P = clf.predict_proba(X)
+            except Exception as exc:                      # noqa: BLE001 - reported
+                bad.append(repr(exc))
+                continue
+            if P.shape not in ((200, 2), (200, 3)) or not np.allclose(P.sum(1), 1):
+                bad.append(P.shape)
+        t.join()
+    assert not bad, bad[:5]
+
+
+def test_estimators_pickle_and_clone_without_their_lock():
+    import pickle
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
+# -- fork() after OpenMP has run ------------------------------------------------------
+# Before: libgomp's pool does not survive fork(), and the child's first parallel region
+# waited forever. Now a forked child runs the compiled loops on one thread.
+
+def _in_fork_child(work, timeout=30):
+    """Run ``work()`` in a child forked now; fail if it hangs or raises."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+
+    def child():
+        try:
+            q.put(("ok", work()))
+        except BaseException as exc:                  # reported to the parent
+            q.put(("error", repr(exc)))
+    p = ctx.Process(target=child)
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join()
+        pytest.fail(f"the forked child hung (> {timeout} s)")
+    status, value = q.get(timeout=5)
+    assert status == "ok", value
+    return value
+
+
+def _openmp_has_run():
+    import nnlib.functional as F
+    from nnlib._threads import MAX_THREADS
+    if MAX_THREADS < 2:
+        pytest.skip("one OpenMP thread: no pool to lose across fork()")
+    F.relu(np.ones(1 << 16), n_threads=2)
+
+
+def _child_kernels():
+    import nnlib.functional as F
+    from nnlib._threads import in_forked_child, resolve_threads
+    x = np.linspace(-1, 1, 1 << 16)
+    z = x.reshape(-1, 4)
+    y = np.arange(z.shape[0]) % 4
+    out = [F.relu(x, n_threads=2).sum(), F.relu(x).sum(), F.softmax(z).sum(),
+           F.softmax_cross_entropy(z, y, n_threads=2)]
+    p = np.ones(1 << 16)
+    optim.Adam(lr=0.1).step([p], [np.ones(1 << 16)])
+    return in_forked_child(), resolve_threads(4, 1 << 20), out, float(p[0])
+
+
+def test_a_forked_child_runs_the_kernels_after_openmp_ran():
+    _openmp_has_run()
+    forked, threads, out, p0 = _in_fork_child(_child_kernels)
+    assert forked and threads == 1
+    import nnlib.functional as F
+    x = np.linspace(-1, 1, 1 << 16)
+    assert out[0] == F.relu(x, n_threads=2).sum()          # same values, one thread
+    assert p0 == pytest.approx(0.9)
+
+
+def test_a_forked_child_trains_and_predicts():
+    _openmp_has_run()
+    X, y = _data()
+
+    def work():
+        m = _model()
+        m.fit(X, y, epochs=2, n_threads=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3).fit(X, y)
+        return m.predict(X).shape, clf.predict_proba(X).shape
+    assert _in_fork_child(work) == ((60, 3), (60, 3))
+
+
+def test_a_fork_during_a_fit_in_another_thread_leaves_the_child_usable():
+    """The parent's running fits hold a model, its optimizer and an estimator's lock;
+    the child has no such threads, so it must not inherit them."""
+    _openmp_has_run()
+    X, y = _data()
+    opt = optim.SGD(lr=0.1)
+    model = _model()
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+
+    def work():
+        model.fit(X, y, optimizer=opt, epochs=1)
+        return opt.t, clf.predict_proba(X).shape
+    with _PausedEstimatorFit(clf, X, y), _PausedFit(model, X, y, optimizer=opt,
+                                                     epochs=1):
+        t_child, shape = _in_fork_child(work)
+    assert shape == (60, 3) and t_child >= 1
+
+
+
+def test_the_readme_states_this_contract():
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "README.md")).read()
+    section = text.split("## Threads and concurrency", 1)[1].split("\n## ", 1)[0]
+    for phrase in ("tests/test_concurrency.py", "ConcurrentUseError", "estimator's lock",
+                   "labels are copied", "save` during a `fit", "fork()", "one thread"):
+        assert phrase in section, phrase

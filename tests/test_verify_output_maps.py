@@ -1,0 +1,68 @@
+"""verify/output_maps.py: correct output-map kernels pass, wrong ones fail (a wrong vjp,
+a wrong sparsemax, a vjp outside sparsemax's generalized Jacobian)."""
+import numpy as np
+import pytest
+
+sp = pytest.importorskip("sympy")
+pytest.importorskip("mpmath")
+
+import nnlib.functional as F  # noqa: E402
+import verify  # noqa: E402
+from verify.output_maps import MAP_NAMES, run_maps, sparsemax_exact  # noqa: E402
+from verify.run import Context  # noqa: E402
+
+zs = sp.symbols("z0:4", real=True)
+
+
+def test_wrong_softmax_vjp_fails():
+    def wrong_vjp(Z, G):      # forgets the p factor: g - <g, p>
+        p = F.softmax(Z)
+        return (G - np.sum(G * p, axis=-1, keepdims=True)).astype(Z.dtype)
+    s = sum(sp.exp(v) for v in zs)
+    r = verify.check_map([sp.exp(v) / s for v in zs], zs, F.softmax, wrong_vjp,
+                         dtypes=["float32"], n_random=4)
+    assert not r.passed and r.first_failure.which == "vjp"
+
+
+def test_sparsemax_oracle_on_known_points():
+    p, supports = sparsemax_exact([2.0, 0.0, 0.0])
+    assert p == [1, 0, 0] and supports == [(0,)]
+    p, supports = sparsemax_exact([0.5, 0.5, 0.0])          # tau = 0: z_2 sits on the edge
+    assert p == [0.5, 0.5, 0] and set(supports) == {(0, 1), (0, 1, 2)}
+
+
+def test_wrong_sparsemax_fails():
+    from verify.output_maps import _sparsemax_oracle
+    r = verify.check_map(None, zs, F.softmax, F.softmax_vjp, oracle=_sparsemax_oracle,
+                         dtypes=["float64"], n_random=4)
+    assert not r.passed
+
+
+def test_sparsemax_vjp_checked_against_the_generalized_jacobian():
+    from verify.output_maps import _sparsemax_oracle
+    rows = np.array([[0.5, 0.5, 0.0, -0.25], [1.0, 0.0, 0.0, 0.0]])   # support changes
+
+    def mean_of_one_sided(Z, G, factor=1.0):
+        out = []
+        for zr, gr in zip(Z, G):
+            _, jacs, _ = _sparsemax_oracle([float(v) for v in zr])
+            vs = [np.array(J, dtype=float).T @ gr for J in jacs]
+            out.append(factor * np.mean(vs, axis=0))
+        return np.array(out, dtype=Z.dtype)
+    ok = verify.check_map(None, zs, F.sparsemax, mean_of_one_sided,
+                          oracle=_sparsemax_oracle, rows=rows)
+    assert ok.passed, ok.first_failure
+    assert ok.kinks and all(k["picked"].startswith("interior") for k in ok.kinks)
+    bad = verify.check_map(None, zs, F.sparsemax,
+                           lambda Z, G: mean_of_one_sided(Z, G, 2.0),
+                           oracle=_sparsemax_oracle, rows=rows)
+    assert not bad.passed and bad.first_failure.point == rows[0].tolist()
+    assert "convex hull" in bad.first_failure.detail
+
+
+def test_registry_maps_proved_and_pass():
+    items = run_maps(Context(quick=True, dtypes=["float64", "float32"]))
+    assert [it["name"] for it in items] == MAP_NAMES
+    for it in items:
+        assert it["proof"]["status"] == "proved", it["name"]
+        assert it["passed"], (it["name"], it["evidence"] and it["evidence"]["first_failure"])

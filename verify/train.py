@@ -1,0 +1,751 @@
+"""The compiled training epoch (``nnlib._kernels.train``): the objective of one mini-batch
+step derived in SymPy and the closed forms the loop uses proved equal to its gradient; then
+the compiled ``run_epoch`` run for a few steps and measured against an exact replay.
+
+Design note
+-----------
+Proof. A 2-2-2 network on B = 2 rows is written as matrices of symbols, with an undefined
+activation ``g`` and an undefined per-row loss ``ell_i(z)`` (one per row: the label or
+target is part of the row's function), so each claim holds for every activation and loss at
+once. The batch objective is
+
+    J(W, b) = (1/B) sum_i ell_i(z_i) + l2_eff/2 sum_l ||W_l||^2     (biases not penalized)
+
+SymPy differentiates J with respect to every weight and bias; the closed forms of
+train.pyx (``dZ_L = (1/B) d ell/dz`` row by row, ``dZ_l = dZ_{l+1} W_{l+1}^T * g'(Z_l)``,
+``dW_l = H_{l-1}^T dZ_l + l2_eff W_l``, ``db_l = 1^T dZ_l``) are shown equal entry by entry
+(diff + expand). The fused plain-SGD update is then shown equal to the optimizer rule of
+``verify.optim`` (``g <- g + wd w; w <- w - lr g``) applied to that gradient, and the
+per-batch L2 (``l2_per_batch``) and the reported loss are shown to be what they claim.
+
+Evidence. For each optimizer configuration of ``verify.optim.CONFIGS`` (weight decay
+switched on in the config where the class leaves it 0; the compiled rules apply it for
+every kind), a 3-4-C network (hidden activation from the registry, identity output) is
+trained by the compiled ``run_epoch`` over 7 rows in batches of 3 (3, 3 and a 1-row batch,
+which takes the loop's no-copy path), then one more step through a second call (``step0``
+= 3, ``max_steps`` = 1), with L2 on. The replay starts from the same float values (the
+arrays' exact binary values) and recomputes every step in mpmath at 50 and at 100 digits
+(agreeing to 30 digits: the oracle settled): the forward pass from the registry's
+definitions, the per-row loss from its definition (its smooth piece at the point for
+sparsemax and hinge), the gradients by ``sympy.diff`` of those expressions, the update
+from the symbolic rule. A point within ``BOUNDARY`` of a kink (activation, hinge, sparsemax
+support change) is refused and the data redrawn: there the rounded and the exact
+trajectories may take different pieces. So is a gradient that cancels by more than
+``COND_MAX`` under a rule that divides by the root of the squared gradients
+(``Replay._conditioning``: the exact step is ill-conditioned in g there).
+
+Before training, ``loss_grad`` (the full-batch objective with ``l2`` as given, and its
+gradient) is measured at the starting point the same way. Every weight, bias, optimizer
+state value, loss_grad's gradients and loss, and both calls' ``loss_sum`` are compared in ULPs
+of the run's dtype (``verify.evidence.measure``). Matrix products and sums round in
+proportion to their largest terms, so a value also passes within ``abs_eps`` eps of the
+largest exact value of its group (normwise; the groups: all weights and biases, all of
+loss_grad's gradients, one optimizer state slot across all parameters). A slipped factor anywhere in the step (the L2
+term, the mean, the bias step, the step count) moves values by ~1e-3 relative: millions of
+ulps.
+"""
+import itertools
+import time
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from verify import kernels as K
+from verify import optim as O
+from verify.evidence import measure
+from verify.losses import _ce, _logistic_def, _zl
+from verify.proofs import Proof
+from verify.registry import ACTIVATIONS, Tolerance, z
+
+__all__ = ["prove_epoch", "check_epoch", "run_train", "compiled_api", "TOL", "LOSSES"]
+
+LOSSES = ["softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
+          "hinge_loss"]
+N_IN, N_HID, N_ROWS, BATCH = 3, 4, 7, 3
+L2, WD = 0.1, 0.05
+BOUNDARY = 1e-3            # refuse points this close to a kink (|z - kink|, |h|, ties)
+DPS = (50, 100)            # the replay's two precisions
+# Rules that divide by a root of the squared gradients: scale-free in g (Replay._conditioning)
+NORMALIZED = ("Adagrad", "RMSprop", "Adam", "AdamW", "NotesAdaGrad", "SklearnAdam")
+COND_MAX = 1e4             # refuse their gradients that cancel by more than this
+# Committed tolerances per dtype: a value passes within ``ulps`` of its exact value or
+# within ``abs_eps`` eps of its group's largest; a loss within ``ulps``. Measured over 12
+# seeds of the full run: float64 <= 13 eps normwise, losses <= 21 ulp; float32 <= 23 eps
+# normwise, losses <= 28 ulp. A slipped factor moves values by ~1e10 eps and more.
+TOL = {"float64": Tolerance(64, 64, "matrix products round in proportion to their "
+                                    "largest terms: normwise bound for small entries"),
+       "float32": Tolerance(128, 64, "float32 H, dZ and states are rounded every step: "
+                                     "normwise bound for small entries")}
+TINY = 2.0 ** -20   # values below TINY x their group's largest are left out of max_ulps
+
+
+def compiled_api():
+    """The compiled training module (``nnlib._kernels.train``) or None. Its GEMM calls go
+    through the BLAS that ``nnlib._kernels.blas.load()`` resolves (once per process, as
+    nnlib's Python side does before training)."""
+    blas = K.nnlib_attr("_kernels.blas")
+    if blas is not None:
+        blas.load()
+    return K.nnlib_attr("_kernels.train")
+
+
+# ------------------------------------------------------------------------------ proof
+
+def _symbols(name, rows, cols):
+    return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))
+
+
+def prove_epoch(B=2, sizes=(2, 2, 2)):
+    """Prove the closed forms of one training step of train.pyx for any activation and
+    any per-row loss (undefined SymPy functions)."""
+    pr = Proof("train")
+    n0, n1, c = sizes
+    X = _symbols("x", B, n0)
+    Ws = [_symbols("W1", n0, n1), _symbols("W2", n1, c)]
+    bs = [_symbols("b1", 1, n1), _symbols("b2", 1, c)]
+    act = sp.Function("g")
+    ells = [sp.Function(f"ell_{i}") for i in range(B)]
+    l2e, l2, s_rep = sp.symbols("lambda_eff lambda s", positive=True)
+    lr, wd = O.lr, O.wd
+    ones = sp.ones(B, 1)
+    Z1 = X * Ws[0] + ones * bs[0]
+    H1 = Z1.applyfunc(act)
+    Z2 = H1 * Ws[1] + ones * bs[1]
+    data = sum(ells[i](*Z2.row(i)) for i in range(B)) / B
+    pen = sum(e ** 2 for W in Ws for e in W) / 2
+    J = data + l2e * pen
+    # the closed forms of train.pyx
+    zs, u = sp.symbols(f"z0:{c}", real=True), sp.Symbol("u", real=True)
+    dZ2 = sp.Matrix(B, c, lambda i, j: sp.diff(ells[i](*zs), zs[j]).subs(
+        dict(zip(zs, Z2.row(i)))) / B)
+    dZ1 = (dZ2 * Ws[1].T).multiply_elementwise(
+        Z1.applyfunc(lambda e: sp.diff(act(u), u).subs(u, e)))
+    closed = {"W_2": (Ws[1], H1.T * dZ2 + l2e * Ws[1]), "b_2": (bs[1], ones.T * dZ2),
+              "W_1": (Ws[0], X.T * dZ1 + l2e * Ws[0]), "b_1": (bs[0], ones.T * dZ1)}
+    derived = {}
+    for name, (M, cf) in closed.items():
+        d = sp.Matrix(*M.shape, lambda i, j: sp.diff(J, M[i, j]))
+        derived[name] = d
+        ok = (d - cf).applyfunc(sp.expand) == sp.zeros(*M.shape)
+        tex = (rf"H_{{{int(name[2]) - 1}}}^\top dZ_{name[2]} + \lambda_{{eff}} {name}"
+               if name[0] == "W" else rf"\mathbf 1^\top dZ_{name[2]}")
+        pr.add(rf"\partial J/\partial {name} = {tex}\quad(\text{{all {len(M)} entries}};\ "
+               rf"dZ_2 = \tfrac1B \partial\ell/\partial z,\ dZ_1 = dZ_2 W_2^\top \odot "
+               rf"g'(Z_1))", ok, "diff + expand, generic g and ell_i",
+               None if ok else "failed")
+    dpen = [sp.diff(l2e * pen, e) - l2e * e for W in Ws for e in W]
+    pr.add(r"\nabla_W \tfrac{\lambda_{eff}}2 \textstyle\sum_l \lVert W_l\rVert^2 = "
+           r"\lambda_{eff} W,\ \nabla_b = 0", all(sp.expand(d) == 0 for d in dpen) and all(
+               sp.diff(pen, e) == 0 for b in bs for e in b), "diff")
+    # l2_per_batch: scikit-learn's (1/B)(sum_i ell_i + l2/2 ||W||^2) is J with l2/B
+    J_sk = (B * data + l2 * pen) / B
+    ok = sp.expand(J_sk - J.subs(l2e, l2 / B)) == 0 and all(
+        sp.expand(sp.diff(J_sk, e) - sp.diff(J, e).subs(l2e, l2 / B)) == 0
+        for W in Ws for e in W)
+    pr.add(r"\text{l2\_per\_batch: } \tfrac1B\big(\textstyle\sum_i \ell_i + "
+           r"\tfrac\lambda2\sum_l\lVert W_l\rVert^2\big) = J|_{\lambda_{eff} = \lambda/B}"
+           r"\text{ (value and every } \partial/\partial W)", ok, "expand",
+           None if ok else "failed")
+    # the fused plain-SGD update is the SGD rule applied to dJ/dW and dJ/db
+    rule = O.symbolic_rule("SGD", {"momentum": 0.0})
+
+    def apply_rule(wv, gv):
+        env = {O.w: wv, O.g: gv}
+        for lhs, rhs in rule:
+            env[lhs] = rhs.subs(env, simultaneous=True)
+        return env[O.w]
+    ok_w = all(sp.expand(apply_rule(W[k], derived[n][k])
+                         - ((1 - lr * (l2e + wd)) * W[k] - lr * (H.T * dZ)[k])) == 0
+               for n, W, H, dZ in (("W_1", Ws[0], X, dZ1), ("W_2", Ws[1], H1, dZ2))
+               for k in range(len(W)))
+    pr.add(r"\text{fused SGD: } (1 - \eta(\lambda_{eff} + \mathrm{wd})) W - \eta H^\top dZ"
+           r" = W - \eta(\partial J/\partial W + \mathrm{wd}\,W)", ok_w,
+           "expand (the rule of verify.optim.SGD, momentum 0)",
+           None if ok_w else "failed")
+    ok_b = all(sp.expand(apply_rule(b[k], derived[n][k])
+                         - ((1 - lr * wd) * b[k] - lr * (ones.T * dZ)[k])) == 0
+               for n, b, dZ in (("b_1", bs[0], dZ1), ("b_2", bs[1], dZ2))
+               for k in range(len(b)))
+    pr.add(r"\text{bias step: } (1 - \eta\,\mathrm{wd})\, b - \eta \textstyle\sum_{rows} dZ"
+           r" = b - \eta(\partial J/\partial b + \mathrm{wd}\,b)\ \text{(dZ carries the }"
+           r"1/B\text{ of the mean)}", ok_b, "expand", None if ok_b else "failed")
+    # the reported loss
+    rep = s_rep * data + l2e * pen
+    ok_r = sp.expand(rep.subs(s_rep, 1) - J) == 0
+    pr.add(r"\text{reported } s\cdot\text{data} + \tfrac{\lambda_{eff}}2\sum\lVert W\rVert^2"
+           r" = J \text{ at } s = 1", ok_r, "expand", None if ok_r else "failed")
+    ts = _symbols("t", B, c)
+    sq = sp.Rational(1, 2) * sum((Z2[i, j] - ts[i, j]) ** 2 for i in range(B)
+                                 for j in range(c))
+    mean_sq = sum((Z2[i, j] - ts[i, j]) ** 2 for i in range(B) for j in range(c)) / (B * c)
+    ok_s = sp.expand(sp.Rational(1, c) * sq / B - mean_sq / 2) == 0
+    pr.add(r"s = 1/c \text{ with squared error: } s\,\tfrac1B\sum_i\tfrac12\lVert z_i - t_i"
+           r"\rVert^2 = \tfrac12\operatorname{mean}_{ij}(z_{ij} - t_{ij})^2 \text{ "
+           r"(scikit-learn's squared loss; the gradient stays that of } J)", ok_s, "expand",
+           None if ok_s else "failed")
+    pr.derived = (r"\partial J/\partial W_l = H_{l-1}^\top dZ_l + \lambda_{eff} W_l,\ "
+                  r"\partial J/\partial b_l = \mathbf 1^\top dZ_l")
+    pr.closed = (r"W \leftarrow (1 - \eta(\lambda_{eff} + \mathrm{wd}))W - \eta H^\top dZ,\ "
+                 r"b \leftarrow (1 - \eta\,\mathrm{wd})b - \eta\,\mathbf 1^\top dZ")
+    return pr
+
+
+# ------------------------------------------------------------------------- the replay
+
+class _Boundary(ValueError):
+    """The exact trajectory passes within BOUNDARY of a kink: redraw the data."""
+
+
+_CACHE = {}
+
+
+def _lambdified(key, build):
+    if key not in _CACHE:
+        expr, args = build()
+        _CACHE[key] = (sp.lambdify(args, expr, "mpmath"),
+                       sp.lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]],
+                                   "mpmath"))
+    return _CACHE[key]
+
+
+def _zsyms(c):
+    return sp.symbols(f"z0:{c}", real=True)
+
+
+def _loss_piece(loss, c, zrow, label, margin):
+    """(loss value, gradient) of one row at the exact logits ``zrow`` (mpf), from the
+    loss's definition (its smooth piece there for sparsemax and hinge)."""
+    zs = _zsyms(c)
+    if loss == "softmax_cross_entropy":
+        f, d = _lambdified((loss, c, label), lambda: (_ce(zs, label), list(zs)))
+        args = list(zrow)
+    elif loss in ("squared_error", "logistic_loss"):
+        ts = sp.symbols(f"t0:{c}", real=True)
+        if loss == "squared_error":
+            build = lambda: (sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(zs, ts)),  # noqa: E731
+                             list(zs) + list(ts))
+        else:
+            build = lambda: (sum(_logistic_def(t).subs(_zl, v) for v, t in zip(zs, ts)),  # noqa: E731
+                             list(zs) + list(ts))
+        f, d = _lambdified((loss, c), build)
+        args = list(zrow) + [mpmath.mpf(float(v)) for v in label]
+    elif loss == "sparsemax_loss":
+        S = _sparsemax_support(zrow)
+        f, d = _lambdified((loss, c, label, S), lambda: (_sparsemax_piece(zs, label, S),
+                                                         list(zs)))
+        args = list(zrow)
+    else:
+        others = [j for j in range(c) if j != label]
+        top = sorted(others, key=lambda j: zrow[j], reverse=True)
+        h = margin + zrow[top[0]] - zrow[label]
+        if abs(h) < BOUNDARY or (len(top) > 1 and zrow[top[0]] - zrow[top[1]] < BOUNDARY):
+            raise _Boundary("hinge kink")
+        mg = sp.Rational(margin)
+        f, d = _lambdified((loss, c, label, top[0], h > 0, margin), lambda: (
+            mg + zs[top[0]] - zs[label] if h > 0 else sp.Integer(0) * zs[0], list(zs)))
+        args = list(zrow)
+    return f(*args), d(*args)
+
+
+def _sparsemax_support(zrow):
+    """The support S of sparsemax(z): the one S with z_i > tau_S on S and z_i < tau_S off
+    it (the KKT conditions of the projection), decided on the exact values."""
+    c = len(zrow)
+    for r in range(1, c + 1):
+        for S in itertools.combinations(range(c), r):
+            tau = (sum(zrow[i] for i in S) - 1) / len(S)
+            gaps = [zrow[i] - tau if i in S else tau - zrow[i] for i in range(c)]
+            if min(gaps) > BOUNDARY:
+                return S
+            if min(gaps) > -BOUNDARY:
+                raise _Boundary("sparsemax support change")
+    raise AssertionError("no sparsemax support")     # the projection always has one
+
+
+def _sparsemax_piece(zs, y, S):
+    # Martins & Astudillo's form on the region S: proved equal to the definition
+    # max_p (p.z - |p|^2/2) - z_y + 1/2 on every region (verify.losses)
+    tau = (sum(zs[i] for i in S) - 1) / len(S)
+    return -zs[y] + sum(zs[i] ** 2 - tau ** 2 for i in S) / 2 + sp.Rational(1, 2)
+
+
+def _activation(act, aparam):
+    """value(z), derivative(z) of a registry activation as mpmath functions, piece by
+    piece (a point near a kink raises _Boundary)."""
+    subs = {s: sp.Rational(aparam) for s in act.params}
+    inf = lambda v: mpmath.inf if v == sp.oo else -mpmath.inf if v == -sp.oo else v  # noqa: E731
+    kinks = [float(k) for k in act.kinks]
+    pieces = [(inf(lo), inf(hi), sp.lambdify([z], e.subs(subs), "mpmath"),
+               sp.lambdify([z], sp.diff(e.subs(subs), z), "mpmath"))
+              for lo, hi, e in act.pieces]
+
+    def pick(v):
+        if any(abs(v - k) < BOUNDARY for k in kinks):
+            raise _Boundary(f"{act.name} kink")
+        return next(p for p in pieces if p[0] < v < p[1])
+    return (lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v))
+
+
+def _slot_names(cls_name, cfg):
+    """The symbolic state of each slot, in optim_rules.pxd's layout."""
+    if cls_name == "SGD":
+        return ["b"] if cfg["momentum"] != 0 else []
+    if cls_name in ("Adagrad", "NotesAdaGrad"):
+        return ["G"]
+    if cls_name == "RMSprop":
+        return ["s"] + (["b"] if cfg["momentum"] > 0 else []) + (["a"] if cfg["centered"]
+                                                                  else [])
+    if cls_name in ("Adam", "AdamW"):
+        return ["m", "v"] + (["v_max"] if cfg["amsgrad"] else [])
+    if cls_name == "SklearnAdam":
+        return ["m", "v"]
+    return ["v"]                                # NotesMomentum, SklearnSGD
+
+
+_STATE = ["b", "G", "s", "a", "m", "v", "v_max"]
+_HYPER = [(O.lr, "lr"), (O.mu, "momentum"), (O.tau, "dampening"), (O.wd, "weight_decay"),
+          (O.alpha, "alpha"), (O.eps, "eps"), (O.beta, "momentum"), (O.beta1, "beta1"),
+          (O.beta2, "beta2"), (O.lr_decay, "lr_decay")]
+
+
+def _rule(cls_name, cfg):
+    """The symbolic update of verify.optim as mpmath functions of (w, g, t, state,
+    hyper-parameters): one per assignment, in order."""
+    args = [O.w, O.g, O.t] + [sp.Symbol(n, real=True) for n in _STATE] + [s for s, _ in _HYPER]
+    eqs = O.symbolic_rule(cls_name, cfg)
+    key = ("rule", 0, cls_name, tuple(sorted((k, cfg[k]) for k in (
+        "momentum", "nesterov", "centered", "amsgrad", "weight_decay"))))
+    if key not in _CACHE:
+        _CACHE[key] = [(str(lhs), sp.lambdify(args, rhs, "mpmath")) for lhs, rhs in eqs]
+    return _CACHE[key]
+
+
+class Replay:
+    """The exact epoch: every step of run_epoch recomputed in mpmath."""
+
+    def __init__(self, spec, arrays, dps):
+        self.spec, self.dps = spec, dps
+        with mpmath.workdps(dps):
+            mp = lambda a: [mpmath.mpf(float(v)) for v in np.ravel(a)]  # noqa: E731
+            self.X = [mp(r) for r in arrays["X"]]
+            self.W = [mp(W) for W in arrays["W"]]
+            self.b = [mp(b) for b in arrays["b"]]
+            self.st = [[mp(s)] for s in arrays["states"]]
+            self.hyper = [mpmath.mpf(float(spec["cfg"][f])) for _, f in _HYPER]
+        self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
+        self.sizes = spec["sizes"]
+        self.acts = [_activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
+        self.rule = _rule(spec["cls_name"], spec["cfg"])
+        self.slots = _slot_names(spec["cls_name"], spec["cfg"])
+
+    def _target(self, r):
+        if self.spec["loss"] in ("squared_error", "logistic_loss"):
+            return list(self.y_target[r])
+        return int(self.y_label[r])
+
+    def objective(self, rows, l2e):
+        """(mean data loss, penalty sum ||W||^2 / 2, [(dW_l, db_l)]) of the batch ``rows``:
+        the forward pass, each row's loss and gradient, backprop, + l2e W on dW."""
+        sp_, sz, L = self.spec, self.sizes, len(self.W)
+        B = len(rows)
+        H = [[self.X[r] for r in rows]]
+        Z = []
+        for l in range(L):
+            n, m = sz[l], sz[l + 1]
+            Zl = [[sum(h[k] * self.W[l][k * m + j] for k in range(n)) + self.b[l][j]
+                   for j in range(m)] for h in H[-1]]
+            Z.append(Zl)
+            H.append([[self.acts[l][0](v) for v in row] for row in Zl])
+        data, dZ = 0, []
+        for i, r in enumerate(rows):
+            val, grad = _loss_piece(sp_["loss"], sz[L], H[L][i], self._target(r),
+                                    sp_["margin"])
+            data += val
+            dZ.append([gv / B for gv in grad])          # the gradient of the MEAN loss
+        grads, self.terms = [None] * L, [None] * L
+        aZ = [[abs(v) for v in row] for row in dZ]      # backprop in absolute values
+        for l in range(L - 1, -1, -1):
+            n, m = sz[l], sz[l + 1]
+            d = [[self.acts[l][1](Z[l][i][j]) for j in range(m)] for i in range(B)]
+            dZ = [[dZ[i][j] * d[i][j] for j in range(m)] for i in range(B)]
+            aZ = [[aZ[i][j] * abs(d[i][j]) for j in range(m)] for i in range(B)]
+            W = self.W[l]
+            dW = [sum(H[l][i][k] * dZ[i][j] for i in range(B)) + l2e * W[k * m + j]
+                  for k in range(n) for j in range(m)]
+            db = [sum(dZ[i][j] for i in range(B)) for j in range(m)]
+            grads[l] = (dW, db)
+            # the sizes of the terms each gradient sums: its rounding error is of their
+            # order, however small the sum (a first-order running error bound)
+            self.terms[l] = ([sum(abs(H[l][i][k]) * aZ[i][j] for i in range(B))
+                              + abs(l2e * W[k * m + j]) for k in range(n) for j in range(m)],
+                             [sum(aZ[i][j] for i in range(B)) for j in range(m)])
+            dZ = [[sum(dZ[i][j] * W[k * m + j] for j in range(m)) for k in range(n)]
+                  for i in range(B)]
+            aZ = [[sum(aZ[i][j] * abs(W[k * m + j]) for j in range(m)) for k in range(n)]
+                  for i in range(B)]
+        return data / B, sum(w * w for W in self.W for w in W) / 2, grads
+
+    def step(self, rows, t):
+        """One step of run_epoch on ``rows`` (the t-th update); returns reported loss * B."""
+        sp_ = self.spec
+        B = len(rows)
+        l2e = mpmath.mpf(sp_["l2"]) / (B if sp_["l2_per_batch"] else 1)
+        data, pen, grads = self.objective(rows, l2e)
+        reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
+        for l in range(len(self.W)):
+            for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
+                self._conditioning(vals, g, self.terms[l][p])
+                self._update(vals, g, self.st[2 * l + p], t)
+        return reported * B
+
+    def _conditioning(self, vals, grads, terms):
+        """Rules that divide by a root of the squared gradients are scale-free in g: where
+        a gradient is a cancellation (|g| far below the sizes of the terms it sums), its
+        relative rounding error goes into the step, and the trajectory after it (a W2
+        gradient of 2.2e-7 from terms of size 1, under SklearnAdam, gave 655 eps). The
+        exact step is ill-conditioned there, so such a draw is refused like a kink. An
+        exact 0 (a class no row pushes, hinge's +-1/B cancelling) is computed exactly."""
+        if self.spec["cls_name"] not in NORMALIZED:
+            return
+        cfg = self.spec["cfg"]
+        wd = 0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"]
+        for g, w, tm in zip(grads, vals, terms):
+            ge = abs(g + wd * w)
+            if ge != 0 and ge * COND_MAX < tm + abs(wd * w):
+                raise _Boundary("a normalized step of a cancelling gradient")
+
+    def loss_grad(self):
+        """loss_grad over all rows: mean data loss + l2/2 sum ||W||^2 (l2 as given) and
+        {"dW1": [...], "db1": [...], ...}."""
+        with mpmath.workdps(self.dps):
+            l2 = mpmath.mpf(self.spec["l2"])
+            data, pen, grads = self.objective(list(range(len(self.X))), l2)
+            out = {}
+            for l, (dW, db) in enumerate(grads):
+                out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
+            return data + l2 * pen, out
+
+    def _update(self, vals, grads, state, t):
+        n = len(vals)
+        flat = state[0]
+        for i in range(n):
+            env = dict.fromkeys(_STATE, mpmath.mpf(0))
+            for k, name in enumerate(self.slots):
+                env[name] = flat[k * n + i]
+            env["w"], env["g"] = vals[i], grads[i]
+            for lhs, fn in self.rule:
+                env[lhs] = fn(env["w"], env["g"], t, *[env[s] for s in _STATE], *self.hyper)
+            vals[i] = env["w"]
+            for k, name in enumerate(self.slots):
+                flat[k * n + i] = env[name]
+
+    def run(self, order, step0, max_steps=-1):
+        with mpmath.workdps(self.dps):
+            total, steps, start = mpmath.mpf(0), 0, 0
+            while start < len(order) and (max_steps < 0 or steps < max_steps):
+                rows = list(order[start:start + self.spec["batch_size"]])
+                total += self.step(rows, step0 + steps + 1)
+                steps += 1
+                start += len(rows)
+            return total
+
+    def values(self):
+        """{name: [mpf]} of every weight, bias and state array."""
+        out = {}
+        for l in range(len(self.W)):
+            out[f"W{l + 1}"], out[f"b{l + 1}"] = list(self.W[l]), list(self.b[l])
+            for p, pn in enumerate((f"W{l + 1}", f"b{l + 1}")):
+                n = len(self.W[l] if p == 0 else self.b[l])
+                for k, name in enumerate(self.slots):
+                    out[f"state {name} of {pn}"] = self.st[2 * l + p][0][k * n:(k + 1) * n]
+        return out
+
+
+# --------------------------------------------------------------------- the compiled side
+
+def _data(spec, rng):
+    """Inputs, targets and parameters as float32 numbers (exact in float64 as well)."""
+    c, loss = spec["sizes"][-1], spec["loss"]
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    d = {"X": f32(rng.standard_normal((N_ROWS, N_IN))),
+         "W": [f32(rng.standard_normal((a, b)) * 0.8) for a, b in zip(spec["sizes"],
+                                                                       spec["sizes"][1:])],
+         "b": [f32(rng.standard_normal(b) * 0.5) for b in spec["sizes"][1:]],
+         "y_label": rng.integers(0, c, N_ROWS).astype(np.int64),
+         "order1": rng.permutation(N_ROWS).astype(np.int64),
+         "order2": rng.integers(0, N_ROWS, 5).astype(np.int64)}
+    if loss == "squared_error":
+        d["y_target"] = f32(rng.standard_normal((N_ROWS, c)))
+    elif loss == "logistic_loss":       # 0/1 labels and one soft target (the general path)
+        d["y_target"] = f32(np.array([0, 1, 0.25, 1, 0, 1, 0])[:N_ROWS, None]
+                            * np.ones((1, c)))
+    else:
+        d["y_target"] = np.zeros((N_ROWS, 0), np.float32)
+    return d
+
+
+def _compiled_run(api, spec, d, dt):
+    """loss_grad at the start, then the two run_epoch calls, in dtype ``dt``. Returns
+    ((run_epoch's two returns, loss_grad's), {name: loss_grad gradient}, weights, biases,
+    states), the arrays as the compiled code left them."""
+    from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+    cfg = spec["cfg"]
+    net = api.Network(spec["sizes"], [ACTIVATION_CODES[a.name] for a in spec["acts"]],
+                      list(spec["aparams"]))
+    tcols = d["y_target"].shape[1]
+    ws = api.Workspace(spec["sizes"], spec["batch_size"], tcols, dt)
+    Ws = [np.array(W, dt) for W in d["W"]]
+    bs = [np.array(b, dt) for b in d["b"]]
+    slots = api.state_slots(cfg)
+    init = cfg["initial_accumulator_value"] if spec["cls_name"] == "Adagrad" else 0.0
+    states = [np.full(slots * p.size, init, dt) if slots else None
+              for W, b in zip(Ws, bs) for p in (W, b)]
+    y_label = d["y_label"] if tcols == 0 else np.zeros(1, np.int64)
+    setup = api.EpochSetup(net, Ws, bs, states, np.array(d["X"], dt),
+                           np.array(d["y_target"], dt), y_label, ws,
+                           LOSS_CODES[spec["loss"]], spec["batch_size"],
+                           margin=spec["margin"], l2=spec["l2"],
+                           l2_per_batch=spec["l2_per_batch"], optimizer=dict(cfg),
+                           loss_scale=spec["loss_scale"])
+    # loss_grad first, at the starting point: the full-batch objective and its gradient
+    full = api.EpochSetup(net, Ws, bs, [None] * len(states), setup.X, setup.y_target,
+                          y_label, api.Workspace(spec["sizes"], N_ROWS, tcols, dt),
+                          LOSS_CODES[spec["loss"]], N_ROWS, margin=spec["margin"],
+                          l2=spec["l2"])
+    dWs, dbs = [np.empty_like(W) for W in Ws], [np.empty_like(b) for b in bs]
+    lg = api.loss_grad(full, dWs, dbs)
+    grads = {}
+    for l, (dW, db) in enumerate(zip(dWs, dbs)):
+        grads[f"loss_grad dW{l + 1}"], grads[f"loss_grad db{l + 1}"] = dW.ravel(), db
+    r1 = api.run_epoch(setup, d["order1"], 0)
+    r2 = api.run_epoch(setup, d["order2"], int(r1[2]), max_steps=1)
+    return (r1, r2, lg), grads, Ws, bs, states
+
+
+def _initial(d, states):
+    return {"X": d["X"], "W": d["W"], "b": d["b"], "states": states,
+            "y_label": d["y_label"], "y_target": d["y_target"]}
+
+
+def check_epoch(spec, dtypes=("float64", "float32"), seed=0, api=None):
+    """Compiled run_epoch vs the exact replay for one configuration ``spec``. Returns
+    {"passed", "stats": {dtype: {...}}, "first_failure", "reseeded"}."""
+    api = api or compiled_api()
+    res = {"passed": True, "stats": {}, "first_failure": None, "reseeded": 0}
+    for attempt in range(8):
+        rng = np.random.default_rng([seed, spec["index"], attempt])
+        d = _data(spec, rng)
+        try:
+            out = {dn: _check_dtype(api, spec, d, dn) for dn in dtypes}
+            break
+        except _Boundary:
+            res["reseeded"] += 1
+    else:
+        raise RuntimeError("every draw met a kink")
+    for dn, (stats, fail) in out.items():
+        res["stats"][dn] = stats
+        if fail and res["passed"]:
+            res["passed"], res["first_failure"] = False, f"{dn}: {fail}"
+    return res
+
+
+def _group(name):
+    """The values whose largest one sets the normwise scale: all weights and biases, all
+    of loss_grad's gradients, or one optimizer state slot across all parameters (an average of gradients of mixed signs
+    can cancel far below the gradients' size; the error is in proportion to that size)."""
+    if name.startswith("loss_grad"):
+        return "gradients"
+    return name.split(" of ")[0] if name.startswith("state") else "parameters"
+
+
+def _check_dtype(api, spec, d, dn):
+    dt = np.dtype(dn).type
+    (r1, r2, lg), got, Ws, bs, states = _compiled_run(api, spec, d, dt)
+    fail = None
+    if (r1[1], r1[2], r1[3], r2[1], r2[2], r2[3]) != (N_ROWS, 3, 0, BATCH, 1, 0) or not (
+            r1[4] and r2[4]) or lg[1] != 0:
+        fail = (f"returns (loss_sum, n_seen, steps, status, finite) {tuple(r1)}, "
+                f"{tuple(r2)}; expected n_seen 7 and 3, steps 3 and 1, status 0, finite; "
+                f"loss_grad status {lg[1]}")
+    # initial states as the compiled run saw them (Adagrad's start is rounded to dt)
+    slots = api.state_slots(spec["cfg"])
+    init = spec["cfg"]["initial_accumulator_value"] if spec["cls_name"] == "Adagrad" else 0
+    st0 = [np.full(slots * p.size, init, dt) for W, b in zip(d["W"], d["b"]) for p in (W, b)]
+    exacts = []
+    for dps in DPS:
+        rp = Replay(spec, _initial(d, st0), dps)
+        s0, vals = rp.loss_grad()
+        vals = {f"loss_grad {k}": v for k, v in vals.items()}
+        s1 = rp.run(list(d["order1"]), 0)
+        s2 = rp.run(list(d["order2"]), 3, max_steps=1)
+        vals.update(rp.values())
+        exacts.append((vals, s0, s1, s2))
+    (vals, s0, s1, s2), (vals2, s0b, s1b, s2b) = exacts
+    for a, b in [(s0, s0b), (s1, s1b), (s2, s2b)] + [
+            (x, y) for k in vals for x, y in zip(vals[k], vals2[k])]:
+        if abs(a - b) > mpmath.mpf(10) ** -30 * max(abs(a), 1):
+            raise ArithmeticError("the replay did not settle between 50 and 100 digits")
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        got[f"W{l + 1}"], got[f"b{l + 1}"] = W.ravel(), b
+        for p, (pn, arr) in enumerate(((f"W{l + 1}", W), (f"b{l + 1}", b))):
+            s = states[2 * l + p]
+            for k, name in enumerate(_slot_names(spec["cls_name"], spec["cfg"])):
+                got[f"state {name} of {pn}"] = s[k * arr.size:(k + 1) * arr.size]
+    tol = TOL[dn]
+    eps = float(np.finfo(dt).eps)
+    groups = {}
+    for name, ex in vals.items():
+        groups[_group(name)] = max([groups.get(_group(name), mpmath.mpf(10) ** -300)]
+                                   + [abs(e) for e in ex])
+    stats = {"max_ulps": 0.0, "max_normwise_eps": 0.0, "n_values": 0, "loss_ulps": 0.0,
+             "tolerance": tol.as_dict()}
+    for name, ex in vals.items():
+        scale = max(max(abs(e) for e in ex), groups[_group(name)])
+        for i, (cv, e) in enumerate(zip(got[name], ex)):
+            ms = measure(cv, e, dt)
+            nw = float(abs(mpmath.mpf(float(cv)) - e) / scale) / eps
+            if abs(e) >= TINY * groups[_group(name)]:   # elsewhere ulps measure cancellation
+                stats["max_ulps"] = max(stats["max_ulps"], ms.ulps)
+            stats["max_normwise_eps"] = max(stats["max_normwise_eps"], nw)
+            stats["n_values"] += 1
+            if not (ms.ulps <= tol.ulps or nw <= tol.abs_eps) and fail is None:
+                fail = (f"{name}[{i}]: got {float(cv)!r}, exact {mpmath.nstr(e, 17)} "
+                        f"({ms.ulps:.3g} ulp, {nw:.3g} eps of the largest such value)")
+    for which, cv, e in (("loss of loss_grad", lg[0], s0),
+                         ("loss_sum of the first call", r1[0], s1),
+                         ("loss_sum of the second call", r2[0], s2)):
+        ms = measure(cv, e, dt)
+        stats["loss_ulps"] = max(stats["loss_ulps"], ms.ulps)
+        if ms.ulps > tol.ulps and fail is None:
+            fail = f"{which}: got {cv!r}, exact {mpmath.nstr(e, 17)} ({ms.ulps:.3g} ulp)"
+    return stats, fail
+
+
+# ----------------------------------------------------------------------------- section
+
+def _configs():
+    """(label, class name, config dict) per optimizer configuration, as the class makes it."""
+    out = []
+    for cls_name, kw in O.CONFIGS:
+        cls = K.nnlib_attr("optim." + cls_name)
+        if cls is not None:
+            out.append((O._label(cls_name, kw), cls_name, cls(**kw).config()))
+    return out
+
+
+def _specs(index, cls_name, cfg, quick):
+    """The networks one optimizer configuration trains. Weight decay is on (WD, set in the
+    config when the class leaves it 0); a configuration whose weight decay is 0 also runs
+    as it is, because train.pyx then takes another path (float64 folds the L2 term into the
+    rule's weight decay). In --quick one network per variant (the activation and loss
+    cycling with the configuration's index, so that every activation and every loss
+    appears), else every activation with one loss and every loss with one activation."""
+    variants = [dict(cfg, weight_decay=cfg["weight_decay"] or WD)]
+    if cfg["weight_decay"] == 0.0:
+        variants.append(dict(cfg))
+    specs = []
+    for v, vcfg in enumerate(variants):
+        at = index + 3 * v
+        if quick:
+            pairs = [(ACTIVATIONS[at % len(ACTIVATIONS)], LOSSES[at % len(LOSSES)])]
+        else:
+            pairs = [(a, LOSSES[(at + k) % len(LOSSES)]) for k, a in enumerate(ACTIVATIONS)]
+            pairs += [(ACTIVATIONS[(at + k + 3) % len(ACTIVATIONS)], ls)
+                      for k, ls in enumerate(LOSSES)]
+        for k, (act, loss) in enumerate(pairs):
+            c = 1 if loss == "logistic_loss" else 3
+            param = next(iter(act.evidence_params.values()), 0.0)
+            specs.append({
+                "index": index * 1000 + v * 100 + k, "cls_name": cls_name, "cfg": vcfg,
+                "loss": loss, "sizes": [N_IN, N_HID, c], "acts": [act, ACTIVATIONS[0]],
+                "aparams": [param, 0.0], "batch_size": BATCH, "l2": L2,
+                "l2_per_batch": (at + k) % 2 == 1,
+                "loss_scale": 0.5 if (at + k) % 3 == 2 else 1.0,
+                "margin": 0.5 if (at + k) % 4 == 3 else 1.0})
+    return specs
+
+
+def _spec_text(s):
+    return (f"{s['acts'][0].name} + {s['loss']}, weight_decay {s['cfg']['weight_decay']}"
+            + (", l2_per_batch" if s["l2_per_batch"] else "")
+            + (f", loss_scale {s['loss_scale']}" if s["loss_scale"] != 1 else "")
+            + (f", margin {s['margin']}" if s["loss"] == "hinge_loss" else ""))
+
+
+def run_train(ctx):
+    """The section: the proof, then one item per optimizer configuration."""
+    out = []
+    if not ctx.only or ctx.wanted("train") or ctx.wanted("epoch proof"):
+        t0 = time.perf_counter()
+        pr = prove_epoch()
+        out.append({"name": "epoch proof", "section": "train", "passed": pr.passed,
+                    "verdict": "proved" if pr.passed else "FAIL: " + pr.status,
+                    "statement": "One step of train.pyx on a 2-2-2 network, 2 rows, generic "
+                                 "activation g and per-row losses ell_i (undefined SymPy "
+                                 f"functions): ${pr.derived}$; ${pr.closed}$.",
+                    "steps": [dict(s.as_dict(), claim=f"${s.claim}$") for s in pr.steps],
+                    "seconds": round(time.perf_counter() - t0, 3)})
+    configs = [(i, label, cls_name, cfg) for i, (label, cls_name, cfg) in enumerate(_configs())
+               if not ctx.only or ctx.wanted("train") or ctx.wanted(f"epoch {label}")
+               or ctx.wanted(cls_name)]
+    if not configs and not ctx.only:
+        raise ImportError("nnlib.optim has no optimizer of verify.optim.CONFIGS")
+    api = compiled_api() if configs else None
+    if configs and not hasattr(api, "run_epoch"):
+        raise ImportError("nnlib._kernels.train has no run_epoch (the compiled epoch API)")
+    for index, label, cls_name, cfg in configs:
+        name = f"epoch {label}"
+        t0 = time.perf_counter()
+        rows, passed, failures, worst = [], True, [], {}
+        for spec in _specs(index, cls_name, cfg, ctx.quick):
+            r = check_epoch(spec, ctx.dtypes, ctx.seed, api)
+            cells = [f"{dn}: {st['max_ulps']:.3g} ulp ({st['max_normwise_eps']:.3g} eps "
+                     f"normwise), losses {st['loss_ulps']:.3g} ulp"
+                     for dn, st in r["stats"].items()]
+            if r["reseeded"]:
+                cells.append(f"(redrawn {r['reseeded']}x: near a kink or a near-zero "
+                             "gradient of a normalized rule)")
+            rows.append((_spec_text(spec), "; ".join(cells)))
+            for dn, st in r["stats"].items():
+                w = worst.setdefault(dn, {"max_ulps": 0.0, "max_normwise_eps": 0.0,
+                                          "loss_ulps": 0.0, "n_values": 0})
+                for k in ("max_ulps", "max_normwise_eps", "loss_ulps"):
+                    w[k] = max(w[k], st[k])
+                w["n_values"] += st["n_values"]
+            if not r["passed"]:
+                passed = False
+                failures.append(f"{_spec_text(spec)}: {r['first_failure']}")
+        fused = cls_name == "SGD" and cfg["momentum"] == 0
+        wd = ("weight_decay as the class sets it" if cfg["weight_decay"] else
+              f"weight_decay {WD} (set in the config; the compiled rule applies it"
+              + (")" if cls_name in ("SGD", "Adagrad", "RMSprop", "Adam") else
+                 ", the class fixes it at 0)") + " and 0 (" +
+              ("the fused step's bias update without decay" if fused else
+               "float64 folds l2 into the rule's weight decay") + ")")
+        wd_cfg = dict(cfg, weight_decay=cfg["weight_decay"] or WD)
+        head = [("update", f"$\\begin{{aligned}}"
+                           f"{O.rule_latex(O.symbolic_rule(cls_name, wd_cfg))}"
+                           f"\\end{{aligned}}$".replace(r"\leftarrow", r"&\leftarrow")),
+                ("run", f"loss_grad over the {N_ROWS} rows at the start, then run_epoch on a "
+                        f"3-4-C network, batch {BATCH} (3 + 3 + 1 rows), then 1 step of a "
+                        f"second call (step0 = 3); l2 = {L2}; {wd}"),
+                ("compared", "every weight, bias and optimizer state value after each call, "
+                             "loss_grad's gradients, loss_grad's loss and each call's "
+                             "loss_sum"),
+                ("tolerance", "; ".join(f"{dn}: {t.ulps} ulp or {t.abs_eps} eps x the "
+                                        f"group's max" for dn, t in TOL.items()))]
+        for dn, w in worst.items():
+            head.append((f"max error {dn}", f"{w['max_ulps']:.3g} ulp "
+                                            f"({w['max_normwise_eps']:.3g} eps normwise), "
+                                            f"losses {w['loss_ulps']:.3g} ulp; "
+                                            f"{w['n_values']} values"))
+        if failures:
+            head.append(("first failure", failures[0]))
+        nw = "/".join(f"{w['max_normwise_eps']:.2g}" for w in worst.values())
+        out.append({"name": name, "section": "train", "passed": passed,
+                    "verdict": (f"pass ({nw} eps normwise, {'/'.join(worst)})" if passed
+                                else "FAIL"),
+                    "rows": head + [("network", "max error per dtype")] + rows,
+                    "stats": worst, "seconds": round(time.perf_counter() - t0, 3)})
+    return out
