@@ -189,7 +189,7 @@ def check_epoch_data(sizes, weights, biases, X, y_target, y_label, label_loss):
                              f"{int(y_label.min())}..{int(y_label.max())}")
     else:
         if not (isinstance(y_label, np.ndarray) and y_label.ndim == 1
-                and y_label.shape[0] >= 1):
+                and (y_label.shape[0] >= 1 or N == 0)):
             raise ValueError("y_label must be a 1-d int64 array of length >= 1")
         check_buffer(y_label, "y_label", np.int64, y_label.shape)
     return dt, N

@@ -117,7 +117,8 @@ class Dense:
 
     @property
     def dtype(self):
-        return native_float_dtype(self.W.dtype) or self.W.dtype
+        dt = self.W.dtype
+        return dt if dt.isnative else (native_float_dtype(dt) or dt)
 
     @property
     def params(self):
@@ -149,7 +150,8 @@ class Dense:
             if not isinstance(a, np.ndarray) or a.shape != shape:
                 raise ShapeError(f"Dense.{name} must be an array of shape {shape}; got "
                                  f"{getattr(a, 'shape', type(a).__name__)}")
-            if (native_float_dtype(a.dtype) or a.dtype) != self.dtype:
+            dt = a.dtype if a.dtype.isnative else (native_float_dtype(a.dtype) or a.dtype)
+            if dt != self.dtype:
                 raise DTypeError(f"Dense.W and Dense.b must share a dtype; got "
                                  f"{self.W.dtype} and {self.b.dtype}")
             if not (a.flags.c_contiguous and a.flags.writeable and a.dtype.isnative):

@@ -363,7 +363,9 @@ class Sequential:
             y = np.asarray(y)
             validation_data = (X[-n_val:], y[-n_val:])
             X, y = X[:-n_val], y[:-n_val]
-        X, yt, yl = self._data(X, y, loss, "X")
+        if X.shape[0] == 0:
+            raise ShapeError("X must have at least one row")
+        yt, yl = self._targets(y, loss, X.shape[0])
         evaluation = None
         if validation_data is not None:
             try:

@@ -62,15 +62,13 @@ def compiled_train():
 # large ones are not kept. The rate is kept per workspace key (sizes, batch rows, dtype):
 # it is what sets the first piece of the next fit.
 _NETS = weakref.WeakKeyDictionary()
-_WORKSPACES = weakref.WeakKeyDictionary()
+_SETUPS = weakref.WeakKeyDictionary()       # model -> (key, EpochSetup without data)
 _RATES = weakref.WeakKeyDictionary()
-_TRAINING = weakref.WeakSet()                # models a run is training now
 _CACHE_LOCK = threading.Lock()
 
 
 def _forget_runs_in_forked_child():     # the parent's training threads are not there
     _CACHE_LOCK._at_fork_reinit()
-    _TRAINING.clear()
 
 
 _at_fork_hooks.append(_forget_runs_in_forked_child)
@@ -95,23 +93,56 @@ def network_of(model):
 
 
 def _take_workspace(model, key):
+    """The workspace of the model's kept setup if it has these sizes, else a new one."""
     with _CACHE_LOCK:
-        kept = _WORKSPACES.pop(model, None)
-    if kept is not None and kept[0] == key:
-        return kept[1]
+        kept = _SETUPS.pop(model, None)
+    if kept is not None and kept[0][-1] == key:
+        return kept[1].workspace
     return compiled_train().Workspace(*key)
 
 
-def _keep_workspace(model, key, ws):
-    if ws.nbytes <= _WORKSPACE_KEEP_BYTES:
-        with _CACHE_LOCK:
-            _WORKSPACES[model] = (key, ws)
+def _kept_setup(model, key, params, states, config, X, y_target, y_label):
+    """The model's kept EpochSetup, rebound to this fit's data, when everything else
+    about it is the same (``key``: network, loss, batch, L2, scales, workspace; and the
+    very weight, bias and state arrays); None otherwise."""
+    with _CACHE_LOCK:
+        kept = _SETUPS.get(model)
+        if kept is None or kept[0] != key:
+            return None
+        del _SETUPS[model]
+    setup = kept[1]
+    same = (all(a is b for a, b in zip(setup.weights, params[0::2]))
+            and all(a is b for a, b in zip(setup.biases, params[1::2]))
+            and all(a is b for a, b in zip(setup.states, states)))
+    if not same:
+        return None
+    try:
+        if setup.optimizer != config:
+            setup.set_optimizer(config)
+        setup.set_data(X, y_target, y_label)
+    except (TypeError, ValueError):
+        return None
+    return setup
 
 
-def _state_arrays(optimizer, params):
+def _keep_setup(model, key, setup):
+    """Keep ``setup`` for the model's next fit, without the caller's data (zero-row
+    arrays are bound instead), unless its buffers are large."""
+    kept = sum(a.nbytes for a in setup.states if a is not None) + setup.workspace.nbytes
+    if kept > _WORKSPACE_KEEP_BYTES:
+        return
+    # new empty arrays, not X[:0]: a view would keep the caller's X alive
+    setup.set_data(np.empty((0,) + setup.X.shape[1:], setup.X.dtype),
+                   np.empty((0,) + setup.y_target.shape[1:], setup.y_target.dtype),
+                   np.empty(0, np.int64))
+    with _CACHE_LOCK:
+        _SETUPS[model] = (key, setup)
+
+
+def _state_arrays(optimizer, config, params):
     """The optimizer's state of each parameter as one flat array (None without state);
     a non-finite state would stop the first epoch as if it had diverged."""
-    if not compiled_train().state_slots(optimizer.config()):
+    if not compiled_train().state_slots(config):
         return [None] * len(params)
     states = [s.reshape(-1) if s.size else None for s in optimizer.state_arrays(params)]
     for i, st in enumerate(states):
@@ -234,21 +265,28 @@ class TrainingRun:
                  loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
                  l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
                  loss_scale: float = 1.0, progress=None):
-        train = compiled_train()
         self.model, self.optimizer, self.progress = model, optimizer, progress
         network = network_of(model)         # first: it makes replaced arrays usable
         self.params = model.params
         sizes = model._sizes()
         batch_size = min(batch_size, max(X.shape[0], 1))
         self._ws_key = (tuple(sizes), batch_size, y_target.shape[1], model.dtype)
-        self._workspace = _take_workspace(model, self._ws_key)
         self._config = optimizer.config()
         check_fits_dtype(self._config["lr"], "optimizer lr", model.dtype)
-        self.setup = train.EpochSetup(
-            network, self.params[0::2], self.params[1::2],
-            _state_arrays(optimizer, self.params), X, y_target, y_label, self._workspace,
-            loss_kind=loss_code(loss), batch_size=batch_size, margin=margin, l2=l2,
-            l2_per_batch=l2_per_batch, optimizer=self._config, loss_scale=loss_scale)
+        states = _state_arrays(optimizer, self._config, self.params)
+        # everything of the setup but the data: a fit that repeats it (a loop calling
+        # fit(epochs=1)) reuses the model's kept setup and only rebinds X and y
+        self._key = (network, loss_code(loss), batch_size, margin, l2,
+                     l2_per_batch, loss_scale, self._ws_key)
+        self.setup = _kept_setup(model, self._key, self.params, states, self._config,
+                                 X, y_target, y_label)
+        if self.setup is None:
+            self.setup = compiled_train().EpochSetup(
+                self._key[0], self.params[0::2], self.params[1::2], states, X, y_target,
+                y_label, _take_workspace(model, self._ws_key), loss_kind=self._key[1],
+                batch_size=batch_size, margin=margin, l2=l2, l2_per_batch=l2_per_batch,
+                optimizer=self._config, loss_scale=loss_scale)
+        self._workspace = self.setup.workspace
         self.states = list(self.setup.states)
         self.blas_threads = training_blas_threads(n_threads, batch_size, sizes)
         self.clock = PieceClock(-(-X.shape[0] // batch_size),
@@ -257,17 +295,15 @@ class TrainingRun:
 
     # -- lifetime ---------------------------------------------------------------------
     def __enter__(self):
-        with _CACHE_LOCK:
-            if self.model in _TRAINING:
-                raise RuntimeError("this model is being trained by another fit (another "
-                                   "thread?); train one model in one fit at a time")
-            _TRAINING.add(self.model)
-        try:        # ConcurrentUseError if a running fit uses it (README, "Threads ...")
+        # ConcurrentUseError (a RuntimeError) if a running fit uses the model or the
+        # optimizer (README, "Threads and concurrency")
+        claim(self.model, "the model", "it is being trained by another fit; train one "
+              "model in one fit at a time")
+        try:
             claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
                   "at the same time: give each fit its own optimizer")
         except BaseException:
-            with _CACHE_LOCK:
-                _TRAINING.discard(self.model)
+            release(self.model)
             raise
         self._threads = blas_threads(self.blas_threads)
         self._threads.__enter__()
@@ -283,13 +319,12 @@ class TrainingRun:
         if self._threads is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
-            with _CACHE_LOCK:
-                _TRAINING.discard(self.model)
+            release(self.model)
             release(self.optimizer)
         if self.progress is not None:
             self.progress.close()
         if self._workspace is not None:
-            _keep_workspace(self.model, self._ws_key, self._workspace)
+            _keep_setup(self.model, self._key, self.setup)
             self._workspace = None
         if self.clock.rate is not None:
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate

@@ -282,3 +282,33 @@ def test_threaded_optimizer_update_is_bitwise_the_serial_one(opt, rng):
         runs.append([p.copy() for p in params] + [s.copy() for s in states])
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_kept_setup_holds_no_data_and_trains_as_a_fresh_one():
+    """fit keeps the model's EpochSetup for the next fit (a loop of fit(epochs=1)
+    rebinds only X and y), without keeping the caller's X alive, and a fit through the
+    kept setup equals one through a new setup bitwise."""
+    import gc
+    import weakref
+    from nnlib import training
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 5)), rng.integers(0, 3, 64)
+    Xs = [X.copy() for _ in range(3)]
+
+    def make():
+        return nnlib.Sequential([nnlib.Dense(5, 7, "tanh", random_state=0),
+                                 nnlib.Dense(7, 3, random_state=1)])
+    kept, opt_k = make(), Adam(lr=0.01)
+    for Xi in Xs:
+        kept.fit(Xi, y, optimizer=opt_k, epochs=1, batch_size=8, random_state=3)
+    assert kept in training._SETUPS
+    probe = weakref.ref(Xs[-1])
+    del Xs[-1], Xi
+    gc.collect()
+    assert probe() is None, "the kept setup keeps the caller's X alive"
+    fresh, opt_f = make(), Adam(lr=0.01)
+    for _ in range(3):
+        training._SETUPS.pop(fresh, None)         # force a new setup every fit
+        fresh.fit(X.copy(), y, optimizer=opt_f, epochs=1, batch_size=8, random_state=3)
+    for a, b in zip(kept.params, fresh.params):
+        np.testing.assert_array_equal(a, b)

@@ -531,6 +531,34 @@ cdef class EpochSetup:
         elif any(s is not None for s in self.states):
             raise ValueError("states given without an optimizer config")
 
+    def set_data(self, X, y_target, y_label):
+        """Train on other rows from now on: ``X``, ``y_target`` and ``y_label`` as for
+        the constructor (the same widths, dtype and kind of targets); the weights,
+        states, workspace and settings stay. The workspace must still hold
+        ``min(batch_size, N)`` rows. Zero-row arrays release the caller's data (a setup
+        kept for reuse holds no reference to it).
+
+        Examples
+        --------
+        See :class:`EpochSetup`.
+        """
+        if self.busy:
+            raise RuntimeError("set_data while this EpochSetup is training")
+        dt, N = check_epoch_data(self.network.sizes, list(self.weights),
+                                 list(self.biases), X, y_target, y_label,
+                                 self.c.label_loss)
+        if dt != self.workspace.dtype:
+            raise TypeError(f"X has dtype {dt}; this setup trains in "
+                            f"{self.workspace.dtype}")
+        if self.workspace.rows < min(self.batch_size, N):
+            raise ValueError(f"the workspace holds {self.workspace.rows} rows; batches "
+                             f"need {min(self.batch_size, N)}")
+        self.X, self.y_target, self.y_label = X, y_target, y_label
+        self.c.X = cnp.PyArray_DATA(X)
+        self.c.yt = cnp.PyArray_DATA(y_target)
+        self.c.yl = <const long long*>cnp.PyArray_DATA(y_label)
+        self.c.N = N
+
     cdef _enter(self):
         # The GIL is held here, so test-and-set is atomic: a second thread is refused
         # instead of sharing the workspace and the weights mid-step.

@@ -224,6 +224,20 @@ class EpochSetup(_ReadOnly):
                 check_buffer(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
         self._set(optimizer=dict(config))
 
+    def set_data(self, X, y_target, y_label):
+        """Train on other rows from now on (same widths, dtype and kind of targets); the
+        weights, states, workspace and settings stay."""
+        labels = _LOSS_NAMES[self.loss_kind] in CLASS_LABEL_LOSSES
+        dt, N = check_epoch_data(self.network.sizes, self.weights, self.biases, X,
+                                 y_target, y_label, labels)
+        if dt != self.workspace.dtype:
+            raise TypeError(f"X has dtype {dt}; this setup trains in "
+                            f"{self.workspace.dtype}")
+        if self.workspace.rows < min(self.batch_size, N):
+            raise ValueError(f"the workspace holds {self.workspace.rows} rows; batches "
+                             f"need {min(self.batch_size, N)}")
+        self._set(X=X, y_target=y_target, y_label=y_label)
+
 
 # ------------------------------------------------------------------ the math
 
