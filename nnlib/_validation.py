@@ -180,7 +180,27 @@ def check_epoch_data(sizes, weights, biases, X, y_target, y_label, label_loss):
     for l in range(L):
         check_buffer(weights[l], f"weights[{l}]", dt, (sizes[l], sizes[l + 1]), True)
         check_buffer(biases[l], f"biases[{l}]", dt, (sizes[l + 1],), True)
-    c = sizes[L]
+    check_targets(sizes, N, dt, y_target, y_label, label_loss)
+    return dt, N
+
+
+def check_data(sizes, X, y_target, y_label, label_loss):
+    """The data part of :func:`check_epoch_data` (``EpochSetup.set_data``): X, the
+    targets and the labels for a network of ``sizes``. Returns (dtype, N)."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2:
+        raise ValueError("X must be a 2-d NumPy array")
+    dt, N = X.dtype, X.shape[0]
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"X must be float32 or float64; got {dt}")
+    check_buffer(X, "X", dt, (N, sizes[0]))
+    check_targets(sizes, N, dt, y_target, y_label, label_loss)
+    return dt, N
+
+
+def check_targets(sizes, N, dt, y_target, y_label, label_loss):
+    """``y_target`` (N, c) of dtype ``dt``, or (N, 0) and int64 labels in [0, c) for a
+    class-label loss (else ``y_label`` is a 1-d int64 array, of length >= 1 when N is)."""
+    c = sizes[-1]
     check_buffer(y_target, "y_target", dt, (N, 0 if label_loss else c))
     if label_loss:
         check_buffer(y_label, "y_label", np.int64, (N,))
@@ -192,4 +212,3 @@ def check_epoch_data(sizes, weights, biases, X, y_target, y_label, label_loss):
                 and (y_label.shape[0] >= 1 or N == 0)):
             raise ValueError("y_label must be a 1-d int64 array of length >= 1")
         check_buffer(y_label, "y_label", np.int64, y_label.shape)
-    return dt, N

@@ -374,7 +374,8 @@ class Sequential:
                 raise TypeError("validation_data must be a pair (X_val, y_val)") from None
             evaluation = Evaluation(self, *self._data(Xv, yv, loss, "X_val", finite=True),
                                     loss, margin)
-        progress = Progress(epochs, -(-X.shape[0] // batch_size), verbose)
+        progress = (Progress(epochs, -(-X.shape[0] // batch_size), verbose) if verbose
+                    else None)
         with TrainingRun(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
                          n_threads=n_threads, progress=progress) as run:

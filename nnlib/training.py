@@ -102,6 +102,12 @@ def _take_workspace(model, key):
 
 
 def _kept_setup(model, key, params, states, config, X, y_target, y_label):
+    """(setup, snapshot buffers) -- see below."""
+    kept = _kept(model, key, params, states, config, X, y_target, y_label)
+    return (None, None) if kept is None else kept
+
+
+def _kept(model, key, params, states, config, X, y_target, y_label):
     """The model's kept EpochSetup, rebound to this fit's data, when everything else
     about it is the same (``key``: network, loss, batch, L2, scales, workspace; and the
     very weight, bias and state arrays); None otherwise."""
@@ -122,21 +128,18 @@ def _kept_setup(model, key, params, states, config, X, y_target, y_label):
         setup.set_data(X, y_target, y_label)
     except (TypeError, ValueError):
         return None
-    return setup
+    return setup, kept[2]
 
 
-def _keep_setup(model, key, setup):
-    """Keep ``setup`` for the model's next fit, without the caller's data (zero-row
-    arrays are bound instead), unless its buffers are large."""
+def _keep_setup(model, key, setup, snapshot):
+    """Keep ``setup`` for the model's next fit, without the caller's data, unless its
+    buffers are large."""
     kept = sum(a.nbytes for a in setup.states if a is not None) + setup.workspace.nbytes
     if kept > _WORKSPACE_KEEP_BYTES:
         return
-    # new empty arrays, not X[:0]: a view would keep the caller's X alive
-    setup.set_data(np.empty((0,) + setup.X.shape[1:], setup.X.dtype),
-                   np.empty((0,) + setup.y_target.shape[1:], setup.y_target.dtype),
-                   np.empty(0, np.int64))
+    setup.release_data()
     with _CACHE_LOCK:
-        _SETUPS[model] = (key, setup)
+        _SETUPS[model] = (key, setup, snapshot)
 
 
 def _state_arrays(optimizer, config, params):
@@ -278,8 +281,8 @@ class TrainingRun:
         # fit(epochs=1)) reuses the model's kept setup and only rebinds X and y
         self._key = (network, loss_code(loss), batch_size, margin, l2,
                      l2_per_batch, loss_scale, self._ws_key)
-        self.setup = _kept_setup(model, self._key, self.params, states, self._config,
-                                 X, y_target, y_label)
+        self.setup, self._snap = _kept_setup(model, self._key, self.params, states,
+                                             self._config, X, y_target, y_label)
         if self.setup is None:
             self.setup = compiled_train().EpochSetup(
                 self._key[0], self.params[0::2], self.params[1::2], states, X, y_target,
@@ -324,7 +327,7 @@ class TrainingRun:
         if self.progress is not None:
             self.progress.close()
         if self._workspace is not None:
-            _keep_setup(self.model, self._key, self.setup)
+            _keep_setup(self.model, self._key, self.setup, self._snap)
             self._workspace = None
         if self.clock.rate is not None:
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
@@ -435,8 +438,15 @@ class TrainingRun:
         self._config = config
 
     def _snapshot(self):
-        return ([p.copy() for p in self.params],
-                [None if s is None else s.copy() for s in self.states])
+        """The weights and optimizer states now, in buffers allocated once per setup."""
+        if self._snap is None:
+            self._snap = ([p.copy() for p in self.params],
+                          [None if s is None else s.copy() for s in self.states])
+        else:
+            for buf, a in zip(self._snap[0] + self._snap[1], self.params + self.states):
+                if a is not None:
+                    np.copyto(buf, a)
+        return self._snap
 
     def _restore(self, snapshot):
         params, states = snapshot

@@ -57,7 +57,7 @@ from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
-from nnlib._validation import check_buffer as _check_array, check_epoch_data
+from nnlib._validation import check_buffer as _check_array, check_data, check_epoch_data
 
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
@@ -326,6 +326,7 @@ cdef class Workspace:
     cdef readonly Py_ssize_t rows, n_target_cols
     cdef readonly object dtype
     cdef object work, yl, lwork
+    cdef Py_ssize_t _nbytes
     cdef readonly object Xb, yb
     cdef _Pointers pH, pdZ, pdb, pdW
 
@@ -354,13 +355,14 @@ cdef class Workspace:
         self.yb = np.empty((1, max(n_target_cols, 1)), dt)
         self.yl = np.zeros(rows, np.int64)
         self.lwork = np.empty(sz[L] + 1, dt)
+        self._nbytes = sum(a.nbytes for group in (self.H, self.dZ, self.db, self.dW)
+                           for a in group)
         self.pH, self.pdZ = _Pointers(self.H), _Pointers(self.dZ)
         self.pdb, self.pdW = _Pointers(self.db), _Pointers(self.dW)
 
     @property
     def nbytes(self):
-        return (sum(a.nbytes for group in (self.H, self.dZ, self.db, self.dW)
-                    for a in group) + self.Xb.nbytes + self.yb.nbytes)
+        return self._nbytes + self.Xb.nbytes + self.yb.nbytes
 
     def _gather_buffers(self):
         """Size the batch-gathering buffers for ``rows`` rows (once)."""
@@ -544,9 +546,7 @@ cdef class EpochSetup:
         """
         if self.busy:
             raise RuntimeError("set_data while this EpochSetup is training")
-        dt, N = check_epoch_data(self.network.sizes, list(self.weights),
-                                 list(self.biases), X, y_target, y_label,
-                                 self.c.label_loss)
+        dt, N = check_data(self.network.sizes, X, y_target, y_label, self.c.label_loss)
         if dt != self.workspace.dtype:
             raise TypeError(f"X has dtype {dt}; this setup trains in "
                             f"{self.workspace.dtype}")
@@ -558,6 +558,19 @@ cdef class EpochSetup:
         self.c.yt = cnp.PyArray_DATA(y_target)
         self.c.yl = <const long long*>cnp.PyArray_DATA(y_label)
         self.c.N = N
+
+    def release_data(self):
+        """Drop the references to the data (a setup kept for the model's next fit must
+        not keep the caller's X alive); ``set_data`` binds new data."""
+        if self.busy:
+            raise RuntimeError("release_data while this EpochSetup is training")
+        self.X = np.empty((0, self.network.sizes[0]), self.workspace.dtype)
+        self.y_target = np.empty((0, self.c.tcols), self.workspace.dtype)
+        self.y_label = np.empty(0, np.int64)
+        self.c.X = cnp.PyArray_DATA(self.X)
+        self.c.yt = cnp.PyArray_DATA(self.y_target)
+        self.c.yl = <const long long*>cnp.PyArray_DATA(self.y_label)
+        self.c.N = 0
 
     cdef _enter(self):
         # The GIL is held here, so test-and-set is atomic: a second thread is refused

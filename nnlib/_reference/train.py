@@ -53,7 +53,7 @@ from nnlib._reference import dense as _dense
 from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
 from nnlib._reference.optim import state_slots  # one definition; part of this API
-from nnlib._validation import check_buffer, check_epoch_data
+from nnlib._validation import check_buffer, check_data, check_epoch_data
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
@@ -228,8 +228,7 @@ class EpochSetup(_ReadOnly):
         """Train on other rows from now on (same widths, dtype and kind of targets); the
         weights, states, workspace and settings stay."""
         labels = _LOSS_NAMES[self.loss_kind] in CLASS_LABEL_LOSSES
-        dt, N = check_epoch_data(self.network.sizes, self.weights, self.biases, X,
-                                 y_target, y_label, labels)
+        dt, N = check_data(self.network.sizes, X, y_target, y_label, labels)
         if dt != self.workspace.dtype:
             raise TypeError(f"X has dtype {dt}; this setup trains in "
                             f"{self.workspace.dtype}")
@@ -237,6 +236,14 @@ class EpochSetup(_ReadOnly):
             raise ValueError(f"the workspace holds {self.workspace.rows} rows; batches "
                              f"need {min(self.batch_size, N)}")
         self._set(X=X, y_target=y_target, y_label=y_label)
+
+    def release_data(self):
+        """Drop the references to the data; ``set_data`` binds new data."""
+        tcols = 0 if _LOSS_NAMES[self.loss_kind] in CLASS_LABEL_LOSSES else \
+            self.network.sizes[-1]
+        dt = self.workspace.dtype
+        self._set(X=np.empty((0, self.network.sizes[0]), dt),
+                  y_target=np.empty((0, tcols), dt), y_label=np.empty(0, np.int64))
 
 
 # ------------------------------------------------------------------ the math
