@@ -168,12 +168,7 @@ def check_epoch_data(sizes, weights, biases, X, y_target, y_label, label_loss):
     ``y_target`` (N, c), or (N, 0) and int64 labels in [0, c) for a class-label loss
     (else ``y_label`` is any 1-d int64 array of length >= 1). Returns (dtype, N)."""
     L = len(sizes) - 1
-    if not isinstance(X, np.ndarray) or X.ndim != 2:
-        raise ValueError("X must be a 2-d NumPy array")
-    dt, N = X.dtype, X.shape[0]
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"X must be float32 or float64; got {dt}")
-    check_buffer(X, "X", dt, (N, sizes[0]))
+    dt, N = _check_inputs(sizes, X)
     if len(weights) != L or len(biases) != L:
         raise ValueError(f"the network has {L} layers; got {len(weights)} weights and "
                          f"{len(biases)} biases")
@@ -187,13 +182,19 @@ def check_epoch_data(sizes, weights, biases, X, y_target, y_label, label_loss):
 def check_data(sizes, X, y_target, y_label, label_loss):
     """The data part of :func:`check_epoch_data` (``EpochSetup.set_data``): X, the
     targets and the labels for a network of ``sizes``. Returns (dtype, N)."""
+    dt, N = _check_inputs(sizes, X)
+    check_targets(sizes, N, dt, y_target, y_label, label_loss)
+    return dt, N
+
+
+def _check_inputs(sizes, X):
+    """X (N, sizes[0]), float32 or float64, C-contiguous; returns (dtype, N)."""
     if not isinstance(X, np.ndarray) or X.ndim != 2:
         raise ValueError("X must be a 2-d NumPy array")
     dt, N = X.dtype, X.shape[0]
     if dt not in (np.float32, np.float64):
         raise TypeError(f"X must be float32 or float64; got {dt}")
     check_buffer(X, "X", dt, (N, sizes[0]))
-    check_targets(sizes, N, dt, y_target, y_label, label_loss)
     return dt, N
 
 
