@@ -22,6 +22,7 @@ second concurrent call in the same way.
 estimators both train through it; ``nnlib._reference.train`` is the NumPy twin of the
 compiled epoch it calls.
 """
+import operator
 import threading
 import time
 import weakref
@@ -48,11 +49,18 @@ FAULTS = {EPOCH_STATUS["nonfinite_loss"]: "loss",
           EPOCH_STATUS["nonfinite_update"]: "weights or optimizer state after an update"}
 
 
+_TRAIN = None
+
+
 def compiled_train():
-    """The compiled epoch module, with BLAS resolved."""
-    from nnlib._kernels import blas, train
-    blas.load()
-    return train
+    """The compiled epoch module, with BLAS resolved (imported on first use: ``import
+    nnlib`` stays light)."""
+    global _TRAIN
+    if _TRAIN is None:
+        from nnlib._kernels import blas, train
+        blas.load()
+        _TRAIN = train
+    return _TRAIN
 
 
 # Per model (weak keys: nothing outlives the model, nothing is pickled with it): the
@@ -117,9 +125,9 @@ def _kept(model, key, params, states, config, X, y_target, y_label):
             return None
         del _SETUPS[model]
     setup = kept[1]
-    same = (all(a is b for a, b in zip(setup.weights, params[0::2]))
-            and all(a is b for a, b in zip(setup.biases, params[1::2]))
-            and all(a is b for a, b in zip(setup.states, states)))
+    same = (all(map(operator.is_, setup.weights, params[0::2]))
+            and all(map(operator.is_, setup.biases, params[1::2]))
+            and all(map(operator.is_, setup.states, states)))
     if not same:
         return None
     try:
@@ -420,8 +428,8 @@ class TrainingRun:
         changed its lr), after checking the model still holds the arrays the setup points
         into."""
         params = self.model.params
-        if len(params) != len(self.params) or any(a is not b for a, b in
-                                                   zip(params, self.params)):
+        if len(params) != len(self.params) or not all(map(operator.is_, params,
+                                                           self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
         config = self.optimizer.config()
