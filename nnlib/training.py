@@ -1,10 +1,10 @@
 """One training run: the object between ``fit`` and the compiled epoch.
 
 A :class:`TrainingRun` is built once per fit from data that is already validated. It
-owns what every epoch of that fit shares: the compiled network description and the
-workspace (kept per model between fits, so a loop calling ``fit(epochs=1)`` does not
-rebuild them), the optimizer's state arrays, one checked
-:class:`nnlib._kernels.train.EpochSetup`, BLAS's thread count while it is entered, the
+owns what every epoch of that fit shares: the compiled network description, one checked
+:class:`nnlib._kernels.train.EpochSetup` with its workspace and the optimizer's state
+arrays (kept per model between fits without the data, so a loop calling
+``fit(epochs=1)`` only rebinds X and y), BLAS's thread count while it is entered, the
 piece clock and the progress display. Its verbs:
 
 * :meth:`TrainingRun.run_epoch` -- one epoch over a given sample order, in compiled
@@ -14,9 +14,9 @@ piece clock and the progress display. Its verbs:
   optimizer state back at the last finite step;
 * :meth:`Evaluation.__call__` -- loss and accuracy on held-out data, its setup built once.
 
-Concurrency: one run trains a model at a time. Entering a second run on a model that is
-being trained (another thread's fit) raises RuntimeError; the compiled setup refuses a
-second concurrent call in the same way.
+Concurrency: one run trains a model, and uses an optimizer, at a time. Entering a second
+run on a model or optimizer that a running fit holds raises ConcurrentUseError (a
+RuntimeError); the compiled setup refuses a second concurrent call in the same way.
 
 ``Sequential.fit`` (through :class:`nnlib.fit_loop.FitLoop`) and the scikit-learn
 estimators both train through it; ``nnlib._reference.train`` is the NumPy twin of the
