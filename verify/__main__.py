@@ -2,6 +2,10 @@
 if anything fails.
 
     python -m verify [--out DIR] [--quick] [--dtype float32 float64] [--only NAME ...]
+                     [--seed N] [--strict]
+
+A part that needs a missing optional dependency (the plots need matplotlib) is reported as
+"skipped (needs X)"; ``--strict`` (for CI) makes every skip a failure.
 """
 import argparse
 import sys
@@ -19,12 +23,16 @@ def main(argv=None):
                     default=["float64", "float32"], help="dtypes to measure")
     ap.add_argument("--only", nargs="+", metavar="NAME",
                     help="run only the checks with these names (e.g. sigmoid softmax)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the random points (printed in the report and in every "
+                         "failure; default: %(default)s)")
+    ap.add_argument("--strict", action="store_true",
+                    help="fail on every skipped part (e.g. plots without matplotlib)")
     args = ap.parse_args(argv)
     from verify.report import summary_lines, write_report
     from verify.run import run_all
     data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only, seed=args.seed,
-                   plots_to=args.out)
+                   plots_to=args.out, strict=args.strict)
     if args.only and not data["items"]:
         print(f"no check is named {' '.join(args.only)}", file=sys.stderr)
         return 2

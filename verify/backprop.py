@@ -227,8 +227,8 @@ def _backprop_item(combos, results, t0):
     for (a, ls), (rr, note) in zip(combos, results):
         cells = [note] if note else []
         if rr is None:
-            return [{"name": "backprop", "section": "backprop", "passed": True,
-                     "verdict": "not available (no nnlib.Sequential)"}]
+            return [{"name": "backprop", "section": "backprop", "passed": False,
+                     "verdict": "FAIL (not available: no nnlib.Sequential)"}]
         for dname, r in rr.items():
             cells.append(f"{dname}: loss {r['loss_err_eps']:.3g}, grads " + ", ".join(
                 f"{k} {v:.3g}" for k, v in r["grad_err_eps"].items()))

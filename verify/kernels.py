@@ -1,17 +1,35 @@
 """Look up the compiled nnlib kernels by name, without failing when one does not exist yet.
 
-A kernel that nnlib does not export yet is reported "not available"; that is a failure only
-if its name *is* in ``nnlib.functional.__all__`` (exported but not callable would be a bug).
+A kernel that verify knows but nnlib does not provide is a failure ("not available" never
+passes); so is one that ``nnlib.functional.__all__`` exports but that is not callable. The
+only thing verify may skip is a part that needs an optional dependency (``OPTIONAL``): it is
+listed as "skipped (needs X)", and ``--strict`` turns every skip into a failure.
 """
 import importlib
+import importlib.util
 
-__all__ = ["functional", "exported", "kernel", "nnlib_attr"]
+__all__ = ["functional", "exported", "kernel", "nnlib_attr", "OPTIONAL", "missing_optional",
+           "skip_verdict"]
+
+# optional dependency -> the part of verify that needs it (everything else is required:
+# sympy, mpmath, numpy and a built nnlib)
+OPTIONAL = {"matplotlib": "plots"}
+
+
+def missing_optional():
+    """{dependency: part} for the optional dependencies that are not installed."""
+    return {dep: part for dep, part in OPTIONAL.items()
+            if importlib.util.find_spec(dep) is None}
+
+
+def skip_verdict(needs):
+    return f"skipped (needs {needs})"
 
 
 def functional():
     try:
         return importlib.import_module("nnlib.functional")
-    except ImportError:      # nnlib not built: every kernel is "not available"
+    except ImportError:      # nnlib not built: every kernel is missing, so every check fails
         return None
 
 

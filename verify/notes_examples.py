@@ -3,7 +3,7 @@
 * the XOR networks with the notes' hand-set weights (sign networks of lecture 13 and of
   Martins et al., the OR/AND construction, the ReLU network W = (0 -1; 1 1; 1 1),
   w = (0, 1, -2)) compute XOR — evaluated exactly by SymPy and by nnlib's compiled
-  ``dense_forward`` (and ``nnlib.ThresholdNetwork.xor_from_notes`` when present);
+  ``dense_forward`` and ``nnlib.ThresholdNetwork.xor_from_notes`` (missing is a failure);
 * McCulloch & Pitts' threshold unit v = -2 + 2x1 + 4x2 - x3 reproduces its truth table;
 * the gradient-descent exercise (y = -4, -2, 2, 4, x0 = 4, alpha = 1/4) gives x1 = 2,
   answer (d);
@@ -107,7 +107,7 @@ def _xor_items():
         sym = [_sym_forward(layers, p) for p in pts]
         got = _nnlib_forward(layers, pts)
         ok_sym = all(s_ == w_ for s_, w_ in zip(sym, want))
-        ok_nn = got is None or all(float(g_) == w_ for g_, w_ in zip(got, want))
+        ok_nn = got is not None and all(float(g_) == w_ for g_, w_ in zip(got, want))
         rows = [("inputs", str(pts)), ("XOR wanted", str(want)),
                 ("SymPy (exact)", str([int(v) for v in sym])),
                 ("nnlib dense_forward", "not available" if got is None else
@@ -123,7 +123,10 @@ def _xor_items():
                     "verdict": "computes XOR" if ok_sym and ok_nn else "FAIL",
                     "statement": f"Source: {src}.", "rows": rows, "_grid": grid})
     TN = K.nnlib_attr("ThresholdNetwork")
-    if TN is not None and hasattr(TN, "xor_from_notes"):
+    if TN is None or not hasattr(TN, "xor_from_notes"):      # missing is a failure
+        out.append({"name": "XOR — nnlib.ThresholdNetwork.xor_from_notes", "section": "notes",
+                    "passed": False, "verdict": "FAIL (not available in nnlib)", "rows": []})
+    else:
         import importlib
         rows, ok = [], True
         names = list(getattr(importlib.import_module(TN.__module__), "_XOR_NETWORKS", {}))
@@ -228,7 +231,8 @@ def _trajectories():
     for cls_name, kw, label in TRAJ_CONFIGS:
         cls = K.nnlib_attr("optim." + cls_name)
         if cls is None or g is None:
-            rows.append((label, "not available"))
+            rows.append((label, "FAIL: not available in nnlib"))
+            ok = False
             continue
         if cls_name in closed:
             exact_x = [sp.N(closed[cls_name].subs(k, i), 40) for i in range(TRAJ_STEPS + 1)]

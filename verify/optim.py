@@ -215,8 +215,8 @@ def run_optimizers(ctx):
         t0 = time.perf_counter()
         r = check_optimizer(cls_name, kw, dtypes=ctx.dtypes, seed=ctx.seed)
         if r is None:
-            out.append({"name": label, "section": "optimizers", "passed": True,
-                        "verdict": "not available (no nnlib.optim." + cls_name + ")",
+            out.append({"name": label, "section": "optimizers", "passed": False,
+                        "verdict": "FAIL (not available: no nnlib.optim." + cls_name + ")",
                         "rows": [("rule", RULES[cls_name][1])]})
             continue
         rows = [("source of the rule", RULES[cls_name][1]),

@@ -240,11 +240,11 @@ _MAP_TOL = {
 
 
 def _item(name, kind, latex, proof, result, required, t0, extra=None):
-    ev_ok = result.passed if result is not None else not required
+    ev_ok = result is not None and result.passed     # no evidence is never a pass
     passed = proof.passed and ev_ok
     if result is None:
         verdict = "FAIL (exported but not callable)" if required else (
-            "proved; proof only (kernel not in nnlib yet)" if proof.passed else "FAIL")
+            "FAIL (not available in nnlib: proof only, no evidence)")
     else:
         verdict = "pass" if passed else "FAIL"
     it = {"name": name, "section": "kernels", "kind": kind, "definition": latex,

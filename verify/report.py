@@ -13,6 +13,7 @@ _SECTION_TITLES = [
     ("train", "The training epoch: its step proved, the compiled loop against an exact replay"),
     ("convexity", "Convexity"),
     ("notes", "The notes' worked examples"),
+    ("skipped", "Skipped parts (failures under --strict)"),
 ]
 
 
@@ -79,8 +80,13 @@ def _kinks_md(kinks):
     return lines + [""]
 
 
+def _verdict(it):
+    """The verdict, with the seed that replays it when the item failed."""
+    return it["verdict"] + (f" [seed {it['seed']}]" if "seed" in it else "")
+
+
 def _kernel_md(it):
-    lines = [f"### `{it['name']}` — {it['verdict']}", ""]
+    lines = [f"### `{it['name']}` — {_verdict(it)}", ""]
     lines += ["| | |", "|---|---|"]
     rows = [("kind", it.get("kind", "")), ("definition", f"${it.get('definition', '')}$")]
     if it.get("derived"):
@@ -101,10 +107,11 @@ def _kernel_md(it):
         if ff:
             rows.append(("first failing point", f"`{ff}`"))
     elif "available" in it:
-        rows.append(("evidence", "compiled kernel not available in nnlib yet"))
+        rows.append(("evidence", "none: the compiled kernel is not available in nnlib "
+                                 "(a failure)"))
     for k, v in it.get("extra_rows", []):
         rows.append((k, v))
-    rows.append(("verdict", f"**{it['verdict']}**"))
+    rows.append(("verdict", f"**{_verdict(it)}**"))
     for k, v in rows:
         lines.append(f"| {k} | {_cell(v)} |")
     lines.append("")
@@ -122,7 +129,7 @@ def _kernel_md(it):
 
 
 def _generic_md(it):
-    lines = [f"### {it['name']} — {it['verdict']}", ""]
+    lines = [f"### {it['name']} — {_verdict(it)}", ""]
     if it.get("statement"):
         lines += [it["statement"], ""]
     if it.get("rows"):
@@ -159,9 +166,15 @@ def summary_lines(data):
                     f"{_fmt(s['max_ulps'])}" for s in per.values()))
             extra = " max ulp (" + "/".join(next(iter(ev["stats"].values())).keys()) + "): " \
                 + ", ".join(parts)
-        lines.append(f"{mark} {it['section']:<10} {it['name']:<36} {it['verdict']}{extra}")
+        lines.append(f"{mark} {it['section']:<10} {it['name']:<36} {_verdict(it)}{extra}")
+    for s in data.get("skipped", []):
+        if s.get("item") is None and not data.get("strict"):
+            lines.append(f"skip {'':<10} {s['part']:<36} skipped (needs {s['needs']})")
     lines.append(f"{data['n_items'] - data['n_failed']}/{data['n_items']} passed in "
-                 f"{data['seconds']:.1f} s" + (" (quick)" if data["quick"] else ""))
+                 f"{data['seconds']:.1f} s" + (" (quick)" if data["quick"] else "")
+                 + f", seed {data.get('seed', 0)}"
+                 + (f", {len(data['skipped'])} skipped" if data.get("skipped") else "")
+                 + (" (--strict)" if data.get("strict") else ""))
     return lines
 
 
@@ -199,6 +212,15 @@ def draw_plots(data, out):
         data["plots"] = "written to plots/"
 
 
+def _skipped_md(data):
+    if not data.get("skipped"):
+        return []
+    how = "each a failure under --strict" if data.get("strict") else \
+        "not failures; --strict makes them failures"
+    return [f"**Skipped** ({how}): " + "; ".join(
+        f"{s['part']} (needs {s['needs']})" for s in data["skipped"]) + ".", ""]
+
+
 def write_report(data, out):
     """Write report.md, report.json and plots/ (if matplotlib is installed) into ``out``
     (the plots only if :func:`draw_plots` has not drawn them already, into ``out``)."""
@@ -210,7 +232,8 @@ def write_report(data, out):
     md = ["# nnlib verification report", "",
           f"{data['n_items'] - data['n_failed']} of {data['n_items']} checks passed "
           f"({'quick mode, ' if data['quick'] else ''}dtypes: {', '.join(data['dtypes'])}; "
-          f"{data['seconds']:.1f} s).", "",
+          f"seed {data.get('seed', 0)}{'; --strict' if data.get('strict') else ''}; "
+          f"{data['seconds']:.1f} s).", ""] + _skipped_md(data) + [
           "Each kernel's mathematics is stated from first principles in SymPy; the closed form "
           "the compiled kernel implements is **proved** equal to the derivative SymPy derives "
           "(piece by piece where there are kinks, with the kink convention checked to be a "

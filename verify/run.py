@@ -7,18 +7,30 @@ definition, proof, evidence), ``optimizers`` (verify.optim), ``backprop``, ``tra
 import, or raises, is a FAIL item. Each item is a dict with at least ``name``,
 ``section``, ``passed`` (True / False) and ``verdict`` (a short word for the summary).
 ``only`` keeps the items whose name is listed.
+
+Nothing passes by absence: a kernel, class or section verify cannot reach is a failure. The
+one exception is a part that needs an optional dependency (``kernels.OPTIONAL``, e.g. the
+plots need matplotlib): it is listed in ``data["skipped"]`` as "skipped (needs X)" (an item
+may also carry ``"skipped": X``) and ``strict`` turns each skip into a failing item.
+
+The seed (``--seed``) is recorded in the data and in every failing item (``"seed"``, printed
+after its verdict in the summary and report.md), so a failure can be replayed. One seed is used per run (the full run draws more random
+points than --quick, not more seeds); to try others, run again with ``--seed N``.
 """
 import time
 
 from verify import kernels as K
+from verify.kernels import skip_verdict
 from verify.registry import ACTIVATIONS
 
 __all__ = ["run_all", "SECTIONS", "load_sections"]
 
 
 class Context:
-    def __init__(self, quick=False, dtypes=("float64", "float32"), only=None, seed=0):
+    def __init__(self, quick=False, dtypes=("float64", "float32"), only=None, seed=0,
+                 strict=False):
         self.quick, self.dtypes, self.only, self.seed = quick, list(dtypes), only, seed
+        self.strict = strict
 
     def wanted(self, name):
         return not self.only or name in self.only
@@ -84,13 +96,15 @@ def load_sections(sections=None):
     return out
 
 
-def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None):
-    """Run every section; returns {"items": [...], "seconds": ..., "passed": ...}.
+def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
+            strict=False):
+    """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
+    "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure.
 
     The backprop networks (the slow part) start first on worker processes; the other
     sections run meanwhile, and so do the plots when ``plots_to`` (the report directory)
     is given — they need no backprop data."""
-    ctx = Context(quick, dtypes, only, seed)
+    ctx = Context(quick, dtypes, only, seed, strict)
     t0 = time.perf_counter()
     items, timings = [], {}
     loaded = load_sections()
@@ -138,12 +152,36 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         except Exception as exc:
             done.append(_crash(it, section, exc))
         timings[it] = round(time.perf_counter() - t1, 3)
-    items = done
+    items, skipped = done, _skips(done)
+    if strict:                            # --strict: a skip is a failure
+        items = [_strict_fail(it) if it.get("skipped") else it for it in items]
+        items += [{"name": s["part"], "section": "skipped", "passed": False,
+                   "verdict": "FAIL (--strict): " + skip_verdict(s["needs"])}
+                  for s in skipped if s["item"] is None]
+    for it in items:                      # a failure names the seed that replays it
+        if not it["passed"]:
+            it["seed"] = seed
     data.update({"items": items, "seconds": round(time.perf_counter() - t0, 3),
+                 "seed": seed, "seeds": [seed], "strict": strict, "skipped": skipped,
                  "section_seconds": timings, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})
     return data
+
+
+def _skips(items):
+    """The visible skips: items that carry ``"skipped": dependency`` and the optional parts
+    of the run whose dependency is missing (``kernels.missing_optional``); "item" is the
+    skipped item's name, or None for a part that is not an item (the plots)."""
+    out = [{"part": it["name"], "needs": it["skipped"], "item": it["name"]}
+           for it in items if it.get("skipped")]
+    out += [{"part": part, "needs": dep, "item": None}
+            for dep, part in sorted(K.missing_optional().items())]
+    return out
+
+
+def _strict_fail(it):
+    return dict(it, passed=False, verdict="FAIL (--strict): " + skip_verdict(it["skipped"]))
 
 
 def _crash(name, section, exc, verdict="FAIL (crashed)"):
