@@ -213,3 +213,18 @@ def check_targets(sizes, N, dt, y_target, y_label, label_loss):
                 and (y_label.shape[0] >= 1 or N == 0)):
             raise ValueError("y_label must be a 1-d int64 array of length >= 1")
         check_buffer(y_label, "y_label", np.int64, y_label.shape)
+
+
+def check_workspace_args(sizes, rows, n_target_cols, dtype):
+    """The arguments of a training ``Workspace`` (compiled and twin): >= 2 widths >= 1,
+    rows >= 1, n_target_cols >= 0, float32 or float64. Returns (sizes tuple, dtype)."""
+    sizes = tuple(int(v) for v in sizes)
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes must be >= 2 widths >= 1; got {list(sizes)}")
+    if rows < 1 or n_target_cols < 0:
+        raise ValueError(f"rows must be >= 1 and n_target_cols >= 0; got {rows}, "
+                         f"{n_target_cols}")
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64; got {dt}")
+    return sizes, dt

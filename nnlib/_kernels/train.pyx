@@ -57,7 +57,8 @@ from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
-from nnlib._validation import check_buffer as _check_array, check_data, check_epoch_data
+from nnlib._validation import (check_buffer as _check_array, check_data,
+                               check_epoch_data, check_workspace_args)
 
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
@@ -331,15 +332,7 @@ cdef class Workspace:
     cdef _Pointers pH, pdZ, pdb, pdW
 
     def __cinit__(self, sizes, rows, n_target_cols, dtype):
-        sz = [int(v) for v in sizes]
-        if len(sz) < 2 or min(sz) < 1:
-            raise ValueError(f"sizes must be >= 2 widths >= 1; got {sz}")
-        if rows < 1 or n_target_cols < 0:
-            raise ValueError(f"rows must be >= 1 and n_target_cols >= 0; got {rows}, "
-                             f"{n_target_cols}")
-        dt = np.dtype(dtype)
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64; got {dt}")
+        sz, dt = check_workspace_args(sizes, rows, n_target_cols, dtype)
         L = len(sz) - 1
         self.sizes, self.rows, self.dtype = tuple(sz), rows, dt
         self.n_target_cols = n_target_cols

@@ -53,7 +53,8 @@ from nnlib._reference import dense as _dense
 from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
 from nnlib._reference.optim import state_slots  # one definition; part of this API
-from nnlib._validation import check_buffer, check_data, check_epoch_data
+from nnlib._validation import (check_buffer, check_data, check_epoch_data,
+                               check_workspace_args)
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
@@ -117,15 +118,7 @@ class Workspace(_ReadOnly):
     twin writes only that)."""
 
     def __init__(self, sizes, rows, n_target_cols, dtype):
-        sizes = tuple(int(v) for v in sizes)
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must be >= 2 widths >= 1; got {list(sizes)}")
-        if rows < 1 or n_target_cols < 0:
-            raise ValueError(f"rows must be >= 1 and n_target_cols >= 0; got {rows}, "
-                             f"{n_target_cols}")
-        dt = np.dtype(dtype)
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64; got {dt}")
+        sizes, dt = check_workspace_args(sizes, rows, n_target_cols, dtype)
         pairs = list(zip(sizes[:-1], sizes[1:]))
         self._set(sizes=sizes, rows=int(rows), n_target_cols=int(n_target_cols), dtype=dt,
                   H=tuple(np.zeros((rows, m), dt) for _, m in pairs),
