@@ -1,14 +1,20 @@
-"""Optimizers: compiled in-place parameter updates, and full-batch gradient descent.
+"""Optimizers shaped like ``torch.optim``: compiled in-place updates of NumPy arrays.
 
-Every optimizer updates a list of NumPy arrays in place::
+An optimizer is built with the arrays it updates (or with parameter groups, each with its
+own hyper-parameters) and steps them with their gradients, in the same order::
 
-    opt = nnlib.optim.Adam(lr=1e-3)
+    opt = nnlib.optim.Adam(model.params, lr=1e-3)
     for X, y in batches:
         loss, grads = model.loss_and_grads(X, y)
-        opt.step(model.params, grads)
+        opt.step(grads)
 
-The update rules are compiled (``nnlib/_kernels/optim_rules.pxd.tp``, shared with the
-compiled training loop) and have NumPy twins in ``nnlib/_reference/optim.py``.
+    opt = nnlib.optim.SGD([{"params": model.layers[0].params, "lr": 1e-2},
+                           {"params": model.layers[1].params}], lr=1e-3, momentum=0.9)
+
+NumPy arrays carry no ``.grad``, so the gradients are passed to ``step`` (``zero_grad``
+has nothing to clear and does not exist). The update rules are compiled
+(``nnlib/_kernels/optim_rules.pxd.tp``, shared with the compiled training loop) and have
+NumPy twins in ``nnlib/_reference/optim.py``.
 
 Three families of rules
 -----------------------
@@ -43,27 +49,49 @@ weighted average of gradients, ``v0 = 0``), AdaGrad ``G_i <- G_i + g_i^2;
 w_i <- w_i - lr g_i / sqrt(eps + G_i)`` with the stabilizer ``eps`` under the root, and
 full-batch gradient descent with a tolerance stop.
 
-Common API
-----------
-``opt.step(params, grads, n_threads=None)``
-    One update of every array of ``params`` (list of C-contiguous, writable float32 or
-    float64 arrays) given ``grads`` (same shapes and dtypes).
-``opt.config()``
-    dict with exactly the ``OptimConfig`` fields (``nnlib._kernels.optim.CONFIG_FIELDS``).
-``opt.state_arrays(params)``
-    the state, one array of shape ``(slots, param.size)`` per parameter, created on first
-    use; the compiled training loop updates these same arrays.
-``opt.t``
-    updates taken so far; ``opt.lr`` the current learning rate (schedules write it).
-``opt.reset()``
-    forget the state and set ``t`` to 0.
-
-State is kept by position in ``params``: pass the same list (same shapes and dtypes) each
-time, as a model's ``params`` is.
+Common API (torch.optim's, on NumPy arrays)
+-------------------------------------------
+``Opt(params, lr=..., ...)``
+    ``params``: a list of arrays, or a list of dicts (parameter groups: ``"params"`` and
+    any hyper-parameter, the constructor's values filling the rest). Omitted, the
+    optimizer adopts the first arrays it is given (by ``step(params, grads)`` or
+    ``Sequential.fit``) as its one group, as a Keras optimizer is built on first use.
+``opt.step(grads)`` / ``opt.step(closure)``
+    One update of every parameter given a gradient (same order as the parameters: one
+    flat list, or one list per group; a ``None`` gradient skips its parameter, as
+    torch skips a parameter without ``.grad``). ``closure() -> (loss, grads)`` is
+    called once and its loss returned.
+``opt.step(params, grads)``
+    The functional form: update ``params`` (arrays, any of them) with ``grads``. Kept,
+    without warning, because it is what NumPy code without ``.grad`` writes naturally;
+    it uses the same identity-keyed state.
+``opt.param_groups``, ``opt.defaults``, ``opt.add_param_group(group)``
+    As torch. Setting ``opt.lr`` (what the schedules do) or another hyper-parameter
+    attribute sets it in ``defaults`` and every group.
+``opt.state[p]``
+    The state of array ``p``: ``{"step": int, <slot name>: view of shape p.shape}``,
+    keyed by the array's identity: ``step([a, b])`` then ``step([b, a])`` keeps each
+    array's moments, and a new array (even of the same shape) starts fresh.
+``opt.state_dict()`` / ``opt.load_state_dict(sd)``
+    torch's layout, ``{"state": {index: {"step": int, <slot>: ndarray}},
+    "param_groups": [{<hyper-parameters>, "params": [index, ...]}]}`` with NumPy
+    copies; loading resumes bit-identically (and reads torch's own ``state_dict()``).
+``maximize=True``
+    Ascend: the gradient is negated before weight decay (torch's rule). ``fit``
+    minimizes its loss and refuses it.
+``opt.config(params=None)``, ``opt.state_arrays(params)``, ``opt.t``, ``opt.reset()``
+    What the compiled training loop uses: the ``OptimConfig`` fields
+    (``nnlib._kernels.optim.CONFIG_FIELDS``) of those params (one set: the compiled
+    epoch steps every array with one config), the state as one ``(slots, param.size)``
+    array per param, the steps taken (the largest over the parameters; setting it sets
+    every parameter's), and forgetting the state.
 """
 import math
 import numbers
+import operator
 import warnings
+import weakref
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -81,6 +109,7 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NotesMome
 
 CONFIG_FIELDS = _k.CONFIG_FIELDS
 
+Params = Union[np.ndarray, Sequence[np.ndarray], Sequence[Dict[str, Any]]]
 
 
 def _check_bool(value, name):
@@ -104,93 +133,348 @@ def _nonneg(value, name):
     return check_real_scalar(value, name, low=0.0)
 
 
-class Optimizer:
-    """Base class: state bookkeeping, validation and the call into the compiled kernel.
+class _Entry:
+    """The state of one parameter array: its step count and its ``(slots, size)`` rows.
+    The array is held weakly: the entry goes when the array does, so a new array at the
+    same address never inherits it."""
 
-    Subclasses set ``kind`` and ``_hyper()``, the non-default ``OptimConfig`` fields.
+    __slots__ = ("ref", "step", "rows", "__weakref__")
+
+    def __init__(self, ref, step, rows):
+        self.ref, self.step, self.rows = ref, step, rows
+
+
+class _State:
+    """``optimizer.state``: read-only mapping array -> ``{"step", <slot>: view}`` keyed by
+    the array's identity (NumPy arrays are unhashable, so torch's dict keyed by tensor
+    becomes a dict keyed by ``id`` whose entries hold a weak reference)."""
+
+    def __init__(self, opt):
+        self._opt = weakref.ref(opt)
+
+    def _entries(self):
+        opt = self._opt()
+        return {} if opt is None else opt._entries
+
+    def __getitem__(self, p):
+        e = self._entries().get(id(p))
+        if e is None or e.ref() is not p:
+            raise KeyError("this array has no optimizer state (not stepped yet)")
+        out = {"step": e.step}
+        names = self._opt()._slot_names_of(p)
+        if len(names) == e.rows.shape[0]:
+            out.update((n, e.rows[i].reshape(p.shape)) for i, n in enumerate(names))
+        return out
+
+    def __contains__(self, p):
+        e = self._entries().get(id(p))
+        return e is not None and e.ref() is p
+
+    def __len__(self):
+        return len(self._entries())
+
+    def __iter__(self):
+        return iter([p for p in (e.ref() for e in list(self._entries().values()))
+                     if p is not None])
+
+    def __repr__(self):
+        return f"<optimizer state of {len(self)} arrays>"
+
+
+class Optimizer:
+    """Base class: parameter groups, identity-keyed state, ``state_dict`` and the call
+    into the compiled kernel.
+
+    Subclasses set ``kind``, ``_HYPER`` (the hyper-parameter names of a group, torch's),
+    ``_check(h)`` (validate a group's values, return them cleaned), ``_fields(h)`` (the
+    non-default ``OptimConfig`` fields of a group) and ``_slot_names(config)``.
     """
 
-    kind = None
+    kind: int = -1
+    _HYPER: tuple = ("lr", "maximize")
 
-    def __init__(self, lr):
-        self.lr = lr
-        self.t = 0
-        self._state = None          # list of (slots, size) arrays, by position in params
+    def __init__(self, params: Optional[Params], defaults: Dict[str, Any]):
+        object.__setattr__(self, "_entries", {})
+        self.defaults = self._check(dict(defaults))
+        self.param_groups: List[Dict[str, Any]] = []
+        self._configs = {}                # group key -> config (validated once per key)
+        if params is None:
+            return
+        if isinstance(params, numbers.Number):
+            raise TypeError(f"{type(self).__name__}'s first argument is the parameters, as "
+                            f"in torch.optim: {type(self).__name__}(params, lr={params!r}) "
+                            f"or {type(self).__name__}(lr={params!r}); got {params!r}")
+        if isinstance(params, np.ndarray):
+            params = [params]
+        if isinstance(params, (set, frozenset)) or not isinstance(params, Iterable):
+            raise TypeError(f"params must be a list of arrays or of dicts (parameter "
+                            f"groups); got {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
 
-    # -- learning rate: schedules write it, so it is validated on every write ----------
-    @property
-    def lr(self):
-        return self._lr
+    # -- hyper-parameters ---------------------------------------------------------------
+    def _check(self, h: Dict[str, Any]) -> Dict[str, Any]:
+        h["lr"] = _nonneg(h["lr"], "lr")
+        h["maximize"] = _check_bool(h.get("maximize", False), "maximize")
+        return h
 
-    @lr.setter
-    def lr(self, value):
-        self._lr = _nonneg(value, "lr")
-
-    def _hyper(self):
+    def _fields(self, h: Dict[str, Any]) -> Dict[str, Any]:
         return {}
 
-    def config(self):
-        """The ``OptimConfig`` fields as a dict (``kind`` an int, flags 0/1)."""
-        cfg = dict(kind=self.kind, lr=self.lr, momentum=0.0, dampening=0.0,
-                   weight_decay=0.0, alpha=0.0, eps=0.0, beta1=0.0, beta2=0.0,
-                   lr_decay=0.0, initial_accumulator_value=0.0, nesterov=0, centered=0,
-                   amsgrad=0)
-        cfg.update(self._hyper())
-        for flag in ("nesterov", "centered", "amsgrad"):
-            cfg[flag] = int(cfg[flag])
-        return cfg
+    def _slot_names(self, config: Dict[str, Any]) -> List[str]:
+        raise NotImplementedError
 
-    def _initial_state_value(self):
+    def _initial_state_value(self, h: Optional[Dict[str, Any]] = None) -> float:
         return 0.0
 
-    def reset(self):
-        """Forget all state (moments, buffers) and restart the step count at 0."""
-        self._state = None
-        self.t = 0
+    def __getattr__(self, name):
+        # hyper-parameters read as attributes (opt.momentum): group 0's, or the defaults
+        if name in type(self)._HYPER and "param_groups" in self.__dict__:
+            src = self.param_groups[0] if self.param_groups else self.defaults
+            return src[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def state_arrays(self, params):
-        """The optimizer state of ``params``: one ``(slots, param.size)`` array per param.
+    def __setattr__(self, name, value):
+        if name in type(self)._HYPER and "param_groups" in self.__dict__:
+            # the schedules write opt.lr: every group and the defaults take the value
+            for h in [self.defaults, *self.param_groups]:
+                h.update(self._check({**h, name: value}))
+            return
+        object.__setattr__(self, name, value)
 
-        Created on first use (zeros, or Adagrad's ``initial_accumulator_value``), in the
-        dtype of each param; later calls return the same arrays, which ``step`` and the
-        compiled training loop update in place.
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        """Add a group ``{"params": arrays, <hyper-parameter>: value, ...}``; missing
+        hyper-parameters take the constructor's values (torch's rule).
+
+        Raises
+        ------
+        ValueError
+            If an array is already in a group (or twice in this one), or a value is out
+            of range.
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a parameter group must be a dict; got "
+                            f"{type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("a parameter group needs a 'params' entry")
+        params = param_group["params"]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("a group's params must be an ordered list (not a set): the "
+                            "order of state_dict and of step's gradients follows it")
+        params = _as_param_list(params)
+        group = {**self.defaults, **{k: v for k, v in param_group.items()
+                                     if k != "params"}}
+        group = self._check(group)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        ids = [id(p) for p in params]
+        if len(set(ids)) != len(ids) or seen.intersection(ids):
+            raise ValueError("some parameters appear in more than one parameter group "
+                             "(or twice in one)")
+        group["params"] = params
+        self.param_groups.append(group)
+
+    def _all_params(self) -> List[np.ndarray]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def _adopt(self, params):
+        """An optimizer built without parameters takes the first it is given as its
+        one group."""
+        if not self.param_groups and len(params):
+            self.add_param_group({"params": list(params)})
+
+    def _group_config(self, h):
+        return self._config_slots(h)[0]
+
+    def _config_slots(self, h):
+        """(config, state slots) of a group's hyper-parameters, validated once per set
+        of values (a group is a plain dict anyone may write into)."""
+        try:
+            key = tuple(map(h.__getitem__, type(self)._HYPER))
+            found = self._configs.get(key)
+        except TypeError:           # an unhashable value written into a group: check it
+            found, key = None, None
+        if found is None:
+            h = self._check(dict(h))
+            cfg = dict(kind=self.kind, lr=h["lr"], momentum=0.0, dampening=0.0,
+                       weight_decay=0.0, alpha=0.0, eps=0.0, beta1=0.0, beta2=0.0,
+                       lr_decay=0.0, initial_accumulator_value=0.0, nesterov=0,
+                       centered=0, amsgrad=0)
+            cfg.update(self._fields(h))
+            for flag in ("nesterov", "centered", "amsgrad"):
+                cfg[flag] = int(cfg[flag])
+            found = (cfg, _k.state_slots(cfg))
+            if len(self._configs) > 64:        # a schedule writes a new lr every epoch
+                self._configs.clear()
+            if key is not None:
+                self._configs[key] = found
+        return found
+
+    def _groups_of(self, params):
+        """The hyper-parameter dict of each array: its group's, or the defaults."""
+        groups = self.param_groups
+        if len(groups) == 1 and len(groups[0]["params"]) == len(params) and all(
+                map(operator.is_, groups[0]["params"], params)):
+            return [groups[0]] * len(params)          # the common case, in order
+        index = {id(p): g for g in groups for p in g["params"]}
+        return [index.get(id(p), self.defaults) for p in params]
+
+    def config(self, params: Optional[Sequence[np.ndarray]] = None) -> Dict[str, Any]:
+        """The ``OptimConfig`` fields as a dict (``kind`` an int, flags 0/1): of the
+        first group (the defaults without groups), or the one config of ``params``.
+
+        Raises
+        ------
+        ValueError
+            If ``params`` belong to groups with different hyper-parameters, or a group
+            has ``maximize=True`` (the compiled training epoch steps every array with
+            one config and minimizes).
+        """
+        if params is None:
+            return dict(self._group_config(self.param_groups[0] if self.param_groups
+                                           else self.defaults))
+        hypers = self._groups_of(params)
+        cfgs = [self._group_config(h) for h in hypers]
+        if any(h["maximize"] for h in hypers):
+            raise ValueError(f"{type(self).__name__}(maximize=True) ascends; a fit "
+                             "minimizes its loss: use step(grads) for maximization")
+        if any(c != cfgs[0] for c in cfgs[1:]):
+            raise ValueError(f"the parameters of this fit are in {type(self).__name__} "
+                             f"groups with different hyper-parameters; the compiled "
+                             f"epoch steps every array with one set: train with one "
+                             f"group, or step per batch with opt.step(grads)")
+        return dict(cfgs[0]) if cfgs else self.config()
+
+    def _slot_names_of(self, p):
+        return self._slot_names(self._group_config(self._groups_of([p])[0]))
+
+    # -- state --------------------------------------------------------------------------
+    @property
+    def state(self) -> _State:
+        """Array -> ``{"step": int, <slot name>: view of the array's shape}``."""
+        return _State(self)
+
+    @property
+    def t(self) -> int:
+        """Steps taken: the largest step count over the arrays with state."""
+        return max((e.step for e in self._entries.values()), default=0)
+
+    @t.setter
+    def t(self, value):
+        value = check_int_scalar(value, "t", low=0)
+        for e in self._entries.values():
+            e.step = value
+
+    def reset(self) -> None:
+        """Forget all state (moments, buffers, step counts)."""
+        self._entries.clear()
+
+    def _entry(self, p, config, h, create=True, slots=None, index=0):
+        """The state entry of array ``p`` (created with step 0 when absent, after
+        checking ``p`` is an updatable array: ``params[index]`` in messages), checked
+        against the rule's layout of ``config`` (``slots`` rows)."""
+        if slots is None:
+            slots = _k.state_slots(config)
+        e = self._entries.get(id(p))
+        if e is None or e.ref() is not p:
+            if not create:
+                return None
+            try:
+                _as_param_list([p])
+            except (TypeError, ValueError) as exc:      # DTypeError is a ValueError
+                raise type(exc)(str(exc).replace("params[0]", f"params[{index}]")) \
+                    from None
+            rows = np.full((slots, p.size), self._initial_state_value(h), dtype=p.dtype)
+            return self._new_entry(p, 0, rows)
+        if e.rows.shape != (slots, p.size):
+            raise ShapeError(f"an array of {p.size} elements has optimizer state of shape "
+                             f"{e.rows.shape}; the rule needs ({slots}, {p.size}) (the "
+                             f"array was resized, or a hyper-parameter such as momentum "
+                             f"or amsgrad changed the state's layout): call reset() to "
+                             f"start over")
+        if e.rows.dtype != p.dtype:
+            raise DTypeError(f"an array is {p.dtype} but its optimizer state is "
+                             f"{e.rows.dtype}: call reset() to start over")
+        return e
+
+    def _new_entry(self, p, step, rows):
+        key, entries = id(p), self._entries
+
+        def forget(ref, key=key):
+            if entries.get(key) is not None and entries[key].ref is ref:
+                del entries[key]
+        e = entries[key] = _Entry(weakref.ref(p, forget), step, rows)
+        return e
+
+    def state_arrays(self, params: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """The optimizer state of ``params``: one ``(slots, param.size)`` array each.
+
+        Keyed by each array's identity; created on first use (zeros, or Adagrad's
+        ``initial_accumulator_value``) in its dtype; later calls return the same arrays,
+        which ``step`` and the compiled training loop update in place. An optimizer
+        without parameter groups adopts ``params`` as its group.
 
         Raises
         ------
         ShapeError, DTypeError
-            If ``params`` no longer match the shapes/dtypes the state was created for.
+            If an array no longer matches the state it has (resized, or its rule's
+            layout changed).
         """
         params = _as_param_list(params)
-        slots = _k.state_slots(self.config())
-        if self._state is None:
-            self._state = [np.full((slots, p.size), self._initial_state_value(),
-                                   dtype=p.dtype) for p in params]
-            return self._state
-        if len(self._state) != len(params):
-            raise ShapeError(f"the optimizer holds state for {len(self._state)} arrays; "
-                             f"got {len(params)} params (call reset() to start over)")
-        for i, (s, p) in enumerate(zip(self._state, params)):
-            if s.shape != (slots, p.size):
-                raise ShapeError(f"params[{i}] has {p.size} elements but its optimizer "
-                                 f"state has shape {s.shape}; expected ({slots}, {p.size}) "
-                                 "(call reset() to start over)")
-            if s.dtype != p.dtype:
-                raise DTypeError(f"params[{i}] is {p.dtype} but its optimizer state is "
-                                 f"{s.dtype} (call reset() to start over)")
-        return self._state
+        self._adopt(params)
+        hypers = self._groups_of(params)
+        return [self._entry(p, self._group_config(h), h).rows
+                for p, h in zip(params, hypers)]
 
-    def step(self, params, grads, n_threads=None):
-        """Update ``params`` in place by one step of the rule.
+    def _bind(self, params):
+        """What a fit does first: adopt ``params`` if the optimizer holds none, and check
+        they share one step count."""
+        self._adopt(_as_param_list(params))
+        self._steps_of(params)
+
+    def _steps_of(self, params) -> int:
+        """The one step count of ``params`` (the compiled epoch numbers its steps from
+        it)."""
+        steps = {e.step for e in (self._entries.get(id(p)) for p in params)
+                 if e is not None} or {0}
+        if len(steps) > 1:
+            raise ValueError(f"the parameters of this fit have taken different numbers of "
+                             f"steps {sorted(steps)} (stepped separately?); the compiled "
+                             f"epoch steps them together: call reset() or step them "
+                             f"together")
+        return steps.pop()
+
+    def _set_steps(self, params, value):
+        for p, h in zip(params, self._groups_of(params)):
+            cfg, slots = self._config_slots(h)
+            self._entry(p, cfg, h, slots=slots).step = value
+
+    # -- step ---------------------------------------------------------------------------
+    def step(self, grads=None, *legacy, closure: Optional[Callable] = None,
+             n_threads: Optional[int] = None):
+        """Update the parameters in place by one step of the rule.
 
         Parameters
         ----------
-        params : list of ndarray
-            Live parameter arrays (any shapes), float32 or float64, C-contiguous and
-            writable. A single array is accepted too.
-        grads : list of array_like
-            Gradients, one per param, same shape and dtype as it; not modified.
+        grads : list of array_like, list of lists, or callable
+            One gradient per parameter, same shape and dtype, in the parameters' order:
+            a flat list, or one list per group (``None`` skips a parameter). A callable
+            is taken as ``closure``. Not modified.
+        closure : callable, optional
+            ``closure() -> (loss, grads)``, called once; ``step`` returns its loss.
         n_threads : int or None
             OpenMP threads per array; None: 1 for small arrays, all cores for large.
+
+        The functional form ``step(params, grads)`` updates the arrays ``params`` (any,
+        in groups or not; others use the constructor's hyper-parameters).
+
+        Returns
+        -------
+        The closure's loss, or None.
 
         Raises
         ------
@@ -199,50 +483,292 @@ class Optimizer:
             (e.g. a gradient of 1e155 in float64 or 1e20 in float32, whose square
             overflows the state of Adagrad, RMSprop and Adam: the step would then be
             silently skipped or NaN). The message names the optimizer, the array and the
-            element; every param and the optimizer state are left as they were, and
-            ``t`` does not advance. (PyTorch returns inf/NaN here.) A NaN or inf
-            *gradient* is not refused: it gives NaN/inf in its own elements only.
+            element; every param and the optimizer state are left as they were, and no
+            step is counted. (PyTorch returns inf/NaN here.) A NaN or inf *gradient* is
+            not refused: it gives NaN/inf in its own elements only.
         ConcurrentUseError
             If a running fit uses this optimizer (see README, "Threads and
             concurrency").
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> w = np.array([1.0, 2.0])
+        >>> opt = SGD([w], lr=0.5)
+        >>> opt.step([np.array([1.0, -1.0])])
+        >>> w
+        array([0.5, 2.5])
         """
         if claimed_by(self) is not None:
             raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
                                      f"by a running fit (thread {claimed_by(self)}); its "
                                      f"steps would interleave with the fit's")
-        if isinstance(params, np.ndarray):
-            params = [params]
-            grads = grads if isinstance(grads, (list, tuple)) else [grads]
-        if not isinstance(params, (list, tuple)):
-            raise TypeError(f"params must be a list of NumPy arrays; got "
-                            f"{type(params).__name__}")
+        loss = None
+        if legacy:
+            if len(legacy) > 2:
+                raise TypeError("step takes (grads), (closure) or (params, grads)")
+            params, grads = grads, legacy[0]
+            if len(legacy) == 2:
+                n_threads = legacy[1]
+            if isinstance(params, np.ndarray):
+                params = [params]
+                grads = grads if isinstance(grads, (list, tuple)) else [grads]
+            if not isinstance(params, (list, tuple)):
+                raise TypeError(f"params must be a list of NumPy arrays; got "
+                                f"{type(params).__name__}")
+            if not isinstance(grads, (list, tuple)):
+                raise TypeError(f"grads must be a list of arrays; got "
+                                f"{type(grads).__name__}")
+            if len(grads) != len(params):
+                raise ValueError(f"got {len(params)} params but {len(grads)} grads")
+            if not self.param_groups:
+                self._adopt(_as_param_list(params))
+        else:
+            if callable(grads) and closure is None:
+                closure, grads = grads, None
+            if closure is not None:
+                if grads is not None:
+                    raise TypeError("give step the gradients or a closure, not both")
+                out = closure()
+                try:
+                    loss, grads = out
+                except (TypeError, ValueError):
+                    raise TypeError("closure() must return a pair (loss, grads)") from None
+            if grads is None:
+                raise TypeError("step needs the gradients: step(grads), step(closure) or "
+                                "step(params, grads)")
+            params = self._all_params()
+            if not params:
+                raise TypeError(f"this {type(self).__name__} holds no parameters: build "
+                                f"it with them ({type(self).__name__}(model.params, ...)) "
+                                f"or call step(params, grads)")
+            grads = self._match_grads(grads, params)
+        keep = [i for i, g in enumerate(grads) if g is not None]
+        if len(keep) != len(params):
+            params, grads = [params[i] for i in keep], [grads[i] for i in keep]
+        self._apply(list(params), list(grads), n_threads)
+        return loss
+
+    def _match_grads(self, grads, params):
+        """``grads`` as one flat list in the order of ``params`` (flat, or one list per
+        group)."""
+        if isinstance(grads, np.ndarray) and len(params) == 1:
+            return [grads]
         if not isinstance(grads, (list, tuple)):
-            raise TypeError(f"grads must be a list of arrays; got {type(grads).__name__}")
+            raise TypeError(f"grads must be a list of arrays (one per parameter); got "
+                            f"{type(grads).__name__}")
+        groups = self.param_groups
+        if (len(groups) > 1 and len(grads) == len(groups)
+                and all(isinstance(g, (list, tuple)) for g in grads)):
+            for i, (g, group) in enumerate(zip(grads, groups)):
+                if len(g) != len(group["params"]):
+                    raise ValueError(f"grads[{i}] has {len(g)} gradients; group {i} has "
+                                     f"{len(group['params'])} parameters")
+            grads = [x for g in grads for x in g]
         if len(grads) != len(params):
-            raise ValueError(f"got {len(params)} params but {len(grads)} grads")
-        state = self._state
-        if state is None or len(state) != len(params):
-            state = self.state_arrays(params)      # creates it, or explains the mismatch
+            raise ValueError(f"got {len(grads)} grads for {len(params)} parameters (in "
+                             f"the order of param_groups)")
+        return list(grads)
+
+    def _apply(self, params, grads, n_threads):
+        """One update of ``params`` with ``grads``, all or nothing."""
+        if not params:
+            return
+        # a new array is checked when its state is made; the kernel checks every array
+        # again (contiguous, writable, dtypes, shapes) before it updates any
+        hypers = self._groups_of(params)
+        entries, buckets = [], {}
+        for i, (p, h) in enumerate(zip(params, hypers)):
+            cfg, slots = self._config_slots(h)
+            e = self._entry(p, cfg, h, slots=slots, index=i)
+            entries.append(e)
+            if h["maximize"]:                      # torch: negate before weight decay
+                grads[i] = np.negative(grads[i])
+            buckets.setdefault((id(cfg), e.step), (cfg, []))[1].append(i)
         if n_threads is None:                      # as resolve_threads(None, size)
             threads, min_size = thread_limit(), PARALLEL_MIN_SIZE
         else:
             threads, min_size = resolve_threads(n_threads, 0), 0
-        # the kernel validates every array (naming params[i] / grads[i]) before any update,
-        # and undoes a step that overflows (finite in, inf/NaN out)
+        saved = ([(params[i].copy(), entries[i].rows.copy()) for i in range(len(params))]
+                 if len(buckets) > 1 else None)
+        done = []
         try:
-            _k.optim_step_arrays(self.config(), list(params), list(grads), state,
-                                 self.t + 1, threads, min_size)
+            # the kernel validates every array (naming params[i] / grads[i]) before any
+            # update, and undoes a step that overflows (finite in, inf/NaN out)
+            for (_, step), (cfg, idx) in buckets.items():
+                _k.optim_step_arrays(cfg, [params[i] for i in idx],
+                                     [grads[i] for i in idx],
+                                     [entries[i].rows for i in idx], step + 1, threads,
+                                     min_size)
+                done.extend(idx)
         except NonFiniteError as exc:
+            self._undo(saved, done, params, entries)
             raise NonFiniteError(f"{type(self).__name__} {exc}") from None
-        self.t += 1
+        except BaseException:
+            self._undo(saved, done, params, entries)
+            raise
+        for e in entries:
+            e.step += 1
+
+    @staticmethod
+    def _undo(saved, done, params, entries):
+        for i in done:
+            params[i][...] = saved[i][0]
+            entries[i].rows[...] = saved[i][1]
+
+    # -- state_dict ---------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        """The optimizer's state in ``torch.optim``'s layout, as NumPy copies.
+
+        Returns
+        -------
+        dict
+            ``{"state": {index: {"step": int, <slot name>: ndarray of the parameter's
+            shape}}, "param_groups": [{<hyper-parameters>, "params": [index, ...]}]}``;
+            indices number the parameters of all groups in order, as torch does.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import Adam
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w], lr=0.1)
+        >>> opt.step([np.ones(2)])
+        >>> sd = opt.state_dict()
+        >>> sd["state"][0]["step"], sorted(sd["state"][0]), sd["param_groups"][0]["params"]
+        (1, ['exp_avg', 'exp_avg_sq', 'step'], [0])
+        """
+        state, groups, index = {}, [], 0
+        for g in self.param_groups:
+            cfg = self._group_config(g)
+            names = self._slot_names(cfg)
+            ids = []
+            for p in g["params"]:
+                e = self._entry(p, cfg, g, create=False)
+                if e is not None:
+                    s = {"step": e.step}
+                    s.update((n, e.rows[i].reshape(p.shape).copy())
+                             for i, n in enumerate(names))
+                    state[index] = s
+                ids.append(index)
+                index += 1
+            groups.append({**{k: v for k, v in g.items() if k != "params"},
+                           "params": ids})
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (also torch's own, tensors read as arrays): the
+        groups' hyper-parameters and each parameter's step and state. Everything is
+        checked before anything changes.
+
+        Raises
+        ------
+        ValueError, TypeError
+            If the groups or their sizes differ from this optimizer's, a state entry
+            lacks a slot the rule needs or has the wrong shape, or a value is invalid.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state",
+                                                                   "param_groups"}:
+            raise ValueError(f"{name}.load_state_dict needs a dict with 'state' and "
+                             f"'param_groups'")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state,
+                                                                          dict):
+            raise TypeError("state_dict['param_groups'] must be a list and "
+                            "state_dict['state'] a dict")
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"the state_dict has {len(saved_groups)} parameter groups; "
+                             f"this optimizer has {len(self.param_groups)}")
+        new_groups, by_index = [], {}
+        for gi, (sg, g) in enumerate(zip(saved_groups, self.param_groups)):
+            if not isinstance(sg, dict) or not isinstance(sg.get("params"), (list,
+                                                                              tuple)):
+                raise TypeError(f"param_groups[{gi}] must be a dict with a 'params' list")
+            if len(sg["params"]) != len(g["params"]):
+                raise ValueError(f"param_groups[{gi}] has {len(sg['params'])} parameters; "
+                                 f"this optimizer's group {gi} has {len(g['params'])}")
+            hyper = {k: v for k, v in sg.items() if k in type(self)._HYPER}
+            if "betas" in hyper:
+                hyper["betas"] = tuple(hyper["betas"])
+            h = self._check({**self.defaults, **hyper})
+            h["params"] = g["params"]
+            new_groups.append(h)
+            for idx, p in zip(sg["params"], g["params"]):
+                by_index[idx] = (p, h)
+        new_entries = {}
+        for idx, s in saved_state.items():
+            if idx not in by_index:
+                raise ValueError(f"state_dict['state'] has index {idx!r}, which no "
+                                 f"parameter group lists")
+            p, h = by_index[idx]
+            new_entries[id(p)] = self._loaded_entry(idx, s, p, h)
+        self.param_groups[:] = new_groups
+        self._configs.clear()
+        for g in new_groups:
+            for p in g["params"]:
+                self._entries.pop(id(p), None)
+        for key, (p, step, rows) in new_entries.items():
+            e = self._entry(p, self._group_config(self._groups_of([p])[0]),
+                            self._groups_of([p])[0])
+            e.step = step
+            e.rows[...] = rows
+
+    def _loaded_entry(self, idx, s, p, h):
+        """(p, step, rows) from one saved state entry, checked."""
+        if not isinstance(s, dict):
+            raise TypeError(f"state[{idx}] must be a dict")
+        cfg = self._group_config(h)
+        names = self._slot_names(cfg)
+        step = s.get("step")
+        if step is None:
+            # torch's SGD keeps no step; a momentum buffer means it has stepped
+            step = 1 if s.get("momentum_buffer") is not None else 0
+        step = np.asarray(step)
+        if step.shape != () or not np.isfinite(step) or step < 0 or step != np.floor(step):
+            raise ValueError(f"state[{idx}]['step'] must be an integer >= 0; got {step}")
+        step = int(step)
+        unknown = set(s) - set(names) - {"step"}
+        if unknown:
+            raise ValueError(f"state[{idx}] has {sorted(unknown)}, which "
+                             f"{type(self).__name__} with these hyper-parameters does not "
+                             f"keep (it keeps {names})")
+        rows = np.full((len(names), p.size), self._initial_state_value(h), dtype=p.dtype)
+        for i, n in enumerate(names):
+            if n not in s or s[n] is None:
+                if step:
+                    raise ValueError(f"state[{idx}] lacks {n!r}")
+                continue
+            a = np.asarray(s[n])
+            if a.shape != p.shape or a.dtype.kind != "f":
+                raise ValueError(f"state[{idx}][{n!r}] has shape {a.shape} and dtype "
+                                 f"{a.dtype}; its parameter is {p.shape} float")
+            rows[i] = a.reshape(-1)
+        return p, step, rows
+
+    # -- pickling: the identity keys become the arrays themselves -------------------------
+    def __getstate__(self):
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_entries", "_configs")}
+        d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()
+                               if e.ref() is not None]
+        return d
+
+    def __setstate__(self, d):
+        saved = d.pop("_saved_entries")
+        object.__setattr__(self, "_entries", {})
+        self.__dict__.update(d)
+        self._configs = {}
+        for p, step, rows in saved:         # as they were: a read-only copy stays one
+            self._new_entry(p, step, rows)
 
     def __repr__(self):
-        hyper = {k: v for k, v in self._public().items()}
-        args = ", ".join(f"{k}={v!r}" for k, v in hyper.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self._public().items())
         return f"{type(self).__name__}({args})"
 
     def _public(self):
-        return {"lr": self.lr}
+        src = self.param_groups[0] if self.param_groups else self.defaults
+        return {k: src[k] for k in type(self)._HYPER if k != "maximize" or src[k]}
 
 
 def _as_param_list(params):
@@ -277,7 +803,7 @@ def _as_param_list(params):
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum (``torch.optim.SGD``).
 
-    With ``g = grad + weight_decay * w``::
+    With ``g = grad + weight_decay * w`` (``grad`` negated first when ``maximize``)::
 
         b <- g                              (first step)
         b <- momentum * b + (1 - dampening) * g
@@ -286,6 +812,9 @@ class SGD(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts (parameter groups), optional
+        The arrays to update (see the module docstring); omitted, the first arrays given
+        to ``step(params, grads)`` or ``fit``.
     lr : float, default 1e-3
         Learning rate (>= 0).
     momentum : float in [0, 1), default 0
@@ -294,27 +823,47 @@ class SGD(Optimizer):
         Needs ``momentum > 0`` and ``dampening == 0``.
     weight_decay : float >= 0, default 0
         L2 penalty coefficient added to the gradient.
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import SGD
+    >>> w = np.zeros(2)
+    >>> opt = SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.step([np.ones(2)])
+    >>> w                                  # -0.1, then -0.1 - 0.1 * 1.9
+    array([-0.29, -0.29])
     """
 
     kind = OPTIM_KINDS["sgd"]
+    _HYPER = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
 
-    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0):
-        super().__init__(lr)
-        self.momentum = _unit(momentum, "momentum")
-        self.dampening = _unit(dampening, "dampening", high_open=False)
-        self.nesterov = _check_bool(nesterov, "nesterov")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+    def __init__(self, params: Optional[Params] = None, lr: float = 1e-3,
+                 momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      nesterov=nesterov, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _check(self, h):
+        h = super()._check(h)
+        h["momentum"] = _unit(h["momentum"], "momentum")
+        h["dampening"] = _unit(h["dampening"], "dampening", high_open=False)
+        h["nesterov"] = _check_bool(h["nesterov"], "nesterov")
+        h["weight_decay"] = _nonneg(h["weight_decay"], "weight_decay")
+        if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening == 0; "
-                             f"got momentum={self.momentum}, dampening={self.dampening}")
+                             f"got momentum={h['momentum']}, dampening={h['dampening']}")
+        return h
 
-    def _hyper(self):
-        return dict(momentum=self.momentum, dampening=self.dampening,
-                    nesterov=self.nesterov, weight_decay=self.weight_decay)
+    def _fields(self, h):
+        return dict(momentum=h["momentum"], dampening=h["dampening"],
+                    nesterov=h["nesterov"], weight_decay=h["weight_decay"])
 
-    def _public(self):
-        return dict(lr=self.lr, **self._hyper())
+    def _slot_names(self, config):
+        return ["momentum_buffer"] if config["momentum"] != 0 else []
 
 
 class Adagrad(Optimizer):
@@ -328,6 +877,7 @@ class Adagrad(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts, optional
     lr : float, default 0.01
     lr_decay : float >= 0, default 0
     weight_decay : float >= 0, default 0
@@ -335,28 +885,48 @@ class Adagrad(Optimizer):
     eps : float > 0, default 1e-10
         Added to ``sqrt(G)`` (outside the root; the notes' version puts it inside, see
         :class:`NotesAdaGrad`).
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import Adagrad
+    >>> w = np.zeros(1)
+    >>> Adagrad([w], lr=0.5).step([np.array([4.0])])
+    >>> w.round(6)                         # -lr * g / sqrt(g**2)
+    array([-0.5])
     """
 
     kind = OPTIM_KINDS["adagrad"]
+    _HYPER = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps",
+              "maximize")
 
-    def __init__(self, lr=0.01, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10):
-        super().__init__(lr)
-        self.lr_decay = _nonneg(lr_decay, "lr_decay")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        self.initial_accumulator_value = _nonneg(initial_accumulator_value,
+    def __init__(self, params: Optional[Params] = None, lr: float = 0.01,
+                 lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _check(self, h):
+        h = super()._check(h)
+        h["lr_decay"] = _nonneg(h["lr_decay"], "lr_decay")
+        h["weight_decay"] = _nonneg(h["weight_decay"], "weight_decay")
+        h["initial_accumulator_value"] = _nonneg(h["initial_accumulator_value"],
                                                  "initial_accumulator_value")
-        self.eps = _positive(eps, "eps")
+        h["eps"] = _positive(h["eps"], "eps")
+        return h
 
-    def _initial_state_value(self):
-        return self.initial_accumulator_value
+    def _initial_state_value(self, h=None):
+        return (h or self.defaults)["initial_accumulator_value"]
 
-    def _hyper(self):
-        return dict(lr_decay=self.lr_decay, weight_decay=self.weight_decay,
-                    initial_accumulator_value=self.initial_accumulator_value, eps=self.eps)
+    def _fields(self, h):
+        return dict(lr_decay=h["lr_decay"], weight_decay=h["weight_decay"],
+                    initial_accumulator_value=h["initial_accumulator_value"], eps=h["eps"])
 
-    def _public(self):
-        return dict(lr=self.lr, **self._hyper())
+    def _slot_names(self, config):
+        return ["sum"]
 
 
 class RMSprop(Optimizer):
@@ -372,6 +942,7 @@ class RMSprop(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts, optional
     lr : float, default 0.01
     alpha : float in [0, 1), default 0.99
     eps : float > 0, default 1e-8
@@ -379,25 +950,45 @@ class RMSprop(Optimizer):
     momentum : float in [0, 1), default 0
     centered : bool, default False
         Normalize by the estimated variance instead of the raw second moment.
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import RMSprop
+    >>> w = np.zeros(1)
+    >>> opt = RMSprop([w], lr=0.01, alpha=0.75)
+    >>> opt.step([np.array([2.0])])
+    >>> sorted(opt.state[w]), float(opt.state[w]["square_avg"][0])   # 0.25 * 2**2
+    (['square_avg', 'step'], 1.0)
     """
 
     kind = OPTIM_KINDS["rmsprop"]
+    _HYPER = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 
-    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False):
-        super().__init__(lr)
-        self.alpha = _unit(alpha, "alpha")
-        self.eps = _positive(eps, "eps")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        self.momentum = _unit(momentum, "momentum")
-        self.centered = _check_bool(centered, "centered")
+    def __init__(self, params: Optional[Params] = None, lr: float = 0.01,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps,
+                                      weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered, maximize=maximize))
 
-    def _hyper(self):
-        return dict(alpha=self.alpha, eps=self.eps, weight_decay=self.weight_decay,
-                    momentum=self.momentum, centered=self.centered)
+    def _check(self, h):
+        h = super()._check(h)
+        h["alpha"] = _unit(h["alpha"], "alpha")
+        h["eps"] = _positive(h["eps"], "eps")
+        h["weight_decay"] = _nonneg(h["weight_decay"], "weight_decay")
+        h["momentum"] = _unit(h["momentum"], "momentum")
+        h["centered"] = _check_bool(h["centered"], "centered")
+        return h
 
-    def _public(self):
-        return dict(lr=self.lr, **self._hyper())
+    def _fields(self, h):
+        return dict(alpha=h["alpha"], eps=h["eps"], weight_decay=h["weight_decay"],
+                    momentum=h["momentum"], centered=h["centered"])
+
+    def _slot_names(self, config):
+        return (["square_avg"] + (["momentum_buffer"] if config["momentum"] > 0 else [])
+                + (["grad_avg"] if config["centered"] else []))
 
 
 def _betas(betas):
@@ -420,31 +1011,51 @@ class Adam(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts, optional
     lr : float, default 1e-3
     betas : (float, float) in [0, 1), default (0.9, 0.999)
     eps : float > 0, default 1e-8
     weight_decay : float >= 0, default 0
         L2 term added to the gradient (for decoupled decay use :class:`AdamW`).
     amsgrad : bool, default False
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import Adam
+    >>> w = np.zeros(2)
+    >>> opt = Adam([w], lr=0.1)
+    >>> opt.step([np.array([3.0, -0.5])])   # the first step is lr * sign(g)
+    >>> w.round(6)
+    array([-0.1,  0.1])
     """
 
     kind = OPTIM_KINDS["adam"]
+    _HYPER = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False):
-        super().__init__(lr)
-        self.betas = _betas(betas)
-        self.eps = _positive(eps, "eps")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        self.amsgrad = _check_bool(amsgrad, "amsgrad")
+    def __init__(self, params: Optional[Params] = None, lr: float = 1e-3,
+                 betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
 
-    def _hyper(self):
-        return dict(beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
-                    weight_decay=self.weight_decay, amsgrad=self.amsgrad)
+    def _check(self, h):
+        h = super()._check(h)
+        h["betas"] = _betas(h["betas"])
+        h["eps"] = _positive(h["eps"], "eps")
+        h["weight_decay"] = _nonneg(h["weight_decay"], "weight_decay")
+        h["amsgrad"] = _check_bool(h["amsgrad"], "amsgrad")
+        return h
 
-    def _public(self):
-        return dict(lr=self.lr, betas=self.betas, eps=self.eps,
-                    weight_decay=self.weight_decay, amsgrad=self.amsgrad)
+    def _fields(self, h):
+        return dict(beta1=h["betas"][0], beta2=h["betas"][1], eps=h["eps"],
+                    weight_decay=h["weight_decay"], amsgrad=h["amsgrad"])
+
+    def _slot_names(self, config):
+        return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if config["amsgrad"]
+                                            else [])
 
 
 class AdamW(Adam):
@@ -452,13 +1063,23 @@ class AdamW(Adam):
 
     ``w <- w * (1 - lr * weight_decay)`` first, then the :class:`Adam` step on the raw
     gradient. Same parameters as :class:`Adam`; ``weight_decay`` defaults to 1e-2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import AdamW
+    >>> w = np.ones(1)
+    >>> AdamW([w], lr=0.1, weight_decay=0.5).step([np.zeros(1)])   # only the decay
+    >>> w
+    array([0.95])
     """
 
     kind = OPTIM_KINDS["adamw"]
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False):
-        super().__init__(lr, betas, eps, weight_decay, amsgrad)
+    def __init__(self, params: Optional[Params] = None, lr: float = 1e-3,
+                 betas: tuple = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
 
 
 # --------------------------------------------------------------------------------------
@@ -479,22 +1100,39 @@ class NotesMomentum(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts, optional
     lr : float >= 0, default 0.01
     beta : float in (0, 1], default 0.1
         Weight of the newest gradient.
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import NotesMomentum
+    >>> w = np.zeros(1)
+    >>> NotesMomentum([w], lr=1.0, beta=0.25).step([np.ones(1)])   # v = 0.25
+    >>> w
+    array([-0.25])
     """
 
     kind = OPTIM_KINDS["notes_momentum"]
+    _HYPER = ("lr", "beta", "maximize")
 
-    def __init__(self, lr=0.01, beta=0.1):
-        super().__init__(lr)
-        self.beta = _unit(beta, "beta", low_open=True, high_open=False)
+    def __init__(self, params: Optional[Params] = None, lr: float = 0.01,
+                 beta: float = 0.1, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, beta=beta, maximize=maximize))
 
-    def _hyper(self):
-        return dict(momentum=self.beta)
+    def _check(self, h):
+        h = super()._check(h)
+        h["beta"] = _unit(h["beta"], "beta", low_open=True, high_open=False)
+        return h
 
-    def _public(self):
-        return dict(lr=self.lr, beta=self.beta)
+    def _fields(self, h):
+        return dict(momentum=h["beta"])
+
+    def _slot_names(self, config):
+        return ["velocity"]
 
 
 class NotesAdaGrad(Optimizer):
@@ -508,24 +1146,41 @@ class NotesAdaGrad(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts, optional
     lr : float >= 0, default 0.01
     eps : float > 0, default 1e-8
         The stabilizer: keeps the first steps finite where ``G_i`` is still 0. The notes
         add it under the square root; their numeric value does not survive in the
         extracted text, so the default is the customary 1e-8.
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import NotesAdaGrad
+    >>> w = np.zeros(1)
+    >>> NotesAdaGrad([w], lr=1.0, eps=0.0001).step([np.array([0.01])])
+    >>> w.round(4)                         # -0.01 / sqrt(1e-4 + 1e-4)
+    array([-0.7071])
     """
 
     kind = OPTIM_KINDS["notes_adagrad"]
+    _HYPER = ("lr", "eps", "maximize")
 
-    def __init__(self, lr=0.01, eps=1e-8):
-        super().__init__(lr)
-        self.eps = _positive(eps, "eps")
+    def __init__(self, params: Optional[Params] = None, lr: float = 0.01,
+                 eps: float = 1e-8, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, eps=eps, maximize=maximize))
 
-    def _hyper(self):
-        return dict(eps=self.eps)
+    def _check(self, h):
+        h = super()._check(h)
+        h["eps"] = _positive(h["eps"], "eps")
+        return h
 
-    def _public(self):
-        return dict(lr=self.lr, eps=self.eps)
+    def _fields(self, h):
+        return dict(eps=h["eps"])
+
+    def _slot_names(self, config):
+        return ["sum"]
 
 
 # --------------------------------------------------------------------------------------
@@ -543,23 +1198,41 @@ class SklearnSGD(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts, optional
     lr : float >= 0, default 1e-3 (``learning_rate_init``)
     momentum : float in [0, 1], default 0.9
     nesterov : bool, default True (``nesterovs_momentum``)
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import SklearnSGD
+    >>> w = np.zeros(1)
+    >>> SklearnSGD([w], lr=0.1, momentum=0.5, nesterov=False).step([np.ones(1)])
+    >>> w
+    array([-0.1])
     """
 
     kind = OPTIM_KINDS["sklearn_sgd"]
+    _HYPER = ("lr", "momentum", "nesterov", "maximize")
 
-    def __init__(self, lr=1e-3, momentum=0.9, nesterov=True):
-        super().__init__(lr)
-        self.momentum = _unit(momentum, "momentum", high_open=False)
-        self.nesterov = _check_bool(nesterov, "nesterov")
+    def __init__(self, params: Optional[Params] = None, lr: float = 1e-3,
+                 momentum: float = 0.9, nesterov: bool = True, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov,
+                                      maximize=maximize))
 
-    def _hyper(self):
-        return dict(momentum=self.momentum, nesterov=self.nesterov)
+    def _check(self, h):
+        h = super()._check(h)
+        h["momentum"] = _unit(h["momentum"], "momentum", high_open=False)
+        h["nesterov"] = _check_bool(h["nesterov"], "nesterov")
+        return h
 
-    def _public(self):
-        return dict(lr=self.lr, **self._hyper())
+    def _fields(self, h):
+        return dict(momentum=h["momentum"], nesterov=h["nesterov"])
+
+    def _slot_names(self, config):
+        return ["velocity"]
 
 
 class SklearnAdam(Optimizer):
@@ -574,25 +1247,43 @@ class SklearnAdam(Optimizer):
 
     Parameters
     ----------
+    params : list of ndarray or of dicts, optional
     lr : float >= 0, default 1e-3 (``learning_rate_init``)
     beta_1, beta_2 : float in [0, 1), defaults 0.9, 0.999
     epsilon : float > 0, default 1e-8
+    maximize : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import SklearnAdam
+    >>> w = np.zeros(1)
+    >>> SklearnAdam([w], lr=0.1).step([np.ones(1)])
+    >>> w.round(6)
+    array([-0.1])
     """
 
     kind = OPTIM_KINDS["sklearn_adam"]
+    _HYPER = ("lr", "beta_1", "beta_2", "epsilon", "maximize")
 
-    def __init__(self, lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        super().__init__(lr)
-        self.beta_1 = _unit(beta_1, "beta_1")
-        self.beta_2 = _unit(beta_2, "beta_2")
-        self.epsilon = _positive(epsilon, "epsilon")
+    def __init__(self, params: Optional[Params] = None, lr: float = 1e-3,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, *,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, beta_1=beta_1, beta_2=beta_2,
+                                      epsilon=epsilon, maximize=maximize))
 
-    def _hyper(self):
-        return dict(beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+    def _check(self, h):
+        h = super()._check(h)
+        h["beta_1"] = _unit(h["beta_1"], "beta_1")
+        h["beta_2"] = _unit(h["beta_2"], "beta_2")
+        h["epsilon"] = _positive(h["epsilon"], "epsilon")
+        return h
 
-    def _public(self):
-        return dict(lr=self.lr, beta_1=self.beta_1, beta_2=self.beta_2,
-                    epsilon=self.epsilon)
+    def _fields(self, h):
+        return dict(beta1=h["beta_1"], beta2=h["beta_2"], eps=h["epsilon"])
+
+    def _slot_names(self, config):
+        return ["ms", "vs"]
 
 
 # --------------------------------------------------------------------------------------

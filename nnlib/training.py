@@ -282,7 +282,8 @@ class TrainingRun:
         sizes = model._sizes()
         batch_size = min(batch_size, max(X.shape[0], 1))
         self._ws_key = (tuple(sizes), batch_size, y_target.shape[1], model.dtype)
-        self._config = optimizer.config()
+        optimizer._bind(self.params)        # adopted if it has none; one step count
+        self._config = optimizer.config(self.params)
         check_fits_dtype(self._config["lr"], "optimizer lr", model.dtype)
         states = _state_arrays(optimizer, self._config, self.params)
         # everything of the setup but the data: a fit that repeats it (a loop calling
@@ -352,7 +353,7 @@ class TrainingRun:
         updates applied."""
         self._sync_optimizer()
         optimizer = self.optimizer
-        t_epoch, taken0 = optimizer.t, self.setup.steps_taken
+        t_epoch, taken0 = optimizer._steps_of(self.params), self.setup.steps_taken
         snapshot = self._snapshot()
         rewound = False
         try:
@@ -366,7 +367,7 @@ class TrainingRun:
                                                           EPOCH_STATUS["nonfinite_update"]])
         finally:
             if not rewound:
-                optimizer.t = t_epoch + self.setup.steps_taken - taken0
+                optimizer._set_steps(self.params, t_epoch + self.setup.steps_taken - taken0)
 
     def rewind(self, order, t0, snapshot, steps):
         """Put the weights and optimizer state back at the last finite step of the
@@ -392,7 +393,7 @@ class TrainingRun:
             good = 0
             raise
         finally:
-            self.optimizer.t = t0 + good
+            self.optimizer._set_steps(self.params, t0 + good)
         return good
 
     # -- helpers ----------------------------------------------------------------------
@@ -432,7 +433,7 @@ class TrainingRun:
                                                            self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
-        config = self.optimizer.config()
+        config = self.optimizer.config(self.params)
         if config == self._config:
             return
         check_fits_dtype(config["lr"], "optimizer lr", self.model.dtype)

@@ -233,18 +233,19 @@ def _optim_cases():
         ]
     ro = np.ones(3)
     ro.flags.writeable = False
-    sgd = O.SGD(0.1)
-    sgd.step([np.ones(3)], [np.ones(3)])
+    sgd, p3 = O.SGD(lr=0.1), np.ones(3)
+    sgd.step([p3], [np.ones(3)])
+    sgd.momentum = 0.9                      # the state of p3 now lacks a momentum row
     cases += [
-        case("SGD-step-readonly-params", O.SGD(0.1).step, ([ro], [np.ones(3)]), ValueError,
+        case("SGD-step-readonly-params", O.SGD(lr=0.1).step, ([ro], [np.ones(3)]), ValueError,
              "read-only"),
-        case("SGD-state-for-other-shapes", sgd.step, ([np.ones(4)], [np.ones(4)]),
+        case("SGD-state-layout-changed", sgd.step, ([p3], [np.ones(3)]),
              ShapeError, "reset"),
-        case("SGD-momentum-1", O.SGD, (0.1, 1.0), ValueError, "momentum must be < 1"),
-        case("SGD-momentum-negative", O.SGD, (0.1, -0.5), ValueError, "momentum must be >= 0"),
-        case("SGD-nesterov-without-momentum", O.SGD, (0.1, 0.0, 0.0, True), ValueError,
+        case("SGD-momentum-1", O.SGD, (None, 0.1, 1.0), ValueError, "momentum must be < 1"),
+        case("SGD-momentum-negative", O.SGD, (None, 0.1, -0.5), ValueError, "momentum must be >= 0"),
+        case("SGD-nesterov-without-momentum", O.SGD, (None, 0.1, 0.0, 0.0, True), ValueError,
              "nesterov momentum requires momentum > 0"),
-        case("SGD-nesterov-not-bool", O.SGD, (0.1, 0.9, 0.0, "yes"), TypeError,
+        case("SGD-nesterov-not-bool", O.SGD, (None, 0.1, 0.9, 0.0, "yes"), TypeError,
              "nesterov must be True or False"),
         case("SGD-weight-decay-negative", O.SGD, (), ValueError, "weight_decay",
              weight_decay=-1.0),
@@ -264,7 +265,7 @@ def _optim_cases():
              "momentum must be <= 1", momentum=1.5),
         case("SklearnAdam-beta_1-1", O.SklearnAdam, (), ValueError, "beta_1 must be < 1",
              beta_1=1.0),
-        case("SGD-lr-setter-negative", setattr, (O.SGD(0.1), "lr", -1.0), ValueError,
+        case("SGD-lr-setter-negative", setattr, (O.SGD(lr=0.1), "lr", -1.0), ValueError,
              "lr must be >= 0"),
         case("gradient_descent-negative-lr", O.gradient_descent,
              (lambda w: (0.0, w), np.ones(2), -0.1), ValueError, "lr must be > 0"),
@@ -369,7 +370,7 @@ def _model_cases():
         case("fit-squared-error-nan-target", fit, (X, np.where(np.eye(5, 2) > 0, np.nan, 0)),
              NonFiniteError, "y must be finite; row 0", loss="squared_error"),
         case("fit-n_threads-zero", fit, (X, y), ValueError, "n_threads", n_threads=0),
-        case("fit-momentum-1", optim.SGD, (0.1, 1.0), ValueError, "momentum must be < 1"),
+        case("fit-momentum-1", optim.SGD, (None, 0.1, 1.0), ValueError, "momentum must be < 1"),
         case("loss_and_grads-X-empty", m.loss_and_grads, (np.ones((0, 3)), []), ShapeError,
              "at least one row"),
     ]

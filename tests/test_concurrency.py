@@ -97,8 +97,10 @@ def test_two_fits_sharing_one_optimizer_are_refused():
             opt.step([np.ones(2)], [np.ones(2)])
     assert first.error is None
     assert opt.t == 2 * 6                        # every step of the first fit counted
-    _model(2).fit(X, y, optimizer=opt, epochs=1, batch_size=10)     # free again
-    assert opt.t == 3 * 6
+    second = _model(2)
+    second.fit(X, y, optimizer=opt, epochs=1, batch_size=10)        # free again
+    # state is per array (torch.optim's): the second model's arrays took 6 steps
+    assert opt.t == 2 * 6 and [opt.state[p]["step"] for p in second.params] == [6] * 4
 
 
 def test_two_fits_of_one_model_are_refused():

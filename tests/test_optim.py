@@ -228,7 +228,7 @@ def test_notes_momentum_closed_form_for_constant_gradient():
     # v_t = (1 - (1-beta)^t) g, so w_T = w_0 - lr g sum_t (1 - (1-beta)^t)
     lr, beta, g = 0.1, 0.25, np.array([1.0, -2.0, 0.5])
     w = np.zeros(3)
-    opt = O.NotesMomentum(lr, beta)
+    opt = O.NotesMomentum(lr=lr, beta=beta)
     for _ in range(20):
         opt.step([w], [g])
     factor = sum(1 - (1 - beta) ** t for t in range(1, 21))
@@ -242,7 +242,7 @@ def test_notes_adagrad_closed_form_for_constant_gradient():
     # w_T = w_0 - lr sum_t g / sqrt(eps + t g^2)
     lr, eps, g = 0.2, 1e-3, np.array([3.0, -0.1, 0.0])
     w = np.ones(3)
-    opt = O.NotesAdaGrad(lr, eps=eps)
+    opt = O.NotesAdaGrad(lr=lr, eps=eps)
     for _ in range(10):
         opt.step([w], [g])
     want = 1 - lr * sum(g / np.sqrt(eps + t * g ** 2) for t in range(1, 11))
@@ -252,7 +252,7 @@ def test_notes_adagrad_closed_form_for_constant_gradient():
 
 def test_notes_adagrad_first_step_is_about_lr_times_sign():
     w = np.zeros(4)
-    O.NotesAdaGrad(0.5).step([w], [np.array([1e3, -1e-2, 7.0, -2.0])])
+    O.NotesAdaGrad(lr=0.5).step([w], [np.array([1e3, -1e-2, 7.0, -2.0])])
     np.testing.assert_allclose(w, [-0.5, 0.5, -0.5, 0.5], rtol=1e-4)
 
 
@@ -262,7 +262,7 @@ def test_pytorch_and_sklearn_momentum_differ_as_documented():
     # move by -lr g), after two they differ by lr * mu * g.
     g = np.array([1.0, 2.0])
     wt, ws = np.zeros(2), np.zeros(2)
-    t, s = O.SGD(0.1, momentum=0.5), O.SklearnSGD(0.1, momentum=0.5, nesterov=False)
+    t, s = O.SGD(lr=0.1, momentum=0.5), O.SklearnSGD(lr=0.1, momentum=0.5, nesterov=False)
     t.step([wt], [g]), s.step([ws], [g])
     np.testing.assert_allclose(wt, ws, rtol=1e-15)
     t.lr = s.lr = 0.05                               # a schedule halves the rate
@@ -274,7 +274,7 @@ def test_pytorch_and_sklearn_momentum_differ_as_documented():
 def test_adam_variants_agree_as_eps_vanishes():
     g = np.array([0.3, -1.0, 2.0])
     a, b = np.ones(3), np.ones(3)
-    ta, sk = O.Adam(0.01, eps=1e-30), O.SklearnAdam(0.01, epsilon=1e-30)
+    ta, sk = O.Adam(lr=0.01, eps=1e-30), O.SklearnAdam(lr=0.01, epsilon=1e-30)
     for k in range(5):
         ta.step([a], [g * (k + 1)])
         sk.step([b], [g * (k + 1)])
@@ -283,7 +283,7 @@ def test_adam_variants_agree_as_eps_vanishes():
 
 def test_sgd_without_momentum_is_plain_gradient_step(dtype):
     w = np.array([1.0, -2.0], dtype=dtype)
-    O.SGD(0.5).step([w], [np.array([4.0, 2.0], dtype=dtype)])
+    O.SGD(lr=0.5).step([w], [np.array([4.0, 2.0], dtype=dtype)])
     np.testing.assert_array_equal(w, np.array([-1.0, -3.0], dtype=dtype))
 
 
@@ -316,7 +316,8 @@ def test_config_and_state_contract(name, cls, kw, tc, sk, dtype):
     assert slots == R.state_slots(cfg)
     assert [s.shape for s in state] == [(slots, 6), (slots, 5)]
     assert all(s.dtype == dtype and s.flags.c_contiguous for s in state)
-    assert opt.state_arrays(params) is state            # created once, then reused
+    again = opt.state_arrays(params)                    # created once, then reused
+    assert all(a is b for a, b in zip(again, state))
     assert opt.t == 0 and opt.lr == kw["lr"]
 
 
@@ -342,7 +343,7 @@ def test_state_persists_and_is_shared_with_the_compiled_kernel(rng):
     # opt.t; mixing that with opt.step must give the same trajectory as opt.step alone.
     params_a = [rng.standard_normal((4, 3)), rng.standard_normal(3)]
     params_b = [p.copy() for p in params_a]
-    a, b = O.Adam(0.1, amsgrad=True), O.Adam(0.1, amsgrad=True)
+    a, b = O.Adam(lr=0.1, amsgrad=True), O.Adam(lr=0.1, amsgrad=True)
     for t in range(1, 9):
         grads = [np.cos(p * t) for p in params_a]
         a.step(params_a, grads)
@@ -361,7 +362,7 @@ def test_state_persists_and_is_shared_with_the_compiled_kernel(rng):
 def test_reset_restarts_the_rule(rng):
     p = rng.standard_normal(5)
     first = p.copy()
-    opt = O.Adam(0.1)
+    opt = O.Adam(lr=0.1)
     opt.step([first], [np.ones(5)])
     opt.step([first], [np.ones(5)])
     opt.reset()
@@ -369,13 +370,13 @@ def test_reset_restarts_the_rule(rng):
     again = p.copy()
     fresh = p.copy()
     opt.step([again], [np.ones(5)])
-    O.Adam(0.1).step([fresh], [np.ones(5)])
+    O.Adam(lr=0.1).step([fresh], [np.ones(5)])
     np.testing.assert_array_equal(again, fresh)
 
 
 def test_lr_written_by_a_schedule_is_used():
     w = np.zeros(2)
-    opt = O.SGD(1.0)
+    opt = O.SGD(lr=1.0)
     opt.lr = 0.25
     opt.step([w], [np.ones(2)])
     np.testing.assert_array_equal(w, [-0.25, -0.25])
@@ -391,13 +392,13 @@ def test_grads_are_not_modified_and_may_be_readonly_or_strided(rng):
     ro = rng.standard_normal(4)
     ro.flags.writeable = False
     q = rng.standard_normal(4)
-    O.SGD(0.1, momentum=0.9, weight_decay=0.1).step([p, q], [g, ro])
+    O.SGD(lr=0.1, momentum=0.9, weight_decay=0.1).step([p, q], [g, ro])
     np.testing.assert_array_equal(g, g_copy)
 
 
 def test_single_array_and_empty_params():
     w = np.ones(3)
-    O.SGD(0.5).step(w, np.ones(3))
+    O.SGD(lr=0.5).step(w, np.ones(3))
     np.testing.assert_array_equal(w, [0.5, 0.5, 0.5])
     e = np.ones((0, 4))
     opt = O.Adam()
@@ -407,7 +408,7 @@ def test_single_array_and_empty_params():
 
 def test_float32_state_and_params_stay_float32(rng):
     p = rng.standard_normal(6).astype(np.float32)
-    opt = O.RMSprop(0.01, momentum=0.5, centered=True)
+    opt = O.RMSprop(lr=0.01, momentum=0.5, centered=True)
     opt.step([p], [np.ones(6, dtype=np.float32)])
     assert p.dtype == np.float32 and opt.state_arrays([p])[0].dtype == np.float32
 
@@ -493,17 +494,30 @@ def test_bad_params_and_grads_raise(name, make, exc, words):
     assert opt.t == 0                                 # a failed step is not counted
 
 
-def test_changed_params_after_state_creation_raise():
+def test_state_is_keyed_by_array_identity():
+    """Before: state was matched by list position, so a new array of the same shape
+    inherited it and a changed shape raised; now each array has its own."""
+    a, b = np.ones(3), np.ones(4)
     opt = O.Adam()
-    opt.step([np.ones(3)], [np.ones(3)])
+    opt.step([a], [np.ones(3)])
+    opt.step([b], [np.ones(4)])                     # another shape: its own state
+    fresh = np.ones(3)
+    opt.step([fresh], [np.ones(3)])                 # same shape, new array: fresh state
+    assert opt.state[fresh]["step"] == 1 and opt.state[a]["step"] == 1
+    f32 = np.ones(3, dtype=np.float32)
+    opt.step([f32], [np.ones(3, dtype=np.float32)])
+    assert opt.state[f32]["exp_avg"].dtype == np.float32
+
+
+def test_a_changed_state_layout_asks_for_reset():
+    p = np.ones(3)
+    opt = O.SGD(lr=0.1)
+    opt.step([p], [np.ones(3)])
+    opt.momentum = 0.9                              # the state now needs a buffer row
     with pytest.raises(ShapeError, match="reset"):
-        opt.step([np.ones(4)], [np.ones(4)])
-    with pytest.raises(ShapeError, match="state for 1 arrays"):
-        opt.step([np.ones(3), np.ones(2)], [np.ones(3), np.ones(2)])
-    with pytest.raises(DTypeError, match="reset"):
-        opt.step([np.ones(3, dtype=np.float32)], [np.ones(3, dtype=np.float32)])
+        opt.step([p], [np.ones(3)])
     opt.reset()
-    opt.step([np.ones(4)], [np.ones(4)])
+    opt.step([p], [np.ones(3)])
 
 
 def test_kernel_checks_buffer_sizes():
@@ -646,7 +660,7 @@ def test_gradient_descent_bad_input(kw, exc, words):
 def test_a_bad_array_leaves_every_param_untouched():
     # validation runs over all arrays before the first update
     good, bad = np.ones(3), np.ones(4)
-    opt = O.SGD(0.1, momentum=0.9)
+    opt = O.SGD(lr=0.1, momentum=0.9)
     opt.step([good, bad], [np.ones(3), np.ones(4)])
     before = good.copy(), bad.copy(), [s.copy() for s in opt.state_arrays([good, bad])]
     with pytest.raises(ShapeError, match=r"grads\[1\]"):
@@ -678,13 +692,15 @@ def test_pickle_round_trip_keeps_state_and_step(name, cls, kw, tc, sk):
     import pickle
     rng = np.random.default_rng(1)
     p = rng.standard_normal(6)
-    opt = cls(**kw)
+    opt = cls([p], **kw)
     for _ in range(3):
-        opt.step([p], [np.cos(p)])
-    clone, q = pickle.loads(pickle.dumps(opt)), p.copy()
-    assert clone.t == 3 and clone.config() == opt.config()
-    opt.step([p], [np.cos(p)])
-    clone.step([q], [np.cos(q)])
+        opt.step([np.cos(p)])
+    clone = pickle.loads(pickle.dumps(opt))         # with its own copy of the arrays
+    (q,) = clone.param_groups[0]["params"]
+    assert q is not p and clone.t == 3 and clone.config() == opt.config()
+    np.testing.assert_array_equal(p, q)
+    opt.step([np.cos(p)])
+    clone.step([np.cos(q)])
     np.testing.assert_array_equal(p, q)
 
 
