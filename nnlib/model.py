@@ -274,7 +274,8 @@ class Sequential:
     def fit(self, X, y, loss="softmax_cross_entropy", optimizer=None, epochs=1,
             batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
             early_stopping=None, callbacks=None, verbose=0, random_state=None, l2=0.0,
-            schedule=None, n_threads=None, margin=1.0, l2_per_batch=False):
+            schedule=None, n_threads=None, margin=1.0, l2_per_batch=False,
+            schedule_interval="epoch"):
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -318,6 +319,11 @@ class Sequential:
             data, else ``loss``; ReduceOnPlateau uses it, the others ignore it). A plain
             callable ``schedule(epoch) -> lr`` (0-based epoch) sets ``optimizer.lr``
             before each epoch.
+        schedule_interval : {"epoch", "batch"}, default "epoch"
+            "batch": step the schedule after every batch instead (OneCycleLR, warm-ups;
+            a callable gets this fit's 0-based batch count). The epoch then runs one
+            batch per compiled call, with the rate written in between: the same
+            updates as a loop over single batches.
         n_threads : int or None
             BLAS threads during the fit (None: the cores other processes leave free by
             the load average, and 1 when the products are small); restored afterwards.
@@ -380,7 +386,7 @@ class Sequential:
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
                          n_threads=n_threads, progress=progress) as run:
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
-                           early_stopping, callbacks)
+                           early_stopping, callbacks, schedule_interval)
             for epoch in range(epochs):
                 if not loop.epoch(epoch):
                     break

@@ -1,80 +1,106 @@
-"""Learning-rate schedules ``eta_t``: constant, inverse scaling, step, exponential, cosine,
-reduce-on-plateau.
+"""Learning-rate schedules ``eta_t``: constant, inverse scaling, step, multi-step,
+exponential, cosine (with warm restarts), linear warm-up, one-cycle, reduce-on-plateau.
 
 A schedule computes the learning rate for epoch (or step) ``t`` and, when it is bound to an
-optimizer, writes it to ``optimizer.lr``::
+optimizer, writes it to the optimizer's parameter groups::
 
-    opt = nnlib.optim.SGD(lr=0.1, momentum=0.9)
+    opt = nnlib.optim.SGD(model.params, lr=0.1, momentum=0.9)
     sched = nnlib.schedules.CosineAnnealing(T_max=50, optimizer=opt)   # lr0 = opt.lr
     for epoch in range(50):
         train_one_epoch(model, opt)
         sched.step()                  # opt.lr <- eta_{epoch + 1}
 
+``Sequential.fit(..., schedule=sched)`` steps it after every epoch, or after every batch
+with ``schedule_interval="batch"`` (OneCycleLR and warm-ups count batches).
+
 Protocol (what a training loop may rely on)
 -------------------------------------------
 ``schedule(t)``
-    the rate for ``t = 0, 1, 2, ...`` (``t = 0`` gives ``lr0``); writes ``optimizer.lr``
-    if bound; returns the rate. Not available for :class:`ReduceOnPlateau`, which depends
-    on the history of the metric rather than on ``t``.
+    the rate for ``t = 0, 1, 2, ...`` (``t = 0`` gives ``lr0``); writes the optimizer's
+    rate if bound; returns the rate. Not available for :class:`ReduceOnPlateau`, which
+    depends on the history of the metric rather than on ``t``.
 ``schedule.step(metric=None)``
-    advance one epoch and return the new rate (``ReduceOnPlateau`` needs ``metric``; the
-    others ignore it), like ``torch.optim.lr_scheduler``'s ``step()``.
+    advance one epoch (or batch) and return the new rate (``ReduceOnPlateau`` needs
+    ``metric``; the others ignore it), like ``torch.optim.lr_scheduler``'s ``step()``.
 ``schedule.bind(optimizer)``
-    attach an optimizer (``lr0`` defaults to its current ``lr``) and set its rate to the
-    schedule's current one.
+    attach an optimizer and set its rate to the schedule's current one. Each parameter
+    group follows the schedule from its own rate at binding (``base_lrs``, torch's
+    rule) unless ``lr0`` is given, which every group then starts from.
 ``schedule.lr``, ``schedule.epoch``
-    the current rate and epoch.
+    the current rate (of the first group) and epoch.
+``schedule.state_dict()``, ``schedule.load_state_dict(sd)``
+    everything but the optimizer, as ``torch.optim.lr_scheduler``'s: saved with the
+    optimizer's own ``state_dict``, training resumes bit-identically.
 
 The closed forms (``lr0`` the initial rate):
 
-=======================  ==========================================================
-Constant                 ``eta_t = lr0``
-InverseScaling           ``eta_t = lr0 / (t + 1) ** power_t`` -- the notes' ``eta0 / t^p``
-                         with 1-based t, and scikit-learn's ``'invscaling'`` when ``t``
-                         counts the samples seen so far
-StepDecay                ``eta_t = lr0 * gamma ** floor(t / step_size)`` (``StepLR``)
-ExponentialDecay         ``eta_t = lr0 * gamma ** t`` (``ExponentialLR``)
-CosineAnnealing          ``eta_t = eta_min + (lr0 - eta_min) (1 + cos(pi t / T_max)) / 2``
-                         (``CosineAnnealingLR``; periodic past ``T_max``, as PyTorch's)
-ReduceOnPlateau          multiply by ``factor`` (not below ``min_lr``) after more than
-                         ``patience`` epochs without improvement (``ReduceLROnPlateau``)
-=======================  ==========================================================
+=========================  ========================================================
+Constant                   ``eta_t = lr0``
+InverseScaling             ``eta_t = lr0 / (t + 1) ** power_t`` -- the notes'
+                           ``eta0 / t^p`` with 1-based t, and scikit-learn's
+                           ``'invscaling'`` when ``t`` counts the samples seen so far
+StepDecay                  ``eta_t = lr0 * gamma ** floor(t / step_size)`` (``StepLR``)
+MultiStepLR                ``eta_t = lr0 * gamma ** #{milestones <= t}`` (``MultiStepLR``)
+ExponentialDecay           ``eta_t = lr0 * gamma ** t`` (``ExponentialLR``)
+CosineAnnealing            ``eta_t = eta_min + (lr0 - eta_min) (1 + cos(pi t / T_max)) / 2``
+                           (``CosineAnnealingLR``; periodic past ``T_max``, as PyTorch's)
+CosineAnnealingWarmRestarts  the same within each period, ``T_cur`` steps into a period of
+                           ``T_i = T_0 T_mult^i`` steps (``CosineAnnealingWarmRestarts``)
+LinearLR                   ``eta_t = lr0 (s + (e - s) min(t, total_iters) / total_iters)``
+                           (``LinearLR``: warm-up from ``s lr0`` to ``e lr0``)
+OneCycleLR                 up from ``max_lr / div_factor`` to ``max_lr`` over ``pct_start``
+                           of ``total_steps``, then down to ``max_lr / div_factor /
+                           final_div_factor`` (cosine or linear; momentum cycles the
+                           other way) (``OneCycleLR``)
+ReduceOnPlateau            multiply by ``factor`` (not below ``min_lr``) after more than
+                           ``patience`` epochs without improvement (``ReduceLROnPlateau``)
+=========================  ========================================================
 
-PyTorch's schedulers compute the same rates by recursion from the previous one; the closed
-forms here agree with them to rounding (tests check it when torch is installed).
+PyTorch's schedulers compute most rates by recursion from the previous one; the closed
+forms here agree with them to rounding (tests check it over many steps when torch is
+installed). OneCycleLR and the warm restarts are closed forms in torch too.
 """
+import bisect
 import math
 import numbers
+from typing import Any, Dict, Optional, Sequence
 
 from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
 
-__all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "ExponentialDecay",
-           "CosineAnnealing", "ReduceOnPlateau"]
+__all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
+           "ExponentialDecay", "CosineAnnealing", "CosineAnnealingWarmRestarts",
+           "LinearLR", "OneCycleLR", "ReduceOnPlateau"]
+
+
+def _groups(optimizer):
+    return getattr(optimizer, "param_groups", None) or []
 
 
 class Schedule:
-    """Base class of the epoch-indexed schedules: subclasses define ``lr_at(t)``.
+    """Base class of the epoch-indexed schedules: subclasses define ``_rate(t, lr0)``.
 
     Parameters
     ----------
     lr0 : float >= 0 or None
-        Initial rate; None takes the bound optimizer's ``lr``.
+        Initial rate; None takes the bound optimizer's (each group's own).
     optimizer : object with a writable ``lr`` attribute, or None
-        Optimizer whose ``lr`` the schedule writes (``nnlib.optim`` optimizers, or any
+        Optimizer whose rate the schedule writes (``nnlib.optim`` optimizers, or any
         object with an ``lr`` attribute).
     """
 
-    def __init__(self, lr0=None, optimizer=None):
+    def __init__(self, lr0: Optional[float] = None, optimizer=None):
         self.lr0 = None if lr0 is None else check_real_scalar(lr0, "lr0", low=0.0)
         self.optimizer = None
         self.epoch = 0
         self.lr = self.lr0
+        self.base_lrs = None if lr0 is None else [self.lr0]
         if optimizer is not None:
             self.bind(optimizer)
 
-    def bind(self, optimizer):
-        """Attach ``optimizer``; set ``lr0`` from it if not given; write the current rate.
+    def bind(self, optimizer) -> "Schedule":
+        """Attach ``optimizer``; take ``lr0`` (each group's) from it if not given; write
+        the current rate.
 
         Returns
         -------
@@ -84,8 +110,12 @@ class Schedule:
             raise TypeError(f"optimizer must have an lr attribute; got "
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
+        groups = _groups(optimizer)
         if self.lr0 is None:
             self.lr0 = check_real_scalar(optimizer.lr, "optimizer.lr", low=0.0)
+            self.base_lrs = [check_real_scalar(g["lr"], "lr", low=0.0) for g in groups]
+        if not self.base_lrs or len(self.base_lrs) != len(groups):
+            self.base_lrs = [self.lr0] * max(len(groups), 1)
         self._apply(self._current())
         return self
 
@@ -99,23 +129,72 @@ class Schedule:
         return self.lr_at(self.epoch)
 
     def _apply(self, lr):
+        """Write the rate of ``self.epoch``: ``lr`` to the first group, each other
+        group its own from its base rate."""
         self.lr = lr
-        if self.optimizer is not None:
-            self.optimizer.lr = lr
+        opt = self.optimizer
+        if opt is None:
+            return lr
+        groups = _groups(opt)
+        if len(groups) > 1 and len(set(self.base_lrs)) > 1:
+            for g, base in zip(groups, self.base_lrs):
+                g["lr"] = check_real_scalar(self._group_rate(base), "lr", low=0.0)
+        else:
+            opt.lr = lr
         return lr
 
-    def lr_at(self, t):
-        """The rate of epoch ``t`` (closed form); does not change any state."""
+    def _group_rate(self, base):
+        return self._rate(self.epoch, base)
+
+    def _rate(self, t: int, lr0: float) -> float:
         raise NotImplementedError
 
-    def __call__(self, t):
+    def lr_at(self, t: int) -> float:
+        """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state."""
+        return self._rate(t, self._require_lr0())
+
+    def __call__(self, t: int) -> float:
         """Set the epoch to ``t`` (an int >= 0), write and return ``eta_t``."""
         self.epoch = check_int_scalar(t, "t", low=0)
         return self._apply(self.lr_at(self.epoch))
 
-    def step(self, metric=None):
+    def step(self, metric=None) -> float:
         """Advance one epoch; write and return the new rate (``metric`` is ignored)."""
         return self(self.epoch + 1)
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything but the optimizer (``torch.optim.lr_scheduler``'s rule).
+
+        Examples
+        --------
+        >>> from nnlib.schedules import StepDecay
+        >>> s = StepDecay(2, gamma=0.5, lr0=1.0)
+        >>> _ = s.step(); _ = s.step()
+        >>> sd = s.state_dict(); sd["epoch"], sd["lr"]
+        (2, 0.5)
+        >>> t = StepDecay(2, lr0=1.0); t.load_state_dict(sd); t.epoch, t.gamma
+        (2, 0.5)
+        """
+        return {k: (list(v) if isinstance(v, list) else v)
+                for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` of the same class (the optimizer, and the rate it
+        holds, are not touched: load the optimizer's own ``state_dict`` for that).
+
+        Raises
+        ------
+        ValueError
+            If the keys are not this schedule's, or ``epoch`` is not an integer >= 0.
+        """
+        mine = set(self.state_dict())
+        if not isinstance(state_dict, dict) or set(state_dict) != mine:
+            got = sorted(state_dict) if isinstance(state_dict, dict) else state_dict
+            raise ValueError(f"{type(self).__name__}.load_state_dict needs the keys "
+                             f"{sorted(mine)}; got {got}")
+        check_int_scalar(state_dict["epoch"], "epoch", low=0)
+        self.__dict__.update({k: (list(v) if isinstance(v, list) else v)
+                              for k, v in state_dict.items()})
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -126,10 +205,16 @@ class Schedule:
 
 
 class Constant(Schedule):
-    """``eta_t = lr0`` for every ``t``."""
+    """``eta_t = lr0`` for every ``t``.
 
-    def lr_at(self, t):
-        return self._require_lr0()
+    Examples
+    --------
+    >>> Constant(0.1).lr_at(100)
+    0.1
+    """
+
+    def _rate(self, t, lr0):
+        return lr0
 
 
 class InverseScaling(Schedule):
@@ -145,14 +230,19 @@ class InverseScaling(Schedule):
     lr0 : float or None
     power_t : float >= 0, default 0.5
     optimizer : optional
+
+    Examples
+    --------
+    >>> InverseScaling(1.0, power_t=0.5).lr_at(3)
+    0.5
     """
 
     def __init__(self, lr0=None, power_t=0.5, optimizer=None):
         self.power_t = check_real_scalar(power_t, "power_t", low=0.0)
         super().__init__(lr0, optimizer)
 
-    def lr_at(self, t):
-        return self._require_lr0() / (t + 1) ** self.power_t
+    def _rate(self, t, lr0):
+        return lr0 / (t + 1) ** self.power_t
 
     def _params(self):
         return {"lr0": self.lr0, "power_t": self.power_t}
@@ -167,6 +257,11 @@ class StepDecay(Schedule):
     step_size : int >= 1
     gamma : float in (0, 1], default 0.1
     lr0, optimizer : optional
+
+    Examples
+    --------
+    >>> [StepDecay(2, gamma=0.5, lr0=1.0).lr_at(t) for t in range(5)]
+    [1.0, 1.0, 0.5, 0.5, 0.25]
     """
 
     def __init__(self, step_size, gamma=0.1, lr0=None, optimizer=None):
@@ -174,11 +269,44 @@ class StepDecay(Schedule):
         self.gamma = check_real_scalar(gamma, "gamma", low=0.0, high=1.0, low_open=True)
         super().__init__(lr0, optimizer)
 
-    def lr_at(self, t):
-        return self._require_lr0() * self.gamma ** (t // self.step_size)
+    def _rate(self, t, lr0):
+        return lr0 * self.gamma ** (t // self.step_size)
 
     def _params(self):
         return {"step_size": self.step_size, "gamma": self.gamma, "lr0": self.lr0}
+
+
+class MultiStepLR(Schedule):
+    """``eta_t = lr0 * gamma ** (number of milestones <= t)`` (PyTorch's ``MultiStepLR``;
+    a milestone listed twice counts twice, as there).
+
+    Parameters
+    ----------
+    milestones : sequence of int >= 0
+    gamma : float in (0, 1], default 0.1
+    lr0, optimizer : optional
+
+    Examples
+    --------
+    >>> [MultiStepLR([1, 3], gamma=0.5, lr0=1.0).lr_at(t) for t in range(5)]
+    [1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, milestones: Sequence[int], gamma=0.1, lr0=None, optimizer=None):
+        try:
+            ms = list(milestones)
+        except TypeError:
+            raise TypeError(f"milestones must be a list of epochs; got {milestones!r}") \
+                from None
+        self.milestones = sorted(check_int_scalar(m, "milestones[i]", low=0) for m in ms)
+        self.gamma = check_real_scalar(gamma, "gamma", low=0.0, high=1.0, low_open=True)
+        super().__init__(lr0, optimizer)
+
+    def _rate(self, t, lr0):
+        return lr0 * self.gamma ** bisect.bisect_right(self.milestones, t)
+
+    def _params(self):
+        return {"milestones": self.milestones, "gamma": self.gamma, "lr0": self.lr0}
 
 
 class ExponentialDecay(Schedule):
@@ -188,17 +316,26 @@ class ExponentialDecay(Schedule):
     ----------
     gamma : float in (0, 1]
     lr0, optimizer : optional
+
+    Examples
+    --------
+    >>> ExponentialDecay(0.5, lr0=1.0).lr_at(3)
+    0.125
     """
 
     def __init__(self, gamma, lr0=None, optimizer=None):
         self.gamma = check_real_scalar(gamma, "gamma", low=0.0, high=1.0, low_open=True)
         super().__init__(lr0, optimizer)
 
-    def lr_at(self, t):
-        return self._require_lr0() * self.gamma ** t
+    def _rate(self, t, lr0):
+        return lr0 * self.gamma ** t
 
     def _params(self):
         return {"gamma": self.gamma, "lr0": self.lr0}
+
+
+def _cosine(eta_min, lr0, t, period):
+    return eta_min + (lr0 - eta_min) * (1 + math.cos(math.pi * t / period)) / 2
 
 
 class CosineAnnealing(Schedule):
@@ -213,6 +350,11 @@ class CosineAnnealing(Schedule):
     T_max : int >= 1
     eta_min : float >= 0, default 0
     lr0, optimizer : optional
+
+    Examples
+    --------
+    >>> CosineAnnealing(10, lr0=1.0).lr_at(5)
+    0.5
     """
 
     def __init__(self, T_max, eta_min=0.0, lr0=None, optimizer=None):
@@ -220,13 +362,221 @@ class CosineAnnealing(Schedule):
         self.eta_min = check_real_scalar(eta_min, "eta_min", low=0.0)
         super().__init__(lr0, optimizer)
 
-    def lr_at(self, t):
-        lr0 = self._require_lr0()
-        cosine = math.cos(math.pi * t / self.T_max)
-        return self.eta_min + (lr0 - self.eta_min) * (1 + cosine) / 2
+    def _rate(self, t, lr0):
+        return _cosine(self.eta_min, lr0, t, self.T_max)
 
     def _params(self):
         return {"T_max": self.T_max, "eta_min": self.eta_min, "lr0": self.lr0}
+
+
+class CosineAnnealingWarmRestarts(Schedule):
+    """Cosine annealing restarted every period (SGDR; PyTorch's
+    ``CosineAnnealingWarmRestarts``).
+
+    The periods are ``T_0, T_0 T_mult, T_0 T_mult^2, ...`` steps; ``T_cur`` steps into a
+    period of ``T_i`` steps, ``eta_t = eta_min + (lr0 - eta_min) (1 + cos(pi T_cur /
+    T_i)) / 2``. Periods are found by integer arithmetic, as torch's stepping does.
+
+    Parameters
+    ----------
+    T_0 : int >= 1
+    T_mult : int >= 1, default 1
+    eta_min : float >= 0, default 0
+    lr0, optimizer : optional
+
+    Examples
+    --------
+    >>> s = CosineAnnealingWarmRestarts(2, T_mult=2, lr0=1.0)
+    >>> [s.lr_at(t) for t in (0, 1, 2, 4, 6)]          # restarts at 2 and 6
+    [1.0, 0.5, 1.0, 0.5, 1.0]
+    """
+
+    def __init__(self, T_0, T_mult=1, eta_min=0.0, lr0=None, optimizer=None):
+        self.T_0 = check_int_scalar(T_0, "T_0", low=1)
+        self.T_mult = check_int_scalar(T_mult, "T_mult", low=1)
+        self.eta_min = check_real_scalar(eta_min, "eta_min", low=0.0)
+        super().__init__(lr0, optimizer)
+
+    def period(self, t: int):
+        """``(T_cur, T_i)`` at step ``t``."""
+        T_i = self.T_0
+        if self.T_mult == 1:
+            return t % T_i, T_i
+        while t >= T_i:
+            t -= T_i
+            T_i *= self.T_mult
+        return t, T_i
+
+    def _rate(self, t, lr0):
+        T_cur, T_i = self.period(t)
+        return _cosine(self.eta_min, lr0, T_cur, T_i)
+
+    def _params(self):
+        return {"T_0": self.T_0, "T_mult": self.T_mult, "eta_min": self.eta_min,
+                "lr0": self.lr0}
+
+
+class LinearLR(Schedule):
+    """Linear warm-up (or decay) of the rate's factor (PyTorch's ``LinearLR``).
+
+    ``eta_t = lr0 * (start_factor + (end_factor - start_factor) * min(t, total_iters) /
+    total_iters)``: from ``start_factor * lr0`` to ``end_factor * lr0`` over
+    ``total_iters`` steps, then constant.
+
+    Parameters
+    ----------
+    start_factor : float in (0, 1], default 1/3
+    end_factor : float in [0, 1], default 1
+    total_iters : int >= 1, default 5
+    lr0, optimizer : optional
+
+    Examples
+    --------
+    >>> [LinearLR(0.25, total_iters=3, lr0=1.0).lr_at(t) for t in range(5)]
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, lr0=None,
+                 optimizer=None):
+        self.start_factor = check_real_scalar(start_factor, "start_factor", low=0.0,
+                                              high=1.0, low_open=True)
+        self.end_factor = check_real_scalar(end_factor, "end_factor", low=0.0, high=1.0)
+        self.total_iters = check_int_scalar(total_iters, "total_iters", low=1)
+        super().__init__(lr0, optimizer)
+
+    def _rate(self, t, lr0):
+        frac = min(t, self.total_iters) / self.total_iters
+        return lr0 * (self.start_factor + (self.end_factor - self.start_factor) * frac)
+
+    def _params(self):
+        return {"start_factor": self.start_factor, "end_factor": self.end_factor,
+                "total_iters": self.total_iters, "lr0": self.lr0}
+
+
+class OneCycleLR(Schedule):
+    """The one-cycle policy (PyTorch's ``OneCycleLR``), stepped once per batch.
+
+    The rate rises from ``max_lr / div_factor`` to ``max_lr`` over the first
+    ``pct_start`` of ``total_steps`` steps, then falls to ``max_lr / div_factor /
+    final_div_factor`` (``three_phase``: back to the start first, then down), along a
+    cosine (``anneal_strategy='cos'``) or linearly. With ``cycle_momentum`` the optimizer's
+    momentum (``betas[0]`` for Adam) cycles the other way between ``max_momentum`` and
+    ``base_momentum``. Every group follows ``max_lr``; stepping past ``total_steps``
+    raises, as in torch.
+
+    Parameters
+    ----------
+    max_lr : float > 0
+    total_steps : int >= 1, optional
+        Or ``epochs * steps_per_epoch``.
+    epochs, steps_per_epoch : int >= 1, optional
+    pct_start : float in [0, 1], default 0.3
+    anneal_strategy : {'cos', 'linear'}, default 'cos'
+    cycle_momentum : bool, default True
+    base_momentum, max_momentum : float, defaults 0.85, 0.95
+    div_factor : float > 0, default 25
+    final_div_factor : float > 0, default 1e4
+    three_phase : bool, default False
+    optimizer : optional
+
+    Examples
+    --------
+    >>> s = OneCycleLR(1.0, total_steps=10, div_factor=10.0, final_div_factor=1.0)
+    >>> round(s.lr_at(0), 12), s.lr_at(2), round(s.lr_at(9), 12)
+    (0.1, 1.0, 0.1)
+    """
+
+    def __init__(self, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True,
+                 base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
+                 final_div_factor=1e4, three_phase=False, optimizer=None):
+        self.max_lr = check_real_scalar(max_lr, "max_lr", low=0.0, low_open=True)
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR needs total_steps, or epochs and "
+                                 "steps_per_epoch")
+            total_steps = (check_int_scalar(epochs, "epochs", low=1)
+                           * check_int_scalar(steps_per_epoch, "steps_per_epoch", low=1))
+        self.total_steps = check_int_scalar(total_steps, "total_steps", low=1)
+        self.pct_start = check_real_scalar(pct_start, "pct_start", low=0.0, high=1.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be 'cos' or 'linear'; got "
+                             f"{anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.cycle_momentum = bool(cycle_momentum)
+        self.base_momentum = check_real_scalar(base_momentum, "base_momentum", low=0.0,
+                                               high=1.0, high_open=True)
+        self.max_momentum = check_real_scalar(max_momentum, "max_momentum", low=0.0,
+                                              high=1.0, high_open=True)
+        self.div_factor = check_real_scalar(div_factor, "div_factor", low=0.0,
+                                            low_open=True)
+        self.final_div_factor = check_real_scalar(final_div_factor, "final_div_factor",
+                                                  low=0.0, low_open=True)
+        self.three_phase = bool(three_phase)
+        super().__init__(self.max_lr, None)
+        if optimizer is not None:
+            self.bind(optimizer)
+
+    def bind(self, optimizer):
+        if self.cycle_momentum and not any(
+                k in getattr(optimizer, "_HYPER", ()) for k in ("momentum", "betas")):
+            raise ValueError(f"optimizer {type(optimizer).__name__} does not support "
+                             f"momentum with cycle_momentum enabled")
+        self.lr0 = self.max_lr              # every group follows max_lr (torch's rule)
+        self.base_lrs = [self.max_lr] * max(len(_groups(optimizer)), 1)
+        return super().bind(optimizer)
+
+    def _phases(self):
+        """[(end step, start lr, end lr, start momentum, end momentum)], torch's."""
+        T, p = self.total_steps, self.pct_start
+        lo = self.max_lr / self.div_factor
+        hi, floor = self.max_lr, lo / self.final_div_factor
+        m_lo, m_hi = self.base_momentum, self.max_momentum
+        if self.three_phase:
+            return [(float(p * T) - 1, lo, hi, m_hi, m_lo),
+                    (float(2 * p * T) - 2, hi, lo, m_lo, m_hi),
+                    (T - 1, lo, floor, m_hi, m_hi)]
+        return [(float(p * T) - 1, lo, hi, m_hi, m_lo), (T - 1, hi, floor, m_lo, m_hi)]
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _at(self, t):
+        """(rate, momentum) at step ``t``."""
+        if t > self.total_steps:
+            raise ValueError(f"OneCycleLR stepped {t} times; total_steps is "
+                             f"{self.total_steps}")
+        start = 0
+        phases = self._phases()
+        for i, (end, lr_a, lr_b, m_a, m_b) in enumerate(phases):
+            if t <= end or i == len(phases) - 1:
+                pct = (t - start) / (end - start)
+                return self._anneal(lr_a, lr_b, pct), self._anneal(m_a, m_b, pct)
+            start = end
+
+    def _rate(self, t, lr0):
+        return self._at(t)[0]
+
+    def _apply(self, lr):
+        lr = super()._apply(lr)
+        opt = self.optimizer
+        if opt is not None and self.cycle_momentum:
+            m = self._at(self.epoch)[1]
+            if "betas" in getattr(opt, "_HYPER", ()):
+                for h in _groups(opt) or [opt.defaults]:
+                    h["betas"] = (m, h["betas"][1])
+            else:
+                opt.momentum = m
+        return lr
+
+    def _params(self):
+        return {"max_lr": self.max_lr, "total_steps": self.total_steps,
+                "pct_start": self.pct_start, "anneal_strategy": self.anneal_strategy,
+                "cycle_momentum": self.cycle_momentum, "div_factor": self.div_factor,
+                "final_div_factor": self.final_div_factor,
+                "three_phase": self.three_phase}
 
 
 class ReduceOnPlateau(Schedule):
@@ -277,6 +627,9 @@ class ReduceOnPlateau(Schedule):
 
     def _current(self):
         # the rate is state, not a function of the epoch
+        groups = _groups(self.optimizer)
+        if len(groups) > 1:
+            return groups[0]["lr"]
         return self.lr if self.lr is not None else self._require_lr0()
 
     def lr_at(self, t):
@@ -307,12 +660,27 @@ class ReduceOnPlateau(Schedule):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0            # bad epochs during cooldown do not count
         if self.num_bad_epochs > self.patience:
-            new_lr = max(lr * self.factor, self.min_lr)
-            if lr - new_lr > self.eps:
-                lr = new_lr
+            groups = _groups(self.optimizer)
+            for g in groups[1:] if len(groups) > 1 else []:     # each group on its own
+                g["lr"] = self._reduced(g["lr"])
+            lr = self._reduced(lr)
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         return self._apply(lr)
+
+    def _reduced(self, lr):
+        new_lr = max(lr * self.factor, self.min_lr)
+        return new_lr if lr - new_lr > self.eps else lr
+
+    def _apply(self, lr):
+        # the first group's rate; the others were reduced in place by step
+        self.lr = lr
+        groups = _groups(self.optimizer)
+        if len(groups) > 1:
+            groups[0]["lr"] = lr
+        elif self.optimizer is not None:
+            self.optimizer.lr = lr
+        return lr
 
     def _params(self):
         return {"mode": self.mode, "factor": self.factor, "patience": self.patience,

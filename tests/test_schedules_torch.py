@@ -1,0 +1,206 @@
+"""The newer schedules (warm-up, multi-step, one-cycle, warm restarts) against
+torch.optim.lr_scheduler over many steps, per-group rates, state_dict, and stepping per
+batch in fit."""
+import pickle
+
+import numpy as np
+import pytest
+
+import nnlib
+import nnlib.optim as O
+import nnlib.schedules as S
+
+STEPS = 300
+
+# (id, nnlib factory(optimizer), torch factory(torch, optimizer), nnlib optimizer class)
+CASES = [
+    ("linear_warmup", lambda o: S.LinearLR(0.1, 1.0, total_iters=37, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.LinearLR(o, 0.1, 1.0, total_iters=37)),
+    ("linear_decay", lambda o: S.LinearLR(1.0, 0.05, total_iters=250, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.LinearLR(o, 1.0, 0.05, total_iters=250)),
+    ("multistep", lambda o: S.MultiStepLR([30, 80, 80, 200], gamma=0.5, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.MultiStepLR(o, [30, 80, 80, 200], 0.5)),
+    ("warm_restarts", lambda o: S.CosineAnnealingWarmRestarts(17, eta_min=1e-3, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 17,
+                                                                           eta_min=1e-3)),
+    ("warm_restarts_mult", lambda o: S.CosineAnnealingWarmRestarts(5, T_mult=2, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 5, T_mult=2)),
+    ("one_cycle", lambda o: S.OneCycleLR(0.8, total_steps=STEPS, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(o, 0.8, total_steps=STEPS)),
+    ("one_cycle_linear_3", lambda o: S.OneCycleLR(0.8, epochs=10, steps_per_epoch=30,
+                                                  anneal_strategy="linear",
+                                                  three_phase=True, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(
+         o, 0.8, epochs=10, steps_per_epoch=30, anneal_strategy="linear",
+         three_phase=True)),
+]
+IDS = [c[0] for c in CASES]
+
+
+def _pair(torch, tmake, make, opt_cls="SGD", groups=False, **kw):
+    """A torch optimizer + scheduler and the nnlib ones, on two groups when ``groups``
+    (rates 0.3 and 0.1)."""
+    tw = [torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)]
+    ws = [np.zeros(2), np.zeros(1)]
+    if groups:
+        tspec = [{"params": tw[:1]}, {"params": tw[1:], "lr": 0.1}]
+        spec = [{"params": ws[:1]}, {"params": ws[1:], "lr": 0.1}]
+    else:
+        tspec, spec = tw, ws
+    topt = getattr(torch.optim, opt_cls)(tspec, lr=0.3, **kw)
+    opt = getattr(O, opt_cls)(spec, lr=0.3, **kw)
+    return topt, tmake(torch, topt), opt, make(opt)
+
+
+def _rates(opt):
+    return [g["lr"] for g in opt.param_groups]
+
+
+@pytest.mark.parametrize("groups", [False, True], ids=["one_group", "two_groups"])
+@pytest.mark.parametrize("name, make, tmake", CASES, ids=IDS)
+def test_matches_torch_over_many_steps(name, make, tmake, groups):
+    torch = pytest.importorskip("torch")
+    topt, tsched, opt, sched = _pair(torch, tmake, make, groups=groups, momentum=0.9)
+    for t in range(STEPS):
+        np.testing.assert_allclose(_rates(opt), [g["lr"] for g in topt.param_groups],
+                                   rtol=1e-12, atol=1e-15, err_msg=f"step {t}")
+        np.testing.assert_allclose([g["momentum"] for g in opt.param_groups],
+                                   [g["momentum"] for g in topt.param_groups], rtol=1e-12)
+        if t < STEPS - 1:
+            topt.step()
+            tsched.step()
+            sched.step()
+
+
+def test_one_cycle_cycles_adams_beta1_as_torch():
+    torch = pytest.importorskip("torch")
+    topt, tsched, opt, sched = _pair(
+        torch, lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(o, 0.5, total_steps=50),
+        lambda o: S.OneCycleLR(0.5, total_steps=50, optimizer=o), opt_cls="Adam")
+    for _ in range(49):
+        assert opt.param_groups[0]["betas"] == pytest.approx(topt.param_groups[0]["betas"],
+                                                             rel=1e-12)
+        topt.step()
+        tsched.step()
+        sched.step()
+    with pytest.raises(ValueError, match="total_steps is 50"):
+        sched.step()
+        sched.step()
+
+
+def test_one_cycle_needs_a_momentum_to_cycle():
+    with pytest.raises(ValueError, match="does not support momentum"):
+        S.OneCycleLR(0.1, total_steps=10, optimizer=O.Adagrad([np.zeros(1)]))
+    S.OneCycleLR(0.1, total_steps=10, cycle_momentum=False,
+                 optimizer=O.Adagrad([np.zeros(1)]))
+
+
+def test_reduce_on_plateau_reduces_each_group_as_torch():
+    torch = pytest.importorskip("torch")
+    topt, tsched, opt, sched = _pair(
+        torch, lambda torch, o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=2,
+                                                                          factor=0.5),
+        lambda o: S.ReduceOnPlateau(patience=2, factor=0.5, optimizer=o), groups=True)
+    metrics = [5.0, 4.0, 4.0, 4.0, 4.0, 3.0, 3.5, 3.5, 3.5, 3.5, 3.5, 1.0]
+    for m in metrics:
+        tsched.step(m)
+        sched.step(m)
+        np.testing.assert_allclose(_rates(opt), [g["lr"] for g in topt.param_groups],
+                                   rtol=1e-15)
+    assert _rates(opt) == [0.3 * 0.25, 0.1 * 0.25]
+
+
+ALL = [lambda o: S.Constant(optimizer=o), lambda o: S.InverseScaling(optimizer=o),
+       lambda o: S.StepDecay(3, 0.5, optimizer=o),
+       lambda o: S.ExponentialDecay(0.9, optimizer=o),
+       lambda o: S.CosineAnnealing(7, optimizer=o),
+       lambda o: S.ReduceOnPlateau(patience=1, optimizer=o)] + [c[1] for c in CASES]
+ALL_IDS = ["constant", "invscaling", "step", "exponential", "cosine", "plateau"] + IDS
+
+
+@pytest.mark.parametrize("make", ALL, ids=ALL_IDS)
+def test_state_dict_resumes_the_same_rates(make):
+    opt = O.SGD([np.zeros(1)], lr=0.3, momentum=0.9)
+    sched = make(opt)
+    metrics = [3.0, 2.0, 2.5, 2.5, 2.5, 1.0] * 8
+    for m in metrics[:20]:
+        sched.step(m)
+    sd = pickle.loads(pickle.dumps(sched.state_dict()))
+    opt_sd = opt.state_dict()
+    opt2 = O.SGD([np.zeros(1)], lr=1.0, momentum=0.9)
+    sched2 = make(opt2)
+    sched2.load_state_dict(sd)
+    opt2.load_state_dict(opt_sd)
+    for m in metrics[20:]:
+        assert sched.step(m) == sched2.step(m)
+        assert opt.lr == opt2.lr
+    with pytest.raises(ValueError, match="needs the keys"):
+        sched2.load_state_dict({"epoch": 1})
+
+
+# ---- per-batch stepping in fit ----------------------------------------------------------
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def _model():
+    return nnlib.Sequential([nnlib.Dense(3, 5, "tanh", random_state=0),
+                             nnlib.Dense(5, 2, random_state=1)])
+
+
+def test_fit_steps_a_schedule_per_batch_like_a_loop_of_single_batches():
+    """fit(schedule_interval="batch") == fitting one batch at a time and stepping the
+    schedule after each: the same weights, bit for bit."""
+    X, y = _data()
+    batch, epochs = 8, 3
+    model = _model()
+    opt = O.SGD(model.params, lr=0.5, momentum=0.9)
+    sched = S.OneCycleLR(0.5, epochs=epochs, steps_per_epoch=7)
+    hist = model.fit(X, y, optimizer=opt, epochs=epochs, batch_size=batch, shuffle=False,
+                     schedule=sched, schedule_interval="batch")
+    assert sched.epoch == epochs * 7 and len(hist.history["lr"]) == epochs
+
+    ref = _model()
+    ref_opt = O.SGD(ref.params, lr=0.5, momentum=0.9)
+    ref_sched = S.OneCycleLR(0.5, epochs=epochs, steps_per_epoch=7, optimizer=ref_opt)
+    for _ in range(epochs):
+        for start in range(0, 50, batch):
+            ref.fit(X[start:start + batch], y[start:start + batch], optimizer=ref_opt,
+                    epochs=1, batch_size=batch, shuffle=False)
+            ref_sched.step()
+    for p, q in zip(model.params, ref.params):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_fit_per_batch_epoch_loss_equals_the_per_epoch_one_for_a_constant_rate():
+    X, y = _data()
+    a, b = _model(), _model()
+    ha = a.fit(X, y, optimizer=O.Adam(lr=0.01), epochs=2, batch_size=8, random_state=3,
+               schedule=S.Constant(), schedule_interval="batch")
+    hb = b.fit(X, y, optimizer=O.Adam(lr=0.01), epochs=2, batch_size=8, random_state=3)
+    assert ha.history["loss"] == hb.history["loss"]
+    for p, q in zip(a.params, b.params):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_fit_per_batch_takes_a_callable_of_the_step():
+    X, y = _data()
+    seen = []
+
+    def rate(step):
+        seen.append(step)
+        return 0.1 / (1 + step)
+    _model().fit(X, y, optimizer=O.SGD(lr=0.1), epochs=2, batch_size=25, schedule=rate,
+                 schedule_interval="batch")
+    assert seen == [0, 1, 2, 3]
+
+
+def test_fit_refuses_plateau_per_batch_and_unknown_intervals():
+    X, y = _data()
+    with pytest.raises(ValueError, match="per epoch"):
+        _model().fit(X, y, schedule=S.ReduceOnPlateau(), schedule_interval="batch")
+    with pytest.raises(ValueError, match="schedule_interval"):
+        _model().fit(X, y, schedule=S.Constant(), schedule_interval="step")
