@@ -65,9 +65,11 @@ def digest(arrays):
     return h.hexdigest()
 
 
-def model_arrays(model):
-    """(header, arrays) describing ``model`` (a Sequential) in format version 1. Each
-    array is a copy taken once: the checksum is of those copies, and they are what
+def model_arrays(model, optimizer=None):
+    """(header, arrays) describing ``model`` (a Sequential) in format version 1, with
+    ``optimizer``'s groups and state when given (header ``"optimizer"``, arrays
+    ``opt<param position>_<slot>`` after the layers', see ``nnlib.optim._saved_section``).
+    Each array is a copy taken once: the checksum is of those copies, and they are what
     :func:`write` writes."""
     arrays = {}
     for i, layer in enumerate(model.layers):
@@ -75,8 +77,13 @@ def model_arrays(model):
         arrays[f"b{i}"] = np.array(layer.b, dtype=model.dtype, order="C", copy=True)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
               "dtype": model.dtype.name,
-              "layers": [layer.spec() for layer in model.layers],
-              "arrays": list(arrays), "sha256": digest(arrays.values())}
+              "layers": [layer.spec() for layer in model.layers]}
+    if optimizer is not None:
+        from nnlib.optim import _saved_section
+        header["optimizer"], opt_arrays = _saved_section(optimizer, model.params)
+        arrays.update((k, np.array(a, dtype=model.dtype, order="C", copy=True))
+                      for k, a in opt_arrays.items())
+    header.update(arrays=list(arrays), sha256=digest(arrays.values()))
     return header, arrays
 
 
@@ -164,7 +171,10 @@ def check_header(header, path):
     specs, names = header.get("layers"), header.get("arrays")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _FormatError(f"{path}: the header's 'arrays' must be a list of names")
-    if not isinstance(specs, list) or not specs or names != array_names(len(specs)):
+    n_layer_arrays = 2 * len(specs) if isinstance(specs, list) else 0
+    if not isinstance(specs, list) or not specs or \
+            names[:n_layer_arrays] != array_names(len(specs)) or \
+            (len(names) > n_layer_arrays and "optimizer" not in header):
         raise _FormatError(f"{path}: the header's layers do not match its arrays (expected "
                            f"'arrays' to be W0, b0, W1, b1, ... for "
                            f"{len(specs) if isinstance(specs, list) else 0} layer(s); got "
@@ -184,6 +194,10 @@ def check_header(header, path):
                                    f"integer >= 1")
         shapes[f"W{i}"] = (spec["n_in"], spec["n_out"])
         shapes[f"b{i}"] = (spec["n_out"],)
+    if "optimizer" in header:               # saved with include_optimizer=True
+        from nnlib.optim import _saved_shapes
+        shapes.update(_saved_shapes(header["optimizer"], names[n_layer_arrays:],
+                                    list(shapes.values()), path))
     return shapes
 
 

@@ -6,6 +6,7 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 ``save``/:func:`load` is :mod:`nnlib._format`.
 """
 import math
+import os
 import warnings
 
 import numpy as np
@@ -49,6 +50,7 @@ class Sequential:
     def __init__(self, layers):
         self.layers = list(layers)
         self._check_layers()
+        self.optimizer = None           # the last fit's (Keras's model.optimizer)
 
     def _check_layers(self):
         """The stack must be Dense layers with matching widths and one dtype (checked
@@ -357,6 +359,7 @@ class Sequential:
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
+        self.optimizer = optimizer
         rng = as_generator(random_state)
         X = self._inputs(X, finite=True)
         if validation_data is not None and validation_split > 0:
@@ -393,10 +396,42 @@ class Sequential:
         return loop.history
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path, include_optimizer: bool = False) -> None:
         """Write the model to ``path`` (format version 1, see :mod:`nnlib._format`),
-        atomically."""
-        _format.write(path, *_format.model_arrays(self))
+        atomically.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Must end in ``.npz``: the file is an uncompressed NumPy archive, and a name
+            such as ``m.h5`` or ``m.pt`` would promise a format it is not (for those,
+            see :mod:`nnlib.export`).
+        include_optimizer : bool, default False
+            Also save ``self.optimizer`` (the optimizer of the last ``fit``, or one
+            assigned): its class, parameter groups and state, so that ``load`` gives a
+            model whose ``optimizer`` resumes training bit-identically.
+
+        Examples
+        --------
+        >>> import os, tempfile, numpy as np, nnlib
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> _ = model.fit(np.eye(2), [0, 1], optimizer=nnlib.optim.Adam(lr=0.1))
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
+        >>> model.save(path, include_optimizer=True)
+        >>> nnlib.load(path).optimizer
+        Adam(lr=0.1, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, amsgrad=False)
+        """
+        name = os.fspath(path)
+        if not str(name).lower().endswith(".npz"):
+            ext = os.path.splitext(str(name))[1] or "no extension"
+            raise ValueError(f"{name!r}: nnlib saves models as an uncompressed .npz "
+                             f"archive, so the name must end in .npz (got {ext}); for "
+                             f"ONNX or a PyTorch state_dict see nnlib.export")
+        optimizer = getattr(self, "optimizer", None) if include_optimizer else None
+        if include_optimizer and optimizer is None:
+            raise ValueError("include_optimizer=True but the model has no optimizer: fit "
+                             "it first, or set model.optimizer")
+        _format.write(path, *_format.model_arrays(self, optimizer))
 
 
 def load(path):
@@ -409,4 +444,8 @@ def load(path):
         unsupported version, or its arrays do not match its layer specs.
     """
     header, arrays = _format.read(path)
-    return _format.build_model(header, arrays, path)
+    model = _format.build_model(header, arrays, path)
+    if "optimizer" in header:
+        from nnlib.optim import _from_saved
+        model.optimizer = _from_saved(header["optimizer"], arrays, model.params, path)
+    return model

@@ -1444,3 +1444,99 @@ def gradient_descent(fun_and_grad, w0, lr, tol=1e-6, max_iter=1000):
     return GDResult(w, n_iter, False, history, gnorm,
                     f"max_iter={max_iter} reached with |grad| = {gnorm:.3g} > "
                     f"tol = {tol:g}")
+
+
+# --------------------------------------------------------------------------------------
+# The optimizer inside a saved model file (nnlib._format calls these)
+# --------------------------------------------------------------------------------------
+
+_SAVABLE = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NotesMomentum", "NotesAdaGrad",
+            "SklearnSGD", "SklearnAdam")
+
+
+def _saved_section(optimizer, params):
+    """(JSON-able header section, {array name: array}) of ``optimizer``'s groups and
+    state over a model's ``params``: groups list positions in ``params``, each state row
+    is an array ``opt<position>_<slot>`` of the parameter's shape."""
+    name = type(optimizer).__name__
+    if name not in _SAVABLE or type(optimizer) is not globals()[name]:
+        raise TypeError(f"only nnlib.optim's optimizers are saved with a model; got {name}")
+    position = {id(p): i for i, p in enumerate(params)}
+    sd = optimizer.state_dict()
+    flat = optimizer._all_params()
+    if any(id(p) not in position for p in flat):
+        raise ValueError("the optimizer holds arrays that are not this model's parameters; "
+                         "save it with optimizer.state_dict() instead")
+    groups = []
+    for g in sd["param_groups"]:
+        hyper = {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()
+                 if k != "params"}
+        groups.append({**hyper, "params": [position[id(flat[i])] for i in g["params"]]})
+    state, arrays = [], {}
+    for i, s in sd["state"].items():
+        pos = position[id(flat[i])]
+        slots = [k for k in s if k != "step"]
+        state.append({"param": pos, "step": int(s["step"]), "slots": slots})
+        arrays.update((f"opt{pos}_{k}", np.ascontiguousarray(s[k])) for k in slots)
+    return {"class": name, "param_groups": groups, "state": state}, arrays
+
+
+def _saved_shapes(section, names, param_shapes, path):
+    """``{array name: shape}`` of the optimizer arrays a file declares (``names``, in
+    file order), after checking the header's optimizer section against the model's
+    parameter shapes (``param_shapes``, in model order); ValueError naming ``path``."""
+    def bad(what):
+        return ValueError(f"{path}: the saved optimizer {what}")
+    if not isinstance(section, dict) or section.get("class") not in _SAVABLE:
+        raise bad(f"has unknown class "
+                  f"{section.get('class') if isinstance(section, dict) else section!r}")
+    groups, state = section.get("param_groups"), section.get("state")
+    if not isinstance(groups, list) or not isinstance(state, list):
+        raise bad("lacks its param_groups or state list")
+    listed = []
+    for g in groups:
+        if not isinstance(g, dict) or not isinstance(g.get("params"), list):
+            raise bad("has a parameter group without a params list")
+        listed += g["params"]
+    ok = lambda i: isinstance(i, int) and not isinstance(i, bool) and \
+        0 <= i < len(param_shapes)                                          # noqa: E731
+    if not all(map(ok, listed)) or len(set(listed)) != len(listed):
+        raise bad(f"lists parameters {listed}; the model has {len(param_shapes)}")
+    shapes = {}
+    for s in state:
+        if not isinstance(s, dict) or s.get("param") not in listed or \
+                not isinstance(s.get("step"), int) or s["step"] < 0 or \
+                not isinstance(s.get("slots"), list) or \
+                not all(isinstance(k, str) and k.isidentifier() and len(k) < 64
+                        for k in s["slots"]):
+            raise bad("has a malformed state entry")
+        for k in s["slots"]:
+            shapes[f"opt{s['param']}_{k}"] = param_shapes[s["param"]]
+    if list(shapes) != list(names):
+        raise bad(f"declares arrays {list(shapes)}; the file lists {list(names)}")
+    return shapes
+
+
+def _from_saved(section, arrays, params, path):
+    """The optimizer a checked section (:func:`_saved_shapes`) and its arrays describe,
+    built over the model's ``params``."""
+    cls = globals()[section["class"]]
+    groups, flat = [], []
+    for g in section["param_groups"]:
+        groups.append({**{k: v for k, v in g.items() if k != "params"},
+                       "params": [params[i] for i in g["params"]]})
+        flat += g["params"]
+    index = {pos: i for i, pos in enumerate(flat)}
+    sd = {"param_groups": [{**{k: v for k, v in g.items() if k != "params"},
+                            "params": [index[p] for p in g["params"]]}
+                           for g in section["param_groups"]],
+          "state": {index[s["param"]]: {"step": s["step"],
+                                        **{k: arrays[f"opt{s['param']}_{k}"]
+                                           for k in s["slots"]}}
+                    for s in section["state"]}}
+    try:
+        opt = cls([{"params": g["params"]} for g in groups]) if groups else cls()
+        opt.load_state_dict(sd)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the saved optimizer is invalid: {exc}") from exc
+    return opt

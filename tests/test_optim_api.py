@@ -369,3 +369,64 @@ def test_fit_refuses_arrays_with_different_step_counts():
         model.fit(X, y, optimizer=opt)
     with pytest.raises(ShapeError):                       # unrelated: still a ShapeError
         O.Adam([np.ones(2)]).step([np.ones(3)])
+
+
+# ---- saved with the model -----------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
+def test_model_saved_with_its_optimizer_resumes_bit_identically(cls, tmp_path):
+    model, X, y = _model_and_data()
+    opt = cls([{"params": model.params[2:]}, {"params": model.params[:2]}],
+              lr=0.01, **RICH.get(cls, {}))
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=8, random_state=0)
+    path = tmp_path / "m.npz"
+    model.save(path, include_optimizer=True)
+    loaded = nnlib.load(path)
+    assert type(loaded.optimizer) is cls and loaded.optimizer.t == opt.t == 10
+    assert loaded.optimizer.param_groups[0]["params"][0] is loaded.params[2]
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=8, random_state=1)
+    loaded.fit(X, y, optimizer=loaded.optimizer, epochs=2, batch_size=8, random_state=1)
+    for p, q in zip(model.params, loaded.params):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_save_refuses_other_extensions_and_a_missing_optimizer(tmp_path):
+    model, X, y = _model_and_data()
+    for name in ("m.h5", "m.pt", "m"):
+        with pytest.raises(ValueError, match="must end in .npz"):
+            model.save(tmp_path / name)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="no optimizer"):
+        model.save(tmp_path / "m.npz", include_optimizer=True)
+    model.save(tmp_path / "M.NPZ")
+    assert nnlib.load(tmp_path / "M.NPZ").optimizer is None
+
+
+SPOILED = [
+    ("class", lambda h: h["optimizer"].update({"class": "os.system"}), "unknown class"),
+    ("param-range", lambda h: h["optimizer"]["param_groups"][0]["params"].append(9),
+     "lists parameters"),
+    ("param-twice", lambda h: h["optimizer"]["param_groups"][0]["params"].append(0),
+     "lists parameters"),
+    ("slot-name", lambda h: h["optimizer"]["state"][0]["slots"].__setitem__(0, "../x"),
+     "malformed"),
+    ("step", lambda h: h["optimizer"]["state"][0].update(step=-3), "malformed"),
+    ("arrays", lambda h: h["arrays"].pop(), "declares arrays"),
+    ("no-section", lambda h: h.pop("optimizer"), "do not match its arrays"),
+    ("hyper", lambda h: h["optimizer"]["param_groups"][0].update(lr=-1.0), "lr must be"),
+]
+
+
+@pytest.mark.parametrize("name, spoil, words", SPOILED, ids=[c[0] for c in SPOILED])
+def test_a_spoiled_optimizer_section_is_refused(name, spoil, words, tmp_path):
+    from nnlib import _format
+    model, X, y = _model_and_data()
+    model.fit(X, y, optimizer=O.Adam(lr=0.01), epochs=1)
+    header, arrays = _format.model_arrays(model, model.optimizer)
+    spoil(header)
+    arrays = {k: arrays[k] for k in header["arrays"]}
+    header["sha256"] = _format.digest(arrays.values())
+    path = tmp_path / "m.npz"
+    _format.write(path, header, arrays)
+    with pytest.raises(ValueError, match=words):
+        nnlib.load(path)
