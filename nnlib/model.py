@@ -395,6 +395,41 @@ class Sequential:
                     break
         return loop.history
 
+    # -- interop (nnlib.export) ---------------------------------------------------------
+    def to_torch_state_dict(self, as_tensors: bool = False) -> dict:
+        """The weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``
+        (``"0.weight"`` of shape ``(out, in)``, ...); see :mod:`nnlib.export`.
+
+        Examples
+        --------
+        >>> import nnlib
+        >>> m = nnlib.Sequential([nnlib.Dense(2, 3, "relu"), nnlib.Dense(3, 1)])
+        >>> sorted(m.to_torch_state_dict())
+        ['0.bias', '0.weight', '2.bias', '2.weight']
+        """
+        from nnlib import export
+        return export.to_torch_state_dict(self, as_tensors)
+
+    def load_torch_state_dict(self, state_dict: dict) -> None:
+        """Copy a torch ``state_dict`` of the equivalent ``torch.nn.Sequential`` into the
+        layers (checked first: nothing changes on an error); see :mod:`nnlib.export`."""
+        from nnlib import export
+        export.load_torch_state_dict(self, state_dict)
+
+    @classmethod
+    def from_torch_state_dict(cls, state_dict: dict, activations, dtype=np.float64,
+                              activation_params=None) -> "Sequential":
+        """A model built from a torch ``state_dict`` and one activation name per
+        ``Linear``; see :func:`nnlib.export.from_torch_state_dict`."""
+        from nnlib import export
+        return export.from_torch_state_dict(state_dict, activations, dtype,
+                                            activation_params)
+
+    def to_onnx(self, path=None, **kwargs):
+        """Export as an ONNX graph (needs ``onnx``); see :func:`nnlib.export.to_onnx`."""
+        from nnlib import export
+        return export.to_onnx(self, path, **kwargs)
+
     # -- persistence ------------------------------------------------------------------
     def save(self, path, include_optimizer: bool = False) -> None:
         """Write the model to ``path`` (format version 1, see :mod:`nnlib._format`),

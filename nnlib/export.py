@@ -1,0 +1,302 @@
+"""Export and interop: ONNX files, PyTorch ``state_dict`` mappings.
+
+A :class:`~nnlib.Sequential` of Dense layers is the network PyTorch writes as
+``torch.nn.Sequential(Linear, activation, Linear, activation, ..., Linear)`` and ONNX as
+``Gemm`` nodes followed by activation nodes. nnlib stores a Dense layer's weights
+``(n_in, n_out)`` (``Z = X W + b``); torch's ``Linear`` stores ``(out, in)``
+(``Z = X W^T + b``), so the mapping transposes.
+
+Module names in that ``torch.nn.Sequential`` are the positions of its modules: a layer
+with an activation takes two positions (``Linear`` then the activation), an
+``identity`` layer one. A 2-4-4-3 tanh network is ``0.weight, 0.bias`` (``Linear(2,
+4)``), ``1`` (``Tanh``), ``2.weight, 2.bias``, ``3``, ``4.weight, 4.bias``.
+
+======================  ============================  ==================================
+nnlib activation        torch.nn module               ONNX operator
+======================  ============================  ==================================
+identity                (none)                        (none)
+sigmoid / tanh / relu   Sigmoid / Tanh / ReLU         Sigmoid / Tanh / Relu
+leaky_relu(slope)       LeakyReLU(slope)              LeakyRelu(alpha=slope)
+elu(alpha)              ELU(alpha)                    Elu(alpha)
+softplus                Softplus() (``x`` past 20)    Softplus
+sign                    (no module: refused)          Sign
+======================  ============================  ==================================
+
+torch's ``Softplus`` returns ``x`` itself beyond ``threshold=20`` (a difference below
+``2e-9`` relative); the others compute nnlib's functions.
+
+Nothing here imports torch or onnx until a function that needs them is called
+(``pip install nnlib[onnx]`` for :func:`to_onnx`).
+"""
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["to_torch_state_dict", "torch_module_names", "from_torch_state_dict",
+           "load_torch_state_dict", "to_torch", "to_onnx"]
+
+_TORCH_MODULES = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU",
+                  "leaky_relu": "LeakyReLU", "elu": "ELU", "softplus": "Softplus"}
+_ONNX_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu",
+             "leaky_relu": "LeakyRelu", "elu": "Elu", "softplus": "Softplus",
+             "sign": "Sign"}
+
+
+def torch_module_names(activations: Sequence[str]) -> List[int]:
+    """The position of each layer's ``Linear`` in the equivalent ``torch.nn.Sequential``.
+
+    Examples
+    --------
+    >>> torch_module_names(["tanh", "identity", "relu", "identity"])
+    [0, 2, 3, 5]
+    """
+    names, pos = [], 0
+    for act in activations:
+        names.append(pos)
+        pos += 1 if act == "identity" else 2
+    return names
+
+
+def to_torch_state_dict(model, as_tensors: bool = False) -> Dict[str, object]:
+    """The model's weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``.
+
+    Parameters
+    ----------
+    model : nnlib.Sequential
+    as_tensors : bool, default False
+        Return ``torch.Tensor`` values (imports torch) instead of NumPy arrays.
+
+    Returns
+    -------
+    dict
+        ``{"<i>.weight": (n_out, n_in) array, "<i>.bias": (n_out,) array, ...}``, copies
+        in the model's dtype, ``i`` as :func:`torch_module_names`.
+
+    Examples
+    --------
+    >>> import nnlib
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 4, "tanh"), nnlib.Dense(4, 3)])
+    >>> {k: v.shape for k, v in to_torch_state_dict(model).items()}
+    {'0.weight': (4, 2), '0.bias': (4,), '2.weight': (3, 4), '2.bias': (3,)}
+    """
+    out = {}
+    acts = [layer.activation for layer in model.layers]
+    for pos, layer in zip(torch_module_names(acts), model.layers):
+        out[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
+        out[f"{pos}.bias"] = layer.b.copy()
+    if as_tensors:
+        import torch
+        out = {k: torch.from_numpy(v) for k, v in out.items()}
+    return out
+
+
+def _as_array(value, key):
+    try:
+        if hasattr(value, "detach"):                    # a torch tensor
+            value = value.detach().cpu().numpy()
+        a = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"state_dict[{key!r}] is not an array: {exc}") from None
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"state_dict[{key!r}] has dtype {a.dtype}; expected numbers")
+    return a
+
+
+def _check_torch_keys(state_dict, positions):
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"state_dict must be a dict; got {type(state_dict).__name__}")
+    want = {f"{p}.{k}" for p in positions for k in ("weight", "bias")}
+    if set(state_dict) != want:
+        missing, extra = sorted(want - set(state_dict)), sorted(set(state_dict) - want)
+        raise ValueError(f"the state_dict does not match a torch.nn.Sequential of this "
+                         f"architecture: missing {missing}, unexpected {extra}")
+
+
+def load_torch_state_dict(model, state_dict: Dict[str, object]) -> None:
+    """Copy a torch ``state_dict`` (NumPy arrays or tensors) into ``model``'s layers, in
+    place, after checking every key and shape (nothing changes on an error).
+
+    Raises
+    ------
+    ValueError
+        If the keys are not those of the model's architecture (:func:`torch_module_names`)
+        or a shape differs; TypeError for a value that is not a numeric array.
+    """
+    acts = [layer.activation for layer in model.layers]
+    positions = torch_module_names(acts)
+    _check_torch_keys(state_dict, positions)
+    new = []
+    for pos, layer in zip(positions, model.layers):
+        W = _as_array(state_dict[f"{pos}.weight"], f"{pos}.weight")
+        b = _as_array(state_dict[f"{pos}.bias"], f"{pos}.bias")
+        if W.shape != (layer.n_out, layer.n_in) or b.shape != (layer.n_out,):
+            raise ValueError(f"state_dict['{pos}.weight'] has shape {W.shape} and "
+                             f"'{pos}.bias' {b.shape}; layer Dense({layer.n_in}, "
+                             f"{layer.n_out}) needs ({layer.n_out}, {layer.n_in}) and "
+                             f"({layer.n_out},)")
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError(f"state_dict['{pos}.*'] holds non-finite values")
+        new.append((layer, W, b))
+    for layer, W, b in new:
+        layer.W[...] = W.T
+        layer.b[...] = b
+
+
+def from_torch_state_dict(state_dict: Dict[str, object], activations: Sequence[str],
+                          dtype=np.float64, activation_params: Optional[Sequence] = None):
+    """A new :class:`~nnlib.Sequential` with the weights of a torch ``state_dict``.
+
+    Parameters
+    ----------
+    state_dict : dict
+        Of a ``torch.nn.Sequential`` of ``Linear`` layers and activations.
+    activations : list of str
+        One nnlib activation name per ``Linear`` (the state_dict does not hold them);
+        their positions must match the keys (an activation between two ``Linear``).
+    dtype : float32 or float64, default float64
+    activation_params : list, optional
+        ``leaky_relu``'s slope or ``elu``'s alpha per layer (None: the default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sd = {"0.weight": np.ones((3, 2)), "0.bias": np.zeros(3),
+    ...       "2.weight": np.ones((1, 3)), "2.bias": np.zeros(1)}
+    >>> m = from_torch_state_dict(sd, ["relu", "identity"])
+    >>> m.predict(np.array([[1.0, -2.0]]))
+    array([[0.]])
+    """
+    from nnlib.layers import Dense
+    from nnlib.model import Sequential
+    acts = list(activations)
+    params = list(activation_params) if activation_params is not None else [None] * len(acts)
+    if len(params) != len(acts):
+        raise ValueError(f"got {len(acts)} activations but {len(params)} activation_params")
+    positions = torch_module_names(acts)
+    _check_torch_keys(state_dict, positions)
+    layers = []
+    for pos, act, param in zip(positions, acts, params):
+        W = _as_array(state_dict[f"{pos}.weight"], f"{pos}.weight")
+        if W.ndim != 2:
+            raise ValueError(f"state_dict['{pos}.weight'] must be 2-d (out, in); got "
+                             f"shape {W.shape}")
+        layers.append(Dense(W.shape[1], W.shape[0], act, init="zeros", dtype=dtype,
+                            activation_param=param))
+    model = Sequential(layers)
+    load_torch_state_dict(model, state_dict)
+    return model
+
+
+def to_torch(model):
+    """The equivalent ``torch.nn.Sequential`` (imports torch), with the model's weights
+    and dtype.
+
+    Raises
+    ------
+    ValueError
+        For a ``sign`` activation (torch.nn has no module for it).
+    """
+    import torch
+    modules = []
+    for layer in model.layers:
+        modules.append(torch.nn.Linear(layer.n_in, layer.n_out))
+        act = layer.activation
+        if act == "identity":
+            continue
+        if act not in _TORCH_MODULES:
+            raise ValueError(f"torch.nn has no module for the {act!r} activation")
+        cls = getattr(torch.nn, _TORCH_MODULES[act])
+        modules.append(cls(layer.activation_param) if act in ("leaky_relu", "elu")
+                       else cls())
+    net = torch.nn.Sequential(*modules).to(torch.float32 if model.dtype == np.float32
+                                           else torch.float64)
+    net.load_state_dict(to_torch_state_dict(model, as_tensors=True))
+    return net
+
+
+def to_onnx(model, path=None, *, dtype=np.float32, opset: int = 17,
+            input_name: str = "X", output_name: str = "logits"):
+    """Export the model as an ONNX graph: per layer ``Gemm(X, W, b)`` and its activation.
+
+    Parameters
+    ----------
+    model : nnlib.Sequential
+    path : str or path-like, optional
+        Where to write the ``.onnx`` file (atomically: a temporary file, then renamed).
+    dtype : float32 or float64, default float32
+        The graph's element type (onnxruntime implements every activation in float32;
+        several only in float32).
+    opset : int, default 17
+    input_name, output_name : str
+        The graph's input ``(batch, n_in)`` and output ``(batch, n_out)``: the logits,
+        what ``model.predict`` returns.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The checked model (``onnx.checker.check_model``).
+
+    Examples
+    --------
+    >>> import nnlib, nnlib.export                               # doctest: +SKIP
+    >>> m = nnlib.Sequential([nnlib.Dense(2, 3, "relu"), nnlib.Dense(3, 2)])
+    >>> proto = nnlib.export.to_onnx(m, "m.onnx")                # doctest: +SKIP
+    """
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError as exc:
+        raise ImportError("to_onnx needs the onnx package: pip install nnlib[onnx] "
+                          "(or pip install onnx onnxruntime)") from exc
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64; got {dtype}")
+    elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    nodes, inits, current = [], [], input_name
+    for i, layer in enumerate(model.layers):
+        w, b = f"W{i}", f"b{i}"
+        inits += [numpy_helper.from_array(layer.W.astype(dtype), w),
+                  numpy_helper.from_array(layer.b.astype(dtype), b)]
+        z = f"Z{i}"
+        nodes.append(helper.make_node("Gemm", [current, w, b], [z], name=f"dense{i}"))
+        act, current = layer.activation, z
+        if act != "identity":
+            attrs = {}
+            if act == "leaky_relu":
+                attrs["alpha"] = float(layer.activation_param)
+            elif act == "elu":
+                attrs["alpha"] = float(layer.activation_param)
+            current = f"H{i}"
+            nodes.append(helper.make_node(_ONNX_OPS[act], [z], [current],
+                                          name=f"{act}{i}", **attrs))
+    nodes[-1].output[0] = output_name
+    graph = helper.make_graph(
+        nodes, "nnlib.Sequential",
+        [helper.make_tensor_value_info(input_name, elem, ["batch", model.n_in])],
+        [helper.make_tensor_value_info(output_name, elem,
+                                       ["batch", model.layers[-1].n_out])],
+        initializer=inits)
+    proto = helper.make_model(graph, producer_name="nnlib",
+                              opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(proto)
+    if path is not None:
+        _write_atomically(path, proto.SerializeToString())
+    return proto
+
+
+def _write_atomically(path, data: bytes):
+    import tempfile
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nnlib-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
