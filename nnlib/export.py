@@ -28,6 +28,7 @@ torch's ``Softplus`` returns ``x`` itself beyond ``threshold=20`` (a difference 
 Nothing here imports torch or onnx until a function that needs them is called
 (``pip install nnlib[onnx]`` for :func:`to_onnx`).
 """
+import contextlib
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -294,9 +295,6 @@ def _write_atomically(path, data: bytes):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
-        try:
+    finally:                                # renamed, or left by an error: gone either way
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except OSError:
-            pass
-        raise
