@@ -9,7 +9,7 @@ import weakref
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._validation import check_int_scalar
 
-MAX_THREADS = _max_threads()
+MAX_THREADS = _max_threads()        # at import, for reports; thread_limit() reads it now
 
 # Below this many elements an OpenMP fork/join (a few microseconds) costs more than the
 # loop it splits: measured with bench/kernels.py, cheap maps break even near 2**15.
@@ -46,10 +46,21 @@ def in_forked_child():
     return _forked_child
 
 
+def _env_omp_threads():
+    """OMP_NUM_THREADS as set now (its first level), or None when unset or invalid."""
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def thread_limit():
-    """Most OpenMP threads a compiled loop may use here: all of them, or 1 in a forked
-    child."""
-    return 1 if _forked_child else max(MAX_THREADS, 1)
+    """Most OpenMP threads a compiled loop may use now: OpenMP's current maximum
+    (``omp_get_max_threads()``, which a ``threadpoolctl.threadpool_limits`` in force
+    lowers), at most ``OMP_NUM_THREADS`` as the environment says at this call; 1 in a
+    forked child. Read at every call, never cached at import."""
+    if _forked_child:
+        return 1
+    n, env = _max_threads(), _env_omp_threads()
+    return max(1, min(n, env) if env else n)
 
 
 def resolve_threads(n_threads, work_size):
@@ -79,7 +90,8 @@ BLAS_SPLIT_FLOPS = 8_000_000
 
 def free_cores():
     """Cores not busy with other processes, by the 1-minute load average (all cores
-    where that is unavailable).
+    where that is unavailable). Not used unless asked for (``fit(n_threads=
+    free_cores())``): a guess from the load average would override the user's limits.
 
     Multi-threaded GEMM synchronizes its threads at every block; when another process
     holds one of the cores, the whole product waits for the descheduled thread, which
@@ -94,17 +106,19 @@ def free_cores():
 
 def training_blas_threads(n_threads, batch_rows, sizes):
     """BLAS threads for training batches of ``batch_rows`` rows through layers ``sizes``:
-    ``n_threads`` as given (None: the free cores), but 1 when the largest product is
-    below ``BLAS_SPLIT_FLOPS``."""
+    ``n_threads`` as given; None leaves BLAS's count as it is (OpenBLAS's start-up
+    count from OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, or a ``threadpoolctl`` limit in
+    force); 1 when the largest product is below ``BLAS_SPLIT_FLOPS`` either way."""
     wanted = resolve_threads(n_threads, 1 << 30) if n_threads is not None else None
     largest = 2 * batch_rows * max(a * b for a, b in zip(sizes, sizes[1:]))
     if largest < BLAS_SPLIT_FLOPS:
         return 1
-    return wanted if wanted is not None else free_cores()
+    return wanted
 
 
 class blas_threads:
-    """Context manager: BLAS runs on ``n`` threads inside, as before outside.
+    """Context manager: BLAS runs on ``n`` threads inside (None: as it is), as before
+    outside.
 
     BLAS's thread count is process-wide, so concurrent fits share it: the first to enter
     saves the original count and the last to leave restores it (each restoring its own
@@ -124,7 +138,7 @@ class blas_threads:
         cls = blas_threads
         with cls._lock:
             old = blas.get_num_threads()
-            if old is not None and old != self.n:
+            if old is not None and self.n is not None and old != self.n:
                 blas.set_num_threads(self.n)
             if cls._users == 0:
                 cls._saved = old

@@ -327,9 +327,10 @@ class Sequential:
             batch per compiled call, with the rate written in between: the same
             updates as a loop over single batches.
         n_threads : int or None
-            BLAS threads during the fit (None: the cores other processes leave free by
-            the load average, and 1 when the products are small); restored afterwards.
-            The compiled elementwise passes use one thread.
+            BLAS threads during the fit (None: BLAS's count as it is -- its start-up
+            count, or a ``threadpoolctl`` limit in force -- and 1 when the products are
+            small); restored afterwards. The compiled elementwise passes use one
+            thread.
         margin : float >= 0
             hinge_loss's margin.
 
