@@ -430,3 +430,14 @@ def test_a_spoiled_optimizer_section_is_refused(name, spoil, words, tmp_path):
     _format.write(path, header, arrays)
     with pytest.raises(ValueError, match=words):
         nnlib.load(path)
+
+
+def test_readme_optimizer_example_runs():
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "README.md")).read()
+    block = text.split("## Optimizers and schedules")[1].split("```python\n")[1]
+    ns = {}
+    exec(block.split("```")[0], ns)
+    assert ns["sched"].epoch == 5 * 57 and ns["loss"] < 0.5
+    assert ns["opt"].param_groups[1]["weight_decay"] == 0.0
