@@ -240,8 +240,10 @@ def to_onnx(model, path=None, *, dtype=np.float32, opset: int = 17,
 
     Examples
     --------
+    Needs onnx, so skipped as a doctest:
+
     >>> import nnlib, nnlib.export                               # doctest: +SKIP
-    >>> m = nnlib.Sequential([nnlib.Dense(2, 3, "relu"), nnlib.Dense(3, 2)])
+    >>> m = nnlib.Sequential([nnlib.Dense(2, 3, "relu"), nnlib.Dense(3, 2)])  # doctest: +SKIP
     >>> proto = nnlib.export.to_onnx(m, "m.onnx")                # doctest: +SKIP
     """
     try:
