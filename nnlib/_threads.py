@@ -46,10 +46,27 @@ def in_forked_child():
     return _forked_child
 
 
+# os.environ's own store, read without os.environ.get's KeyError round trip: this is
+# read before every compiled call, and os.environ.get costs more than a small kernel
+_ENV_STORE = getattr(os.environ, "_data", None)
+_ENV_KEY = (os.environ.encodekey("OMP_NUM_THREADS") if _ENV_STORE is not None
+            else "OMP_NUM_THREADS")
+_env_seen = (None, None)             # (raw value, parsed) of the last read
+
+
 def _env_omp_threads():
     """OMP_NUM_THREADS as set now (its first level), or None when unset or invalid."""
-    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    raw = (_ENV_STORE.get(_ENV_KEY) if _ENV_STORE is not None
+           else os.environ.get(_ENV_KEY))
+    global _env_seen
+    if raw is None:
+        return None
+    seen = _env_seen
+    if raw != seen[0]:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        value = text.split(",")[0].strip()
+        seen = _env_seen = raw, (int(value) if value.isdigit() and int(value) > 0 else None)
+    return seen[1]
 
 
 def thread_limit():

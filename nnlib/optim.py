@@ -578,25 +578,33 @@ class Optimizer:
         # a new array is checked when its state is made; the kernel checks every array
         # again (contiguous, writable, dtypes, shapes) before it updates any
         hypers = self._groups_of(params)
-        entries, buckets = [], {}
+        entries, cfgs = [], []
         for i, (p, h) in enumerate(zip(params, hypers)):
             cfg, slots = self._config_slots(h)
-            e = self._entry(p, cfg, h, slots=slots, index=i)
-            entries.append(e)
+            entries.append(self._entry(p, cfg, h, slots=slots, index=i))
+            cfgs.append(cfg)
             if h["maximize"]:                      # torch: negate before weight decay
                 grads[i] = np.negative(grads[i])
-            buckets.setdefault((id(cfg), e.step), (cfg, []))[1].append(i)
         if n_threads is None:                      # as resolve_threads(None, size)
             threads, min_size = thread_limit(), PARALLEL_MIN_SIZE
         else:
             threads, min_size = resolve_threads(n_threads, 0), 0
+        # one kernel call per (config, step count): usually one for all
+        first, step0 = cfgs[0], entries[0].step
+        if all(c is first and e.step == step0 for c, e in zip(cfgs, entries)):
+            calls = [(first, step0, range(len(params)))]
+        else:
+            buckets = {}
+            for i, (c, e) in enumerate(zip(cfgs, entries)):
+                buckets.setdefault((id(c), e.step), (c, e.step, []))[2].append(i)
+            calls = list(buckets.values())
         saved = ([(params[i].copy(), entries[i].rows.copy()) for i in range(len(params))]
-                 if len(buckets) > 1 else None)
+                 if len(calls) > 1 else None)
         done = []
         try:
             # the kernel validates every array (naming params[i] / grads[i]) before any
             # update, and undoes a step that overflows (finite in, inf/NaN out)
-            for (_, step), (cfg, idx) in buckets.items():
+            for cfg, step, idx in calls:
                 _k.optim_step_arrays(cfg, [params[i] for i in idx],
                                      [grads[i] for i in idx],
                                      [entries[i].rows for i in idx], step + 1, threads,
