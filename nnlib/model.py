@@ -1,4 +1,4 @@
-"""Sequential models: a stack of Dense layers, its inference, loss and gradients.
+"""Sequential models: a stack of layers, its inference, loss and gradients.
 
 Training is owned by :class:`nnlib.training.TrainingRun` (``fit`` validates, then hands
 it the data once; the per-epoch logic is :class:`nnlib.fit_loop.FitLoop`, the epoch
@@ -22,7 +22,9 @@ from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_
 from nnlib.callbacks import History, wants_batches
 from nnlib.fit_loop import FitLoop
 from nnlib.metrics import Metrics, probabilities
-from nnlib.layers import Dense, as_generator
+from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
+                                  forward_backward)
+from nnlib.layers import Dense, Layer, as_generator, is_compiled
 from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
@@ -40,9 +42,14 @@ class Sequential:
 
     Parameters
     ----------
-    layers : list of Dense
-        Consecutive widths must agree (``layers[i].n_out == layers[i+1].n_in``) and all
-        layers share one dtype.
+    layers : list of layers
+        :class:`~nnlib.Dense` layers, or any layer of the protocol of
+        :mod:`nnlib.layers` (a :class:`~nnlib.layers.Dropout`, a user's
+        :class:`~nnlib.layers.Layer`). Consecutive widths must agree
+        (``layers[i].n_out == layers[i+1].n_in``) and all layers with parameters share
+        one dtype. A model of plain Dense layers trains in the compiled epoch; any other
+        layer makes it train batch by batch through the compiled kernels
+        (:mod:`nnlib.batch_training`; ``compiled`` says which).
 
     Attributes
     ----------
@@ -82,23 +89,44 @@ class Sequential:
         self._check_layers()
 
     def _check_layers(self):
-        """The stack must be Dense layers with matching widths and one dtype (checked
-        again before every compiled call: ``layers`` is a plain list users can edit, and
-        the compiled loops trust these shapes)."""
+        """The stack must follow the layer protocol with matching widths and one dtype
+        (checked again before every compiled call: ``layers`` is a plain list users can
+        edit, and the compiled loops trust these shapes)."""
         layers = self.layers
         if not layers:
             raise ValueError("Sequential needs at least one layer")
+        width, width_from, dtype, dtype_from = None, None, None, None
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers[{i}] must be a nnlib.Dense; got "
-                                f"{type(layer).__name__}")
-        for i in range(1, len(layers)):
-            if layers[i].n_in != layers[i - 1].n_out:
-                raise ShapeError(f"layers[{i}] expects {layers[i].n_in} inputs but "
-                                 f"layers[{i - 1}] gives {layers[i - 1].n_out} outputs")
-            if layers[i].dtype != layers[0].dtype:
-                raise DTypeError(f"all layers must share a dtype; layers[0] is "
-                                 f"{layers[0].dtype}, layers[{i}] is {layers[i].dtype}")
+            if not isinstance(layer, Layer) and not all(
+                    hasattr(layer, a) for a in ("forward", "forward_train", "params")):
+                raise TypeError(f"layers[{i}] must follow the layer protocol (a "
+                                f"nnlib.layers.Layer: forward, forward_train, params); "
+                                f"got {type(layer).__name__}")
+            n_in, n_out = getattr(layer, "n_in", None), getattr(layer, "n_out", None)
+            if n_in is not None and width is not None and n_in != width:
+                raise ShapeError(f"layers[{i}] expects {n_in} inputs but "
+                                 f"layers[{width_from}] gives {width} outputs")
+            if n_out is not None:
+                width, width_from = n_out, i
+            dt = getattr(layer, "dtype", None)
+            if dt is not None and layer.params:
+                if dtype is not None and np.dtype(dt) != dtype:
+                    raise DTypeError(f"all layers must share a dtype; layers[{dtype_from}] "
+                                     f"is {dtype}, layers[{i}] is {np.dtype(dt)}")
+                if dtype is None:
+                    dtype, dtype_from = np.dtype(dt), i
+        if all(getattr(l, "n_in", None) is None for l in layers):
+            raise ShapeError("the model's input width is unknown: no layer declares "
+                             "n_in (start with a Dense)")
+        if dtype is None:
+            raise DTypeError("the model has no layer with parameters to give it a dtype")
+
+    @property
+    def compiled(self):
+        """Whether ``fit``, ``evaluate`` and ``loss_and_grads`` run the compiled epoch
+        (every layer a plain Dense) or the per-batch path of
+        :mod:`nnlib.batch_training` (see :mod:`nnlib.layers`)."""
+        return all(map(is_compiled, self.layers))
 
     # -- structure ------------------------------------------------------------------
     @property
@@ -107,15 +135,17 @@ class Sequential:
 
     @property
     def dtype(self):
-        return self.layers[0].dtype
+        return next(np.dtype(l.dtype) for l in self.layers
+                    if getattr(l, "dtype", None) is not None and l.params)
 
     @property
     def n_in(self):
-        return self.layers[0].n_in
+        return next(l.n_in for l in self.layers if getattr(l, "n_in", None) is not None)
 
     @property
     def n_out(self):
-        return self.layers[-1].n_out
+        return next(l.n_out for l in reversed(self.layers)
+                    if getattr(l, "n_out", None) is not None)
 
     def _sizes(self):
         return [self.n_in] + [layer.n_out for layer in self.layers]
@@ -208,7 +238,8 @@ class Sequential:
         train = compiled_train()
         H = X
         for layer in self.layers:
-            H = layer.forward(H, n_threads=n_threads)
+            H = (layer.forward(H, n_threads=n_threads) if is_compiled(layer)
+                 else layer.forward(H))
         if H.size and not train.all_finite(np.ascontiguousarray(H)):
             bad = int(np.flatnonzero(~np.isfinite(H).all(axis=1))[0]) + row0
             what = ("the weights are not finite"
@@ -272,6 +303,10 @@ class Sequential:
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
         yt, yl = self._targets(y, loss, X.shape[0])
+        if not self.compiled:
+            _check_live(self)
+            return forward_backward(self, X, yl if loss in CLASS_LABEL_LOSSES else yt,
+                                    loss, margin, l2, grads)
         sizes = self._sizes()
         ws = train.Workspace(sizes, X.shape[0], yt.shape[1], self.dtype)
         threads = resolve_threads(n_threads, X.shape[0] * max(sizes))
@@ -320,7 +355,7 @@ class Sequential:
         X, yt, yl = self._data(X, y, loss, "X")
         margin = check_real_scalar(margin, "margin", low=0.0)
         wanted = Metrics(metrics, loss)
-        ev = Evaluation(self, X, yt, yl, loss, margin, n_threads)
+        ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
         result = EvaluationResult(*ev())
         if not wanted and not return_dict:
             return result
@@ -329,6 +364,10 @@ class Sequential:
             out["accuracy"] = result.accuracy
         out.update(wanted.compute(ev.outputs, ev.y_true))
         return out
+
+    def _evaluation(self, X, yt, yl, loss, margin, n_threads=None):
+        cls = Evaluation if self.compiled else BatchEvaluation
+        return cls(self, X, yt, yl, loss, margin, n_threads)
 
     def _default_loss(self, loss):
         if loss is None:
@@ -534,15 +573,16 @@ class Sequential:
                 Xv, yv = validation_data
             except (TypeError, ValueError):
                 raise TypeError("validation_data must be a pair (X_val, y_val)") from None
-            evaluation = Evaluation(self, *self._data(Xv, yv, loss, "X_val", finite=True),
-                                    loss, margin)
+            evaluation = self._evaluation(*self._data(Xv, yv, loss, "X_val", finite=True),
+                                          loss, margin)
         metrics = Metrics(metrics, loss)
-        train_evaluation = (Evaluation(self, X, yt, yl, loss, margin) if metrics
+        train_evaluation = (self._evaluation(X, yt, yl, loss, margin) if metrics
                             else None)
         progress = (Progress(epochs, -(-X.shape[0] // batch_size), verbose) if verbose
                     else None)
         self.loss = loss
-        with TrainingRun(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
+        run_class = TrainingRun if self.compiled else BatchRun
+        with run_class(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
                          n_threads=n_threads, progress=progress,
                          step_by_step=any(map(wants_batches, callbacks or ()))) as run:
@@ -559,7 +599,12 @@ class Sequential:
     # -- persistence ------------------------------------------------------------------
     def save(self, path):
         """Write the model to ``path`` (format version 1, see :mod:`nnlib._format`),
-        atomically."""
+        atomically. The format holds Dense layers only (TypeError otherwise)."""
+        for i, layer in enumerate(self.layers):
+            if type(layer) is not Dense:
+                raise TypeError(f"save writes models of Dense layers only; layers[{i}] "
+                                f"is {type(layer).__name__} (save its arrays with "
+                                f"numpy.savez instead)")
         _format.write(path, *_format.model_arrays(self))
 
 

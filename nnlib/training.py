@@ -245,7 +245,44 @@ class EpochResult(NamedTuple):
         return self.loss_sum / self.seen if self.seen else float("nan")
 
 
-class TrainingRun:
+class ClaimedRun:
+    """What every training run does on entering and leaving: claim the model and the
+    optimizer (ConcurrentUseError, a RuntimeError, if a running fit holds either: README,
+    "Threads and concurrency"), set BLAS's thread count to ``blas_threads``, and give
+    all of it back, closing the progress display.
+
+    Subclasses set ``model``, ``optimizer``, ``progress``, ``blas_threads`` and
+    ``_threads = None``, and define ``close`` (calling ``_release``).
+    """
+
+    def __enter__(self):
+        claim(self.model, "the model", "it is being trained by another fit; train one "
+              "model in one fit at a time")
+        try:
+            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
+                  "at the same time: give each fit its own optimizer")
+        except BaseException:
+            release(self.model)
+            raise
+        self._threads = blas_threads(self.blas_threads)
+        self._threads.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _release(self):
+        if self._threads is not None:
+            self._threads.__exit__(None, None, None)
+            self._threads = None
+            release(self.model)
+            release(self.optimizer)
+        if self.progress is not None:
+            self.progress.close()
+
+
+class TrainingRun(ClaimedRun):
     """Mini-batch training of a Sequential on validated data, one epoch at a time.
 
     Parameters
@@ -329,36 +366,10 @@ class TrainingRun:
                                  rate=_RATES.get(model, {}).get(self._ws_key)))
         self._threads = None
 
-    # -- lifetime ---------------------------------------------------------------------
-    def __enter__(self):
-        # ConcurrentUseError (a RuntimeError) if a running fit uses the model or the
-        # optimizer (README, "Threads and concurrency")
-        claim(self.model, "the model", "it is being trained by another fit; train one "
-              "model in one fit at a time")
-        try:
-            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
-                  "at the same time: give each fit its own optimizer")
-        except BaseException:
-            release(self.model)
-            raise
-        self._threads = blas_threads(self.blas_threads)
-        self._threads.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     def close(self):
         """Restore BLAS's thread count, release the model, and hand the workspace and
         the measured rate back to the model's caches."""
-        if self._threads is not None:
-            self._threads.__exit__(None, None, None)
-            self._threads = None
-            release(self.model)
-            release(self.optimizer)
-        if self.progress is not None:
-            self.progress.close()
+        self._release()
         if self._workspace is not None:
             _keep_setup(self.model, self._key, self.setup, self._snap)
             self._workspace = None
