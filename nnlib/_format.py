@@ -84,6 +84,8 @@ def model_arrays(model, optimizer=None):
         arrays.update((k, np.array(a, dtype=model.dtype, order="C", copy=True))
                       for k, a in opt_arrays.items())
     header.update(arrays=list(arrays), sha256=digest(arrays.values()))
+    if getattr(model, "loss", None) is not None:
+        header["loss"] = model.loss           # what evaluate/predict_proba default to
     return header, arrays
 
 
@@ -194,6 +196,11 @@ def check_header(header, path):
                                    f"integer >= 1")
         shapes[f"W{i}"] = (spec["n_in"], spec["n_out"])
         shapes[f"b{i}"] = (spec["n_out"],)
+    from nnlib._codes import LOSS_CODES
+    loss = header.get("loss")
+    if loss is not None and (not isinstance(loss, str) or loss not in LOSS_CODES):
+        raise _FormatError(f"{path}: the header's loss {loss!r} is not one of "
+                           f"{sorted(LOSS_CODES)}")
     if "optimizer" in header:               # saved with include_optimizer=True
         from nnlib.optim import _saved_shapes
         shapes.update(_saved_shapes(header["optimizer"], names[n_layer_arrays:],
@@ -359,6 +366,8 @@ def build_model(header, arrays, path):
         layer.b[...] = arrays[f"b{i}"]
         layers.append(layer)
     try:
-        return Sequential(layers)
+        model = Sequential(layers)
     except (ShapeError, DTypeError) as exc:
         raise ValueError(f"{path}: layers do not fit together: {exc}") from exc
+    model.loss = header.get("loss")
+    return model
