@@ -204,3 +204,29 @@ def test_fit_refuses_plateau_per_batch_and_unknown_intervals():
         _model().fit(X, y, schedule=S.ReduceOnPlateau(), schedule_interval="batch")
     with pytest.raises(ValueError, match="schedule_interval"):
         _model().fit(X, y, schedule=S.Constant(), schedule_interval="step")
+
+
+def test_per_batch_schedule_with_batch_callbacks_and_a_python_layer():
+    """Batch callbacks see the epoch's running step count; a model with a Python layer
+    (Dropout: the per-batch BatchRun path) steps the schedule per batch too."""
+    from nnlib.callbacks import Callback
+    from nnlib.layers import Dropout
+    X, y = _data()
+    seen = []
+
+    class Count(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+    sched = S.LinearLR(0.5, total_iters=10)
+    _model().fit(X, y, optimizer=O.SGD(lr=0.1), epochs=2, batch_size=10, shuffle=False,
+                 schedule=sched, schedule_interval="batch", callbacks=[Count()])
+    assert seen == [0, 1, 2, 3, 4] * 2 and sched.epoch == 10
+    model = nnlib.Sequential([nnlib.Dense(3, 5, "tanh", random_state=0),
+                              Dropout(0.2, random_state=0), nnlib.Dense(5, 2, random_state=1)])
+    opt = O.Adam(lr=0.1)
+    sched = S.CosineAnnealing(T_max=10)
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=10, schedule=sched,
+              schedule_interval="batch")
+    assert sched.epoch == 10 and opt.lr == pytest.approx(0.1 * (1 + np.cos(np.pi)) / 2,
+                                                         abs=1e-15)
+    assert [opt.state[p]["step"] for p in model.params] == [10] * 4
