@@ -12,6 +12,11 @@ these, and these against ``torch.optim`` and scikit-learn.
 
 Symbols: ``w`` parameter, ``g`` gradient (after L2 weight decay ``g + wd w``), ``t`` the
 1-based step.
+
+What ``nnlib.optim.Optimizer`` adds around these entry points is plain Python and needs
+no twin: parameter groups (one config per group), the state of each array keyed by its
+identity with its own step count ``t`` (one call per distinct (config, t)), and
+``maximize`` (the gradient negated before the call, torch's rule).
 """
 import numpy as np
 
