@@ -201,7 +201,7 @@ class ModelAveragingRun:
         t0 = self.optimizer.t
         for attempt in range(self.max_retries + 1):
             try:
-                [w] = client.scatter([(flat, states)], broadcast=True, hash=False)
+                [w] = client.scatter([(flat, states)], hash=False)
                 futures = [client.submit(_round_task, shard, w, t0, template, part,
                                          self.token, self.skel, self.loss,
                                          self.batch_size, self.margin, self.l2,

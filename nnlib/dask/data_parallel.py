@@ -208,7 +208,7 @@ class DataParallelRun:
         client = self.client
         for attempt in range(self.max_retries + 1):
             try:
-                [w] = client.scatter([flat], broadcast=True, hash=False)
+                [w] = client.scatter([flat], hash=False)
                 futures = [client.submit(_worker.shard_gradient, shard, w, part, B,
                                          self.token, self.skel, self.loss, self.margin,
                                          pure=False)
