@@ -27,26 +27,21 @@ accuracy against single-process ``fit`` on the same data and epochs.
 Every round is a pure function of the client's parameters, state and the round's
 seeds: a round re-run after a worker died gives the same result.
 """
-import math
 import time
-import warnings
 
 import numpy as np
 
 from nnlib._random import as_generator
-from nnlib._threads import claim, release
 from nnlib._validation import check_int_scalar
 from nnlib.callbacks import History
 from nnlib.dask import _worker
-from nnlib.dask._common import (WorkerLostError, check_loss, check_settings,
-                                forget_on_workers, get_client, is_worker_loss, new_token)
-from nnlib.dask._shards import place_shards
+from nnlib.dask._common import ClusterRun, fit_epochs
 from nnlib.training import EpochResult, compiled_train
 
 __all__ = ["ModelAveragingRun", "fit_model_averaging"]
 
 
-class ModelAveragingRun:
+class ModelAveragingRun(ClusterRun):
     """One model-averaging run: shards on the workers, the averaged model and optimizer
     state on the client.
 
@@ -90,44 +85,17 @@ class ModelAveragingRun:
     ...     result = run.run_epoch()
     """
 
+    unit = "round"
+
     def __init__(self, model, X, y=None, *, client=None, loss="softmax_cross_entropy",
                  optimizer=None, batch_size=32, average_every=None, shuffle=True,
                  random_state=None, l2=0.0, l2_per_batch=False, margin=1.0,
                  max_retries=2):
-        self.loss = check_loss(loss)
-        self.optimizer, self.batch_size, self.l2, self.margin = check_settings(
-            model, optimizer, batch_size, l2, margin)
+        super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
+                         l2_per_batch, margin, shuffle, max_retries)
         self.average_every = (None if average_every is None else
                               check_int_scalar(average_every, "average_every", low=1))
-        self.model, self.client = model, get_client(client)
-        self.l2_per_batch, self.shuffle = bool(l2_per_batch), bool(shuffle)
-        self.max_retries = int(max_retries)
         self.seed = int(as_generator(random_state).integers(2**63))
-        self.skel = _worker.skeleton(model)
-        self.token = new_token()
-        self.shards = place_shards(self.client, self.skel, self.loss, X, y)
-        self.epoch, self.history = 0, History()
-        self.completed = {"epoch": 0, "round": 0}
-        self._claimed = False
-
-    def __enter__(self):
-        claim(self.model, "the model", "it is being trained by another fit; train one "
-              "model in one fit at a time")
-        self._claimed = True
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def close(self):
-        """Release the model, the shards and the workers' replicas."""
-        if self._claimed:
-            release(self.model)
-            self._claimed = False
-        if self.shards is not None:
-            forget_on_workers(self.client, self.token)
-            self.shards = None
 
     # -- verbs ------------------------------------------------------------------------
     def local_orders(self, epoch: int):
@@ -144,8 +112,7 @@ class ModelAveragingRun:
         (``steps``: rounds; ``loss_sum``/``seen`` over the workers' local batches); a
         worker whose loss became non-finite stops the epoch before that round is
         averaged in (``fault``)."""
-        if self.shards is None:
-            raise RuntimeError("this run is closed")
+        self._check_open()
         tic = time.perf_counter()
         orders, B = self.local_orders(self.epoch), self.batch_size
         local_steps = max(-(-o.shape[0] // B) for o in orders)
@@ -159,16 +126,7 @@ class ModelAveragingRun:
                 break
             total, seen, rounds = total + r_total, seen + r_seen, rounds + 1
             self.completed = {"epoch": self.epoch, "round": rounds}
-        result = EpochResult(total, seen, rounds, fault)
-        if fault is None:
-            self.history.append(loss=result.mean_loss, time=time.perf_counter() - tic,
-                                lr=self.optimizer.lr)
-            self.epoch += 1
-            self.history.epochs = self.epoch
-        else:
-            self.history.nonfinite = {"epoch": self.epoch, "round": rounds, "what": fault}
-            self.history.stop_reason = "nonfinite"
-        return result
+        return self._record(EpochResult(total, seen, rounds, fault), tic)
 
     def round(self, rows):
         """Train every shard from the current parameters over its local ``rows`` and
@@ -177,7 +135,10 @@ class ModelAveragingRun:
         slots = compiled_train().state_slots(self.optimizer.config())
         states = self.optimizer.state_arrays(params) if slots else None
         flat_states = None if states is None else [s.reshape(-1) for s in states]
-        results = self._gather_rounds(_worker.flat_params(params), flat_states, rows)
+        results = self._on_shards((_worker.flat_params(params), flat_states), _round_task,
+                                  rows, self.optimizer.t, _stateless(self.optimizer),
+                                  self.token, self.skel, self.loss, self.batch_size,
+                                  self.margin, self.l2, self.l2_per_batch)
         done = [r for r in results if r is not None]
         for r in done:
             if r[5] is not None:
@@ -194,45 +155,8 @@ class ModelAveragingRun:
         self.optimizer.t += max(r[2] for r in done)
         return sum(r[3] for r in done), int(sum(r[4] for r in done)), None
 
-    # -- helpers ----------------------------------------------------------------------
-    def _gather_rounds(self, flat, states, rows):
-        client = self.client
-        template = _stateless(self.optimizer)
-        t0 = self.optimizer.t
-        for attempt in range(self.max_retries + 1):
-            try:
-                [w] = client.scatter([(flat, states)], hash=False)
-                futures = [client.submit(_round_task, shard, w, t0, template, part,
-                                         self.token, self.skel, self.loss,
-                                         self.batch_size, self.margin, self.l2,
-                                         self.l2_per_batch, pure=False)
-                           for shard, part in zip(self.shards.futures, rows) if part.size]
-                done = iter(client.gather(futures))
-                return [next(done) if part.size else None for part in rows]
-            except Exception as exc:  # noqa: BLE001 - sorted just below
-                if not is_worker_loss(exc):
-                    raise
-                if not self.shards.recoverable or attempt == self.max_retries:
-                    raise self._lost(exc) from exc
-                warnings.warn(f"a round failed on a lost worker ({exc!r}); submitting it "
-                              f"again from the last averaged round", RuntimeWarning,
-                              stacklevel=4)
-        raise AssertionError("unreachable")
 
-    def _lost(self, exc):
-        where = self.completed
-        why = ("the shards were given as NumPy pieces, which only that worker held"
-               if not self.shards.recoverable else
-               f"the round failed {self.max_retries + 1} times")
-        return WorkerLostError(
-            f"a dask worker was lost during training ({type(exc).__name__}: {exc}); "
-            f"{why}. The model holds the parameters averaged after round "
-            f"{where['round']} of epoch {where['epoch']} (the optimizer its averaged "
-            f"state and t={self.optimizer.t}); give the data as a dask array to let the "
-            f"run rebuild lost shards", where)
-
-
-def _round_task(shard, sent, t0, optimizer, rows, token, skel, loss, batch_size, margin,
+def _round_task(shard, sent, rows, t0, optimizer, token, skel, loss, batch_size, margin,
                 l2, l2_per_batch):
     flat, states = sent
     return _worker.local_round(shard, flat, states, t0, optimizer, rows, token, skel,
@@ -301,27 +225,9 @@ def fit_model_averaging(model, X, y=None, *, client=None, loss="softmax_cross_en
     ...                               batch_size=32, average_every=50,
     ...                               random_state=0)              # doctest: +SKIP
     """
-    epochs = check_int_scalar(epochs, "epochs", low=0)
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables cb(epoch, logs); got {cb!r}")
     run = ModelAveragingRun(model, X, y, client=client, loss=loss, optimizer=optimizer,
                             batch_size=batch_size, average_every=average_every,
                             shuffle=shuffle, random_state=random_state, l2=l2,
                             l2_per_batch=l2_per_batch, margin=margin,
                             max_retries=max_retries)
-    with run:
-        for epoch in range(epochs):
-            result = run.run_epoch()
-            if result.fault is not None:
-                warnings.warn(f"training stopped at epoch {epoch}, round {result.steps}: "
-                              f"the {result.fault} became non-finite on a worker (lower "
-                              f"the learning rate?); the parameters are those of the "
-                              f"last averaged round", RuntimeWarning, stacklevel=2)
-                break
-            logs = {k: v[-1] for k, v in run.history.history.items() if v}
-            if any(cb(epoch, logs) for cb in callbacks):
-                run.history.stop_reason = "callback"
-                break
-    return run.history
+    return fit_epochs(run, epochs, callbacks)

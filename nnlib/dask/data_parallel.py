@@ -26,23 +26,19 @@ last completed step.
 """
 import math
 import time
-import warnings
 
 import numpy as np
 
 from nnlib._random import as_generator
-from nnlib._threads import claim, release
 from nnlib.callbacks import History
 from nnlib.dask import _worker
-from nnlib.dask._common import (WorkerLostError, check_loss, check_settings,
-                                forget_on_workers, get_client, is_worker_loss, new_token)
-from nnlib.dask._shards import place_shards
+from nnlib.dask._common import ClusterRun, fit_epochs
 from nnlib.training import EpochResult, FAULTS
 
 __all__ = ["DataParallelRun", "fit_data_parallel"]
 
 
-class DataParallelRun:
+class DataParallelRun(ClusterRun):
     """One data-parallel training run: the shards on the workers, the model and
     optimizer on the client, the epoch and step reached.
 
@@ -93,39 +89,10 @@ class DataParallelRun:
     def __init__(self, model, X, y=None, *, client=None, loss="softmax_cross_entropy",
                  optimizer=None, batch_size=32, shuffle=True, random_state=None,
                  l2=0.0, l2_per_batch=False, margin=1.0, max_retries=2):
-        self.loss = check_loss(loss)
-        self.optimizer, self.batch_size, self.l2, self.margin = check_settings(
-            model, optimizer, batch_size, l2, margin)
-        self.model, self.client = model, get_client(client)
-        self.l2_per_batch, self.shuffle = bool(l2_per_batch), bool(shuffle)
-        self.max_retries = int(max_retries)
+        super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
+                         l2_per_batch, margin, shuffle, max_retries)
         self.rng = as_generator(random_state)
-        self.skel = _worker.skeleton(model)
-        self.token = new_token()
-        self.shards = place_shards(self.client, self.skel, self.loss, X, y)
-        self.epoch, self.history, self.step_seconds = 0, History(), []
-        self.completed = {"epoch": 0, "step": 0}
-        self._claimed = False
-
-    # -- lifetime ---------------------------------------------------------------------
-    def __enter__(self):
-        claim(self.model, "the model", "it is being trained by another fit; train one "
-              "model in one fit at a time")
-        self._claimed = True
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def close(self):
-        """Release the model, the shards and the workers' replicas."""
-        if self._claimed:
-            release(self.model)
-            self._claimed = False
-        if self.shards is not None:
-            forget_on_workers(self.client, self.token)
-            self.shards = None
+        self.step_seconds = []
 
     # -- verbs ------------------------------------------------------------------------
     def run_epoch(self) -> EpochResult:
@@ -134,8 +101,7 @@ class DataParallelRun:
         Returns an :class:`nnlib.training.EpochResult`; a non-finite loss or gradient
         stops the epoch before that step is applied (``fault`` says what), an update
         that would overflow leaves the weights and the state as they were."""
-        if self.shards is None:
-            raise RuntimeError("this run is closed")
+        self._check_open()
         n, B = self.shards.n_rows, self.batch_size
         order = (self.rng.permutation(n) if self.shuffle else np.arange(n)).astype(
             np.int64, copy=False)
@@ -151,16 +117,7 @@ class DataParallelRun:
             seen += rows.shape[0]
             steps += 1
             self.completed = {"epoch": self.epoch, "step": steps}
-        result = EpochResult(total, seen, steps, fault)
-        if fault is None:
-            self.history.append(loss=result.mean_loss, time=time.perf_counter() - tic,
-                                lr=self.optimizer.lr)
-            self.epoch += 1
-            self.history.epochs = self.epoch
-        else:
-            self.history.nonfinite = {"epoch": self.epoch, "step": steps, "what": fault}
-            self.history.stop_reason = "nonfinite"
-        return result
+        return self._record(EpochResult(total, seen, steps, fault), tic)
 
     def step(self, rows: np.ndarray):
         """One synchronous step on the global batch ``rows`` (global row indices).
@@ -173,11 +130,13 @@ class DataParallelRun:
         parts = self.shards.locate(np.asarray(rows, dtype=np.int64))
         B = int(rows.shape[0])
         flat = _worker.flat_params(params)
-        results = self._gather_parts(flat, parts, B)
+        results = self._on_shards(flat, _gradient_task, parts, B, self.token, self.skel,
+                                  self.loss, self.margin)
         loss_sum, grad = 0.0, None
-        for value, g in results:        # shard order: the sum never depends on timing
-            if g is None:
+        for r in results:               # shard order: the sum never depends on timing
+            if r is None or r[1] is None:
                 continue
+            value, g = r
             loss_sum += value
             grad = g if grad is None else grad.__iadd__(g)
         l2_eff = self.l2 / B if self.l2_per_batch else self.l2
@@ -201,42 +160,10 @@ class DataParallelRun:
         self.step_seconds.append(time.perf_counter() - tic)
         return batch_loss, None
 
-    # -- helpers ----------------------------------------------------------------------
-    def _gather_parts(self, flat, parts, B):
-        """Every shard's (loss sum, scaled gradient) for this step, in shard order;
-        resubmitted after a loss of workers (see the module docstring)."""
-        client = self.client
-        for attempt in range(self.max_retries + 1):
-            try:
-                [w] = client.scatter([flat], hash=False)
-                futures = [client.submit(_worker.shard_gradient, shard, w, part, B,
-                                         self.token, self.skel, self.loss, self.margin,
-                                         pure=False)
-                           for shard, part in zip(self.shards.futures, parts)
-                           if part.size]
-                done = iter(client.gather(futures))
-                return [next(done) if part.size else (0.0, None) for part in parts]
-            except Exception as exc:  # noqa: BLE001 - sorted just below
-                if not is_worker_loss(exc):
-                    raise
-                if not self.shards.recoverable or attempt == self.max_retries:
-                    raise self._lost(exc) from exc
-                warnings.warn(f"a step failed on a lost worker ({exc!r}); submitting it "
-                              f"again from the last completed step", RuntimeWarning,
-                              stacklevel=4)
-        raise AssertionError("unreachable")
 
-    def _lost(self, exc):
-        where = self.completed
-        why = ("the shards were given as NumPy pieces, which only that worker held"
-               if not self.shards.recoverable else
-               f"the step failed {self.max_retries + 1} times")
-        return WorkerLostError(
-            f"a dask worker was lost during training ({type(exc).__name__}: {exc}); "
-            f"{why}. The model holds the weights after step {where['step']} of epoch "
-            f"{where['epoch']} (the optimizer its state and t={self.optimizer.t}); "
-            f"give the data as a dask array to let the run rebuild lost shards",
-            where)
+
+def _gradient_task(shard, flat, rows, *args):
+    return _worker.shard_gradient(shard, flat, rows, *args)
 
 
 def _unflatten(flat, params):
@@ -295,27 +222,8 @@ def fit_data_parallel(model, X, y=None, *, client=None, loss="softmax_cross_entr
     ...                             epochs=2, batch_size=1000, random_state=0,
     ...                             l2=1e-4)                       # doctest: +SKIP
     """
-    from nnlib._validation import check_int_scalar
-    epochs = check_int_scalar(epochs, "epochs", low=0)
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables cb(epoch, logs); got {cb!r}")
     run = DataParallelRun(model, X, y, client=client, loss=loss, optimizer=optimizer,
                           batch_size=batch_size, shuffle=shuffle, random_state=random_state,
                           l2=l2, l2_per_batch=l2_per_batch, margin=margin,
                           max_retries=max_retries)
-    with run:
-        for epoch in range(epochs):
-            result = run.run_epoch()
-            if result.fault is not None:
-                warnings.warn(f"training stopped at epoch {epoch}, step {result.steps}: "
-                              f"the {result.fault} became non-finite (lower the learning "
-                              f"rate?); the weights are those of the last finite step",
-                              RuntimeWarning, stacklevel=2)
-                break
-            logs = {k: v[-1] for k, v in run.history.history.items() if v}
-            if any(cb(epoch, logs) for cb in callbacks):
-                run.history.stop_reason = "callback"
-                break
-    return run.history
+    return fit_epochs(run, epochs, callbacks)
