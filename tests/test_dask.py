@@ -150,6 +150,12 @@ def test_data_parallel_bad_input(cluster_of_two):
     with pytest.raises(NonFiniteError, match="shard that starts at row 50"):
         fit_data_parallel(model, da.from_array(bad, chunks=50), da.from_array(yn, chunks=50),
                           client=cluster_of_two)
+    dropout = getattr(nnlib.layers, "Dropout", None)
+    if dropout is not None:
+        with pytest.raises(TypeError, match=r"layers\[1\] is Dropout"):
+            fit_data_parallel(nnlib.Sequential([nnlib.Dense(6, 4), dropout(0.5),
+                                                nnlib.Dense(4, 3)]),
+                              da.from_array(Xn), da.from_array(yn), client=cluster_of_two)
     with pytest.raises(ValueError, match="batch_size"):
         fit_data_parallel(model, da.from_array(Xn), da.from_array(yn),
                           client=cluster_of_two, batch_size=0)

@@ -44,8 +44,14 @@ def check_settings(model, optimizer, batch_size, l2, margin):
     """fit's checks of its scalar settings; the optimizer (default ``SGD(lr=0.01)``)."""
     from nnlib import optim
     from nnlib.model import Sequential
+    from nnlib.layers import Dense
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a nnlib.Sequential; got {type(model).__name__}")
+    for i, layer in enumerate(model.layers):
+        # the workers run the compiled epoch and loss_grad, which know Dense layers only
+        if type(layer) is not Dense:
+            raise TypeError(f"nnlib.dask trains stacks of nnlib.Dense layers (the "
+                            f"compiled path); layers[{i}] is {type(layer).__name__}")
     batch_size = check_int_scalar(batch_size, "batch_size", low=1)
     l2 = check_real_scalar(l2, "l2", low=0.0)
     check_fits_dtype(l2, "l2", model.dtype)
