@@ -28,6 +28,7 @@ Every round is a pure function of the client's parameters, state and the round's
 seeds: a round re-run after a worker died gives the same result.
 """
 import time
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from nnlib.callbacks import History
 from nnlib.dask import _worker
 from nnlib.dask._common import ClusterRun, fit_epochs
 from nnlib.training import EpochResult, compiled_train
+
+if TYPE_CHECKING:
+    from nnlib.model import Sequential
 
 __all__ = ["ModelAveragingRun", "fit_model_averaging"]
 
@@ -87,10 +91,11 @@ class ModelAveragingRun(ClusterRun):
 
     unit = "round"
 
-    def __init__(self, model, X, y=None, *, client=None, loss="softmax_cross_entropy",
-                 optimizer=None, batch_size=32, average_every=None, shuffle=True,
-                 random_state=None, l2=0.0, l2_per_batch=False, margin=1.0,
-                 max_retries=2):
+    def __init__(self, model: "Sequential", X, y=None, *, client=None,
+                 loss: str = "softmax_cross_entropy", optimizer=None,
+                 batch_size: int = 32, average_every: Optional[int] = None,
+                 shuffle: bool = True, random_state=None, l2: float = 0.0,
+                 l2_per_batch: bool = False, margin: float = 1.0, max_retries: int = 2):
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
                          l2_per_batch, margin, shuffle, max_retries)
         self.average_every = (None if average_every is None else
@@ -182,10 +187,13 @@ def _stateless(optimizer):
         optimizer._state = state
 
 
-def fit_model_averaging(model, X, y=None, *, client=None, loss="softmax_cross_entropy",
-                        optimizer=None, epochs=1, batch_size=32, average_every=None,
-                        shuffle=True, random_state=None, l2=0.0, l2_per_batch=False,
-                        margin=1.0, callbacks=None, max_retries=2) -> History:
+def fit_model_averaging(model: "Sequential", X, y=None, *, client=None,
+                        loss: str = "softmax_cross_entropy", optimizer=None,
+                        epochs: int = 1, batch_size: int = 32,
+                        average_every: Optional[int] = None, shuffle: bool = True,
+                        random_state=None, l2: float = 0.0, l2_per_batch: bool = False,
+                        margin: float = 1.0, callbacks=None,
+                        max_retries: int = 2) -> History:
     """Train ``model`` in place by model averaging on a dask cluster.
 
     Parameters

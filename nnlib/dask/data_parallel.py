@@ -26,6 +26,7 @@ last completed step.
 """
 import math
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from nnlib.callbacks import History
 from nnlib.dask import _worker
 from nnlib.dask._common import ClusterRun, fit_epochs
 from nnlib.training import EpochResult, FAULTS
+
+if TYPE_CHECKING:
+    from nnlib.model import Sequential
 
 __all__ = ["DataParallelRun", "fit_data_parallel"]
 
@@ -86,9 +90,11 @@ class DataParallelRun(ClusterRun):
     ...         result = run.run_epoch()
     """
 
-    def __init__(self, model, X, y=None, *, client=None, loss="softmax_cross_entropy",
-                 optimizer=None, batch_size=32, shuffle=True, random_state=None,
-                 l2=0.0, l2_per_batch=False, margin=1.0, max_retries=2):
+    def __init__(self, model: "Sequential", X, y=None, *, client=None,
+                 loss: str = "softmax_cross_entropy", optimizer=None,
+                 batch_size: int = 32, shuffle: bool = True, random_state=None,
+                 l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
+                 max_retries: int = 2):
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
                          l2_per_batch, margin, shuffle, max_retries)
         self.rng = as_generator(random_state)
@@ -174,10 +180,12 @@ def _unflatten(flat, params):
     return out
 
 
-def fit_data_parallel(model, X, y=None, *, client=None, loss="softmax_cross_entropy",
-                      optimizer=None, epochs=1, batch_size=32, shuffle=True,
-                      random_state=None, l2=0.0, l2_per_batch=False, margin=1.0,
-                      callbacks=None, max_retries=2) -> History:
+def fit_data_parallel(model: "Sequential", X, y=None, *, client=None,
+                      loss: str = "softmax_cross_entropy", optimizer=None,
+                      epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
+                      random_state=None, l2: float = 0.0, l2_per_batch: bool = False,
+                      margin: float = 1.0, callbacks=None,
+                      max_retries: int = 2) -> History:
     """Train ``model`` in place by synchronous data-parallel steps on a dask cluster.
 
     The result equals ``model.fit(X, y, loss=..., optimizer=..., epochs=...,
