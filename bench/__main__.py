@@ -27,7 +27,7 @@ WORKLOADS = {
     "estimators": "bench.estimators",
     "dask": "bench.dask_scaling",
 }
-ALL_PEERS = ("nnlib", "torch", "sklearn", "numpy")
+ALL_PEERS = ("nnlib", "torch", "jax", "sklearn", "numpy")
 
 
 class Context:
