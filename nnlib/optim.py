@@ -373,6 +373,15 @@ class Optimizer:
         """Forget all state (moments, buffers, step counts)."""
         self._entries.clear()
 
+    def _detached(self) -> "Optimizer":
+        """A new optimizer of this rule with the first group's hyper-parameters as its
+        defaults, and no parameters or state (what a worker builds its replica's
+        optimizer from)."""
+        src = self.param_groups[0] if self.param_groups else self.defaults
+        clone = object.__new__(type(self))
+        Optimizer.__init__(clone, None, {k: src[k] for k in type(self)._HYPER})
+        return clone
+
     def _entry(self, p, config, h, create=True, slots=None, index=0):
         """The state entry of array ``p`` (created with step 0 when absent, after
         checking ``p`` is an updatable array: ``params[index]`` in messages), checked
