@@ -298,8 +298,8 @@ class ModelCheckpoint(Callback):
     save_freq : "epoch" or int >= 1
         Save every epoch, or every that many epochs.
     include_optimizer : bool
-        Also save the optimizer's state (needs ``Sequential.save`` support for it;
-        refused with a clear message otherwise).
+        Also save the optimizer of the fit (``model.optimizer``) with its state, so a
+        loaded checkpoint resumes bit-identically (``Sequential.save``).
     verbose : int
         1: print a line per save.
 
@@ -355,16 +355,7 @@ class ModelCheckpoint(Callback):
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} cannot be "
                              f"filled from epoch and the logs {sorted(logs)}: {exc}") from None
-        if self.include_optimizer:
-            optimizer = self.params.get("optimizer")
-            try:
-                self.model.save(path, optimizer=optimizer)
-            except TypeError:
-                raise TypeError("ModelCheckpoint(include_optimizer=True) needs "
-                                "Sequential.save(path, optimizer=...), which this "
-                                "version lacks") from None
-        else:
-            self.model.save(path)
+        self.model.save(path, include_optimizer=self.include_optimizer)
         self.last_saved = path
         if self.verbose:
             print(f"epoch {epoch + 1}: saved the model to {path}")
