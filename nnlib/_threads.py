@@ -118,27 +118,37 @@ class blas_threads:
 
     def __init__(self, n):
         self.n = n
+        self._entered = False
 
+    # Both methods are idempotent and record what they did before the calls that can be
+    # interrupted, so TrainingRun's teardown can run __exit__ again after an interrupt.
     def __enter__(self):
         from nnlib._kernels import blas
         cls = blas_threads
         with cls._lock:
+            if self._entered:
+                return self
             old = blas.get_num_threads()
-            if old is not None and old != self.n:
-                blas.set_num_threads(self.n)
             if cls._users == 0:
                 cls._saved = old
             cls._users += 1
+            self._entered = True
+            if old is not None and old != self.n:
+                blas.set_num_threads(self.n)
         return self
 
     def __exit__(self, *exc):
         from nnlib._kernels import blas
         cls = blas_threads
         with cls._lock:
+            if not self._entered:
+                return False
+            if cls._users == 1 and cls._saved is not None \
+                    and blas.get_num_threads() != cls._saved:
+                blas.set_num_threads(cls._saved)
             cls._users -= 1
-            if cls._users == 0 and cls._saved is not None:
-                if blas.get_num_threads() != cls._saved:
-                    blas.set_num_threads(cls._saved)
+            self._entered = False
+            if cls._users == 0:
                 cls._saved = None
         return False
 
@@ -148,33 +158,65 @@ class blas_threads:
 # compiled pieces that run with the GIL released; a second fit (or ``optimizer.step``) on
 # the same model or optimizer at the same time would interleave updates and lose steps.
 # The running fit claims both; everyone else is refused.
+#
+# Python raises a pending interrupt (Ctrl-C, an asynchronous exception) at any call, so
+# one can land in the middle of claiming or of releasing. Claims therefore name the run
+# that holds them (releasing is idempotent, and the code that sets up and tears down a
+# run finishes every step with ``complete``), and a claim whose run no longer exists
+# counts as released: an interrupt never leaves a model or an optimizer refused for good.
 
-_OWNERS = weakref.WeakKeyDictionary()      # object -> thread ident of the fit using it
+_OWNERS = weakref.WeakKeyDictionary()   # object -> (thread ident, weakref to the run)
 _OWNERS_LOCK = threading.Lock()
 
 
-def claim(obj, what, advice):
-    """Mark ``obj`` as used by a running fit in this thread; raise
+def claim(obj, what, advice, owner):
+    """Mark ``obj`` as used by ``owner`` (a running fit) in this thread; raise
     :class:`~nnlib.exceptions.ConcurrentUseError` (saying ``what`` is busy, and
-    ``advice``) if a fit already uses it."""
+    ``advice``) if another live run holds it."""
     from nnlib.exceptions import ConcurrentUseError
     with _OWNERS_LOCK:
-        owner = _OWNERS.get(obj)
-        if owner is not None:
+        thread = _holder(obj)
+        if thread is not None:
             raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a "
-                                     f"running fit (thread {owner}); {advice}")
-        _OWNERS[obj] = threading.get_ident()
+                                     f"running fit (thread {thread}); {advice}")
+        _OWNERS[obj] = (threading.get_ident(), weakref.ref(owner))
 
 
-def release(obj):
-    """End the claim of :func:`claim` on ``obj``."""
+def _holder(obj):
+    held = _OWNERS.get(obj)
+    if held is None or held[1]() is None:
+        return None
+    return held[0]
+
+
+def release(obj, owner):
+    """End ``owner``'s claim on ``obj`` (nothing if it holds none)."""
     with _OWNERS_LOCK:
-        _OWNERS.pop(obj, None)
+        held = _OWNERS.get(obj)
+        if held is not None and held[1]() in (owner, None):
+            del _OWNERS[obj]
 
 
 def claimed_by(obj):
     """The thread ident of the fit using ``obj``, or None."""
-    return _OWNERS.get(obj)
+    return _holder(obj)
+
+
+def complete(*steps):
+    """Run every one of ``steps`` (idempotent callables) to its end, in order: a
+    KeyboardInterrupt landing in one makes it run again, and is raised once all are
+    done. For teardown code (releasing claims, restoring weights), which an interrupt
+    would otherwise cut short and leave half done."""
+    interrupt = None
+    for step in steps:
+        while True:
+            try:
+                step()
+                break
+            except KeyboardInterrupt as exc:
+                interrupt = exc
+    if interrupt is not None:
+        raise interrupt
 
 
 if hasattr(os, "register_at_fork"):

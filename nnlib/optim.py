@@ -228,13 +228,14 @@ class Optimizer:
         else:
             threads, min_size = resolve_threads(n_threads, 0), 0
         # the kernel validates every array (naming params[i] / grads[i]) before any update,
-        # and undoes a step that overflows (finite in, inf/NaN out)
+        # and undoes a step that overflows (finite in, inf/NaN out); it sets self.t itself,
+        # so a Ctrl-C during the step (raised when the call returns) cannot separate the
+        # update from its count
         try:
             _k.optim_step_arrays(self.config(), list(params), list(grads), state,
-                                 self.t + 1, threads, min_size)
+                                 self.t + 1, threads, min_size, self)
         except NonFiniteError as exc:
             raise NonFiniteError(f"{type(self).__name__} {exc}") from None
-        self.t += 1
 
     def __repr__(self):
         hyper = {k: v for k, v in self._public().items()}

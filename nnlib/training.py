@@ -32,7 +32,7 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._threads import (_at_fork_hooks, blas_threads, claim, release,
+from nnlib._threads import (_at_fork_hooks, blas_threads, claim, complete, release,
                             resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
 
@@ -307,17 +307,18 @@ class TrainingRun:
     # -- lifetime ---------------------------------------------------------------------
     def __enter__(self):
         # ConcurrentUseError (a RuntimeError) if a running fit uses the model or the
-        # optimizer (README, "Threads and concurrency")
-        claim(self.model, "the model", "it is being trained by another fit; train one "
-              "model in one fit at a time")
+        # optimizer (README, "Threads and concurrency"). An interrupt can land anywhere
+        # in here: whatever part ran is undone.
         try:
+            claim(self.model, "the model", "it is being trained by another fit; train "
+                  "one model in one fit at a time", self)
             claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
-                  "at the same time: give each fit its own optimizer")
+                  "at the same time: give each fit its own optimizer", self)
+            self._threads = blas_threads(self.blas_threads)
+            self._threads.__enter__()
         except BaseException:
-            release(self.model)
+            complete(self._release)
             raise
-        self._threads = blas_threads(self.blas_threads)
-        self._threads.__enter__()
         return self
 
     def __exit__(self, *exc):
@@ -326,17 +327,25 @@ class TrainingRun:
 
     def close(self):
         """Restore BLAS's thread count, release the model, and hand the workspace and
-        the measured rate back to the model's caches."""
+        the measured rate back to the model's caches (each step finished even if an
+        interrupt lands in it)."""
+        complete(self._release, self._close_progress, self._keep)
+
+    def _release(self):
         if self._threads is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
-            release(self.model)
-            release(self.optimizer)
+        release(self.model, self)
+        release(self.optimizer, self)
+
+    def _close_progress(self):
         if self.progress is not None:
             self.progress.close()
+
+    def _keep(self):
         if self._workspace is not None:
-            _keep_setup(self.model, self._key, self.setup, self._snap)
             self._workspace = None
+            _keep_setup(self.model, self._key, self.setup, self._snap)
         if self.clock.rate is not None:
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
 
