@@ -240,7 +240,13 @@ def _npy_header(f, path, name):
               (2, 0): fmt.read_array_header_2_0}.get(version)
     if reader is None:
         raise _FormatError(f"{path}: array {name} has .npy version {version}")
-    return reader(f, max_header_size=MAX_NPY_HEADER_BYTES)
+    try:
+        return reader(f, max_header_size=MAX_NPY_HEADER_BYTES)
+    except Exception as exc:
+        # NumPy parses the header text with tokenize and ast.literal_eval: crafted text
+        # raises TokenError, SyntaxError, RecursionError, ... besides ValueError
+        raise _FormatError(f"{path}: array {name} has an unreadable .npy header "
+                           f"({type(exc).__name__}: {exc})") from exc
 
 
 def _check_member_size(f, info, nbytes, path, name):
