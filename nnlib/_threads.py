@@ -35,7 +35,7 @@ def _after_fork_in_child():
     for lock in (_OWNERS_LOCK, blas_threads._lock):
         lock._at_fork_reinit()
     _OWNERS.clear()
-    blas_threads._users, blas_threads._saved = 0, None
+    blas_threads._inside, blas_threads._saved = weakref.WeakSet(), None
     for hook in _at_fork_hooks:
         hook()
 
@@ -110,29 +110,38 @@ class blas_threads:
     saves the original count and the last to leave restores it (each restoring its own
     saved value could leave the process on another fit's setting). The count is written
     only when it differs: a ctypes call costs microseconds, and a loop calling
-    ``fit(epochs=1)`` enters once per epoch."""
+    ``fit(epochs=1)`` enters once per epoch.
+
+    Both methods are idempotent. The users are the live entered instances (weakly held):
+    an interrupt can cut a teardown short before ``__exit__`` runs (Python raises it at
+    the start of any Python function), and such an instance stops counting once it is
+    freed; the next ``__enter__`` then puts the saved count back first."""
 
     _lock = threading.Lock()
-    _users = 0
+    _inside = weakref.WeakSet()
     _saved = None
 
     def __init__(self, n):
         self.n = n
-        self._entered = False
 
-    # Both methods are idempotent and record what they did before the calls that can be
-    # interrupted, so TrainingRun's teardown can run __exit__ again after an interrupt.
+    @classmethod
+    def users(cls):
+        """Entered instances that are alive and have not exited."""
+        return len(cls._inside)
+
     def __enter__(self):
         from nnlib._kernels import blas
         cls = blas_threads
         with cls._lock:
-            if self._entered:
+            if self in cls._inside:
                 return self
             old = blas.get_num_threads()
-            if cls._users == 0:
+            if not cls._inside:
+                if cls._saved is not None and old != cls._saved:
+                    blas.set_num_threads(cls._saved)     # left by a cut-short teardown
+                    old = cls._saved
                 cls._saved = old
-            cls._users += 1
-            self._entered = True
+            cls._inside.add(self)
             if old is not None and old != self.n:
                 blas.set_num_threads(self.n)
         return self
@@ -141,14 +150,13 @@ class blas_threads:
         from nnlib._kernels import blas
         cls = blas_threads
         with cls._lock:
-            if not self._entered:
+            if self not in cls._inside:
                 return False
-            if cls._users == 1 and cls._saved is not None \
+            if len(cls._inside) == 1 and cls._saved is not None \
                     and blas.get_num_threads() != cls._saved:
                 blas.set_num_threads(cls._saved)
-            cls._users -= 1
-            self._entered = False
-            if cls._users == 0:
+            cls._inside.discard(self)
+            if not cls._inside:
                 cls._saved = None
         return False
 
@@ -216,7 +224,10 @@ def complete(*steps):
             except KeyboardInterrupt as exc:
                 interrupt = exc
     if interrupt is not None:
-        raise interrupt
+        try:
+            raise interrupt
+        finally:
+            interrupt = None        # no cycle through this frame: the run is freed
 
 
 if hasattr(os, "register_at_fork"):

@@ -6,6 +6,7 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 ``save``/:func:`load` is :mod:`nnlib._format`.
 """
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -158,8 +159,12 @@ class Sequential:
 
         Raises NonFiniteError if X holds NaN or +-inf (naming the first such row), or if
         the output is not finite for a finite X (the products overflowed the dtype:
-        scale X), so a prediction is never silently NaN or inf."""
-        return self._forward_checked(self._inputs(X, finite=True), n_threads)
+        scale X), so a prediction is never silently NaN or inf. Raises
+        ConcurrentUseError if a fit in another thread trains this model during the call
+        (README, "Threads and concurrency"): its weights would mix training steps."""
+        X = self._inputs(X, finite=True)
+        with _NotDuringAnotherThreadsFit(self):
+            return self._forward_checked(X, n_threads)
 
     def predict(self, X, batch_size=4096, n_threads=None):
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
@@ -167,10 +172,12 @@ class Sequential:
         :meth:`forward`."""
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         X = self._inputs(X, finite=True)
-        if X.shape[0] <= batch_size:
-            return self._forward_checked(X, n_threads)
-        return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads, i)
-                               for i in range(0, X.shape[0], batch_size)])
+        with _NotDuringAnotherThreadsFit(self):
+            if X.shape[0] <= batch_size:
+                return self._forward_checked(X, n_threads)
+            return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads,
+                                                         i)
+                                   for i in range(0, X.shape[0], batch_size)])
 
     def _forward_checked(self, X, n_threads, row0=0):
         # X: finite, validated by _inputs
@@ -391,6 +398,41 @@ class Sequential:
         """Write the model to ``path`` (format version 1, see :mod:`nnlib._format`),
         atomically."""
         _format.write(path, *_format.model_arrays(self))
+
+
+class _NotDuringAnotherThreadsFit:
+    """Refuse an inference whose weights another thread's fit moves meanwhile: the
+    compiled loop updates W and b in place without the GIL, so the result would mix
+    steps (a model that never existed). Checked before and after: no fit of another
+    thread held the model at either point, and none started in between. The fit's own
+    thread (a callback) predicts between steps, with consistent weights."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def _check(self):
+        from nnlib._threads import claimed_by
+        thread = claimed_by(self.model)
+        if thread is not None and thread != threading.get_ident():
+            from nnlib.exceptions import ConcurrentUseError
+            raise ConcurrentUseError(
+                f"the model is being trained by a running fit in another thread (thread "
+                f"{thread}); its weights change without a lock, so predict there would "
+                f"mix training steps: predict from a callback of that fit, or after it")
+
+    def __enter__(self):
+        self._check()
+        self.started = getattr(self.model, "_fits_started", 0)
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self._check()
+            if getattr(self.model, "_fits_started", 0) != self.started:
+                from nnlib.exceptions import ConcurrentUseError
+                raise ConcurrentUseError("the model was trained by a fit in another "
+                                         "thread while predict ran; predict again")
+        return False
 
 
 def load(path):

@@ -314,6 +314,8 @@ class TrainingRun:
                   "one model in one fit at a time", self)
             claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
                   "at the same time: give each fit its own optimizer", self)
+            # a predict in another thread that overlapped this fit sees the count move
+            self.model._fits_started = getattr(self.model, "_fits_started", 0) + 1
             self._threads = blas_threads(self.blas_threads)
             self._threads.__enter__()
         except BaseException:
