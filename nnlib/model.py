@@ -101,6 +101,7 @@ class Sequential:
         the first row that holds NaN or +-inf, or a value beyond the model's dtype (1e300
         given to a float32 model would silently become inf in the conversion)."""
         given = X
+        self._check_layers()        # ``layers`` is a plain list: emptied, dtype unknown
         X = as_float_array(X, name, dtype=self.dtype, ndim=2)
         if X.shape[1] != self.n_in:
             raise ShapeError(f"{name} has {X.shape[1]} features but the model expects "

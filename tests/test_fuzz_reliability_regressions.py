@@ -177,3 +177,13 @@ def test_save_keeps_the_replaced_files_owner_and_group(tmp_path):
     fresh = tmp_path / "new.npz"
     _model().save(fresh)
     assert (fresh.stat().st_uid, fresh.stat().st_gid) == (os.geteuid(), os.getegid())
+
+
+def test_predict_after_a_callback_emptied_the_layer_list_names_the_problem():
+    """Before: IndexError from Sequential.dtype (layers[0]) instead of the ValueError
+    the constructor raises for an empty stack."""
+    m = _model()
+    X = np.ones((2, 3))
+    m.fit(X, [0, 1], epochs=1, callbacks=[lambda epoch, logs: m.layers.clear()])
+    with pytest.raises(ValueError, match="at least one layer"):
+        m.predict(X)
