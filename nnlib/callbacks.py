@@ -1,6 +1,7 @@
 """What ``Sequential.fit`` records and how it decides to stop: :class:`History` and
 :class:`EarlyStopping` (Keras's names and habits)."""
 from nnlib._plateau import improves
+from nnlib._threads import complete
 from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["History", "EarlyStopping"]
@@ -113,7 +114,10 @@ class EarlyStopping:
         return self.wait > self.patience
 
     def restore(self, params):
-        """Put the best epoch's weights back into ``params`` (when asked to)."""
+        """Put the best epoch's weights back into ``params`` (when asked to): all of
+        them, even if an interrupt lands in the middle (it is raised afterwards)."""
         if self.active and self.restore_best and self.best_params is not None:
-            for p, best in zip(params, self.best_params):
-                p[...] = best
+            def put_back():
+                for p, best in zip(params, self.best_params):
+                    p[...] = best
+            complete(put_back)

@@ -399,8 +399,8 @@ class TrainingRun:
             if good:
                 good = train.run_epoch(self.setup, order, t0, good)[2]
         except BaseException:
-            self._restore(snapshot)
             good = 0
+            complete(lambda: self._restore(snapshot))   # whole, even if interrupted
             raise
         finally:
             self.optimizer.t = t0 + good
