@@ -57,6 +57,10 @@ def _child(module_name, seed0, seconds, one):
     """Run the module's cases from ``seed0`` for ``seconds`` (or only ``seed0``); print a
     JSON line before and after each case, the traceback on failure."""
     module = importlib.import_module(module_name)
+    if os.environ.get("NNLIB_EXPECT_DEBUG_BUILD") == "1":       # .ci/run's debug step
+        import nnlib
+        assert os.path.realpath(nnlib.__file__).startswith(os.path.realpath(ROOT)), \
+            f"the child imported {nnlib.__file__}, not the debug build under {ROOT}"
     cases = module.CASES
     setup = getattr(module, "child_setup", None)
     if setup is not None:

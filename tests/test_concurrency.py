@@ -279,8 +279,27 @@ def test_the_readme_states_this_contract():
     text = open(os.path.join(root, "README.md")).read()
     section = text.split("## Threads and concurrency", 1)[1].split("\n## ", 1)[0]
     for phrase in ("tests/test_concurrency.py", "ConcurrentUseError", "estimator's lock",
-                   "labels are copied", "save` during a `fit", "fork()", "one thread"):
+                   "labels are copied", "save` during a `fit", "fork()", "one thread",
+                   "`predict` and `forward` from another thread", "owner and group",
+                   "`optimizer.t` counts exactly", "NNLIB_RELIABILITY_SECONDS",
+                   "tests/test_fuzz_reliability_*.py", "with each other on one model"):
         assert phrase in section, phrase
+
+
+def test_predicts_of_one_model_run_concurrently_and_agree():
+    X, _ = _data(n=20000)
+    model = _model(0)
+    want = model.predict(X)
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(model.predict(X, batch_size=997)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(out) == 4
+    for P in out:                   # other chunking: BLAS may round the last bit apart
+        np.testing.assert_allclose(P, want, rtol=1e-12, atol=1e-15)
 
 
 # -- predict during the model's own fit ------------------------------------------------
