@@ -211,7 +211,8 @@ def test_early_stopping_restore_interrupted_anywhere_leaves_best_or_latest_weigh
     k, hits = 1, 0
     while True:
         params = [np.full(3, 1.0), np.full(2, 1.0), np.full(4, 1.0)]
-        stop = EarlyStopping({"patience": 0}, {"loss"})
+        stop = EarlyStopping(monitor="loss", restore_best_weights=True)
+        stop.on_train_begin()
         stop.update(0, {"loss": 1.0}, params)              # best: all ones
         for p in params:
             p[...] = 2.0                                     # latest: all twos
@@ -223,3 +224,26 @@ def test_early_stopping_restore_interrupted_anywhere_leaves_best_or_latest_weigh
             break
         k += 1
     assert hits >= 3
+
+
+def test_an_interrupt_as_a_python_layer_models_step_returns_is_counted(monkeypatch):
+    """The per-batch path of models with Python layers (Dropout): before, an interrupt
+    raised as the step kernel returned (where Python delivers it) skipped 'steps += 1',
+    and optimizer.t ended one behind the weights."""
+    from nnlib._kernels import optim as kernels
+    from nnlib.layers import Dropout
+    real, calls = kernels.optim_step_arrays, []
+
+    def step_then_interrupt(*args):
+        real(*args)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt             # as delivered right after the call
+    monkeypatch.setattr(kernels, "optim_step_arrays", step_then_interrupt)
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                              Dropout(0.0), nnlib.Dense(4, 2, random_state=1)])
+    opt = optim.SGD(lr=0.1)
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, np.arange(10) % 2, optimizer=opt, epochs=1, batch_size=1)
+    assert opt.t == len(calls) == 3
