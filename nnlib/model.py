@@ -637,8 +637,9 @@ class _NotDuringAnotherThreadsFit:
                 f"mix training steps: predict from a callback of that fit, or after it")
 
     def __enter__(self):
-        self._check()
+        # the count first: a fit that starts right after the check has then moved it
         self.started = getattr(self.model, "_fits_started", 0)
+        self._check()
         return self
 
     def __exit__(self, exc_type, *exc):

@@ -364,3 +364,25 @@ def test_predict_racing_fits_returns_outputs_of_completed_steps_only():
     for P in results:
         assert any(np.array_equal(P, A) for A in allowed)
     assert refused > 0
+
+
+def test_a_whole_fit_between_predicts_check_and_its_computation_is_seen(monkeypatch):
+    """The predicting thread can be descheduled for a whole fit right after its first
+    check (a GIL switch interval is 5 ms): the fit's start count, read before that
+    check, tells."""
+    from nnlib import model as model_module
+    X, y = _data()
+    model = _model(0)
+    guard = model_module._NotDuringAnotherThreadsFit
+    real_check, calls = guard._check, []
+
+    def check_then_a_fit_elsewhere(self):
+        real_check(self)
+        calls.append(1)
+        if len(calls) == 1:
+            t = threading.Thread(target=lambda: model.fit(X, y, epochs=1))
+            t.start()
+            t.join()
+    monkeypatch.setattr(guard, "_check", check_then_a_fit_elsewhere)
+    with pytest.raises(ConcurrentUseError, match="predict again"):
+        model.predict(X)
