@@ -247,3 +247,18 @@ def test_an_interrupt_as_a_python_layer_models_step_returns_is_counted(monkeypat
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, np.arange(10) % 2, optimizer=opt, epochs=1, batch_size=1)
     assert opt.t == len(calls) == 3
+
+
+def test_dense_forward_refuses_float16_next_to_float64_weights():
+    """Found by tests/test_fuzz.py: the check compared native_float_dtype(float16), None,
+    with float64, and NumPy reads None as float64, so float16 passed the check, was
+    converted to float32 and the compiled kernel raised 'Buffer dtype mismatch'."""
+    import nnlib.functional as F
+    from nnlib.exceptions import DTypeError
+    W = np.zeros((2, 1))
+    with pytest.raises(DTypeError, match="b has dtype float16 but W has dtype float64"):
+        F.dense_forward(np.ones((3, 2)), W, np.zeros(1, np.float16))
+    with pytest.raises(DTypeError, match="X has dtype float16"):
+        F.dense_forward(np.ones((3, 2), np.float16), W, np.zeros(1))
+    np.testing.assert_array_equal(                    # the other byte order: its values
+        F.dense_forward(np.ones((3, 2)), W, np.ones(1, ">f8")), np.ones((3, 1)))
