@@ -30,12 +30,20 @@ def pick(rng, seq):
     return seq[int(rng.integers(len(seq)))]
 
 
-def model(rng, n_in, n_out, dtype=np.float64, max_hidden=2):
+def model(rng, n_in, n_out, dtype=np.float64, max_hidden=2, python_layers=False):
+    """A random small Sequential; with ``python_layers``, sometimes a Dropout after a
+    hidden layer (the model then trains through the per-batch Python path)."""
+    from nnlib.layers import Dropout
     sizes = [n_in] + [int(rng.integers(1, 9)) for _ in range(int(rng.integers(0, max_hidden + 1)))]
     sizes.append(n_out)
-    layers = [nnlib.Dense(a, b, pick(rng, ACTIVATIONS) if i < len(sizes) - 2 else "identity",
-                          random_state=int(rng.integers(1 << 30)), dtype=dtype)
-              for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nnlib.Dense(a, b, pick(rng, ACTIVATIONS) if i < len(sizes) - 2
+                                  else "identity", random_state=int(rng.integers(1 << 30)),
+                                  dtype=dtype))
+        if python_layers and i < len(sizes) - 2 and rng.random() < 0.5:
+            layers.append(Dropout(float(rng.uniform(0, 0.5)),
+                                  random_state=int(rng.integers(1 << 30))))
     return nnlib.Sequential(layers)
 
 
@@ -45,7 +53,7 @@ def optimizer(rng, lr=None):
     return cls(lr=lr, **kw)
 
 
-def problem(rng, n=None, d=None, dtype=np.float64, loss=None):
+def problem(rng, n=None, d=None, dtype=np.float64, loss=None, python_layers=False):
     """(X, y, loss, model, optimizer): a small random training problem."""
     n = int(rng.integers(2, 300)) if n is None else n
     d = int(rng.integers(1, 6)) if d is None else d
@@ -58,7 +66,7 @@ def problem(rng, n=None, d=None, dtype=np.float64, loss=None):
         y = rng.integers(0, 2, n if c == 1 else (n, c))
     else:
         y = (np.arange(n) + rng.integers(0, c, n)) % c
-    return X, y, loss, model(rng, d, c, dtype), optimizer(rng)
+    return X, y, loss, model(rng, d, c, dtype, python_layers=python_layers), optimizer(rng)
 
 
 def copies(m, opt):

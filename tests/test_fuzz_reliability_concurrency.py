@@ -60,7 +60,7 @@ def _steps(n, batch, epochs):
 
 
 def case_two_fits_one_model(rng):
-    X, y, loss, m, _ = problem(rng, n=int(rng.integers(50, 1500)))
+    X, y, loss, m, _ = problem(rng, python_layers=True, n=int(rng.integers(50, 1500)))
     opts = [optimizer(rng) for _ in range(2)]
     batch, epochs = int(pick(rng, [1, 8, 64])), int(rng.integers(1, 4))
     out = _in_threads([lambda o=o: quiet(m.fit, X, y, loss=loss, optimizer=o,
@@ -75,7 +75,7 @@ def case_two_fits_one_model(rng):
 
 
 def case_fit_and_predict(rng):
-    X, y, loss, m, opt = problem(rng, n=int(rng.integers(100, 3000)))
+    X, y, loss, m, opt = problem(rng, python_layers=True, n=int(rng.integers(100, 3000)))
     snapshots = [copies(m, opt)[0]]
 
     def fits():
@@ -136,7 +136,7 @@ def case_fit_and_save(rng):
 
 
 def case_shared_optimizer(rng):
-    X, y, loss, m1, opt = problem(rng, n=int(rng.integers(50, 1500)))
+    X, y, loss, m1, opt = problem(rng, python_layers=True, n=int(rng.integers(50, 1500)))
     m2 = copies(m1, opt)[0]
     batch, epochs = int(pick(rng, [1, 16])), int(rng.integers(1, 3))
     manual = [0]

@@ -41,7 +41,8 @@ def _documented(exc):
 
 
 def _mutate(rng, what, m, opt, X, y, val):
-    layer = m.layers[int(rng.integers(len(m.layers)))]
+    dense = [l for l in m.layers if hasattr(l, "W")] or [m.layers[0]]
+    layer = dense[int(rng.integers(len(dense)))]
     if what in ("nan", "inf", "huge"):
         layer.W.reshape(-1)[int(rng.integers(layer.W.size))] = \
             {"nan": np.nan, "inf": np.inf, "huge": 1e300}[what]
@@ -64,7 +65,7 @@ def _mutate(rng, what, m, opt, X, y, val):
     elif what == "reset":
         opt.reset()
     elif what == "state-nan":
-        if opt._state:
+        if opt._state and opt._state[0].size:       # (SGD keeps 0 slots)
             opt._state[0].reshape(-1)[0] = np.nan
     elif what == "momentum":
         if hasattr(opt, "momentum"):
@@ -88,7 +89,7 @@ def _mutate(rng, what, m, opt, X, y, val):
 
 
 def case_fit_callback(rng):
-    X, y, loss, m, opt = problem(rng, n=int(rng.integers(2, 400)))
+    X, y, loss, m, opt = problem(rng, python_layers=True, n=int(rng.integers(2, 400)))
     n_val = max(1, len(X) // 4)
     val = (X[:n_val].copy(), y[:n_val].copy()) if rng.random() < 0.5 else None
     what = pick(rng, pick(rng, [WEIGHT_MUTATIONS, OPT_MUTATIONS, DATA_MUTATIONS]))
@@ -169,7 +170,7 @@ class _Scribbler:
 
 
 def case_thread_scribbles_during_call(rng):
-    X, y, loss, m, opt = problem(rng, n=int(pick(rng, [50, 2000, 20000])))
+    X, y, loss, m, opt = problem(rng, python_layers=True, n=int(pick(rng, [50, 2000, 20000])))
     what = pick(rng, ["fit", "predict", "evaluate", "loss_and_grads", "kernel",
                       "estimator-fit", "estimator-proba", "score"])
     targets = pick(rng, [["X"], ["y"], ["W"], ["X", "y", "W"]])
