@@ -32,7 +32,9 @@ def activation_spec(activation, activation_param, dtype=None):
 def _as_dtype(x, name, dtype, ndim):
     """Float input must already be ``dtype``; bool/int input is converted to it."""
     arr = np.asarray(x)
-    if arr.dtype.kind == "f" and native_float_dtype(arr.dtype) != dtype:
+    # `is None` first: NumPy reads None as float64, so `None != float64` is False
+    native = native_float_dtype(arr.dtype)
+    if arr.dtype.kind == "f" and (native is None or native != dtype):
         raise DTypeError(f"{name} has dtype {arr.dtype} but W has dtype {dtype}; "
                          f"convert one with .astype() (nnlib does not mix precisions)")
     if arr.dtype.kind in "biu":

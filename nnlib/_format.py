@@ -22,9 +22,10 @@ named ``.nnlib-<target name>.<pid>-<random>.tmp``, and moves it into place with
 ``os.replace``, so a crash never leaves a half-written model under the target name. A
 temporary file a killed save left behind is safe to delete; ``write`` deletes those
 older than ``STALE_TEMP_SECONDS`` in the directory it writes to. An existing target
-keeps its permission bits (a new one gets the umask's, as ``open`` gives), and a target
-that is a symbolic link is written through: the file it points to is replaced, the link
-stays.
+keeps its permission bits, and its owner and group where we may set them (a new one gets
+the umask's bits and our user, as ``open`` gives), and a target that is a symbolic link
+is written through: the file it points to is replaced, the link stays. An interrupt
+anywhere in ``write`` leaves the old file or the new one, and no temporary file.
 
 ``read`` checks everything the file declares before it reads or decompresses any array
 data: the zip members' declared sizes, the header's size, format name, version and the
@@ -93,38 +94,61 @@ def write(path, header, arrays):
     """Write ``header`` (a JSON-able dict) and ``arrays`` (name -> ndarray) to ``path``
     atomically: a temporary file in the target's directory, fsynced, then renamed over
     the target (through a symbolic link, to the file it points to), with the target's
-    permission bits."""
+    permission bits, owner and group."""
     import json
     import secrets
-    import stat
+    from nnlib._threads import complete
     payload = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
     payload.update(arrays)
     path = os.path.realpath(os.fspath(path))
     directory, name = os.path.split(path)
     remove_stale_temps(directory)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        target = os.stat(path)
     except FileNotFoundError:
-        mode = None
+        target = None
     tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{os.getpid()}-"
                                   f"{secrets.token_hex(4)}{TEMP_SUFFIX}")
-    # mode 0o666 less the umask, as open() gives a new file (mkstemp would give 0600)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
+    # Everything from creating the temporary file on is inside the try: an interrupt
+    # can land after any call, and the handler removes whatever exists by then. A file
+    # object (not a raw descriptor) closes itself even if it is dropped unassigned.
     try:
-        with os.fdopen(fd, "wb") as f:
-            if mode is not None:
-                os.chmod(tmp, mode)
+        # "x": a new file, mode 0o666 less the umask as open() gives (mkstemp: 0600)
+        with open(tmp, "xb") as f:
+            if target is not None:
+                _keep_owner_and_mode(tmp, target)
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        complete(lambda: _remove(tmp))
         raise
+
+
+def _keep_owner_and_mode(tmp, target):
+    """Give the new file ``tmp`` the owner, group and permission bits of the
+    file it replaces (``target``, an ``os.stat`` result), as far as we may: changing
+    the owner needs privileges, the group membership of it; otherwise the new file
+    keeps ours. The owner first: chown clears set-user-ID bits that chmod then sets."""
+    import stat
+    if hasattr(os, "chown"):
+        st = os.stat(tmp)
+        if (st.st_uid, st.st_gid) != (target.st_uid, target.st_gid):
+            for uid, gid in ((target.st_uid, target.st_gid), (-1, target.st_gid)):
+                try:
+                    os.chown(tmp, uid, gid)
+                    break
+                except OSError:
+                    pass
+    os.chmod(tmp, stat.S_IMODE(target.st_mode))
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def remove_stale_temps(directory, max_age=STALE_TEMP_SECONDS, now=None):
@@ -237,7 +261,13 @@ def _npy_header(f, path, name):
               (2, 0): fmt.read_array_header_2_0}.get(version)
     if reader is None:
         raise _FormatError(f"{path}: array {name} has .npy version {version}")
-    return reader(f, max_header_size=MAX_NPY_HEADER_BYTES)
+    try:
+        return reader(f, max_header_size=MAX_NPY_HEADER_BYTES)
+    except Exception as exc:
+        # NumPy parses the header text with tokenize and ast.literal_eval: crafted text
+        # raises TokenError, SyntaxError, RecursionError, ... besides ValueError
+        raise _FormatError(f"{path}: array {name} has an unreadable .npy header "
+                           f"({type(exc).__name__}: {exc})") from exc
 
 
 def _check_member_size(f, info, nbytes, path, name):

@@ -35,7 +35,7 @@ def _after_fork_in_child():
     for lock in (_OWNERS_LOCK, blas_threads._lock):
         lock._at_fork_reinit()
     _OWNERS.clear()
-    blas_threads._users, blas_threads._saved = 0, None
+    blas_threads._inside, blas_threads._saved = weakref.WeakSet(), None
     for hook in _at_fork_hooks:
         hook()
 
@@ -141,35 +141,54 @@ class blas_threads:
     saves the original count and the last to leave restores it (each restoring its own
     saved value could leave the process on another fit's setting). The count is written
     only when it differs: a ctypes call costs microseconds, and a loop calling
-    ``fit(epochs=1)`` enters once per epoch."""
+    ``fit(epochs=1)`` enters once per epoch.
+
+    Both methods are idempotent. The users are the live entered instances (weakly held):
+    an interrupt can cut a teardown short before ``__exit__`` runs (Python raises it at
+    the start of any Python function), and such an instance stops counting once it is
+    freed; the next ``__enter__`` then puts the saved count back first."""
 
     _lock = threading.Lock()
-    _users = 0
+    _inside = weakref.WeakSet()
     _saved = None
 
     def __init__(self, n):
         self.n = n
 
+    @classmethod
+    def users(cls):
+        """Entered instances that are alive and have not exited."""
+        return len(cls._inside)
+
     def __enter__(self):
         from nnlib._kernels import blas
         cls = blas_threads
         with cls._lock:
+            if self in cls._inside:
+                return self
             old = blas.get_num_threads()
+            if not cls._inside:
+                if cls._saved is not None and old != cls._saved:
+                    blas.set_num_threads(cls._saved)     # left by a cut-short teardown
+                    old = cls._saved
+                cls._saved = old
+            cls._inside.add(self)
+            # n None: leave BLAS's count as it is (a threadpoolctl limit in force stays)
             if old is not None and self.n is not None and old != self.n:
                 blas.set_num_threads(self.n)
-            if cls._users == 0:
-                cls._saved = old
-            cls._users += 1
         return self
 
     def __exit__(self, *exc):
         from nnlib._kernels import blas
         cls = blas_threads
         with cls._lock:
-            cls._users -= 1
-            if cls._users == 0 and cls._saved is not None:
-                if blas.get_num_threads() != cls._saved:
-                    blas.set_num_threads(cls._saved)
+            if self not in cls._inside:
+                return False
+            if len(cls._inside) == 1 and cls._saved is not None \
+                    and blas.get_num_threads() != cls._saved:
+                blas.set_num_threads(cls._saved)
+            cls._inside.discard(self)
+            if not cls._inside:
                 cls._saved = None
         return False
 
@@ -179,33 +198,68 @@ class blas_threads:
 # compiled pieces that run with the GIL released; a second fit (or ``optimizer.step``) on
 # the same model or optimizer at the same time would interleave updates and lose steps.
 # The running fit claims both; everyone else is refused.
+#
+# Python raises a pending interrupt (Ctrl-C, an asynchronous exception) at any call, so
+# one can land in the middle of claiming or of releasing. Claims therefore name the run
+# that holds them (releasing is idempotent, and the code that sets up and tears down a
+# run finishes every step with ``complete``), and a claim whose run no longer exists
+# counts as released: an interrupt never leaves a model or an optimizer refused for good.
 
-_OWNERS = weakref.WeakKeyDictionary()      # object -> thread ident of the fit using it
+_OWNERS = weakref.WeakKeyDictionary()   # object -> (thread ident, weakref to the run)
 _OWNERS_LOCK = threading.Lock()
 
 
-def claim(obj, what, advice):
-    """Mark ``obj`` as used by a running fit in this thread; raise
+def claim(obj, what, advice, owner):
+    """Mark ``obj`` as used by ``owner`` (a running fit) in this thread; raise
     :class:`~nnlib.exceptions.ConcurrentUseError` (saying ``what`` is busy, and
-    ``advice``) if a fit already uses it."""
+    ``advice``) if another live run holds it."""
     from nnlib.exceptions import ConcurrentUseError
     with _OWNERS_LOCK:
-        owner = _OWNERS.get(obj)
-        if owner is not None:
+        thread = _holder(obj)
+        if thread is not None:
             raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a "
-                                     f"running fit (thread {owner}); {advice}")
-        _OWNERS[obj] = threading.get_ident()
+                                     f"running fit (thread {thread}); {advice}")
+        _OWNERS[obj] = (threading.get_ident(), weakref.ref(owner))
 
 
-def release(obj):
-    """End the claim of :func:`claim` on ``obj``."""
+def _holder(obj):
+    held = _OWNERS.get(obj)
+    if held is None or held[1]() is None:
+        return None
+    return held[0]
+
+
+def release(obj, owner):
+    """End ``owner``'s claim on ``obj`` (nothing if it holds none)."""
     with _OWNERS_LOCK:
-        _OWNERS.pop(obj, None)
+        held = _OWNERS.get(obj)
+        if held is not None and held[1]() in (owner, None):
+            del _OWNERS[obj]
 
 
 def claimed_by(obj):
     """The thread ident of the fit using ``obj``, or None."""
-    return _OWNERS.get(obj)
+    return _holder(obj)
+
+
+def complete(*steps):
+    """Run every one of ``steps`` (idempotent callables) to its end, in order: a
+    KeyboardInterrupt landing in one makes it run again, and is raised once all are
+    done. For teardown code (releasing claims, restoring weights), which an interrupt
+    would otherwise cut short and leave half done."""
+    interrupt = None
+    for step in steps:
+        while True:
+            try:
+                step()
+                break
+            except KeyboardInterrupt as exc:
+                interrupt = exc
+    if interrupt is not None:
+        try:
+            raise interrupt
+        finally:
+            interrupt = None        # no cycle through this frame: the run is freed
 
 
 if hasattr(os, "register_at_fork"):

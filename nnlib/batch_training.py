@@ -155,6 +155,14 @@ def _layer_grads(layer, i, grads, l2):
     return out
 
 
+class _StepCount:
+    """The step count the optimizer kernel sets inside its call."""
+    __slots__ = ("step",)
+
+    def __init__(self, step):
+        self.step = step
+
+
 class BatchRun(ClaimedRun):
     """Mini-batch training of a Sequential through its layers' own forward and backward,
     one epoch at a time (the surface of :class:`nnlib.training.TrainingRun`).
@@ -220,6 +228,7 @@ class BatchRun(ClaimedRun):
         config = optimizer.config(params)
         check_fits_dtype(config["lr"], "optimizer lr", model.dtype)
         t0, steps = optimizer._steps_of(params), 0
+        count = _StepCount(t0)
         total, seen, n, B = 0.0, 0, order.shape[0], self.batch_size
         fault = None
         last_draw = time.perf_counter()
@@ -234,13 +243,15 @@ class BatchRun(ClaimedRun):
                     break
                 if params:
                     try:
+                        # the kernel sets count.step itself: an interrupt raised as
+                        # it returns cannot separate the update from the count
                         _k.optim_step_arrays(config, list(params), grads, self.states,
                                              t0 + steps + 1, thread_limit(),
-                                             PARALLEL_MIN_SIZE)
+                                             PARALLEL_MIN_SIZE, [count])
                     except NonFiniteError:
                         fault = "weights or optimizer state after an update"
                         break
-                steps += 1
+                steps = count.step - t0 if params else steps + 1
                 total += value * rows.shape[0]
                 seen += rows.shape[0]
                 now = time.perf_counter()
@@ -250,7 +261,7 @@ class BatchRun(ClaimedRun):
                 if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
                     break
         finally:
-            optimizer._set_steps(params, t0 + steps)
+            optimizer._set_steps(params, count.step)
         return EpochResult(total, seen, steps, fault)
 
 

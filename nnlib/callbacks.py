@@ -17,6 +17,7 @@ import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from nnlib._plateau import improves
+from nnlib._threads import complete
 from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint"]
@@ -271,10 +272,13 @@ class EarlyStopping(Callback):
         return False
 
     def restore(self, params: List) -> None:
-        """Put the best epoch's weights back into ``params`` (when asked to)."""
+        """Put the best epoch's weights back into ``params`` (when asked to): all of
+        them, even if an interrupt lands in the middle (it is raised afterwards)."""
         if self.restore_best_weights and self.best_params is not None:
-            for p, best in zip(params, self.best_params):
-                p[...] = best
+            def put_back():
+                for p, best in zip(params, self.best_params):
+                    p[...] = best
+            complete(put_back)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.update(epoch, logs or {}, self.model.params):

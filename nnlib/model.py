@@ -7,6 +7,7 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 """
 import math
 import os
+import threading
 import warnings
 from typing import NamedTuple, Optional
 
@@ -163,6 +164,7 @@ class Sequential:
         the first row that holds NaN or +-inf, or a value beyond the model's dtype (1e300
         given to a float32 model would silently become inf in the conversion)."""
         given = X
+        self._check_layers()        # ``layers`` is a plain list: emptied, dtype unknown
         X = as_float_array(X, name, dtype=self.dtype, ndim=2)
         if X.shape[1] != self.n_in:
             raise ShapeError(f"{name} has {X.shape[1]} features but the model expects "
@@ -221,8 +223,12 @@ class Sequential:
 
         Raises NonFiniteError if X holds NaN or +-inf (naming the first such row), or if
         the output is not finite for a finite X (the products overflowed the dtype:
-        scale X), so a prediction is never silently NaN or inf."""
-        return self._forward_checked(self._inputs(X, finite=True), n_threads)
+        scale X), so a prediction is never silently NaN or inf. Raises
+        ConcurrentUseError if a fit in another thread trains this model during the call
+        (README, "Threads and concurrency"): its weights would mix training steps."""
+        X = self._inputs(X, finite=True)
+        with _NotDuringAnotherThreadsFit(self):
+            return self._forward_checked(X, n_threads)
 
     def predict(self, X, batch_size=4096, n_threads=None):
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
@@ -230,10 +236,12 @@ class Sequential:
         :meth:`forward`."""
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         X = self._inputs(X, finite=True)
-        if X.shape[0] <= batch_size:
-            return self._forward_checked(X, n_threads)
-        return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads, i)
-                               for i in range(0, X.shape[0], batch_size)])
+        with _NotDuringAnotherThreadsFit(self):
+            if X.shape[0] <= batch_size:
+                return self._forward_checked(X, n_threads)
+            return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads,
+                                                         i)
+                                   for i in range(0, X.shape[0], batch_size)])
 
     def _forward_checked(self, X, n_threads, row0=0):
         # X: finite, validated by _inputs
@@ -683,6 +691,42 @@ class Sequential:
             raise ValueError("include_optimizer=True but the model has no optimizer: fit "
                              "it first, or set model.optimizer")
         _format.write(path, *_format.model_arrays(self, optimizer))
+
+
+class _NotDuringAnotherThreadsFit:
+    """Refuse an inference whose weights another thread's fit moves meanwhile: the
+    compiled loop updates W and b in place without the GIL, so the result would mix
+    steps (a model that never existed). Checked before and after: no fit of another
+    thread held the model at either point, and none started in between. The fit's own
+    thread (a callback) predicts between steps, with consistent weights."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def _check(self):
+        from nnlib._threads import claimed_by
+        thread = claimed_by(self.model)
+        if thread is not None and thread != threading.get_ident():
+            from nnlib.exceptions import ConcurrentUseError
+            raise ConcurrentUseError(
+                f"the model is being trained by a running fit in another thread (thread "
+                f"{thread}); its weights change without a lock, so predict there would "
+                f"mix training steps: predict from a callback of that fit, or after it")
+
+    def __enter__(self):
+        # the count first: a fit that starts right after the check has then moved it
+        self.started = getattr(self.model, "_fits_started", 0)
+        self._check()
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self._check()
+            if getattr(self.model, "_fits_started", 0) != self.started:
+                from nnlib.exceptions import ConcurrentUseError
+                raise ConcurrentUseError("the model was trained by a fit in another "
+                                         "thread while predict ran; predict again")
+        return False
 
 
 def load(path):

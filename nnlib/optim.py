@@ -607,17 +607,19 @@ class Optimizer:
             for i, (c, e) in enumerate(zip(cfgs, entries)):
                 buckets.setdefault((id(c), e.step), (c, e.step, []))[2].append(i)
             calls = list(buckets.values())
-        saved = ([(params[i].copy(), entries[i].rows.copy()) for i in range(len(params))]
-                 if len(calls) > 1 else None)
+        saved = ([(params[i].copy(), entries[i].rows.copy(), entries[i].step)
+                  for i in range(len(params))] if len(calls) > 1 else None)
         done = []
         try:
             # the kernel validates every array (naming params[i] / grads[i]) before any
-            # update, and undoes a step that overflows (finite in, inf/NaN out)
+            # update, and undoes a step that overflows (finite in, inf/NaN out); it sets
+            # each entry's step count itself, so a Ctrl-C during the step (raised when the
+            # call returns) cannot separate the update from its count
             for cfg, step, idx in calls:
                 _k.optim_step_arrays(cfg, [params[i] for i in idx],
                                      [grads[i] for i in idx],
                                      [entries[i].rows for i in idx], step + 1, threads,
-                                     min_size)
+                                     min_size, [entries[i] for i in idx])
                 done.extend(idx)
         except NonFiniteError as exc:
             self._undo(saved, done, params, entries)
@@ -625,14 +627,13 @@ class Optimizer:
         except BaseException:
             self._undo(saved, done, params, entries)
             raise
-        for e in entries:
-            e.step += 1
 
     @staticmethod
     def _undo(saved, done, params, entries):
         for i in done:
             params[i][...] = saved[i][0]
             entries[i].rows[...] = saved[i][1]
+            entries[i].step = saved[i][2]
 
     # -- state_dict ---------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._threads import (_at_fork_hooks, blas_threads, claim, release,
+from nnlib._threads import (_at_fork_hooks, blas_threads, claim, complete, release,
                             resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
 from nnlib.metrics import accuracy
@@ -252,32 +252,40 @@ class ClaimedRun:
     all of it back, closing the progress display.
 
     Subclasses set ``model``, ``optimizer``, ``progress``, ``blas_threads`` and
-    ``_threads = None``, and define ``close`` (calling ``_release``).
+    ``_threads = None``, and define an idempotent ``close`` (calling ``_release``).
+
+    An interrupt can land between any two calls, also here: whatever part of
+    ``__enter__`` ran is undone, and ``__exit__`` finishes ``close`` (running it again if
+    the interrupt landed in it) before raising it. Claims name this run, so releasing is
+    idempotent, and a claim outlives neither the run nor a teardown cut short at its
+    very start.
     """
 
     def __enter__(self):
-        claim(self.model, "the model", "it is being trained by another fit; train one "
-              "model in one fit at a time")
         try:
+            claim(self.model, "the model", "it is being trained by another fit; train "
+                  "one model in one fit at a time", self)
             claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
-                  "at the same time: give each fit its own optimizer")
+                  "at the same time: give each fit its own optimizer", self)
+            # a predict in another thread that overlapped this fit sees the count move
+            self.model._fits_started = getattr(self.model, "_fits_started", 0) + 1
+            self._threads = blas_threads(self.blas_threads)
+            self._threads.__enter__()
         except BaseException:
-            release(self.model)
+            complete(self._release)
             raise
-        self._threads = blas_threads(self.blas_threads)
-        self._threads.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        complete(self.close)
         return False
 
     def _release(self):
         if self._threads is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
-            release(self.model)
-            release(self.optimizer)
+        release(self.model, self)
+        release(self.optimizer, self)
         if self.progress is not None:
             self.progress.close()
 
@@ -369,11 +377,12 @@ class TrainingRun(ClaimedRun):
 
     def close(self):
         """Restore BLAS's thread count, release the model, and hand the workspace and
-        the measured rate back to the model's caches."""
+        the measured rate back to the model's caches. Idempotent: ``__exit__`` runs it
+        again if an interrupt lands in it."""
         self._release()
         if self._workspace is not None:
-            _keep_setup(self.model, self._key, self.setup, self._snap)
             self._workspace = None
+            _keep_setup(self.model, self._key, self.setup, self._snap)
         if self.clock.rate is not None and not isinstance(self.clock, StepClock):
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
 
@@ -425,8 +434,8 @@ class TrainingRun(ClaimedRun):
             if good:
                 good = train.run_epoch(self.setup, order, t0, good)[2]
         except BaseException:
-            self._restore(snapshot)
             good = 0
+            complete(lambda: self._restore(snapshot))   # whole, even if interrupted
             raise
         finally:
             self.optimizer._set_steps(self.params, t0 + good)

@@ -281,5 +281,110 @@ def test_the_readme_states_this_contract():
     text = open(os.path.join(root, "README.md")).read()
     section = text.split("## Threads and concurrency", 1)[1].split("\n## ", 1)[0]
     for phrase in ("tests/test_concurrency.py", "ConcurrentUseError", "estimator's lock",
-                   "labels are copied", "save` during a `fit", "fork()", "one thread"):
+                   "labels are copied", "save` during a `fit", "fork()", "one thread",
+                   "`predict` and `forward` from another thread", "owner and group",
+                   "`optimizer.t` counts exactly", "NNLIB_RELIABILITY_SECONDS",
+                   "tests/test_fuzz_reliability_*.py", "with each other on one model"):
         assert phrase in section, phrase
+
+
+def test_predicts_of_one_model_run_concurrently_and_agree():
+    X, _ = _data(n=20000)
+    model = _model(0)
+    want = model.predict(X)
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(model.predict(X, batch_size=997)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(out) == 4
+    for P in out:                   # other chunking: BLAS may round the last bit apart
+        np.testing.assert_allclose(P, want, rtol=1e-12, atol=1e-15)
+
+
+# -- predict during the model's own fit ------------------------------------------------
+# Before: a predict in another thread read W and b while the GIL-free loop updated them in
+# place, giving outputs of a model that never existed. Now it either returns the outputs
+# of the weights of a completed step, or raises ConcurrentUseError.
+
+def test_predict_from_another_thread_during_a_fit_is_refused():
+    X, y = _data()
+    model = _model(0)
+    with _PausedFit(model, X, y, epochs=2) as first:
+        with pytest.raises(ConcurrentUseError, match="another thread.*callback"):
+            model.predict(X)
+        with pytest.raises(ConcurrentUseError):
+            model.forward(X)
+    assert first.error is None
+    assert model.predict(X).shape == (60, 3)                 # free again
+
+
+def test_predict_from_a_callback_of_the_fit_sees_the_epochs_weights():
+    X, y = _data()
+    model, seen = _model(0), []
+
+    def callback(epoch, logs):
+        seen.append((model.predict(X), [p.copy() for p in model.params]))
+    model.fit(X, y, epochs=3, callbacks=[callback])
+    for P, params in seen:
+        twin = _model(0)
+        for p, q in zip(twin.params, params):
+            p[...] = q
+        np.testing.assert_array_equal(P, twin.predict(X))
+
+
+def test_predict_racing_fits_returns_outputs_of_completed_steps_only():
+    """Fits in a thread, predicts in this one: every returned prediction equals the
+    prediction of the weights after one of the fits (or the initial ones)."""
+    X, y = _data(n=2000, d=3)
+    model = _model(0)
+    snapshots = [[p.copy() for p in model.params]]
+    results, done = [], threading.Event()
+
+    def train():
+        for _ in range(8):
+            model.fit(X, y, epochs=1, batch_size=1, optimizer=optim.SGD(lr=0.01))
+            snapshots.append([p.copy() for p in model.params])
+        done.set()
+    t = threading.Thread(target=train)
+    t.start()
+    refused = 0
+    while not done.is_set():
+        try:
+            results.append(model.predict(X[:50]))
+        except ConcurrentUseError:
+            refused += 1
+    t.join()
+    twin = _model(0)
+    allowed = []
+    for params in snapshots:
+        for p, q in zip(twin.params, params):
+            p[...] = q
+        allowed.append(twin.predict(X[:50]))
+    for P in results:
+        assert any(np.array_equal(P, A) for A in allowed)
+    assert refused > 0
+
+
+def test_a_whole_fit_between_predicts_check_and_its_computation_is_seen(monkeypatch):
+    """The predicting thread can be descheduled for a whole fit right after its first
+    check (a GIL switch interval is 5 ms): the fit's start count, read before that
+    check, tells."""
+    from nnlib import model as model_module
+    X, y = _data()
+    model = _model(0)
+    guard = model_module._NotDuringAnotherThreadsFit
+    real_check, calls = guard._check, []
+
+    def check_then_a_fit_elsewhere(self):
+        real_check(self)
+        calls.append(1)
+        if len(calls) == 1:
+            t = threading.Thread(target=lambda: model.fit(X, y, epochs=1))
+            t.start()
+            t.join()
+    monkeypatch.setattr(guard, "_check", check_then_a_fit_elsewhere)
+    with pytest.raises(ConcurrentUseError, match="predict again"):
+        model.predict(X)

@@ -373,7 +373,8 @@ def _dense_array_errors(a, name, wdt, shape):
     """Errors dense_arrays must raise for array ``a`` expected to have ``shape``."""
     errs = []
     dt = dtype_of(a)
-    if expected_float_dtype(dt) is None or (dt.kind == "f" and dt != wdt):
+    # the other byte order of W's dtype is read as its values ('>f8' with float64 W)
+    if expected_float_dtype(dt) is None or (dt.kind == "f" and dt.newbyteorder("=") != wdt):
         errs.append(DTypeError)
     if np.shape(a) != shape:
         errs.append(ShapeError)

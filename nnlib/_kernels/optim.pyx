@@ -252,7 +252,7 @@ def _swapped_param_message(i, p):
 
 
 def optim_step_arrays(dict config, list params, list grads, list states, long long step,
-                      int n_threads, Py_ssize_t parallel_min_size):
+                      int n_threads, Py_ssize_t parallel_min_size, object counters=None):
     """One update of every parameter array; the fast path of ``Optimizer.step``.
 
     Validates every array first (so an error leaves all of them untouched), then updates
@@ -275,6 +275,12 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
     n_threads : int
         Threads for arrays of at least ``parallel_min_size`` elements (others use 1).
     parallel_min_size : int
+    counters : list, optional
+        Objects whose attribute ``step`` is set to ``step`` once every array is updated,
+        inside this call (``Optimizer.step`` passes the arrays' state entries). Python
+        sees a pending interrupt only between bytecodes, i.e. after this call returns:
+        the counts are then already there, so the weights that moved and their step
+        counts always agree.
     """
     cdef OptimConfig cfg = config_from_dict(config)
     cdef int slots = optim_state_slots(&cfg), typ, nt
@@ -345,6 +351,9 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
             with nogil:
                 _run(&cfg, <float*>cnp.PyArray_DATA(p), <const float*>cnp.PyArray_DATA(g),
                      <float*>cnp.PyArray_DATA(st), n, step, nt)
+    if counters is not None:
+        for c in counters:
+            c.step = step
 
 
 cdef _refuse_overflow(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,

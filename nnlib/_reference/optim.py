@@ -144,7 +144,8 @@ def optim_step(config, param, grad, state, step, n_threads):
     state[...] = S
 
 
-def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_min_size):
+def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_min_size,
+                      counters=None):
     """One update of every array of ``params`` (any shapes, C-contiguous) and its state
     ``(slots, size)``, in place; NumPy twin of the compiled fast path of
     ``Optimizer.step``. ``n_threads`` and ``parallel_min_size`` are accepted and ignored.
@@ -153,6 +154,9 @@ def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_m
     finite into inf or NaN (a gradient whose square overflows Adagrad's, RMSprop's or
     Adam's state, an ``lr * g`` beyond the dtype's range), NonFiniteError names it and no
     array changes. A non-finite input gives non-finite output in its own elements only.
+    ``counters``: when given, each one's ``step`` is set to ``step`` once every array is
+    updated (the compiled twin does it inside the call, where no interrupt can separate
+    the two).
     """
     if not len(params) == len(grads) == len(states):
         raise ValueError(f"got {len(params)} params, {len(grads)} grads and "
@@ -177,6 +181,9 @@ def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_m
     for p, s, (new_p, new_s) in zip(params, states, updated):
         p.reshape(-1)[...] = new_p          # a view: p is C-contiguous
         s[...] = new_s
+    if counters is not None:
+        for c in counters:
+            c.step = step
 
 
 def _check_arrays(i, p, g, s, slots):

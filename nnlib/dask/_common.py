@@ -122,7 +122,7 @@ class ClusterRun:
     # -- lifetime ---------------------------------------------------------------------
     def __enter__(self):
         claim(self.model, "the model", "it is being trained by another fit; train one "
-              "model in one fit at a time")
+              "model in one fit at a time", self)
         self._claimed = True
         return self
 
@@ -133,7 +133,7 @@ class ClusterRun:
     def close(self):
         """Release the model, the shards and the workers' replicas."""
         if self._claimed:
-            release(self.model)
+            release(self.model, self)
             self._claimed = False
         if self.shards is not None:
             forget_on_workers(self.client, self.token)

@@ -1,0 +1,158 @@
+"""Shared pieces of the reliability fuzz cases (tests/test_fuzz_reliability_*.py): random
+small models, optimizers and data drawn from a seeded ``numpy.random.Generator``, and an
+interrupt fired at a random moment (a real SIGINT, as Ctrl-C sends, or a
+KeyboardInterrupt raised asynchronously in the main thread by
+``PyThreadState_SetAsyncExc``, which lands between any two bytecodes)."""
+import copy
+import ctypes
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+
+import nnlib
+from nnlib import optim
+
+ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu"]
+OPTIMIZERS = [(optim.SGD, {}), (optim.SGD, dict(momentum=0.9, nesterov=True)),
+              (optim.Adagrad, {}), (optim.RMSprop, dict(centered=True, momentum=0.5)),
+              (optim.Adam, {}), (optim.AdamW, dict(amsgrad=True)), (optim.NotesMomentum, {}),
+              (optim.NotesAdaGrad, {}), (optim.SklearnSGD, {}), (optim.SklearnAdam, {})]
+LOSSES = ["softmax_cross_entropy", "sparsemax_loss", "hinge_loss", "logistic_loss",
+          "squared_error"]
+DOCUMENTED = (ValueError, TypeError, RuntimeError)     # ConcurrentUseError is a RuntimeError
+
+
+def pick(rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def model(rng, n_in, n_out, dtype=np.float64, max_hidden=2, python_layers=False):
+    """A random small Sequential; with ``python_layers``, sometimes a Dropout after a
+    hidden layer (the model then trains through the per-batch Python path)."""
+    from nnlib.layers import Dropout
+    sizes = [n_in] + [int(rng.integers(1, 9)) for _ in range(int(rng.integers(0, max_hidden + 1)))]
+    sizes.append(n_out)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nnlib.Dense(a, b, pick(rng, ACTIVATIONS) if i < len(sizes) - 2
+                                  else "identity", random_state=int(rng.integers(1 << 30)),
+                                  dtype=dtype))
+        if python_layers and i < len(sizes) - 2 and rng.random() < 0.5:
+            layers.append(Dropout(float(rng.uniform(0, 0.5)),
+                                  random_state=int(rng.integers(1 << 30))))
+    return nnlib.Sequential(layers)
+
+
+def optimizer(rng, lr=None):
+    cls, kw = pick(rng, OPTIMIZERS)
+    lr = float(10 ** rng.uniform(-3, -1.5)) if lr is None else lr
+    return cls(lr=lr, **kw)
+
+
+def problem(rng, n=None, d=None, dtype=np.float64, loss=None, python_layers=False):
+    """(X, y, loss, model, optimizer): a small random training problem."""
+    n = int(rng.integers(2, 300)) if n is None else n
+    d = int(rng.integers(1, 6)) if d is None else d
+    loss = pick(rng, LOSSES) if loss is None else loss
+    c = 1 if loss == "logistic_loss" and rng.random() < 0.5 else int(rng.integers(2, 4))
+    X = rng.standard_normal((n, d)).astype(dtype)
+    if loss == "squared_error":
+        y = rng.standard_normal((n, c)).astype(dtype)
+    elif loss == "logistic_loss":
+        y = rng.integers(0, 2, n if c == 1 else (n, c))
+    else:
+        y = (np.arange(n) + rng.integers(0, c, n)) % c
+    return X, y, loss, model(rng, d, c, dtype, python_layers=python_layers), optimizer(rng)
+
+
+def copies(m, opt):
+    """Independent copies of a model and its optimizer (state and t included)."""
+    return copy.deepcopy(m), copy.deepcopy(opt)
+
+
+def assert_same_arrays(got, want, what):
+    assert len(got) == len(want), what
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a is None or b is None:
+            assert a is None and b is None, f"{what}[{i}]"
+            continue
+        np.testing.assert_array_equal(a, b, err_msg=f"{what}[{i}]", strict=True)
+
+
+def state_of(opt, m):
+    """The optimizer's state arrays for the model's params (None: none kept yet)."""
+    return None if opt._state is None else [s.copy() for s in opt._state]
+
+
+# --- interrupts -----------------------------------------------------------------------
+
+class Interrupt:
+    """Interrupts the main thread once, ``delay`` seconds after ``start()``, unless
+    ``disarm()`` comes first; ``kind`` "sigint" or "async". Use :func:`interrupted`."""
+
+    def __init__(self, delay, kind):
+        self.delay, self.kind = delay, kind
+        self.lock, self.armed, self.fired = threading.Lock(), True, False
+        self.main = threading.main_thread().ident
+        self.timer = threading.Timer(delay, self._fire)
+
+    def _fire(self):
+        with self.lock:
+            if not self.armed:
+                return
+            self.fired = True
+            if self.kind == "sigint":
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self.main), ctypes.py_object(KeyboardInterrupt))
+
+    def disarm(self):
+        """No interrupt after this returns; one already fired has been delivered (and
+        absorbed here if it had not reached the caller). True if it fired."""
+        while True:
+            try:
+                with self.lock:
+                    self.armed = False
+                self.timer.cancel()
+                if self.fired:
+                    for _ in range(5):          # give the pending interrupt its bytecodes
+                        time.sleep(0.0005)
+                return self.fired
+            except KeyboardInterrupt:
+                continue
+
+
+def interrupted(op, delay, kind):
+    """Run ``op()`` with an interrupt ``delay`` seconds in; (result or None, True if op
+    raised KeyboardInterrupt). The interrupt never escapes to the caller."""
+    assert threading.current_thread() is threading.main_thread()
+    it = Interrupt(delay, kind)
+    result, hit = None, False
+    try:
+        it.timer.start()
+        result = op()
+    except KeyboardInterrupt:
+        hit = True
+    finally:
+        it.disarm()
+    it.timer.join()
+    return result, hit
+
+
+def random_interrupt(rng, longest=0.25):
+    """(delay, kind) of a random interrupt: often early (inside validation and setup),
+    else anywhere up to ``longest`` seconds."""
+    delay = float(rng.uniform(0, 0.01)) if rng.random() < 0.3 else float(
+        rng.uniform(0, longest))
+    return delay, pick(rng, ["sigint", "async"])
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)

@@ -1,0 +1,264 @@
+"""What the reliability fuzz suites (tests/test_fuzz_reliability_*.py) found, pinned as
+deterministic tests. Interrupts "at every point" are simulated by a trace function that
+raises KeyboardInterrupt before the k-th bytecode of the traced functions, for every k:
+that is where Python delivers a real Ctrl-C or an asynchronous exception."""
+import io
+import os
+import signal
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import _format, _threads, optim, training
+
+
+def _interrupt_at_opcode(k, code_objects):
+    """A trace function raising KeyboardInterrupt at the k-th point, in the functions of
+    ``code_objects``, where CPython (3.11+) delivers a pending interrupt: the start of a
+    function called from them (its RESUME), right after a call into C returned (the
+    check that follows CALL), and a loop's backward jump. ``state["n"]`` counts the
+    points seen. (Not at every bytecode: e.g. between a ``with`` block's last statement
+    and its ``__exit__`` call Python never raises one, and the lock stays held if a
+    tracer does.)"""
+    import dis
+    state = {"n": 0, "py_call": False}
+    checked_after = {dis.opmap[name] for name in ("CALL", "JUMP_BACKWARD")
+                     if name in dis.opmap}
+
+    def point():
+        state["n"] += 1
+        if state["n"] == k:
+            raise KeyboardInterrupt
+
+    def tracer(frame, event, arg):
+        if event != "call":
+            return None
+        state["py_call"] = True
+        traced = frame.f_code in code_objects
+        if traced or (frame.f_back is not None and frame.f_back.f_code in code_objects):
+            point()                                # at the callee's RESUME
+        if not traced:
+            return None
+        frame.f_trace_opcodes = True
+        prev = {"op": None}
+
+        def local(frame, event, arg):
+            if event == "opcode":
+                if prev["op"] in checked_after and not state["py_call"]:
+                    point()
+                prev["op"] = frame.f_code.co_code[frame.f_lasti]
+                state["py_call"] = False
+            return local
+        return local
+    return tracer, state
+
+
+def _codes(owner, *names):
+    """The code objects of the functions ``names`` of ``owner`` that exist."""
+    return {getattr(owner, n).__code__ for n in names if hasattr(owner, n)}
+
+
+def _with_nested(code_objects):
+    """The code objects and those of the functions (lambdas, closures) defined in them."""
+    out, todo = set(), list(code_objects)
+    while todo:
+        code = todo.pop()
+        if code not in out:
+            out.add(code)
+            todo.extend(c for c in code.co_consts if hasattr(c, "co_code"))
+    return out
+
+
+def _run_interrupted_at(k, fn, code_objects):
+    """fn() with an interrupt before its k-th traced opcode; (interrupted?, opcodes)."""
+    tracer, state = _interrupt_at_opcode(k, _with_nested(code_objects))
+    sys.settrace(tracer)
+    try:
+        fn()
+        hit = False
+    except KeyboardInterrupt:
+        hit = True
+    finally:
+        sys.settrace(None)
+    return hit, state["n"]
+
+
+def _model(seed=0):
+    return nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=seed),
+                             nnlib.Dense(4, 2, random_state=seed + 1)])
+
+
+def test_save_interrupted_at_every_bytecode_leaves_old_or_new_and_no_temp(tmp_path):
+    """Before: an interrupt right after the temporary file was created (before the try)
+    left it, and its descriptor, behind."""
+    path = tmp_path / "m.npz"
+    old, new = _model(0), _model(5)
+    codes = _codes(_format, "write", "_keep_owner_and_mode", "_remove") | \
+        _codes(_threads, "complete")
+    k, hits = 1, 0
+    while True:
+        old.save(path)
+        os.chmod(path, 0o640)
+        hit, seen = _run_interrupted_at(k, lambda: new.save(path), codes)
+        assert sorted(os.listdir(tmp_path)) == ["m.npz"], (k, os.listdir(tmp_path))
+        got = nnlib.load(path)
+        assert any(all(np.array_equal(a, b) for a, b in zip(got.params, m.params))
+                   for m in (old, new)), k
+        assert path.stat().st_mode & 0o777 == 0o640
+        hits += hit
+        if not hit:
+            break
+        k += 1
+    assert hits > 20
+
+
+def test_fit_interrupted_at_every_bytecode_of_setup_and_teardown_leaves_nothing_claimed():
+    """Before: an interrupt between claiming the model and the try (or between releasing
+    the model and the optimizer) left them claimed: every later fit raised
+    ConcurrentUseError."""
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = np.arange(20) % 2
+    model, opt = _model(0), optim.Adam(lr=0.01)
+    codes = _codes(training.TrainingRun, "__enter__", "__exit__", "close", "_release",
+                   "_close_progress", "_keep") | \
+        _codes(_threads, "claim", "release", "complete") | \
+        _codes(_threads.blas_threads, "__enter__", "__exit__")
+    k, hits = 1, 0
+    while True:
+        hit, _ = _run_interrupted_at(k, lambda: model.fit(X, y, optimizer=opt, epochs=1),
+                                     codes)
+        assert _threads.claimed_by(model) is None and _threads.claimed_by(opt) is None, k
+        assert getattr(_threads.blas_threads, "users", lambda: _threads.blas_threads._users)() == 0, k
+        t = opt.t
+        model.fit(X, y, optimizer=opt, epochs=1)       # free: no ConcurrentUseError
+        assert opt.t == t + 1
+        hits += hit
+        if not hit:
+            break
+        k += 1
+    assert hits > 20
+
+
+def test_sigint_during_optimizer_step_never_separates_the_update_from_t():
+    """Before: every Ctrl-C during a step left t one behind the weights (the interrupt is
+    raised when the compiled call returns, before 't += 1')."""
+    p, g = np.zeros(1 << 21), np.ones(1 << 21)
+    opt = optim.SGD(lr=1.0)
+    for trial in range(20):
+        timer = threading.Timer(0.002 + 0.001 * trial, os.kill,
+                                (os.getpid(), signal.SIGINT))
+        try:
+            timer.start()
+            for _ in range(10000):
+                opt.step([p], [g], n_threads=1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            timer.join()
+        assert p[0] == p[-1] == -opt.t, (trial, p[0], opt.t)
+
+
+def test_load_refuses_an_npy_header_numpy_cannot_tokenize(tmp_path):
+    """Before: load raised tokenize.TokenError, not the documented ValueError."""
+    path = tmp_path / "m.npz"
+    _model().save(path)
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3, "
+    text += b" " * ((-(10 + len(text) + 1)) % 64) + b"\n"
+    members["W0.npy"] = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+    with pytest.raises(ValueError, match="W0 has an unreadable .npy header"):
+        nnlib.load(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="changing a file's owner needs root")
+def test_save_keeps_the_replaced_files_owner_and_group(tmp_path):
+    path = tmp_path / "m.npz"
+    _model().save(path)
+    os.chown(path, 12345, 23456)
+    os.chmod(path, 0o604)
+    _model(3).save(path)
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (12345, 23456, 0o604)
+    fresh = tmp_path / "new.npz"
+    _model().save(fresh)
+    assert (fresh.stat().st_uid, fresh.stat().st_gid) == (os.geteuid(), os.getegid())
+
+
+def test_predict_after_a_callback_emptied_the_layer_list_names_the_problem():
+    """Before: IndexError from Sequential.dtype (layers[0]) instead of the ValueError
+    the constructor raises for an empty stack."""
+    m = _model()
+    X = np.ones((2, 3))
+    m.fit(X, [0, 1], epochs=1, callbacks=[lambda epoch, logs: m.layers.clear()])
+    with pytest.raises(ValueError, match="at least one layer"):
+        m.predict(X)
+
+
+def test_early_stopping_restore_interrupted_anywhere_leaves_best_or_latest_weights():
+    """Before: an interrupt between two arrays of the restore loop left some layers at
+    the best epoch and others at the last one (a model that never existed)."""
+    from nnlib.callbacks import EarlyStopping
+    codes = {EarlyStopping.restore.__code__, _threads.complete.__code__}
+    k, hits = 1, 0
+    while True:
+        params = [np.full(3, 1.0), np.full(2, 1.0), np.full(4, 1.0)]
+        stop = EarlyStopping(monitor="loss", restore_best_weights=True)
+        stop.on_train_begin()
+        stop.update(0, {"loss": 1.0}, params)              # best: all ones
+        for p in params:
+            p[...] = 2.0                                     # latest: all twos
+        hit, _ = _run_interrupted_at(k, lambda: stop.restore(params), codes)
+        values = {float(v) for p in params for v in p}
+        assert values in ({1.0}, {2.0}), (k, values)
+        hits += hit
+        if not hit:
+            break
+        k += 1
+    assert hits >= 3
+
+
+def test_an_interrupt_as_a_python_layer_models_step_returns_is_counted(monkeypatch):
+    """The per-batch path of models with Python layers (Dropout): before, an interrupt
+    raised as the step kernel returned (where Python delivers it) skipped 'steps += 1',
+    and optimizer.t ended one behind the weights."""
+    from nnlib._kernels import optim as kernels
+    from nnlib.layers import Dropout
+    real, calls = kernels.optim_step_arrays, []
+
+    def step_then_interrupt(*args):
+        real(*args)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt             # as delivered right after the call
+    monkeypatch.setattr(kernels, "optim_step_arrays", step_then_interrupt)
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                              Dropout(0.0), nnlib.Dense(4, 2, random_state=1)])
+    opt = optim.SGD(lr=0.1)
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, np.arange(10) % 2, optimizer=opt, epochs=1, batch_size=1)
+    assert opt.t == len(calls) == 3
+
+
+def test_dense_forward_refuses_float16_next_to_float64_weights():
+    """Found by tests/test_fuzz.py: the check compared native_float_dtype(float16), None,
+    with float64, and NumPy reads None as float64, so float16 passed the check, was
+    converted to float32 and the compiled kernel raised 'Buffer dtype mismatch'."""
+    import nnlib.functional as F
+    from nnlib.exceptions import DTypeError
+    W = np.zeros((2, 1))
+    with pytest.raises(DTypeError, match="b has dtype float16 but W has dtype float64"):
+        F.dense_forward(np.ones((3, 2)), W, np.zeros(1, np.float16))
+    with pytest.raises(DTypeError, match="X has dtype float16"):
+        F.dense_forward(np.ones((3, 2), np.float16), W, np.zeros(1))
+    np.testing.assert_array_equal(                    # the other byte order: its values
+        F.dense_forward(np.ones((3, 2)), W, np.ones(1, ">f8")), np.ones((3, 1)))
