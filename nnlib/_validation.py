@@ -228,3 +228,48 @@ def check_workspace_args(sizes, rows, n_target_cols, dtype):
     if dt not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64; got {dt}")
     return sizes, dt
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Return per-row weights as a new C-contiguous ``(n_samples,)`` array of ``dtype``.
+
+    The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``
+    and ``check_non_negative``), so code written against it sees the same errors: a
+    scalar is broadcast to every row; a 2-d array, a wrong length, NaN or infinity, a
+    negative weight or all weights zero raise. The result is always a copy: a compiled
+    loop reads it with the GIL released, so no caller can change it under the loop.
+    (scikit-learn's MLP accepts negative weights; nnlib refuses them, since a weight sum
+    of zero or below has no weighted mean.)
+    """
+    dtype = np.dtype(dtype)
+    if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
+        w = np.full(n_samples, sample_weight, dtype=dtype)
+    else:
+        arr = np.asarray(sample_weight)
+        if arr.dtype.kind == "c":
+            raise DTypeError(f"Complex data not supported: sample_weight has dtype "
+                             f"{arr.dtype}")
+        if arr.dtype.kind not in "biuf":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise DTypeError(f"sample_weight must hold numbers; got dtype "
+                                 f"{arr.dtype}") from None
+        if arr.ndim != 1:
+            raise ShapeError(f"Sample weights must be 1D array or scalar, got "
+                             f"{arr.ndim}D array. Expected either a scalar value or a 1D "
+                             f"array of length {n_samples}.")
+        if arr.shape != (n_samples,):
+            raise ShapeError(f"sample_weight.shape == {arr.shape}, expected "
+                             f"{(n_samples,)}!")
+        w = np.array(arr, dtype=dtype, order="C", copy=True)
+    finite = np.isfinite(w)
+    if not finite.all():
+        what = "NaN" if np.isnan(w).any() else \
+            f"infinity or a value too large for {w.dtype!r}"
+        raise NonFiniteError(f"Input sample_weight contains {what}.")
+    if (w == 0).all():
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    if (w < 0).any():
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    return w

@@ -17,7 +17,7 @@ from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_finite, check_fits_dtype, check_int_scalar,
-                               check_real_scalar)
+                               check_real_scalar, check_sample_weight)
 from nnlib.callbacks import History
 from nnlib.fit_loop import FitLoop
 from nnlib.layers import Dense, as_generator
@@ -274,7 +274,8 @@ class Sequential:
     def fit(self, X, y, loss="softmax_cross_entropy", optimizer=None, epochs=1,
             batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
             early_stopping=None, callbacks=None, verbose=0, random_state=None, l2=0.0,
-            schedule=None, n_threads=None, margin=1.0, l2_per_batch=False):
+            schedule=None, n_threads=None, margin=1.0, l2_per_batch=False,
+            sample_weight=None):
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -324,6 +325,13 @@ class Sequential:
             The compiled elementwise passes use one thread.
         margin : float >= 0
             hinge_loss's margin.
+        sample_weight : array_like (n,) or float, optional
+            Row weights (finite, >= 0, not all 0). Each batch's loss is then the
+            weighted mean ``sum_i w_i L_i / sum_i w_i`` (scikit-learn's MLP
+            normalisation; Keras divides by the batch length instead) and
+            ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
+            ``validation_split`` the held-out rows' weights are dropped (the validation
+            loss is unweighted).
 
         Returns
         -------
@@ -353,6 +361,8 @@ class Sequential:
                             f"{type(optimizer).__name__}")
         rng = as_generator(random_state)
         X = self._inputs(X, finite=True)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split > 0:
@@ -363,6 +373,8 @@ class Sequential:
             y = np.asarray(y)
             validation_data = (X[-n_val:], y[-n_val:])
             X, y = X[:-n_val], y[:-n_val]
+            if sample_weight is not None:
+                sample_weight = sample_weight[:-n_val]
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
         yt, yl = self._targets(y, loss, X.shape[0])
@@ -378,7 +390,8 @@ class Sequential:
                     else None)
         with TrainingRun(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
-                         n_threads=n_threads, progress=progress) as run:
+                         n_threads=n_threads, progress=progress,
+                         sample_weight=sample_weight) as run:
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks)
             for epoch in range(epochs):

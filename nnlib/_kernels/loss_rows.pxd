@@ -442,3 +442,40 @@ cdef inline double loss_grad_batch(int kind, const floating* z, const floating* 
         else:
             total += hinge_row(z + i * c, c, y_label[i], scale, margin, dzi)
     return total
+
+
+cdef inline double weighted_loss_grad_batch(int kind, const floating* z,
+                                            const floating* y_target,
+                                            const long long* y_label,
+                                            const floating* weight, Py_ssize_t n,
+                                            Py_ssize_t c, double scale, double margin,
+                                            floating* dz, floating* work) noexcept nogil:
+    """``loss_grad_batch`` with a weight per row: returns ``sum_i w_i L_i`` and writes
+    ``dz_i = scale * w_i * dL_i/dz_i``.
+
+    A branch of its own, row by row, so the unweighted path above keeps its blocked
+    loops (and its bits). With ``scale = 1 / sum_i w_i`` this is the gradient of
+    scikit-learn's weighted mean ``np.average(L, weights=w)``; ``weight`` is
+    ``(n,)`` in the scores' dtype, checked finite and >= 0 by its owner.
+    """
+    cdef Py_ssize_t i
+    cdef double total = 0.0, wi, li
+    cdef floating* dzi = NULL
+    cdef const floating* zi
+    for i in range(n):
+        wi = weight[i]
+        zi = z + i * c
+        if dz != NULL:
+            dzi = dz + i * c
+        if kind == LOSS_SOFTMAX_CROSS_ENTROPY:
+            li = softmax_cross_entropy_row(zi, c, y_label[i], scale * wi, dzi)
+        elif kind == LOSS_SQUARED_ERROR:
+            li = squared_error_row(zi, y_target + i * c, c, scale * wi, dzi)
+        elif kind == LOSS_LOGISTIC:
+            li = logistic_row(zi, y_target + i * c, c, scale * wi, dzi)
+        elif kind == LOSS_SPARSEMAX:
+            li = sparsemax_loss_row(zi, c, y_label[i], scale * wi, dzi, work)
+        else:
+            li = hinge_row(zi, c, y_label[i], scale * wi, margin, dzi)
+        total += wi * li
+    return total

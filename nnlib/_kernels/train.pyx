@@ -58,7 +58,8 @@ from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
 from nnlib._validation import (check_buffer as _check_array, check_data,
-                               check_epoch_data, check_workspace_args)
+                               check_epoch_data, check_sample_weight,
+                               check_workspace_args)
 
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
@@ -66,7 +67,7 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_BAD_ORDER)
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.finite cimport all_finite_ptr
-from nnlib._kernels.loss_rows cimport loss_grad_batch
+from nnlib._kernels.loss_rows cimport loss_grad_batch, weighted_loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
                                         optim_state_slots, OPT_SGD, OPT_ADAMW)
@@ -136,8 +137,12 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           floating** db, double* work, int loss_kind,
                           const floating* yt, const long long* yl, double margin,
                           floating* lwork, int n_threads, double* loss_out,
-                          bint full, bint backward=True) noexcept nogil:
+                          bint full, bint backward, const floating* sw,
+                          double sw_sum) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
+
+    With row weights ``sw`` (NULL: none) the loss is their weighted mean,
+    ``sum_i sw_i L_i / sw_sum`` (``sw_sum = sum_i sw_i``), as scikit-learn's MLP.
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -153,8 +158,12 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         inp = H[l]
     # d(mean loss)/dH_L lands in dZ[L-1]; act_backward then turns it into dZ in place
-    loss = loss_grad_batch(loss_kind, H[L - 1], yt, yl, B, s[L], 1.0 / B, margin,
-                           dZ[L - 1], lwork) / B
+    if sw == NULL:
+        loss = loss_grad_batch(loss_kind, H[L - 1], yt, yl, B, s[L], 1.0 / B, margin,
+                               dZ[L - 1], lwork) / B
+    else:
+        loss = weighted_loss_grad_batch(loss_kind, H[L - 1], yt, yl, sw, B, s[L],
+                                        1.0 / sw_sum, margin, dZ[L - 1], lwork) / sw_sum
     loss_out[0] = loss
     if not isfinite(loss):
         if not full:
@@ -378,6 +387,9 @@ cdef struct EpochC:
     const void* yt
     const long long* yl
     Py_ssize_t N, tcols, batch_size, n_out
+    const void* sw          # (N,) row weights in X's dtype, or NULL (unweighted)
+    void* swb               # (rows,) the batch's weights, gathered
+    double sw_total         # sum of sw over all N rows (loss_grad's normaliser)
     void* Xb
     void* yb
     long long* ylb
@@ -424,6 +436,11 @@ cdef class EpochSetup:
     loss_scale : float
         Factor on each batch's reported data loss (not on its gradient): 1 / n_outputs
         reports scikit-learn's multi-output squared loss.
+    sample_weight : (N,) array or None
+        Row weights (finite, >= 0, not all 0; ``nnlib._validation.check_sample_weight``),
+        copied into the setup's own array in X's dtype. Each batch's loss is then the
+        weighted mean ``sum_i w_i L_i / sum_i w_i`` and ``l2_per_batch`` divides by the
+        batch's weight sum instead of its length: scikit-learn's MLP normalisation.
 
     Examples
     --------
@@ -451,13 +468,15 @@ cdef class EpochSetup:
     cdef readonly dict optimizer
     cdef readonly long long steps_taken
     cdef readonly bint busy         # a run_epoch or loss_grad call is running on it
+    cdef readonly object sample_weight     # the setup's own checked copy, or None
+    cdef object _swb                       # (rows,) the batch's gathered weights
     cdef _Pointers pW, pb, pst
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
                  y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
                  l2=0.0,
                  l2_per_batch=False, optimizer=None, n_threads=1, update_threads=1,
-                 loss_scale=1.0):
+                 loss_scale=1.0, sample_weight=None):
         cdef Py_ssize_t l, L = network.n_layers
         sizes = network.sizes
         _blas.load()        # the loop's products call through pointers resolved here
@@ -520,16 +539,31 @@ cdef class EpochSetup:
         c_.margin, c_.l2, c_.loss_scale = margin, l2, loss_scale
         c_.l2_per_batch, c_.label_loss = l2_per_batch, label_loss
         c_.has_opt = False
+        self._swb = np.empty(max(workspace.rows, 1), dt)
+        c_.swb = cnp.PyArray_DATA(self._swb)
+        self._bind_weights(sample_weight, N, dt)
         self.optimizer = None
         if optimizer is not None:
             self.set_optimizer(optimizer)
         elif any(s is not None for s in self.states):
             raise ValueError("states given without an optimizer config")
 
-    def set_data(self, X, y_target, y_label):
-        """Train on other rows from now on: ``X``, ``y_target`` and ``y_label`` as for
-        the constructor (the same widths, dtype and kind of targets); the weights,
-        states, workspace and settings stay. The workspace must still hold
+    cdef _bind_weights(self, sample_weight, Py_ssize_t N, dt):
+        # checked and copied here: the loop reads it without the GIL
+        if sample_weight is None:
+            self.sample_weight = None
+            self.c.sw = NULL
+            self.c.sw_total = 0.0
+            return
+        w = check_sample_weight(sample_weight, N, dt)
+        self.sample_weight = w
+        self.c.sw = cnp.PyArray_DATA(w)
+        self.c.sw_total = float(np.sum(w, dtype=np.float64))
+
+    def set_data(self, X, y_target, y_label, sample_weight=None):
+        """Train on other rows from now on: ``X``, ``y_target``, ``y_label`` and
+        ``sample_weight`` as for the constructor (the same widths, dtype and kind of
+        targets); the weights, states, workspace and settings stay. The workspace must still hold
         ``min(batch_size, N)`` rows. Zero-row arrays release the caller's data (a setup
         kept for reuse holds no reference to it).
 
@@ -546,6 +580,7 @@ cdef class EpochSetup:
         if self.workspace.rows < min(self.batch_size, N):
             raise ValueError(f"the workspace holds {self.workspace.rows} rows; batches "
                              f"need {min(self.batch_size, N)}")
+        self._bind_weights(sample_weight, N, dt)
         self.X, self.y_target, self.y_label = X, y_target, y_label
         self.c.X = cnp.PyArray_DATA(X)
         self.c.yt = cnp.PyArray_DATA(y_target)
@@ -564,6 +599,7 @@ cdef class EpochSetup:
         self.c.yt = cnp.PyArray_DATA(self.y_target)
         self.c.yl = <const long long*>cnp.PyArray_DATA(self.y_label)
         self.c.N = 0
+        self._bind_weights(None, 0, None)
 
     cdef _enter(self):
         # The GIL is held here, so test-and-set is atomic: a second thread is refused
@@ -637,6 +673,10 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef floating* ybuf = <floating*>c.yb
     cdef const floating* X0
     cdef const floating* yb
+    cdef const floating* sw = <const floating*>c.sw
+    cdef floating* swb = <floating*>c.swb
+    cdef const floating* swp = NULL
+    cdef double sw_sum = 0.0
     cdef int bad_label = 0, bad_row = 0
     cdef Tally t
     t.total = loss_sum0
@@ -656,6 +696,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if c.ylb[0] < 0 or c.ylb[0] >= c.n_out:
                 t.status = STATUS_BAD_LABEL
                 break
+            if sw != NULL:
+                swp = sw + r
+                sw_sum = sw[r]
         else:
             for i in range(B):
                 r = order[start + i]
@@ -667,6 +710,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                     memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
                 c.ylb[i] = c.yl[r] if c.label_loss else 0
                 bad_label = bad_label | (c.ylb[i] < 0) | (c.ylb[i] >= c.n_out)
+                if sw != NULL:
+                    swb[i] = sw[r]
             if bad_row:
                 t.status = STATUS_BAD_ORDER
                 break
@@ -675,13 +720,19 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 break
             X0 = xbuf
             yb = ybuf
+            if sw != NULL:      # gathered with the rows, each r checked there
+                sw_sum = 0.0
+                for i in range(B):
+                    sw_sum += swb[i]
+                swp = swb
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
-                                    &loss, False)
+                                    &loss, False, True, swp, sw_sum)
         if t.status != STATUS_OK:
             break
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
-        l2_eff = c.l2 / B if c.l2_per_batch else c.l2
+        # scikit-learn divides alpha by the batch's weight sum (its length unweighted)
+        l2_eff = (c.l2 / (B if sw == NULL else sw_sum)) if c.l2_per_batch else c.l2
         if l2_eff != 0.0:
             pen = 0.0
             for l in range(L):
@@ -842,7 +893,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
                               <floating**>c.dZ, db, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
-                              grads)
+                              grads, <const floating*>c.sw, c.sw_total)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2)
     loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
