@@ -4,7 +4,9 @@ Same parameter names, defaults and meanings as ``sklearn.neural_network`` (1.9),
 same fitted attributes, and the same training rules, so a model can move between the two
 libraries and results can be compared; scikit-learn itself is never imported (only its
 own tools call ``__sklearn_tags__``, which imports it lazily). Usable in scikit-learn's
-``Pipeline`` and ``GridSearchCV`` and passes its ``check_estimator``.
+``Pipeline`` and ``GridSearchCV`` and passes its ``check_estimator``; created while
+scikit-learn is in use, an estimator is a ``sklearn.base.BaseEstimator`` too (HTML
+repr, metadata routing of ``sample_weight``: see ``nnlib._base``).
 
 Engine
 ------
