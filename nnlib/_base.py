@@ -160,7 +160,10 @@ class ClassifierMixin:
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given)."""
-        pred = self.predict(X)
+        return self._score_predictions(self.predict(X), y, sample_weight)
+
+    @staticmethod
+    def _score_predictions(pred, y, sample_weight=None):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1 and pred.ndim == 1:
             y = y.ravel()
@@ -178,7 +181,10 @@ class RegressorMixin:
     def score(self, X, y, sample_weight=None):
         """R^2 = 1 - SS_res / SS_tot of ``predict(X)`` (averaged over outputs uniformly,
         as scikit-learn's ``r2_score``)."""
-        pred = self.predict(X)
+        return self._score_predictions(self.predict(X), y, sample_weight)
+
+    @staticmethod
+    def _score_predictions(pred, y, sample_weight=None):
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1:
             y = y[:, None]

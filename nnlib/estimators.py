@@ -91,8 +91,8 @@ from nnlib._reference import mlp as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._codes import loss_code
-from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
-                           class_labels, labels_to_index)
+from nnlib._inputs import (check_feature_names, check_float_target, check_output_finite,
+                           check_X, check_y_shape, class_labels, labels_to_index)
 from nnlib._threads import _at_fork_hooks
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_fits_dtype,
                                check_sample_weight)
@@ -359,6 +359,7 @@ class _BaseMLP(BaseModel):
         first = not hasattr(self, "coefs_") or (not cfg["warm_start"] and not incremental)
         if cfg["early_stopping"] and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        check_feature_names(self, X, reset=first)
         X = check_X(X, owner=type(self).__name__,
                     n_features=None if first else self.n_features_in_)
         for name in ("alpha", "learning_rate_init"):   # cast to X's dtype when training
@@ -600,10 +601,13 @@ class _BaseMLP(BaseModel):
                 self.best_loss_ = self.loss_curve_[-1]
 
     # -- prediction --------------------------------------------------------------------
-    def _forward(self, X):
+    def _forward(self, X, check_names=True):
         """The output map's values for X, shape (n_samples, n_outputs_); NonFiniteError
-        if the network's output overflows."""
+        if the network's output overflows. ``check_names``: compare a data frame's
+        columns with ``feature_names_in_`` (off for fit's own validation rows)."""
         self._check_fitted()
+        if check_names:
+            check_feature_names(self, X, reset=False)
         X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_)
         act = _ACTIVATIONS[self.activation]
         H = X
@@ -968,7 +972,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """The most probable class for each row of X, shape (n_samples,); for a
         multilabel model the 0/1 indicator matrix (n_samples, n_labels)."""
-        P = self._forward(X)
+        return self._labels_of(self._forward(X))
+
+    def _labels_of(self, P):
         if self._multilabel:
             return (P > 0.5).astype(np.int64)
         if self.classes_.size == 1:
@@ -1109,7 +1115,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.classes_[self._stratify_groups(Y).astype(np.int64)]
 
     def _score_validation(self, X, y, sample_weight=None):
-        return ClassifierMixin.score(self, X, y, sample_weight)
+        return self._score_predictions(self._labels_of(self._forward(X, False)), y,
+                                       sample_weight)
 
     def _more_sklearn_tags(self, tags):
         tags = super()._more_sklearn_tags(tags)
@@ -1157,7 +1164,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     @_serialized
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs_)."""
-        P = self._forward(X)
+        return self._values_of(self._forward(X))
+
+    @staticmethod
+    def _values_of(P):
         return P.ravel() if P.shape[1] == 1 else P
 
     @_serialized
@@ -1190,4 +1200,5 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return Y
 
     def _score_validation(self, X, y, sample_weight=None):
-        return self.score(X, y, sample_weight)
+        return self._score_predictions(self._values_of(self._forward(X, False)), y,
+                                       sample_weight)
