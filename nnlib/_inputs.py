@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
-                               native_float_dtype)
+                               check_csr, native_float_dtype)
 from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
 
 
@@ -21,16 +21,27 @@ def _is_sparse(x):
     return hasattr(x, "tocsr") and hasattr(x, "nnz")
 
 
-def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
+def check_X(X, *, owner, n_features=None, dtype=None, name="X", accept_sparse=False):
     """Return X as a finite, C-contiguous (n_samples, n_features) float array.
 
     float32/float64 are kept unless ``dtype`` is given; ints, bools and object arrays of
     numbers become float64. ``owner`` names the model in messages; ``n_features`` (the
-    number seen in fit) is enforced when given.
+    number seen in fit) is enforced when given. With ``accept_sparse`` a SciPy CSR or
+    CSC matrix comes back as a checked CSR copy (``nnlib._validation.check_csr``: finite,
+    float32/float64; other sparse formats raise TypeError naming ``.tocsr()``).
     """
     if _is_sparse(X):
-        raise TypeError(f"{owner} does not accept sparse input; convert {name} with "
-                        f"{name}.toarray()")
+        if not accept_sparse:
+            raise TypeError(f"{owner} does not accept sparse input; convert {name} with "
+                            f"{name}.toarray()")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ShapeError(f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} "
+                             f"feature(s) (shape={X.shape}) while a minimum of 1 is "
+                             f"required by {owner}.")
+        if n_features is not None and X.shape[1] != n_features:
+            raise ShapeError(f"X has {X.shape[1]} features, but {owner} is expecting "
+                             f"{n_features} features as input.")
+        return check_csr(X, dtype=dtype, name=name)[0]
     if X is None:
         raise ShapeError(f"{owner} requires {name} to be an array of shape "
                          f"(n_samples, n_features); got None")

@@ -77,7 +77,11 @@ output per label, as scikit-learn: the compiled ``logistic_loss`` on n_labels ou
 whose loss (summed over the labels, averaged over the samples) and gradient are
 scikit-learn's.
 
-Not supported (clear errors): sparse X and ``MLPRegressor(loss="poisson")``.
+Sparse X (SciPy CSR or CSC; other formats and NaN raise) trains through the compiled
+epoch's sparse first layer (``nnlib/_kernels/sparse_rows.pxd``: the batch's rows read in
+place, ``X_b W`` and ``X_b^T dZ`` in O(nnz)), never a dense copy of X.
+
+Not supported (clear error): ``MLPRegressor(loss="poisson")``.
 """
 import functools
 import numbers
@@ -95,7 +99,7 @@ from nnlib._inputs import (check_feature_names, check_float_target, check_output
                            check_X, check_y_shape, class_labels, labels_to_index)
 from nnlib._threads import _at_fork_hooks
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_fits_dtype,
-                               check_sample_weight)
+                               check_sample_weight, is_sparse)
 from nnlib._shuffle_split import stratify_groups, train_test_indices
 from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 
@@ -361,7 +365,7 @@ class _BaseMLP(BaseModel):
             raise ValueError("partial_fit does not support early_stopping=True")
         check_feature_names(self, X, reset=first)
         X = check_X(X, owner=type(self).__name__,
-                    n_features=None if first else self.n_features_in_)
+                    n_features=None if first else self.n_features_in_, accept_sparse=True)
         for name in ("alpha", "learning_rate_init"):   # cast to X's dtype when training
             check_fits_dtype(cfg[name], name, X.dtype)
         Y = self._targets(X, y, first=first, incremental=incremental)
@@ -475,9 +479,18 @@ class _BaseMLP(BaseModel):
             # It stratifies a classifier with one output unit only (two classes, or
             # one), not a softmax or multilabel one.
             groups = self._stratify_groups(Y) if self.n_outputs_ == 1 else None
-            train, val = train_test_indices(
-                X.shape[0], cfg["validation_fraction"], rng,
-                *(() if groups is None else stratify_groups(groups, 2)))
+            try:
+                train, val = train_test_indices(
+                    X.shape[0], cfg["validation_fraction"], rng,
+                    *(() if groups is None else stratify_groups(groups, 2)))
+            except ValueError as exc:
+                # train_test_split's own words (scikit-learn's tests match them) speak
+                # of a test_size the user never passed: say what it is first
+                raise ValueError(f"The validation set is too small. Increase "
+                                 f"'validation_fraction' or the size of your dataset "
+                                 f"(early_stopping=True with {X.shape[0]} samples and "
+                                 f"validation_fraction={cfg['validation_fraction']}: "
+                                 f"{exc})") from exc
             X_train, X_val, Y_train, Y_val = X[train], X[val], Y[train], Y[val]
             if sw is not None:
                 sw_train, sw_val = sw[train], sw[val]
@@ -608,14 +621,20 @@ class _BaseMLP(BaseModel):
         self._check_fitted()
         if check_names:
             check_feature_names(self, X, reset=False)
-        X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_)
+        X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_,
+                    accept_sparse=True)
         act = _ACTIVATIONS[self.activation]
         H = X
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             last = i == len(self.coefs_) - 1
-            H = F.dense_forward(H, W.astype(H.dtype, copy=False),
-                                b.astype(H.dtype, copy=False),
-                                "identity" if last else act)
+            W, b = W.astype(H.dtype, copy=False), b.astype(H.dtype, copy=False)
+            if is_sparse(H):        # the first layer on sparse X: O(nnz) product
+                from nnlib._kernels.sparse import sparse_matmul
+                Z = sparse_matmul(H, W)
+                Z += b
+                H = Z if last else getattr(F, act)(Z)
+            else:
+                H = F.dense_forward(H, W, b, "identity" if last else act)
         # An overflow (X of 1e308) would give NaN probabilities or inf predictions.
         check_output_finite(H, owner=type(self).__name__)
         if self.out_activation_ == "softmax":
@@ -628,7 +647,7 @@ class _BaseMLP(BaseModel):
         return hasattr(self, "coefs_")
 
     def _more_sklearn_tags(self, tags):
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.target_tags.multi_output = self._estimator_type == "regressor"
         tags.target_tags.single_output = True
         return tags
@@ -808,7 +827,10 @@ class _CompiledTrainer:
             self._run, self._run_key = None, None
 
     def _as_model_dtype(self, X):
-        return np.ascontiguousarray(X, dtype=self.est.coefs_[0].dtype)
+        dtype = self.est.coefs_[0].dtype
+        if is_sparse(X):
+            return X if X.dtype == dtype else X.astype(dtype)
+        return np.ascontiguousarray(X, dtype=dtype)
 
     def _objective(self, X, Y, l2, dWs, dbs, sw=None):
         """``params -> penalized loss`` over all rows, writing the gradient into dWs,

@@ -664,7 +664,6 @@ def test_shuffle():
     assert not np.array_equal(mlp1.coefs_[0], mlp2.coefs_[0])
 
 
-@pytest.mark.xfail(strict=True, reason=_MISSING.format('sparse X'))
 @pytest.mark.parametrize("csr_container", CSR_CONTAINERS)
 def test_sparse_matrices(csr_container):
     # Test that sparse and dense input matrices output the same results.

@@ -55,7 +55,7 @@ from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
 from nnlib._reference.optim import state_slots  # one definition; part of this API
 from nnlib._validation import (check_buffer, check_data, check_epoch_data,
-                               check_sample_weight, check_workspace_args)
+                               check_sample_weight, check_workspace_args, is_sparse)
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
@@ -262,8 +262,9 @@ def _layers(network):
 
 
 def _forward(setup, X):
-    """[X, H_1, ..., H_L] for the rows X, each in the network's dtype."""
-    Hs = [X]
+    """[X, H_1, ..., H_L] for the rows X, each in the network's dtype (sparse rows as
+    the dense matrix they stand for: the twin states the math, not the O(nnz) way)."""
+    Hs = [X.toarray() if is_sparse(X) else X]
     for (act, param), W, b in zip(_layers(setup.network), setup.weights, setup.biases):
         Hs.append(_dense.dense_forward(Hs[-1], W, b, act, param))
     return Hs
