@@ -81,7 +81,9 @@ Sparse X (SciPy CSR or CSC; other formats and NaN raise) trains through the comp
 epoch's sparse first layer (``nnlib/_kernels/sparse_rows.pxd``: the batch's rows read in
 place, ``X_b W`` and ``X_b^T dZ`` in O(nnz)), never a dense copy of X.
 
-Not supported (clear error): ``MLPRegressor(loss="poisson")``.
+``MLPRegressor(loss="poisson")`` trains the compiled ``poisson_loss`` kernel
+(``loss_rows.poisson_row``: ``e^z - t z + t log t - t`` on the log-mean z, gradient
+``e^z - t``), as scikit-learn's exp output with its half Poisson deviance.
 """
 import functools
 import numbers
@@ -641,6 +643,10 @@ class _BaseMLP(BaseModel):
             return F.softmax(H)
         if self.out_activation_ == "logistic":
             return F.sigmoid(H)
+        if self.out_activation_ == "exp":        # Poisson: the log link's inverse
+            with np.errstate(over="ignore"):
+                P = np.exp(H)
+            return check_output_finite(P, owner=type(self).__name__)
         return H
 
     def __sklearn_is_fitted__(self):
@@ -727,7 +733,7 @@ class _CompiledTrainer:
     between partial_fit calls so its state and step count carry over."""
 
     _LOSSES = {"softmax": "softmax_cross_entropy", "logistic": "logistic_loss",
-               "identity": "squared_error"}
+               "identity": "squared_error", "exp": "poisson_loss"}
 
     def __init__(self, est, cfg, Y):
         from nnlib import optim
@@ -1160,9 +1166,11 @@ def _is_indicator(y):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor (scikit-learn's ``MLPRegressor`` interface).
 
-    Minimises half the mean squared error of an identity output plus ``alpha``'s L2
+    Minimises half the mean squared error of an identity output (``loss='squared_error'``)
+    or half the Poisson deviance with the log link (``loss='poisson'``: the network's
+    output is the log-mean, predictions ``exp`` of it, targets >= 0), plus ``alpha``'s L2
     penalty. Parameters and attributes as :class:`MLPClassifier` (no ``classes_``;
-    ``out_activation_ = 'identity'``), plus ``loss`` ('squared_error' only).
+    ``out_activation_`` 'identity' or 'exp').
     """
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
@@ -1201,16 +1209,24 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)
 
     def _output_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _targets(self, X, y, first, incremental):
-        if self.loss != "squared_error":
-            raise ValueError(f"The 'loss' parameter must be 'squared_error' (nnlib has "
-                             f"no Poisson loss); got {self.loss!r}.")
+        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "poisson"):
+            raise _bad("loss", self.loss, "one of ['poisson', 'squared_error']")
+        if not first and getattr(self, "out_activation_", None) not in (
+                None, self._output_activation()):
+            raise ValueError(f"warm_start/partial_fit cannot change the loss: the model "
+                             f"was fitted with out_activation_={self.out_activation_!r}")
         y = check_y_shape(y, X.shape[0], owner="MLPRegressor", allow_2d=True)
         if y.ndim == 2 and y.shape[1] == 1:     # a column vector: warn and ravel
             y = check_y_shape(y, X.shape[0], owner="MLPRegressor")
         Y = check_float_target(y, owner="MLPRegressor", dtype=X.dtype)
+        if self.loss == "poisson" and (Y < 0).any():
+            # scikit-learn's PoissonRegressor's words (its MLP does not check, and then
+            # trains on NaN losses)
+            raise ValueError("Some value(s) of y are negative which is not allowed for "
+                             "Poisson regression.")
         if first:
             self.n_features_in_ = X.shape[1]
         return Y.reshape(Y.shape[0], -1)

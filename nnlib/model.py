@@ -142,14 +142,17 @@ class Sequential:
                                      f"output); got {arr.shape}")
                 t = check_binary_labels(arr.reshape(-1), n * c, self.dtype,
                                         name="y.ravel()").reshape(n, c)
-        else:   # squared_error
+        else:   # squared_error, poisson_loss
             t = as_float_array(y, "y", dtype=self.dtype)
             if t.ndim == 1 and c == 1:
                 t = t.reshape(-1, 1)
             if t.shape != (n, c):
-                raise ShapeError(f"y must have shape ({n}, {c}) for squared_error (one "
+                raise ShapeError(f"y must have shape ({n}, {c}) for {loss} (one "
                                  f"target row per sample); got {t.shape}")
             check_finite(t, "y")
+            if loss == "poisson_loss" and (t < 0).any():
+                raise LabelError("poisson_loss needs targets >= 0 (counts or rates); y "
+                                 "holds negative values")
         return np.ascontiguousarray(t), np.zeros(1, np.int64)
 
     # -- inference --------------------------------------------------------------------

@@ -53,10 +53,6 @@ def global_random_seed():
     return 42
 
 
-# nnlib: a feature of scikit-learn's MLP that nnlib does not have yet (strict: the
-# mark goes when it does)
-_MISSING = "nnlib: no {} support yet"
-
 _PRIVATE = ("nnlib: reads scikit-learn's private {} attribute, which nnlib's estimators "
             "do not have")
 
@@ -1103,7 +1099,6 @@ def test_mlp_sample_weight_with_early_stopping():
     assert_allclose(m1.predict(X), m2.predict(X))
 
 
-@pytest.mark.xfail(strict=True, reason=_MISSING.format('loss="poisson"'))
 def test_mlp_vs_poisson_glm_equivalent(global_random_seed):
     """Test MLP with Poisson loss and no hidden layer equals GLM."""
     n = 100

@@ -35,7 +35,10 @@ def _softplus(z):
 
 
 def output_map(kind, Z):
-    """The output layer's map: softmax over rows, logistic, or identity."""
+    """The output layer's map: softmax over rows, logistic, exp (Poisson's log link), or
+    identity."""
+    if kind == "exp":
+        return np.exp(Z)
     if kind == "softmax":
         e = np.exp(Z - Z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
@@ -69,6 +72,8 @@ def data_loss(out_activation, Z, P, Y, sample_weight=None):
         return float((lse - (Y * Z).sum(axis=1)).sum() / n)
     if out_activation == "logistic":
         return float(((1 - Y) * _softplus(Z) + Y * _softplus(-Z)).sum() / n)
+    if out_activation == "exp":
+        return float(_row_losses(out_activation, Z, P, Y).sum() / n)
     return float(((P - Y) ** 2).mean() / 2)
 
 
@@ -78,6 +83,10 @@ def _row_losses(out_activation, Z, P, Y):
         return np.logaddexp.reduce(Z, axis=1) - (Y * Z).sum(axis=1)
     if out_activation == "logistic":
         return ((1 - Y) * _softplus(Z) + Y * _softplus(-Z)).sum(axis=1)
+    if out_activation == "exp":         # half Poisson deviance: xlogy(Y, Y/P) - Y + P
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0)), 0.0)
+        return (ylogy - Y * Z - Y + P).sum(axis=1)
     return ((P - Y) ** 2).mean(axis=1) / 2
 
 
