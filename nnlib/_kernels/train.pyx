@@ -725,7 +725,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef const floating* swp = NULL
     cdef double sw_sum = 0.0
     cdef CsrRows xs = c.xs
-    cdef const CsrRows* xsp = &xs if c.sparse else NULL
+    cdef bint sparse = c.sparse       # local: the gather loop tests it per row
+    cdef const CsrRows* xsp = &xs if sparse else NULL
     cdef int bad_label = 0, bad_row = 0
     cdef Tally t
     t.total = loss_sum0
@@ -739,7 +740,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if r < 0 or r >= c.N:      # re-checked at use: the caller owns ``order``
                 t.status = STATUS_BAD_ORDER
                 break
-            if c.sparse:
+            if sparse:
                 c.rowsb[0] = r
                 xs.rows = c.rowsb
                 X0 = NULL
@@ -759,7 +760,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 if r < 0 or r >= c.N:
                     bad_row = 1
                     break
-                if c.sparse:        # the rows are read in place, each r checked here
+                if sparse:          # the rows are read in place, each r checked here
                     c.rowsb[i] = r
                 else:
                     memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
@@ -775,7 +776,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if bad_label:
                 t.status = STATUS_BAD_LABEL
                 break
-            X0 = NULL if c.sparse else xbuf
+            X0 = NULL if sparse else xbuf
             xs.rows = c.rowsb
             yb = ybuf
             if sw != NULL:      # gathered with the rows, each r checked there
