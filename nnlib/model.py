@@ -16,9 +16,9 @@ from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
-from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
-                               check_finite, check_fits_dtype, check_int_scalar,
-                               check_real_scalar, check_sample_weight)
+from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
+                               as_float_array, check_finite, check_fits_dtype,
+                               check_int_scalar, check_real_scalar, check_sample_weight)
 from nnlib.callbacks import History, wants_batches
 from nnlib.fit_loop import FitLoop
 from nnlib.metrics import Metrics, probabilities
