@@ -30,7 +30,7 @@ from nnlib._reference import train as twin_train
 TWIN_MODULES = {"train": "nnlib._reference.train", "optim": "nnlib._reference.optim",
                 "sparse": "nnlib._reference.sparse"}
 # compiled modules reached through nnlib.functional (twins: test_functional_twin_*)
-FUNCTIONAL_MODULES = ["activations", "dense", "losses", "output_maps"]
+FUNCTIONAL_MODULES = ["activations", "dense", "dropout", "losses", "output_maps"]
 # compiled modules that are plumbing, not math: BLAS loading, thread counts, x*y+z
 INFRASTRUCTURE_MODULES = ["blas", "codes", "elementary", "parallel"]
 
