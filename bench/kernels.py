@@ -272,6 +272,8 @@ def _twin_args(name, fn, n, dtype, rng):
     if "y" in inspect.signature(fn).parameters:
         if name.startswith("squared_error"):
             pool["y"] = rng.standard_normal(shape).astype(dtype)
+        elif name.startswith("poisson_loss"):           # counts: targets >= 0
+            pool["y"] = rng.poisson(1.5, shape).astype(dtype)
         elif name.startswith("logistic_loss"):
             pool["z"] = rng.standard_normal(shape[0] * shape[1]).astype(dtype)
             pool["y"] = rng.integers(0, 2, pool["z"].shape[0]).astype(dtype)

@@ -6,18 +6,72 @@ which only scikit-learn calls.
 
 Rules kept (as scikit-learn's): ``__init__`` stores its arguments unchanged and does no
 validation; fitted attributes end in ``_``; ``fit`` validates and returns ``self``.
+
+First-class citizens when scikit-learn is in use. A model created while scikit-learn is
+imported (``sklearn.base`` in ``sys.modules``: the caller uses it) is an instance of a
+subclass made once per class, ``(TheClass, sklearn.base.BaseEstimator)``, with the same
+name, module and behaviour: ``isinstance(est, BaseEstimator)`` holds, and
+BaseEstimator brings the HTML repr and metadata routing (``set_fit_request``,
+``set_partial_fit_request``, ``set_score_request``, made from the signatures of fit,
+partial_fit and score), while nnlib's own get_params, set_params, repr and tags come
+first in the method order. ``import nnlib`` never imports scikit-learn; a model created
+before scikit-learn was imported stays a plain nnlib model (everything but
+``isinstance`` and routing still works with scikit-learn's tools). Pickles and copies
+name the nnlib class, so they load with or without scikit-learn.
 """
 import inspect
+import sys
+import threading
 
 import numpy as np
 
 from nnlib.exceptions import not_fitted
 
 
+_CITIZENS = {}                  # nnlib class -> its BaseEstimator subclass
+_CITIZENS_LOCK = threading.Lock()
+
+
+def _citizen_class(cls):
+    """``cls`` with ``sklearn.base.BaseEstimator`` as a last base (made once)."""
+    sub = _CITIZENS.get(cls)
+    if sub is None:
+        from sklearn.base import BaseEstimator     # already imported by the caller
+        with _CITIZENS_LOCK:
+            sub = _CITIZENS.get(cls)
+            if sub is None:
+                sub = type(cls.__name__, (cls, BaseEstimator),
+                           {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                            "__doc__": cls.__doc__, "_nnlib_class": cls})
+                _CITIZENS[cls] = sub
+    return sub
+
+
+def _new_model(cls):
+    """An empty instance of ``cls`` (a citizen where scikit-learn is in use): what
+    pickles and copies of nnlib models are rebuilt with."""
+    return cls.__new__(cls)
+
+
 class BaseModel:
     """Parameter handling shared by every nnlib model."""
 
     _estimator_type = None   # "classifier" / "regressor"
+    _nnlib_class = None      # on a scikit-learn citizen subclass: the nnlib class
+
+    def __new__(cls, *args, **kwargs):
+        base = sys.modules.get("sklearn.base")
+        if base is not None and cls._nnlib_class is None and \
+                hasattr(base, "BaseEstimator") and not issubclass(cls, base.BaseEstimator):
+            cls = _citizen_class(cls)
+        return super().__new__(cls)
+
+    def __reduce_ex__(self, protocol):
+        # the citizen subclass is not importable by name: pickle (and copy) the nnlib
+        # class, whose __new__ makes a citizen again where scikit-learn is in use
+        cls = type(self)._nnlib_class or type(self)
+        state = self.__getstate__() if hasattr(self, "__getstate__") else self.__dict__
+        return _new_model, (cls,), state
 
     @classmethod
     def _param_names(cls):
@@ -106,7 +160,10 @@ class ClassifierMixin:
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given)."""
-        pred = self.predict(X)
+        return self._score_predictions(self.predict(X), y, sample_weight)
+
+    @staticmethod
+    def _score_predictions(pred, y, sample_weight=None):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1 and pred.ndim == 1:
             y = y.ravel()
@@ -124,7 +181,10 @@ class RegressorMixin:
     def score(self, X, y, sample_weight=None):
         """R^2 = 1 - SS_res / SS_tot of ``predict(X)`` (averaged over outputs uniformly,
         as scikit-learn's ``r2_score``)."""
-        pred = self.predict(X)
+        return self._score_predictions(self.predict(X), y, sample_weight)
+
+    @staticmethod
+    def _score_predictions(pred, y, sample_weight=None):
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1:
             y = y[:, None]

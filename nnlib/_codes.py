@@ -41,6 +41,7 @@ LOSS_CODES = {
     "logistic_loss": 2,
     "sparsemax_loss": 3,
     "hinge_loss": 4,
+    "poisson_loss": 5,
 }
 CLASS_LABEL_LOSSES = ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss")
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
-                               native_float_dtype)
+                               check_csr, native_float_dtype)
 from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
 
 
@@ -21,16 +21,27 @@ def _is_sparse(x):
     return hasattr(x, "tocsr") and hasattr(x, "nnz")
 
 
-def check_X(X, *, owner, n_features=None, dtype=None, name="X"):
+def check_X(X, *, owner, n_features=None, dtype=None, name="X", accept_sparse=False):
     """Return X as a finite, C-contiguous (n_samples, n_features) float array.
 
     float32/float64 are kept unless ``dtype`` is given; ints, bools and object arrays of
     numbers become float64. ``owner`` names the model in messages; ``n_features`` (the
-    number seen in fit) is enforced when given.
+    number seen in fit) is enforced when given. With ``accept_sparse`` a SciPy CSR or
+    CSC matrix comes back as a checked CSR copy (``nnlib._validation.check_csr``: finite,
+    float32/float64; other sparse formats raise TypeError naming ``.tocsr()``).
     """
     if _is_sparse(X):
-        raise TypeError(f"{owner} does not accept sparse input; convert {name} with "
-                        f"{name}.toarray()")
+        if not accept_sparse:
+            raise TypeError(f"{owner} does not accept sparse input; convert {name} with "
+                            f"{name}.toarray()")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ShapeError(f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} "
+                             f"feature(s) (shape={X.shape}) while a minimum of 1 is "
+                             f"required by {owner}.")
+        if n_features is not None and X.shape[1] != n_features:
+            raise ShapeError(f"X has {X.shape[1]} features, but {owner} is expecting "
+                             f"{n_features} features as input.")
+        return check_csr(X, dtype=dtype, name=name)[0]
     if X is None:
         raise ShapeError(f"{owner} requires {name} to be an array of shape "
                          f"(n_samples, n_features); got None")
@@ -194,3 +205,68 @@ def check_float_target(y, *, owner, dtype=np.float64):
     y = np.ascontiguousarray(y, dtype=dtype)
     check_all_finite(y, "y")
     return y
+
+
+def feature_names(X):
+    """The column names of a data frame X (pandas, polars: anything with ``columns``)
+    as an object array when they are all strings, else None -- scikit-learn's
+    ``_get_feature_names``, with its TypeError for a mix of string and other names."""
+    if isinstance(X, np.ndarray) or not hasattr(X, "columns") or not hasattr(X, "shape"):
+        return None
+    names = np.asarray(list(X.columns), dtype=object)
+    if names.size == 0:
+        return None
+    types = sorted(t.__qualname__ for t in set(type(v) for v in names))
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {types} as feature name / column name types. "
+            "If you want feature names to be stored and validated, you must convert "
+            "them all to strings, by using X.columns = X.columns.astype(str) for "
+            "example. Otherwise you can remove feature / column names from your input "
+            "data, or convert them all to a non-string data type.")
+    return names if types == ["str"] else None
+
+
+def _listed(names, limit=5):
+    shown = [f"- {name}\n" for name in names[:limit]]
+    return "".join(shown) + ("- ...\n" if len(names) > limit else "")
+
+
+def check_feature_names(model, X, *, reset):
+    """scikit-learn's ``_check_feature_names``: with ``reset`` (fit, the first
+    partial_fit) set or delete ``model.feature_names_in_`` from X's column names;
+    otherwise warn when only one side has names and raise ValueError, with its message,
+    when the names differ or come in another order (the columns would be silently
+    misread)."""
+    X_names = feature_names(X)
+    if reset:
+        if X_names is not None:
+            model.feature_names_in_ = X_names
+        elif "feature_names_in_" in vars(model):
+            del model.feature_names_in_
+        return
+    fitted = getattr(model, "feature_names_in_", None)
+    owner = type(model).__name__
+    if fitted is None and X_names is None:
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {owner} was fitted without feature "
+                      f"names", UserWarning, stacklevel=4)
+        return
+    if X_names is None:
+        warnings.warn(f"X does not have valid feature names, but {owner} was fitted with "
+                      f"feature names", UserWarning, stacklevel=4)
+        return
+    if len(fitted) == len(X_names) and not np.any(fitted != X_names):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unexpected = sorted(set(X_names) - set(fitted))
+    missing = sorted(set(fitted) - set(X_names))
+    if unexpected:
+        message += "Feature names unseen at fit time:\n" + _listed(unexpected)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + _listed(missing)
+    if not unexpected and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)

@@ -188,7 +188,15 @@ def check_data(sizes, X, y_target, y_label, label_loss):
 
 
 def _check_inputs(sizes, X):
-    """X (N, sizes[0]), float32 or float64, C-contiguous; returns (dtype, N)."""
+    """X (N, sizes[0]), float32 or float64, C-contiguous (or a SciPy CSR matrix of such
+    values, whose arrays ``check_csr`` checks); returns (dtype, N)."""
+    if is_sparse(X):
+        if X.format != "csr" or X.dtype not in (np.float32, np.float64):
+            raise TypeError(f"a sparse X must be CSR of float32 or float64; got "
+                            f"{X.format} {X.dtype}")
+        if X.shape[1] != sizes[0]:
+            raise ValueError(f"X has shape {X.shape}; expected (N, {sizes[0]})")
+        return X.dtype, X.shape[0]
     if not isinstance(X, np.ndarray) or X.ndim != 2:
         raise ValueError("X must be a 2-d NumPy array")
     dt, N = X.dtype, X.shape[0]
@@ -228,3 +236,96 @@ def check_workspace_args(sizes, rows, n_target_cols, dtype):
     if dt not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64; got {dt}")
     return sizes, dt
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Return per-row weights as a new C-contiguous ``(n_samples,)`` array of ``dtype``.
+
+    The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``
+    and ``check_non_negative``), so code written against it sees the same errors: a
+    scalar is broadcast to every row; a 2-d array, a wrong length, NaN or infinity, a
+    negative weight or all weights zero raise. The result is always a copy: a compiled
+    loop reads it with the GIL released, so no caller can change it under the loop.
+    (scikit-learn's MLP accepts negative weights; nnlib refuses them, since a weight sum
+    of zero or below has no weighted mean.)
+    """
+    dtype = np.dtype(dtype)
+    if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
+        w = np.full(n_samples, sample_weight, dtype=dtype)
+    else:
+        arr = np.asarray(sample_weight)
+        if arr.dtype.kind == "c":
+            raise DTypeError(f"Complex data not supported: sample_weight has dtype "
+                             f"{arr.dtype}")
+        if arr.dtype.kind not in "biuf":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise DTypeError(f"sample_weight must hold numbers; got dtype "
+                                 f"{arr.dtype}") from None
+        if arr.ndim != 1:
+            raise ShapeError(f"Sample weights must be 1D array or scalar, got "
+                             f"{arr.ndim}D array. Expected either a scalar value or a 1D "
+                             f"array of length {n_samples}.")
+        if arr.shape != (n_samples,):
+            raise ShapeError(f"sample_weight.shape == {arr.shape}, expected "
+                             f"{(n_samples,)}!")
+        w = np.array(arr, dtype=dtype, order="C", copy=True)
+    finite = np.isfinite(w)
+    if not finite.all():
+        what = "NaN" if np.isnan(w).any() else \
+            f"infinity or a value too large for {w.dtype!r}"
+        raise NonFiniteError(f"Input sample_weight contains {what}.")
+    if (w == 0).all():
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    if (w < 0).any():
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    return w
+
+
+def is_sparse(X):
+    """A SciPy sparse matrix or array (duck-typed: SciPy is never imported here)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz") and hasattr(X, "format")
+
+
+def check_csr(X, n_features=None, dtype=None, name="X"):
+    """``(X_csr, indptr, indices, data)``: a SciPy CSR or CSC matrix as CSR arrays the
+    compiled loops may trust, every one a fresh copy (int64 indptr and indices, data
+    in ``dtype``, float32/float64 kept when None). Checks: the format (CSR or CSC; any
+    other raises TypeError naming ``.tocsr()``), ``n_features`` columns, finite values
+    (scikit-learn's "Input X contains NaN" ValueError), and the index structure
+    (indptr non-decreasing from 0 to nnz, indices in [0, n_features)) that the compiled
+    products index with. CSC is converted to CSR (a sparse copy, never a dense one)."""
+    if not is_sparse(X):
+        raise TypeError(f"{name} must be a SciPy sparse matrix; got {type(X).__name__}")
+    if X.format not in ("csr", "csc"):
+        raise TypeError(f"{name} is a sparse matrix in {X.format!r} format; nnlib takes "
+                        f"CSR or CSC: convert it with {name}.tocsr()")
+    if len(X.shape) != 2:
+        raise ShapeError(f"{name} must be 2-d; got shape {X.shape}")
+    n, d = X.shape
+    if n_features is not None and d != n_features:
+        raise ShapeError(f"X has {d} features, but the model is expecting {n_features} "
+                         f"features as input.")
+    X = X.tocsr()
+    if dtype is None:
+        dtype = native_float_dtype(X.dtype) or np.dtype(np.float64)
+    if X.dtype.kind == "c":
+        raise DTypeError(f"Complex data not supported: {name} has dtype {X.dtype}")
+    if X.dtype.kind not in "biuf":
+        raise DTypeError(f"{name} must hold numbers; got dtype {X.dtype}")
+    data = np.array(X.data, dtype=dtype, copy=True)
+    indptr = np.array(X.indptr, dtype=np.int64, copy=True)
+    indices = np.array(X.indices, dtype=np.int64, copy=True)
+    if not np.isfinite(data).all():
+        what = "NaN" if np.isnan(data).any() else "infinity or a value too large for " \
+            f"{data.dtype!r}"
+        raise NonFiniteError(f"Input {name} contains {what}.")
+    nnz = data.shape[0]
+    if (indptr.shape != (n + 1,) or indptr[0] != 0 or indptr[-1] != nnz
+            or np.any(np.diff(indptr) < 0) or indices.shape != (nnz,)
+            or (nnz and (indices.min() < 0 or indices.max() >= d))):
+        raise ValueError(f"{name} is not a valid CSR matrix: its indptr must rise from 0 "
+                         f"to nnz = {nnz} and its indices lie in [0, {d})")
+    X = type(X)((data, indices, indptr), shape=(n, d))
+    return X, indptr, indices, data

@@ -4,7 +4,9 @@ Same parameter names, defaults and meanings as ``sklearn.neural_network`` (1.9),
 same fitted attributes, and the same training rules, so a model can move between the two
 libraries and results can be compared; scikit-learn itself is never imported (only its
 own tools call ``__sklearn_tags__``, which imports it lazily). Usable in scikit-learn's
-``Pipeline`` and ``GridSearchCV`` and passes its ``check_estimator``.
+``Pipeline`` and ``GridSearchCV`` and passes its ``check_estimator``; created while
+scikit-learn is in use, an estimator is a ``sklearn.base.BaseEstimator`` too (HTML
+repr, metadata routing of ``sample_weight``: see ``nnlib._base``).
 
 Engine
 ------
@@ -28,10 +30,16 @@ How training follows scikit-learn
   ``sqrt(6 / (fan_in + fan_out))``, ``sqrt(2 / ...)`` for logistic units; then one
   permutation per epoch), so with the same seed both libraries start from the same
   weights and visit the same mini-batches: their float64 trajectories agree to rounding
-  (tests/test_estimators_sklearn.py checks 1e-10). The one exception is
-  ``early_stopping``'s validation split, drawn by ``nnlib.datasets.split`` (stratified
-  for classifiers) with a seed from the same RandomState, not by scikit-learn's
-  ``train_test_split``.
+  (tests/test_estimators_sklearn.py checks 1e-10). ``early_stopping``'s validation rows
+  are those scikit-learn's ``train_test_split`` picks from the same RandomState
+  (``nnlib._shuffle_split`` draws as it does, stratified for a one-output classifier),
+  so early stopping trains the same model too.
+* ``sample_weight`` (fit and partial_fit) is normalised as scikit-learn 1.9 does: each
+  batch's loss is the weighted mean ``sum_i w_i L_i / sum_i w_i``, ``alpha`` is divided
+  by the batch's weight sum instead of its length, and early stopping's validation
+  score is weighted. The compiled epoch weights the loss rows itself
+  (``loss_rows.weighted_loss_grad_batch``); L-BFGS's objective too. Unlike
+  scikit-learn, negative weights are refused (a weight sum of 0 or below has no mean).
 * ``alpha`` is an L2 penalty ``alpha / (2 n_batch) * sum ||W||^2`` on the weights (not
   the biases), i.e. divided by the batch length; ``loss_`` and ``loss_curve_`` include it
   (the mean over the epoch of each batch's penalized loss), as scikit-learn reports.
@@ -49,9 +57,12 @@ How training follows scikit-learn
   of each epoch (``t_`` = samples seen); 'adaptive' divides lr by 5 when the loss stops
   improving by ``tol`` for ``n_iter_no_change`` epochs, and stops below 1e-6. They apply
   to 'sgd', 'gd' and 'adagrad'; Adam keeps its rate (as scikit-learn).
-* stopping: after ``n_iter_no_change`` epochs in which the training loss fails to drop
-  by ``tol`` (or, with ``early_stopping``, the validation score fails to rise by ``tol``),
-  or at ``max_iter`` epochs with a ConvergenceWarning.
+* stopping: after ``n_iter_no_change`` epochs (``np.inf``: never) in which the training
+  loss fails to drop by ``tol`` (or, with ``early_stopping``, the validation score fails
+  to rise by ``tol``), or at ``max_iter`` epochs with a ConvergenceWarning. A fit with
+  early stopping whose loss becomes non-finite finishes as scikit-learn's does (NaN
+  losses and scores up to ``max_iter``, then the best weights); without early stopping
+  it raises scikit-learn's "Solver produced non-finite parameter weights" error.
 
 Extensions beyond scikit-learn
 ------------------------------
@@ -66,8 +77,13 @@ output per label, as scikit-learn: the compiled ``logistic_loss`` on n_labels ou
 whose loss (summed over the labels, averaged over the samples) and gradient are
 scikit-learn's.
 
-Not supported (clear errors): sparse X, ``sample_weight`` and
-``MLPRegressor(loss="poisson")``.
+Sparse X (SciPy CSR or CSC; other formats and NaN raise) trains through the compiled
+epoch's sparse first layer (``nnlib/_kernels/sparse_rows.pxd``: the batch's rows read in
+place, ``X_b W`` and ``X_b^T dZ`` in O(nnz)), never a dense copy of X.
+
+``MLPRegressor(loss="poisson")`` trains the compiled ``poisson_loss`` kernel
+(``loss_rows.poisson_row``: ``e^z - t z + t log t - t`` on the log-mean z, gradient
+``e^z - t``), as scikit-learn's exp output with its half Poisson deviance.
 """
 import functools
 import numbers
@@ -81,12 +97,12 @@ from nnlib._reference import mlp as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._codes import loss_code
-from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
-                           class_labels, labels_to_index)
-from nnlib._plateau import improves
+from nnlib._inputs import (check_feature_names, check_float_target, check_output_finite,
+                           check_X, check_y_shape, class_labels, labels_to_index)
 from nnlib._threads import _at_fork_hooks
-from nnlib._validation import LabelError, NonFiniteError, ShapeError, check_fits_dtype
-from nnlib.datasets import split
+from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_fits_dtype,
+                               check_sample_weight, is_sparse)
+from nnlib._shuffle_split import stratify_groups, train_test_indices
 from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -116,6 +132,16 @@ class _available_if:
             raise AttributeError(f"{self.name} is only available for the stochastic "
                                  f"solvers; {obj.solver!r} is not stochastic")
         return self.fn.__get__(obj, owner)
+
+
+# scikit-learn's words (its tests match them); nnlib's messages go on from there
+_NONFINITE = ("Solver produced non-finite parameter weights. The input data may contain "
+              "large values and need to be preprocessed")
+
+
+class _Diverged(ValueError):
+    """An epoch met a non-finite loss, gradient or update (the weights are those of the
+    last finite step)."""
 
 
 # ---------------------------------------------------------------- one fit or predict at a time
@@ -175,6 +201,16 @@ def _int(p, name, low):
         raise _bad(name, v, f"an int >= {low}")
     if v < low:
         raise _bad(name, v, f"an int >= {low}")
+    return int(v)
+
+
+def _int_or_inf(p, name, low):
+    """An int >= low, or ``np.inf`` (never: scikit-learn's ``n_iter_no_change``)."""
+    v = p[name]
+    if isinstance(v, numbers.Real) and not isinstance(v, bool) and v == float("inf"):
+        return float("inf")
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+        raise _bad(name, v, f"an int >= {low} or np.inf")
     return int(v)
 
 
@@ -275,7 +311,7 @@ class _BaseMLP(BaseModel):
             beta_1=_real(p, "beta_1", 0.0, 1.0, high_open=True),
             beta_2=_real(p, "beta_2", 0.0, 1.0, high_open=True),
             epsilon=_real(p, "epsilon", 0.0, low_open=True),
-            n_iter_no_change=_int(p, "n_iter_no_change", 1),
+            n_iter_no_change=_int_or_inf(p, "n_iter_no_change", 1),
             max_fun=_int(p, "max_fun", 1),
         )
 
@@ -297,20 +333,46 @@ class _BaseMLP(BaseModel):
 
     # -- fitting -----------------------------------------------------------------------
     @_serialized
-    def fit(self, X, y):
-        """Fit the model to X (n_samples, n_features) and y; returns self."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y; returns self.
 
-    def _fit(self, X, y, incremental):
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,) or float, default=None
+            Row weights, normalised as scikit-learn's MLP: each batch's loss is the
+            weighted mean ``sum_i w_i L_i / sum_i w_i`` and ``alpha`` is divided by the
+            batch's weight sum (by its length without weights). Finite, >= 0 and not
+            all zero; with ``early_stopping`` the validation score is weighted too.
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+        >>> clf.fit(X, [0, 1, 1, 0], sample_weight=[1.0, 2.0, 2.0, 1.0]).classes_
+        array([0, 1])
+        """
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def _fit(self, X, y, incremental, sample_weight=None):
         cfg = self._checked_params()
         first = not hasattr(self, "coefs_") or (not cfg["warm_start"] and not incremental)
         if cfg["early_stopping"] and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        check_feature_names(self, X, reset=first)
         X = check_X(X, owner=type(self).__name__,
-                    n_features=None if first else self.n_features_in_)
+                    n_features=None if first else self.n_features_in_, accept_sparse=True)
         for name in ("alpha", "learning_rate_init"):   # cast to X's dtype when training
             check_fits_dtype(cfg[name], name, X.dtype)
         Y = self._targets(X, y, first=first, incremental=incremental)
+        sw = None if sample_weight is None else check_sample_weight(
+            sample_weight, X.shape[0], X.dtype)
         rng = self._rng()
         sizes = [X.shape[1]] + cfg["hidden"] + [self._n_outputs(Y)]
         if first:
@@ -322,13 +384,11 @@ class _BaseMLP(BaseModel):
                              f"the new parameters and data ask for {sizes}")
         self._cfg = cfg
         if cfg["solver"] == "lbfgs":
-            self._fit_lbfgs(X, Y, cfg)
+            self._fit_lbfgs(X, Y, cfg, sw)
         else:
-            self._fit_stochastic(X, Y, cfg, rng, incremental)
+            self._fit_stochastic(X, Y, cfg, rng, incremental, sw)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError("Solver produced non-finite parameter weights. The input "
-                             "data may contain large values and need to be "
-                             "preprocessed (e.g. standardized), or learning_rate_init "
+            raise ValueError(_NONFINITE + " (e.g. standardized), or learning_rate_init "
                              "lowered.")
         del self._cfg
         return self
@@ -371,11 +431,18 @@ class _BaseMLP(BaseModel):
             return _NumpyTrainer
         return _CompiledTrainer
 
-    def _fit_lbfgs(self, X, Y, cfg):
-        import scipy.optimize   # only when lbfgs is asked for
+    def _fit_lbfgs(self, X, Y, cfg, sw):
+        try:
+            import scipy.optimize   # only when lbfgs is asked for
+        except ImportError as exc:
+            raise ImportError("solver='lbfgs' needs SciPy's L-BFGS-B, and SciPy is not "
+                              "installed: install nnlib's 'scipy' extra (pip install "
+                              "'nnlib[scipy]', or pip install scipy), or choose "
+                              "solver='adam' or 'sgd'") from exc
 
         trainer = self._engine_for()(self, cfg, Y)
-        objective = trainer.lbfgs_objective(X, Y, cfg["alpha"] / X.shape[0])
+        norm = X.shape[0] if sw is None else float(sw.sum())
+        objective = trainer.lbfgs_objective(X, Y, cfg["alpha"] / norm, sw)
         params = self.coefs_ + self.intercepts_
         theta0 = np.concatenate([p.ravel() for p in params])
         options = {"maxfun": cfg["max_fun"], "maxiter": cfg["max_iter"],
@@ -385,10 +452,8 @@ class _BaseMLP(BaseModel):
         res = scipy.optimize.minimize(objective, theta0.astype(np.float64),
                                       method="L-BFGS-B", jac=True, options=options)
         if not np.isfinite(res.fun):          # L-BFGS-B stops at a NaN loss, x finite
-            raise ValueError(f"Solver produced non-finite parameter weights: the loss "
-                             f"became non-finite ({res.fun}). The input data may "
-                             "contain large values and need to be preprocessed (e.g. "
-                             "standardized), or learning_rate_init lowered.")
+            raise ValueError(f"{_NONFINITE} (e.g. standardized), or learning_rate_init "
+                             f"lowered: the loss became non-finite ({res.fun}).")
         if res.status != 0:
             msg = res.message.decode() if isinstance(res.message, bytes) else res.message
             warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) "
@@ -400,7 +465,7 @@ class _BaseMLP(BaseModel):
         for p, value in zip(params, _views(res.x, [p.shape for p in params])):
             p[...] = value
 
-    def _fit_stochastic(self, X, Y, cfg, rng, incremental):
+    def _fit_stochastic(self, X, Y, cfg, rng, incremental, sw):
         solver = cfg["solver"]
         if not incremental or getattr(self, "_trainer", None) is None:
             self._trainer = self._engine_for()(self, cfg, Y)
@@ -410,25 +475,33 @@ class _BaseMLP(BaseModel):
             self._trainer.cfg = cfg
         trainer = self._trainer
         early = cfg["early_stopping"]
+        sw_train = sw_val = None
         if early:
-            seed = int(rng.randint(2**31 - 1))
+            # scikit-learn's train_test_split on its own RandomState: the same rows.
+            # It stratifies a classifier with one output unit only (two classes, or
+            # one), not a softmax or multilabel one.
+            groups = self._stratify_groups(Y) if self.n_outputs_ == 1 else None
             try:
-                X_train, X_val, Y_train, Y_val = split(
-                    X, Y, cfg["validation_fraction"], random_state=seed,
-                    stratify=self._stratify_groups(Y))
+                train, val = train_test_indices(
+                    X.shape[0], cfg["validation_fraction"], rng,
+                    *(() if groups is None else stratify_groups(groups, 2)))
             except ValueError as exc:
-                # split's own message speaks of a test_size the user never passed
+                # train_test_split's own words (scikit-learn's tests match them) speak
+                # of a test_size the user never passed: say what it is first
                 raise ValueError(f"The validation set is too small. Increase "
                                  f"'validation_fraction' or the size of your dataset "
                                  f"(early_stopping=True with {X.shape[0]} samples and "
                                  f"validation_fraction={cfg['validation_fraction']}: "
                                  f"{exc})") from exc
+            X_train, X_val, Y_train, Y_val = X[train], X[val], Y[train], Y[val]
+            if sw is not None:
+                sw_train, sw_val = sw[train], sw[val]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             y_val = self._decode(Y_val)
         else:
-            X_train, Y_train, X_val, y_val = X, Y, None, None
+            X_train, Y_train, X_val, y_val, sw_train = X, Y, None, None, sw
         n = X_train.shape[0]
         if solver == "gd":
             batch = n
@@ -443,27 +516,41 @@ class _BaseMLP(BaseModel):
         self.n_iter_ = 0
         try:
             self._epochs(trainer, X_train, Y_train, X_val, y_val, idx, batch, cfg, rng,
-                         incremental)
+                         incremental, sw_train, sw_val)
         finally:
             trainer.close()
         if early and self._best is not None:
             self.coefs_, self.intercepts_ = self._best
 
     def _epochs(self, trainer, X_train, Y_train, X_val, y_val, idx, batch, cfg, rng,
-                incremental):
-        """scikit-learn's epoch loop: shuffle, one epoch, the schedules, stopping."""
+                incremental, sw_train, sw_val):
+        """scikit-learn's epoch loop: shuffle, one epoch, the schedules, stopping.
+
+        With early stopping a diverging fit finishes as scikit-learn's does: from the
+        first non-finite step on, the epochs report a NaN loss and validation score
+        (scikit-learn keeps training NaN weights, whose scores are NaN and never stop
+        it) up to ``max_iter``, and the best weights seen are restored."""
         solver, early, n = cfg["solver"], cfg["early_stopping"], X_train.shape[0]
+        diverged = False
         for _ in range(cfg["max_iter"]):
             if cfg["shuffle"] and solver != "gd":
                 idx = _sklearn_shuffle(idx, rng)
-            total = trainer.epoch(X_train, Y_train, idx, batch)
+            if diverged:
+                total = float("nan")
+            else:
+                try:
+                    total = trainer.epoch(X_train, Y_train, idx, batch, sw_train)
+                except _Diverged:
+                    if not early:
+                        raise
+                    diverged, total = True, float("nan")
             self.n_iter_ += 1
             self.loss_ = total
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if cfg["verbose"]:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-            self._update_no_improvement(early, X_val, y_val, cfg)
+            self._update_no_improvement(early, X_val, y_val, cfg, sw_val, diverged)
             if solver != "adam" and cfg["learning_rate"] == "invscaling":
                 trainer.lr = cfg["learning_rate_init"] / (self.t_ + 1) ** cfg["power_t"]
             if self._no_improvement_count > cfg["n_iter_no_change"]:
@@ -497,66 +584,76 @@ class _BaseMLP(BaseModel):
             print(msg + f" Setting learning rate to {trainer.lr:f}")
         return False
 
-    def _update_no_improvement(self, early, X_val, y_val, cfg):
+    def _update_no_improvement(self, early, X_val, y_val, cfg, sw_val=None,
+                               diverged=False):
         tol = cfg["tol"]
         if early:
             try:
-                score = self._score_validation(X_val, y_val)
-            except NonFiniteError as exc:
+                score = float("nan") if diverged else self._score_validation(
+                    X_val, y_val, sw_val)
+            except NonFiniteError:
                 # finite weights whose output on the validation rows overflows: the
-                # same divergence as non-finite weights
-                raise ValueError(f"Solver produced non-finite parameter weights or "
-                                 f"outputs: the network's output on the validation data "
-                                 f"overflowed at epoch {self.n_iter_}. The input data may "
-                                 f"contain large values and need to be preprocessed (e.g. "
-                                 f"standardized), or learning_rate_init lowered.") from exc
+                # score scikit-learn computes from those outputs is NaN
+                score = float("nan")
             self.validation_scores_.append(score)
             if cfg["verbose"]:
                 print(f"Validation score: {score:f}")
-            if improves(score, self.best_validation_score_, mode="max", threshold=tol,
-                        strict=False):
-                self._no_improvement_count = 0
-            else:
+            # scikit-learn's comparison as written: a NaN score counts as progress
+            if score < self.best_validation_score_ + tol:
                 self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best = ([W.copy() for W in self.coefs_],
                               [b.copy() for b in self.intercepts_])
         else:
-            if improves(self.loss_curve_[-1], self.best_loss_, threshold=tol,
-                        strict=False):
-                self._no_improvement_count = 0
-            else:
+            if self.loss_curve_[-1] > self.best_loss_ - tol:
                 self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
     # -- prediction --------------------------------------------------------------------
-    def _forward(self, X):
+    def _forward(self, X, check_names=True):
         """The output map's values for X, shape (n_samples, n_outputs_); NonFiniteError
-        if the network's output overflows."""
+        if the network's output overflows. ``check_names``: compare a data frame's
+        columns with ``feature_names_in_`` (off for fit's own validation rows)."""
         self._check_fitted()
-        X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_)
+        if check_names:
+            check_feature_names(self, X, reset=False)
+        X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_,
+                    accept_sparse=True)
         act = _ACTIVATIONS[self.activation]
         H = X
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             last = i == len(self.coefs_) - 1
-            H = F.dense_forward(H, W.astype(H.dtype, copy=False),
-                                b.astype(H.dtype, copy=False),
-                                "identity" if last else act)
+            W, b = W.astype(H.dtype, copy=False), b.astype(H.dtype, copy=False)
+            if is_sparse(H):        # the first layer on sparse X: O(nnz) product
+                from nnlib._kernels.sparse import sparse_matmul
+                Z = sparse_matmul(H, W)
+                Z += b
+                H = Z if last else getattr(F, act)(Z)
+            else:
+                H = F.dense_forward(H, W, b, "identity" if last else act)
         # An overflow (X of 1e308) would give NaN probabilities or inf predictions.
         check_output_finite(H, owner=type(self).__name__)
         if self.out_activation_ == "softmax":
             return F.softmax(H)
         if self.out_activation_ == "logistic":
             return F.sigmoid(H)
+        if self.out_activation_ == "exp":        # Poisson: the log link's inverse
+            with np.errstate(over="ignore"):
+                P = np.exp(H)
+            return check_output_finite(P, owner=type(self).__name__)
         return H
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "coefs_")
 
     def _more_sklearn_tags(self, tags):
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.target_tags.multi_output = self._estimator_type == "regressor"
         tags.target_tags.single_output = True
         return tags
@@ -576,15 +673,17 @@ class _NumpyTrainer:
         self.slots = [[np.zeros_like(p) for p in params]
                       for _ in range(ref.state_slots(cfg["solver"]))]
 
-    def loss_and_grads(self, X, Y, l2):
-        """Penalized batch loss with ``l2 / 2 * sum ||W||^2``; (loss, dWs, dbs)."""
+    def loss_and_grads(self, X, Y, l2, sw=None):
+        """Penalized batch loss with ``l2 / 2 * sum ||W||^2`` (``l2`` = alpha over the
+        batch's length, or weight sum with ``sw``); (loss, dWs, dbs)."""
         e = self.est
         if Y.ndim == 1:                 # class indices -> the one-hot rows of the math
             Y = np.eye(e.n_outputs_, dtype=X.dtype)[Y]
+        norm = X.shape[0] if sw is None else sw.sum()
         return ref.loss_and_grads(e.coefs_, e.intercepts_, X, Y, self.cfg["activation"],
-                                  e.out_activation_, l2 * X.shape[0])
+                                  e.out_activation_, l2 * norm, sw)
 
-    def lbfgs_objective(self, X, Y, l2):
+    def lbfgs_objective(self, X, Y, l2, sw=None):
         """``theta -> (loss, gradient)`` over all rows (float64, coefs_ then
         intercepts_); coefs_/intercepts_ become views of one flat buffer."""
         e = self.est
@@ -595,7 +694,7 @@ class _NumpyTrainer:
 
         def objective(theta):
             flat[...] = theta
-            loss, dWs, dbs = self.loss_and_grads(X, Y, l2)
+            loss, dWs, dbs = self.loss_and_grads(X, Y, l2, sw)
             return loss, np.concatenate([g.ravel() for g in dWs + dbs]).astype(np.float64)
 
         return objective
@@ -603,7 +702,7 @@ class _NumpyTrainer:
     def close(self):
         pass
 
-    def epoch(self, X, Y, order, batch):
+    def epoch(self, X, Y, order, batch, sw=None):
         """One pass over ``X[order]`` in batches; returns the mean penalized loss."""
         e, cfg = self.est, self.cfg
         params = e.coefs_ + e.intercepts_
@@ -612,8 +711,14 @@ class _NumpyTrainer:
         total = 0.0
         for start in range(0, order.size, batch):
             rows = order[start:start + batch]
-            loss, dWs, dbs = self.loss_and_grads(X[rows], Y[rows],
-                                                 cfg["alpha"] / rows.size)
+            w = None if sw is None else sw[rows]
+            if w is not None:
+                _check_batch_weights(sw, rows)
+            loss, dWs, dbs = self.loss_and_grads(
+                X[rows], Y[rows], cfg["alpha"] / (rows.size if w is None else w.sum()), w)
+            if not np.isfinite(loss):
+                raise _Diverged(f"{_NONFINITE}: the loss became non-finite at epoch "
+                                f"{e.n_iter_ + 1}.")
             total += loss * rows.size
             self.step += 1
             ref.update(cfg["solver"], params, dWs + dbs, self.slots, self.step, hyper)
@@ -628,7 +733,7 @@ class _CompiledTrainer:
     between partial_fit calls so its state and step count carry over."""
 
     _LOSSES = {"softmax": "softmax_cross_entropy", "logistic": "logistic_loss",
-               "identity": "squared_error"}
+               "identity": "squared_error", "exp": "poisson_loss"}
 
     def __init__(self, est, cfg, Y):
         from nnlib import optim
@@ -694,28 +799,31 @@ class _CompiledTrainer:
         scale = 1.0 / Y.shape[1] if self.loss == "squared_error" else 1.0
         return self._as_model_dtype(Y), np.zeros(1, np.int64), scale
 
-    def epoch(self, X, Y, order, batch):
-        """One epoch over the rows ``order`` of X in batches of ``batch``; returns the
-        mean penalized loss. The run is built on the first epoch of a fit and reused
-        while X, Y and the batch stay the same (``close`` ends it)."""
+    def epoch(self, X, Y, order, batch, sw=None):
+        """One epoch over the rows ``order`` of X in batches of ``batch`` (row weights
+        ``sw`` or None); returns the mean penalized loss. The run is built on the first
+        epoch of a fit and reused while X, Y, the weights and the batch stay the same
+        (``close`` ends it)."""
         from nnlib.training import TrainingRun
         run = self._run
         if run is None or self._run_key[0] is not X or self._run_key[1] is not Y or \
-                self._run_key[2] != batch:
+                self._run_key[2] != batch or self._run_key[3] is not sw:
             self.close()
             yt, yl, scale = self._targets(Y)
             # a warm start may bring X in the other float dtype: train in the model's
             run = TrainingRun(self._model(), self._as_model_dtype(X), yt, yl, self.loss,
                               self.opt, batch_size=batch, l2=self.cfg["alpha"],
-                              l2_per_batch=True, loss_scale=scale).__enter__()
-            self._run, self._run_key = run, (X, Y, batch)
-        result = run.run_epoch(np.ascontiguousarray(order, dtype=np.int64))
+                              l2_per_batch=True, loss_scale=scale,
+                              sample_weight=sw).__enter__()
+            self._run, self._run_key = run, (X, Y, batch, sw)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        result = run.run_epoch(order)
+        if result.fault is not None and sw is not None:
+            _check_batch_weights(sw, order[result.seen:result.seen + batch])
         if result.fault is not None:
-            raise ValueError(f"Solver produced non-finite parameter weights: the "
-                             f"{result.fault} became non-finite at step {result.steps} "
-                             f"of epoch {self.est.n_iter_ + 1}. The input data may "
-                             f"contain large values and need to be preprocessed (e.g. "
-                             f"standardized), or learning_rate_init lowered.")
+            raise _Diverged(f"{_NONFINITE} (e.g. standardized), or learning_rate_init "
+                            f"lowered: the {result.fault} became non-finite at step "
+                            f"{result.steps} of epoch {self.est.n_iter_ + 1}.")
         return result.mean_loss
 
     def close(self):
@@ -725,9 +833,12 @@ class _CompiledTrainer:
             self._run, self._run_key = None, None
 
     def _as_model_dtype(self, X):
-        return np.ascontiguousarray(X, dtype=self.est.coefs_[0].dtype)
+        dtype = self.est.coefs_[0].dtype
+        if is_sparse(X):
+            return X if X.dtype == dtype else X.astype(dtype)
+        return np.ascontiguousarray(X, dtype=dtype)
 
-    def _objective(self, X, Y, l2, dWs, dbs):
+    def _objective(self, X, Y, l2, dWs, dbs, sw=None):
         """``params -> penalized loss`` over all rows, writing the gradient into dWs,
         dbs: a closure over one compiled full-batch setup on the estimator's current
         coefs_/intercepts_. scikit-learn's multi-output squared loss is the mean over
@@ -744,7 +855,7 @@ class _CompiledTrainer:
             network_of(model), list(e.coefs_), list(e.intercepts_), None, X, yt, yl,
             train.Workspace(model._sizes(), X.shape[0], yt.shape[1], X.dtype),
             loss_kind=loss_code(self.loss), batch_size=X.shape[0],
-            l2=0.0 if multi else l2)
+            l2=0.0 if multi else l2, sample_weight=sw)
 
         def objective():
             value, _ = train.loss_grad(setup, dWs, dbs)
@@ -757,9 +868,10 @@ class _CompiledTrainer:
 
         return objective
 
-    def lbfgs_objective(self, X, Y, l2):
+    def lbfgs_objective(self, X, Y, l2, sw=None):
         """``theta -> (loss, gradient)`` over all rows for L-BFGS (float64 vectors in
-        the order coefs_ then intercepts_), with ``l2 / 2 * sum ||W||^2``. For the
+        the order coefs_ then intercepts_), with ``l2 / 2 * sum ||W||^2`` (row weights
+        ``sw``: the weighted mean loss). For the
         minimization the estimator's coefs_/intercepts_ become views of one flat buffer
         (in X's dtype, as scikit-learn's unpacking leaves them) that each call
         overwrites, and one workspace serves every call."""
@@ -771,7 +883,7 @@ class _CompiledTrainer:
         params, grads = _views(flat, shapes), _views(gflat, shapes)
         L = len(e.coefs_)
         e.coefs_, e.intercepts_ = params[:L], params[L:]
-        loss = self._objective(X, Y, l2, grads[:L], grads[L:])
+        loss = self._objective(X, Y, l2, grads[:L], grads[L:], sw)
 
         def objective(theta):
             flat[...] = theta
@@ -779,13 +891,22 @@ class _CompiledTrainer:
 
         return objective
 
-    def loss_and_grads(self, X, Y, l2):
+    def loss_and_grads(self, X, Y, l2, sw=None):
         """Penalized loss over all rows with ``l2 / 2 * sum ||W||^2`` at the current
-        weights; (loss, dWs, dbs)."""
+        weights (row weights ``sw``: the weighted mean); (loss, dWs, dbs)."""
         e = self.est
         dWs = [np.empty_like(W) for W in e.coefs_]
         dbs = [np.empty_like(b) for b in e.intercepts_]
-        return self._objective(X, Y, l2, dWs, dbs)(), dWs, dbs
+        return self._objective(X, Y, l2, dWs, dbs, sw)(), dWs, dbs
+
+
+def _check_batch_weights(sw, rows):
+    """scikit-learn's error (from ``np.average``) for a batch whose weights are all 0:
+    its weighted mean loss is 0 / 0."""
+    if rows.size and not sw[rows].any():
+        raise ZeroDivisionError(f"Weights sum to zero, can't be normalized: every row of "
+                                f"a batch of {rows.size} has sample_weight 0 (use larger "
+                                f"batches, or shuffle=True, or drop those rows)")
 
 
 def _views(flat, shapes):
@@ -879,9 +1000,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """The most probable class for each row of X, shape (n_samples,); for a
         multilabel model the 0/1 indicator matrix (n_samples, n_labels)."""
-        P = self._forward(X)
+        return self._labels_of(self._forward(X))
+
+    def _labels_of(self, P):
         if self._multilabel:
             return (P > 0.5).astype(np.int64)
+        if self.classes_.size == 1:
+            return np.repeat(self.classes_, P.shape[0])
         if P.shape[1] == 1:
             return self.classes_[(P[:, 0] > 0.5).astype(np.int64)]
         return self.classes_[np.argmax(P, axis=1)]
@@ -901,28 +1026,50 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.log(P, out=P)
 
     @_serialized
-    def partial_fit(self, X, y, classes=None):
-        """One epoch of the stochastic solver on (X, y). ``classes`` (all labels that
-        will ever appear) is required on the first call."""
-        if not hasattr(self, "classes_") and not _is_indicator(y):
-            if classes is None:
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch of the stochastic solver on (X, y); returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or a (n_samples, n_labels) indicator
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
+        classes : array-like of shape (n_classes,), default=None
+            Every label that will ever appear: required on the first call unless y is
+            a multilabel indicator matrix (or ``classes_`` was set by hand); later calls
+            may repeat it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="sgd", random_state=0)
+        >>> clf = clf.partial_fit(np.eye(2), [0, 1], classes=[0, 1, 2])
+        >>> clf.classes_
+        array([0, 1, 2])
+        """
+        indicator = _is_indicator(y)
+        if not hasattr(self, "classes_"):
+            if classes is None and not indicator:
                 raise ValueError("classes must be passed on the first call to "
                                  "partial_fit.")
-            found, _ = class_labels(np.asarray(classes).ravel(), owner="MLPClassifier")
-            self._partial_classes = found
-        elif classes is not None and not np.array_equal(
+            if classes is not None and not indicator:
+                found, _ = class_labels(np.asarray(classes).ravel(),
+                                        owner="MLPClassifier")
+                self._partial_classes = found
+        elif classes is not None and not indicator and not np.array_equal(
                 np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"`classes={np.asarray(classes)!r}` is not the same as on "
                              f"the first call to partial_fit, which was "
                              f"{self.classes_!r}")
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)
 
     _multilabel = False
 
     def _output_activation(self):
-        return "logistic" if self._multilabel or self.classes_.size == 2 else "softmax"
+        return "logistic" if self._multilabel or self.classes_.size <= 2 else "softmax"
 
     def _targets(self, X, y, first, incremental):
         owner = "MLPClassifier"
@@ -932,9 +1079,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise LabelError("this MLPClassifier was fitted on a multilabel indicator "
                              "matrix; y must be one too")
         y = check_y_shape(y, X.shape[0], owner=owner)
-        if self.__dict__.get("_partial_classes") is not None and first:
-            classes = self._partial_classes
+        partial_classes = self.__dict__.get("_partial_classes")
+        if partial_classes is not None and (first or not hasattr(self, "classes_")):
+            # the first partial_fit, also on coefs_/intercepts_ set by hand (then the
+            # model is not new, but it has no classes yet)
+            classes = partial_classes
             idx = labels_to_index(y, classes, owner=owner)
+            if not first:
+                self.classes_ = classes
         else:
             found, found_idx = class_labels(y, owner=owner)
             if first:
@@ -947,9 +1099,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                      f"same classes as in the previous call to fit. "
                                      f"Previously got {classes}, `y` has {found}")
                 idx = labels_to_index(y, classes, owner=owner)
-        if classes.size < 2:
-            raise LabelError(f"MLPClassifier needs samples of at least 2 classes to "
-                             f"train; y holds only one class ({classes.tolist()})")
+        # one class trains as scikit-learn's does: one logistic output, every target
+        # 0 (its LabelBinarizer's column), and predict returns that class
         self.__dict__.pop("_partial_classes", None)
         if first:
             self.classes_ = classes
@@ -972,6 +1123,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = np.arange(y.shape[1])
             self._multilabel = True
             self.n_features_in_ = X.shape[1]
+        elif not hasattr(self, "classes_"):     # coefs_ set by hand, no labels yet
+            self.classes_ = np.arange(y.shape[1])
+            self._multilabel = True
         elif not self._multilabel or self.classes_.size != y.shape[1]:
             raise LabelError(f"y has {y.shape[1]} label columns; the model was fitted on "
                              f"{self.classes_.size} "
@@ -988,8 +1142,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return Y.astype(np.int64)
         return self.classes_[self._stratify_groups(Y).astype(np.int64)]
 
-    def _score_validation(self, X, y):
-        return ClassifierMixin.score(self, X, y)
+    def _score_validation(self, X, y, sample_weight=None):
+        return self._score_predictions(self._labels_of(self._forward(X, False)), y,
+                                       sample_weight)
 
     def _more_sklearn_tags(self, tags):
         tags = super()._more_sklearn_tags(tags)
@@ -1011,9 +1166,11 @@ def _is_indicator(y):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor (scikit-learn's ``MLPRegressor`` interface).
 
-    Minimises half the mean squared error of an identity output plus ``alpha``'s L2
+    Minimises half the mean squared error of an identity output (``loss='squared_error'``)
+    or half the Poisson deviance with the log link (``loss='poisson'``: the network's
+    output is the log-mean, predictions ``exp`` of it, targets >= 0), plus ``alpha``'s L2
     penalty. Parameters and attributes as :class:`MLPClassifier` (no ``classes_``;
-    ``out_activation_ = 'identity'``), plus ``loss`` ('squared_error' only).
+    ``out_activation_`` 'identity' or 'exp').
     """
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
@@ -1037,27 +1194,39 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     @_serialized
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs_)."""
-        P = self._forward(X)
+        return self._values_of(self._forward(X))
+
+    @staticmethod
+    def _values_of(P):
         return P.ravel() if P.shape[1] == 1 else P
 
     @_serialized
-    def partial_fit(self, X, y):
-        """One epoch of the stochastic solver on (X, y)."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of the stochastic solver on (X, y), with optional row weights
+        (as in :meth:`fit`); returns self."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)
 
     def _output_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _targets(self, X, y, first, incremental):
-        if self.loss != "squared_error":
-            raise ValueError(f"The 'loss' parameter must be 'squared_error' (nnlib has "
-                             f"no Poisson loss); got {self.loss!r}.")
+        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "poisson"):
+            raise _bad("loss", self.loss, "one of ['poisson', 'squared_error']")
+        if not first and getattr(self, "out_activation_", None) not in (
+                None, self._output_activation()):
+            raise ValueError(f"warm_start/partial_fit cannot change the loss: the model "
+                             f"was fitted with out_activation_={self.out_activation_!r}")
         y = check_y_shape(y, X.shape[0], owner="MLPRegressor", allow_2d=True)
         if y.ndim == 2 and y.shape[1] == 1:     # a column vector: warn and ravel
             y = check_y_shape(y, X.shape[0], owner="MLPRegressor")
         Y = check_float_target(y, owner="MLPRegressor", dtype=X.dtype)
+        if self.loss == "poisson" and (Y < 0).any():
+            # scikit-learn's PoissonRegressor's words (its MLP does not check, and then
+            # trains on NaN losses)
+            raise ValueError("Some value(s) of y are negative which is not allowed for "
+                             "Poisson regression.")
         if first:
             self.n_features_in_ = X.shape[1]
         return Y.reshape(Y.shape[0], -1)
@@ -1068,5 +1237,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode(self, Y):
         return Y
 
-    def _score_validation(self, X, y):
-        return self.score(X, y)
+    def _score_validation(self, X, y, sample_weight=None):
+        return self._score_predictions(self._values_of(self._forward(X, False)), y,
+                                       sample_weight)

@@ -18,9 +18,9 @@ from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress
 from nnlib._threads import resolve_threads
-from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
-                               check_finite, check_fits_dtype, check_int_scalar,
-                               check_real_scalar)
+from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
+                               as_float_array, check_finite, check_fits_dtype,
+                               check_int_scalar, check_real_scalar, check_sample_weight)
 from nnlib.callbacks import History, wants_batches
 from nnlib.fit_loop import FitLoop
 from nnlib.metrics import Metrics, probabilities
@@ -207,14 +207,17 @@ class Sequential:
                                      f"output); got {arr.shape}")
                 t = check_binary_labels(arr.reshape(-1), n * c, self.dtype,
                                         name="y.ravel()").reshape(n, c)
-        else:   # squared_error
+        else:   # squared_error, poisson_loss
             t = as_float_array(y, "y", dtype=self.dtype)
             if t.ndim == 1 and c == 1:
                 t = t.reshape(-1, 1)
             if t.shape != (n, c):
-                raise ShapeError(f"y must have shape ({n}, {c}) for squared_error (one "
+                raise ShapeError(f"y must have shape ({n}, {c}) for {loss} (one "
                                  f"target row per sample); got {t.shape}")
             check_finite(t, "y")
+            if loss == "poisson_loss" and (t < 0).any():
+                raise LabelError("poisson_loss needs targets >= 0 (counts or rates); y "
+                                 "holds negative values")
         return np.ascontiguousarray(t), np.zeros(1, np.int64)
 
     # -- inference --------------------------------------------------------------------
@@ -475,7 +478,7 @@ class Sequential:
             batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
             early_stopping=None, callbacks=None, verbose=0, random_state=None, l2=0.0,
             schedule=None, n_threads=None, margin=1.0, l2_per_batch=False,
-            metrics=None, schedule_interval="epoch"):
+            metrics=None, schedule_interval="epoch", sample_weight=None):
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -541,6 +544,13 @@ class Sequential:
             thread.
         margin : float >= 0
             hinge_loss's margin.
+        sample_weight : array_like (n,) or float, optional
+            Row weights (finite, >= 0, not all 0). Each batch's loss is then the
+            weighted mean ``sum_i w_i L_i / sum_i w_i`` (scikit-learn's MLP
+            normalisation; Keras divides by the batch length instead) and
+            ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
+            ``validation_split`` the held-out rows' weights are dropped (the validation
+            loss is unweighted).
 
         Returns
         -------
@@ -571,6 +581,12 @@ class Sequential:
         self.optimizer = optimizer
         rng = as_generator(random_state)
         X = self._inputs(X, finite=True)
+        if sample_weight is not None:
+            if not self.compiled:
+                raise ValueError("sample_weight needs a model of compiled layers (Dense): "
+                                 "the per-batch path of Python layers does not weight "
+                                 "its loss")
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split > 0:
@@ -581,6 +597,8 @@ class Sequential:
             y = np.asarray(y)
             validation_data = (X[-n_val:], y[-n_val:])
             X, y = X[:-n_val], y[:-n_val]
+            if sample_weight is not None:
+                sample_weight = sample_weight[:-n_val]
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
         yt, yl = self._targets(y, loss, X.shape[0])
@@ -602,7 +620,9 @@ class Sequential:
         with run_class(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
                          n_threads=n_threads, progress=progress,
-                         step_by_step=any(map(wants_batches, callbacks or ()))) as run:
+                         step_by_step=any(map(wants_batches, callbacks or ())),
+                         **({} if sample_weight is None else
+                            {"sample_weight": sample_weight})) as run:
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,

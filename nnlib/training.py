@@ -111,13 +111,14 @@ def _take_workspace(model, key):
     return compiled_train().Workspace(*key)
 
 
-def _kept_setup(model, key, params, states, config, X, y_target, y_label):
+def _kept_setup(model, key, params, states, config, X, y_target, y_label,
+                sample_weight=None):
     """(setup, snapshot buffers) -- see below."""
-    kept = _kept(model, key, params, states, config, X, y_target, y_label)
+    kept = _kept(model, key, params, states, config, X, y_target, y_label, sample_weight)
     return (None, None) if kept is None else kept
 
 
-def _kept(model, key, params, states, config, X, y_target, y_label):
+def _kept(model, key, params, states, config, X, y_target, y_label, sample_weight=None):
     """The model's kept EpochSetup, rebound to this fit's data, when everything else
     about it is the same (``key``: network, loss, batch, L2, scales, workspace; and the
     very weight, bias and state arrays); None otherwise."""
@@ -135,7 +136,7 @@ def _kept(model, key, params, states, config, X, y_target, y_label):
     try:
         if setup.optimizer != config:
             setup.set_optimizer(config)
-        setup.set_data(X, y_target, y_label)
+        setup.set_data(X, y_target, y_label, sample_weight)
     except (TypeError, ValueError):
         return None
     return setup, kept[2]
@@ -309,7 +310,7 @@ class TrainingRun(ClaimedRun):
         Its state and step count ``t`` advance with every step.
     batch_size : int >= 1
         Larger than n: one batch of all rows.
-    margin, l2, l2_per_batch, loss_scale
+    margin, l2, l2_per_batch, loss_scale, sample_weight
         As in :class:`nnlib._kernels.train.EpochSetup`.
     n_threads : int or None
         BLAS threads while the run is entered (None: the free cores; 1 for small
@@ -342,7 +343,7 @@ class TrainingRun(ClaimedRun):
                  loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
                  l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
                  loss_scale: float = 1.0, progress=None, on_piece=None,
-                 step_by_step: bool = False):
+                 step_by_step: bool = False, sample_weight=None):
         self.model, self.optimizer, self.progress = model, optimizer, progress
         self.on_piece = on_piece
         network = network_of(model)         # first: it makes replaced arrays usable
@@ -359,13 +360,15 @@ class TrainingRun(ClaimedRun):
         self._key = (network, loss_code(loss), batch_size, margin, l2,
                      l2_per_batch, loss_scale, self._ws_key)
         self.setup, self._snap = _kept_setup(model, self._key, self.params, states,
-                                             self._config, X, y_target, y_label)
+                                             self._config, X, y_target, y_label,
+                                             sample_weight)
         if self.setup is None:
             self.setup = compiled_train().EpochSetup(
                 self._key[0], self.params[0::2], self.params[1::2], states, X, y_target,
                 y_label, _take_workspace(model, self._ws_key), loss_kind=self._key[1],
                 batch_size=batch_size, margin=margin, l2=l2, l2_per_batch=l2_per_batch,
-                optimizer=self._config, loss_scale=loss_scale)
+                optimizer=self._config, loss_scale=loss_scale,
+                sample_weight=sample_weight)
         self._workspace = self.setup.workspace
         self.states = list(self.setup.states)
         self.blas_threads = training_blas_threads(n_threads, batch_size, sizes)

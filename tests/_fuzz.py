@@ -390,7 +390,8 @@ def models(draw, dtype=None, n_in=None, n_out=None, acts=None, wild_weights=True
 def outputs_for(loss):
     """Output widths that suit ``loss`` (and, one time in eight, any width)."""
     fit = {"logistic_loss": st.sampled_from([1, 1, 2, 3]), "squared_error": st.integers(1, 3),
-           "hinge_loss": st.integers(1, 3)}.get(loss, st.integers(2, 3))
+           "hinge_loss": st.integers(1, 3),
+           "poisson_loss": st.integers(1, 3)}.get(loss, st.integers(2, 3))
     return st.one_of(*([fit] * 7), st.integers(1, 3))
 
 
@@ -421,7 +422,7 @@ def y_for(draw, loss, n, c, bad_p=0.2, dtype=F64):
     range, NaN). Returns (y, expected errors). ``dtype``: the model's (squared_error's
     targets are converted to it: 1e308 is inf in float32)."""
     bad = chance(draw, bad_p)
-    if loss == "squared_error":
+    if loss in ("squared_error", "poisson_loss"):
         shape = (n, c) if not bad else draw(st.sampled_from([(n,), (n, c + 1), (n + 1, c)]))
         y = draw(arrays(shape, dtypes=FLOAT_DTYPES * 3 + INT_DTYPES + ([np.dtype(bool)] + BAD_DTYPES
                                                                        if bad else [])))
@@ -435,6 +436,8 @@ def y_for(draw, loss, n, c, bad_p=0.2, dtype=F64):
             errs.append((ShapeError, "y must have shape"))
         if not np.isfinite(np.asarray(y).astype(dtype)).all():
             errs.append((NonFiniteError, "y"))
+        if loss == "poisson_loss" and (np.asarray(y).astype(dtype) < 0).any():
+            errs.append((LabelError, "targets >= 0"))
         return y, errs
     if loss == "logistic_loss":
         # one output: (n,) or (n, 1); c outputs (multilabel): (n, c)

@@ -11,7 +11,8 @@ import nnlib
 from nnlib._reference import mlp as ref
 from nnlib.datasets import load_digits, make_spiral, make_xor, split
 from nnlib.estimators import MLPClassifier, MLPRegressor
-from nnlib.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
+from nnlib.exceptions import (ConvergenceWarning, DataConversionWarning, InvalidParameterError,
+                              NotFittedError)
 from tests.conftest import central_diff
 
 OUTPUTS = ["softmax", "logistic", "identity"]
@@ -338,8 +339,9 @@ def test_bad_shapes_and_labels(digits):
         clf.fit(Xtr[:0], ytr[:0])
     with pytest.raises(nnlib.LabelError, match="continuous"):
         clf.fit(Xtr, ytr + 0.5)
-    with pytest.raises(nnlib.LabelError, match="only one class"):
-        clf.fit(Xtr, np.zeros(len(Xtr)))
+    # one class trains as in scikit-learn (one logistic output) and predicts that class
+    np.testing.assert_array_equal(clf.fit(Xtr, np.full(len(Xtr), 7)).predict(Xtr[:3]),
+                                  [7, 7, 7])
     with pytest.raises(nnlib.DTypeError, match="Complex"):
         clf.fit(Xtr + 1j, ytr)
     with pytest.raises(TypeError, match="string or a real number"):
@@ -353,8 +355,8 @@ def test_bad_shapes_and_labels(digits):
     with pytest.warns(DataConversionWarning, match="column-vector y"):
         quiet(clf.fit, Xtr, ytr[:, None])
     sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match="sparse"):
-        clf.fit(sparse.csr_matrix(Xtr), ytr)
+    with pytest.raises(TypeError, match="CSR or CSC"):       # CSR/CSC are accepted
+        clf.fit(sparse.coo_matrix(Xtr), ytr)
 
 
 def test_warm_start_with_new_classes_raises(digits):
@@ -494,3 +496,21 @@ def test_lbfgs_multi_output_objective_is_bitwise_what_it_was(rng):
         assert value == data / Y.shape[1] + 0.5 * l2 * penalty
         for dW, g, W in zip(dWs, grads[0::2], est.coefs_):
             np.testing.assert_array_equal(dW, g + l2 * W)
+
+
+def test_lbfgs_without_scipy_names_the_extra(monkeypatch):
+    """solver='lbfgs' needs SciPy's L-BFGS-B: without it, an ImportError that says so and
+    names nnlib's 'scipy' extra (not a bare ModuleNotFoundError)."""
+    import sys
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)    # import fails
+    with pytest.raises(ImportError, match=r"nnlib\[scipy\]"):
+        MLPClassifier(solver="lbfgs").fit(np.eye(3), [0, 1, 0])
+
+
+def test_n_iter_no_change_accepts_inf_only_as_never():
+    X, y = np.eye(4), [0, 1, 0, 1]
+    est = quiet(MLPClassifier(hidden_layer_sizes=(2,), max_iter=7, tol=1e9,
+                              n_iter_no_change=np.inf, solver="sgd").fit, X, y)
+    assert est.n_iter_ == 7 and est._no_improvement_count == 6
+    with pytest.raises(InvalidParameterError, match="np.inf"):
+        MLPClassifier(n_iter_no_change=float("-inf")).fit(X, y)

@@ -106,14 +106,16 @@ def test_loss_and_grads_warns_on_every_nonfinite_result(fn, what):
     assert not (np.isfinite(value) and all(np.isfinite(g).all() for g in grads))
 
 
-def test_validation_overflow_during_fit_is_reported_as_divergence():
+def test_validation_overflow_during_fit_scores_nan_as_in_scikit_learn():
     """Finite weights whose output on the validation rows overflows (float32 X ~ 2e8 after
-    a few large steps, found by the fuzzer) made fit raise predict's NonFiniteError; it is
-    the documented divergence error now."""
+    a few large steps, found by the fuzzer) made fit raise predict's NonFiniteError. The
+    validation score of such outputs is NaN now, and the fit goes on as scikit-learn's
+    (its test_mlp_diverging_loss): NaN scores, no early stop, a ConvergenceWarning."""
     class Overflowing(nnlib.MLPRegressor):
-        def _score_validation(self, X, y):
+        def _score_validation(self, X, y, sample_weight=None):
             raise NonFiniteError("MLPRegressor's output for row 0 of X is not finite")
 
-    with pytest.raises(ValueError, match="non-finite parameter weights or outputs"):
-        Overflowing(early_stopping=True, solver="sgd", max_iter=2).fit(
+    with pytest.warns(nnlib.exceptions.ConvergenceWarning):
+        est = Overflowing(early_stopping=True, solver="sgd", max_iter=2).fit(
             np.arange(40.0).reshape(20, 2), np.arange(20.0))
+    assert est.n_iter_ == 2 and all(np.isnan(est.validation_scores_))

@@ -25,6 +25,8 @@ def _data(name, rng, n=6, c=4, dtype=np.float64, scale=2.0):
     z = (rng.standard_normal((n, c)) * scale).astype(dtype)
     if name == "squared_error":
         return z, rng.standard_normal((n, c))
+    if name == "poisson_loss":
+        return z, rng.poisson(1.5, (n, c)).astype(float)
     return z, rng.integers(0, c, n)
 
 
@@ -158,6 +160,11 @@ def test_extremes_are_finite_and_warning_free(name, dtype, rng):
     elif name == "squared_error":
         z = np.stack([vals, vals[::-1]], axis=1).astype(dtype)
         y = np.zeros_like(z)
+    elif name == "poisson_loss":
+        # exp overflows past the dtype's log-max: the extremes are its own
+        top = 88.0 if dtype == np.float32 else 709.0
+        z = np.array([-1e4, -top, -50, 0, 50, top]).reshape(-1, 1).astype(dtype)
+        y = np.array([0.0, 3.0, 1.0, 0.0, 2.0, 1e3]).reshape(-1, 1)
     else:
         z = np.stack([vals, vals[::-1], np.zeros(7)], axis=1).astype(dtype)
         y = np.arange(7) % 3

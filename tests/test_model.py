@@ -31,6 +31,8 @@ def _net(sizes, hidden, out="identity", dtype=np.float64, seed=0, init="glorot_u
 def _targets(loss, rng, n, c):
     if loss == "squared_error":
         return rng.standard_normal((n, c))
+    if loss == "poisson_loss":
+        return rng.poisson(1.5, (n, c)).astype(float)
     if loss == "logistic_loss":
         return rng.integers(0, 2, n)
     return rng.integers(0, c, n)

@@ -94,6 +94,8 @@ def _data(loss, n_out, seed=1):
     X = rng.standard_normal((N, D))
     if loss == "squared_error":
         y = rng.standard_normal((N, n_out))
+    elif loss == "poisson_loss":
+        y = rng.poisson(1.5, (N, n_out)).astype(float)
     elif loss == "logistic_loss":
         y = rng.integers(0, 2, (N, n_out))
     else:

@@ -287,6 +287,8 @@ def _cases():
         dict(name="logistic loss (1-d, in the score)", f=sp.log(1 + sp.exp(-z)), vars=[z],
              expected="strictly convex"),
         dict(name="softplus", f=sp.log(1 + sp.exp(z)), vars=[z], expected="strictly convex"),
+        dict(name="Poisson loss (1-d, in the log-mean z, target t)", f=sp.exp(z) - tt * z,
+             vars=[z], expected="strictly convex"),
         dict(name="relu", f=sp.Max(z, 0), vars=[z], structure="$\\max(z, 0)$",
              expected="convex"),
         dict(name="hinge loss (C = 3, y = 0, margin 1)",

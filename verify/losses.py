@@ -207,6 +207,45 @@ def _prove_hinge():
     return pr
 
 
+def _prove_poisson():
+    pr = Proof("poisson_loss")
+    t = sp.Symbol("t", positive=True)
+    mu = sp.exp(_zl)
+    kern = mu - t * _zl + t * sp.log(t) - t          # loss_rows.poisson_row, t > 0
+    # scikit-learn's half Poisson deviance with the log link: xlogy(t, t / mu) - t + mu
+    pr.identity("t\\log(t/e^z) - t + e^z = e^z - t z + t\\log t - t",
+                sp.expand_log(t * sp.log(t / mu), force=True) - t + mu, kern)
+    pr.identity("t = 0:\\ \\lim_{t\\to 0^+} L = e^z\\ (0\\log 0 = 0)",
+                sp.limit(kern, t, 0, "+"), mu)
+    pr.identity("\\partial L/\\partial z = e^z - t", sp.diff(kern, _zl), mu - t)
+    pr.identity("\\partial^2 L/\\partial z^2 = e^z > 0 \\text{ (strictly convex in } z)",
+                sp.diff(kern, _zl, 2), mu)
+    pr.add("\\text{c outputs: the sum of independent terms, mean over } n \\text{ rows}",
+           True, "linearity")
+    pr.derived = r"e^z - t"
+    pr.closed = r"(e^z - t)/n"
+    return pr
+
+
+def _poisson_oracle(row, t):
+    """sum_j e^{z_j} - t_j z_j + t_j log t_j - t_j (0 log 0 = 0), at mpmath's precision."""
+    zs = [mpmath.mpf(float(v)) for v in row]
+    ts = [mpmath.mpf(float(v)) for v in np.asarray(t).reshape(-1)]
+    val = sum(mpmath.exp(z) - tj * z + (tj * mpmath.log(tj) - tj if tj > 0 else 0)
+              for z, tj in zip(zs, ts))
+    return val, [[mpmath.exp(z) - tj for z, tj in zip(zs, ts)]]
+
+
+def _poisson_inputs(c, quick):
+    def inputs(dt):
+        rng = np.random.default_rng(10)
+        Z = (rng.standard_normal((8 if quick else 40, c)) * 2).astype(dt)
+        T = rng.poisson(2.0, Z.shape).astype(dt)
+        edges = np.array([[-30.0, 0.0, 1e-8, 20.0]], dtype=dt)[:, :c]
+        return [(Z, T), (edges, np.array([[0.0, 1.0, 0.0, 3.0]], dtype=dt)[:, :c])]
+    return inputs
+
+
 def _squared_oracle(zs):
     """The definition 1/2 |z - t|^2 with the target as symbols too, lambdified once."""
     ts = sp.symbols(f"t0:{len(zs)}", real=True)
@@ -308,6 +347,10 @@ def _loss_specs(quick):
             latex=r"\max\big(0,\ \mu + \max_{j\ne y} z_j - z_y\big),\ \mu = 1",
             prove=_prove_hinge, per_sample=None, symbols=zs, oracle=_hinge_oracle(1.0),
             inputs=_class_inputs(C_EVID, quick)),
+        "poisson_loss": dict(
+            latex=r"\textstyle\sum_j e^{z_j} - t_j z_j + t_j \log t_j - t_j,\ t \ge 0",
+            prove=_prove_poisson, per_sample=None, symbols=zs, oracle=_poisson_oracle,
+            inputs=_poisson_inputs(C_EVID, quick)),
     }
 
 
@@ -320,6 +363,7 @@ SWEEP_TEXT = {
     "logistic_loss": "z = t, y = 1",
     "sparsemax_loss": "z = (t, 0.5, -0.5, 0), y = 0",
     "hinge_loss": "z = (t, 0.5, -0.5, 0), y = 0 (kink at t = 1.5)",
+    "poisson_loss": "z = (t, 0.5, -0.5, 0), target (1, 0, 2, 0)",
 }
 
 
@@ -336,12 +380,14 @@ def _sweep_inputs(name, quick):
         rows = [np.array([[t, *SWEEP_DIR]], dtype=dt) for t in ts]
         if name == "squared_error":
             return [(r, np.array([[1.0, 0.0, 0.0, 0.0]], dtype=dt)) for r in rows]
+        if name == "poisson_loss":
+            return [(r, np.array([[1.0, 0.0, 2.0, 0.0]], dtype=dt)) for r in rows]
         return [(r, np.array([0])) for r in rows]
     return inputs
 
 
 LOSS_NAMES = ["softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
-              "hinge_loss"]
+              "hinge_loss", "poisson_loss"]
 
 
 def run_losses(ctx):

@@ -39,6 +39,12 @@ Numerical tricks
 * the sparsemax loss of Martins & Astudillo (2016), written in the Fenchel-Young form of
   Blondel, Martins & Niculae (2020, JMLR 21(35)), which is shift-invariant so it can use
   ``u = z - m``:  ``L = 1/2 + sum_j p_j (u_j - p_j / 2) - u_y  (>= 0)``.
+* Poisson loss (half the Poisson deviance with the log link, scikit-learn's MLPRegressor
+  ``loss="poisson"``): on the log-mean ``z``, ``L = e^z - t z + t log t - t`` (``0 log 0 = 0``),
+  which is scikit-learn's ``xlogy(t, t / e^z) - t + e^z`` without forming ``t / e^z``
+  (no overflow or underflow of the ratio); gradient ``e^z - t``, second derivative
+  ``e^z > 0`` (convex in z; verify/losses.py derives both). ``e^z`` overflows to inf for
+  z > ~709: the loss is then inf and the step is refused.
 * logistic loss: ``log(1 + e^-s)`` with ``s = z`` for y = 1 and ``s = -z`` for y = 0,
   i.e. ``softplus(-s) = max(-s, 0) + log1p(e^-|z|)``: exp never overflows, log1p keeps
   the small losses of confident right answers, and one ``exp(-|z|)`` serves loss and
@@ -62,7 +68,7 @@ from nnlib._kernels.scalar cimport nn_exp, nn_log1p_unit, nn_select
 
 # The loss codes live in nnlib/_codes.py (codes.pxd is rendered from it).
 from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQUARED_ERROR,
-                                   LOSS_LOGISTIC, LOSS_SPARSEMAX, LOSS_HINGE)
+                                   LOSS_LOGISTIC, LOSS_SPARSEMAX, LOSS_HINGE, LOSS_POISSON)
 
 # Rows up to this length are sorted by insertion sort (fewer moves than heapsort for the
 # handful of classes typical of an output layer), longer ones by heapsort.
@@ -348,6 +354,20 @@ cdef inline double logistic_row(const floating* z, const floating* t, Py_ssize_t
     return acc
 
 
+cdef inline double poisson_row(const floating* z, const floating* t, Py_ssize_t c,
+                               double scale, floating* dz) noexcept nogil:
+    # Per output: L = e^z - t z + t log t - t ;  dL/dz = e^z - t  (t >= 0, 0 log 0 = 0)
+    cdef double mu, ti, acc = 0.0
+    cdef Py_ssize_t j
+    for j in range(c):
+        ti = t[j]
+        mu = nn_exp(z[j])
+        acc += mu - ti * z[j] + (ti * log(ti) - ti if ti > 0.0 else 0.0)
+        if dz != NULL:
+            dz[j] = <floating>(scale * (mu - ti))
+    return acc
+
+
 cdef inline double sparsemax_loss_row(const floating* z, Py_ssize_t c, long long y,
                                       double scale, floating* dz,
                                       floating* work) noexcept nogil:
@@ -409,8 +429,9 @@ cdef inline double loss_grad_batch(int kind, const floating* z, const floating* 
     ----------
     kind : LossKind
     z : (n, c) C-contiguous scores (pre-activations of the output layer).
-    y_target : (n, c) targets for squared error and logistic (logistic: values in {0, 1},
-        normally c == 1); ignored (may be NULL) for the class-label losses.
+    y_target : (n, c) targets for squared error, logistic and Poisson (logistic: values in
+        {0, 1}, normally c == 1; Poisson: >= 0); ignored (may be NULL) for the
+        class-label losses.
     y_label : (n,) int64 class labels in [0, c), already validated, for softmax
         cross-entropy, sparsemax and hinge; ignored (may be NULL) otherwise.
     scale : factor applied to the gradient (1/n for the gradient of the mean).
@@ -439,6 +460,47 @@ cdef inline double loss_grad_batch(int kind, const floating* z, const floating* 
             return logistic_row(z, y_target, n * c, scale, dz)
         elif kind == LOSS_SPARSEMAX:
             total += sparsemax_loss_row(z + i * c, c, y_label[i], scale, dzi, work)
+        elif kind == LOSS_POISSON:
+            total += poisson_row(z + i * c, y_target + i * c, c, scale, dzi)
         else:
             total += hinge_row(z + i * c, c, y_label[i], scale, margin, dzi)
+    return total
+
+
+cdef inline double weighted_loss_grad_batch(int kind, const floating* z,
+                                            const floating* y_target,
+                                            const long long* y_label,
+                                            const floating* weight, Py_ssize_t n,
+                                            Py_ssize_t c, double scale, double margin,
+                                            floating* dz, floating* work) noexcept nogil:
+    """``loss_grad_batch`` with a weight per row: returns ``sum_i w_i L_i`` and writes
+    ``dz_i = scale * w_i * dL_i/dz_i``.
+
+    A branch of its own, row by row, so the unweighted path above keeps its blocked
+    loops (and its bits). With ``scale = 1 / sum_i w_i`` this is the gradient of
+    scikit-learn's weighted mean ``np.average(L, weights=w)``; ``weight`` is
+    ``(n,)`` in the scores' dtype, checked finite and >= 0 by its owner.
+    """
+    cdef Py_ssize_t i
+    cdef double total = 0.0, wi, li
+    cdef floating* dzi = NULL
+    cdef const floating* zi
+    for i in range(n):
+        wi = weight[i]
+        zi = z + i * c
+        if dz != NULL:
+            dzi = dz + i * c
+        if kind == LOSS_SOFTMAX_CROSS_ENTROPY:
+            li = softmax_cross_entropy_row(zi, c, y_label[i], scale * wi, dzi)
+        elif kind == LOSS_SQUARED_ERROR:
+            li = squared_error_row(zi, y_target + i * c, c, scale * wi, dzi)
+        elif kind == LOSS_LOGISTIC:
+            li = logistic_row(zi, y_target + i * c, c, scale * wi, dzi)
+        elif kind == LOSS_SPARSEMAX:
+            li = sparsemax_loss_row(zi, c, y_label[i], scale * wi, dzi, work)
+        elif kind == LOSS_POISSON:
+            li = poisson_row(zi, y_target + i * c, c, scale * wi, dzi)
+        else:
+            li = hinge_row(zi, c, y_label[i], scale * wi, margin, dzi)
+        total += wi * li
     return total

@@ -57,8 +57,9 @@ from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
-from nnlib._validation import (check_buffer as _check_array, check_data,
-                               check_epoch_data, check_workspace_args)
+from nnlib._validation import (check_buffer as _check_array, check_csr, check_data,
+                               check_epoch_data, check_sample_weight,
+                               check_workspace_args, is_sparse)
 
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
@@ -66,8 +67,9 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_BAD_ORDER)
 from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
 from nnlib._kernels.finite cimport all_finite_ptr
-from nnlib._kernels.loss_rows cimport loss_grad_batch
+from nnlib._kernels.loss_rows cimport loss_grad_batch, weighted_loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
+from nnlib._kernels.sparse_rows cimport CsrRows, csr_rows_matmul, csr_rows_t_matmul
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
                                         optim_state_slots, OPT_SGD, OPT_ADAMW)
 
@@ -136,8 +138,13 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           floating** db, double* work, int loss_kind,
                           const floating* yt, const long long* yl, double margin,
                           floating* lwork, int n_threads, double* loss_out,
-                          bint full, bint backward=True) noexcept nogil:
+                          bint full, bint backward, const floating* sw,
+                          double sw_sum, const CsrRows* xs) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
+
+    With row weights ``sw`` (NULL: none) the loss is their weighted mean,
+    ``sum_i sw_i L_i / sw_sum`` (``sw_sum = sum_i sw_i``), as scikit-learn's MLP.
+    With sparse rows ``xs`` (NULL: dense ``X0``) the first layer reads them.
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -148,13 +155,20 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     cdef double loss
     cdef Py_ssize_t j
     for l in range(L):
-        mm(False, False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l], s[l + 1], 0.0, H[l],
-           s[l + 1])
+        if l == 0 and xs != NULL:
+            csr_rows_matmul(xs, B, W[0], s[1], H[0])
+        else:
+            mm(False, False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l], s[l + 1], 0.0,
+               H[l], s[l + 1])
         bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         inp = H[l]
     # d(mean loss)/dH_L lands in dZ[L-1]; act_backward then turns it into dZ in place
-    loss = loss_grad_batch(loss_kind, H[L - 1], yt, yl, B, s[L], 1.0 / B, margin,
-                           dZ[L - 1], lwork) / B
+    if sw == NULL:
+        loss = loss_grad_batch(loss_kind, H[L - 1], yt, yl, B, s[L], 1.0 / B, margin,
+                               dZ[L - 1], lwork) / B
+    else:
+        loss = weighted_loss_grad_batch(loss_kind, H[L - 1], yt, yl, sw, B, s[L],
+                                        1.0 / sw_sum, margin, dZ[L - 1], lwork) / sw_sum
     loss_out[0] = loss
     if not isfinite(loss):
         if not full:
@@ -176,16 +190,20 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
 
 cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize_t B,
                        floating** H, floating** dZ, floating** dW,
-                       double l2_eff) noexcept nogil:
-    """dW_l = H_{l-1}^T dZ_l + l2_eff W_l for every layer (H_{-1} = X0)."""
+                       double l2_eff, const CsrRows* xs) noexcept nogil:
+    """dW_l = H_{l-1}^T dZ_l + l2_eff W_l for every layer (H_{-1} = X0, or the sparse
+    rows ``xs``)."""
     cdef int l
     cdef Py_ssize_t i, n
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp
     for l in range(net.n_layers):
         inp = X0 if l == 0 else H[l - 1]
-        mm(True, False, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0, dW[l],
-           s[l + 1])
+        if l == 0 and xs != NULL:
+            csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], 1.0, 0.0, dW[0])
+        else:
+            mm(True, False, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0,
+               dW[l], s[l + 1])
         if l2_eff != 0.0:
             n = s[l] * s[l + 1]
             for i in range(n):
@@ -194,7 +212,8 @@ cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize
 
 cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floating* X0,
                            Py_ssize_t B, floating** H, floating** dZ, floating** db,
-                           double lr, double decay_W, double decay_b) noexcept nogil:
+                           double lr, double decay_W, double decay_b,
+                           const CsrRows* xs) noexcept nogil:
     """Plain SGD: W <- (1 - lr decay_W) W - lr H^T dZ ; b <- (1 - lr decay_b) b - lr db."""
     cdef int l
     cdef Py_ssize_t j
@@ -203,8 +222,11 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
     cdef floating beta_b = <floating>(1.0 - lr * decay_b), flr = <floating>lr
     for l in range(net.n_layers):
         inp = X0 if l == 0 else H[l - 1]
-        mm(True, False, s[l], s[l + 1], B, -lr, inp, s[l], dZ[l], s[l + 1],
-           1.0 - lr * decay_W, W[l], s[l + 1])
+        if l == 0 and xs != NULL:
+            csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], -lr, 1.0 - lr * decay_W, W[0])
+        else:
+            mm(True, False, s[l], s[l + 1], B, -lr, inp, s[l], dZ[l], s[l + 1],
+               1.0 - lr * decay_W, W[l], s[l + 1])
         if decay_b == 0.0:
             for j in range(s[l + 1]):
                 b[l][j] = b[l][j] - flr * db[l][j]
@@ -357,10 +379,12 @@ cdef class Workspace:
     def nbytes(self):
         return self._nbytes + self.Xb.nbytes + self.yb.nbytes
 
-    def _gather_buffers(self):
-        """Size the batch-gathering buffers for ``rows`` rows (once)."""
-        if self.Xb.shape[0] < self.rows:
+    def _gather_buffers(self, with_x=True):
+        """Size the batch-gathering buffers for ``rows`` rows (once); ``with_x`` False:
+        the targets' only (sparse X is read in place, never gathered)."""
+        if with_x and self.Xb.shape[0] < self.rows:
             self.Xb = np.empty((self.rows, self.sizes[0]), self.dtype)
+        if self.yb.shape[0] < self.rows:
             self.yb = np.empty((self.rows, max(self.n_target_cols, 1)), self.dtype)
 
 
@@ -378,6 +402,12 @@ cdef struct EpochC:
     const void* yt
     const long long* yl
     Py_ssize_t N, tcols, batch_size, n_out
+    const void* sw          # (N,) row weights in X's dtype, or NULL (unweighted)
+    void* swb               # (rows,) the batch's weights, gathered
+    double sw_total         # sum of sw over all N rows (loss_grad's normaliser)
+    bint sparse             # X is CSR: xs (rows NULL) points into the setup's copies
+    CsrRows xs
+    long long* rowsb        # (rows,) the batch's row numbers, checked (sparse X)
     void* Xb
     void* yb
     long long* ylb
@@ -401,7 +431,10 @@ cdef class EpochSetup:
     states : list of 2L entries or None
         For W1, b1, W2, b2, ...: None or the optimizer's state rows of that parameter as
         one flat writeable array of ``state_slots(optimizer) * param.size`` elements.
-    X : (N, sizes[0]) array of the same dtype
+    X : (N, sizes[0]) array of the same dtype, or a SciPy CSR matrix of it
+        Sparse X is checked and its arrays copied (``nnlib._validation.check_csr``);
+        the first layer then runs the sparse products of ``sparse_rows.pxd`` on the
+        batch's rows in place (O(nnz) per batch, never a dense copy).
     y_target : (N, c) float targets, or (N, 0) for a class-label loss
     y_label : (N,) int64 class labels in [0, c) for a class-label loss; else any length
         >= 1 (unread)
@@ -424,6 +457,11 @@ cdef class EpochSetup:
     loss_scale : float
         Factor on each batch's reported data loss (not on its gradient): 1 / n_outputs
         reports scikit-learn's multi-output squared loss.
+    sample_weight : (N,) array or None
+        Row weights (finite, >= 0, not all 0; ``nnlib._validation.check_sample_weight``),
+        copied into the setup's own array in X's dtype. Each batch's loss is then the
+        weighted mean ``sum_i w_i L_i / sum_i w_i`` and ``l2_per_batch`` divides by the
+        batch's weight sum instead of its length: scikit-learn's MLP normalisation.
 
     Examples
     --------
@@ -451,13 +489,17 @@ cdef class EpochSetup:
     cdef readonly dict optimizer
     cdef readonly long long steps_taken
     cdef readonly bint busy         # a run_epoch or loss_grad call is running on it
+    cdef readonly object sample_weight     # the setup's own checked copy, or None
+    cdef object _swb                       # (rows,) the batch's gathered weights
+    cdef object _csr                       # sparse X: its checked (indptr, indices, data)
+    cdef object _rowsb                     # sparse X: (rows,) the batch's row numbers
     cdef _Pointers pW, pb, pst
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
                  y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
                  l2=0.0,
                  l2_per_batch=False, optimizer=None, n_threads=1, update_threads=1,
-                 loss_scale=1.0):
+                 loss_scale=1.0, sample_weight=None):
         cdef Py_ssize_t l, L = network.n_layers
         sizes = network.sizes
         _blas.load()        # the loop's products call through pointers resolved here
@@ -506,7 +548,9 @@ cdef class EpochSetup:
         c_.W, c_.b, c_.st = self.pW.p, self.pb.p, self.pst.p
         c_.H, c_.dZ, c_.db, c_.dW = (workspace.pH.p, workspace.pdZ.p, workspace.pdb.p,
                                      workspace.pdW.p)
-        c_.X = cnp.PyArray_DATA(X)
+        self._rowsb = np.zeros(max(workspace.rows, 1), np.int64)
+        c_.rowsb = <long long*>cnp.PyArray_DATA(self._rowsb)
+        self._bind_X(X)
         c_.yt = cnp.PyArray_DATA(y_target)
         c_.yl = <const long long*>cnp.PyArray_DATA(y_label)
         c_.N, c_.tcols, c_.batch_size = N, tcols, batch_size
@@ -520,16 +564,53 @@ cdef class EpochSetup:
         c_.margin, c_.l2, c_.loss_scale = margin, l2, loss_scale
         c_.l2_per_batch, c_.label_loss = l2_per_batch, label_loss
         c_.has_opt = False
+        self._swb = np.empty(max(workspace.rows, 1), dt)
+        c_.swb = cnp.PyArray_DATA(self._swb)
+        self._bind_weights(sample_weight, N, dt)
         self.optimizer = None
         if optimizer is not None:
             self.set_optimizer(optimizer)
         elif any(s is not None for s in self.states):
             raise ValueError("states given without an optimizer config")
 
-    def set_data(self, X, y_target, y_label):
-        """Train on other rows from now on: ``X``, ``y_target`` and ``y_label`` as for
-        the constructor (the same widths, dtype and kind of targets); the weights,
-        states, workspace and settings stay. The workspace must still hold
+    cdef _bind_X(self, X):
+        # dense: the caller's array (values may change, sizes cannot); sparse: the
+        # setup's own checked copies of its index arrays, which the loop indexes with
+        cdef cnp.ndarray indptr, indices, data
+        if is_sparse(X):
+            _, indptr, indices, data = check_csr(X, self.network.sizes[0], X.dtype)
+            self._csr = (indptr, indices, data)
+            self.c.sparse = True
+            self.c.X = NULL
+            self.c.xs.indptr = <const long long*>cnp.PyArray_DATA(indptr)
+            self.c.xs.indices = <const long long*>cnp.PyArray_DATA(indices)
+            self.c.xs.data = cnp.PyArray_DATA(data)
+            self.c.xs.rows = NULL
+        else:
+            self._csr = None
+            self.c.sparse = False
+            self.c.X = cnp.PyArray_DATA(X)
+        if self.c.has_opt:      # a dense X needs the row-gathering buffer
+            self.workspace._gather_buffers(not self.c.sparse)
+            self.c.Xb = cnp.PyArray_DATA(self.workspace.Xb)
+            self.c.yb = cnp.PyArray_DATA(self.workspace.yb)
+
+    cdef _bind_weights(self, sample_weight, Py_ssize_t N, dt):
+        # checked and copied here: the loop reads it without the GIL
+        if sample_weight is None:
+            self.sample_weight = None
+            self.c.sw = NULL
+            self.c.sw_total = 0.0
+            return
+        w = check_sample_weight(sample_weight, N, dt)
+        self.sample_weight = w
+        self.c.sw = cnp.PyArray_DATA(w)
+        self.c.sw_total = float(np.sum(w, dtype=np.float64))
+
+    def set_data(self, X, y_target, y_label, sample_weight=None):
+        """Train on other rows from now on: ``X``, ``y_target``, ``y_label`` and
+        ``sample_weight`` as for the constructor (the same widths, dtype and kind of
+        targets); the weights, states, workspace and settings stay. The workspace must still hold
         ``min(batch_size, N)`` rows. Zero-row arrays release the caller's data (a setup
         kept for reuse holds no reference to it).
 
@@ -546,8 +627,9 @@ cdef class EpochSetup:
         if self.workspace.rows < min(self.batch_size, N):
             raise ValueError(f"the workspace holds {self.workspace.rows} rows; batches "
                              f"need {min(self.batch_size, N)}")
+        self._bind_weights(sample_weight, N, dt)
         self.X, self.y_target, self.y_label = X, y_target, y_label
-        self.c.X = cnp.PyArray_DATA(X)
+        self._bind_X(X)
         self.c.yt = cnp.PyArray_DATA(y_target)
         self.c.yl = <const long long*>cnp.PyArray_DATA(y_label)
         self.c.N = N
@@ -560,10 +642,11 @@ cdef class EpochSetup:
         self.X = np.empty((0, self.network.sizes[0]), self.workspace.dtype)
         self.y_target = np.empty((0, self.c.tcols), self.workspace.dtype)
         self.y_label = np.empty(0, np.int64)
-        self.c.X = cnp.PyArray_DATA(self.X)
+        self._bind_X(self.X)
         self.c.yt = cnp.PyArray_DATA(self.y_target)
         self.c.yl = <const long long*>cnp.PyArray_DATA(self.y_label)
         self.c.N = 0
+        self._bind_weights(None, 0, None)
 
     cdef _enter(self):
         # The GIL is held here, so test-and-set is atomic: a second thread is refused
@@ -596,7 +679,7 @@ cdef class EpochSetup:
                 raise ValueError(f"the optimizer keeps {slots} state rows; states[{i}] "
                                  f"is None")
             _check_array(s, f"states[{i}]", p.dtype, (need,), True)
-        self.workspace._gather_buffers()
+        self.workspace._gather_buffers(not self.c.sparse)
         self.c.Xb = cnp.PyArray_DATA(self.workspace.Xb)
         self.c.yb = cnp.PyArray_DATA(self.workspace.yb)
         self.optimizer = dict(config)
@@ -637,6 +720,13 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef floating* ybuf = <floating*>c.yb
     cdef const floating* X0
     cdef const floating* yb
+    cdef const floating* sw = <const floating*>c.sw
+    cdef floating* swb = <floating*>c.swb
+    cdef const floating* swp = NULL
+    cdef double sw_sum = 0.0
+    cdef CsrRows xs = c.xs
+    cdef bint sparse = c.sparse       # local: the gather loop tests it per row
+    cdef const CsrRows* xsp = &xs if sparse else NULL
     cdef int bad_label = 0, bad_row = 0
     cdef Tally t
     t.total = loss_sum0
@@ -650,38 +740,58 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if r < 0 or r >= c.N:      # re-checked at use: the caller owns ``order``
                 t.status = STATUS_BAD_ORDER
                 break
-            X0 = X + r * n_in
+            if sparse:
+                c.rowsb[0] = r
+                xs.rows = c.rowsb
+                X0 = NULL
+            else:
+                X0 = X + r * n_in
             yb = yt + r * c.tcols if c.tcols > 0 else ybuf
             c.ylb[0] = c.yl[r] if c.label_loss else 0
             if c.ylb[0] < 0 or c.ylb[0] >= c.n_out:
                 t.status = STATUS_BAD_LABEL
                 break
+            if sw != NULL:
+                swp = sw + r
+                sw_sum = sw[r]
         else:
             for i in range(B):
                 r = order[start + i]
                 if r < 0 or r >= c.N:
                     bad_row = 1
                     break
-                memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
+                if sparse:          # the rows are read in place, each r checked here
+                    c.rowsb[i] = r
+                else:
+                    memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
                 if c.tcols > 0:
                     memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
                 c.ylb[i] = c.yl[r] if c.label_loss else 0
                 bad_label = bad_label | (c.ylb[i] < 0) | (c.ylb[i] >= c.n_out)
+                if sw != NULL:
+                    swb[i] = sw[r]
             if bad_row:
                 t.status = STATUS_BAD_ORDER
                 break
             if bad_label:
                 t.status = STATUS_BAD_LABEL
                 break
-            X0 = xbuf
+            X0 = NULL if sparse else xbuf
+            xs.rows = c.rowsb
             yb = ybuf
+            if sw != NULL:      # gathered with the rows, each r checked there
+                sw_sum = 0.0
+                for i in range(B):
+                    sw_sum += swb[i]
+                swp = swb
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
-                                    &loss, False)
+                                    &loss, False, True, swp, sw_sum, xsp)
         if t.status != STATUS_OK:
             break
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
-        l2_eff = c.l2 / B if c.l2_per_batch else c.l2
+        # scikit-learn divides alpha by the batch's weight sum (its length unweighted)
+        l2_eff = (c.l2 / (B if sw == NULL else sw_sum)) if c.l2_per_batch else c.l2
         if l2_eff != 0.0:
             pen = 0.0
             for l in range(L):
@@ -693,16 +803,16 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         step = step + 1
         if fused:
             sgd_fused_update(s, W, bb, X0, B, H, dZ, db, c.oc.lr,
-                             l2_eff + c.oc.weight_decay, c.oc.weight_decay)
+                             l2_eff + c.oc.weight_decay, c.oc.weight_decay, xsp)
         else:
             ocW = c.oc
             if floating is double and fold_l2:
                 # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
                 # same double arithmetic) instead of a pass of its own over dW
                 ocW.weight_decay = l2_eff
-                weight_grads(s, W, X0, B, H, dZ, dW, 0.0)
+                weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp)
             else:
-                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)
+                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp)
             for l in range(L):
                 nW = s.sizes[l] * s.sizes[l + 1]
                 optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
@@ -839,12 +949,13 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     cdef const floating* X = <const floating*>c.X
     cdef const floating* yt = <const floating*>c.yt if c.tcols > 0 else <floating*>c.lwork
     cdef floating** W = <floating**>c.W
+    cdef const CsrRows* xsp = &c.xs if c.sparse else NULL     # all rows: xs.rows NULL
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
                               <floating**>c.dZ, db, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
-                              grads)
+                              grads, <const floating*>c.sw, c.sw_total, xsp)
     if grads:
-        weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2)
+        weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp)
     loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
     if c.l2 != 0.0:
         for l in range(s.n_layers):

@@ -46,6 +46,20 @@ def squared_error_grad(z, y, *, n_threads=None):
     return ((z - y.reshape(z.shape)) / len(z)).astype(dt)
 
 
+def poisson_loss(z, y, *, n_threads=None):
+    z, y, _ = _zy(z, y, False)
+    t = y.reshape(z.shape).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tlogt = np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
+    per = (np.exp(z) - t * z + tlogt - t).reshape(len(z), -1)
+    return float(np.mean(per.sum(axis=1)))
+
+
+def poisson_loss_grad(z, y, *, n_threads=None):
+    z, y, dt = _zy(z, y, False)
+    return ((np.exp(z) - y.reshape(z.shape)) / len(z)).astype(dt)
+
+
 def _softplus64(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 

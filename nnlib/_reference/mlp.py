@@ -35,7 +35,10 @@ def _softplus(z):
 
 
 def output_map(kind, Z):
-    """The output layer's map: softmax over rows, logistic, or identity."""
+    """The output layer's map: softmax over rows, logistic, exp (Poisson's log link), or
+    identity."""
+    if kind == "exp":
+        return np.exp(Z)
     if kind == "softmax":
         e = np.exp(Z - Z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
@@ -57,15 +60,34 @@ def forward(coefs, intercepts, X, activation, out_activation):
     return Zs, Hs
 
 
-def data_loss(out_activation, Z, P, Y):
-    """scikit-learn's unpenalized loss of outputs P (logits Z) against targets Y."""
+def data_loss(out_activation, Z, P, Y, sample_weight=None):
+    """scikit-learn's unpenalized loss of outputs P (logits Z) against targets Y; with
+    ``sample_weight`` the weighted mean over the rows (``np.average``'s weights)."""
+    if sample_weight is not None:
+        return float(np.average(_row_losses(out_activation, Z, P, Y),
+                                weights=sample_weight))
     n = Y.shape[0]
     if out_activation == "softmax":
         lse = np.logaddexp.reduce(Z, axis=1)
         return float((lse - (Y * Z).sum(axis=1)).sum() / n)
     if out_activation == "logistic":
         return float(((1 - Y) * _softplus(Z) + Y * _softplus(-Z)).sum() / n)
+    if out_activation == "exp":
+        return float(_row_losses(out_activation, Z, P, Y).sum() / n)
     return float(((P - Y) ** 2).mean() / 2)
+
+
+def _row_losses(out_activation, Z, P, Y):
+    """Each row's loss (squared error: averaged over the outputs, as scikit-learn)."""
+    if out_activation == "softmax":
+        return np.logaddexp.reduce(Z, axis=1) - (Y * Z).sum(axis=1)
+    if out_activation == "logistic":
+        return ((1 - Y) * _softplus(Z) + Y * _softplus(-Z)).sum(axis=1)
+    if out_activation == "exp":         # half Poisson deviance: xlogy(Y, Y/P) - Y + P
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0)), 0.0)
+        return (ylogy - Y * Z - Y + P).sum(axis=1)
+    return ((P - Y) ** 2).mean(axis=1) / 2
 
 
 def penalty(coefs, alpha, n):
@@ -73,13 +95,20 @@ def penalty(coefs, alpha, n):
     return 0.5 * alpha * sum(float(np.dot(W.ravel(), W.ravel())) for W in coefs) / n
 
 
-def loss_and_grads(coefs, intercepts, X, Y, activation, out_activation, alpha):
-    """The batch objective and its gradients ``([dW_1..dW_L], [db_1..db_L])``."""
-    n = X.shape[0]
+def loss_and_grads(coefs, intercepts, X, Y, activation, out_activation, alpha,
+                   sample_weight=None):
+    """The batch objective and its gradients ``([dW_1..dW_L], [db_1..db_L])``. With
+    ``sample_weight`` (scikit-learn 1.9's ``_backprop``): the weighted mean loss,
+    ``n = sum(sample_weight)`` in the penalty and the gradients' divisor, and
+    ``delta_L = (P - Y) * sample_weight[:, None]``."""
+    n = X.shape[0] if sample_weight is None else sample_weight.sum()
     Zs, Hs = forward(coefs, intercepts, X, activation, out_activation)
-    loss = data_loss(out_activation, Zs[-1], Hs[-1], Y) + penalty(coefs, alpha, n)
+    loss = data_loss(out_activation, Zs[-1], Hs[-1], Y, sample_weight) + \
+        penalty(coefs, alpha, n)
     dWs, dbs = [None] * len(coefs), [None] * len(coefs)
     delta = Hs[-1] - Y
+    if sample_weight is not None:
+        delta = delta * sample_weight.reshape(-1, 1)
     for i in range(len(coefs) - 1, -1, -1):
         dWs[i] = (Hs[i].T @ delta + alpha * coefs[i]) / n
         dbs[i] = delta.sum(axis=0) / n

@@ -13,7 +13,8 @@ assembled from the other twins, so each piece of math is stated once:
 * ``nnlib._reference.optim``: the update rule of each optimizer.
 
 One step on the rows ``order[s : s + B]``, with ``l2_eff = l2 / B`` if ``l2_per_batch``
-else ``l2``::
+else ``l2`` (with ``sample_weight`` w: the data loss is the weighted mean
+``sum_i w_i L_i / sum_i w_i`` over the rows and ``l2_eff = l2 / sum_i w_i``)::
 
     forward     H_0 = X[rows],  H_l = g_l(H_{l-1} W_l + b_l),  l = 1..L
     loss        data = mean over the rows of loss(H_L, y[rows])       status 1 if not finite
@@ -54,7 +55,7 @@ from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
 from nnlib._reference.optim import state_slots  # one definition; part of this API
 from nnlib._validation import (check_buffer, check_data, check_epoch_data,
-                               check_workspace_args)
+                               check_sample_weight, check_workspace_args, is_sparse)
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite"]
@@ -159,11 +160,16 @@ class EpochSetup(_ReadOnly):
         Accepted and checked; the twin runs on one thread.
     loss_scale : float
         Factor on the reported data loss (not on the gradient).
+    sample_weight : (N,) array or None
+        Row weights (checked and copied): each batch's data loss is then the weighted
+        mean ``sum_i w_i L_i / sum_i w_i`` and ``l2_per_batch`` divides by the batch's
+        weight sum, as scikit-learn's MLP.
     """
 
     def __init__(self, network, weights, biases, states, X, y_target, y_label, workspace,
                  loss_kind, batch_size, margin=1.0, l2=0.0, l2_per_batch=False,
-                 optimizer=None, n_threads=1, update_threads=1, loss_scale=1.0):
+                 optimizer=None, n_threads=1, update_threads=1, loss_scale=1.0,
+                 sample_weight=None):
         L, sizes = network.n_layers, network.sizes
         if loss_kind not in _LOSS_NAMES:
             raise ValueError(f"unknown loss code {loss_kind}")
@@ -194,7 +200,8 @@ class EpochSetup(_ReadOnly):
                   loss_kind=int(loss_kind), batch_size=int(batch_size),
                   margin=float(margin), l2=float(l2), l2_per_batch=bool(l2_per_batch),
                   optimizer=None, n_threads=int(n_threads),
-                  update_threads=int(update_threads), loss_scale=float(loss_scale))
+                  update_threads=int(update_threads), loss_scale=float(loss_scale),
+                  sample_weight=_weights(sample_weight, N, dt))
         if optimizer is not None:
             self.set_optimizer(optimizer)
         elif any(s is not None for s in states):
@@ -217,9 +224,9 @@ class EpochSetup(_ReadOnly):
                 check_buffer(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
         self._set(optimizer=dict(config))
 
-    def set_data(self, X, y_target, y_label):
-        """Train on other rows from now on (same widths, dtype and kind of targets); the
-        weights, states, workspace and settings stay."""
+    def set_data(self, X, y_target, y_label, sample_weight=None):
+        """Train on other rows (and weights) from now on (same widths, dtype and kind of
+        targets); the weights, states, workspace and settings stay."""
         labels = _LOSS_NAMES[self.loss_kind] in CLASS_LABEL_LOSSES
         dt, N = check_data(self.network.sizes, X, y_target, y_label, labels)
         if dt != self.workspace.dtype:
@@ -228,7 +235,8 @@ class EpochSetup(_ReadOnly):
         if self.workspace.rows < min(self.batch_size, N):
             raise ValueError(f"the workspace holds {self.workspace.rows} rows; batches "
                              f"need {min(self.batch_size, N)}")
-        self._set(X=X, y_target=y_target, y_label=y_label)
+        self._set(X=X, y_target=y_target, y_label=y_label,
+                  sample_weight=_weights(sample_weight, N, dt))
 
     def release_data(self):
         """Drop the references to the data; ``set_data`` binds new data."""
@@ -236,7 +244,12 @@ class EpochSetup(_ReadOnly):
             self.network.sizes[-1]
         dt = self.workspace.dtype
         self._set(X=np.empty((0, self.network.sizes[0]), dt),
-                  y_target=np.empty((0, tcols), dt), y_label=np.empty(0, np.int64))
+                  y_target=np.empty((0, tcols), dt), y_label=np.empty(0, np.int64),
+                  sample_weight=None)
+
+
+def _weights(sample_weight, N, dt):
+    return None if sample_weight is None else check_sample_weight(sample_weight, N, dt)
 
 
 # ------------------------------------------------------------------ the math
@@ -249,27 +262,36 @@ def _layers(network):
 
 
 def _forward(setup, X):
-    """[X, H_1, ..., H_L] for the rows X, each in the network's dtype."""
-    Hs = [X]
+    """[X, H_1, ..., H_L] for the rows X, each in the network's dtype (sparse rows as
+    the dense matrix they stand for: the twin states the math, not the O(nnz) way)."""
+    Hs = [X.toarray() if is_sparse(X) else X]
     for (act, param), W, b in zip(_layers(setup.network), setup.weights, setup.biases):
         Hs.append(_dense.dense_forward(Hs[-1], W, b, act, param))
     return Hs
 
 
 def _data_loss(setup, out, rows):
-    """Mean loss over the rows of the output ``out`` and its gradient (float64)."""
+    """Mean loss over the rows of the output ``out`` and its gradient (float64); with
+    ``setup.sample_weight`` the weighted mean ``sum_i w_i L_i / sum_i w_i``."""
     name = _LOSS_NAMES[setup.loss_kind]
     if name in CLASS_LABEL_LOSSES:
         y = setup.y_label[rows]
     else:
         y = setup.y_target[rows]
     z = out.astype(np.float64)
-    value, dout = _losses.loss_and_grad(name, z, y, setup.margin)
-    if name == "logistic_loss":
-        # the twin averages over all B * c outputs; the network's loss sums over the c
-        # outputs of a row (independent binary labels) and averages over the rows
-        c = z.shape[1]
-        value, dout = value * c, dout * c
+    c = z.shape[1]
+    # the losses twin averages over all B * c outputs for the logistic loss; the
+    # network's loss sums over the c outputs of a row (independent binary labels)
+    per_output = c if name == "logistic_loss" else 1
+    if setup.sample_weight is None:
+        value, dout = _losses.loss_and_grad(name, z, y, setup.margin)
+        return value * per_output, dout * per_output
+    w = setup.sample_weight[rows].astype(np.float64)
+    losses, grads = zip(*(_losses.loss_and_grad(name, z[i:i + 1], y[i:i + 1],
+                                                setup.margin) for i in range(len(rows))))
+    # each one-row loss is that row's loss; its gradient that of the row's loss
+    value = float(np.dot(w, losses)) / w.sum() * per_output
+    dout = np.concatenate(grads).astype(np.float64) * (w[:, None] / w.sum()) * per_output
     return value, dout
 
 
@@ -381,7 +403,9 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
         if not _all_finite_arrays(dbs):
             status = STATUS_NONFINITE_GRAD
             break
-        l2_eff = setup.l2 / B if setup.l2_per_batch else setup.l2
+        norm = B if setup.sample_weight is None else \
+            float(setup.sample_weight[rows].astype(np.float64).sum())
+        l2_eff = setup.l2 / norm if setup.l2_per_batch else setup.l2
         loss = setup.loss_scale * data
         if l2_eff != 0.0:
             loss += _penalty(weights, l2_eff)

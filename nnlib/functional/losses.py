@@ -18,8 +18,9 @@ y : array_like
     ``[0, c)`` for ``softmax_cross_entropy``, ``sparsemax_loss`` and ``hinge_loss``
     (integers, bools, or floats with integral values; anything else raises
     :class:`~nnlib.LabelError` naming the first bad index and value); a float array of
-    ``z``'s shape for ``squared_error``; labels in {0, 1} for ``logistic_loss``. Float
-    targets are cast to ``z``'s dtype.
+    ``z``'s shape for ``squared_error``; labels in {0, 1} for ``logistic_loss``;
+    non-negative counts or rates of ``z``'s shape for ``poisson_loss``. Float targets are
+    cast to ``z``'s dtype.
 n_threads : int or None
     OpenMP threads over samples; None uses all cores for 2**15 elements or more. Samples
     are independent and the mean is summed in a fixed order, so the result is bitwise the
@@ -36,7 +37,7 @@ from nnlib._codes import LOSS_CODES, loss_code
 from nnlib._kernels import losses as _k
 from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._threads import resolve_threads
-from nnlib._validation import (ShapeError, as_float_array, check_finite,
+from nnlib._validation import (LabelError, ShapeError, as_float_array, check_finite,
                                check_real_scalar)
 
 __all__ = [n for name in LOSS_CODES for n in (name, name + "_grad")] + ["loss_and_grad"]
@@ -62,13 +63,16 @@ def _targets(name, z, z2, y):
     n, c = z2.shape
     no_target = np.empty(0, dtype=z.dtype)
     no_label = np.empty(0, dtype=np.int64)
-    if name == "squared_error":
+    if name in ("squared_error", "poisson_loss"):
         t = as_float_array(y, "y", dtype=z.dtype)
         # One output per sample may come as (n,) or (n, 1) on either side.
         single = z2.shape[1] == 1 and t.shape in ((n,), (n, 1))
         if t.shape != z.shape and not single:
             raise ShapeError(f"y must have the shape of z {z.shape}; got {t.shape}")
         check_finite(t, "y")
+        if name == "poisson_loss" and (t < 0).any():
+            raise LabelError(f"y[{int(np.flatnonzero(t.reshape(-1) < 0)[0])}] is negative;"
+                             f" poisson_loss needs targets >= 0 (counts or rates)")
         return t.reshape(-1), no_label
     if name == "logistic_loss":
         if c != 1:
@@ -80,7 +84,7 @@ def _targets(name, z, z2, y):
 
 def _run(name, z, y, margin, n_threads, want_grad):
     """(mean loss, gradient of the mean or None) of loss ``name``."""
-    z, z2 = _scores(z, allow_1d=name in ("squared_error", "logistic_loss"))
+    z, z2 = _scores(z, allow_1d=name in ("squared_error", "logistic_loss", "poisson_loss"))
     y_target, y_label = _targets(name, z, z2, y)
     n, c = z2.shape
     nt = resolve_threads(n_threads, z.size)
@@ -154,6 +158,28 @@ def logistic_loss(z, y, *, n_threads=None):
 def logistic_loss_grad(z, y, *, n_threads=None):
     """Gradient of the mean logistic loss: ``(sigmoid(z) - y) / n``, shape of ``z``."""
     return _run("logistic_loss", z, y, 0.0, n_threads, True)[1]
+
+
+def poisson_loss(z, y, *, n_threads=None):
+    """Mean over samples of the half Poisson deviance with the log link, summed over the
+    c outputs: ``sum_j e^{z_j} - y_j z_j + y_j log y_j - y_j`` (``0 log 0 = 0``), the loss of
+    scikit-learn's ``MLPRegressor(loss="poisson")`` on the log-mean ``z``.
+
+    Parameters
+    ----------
+    z : (n, c) or (n,) log-means;  y : same shape, finite targets >= 0.
+
+    Examples
+    --------
+    >>> round(poisson_loss([[0.0]], [[1.0]]), 12)        # e^0 - 0 + 0 - 1
+    0.0
+    """
+    return _run("poisson_loss", z, y, 0.0, n_threads, False)[0]
+
+
+def poisson_loss_grad(z, y, *, n_threads=None):
+    """Gradient of the mean Poisson loss: ``(e^z - y) / n``, shape of ``z``."""
+    return _run("poisson_loss", z, y, 0.0, n_threads, True)[1]
 
 
 def sparsemax_loss(z, y, *, n_threads=None):
