@@ -128,8 +128,41 @@ def _kernel_md(it):
     return lines + _plots_md(it)
 
 
+def _paths_md(it):
+    """The branch paths a kernel's evidence covered: per path and output, today's largest
+    error beside the committed baseline (ULPs, see verify/paths.py), per dtype."""
+    rows = {}
+    for r in it["paths"]:
+        key = (r["path"], r["threshold"], r["output"])
+        rows.setdefault(key, {})[r["dtype"]] = r
+    dts = sorted({r["dtype"] for r in it["paths"]}, reverse=True)
+    lines = [f"Paths covered ({len({k[0] for k in rows})}; thresholds: "
+             f"{', '.join(it['thresholds_covered'])}; seeds {it['seeds']}):", "",
+             "| path | threshold | output | " + " | ".join(
+                 f"{d}: today / baseline (ulp)" for d in dts) + " | threads |",
+             "|---|---|---|" + "---|" * len(dts) + "---|"]
+    for (path, thr, out), per in rows.items():
+        cells = []
+        for d in dts:
+            r = per.get(d)
+            cells.append("–" if r is None else f"{_fmt(r['max_ulps'])} / {_fmt(r['baseline'])}"
+                         + ("" if r["passed"] else " **FAIL**"))
+        thr_text = ", ".join(str(t) for t in sorted(
+            {t for r in per.values() for t in r["threads"]}, key=str))
+        lines.append(f"| {_cell(path)} | {thr} | {out} | " + " | ".join(cells)
+                     + f" | {thr_text} |")
+    return lines + [""]
+
+
 def _generic_md(it):
     lines = [f"### {it['name']} — {_verdict(it)}", ""]
+    if it.get("paths"):
+        lines += _paths_md(it)
+        for f in it.get("failures", []):
+            lines.append(f"- **{_cell(f)}**")
+        if it.get("smallest_failure"):
+            lines += ["", f"Smallest failing input found: `{it['smallest_failure']}`"]
+        lines.append("")
     if it.get("statement"):
         lines += [it["statement"], ""]
     if it.get("rows"):

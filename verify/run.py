@@ -14,8 +14,13 @@ plots need matplotlib): it is listed in ``data["skipped"]`` as "skipped (needs X
 may also carry ``"skipped": X``) and ``strict`` turns each skip into a failing item.
 
 The seed (``--seed``) is recorded in the data and in every failing item (``"seed"``, printed
-after its verdict in the summary and report.md), so a failure can be replayed. One seed is used per run (the full run draws more random
-points than --quick, not more seeds); to try others, run again with ``--seed N``.
+after its verdict in the summary and report.md), so a failure can be replayed. The full run
+draws the branch-plan evidence (``verify.paths``) for ``FULL_SEEDS`` seeds (``--seed`` and
+the next ones), --quick for one; a failing case there names the seed and the smallest
+failing input found.
+
+``update_baseline`` (``--update-baseline``) records in verify/baseline.json every branch
+path whose ULP figure improved or had no baseline yet.
 """
 import time
 
@@ -26,11 +31,17 @@ from verify.registry import ACTIVATIONS
 __all__ = ["run_all", "SECTIONS", "load_sections"]
 
 
+# Seeds of a full run: the given one and the next FULL_SEEDS - 1 (--quick uses one).
+FULL_SEEDS = 3
+
+
 class Context:
     def __init__(self, quick=False, dtypes=("float64", "float32"), only=None, seed=0,
-                 strict=False):
+                 strict=False, update_baseline=False):
         self.quick, self.dtypes, self.only, self.seed = quick, list(dtypes), only, seed
-        self.strict = strict
+        self.strict, self.update_baseline = strict, update_baseline
+        # the branch-plan evidence (verify.paths) draws its random inputs once per seed
+        self.seeds = [seed] if quick else [seed + k for k in range(FULL_SEEDS)]
 
     def wanted(self, name):
         return not self.only or name in self.only
@@ -75,6 +86,7 @@ SECTIONS = [
     ("kernels", "verify.output_maps", "run_maps"),
     ("kernels", "verify.losses", "run_losses"),
     ("kernels", "verify.dense", "run_layer"),
+    ("kernels", "verify.paths", "run_paths"),
     ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),
@@ -97,14 +109,14 @@ def load_sections(sections=None):
 
 
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
-            strict=False):
+            strict=False, update_baseline=False):
     """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
     "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure.
 
     The backprop networks (the slow part) start first on worker processes; the other
     sections run meanwhile, and so do the plots when ``plots_to`` (the report directory)
     is given — they need no backprop data."""
-    ctx = Context(quick, dtypes, only, seed, strict)
+    ctx = Context(quick, dtypes, only, seed, strict, update_baseline)
     t0 = time.perf_counter()
     items, timings = [], {}
     loaded = load_sections()
@@ -162,7 +174,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         if not it["passed"]:
             it["seed"] = seed
     data.update({"items": items, "seconds": round(time.perf_counter() - t0, 3),
-                 "seed": seed, "seeds": [seed], "strict": strict, "skipped": skipped,
+                 "seed": seed, "seeds": ctx.seeds, "strict": strict, "skipped": skipped,
+                 "update_baseline": update_baseline,
                  "section_seconds": timings, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})
