@@ -87,6 +87,7 @@ SECTIONS = [
     ("kernels", "verify.losses", "run_losses"),
     ("kernels", "verify.dense", "run_layer"),
     ("kernels", "verify.paths", "run_paths"),
+    ("kernels", "verify.conventions", "run_conventions"),
     ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),
