@@ -7,7 +7,8 @@ The evidence elsewhere accepts any element of the subdifferential at a kink (mem
 proved); that would let a kernel flip from one valid subgradient to another, and users'
 results depend on which one it returns. Here every stated choice is a concrete input whose
 exact output is known in closed form (0, +-1/n, 1/c, a dyadic vjp), computed by the
-kernel in both dtypes, on one thread and several, and compared bit for bit:
+kernel in both dtypes and compared bit for bit (each input is one row, one task: the
+thread split is verify.paths's business):
 
 * activations: at each kink of ``registry.ACTIVATIONS`` the derivative is the value of
   ``grad_convention`` (so ``vjp(k, g) == dtype(convention * g)``), at +0 and -0, and the
@@ -82,10 +83,8 @@ def _check(fn, make, expected, dname, n_threads):
 
 
 def run_conventions(ctx):
-    """One item per kernel with stated conventions: each statement, per dtype and thread
-    count, passes only if the compiled value equals the stated choice bit for bit."""
-    from nnlib import _threads
-    t_many = max(2, _threads.thread_limit())
+    """One item per kernel with stated conventions: each statement, per dtype, passes only
+    if the compiled value equals the stated choice bit for bit."""
     entries = activation_conventions() + [
         (c.kernel, c.statement, c.make, c.expected) for c in CONVENTIONS]
     by_kernel = {}
@@ -104,15 +103,15 @@ def run_conventions(ctx):
         for statement, make, expected in stated if fn is not None else []:
             cells = []
             for dname in ctx.dtypes:
-                for nt in (1, t_many):
+                for nt in (1,):
                     ok, got, want = _check(fn, make, expected, dname, nt)
                     if not ok:
-                        failures.append(f"{statement} [{dname}, {nt} threads]: got "
+                        failures.append(f"{statement} [{dname}]: got "
                                         f"{np.asarray(got).tolist()}, the stated choice is "
                                         f"{np.asarray(want).tolist()}")
                 cells.append(f"{dname}: {'equal' if not failures else 'see failures'}")
-            rows.append((statement, "exact in " + ", ".join(ctx.dtypes) + " (1 and "
-                         f"{t_many} threads)" if not any(statement in f for f in failures)
+            rows.append((statement, "exact in " + ", ".join(ctx.dtypes)
+                         if not any(statement in f for f in failures)
                          else "**differs** from the stated choice"))
         items.append({"name": f"{kernel} (conventions)", "section": "kernels",
                       "kind": "conventions", "passed": not failures,

@@ -168,7 +168,8 @@ def _with_neighbours(values, dt):
             x = dt(v)
         if not np.isfinite(x):
             continue
-        out += [x, np.nextafter(x, dt(np.inf)), np.nextafter(x, dt(-np.inf))]
+        with np.errstate(over="ignore"):
+            out += [x, np.nextafter(x, dt(np.inf)), np.nextafter(x, dt(-np.inf))]
     return out
 
 
@@ -295,6 +296,20 @@ def _sparsemax_ld(x):
     return p, u, tau, S, sabs
 
 
+def _shifted_exp(x):
+    """u = x - max, e = exp(u), s = sum e and log s for each row, log s as log1p of the
+    sum of the terms other than the (first) maximum, whose term is exactly 1: log(s) of a
+    rounded s = 1 + tiny would lose the tiny part (the log-softmax of the maximum entry,
+    the cross-entropy of a confident right answer)."""
+    m = x.max(axis=1, keepdims=True)
+    u = x - m
+    e = np.exp(u)
+    first = np.argmax(x, axis=1)
+    rest = np.where(np.arange(x.shape[1])[None, :] == first[:, None], 0, e).sum(
+        axis=1, keepdims=True)
+    return u, e, 1 + rest, np.log1p(rest)
+
+
 def row_reference(name, X, G=None):
     """Exact (longdouble) value and cancellation term T of an output map or its vjp on the
     rows of X (and upstream gradient G): ((value, T), (vjp, T)) -- see ERROR_MODELS."""
@@ -310,16 +325,13 @@ def row_reference(name, X, G=None):
             mean = np.where(S, g, 0).sum(axis=1, keepdims=True) / k
             mabs = np.where(S, np.abs(g), 0).sum(axis=1, keepdims=True) / k
             return (p, T), (np.where(S, g - mean, 0), np.where(S, np.abs(g) + mabs, 0))
-        m = x.max(axis=1, keepdims=True)
-        u = x - m
-        e = np.exp(u)
-        s = e.sum(axis=1, keepdims=True)
+        u, e, s, log_s = _shifted_exp(x)
         p = e / s
         if name == "softmax":
             fwd = (p, p * np.abs(u))
         else:
-            # log s of a sum of c terms: absolute error (c - 1) u + u
-            fwd = (u - np.log(s), np.abs(u) + np.log(s) + x.shape[1])
+            # the kernel's log s of a sum of c terms: absolute error (c - 1) u + u
+            fwd = (u - log_s, np.abs(u) + log_s + x.shape[1])
         if G is None:
             return fwd, None
         g = np.asarray(G, dtype=LD)
@@ -350,13 +362,10 @@ def loss_reference(name, Z, y, margin=1.0):
         onehot = (np.arange(c)[None, :] == y[:, None]).astype(LD)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         if name == "softmax_cross_entropy":
-            m = x.max(axis=1, keepdims=True)
-            u = x - m
-            e = np.exp(u)
-            s = e.sum(axis=1, keepdims=True)
+            u, e, s, log_s = _shifted_exp(x)
             p = e / s
             uy = (u * onehot).sum(axis=1)
-            v = -uy + np.log(s[:, 0])
+            v = -uy + log_s[:, 0]
             Tv = v + c                       # log of a c-term sum: (c - 1) u + u
             grad = (p - onehot) / n
             # the exps are rounded to the dtype before the division (T1)
@@ -455,11 +464,13 @@ def plan():
     logi = [(f"n=VEC_BLOCK{rel} ({v})", v, "VEC_BLOCK")
             for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"))]
     pme = P["PAR_MIN_ELEMS"]
-    dense = [("1 x 7 (one row: plain loops, not BLAS)", (1, 7), "single row")]
+    dense = [("1 x 7, X = +1 (one row: plain loops, not BLAS)", (1, 7), "single row", 1.0),
+             ("1 x 7, X = -1 (one row: plain loops, not BLAS)", (1, 7), "single row", -1.0)]
     for target, rel in ((pme - 1, "-1"), (pme, ""), (pme + 1, "+1")):
         r = max(d for d in range(1, math.isqrt(target) + 1) if target % d == 0)
         m = target // r
-        dense.append((f"{r} x {m} = PAR_MIN_ELEMS{rel} ({target})", (r, m), "PAR_MIN_ELEMS"))
+        dense.append((f"{r} x {m} = PAR_MIN_ELEMS{rel} ({target})", (r, m), "PAR_MIN_ELEMS",
+                      1.0))
     return {
         "activation": [("elementwise", n, key, lab) for lab, n, key in acts] + [
             ("auto threads", n, key, lab) for lab, n, key in acts_auto],
@@ -481,6 +492,11 @@ PLAN = None      # filled on first use: plan() reads nnlib/_paths.py
 # PARALLEL_MIN_SIZE is nnlib/_threads.py's choice for n_threads=None (Python, the same for
 # every kind): two kinds run it
 AUTO_THREAD_KINDS = ("identity", "sigmoid")
+# The thread split is code shared by every kind (the prange over tasks; a kind's own loop
+# runs inside one task, and every size case runs it on one thread): these kinds also run
+# each split case on several threads. (A threaded call costs tens of ms on a loaded
+# machine while a thread is descheduled.)
+THREAD_KINDS = ("identity", "tanh", "relu")
 
 
 # ------------------------------------------------------------------------ running
@@ -656,7 +672,7 @@ class _Runner:
                         x, g = pool[idx], g_pool[(idx * 5 + 1) % pool.size]
                         self._act_case(act.name, fwd, vjp, kw, dname, dt, label, key, x, g,
                                        fv[idx], dv[idx] * g.astype(LD), kind, idx,
-                                       n > P["ACT_CHUNK"])
+                                       n > P["ACT_CHUNK"] and act.name in THREAD_KINDS)
 
     def _act_case(self, name, fwd, vjp, kw, dname, dt, label, key, x, g, fe, ve, kind, idx,
                   several):
@@ -700,7 +716,7 @@ class _Runner:
                         outs, same = _run_threads(
                             lambda t: (np.asarray(fwd(X, n_threads=t)),
                                        np.asarray(vjp(X, G, n_threads=t))), self.T,
-                            key != "narrow row")
+                            label == PLAN[name][-1][0])      # the widest: rows split
                         self.thread_check(name, dname, label, same, key)
                         for t, (f, v) in outs:
                             for output, got, ex, T in (("forward", f, fe, fT),
@@ -771,7 +787,7 @@ class _Runner:
                 lv, np.asarray(grad(Z, Y, n_threads=t, **kw)))
             gv = np.asarray(grad(Z, Y, n_threads=1, **kw)) if t == 1 else fg
             return lv, gv, fl, np.asarray(fg)
-        outs, same = _run_threads(call, self.T, Z.shape[0] > _paths()["LOSS_CHUNK"])
+        outs, same = _run_threads(call, self.T, Z.shape[0] > 2 * _paths()["LOSS_CHUNK"])
         self.thread_check(name, dname, label, same, key)
         c = Z.shape[1]
         k_all, k_row = cap(dname, Z.size + c), cap(dname, c)
@@ -796,58 +812,75 @@ class _Runner:
 
     # --- dense -------------------------------------------------------------------------
     def dense(self, seeds):
+        """dense_forward / dense_backward with X = a column of +-1 (row i: sign s_i),
+        W = one row of pool values, b = 0: Z = s_i W exactly, so H = act(s_i w_j) is the
+        activation's own accuracy, and the backward's sums have closed forms."""
         from verify.registry import ACTIVATIONS
         fwd, back = K.kernel("dense_forward"), K.kernel("dense_backward")
         if fwd is None or back is None or not self.ctx.wanted("dense"):
             return
         for act in ACTIVATIONS:
             param = next(iter(act.nnlib_kwargs.values()), None)
+            p_ld = LD(param or 0.0)
+            tf = FROM_OUTPUT_T.get(act.name, lambda y, a: 0 * y)
             for dname in self.ctx.dtypes:
                 dt = DTYPES[dname]
+                tiny = LD(np.finfo(dt).tiny) if act.name in FROM_OUTPUT_T else 0
                 for seed in seeds[:1]:
                     pool = element_pool(dname, seed)
                     pool = pool[np.abs(pool.astype(np.float64)) < 1e4]  # H finite, dX too
+                    P = pool.size
                     fv, dv = element_reference(act.name, pool, param or 0.0)
-                    for label, (r, m), key in PLAN["dense"]:
+                    fn, dn = element_reference(act.name, -pool.astype(LD), param or 0.0)
+                    f2, d2 = np.concatenate([fv, fn]), np.concatenate([dv, dn])
+                    for label, (r, m), key, sign0 in PLAN["dense"]:
                         idx = _tile(pool, m, offset=seed)
                         W = pool[idx].reshape(1, m).copy()
-                        X = np.ones((r, 1), dtype=dt)
+                        s = np.where(np.arange(r) % 2 == 0, sign0, -sign0).astype(dt)
+                        X = s.reshape(r, 1).copy()
                         b = np.zeros(m, dtype=dt)
+                        neg = (s < 0)[:, None]
+                        idx_h = np.where(neg, idx[None, :] + P, idx[None, :])  # (r, m)
+                        several = r > 1 and act.name in THREAD_KINDS
                         outs, same = _run_threads(
                             lambda t: (np.asarray(fwd(X, W, b, act.name, param,
-                                                      n_threads=t)),), self.T, r > 1)
+                                                      n_threads=t)),), self.T, several)
                         self.thread_check("dense_forward", dname, label + f", {act.name}",
                                           same, key)
-                        He = np.tile(fv[idx], r)
                         for t, (H,) in outs:
                             cs = self.case("dense_forward", f"H ({act.name})", dname, label,
                                            key, cap(dname))
-                            cs.add(errors_by_value(H, np.tile(idx, r), He, 0, dt), W, H, He, t,
-                                   lambda i, H=H: f"W[0, {i % m}]={float(W[0, i % m])!r}: "
-                                                  f"got {float(H.reshape(-1)[i])!r}")
+                            cs.add(errors_by_value(H, idx_h, f2[idx_h], 0, dt), W, H, None, t,
+                                   lambda i, H=H: f"row {i // m} (X = {float(X[i // m, 0])}),"
+                                   f" W[0, {i % m}]={float(W[0, i % m])!r}: got "
+                                   f"{float(H.reshape(-1)[i])!r}")
                         H = outs[0][1][0]
                         dX, dW, db = back(X, W, H, np.ones_like(H), act.name, param)
-                        y = fv[idx]
-                        Tf = FROM_OUTPUT_T.get(act.name, lambda y, a: 0 * y)(y, LD(param or 0))
-                        d = dv[idx]
-                        # H is rounded in the dtype (subnormal H: absolutely, by tiny u)
-                        tiny = LD(np.finfo(dt).tiny) if act.name in FROM_OUTPUT_T else 0
-                        Tf = Tf + tiny
-                        dbe, dbT = r * d, (r * Tf, 0)
+                        npos, nneg = int((s > 0).sum()), int((s < 0).sum())
+                        dp, dm = dv[idx], dn[idx]
+                        # H is rounded in the dtype (a subnormal H absolutely: tiny u)
+                        tp, tm = tf(fv[idx], p_ld) + tiny, tf(fn[idx], p_ld) + tiny
+                        dbe = npos * dp + nneg * dm
+                        dbT = (npos * tp + nneg * tm, npos * np.abs(dp) + nneg * np.abs(dm))
+                        dWe = npos * dp - nneg * dm
                         Wl = W[0].astype(LD)
-                        dXe = np.full(r, (d * Wl).sum())
-                        dXT = (np.full(r, (Tf * np.abs(Wl)).sum() + np.abs(d * Wl).sum()), 0)
+                        dXe = np.where(s > 0, (dp * Wl).sum(), (dm * Wl).sum())
+                        dXT = np.where(s > 0, (np.abs(dp * Wl) + tp * np.abs(Wl)).sum(),
+                                       (np.abs(dm * Wl) + tm * np.abs(Wl)).sum())
                         # db sums the rows in double; dW = X^T dZ and dX = dZ W^T are BLAS
-                        # products, summed in the dtype
+                        # products (or plain loops for one row), summed in the dtype
                         for output, got, ex, T, limit in (
                                 ("db", np.asarray(db), dbe, dbT, cap(dname, r)),
-                                ("dW", np.asarray(dW)[0], dbe, dbT, cap(dname, r, True)),
-                                ("dX", np.asarray(dX)[:, 0], dXe, dXT, cap(dname, m, True))):
+                                ("dW", np.asarray(dW)[0], dWe, (dbT[0] + dbT[1], 0),
+                                 cap(dname, r, True)),
+                                ("dX", np.asarray(dX)[:, 0], dXe, (dXT, 0),
+                                 cap(dname, m, True))):
                             cs = self.case("dense_backward", f"{output} ({act.name})", dname,
                                            label, key, limit)
                             cs.add(ulp_errors(got, ex, T, dt), W, got, ex, 1,
-                                   lambda i, got=got, o=output: f"{o}[{i}] with W = "
-                                   f"{_fmt_row(W[0])}: got {float(got[i])!r}")
+                                   lambda i, got=got, o=output: f"{o}[{i}] with X = "
+                                   f"{_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}: got "
+                                   f"{float(got[i])!r}")
 
 
 # The derivative from the rounded output H (dense_backward): the term its rounding enters

@@ -123,9 +123,13 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     loaded = load_sections()
     funcs = [x for x in loaded if isinstance(x, tuple)]
     pending = {}
+    worker = _quick_worker(funcs) if quick else None
     for section, fn in funcs:
-        if fn.__name__ == "run_backprop":
-            t1 = time.perf_counter()
+        t1 = time.perf_counter()
+        if worker is not None and fn.__name__ in WORKER_SECTIONS:
+            pending[fn.__name__] = (section, worker.submit(
+                _run_section, fn.__module__, fn.__name__, ctx), t1)
+        elif fn.__name__ == "run_backprop":
             try:
                 from verify.backprop import start_backprop
                 pending[fn.__name__] = (section, start_backprop(ctx), t1)
@@ -165,6 +169,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         except Exception as exc:
             done.append(_crash(it, section, exc))
         timings[it] = round(time.perf_counter() - t1, 3)
+    if worker is not None:
+        worker.shutdown()
     items, skipped = done, _skips(done)
     if strict:                            # --strict: a skip is a failure
         items = [_strict_fail(it) if it.get("skipped") else it for it in items]
@@ -181,6 +187,31 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})
     return data
+
+
+# --quick: these sections (SymPy-heavy, no plots drawn from them) run on one worker
+# process while the main process runs the others and draws the plots: the machine's second
+# core halves the critical path. (The full run sends the backprop networks to two workers
+# of their own, verify.backprop.start_backprop.)
+WORKER_SECTIONS = ("run_backprop", "run_train", "run_layer")
+
+
+def _quick_worker(funcs):
+    """A one-process pool for WORKER_SECTIONS, or None when none of them is to run.
+    "spawn", not fork: a forked child of a process that ran OpenMP code can hang in
+    libgomp."""
+    if not any(fn.__name__ in WORKER_SECTIONS for _, fn in funcs):
+        return None
+    import concurrent.futures
+    import multiprocessing
+    return concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _run_section(module, name, ctx):
+    """Run one section in a worker process; returns its items."""
+    import importlib
+    return getattr(importlib.import_module(module), name)(ctx)
 
 
 def _skips(items):
