@@ -83,21 +83,27 @@ ERROR_MODELS = {
                  "documented formula)"),
     "softmax": ("T = p_i |z_i - max z|", "exp of the rounded shifted argument z_i - max z: "
                 "its relative error is |z_i - max z| u"),
-    "softmax_vjp": ("T = p_i (|g_i| + sum_j |g_j| p_j (1 + |u_j|)) + p_i |u_i| |g_i - <g,p>|",
-                    "g_i - <g, p> cancels when the upstream gradient is nearly constant"),
-    "log_softmax": ("T = |u_i| + log s + 1", "(z_i - m) - log s with s = sum e^{z_j - m} >= 1 "
-                    "rounded: log s carries an absolute error u, so the entries near 0 (the "
-                    "maximum of a confident row) are only absolutely accurate"),
-    "log_softmax_vjp": ("T = |g_i| + p_i sum_j |g_j| (1 + |u_i|)",
-                        "g_i - p_i sum(g) cancels"),
+    "softmax_vjp": ("T1 = p_i sum_j |g_j| p_j; Td = p_i (|g_i| + sum_j |g_j| p_j (1 + |u_j|))"
+                    " + p_i |u_i| |g_i - <g,p>|",
+                    "g_i - <g, p> cancels when the upstream gradient is nearly constant; <g, p> "
+                    "is formed from the softmax rounded to the dtype (T1)"),
+    "log_softmax": ("T = |u_i| + log s + c", "(z_i - m) - log s with s = sum e^{z_j - m} >= 1, "
+                    "a sequential sum of c terms: log s carries an absolute error up to c u, "
+                    "so the entries near 0 (the maximum of a confident row) are only "
+                    "absolutely accurate (relative accuracy would need log1p of the sum of "
+                    "the non-maximal terms)"),
+    "log_softmax_vjp": ("T1 = p_i |sum g|; Td = |g_i| + p_i sum_j |g_j| (1 + |u_i|)",
+                        "g_i - p_i sum(g) cancels; p_i is the softmax rounded to the dtype"),
     "sparsemax": ("T = |u_j| + |tau| + sum_{i in S} |u_i| + 1",
                   "p_j = (z_j - m) - tau: a difference, with tau from a cumulative sum"),
     "sparsemax_vjp": ("T = [j in S] (|g_j| + mean_S |g|)", "g_j - mean_S(g) cancels"),
-    "softmax_cross_entropy": ("T = sum_rows ((m - z_y) + log s + 1) / n",
-                              "log s of the rounded s >= 1: absolute error u per row, so the "
-                              "loss of a confident right answer (s ~ 1) is absolutely accurate"),
-    "softmax_cross_entropy_grad": ("T = (p_j (1 + |u_j|) + [j = y]) / n",
-                                   "p_y - 1 cancels when p_y ~ 1"),
+    "softmax_cross_entropy": ("T = sum_rows ((m - z_y) + log s + c) / n",
+                              "log s of a c-term sum s >= 1: absolute error up to c u per row, "
+                              "so the loss of a confident right answer (s ~ 1) is absolutely "
+                              "accurate"),
+    "softmax_cross_entropy_grad": ("T1 = p_j / n; Td = (p_j (1 + |u_j|) + [j = y]) / n",
+                                   "p_y - 1 cancels when p_y ~ 1; the exps are rounded to the "
+                                   "dtype before the division (T1)"),
     "squared_error": ("relative", "a sum of squares of once-rounded differences"),
     "squared_error_grad": ("relative", "(z - t)/n, rounded twice"),
     "logistic_loss": ("relative", "softplus(-+z) as max + log1p(e^-|z|): no cancellation for "
@@ -111,9 +117,14 @@ ERROR_MODELS = {
     "hinge_loss_grad": ("relative", "exact: (e_j* - e_y)/n or 0"),
     "dense_forward": ("relative", "H = act(X W + b) with X = 1 (one column), b = 0: the product "
                                   "is exact, so H is the activation's own accuracy"),
-    "dense_backward": ("T = n x the from-output term (sigmoid: y; tanh: 3 y^2; elu: |y| + alpha; "
-                       "softplus: y e^-y) for db and dW, sum_j |dZ_j W_j| + that x |W_j| for dX",
-                       "the derivative is taken from the rounded output H (documented)"),
+    "dense_backward": ("T1 = rows x the from-output term (sigmoid: y; tanh: 3 y^2; elu: |y| + "
+                       "alpha; softplus: y e^-y; + the dtype's smallest normal for a subnormal "
+                       "H) for db and dW (+ sum of |dZ| for dW, whose rows of X = +-1 cancel), "
+                       "sum_j |dZ_j W_j| + that term x |W_j| for dX",
+                       "the derivative is taken from the output H rounded to the dtype "
+                       "(documented), and dW, dX are BLAS sums in the dtype"),
+    "tanh_vjp_float32": ("T1 = 3 |g| t^2 2^-11", "float32 tanh is nn_tanh_f32 (2e-11 relative, "
+                         "~2^-11 of a float32 ulp), then 1 - t^2 cancels"),
 }
 
 # Largest error (ULPs of |exact| + rho T) an output may have on any path, whatever the
@@ -888,6 +899,9 @@ FROM_OUTPUT_T = {"sigmoid": lambda y, a: y, "tanh": lambda y, a: 3 * y * y,
                  "softplus": lambda y, a: y * np.exp(-y), "elu": lambda y, a: np.abs(y) + a}
 
 
+_ACT_NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu", "sign")
+
+
 def _seeds(ctx):
     return list(getattr(ctx, "seeds", None) or [ctx.seed])
 
@@ -940,6 +954,9 @@ def run_paths(ctx):
             "kernel": kernel, "passed": not bad,
             "verdict": "pass" if not bad else f"FAIL ({len(bad)} of {len(rows)} cases)",
             "paths": rows, "seeds": seeds,
+            "error_models": {k: v for k, v in ERROR_MODELS.items()
+                             if k.startswith(kernel) or k == "activation"
+                             and kernel in _ACT_NAMES},
             "paths_covered": sorted({r["path"] for r in rows}),
             "thresholds_covered": sorted({r["threshold"] for r in rows}),
             "failures": [f"{r['output']} [{r['dtype']}] {r['path']}: {p}"

@@ -151,6 +151,10 @@ def _paths_md(it):
             {t for r in per.values() for t in r["threads"]}, key=str))
         lines.append(f"| {_cell(path)} | {thr} | {out} | " + " | ".join(cells)
                      + f" | {thr_text} |")
+    models = it.get("error_models") or {}
+    if models:
+        lines += ["", "Error measure (ULPs of |exact| + T1 + rho Td; T = 0: relative):", ""]
+        lines += [f"- `{k}`: {m} — {why}" for k, (m, why) in models.items()]
     return lines + [""]
 
 
