@@ -472,7 +472,11 @@ def plan():
     per4 = vb // 4
     blocks4 = [(f"n=VEC_BLOCK//4{rel} ({v}) at c=4 (rows per packed block)", v, "VEC_BLOCK")
                for v, rel in ((per4 - 1, "-1"), (per4, ""), (per4 + 1, "+1"))]
-    logi = [(f"n=VEC_BLOCK{rel} ({v})", v, "VEC_BLOCK")
+    # through nnlib.functional the logistic loss runs in tasks of LOSS_CHUNK rows, so its
+    # VEC_BLOCK blocks of scores split only when LOSS_CHUNK > VEC_BLOCK (the training loop
+    # passes whole batches: verify.train)
+    split = "blocks split" if P["LOSS_CHUNK"] > vb else "tasks of LOSS_CHUNK rows: one block"
+    logi = [(f"n=VEC_BLOCK{rel} ({v}; {split})", v, "VEC_BLOCK")
             for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"))]
     pme = P["PAR_MIN_ELEMS"]
     dense = [("1 x 7, X = +1 (one row: plain loops, not BLAS)", (1, 7), "single row", 1.0),
