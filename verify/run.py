@@ -124,11 +124,12 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     funcs = [x for x in loaded if isinstance(x, tuple)]
     pending = {}
     worker = _quick_worker(funcs) if quick else None
+    worker_plots = plots_to if worker is not None and _can_plot() else None
     for section, fn in funcs:
         t1 = time.perf_counter()
         if worker is not None and fn.__name__ in WORKER_SECTIONS:
             pending[fn.__name__] = (section, worker.submit(
-                _run_section, fn.__module__, fn.__name__, ctx), t1)
+                _run_section, fn.__module__, fn.__name__, ctx, worker_plots), t1)
         elif fn.__name__ == "run_backprop":
             try:
                 from verify.backprop import start_backprop
@@ -171,6 +172,10 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         timings[it] = round(time.perf_counter() - t1, 3)
     if worker is not None:
         worker.shutdown()
+    for it in done:                       # plots the worker drew: their errors
+        errs = it.pop("plot_errors", None) if isinstance(it, dict) else None
+        if errs:
+            data.setdefault("plot_errors", []).extend(errs)
     items, skipped = done, _skips(done)
     if strict:                            # --strict: a skip is a failure
         items = [_strict_fail(it) if it.get("skipped") else it for it in items]
@@ -181,6 +186,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         if not it["passed"]:
             it["seed"] = seed
     data.update({"items": items, "seconds": round(time.perf_counter() - t0, 3),
+                 "cpu_seconds": _cpu_seconds(),
                  "seed": seed, "seeds": ctx.seeds, "strict": strict, "skipped": skipped,
                  "update_baseline": update_baseline,
                  "section_seconds": timings, "only": list(only) if only else None,
@@ -189,11 +195,11 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     return data
 
 
-# --quick: these sections (SymPy-heavy, no plots drawn from them) run on one worker
-# process while the main process runs the others and draws the plots: the machine's second
-# core halves the critical path. (The full run sends the backprop networks to two workers
+# --quick: these sections (SymPy-heavy) run on one worker process, which also draws the
+# plots of their items, while the main process runs the others and draws theirs: the
+# machine's second core about halves the critical path. (The full run sends the backprop networks to two workers
 # of their own, verify.backprop.start_backprop.)
-WORKER_SECTIONS = ("run_backprop", "run_train", "run_layer")
+WORKER_SECTIONS = ("run_backprop", "run_train", "run_layer", "run_convexity", "run_notes")
 
 
 def _quick_worker(funcs):
@@ -208,10 +214,40 @@ def _quick_worker(funcs):
         1, mp_context=multiprocessing.get_context("spawn"))
 
 
-def _run_section(module, name, ctx):
-    """Run one section in a worker process; returns its items."""
+def _can_plot():
+    """True when this process can draw the plots (verify.plots imports matplotlib): the
+    worker draws only what the main process could."""
+    try:
+        import verify.plots  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run_section(module, name, ctx, plots_to=None):
+    """Run one section in a worker process and draw its items' plots into ``plots_to``
+    (without the ULP summary, which the main process draws); returns its items. A plot
+    error is recorded on the item, as the main process's plots do."""
     import importlib
-    return getattr(importlib.import_module(module), name)(ctx)
+    items = getattr(importlib.import_module(module), name)(ctx)
+    if plots_to is not None:
+        from verify.plots import make_plots
+        errors = make_plots({"items": items}, plots_to, summary=False)
+        for it in items:
+            it.setdefault("plots", [])
+        if errors and items:
+            items[0]["plot_errors"] = errors
+    return items
+
+
+def _cpu_seconds():
+    """CPU time (user + system) of this process and of its finished worker processes: on a
+    loaded machine the wall time measures the load, these measure the run."""
+    import resource
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"main": round(me.ru_utime + me.ru_stime, 2),
+            "workers": round(kids.ru_utime + kids.ru_stime, 2)}
 
 
 def _skips(items):
