@@ -132,15 +132,16 @@ def test_the_plan_straddles_every_threshold_nnlib_paths_names():
 
 def test_baseline_rules(tmp_path):
     case = paths._Case("k", "out", "float64", "c=3", "narrow row", 16.0)
-    case.max_ulps, case.worst = 3.5, "x=1"
+    case.base_ulps = case.max_ulps = 3.5
+    case.worst = "x=1"
     paths._judge(case, {case.key: 1.0}, False)
     assert any("worse than the baseline" in p for p in case.problems)
     case2 = paths._Case("k", "out", "float64", "c=4", "narrow row", 16.0)
-    case2.max_ulps = 0.5
+    case2.base_ulps = case2.max_ulps = 0.5
     paths._judge(case2, {}, False)
     assert any("no baseline" in p for p in case2.problems)
     case3 = paths._Case("k", "out", "float64", "c=5", "narrow row", 16.0)
-    case3.max_ulps = 2.9
+    case3.base_ulps = case3.max_ulps = 2.9
     paths._judge(case3, {case3.key: 1.0}, False)          # within the 2-ulp margin
     assert not case3.problems
     f = tmp_path / "b.json"
