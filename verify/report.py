@@ -106,6 +106,9 @@ def _kernel_md(it):
         ff = it["evidence"].get("first_failure")
         if ff:
             rows.append(("first failing point", f"`{ff}`"))
+        sf = it["evidence"].get("smallest_failure")
+        if sf and sf != ff:
+            rows.append(("smallest failing input found", f"`{sf}`"))
     elif "available" in it:
         rows.append(("evidence", "none: the compiled kernel is not available in nnlib "
                                  "(a failure)"))
