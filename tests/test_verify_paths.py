@@ -144,6 +144,10 @@ def test_baseline_rules(tmp_path):
     case3.base_ulps = case3.max_ulps = 2.9
     paths._judge(case3, {case3.key: 1.0}, False)          # within the 2-ulp margin
     assert not case3.problems
+    case4 = paths._Case("k", "out", "float32", "c=5", "narrow row", 2.0)
+    case4.base_ulps = case4.max_ulps = 0.98              # one more rounding, < 2 ulp
+    paths._judge(case4, {case4.key: 0.5}, False)
+    assert any("no longer correctly rounded" in p for p in case4.problems)
     f = tmp_path / "b.json"
     paths.save_baseline({"a|b|float64|p": 1.5}, str(f))
     assert paths.load_baseline(str(f)) == {"a|b|float64|p": 1.5}

@@ -36,7 +36,9 @@ figure is the plain relative error in ULPs, and an exact zero must be computed a
 
 Three things fail a case: an error above the output's cap (``CAP``), an error more than
 ``BASELINE_SLACK`` ulp above the committed baseline for that kernel, output, dtype and path
-(a path with no baseline fails too: nothing passes by absence), and a result that differs,
+-- or above ``CORRECTLY_ROUNDED`` where the baseline is correctly rounded (most float32
+results: computed in double, rounded once) -- (a path with no baseline fails too: nothing
+passes by absence), and a result that differs,
 bit for bit, between one thread and several (the kernels promise thread-count independence).
 The baseline figure of a case is its largest error over a FIXED point set (hard inputs and
 the random draw of ``FIXED_SEED``), measured by every run, so runs compare like with like;
@@ -59,6 +61,11 @@ __all__ = ["run_paths", "PLAN", "ERROR_MODELS", "BASELINE_PATH", "reference_ok",
 LD = np.longdouble
 BASELINE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
 BASELINE_SLACK = 2.0
+# A path whose baseline is within correct rounding (the result is the exact value rounded
+# once, or exact) must stay there: a slip that adds one rounding (a float32 product of two
+# rounded factors, a float32 intermediate) costs less than BASELINE_SLACK and would pass.
+# The margin over 0.5 covers the reference's own error (~2^-11 ulp of float64).
+CORRECTLY_ROUNDED = 0.51
 DTYPES = {"float64": np.float64, "float32": np.float32}
 # rho: the unit roundoff of double over the dtype's (the kernels compute in double)
 RHO = {"float64": 1.0, "float32": 2.0 ** -29}
@@ -624,6 +631,9 @@ def _judge(case, baseline, update):
         if not update:
             case.problems.append("no baseline for this path (run python -m verify "
                                  "--update-baseline)")
+    elif b <= CORRECTLY_ROUNDED and case.base_ulps > CORRECTLY_ROUNDED:
+        case.problems.append(f"{_round_up(case.base_ulps)} ulp: no longer correctly rounded "
+                             f"(baseline {b} ulp; worst over the run: {case.worst})")
     elif case.base_ulps > b + BASELINE_SLACK:
         case.problems.append(f"{_round_up(case.base_ulps)} ulp is worse than the baseline "
                              f"{b} by more than {BASELINE_SLACK} ulp (worst over the run: "
