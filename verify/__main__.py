@@ -42,6 +42,10 @@ def main(argv=None):
         return 2
     path = write_report(data, args.out)
     print("\n".join(summary_lines(data)))
+    if args.update_baseline:
+        changed = [k for it in data["items"] for k in it.get("baseline_changed", [])]
+        print(f"baseline: {len(changed)} entries of verify/baseline.json recorded "
+              "(new paths or improvements)")
     print(f"report: {path}")
     return 0 if data["passed"] else 1
 

@@ -1003,7 +1003,9 @@ def run_paths(ctx):
             v = _round_up(case.base_ulps)
             if case.key not in new or v < new[case.key]:
                 new[case.key] = v
-        save_baseline(new)
+        changed = sorted(k for k in new if baseline.get(k) != new[k])
+        if changed:
+            save_baseline(new)
     families = {}
     for case in run.cases.values():
         families.setdefault(case.kernel, []).append(case)
@@ -1015,6 +1017,8 @@ def run_paths(ctx):
                                      f"{c.worst}") for c in cases if c.problems),
                        default=(0, None))[1]
         items.append({
+            "baseline_changed": [k for k in changed if k.startswith(kernel + "|")]
+            if update else [],
             "name": f"{kernel} (branch paths)", "section": "kernels", "kind": "paths",
             "smallest_failure": smallest,
             "kernel": kernel, "passed": not bad,
