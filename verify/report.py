@@ -193,6 +193,14 @@ def _plots_md(it):
     return lines
 
 
+def _smallest_failure(it):
+    """The smallest failing input an item's checks found (verify.paths and
+    verify.api.CheckResult record it), or None."""
+    if it.get("smallest_failure"):
+        return it["smallest_failure"]
+    return (it.get("evidence") or {}).get("smallest_failure")
+
+
 def summary_lines(data):
     lines = []
     for it in data["items"]:
@@ -207,6 +215,9 @@ def summary_lines(data):
             extra = " max ulp (" + "/".join(next(iter(ev["stats"].values())).keys()) + "): " \
                 + ", ".join(parts)
         lines.append(f"{mark} {it['section']:<10} {it['name']:<36} {_verdict(it)}{extra}")
+        small = _smallest_failure(it) if not it["passed"] else None
+        if small:
+            lines.append(f"     smallest failing input found: {small[:300]}")
     for s in data.get("skipped", []):
         if s.get("item") is None and not data.get("strict"):
             lines.append(f"skip {'':<10} {s['part']:<36} skipped (needs {s['needs']})")
