@@ -123,7 +123,9 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     loaded = load_sections()
     funcs = [x for x in loaded if isinstance(x, tuple)]
     pending = {}
-    worker = _quick_worker(funcs) if quick else None
+    # the whole --quick run only: an --only run is short, and runs in this process (so a
+    # test's monkeypatched kernel is the one checked)
+    worker = _quick_worker(funcs) if quick and not only else None
     worker_plots = plots_to if worker is not None and _can_plot() else None
     for section, fn in funcs:
         t1 = time.perf_counter()
