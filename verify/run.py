@@ -201,7 +201,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
 # plots of their items, while the main process runs the others and draws theirs: the
 # machine's second core about halves the critical path. (The full run sends the backprop networks to two workers
 # of their own, verify.backprop.start_backprop.)
-WORKER_SECTIONS = ("run_backprop", "run_train", "run_layer", "run_convexity", "run_notes")
+WORKER_SECTIONS = ("run_backprop", "run_train", "run_layer", "run_convexity")
 
 
 def _quick_worker(funcs):
