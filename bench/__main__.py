@@ -25,8 +25,9 @@ WORKLOADS = {
     "scaling": "bench.scaling",
     "verify": "bench.verify_time",
     "estimators": "bench.estimators",
+    "dask": "bench.dask_scaling",
 }
-ALL_PEERS = ("nnlib", "torch", "sklearn", "numpy")
+ALL_PEERS = ("nnlib", "torch", "jax", "sklearn", "numpy")
 
 
 class Context:
