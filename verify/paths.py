@@ -261,6 +261,11 @@ def row_pool(c, dname, seed, n_random=6, big_divisor=4.0, nan_row=False):
     dt = DTYPES[dname]
     rand = [rng.standard_normal(c) * s for s in (0.3, 1.0, 4.0)] + [
         rng.standard_normal(c) * 3 + 2.0 * rng.integers(0, 3, c) for _ in range(n_random - 3)]
+    # narrow spreads: sparsemax's support is most or all of the row, so every position of
+    # the sort matters (a heap fault that misplaces small values shows); sorted either way
+    narrow = rng.standard_normal(c) * 0.02
+    rand += [narrow, np.sort(narrow), np.sort(narrow)[::-1].copy(),
+             rng.standard_normal(c) * 0.05]
     extra = [np.where(np.arange(c) == c // 2, np.nan, 1.0).astype(dt)] if nan_row else []
     return np.array(hard_rows(c, dname, big_divisor) + [r.astype(dt) for r in rand] + extra,
                     dtype=dt)
