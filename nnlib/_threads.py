@@ -7,13 +7,15 @@ import threading
 import weakref
 
 from nnlib._kernels.parallel import max_threads as _max_threads
+from nnlib._paths import INT_PATHS as _PATHS
 from nnlib._validation import check_int_scalar
 
 MAX_THREADS = _max_threads()        # at import, for reports; thread_limit() reads it now
 
 # Below this many elements an OpenMP fork/join (a few microseconds) costs more than the
-# loop it splits: measured with bench/kernels.py, cheap maps break even near 2**15.
-PARALLEL_MIN_SIZE = 1 << 15
+# loop it splits: measured with bench/kernels.py, cheap maps break even near 2**15 (the
+# value lives in nnlib/_paths.py with the kernels' other branch thresholds).
+PARALLEL_MIN_SIZE = _PATHS["PARALLEL_MIN_SIZE"][0]
 
 
 # --- fork() -------------------------------------------------------------------------

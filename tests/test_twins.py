@@ -31,8 +31,9 @@ TWIN_MODULES = {"train": "nnlib._reference.train", "optim": "nnlib._reference.op
                 "sparse": "nnlib._reference.sparse"}
 # compiled modules reached through nnlib.functional (twins: test_functional_twin_*)
 FUNCTIONAL_MODULES = ["activations", "dense", "dropout", "losses", "output_maps"]
-# compiled modules that are plumbing, not math: BLAS loading, thread counts, x*y+z
-INFRASTRUCTURE_MODULES = ["blas", "codes", "elementary", "parallel"]
+# compiled modules that are plumbing, not math: BLAS loading, thread counts, x*y+z, the
+# codes and branch thresholds a build was made with
+INFRASTRUCTURE_MODULES = ["blas", "codes", "elementary", "parallel", "paths"]
 
 
 def _compiled_modules():

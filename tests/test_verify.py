@@ -129,7 +129,8 @@ def test_cli_quick_writes_both_files_and_exits_zero(tmp_path):
     assert rc == 0
     data = json.loads((tmp_path / "report.json").read_text())
     assert {it["name"] for it in data["items"] if it["section"] == "kernels"} == {
-        "sigmoid", "relu"}
+        "sigmoid", "relu", "sigmoid (branch paths)", "relu (branch paths)",
+        "relu (conventions)", "relu_vjp (conventions)"}
     assert all(it["passed"] for it in data["items"])
     md = (tmp_path / "report.md").read_text()
     assert "### `sigmoid`" in md and "\\sigma" in md and "ulp" in md

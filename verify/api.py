@@ -60,6 +60,12 @@ class CheckResult:
     points: dict = field(default_factory=dict)   # which -> dtype -> [{x, got, exact, ulps}]
 
     @property
+    def smallest_failure(self):
+        """The failing point with the smallest input found (fewest values, then smallest
+        magnitudes): the easiest one to replay by hand."""
+        return self.smallest
+
+    @property
     def first_failure(self):
         return self.failures[0] if self.failures else None
 
@@ -68,6 +74,10 @@ class CheckResult:
         self.n_failures += 1
         if len(self.failures) < 20:
             self.failures.append(f)
+        if self.smallest is None or _input_size(f.point) < _input_size(self.smallest.point):
+            self.smallest = f
+
+    smallest = None      # the failure with the smallest input (see _input_size)
 
     def _kink(self, which, dtype, point, subdifferential, picked, ok):
         """Record the element a kernel picked at a non-differentiable point (first 400)."""
@@ -95,6 +105,7 @@ class CheckResult:
         return {"name": self.name, "passed": self.passed, "stats": self.stats,
                 "n_failures": self.n_failures,
                 "first_failure": str(self.first_failure) if self.failures else None,
+                "smallest_failure": str(self.smallest) if self.smallest else None,
                 "failures": [str(f) for f in self.failures[:5]], "notes": self.notes,
                 "kinks": self.kinks, "ulp_histogram": self.ulp_histogram()}
 
@@ -116,6 +127,19 @@ class CheckResult:
         head = f"CheckResult({self.name!r}, passed={self.passed}"
         return head + (f", first_failure={str(self.first_failure)!r})" if self.failures
                        else ")")
+
+
+def _input_size(point):
+    """Sort key of a failing input: (number of values, largest magnitude)."""
+    if isinstance(point, (int, float)):
+        return (1, abs(point) if point == point else math.inf)
+    if isinstance(point, (list, tuple)):
+        flat = np.ravel(np.asarray(point, dtype=object)).tolist()
+        try:
+            return (len(flat), max((abs(float(v)) for v in flat), default=0.0))
+        except (TypeError, ValueError):
+            return (len(flat), math.inf)
+    return (math.inf, len(str(point)))
 
 
 def _ok(m, tol, scale=1.0):

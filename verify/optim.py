@@ -150,9 +150,22 @@ def _hyper_values(cls_name, cfg):
     return vals
 
 
-def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=3, seed=0):
+def path_sizes():
+    """Vector lengths that straddle the optimizers' blocks (OPTIM_CHECK_CHUNK of
+    nnlib/_paths.py: the overflow dry run) and split over threads."""
+    from nnlib._paths import path_value
+    c = path_value("OPTIM_CHECK_CHUNK")
+    return [c - 1, c, c + 1, 2 * c + 1]
+
+
+def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=3, seed=0,
+                    sizes=(), threaded=True):
     """Run ``steps`` updates of nnlib.optim.<cls_name>(**kwargs) and compare with the
-    symbolic rule. Returns a dict (passed, max_ulps per dtype, first failure, latex)."""
+    symbolic rule. Returns a dict (passed, max_ulps per dtype, first failure, latex).
+
+    ``sizes``: also run vectors of these lengths, the n coordinates repeated (the rule is
+    elementwise, so every element has the exact value of its coordinate); the longest also
+    on several threads (when ``threaded``), which must agree bit for bit with one."""
     cls = K.nnlib_attr("optim." + cls_name)
     if cls is None:
         return None
@@ -175,9 +188,17 @@ def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=
                     a=mpmath.mpf(0), m=mpmath.mpf(0), v=mpmath.mpf(0), v_max=mpmath.mpf(0))
                for x in p]
         worst = 0.0
+        from nnlib import _threads
+        several = max(2, _threads.thread_limit())
+        # (size, threads) -> [optimizer, vector]: the long vectors repeat the n coordinates
+        longs = {(N, nt): [cls(**kwargs), np.resize(p, N).astype(dt)]
+                 for N in sizes for nt in ((1, several) if N == sizes[-1] and threaded
+                                           else (1,))}
         for step in range(1, steps + 1):
             grad = (rng.standard_normal(n) * [2.0, 0.1, 1.0][(step - 1) % 3]).astype(dt)
             opt.step([p], [grad])
+            for (N, nt), (o, P) in longs.items():
+                o.step([P], [np.resize(grad, N).astype(dt)], n_threads=nt)
             with mpmath.workdps(40):
                 for i in range(n):
                     e = env[i]
@@ -194,6 +215,29 @@ def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=
                         res["first_failure"] = (f"{dname} step {step} coordinate {i}: got "
                                                 f"{float(p[i])!r}, exact "
                                                 f"{mpmath.nstr(e['w'], 17)} ({ms.ulps:.3g} ulp)")
+                    for (N, nt), (o, P) in longs.items():
+                        # elements with the bits of the short run's coordinate i are
+                        # measured already; any other is measured itself
+                        ut = np.uint64 if P.itemsize == 8 else np.uint32
+                        for j in np.nonzero(np.ascontiguousarray(P[i::n]).view(ut)
+                                            != np.asarray(p[i]).view(ut))[0]:
+                            j = i + n * int(j)
+                            ml = measure(P[j], e["w"], dt)
+                            worst = max(worst, ml.ulps)
+                            if not (ml.ulps <= tol[dname].ulps or
+                                    ml.abs_eps <= tol[dname].abs_eps * scale) and res["passed"]:
+                                res["passed"] = False
+                                res["first_failure"] = (
+                                    f"{dname} step {step}, a vector of {N} on {nt} thread(s), "
+                                    f"element {j}: got {float(P[j])!r}, exact "
+                                    f"{mpmath.nstr(e['w'], 17)} ({ml.ulps:.3g} ulp)")
+            for N in sizes[-1:] if threaded else []:
+                a1, a2 = longs[(N, 1)][1], longs[(N, several)][1]
+                if a1.tobytes() != a2.tobytes() and res["passed"]:
+                    res["passed"] = False
+                    res["first_failure"] = (f"{dname} step {step}, a vector of {N}: 1 and "
+                                            f"{several} threads differ (the update is "
+                                            "elementwise: it must not depend on the split)")
         res["stats"][dname] = {"max_ulps": worst, "n_values": n * steps,
                                "tolerance": tol[dname].as_dict()}
     res["latex"] = rule_latex(eqs)
@@ -213,7 +257,10 @@ def run_optimizers(ctx):
         if not (ctx.wanted(cls_name) or ctx.wanted(label) or ctx.wanted("optimizers")):
             continue
         t0 = time.perf_counter()
-        r = check_optimizer(cls_name, kw, dtypes=ctx.dtypes, seed=ctx.seed)
+        # the thread split is one piece of code for every rule: a few configurations
+        # run it (a threaded call costs tens of ms on a loaded machine)
+        r = check_optimizer(cls_name, kw, dtypes=ctx.dtypes, seed=ctx.seed,
+                            sizes=path_sizes(), threaded=CONFIGS.index((cls_name, kw)) < 4)
         if r is None:
             out.append({"name": label, "section": "optimizers", "passed": False,
                         "verdict": "FAIL (not available: no nnlib.optim." + cls_name + ")",
@@ -223,7 +270,11 @@ def run_optimizers(ctx):
                 ("update (one coordinate, in order)", f"$\\begin{{aligned}}{r['latex']}"
                                                         f"\\end{{aligned}}$".replace(
                                                             r"\leftarrow", r"&\leftarrow")),
-                ("steps compared", "3 steps, 5 coordinates, gradients of sizes 2, 0.1, 1")]
+                ("steps compared", "3 steps, 5 coordinates, gradients of sizes 2, 0.1, 1"),
+                ("branch paths", "the 5 coordinates repeated to vectors of "
+                 f"{', '.join(map(str, path_sizes()))} (OPTIM_CHECK_CHUNK - 1, itself, + 1, "
+                 "three blocks): every element against the exact recursion; the longest on "
+                 "1 thread and several, bit for bit (the first 4 configurations)")]
         for dname, st in r["stats"].items():
             rows.append((f"max error {dname}", f"{st['max_ulps']:.3g} ulp (tolerance "
                                                f"{st['tolerance']['ulps']} ulp or "

@@ -385,9 +385,10 @@ def _trajectory_plot(it, out):
 
 # ------------------------------------------------------------------ driver
 
-def make_plots(data, out):
+def make_plots(data, out, summary=True):
     """Draw every plot; returns a list of errors (a plot that fails is reported in the
-    report, not fatal). Sets ``item["plots"]`` and ``data["summary_plots"]``."""
+    report, not fatal). Sets ``item["plots"]`` and ``data["summary_plots"]`` (the ULP
+    summary only when ``summary``: a worker process draws its own sections' plots)."""
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     items = data["items"]
     errors = []
@@ -425,8 +426,9 @@ def make_plots(data, out):
     if soft and sparse and soft.get("_slice") and sparse.get("_slice"):
         attempt(sparse, _simplex_plot, soft, sparse, out)
         soft["plots"] = soft.get("plots", []) + sparse["plots"][-1:]
-    summary = {"name": "ULP summary"}
-    attempt(summary, _ulp_summary, [it for it in items if it.get("section") == "kernels"],
-            out)
-    data["summary_plots"] = summary["plots"]
+    if summary:
+        summary = {"name": "ULP summary"}
+        attempt(summary, _ulp_summary,
+                [it for it in items if it.get("section") == "kernels"], out)
+        data["summary_plots"] = summary["plots"]
     return errors

@@ -68,6 +68,9 @@ class Activation:
     params: dict = field(default_factory=dict)  # {symbol: (nnlib keyword, evidence value)}
     convention_note: str = ""
     differentiable_at_kinks: bool = True   # False for sign (a jump)
+    # the sign of a zero output at a kink at 0: "input" (f(-0) = -0: p * x, expm1(-0),
+    # x * 0 keep it) or "positive" (relu returns +0, as scalar.pxd documents)
+    zero_sign: str = "input"
     fwd_tol: dict = field(default_factory=lambda: dict(FWD_TOL))
     vjp_tol: dict = field(default_factory=lambda: dict(VJP_TOL))
     kind: str = "activation"
@@ -123,6 +126,7 @@ ACTIVATIONS = [
     Activation(
         "relu", r"\operatorname{relu}(z) = \max(z, 0)", [(-oo, 0, sp.Integer(0)), (0, oo, z)],
         kink_values={0: sp.Integer(0)}, grad_convention={0: sp.Integer(0)},
+        zero_sign="positive",
         closed_grad_x=sp.Piecewise((1, z > 0), (0, True)),
         closed_grad_y=sp.Piecewise((1, y > 0), (0, True)),
         convention_note=r"relu'(0) = 0 (PyTorch's choice; the notes' table writes 1 for "
@@ -161,3 +165,104 @@ ACTIVATIONS = [
 ]
 
 ACTIVATION_BY_NAME = {a.name: a for a in ACTIVATIONS}
+
+
+# ------------------------------------------------------------------ conventions, stated
+# What each kernel returns where the mathematics leaves a choice: the element of the
+# subdifferential at a kink, the rule that breaks a tie, the sign of a zero. verify/
+# conventions.py checks that the compiled value EQUALS the stated choice, bit for bit in
+# each dtype; the proofs (verify.proofs, verify.losses, verify.output_maps) show that each
+# choice is a subgradient (or, for sparsemax, an element of the generalized Jacobian).
+
+@dataclass
+class Convention:
+    """One stated choice: ``kernel`` called on ``inputs`` (a dict of call arguments built
+    for a dtype by ``make(dtype)``) must return exactly ``expected(dtype)`` (arrays compared
+    bit for bit after the kernel's own rounding to the dtype)."""
+    kernel: str
+    statement: str
+    make: object          # dtype -> (args tuple, kwargs dict)
+    expected: object      # dtype -> array or float, exact in the dtype
+    proof: str = ""       # where the choice is shown to be a subgradient
+
+
+def _np():
+    import numpy
+    return numpy
+
+
+def _hinge(z, y, margin, want):
+    """A hinge convention on rows z (labels y): the gradient of the MEAN is want / n."""
+    def make(dt):
+        np = _np()
+        return (np.array(z, dtype=dt), np.array(y)), {"margin": margin}
+
+    def expected(dt):
+        np = _np()
+        n = len(y)
+        return (np.array(want, dtype=np.float64) * (1.0 / n)).astype(dt)
+    return make, expected
+
+
+def _sparsemax_vjp(z, g, want):
+    def make(dt):
+        np = _np()
+        return (np.array([z], dtype=dt), np.array([g], dtype=dt)), {}
+
+    def expected(dt):
+        return _np().array([want], dtype=dt)
+    return make, expected
+
+
+def _sparsemax_equal(c, v):
+    def make(dt):
+        np = _np()
+        with np.errstate(over="ignore"):
+            return (np.full((1, c), v).astype(dt),), {}
+
+    def expected(dt):
+        np = _np()
+        return np.full((1, c), 1.0 / c).astype(dt)
+    return make, expected
+
+
+_HINGE_PROOF = "hinge_loss proof: the kernel's rule lies in conv{0, e_j - e_y : active}"
+_SPMX_PROOF = "sparsemax proof: J_S with S = {j : p_j > 0} lies in the Clarke Jacobian"
+
+CONVENTIONS = [
+    Convention("hinge_loss_grad", "h = 0 (on the kink): the subgradient is e_{j*} - e_y, "
+               "not 0", *_hinge([[1.0, 0.0, 0.0]], [0], 1.0, [[-1.0, 1.0, 0.0]]), _HINGE_PROOF),
+    Convention("hinge_loss_grad", "margin 0, the true class tied with another (h = 0): "
+               "e_{j*} - e_y, so the perceptron learns from a tie",
+               *_hinge([[1.0, 1.0]], [0], 0.0, [[-1.0, 1.0]]), _HINGE_PROOF),
+    Convention("hinge_loss_grad", "competitors tied at the maximum: j* is the FIRST index "
+               "attaining it", *_hinge([[0.0, 3.0, 3.0, 1.0]], [0], 1.0,
+                                       [[-1.0, 1.0, 0.0, 0.0]]), _HINGE_PROOF),
+    Convention("hinge_loss_grad", "tie around the label: j* is the first index j != y "
+               "attaining the maximum", *_hinge([[3.0, 0.0, 3.0]], [1], 1.0,
+                                                [[1.0, -1.0, 0.0]]), _HINGE_PROOF),
+    Convention("hinge_loss_grad", "tie after the label: the first index past y",
+               *_hinge([[0.0, 2.0, 2.0]], [0], 0.5, [[-1.0, 1.0, 0.0]]), _HINGE_PROOF),
+    Convention("hinge_loss_grad", "h < 0: the gradient is 0",
+               *_hinge([[5.0, 0.0, 0.0]], [0], 1.0, [[0.0, 0.0, 0.0]]), _HINGE_PROOF),
+    Convention("hinge_loss", "h = 0: the loss is exactly 0",
+               lambda dt: ((_np().array([[1.0, 0.0, 0.0]], dtype=dt), _np().array([0])),
+                           {"margin": 1.0}),
+               lambda dt: 0.0, _HINGE_PROOF),
+    Convention("sparsemax_vjp", "z_j = tau (a support boundary): j is outside the support "
+               "S = {j : p_j > 0}, the smallest region meeting there",
+               *_sparsemax_vjp([0.75, 0.25, 0.0], [1.0, 0.5, 2.0], [0.25, -0.25, 0.0]),
+               _SPMX_PROOF),
+    Convention("sparsemax_vjp", "a vertex of the simplex (z = e_0, four regions meet): "
+               "S = {0}, so the vjp is 0", *_sparsemax_vjp([1.0, 0.0, 0.0], [1.0, 0.5, 2.0],
+                                                           [0.0, 0.0, 0.0]), _SPMX_PROOF),
+    Convention("sparsemax_vjp", "ties inside the support: every tied entry is in it",
+               *_sparsemax_vjp([2.0, 2.0, 0.0, -1.0], [1.0, -1.0, 4.0, 8.0],
+                               [1.0, -1.0, 0.0, 0.0]), _SPMX_PROOF),
+] + [
+    Convention("sparsemax", f"an all-equal row of {c} values {v:g} ({how}) maps to exactly "
+               f"1/{c} (the cumulative sums run on z - max z)", *_sparsemax_equal(c, v),
+               "sparsemax proof: the projection of a multiple of 1 is 1/c")
+    for c, how in ((3, "insertion sort"), (25, "heap sort"), (257, "two VEC_BLOCKs"))
+    for v in (0.0, 1e4, -3e38)
+]

@@ -106,6 +106,9 @@ def _kernel_md(it):
         ff = it["evidence"].get("first_failure")
         if ff:
             rows.append(("first failing point", f"`{ff}`"))
+        sf = it["evidence"].get("smallest_failure")
+        if sf and sf != ff:
+            rows.append(("smallest failing input found", f"`{sf}`"))
     elif "available" in it:
         rows.append(("evidence", "none: the compiled kernel is not available in nnlib "
                                  "(a failure)"))
@@ -128,8 +131,45 @@ def _kernel_md(it):
     return lines + _plots_md(it)
 
 
+def _paths_md(it):
+    """The branch paths a kernel's evidence covered: per path and output, today's largest
+    error beside the committed baseline (ULPs, see verify/paths.py), per dtype."""
+    rows = {}
+    for r in it["paths"]:
+        key = (r["path"], r["threshold"], r["output"])
+        rows.setdefault(key, {})[r["dtype"]] = r
+    dts = sorted({r["dtype"] for r in it["paths"]}, reverse=True)
+    lines = [f"Paths covered ({len({k[0] for k in rows})}; thresholds: "
+             f"{', '.join(it['thresholds_covered'])}; seeds {it['seeds']}):", "",
+             "| path | threshold | output | " + " | ".join(
+                 f"{d}: today / baseline (ulp)" for d in dts) + " | threads |",
+             "|---|---|---|" + "---|" * len(dts) + "---|"]
+    for (path, thr, out), per in rows.items():
+        cells = []
+        for d in dts:
+            r = per.get(d)
+            cells.append("–" if r is None else f"{_fmt(r['max_ulps'])} / {_fmt(r['baseline'])}"
+                         + ("" if r["passed"] else " **FAIL**"))
+        thr_text = ", ".join(str(t) for t in sorted(
+            {t for r in per.values() for t in r["threads"]}, key=str))
+        lines.append(f"| {_cell(path)} | {thr} | {out} | " + " | ".join(cells)
+                     + f" | {thr_text} |")
+    models = it.get("error_models") or {}
+    if models:
+        lines += ["", "Error measure (ULPs of |exact| + T1 + rho Td; T = 0: relative):", ""]
+        lines += [f"- `{k}`: {m} — {why}" for k, (m, why) in models.items()]
+    return lines + [""]
+
+
 def _generic_md(it):
     lines = [f"### {it['name']} — {_verdict(it)}", ""]
+    if it.get("paths"):
+        lines += _paths_md(it)
+        for f in it.get("failures", []):
+            lines.append(f"- **{_cell(f)}**")
+        if it.get("smallest_failure"):
+            lines += ["", f"Smallest failing input found: `{it['smallest_failure']}`"]
+        lines.append("")
     if it.get("statement"):
         lines += [it["statement"], ""]
     if it.get("rows"):
@@ -153,6 +193,14 @@ def _plots_md(it):
     return lines
 
 
+def _smallest_failure(it):
+    """The smallest failing input an item's checks found (verify.paths and
+    verify.api.CheckResult record it), or None."""
+    if it.get("smallest_failure"):
+        return it["smallest_failure"]
+    return (it.get("evidence") or {}).get("smallest_failure")
+
+
 def summary_lines(data):
     lines = []
     for it in data["items"]:
@@ -167,6 +215,9 @@ def summary_lines(data):
             extra = " max ulp (" + "/".join(next(iter(ev["stats"].values())).keys()) + "): " \
                 + ", ".join(parts)
         lines.append(f"{mark} {it['section']:<10} {it['name']:<36} {_verdict(it)}{extra}")
+        small = _smallest_failure(it) if not it["passed"] else None
+        if small:
+            lines.append(f"     smallest failing input found: {small[:300]}")
     for s in data.get("skipped", []):
         if s.get("item") is None and not data.get("strict"):
             lines.append(f"skip {'':<10} {s['part']:<36} skipped (needs {s['needs']})")

@@ -14,8 +14,13 @@ plots need matplotlib): it is listed in ``data["skipped"]`` as "skipped (needs X
 may also carry ``"skipped": X``) and ``strict`` turns each skip into a failing item.
 
 The seed (``--seed``) is recorded in the data and in every failing item (``"seed"``, printed
-after its verdict in the summary and report.md), so a failure can be replayed. One seed is used per run (the full run draws more random
-points than --quick, not more seeds); to try others, run again with ``--seed N``.
+after its verdict in the summary and report.md), so a failure can be replayed. The full run
+draws the branch-plan evidence (``verify.paths``) for ``FULL_SEEDS`` seeds (``--seed`` and
+the next ones), --quick for one; a failing case there names the seed and the smallest
+failing input found.
+
+``update_baseline`` (``--update-baseline``) records in verify/baseline.json every branch
+path whose ULP figure improved or had no baseline yet.
 """
 import time
 
@@ -26,11 +31,17 @@ from verify.registry import ACTIVATIONS
 __all__ = ["run_all", "SECTIONS", "load_sections"]
 
 
+# Seeds of a full run: the given one and the next FULL_SEEDS - 1 (--quick uses one).
+FULL_SEEDS = 3
+
+
 class Context:
     def __init__(self, quick=False, dtypes=("float64", "float32"), only=None, seed=0,
-                 strict=False):
+                 strict=False, update_baseline=False):
         self.quick, self.dtypes, self.only, self.seed = quick, list(dtypes), only, seed
-        self.strict = strict
+        self.strict, self.update_baseline = strict, update_baseline
+        # the branch-plan evidence (verify.paths) draws its random inputs once per seed
+        self.seeds = [seed] if quick else [seed + k for k in range(FULL_SEEDS)]
 
     def wanted(self, name):
         return not self.only or name in self.only
@@ -77,6 +88,8 @@ SECTIONS = [
     ("kernels", "verify.losses", "run_losses"),
     ("kernels", "verify.dense", "run_layer"),
     ("kernels", "verify.dropout", "run_dropout"),
+    ("kernels", "verify.paths", "run_paths"),
+    ("kernels", "verify.conventions", "run_conventions"),
     ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),
@@ -99,22 +112,29 @@ def load_sections(sections=None):
 
 
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
-            strict=False):
+            strict=False, update_baseline=False):
     """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
     "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure.
 
     The backprop networks (the slow part) start first on worker processes; the other
     sections run meanwhile, and so do the plots when ``plots_to`` (the report directory)
     is given — they need no backprop data."""
-    ctx = Context(quick, dtypes, only, seed, strict)
+    ctx = Context(quick, dtypes, only, seed, strict, update_baseline)
     t0 = time.perf_counter()
     items, timings = [], {}
     loaded = load_sections()
     funcs = [x for x in loaded if isinstance(x, tuple)]
     pending = {}
+    # the whole --quick run only: an --only run is short, and runs in this process (so a
+    # test's monkeypatched kernel is the one checked)
+    worker = _quick_worker(funcs) if quick and not only else None
+    worker_plots = plots_to if worker is not None and _can_plot() else None
     for section, fn in funcs:
-        if fn.__name__ == "run_backprop":
-            t1 = time.perf_counter()
+        t1 = time.perf_counter()
+        if worker is not None and fn.__name__ in WORKER_SECTIONS:
+            pending[fn.__name__] = (section, worker.submit(
+                _run_section, fn.__module__, fn.__name__, ctx, worker_plots), t1)
+        elif fn.__name__ == "run_backprop":
             try:
                 from verify.backprop import start_backprop
                 pending[fn.__name__] = (section, start_backprop(ctx), t1)
@@ -154,6 +174,12 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         except Exception as exc:
             done.append(_crash(it, section, exc))
         timings[it] = round(time.perf_counter() - t1, 3)
+    if worker is not None:
+        worker.shutdown()
+    for it in done:                       # plots the worker drew: their errors
+        errs = it.pop("plot_errors", None) if isinstance(it, dict) else None
+        if errs:
+            data.setdefault("plot_errors", []).extend(errs)
     items, skipped = done, _skips(done)
     if strict:                            # --strict: a skip is a failure
         items = [_strict_fail(it) if it.get("skipped") else it for it in items]
@@ -164,11 +190,68 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         if not it["passed"]:
             it["seed"] = seed
     data.update({"items": items, "seconds": round(time.perf_counter() - t0, 3),
-                 "seed": seed, "seeds": [seed], "strict": strict, "skipped": skipped,
+                 "cpu_seconds": _cpu_seconds(),
+                 "seed": seed, "seeds": ctx.seeds, "strict": strict, "skipped": skipped,
+                 "update_baseline": update_baseline,
                  "section_seconds": timings, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})
     return data
+
+
+# --quick: these sections (SymPy-heavy) run on one worker process, which also draws the
+# plots of their items, while the main process runs the others and draws theirs: the
+# machine's second core about halves the critical path. (The full run sends the backprop networks to two workers
+# of their own, verify.backprop.start_backprop.)
+WORKER_SECTIONS = ("run_backprop", "run_train", "run_layer", "run_convexity")
+
+
+def _quick_worker(funcs):
+    """A one-process pool for WORKER_SECTIONS, or None when none of them is to run.
+    "spawn", not fork: a forked child of a process that ran OpenMP code can hang in
+    libgomp."""
+    if not any(fn.__name__ in WORKER_SECTIONS for _, fn in funcs):
+        return None
+    import concurrent.futures
+    import multiprocessing
+    return concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _can_plot():
+    """True when this process can draw the plots (verify.plots imports matplotlib): the
+    worker draws only what the main process could."""
+    try:
+        import verify.plots  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run_section(module, name, ctx, plots_to=None):
+    """Run one section in a worker process and draw its items' plots into ``plots_to``
+    (without the ULP summary, which the main process draws); returns its items. A plot
+    error is recorded on the item, as the main process's plots do."""
+    import importlib
+    items = getattr(importlib.import_module(module), name)(ctx)
+    if plots_to is not None:
+        from verify.plots import make_plots
+        errors = make_plots({"items": items}, plots_to, summary=False)
+        for it in items:
+            it.setdefault("plots", [])
+        if errors and items:
+            items[0]["plot_errors"] = errors
+    return items
+
+
+def _cpu_seconds():
+    """CPU time (user + system) of this process and of its finished worker processes: on a
+    loaded machine the wall time measures the load, these measure the run."""
+    import resource
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"main": round(me.ru_utime + me.ru_stime, 2),
+            "workers": round(kids.ru_utime + kids.ru_stime, 2)}
 
 
 def _skips(items):

@@ -3,7 +3,8 @@
 setup.py runs this file by path before cythonizing (importing nnlib would need the
 kernels the build is about to make), and the tests import it to check that the rendered
 files on disk are current. Each template is rendered with the names of
-``nnlib/_codes.py``, the one home of the kind codes, in scope. Only the standard library
+``nnlib/_codes.py``, the one home of the kind codes, and of ``nnlib/_paths.py``, the one
+home of the kernels' branch thresholds, in scope. Only the standard library
 and Cython (a build requirement, imported when a template is rendered) are used.
 """
 import glob
@@ -12,6 +13,8 @@ import runpy
 
 KERNELS = os.path.dirname(os.path.abspath(__file__))
 CODES = os.path.join(os.path.dirname(KERNELS), "_codes.py")
+# the kernels' branch thresholds (paths.pxd, paths.h), rendered with the codes
+PATHS = os.path.join(os.path.dirname(KERNELS), "_paths.py")
 
 
 def templates():
@@ -19,9 +22,13 @@ def templates():
     return sorted(glob.glob(os.path.join(KERNELS, "*.tp")))
 
 
-def code_names(path=CODES):
-    """The public names of ``nnlib/_codes.py``, run as a plain file."""
-    return {k: v for k, v in runpy.run_path(path).items() if not k.startswith("_")}
+def code_names(path=CODES, paths=PATHS):
+    """The public names of ``nnlib/_codes.py`` and ``nnlib/_paths.py``, each run as a
+    plain file."""
+    names = {}
+    for p in (path, paths):
+        names.update((k, v) for k, v in runpy.run_path(p).items() if not k.startswith("_"))
+    return names
 
 
 def render(template, names=None):
@@ -31,8 +38,11 @@ def render(template, names=None):
     with open(template, encoding="utf-8") as f:
         text = Tempita.Template(f.read(), name=template).substitute(
             code_names() if names is None else names)
-    return (f"# GENERATED from {os.path.basename(template)} by setup.py: edit the "
-            f"template, not this file.\n{text}")
+    head = (f"GENERATED from {os.path.basename(template)} by setup.py: edit the "
+            f"template, not this file.")
+    # a C header takes a C comment
+    head = f"/* {head} */" if template.endswith(".h.tp") else f"# {head}"
+    return f"{head}\n{text}"
 
 
 def render_all():

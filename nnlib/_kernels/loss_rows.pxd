@@ -70,18 +70,19 @@ from nnlib._kernels.scalar cimport nn_exp, nn_log1p_unit, nn_select
 from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQUARED_ERROR,
                                    LOSS_LOGISTIC, LOSS_SPARSEMAX, LOSS_HINGE, LOSS_POISSON)
 
-# Rows up to this length are sorted by insertion sort (fewer moves than heapsort for the
-# handful of classes typical of an output layer), longer ones by heapsort.
-cdef enum:
-    SPARSEMAX_INSERTION_MAX = 24
-
-# Elementwise work whose results are summed runs in blocks of this many values: one loop
-# evaluates them into a stack buffer (vectorized: nn_exp etc. are branch-free inline C),
-# a second adds them up in order. One loop doing both would not vectorize, because a
-# double sum may not be reordered (no -ffast-math), and the order is what keeps results
-# bitwise reproducible.
-cdef enum:
-    VEC_BLOCK = 256
+# The branch thresholds live in nnlib/_paths.py (paths.pxd is rendered from it; verify
+# runs every kernel on both sides of each):
+# SPARSEMAX_INSERTION_MAX: rows up to this length are sorted by insertion sort (fewer
+#   moves than heapsort for the handful of classes typical of an output layer), longer
+#   ones by heapsort.
+# VEC_BLOCK: elementwise work whose results are summed runs in blocks of this many values:
+#   one loop evaluates them into a stack buffer (vectorized: nn_exp etc. are branch-free
+#   inline C), a second adds them up in order. One loop doing both would not vectorize,
+#   because a double sum may not be reordered (no -ffast-math), and the order is what
+#   keeps results bitwise reproducible.
+# CE_MULTIROW_MIN_ROWS: softmax cross-entropy packs VEC_BLOCK // c rows per block when
+#   that is at least this many.
+from nnlib._kernels.paths cimport SPARSEMAX_INSERTION_MAX, VEC_BLOCK, CE_MULTIROW_MIN_ROWS
 
 
 # ---------------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
     cdef Py_ssize_t i, j, r, r0, nr, k, per = VEC_BLOCK // c if c > 0 else 0
     cdef const floating* zr
     cdef floating* dzr
-    if per < 4:
+    if per < CE_MULTIROW_MIN_ROWS:
         for i in range(n):
             total += softmax_cross_entropy_row(z + i * c, c, y[i], scale,
                                                NULL if dz == NULL else dz + i * c)

@@ -26,12 +26,11 @@ from cython cimport floating
 from nnlib._kernels.loss_rows cimport loss_grad_batch
 
 
-# Rows per task. The batch is cut into fixed chunks of this many rows whatever n_threads
-# is, and the chunk sums are added in chunk order, so the total does not depend on the
-# thread count; large enough that the per-call overhead vanishes, small enough that two
-# threads share even a few thousand rows evenly.
-cdef enum:
-    CHUNK = 128
+# Rows per task (LOSS_CHUNK of nnlib/_paths.py). The batch is cut into fixed chunks of
+# this many rows whatever n_threads is, and the chunk sums are added in chunk order, so
+# the total does not depend on the thread count; large enough that the per-call overhead
+# vanishes, small enough that two threads share even a few thousand rows evenly.
+from nnlib._kernels.paths cimport LOSS_CHUNK as CHUNK
 
 
 def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,

@@ -61,7 +61,8 @@ from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
 cnp.import_array()
 
-DEF CHECK_CHUNK = 256       # elements per dry-run block (x 4 arrays x 8 bytes: in L1)
+# elements per dry-run block (x 4 arrays x 8 bytes: in L1); nnlib/_paths.py
+from nnlib._kernels.paths cimport OPTIM_CHECK_CHUNK as CHECK_CHUNK
 
 # The OptimConfig fields, in struct order: nnlib/optim.py's config() returns exactly these.
 CONFIG_FIELDS = config_fields()
@@ -217,9 +218,10 @@ cdef Py_ssize_t _dry_run(const OptimConfig* cfg, const floating* param,
     copies, CHECK_CHUNK elements at a time, and writes nothing else."""
     cdef floating p[CHECK_CHUNK]
     cdef floating s[3 * CHECK_CHUNK]
-    cdef Py_ssize_t lo, m, i
+    cdef Py_ssize_t blk, lo, m, i
     cdef int k
-    for lo in range(0, n, CHECK_CHUNK):
+    for blk in range((n + CHECK_CHUNK - 1) // CHECK_CHUNK):
+        lo = blk * CHECK_CHUNK
         m = CHECK_CHUNK if n - lo > CHECK_CHUNK else n - lo
         memcpy(p, param + lo, m * sizeof(floating))
         for k in range(slots):

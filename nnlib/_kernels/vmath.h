@@ -53,6 +53,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "paths.h"    /* the cut-offs below, rendered from nnlib/_paths.py */
+
 static inline double nn_from_bits(uint64_t u) { double d; memcpy(&d, &u, sizeof d); return d; }
 static inline uint64_t nn_to_bits(double d) { uint64_t u; memcpy(&u, &d, sizeof u); return u; }
 
@@ -112,8 +114,8 @@ static inline double nn_exp(double x)
 {
     double kd, r, r_lo, hi, lo, p;
     int64_t k, k1;
-    x = nn_select(x > 710.0, 710.0, x); /* NaN fails both tests and stays NaN */
-    x = nn_select(x < -746.0, -746.0, x);
+    x = nn_select(x > NN_EXP_ARG_MAX, NN_EXP_ARG_MAX, x); /* NaN fails both: stays NaN */
+    x = nn_select(x < NN_EXP_ARG_MIN, NN_EXP_ARG_MIN, x);
     r = nn_exp_reduce(x, &kd, &k, &r_lo);
     /* e^r = 1 + r + r^2 g(r): 1 + r as an exact pair (Fast2Sum, |r| < 1), so the only
      * rounding of size ulp/2 is the last addition. */
@@ -130,7 +132,7 @@ static inline double nn_expm1_neg_pair(double x, double *lo)
 {
     double kd, r, r_lo, q, p, p_lo, t, a, a_lo, b, s;
     int64_t k;
-    x = nn_select(x < -60.0, -60.0, x); /* NaN stays NaN; -inf -> -60 -> -1 */
+    x = nn_select(x < NN_EXPM1_ARG_MIN, NN_EXPM1_ARG_MIN, x); /* NaN stays; -inf -> -1 */
     r = nn_exp_reduce(x, &kd, &k, &r_lo);
     q = r_lo + (r * r) * nn_exp_g(r);
     p = r + q;                          /* expm1(r) = p + p_lo, Fast2Sum (|r| >= |q|) */
@@ -159,7 +161,7 @@ static inline double nn_log1p_unit(double u)
                  Lg7 = 1.479819860511658591e-01;
     double d = u - 1.0;
     double c = u - (d + 1.0);           /* exact rounding error of u - 1 */
-    int big = u > 0.41421356237309503;  /* sqrt(2) - 1 */
+    int big = u > NN_LOG1P_SPLIT;       /* sqrt(2) - 1 */
     double f = nn_select(big, 0.5 * d, u);  /* 1 + u = 2^ke (1 + f), f in [-0.293, 0.415] */
     double cc = nn_select(big, 0.5 * c, 0.0);
     double ke = nn_select(big, 1.0, 0.0);
@@ -218,7 +220,8 @@ static inline double nn_tanh(double x)
  * not see (<= 0.5 ulp + 4e-4 ulp of float32); about half the work of nn_tanh. */
 static inline double nn_tanh_f32(double x)
 {
-    double y = nn_select(nn_abs(x) > 30.0, -60.0, -2.0 * nn_abs(x)); /* expm1(-60) = -1 */
+    /* expm1(-60) = -1 */
+    double y = nn_select(nn_abs(x) > NN_TANH_F32_SATURATE, -60.0, -2.0 * nn_abs(x));
     double kd, r_lo, r, g, s, e;
     int64_t k;
     r = nn_exp_reduce(y, &kd, &k, &r_lo);              /* r_lo unused: not needed here */

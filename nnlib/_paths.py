@@ -1,0 +1,82 @@
+"""Where the compiled kernels change path: the one home of every threshold.
+
+A kernel that switches algorithm, block or thread split at some size (or clamps at some
+argument) reads the threshold from here, and so does ``verify/``, whose evidence runs every
+kernel just below, at and just above each one (``verify/paths.py``), in both dtypes and on
+one thread and several. setup.py renders the tables below into the kernels' constants
+(``nnlib/_kernels/paths.pxd.tp`` -> ``paths.pxd`` for the integers, ``paths.h.tp`` ->
+``paths.h`` for ``vmath.h``'s real cut-offs), and the compiled ``nnlib._kernels.paths``
+reports the values it was built with, so a build older than an edit here is caught by
+``tests/test_paths.py``. The module is plain Python with no imports, so the build can run
+it before anything is compiled (``nnlib/_kernels/_templates.py``).
+
+Each entry is ``name: (value, where, what changes there)``.
+"""
+
+# Integer thresholds (Cython enums of paths.pxd).
+INT_PATHS = {
+    "VEC_BLOCK": (
+        256, "loss_rows.pxd",
+        "elementwise terms of a sum are evaluated in blocks of this many values "
+        "(softmax / log-sum-exp rows, the logistic loss over all n*c scores): longer "
+        "rows or batches run several blocks"),
+    "CE_MULTIROW_MIN_ROWS": (
+        4, "loss_rows.pxd",
+        "softmax cross-entropy evaluates VEC_BLOCK // c rows per vectorized block when "
+        "that is at least this many rows (c <= 64), and row by row otherwise (c >= 65)"),
+    "SPARSEMAX_INSERTION_MAX": (
+        24, "loss_rows.pxd",
+        "sparsemax sorts rows of up to this many values by insertion sort, longer rows "
+        "by heapsort"),
+    "LOSS_CHUNK": (
+        128, "losses.pyx",
+        "the losses cut the batch into tasks of this many rows (one prange iteration "
+        "each, summed in chunk order)"),
+    "ACT_CHUNK": (
+        4096, "activations.pyx",
+        "the activations and their vjps run tasks of this many elements"),
+    "PAR_MIN_ELEMS": (
+        32768, "dense.pxd",
+        "a Dense layer's elementwise passes (bias + activation, dZ and db) use several "
+        "threads from this many elements (rows * cols) on"),
+    "PARALLEL_MIN_SIZE": (
+        32768, "_threads.py",
+        "n_threads=None picks one thread below this many elements, all cores from it on"),
+    "OPTIM_CHECK_CHUNK": (
+        256, "optim.pyx",
+        "the optimizers' overflow dry run works in blocks of this many elements"),
+}
+
+# Real cut-offs of vmath.h's exp / expm1 / log1p / tanh (C macros of paths.h).
+REAL_PATHS = {
+    "NN_EXP_ARG_MAX": (
+        710.0, "vmath.h",
+        "nn_exp clamps larger arguments to this (e^710 > DBL_MAX: +inf either way)"),
+    "NN_EXP_ARG_MIN": (
+        -746.0, "vmath.h",
+        "nn_exp clamps smaller arguments to this (e^-746 < 2^-1075 rounds to 0)"),
+    "NN_EXPM1_ARG_MIN": (
+        -60.0, "vmath.h",
+        "nn_expm1_neg clamps smaller arguments to this (expm1(-60) rounds to -1)"),
+    "NN_LOG1P_SPLIT": (
+        0.41421356237309503, "vmath.h",
+        "nn_log1p_unit reduces u above sqrt(2) - 1 by a factor of 2 before its polynomial"),
+    "NN_TANH_F32_SATURATE": (
+        30.0, "vmath.h",
+        "nn_tanh_f32 (float32 tanh) uses expm1(-60) = -1 for |x| above this"),
+}
+
+
+def path_value(name):
+    """The value of threshold ``name`` (either table); KeyError naming the known ones."""
+    for table in (INT_PATHS, REAL_PATHS):
+        if name in table:
+            return table[name][0]
+    raise KeyError(f"unknown branch threshold {name!r}; known: "
+                   f"{sorted(INT_PATHS) + sorted(REAL_PATHS)}")
+
+
+def real_literal(value):
+    """A C double literal that reads back as exactly ``value`` (repr round-trips)."""
+    text = repr(float(value))
+    return text if ("." in text or "e" in text) else text + ".0"

@@ -1,0 +1,210 @@
+"""verify/paths.py (the branch-plan evidence) and verify/conventions.py: the longdouble
+reference against mpmath, the ULP measure, the plan against nnlib/_paths.py, the baseline
+rules, and wrong kernels (a wide-row-only factor, a path-dependent element, a tie broken the
+other way) failing."""
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+mpmath = pytest.importorskip("mpmath")
+pytest.importorskip("sympy")
+
+import nnlib.functional as F  # noqa: E402
+from nnlib import _paths  # noqa: E402
+from verify import conventions, paths  # noqa: E402
+from verify.registry import ACTIVATIONS  # noqa: E402
+from verify.run import Context  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not paths.reference_ok(),
+                                reason="numpy.longdouble is not 80-bit here")
+LD = np.longdouble
+
+
+def _mp_ulps(ref, exact, dtype=np.float64):
+    """|ref - exact| in ulps of the dtype at exact (ref: a longdouble, exact: mpf)."""
+    from verify.evidence import ulp
+    n, d = LD(ref).as_integer_ratio()
+    r = mpmath.mpf(n) / d
+    return float(abs(r - exact) / ulp(exact, dtype)) if exact != 0 else float(abs(r))
+
+
+MP_ACT = {
+    "sigmoid": (lambda x: 1 / (1 + mpmath.exp(-x)),
+                lambda x: mpmath.exp(-x) / (1 + mpmath.exp(-x)) ** 2),
+    "tanh": (mpmath.tanh, lambda x: mpmath.sech(x) ** 2),
+    "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), lambda x: 1 / (1 + mpmath.exp(-x))),
+    "elu": (lambda x: 0.7 * mpmath.expm1(x) if x <= 0 else x,
+            lambda x: 0.7 * mpmath.exp(x) if x <= 0 else mpmath.mpf(1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MP_ACT))
+def test_element_reference_agrees_with_mpmath(name):
+    # the reference's own error, in float64 ulps, is far below the baseline's 2-ulp margin
+    pool = paths.element_pool("float64", 0)
+    pool = pool[np.abs(pool) < 1e4]
+    f, d = paths.element_reference(name, pool, 0.7)
+    worst = 0.0
+    with mpmath.workdps(60):
+        for i, x in enumerate(pool):
+            xm = mpmath.mpf(float(x))
+            fe, de = MP_ACT[name][0](xm), MP_ACT[name][1](xm)
+            worst = max(worst, _mp_ulps(f[i], fe), _mp_ulps(d[i], de))
+    assert worst < 0.01
+
+
+def test_row_reference_agrees_with_mpmath_and_fractions():
+    rows = np.array([[2.0, 2.0, 0.0, -1.0], [40.0, 0.0, 0.0, 0.0], [0.3, -1.7, 5.0, 5.0],
+                     [1e-30, 0.0, -1e-30, 3.0]])
+    with mpmath.workdps(60):
+        (sm, _), _ = paths.row_reference("softmax", rows)
+        (ls, _), _ = paths.row_reference("log_softmax", rows)
+        for r, row in enumerate(rows):
+            zs = [mpmath.mpf(float(v)) for v in row]
+            s = mpmath.fsum(mpmath.exp(v) for v in zs)
+            for j, v in enumerate(zs):
+                assert _mp_ulps(sm[r, j], mpmath.exp(v) / s) < 0.01
+                assert _mp_ulps(ls[r, j], v - mpmath.log(s)) < 0.01
+    from verify.output_maps import sparsemax_exact
+    (sp_, _), _ = paths.row_reference("sparsemax", rows[:3])
+    for r, row in enumerate(rows[:3]):
+        p, _ = sparsemax_exact(row)
+        assert [Fraction(float(v)) for v in sp_[r]] == p
+
+
+def test_loss_reference_logistic_keeps_relative_accuracy_at_large_margins():
+    z = np.array([[40.0], [-40.0], [700.0], [-700.0]])
+    for y in (0, 1):
+        Y = np.full(4, y)
+        (_, _), (g, _) = paths.loss_reference("logistic_loss", z, Y)
+        with mpmath.workdps(60):
+            for i in range(4):
+                x = mpmath.mpf(float(z[i, 0]))
+                exact = (1 / (1 + mpmath.exp(-x)) - y) / 4
+                assert _mp_ulps(g[i, 0], exact) < 0.01
+
+
+def test_ulp_errors():
+    e = np.array([1.0, 1.0, 0.0, 2.0 ** -1074], dtype=LD)
+    got = np.array([1.0, np.nextafter(1.0, 2.0), 0.0, 0.0])
+    assert paths.ulp_errors(got, e, 0, np.float64).tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert np.isinf(paths.ulp_errors(np.array([np.nan]), np.array([1.0], dtype=LD), 0,
+                                     np.float64)).all()
+    # an exact value beyond the dtype's range: only the right infinity is correct
+    big = np.array([LD(np.finfo(np.float64).max) * 4], dtype=LD)
+    assert paths.ulp_errors(np.array([np.inf]), big, 0, np.float64)[0] == 0
+    assert np.isinf(paths.ulp_errors(np.array([1e308]), big, 0, np.float64)[0])
+    # the cancellation term: an absolute error of u = 2^-53 is half an ulp of T = 1
+    assert paths.ulp_errors(np.array([2.0 ** -53]), np.array([0.0], dtype=LD), 1.0,
+                            np.float64)[0] == 0.5
+
+
+def test_errors_by_value_measures_an_element_that_differs_from_its_twins():
+    pool = np.array([1.0, 2.0, 3.0])
+    idx = np.array([0, 1, 2, 0, 1, 2])
+    got = pool[idx].copy()
+    got[4] = np.nextafter(2.0, 3.0) + 4e-16            # one path computes it differently
+    err = paths.errors_by_value(got, idx, pool[idx].astype(LD), 0, np.float64)
+    assert err[4] > 1 and err[1] == 0 and err[[0, 2, 3, 5]].max() == 0
+
+
+def test_the_plan_straddles_every_threshold_nnlib_paths_names():
+    plan = paths.plan()
+    covered = {}
+    for fam, cases in plan.items():
+        for case in cases:
+            label, shape, key = (case[3], case[1], case[2]) if fam == "activation" else \
+                case[:3]
+            covered.setdefault(key, []).append(label)
+    for name, (value, where, what) in _paths.INT_PATHS.items():
+        if name == "OPTIM_CHECK_CHUNK":
+            continue                  # verify.optim runs the optimizers around it
+        assert name in covered, name
+        text = " ".join(covered[name])
+        assert f"{name}-1" in text and f"{name}+1" in text or "VEC_BLOCK//" in text
+    for name, xs in paths.cutoff_points().items():
+        pool = paths.element_pool("float64", 0)
+        for x in xs:
+            assert np.isin([x, -x], pool).all(), name
+
+
+def test_baseline_rules(tmp_path):
+    case = paths._Case("k", "out", "float64", "c=3", "narrow row", 16.0)
+    case.base_ulps = case.max_ulps = 3.5
+    case.worst = "x=1"
+    paths._judge(case, {case.key: 1.0}, False)
+    assert any("worse than the baseline" in p for p in case.problems)
+    case2 = paths._Case("k", "out", "float64", "c=4", "narrow row", 16.0)
+    case2.base_ulps = case2.max_ulps = 0.5
+    paths._judge(case2, {}, False)
+    assert any("no baseline" in p for p in case2.problems)
+    case3 = paths._Case("k", "out", "float64", "c=5", "narrow row", 16.0)
+    case3.base_ulps = case3.max_ulps = 2.9
+    paths._judge(case3, {case3.key: 1.0}, False)          # within the 2-ulp margin
+    assert not case3.problems
+    case4 = paths._Case("k", "out", "float32", "c=5", "narrow row", 2.0)
+    case4.base_ulps = case4.max_ulps = 0.98              # one more rounding, < 2 ulp
+    paths._judge(case4, {case4.key: 0.5}, False)
+    assert any("no longer correctly rounded" in p for p in case4.problems)
+    f = tmp_path / "b.json"
+    paths.save_baseline({"a|b|float64|p": 1.5}, str(f))
+    assert paths.load_baseline(str(f)) == {"a|b|float64|p": 1.5}
+    assert "max_ulps" in json.loads(f.read_text())
+
+
+def test_the_committed_baseline_covers_the_plan():
+    items = paths.run_paths(Context(quick=True, only=["softmax", "hinge_loss"]))
+    assert items and all(it["passed"] for it in items), [it["failures"] for it in items]
+    assert {it["kernel"] for it in items} == {"softmax", "hinge_loss"}
+
+
+def test_a_wide_row_only_factor_fails(monkeypatch):
+    real = F.softmax_cross_entropy_grad
+
+    def wrong(z, y, **kw):           # right on narrow rows, doubled from c = 65 on
+        g = real(z, y, **kw)
+        return g * 2 if np.shape(z)[-1] > 64 else g
+    monkeypatch.setattr(F, "softmax_cross_entropy_grad", wrong)
+    items = paths.run_paths(Context(quick=True, only=["softmax_cross_entropy"]))
+    bad = [r for it in items for r in it["paths"] if not r["passed"]]
+    assert bad and all("65" in r["path"] or "25" in r["path"] for r in bad)
+    assert items[0]["smallest_failure"] and "seed" in items[0]["smallest_failure"]
+
+
+def test_a_path_dependent_activation_fails(monkeypatch):
+    real = F.tanh
+
+    def wrong(x, **kw):              # the last element of a long array is off
+        out = real(x, **kw)
+        if out.size > _paths.path_value("ACT_CHUNK"):
+            out = out.copy()
+            out[-1] = np.nextafter(np.nextafter(np.nextafter(out[-1], 9), 9), 9)
+        return out
+    monkeypatch.setattr(F, "tanh", wrong)
+    items = paths.run_paths(Context(quick=True, only=["tanh"]))
+    assert not items[0]["passed"]
+
+
+def test_conventions_pass_and_a_flipped_tie_rule_fails(monkeypatch):
+    items = conventions.run_conventions(Context(quick=True))
+    names = {it["name"] for it in items}
+    assert {"hinge_loss_grad (conventions)", "relu_vjp (conventions)",
+            "sparsemax_vjp (conventions)"} <= names
+    assert all(it["passed"] for it in items), [it["failures"] for it in items]
+    real = F.hinge_loss_grad
+
+    def last_argmax(z, y, margin=1.0, **kw):      # ties broken toward the LAST index
+        z = np.asarray(z)
+        return real(z[:, ::-1], np.shape(z)[1] - 1 - np.asarray(y), margin, **kw)[:, ::-1]
+    monkeypatch.setattr(F, "hinge_loss_grad", last_argmax)
+    items = conventions.run_conventions(Context(quick=True, only=["hinge_loss_grad"]))
+    assert len(items) == 1 and not items[0]["passed"]
+
+
+def test_every_kink_of_every_activation_has_a_stated_convention():
+    stated = {k for k, *_ in conventions.activation_conventions()}
+    for act in ACTIVATIONS:
+        if act.kinks:
+            assert act.name + "_vjp" in stated and act.name in stated

@@ -1,0 +1,1041 @@
+"""Branch-plan evidence: every compiled kernel run on both sides of every threshold where it
+changes path, in both dtypes, on one thread and several, measured in ULPs against an exact
+reference and held to a committed per-path baseline (``verify/baseline.json``).
+
+Design note
+-----------
+The thresholds are read from ``nnlib/_paths.py``, the table the kernels are built from
+(``paths.pxd`` / ``paths.h``), so the plan follows the code: for each size threshold ``t``
+the kernels run at ``t - 1``, ``t`` and ``t + 1`` (and past two blocks where a loop is
+blocked), for each real cut-off of ``vmath.h`` the inputs include the argument that reaches
+it and its neighbours in the dtype. ``PLAN`` lists, per kernel, the cases (shape, which
+threshold it straddles) and the report shows them as the paths covered.
+
+Inputs are drawn from a pool of distinct values (or rows), hard ones first (zeros, ties,
+all-equal rows, one-hot rows at +-1e4 and near the dtype's largest value, subnormals, the
+kinks, the cut-off arguments, the points where a formula could cancel) and random ones after
+(one draw per seed). A long array repeats the pool, so its exact reference is computed once
+per distinct value, vectorized, and every element is still compared.
+
+The reference is evaluated in ``numpy.longdouble`` (x87 extended: 64-bit significand, and an
+exponent range wide enough that nothing a float64 kernel sees over- or underflows), with
+every formula written so that it does not cancel (log1p of the non-negative terms, sigma(-z)
+for 1 - sigma(z), sums of non-negative terms). Each elementary step then has a relative error
+of a few units of 2^-64, which moves a measured ULP figure of a float64 result by about
+2^-11 of an ulp: far below the 2-ulp margin of the baseline. tests/test_verify_paths.py checks
+the reference against mpmath at 50 digits; without an 80-bit long double the section fails.
+
+Errors are relative. For an output whose exact value is a sum of terms that the kernel's
+formula must cancel (a vjp g_i - <g, p>, the hinge margin mu + z_j - z_y, the loss of an
+almost certain right answer computed as log of a sum that rounds to 1, ...), the error is
+measured in ULPs of ``|exact| + rho * T`` instead of ULPs of ``|exact|``, where T is the sum
+of the magnitudes of the terms the double-precision arithmetic rounds (written per output in
+``ERROR_MODELS``, with the reason) and rho = 2^-53 / unit roundoff of the dtype (1 for
+float64, 2^-29 for float32, whose kernels compute in double and round once). Where T = 0 the
+figure is the plain relative error in ULPs, and an exact zero must be computed as zero.
+
+Three things fail a case: an error above the output's cap (``CAP``), an error more than
+``BASELINE_SLACK`` ulp above the committed baseline for that kernel, output, dtype and path
+-- or above ``CORRECTLY_ROUNDED`` where the baseline is correctly rounded (most float32
+results: computed in double, rounded once) -- (a path with no baseline fails too: nothing
+passes by absence), and a result that differs,
+bit for bit, between one thread and several (the kernels promise thread-count independence).
+The baseline figure of a case is its largest error over a FIXED point set (hard inputs and
+the random draw of ``FIXED_SEED``), measured by every run, so runs compare like with like;
+the points of the run's own seeds (--seed; a full run adds the next ones) count toward the
+cap, and a failure names the seed and the worst input found. ``--update-baseline``
+records today's figure where it is lower (an improvement) or new.
+"""
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from verify import kernels as K
+
+__all__ = ["run_paths", "PLAN", "ERROR_MODELS", "BASELINE_PATH", "reference_ok",
+           "load_baseline", "element_reference", "row_reference"]
+
+LD = np.longdouble
+BASELINE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
+BASELINE_SLACK = 2.0
+# A path whose baseline is within correct rounding (the result is the exact value rounded
+# once, or exact) must stay there: a slip that adds one rounding (a float32 product of two
+# rounded factors, a float32 intermediate) costs less than BASELINE_SLACK and would pass.
+# The margin over 0.5 covers the reference's own error (~2^-11 ulp of float64).
+CORRECTLY_ROUNDED = 0.51
+DTYPES = {"float64": np.float64, "float32": np.float32}
+# rho: the unit roundoff of double over the dtype's (the kernels compute in double)
+RHO = {"float64": 1.0, "float32": 2.0 ** -29}
+
+
+def reference_ok():
+    """True when numpy.longdouble has at least a 64-bit significand (x87 extended or
+    binary128): the precision the reference's error analysis assumes."""
+    return np.finfo(LD).nmant >= 63
+
+
+def _paths():
+    from nnlib import _paths
+    return {**{k: v[0] for k, v in _paths.INT_PATHS.items()},
+            **{k: v[0] for k, v in _paths.REAL_PATHS.items()}}
+
+
+# ------------------------------------------------------------------------ error models
+
+ERROR_MODELS = {
+    "activation": ("relative", "each activation and its derivative at z is computed without "
+                               "cancellation (sigma from e^-|z|, softplus as max + log1p, "
+                               "elu from expm1)"),
+    "tanh_vjp": ("T = 3 |g| tanh(z)^2", "tanh' = 1 - t^2 from the rounded t = tanh z: 1 - t^2 "
+                 "carries t^2's rounding as z grows (only absolute accuracy: the kernel's "
+                 "documented formula)"),
+    "softmax": ("T = p_i |z_i - max z|", "exp of the rounded shifted argument z_i - max z: "
+                "its relative error is |z_i - max z| u"),
+    "softmax_vjp": ("T1 = p_i sum_j |g_j| p_j; Td = p_i (|g_i| + sum_j |g_j| p_j (1 + |u_j|))"
+                    " + p_i |u_i| |g_i - <g,p>|",
+                    "g_i - <g, p> cancels when the upstream gradient is nearly constant; <g, p> "
+                    "is formed from the softmax rounded to the dtype (T1)"),
+    "log_softmax": ("T = |u_i| + log s + c", "(z_i - m) - log s with s = sum e^{z_j - m} >= 1, "
+                    "a sequential sum of c terms: log s carries an absolute error up to c u, "
+                    "so the entries near 0 (the maximum of a confident row) are only "
+                    "absolutely accurate (relative accuracy would need log1p of the sum of "
+                    "the non-maximal terms)"),
+    "log_softmax_vjp": ("T1 = p_i |sum g|; Td = |g_i| + p_i sum_j |g_j| (1 + |u_i|)",
+                        "g_i - p_i sum(g) cancels; p_i is the softmax rounded to the dtype"),
+    "sparsemax": ("T = |u_j| + |tau| + sum_{i in S} |u_i| + 1",
+                  "p_j = (z_j - m) - tau: a difference, with tau from a cumulative sum"),
+    "sparsemax_vjp": ("T = [j in S] (|g_j| + mean_S |g|)", "g_j - mean_S(g) cancels"),
+    "softmax_cross_entropy": ("T = sum_rows ((m - z_y) + log s + c) / n",
+                              "log s of a c-term sum s >= 1: absolute error up to c u per row, "
+                              "so the loss of a confident right answer (s ~ 1) is absolutely "
+                              "accurate"),
+    "softmax_cross_entropy_grad": ("T1 = p_j / n; Td = (p_j (1 + |u_j|) + [j = y]) / n",
+                                   "p_y - 1 cancels when p_y ~ 1; the exps are rounded to the "
+                                   "dtype before the division (T1)"),
+    "squared_error": ("relative", "a sum of squares of once-rounded differences"),
+    "squared_error_grad": ("relative", "(z - t)/n, rounded twice"),
+    "logistic_loss": ("relative", "softplus(-+z) as max + log1p(e^-|z|): no cancellation for "
+                                  "either label at any |z|"),
+    "logistic_loss_grad": ("relative", "sigma(z) - y written as sigma(z) or -sigma(-z)"),
+    "sparsemax_loss": ("T = 1 + sum_{i in S} |u_i| + |u_y|",
+                       "1/2 + sum p(u - p/2) - u_y is a difference"),
+    "sparsemax_loss_grad": ("T = (sparsemax's T_j + [j = y]) / n", "p_j - [j = y] cancels"),
+    "hinge_loss": ("T = sum_rows (mu + |max_{j!=y} z_j| + |z_y|) / n",
+                   "the margin mu + z_j* - z_y is a difference"),
+    "hinge_loss_grad": ("relative", "exact: (e_j* - e_y)/n or 0"),
+    "dense_forward": ("relative", "H = act(X W + b) with X = 1 (one column), b = 0: the product "
+                                  "is exact, so H is the activation's own accuracy"),
+    "dense_backward": ("T1 = rows x the from-output term (sigmoid: y; tanh: 3 y^2; elu: |y| + "
+                       "alpha; softplus: y e^-y; + the dtype's smallest normal for a subnormal "
+                       "H) for db and dW (+ sum of |dZ| for dW, whose rows of X = +-1 cancel), "
+                       "sum_j |dZ_j W_j| + that term x |W_j| for dX",
+                       "the derivative is taken from the output H rounded to the dtype "
+                       "(documented), and dW, dX are BLAS sums in the dtype"),
+    "tanh_vjp_float32": ("T1 = 3 |g| t^2 2^-11", "float32 tanh is nn_tanh_f32 (2e-11 relative, "
+                         "~2^-11 of a float32 ulp), then 1 - t^2 cancels"),
+}
+
+# Largest error (ULPs of |exact| + rho T) an output may have on any path, whatever the
+# baseline says: float32 results are double computations rounded once.
+CAP = {"float64": 16.0, "float32": 2.0}
+
+
+def cap(dname, k=1, in_dtype=False):
+    """The cap for an output that sums ``k`` terms in double (a row of c values, a mean
+    over n rows) or, with ``in_dtype``, in the dtype (a BLAS product): a sequential sum of
+    k terms has a relative error up to (k - 1) u."""
+    return CAP[dname] + (1.0 if in_dtype else RHO[dname]) * (k - 1)
+
+
+def ulp_of(scale, dtype):
+    """Spacing of ``dtype`` at each value of ``scale`` (longdouble, >= 0): Muller's ulp,
+    with the subnormal spacing at and below the smallest normal (and at 0)."""
+    info = np.finfo(dtype)
+    p, emin = info.nmant + 1, info.minexp
+    _, ex = np.frexp(np.asarray(scale, dtype=LD))
+    ex = np.where(np.asarray(scale) == 0, emin, ex - 1)
+    return np.ldexp(LD(1), (np.maximum(ex, emin) - p + 1).astype(np.int32))
+
+
+def ulp_errors(got, exact, T, dtype):
+    """|got - exact| in ULPs of |exact| + T1 + rho Td (elementwise, longdouble); inf where
+    got is NaN or inf and the exact value is not that overflow. ``T`` is Td, or the pair
+    (T1, Td): T1 holds terms rounded in the dtype itself (a float32 output reused as an
+    operand), Td terms rounded in double."""
+    dname = np.dtype(dtype).name
+    T1, T = T if isinstance(T, tuple) else (0, T)
+    got = np.asarray(got)
+    g = got.astype(LD)
+    e = np.asarray(exact, dtype=LD)
+    big = LD(np.finfo(dtype).max) * (1 + LD(np.finfo(dtype).eps) / 2)
+    over = np.abs(e) > big
+    scale = np.abs(e) + np.asarray(T1, dtype=LD) + LD(RHO[dname]) * np.asarray(T, dtype=LD)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(g - e) / ulp_of(np.where(over, 0, scale), dtype)
+        err = np.where(over, np.where(np.isinf(g) & (np.sign(g) == np.sign(e)), 0, np.inf),
+                       err)
+        err = np.where(np.isnan(g) | (np.isinf(g) & ~over), np.inf, err)
+        # NaN in, NaN out: an exact NaN is matched only by a NaN
+        err = np.where(np.isnan(e), np.where(np.isnan(g), 0, np.inf), err)
+    return err.astype(np.float64)
+
+
+# ------------------------------------------------------------------------ input pools
+
+def _with_neighbours(values, dt):
+    out = []
+    for v in values:
+        with np.errstate(over="ignore"):
+            x = dt(v)
+        if np.isinf(x):
+            out.append(x)
+        if not np.isfinite(x):
+            continue
+        with np.errstate(over="ignore"):
+            out += [x, np.nextafter(x, dt(np.inf)), np.nextafter(x, dt(-np.inf))]
+    return out
+
+
+def cutoff_points():
+    """The inputs at which an activation's vmath.h call reaches each real cut-off:
+    {threshold: [|x| or x]} (both signs are used)."""
+    P = _paths()
+    return {
+        "NN_EXP_ARG_MIN": [-P["NN_EXP_ARG_MIN"]],          # e^-|x| at |x| = 746; elu e^x
+        "NN_EXP_ARG_MAX": [P["NN_EXP_ARG_MAX"]],
+        "NN_EXPM1_ARG_MIN": [-P["NN_EXPM1_ARG_MIN"], -P["NN_EXPM1_ARG_MIN"] / 2],  # elu; tanh
+        "NN_LOG1P_SPLIT": [-math.log(P["NN_LOG1P_SPLIT"])],  # log1p(e^-|x|): |x| = asinh(1)
+        "NN_TANH_F32_SATURATE": [P["NN_TANH_F32_SATURATE"]],
+    }
+
+
+def element_pool(dname, seed, n_random=24):
+    """Distinct inputs for the elementwise kernels: hard values, each cut-off argument and
+    its dtype neighbours (both signs), and ``n_random`` random values for ``seed``."""
+    dt = DTYPES[dname]
+    info = np.finfo(dt)
+    hard = [0.0, -0.0, float(info.smallest_subnormal), float(info.tiny), 1e-30, 1e-8, 0.5,
+            1.0, 2.0, 5.0, 18.0, 20.0, 37.0, 40.0, 88.0, 100.0, 709.5, 740.0, 745.0, 1e4,
+            float(info.max), np.inf]
+    cut = [v for vs in cutoff_points().values() for v in vs]
+    vals = _with_neighbours(hard + cut, dt)
+    vals = vals + [-v for v in vals] + [np.nan]
+    rng = np.random.default_rng([seed, 1])
+    k = n_random // 3
+    vals += list(rng.standard_normal(k) * 3) + list(rng.standard_normal(k) * 30) + list(
+        rng.choice([-1.0, 1.0], n_random - 2 * k) * 10.0 ** rng.uniform(-20, 15,
+                                                                      n_random - 2 * k))
+    arr = np.array(vals, dtype=np.float64).astype(dt)
+    # keep -0.0 and +0.0 apart (np.unique would merge them)
+    _, idx = np.unique(arr.view(np.uint64 if dt == np.float64 else np.uint32),
+                       return_index=True)
+    return arr[np.sort(idx)]
+
+
+def hard_rows(c, dname, big_divisor=4.0):
+    """Rows of width ``c`` a map or loss must get right: all-equal rows, ties at the top,
+    one-hot rows at +-1e4 and near the dtype's largest value (max / ``big_divisor``),
+    subnormals, a spread."""
+    dt = DTYPES[dname]
+    info = np.finfo(dt)
+    big, sub = float(info.max) / big_divisor * 4.0, float(info.smallest_subnormal)
+
+    def row(*head, fill=0.0):
+        r = np.full(c, fill)
+        r[:min(c, len(head))] = head[:c]
+        return r
+    rows = [row(), row(fill=3.0), row(fill=-7.5), row(2.0, 2.0), row(1.0, 1.0, 1.0, fill=-1.0),
+            row(1e4), row(-1e4), row(1e4, -1e4), row(big / 4), row(-big / 4),
+            row(big / 4, -big / 4), row(sub, -sub), row(fill=sub), row(fill=1e-30),
+            np.linspace(-1.0, 1.0, c), row(700.0, -700.0), row(40.0), row(1.0)]
+    return [r.astype(dt) for r in rows]
+
+
+def row_pool(c, dname, seed, n_random=6, big_divisor=4.0, nan_row=False):
+    """hard_rows, then random rows for ``seed`` (and a row holding a NaN: NaN in, NaN out
+    for that row; only where the outputs are per row, not a mean over rows)."""
+    rng = np.random.default_rng([seed, 2, c])
+    dt = DTYPES[dname]
+    rand = [rng.standard_normal(c) * s for s in (0.3, 1.0, 4.0)] + [
+        rng.standard_normal(c) * 3 + 2.0 * rng.integers(0, 3, c) for _ in range(n_random - 3)]
+    # narrow spreads: sparsemax's support is most or all of the row, so every position of
+    # the sort matters (a heap fault that misplaces small values shows); sorted either way
+    narrow = rng.standard_normal(c) * 0.02
+    rand += [narrow, np.sort(narrow), np.sort(narrow)[::-1].copy(),
+             rng.standard_normal(c) * 0.05]
+    extra = [np.where(np.arange(c) == c // 2, np.nan, 1.0).astype(dt)] if nan_row else []
+    return np.array(hard_rows(c, dname, big_divisor) + [r.astype(dt) for r in rand] + extra,
+                    dtype=dt)
+
+
+def _tile(pool, n, offset=0):
+    """n entries cycling through the pool with a stride coprime to its length, starting
+    at ``offset``: every element of a long array has a known exact reference."""
+    P = len(pool)
+    stride = next(s for s in (7, 11, 13, 17, 19, 23, 1) if math.gcd(s, P) == 1)
+    idx = (np.arange(n) * stride + offset) % P
+    return idx
+
+
+# ------------------------------------------------------------------------ references
+
+def element_reference(name, x, p):
+    """(act(x), act'(x)) in longdouble for activation ``name`` with parameter p (the
+    kernels' conventions at kinks: relu'(0) = 0, leaky'(0) = slope, elu'(0) = alpha; NaN
+    in, NaN out, as nnlib.functional documents -- except identity' = 1, which does not
+    look at x)."""
+    f, d = _element_reference(name, np.asarray(x, dtype=LD), p)
+    nan = np.isnan(np.asarray(x, dtype=LD))
+    return (np.where(nan, np.nan, f).astype(LD),
+            d if name == "identity" else np.where(nan, np.nan, d).astype(LD))
+
+
+def _element_reference(name, x, p):
+    p = LD(p)
+    ax = np.abs(x)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        e = np.exp(-ax)
+        sig = np.where(x >= 0, 1, e) / (1 + e)
+        if name == "identity":
+            return x.copy(), np.ones_like(x)
+        if name == "sigmoid":
+            return sig, e / ((1 + e) * (1 + e))
+        if name == "tanh":
+            t = np.tanh(x)
+            ch = np.cosh(np.minimum(ax, LD(11000)))
+            return t, 1 / (ch * ch)
+        if name == "relu":
+            return np.where(x > 0, x, LD(0)), np.where(x > 0, LD(1), LD(0))
+        if name == "leaky_relu":
+            return np.where(x > 0, x, p * x), np.where(x > 0, LD(1), p)
+        if name == "softplus":
+            return np.maximum(x, 0) + np.log1p(e), sig
+        if name == "elu":
+            xm = np.minimum(x, 0)
+            return np.where(x > 0, x, p * np.expm1(xm)), np.where(x > 0, LD(1), p * np.exp(xm))
+        if name == "sign":
+            return np.sign(x), np.zeros_like(x)
+    raise KeyError(name)
+
+
+def _sparsemax_ld(x):
+    """(p, u, tau, support mask, sum_{S}|u|) of each row of x (longdouble), by the sorted
+    cumulative sums: k = max{k : 1 + k u_(k) > sum_{j<=k} u_(j)} (a prefix)."""
+    m = x.max(axis=1, keepdims=True)
+    u = x - m
+    us = -np.sort(-u, axis=1)
+    cs = np.cumsum(us, axis=1)
+    j = np.arange(1, x.shape[1] + 1, dtype=LD)
+    ok = 1 + j * us > cs
+    k = np.where(ok.all(axis=1), x.shape[1], np.argmin(ok, axis=1))
+    k = np.maximum(k, 1)
+    csk = np.take_along_axis(cs, (k - 1)[:, None], axis=1)
+    tau = (csk - 1) / k[:, None].astype(LD)
+    p = np.maximum(u - tau, 0)
+    S = p > 0
+    sabs = np.where(S, np.abs(u), 0).sum(axis=1, keepdims=True)
+    return p, u, tau, S, sabs
+
+
+def _shifted_exp(x):
+    """u = x - max, e = exp(u), s = sum e and log s for each row, log s as log1p of the
+    sum of the terms other than the (first) maximum, whose term is exactly 1: log(s) of a
+    rounded s = 1 + tiny would lose the tiny part (the log-softmax of the maximum entry,
+    the cross-entropy of a confident right answer)."""
+    m = x.max(axis=1, keepdims=True)
+    u = x - m
+    e = np.exp(u)
+    first = np.argmax(x, axis=1)
+    rest = np.where(np.arange(x.shape[1])[None, :] == first[:, None], 0, e).sum(
+        axis=1, keepdims=True)
+    return u, e, 1 + rest, np.log1p(rest)
+
+
+def row_reference(name, X, G=None):
+    """Exact (longdouble) value and cancellation term T of an output map or its vjp on the
+    rows of X (and upstream gradient G): ((value, T), (vjp, T)) -- see ERROR_MODELS. A row
+    holding a NaN is NaN throughout (forward and vjp), as the kernels document."""
+    fwd, vjp = _row_reference(name, X, G)
+    nan = np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1, keepdims=True)
+    fwd = (np.where(nan, np.nan, fwd[0]).astype(LD), fwd[1])
+    if vjp is not None:
+        vjp = (np.where(nan, np.nan, vjp[0]).astype(LD), vjp[1])
+    return fwd, vjp
+
+
+def _row_reference(name, X, G=None):
+    x = np.asarray(X, dtype=LD)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if name == "sparsemax":
+            p, u, tau, S, sabs = _sparsemax_ld(x)
+            T = np.abs(u) + np.abs(tau) + sabs + 1
+            if G is None:
+                return (p, T), None
+            g = np.asarray(G, dtype=LD)
+            k = S.sum(axis=1, keepdims=True)
+            mean = np.where(S, g, 0).sum(axis=1, keepdims=True) / k
+            mabs = np.where(S, np.abs(g), 0).sum(axis=1, keepdims=True) / k
+            return (p, T), (np.where(S, g - mean, 0), np.where(S, np.abs(g) + mabs, 0))
+        u, e, s, log_s = _shifted_exp(x)
+        p = e / s
+        if name == "softmax":
+            fwd = (p, p * np.abs(u))
+        else:
+            # the kernel's log s of a sum of c terms: absolute error (c - 1) u + u
+            fwd = (u - log_s, np.abs(u) + log_s + x.shape[1])
+        if G is None:
+            return fwd, None
+        g = np.asarray(G, dtype=LD)
+        if name == "softmax":
+            dot = (g * p).sum(axis=1, keepdims=True)
+            v = p * (g - dot)
+            gp = (np.abs(g) * p).sum(axis=1, keepdims=True)
+            # the dtype's rounded softmax is reused for <g, p> (T1)
+            T = (p * gp, p * (np.abs(g) + (np.abs(g) * p * (1 + np.abs(u))).sum(
+                axis=1, keepdims=True)) + p * np.abs(u) * np.abs(g - dot))
+        else:
+            tot = g.sum(axis=1, keepdims=True)
+            v = g - p * tot
+            # the dtype's rounded softmax times sum(g) (T1)
+            T = (p * np.abs(tot), np.abs(g) + p * np.abs(g).sum(axis=1, keepdims=True)
+                 * (1 + np.abs(u)))
+        return fwd, (v, T)
+
+
+def loss_reference(name, Z, y, margin=1.0):
+    """Exact (longdouble) mean loss and its gradient with their T terms:
+    ((mean, T_mean), (grad, T_grad)) for loss ``name`` on (n, c) scores Z."""
+    x = np.asarray(Z, dtype=LD)
+    n, c = x.shape
+    onehot = None
+    if name in ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss"):
+        y = np.asarray(y, dtype=np.int64)
+        onehot = (np.arange(c)[None, :] == y[:, None]).astype(LD)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if name == "softmax_cross_entropy":
+            u, e, s, log_s = _shifted_exp(x)
+            p = e / s
+            uy = (u * onehot).sum(axis=1)
+            v = -uy + log_s[:, 0]
+            Tv = v + c                       # log of a c-term sum: (c - 1) u + u
+            grad = (p - onehot) / n
+            # the exps are rounded to the dtype before the division (T1)
+            Tg = (p / n, (p * (1 + np.abs(u)) + onehot) / n)
+        elif name == "squared_error":
+            d = x - np.asarray(y, dtype=LD).reshape(x.shape)
+            v = 0.5 * (d * d).sum(axis=1)
+            Tv = np.zeros_like(v)
+            grad, Tg = d / n, np.zeros_like(d)
+        elif name == "logistic_loss":
+            yy = np.asarray(y).reshape(x.shape).astype(LD)
+            ax = np.abs(x)
+            e = np.exp(-ax)
+            l1 = np.log1p(e)
+            sp_pos = np.maximum(x, 0) + l1          # softplus(z): the loss for y = 0
+            sp_neg = np.maximum(-x, 0) + l1         # softplus(-z): for y = 1
+            v = np.where(yy == 1, sp_neg, sp_pos).sum(axis=1)
+            sig = np.where(x >= 0, 1, e) / (1 + e)          # sigma(z)
+            sig_m = np.where(x >= 0, e, 1) / (1 + e)        # sigma(-z) = 1 - sigma(z)
+            grad = np.where(yy == 1, -sig_m, sig) / n
+            Tv, Tg = np.zeros_like(v), np.zeros_like(grad)
+        elif name == "sparsemax_loss":
+            p, u, tau, S, sabs = _sparsemax_ld(x)
+            uy = (u * onehot).sum(axis=1)
+            v = 0.5 + (p * (u - p / 2)).sum(axis=1) - uy
+            Tv = 1 + sabs[:, 0] + np.abs(uy)
+            grad = (p - onehot) / n
+            Tg = (np.abs(u) + np.abs(tau) + sabs + 1 + onehot) / n
+        elif name == "hinge_loss":
+            others = np.where(onehot > 0, -np.inf, x)
+            if c == 1:
+                v = np.zeros(n, dtype=LD)
+                Tv = np.zeros(n, dtype=LD)
+                grad = np.zeros_like(x)
+            else:
+                jstar = np.argmax(others, axis=1)     # the FIRST index attaining the max
+                best = np.take_along_axis(x, jstar[:, None], axis=1)[:, 0]
+                zy = (x * onehot).sum(axis=1)
+                h = LD(margin) + best - zy
+                v = np.maximum(h, 0)
+                Tv = LD(margin) + np.abs(best) + np.abs(zy)
+                ej = (np.arange(c)[None, :] == jstar[:, None]).astype(LD)
+                grad = np.where((h >= 0)[:, None], ej - onehot, 0) / n
+            Tg = np.zeros_like(grad)
+        else:
+            raise KeyError(name)
+    return (v.sum() / n, Tv.sum() / n), (grad, Tg)
+
+
+# ------------------------------------------------------------------------ the plan
+
+def _several_threads():
+    from nnlib import _threads
+    return max(2, _threads.thread_limit())
+
+
+def plan():
+    """{family: [(label, shape, threshold)]}: the shapes each kernel family runs, each
+    labelled with the threshold it straddles (``n - 1``, ``n``, ``n + 1``)."""
+    P = _paths()
+
+    def around(key, base, fmt):
+        t = P[key] if base is None else base
+        return [(fmt.format(v=v, rel=rel, key=key), v, key)
+                for v, rel in ((t - 1, "-1"), (t, ""), (t + 1, "+1"))]
+    ac = P["ACT_CHUNK"]
+    acts = [("n=1 (one element)", 1, "vector tail"), ("n=7 (vector tail)", 7, "vector tail"),
+            ("n=17 (vector tail)", 17, "vector tail")]
+    acts += [(f"n=ACT_CHUNK{rel} ({v})", v, key) for (_, v, key), rel in
+             zip(around("ACT_CHUNK", None, ""), ("-1", "", "+1"))]
+    acts += [(f"n=2*ACT_CHUNK+1 ({2 * ac + 1}, three tasks)", 2 * ac + 1, "ACT_CHUNK")]
+    pm = P["PARALLEL_MIN_SIZE"]
+    acts_auto = [(f"n=PARALLEL_MIN_SIZE{rel} ({v}), n_threads=None", v, "PARALLEL_MIN_SIZE")
+                 for v, rel in ((pm - 1, "-1"), (pm, ""), (pm + 1, "+1"))]
+    vb, sim = P["VEC_BLOCK"], P["SPARSEMAX_INSERTION_MAX"]
+    wide = [(f"c=VEC_BLOCK{rel} ({v})", v, "VEC_BLOCK")
+            for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"))] + [
+        (f"c=2*VEC_BLOCK+1 ({2 * vb + 1}, three blocks)", 2 * vb + 1, "VEC_BLOCK")]
+    small = [(f"c={c}", c, "narrow row") for c in (1, 2, 3, 4)]
+    sims = [(f"c=SPARSEMAX_INSERTION_MAX{rel} ({v}, {'insertion' if v <= sim else 'heap'}"
+             f" sort)", v, "SPARSEMAX_INSERTION_MAX")
+            for v, rel in ((sim - 1, "-1"), (sim, ""), (sim + 1, "+1"))]
+    per_min = P["CE_MULTIROW_MIN_ROWS"]
+    c_split = vb // per_min                       # the widest row packed several per block
+    ce_c = [(f"c=VEC_BLOCK//CE_MULTIROW_MIN_ROWS{rel} ({v}, "
+             f"{'rows packed per block' if vb // v >= per_min else 'row by row'})", v,
+             "CE_MULTIROW_MIN_ROWS") for v, rel in ((c_split - 1, "-1"), (c_split, ""),
+                                                    (c_split + 1, "+1"))]
+    lc = P["LOSS_CHUNK"]
+    chunks = [(f"n=LOSS_CHUNK{rel} ({v})", v, "LOSS_CHUNK")
+              for v, rel in ((lc - 1, "-1"), (lc, ""), (lc + 1, "+1"))] + [
+        (f"n=2*LOSS_CHUNK+1 ({2 * lc + 1}, three tasks)", 2 * lc + 1, "LOSS_CHUNK")]
+    per4 = vb // 4
+    blocks4 = [(f"n=VEC_BLOCK//4{rel} ({v}) at c=4 (rows per packed block)", v, "VEC_BLOCK")
+               for v, rel in ((per4 - 1, "-1"), (per4, ""), (per4 + 1, "+1"))]
+    # through nnlib.functional the logistic loss runs in tasks of LOSS_CHUNK rows, so its
+    # VEC_BLOCK blocks of scores split only when LOSS_CHUNK > VEC_BLOCK (the training loop
+    # passes whole batches: verify.train)
+    split = "blocks split" if P["LOSS_CHUNK"] > vb else "tasks of LOSS_CHUNK rows: one block"
+    logi = [(f"n=VEC_BLOCK{rel} ({v}; {split})", v, "VEC_BLOCK")
+            for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"))]
+    pme = P["PAR_MIN_ELEMS"]
+    dense = [("1 x 7, X = +1 (one row: plain loops, not BLAS)", (1, 7), "single row", 1.0),
+             ("1 x 7, X = -1 (one row: plain loops, not BLAS)", (1, 7), "single row", -1.0)]
+    for target, rel in ((pme - 1, "-1"), (pme, ""), (pme + 1, "+1")):
+        r = max(d for d in range(1, math.isqrt(target) + 1) if target % d == 0)
+        m = target // r
+        dense.append((f"{r} x {m} = PAR_MIN_ELEMS{rel} ({target})", (r, m), "PAR_MIN_ELEMS",
+                      1.0))
+    return {
+        "activation": [("elementwise", n, key, lab) for lab, n, key in acts] + [
+            ("auto threads", n, key, lab) for lab, n, key in acts_auto],
+        "softmax": small + wide, "log_softmax": small + wide,
+        "sparsemax": small + sims + wide[-1:],
+        "softmax_cross_entropy": small + ce_c + wide[1:3]
+        + [(lab + "", (n, 4), key) for lab, n, key in chunks + blocks4],
+        "squared_error": small + wide[2:3] + [(lab, (n, 4), key) for lab, n, key in chunks],
+        "logistic_loss": [("n=16, c=1", (16, 1), "narrow row")]
+        + [(lab, (n, 1), key) for lab, n, key in chunks + logi],
+        "sparsemax_loss": small[1:] + sims + [(lab, (n, 4), key) for lab, n, key in chunks],
+        "hinge_loss": small + [(f"c=65", 65, "wide row")]
+        + [(lab, (n, 4), key) for lab, n, key in chunks],
+        "dense": dense,
+    }
+
+
+PLAN = None      # filled on first use: plan() reads nnlib/_paths.py
+# PARALLEL_MIN_SIZE is nnlib/_threads.py's choice for n_threads=None (Python, the same for
+# every kind): two kinds run it
+AUTO_THREAD_KINDS = ("identity", "sigmoid")
+# The thread split is code shared by every kind (the prange over tasks; a kind's own loop
+# runs inside one task, and every size case runs it on one thread): these kinds also run
+# each split case on several threads. (A threaded call costs tens of ms on a loaded
+# machine while a thread is descheduled.)
+THREAD_KINDS = ("identity", "tanh", "relu")
+
+
+# ------------------------------------------------------------------------ running
+
+class _Case:
+    """The figures of one kernel x output x dtype x path."""
+
+    def __init__(self, kernel, output, dname, path, threshold, cap):
+        self.kernel, self.output, self.dname, self.path = kernel, output, dname, path
+        self.threshold, self.cap = threshold, cap
+        self.max_ulps, self.n_points, self.worst = 0.0, 0, None
+        # the figure held to the baseline: over the fixed point set only (FIXED_SEED), so
+        # that a run with other seeds compares like with like; those seeds' points count
+        # toward the cap
+        self.base_ulps, self.fixed, self.seed = 0.0, True, 0
+        self.threads = set()
+        self.problems = []
+
+    @property
+    def key(self):
+        return f"{self.kernel}|{self.output}|{self.dname}|{self.path}"
+
+    def add(self, err, inputs, got, exact, threads, describe):
+        """Fold the per-element errors ``err`` of one run in; ``describe(i)`` names the
+        input of element i for a failure."""
+        err = np.asarray(err, dtype=np.float64).reshape(-1)
+        self.n_points += err.size
+        self.threads.add(threads)
+        if err.size == 0:
+            return
+        i = int(np.argmax(np.where(np.isnan(err), np.inf, err)))
+        e = float(err[i]) if not np.isnan(err[i]) else math.inf
+        if self.fixed:
+            self.base_ulps = max(self.base_ulps, e)
+        if e >= self.max_ulps:
+            self.max_ulps = e
+            self.worst = f"seed {self.seed}: " + describe(i)
+
+    def as_dict(self, baseline):
+        b = baseline.get(self.key)
+        return {"kernel": self.kernel, "output": self.output, "dtype": self.dname,
+                "path": self.path, "threshold": self.threshold,
+                "threads": sorted(self.threads, key=str), "max_ulps": _round_up(self.base_ulps),
+                "max_ulps_all_seeds": _round_up(self.max_ulps),
+                "baseline": b, "cap": self.cap, "n_points": self.n_points,
+                "worst_input": self.worst, "problems": list(self.problems),
+                "passed": not self.problems}
+
+
+def _round_up(v):
+    return v if not math.isfinite(v) else math.ceil(v * 100) / 100
+
+
+def load_baseline(path=BASELINE_PATH):
+    """{key: max ulps} from verify/baseline.json ({} when the file does not exist)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["max_ulps"]
+    except FileNotFoundError:
+        return {}
+
+
+def save_baseline(entries, path=BASELINE_PATH):
+    doc = {"what": "largest error (ULPs of |exact| + rho T, see verify/paths.py) per "
+                   "kernel|output|dtype|path; a run more than 2 ulp above fails; "
+                   "python -m verify --update-baseline records improvements and new paths",
+           "max_ulps": dict(sorted(entries.items()))}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+
+def _judge(case, baseline, update):
+    if not math.isfinite(case.max_ulps) or case.max_ulps > case.cap:
+        case.problems.append(f"{_round_up(case.max_ulps)} ulp > cap {case.cap} at "
+                             f"{case.worst}")
+    b = baseline.get(case.key)
+    if b is None:
+        if not update:
+            case.problems.append("no baseline for this path (run python -m verify "
+                                 "--update-baseline)")
+    elif b <= CORRECTLY_ROUNDED and case.base_ulps > CORRECTLY_ROUNDED:
+        case.problems.append(f"{_round_up(case.base_ulps)} ulp: no longer correctly rounded "
+                             f"(baseline {b} ulp; worst over the run: {case.worst})")
+    elif case.base_ulps > b + BASELINE_SLACK:
+        case.problems.append(f"{_round_up(case.base_ulps)} ulp is worse than the baseline "
+                             f"{b} by more than {BASELINE_SLACK} ulp (worst over the run: "
+                             f"{case.worst})")
+
+
+def _run_threads(call, T, several=True):
+    """[(threads, results of call(threads))] for 1 and (when ``several``) T threads, and
+    whether they agree bitwise. A case whose work is one task (n <= the chunk) runs on one
+    thread only: a second thread would get no iteration, so it is the same path; an OpenMP
+    region on a loaded machine costs tens of ms while a thread is descheduled."""
+    one = call(1)
+    if not several:
+        return [(1, one)], True
+    many = call(T)
+    same = all(_bits_equal(a, b) for a, b in zip(one, many))
+    return [(1, one), (T, many)], same
+
+
+def _take(T, sel):
+    if isinstance(T, tuple):
+        return tuple(_take(t, sel) for t in T)
+    return np.asarray(T)[sel] if np.ndim(T) else T
+
+
+def errors_by_value(got, idx, exact, T, dtype):
+    """Per-element errors of an elementwise result whose element i has input number
+    ``idx[i]`` of a pool: each distinct input is measured once, and every element whose
+    bits differ from the first element with the same input is measured itself (an
+    elementwise kernel must give the same bits for the same input on every path)."""
+    got = np.asarray(got).reshape(-1)
+    idx = np.asarray(idx).reshape(-1)
+    uniq, first = np.unique(idx, return_index=True)
+    pos = np.searchsorted(uniq, idx)
+    ut = np.uint64 if got.dtype == np.float64 else np.uint32
+    differ = np.nonzero(got.view(ut) != got[first][pos].view(ut))[0]
+    at = np.concatenate([first, differ])
+    e_at = ulp_errors(got[at], np.asarray(exact).reshape(-1)[at], _take(T, at), dtype)
+    err = e_at[:first.size][pos]
+    err[differ] = e_at[first.size:]
+    return err
+
+
+def _bits_equal(a, b):
+    if isinstance(a, float):
+        return np.float64(a).tobytes() == np.float64(b).tobytes()
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _fmt_row(r):
+    r = np.asarray(r)
+    if r.size > 8:
+        return f"[{', '.join(repr(float(v)) for v in r[:6])}, ... ({r.size} values)]"
+    return "[" + ", ".join(repr(float(v)) for v in r) + "]"
+
+
+class _Runner:
+    def __init__(self, ctx, baseline, update):
+        self.ctx, self.baseline, self.update = ctx, baseline, update
+        self.cases = {}
+        self.T = _several_threads()
+        self.fixed = True            # the current seed is FIXED_SEED (see _Case)
+        self.seed = FIXED_SEED
+
+    def case(self, kernel, output, dname, path, threshold, cap):
+        key = (kernel, output, dname, path)
+        if key not in self.cases:
+            self.cases[key] = _Case(kernel, output, dname, path, threshold, cap)
+        self.cases[key].fixed, self.cases[key].seed = self.fixed, self.seed
+        return self.cases[key]
+
+    def thread_check(self, kernel, dname, path, same, threshold):
+        if not same:
+            c = self.case(kernel, "threads", dname, path, threshold, 0.0)
+            c.problems.append(f"results differ between 1 and {self.T} threads (the kernel "
+                              "promises bitwise thread-count independence)")
+
+    # --- activations ---------------------------------------------------------------
+    def activations(self, seeds):
+        from verify.registry import ACTIVATIONS
+        P = _paths()
+        for act in ACTIVATIONS:
+            if not self.ctx.wanted(act.name):
+                continue
+            fwd, vjp = K.kernel(act.name), K.kernel(act.name + "_vjp")
+            if fwd is None or vjp is None:
+                continue           # verify.activations reports the missing kernel
+            kw = act.nnlib_kwargs
+            param = next(iter(kw.values()), 0.0)
+            for dname in self.ctx.dtypes:
+                dt = DTYPES[dname]
+                for seed in seeds:
+                    self.fixed, self.seed = seed == FIXED_SEED, seed
+                    pool = element_pool(dname, seed)
+                    fv, dv = element_reference(act.name, pool, param)
+                    g_pool = np.random.default_rng([seed, 3]).uniform(
+                        0.5, 2.0, pool.size) * np.where(np.arange(pool.size) % 2, -1, 1)
+                    g_pool = g_pool.astype(dt)
+                    for kind, n, key, label in PLAN["activation"]:
+                        if kind == "auto threads" and act.name not in AUTO_THREAD_KINDS:
+                            continue
+                        idx = _tile(pool, n, offset=seed)
+                        x, g = pool[idx], g_pool[(idx * 5 + 1) % pool.size]
+                        self._act_case(act.name, fwd, vjp, kw, dname, dt, label, key, x, g,
+                                       fv[idx], dv[idx] * g.astype(LD), kind, idx,
+                                       n > P["ACT_CHUNK"] and act.name in THREAD_KINDS)
+
+    def _act_case(self, name, fwd, vjp, kw, dname, dt, label, key, x, g, fe, ve, kind, idx,
+                  several):
+        if kind == "auto threads":
+            outs = [("auto", (np.asarray(fwd(x, **kw)), np.asarray(vjp(x, g, **kw))))]
+            same = True
+        else:
+            outs, same = _run_threads(
+                lambda t: (np.asarray(fwd(x, n_threads=t, **kw)),
+                           np.asarray(vjp(x, g, n_threads=t, **kw))), self.T, several)
+        self.thread_check(name, dname, label, same, key)
+        for t, (f, v) in outs:
+            T_v = 0
+            if name == "tanh":       # float32: nn_tanh_f32's 2e-11 relative error ~ 2^-11 u32
+                T_v = 3 * np.abs(g.astype(LD)) * fe * fe
+                T_v = (T_v * LD(2.0 ** -11), 0) if dname == "float32" else T_v
+            for output, got, ex, T in (("forward", f, fe, 0), ("vjp", v, ve, T_v)):
+                err = errors_by_value(got, idx, ex, T, dt)
+                c = self.case(name, output, dname, label, key, cap(dname))
+                c.add(err, x, got, ex, t, lambda i, got=got: (
+                    f"x={float(x[i])!r}" + (f", grad_out={float(g[i])!r}"
+                                            if output == "vjp" else "")
+                    + f": got {float(got[i])!r}"))
+
+    # --- output maps -----------------------------------------------------------------
+    def maps(self, seeds):
+        for name in ("softmax", "log_softmax", "sparsemax"):
+            if not self.ctx.wanted(name):
+                continue
+            fwd, vjp = K.kernel(name), K.kernel(name + "_vjp")
+            if fwd is None or vjp is None:
+                continue
+            for dname in self.ctx.dtypes:
+                dt = DTYPES[dname]
+                for seed in seeds:
+                    self.fixed, self.seed = seed == FIXED_SEED, seed
+                    for label, c, key in PLAN[name]:
+                        X = row_pool(c, dname, seed, nan_row=True)
+                        G = (np.random.default_rng([seed, 4, c]).uniform(0.5, 2.0, X.shape)
+                             * np.where(np.arange(c) % 3 == 1, -1, 1)).astype(dt)
+                        (fe, fT), (ve, vT) = row_reference(name, X, G)
+                        outs, same = _run_threads(
+                            lambda t: (np.asarray(fwd(X, n_threads=t)),
+                                       np.asarray(vjp(X, G, n_threads=t))), self.T,
+                            label == PLAN[name][-1][0])      # the widest: rows split
+                        self.thread_check(name, dname, label, same, key)
+                        for t, (f, v) in outs:
+                            for output, got, ex, T in (("forward", f, fe, fT),
+                                                       ("vjp", v, ve, vT)):
+                                err = ulp_errors(got, ex, T, dt)
+                                cs = self.case(name, output, dname, label, key, cap(dname, c))
+                                cs.add(err, X, got, ex, t, lambda i, X=X, c=c, got=got: (
+                                    f"row {_fmt_row(X[i // c])}, component {i % c}: got "
+                                    f"{float(got.reshape(-1)[i])!r}"))
+
+    # --- losses ----------------------------------------------------------------------
+    def losses(self, seeds):
+        for name in ("softmax_cross_entropy", "squared_error", "logistic_loss",
+                     "sparsemax_loss", "hinge_loss"):
+            if not self.ctx.wanted(name):
+                continue
+            loss, grad = K.kernel(name), K.kernel(name + "_grad")
+            fused = K.kernel("loss_and_grad")
+            if loss is None or grad is None:
+                continue
+            margins = (1.0, 0.0) if name == "hinge_loss" else (None,)
+            for dname in self.ctx.dtypes:
+                dt = DTYPES[dname]
+                for seed in seeds:
+                    self.fixed, self.seed = seed == FIXED_SEED, seed
+                    for label, shape, key in PLAN[name]:
+                        n, c = shape if isinstance(shape, tuple) else (None, shape)
+                        Z, Y = self._loss_inputs(name, n, c, dname, seed)
+                        for mg in margins:
+                            lab = label + ("" if mg is None else f", margin={mg:g}")
+                            self._loss_case(name, loss, grad, fused, Z, Y, mg, dname, dt,
+                                            lab, key)
+
+    def _loss_inputs(self, name, n, c, dname, seed):
+        dt = DTYPES[dname]
+        rng = np.random.default_rng([seed, 5, c, n or 0])
+        if name == "logistic_loss":
+            pool = element_pool(dname, seed)
+            idx = _tile(pool, n, offset=seed)
+            Z = pool[idx].reshape(n, 1)
+            Y = (np.arange(n) // 2) % 2       # every value meets both labels
+            return np.ascontiguousarray(Z), Y
+        # near-limit logits at max / 2^12: a mean over up to 2 LOSS_CHUNK + 1 rows of such
+        # losses stays finite (the kernels sum the per-row losses before dividing by n, so
+        # rows at max / 4 overflow that sum: a known limit, see the report)
+        pool = row_pool(c, dname, seed, big_divisor=2.0 ** 12)
+        if n is None:
+            Z = pool
+        else:
+            Z = pool[_tile(pool, n, offset=seed)]
+        Z = np.ascontiguousarray(Z)
+        if name == "squared_error":
+            T = (Z.astype(np.float64) + rng.standard_normal(Z.shape) * np.where(
+                rng.random(Z.shape) < 0.2, 0.0, 2.0)).astype(dt)
+            return Z, T
+        Y = rng.integers(0, c, Z.shape[0])
+        Y[: min(len(Y), c)] = np.arange(min(len(Y), c))   # the label at every position
+        return Z, Y
+
+    def _loss_case(self, name, loss, grad, fused, Z, Y, mg, dname, dt, label, key):
+        kw = {} if mg is None else {"margin": mg}
+        (le, lT), (ge, gT) = loss_reference(name, Z, Y, 1.0 if mg is None else mg)
+
+        def call(t):
+            # grad and loss_and_grad run the same compiled call (dz requested): grad on
+            # one thread only
+            lv = loss(Z, Y, n_threads=t, **kw)
+            fl, fg = fused(name, Z, Y, **kw, n_threads=t) if fused is not None else (
+                lv, np.asarray(grad(Z, Y, n_threads=t, **kw)))
+            gv = np.asarray(grad(Z, Y, n_threads=1, **kw)) if t == 1 else fg
+            return lv, gv, fl, np.asarray(fg)
+        outs, same = _run_threads(call, self.T, Z.shape[0] > 2 * _paths()["LOSS_CHUNK"])
+        self.thread_check(name, dname, label, same, key)
+        c = Z.shape[1]
+        k_all, k_row = cap(dname, Z.size + c), cap(dname, c)
+        for t, (lv, gv, fl, fg) in outs:
+            for output, got, ex, T, limit in (
+                    ("loss", np.array([lv]), np.array([le]), np.array([lT]), k_all),
+                    ("grad", gv.reshape(Z.shape), ge, gT, k_row),
+                    ("loss_and_grad loss", np.array([fl]), np.array([le]), np.array([lT]),
+                     k_all),
+                    ("loss_and_grad grad", fg.reshape(Z.shape), ge, gT, k_row)):
+                err = ulp_errors(got, ex, T, dt)
+                cs = self.case(name, output, dname, label, key, limit)
+                if output.endswith("loss"):
+                    desc = (lambda i, got=got: f"batch of {Z.shape[0]} rows "
+                            f"{_fmt_row(Z[0])}, ...: got {float(got[0])!r}, exact "
+                            f"{float(le)!r}")
+                else:
+                    desc = (lambda i, got=got: f"row {_fmt_row(Z[i // c])}, y="
+                            f"{np.asarray(Y).reshape(Z.shape[0], -1)[i // c].tolist()}, "
+                            f"component {i % c}: got {float(got.reshape(-1)[i])!r}")
+                cs.add(err, Z, got, ex, t, desc)
+
+    # --- dense -------------------------------------------------------------------------
+    def dense(self, seeds):
+        """dense_forward / dense_backward with X = a column of +-1 (row i: sign s_i),
+        W = one row of pool values, b = 0: Z = s_i W exactly, so H = act(s_i w_j) is the
+        activation's own accuracy, and the backward's sums have closed forms."""
+        from verify.registry import ACTIVATIONS
+        fwd, back = K.kernel("dense_forward"), K.kernel("dense_backward")
+        if fwd is None or back is None or not self.ctx.wanted("dense"):
+            return
+        for act in ACTIVATIONS:
+            param = next(iter(act.nnlib_kwargs.values()), None)
+            p_ld = LD(param or 0.0)
+            tf = FROM_OUTPUT_T.get(act.name, lambda y, a: 0 * y)
+            for dname in self.ctx.dtypes:
+                dt = DTYPES[dname]
+                tiny = LD(np.finfo(dt).tiny) if act.name in FROM_OUTPUT_T else 0
+                for seed in seeds[:1]:
+                    self.fixed, self.seed = seed == FIXED_SEED, seed
+                    pool = element_pool(dname, seed)
+                    pool = pool[np.abs(pool.astype(np.float64)) < 1e4]  # H finite, dX too
+                    P = pool.size
+                    fv, dv = element_reference(act.name, pool, param or 0.0)
+                    fn, dn = element_reference(act.name, -pool.astype(LD), param or 0.0)
+                    f2, d2 = np.concatenate([fv, fn]), np.concatenate([dv, dn])
+                    for label, (r, m), key, sign0 in PLAN["dense"]:
+                        idx = _tile(pool, m, offset=seed)
+                        W = pool[idx].reshape(1, m).copy()
+                        s = np.where(np.arange(r) % 2 == 0, sign0, -sign0).astype(dt)
+                        X = s.reshape(r, 1).copy()
+                        b = np.zeros(m, dtype=dt)
+                        neg = (s < 0)[:, None]
+                        idx_h = np.where(neg, idx[None, :] + P, idx[None, :])  # (r, m)
+                        several = r > 1 and act.name in THREAD_KINDS
+                        outs, same = _run_threads(
+                            lambda t: (np.asarray(fwd(X, W, b, act.name, param,
+                                                      n_threads=t)),), self.T, several)
+                        self.thread_check("dense_forward", dname, label + f", {act.name}",
+                                          same, key)
+                        for t, (H,) in outs:
+                            cs = self.case("dense_forward", f"H ({act.name})", dname, label,
+                                           key, cap(dname))
+                            cs.add(errors_by_value(H, idx_h, f2[idx_h], 0, dt), W, H, None, t,
+                                   lambda i, H=H: f"row {i // m} (X = {float(X[i // m, 0])}),"
+                                   f" W[0, {i % m}]={float(W[0, i % m])!r}: got "
+                                   f"{float(H.reshape(-1)[i])!r}")
+                        H = outs[0][1][0]
+                        dX, dW, db = back(X, W, H, np.ones_like(H), act.name, param)
+                        npos, nneg = int((s > 0).sum()), int((s < 0).sum())
+                        dp, dm = dv[idx], dn[idx]
+                        # H is rounded in the dtype (a subnormal H absolutely: tiny u)
+                        tp, tm = tf(fv[idx], p_ld) + tiny, tf(fn[idx], p_ld) + tiny
+                        dbe = npos * dp + nneg * dm
+                        dbT = (npos * tp + nneg * tm, npos * np.abs(dp) + nneg * np.abs(dm))
+                        dWe = npos * dp - nneg * dm
+                        Wl = W[0].astype(LD)
+                        dXe = np.where(s > 0, (dp * Wl).sum(), (dm * Wl).sum())
+                        dXT = np.where(s > 0, (np.abs(dp * Wl) + tp * np.abs(Wl)).sum(),
+                                       (np.abs(dm * Wl) + tm * np.abs(Wl)).sum())
+                        # db sums the rows in double; dW = X^T dZ and dX = dZ W^T are BLAS
+                        # products (or plain loops for one row), summed in the dtype
+                        for output, got, ex, T, limit in (
+                                ("db", np.asarray(db), dbe, dbT, cap(dname, r)),
+                                ("dW", np.asarray(dW)[0], dWe, (dbT[0] + dbT[1], 0),
+                                 cap(dname, r, True)),
+                                ("dX", np.asarray(dX)[:, 0], dXe, (dXT, 0),
+                                 cap(dname, m, True))):
+                            cs = self.case("dense_backward", f"{output} ({act.name})", dname,
+                                           label, key, limit)
+                            cs.add(ulp_errors(got, ex, T, dt), W, got, ex, 1,
+                                   lambda i, got=got, o=output: f"{o}[{i}] with X = "
+                                   f"{_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}: got "
+                                   f"{float(got[i])!r}")
+
+
+# The derivative from the rounded output H (dense_backward): the term its rounding enters
+FROM_OUTPUT_T = {"sigmoid": lambda y, a: y, "tanh": lambda y, a: 3 * y * y,
+                 "softplus": lambda y, a: y * np.exp(-y), "elu": lambda y, a: np.abs(y) + a}
+
+
+_ACT_NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu", "sign")
+
+
+# The seed of the fixed point set every run measures first: the baseline figures are its
+# largest errors, so runs with other seeds compare like with like.
+FIXED_SEED = 0
+
+
+def _seeds(ctx):
+    """FIXED_SEED, then the run's seeds (--seed and, in a full run, the next ones)."""
+    seeds = list(getattr(ctx, "seeds", None) or [ctx.seed])
+    return [FIXED_SEED] + [s for s in seeds if s != FIXED_SEED]
+
+
+def run_paths(ctx):
+    """One item per kernel family: every case of the plan, its figure beside the baseline,
+    and a FAIL naming the seed and the worst input for any case that breaks a rule."""
+    global PLAN
+    t0 = time.perf_counter()
+    if not reference_ok():
+        return [{"name": "branch paths", "section": "kernels", "passed": False,
+                 "verdict": "FAIL: numpy.longdouble has a "
+                            f"{np.finfo(LD).nmant + 1}-bit significand here; the exact "
+                            "reference needs >= 64 bits"}]
+    PLAN = plan()
+    baseline = load_baseline()
+    update = bool(getattr(ctx, "update_baseline", False))
+    run = _Runner(ctx, baseline, update)
+    seeds = _seeds(ctx)
+    with np.errstate(all="ignore"):
+        run.activations(seeds)
+        run.maps(seeds)
+        run.losses(seeds)
+        run.dense(seeds)
+    for case in run.cases.values():
+        if case.output != "threads":
+            _judge(case, baseline, update)
+    if update:
+        new = dict(baseline)
+        for case in run.cases.values():
+            if case.output == "threads" or not math.isfinite(case.base_ulps):
+                continue
+            v = _round_up(case.base_ulps)
+            if case.key not in new or v < new[case.key]:
+                new[case.key] = v
+        changed = sorted(k for k in new if baseline.get(k) != new[k])
+        if changed:
+            save_baseline(new)
+    families = {}
+    for case in run.cases.values():
+        families.setdefault(case.kernel, []).append(case)
+    items = []
+    for kernel, cases in families.items():
+        rows = [c.as_dict(baseline) for c in cases]
+        bad = [r for r in rows if not r["passed"]]
+        smallest = min(((c.n_points, f"{c.output} [{c.dname}] {c.path}: {c.worst}")
+                        for c in cases if c.problems),
+                       default=(0, None))[1]
+        items.append({
+            "baseline_changed": [k for k in changed if k.startswith(kernel + "|")]
+            if update else [],
+            "name": f"{kernel} (branch paths)", "section": "kernels", "kind": "paths",
+            "smallest_failure": smallest,
+            "kernel": kernel, "passed": not bad,
+            "verdict": "pass" if not bad else f"FAIL ({len(bad)} of {len(rows)} cases)",
+            "paths": rows, "seeds": seeds,
+            "error_models": {k: v for k, v in ERROR_MODELS.items()
+                             if k.startswith(kernel) or k == "activation"
+                             and kernel in _ACT_NAMES},
+            "paths_covered": sorted({r["path"] for r in rows}),
+            "thresholds_covered": sorted({r["threshold"] for r in rows}),
+            "failures": [f"{r['output']} [{r['dtype']}] {r['path']}: {p}"
+                         for r in bad for p in r["problems"]][:10],
+            "seconds": round(time.perf_counter() - t0, 3)})
+    return items
