@@ -16,6 +16,12 @@ may also carry ``"skipped": X``) and ``strict`` turns each skip into a failing i
 The seed (``--seed``) is recorded in the data and in every failing item (``"seed"``, printed
 after its verdict in the summary and report.md), so a failure can be replayed. One seed is used per run (the full run draws more random
 points than --quick, not more seeds); to try others, run again with ``--seed N``.
+
+Names: every check has a name known before anything runs (:func:`catalogue`, printed by
+``--list``); ``--only`` takes check names or group names (a section, a verify module, an
+optimizer class: :func:`aliases`) and runs exactly those checks -- an unknown name is an
+error with the nearest known names. Each check runs on its own (one call of its section
+per name) so that ``on_item`` sees it the moment it finishes.
 """
 import time
 
@@ -23,7 +29,8 @@ from verify import kernels as K
 from verify.kernels import skip_verdict
 from verify.registry import ACTIVATIONS
 
-__all__ = ["run_all", "SECTIONS", "load_sections"]
+__all__ = ["run_all", "SECTIONS", "load_sections", "catalogue", "aliases",
+           "resolve_only", "UnknownCheck"]
 
 
 class Context:
@@ -80,7 +87,118 @@ SECTIONS = [
     ("train", "verify.train", "run_train"),
     ("convexity", "verify.convexity", "run_convexity"),
     ("notes", "verify.notes_examples", "run_notes"),
+    ("approximation", "verify.approximation", "run_approximation"),
 ]
+
+
+def _names_of(fn_name):
+    """The names of the checks one section function makes, without running it."""
+    if fn_name == "run_activations":
+        return [a.name for a in ACTIVATIONS]
+    if fn_name == "coverage":
+        return ["coverage"]
+    if fn_name == "run_maps":
+        from verify.output_maps import MAP_NAMES
+        return list(MAP_NAMES)
+    if fn_name == "run_losses":
+        from verify.losses import LOSS_NAMES
+        return list(LOSS_NAMES)
+    if fn_name == "run_layer":
+        return ["dense"]
+    if fn_name == "run_optimizers":
+        from verify.optim import CONFIGS, _label
+        return [_label(c, kw) for c, kw in CONFIGS]
+    if fn_name == "run_backprop":
+        return ["backprop"]
+    if fn_name == "run_train":
+        from verify.optim import CONFIGS, _label
+        return ["epoch proof"] + [f"epoch {_label(c, kw)}" for c, kw in CONFIGS]
+    if fn_name == "run_convexity":
+        from verify.convexity import _cases
+        return [c["name"] for c in _cases()]
+    if fn_name == "run_notes":
+        from verify.notes_examples import check_names
+        return check_names()
+    if fn_name == "run_approximation":
+        from verify.approximation import check_names
+        return check_names()
+    return []
+
+
+# Sections whose function cannot pick one check by its name: they run whole and their items
+# are filtered afterwards (notes), or take their own names (backprop: "relu+squared_error").
+_RUN_WHOLE = {"run_notes"}
+
+
+def catalogue():
+    """[(section, function name, [check names])] in report order; a section whose names
+    cannot be listed (its module does not import) has an empty list."""
+    out = []
+    for section, mod, fn in SECTIONS:
+        try:
+            names = _names_of(fn)
+        except Exception:             # reported by the run itself (a section that fails)
+            names = []
+        out.append((section, fn, names))
+    return out
+
+
+def aliases(cat=None):
+    """Group names ``--only`` accepts -> the check names they stand for: each section
+    ("kernels", "train"), each verify module ("activations", "losses", "optim"), each
+    optimizer class ("Adam": its update check and its training epochs) and each
+    activation+loss network of the backprop check ("tanh+squared_error")."""
+    cat = catalogue() if cat is None else cat
+    out = {}
+    for section, fn, names in cat:
+        out.setdefault(section, []).extend(names)
+    module_of = {fn: mod.rsplit(".", 1)[-1] for _, mod, fn in SECTIONS}
+    for section, fn, names in cat:
+        m = module_of[fn]
+        if m not in ("run", section) and m not in {n for _, _, ns in cat for n in ns}:
+            out.setdefault(m, []).extend(names)
+    try:
+        from verify.backprop import LOSSES
+        from verify.optim import CONFIGS, _label
+    except Exception:
+        return out
+    for c, kw in CONFIGS:
+        out.setdefault(c, []).extend([_label(c, kw), f"epoch {_label(c, kw)}"])
+    for a in ACTIVATIONS:
+        for ls in LOSSES:
+            out[f"{a.name}+{ls}"] = ["backprop"]
+    return out
+
+
+class UnknownCheck(ValueError):
+    """An ``--only`` name that is neither a check nor a group; the message suggests the
+    nearest known names."""
+
+
+def resolve_only(only, cat=None):
+    """The check names ``only`` selects, plus the backprop networks it names
+    ("relu+squared_error", passed to the backprop check as is); UnknownCheck for a name
+    that is neither a check nor a group."""
+    import difflib
+    cat = catalogue() if cat is None else cat
+    groups = aliases(cat)
+    names = [n for _, _, ns in cat for n in ns]
+    picked = []
+    for want in only:
+        if want in names:
+            picked.append(want)
+        elif want in groups:
+            picked.extend(groups[want] if "+" not in want else [want])
+        else:
+            folded = {k.lower(): k for k in names + list(groups)}
+            near = difflib.get_close_matches(want.lower(), list(folded), n=3, cutoff=0.5)
+            near = [folded[n] for n in near] or sorted(
+                k for k in folded if want.lower() in k)[:3]
+            hint = ("; did you mean " + " or ".join(repr(n) for n in near) + "?") if near \
+                else ""
+            raise UnknownCheck(f"no check or group is named {want!r}{hint} "
+                               "(python -m verify --list shows every name)")
+    return list(dict.fromkeys(picked))
 
 
 def load_sections(sections=None):
@@ -96,42 +214,88 @@ def load_sections(sections=None):
     return out
 
 
+def _plan(cat, picked):
+    """[(section, function name, [ctx.only per call], names kept or None)]: one call per
+    check where the section can pick a check by name, else one call for the section."""
+    plan = []
+    for section, fn, names in cat:
+        if fn == "run_backprop":
+            tokens = None if picked is None else \
+                [t for t in picked if t == "backprop" or "+" in t]
+            calls = [None] if tokens is None else ([tokens] if tokens else [])
+            plan.append((section, fn, calls, None))
+            continue
+        chosen = names if picked is None else [n for n in names if n in picked]
+        if fn in _RUN_WHOLE or not names:
+            keep = None if picked is None else set(chosen)
+            plan.append((section, fn, [None] if (picked is None or chosen) else [], keep))
+        else:
+            plan.append((section, fn, [[n] for n in chosen], None))
+    return plan
+
+
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
-            strict=False):
+            strict=False, on_item=None):
     """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
-    "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure.
+    "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure. ``only``: check
+    or group names (see :func:`resolve_only`; UnknownCheck before anything runs).
+    ``on_item(item)`` is called with each finished item, as it finishes.
 
     The backprop networks (the slow part) start first on worker processes; the other
     sections run meanwhile, and so do the plots when ``plots_to`` (the report directory)
     is given — they need no backprop data."""
-    ctx = Context(quick, dtypes, only, seed, strict)
+    cat = catalogue()
+    picked = None if not only else resolve_only(only, cat)
     t0 = time.perf_counter()
     items, timings = [], {}
-    loaded = load_sections()
-    funcs = [x for x in loaded if isinstance(x, tuple)]
+
+    def finish(it):
+        if strict and it.get("skipped"):
+            it = _strict_fail(it)
+        if not it["passed"]:              # a failure names the seed that replays it
+            it["seed"] = seed
+        if on_item is not None:
+            on_item(it)
+        return it
+
+    loaded = {}
+    for x in load_sections():
+        if isinstance(x, dict):           # a section that did not import
+            items.append(finish(x))
+        else:
+            loaded[x[1].__name__] = x[1]
     pending = {}
-    for section, fn in funcs:
-        if fn.__name__ == "run_backprop":
+    for section, fn_name, calls, _ in _plan(cat, picked):
+        if fn_name == "run_backprop" and calls and fn_name in loaded:
             t1 = time.perf_counter()
             try:
                 from verify.backprop import start_backprop
-                pending[fn.__name__] = (section, start_backprop(ctx), t1)
+                pending[fn_name] = (section, start_backprop(
+                    Context(quick, dtypes, calls[0], seed, strict)), t1)
             except Exception as exc:
-                pending[fn.__name__] = (section, exc, t1)
-    for entry in loaded:
-        if isinstance(entry, dict):           # a section that did not import
-            items.append(entry)
+                pending[fn_name] = (section, exc, t1)
+    for section, fn_name, calls, keep in _plan(cat, picked):
+        if fn_name not in loaded or not calls:
             continue
-        section, fn = entry
-        if fn.__name__ in pending:
-            items.append(fn.__name__)         # a placeholder: keeps the section order
+        if fn_name in pending:
+            items.append(fn_name)             # a placeholder: keeps the section order
             continue
         t1 = time.perf_counter()
-        try:
-            items.extend(fn(ctx))
-        except Exception as exc:          # a crash in one check is a reported failure
-            items.append(_crash(fn.__name__, section, exc))
-        timings[fn.__name__] = round(time.perf_counter() - t1, 3)
+        for call in calls:
+            t2 = time.perf_counter()
+            try:
+                got = list(loaded[fn_name](Context(quick, dtypes, call, seed, strict)))
+                if keep is not None:
+                    got = [it for it in got if it["name"] in keep]
+                if call is not None and not got:     # nothing passes by absence
+                    got = [{"name": call[0], "section": section, "passed": False,
+                            "verdict": f"FAIL ({fn_name} made no result for this check)"}]
+            except Exception as exc:      # a crash in one check is a reported failure
+                got = [_crash(fn_name if call is None else call[0], section, exc)]
+            for it in got:
+                it.setdefault("seconds", round((time.perf_counter() - t2) / len(got), 3))
+                items.append(finish(it))
+        timings[fn_name] = round(time.perf_counter() - t1, 3)
     data = {"quick": quick, "dtypes": list(dtypes)}
     if plots_to is not None:
         from verify.report import draw_plots
@@ -148,19 +312,16 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         try:
             if isinstance(job, Exception):
                 raise job
-            done.extend(job.result())
+            got = job.result()
         except Exception as exc:
-            done.append(_crash(it, section, exc))
+            got = [_crash(it, section, exc)]
+        done.extend(finish(x) for x in got)
         timings[it] = round(time.perf_counter() - t1, 3)
     items, skipped = done, _skips(done)
     if strict:                            # --strict: a skip is a failure
-        items = [_strict_fail(it) if it.get("skipped") else it for it in items]
-        items += [{"name": s["part"], "section": "skipped", "passed": False,
-                   "verdict": "FAIL (--strict): " + skip_verdict(s["needs"])}
+        items += [finish({"name": s["part"], "section": "skipped", "passed": False,
+                          "verdict": "FAIL (--strict): " + skip_verdict(s["needs"])})
                   for s in skipped if s["item"] is None]
-    for it in items:                      # a failure names the seed that replays it
-        if not it["passed"]:
-            it["seed"] = seed
     data.update({"items": items, "seconds": round(time.perf_counter() - t0, 3),
                  "seed": seed, "seeds": [seed], "strict": strict, "skipped": skipped,
                  "section_seconds": timings, "only": list(only) if only else None,
