@@ -188,7 +188,8 @@ def resolve_only(only, cat=None):
         if want in names:
             picked.append(want)
         elif want in groups:
-            picked.extend(groups[want] if "+" not in want else [want])
+            # a backprop network ("tanh+squared_error") is passed to the check as is
+            picked.extend(groups[want] if groups[want] != ["backprop"] else [want])
         else:
             folded = {k.lower(): k for k in names + list(groups)}
             near = difflib.get_close_matches(want.lower(), list(folded), n=3, cutoff=0.5)
@@ -220,8 +221,9 @@ def _plan(cat, picked):
     plan = []
     for section, fn, names in cat:
         if fn == "run_backprop":
+            nets = {g for g, names in aliases(cat).items() if names == ["backprop"]}
             tokens = None if picked is None else \
-                [t for t in picked if t == "backprop" or "+" in t]
+                [t for t in picked if t == "backprop" or t in nets]
             calls = [None] if tokens is None else ([tokens] if tokens else [])
             plan.append((section, fn, calls, None))
             continue
