@@ -8,8 +8,13 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _read(*path):
+    with open(os.path.join(ROOT, *path)) as fh:
+        return fh.read()
+
+
 def _commands():
-    text = open(os.path.join(ROOT, "README.md")).read()
+    text = _read("README.md")
     return re.findall(r"```bash\n# ([^\n]+)\n([^\n]+)\n```", text)
 
 
@@ -19,14 +24,14 @@ def test_readme_has_exactly_two_commands():
 
 def test_ci_runs_the_readme_test_command():
     test_cmd = dict((k.split(":")[0], v) for k, v in _commands())["tests"]
-    ci = open(os.path.join(ROOT, ".ci", "run")).read()
+    ci = _read(".ci", "run")
     assert test_cmd in ci.splitlines()
 
 
 # ------------------------------------------------------------------ the user guide is true
 
 def _block(marker):
-    text = open(os.path.join(ROOT, "README.md")).read()
+    text = _read("README.md")
     m = re.search(rf"<!-- {marker}: begin -->\n(.*?)<!-- {marker}: end -->", text, re.S)
     assert m, f"README.md has no <!-- {marker}: begin/end --> block"
     return m.group(1)
@@ -69,7 +74,7 @@ def test_readme_names_every_lecture_of_the_notes():
 
 
 def _python_blocks():
-    text = open(os.path.join(ROOT, "README.md")).read()
+    text = _read("README.md")
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
@@ -102,7 +107,7 @@ def test_readme_verify_example_runs_and_prints_what_it_says(tmp_path, monkeypatc
 
 
 def test_license_matches_pyproject():
-    text = open(os.path.join(ROOT, "LICENSE")).read()
-    meta = open(os.path.join(ROOT, "pyproject.toml")).read()
+    text = _read("LICENSE")
+    meta = _read("pyproject.toml")
     assert 'license = { text = "BSD-3-Clause" }' in meta
     assert text.startswith("BSD 3-Clause License")

@@ -47,7 +47,8 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(argv)
     from verify.console import check_line, header_line, last_line, list_lines
-    from verify.run import UnknownCheck, aliases, catalogue, resolve_only, run_all
+    from verify.run import (UnknownCheck, aliases, catalogue, count_checks, resolve_only,
+                            run_all)
     cat = catalogue()
     if args.list:
         print("\n".join(list_lines(cat, aliases(cat))))
@@ -57,8 +58,8 @@ def main(argv=None):
     except UnknownCheck as exc:
         print(f"python -m verify: {exc}", file=sys.stderr)
         return 2
-    n = len(picked) if picked is not None else sum(len(ns) for _, _, ns in cat)
-    print(header_line(n, args.quick, args.dtype, args.seed, args.out), flush=True)
+    print(header_line(count_checks(cat, picked), args.quick, args.dtype, args.seed,
+                      args.out), flush=True)
     from verify.report import write_report
     data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only, seed=args.seed,
                    plots_to=args.out, strict=args.strict,

@@ -70,9 +70,12 @@ def _fit(text, width):
 
 
 def check_line(it, width=None):
-    """One line for a finished check: mark, section, name, the figure (or verdict), time;
-    fitted to ``width`` (default: the terminal's)."""
-    width = width or shutil.get_terminal_size((100, 24)).columns
+    """One line for a finished check: mark, section, name, time, the figure (or verdict);
+    cut to ``width`` (default: the terminal's when stdout is one, else never cut: a log
+    keeps every word)."""
+    import sys
+    if width is None and sys.stdout.isatty():
+        width = shutil.get_terminal_size((100, 24)).columns
     mark = "ok  " if it["passed"] else "FAIL"
     fig = figure(it)
     if not it["passed"]:
@@ -85,8 +88,9 @@ def check_line(it, width=None):
         what = it["verdict"] + (f"; {fig}" if fig else "")
     secs = f"{it['seconds']:5.1f} s" if isinstance(it.get("seconds"), (int, float)) \
         else " " * 7
-    line = f"{mark} {it['section'][:13]:<13} {_fit(it['name'], 34):<34} {secs}  {what}"
-    return _fit(line, max(width - 1, 60))
+    name = _fit(it["name"], 34) if width else it["name"]
+    line = f"{mark} {it['section']:<13} {name:<34} {secs}  {what}"
+    return _fit(line, max(width - 1, 60)) if width else line
 
 
 def header_line(n_checks, quick, dtypes, seed, out):

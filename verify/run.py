@@ -30,7 +30,7 @@ from verify.kernels import skip_verdict
 from verify.registry import ACTIVATIONS
 
 __all__ = ["run_all", "SECTIONS", "load_sections", "catalogue", "aliases",
-           "resolve_only", "UnknownCheck"]
+           "resolve_only", "count_checks", "UnknownCheck"]
 
 
 class Context:
@@ -170,6 +170,15 @@ def aliases(cat=None):
     return out
 
 
+def count_checks(cat, picked):
+    """How many checks a run of ``picked`` (None: all) makes, for the console's header."""
+    if picked is None:
+        return sum(len(names) for _, _, names in cat)
+    chosen = set(picked)
+    n = sum(name in chosen for _, fn, names in cat for name in names if fn != "run_backprop")
+    return n + any(t == "backprop" or "+" in t for t in picked)
+
+
 class UnknownCheck(ValueError):
     """An ``--only`` name that is neither a check nor a group; the message suggests the
     nearest known names."""
@@ -193,8 +202,8 @@ def resolve_only(only, cat=None):
         else:
             folded = {k.lower(): k for k in names + list(groups)}
             near = difflib.get_close_matches(want.lower(), list(folded), n=3, cutoff=0.5)
-            near = [folded[n] for n in near] or sorted(
-                k for k in folded if want.lower() in k)[:3]
+            near = [folded[n] for n in near] or [
+                folded[k] for k in sorted(k for k in folded if want.lower() in k)[:3]]
             hint = ("; did you mean " + " or ".join(repr(n) for n in near) + "?") if near \
                 else ""
             raise UnknownCheck(f"no check or group is named {want!r}{hint} "
