@@ -71,8 +71,8 @@ def _fit(text, width):
 
 def check_line(it, width=None):
     """One line for a finished check: mark, section, name, time, the figure (or verdict);
-    cut to ``width`` (default: the terminal's when stdout is one, else never cut: a log
-    keeps every word)."""
+    cut to ``width`` columns (None: the terminal's when stdout is one, else not cut, so a
+    log keeps every word; 0: never cut)."""
     import sys
     if width is None and sys.stdout.isatty():
         width = shutil.get_terminal_size((100, 24)).columns

@@ -242,7 +242,7 @@ def headline(data):
 def summary_lines(data):
     """The console's lines, one per check, and its last line (:mod:`verify.console`)."""
     from verify.console import check_line, last_line
-    return [check_line(it, 120) for it in data["items"]] + [last_line(data)]
+    return [check_line(it, width=0) for it in data["items"]] + [last_line(data)]
 
 
 def _atomic_write(path, text):
