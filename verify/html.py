@@ -300,7 +300,7 @@ def _overview(data):
 def write_html(data, out):
     """Write ``out``/report.html from the run's data (plots already drawn into ``out``);
     returns its path."""
-    from verify.report import SCALE_TEXT, _atomic_write, overview
+    from verify.report import KERNEL_SECTIONS, SCALE_TEXT, _atomic_write, group_of, overview
     body = ["<h1>nnlib verification report</h1>", _overview(data),
             "<p>How to read it: a kernel's tolerance <code>≤ k ulp or |error| ≤ m·eps·s"
             "</code> passes a point if either bound holds (eps: the dtype's machine "
@@ -313,14 +313,16 @@ def write_html(data, out):
                     "</blockquote>")
     for e in data.get("plot_errors", []):
         body.append(f"<blockquote><b>plot failed</b>: {html.escape(e)}</blockquote>")
+    summary_shown = False
     for sec, title, _, _ in overview(data)["sections"]:
         body.append(f'<h2 id="section-{sec}">{html.escape(title)}</h2>')
-        if sec == "kernels":
+        if sec in KERNEL_SECTIONS and not summary_shown:
+            summary_shown = True
             body.append(_plots({"plots": data.get("summary_plots", [])}, out))
         if sec == "approximation":
             from verify.approximation import THEOREM_TEXT
             body.append(f"<p>{text_with_math(THEOREM_TEXT)}</p>")
-        body += [_check(it, out) for it in data["items"] if it["section"] == sec]
+        body += [_check(it, out) for it in data["items"] if group_of(it) == sec]
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>nnlib verification report</title><style>{_CSS}</style></head>"

@@ -11,16 +11,36 @@ import os
 
 __all__ = ["write_report", "summary_lines", "overview", "anchor", "SCALE_TEXT"]
 
+# The report's sections in order: one per verify module, as verify mirrors nnlib module by
+# module (the kernel checks of the "kernels" run section split by their kind).
 _SECTION_TITLES = [
-    ("kernels", "Kernels: definition, proof, evidence"),
-    ("optimizers", "Optimizers: one update against the symbolic rule"),
-    ("backprop", "Backpropagation of small networks"),
-    ("train", "The training epoch: its step proved, the compiled loop against an exact replay"),
-    ("convexity", "Convexity"),
-    ("notes", "The notes' worked examples"),
-    ("approximation", "The notes' universal approximation theorem, shown"),
+    ("kernels", "Kernels at a glance: every kernel's error, and coverage"),
+    ("activations", "Activations (nnlib.functional; verify.activations): definition, proof, "
+                    "evidence"),
+    ("output_maps", "Output maps: softmax, log_softmax, sparsemax (verify.output_maps)"),
+    ("losses", "Losses and their gradients (nnlib.functional; verify.losses)"),
+    ("dense", "The dense layer (nnlib.Dense; verify.dense)"),
+    ("optimizers", "Optimizers (nnlib.optim; verify.optim): one update against the symbolic "
+                   "rule"),
+    ("backprop", "Backpropagation of small networks (nnlib.Sequential; verify.backprop)"),
+    ("train", "The training epoch (verify.train): its step proved, the compiled loop "
+              "against an exact replay"),
+    ("convexity", "Convexity (verify.convexity)"),
+    ("notes", "The notes' worked examples (verify.notes_examples)"),
+    ("approximation", "The notes' universal approximation theorem, shown "
+                      "(verify.approximation)"),
     ("skipped", "Skipped parts (failures under --strict)"),
 ]
+_KERNEL_GROUPS = {"activation": "activations", "output map": "output_maps", "loss": "losses",
+                  "layer": "dense"}
+KERNEL_SECTIONS = ("kernels", "activations", "output_maps", "losses", "dense")
+
+
+def group_of(it):
+    """The report section an item is shown in."""
+    if it["section"] == "kernels":
+        return _KERNEL_GROUPS.get(it.get("kind"), "kernels")
+    return it["section"]
 
 
 def _fmt(v):
@@ -213,15 +233,14 @@ def overview(data):
                 n_points += st.get("n_points", 0)
                 n_abs += st.get("n_by_abs", 0)
     sections = []
-    for sec, title in _SECTION_TITLES:
-        its = [it for it in data["items"] if it["section"] == sec]
+    known = [sec for sec, _ in _SECTION_TITLES]
+    titles = dict(_SECTION_TITLES)
+    for sec in known + [g for g in dict.fromkeys(map(group_of, data["items"]))
+                        if g not in known]:   # a section this module has no title for
+        its = [it for it in data["items"] if group_of(it) == sec]
         if its:
-            sections.append((sec, title, len(its), sum(not it["passed"] for it in its)))
-    known = {sec for sec, _ in _SECTION_TITLES}
-    for sec in dict.fromkeys(it["section"] for it in data["items"]):
-        if sec not in known:                  # a section this module has no title for
-            its = [it for it in data["items"] if it["section"] == sec]
-            sections.append((sec, sec, len(its), sum(not it["passed"] for it in its)))
+            sections.append((sec, titles.get(sec, sec), len(its),
+                             sum(not it["passed"] for it in its)))
     return {"n_items": data["n_items"], "n_failed": data["n_failed"],
             "proof_steps": proved, "other_steps": others,
             "n_points": n_points, "n_by_abs": n_abs, "sections": sections,
@@ -346,16 +365,19 @@ def write_report(data, out):
                "to the check they illustrate.", ""]
     for e in data["plot_errors"]:
         md += [f"> **plot failed**: {e}", ""]
+    summary_shown = False
     for sec, title, _, _ in overview(data)["sections"]:
-        its = [it for it in data["items"] if it["section"] == sec]
+        its = [it for it in data["items"] if group_of(it) == sec]
         md += [f'<a id="section-{sec}"></a>', "", f"## {title}", ""]
-        if sec == "kernels":
+        if sec in KERNEL_SECTIONS and not summary_shown:
+            summary_shown = True
             md += _plots_md({"name": "ULP summary", "plots": data.get("summary_plots", [])})
         if sec == "approximation":
             from verify.approximation import THEOREM_TEXT
             md += [THEOREM_TEXT, ""]
         for it in its:
-            md += _kernel_md(it) if (sec == "kernels" and "proof" in it) else _generic_md(it)
+            md += _kernel_md(it) if (it["section"] == "kernels" and "proof" in it) \
+                else _generic_md(it)
     md += ["## Every check", "", "```"] + summary_lines(data) + ["```", ""]
     _atomic_write(os.path.join(out, "report.md"), "\n".join(md))
     from verify.html import write_html
