@@ -63,7 +63,8 @@ def main(argv=None):
     from verify.report import write_report
     data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only, seed=args.seed,
                    plots_to=args.out, strict=args.strict,
-                   on_item=lambda it: print(check_line(it), flush=True))
+                   on_item=lambda it: print(check_line(it), flush=True),
+                   on_note=lambda text: print(f"     ... {text}", flush=True))
     path = write_report(data, args.out)
     print(last_line(data, path))
     return 0 if data["passed"] else 1

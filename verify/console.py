@@ -56,12 +56,8 @@ def figure(it):
             parts.append((s["max_ulps"] / tol if tol else math.nan, dt, s["max_ulps"], tol))
         of, dt, u, tol = max(parts, key=lambda p: -1 if math.isnan(p[0]) else p[0])
         return f"{_g(of)} of tolerance ({dt}: {_g(u)} of {_g(tol)} ulp)"
-    st = it.get("stats")
-    if isinstance(st, dict) and st and all(isinstance(s, dict) for s in st.values()):
-        ulps = {dt: s["max_ulps"] for dt, s in st.items() if "max_ulps" in s}
-        if ulps:
-            dt = max(ulps, key=ulps.get)
-            return f"max {_g(ulps[dt])} ulp ({dt})"
+    # other checks (the training epoch, backprop, convexity) put their figure in the
+    # verdict, against the bound they apply
     return None
 
 
@@ -116,15 +112,18 @@ def last_line(data, report_path=None):
 
 def list_lines(cat, groups):
     """``--list``: every check name by section, then the group names ``--only`` takes."""
+    from verify.run import SECTIONS
+    module = {fn: mod for _, mod, fn in SECTIONS}
     out = []
     for section, fn, names in cat:
-        out.append(f"{section} ({fn}):" if names else f"{section} ({fn}): names unavailable "
-                   "(its module does not import; the run reports it)")
+        where = f"{section}, {module.get(fn, '?')}.{fn}"
+        out.append(f"{where}:" if names else f"{where}: names unavailable (its module does "
+                   "not import; the run reports it)")
         out += [f"  {n}" for n in names]
     out.append("groups (--only GROUP runs all its checks):")
     for g, names in groups.items():
         if "+" not in g:
-            out.append(f"  {g}: {len(names)} checks")
+            out.append(f"  {g}: {len(names)} check{'s' if len(names) != 1 else ''}")
     combos = [g for g in groups if "+" in g]
     if combos:
         out.append(f"  ACTIVATION+LOSS (backprop of one network, e.g. {combos[0]}): "

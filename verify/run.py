@@ -246,11 +246,12 @@ def _plan(cat, picked):
 
 
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
-            strict=False, on_item=None):
+            strict=False, on_item=None, on_note=None):
     """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
     "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure. ``only``: check
     or group names (see :func:`resolve_only`; UnknownCheck before anything runs).
-    ``on_item(item)`` is called with each finished item, as it finishes.
+    ``on_item(item)`` is called with each finished item, as it finishes; ``on_note(text)``
+    with what the run does between checks (drawing plots, waiting for workers).
 
     The backprop networks (the slow part) start first on worker processes; the other
     sections run meanwhile, and so do the plots when ``plots_to`` (the report directory)
@@ -308,8 +309,10 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                 items.append(finish(it))
         timings[fn_name] = round(time.perf_counter() - t1, 3)
     data = {"quick": quick, "dtypes": list(dtypes)}
+    note = on_note or (lambda text: None)
     if plots_to is not None:
         from verify.report import draw_plots
+        note("drawing the plots" + (" while backprop runs" if pending else ""))
         t1 = time.perf_counter()
         data["items"] = [it for it in items if isinstance(it, dict)]
         draw_plots(data, plots_to)
@@ -320,6 +323,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             done.append(it)
             continue
         section, job, t1 = pending[it]
+        note(f"waiting for {it} (started first, on worker processes when it has many "
+             "networks)")
         try:
             if isinstance(job, Exception):
                 raise job
