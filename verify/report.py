@@ -58,7 +58,7 @@ def _cell(v):
 
 
 # What "s" is in an absolute bound |error| <= m·eps·s, per output of a check.
-SCALE_TEXT = {"forward": "s = 1", "vjp": "s = max |grad_out| of the row",
+SCALE_TEXT = {"forward": "s = 1", "vjp": "s = |grad_out| (for a map, the row's largest)",
               "loss": "s = 1 + max |z| of the batch", "grad": "s = 1/n (the batch mean)"}
 
 
