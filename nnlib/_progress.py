@@ -113,7 +113,9 @@ class Progress:
         if not self.enabled:
             return
         fields = [f"epoch {epoch + 1}/{self.epochs}", f"loss {logs['loss']:.4g}"]
-        fields += [f"{k} {logs[k]:.4g}" for k in ("val_loss", "val_accuracy") if k in logs]
+        # the metrics and validation results, in the order fit logged them
+        fields += [f"{k} {v:.4g}" for k, v in logs.items()
+                   if k not in ("loss", "time", "lr") and isinstance(v, (int, float))]
         fields.append(f"{logs['time'] * 1e3:.1f} ms/epoch")
         fields.append(f"ETA {_duration(self._eta(epoch + 1, 0))}")
         if self.terminal:
