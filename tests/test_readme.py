@@ -3,7 +3,10 @@ are nnlib's own, every Python example runs and prints what its comments say."""
 import os
 import re
 
+import numpy as np
 import pytest
+
+import nnlib.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,20 +81,23 @@ def _python_blocks():
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
-def _run_block(code, tmp_path, monkeypatch, capsys):
+def _run_block(code, tmp_path, monkeypatch, capsys, ns=None):
     monkeypatch.chdir(tmp_path)              # the training example saves digits.npz
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"} if ns is None else ns)
     return capsys.readouterr().out
 
 
 def test_readme_functional_estimator_and_training_examples_run(tmp_path, monkeypatch, capsys):
     blocks = [b for b in _python_blocks() if "verify.check_elementwise" not in b]
     assert len(blocks) == 3
-    outs = [_run_block(b, tmp_path, monkeypatch, capsys) for b in blocks]
+    ns = {"__name__": "readme"}
+    outs = [_run_block(b, tmp_path, monkeypatch, capsys, ns if k == 2 else None)
+            for k, b in enumerate(blocks)]
     score = float(outs[1].splitlines()[0])
     assert score > 0.9                                   # "about 0.96"
     assert float(outs[2].strip().splitlines()[-1]) > 0.85   # val_accuracy, "about 0.95"
     assert (tmp_path / "digits.npz").exists()
+    np.testing.assert_allclose(ns["probs"], F.softmax(ns["scores"]))   # as the comment says
 
 
 def test_readme_verify_example_runs_and_prints_what_it_says(tmp_path, monkeypatch, capsys):
