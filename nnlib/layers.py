@@ -267,10 +267,12 @@ class Dropout(Layer):
     rate : float in [0, 1)
         Probability of dropping an input.
     random_state : None, int or numpy.random.Generator
-        Seed of the masks: a fit with the same seeds draws the same masks (bitwise
-        reproducible).
+        Seed of the masks. The mask of a training step is the compiled counter-based
+        mask of ``(seed, step)`` (:func:`nnlib.functional.dropout`), ``step`` counting
+        this layer's training batches: the same seeds give the same masks, bit for bit,
+        for any thread count.
 
-    A model with a Dropout layer trains through the per-batch Python path (see the module
+    A model with a Dropout layer trains through the per-batch path (see the module
     docstring), its Dense layers still compiled.
 
     Examples
@@ -290,19 +292,23 @@ class Dropout(Layer):
         from nnlib._validation import check_real_scalar
         self.rate = check_real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
         self.random_state = random_state
-        self._rng = as_generator(random_state)
+        if isinstance(random_state, (int, np.integer)) and not isinstance(random_state,
+                                                                          bool):
+            as_generator(random_state)              # the library's seed checks
+            self.seed = int(random_state)
+        else:
+            self.seed = int(as_generator(random_state).integers(0, 2**63))
+        self.step = 0                               # training batches seen
 
     def forward(self, X, n_threads=None):
         return X
 
     def forward_train(self, X):
-        if self.rate == 0.0:
-            return X, lambda grad_H: (grad_H, [])
-        keep = self._rng.random(X.shape) >= self.rate
-        scale = X.dtype.type(1.0 / (1.0 - self.rate))
-        mask = keep * scale                        # in X's dtype: 0 or 1/(1-rate)
-        mask = mask.astype(X.dtype, copy=False)
-        return X * mask, lambda grad_H: (grad_H * mask, [])
+        from nnlib.functional.dropout import dropout, dropout_vjp
+        step = self.step
+        self.step += 1
+        H = dropout(X, self.rate, self.seed, step)
+        return H, lambda grad_H: (dropout_vjp(X, grad_H, self.rate, self.seed, step), [])
 
     def spec(self):
         return {"type": "Dropout", "rate": self.rate}

@@ -89,10 +89,10 @@ def _run_block(code, tmp_path, monkeypatch, capsys, ns=None):
 
 def test_readme_functional_estimator_and_training_examples_run(tmp_path, monkeypatch, capsys):
     blocks = [b for b in _python_blocks() if "verify.check_elementwise" not in b]
-    assert len(blocks) == 3
+    assert len(blocks) >= 3
     ns = {"__name__": "readme"}
     outs = [_run_block(b, tmp_path, monkeypatch, capsys, ns if k == 2 else None)
-            for k, b in enumerate(blocks)]
+            for k, b in enumerate(blocks)]        # every example runs
     score = float(outs[1].splitlines()[0])
     assert score > 0.9                                   # "about 0.96"
     assert float(outs[2].strip().splitlines()[-1]) > 0.85   # val_accuracy, "about 0.95"

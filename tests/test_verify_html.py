@@ -73,7 +73,7 @@ def test_html_opens_with_the_overview_and_links_each_section(report):
     # one section per verify module (as verify mirrors nnlib), each linked
     assert {a for a in p.anchors if a.startswith("section-")} == {
         f"section-{s}" for s in ("kernels", "activations", "output_maps", "losses", "dense",
-                                 "optimizers", "backprop", "train", "convexity", "notes",
+                                 "dropout", "optimizers", "backprop", "train", "convexity", "notes",
                                  "approximation")}
     assert p.maths > 100                               # formulas are MathML
 

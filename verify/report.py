@@ -20,6 +20,7 @@ _SECTION_TITLES = [
     ("output_maps", "Output maps: softmax, log_softmax, sparsemax (verify.output_maps)"),
     ("losses", "Losses and their gradients (nnlib.functional; verify.losses)"),
     ("dense", "The dense layer (nnlib.Dense; verify.dense)"),
+    ("dropout", "Dropout (nnlib.functional.dropout, nnlib.layers.Dropout; verify.dropout)"),
     ("optimizers", "Optimizers (nnlib.optim; verify.optim): one update against the symbolic "
                    "rule"),
     ("backprop", "Backpropagation of small networks (nnlib.Sequential; verify.backprop)"),
@@ -31,15 +32,15 @@ _SECTION_TITLES = [
                       "(verify.approximation)"),
     ("skipped", "Skipped parts (failures under --strict)"),
 ]
-_KERNEL_GROUPS = {"activation": "activations", "output map": "output_maps", "loss": "losses",
-                  "layer": "dense"}
-KERNEL_SECTIONS = ("kernels", "activations", "output_maps", "losses", "dense")
+KERNEL_SECTIONS = ("kernels", "activations", "output_maps", "losses", "dense", "dropout")
 
 
 def group_of(it):
-    """The report section an item is shown in."""
+    """The report section an item is shown in: a kernel check under the verify module
+    that made it (``item["module"]``, set by the run), anything else under its section."""
     if it["section"] == "kernels":
-        return _KERNEL_GROUPS.get(it.get("kind"), "kernels")
+        mod = str(it.get("module") or "").rsplit(".", 1)[-1]
+        return mod if mod in KERNEL_SECTIONS else "kernels"
     return it["section"]
 
 

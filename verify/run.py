@@ -48,11 +48,12 @@ def coverage(ctx):
     has an entry here; a new kernel without one is a failure, not a silent gap."""
     if ctx.only and not ctx.wanted("coverage"):
         return []
+    from verify.dropout import DROPOUT_NAMES
     from verify.losses import LOSS_NAMES
     from verify.output_maps import MAP_NAMES
     from verify.optim import CONFIGS
     covered = set()
-    for name in [a.name for a in ACTIVATIONS] + MAP_NAMES:
+    for name in [a.name for a in ACTIVATIONS] + MAP_NAMES + DROPOUT_NAMES:
         covered |= {name, name + "_vjp"}
     for name in LOSS_NAMES:
         covered |= {name, name + "_grad"}
@@ -82,6 +83,7 @@ SECTIONS = [
     ("kernels", "verify.output_maps", "run_maps"),
     ("kernels", "verify.losses", "run_losses"),
     ("kernels", "verify.dense", "run_layer"),
+    ("kernels", "verify.dropout", "run_dropout"),
     ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),
@@ -105,6 +107,9 @@ def _names_of(fn_name):
         return list(LOSS_NAMES)
     if fn_name == "run_layer":
         return ["dense"]
+    if fn_name == "run_dropout":
+        from verify.dropout import DROPOUT_NAMES
+        return list(DROPOUT_NAMES)
     if fn_name == "run_optimizers":
         from verify.optim import CONFIGS, _label
         return [_label(c, kw) for c, kw in CONFIGS]
@@ -276,6 +281,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             items.append(finish(x))
         else:
             loaded[x[1].__name__] = x[1]
+    module_of = {fn: mod for _, mod, fn in SECTIONS}
     pending = {}
     for section, fn_name, calls, _ in _plan(cat, picked):
         if fn_name == "run_backprop" and calls and fn_name in loaded:
@@ -306,6 +312,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                 got = [_crash(fn_name if call is None else call[0], section, exc)]
             for it in got:
                 it.setdefault("seconds", round((time.perf_counter() - t2) / len(got), 3))
+                it.setdefault("module", module_of.get(fn_name))   # the report's section
                 items.append(finish(it))
         timings[fn_name] = round(time.perf_counter() - t1, 3)
     data = {"quick": quick, "dtypes": list(dtypes)}
