@@ -51,7 +51,7 @@ _KNOWN = {"name", "section", "passed", "verdict", "seed", "statement", "rows", "
           "plots", "error", "traceback", "kind", "definition", "definition_sympy",
           "derived", "closed", "convention", "params", "proof", "evidence", "available",
           "required", "extra_rows", "notes", "seconds", "expected", "sub_evidence",
-          "skipped"}
+          "skipped", "module"}
 
 
 # ------------------------------------------------------------------ formulas
