@@ -1,5 +1,7 @@
-"""``python -m bench [--quick] [--only NAME ...] [--out DIR]`` (console script
-``nnlib-bench``): run the workloads, write results.json, results.md and plots.
+"""python -m bench (console script nnlib-bench): run the workloads, write results.json,
+results.md, summary.md and plots.
+
+    python -m bench [--quick] [--only NAME ...] [--out DIR] [--threads N]
 
 The thread count is fixed before anything imports NumPy (see ``bench.machine``), so this
 module imports only the standard library at the top and the workloads inside ``main``.
@@ -71,15 +73,24 @@ class Context:
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Time nnlib against PyTorch, scikit-learn and a NumPy loop (same data, "
+                    "weights and threads; medians), and write results.json, results.md, "
+                    "summary.md and plots.",
+        epilog="One thread per library is the default: on a shared machine the "
+               "spin-waiting thread pools of PyTorch and OpenBLAS stall when a core is "
+               "taken away, which inflates the peers' times far more than nnlib's. When "
+               "the load average exceeds the cores, every target is marked unreliable.")
     p.add_argument("--quick", action="store_true",
                    help="fewer repeats and sizes; finishes in under two minutes")
     p.add_argument("--only", nargs="+", choices=list(WORKLOADS), metavar="NAME",
                    help="run only these workloads: " + ", ".join(WORKLOADS))
     p.add_argument("--out", default=os.path.join("out", "bench"),
                    help="output directory (default out/bench)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for every library (default: all usable cores)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for every library (default: %(default)s; the fair setting "
+                        "on a shared machine)")
     p.add_argument("--repeats", type=int, default=None,
                    help="samples per peer, overriding each workload's default")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -133,7 +144,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     if args.render:
         return _render(args.render)
-    threads = args.threads or _usable_cores()
+    threads = args.threads
     if threads < 1:
         raise SystemExit("--threads must be >= 1")
     set_thread_env(threads)          # before NumPy is imported anywhere
@@ -180,9 +191,13 @@ def main(argv=None):
     md_path = os.path.join(args.out, "results.md")
     write_markdown(results, md_path)
     write_summary(results, os.path.join(args.out, "summary.md"))
+    from bench.report import load_warning_text, target_status
+    warning = load_warning_text(results["meta"])
+    if warning:
+        print("WARNING: " + warning, file=sys.stderr)
     for w in results["workloads"].values():
         for tg in w.get("targets", []):
-            status = {True: "MET", False: "MISSED", None: "not measured"}[tg["met"]]
+            status = target_status(tg["met"], results["meta"])
             print(f"{status:>12}  {tg['target']}: {tg['detail']}")
     print(f"wrote {json_path}, {md_path}" + (f" and {len(results['plots'])} plots"
                                              if results["plots"] else

@@ -117,19 +117,39 @@ def _load(meta):
     return f"{a[0]:.2f} at start, {b[0]:.2f} at end" if a and b else "unknown"
 
 
+def _overload(meta):
+    """(worst 1-min load average, usable cores) when the load exceeded the cores, else
+    None: then other work competed with the timings and no target can be trusted."""
+    a, b = meta.get("loadavg_start"), meta.get("loadavg_end")
+    cores = (meta.get("machine") or {}).get("usable_cores") or 1
+    worst = max(x[0] for x in (a, b) if x) if (a or b) else 0
+    return (worst, cores) if worst > cores else None
+
+
+def load_warning_text(meta):
+    """The console's and the report's warning for an overloaded run ('' if none)."""
+    over = _overload(meta)
+    if not over:
+        return ""
+    return (f"the load average reached {over[0]:.1f} on {over[1]} cores: other processes "
+            "competed with these timings, so every target below is marked unreliable.")
+
+
+def target_status(met, meta):
+    """MET / MISSED / not measured, with "(unreliable)" when the machine was overloaded."""
+    status = {True: "MET", False: "MISSED", None: "not measured"}[met]
+    return status + (" (unreliable)" if met is not None and _overload(meta) else "")
+
+
 def _load_warning(meta):
     """A plain warning when other work competed for the cores during the run."""
-    a, b = meta.get("loadavg_start"), meta.get("loadavg_end")
-    cores = meta["machine"].get("usable_cores") or 1
-    worst = max(x[0] for x in (a, b) if x) if (a or b) else 0
-    if worst <= cores:
+    if not _overload(meta):
         return []
-    return [f"**Warning: the load average reached {worst:.1f} on {cores} cores: other "
-            "processes competed with these timings.** Multi-threaded libraries suffer most "
+    return [f"**Warning: {load_warning_text(meta)}** Multi-threaded libraries suffer most "
             "(an OpenMP or OpenBLAS thread that spins at a barrier while its partner is "
             "descheduled stalls the whole call), so with more than one thread the peers' "
-            "times can be inflated far more than nnlib's; `--threads 1` is the fairer "
-            "setting on a busy machine.", ""]
+            "times can be inflated far more than nnlib's; `--threads 1` (the default) is "
+            "the fairer setting on a busy machine.", ""]
 
 
 def _loss_line(tbl):
@@ -147,8 +167,9 @@ def _loss_line(tbl):
             "function for every peer): " + "; ".join(parts) + ".")
 
 
-def _status(met):
-    return {True: "**MET**", False: "**MISSED**", None: "not measured"}[met]
+def _status(met, meta=None):
+    text = target_status(met, meta or {})
+    return f"**{text}**" if met is not None else text
 
 
 def write_markdown(results, path):
@@ -202,7 +223,7 @@ def _header(results, level=1, title="nnlib benchmarks"):
     targets = [tg for w in results["workloads"].values() for tg in w.get("targets", [])]
     if targets:
         out += ["| target | status | measured |", "|---|---|---|"]
-        out += [f"| {tg['target']} | {_status(tg['met'])} | {tg['detail']} |"
+        out += [f"| {tg['target']} | {_status(tg['met'], meta)} | {tg['detail']} |"
                 for tg in targets]
     else:
         out.append("(The workloads run here have no targets.)")
@@ -249,12 +270,13 @@ def write_plots(results, out_dir):
     except ImportError:
         return []
     written = []
-    for w in results["workloads"].values():
+    for key, w in results["workloads"].items():
         for tbl in w.get("tables", []):
             plot = tbl.get("plot")
             if not plot:
                 continue
-            fig = (_bar if plot["kind"] == "bar" else _lines)(plt, tbl, plot)
+            title = _plot_title(w, key, tbl)
+            fig = (_bar if plot["kind"] == "bar" else _lines)(plt, tbl, plot, title)
             if fig is None:
                 continue
             fig.savefig(os.path.join(out_dir, plot["file"]), dpi=90)
@@ -263,7 +285,17 @@ def write_plots(results, out_dir):
     return written
 
 
-def _bar(plt, tbl, plot):
+def _plot_title(w, key, tbl):
+    """The workload's title (what is measured), and the table's unit when it has several
+    tables -- never an internal identifier alone."""
+    title = w.get("title", key)
+    if len(w.get("tables", [])) > 1:
+        title += " (" + {"rate": "throughput", "bytes": "memory"}.get(tbl["value"], "time") \
+            + ")"
+    return title
+
+
+def _bar(plt, tbl, plot, title):
     rows, cols = tbl["rows"], tbl["columns"]
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(rows) + 2), 4))
     width = 0.8 / max(len(cols), 1)
@@ -293,13 +325,13 @@ def _bar(plt, tbl, plot):
     ax.set_xticks([i + width * (len(cols) - 1) / 2 for i in range(len(rows))])
     ax.set_xticklabels([r["case"] for r in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(tbl["unit"] if tbl["value"] == "rate" else "seconds (median, IQR bars)")
-    ax.set_title(tbl["name"])
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def _lines(plt, tbl, plot):
+def _lines(plt, tbl, plot, title):
     group = plot.get("group")
     groups = []
     for row in tbl["rows"]:
@@ -322,12 +354,14 @@ def _lines(plt, tbl, plot):
             ax.set_xscale("log")
         if plot.get("logy"):
             ax.set_yscale("log")
-        ax.set_title(str(g) if group else tbl["name"], fontsize=9)
+        ax.set_title(f"{group} {g}" if group else title, fontsize=9)
         ax.set_xlabel(plot.get("xlabel", plot["x"]), fontsize=8)
         ax.set_ylabel(plot.get("ylabel", "seconds"), fontsize=8)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     for k in range(len(groups), nrow * ncol):
         axes[k // ncol][k % ncol].axis("off")
+    if group:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

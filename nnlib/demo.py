@@ -1,4 +1,4 @@
-"""A short tour of nnlib, run by ``python -m nnlib.demo`` (the README's main command).
+"""A short tour of nnlib, run by python -m nnlib.demo (the README's main command).
 
 1. The notes' XOR threshold network with hand-set weights computes XOR.
 2. A 2-4-1 tanh network learns XOR by per-sample SGD.
@@ -78,7 +78,17 @@ def digits():
     return "digits, 64-100-10 relu, Adam", acc >= 0.97 and same, detail
 
 
-def main():
+def _parser():
+    import argparse
+    doc = __doc__.split("\n", 1)
+    return argparse.ArgumentParser(
+        prog="python -m nnlib.demo", description=doc[0],
+        epilog=doc[1].strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def main(argv=None):
+    """Run the demonstration; ``argv`` as on the command line (``--help`` only)."""
+    _parser().parse_args(argv or [])
     print(f"nnlib {nnlib.__version__} demonstration")
     failed = 0
     for step in (xor_by_hand, xor_learned, spiral, digits):
@@ -92,4 +102,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -87,7 +87,8 @@ def test_estimators_workload_compares_fit_time_loss_and_memory(tmp_path):
     assert len(w["targets"]) == 4
     assert all(tg["met"] in (True, False, None) for tg in w["targets"])
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "MLPClassifier sgd, batch 32: fit >= 6x faster than scikit-learn" in summary
+    assert ("MLPClassifier.fit wall time, sgd, batch 32: nnlib >= 6x faster than "
+            "scikit-learn") in summary
     assert "nnlib/scikit-learn (memory)" in summary and "| lbfgs |" in md
 
 
@@ -179,6 +180,47 @@ def test_markdown_states_ratios_and_unavailable(tmp_path):
                                "sklearn": {"status": "not installed"}}}]}
     text = report._table_md(tbl)
     assert "| c | 10 ms ±0% | 1 s ±0% | not installed | 0.01 | — |" in text
+
+
+def test_one_thread_is_the_default():
+    from bench.__main__ import _parser
+    assert _parser().parse_args([]).threads == 1
+
+
+def _meta(load):
+    return {"command": "python -m bench", "mode": "quick", "duration_s": 1.0,
+            "started_utc": "2026-01-01 00:00", "versions": {"numpy": "2"},
+            "machine": {"cpu": "cpu", "usable_cores": 2, "logical_cores": 2,
+                        "memory_gib": 1.0, "os": "os"},
+            "threads": {"requested": 1}, "loadavg_start": [load, 0, 0],
+            "loadavg_end": [1.0, 0, 0]}
+
+
+@pytest.mark.parametrize("load, unreliable", [(1.5, False), (7.3, True)])
+def test_targets_are_marked_unreliable_when_the_load_exceeds_the_cores(tmp_path, load,
+                                                                       unreliable):
+    from bench.report import load_warning_text, target_status, write_markdown
+    tg = {"target": "time per epoch: nnlib >= 2x faster than PyTorch", "met": True,
+          "detail": "d"}
+    results = {"meta": _meta(load), "workloads": {"w": {
+        "title": "W", "description": "d", "targets": [tg], "tables": []}}}
+    write_markdown(results, str(tmp_path / "results.md"))
+    md = (tmp_path / "results.md").read_text()
+    row = [ln for ln in md.splitlines() if ln.startswith("| time per epoch")][0]
+    assert ("**MET (unreliable)**" in row) == unreliable
+    assert target_status(True, results["meta"]) == ("MET (unreliable)" if unreliable else "MET")
+    assert target_status(None, results["meta"]) == "not measured"
+    assert bool(load_warning_text(results["meta"])) == unreliable
+
+
+def test_plot_titles_say_what_is_measured():
+    from bench.report import _plot_title
+    w = {"title": "Large network: 784-512-512-10, batch 256, float32",
+         "tables": [{"name": "large", "value": "rate"}]}
+    assert _plot_title(w, "large", w["tables"][0]) == w["title"]
+    w2 = {"title": "Estimators", "tables": [{"name": "estimators", "value": "time"},
+                                            {"name": "estimators_memory", "value": "bytes"}]}
+    assert _plot_title(w2, "estimators", w2["tables"][1]) == "Estimators (memory)"
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])

@@ -81,8 +81,55 @@ def test_terminal_bar_redraws_within_the_epoch(monkeypatch):
     # the first piece is a probe of steps_per_epoch // 64 steps: always drawn in-epoch
     assert "epoch 1/2  step 10/640" in out
     assert "epoch 2/2  loss" in out and "ms/epoch" in out and "ETA" in out
-    assert out.count("\n") == 1 and out.endswith("\n")
+    # Keras's habit: each finished epoch's line stays (one newline per epoch)
+    assert out.count("\n") == 2 and out.endswith("\n")
     assert "\r" in out
+    kept = [line.rsplit("\r", 1)[-1].rstrip() for line in out.split("\n")[:-1]]
+    assert kept[0].startswith("epoch 1/2  loss") and kept[1].startswith("epoch 2/2  loss")
+
+
+def _screen_lines(out):
+    """What each redraw puts on the screen: the text between control characters."""
+    import re
+    return [t for t in re.split(r"[\r\n]", out) if t.strip()]
+
+
+@pytest.mark.parametrize("columns", [40, 80, 200])
+def test_every_line_fits_the_terminal_width(monkeypatch, columns):
+    """A line as wide as the terminal wraps and leaves a copy at each redraw: every
+    line (live and per-epoch) is at most columns - 1 wide, and fields that do not fit
+    are dropped whole, never cut inside a number."""
+    import os
+    monkeypatch.setattr("nnlib._progress.shutil.get_terminal_size",
+                        lambda fallback=None: os.terminal_size((columns, 24)))
+    term = _Terminal()
+    _fit(monkeypatch, term, verbose=1, optimizer=optim.SGD(lr=0.01), epochs=2,
+         batch_size=1, data=_data(n=640), validation_split=0.2)
+    lines = _screen_lines(term.getvalue())
+    assert lines and max(len(t.rstrip()) for t in lines) <= columns - 1
+    for t in lines:
+        fields = t.rstrip().split("  ")
+        assert fields[0].startswith("epoch ")
+        for f in fields[1:]:
+            if f.startswith(("loss ", "val_loss ", "val_accuracy ")):
+                float(f.split(" ", 1)[1])           # a whole number, not a cut one
+    if columns >= 80:          # room for step, loss and ETA on the live line
+        live = [t for t in lines if "step " in t]
+        assert live and all("loss " in t and "ETA " in t for t in live)
+
+
+def test_live_line_shows_step_loss_eta_and_a_bar(monkeypatch):
+    import os
+    monkeypatch.setattr("nnlib._progress.shutil.get_terminal_size",
+                        lambda fallback=None: os.terminal_size((120, 24)))
+    term = _Terminal()
+    _fit(monkeypatch, term, verbose=1, optimizer=optim.SGD(lr=0.01), epochs=1,
+         batch_size=1, data=_data(n=640))
+    live = [t for t in _screen_lines(term.getvalue()) if "step " in t]
+    assert live
+    import re
+    assert all(re.search(r"step \d+/640  loss [-0-9.e]+  ETA [0-9.]+ s  \[=*\.*\]", t)
+               for t in live), live[:2]
 
 
 @pytest.mark.parametrize("verbose", [1, 2, True])
@@ -91,7 +138,8 @@ def test_not_a_terminal_gets_one_line_per_epoch(monkeypatch, verbose):
     _fit(monkeypatch, buf, verbose=verbose, optimizer=optim.SGD(lr=0.01), epochs=3,
          validation_split=0.2)
     lines = buf.getvalue().splitlines()
-    assert len(lines) == 3 and "\r" not in buf.getvalue()
+    # no control characters at all where \r would pile up (a file, a pipe, a CI log)
+    assert len(lines) == 3 and not any(c in buf.getvalue() for c in "\r\b\x1b")
     for k, line in enumerate(lines, 1):
         assert f"epoch {k}/3  loss" in line and "val_loss" in line and "ETA" in line
     assert "step" not in buf.getvalue()

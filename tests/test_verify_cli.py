@@ -3,6 +3,7 @@ in every failure; nothing passes by absence (a missing kernel fails, exported or
 missing optional dependency is a visible skip that --strict turns into a failure. Each run
 uses --only on one small section, so the file stays fast."""
 import json
+import re
 
 import pytest
 
@@ -74,7 +75,9 @@ def test_strict_turns_a_skip_into_a_failure(tmp_path, monkeypatch, capsys):
     assert rc == 1 and not data["passed"] and data["strict"]
     [item] = [it for it in data["items"] if it["name"] == "plots"]
     assert not item["passed"] and "skipped (needs matplotlib)" in item["verdict"]
-    assert "FAIL skipped    plots" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert re.search(r"^FAIL skipped\s+plots", out, re.M)
+    assert out.rstrip().splitlines()[-1].split(" — ")[0].endswith("FAILED: plots")
 
 
 def test_strict_passes_when_nothing_is_skipped(tmp_path, no_optional):

@@ -1,28 +1,41 @@
-"""``python -m verify`` / ``nnlib-verify``: run every check, write the report, exit non-zero
-if anything fails.
-
-    python -m verify [--out DIR] [--quick] [--dtype float32 float64] [--only NAME ...]
-                     [--seed N] [--strict] [--update-baseline]
-
-A part that needs a missing optional dependency (the plots need matplotlib) is reported as
-"skipped (needs X)"; ``--strict`` (for CI) makes every skip a failure.
-"""
+"""``python -m verify`` / ``nnlib-verify``: run every check, print one line per check as it
+finishes, write the report (report.html, report.md, report.json, plots/) and exit non-zero
+if anything fails."""
 import argparse
 import sys
 
 __all__ = ["main"]
 
+_EPILOG = """\
+examples:
+  python -m verify --out out/verify          the full report (a few minutes)
+  python -m verify --quick                   fewer points, smaller cases (for CI)
+  python -m verify --list                    every check name and group
+  python -m verify --only sigmoid softmax    just these checks
+  python -m verify --only optimizers         a group: a section, module or optimizer class
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m verify", description=__doc__.split("\n")[0])
+A part that needs a missing optional dependency (the plots need matplotlib) is reported
+as "skipped (needs X)"; --strict (for CI) makes every skip a failure.
+"""
+
+
+def _parser():
+    ap = argparse.ArgumentParser(
+        prog="python -m verify", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Prove nnlib's formulas with SymPy, measure its compiled kernels "
+                    "against exact values, and write the report.")
     ap.add_argument("--out", default="verify-report",
-                    help="directory for report.md, report.json and plots (default: %(default)s)")
+                    help="directory for report.html, report.md, report.json and plots "
+                         "(default: %(default)s)")
     ap.add_argument("--quick", action="store_true",
                     help="fewer random points and smaller symbolic cases (for CI)")
     ap.add_argument("--dtype", nargs="+", choices=["float64", "float32"],
-                    default=["float64", "float32"], help="dtypes to measure")
+                    default=["float64", "float32"], help="dtypes to measure (default: both)")
     ap.add_argument("--only", nargs="+", metavar="NAME",
-                    help="run only the checks with these names (e.g. sigmoid softmax)")
+                    help="run only these checks or groups (see --list), nothing else")
+    ap.add_argument("--list", action="store_true",
+                    help="print every check name and group, run nothing")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the random points (printed in the report and in every "
                          "failure; default: %(default)s)")
@@ -31,22 +44,37 @@ def main(argv=None):
     ap.add_argument("--update-baseline", action="store_true",
                     help="record improved (and new) per-path ULP figures in "
                          "verify/baseline.json")
-    args = ap.parse_args(argv)
-    from verify.report import summary_lines, write_report
-    from verify.run import run_all
+    return ap
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    from verify.console import check_line, header_line, last_line, list_lines
+    from verify.run import (UnknownCheck, aliases, catalogue, count_checks, resolve_only,
+                            run_all)
+    cat = catalogue()
+    if args.list:
+        print("\n".join(list_lines(cat, aliases(cat))))
+        return 0
+    try:
+        picked = resolve_only(args.only, cat) if args.only else None
+    except UnknownCheck as exc:
+        print(f"python -m verify: {exc}", file=sys.stderr)
+        return 2
+    print(header_line(count_checks(cat, picked), args.quick, args.dtype, args.seed,
+                      args.out), flush=True)
+    from verify.report import write_report
     data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only, seed=args.seed,
                    plots_to=args.out, strict=args.strict,
-                   update_baseline=args.update_baseline)
-    if args.only and not data["items"]:
-        print(f"no check is named {' '.join(args.only)}", file=sys.stderr)
-        return 2
+                   update_baseline=args.update_baseline,
+                   on_item=lambda it: print(check_line(it), flush=True),
+                   on_note=lambda text: print(f"     ... {text}", flush=True))
     path = write_report(data, args.out)
-    print("\n".join(summary_lines(data)))
     if args.update_baseline:
         changed = [k for it in data["items"] for k in it.get("baseline_changed", [])]
         print(f"baseline: {len(changed)} entries of verify/baseline.json recorded "
               "(new paths or improvements)")
-    print(f"report: {path}")
+    print(last_line(data, path))
     return 0 if data["passed"] else 1
 
 

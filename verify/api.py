@@ -100,6 +100,14 @@ class CheckResult:
             s["max_ulps"] = max(s["max_ulps"], m.ulps)
             s["max_rel"] = max(s["max_rel"], m.rel)
             s["max_abs_eps"] = max(s["max_abs_eps"], m.abs_eps / scale if scale else m.abs_eps)
+        if m is not None and tol:
+            # the error as a fraction of the bound the point passed by (the looser of the
+            # two): <= 1 passes; "by_abs" counts the points only the absolute bound passed
+            of_ulps = m.ulps / tol.ulps if tol.ulps else (0.0 if m.ulps == 0 else math.inf)
+            of_abs = (m.abs_eps / (tol.abs_eps * max(scale, 1e-300))
+                      if tol.abs_eps is not None else math.inf)
+            s["of_tolerance"] = max(s.get("of_tolerance", 0.0), min(of_ulps, of_abs))
+            s["n_by_abs"] = s.get("n_by_abs", 0) + (of_ulps > 1 and of_abs <= 1)
 
     def as_dict(self):
         return {"name": self.name, "passed": self.passed, "stats": self.stats,

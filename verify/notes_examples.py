@@ -20,8 +20,9 @@ import numpy as np
 import sympy as sp
 
 from verify import kernels as K
+from verify.lectures import lecture
 
-__all__ = ["XOR_NETWORKS", "run_notes"]
+__all__ = ["XOR_NETWORKS", "run_notes", "check_names"]
 
 R = sp.Rational
 # name: (source, input encoding (false, true), [(W (n_in x n_out), b, activation)], output
@@ -43,6 +44,22 @@ XOR_NETWORKS = {
         "seed 003", (0, 1),
         [([[1, 1], [1, 1]], [0, -1], "relu"), ([[1], [-2]], [0], "identity")], (0, 1)),
 }
+
+# the names of the section's checks besides the XOR networks (verify --list, --only)
+TN_NAME = "XOR — nnlib.ThresholdNetwork.xor_from_notes"
+MP_NAME = "McCulloch-Pitts unit y = x2 (x1 + not x3): truth table"
+GD_NAME = "gradient-descent exercise (y = -4, -2, 2, 4; x0 = 4; alpha = 1/4)"
+CHAIN_NAME = "chain-rule example: r = u v, u = t^2, v = 3t + 1"
+UNIT_NAME = "single-unit backprop formula (sigmoid unit, square loss)"
+TRAJ_NAME = ("GD, momentum and AdaGrad on the notes' quadratic "
+             "(R(x) = mean (x - y_i)^2, y = -4, -2, 2, 4; x0 = 4)")
+
+
+def check_names():
+    """The names of this section's items, in report order (without running them)."""
+    return [f"XOR — {name}" for name in XOR_NETWORKS] + [
+        TN_NAME, MP_NAME, GD_NAME, TRAJ_NAME, CHAIN_NAME, UNIT_NAME]
+
 
 _ACT = {"sign": sp.sign, "relu": lambda e: sp.Max(e, 0), "identity": lambda e: e}
 
@@ -121,10 +138,10 @@ def _xor_items():
             grid.update(points=pts, sym=[int(v) for v in sym])
         out.append({"name": f"XOR — {name}", "section": "notes", "passed": ok_sym and ok_nn,
                     "verdict": "computes XOR" if ok_sym and ok_nn else "FAIL",
-                    "statement": f"Source: {src}.", "rows": rows, "_grid": grid})
+                    "statement": f"Source: {lecture(src)}.", "rows": rows, "_grid": grid})
     TN = K.nnlib_attr("ThresholdNetwork")
     if TN is None or not hasattr(TN, "xor_from_notes"):      # missing is a failure
-        out.append({"name": "XOR — nnlib.ThresholdNetwork.xor_from_notes", "section": "notes",
+        out.append({"name": TN_NAME, "section": "notes",
                     "passed": False, "verdict": "FAIL (not available in nnlib)", "rows": []})
     else:
         import importlib
@@ -140,7 +157,7 @@ def _xor_items():
             ok &= got == want
             rows.append((which, f"predict {pred.tolist()} -> XOR {got == want}"))
         ok &= bool(names)
-        out.append({"name": "XOR — nnlib.ThresholdNetwork.xor_from_notes", "section": "notes",
+        out.append({"name": TN_NAME, "section": "notes",
                     "passed": ok, "verdict": "computes XOR" if ok else "FAIL", "rows": rows})
     return out
 
@@ -162,7 +179,7 @@ def _mcculloch_pitts():
         ok &= bool(good)
         rows.append((str(x), f"v = {val} (table {vv}), sgn = {sp.sign(val)} (table {yy})"
                              + ("" if nn is None else f", nnlib {nn[k]:g}")))
-    return {"name": "McCulloch-Pitts unit y = x2 (x1 + not x3): truth table",
+    return {"name": MP_NAME,
             "section": "notes", "passed": ok, "verdict": "matches the table" if ok else "FAIL",
             "rows": rows}
 
@@ -185,7 +202,7 @@ def _gd_exercise():
         ok &= x1_nn == 2.0
         rows.append(("$x_1$ with nnlib's squared_error_grad", f"{x1_nn:g}"))
     rows.append(("the notes' answer", "(d) 2"))
-    return {"name": "gradient-descent exercise (y = -4, -2, 2, 4; x0 = 4; alpha = 1/4)",
+    return {"name": GD_NAME,
             "section": "notes", "passed": bool(ok), "verdict": "x1 = 2, answer (d)" if ok
             else "FAIL", "rows": rows}
 
@@ -268,10 +285,9 @@ def _trajectories():
             series.append(dict(label=label, cls=cls_name, dtype=dname, x=xs,
                                exact=[float(sp.re(e)) for e in exact_x], ulps=us))
             rows.append((f"{label}, {dname}", f"{how}; max error {max(us):.3g} ulp over "
-                                              f"{TRAJ_STEPS} steps (tolerance 8 ulp per step)"
+                                              f"{TRAJ_STEPS} steps (tolerance 8(k+1) ulp at step k)"
                          + ("" if good else " FAIL")))
-    return {"name": "GD, momentum and AdaGrad on the notes' quadratic "
-                    "(R(x) = mean (x - y_i)^2, y = -4, -2, 2, 4; x0 = 4)",
+    return {"name": TRAJ_NAME,
             "section": "notes", "passed": bool(ok) and bool(series),
             "verdict": f"{TRAJ_STEPS} steps match SymPy" if ok and series else "FAIL",
             "statement": "nnlib's optimizers (SGD as plain GD, the notes' momentum "
@@ -290,7 +306,7 @@ def _chain_rule():
         {u_: u, v_: v})
     direct = sp.diff(r.subs({u_: u, v_: v}), t)
     ok = sp.expand(chain - (9 * t ** 2 + 2 * t)) == 0 and sp.expand(direct - chain) == 0
-    return {"name": "chain-rule example: r = u v, u = t^2, v = 3t + 1", "section": "notes",
+    return {"name": CHAIN_NAME, "section": "notes",
             "passed": ok, "verdict": "dr/dt = 9t^2 + 2t" if ok else "FAIL",
             "rows": [("$\\partial_u r\\, u' + \\partial_v r\\, v'$", f"${sp.latex(sp.expand(chain))}$"),
                      ("direct $dr/dt$", f"${sp.latex(sp.expand(direct))}$"),
@@ -325,7 +341,7 @@ def _single_unit_backprop():
         ok &= err < 1e-14
         rows.append(("nnlib Sequential([Dense(2, 1, 'sigmoid')]), 2 x dW vs the formula",
                      f"max difference {err:.2g}"))
-    return {"name": "single-unit backprop formula (sigmoid unit, square loss)", "section": "notes",
+    return {"name": UNIT_NAME, "section": "notes",
             "passed": bool(ok), "verdict": "agrees" if ok else "FAIL", "rows": rows}
 
 

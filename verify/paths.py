@@ -772,7 +772,7 @@ class _Runner:
 
     # --- output maps -----------------------------------------------------------------
     def maps(self, seeds):
-        for name in ("softmax", "log_softmax", "sparsemax"):
+        for name in MAP_KERNELS:
             if not self.ctx.wanted(name):
                 continue
             fwd, vjp = K.kernel(name), K.kernel(name + "_vjp")
@@ -803,8 +803,7 @@ class _Runner:
 
     # --- losses ----------------------------------------------------------------------
     def losses(self, seeds):
-        for name in ("softmax_cross_entropy", "squared_error", "logistic_loss",
-                     "sparsemax_loss", "hinge_loss"):
+        for name in LOSS_KERNELS:
             if not self.ctx.wanted(name):
                 continue
             loss, grad = K.kernel(name), K.kernel(name + "_grad")
@@ -976,6 +975,19 @@ def _seeds(ctx):
     """FIXED_SEED, then the run's seeds (--seed and, in a full run, the next ones)."""
     seeds = list(getattr(ctx, "seeds", None) or [ctx.seed])
     return [FIXED_SEED] + [s for s in seeds if s != FIXED_SEED]
+
+
+MAP_KERNELS = ("softmax", "log_softmax", "sparsemax")
+LOSS_KERNELS = ("softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
+                "hinge_loss")
+
+
+def item_names():
+    """The names of the items run_paths makes (for --list and the catalogue)."""
+    from verify.registry import ACTIVATIONS
+    kernels = ([a.name for a in ACTIVATIONS] + list(MAP_KERNELS) + list(LOSS_KERNELS)
+               + ["dense_forward", "dense_backward"])
+    return [f"{k} (branch paths)" for k in kernels]
 
 
 def run_paths(ctx):

@@ -19,48 +19,78 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.colors  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["make_plots"]
 
-_DPI = 72
+# Readable at 100 % zoom: 100 dpi, so a 10-inch figure is 1000 px wide and 9-pt text is
+# 12 px high. Constrained layout sizes the margins to what is drawn (long titles, outside
+# legends, colorbar labels), so nothing is cut off.
+_DPI = 100
+_RC = {"font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "legend.fontsize": 8.5,
+       "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "figure.titlesize": 11}
 _STYLE = {"float64": dict(color="C0", marker="o"), "float32": dict(color="C1", marker="x")}
 
 
-def _save(fig, out, name, **adjust):
+def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw):
+    with plt.rc_context(_RC):
+        return plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", **kw)
+
+
+def _save(fig, out, name):
     rel = os.path.join("plots", name)
     path = os.path.join(out, rel)
     tmp = path + ".tmp"
-    # fixed margins: tight_layout cost a third of the plotting time
-    fig.subplots_adjust(**{**dict(left=0.06, right=0.94, bottom=0.16, top=0.87, wspace=0.38),
-                           **adjust})
-    fig.savefig(tmp, format="png", dpi=_DPI)
+    with plt.rc_context(_RC):
+        fig.savefig(tmp, format="png", dpi=_DPI)
     plt.close(fig)
     os.replace(tmp, path)
     return rel
+
+
+def _legend_below(fig, axes, ncol=4):
+    """One legend for ``axes`` under the figure: off the data, never covering a point."""
+    seen = {}
+    for ax in np.atleast_1d(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab and not lab.startswith("_"):
+                seen.setdefault(lab, h)
+    if seen:
+        fig.legend(seen.values(), seen.keys(), loc="outside lower center",
+                   ncol=min(ncol, len(seen)), frameon=False)
 
 
 def _floor(u):
     return max(float(u), 1e-3) if not math.isinf(u) else 1e20
 
 
-def _ulp_axis(ax, label="error (ulp; floor 1e-3)"):
+def _ulp_axis(ax, label="error (ulp; 0 drawn at 1e-3)"):
     ax.set_yscale("log")
-    ax.set_ylabel(label, fontsize=8)
+    ax.set_ylabel(label)
 
 
 # ------------------------------------------------------------------ activations
+
+def _abs_axis_points(recs):
+    """|z| for a log axis (z = 0 drawn at the left edge) and the sign of z."""
+    xs = np.array([abs(r["x"]) for r in recs], dtype=float)
+    tiny = max(np.min(xs[xs > 0]) / 10, 5e-324) if np.any(xs > 0) else 1e-3
+    return np.where(xs > 0, xs, tiny), np.array([r["x"] < 0 for r in recs])
+
 
 def _activation_plot(it, out):
     res = it["_result"]
     fw = res.points.get("forward", {})
     vj = res.points.get("vjp", {})
     acc = it.get("_accuracy")
+    name = it["name"]
     ncol = 4 if acc else 3
-    fig, ax = plt.subplots(1, ncol, figsize=(4.2 * ncol, 3.4))
-    for k, (recs, title) in enumerate(((fw.get("float64", []), f"{it['name']}(z)"),
-                                       (vj.get("float64", []), f"{it['name']}'(z)"))):
+    fig, ax = _figure(1, ncol, figsize=(4.0 * ncol, 3.9))
+    for k, (recs, title) in enumerate(((fw.get("float64", []), f"{name}(z)"),
+                                       (vj.get("float64", []), f"{name}'(z)"))):
         near = sorted((r for r in recs if abs(r["x"]) <= 6), key=lambda r: r["x"])
         smooth = [r for r in near if r["exact"] is not None]
         ax[k].plot([r["x"] for r in smooth], [r["exact"] for r in smooth], "k-", lw=1.5,
@@ -72,28 +102,31 @@ def _activation_plot(it, out):
                 lo, hi = r["interval"]
                 ax[k].plot([r["x"], r["x"]], [lo, hi], "-", color="C3", lw=4, alpha=0.5,
                            label="subdifferential at the kink")
-        ax[k].set_title(title + " at the check's points, |z| <= 6", fontsize=9)
-        h, lab = ax[k].get_legend_handles_labels()
-        uniq = dict(zip(lab, h))
-        ax[k].legend(uniq.values(), uniq.keys(), fontsize=7)
-    for which, style in (("forward", "-"), ("vjp", "--")):
+        ax[k].set_title(f"{title}: nnlib vs SymPy, |z| ≤ 6")
+        ax[k].set_xlabel("z")
+    span = [math.inf, 0.0]
+    for which, mk in (("forward", "o"), ("vjp", "x")):
         for dt, recs in res.points.get(which, {}).items():
-            rs = sorted(recs, key=lambda r: r["x"])
-            ax[2].plot([r["x"] for r in rs], [_floor(r["ulps"]) for r in rs], ls="none",
-                       marker="." if which == "forward" else "x", ms=3,
-                       color=_STYLE[dt]["color"], label=f"{which} {dt}")
-    ax[2].set_xscale("symlog", linthresh=1e-3)
-    big = max((abs(r["x"]) for recs in res.points.get("forward", {}).values() for r in recs
-               if math.isfinite(r["x"])), default=1.0)
-    ax[2].set_xlim(-big, big)
-    ticks = [v for v in (1, 1e10, 1e100, 1e300) if v <= big]
-    ax[2].set_xticks([-v for v in ticks[::-1]] + [0] + ticks,
-                     [f"-{v:.0e}" for v in ticks[::-1]] + ["0"] + [f"{v:.0e}" for v in ticks],
-                     fontsize=6, rotation=60)
+            xs, neg = _abs_axis_points(recs)
+            span = [min(span[0], xs.min()), max(span[1], xs.max())]
+            us = np.array([_floor(r["ulps"]) for r in recs])
+            c = _STYLE[dt]["color"]
+            ax[2].plot(xs[~neg], us[~neg], mk, ms=3.5, color=c, ls="none",
+                       label=f"{which} {dt}")
+            ax[2].plot(xs[neg], us[neg], mk, ms=3.5, color=c, ls="none", alpha=0.35)
+    ax[2].set_xscale("log")
+    if span[1] > 0:      # explicit: autoscale's margins overflow past 1e308
+        ax[2].set_xlim(span[0], span[1])
+    if span[1] > 0:      # a few decades, evenly spaced: a readable axis over 600 decades
+        lo, hi = math.log10(max(span[0], 5e-324)), math.log10(span[1])
+        step = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200) if (hi - lo) / k <= 7)
+        exps = [e for e in range(int(math.floor(lo / step) * step), int(hi) + 1, step)
+                if lo <= e <= hi]
+        ax[2].set_xticks([10.0 ** e for e in exps], [f"1e{e}" for e in exps])
+        ax[2].xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     _ulp_axis(ax[2])
-    ax[2].set_xlabel("z (symlog)", fontsize=8)
-    ax[2].set_title("compiled - exact, every point of the check", fontsize=9)
-    ax[2].legend(fontsize=7)
+    ax[2].set_xlabel("|z| (faint: z < 0; z = 0 at the left edge)")
+    ax[2].set_title("error of every point of the check")
     if acc:
         for s in acc["series"]:
             zs = np.abs(np.array(s["z"]))
@@ -103,22 +136,22 @@ def _activation_plot(it, out):
             for mask, side in ((pos, "z>0"), (~pos, "z<0")):
                 ax[3].plot(zs[mask], [_floor(u) for u in np.array(s["ulps"])[mask]], ls,
                            color=c, alpha=1.0 if side == "z>0" else 0.4, lw=1,
-                           label=f"{s['path'].split(' ')[0]} {s['dtype']} {side}")
+                           label=f"{s['path'].split(' ')[0]} {s['dtype']} (faint: z < 0)"
+                           if side == "z>0" else None)
             if s["z_star"]:
                 ax[3].axvline(s["z_star"], color=c, lw=0.6, ls="--")
             ax[3].axhline(s["tol_ulps"], color=c, lw=0.5)
         ax[3].set_xscale("log")
         _ulp_axis(ax[3])
-        ax[3].set_xlabel("|z|", fontsize=8)
-        ax[3].set_title("act'(z) from the output: ulp error (dashed: first |z| over "
-                        "the ulp bound)", fontsize=8)
-        ax[3].legend(fontsize=5.5, ncol=2)
+        ax[3].set_xlabel("|z|")
+        ax[3].set_title(f"{name}' from the output: error vs |z|\n(dashed: first |z| over "
+                        "the ulp bound)")
     for a in ax:
         a.grid(alpha=0.3)
-    return [(f"{it['name']}: compiled vs SymPy and the error in ULPs at every point of the "
+    _legend_below(fig, ax, ncol=6)
+    return [(f"{name}: compiled vs SymPy and the error in ULPs at every point of the "
              "check" + (" (right: the derivative-from-output sweep of the accuracy rows)"
-                        if acc else ""), _save(fig, out, f"{it['name']}.png", left=0.04,
-                                               right=0.98, bottom=0.22))]
+                        if acc else ""), _save(fig, out, f"{name}.png"))]
 
 
 # ------------------------------------------------------------------ output maps
@@ -127,7 +160,7 @@ _TRI = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, math.sqrt(3) / 2]])
 
 
 def _simplex_plot(soft, sparse, out):
-    fig, ax = plt.subplots(1, 3, figsize=(13, 4))
+    fig, ax = _figure(1, 3, figsize=(14, 4.8))
     for k, it in enumerate((soft, sparse)):
         recs = it["_slice"].points.get("forward", {}).get("float64", [])
         P = np.array([r["got"] for r in recs])
@@ -140,23 +173,23 @@ def _simplex_plot(soft, sparse, out):
         ax[k].scatter(XY[on_edge, 0], XY[on_edge, 1], s=14, c="C3", marker="s",
                       label="on the boundary (some p_j = 0)")
         for j, name in enumerate(("p0 = 1", "p1 = 1", "p2 = 1")):
-            ax[k].annotate(name, _TRI[j], fontsize=8, ha="center",
+            ax[k].annotate(name, _TRI[j], ha="center",
                            va="top" if j < 2 else "bottom")
-        ax[k].set_title(f"{it['name']}(a, b, 0), nnlib float64:\n{int(on_edge.sum())} of "
-                        f"{len(P)} outputs on the boundary", fontsize=9)
+        ax[k].set_title(f"{it['name']}(a, b, 0) in the probability simplex\n(nnlib float64: "
+                        f"{int(on_edge.sum())} of {len(P)} outputs on the boundary)")
         ax[k].set_aspect("equal")
         ax[k].axis("off")
-        ax[k].legend(fontsize=6.5, loc="upper left")
+
         for which, mk in (("forward", "o"), ("vjp", "x")):
             for dt, rs in it["_slice"].points.get(which, {}).items():
                 ax[2].plot(sorted(_floor(r["ulps"]) for r in rs), mk, ms=3,
                            label=f"{it['name']} {which} {dt}")
     _ulp_axis(ax[2], "worst component error (ulp), sorted")
-    ax[2].set_xlabel("slice row (sorted by error)", fontsize=8)
-    ax[2].set_title("compiled - exact on the slice (both maps, both dtypes)", fontsize=9)
-    ax[2].legend(fontsize=6)
+    ax[2].set_xlabel("slice row (sorted by error)")
+    ax[2].set_title("compiled - exact on the slice (both maps, both dtypes)")
     ax[2].grid(alpha=0.3)
-    rel = _save(fig, out, "simplex_softmax_sparsemax.png", left=0.01, wspace=0.3)
+    _legend_below(fig, ax, ncol=4)
+    rel = _save(fig, out, "simplex_softmax_sparsemax.png")
     cap = ("softmax vs sparsemax on the 3-class slice z = (a, b, 0), drawn in the simplex "
            "from the compiled outputs of the slice check: sparsemax reaches the boundary, "
            "softmax never does")
@@ -167,11 +200,13 @@ def _simplex_plot(soft, sparse, out):
 
 def _loss_plot(it, out):
     res = it["_sweep"]
-    fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, ax = _figure(1, 2, figsize=(12, 4.4))
     t_of = (lambda x: x[0][0]) if isinstance(res.points["loss"]["float64"][0]["x"][0], list) \
         else (lambda x: x[0])
+    twins = []
     for k, which in enumerate(("loss", "grad")):
         twin = ax[k].twinx()
+        twins.append(twin)
         for dt, recs in res.points.get(which, {}).items():
             if which == "loss":
                 ts = [t_of(r["x"]) for r in recs]
@@ -193,21 +228,18 @@ def _loss_plot(it, out):
             twin.plot(ts, [_floor(r["ulps"]) for r in recs], "-", lw=0.8, alpha=0.6,
                       color=_STYLE[dt]["color"], label=f"error {dt}")
         _ulp_axis(twin, "compiled - SymPy (ulp; floor 1e-3)")
-        ax[k].set_xlabel("t", fontsize=8)
+        ax[k].set_xlabel("t")
         worst = {dt: max(r["ulps"] for r in recs)
                  for dt, recs in res.points.get(which, {}).items()}
-        ax[k].set_title(("L" if which == "loss" else "dL/dz_0") + " along the sweep; max "
-                        "error " + ", ".join(f"{dt} {u:.3g} ulp" for dt, u in worst.items()),
-                        fontsize=8)
-        h, lab = ax[k].get_legend_handles_labels()
-        h2, lab2 = twin.get_legend_handles_labels()
-        uniq = dict(zip(lab + lab2, h + h2))
-        ax[k].legend(uniq.values(), uniq.keys(), fontsize=6.5, loc="upper center")
+        ax[k].set_title(("loss L" if which == "loss" else "gradient dL/dz_0")
+                        + " along the sweep (the sweep check's points)\nmax error "
+                        + ", ".join(f"{dt} {u:.3g} ulp" for dt, u in worst.items()))
         ax[k].grid(alpha=0.3)
+    _legend_below(fig, list(ax) + twins, ncol=4)
     from verify.losses import SWEEP_TEXT
     cap = (f"{it['name']} and its derivative along {SWEEP_TEXT[it['name']]}: SymPy vs "
            "compiled, error in ULPs on the right axis (the sweep check's points)")
-    return [(cap, _save(fig, out, f"loss_{it['name']}.png", wspace=0.4))]
+    return [(cap, _save(fig, out, f"loss_{it['name']}.png"))]
 
 
 # ------------------------------------------------------------------ ULP distributions
@@ -227,7 +259,7 @@ def _ulp_summary(items, out):
     labels = sorted({r[0] for r in rows}, key=lambda s: [r[0] for r in rows].index(s))
     edges = [0.5, 1, 10, 1e2, 1e4, 1e8, 1e16, math.inf]
     edge_txt = ["<=0.5", "<=1", "<=10", "<=1e2", "<=1e4", "<=1e8", "<=1e16", ">1e16"]
-    fig, ax = plt.subplots(1, 3, figsize=(15, 0.28 * len(labels) + 1.8),
+    fig, ax = _figure(1, 3, figsize=(15, 0.3 * len(labels) + 2.2),
                            gridspec_kw=dict(width_ratios=[1.4, 1, 1]))
     y = np.arange(len(labels))
     for off, dt in ((-0.2, "float64"), (0.2, "float32")):
@@ -235,11 +267,12 @@ def _ulp_summary(items, out):
                   default=np.nan) for L in labels]
         ax[0].barh(y + off, mx, height=0.4, color=_STYLE[dt]["color"], label=dt)
     ax[0].set_xscale("log")
-    ax[0].set_yticks(y, labels, fontsize=6.5)
+    ax[0].set_yticks(y, labels)
     ax[0].set_ylim(len(labels) - 0.5, -0.5)
-    ax[0].set_xlabel("max error over the check's points (ulp)", fontsize=8)
-    ax[0].legend(fontsize=7)
+    ax[0].set_xlabel("max error over the check's points (ulp)")
+    ax[0].set_title("largest error per kernel output")
     ax[0].grid(alpha=0.3, axis="x")
+    _legend_below(fig, ax[:1], ncol=2)
     for k, dt in ((1, "float64"), (2, "float32")):
         M = np.zeros((len(labels), len(edges)))
         for i, L in enumerate(labels):
@@ -252,18 +285,16 @@ def _ulp_summary(items, out):
         for i in range(len(labels)):
             for j in range(len(edges)):
                 if M[i, j] > 0:
-                    ax[k].text(j, i, f"{100 * M[i, j]:.0f}", ha="center", va="center",
-                               fontsize=5.5, color="k" if M[i, j] < 0.6 else "w")
-        ax[k].set_xticks(range(len(edges)), edge_txt, fontsize=6.5, rotation=45)
+                    ax[k].text(j, i, f"{100 * M[i, j]:.0f}", ha="center", va="center", fontsize=7.5,
+                               color="k" if M[i, j] < 0.6 else "w")
+        ax[k].set_xticks(range(len(edges)), edge_txt, rotation=45)
         ax[k].set_yticks(y, [""] * len(labels))
         ax[k].set_ylim(len(labels) - 0.5, -0.5)
-        ax[k].set_title(f"{dt}: % of points per error decade (ulp)", fontsize=9)
+        ax[k].set_title(f"{dt}: % of points per error decade (ulp)")
     return [("distribution of the compiled-vs-exact error (ULPs) per kernel, output and "
              "dtype, over every point of the evidence checks; points far right passed by "
              "the absolute bound (tiny exact values, see each kernel's tolerance)",
-             _save(fig, out, "ulp_distributions.png", left=0.13, right=0.98,
-                   bottom=0.8 / fig.get_figheight(), top=1 - 0.35 / fig.get_figheight(),
-                   wspace=0.05))]
+             _save(fig, out, "ulp_distributions.png"))]
 
 
 # ------------------------------------------------------------------ convexity
@@ -271,7 +302,8 @@ def _ulp_summary(items, out):
 def _convexity_plot(it, out, idx):
     d = it["_data"]
     sw = d["sweep"]
-    fig, ax = plt.subplots(1, 2 if sw else 1, figsize=(10 if sw else 5, 3.2), squeeze=False)
+    fig, ax = _figure(1, 2 if sw else 1, figsize=(11 if sw else 6, 4.0), squeeze=False)
+    fig.suptitle(f"{it['name']}: {it['verdict']}")
     ax = ax[0]
     k = 0
     if sw:
@@ -296,9 +328,8 @@ def _convexity_plot(it, out, idx):
             ax[0].axvline(s_w, color="C3", ls="--", lw=0.8, label=f"witness {tuple(wv)}")
         where = ("x(s) = s·d" if not any(sw["base"]) else f"x(s) = {tuple(sw['base'])} + s·d")
         ax[0].set_title(("f'' " if d["n_vars"] == 1 else "Hessian eigenvalues ") +
-                        f"along {where}", fontsize=9)
-        ax[0].set_xlabel("s", fontsize=8)
-        ax[0].legend(fontsize=7)
+                        f"along {where}")
+        ax[0].set_xlabel("s")
         ax[0].grid(alpha=0.3)
         k = 1
     g = np.array(d["gaps"])
@@ -310,15 +341,16 @@ def _convexity_plot(it, out, idx):
             ax[k].hist(g[g > 1e-25], bins=bins, color="C3", alpha=0.8,
                        label=f"chord violated ({int((g > 1e-25).sum())})")
         ax[k].axvline(0, color="k", lw=0.6)
-        ax[k].legend(fontsize=7)
+        ax[k].set_xlabel("chord gap (convex: <= 0)")
+        ax[k].set_ylabel("chords")
     else:
         ax[k].text(0.5, 0.5, "no random chord test for this case\n(proved by certificate)",
-                   ha="center", va="center", fontsize=8, transform=ax[k].transAxes)
-    ax[k].set_title("f((1-t)a+tb) - [(1-t)f(a)+t f(b)] at the random chords", fontsize=9)
+                   ha="center", va="center", transform=ax[k].transAxes)
+    ax[k].set_title("chord gaps f((1-t)a+tb) - [(1-t)f(a)+t f(b)]\nat the check's random chords")
+    _legend_below(fig, ax, ncol=4)
     cap = (f"{it['name']}: " + ("curvature along a line (the check's sweep) and " if sw else "")
            + "the chord gaps the check computed (convex: all <= 0)")
-    return [(cap, _save(fig, out, f"convexity_{idx:02d}.png", left=0.08, right=0.98,
-                        wspace=0.25))]
+    return [(cap, _save(fig, out, f"convexity_{idx:02d}.png"))]
 
 
 # ------------------------------------------------------------------ the notes
@@ -329,37 +361,48 @@ def _xor_plot(it, out, idx):
     O = np.array(g["out"])
     step = ax_[1] - ax_[0]
     ext = [ax_[0] - step / 2, ax_[-1] + step / 2] * 2
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    im = ax.imshow(O, origin="lower", extent=ext, cmap="coolwarm", alpha=0.55)
-    fig.colorbar(im, ax=ax, shrink=0.8, label="network output")
+    fig, ax = _figure(figsize=(6.4, 5.4))
+    level = (min(g["sym"]) + max(g["sym"])) / 2     # between the two output codes
+    norm = None
+    if O.min() < level < O.max():
+        norm = matplotlib.colors.TwoSlopeNorm(vcenter=level, vmin=O.min(), vmax=O.max())
+    im = ax.imshow(O, origin="lower", extent=ext, cmap="coolwarm", alpha=0.55, norm=norm)
+    fig.colorbar(im, ax=ax, shrink=0.85, label="network output (nnlib)")
+    if O.min() < level < O.max():
+        ax.contour(ax_, ax_, O, levels=[level], colors="k", linewidths=2)
+        ax.plot([], [], "k-", lw=2, label=f"decision boundary (output = {level:g})")
     xs = np.array([ext[0], ext[1]])
     W, b = g["layers"][0][0], g["layers"][0][1]
     for j in range(len(b)):
         w0, w1, bj = float(W[0][j]), float(W[1][j]), float(b[j])
+        lab = "a hidden unit's line (pre-activation 0)" if j == 0 else None
         if w1 != 0:
-            ax.plot(xs, -(w0 * xs + bj) / w1, "k--", lw=0.8)
+            ax.plot(xs, -(w0 * xs + bj) / w1, "k--", lw=0.8, label=lab)
         else:
-            ax.axvline(-bj / w0, color="k", ls="--", lw=0.8)
+            ax.axvline(-bj / w0, color="k", ls="--", lw=0.8, label=lab)
     for (x1, x2), v in zip(g["points"], g["sym"]):
         ax.plot(x1, x2, "ko", ms=7)
-        ax.annotate(f"{v}", (x1, x2), textcoords="offset points", xytext=(6, 6),
-                    fontsize=10, weight="bold")
+        ax.annotate(f"{v}", (x1, x2), textcoords="offset points", xytext=(7, 7),
+                    weight="bold", fontsize=12,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     ax.set_xlim(ext[0], ext[1])
     ax.set_ylim(ext[2], ext[3])
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
-    ax.set_title("compiled output on a grid; dashed: hidden units;\nlabels: SymPy output "
-                 "at the XOR inputs", fontsize=8)
+    ax.set_title(f"{it['name'].split(':')[0]}: decision regions\n"
+                 "(labels: SymPy's exact output at the four XOR inputs)")
+    _legend_below(fig, [ax], ncol=1)
     return [("decision regions of the notes' construction, computed by nnlib's compiled "
              "dense_forward on the grid the check compares with the exact rational forward",
-             _save(fig, out, f"xor_{idx}.png", left=0.14, right=0.98, bottom=0.12))]
+             _save(fig, out, f"xor_{idx}.png"))]
 
 
 def _trajectory_plot(it, out):
     series = it["_traj"]
     names = list(dict.fromkeys(s["label"] for s in series))
-    fig, ax = plt.subplots(1, len(names), figsize=(4.3 * len(names), 3.4))
+    fig, ax = _figure(1, len(names), figsize=(4.6 * len(names), 4.2))
     ax = np.atleast_1d(ax)
+    twins = []
     for k, name in enumerate(names):
         twin = ax[k].twinx()
         for s in (s for s in series if s["label"] == name):
@@ -371,16 +414,52 @@ def _trajectory_plot(it, out):
             twin.plot(ks, [_floor(u) for u in s["ulps"]], "-", lw=0.8, alpha=0.6,
                       color=_STYLE[s["dtype"]]["color"], label=f"error {s['dtype']}")
         _ulp_axis(twin, "nnlib - SymPy (ulp)")
-        ax[k].set_yscale("symlog", linthresh=1e-3)
-        ax[k].set_xlabel("step k", fontsize=8)
-        ax[k].set_title(name, fontsize=9)
-        h, lab = ax[k].get_legend_handles_labels()
-        h2, lab2 = twin.get_legend_handles_labels()
-        ax[k].legend(h + h2, lab + lab2, fontsize=6.5)
+        twins.append(twin)
+        ax[k].set_xlabel("step k")
+        ax[k].set_ylabel("iterate x_k")
+        ax[k].set_title(f"{name}: x_k, nnlib vs SymPy")
         ax[k].grid(alpha=0.3)
+    _legend_below(fig, list(ax) + twins, ncol=5)
     return [("iterates x_k of nnlib's optimizers on the notes' quadratic vs SymPy, error in "
-             "ULPs on the right axis", _save(fig, out, "optimizer_trajectories.png",
-                                             left=0.05, right=0.95, wspace=0.45))]
+             "ULPs on the right axis", _save(fig, out, "optimizer_trajectories.png"))]
+
+
+# ------------------------------------------------------------------ universal approximation
+
+def _uat_plot(it, out, idx):
+    d = it["_uat"]
+    target = it["name"].split(": ", 1)[-1]
+    fig, ax = _figure(1, 2, figsize=(12, 4.4))
+    for act, mk, c in (("sigmoid", "o", "C0"), ("tanh", "s", "C1")):
+        ax[0].plot(d["widths"], d["sup"][act], "-" + mk, color=c, label=f"sup-norm error, {act}")
+        ax[0].plot(d["widths"], d["rms"][act], ":" + mk, color=c, alpha=0.6,
+                   label=f"RMS error, {act}")
+    ax[0].set_xscale("log", base=2)
+    ax[0].set_yscale("log")
+    ax[0].set_xticks(d["widths"], [str(w) for w in d["widths"]])
+    ax[0].set_xlabel("hidden units N (one hidden layer, linear output)")
+    ax[0].set_ylabel("error on [-1, 1]")
+    ax[0].set_title(f"f(x) = {target}: error of the fitted network vs its width")
+    ax[0].grid(alpha=0.3, which="both")
+    wide = np.array(d["wide"])
+    ax[1].axvspan(-1.5, d["interval"][0], color="0.9")
+    ax[1].axvspan(d["interval"][1], 1.5, color="0.9", label="outside [-1, 1] (no promise)")
+    ax[1].plot(wide, d["target_wide"], "k-", lw=2.2, label=f"f(x) = {target}")
+    for k, (lab, ys) in enumerate(d["fits"].items()):
+        ax[1].plot(wide, ys, "-", lw=1.1, color=f"C{k + 2}", label=f"nnlib, {lab}")
+    ax[1].set_xlim(-1.5, 1.5)
+    finite = np.array(d["target_wide"], dtype=float)
+    lo, hi = np.nanmin(finite), np.nanmax(finite)
+    ax[1].set_ylim(lo - 0.6 * (hi - lo + 0.2), hi + 0.6 * (hi - lo + 0.2))
+    ax[1].set_xlabel("x")
+    ax[1].set_title("the target and a few fitted networks, beyond the interval")
+    ax[1].grid(alpha=0.3)
+    _legend_below(fig, ax, ncol=4)
+    cap = (f"universal approximation, f(x) = {target}: one-hidden-layer networks of growing "
+           "width fitted by nnlib (L-BFGS); left, the sup-norm and RMS errors on [-1, 1]; "
+           "right, fits of three widths, drawn beyond the interval where the theorem says "
+           "nothing")
+    return [(cap, _save(fig, out, f"approximation_{idx}.png"))]
 
 
 # ------------------------------------------------------------------ driver
@@ -407,7 +486,7 @@ def make_plots(data, out, summary=True):
         cpu[key] = round(cpu.get(key, 0) + time.process_time() - t0, 3)
 
     by_name = {it["name"]: it for it in items if it.get("section") == "kernels"}
-    n_conv = n_xor = 0
+    n_conv = n_xor = n_uat = 0
     for it in items:
         if it.get("section") == "kernels" and it.get("_result") is not None:
             if it.get("kind") == "activation":
@@ -422,6 +501,9 @@ def make_plots(data, out, summary=True):
             attempt(it, _xor_plot, it, out, n_xor)
         elif it.get("section") == "notes" and it.get("_traj"):
             attempt(it, _trajectory_plot, it, out)
+        elif it.get("section") == "approximation" and it.get("_uat"):
+            n_uat += 1
+            attempt(it, _uat_plot, it, out, n_uat)
     soft, sparse = by_name.get("softmax"), by_name.get("sparsemax")
     if soft and sparse and soft.get("_slice") and sparse.get("_slice"):
         attempt(sparse, _simplex_plot, soft, sparse, out)

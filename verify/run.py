@@ -21,6 +21,12 @@ failing input found.
 
 ``update_baseline`` (``--update-baseline``) records in verify/baseline.json every branch
 path whose ULP figure improved or had no baseline yet.
+
+Names: every check has a name known before anything runs (:func:`catalogue`, printed by
+``--list``); ``--only`` takes check names or group names (a section, a verify module, an
+optimizer class: :func:`aliases`) and runs exactly those checks -- an unknown name is an
+error with the nearest known names. Each check runs on its own (one call of its section
+per name) so that ``on_item`` sees it the moment it finishes.
 """
 import time
 
@@ -28,7 +34,8 @@ from verify import kernels as K
 from verify.kernels import skip_verdict
 from verify.registry import ACTIVATIONS
 
-__all__ = ["run_all", "SECTIONS", "load_sections"]
+__all__ = ["run_all", "SECTIONS", "load_sections", "catalogue", "aliases",
+           "resolve_only", "count_checks", "UnknownCheck"]
 
 
 # Seeds of a full run: the given one and the next FULL_SEEDS - 1 (--quick uses one).
@@ -95,7 +102,149 @@ SECTIONS = [
     ("train", "verify.train", "run_train"),
     ("convexity", "verify.convexity", "run_convexity"),
     ("notes", "verify.notes_examples", "run_notes"),
+    ("approximation", "verify.approximation", "run_approximation"),
 ]
+
+
+def _names_of(fn_name):
+    """The names of the checks one section function makes, without running it."""
+    if fn_name == "run_activations":
+        return [a.name for a in ACTIVATIONS]
+    if fn_name == "coverage":
+        return ["coverage"]
+    if fn_name == "run_maps":
+        from verify.output_maps import MAP_NAMES
+        return list(MAP_NAMES)
+    if fn_name == "run_losses":
+        from verify.losses import LOSS_NAMES
+        return list(LOSS_NAMES)
+    if fn_name == "run_layer":
+        return ["dense"]
+    if fn_name == "run_dropout":
+        from verify.dropout import DROPOUT_NAMES
+        return list(DROPOUT_NAMES)
+    if fn_name == "run_paths":
+        from verify.paths import item_names
+        return item_names()
+    if fn_name == "run_conventions":
+        from verify.conventions import CONVENTIONS, activation_conventions
+        kernels = [k for k, *_ in activation_conventions()] + [c.kernel for c in CONVENTIONS]
+        return [f"{k} (conventions)" for k in dict.fromkeys(kernels)]
+    if fn_name == "run_optimizers":
+        from verify.optim import CONFIGS, _label
+        return [_label(c, kw) for c, kw in CONFIGS]
+    if fn_name == "run_backprop":
+        return ["backprop"]
+    if fn_name == "run_train":
+        from verify.optim import CONFIGS, _label
+        return ["epoch proof"] + [f"epoch {_label(c, kw)}" for c, kw in CONFIGS]
+    if fn_name == "run_convexity":
+        from verify.convexity import _cases
+        return [c["name"] for c in _cases()]
+    if fn_name == "run_notes":
+        from verify.notes_examples import check_names
+        return check_names()
+    if fn_name == "run_approximation":
+        from verify.approximation import check_names
+        return check_names()
+    return []
+
+
+# Sections whose function cannot pick one check by its name: they run whole and their items
+# are filtered afterwards (notes), or take their own names (backprop: "relu+squared_error").
+_RUN_WHOLE = {"run_notes"}
+# Sections that pick their kernels themselves from ``ctx.only`` (a kernel's name selects
+# its branch-path and convention items: "relu" -> "relu (branch paths)", ...); with
+# --only they get the picked names and may well return nothing.
+_SELF_SELECTING = {"run_paths", "run_conventions"}
+
+
+def catalogue():
+    """[(section, function name, [check names])] in report order; a section whose names
+    cannot be listed (its module does not import) has an empty list."""
+    out = []
+    for section, mod, fn in SECTIONS:
+        try:
+            names = _names_of(fn)
+        except Exception:             # reported by the run itself (a section that fails)
+            names = []
+        out.append((section, fn, names))
+    return out
+
+
+def aliases(cat=None):
+    """Group names ``--only`` accepts -> the check names they stand for: each section
+    ("kernels", "train"), each verify module ("activations", "losses", "optim"), each
+    optimizer class ("Adam": its update check and its training epochs) and each
+    activation+loss network of the backprop check ("tanh+squared_error")."""
+    cat = catalogue() if cat is None else cat
+    out = {}
+    for section, fn, names in cat:
+        out.setdefault(section, []).extend(names)
+    module_of = {fn: mod.rsplit(".", 1)[-1] for _, mod, fn in SECTIONS}
+    for section, fn, names in cat:
+        m = module_of[fn]
+        if m not in ("run", section) and m not in {n for _, _, ns in cat for n in ns}:
+            out.setdefault(m, []).extend(names)
+    try:
+        from verify.backprop import LOSSES
+        from verify.optim import CONFIGS, _label
+    except Exception:
+        return out
+    for c, kw in CONFIGS:
+        out.setdefault(c, []).extend([_label(c, kw), f"epoch {_label(c, kw)}"])
+    for a in ACTIVATIONS:
+        for ls in LOSSES:
+            out[f"{a.name}+{ls}"] = ["backprop"]
+    return out
+
+
+def count_checks(cat, picked):
+    """How many checks a run of ``picked`` (None: all) makes, for the console's header."""
+    if picked is None:
+        return sum(len(names) for _, _, names in cat)
+    chosen = set(picked)
+    n = sum(name in chosen for _, fn, names in cat for name in names
+            if fn != "run_backprop" and fn not in _SELF_SELECTING)
+
+    def kernel_of(name):                  # "relu_vjp (conventions)" -> relu_vjp, relu
+        k = name.split(" (")[0]
+        return {k, k.removesuffix("_vjp").removesuffix("_grad")}
+    n += sum(bool(kernel_of(name) & chosen) or name in chosen for _, fn, names in cat
+             if fn in _SELF_SELECTING for name in names)
+    return n + any(t == "backprop" or "+" in t for t in picked)
+
+
+class UnknownCheck(ValueError):
+    """An ``--only`` name that is neither a check nor a group; the message suggests the
+    nearest known names."""
+
+
+def resolve_only(only, cat=None):
+    """The check names ``only`` selects, plus the backprop networks it names
+    ("relu+squared_error", passed to the backprop check as is); UnknownCheck for a name
+    that is neither a check nor a group."""
+    import difflib
+    cat = catalogue() if cat is None else cat
+    groups = aliases(cat)
+    names = [n for _, _, ns in cat for n in ns]
+    picked = []
+    for want in only:
+        if want in names:
+            picked.append(want)
+        elif want in groups:
+            # a backprop network ("tanh+squared_error") is passed to the check as is
+            picked.extend(groups[want] if groups[want] != ["backprop"] else [want])
+        else:
+            folded = {k.lower(): k for k in names + list(groups)}
+            near = difflib.get_close_matches(want.lower(), list(folded), n=3, cutoff=0.5)
+            near = [folded[n] for n in near] or [
+                folded[k] for k in sorted(k for k in folded if want.lower() in k)[:3]]
+            hint = ("; did you mean " + " or ".join(repr(n) for n in near) + "?") if near \
+                else ""
+            raise UnknownCheck(f"no check or group is named {want!r}{hint} "
+                               "(python -m verify --list shows every name)")
+    return list(dict.fromkeys(picked))
 
 
 def load_sections(sections=None):
@@ -111,52 +260,101 @@ def load_sections(sections=None):
     return out
 
 
+def _plan(cat, picked):
+    """[(section, function name, [ctx.only per call], names kept or None)]: one call per
+    check where the section can pick a check by name, else one call for the section."""
+    plan = []
+    for section, fn, names in cat:
+        if fn == "run_backprop":
+            nets = {g for g, names in aliases(cat).items() if names == ["backprop"]}
+            tokens = None if picked is None else \
+                [t for t in picked if t == "backprop" or t in nets]
+            calls = [None] if tokens is None else ([tokens] if tokens else [])
+            plan.append((section, fn, calls, None))
+            continue
+        if fn in _SELF_SELECTING:
+            plan.append((section, fn, [None] if picked is None else [list(picked)], None))
+            continue
+        chosen = names if picked is None else [n for n in names if n in picked]
+        if fn in _RUN_WHOLE or not names:
+            keep = None if picked is None else set(chosen)
+            plan.append((section, fn, [None] if (picked is None or chosen) else [], keep))
+        else:
+            plan.append((section, fn, [[n] for n in chosen], None))
+    return plan
+
+
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
-            strict=False, update_baseline=False):
+            strict=False, update_baseline=False, on_item=None, on_note=None):
     """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
-    "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure.
+    "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure. ``only``: check
+    or group names (see :func:`resolve_only`; UnknownCheck before anything runs).
+    ``on_item(item)`` is called with each finished item, as it finishes; ``on_note(text)``
+    with what the run does between checks (drawing plots, waiting for workers).
 
     The backprop networks (the slow part) start first on worker processes; the other
     sections run meanwhile, and so do the plots when ``plots_to`` (the report directory)
     is given — they need no backprop data."""
-    ctx = Context(quick, dtypes, only, seed, strict, update_baseline)
+    cat = catalogue()
+    picked = None if not only else resolve_only(only, cat)
     t0 = time.perf_counter()
     items, timings = [], {}
-    loaded = load_sections()
-    funcs = [x for x in loaded if isinstance(x, tuple)]
+
+    def finish(it):
+        if strict and it.get("skipped"):
+            it = _strict_fail(it)
+        if not it["passed"]:              # a failure names the seed that replays it
+            it["seed"] = seed
+        if on_item is not None:
+            on_item(it)
+        return it
+
+    loaded = {}
+    for x in load_sections():
+        if isinstance(x, dict):           # a section that did not import
+            items.append(finish(x))
+        else:
+            loaded[x[1].__name__] = x[1]
+    module_of = {fn: mod for _, mod, fn in SECTIONS}
     pending = {}
-    # the whole --quick run only: an --only run is short, and runs in this process (so a
-    # test's monkeypatched kernel is the one checked)
-    worker = _quick_worker(funcs) if quick and not only else None
-    worker_plots = plots_to if worker is not None and _can_plot() else None
-    for section, fn in funcs:
-        t1 = time.perf_counter()
-        if worker is not None and fn.__name__ in WORKER_SECTIONS:
-            pending[fn.__name__] = (section, worker.submit(
-                _run_section, fn.__module__, fn.__name__, ctx, worker_plots), t1)
-        elif fn.__name__ == "run_backprop":
+    for section, fn_name, calls, _ in _plan(cat, picked):
+        if fn_name == "run_backprop" and calls and fn_name in loaded:
+            t1 = time.perf_counter()
             try:
                 from verify.backprop import start_backprop
-                pending[fn.__name__] = (section, start_backprop(ctx), t1)
+                pending[fn_name] = (section, start_backprop(
+                    Context(quick, dtypes, calls[0], seed, strict, update_baseline)), t1)
             except Exception as exc:
-                pending[fn.__name__] = (section, exc, t1)
-    for entry in loaded:
-        if isinstance(entry, dict):           # a section that did not import
-            items.append(entry)
+                pending[fn_name] = (section, exc, t1)
+    for section, fn_name, calls, keep in _plan(cat, picked):
+        if fn_name not in loaded or not calls:
             continue
-        section, fn = entry
-        if fn.__name__ in pending:
-            items.append(fn.__name__)         # a placeholder: keeps the section order
+        if fn_name in pending:
+            items.append(fn_name)             # a placeholder: keeps the section order
             continue
         t1 = time.perf_counter()
-        try:
-            items.extend(fn(ctx))
-        except Exception as exc:          # a crash in one check is a reported failure
-            items.append(_crash(fn.__name__, section, exc))
-        timings[fn.__name__] = round(time.perf_counter() - t1, 3)
+        for call in calls:
+            t2 = time.perf_counter()
+            try:
+                got = list(loaded[fn_name](Context(quick, dtypes, call, seed, strict, update_baseline)))
+                if keep is not None:
+                    got = [it for it in got if it["name"] in keep]
+                if call is not None and not got and fn_name not in _SELF_SELECTING:
+                    # nothing passes by absence
+                    got = [{"name": call[0], "section": section, "passed": False,
+                            "verdict": f"FAIL ({fn_name} made no result for this check)"}]
+            except Exception as exc:      # a crash in one check is a reported failure
+                got = [_crash(fn_name if call is None else call[0], section, exc)]
+            for it in got:
+                it.setdefault("seconds", round((time.perf_counter() - t2) / len(got), 3))
+                it.setdefault("module", module_of.get(fn_name))   # the report's section
+                items.append(finish(it))
+        timings[fn_name] = round(time.perf_counter() - t1, 3)
     data = {"quick": quick, "dtypes": list(dtypes)}
+    note = on_note or (lambda text: None)
     if plots_to is not None:
         from verify.report import draw_plots
+        note("drawing the plots" + (" while backprop runs" if pending else ""))
         t1 = time.perf_counter()
         data["items"] = [it for it in items if isinstance(it, dict)]
         draw_plots(data, plots_to)
@@ -167,81 +365,34 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             done.append(it)
             continue
         section, job, t1 = pending[it]
+        note(f"waiting for {it} (started first, on worker processes when it has many "
+             "networks)")
         try:
             if isinstance(job, Exception):
                 raise job
-            done.extend(job.result())
+            got = job.result()
         except Exception as exc:
-            done.append(_crash(it, section, exc))
+            got = [_crash(it, section, exc)]
+        done.extend(finish(x) for x in got)
         timings[it] = round(time.perf_counter() - t1, 3)
-    if worker is not None:
-        worker.shutdown()
-    for it in done:                       # plots the worker drew: their errors
+    for it in done:                       # plots a worker drew: their errors
         errs = it.pop("plot_errors", None) if isinstance(it, dict) else None
         if errs:
             data.setdefault("plot_errors", []).extend(errs)
     items, skipped = done, _skips(done)
     if strict:                            # --strict: a skip is a failure
-        items = [_strict_fail(it) if it.get("skipped") else it for it in items]
-        items += [{"name": s["part"], "section": "skipped", "passed": False,
-                   "verdict": "FAIL (--strict): " + skip_verdict(s["needs"])}
+        items += [finish({"name": s["part"], "section": "skipped", "passed": False,
+                          "verdict": "FAIL (--strict): " + skip_verdict(s["needs"])})
                   for s in skipped if s["item"] is None]
-    for it in items:                      # a failure names the seed that replays it
-        if not it["passed"]:
-            it["seed"] = seed
     data.update({"items": items, "seconds": round(time.perf_counter() - t0, 3),
                  "cpu_seconds": _cpu_seconds(),
-                 "seed": seed, "seeds": ctx.seeds, "strict": strict, "skipped": skipped,
+                 "seed": seed, "seeds": Context(quick, seed=seed).seeds, "strict": strict,
+                 "skipped": skipped,
                  "update_baseline": update_baseline,
                  "section_seconds": timings, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})
     return data
-
-
-# --quick: these sections (SymPy-heavy) run on one worker process, which also draws the
-# plots of their items, while the main process runs the others and draws theirs: the
-# machine's second core about halves the critical path. (The full run sends the backprop networks to two workers
-# of their own, verify.backprop.start_backprop.)
-WORKER_SECTIONS = ("run_backprop", "run_train", "run_layer", "run_convexity")
-
-
-def _quick_worker(funcs):
-    """A one-process pool for WORKER_SECTIONS, or None when none of them is to run.
-    "spawn", not fork: a forked child of a process that ran OpenMP code can hang in
-    libgomp."""
-    if not any(fn.__name__ in WORKER_SECTIONS for _, fn in funcs):
-        return None
-    import concurrent.futures
-    import multiprocessing
-    return concurrent.futures.ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"))
-
-
-def _can_plot():
-    """True when this process can draw the plots (verify.plots imports matplotlib): the
-    worker draws only what the main process could."""
-    try:
-        import verify.plots  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _run_section(module, name, ctx, plots_to=None):
-    """Run one section in a worker process and draw its items' plots into ``plots_to``
-    (without the ULP summary, which the main process draws); returns its items. A plot
-    error is recorded on the item, as the main process's plots do."""
-    import importlib
-    items = getattr(importlib.import_module(module), name)(ctx)
-    if plots_to is not None:
-        from verify.plots import make_plots
-        errors = make_plots({"items": items}, plots_to, summary=False)
-        for it in items:
-            it.setdefault("plots", [])
-        if errors and items:
-            items[0]["plot_errors"] = errors
-    return items
 
 
 def _cpu_seconds():
