@@ -4,7 +4,6 @@ concurrency")."""
 import math
 import os
 import threading
-import weakref
 
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._validation import check_int_scalar
@@ -103,6 +102,18 @@ def training_blas_threads(n_threads, batch_rows, sizes):
     return wanted if wanted is not None else free_cores()
 
 
+_BLAS = None
+
+
+def _blas():
+    """nnlib._kernels.blas, imported on first use (``import nnlib`` stays light)."""
+    global _BLAS
+    if _BLAS is None:
+        from nnlib._kernels import blas
+        _BLAS = blas
+    return _BLAS
+
+
 class blas_threads:
     """Context manager: BLAS runs on ``n`` threads inside, as before outside.
 
@@ -120,7 +131,7 @@ class blas_threads:
         self.n = n
 
     def __enter__(self):
-        from nnlib._kernels import blas
+        blas = _blas()
         cls = blas_threads
         with cls._lock:
             old = blas.get_num_threads()
@@ -132,7 +143,7 @@ class blas_threads:
         return self
 
     def __exit__(self, *exc):
-        from nnlib._kernels import blas
+        blas = _blas()
         cls = blas_threads
         with cls._lock:
             cls._users -= 1
@@ -149,7 +160,10 @@ class blas_threads:
 # the same model or optimizer at the same time would interleave updates and lose steps.
 # The running fit claims both; everyone else is refused.
 
-_OWNERS = weakref.WeakKeyDictionary()      # object -> thread ident of the fit using it
+# id(object) -> (object, thread ident of the fit using it). A plain dict with the object
+# held while claimed (a claim always ends in release): a fit claims and releases twice,
+# and a WeakKeyDictionary's weak references cost more than the rest of the bookkeeping.
+_OWNERS = {}
 _OWNERS_LOCK = threading.Lock()
 
 
@@ -157,24 +171,27 @@ def claim(obj, what, advice):
     """Mark ``obj`` as used by a running fit in this thread; raise
     :class:`~nnlib.exceptions.ConcurrentUseError` (saying ``what`` is busy, and
     ``advice``) if a fit already uses it."""
-    from nnlib.exceptions import ConcurrentUseError
+    key = id(obj)
     with _OWNERS_LOCK:
-        owner = _OWNERS.get(obj)
-        if owner is not None:
-            raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a "
-                                     f"running fit (thread {owner}); {advice}")
-        _OWNERS[obj] = threading.get_ident()
+        entry = _OWNERS.get(key)
+        if entry is None:
+            _OWNERS[key] = (obj, threading.get_ident())
+            return
+    from nnlib.exceptions import ConcurrentUseError
+    raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a running fit "
+                             f"(thread {entry[1]}); {advice}")
 
 
 def release(obj):
     """End the claim of :func:`claim` on ``obj``."""
     with _OWNERS_LOCK:
-        _OWNERS.pop(obj, None)
+        _OWNERS.pop(id(obj), None)
 
 
 def claimed_by(obj):
     """The thread ident of the fit using ``obj``, or None."""
-    return _OWNERS.get(obj)
+    entry = _OWNERS.get(id(obj))
+    return None if entry is None else entry[1]
 
 
 if hasattr(os, "register_at_fork"):

@@ -41,7 +41,10 @@ deterministic for a fixed thread count.
 
 L2. ``l2`` is added to the weights' gradient (not the biases'), either as given or, with
 ``l2_per_batch``, divided by the batch length (scikit-learn's ``alpha / n_batch``); the
-reported loss includes ``l2_eff / 2 * sum ||W||^2``.
+reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is one chain of additions in
+a fixed order (``sum_squares_from``); with the rule's update on one thread, the update of
+each step returns it for the weights it wrote (``optim_update_sq``: the same additions,
+overlapped with the update), so the next step does not make a pass of its own.
 """
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
@@ -69,7 +72,8 @@ from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
-                                        optim_state_slots, OPT_SGD, OPT_ADAMW)
+                                        optim_update_sq, optim_state_slots,
+                                        sum_squares_from, OPT_SGD, OPT_ADAMW)
 
 cnp.import_array()
 
@@ -88,14 +92,6 @@ cdef struct NetShape:
     Py_ssize_t* sizes       # n_layers + 1 widths: sizes[0] = inputs, sizes[l+1] = outputs
     int* kinds              # activation codes
     double* aparams         # activation parameters
-
-
-cdef inline double sum_squares(const floating* a, Py_ssize_t n) noexcept nogil:
-    cdef double s = 0.0
-    cdef Py_ssize_t i
-    for i in range(n):
-        s += <double>a[i] * a[i]
-    return s
 
 
 cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogil:
@@ -619,7 +615,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef NetShape* s = c.net
     cdef int L = s.n_layers, l
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
-    cdef double loss = 0.0, l2_eff, pen
+    cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0
+    cdef bint pen_known = False      # pen_next is the penalty sum of the current weights
     cdef bint fused = c.oc.kind == OPT_SGD and c.oc.momentum == 0.0
     cdef bint fold_l2 = c.oc.weight_decay == 0.0 and c.oc.kind != OPT_ADAMW
     cdef OptimConfig ocW
@@ -683,9 +680,12 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
         l2_eff = c.l2 / B if c.l2_per_batch else c.l2
         if l2_eff != 0.0:
-            pen = 0.0
-            for l in range(L):
-                pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
+            if pen_known:
+                pen = pen_next
+            else:
+                pen = 0.0
+                for l in range(L):
+                    pen = pen + sum_squares_from(0.0, W[l], s.sizes[l] * s.sizes[l + 1])
             loss = loss + 0.5 * l2_eff * pen
             if not isfinite(loss):
                 t.status = STATUS_NONFINITE_LOSS
@@ -703,10 +703,19 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 weight_grads(s, W, X0, B, H, dZ, dW, 0.0)
             else:
                 weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)
+            # with L2 on, the single-threaded update also sums the squares of the new
+            # weights (the next step's penalty, the same additions in the same order)
+            pen_known = c.l2 != 0.0
+            pen_next = 0.0
             for l in range(L):
                 nW = s.sizes[l] * s.sizes[l + 1]
-                optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
-                                     c.update_threads if nW >= PAR_MIN_ELEMS else 1)
+                if pen_known and (c.update_threads == 1 or nW < PAR_MIN_ELEMS):
+                    pen_next = pen_next + optim_update_sq(&ocW, W[l], dW[l], st[2 * l], nW,
+                                                          step, 0.0)
+                else:
+                    pen_known = False
+                    optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
+                                         c.update_threads if nW >= PAR_MIN_ELEMS else 1)
                 optim_update(&c.oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
         if check_updates and not (params_finite(s, W, bb)
                                   and states_finite(s, st, c.slots)):
@@ -848,7 +857,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
     if c.l2 != 0.0:
         for l in range(s.n_layers):
-            pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
+            pen = pen + sum_squares_from(0.0, W[l], s.sizes[l] * s.sizes[l + 1])
         loss_out[0] = loss_out[0] + 0.5 * c.l2 * pen
     return status
 
