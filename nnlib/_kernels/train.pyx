@@ -67,7 +67,8 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
                                    STATUS_BAD_ORDER)
-from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
+from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_product,
+                                   PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
@@ -127,9 +128,17 @@ def all_finite(const floating[:, ::1] X):
     return ok
 
 
+cdef inline bint by_product(Py_ssize_t B, Py_ssize_t k, Py_ssize_t c) noexcept nogil:
+    """Whether the input gradient (B, c) of a layer k wide is formed inside the backward
+    pass below it: for a narrow layer, and only where ``mm`` would call BLAS's GEMM
+    kernels (not its own loops for one row or k == 1, nor a product with one column,
+    which BLAS hands to its matrix-vector kernels: both add in other orders)."""
+    return B > 1 and c > 1 and 1 < k <= NARROW_K
+
+
 cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           const floating* X0, Py_ssize_t B, floating** H, floating** dZ,
-                          floating** db, double* work, int loss_kind,
+                          floating** db, floating** scratch, double* work, int loss_kind,
                           const floating* yt, const long long* yl, double margin,
                           floating* lwork, int n_threads, double* loss_out,
                           bint full, bint backward=True) noexcept nogil:
@@ -137,7 +146,11 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
-    the backward pass still completes (so loss_grad can return what it found)."""
+    the backward pass still completes (so loss_grad can return what it found).
+    ``scratch[l]`` holds ``sizes[l] * sizes[l+1]`` elements it may overwrite (the weight
+    gradients, written after it): under a layer at most ``NARROW_K`` wide, the input
+    gradient is formed inside the backward pass of the layer below
+    (``act_backward_product``)."""
     cdef int L = net.n_layers, l, status = STATUS_OK
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp = X0
@@ -159,12 +172,18 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     if not backward:
         return status
     for l in range(L - 1, -1, -1):
-        act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
-                     net.aparams[l])
+        if l < L - 1 and by_product(B, s[l + 2], s[l + 1]):     # dH_l = dZ_{l+1} W_{l+1}^T, here
+            act_backward_product(H[l], dZ[l + 1], W[l + 1], scratch[l + 1], dZ[l], db[l],
+                                 work, B, s[l + 1], s[l + 2], net.kinds[l],
+                                 net.aparams[l])
+        else:
+            act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
+                         net.aparams[l])
         for j in range(s[l + 1]):
             if not isfinite(db[l][j]) and status == STATUS_OK:
                 status = STATUS_NONFINITE_GRADIENT
-        if l > 0:       # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
+        if l > 0 and not by_product(B, s[l + 1], s[l]):
+            # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
             mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1], 0.0,
                dZ[l - 1], s[l])
     return status
@@ -672,7 +691,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 break
             X0 = xbuf
             yb = ybuf
-        t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, c.work, c.loss_kind, yb,
+        t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
                                     &loss, False)
         if t.status != STATUS_OK:
@@ -840,6 +859,30 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     return t.total, t.seen, t.steps, t.status, t.finite
 
 
+def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn,
+                           const floating[:, ::1] H, int kind, double param=0.0):
+    """Test hook: ``act_backward_product`` (what the backward pass uses under a layer at
+    most NARROW_K wide), returning (dZ, db) for the layer below, whose dH = dZn Wn^T must
+    be bitwise BLAS's product."""
+    cdef Py_ssize_t n = dZn.shape[0], k = dZn.shape[1], c = Wn.shape[0]
+    if Wn.shape[1] != k or H.shape[0] != n or H.shape[1] != c or n < 1 or c < 1 or k < 1:
+        raise ValueError("shapes: dZn (n, k), Wn (c, k), H (n, c), all >= 1")
+    if not 0 <= kind < N_ACTIVATION_CODES:
+        raise ValueError(f"unknown activation code {kind}")
+    dt = np.float64 if floating is double else np.float32
+    dZ = np.empty((n, c), dt)
+    db = np.empty(c, dt)
+    wt = np.empty(c * k, dt)
+    work = np.empty(c)
+    cdef floating[:, ::1] z = dZ
+    cdef floating[::1] b = db, w = wt
+    cdef double[::1] wk = work
+    with nogil:
+        act_backward_product(&H[0, 0], &dZn[0, 0], &Wn[0, 0], &w[0], &z[0, 0], &b[0],
+                             &wk[0], n, c, k, kind, param)
+    return dZ, db
+
+
 cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
                    floating** db, bint grads, double* loss_out) noexcept nogil:
     cdef NetShape* s = c.net
@@ -849,7 +892,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     cdef const floating* yt = <const floating*>c.yt if c.tcols > 0 else <floating*>c.lwork
     cdef floating** W = <floating**>c.W
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
-                              <floating**>c.dZ, db, c.work, c.loss_kind, yt, labels,
+                              <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads)
     if grads:
