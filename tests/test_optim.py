@@ -1,4 +1,5 @@
 """Compiled optimizers vs their NumPy twins, torch.optim, scikit-learn and closed forms."""
+import math
 import os
 
 import numpy as np
@@ -175,6 +176,32 @@ def test_one_and_two_threads_agree_bitwise(name, cls, kw, tc, sk, dtype):
     for t in range(1, 4):
         twin([p], [(np.sin(p.astype(np.float64) * t) + 0.1).astype(dtype)], t)
     np.testing.assert_allclose(runs[1][0], p, **TRAJ_TOL[dtype])
+
+
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_update_with_square_sum_is_bitwise_the_update_then_the_sum(name, cls, kw, tc, sk,
+                                                                   dtype):
+    """The training loop takes its next L2 penalty from optim_update_sq (the update run
+    in chunks, each chunk's squares summed right after it): the parameters, the state
+    and the sum must be bitwise those of optim_step followed by one in-order sum, for
+    lengths around every chunk and vector boundary."""
+    rng = np.random.default_rng(5)
+    cfg = cls(**kw).config()
+    slots = K.state_slots(cfg)
+    for n in list(range(1, 70)) + [127, 128, 129, 130, 131, 1000, 10_003]:
+        p0 = rng.standard_normal(n).astype(dtype)
+        g = rng.standard_normal(n).astype(dtype)
+        s0 = np.abs(rng.standard_normal((slots, n))).astype(dtype)
+        for step in (1, 2):
+            p, s = p0.copy(), s0.copy()
+            fused, plain = K._step_sum_squares(cfg, p, g, s, step)
+            assert fused == plain, (n, step)
+            q, r = p0.copy(), s0.copy()
+            K.optim_step(cfg, q, g, r, step, 1)
+            np.testing.assert_array_equal(p, q)
+            np.testing.assert_array_equal(s, r)
+            exact = math.fsum(float(v) * float(v) for v in q)
+            assert abs(plain - exact) <= 2 * n * np.finfo(np.float64).eps * exact
 
 
 # ---- the peers ---------------------------------------------------------------------------

@@ -69,6 +69,36 @@ def test_float32_epoch_close_to_float64(rng):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_narrow_layer_input_gradient_is_bitwise_blas_product(dtype, rng):
+    """Under a layer at most NARROW_K (16) wide the backward pass forms dH = dZ W^T
+    itself (k fused multiply-adds in order from zero per element, as BLAS's kernels add
+    them): it must be bitwise NumPy's (BLAS's) product, for BLAS's small-matrix and
+    blocked paths alike, so training does not change by taking that path."""
+    from nnlib._codes import ACTIVATION_CODES
+    from nnlib._kernels import blas, dense, train
+    blas.load()
+    for n, k, c in [(2, 2, 2), (3, 5, 7), (32, 10, 100), (200, 5, 100), (20000, 5, 100),
+                    (57, 16, 33), (1000, 3, 130), (7, 16, 2)]:
+        dZn = rng.standard_normal((n, k)).astype(dtype)
+        Wn = rng.standard_normal((c, k)).astype(dtype)
+        H = np.abs(rng.standard_normal((n, c))).astype(dtype) * (rng.random((n, c)) > 0.3)
+        # the product as the backward pass formed it before: mm through dense_backward
+        dH, dZ_, dW_ = (np.empty((n, c), dtype), np.empty((n, k), dtype),
+                        np.empty((c, k), dtype))
+        dense.dense_backward(np.ones((n, c), dtype), Wn, np.ones((n, k), dtype), dZn, dZ_,
+                             dH, dW_, np.empty(k, dtype), np.empty(k),
+                             ACTIVATION_CODES["identity"], 0.0)
+        dZ, db = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["identity"])
+        np.testing.assert_array_equal(dZ, dH)
+        np.testing.assert_array_equal(dZ, dZn @ Wn.T)      # and NumPy's (BLAS's) product
+        np.testing.assert_allclose(db, dH.sum(axis=0, dtype=np.float64),
+                                   rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-5 * n if dtype == np.float32 else 1e-12 * n)
+        dZ, _ = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["relu"])
+        np.testing.assert_array_equal(dZ, dH * (H > 0).astype(dtype))
+
+
 @pytest.mark.parametrize("bs", [1, 16])
 def test_single_thread_runs_are_bitwise_reproducible(bs, rng):
     X, y = _data(rng)

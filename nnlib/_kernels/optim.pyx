@@ -54,7 +54,8 @@ import numpy as np
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD,
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD,
                                          OPT_ADAM, OPT_ADAMW, OPT_SKLEARN_ADAM,
-                                         optim_update_range, optim_update_threads)
+                                         optim_update_range, optim_update_threads,
+                                         optim_update_sq, sum_squares_from)
 from nnlib._kernels.optim_config cimport config_fields, config_from_dict
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
@@ -112,6 +113,26 @@ def optim_step(dict config, floating[::1] param, const floating[::1] grad,
         s = &state[0, 0]
     with nogil:
         _run(&cfg, &param[0], &grad[0], s, n, step, n_threads)
+
+
+def _step_sum_squares(dict config, floating[::1] param, const floating[::1] grad,
+                      floating[:, ::1] state, long long step):
+    """Test hook: ``optim_step`` on one thread through ``optim_update_sq``, returning
+    ``(its sum of the new squares, sum_squares_from(0, param) after the step)``, which
+    the training loop relies on being bitwise equal."""
+    cdef OptimConfig cfg = config_from_dict(config)
+    cdef Py_ssize_t n = param.shape[0]
+    cdef int slots = optim_state_slots(&cfg)
+    cdef double fused = 0.0, plain = 0.0
+    if grad.shape[0] != n or state.shape[0] != slots or (slots > 0 and state.shape[1] != n):
+        raise ValueError("param, grad and state sizes do not match")
+    if n == 0 or step < 1:
+        raise ValueError("need n >= 1 and step >= 1")
+    with nogil:
+        fused = optim_update_sq(&cfg, &param[0], &grad[0],
+                                &state[0, 0] if slots > 0 else NULL, n, step, 0.0)
+        plain = sum_squares_from(0.0, &param[0], n)
+    return fused, plain
 
 
 cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,

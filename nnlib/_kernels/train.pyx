@@ -41,7 +41,10 @@ deterministic for a fixed thread count.
 
 L2. ``l2`` is added to the weights' gradient (not the biases'), either as given or, with
 ``l2_per_batch``, divided by the batch length (scikit-learn's ``alpha / n_batch``); the
-reported loss includes ``l2_eff / 2 * sum ||W||^2``.
+reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is one chain of additions in
+a fixed order (``sum_squares_from``); with the rule's update on one thread, the update of
+each step returns it for the weights it wrote (``optim_update_sq``: the same additions,
+overlapped with the update), so the next step does not make a pass of its own.
 """
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
@@ -65,13 +68,15 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
                                    STATUS_BAD_ORDER)
-from nnlib._kernels.dense cimport mm, bias_act, act_backward, PAR_MIN_ELEMS
+from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_product,
+                                   PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch, weighted_loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
 from nnlib._kernels.sparse_rows cimport CsrRows, csr_rows_matmul, csr_rows_t_matmul
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
-                                        optim_state_slots, OPT_SGD, OPT_ADAMW)
+                                        optim_update_sq, optim_state_slots,
+                                        sum_squares_from, OPT_SGD, OPT_ADAMW)
 
 cnp.import_array()
 
@@ -90,14 +95,6 @@ cdef struct NetShape:
     Py_ssize_t* sizes       # n_layers + 1 widths: sizes[0] = inputs, sizes[l+1] = outputs
     int* kinds              # activation codes
     double* aparams         # activation parameters
-
-
-cdef inline double sum_squares(const floating* a, Py_ssize_t n) noexcept nogil:
-    cdef double s = 0.0
-    cdef Py_ssize_t i
-    for i in range(n):
-        s += <double>a[i] * a[i]
-    return s
 
 
 cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogil:
@@ -133,9 +130,19 @@ def all_finite(const floating[:, ::1] X):
     return ok
 
 
+cdef inline bint by_product(Py_ssize_t B, Py_ssize_t k, Py_ssize_t c) noexcept nogil:
+    """Whether the input gradient (B, c) of a layer k wide is formed inside the backward
+    pass below it: for a narrow layer, and only where ``mm`` would call BLAS's GEMM
+    kernels (not its own loops for one row or k == 1, nor a product with one column,
+    which BLAS hands to its matrix-vector kernels: both add in other orders). Used in
+    float64 only: in float32 the digits net at batch 32 (100 -> 10) measured slower this
+    way than through sgemm's small-matrix kernel."""
+    return B > 1 and c > 1 and 1 < k <= NARROW_K
+
+
 cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           const floating* X0, Py_ssize_t B, floating** H, floating** dZ,
-                          floating** db, double* work, int loss_kind,
+                          floating** db, floating** scratch, double* work, int loss_kind,
                           const floating* yt, const long long* yl, double margin,
                           floating* lwork, int n_threads, double* loss_out,
                           bint full, bint backward, const floating* sw,
@@ -148,7 +155,11 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
-    the backward pass still completes (so loss_grad can return what it found)."""
+    the backward pass still completes (so loss_grad can return what it found).
+    ``scratch[l]`` holds ``sizes[l] * sizes[l+1]`` elements it may overwrite (the weight
+    gradients, written after it): under a layer at most ``NARROW_K`` wide, the input
+    gradient is formed inside the backward pass of the layer below
+    (``act_backward_product``)."""
     cdef int L = net.n_layers, l, status = STATUS_OK
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp = X0
@@ -177,12 +188,18 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     if not backward:
         return status
     for l in range(L - 1, -1, -1):
-        act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
-                     net.aparams[l])
+        if floating is double and l < L - 1 and by_product(B, s[l + 2], s[l + 1]):     # dH_l = dZ_{l+1} W_{l+1}^T, here
+            act_backward_product(H[l], dZ[l + 1], W[l + 1], scratch[l + 1], dZ[l], db[l],
+                                 work, B, s[l + 1], s[l + 2], net.kinds[l],
+                                 net.aparams[l])
+        else:
+            act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
+                         net.aparams[l])
         for j in range(s[l + 1]):
             if not isfinite(db[l][j]) and status == STATUS_OK:
                 status = STATUS_NONFINITE_GRADIENT
-        if l > 0:       # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
+        if l > 0 and not (floating is double and by_product(B, s[l + 1], s[l])):
+            # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
             mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1], 0.0,
                dZ[l - 1], s[l])
     return status
@@ -702,7 +719,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef NetShape* s = c.net
     cdef int L = s.n_layers, l
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
-    cdef double loss = 0.0, l2_eff, pen
+    cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0
+    cdef bint pen_known = False      # pen_next is the penalty sum of the current weights
     cdef bint fused = c.oc.kind == OPT_SGD and c.oc.momentum == 0.0
     cdef bint fold_l2 = c.oc.weight_decay == 0.0 and c.oc.kind != OPT_ADAMW
     cdef OptimConfig ocW
@@ -784,7 +802,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 for i in range(B):
                     sw_sum += swb[i]
                 swp = swb
-        t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, c.work, c.loss_kind, yb,
+        t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
                                     &loss, False, True, swp, sw_sum, xsp)
         if t.status != STATUS_OK:
@@ -793,9 +811,12 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         # scikit-learn divides alpha by the batch's weight sum (its length unweighted)
         l2_eff = (c.l2 / (B if sw == NULL else sw_sum)) if c.l2_per_batch else c.l2
         if l2_eff != 0.0:
-            pen = 0.0
-            for l in range(L):
-                pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
+            if pen_known:
+                pen = pen_next
+            else:
+                pen = 0.0
+                for l in range(L):
+                    pen = pen + sum_squares_from(0.0, W[l], s.sizes[l] * s.sizes[l + 1])
             loss = loss + 0.5 * l2_eff * pen
             if not isfinite(loss):
                 t.status = STATUS_NONFINITE_LOSS
@@ -813,10 +834,19 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp)
             else:
                 weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp)
+            # with L2 on, the single-threaded update also sums the squares of the new
+            # weights (the next step's penalty, the same additions in the same order)
+            pen_known = c.l2 != 0.0
+            pen_next = 0.0
             for l in range(L):
                 nW = s.sizes[l] * s.sizes[l + 1]
-                optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
-                                     c.update_threads if nW >= PAR_MIN_ELEMS else 1)
+                if pen_known and (c.update_threads == 1 or nW < PAR_MIN_ELEMS):
+                    pen_next = pen_next + optim_update_sq(&ocW, W[l], dW[l], st[2 * l], nW,
+                                                          step, 0.0)
+                else:
+                    pen_known = False
+                    optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
+                                         c.update_threads if nW >= PAR_MIN_ELEMS else 1)
                 optim_update(&c.oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
         if check_updates and not (params_finite(s, W, bb)
                                   and states_finite(s, st, c.slots)):
@@ -941,6 +971,30 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     return t.total, t.seen, t.steps, t.status, t.finite
 
 
+def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn,
+                           const floating[:, ::1] H, int kind, double param=0.0):
+    """Test hook: ``act_backward_product`` (what the backward pass uses under a layer at
+    most NARROW_K wide), returning (dZ, db) for the layer below, whose dH = dZn Wn^T must
+    be bitwise BLAS's product."""
+    cdef Py_ssize_t n = dZn.shape[0], k = dZn.shape[1], c = Wn.shape[0]
+    if Wn.shape[1] != k or H.shape[0] != n or H.shape[1] != c or n < 1 or c < 1 or k < 1:
+        raise ValueError("shapes: dZn (n, k), Wn (c, k), H (n, c), all >= 1")
+    if not 0 <= kind < N_ACTIVATION_CODES:
+        raise ValueError(f"unknown activation code {kind}")
+    dt = np.float64 if floating is double else np.float32
+    dZ = np.empty((n, c), dt)
+    db = np.empty(c, dt)
+    wt = np.empty(c * k, dt)
+    work = np.empty(c)
+    cdef floating[:, ::1] z = dZ
+    cdef floating[::1] b = db, w = wt
+    cdef double[::1] wk = work
+    with nogil:
+        act_backward_product(&H[0, 0], &dZn[0, 0], &Wn[0, 0], &w[0], &z[0, 0], &b[0],
+                             &wk[0], n, c, k, kind, param)
+    return dZ, db
+
+
 cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
                    floating** db, bint grads, double* loss_out) noexcept nogil:
     cdef NetShape* s = c.net
@@ -951,7 +1005,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     cdef floating** W = <floating**>c.W
     cdef const CsrRows* xsp = &c.xs if c.sparse else NULL     # all rows: xs.rows NULL
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
-                              <floating**>c.dZ, db, c.work, c.loss_kind, yt, labels,
+                              <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads, <const floating*>c.sw, c.sw_total, xsp)
     if grads:
@@ -959,7 +1013,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
     if c.l2 != 0.0:
         for l in range(s.n_layers):
-            pen = pen + sum_squares(W[l], s.sizes[l] * s.sizes[l + 1])
+            pen = pen + sum_squares_from(0.0, W[l], s.sizes[l] * s.sizes[l + 1])
         loss_out[0] = loss_out[0] + 0.5 * c.l2 * pen
     return status
 
