@@ -12,6 +12,7 @@ error; 1 otherwise.
 """
 import argparse
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,9 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join("out", "bench"),
                     help="directory for mutants.json / mutants.md (default %(default)s)")
     ap.add_argument("--workdir", help="scratch directory (default: a new temporary one)")
+    ap.add_argument("--resume", action="store_true",
+                    help="skip the faults already in DIR/mutants.partial.jsonl (each result "
+                         "is appended there as it completes) and merge them in")
     args = ap.parse_args(argv)
 
     from verify.mutants.catalogue import FAULTS, by_id
@@ -71,14 +75,32 @@ def main(argv=None):
             return 2
         faults = [table[i] for i in args.only]
 
+    os.makedirs(args.out, exist_ok=True)
+    partial = os.path.join(args.out, "mutants.partial.jsonl")
+    done = {}
+    if args.resume and os.path.exists(partial):
+        with open(partial) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    done[r["id"]] = r
+    elif os.path.exists(partial):
+        os.remove(partial)
+    todo = [f for f in faults if f.id not in done]
+
+    def record(r):
+        with open(partial, "a") as f:
+            f.write(json.dumps(r) + "\n")
+
     tree = os.path.abspath(args.tree)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     load0, t0 = _loadavg(), time.perf_counter()
     runner = Runner(tree, workdir=args.workdir, jobs=args.jobs, build_jobs=args.build_jobs,
                     keep=args.keep, log=lambda s: print(s, flush=True))
     try:
-        runner.prepare(faults)
-        results = runner.run(faults)
+        runner.prepare(todo)
+        fresh = {r["id"]: r for r in runner.run(todo, on_result=record)}
+        results = [done.get(f.id) or fresh[f.id] for f in faults]
     finally:
         if args.keep:
             print(f"scratch copies kept in {runner.workdir}")

@@ -247,7 +247,7 @@ class Runner:
                             seconds=round(time.perf_counter() - t0, 1))
             rebuilt = sorted(p for p, s in _snapshot(work).items()
                              if p.endswith((".so", ".pyd")) and before.get(p) != s)
-            res["rebuilt"] = [os.path.basename(p).split(".")[0] for p in rebuilt]
+            res["rebuilt"] = sorted({os.path.basename(p).split(".")[0] for p in rebuilt})
             if not rebuilt:
                 return dict(res, status="invalid", detail="the build changed no extension",
                             seconds=round(time.perf_counter() - t0, 1))
