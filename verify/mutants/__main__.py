@@ -36,6 +36,42 @@ def _loadavg():
         return None
 
 
+def _interleaved(faults):
+    """The faults taken round-robin over their families, so that a run cut short (they
+    take minutes each) has covered every family."""
+    groups = {}
+    for f in faults:
+        groups.setdefault(f.family, []).append(f)
+    out = []
+    while any(groups.values()):
+        for g in groups.values():
+            if g:
+                out.append(g.pop(0))
+    return out
+
+
+def _not_run(f):
+    return {"id": f.id, "file": f.file, "kind": f.kind, "family": f.family, "path": f.path,
+            "description": f.description, "killed_by": [], "status": "not run",
+            "detail": "no result recorded", "seconds": 0.0}
+
+
+def _report_only(args, faults, done):
+    from verify.mutants.report import summary, write
+    path = os.path.join(args.out, "mutants.json")
+    meta = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            meta = json.load(f).get("meta", {})
+    meta.setdefault("command", "python -m verify.mutants --report-only")
+    meta["n_faults"] = len(faults)
+    results = [done.get(f.id) or _not_run(f) for f in faults]
+    jp, mp = write({"meta": meta, "results": results}, args.out)
+    print(summary(results))
+    print(f"wrote {jp} and {mp}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m verify.mutants",
                                  description=__doc__.split("\n")[0])
@@ -52,6 +88,9 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join("out", "bench"),
                     help="directory for mutants.json / mutants.md (default %(default)s)")
     ap.add_argument("--workdir", help="scratch directory (default: a new temporary one)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: write the report from DIR/mutants.partial.jsonl, the "
+                         "faults without a result listed as 'not run'")
     ap.add_argument("--resume", action="store_true",
                     help="skip the faults already in DIR/mutants.partial.jsonl (each result "
                          "is appended there as it completes) and merge them in")
@@ -78,7 +117,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     partial = os.path.join(args.out, "mutants.partial.jsonl")
     done = {}
-    if args.resume and os.path.exists(partial):
+    if (args.resume or args.report_only) and os.path.exists(partial):
         with open(partial) as f:
             for line in f:
                 if line.strip():
@@ -86,11 +125,14 @@ def main(argv=None):
                     done[r["id"]] = r
     elif os.path.exists(partial):
         os.remove(partial)
-    todo = [f for f in faults if f.id not in done]
+    todo = _interleaved([f for f in faults if f.id not in done])
 
     def record(r):
         with open(partial, "a") as f:
             f.write(json.dumps(r) + "\n")
+
+    if args.report_only:
+        return _report_only(args, faults, done)
 
     tree = os.path.abspath(args.tree)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")

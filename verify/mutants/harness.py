@@ -38,7 +38,7 @@ import time
 
 __all__ = ["apply_fault", "FaultNotApplicable", "Runner", "kill_rate", "STATUSES"]
 
-STATUSES = ("killed", "SURVIVED", "invalid", "equivalent", "orphaned", "error")
+STATUSES = ("killed", "SURVIVED", "invalid", "equivalent", "orphaned", "error", "not run")
 
 _IGNORE = shutil.ignore_patterns(".git", "out", "verify-report", ".hypothesis",
                                  ".pytest_cache", "__pycache__", "*.egg-info", ".venv*")
@@ -125,6 +125,20 @@ def _tail(text, n=1500):
     return text if len(text) <= n else "..." + text[-n:]
 
 
+def _setup_build(python, jobs):
+    """``setup.py -q build_ext --inplace -j jobs`` with cythonize also run on ``jobs``
+    processes (setup.py cythonizes serially; a scalar.pxd fault re-cythonizes six modules,
+    which on a loaded machine took longer than compiling them)."""
+    jobs = max(1, int(jobs))
+    code = ("import sys, Cython.Build as B\n"
+            "_c = B.cythonize\n"
+            f"B.cythonize = lambda *a, **k: _c(*a, **dict(k, nthreads={jobs}))\n"
+            f"sys.argv = ['setup.py', '-q', 'build_ext', '--inplace', '-j', '{jobs}']\n"
+            "exec(compile(open('setup.py').read(), 'setup.py', 'exec'), "
+            "{'__name__': '__main__', '__file__': 'setup.py'})\n")
+    return [python, "-c", code]
+
+
 class Runner:
     """Runs faults against a tree. ``build_cmd`` / ``verify_cmd`` / ``python`` are the
     commands used and ``witness(root, faults) -> {id: {"digest", "summary"}}`` evaluates
@@ -137,8 +151,7 @@ class Runner:
         self.jobs = max(1, int(jobs))
         self.keep = keep
         self.python = python
-        self.build_cmd = build_cmd or [python, "setup.py", "-q", "build_ext", "--inplace",
-                                       "-j", str(build_jobs)]
+        self.build_cmd = build_cmd or _setup_build(python, build_jobs)
         self.verify_cmd = verify_cmd or [python, "-m", "verify", "--quick"]
         self.build_timeout = build_timeout
         self.verify_timeout = verify_timeout
@@ -197,6 +210,13 @@ class Runner:
     def prepare(self, faults):
         """Copy, build and measure the pristine tree; raises if its verify fails."""
         t0 = time.perf_counter()
+        saved = os.path.join(self.workdir, "baseline.json")
+        if os.path.exists(saved):             # a resumed run in the same workdir
+            with open(saved) as f:
+                self.baseline = json.load(f)
+            if all(x.id in self.baseline["digests"] for x in faults):
+                self.log("pristine tree measured before (workdir reused)")
+                return self.baseline
         if not os.path.isdir(self.pristine):
             self.log(f"copying {self.tree} -> {self.pristine}")
             shutil.copytree(self.tree, self.pristine, symlinks=True, ignore=_IGNORE)
@@ -219,6 +239,8 @@ class Runner:
         self.baseline = {"digests": digests, "verify_seconds": round(vsecs, 1),
                          "build_seconds": round(bsecs, 1), "rebuilt": rebuilt,
                          "seconds": round(time.perf_counter() - t0, 1)}
+        with open(saved, "w") as f:
+            json.dump(self.baseline, f)
         return self.baseline
 
     # -- one fault ----------------------------------------------------------------------------

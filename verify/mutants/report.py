@@ -36,23 +36,31 @@ def _verdict(r):
 
 
 def markdown(data):
-    """The run as Markdown: what ran where, the kill rate, one row per fault."""
-    m = data["meta"]
-    lines = [f"# Mutation self-test of `python -m verify --quick`", "",
-             f"Command: `{m['command']}` — {m['started']} UTC, {m['seconds']:.0f} s, "
-             f"{m['jobs']} job(s).", "",
-             f"Tree: `{m['tree']}` at commit {m['commit']}"
-             + (" (uncommitted changes)" if m.get("dirty") else "") + ".", "",
-             f"Unmutated tree: verify --quick passed in {m['baseline']['verify_seconds']:.0f} s. "
-             f"Load average {m.get('loadavg_start', '?')} at start, "
-             f"{m.get('loadavg_end', '?')} at end.", "",
-             f"**Kill rate: {summary(data['results'])}.**", "",
-             "| fault | file | kind | path | description | result | seconds |",
-             "|---|---|---|---|---|---|---|"]
+    """The run as Markdown: what ran where, the kill rate, one row per fault, and the
+    notes on survivors (``data["notes"]``: {fault id: why verify misses it}) if any."""
+    m = data.get("meta", {})
+    base = m.get("baseline") or {}
+    lines = ["# Mutation self-test of `python -m verify --quick`", ""]
+    if m.get("started"):
+        lines += [f"Command: `{m.get('command', '')}` — {m['started']} UTC, "
+                  f"{m.get('seconds', 0):.0f} s, {m.get('jobs', 1)} job(s).", "",
+                  f"Tree: `{m.get('tree', '?')}` at commit {m.get('commit', '?')}"
+                  + (" (uncommitted changes)" if m.get("dirty") else "") + ".", ""]
+    if base.get("verify_seconds") is not None:
+        lines += [f"Unmutated tree: verify --quick passed in {base['verify_seconds']:.0f} s. "
+                  f"Load average {m.get('loadavg_start', '?')} at start, "
+                  f"{m.get('loadavg_end', '?')} at end.", ""]
+    lines += [f"**Kill rate: {summary(data['results'])}.**", "",
+              "| fault | file | kind | path | description | result | seconds |",
+              "|---|---|---|---|---|---|---|"]
     for r in data["results"]:
         lines.append(f"| {r['id']} | {os.path.basename(r['file'])} | {r['kind']} | "
                      f"{_cell(r['path'])} | {_cell(r['description'])} | "
-                     f"{_cell(_verdict(r))} | {r['seconds']:.0f} |")
+                     f"{_cell(_verdict(r))} | {r.get('seconds') or 0:.0f} |")
+    notes = data.get("notes") or {}
+    if notes:
+        lines += ["", "## Why the survivors survive, and what would catch them", ""]
+        lines += [f"* **{fid}**: {text}" for fid, text in notes.items()]
     return "\n".join(lines) + "\n"
 
 
