@@ -26,7 +26,7 @@ WORKLOADS = {
     "verify": "bench.verify_time",
     "estimators": "bench.estimators",
 }
-ALL_PEERS = ("nnlib", "torch", "sklearn", "numpy")
+ALL_PEERS = ("nnlib", "torch", "jax", "sklearn", "numpy")
 
 
 class Context:

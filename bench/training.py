@@ -6,7 +6,7 @@ from bench.data import mean_cross_entropy
 from bench.results import measure_peers, median
 from bench.timing import summarize
 
-__all__ = ["epoch_row", "speedup_target", "not_measured"]
+__all__ = ["epoch_row", "speedup_target", "not_measured", "compile_note"]
 
 
 def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None):
@@ -22,6 +22,9 @@ def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None):
     # of epochs and their losses afterwards are comparable.
     cells = measure_peers(ctx if repeats is None else ctx.with_repeats(repeats), builders,
                           min_sample=0.0, warm_time=0.0, after=after)
+    for name, epoch in epochs.items():
+        if epoch.compile_seconds is not None and name in cells:
+            cells[name]["compile_seconds"] = epoch.compile_seconds     # not in the timings
     ctx.log(f"  {case}: " + ", ".join(
         f"{k} {median(c) * 1e3:.2f} ms" if median(c) is not None else f"{k} {c['status']}"
         for k, c in cells.items()))
@@ -72,3 +75,13 @@ def not_measured(row, names, field=None):
         elif field is not None and field not in cell:
             why.append(f"{peers.PEER_LABELS[k]} {cell.get('after_error', 'no ' + field)}")
     return "not measured: " + ", ".join(why)
+
+
+def compile_note(rows):
+    """A sentence giving the ahead-of-time compilation seconds of the peers that compile
+    (JAX), which the timings exclude; "" when none ran."""
+    parts = [f"{row['case']}: {cell['compile_seconds']:.1f} s"
+             for row in rows for name, cell in row["cells"].items()
+             if "compile_seconds" in cell]
+    return (" JAX's compilation, ahead of time and not in the timings: " + "; ".join(parts)
+            + ".") if parts else ""

@@ -11,7 +11,7 @@ from nnlib.exceptions import (DTypeError, DTypeRangeError, LabelError, NonFinite
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"datasets", "functional", "optim", "schedules"}
+_SUBMODULES = {"callbacks", "datasets", "functional", "metrics", "optim", "schedules"}
 _LAZY = {
     "Dense": "nnlib.layers",
     "Sequential": "nnlib.model",

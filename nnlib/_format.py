@@ -77,6 +77,8 @@ def model_arrays(model):
               "dtype": model.dtype.name,
               "layers": [layer.spec() for layer in model.layers],
               "arrays": list(arrays), "sha256": digest(arrays.values())}
+    if getattr(model, "loss", None) is not None:
+        header["loss"] = model.loss           # what evaluate/predict_proba default to
     return header, arrays
 
 
@@ -184,6 +186,11 @@ def check_header(header, path):
                                    f"integer >= 1")
         shapes[f"W{i}"] = (spec["n_in"], spec["n_out"])
         shapes[f"b{i}"] = (spec["n_out"],)
+    from nnlib._codes import LOSS_CODES
+    loss = header.get("loss")
+    if loss is not None and (not isinstance(loss, str) or loss not in LOSS_CODES):
+        raise _FormatError(f"{path}: the header's loss {loss!r} is not one of "
+                           f"{sorted(LOSS_CODES)}")
     return shapes
 
 
@@ -345,6 +352,8 @@ def build_model(header, arrays, path):
         layer.b[...] = arrays[f"b{i}"]
         layers.append(layer)
     try:
-        return Sequential(layers)
+        model = Sequential(layers)
     except (ShapeError, DTypeError) as exc:
         raise ValueError(f"{path}: layers do not fit together: {exc}") from exc
+    model.loss = header.get("loss")
+    return model

@@ -1,9 +1,25 @@
-"""What ``Sequential.fit`` records and how it decides to stop: :class:`History` and
-:class:`EarlyStopping` (Keras's names and habits)."""
+"""What ``Sequential.fit`` records and calls, with Keras's names and habits:
+:class:`History`, the :class:`Callback` base class with its epoch and batch hooks,
+:class:`EarlyStopping` and :class:`ModelCheckpoint`.
+
+A callback is either a :class:`Callback` (hooks ``on_train_begin``, ``on_epoch_begin``,
+``on_train_batch_begin``, ``on_train_batch_end``, ``on_epoch_end``, ``on_train_end``;
+``self.model.stop_training = True`` stops the fit) or, as before, a plain callable
+``cb(epoch, logs) -> bool`` called after each epoch (a true value stops the fit).
+
+Batch hooks cost speed: the compiled epoch normally runs about 0.1 s of steps per call,
+and a callback that overrides a batch hook makes it run one step per call so the hook
+sees every batch. The trained weights do not depend on it (the cut falls on whole
+batches).
+"""
+import os
+import warnings
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
 from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
 
-__all__ = ["History", "EarlyStopping"]
+__all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint"]
 
 
 class History:
@@ -13,8 +29,9 @@ class History:
     ----------
     history : dict of lists
         ``loss`` (mean training loss of the epoch, L2 term included), ``time`` (seconds),
-        ``lr``, and with validation data ``val_loss`` and, for classification losses,
-        ``val_accuracy``.
+        ``lr``; with ``metrics`` the training metrics (``accuracy``, a user metric's
+        name); with validation data ``val_loss``, for classification losses
+        ``val_accuracy``, and ``val_`` + each metric.
     epochs : int
         Epochs completed.
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
@@ -30,16 +47,16 @@ class History:
     """
 
     def __init__(self):
-        self.history = {"loss": [], "time": [], "lr": []}
+        self.history: Dict[str, List[float]] = {"loss": [], "time": [], "lr": []}
         self.epochs = 0
-        self.stop_reason = None
-        self.nonfinite = None
+        self.stop_reason: Optional[str] = None
+        self.nonfinite: Optional[dict] = None
 
-    def append(self, **values):
+    def append(self, **values: float) -> None:
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> List[float]:
         return self.history[key]
 
     def __repr__(self):
@@ -47,73 +64,317 @@ class History:
         return f"History(epochs={self.epochs}, last={last}, stop_reason={self.stop_reason})"
 
 
-class EarlyStopping:
-    """Stop when a monitored metric has not improved for ``patience`` epochs.
+class Callback:
+    """Base class of fit's callbacks: override the hooks you need (Keras's names).
 
-    Parameters
-    ----------
-    spec : None, False, True, int or dict
-        None/False: never stop. True: the defaults. An int: the patience. A dict with
-        keys ``patience`` (5), ``min_delta`` (0.0), ``monitor`` ("val_loss" with
-        validation data, else "loss"; a name ending in "accuracy" is maximized) and
-        ``restore_best`` (True: put back the best epoch's weights when stopping).
-    metrics : collection of str
-        The names fit logs each epoch ("loss", and with validation data "val_loss" and,
-        for classification losses, "val_accuracy"); the monitor must be one of them.
+    ``fit`` sets ``self.model`` (the Sequential being trained) and ``self.params``
+    (``epochs``, ``steps`` per epoch, ``batch_size``, ``metrics``) before training.
+    ``logs`` of an epoch are those ``History`` records; those of a batch hold
+    ``loss``, the mean loss of the epoch's batches so far. Setting
+    ``self.model.stop_training = True`` in any hook ends the fit after the current
+    batch (it then counts as stopped by a callback).
 
     Examples
     --------
-    >>> stop = EarlyStopping({"patience": 1}, metrics={"loss"})
+    >>> import numpy as np, nnlib
+    >>> class CountBatches(Callback):
+    ...     def on_train_begin(self, logs=None):
+    ...         self.batches = 0
+    ...     def on_train_batch_end(self, batch, logs=None):
+    ...         self.batches += 1
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> counter = CountBatches()
+    >>> _ = model.fit(np.eye(2).repeat(5, 0), [0, 1] * 5, epochs=2, batch_size=4,
+    ...               callbacks=[counter])
+    >>> counter.batches                      # 2 epochs x ceil(10 / 4) batches
+    6
+    """
+
+    model: Any = None
+    params: Dict[str, Any] = {}
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def set_params(self, params: Dict[str, Any]) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs: Optional[dict] = None) -> None:
+        """Before the first epoch."""
+
+    def on_train_end(self, logs: Optional[dict] = None) -> None:
+        """After the last epoch (also when stopped early); ``logs`` of the last epoch."""
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        """Before epoch ``epoch`` (0-based)."""
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        """After epoch ``epoch``, validation included."""
+
+    def on_train_batch_begin(self, batch: int, logs: Optional[dict] = None) -> None:
+        """Before step ``batch`` (0-based within the epoch)."""
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        """After step ``batch`` was applied."""
+
+
+def wants_batches(callback) -> bool:
+    """Whether ``callback`` overrides a batch hook (then the epoch runs step by step)."""
+    cls = type(callback)
+    return isinstance(callback, Callback) and (
+        cls.on_train_batch_begin is not Callback.on_train_batch_begin
+        or cls.on_train_batch_end is not Callback.on_train_batch_end)
+
+
+def _mode_is_max(monitor: str, mode: str) -> bool:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}")
+    if mode == "auto":
+        # Keras's rule: accuracies and AUC-like scores grow, everything else shrinks
+        return monitor.endswith("accuracy") or monitor.endswith("auc")
+    return mode == "max"
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored metric has not improved for ``patience`` epochs (Keras's
+    ``EarlyStopping``, its argument names and defaults).
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A name fit logs each epoch ("loss", "val_loss", "val_accuracy", a metric).
+    min_delta : float >= 0
+        Smaller changes do not count as an improvement.
+    patience : int >= 0
+        Training stops after this many epochs in a row without improvement (Keras:
+        0 and 1 both stop at the first epoch that does not improve).
+    mode : {"auto", "min", "max"}
+        "auto": maximize names ending in "accuracy" or "auc", minimize the others.
+    baseline : float, optional
+        Stop if the monitored value does not beat it within ``patience`` epochs.
+    restore_best_weights : bool, default False
+        Put back the best epoch's weights when stopping early (as Keras, not when all
+        epochs ran).
+    start_from_epoch : int >= 0
+        Epochs to wait before counting (warm-up).
+
+    ``fit(early_stopping=...)`` builds one from an int (patience) or a dict of these
+    arguments; there ``restore_best_weights`` defaults to True and ``monitor`` to
+    "val_loss" with validation data, else "loss" (``restore_best`` is accepted as an
+    older name of ``restore_best_weights``).
+
+    Examples
+    --------
+    >>> stop = EarlyStopping(monitor="loss", patience=2)
     >>> [stop.update(e, {"loss": v}, []) for e, v in enumerate([1.0, 0.5, 0.6, 0.7])]
     [False, False, False, True]
     """
 
-    def __init__(self, spec, metrics):
-        self.active = spec is not None and spec is not False
-        if not self.active:
-            return
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0,
+                 patience: int = 0, mode: str = "auto", baseline: Optional[float] = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name; got {monitor!r}")
+        self.monitor = monitor
+        self.patience = check_int_scalar(patience, "patience", low=0)
+        self.min_delta = abs(check_real_scalar(min_delta, "min_delta"))
+        self.mode_max = _mode_is_max(monitor, mode)
+        self.baseline = (None if baseline is None
+                         else check_real_scalar(baseline, "baseline"))
+        self.restore_best_weights = bool(restore_best_weights)
+        self.start_from_epoch = check_int_scalar(start_from_epoch, "start_from_epoch",
+                                                 low=0)
+        self.on_train_begin()
+
+    @classmethod
+    def from_spec(cls, spec, metrics: Iterable[str]) -> Optional["EarlyStopping"]:
+        """The stopper ``fit(early_stopping=spec)`` asks for, checked against the
+        ``metrics`` fit logs; None for None/False."""
+        if spec is None or spec is False:
+            return None
+        if isinstance(spec, EarlyStopping):
+            spec.check_monitor(metrics)
+            return spec
         if spec is True:
             spec = {}
         if isinstance(spec, int) and not isinstance(spec, bool):
             spec = {"patience": spec}
         if not isinstance(spec, dict):
-            raise TypeError(f"early_stopping must be None, an int patience or a dict; got "
-                            f"{spec!r}")
-        unknown = set(spec) - {"patience", "min_delta", "monitor", "restore_best"}
+            raise TypeError(f"early_stopping must be None, an int patience, a dict or an "
+                            f"EarlyStopping; got {spec!r}")
+        spec = dict(spec)
+        if "restore_best" in spec:
+            if "restore_best_weights" in spec:
+                raise ValueError("give restore_best_weights or its older name "
+                                 "restore_best, not both")
+            spec["restore_best_weights"] = spec.pop("restore_best")
+        known = {"monitor", "min_delta", "patience", "mode", "baseline",
+                 "restore_best_weights", "start_from_epoch"}
+        unknown = set(spec) - known
         if unknown:
-            raise ValueError(f"unknown early_stopping keys {sorted(unknown)}")
-        self.patience = check_int_scalar(spec.get("patience", 5), "patience", low=0)
-        self.min_delta = check_real_scalar(spec.get("min_delta", 0.0), "min_delta",
-                                           low=0.0)
-        self.monitor = spec.get("monitor", "val_loss" if "val_loss" in metrics else "loss")
+            raise ValueError(f"unknown early_stopping keys {sorted(unknown)}; known: "
+                             f"{sorted(known)}")
+        metrics = set(metrics)
+        spec.setdefault("monitor", "val_loss" if "val_loss" in metrics else "loss")
+        spec.setdefault("patience", 5)
+        spec.setdefault("restore_best_weights", True)
+        stopper = cls(**spec)
+        stopper.check_monitor(metrics)
+        return stopper
+
+    def check_monitor(self, metrics: Iterable[str]) -> None:
+        """Refuse, before training, a monitor that fit does not log."""
+        metrics = set(metrics)
         if self.monitor not in metrics:
-            why = (" (there is no validation data)" if str(self.monitor).startswith("val_")
+            why = (" (there is no validation data)" if self.monitor.startswith("val_")
                    and "val_loss" not in metrics else "")
             raise ValueError(f"early_stopping monitors {self.monitor!r}, which fit does "
                              f"not log{why}; it logs {sorted(metrics)}")
-        self.mode_max = self.monitor.endswith("accuracy")
-        self.restore_best = bool(spec.get("restore_best", True))
+
+    def on_train_begin(self, logs=None):
         self.best = None
         self.best_params = None
+        self.best_epoch = None
         self.wait = 0
+        self.stopped_epoch = None
 
-    def update(self, epoch, logs, params):
-        """Record the epoch's ``logs``; True when training should stop."""
-        if not self.active:
+    def _improves(self, value, reference):
+        return improves(value, reference, mode="max" if self.mode_max else "min",
+                        threshold=self.min_delta)
+
+    def update(self, epoch: int, logs: dict, params: List) -> bool:
+        """Record the epoch's ``logs``; True when training should stop (then the best
+        weights are already back in ``params`` if ``restore_best_weights``).
+
+        Keras's rule: an epoch that does not improve on the best value by more than
+        ``min_delta`` (or, with a ``baseline``, does not beat it) adds one to the wait;
+        training stops once ``patience`` epochs in a row have not improved (after the
+        first epoch)."""
+        if epoch < self.start_from_epoch:
             return False
         value = logs[self.monitor]
-        if improves(value, self.best, mode="max" if self.mode_max else "min",
-                    threshold=self.min_delta):
-            self.best = value
-            self.wait = 0
-            if self.restore_best:
-                self.best_params = [p.copy() for p in params]
-            return False
+        if self.restore_best_weights and self.best_params is None:
+            self.best_params = [p.copy() for p in params]
         self.wait += 1
-        return self.wait > self.patience
+        if self._improves(value, self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                for buf, p in zip(self.best_params, params):
+                    buf[...] = p
+            if self.baseline is None or self._improves(value, self.baseline):
+                self.wait = 0
+            return False
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.restore(params)
+            return True
+        return False
 
-    def restore(self, params):
+    def restore(self, params: List) -> None:
         """Put the best epoch's weights back into ``params`` (when asked to)."""
-        if self.active and self.restore_best and self.best_params is not None:
+        if self.restore_best_weights and self.best_params is not None:
             for p, best in zip(params, self.best_params):
                 p[...] = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.update(epoch, logs or {}, self.model.params):
+            self.model.stop_training = True
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after every epoch, or only when the monitored metric improves
+    (Keras's ``ModelCheckpoint``). Each save is atomic (a temporary file renamed over
+    the target), so an interrupted save leaves the previous checkpoint intact.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        May hold ``str.format`` fields: ``{epoch}`` (1-based, as Keras) and any logged
+        metric, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+    monitor : str, default "val_loss"
+    save_best_only : bool
+        Save only when ``monitor`` improves on the best value so far.
+    mode : {"auto", "min", "max"}
+    save_freq : "epoch" or int >= 1
+        Save every epoch, or every that many epochs.
+    include_optimizer : bool
+        Also save the optimizer's state (needs ``Sequential.save`` support for it;
+        refused with a clear message otherwise).
+    verbose : int
+        1: print a line per save.
+
+    Attributes
+    ----------
+    best : float or None
+    last_saved : str or None
+        The path of the last save.
+
+    Examples
+    --------
+    >>> import numpy as np, nnlib, os, tempfile
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "best.npz")
+    >>> ckpt = ModelCheckpoint(path, monitor="loss", save_best_only=True)
+    >>> _ = model.fit(np.eye(2), [0, 1], epochs=3, callbacks=[ckpt])
+    >>> nnlib.load(path).n_out
+    2
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "auto", save_freq: Union[str, int] = "epoch",
+                 include_optimizer: bool = False, verbose: int = 0):
+        self.filepath = os.fspath(filepath)
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name; got {monitor!r}")
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.mode_max = _mode_is_max(monitor, mode)
+        self.save_freq = (1 if save_freq == "epoch"
+                          else check_int_scalar(save_freq, "save_freq", low=1))
+        self.include_optimizer = bool(include_optimizer)
+        self.verbose = int(verbose)
+        self.best: Optional[float] = None
+        self.last_saved: Optional[str] = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if (epoch + 1) % self.save_freq:
+            return
+        if self.save_best_only:
+            if self.monitor not in logs:
+                warnings.warn(f"ModelCheckpoint monitors {self.monitor!r}, which fit "
+                              f"does not log (it logs {sorted(logs)}); nothing saved",
+                              RuntimeWarning, stacklevel=2)
+                return
+            value = logs[self.monitor]
+            if not improves(value, self.best, mode="max" if self.mode_max else "min"):
+                return
+            self.best = value
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} cannot be "
+                             f"filled from epoch and the logs {sorted(logs)}: {exc}") from None
+        if self.include_optimizer:
+            optimizer = self.params.get("optimizer")
+            try:
+                self.model.save(path, optimizer=optimizer)
+            except TypeError:
+                raise TypeError("ModelCheckpoint(include_optimizer=True) needs "
+                                "Sequential.save(path, optimizer=...), which this "
+                                "version lacks") from None
+        else:
+            self.model.save(path)
+        self.last_saved = path
+        if self.verbose:
+            print(f"epoch {epoch + 1}: saved the model to {path}")
+
+
+def as_callbacks(callbacks) -> List[Union[Callback, Callable]]:
+    """Check fit's ``callbacks`` argument: Callback objects or callables."""
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not isinstance(cb, Callback) and not callable(cb):
+            raise TypeError(f"callbacks must be nnlib.callbacks.Callback objects or "
+                            f"callables cb(epoch, logs); got {cb!r}")
+    return callbacks

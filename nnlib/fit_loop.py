@@ -1,18 +1,20 @@
 """The per-epoch logic of ``Sequential.fit``, Keras's habits: learning-rate schedules,
-the seeded shuffle, validation, history, progress, early stopping and callbacks around
-one :class:`nnlib.training.TrainingRun` epoch."""
+the seeded shuffle, metrics, validation, history, progress, early stopping and callbacks
+around one :class:`nnlib.training.TrainingRun` epoch."""
 import time
 import warnings
 
 import numpy as np
 
-from nnlib.callbacks import EarlyStopping, History
+from nnlib.callbacks import (Callback, EarlyStopping, History, as_callbacks,
+                             wants_batches)
 
 __all__ = ["FitLoop"]
 
 
 class FitLoop:
-    """Runs the epochs of one ``fit``; ``epoch(i)`` returns False when training stops.
+    """Runs the epochs of one ``fit``: ``begin()``, then ``epoch(i)`` until it returns
+    False or the epochs run out, then ``end()``.
 
     Parameters
     ----------
@@ -28,25 +30,38 @@ class FitLoop:
         the monitored metric; a callable sets ``optimizer.lr`` before each epoch.
     evaluation : nnlib.training.Evaluation or None
         Validation, after every epoch.
-    early_stopping : None, int or dict
-        As ``fit``'s (see :class:`nnlib.callbacks.EarlyStopping`).
-    callbacks : list of callables ``cb(epoch, logs) -> bool``
+    early_stopping : None, int, dict or EarlyStopping
+        As ``fit``'s (see :meth:`nnlib.callbacks.EarlyStopping.from_spec`).
+    callbacks : list of Callback objects or callables ``cb(epoch, logs) -> bool``
+    metrics : nnlib.metrics.Metrics, optional
+        Reported on the training rows (by ``train_evaluation``) and, with validation
+        data, on it (``val_`` + name).
+    train_evaluation : nnlib.training.Evaluation, optional
+        The model on the training rows, when there are metrics.
+    epochs, batch_size : int
+        What ``Callback.params`` tells the callbacks.
     """
 
     def __init__(self, run, n_rows, rng, shuffle=True, schedule=None, evaluation=None,
-                 early_stopping=None, callbacks=None):
+                 early_stopping=None, callbacks=None, metrics=None, train_evaluation=None,
+                 epochs=None, batch_size=None):
         self.run, self.n_rows, self.rng, self.shuffle = run, n_rows, rng, shuffle
         self.evaluation = evaluation
-        metrics = {"loss"}
+        self.metrics, self.train_evaluation = metrics, train_evaluation
+        logged = {"loss"} | set(metrics.names if metrics else ())
         if evaluation is not None:
-            metrics.add("val_loss")
+            logged.add("val_loss")
             if evaluation.loss != "squared_error":
-                metrics.add("val_accuracy")
-        self.stopper = EarlyStopping(early_stopping, metrics)
-        self.callbacks = list(callbacks or [])
-        for cb in self.callbacks:
-            if not callable(cb):
-                raise TypeError(f"callbacks must be callables cb(epoch, logs); got {cb!r}")
+                logged.add("val_accuracy")
+            logged |= {"val_" + name for name in (metrics.names if metrics else ())}
+        self.logged = logged
+        self.stopper = EarlyStopping.from_spec(early_stopping, logged)
+        self.callbacks = as_callbacks(callbacks)
+        self.objects = [cb for cb in self.callbacks if isinstance(cb, Callback)]
+        for cb in self.objects:
+            if isinstance(cb, EarlyStopping):
+                cb.check_monitor(logged)
+        self.batch_callbacks = [cb for cb in self.objects if wants_batches(cb)]
         self.stepped = hasattr(schedule, "step") and hasattr(schedule, "bind")
         if self.stepped and getattr(schedule, "optimizer", None) is not run.optimizer:
             schedule.bind(run.optimizer)
@@ -55,14 +70,54 @@ class FitLoop:
                             f"epoch -> lr; got {schedule!r}")
         self.schedule = schedule
         self.history = History()
+        self.params = {"epochs": epochs, "batch_size": batch_size,
+                       "steps": -(-n_rows // batch_size) if batch_size else None,
+                       "metrics": sorted(logged), "optimizer": run.optimizer}
+        self._last_logs = None
+        if self.batch_callbacks:
+            run.on_piece = self._batch_end
+
+    @property
+    def model(self):
+        return self.run.model
+
+    def begin(self):
+        """Before the first epoch: hand the callbacks the model and the fit's params."""
+        self.model.stop_training = False
+        for cb in self.objects:
+            cb.set_model(self.model)
+            cb.set_params(self.params)
+        for cb in self.objects:
+            cb.on_train_begin({})
+
+    def end(self):
+        """After the last epoch (stopped or not)."""
+        for cb in self.objects:
+            cb.on_train_end(dict(self._last_logs or {}))
+
+    def _batch_end(self, epoch, steps, loss_sum, seen):
+        """After each step (with batch callbacks): their hooks; True to stop."""
+        logs = {"loss": loss_sum / seen if seen else float("nan")}
+        for cb in self.batch_callbacks:
+            cb.on_train_batch_end(steps - 1, dict(logs))
+        if self.model.stop_training:
+            return True
+        if steps < self.params["steps"]:
+            for cb in self.batch_callbacks:
+                cb.on_train_batch_begin(steps, dict(logs))
+        return False
 
     def epoch(self, epoch):
         """Train epoch ``epoch`` (0-based) and record it; False when training stops."""
         run, history, optimizer = self.run, self.history, self.run.optimizer
+        for cb in self.objects:
+            cb.on_epoch_begin(epoch, {})
         if self.schedule is not None and not self.stepped:
             optimizer.lr = self.schedule(epoch)
         order = (self.rng.permutation(self.n_rows) if self.shuffle
                  else np.arange(self.n_rows)).astype(np.int64, copy=False)
+        for cb in self.batch_callbacks:
+            cb.on_train_batch_begin(0, {})
         tic = time.perf_counter()
         result = run.run_epoch(order, epoch)
         if result.fault is not None:
@@ -80,21 +135,45 @@ class FitLoop:
             return False
         logs = {"loss": result.mean_loss, "time": time.perf_counter() - tic,
                 "lr": optimizer.lr}
-        if self.evaluation is not None:
-            logs["val_loss"], val_acc = self.evaluation()
-            if val_acc is not None:
-                logs["val_accuracy"] = val_acc
+        logs.update(self._metrics())
         history.append(**logs)
         history.epochs = epoch + 1
+        self._last_logs = logs
         if run.progress is not None:
             run.progress.epoch_done(epoch, logs)
         if self.stepped:
             self.schedule.step(logs.get("val_loss", logs["loss"]))
-        if self.stopper.update(epoch, logs, run.params):
+        # as Keras: every callback sees the epoch's end, then the loop decides
+        early = self.stopper is not None and self.stopper.update(epoch, logs, run.params)
+        stop = False
+        for cb in self.callbacks:
+            if isinstance(cb, Callback):
+                cb.on_epoch_end(epoch, dict(logs))
+            elif cb(epoch, logs):
+                stop = True
+        if early:
             history.stop_reason = "early_stopping"
-            self.stopper.restore(run.params)
             return False
-        if any(cb(epoch, logs) for cb in self.callbacks):
-            history.stop_reason = "callback"
+        if stop or self.model.stop_training:
+            stopped_by = [cb for cb in self.objects if isinstance(cb, EarlyStopping)
+                          and cb.stopped_epoch == epoch]
+            history.stop_reason = "early_stopping" if stopped_by else "callback"
             return False
         return True
+
+    def _metrics(self):
+        """The epoch's training metrics and validation results, by their logged names."""
+        logs = {}
+        if self.metrics:
+            ev = self.train_evaluation
+            ev()
+            logs.update(self.metrics.compute(ev.outputs, ev.y_true))
+        if self.evaluation is not None:
+            ev = self.evaluation
+            logs["val_loss"], val_acc = ev()
+            if val_acc is not None:
+                logs["val_accuracy"] = val_acc
+            if self.metrics:
+                logs.update({"val_" + k: v for k, v in
+                             self.metrics.compute(ev.outputs, ev.y_true).items()})
+        return logs

@@ -1,4 +1,25 @@
-"""Layers of a :class:`nnlib.Sequential` model.
+"""Layers of a :class:`nnlib.Sequential` model, and the protocol they follow.
+
+The layer protocol (:class:`Layer`), the small surface ``Sequential`` trains through:
+
+* ``params`` -- the live parameter arrays (updated in place by the optimizer) and
+  ``param_names``, their names; ``regularized[i]`` says whether ``fit``'s L2 penalty
+  applies to ``params[i]`` (Dense: the weights, not the bias);
+* ``forward(X)`` -- the output at inference (``predict``, ``evaluate``);
+* ``forward_train(X)`` -- ``(output, backprop)`` for one training batch, where
+  ``backprop(dH)`` returns ``(dX, grads)``: the gradient with respect to the input and
+  one gradient per parameter, in the order of ``params`` (what backward needs is kept in
+  the closure: thinc's habit);
+* ``n_in``/``n_out`` (None for a layer that keeps any width, like :class:`Dropout`) and
+  ``dtype`` (None for a layer without parameters).
+
+A model made only of :class:`Dense` layers trains in the compiled epoch
+(``nnlib/_kernels/train.pyx``), the whole epoch without the GIL. Any other layer -- a
+:class:`Dropout`, a user's subclass of :class:`Layer`, or a subclass of Dense that
+overrides ``forward``, ``forward_train`` or ``backward`` -- makes the model train through
+``nnlib.batch_training``: a Python loop over the batches that still calls the compiled
+kernels for each Dense layer, the loss and the optimizer step, and that uses the layer's
+own forward and backward everywhere (fit, evaluate, loss_and_grads, predict).
 
 A :class:`Dense` layer holds its weights ``W`` (n_in, n_out) and bias ``b`` (n_out,) as
 live NumPy arrays and computes ``H = act(X @ W + b)`` through the compiled kernels of
@@ -28,7 +49,69 @@ from nnlib._validation import (DTypeError, ShapeError, as_float_array, check_int
                                native_float_dtype)
 from nnlib.functional.dense import dense_backward, dense_forward
 
-__all__ = ["Dense", "INITIALIZERS", "as_generator"]
+__all__ = ["Layer", "Dense", "Dropout", "INITIALIZERS", "as_generator", "is_compiled"]
+
+
+class Layer:
+    """Base class of the layer protocol (see the module docstring).
+
+    Subclasses set ``n_in``, ``n_out`` and implement ``forward`` and ``forward_train``;
+    layers with parameters also set ``params``, ``param_names``, ``regularized`` and a
+    ``dtype``.
+
+    Examples
+    --------
+    A layer that scales each feature by a learned factor:
+
+    >>> import numpy as np
+    >>> class Scale(Layer):
+    ...     def __init__(self, n):
+    ...         self.n_in = self.n_out = n
+    ...         self.s = np.ones(n)
+    ...     params = property(lambda self: [self.s])
+    ...     param_names = ("s",)
+    ...     dtype = property(lambda self: self.s.dtype)
+    ...     def forward(self, X, n_threads=None):
+    ...         return X * self.s
+    ...     def forward_train(self, X):
+    ...         return X * self.s, lambda dH: (dH * self.s, [(dH * X).sum(axis=0)])
+    >>> layer = Scale(2)
+    >>> H, backprop = layer.forward_train(np.array([[1.0, 2.0]]))
+    >>> backprop(np.ones((1, 2)))[1]
+    [array([1., 2.])]
+    """
+
+    n_in = None
+    n_out = None
+    dtype = None
+    param_names = ()
+
+    @property
+    def params(self):
+        return []
+
+    @property
+    def regularized(self):
+        """Which params fit's L2 penalty applies to (default: none)."""
+        return tuple(False for _ in self.params)
+
+    def forward(self, X, n_threads=None):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(X)")
+
+    def forward_train(self, X):
+        raise NotImplementedError(f"{type(self).__name__} must implement "
+                                  f"forward_train(X) -> (H, backprop)")
+
+
+_DENSE_METHODS = ("forward", "forward_train", "backward", "_act_args")
+
+
+def is_compiled(layer) -> bool:
+    """Whether the compiled epoch can train ``layer``: a Dense whose class keeps Dense's
+    own forward and backward (a subclass that overrides them trains in Python)."""
+    cls = type(layer)
+    return isinstance(layer, Dense) and all(
+        getattr(cls, name) is getattr(Dense, name) for name in _DENSE_METHODS)
 
 
 def _glorot_uniform(rng, n_in, n_out):
@@ -62,7 +145,7 @@ INITIALIZERS = {
 }
 
 
-class Dense:
+class Dense(Layer):
     """Fully connected layer ``H = act(X @ W + b)``.
 
     Parameters
@@ -120,6 +203,9 @@ class Dense:
         dt = self.W.dtype
         return dt if dt.isnative else (native_float_dtype(dt) or dt)
 
+    param_names = ("W", "b")
+    regularized = (True, False)
+
     @property
     def params(self):
         return [self.W, self.b]
@@ -143,6 +229,15 @@ class Dense:
         """(dX, dW, db) given the input X, the output H and dObjective/dH."""
         return dense_backward(X, self.W, H, grad_H, *self._act_args())
 
+    def forward_train(self, X):
+        """``(H, backprop)`` for a training batch; ``backprop(dH) -> (dX, [dW, db])``."""
+        H = self.forward(X)
+
+        def backprop(grad_H):
+            dX, dW, db = self.backward(X, H, grad_H)
+            return dX, [dW, db]
+        return H, backprop
+
     def _check_live(self):
         """The arrays may have been replaced by a user: keep them usable in place."""
         for name, shape in (("W", (self.n_in, self.n_out)), ("b", (self.n_out,))):
@@ -160,3 +255,63 @@ class Dense:
     def __repr__(self):
         return (f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r}, "
                 f"dtype={self.dtype.name})")
+
+
+class Dropout(Layer):
+    """Inverted dropout (the lecture notes' regularizer): in training each input is kept
+    with probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, so the expected
+    output equals the input; at inference the layer is the identity.
+
+    Parameters
+    ----------
+    rate : float in [0, 1)
+        Probability of dropping an input.
+    random_state : None, int or numpy.random.Generator
+        Seed of the masks. The mask of a training step is the compiled counter-based
+        mask of ``(seed, step)`` (:func:`nnlib.functional.dropout`), ``step`` counting
+        this layer's training batches: the same seeds give the same masks, bit for bit,
+        for any thread count.
+
+    A model with a Dropout layer trains through the per-batch path (see the module
+    docstring), its Dense layers still compiled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> drop = Dropout(0.5, random_state=0)
+    >>> H, backprop = drop.forward_train(np.ones((2, 4)))
+    >>> sorted(set(H.ravel().tolist()))              # dropped or scaled by 2
+    [0.0, 2.0]
+    >>> np.array_equal(backprop(np.ones((2, 4)))[0], H)
+    True
+    >>> drop.forward(np.ones((1, 2)))                # inference: the identity
+    array([[1., 1.]])
+    """
+
+    def __init__(self, rate: float, random_state=None):
+        from nnlib._validation import check_real_scalar
+        self.rate = check_real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
+        self.random_state = random_state
+        if isinstance(random_state, (int, np.integer)) and not isinstance(random_state,
+                                                                          bool):
+            as_generator(random_state)              # the library's seed checks
+            self.seed = int(random_state)
+        else:
+            self.seed = int(as_generator(random_state).integers(0, 2**63))
+        self.step = 0                               # training batches seen
+
+    def forward(self, X, n_threads=None):
+        return X
+
+    def forward_train(self, X):
+        from nnlib.functional.dropout import dropout, dropout_vjp
+        step = self.step
+        self.step += 1
+        H = dropout(X, self.rate, self.seed, step)
+        return H, lambda grad_H: (dropout_vjp(X, grad_H, self.rate, self.seed, step), [])
+
+    def spec(self):
+        return {"type": "Dropout", "rate": self.rate}
+
+    def __repr__(self):
+        return f"Dropout({self.rate})"

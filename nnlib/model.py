@@ -1,4 +1,4 @@
-"""Sequential models: a stack of Dense layers, its inference, loss and gradients.
+"""Sequential models: a stack of layers, its inference, loss and gradients.
 
 Training is owned by :class:`nnlib.training.TrainingRun` (``fit`` validates, then hands
 it the data once; the per-epoch logic is :class:`nnlib.fit_loop.FitLoop`, the epoch
@@ -7,6 +7,7 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 """
 import math
 import warnings
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -18,26 +19,57 @@ from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_finite, check_fits_dtype, check_int_scalar,
                                check_real_scalar)
-from nnlib.callbacks import History
+from nnlib.callbacks import History, wants_batches
 from nnlib.fit_loop import FitLoop
-from nnlib.layers import Dense, as_generator
+from nnlib.metrics import Metrics, probabilities
+from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
+                                  forward_backward)
+from nnlib.layers import Dense, Layer, as_generator, is_compiled
 from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
-__all__ = ["Sequential", "History", "load"]
+__all__ = ["Sequential", "History", "EvaluationResult", "load"]
+
+
+class EvaluationResult(NamedTuple):
+    """What :meth:`Sequential.evaluate` returns: the mean loss and the accuracy (None
+    for squared_error); unpacks as ``loss, accuracy = model.evaluate(X, y)``."""
+    loss: float
+    accuracy: Optional[float]
+
 
 class Sequential:
     """A stack of :class:`~nnlib.Dense` layers applied in order.
 
     Parameters
     ----------
-    layers : list of Dense
-        Consecutive widths must agree (``layers[i].n_out == layers[i+1].n_in``) and all
-        layers share one dtype.
+    layers : list of layers
+        :class:`~nnlib.Dense` layers, or any layer of the protocol of
+        :mod:`nnlib.layers` (a :class:`~nnlib.layers.Dropout`, a user's
+        :class:`~nnlib.layers.Layer`). Consecutive widths must agree
+        (``layers[i].n_out == layers[i+1].n_in``) and all layers with parameters share
+        one dtype. A model of plain Dense layers trains in the compiled epoch; any other
+        layer makes it train batch by batch through the compiled kernels
+        (:mod:`nnlib.batch_training`; ``compiled`` says which).
 
     Attributes
     ----------
     params : list of ndarray
         ``[W1, b1, W2, b2, ...]``, the live arrays (writing into them changes the model).
+    loss : str or None
+        The loss of the last ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np, nnlib
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); y = [0, 1, 1, 0]
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 8, "tanh", random_state=0),
+    ...                           nnlib.Dense(8, 2, random_state=1)])
+    >>> history = model.fit(X, y, optimizer=nnlib.optim.Adam(lr=0.05), epochs=300,
+    ...                     batch_size=4, metrics=["accuracy"], random_state=0)
+    >>> history["accuracy"][-1], model.predict_proba(X).shape
+    (1.0, (4, 2))
+    >>> model.evaluate(X, y).accuracy                  # the trained loss by default
+    1.0
     """
 
     # Factor on the data loss that fit reports (history["loss"]), never on the gradient:
@@ -46,28 +78,55 @@ class Sequential:
     # gradient scikit-learn takes as that of the sum).
     _loss_report_scale = 1.0
 
+    #: The loss of the last ``fit`` (or of the saved file): what ``evaluate``,
+    #: ``predict_proba`` and ``score`` use when not told. None before any fit.
+    loss = None
+    #: Keras's flag: a callback sets it to True to end the running fit.
+    stop_training = False
+
     def __init__(self, layers):
         self.layers = list(layers)
         self._check_layers()
 
     def _check_layers(self):
-        """The stack must be Dense layers with matching widths and one dtype (checked
-        again before every compiled call: ``layers`` is a plain list users can edit, and
-        the compiled loops trust these shapes)."""
+        """The stack must follow the layer protocol with matching widths and one dtype
+        (checked again before every compiled call: ``layers`` is a plain list users can
+        edit, and the compiled loops trust these shapes)."""
         layers = self.layers
         if not layers:
             raise ValueError("Sequential needs at least one layer")
+        width, width_from, dtype, dtype_from = None, None, None, None
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers[{i}] must be a nnlib.Dense; got "
-                                f"{type(layer).__name__}")
-        for i in range(1, len(layers)):
-            if layers[i].n_in != layers[i - 1].n_out:
-                raise ShapeError(f"layers[{i}] expects {layers[i].n_in} inputs but "
-                                 f"layers[{i - 1}] gives {layers[i - 1].n_out} outputs")
-            if layers[i].dtype != layers[0].dtype:
-                raise DTypeError(f"all layers must share a dtype; layers[0] is "
-                                 f"{layers[0].dtype}, layers[{i}] is {layers[i].dtype}")
+            if not isinstance(layer, Layer) and not all(
+                    hasattr(layer, a) for a in ("forward", "forward_train", "params")):
+                raise TypeError(f"layers[{i}] must follow the layer protocol (a "
+                                f"nnlib.layers.Layer: forward, forward_train, params); "
+                                f"got {type(layer).__name__}")
+            n_in, n_out = getattr(layer, "n_in", None), getattr(layer, "n_out", None)
+            if n_in is not None and width is not None and n_in != width:
+                raise ShapeError(f"layers[{i}] expects {n_in} inputs but "
+                                 f"layers[{width_from}] gives {width} outputs")
+            if n_out is not None:
+                width, width_from = n_out, i
+            dt = getattr(layer, "dtype", None)
+            if dt is not None and layer.params:
+                if dtype is not None and np.dtype(dt) != dtype:
+                    raise DTypeError(f"all layers must share a dtype; layers[{dtype_from}] "
+                                     f"is {dtype}, layers[{i}] is {np.dtype(dt)}")
+                if dtype is None:
+                    dtype, dtype_from = np.dtype(dt), i
+        if all(getattr(l, "n_in", None) is None for l in layers):
+            raise ShapeError("the model's input width is unknown: no layer declares "
+                             "n_in (start with a Dense)")
+        if dtype is None:
+            raise DTypeError("the model has no layer with parameters to give it a dtype")
+
+    @property
+    def compiled(self):
+        """Whether ``fit``, ``evaluate`` and ``loss_and_grads`` run the compiled epoch
+        (every layer a plain Dense) or the per-batch path of
+        :mod:`nnlib.batch_training` (see :mod:`nnlib.layers`)."""
+        return all(map(is_compiled, self.layers))
 
     # -- structure ------------------------------------------------------------------
     @property
@@ -76,15 +135,17 @@ class Sequential:
 
     @property
     def dtype(self):
-        return self.layers[0].dtype
+        return next(np.dtype(l.dtype) for l in self.layers
+                    if getattr(l, "dtype", None) is not None and l.params)
 
     @property
     def n_in(self):
-        return self.layers[0].n_in
+        return next(l.n_in for l in self.layers if getattr(l, "n_in", None) is not None)
 
     @property
     def n_out(self):
-        return self.layers[-1].n_out
+        return next(l.n_out for l in reversed(self.layers)
+                    if getattr(l, "n_out", None) is not None)
 
     def _sizes(self):
         return [self.n_in] + [layer.n_out for layer in self.layers]
@@ -177,7 +238,8 @@ class Sequential:
         train = compiled_train()
         H = X
         for layer in self.layers:
-            H = layer.forward(H, n_threads=n_threads)
+            H = (layer.forward(H, n_threads=n_threads) if is_compiled(layer)
+                 else layer.forward(H))
         if H.size and not train.all_finite(np.ascontiguousarray(H)):
             bad = int(np.flatnonzero(~np.isfinite(H).all(axis=1))[0]) + row0
             what = ("the weights are not finite"
@@ -241,6 +303,10 @@ class Sequential:
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
         yt, yl = self._targets(y, loss, X.shape[0])
+        if not self.compiled:
+            _check_live(self)
+            return forward_backward(self, X, yl if loss in CLASS_LABEL_LOSSES else yt,
+                                    loss, margin, l2, grads)
         sizes = self._sizes()
         ws = train.Workspace(sizes, X.shape[0], yt.shape[1], self.dtype)
         threads = resolve_threads(n_threads, X.shape[0] * max(sizes))
@@ -252,15 +318,139 @@ class Sequential:
         value, status = train.loss_grad(setup, dWs, dbs, grads)
         return float(value), [g for pair in zip(dWs, dbs) for g in pair], status
 
-    def evaluate(self, X, y, loss="softmax_cross_entropy", margin=1.0, n_threads=None):
-        """(mean loss, accuracy) of the model on (X, y), without L2.
+    def evaluate(self, X, y, loss=None, margin=1.0, n_threads=None, metrics=None,
+                 return_dict=False):
+        """Mean loss (without L2) and accuracy of the model on (X, y), and ``metrics``.
 
-        The accuracy is None for squared_error; for logistic_loss the prediction is
-        ``output > 0`` and a row counts as correct when all its outputs are (multilabel:
-        exact match)."""
+        Parameters
+        ----------
+        X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
+        loss : str, optional
+            Default: the loss of the last ``fit`` (``self.loss``), else
+            "softmax_cross_entropy".
+        margin : float >= 0
+            hinge_loss's margin.
+        metrics : list of str or callables, optional
+            As ``fit``'s (see :mod:`nnlib.metrics`).
+        return_dict : bool
+            Return a dict ``{"loss": ..., "accuracy": ..., metric: ...}`` (Keras's
+            ``return_dict=True``).
+
+        Returns
+        -------
+        EvaluationResult or dict
+            The named pair ``(loss, accuracy)`` (it unpacks as a tuple); the accuracy is
+            None for squared_error; for logistic_loss the prediction is ``output > 0``
+            and a row counts as correct when all its outputs are (multilabel: exact
+            match). With ``metrics`` or ``return_dict``, a dict.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
+        >>> model.evaluate(np.ones((2, 2)), [0, 1])
+        EvaluationResult(loss=0.6931471805599453, accuracy=0.5)
+        """
+        loss = self._default_loss(loss)
         X, yt, yl = self._data(X, y, loss, "X")
         margin = check_real_scalar(margin, "margin", low=0.0)
-        return Evaluation(self, X, yt, yl, loss, margin, n_threads)()
+        wanted = Metrics(metrics, loss)
+        ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
+        result = EvaluationResult(*ev())
+        if not wanted and not return_dict:
+            return result
+        out = {"loss": result.loss}
+        if result.accuracy is not None:
+            out["accuracy"] = result.accuracy
+        out.update(wanted.compute(ev.outputs, ev.y_true))
+        return out
+
+    def _evaluation(self, X, yt, yl, loss, margin, n_threads=None):
+        cls = Evaluation if self.compiled else BatchEvaluation
+        return cls(self, X, yt, yl, loss, margin, n_threads)
+
+    def _default_loss(self, loss):
+        if loss is None:
+            loss = self.loss if self.loss is not None else "softmax_cross_entropy"
+        loss_code(loss)
+        return loss
+
+    def predict_proba(self, X, batch_size=4096, n_threads=None, loss=None):
+        """Class probabilities (n, n_out): the outputs through the map of the loss.
+
+        softmax for softmax_cross_entropy, sparsemax for sparsemax_loss (exact zeros
+        allowed), an independent sigmoid per output for logistic_loss (each column is
+        P(label 1)). ``loss`` defaults to the loss of the last ``fit``; squared_error
+        and hinge_loss define no probabilities (ValueError).
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 3, init="zeros")])
+        >>> model.predict_proba(np.ones((1, 2)), loss="softmax_cross_entropy").round(3)
+        array([[0.333, 0.333, 0.333]])
+        """
+        loss = self._default_loss(loss)
+        return probabilities(self.predict(X, batch_size, n_threads), loss)
+
+    def score(self, X, y, loss=None, n_threads=None):
+        """scikit-learn's ``score``: accuracy for a classification loss, the
+        coefficient of determination R^2 (averaged over the outputs) for squared_error.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> model = nnlib.Sequential([nnlib.Dense(1, 1, init="zeros")])
+        >>> model.layers[0].W[...] = 2.0
+        >>> model.score([[1.0], [2.0]], [2.0, 4.0], loss="squared_error")
+        1.0
+        """
+        loss = self._default_loss(loss)
+        if loss != "squared_error":
+            return self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
+        X, yt, _ = self._data(X, y, loss, "X", finite=True)
+        pred = self.predict(X, n_threads=n_threads).astype(np.float64)
+        yt = yt.astype(np.float64)
+        ss_res = ((yt - pred) ** 2).sum(axis=0)
+        ss_tot = ((yt - yt.mean(axis=0)) ** 2).sum(axis=0)
+        # scikit-learn's convention for a constant target column: 1 if predicted
+        # exactly, else 0
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
+                      np.where(ss_res == 0, 1.0, 0.0))
+        return float(r2.mean())
+
+    def summary(self, print_fn=print):
+        """Print a table of the layers, output shapes and parameter counts (Keras's
+        ``summary``); ``print_fn`` receives the whole text.
+
+        Examples
+        --------
+        >>> import nnlib
+        >>> nnlib.Sequential([nnlib.Dense(64, 100, "relu"), nnlib.Dense(100, 10)]).summary()
+        Sequential, float64
+        #  layer                       output shape  params
+        0  Dense(64 -> 100, relu)      (n, 100)       6,500
+        1  Dense(100 -> 10, identity)  (n, 10)        1,010
+        total params: 7,510 (58.7 KiB)
+        """
+        rows = []
+        for i, layer in enumerate(self.layers):
+            rows.append((str(i), f"Dense({layer.n_in} -> {layer.n_out}, "
+                         f"{layer.activation})", f"(n, {layer.n_out})",
+                         f"{layer.W.size + layer.b.size:,}"))
+        head = ("#", "layer", "output shape", "params")
+        widths = [max(len(r[k]) for r in rows + [head]) for k in range(4)]
+
+        def line(r):
+            return "  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]),
+                              r[2].ljust(widths[2]), r[3].rjust(widths[3])]).rstrip()
+        total = sum(p.size for p in self.params)
+        text = [f"Sequential, {self.dtype.name}" +
+                (f", trained with {self.loss}" if self.loss else ""), line(head)]
+        text += [line(r) for r in rows]
+        text.append(f"total params: {total:,} "
+                    f"({total * self.dtype.itemsize / 1024:.1f} KiB)")
+        print_fn("\n".join(text))
 
     def _data(self, X, y, loss, name, finite=False):
         """(X, y_target, y_label) validated for the compiled loops; X has >= 1 row."""
@@ -274,7 +464,8 @@ class Sequential:
     def fit(self, X, y, loss="softmax_cross_entropy", optimizer=None, epochs=1,
             batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
             early_stopping=None, callbacks=None, verbose=0, random_state=None, l2=0.0,
-            schedule=None, n_threads=None, margin=1.0, l2_per_batch=False):
+            schedule=None, n_threads=None, margin=1.0, l2_per_batch=False,
+            metrics=None):
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -291,14 +482,24 @@ class Sequential:
         validation_data : (X_val, y_val), optional
         validation_split : float in [0, 1)
             Use the last fraction of the rows (before shuffling) for validation.
-        early_stopping : None, int or dict
-            Patience in epochs, or ``dict(patience=5, min_delta=0.0, monitor=...,
-            restore_best=True)``; ``monitor`` is "val_loss" when there is validation data,
-            else "loss". Stops when the monitored value has not improved by ``min_delta``
-            for ``patience`` epochs, then restores the best weights.
-        callbacks : list of callables ``cb(epoch, logs) -> bool``
-            Called after each epoch with the epoch's logs (loss, val_loss, ...); a true
-            return value stops training.
+        early_stopping : None, int, dict or nnlib.callbacks.EarlyStopping
+            Patience in epochs, or a dict of :class:`~nnlib.callbacks.EarlyStopping`'s
+            arguments (Keras's names: ``patience=5, min_delta=0.0, monitor=..., mode,
+            baseline, restore_best_weights=True, start_from_epoch``); ``monitor`` is
+            "val_loss" when there is validation data, else "loss". Stops once the
+            monitored value has not improved by more than ``min_delta`` for ``patience``
+            epochs in a row, then restores the best weights.
+        callbacks : list of nnlib.callbacks.Callback objects or callables
+            Callback objects get Keras's hooks (train, epoch and batch begin/end; see
+            :mod:`nnlib.callbacks`, e.g. ``ModelCheckpoint``); a plain callable
+            ``cb(epoch, logs) -> bool`` is called after each epoch with the epoch's
+            logs (loss, val_loss, ...) and a true return value stops training.
+        metrics : list of str or callables, optional
+            Logged each epoch on the training rows (after the epoch, with its final
+            weights -- Keras averages over the batches while the weights move) and, with
+            validation data, as ``val_`` + name: "accuracy", "mse", "mae", or
+            ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`). Each costs one
+            forward pass over the training rows per epoch.
         verbose : bool or int >= 0
             0 (False) silent. 1: on a terminal, a bar redrawn in place about every 0.1 s, also
             within an epoch (step, running loss, ETA), then the epoch's loss, validation
@@ -372,24 +573,38 @@ class Sequential:
                 Xv, yv = validation_data
             except (TypeError, ValueError):
                 raise TypeError("validation_data must be a pair (X_val, y_val)") from None
-            evaluation = Evaluation(self, *self._data(Xv, yv, loss, "X_val", finite=True),
-                                    loss, margin)
+            evaluation = self._evaluation(*self._data(Xv, yv, loss, "X_val", finite=True),
+                                          loss, margin)
+        metrics = Metrics(metrics, loss)
+        train_evaluation = (self._evaluation(X, yt, yl, loss, margin) if metrics
+                            else None)
         progress = (Progress(epochs, -(-X.shape[0] // batch_size), verbose) if verbose
                     else None)
-        with TrainingRun(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
+        self.loss = loss
+        run_class = TrainingRun if self.compiled else BatchRun
+        with run_class(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
-                         n_threads=n_threads, progress=progress) as run:
+                         n_threads=n_threads, progress=progress,
+                         step_by_step=any(map(wants_batches, callbacks or ()))) as run:
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
-                           early_stopping, callbacks)
+                           early_stopping, callbacks, metrics, train_evaluation,
+                           epochs=epochs, batch_size=batch_size)
+            loop.begin()
             for epoch in range(epochs):
                 if not loop.epoch(epoch):
                     break
+            loop.end()
         return loop.history
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path):
         """Write the model to ``path`` (format version 1, see :mod:`nnlib._format`),
-        atomically."""
+        atomically. The format holds Dense layers only (TypeError otherwise)."""
+        for i, layer in enumerate(self.layers):
+            if type(layer) is not Dense:
+                raise TypeError(f"save writes models of Dense layers only; layers[{i}] "
+                                f"is {type(layer).__name__} (save its arrays with "
+                                f"numpy.savez instead)")
         _format.write(path, *_format.model_arrays(self))
 
 

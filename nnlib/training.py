@@ -35,8 +35,10 @@ from nnlib._dense_args import activation_spec
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim, release,
                             resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
+from nnlib.metrics import accuracy
 
-__all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "INTERRUPT_INTERVAL",
+__all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "StepClock",
+           "INTERRUPT_INTERVAL",
            "compiled_train", "network_of"]
 
 # Seconds between two points where Python can see Ctrl-C (and redraw a progress bar):
@@ -202,6 +204,19 @@ class PieceClock:
             self.rate = steps / seconds
 
 
+class StepClock(PieceClock):
+    """A clock whose pieces are one step each (per-batch callbacks).
+
+    Examples
+    --------
+    >>> clock = StepClock(6400); clock.done(1, 1e-5); clock.steps()
+    1
+    """
+
+    def steps(self):
+        return 1
+
+
 class EpochResult(NamedTuple):
     """What one epoch did.
 
@@ -230,7 +245,44 @@ class EpochResult(NamedTuple):
         return self.loss_sum / self.seen if self.seen else float("nan")
 
 
-class TrainingRun:
+class ClaimedRun:
+    """What every training run does on entering and leaving: claim the model and the
+    optimizer (ConcurrentUseError, a RuntimeError, if a running fit holds either: README,
+    "Threads and concurrency"), set BLAS's thread count to ``blas_threads``, and give
+    all of it back, closing the progress display.
+
+    Subclasses set ``model``, ``optimizer``, ``progress``, ``blas_threads`` and
+    ``_threads = None``, and define ``close`` (calling ``_release``).
+    """
+
+    def __enter__(self):
+        claim(self.model, "the model", "it is being trained by another fit; train one "
+              "model in one fit at a time")
+        try:
+            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
+                  "at the same time: give each fit its own optimizer")
+        except BaseException:
+            release(self.model)
+            raise
+        self._threads = blas_threads(self.blas_threads)
+        self._threads.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _release(self):
+        if self._threads is not None:
+            self._threads.__exit__(None, None, None)
+            self._threads = None
+            release(self.model)
+            release(self.optimizer)
+        if self.progress is not None:
+            self.progress.close()
+
+
+class TrainingRun(ClaimedRun):
     """Mini-batch training of a Sequential on validated data, one epoch at a time.
 
     Parameters
@@ -256,6 +308,12 @@ class TrainingRun:
         products; see ``nnlib._threads.training_blas_threads``).
     progress : nnlib._progress.Progress, optional
         Drawn within and after each epoch.
+    on_piece : callable ``(epoch, steps, loss_sum, seen) -> bool``, optional
+        Called after each compiled piece with the epoch's counts so far; a true value
+        ends the epoch there (``run_epoch`` then returns fewer steps).
+    step_by_step : bool
+        Run one step per compiled call (so ``on_piece`` sees every batch) instead of
+        pieces of about ``INTERRUPT_INTERVAL`` seconds; the same updates either way.
 
     Examples
     --------
@@ -275,8 +333,10 @@ class TrainingRun:
     def __init__(self, model, X: np.ndarray, y_target: np.ndarray, y_label: np.ndarray,
                  loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
                  l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
-                 loss_scale: float = 1.0, progress=None):
+                 loss_scale: float = 1.0, progress=None, on_piece=None,
+                 step_by_step: bool = False):
         self.model, self.optimizer, self.progress = model, optimizer, progress
+        self.on_piece = on_piece
         network = network_of(model)         # first: it makes replaced arrays usable
         self.params = model.params
         sizes = model._sizes()
@@ -300,44 +360,20 @@ class TrainingRun:
         self._workspace = self.setup.workspace
         self.states = list(self.setup.states)
         self.blas_threads = training_blas_threads(n_threads, batch_size, sizes)
-        self.clock = PieceClock(-(-X.shape[0] // batch_size),
-                                rate=_RATES.get(model, {}).get(self._ws_key))
+        steps_per_epoch = -(-X.shape[0] // batch_size)
+        self.clock = (StepClock(steps_per_epoch) if step_by_step else
+                      PieceClock(steps_per_epoch,
+                                 rate=_RATES.get(model, {}).get(self._ws_key)))
         self._threads = None
-
-    # -- lifetime ---------------------------------------------------------------------
-    def __enter__(self):
-        # ConcurrentUseError (a RuntimeError) if a running fit uses the model or the
-        # optimizer (README, "Threads and concurrency")
-        claim(self.model, "the model", "it is being trained by another fit; train one "
-              "model in one fit at a time")
-        try:
-            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
-                  "at the same time: give each fit its own optimizer")
-        except BaseException:
-            release(self.model)
-            raise
-        self._threads = blas_threads(self.blas_threads)
-        self._threads.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def close(self):
         """Restore BLAS's thread count, release the model, and hand the workspace and
         the measured rate back to the model's caches."""
-        if self._threads is not None:
-            self._threads.__exit__(None, None, None)
-            self._threads = None
-            release(self.model)
-            release(self.optimizer)
-        if self.progress is not None:
-            self.progress.close()
+        self._release()
         if self._workspace is not None:
             _keep_setup(self.model, self._key, self.setup, self._snap)
             self._workspace = None
-        if self.clock.rate is not None:
+        if self.clock.rate is not None and not isinstance(self.clock, StepClock):
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
 
     # -- verbs ------------------------------------------------------------------------
@@ -421,6 +457,8 @@ class TrainingRun:
             clock.done(p_steps, time.perf_counter() - tic)
             if progress is not None:
                 progress.piece_done(epoch, steps, total, seen)
+            if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
+                return total, seen, steps, EPOCH_STATUS["ok"], True, stop
         return total, seen, steps, EPOCH_STATUS["ok"], True, n
 
     def _sync_optimizer(self):
@@ -509,11 +547,16 @@ class Evaluation:
         train = compiled_train()
         s = self.setup
         value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, grads=False)
-        Z = s.workspace.H[-1][:s.X.shape[0]]
-        if self.loss in CLASS_LABEL_LOSSES:
-            acc = float(np.mean(Z.argmax(axis=1) == s.y_label))
-        elif self.loss == "logistic_loss":
-            acc = float(np.mean(((Z > 0) == (s.y_target > 0.5)).all(axis=1)))
-        else:
-            acc = None
-        return float(value), acc
+        return float(value), accuracy(self.outputs, self.y_true, self.loss)
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """The model's outputs (n, c) on the data, as of the last call (a view into the
+        workspace, overwritten by the next call)."""
+        return self.setup.workspace.H[-1][:self.setup.X.shape[0]]
+
+    @property
+    def y_true(self) -> np.ndarray:
+        """The labels (class-label losses) or targets the outputs are scored against."""
+        return (self.setup.y_label if self.loss in CLASS_LABEL_LOSSES
+                else self.setup.y_target)

@@ -321,7 +321,7 @@ def _model_cases():
              ([nnlib.Dense(3, 4), nnlib.Dense(4, 2, dtype=np.float32)],), DTypeError,
              "share a dtype"),
         case("Sequential-not-a-layer", nnlib.Sequential, ([nnlib.Dense(3, 4), "relu"],),
-             TypeError, r"layers\[1\] must be a nnlib.Dense"),
+             TypeError, r"layers\[1\] must follow the layer protocol"),
         case("predict-X-vs-W", m.predict, (np.ones((5, 4)),), ShapeError,
              "4 features but the model expects 3"),
         case("predict-X-1d", m.predict, (np.ones(3),), ShapeError, "2-dimensional"),

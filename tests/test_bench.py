@@ -179,3 +179,24 @@ def test_markdown_states_ratios_and_unavailable(tmp_path):
                                "sklearn": {"status": "not installed"}}}]}
     text = report._table_md(tbl)
     assert "| c | 10 ms ±0% | 1 s ±0% | not installed | 0.01 | — |" in text
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("batch", [1, 7, 32])
+def test_jax_peer_trains_the_same_epoch_as_the_numpy_peer(optimizer, batch):
+    """The JAX peer (whole epoch one jit-compiled call) runs the same steps as the NumPy
+    loop: same permutation (same seed), same rule, so the same weights to rounding."""
+    pytest.importorskip("jax")
+    from bench import data, peers
+    X, y, _ = data.digits(np.float64)
+    X, y = X[:100], y[:100]
+    init = data.init_params((64, 20, 10), np.float64, seed=0)
+    spec = peers.TrainSpec((64, 20, 10), batch, optimizer, dtype=np.float64, threads=1)
+    jx, ref = peers.build_jax(spec, X, y, init), peers.build_numpy(spec, X, y, init)
+    assert jx.compile_seconds > 0
+    for _ in range(2):
+        jx.run()
+        ref.run()
+    for (Wj, bj), (Wr, br) in zip(jx.params(), ref.params()):
+        np.testing.assert_allclose(Wj, Wr, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(bj, br, rtol=1e-9, atol=1e-12)

@@ -96,7 +96,7 @@ def test_sequential_checks_widths_and_dtypes():
         nnlib.Sequential([nnlib.Dense(2, 3), nnlib.Dense(3, 1, dtype=np.float32)])
     with pytest.raises(ValueError, match="at least one"):
         nnlib.Sequential([])
-    with pytest.raises(TypeError, match="Dense"):
+    with pytest.raises(TypeError, match="layer protocol"):
         nnlib.Sequential([np.zeros((2, 2))])
 
 

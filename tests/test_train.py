@@ -179,8 +179,9 @@ def test_validation_early_stopping_callbacks_schedule_and_verbose(rng, capsys):
     hist = model.fit(X, y, optimizer=SGD(lr=0.1), epochs=10,
                      callbacks=[lambda epoch, logs: epoch == 1])
     assert hist.epochs == 2 and hist.stop_reason == "callback"
+    # Keras's rule: patience 2 = stop after 2 epochs in a row without improvement
     hist = model.fit(X, y, optimizer=SGD(lr=0.0), epochs=10, early_stopping=dict(patience=2, min_delta=1e-9))
-    assert hist.epochs == 4 and hist.stop_reason == "early_stopping"
+    assert hist.epochs == 3 and hist.stop_reason == "early_stopping"
     val_loss, acc = model.evaluate(X, y)
     assert np.isfinite(val_loss) and 0 <= acc <= 1
 

@@ -41,11 +41,12 @@ def coverage(ctx):
     has an entry here; a new kernel without one is a failure, not a silent gap."""
     if ctx.only and not ctx.wanted("coverage"):
         return []
+    from verify.dropout import DROPOUT_NAMES
     from verify.losses import LOSS_NAMES
     from verify.output_maps import MAP_NAMES
     from verify.optim import CONFIGS
     covered = set()
-    for name in [a.name for a in ACTIVATIONS] + MAP_NAMES:
+    for name in [a.name for a in ACTIVATIONS] + MAP_NAMES + DROPOUT_NAMES:
         covered |= {name, name + "_vjp"}
     for name in LOSS_NAMES:
         covered |= {name, name + "_grad"}
@@ -75,6 +76,7 @@ SECTIONS = [
     ("kernels", "verify.output_maps", "run_maps"),
     ("kernels", "verify.losses", "run_losses"),
     ("kernels", "verify.dense", "run_layer"),
+    ("kernels", "verify.dropout", "run_dropout"),
     ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),

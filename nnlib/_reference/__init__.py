@@ -15,8 +15,11 @@ from nnlib._reference.losses import *  # noqa: F401,F403
 from nnlib._reference import losses as _losses
 from nnlib._reference.dense import *  # noqa: F401,F403
 from nnlib._reference import dense as _dense
+from nnlib._reference.dropout import dropout, dropout_vjp  # noqa: F401
+from nnlib._reference import dropout as _dropout
 
 __all__ = list(_activations.__all__)
 __all__ += _output_maps.__all__
 __all__ += _losses.__all__
 __all__ += _dense.__all__
+__all__ += ["dropout", "dropout_vjp"]

@@ -1,0 +1,160 @@
+"""Metrics a Sequential reports (``fit(metrics=...)``, ``evaluate``, ``score``) and the
+output map that turns its outputs into probabilities (``predict_proba``).
+
+The last layer of a Sequential gives scores (logits); the loss it was trained with says
+how those scores become probabilities: softmax for softmax_cross_entropy, sparsemax for
+sparsemax_loss, an independent sigmoid per output for logistic_loss. squared_error and
+hinge_loss define no probabilities.
+
+A metric is "accuracy", "mse", "mae", or a callable ``metric(y_true, y_pred) -> float``
+named by its ``__name__`` (Keras's habit). ``y_pred`` is what ``predict_proba`` returns
+for a loss with probabilities and the raw outputs otherwise; ``y_true`` is the class
+labels (n,) for the class-label losses, the 0/1 targets (n, c) for logistic_loss and the
+targets (n, c) for squared_error.
+"""
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from nnlib._codes import CLASS_LABEL_LOSSES
+
+__all__ = ["PROBABILITY_MAPS", "probabilities", "accuracy", "Metrics"]
+
+# loss -> name of the nnlib.functional output map giving its probabilities
+PROBABILITY_MAPS = {"softmax_cross_entropy": "softmax", "sparsemax_loss": "sparsemax",
+                    "logistic_loss": "sigmoid"}
+
+
+def probabilities(Z: np.ndarray, loss: str) -> np.ndarray:
+    """Class probabilities (n, c) from the model's outputs ``Z`` (n, c) under ``loss``.
+
+    Raises ValueError for a loss without probabilities (squared_error, hinge_loss).
+
+    Examples
+    --------
+    >>> probabilities(np.array([[0.0, 0.0]]), "softmax_cross_entropy")
+    array([[0.5, 0.5]])
+    """
+    name = PROBABILITY_MAPS.get(loss)
+    if name is None:
+        raise ValueError(f"{loss} defines no probabilities (those of "
+                         f"{sorted(PROBABILITY_MAPS)} do); use predict for the outputs")
+    import nnlib.functional as F
+    return getattr(F, name)(Z)
+
+
+def accuracy(Z: np.ndarray, y_true: np.ndarray, loss: str) -> Optional[float]:
+    """Fraction of rows predicted right from the outputs ``Z``; None for squared_error.
+
+    Class-label losses: ``argmax(Z) == y`` (ties go to the first class). logistic_loss:
+    every output's sign matches its 0/1 target (multilabel: exact match).
+
+    Examples
+    --------
+    >>> accuracy(np.array([[2.0, 1.0], [0.0, 3.0]]), np.array([0, 0]),
+    ...          "softmax_cross_entropy")
+    0.5
+    """
+    if loss in CLASS_LABEL_LOSSES:
+        return float(np.mean(Z.argmax(axis=1) == y_true))
+    if loss == "logistic_loss":
+        return float(np.mean(((Z > 0) == (y_true > 0.5)).all(axis=1)))
+    return None
+
+
+def _mse(y_true, y_pred):
+    return float(np.mean((np.asarray(y_pred, np.float64) - y_true) ** 2))
+
+
+def _mae(y_true, y_pred):
+    return float(np.mean(np.abs(np.asarray(y_pred, np.float64) - y_true)))
+
+
+_NAMED = {"mse": _mse, "mae": _mae}
+
+Metric = Union[str, Callable[[np.ndarray, np.ndarray], float]]
+
+
+class Metrics:
+    """The metrics one fit (or evaluate) reports, checked once.
+
+    Parameters
+    ----------
+    metrics : sequence of str or callables
+        "accuracy" (classification losses only), "mse", "mae" (squared_error only), or
+        ``f(y_true, y_pred) -> float``.
+    loss : str
+        The loss the model is trained or evaluated with.
+
+    Examples
+    --------
+    >>> m = Metrics(["accuracy"], "softmax_cross_entropy")
+    >>> m.names
+    ['accuracy']
+    >>> m.compute(np.array([[1.0, 0.0]]), np.array([0]))
+    {'accuracy': 1.0}
+    """
+
+    def __init__(self, metrics: Optional[Sequence[Metric]], loss: str):
+        self.loss = loss
+        self.items: List[tuple] = []
+        if metrics is None:
+            return
+        if isinstance(metrics, (str, bytes)) or callable(metrics):
+            metrics = [metrics]
+        for metric in metrics:
+            if isinstance(metric, str):
+                if metric in ("accuracy", "acc"):
+                    if loss == "squared_error":
+                        raise ValueError("accuracy needs a classification loss; "
+                                         "squared_error has none (try 'mse' or 'mae')")
+                    self.items.append(("accuracy", None))
+                elif metric in _NAMED:
+                    if loss != "squared_error":
+                        raise ValueError(f"{metric!r} compares real-valued targets; use it "
+                                         f"with squared_error, not {loss}")
+                    self.items.append((metric, _NAMED[metric]))
+                else:
+                    raise ValueError(f"unknown metric {metric!r}; use 'accuracy', 'mse', "
+                                     f"'mae' or a callable metric(y_true, y_pred)")
+            elif callable(metric):
+                name = getattr(metric, "name", None) or getattr(metric, "__name__", None)
+                if not isinstance(name, str) or name == "<lambda>":
+                    raise ValueError(f"metric {metric!r} needs a name: give it a "
+                                     f"__name__ or a 'name' attribute (a def, not a "
+                                     f"lambda)")
+                self.items.append((name, metric))
+            else:
+                raise TypeError(f"metrics must be names or callables; got {metric!r}")
+        names = self.names
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names must be unique; got {names}")
+        reserved = {"loss", "time", "lr"} & set(names)
+        if reserved:
+            raise ValueError(f"metric names {sorted(reserved)} are taken by fit's logs")
+
+    @property
+    def names(self) -> List[str]:
+        return [name for name, _ in self.items]
+
+    def __bool__(self):
+        return bool(self.items)
+
+    def compute(self, Z: np.ndarray, y_true: np.ndarray) -> Dict[str, float]:
+        """Each metric on the outputs ``Z`` (n, c) against ``y_true``."""
+        out: Dict[str, float] = {}
+        y_pred = None
+        for name, fn in self.items:
+            if fn is None:
+                out[name] = accuracy(Z, y_true, self.loss)
+                continue
+            if y_pred is None:
+                y_pred = (probabilities(Z, self.loss) if self.loss in PROBABILITY_MAPS
+                          else Z)
+            value = fn(y_true, y_pred)
+            try:
+                out[name] = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(f"metric {name!r} must return a number; got "
+                                f"{value!r}") from None
+        return out

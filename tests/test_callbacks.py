@@ -1,0 +1,268 @@
+"""fit's callbacks with Keras's habits: hook order, batch hooks, stop_training,
+EarlyStopping's rule and options, ModelCheckpoint."""
+import os
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from nnlib.optim import SGD, Adam
+
+
+def _data(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
+
+
+def _model(seed=0):
+    return nnlib.Sequential([nnlib.Dense(3, 5, "tanh", random_state=seed),
+                             nnlib.Dense(5, 2, random_state=seed + 1)])
+
+
+class Recorder(Callback):
+    def __init__(self, batches=True):
+        self.calls = []
+        self.batches = batches
+
+    def on_train_begin(self, logs=None):
+        self.calls.append(("train_begin",))
+
+    def on_train_end(self, logs=None):
+        self.calls.append(("train_end", sorted(logs)))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.calls.append(("epoch_begin", epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append(("epoch_end", epoch, sorted(logs)))
+
+
+class BatchRecorder(Recorder):
+    def on_train_batch_begin(self, batch, logs=None):
+        self.calls.append(("batch_begin", batch))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls.append(("batch_end", batch, round(logs["loss"], 12)))
+
+
+def test_hooks_run_in_keras_order_with_params_and_model():
+    X, y = _data(10)
+    model, rec = _model(), BatchRecorder()
+    model.fit(X, y, epochs=2, batch_size=4, callbacks=[rec], shuffle=False)
+    names = [c[:2] if c[0] != "train_begin" else c for c in rec.calls]
+    expected = [("train_begin",)]
+    for e in range(2):
+        expected.append(("epoch_begin", e))
+        for b in range(3):
+            expected += [("batch_begin", b), ("batch_end", b)]
+        expected.append(("epoch_end", e))
+    expected.append(("train_end", ["loss", "lr", "time"]))
+    assert [n if n[0] != "train_end" else rec.calls[-1] for n in names] == expected
+    assert rec.model is model
+    assert rec.params["epochs"] == 2 and rec.params["steps"] == 3
+    assert rec.params["batch_size"] == 4
+
+
+def test_batch_logs_hold_the_running_mean_loss_of_the_epoch():
+    X, y = _data(12)
+    rec = BatchRecorder()
+    hist = _model().fit(X, y, epochs=1, batch_size=4, callbacks=[rec], shuffle=False)
+    batch_losses = [c[2] for c in rec.calls if c[0] == "batch_end"]
+    assert len(batch_losses) == 3
+    # equal batches: the running mean after the last batch is the epoch's loss
+    assert batch_losses[-1] == pytest.approx(hist["loss"][0], rel=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 7])
+def test_batch_hooks_do_not_change_the_trained_weights(batch_size):
+    X, y = _data(23)
+    plain, hooked = _model(), _model()
+    plain.fit(X, y, optimizer=Adam(lr=0.05), epochs=3, batch_size=batch_size,
+              random_state=1)
+    hooked.fit(X, y, optimizer=Adam(lr=0.05), epochs=3, batch_size=batch_size,
+               random_state=1, callbacks=[BatchRecorder()])
+    for a, b in zip(plain.params, hooked.params):
+        np.testing.assert_array_equal(a, b)
+
+
+class StopAtBatch(Callback):
+    def __init__(self, epoch, batch):
+        self.at = (epoch, batch)
+        self.epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            self.model.stop_training = True
+
+
+def test_stop_training_in_a_batch_hook_ends_the_fit_after_that_batch():
+    X, y = _data(20)
+    opt = SGD(lr=0.1)
+    model = _model()
+    hist = model.fit(X, y, optimizer=opt, epochs=5, batch_size=4, shuffle=False,
+                     callbacks=[StopAtBatch(1, 2)])
+    assert hist.stop_reason == "callback" and hist.epochs == 2
+    assert opt.t == 5 + 3                    # epoch 0: 5 steps, epoch 1: steps 0..2
+    assert model.stop_training is True
+    # the same weights as training exactly those 8 steps
+    again, opt2 = _model(), SGD(lr=0.1)
+    again.fit(X, y, optimizer=opt2, epochs=1, batch_size=4, shuffle=False)
+    again.fit(X[:12], y[:12], optimizer=opt2, epochs=1, batch_size=4, shuffle=False)
+    for a, b in zip(model.params, again.params):
+        np.testing.assert_array_equal(a, b)
+
+
+class StopAtEpochEnd(Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            self.model.stop_training = True
+
+
+def test_stop_training_at_epoch_end_and_plain_callables_still_work():
+    X, y = _data(20)
+    model = _model()
+    hist = model.fit(X, y, epochs=10, callbacks=[StopAtEpochEnd()])
+    assert hist.epochs == 2 and hist.stop_reason == "callback"
+    # the next fit starts afresh
+    hist = model.fit(X, y, epochs=3, callbacks=[lambda e, logs: False])
+    assert hist.epochs == 3 and hist.stop_reason is None
+
+
+# -- EarlyStopping: Keras's rule ------------------------------------------------------
+SEQ = [1.0, 0.5, 0.6, 0.7, 0.8, 0.4, 0.9]
+
+
+@pytest.mark.parametrize("patience, stop_at", [(0, 2), (1, 2), (2, 3), (3, 4), (9, None)])
+def test_early_stopping_stops_after_patience_epochs_without_improvement(patience,
+                                                                        stop_at):
+    stop = EarlyStopping(monitor="loss", patience=patience)
+    flags = [stop.update(e, {"loss": v}, []) for e, v in enumerate(SEQ)]
+    assert (flags.index(True) if True in flags else None) == stop_at
+
+
+def test_early_stopping_min_delta_mode_baseline_and_start_from_epoch():
+    # a decrease of 0.05 does not beat min_delta 0.1
+    stop = EarlyStopping(monitor="loss", patience=1, min_delta=0.1)
+    assert [stop.update(e, {"loss": v}, []) for e, v in enumerate([1.0, 0.95])] \
+        == [False, True]
+    # accuracy is maximized under mode="auto"
+    stop = EarlyStopping(monitor="val_accuracy", patience=1)
+    assert [stop.update(e, {"val_accuracy": v}, []) for e, v in
+            enumerate([0.5, 0.6, 0.55])] == [False, False, True]
+    # an epoch that does not beat the baseline counts as waiting (Keras's rule)
+    rising = [1.0, 1.1, 1.2]
+    stop = EarlyStopping(monitor="loss", patience=2, baseline=0.1)
+    assert [stop.update(e, {"loss": v}, []) for e, v in enumerate(rising)] \
+        == [False, True, True]
+    stop = EarlyStopping(monitor="loss", patience=2)
+    assert [stop.update(e, {"loss": v}, []) for e, v in enumerate(rising)] \
+        == [False, False, True]
+    # warm-up epochs are not counted: the best is taken from epoch 3 on
+    stop = EarlyStopping(monitor="loss", patience=1, start_from_epoch=3)
+    assert [stop.update(e, {"loss": v}, []) for e, v in
+            enumerate([1.0, 2.0, 3.0, 4.0, 5.0])] == [False] * 4 + [True]
+    with pytest.raises(ValueError, match="mode"):
+        EarlyStopping(mode="up")
+
+
+@pytest.mark.parametrize("how", ["object", "dict"])
+def test_restore_best_weights_puts_back_the_best_epoch(how):
+    X, y = _data(40)
+    model = _model()
+    snapshots = []
+    # lr so large the loss climbs after the first epochs
+    record = lambda e, logs: snapshots.append([p.copy() for p in model.params])  # noqa
+    if how == "object":
+        es = EarlyStopping(monitor="loss", patience=2, restore_best_weights=True)
+        kw = dict(callbacks=[es, record])
+    else:
+        kw = dict(early_stopping=dict(monitor="loss", patience=2,
+                                      restore_best_weights=True), callbacks=[record])
+    hist = model.fit(X, y, optimizer=SGD(lr=50.0), epochs=30, batch_size=40, **kw)
+    losses = hist["loss"]
+    assert hist.stop_reason == "early_stopping"
+    best = int(np.argmin(losses))
+    for p, s in zip(model.params, snapshots[best]):
+        np.testing.assert_array_equal(p, s)
+
+
+def test_early_stopping_dict_keys_and_refusals():
+    X, y = _data(20)
+    model = _model()
+    # lr 0 and no shuffle: the same loss, bit for bit, every epoch
+    hist = model.fit(X, y, optimizer=SGD(lr=0.0), epochs=10, shuffle=False,
+                     early_stopping=dict(patience=1, restore_best=False))
+    assert hist.epochs == 2
+    with pytest.raises(ValueError, match="not both"):
+        model.fit(X, y, early_stopping=dict(restore_best=True, restore_best_weights=True))
+    with pytest.raises(ValueError, match="unknown early_stopping keys"):
+        model.fit(X, y, early_stopping=dict(patiense=3))
+    with pytest.raises(ValueError, match="no validation data"):
+        model.fit(X, y, callbacks=[EarlyStopping(monitor="val_loss")])
+    with pytest.raises(TypeError, match="Callback objects or callables"):
+        model.fit(X, y, callbacks=[3])
+
+
+# -- ModelCheckpoint --------------------------------------------------------------------
+def test_checkpoint_every_epoch_formats_the_path(tmp_path):
+    X, y = _data(30)
+    model = _model()
+    path = tmp_path / "m-{epoch:02d}-{val_loss:.4f}.npz"
+    hist = model.fit(X, y, epochs=3, validation_split=0.2,
+                     callbacks=[ModelCheckpoint(path)])
+    names = sorted(os.listdir(tmp_path))
+    assert names == [f"m-{e + 1:02d}-{v:.4f}.npz"
+                     for e, v in enumerate(hist["val_loss"])]
+    last = nnlib.load(tmp_path / names[-1])
+    for a, b in zip(last.params, model.params):
+        np.testing.assert_array_equal(a, b)
+    assert last.loss == "softmax_cross_entropy"
+
+
+def test_checkpoint_best_only_keeps_the_best_epoch(tmp_path):
+    X, y = _data(40)
+    model = _model()
+    saved = []
+    ckpt = ModelCheckpoint(tmp_path / "best.npz", monitor="loss", save_best_only=True)
+    record = lambda e, logs: saved.append([p.copy() for p in model.params])  # noqa: E731
+    hist = model.fit(X, y, optimizer=SGD(lr=50.0), epochs=8, batch_size=40,
+                     callbacks=[ckpt, record])
+    best = int(np.argmin(hist["loss"]))
+    assert ckpt.best == hist["loss"][best]
+    for a, b in zip(nnlib.load(tmp_path / "best.npz").params, saved[best]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_save_freq_and_bad_paths(tmp_path):
+    X, y = _data(20)
+    model = _model()
+    model.fit(X, y, epochs=5, callbacks=[ModelCheckpoint(tmp_path / "e{epoch}.npz",
+                                                         save_freq=2)])
+    assert sorted(os.listdir(tmp_path)) == ["e2.npz", "e4.npz"]
+    with pytest.raises(ValueError, match="cannot be filled"):
+        model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "{val_loss}")])
+    with pytest.warns(RuntimeWarning, match="does not log"):
+        model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "x.npz",
+                                                             save_best_only=True)])
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_saved_loss_is_checked_on_load(tmp_path):
+    X, y = _data(20)
+    model = _model()
+    model.fit(X, y, loss="sparsemax_loss", epochs=1)
+    model.save(tmp_path / "m.npz")
+    assert nnlib.load(tmp_path / "m.npz").loss == "sparsemax_loss"
+    # a header naming an unknown loss is refused
+    from nnlib import _format
+    header, arrays = _format.model_arrays(model)
+    header["loss"] = "bogus"
+    _format.write(tmp_path / "bad.npz", header, arrays)
+    with pytest.raises(ValueError, match="loss 'bogus'"):
+        nnlib.load(tmp_path / "bad.npz")

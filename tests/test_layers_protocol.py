@@ -1,0 +1,265 @@
+"""The layer protocol: models with Python layers (Dropout, user layers, Dense subclasses)
+train through nnlib.batch_training, whose steps equal the compiled epoch's arithmetic."""
+import warnings
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib.callbacks import Callback
+from nnlib.layers import Dense, Dropout, Layer, is_compiled
+from nnlib.optim import SGD, Adam
+
+DTYPES = [(np.float64, 1e-11), (np.float32, 2e-4)]
+OPTIMIZERS = [("sgd", lambda: SGD(lr=0.05)),
+              ("momentum-wd", lambda: SGD(lr=0.05, momentum=0.9, weight_decay=1e-3)),
+              ("adam", lambda: Adam(lr=0.01))]
+LOSSES = ["softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
+          "hinge_loss"]
+
+
+class PyDense(Dense):
+    """A Dense layer trained through the Python path (same math)."""
+
+    def forward_train(self, X):
+        return super().forward_train(X)
+
+
+def _data(n=37, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = np.argmax(X[:, :3] + 0.5 * rng.normal(size=(n, 3)), axis=1)
+    return X, y
+
+
+def _targets(loss, y):
+    if loss == "squared_error":
+        return np.eye(3)[y] * 2.0 - 0.5
+    if loss == "logistic_loss":
+        return np.eye(3, dtype=int)[y]
+    return y
+
+
+def _pair(dtype, acts=("tanh", "identity")):
+    def make(cls):
+        return nnlib.Sequential([cls(4, 6, acts[0], random_state=0, dtype=dtype),
+                                 cls(6, 3, acts[1], random_state=1, dtype=dtype)])
+    return make(Dense), make(PyDense)
+
+
+def test_which_path_a_model_takes():
+    compiled, python = _pair(np.float64)
+    assert compiled.compiled and not python.compiled
+    assert is_compiled(Dense(2, 2)) and not is_compiled(PyDense(2, 2))
+    with_dropout = nnlib.Sequential([Dense(2, 3), Dropout(0.5), Dense(3, 2)])
+    assert not with_dropout.compiled
+    assert with_dropout.n_in == 2 and with_dropout.n_out == 2
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name, make_opt", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+@pytest.mark.parametrize("l2_per_batch", [False, True], ids=["l2", "l2-per-batch"])
+def test_python_path_trains_as_the_compiled_epoch(dtype, rtol, name, make_opt,
+                                                  l2_per_batch):
+    X, y = _data()
+    compiled, python = _pair(dtype)
+    kw = dict(epochs=3, batch_size=8, random_state=3, l2=1e-2, l2_per_batch=l2_per_batch)
+    opt_c, opt_p = make_opt(), make_opt()
+    hc = compiled.fit(X, y, optimizer=opt_c, **kw)
+    hp = python.fit(X, y, optimizer=opt_p, **kw)
+    assert opt_c.t == opt_p.t == 3 * 5
+    for a, b in zip(compiled.params, python.params):
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(hp["loss"], hc["loss"], rtol=rtol)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_python_path_objective_equals_the_compiled_one(loss):
+    X, y = _data()
+    compiled, python = _pair(np.float64, acts=("sigmoid", "identity"))
+    t = _targets(loss, y)
+    lc, gc = compiled.loss_and_grads(X, t, loss=loss, l2=0.1)
+    lp, gp = python.loss_and_grads(X, t, loss=loss, l2=0.1)
+    assert lp == pytest.approx(lc, rel=1e-13)
+    for a, b in zip(gc, gp):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-14)
+    assert python.evaluate(X, t, loss=loss) == pytest.approx(
+        compiled.evaluate(X, t, loss=loss), rel=1e-13)
+
+
+class Scale(Layer):
+    """y = x * s (a learned factor per feature) -- a user's layer."""
+
+    def __init__(self, n, dtype=np.float64):
+        self.n_in = self.n_out = n
+        self.s = np.linspace(0.5, 1.5, n).astype(dtype)
+
+    params = property(lambda self: [self.s])
+    param_names = ("s",)
+    regularized = (True,)
+    dtype = property(lambda self: self.s.dtype)
+
+    def forward(self, X):
+        return X * self.s
+
+    def forward_train(self, X):
+        return X * self.s, lambda dH: (dH * self.s, [(dH * X).sum(axis=0)])
+
+
+def test_a_user_layer_gets_gradients_that_match_finite_differences():
+    X, y = _data(12)
+    model = nnlib.Sequential([Dense(4, 5, "tanh", random_state=0), Scale(5),
+                              Dense(5, 3, random_state=1)])
+    value, grads = model.loss_and_grads(X, y, l2=0.05)
+    eps = 1e-6
+    for p, g in zip(model.params, grads):
+        for idx in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
+            old = p[idx]
+            p[idx] = old + eps
+            up = model.loss_and_grads(X, y, l2=0.05)[0]
+            p[idx] = old - eps
+            down = model.loss_and_grads(X, y, l2=0.05)[0]
+            p[idx] = old
+            assert g[idx] == pytest.approx((up - down) / (2 * eps), rel=1e-6, abs=1e-9)
+    # and it trains: the loss falls
+    hist = model.fit(X, y, optimizer=Adam(lr=0.05), epochs=30, batch_size=4,
+                     random_state=0)
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+
+
+def test_a_dense_subclass_overriding_forward_is_used_everywhere_or_refused():
+    class Doubled(Dense):
+        def forward(self, X, n_threads=None):
+            return 2.0 * super().forward(X, n_threads=n_threads)
+
+    X, y = _data(10)
+    plain = nnlib.Sequential([Dense(4, 3, random_state=0)])
+    doubled = nnlib.Sequential([Doubled(4, 3, random_state=0)])
+    np.testing.assert_array_equal(doubled.predict(X), 2 * plain.predict(X))
+    # evaluate goes through the layer's own forward, as predict does
+    assert doubled.evaluate(X, y).loss == pytest.approx(
+        nnlib.functional.softmax_cross_entropy(2 * plain.predict(X), y), rel=1e-13)
+    for call in (lambda: doubled.fit(X, y), lambda: doubled.loss_and_grads(X, y)):
+        with pytest.raises(TypeError, match="overrides forward but not forward_train"):
+            call()
+
+
+def test_dropout_masks_are_inverted_seeded_and_off_at_inference():
+    X = np.ones((2000, 50))
+    H, backprop = Dropout(0.25, random_state=0).forward_train(X)
+    kept = H != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_array_equal(H[kept], 1 / 0.75)
+    np.testing.assert_array_equal(backprop(np.full_like(X, 3.0))[0], 3.0 * H)
+    again, _ = Dropout(0.25, random_state=0).forward_train(X)
+    np.testing.assert_array_equal(H, again)
+    H32, _ = Dropout(0.5, random_state=0).forward_train(X.astype(np.float32))
+    assert H32.dtype == np.float32
+    assert Dropout(0.9).forward(X) is X
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="rate"):
+            Dropout(bad)
+
+
+def _dropout_model(seed, rate=0.5):
+    return nnlib.Sequential([Dense(4, 16, "relu", random_state=0),
+                             Dropout(rate, random_state=seed),
+                             Dense(16, 3, random_state=1)])
+
+
+def test_training_with_dropout_is_reproducible_and_rate_zero_is_plain_training():
+    X, y = _data(60)
+    a, b = _dropout_model(7), _dropout_model(7)
+    for m in (a, b):
+        m.fit(X, y, optimizer=Adam(lr=0.01), epochs=3, batch_size=8, random_state=0)
+    for p, q in zip(a.params, b.params):
+        np.testing.assert_array_equal(p, q)
+    c = _dropout_model(8)
+    c.fit(X, y, optimizer=Adam(lr=0.01), epochs=3, batch_size=8, random_state=0)
+    assert not np.array_equal(a.params[0], c.params[0])
+    zero = _dropout_model(7, rate=0.0)
+    plain = nnlib.Sequential([Dense(4, 16, "relu", random_state=0),
+                              Dense(16, 3, random_state=1)])
+    for m in (zero, plain):
+        m.fit(X, y, optimizer=Adam(lr=0.01), epochs=3, batch_size=8, random_state=0)
+    for p, q in zip(zero.params, plain.params):
+        np.testing.assert_allclose(p, q, rtol=1e-11, atol=1e-13)
+
+
+class CountGrads(Layer):
+    def __init__(self, n, n_grads=1, shape=None):
+        self.n_in = self.n_out = n
+        self.w = np.ones(n)
+        self.n_grads, self.shape = n_grads, shape
+
+    params = property(lambda self: [self.w])
+    dtype = property(lambda self: self.w.dtype)
+
+    def forward(self, X):
+        return X * self.w
+
+    def forward_train(self, X):
+        g = np.zeros(self.shape or self.w.shape)
+        return X * self.w, lambda dH: (dH * self.w, [g] * self.n_grads)
+
+
+@pytest.mark.parametrize("build, error, match", [
+    (lambda: nnlib.Sequential([Dense(2, 2), object()]), TypeError, "layer protocol"),
+    (lambda: nnlib.Sequential([Dense(2, 3), Dropout(0.1), Dense(2, 2)]), nnlib.ShapeError,
+     r"layers\[2\] expects 2 inputs but layers\[0\] gives 3"),
+    (lambda: nnlib.Sequential([Dropout(0.1)]), nnlib.ShapeError, "input width"),
+], ids=["not-a-layer", "width-across-dropout", "no-width"])
+def test_bad_stacks_are_refused(build, error, match):
+    with pytest.raises(error, match=match):
+        build()
+
+
+@pytest.mark.parametrize("layer, match", [
+    (CountGrads(4, n_grads=2), "returned 2 gradients"),
+    (CountGrads(4, shape=(3,)), "gradient of shape"),
+], ids=["count", "shape"])
+def test_a_layer_returning_bad_gradients_gets_a_clear_error(layer, match):
+    X, y = _data(8)
+    model = nnlib.Sequential([layer, Dense(4, 3, random_state=0)])
+    with pytest.raises(nnlib.ShapeError, match=match):
+        model.loss_and_grads(X, y)
+    with pytest.raises(nnlib.ShapeError, match=match):
+        model.fit(X, y)
+
+
+def test_save_refuses_layers_the_format_cannot_hold(tmp_path):
+    with pytest.raises(TypeError, match="Dense layers only"):
+        _dropout_model(0).save(tmp_path / "m.npz")
+
+
+def test_divergence_stops_with_the_last_finite_weights():
+    X, y = _data(40)
+    model = _dropout_model(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hist = model.fit(X * 1e150, y, optimizer=SGD(lr=1e10), epochs=5, batch_size=8)
+    assert hist.stop_reason == "nonfinite"
+    assert any("non-finite" in str(w.message) for w in caught)
+    assert all(np.isfinite(p).all() for p in model.params)
+
+
+class InterruptAt(Callback):
+    def __init__(self, step):
+        self.step, self.seen = step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.step:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupt_leaves_the_step_count_consistent():
+    X, y = _data(40)
+    model, opt = _dropout_model(0), Adam(lr=0.01)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, optimizer=opt, epochs=5, batch_size=8,
+                  callbacks=[InterruptAt(7)])
+    assert opt.t == 7
+    # the model and optimizer are usable afterwards
+    model.fit(X, y, optimizer=opt, epochs=1, batch_size=8)
+    assert opt.t == 12

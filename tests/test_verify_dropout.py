@@ -1,0 +1,28 @@
+"""verify.dropout: the proofs hold, the evidence passes on the compiled kernel, and the
+ULP measure sees a wrong scale."""
+import numpy as np
+import pytest
+
+pytest.importorskip("sympy")
+from verify import dropout as V  # noqa: E402
+from verify.run import Context  # noqa: E402
+
+
+def test_proofs_hold():
+    derivative_ok, expectation_ok, latex = V.prove_dropout()
+    assert derivative_ok and expectation_ok and "1 - p" in latex
+
+
+def test_dropout_section_passes_on_the_compiled_kernel():
+    (item,) = V.run_dropout(Context(quick=True))
+    assert item["passed"], item["rows"]
+
+
+def test_the_ulp_measure_catches_a_wrong_scale():
+    from nnlib._reference.dropout import dropout_mask
+    x = np.linspace(-3, 3, 40).reshape(4, 10)
+    keep = dropout_mask(4, 10, 0.3, 1)
+    right = np.where(keep, x * (1 / 0.7), 0.0)
+    assert V._ulps(right, x, keep, 0.3, np.float64) <= 1
+    wrong = np.where(keep, x * (1 / 0.7) * (1 + 1e-12), 0.0)   # a slip in the scale
+    assert V._ulps(wrong, x, keep, 0.3, np.float64) > 100
