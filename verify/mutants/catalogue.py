@@ -32,12 +32,14 @@ mutants; each noted where it would sit):
   one of the paths (below) can be caught, never a fault in the threshold itself.
 * logistic's ``x >= 0.0`` -> ``x > 0.0`` in the gradient numerator: at x = 0 both
   numerators are exp(0) = 1.
+* dropout's ``>= threshold`` -> ``> threshold``: differs only where 53 random bits equal
+  the threshold exactly (probability 2^-53 per entry), so no practical input shows it.
 """
 from typing import NamedTuple, Tuple
 
 __all__ = ["Fault", "FAULTS", "FAMILIES", "by_id"]
 
-FAMILIES = ("activations", "output maps", "losses", "dense", "optimizers", "train")
+FAMILIES = ("activations", "output maps", "losses", "dense", "optimizers", "train", "dropout")
 
 
 class Fault(NamedTuple):
@@ -58,6 +60,7 @@ K = "nnlib/_kernels/"
 SCALAR, ACT = K + "scalar.pxd.tp", K + "activations.pyx.tp"
 VMATH, MAPS, ROWS = K + "vmath.h", K + "output_maps.pyx", K + "loss_rows.pxd"
 DENSE, RULES, TRAIN = K + "dense.pxd.tp", K + "optim_rules.pxd.tp", K + "train.pyx"
+DROPOUT = K + "dropout.pyx"
 
 FAULTS = [
     # ---- activations --------------------------------------------------------------------
@@ -400,6 +403,13 @@ FAULTS = [
           "off-by-one", "the epoch's mean loss weighs the last, partial batch as a full one",
           "train", "n not a multiple of batch_size (the reported loss)",
           "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
+    # ---- dropout ------------------------------------------------------------------------
+    Fault("dropout-row-offset", DROPOUT,
+          "dropout_key(seed, step, row0 + <uint64_t>i)",
+          "dropout_key(seed, step, <uint64_t>i)",
+          "index", "a piece of a batch (row0 > 0) draws the mask of rows 0, 1, ... again",
+          "dropout", "dropout / dropout_vjp with row0 > 0 (an epoch cut into pieces)",
+          "F.dropout(np.ones((4, 6)), 0.5, 1, row0=3)"),
 ]
 
 
