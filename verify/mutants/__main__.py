@@ -1,14 +1,18 @@
 """``python -m verify.mutants``: the mutation self-test of verify (see verify/mutants).
 
     python -m verify.mutants [--only ID ...] [--list] [--jobs N] [--tree PATH] [--keep]
-                             [--out DIR] [--build-jobs N] [--workdir DIR]
+                             [--out DIR] [--build-jobs N] [--workdir DIR] [--resume]
+                             [--report-only]
 
 Applies each fault of the catalogue to a scratch copy of ``--tree`` (default: this
 repository; it must be built), rebuilds what changed, runs ``python -m verify --quick``
 there and prints one line per fault and the kill rate. Writes ``mutants.json`` and
 ``mutants.md`` to ``--out`` (default ``out/bench``, beside the benchmark results). Exits 0
 when every counted fault is killed and no fault is invalid, equivalent, orphaned or an
-error; 1 otherwise.
+error; 1 otherwise. Each result is also appended to ``DIR/mutants.partial.jsonl`` as it
+completes: ``--resume`` (same ``--out`` and ``--workdir``) skips the faults found there, and
+``--report-only`` writes the table from it, listing the others as "not run". Faults run
+round-robin over the kernel families, so a run cut short has covered each of them.
 """
 import argparse
 import datetime

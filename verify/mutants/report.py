@@ -17,7 +17,9 @@ def summary(results):
         if r["status"] not in ("killed", "SURVIVED"):
             others.setdefault(r["status"], []).append(r["id"])
     for status, ids in sorted(others.items()):
-        text += f"; {status}: {', '.join(ids)}"
+        # faults a cut-short run did not reach are counted, the others named
+        text += (f"; not run: {len(ids)}" if status == "not run"
+                 else f"; {status}: {', '.join(ids)}")
     return text
 
 
