@@ -25,6 +25,7 @@ WORKLOADS = {
     "scaling": "bench.scaling",
     "verify": "bench.verify_time",
     "estimators": "bench.estimators",
+    "dask": "bench.dask_scaling",
 }
 ALL_PEERS = ("nnlib", "torch", "jax", "sklearn", "numpy")
 

@@ -1,0 +1,224 @@
+"""What the data-parallel and the model-averaging runs share: the client, the check of
+fit's settings, the run's lifetime, and how a lost worker is recognised, retried and
+reported."""
+import uuid
+import warnings
+
+from nnlib._threads import claim, release
+
+from nnlib._codes import loss_code
+from nnlib._validation import check_fits_dtype, check_int_scalar, check_real_scalar
+
+__all__ = ["WorkerLostError", "ClusterRun", "fit_epochs", "get_client", "check_settings",
+           "is_worker_loss", "new_token", "forget_on_workers"]
+
+
+class WorkerLostError(RuntimeError):
+    """A worker died with data nothing can rebuild (shards given as NumPy pieces), or a
+    step failed on lost workers more often than the run retries.
+
+    The model holds the weights (and the optimizer the state and step count) after the
+    last completed step or averaged round; ``completed`` says which:
+    ``{"epoch": e, "step": s}`` (data parallel: steps completed within epoch ``e``) or
+    ``{"epoch": e, "round": r}`` (model averaging).
+    """
+
+    def __init__(self, message, completed):
+        super().__init__(message)
+        self.completed = dict(completed)
+
+
+def get_client(client):
+    """``client``, or the default dask.distributed client (a clear error without one)."""
+    if client is not None:
+        return client
+    from distributed import get_client as _default
+    try:
+        return _default()
+    except ValueError:
+        raise ValueError("no dask.distributed client: pass client=Client(...) (or create "
+                         "one first, it becomes the default)") from None
+
+
+def check_settings(model, optimizer, batch_size, l2, margin):
+    """fit's checks of its scalar settings; the optimizer (default ``SGD(lr=0.01)``)."""
+    from nnlib import optim
+    from nnlib.model import Sequential
+    from nnlib.layers import Dense
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a nnlib.Sequential; got {type(model).__name__}")
+    for i, layer in enumerate(model.layers):
+        # the workers run the compiled epoch and loss_grad, which know Dense layers only
+        if type(layer) is not Dense:
+            raise TypeError(f"nnlib.dask trains stacks of nnlib.Dense layers (the "
+                            f"compiled path); layers[{i}] is {type(layer).__name__}")
+    batch_size = check_int_scalar(batch_size, "batch_size", low=1)
+    l2 = check_real_scalar(l2, "l2", low=0.0)
+    check_fits_dtype(l2, "l2", model.dtype)
+    margin = check_real_scalar(margin, "margin", low=0.0)
+    optimizer = optim.SGD(lr=0.01) if optimizer is None else optimizer
+    if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
+        raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
+                        f"{type(optimizer).__name__}")
+    return optimizer, batch_size, l2, margin
+
+
+def check_loss(loss):
+    loss_code(loss)
+    return loss
+
+
+def is_worker_loss(exc) -> bool:
+    """Whether ``exc`` says a worker (or data it held) was lost, rather than an error
+    of the task itself."""
+    from concurrent.futures import CancelledError
+    from distributed.comm import CommClosedError
+    from distributed.scheduler import KilledWorker
+    return isinstance(exc, (CancelledError, KilledWorker, CommClosedError, OSError))
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def forget_on_workers(client, token) -> None:
+    """Drop the run's replica cache on every worker (best effort: a cache)."""
+    from nnlib.dask import _worker
+    try:
+        client.run(_worker.forget, token)
+    except Exception as exc:  # noqa: BLE001 - a cache left behind is bounded
+        warnings.warn(f"could not drop the run's replicas on the workers: {exc!r}",
+                      RuntimeWarning, stacklevel=3)
+
+
+class ClusterRun:
+    """The part of a run on the cluster that does not depend on how it trains: the
+    checked settings, the shards, the claim on the model, and the submission of one
+    step or round with retries after lost workers.
+
+    Subclasses set ``unit`` ("step" or "round") and keep ``completed`` current.
+    """
+
+    unit = "step"
+
+    def __init__(self, model, X, y, client, loss, optimizer, batch_size, l2, l2_per_batch,
+                 margin, shuffle, max_retries):
+        from nnlib.callbacks import History
+        from nnlib.dask import _worker
+        from nnlib.dask._shards import place_shards
+        self.loss = check_loss(loss)
+        self.optimizer, self.batch_size, self.l2, self.margin = check_settings(
+            model, optimizer, batch_size, l2, margin)
+        self.model, self.client = model, get_client(client)
+        self.l2_per_batch, self.shuffle = bool(l2_per_batch), bool(shuffle)
+        self.max_retries = int(max_retries)
+        self.skel = _worker.skeleton(model)
+        self.token = new_token()
+        self.shards = place_shards(self.client, self.skel, self.loss, X, y)
+        self.epoch, self.history = 0, History()
+        self.completed = {"epoch": 0, self.unit: 0}
+        self._claimed = False
+
+    # -- lifetime ---------------------------------------------------------------------
+    def __enter__(self):
+        claim(self.model, "the model", "it is being trained by another fit; train one "
+              "model in one fit at a time")
+        self._claimed = True
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        """Release the model, the shards and the workers' replicas."""
+        if self._claimed:
+            release(self.model)
+            self._claimed = False
+        if self.shards is not None:
+            forget_on_workers(self.client, self.token)
+            self.shards = None
+
+    def _record(self, result, tic):
+        """Enter a finished (or faulted) epoch in the history, as ``fit`` does."""
+        import time
+        if result.fault is None:
+            self.history.append(loss=result.mean_loss, time=time.perf_counter() - tic,
+                                lr=self.optimizer.lr)
+            self.epoch += 1
+            self.history.epochs = self.epoch
+        else:
+            self.history.nonfinite = {"epoch": self.epoch, self.unit: result.steps,
+                                      "what": result.fault}
+            self.history.stop_reason = "nonfinite"
+        return result
+
+    def _check_open(self):
+        if self.shards is None:
+            raise RuntimeError("this run is closed")
+
+    # -- one step or round on every shard ---------------------------------------------
+    def _on_shards(self, sent, task, parts, *args):
+        """``task(shard, sent, part, *args)`` on every shard with a non-empty ``part``,
+        ``sent`` scattered once; the results in shard order (None for empty parts).
+
+        The client's model is untouched until this returns, so after a lost worker the
+        same submission is simply made again (dask has already re-run, or will re-run,
+        the lost shards from the data's graph); without a graph, or after
+        ``max_retries``, raise WorkerLostError."""
+        client = self.client
+        for attempt in range(self.max_retries + 1):
+            try:
+                [w] = client.scatter([sent], hash=False)
+                futures = [client.submit(task, shard, w, part, *args, pure=False)
+                           for shard, part in zip(self.shards.futures, parts)
+                           if part.size]
+                done = iter(client.gather(futures))
+                return [next(done) if part.size else None for part in parts]
+            except Exception as exc:  # noqa: BLE001 - sorted just below
+                if not is_worker_loss(exc):
+                    raise
+                if not self.shards.recoverable or attempt == self.max_retries:
+                    raise self._lost(exc) from exc
+                warnings.warn(f"a {self.unit} failed on a lost worker ({exc!r}); "
+                              f"submitting it again from the last completed {self.unit}",
+                              RuntimeWarning, stacklevel=4)
+        raise AssertionError("unreachable")
+
+    def _lost(self, exc):
+        where = self.completed
+        why = ("the shards were given as NumPy pieces, which only that worker held"
+               if not self.shards.recoverable else
+               f"the {self.unit} failed {self.max_retries + 1} times")
+        return WorkerLostError(
+            f"a dask worker was lost during training ({type(exc).__name__}: {exc}); "
+            f"{why}. The model holds the parameters after {self.unit} "
+            f"{where[self.unit]} of epoch {where['epoch']} (the optimizer its state and "
+            f"t={self.optimizer.t}); give the data as a dask array to let the run "
+            f"rebuild lost shards", where)
+
+
+def fit_epochs(run, epochs, callbacks):
+    """Run ``epochs`` epochs of ``run`` (entered here) as ``fit`` does: stop with a
+    RuntimeWarning on a non-finite fault, or when a callback returns True; the run's
+    History."""
+    from nnlib._validation import check_int_scalar
+    epochs = check_int_scalar(epochs, "epochs", low=0)
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks must be callables cb(epoch, logs); got {cb!r}")
+    with run:
+        for epoch in range(epochs):
+            result = run.run_epoch()
+            if result.fault is not None:
+                warnings.warn(f"training stopped at epoch {epoch}, {run.unit} "
+                              f"{result.steps}: the {result.fault} became non-finite "
+                              f"(lower the learning rate?); the parameters are those of "
+                              f"the last finite {run.unit}", RuntimeWarning, stacklevel=3)
+                break
+            logs = {k: v[-1] for k, v in run.history.history.items() if v}
+            if any(cb(epoch, logs) for cb in callbacks):
+                run.history.stop_reason = "callback"
+                break
+    return run.history

@@ -1,0 +1,210 @@
+"""What runs on a dask worker: shards of validated data, and the two kinds of work the
+runs ask of a shard (one step's gradient; a round of local training).
+
+Every function here is a pure function of its arguments: a task that dask re-runs on
+another worker after one died gives the same result, which is what makes a resumed run
+equal an uninterrupted one. The replica models and workspaces kept per worker
+(``_REPLICAS``) are a cache of what the arguments describe, never state a result depends
+on.
+
+The model travels as a *skeleton* (:func:`skeleton`: widths, activations, dtype; no
+weights) inside the task, and its parameters as one flat vector, so a shard can be
+rebuilt from its task alone and a step's parameters are one buffer on the wire.
+"""
+import copy
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Shard", "skeleton", "replica_of", "flat_params", "set_flat",
+           "build_shard", "shard_gradient", "local_round"]
+
+
+class Shard(NamedTuple):
+    """Validated rows of the training data held by one worker.
+
+    index : int
+        Position of the shard in the data (gradients are summed in this order).
+    X : ndarray (n, n_in)
+        C-contiguous, the model's dtype, finite.
+    y_target, y_label : ndarrays
+        As ``Sequential._targets`` gives them for the loss.
+    """
+    index: int
+    X: np.ndarray
+    y_target: np.ndarray
+    y_label: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+
+def skeleton(model) -> tuple:
+    """A Sequential's structure without its weights: a small, picklable tuple.
+
+    Examples
+    --------
+    >>> import nnlib
+    >>> skeleton(nnlib.Sequential([nnlib.Dense(2, 3, "relu")]))
+    (('Dense', 2, 3, 'relu', None, 'float64'),)
+    """
+    return tuple(("Dense", l.n_in, l.n_out, *l._act_args(), l.dtype.name)
+                 for l in model.layers)
+
+
+def replica_of(skel):
+    """A Sequential of the skeleton's structure whose parameters are views into one flat
+    zero vector; returns ``(model, flat)``."""
+    from nnlib.layers import Dense
+    from nnlib.model import Sequential
+    layers = [Dense(n_in, n_out, act, init="zeros", dtype=dt, activation_param=p)
+              for _, n_in, n_out, act, p, dt in skel]
+    model = Sequential(layers)
+    flat = np.zeros(sum(p.size for p in model.params), model.dtype)
+    o = 0
+    for layer in layers:
+        for name in ("W", "b"):
+            a = getattr(layer, name)
+            setattr(layer, name, flat[o:o + a.size].reshape(a.shape))
+            o += a.size
+    return model, flat
+
+
+def flat_params(params) -> np.ndarray:
+    """The arrays of ``params`` (``[W1, b1, ...]``) as one new flat vector."""
+    return np.concatenate([p.reshape(-1) for p in params])
+
+
+def set_flat(arrays, flat) -> None:
+    """Copy the flat vector ``flat`` into the arrays of ``arrays``, in order."""
+    o = 0
+    for a in arrays:
+        a.reshape(-1)[...] = flat[o:o + a.size]
+        o += a.size
+    if o != flat.size:
+        raise ValueError(f"a flat vector of {flat.size} values for arrays of {o}")
+
+
+def build_shard(skel, loss, index, row0, X_blocks, y_blocks) -> Shard:
+    """Validate and join the blocks of one shard (rows ``row0 ...`` of the data), as
+    ``Sequential.fit`` validates its X and y; errors name the global rows."""
+    from nnlib.exceptions import NonFiniteError
+    model, _ = replica_of(skel)
+    X = X_blocks[0] if len(X_blocks) == 1 else np.concatenate(X_blocks)
+    y = y_blocks[0] if len(y_blocks) == 1 else np.concatenate(y_blocks)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"shard {index}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+    try:
+        X = model._inputs(X, finite=True)
+    except NonFiniteError as exc:
+        raise NonFiniteError(f"{exc} (row numbers within the shard that starts at row "
+                             f"{row0} of the data)") from None
+    yt, yl = model._targets(y, loss, X.shape[0])
+    return Shard(index, X, yt, yl)
+
+
+# Per worker process: replica models and their workspaces, by (run token, shard index).
+# A cache: bounded, rebuilt from the task's arguments when missing.
+_REPLICAS: "OrderedDict[tuple, dict]" = OrderedDict()
+_REPLICAS_LOCK = threading.Lock()
+_REPLICAS_MAX = 16
+
+
+def _replica(token, index, skel):
+    """This worker's replica for (run, shard), and a lock that serialises its use."""
+    key = (token, index)
+    with _REPLICAS_LOCK:
+        entry = _REPLICAS.get(key)
+        if entry is None:
+            model, flat = replica_of(skel)
+            entry = {"model": model, "flat": flat, "lock": threading.Lock()}
+            _REPLICAS[key] = entry
+            while len(_REPLICAS) > _REPLICAS_MAX:
+                _REPLICAS.popitem(last=False)
+        else:
+            _REPLICAS.move_to_end(key)
+    return entry
+
+
+def forget(token) -> int:
+    """Drop this worker's replicas of run ``token``; the number dropped."""
+    with _REPLICAS_LOCK:
+        keys = [k for k in _REPLICAS if k[0] == token]
+        for k in keys:
+            del _REPLICAS[k]
+    return len(keys)
+
+
+def shard_gradient(shard: Shard, params: np.ndarray, rows: np.ndarray, batch_rows: int,
+                   token, skel, loss: str, margin: float):
+    """This shard's part of one step: the data loss and gradient over ``rows`` (local
+    indices, the rows of the global batch this shard holds), scaled so that the parts of
+    all shards add up to the global batch's mean.
+
+    Returns ``(loss_sum, flat_grad)``: the data loss summed over the rows (the mean
+    times ``len(rows)``) and ``len(rows) / batch_rows`` times the gradient of the mean
+    over them, as one flat vector ordered like ``params``. L2 is not included (the
+    client adds it once). ``(0.0, None)`` when the batch holds no row of this shard.
+    """
+    from nnlib._codes import loss_code
+    from nnlib.training import compiled_train, network_of
+    k = rows.shape[0]
+    if k == 0:
+        return 0.0, None
+    train = compiled_train()
+    entry = _replica(token, shard.index, skel)
+    with entry["lock"]:
+        model, flat = entry["model"], entry["flat"]
+        np.copyto(flat, params, casting="no")
+        ws = entry.get("ws")
+        if ws is None or ws.rows < k:
+            ws = entry["ws"] = train.Workspace(model._sizes(), k, shard.y_target.shape[1],
+                                               model.dtype)
+        Xb = shard.X[rows]
+        ytb = shard.y_target[rows]
+        ylb = shard.y_label[rows] if shard.y_target.shape[1] == 0 else shard.y_label
+        setup = train.EpochSetup(network_of(model), [l.W for l in model.layers],
+                                 [l.b for l in model.layers], None, Xb, ytb, ylb, ws,
+                                 loss_code(loss), k, margin, 0.0)
+        grad = np.empty_like(flat)
+        views = [grad[o:o + p.size].reshape(p.shape)
+                 for o, p in zip(np.cumsum([0] + [p.size for p in model.params]),
+                                 model.params)]
+        value, _status = train.loss_grad(setup, views[0::2], views[1::2])
+    # a non-finite part shows in the sum; the client refuses that step
+    grad *= k / batch_rows
+    return float(value) * k, grad
+
+
+def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
+                order: np.ndarray, token, skel, loss: str, batch_size: int, margin: float,
+                l2: float, l2_per_batch: bool):
+    """Train a replica from ``params`` (and the optimizer's ``states`` at step ``t0``)
+    with the compiled epoch over the shard's rows ``order``; return what it ends with.
+
+    Returns ``(flat params, states, steps, loss_sum, rows, fault)`` (``states`` as
+    flat vectors in the optimizer's order, None without state; ``fault`` None or what
+    became non-finite, the params then being those of the last finite step).
+    """
+    from nnlib.training import TrainingRun
+    entry = _replica(token, shard.index, skel)
+    with entry["lock"]:
+        model, flat = entry["model"], entry["flat"]
+        np.copyto(flat, params, casting="no")
+        opt = copy.deepcopy(optimizer)      # stateless: the client sends it reset
+        opt.reset()
+        if states is not None:
+            for st, src in zip(opt.state_arrays(model.params), states):
+                st.reshape(-1)[...] = src
+        opt.t = t0
+        with TrainingRun(model, shard.X, shard.y_target, shard.y_label, loss, opt,
+                         batch_size=batch_size, margin=margin, l2=l2,
+                         l2_per_batch=l2_per_batch, n_threads=1) as run:
+            result = run.run_epoch(np.ascontiguousarray(order, dtype=np.int64))
+        out_states = (None if states is None else
+                      [s.reshape(-1).copy() for s in opt.state_arrays(model.params)])
+        return (flat.copy(), out_states, result.steps, result.loss_sum, result.seen,
+                result.fault)

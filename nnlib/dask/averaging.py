@@ -1,0 +1,241 @@
+"""Model averaging on a dask.distributed cluster: every worker trains its own copy on
+its shard with the compiled epoch, and the copies are averaged every few steps.
+
+One round::
+
+    client: parameters and optimizer state, scattered to every worker
+    worker k: a replica from them trains ``average_every`` steps (or its whole local
+              epoch) on its shard, ``TrainingRun.run_epoch`` -- the compiled loop,
+              nothing per step leaves the worker                  [local_round]
+    client: parameters <- sum_k (n_k / n) params_k, in shard order
+            optimizer state <- the same weighted average; optimizer.t += the most
+            local steps any worker took
+
+The optimizer state (SGD's momentum buffer, Adam's first and second moments,
+Adagrad's and RMSprop's running squares) is averaged like the weights: each is a running
+statistic of the gradients its worker saw, and the average is that statistic over the
+workers' pooled gradients at the scale a single worker's step expects. Averaging it
+keeps Adam's bias correction and a momentum's direction consistent with the averaged
+weights; restarting it every round would throw away what was learned about curvature.
+
+Communication is 2 P bytes per worker per round (P parameter and state bytes) instead
+of per step: ``average_every`` steps of the data-parallel run cost one round here. The
+price is that the result is not single-process training: each worker descends on its
+own shard between averages (local SGD). ``python -m bench --only dask`` measures the
+accuracy against single-process ``fit`` on the same data and epochs.
+
+Every round is a pure function of the client's parameters, state and the round's
+seeds: a round re-run after a worker died gives the same result.
+"""
+import time
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+
+from nnlib._random import as_generator
+from nnlib._validation import check_int_scalar
+from nnlib.callbacks import History
+from nnlib.dask import _worker
+from nnlib.dask._common import ClusterRun, fit_epochs
+from nnlib.training import EpochResult, compiled_train
+
+if TYPE_CHECKING:
+    from nnlib.model import Sequential
+
+__all__ = ["ModelAveragingRun", "fit_model_averaging"]
+
+
+class ModelAveragingRun(ClusterRun):
+    """One model-averaging run: shards on the workers, the averaged model and optimizer
+    state on the client.
+
+    Parameters
+    ----------
+    model : Sequential
+        Receives the averaged parameters after every round.
+    X, y, client, loss, optimizer, batch_size, l2, l2_per_batch, margin
+        As in :class:`nnlib.dask.DataParallelRun`.
+    average_every : int >= 1 or None
+        Local steps per worker between two averages; None: one local epoch (each
+        worker one pass over its shard) per round.
+    shuffle : bool
+        Each worker visits its shard in a new permutation every epoch.
+    random_state : None, int or Generator
+        Seeds every worker's permutations (a worker's draws do not depend on which
+        machine runs it).
+    max_retries : int >= 0
+        As in :class:`nnlib.dask.DataParallelRun`.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed (every worker has passed once over its shard).
+    history : nnlib.callbacks.History
+        ``loss``: the mean over the epoch of the workers' local batch losses.
+    completed : dict
+        ``{"epoch": e, "round": r}``: the last averaged round.
+
+    Examples
+    --------
+    >>> import dask.array as da, nnlib
+    >>> from distributed import Client, LocalCluster
+    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+    >>> X = da.random.RandomState(0).normal(size=(4000, 20), chunks=2000)
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> model = nnlib.Sequential([nnlib.Dense(20, 16, "relu", random_state=0),
+    ...                           nnlib.Dense(16, 2, random_state=1)])
+    >>> with ModelAveragingRun(model, X, y, client=client, batch_size=32,
+    ...                        average_every=20, random_state=0) as run:  # doctest: +SKIP
+    ...     result = run.run_epoch()
+    """
+
+    unit = "round"
+
+    def __init__(self, model: "Sequential", X, y=None, *, client=None,
+                 loss: str = "softmax_cross_entropy", optimizer=None,
+                 batch_size: int = 32, average_every: Optional[int] = None,
+                 shuffle: bool = True, random_state=None, l2: float = 0.0,
+                 l2_per_batch: bool = False, margin: float = 1.0, max_retries: int = 2):
+        super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
+                         l2_per_batch, margin, shuffle, max_retries)
+        self.average_every = (None if average_every is None else
+                              check_int_scalar(average_every, "average_every", low=1))
+        self.seed = int(as_generator(random_state).integers(2**63))
+
+    # -- verbs ------------------------------------------------------------------------
+    def local_orders(self, epoch: int):
+        """Each shard's visiting order (local row indices) in epoch ``epoch``."""
+        sizes = np.diff(self.shards.offsets)
+        if not self.shuffle:
+            return [np.arange(n, dtype=np.int64) for n in sizes]
+        return [np.random.default_rng([self.seed, epoch, k]).permutation(n).astype(
+                np.int64) for k, n in enumerate(sizes)]
+
+    def run_epoch(self) -> EpochResult:
+        """One epoch: rounds of local training and averaging until every worker has
+        passed once over its shard. Returns an :class:`nnlib.training.EpochResult`
+        (``steps``: rounds; ``loss_sum``/``seen`` over the workers' local batches); a
+        worker whose loss became non-finite stops the epoch before that round is
+        averaged in (``fault``)."""
+        self._check_open()
+        tic = time.perf_counter()
+        orders, B = self.local_orders(self.epoch), self.batch_size
+        local_steps = max(-(-o.shape[0] // B) for o in orders)
+        per_round = local_steps if self.average_every is None else self.average_every
+        total, seen, rounds, fault = 0.0, 0, 0, None
+        self.completed = {"epoch": self.epoch, "round": 0}
+        for r in range(-(-local_steps // per_round)):
+            rows = [o[r * per_round * B:(r + 1) * per_round * B] for o in orders]
+            r_total, r_seen, fault = self.round(rows)
+            if fault is not None:
+                break
+            total, seen, rounds = total + r_total, seen + r_seen, rounds + 1
+            self.completed = {"epoch": self.epoch, "round": rounds}
+        return self._record(EpochResult(total, seen, rounds, fault), tic)
+
+    def round(self, rows):
+        """Train every shard from the current parameters over its local ``rows`` and
+        average; returns ``(loss_sum, rows seen, fault)``."""
+        params = self.model.params
+        slots = compiled_train().state_slots(self.optimizer.config())
+        states = self.optimizer.state_arrays(params) if slots else None
+        flat_states = None if states is None else [s.reshape(-1) for s in states]
+        results = self._on_shards((_worker.flat_params(params), flat_states), _round_task,
+                                  rows, self.optimizer.t, _stateless(self.optimizer),
+                                  self.token, self.skel, self.loss, self.batch_size,
+                                  self.margin, self.l2, self.l2_per_batch)
+        done = [r for r in results if r is not None]
+        for r in done:
+            if r[5] is not None:
+                return 0.0, 0, r[5]
+        weights = np.array([r[4] for r in done], dtype=np.float64)
+        weights /= weights.sum()
+        avg = _weighted(weights, [r[0] for r in done])
+        if not np.isfinite(avg).all():
+            return 0.0, 0, "weights or optimizer state after an update"
+        _worker.set_flat(params, avg)
+        if states is not None:
+            for i, st in enumerate(states):
+                st.reshape(-1)[...] = _weighted(weights, [r[1][i] for r in done])
+        self.optimizer.t += max(r[2] for r in done)
+        return sum(r[3] for r in done), int(sum(r[4] for r in done)), None
+
+
+def _round_task(shard, sent, rows, t0, optimizer, token, skel, loss, batch_size, margin,
+                l2, l2_per_batch):
+    flat, states = sent
+    return _worker.local_round(shard, flat, states, t0, optimizer, rows, token, skel,
+                               loss, batch_size, margin, l2, l2_per_batch)
+
+
+def _weighted(weights, vectors):
+    """``sum_k weights[k] vectors[k]`` in the given order (fixed: shard order)."""
+    out = vectors[0] * weights[0]
+    for w, v in zip(weights[1:], vectors[1:]):
+        out += w * v
+    return out
+
+
+def _stateless(optimizer):
+    """A copy of the optimizer without its state arrays (the state travels as flat
+    vectors beside it)."""
+    import copy
+    state, optimizer._state = optimizer._state, None
+    try:
+        return copy.deepcopy(optimizer)
+    finally:
+        optimizer._state = state
+
+
+def fit_model_averaging(model: "Sequential", X, y=None, *, client=None,
+                        loss: str = "softmax_cross_entropy", optimizer=None,
+                        epochs: int = 1, batch_size: int = 32,
+                        average_every: Optional[int] = None, shuffle: bool = True,
+                        random_state=None, l2: float = 0.0, l2_per_batch: bool = False,
+                        margin: float = 1.0, callbacks=None,
+                        max_retries: int = 2) -> History:
+    """Train ``model`` in place by model averaging on a dask cluster.
+
+    Parameters
+    ----------
+    model : Sequential
+    X, y : dask arrays with the same rows (or X a list of ``(X_k, y_k)`` pairs, y None)
+    client : distributed.Client, optional
+    average_every : int or None
+        Local steps between averages (None: one local epoch).
+    loss, optimizer, epochs, batch_size, shuffle, random_state, l2, l2_per_batch, margin
+        As in :meth:`nnlib.Sequential.fit`.
+    callbacks : list of callables ``cb(epoch, logs) -> bool``
+    max_retries : int
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    WorkerLostError
+        A worker died with data nothing can rebuild; the model keeps the parameters of
+        the last averaged round (``exc.completed``).
+
+    Examples
+    --------
+    >>> import dask.array as da, nnlib
+    >>> from distributed import Client, LocalCluster
+    >>> from nnlib.optim import SGD
+    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+    >>> X = da.random.RandomState(0).normal(size=(10_000, 20), chunks=5_000)
+    >>> y = (X[:, :2].sum(axis=1) > 0).astype("int64")
+    >>> model = nnlib.Sequential([nnlib.Dense(20, 32, "relu", random_state=0),
+    ...                           nnlib.Dense(32, 2, random_state=1)])
+    >>> history = fit_model_averaging(model, X, y, client=client,
+    ...                               optimizer=SGD(lr=0.05, momentum=0.9), epochs=3,
+    ...                               batch_size=32, average_every=50,
+    ...                               random_state=0)              # doctest: +SKIP
+    """
+    run = ModelAveragingRun(model, X, y, client=client, loss=loss, optimizer=optimizer,
+                            batch_size=batch_size, average_every=average_every,
+                            shuffle=shuffle, random_state=random_state, l2=l2,
+                            l2_per_batch=l2_per_batch, margin=margin,
+                            max_retries=max_retries)
+    return fit_epochs(run, epochs, callbacks)

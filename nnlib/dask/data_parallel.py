@@ -1,0 +1,237 @@
+"""Synchronous data-parallel training of a Sequential on a dask.distributed cluster.
+
+One step, for a global batch of B rows drawn exactly as ``Sequential.fit`` draws it
+(one permutation per epoch from ``random_state``, batches in order)::
+
+    client: the parameters as one flat vector, scattered to every worker
+    worker k: gather the batch's rows it holds (B_k of them), compiled forward and
+              backward (``train.loss_grad``) -> g_k = mean gradient over its rows;
+              returns (B_k / B) g_k and its loss sum        [shard_gradient]
+    client: g = sum_k (B_k / B) g_k, in shard order (fixed, whatever finishes first)
+            g_W += l2_eff W (once); optimizer.step(params, g) (once)
+
+``sum_k (B_k/B) g_k`` is the mean gradient over the B rows, so the run follows
+single-process ``fit`` with the same batch size, seed and data order (to rounding:
+the sums are grouped differently; 1e-12 in float64 over a few hundred steps). The data
+stays on the workers; per step only the parameters go out and one gradient per shard
+comes back, 2 P bytes per worker for P parameter bytes, plus a few scheduler round
+trips. That round trip is paid every step: on a small network or batch one process is
+faster (README, "Beyond one machine", measured by ``python -m bench --only dask``).
+
+A worker that dies mid-step: dask re-runs the step's tasks elsewhere (rebuilding a
+lost shard from the dask array's graph), the client's weights are untouched until every
+part is in, and the step repeats with the same result. Shards given as NumPy pieces
+cannot be rebuilt: the run stops with :class:`WorkerLostError` and the weights of the
+last completed step.
+"""
+import math
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nnlib._random import as_generator
+from nnlib.callbacks import History
+from nnlib.dask import _worker
+from nnlib.dask._common import ClusterRun, fit_epochs
+from nnlib.training import EpochResult, FAULTS
+
+if TYPE_CHECKING:
+    from nnlib.model import Sequential
+
+__all__ = ["DataParallelRun", "fit_data_parallel"]
+
+
+class DataParallelRun(ClusterRun):
+    """One data-parallel training run: the shards on the workers, the model and
+    optimizer on the client, the epoch and step reached.
+
+    Parameters
+    ----------
+    model : Sequential
+        Trained in place (its live arrays change after every step).
+    X : dask.array.Array (n, n_in), or list of (X_k, y_k) pairs
+        The training rows. A dask array is persisted on the cluster and never gathered;
+        pieces are scattered one per worker and define the row order (piece 0 first).
+    y : dask.array.Array or None
+        Labels or targets as ``Sequential.fit`` takes them, the same rows as X (None
+        with pieces).
+    client : distributed.Client, optional
+        Default: the current default client.
+    loss, optimizer, batch_size, shuffle, random_state, l2, l2_per_batch, margin
+        As in :meth:`nnlib.Sequential.fit`; the batches and their order are the ones
+        ``fit`` would draw from the same ``random_state``.
+    max_retries : int >= 0
+        Times a step is submitted again after its tasks failed on lost workers (dask
+        itself already re-runs tasks of a dead worker; this covers what it gave up on).
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed.
+    history : nnlib.callbacks.History
+    completed : dict
+        ``{"epoch": e, "step": s}``: the last completed step (steps of epoch ``e``).
+    step_seconds : list of float
+        Wall time of every step (communication included), for measurements.
+
+    Examples
+    --------
+    >>> from distributed import Client, LocalCluster            # doctest: +SKIP
+    >>> import dask.array as da, nnlib
+    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+    >>> X = da.random.RandomState(0).normal(size=(4000, 20), chunks=2000)
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> model = nnlib.Sequential([nnlib.Dense(20, 16, "relu", random_state=0),
+    ...                           nnlib.Dense(16, 2, random_state=1)])
+    >>> with DataParallelRun(model, X, y, client=client, batch_size=256,
+    ...                      random_state=0) as run:              # doctest: +SKIP
+    ...     for _ in range(3):
+    ...         result = run.run_epoch()
+    """
+
+    def __init__(self, model: "Sequential", X, y=None, *, client=None,
+                 loss: str = "softmax_cross_entropy", optimizer=None,
+                 batch_size: int = 32, shuffle: bool = True, random_state=None,
+                 l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
+                 max_retries: int = 2):
+        super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
+                         l2_per_batch, margin, shuffle, max_retries)
+        self.rng = as_generator(random_state)
+        self.step_seconds = []
+
+    # -- verbs ------------------------------------------------------------------------
+    def run_epoch(self) -> EpochResult:
+        """One epoch over a new permutation of the rows (as ``fit`` draws it).
+
+        Returns an :class:`nnlib.training.EpochResult`; a non-finite loss or gradient
+        stops the epoch before that step is applied (``fault`` says what), an update
+        that would overflow leaves the weights and the state as they were."""
+        self._check_open()
+        n, B = self.shards.n_rows, self.batch_size
+        order = (self.rng.permutation(n) if self.shuffle else np.arange(n)).astype(
+            np.int64, copy=False)
+        tic = time.perf_counter()
+        total, seen, steps, fault = 0.0, 0, 0, None
+        self.completed = {"epoch": self.epoch, "step": 0}
+        for start in range(0, n, B):
+            rows = order[start:start + B]
+            batch_loss, fault = self.step(rows)
+            if fault is not None:
+                break
+            total += batch_loss * rows.shape[0]
+            seen += rows.shape[0]
+            steps += 1
+            self.completed = {"epoch": self.epoch, "step": steps}
+        return self._record(EpochResult(total, seen, steps, fault), tic)
+
+    def step(self, rows: np.ndarray):
+        """One synchronous step on the global batch ``rows`` (global row indices).
+
+        Returns ``(batch loss, fault)``: the mean data loss over the rows plus
+        ``l2_eff / 2 sum ||W||^2`` before the update, and None or what was
+        non-finite (the step then not applied)."""
+        tic = time.perf_counter()
+        model, params = self.model, self.model.params
+        parts = self.shards.locate(np.asarray(rows, dtype=np.int64))
+        B = int(rows.shape[0])
+        flat = _worker.flat_params(params)
+        results = self._on_shards(flat, _gradient_task, parts, B, self.token, self.skel,
+                                  self.loss, self.margin)
+        loss_sum, grad = 0.0, None
+        for r in results:               # shard order: the sum never depends on timing
+            if r is None or r[1] is None:
+                continue
+            value, g = r
+            loss_sum += value
+            grad = g if grad is None else grad.__iadd__(g)
+        l2_eff = self.l2 / B if self.l2_per_batch else self.l2
+        batch_loss = loss_sum / B
+        if l2_eff:
+            batch_loss += 0.5 * l2_eff * sum(float(np.dot(l.W.ravel(), l.W.ravel()))
+                                             for l in model.layers)
+        if not math.isfinite(batch_loss):
+            return batch_loss, FAULTS[1]
+        if not np.isfinite(grad).all():
+            return batch_loss, FAULTS[2]
+        grads = _unflatten(grad, params)
+        if l2_eff:
+            for g, W in zip(grads[0::2], params[0::2]):
+                g += l2_eff * W
+        from nnlib.exceptions import NonFiniteError
+        try:
+            self.optimizer.step(params, grads)
+        except NonFiniteError:
+            return batch_loss, FAULTS[3]
+        self.step_seconds.append(time.perf_counter() - tic)
+        return batch_loss, None
+
+
+
+def _gradient_task(shard, flat, rows, *args):
+    return _worker.shard_gradient(shard, flat, rows, *args)
+
+
+def _unflatten(flat, params):
+    out, o = [], 0
+    for p in params:
+        out.append(flat[o:o + p.size].reshape(p.shape))
+        o += p.size
+    return out
+
+
+def fit_data_parallel(model: "Sequential", X, y=None, *, client=None,
+                      loss: str = "softmax_cross_entropy", optimizer=None,
+                      epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
+                      random_state=None, l2: float = 0.0, l2_per_batch: bool = False,
+                      margin: float = 1.0, callbacks=None,
+                      max_retries: int = 2) -> History:
+    """Train ``model`` in place by synchronous data-parallel steps on a dask cluster.
+
+    The result equals ``model.fit(X, y, loss=..., optimizer=..., epochs=...,
+    batch_size=..., random_state=..., l2=...)`` on the gathered data (to rounding; see
+    :mod:`nnlib.dask.data_parallel`), with each step's gradient computed where the data
+    lives.
+
+    Parameters
+    ----------
+    model : Sequential
+    X, y : dask arrays with the same rows (or X a list of ``(X_k, y_k)`` pairs, y None)
+    client : distributed.Client, optional
+    loss, optimizer, epochs, batch_size, shuffle, random_state, l2, l2_per_batch, margin
+        As in :meth:`nnlib.Sequential.fit`.
+    callbacks : list of callables ``cb(epoch, logs) -> bool``
+        Called after each epoch; a true return value stops training.
+    max_retries : int
+        See :class:`DataParallelRun`.
+
+    Returns
+    -------
+    History
+        Per-epoch loss (L2 included), time and lr; ``nonfinite`` as in ``fit``.
+
+    Raises
+    ------
+    WorkerLostError
+        A worker died with data nothing can rebuild; the model keeps the weights of the
+        last completed step (``exc.completed``).
+
+    Examples
+    --------
+    >>> import dask.array as da, nnlib
+    >>> from distributed import Client, LocalCluster
+    >>> from nnlib.optim import Adam
+    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+    >>> X = da.random.RandomState(0).normal(size=(10_000, 20), chunks=5_000)
+    >>> y = (X[:, :2].sum(axis=1) > 0).astype("int64")
+    >>> model = nnlib.Sequential([nnlib.Dense(20, 32, "relu", random_state=0),
+    ...                           nnlib.Dense(32, 2, random_state=1)])
+    >>> history = fit_data_parallel(model, X, y, client=client, optimizer=Adam(lr=1e-2),
+    ...                             epochs=2, batch_size=1000, random_state=0,
+    ...                             l2=1e-4)                       # doctest: +SKIP
+    """
+    run = DataParallelRun(model, X, y, client=client, loss=loss, optimizer=optimizer,
+                          batch_size=batch_size, shuffle=shuffle, random_state=random_state,
+                          l2=l2, l2_per_batch=l2_per_batch, margin=margin,
+                          max_retries=max_retries)
+    return fit_epochs(run, epochs, callbacks)

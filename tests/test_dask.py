@@ -1,0 +1,381 @@
+"""nnlib on dask.distributed (the ``dask`` extra): data-parallel training equals
+single-process ``fit``, model averaging learns as well, the estimators train out of
+core with dask-ml and search on the cluster, and a worker killed mid-training loses
+nothing. One real LocalCluster of 2 worker processes (1 thread each) for the module.
+"""
+import os
+import pickle
+import signal
+import warnings
+
+import numpy as np
+import pytest
+
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+import nnlib  # noqa: E402
+from nnlib.dask import (DataParallelRun, WorkerLostError, fit_data_parallel,  # noqa: E402
+                        fit_model_averaging)
+from nnlib.exceptions import NonFiniteError, ShapeError  # noqa: E402
+from nnlib.optim import SGD, Adam  # noqa: E402
+
+# The estimators' short fits here stop at max_iter on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::nnlib.exceptions.ConvergenceWarning")
+
+# Each worker gets this much memory; the out-of-core test trains on an array larger
+# than both together. A worker that imports dask-ml (scikit-learn, pandas) sits near
+# 300 MB before holding any data.
+WORKER_MEMORY = 500e6
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       memory_limit=int(WORKER_MEMORY),
+                                       dashboard_address=None, silence_logs=50)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture
+def cluster_of_two(client):
+    """The client, after any worker a previous test killed has been restarted."""
+    client.wait_for_workers(2, timeout=60)
+    return client
+
+
+def _model(sizes=(6, 12, 3), acts=("tanh", "identity"), seed=0):
+    return nnlib.Sequential([nnlib.Dense(a, b, act, random_state=seed + i)
+                             for i, (a, b, act) in enumerate(zip(sizes[:-1], sizes[1:],
+                                                                 acts))])
+
+
+def _data(n=600, d=6, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.argmax(X[:, :c] + 0.3 * rng.normal(size=(n, c)), axis=1).astype(np.int64)
+    return X, y
+
+
+def _max_diff(a, b):
+    return max(float(np.abs(p - q).max()) for p, q in zip(a.params, b.params))
+
+
+def _kill_one_worker(client, index=0):
+    """SIGKILL one worker process (the nanny starts a new one)."""
+    pids = client.run(os.getpid)
+    os.kill(pids[sorted(pids)[index]], signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------------------
+# 1. synchronous data parallel == single process
+# --------------------------------------------------------------------------------------
+
+DP_CASES = [
+    # id, optimizer, loss, l2, l2_per_batch, batch
+    ("sgd-momentum-l2", lambda: SGD(lr=0.05, momentum=0.9), "softmax_cross_entropy",
+     1e-3, False, 64),
+    ("adam-l2", lambda: Adam(lr=0.01), "softmax_cross_entropy", 1e-3, False, 50),
+    ("adam-squared-l2-per-batch", lambda: Adam(lr=0.01), "squared_error", 0.1, True, 64),
+]
+
+
+@pytest.mark.parametrize("name, make_opt, loss, l2, per_batch, batch", DP_CASES,
+                         ids=[c[0] for c in DP_CASES])
+def test_data_parallel_equals_single_process(cluster_of_two, name, make_opt, loss, l2,
+                                             per_batch, batch):
+    Xn, yn = _data()
+    if loss == "squared_error":
+        yn = np.eye(3)[yn] + 0.1 * Xn[:, :3]
+    # uneven blocks: a global batch straddles them in every way
+    X = da.from_array(Xn, chunks=((250, 200, 150), (6,)))
+    y = da.from_array(yn, chunks=((250, 200, 150),) + yn.shape[1:])
+    dp, ref = _model(), _model()
+    o_dp, o_ref = make_opt(), make_opt()
+    h = fit_data_parallel(dp, X, y, client=cluster_of_two, loss=loss, optimizer=o_dp,
+                          epochs=3, batch_size=batch, random_state=7, l2=l2,
+                          l2_per_batch=per_batch)
+    h_ref = ref.fit(Xn, yn, loss=loss, optimizer=o_ref, epochs=3, batch_size=batch,
+                    random_state=7, l2=l2, l2_per_batch=per_batch)
+    steps = 3 * -(-600 // batch)
+    assert o_dp.t == o_ref.t == steps
+    assert _max_diff(dp, ref) < 1e-12
+    assert max(float(np.abs(a - b).max()) for a, b in
+               zip(o_dp.state_arrays(dp.params), o_ref.state_arrays(ref.params))) < 1e-12
+    np.testing.assert_allclose(h["loss"], h_ref["loss"], rtol=1e-12)
+    # the model moved: equality is not that of two untouched models
+    assert _max_diff(dp, _model()) > 1e-2
+
+
+def test_data_parallel_pieces_equal_single_process(cluster_of_two):
+    Xn, yn = _data(n=300)
+    pieces = [(Xn[:170], yn[:170]), (Xn[170:], yn[170:])]
+    dp, ref = _model(), _model()
+    fit_data_parallel(dp, pieces, client=cluster_of_two, optimizer=Adam(lr=0.01),
+                      epochs=2, batch_size=32, random_state=3, l2=1e-2)
+    ref.fit(Xn, yn, optimizer=Adam(lr=0.01), epochs=2, batch_size=32, random_state=3,
+            l2=1e-2)
+    assert _max_diff(dp, ref) < 1e-12
+
+
+def test_data_parallel_step_time_is_recorded_and_run_closes(cluster_of_two):
+    Xn, yn = _data(n=200)
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    model = _model()
+    with DataParallelRun(model, X, y, client=cluster_of_two, batch_size=50,
+                         random_state=0) as run:
+        result = run.run_epoch()
+        with pytest.raises(RuntimeError, match="in use"):       # one run per model
+            model.fit(Xn, yn, epochs=1)
+    assert result.steps == 4 and result.seen == 200 and result.fault is None
+    assert len(run.step_seconds) == 4 and all(s > 0 for s in run.step_seconds)
+    with pytest.raises(RuntimeError, match="closed"):
+        run.run_epoch()
+
+
+def test_data_parallel_bad_input(cluster_of_two):
+    Xn, yn = _data(n=100)
+    model = _model()
+    with pytest.raises(TypeError, match="dask arrays"):
+        fit_data_parallel(model, Xn, yn, client=cluster_of_two)
+    with pytest.raises(ShapeError, match="rows"):
+        fit_data_parallel(model, da.from_array(Xn), da.from_array(yn[:90]),
+                          client=cluster_of_two)
+    bad = Xn.copy()
+    bad[73, 2] = np.nan
+    with pytest.raises(NonFiniteError, match="shard that starts at row 50"):
+        fit_data_parallel(model, da.from_array(bad, chunks=50), da.from_array(yn, chunks=50),
+                          client=cluster_of_two)
+    dropout = getattr(nnlib.layers, "Dropout", None)
+    if dropout is not None:
+        with pytest.raises(TypeError, match=r"layers\[1\] is Dropout"):
+            fit_data_parallel(nnlib.Sequential([nnlib.Dense(6, 4), dropout(0.5),
+                                                nnlib.Dense(4, 3)]),
+                              da.from_array(Xn), da.from_array(yn), client=cluster_of_two)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_data_parallel(model, da.from_array(Xn), da.from_array(yn),
+                          client=cluster_of_two, batch_size=0)
+
+
+# --------------------------------------------------------------------------------------
+# 2. model averaging
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make_opt", [lambda: SGD(lr=0.05, momentum=0.9),
+                                      lambda: Adam(lr=0.01)], ids=["sgd-momentum", "adam"])
+def test_model_averaging_of_identical_shards_is_single_process(cluster_of_two, make_opt):
+    # two workers with the same rows in the same order compute the same copies: their
+    # average (parameters, optimizer state, t) must be exactly one process's fit
+    Xn, yn = _data(n=200)
+    ma, ref = _model(), _model()
+    o_ma, o_ref = make_opt(), make_opt()
+    fit_model_averaging(ma, [(Xn, yn), (Xn, yn)], client=cluster_of_two, optimizer=o_ma,
+                        epochs=2, batch_size=16, average_every=5, shuffle=False, l2=1e-3)
+    ref.fit(Xn, yn, optimizer=o_ref, epochs=2, batch_size=16, shuffle=False, l2=1e-3)
+    assert o_ma.t == o_ref.t == 2 * 13
+    assert _max_diff(ma, ref) < 1e-12
+    for a, b in zip(o_ma.state_arrays(ma.params), o_ref.state_arrays(ref.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("average_every", [None, 10], ids=["each-epoch", "every-10-steps"])
+def test_model_averaging_accuracy_near_single_process(cluster_of_two, average_every):
+    X, y = nnlib.datasets.load_digits()
+    X = X / 16.0
+    Xtr, ytr, Xte, yte = X[:1400], y[:1400], X[1400:], y[1400:]
+    sizes, acts = (64, 32, 10), ("relu", "identity")
+    ma, ref = _model(sizes, acts), _model(sizes, acts)
+    Xd = da.from_array(Xtr, chunks=(700, 64))
+    yd = da.from_array(ytr, chunks=700)
+    h = fit_model_averaging(ma, Xd, yd, client=cluster_of_two,
+                            optimizer=SGD(lr=0.05, momentum=0.9), epochs=8, batch_size=16,
+                            average_every=average_every, random_state=0)
+    ref.fit(Xtr, ytr, optimizer=SGD(lr=0.05, momentum=0.9), epochs=8, batch_size=16,
+            random_state=0)
+    acc_ma, acc_ref = ma.evaluate(Xte, yte)[1], ref.evaluate(Xte, yte)[1]
+    chance = 0.1
+    print(f"held-out accuracy: model averaging {acc_ma:.3f}, one process {acc_ref:.3f}")
+    assert acc_ref > 0.85
+    # each worker sees half the data between averages: a little worse at most
+    assert acc_ma > max(acc_ref - 0.06, 0.8), (acc_ma, acc_ref)
+    assert h["loss"][-1] < h["loss"][0] and acc_ma > 5 * chance
+
+
+# --------------------------------------------------------------------------------------
+# 4. a worker killed mid-training
+# --------------------------------------------------------------------------------------
+
+def test_data_parallel_resumes_after_a_worker_dies(cluster_of_two):
+    client = cluster_of_two
+    Xn, yn = _data(n=400)
+    X = da.from_array(Xn, chunks=100)
+    y = da.from_array(yn, chunks=100)
+
+    def kill_after_first_epoch(epoch, logs):
+        if epoch == 0:
+            _kill_one_worker(client)
+        return False
+
+    dp, ref = _model(), _model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # "submitting it again"
+        h = fit_data_parallel(dp, X, y, client=client, optimizer=Adam(lr=0.01), epochs=3,
+                              batch_size=40, random_state=1, l2=1e-3,
+                              callbacks=[kill_after_first_epoch])
+    ref.fit(Xn, yn, optimizer=Adam(lr=0.01), epochs=3, batch_size=40, random_state=1,
+            l2=1e-3)
+    assert h.epochs == 3
+    assert _max_diff(dp, ref) < 1e-12
+
+
+def test_data_parallel_lost_piece_stops_with_last_good_weights(cluster_of_two):
+    client = cluster_of_two
+    Xn, yn = _data(n=200)
+    pieces = [(Xn[:100], yn[:100]), (Xn[100:], yn[100:])]
+
+    def kill_after_first_epoch(epoch, logs):
+        if epoch == 0:
+            _kill_one_worker(client)
+        return False
+
+    dp, ref = _model(), _model()
+    opt = Adam(lr=0.01)
+    with pytest.raises(WorkerLostError, match="last completed|after step") as info:
+        fit_data_parallel(dp, pieces, client=client, optimizer=opt, epochs=3,
+                          batch_size=20, random_state=1,
+                          callbacks=[kill_after_first_epoch])
+    assert info.value.completed == {"epoch": 1, "step": 0}
+    # the weights and optimizer state of the last completed step: one epoch's fit
+    ref_opt = Adam(lr=0.01)
+    ref.fit(Xn, yn, optimizer=ref_opt, epochs=1, batch_size=20, random_state=1)
+    assert opt.t == ref_opt.t == 10
+    assert _max_diff(dp, ref) < 1e-12
+
+
+def test_model_averaging_resumes_after_a_worker_dies(cluster_of_two):
+    client = cluster_of_two
+    Xn, yn = _data(n=400)
+    X = da.from_array(Xn, chunks=200)
+    y = da.from_array(yn, chunks=200)
+    kw = dict(client=client, optimizer=None, epochs=3, batch_size=10, average_every=4,
+              random_state=5)
+
+    def kill_after_first_epoch(epoch, logs):
+        if epoch == 0:
+            _kill_one_worker(client, index=1)
+        return False
+
+    a, b = _model(), _model()
+    fit_model_averaging(a, X, y, **dict(kw, optimizer=SGD(lr=0.05, momentum=0.5)))
+    client.wait_for_workers(2, timeout=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit_model_averaging(b, X, y, callbacks=[kill_after_first_epoch],
+                            **dict(kw, optimizer=SGD(lr=0.05, momentum=0.5)))
+    assert _max_diff(a, b) == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# 3. the estimators on the cluster: pickled and shipped, Incremental, ParallelPostFit,
+#    GridSearchCV through joblib's dask backend
+# --------------------------------------------------------------------------------------
+
+def _fit_on_worker(est, X, y):
+    return est.fit(X, y)
+
+
+def test_estimators_pickle_and_train_on_a_worker(cluster_of_two):
+    X, y = _data(n=200)
+    for est in (nnlib.MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0),
+                nnlib.MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)):
+        target = y if isinstance(est, nnlib.MLPClassifier) else X[:, 0] - X[:, 1]
+        remote = cluster_of_two.submit(_fit_on_worker, est, X, target).result()
+        local = pickle.loads(pickle.dumps(est)).fit(X, target)
+        for a, b in zip(remote.coefs_ + remote.intercepts_,
+                        local.coefs_ + local.intercepts_):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(remote.predict(X), local.predict(X))
+
+
+def test_incremental_equals_partial_fit_over_the_blocks(cluster_of_two):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    Xn, yn = _data(n=900)
+    X, y = da.from_array(Xn, chunks=(300, 6)), da.from_array(yn, chunks=300)
+    inc = wrappers.Incremental(nnlib.MLPClassifier(hidden_layer_sizes=(8,), batch_size=50,
+                                                   random_state=0), shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1, 2])
+    ref = nnlib.MLPClassifier(hidden_layer_sizes=(8,), batch_size=50, random_state=0)
+    for k in range(3):
+        ref.partial_fit(Xn[300 * k:300 * (k + 1)], yn[300 * k:300 * (k + 1)],
+                        classes=[0, 1, 2])
+    for a, b in zip(inc.estimator_.coefs_, ref.coefs_):
+        np.testing.assert_array_equal(a, b)
+    # ParallelPostFit: predictions computed block by block on the workers
+    post = wrappers.ParallelPostFit(inc.estimator_)
+    pred = post.predict(X)
+    assert isinstance(pred, da.Array)
+    np.testing.assert_array_equal(pred.compute(), ref.predict(Xn))
+    np.testing.assert_allclose(post.predict_proba(X).compute(), ref.predict_proba(Xn),
+                               rtol=1e-12)
+
+
+# Rows of the out-of-core data: every block is a function of its row range, so the
+# labels do not need X (a second array holding X's blocks in memory). The noise is a
+# fixed table read cyclically: generating a gigabyte of random numbers would dominate
+# the test's time, and only the size matters here.
+OOC_FEATURES = 200
+_OOC_NOISE = np.random.default_rng(2).random((4099, OOC_FEATURES)) - 0.5
+
+
+def _ooc_y(block_info=None):
+    (r0, r1), = block_info[None]["array-location"]
+    return np.random.default_rng([r0, 1]).integers(0, 2, r1 - r0)
+
+
+def _ooc_X(block_info=None):
+    (r0, r1), _ = block_info[None]["array-location"]
+    y = _ooc_y(block_info={None: {"array-location": [(r0, r1)]}})
+    X = np.take(_OOC_NOISE, np.arange(r0, r1), axis=0, mode="wrap")
+    X[:, :4] += 0.4 * (2 * y[:, None] - 1)
+    return X
+
+
+def test_incremental_out_of_core_and_predict_in_parallel(cluster_of_two):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    n, block = 760_000, 40_000
+    chunks = ((block,) * (n // block),)
+    X = da.map_blocks(_ooc_X, chunks=chunks + ((OOC_FEATURES,),), dtype=np.float64)
+    y = da.map_blocks(_ooc_y, chunks=chunks, dtype=np.int64)
+    assert X.nbytes > 2 * WORKER_MEMORY          # larger than both workers together
+    inc = wrappers.Incremental(nnlib.MLPClassifier(hidden_layer_sizes=(4,), batch_size=1000,
+                                                   learning_rate_init=0.01,
+                                                   random_state=0),
+                               shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1])
+    assert inc.estimator_.t_ == n               # every row seen once, block by block
+    post = wrappers.ParallelPostFit(inc.estimator_)
+    held_out = slice(0, 2 * block)
+    acc = float((post.predict(X[held_out]) == y[held_out]).mean().compute())
+    assert acc > 0.9
+
+
+def test_grid_search_through_joblib_dask_backend(cluster_of_two):
+    joblib = pytest.importorskip("joblib")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    X, y = _data(n=240)
+    grid = {"hidden_layer_sizes": [(4,), (16,)], "alpha": [1e-4, 1e-1]}
+
+    def search():
+        return model_selection.GridSearchCV(
+            nnlib.MLPClassifier(max_iter=30, random_state=0), grid, cv=2).fit(X, y)
+
+    with joblib.parallel_backend("dask"):
+        on_cluster = search()
+    local = search()
+    np.testing.assert_array_equal(on_cluster.cv_results_["mean_test_score"],
+                                  local.cv_results_["mean_test_score"])
+    assert on_cluster.best_params_ == local.best_params_
