@@ -1,0 +1,423 @@
+"""The catalogue of single-slip faults ``python -m verify.mutants`` applies to the kernels.
+
+Each fault is data: one edit of one kernel source (``anchor`` -> ``replacement``; the
+anchor must occur exactly once in that file), what kind of slip it is, where it lives
+(kernel family and the code path that reaches it) and a *witness*: a Python expression,
+evaluated with nnlib's public API in the mutated tree and in the pristine one, whose
+result must differ between them. The witness makes every fault provably non-equivalent:
+a mutant whose witness comes out bit-identical is reported "equivalent" (a catalogue
+bug), never counted as killed or survived.
+
+``alt`` lists (anchor, replacement) pairs for a tree where the anchor's text moved (the
+branch thresholds becoming named constants of ``nnlib/_paths.py``): the first pair whose
+anchor occurs exactly once in the target file is applied. ``also`` lists further edits of
+the same file that the fault needs (a cimport for the function it calls).
+
+Names available to a witness (``verify/mutants/witness.py``): ``np``, ``nnlib``, ``F``
+(``nnlib.functional``), ``optim`` (``nnlib.optim``), ``rand(shape, seed=0, scale=1.0,
+dtype=np.float64)``, ``elementary(name, x)``, ``dense_bwd(act, ...)``, ``opt_run(opt, ...)``
+and ``fit(...)``; see that file.
+
+Faults that were tried and dropped because no input distinguishes them (equivalent
+mutants; each noted where it would sit):
+
+* ``amsgrad``'s ``vm >= vf`` -> ``vm > vf``: both pick the same value on a tie (and the
+  same NaN).
+* ``row_max``'s ``v > m`` -> ``v >= m``: a tie gives the same maximum.
+* the insertion sort's ``a[j - 1] < v`` -> ``<=``: equal keys are equal values.
+* the thresholds between bitwise-identical paths: cross-entropy's one-row vs several-rows
+  packing (``per < 4``), insertion sort vs heapsort (``SPARSEMAX_INSERTION_MAX``), the
+  training loop's threaded optimizer update (``nW >= PAR_MIN_ELEMS``): moving such a
+  threshold by one changes which of two identical computations runs, so only faults ON
+  one of the paths (below) can be caught, never a fault in the threshold itself.
+* logistic's ``x >= 0.0`` -> ``x > 0.0`` in the gradient numerator: at x = 0 both
+  numerators are exp(0) = 1.
+* dropout's ``>= threshold`` -> ``> threshold``: differs only where 53 random bits equal
+  the threshold exactly (probability 2^-53 per entry), so no practical input shows it.
+"""
+from typing import NamedTuple, Tuple
+
+__all__ = ["Fault", "FAULTS", "FAMILIES", "by_id"]
+
+FAMILIES = ("activations", "output maps", "losses", "dense", "optimizers", "train", "dropout")
+
+
+class Fault(NamedTuple):
+    id: str
+    file: str                   # relative to the tree root
+    anchor: str                 # exact text, occurring exactly once in ``file``
+    replacement: str
+    kind: str                   # the kind of slip (factor, off-by-one, kink, ...)
+    description: str
+    family: str                 # one of FAMILIES
+    path: str                   # the code path that reaches the fault
+    witness: str                # expression whose value the fault changes
+    also: Tuple[Tuple[str, str], ...] = ()      # further edits of ``file``
+    alt: Tuple[Tuple[str, str], ...] = ()       # (anchor, replacement) if ``anchor`` moved
+
+
+K = "nnlib/_kernels/"
+SCALAR, ACT = K + "scalar.pxd.tp", K + "activations.pyx.tp"
+VMATH, MAPS, ROWS = K + "vmath.h", K + "output_maps.pyx", K + "loss_rows.pxd"
+DENSE, RULES, TRAIN = K + "dense.pxd.tp", K + "optim_rules.pxd.tp", K + "train.pyx"
+DROPOUT = K + "dropout.pyx"
+
+FAULTS = [
+    # ---- activations --------------------------------------------------------------------
+    Fault("act-relu-kink", SCALAR,
+          '"nn_select(x > 0.0, 1.0, nn_select(x <= 0.0, 0.0, x))"',
+          '"nn_select(x >= 0.0, 1.0, nn_select(x < 0.0, 0.0, x))"',
+          "kink", "relu'(0) = 1 instead of the documented 0 (functional vjp)",
+          "activations", "relu_vjp at x = 0",
+          "F.relu_vjp(np.array([0.0, -0.0, 1.0, -1.0]), np.ones(4))"),
+    Fault("act-leaky-kink", SCALAR,
+          '"nn_select(x > 0.0, 1.0, nn_select(x <= 0.0, p, x))"',
+          '"nn_select(x >= 0.0, 1.0, nn_select(x < 0.0, p, x))"',
+          "kink", "leaky_relu'(0) = 1 instead of the documented slope",
+          "activations", "leaky_relu_vjp at x = 0",
+          "F.leaky_relu_vjp(np.array([0.0, 2.0]), np.ones(2), slope=0.1)"),
+    Fault("act-elu-kink", SCALAR,
+          'nn_select(x > 0.0, 1.0,"',
+          'nn_select(x >= 0.0, 1.0,"',
+          "kink", "elu'(0) = 1 instead of the documented alpha (equal only for alpha = 1)",
+          "activations", "elu_vjp at x = 0, alpha != 1",
+          "F.elu_vjp(np.array([0.0, -1.0]), np.ones(2), alpha=0.5)"),
+    Fault("act-sign-zero", SCALAR,
+          "nn_select(x < 0.0, -1.0, x * 0.0)",
+          "nn_select(x <= 0.0, -1.0, x * 0.0)",
+          "kink", "sign(0) = -1 instead of 0 (a tie at the threshold broken the other way)",
+          "activations", "sign at x = 0",
+          "F.sign(np.array([0.0, -0.0, 3.0, -3.0]))"),
+    Fault("act-sigmoid-grad-cancel", SCALAR,
+          "return e / (d * d)",
+          "return sigmoid_scalar(x) * (1.0 - sigmoid_scalar(x))",
+          "cancellation", "sigma' as s (1 - s): 1 - sigma(x) cancels for large x (0 beyond 37)",
+          "activations", "sigmoid_vjp at large positive x",
+          "F.sigmoid_vjp(np.array([40.0, 20.0, 3.0, -40.0]), np.ones(4))"),
+    Fault("act-softplus-log-exp", SCALAR,
+          "    return nn_select(x > 0.0, x, 0.0) + nn_log1p_unit(nn_exp(-fabs(x)))",
+          "    return log(1.0 + nn_exp(x))",
+          "cancellation", "softplus as log(1 + exp(x)): 0 for x << 0, inf for x > 709",
+          "activations", "softplus at large |x|",
+          "F.softplus(np.array([-40.0, -1.0, 0.5, 800.0]))",
+          also=(("from libc.math cimport fabs\n", "from libc.math cimport fabs, log\n"),)),
+    Fault("dense-softplus-grad-output-cancel", SCALAR,
+          "return nn_select(y < 0.0, e / nn_exp(a), -e)",
+          "return nn_select(y < 0.0, e / nn_exp(a), 1.0 - nn_exp(a))",
+          "cancellation", "softplus' from the output as 1 - exp(-y) instead of -expm1(-y): "
+          "loses its digits where y = softplus(x) is tiny (x << 0)",
+          "dense", "dense_backward, softplus, very negative pre-activation",
+          "dense_bwd('softplus', scale=30.0)"),
+    Fault("dense-relu-kink-output", SCALAR,
+          '"<double>(y > 0.0)"',
+          '"<double>(y >= 0.0)"',
+          "kink", "relu' from the output is 1 at H = 0: dead units pass the gradient",
+          "dense", "dense_backward / training, relu, H = 0",
+          "dense_bwd('relu')"),
+    Fault("act-f64-takes-f32-tanh", ACT,
+          "out[j] = act_{{name}}(x[j], p)",
+          "out[j] = act_{{name}}_f32(x[j], p)",
+          "float32", "float64 forward takes the float32 path (nn_tanh_f32, ~2e-11 relative)",
+          "activations", "float64 tanh forward",
+          "F.tanh(np.linspace(-3.0, 3.0, 1001))"),
+    Fault("act-f32-vjp-double-rounding", ACT,
+          "out[j] = <float>(act_grad_x_{{name}}_f32(x[j], p) * g[j])",
+          "out[j] = <float>act_grad_x_{{name}}_f32(x[j], p) * g[j]",
+          "float32", "float32 vjp rounds act' to float before the product (two roundings)",
+          "activations", "float32 vjp",
+          "F.tanh_vjp(rand(20000, dtype=np.float32), rand(20000, seed=1, dtype=np.float32))"),
+    Fault("vmath-expm1-cutoff", VMATH,
+          "x = nn_select(x < -60.0, -60.0, x);",
+          "x = nn_select(x < -30.0, -30.0, x);",
+          "off-by-one", "expm1's clamp at -30 instead of -60: expm1(-30) is not -1 in double "
+          "(tanh(16..30) and elu(-30..-60) off by ~1e-13)",
+          "activations", "float64 tanh |x| > 15, elu x < -30",
+          "(F.tanh(np.array([16.0, 20.0, 25.0])), F.elu(np.array([-40.0])))",
+          alt=(("x = nn_select(x < NN_EXPM1_ARG_MIN, NN_EXPM1_ARG_MIN, x);",
+                "x = nn_select(x < -30.0, -30.0, x);"),)),
+    Fault("vmath-tanh-f32-cutoff", VMATH,
+          "nn_abs(x) > 30.0, -60.0",
+          "nn_abs(x) > 9.0, -60.0",
+          "off-by-one", "float32 tanh saturates to +-1 from |x| = 9; it rounds to "
+          "0.99999994 up to |x| = 9.011",
+          "activations", "float32 tanh, 9 < |x| < 9.011",
+          "F.tanh(np.linspace(9.0, 9.02, 2001, dtype=np.float32))",
+          alt=(("nn_abs(x) > NN_TANH_F32_SATURATE, -60.0", "nn_abs(x) > 9.0, -60.0"),)),
+    # ---- output maps --------------------------------------------------------------------
+    Fault("map-softmax-vjp-paren", MAPS,
+          "out[i, j] = <floating>(out[i, j] * (g[i, j] - dot))",
+          "out[i, j] = <floating>(out[i, j] * g[i, j] - dot)",
+          "factor", "softmax vjp as s*g - <g, s> (a dropped parenthesis)",
+          "output maps", "softmax_vjp",
+          "F.softmax_vjp(rand((3, 4)), rand((3, 4), seed=1))"),
+    Fault("map-logsoftmax-vjp-float-sum", MAPS,
+          "    cdef double total\n",
+          "    cdef floating total\n",
+          "float32", "log_softmax vjp sums the upstream gradient in the array dtype, not double",
+          "output maps", "float32 log_softmax_vjp, long rows",
+          "F.log_softmax_vjp(rand((4, 2000), dtype=np.float32), "
+          "rand((4, 2000), seed=1, dtype=np.float32))"),
+    Fault("map-logsoftmax-cancel", MAPS,
+          "out[i, j] = <floating>((x[i, j] - m) - lse_shift)",
+          "out[i, j] = <floating>(x[i, j] - (m + lse_shift))",
+          "cancellation", "log_softmax as x - (m + log sum): rounds m + log sum at large offsets",
+          "output maps", "log_softmax, large logits",
+          "F.log_softmax(np.array([[1e4, 1e4 - 1.0, 0.0], [30.5, 30.0, 29.0]]))"),
+    Fault("map-sparsemax-vjp-mean", MAPS,
+          "mean = total / size if size > 0",
+          "mean = total / c if size > 0",
+          "dropped-mean", "sparsemax vjp subtracts the mean over the whole row, not the support",
+          "output maps", "sparsemax_vjp, sparse rows",
+          "F.sparsemax_vjp(np.array([[1.0, 0.9, -1.0]]), np.array([[1.0, 2.0, 3.0]]))"),
+    Fault("map-sparsemax-heapify", ROWS,
+          "    start = c // 2\n",
+          "    start = c // 2 - 1\n",
+          "off-by-one", "heapsort's heapify starts one node early: the node above the last "
+          "leaf is never sifted, so wide rows may sort wrongly",
+          "output maps", "sparsemax, rows longer than SPARSEMAX_INSERTION_MAX (heapsort)",
+          "F.sparsemax(rand((200, 30), scale=0.05))"),
+    Fault("map-exp-block-tail", ROWS,
+          "(c + VEC_BLOCK - 1) // VEC_BLOCK):\n        j0 = blk * VEC_BLOCK\n"
+          "        nb = min(<Py_ssize_t>VEC_BLOCK, c - j0)\n        for j in range(nb):\n"
+          "            buf[j]",
+          "(c + VEC_BLOCK - 2) // VEC_BLOCK):\n        j0 = blk * VEC_BLOCK\n"
+          "        nb = min(<Py_ssize_t>VEC_BLOCK, c - j0)\n        for j in range(nb):\n"
+          "            buf[j]",
+          "off-by-one", "the sum of exponentials drops a last block of one value "
+          "(rows of c = 1 mod VEC_BLOCK)",
+          "output maps", "softmax / log_softmax / wide cross-entropy, c = k*VEC_BLOCK + 1",
+          "F.log_softmax(rand((2, 257)))"),
+    Fault("map-exp-arg-float32", ROWS,
+          "buf[j] = nn_exp(z[j0 + j] - m)",
+          "buf[j] = nn_exp(<floating>(z[j0 + j] - m))",
+          "float32", "the shifted logit z - m is rounded to the array dtype before exp",
+          "output maps", "float32 softmax / log_softmax",
+          "F.softmax(np.array([[20.0, 1.2345e-3, 3.3, -7.77]], dtype=np.float32))"),
+    # ---- losses -------------------------------------------------------------------------
+    Fault("loss-se-grad-factor", ROWS,
+          "dz[j] = <floating>(scale * d)",
+          "dz[j] = <floating>(2.0 * scale * d)",
+          "factor", "squared-error gradient 2(z - t): the derivative of ||z - t||^2, not of "
+          "1/2 ||z - t||^2",
+          "losses", "squared_error_grad",
+          "F.squared_error_grad(rand((3, 2)), rand((3, 2), seed=1))"),
+    Fault("loss-logistic-log1p", ROWS,
+          "l = nn_log1p_unit(e)",
+          "l = log(1.0 + e)",
+          "cancellation", "logistic loss log(1 + e) instead of log1p(e): 0 for confident "
+          "right answers (|z| > 37)",
+          "losses", "logistic_loss at large |z|",
+          "F.logistic_loss(np.array([40.0, -40.0, 0.3]), np.array([1.0, 0.0, 1.0]))"),
+    Fault("loss-logistic-grad-cancel", ROWS,
+          "num = nn_select((x >= 0.0) != (y == 1.0), 1.0, e)\n"
+          "            sig = num / (1.0 + e)\n"
+          "            gbuf[j] = scale * nn_select(y == 1.0, -sig,",
+          "num = nn_select(x >= 0.0, 1.0, e)\n"
+          "            sig = num / (1.0 + e)\n"
+          "            gbuf[j] = scale * nn_select(y == 1.0, sig - 1.0,",
+          "cancellation", "logistic gradient for y = 1 as sigma(z) - 1 instead of "
+          "-sigma(-z): 0 beyond z = 37",
+          "losses", "logistic_loss_grad, y = 1, large z",
+          "F.logistic_loss_grad(np.array([40.0, 5.0, -3.0]), np.array([1.0, 1.0, 0.0]))"),
+    Fault("loss-logistic-block-target", ROWS,
+          "tb = t + j0",
+          "tb = t",
+          "index", "every VEC_BLOCK block of the logistic loss reads the first block's targets",
+          "losses", "logistic loss over more than VEC_BLOCK scores",
+          "F.logistic_loss_grad(rand(600), (rand(600, seed=1) > 0).astype(float))"),
+    Fault("loss-hinge-kink", ROWS,
+          "if h < 0.0:",
+          "if h <= 0.0:",
+          "kink", "hinge subgradient 0 at h = 0 instead of the documented e_j* - e_y",
+          "losses", "hinge at its kink",
+          "F.hinge_loss_grad(np.array([[0.0, 0.0], [2.0, 1.0]]), np.array([0, 0]), "
+          "margin=0.0)"),
+    Fault("loss-hinge-tie", ROWS,
+          "(jstar < 0 or v > best)",
+          "(jstar < 0 or v >= best)",
+          "tie", "hinge's competing class is the LAST maximal index, not the first",
+          "losses", "hinge, tied competing scores",
+          "F.hinge_loss_grad(np.array([[1.0, 1.0, 0.0]]), np.array([2]))"),
+    Fault("loss-sparsemax-half", ROWS,
+          "acc += p * (u - 0.5 * p)",
+          "acc += p * (u - p)",
+          "factor", "sparsemax loss drops the 1/2 of p^2/2",
+          "losses", "sparsemax_loss",
+          "F.sparsemax_loss(np.array([[1.0, 0.8, -1.0]]), np.array([1]))"),
+    Fault("loss-xent-wide-scale", ROWS,
+          "dz[j] = <floating>(scale * (dz[j] * inv - (1.0 if j == y else 0.0)))",
+          "dz[j] = <floating>(dz[j] * inv - (1.0 if j == y else 0.0))",
+          "dropped-mean", "cross-entropy gradient not divided by n on the one-row path",
+          "losses", "softmax cross-entropy, wide rows (VEC_BLOCK // c < 4: c > 64)",
+          "F.softmax_cross_entropy_grad(rand((3, 100)), np.array([0, 5, 99]))"),
+    Fault("loss-xent-multirow-index", ROWS,
+          "total += (shift[r * c] - z[i * c + y[i]]) + log(s)",
+          "total += (shift[r * c] - z[r * c + y[i]]) + log(s)",
+          "index", "cross-entropy reads z_y from the block-relative row: wrong from the "
+          "second block of packed rows on",
+          "losses", "softmax cross-entropy, narrow rows, more than VEC_BLOCK // c rows",
+          "F.softmax_cross_entropy(rand((200, 3)), (np.arange(200) % 3))"),
+    # ---- dense --------------------------------------------------------------------------
+    Fault("dense-db-missing-row", DENSE,
+          "for i in range(n):\n            z = dZ + i * c",
+          "for i in range(n - 1):\n            z = dZ + i * c",
+          "off-by-one", "act_backward skips the last row: db misses it (and its dZ keeps dH)",
+          "dense", "dense_backward / training",
+          "dense_bwd('identity')"),
+    Fault("dense-bias-act-thread-split", DENSE,
+          "hi = (t + 1) * n // chunks\n            bias_act_rows",
+          "hi = (t + 1) * n // chunks - 1\n            bias_act_rows",
+          "off-by-one", "the threaded bias+activation pass leaves the last row of each "
+          "thread's block without bias and activation",
+          "dense", "dense_forward, n_threads > 1 and n*c >= PAR_MIN_ELEMS",
+          "F.dense_forward(rand((300, 8)), rand((8, 128), seed=1), rand(128, seed=2), "
+          "'tanh', n_threads=2)"),
+    Fault("dense-dot-tail-overwrite", DENSE,
+          "while p < k:\n                        acc0 += A[i * lda + p] * Bj[p]",
+          "while p < k:\n                        acc0 = A[i * lda + p] * Bj[p]",
+          "index", "the scalar tail of the 4-way dot product overwrites its accumulator",
+          "dense", "one-row products (batch 1 dX = dZ W^T) with k % 4 != 0",
+          "dense_bwd('tanh', n=1, n_out=6)"),
+    Fault("dense-sparse-skip-negative", DENSE,
+          "cnt += coef[r * cstride] != 0",
+          "cnt += coef[r * cstride] > 0",
+          "index", "the zero-skipping row update also skips negative coefficients",
+          "dense", "one-row products (batch-1 forward)",
+          "F.dense_forward(rand((1, 5)), rand((5, 3), seed=1), rand(3, seed=2))"),
+    # ---- optimizers ---------------------------------------------------------------------
+    Fault("optim-adam-bias-correction-step", RULES,
+          "step_size = lr / (1.0 - pow(b1, <double>step))",
+          "step_size = lr / (1.0 - pow(b1, <double>step + 1.0))",
+          "off-by-one", "Adam's first-moment bias correction one step ahead",
+          "optimizers", "Adam / AdamW",
+          "opt_run(optim.Adam(lr=0.1))"),
+    Fault("optim-adam-eps-inside-sqrt", RULES,
+          "denom = sqrt(v) / bc2_sqrt + eps",
+          "denom = sqrt(v + eps) / bc2_sqrt",
+          "factor", "Adam's eps inside the square root",
+          "optimizers", "Adam / AdamW",
+          "opt_run(optim.Adam(lr=0.1, eps=1e-4))"),
+    Fault("optim-sgd-dampen-first", RULES,
+          "if first:\n                buf = g",
+          "if first:\n                buf = (1.0 - damp) * g",
+          "factor", "SGD momentum dampens the first step too (PyTorch: buffer = grad)",
+          "optimizers", "SGD momentum with dampening",
+          "opt_run(optim.SGD(lr=0.1, momentum=0.9, dampening=0.5), steps=2)"),
+    Fault("optim-adagrad-lr-decay-step", RULES,
+          "decay = lr / (1.0 + (step - 1) * cfg.lr_decay)",
+          "decay = lr / (1.0 + step * cfg.lr_decay)",
+          "off-by-one", "Adagrad's learning-rate decay counts the current step",
+          "optimizers", "Adagrad with lr_decay",
+          "opt_run(optim.Adagrad(lr=0.1, lr_decay=0.1))"),
+    Fault("optim-notes-adagrad-eps-outside", RULES,
+          "param[i] = <floating>(p - lr * g / sqrt(eps + s0[i]))",
+          "param[i] = <floating>(p - lr * g / (sqrt(s0[i]) + eps))",
+          "factor", "the notes' AdaGrad with eps outside the root (PyTorch's form)",
+          "optimizers", "NotesAdaGrad",
+          "opt_run(optim.NotesAdaGrad(lr=0.1, eps=0.01))"),
+    Fault("optim-rmsprop-alpha-swapped", RULES,
+          "s0[i] = <floating>(alpha * s0[i] + (1.0 - alpha) * g * g)",
+          "s0[i] = <floating>((1.0 - alpha) * s0[i] + alpha * g * g)",
+          "factor", "RMSprop's average with alpha and 1 - alpha swapped",
+          "optimizers", "RMSprop",
+          "opt_run(optim.RMSprop(lr=0.01))"),
+    Fault("optim-adamw-decay-twice", RULES,
+          "l2 = 0.0 if k == OPT_ADAMW else wd",
+          "l2 = wd",
+          "factor", "AdamW applies weight decay twice (decoupled shrink and L2 in the gradient)",
+          "optimizers", "AdamW",
+          "opt_run(optim.AdamW(lr=0.1, weight_decay=0.1))"),
+    Fault("optim-sklearn-adam-sqrt", RULES,
+          "lr_t = lr * sqrt(1.0 - pow(b2, <double>step))",
+          "lr_t = lr * (1.0 - pow(b2, <double>step))",
+          "factor", "scikit-learn Adam's step size without the square root of 1 - beta2^t",
+          "optimizers", "SklearnAdam",
+          "opt_run(optim.SklearnAdam(lr=0.1))"),
+    Fault("optim-l2-factor", RULES,
+          "return g + wd * p",
+          "return g + 2.0 * wd * p",
+          "factor", "weight decay as the gradient of wd |w|^2 instead of wd/2 |w|^2",
+          "optimizers", "every rule with weight_decay (not AdamW)",
+          "opt_run(optim.SGD(lr=0.1, weight_decay=0.1))"),
+    Fault("optim-thread-split-stride", RULES,
+          "optim_update_range(cfg, param, grad, state, n, step, lo, hi)",
+          "optim_update_range(cfg, param + lo, grad + lo, state + lo, hi - lo, step, 0,"
+          " hi - lo)",
+          "index", "the threaded update gives each chunk its own length as the state-slot "
+          "stride: slot 1 is read and written at the wrong place",
+          "optimizers", "n_threads > 1 (arrays of >= 2**15 elements), rules with >= 2 slots",
+          "opt_run(optim.Adam(lr=0.01), n=70000, n_threads=2)"),
+    # ---- the compiled training epoch ----------------------------------------------------
+    Fault("train-fused-l2-doubled", TRAIN,
+          "1.0 - lr * decay_W, W[l]",
+          "1.0 - 2.0 * lr * decay_W, W[l]",
+          "factor", "the fused SGD update shrinks W by 2 lr l2",
+          "train", "plain SGD (fused update) with l2",
+          "fit(optimizer=optim.SGD(lr=0.1), l2=0.01, batch_size=4)"),
+    Fault("train-fused-l2-per-batch-ignored", TRAIN,
+          "l2_eff + c.oc.weight_decay, c.oc.weight_decay)",
+          "c.l2 + c.oc.weight_decay, c.oc.weight_decay)",
+          "dropped-mean", "the fused SGD update uses l2, not l2 / B, with l2_per_batch",
+          "train", "plain SGD (fused update), l2_per_batch",
+          "fit(optimizer=optim.SGD(lr=0.05), l2=0.5, l2_per_batch=True, batch_size=6)"),
+    Fault("train-bias-step-over-batch", TRAIN,
+          "b[l][j] = b[l][j] - flr * db[l][j]",
+          "b[l][j] = b[l][j] - flr * db[l][j] / B",
+          "factor", "the fused SGD bias step is divided by the batch size again",
+          "train", "plain SGD (fused update), batch > 1",
+          "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
+    Fault("train-last-batch-l2", TRAIN,
+          "l2_eff = c.l2 / B if c.l2_per_batch else c.l2",
+          "l2_eff = c.l2 / c.batch_size if c.l2_per_batch else c.l2",
+          "off-by-one", "l2_per_batch divides by the nominal batch size on the last, "
+          "partial batch",
+          "train", "l2_per_batch, n not a multiple of batch_size",
+          "fit(optimizer=optim.SGD(lr=0.05), l2=0.5, l2_per_batch=True, batch_size=5)"),
+    Fault("train-weight-decay-twice", TRAIN,
+          "weight_grads(s, W, X0, B, H, dZ, dW, 0.0)",
+          "weight_grads(s, W, X0, B, H, dZ, dW, l2_eff)",
+          "factor", "l2 added to dW and again by the rule it was folded into",
+          "train", "float64, optimizer other than plain SGD, l2 > 0",
+          "fit(optimizer=optim.Adam(lr=0.01), l2=0.1, batch_size=4)"),
+    Fault("train-bias-gets-l2", TRAIN,
+          "optim_update(&c.oc, bb[l], db[l]",
+          "optim_update(&ocW, bb[l], db[l]",
+          "factor", "the biases are updated with the weights' config, l2 folded in",
+          "train", "float64, optimizer other than plain SGD, l2 > 0",
+          "fit(optimizer=optim.Adam(lr=0.01), l2=0.1, batch_size=4)"),
+    Fault("train-grad-dropped-mean", TRAIN,
+          "s[L], 1.0 / B, margin",
+          "s[L], 1.0, margin",
+          "dropped-mean", "the training gradient is of the batch's summed loss, not its mean",
+          "train", "every epoch with batch > 1",
+          "fit(optimizer=optim.SGD(lr=0.01), batch_size=4)"),
+    Fault("train-target-gather-index", TRAIN,
+          "memcpy(ybuf + i * c.tcols, yt + r * c.tcols",
+          "memcpy(ybuf + i * c.tcols, yt + (start + i) * c.tcols",
+          "index", "the batch gathers its targets in storage order, not the shuffled order",
+          "train", "squared error / logistic, batch > 1, shuffled",
+          "fit(loss='squared_error', optimizer=optim.SGD(lr=0.05), batch_size=4)"),
+    Fault("train-last-batch-loss-weight", TRAIN,
+          "t.total += loss * B",
+          "t.total += loss * c.batch_size",
+          "off-by-one", "the epoch's mean loss weighs the last, partial batch as a full one",
+          "train", "n not a multiple of batch_size (the reported loss)",
+          "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
+    # ---- dropout ------------------------------------------------------------------------
+    Fault("dropout-row-offset", DROPOUT,
+          "dropout_key(seed, step, row0 + <uint64_t>i)",
+          "dropout_key(seed, step, <uint64_t>i)",
+          "index", "a piece of a batch (row0 > 0) draws the mask of rows 0, 1, ... again",
+          "dropout", "dropout / dropout_vjp with row0 > 0 (an epoch cut into pieces)",
+          "F.dropout(np.ones((4, 6)), 0.5, 1, row0=3)"),
+]
+
+
+def by_id():
+    """{id: Fault}; raises ValueError on a duplicate id."""
+    out = {}
+    for f in FAULTS:
+        if f.id in out:
+            raise ValueError(f"duplicate fault id {f.id}")
+        out[f.id] = f
+    return out
