@@ -26,8 +26,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::nnlib.exceptions.ConvergenceWar
 
 # Each worker gets this much memory; the out-of-core test trains on an array larger
 # than both together. A worker that imports dask-ml (scikit-learn, pandas) sits near
-# 300 MB before holding any data.
-WORKER_MEMORY = 500e6
+# 300-450 MB before holding any data.
+WORKER_MEMORY = 700e6
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +346,7 @@ def _ooc_X(block_info=None):
 
 def test_incremental_out_of_core_and_predict_in_parallel(cluster_of_two):
     wrappers = pytest.importorskip("dask_ml.wrappers")
-    n, block = 760_000, 40_000
+    n, block = 1_000_000, 40_000
     chunks = ((block,) * (n // block),)
     X = da.map_blocks(_ooc_X, chunks=chunks + ((OOC_FEATURES,),), dtype=np.float64)
     y = da.map_blocks(_ooc_y, chunks=chunks, dtype=np.int64)
