@@ -101,7 +101,11 @@ def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r} "
                         f"({type(value).__name__})")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:                 # an int beyond the float range
+        raise ValueError(f"{name} must be finite; got an integer of "
+                         f"{len(str(abs(int(value))))} digits") from None
     if v != v or v in (float("inf"), float("-inf")):
         raise ValueError(f"{name} must be finite; got {v}")
     if low is not None and (v < low or (low_open and v == low)):

@@ -71,7 +71,7 @@ def case_fit(rng):
                          delay, kind)
     _replay(m0, opt0, X, y, loss, batch, opt.t, fit_kw)
     assert opt0.t == opt.t
-    if opt._state is not None and opt0._state is None:      # made, not yet stepped
+    if state_of(opt, m) is not None and state_of(opt0, m0) is None:   # made, not stepped
         opt0.state_arrays(m0.params)
     assert_same_arrays(m.params, m0.params, f"params after {opt.t} steps")
     assert_same_arrays(state_of(opt, m) or [], state_of(opt0, m0) or [],

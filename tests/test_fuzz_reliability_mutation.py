@@ -65,8 +65,9 @@ def _mutate(rng, what, m, opt, X, y, val):
     elif what == "reset":
         opt.reset()
     elif what == "state-nan":
-        if opt._state and opt._state[0].size:       # (SGD keeps 0 slots)
-            opt._state[0].reshape(-1)[0] = np.nan
+        entry = opt._entries.get(id(m.params[0])) if m.params else None
+        if entry is not None and entry.rows.size:    # (SGD keeps 0 slots)
+            entry.rows.reshape(-1)[0] = np.nan
     elif what == "momentum":
         if hasattr(opt, "momentum"):
             opt.momentum = 0.5 if not opt.momentum else 0.0
