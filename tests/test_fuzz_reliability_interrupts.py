@@ -222,7 +222,11 @@ def case_optimizer_step(rng):
         opt0.step(p0, grads, n_threads=threads)
     assert opt0.t == opt.t
     assert_same_arrays(params, p0, f"params after t={opt.t} steps")
-    assert_same_arrays(opt._state or [], opt0._state or [], "state")
+    rows = [opt._entries[id(p)].rows for p in params if id(p) in opt._entries]
+    rows0 = [opt0._entries[id(p)].rows for p in p0 if id(p) in opt0._entries]
+    assert_same_arrays(rows, rows0, "state")
+    # every array's own step count agrees with the updates its values took
+    assert {opt._entries[id(p)].step for p in params if id(p) in opt._entries} <= {opt.t}
     return f"{'interrupted' if hit else 'finished'} ({kind}): params are t steps' worth"
 
 
