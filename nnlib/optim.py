@@ -97,8 +97,8 @@ import numpy as np
 
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
-from nnlib._threads import (PARALLEL_MIN_SIZE, claimed_by, resolve_threads,
-                            thread_limit)
+from nnlib._threads import (PARALLEL_MIN_SIZE, claim, claimed_by, release,
+                            resolve_threads, thread_limit)
 from nnlib.exceptions import ConcurrentUseError
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_int_scalar, check_real_scalar, native_float_dtype)
@@ -131,6 +131,11 @@ def _positive(value, name):
 
 def _nonneg(value, name):
     return check_real_scalar(value, name, low=0.0)
+
+
+class _Stepping:
+    """The owner of an optimizer's claim while ``step`` runs (held weakly by the claim
+    table: an interrupted step's claim ends with it)."""
 
 
 class _Entry:
@@ -509,10 +514,24 @@ class Optimizer:
         >>> w
         array([0.5, 2.5])
         """
-        if claimed_by(self) is not None:
+        # The step holds the optimizer as a fit does: a fit that starts meanwhile is
+        # refused instead of reading the step counts before this step writes them.
+        token = _Stepping()
+        try:
+            claim(self, "the optimizer", "a fit cannot start while optimizer.step runs "
+                  "on the same optimizer", token)
+        except ConcurrentUseError:
             raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
                                      f"by a running fit (thread {claimed_by(self)}); its "
-                                     f"steps would interleave with the fit's")
+                                     f"steps would interleave with the fit's") from None
+        try:
+            return self._claimed_step(grads, *legacy, closure=closure, n_threads=n_threads)
+        finally:
+            release(self, token)
+
+    def _claimed_step(self, grads=None, *legacy, closure: Optional[Callable] = None,
+                      n_threads: Optional[int] = None):
+        """One step (see :meth:`step`) while this call holds the optimizer."""
         loss = None
         if legacy:
             if len(legacy) > 2:

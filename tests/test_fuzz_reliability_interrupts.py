@@ -222,6 +222,8 @@ def case_optimizer_step(rng):
         opt0.step(p0, grads, n_threads=threads)
     assert opt0.t == opt.t
     assert_same_arrays(params, p0, f"params after t={opt.t} steps")
+    if any(id(p) in opt._entries for p in params):   # made (maybe not yet stepped)
+        opt0.state_arrays(p0)
     rows = [opt._entries[id(p)].rows for p in params if id(p) in opt._entries]
     rows0 = [opt0._entries[id(p)].rows for p in p0 if id(p) in opt0._entries]
     assert_same_arrays(rows, rows0, "state")
