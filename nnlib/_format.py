@@ -58,11 +58,14 @@ class _FormatError(ValueError):
 
 
 def digest(arrays):
-    """SHA-256 hex digest of the arrays' bytes, in order, C order."""
+    """SHA-256 hex digest of the arrays' values, in order, as little-endian bytes in C
+    order. The digest is of values, not of stored bytes: a .npy header whose byte order
+    is relabelled (same bytes, other values) no longer matches."""
     import hashlib
     h = hashlib.sha256()
     for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
+        a = np.asarray(a)
+        h.update(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
     return h.hexdigest()
 
 
