@@ -1,0 +1,19 @@
+"""Type aliases of nnlib's public signatures.
+
+The names say what a parameter accepts: ``ArrayLike`` anything ``np.asarray`` takes
+(lists included), ``FloatArray`` the float32 or float64 array nnlib returns (the dtype of
+the input, as given), ``SeedLike`` the seeds ``numpy.random.default_rng`` accepts.
+``numpy.typing`` is part of NumPy's import, so these cost ``import nnlib`` nothing.
+"""
+from typing import Any, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+__all__ = ["ArrayLike", "DTypeLike", "NDArray", "FloatArray", "IntArray", "SeedLike",
+           "Threads"]
+
+FloatArray = NDArray[np.floating[Any]]
+IntArray = NDArray[np.integer[Any]]
+SeedLike = Union[int, np.integer[Any], np.random.Generator, np.random.SeedSequence, None]
+Threads = Union[int, None]
