@@ -7,11 +7,14 @@ derivative wherever it has one, which is why the notes replace it by tanh or sig
 train (seed 001, "sign(x) ~ tanh(x)"). ``xor_from_notes`` builds the XOR networks the
 lectures write down, with their weights copied exactly.
 """
+from typing import Any, List, Optional, Sequence, Union
+
 import numpy as np
 
 from nnlib import functional as F
 from nnlib._codes import ACTIVATION_CODES
 from nnlib._inputs import check_output_finite, check_X
+from nnlib._typing import ArrayLike, FloatArray
 from nnlib._validation import ShapeError, as_float_array, check_finite
 
 __all__ = ["ThresholdNetwork"]
@@ -75,9 +78,22 @@ class ThresholdNetwork:
     activations : tuple of str
     inputs, outputs : (false, true) encodings, set by ``xor_from_notes`` (else None)
     formula, source : str, set by ``xor_from_notes`` (else None)
+
+    Examples
+    --------
+    >>> net = ThresholdNetwork([[[1.0], [1.0]]], [[-1.5]])      # AND of +-1 inputs
+    >>> net
+    ThresholdNetwork(2-1, activations=('sign',))
+    >>> net.predict([[-1, -1], [-1, 1], [1, -1], [1, 1]])
+    array([-1., -1., -1.,  1.])
+    >>> from nnlib.datasets import make_xor
+    >>> X, y = make_xor(signed=True)
+    >>> ThresholdNetwork.xor_from_notes().predict(X)           # +1 for "x1 XOR x2"
+    array([-1.,  1.,  1., -1.])
     """
 
-    def __init__(self, weights, biases, activations="sign"):
+    def __init__(self, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike],
+                 activations: Union[str, Sequence[str]] = "sign") -> None:
         weights = [as_float_array(W, f"weights[{i}]", dtype=np.float64, ndim=2).copy()
                    for i, W in enumerate(weights)]
         biases = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
@@ -108,10 +124,13 @@ class ThresholdNetwork:
                 raise ValueError(f"unknown activation {a!r}; expected one of "
                                  f"{sorted(ACTIVATION_CODES)}")
         self.weights, self.biases, self.activations = weights, biases, activations
-        self.inputs = self.outputs = self.formula = self.source = None
+        self.inputs: Optional[Any] = None
+        self.outputs: Optional[Any] = None
+        self.formula: Optional[str] = None
+        self.source: Optional[str] = None
 
     @classmethod
-    def xor_from_notes(cls, which="lecture13"):
+    def xor_from_notes(cls, which: str = "lecture13") -> "ThresholdNetwork":
         """One of the notes' hand-built XOR networks (2 inputs, 2 hidden units, 1 output).
 
         Parameters
@@ -142,10 +161,10 @@ class ThresholdNetwork:
         return net
 
     @property
-    def n_features_in_(self):
+    def n_features_in_(self) -> int:
         return self.weights[0].shape[0]
 
-    def layer_outputs(self, X):
+    def layer_outputs(self, X: ArrayLike) -> List[FloatArray]:
         """``[H_1, ..., H_L]``: every layer's output for X (n_samples, n_features_in_).
 
         Raises NonFiniteError if a layer's output overflows to NaN or inf (X too large
@@ -160,18 +179,18 @@ class ThresholdNetwork:
             outs.append(H)
         return outs
 
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> FloatArray:
         """The network's output, shape (n_samples, n_out of the last layer)."""
         return self.layer_outputs(X)[-1]
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> FloatArray:
         """The output, raveled to (n_samples,) when the last layer has one unit."""
         out = self.forward(X)
         return out.ravel() if out.shape[1] == 1 else out
 
     __call__ = predict
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         sizes = [self.weights[0].shape[0]] + [W.shape[1] for W in self.weights]
         return (f"ThresholdNetwork({'-'.join(map(str, sizes))}, "
                 f"activations={self.activations})")
