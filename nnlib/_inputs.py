@@ -21,7 +21,8 @@ def _is_sparse(x):
     return hasattr(x, "tocsr") and hasattr(x, "nnz")
 
 
-def check_X(X, *, owner, n_features=None, dtype=None, name="X", accept_sparse=False):
+def check_X(X, *, owner, n_features=None, dtype=None, name="X",
+            accept_sparse=False) -> np.ndarray:
     """Return X as a finite, C-contiguous (n_samples, n_features) float array.
 
     float32/float64 are kept unless ``dtype`` is given; ints, bools and object arrays of
@@ -109,7 +110,7 @@ def check_all_finite(arr, name):
                          f"be finite (drop or impute that row)")
 
 
-def check_output_finite(out, *, owner, name="X"):
+def check_output_finite(out, *, owner, name="X") -> np.ndarray:
     """Return ``out``, a model's output for a finite ``name``; raise NonFiniteError naming
     the first row if it is not finite (the products overflowed: inputs such as 1e308 are
     too large for the weights). Predictions are never silently NaN or inf."""
@@ -122,7 +123,7 @@ def check_output_finite(out, *, owner, name="X"):
                          f"model's weights; scale {name}, e.g. standardize it)")
 
 
-def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y"):
+def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y") -> np.ndarray:
     """Return y as an array of n_samples rows; a column vector is raveled with a
     DataConversionWarning unless ``allow_2d``."""
     if y is None:
@@ -192,7 +193,7 @@ def labels_to_index(y, classes, *, owner):
     return idx.astype(np.int64)
 
 
-def check_float_target(y, *, owner, dtype=np.float64):
+def check_float_target(y, *, owner, dtype=np.float64) -> np.ndarray:
     """A regression target: finite numbers, as ``dtype``."""
     if y.dtype.kind in "USO":
         try:

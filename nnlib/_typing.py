@@ -2,7 +2,7 @@
 
 The names say what a parameter accepts: ``ArrayLike`` anything ``np.asarray`` takes
 (lists included), ``FloatArray`` the float32 or float64 array nnlib returns (the dtype of
-the input, as given), ``SeedLike`` the seeds ``numpy.random.default_rng`` accepts.
+the input, as given), ``SeedLike`` the ``random_state`` values ``nnlib._random`` accepts.
 ``numpy.typing`` is part of NumPy's import, so these cost ``import nnlib`` nothing.
 """
 from typing import Any, Union
@@ -15,5 +15,5 @@ __all__ = ["ArrayLike", "DTypeLike", "NDArray", "FloatArray", "IntArray", "SeedL
 
 FloatArray = NDArray[np.floating[Any]]
 IntArray = NDArray[np.integer[Any]]
-SeedLike = Union[int, np.integer[Any], np.random.Generator, np.random.SeedSequence, None]
+SeedLike = Union[int, np.integer[Any], np.random.Generator, np.random.RandomState, None]
 Threads = Union[int, None]

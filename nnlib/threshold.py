@@ -7,7 +7,7 @@ derivative wherever it has one, which is why the notes replace it by tanh or sig
 train (seed 001, "sign(x) ~ tanh(x)"). ``xor_from_notes`` builds the XOR networks the
 lectures write down, with their weights copied exactly.
 """
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -21,7 +21,7 @@ __all__ = ["ThresholdNetwork"]
 
 # The XOR constructions of the lecture notes (/work/shared/seeds), weights verbatim.
 # Each: (W_1, b_1, W_2, b_2), activations, input encoding, what "true" is, citation.
-_XOR_NETWORKS = {
+_XOR_NETWORKS: Dict[str, Dict[str, Any]] = {
     "lecture13": dict(
         layers=[([[1.0, -1.0], [1.0, -1.0]], [0.1, 0.1]),
                 ([[1.0], [1.0]], [-1.0])],
@@ -94,36 +94,36 @@ class ThresholdNetwork:
 
     def __init__(self, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike],
                  activations: Union[str, Sequence[str]] = "sign") -> None:
-        weights = [as_float_array(W, f"weights[{i}]", dtype=np.float64, ndim=2).copy()
-                   for i, W in enumerate(weights)]
-        biases = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
-                  for i, b in enumerate(biases)]
+        Ws = [as_float_array(W, f"weights[{i}]", dtype=np.float64, ndim=2).copy()
+              for i, W in enumerate(weights)]
+        bs = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
+              for i, b in enumerate(biases)]
         # NaN/inf weights would make every prediction NaN without a word: a hand-set
         # network must have finite weights.
-        for i, (W, b) in enumerate(zip(weights, biases)):
+        for i, (W, b) in enumerate(zip(Ws, bs)):
             check_finite(W, f"weights[{i}]")
             check_finite(b, f"biases[{i}]")
-        if not weights or len(weights) != len(biases):
+        if not Ws or len(Ws) != len(bs):
             raise ShapeError(f"need one bias vector per weight matrix and at least one "
-                             f"layer; got {len(weights)} weights and {len(biases)} biases")
-        for i, (W, b) in enumerate(zip(weights, biases)):
+                             f"layer; got {len(Ws)} weights and {len(bs)} biases")
+        for i, (W, b) in enumerate(zip(Ws, bs)):
             if b.shape[0] != W.shape[1]:
                 raise ShapeError(f"biases[{i}] has {b.shape[0]} entries but weights[{i}] "
                                  f"has {W.shape[1]} outputs (shape {W.shape})")
-            if i and W.shape[0] != weights[i - 1].shape[1]:
+            if i and W.shape[0] != Ws[i - 1].shape[1]:
                 raise ShapeError(f"weights[{i}] takes {W.shape[0]} inputs but layer "
                                  f"{i - 1} gives {weights[i - 1].shape[1]}")
         if isinstance(activations, str):
-            activations = [activations] * len(weights)
+            activations = [activations] * len(Ws)
         activations = tuple(activations)
-        if len(activations) != len(weights):
-            raise ValueError(f"need one activation per layer ({len(weights)}); got "
+        if len(activations) != len(Ws):
+            raise ValueError(f"need one activation per layer ({len(Ws)}); got "
                              f"{len(activations)}")
         for a in activations:
             if a not in ACTIVATION_CODES:
                 raise ValueError(f"unknown activation {a!r}; expected one of "
                                  f"{sorted(ACTIVATION_CODES)}")
-        self.weights, self.biases, self.activations = weights, biases, activations
+        self.weights, self.biases, self.activations = Ws, bs, activations
         self.inputs: Optional[Any] = None
         self.outputs: Optional[Any] = None
         self.formula: Optional[str] = None

@@ -34,6 +34,16 @@ def test_public_callable_is_annotated(name):
     assert _missing_annotations(CALLABLES[name]) == []
 
 
+def test_literal_export_lists_follow_the_codes():
+    """nnlib.functional's activations and losses list their names literally (mypy reads
+    ``__all__`` to resolve ``from ... import *``); the lists are every code and its pair."""
+    from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+    from nnlib.functional import activations, losses
+    assert activations.__all__ == [n for a in ACTIVATION_CODES for n in (a, a + "_vjp")]
+    assert losses.__all__ == [n for a in LOSS_CODES for n in (a, a + "_grad")] + [
+        "loss_and_grad"]
+
+
 def test_package_marks_itself_typed():
     assert os.path.isfile(os.path.join(ROOT, "nnlib", "py.typed"))
     with open(os.path.join(ROOT, "pyproject.toml")) as fh:

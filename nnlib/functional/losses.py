@@ -43,7 +43,10 @@ from nnlib._typing import ArrayLike, FloatArray, Threads
 from nnlib._validation import (LabelError, ShapeError, as_float_array, check_finite,
                                check_real_scalar)
 
-__all__ = [n for name in LOSS_CODES for n in (name, name + "_grad")] + ["loss_and_grad"]
+__all__ = ["softmax_cross_entropy", "softmax_cross_entropy_grad", "squared_error",
+           "squared_error_grad", "logistic_loss", "logistic_loss_grad", "sparsemax_loss",
+           "sparsemax_loss_grad", "hinge_loss", "hinge_loss_grad", "poisson_loss",
+           "poisson_loss_grad", "loss_and_grad"]   # each of LOSS_CODES and its grad (tested)
 
 
 def _scores(z, allow_1d):
