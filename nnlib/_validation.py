@@ -255,7 +255,7 @@ def check_workspace_args(sizes, rows, n_target_cols, dtype):
     return sizes, dt
 
 
-def check_sample_weight(sample_weight, n_samples, dtype):
+def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
     """Return per-row weights as a new C-contiguous ``(n_samples,)`` array of ``dtype``.
 
     The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``

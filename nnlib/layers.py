@@ -87,8 +87,8 @@ class Layer:
     [array([1., 2.])]
     """
 
-    n_in: Optional[int] = None
-    n_out: Optional[int] = None
+    n_in: Any = None            # int, or None for a layer that keeps any width
+    n_out: Any = None
     dtype: Any = None
     param_names: Tuple[str, ...] = ()
 
