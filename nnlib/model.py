@@ -43,7 +43,17 @@ _CallbackLike = Union[Callback, Callable[[int, Dict[str, float]], Any]]
 
 class EvaluationResult(NamedTuple):
     """What :meth:`Sequential.evaluate` returns: the mean loss and the accuracy (None
-    for squared_error); unpacks as ``loss, accuracy = model.evaluate(X, y)``."""
+    for squared_error); unpacks as ``loss, accuracy = model.evaluate(X, y)``.
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> model = Sequential([Dense(2, 2, init="zeros")])
+    >>> loss, accuracy = result = model.evaluate(np.ones((2, 2)), [0, 1])
+    >>> round(loss, 12) == round(math.log(2), 12), result.accuracy     # uniform outputs
+    (True, 0.5)
+    """
     loss: float
     accuracy: Optional[float]
 
@@ -794,6 +804,25 @@ def load(path: PathLike) -> Sequential:
     ValueError
         The file is not an nnlib model, is truncated or corrupted (checksum), has an
         unsupported version, or its arrays do not match its layer specs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+    >>> model.save("model.npz")
+    >>> copy = load("model.npz")
+    >>> copy
+    Sequential([Dense(2, 3, activation='relu', dtype=float64),
+                Dense(3, 2, activation='identity', dtype=float64)])
+    >>> X = np.array([[1.0, -2.0]])
+    >>> np.array_equal(copy.predict(X), model.predict(X))
+    True
+    >>> with open("junk.npz", "wb") as fh:
+    ...     _ = fh.write(b"not an archive")
+    >>> load("junk.npz")
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     header, arrays = _format.read(path)
     model = _format.build_model(header, arrays, path)
