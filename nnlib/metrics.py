@@ -105,9 +105,10 @@ class Metrics:
         for metric in metrics:
             if isinstance(metric, str):
                 if metric in ("accuracy", "acc"):
-                    if loss == "squared_error":
-                        raise ValueError("accuracy needs a classification loss; "
-                                         "squared_error has none (try 'mse' or 'mae')")
+                    if loss not in CLASS_LABEL_LOSSES and loss != "logistic_loss":
+                        hint = " (try 'mse' or 'mae')" if loss == "squared_error" else ""
+                        raise ValueError(f"accuracy needs a classification loss; {loss} "
+                                         f"has none{hint}")
                     self.items.append(("accuracy", None))
                 elif metric in _NAMED:
                     if loss != "squared_error":
@@ -146,7 +147,7 @@ class Metrics:
         y_pred = None
         for name, fn in self.items:
             if fn is None:
-                out[name] = accuracy(Z, y_true, self.loss)
+                out[name] = accuracy(Z, y_true, self.loss)  # type: ignore[assignment]
                 continue
             if y_pred is None:
                 y_pred = (probabilities(Z, self.loss) if self.loss in PROBABILITY_MAPS
