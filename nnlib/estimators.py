@@ -1014,6 +1014,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Training samples seen, over all fits.
     n_features_in_, n_layers_, n_outputs_ : int
     out_activation_ : {'softmax', 'logistic'}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.datasets import load_digits, split
+    >>> X, y = load_digits(n_class=3)
+    >>> X_train, X_test, y_train, y_test = split(X / 16, y, random_state=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0)
+    >>> clf = clf.fit(X_train, y_train)
+    >>> clf.classes_, clf.coefs_[0].shape
+    (array([0, 1, 2]), (64, 16))
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    >>> np.allclose(clf.predict_proba(X_test).sum(axis=1), 1.0)
+    True
     """
 
     @_serialized
@@ -1192,6 +1207,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     output is the log-mean, predictions ``exp`` of it, targets >= 0), plus ``alpha``'s L2
     penalty. Parameters and attributes as :class:`MLPClassifier` (no ``classes_``;
     ``out_activation_`` 'identity' or 'exp').
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.linspace(-1.0, 1.0, 50)[:, None]
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=500,
+    ...                    random_state=0).fit(X, X.ravel() ** 2)
+    >>> reg.score(X, X.ravel() ** 2) > 0.99
+    True
+    >>> reg.predict([[0.5]]).shape, reg.out_activation_
+    ((1,), 'identity')
     """
 
     def __init__(self, loss: str = "squared_error",

@@ -35,16 +35,15 @@ def test_public_object_has_examples(name):
     assert EXAMPLES.search(doc), f"{name}'s docstring has no Examples section"
 
 
-def _skip_without_extras(name):
+def _skip_without_extras(test):
     """An example that needs an optional extra is skipped without it (CI's cross-check
-    job installs torch and onnx and runs this file again; the dask examples start a
-    cluster, and tests/test_dask.py runs the same paths)."""
-    last = name.split(".")[-1]
-    if last == "to_onnx":
+    job installs torch and onnx and runs this file again)."""
+    code = "\n".join(example.source for example in test.examples)
+    if "to_onnx(" in code:
         pytest.importorskip("onnx")
-    if last == "to_torch":
+    if "import torch" in code or ", torch" in code:
         pytest.importorskip("torch")
-    if name.startswith("nnlib.dask"):
+    if "import dask" in code or "from distributed" in code:
         pytest.importorskip("dask.distributed")
 
 
@@ -57,10 +56,10 @@ def _globals(obj):
 @pytest.mark.parametrize("name", sorted(n for n, o in ITEMS.items()
                                         if ">>>" in (inspect.getdoc(o) or "")))
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
-    _skip_without_extras(name)
-    monkeypatch.chdir(tmp_path)                # examples that save files write here
     test = doctest.DocTestParser().get_doctest(
         inspect.getdoc(ITEMS[name]), _globals(ITEMS[name]), name, None, 0)
+    _skip_without_extras(test)
+    monkeypatch.chdir(tmp_path)                # examples that save files write here
     runner = doctest.DocTestRunner(optionflags=OPTIONS)
     report = []
     with np.printoptions(precision=8, suppress=False, legacy=False):
