@@ -360,6 +360,17 @@ class Sequential:
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ...,
+                 metrics: Optional[Sequence[Metric]] = ..., *,
+                 return_dict: Literal[True]) -> Dict[str, float]: ...
+
+    @overload
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
+                 margin: float = ..., n_threads: Threads = ..., *,
+                 metrics: Sequence[Metric], return_dict: bool = ...) -> Dict[str, float]: ...
+
+    @overload
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
+                 margin: float = ..., n_threads: Threads = ...,
                  metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...
                  ) -> Union[EvaluationResult, Dict[str, float]]: ...
 

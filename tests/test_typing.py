@@ -72,6 +72,8 @@ WRONG_CALLS = {
     "predict result as a float": "y: float = nnlib.Sequential([nnlib.Dense(2, 1)]).predict(x)",
     "dataset size as text": "nnlib.datasets.make_xor(n_samples='many')",
     "unknown keyword": "nnlib.functional.softmax(x, axis=0)",
+    "accuracy as surely a float": ("a: float = nnlib.Sequential([nnlib.Dense(2, 2)])"
+                                   ".evaluate(x, [0, 1, 0]).accuracy"),
 }
 
 
