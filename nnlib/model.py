@@ -247,7 +247,21 @@ class Sequential:
         the output is not finite for a finite X (the products overflowed the dtype:
         scale X), so a prediction is never silently NaN or inf. Raises
         ConcurrentUseError if a fit in another thread trains this model during the call
-        (README, "Threads and concurrency"): its weights would mix training steps."""
+        (README, "Threads and concurrency"): its weights would mix training steps.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2)])
+        >>> X = np.array([[1.0, -2.0], [0.5, 0.25]])
+        >>> H = np.maximum(X @ model.layers[0].W + model.layers[0].b, 0)
+        >>> np.allclose(model.forward(X), H @ model.layers[1].W + model.layers[1].b)
+        True
+        >>> model.forward([[np.nan, 0.0]])
+        Traceback (most recent call last):
+        ...
+        nnlib.exceptions.NonFiniteError: ...
+        """
         X = self._inputs(X, finite=True)
         with _NotDuringAnotherThreadsFit(self):
             return self._forward_checked(X, n_threads)
@@ -256,7 +270,16 @@ class Sequential:
                 n_threads: Threads = None) -> FloatArray:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
-        :meth:`forward`."""
+        :meth:`forward`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "tanh", random_state=0), Dense(3, 2)])
+        >>> X = np.random.default_rng(0).normal(size=(5, 2))
+        >>> np.array_equal(model.predict(X, batch_size=2), model.forward(X))   # in 3 chunks
+        True
+        """
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         X = self._inputs(X, finite=True)
         with _NotDuringAnotherThreadsFit(self):
@@ -310,6 +333,22 @@ class Sequential:
             ``[dW1, db1, dW2, db2, ...]`` in the order of ``params``. If the loss or a
             gradient is not finite, they are returned as computed (NaN/inf) with a
             RuntimeWarning.
+
+        Examples
+        --------
+        Against a central difference in one weight:
+
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "tanh", random_state=0), Dense(3, 2)])
+        >>> X, y = np.array([[1.0, -2.0], [0.5, 0.25]]), [0, 1]
+        >>> loss, grads = model.loss_and_grads(X, y)
+        >>> [g.shape for g in grads]
+        [(2, 3), (3,), (3, 2), (2,)]
+        >>> W = model.layers[0].W
+        >>> W[0, 0] += 1e-6; up = model.loss_and_grads(X, y)[0]
+        >>> W[0, 0] -= 2e-6; down = model.loss_and_grads(X, y)[0]
+        >>> bool(abs((up - down) / 2e-6 - grads[0][0, 0]) < 1e-8)
+        True
         """
         value, grads, status = self._objective(X, y, loss, l2, margin, n_threads, True)
         # The kernel checks the data loss and the bias gradients (column sums of dZ). That
@@ -616,6 +655,19 @@ class Sequential:
             state (e.g. a squared gradient beyond the dtype's range in Adam), training
             stops with a RuntimeWarning, the weights and the optimizer state are left
             at the last finite step and ``history.nonfinite`` says where.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.callbacks import EarlyStopping
+        >>> from nnlib.optim import Adam
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); y = [0, 1, 1, 0]
+        >>> model = Sequential([Dense(2, 8, "tanh", random_state=0), Dense(8, 2, random_state=1)])
+        >>> history = model.fit(X, y, optimizer=Adam(lr=0.05), epochs=400, batch_size=4,
+        ...                     random_state=0, early_stopping=EarlyStopping(
+        ...                         monitor="loss", min_delta=1e-4, patience=5))
+        >>> history.epochs < 400, history.stop_reason, model.score(X, y)
+        (True, 'early_stopping', 1.0)
         """
         from nnlib import optim as _optim
         loss_code(loss)

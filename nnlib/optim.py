@@ -279,6 +279,16 @@ class Optimizer:
         ValueError
             If an array is already in a group (or twice in this one), or a value is out
             of range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w, b = np.zeros(2), np.zeros(1)
+        >>> opt = SGD([w], lr=0.1)
+        >>> opt.add_param_group({"params": [b], "lr": 0.01})
+        >>> opt.step([[np.ones(2)], [np.ones(1)]])          # one gradient list per group
+        >>> w, b
+        (array([-0.1, -0.1]), array([-0.01]))
         """
         if not isinstance(param_group, dict):
             raise TypeError(f"a parameter group must be a dict; got "
@@ -393,7 +403,18 @@ class Optimizer:
             e.step = value
 
     def reset(self) -> None:
-        """Forget all state (moments, buffers, step counts)."""
+        """Forget all state (moments, buffers, step counts).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w])
+        >>> opt.step([np.ones(2)]); opt.t
+        1
+        >>> opt.reset(); opt.t, len(opt.state)
+        (0, 0)
+        """
         self._entries.clear()
 
     def _detached(self) -> "Optimizer":
@@ -455,6 +476,16 @@ class Optimizer:
         ShapeError, DTypeError
             If an array no longer matches the state it has (resized, or its rule's
             layout changed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w])
+        >>> [a.shape for a in opt.state_arrays([w])]        # exp_avg and exp_avg_sq rows
+        [(2, 2)]
+        >>> opt.state_arrays([w])[0] is opt.state_arrays([w])[0]
+        True
         """
         params = _as_param_list(params)
         self._adopt(params)
@@ -723,6 +754,21 @@ class Optimizer:
         ValueError, TypeError
             If the groups or their sizes differ from this optimizer's, a state entry
             lacks a slot the rule needs or has the wrong shape, or a value is invalid.
+
+        Examples
+        --------
+        Resuming gives the same steps as never stopping:
+
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w], lr=0.1)
+        >>> opt.step([np.ones(2)])
+        >>> w2 = w.copy()
+        >>> resumed = Adam([w2], lr=0.1)
+        >>> resumed.load_state_dict(opt.state_dict())
+        >>> opt.step([np.ones(2)]); resumed.step([np.ones(2)])
+        >>> np.array_equal(w, w2), resumed.t
+        (True, 2)
         """
         name = type(self).__name__
         if not isinstance(state_dict, dict) or set(state_dict) != {"state",
