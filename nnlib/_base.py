@@ -83,7 +83,14 @@ class BaseModel:
                       if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
-        """The constructor arguments as a dict (``deep`` expands nested models)."""
+        """The constructor arguments as a dict (``deep`` expands nested models).
+
+        Examples
+        --------
+        >>> from nnlib import Perceptron
+        >>> Perceptron(max_iter=5).get_params()
+        {'fit_intercept': True, 'max_iter': 5, 'random_state': None, 'shuffle': False}
+        """
         out: Dict[str, Any] = {}
         for name in self._param_names():
             value = getattr(self, name)
@@ -93,7 +100,18 @@ class BaseModel:
         return out
 
     def set_params(self: _Model, **params: Any) -> _Model:
-        """Set constructor arguments (validated at the next ``fit``); returns self."""
+        """Set constructor arguments (validated at the next ``fit``); returns self.
+
+        Examples
+        --------
+        >>> from nnlib import Perceptron
+        >>> Perceptron().set_params(max_iter=5, shuffle=True)
+        Perceptron(max_iter=5, shuffle=True)
+        >>> Perceptron().set_params(max_iters=5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Invalid parameter 'max_iters' for estimator Perceptron(). ...
+        """
         valid = self._param_names()
         nested: Dict[str, Dict[str, Any]] = {}
         for key, value in params.items():
@@ -164,7 +182,15 @@ class ClassifierMixin:
 
     def score(self, X: ArrayLike, y: ArrayLike,
               sample_weight: Optional[ArrayLike] = None) -> float:
-        """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given)."""
+        """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given).
+
+        Examples
+        --------
+        >>> from nnlib import Perceptron
+        >>> clf = Perceptron().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        >>> clf.score([[0.0], [3.0]], [1, 1]), clf.score([[0.0], [3.0]], [1, 1], [0, 1])
+        (0.5, 1.0)
+        """
         return self._score_predictions(self.predict(X), y, sample_weight)
 
     @staticmethod
@@ -187,7 +213,15 @@ class RegressorMixin:
     def score(self, X: ArrayLike, y: ArrayLike,
               sample_weight: Optional[ArrayLike] = None) -> float:
         """R^2 = 1 - SS_res / SS_tot of ``predict(X)`` (averaged over outputs uniformly,
-        as scikit-learn's ``r2_score``)."""
+        as scikit-learn's ``r2_score``).
+
+        Examples
+        --------
+        >>> from nnlib import LinearRegression
+        >>> reg = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+        >>> round(reg.score([[3.0], [4.0]], [7.0, 8.0]), 12)       # 1 - 1 / 0.5
+        -1.0
+        """
         return self._score_predictions(self.predict(X), y, sample_weight)
 
     @staticmethod

@@ -1034,7 +1034,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     @_serialized
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The most probable class for each row of X, shape (n_samples,); for a
-        multilabel model the 0/1 indicator matrix (n_samples, n_labels)."""
+        multilabel model the 0/1 indicator matrix (n_samples, n_labels).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 1])         # OR
+        >>> clf.predict(X)
+        array([0, 1, 1, 1])
+        """
         return self._labels_of(self._forward(X))
 
     def _labels_of(self, P):
@@ -1048,14 +1058,35 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @_serialized
     def predict_proba(self, X: ArrayLike) -> FloatArray:
-        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
+        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 1])         # OR
+        >>> P = clf.predict_proba(X)
+        >>> P.shape, np.array_equal(P.argmax(axis=1), clf.predict(X))
+        ((4, 2), True)
+        """
         P = self._forward(X)
         if P.shape[1] == 1 and not self._multilabel:
             return np.hstack([1.0 - P, P])
         return P
 
     def predict_log_proba(self, X: ArrayLike) -> FloatArray:
-        """``log(predict_proba(X))``."""
+        """``log(predict_proba(X))``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 1])         # OR
+        >>> np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X))
+        True
+        """
         P = self.predict_proba(X)
         with np.errstate(divide="ignore"):
             return np.log(P, out=P)
@@ -1244,7 +1275,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @_serialized
     def predict(self, X: ArrayLike) -> FloatArray:
-        """Predictions, shape (n_samples,) or (n_samples, n_outputs_)."""
+        """Predictions, shape (n_samples,) or (n_samples, n_outputs_).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.linspace(0.0, 1.0, 20)[:, None]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                    random_state=0).fit(X, 3.0 * X.ravel())
+        >>> reg.predict(X).shape, bool(np.abs(reg.predict([[0.5]]) - 1.5).max() < 0.05)
+        ((20,), True)
+        """
         return self._values_of(self._forward(X))
 
     @staticmethod
@@ -1255,7 +1296,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def partial_fit(self, X: ArrayLike, y: ArrayLike,
                     sample_weight: Optional[ArrayLike] = None) -> "MLPRegressor":
         """One epoch of the stochastic solver on (X, y), with optional row weights
-        (as in :meth:`fit`); returns self."""
+        (as in :meth:`fit`); returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> reg = MLPRegressor(hidden_layer_sizes=(4,), random_state=0)
+        >>> for _ in range(3):
+        ...     reg = reg.partial_fit(np.eye(4), [0.0, 1.0, 1.0, 2.0])
+        >>> reg.n_iter_, reg.t_                       # 1 epoch per call; 12 rows seen
+        (1, 12)
+        """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)

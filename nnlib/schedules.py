@@ -118,6 +118,15 @@ class Schedule:
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> opt = SGD([np.zeros(1)], lr=0.5)
+        >>> s = StepDecay(2, gamma=0.1).bind(opt)
+        >>> s.lr0, s.step(), s.step(), opt.lr        # epoch 2: the first decay
+        (0.5, 0.5, 0.05, 0.05)
         """
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"optimizer must have an lr attribute; got "
@@ -163,7 +172,14 @@ class Schedule:
         raise NotImplementedError
 
     def lr_at(self, t: int) -> float:
-        """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state."""
+        """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state.
+
+        Examples
+        --------
+        >>> s = CosineAnnealing(T_max=4, lr0=1.0)
+        >>> [round(s.lr_at(t), 6) for t in range(5)], s.epoch
+        ([1.0, 0.853553, 0.5, 0.146447, 0.0], 0)
+        """
         return self._rate(t, self._require_lr0())
 
     def __call__(self, t: int) -> float:
@@ -172,7 +188,14 @@ class Schedule:
         return self._apply(self.lr_at(self.epoch))
 
     def step(self, metric: Optional[float] = None) -> float:
-        """Advance one epoch; write and return the new rate (``metric`` is ignored)."""
+        """Advance one epoch; write and return the new rate (``metric`` is ignored).
+
+        Examples
+        --------
+        >>> s = ExponentialDecay(0.5, lr0=1.0)
+        >>> [s.step() for _ in range(3)], s.epoch
+        ([0.5, 0.25, 0.125], 3)
+        """
         return self(self.epoch + 1)
 
     def state_dict(self) -> Dict[str, Any]:
@@ -199,6 +222,19 @@ class Schedule:
         ------
         ValueError
             If the keys are not this schedule's, or ``epoch`` is not an integer >= 0.
+
+        Examples
+        --------
+        >>> s = MultiStepLR([2, 4], gamma=0.1, lr0=1.0)
+        >>> _ = s(3)                                  # jump to epoch 3
+        >>> t = MultiStepLR([2, 4], gamma=0.1, lr0=1.0)
+        >>> t.load_state_dict(s.state_dict())
+        >>> t.epoch, round(t.step(), 12)              # epoch 4: the second milestone
+        (3, 0.01)
+        >>> t.load_state_dict({"epoch": 1})
+        Traceback (most recent call last):
+        ...
+        ValueError: MultiStepLR.load_state_dict needs the keys ...
         """
         mine = set(self.state_dict())
         if not isinstance(state_dict, dict) or set(state_dict) != mine:
