@@ -118,7 +118,16 @@ class Perceptron(_BinaryClassifier):
         self.random_state = random_state
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> "Perceptron":
-        """Run PLA on (X, y) with y of exactly two labels; returns self."""
+        """Run PLA on (X, y) with y of exactly two labels; returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = Perceptron().fit(X, [-1, -1, 1, 1])
+        >>> clf.converged_, clf.n_updates_, clf.w_            # w_0 = -3: the bias
+        (True, 9, array([-3.,  2.]))
+        """
         max_iter = check_int_scalar(self.max_iter, "max_iter", low=1)
         fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
         shuffle = check_bool(self.shuffle, "shuffle")
@@ -163,7 +172,15 @@ class Perceptron(_BinaryClassifier):
         return self
 
     def decision_function(self, X: ArrayLike) -> FloatArray:
-        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``."""
+        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> Perceptron().fit(X, [-1, -1, 1, 1]).decision_function(X)      # -3 + 2 x
+        array([-3., -1.,  1.,  3.])
+        """
         self._check_fitted()
         X = check_X(X, owner="Perceptron", n_features=self.n_features_in_,
                     dtype=np.float64)
@@ -171,7 +188,15 @@ class Perceptron(_BinaryClassifier):
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """``classes_[1]`` where sign(w . x) = +1, else ``classes_[0]`` (boundary
-        points, sign 0, go to ``classes_[0]``)."""
+        points, sign 0, go to ``classes_[0]``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> Perceptron().fit(X, ["no", "no", "yes", "yes"]).predict([[0.0], [3.0]])
+        array(['no', 'yes'], dtype='<U3')
+        """
         positive = F.sign(self.decision_function(X)) > 0
         return self.classes_[positive.astype(np.int64)]
 
@@ -227,7 +252,16 @@ class LinearRegression(RegressorMixin, BaseModel):
         self.solver = solver
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> "LinearRegression":
-        """Solve the least-squares problem; returns self."""
+        """Solve the least-squares problem; returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> reg = LinearRegression(solver="pinv").fit(X, np.c_[2 * X, -X])   # 2 targets
+        >>> reg.coef_.shape, reg.rank_
+        ((2, 1), 2)
+        """
         if self.solver not in self._SOLVERS:
             raise ValueError(f"solver must be one of {self._SOLVERS}; got "
                              f"{self.solver!r}")
@@ -261,7 +295,16 @@ class LinearRegression(RegressorMixin, BaseModel):
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
-        """``X @ coef_.T + intercept_``: shape (n_samples,) or (n_samples, n_targets)."""
+        """``X @ coef_.T + intercept_``: shape (n_samples,) or (n_samples, n_targets).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> reg = LinearRegression().fit(X, np.c_[2 * X, -X])
+        >>> np.round(reg.predict([[1.0]]), 12)
+        array([[ 2., -1.]])
+        """
         self._check_fitted()
         X = check_X(X, owner="LinearRegression", n_features=self.n_features_in_,
                     dtype=np.float64)
@@ -327,7 +370,16 @@ class LogisticRegression(_BinaryClassifier):
         self.max_iter = max_iter
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> "LogisticRegression":
-        """Minimise E(w) on (X, y) with y of exactly two labels; returns self."""
+        """Minimise E(w) on (X, y) with y of exactly two labels; returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> clf.classes_, clf.converged_
+        (array(['no', 'yes'], dtype='<U3'), True)
+        """
         from nnlib.optim import gradient_descent
         alpha = check_real_scalar(self.alpha, "alpha", low=0.0)
         tol = check_real_scalar(self.tol, "tol", low=0.0)
@@ -390,7 +442,16 @@ class LogisticRegression(_BinaryClassifier):
         return self
 
     def decision_function(self, X: ArrayLike) -> FloatArray:
-        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``."""
+        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> np.round(clf.decision_function([[0.0], [3.0]]), 3)      # symmetric about 1.5
+        array([-2.261,  2.262])
+        """
         self._check_fitted()
         X = check_X(X, owner="LogisticRegression", n_features=self.n_features_in_,
                     dtype=np.float64)
@@ -398,11 +459,29 @@ class LogisticRegression(_BinaryClassifier):
                                    owner="LogisticRegression")
 
     def predict_proba(self, X: ArrayLike) -> FloatArray:
-        """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)]."""
+        """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)].
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> np.round(clf.predict_proba([[3.0]]), 3)
+        array([[0.094, 0.906]])
+        """
         p = F.sigmoid(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
-        """``classes_[1]`` where sigmoid(w . x) > 1/2, else ``classes_[0]``."""
+        """``classes_[1]`` where sigmoid(w . x) > 1/2, else ``classes_[0]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> clf.predict([[0.0], [3.0]])
+        array(['no', 'yes'], dtype='<U3')
+        """
         positive = self.decision_function(X) > 0
         return self.classes_[positive.astype(np.int64)]
