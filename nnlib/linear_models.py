@@ -449,8 +449,8 @@ class LogisticRegression(_BinaryClassifier):
         >>> import numpy as np
         >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
         >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
-        >>> np.round(clf.decision_function([[0.0], [3.0]]), 3)      # symmetric about 1.5
-        array([-2.261,  2.262])
+        >>> np.round(clf.decision_function([[0.0], [3.0]]), 2)      # symmetric about 1.5
+        array([-2.26,  2.26])
         """
         self._check_fitted()
         X = check_X(X, owner="LogisticRegression", n_features=self.n_features_in_,
