@@ -194,7 +194,16 @@ class EarlyStopping(Callback):
     def from_spec(cls, spec: Union[None, bool, int, Dict[str, Any], "EarlyStopping"],
                   metrics: Iterable[str]) -> Optional["EarlyStopping"]:
         """The stopper ``fit(early_stopping=spec)`` asks for, checked against the
-        ``metrics`` fit logs; None for None/False."""
+        ``metrics`` fit logs; None for None/False.
+
+        Examples
+        --------
+        >>> stop = EarlyStopping.from_spec({"patience": 2}, ["loss", "val_loss"])
+        >>> stop.monitor, stop.patience, stop.restore_best_weights   # fit's defaults
+        ('val_loss', 2, True)
+        >>> EarlyStopping.from_spec(None, ["loss"]) is None
+        True
+        """
         if spec is None or spec is False:
             return None
         if isinstance(spec, EarlyStopping):
@@ -228,7 +237,15 @@ class EarlyStopping(Callback):
         return stopper
 
     def check_monitor(self, metrics: Iterable[str]) -> None:
-        """Refuse, before training, a monitor that fit does not log."""
+        """Refuse, before training, a monitor that fit does not log.
+
+        Examples
+        --------
+        >>> EarlyStopping(monitor="val_loss").check_monitor(["loss"])
+        Traceback (most recent call last):
+        ...
+        ValueError: early_stopping monitors 'val_loss', which fit does not log (there is no ...
+        """
         metrics = set(metrics)
         if self.monitor not in metrics:
             why = (" (there is no validation data)" if self.monitor.startswith("val_")
@@ -255,7 +272,20 @@ class EarlyStopping(Callback):
         Keras's rule: an epoch that does not improve on the best value by more than
         ``min_delta`` (or, with a ``baseline``, does not beat it) adds one to the wait;
         training stops once ``patience`` epochs in a row have not improved (after the
-        first epoch)."""
+        first epoch).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> stop = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+        >>> w = np.zeros(1)
+        >>> for epoch, loss in enumerate([1.0, 0.5, 0.7]):
+        ...     w += 1                                    # the epoch's training
+        ...     if stop.update(epoch, {"loss": loss}, [w]):
+        ...         break
+        >>> epoch, stop.best_epoch, w                     # epoch 1's weights are back
+        (2, 1, array([2.]))
+        """
         if epoch < self.start_from_epoch:
             return False
         value = logs[self.monitor]

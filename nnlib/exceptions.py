@@ -17,7 +17,7 @@ class ShapeError(ValueError):
     >>> dense_forward(np.ones((2, 3)), np.ones((4, 1)), np.zeros(1))
     Traceback (most recent call last):
     ...
-    nnlib.exceptions.ShapeError: X has 3 columns but W has 4 rows (X (2, 3) @ W (4, 1) is undefined)
+    nnlib.exceptions.ShapeError: X has 3 columns but W has 4 rows (X (2, 3) @ W (4, 1) is ...
     """
 
 
@@ -126,7 +126,7 @@ class InvalidParameterError(ValueError, TypeError):
     >>> MLPClassifier(hidden_layer_sizes=-1).fit([[0.0], [1.0]], [0, 1])
     Traceback (most recent call last):
     ...
-    nnlib.exceptions.InvalidParameterError: The 'hidden_layer_sizes' parameter must be positive ints ...
+    nnlib.exceptions.InvalidParameterError: The 'hidden_layer_sizes' parameter must be ...
     """
 
 
@@ -157,7 +157,8 @@ class DataConversionWarning(UserWarning):
     >>> from nnlib import MLPRegressor
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     _ = MLPRegressor(max_iter=500, random_state=0).fit(np.eye(4), [[0.0], [1.0], [0.0], [1.0]])
+    ...     _ = MLPRegressor(max_iter=500, random_state=0).fit(np.eye(4),
+    ...                                                        [[0.0], [1.0], [0.0], [1.0]])
     >>> [type(w.message).__name__ for w in caught]
     ['DataConversionWarning']
     """
