@@ -260,16 +260,49 @@ class Dense(Layer):
         return self.activation, self.activation_param if self._param_given else None
 
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
-        """``act(X @ W + b)``; X (n, n_in) in the layer's dtype."""
+        """``act(X @ W + b)``; X (n, n_in) in the layer's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 1, "relu", init="zeros")
+        >>> layer.W[:] = [[1.0], [-1.0]]
+        >>> layer.forward(np.array([[3.0, 1.0], [1.0, 3.0]]))
+        array([[2.],
+               [0.]])
+        """
         return dense_forward(X, self.W, self.b, *self._act_args(), n_threads=n_threads)
 
     def backward(self, X: ArrayLike, H: ArrayLike,
                  grad_H: ArrayLike) -> Tuple[FloatArray, FloatArray, FloatArray]:
-        """(dX, dW, db) given the input X, the output H and dObjective/dH."""
+        """(dX, dW, db) given the input X, the output H and dObjective/dH.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 1, "relu", init="zeros")
+        >>> layer.W[:] = [[1.0], [-1.0]]
+        >>> X = np.array([[3.0, 1.0], [1.0, 3.0]])
+        >>> dX, dW, db = layer.backward(X, layer.forward(X), np.ones((2, 1)))
+        >>> dX, dW.ravel(), db                  # the second row is cut by relu
+        (array([[ 1., -1.],
+               [ 0.,  0.]]), array([3., 1.]), array([1.]))
+        """
         return dense_backward(X, self.W, H, grad_H, *self._act_args())
 
     def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
-        """``(H, backprop)`` for a training batch; ``backprop(dH) -> (dX, [dW, db])``."""
+        """``(H, backprop)`` for a training batch; ``backprop(dH) -> (dX, [dW, db])``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 3, "tanh", random_state=0)
+        >>> X = np.array([[1.0, -1.0]])
+        >>> H, backprop = layer.forward_train(X)
+        >>> dX, grads = backprop(np.ones_like(H))
+        >>> [g.shape for g in grads] == [layer.W.shape, layer.b.shape]
+        True
+        """
         H = self.forward(X)
 
         def backprop(grad_H: FloatArray) -> Tuple[FloatArray, List[FloatArray]]:
@@ -340,11 +373,29 @@ class Dropout(Layer):
         self.step = 0                               # training batches seen
 
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
-        """The identity (no dropout at inference): ``X`` itself (the model's array)."""
+        """The identity (no dropout at inference): ``X`` itself (the model's array).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.ones((2, 3))
+        >>> Dropout(0.5, random_state=0).forward(X) is X
+        True
+        """
         return X                                    # type: ignore[return-value]
 
     def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
-        """``(dropout(X), backprop)`` with this step's mask; the step count advances."""
+        """``(dropout(X), backprop)`` with this step's mask; the step count advances.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> drop = Dropout(0.5, random_state=0)
+        >>> first, _ = drop.forward_train(np.ones((4, 4)))
+        >>> second, _ = drop.forward_train(np.ones((4, 4)))
+        >>> drop.step, np.array_equal(first, second)     # a new mask each step
+        (2, False)
+        """
         from nnlib.functional.dropout import dropout, dropout_vjp
         step = self.step
         self.step += 1

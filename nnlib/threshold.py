@@ -148,6 +148,14 @@ class ThresholdNetwork:
             The sign networks take inputs in {-1, +1} and answer +1 for "x1 XOR x2";
             the ReLU one takes {0, 1} and answers 1 (see ``inputs`` / ``outputs``;
             ``nnlib.datasets.make_xor(signed=True)`` gives the -1/+1 inputs).
+
+        Examples
+        --------
+        >>> net = ThresholdNetwork.xor_from_notes("relu")
+        >>> net, net.inputs, net.outputs
+        (ThresholdNetwork(2-2-1, activations=('relu', 'identity')), (0.0, 1.0), (0.0, 1.0))
+        >>> net.predict([[0, 0], [0, 1], [1, 0], [1, 1]])
+        array([0., 1., 1., 0.])
         """
         try:
             spec = _XOR_NETWORKS[which]
@@ -162,13 +170,21 @@ class ThresholdNetwork:
 
     @property
     def n_features_in_(self) -> int:
+        """Inputs the network takes (rows of the first weight matrix)."""
         return self.weights[0].shape[0]
 
     def layer_outputs(self, X: ArrayLike) -> List[FloatArray]:
         """``[H_1, ..., H_L]``: every layer's output for X (n_samples, n_features_in_).
 
         Raises NonFiniteError if a layer's output overflows to NaN or inf (X too large
-        for the weights) rather than return it."""
+        for the weights) rather than return it.
+
+        Examples
+        --------
+        >>> hidden, out = ThresholdNetwork.xor_from_notes("relu").layer_outputs([[1, 1]])
+        >>> hidden, out                          # relu(x1 + x2), relu(x1 + x2 - 1)
+        (array([[2., 1.]]), array([[0.]]))
+        """
         H = check_X(X, owner="ThresholdNetwork", n_features=self.n_features_in_,
                     dtype=np.float64)
         outs = []
@@ -180,11 +196,24 @@ class ThresholdNetwork:
         return outs
 
     def forward(self, X: ArrayLike) -> FloatArray:
-        """The network's output, shape (n_samples, n_out of the last layer)."""
+        """The network's output, shape (n_samples, n_out of the last layer).
+
+        Examples
+        --------
+        >>> ThresholdNetwork.xor_from_notes("relu").forward([[0, 1], [1, 1]])
+        array([[1.],
+               [0.]])
+        """
         return self.layer_outputs(X)[-1]
 
     def predict(self, X: ArrayLike) -> FloatArray:
-        """The output, raveled to (n_samples,) when the last layer has one unit."""
+        """The output, raveled to (n_samples,) when the last layer has one unit.
+
+        Examples
+        --------
+        >>> ThresholdNetwork.xor_from_notes().predict([[-1, 1], [1, 1]])    # sign units
+        array([ 1., -1.])
+        """
         out = self.forward(X)
         return out.ravel() if out.shape[1] == 1 else out
 
