@@ -54,7 +54,15 @@ class History:
         self.nonfinite: Optional[dict] = None
 
     def append(self, **values: float) -> None:
-        """Add one epoch's values, one list per key."""
+        """Add one epoch's values, one list per key.
+
+        Examples
+        --------
+        >>> h = History()
+        >>> h.append(loss=0.5, time=0.1, lr=0.01, accuracy=0.75)
+        >>> h.history
+        {'loss': [0.5], 'time': [0.1], 'lr': [0.01], 'accuracy': [0.75]}
+        """
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
 

@@ -249,7 +249,14 @@ class Dense(Layer):
         return [self.W, self.b]
 
     def spec(self) -> Dict[str, Any]:
-        """JSON-able description (used by save/load)."""
+        """JSON-able description (used by save/load).
+
+        Examples
+        --------
+        >>> Dense(2, 3, "elu", activation_param=0.5).spec()
+        {'type': 'Dense', 'n_in': 2, 'n_out': 3, 'activation': 'elu', 'activation_param': 0.5,
+         'init': 'glorot_uniform'}
+        """
         return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
                 "activation": self.activation,
                 "activation_param": self.activation_param if self._param_given else None,

@@ -147,25 +147,41 @@ class Sequential:
     def compiled(self) -> bool:
         """Whether ``fit``, ``evaluate`` and ``loss_and_grads`` run the compiled epoch
         (every layer a plain Dense) or the per-batch path of
-        :mod:`nnlib.batch_training` (see :mod:`nnlib.layers`)."""
+        :mod:`nnlib.batch_training` (see :mod:`nnlib.layers`).
+
+        Examples
+        --------
+        >>> from nnlib.layers import Dropout
+        >>> Sequential([Dense(2, 3), Dense(3, 2)]).compiled
+        True
+        >>> model = Sequential([Dense(2, 4, "relu"), Dropout(0.5), Dense(4, 3)])
+        >>> model.compiled, model.n_in, model.n_out, model.dtype
+        (False, 2, 3, dtype('float64'))
+        >>> [p.shape for p in model.params]                 # W1, b1, W2, b2
+        [(2, 4), (4,), (4, 3), (3,)]
+        """
         return all(map(is_compiled, self.layers))
 
     # -- structure ------------------------------------------------------------------
     @property
     def params(self) -> List[np.ndarray]:
+        """``[W1, b1, W2, b2, ...]``: the layers' live parameter arrays, in order."""
         return [p for layer in self.layers for p in layer.params]
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of the layers' parameters."""
         return next(np.dtype(l.dtype) for l in self.layers
                     if getattr(l, "dtype", None) is not None and l.params)
 
     @property
     def n_in(self) -> int:
+        """Input width: the first layer's with a fixed width."""
         return next(l.n_in for l in self.layers if getattr(l, "n_in", None) is not None)
 
     @property
     def n_out(self) -> int:
+        """Output width: the last layer's with a fixed width."""
         return next(l.n_out for l in reversed(self.layers)
                     if getattr(l, "n_out", None) is not None)
 
@@ -759,7 +775,18 @@ class Sequential:
 
     def load_torch_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Copy a torch ``state_dict`` of the equivalent ``torch.nn.Sequential`` into the
-        layers (checked first: nothing changes on an error); see :mod:`nnlib.export`."""
+        layers (checked first: nothing changes on an error); see :mod:`nnlib.export`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 1, init="zeros")])
+        >>> model.load_torch_state_dict({"0.weight": np.array([[1.0, 2.0]]),
+        ...                              "0.bias": np.array([0.5])})
+        >>> model.layers[0].W                      # torch's (out, in), transposed
+        array([[1.],
+               [2.]])
+        """
         from nnlib import export
         export.load_torch_state_dict(self, state_dict)
 
@@ -769,13 +796,31 @@ class Sequential:
                               activation_params: Optional[Sequence[Optional[float]]] = None
                               ) -> "Sequential":
         """A model built from a torch ``state_dict`` and one activation name per
-        ``Linear``; see :func:`nnlib.export.from_torch_state_dict`."""
+        ``Linear``; see :func:`nnlib.export.from_torch_state_dict`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 1)])
+        >>> copy = Sequential.from_torch_state_dict(model.to_torch_state_dict(),
+        ...                                        ["relu", "identity"])
+        >>> X = np.array([[1.0, -2.0]])
+        >>> np.array_equal(copy.predict(X), model.predict(X))
+        True
+        """
         from nnlib import export
         return export.from_torch_state_dict(state_dict, activations, dtype,
                                             activation_params)
 
     def to_onnx(self, path: Optional[PathLike] = None, **kwargs: Any) -> Any:
-        """Export as an ONNX graph (needs ``onnx``); see :func:`nnlib.export.to_onnx`."""
+        """Export as an ONNX graph (needs ``onnx``); see :func:`nnlib.export.to_onnx`.
+
+        Examples
+        --------
+        >>> proto = Sequential([Dense(2, 3, "tanh"), Dense(3, 2)]).to_onnx("model.onnx")
+        >>> [node.op_type for node in proto.graph.node]
+        ['Gemm', 'Tanh', 'Gemm']
+        """
         from nnlib import export
         return export.to_onnx(self, path, **kwargs)
 

@@ -360,6 +360,13 @@ class Optimizer:
         """The ``OptimConfig`` fields as a dict (``kind`` an int, flags 0/1): of the
         first group (the defaults without groups), or the one config of ``params``.
 
+        Examples
+        --------
+        >>> import numpy as np
+        >>> config = Adam([np.zeros(2)], lr=0.1).config()
+        >>> config["lr"], config["beta1"], config["beta2"]
+        (0.1, 0.9, 0.999)
+
         Raises
         ------
         ValueError
@@ -388,12 +395,33 @@ class Optimizer:
     # -- state --------------------------------------------------------------------------
     @property
     def state(self) -> _State:
-        """Array -> ``{"step": int, <slot name>: view of the array's shape}``."""
+        """Array -> ``{"step": int, <slot name>: view of the array's shape}``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w], lr=0.1)
+        >>> opt.step([np.array([1.0, -1.0])])
+        >>> sorted(opt.state[w]), opt.state[w]["exp_avg"]     # (1 - beta1) * g
+        (['exp_avg', 'exp_avg_sq', 'step'], array([ 0.1, -0.1]))
+        """
         return _State(self)
 
     @property
     def t(self) -> int:
-        """Steps taken: the largest step count over the arrays with state."""
+        """Steps taken: the largest step count over the arrays with state.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = SGD([w], lr=0.1)
+        >>> for _ in range(3):
+        ...     opt.step([np.ones(2)])
+        >>> opt.t
+        3
+        """
         return max((e.step for e in self._entries.values()), default=0)
 
     @t.setter

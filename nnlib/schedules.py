@@ -452,7 +452,14 @@ class CosineAnnealingWarmRestarts(Schedule):
         super().__init__(lr0, optimizer)
 
     def period(self, t: int) -> Tuple[int, int]:
-        """``(T_cur, T_i)`` at step ``t``."""
+        """``(T_cur, T_i)`` at step ``t``.
+
+        Examples
+        --------
+        >>> s = CosineAnnealingWarmRestarts(T_0=2, T_mult=2, lr0=1.0)
+        >>> [s.period(t) for t in range(7)]        # restarts at 2 and 6
+        [(0, 2), (1, 2), (0, 4), (1, 4), (2, 4), (3, 4), (0, 8)]
+        """
         T_i = self.T_0
         if self.T_mult == 1:
             return t % T_i, T_i
@@ -712,7 +719,18 @@ class ReduceOnPlateau(Schedule):
                         threshold_mode=self.threshold_mode)
 
     def step(self, metric: Optional[float] = None) -> float:
-        """Record this epoch's ``metric``; write and return the (possibly reduced) rate."""
+        """Record this epoch's ``metric``; write and return the (possibly reduced) rate.
+
+        Examples
+        --------
+        >>> s = ReduceOnPlateau(mode="max", patience=0, factor=0.5, lr0=1.0)
+        >>> s.step(0.8), s.step(0.9), s.step(0.9)     # accuracy stalls: halve
+        (1.0, 1.0, 0.5)
+        >>> s.step(None)
+        Traceback (most recent call last):
+        ...
+        TypeError: ReduceOnPlateau.step needs the monitored metric (a real number); got None
+        """
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")
