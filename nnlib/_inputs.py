@@ -182,15 +182,23 @@ def class_labels(y, *, owner):
 def labels_to_index(y, classes, *, owner):
     """Map labels y to their index in ``classes`` (sorted); unseen labels raise
     LabelError listing them."""
-    idx = np.searchsorted(classes, y)
+    try:
+        idx = np.searchsorted(classes, y)
+    except TypeError:       # labels of another kind than the (object) classes: 'a' vs 1
+        known = set(classes.tolist())
+        new = sorted({v for v in np.asarray(y).ravel().tolist() if v not in known}, key=str)
+        raise _unseen_labels(new, classes, owner) from None
     idx = np.clip(idx, 0, classes.size - 1)
     unseen = classes[idx] != y
     if np.any(unseen):
-        new = np.unique(np.asarray(y)[unseen])
-        raise LabelError(f"y contains labels {new[:10].tolist()} not among the classes "
-                         f"{owner} was fitted on ({classes[:10].tolist()}"
-                         f"{', ...' if classes.size > 10 else ''})")
+        raise _unseen_labels(np.unique(np.asarray(y)[unseen]).tolist(), classes, owner)
     return idx.astype(np.int64)
+
+
+def _unseen_labels(new, classes, owner):
+    return LabelError(f"y contains labels {new[:10]} not among the classes {owner} was "
+                      f"fitted on ({classes[:10].tolist()}"
+                      f"{', ...' if classes.size > 10 else ''})")
 
 
 def check_float_target(y, *, owner, dtype=np.float64) -> np.ndarray:
