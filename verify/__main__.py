@@ -47,20 +47,6 @@ def _parser():
     return ap
 
 
-def _one_blas_thread():
-    """BLAS (NumPy's and SciPy's OpenBLAS: the L-BFGS fits, the plots' arrays) on one
-    thread for the run: every product verify makes is small, and a second BLAS thread
-    spinning for work on a two-core machine multiplies the CPU time of the fits by about
-    4. nnlib's own kernels take their thread counts as arguments (the branch plan runs
-    them on one thread and several), so nothing verify measures changes."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def main(argv=None):
     args = _parser().parse_args(argv)
     from verify.console import check_line, header_line, last_line, list_lines
@@ -78,12 +64,17 @@ def main(argv=None):
     print(header_line(count_checks(cat, picked), args.quick, args.dtype, args.seed,
                       args.out), flush=True)
     from verify.report import write_report
-    with _one_blas_thread():
+    from verify.kernels import one_blas_thread
+    limit = one_blas_thread()
+    try:
         data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only,
                        seed=args.seed, plots_to=args.out, strict=args.strict,
                        update_baseline=args.update_baseline,
                        on_item=lambda it: print(check_line(it), flush=True),
                        on_note=lambda text: print(f"     ... {text}", flush=True))
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
     path = write_report(data, args.out)
     if args.update_baseline:
         changed = [k for it in data["items"] for k in it.get("baseline_changed", [])]
