@@ -2,6 +2,7 @@
 notes' worked examples."""
 import itertools
 
+import numpy as np
 import pytest
 
 sp = pytest.importorskip("sympy")
@@ -80,3 +81,16 @@ def test_every_exported_kernel_and_optimizer_has_a_verify_entry():
     from verify.run import coverage
     [item] = coverage(Context())
     assert item["passed"], item["verdict"]
+
+
+def test_exact_forward_batch_equals_the_rational_forward_point_by_point():
+    # the XOR decision-region check compares nnlib with the batched exact forward: it must
+    # give the bits of the one-point Fraction forward, including on the hyperplanes
+    from verify.notes_examples import (XOR_NETWORKS, _exact_forward, _exact_forward_batch,
+                                       xor_grid)
+    for _, (_, enc, layers, _) in XOR_NETWORKS.items():
+        _, G = xor_grid(enc, n=12)
+        G = np.vstack([G, [[-0.05, -0.05], [0.75, 0.75], [0.5, 0.5], [1e-300, -3.0]]])
+        want = np.array([float(_exact_forward(layers, g)) for g in G])
+        got = _exact_forward_batch(layers, G)
+        assert got.tobytes() == want.tobytes()

@@ -64,11 +64,17 @@ def main(argv=None):
     print(header_line(count_checks(cat, picked), args.quick, args.dtype, args.seed,
                       args.out), flush=True)
     from verify.report import write_report
-    data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only, seed=args.seed,
-                   plots_to=args.out, strict=args.strict,
-                   update_baseline=args.update_baseline,
-                   on_item=lambda it: print(check_line(it), flush=True),
-                   on_note=lambda text: print(f"     ... {text}", flush=True))
+    from verify.kernels import one_blas_thread
+    limit = one_blas_thread()
+    try:
+        data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only,
+                       seed=args.seed, plots_to=args.out, strict=args.strict,
+                       update_baseline=args.update_baseline,
+                       on_item=lambda it: print(check_line(it), flush=True),
+                       on_note=lambda text: print(f"     ... {text}", flush=True))
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
     path = write_report(data, args.out)
     if args.update_baseline:
         changed = [k for it in data["items"] for k in it.get("baseline_changed", [])]

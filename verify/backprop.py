@@ -194,8 +194,8 @@ class _Pending:
 
 def start_backprop(ctx):
     """Start the backprop checks; returns an object whose ``result()`` is the item list.
-    In the full run the networks go to two worker processes *now*, so that the other
-    sections (and the plots) run in the main process meanwhile."""
+    The networks go to worker processes *now* (one for --quick, two for the full run),
+    so that the other sections (and the plots) run in the main process meanwhile."""
     if ctx.quick:                 # every activation and every loss at least once
         combos = [(a.name, LOSSES[i % len(LOSSES)]) for i, a in enumerate(ACTIVATIONS)]
     else:
@@ -207,13 +207,17 @@ def start_backprop(ctx):
     t0 = time.perf_counter()
     jobs = [(a, ls, tuple(ctx.dtypes), ctx.seed) for a, ls in combos]
     finish = lambda results: _backprop_item(combos, results, t0)  # noqa: E731
-    if len(jobs) > 8 and K.nnlib_attr("Sequential") is not None:
-        # SymPy's diff dominates (about 1 s of CPU per network): use both cores. "spawn",
-        # not fork: a forked child of a process that ran OpenMP code can hang in libgomp.
+    if len(jobs) > 1 and K.nnlib_attr("Sequential") is not None:
+        # SymPy's diff dominates (about 1 s of CPU per network): the networks run on
+        # worker processes while the main process runs the other sections -- one worker
+        # for --quick's 8 networks (a second would cost its start-up, ~2 s of imports,
+        # for little), two for the full run's 40. "spawn", not fork: a forked child of a
+        # process that ran OpenMP code can hang in libgomp.
         import concurrent.futures
         import multiprocessing
         pool = concurrent.futures.ProcessPoolExecutor(
-            2, mp_context=multiprocessing.get_context("spawn"))
+            1 if len(jobs) <= 8 else 2, mp_context=multiprocessing.get_context("spawn"),
+            initializer=K.one_blas_thread)
         return _Pending(pool, [pool.submit(_one, j) for j in jobs], finish)
     return _Done(finish([_one(j) for j in jobs]))
 

@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 
 __all__ = ["functional", "exported", "kernel", "nnlib_attr", "OPTIONAL", "missing_optional",
-           "skip_verdict"]
+           "skip_verdict", "one_blas_thread"]
 
 # optional dependency -> the part of verify that needs it (everything else is required:
 # sympy, mpmath, numpy and a built nnlib)
@@ -56,3 +56,17 @@ def nnlib_attr(dotted):
         return obj
     except (ImportError, AttributeError):
         return None
+
+
+def one_blas_thread():
+    """Limit BLAS (NumPy's and SciPy's OpenBLAS: the L-BFGS fits, the plots' arrays) to one
+    thread in this process until the returned limiter's ``restore()`` (or the end of a
+    ``with`` block); None without threadpoolctl. Every product verify makes is small, and
+    a second BLAS thread spinning for work on a two-core machine multiplied the CPU time
+    of the fits by about 4. nnlib's own kernels take their thread counts as arguments (the
+    branch plan runs them on one thread and several), so nothing verify measures changes."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(1, user_api="blas")

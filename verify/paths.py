@@ -405,9 +405,11 @@ def _row_reference(name, X, G=None):
         return fwd, (v, T)
 
 
-def loss_reference(name, Z, y, margin=1.0):
+def loss_reference(name, Z, y, margin=1.0, per_row=False):
     """Exact (longdouble) mean loss and its gradient with their T terms:
-    ((mean, T_mean), (grad, T_grad)) for loss ``name`` on (n, c) scores Z."""
+    ((mean, T_mean), (grad, T_grad)) for loss ``name`` on (n, c) scores Z; with
+    ``per_row`` the loss of each row alone (the mean of a batch of that one row) and its T
+    in place of the mean."""
     x = np.asarray(Z, dtype=LD)
     n, c = x.shape
     onehot = None
@@ -466,6 +468,8 @@ def loss_reference(name, Z, y, margin=1.0):
             Tg = np.zeros_like(grad)
         else:
             raise KeyError(name)
+    if per_row:
+        return (v, Tv), (grad, Tg)
     return (v.sum() / n, Tv.sum() / n), (grad, Tg)
 
 
@@ -822,6 +826,57 @@ class _Runner:
                             lab = label + ("" if mg is None else f", margin={mg:g}")
                             self._loss_case(name, loss, grad, fused, Z, Y, mg, dname, dt,
                                             lab, key)
+                    for label, c in per_row_widths(name):
+                        Z, Y = self._per_row_inputs(name, c, dname, seed)
+                        for mg in margins:
+                            lab = label + ("" if mg is None else f", margin={mg:g}")
+                            self._per_row_case(name, loss, fused, Z, Y, mg, dname, dt, lab)
+
+    def _per_row_inputs(self, name, c, dname, seed):
+        """Rows measured one at a time: every pool value with both labels (logistic), or
+        every pool row with the label at its maximum (a confident right answer when the
+        row is one-hot), at 0 and at c - 1."""
+        dt = DTYPES[dname]
+        if name == "logistic_loss":
+            pool = element_pool(dname, seed)
+            pool = pool[np.isfinite(pool) & (np.abs(pool) <= np.finfo(dt).max / 4)]
+            Z = np.concatenate([pool, pool]).reshape(-1, 1)
+            return Z, np.repeat([0, 1], pool.size)
+        pool = row_pool(c, dname, seed, big_divisor=2.0 ** 12)
+        if name == "squared_error":
+            rng = np.random.default_rng([seed, 6, c])
+            T = (pool.astype(np.float64) + rng.standard_normal(pool.shape) * np.where(
+                rng.random(pool.shape) < 0.2, 0.0, 2.0)).astype(dt)
+            return pool, T
+        rows, labels = [], []
+        for r in pool:
+            for y in sorted({int(np.argmax(r)), 0, c - 1}):
+                rows.append(r)
+                labels.append(y)
+        return np.array(rows, dtype=dt), np.array(labels)
+
+    def _per_row_case(self, name, loss, fused, Z, Y, mg, dname, dt, label):
+        """The loss of each row alone: a batch mean is dominated by its largest losses, so
+        a row whose loss lost its relative accuracy (log(1 + e) for log1p(e) at a
+        confident right answer, a loss near 0 of a near-tie) is only seen on its own."""
+        kw = {} if mg is None else {"margin": mg}
+        (le, lT), _ = loss_reference(name, Z, Y, 1.0 if mg is None else mg, per_row=True)
+        n, c = Z.shape
+        Yr = np.asarray(Y).reshape(n, -1)
+        got_l = np.empty(n, dtype=np.float64)
+        got_f = np.empty(n, dtype=np.float64)
+        for i in range(n):
+            z1, y1 = Z[i:i + 1], Y[i:i + 1]
+            got_l[i] = loss(z1, y1, n_threads=1, **kw)
+            got_f[i] = (fused(name, z1, y1, **kw, n_threads=1)[0] if fused is not None
+                        else got_l[i])
+        for output, got in (("loss (each row alone)", got_l),
+                            ("loss_and_grad loss (each row alone)", got_f)):
+            got = got.astype(dt)
+            err = ulp_errors(got, le, lT, dt)
+            cs = self.case(name, output, dname, label, "per-row loss", cap(dname, 2 * c))
+            cs.add(err, Z, got, le, 1, lambda i, got=got: (
+                f"row {_fmt_row(Z[i])}, y={Yr[i].tolist()}: got {float(got[i])!r}"))
 
     def _loss_inputs(self, name, n, c, dname, seed):
         dt = DTYPES[dname]
@@ -978,6 +1033,13 @@ def _seeds(ctx):
 
 
 MAP_KERNELS = ("softmax", "log_softmax", "sparsemax")
+def per_row_widths(name):
+    """[(label, c)]: the widths at which loss ``name`` is also measured one row at a time
+    (a narrow row, and a row wider than VEC_BLOCK: the blocked kernels' one-row path)."""
+    if name == "logistic_loss":
+        return [("each value alone, both labels", 1)]
+    wide = _paths()["VEC_BLOCK"] + 1
+    return [("each row alone, c=3", 3), (f"each row alone, c=VEC_BLOCK+1 ({wide})", wide)]
 LOSS_KERNELS = ("softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
                 "hinge_loss")
 

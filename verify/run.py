@@ -298,7 +298,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     cat = catalogue()
     picked = None if not only else resolve_only(only, cat)
     t0 = time.perf_counter()
-    items, timings = [], {}
+    items, timings, cpu = [], {}, {}
 
     def finish(it):
         if strict and it.get("skipped"):
@@ -332,7 +332,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         if fn_name in pending:
             items.append(fn_name)             # a placeholder: keeps the section order
             continue
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         for call in calls:
             t2 = time.perf_counter()
             try:
@@ -350,15 +350,17 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                 it.setdefault("module", module_of.get(fn_name))   # the report's section
                 items.append(finish(it))
         timings[fn_name] = round(time.perf_counter() - t1, 3)
+        cpu[fn_name] = round(time.process_time() - c1, 3)
     data = {"quick": quick, "dtypes": list(dtypes)}
     note = on_note or (lambda text: None)
     if plots_to is not None:
         from verify.report import draw_plots
         note("drawing the plots" + (" while backprop runs" if pending else ""))
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         data["items"] = [it for it in items if isinstance(it, dict)]
         draw_plots(data, plots_to)
         timings["plots (while backprop runs)"] = round(time.perf_counter() - t1, 3)
+        cpu["plots"] = round(time.process_time() - c1, 3)
     done = []
     for it in items:
         if not isinstance(it, str):
@@ -389,7 +391,10 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                  "seed": seed, "seeds": Context(quick, seed=seed).seeds, "strict": strict,
                  "skipped": skipped,
                  "update_baseline": update_baseline,
-                 "section_seconds": timings, "only": list(only) if only else None,
+                 "section_seconds": timings,
+                 # CPU of this process per section (the backprop workers' is in
+                 # cpu_seconds["workers"]): on a loaded machine the wall time measures the load
+                 "section_cpu_seconds": cpu, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})
     return data

@@ -39,7 +39,8 @@ def _verdict(r):
 
 def markdown(data):
     """The run as Markdown: what ran where, the kill rate, one row per fault, and the
-    notes on survivors (``data["notes"]``: {fault id: why verify misses it}) if any."""
+    notes per fault (``data["notes"]``: {fault id: why verify misses it, or the results
+    of earlier runs when the table merges several}) if any."""
     m = data.get("meta", {})
     base = m.get("baseline") or {}
     lines = ["# Mutation self-test of `python -m verify --quick`", ""]
@@ -61,7 +62,7 @@ def markdown(data):
                      f"{_cell(_verdict(r))} | {r.get('seconds') or 0:.0f} |")
     notes = data.get("notes") or {}
     if notes:
-        lines += ["", "## Why the survivors survive, and what would catch them", ""]
+        lines += ["", "## Notes per fault (a survivor's cause; earlier runs' results)", ""]
         lines += [f"* **{fid}**: {text}" for fid, text in notes.items()]
     return "\n".join(lines) + "\n"
 
