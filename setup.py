@@ -75,7 +75,7 @@ def _compiles(compiler, flags, code="int main(void){return 0;}\n", libs_flags=()
 # 1.3-1.9x faster (tanh/sigmoid/softplus fwd and vjp, 1e6 float64, one thread, interleaved
 # A/B). Only these modules: elsewhere the wider vectors were not measured. Harmless on
 # CPUs without AVX-512 (the compiler cannot use them there).
-WIDE_VECTOR_MODULES = ("activations", "losses", "output_maps", "elementary")
+WIDE_VECTOR_MODULES = ("activations", "losses", "output_maps", "elementary", "train")
 WIDE_VECTOR_FLAG = "-mprefer-vector-width=512"
 
 OMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
