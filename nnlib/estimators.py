@@ -785,8 +785,10 @@ class _CompiledTrainer:
         layers = []
         for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
             last = i == len(e.coefs_) - 1
+            # zeros draw nothing; a fixed seed spares the generator a read of OS entropy
             layer = Dense(W.shape[0], W.shape[1], init="zeros", dtype=W.dtype,
-                          activation="identity" if last else self.cfg["activation"])
+                          activation="identity" if last else self.cfg["activation"],
+                          random_state=0)
             layer.W, layer.b = W, b
             layers.append(layer)
         self._cached_model = Sequential(layers)

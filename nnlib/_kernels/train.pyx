@@ -22,8 +22,7 @@ no Python call and no allocation per step:
 
 Products. With BLAS on one thread, a float64 step's products above ``SMALL_GEMM_MNK``
 multiply-adds go to BLAS in row blocks under it (``mm_pieces``), which OpenBLAS runs
-through its small-matrix kernels instead of packing. While a step updates the weights,
-the next batch's rows of a dense X are requested into L2 (``prefetch_rows``).
+through its small-matrix kernels instead of packing.
 
 Plain SGD (momentum 0) fuses the update into the weight-gradient product: one GEMM
 ``W <- (1 - lr (l2 + wd)) W - lr H^T dZ`` (beta = 1 - lr (l2 + wd), alpha = -lr) instead of
@@ -100,38 +99,6 @@ cdef struct NetShape:
     Py_ssize_t* sizes       # n_layers + 1 widths: sizes[0] = inputs, sizes[l+1] = outputs
     int* kinds              # activation codes
     double* aparams         # activation parameters
-
-
-cdef extern from *:
-    """
-    #if defined(__GNUC__)
-    /* the empty volatile asm keeps GCC from deleting a loop of prefetches as empty */
-    #define NNLIB_PREFETCH_L2(p) \
-        do { __builtin_prefetch((p), 0, 2); __asm__ __volatile__(""); } while (0)
-    #else
-    #define NNLIB_PREFETCH_L2(p) ((void)(p))
-    #endif
-    """
-    void NNLIB_PREFETCH_L2(const void* p) noexcept nogil
-
-
-cdef inline void prefetch_rows(const floating* X, const long long* order, Py_ssize_t count,
-                               Py_ssize_t N, Py_ssize_t n_in) noexcept nogil:
-    """Ask for rows ``order[:count]`` of X to be brought into L2 (the next batch's,
-    requested before this step's weight update): the gather then copies from cache
-    instead of waiting on scattered rows of an X larger than the cache. A hint only;
-    an index out of range is skipped here and refused where the gather reads it."""
-    cdef Py_ssize_t i, off, nbytes = n_in * sizeof(floating)
-    cdef long long r
-    cdef const char* row
-    for i in range(count):
-        r = order[i]
-        if r < 0 or r >= N:
-            continue
-        row = <const char*>(X + r * n_in)
-        for off in range(0, nbytes, 64):
-            NNLIB_PREFETCH_L2(row + off)
-        NNLIB_PREFETCH_L2(row + nbytes - 1)     # a row need not start on a cache line
 
 
 cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogil:
@@ -878,8 +845,6 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                                     &loss, False, True, swp, sw_sum, xsp, pieces)
         if t.status != STATUS_OK:
             break
-        if not sparse and start + B < n:
-            prefetch_rows(X, order + start + B, min(c.batch_size, n - start - B), c.N, n_in)
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
         # scikit-learn divides alpha by the batch's weight sum (its length unweighted)
         l2_eff = (c.l2 / (B if sw == NULL else sw_sum)) if c.l2_per_batch else c.l2
