@@ -2,8 +2,9 @@
 with BLAS on one thread, a float64 step's products above ``SMALL_GEMM_MNK`` (10^6)
 multiply-adds go to BLAS as blocks of rows under it. Checked on a network and batch
 that cross it (101 x 100 x 110 in the forward and weight-gradient products of the first
-layer, cut into uneven blocks; the last batch of 48 rows stays whole): against the NumPy
-twin, and against the same epoch with BLAS on two threads (products whole).
+layer, cut into uneven blocks; the last batch of 48 rows stays whole), and in
+``loss_grad`` over all 250 rows (the forward product in blocks): against the NumPy twin,
+and against the same call with BLAS on two threads (products whole).
 """
 import numpy as np
 import pytest
@@ -91,3 +92,25 @@ def test_blocked_and_whole_products_agree(name, make_opt, blas_threads):
     _assert_close(blocked[0][0], whole[0][0], "loss_sum")
     for i, (a, b) in enumerate(zip(blocked[1] + blocked[2], whole[1] + whole[2])):
         _assert_close(a, b, f"array {i}")
+
+
+def _loss_grad(module, threads=None, set_threads=None):
+    model = _model()
+    X, y = _data()
+    setup = make_setup(module, model, X, y, "softmax_cross_entropy", l2=1e-3)
+    dWs = [np.empty_like(W) for W in model.params[0::2]]
+    dbs = [np.empty_like(b) for b in model.params[1::2]]
+    if set_threads is not None:
+        set_threads(threads)
+    value, status = module.loss_grad(setup, dWs, dbs)
+    return value, status, dWs + dbs
+
+
+def test_loss_grad_with_blocked_products(blas_threads):
+    assert N * D * HIDDEN > 10**6
+    got = _loss_grad(compiled, 1, blas_threads)
+    for want in (_loss_grad(twin), _loss_grad(compiled, 2, blas_threads)):
+        assert got[1] == want[1] == 0
+        _assert_close(got[0], want[0], "loss")
+        for i, (a, b) in enumerate(zip(got[2], want[2])):
+            _assert_close(a, b, f"gradient {i}")

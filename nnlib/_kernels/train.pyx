@@ -20,9 +20,10 @@ no Python call and no allocation per step:
     check       loss and every db_l finite, else stop BEFORE touching any weight
     update      dW_l = H_{l-1}^T dZ_l (+ l2 W_l); optim_update on W_l, b_l, their state
 
-Products. With BLAS on one thread, a float64 step's products above ``SMALL_GEMM_MNK``
-multiply-adds go to BLAS in row blocks under it (``mm_pieces``), which OpenBLAS runs
-through its small-matrix kernels instead of packing.
+Products. With BLAS on one thread, float64 products above ``SMALL_GEMM_MNK``
+multiply-adds (a step's, and ``loss_grad``'s over all rows) go to BLAS in row blocks
+under it (``mm_pieces``), which OpenBLAS runs through its small-matrix kernels instead of
+packing.
 
 Plain SGD (momentum 0) fuses the update into the weight-gradient product: one GEMM
 ``W <- (1 - lr (l2 + wd)) W - lr H^T dZ`` (beta = 1 - lr (l2 + wd), alpha = -lr) instead of
@@ -157,9 +158,9 @@ cdef inline void mm_pieces(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t 
                            double alpha, const floating* A, Py_ssize_t lda,
                            const floating* B, Py_ssize_t ldb, double beta, floating* C,
                            Py_ssize_t ldc, bint pieces) noexcept nogil:
-    """``mm(trans_a, False, ...)``; with ``pieces`` (float64, one thread), as blocks of at
-    least 2 rows of C (rows of op(A)) of at most SMALL_GEMM_MNK multiply-adds each, in
-    even sizes. Rows of C are independent, so each element is the product's; it may
+    """``mm(trans_a, False, ...)``; with ``pieces`` (float64, BLAS on one thread), as
+    blocks of at least 2 rows of C (rows of op(A)) of at most SMALL_GEMM_MNK
+    multiply-adds each, in even sizes. Rows of C are independent, so each element is the product's; it may
     differ in the last bit from the unpacked call, whose kernels add in another order."""
     cdef Py_ssize_t count, rows, r0 = 0, r1
     if not (floating is double and pieces) or m * n * k <= SMALL_GEMM_MNK:
@@ -1037,7 +1038,7 @@ def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn
 
 
 cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
-                   floating** db, bint grads, double* loss_out) noexcept nogil:
+                   floating** db, bint grads, double* loss_out, bint pieces) noexcept nogil:
     cdef NetShape* s = c.net
     cdef int l, status
     cdef double pen = 0.0
@@ -1048,10 +1049,10 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
-                              grads, <const floating*>c.sw, c.sw_total, xsp, False)
+                              grads, <const floating*>c.sw, c.sw_total, xsp, pieces)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
-                     False)
+                     pieces)
     loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
     if c.l2 != 0.0:
         for l in range(s.n_layers):
@@ -1107,16 +1108,17 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True):
                              f"{int(labels.min())}..{int(labels.max())}, outside "
                              f"[0, {c.n_out})")
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
+    cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     setup._enter()
     try:
         if setup.workspace.dtype == np.float64:
             with nogil:
                 status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
-                                   <double**>pdb.p, g, &loss)
+                                   <double**>pdb.p, g, &loss, pieces)
         else:
             with nogil:
                 status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
-                                   g, &loss)
+                                   g, &loss, pieces)
     finally:
         setup.busy = False
     return loss, status
