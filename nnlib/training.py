@@ -403,9 +403,11 @@ class TrainingRun(ClaimedRun):
         optimizer = self.optimizer
         t_epoch, taken0 = optimizer._steps_of(self.params), self.setup.steps_taken
         snapshot = self._snapshot()
+        counters = optimizer._step_entries(self.params)
         rewound = False
         try:
-            total, seen, steps, status, finite, stop = self._pieces(order, epoch, t_epoch)
+            total, seen, steps, status, finite, stop = self._pieces(order, epoch, t_epoch,
+                                                                    counters)
             if status == EPOCH_STATUS["ok"] and finite:
                 return EpochResult(total, seen, steps, None)
             if not finite:
@@ -414,8 +416,11 @@ class TrainingRun(ClaimedRun):
             return EpochResult(total, seen, steps, FAULTS[status or
                                                           EPOCH_STATUS["nonfinite_update"]])
         finally:
+            # the compiled calls have set the counts already (an interrupt cannot come
+            # between an update and its count); this covers a piece that never ran
             if not rewound:
-                optimizer._set_steps(self.params, t_epoch + self.setup.steps_taken - taken0)
+                complete(lambda: optimizer._set_steps(
+                    self.params, t_epoch + self.setup.steps_taken - taken0))
 
     def rewind(self, order, t0, snapshot, steps):
         """Put the weights and optimizer state back at the last finite step of the
@@ -441,13 +446,14 @@ class TrainingRun(ClaimedRun):
             complete(lambda: self._restore(snapshot))   # whole, even if interrupted
             raise
         finally:
-            self.optimizer._set_steps(self.params, t0 + good)
+            complete(lambda: self.optimizer._set_steps(self.params, t0 + good))
         return good
 
     # -- helpers ----------------------------------------------------------------------
-    def _pieces(self, order, epoch, t_epoch):
+    def _pieces(self, order, epoch, t_epoch, counters):
         """Run ``order`` in pieces of ``clock.steps()`` batches until it ends or a step
-        is refused; (loss_sum, seen, steps, status, finite, end of the last piece)."""
+        is refused, each piece setting the step count of ``counters`` (the optimizer's
+        entries); (loss_sum, seen, steps, status, finite, end of the last piece)."""
         train = compiled_train()
         clock, progress, batch_size = self.clock, self.progress, self.setup.batch_size
         n = order.shape[0]
@@ -457,7 +463,8 @@ class TrainingRun(ClaimedRun):
             tic = time.perf_counter()
             # the running sum goes in, so it adds up in the same order however cut
             total, p_seen, p_steps, status, finite = train.run_epoch(
-                self.setup, order[start:stop], t_epoch + steps, loss_sum=total)
+                self.setup, order[start:stop], t_epoch + steps, loss_sum=total,
+                counters=counters)
             seen += p_seen
             steps += p_steps
             if status in (EPOCH_STATUS["bad_label"], EPOCH_STATUS["bad_order"]):
