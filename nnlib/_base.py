@@ -78,9 +78,15 @@ class BaseModel:
 
     @classmethod
     def _param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values()
-                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+        # kept on the class itself (its own __dict__, not a parent's): inspect.signature
+        # costs more than the rest of get_params, which every fit calls
+        names = cls.__dict__.get("_param_names_of_init")
+        if names is None or names[0] is not cls.__init__:
+            sig = inspect.signature(cls.__init__)
+            names = (cls.__init__, sorted(p.name for p in sig.parameters.values()
+                                          if p.name != "self" and p.kind != p.VAR_KEYWORD))
+            cls._param_names_of_init = names
+        return list(names[1])
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
         """The constructor arguments as a dict (``deep`` expands nested models).

@@ -340,7 +340,16 @@ class _BaseMLP(BaseModel):
         if isinstance(rs, np.random.RandomState):
             return rs
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
-            return np.random.RandomState(int(rs))
+            # RandomState(seed) first seeds itself from OS entropy, then reseeds: putting
+            # back the state a seed gave before is a third of that. Each fit starts from
+            # the seed's state, as a new RandomState would.
+            seeded = self.__dict__.get("_seeded_rng")
+            if seeded is not None and seeded[0] == int(rs):
+                seeded[1].set_state(seeded[2])
+                return seeded[1]
+            rng = np.random.RandomState(int(rs))
+            self._seeded_rng = (int(rs), rng, rng.get_state())
+            return rng
         if isinstance(rs, np.random.Generator):
             return np.random.RandomState(int(rs.integers(0, 2**31 - 1)))
         raise _bad("random_state", rs, "None, an int, a numpy RandomState or Generator")
@@ -679,6 +688,7 @@ class _BaseMLP(BaseModel):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_cfg", None)
+        state.pop("_seeded_rng", None)      # a cache, rebuilt by the next fit
         return state
 
 
@@ -795,8 +805,10 @@ class _CompiledTrainer:
         layers = []
         for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
             last = i == len(e.coefs_) - 1
+            # zeros draw nothing; a fixed seed spares the generator a read of OS entropy
             layer = Dense(W.shape[0], W.shape[1], init="zeros", dtype=W.dtype,
-                          activation="identity" if last else self.cfg["activation"])
+                          activation="identity" if last else self.cfg["activation"],
+                          random_state=0)
             layer.W, layer.b = W, b
             layers.append(layer)
         self._cached_model = Sequential(layers)

@@ -20,6 +20,11 @@ no Python call and no allocation per step:
     check       loss and every db_l finite, else stop BEFORE touching any weight
     update      dW_l = H_{l-1}^T dZ_l (+ l2 W_l); optim_update on W_l, b_l, their state
 
+Products. With BLAS on one thread, float64 products above ``SMALL_GEMM_MNK``
+multiply-adds (a step's, and ``loss_grad``'s over all rows) go to BLAS in row blocks
+under it (``mm_pieces``), which OpenBLAS runs through its small-matrix kernels instead of
+packing.
+
 Plain SGD (momentum 0) fuses the update into the weight-gradient product: one GEMM
 ``W <- (1 - lr (l2 + wd)) W - lr H^T dZ`` (beta = 1 - lr (l2 + wd), alpha = -lr) instead of
 writing dW and reading it back; ``verify/train.py`` proves it equals the unfused rule.
@@ -140,13 +145,47 @@ cdef inline bint by_product(Py_ssize_t B, Py_ssize_t k, Py_ssize_t c) noexcept n
     return B > 1 and c > 1 and 1 < k <= NARROW_K
 
 
+# OpenBLAS's small-matrix GEMM kernels (SkylakeX and later, double) take a product of
+# at most 100^3 multiply-adds without packing its operands; above that it packs both and
+# zeroes C first. ``mm_pieces`` cuts a larger product of a training step into row blocks
+# under this size: a 200 x 100 x 100 product (the forward and the weight gradient of a
+# 100-wide layer at batch 200) measured a quarter faster as two halves, one thread.
+cdef enum:
+    SMALL_GEMM_MNK = 1000000
+
+
+cdef inline void mm_pieces(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                           double alpha, const floating* A, Py_ssize_t lda,
+                           const floating* B, Py_ssize_t ldb, double beta, floating* C,
+                           Py_ssize_t ldc, bint pieces) noexcept nogil:
+    """``mm(trans_a, False, ...)``; with ``pieces`` (float64, BLAS on one thread), as
+    blocks of at least 2 rows of C (rows of op(A)) of at most SMALL_GEMM_MNK
+    multiply-adds each, in even sizes. Rows of C are independent, so each element is the product's; it may
+    differ in the last bit from the unpacked call, whose kernels add in another order."""
+    cdef Py_ssize_t count, rows, r0 = 0, r1
+    if not (floating is double and pieces) or m * n * k <= SMALL_GEMM_MNK:
+        mm(trans_a, False, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    rows = SMALL_GEMM_MNK // (n * k)
+    if rows < 2:
+        mm(trans_a, False, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    count = (m + rows - 1) // rows
+    rows = (m + count - 1) // count         # even blocks; each >= 2 rows as m >= 2 count
+    while r0 < m:
+        r1 = min(r0 + rows, m)
+        mm(trans_a, False, r1 - r0, n, k, alpha, A + (r0 if trans_a else r0 * lda), lda,
+           B, ldb, beta, C + r0 * ldc, ldc)
+        r0 = r1
+
+
 cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           const floating* X0, Py_ssize_t B, floating** H, floating** dZ,
                           floating** db, floating** scratch, double* work, int loss_kind,
                           const floating* yt, const long long* yl, double margin,
                           floating* lwork, int n_threads, double* loss_out,
                           bint full, bint backward, const floating* sw,
-                          double sw_sum, const CsrRows* xs) noexcept nogil:
+                          double sw_sum, const CsrRows* xs, bint pieces) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
 
     With row weights ``sw`` (NULL: none) the loss is their weighted mean,
@@ -169,8 +208,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         if l == 0 and xs != NULL:
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
         else:
-            mm(False, False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l], s[l + 1], 0.0,
-               H[l], s[l + 1])
+            mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l], s[l + 1], 0.0,
+                      H[l], s[l + 1], pieces)
         bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         inp = H[l]
     # d(mean loss)/dH_L lands in dZ[L-1]; act_backward then turns it into dZ in place
@@ -207,7 +246,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
 
 cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize_t B,
                        floating** H, floating** dZ, floating** dW,
-                       double l2_eff, const CsrRows* xs) noexcept nogil:
+                       double l2_eff, const CsrRows* xs, bint pieces) noexcept nogil:
     """dW_l = H_{l-1}^T dZ_l + l2_eff W_l for every layer (H_{-1} = X0, or the sparse
     rows ``xs``)."""
     cdef int l
@@ -219,8 +258,8 @@ cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize
         if l == 0 and xs != NULL:
             csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], 1.0, 0.0, dW[0])
         else:
-            mm(True, False, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0,
-               dW[l], s[l + 1])
+            mm_pieces(True, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0,
+                      dW[l], s[l + 1], pieces)
         if l2_eff != 0.0:
             n = s[l] * s[l + 1]
             for i in range(n):
@@ -714,7 +753,7 @@ cdef struct Tally:
 
 cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize_t n,
                       long long step0, Py_ssize_t max_steps, bint check_updates,
-                      double loss_sum0) noexcept nogil:
+                      double loss_sum0, bint pieces) noexcept nogil:
     # ``tag`` is never read: its type picks the float32 or float64 specialization
     cdef NetShape* s = c.net
     cdef int L = s.n_layers, l
@@ -804,7 +843,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 swp = swb
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
-                                    &loss, False, True, swp, sw_sum, xsp)
+                                    &loss, False, True, swp, sw_sum, xsp, pieces)
         if t.status != STATUS_OK:
             break
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
@@ -831,9 +870,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
                 # same double arithmetic) instead of a pass of its own over dW
                 ocW.weight_decay = l2_eff
-                weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp)
+                weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp, pieces)
             else:
-                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp)
+                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces)
             # with L2 on, the single-threaded update also sums the squares of the new
             # weights (the next step's penalty, the same additions in the same order)
             pen_known = c.l2 != 0.0
@@ -960,14 +999,17 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         ok = _order_in_range(op, n, c.N)
     if not ok:
         raise ValueError(f"order must hold row indices in [0, {c.N})")
+    # cut the step's large products for BLAS's small-matrix kernels only when BLAS runs
+    # on one thread: those kernels are single-threaded (see mm_pieces)
+    cdef bint pieces = _blas.get_num_threads() == 1
     setup._enter()
     try:
         if setup.workspace.dtype == np.float64:
             with nogil:
-                t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check, sum0)
+                t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
         else:
             with nogil:
-                t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0)
+                t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
         # updates applied by every run_epoch on this setup, counted before Python runs
         # again: an interrupt that arrives as the call returns cannot lose them
         taken = t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
@@ -1005,7 +1047,7 @@ def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn
 
 
 cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
-                   floating** db, bint grads, double* loss_out) noexcept nogil:
+                   floating** db, bint grads, double* loss_out, bint pieces) noexcept nogil:
     cdef NetShape* s = c.net
     cdef int l, status
     cdef double pen = 0.0
@@ -1016,9 +1058,10 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
-                              grads, <const floating*>c.sw, c.sw_total, xsp)
+                              grads, <const floating*>c.sw, c.sw_total, xsp, pieces)
     if grads:
-        weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp)
+        weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
+                     pieces)
     loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
     if c.l2 != 0.0:
         for l in range(s.n_layers):
@@ -1074,16 +1117,17 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True):
                              f"{int(labels.min())}..{int(labels.max())}, outside "
                              f"[0, {c.n_out})")
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
+    cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     setup._enter()
     try:
         if setup.workspace.dtype == np.float64:
             with nogil:
                 status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
-                                   <double**>pdb.p, g, &loss)
+                                   <double**>pdb.p, g, &loss, pieces)
         else:
             with nogil:
                 status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
-                                   g, &loss)
+                                   g, &loss, pieces)
     finally:
         setup.busy = False
     return loss, status
