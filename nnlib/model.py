@@ -593,9 +593,9 @@ class Sequential:
         X = self._inputs(X, finite=True)
         if sample_weight is not None:
             if not self.compiled:
-                raise ValueError("sample_weight needs a model of compiled layers (Dense): "
-                                 "the per-batch path of Python layers does not weight "
-                                 "its loss")
+                raise ValueError("sample_weight needs a model of compiled layers (Dense, "
+                                 "Dropout): the per-batch path of Python layers does not "
+                                 "weight its loss")
             sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")

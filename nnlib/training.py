@@ -35,6 +35,7 @@ from nnlib._dense_args import activation_spec
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim, complete, release,
                             resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
+from nnlib.layers import Dense, Dropout
 from nnlib.metrics import accuracy
 
 __all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "StepClock",
@@ -89,7 +90,6 @@ def dropout_layers(model):
     """The model's Dropout layers that the compiled epoch applies, in order (a rate of
     0 is the identity, left out), with each one's position: the number of Dense layers
     before it."""
-    from nnlib.layers import Dense, Dropout
     out, position = [], 0
     for layer in model.layers:
         if isinstance(layer, Dense):
@@ -102,14 +102,15 @@ def dropout_layers(model):
 def network_of(model):
     """The compiled ``Network`` of a Sequential (its Dense layers and the dropouts
     between them), checked against its live layers."""
-    from nnlib.layers import Dense
     train = compiled_train()
-    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+    layers = model.layers
+    dense = [layer for layer in layers if isinstance(layer, Dense)]
     for layer in dense:
         layer._check_live()
     model._check_layers()
     specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in dense)
-    dropout = tuple((p, layer.rate) for p, layer in dropout_layers(model))
+    dropout = (tuple((p, layer.rate) for p, layer in dropout_layers(model))
+               if len(dense) < len(layers) else ())
     key = (tuple(model._sizes()), specs, dropout)
     cached = _NETS.get(model)
     if cached is not None and cached[0] == key:
@@ -389,7 +390,8 @@ class TrainingRun(ClaimedRun):
                 sample_weight=sample_weight)
         self._workspace = self.setup.workspace
         self.states = list(self.setup.states)
-        self._dropouts = [layer for _, layer in dropout_layers(model)]
+        self._dropouts = ([layer for _, layer in dropout_layers(model)]
+                          if network.dropout else [])
         self.blas_threads = training_blas_threads(n_threads, batch_size, sizes)
         steps_per_epoch = -(-X.shape[0] // batch_size)
         self.clock = (StepClock(steps_per_epoch) if step_by_step else

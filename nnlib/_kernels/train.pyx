@@ -590,6 +590,13 @@ cdef class EpochSetup:
         weighted mean ``sum_i w_i L_i / sum_i w_i`` and ``l2_per_batch`` divides by the
         batch's weight sum instead of its length: scikit-learn's MLP normalisation.
 
+    Attributes
+    ----------
+    dropout_seeds, dropout_offsets : (n_dropouts,) uint64 arrays
+        The counters of the network's dropouts (``set_dropout``; both 0 at first). Their
+        buffers (the dropped values, ``rows x width`` per position) are allocated by the
+        first call that trains: an evaluation never holds them.
+
     Examples
     --------
     >>> import numpy as np
