@@ -248,7 +248,7 @@ def run_dropout(ctx):
     if ctx.only and not any(ctx.wanted(n) for n in ITEM_NAMES + ["dropout_vjp"]):
         return []
     items = []
-    if not ctx.only or ctx.wanted("epoch with dropout") or ctx.wanted("dropout"):
+    if not ctx.only or ctx.wanted("epoch with dropout"):
         items.append(_epoch_item(ctx))
     if ctx.only and not (ctx.wanted("dropout") or ctx.wanted("dropout_vjp")):
         return items
