@@ -30,6 +30,7 @@ import faulthandler
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,6 +57,9 @@ def _peak_rss_mb():
 def _child(module_name, seed0, seconds, one):
     """Run the module's cases from ``seed0`` for ``seconds`` (or only ``seed0``); print a
     JSON line before and after each case, the traceback on failure."""
+    # a real SIGINT raises KeyboardInterrupt here even when the run was started in the
+    # background by a non-interactive shell, which hands it SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     module = importlib.import_module(module_name)
     if os.environ.get("NNLIB_EXPECT_DEBUG_BUILD") == "1":       # .ci/run's debug step
         import nnlib

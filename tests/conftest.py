@@ -22,6 +22,20 @@ def dtype(request):
 
 
 @pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt for the test's duration, as in an interactive
+    Python. A process started in the background by a non-interactive shell inherits
+    SIGINT ignored, and Python then installs no handler: a test that sends itself SIGINT
+    would wait for an interrupt that never comes."""
+    import signal
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
 

@@ -142,7 +142,7 @@ def test_fit_interrupted_at_every_bytecode_of_setup_and_teardown_leaves_nothing_
     assert hits > 20
 
 
-def test_sigint_during_optimizer_step_never_separates_the_update_from_t():
+def test_sigint_during_optimizer_step_never_separates_the_update_from_t(sigint_raises):
     """Before: every Ctrl-C during a step left t one behind the weights (the interrupt is
     raised when the compiled call returns, before 't += 1')."""
     p, g = np.zeros(1 << 21), np.ones(1 << 21)

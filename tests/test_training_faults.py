@@ -180,9 +180,7 @@ def test_keyboard_interrupt_from_callback_keeps_last_completed_epoch():
     assert model.evaluate(X, y)[0] < before
 
 
-@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-                    reason="SIGINT is not Python's default KeyboardInterrupt handler here")
-def test_real_sigint_during_fit_leaves_a_completed_epoch():
+def test_real_sigint_during_fit_leaves_a_completed_epoch(sigint_raises):
     """Ctrl-C while the compiled epoch runs (GIL released): Python raises
     KeyboardInterrupt between compiled pieces (an epoch this short is one piece once its
     rate is known), so the weights are those after some whole number of epochs, never a
@@ -298,9 +296,8 @@ def test_long_training_and_many_predicts_do_not_grow_memory():
     assert end - start < 5 * 1024
 
 
-@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-                    reason="SIGINT is not Python's default KeyboardInterrupt handler here")
-def test_sigint_inside_a_long_epoch_is_seen_within_a_piece_and_t_counts_the_updates():
+def test_sigint_inside_a_long_epoch_is_seen_within_a_piece_and_t_counts_the_updates(
+        sigint_raises):
     """The compiled epoch runs without the GIL, cut into ~0.1 s pieces: Ctrl-C during
     long epochs raises KeyboardInterrupt promptly, and the model, the optimizer state and
     ``optimizer.t`` then agree with a replay of exactly ``t`` updates. The fit asks for
