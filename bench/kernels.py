@@ -249,6 +249,33 @@ def _reference_optim():
     return ref
 
 
+# Bytes an op must move per element, in units of the dtype's size (each input read once,
+# each output written once; STREAM's count, as bench.machine.memory_bandwidth measures):
+# a map + vjp reads x, writes y, reads x and g, writes dx; the loss reads z, writes dz
+# (labels neglected); an optimizer step reads param, grad and each state row and writes
+# param and each state row. Dense layers are compute-bound (see the large workload).
+def _stream_elements(op):
+    if op.endswith("fwd+vjp"):
+        return 5
+    if op.startswith("softmax_cross_entropy"):
+        return 3
+    if op.startswith("optimizer step"):
+        return {"sgd": 3, "momentum": 5, "adam": 7}[op.rsplit(" ", 1)[1]]
+    return None
+
+
+def _add_bandwidth(cells, op, n, dtype, bandwidth):
+    """Each ok cell gets ``bandwidth_fraction``: its bytes/s over the machine's memory
+    bandwidth (an op on arrays that fit in a cache can exceed 1)."""
+    per = _stream_elements(op)
+    if per is None or bandwidth is None:
+        return
+    moved = per * n * np.dtype(dtype).itemsize
+    for cell in cells.values():
+        if median(cell):
+            cell["bandwidth_fraction"] = moved / median(cell) / bandwidth["bytes_per_s"]
+
+
 def sweep_ops():
     """op name -> {peer: builder(n, dtype, rng, ctx) -> callable}."""
     ops = {f"{a} fwd+vjp": _activation_op(a) for a in ACTIVATIONS}
@@ -318,6 +345,11 @@ def run(ctx):
     twin_n = 10**3 if ctx.tiny else 10**6
     rng = np.random.default_rng(0)
     rows = []
+    from bench.machine import memory_bandwidth
+    bandwidth = None if ctx.tiny else memory_bandwidth()
+    if bandwidth:
+        ctx.log(f"  memory bandwidth (one thread, 64 MiB copy, read + write): "
+                f"{bandwidth['bytes_per_s'] / 1e9:.1f} GB/s")
     ops = sweep_ops()
     if ctx.tiny:   # the test suite: one op of each kind is enough to exercise the code
         ops = {k: v for k, v in ops.items() if k.split()[0] in TINY_OPS}
@@ -325,10 +357,14 @@ def run(ctx):
         for n in sizes:
             cells = measure_peers(ctx, {p: (lambda b=b, n=n: b(n, ctx.dtype, rng, ctx))
                                         for p, b in builders.items()})
+            _add_bandwidth(cells, op, n, ctx.dtype, bandwidth)
             rows.append({"case": f"{op}, n={_pow10(n)}", "params": {"op": op, "elements": n},
                          "cells": cells})
         ctx.log(f"  {op}: " + ", ".join(
-            f"{p} {median(c) * 1e6:.1f} us" if median(c) is not None else f"{p} {c['status']}"
+            f"{p} {median(c) * 1e6:.1f} us" + (f" ({c['bandwidth_fraction']:.0%} of memory "
+                                               f"bandwidth)" if "bandwidth_fraction" in c
+                                               else "")
+            if median(c) is not None else f"{p} {c['status']}"
             for p, c in rows[-1]["cells"].items()) + f" at n={_pow10(sizes[-1])}")
     ctx.log("  twins: every nnlib.functional kernel alone vs its twin")
     F, _ = _modules()
@@ -350,11 +386,16 @@ def run(ctx):
         "not a tuned NumPy implementation); PyTorch calls the ATen ops its autograd "
         "runs, without building a graph. Optimizer rows: one step on one parameter of n "
         "elements (twin: nnlib._reference's optimizer if present, else the same rule "
-        "in NumPy here).",
+        "in NumPy here). Elementwise rows also give each figure as a share of this "
+        "machine's memory bandwidth (bytes each input read once and each output written "
+        "once, over a one-thread 64 MiB copy's bytes/s"
+        + (f": {bandwidth['bytes_per_s'] / 1e9:.1f} GB/s" if bandwidth else "") + "); "
+        "arrays that fit in a cache can exceed 100 %.",
         [table("kernels", KERNEL_PEERS, rows, baseline="nnlib",
                plot={"kind": "line", "x": "elements", "group": "op", "logx": True,
                      "logy": True, "file": "kernels.png", "xlabel": "elements",
-                     "ylabel": "seconds per call"}),
+                     "ylabel": "seconds per call"},
+               memory_bandwidth=bandwidth),
          table("twins_1e6", ("nnlib", "twin"), twin_rows,
                notes=[f"Every function of nnlib.functional alone, {_pow10(twin_n)} elements "
                       "(issue 2's table)."])])

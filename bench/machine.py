@@ -11,7 +11,8 @@ import os
 import platform
 import sys
 
-__all__ = ["THREAD_VARS", "set_thread_env", "machine_info", "versions", "thread_info"]
+__all__ = ["THREAD_VARS", "set_thread_env", "machine_info", "versions", "thread_info",
+           "memory_bandwidth", "bandwidth_fraction", "fma_peak"]
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -100,3 +101,74 @@ def thread_info(n_threads):
     except ImportError:
         pass
     return info
+
+
+_BANDWIDTH = {}
+
+
+def memory_bandwidth(mib=64, repeats=15):
+    """This machine's memory bandwidth for one thread, in bytes/s, measured once per
+    process: a NumPy copy between two float64 arrays of ``mib`` MiB each (far beyond the
+    caches), counted STREAM's way as the bytes read plus the bytes written (2 x size).
+    The best of ``repeats`` copies (a limit: on a shared machine the slower ones measure
+    the other processes): {"bytes_per_s", "median", "mib", "samples"}.
+
+    The elementwise kernels are judged against it (``bandwidth_fraction``): an
+    elementwise map on arrays that fit in a cache level can exceed 100 %; at 1e6
+    float64 elements (8 MB per array) they stream from the last-level cache or memory.
+    """
+    import time
+
+    import numpy as np
+
+    if mib in _BANDWIDTH:
+        return _BANDWIDTH[mib]
+    n = mib * 2**20 // 8
+    src = np.ones(n)
+    dst = np.empty(n)
+    np.copyto(dst, src)                  # pages touched
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        rates.append(2 * src.nbytes / (time.perf_counter() - t))
+    rates.sort()
+    _BANDWIDTH[mib] = {"bytes_per_s": rates[-1], "median": rates[len(rates) // 2],
+                       "mib": mib, "samples": rates}
+    return _BANDWIDTH[mib]
+
+
+def bandwidth_fraction(bytes_moved, seconds, bandwidth=None):
+    """``bytes_moved / seconds`` as a fraction of ``memory_bandwidth()``."""
+    bw = (bandwidth or memory_bandwidth())["bytes_per_s"]
+    return bytes_moved / seconds / bw
+
+
+_PEAK = {}
+
+
+def fma_peak(dtype="float32", n=128, calls=200, repeats=5):
+    """This machine's practical multiply-add peak on one thread, in FLOP/s, measured once
+    per process: OpenBLAS products of ``n`` x ``n`` matrices that stay in L1/L2 (the
+    kernel a BLAS tunes to its FMA units), ``calls`` per sample, best of ``repeats``.
+    {"flops_per_s", "n", "dtype"}. The small-network workloads are judged against it."""
+    import time
+
+    import numpy as np
+
+    key = (str(dtype), n)
+    if key in _PEAK:
+        return _PEAK[key]
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n)).astype(dtype)
+    B = rng.standard_normal((n, n)).astype(dtype)
+    C = np.empty((n, n), dtype=dtype)
+    np.matmul(A, B, out=C)
+    best = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            np.matmul(A, B, out=C)
+        best = max(best, 2.0 * n ** 3 * calls / (time.perf_counter() - t))
+    _PEAK[key] = {"flops_per_s": best, "n": n, "dtype": str(np.dtype(dtype))}
+    return _PEAK[key]

@@ -82,6 +82,8 @@ def _fmt_cell(tbl, row, cell):
             text += f" ({cell['sgemm_fraction']:.0%} of sgemm)"
     else:
         text = fmt_seconds(v)
+        if "bandwidth_fraction" in cell:
+            text += f" ({cell['bandwidth_fraction']:.0%} of memory bandwidth)"
     return f"{text} ±{spread:.0%}"
 
 

@@ -19,6 +19,12 @@ ACTIVATION_CODES = {
     "sign": 7,
 }
 
+# Kinds whose float32 kernels (activations.pyx) compute in float, at twice the vector
+# width of double: each result is exact in float32 or one double product rounded once,
+# so float arithmetic gives the bits of the double formulas (scalar.pxd's
+# FLOAT32_NATIVE_FORMS, written once per kind there).
+ACTIVATION_FLOAT32_NATIVE = ("identity", "relu", "leaky_relu", "sign")
+
 # The one activation parameter each kind takes, with its default.
 ACTIVATION_PARAMS = {"leaky_relu": ("slope", 0.01), "elu": ("alpha", 1.0)}
 

@@ -55,6 +55,11 @@ REAL_PATHS = {
     "NN_EXP_ARG_MIN": (
         -746.0, "vmath.h",
         "nn_exp clamps smaller arguments to this (e^-746 < 2^-1075 rounds to 0)"),
+    "NN_EXP_F32_ARG_MIN": (
+        -708.0, "vmath.h",
+        "nn_exp_neg_f32 (float32 sigmoid, softplus, elu') clamps smaller arguments to this "
+        "(e^-708 is normal, so 2^k is one factor; every float32 result it feeds rounds to "
+        "0 below it)"),
     "NN_EXPM1_ARG_MIN": (
         -60.0, "vmath.h",
         "nn_expm1_neg clamps smaller arguments to this (expm1(-60) rounds to -1)"),

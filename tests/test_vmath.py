@@ -175,3 +175,40 @@ def test_tanh_f32_after_rounding_to_float32():
     got = np.empty(special.size)
     E.evaluate("tanh_f32", special.astype(np.float64), got)
     assert _same(got.astype(np.float32), np.tanh(special)).all()
+
+
+# (name, long double reference, domain [lo, hi]) of vmath.h's functions for float32
+# results: each must be right after rounding to float32 (the float32 kernels round once).
+F32_CASES = [("exp_neg_f32", np.exp, -104.0, 0.0), ("expm1_neg_f32", np.expm1, -20.0, 0.0),
+             ("tanh_f32", np.tanh, -20.0, 20.0)]
+
+
+@pytest.mark.parametrize("name,ref,lo,hi", F32_CASES, ids=[c[0] for c in F32_CASES])
+def test_float32_functions_after_rounding_to_float32(name, ref, lo, hi):
+    # within 0.5 ulp + 1e-3 of float32 (their relative error, <= 3e-11, is 5e-4 ulp),
+    # subnormal float32 results included (exp down to -104, expm1 and tanh near 0)
+    x = _sweep(lo, hi, "lin", 400_001).astype(np.float32)
+    tiny = np.geomspace(1e-45, max(abs(lo), abs(hi)), 100_000, dtype=np.float32)
+    x = np.concatenate([x, -tiny if hi <= 0 else tiny])
+    got = np.empty(x.size)
+    E.evaluate(name, x.astype(np.float64), got)
+    exact = ref(x.astype(LD))
+    _, ex = np.frexp(np.abs(exact))
+    ulp32 = np.ldexp(LD(1), np.maximum(ex.astype(np.int64) - 1, -149 + 23) - 23)
+    err = np.abs(got.astype(np.float32).astype(LD) - exact) / ulp32
+    assert float(err.max()) <= 0.5 + 1e-3, float(x[np.argmax(err)])
+
+
+def test_exp_neg_f32_clamp_and_special_values():
+    # below NN_EXP_F32_ARG_MIN (-708) the result is e^-708 (float32: 0 either way); NaN
+    # stays NaN; -0 and +0 give 1; -inf gives e^-708
+    x = np.array([0.0, -0.0, -707.9, -708.0, -708.1, -1e4, -np.inf, np.nan])
+    got = np.empty_like(x)
+    E.evaluate("exp_neg_f32", x, got)
+    clamp = np.exp(-708.0)
+    np.testing.assert_allclose(got[:4], np.exp(x[:4]), rtol=1e-10)
+    np.testing.assert_allclose(got[4:7], clamp, rtol=1e-10)
+    assert np.isnan(got[7]) and not got.astype(np.float32)[3:7].any()
+    x = np.array([0.0, -0.0, -60.0, -1e4, -np.inf, np.nan])
+    E.evaluate("expm1_neg_f32", x, got := np.empty_like(x))
+    assert _same(got, np.array([0.0, -0.0, -1.0, -1.0, -1.0, np.nan])).all()
