@@ -5,6 +5,7 @@ below is imported on first access (PEP 562 module ``__getattr__``), so a script 
 only ``nnlib.functional`` never pays for the estimators, the datasets or the BLAS lookup.
 """
 import importlib
+from typing import TYPE_CHECKING, Any, List
 
 from nnlib.exceptions import (DTypeError, DTypeRangeError, LabelError, NonFiniteError,
                               ShapeError)
@@ -29,7 +30,16 @@ __all__ = sorted(_SUBMODULES | set(_LAZY)) + [
     "DTypeError", "DTypeRangeError", "LabelError", "NonFiniteError", "ShapeError", "__version__"]
 
 
-def __getattr__(name):
+if TYPE_CHECKING:                     # the lazy names' types, for mypy and IDEs only
+    from nnlib import callbacks, datasets, functional, metrics, optim, schedules
+    from nnlib.estimators import MLPClassifier, MLPRegressor
+    from nnlib.layers import Dense
+    from nnlib.linear_models import LinearRegression, LogisticRegression, Perceptron
+    from nnlib.model import History, Sequential, load
+    from nnlib.threshold import ThresholdNetwork
+
+
+def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         module = importlib.import_module(f"nnlib.{name}")
     elif name in _LAZY:
@@ -40,5 +50,5 @@ def __getattr__(name):
     return module
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(__all__))

@@ -22,13 +22,16 @@ name the nnlib class, so they load with or without scikit-learn.
 import inspect
 import sys
 import threading
+from typing import Any, Callable, Dict, Optional, TypeVar
 
 import numpy as np
 
+from nnlib._typing import ArrayLike
 from nnlib.exceptions import not_fitted
 
 
-_CITIZENS = {}                  # nnlib class -> its BaseEstimator subclass
+_CITIZENS: dict = {}            # nnlib class -> its BaseEstimator subclass
+_Model = TypeVar("_Model", bound="BaseModel")
 _CITIZENS_LOCK = threading.Lock()
 
 
@@ -56,7 +59,7 @@ def _new_model(cls):
 class BaseModel:
     """Parameter handling shared by every nnlib model."""
 
-    _estimator_type = None   # "classifier" / "regressor"
+    _estimator_type: Optional[str] = None   # "classifier" / "regressor"
     _nnlib_class = None      # on a scikit-learn citizen subclass: the nnlib class
 
     def __new__(cls, *args, **kwargs):
@@ -79,9 +82,16 @@ class BaseModel:
         return sorted(p.name for p in sig.parameters.values()
                       if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
-    def get_params(self, deep=True):
-        """The constructor arguments as a dict (``deep`` expands nested models)."""
-        out = {}
+    def get_params(self, deep: bool = True) -> Dict[str, Any]:
+        """The constructor arguments as a dict (``deep`` expands nested models).
+
+        Examples
+        --------
+        >>> from nnlib import Perceptron
+        >>> Perceptron(max_iter=5).get_params()
+        {'fit_intercept': True, 'max_iter': 5, 'random_state': None, 'shuffle': False}
+        """
+        out: Dict[str, Any] = {}
         for name in self._param_names():
             value = getattr(self, name)
             if deep and hasattr(value, "get_params") and not isinstance(value, type):
@@ -89,10 +99,21 @@ class BaseModel:
             out[name] = value
         return out
 
-    def set_params(self, **params):
-        """Set constructor arguments (validated at the next ``fit``); returns self."""
+    def set_params(self: _Model, **params: Any) -> _Model:
+        """Set constructor arguments (validated at the next ``fit``); returns self.
+
+        Examples
+        --------
+        >>> from nnlib import Perceptron
+        >>> Perceptron().set_params(max_iter=5, shuffle=True)
+        Perceptron(max_iter=5, shuffle=True)
+        >>> Perceptron().set_params(max_iters=5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Invalid parameter 'max_iters' for estimator Perceptron(). ...
+        """
         valid = self._param_names()
-        nested = {}
+        nested: Dict[str, Dict[str, Any]] = {}
         for key, value in params.items():
             name, _, sub = key.partition("__")
             if name not in valid:
@@ -156,10 +177,20 @@ def _same(a, b):
 class ClassifierMixin:
     """score = mean accuracy."""
 
-    _estimator_type = "classifier"
+    _estimator_type: Optional[str] = "classifier"
+    predict: Callable[..., Any]          # the estimator's own (for type checkers)
 
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given)."""
+    def score(self, X: ArrayLike, y: ArrayLike,
+              sample_weight: Optional[ArrayLike] = None) -> float:
+        """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given).
+
+        Examples
+        --------
+        >>> from nnlib import Perceptron
+        >>> clf = Perceptron().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        >>> clf.score([[0.0], [3.0]], [1, 1]), clf.score([[0.0], [3.0]], [1, 1], [0, 1])
+        (0.5, 1.0)
+        """
         return self._score_predictions(self.predict(X), y, sample_weight)
 
     @staticmethod
@@ -176,11 +207,21 @@ class ClassifierMixin:
 class RegressorMixin:
     """score = coefficient of determination R^2."""
 
-    _estimator_type = "regressor"
+    _estimator_type: Optional[str] = "regressor"
+    predict: Callable[..., Any]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike,
+              sample_weight: Optional[ArrayLike] = None) -> float:
         """R^2 = 1 - SS_res / SS_tot of ``predict(X)`` (averaged over outputs uniformly,
-        as scikit-learn's ``r2_score``)."""
+        as scikit-learn's ``r2_score``).
+
+        Examples
+        --------
+        >>> from nnlib import LinearRegression
+        >>> reg = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+        >>> round(reg.score([[3.0], [4.0]], [7.0, 8.0]), 12)       # 1 - 1 / 0.5
+        -1.0
+        """
         return self._score_predictions(self.predict(X), y, sample_weight)
 
     @staticmethod

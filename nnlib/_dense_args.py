@@ -1,5 +1,7 @@
 """Argument checks shared by the Dense layer's compiled wrapper, its NumPy twin and the
 model API: activation names and parameters, array shapes and dtypes."""
+from typing import List
+
 import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS, activation_code
@@ -42,7 +44,7 @@ def _as_dtype(x, name, dtype, ndim):
     return as_float_array(arr, name, ndim=ndim)
 
 
-def dense_arrays(X, W, b=None, H=None, grad_H=None):
+def dense_arrays(X, W, b=None, H=None, grad_H=None) -> List[np.ndarray]:
     """Validate a Dense layer's arrays; return them C-contiguous in W's dtype."""
     W = as_float_array(W, "W", ndim=2)
     dt = W.dtype

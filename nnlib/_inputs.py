@@ -21,7 +21,8 @@ def _is_sparse(x):
     return hasattr(x, "tocsr") and hasattr(x, "nnz")
 
 
-def check_X(X, *, owner, n_features=None, dtype=None, name="X", accept_sparse=False):
+def check_X(X, *, owner, n_features=None, dtype=None, name="X",
+            accept_sparse=False) -> np.ndarray:
     """Return X as a finite, C-contiguous (n_samples, n_features) float array.
 
     float32/float64 are kept unless ``dtype`` is given; ints, bools and object arrays of
@@ -109,7 +110,7 @@ def check_all_finite(arr, name):
                          f"be finite (drop or impute that row)")
 
 
-def check_output_finite(out, *, owner, name="X"):
+def check_output_finite(out, *, owner, name="X") -> np.ndarray:
     """Return ``out``, a model's output for a finite ``name``; raise NonFiniteError naming
     the first row if it is not finite (the products overflowed: inputs such as 1e308 are
     too large for the weights). Predictions are never silently NaN or inf."""
@@ -122,7 +123,7 @@ def check_output_finite(out, *, owner, name="X"):
                          f"model's weights; scale {name}, e.g. standardize it)")
 
 
-def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y"):
+def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y") -> np.ndarray:
     """Return y as an array of n_samples rows; a column vector is raveled with a
     DataConversionWarning unless ``allow_2d``."""
     if y is None:
@@ -181,18 +182,26 @@ def class_labels(y, *, owner):
 def labels_to_index(y, classes, *, owner):
     """Map labels y to their index in ``classes`` (sorted); unseen labels raise
     LabelError listing them."""
-    idx = np.searchsorted(classes, y)
+    try:
+        idx = np.searchsorted(classes, y)
+    except TypeError:       # labels of another kind than the (object) classes: 'a' vs 1
+        known = set(classes.tolist())
+        new = sorted({v for v in np.asarray(y).ravel().tolist() if v not in known}, key=str)
+        raise _unseen_labels(new, classes, owner) from None
     idx = np.clip(idx, 0, classes.size - 1)
     unseen = classes[idx] != y
     if np.any(unseen):
-        new = np.unique(np.asarray(y)[unseen])
-        raise LabelError(f"y contains labels {new[:10].tolist()} not among the classes "
-                         f"{owner} was fitted on ({classes[:10].tolist()}"
-                         f"{', ...' if classes.size > 10 else ''})")
+        raise _unseen_labels(np.unique(np.asarray(y)[unseen]).tolist(), classes, owner)
     return idx.astype(np.int64)
 
 
-def check_float_target(y, *, owner, dtype=np.float64):
+def _unseen_labels(new, classes, owner):
+    return LabelError(f"y contains labels {new[:10]} not among the classes {owner} was "
+                      f"fitted on ({classes[:10].tolist()}"
+                      f"{', ...' if classes.size > 10 else ''})")
+
+
+def check_float_target(y, *, owner, dtype=np.float64) -> np.ndarray:
     """A regression target: finite numbers, as ``dtype``."""
     if y.dtype.kind in "USO":
         try:

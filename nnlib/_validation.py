@@ -4,6 +4,7 @@ Errors are :class:`ValueError` / :class:`TypeError` subclasses whose messages sa
 expected and what was given, so bad input never reaches a compiled loop that runs with
 bounds checks off.
 """
+import math
 import numbers
 
 import numpy as np
@@ -17,7 +18,8 @@ from nnlib.exceptions import (DTypeError, DTypeRangeError, LabelError,  # noqa: 
                               NonFiniteError, ShapeError)
 
 
-def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empty=True):
+def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None,
+                   allow_empty=True) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32 or float64 array.
 
     float32 and float64 are kept as given (``dtype=None``; a non-native byte order such
@@ -49,6 +51,17 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None, allow_empt
     # np.asarray(order='C'), not np.ascontiguousarray: the latter turns a 0-d array into
     # shape (1,), and F.relu(np.float64(3)) must stay 0-d.
     return np.asarray(arr, dtype=target, order="C")
+
+
+def as_float_rows(x, name="x") -> np.ndarray:
+    """``x`` as by :func:`as_float_array`, with at least one dimension and at least one
+    entry on its last axis: the rows of ``x.reshape(-1, x.shape[-1])`` a row-wise kernel
+    (output map, dropout) walks."""
+    x = as_float_array(x, name, min_ndim=1)
+    if x.shape[-1] == 0:
+        raise ShapeError(f"{name} must have at least one entry on its last axis; got "
+                         f"shape {x.shape}")
+    return x
 
 
 def native_float_dtype(dtype):
@@ -96,7 +109,7 @@ def check_finite(x, name="X"):
 
 
 def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
-                      high_open=False):
+                      high_open=False) -> float:
     """Return ``value`` as a float, checking it is a finite real in the given range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r} "
@@ -105,7 +118,7 @@ def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
         v = float(value)
     except OverflowError:                 # an int beyond the float range
         raise ValueError(f"{name} must be finite; got an integer of "
-                         f"{len(str(abs(int(value))))} digits") from None
+                         f"{len(str(abs(math.trunc(value))))} digits") from None
     if v != v or v in (float("inf"), float("-inf")):
         raise ValueError(f"{name} must be finite; got {v}")
     if low is not None and (v < low or (low_open and v == low)):
@@ -115,7 +128,7 @@ def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
     return v
 
 
-def check_bool(value, name):
+def check_bool(value, name) -> bool:
     """Return ``value`` as a bool; only True/False (Python or NumPy) are accepted, so a
     string such as "no" is not silently taken as true."""
     if not isinstance(value, (bool, np.bool_)):
@@ -139,7 +152,7 @@ def check_fits_dtype(value, name, dtype):
     return value
 
 
-def check_int_scalar(value, name, *, low=None):
+def check_int_scalar(value, name, *, low=None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r} "
                         f"({type(value).__name__})")
@@ -242,7 +255,7 @@ def check_workspace_args(sizes, rows, n_target_cols, dtype):
     return sizes, dt
 
 
-def check_sample_weight(sample_weight, n_samples, dtype):
+def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
     """Return per-row weights as a new C-contiguous ``(n_samples,)`` array of ``dtype``.
 
     The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``

@@ -47,20 +47,29 @@ class History:
     [0.5]
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.history: Dict[str, List[float]] = {"loss": [], "time": [], "lr": []}
         self.epochs = 0
         self.stop_reason: Optional[str] = None
         self.nonfinite: Optional[dict] = None
 
     def append(self, **values: float) -> None:
+        """Add one epoch's values, one list per key.
+
+        Examples
+        --------
+        >>> h = History()
+        >>> h.append(loss=0.5, time=0.1, lr=0.01, accuracy=0.75)
+        >>> h.history
+        {'loss': [0.5], 'time': [0.1], 'lr': [0.01], 'accuracy': [0.75]}
+        """
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
 
     def __getitem__(self, key: str) -> List[float]:
         return self.history[key]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         last = {k: v[-1] for k, v in self.history.items() if v}
         return f"History(epochs={self.epochs}, last={last}, stop_reason={self.stop_reason})"
 
@@ -94,10 +103,12 @@ class Callback:
     model: Any = None
     params: Dict[str, Any] = {}
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Any) -> None:
+        """The model being trained (``fit`` calls this first)."""
         self.model = model
 
     def set_params(self, params: Dict[str, Any]) -> None:
+        """The fit's settings (epochs, steps, verbose...)."""
         self.params = params
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
@@ -119,7 +130,7 @@ class Callback:
         """After step ``batch`` was applied."""
 
 
-def wants_batches(callback) -> bool:
+def wants_batches(callback: Any) -> bool:
     """Whether ``callback`` overrides a batch hook (then the epoch runs step by step)."""
     cls = type(callback)
     return isinstance(callback, Callback) and (
@@ -173,7 +184,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0,
                  patience: int = 0, mode: str = "auto", baseline: Optional[float] = None,
-                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name; got {monitor!r}")
         self.monitor = monitor
@@ -188,9 +199,19 @@ class EarlyStopping(Callback):
         self.on_train_begin()
 
     @classmethod
-    def from_spec(cls, spec, metrics: Iterable[str]) -> Optional["EarlyStopping"]:
+    def from_spec(cls, spec: Union[None, bool, int, Dict[str, Any], "EarlyStopping"],
+                  metrics: Iterable[str]) -> Optional["EarlyStopping"]:
         """The stopper ``fit(early_stopping=spec)`` asks for, checked against the
-        ``metrics`` fit logs; None for None/False."""
+        ``metrics`` fit logs; None for None/False.
+
+        Examples
+        --------
+        >>> stop = EarlyStopping.from_spec({"patience": 2}, ["loss", "val_loss"])
+        >>> stop.monitor, stop.patience, stop.restore_best_weights   # fit's defaults
+        ('val_loss', 2, True)
+        >>> EarlyStopping.from_spec(None, ["loss"]) is None
+        True
+        """
         if spec is None or spec is False:
             return None
         if isinstance(spec, EarlyStopping):
@@ -224,7 +245,15 @@ class EarlyStopping(Callback):
         return stopper
 
     def check_monitor(self, metrics: Iterable[str]) -> None:
-        """Refuse, before training, a monitor that fit does not log."""
+        """Refuse, before training, a monitor that fit does not log.
+
+        Examples
+        --------
+        >>> EarlyStopping(monitor="val_loss").check_monitor(["loss"])
+        Traceback (most recent call last):
+        ...
+        ValueError: early_stopping monitors 'val_loss', which fit does not log (there is no ...
+        """
         metrics = set(metrics)
         if self.monitor not in metrics:
             why = (" (there is no validation data)" if self.monitor.startswith("val_")
@@ -232,25 +261,39 @@ class EarlyStopping(Callback):
             raise ValueError(f"early_stopping monitors {self.monitor!r}, which fit does "
                              f"not log{why}; it logs {sorted(metrics)}")
 
-    def on_train_begin(self, logs=None):
-        self.best = None
-        self.best_params = None
-        self.best_epoch = None
+    def on_train_begin(self, logs: Optional[dict] = None) -> None:
+        """Forget the previous fit's best value and wait."""
+        self.best: Optional[float] = None
+        self.best_params: Optional[List[Any]] = None
+        self.best_epoch: Optional[int] = None
         self.wait = 0
-        self.stopped_epoch = None
+        self.stopped_epoch: Optional[int] = None
 
     def _improves(self, value, reference):
         return improves(value, reference, mode="max" if self.mode_max else "min",
                         threshold=self.min_delta)
 
-    def update(self, epoch: int, logs: dict, params: List) -> bool:
+    def update(self, epoch: int, logs: Dict[str, float], params: List[Any]) -> bool:
         """Record the epoch's ``logs``; True when training should stop (then the best
         weights are already back in ``params`` if ``restore_best_weights``).
 
         Keras's rule: an epoch that does not improve on the best value by more than
         ``min_delta`` (or, with a ``baseline``, does not beat it) adds one to the wait;
         training stops once ``patience`` epochs in a row have not improved (after the
-        first epoch)."""
+        first epoch).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> stop = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+        >>> w = np.zeros(1)
+        >>> for epoch, loss in enumerate([1.0, 0.5, 0.7]):
+        ...     w += 1                                    # the epoch's training
+        ...     if stop.update(epoch, {"loss": loss}, [w]):
+        ...         break
+        >>> epoch, stop.best_epoch, w                     # epoch 1's weights are back
+        (2, 1, array([2.]))
+        """
         if epoch < self.start_from_epoch:
             return False
         value = logs[self.monitor]
@@ -260,7 +303,7 @@ class EarlyStopping(Callback):
         if self._improves(value, self.best):
             self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
-                for buf, p in zip(self.best_params, params):
+                for buf, p in zip(self.best_params, params):  # type: ignore[arg-type]
                     buf[...] = p
             if self.baseline is None or self._improves(value, self.baseline):
                 self.wait = 0
@@ -271,16 +314,17 @@ class EarlyStopping(Callback):
             return True
         return False
 
-    def restore(self, params: List) -> None:
+    def restore(self, params: List[Any]) -> None:
         """Put the best epoch's weights back into ``params`` (when asked to): all of
         them, even if an interrupt lands in the middle (it is raised afterwards)."""
         if self.restore_best_weights and self.best_params is not None:
-            def put_back():
-                for p, best in zip(params, self.best_params):
+            def put_back() -> None:
+                for p, best in zip(params, self.best_params):  # type: ignore[arg-type]
                     p[...] = best
             complete(put_back)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        """Update, and stop the model's fit when patience runs out."""
         if self.update(epoch, logs or {}, self.model.params):
             self.model.stop_training = True
 
@@ -324,9 +368,10 @@ class ModelCheckpoint(Callback):
     2
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto", save_freq: Union[str, int] = "epoch",
-                 include_optimizer: bool = False, verbose: int = 0):
+    def __init__(self, filepath: Union[str, "os.PathLike[str]"], monitor: str = "val_loss",
+                 save_best_only: bool = False, mode: str = "auto",
+                 save_freq: Union[str, int] = "epoch", include_optimizer: bool = False,
+                 verbose: int = 0) -> None:
         self.filepath = os.fspath(filepath)
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name; got {monitor!r}")
@@ -340,7 +385,8 @@ class ModelCheckpoint(Callback):
         self.best: Optional[float] = None
         self.last_saved: Optional[str] = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        """Save the model (if due, and if improved with ``save_best_only``)."""
         logs = logs or {}
         if (epoch + 1) % self.save_freq:
             return
@@ -365,7 +411,7 @@ class ModelCheckpoint(Callback):
             print(f"epoch {epoch + 1}: saved the model to {path}")
 
 
-def as_callbacks(callbacks) -> List[Union[Callback, Callable]]:
+def as_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Union[Callback, Callable]]:
     """Check fit's ``callbacks`` argument: Callback objects or callables."""
     callbacks = list(callbacks or [])
     for cb in callbacks:

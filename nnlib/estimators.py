@@ -90,6 +90,7 @@ import numbers
 import threading
 import warnings
 import weakref
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -100,6 +101,7 @@ from nnlib._codes import loss_code
 from nnlib._inputs import (check_feature_names, check_float_target, check_output_finite,
                            check_X, check_y_shape, class_labels, labels_to_index)
 from nnlib._threads import _at_fork_hooks
+from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_fits_dtype,
                                check_sample_weight, is_sparse)
 from nnlib._shuffle_split import stratify_groups, train_test_indices
@@ -151,7 +153,7 @@ _LOCKS_GUARD = threading.Lock()
 
 
 def _drop_locks_in_forked_child():       # held by parent threads the child does not have
-    _LOCKS_GUARD._at_fork_reinit()
+    _LOCKS_GUARD._at_fork_reinit()       # type: ignore[attr-defined]   # CPython's, private
     _LOCKS.clear()
 
 
@@ -249,13 +251,28 @@ class _BaseMLP(BaseModel):
 
     _engine = "compiled"     # "numpy": train with the NumPy reference (tests compare)
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000):
+    # Set by fit, or defined by the subclasses (declared for type checkers only).
+    n_features_in_: int
+    classes_: np.ndarray
+    validation_scores_: Optional[List[float]]
+    best_validation_score_: Any           # float; None without early stopping
+    best_loss_: Optional[float]
+    _targets: Callable[..., Any]
+    _output_activation: Callable[..., Any]
+    _stratify_groups: Callable[..., Any]
+    _decode: Callable[..., Any]
+    _score_validation: Callable[..., Any]
+
+    def __init__(self, hidden_layer_sizes: Union[int, Sequence[int]] = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Union[int, str] = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: SeedLike = None, tol: float = 1e-4,
+                 verbose: Union[bool, int] = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -333,7 +350,8 @@ class _BaseMLP(BaseModel):
 
     # -- fitting -----------------------------------------------------------------------
     @_serialized
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: Optional[ArrayLike] = None) -> "_BaseMLP":
         """Fit the model to X and y; returns self.
 
         Parameters
@@ -734,6 +752,8 @@ class _CompiledTrainer:
 
     _LOSSES = {"softmax": "softmax_cross_entropy", "logistic": "logistic_loss",
                "identity": "squared_error", "exp": "poisson_loss"}
+    opt: Any                 # the nnlib.optim rule of the solver
+    _run_key: Any
 
     def __init__(self, est, cfg, Y):
         from nnlib import optim
@@ -994,12 +1014,37 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Training samples seen, over all fits.
     n_features_in_, n_layers_, n_outputs_ : int
     out_activation_ : {'softmax', 'logistic'}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.datasets import load_digits, split
+    >>> X, y = load_digits(n_class=3)
+    >>> X_train, X_test, y_train, y_test = split(X / 16, y, random_state=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0)
+    >>> clf = clf.fit(X_train, y_train)
+    >>> clf.classes_, clf.coefs_[0].shape
+    (array([0, 1, 2]), (64, 16))
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    >>> np.allclose(clf.predict_proba(X_test).sum(axis=1), 1.0)
+    True
     """
 
     @_serialized
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """The most probable class for each row of X, shape (n_samples,); for a
-        multilabel model the 0/1 indicator matrix (n_samples, n_labels)."""
+        multilabel model the 0/1 indicator matrix (n_samples, n_labels).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 1])         # OR
+        >>> clf.predict(X)
+        array([0, 1, 1, 1])
+        """
         return self._labels_of(self._forward(X))
 
     def _labels_of(self, P):
@@ -1012,21 +1057,43 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.classes_[np.argmax(P, axis=1)]
 
     @_serialized
-    def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
+        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 1])         # OR
+        >>> P = clf.predict_proba(X)
+        >>> P.shape, np.array_equal(P.argmax(axis=1), clf.predict(X))
+        ((4, 2), True)
+        """
         P = self._forward(X)
         if P.shape[1] == 1 and not self._multilabel:
             return np.hstack([1.0 - P, P])
         return P
 
-    def predict_log_proba(self, X):
-        """``log(predict_proba(X))``."""
+    def predict_log_proba(self, X: ArrayLike) -> FloatArray:
+        """``log(predict_proba(X))``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs",
+        ...                     random_state=0).fit(X, [0, 1, 1, 1])         # OR
+        >>> np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X))
+        True
+        """
         P = self.predict_proba(X)
         with np.errstate(divide="ignore"):
             return np.log(P, out=P)
 
     @_serialized
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None,
+                    classes: Optional[ArrayLike] = None) -> "MLPClassifier":
         """One epoch of the stochastic solver on (X, y); returns self.
 
         Parameters
@@ -1171,15 +1238,30 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     output is the log-mean, predictions ``exp`` of it, targets >= 0), plus ``alpha``'s L2
     penalty. Parameters and attributes as :class:`MLPClassifier` (no ``classes_``;
     ``out_activation_`` 'identity' or 'exp').
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.linspace(-1.0, 1.0, 50)[:, None]
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=500,
+    ...                    random_state=0).fit(X, X.ravel() ** 2)
+    >>> reg.score(X, X.ravel() ** 2) > 0.99
+    True
+    >>> reg.predict([[0.5]]).shape, reg.out_activation_
+    ((1,), 'identity')
     """
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
-                 activation="relu", *, solver="adam", alpha=0.0001, batch_size="auto",
-                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
-                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+    def __init__(self, loss: str = "squared_error",
+                 hidden_layer_sizes: Union[int, Sequence[int]] = (100,), activation: str = "relu",
+                 *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Union[int, str] = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: SeedLike = None, tol: float = 1e-4,
+                 verbose: Union[bool, int] = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         self.loss = loss
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
@@ -1192,8 +1274,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
 
     @_serialized
-    def predict(self, X):
-        """Predictions, shape (n_samples,) or (n_samples, n_outputs_)."""
+    def predict(self, X: ArrayLike) -> FloatArray:
+        """Predictions, shape (n_samples,) or (n_samples, n_outputs_).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.linspace(0.0, 1.0, 20)[:, None]
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs",
+        ...                    random_state=0).fit(X, 3.0 * X.ravel())
+        >>> reg.predict(X).shape, bool(np.abs(reg.predict([[0.5]]) - 1.5).max() < 0.05)
+        ((20,), True)
+        """
         return self._values_of(self._forward(X))
 
     @staticmethod
@@ -1201,9 +1293,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return P.ravel() if P.shape[1] == 1 else P
 
     @_serialized
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: Optional[ArrayLike] = None) -> "MLPRegressor":
         """One epoch of the stochastic solver on (X, y), with optional row weights
-        (as in :meth:`fit`); returns self."""
+        (as in :meth:`fit`); returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> reg = MLPRegressor(hidden_layer_sizes=(4,), random_state=0)
+        >>> for _ in range(3):
+        ...     reg = reg.partial_fit(np.eye(4), [0.0, 1.0, 1.0, 2.0])
+        >>> reg.n_iter_, reg.t_                       # 1 epoch per call; 12 rows seen
+        (1, 12)
+        """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     partial_fit = _available_if(_BaseMLP._is_stochastic, partial_fit)

@@ -8,57 +8,179 @@ import sys
 
 
 class ShapeError(ValueError):
-    """An array has the wrong number of dimensions or a mismatched shape."""
+    """An array has the wrong number of dimensions or a mismatched shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.functional import dense_forward
+    >>> dense_forward(np.ones((2, 3)), np.ones((4, 1)), np.zeros(1))
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.ShapeError: X has 3 columns but W has 4 rows (X (2, 3) @ W (4, 1) is ...
+    """
 
 
 class DTypeError(TypeError):
-    """An array's dtype cannot be used (complex, object, string, mixed floats...)."""
+    """An array's dtype cannot be used (complex, object, string, mixed floats...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.functional import relu
+    >>> relu(np.array(["1.0"]))
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.DTypeError: x must be a real float32 or float64 array; got dtype <U3 (string)
+    """
 
 
 class NonFiniteError(ValueError):
-    """An input holds NaN or +-inf where finite values are required."""
+    """An input holds NaN or +-inf where finite values are required.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib import MLPRegressor
+    >>> MLPRegressor().fit([[1.0, np.nan], [1.0, 2.0]], [0.0, 1.0])
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.NonFiniteError: Input X contains NaN (nan) at row 0, column 1; ...
+    """
 
 
 class LabelError(ValueError):
-    """Labels are out of range, non-integral, or unseen."""
+    """Labels are out of range, non-integral, or unseen.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.functional import softmax_cross_entropy
+    >>> softmax_cross_entropy(np.zeros((2, 3)), [0, 3])
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.LabelError: y[1] = 3 is not a class label in [0, 3)
+    """
 
 
 class DTypeRangeError(ValueError):
     """A finite scalar parameter does not fit the working dtype: cast to it, it would
-    become +-inf (e.g. a leaky_relu slope of 1e39 with float32 data)."""
+    become +-inf (e.g. a leaky_relu slope of 1e39 with float32 data).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.functional import leaky_relu
+    >>> leaky_relu(np.ones(2, np.float32), slope=1e39)
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.DTypeRangeError: slope=1e+39 is beyond the range of float32 ...
+    >>> leaky_relu(np.ones(2, np.float64), slope=1e39)       # fits float64
+    array([1., 1.])
+    """
 
 
 class ComplexDataError(DTypeError, ValueError):
-    """Complex input: a DTypeError that is also a ValueError (as scikit-learn raises)."""
+    """Complex input: a DTypeError that is also a ValueError (as scikit-learn raises).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib import MLPRegressor
+    >>> MLPRegressor().fit(np.ones((2, 2)) + 1j, [0.0, 1.0])
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.ComplexDataError: Complex data not supported: X has dtype complex128
+    """
 
 
 class ConcurrentUseError(RuntimeError):
     """An object one running operation owns was used by another at the same time (two
-    fits sharing one optimizer, or ``optimizer.step`` during a fit that uses it)."""
+    fits sharing one optimizer, or ``optimizer.step`` during a fit that uses it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib import Dense, Sequential
+    >>> from nnlib.callbacks import Callback
+    >>> from nnlib.optim import SGD
+    >>> model = Sequential([Dense(2, 2, random_state=0)])
+    >>> opt = SGD(model.params, lr=0.1)
+    >>> class StepsToo(Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         opt.step([np.zeros_like(p) for p in model.params])
+    >>> model.fit(np.eye(2), [0, 1], optimizer=opt, callbacks=[StepsToo()])
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.ConcurrentUseError: SGD.step: the optimizer is in use by a running fit ...
+    """
 
 
 class InvalidParameterError(ValueError, TypeError):
     """A constructor parameter has a bad type or value (raised by fit, as scikit-learn's
-    error of the same name; both a ValueError and a TypeError)."""
+    error of the same name; both a ValueError and a TypeError).
+
+    Examples
+    --------
+    >>> from nnlib import MLPClassifier
+    >>> MLPClassifier(hidden_layer_sizes=-1).fit([[0.0], [1.0]], [0, 1])
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.InvalidParameterError: The 'hidden_layer_sizes' parameter must be ...
+    """
 
 
 
 class ConvergenceWarning(UserWarning):
-    """An iterative fit stopped at ``max_iter`` before meeting its tolerance."""
+    """An iterative fit stopped at ``max_iter`` before meeting its tolerance.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from nnlib import MLPRegressor
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = MLPRegressor(max_iter=2, random_state=0).fit(np.eye(4), [0.0, 1.0, 0.0, 1.0])
+    >>> [type(w.message).__name__ for w in caught]
+    ['ConvergenceWarning']
+    """
 
 
 class DataConversionWarning(UserWarning):
-    """Input was converted, e.g. a column-vector y raveled to 1-d."""
+    """Input was converted, e.g. a column-vector y raveled to 1-d.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from nnlib import MLPRegressor
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = MLPRegressor(max_iter=500, random_state=0).fit(np.eye(4),
+    ...                                                        [[0.0], [1.0], [0.0], [1.0]])
+    >>> [type(w.message).__name__ for w in caught]
+    ['DataConversionWarning']
+    """
 
 
 class NotFittedError(ValueError, AttributeError):
-    """A model was used before ``fit``."""
+    """A model was used before ``fit``.
+
+    Examples
+    --------
+    >>> from nnlib import MLPClassifier
+    >>> MLPClassifier().predict([[0.0, 1.0]])
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.NotFittedError: This MLPClassifier instance is not fitted yet. ...
+    """
 
 
-_sk_twins = {}
+_sk_twins: dict = {}
 
 
-def sklearn_compatible(cls):
+def sklearn_compatible(cls: type) -> type:
     """``cls``, or -- when scikit-learn is already imported (the user is mixing the two) --
     a subclass of both ``cls`` and scikit-learn's class of the same name, so that
     scikit-learn's tools (``pytest.raises(NotFittedError)``, warning filters) recognise
@@ -74,7 +196,7 @@ def sklearn_compatible(cls):
     return twin
 
 
-def not_fitted(estimator):
+def not_fitted(estimator: object) -> Exception:
     """The exception to raise when ``estimator`` is used before fit."""
     return sklearn_compatible(NotFittedError)(
         f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "

@@ -36,9 +36,14 @@ Nothing here imports torch or onnx until a function that needs them is called
 """
 import contextlib
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from nnlib._typing import DTypeLike
+
+if TYPE_CHECKING:
+    from nnlib.model import Sequential
 
 __all__ = ["to_torch_state_dict", "torch_module_names", "from_torch_state_dict",
            "load_torch_state_dict", "to_torch", "to_onnx"]
@@ -65,7 +70,7 @@ def torch_module_names(activations: Sequence[str]) -> List[int]:
     return names
 
 
-def _dense_positions(model):
+def _dense_positions(model: "Sequential") -> List[Tuple[int, Any]]:
     """[(position of its Linear, layer)] of each Dense layer of ``model`` in the
     equivalent ``torch.nn.Sequential`` (a Dropout takes one position)."""
     from nnlib.layers import Dropout
@@ -79,7 +84,7 @@ def _dense_positions(model):
     return out
 
 
-def to_torch_state_dict(model, as_tensors: bool = False) -> Dict[str, object]:
+def to_torch_state_dict(model: "Sequential", as_tensors: bool = False) -> Dict[str, Any]:
     """The model's weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``.
 
     Parameters
@@ -101,7 +106,7 @@ def to_torch_state_dict(model, as_tensors: bool = False) -> Dict[str, object]:
     >>> {k: v.shape for k, v in to_torch_state_dict(model).items()}
     {'0.weight': (4, 2), '0.bias': (4,), '2.weight': (3, 4), '2.bias': (3,)}
     """
-    out = {}
+    out: Dict[str, Any] = {}
     for pos, layer in _dense_positions(model):
         out[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
         out[f"{pos}.bias"] = layer.b.copy()
@@ -133,7 +138,7 @@ def _check_torch_keys(state_dict, positions):
                          f"architecture: missing {missing}, unexpected {extra}")
 
 
-def load_torch_state_dict(model, state_dict: Dict[str, object]) -> None:
+def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> None:
     """Copy a torch ``state_dict`` (NumPy arrays or tensors) into ``model``'s layers, in
     place, after checking every key and shape (nothing changes on an error).
 
@@ -142,6 +147,21 @@ def load_torch_state_dict(model, state_dict: Dict[str, object]) -> None:
     ValueError
         If the keys are not those of the model's architecture (:func:`torch_module_names`)
         or a shape differs; TypeError for a value that is not a numeric array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib import Dense, Sequential
+    >>> src = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+    >>> dst = Sequential([Dense(2, 3, "relu"), Dense(3, 2)])
+    >>> load_torch_state_dict(dst, to_torch_state_dict(src))
+    >>> X = np.array([[1.0, -2.0], [0.5, 0.25]])
+    >>> np.array_equal(dst.predict(X), src.predict(X))
+    True
+    >>> load_torch_state_dict(dst, {"0.weight": np.ones((3, 2))})
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     pairs = _dense_positions(model)
     _check_torch_keys(state_dict, [pos for pos, _ in pairs])
@@ -162,8 +182,10 @@ def load_torch_state_dict(model, state_dict: Dict[str, object]) -> None:
         layer.b[...] = b
 
 
-def from_torch_state_dict(state_dict: Dict[str, object], activations: Sequence[str],
-                          dtype=np.float64, activation_params: Optional[Sequence] = None):
+def from_torch_state_dict(state_dict: Dict[str, Any], activations: Sequence[str],
+                          dtype: DTypeLike = np.float64,
+                          activation_params: Optional[Sequence[Optional[float]]] = None
+                          ) -> "Sequential":
     """A new :class:`~nnlib.Sequential` with the weights of a torch ``state_dict``.
 
     Parameters
@@ -207,7 +229,7 @@ def from_torch_state_dict(state_dict: Dict[str, object], activations: Sequence[s
     return model
 
 
-def to_torch(model):
+def to_torch(model: "Sequential") -> Any:
     """The equivalent ``torch.nn.Sequential`` (imports torch), with the model's weights
     and dtype, in ``eval()`` mode (its Dropout modules off, as nnlib's ``predict``).
 
@@ -215,6 +237,22 @@ def to_torch(model):
     ------
     ValueError
         For a ``sign`` activation (torch.nn has no module for it).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from nnlib import Dense, Sequential
+    >>> m = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+    >>> net = to_torch(m)
+    >>> net
+    Sequential(
+      (0): Linear(in_features=2, out_features=3, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=3, out_features=2, bias=True)
+    )
+    >>> X = np.array([[1.0, -2.0], [0.5, 0.25]])
+    >>> np.allclose(net(torch.tensor(X)).detach().numpy(), m.predict(X), rtol=0, atol=1e-12)
+    True
     """
     import torch
     from nnlib.layers import Dropout
@@ -238,8 +276,9 @@ def to_torch(model):
     return net.eval()           # nnlib's predict: dropout off
 
 
-def to_onnx(model, path=None, *, dtype=np.float32, opset: int = 17,
-            input_name: str = "X", output_name: str = "logits"):
+def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = None, *,
+            dtype: DTypeLike = np.float32, opset: int = 17, input_name: str = "X",
+            output_name: str = "logits") -> Any:
     """Export the model as an ONNX graph: per Dense layer ``Gemm(X, W, b)`` and its
     activation (a Dropout, the identity at inference, is left out).
 
@@ -263,11 +302,13 @@ def to_onnx(model, path=None, *, dtype=np.float32, opset: int = 17,
 
     Examples
     --------
-    Needs onnx, so skipped as a doctest:
-
-    >>> import nnlib, nnlib.export                               # doctest: +SKIP
-    >>> m = nnlib.Sequential([nnlib.Dense(2, 3, "relu"), nnlib.Dense(3, 2)])  # doctest: +SKIP
-    >>> proto = nnlib.export.to_onnx(m, "m.onnx")                # doctest: +SKIP
+    >>> from nnlib import Dense, Sequential
+    >>> m = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+    >>> proto = to_onnx(m, "m.onnx")
+    >>> [node.op_type for node in proto.graph.node]
+    ['Gemm', 'Relu', 'Gemm']
+    >>> proto.graph.input[0].name, proto.graph.output[0].name
+    ('X', 'logits')
     """
     try:
         import onnx
@@ -314,7 +355,7 @@ def to_onnx(model, path=None, *, dtype=np.float32, opset: int = 17,
     return proto
 
 
-def _write_atomically(path, data: bytes):
+def _write_atomically(path: Union[str, "os.PathLike[str]"], data: bytes) -> None:
     import tempfile
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))

@@ -39,17 +39,23 @@ zeros              0                                                (the notes' 
 
 (``glorot_uniform`` is also PyTorch's ``xavier_uniform_`` and Keras' default.)
 """
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
 import numpy as np
 
 from nnlib._dense_args import activation_spec
 # One seed rule for the whole library (a negative seed is a clear ValueError, not
 # NumPy's "expected non-negative integer"). Re-exported: nnlib.model imports it here.
 from nnlib._random import as_generator
+from nnlib._typing import ArrayLike, DTypeLike, FloatArray, SeedLike, Threads
 from nnlib._validation import (DTypeError, ShapeError, as_float_array, check_int_scalar,
                                native_float_dtype)
 from nnlib.functional.dense import dense_backward, dense_forward
 
 __all__ = ["Layer", "Dense", "Dropout", "INITIALIZERS", "as_generator", "is_compiled"]
+
+# What forward_train returns with the output: dH -> (dX, one gradient per parameter).
+Backprop = Callable[[FloatArray], Tuple[FloatArray, List[FloatArray]]]
 
 
 class Layer:
@@ -81,24 +87,27 @@ class Layer:
     [array([1., 2.])]
     """
 
-    n_in = None
-    n_out = None
-    dtype = None
-    param_names = ()
+    n_in: Any = None            # int, or None for a layer that keeps any width
+    n_out: Any = None
+    dtype: Any = None
+    param_names: Tuple[str, ...] = ()
 
     @property
-    def params(self):
+    def params(self) -> List[np.ndarray]:
+        """The live parameter arrays (none here)."""
         return []
 
     @property
-    def regularized(self):
+    def regularized(self) -> Tuple[bool, ...]:
         """Which params fit's L2 penalty applies to (default: none)."""
         return tuple(False for _ in self.params)
 
-    def forward(self, X, n_threads=None):
+    def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
+        """The output at inference."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(X)")
 
-    def forward_train(self, X):
+    def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
+        """``(output, backprop)`` for one training batch."""
         raise NotImplementedError(f"{type(self).__name__} must implement "
                                   f"forward_train(X) -> (H, backprop)")
 
@@ -107,15 +116,20 @@ _DENSE_METHODS = ("forward", "forward_train", "backward", "_act_args")
 _DROPOUT_METHODS = ("forward", "forward_train")
 
 
-def is_compiled(layer) -> bool:
+def is_compiled(layer: Layer) -> bool:
     """Whether the compiled epoch can train ``layer``: a Dense or a Dropout whose class
     keeps the layer's own forward and backward (a subclass that overrides them trains in
     Python).
 
     Examples
     --------
-    >>> is_compiled(Dense(2, 3)), is_compiled(Dropout(0.5)), is_compiled(Layer())
+    >>> is_compiled(Dense(2, 2)), is_compiled(Dropout(0.5)), is_compiled(Layer())
     (True, True, False)
+    >>> class Traced(Dense):
+    ...     def forward(self, X, n_threads=None):
+    ...         return super().forward(X, n_threads)
+    >>> is_compiled(Traced(2, 2))
+    False
     """
     cls = type(layer)
     for base, methods in ((Dense, _DENSE_METHODS), (Dropout, _DROPOUT_METHODS)):
@@ -146,7 +160,7 @@ def _zeros(rng, n_in, n_out):
     return np.zeros((n_in, n_out))
 
 
-INITIALIZERS = {
+INITIALIZERS: Dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
     "glorot_uniform": _glorot_uniform,
     "glorot_normal": _glorot_normal,
     "he_uniform": _he_uniform,
@@ -178,10 +192,26 @@ class Dense(Layer):
     ----------
     W : ndarray (n_in, n_out);  b : ndarray (n_out,)
         Live arrays: writing into them changes the layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = Dense(2, 3, "tanh", random_state=0)
+    >>> layer, layer.W.shape, layer.b
+    (Dense(2, 3, activation='tanh', dtype=float64), (2, 3), array([0., 0., 0.]))
+    >>> X = np.array([[1.0, -1.0]])
+    >>> np.allclose(layer.forward(X), np.tanh(X @ layer.W + layer.b))
+    True
+    >>> H, backprop = layer.forward_train(X)
+    >>> dX, (dW, db) = backprop(np.ones_like(H))
+    >>> dX.shape, dW.shape, db.shape
+    ((1, 2), (2, 3), (3,))
     """
 
-    def __init__(self, n_in, n_out, activation="identity", init="glorot_uniform",
-                 dtype=np.float64, random_state=None, activation_param=None):
+    def __init__(self, n_in: int, n_out: int, activation: str = "identity",
+                 init: str = "glorot_uniform", dtype: DTypeLike = np.float64,
+                 random_state: SeedLike = None,
+                 activation_param: Optional[float] = None) -> None:
         self.n_in = check_int_scalar(n_in, "n_in", low=1)
         self.n_out = check_int_scalar(n_out, "n_out", low=1)
         try:
@@ -209,7 +239,8 @@ class Dense(Layer):
         self.b = np.zeros(self.n_out, dtype=dt)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
+        """The weights' dtype (native byte order)."""
         dt = self.W.dtype
         return dt if dt.isnative else (native_float_dtype(dt) or dt)
 
@@ -217,11 +248,19 @@ class Dense(Layer):
     regularized = (True, False)
 
     @property
-    def params(self):
+    def params(self) -> List[np.ndarray]:
+        """``[W, b]``, the live arrays."""
         return [self.W, self.b]
 
-    def spec(self):
-        """JSON-able description (used by save/load)."""
+    def spec(self) -> Dict[str, Any]:
+        """JSON-able description (used by save/load).
+
+        Examples
+        --------
+        >>> Dense(2, 3, "elu", activation_param=0.5).spec()
+        {'type': 'Dense', 'n_in': 2, 'n_out': 3, 'activation': 'elu', 'activation_param': 0.5,
+         'init': 'glorot_uniform'}
+        """
         return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
                 "activation": self.activation,
                 "activation_param": self.activation_param if self._param_given else None,
@@ -231,19 +270,53 @@ class Dense(Layer):
         """(activation name, its parameter or None for the default)."""
         return self.activation, self.activation_param if self._param_given else None
 
-    def forward(self, X, n_threads=None):
-        """``act(X @ W + b)``; X (n, n_in) in the layer's dtype."""
+    def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
+        """``act(X @ W + b)``; X (n, n_in) in the layer's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 1, "relu", init="zeros")
+        >>> layer.W[:] = [[1.0], [-1.0]]
+        >>> layer.forward(np.array([[3.0, 1.0], [1.0, 3.0]]))
+        array([[2.],
+               [0.]])
+        """
         return dense_forward(X, self.W, self.b, *self._act_args(), n_threads=n_threads)
 
-    def backward(self, X, H, grad_H):
-        """(dX, dW, db) given the input X, the output H and dObjective/dH."""
+    def backward(self, X: ArrayLike, H: ArrayLike,
+                 grad_H: ArrayLike) -> Tuple[FloatArray, FloatArray, FloatArray]:
+        """(dX, dW, db) given the input X, the output H and dObjective/dH.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 1, "relu", init="zeros")
+        >>> layer.W[:] = [[1.0], [-1.0]]
+        >>> X = np.array([[3.0, 1.0], [1.0, 3.0]])
+        >>> dX, dW, db = layer.backward(X, layer.forward(X), np.ones((2, 1)))
+        >>> dX, dW.ravel(), db                  # the second row is cut by relu
+        (array([[ 1., -1.],
+               [ 0.,  0.]]), array([3., 1.]), array([1.]))
+        """
         return dense_backward(X, self.W, H, grad_H, *self._act_args())
 
-    def forward_train(self, X):
-        """``(H, backprop)`` for a training batch; ``backprop(dH) -> (dX, [dW, db])``."""
+    def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
+        """``(H, backprop)`` for a training batch; ``backprop(dH) -> (dX, [dW, db])``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 3, "tanh", random_state=0)
+        >>> X = np.array([[1.0, -1.0]])
+        >>> H, backprop = layer.forward_train(X)
+        >>> dX, grads = backprop(np.ones_like(H))
+        >>> [g.shape for g in grads] == [layer.W.shape, layer.b.shape]
+        True
+        """
         H = self.forward(X)
 
-        def backprop(grad_H):
+        def backprop(grad_H: FloatArray) -> Tuple[FloatArray, List[FloatArray]]:
             dX, dW, db = self.backward(X, H, grad_H)
             return dX, [dW, db]
         return H, backprop
@@ -262,7 +335,7 @@ class Dense(Layer):
             if not (a.flags.c_contiguous and a.flags.writeable and a.dtype.isnative):
                 setattr(self, name, as_float_array(a, name).copy())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r}, "
                 f"dtype={self.dtype.name})")
 
@@ -307,7 +380,7 @@ class Dropout(Layer):
     array([[1., 1.]])
     """
 
-    def __init__(self, rate: float, random_state=None):
+    def __init__(self, rate: float, random_state: SeedLike = None) -> None:
         from nnlib._validation import check_real_scalar
         self.rate = check_real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
         self.random_state = random_state
@@ -332,24 +405,41 @@ class Dropout(Layer):
             self._fit_seed = int(np.random.default_rng().integers(0, 2**63))
         return self._fit_seed
 
-    def forward(self, X, n_threads=None):
-        """The identity: dropout is off at inference."""
-        return X
+    def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
+        """The identity (no dropout at inference): ``X`` itself (the model's array).
 
-    def forward_train(self, X):
-        """``(X * m / (1 - rate), backprop)`` with the mask of ``(mask_seed, step)``;
-        advances ``step``."""
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.ones((2, 3))
+        >>> Dropout(0.5, random_state=0).forward(X) is X
+        True
+        """
+        return X                                    # type: ignore[return-value]
+
+    def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
+        """``(dropout(X), backprop)`` with this step's mask; the step count advances.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> drop = Dropout(0.5, random_state=0)
+        >>> first, _ = drop.forward_train(np.ones((4, 4)))
+        >>> second, _ = drop.forward_train(np.ones((4, 4)))
+        >>> drop.step, np.array_equal(first, second)     # a new mask each step
+        (2, False)
+        """
         from nnlib.functional.dropout import dropout, dropout_vjp
         step, seed = self.step, self.mask_seed
         self.step = (step + 1) % 2**64
         H = dropout(X, self.rate, seed, step)
         return H, lambda grad_H: (dropout_vjp(X, grad_H, self.rate, seed, step), [])
 
-    def spec(self):
+    def spec(self) -> Dict[str, Any]:
         """JSON-able description (used by save/load): the rate, the layer's own seed
         (None: the fit's) and the step count."""
         return {"type": "Dropout", "rate": self.rate, "seed": self.seed,
                 "step": self.step}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Dropout({self.rate})"

@@ -17,6 +17,7 @@ scikit-learn estimator protocol (fit/predict/score/get_params/set_params, usable
 Pipeline) without depending on scikit-learn.
 """
 import warnings
+from typing import Any, Union
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._inputs import (check_float_target, check_output_finite, check_X, check_y_shape,
                            class_labels)
 from nnlib._random import as_generator
+from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import LabelError, check_bool, check_int_scalar, check_real_scalar
 from nnlib.exceptions import ConvergenceWarning, sklearn_compatible
 
@@ -97,17 +99,35 @@ class Perceptron(_BinaryClassifier):
     n_updates_ : int
         Total number of PLA updates (mistakes corrected).
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> clf = Perceptron().fit(X, [0, 0, 0, 1])                   # AND is separable
+    >>> clf.predict(X), clf.converged_
+    (array([0, 0, 0, 1]), True)
+    >>> clf.w_                                                    # bias first
+    array([-4.,  3.,  2.])
     """
 
-    def __init__(self, max_iter=1000, fit_intercept=True, shuffle=False,
-                 random_state=None):
+    def __init__(self, max_iter: int = 1000, fit_intercept: bool = True, shuffle: bool = False,
+                 random_state: SeedLike = None) -> None:
         self.max_iter = max_iter
         self.fit_intercept = fit_intercept
         self.shuffle = shuffle
         self.random_state = random_state
 
-    def fit(self, X, y):
-        """Run PLA on (X, y) with y of exactly two labels; returns self."""
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "Perceptron":
+        """Run PLA on (X, y) with y of exactly two labels; returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = Perceptron().fit(X, [-1, -1, 1, 1])
+        >>> clf.converged_, clf.n_updates_, clf.w_            # w_0 = -3: the bias
+        (True, 9, array([-3.,  2.]))
+        """
         max_iter = check_int_scalar(self.max_iter, "max_iter", low=1)
         fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
         shuffle = check_bool(self.shuffle, "shuffle")
@@ -151,16 +171,32 @@ class Perceptron(_BinaryClassifier):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def decision_function(self, X):
-        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``."""
+    def decision_function(self, X: ArrayLike) -> FloatArray:
+        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> Perceptron().fit(X, [-1, -1, 1, 1]).decision_function(X)      # -3 + 2 x
+        array([-3., -1.,  1.,  3.])
+        """
         self._check_fitted()
         X = check_X(X, owner="Perceptron", n_features=self.n_features_in_,
                     dtype=np.float64)
         return check_output_finite(X @ self.coef_ + self.intercept_, owner="Perceptron")
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """``classes_[1]`` where sign(w . x) = +1, else ``classes_[0]`` (boundary
-        points, sign 0, go to ``classes_[0]``)."""
+        points, sign 0, go to ``classes_[0]``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> Perceptron().fit(X, ["no", "no", "yes", "yes"]).predict([[0.0], [3.0]])
+        array(['no', 'yes'], dtype='<U3')
+        """
         positive = F.sign(self.decision_function(X)) > 0
         return self.classes_[positive.astype(np.int64)]
 
@@ -194,6 +230,15 @@ class LinearRegression(RegressorMixin, BaseModel):
     singular_ : ndarray
         Its singular values (solver "lstsq" only; else None).
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> reg = LinearRegression().fit(X, 1.0 + 2.0 * X.ravel())
+    >>> np.round(reg.w_, 12)                                      # (intercept, slope)
+    array([1., 2.])
+    >>> np.round(reg.predict([[10.0]]), 12)
+    array([21.])
     """
 
     _SOLVERS = ("lstsq", "pinv", "normal")
@@ -202,12 +247,21 @@ class LinearRegression(RegressorMixin, BaseModel):
         tags.target_tags.multi_output = True     # y may be (n_samples, n_targets)
         return tags
 
-    def __init__(self, fit_intercept=True, solver="lstsq"):
+    def __init__(self, fit_intercept: bool = True, solver: str = "lstsq") -> None:
         self.fit_intercept = fit_intercept
         self.solver = solver
 
-    def fit(self, X, y):
-        """Solve the least-squares problem; returns self."""
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "LinearRegression":
+        """Solve the least-squares problem; returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> reg = LinearRegression(solver="pinv").fit(X, np.c_[2 * X, -X])   # 2 targets
+        >>> reg.coef_.shape, reg.rank_
+        ((2, 1), 2)
+        """
         if self.solver not in self._SOLVERS:
             raise ValueError(f"solver must be one of {self._SOLVERS}; got "
                              f"{self.solver!r}")
@@ -240,8 +294,17 @@ class LinearRegression(RegressorMixin, BaseModel):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def predict(self, X):
-        """``X @ coef_.T + intercept_``: shape (n_samples,) or (n_samples, n_targets)."""
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """``X @ coef_.T + intercept_``: shape (n_samples,) or (n_samples, n_targets).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> reg = LinearRegression().fit(X, np.c_[2 * X, -X])
+        >>> np.round(reg.predict([[1.0]]), 12)
+        array([[ 2., -1.]])
+        """
         self._check_fitted()
         X = check_X(X, owner="LinearRegression", n_features=self.n_features_in_,
                     dtype=np.float64)
@@ -286,18 +349,37 @@ class LogisticRegression(_BinaryClassifier):
         E(w) at the end;  ``loss_curve_`` lists E at every iterate.
     learning_rate_ : float
         The step size used.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> clf = LogisticRegression(alpha=0.1).fit(X, [0, 0, 1, 1])
+    >>> clf.predict(X), clf.converged_
+    (array([0, 0, 1, 1]), True)
+    >>> np.round(clf.predict_proba([[1.5]]), 4)                   # the midpoint
+    array([[0.5, 0.5]])
     """
 
-    def __init__(self, alpha=0.0, fit_intercept=True, learning_rate="auto", tol=1e-6,
-                 max_iter=10000):
+    def __init__(self, alpha: float = 0.0, fit_intercept: bool = True,
+                 learning_rate: Union[str, float] = "auto", tol: float = 1e-6,
+                 max_iter: int = 10000) -> None:
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.learning_rate = learning_rate
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, X, y):
-        """Minimise E(w) on (X, y) with y of exactly two labels; returns self."""
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "LogisticRegression":
+        """Minimise E(w) on (X, y) with y of exactly two labels; returns self.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> clf.classes_, clf.converged_
+        (array(['no', 'yes'], dtype='<U3'), True)
+        """
         from nnlib.optim import gradient_descent
         alpha = check_real_scalar(self.alpha, "alpha", low=0.0)
         tol = check_real_scalar(self.tol, "tol", low=0.0)
@@ -359,20 +441,47 @@ class LogisticRegression(_BinaryClassifier):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def decision_function(self, X):
-        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``."""
+    def decision_function(self, X: ArrayLike) -> FloatArray:
+        """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> np.round(clf.decision_function([[0.0], [3.0]]), 2)      # symmetric about 1.5
+        array([-2.26,  2.26])
+        """
         self._check_fitted()
         X = check_X(X, owner="LogisticRegression", n_features=self.n_features_in_,
                     dtype=np.float64)
         return check_output_finite(X @ self.coef_ + self.intercept_,
                                    owner="LogisticRegression")
 
-    def predict_proba(self, X):
-        """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)]."""
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
+        """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)].
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> np.round(clf.predict_proba([[3.0]]), 3)
+        array([[0.094, 0.906]])
+        """
         p = F.sigmoid(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X):
-        """``classes_[1]`` where sigmoid(w . x) > 1/2, else ``classes_[0]``."""
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """``classes_[1]`` where sigmoid(w . x) > 1/2, else ``classes_[0]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = LogisticRegression(alpha=0.1).fit(X, ["no", "no", "yes", "yes"])
+        >>> clf.predict([[0.0], [3.0]])
+        array(['no', 'yes'], dtype='<U3')
+        """
         positive = self.decision_function(X) > 0
         return self.classes_[positive.astype(np.int64)]

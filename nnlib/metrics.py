@@ -105,9 +105,10 @@ class Metrics:
         for metric in metrics:
             if isinstance(metric, str):
                 if metric in ("accuracy", "acc"):
-                    if loss == "squared_error":
-                        raise ValueError("accuracy needs a classification loss; "
-                                         "squared_error has none (try 'mse' or 'mae')")
+                    if loss not in CLASS_LABEL_LOSSES and loss != "logistic_loss":
+                        hint = " (try 'mse' or 'mae')" if loss == "squared_error" else ""
+                        raise ValueError(f"accuracy needs a classification loss; {loss} "
+                                         f"has none{hint}")
                     self.items.append(("accuracy", None))
                 elif metric in _NAMED:
                     if loss != "squared_error":
@@ -135,18 +136,28 @@ class Metrics:
 
     @property
     def names(self) -> List[str]:
+        """The metrics' names, in order (the keys of :meth:`compute`)."""
         return [name for name, _ in self.items]
 
     def __bool__(self):
         return bool(self.items)
 
     def compute(self, Z: np.ndarray, y_true: np.ndarray) -> Dict[str, float]:
-        """Each metric on the outputs ``Z`` (n, c) against ``y_true``."""
+        """Each metric on the outputs ``Z`` (n, c) against ``y_true``.
+
+        Examples
+        --------
+        >>> def top_score(y_true, y_pred):                # on the probabilities
+        ...     return round(float(y_pred.max(axis=1).mean()), 6)
+        >>> m = Metrics(["accuracy", top_score], "softmax_cross_entropy")
+        >>> m.compute(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([1, 0]))
+        {'accuracy': 0.5, 'top_score': 0.690399}
+        """
         out: Dict[str, float] = {}
         y_pred = None
         for name, fn in self.items:
             if fn is None:
-                out[name] = accuracy(Z, y_true, self.loss)
+                out[name] = accuracy(Z, y_true, self.loss)  # type: ignore[assignment]
                 continue
             if y_pred is None:
                 y_pred = (probabilities(Z, self.loss) if self.loss in PROBABILITY_MAPS

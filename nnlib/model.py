@@ -9,7 +9,8 @@ import math
 import os
 import threading
 import warnings
-from typing import NamedTuple, Optional
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, NamedTuple,
+                    Optional, Sequence, Tuple, Union, overload)
 
 import numpy as np
 
@@ -21,9 +22,10 @@ from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                as_float_array, check_finite, check_fits_dtype,
                                check_int_scalar, check_real_scalar, check_sample_weight)
-from nnlib.callbacks import History, wants_batches
+from nnlib._typing import ArrayLike, DTypeLike, FloatArray, PathLike, SeedLike, Threads
+from nnlib.callbacks import Callback, EarlyStopping, History, wants_batches
 from nnlib.fit_loop import FitLoop
-from nnlib.metrics import Metrics, probabilities
+from nnlib.metrics import Metric, Metrics, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
 from nnlib.layers import Dense, Dropout, Layer, as_generator, is_compiled
@@ -31,10 +33,27 @@ from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
 
+if TYPE_CHECKING:
+    from nnlib.optim import Optimizer
+    from nnlib.schedules import Schedule
+
+# fit's callbacks: Callback objects, or cb(epoch, logs) -> stop?
+_CallbackLike = Union[Callback, Callable[[int, Dict[str, float]], Any]]
+
 
 class EvaluationResult(NamedTuple):
     """What :meth:`Sequential.evaluate` returns: the mean loss and the accuracy (None
-    for squared_error); unpacks as ``loss, accuracy = model.evaluate(X, y)``."""
+    for squared_error); unpacks as ``loss, accuracy = model.evaluate(X, y)``.
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> model = Sequential([Dense(2, 2, init="zeros")])
+    >>> loss, accuracy = result = model.evaluate(np.ones((2, 2)), [0, 1])
+    >>> round(loss, 12) == round(math.log(2), 12), result.accuracy     # uniform outputs
+    (True, 0.5)
+    """
     loss: float
     accuracy: Optional[float]
 
@@ -86,10 +105,10 @@ class Sequential:
     #: Keras's flag: a callback sets it to True to end the running fit.
     stop_training = False
 
-    def __init__(self, layers):
-        self.layers = list(layers)
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        self.layers: List[Any] = list(layers)        # Dense or other protocol layers
         self._check_layers()
-        self.optimizer = None           # the last fit's (Keras's model.optimizer)
+        self.optimizer: Optional["Optimizer"] = None   # the last fit's (Keras's model.optimizer)
 
     def _check_layers(self):
         """The stack must follow the layer protocol with matching widths and one dtype
@@ -125,28 +144,44 @@ class Sequential:
             raise DTypeError("the model has no layer with parameters to give it a dtype")
 
     @property
-    def compiled(self):
+    def compiled(self) -> bool:
         """Whether ``fit``, ``evaluate`` and ``loss_and_grads`` run the compiled epoch
         (every layer a plain Dense or Dropout) or the per-batch path of
-        :mod:`nnlib.batch_training` (see :mod:`nnlib.layers`)."""
+        :mod:`nnlib.batch_training` (see :mod:`nnlib.layers`).
+
+        Examples
+        --------
+        >>> from nnlib.layers import Dropout
+        >>> Sequential([Dense(2, 3), Dense(3, 2)]).compiled
+        True
+        >>> model = Sequential([Dense(2, 4, "relu"), Dropout(0.5), Dense(4, 3)])
+        >>> model.compiled, model.n_in, model.n_out, model.dtype
+        (True, 2, 3, dtype('float64'))
+        >>> [p.shape for p in model.params]                 # W1, b1, W2, b2
+        [(2, 4), (4,), (4, 3), (3,)]
+        """
         return all(map(is_compiled, self.layers))
 
     # -- structure ------------------------------------------------------------------
     @property
-    def params(self):
+    def params(self) -> List[np.ndarray]:
+        """``[W1, b1, W2, b2, ...]``: the layers' live parameter arrays, in order."""
         return [p for layer in self.layers for p in layer.params]
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
+        """The dtype of the layers' parameters."""
         return next(np.dtype(l.dtype) for l in self.layers
                     if getattr(l, "dtype", None) is not None and l.params)
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
+        """Input width: the first layer's with a fixed width."""
         return next(l.n_in for l in self.layers if getattr(l, "n_in", None) is not None)
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
+        """Output width: the last layer's with a fixed width."""
         return next(l.n_out for l in reversed(self.layers)
                     if getattr(l, "n_out", None) is not None)
 
@@ -156,12 +191,12 @@ class Sequential:
         return [self.n_in] + [layer.n_out for layer in self.layers
                               if getattr(layer, "n_out", None) is not None]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}])"
 
     # -- inputs -----------------------------------------------------------------------
-    def _inputs(self, X, name="X", finite=False):
+    def _inputs(self, X: ArrayLike, name: str = "X", finite: bool = False) -> np.ndarray:
         """X as a C-contiguous (n, n_in) array of the model's dtype (other float
         precisions and integers are converted). ``finite``: raise NonFiniteError naming
         the first row that holds NaN or +-inf, or a value beyond the model's dtype (1e300
@@ -224,22 +259,46 @@ class Sequential:
         return np.ascontiguousarray(t), np.zeros(1, np.int64)
 
     # -- inference --------------------------------------------------------------------
-    def forward(self, X, n_threads=None):
+    def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """Output of the last layer (after its activation), shape (n, n_out).
 
         Raises NonFiniteError if X holds NaN or +-inf (naming the first such row), or if
         the output is not finite for a finite X (the products overflowed the dtype:
         scale X), so a prediction is never silently NaN or inf. Raises
         ConcurrentUseError if a fit in another thread trains this model during the call
-        (README, "Threads and concurrency"): its weights would mix training steps."""
+        (README, "Threads and concurrency"): its weights would mix training steps.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2)])
+        >>> X = np.array([[1.0, -2.0], [0.5, 0.25]])
+        >>> H = np.maximum(X @ model.layers[0].W + model.layers[0].b, 0)
+        >>> np.allclose(model.forward(X), H @ model.layers[1].W + model.layers[1].b)
+        True
+        >>> model.forward([[np.nan, 0.0]])
+        Traceback (most recent call last):
+        ...
+        nnlib.exceptions.NonFiniteError: ...
+        """
         X = self._inputs(X, finite=True)
         with _NotDuringAnotherThreadsFit(self):
             return self._forward_checked(X, n_threads)
 
-    def predict(self, X, batch_size=4096, n_threads=None):
+    def predict(self, X: ArrayLike, batch_size: int = 4096,
+                n_threads: Threads = None) -> FloatArray:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
-        :meth:`forward`."""
+        :meth:`forward`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "tanh", random_state=0), Dense(3, 2)])
+        >>> X = np.random.default_rng(0).normal(size=(5, 2))
+        >>> np.array_equal(model.predict(X, batch_size=2), model.forward(X))   # in 3 chunks
+        True
+        """
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         X = self._inputs(X, finite=True)
         with _NotDuringAnotherThreadsFit(self):
@@ -267,8 +326,9 @@ class Sequential:
         return H
 
     # -- objective --------------------------------------------------------------------
-    def loss_and_grads(self, X, y, loss="softmax_cross_entropy", l2=0.0, margin=1.0,
-                       n_threads=None):
+    def loss_and_grads(self, X: ArrayLike, y: ArrayLike,
+                       loss: str = "softmax_cross_entropy", l2: float = 0.0, margin: float = 1.0,
+                       n_threads: Threads = None) -> Tuple[float, List[FloatArray]]:
         """Mean loss over the rows of X plus ``l2/2 * sum ||W||^2``, and its gradient.
 
         Parameters
@@ -292,6 +352,22 @@ class Sequential:
             ``[dW1, db1, dW2, db2, ...]`` in the order of ``params``. If the loss or a
             gradient is not finite, they are returned as computed (NaN/inf) with a
             RuntimeWarning.
+
+        Examples
+        --------
+        Against a central difference in one weight:
+
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "tanh", random_state=0), Dense(3, 2)])
+        >>> X, y = np.array([[1.0, -2.0], [0.5, 0.25]]), [0, 1]
+        >>> loss, grads = model.loss_and_grads(X, y)
+        >>> [g.shape for g in grads]
+        [(2, 3), (3,), (3, 2), (2,)]
+        >>> W = model.layers[0].W
+        >>> W[0, 0] += 1e-6; up = model.loss_and_grads(X, y)[0]
+        >>> W[0, 0] -= 2e-6; down = model.loss_and_grads(X, y)[0]
+        >>> bool(abs((up - down) / 2e-6 - grads[0][0, 0]) < 1e-8)
+        True
         """
         value, grads, status = self._objective(X, y, loss, l2, margin, n_threads, True)
         # The kernel checks the data loss and the bias gradients (column sums of dZ). That
@@ -336,8 +412,32 @@ class Sequential:
         value, status = train.loss_grad(setup, dWs, dbs, grads)
         return float(value), [g for pair in zip(dWs, dbs) for g in pair], status
 
-    def evaluate(self, X, y, loss=None, margin=1.0, n_threads=None, metrics=None,
-                 return_dict=False):
+    @overload
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
+                 margin: float = ..., n_threads: Threads = ..., metrics: None = ...,
+                 return_dict: Literal[False] = ...) -> EvaluationResult: ...
+
+    @overload
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
+                 margin: float = ..., n_threads: Threads = ...,
+                 metrics: Optional[Sequence[Metric]] = ..., *,
+                 return_dict: Literal[True]) -> Dict[str, float]: ...
+
+    @overload
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
+                 margin: float = ..., n_threads: Threads = ..., *,
+                 metrics: Sequence[Metric], return_dict: bool = ...) -> Dict[str, float]: ...
+
+    @overload
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
+                 margin: float = ..., n_threads: Threads = ...,
+                 metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...
+                 ) -> Union[EvaluationResult, Dict[str, float]]: ...
+
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
+                 margin: float = 1.0, n_threads: Threads = None,
+                 metrics: Optional[Sequence[Metric]] = None,
+                 return_dict: bool = False) -> Union[EvaluationResult, Dict[str, float]]:
         """Mean loss (without L2) and accuracy of the model on (X, y), and ``metrics``.
 
         Parameters
@@ -393,7 +493,8 @@ class Sequential:
         loss_code(loss)
         return loss
 
-    def predict_proba(self, X, batch_size=4096, n_threads=None, loss=None):
+    def predict_proba(self, X: ArrayLike, batch_size: int = 4096, n_threads: Threads = None,
+                      loss: Optional[str] = None) -> FloatArray:
         """Class probabilities (n, n_out): the outputs through the map of the loss.
 
         softmax for softmax_cross_entropy, sparsemax for sparsemax_loss (exact zeros
@@ -411,7 +512,8 @@ class Sequential:
         loss = self._default_loss(loss)
         return probabilities(self.predict(X, batch_size, n_threads), loss)
 
-    def score(self, X, y, loss=None, n_threads=None):
+    def score(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
+              n_threads: Threads = None) -> float:
         """scikit-learn's ``score``: accuracy for a classification loss, the
         coefficient of determination R^2 (averaged over the outputs) for squared_error.
 
@@ -425,7 +527,8 @@ class Sequential:
         """
         loss = self._default_loss(loss)
         if loss != "squared_error":
-            return self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
+            accuracy = self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
+            return accuracy                       # type: ignore[return-value]  # not None here
         X, yt, _ = self._data(X, y, loss, "X", finite=True)
         pred = self.predict(X, n_threads=n_threads).astype(np.float64)
         yt = yt.astype(np.float64)
@@ -437,7 +540,7 @@ class Sequential:
                       np.where(ss_res == 0, 1.0, 0.0))
         return float(r2.mean())
 
-    def summary(self, print_fn=print):
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of the layers, output shapes and parameter counts (Keras's
         ``summary``); ``print_fn`` receives the whole text.
 
@@ -472,7 +575,8 @@ class Sequential:
                     f"({total * self.dtype.itemsize / 1024:.1f} KiB)")
         print_fn("\n".join(text))
 
-    def _data(self, X, y, loss, name, finite=False):
+    def _data(self, X: ArrayLike, y: ArrayLike, loss: str, name: str,
+              finite: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X, y_target, y_label) validated for the compiled loops; X has >= 1 row."""
         loss_code(loss)
         X = self._inputs(X, name, finite=finite)
@@ -481,11 +585,18 @@ class Sequential:
         return (X,) + self._targets(y, loss, X.shape[0])
 
     # -- training ---------------------------------------------------------------------
-    def fit(self, X, y, loss="softmax_cross_entropy", optimizer=None, epochs=1,
-            batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
-            early_stopping=None, callbacks=None, verbose=0, random_state=None, l2=0.0,
-            schedule=None, n_threads=None, margin=1.0, l2_per_batch=False,
-            metrics=None, schedule_interval="epoch", sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, loss: str = "softmax_cross_entropy",
+            optimizer: Optional["Optimizer"] = None, epochs: int = 1, batch_size: int = 32,
+            shuffle: bool = True,
+            validation_data: Optional[Tuple[ArrayLike, ArrayLike]] = None,
+            validation_split: float = 0.0,
+            early_stopping: Union[None, bool, int, Dict[str, Any], EarlyStopping] = None,
+            callbacks: Optional[Sequence[_CallbackLike]] = None,
+            verbose: Union[bool, int] = 0, random_state: SeedLike = None, l2: float = 0.0,
+            schedule: Union[None, "Schedule", Callable[[int], float]] = None,
+            n_threads: Threads = None, margin: float = 1.0, l2_per_batch: bool = False,
+            metrics: Optional[Sequence[Metric]] = None, schedule_interval: str = "epoch",
+            sample_weight: Union[None, float, ArrayLike] = None) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -569,6 +680,19 @@ class Sequential:
             state (e.g. a squared gradient beyond the dtype's range in Adam), training
             stops with a RuntimeWarning, the weights and the optimizer state are left
             at the last finite step and ``history.nonfinite`` says where.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.callbacks import EarlyStopping
+        >>> from nnlib.optim import Adam
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); y = [0, 1, 1, 0]
+        >>> model = Sequential([Dense(2, 8, "tanh", random_state=0), Dense(8, 2, random_state=1)])
+        >>> history = model.fit(X, y, optimizer=Adam(lr=0.05), epochs=400, batch_size=4,
+        ...                     random_state=0, early_stopping=EarlyStopping(
+        ...                         monitor="loss", min_delta=1e-4, patience=5))
+        >>> history.epochs < 400, history.stop_reason, model.score(X, y)
+        (True, 'early_stopping', 1.0)
         """
         from nnlib import optim as _optim
         loss_code(loss)
@@ -620,7 +744,7 @@ class Sequential:
                 raise TypeError("validation_data must be a pair (X_val, y_val)") from None
             evaluation = self._evaluation(*self._data(Xv, yv, loss, "X_val", finite=True),
                                           loss, margin)
-        metrics = Metrics(metrics, loss)
+        metrics = Metrics(metrics, loss)                # type: ignore[assignment]
         train_evaluation = (self._evaluation(X, yt, yl, loss, margin) if metrics
                             else None)
         progress = (Progress(epochs, -(-X.shape[0] // batch_size), verbose) if verbose
@@ -632,7 +756,7 @@ class Sequential:
                          n_threads=n_threads, progress=progress,
                          step_by_step=any(map(wants_batches, callbacks or ())),
                          **({} if sample_weight is None else
-                            {"sample_weight": sample_weight})) as run:
+                            {"sample_weight": sample_weight})) as run:  # type: ignore[arg-type]
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
@@ -645,7 +769,7 @@ class Sequential:
         return loop.history
 
     # -- interop (nnlib.export) ---------------------------------------------------------
-    def to_torch_state_dict(self, as_tensors: bool = False) -> dict:
+    def to_torch_state_dict(self, as_tensors: bool = False) -> Dict[str, Any]:
         """The weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``
         (``"0.weight"`` of shape ``(out, in)``, ...); see :mod:`nnlib.export`.
 
@@ -659,28 +783,59 @@ class Sequential:
         from nnlib import export
         return export.to_torch_state_dict(self, as_tensors)
 
-    def load_torch_state_dict(self, state_dict: dict) -> None:
+    def load_torch_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Copy a torch ``state_dict`` of the equivalent ``torch.nn.Sequential`` into the
-        layers (checked first: nothing changes on an error); see :mod:`nnlib.export`."""
+        layers (checked first: nothing changes on an error); see :mod:`nnlib.export`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 1, init="zeros")])
+        >>> model.load_torch_state_dict({"0.weight": np.array([[1.0, 2.0]]),
+        ...                              "0.bias": np.array([0.5])})
+        >>> model.layers[0].W                      # torch's (out, in), transposed
+        array([[1.],
+               [2.]])
+        """
         from nnlib import export
         export.load_torch_state_dict(self, state_dict)
 
     @classmethod
-    def from_torch_state_dict(cls, state_dict: dict, activations, dtype=np.float64,
-                              activation_params=None) -> "Sequential":
+    def from_torch_state_dict(cls, state_dict: Dict[str, Any], activations: Sequence[str],
+                              dtype: DTypeLike = np.float64,
+                              activation_params: Optional[Sequence[Optional[float]]] = None
+                              ) -> "Sequential":
         """A model built from a torch ``state_dict`` and one activation name per
-        ``Linear``; see :func:`nnlib.export.from_torch_state_dict`."""
+        ``Linear``; see :func:`nnlib.export.from_torch_state_dict`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 1)])
+        >>> copy = Sequential.from_torch_state_dict(model.to_torch_state_dict(),
+        ...                                        ["relu", "identity"])
+        >>> X = np.array([[1.0, -2.0]])
+        >>> np.array_equal(copy.predict(X), model.predict(X))
+        True
+        """
         from nnlib import export
         return export.from_torch_state_dict(state_dict, activations, dtype,
                                             activation_params)
 
-    def to_onnx(self, path=None, **kwargs):
-        """Export as an ONNX graph (needs ``onnx``); see :func:`nnlib.export.to_onnx`."""
+    def to_onnx(self, path: Optional[PathLike] = None, **kwargs: Any) -> Any:
+        """Export as an ONNX graph (needs ``onnx``); see :func:`nnlib.export.to_onnx`.
+
+        Examples
+        --------
+        >>> proto = Sequential([Dense(2, 3, "tanh"), Dense(3, 2)]).to_onnx("model.onnx")
+        >>> [node.op_type for node in proto.graph.node]
+        ['Gemm', 'Tanh', 'Gemm']
+        """
         from nnlib import export
         return export.to_onnx(self, path, **kwargs)
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, path, include_optimizer: bool = False) -> None:
+    def save(self, path: PathLike, include_optimizer: bool = False) -> None:
         """Write the model to ``path`` (format version 1, see :mod:`nnlib._format`),
         atomically.
 
@@ -774,7 +929,7 @@ class _NotDuringAnotherThreadsFit:
         return False
 
 
-def load(path):
+def load(path: PathLike) -> Sequential:
     """Read a model written by :meth:`Sequential.save`.
 
     Raises
@@ -782,6 +937,25 @@ def load(path):
     ValueError
         The file is not an nnlib model, is truncated or corrupted (checksum), has an
         unsupported version, or its arrays do not match its layer specs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+    >>> model.save("model.npz")
+    >>> copy = load("model.npz")
+    >>> copy
+    Sequential([Dense(2, 3, activation='relu', dtype=float64),
+                Dense(3, 2, activation='identity', dtype=float64)])
+    >>> X = np.array([[1.0, -2.0]])
+    >>> np.array_equal(copy.predict(X), model.predict(X))
+    True
+    >>> with open("junk.npz", "wb") as fh:
+    ...     _ = fh.write(b"not an archive")
+    >>> load("junk.npz")
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     header, arrays = _format.read(path)
     model = _format.build_model(header, arrays, path)

@@ -91,7 +91,7 @@ import numbers
 import operator
 import warnings
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -99,6 +99,7 @@ from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
 from nnlib._threads import (PARALLEL_MIN_SIZE, claim, claimed_by, release,
                             resolve_threads, thread_limit)
+from nnlib._typing import ArrayLike
 from nnlib.exceptions import ConcurrentUseError
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
                                check_int_scalar, check_real_scalar, native_float_dtype)
@@ -193,6 +194,23 @@ class Optimizer:
     Subclasses set ``kind``, ``_HYPER`` (the hyper-parameter names of a group, torch's),
     ``_check(h)`` (validate a group's values, return them cleaned), ``_fields(h)`` (the
     non-default ``OptimConfig`` fields of a group) and ``_slot_names(config)``.
+
+    Examples
+    --------
+    What every optimizer shares, shown with :class:`SGD`:
+
+    >>> import numpy as np
+    >>> w = np.array([1.0, 2.0])
+    >>> opt = SGD([w], lr=0.1)
+    >>> opt.step([np.array([1.0, -1.0])])             # in place: w -= lr * grad
+    >>> w
+    array([0.9, 2.1])
+    >>> opt.state[w], opt.param_groups[0]["lr"]       # state keyed by the array itself
+    ({'step': 1}, 0.1)
+    >>> opt.state[np.array([0.9, 2.1])]               # an equal array is another array
+    Traceback (most recent call last):
+    ...
+    KeyError: ...
     """
 
     kind: int = -1
@@ -220,7 +238,7 @@ class Optimizer:
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for g in groups:
-            self.add_param_group(g)
+            self.add_param_group(g)               # type: ignore[arg-type]   # dicts here
 
     # -- hyper-parameters ---------------------------------------------------------------
     def _check(self, h: Dict[str, Any]) -> Dict[str, Any]:
@@ -261,6 +279,16 @@ class Optimizer:
         ValueError
             If an array is already in a group (or twice in this one), or a value is out
             of range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w, b = np.zeros(2), np.zeros(1)
+        >>> opt = SGD([w], lr=0.1)
+        >>> opt.add_param_group({"params": [b], "lr": 0.01})
+        >>> opt.step([[np.ones(2)], [np.ones(1)]])          # one gradient list per group
+        >>> w, b
+        (array([-0.1, -0.1]), array([-0.01]))
         """
         if not isinstance(param_group, dict):
             raise TypeError(f"a parameter group must be a dict; got "
@@ -332,6 +360,13 @@ class Optimizer:
         """The ``OptimConfig`` fields as a dict (``kind`` an int, flags 0/1): of the
         first group (the defaults without groups), or the one config of ``params``.
 
+        Examples
+        --------
+        >>> import numpy as np
+        >>> config = Adam([np.zeros(2)], lr=0.1).config()
+        >>> config["lr"], config["beta1"], config["beta2"]
+        (0.1, 0.9, 0.999)
+
         Raises
         ------
         ValueError
@@ -360,12 +395,33 @@ class Optimizer:
     # -- state --------------------------------------------------------------------------
     @property
     def state(self) -> _State:
-        """Array -> ``{"step": int, <slot name>: view of the array's shape}``."""
+        """Array -> ``{"step": int, <slot name>: view of the array's shape}``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w], lr=0.1)
+        >>> opt.step([np.array([1.0, -1.0])])
+        >>> sorted(opt.state[w]), opt.state[w]["exp_avg"]     # (1 - beta1) * g
+        (['exp_avg', 'exp_avg_sq', 'step'], array([ 0.1, -0.1]))
+        """
         return _State(self)
 
     @property
     def t(self) -> int:
-        """Steps taken: the largest step count over the arrays with state."""
+        """Steps taken: the largest step count over the arrays with state.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = SGD([w], lr=0.1)
+        >>> for _ in range(3):
+        ...     opt.step([np.ones(2)])
+        >>> opt.t
+        3
+        """
         return max((e.step for e in self._entries.values()), default=0)
 
     @t.setter
@@ -375,7 +431,18 @@ class Optimizer:
             e.step = value
 
     def reset(self) -> None:
-        """Forget all state (moments, buffers, step counts)."""
+        """Forget all state (moments, buffers, step counts).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w])
+        >>> opt.step([np.ones(2)]); opt.t
+        1
+        >>> opt.reset(); opt.t, len(opt.state)
+        (0, 0)
+        """
         self._entries.clear()
 
     def _detached(self) -> "Optimizer":
@@ -437,6 +504,16 @@ class Optimizer:
         ShapeError, DTypeError
             If an array no longer matches the state it has (resized, or its rule's
             layout changed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w])
+        >>> [a.shape for a in opt.state_arrays([w])]        # exp_avg and exp_avg_sq rows
+        [(2, 2)]
+        >>> opt.state_arrays([w])[0] is opt.state_arrays([w])[0]
+        True
         """
         params = _as_param_list(params)
         self._adopt(params)
@@ -450,7 +527,7 @@ class Optimizer:
         self._adopt(_as_param_list(params))
         self._steps_of(params)
 
-    def _steps_of(self, params) -> int:
+    def _steps_of(self, params: Sequence[np.ndarray]) -> int:
         """The one step count of ``params`` (the compiled epoch numbers its steps from
         it)."""
         steps = {e.step for e in (self._entries.get(id(p)) for p in params)
@@ -468,8 +545,8 @@ class Optimizer:
             self._entry(p, cfg, h, slots=slots).step = value
 
     # -- step ---------------------------------------------------------------------------
-    def step(self, grads=None, *legacy, closure: Optional[Callable] = None,
-             n_threads: Optional[int] = None):
+    def step(self, grads: Any = None, *legacy: Any, closure: Optional[Callable] = None,
+             n_threads: Optional[int] = None) -> Optional[float]:
         """Update the parameters in place by one step of the rule.
 
         Parameters
@@ -529,8 +606,9 @@ class Optimizer:
         finally:
             release(self, token)
 
-    def _claimed_step(self, grads=None, *legacy, closure: Optional[Callable] = None,
-                      n_threads: Optional[int] = None):
+    def _claimed_step(self, grads: Any = None, *legacy: Any,
+                      closure: Optional[Callable] = None,
+                      n_threads: Optional[int] = None) -> Optional[float]:
         """One step (see :meth:`step`) while this call holds the optimizer."""
         loss = None
         if legacy:
@@ -704,6 +782,21 @@ class Optimizer:
         ValueError, TypeError
             If the groups or their sizes differ from this optimizer's, a state entry
             lacks a slot the rule needs or has the wrong shape, or a value is invalid.
+
+        Examples
+        --------
+        Resuming gives the same steps as never stopping:
+
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> opt = Adam([w], lr=0.1)
+        >>> opt.step([np.ones(2)])
+        >>> w2 = w.copy()
+        >>> resumed = Adam([w2], lr=0.1)
+        >>> resumed.load_state_dict(opt.state_dict())
+        >>> opt.step([np.ones(2)]); resumed.step([np.ones(2)])
+        >>> np.array_equal(w, w2), resumed.t
+        (True, 2)
         """
         name = type(self).__name__
         if not isinstance(state_dict, dict) or set(state_dict) != {"state",
@@ -1348,10 +1441,18 @@ class GDResult:
     diverged : bool
         True when the loop stopped because the next iterate, its loss or its gradient was
         not finite (``lr`` too large); ``w`` is then the last finite point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, n_iter, converged, losses = gradient_descent(
+    ...     lambda w: (float(w @ w), 2 * w), np.array([3.0, -4.0]), lr=0.25)
+    >>> n_iter, converged, losses[:3]                 # each step halves w
+    (24, True, [25.0, 6.25, 1.5625])
     """
 
-    def __init__(self, w, n_iter, converged, loss_history, grad_norm, message,
-                 diverged=False):
+    def __init__(self, w: np.ndarray, n_iter: int, converged: bool, loss_history: List[float],
+                 grad_norm: float, message: str, diverged: bool = False) -> None:
         self.w = w
         self.n_iter = n_iter
         self.converged = converged
@@ -1381,7 +1482,9 @@ def _norm(g):
     return m * float(np.linalg.norm(g / m))
 
 
-def gradient_descent(fun_and_grad, w0, lr, tol=1e-6, max_iter=1000):
+def gradient_descent(fun_and_grad: Callable[[np.ndarray], Tuple[float, ArrayLike]],
+                     w0: ArrayLike, lr: float, tol: float = 1e-6,
+                     max_iter: int = 1000) -> GDResult:
     """Full-batch gradient descent ``w <- w - lr * grad L(w)`` until ``||grad|| <= tol``.
 
     The notes' algorithm: compute the gradient, move against it, repeat until converged.
@@ -1421,6 +1524,19 @@ def gradient_descent(fun_and_grad, w0, lr, tol=1e-6, max_iter=1000):
         finite, bitwise as it was, with ``converged=False``, ``diverged=True`` and a
         ``message`` saying at which iteration and what was non-finite. Never a
         non-finite ``w``.
+
+    Examples
+    --------
+    Minimise ``L(w) = ||w||^2`` (gradient ``2 w``):
+
+    >>> import numpy as np
+    >>> result = gradient_descent(lambda w: (float(w @ w), 2 * w), np.array([3.0, -4.0]),
+    ...                           lr=0.25)
+    >>> result.converged, result.n_iter, bool(np.abs(result.w).max() < 1e-6)
+    (True, 24, True)
+    >>> gradient_descent(lambda w: (float(w @ w), 2 * w), np.array([1.0]), lr=0.1,
+    ...                  max_iter=3).message
+    'max_iter=3 reached with |grad| = 1.02 > tol = 1e-06'
     """
     if not callable(fun_and_grad):
         raise TypeError("fun_and_grad must be callable: w -> (loss, grad)")

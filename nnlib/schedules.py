@@ -63,7 +63,7 @@ installed). OneCycleLR and the warm restarts are closed forms in torch too.
 import bisect
 import math
 import numbers
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
@@ -87,9 +87,22 @@ class Schedule:
     optimizer : object with a writable ``lr`` attribute, or None
         Optimizer whose rate the schedule writes (``nnlib.optim`` optimizers, or any
         object with an ``lr`` attribute).
+
+    Examples
+    --------
+    A schedule that halves the rate every epoch:
+
+    >>> class Halving(Schedule):
+    ...     def _rate(self, t, lr0):
+    ...         return lr0 * 0.5 ** t
+    >>> s = Halving(lr0=1.0)
+    >>> [s.lr_at(t) for t in range(3)]
+    [1.0, 0.5, 0.25]
+    >>> s.step(), s.epoch
+    (0.5, 1)
     """
 
-    def __init__(self, lr0: Optional[float] = None, optimizer=None):
+    def __init__(self, lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.lr0 = None if lr0 is None else check_real_scalar(lr0, "lr0", low=0.0)
         self.optimizer = None
         self.epoch = 0
@@ -98,13 +111,22 @@ class Schedule:
         if optimizer is not None:
             self.bind(optimizer)
 
-    def bind(self, optimizer) -> "Schedule":
+    def bind(self, optimizer: Any) -> "Schedule":
         """Attach ``optimizer``; take ``lr0`` (each group's) from it if not given; write
         the current rate.
 
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> opt = SGD([np.zeros(1)], lr=0.5)
+        >>> s = StepDecay(2, gamma=0.1).bind(opt)
+        >>> s.lr0, s.step(), s.step(), opt.lr        # epoch 2: the first decay
+        (0.5, 0.5, 0.05, 0.05)
         """
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"optimizer must have an lr attribute; got "
@@ -150,7 +172,14 @@ class Schedule:
         raise NotImplementedError
 
     def lr_at(self, t: int) -> float:
-        """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state."""
+        """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state.
+
+        Examples
+        --------
+        >>> s = CosineAnnealing(T_max=4, lr0=1.0)
+        >>> [round(s.lr_at(t), 6) for t in range(5)], s.epoch
+        ([1.0, 0.853553, 0.5, 0.146447, 0.0], 0)
+        """
         return self._rate(t, self._require_lr0())
 
     def __call__(self, t: int) -> float:
@@ -158,8 +187,15 @@ class Schedule:
         self.epoch = check_int_scalar(t, "t", low=0)
         return self._apply(self.lr_at(self.epoch))
 
-    def step(self, metric=None) -> float:
-        """Advance one epoch; write and return the new rate (``metric`` is ignored)."""
+    def step(self, metric: Optional[float] = None) -> float:
+        """Advance one epoch; write and return the new rate (``metric`` is ignored).
+
+        Examples
+        --------
+        >>> s = ExponentialDecay(0.5, lr0=1.0)
+        >>> [s.step() for _ in range(3)], s.epoch
+        ([0.5, 0.25, 0.125], 3)
+        """
         return self(self.epoch + 1)
 
     def state_dict(self) -> Dict[str, Any]:
@@ -186,6 +222,19 @@ class Schedule:
         ------
         ValueError
             If the keys are not this schedule's, or ``epoch`` is not an integer >= 0.
+
+        Examples
+        --------
+        >>> s = MultiStepLR([2, 4], gamma=0.1, lr0=1.0)
+        >>> _ = s(3)                                  # jump to epoch 3
+        >>> t = MultiStepLR([2, 4], gamma=0.1, lr0=1.0)
+        >>> t.load_state_dict(s.state_dict())
+        >>> t.epoch, round(t.step(), 12)              # epoch 4: the second milestone
+        (3, 0.01)
+        >>> t.load_state_dict({"epoch": 1})
+        Traceback (most recent call last):
+        ...
+        ValueError: MultiStepLR.load_state_dict needs the keys ...
         """
         mine = set(self.state_dict())
         if not isinstance(state_dict, dict) or set(state_dict) != mine:
@@ -237,7 +286,8 @@ class InverseScaling(Schedule):
     0.5
     """
 
-    def __init__(self, lr0=None, power_t=0.5, optimizer=None):
+    def __init__(self, lr0: Optional[float] = None, power_t: float = 0.5,
+                 optimizer: Any = None) -> None:
         self.power_t = check_real_scalar(power_t, "power_t", low=0.0)
         super().__init__(lr0, optimizer)
 
@@ -264,7 +314,8 @@ class StepDecay(Schedule):
     [1.0, 1.0, 0.5, 0.5, 0.25]
     """
 
-    def __init__(self, step_size, gamma=0.1, lr0=None, optimizer=None):
+    def __init__(self, step_size: int, gamma: float = 0.1, lr0: Optional[float] = None,
+                 optimizer: Any = None) -> None:
         self.step_size = check_int_scalar(step_size, "step_size", low=1)
         self.gamma = check_real_scalar(gamma, "gamma", low=0.0, high=1.0, low_open=True)
         super().__init__(lr0, optimizer)
@@ -292,7 +343,8 @@ class MultiStepLR(Schedule):
     [1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
-    def __init__(self, milestones: Sequence[int], gamma=0.1, lr0=None, optimizer=None):
+    def __init__(self, milestones: Sequence[int], gamma: float = 0.1, lr0: Optional[float] = None,
+                 optimizer: Any = None) -> None:
         try:
             ms = list(milestones)
         except TypeError:
@@ -323,7 +375,7 @@ class ExponentialDecay(Schedule):
     0.125
     """
 
-    def __init__(self, gamma, lr0=None, optimizer=None):
+    def __init__(self, gamma: float, lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.gamma = check_real_scalar(gamma, "gamma", low=0.0, high=1.0, low_open=True)
         super().__init__(lr0, optimizer)
 
@@ -357,7 +409,8 @@ class CosineAnnealing(Schedule):
     0.5
     """
 
-    def __init__(self, T_max, eta_min=0.0, lr0=None, optimizer=None):
+    def __init__(self, T_max: int, eta_min: float = 0.0, lr0: Optional[float] = None,
+                 optimizer: Any = None) -> None:
         self.T_max = check_int_scalar(T_max, "T_max", low=1)
         self.eta_min = check_real_scalar(eta_min, "eta_min", low=0.0)
         super().__init__(lr0, optimizer)
@@ -391,14 +444,22 @@ class CosineAnnealingWarmRestarts(Schedule):
     [1.0, 0.5, 1.0, 0.5, 1.0]
     """
 
-    def __init__(self, T_0, T_mult=1, eta_min=0.0, lr0=None, optimizer=None):
+    def __init__(self, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.T_0 = check_int_scalar(T_0, "T_0", low=1)
         self.T_mult = check_int_scalar(T_mult, "T_mult", low=1)
         self.eta_min = check_real_scalar(eta_min, "eta_min", low=0.0)
         super().__init__(lr0, optimizer)
 
-    def period(self, t: int):
-        """``(T_cur, T_i)`` at step ``t``."""
+    def period(self, t: int) -> Tuple[int, int]:
+        """``(T_cur, T_i)`` at step ``t``.
+
+        Examples
+        --------
+        >>> s = CosineAnnealingWarmRestarts(T_0=2, T_mult=2, lr0=1.0)
+        >>> [s.period(t) for t in range(7)]        # restarts at 2 and 6
+        [(0, 2), (1, 2), (0, 4), (1, 4), (2, 4), (3, 4), (0, 8)]
+        """
         T_i = self.T_0
         if self.T_mult == 1:
             return t % T_i, T_i
@@ -436,8 +497,8 @@ class LinearLR(Schedule):
     [0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
-    def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, lr0=None,
-                 optimizer=None):
+    def __init__(self, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.start_factor = check_real_scalar(start_factor, "start_factor", low=0.0,
                                               high=1.0, low_open=True)
         self.end_factor = check_real_scalar(end_factor, "end_factor", low=0.0, high=1.0)
@@ -486,10 +547,12 @@ class OneCycleLR(Schedule):
     (0.1, 1.0, 0.1)
     """
 
-    def __init__(self, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True,
-                 base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
-                 final_div_factor=1e4, three_phase=False, optimizer=None):
+    def __init__(self, max_lr: float, total_steps: Optional[int] = None,
+                 epochs: Optional[int] = None, steps_per_epoch: Optional[int] = None,
+                 pct_start: float = 0.3, anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float = 0.85, max_momentum: float = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False,
+                 optimizer: Any = None) -> None:
         self.max_lr = check_real_scalar(max_lr, "max_lr", low=0.0, low_open=True)
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
@@ -517,7 +580,7 @@ class OneCycleLR(Schedule):
         if optimizer is not None:
             self.bind(optimizer)
 
-    def bind(self, optimizer):
+    def bind(self, optimizer: Any) -> "Schedule":
         if self.cycle_momentum and not any(
                 k in getattr(optimizer, "_HYPER", ()) for k in ("momentum", "betas")):
             raise ValueError(f"optimizer {type(optimizer).__name__} does not support "
@@ -602,11 +665,23 @@ class ReduceOnPlateau(Schedule):
     eps : float >= 0, default 1e-8
     lr0, optimizer : optional
         As for the other schedules; the rate then evolves from ``lr0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import SGD
+    >>> opt = SGD([np.zeros(2)], lr=1.0)
+    >>> s = ReduceOnPlateau(patience=1, factor=0.5, optimizer=opt)
+    >>> [s.step(loss) for loss in [1.0, 1.0, 1.0, 1.0, 0.5]]   # 2 bad epochs > patience
+    [1.0, 1.0, 0.5, 0.5, 0.5]
+    >>> opt.lr
+    0.5
     """
 
-    def __init__(self, mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8, lr0=None,
-                 optimizer=None):
+    def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float = 0.0, eps: float = 1e-8, lr0: Optional[float] = None,
+                 optimizer: Any = None) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
@@ -632,7 +707,7 @@ class ReduceOnPlateau(Schedule):
             return groups[0]["lr"]
         return self.lr if self.lr is not None else self._require_lr0()
 
-    def lr_at(self, t):
+    def lr_at(self, t: int) -> float:
         raise TypeError("ReduceOnPlateau's rate depends on the metric history, not on t; "
                         "use step(metric)")
 
@@ -643,8 +718,19 @@ class ReduceOnPlateau(Schedule):
         return improves(value, self.best, mode=self.mode, threshold=self.threshold,
                         threshold_mode=self.threshold_mode)
 
-    def step(self, metric=None):
-        """Record this epoch's ``metric``; write and return the (possibly reduced) rate."""
+    def step(self, metric: Optional[float] = None) -> float:
+        """Record this epoch's ``metric``; write and return the (possibly reduced) rate.
+
+        Examples
+        --------
+        >>> s = ReduceOnPlateau(mode="max", patience=0, factor=0.5, lr0=1.0)
+        >>> s.step(0.8), s.step(0.9), s.step(0.9)     # accuracy stalls: halve
+        (1.0, 1.0, 0.5)
+        >>> s.step(None)
+        Traceback (most recent call last):
+        ...
+        TypeError: ReduceOnPlateau.step needs the monitored metric (a real number); got None
+        """
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")

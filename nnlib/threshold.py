@@ -7,18 +7,21 @@ derivative wherever it has one, which is why the notes replace it by tanh or sig
 train (seed 001, "sign(x) ~ tanh(x)"). ``xor_from_notes`` builds the XOR networks the
 lectures write down, with their weights copied exactly.
 """
+from typing import Any, Dict, List, Optional, Sequence, Union
+
 import numpy as np
 
 from nnlib import functional as F
 from nnlib._codes import ACTIVATION_CODES
 from nnlib._inputs import check_output_finite, check_X
+from nnlib._typing import ArrayLike, FloatArray
 from nnlib._validation import ShapeError, as_float_array, check_finite
 
 __all__ = ["ThresholdNetwork"]
 
 # The XOR constructions of the lecture notes (/work/shared/seeds), weights verbatim.
 # Each: (W_1, b_1, W_2, b_2), activations, input encoding, what "true" is, citation.
-_XOR_NETWORKS = {
+_XOR_NETWORKS: Dict[str, Dict[str, Any]] = {
     "lecture13": dict(
         layers=[([[1.0, -1.0], [1.0, -1.0]], [0.1, 0.1]),
                 ([[1.0], [1.0]], [-1.0])],
@@ -75,43 +78,59 @@ class ThresholdNetwork:
     activations : tuple of str
     inputs, outputs : (false, true) encodings, set by ``xor_from_notes`` (else None)
     formula, source : str, set by ``xor_from_notes`` (else None)
+
+    Examples
+    --------
+    >>> net = ThresholdNetwork([[[1.0], [1.0]]], [[-1.5]])      # AND of +-1 inputs
+    >>> net
+    ThresholdNetwork(2-1, activations=('sign',))
+    >>> net.predict([[-1, -1], [-1, 1], [1, -1], [1, 1]])
+    array([-1., -1., -1.,  1.])
+    >>> from nnlib.datasets import make_xor
+    >>> X, y = make_xor(signed=True)
+    >>> ThresholdNetwork.xor_from_notes().predict(X)           # +1 for "x1 XOR x2"
+    array([-1.,  1.,  1., -1.])
     """
 
-    def __init__(self, weights, biases, activations="sign"):
-        weights = [as_float_array(W, f"weights[{i}]", dtype=np.float64, ndim=2).copy()
-                   for i, W in enumerate(weights)]
-        biases = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
-                  for i, b in enumerate(biases)]
+    def __init__(self, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike],
+                 activations: Union[str, Sequence[str]] = "sign") -> None:
+        Ws = [as_float_array(W, f"weights[{i}]", dtype=np.float64, ndim=2).copy()
+              for i, W in enumerate(weights)]
+        bs = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
+              for i, b in enumerate(biases)]
         # NaN/inf weights would make every prediction NaN without a word: a hand-set
         # network must have finite weights.
-        for i, (W, b) in enumerate(zip(weights, biases)):
+        for i, (W, b) in enumerate(zip(Ws, bs)):
             check_finite(W, f"weights[{i}]")
             check_finite(b, f"biases[{i}]")
-        if not weights or len(weights) != len(biases):
+        if not Ws or len(Ws) != len(bs):
             raise ShapeError(f"need one bias vector per weight matrix and at least one "
-                             f"layer; got {len(weights)} weights and {len(biases)} biases")
-        for i, (W, b) in enumerate(zip(weights, biases)):
+                             f"layer; got {len(Ws)} weights and {len(bs)} biases")
+        for i, (W, b) in enumerate(zip(Ws, bs)):
             if b.shape[0] != W.shape[1]:
                 raise ShapeError(f"biases[{i}] has {b.shape[0]} entries but weights[{i}] "
                                  f"has {W.shape[1]} outputs (shape {W.shape})")
-            if i and W.shape[0] != weights[i - 1].shape[1]:
+            if i and W.shape[0] != Ws[i - 1].shape[1]:
                 raise ShapeError(f"weights[{i}] takes {W.shape[0]} inputs but layer "
                                  f"{i - 1} gives {weights[i - 1].shape[1]}")
         if isinstance(activations, str):
-            activations = [activations] * len(weights)
+            activations = [activations] * len(Ws)
         activations = tuple(activations)
-        if len(activations) != len(weights):
-            raise ValueError(f"need one activation per layer ({len(weights)}); got "
+        if len(activations) != len(Ws):
+            raise ValueError(f"need one activation per layer ({len(Ws)}); got "
                              f"{len(activations)}")
         for a in activations:
             if a not in ACTIVATION_CODES:
                 raise ValueError(f"unknown activation {a!r}; expected one of "
                                  f"{sorted(ACTIVATION_CODES)}")
-        self.weights, self.biases, self.activations = weights, biases, activations
-        self.inputs = self.outputs = self.formula = self.source = None
+        self.weights, self.biases, self.activations = Ws, bs, activations
+        self.inputs: Optional[Any] = None
+        self.outputs: Optional[Any] = None
+        self.formula: Optional[str] = None
+        self.source: Optional[str] = None
 
     @classmethod
-    def xor_from_notes(cls, which="lecture13"):
+    def xor_from_notes(cls, which: str = "lecture13") -> "ThresholdNetwork":
         """One of the notes' hand-built XOR networks (2 inputs, 2 hidden units, 1 output).
 
         Parameters
@@ -129,6 +148,14 @@ class ThresholdNetwork:
             The sign networks take inputs in {-1, +1} and answer +1 for "x1 XOR x2";
             the ReLU one takes {0, 1} and answers 1 (see ``inputs`` / ``outputs``;
             ``nnlib.datasets.make_xor(signed=True)`` gives the -1/+1 inputs).
+
+        Examples
+        --------
+        >>> net = ThresholdNetwork.xor_from_notes("relu")
+        >>> net, net.inputs, net.outputs
+        (ThresholdNetwork(2-2-1, activations=('relu', 'identity')), (0.0, 1.0), (0.0, 1.0))
+        >>> net.predict([[0, 0], [0, 1], [1, 0], [1, 1]])
+        array([0., 1., 1., 0.])
         """
         try:
             spec = _XOR_NETWORKS[which]
@@ -142,14 +169,22 @@ class ThresholdNetwork:
         return net
 
     @property
-    def n_features_in_(self):
+    def n_features_in_(self) -> int:
+        """Inputs the network takes (rows of the first weight matrix)."""
         return self.weights[0].shape[0]
 
-    def layer_outputs(self, X):
+    def layer_outputs(self, X: ArrayLike) -> List[FloatArray]:
         """``[H_1, ..., H_L]``: every layer's output for X (n_samples, n_features_in_).
 
         Raises NonFiniteError if a layer's output overflows to NaN or inf (X too large
-        for the weights) rather than return it."""
+        for the weights) rather than return it.
+
+        Examples
+        --------
+        >>> hidden, out = ThresholdNetwork.xor_from_notes("relu").layer_outputs([[1, 1]])
+        >>> hidden, out                          # relu(x1 + x2), relu(x1 + x2 - 1)
+        (array([[2., 1.]]), array([[0.]]))
+        """
         H = check_X(X, owner="ThresholdNetwork", n_features=self.n_features_in_,
                     dtype=np.float64)
         outs = []
@@ -160,18 +195,31 @@ class ThresholdNetwork:
             outs.append(H)
         return outs
 
-    def forward(self, X):
-        """The network's output, shape (n_samples, n_out of the last layer)."""
+    def forward(self, X: ArrayLike) -> FloatArray:
+        """The network's output, shape (n_samples, n_out of the last layer).
+
+        Examples
+        --------
+        >>> ThresholdNetwork.xor_from_notes("relu").forward([[0, 1], [1, 1]])
+        array([[1.],
+               [0.]])
+        """
         return self.layer_outputs(X)[-1]
 
-    def predict(self, X):
-        """The output, raveled to (n_samples,) when the last layer has one unit."""
+    def predict(self, X: ArrayLike) -> FloatArray:
+        """The output, raveled to (n_samples,) when the last layer has one unit.
+
+        Examples
+        --------
+        >>> ThresholdNetwork.xor_from_notes().predict([[-1, 1], [1, 1]])    # sign units
+        array([ 1., -1.])
+        """
         out = self.forward(X)
         return out.ravel() if out.shape[1] == 1 else out
 
     __call__ = predict
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         sizes = [self.weights[0].shape[0]] + [W.shape[1] for W in self.weights]
         return (f"ThresholdNetwork({'-'.join(map(str, sizes))}, "
                 f"activations={self.activations})")

@@ -119,3 +119,18 @@ def test_validation_overflow_during_fit_scores_nan_as_in_scikit_learn():
         est = Overflowing(early_stopping=True, solver="sgd", max_iter=2).fit(
             np.arange(40.0).reshape(20, 2), np.arange(20.0))
     assert est.n_iter_ == 2 and all(np.isnan(est.validation_scores_))
+
+
+@pytest.mark.parametrize("classes, y", [(np.array([1], dtype=object), ["zebra"]),
+                                        (np.array(["a"], dtype=object), [1])],
+                         ids=["int-classes-str-label", "str-classes-int-label"])
+def test_partial_fit_label_of_another_kind_is_unseen(classes, y):
+    """Object classes and a label of the other kind (1 and 'zebra') do not order, so the
+    lookup of the label raised NumPy's TypeError ('<' not supported between 'int' and
+    'str'); it is the documented LabelError naming the unseen label now."""
+    clf = nnlib.MLPClassifier(hidden_layer_sizes=1, solver="sgd", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.partial_fit([[0.0]], classes[:1].tolist(), classes=classes)
+    with pytest.raises(nnlib.LabelError, match=rf"labels \[{y[0]!r}\] not among the classes"):
+        clf.partial_fit([[0.0]], y)

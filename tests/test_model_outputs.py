@@ -164,3 +164,12 @@ def test_summary_lists_layers_and_totals():
     model.loss = "softmax_cross_entropy"
     model.summary(print_fn=lines.append)
     assert "trained with softmax_cross_entropy" in lines[1]
+
+
+def test_accuracy_metric_needs_a_classification_loss():
+    """poisson_loss, like squared_error, has no accuracy: asked for, it is refused before
+    training (it was logged as None every epoch)."""
+    model = nnlib.Sequential([nnlib.Dense(2, 1, random_state=0)])
+    for loss, y in (("poisson_loss", [[1.0], [2.0]]), ("squared_error", [[1.0], [2.0]])):
+        with pytest.raises(ValueError, match=f"accuracy needs a classification loss; {loss}"):
+            model.fit(np.eye(2), y, loss=loss, metrics=["accuracy"])

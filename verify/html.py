@@ -157,30 +157,8 @@ def _plots(it, out):
 
 
 def _kernel_rows(it):
-    from verify.report import _evidence_rows, _verdict
-    rows = [("kind", it.get("kind", ""))]
-    if it.get("definition"):
-        rows.append(("definition", f"${it['definition']}$"))
-    if it.get("derived"):
-        rows.append(("derived derivative", f"${it['derived']}$"))
-    if it.get("closed"):
-        rows.append(("closed form in the kernel", f"${it['closed']}$"))
-    if it.get("convention"):
-        rows.append(("convention at kinks", it["convention"]))
-    if it.get("params"):
-        rows.append(("parameters in the evidence", ", ".join(
-            f"{k} = {v}" for k, v in it["params"].items())))
-    pr = it.get("proof")
-    if pr:
-        rows.append(("proof", f"**{pr['status']}** ({len(pr['steps'])} steps)"))
-    if it.get("evidence"):
-        rows += _evidence_rows(it["evidence"])
-        ff = it["evidence"].get("first_failure")
-        if ff:
-            rows.append(("first failing point", f"`{ff}`"))
-    elif it.get("available") is False:
-        rows.append(("evidence", "none: the compiled kernel is not available in nnlib "
-                                 "(a failure)"))
+    from verify.report import _evidence_rows, _verdict, kernel_rows
+    rows = kernel_rows(it)
     for label, stats in (it.get("sub_evidence") or {}).items():
         rows += _evidence_rows({"stats": stats}, f" ({label} check, plotted below)")
     rows += [tuple(r) for r in it.get("extra_rows", [])]

@@ -142,16 +142,18 @@ def _verdict(it):
     return it["verdict"] + (f" [seed {it['seed']}]" if "seed" in it else "")
 
 
-def _kernel_md(it):
-    lines = [f'<a id="{anchor(it)}"></a>', "", f"### `{it['name']}` — {_verdict(it)}", ""]
-    lines += ["| | |", "|---|---|"]
-    rows = [("kind", it.get("kind", "")), ("definition", f"${it.get('definition', '')}$")]
+def kernel_rows(it):
+    """A kernel's table rows from its kind to its evidence (both report.md and
+    report.html show them; each adds its own sub-checks, extra rows and verdict)."""
+    rows = [("kind", it.get("kind", ""))]
+    if it.get("definition"):
+        rows.append(("definition", f"${it['definition']}$"))
     if it.get("derived"):
         rows.append(("derived derivative", f"${it['derived']}$"))
     if it.get("closed"):
         rows.append(("closed form in the kernel", f"${it['closed']}$"))
     if it.get("convention"):
-        rows.append(("convention at kinks", it["convention"].replace("$", "$")))
+        rows.append(("convention at kinks", it["convention"]))
     if it.get("params"):
         rows.append(("parameters in the evidence", ", ".join(
             f"{k} = {v}" for k, v in it["params"].items())))
@@ -169,6 +171,14 @@ def _kernel_md(it):
     elif it.get("available") is False:
         rows.append(("evidence", "none: the compiled kernel is not available in nnlib "
                                  "(a failure)"))
+    return rows
+
+
+def _kernel_md(it):
+    lines = [f'<a id="{anchor(it)}"></a>', "", f"### `{it['name']}` — {_verdict(it)}", ""]
+    lines += ["| | |", "|---|---|"]
+    rows = kernel_rows(it)
+    pr = it.get("proof")
     for label, sub in _sub_checks(it):
         rows += _evidence_rows(sub.as_dict(), f" ({label} check, plotted below)")
     for k, v in it.get("extra_rows", []):

@@ -4,7 +4,7 @@ uint64 arithmetic (which wraps modulo 2**64, as the kernel's), then ``x * m / (1
 import numpy as np
 
 from nnlib._dropout_args import check_dropout_args
-from nnlib._validation import ShapeError, as_float_array, check_same_shape
+from nnlib._validation import as_float_array, as_float_rows, check_same_shape
 
 __all__ = ["dropout", "dropout_vjp", "dropout_mask"]
 
@@ -42,20 +42,12 @@ def _apply(src, rate, seed, step, row0):
         return (rows * factor).reshape(src.shape)
 
 
-def _rows(x, name):
-    x = as_float_array(x, name, min_ndim=1)
-    if x.shape[-1] == 0:
-        raise ShapeError(f"{name} must have at least one entry on its last axis; got "
-                         f"shape {x.shape}")
-    return x
-
-
 def dropout(x, rate, seed, step=0, *, row0=0, n_threads=None):
-    return _apply(_rows(x, "x"), rate, seed, step, row0)
+    return _apply(as_float_rows(x, "x"), rate, seed, step, row0)
 
 
 def dropout_vjp(x, grad_out, rate, seed, step=0, *, row0=0, n_threads=None):
-    x = _rows(x, "x")
+    x = as_float_rows(x, "x")
     g = as_float_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
     return _apply(g, rate, seed, step, row0)

@@ -3,6 +3,7 @@ fit's settings, the run's lifetime, and how a lost worker is recognised, retried
 reported."""
 import uuid
 import warnings
+from typing import Any, Dict
 
 from nnlib._threads import claim, release
 
@@ -21,9 +22,15 @@ class WorkerLostError(RuntimeError):
     last completed step or averaged round; ``completed`` says which:
     ``{"epoch": e, "step": s}`` (data parallel: steps completed within epoch ``e``) or
     ``{"epoch": e, "round": r}`` (model averaging).
+
+    Examples
+    --------
+    >>> err = WorkerLostError("a worker died", {"epoch": 2, "step": 5})
+    >>> isinstance(err, RuntimeError), err.completed
+    (True, {'epoch': 2, 'step': 5})
     """
 
-    def __init__(self, message, completed):
+    def __init__(self, message: str, completed: Dict[str, int]) -> None:
         super().__init__(message)
         self.completed = dict(completed)
 
@@ -101,8 +108,9 @@ class ClusterRun:
 
     unit = "step"
 
-    def __init__(self, model, X, y, client, loss, optimizer, batch_size, l2, l2_per_batch,
-                 margin, shuffle, max_retries):
+    def __init__(self, model: Any, X: Any, y: Any, client: Any, loss: str, optimizer: Any,
+                 batch_size: int, l2: float, l2_per_batch: bool, margin: float, shuffle: bool,
+                 max_retries: int) -> None:
         from nnlib.callbacks import History
         from nnlib.dask import _worker
         from nnlib.dask._shards import place_shards
@@ -114,7 +122,7 @@ class ClusterRun:
         self.max_retries = int(max_retries)
         self.skel = _worker.skeleton(model)
         self.token = new_token()
-        self.shards = place_shards(self.client, self.skel, self.loss, X, y)
+        self.shards: Any = place_shards(self.client, self.skel, self.loss, X, y)   # or None
         self.epoch, self.history = 0, History()
         self.completed = {"epoch": 0, self.unit: 0}
         self._claimed = False
@@ -130,7 +138,7 @@ class ClusterRun:
         self.close()
         return False
 
-    def close(self):
+    def close(self) -> None:
         """Release the model, the shards and the workers' replicas."""
         if self._claimed:
             release(self.model, self)

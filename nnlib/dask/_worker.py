@@ -32,7 +32,7 @@ class Shard(NamedTuple):
     y_target, y_label : ndarrays
         As ``Sequential._targets`` gives them for the loss.
     """
-    index: int
+    index: int                      # type: ignore[assignment]   # shadows tuple.index
     X: np.ndarray
     y_target: np.ndarray
     y_label: np.ndarray

@@ -28,11 +28,12 @@ Every round is a pure function of the client's parameters, state and the round's
 seeds: a round re-run after a worker died gives the same result.
 """
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from nnlib._random import as_generator
+from nnlib._typing import SeedLike
 from nnlib._validation import check_int_scalar
 from nnlib.callbacks import History
 from nnlib.dask import _worker
@@ -41,6 +42,7 @@ from nnlib.training import EpochResult, compiled_train
 
 if TYPE_CHECKING:
     from nnlib.model import Sequential
+    from nnlib.optim import Optimizer
 
 __all__ = ["ModelAveragingRun", "fit_model_averaging"]
 
@@ -91,11 +93,11 @@ class ModelAveragingRun(ClusterRun):
 
     unit = "round"
 
-    def __init__(self, model: "Sequential", X, y=None, *, client=None,
-                 loss: str = "softmax_cross_entropy", optimizer=None,
-                 batch_size: int = 32, average_every: Optional[int] = None,
-                 shuffle: bool = True, random_state=None, l2: float = 0.0,
-                 l2_per_batch: bool = False, margin: float = 1.0, max_retries: int = 2):
+    def __init__(self, model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
+                 loss: str = "softmax_cross_entropy", optimizer: Optional["Optimizer"] = None,
+                 batch_size: int = 32, average_every: Optional[int] = None, shuffle: bool = True,
+                 random_state: SeedLike = None, l2: float = 0.0, l2_per_batch: bool = False,
+                 margin: float = 1.0, max_retries: int = 2) -> None:
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
                          l2_per_batch, margin, shuffle, max_retries)
         self.average_every = (None if average_every is None else
@@ -103,7 +105,7 @@ class ModelAveragingRun(ClusterRun):
         self.seed = int(as_generator(random_state).integers(2**63))
 
     # -- verbs ------------------------------------------------------------------------
-    def local_orders(self, epoch: int):
+    def local_orders(self, epoch: int) -> List[np.ndarray]:
         """Each shard's visiting order (local row indices) in epoch ``epoch``."""
         sizes = np.diff(self.shards.offsets)
         if not self.shuffle:
@@ -133,7 +135,7 @@ class ModelAveragingRun(ClusterRun):
             self.completed = {"epoch": self.epoch, "round": rounds}
         return self._record(EpochResult(total, seen, rounds, fault), tic)
 
-    def round(self, rows):
+    def round(self, rows: List[np.ndarray]) -> Tuple[float, int, Optional[str]]:
         """Train every shard from the current parameters over its local ``rows`` and
         average; returns ``(loss_sum, rows seen, fault)``."""
         params = self.model.params
@@ -182,12 +184,13 @@ def _stateless(optimizer):
     return optimizer._detached()
 
 
-def fit_model_averaging(model: "Sequential", X, y=None, *, client=None,
-                        loss: str = "softmax_cross_entropy", optimizer=None,
-                        epochs: int = 1, batch_size: int = 32,
-                        average_every: Optional[int] = None, shuffle: bool = True,
-                        random_state=None, l2: float = 0.0, l2_per_batch: bool = False,
-                        margin: float = 1.0, callbacks=None,
+def fit_model_averaging(model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
+                        loss: str = "softmax_cross_entropy",
+                        optimizer: Optional["Optimizer"] = None, epochs: int = 1,
+                        batch_size: int = 32, average_every: Optional[int] = None,
+                        shuffle: bool = True, random_state: SeedLike = None, l2: float = 0.0,
+                        l2_per_batch: bool = False, margin: float = 1.0,
+                        callbacks: Optional[Sequence[Any]] = None,
                         max_retries: int = 2) -> History:
     """Train ``model`` in place by model averaging on a dask cluster.
 

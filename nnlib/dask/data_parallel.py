@@ -26,11 +26,12 @@ last completed step.
 """
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 import numpy as np
 
 from nnlib._random import as_generator
+from nnlib._typing import SeedLike
 from nnlib.callbacks import History
 from nnlib.dask import _worker
 from nnlib.dask._common import ClusterRun, fit_epochs
@@ -38,6 +39,7 @@ from nnlib.training import EpochResult, FAULTS
 
 if TYPE_CHECKING:
     from nnlib.model import Sequential
+    from nnlib.optim import Optimizer
 
 __all__ = ["DataParallelRun", "fit_data_parallel"]
 
@@ -90,11 +92,11 @@ class DataParallelRun(ClusterRun):
     ...         result = run.run_epoch()
     """
 
-    def __init__(self, model: "Sequential", X, y=None, *, client=None,
-                 loss: str = "softmax_cross_entropy", optimizer=None,
-                 batch_size: int = 32, shuffle: bool = True, random_state=None,
+    def __init__(self, model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
+                 loss: str = "softmax_cross_entropy", optimizer: Optional["Optimizer"] = None,
+                 batch_size: int = 32, shuffle: bool = True, random_state: SeedLike = None,
                  l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
-                 max_retries: int = 2):
+                 max_retries: int = 2) -> None:
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
                          l2_per_batch, margin, shuffle, max_retries)
         self.rng = as_generator(random_state)
@@ -125,7 +127,7 @@ class DataParallelRun(ClusterRun):
             self.completed = {"epoch": self.epoch, "step": steps}
         return self._record(EpochResult(total, seen, steps, fault), tic)
 
-    def step(self, rows: np.ndarray):
+    def step(self, rows: np.ndarray) -> Tuple[float, Optional[str]]:
         """One synchronous step on the global batch ``rows`` (global row indices).
 
         Returns ``(batch loss, fault)``: the mean data loss over the rows plus
@@ -152,7 +154,7 @@ class DataParallelRun(ClusterRun):
                                              for l in model.layers)
         if not math.isfinite(batch_loss):
             return batch_loss, FAULTS[1]
-        if not np.isfinite(grad).all():
+        if not np.isfinite(grad).all():           # type: ignore[arg-type]   # >= 1 shard
             return batch_loss, FAULTS[2]
         grads = _unflatten(grad, params)
         if l2_eff:
@@ -180,11 +182,11 @@ def _unflatten(flat, params):
     return out
 
 
-def fit_data_parallel(model: "Sequential", X, y=None, *, client=None,
-                      loss: str = "softmax_cross_entropy", optimizer=None,
+def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
+                      loss: str = "softmax_cross_entropy", optimizer: Optional["Optimizer"] = None,
                       epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
-                      random_state=None, l2: float = 0.0, l2_per_batch: bool = False,
-                      margin: float = 1.0, callbacks=None,
+                      random_state: SeedLike = None, l2: float = 0.0, l2_per_batch: bool = False,
+                      margin: float = 1.0, callbacks: Optional[Sequence[Any]] = None,
                       max_retries: int = 2) -> History:
     """Train ``model`` in place by synchronous data-parallel steps on a dask cluster.
 

@@ -5,20 +5,23 @@ Source and licence: nnlib/datasets/data/README.
 import gzip
 import importlib.resources
 
+from typing import Tuple
+
 import numpy as np
 
+from nnlib._typing import FloatArray
 from nnlib._validation import check_int_scalar
 
 __all__ = ["load_digits"]
 
 _DIGITS_FILE = "digits.csv.gz"
-_cache = {}
+_cache: dict = {}
 
 
 def _digits_table():
     # Parsed once per process; callers get copies, so the cache cannot be corrupted.
     if "table" not in _cache:
-        ref = importlib.resources.files("nnlib.datasets").joinpath("data", _DIGITS_FILE)
+        ref = importlib.resources.files("nnlib.datasets").joinpath("data").joinpath(_DIGITS_FILE)
         with ref.open("rb") as raw, gzip.open(raw, "rt") as text:
             table = np.loadtxt(text, delimiter=",", dtype=np.float64)
         if table.shape != (1797, 65):
@@ -28,7 +31,7 @@ def _digits_table():
     return _cache["table"]
 
 
-def load_digits(*, n_class=10, return_images=False):
+def load_digits(*, n_class: int = 10, return_images: bool = False) -> Tuple[FloatArray, ...]:
     """Load the 8x8 handwritten digits (1797 images, 10 classes, about 180 each).
 
     The data are the test set of the UCI ML Repository's "Optical Recognition of
@@ -53,6 +56,15 @@ def load_digits(*, n_class=10, return_images=False):
         The digit, 0..9.
     images : ndarray of shape (n, 8, 8), float64
         Only if ``return_images``; a view of the same values as X.
+
+    Examples
+    --------
+    >>> X, y = load_digits()
+    >>> X.shape, float(X.max()), np.bincount(y)
+    ((1797, 64), 16.0, array([178, 182, 177, 183, 181, 182, 181, 179, 174, 180]))
+    >>> X, y, images = load_digits(n_class=2, return_images=True)
+    >>> images.shape, sorted(set(y.tolist()))
+    ((360, 8, 8), [0, 1])
     """
     n_class = check_int_scalar(n_class, "n_class", low=1)
     if n_class > 10:

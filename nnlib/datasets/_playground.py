@@ -9,9 +9,12 @@ value (0 = clean, 0.5 = the slider's maximum "50"; larger values are allowed). L
 Every function returns ``(X, y)``: X float64 of shape (n_samples, 2), y int64 of shape
 (n_samples,). ``random_state`` is None, an int seed or a ``numpy.random.Generator``.
 """
+from typing import Tuple
+
 import numpy as np
 
 from nnlib._random import as_generator
+from nnlib._typing import FloatArray, IntArray, SeedLike
 from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["make_xor", "make_circle", "make_gaussians", "make_playground_xor",
@@ -35,7 +38,8 @@ def _finish(parts_X, parts_y, rng):
     return np.ascontiguousarray(X[order]), np.ascontiguousarray(y[order])
 
 
-def make_xor(n_samples=4, *, noise=0.0, signed=False, random_state=None):
+def make_xor(n_samples: int = 4, *, noise: float = 0.0, signed: bool = False,
+             random_state: SeedLike = None) -> Tuple[FloatArray, IntArray]:
     """The XOR truth table: the corners of the unit square labelled x1 XOR x2.
 
     Row i is corner i mod 4 in truth-table order (0,0), (0,1), (1,0), (1,1), plus
@@ -58,6 +62,19 @@ def make_xor(n_samples=4, *, noise=0.0, signed=False, random_state=None):
     X : ndarray of shape (n_samples, 2), float64
     y : ndarray of shape (n_samples,), int64
         1 where exactly one input is "on", else 0.
+
+    Examples
+    --------
+    >>> X, y = make_xor()
+    >>> X
+    array([[0., 0.],
+           [0., 1.],
+           [1., 0.],
+           [1., 1.]])
+    >>> y
+    array([0, 1, 1, 0])
+    >>> make_xor(signed=True)[0][1]
+    array([-1.,  1.])
     """
     n, noise = _check(n_samples, noise, min_samples=1)
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
@@ -71,12 +88,21 @@ def make_xor(n_samples=4, *, noise=0.0, signed=False, random_state=None):
     return np.ascontiguousarray(X), y
 
 
-def make_circle(n_samples=200, *, noise=0.0, random_state=None):
+def make_circle(n_samples: int = 200, *, noise: float = 0.0,
+                random_state: SeedLike = None) -> Tuple[FloatArray, IntArray]:
     """A disc of class 1 inside a ring of class 0 (Playground "Circle").
 
     Class 1: radius uniform in [0, 2.5]; class 0: radius uniform in [3.5, 5]; angle
     uniform. Noise shifts each coordinate by uniform(-5, 5) * noise, and the label is then
     recomputed from the noisy point (inside radius 2.5 -> 1), as the Playground does.
+
+    Examples
+    --------
+    >>> X, y = make_circle(100, noise=0.1, random_state=0)
+    >>> X.shape, y.shape
+    ((100, 2), (100,))
+    >>> bool(np.array_equal(y, np.hypot(X[:, 0], X[:, 1]) < 2.5))
+    True
     """
     n, noise = _check(n_samples, noise)
     rng = as_generator(random_state)
@@ -92,13 +118,22 @@ def make_circle(n_samples=200, *, noise=0.0, random_state=None):
     return _finish(parts_X, parts_y, rng)
 
 
-def make_gaussians(n_samples=200, *, noise=0.0, random_state=None):
+def make_gaussians(n_samples: int = 200, *, noise: float = 0.0,
+                   random_state: SeedLike = None) -> Tuple[FloatArray, IntArray]:
     """Two Gaussian blobs, class 1 around (2, 2) and class 0 around (-2, -2)
     (Playground "Gaussian").
 
     The variance of each blob grows linearly with noise, from 0.5 at noise 0 to 4 at
     noise 0.5 (the Playground's ``varianceScale``); labels are the blob each point was
     drawn from, so at high noise the classes overlap.
+
+    Examples
+    --------
+    >>> X, y = make_gaussians(100, random_state=0)
+    >>> np.bincount(y)
+    array([50, 50])
+    >>> bool(X[y == 1].mean() > 1 and X[y == 0].mean() < -1)
+    True
     """
     n, noise = _check(n_samples, noise)
     rng = as_generator(random_state)
@@ -110,12 +145,21 @@ def make_gaussians(n_samples=200, *, noise=0.0, random_state=None):
     return _finish(parts_X, parts_y, rng)
 
 
-def make_playground_xor(n_samples=200, *, noise=0.0, random_state=None):
+def make_playground_xor(n_samples: int = 200, *, noise: float = 0.0,
+                        random_state: SeedLike = None) -> Tuple[FloatArray, IntArray]:
     """The four-quadrant XOR of the Playground: label 1 where x1 * x2 >= 0.
 
     Coordinates uniform in [-5, 5], pushed 0.3 away from the axes; noise shifts each
     coordinate by uniform(-5, 5) * noise before labelling, so noisy points near the axes
     can land in the other quadrant with its label (as the Playground does).
+
+    Examples
+    --------
+    >>> X, y = make_playground_xor(100, random_state=0)
+    >>> bool(np.array_equal(y, X[:, 0] * X[:, 1] >= 0))
+    True
+    >>> float(np.abs(X).min()) >= 0.3          # pushed away from the axes
+    True
     """
     n, noise = _check(n_samples, noise)
     rng = as_generator(random_state)
@@ -126,12 +170,21 @@ def make_playground_xor(n_samples=200, *, noise=0.0, random_state=None):
     return np.ascontiguousarray(pts), y
 
 
-def make_spiral(n_samples=200, *, noise=0.0, random_state=None):
+def make_spiral(n_samples: int = 200, *, noise: float = 0.0,
+                random_state: SeedLike = None) -> Tuple[FloatArray, IntArray]:
     """Two interleaved spiral arms (Playground "Spiral"), one per class.
 
     Point i of an arm of m points has radius r = 5 i / m and angle
     t = 1.75 * 2 pi i / m (+ pi for class 0); noise shifts each coordinate by
     uniform(-1, 1) * noise. The hardest of the four for a small network.
+
+    Examples
+    --------
+    >>> X, y = make_spiral(100, random_state=0)
+    >>> X.shape, np.bincount(y)
+    ((100, 2), array([50, 50]))
+    >>> bool(np.hypot(X[:, 0], X[:, 1]).max() <= 5.0)      # radius 5 i / m, no noise
+    True
     """
     n, noise = _check(n_samples, noise)
     rng = as_generator(random_state)

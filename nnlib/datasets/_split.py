@@ -3,9 +3,12 @@ for the common case of one X and one y)."""
 import math
 import numbers
 
+from typing import Any, Tuple, Union
+
 import numpy as np
 
 from nnlib._random import as_generator
+from nnlib._typing import ArrayLike, NDArray, SeedLike
 from nnlib._validation import ShapeError
 
 __all__ = ["split"]
@@ -17,7 +20,7 @@ def _n_test(test_size, n):
     if isinstance(test_size, numbers.Integral):
         n_test = int(test_size)
     else:
-        if not 0.0 < test_size < 1.0:
+        if not 0.0 < float(test_size) < 1.0:
             raise ValueError(f"test_size as a fraction must be in (0, 1); got {test_size}")
         n_test = math.ceil(test_size * n)   # as scikit-learn: the test set rounds up
     if not 1 <= n_test <= n - 1:
@@ -36,7 +39,9 @@ def _stratified_test_counts(counts, n_test):
     return np.minimum(take, counts - 1).clip(min=0)
 
 
-def split(X, y, test_size=0.25, *, random_state=None, stratify=None, shuffle=True):
+def split(X: ArrayLike, y: ArrayLike, test_size: Union[float, int] = 0.25, *,
+          random_state: SeedLike = None, stratify: Union[None, bool, ArrayLike] = None,
+          shuffle: bool = True) -> Tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Split ``X, y`` into a training and a test part.
 
     Parameters
@@ -56,6 +61,17 @@ def split(X, y, test_size=0.25, *, random_state=None, stratify=None, shuffle=Tru
     Returns
     -------
     X_train, X_test, y_train, y_test : ndarrays (same order as scikit-learn)
+
+    Examples
+    --------
+    >>> X, y = np.arange(10.0).reshape(5, 2), np.arange(5)
+    >>> X_train, X_test, y_train, y_test = split(X, y, test_size=2, shuffle=False)
+    >>> X_test, y_test
+    (array([[6., 7.],
+           [8., 9.]]), array([3, 4]))
+    >>> parts = split(X, y, test_size=2, random_state=0)
+    >>> sorted(parts[2].tolist() + parts[3].tolist())
+    [0, 1, 2, 3, 4]
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0:

@@ -6,18 +6,22 @@ converted). Matrix products go to BLAS for large sizes and to compiled loops for
 ones; the bias and activation are applied in the same pass (see
 nnlib/_kernels/dense.pxd.tp).
 """
+from typing import Optional, Tuple
+
 import numpy as np
 
 from nnlib._dense_args import activation_spec, dense_arrays
 from nnlib._kernels import blas as _blas
 from nnlib._kernels import dense as _k
 from nnlib._threads import resolve_threads
+from nnlib._typing import ArrayLike, FloatArray, Threads
 
 __all__ = ["dense_forward", "dense_backward"]
 
 
-def dense_forward(X, W, b, activation="identity", activation_param=None, *,
-                  n_threads=None):
+def dense_forward(X: ArrayLike, W: ArrayLike, b: ArrayLike, activation: str = "identity",
+                  activation_param: Optional[float] = None, *,
+                  n_threads: Threads = None) -> FloatArray:
     """Forward pass of a Dense layer.
 
     Parameters
@@ -47,6 +51,15 @@ def dense_forward(X, W, b, activation="identity", activation_param=None, *,
     BLAS's ``X @ W`` do; the sums are not rescaled, so an intermediate overflow can give
     inf (or NaN, from inf - inf) even where the exact ``X @ W + b`` is representable.
     Check ``np.isfinite(H)`` when inputs may be that large.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    >>> W = np.array([[0.5, -1.0, 0.0], [0.25, 1.0, 2.0]])
+    >>> b = np.array([0.0, 0.5, -1.0])
+    >>> dense_forward(X, W, b, "relu")                 # relu(X @ W + b)
+    array([[1. , 1.5, 3. ],
+           [0. , 2. , 0. ]])
     """
     kind, param = activation_spec(activation, activation_param)
     X, W, b = dense_arrays(X, W, b)
@@ -57,8 +70,9 @@ def dense_forward(X, W, b, activation="identity", activation_param=None, *,
     return H
 
 
-def dense_backward(X, W, H, grad_H, activation="identity", activation_param=None, *,
-                   n_threads=None):
+def dense_backward(X: ArrayLike, W: ArrayLike, H: ArrayLike, grad_H: ArrayLike,
+                   activation: str = "identity", activation_param: Optional[float] = None,
+                   *, n_threads: Threads = None) -> Tuple[FloatArray, FloatArray, FloatArray]:
     """Backward pass of a Dense layer, the derivative taken from the output ``H``.
 
     Parameters
@@ -81,6 +95,21 @@ def dense_backward(X, W, H, grad_H, activation="identity", activation_param=None
         ``X.T @ dZ`` with ``dZ = grad_H * act'(H)``.
     db : ndarray, shape (n_out,)
         ``dZ.sum(axis=0)`` (accumulated in float64).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    >>> W = np.array([[0.5, -1.0, 0.0], [0.25, 1.0, 2.0]])
+    >>> H = dense_forward(X, W, np.array([0.0, 0.5, -1.0]), "relu")
+    >>> dX, dW, db = dense_backward(X, W, H, np.ones_like(H), "relu")
+    >>> db                                # relu' = 1[H > 0], summed over the rows
+    array([1., 2., 1.])
+    >>> dW                                # X.T @ (1 * relu')
+    array([[1. , 0. , 1. ],
+           [2. , 2.5, 2. ]])
+    >>> dX                                # (1 * relu') @ W.T
+    array([[-0.5 ,  3.25],
+           [-1.  ,  1.  ]])
     """
     kind, param = activation_spec(activation, activation_param)
     # Unused (single-threaded) but validated like everywhere else, so n_threads=0 or "2"

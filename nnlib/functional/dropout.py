@@ -36,17 +36,10 @@ import numpy as np
 from nnlib._dropout_args import check_dropout_args
 from nnlib._kernels import dropout as _k
 from nnlib._threads import resolve_threads
-from nnlib._validation import ShapeError, as_float_array, check_same_shape
+from nnlib._typing import ArrayLike, FloatArray, Threads
+from nnlib._validation import as_float_array, as_float_rows, check_same_shape
 
 __all__ = ["dropout", "dropout_vjp"]
-
-
-def _rows(x, name):
-    x = as_float_array(x, name, min_ndim=1)
-    if x.shape[-1] == 0:
-        raise ShapeError(f"{name} must have at least one entry on its last axis; got "
-                         f"shape {x.shape}")
-    return x
 
 
 def _apply(src, rate, seed, step, row0, n_threads):
@@ -58,16 +51,40 @@ def _apply(src, rate, seed, step, row0, n_threads):
     return out
 
 
-def dropout(x, rate, seed, step=0, *, row0=0, n_threads=None):
+def dropout(x: ArrayLike, rate: float, seed: int, step: int = 0, *, row0: int = 0,
+            n_threads: Threads = None) -> FloatArray:
     """``x * m / (1 - rate)`` with the mask ``m`` of ``(seed, step)``; the shape and
-    dtype of ``x``."""
-    return _apply(_rows(x, "x"), rate, seed, step, row0, n_threads)
+    dtype of ``x``.
+
+    Examples
+    --------
+    >>> x = np.arange(1.0, 9.0).reshape(2, 4)
+    >>> out = dropout(x, 0.5, seed=0)
+    >>> bool(np.all((out == 0) | (out == 2 * x)))     # dropped, or kept and scaled
+    True
+    >>> np.array_equal(out, dropout(x, 0.5, seed=0, n_threads=2))   # the mask is fixed
+    True
+    >>> np.array_equal(out, dropout(x, 0.5, seed=0, step=1))        # a new step, a new mask
+    False
+    >>> np.array_equal(dropout(x, 0.0, seed=0), x)
+    True
+    """
+    return _apply(as_float_rows(x, "x"), rate, seed, step, row0, n_threads)
 
 
-def dropout_vjp(x, grad_out, rate, seed, step=0, *, row0=0, n_threads=None):
+def dropout_vjp(x: ArrayLike, grad_out: ArrayLike, rate: float, seed: int, step: int = 0, *,
+                row0: int = 0, n_threads: Threads = None) -> FloatArray:
     """``grad_out * m / (1 - rate)``, the mask of :func:`dropout` with the same
-    arguments; the shape and dtype of ``x``."""
-    x = _rows(x, "x")
+    arguments; the shape and dtype of ``x``.
+
+    Examples
+    --------
+    >>> x = np.arange(1.0, 9.0).reshape(2, 4)
+    >>> g = dropout_vjp(x, np.ones_like(x), 0.25, seed=3)
+    >>> np.array_equal(g * x, dropout(x, 0.25, seed=3))   # the same mask and scale
+    True
+    """
+    x = as_float_rows(x, "x")
     g = as_float_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
     return _apply(np.ascontiguousarray(g), rate, seed, step, row0, n_threads)

@@ -27,7 +27,8 @@ import numpy as np
 
 from nnlib._kernels import output_maps as _k
 from nnlib._threads import resolve_threads
-from nnlib._validation import ShapeError, as_float_array, check_same_shape
+from nnlib._typing import ArrayLike, FloatArray, Threads
+from nnlib._validation import as_float_array, as_float_rows, check_same_shape
 
 __all__ = ["softmax", "softmax_vjp", "log_softmax", "log_softmax_vjp",
            "sparsemax", "sparsemax_vjp"]
@@ -35,10 +36,7 @@ __all__ = ["softmax", "softmax_vjp", "log_softmax", "log_softmax_vjp",
 
 def _rows(x, name="x"):
     """``x`` as a float array and its (-1, c) C-contiguous view."""
-    x = as_float_array(x, name, min_ndim=1)
-    if x.shape[-1] == 0:
-        raise ShapeError(f"{name} must have at least one entry on its last axis; got "
-                         f"shape {x.shape}")
+    x = as_float_rows(x, name)
     return x, x.reshape(-1, x.shape[-1])
 
 
@@ -59,45 +57,85 @@ def _vjp(kernel, x, grad_out, n_threads):
     return out
 
 
-def softmax(x, *, n_threads=None):
+def softmax(x: ArrayLike, *, n_threads: Threads = None) -> FloatArray:
     """softmax(x)_j = exp(x_j) / sum_k exp(x_k) over the last axis.
 
     Returns an array of the shape and dtype of ``x`` whose rows are positive (up to
     underflow) and sum to 1.
+
+    Examples
+    --------
+    >>> softmax(np.array([[1.0, 2.0, 3.0], [1e4, 0.0, 0.0]]))
+    array([[0.09003057, 0.24472847, 0.66524096],
+           [1.        , 0.        , 0.        ]])
     """
     return _forward(_k.softmax_forward, x, n_threads)
 
 
-def softmax_vjp(x, grad_out, *, n_threads=None):
-    """J^T g = s * (g - <g, s>) with s = softmax(x), row by row."""
+def softmax_vjp(x: ArrayLike, grad_out: ArrayLike, *, n_threads: Threads = None) -> FloatArray:
+    """J^T g = s * (g - <g, s>) with s = softmax(x), row by row.
+
+    Examples
+    --------
+    >>> softmax_vjp(np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 0.0, 0.0]]))
+    array([[ 0.08192507, -0.02203304, -0.05989202]])
+    """
     return _vjp(_k.softmax_vjp, x, grad_out, n_threads)
 
 
-def log_softmax(x, *, n_threads=None):
-    """log_softmax(x) = x - logsumexp(x) over the last axis (stable for any finite x)."""
+def log_softmax(x: ArrayLike, *, n_threads: Threads = None) -> FloatArray:
+    """log_softmax(x) = x - logsumexp(x) over the last axis (stable for any finite x).
+
+    Examples
+    --------
+    >>> log_softmax(np.array([[1.0, 2.0, 3.0], [1e4, 0.0, 0.0]]))
+    array([[-2.40760596e+00, -1.40760596e+00, -4.07605964e-01],
+           [ 0.00000000e+00, -1.00000000e+04, -1.00000000e+04]])
+    """
     return _forward(_k.log_softmax_forward, x, n_threads)
 
 
-def log_softmax_vjp(x, grad_out, *, n_threads=None):
-    """J^T g = g - softmax(x) * sum(g), row by row."""
+def log_softmax_vjp(x: ArrayLike, grad_out: ArrayLike, *,
+                    n_threads: Threads = None) -> FloatArray:
+    """J^T g = g - softmax(x) * sum(g), row by row.
+
+    Examples
+    --------
+    >>> log_softmax_vjp(np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 0.0, 0.0]]))
+    array([[ 0.90996943, -0.24472847, -0.66524096]])
+    """
     return _vjp(_k.log_softmax_vjp, x, grad_out, n_threads)
 
 
-def sparsemax(x, *, n_threads=None):
+def sparsemax(x: ArrayLike, *, n_threads: Threads = None) -> FloatArray:
     """sparsemax(x) = argmin_{p in simplex} ||p - x||^2 over the last axis.
 
     ``p_j = max(x_j - tau, 0)`` with the threshold ``tau`` found by sorting the row
     (Martins & Astudillo 2016, Algorithm 1): rows sum to 1, are non-negative and are
     exactly sparse when the scores are spread out (sparsemax([3, 0]) = [1, 0]). Ties get
     equal probability.
+
+    Examples
+    --------
+    >>> sparsemax(np.array([[3.0, 0.0], [0.5, 0.0], [1.0, 1.0]]))
+    array([[1.  , 0.  ],
+           [0.75, 0.25],
+           [0.5 , 0.5 ]])
     """
     return _forward(_k.sparsemax_forward, x, n_threads)
 
 
-def sparsemax_vjp(x, grad_out, *, n_threads=None):
+def sparsemax_vjp(x: ArrayLike, grad_out: ArrayLike, *,
+                  n_threads: Threads = None) -> FloatArray:
     """J^T g = 1_S * (g - mean_S(g)), S = {j : sparsemax(x)_j > 0}, row by row.
 
     sparsemax is piecewise linear; where an entry sits exactly on the support boundary
     (x_j = tau, a measure-zero set) the one-sided Jacobian that excludes it is used.
+
+    Examples
+    --------
+    >>> x = np.array([[0.5, 0.0, -2.0]])              # support {0, 1}
+    >>> sparsemax_vjp(x, np.array([[1.0, 0.0, 5.0]]))
+    array([[ 0.5, -0.5,  0. ]])
     """
     return _vjp(_k.sparsemax_vjp, x, grad_out, n_threads)

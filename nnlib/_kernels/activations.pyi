@@ -1,0 +1,9 @@
+# Stub of the compiled module nnlib._kernels.activations for type checkers: its entry points'
+# names and parameters, checked against the built module by tests/test_typing.py. The
+# values are Any: the Python wrappers validate them and type what the public API returns.
+from typing import Any
+
+def activation_forward(kind: Any, x: Any, out: Any, param: Any, n_threads: Any) -> Any: ...
+def activation_vjp(kind: Any, x: Any, grad_out: Any, out: Any, param: Any,
+                   n_threads: Any) -> Any: ...
+def __getattr__(name: str) -> Any: ...

@@ -1,0 +1,9 @@
+# Stub of the compiled module nnlib._kernels.dropout for type checkers: its entry points'
+# names and parameters, checked against the built module by tests/test_typing.py. The
+# values are Any: the Python wrappers validate them and type what the public API returns.
+from typing import Any
+
+def dropout_apply(x: Any, out: Any, rate: Any, seed: Any, step: Any, row0: Any,
+                  n_threads: Any) -> Any: ...
+def dropout_threshold(rate: Any) -> Any: ...
+def __getattr__(name: str) -> Any: ...
