@@ -384,16 +384,15 @@ class Dropout(Layer):
         from nnlib._validation import check_real_scalar
         self.rate = check_real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
         self.random_state = random_state
-        if random_state is None:
-            self.seed = None
-        elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state,
-                                                                            bool):
+        self.seed: Optional[int] = None             # None: each fit seeds the masks
+        if isinstance(random_state, (int, np.integer)) and not isinstance(random_state,
+                                                                          bool):
             as_generator(random_state)              # the library's seed checks
             self.seed = int(random_state)
-        else:
+        elif random_state is not None:
             self.seed = int(as_generator(random_state).integers(0, 2**63))
         self.step = 0                               # training batches seen
-        self._fit_seed = None                       # the running fit's seed (seed None)
+        self._fit_seed: Optional[int] = None        # the running fit's seed (seed None)
 
     @property
     def mask_seed(self) -> int:
