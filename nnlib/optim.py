@@ -539,10 +539,18 @@ class Optimizer:
                              f"together")
         return steps.pop()
 
-    def _set_steps(self, params, value):
+    def _step_entries(self, params):
+        """The state entries of ``params`` (made where missing): what holds each one's
+        step count, which the compiled epoch sets as it returns."""
+        entries = []
         for p, h in zip(params, self._groups_of(params)):
             cfg, slots = self._config_slots(h)
-            self._entry(p, cfg, h, slots=slots).step = value
+            entries.append(self._entry(p, cfg, h, slots=slots))
+        return entries
+
+    def _set_steps(self, params, value):
+        for entry in self._step_entries(params):
+            entry.step = value
 
     # -- step ---------------------------------------------------------------------------
     def step(self, grads: Any = None, *legacy: Any, closure: Optional[Callable] = None,

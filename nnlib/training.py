@@ -424,11 +424,13 @@ class TrainingRun(ClaimedRun):
         optimizer = self.optimizer
         t_epoch, taken0 = optimizer._steps_of(self.params), self.setup.steps_taken
         snapshot = self._snapshot()
+        counters = optimizer._step_entries(self.params)
         rewound = False
         if self._dropouts:
             self._bind_dropout(t_epoch)
         try:
-            total, seen, steps, status, finite, stop = self._pieces(order, epoch, t_epoch)
+            total, seen, steps, status, finite, stop = self._pieces(order, epoch, t_epoch,
+                                                                    counters)
             if status == EPOCH_STATUS["ok"] and finite:
                 return EpochResult(total, seen, steps, None)
             if not finite:
@@ -437,12 +439,13 @@ class TrainingRun(ClaimedRun):
             return EpochResult(total, seen, steps, FAULTS[status or
                                                           EPOCH_STATUS["nonfinite_update"]])
         finally:
+            # the compiled calls have set the counts already (an interrupt cannot come
+            # between an update and its count); this covers a piece that never ran
             if not rewound:
-                optimizer._set_steps(self.params, t_epoch + self.setup.steps_taken - taken0)
+                complete(lambda: optimizer._set_steps(
+                    self.params, t_epoch + self.setup.steps_taken - taken0))
             if self._dropouts:      # each layer has seen as many batches as were applied
-                t_now = optimizer._steps_of(self.params)
-                for layer in self._dropouts:
-                    layer.step = (layer.step + t_now - t_epoch) % 2**64
+                complete(lambda: self._advance_dropout_steps(t_epoch))
 
     def rewind(self, order, t0, snapshot, steps):
         """Put the weights and optimizer state back at the last finite step of the
@@ -468,13 +471,14 @@ class TrainingRun(ClaimedRun):
             complete(lambda: self._restore(snapshot))   # whole, even if interrupted
             raise
         finally:
-            self.optimizer._set_steps(self.params, t0 + good)
+            complete(lambda: self.optimizer._set_steps(self.params, t0 + good))
         return good
 
     # -- helpers ----------------------------------------------------------------------
-    def _pieces(self, order, epoch, t_epoch):
+    def _pieces(self, order, epoch, t_epoch, counters):
         """Run ``order`` in pieces of ``clock.steps()`` batches until it ends or a step
-        is refused; (loss_sum, seen, steps, status, finite, end of the last piece)."""
+        is refused, each piece setting the step count of ``counters`` (the optimizer's
+        entries); (loss_sum, seen, steps, status, finite, end of the last piece)."""
         train = compiled_train()
         clock, progress, batch_size = self.clock, self.progress, self.setup.batch_size
         n = order.shape[0]
@@ -484,7 +488,8 @@ class TrainingRun(ClaimedRun):
             tic = time.perf_counter()
             # the running sum goes in, so it adds up in the same order however cut
             total, p_seen, p_steps, status, finite = train.run_epoch(
-                self.setup, order[start:stop], t_epoch + steps, loss_sum=total)
+                self.setup, order[start:stop], t_epoch + steps, loss_sum=total,
+                counters=counters)
             seen += p_seen
             steps += p_steps
             if status in (EPOCH_STATUS["bad_label"], EPOCH_STATUS["bad_order"]):
@@ -509,6 +514,13 @@ class TrainingRun(ClaimedRun):
         self.setup.set_dropout([layer.mask_seed for layer in self._dropouts],
                                [(layer.step - t_epoch - 1) % 2**64
                                 for layer in self._dropouts])
+
+    def _advance_dropout_steps(self, t_epoch):
+        """Each Dropout layer's step count moves on by the updates applied since
+        ``t_epoch`` (the optimizer's count now), so the next fit continues its masks."""
+        t_now = self.optimizer._steps_of(self.params)
+        for layer in self._dropouts:
+            layer.step = (layer.step + t_now - t_epoch) % 2**64
 
     def _sync_optimizer(self):
         """Make the setup follow the optimizer's current config (a schedule may have

@@ -1037,7 +1037,7 @@ cdef bint _order_in_range(const long long* order, Py_ssize_t n,
 
 
 def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updates=False,
-              loss_sum=0.0):
+              loss_sum=0.0, counters=None):
     """One epoch (or its first ``max_steps`` steps) of mini-batch training, in place.
 
     Parameters
@@ -1058,6 +1058,11 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     loss_sum : float
         Where the loss sum starts: an epoch run in several calls passes the sum so far,
         so the additions happen in the same order however the epoch is cut.
+    counters : list, optional
+        Objects whose attribute ``step`` is set to the step count after this call (as
+        ``setup.steps_taken`` counts it), inside the call: Python sees a pending
+        interrupt only after the call returns, when the counts already match the
+        weights that moved (``TrainingRun`` passes the optimizer's entries).
 
     Returns
     -------
@@ -1133,7 +1138,11 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
                 t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0)
         # updates applied by every run_epoch on this setup, counted before Python runs
         # again: an interrupt that arrives as the call returns cannot lose them
-        setup.steps_taken += t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
+        taken = t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
+        setup.steps_taken += taken
+        if counters is not None:
+            for counter in counters:
+                counter.step = s0 + taken
     finally:
         setup.busy = False
     return t.total, t.seen, t.steps, t.status, t.finite

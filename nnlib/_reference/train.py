@@ -386,7 +386,8 @@ def _all_finite_arrays(arrays):
 
 
 @_QUIET
-def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0.0):
+def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0.0,
+              counters=None):
     """One epoch of mini-batch training in place on ``setup``'s weights, biases and states.
 
     Parameters
@@ -404,6 +405,8 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
         Check every parameter and state after each step (status 3, see below).
     loss_sum : float, default 0.0
         Where the loss sum starts (an epoch run in several calls passes the sum so far).
+    counters : list, optional
+        Objects whose ``step`` is set to the step count after the call.
 
     Returns
     -------
@@ -475,6 +478,8 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
         loss_sum += loss * B
         n_seen += B
         steps += 1
+    for counter in counters or ():
+        counter.step = step0 + steps + (status == STATUS_NONFINITE_UPDATE)
     return loss_sum, n_seen, steps, status, _all_finite_arrays(params + states)
 
 
