@@ -426,6 +426,7 @@ class TrainingRun(ClaimedRun):
         snapshot = self._snapshot()
         counters = optimizer._step_entries(self.params)
         rewound = False
+        drop_steps0 = [layer.step for layer in self._dropouts]
         if self._dropouts:
             self._bind_dropout(t_epoch)
         try:
@@ -445,7 +446,7 @@ class TrainingRun(ClaimedRun):
                 complete(lambda: optimizer._set_steps(
                     self.params, t_epoch + self.setup.steps_taken - taken0))
             if self._dropouts:      # each layer has seen as many batches as were applied
-                complete(lambda: self._advance_dropout_steps(t_epoch))
+                complete(lambda: self._advance_dropout_steps(drop_steps0, t_epoch))
 
     def rewind(self, order, t0, snapshot, steps):
         """Put the weights and optimizer state back at the last finite step of the
@@ -515,12 +516,14 @@ class TrainingRun(ClaimedRun):
                                [(layer.step - t_epoch - 1) % 2**64
                                 for layer in self._dropouts])
 
-    def _advance_dropout_steps(self, t_epoch):
-        """Each Dropout layer's step count moves on by the updates applied since
-        ``t_epoch`` (the optimizer's count now), so the next fit continues its masks."""
+    def _advance_dropout_steps(self, steps0, t_epoch):
+        """Each Dropout layer's step count becomes its count at the epoch's start
+        (``steps0``) plus the updates applied since ``t_epoch`` (the optimizer's count
+        now), so the next fit continues its masks; idempotent (``complete`` may run it
+        again after an interrupt)."""
         t_now = self.optimizer._steps_of(self.params)
-        for layer in self._dropouts:
-            layer.step = (layer.step + t_now - t_epoch) % 2**64
+        for layer, step0 in zip(self._dropouts, steps0):
+            layer.step = (step0 + t_now - t_epoch) % 2**64
 
     def _sync_optimizer(self):
         """Make the setup follow the optimizer's current config (a schedule may have
