@@ -1,8 +1,13 @@
 """The arguments of dropout, checked once for the kernel and its twin: the rate and the
-three counters of the mask (seed, step, first row), each an unsigned 64-bit integer."""
+three counters of the mask (seed, step, first row), each an unsigned 64-bit integer; and
+the dropouts of a compiled network with their seeds and counter offsets."""
+import math
+
+import numpy as np
+
 from nnlib._validation import check_int_scalar, check_real_scalar
 
-__all__ = ["check_dropout_args"]
+__all__ = ["check_dropout_args", "check_network_dropout", "check_dropout_counters"]
 
 _UINT64 = 1 << 64
 
@@ -16,4 +21,63 @@ def check_dropout_args(rate, seed, step, row0):
         if v >= _UINT64:
             raise ValueError(f"{name} must be < 2**64; got {v}")
         out.append(v)
+    return tuple(out)
+
+
+def check_network_dropout(dropout, n_layers):
+    """A network's dropouts, checked once for the compiled epoch and its twin.
+
+    ``dropout`` is a sequence of ``(position, rate)`` pairs, position in [0, n_layers]
+    (the input of that layer; n_layers: the network's output), non-decreasing (several
+    at one position apply in the order given), rate a finite float in [0, 1).
+
+    Returns ``(pairs, first, count, thresholds)``: the pairs as a tuple of
+    ``(int, float)``, for each of the n_layers + 1 positions the index of its first
+    dropout and how many sit there, and each rate's integer threshold
+    ``ceil(rate * 2**53)`` (``dropout_rows.pxd``).
+    """
+    try:
+        items = [tuple(item) for item in dropout]
+    except TypeError:
+        raise TypeError(f"dropout must be a sequence of (position, rate) pairs; got "
+                        f"{dropout!r}") from None
+    pairs, first, count, thresholds = [], [0] * (n_layers + 1), [0] * (n_layers + 1), []
+    last = 0
+    for k, item in enumerate(items):
+        if len(item) != 2:
+            raise ValueError(f"dropout[{k}] must be a (position, rate) pair; got {item!r}")
+        pos = check_int_scalar(item[0], f"dropout[{k}] position", low=0)
+        if pos > n_layers:
+            raise ValueError(f"dropout[{k}] position must be in [0, {n_layers}] (the "
+                             f"input of a layer, or the output); got {pos}")
+        if pos < last:
+            raise ValueError(f"dropout positions must be non-decreasing; dropout[{k}] is "
+                             f"at {pos} after {last}")
+        rate = check_real_scalar(item[1], f"dropout[{k}] rate", low=0.0, high=1.0,
+                                 high_open=True)
+        if count[pos] == 0:
+            first[pos] = k
+        count[pos] += 1
+        last = pos
+        pairs.append((pos, rate))
+        thresholds.append(math.ceil(rate * 2.0 ** 53))
+    return tuple(pairs), first, count, thresholds
+
+
+def check_dropout_counters(seeds, offsets, n):
+    """The seeds and counter offsets of ``n`` dropouts as two uint64 arrays (each value
+    an int in [0, 2**64))."""
+    out = []
+    for name, values in (("seeds", seeds), ("offsets", offsets)):
+        values = list(values)
+        if len(values) != n:
+            raise ValueError(f"set_dropout needs {n} {name} (one per dropout); got "
+                             f"{len(values)}")
+        checked = []
+        for k, v in enumerate(values):
+            v = check_int_scalar(v, f"{name}[{k}]", low=0)
+            if v >= _UINT64:
+                raise ValueError(f"{name}[{k}] must be < 2**64; got {v}")
+            checked.append(v)
+        out.append(np.array(checked, dtype=np.uint64))
     return tuple(out)

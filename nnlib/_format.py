@@ -9,11 +9,17 @@ An uncompressed ``.npz`` (a zip of ``.npy`` files, readable with
 
       {"format": "nnlib.Sequential", "version": 1, "dtype": "float64",
        "layers": [{"type": "Dense", "n_in": 2, "n_out": 4, "activation": "tanh",
-                   "activation_param": null, "init": "glorot_uniform"}, ...],
+                   "activation_param": null, "init": "glorot_uniform"},
+                  {"type": "Dropout", "rate": 0.5, "seed": null, "step": 120}, ...],
        "arrays": ["W0", "b0", "W1", "b1", ...],
        "sha256": "<hex digest of the arrays' bytes, in that order, C order>"}
 
-* ``W0, b0, W1, b1, ...``: the weights (n_in, n_out) and biases (n_out,) of each layer.
+* ``W0, b0, W1, b1, ...``: the weights (n_in, n_out) and biases (n_out,) of each Dense
+  layer, numbered in order over the Dense layers (a Dropout holds no array).
+
+A Dropout spec holds its ``rate`` (a finite number in [0, 1)), its own ``seed`` (null:
+each fit seeds it) and ``step`` (the training batches it has seen, so a loaded model's
+next masks are those the saved one would draw), seed and step integers in [0, 2**64).
 
 ``model_arrays`` copies each array once; the checksum is taken from those copies and
 they are what ``write`` writes, so a save while another thread trains the model gives a
@@ -76,7 +82,8 @@ def model_arrays(model, optimizer=None):
     Each array is a copy taken once: the checksum is of those copies, and they are what
     :func:`write` writes."""
     arrays = {}
-    for i, layer in enumerate(model.layers):
+    dense = [layer for layer in model.layers if layer.spec()["type"] == "Dense"]
+    for i, layer in enumerate(dense):
         arrays[f"W{i}"] = np.array(layer.W, dtype=model.dtype, order="C", copy=True)
         arrays[f"b{i}"] = np.array(layer.b, dtype=model.dtype, order="C", copy=True)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
@@ -178,7 +185,7 @@ def remove_stale_temps(directory, max_age=STALE_TEMP_SECONDS, now=None):
 
 
 def array_names(n_layers):
-    """The arrays of a model of ``n_layers`` layers, in file order."""
+    """The arrays of a model of ``n_layers`` Dense layers, in file order."""
     return [f"{k}{i}" for i in range(n_layers) for k in ("W", "b")]
 
 
@@ -200,16 +207,21 @@ def check_header(header, path):
     specs, names = header.get("layers"), header.get("arrays")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _FormatError(f"{path}: the header's 'arrays' must be a list of names")
-    n_layer_arrays = 2 * len(specs) if isinstance(specs, list) else 0
+    n_dense = (sum(isinstance(spec, dict) and spec.get("type") == "Dense"
+                   for spec in specs) if isinstance(specs, list) else 0)
+    n_layer_arrays = 2 * n_dense
     if not isinstance(specs, list) or not specs or \
-            names[:n_layer_arrays] != array_names(len(specs)) or \
+            names[:n_layer_arrays] != array_names(n_dense) or \
             (len(names) > n_layer_arrays and "optimizer" not in header):
         raise _FormatError(f"{path}: the header's layers do not match its arrays (expected "
-                           f"'arrays' to be W0, b0, W1, b1, ... for "
-                           f"{len(specs) if isinstance(specs, list) else 0} layer(s); got "
-                           f"{len(names)} names)")
+                           f"'arrays' to be W0, b0, W1, b1, ... for {n_dense} Dense "
+                           f"layer(s); got {len(names)} names)")
     shapes = {}
+    k = 0                       # Dense layers so far: their arrays' number
     for i, spec in enumerate(specs):
+        if isinstance(spec, dict) and spec.get("type") == "Dropout":
+            _check_dropout_spec(spec, i, path)
+            continue
         if not isinstance(spec, dict) or spec.get("type") != "Dense":
             raise _FormatError(f"{path}: layer {i} has unsupported type "
                                f"{spec.get('type') if isinstance(spec, dict) else spec!r}")
@@ -221,8 +233,9 @@ def check_header(header, path):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise _FormatError(f"{path}: layer {i} has {key}={v!r}; expected an "
                                    f"integer >= 1")
-        shapes[f"W{i}"] = (spec["n_in"], spec["n_out"])
-        shapes[f"b{i}"] = (spec["n_out"],)
+        shapes[f"W{k}"] = (spec["n_in"], spec["n_out"])
+        shapes[f"b{k}"] = (spec["n_out"],)
+        k += 1
     from nnlib._codes import LOSS_CODES
     loss = header.get("loss")
     if loss is not None and (not isinstance(loss, str) or loss not in LOSS_CODES):
@@ -233,6 +246,29 @@ def check_header(header, path):
         shapes.update(_saved_shapes(header["optimizer"], names[n_layer_arrays:],
                                     list(shapes.values()), path))
     return shapes
+
+
+def _check_dropout_spec(spec, i, path):
+    """A Dropout spec's fields: rate a finite number in [0, 1); seed null or, like step,
+    an integer in [0, 2**64)."""
+    import math
+    unknown = set(spec) - {"type", "rate", "seed", "step"}
+    if unknown:
+        raise _FormatError(f"{path}: layer {i} (Dropout) has unknown fields "
+                           f"{sorted(unknown)}")
+    rate = spec.get("rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or \
+            not math.isfinite(rate) or not 0.0 <= rate < 1.0:
+        raise _FormatError(f"{path}: layer {i} (Dropout) has rate={rate!r}; expected a "
+                           f"finite number in [0, 1)")
+    for key, allow_none in (("seed", True), ("step", False)):
+        v = spec.get(key, 0)
+        if v is None and allow_none:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 64:
+            raise _FormatError(f"{path}: layer {i} (Dropout) has {key}={v!r}; expected "
+                               f"an integer in [0, 2**64)" + (" or null" if allow_none
+                                                              else ""))
 
 
 def _member_sizes(zf, path, file_size):
@@ -377,7 +413,7 @@ def build_model(header, arrays, path):
     header is checked (:func:`check_header`) and every array against its layer spec
     before a layer is built."""
     from nnlib._validation import DTypeError, ShapeError
-    from nnlib.layers import Dense
+    from nnlib.layers import Dense, Dropout
     from nnlib.model import Sequential
     shapes = check_header(header, path)
     dtype = header["dtype"]
@@ -388,15 +424,22 @@ def build_model(header, arrays, path):
                              f"and dtype {getattr(a, 'dtype', None)}; its layer needs "
                              f"{shape} {dtype}")
     layers = []
+    k = 0
     for i, spec in enumerate(header["layers"]):
+        if spec["type"] == "Dropout":           # checked by check_header
+            layer = Dropout(float(spec["rate"]), random_state=spec.get("seed"))
+            layer.step = spec.get("step", 0)
+            layers.append(layer)
+            continue
         try:
             layer = Dense(spec["n_in"], spec["n_out"], spec["activation"], init="zeros",
                           dtype=dtype, activation_param=spec.get("activation_param"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: layer {i} spec is invalid: {exc}") from exc
         layer.init = spec.get("init", "glorot_uniform")
-        layer.W[...] = arrays[f"W{i}"]
-        layer.b[...] = arrays[f"b{i}"]
+        layer.W[...] = arrays[f"W{k}"]
+        layer.b[...] = arrays[f"b{k}"]
+        k += 1
         layers.append(layer)
     try:
         model = Sequential(layers)

@@ -1,6 +1,6 @@
 """Training and evaluation of a Sequential with layers the compiled epoch cannot run
-(a :class:`~nnlib.layers.Dropout`, a user's :class:`~nnlib.layers.Layer`, a Dense
-subclass with its own forward): a Python loop over the batches, each step calling the
+(a user's :class:`~nnlib.layers.Layer`, a Dense or Dropout subclass with its own
+forward): a Python loop over the batches, each step calling the
 compiled kernels -- every Dense layer's forward and backward, the loss and its gradient,
 the optimizer's update.
 

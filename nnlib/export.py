@@ -22,6 +22,12 @@ softplus                Softplus() (``x`` past 20)    Softplus
 sign                    (no module: refused)          Sign
 ======================  ============================  ==================================
 
+A :class:`~nnlib.layers.Dropout` is the identity at inference: :func:`to_torch` maps it to
+``torch.nn.Dropout(rate)`` (one position of the ``torch.nn.Sequential``, no entry in its
+``state_dict``; the module is returned in ``eval()`` mode) and :func:`to_onnx` leaves it
+out of the graph. So ``[Dense(2, 4, "relu"), Dropout(0.5), Dense(4, 3)]`` is ``0`` Linear,
+``1`` ReLU, ``2`` Dropout, ``3`` Linear.
+
 torch's ``Softplus`` returns ``x`` itself beyond ``threshold=20`` (a difference below
 ``2e-9`` relative); the others compute nnlib's functions.
 
@@ -30,7 +36,7 @@ Nothing here imports torch or onnx until a function that needs them is called
 """
 import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -64,6 +70,20 @@ def torch_module_names(activations: Sequence[str]) -> List[int]:
     return names
 
 
+def _dense_positions(model: "Sequential") -> List[Tuple[int, Any]]:
+    """[(position of its Linear, layer)] of each Dense layer of ``model`` in the
+    equivalent ``torch.nn.Sequential`` (a Dropout takes one position)."""
+    from nnlib.layers import Dropout
+    out, pos = [], 0
+    for layer in model.layers:
+        if isinstance(layer, Dropout):
+            pos += 1
+            continue
+        out.append((pos, layer))
+        pos += 1 if layer.activation == "identity" else 2
+    return out
+
+
 def to_torch_state_dict(model: "Sequential", as_tensors: bool = False) -> Dict[str, Any]:
     """The model's weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``.
 
@@ -87,8 +107,7 @@ def to_torch_state_dict(model: "Sequential", as_tensors: bool = False) -> Dict[s
     {'0.weight': (4, 2), '0.bias': (4,), '2.weight': (3, 4), '2.bias': (3,)}
     """
     out: Dict[str, Any] = {}
-    acts = [layer.activation for layer in model.layers]
-    for pos, layer in zip(torch_module_names(acts), model.layers):
+    for pos, layer in _dense_positions(model):
         out[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
         out[f"{pos}.bias"] = layer.b.copy()
     if as_tensors:
@@ -144,11 +163,10 @@ def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> No
     ...
     ValueError: ...
     """
-    acts = [layer.activation for layer in model.layers]
-    positions = torch_module_names(acts)
-    _check_torch_keys(state_dict, positions)
+    pairs = _dense_positions(model)
+    _check_torch_keys(state_dict, [pos for pos, _ in pairs])
     new = []
-    for pos, layer in zip(positions, model.layers):
+    for pos, layer in pairs:
         W = _as_array(state_dict[f"{pos}.weight"], f"{pos}.weight")
         b = _as_array(state_dict[f"{pos}.bias"], f"{pos}.bias")
         if W.shape != (layer.n_out, layer.n_in) or b.shape != (layer.n_out,):
@@ -213,7 +231,7 @@ def from_torch_state_dict(state_dict: Dict[str, Any], activations: Sequence[str]
 
 def to_torch(model: "Sequential") -> Any:
     """The equivalent ``torch.nn.Sequential`` (imports torch), with the model's weights
-    and dtype.
+    and dtype, in ``eval()`` mode (its Dropout modules off, as nnlib's ``predict``).
 
     Raises
     ------
@@ -237,8 +255,12 @@ def to_torch(model: "Sequential") -> Any:
     True
     """
     import torch
+    from nnlib.layers import Dropout
     modules = []
     for layer in model.layers:
+        if isinstance(layer, Dropout):
+            modules.append(torch.nn.Dropout(layer.rate))
+            continue
         modules.append(torch.nn.Linear(layer.n_in, layer.n_out))
         act = layer.activation
         if act == "identity":
@@ -251,13 +273,14 @@ def to_torch(model: "Sequential") -> Any:
     net = torch.nn.Sequential(*modules).to(torch.float32 if model.dtype == np.float32
                                            else torch.float64)
     net.load_state_dict(to_torch_state_dict(model, as_tensors=True))
-    return net
+    return net.eval()           # nnlib's predict: dropout off
 
 
 def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = None, *,
             dtype: DTypeLike = np.float32, opset: int = 17, input_name: str = "X",
             output_name: str = "logits") -> Any:
-    """Export the model as an ONNX graph: per layer ``Gemm(X, W, b)`` and its activation.
+    """Export the model as an ONNX graph: per Dense layer ``Gemm(X, W, b)`` and its
+    activation (a Dropout, the identity at inference, is left out).
 
     Parameters
     ----------
@@ -297,8 +320,11 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64; got {dtype}")
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    from nnlib.layers import Dropout
     nodes, inits, current = [], [], input_name
     for i, layer in enumerate(model.layers):
+        if isinstance(layer, Dropout):      # the identity at inference
+            continue
         w, b = f"W{i}", f"b{i}"
         inits += [numpy_helper.from_array(layer.W.astype(dtype), w),
                   numpy_helper.from_array(layer.b.astype(dtype), b)]
@@ -319,7 +345,7 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
         nodes, "nnlib.Sequential",
         [helper.make_tensor_value_info(input_name, elem, ["batch", model.n_in])],
         [helper.make_tensor_value_info(output_name, elem,
-                                       ["batch", model.layers[-1].n_out])],
+                                       ["batch", model.n_out])],
         initializer=inits)
     proto = helper.make_model(graph, producer_name="nnlib",
                               opset_imports=[helper.make_opsetid("", opset)])

@@ -13,11 +13,11 @@ The layer protocol (:class:`Layer`), the small surface ``Sequential`` trains thr
 * ``n_in``/``n_out`` (None for a layer that keeps any width, like :class:`Dropout`) and
   ``dtype`` (None for a layer without parameters).
 
-A model made only of :class:`Dense` layers trains in the compiled epoch
-(``nnlib/_kernels/train.pyx``), the whole epoch without the GIL. Any other layer -- a
-:class:`Dropout`, a user's subclass of :class:`Layer`, or a subclass of Dense that
-overrides ``forward``, ``forward_train`` or ``backward`` -- makes the model train through
-``nnlib.batch_training``: a Python loop over the batches that still calls the compiled
+A model made only of :class:`Dense` and :class:`Dropout` layers trains in the compiled
+epoch (``nnlib/_kernels/train.pyx``), the whole epoch without the GIL, its dropouts
+included. Any other layer -- a user's subclass of :class:`Layer`, or a subclass of Dense
+or Dropout that overrides ``forward``, ``forward_train`` or ``backward`` -- makes the
+model train through ``nnlib.batch_training``: a Python loop over the batches that still calls the compiled
 kernels for each Dense layer, the loss and the optimizer step, and that uses the layer's
 own forward and backward everywhere (fit, evaluate, loss_and_grads, predict).
 
@@ -113,16 +113,18 @@ class Layer:
 
 
 _DENSE_METHODS = ("forward", "forward_train", "backward", "_act_args")
+_DROPOUT_METHODS = ("forward", "forward_train")
 
 
 def is_compiled(layer: Layer) -> bool:
-    """Whether the compiled epoch can train ``layer``: a Dense whose class keeps Dense's
-    own forward and backward (a subclass that overrides them trains in Python).
+    """Whether the compiled epoch can train ``layer``: a Dense or a Dropout whose class
+    keeps the layer's own forward and backward (a subclass that overrides them trains in
+    Python).
 
     Examples
     --------
-    >>> is_compiled(Dense(2, 2)), is_compiled(Dropout(0.5))
-    (True, False)
+    >>> is_compiled(Dense(2, 2)), is_compiled(Dropout(0.5)), is_compiled(Layer())
+    (True, True, False)
     >>> class Traced(Dense):
     ...     def forward(self, X, n_threads=None):
     ...         return super().forward(X, n_threads)
@@ -130,8 +132,10 @@ def is_compiled(layer: Layer) -> bool:
     False
     """
     cls = type(layer)
-    return isinstance(layer, Dense) and all(
-        getattr(cls, name) is getattr(Dense, name) for name in _DENSE_METHODS)
+    for base, methods in ((Dense, _DENSE_METHODS), (Dropout, _DROPOUT_METHODS)):
+        if isinstance(layer, base):
+            return all(getattr(cls, name) is getattr(base, name) for name in methods)
+    return False
 
 
 def _glorot_uniform(rng, n_in, n_out):
@@ -346,13 +350,22 @@ class Dropout(Layer):
     rate : float in [0, 1)
         Probability of dropping an input.
     random_state : None, int or numpy.random.Generator
-        Seed of the masks. The mask of a training step is the compiled counter-based
-        mask of ``(seed, step)`` (:func:`nnlib.functional.dropout`), ``step`` counting
-        this layer's training batches: the same seeds give the same masks, bit for bit,
-        for any thread count.
+        Seed of the masks (Keras's ``seed``). None: each ``fit`` seeds the layer from its
+        own ``random_state`` (so ``fit(random_state=0)`` is reproducible, and its
+        shuffling is the same as without the layer). The mask of a training step is the
+        compiled counter-based mask of ``(seed, step)`` (:func:`nnlib.functional.dropout`),
+        ``step`` counting this layer's training batches (it carries over between fits):
+        the same seeds give the same masks, bit for bit, for any thread count.
 
-    A model with a Dropout layer trains through the per-batch path (see the module
-    docstring), its Dense layers still compiled.
+    Attributes
+    ----------
+    seed : int or None
+        The layer's own seed (None: the fit's).
+    step : int
+        Training batches seen; the next one uses the masks of this count.
+
+    Between Dense layers, before the first or after the last, a Dropout trains inside the
+    compiled epoch (``nnlib/_kernels/train.pyx``); ``predict`` and ``evaluate`` skip it.
 
     Examples
     --------
@@ -371,13 +384,25 @@ class Dropout(Layer):
         from nnlib._validation import check_real_scalar
         self.rate = check_real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
         self.random_state = random_state
+        self.seed: Optional[int] = None             # None: each fit seeds the masks
         if isinstance(random_state, (int, np.integer)) and not isinstance(random_state,
                                                                           bool):
             as_generator(random_state)              # the library's seed checks
             self.seed = int(random_state)
-        else:
+        elif random_state is not None:
             self.seed = int(as_generator(random_state).integers(0, 2**63))
         self.step = 0                               # training batches seen
+        self._fit_seed: Optional[int] = None        # the running fit's seed (seed None)
+
+    @property
+    def mask_seed(self) -> int:
+        """The seed the masks use now: the layer's own, else the one its last fit drew
+        (else, outside any fit, one drawn from fresh entropy and kept)."""
+        if self.seed is not None:
+            return self.seed
+        if self._fit_seed is None:
+            self._fit_seed = int(np.random.default_rng().integers(0, 2**63))
+        return self._fit_seed
 
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The identity (no dropout at inference): ``X`` itself (the model's array).
@@ -404,14 +429,16 @@ class Dropout(Layer):
         (2, False)
         """
         from nnlib.functional.dropout import dropout, dropout_vjp
-        step = self.step
-        self.step += 1
-        H = dropout(X, self.rate, self.seed, step)
-        return H, lambda grad_H: (dropout_vjp(X, grad_H, self.rate, self.seed, step), [])
+        step, seed = self.step, self.mask_seed
+        self.step = (step + 1) % 2**64
+        H = dropout(X, self.rate, seed, step)
+        return H, lambda grad_H: (dropout_vjp(X, grad_H, self.rate, seed, step), [])
 
     def spec(self) -> Dict[str, Any]:
-        """JSON-able description (used by save/load)."""
-        return {"type": "Dropout", "rate": self.rate}
+        """JSON-able description (used by save/load): the rate, the layer's own seed
+        (None: the fit's) and the step count."""
+        return {"type": "Dropout", "rate": self.rate, "seed": self.seed,
+                "step": self.step}
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"

@@ -28,7 +28,7 @@ from nnlib.fit_loop import FitLoop
 from nnlib.metrics import Metric, Metrics, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
-from nnlib.layers import Dense, Layer, as_generator, is_compiled
+from nnlib.layers import Dense, Dropout, Layer, as_generator, is_compiled
 from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
@@ -68,8 +68,8 @@ class Sequential:
         :mod:`nnlib.layers` (a :class:`~nnlib.layers.Dropout`, a user's
         :class:`~nnlib.layers.Layer`). Consecutive widths must agree
         (``layers[i].n_out == layers[i+1].n_in``) and all layers with parameters share
-        one dtype. A model of plain Dense layers trains in the compiled epoch; any other
-        layer makes it train batch by batch through the compiled kernels
+        one dtype. A model of plain Dense and Dropout layers trains in the compiled
+        epoch; any other layer makes it train batch by batch through the compiled kernels
         (:mod:`nnlib.batch_training`; ``compiled`` says which).
 
     Attributes
@@ -146,7 +146,7 @@ class Sequential:
     @property
     def compiled(self) -> bool:
         """Whether ``fit``, ``evaluate`` and ``loss_and_grads`` run the compiled epoch
-        (every layer a plain Dense) or the per-batch path of
+        (every layer a plain Dense or Dropout) or the per-batch path of
         :mod:`nnlib.batch_training` (see :mod:`nnlib.layers`).
 
         Examples
@@ -156,7 +156,7 @@ class Sequential:
         True
         >>> model = Sequential([Dense(2, 4, "relu"), Dropout(0.5), Dense(4, 3)])
         >>> model.compiled, model.n_in, model.n_out, model.dtype
-        (False, 2, 3, dtype('float64'))
+        (True, 2, 3, dtype('float64'))
         >>> [p.shape for p in model.params]                 # W1, b1, W2, b2
         [(2, 4), (4,), (4, 3), (3,)]
         """
@@ -186,7 +186,10 @@ class Sequential:
                     if getattr(l, "n_out", None) is not None)
 
     def _sizes(self):
-        return [self.n_in] + [layer.n_out for layer in self.layers]
+        """The widths of the compiled network: the input, then each Dense layer's
+        output (a Dropout keeps its width)."""
+        return [self.n_in] + [layer.n_out for layer in self.layers
+                              if getattr(layer, "n_out", None) is not None]
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
@@ -399,11 +402,13 @@ class Sequential:
         sizes = self._sizes()
         ws = train.Workspace(sizes, X.shape[0], yt.shape[1], self.dtype)
         threads = resolve_threads(n_threads, X.shape[0] * max(sizes))
-        setup = train.EpochSetup(network_of(self), [l.W for l in self.layers],
-                                 [l.b for l in self.layers], None, X, yt, yl, ws, code,
-                                 X.shape[0], margin, l2, n_threads=threads)
-        dWs = [np.empty_like(l.W) for l in self.layers]
-        dbs = [np.empty_like(l.b) for l in self.layers]
+        network = network_of(self)          # first: it makes replaced arrays usable
+        params = self.params
+        setup = train.EpochSetup(network, params[0::2], params[1::2], None, X,
+                                 yt, yl, ws, code, X.shape[0], margin, l2,
+                                 n_threads=threads)
+        dWs = [np.empty_like(W) for W in params[0::2]]
+        dbs = [np.empty_like(b) for b in params[1::2]]
         value, status = train.loss_grad(setup, dWs, dbs, grads)
         return float(value), [g for pair in zip(dWs, dbs) for g in pair], status
 
@@ -549,11 +554,13 @@ class Sequential:
         1  Dense(100 -> 10, identity)  (n, 10)        1,010
         total params: 7,510 (58.7 KiB)
         """
-        rows = []
+        rows, width = [], self.n_in
         for i, layer in enumerate(self.layers):
-            rows.append((str(i), f"Dense({layer.n_in} -> {layer.n_out}, "
-                         f"{layer.activation})", f"(n, {layer.n_out})",
-                         f"{layer.W.size + layer.b.size:,}"))
+            width = getattr(layer, "n_out", None) or width
+            name = (f"Dense({layer.n_in} -> {layer.n_out}, {layer.activation})"
+                    if isinstance(layer, Dense) else repr(layer))
+            rows.append((str(i), name, f"(n, {width})",
+                         f"{sum(p.size for p in layer.params):,}"))
         head = ("#", "layer", "output shape", "params")
         widths = [max(len(r[k]) for r in rows + [head]) for k in range(4)]
 
@@ -630,7 +637,9 @@ class Sequential:
             metrics and time; elsewhere (a file, a pipe) one line per epoch. 2 or more:
             one line per epoch. The trained weights do not depend on ``verbose``.
         random_state : None, int or numpy Generator
-            Seed of the shuffling.
+            Seed of the shuffling, and of the masks of Dropout layers made without a
+            seed of their own (drawn from a generator spawned off it, so the shuffling
+            is that of the same model without them).
         l2 : float >= 0
             L2 penalty ``l2/2 * sum ||W||^2`` added to each batch's loss (not on biases).
             It and the optimizer's ``lr`` must fit the model's dtype (at most 3.4e38 for
@@ -704,12 +713,13 @@ class Sequential:
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
         rng = as_generator(random_state)
+        _seed_dropouts(self, rng)
         X = self._inputs(X, finite=True)
         if sample_weight is not None:
             if not self.compiled:
-                raise ValueError("sample_weight needs a model of compiled layers (Dense): "
-                                 "the per-batch path of Python layers does not weight "
-                                 "its loss")
+                raise ValueError("sample_weight needs a model of compiled layers (Dense, "
+                                 "Dropout): the per-batch path of Python layers does not "
+                                 "weight its loss")
             sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         if validation_data is not None and validation_split > 0:
             raise ValueError("give validation_data or validation_split, not both")
@@ -857,15 +867,30 @@ class Sequential:
                              f"archive, so the name must end in .npz (got {ext}); for "
                              f"ONNX or a PyTorch state_dict see nnlib.export")
         for i, layer in enumerate(self.layers):
-            if type(layer) is not Dense:
-                raise TypeError(f"save writes models of Dense layers only; layers[{i}] "
-                                f"is {type(layer).__name__} (save its arrays with "
-                                f"numpy.savez instead)")
+            if type(layer) not in (Dense, Dropout):
+                raise TypeError(f"save writes models of Dense and Dropout layers only; "
+                                f"layers[{i}] is {type(layer).__name__} (save its arrays "
+                                f"with numpy.savez instead)")
         optimizer = getattr(self, "optimizer", None) if include_optimizer else None
         if include_optimizer and optimizer is None:
             raise ValueError("include_optimizer=True but the model has no optimizer: fit "
                              "it first, or set model.optimizer")
         _format.write(path, *_format.model_arrays(self, optimizer))
+
+
+def _seed_dropouts(model, rng):
+    """Give each Dropout layer without its own seed this fit's seed, from a child of
+    ``rng`` (``Generator.spawn`` leaves the parent's stream, the shuffling, as it is)."""
+    unseeded = [layer for layer in model.layers
+                if isinstance(layer, Dropout) and layer.seed is None]
+    if not unseeded:
+        return
+    try:
+        child = rng.spawn(1)[0]
+    except (AttributeError, TypeError):     # a bit generator without a SeedSequence
+        child = np.random.default_rng(rng.integers(0, 2**63))
+    for layer, seed in zip(unseeded, child.integers(0, 2**63, size=len(unseeded))):
+        layer._fit_seed = int(seed)
 
 
 class _NotDuringAnotherThreadsFit:

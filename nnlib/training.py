@@ -35,11 +35,12 @@ from nnlib._dense_args import activation_spec
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim, complete, release,
                             resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
+from nnlib.layers import Dense, Dropout
 from nnlib.metrics import accuracy
 
 __all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "StepClock",
            "INTERRUPT_INTERVAL",
-           "compiled_train", "network_of"]
+           "compiled_train", "network_of", "dropout_layers"]
 
 # Seconds between two points where Python can see Ctrl-C (and redraw a progress bar):
 # the compiled loop runs without the GIL, so an epoch is cut into pieces this long.
@@ -85,19 +86,37 @@ _at_fork_hooks.append(_forget_runs_in_forked_child)
 _WORKSPACE_KEEP_BYTES = 1 << 22
 
 
-def network_of(model):
-    """The compiled ``Network`` of a Sequential, checked against its live layers."""
-    train = compiled_train()
+def dropout_layers(model):
+    """The model's Dropout layers that the compiled epoch applies, in order (a rate of
+    0 is the identity, left out), with each one's position: the number of Dense layers
+    before it."""
+    out, position = [], 0
     for layer in model.layers:
+        if isinstance(layer, Dense):
+            position += 1
+        elif isinstance(layer, Dropout) and layer.rate > 0:
+            out.append((position, layer))
+    return out
+
+
+def network_of(model):
+    """The compiled ``Network`` of a Sequential (its Dense layers and the dropouts
+    between them), checked against its live layers."""
+    train = compiled_train()
+    layers = model.layers
+    dense = [layer for layer in layers if isinstance(layer, Dense)]
+    for layer in dense:
         layer._check_live()
     model._check_layers()
-    specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in model.layers)
-    key = (tuple(model._sizes()), specs)
+    specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in dense)
+    dropout = (tuple((p, layer.rate) for p, layer in dropout_layers(model))
+               if len(dense) < len(layers) else ())
+    key = (tuple(model._sizes()), specs, dropout)
     cached = _NETS.get(model)
     if cached is not None and cached[0] == key:
         return cached[1]
     net = train.Network(list(key[0]), [code for code, _ in specs],
-                        [param for _, param in specs])
+                        [param for _, param in specs], dropout)
     _NETS[model] = (key, net)
     return net
 
@@ -371,6 +390,8 @@ class TrainingRun(ClaimedRun):
                 sample_weight=sample_weight)
         self._workspace = self.setup.workspace
         self.states = list(self.setup.states)
+        self._dropouts = ([layer for _, layer in dropout_layers(model)]
+                          if network.dropout else [])
         self.blas_threads = training_blas_threads(n_threads, batch_size, sizes)
         steps_per_epoch = -(-X.shape[0] // batch_size)
         self.clock = (StepClock(steps_per_epoch) if step_by_step else
@@ -405,6 +426,9 @@ class TrainingRun(ClaimedRun):
         snapshot = self._snapshot()
         counters = optimizer._step_entries(self.params)
         rewound = False
+        drop_steps0 = [layer.step for layer in self._dropouts]
+        if self._dropouts:
+            self._bind_dropout(t_epoch)
         try:
             total, seen, steps, status, finite, stop = self._pieces(order, epoch, t_epoch,
                                                                     counters)
@@ -421,6 +445,8 @@ class TrainingRun(ClaimedRun):
             if not rewound:
                 complete(lambda: optimizer._set_steps(
                     self.params, t_epoch + self.setup.steps_taken - taken0))
+            if self._dropouts:      # each layer has seen as many batches as were applied
+                complete(lambda: self._advance_dropout_steps(drop_steps0, t_epoch))
 
     def rewind(self, order, t0, snapshot, steps):
         """Put the weights and optimizer state back at the last finite step of the
@@ -480,6 +506,24 @@ class TrainingRun(ClaimedRun):
             if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
                 return total, seen, steps, EPOCH_STATUS["ok"], True, stop
         return total, seen, steps, EPOCH_STATUS["ok"], True, n
+
+    def _bind_dropout(self, t_epoch):
+        """Seed each dropout of the setup with its layer's seed, and offset its counter
+        so that update ``t_epoch + 1`` uses the masks of the layer's ``step``: the same
+        masks as the layer's own ``forward_train`` would draw, however the epoch is cut
+        or replayed."""
+        self.setup.set_dropout([layer.mask_seed for layer in self._dropouts],
+                               [(layer.step - t_epoch - 1) % 2**64
+                                for layer in self._dropouts])
+
+    def _advance_dropout_steps(self, steps0, t_epoch):
+        """Each Dropout layer's step count becomes its count at the epoch's start
+        (``steps0``) plus the updates applied since ``t_epoch`` (the optimizer's count
+        now), so the next fit continues its masks; idempotent (``complete`` may run it
+        again after an interrupt)."""
+        t_now = self.optimizer._steps_of(self.params)
+        for layer, step0 in zip(self._dropouts, steps0):
+            layer.step = (step0 + t_now - t_epoch) % 2**64
 
     def _sync_optimizer(self):
         """Make the setup follow the optimizer's current config (a schedule may have

@@ -15,6 +15,7 @@ import numpy as np
 
 import nnlib
 from nnlib import optim
+from nnlib.layers import Dropout
 
 ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu"]
 OPTIMIZERS = [(optim.SGD, {}), (optim.SGD, dict(momentum=0.9, nesterov=True)),
@@ -30,10 +31,18 @@ def pick(rng, seq):
     return seq[int(rng.integers(len(seq)))]
 
 
+class PyDropout(Dropout):
+    """A Dropout the compiled epoch does not know: trains through the per-batch path."""
+
+    def forward_train(self, X):
+        return super().forward_train(X)
+
+
 def model(rng, n_in, n_out, dtype=np.float64, max_hidden=2, python_layers=False):
     """A random small Sequential; with ``python_layers``, sometimes a Dropout after a
-    hidden layer (the model then trains through the per-batch Python path)."""
-    from nnlib.layers import Dropout
+    hidden layer: a plain one (trained inside the compiled epoch) or, for an odd seed, a
+    subclass with its own forward_train (the model then trains through the per-batch
+    Python path)."""
     sizes = [n_in] + [int(rng.integers(1, 9)) for _ in range(int(rng.integers(0, max_hidden + 1)))]
     sizes.append(n_out)
     layers = []
@@ -42,8 +51,8 @@ def model(rng, n_in, n_out, dtype=np.float64, max_hidden=2, python_layers=False)
                                   else "identity", random_state=int(rng.integers(1 << 30)),
                                   dtype=dtype))
         if python_layers and i < len(sizes) - 2 and rng.random() < 0.5:
-            layers.append(Dropout(float(rng.uniform(0, 0.5)),
-                                  random_state=int(rng.integers(1 << 30))))
+            rate, seed = float(rng.uniform(0, 0.5)), int(rng.integers(1 << 30))
+            layers.append((PyDropout if seed % 2 else Dropout)(rate, random_state=seed))
     return nnlib.Sequential(layers)
 
 

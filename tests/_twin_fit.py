@@ -10,14 +10,21 @@ import numpy as np
 from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._dense_args import activation_spec
 from nnlib._reference import train as twin
+from nnlib.layers import Dense
+from nnlib.training import dropout_layers
+
+
+def _dense(model):
+    return [layer for layer in model.layers if isinstance(layer, Dense)]
 
 
 def network(module, model):
-    """``module.Network`` of a Sequential of Dense layers."""
-    sizes = [model.n_in] + [layer.n_out for layer in model.layers]
-    params = [activation_spec(*layer._act_args())[1] for layer in model.layers]
-    return module.Network(sizes, [ACTIVATION_CODES[layer.activation]
-                                  for layer in model.layers], params)
+    """``module.Network`` of a Sequential of Dense and Dropout layers."""
+    dense = _dense(model)
+    params = [activation_spec(*layer._act_args())[1] for layer in dense]
+    return module.Network(model._sizes(), [ACTIVATION_CODES[layer.activation]
+                                           for layer in dense], params,
+                          [(p, layer.rate) for p, layer in dropout_layers(model)])
 
 
 def targets(model, y, loss):
@@ -46,11 +53,12 @@ def make_setup(module, model, X, y, loss, *, optimizer=None, config=None, states
     if states is None:
         states = ([None] * len(model.params) if optimizer is None else
                   [s.reshape(-1) for s in optimizer.state_arrays(model.params)])
-    sizes = [model.n_in] + [layer.n_out for layer in model.layers]
     n = X.shape[0]
-    workspace = module.Workspace(sizes, rows or max(n, 1), y_target.shape[1], model.dtype)
-    return module.EpochSetup(network(module, model), [l.W for l in model.layers],
-                             [l.b for l in model.layers], states, X, y_target, y_label,
+    workspace = module.Workspace(model._sizes(), rows or max(n, 1), y_target.shape[1],
+                                 model.dtype)
+    dense = _dense(model)
+    return module.EpochSetup(network(module, model), [l.W for l in dense],
+                             [l.b for l in dense], states, X, y_target, y_label,
                              workspace, LOSS_CODES[loss], batch_size or max(n, 1),
                              optimizer=config, **kwargs)
 
@@ -59,15 +67,28 @@ def reference_fit(model, X, y, loss, optimizer, *, epochs, batch_size, random_st
                   shuffle=True, l2=0.0, l2_per_batch=False, margin=1.0):
     """What ``model.fit(..., n_threads=1)`` computes, by the twin: the same permutations
     (one ``default_rng(random_state).permutation`` per epoch), batches, L2 and update
-    rule. Trains the model's parameters with ``optimizer`` (a fresh one), puts them back
-    and returns ``(trained params, per-epoch mean losses)``; an epoch the twin stops (a
-    non-finite loss or gradient) ends the run with a NaN loss."""
+    rule, and dropout masks (each Dropout layer's own seed, or one drawn from a child
+    of the fit's generator; its ``step`` counting from where it is). Trains the model's
+    parameters with ``optimizer`` (a fresh one), puts them back and returns ``(trained
+    params, per-epoch mean losses)``; an epoch the twin stops (a non-finite loss or
+    gradient) ends the run with a NaN loss."""
     saved = [p.copy() for p in model.params]
     try:
         setup = make_setup(twin, model, X, y, loss, optimizer=optimizer,
                            batch_size=batch_size, l2=l2, l2_per_batch=l2_per_batch,
                            margin=margin)
         rng = np.random.default_rng(random_state)
+        drops = [layer for _, layer in dropout_layers(model)]
+        if drops:
+            unseeded = [layer for layer in model.layers
+                        if getattr(layer, "rate", None) is not None and layer.seed is None]
+            child = rng.spawn(1)[0].integers(0, 2**63, size=len(unseeded)) \
+                if unseeded else []
+            fit_seed = {id(layer): int(s) for layer, s in zip(unseeded, child)}
+            # update t + 1 (t before it) uses the masks of the layer's step + t
+            setup.set_dropout([layer.seed if layer.seed is not None
+                               else fit_seed[id(layer)] for layer in drops],
+                              [(layer.step - 1) % 2**64 for layer in drops])
         n, t, losses = np.shape(X)[0], 0, []
         for _ in range(epochs):
             order = rng.permutation(n) if shuffle else np.arange(n)

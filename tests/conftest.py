@@ -40,6 +40,21 @@ def rng():
     return np.random.default_rng(20261122)
 
 
+def central_diff_in_place(f, p, h=None):
+    """``central_diff`` of ``f()`` (no arguments) with respect to the array ``p``, which
+    ``f`` reads in place (a model's live parameter): each probe is written into ``p``,
+    and ``p`` is restored after."""
+    saved = p.copy()
+
+    def at(v):
+        p[...] = v
+        return f()
+    try:
+        return central_diff(at, p, h)
+    finally:
+        p[...] = saved
+
+
 def central_diff(f, x, h=None):
     """Gradient of scalar ``f`` at ``x`` (any shape) by the 4th-order central difference
     (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h, evaluated in float64."""

@@ -227,11 +227,12 @@ def test_early_stopping_restore_interrupted_anywhere_leaves_best_or_latest_weigh
 
 
 def test_an_interrupt_as_a_python_layer_models_step_returns_is_counted(monkeypatch):
-    """The per-batch path of models with Python layers (Dropout): before, an interrupt
-    raised as the step kernel returned (where Python delivers it) skipped 'steps += 1',
-    and optimizer.t ended one behind the weights."""
+    """The per-batch path of models with Python layers (a Dropout subclass with its own
+    forward_train): before, an interrupt raised as the step kernel returned (where
+    Python delivers it) skipped 'steps += 1', and optimizer.t ended one behind the
+    weights."""
     from nnlib._kernels import optim as kernels
-    from nnlib.layers import Dropout
+    from tests._reliability_cases import PyDropout as Dropout
     real, calls = kernels.optim_step_arrays, []
 
     def step_then_interrupt(*args):

@@ -14,8 +14,29 @@ def test_proofs_hold():
 
 
 def test_dropout_section_passes_on_the_compiled_kernel():
-    (item,) = V.run_dropout(Context(quick=True))
-    assert item["passed"], item["rows"]
+    items = V.run_dropout(Context(quick=True))
+    assert [it["name"] for it in items] == V.ITEM_NAMES
+    for item in items:
+        assert item["passed"], item["rows"]
+
+
+def _epoch_item_with(monkeypatch, **patches):
+    """The "epoch with dropout" item with parts of the compiled loop's math replaced."""
+    import importlib
+    R = importlib.import_module("nnlib._reference.dropout")   # (the package exports a
+    #                                                            function of that name)
+    for name, fn in patches.items():
+        monkeypatch.setattr(R, name, fn)
+    return V._epoch_item(Context(quick=True))
+
+
+def test_the_epoch_check_sees_a_missing_scale_through_its_oracle(monkeypatch):
+    """The replay's masks come from the twin's dropout_mask: a mask that keeps other
+    entries than the compiled loop's (here: all of them) must fail the item."""
+    def keep_all(n, c, *args, **kwargs):
+        return np.ones((n, c), bool)
+    item = _epoch_item_with(monkeypatch, dropout_mask=keep_all)
+    assert not item["passed"]
 
 
 def test_the_ulp_measure_catches_a_wrong_scale():

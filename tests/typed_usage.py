@@ -71,10 +71,10 @@ def main() -> None:
     checkpoint = ModelCheckpoint("typed_usage_{epoch}.npz", monitor="loss")
     assert checkpoint.monitor == "loss"
 
-    # a Python layer: the per-batch path
+    # dropout: a compiled layer, inside the compiled epoch
     dropped = nnlib.Sequential([Dense(2, 4, "relu", random_state=0), Dropout(0.25, 0),
                                 Dense(4, 2, random_state=1)])
-    assert not dropped.compiled and is_compiled(dropped.layers[0])
+    assert dropped.compiled and is_compiled(dropped.layers[1])
 
     # torch-shaped optimizers, schedules
     w = np.zeros(3)

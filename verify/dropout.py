@@ -17,6 +17,16 @@ Definition (the lecture notes' dropout, in its inverted form): with a mask
 * **the mask's law**: the kept fraction over 10^6 entries within 5 sigma of ``1 - p``
   for several ``p``, and masks of neighbouring steps independent (they agree on
   ``(1-p)^2 + p^2`` of the entries, within 5 sigma).
+
+**The compiled epoch with dropout** (``nnlib._kernels.train``, item "epoch with
+dropout"): networks with dropouts on the input, between the layers, on the output and
+two at one position are trained by the compiled ``run_epoch`` and measured against
+``verify.train``'s exact replay, whose forward pass multiplies by ``m / (1 - p)`` (exact)
+where the network has a dropout and whose backward pass multiplies the gradient by the
+same factors, the masks drawn by the NumPy twin's uint64 arithmetic for the update's
+counter (``epoch_masks``); ``loss_grad`` at the start is the model at inference, with no
+mask. A dropout whose scale is missing (``m`` alone), or one applied at inference, moves
+the values by a factor ``1 - p`` (millions of ulps).
 """
 import time
 from fractions import Fraction
@@ -26,9 +36,16 @@ import sympy as sp
 
 from verify import kernels as K
 
-__all__ = ["DROPOUT_NAMES", "run_dropout", "prove_dropout"]
+__all__ = ["DROPOUT_NAMES", "ITEM_NAMES", "run_dropout", "prove_dropout", "epoch_masks"]
 
 DROPOUT_NAMES = ["dropout"]          # with dropout_vjp: the coverage check's names
+ITEM_NAMES = ["dropout", "epoch with dropout"]      # the checks run_dropout makes
+# The compiled epoch's dropouts: (position, rate) per network 3-4-C (position 0: the input,
+# 2: the output). 0.5 has an exact scale 2; 0.25's 4/3 is rounded to the dtype.
+EPOCH_DROPOUTS = [[(1, 0.5)], [(0, 0.25), (1, 0.5)], [(1, 0.25), (1, 0.5), (2, 0.5)]]
+# (optimizer class, its index in verify.optim.CONFIGS' order, quick): the fused plain SGD
+# step, momentum and Adam read the dropped inputs through different code
+EPOCH_OPTIMIZERS = ("SGD", "Adam")
 
 # 1 rounding of 1/(1-p) to the dtype, then 1 of the product: at most ~1 ulp; 2 allowed
 TOLERANCE_ULPS = 2.0
@@ -102,9 +119,139 @@ def _law(quick):
     return ok, rows
 
 
+def epoch_masks(spec, B, t):
+    """{position: B rows of exact factors m / (1 - p)} of the update ``t`` of a
+    ``verify.train`` spec with ``"dropout"`` and ``"dropout_counters"`` (seeds, offsets),
+    the masks from the twin's uint64 arithmetic; several dropouts at one position
+    multiply."""
+    import mpmath
+    from nnlib._reference.dropout import dropout_mask
+    seeds, offsets = spec["dropout_counters"]
+    out = {}
+    for (pos, rate), seed, offset in zip(spec["dropout"], seeds, offsets):
+        c = spec["sizes"][pos]
+        keep = dropout_mask(B, c, rate, seed, (offset + t) % 2**64)
+        scale = 1 / (1 - mpmath.mpf(Fraction(rate).numerator) / Fraction(rate).denominator)
+        rows = [[scale if k else mpmath.mpf(0) for k in row] for row in keep]
+        prev = out.get(pos)
+        out[pos] = rows if prev is None else [[a * b for a, b in zip(r, q)]
+                                              for r, q in zip(prev, rows)]
+    return out
+
+
+def _epoch_specs(quick):
+    """verify.train's specs with dropouts: per optimizer of EPOCH_OPTIMIZERS (with and
+    without momentum for SGD) one network per placement (in --quick: one for all)."""
+    from verify import train as T
+    specs = []
+    for index, (label, cls_name, cfg) in enumerate(T._configs()):
+        if cls_name not in EPOCH_OPTIMIZERS:
+            continue
+        for spec in T._specs(index, cls_name, cfg, quick=True):
+            for k, drop in enumerate(EPOCH_DROPOUTS):
+                if quick and k != index % len(EPOCH_DROPOUTS):
+                    continue
+                # dropped outputs are exact zeros, several per row: ties, where hinge and
+                # sparsemax have kinks in every draw
+                if drop[-1][0] == 2 and spec["loss"] in ("hinge_loss", "sparsemax_loss"):
+                    continue
+                specs.append(dict(spec, index=spec["index"] + 10 * (k + 1), dropout=drop,
+                                  dropout_counters=([11 + j for j in range(len(drop))],
+                                                    [2**64 - 3 + j for j in
+                                                     range(len(drop))]),
+                                  label=label))
+    return specs
+
+
+def _inference_is_identity(dtype):
+    """(ok, text): at inference the compiled objective of a network with dropouts equals
+    that of the same network without them, bit for bit -- on a setup that has just
+    trained with its masks (so its dropout buffers exist); and so do ``predict`` and
+    ``evaluate`` of a Sequential with Dropout layers."""
+    import nnlib
+    from nnlib.training import compiled_train
+    t = compiled_train()
+    rng = np.random.default_rng(0)
+    sizes = [3, 5, 4]
+    W = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
+    b = [rng.standard_normal(m).astype(dtype) for m in sizes[1:]]
+    X = rng.standard_normal((6, 3)).astype(dtype)
+    y = rng.integers(0, 4, 6).astype(np.int64)
+    out = []
+    for drop in ([(0, 0.25), (1, 0.5), (2, 0.5)], []):
+        s = t.EpochSetup(t.Network(sizes, [2, 0], [0.0, 0.0], drop), W, b, None, X,
+                         np.empty((6, 0), dtype), y, t.Workspace(sizes, 6, 0, dtype), 0, 6)
+        dWs = [np.empty_like(w) for w in W]
+        dbs = [np.empty_like(v) for v in b]
+        trained = t.loss_grad(s, dWs, dbs, train_step=1)[0] if drop else None
+        out.append((t.loss_grad(s, dWs, dbs)[0], [g.copy() for g in dWs + dbs], trained))
+    kernel_ok = out[0][0] == out[1][0] and all(
+        np.array_equal(g, h) for g, h in zip(out[0][1], out[1][1])) and out[0][2] != out[0][0]
+    layers = [nnlib.Dense(3, 5, "tanh", dtype=dtype, random_state=0),
+              nnlib.Dense(5, 4, dtype=dtype, random_state=1)]
+    bare = nnlib.Sequential(layers)
+    dropped = nnlib.Sequential([nnlib.layers.Dropout(0.25), layers[0],
+                                nnlib.layers.Dropout(0.5), layers[1]])
+    model_ok = bool(np.array_equal(bare.predict(X), dropped.predict(X))
+                    and bare.evaluate(X, y) == dropped.evaluate(X, y))
+    return kernel_ok and model_ok, (
+        f"loss_grad at inference {'equals' if kernel_ok else 'DIFFERS FROM'} the network "
+        f"without dropout (bitwise, after a training call); Sequential.predict/evaluate "
+        f"{'equal' if model_ok else 'DIFFER FROM'} the model without Dropout layers")
+
+
+def _epoch_item(ctx):
+    from verify import train as T
+    t0 = time.perf_counter()
+    rows, passed, worst = [], True, {}
+    first = None
+    for spec in _epoch_specs(ctx.quick):
+        r = T.check_epoch(spec, ctx.dtypes, ctx.seed)
+        rows.append((f"{spec['label']}, {spec['acts'][0].name} + {spec['loss']}, "
+                     f"dropout {spec['dropout']}",
+                     "; ".join(f"{dn}: {st['max_ulps']:.3g} ulp ({st['max_normwise_eps']:.3g}"
+                               f" eps normwise), losses {st['loss_ulps']:.3g} ulp"
+                               for dn, st in r["stats"].items())))
+        for dn, st in r["stats"].items():
+            worst[dn] = max(worst.get(dn, 0.0), st["max_normwise_eps"])
+        if not r["passed"]:
+            passed = False
+            first = first or f"dropout {spec['dropout']}: {r['first_failure']}"
+    head = [("definition", "training: $D_p = H_{p-1} m / (1 - p)$ on the input of layer $p$ "
+                           "(or the output), backward $dH = dD\, m / (1 - p)$; inference: "
+                           "the identity"),
+            ("run", "verify.train's epoch (loss_grad at the start, run_epoch over 7 rows "
+                    "in batches of 3, then one step of a second call), the masks of each "
+                    "update from the twin's counter arithmetic, counters wrapping past "
+                    "2**64"),
+            ("tolerance", "; ".join(f"{dn}: {t.ulps} ulp or {t.abs_eps} eps x the "
+                                    f"group's max" for dn, t in T.TOL.items()))]
+    for dn in ctx.dtypes:
+        ok, text = _inference_is_identity(np.dtype(dn).type)
+        head.append((f"inference {dn}", text))
+        if not ok:
+            passed = False
+            first = first or f"{dn}: {text}"
+    if first:
+        head.append(("first failure", first))
+    item = {"name": "epoch with dropout", "section": "kernels", "passed": passed,
+            "verdict": ("pass (" + "/".join(f"{v:.2g}" for v in worst.values())
+                        + " eps normwise)") if passed else "FAIL",
+            "rows": head + [("network", "max error per dtype")] + rows,
+            "seconds": round(time.perf_counter() - t0, 3)}
+    if not passed:
+        item["seed"] = ctx.seed
+    return item
+
+
 def run_dropout(ctx):
-    if ctx.only and not (ctx.wanted("dropout") or ctx.wanted("dropout_vjp")):
+    if ctx.only and not any(ctx.wanted(n) for n in ITEM_NAMES + ["dropout_vjp"]):
         return []
+    items = []
+    if not ctx.only or ctx.wanted("epoch with dropout"):
+        items.append(_epoch_item(ctx))
+    if ctx.only and not (ctx.wanted("dropout") or ctx.wanted("dropout_vjp")):
+        return items
     t0 = time.perf_counter()
     if K.kernel("dropout") is None or K.kernel("dropout_vjp") is None:
         return [{"name": "dropout", "section": "kernels", "passed": False,
@@ -131,4 +278,4 @@ def run_dropout(ctx):
             "seconds": round(time.perf_counter() - t0, 3)}
     if not passed:
         item["seed"] = ctx.seed
-    return [item]
+    return [item] + items

@@ -121,8 +121,8 @@ def _names_of(fn_name):
     if fn_name == "run_layer":
         return ["dense"]
     if fn_name == "run_dropout":
-        from verify.dropout import DROPOUT_NAMES
-        return list(DROPOUT_NAMES)
+        from verify.dropout import ITEM_NAMES
+        return list(ITEM_NAMES)
     if fn_name == "run_paths":
         from verify.paths import item_names
         return item_names()

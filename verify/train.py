@@ -338,6 +338,14 @@ class Replay:
         self.acts = [_activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
         self.rule = _rule(spec["cls_name"], spec["cfg"])
         self.slots = _slot_names(spec["cls_name"], spec["cfg"])
+        self.masks = None       # {position: factor rows} of the step being replayed
+
+    def _drop(self, p, rows):
+        """``rows`` times the dropout factors ``m / (1 - rate)`` at position ``p`` (exact;
+        ``verify.dropout`` sets ``masks`` per step), or as they are."""
+        if not self.masks or p not in self.masks:
+            return rows
+        return [[v * f for v, f in zip(row, fr)] for row, fr in zip(rows, self.masks[p])]
 
     def _target(self, r):
         if self.spec["loss"] in ("squared_error", "logistic_loss"):
@@ -349,14 +357,14 @@ class Replay:
         the forward pass, each row's loss and gradient, backprop, + l2e W on dW."""
         sp_, sz, L = self.spec, self.sizes, len(self.W)
         B = len(rows)
-        H = [[self.X[r] for r in rows]]
+        H = [self._drop(0, [self.X[r] for r in rows])]
         Z = []
         for l in range(L):
             n, m = sz[l], sz[l + 1]
             Zl = [[sum(h[k] * self.W[l][k * m + j] for k in range(n)) + self.b[l][j]
                    for j in range(m)] for h in H[-1]]
             Z.append(Zl)
-            H.append([[self.acts[l][0](v) for v in row] for row in Zl])
+            H.append(self._drop(l + 1, [[self.acts[l][0](v) for v in row] for row in Zl]))
         data, dZ = 0, []
         for i, r in enumerate(rows):
             val, grad = _loss_piece(sp_["loss"], sz[L], H[L][i], self._target(r),
@@ -367,6 +375,7 @@ class Replay:
         aZ = [[abs(v) for v in row] for row in dZ]      # backprop in absolute values
         for l in range(L - 1, -1, -1):
             n, m = sz[l], sz[l + 1]
+            dZ, aZ = self._drop(l + 1, dZ), self._drop(l + 1, aZ)   # factors are >= 0
             d = [[self.acts[l][1](Z[l][i][j]) for j in range(m)] for i in range(B)]
             dZ = [[dZ[i][j] * d[i][j] for j in range(m)] for i in range(B)]
             aZ = [[aZ[i][j] * abs(d[i][j]) for j in range(m)] for i in range(B)]
@@ -391,7 +400,11 @@ class Replay:
         sp_ = self.spec
         B = len(rows)
         l2e = mpmath.mpf(sp_["l2"]) / (B if sp_["l2_per_batch"] else 1)
+        if "dropout" in sp_:        # this update's masks; loss_grad (inference) has none
+            from verify.dropout import epoch_masks
+            self.masks = epoch_masks(sp_, B, t)
         data, pen, grads = self.objective(rows, l2e)
+        self.masks = None
         reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
         for l in range(len(self.W)):
             for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
@@ -492,7 +505,8 @@ def _compiled_run(api, spec, d, dt):
     from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
     cfg = spec["cfg"]
     net = api.Network(spec["sizes"], [ACTIVATION_CODES[a.name] for a in spec["acts"]],
-                      list(spec["aparams"]))
+                      list(spec["aparams"]), *([spec["dropout"]] if "dropout" in spec
+                                               else []))
     tcols = d["y_target"].shape[1]
     ws = api.Workspace(spec["sizes"], spec["batch_size"], tcols, dt)
     Ws = [np.array(W, dt) for W in d["W"]]
@@ -508,6 +522,8 @@ def _compiled_run(api, spec, d, dt):
                            margin=spec["margin"], l2=spec["l2"],
                            l2_per_batch=spec["l2_per_batch"], optimizer=dict(cfg),
                            loss_scale=spec["loss_scale"])
+    if "dropout" in spec:       # seeds, counter offsets (verify.dropout)
+        setup.set_dropout(*spec["dropout_counters"])
     # loss_grad first, at the starting point: the full-batch objective and its gradient
     full = api.EpochSetup(net, Ws, bs, [None] * len(states), setup.X, setup.y_target,
                           y_label, api.Workspace(spec["sizes"], N_ROWS, tcols, dt),

@@ -44,6 +44,22 @@ nothing). So the call reports whether the weights AND the states are finite at i
 first step that made one non-finite (status 3): a replay is exact, the loop being
 deterministic for a fixed thread count.
 
+Dropout. ``Network(..., dropout=[(position, rate), ...])`` puts inverted dropout on the
+input of layer ``position`` (0: on X, L: on the network's output), the mask of row ``i`` of
+a batch at update ``t`` being the counter-based mask of ``dropout_rows.pxd`` with key
+``(seed_k, offset_k + t, i)`` (``EpochSetup.set_dropout`` gives the seeds and offsets): a
+pure function of the step, so an epoch cut into pieces, a replay after a rewind and the
+NumPy twin all draw the same masks, for any thread count, and nothing is stored. Forward,
+the dropped copy ``D_p = H_{p-1} * m / (1 - rate)`` goes into the setup's buffer for that
+position and is what layer ``p`` reads (and what its ``dW`` multiplies); ``H_{p-1}``
+itself stays, as the activation's derivative is taken from it. Backward, the gradient
+with respect to ``D_p`` is multiplied by the same ``m / (1 - rate)`` (the Jacobian of
+dropout is that diagonal) before the activation's derivative; several dropouts at one
+position apply in order forward and in reverse backward. Under such a position the input
+gradient is formed by its own product, never inside the layer below
+(``act_backward_product``). ``loss_grad`` is the model at inference (no dropout) unless
+given a training step.
+
 L2. ``l2`` is added to the weights' gradient (not the biases'), either as given or, with
 ``l2_per_batch``, divided by the batch length (scikit-learn's ``alpha / n_batch``); the
 reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is one chain of additions in
@@ -54,7 +70,9 @@ overlapped with the update), so the next step does not make a pass of its own.
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
+from libc.stdint cimport uint64_t
 from cython cimport floating
+from cython.parallel cimport prange
 
 cimport numpy as cnp
 import operator
@@ -65,6 +83,8 @@ from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
+from nnlib._dropout_args import (check_dropout_args, check_dropout_counters,
+                                 check_network_dropout)
 from nnlib._validation import (check_buffer as _check_array, check_csr, check_data,
                                check_epoch_data, check_sample_weight,
                                check_workspace_args, is_sparse)
@@ -75,6 +95,7 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_BAD_ORDER)
 from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_product,
                                    PAR_MIN_ELEMS, NARROW_K)
+from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch, weighted_loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
@@ -100,6 +121,55 @@ cdef struct NetShape:
     Py_ssize_t* sizes       # n_layers + 1 widths: sizes[0] = inputs, sizes[l+1] = outputs
     int* kinds              # activation codes
     double* aparams         # activation parameters
+
+
+cdef struct DropC:
+    # the dropouts of a network, in order of position (what the loop reads)
+    int n                   # how many (0: none)
+    int* first              # L + 1 entries: index of the first dropout at each position
+    int* count              # L + 1 entries: how many at each position
+    double* rate            # n rates in [0, 1)
+    uint64_t* thr           # n thresholds ceil(rate * 2**53)
+    uint64_t* seed          # n seeds (EpochSetup.set_dropout)
+    uint64_t* offset        # n counter offsets: the mask of update t has counter offset + t
+    void** D                # L + 1 buffers (rows, sizes[p]) of the dropped values, or NULL
+
+
+cdef inline bint dropped_at(const DropC* dr, int p) noexcept nogil:
+    return dr != NULL and dr.count[p] > 0
+
+
+cdef void apply_dropouts(const DropC* dr, int p, bint reverse, const floating* src,
+                         floating* dst, Py_ssize_t B, Py_ssize_t c, uint64_t t,
+                         int n_threads) noexcept nogil:
+    """dst = src * m_k / (1 - rate_k) for each dropout k at position p (in order, or in
+    reverse order for the backward pass); row i of the batch is row i of each mask."""
+    cdef int q, k, cnt = dr.count[p]
+    cdef Py_ssize_t i
+    cdef floating scale
+    cdef uint64_t thr, seed, ctr
+    cdef int nt = n_threads if B * c >= PAR_MIN_ELEMS else 1
+    for q in range(cnt):
+        k = dr.first[p] + (cnt - 1 - q if reverse else q)
+        scale = <floating>(1.0 / (1.0 - dr.rate[k]))
+        thr, seed, ctr = dr.thr[k], dr.seed[k], dr.offset[k] + t
+        if nt > 1:
+            for i in prange(B, schedule='static', num_threads=nt):
+                dropout_row(src + i * c, c, dropout_key(seed, ctr, <uint64_t>i), thr,
+                            scale, dst + i * c)
+        else:
+            for i in range(B):
+                dropout_row(src + i * c, c, dropout_key(seed, ctr, <uint64_t>i), thr,
+                            scale, dst + i * c)
+        src = dst
+
+
+cdef inline const floating* layer_input(const DropC* dr, int l, const floating* X0,
+                                        floating** H) noexcept nogil:
+    """What layer l reads: the dropped copy when a dropout sits at its input."""
+    if dropped_at(dr, l):
+        return <const floating*>dr.D[l]
+    return X0 if l == 0 else H[l - 1]
 
 
 cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogil:
@@ -160,8 +230,9 @@ cdef inline void mm_pieces(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t 
                            Py_ssize_t ldc, bint pieces) noexcept nogil:
     """``mm(trans_a, False, ...)``; with ``pieces`` (float64, BLAS on one thread), as
     blocks of at least 2 rows of C (rows of op(A)) of at most SMALL_GEMM_MNK
-    multiply-adds each, in even sizes. Rows of C are independent, so each element is the product's; it may
-    differ in the last bit from the unpacked call, whose kernels add in another order."""
+    multiply-adds each, in even sizes. Rows of C are independent, so each element is
+    the product's; it may differ in the last bit from the unpacked call, whose kernels
+    add in another order."""
     cdef Py_ssize_t count, rows, r0 = 0, r1
     if not (floating is double and pieces) or m * n * k <= SMALL_GEMM_MNK:
         mm(trans_a, False, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
@@ -185,12 +256,15 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           const floating* yt, const long long* yl, double margin,
                           floating* lwork, int n_threads, double* loss_out,
                           bint full, bint backward, const floating* sw,
-                          double sw_sum, const CsrRows* xs, bint pieces) noexcept nogil:
+                          double sw_sum, const CsrRows* xs, bint pieces, const DropC* dr,
+                          uint64_t t) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
 
     With row weights ``sw`` (NULL: none) the loss is their weighted mean,
     ``sum_i sw_i L_i / sw_sum`` (``sw_sum = sum_i sw_i``), as scikit-learn's MLP.
     With sparse rows ``xs`` (NULL: dense ``X0``) the first layer reads them.
+    With dropouts ``dr`` (NULL: none, the model at inference) the masks of update ``t``
+    apply (see the design note).
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -204,6 +278,10 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     cdef const floating* inp = X0
     cdef double loss
     cdef Py_ssize_t j
+    cdef floating** D = <floating**>dr.D if dr != NULL else NULL
+    if dropped_at(dr, 0):       # (sparse X with input dropout is refused by the setup)
+        apply_dropouts(dr, 0, False, X0, D[0], B, s[0], t, n_threads)
+        inp = D[0]
     for l in range(L):
         if l == 0 and xs != NULL:
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
@@ -212,12 +290,15 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                       H[l], s[l + 1], pieces)
         bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         inp = H[l]
-    # d(mean loss)/dH_L lands in dZ[L-1]; act_backward then turns it into dZ in place
+        if dropped_at(dr, l + 1):
+            apply_dropouts(dr, l + 1, False, H[l], D[l + 1], B, s[l + 1], t, n_threads)
+            inp = D[l + 1]
+    # d(mean loss)/d(output) lands in dZ[L-1]; act_backward then turns it into dZ in place
     if sw == NULL:
-        loss = loss_grad_batch(loss_kind, H[L - 1], yt, yl, B, s[L], 1.0 / B, margin,
+        loss = loss_grad_batch(loss_kind, inp, yt, yl, B, s[L], 1.0 / B, margin,
                                dZ[L - 1], lwork) / B
     else:
-        loss = weighted_loss_grad_batch(loss_kind, H[L - 1], yt, yl, sw, B, s[L],
+        loss = weighted_loss_grad_batch(loss_kind, inp, yt, yl, sw, B, s[L],
                                         1.0 / sw_sum, margin, dZ[L - 1], lwork) / sw_sum
     loss_out[0] = loss
     if not isfinite(loss):
@@ -227,7 +308,10 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     if not backward:
         return status
     for l in range(L - 1, -1, -1):
-        if floating is double and l < L - 1 and by_product(B, s[l + 2], s[l + 1]):     # dH_l = dZ_{l+1} W_{l+1}^T, here
+        if dropped_at(dr, l + 1):   # dZ[l] holds d/dD_{l+1}: through the masks to d/dH_l
+            apply_dropouts(dr, l + 1, True, dZ[l], dZ[l], B, s[l + 1], t, n_threads)
+        if (floating is double and l < L - 1 and not dropped_at(dr, l + 1)
+                and by_product(B, s[l + 2], s[l + 1])):     # dH_l = dZ_{l+1} W_{l+1}^T, here
             act_backward_product(H[l], dZ[l + 1], W[l + 1], scratch[l + 1], dZ[l], db[l],
                                  work, B, s[l + 1], s[l + 2], net.kinds[l],
                                  net.aparams[l])
@@ -237,7 +321,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         for j in range(s[l + 1]):
             if not isfinite(db[l][j]) and status == STATUS_OK:
                 status = STATUS_NONFINITE_GRADIENT
-        if l > 0 and not (floating is double and by_product(B, s[l + 1], s[l])):
+        if l > 0 and (dropped_at(dr, l) or not (floating is double
+                                                 and by_product(B, s[l + 1], s[l]))):
             # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
             mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1], 0.0,
                dZ[l - 1], s[l])
@@ -246,15 +331,16 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
 
 cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize_t B,
                        floating** H, floating** dZ, floating** dW,
-                       double l2_eff, const CsrRows* xs, bint pieces) noexcept nogil:
+                       double l2_eff, const CsrRows* xs, bint pieces,
+                       const DropC* dr) noexcept nogil:
     """dW_l = H_{l-1}^T dZ_l + l2_eff W_l for every layer (H_{-1} = X0, or the sparse
-    rows ``xs``)."""
+    rows ``xs``; the dropped copy where a dropout of ``dr`` sits at the layer's input)."""
     cdef int l
     cdef Py_ssize_t i, n
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp
     for l in range(net.n_layers):
-        inp = X0 if l == 0 else H[l - 1]
+        inp = layer_input(dr, l, X0, H)
         if l == 0 and xs != NULL:
             csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], 1.0, 0.0, dW[0])
         else:
@@ -269,7 +355,7 @@ cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize
 cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floating* X0,
                            Py_ssize_t B, floating** H, floating** dZ, floating** db,
                            double lr, double decay_W, double decay_b,
-                           const CsrRows* xs) noexcept nogil:
+                           const CsrRows* xs, const DropC* dr) noexcept nogil:
     """Plain SGD: W <- (1 - lr decay_W) W - lr H^T dZ ; b <- (1 - lr decay_b) b - lr db."""
     cdef int l
     cdef Py_ssize_t j
@@ -277,7 +363,7 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
     cdef const floating* inp
     cdef floating beta_b = <floating>(1.0 - lr * decay_b), flr = <floating>lr
     for l in range(net.n_layers):
-        inp = X0 if l == 0 else H[l - 1]
+        inp = layer_input(dr, l, X0, H)
         if l == 0 and xs != NULL:
             csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], -lr, 1.0 - lr * decay_W, W[0])
         else:
@@ -321,10 +407,11 @@ cdef class _Pointers:
 # text-signature form (``Name(...)``, then ``--``): inspect.signature and help() read it
 # there, as they cannot see a __cinit__ (tests/test_twins.py compares it with the twin's).
 cdef class Network:
-    """Network(sizes, kinds, aparams)
+    """Network(sizes, kinds, aparams, dropout=())
 --
 
-    Layer widths and activations of a dense network, as the compiled loop reads them.
+    Layer widths, activations and dropouts of a dense network, as the compiled loop reads
+    them.
 
     Parameters
     ----------
@@ -334,18 +421,25 @@ cdef class Network:
         Activation codes (``nnlib._codes.ACTIVATION_CODES``).
     aparams : sequence of float, length L
         Each layer's activation parameter (leaky_relu's slope, elu's alpha; else unused).
+    dropout : sequence of (position, rate) pairs
+        Inverted dropout in training on the input of layer ``position`` (0: on X; L: on
+        the output), ``rate`` in [0, 1); positions non-decreasing, several at one
+        position apply in order (``nnlib._dropout_args.check_network_dropout``).
 
     Examples
     --------
     >>> net = Network([2, 4, 3], [2, 0], [0.0, 0.0])     # 2-4-3, tanh then identity
     >>> net.n_layers, net.sizes
     (2, (2, 4, 3))
+    >>> Network([2, 4, 3], [2, 0], [0.0, 0.0], dropout=[(1, 0.5)]).dropout
+    ((1, 0.5),)
     """
     cdef NetShape shape
     cdef object _keep
-    cdef readonly tuple sizes, kinds, aparams
+    cdef readonly tuple sizes, kinds, aparams, dropout
+    cdef object _drop_keep      # first, count, rate, threshold arrays (DropC points in)
 
-    def __cinit__(self, sizes, kinds, aparams):
+    def __cinit__(self, sizes, kinds, aparams, dropout=()):
         sz = np.array(sizes, dtype=np.intp).reshape(-1)
         kd = np.array(kinds, dtype=np.intc).reshape(-1)
         ap = np.array(aparams, dtype=np.float64).reshape(-1)
@@ -366,16 +460,32 @@ cdef class Network:
         self.shape.sizes = <Py_ssize_t*>cnp.PyArray_DATA(sz)
         self.shape.kinds = <int*>cnp.PyArray_DATA(kd)
         self.shape.aparams = <double*>cnp.PyArray_DATA(ap)
+        pairs, first, count, thr = check_network_dropout(dropout, len(kd))
+        self.dropout = pairs
+        self._drop_keep = (np.array(first, np.intc), np.array(count, np.intc),
+                           np.array([r for _, r in pairs] or [0.0], np.float64),
+                           np.array(thr or [0], np.uint64))
+
+    cdef void _bind_dropout(self, DropC* dr):
+        """Point ``dr`` at this network's dropout arrays (seeds, offsets and buffers are
+        the setup's)."""
+        first, count, rate, thr = self._drop_keep
+        dr.n = len(self.dropout)
+        dr.first = <int*>cnp.PyArray_DATA(first)
+        dr.count = <int*>cnp.PyArray_DATA(count)
+        dr.rate = <double*>cnp.PyArray_DATA(rate)
+        dr.thr = <uint64_t*>cnp.PyArray_DATA(thr)
 
     @property
     def n_layers(self):
         return self.shape.n_layers
 
     def __reduce__(self):
-        return (Network, (self.sizes, self.kinds, self.aparams))
+        return (Network, (self.sizes, self.kinds, self.aparams, self.dropout))
 
     def __repr__(self):
-        return f"Network(sizes={list(self.sizes)}, kinds={list(self.kinds)})"
+        return (f"Network(sizes={list(self.sizes)}, kinds={list(self.kinds)}"
+                + (f", dropout={list(self.dropout)})" if self.dropout else ")"))
 
 
 cdef class Workspace:
@@ -473,6 +583,8 @@ cdef struct EpochC:
     double margin, l2, loss_scale
     bint l2_per_batch, label_loss, has_opt
     OptimConfig oc
+    bint has_drop           # the network has dropouts (their buffers are allocated)
+    DropC drop
 
 
 cdef class EpochSetup:
@@ -519,6 +631,13 @@ cdef class EpochSetup:
         weighted mean ``sum_i w_i L_i / sum_i w_i`` and ``l2_per_batch`` divides by the
         batch's weight sum instead of its length: scikit-learn's MLP normalisation.
 
+    Attributes
+    ----------
+    dropout_seeds, dropout_offsets : (n_dropouts,) uint64 arrays
+        The counters of the network's dropouts (``set_dropout``; both 0 at first). Their
+        buffers (the dropped values, ``rows x width`` per position) are allocated by the
+        first call that trains: an evaluation never holds them.
+
     Examples
     --------
     >>> import numpy as np
@@ -549,7 +668,9 @@ cdef class EpochSetup:
     cdef object _swb                       # (rows,) the batch's gathered weights
     cdef object _csr                       # sparse X: its checked (indptr, indices, data)
     cdef object _rowsb                     # sparse X: (rows,) the batch's row numbers
-    cdef _Pointers pW, pb, pst
+    cdef readonly object dropout_seeds, dropout_offsets     # (n_dropouts,) uint64
+    cdef object _dbufs                     # the dropped values per position, or None
+    cdef _Pointers pW, pb, pst, pD
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
                  y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
@@ -606,6 +727,10 @@ cdef class EpochSetup:
                                      workspace.pdW.p)
         self._rowsb = np.zeros(max(workspace.rows, 1), np.int64)
         c_.rowsb = <long long*>cnp.PyArray_DATA(self._rowsb)
+        network._bind_dropout(&c_.drop)
+        c_.has_drop = False             # until the buffers exist (_dropout_buffers)
+        self._dbufs = None
+        self.set_dropout([0] * c_.drop.n, [0] * c_.drop.n)
         self._bind_X(X)
         c_.yt = cnp.PyArray_DATA(y_target)
         c_.yl = <const long long*>cnp.PyArray_DATA(y_label)
@@ -634,6 +759,9 @@ cdef class EpochSetup:
         # setup's own checked copies of its index arrays, which the loop indexes with
         cdef cnp.ndarray indptr, indices, data
         if is_sparse(X):
+            if self.network.dropout and self.network.dropout[0][0] == 0:
+                raise ValueError("dropout on the input (position 0) needs a dense X; "
+                                 "X is sparse")
             _, indptr, indices, data = check_csr(X, self.network.sizes[0], X.dtype)
             self._csr = (indptr, indices, data)
             self.c.sparse = True
@@ -703,6 +831,44 @@ cdef class EpochSetup:
         self.c.yl = <const long long*>cnp.PyArray_DATA(self.y_label)
         self.c.N = 0
         self._bind_weights(None, 0, None)
+
+    def set_dropout(self, seeds, offsets):
+        """Seeds and counter offsets of the network's dropouts, one each per dropout (ints
+        in [0, 2**64)): the mask of dropout k at update t (``step0 + 1`` for the first
+        step of a ``run_epoch`` call) has key ``(seeds[k], offsets[k] + t mod 2**64,
+        row)``. Both start at 0.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> net = Network([2, 3, 2], [2, 0], [0.0, 0.0], dropout=[(1, 0.5)])
+        >>> setup = EpochSetup(net, [np.ones((2, 3)), np.ones((3, 2))],
+        ...                    [np.zeros(3), np.zeros(2)], None, np.ones((2, 2)),
+        ...                    np.empty((2, 0)), np.array([0, 1]),
+        ...                    Workspace(net.sizes, 2, 0, np.float64), 0, 2)
+        >>> setup.set_dropout([7], [0]); setup.dropout_seeds
+        array([7], dtype=uint64)
+        """
+        if self.busy:
+            raise RuntimeError("set_dropout while this EpochSetup is training")
+        seeds, offsets = check_dropout_counters(seeds, offsets, self.c.drop.n)
+        self.dropout_seeds, self.dropout_offsets = seeds, offsets
+        self.c.drop.seed = <uint64_t*>cnp.PyArray_DATA(seeds) if seeds.size else NULL
+        self.c.drop.offset = <uint64_t*>cnp.PyArray_DATA(offsets) if seeds.size else NULL
+
+    cdef _dropout_buffers(self):
+        """Allocate the dropped values' buffers on first training use (an evaluation
+        never applies dropout and never holds them)."""
+        cdef Py_ssize_t p
+        if self.c.drop.n == 0 or self._dbufs is not None:
+            return
+        sizes, rows = self.network.sizes, self.workspace.rows
+        count = self.network._drop_keep[1]
+        self._dbufs = tuple(np.empty((rows, sizes[p]), self.workspace.dtype)
+                            if count[p] else None for p in range(len(sizes)))
+        self.pD = _Pointers(self._dbufs)
+        self.c.drop.D = self.pD.p
+        self.c.has_drop = True
 
     cdef _enter(self):
         # The GIL is held here, so test-and-set is atomic: a second thread is refused
@@ -783,6 +949,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef double sw_sum = 0.0
     cdef CsrRows xs = c.xs
     cdef bint sparse = c.sparse       # local: the gather loop tests it per row
+    cdef const DropC* dr = &c.drop if c.has_drop else NULL
     cdef const CsrRows* xsp = &xs if sparse else NULL
     cdef int bad_label = 0, bad_row = 0
     cdef Tally t
@@ -841,9 +1008,11 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 for i in range(B):
                     sw_sum += swb[i]
                 swp = swb
+        # the masks of update step + 1, the one this step makes
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
-                                    &loss, False, True, swp, sw_sum, xsp, pieces)
+                                    &loss, False, True, swp, sw_sum, xsp, pieces, dr,
+                                    <uint64_t>(step + 1))
         if t.status != STATUS_OK:
             break
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
@@ -863,16 +1032,16 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         step = step + 1
         if fused:
             sgd_fused_update(s, W, bb, X0, B, H, dZ, db, c.oc.lr,
-                             l2_eff + c.oc.weight_decay, c.oc.weight_decay, xsp)
+                             l2_eff + c.oc.weight_decay, c.oc.weight_decay, xsp, dr)
         else:
             ocW = c.oc
             if floating is double and fold_l2:
                 # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
                 # same double arithmetic) instead of a pass of its own over dW
                 ocW.weight_decay = l2_eff
-                weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp, pieces)
+                weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp, pieces, dr)
             else:
-                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces)
+                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces, dr)
             # with L2 on, the single-threaded update also sums the squares of the new
             # weights (the next step's penalty, the same additions in the same order)
             pen_known = c.l2 != 0.0
@@ -921,7 +1090,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         checked again where it is read (the caller may change the array meanwhile).
     step0 : int
         Updates taken before this call (the optimizer's ``t``); step numbers continue
-        from ``step0 + 1``.
+        from ``step0 + 1``, and so do the dropout masks (``set_dropout``).
     max_steps : int
         Stop after this many steps (-1: the whole order).
     check_updates : bool
@@ -1002,6 +1171,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     # cut the step's large products for BLAS's small-matrix kernels only when BLAS runs
     # on one thread: those kernels are single-threaded (see mm_pieces)
     cdef bint pieces = _blas.get_num_threads() == 1
+    setup._dropout_buffers()
     setup._enter()
     try:
         if setup.workspace.dtype == np.float64:
@@ -1047,7 +1217,8 @@ def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn
 
 
 cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
-                   floating** db, bint grads, double* loss_out, bint pieces) noexcept nogil:
+                   floating** db, bint grads, double* loss_out, bint pieces, bint train,
+                   uint64_t t) noexcept nogil:
     cdef NetShape* s = c.net
     cdef int l, status
     cdef double pen = 0.0
@@ -1055,13 +1226,15 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     cdef const floating* yt = <const floating*>c.yt if c.tcols > 0 else <floating*>c.lwork
     cdef floating** W = <floating**>c.W
     cdef const CsrRows* xsp = &c.xs if c.sparse else NULL     # all rows: xs.rows NULL
+    cdef const DropC* dr = &c.drop if train and c.has_drop else NULL
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
-                              grads, <const floating*>c.sw, c.sw_total, xsp, pieces)
+                              grads, <const floating*>c.sw, c.sw_total, xsp, pieces, dr,
+                              t)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
-                     pieces)
+                     pieces, dr)
     loss_out[0] = loss_out[0] * c.loss_scale    # the reported data loss, not the gradient
     if c.l2 != 0.0:
         for l in range(s.n_layers):
@@ -1070,7 +1243,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     return status
 
 
-def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True):
+def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None):
     """Mean loss over all rows of ``setup.X`` (times ``loss_scale``) plus
     ``l2/2 sum ||W||^2``, and its gradient (of the unscaled loss).
 
@@ -1083,6 +1256,11 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True):
     grads : bool
         False: forward pass and loss only (dWs, dbs untouched; the output is left in
         ``setup.workspace.H[-1][:N]``).
+    train_step : int >= 1 or None
+        None: the model at inference (dropout off). An update number t: the network in
+        training with the dropout masks ``run_epoch`` draws at update t (row i of X being
+        row i of the batch): so a one-batch ``run_epoch`` over ``arange(N)`` with
+        ``step0 = t - 1`` steps along this gradient.
 
     Returns
     -------
@@ -1096,6 +1274,14 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True):
     cdef bint g = grads
     cdef _Pointers pdW, pdb
     cdef Py_ssize_t l
+    cdef bint train = train_step is not None
+    cdef uint64_t t = 0
+    if train:
+        t = check_dropout_args(0.0, 0, train_step, 0)[2]
+        if train_step < 1:
+            raise ValueError(f"train_step must be >= 1 (an update number); got "
+                             f"{train_step}")
+        setup._dropout_buffers()
     if c.N < 1:
         raise ValueError("loss_grad needs at least one row")
     if setup.workspace.rows < c.N:
@@ -1123,11 +1309,11 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True):
         if setup.workspace.dtype == np.float64:
             with nogil:
                 status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
-                                   <double**>pdb.p, g, &loss, pieces)
+                                   <double**>pdb.p, g, &loss, pieces, train, t)
         else:
             with nogil:
                 status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
-                                   g, &loss, pieces)
+                                   g, &loss, pieces, train, t)
     finally:
         setup.busy = False
     return loss, status

@@ -34,6 +34,18 @@ Plain SGD (momentum 0) with weight decay ``wd`` is, by the rule of ``optim_step`
     W <- W - lr (dW + wd W) = W - lr (H^T dZ + (l2_eff + wd) W)
        = (1 - lr (l2_eff + wd)) W - lr H^T dZ,        b <- (1 - lr wd) b - lr db
 
+Dropout (``Network(..., dropout=[(position, rate), ...])``): in training, the input of
+layer ``position`` (position L: the output the loss reads) is ``D = H * m / (1 - rate)``
+with the mask of ``nnlib._reference.dropout`` for key ``(seed_k, offset_k + t, row)`` at
+update ``t`` (``set_dropout``); the layer reads D, its ``dW`` multiplies D, and the
+gradient with respect to H is that with respect to D times the same ``m / (1 - rate)``
+(several dropouts at one position: in order forward, in reverse backward)::
+
+    forward     H_0 = drop_0(X[rows]),  H_l = drop_l(g_l(H_{l-1} W_l + b_l))
+
+The activation's derivative is taken from the layer's own output, before the dropout.
+``loss_grad`` is the model at inference (no dropout) unless given ``train_step``.
+
 The compiled loop computes the last form as one GEMM with ``beta = 1 - lr (l2_eff + wd)``;
 the twin applies the rule itself. The two differ by rounding only.
 
@@ -50,7 +62,10 @@ import numpy as np
 
 from nnlib._codes import (ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSES,
                           EPOCH_STATUS, LOSS_CODES)
+from nnlib._dropout_args import (check_dropout_args, check_dropout_counters,
+                                 check_network_dropout)
 from nnlib._reference import dense as _dense
+from nnlib._reference.dropout import dropout as _dropout_map
 from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
 from nnlib._reference.optim import state_slots  # one definition; part of this API
@@ -95,9 +110,11 @@ class Network(_ReadOnly):
         Activation codes (``nnlib._codes.ACTIVATION_CODES``).
     aparams : sequence of L floats
         Activation parameters (leaky_relu's slope, elu's alpha; unused for the others).
+    dropout : sequence of (position, rate) pairs
+        Inverted dropout in training on the input of layer ``position`` (L: the output).
     """
 
-    def __init__(self, sizes, kinds, aparams):
+    def __init__(self, sizes, kinds, aparams, dropout=()):
         sizes, kinds = tuple(int(v) for v in sizes), tuple(int(v) for v in kinds)
         aparams = tuple(float(v) for v in aparams)
         if not len(sizes) == len(kinds) + 1 == len(aparams) + 1 >= 2:
@@ -109,7 +126,9 @@ class Network(_ReadOnly):
             raise ValueError(f"unknown activation code in {list(kinds)}")
         if not np.isfinite(aparams).all():
             raise ValueError(f"activation parameters must be finite; got {list(aparams)}")
-        self._set(sizes=sizes, kinds=kinds, aparams=aparams, n_layers=len(kinds))
+        pairs = check_network_dropout(dropout, len(kinds))[0]
+        self._set(sizes=sizes, kinds=kinds, aparams=aparams, n_layers=len(kinds),
+                  dropout=pairs)
 
 
 class Workspace(_ReadOnly):
@@ -202,6 +221,8 @@ class EpochSetup(_ReadOnly):
                   optimizer=None, n_threads=int(n_threads),
                   update_threads=int(update_threads), loss_scale=float(loss_scale),
                   sample_weight=_weights(sample_weight, N, dt))
+        _check_sparse_input_dropout(network, X)
+        self.set_dropout([0] * len(network.dropout), [0] * len(network.dropout))
         if optimizer is not None:
             self.set_optimizer(optimizer)
         elif any(s is not None for s in states):
@@ -224,6 +245,13 @@ class EpochSetup(_ReadOnly):
                 check_buffer(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
         self._set(optimizer=dict(config))
 
+    def set_dropout(self, seeds, offsets):
+        """Seeds and counter offsets of the dropouts (ints in [0, 2**64)): the mask of
+        dropout k at update t has key ``(seeds[k], offsets[k] + t mod 2**64, row)``."""
+        seeds, offsets = check_dropout_counters(seeds, offsets,
+                                                len(self.network.dropout))
+        self._set(dropout_seeds=seeds, dropout_offsets=offsets)
+
     def set_data(self, X, y_target, y_label, sample_weight=None):
         """Train on other rows (and weights) from now on (same widths, dtype and kind of
         targets); the weights, states, workspace and settings stay."""
@@ -235,6 +263,7 @@ class EpochSetup(_ReadOnly):
         if self.workspace.rows < min(self.batch_size, N):
             raise ValueError(f"the workspace holds {self.workspace.rows} rows; batches "
                              f"need {min(self.batch_size, N)}")
+        _check_sparse_input_dropout(self.network, X)
         self._set(X=X, y_target=y_target, y_label=y_label,
                   sample_weight=_weights(sample_weight, N, dt))
 
@@ -246,6 +275,11 @@ class EpochSetup(_ReadOnly):
         self._set(X=np.empty((0, self.network.sizes[0]), dt),
                   y_target=np.empty((0, tcols), dt), y_label=np.empty(0, np.int64),
                   sample_weight=None)
+
+
+def _check_sparse_input_dropout(network, X):
+    if is_sparse(X) and network.dropout and network.dropout[0][0] == 0:
+        raise ValueError("dropout on the input (position 0) needs a dense X; X is sparse")
 
 
 def _weights(sample_weight, N, dt):
@@ -261,13 +295,30 @@ def _layers(network):
             for k, a in zip(network.kinds, network.aparams)]
 
 
-def _forward(setup, X):
-    """[X, H_1, ..., H_L] for the rows X, each in the network's dtype (sparse rows as
-    the dense matrix they stand for: the twin states the math, not the O(nnz) way)."""
-    Hs = [X.toarray() if is_sparse(X) else X]
-    for (act, param), W, b in zip(_layers(setup.network), setup.weights, setup.biases):
-        Hs.append(_dense.dense_forward(Hs[-1], W, b, act, param))
-    return Hs
+def _drop(setup, p, A, t, vjp=False):
+    """``A`` through the dropouts at position ``p`` with the masks of update ``t`` (None:
+    at inference, the identity); ``vjp``: in reverse order (the backward pass)."""
+    ks = [k for k, (pos, _) in enumerate(setup.network.dropout) if pos == p]
+    if t is None or not ks:
+        return A
+    for k in (reversed(ks) if vjp else ks):
+        rate = setup.network.dropout[k][1]
+        counter = (int(setup.dropout_offsets[k]) + int(t)) % 2 ** 64
+        A = _dropout_map(A, rate, int(setup.dropout_seeds[k]), counter)
+    return A
+
+
+def _forward(setup, X, t=None):
+    """(ins, outs): ``ins[l]`` what layer l reads (``ins[L]``: what the loss reads) and
+    ``outs[l]`` its own output ``H_l``, each in the network's dtype; the dropouts apply
+    with the masks of update ``t`` (None: none). Sparse rows as the dense matrix they
+    stand for: the twin states the math, not the O(nnz) way."""
+    ins, outs = [_drop(setup, 0, X.toarray() if is_sparse(X) else X, t)], []
+    for l, ((act, param), W, b) in enumerate(zip(_layers(setup.network), setup.weights,
+                                                 setup.biases)):
+        outs.append(_dense.dense_forward(ins[-1], W, b, act, param))
+        ins.append(_drop(setup, l + 1, outs[-1], t))
+    return ins, outs
 
 
 def _data_loss(setup, out, rows):
@@ -295,13 +346,15 @@ def _data_loss(setup, out, rows):
     return value, dout
 
 
-def _backward(setup, Hs, dout):
-    """(dWs, dbs): ``H_{l-1}^T dZ_l`` and ``sum dZ_l`` of every layer (no L2 term)."""
-    L, dt = setup.network.n_layers, Hs[-1].dtype
+def _backward(setup, ins, outs, dout, t=None):
+    """(dWs, dbs): ``D_{l-1}^T dZ_l`` and ``sum dZ_l`` of every layer (no L2 term), back
+    through the masks of update ``t``."""
+    L, dt = setup.network.n_layers, outs[-1].dtype
     dWs, dbs = [None] * L, [None] * L
     dH = dout.astype(dt)            # the kernels store dH_L in the network's dtype
     for l, (act, param) in reversed(list(enumerate(_layers(setup.network)))):
-        dH, dWs[l], dbs[l] = _dense.dense_backward(Hs[l], setup.weights[l], Hs[l + 1],
+        dH = _drop(setup, l + 1, dH, t, vjp=True)
+        dH, dWs[l], dbs[l] = _dense.dense_backward(ins[l], setup.weights[l], outs[l],
                                                    dH, act, param)
     return dWs, dbs
 
@@ -313,10 +366,10 @@ def _penalty(weights, l2):
     return 0.5 * l2 * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in weights)
 
 
-def _keep_output(setup, Hs):
+def _keep_output(setup, outs):
     """The kernels leave each layer's output in the workspace; so does the twin."""
-    B = Hs[0].shape[0]
-    for H, buf in zip(Hs[1:], setup.workspace.H):
+    B = outs[0].shape[0]
+    for H, buf in zip(outs, setup.workspace.H):
         buf[:B] = H
 
 
@@ -396,13 +449,14 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
             break
         rows = order[start:start + setup.batch_size]
         B = rows.size
-        Hs = _forward(setup, setup.X[rows])
-        _keep_output(setup, Hs)
-        data, dout = _data_loss(setup, Hs[-1], rows)
+        t = step0 + steps + 1               # this step's update number (and masks)
+        ins, outs = _forward(setup, setup.X[rows], t)
+        _keep_output(setup, outs)
+        data, dout = _data_loss(setup, ins[-1], rows)
         if not np.isfinite(data):
             status = STATUS_NONFINITE_LOSS
             break
-        dWs, dbs = _backward(setup, Hs, dout)
+        dWs, dbs = _backward(setup, ins, outs, dout, t)
         if not _all_finite_arrays(dbs):
             status = STATUS_NONFINITE_GRAD
             break
@@ -417,7 +471,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
                 break
         grads = [g for dW, db, W in zip(dWs, dbs, weights)
                  for g in (dW.astype(np.float64) + l2_eff * W.astype(np.float64), db)]
-        _update(config, params, grads, states, step0 + steps + 1)
+        _update(config, params, grads, states, t)
         if check_updates and not _all_finite_arrays(params + states):
             status = STATUS_NONFINITE_UPDATE
             break
@@ -430,7 +484,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
 
 
 @_QUIET
-def loss_grad(setup, dWs, dbs, grads=True):
+def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
     """Loss and gradients over all rows of ``setup.X``.
 
     Parameters
@@ -443,6 +497,9 @@ def loss_grad(setup, dWs, dbs, grads=True):
     grads : bool, default True
         False: the forward pass and the loss only (the output is left in
         ``setup.workspace.H[-1][:N]``).
+    train_step : int >= 1 or None, default None
+        None: the model at inference (dropout off). An update number t: in training, with
+        the masks ``run_epoch`` draws at update t (row i of X as row i of the batch).
 
     Returns
     -------
@@ -454,6 +511,11 @@ def loss_grad(setup, dWs, dbs, grads=True):
         The gradients are written either way.
     """
     N = setup.X.shape[0]
+    if train_step is not None:
+        check_dropout_args(0.0, 0, train_step, 0)
+        if train_step < 1:
+            raise ValueError(f"train_step must be >= 1 (an update number); got "
+                             f"{train_step}")
     if N < 1:
         raise ValueError("loss_grad needs at least one row")
     if setup.workspace.rows < N:
@@ -464,12 +526,12 @@ def loss_grad(setup, dWs, dbs, grads=True):
     for l, (W, b) in enumerate(zip(setup.weights, setup.biases)):
         check_buffer(dWs[l], f"dWs[{l}]", W.dtype, W.shape, True)
         check_buffer(dbs[l], f"dbs[{l}]", b.dtype, b.shape, True)
-    Hs = _forward(setup, setup.X)
-    _keep_output(setup, Hs)
-    loss, dout = _data_loss(setup, Hs[-1], np.arange(N))
+    ins, outs = _forward(setup, setup.X, train_step)
+    _keep_output(setup, outs)
+    loss, dout = _data_loss(setup, ins[-1], np.arange(N))
     status = STATUS_OK if np.isfinite(loss) else STATUS_NONFINITE_LOSS
     if grads:
-        grad_W, grad_b = _backward(setup, Hs, dout)
+        grad_W, grad_b = _backward(setup, ins, outs, dout, train_step)
         if status == STATUS_OK and not _all_finite_arrays(grad_b):
             status = STATUS_NONFINITE_GRAD
         for l, W in enumerate(setup.weights):

@@ -56,6 +56,13 @@ class Fault(NamedTuple):
     alt: Tuple[Tuple[str, str], ...] = ()       # (anchor, replacement) if ``anchor`` moved
 
 
+# A model with Dropout fitted by the compiled epoch: its loss history and weights.
+_DROPOUT_FIT = ("(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 3, "
+                "optimizer=optim.SGD(lr=0.1), epochs=2, batch_size=4, random_state=3, "
+                "n_threads=1)['loss']] + m.params)(nnlib.Sequential(["
+                "nnlib.Dense(5, 7, 'tanh', random_state=0), nnlib.layers.Dropout(0.5, 1), "
+                "nnlib.Dense(7, 3, random_state=1)]))")
+
 K = "nnlib/_kernels/"
 SCALAR, ACT = K + "scalar.pxd.tp", K + "activations.pyx.tp"
 VMATH, MAPS, ROWS = K + "vmath.h", K + "output_maps.pyx", K + "loss_rows.pxd"
@@ -355,8 +362,8 @@ FAULTS = [
           "train", "plain SGD (fused update) with l2",
           "fit(optimizer=optim.SGD(lr=0.1), l2=0.01, batch_size=4)"),
     Fault("train-fused-l2-per-batch-ignored", TRAIN,
-          "l2_eff + c.oc.weight_decay, c.oc.weight_decay, xsp)",
-          "c.l2 + c.oc.weight_decay, c.oc.weight_decay, xsp)",
+          "l2_eff + c.oc.weight_decay, c.oc.weight_decay, xsp, dr)",
+          "c.l2 + c.oc.weight_decay, c.oc.weight_decay, xsp, dr)",
           "dropped-mean", "the fused SGD update uses l2, not l2 / B, with l2_per_batch",
           "train", "plain SGD (fused update), l2_per_batch",
           "fit(optimizer=optim.SGD(lr=0.05), l2=0.5, l2_per_batch=True, batch_size=6)"),
@@ -374,8 +381,8 @@ FAULTS = [
           "train", "l2_per_batch, n not a multiple of batch_size",
           "fit(optimizer=optim.SGD(lr=0.05), l2=0.5, l2_per_batch=True, batch_size=5)"),
     Fault("train-weight-decay-twice", TRAIN,
-          "weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp, pieces)",
-          "weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces)",
+          "weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp, pieces, dr)",
+          "weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces, dr)",
           "factor", "l2 added to dW and again by the rule it was folded into",
           "train", "float64, optimizer other than plain SGD, l2 > 0",
           "fit(optimizer=optim.Adam(lr=0.01), l2=0.1, batch_size=4)"),
@@ -410,6 +417,32 @@ FAULTS = [
           "index", "a piece of a batch (row0 > 0) draws the mask of rows 0, 1, ... again",
           "dropout", "dropout / dropout_vjp with row0 > 0 (an epoch cut into pieces)",
           "F.dropout(np.ones((4, 6)), 0.5, 1, row0=3)"),
+    Fault("dropout-epoch-scale-missing", TRAIN,
+          "scale = <floating>(1.0 / (1.0 - dr.rate[k]))",
+          "scale = <floating>1.0",
+          "factor", "the compiled epoch's dropout keeps m but not its 1 / (1 - rate)",
+          "dropout", "the compiled epoch of a model with Dropout (forward and backward)",
+          _DROPOUT_FIT),
+    Fault("dropout-epoch-backward-unmasked", TRAIN,
+          "        if dropped_at(dr, l + 1):   # dZ[l] holds d/dD_{l+1}",
+          "        if False and dropped_at(dr, l + 1):   # dZ[l] holds d/dD_{l+1}",
+          "dropped-term", "the backward pass skips the mask: the gradient of a dropped "
+          "unit flows as if it were kept",
+          "dropout", "the compiled epoch of a model with Dropout (backward)",
+          _DROPOUT_FIT),
+    Fault("dropout-epoch-at-inference", TRAIN,
+          "cdef const DropC* dr = &c.drop if train and c.has_drop else NULL",
+          "cdef const DropC* dr = &c.drop if c.has_drop else NULL",
+          "convention", "loss_grad applies the masks at inference too (on a setup that "
+          "has trained)",
+          "dropout", "loss_grad without train_step on a setup whose dropout buffers exist",
+          "(lambda t: (lambda s: [t.loss_grad(s, s.workspace.dW, s.workspace.db, "
+          "train_step=1), t.loss_grad(s, s.workspace.dW, s.workspace.db)])("
+          "t.EpochSetup(t.Network([2, 3, 2], [2, 0], [0.0, 0.0], [(1, 0.5)]), "
+          "[rand((2, 3)), rand((3, 2), 1)], [np.zeros(3), np.zeros(2)], None, "
+          "rand((4, 2), 2), np.empty((4, 0)), np.array([0, 1, 0, 1]), "
+          "t.Workspace([2, 3, 2], 4, 0, np.float64), 0, 4)))"
+          "(__import__('nnlib.training').training.compiled_train())"),
 ]
 
 
