@@ -100,7 +100,7 @@ from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._codes import loss_code
 from nnlib._inputs import (check_feature_names, check_float_target, check_output_finite,
                            check_X, check_y_shape, class_labels, labels_to_index)
-from nnlib._threads import _at_fork_hooks
+from nnlib._threads import _at_fork_hooks, complete
 from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_fits_dtype,
                                check_sample_weight, is_sparse)
@@ -114,6 +114,14 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                 "relu": "relu", "leaky_relu": "leaky_relu", "softplus": "softplus",
                 "elu": "elu"}
 _SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+def _restore_vars(obj, saved):
+    """Put back ``obj``'s attributes as ``saved`` (a copy of its ``vars``) holds them."""
+    attrs = vars(obj)
+    for name in [n for n in attrs if n not in saved]:
+        del attrs[name]
+    attrs.update(saved)
 
 
 class _available_if:
@@ -392,19 +400,18 @@ class _BaseMLP(BaseModel):
         first = not hasattr(self, "coefs_") or (not cfg["warm_start"] and not incremental)
         if cfg["early_stopping"] and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        check_feature_names(self, X, reset=first)
-        X = check_X(X, owner=type(self).__name__,
-                    n_features=None if first else self.n_features_in_, accept_sparse=True)
-        for name in ("alpha", "learning_rate_init"):   # cast to X's dtype when training
-            check_fits_dtype(cfg[name], name, X.dtype)
-        Y = self._targets(X, y, first=first, incremental=incremental)
-        sw = None if sample_weight is None else check_sample_weight(
-            sample_weight, X.shape[0], X.dtype)
-        rng = self._rng()
-        sizes = [X.shape[1]] + cfg["hidden"] + [self._n_outputs(Y)]
-        if first:
-            self._initialize(cfg, sizes, X.dtype, rng)
-        elif [W.shape[0] for W in self.coefs_] + [self.coefs_[-1].shape[1]] != sizes:
+        # The setup replaces the fitted attributes one by one (feature names, classes_,
+        # coefs_, ...): an exception or interrupt before it ends puts the estimator back
+        # as it was, never classes_ of one fit beside coefs_ of another.
+        before = dict(vars(self))
+        try:
+            X, Y, sw, rng, sizes = self._setup(X, y, cfg, first, incremental, sample_weight)
+        except BaseException:
+            complete(lambda: _restore_vars(self, before))
+            raise
+        del before
+        if not first and \
+                [W.shape[0] for W in self.coefs_] + [self.coefs_[-1].shape[1]] != sizes:
             raise ValueError(f"warm_start/partial_fit need the same architecture: the "
                              f"model has layer sizes "
                              f"{[W.shape[0] for W in self.coefs_] + [self.n_outputs_]}, "
@@ -419,6 +426,23 @@ class _BaseMLP(BaseModel):
                              "lowered.")
         del self._cfg
         return self
+
+    def _setup(self, X, y, cfg, first, incremental, sample_weight):
+        """Checked (X, Y, sample weights, rng, layer sizes) of a fit; a first fit's
+        fitted attributes set and its weights initialized."""
+        check_feature_names(self, X, reset=first)
+        X = check_X(X, owner=type(self).__name__,
+                    n_features=None if first else self.n_features_in_, accept_sparse=True)
+        for name in ("alpha", "learning_rate_init"):   # cast to X's dtype when training
+            check_fits_dtype(cfg[name], name, X.dtype)
+        Y = self._targets(X, y, first=first, incremental=incremental)
+        sw = None if sample_weight is None else check_sample_weight(
+            sample_weight, X.shape[0], X.dtype)
+        rng = self._rng()
+        sizes = [X.shape[1]] + cfg["hidden"] + [self._n_outputs(Y)]
+        if first:
+            self._initialize(cfg, sizes, X.dtype, rng)
+        return X, Y, sw, rng, sizes
 
     def _initialize(self, cfg, sizes, dtype, rng):
         self.n_iter_ = 0

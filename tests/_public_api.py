@@ -2,12 +2,22 @@
 object the public modules export in ``__all__`` and the public methods and properties of
 the exported classes (their own, not those inherited from outside nnlib)."""
 import importlib
+import importlib.util
 import inspect
 
 PUBLIC_MODULES = ["nnlib", "nnlib.functional", "nnlib.optim", "nnlib.schedules",
                   "nnlib.callbacks", "nnlib.metrics", "nnlib.layers", "nnlib.export",
                   "nnlib.estimators", "nnlib.linear_models", "nnlib.datasets", "nnlib.dask",
                   "nnlib.model", "nnlib.threshold", "nnlib.exceptions"]
+# modules of an optional extra: listed only where the extra is installed (nnlib and its
+# tests work without it)
+EXTRA_MODULES = {"nnlib.dask": ("dask", "distributed")}
+
+
+def available(module_name):
+    """False for a module of an optional extra that is not installed."""
+    return all(importlib.util.find_spec(dep) is not None
+               for dep in EXTRA_MODULES.get(module_name, ()))
 
 
 def _exported(module):
@@ -22,7 +32,7 @@ def public_objects():
     """``{qualified name: object}`` for the exported functions and classes, first export
     wins (``nnlib.Sequential`` and ``nnlib.model.Sequential`` are one entry)."""
     found = {}
-    for module_name in PUBLIC_MODULES:
+    for module_name in filter(available, PUBLIC_MODULES):
         for _, obj in _exported(importlib.import_module(module_name)):
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
                 continue                       # constants, submodules, __version__

@@ -295,3 +295,50 @@ def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights
             break
         k += 1
     assert hits > 20
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_an_interrupt_in_an_estimators_setup_leaves_it_as_it_was(early):
+    """Before: an interrupt while a fit set up the estimator (classes_, then coefs_ one
+    layer at a time) left coefs_ empty beside the new classes_: predict ran X through no
+    layers and indexed classes_ with X's argmax (found by the interrupt fuzz, seed
+    8249259916: IndexError). Now the estimator is as before the fit: unfitted, or the
+    previous fit whole."""
+    from nnlib.estimators import MLPClassifier
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    y = np.arange(40) % 3
+    X2, y2 = rng.standard_normal((40, 5)), np.arange(40) % 4
+    codes = _codes(MLPClassifier, "_fit", "_setup", "_targets", "_initialize")
+    for previous in (None, (X2, y2)):
+        k, hits = 1, 0
+        while True:
+            est = MLPClassifier(hidden_layer_sizes=(6, 3), max_iter=3, random_state=0,
+                                early_stopping=early)
+            if previous is not None:
+                quiet_fit(est, *previous)
+            before = {n: v for n, v in vars(est).items() if n.endswith("_")}
+            hit, _ = _run_interrupted_at(k, lambda: quiet_fit(est, X, y), codes)
+            if hasattr(est, "coefs_"):
+                Xk = X if est.n_features_in_ == 4 else X2
+                out = est.predict(Xk)           # a whole model: one of the two fits
+                assert set(out) <= set(est.classes_)
+                assert est.coefs_[-1].shape[1] == len(est.classes_)
+                assert len(est.coefs_) == 3
+            else:
+                assert previous is None and not [n for n in vars(est) if n.endswith("_")]
+            if hit and est.__dict__.get("n_features_in_") == 5:
+                for n, v in before.items():     # interrupted in setup: the previous fit
+                    assert n in vars(est), (k, n)
+            hits += hit
+            if not hit:
+                break
+            k += 1
+        assert hits > 20
+
+
+def quiet_fit(est, X, y):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)

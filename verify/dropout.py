@@ -218,7 +218,7 @@ def _epoch_item(ctx):
             passed = False
             first = first or f"dropout {spec['dropout']}: {r['first_failure']}"
     head = [("definition", "training: $D_p = H_{p-1} m / (1 - p)$ on the input of layer $p$ "
-                           "(or the output), backward $dH = dD\, m / (1 - p)$; inference: "
+                           r"(or the output), backward $dH = dD\, m / (1 - p)$; inference: "
                            "the identity"),
             ("run", "verify.train's epoch (loss_grad at the start, run_epoch over 7 rows "
                     "in batches of 3, then one step of a second call), the masks of each "
