@@ -200,15 +200,19 @@ def test_float32_functions_after_rounding_to_float32(name, ref, lo, hi):
 
 
 def test_exp_neg_f32_clamp_and_special_values():
-    # below NN_EXP_F32_ARG_MIN (-708) the result is e^-708 (float32: 0 either way); NaN
-    # stays NaN; -0 and +0 give 1; -inf gives e^-708
-    x = np.array([0.0, -0.0, -707.9, -708.0, -708.1, -1e4, -np.inf, np.nan])
+    # below NN_EXP_F32_ARG_MIN (-708) e^x through e^(x + 64 ln 2) 2^-64, down to libm's
+    # underflow; 0 below it and at -inf (a product with an infinite gradient is then
+    # inf or NaN as with libm's exp: sigmoid_vjp(-inf, inf) is NaN, not inf); NaN stays
+    # NaN; -0 and +0 give 1
+    x = np.array([0.0, -0.0, -707.9, -708.0, -708.1, -720.0, -745.0, -745.2, -1e4,
+                  -np.inf, np.nan])
     got = np.empty_like(x)
     E.evaluate("exp_neg_f32", x, got)
-    clamp = np.exp(-708.0)
-    np.testing.assert_allclose(got[:4], np.exp(x[:4]), rtol=1e-10)
-    np.testing.assert_allclose(got[4:7], clamp, rtol=1e-10)
-    assert np.isnan(got[7]) and not got.astype(np.float32)[3:7].any()
+    np.testing.assert_allclose(got[:5], np.exp(x[:5]), rtol=1e-10)
+    np.testing.assert_allclose(got[5], np.exp(x[5]), rtol=1e-10)     # subnormal
+    assert got[6] > 0 and np.exp(-745.0) > 0
+    assert (got[7:10] == 0).all() and np.exp(-745.2) == 0
+    assert np.isnan(got[10]) and not got.astype(np.float32)[3:10].any()
     x = np.array([0.0, -0.0, -60.0, -1e4, -np.inf, np.nan])
     E.evaluate("expm1_neg_f32", x, got := np.empty_like(x))
     assert _same(got, np.array([0.0, -0.0, -1.0, -1.0, -1.0, np.nan])).all()

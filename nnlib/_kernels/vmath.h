@@ -250,23 +250,30 @@ static inline double nn_exp_g6(double r)
     return g;
 }
 
+/* libm's exp(x) is 0 below this (e^x < 2^-1075) */
+#define NN_EXP_ARG_UNDERFLOW (-745.1332191019412)
+
 /* e^x for x <= 0 (and NaN) to 1.5e-11 relative (3e-4 float32 ulp): r = x - k ln2 in one
  * FMA (ln2's rounding, 2^-54 ln2 per unit of |k| <= 1022, is 6e-14 of r at most), and
- * 2^k as one factor: x is clamped to NN_EXP_F32_ARG_MIN = -708 (k >= -1022, 2^k normal).
- * Below it the result is e^-708 = 3.3e-308 instead of a smaller value, and every float32
- * value computed from it (sigmoid, softplus, sigma', alpha e^x g with alpha, g <= 3.4e38)
- * is below 2^-760 either way: 0 after rounding. */
+ * 2^k as one factor, normal: the reduction runs on x >= NN_EXP_F32_ARG_MIN = -708. Below
+ * it, e^x = e^(x + 64 ln2) 2^-64 (the shift's rounding is 1e-13 of the result), and below
+ * NN_EXP_ARG_UNDERFLOW (and at -inf) the result is 0, where libm's exp underflows too:
+ * finite float32 values computed from these tiny results are 0 after rounding either
+ * way, but a product with an infinite g is inf or NaN exactly as from libm's e^x. */
 static inline double nn_exp_neg_f32(double x)
 {
-    double t, kd, r, p;
+    double t, kd, r, p, e, x0 = x;
     int64_t k;
+    x = nn_select(x0 < NN_EXP_F32_ARG_MIN, x0 + 44.3614195558365, x0);   /* 64 ln 2 */
     x = nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x);  /* NaN stays NaN */
     t = x * NN_LOG2E + NN_SHIFTER;
     k = (int64_t)(nn_to_bits(t) - nn_to_bits(NN_SHIFTER));
     kd = t - NN_SHIFTER;
     r = x - kd * 0.6931471805599453;                   /* ln 2 rounded */
     p = 1.0 + (r + (r * r) * nn_exp_g6(r));
-    return p * nn_pow2i(k);
+    e = p * nn_pow2i(k);
+    e = nn_select(x0 < NN_EXP_F32_ARG_MIN, e * 5.421010862427522e-20, e);   /* 2^-64 */
+    return nn_select(x0 < NN_EXP_ARG_UNDERFLOW, 0.0, e);
 }
 
 /* expm1(x) for x <= 0 (and NaN) to 3e-11 relative: 2^k expm1(r) + (2^k - 1). For k = 0
