@@ -735,6 +735,11 @@ class Optimizer:
 
     @staticmethod
     def _undo(saved, done, params, entries):
+        """Put back the arrays of the calls in ``done``. One kernel call (``saved`` None)
+        needs nothing: it writes and counts all or nothing, and an interrupt after it
+        returns finds the step whole."""
+        if saved is None:
+            return
         for i in done:
             params[i][...] = saved[i][0]
             entries[i].rows[...] = saved[i][1]
