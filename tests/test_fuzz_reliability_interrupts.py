@@ -207,7 +207,11 @@ def case_load_predict(rng):
 def case_optimizer_step(rng):
     opt = optimizer(rng)
     dtype = pick(rng, [np.float64, np.float32])
-    sizes = [int(s) for s in rng.integers(1, 1 << int(rng.integers(4, 21)), int(rng.integers(1, 4)))]
+    # up to 2^18 elements: past the parallel threshold (2^15), and a case with three
+    # arrays, Adam's state, the replay's copies and a multi-call step's snapshot stays
+    # well inside the runner's memory limit (2^20 made one case alone grow 170+ MB)
+    sizes = [int(s) for s in rng.integers(1, 1 << int(rng.integers(4, 19)),
+                                          int(rng.integers(1, 4)))]
     params = [rng.standard_normal(s).astype(dtype) for s in sizes]
     grads = [rng.standard_normal(s).astype(dtype) for s in sizes]
     p0, opt0 = [p.copy() for p in params], copy_opt(opt)
