@@ -102,8 +102,15 @@ def state_of(opt, m):
 # --- interrupts -----------------------------------------------------------------------
 
 class Interrupt:
-    """Interrupts the main thread once, ``delay`` seconds after ``start()``, unless
-    ``disarm()`` comes first; ``kind`` "sigint" or "async". Use :func:`interrupted`."""
+    """Interrupts the main thread ``delay`` seconds after ``start()``, unless
+    ``disarm()`` comes first; ``kind`` "sigint" or "async". Use :func:`interrupted`.
+
+    While still armed it interrupts again every ``REPEAT`` seconds, as a user presses
+    Ctrl-C again: CPython drops a KeyboardInterrupt that lands inside a weakref callback
+    or ``__del__`` ("Exception ignored in ..."), and a fit of a million epochs would
+    then run on. (Every interrupt, the repeats too, is one the code must survive.)"""
+
+    REPEAT = 2.0
 
     def __init__(self, delay, kind):
         self.delay, self.kind = delay, kind
@@ -121,6 +128,9 @@ class Interrupt:
             else:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self.main), ctypes.py_object(KeyboardInterrupt))
+            self.timer = threading.Timer(self.REPEAT, self._fire)
+            self.timer.daemon = True
+            self.timer.start()
 
     def disarm(self):
         """No interrupt after this returns; one already fired has been delivered (and
