@@ -10,7 +10,8 @@ import pytest
 
 from verify.mutants import witness
 from verify.mutants.catalogue import FAMILIES, FAULTS, Fault, by_id
-from verify.mutants.harness import FaultNotApplicable, Runner, apply_fault, kill_rate
+from verify.mutants.harness import (FaultNotApplicable, Runner, apply_fault, dependents,
+                                    kill_rate)
 from verify.mutants.report import markdown, summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,3 +160,66 @@ def test_harness_counts_a_nothing_rebuilt_edit_as_invalid(toy_runner, tmp_path):
         f.write("x = 1\n")
     (r,) = toy_runner.run([_toy_fault("caught", "x = 2  # BAD")])
     assert r["status"] == "invalid" and "changed no extension" in r["detail"]
+
+
+def test_harness_lists_a_verify_time_out_apart_never_as_a_kill(toy_runner, tmp_path):
+    # on a loaded machine a slow verify says nothing about the fault: "timed out" is not
+    # counted (neither killed nor survived) and the summary names it
+    slow = ("import sys, time\nif 'SLOW' in open('nnlib/_kernels/k.so').read():\n"
+            "    time.sleep(30)\n")
+    (tmp_path / "tree" / "verify_toy.py").write_text(slow + VERIFY)
+    toy_runner.verify_timeout = 3
+    results = toy_runner.run([_toy_fault("slow", "x = 2  # SLOW BAD"),
+                              _toy_fault("caught", "x = 2  # BAD")])
+    assert [r["status"] for r in results] == ["timed out", "killed"]
+    assert results[0]["killed_by"] == [] and "timed out" in results[0]["detail"]
+    assert kill_rate(results) == (1, 1)
+    assert "timed out: slow" in summary(results)
+
+
+def test_dependents_follow_templates_cimports_and_headers():
+    """What a fault's rebuild must recompile, read from the kernels' sources: the harness
+    flags a build that recompiled anything else (or less)."""
+    k = "nnlib/_kernels/"
+    assert dependents(ROOT, k + "train.pyx") == ["train"]
+    assert dependents(ROOT, k + "activations.pyx.tp") == ["activations"]
+    # scalar.pxd (rendered from its template) reaches every module that cimports it,
+    # directly or through dense.pxd / loss_rows.pxd, and no other
+    scalar = dependents(ROOT, k + "scalar.pxd.tp")
+    assert {"activations", "elementary", "dense", "losses", "output_maps", "train"} <= set(
+        scalar)
+    assert not {"blas", "parallel", "sparse", "paths"} & set(scalar)
+    assert dependents(ROOT, k + "loss_rows.pxd") == ["losses", "output_maps", "train"]
+    assert dependents(ROOT, k + "optim_rules.pxd.tp") == ["optim", "train"]
+    every = sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "nnlib", "_kernels"))
+                   if f.endswith(".pyx"))
+    assert dependents(ROOT, k + "vmath.h") == every       # setup.py's depends: every *.h
+
+
+def test_dependents_on_a_toy_chain(tmp_path):
+    d = tmp_path / "nnlib" / "_kernels"
+    d.mkdir(parents=True)
+    (d / "low.pxd").write_text('cdef extern from "low.h":\n    double f(double)\n')
+    (d / "mid.pxd").write_text("from nnlib._kernels.low cimport f\n")
+    (d / "top.pyx").write_text("from nnlib._kernels.mid cimport f\n")
+    (d / "own.pxd").write_text("cdef double g(double)\n")
+    (d / "own.pyx").write_text("from cython cimport floating\n")
+    (d / "other.pyx").write_text("x = 1\n")
+    root = str(tmp_path)
+    assert dependents(root, "nnlib/_kernels/low.pxd") == ["top"]
+    assert dependents(root, "nnlib/_kernels/mid.pxd.tp") == ["top"]
+    assert dependents(root, "nnlib/_kernels/own.pxd") == ["own"]   # its own .pxd
+    assert dependents(root, "nnlib/_kernels/low.h") == ["other", "own", "top"]
+
+
+def test_runner_compiles_through_ccache_with_the_interpreters_compiler(tmp_path,
+                                                                      monkeypatch):
+    import sysconfig
+    monkeypatch.delenv("CC", raising=False)
+    r = Runner(str(tmp_path), workdir=str(tmp_path / "w"), ccache="/opt/bin/ccache")
+    cc = sysconfig.get_config_var("CC") or "cc"
+    assert r._compiler_env() == {"CC": "/opt/bin/ccache " + cc}
+    assert Runner(str(tmp_path), workdir=str(tmp_path / "w"), ccache=None)._compiler_env() \
+        == {}
+    monkeypatch.setenv("CC", "clang")        # a compiler the user chose is left alone
+    assert r._compiler_env() == {}

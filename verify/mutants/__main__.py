@@ -2,7 +2,7 @@
 
     python -m verify.mutants [--only ID ...] [--list] [--jobs N] [--tree PATH] [--keep]
                              [--out DIR] [--build-jobs N] [--workdir DIR] [--resume]
-                             [--report-only]
+                             [--report-only] [--ccache PATH|auto|off]
 
 Applies each fault of the catalogue to a scratch copy of ``--tree`` (default: this
 repository; it must be built), rebuilds what changed, runs ``python -m verify --quick``
@@ -12,7 +12,8 @@ when every counted fault is killed and no fault is invalid, equivalent, orphaned
 error; 1 otherwise. Each result is also appended to ``DIR/mutants.partial.jsonl`` as it
 completes: ``--resume`` (same ``--out`` and ``--workdir``) skips the faults found there, and
 ``--report-only`` writes the table from it, listing the others as "not run". Faults run
-round-robin over the kernel families, so a run cut short has covered each of them.
+round-robin over the kernel families, so a run cut short has covered each of them
+(``--only`` runs them in the order given, most suspicious first).
 """
 import argparse
 import datetime
@@ -95,6 +96,9 @@ def main(argv=None):
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from DIR/mutants.partial.jsonl, the "
                          "faults without a result listed as 'not run'")
+    ap.add_argument("--ccache", default="auto", metavar="PATH|auto|off",
+                    help="compile through ccache (same compiler and flags; 'auto': the "
+                         "ccache on PATH if any)")
     ap.add_argument("--resume", action="store_true",
                     help="skip the faults already in DIR/mutants.partial.jsonl (each result "
                          "is appended there as it completes) and merge them in")
@@ -129,7 +133,9 @@ def main(argv=None):
                     done[r["id"]] = r
     elif os.path.exists(partial):
         os.remove(partial)
-    todo = _interleaved([f for f in faults if f.id not in done])
+    todo = [f for f in faults if f.id not in done]
+    if not args.only:                      # --only runs in the order given
+        todo = _interleaved(todo)
 
     def record(r):
         with open(partial, "a") as f:
@@ -142,7 +148,8 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     load0, t0 = _loadavg(), time.perf_counter()
     runner = Runner(tree, workdir=args.workdir, jobs=args.jobs, build_jobs=args.build_jobs,
-                    keep=args.keep, log=lambda s: print(s, flush=True))
+                    keep=args.keep, log=lambda s: print(s, flush=True),
+                    ccache=None if args.ccache == "off" else args.ccache)
     try:
         runner.prepare(todo)
         fresh = {r["id"]: r for r in runner.run(todo, on_result=record)}

@@ -14,31 +14,41 @@ worker then copies the pristine tree once and, per fault:
    and setuptools recompile only the modules that depend on the edited file (a
    ``scalar.pxd.tp`` fault recompiles every module that cimports it, a ``vmath.h`` one all
    of them). A failed build is "invalid", never "killed"; a build that changed no
-   extension is "invalid" too;
+   extension is "invalid" too. When ``ccache`` is found (``ccache=`` / PATH) the compiler
+   is ``ccache <CC>``: the same compiler and flags, so the same objects, and a fault run
+   again (after verify changed) or a module whose generated C the fault leaves identical
+   compiles from the cache;
 4. evaluates the fault's witness: bit-identical to the pristine digest means the mutant
    is "equivalent" (no reachable input was shown to change), reported and not counted;
 5. runs ``python -m verify --quick``: exit 1 is "killed" (by the failing items of its
-   report.json), a crash or a time-out is "killed" too (the run did not pass), exit 0 is
-   "SURVIVED";
+   report.json), a crash is "killed" too (the run did not pass), exit 0 is "SURVIVED".
+   A run that hits the time limit is "timed out": on a loaded machine a slow verify is
+   no evidence that it saw the fault, so a time-out is listed apart, never counted as a
+   kill;
 6. restores every file that changed from the pristine copy, mtimes included, so the next
    fault rebuilds only its own modules.
 
 The kill rate is killed / (killed + survived); invalid, equivalent and orphaned faults
-are catalogue problems and listed apart.
+are catalogue problems and listed apart, and so are time-outs (re-run them).
 """
+import glob
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
 
-__all__ = ["apply_fault", "FaultNotApplicable", "Runner", "kill_rate", "STATUSES"]
+__all__ = ["apply_fault", "FaultNotApplicable", "Runner", "kill_rate", "STATUSES",
+           "dependents"]
 
-STATUSES = ("killed", "SURVIVED", "invalid", "equivalent", "orphaned", "error", "not run")
+STATUSES = ("killed", "SURVIVED", "timed out", "invalid", "equivalent", "orphaned", "error",
+            "not run")
 
 _IGNORE = shutil.ignore_patterns(".git", "out", "verify-report", ".hypothesis",
                                  ".pytest_cache", "__pycache__", "*.egg-info", ".venv*")
@@ -79,6 +89,49 @@ def apply_fault(text, fault):
         out = _edit(out, anchor, replacement, fault.file)
     if out == text:
         raise FaultNotApplicable(f"{fault.id}: the edit leaves the file unchanged")
+    return out
+
+
+_CIMPORT = re.compile(r"^\s*(?:from\s+nnlib\._kernels\.(\w+)\s+cimport|cimport\s+nnlib\."
+                      r"_kernels\.(\w+))", re.M)
+_EXTERN = re.compile(r'^\s*cdef\s+extern\s+from\s+"(\w+\.h)"', re.M)
+
+
+def dependents(root, rel):
+    """The extension modules (``.pyx`` stems) a change of ``rel`` must recompile, read
+    from the sources: a template is its rendered file; a ``.pyx`` is itself; a ``.pxd``
+    every module whose transitive ``cimport`` / ``cdef extern from`` closure (its own
+    ``.pxd`` included) reaches it; a header every module, as setup.py lists the ``*.h``
+    as every extension's ``depends``. The harness compares this with what a fault's
+    build did recompile, so a rebuild that did too little (a stale module: the fault
+    absent from code verify runs) or too much shows in the result."""
+    kernels = os.path.join(root, "nnlib", "_kernels")
+    name = os.path.basename(rel[:-3] if rel.endswith(".tp") else rel)
+    pyx = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(kernels, "*.pyx")))
+    if name.endswith(".pyx"):
+        return [name[:-4]] if name[:-4] in pyx else []
+    if name.endswith(".h"):
+        return pyx
+    deps = {}
+    for p in glob.glob(os.path.join(kernels, "*.pyx")) + glob.glob(os.path.join(kernels,
+                                                                                 "*.pxd")):
+        with open(p, encoding="utf-8") as f:
+            text = f.read()
+        mods = {a or b for a, b in _CIMPORT.findall(text)}
+        deps[os.path.basename(p)] = ({m + ".pxd" for m in mods}
+                                     | set(_EXTERN.findall(text)))
+    out = []
+    for stem in pyx:
+        seen, todo = set(), [stem + ".pyx"]
+        if os.path.exists(os.path.join(kernels, stem + ".pxd")):
+            todo.append(stem + ".pxd")
+        while todo:
+            f = todo.pop()
+            if f not in seen:
+                seen.add(f)
+                todo.extend(deps.get(f, ()))
+        if name in seen:
+            out.append(stem)
     return out
 
 
@@ -146,7 +199,8 @@ class Runner:
 
     def __init__(self, tree, workdir=None, jobs=1, build_jobs=2, keep=False,
                  build_cmd=None, verify_cmd=None, python=sys.executable,
-                 verify_timeout=None, build_timeout=1800, witness=None, log=print):
+                 verify_timeout=None, build_timeout=1800, witness=None, log=print,
+                 ccache="auto"):
         self.tree = os.path.abspath(tree)
         self.jobs = max(1, int(jobs))
         self.keep = keep
@@ -156,6 +210,7 @@ class Runner:
         self.build_timeout = build_timeout
         self.verify_timeout = verify_timeout
         self.log = log
+        self.ccache = shutil.which("ccache") if ccache == "auto" else ccache
         self.witness = witness or self._witness
         self.workdir = workdir or tempfile.mkdtemp(prefix="nnlib-mutants-")
         os.makedirs(self.workdir, exist_ok=True)
@@ -164,9 +219,9 @@ class Runner:
         self._log_lock = threading.Lock()
 
     # -- commands -------------------------------------------------------------------------
-    def _run(self, cmd, cwd, timeout):
+    def _run(self, cmd, cwd, timeout, env_extra=None):
         t0 = time.perf_counter()
-        env = dict(os.environ)
+        env = dict(os.environ, **(env_extra or {}))
         env.pop("PYTHONPATH", None)           # the tree under test comes first: cwd
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # nothing new in the tree but the build's files
         try:
@@ -178,7 +233,15 @@ class Runner:
             return None, out, f"timed out after {timeout} s", time.perf_counter() - t0
 
     def _build(self, root):
-        return self._run(self.build_cmd, root, self.build_timeout)
+        return self._run(self.build_cmd, root, self.build_timeout, self._compiler_env())
+
+    def _compiler_env(self):
+        """``CC`` for the build: ``ccache`` in front of the interpreter's own compiler
+        command (setuptools keeps CFLAGS and LDSHARED's flags; only the command changes)."""
+        if not self.ccache or "CC" in os.environ:
+            return {}
+        cc = sysconfig.get_config_var("CC") or "cc"
+        return {"CC": f"{self.ccache} {cc}"}
 
     def _witness(self, root, faults):
         path = os.path.join(self.workdir, f"witness-{threading.get_ident()}.json")
@@ -218,8 +281,12 @@ class Runner:
                 self.log("pristine tree measured before (workdir reused)")
                 return self.baseline
         if not os.path.isdir(self.pristine):
-            self.log(f"copying {self.tree} -> {self.pristine}")
+            tc = time.perf_counter()
             shutil.copytree(self.tree, self.pristine, symlinks=True, ignore=_IGNORE)
+            self.log(f"copied {self.tree} -> {self.pristine} in "
+                     f"{time.perf_counter() - tc:.1f} s"
+                     + (f"; compiler: {self._compiler_env()['CC']}"
+                        if self._compiler_env() else ""))
         before = _snapshot(self.pristine)
         rc, _, err, bsecs = self._build(self.pristine)
         if rc != 0:
@@ -270,10 +337,15 @@ class Runner:
             rebuilt = sorted(p for p, s in _snapshot(work).items()
                              if p.endswith((".so", ".pyd")) and before.get(p) != s)
             res["rebuilt"] = sorted({os.path.basename(p).split(".")[0] for p in rebuilt})
+            expected = dependents(work, fault.file)
+            if res["rebuilt"] != expected:
+                res["rebuild_mismatch"] = {"expected": expected}
             if not rebuilt:
                 return dict(res, status="invalid", detail="the build changed no extension",
                             seconds=round(time.perf_counter() - t0, 1))
+            tw = time.perf_counter()
             got = self.witness(work, [fault])[fault.id]
+            res["witness_seconds"] = round(time.perf_counter() - tw, 1)
             want = self.baseline["digests"][fault.id]
             res["witness"] = {"pristine": want["summary"], "mutant": got["summary"]}
             if got["digest"] == want["digest"]:
@@ -288,7 +360,7 @@ class Runner:
             elif rc == 1 and failed:
                 status, res["killed_by"] = "killed", failed
             elif rc is None:
-                status, res["killed_by"] = "killed", ["verify timed out"]
+                status, res["detail"] = "timed out", err
             else:
                 status, res["killed_by"] = "killed", [f"verify crashed (rc {rc})"]
                 res["detail"] = _tail(err, 600)
@@ -314,7 +386,9 @@ class Runner:
         def worker(k):
             work = os.path.join(self.workdir, f"work{k}")
             if not os.path.isdir(work):
+                tc = time.perf_counter()
                 shutil.copytree(self.pristine, work, symlinks=True)
+                self.log(f"worker {k}: scratch copy {time.perf_counter() - tc:.1f} s")
             while True:
                 try:
                     i, f = todo.get_nowait()
