@@ -1,7 +1,7 @@
 """``python -m verify.mutants``: the mutation self-test of verify (see verify/mutants).
 
-    python -m verify.mutants [--only ID ...] [--list] [--jobs N] [--tree PATH] [--keep]
-                             [--out DIR] [--build-jobs N] [--workdir DIR] [--resume]
+    python -m verify.mutants [--only ID ...] [--held-out] [--list] [--jobs N]
+                             [--tree PATH] [--keep] [--out DIR] [--build-jobs N] [--workdir DIR] [--resume]
                              [--report-only] [--ccache PATH|auto|off]
 
 Applies each fault of the catalogue to a scratch copy of ``--tree`` (default: this
@@ -82,6 +82,9 @@ def main(argv=None):
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", metavar="ID", help="run only these faults")
     ap.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    ap.add_argument("--held-out", action="store_true",
+                    help="run the held-out set (faults written after verify was tuned to "
+                         "the catalogue) instead of the catalogue")
     ap.add_argument("--jobs", type=int, default=1,
                     help="faults run in parallel, each in its own scratch copy (default 1)")
     ap.add_argument("--build-jobs", type=int, default=2,
@@ -104,17 +107,17 @@ def main(argv=None):
                          "is appended there as it completes) and merge them in")
     args = ap.parse_args(argv)
 
-    from verify.mutants.catalogue import FAULTS, by_id
+    from verify.mutants.catalogue import FAULTS, HELD_OUT, by_id
     from verify.mutants.harness import Runner
     from verify.mutants.report import summary, write
 
     table = by_id()
     if args.list:
-        for f in FAULTS:
+        for f in FAULTS + HELD_OUT:
             print(f"{f.id:38s} {f.family:12s} {f.kind:13s} {f.file[len('nnlib/_kernels/'):]:20s}"
                   f" {f.description}")
         return 0
-    faults = FAULTS
+    faults = HELD_OUT if args.held_out else FAULTS
     if args.only:
         unknown = [i for i in args.only if i not in table]
         if unknown:

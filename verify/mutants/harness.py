@@ -241,7 +241,10 @@ class Runner:
         if not self.ccache or "CC" in os.environ:
             return {}
         cc = sysconfig.get_config_var("CC") or "cc"
-        return {"CC": f"{self.ccache} {cc}"}
+        # the scratch copies differ only in their directory: -g records it, and ccache
+        # would otherwise miss between them (the code is the same; only the debug
+        # info's compilation directory differs)
+        return {"CC": f"{self.ccache} {cc}", "CCACHE_NOHASHDIR": "1"}
 
     def _witness(self, root, faults):
         path = os.path.join(self.workdir, f"witness-{threading.get_ident()}.json")
