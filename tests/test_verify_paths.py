@@ -148,6 +148,16 @@ def test_baseline_rules(tmp_path):
     case4.base_ulps = case4.max_ulps = 0.98              # one more rounding, < 2 ulp
     paths._judge(case4, {case4.key: 0.5}, False)
     assert any("no longer correctly rounded" in p for p in case4.problems)
+    # a float32 path two roundings deep (softmax: exp rounded, then the product): one more
+    # float32 rounding adds up to 0.5 ulp, caught by float32's 0.25-ulp slack, not by 2 ulp
+    case5 = paths._Case("k", "out", "float32", "c=6", "narrow row", 4.0)
+    case5.base_ulps = case5.max_ulps = 1.72
+    paths._judge(case5, {case5.key: 1.35}, False)
+    assert any("by more than 0.25 ulp" in p for p in case5.problems)
+    case6 = paths._Case("k", "out", "float32", "c=7", "narrow row", 4.0)
+    case6.base_ulps = case6.max_ulps = 1.5
+    paths._judge(case6, {case6.key: 1.35}, False)
+    assert not case6.problems
     f = tmp_path / "b.json"
     paths.save_baseline({"a|b|float64|p": 1.5}, str(f))
     assert paths.load_baseline(str(f)) == {"a|b|float64|p": 1.5}

@@ -35,8 +35,8 @@ float64, 2^-29 for float32, whose kernels compute in double and round once). Whe
 figure is the plain relative error in ULPs, and an exact zero must be computed as zero.
 
 Three things fail a case: an error above the output's cap (``CAP``), an error more than
-``BASELINE_SLACK`` ulp above the committed baseline for that kernel, output, dtype and path
--- or above ``CORRECTLY_ROUNDED`` where the baseline is correctly rounded (most float32
+``BASELINE_SLACK[dtype]`` ulp (2 in float64, 0.25 in float32) above the committed baseline
+for that kernel, output, dtype and path -- or above ``CORRECTLY_ROUNDED`` where the baseline is correctly rounded (most float32
 results: computed in double, rounded once) -- (a path with no baseline fails too: nothing
 passes by absence), and a result that differs,
 bit for bit, between one thread and several (the kernels promise thread-count independence).
@@ -60,7 +60,14 @@ __all__ = ["run_paths", "PLAN", "ERROR_MODELS", "BASELINE_PATH", "reference_ok",
 
 LD = np.longdouble
 BASELINE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
-BASELINE_SLACK = 2.0
+# How far a path's figure may rise above its baseline. The figure is measured over a fixed
+# point set, so on one build it is reproducible; the slack covers builds whose double
+# arithmetic differs (libm's log/log1p, FMA contraction), each by about an ulp per call.
+# A float32 result is computed in double and rounded once or twice at the end: such a
+# difference moves its float32 figure by ~2^-29 ulp, while a slip that adds a float32
+# rounding of an intermediate (1/sum, a product before a sum) adds up to 0.5 ulp at the
+# worst point -- below 2 ulp, so float32 gets the tighter slack.
+BASELINE_SLACK = {"float64": 2.0, "float32": 0.25}
 # A path whose baseline is within correct rounding (the result is the exact value rounded
 # once, or exact) must stay there: a slip that adds one rounding (a float32 product of two
 # rounded factors, a float32 intermediate) costs less than BASELINE_SLACK and would pass.
@@ -623,7 +630,8 @@ def load_baseline(path=BASELINE_PATH):
 
 def save_baseline(entries, path=BASELINE_PATH):
     doc = {"what": "largest error (ULPs of |exact| + rho T, see verify/paths.py) per "
-                   "kernel|output|dtype|path; a run more than 2 ulp above fails; "
+                   "kernel|output|dtype|path; a run more than 2 ulp (float64) or 0.25 "
+                   "ulp (float32) above fails; "
                    "python -m verify --update-baseline records improvements and new paths",
            "max_ulps": dict(sorted(entries.items()))}
     with open(path, "w", encoding="utf-8") as f:
@@ -643,10 +651,10 @@ def _judge(case, baseline, update):
     elif b <= CORRECTLY_ROUNDED and case.base_ulps > CORRECTLY_ROUNDED:
         case.problems.append(f"{_round_up(case.base_ulps)} ulp: no longer correctly rounded "
                              f"(baseline {b} ulp; worst over the run: {case.worst})")
-    elif case.base_ulps > b + BASELINE_SLACK:
+    elif case.base_ulps > b + BASELINE_SLACK[case.dname]:
         case.problems.append(f"{_round_up(case.base_ulps)} ulp is worse than the baseline "
-                             f"{b} by more than {BASELINE_SLACK} ulp (worst over the run: "
-                             f"{case.worst})")
+                             f"{b} by more than {BASELINE_SLACK[case.dname]} ulp (worst over "
+                             f"the run: {case.worst})")
 
 
 def _run_threads(call, T, several=True):
