@@ -118,6 +118,10 @@ def main(argv=None):
                   f" {f.description}")
         return 0
     faults = HELD_OUT if args.held_out else FAULTS
+    if args.held_out and not HELD_OUT:
+        print("the held-out set is empty: its last one joined the catalogue (see "
+              "verify/mutants/catalogue.py)", file=sys.stderr)
+        return 2
     if args.only:
         unknown = [i for i in args.only if i not in table]
         if unknown:
