@@ -430,9 +430,10 @@ class Optimizer:
         if not cfgs:
             return self.config()
         first = cfgs[0]
-        if all(c is first or c == first for c in cfgs):
-            return dict(first)
-        return tuple(dict(c) for c in cfgs)
+        for c in cfgs:
+            if c is not first and c != first:
+                return tuple(map(dict, cfgs))
+        return dict(first)
 
     def _slot_names_of(self, p):
         return self._slot_names(self._group_config(self._groups_of([p])[0]))

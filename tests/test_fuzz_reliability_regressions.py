@@ -265,7 +265,20 @@ def test_dense_forward_refuses_float16_next_to_float64_weights():
         F.dense_forward(np.ones((3, 2)), W, np.ones(1, ">f8")), np.ones((3, 1)))
 
 
-def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights():
+# an optimizer of one group, and one of groups with their own hyper-parameters (one
+# config per array in the compiled epoch)
+EPOCH_OPTIMIZERS = [
+    ("one-group", lambda params: optim.Adam(lr=0.05)),
+    ("groups", lambda params: optim.AdamW([{"params": params[:1], "lr": 0.02},
+                                           {"params": params[2::2]},
+                                           {"params": params[1::2], "weight_decay": 0.0}],
+                                          lr=0.05, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("make_opt", [o[1] for o in EPOCH_OPTIMIZERS],
+                         ids=[o[0] for o in EPOCH_OPTIMIZERS])
+def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights(make_opt):
     """Before: an interrupt inside run_epoch's ``finally`` (setting the optimizer's step
     counts from the steps the compiled calls took) left ``t`` behind the weights that
     had moved (found by the interrupt fuzz, seed 4674280125: float32 weights one Adam
@@ -273,16 +286,20 @@ def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights
     X = np.random.default_rng(1).standard_normal((24, 3))
     y = np.arange(24) % 2
     trajectory = []
-    m, opt = _model(3), optim.Adam(lr=0.05)
+    m = _model(3)
+    opt = make_opt(m.params)
     for _ in range(4):
         trajectory.append([p.copy() for p in m.params])
         m.fit(X, y, optimizer=opt, epochs=1, batch_size=24, shuffle=False, n_threads=1)
     trajectory = dict(enumerate(trajectory))                 # one step per epoch
-    codes = _codes(training.TrainingRun, "run_epoch", "_pieces", "rewind") | \
-        _codes(optim.Optimizer, "_set_steps", "_steps_of", "_entry")
+    codes = _codes(training.TrainingRun, "run_epoch", "_pieces", "rewind",
+                   "_sync_optimizer") | \
+        _codes(optim.Optimizer, "_set_steps", "_steps_of", "_entry", "_fit_config",
+               "_configs_of")
     k, hits = 1, 0
     while True:
-        model, opt = _model(3), optim.Adam(lr=0.05)
+        model = _model(3)
+        opt = make_opt(model.params)
         hit, _ = _run_interrupted_at(
             k, lambda: model.fit(X, y, optimizer=opt, epochs=3, batch_size=24,
                                  shuffle=False, n_threads=1), codes)
