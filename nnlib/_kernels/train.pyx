@@ -381,8 +381,8 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
                            const DropC* dr) noexcept nogil:
     """Every array plain SGD, each by its own config (``oc[2 l]`` for W_l, ``oc[2 l + 1]``
     for b_l): W <- (1 - lr (l2_eff + wd)) W - lr H^T dZ ; b <- (1 - lr wd) b - lr db.
-    One call for all layers, the whole update of a step of plain SGD (per layer, the
-    loop's instruction count at batch 1 grows by 0.3%: the products inline differently)."""
+    The whole update of a step of plain SGD in one call, apart from the per-layer loop
+    of mixed configs: there gcc inlines the batch-1 products less tightly."""
     cdef int l
     for l in range(net.n_layers):
         sgd_fused_W(net, l, W, X0, B, H, dZ, oc[2 * l].lr,
