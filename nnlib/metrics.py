@@ -136,7 +136,20 @@ class Metrics:
 
     @property
     def names(self) -> List[str]:
-        """The metrics' names, in order (the keys of :meth:`compute`)."""
+        """The metrics' names, in order (the keys of :meth:`compute`, and of ``fit``'s
+        History): a callable's ``name`` attribute, else its ``__name__``.
+
+        Examples
+        --------
+        >>> def hit_rate(y_true, y_pred):
+        ...     return 0.0
+        >>> class Margin:
+        ...     name = "margin"
+        ...     def __call__(self, y_true, y_pred):
+        ...         return 0.0
+        >>> Metrics(["acc", hit_rate, Margin()], "softmax_cross_entropy").names
+        ['accuracy', 'hit_rate', 'margin']
+        """
         return [name for name, _ in self.items]
 
     def __bool__(self):

@@ -165,23 +165,72 @@ class Sequential:
     # -- structure ------------------------------------------------------------------
     @property
     def params(self) -> List[np.ndarray]:
-        """``[W1, b1, W2, b2, ...]``: the layers' live parameter arrays, in order."""
+        """``[W1, b1, W2, b2, ...]``: the layers' live parameter arrays, in order (what
+        ``loss_and_grads`` returns gradients for, and an optimizer updates in place).
+
+        Examples
+        --------
+        A hand-written gradient step on the live arrays lowers the loss:
+
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "tanh", random_state=0), Dense(3, 2)])
+        >>> model.params[0] is model.layers[0].W, [p.shape for p in model.params]
+        (True, [(2, 3), (3,), (3, 2), (2,)])
+        >>> X, y = np.array([[1.0, -1.0], [0.5, 2.0]]), [0, 1]
+        >>> before, grads = model.loss_and_grads(X, y)
+        >>> for p, g in zip(model.params, grads):
+        ...     p -= 0.1 * g
+        >>> bool(model.loss_and_grads(X, y)[0] < before)
+        True
+        """
         return [p for layer in self.layers for p in layer.params]
 
     @property
     def dtype(self) -> np.dtype:
-        """The dtype of the layers' parameters."""
+        """The dtype of the layers' parameters: the model computes in it, and converts
+        its inputs to it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, dtype=np.float32), Dense(3, 1, dtype=np.float32)])
+        >>> model.dtype, model.predict(np.ones((1, 2))).dtype     # float64 X converted
+        (dtype('float32'), dtype('float32'))
+        """
         return next(np.dtype(l.dtype) for l in self.layers
                     if getattr(l, "dtype", None) is not None and l.params)
 
     @property
     def n_in(self) -> int:
-        """Input width: the first layer's with a fixed width."""
+        """Input width: the first layer's with a fixed width (a leading Dropout keeps
+        any width).
+
+        Examples
+        --------
+        >>> from nnlib.layers import Dropout
+        >>> model = Sequential([Dropout(0.2), Dense(4, 3, "relu"), Dense(3, 2)])
+        >>> model.n_in
+        4
+        >>> model.predict([[1.0, 2.0, 3.0]])
+        Traceback (most recent call last):
+        ...
+        nnlib.exceptions.ShapeError: X has 3 features but the model expects 4 (shape (1, 3))
+        """
         return next(l.n_in for l in self.layers if getattr(l, "n_in", None) is not None)
 
     @property
     def n_out(self) -> int:
-        """Output width: the last layer's with a fixed width."""
+        """Output width: the last layer's with a fixed width (a trailing Dropout keeps
+        it): the columns of ``predict``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.layers import Dropout
+        >>> model = Sequential([Dense(4, 3, "relu"), Dense(3, 2), Dropout(0.5)])
+        >>> model.n_out, model.predict(np.ones((5, 4))).shape
+        (2, (5, 2))
+        """
         return next(l.n_out for l in reversed(self.layers)
                     if getattr(l, "n_out", None) is not None)
 

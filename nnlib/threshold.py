@@ -112,7 +112,7 @@ class ThresholdNetwork:
                                  f"has {W.shape[1]} outputs (shape {W.shape})")
             if i and W.shape[0] != Ws[i - 1].shape[1]:
                 raise ShapeError(f"weights[{i}] takes {W.shape[0]} inputs but layer "
-                                 f"{i - 1} gives {weights[i - 1].shape[1]}")
+                                 f"{i - 1} gives {Ws[i - 1].shape[1]}")
         if isinstance(activations, str):
             activations = [activations] * len(Ws)
         activations = tuple(activations)
@@ -170,7 +170,15 @@ class ThresholdNetwork:
 
     @property
     def n_features_in_(self) -> int:
-        """Inputs the network takes (rows of the first weight matrix)."""
+        """Inputs the network takes (rows of the first weight matrix), scikit-learn's
+        name.
+
+        Examples
+        --------
+        >>> net = ThresholdNetwork([[[1.0, -1.0], [1.0, 1.0], [0.0, 1.0]]], [[0.0, 0.5]])
+        >>> net.n_features_in_, net.predict([[1.0, 0.0, -2.0]])
+        (3, array([[ 1., -1.]]))
+        """
         return self.weights[0].shape[0]
 
     def layer_outputs(self, X: ArrayLike) -> List[FloatArray]:
