@@ -317,6 +317,19 @@ class Sequential:
         ConcurrentUseError if a fit in another thread trains this model during the call
         (README, "Threads and concurrency"): its weights would mix training steps.
 
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            Rows to predict; converted to the model's dtype, finite.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+            In the model's dtype.
+
         Examples
         --------
         >>> import numpy as np
@@ -339,6 +352,22 @@ class Sequential:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
         :meth:`forward`.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            Rows to predict; converted to the model's dtype, finite.
+        batch_size : int >= 1, default 4096
+            Rows per chunk.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+            The last layer's output (logits for a classification loss: see
+            :meth:`predict_proba`).
 
         Examples
         --------
@@ -551,6 +580,24 @@ class Sequential:
         P(label 1)). ``loss`` defaults to the loss of the last ``fit``; squared_error
         and hinge_loss define no probabilities (ValueError).
 
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            Rows to predict; converted to the model's dtype, finite.
+        batch_size : int >= 1, default 4096
+            Rows per chunk, as in :meth:`predict`.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+        loss : str, optional
+            The loss whose map to apply; default the last ``fit``'s.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+            Rows summing to 1 (softmax, sparsemax) or one probability per column
+            (logistic_loss).
+
         Examples
         --------
         >>> import numpy as np, nnlib
@@ -565,6 +612,21 @@ class Sequential:
               n_threads: Threads = None) -> float:
         """scikit-learn's ``score``: accuracy for a classification loss, the
         coefficient of determination R^2 (averaged over the outputs) for squared_error.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+        y : array_like
+            Labels or targets, as in :meth:`loss_and_grads`.
+        loss : str, optional
+            Default: the loss of the last ``fit``.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+
+        Returns
+        -------
+        float
 
         Examples
         --------
@@ -592,6 +654,11 @@ class Sequential:
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of the layers, output shapes and parameter counts (Keras's
         ``summary``); ``print_fn`` receives the whole text.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Receives the table as one string (``lines.append`` keeps it).
 
         Examples
         --------
@@ -822,6 +889,17 @@ class Sequential:
         """The weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``
         (``"0.weight"`` of shape ``(out, in)``, ...); see :mod:`nnlib.export`.
 
+        Parameters
+        ----------
+        as_tensors : bool, default False
+            Give ``torch.Tensor`` values (imports torch) instead of NumPy arrays.
+
+        Returns
+        -------
+        dict
+            ``{"<i>.weight": (out, in), "<i>.bias": (out,)}`` for the i-th module of
+            the torch model (activations take positions too).
+
         Examples
         --------
         >>> import nnlib
@@ -835,6 +913,12 @@ class Sequential:
     def load_torch_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Copy a torch ``state_dict`` of the equivalent ``torch.nn.Sequential`` into the
         layers (checked first: nothing changes on an error); see :mod:`nnlib.export`.
+
+        Parameters
+        ----------
+        state_dict : dict
+            Keys and shapes as :meth:`to_torch_state_dict` gives them; values arrays or
+            torch tensors.
 
         Examples
         --------
@@ -857,6 +941,20 @@ class Sequential:
         """A model built from a torch ``state_dict`` and one activation name per
         ``Linear``; see :func:`nnlib.export.from_torch_state_dict`.
 
+        Parameters
+        ----------
+        state_dict : dict
+            Of a ``torch.nn.Sequential`` of ``Linear`` layers and activation modules.
+        activations : sequence of str
+            One nnlib activation name per ``Linear``, in order.
+        dtype : float32 or float64, default float64
+        activation_params : sequence of float or None, optional
+            Each layer's leaky_relu slope or elu alpha (None: the default).
+
+        Returns
+        -------
+        Sequential
+
         Examples
         --------
         >>> import numpy as np
@@ -873,6 +971,18 @@ class Sequential:
 
     def to_onnx(self, path: Optional[PathLike] = None, **kwargs: Any) -> Any:
         """Export as an ONNX graph (needs ``onnx``); see :func:`nnlib.export.to_onnx`.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Also write the graph there.
+        **kwargs
+            Passed to :func:`nnlib.export.to_onnx`: ``dtype`` (default float32),
+            ``opset``, ``input_name``, ``output_name``.
+
+        Returns
+        -------
+        onnx.ModelProto
 
         Examples
         --------
@@ -980,6 +1090,16 @@ class _NotDuringAnotherThreadsFit:
 
 def load(path: PathLike) -> Sequential:
     """Read a model written by :meth:`Sequential.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npz`` file written by :meth:`Sequential.save`.
+
+    Returns
+    -------
+    Sequential
+        With its ``optimizer`` when it was saved with ``include_optimizer=True``.
 
     Raises
     ------
