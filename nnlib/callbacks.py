@@ -56,6 +56,11 @@ class History:
     def append(self, **values: float) -> None:
         """Add one epoch's values, one list per key.
 
+        Parameters
+        ----------
+        **values : float
+            One value per key (``loss=0.5``); a new key starts its list.
+
         Examples
         --------
         >>> h = History()
@@ -153,6 +158,11 @@ class Callback:
         """Before the first epoch (``logs`` is empty): the place to reset what the
         callback gathers, so that one callback serves several fits.
 
+        Parameters
+        ----------
+        logs : dict
+            Empty.
+
         Examples
         --------
         >>> import numpy as np, nnlib
@@ -172,6 +182,11 @@ class Callback:
     def on_train_end(self, logs: Optional[dict] = None) -> None:
         """After the last epoch (also when stopped early); ``logs`` of the last epoch.
 
+        Parameters
+        ----------
+        logs : dict
+            The last epoch's logs (empty if no epoch completed).
+
         Examples
         --------
         >>> import numpy as np, nnlib
@@ -188,6 +203,13 @@ class Callback:
     def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
         """Before epoch ``epoch`` (0-based; ``logs`` is empty). A change to
         ``self.model.optimizer`` here applies to the epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
+            Empty.
 
         Examples
         --------
@@ -207,6 +229,13 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         """After epoch ``epoch``, validation included: ``logs`` holds what History
         records for it (``loss``, ``time``, ``lr``, metrics, ``val_`` entries).
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
+            The epoch's History entries.
 
         Examples
         --------
@@ -231,6 +260,13 @@ class Callback:
         the mean loss of the epoch's batches so far (empty before the first).
         Overriding a batch hook makes the epoch run one compiled step per call.
 
+        Parameters
+        ----------
+        batch : int
+            0-based step within the epoch.
+        logs : dict
+            ``loss`` so far in the epoch (empty before its first batch).
+
         Examples
         --------
         >>> import numpy as np, nnlib
@@ -250,6 +286,13 @@ class Callback:
     def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
         """After step ``batch`` was applied; ``logs["loss"]`` is the mean loss of the
         epoch's batches so far (after the last batch, the epoch's loss).
+
+        Parameters
+        ----------
+        batch : int
+            0-based step within the epoch.
+        logs : dict
+            ``loss``: the epoch's mean batch loss so far.
 
         Examples
         --------
@@ -342,6 +385,25 @@ class EarlyStopping(Callback):
         """The stopper ``fit(early_stopping=spec)`` asks for, checked against the
         ``metrics`` fit logs; None for None/False.
 
+        Parameters
+        ----------
+        spec : None, bool, int, dict or EarlyStopping
+            False/None: no early stopping; True: the defaults; an int: the patience; a
+            dict: the constructor's arguments; an EarlyStopping: itself.
+        metrics : iterable of str
+            The names fit logs each epoch (the monitor must be one).
+
+        Returns
+        -------
+        EarlyStopping or None
+
+        Raises
+        ------
+        ValueError
+            For an unknown key or a monitor fit does not log.
+        TypeError
+            For a spec of another type.
+
         Examples
         --------
         >>> stop = EarlyStopping.from_spec({"patience": 2}, ["loss", "val_loss"])
@@ -384,6 +446,16 @@ class EarlyStopping(Callback):
 
     def check_monitor(self, metrics: Iterable[str]) -> None:
         """Refuse, before training, a monitor that fit does not log.
+
+        Parameters
+        ----------
+        metrics : iterable of str
+            The names fit logs each epoch.
+
+        Raises
+        ------
+        ValueError
+            If ``monitor`` is not among them.
 
         Examples
         --------
@@ -432,6 +504,20 @@ class EarlyStopping(Callback):
         ``min_delta`` (or, with a ``baseline``, does not beat it) adds one to the wait;
         training stops once ``patience`` epochs in a row have not improved (after the
         first epoch).
+
+        Parameters
+        ----------
+        epoch : int
+            0-based epoch of the fit.
+        logs : dict
+            The epoch's logs; must hold ``monitor``.
+        params : list of ndarray
+            The model's live parameters (copied at the best epoch, written back on a
+            stop with ``restore_best_weights``).
+
+        Returns
+        -------
+        bool
 
         Examples
         --------
@@ -501,6 +587,12 @@ class EarlyStopping(Callback):
         """:meth:`update` with the epoch's logs and the model's parameters, and stop the
         model's fit when patience runs out (what makes an EarlyStopping work in
         ``fit(callbacks=[...])``).
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
 
         Examples
         --------
@@ -578,6 +670,12 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         """Save the model (if due, and if improved with ``save_best_only``) to
         ``filepath`` filled from ``epoch + 1`` and ``logs``.
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
 
         Examples
         --------

@@ -227,6 +227,14 @@ def is_compiled(layer: Layer) -> bool:
     keeps the layer's own forward and backward (a subclass that overrides them trains in
     Python), and a Dense whose L2 penalty is the compiled one's, on W and not b.
 
+    Parameters
+    ----------
+    layer : Layer
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> is_compiled(Dense(2, 2)), is_compiled(Dropout(0.5)), is_compiled(Layer())
@@ -408,6 +416,17 @@ class Dense(Layer):
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """``act(X @ W + b)``; X (n, n_in) in the layer's dtype.
 
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            In the layer's dtype.
+        n_threads : int or None
+            Threads of the compiled kernel.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+
         Examples
         --------
         >>> import numpy as np
@@ -422,6 +441,21 @@ class Dense(Layer):
     def backward(self, X: ArrayLike, H: ArrayLike,
                  grad_H: ArrayLike) -> Tuple[FloatArray, FloatArray, FloatArray]:
         """(dX, dW, db) given the input X, the output H and dObjective/dH.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            In the layer's dtype.
+        H : array_like (n, n_out)
+            The layer's output for X (the activation's derivative is taken from it).
+        grad_H : array_like (n, n_out)
+            dObjective/dH.
+
+        Returns
+        -------
+        dX : ndarray (n, n_in)
+        dW : ndarray (n_in, n_out)
+        db : ndarray (n_out,)
 
         Examples
         --------
@@ -438,6 +472,17 @@ class Dense(Layer):
 
     def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
         """``(H, backprop)`` for a training batch; ``backprop(dH) -> (dX, [dW, db])``.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            In the layer's dtype.
+
+        Returns
+        -------
+        H : ndarray (n, n_out)
+        backprop : callable
+            ``backprop(dH) -> (dX, [dW, db])``.
 
         Examples
         --------
@@ -557,6 +602,16 @@ class Dropout(Layer):
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The identity (no dropout at inference): ``X`` itself (the model's array).
 
+        Parameters
+        ----------
+        X : array_like (n, width)
+        n_threads : int or None
+            Unused (the protocol's signature).
+
+        Returns
+        -------
+        X
+
         Examples
         --------
         >>> import numpy as np
@@ -568,6 +623,18 @@ class Dropout(Layer):
 
     def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
         """``(dropout(X), backprop)`` with this step's mask; the step count advances.
+
+        Parameters
+        ----------
+        X : array_like (n, width)
+
+        Returns
+        -------
+        H : ndarray (n, width)
+            X with the step's mask: dropped entries 0, kept ones scaled by
+            ``1 / (1 - rate)``.
+        backprop : callable
+            ``backprop(dH) -> (dX, [])``, the same mask applied to dH.
 
         Examples
         --------

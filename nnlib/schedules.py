@@ -115,6 +115,12 @@ class Schedule:
         """Attach ``optimizer``; take ``lr0`` (each group's) from it if not given; write
         the current rate.
 
+        Parameters
+        ----------
+        optimizer : object with a writable ``lr``
+            An ``nnlib.optim`` optimizer (its groups each follow the schedule), or any
+            object with an ``lr`` attribute.
+
         Returns
         -------
         self
@@ -174,6 +180,14 @@ class Schedule:
     def lr_at(self, t: int) -> float:
         """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state.
 
+        Parameters
+        ----------
+        t : int >= 0
+
+        Returns
+        -------
+        float
+
         Examples
         --------
         >>> s = CosineAnnealing(T_max=4, lr0=1.0)
@@ -186,6 +200,14 @@ class Schedule:
         """Set the epoch to ``t`` (an int >= 0), write and return ``eta_t``: jump to
         any epoch, e.g. to resume, or use the schedule as ``fit``'s ``epoch -> lr``
         callable.
+
+        Parameters
+        ----------
+        t : int >= 0
+
+        Returns
+        -------
+        float
 
         Examples
         --------
@@ -203,6 +225,16 @@ class Schedule:
 
     def step(self, metric: Optional[float] = None) -> float:
         """Advance one epoch; write and return the new rate (``metric`` is ignored).
+
+        Parameters
+        ----------
+        metric : float, optional
+            Ignored (``ReduceOnPlateau`` needs it); accepted so a loop can step any
+            schedule alike.
+
+        Returns
+        -------
+        float
 
         Examples
         --------
@@ -231,6 +263,11 @@ class Schedule:
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` of the same class (the optimizer, and the rate it
         holds, are not touched: load the optimizer's own ``state_dict`` for that).
+
+        Parameters
+        ----------
+        state_dict : dict
+            From :meth:`state_dict` of a schedule of the same class.
 
         Raises
         ------
@@ -467,6 +504,17 @@ class CosineAnnealingWarmRestarts(Schedule):
 
     def period(self, t: int) -> Tuple[int, int]:
         """``(T_cur, T_i)`` at step ``t``.
+
+        Parameters
+        ----------
+        t : int >= 0
+
+        Returns
+        -------
+        T_cur : int
+            Steps into the current period.
+        T_i : int
+            The current period's length.
 
         Examples
         --------
@@ -793,6 +841,15 @@ class ReduceOnPlateau(Schedule):
 
     def step(self, metric: Optional[float] = None) -> float:
         """Record this epoch's ``metric``; write and return the (possibly reduced) rate.
+
+        Parameters
+        ----------
+        metric : float
+            The monitored value of the epoch (NaN never improves).
+
+        Returns
+        -------
+        float
 
         Examples
         --------

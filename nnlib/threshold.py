@@ -187,6 +187,15 @@ class ThresholdNetwork:
         Raises NonFiniteError if a layer's output overflows to NaN or inf (X too large
         for the weights) rather than return it.
 
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features_in_)
+
+        Returns
+        -------
+        list of ndarray
+            One (n_samples, n_out) array per layer, float64.
+
         Examples
         --------
         >>> hidden, out = ThresholdNetwork.xor_from_notes("relu").layer_outputs([[1, 1]])
@@ -206,6 +215,14 @@ class ThresholdNetwork:
     def forward(self, X: ArrayLike) -> FloatArray:
         """The network's output, shape (n_samples, n_out of the last layer).
 
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features_in_)
+
+        Returns
+        -------
+        ndarray (n_samples, n_out)
+
         Examples
         --------
         >>> ThresholdNetwork.xor_from_notes("relu").forward([[0, 1], [1, 1]])
@@ -216,6 +233,14 @@ class ThresholdNetwork:
 
     def predict(self, X: ArrayLike) -> FloatArray:
         """The output, raveled to (n_samples,) when the last layer has one unit.
+
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features_in_)
+
+        Returns
+        -------
+        ndarray (n_samples,) or (n_samples, n_out)
 
         Examples
         --------
