@@ -90,12 +90,12 @@ class DataParallelRun(ClusterRun):
     >>> y = (X[:, 0] + X[:, 1] > 0).astype("int64")
     >>> model = nnlib.Sequential([nnlib.Dense(4, 8, "tanh", random_state=0),
     ...                           nnlib.Dense(8, 2, random_state=1)])
-    >>> with DataParallelRun(model, X, y, client=client, batch_size=50,
-    ...                      optimizer=nnlib.optim.SGD(lr=0.1), random_state=0) as run:
+    >>> with DataParallelRun(model, X, y, client=client, batch_size=100,
+    ...                      optimizer=nnlib.optim.SGD(lr=0.3), random_state=0) as run:
     ...     for _ in range(3):
     ...         result = run.run_epoch()
-    >>> run.epoch, run.completed, len(run.step_seconds)      # 8 steps per epoch
-    (3, {'epoch': 2, 'step': 8}, 24)
+    >>> run.epoch, run.completed, len(run.step_seconds)      # 4 steps per epoch
+    (3, {'epoch': 2, 'step': 4}, 12)
     >>> losses = run.history["loss"]
     >>> losses[0] > losses[1] > losses[2], model.score(X.compute(), y.compute()) > 0.9
     (True, True)
