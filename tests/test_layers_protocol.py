@@ -80,8 +80,8 @@ def test_a_dense_whose_l2_flags_differ_trains_by_them():
         np.testing.assert_allclose(with_l2 - plain, sum((p ** 2).sum() for p in decayed),
                                    atol=1e-12)
         for p, g, g_l2 in zip(layer.params, grads, grads_l2):
-            expected = 2.0 * p if any(p is q for q in decayed) else 0.0
-            np.testing.assert_allclose(g_l2 - g, expected + 0.0 * p, atol=1e-12)
+            expected = 2.0 * p if any(p is q for q in decayed) else np.zeros_like(p)
+            np.testing.assert_allclose(g_l2 - g, expected, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype, rtol", DTYPES, ids=["float64", "float32"])
