@@ -139,7 +139,31 @@ class ClusterRun:
         return False
 
     def close(self) -> None:
-        """Release the model, the shards and the workers' replicas."""
+        """Release the model, the shards and the workers' replicas (leaving the ``with``
+        block calls it; a closed run refuses to train). Closing twice does nothing.
+
+        Examples
+        --------
+        >>> import dask.array as da, nnlib
+        >>> from distributed import Client
+        >>> from nnlib.dask import DataParallelRun
+        >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+        ...                 dashboard_address=":0")
+        >>> X = da.random.RandomState(0).normal(size=(100, 2), chunks=50)
+        >>> y = (X[:, 0] > 0).astype("int64")
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> run = DataParallelRun(model, X, y, client=client, batch_size=25)
+        >>> run.run_epoch().steps
+        4
+        >>> run.close()
+        >>> run.shards is None, run.epoch             # the trained state stays
+        (True, 1)
+        >>> run.run_epoch()
+        Traceback (most recent call last):
+        ...
+        RuntimeError: this run is closed
+        >>> client.close()
+        """
         if self._claimed:
             release(self.model, self)
             self._claimed = False

@@ -79,17 +79,27 @@ class DataParallelRun(ClusterRun):
 
     Examples
     --------
-    >>> from distributed import Client, LocalCluster            # doctest: +SKIP
+    Two workers in this process (a real cluster: ``Client("scheduler:8786")``), each
+    holding one chunk of 200 rows:
+
     >>> import dask.array as da, nnlib
-    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
-    >>> X = da.random.RandomState(0).normal(size=(4000, 20), chunks=2000)
-    >>> y = (X[:, 0] > 0).astype("int64")
-    >>> model = nnlib.Sequential([nnlib.Dense(20, 16, "relu", random_state=0),
-    ...                           nnlib.Dense(16, 2, random_state=1)])
-    >>> with DataParallelRun(model, X, y, client=client, batch_size=256,
-    ...                      random_state=0) as run:              # doctest: +SKIP
+    >>> from distributed import Client
+    >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+    ...                 dashboard_address=":0")
+    >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype("int64")
+    >>> model = nnlib.Sequential([nnlib.Dense(4, 8, "tanh", random_state=0),
+    ...                           nnlib.Dense(8, 2, random_state=1)])
+    >>> with DataParallelRun(model, X, y, client=client, batch_size=100,
+    ...                      optimizer=nnlib.optim.SGD(lr=0.3), random_state=0) as run:
     ...     for _ in range(3):
     ...         result = run.run_epoch()
+    >>> run.epoch, run.completed, len(run.step_seconds)      # 4 steps per epoch
+    (3, {'epoch': 2, 'step': 4}, 12)
+    >>> losses = run.history["loss"]
+    >>> losses[0] > losses[1] > losses[2], model.score(X.compute(), y.compute()) > 0.9
+    (True, True)
+    >>> client.close()
     """
 
     def __init__(self, model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
@@ -106,9 +116,33 @@ class DataParallelRun(ClusterRun):
     def run_epoch(self) -> EpochResult:
         """One epoch over a new permutation of the rows (as ``fit`` draws it).
 
-        Returns an :class:`nnlib.training.EpochResult`; a non-finite loss or gradient
-        stops the epoch before that step is applied (``fault`` says what), an update
-        that would overflow leaves the weights and the state as they were."""
+        Returns
+        -------
+        EpochResult
+            ``(loss_sum, seen, steps, fault)`` (:class:`nnlib.training.EpochResult`):
+            the batch losses times their rows, summed; the rows and steps trained; and
+            None, or what became non-finite. A non-finite loss or gradient stops the
+            epoch before that step is applied, an update that would overflow leaves the
+            weights and the state as they were. The epoch is also entered in
+            ``history`` (a fault in ``history.nonfinite``).
+
+        Examples
+        --------
+        >>> import dask.array as da, nnlib
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+        ...                 dashboard_address=":0")
+        >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
+        >>> y = (X[:, 0] > 0).astype("int64")
+        >>> model = nnlib.Sequential([nnlib.Dense(4, 2, random_state=0)])
+        >>> with DataParallelRun(model, X, y, client=client, batch_size=64) as run:
+        ...     result = run.run_epoch()
+        >>> result.seen, result.steps, result.fault           # 7 batches: 6 x 64 + 16
+        (400, 7, None)
+        >>> result.mean_loss == run.history["loss"][0]
+        True
+        >>> client.close()
+        """
         self._check_open()
         n, B = self.shards.n_rows, self.batch_size
         order = (self.rng.permutation(n) if self.shuffle else np.arange(n)).astype(
@@ -130,9 +164,44 @@ class DataParallelRun(ClusterRun):
     def step(self, rows: np.ndarray) -> Tuple[float, Optional[str]]:
         """One synchronous step on the global batch ``rows`` (global row indices).
 
-        Returns ``(batch loss, fault)``: the mean data loss over the rows plus
-        ``l2_eff / 2 sum ||W||^2`` before the update, and None or what was
-        non-finite (the step then not applied)."""
+        Parameters
+        ----------
+        rows : ndarray of int (B,)
+            The batch: indices into the rows of X (across the shards), any order.
+
+        Returns
+        -------
+        loss : float
+            The mean data loss over the rows plus ``l2_eff / 2 sum ||W||^2``, before
+            the update.
+        fault : None or str
+            What was non-finite (the step then not applied).
+
+        Examples
+        --------
+        The step is the optimizer's step on the batch's mean gradient, whichever
+        workers hold its rows:
+
+        >>> import dask.array as da, nnlib
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+        ...                 dashboard_address=":0")
+        >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
+        >>> y = (X[:, 0] > 0).astype("int64")
+        >>> model = nnlib.Sequential([nnlib.Dense(4, 2, random_state=0)])
+        >>> reference = nnlib.Sequential([nnlib.Dense(4, 2, random_state=0)])
+        >>> rows = np.array([3, 250, 17, 399])                 # on both shards
+        >>> with DataParallelRun(model, X, y, client=client,
+        ...                      optimizer=nnlib.optim.SGD(lr=0.1)) as run:
+        ...     loss, fault = run.step(rows)
+        >>> ref_loss, grads = reference.loss_and_grads(X[rows].compute(), y[rows].compute())
+        >>> fault, bool(np.isclose(loss, ref_loss))
+        (None, True)
+        >>> all(np.allclose(p, q - 0.1 * g)
+        ...     for p, q, g in zip(model.params, reference.params, grads))
+        True
+        >>> client.close()
+        """
         tic = time.perf_counter()
         model, params = self.model, self.model.params
         parts = self.shards.locate(np.asarray(rows, dtype=np.int64))
@@ -198,14 +267,40 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
     Parameters
     ----------
     model : Sequential
-    X, y : dask arrays with the same rows (or X a list of ``(X_k, y_k)`` pairs, y None)
+        A stack of :class:`nnlib.Dense` layers, trained in place (its live arrays
+        change after every step).
+    X : dask.array.Array (n, n_in), or list of (X_k, y_k) pairs
+        The training rows, persisted on the cluster and never gathered; NumPy pieces
+        are scattered one per worker (piece 0's rows first) and cannot be rebuilt if
+        their worker dies.
+    y : dask.array.Array or None
+        Labels or targets as ``Sequential.fit`` takes them for ``loss``, the same rows
+        as X (chunked like them or not); None with pieces.
     client : distributed.Client, optional
-    loss, optimizer, epochs, batch_size, shuffle, random_state, l2, l2_per_batch, margin
+        Default: the current default client.
+    loss : str, default "softmax_cross_entropy"
         As in :meth:`nnlib.Sequential.fit`.
+    optimizer : nnlib.optim optimizer, optional
+        Stepped once per global batch, on the client. Default ``SGD(lr=0.01)``.
+    epochs : int >= 0, default 1
+    batch_size : int >= 1, default 32
+        Rows of one global batch, wherever they are.
+    shuffle : bool, default True
+        A new permutation of all rows each epoch (``fit``'s), else the row order.
+    random_state : None, int or numpy.random.Generator
+        Seeds the permutations: the same batches as ``fit`` with this seed.
+    l2 : float >= 0, default 0
+        L2 penalty ``l2/2 * sum ||W||^2`` on the weights (not the biases).
+    l2_per_batch : bool, default False
+        Divide ``l2`` by the batch's rows, as ``fit`` does with this flag.
+    margin : float >= 0, default 1
+        hinge_loss's margin.
     callbacks : list of callables ``cb(epoch, logs) -> bool``
-        Called after each epoch; a true return value stops training.
-    max_retries : int
-        See :class:`DataParallelRun`.
+        Called after each epoch with its logs (``loss``, ``time``, ``lr``); a true
+        return value stops training.
+    max_retries : int >= 0, default 2
+        Times a step is submitted again after its tasks failed on lost workers (see
+        :class:`DataParallelRun`).
 
     Returns
     -------
@@ -220,17 +315,29 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
 
     Examples
     --------
+    The same weights as ``fit`` on the gathered data, to rounding:
+
     >>> import dask.array as da, nnlib
-    >>> from distributed import Client, LocalCluster
+    >>> from distributed import Client
     >>> from nnlib.optim import Adam
-    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
-    >>> X = da.random.RandomState(0).normal(size=(10_000, 20), chunks=5_000)
+    >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+    ...                 dashboard_address=":0")
+    >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
     >>> y = (X[:, :2].sum(axis=1) > 0).astype("int64")
-    >>> model = nnlib.Sequential([nnlib.Dense(20, 32, "relu", random_state=0),
-    ...                           nnlib.Dense(32, 2, random_state=1)])
+    >>> def network():
+    ...     return nnlib.Sequential([nnlib.Dense(4, 8, "relu", random_state=0),
+    ...                              nnlib.Dense(8, 2, random_state=1)])
+    >>> model, single = network(), network()
     >>> history = fit_data_parallel(model, X, y, client=client, optimizer=Adam(lr=1e-2),
-    ...                             epochs=2, batch_size=1000, random_state=0,
-    ...                             l2=1e-4)                       # doctest: +SKIP
+    ...                             epochs=2, batch_size=100, random_state=0, l2=1e-4)
+    >>> reference = single.fit(X.compute(), y.compute(), optimizer=Adam(lr=1e-2),
+    ...                        epochs=2, batch_size=100, random_state=0, l2=1e-4)
+    >>> history.epochs, np.allclose(history["loss"], reference["loss"], rtol=1e-12)
+    (2, True)
+    >>> all(np.allclose(p, q, rtol=0, atol=1e-12)
+    ...     for p, q in zip(model.params, single.params))
+    True
+    >>> client.close()
     """
     run = DataParallelRun(model, X, y, client=client, loss=loss, optimizer=optimizer,
                           batch_size=batch_size, shuffle=shuffle, random_state=random_state,
