@@ -179,3 +179,20 @@ def test_fit_with_groups_resumes_bit_identically(name, build, tmp_path):
         assert o.t == opt.t == 4 * N // BATCH
         for p, q in zip(m.params, model.params):
             np.testing.assert_array_equal(p, q)
+
+
+def test_a_model_with_python_layers_names_the_groups_and_field_it_cannot_follow():
+    """The per-batch path of Python layers steps every array with one config: groups
+    that differ are refused with the groups and the field (equal groups train)."""
+    from tests._reliability_cases import PyDropout
+    X, y = _data()
+    m = _model()
+    model = nnlib.Sequential([m.layers[0], PyDropout(0.0), m.layers[1], m.layers[2]])
+    p = model.params
+    opt = O.AdamW([{"params": p[0::2]}, {"params": p[1::2], "weight_decay": 0.0}],
+                  lr=0.01)
+    with pytest.raises(ValueError, match=r"param_groups\[0\] and param_groups\[1\] "
+                                         r"differ in 'weight_decay'"):
+        model.fit(X, y, optimizer=opt)
+    assert opt.t == 0
+    model.fit(X, y, optimizer=O.AdamW([{"params": p[:2]}, {"params": p[2:]}], lr=0.01))
