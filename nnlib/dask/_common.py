@@ -63,9 +63,9 @@ def check_settings(model, optimizer, batch_size, l2, margin):
         if not is_compiled(layer):
             raise TypeError(
                 f"nnlib.dask trains models of nnlib.Dense and nnlib.Dropout layers (the "
-                f"compiled kernels the workers run); layers[{i}] is {layer!r} "
-                f"({type(layer).__name__}), a layer that trains through Python's "
-                f"per-batch path: train this model with Sequential.fit")
+                f"compiled kernels the workers run); layers[{i}] is "
+                f"{type(layer).__name__}, a layer that trains through Python's per-batch "
+                f"path: train this model with Sequential.fit")
     batch_size = check_int_scalar(batch_size, "batch_size", low=1)
     l2 = check_real_scalar(l2, "l2", low=0.0)
     check_fits_dtype(l2, "l2", model.dtype)

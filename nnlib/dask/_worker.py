@@ -52,7 +52,8 @@ def skeleton(model) -> tuple:
     Examples
     --------
     >>> import nnlib
-    >>> skeleton(nnlib.Sequential([nnlib.Dense(2, 3, "relu"), nnlib.Dropout(0.5)]))
+    >>> from nnlib.layers import Dropout
+    >>> skeleton(nnlib.Sequential([nnlib.Dense(2, 3, "relu"), Dropout(0.5)]))
     (('Dense', 2, 3, 'relu', None, 'float64'), ('Dropout', 0.5))
     """
     from nnlib.layers import Dropout

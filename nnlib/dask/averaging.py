@@ -60,7 +60,8 @@ __all__ = ["ModelAveragingRun", "fit_model_averaging"]
 
 class ModelAveragingRun(ClusterRun):
     """One model-averaging run: shards on the workers, the averaged model and optimizer
-    state on the client.
+    state on the client (and the Dropout layers' step counts; each worker's masks are
+    its own stream, see :mod:`nnlib.dask.averaging`).
 
     Parameters
     ----------

@@ -226,7 +226,8 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
     The result equals ``model.fit(X, y, loss=..., optimizer=..., epochs=...,
     batch_size=..., random_state=..., l2=...)`` on the gathered data (to rounding; see
     :mod:`nnlib.dask.data_parallel`), with each step's gradient computed where the data
-    lives.
+    lives; Dropout layers drop every row as ``fit`` would, and their ``step`` counts
+    advance as in ``fit``.
 
     Parameters
     ----------
