@@ -155,14 +155,6 @@ def _layer_grads(layer, i, grads, l2):
     return out
 
 
-class _StepCount:
-    """The step count the optimizer kernel sets inside its call."""
-    __slots__ = ("step",)
-
-    def __init__(self, step):
-        self.step = step
-
-
 class BatchRun(ClaimedRun):
     """Mini-batch training of a Sequential through its layers' own forward and backward,
     one epoch at a time (the surface of :class:`nnlib.training.TrainingRun`).
@@ -228,40 +220,37 @@ class BatchRun(ClaimedRun):
         config = optimizer.config(params)
         check_fits_dtype(config["lr"], "optimizer lr", model.dtype)
         t0, steps = optimizer._steps_of(params), 0
-        count = _StepCount(t0)
+        # the kernel sets these entries' step counts itself as it returns: no point
+        # between an update and its count where an interrupt could land
+        counters = optimizer._step_entries(params) if params else []
         total, seen, n, B = 0.0, 0, order.shape[0], self.batch_size
         fault = None
         last_draw = time.perf_counter()
-        try:
-            for start in range(0, n, B):
-                rows = order[start:start + B]
-                l2 = self.l2 / rows.shape[0] if self.l2_per_batch else self.l2
-                value, grads, status = forward_backward(
-                    model, self.X[rows], self.y[rows], self.loss, self.margin, l2)
-                if status:
-                    fault = "loss" if status == 1 else "gradient"
+        for start in range(0, n, B):
+            rows = order[start:start + B]
+            l2 = self.l2 / rows.shape[0] if self.l2_per_batch else self.l2
+            value, grads, status = forward_backward(
+                model, self.X[rows], self.y[rows], self.loss, self.margin, l2)
+            if status:
+                fault = "loss" if status == 1 else "gradient"
+                break
+            if params:
+                try:
+                    _k.optim_step_arrays(config, list(params), grads, self.states,
+                                         t0 + steps + 1, thread_limit(),
+                                         PARALLEL_MIN_SIZE, counters)
+                except NonFiniteError:
+                    fault = "weights or optimizer state after an update"
                     break
-                if params:
-                    try:
-                        # the kernel sets count.step itself: an interrupt raised as
-                        # it returns cannot separate the update from the count
-                        _k.optim_step_arrays(config, list(params), grads, self.states,
-                                             t0 + steps + 1, thread_limit(),
-                                             PARALLEL_MIN_SIZE, [count])
-                    except NonFiniteError:
-                        fault = "weights or optimizer state after an update"
-                        break
-                steps = count.step - t0 if params else steps + 1
-                total += value * rows.shape[0]
-                seen += rows.shape[0]
-                now = time.perf_counter()
-                if self.progress is not None and now - last_draw >= INTERRUPT_INTERVAL:
-                    self.progress.piece_done(epoch, steps, total, seen)
-                    last_draw = now
-                if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
-                    break
-        finally:
-            optimizer._set_steps(params, count.step)
+            steps = counters[0].step - t0 if params else steps + 1
+            total += value * rows.shape[0]
+            seen += rows.shape[0]
+            now = time.perf_counter()
+            if self.progress is not None and now - last_draw >= INTERRUPT_INTERVAL:
+                self.progress.piece_done(epoch, steps, total, seen)
+                last_draw = now
+            if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
+                break
         return EpochResult(total, seen, steps, fault)
 
 

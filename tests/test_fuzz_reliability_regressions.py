@@ -265,24 +265,34 @@ def test_dense_forward_refuses_float16_next_to_float64_weights():
         F.dense_forward(np.ones((3, 2)), W, np.ones(1, ">f8")), np.ones((3, 1)))
 
 
-def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights():
+def _python_layer_model(seed):
+    from tests._reliability_cases import PyDropout
+    m = _model(seed)
+    return nnlib.Sequential([m.layers[0], PyDropout(0.0), m.layers[1]])
+
+
+@pytest.mark.parametrize("path", ["compiled", "python layers"])
+def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights(path):
     """Before: an interrupt inside run_epoch's ``finally`` (setting the optimizer's step
     counts from the steps the compiled calls took) left ``t`` behind the weights that
     had moved (found by the interrupt fuzz, seed 4674280125: float32 weights one Adam
-    step apart)."""
+    step apart). The per-batch path of Python layers (BatchRun) keeps the same rule."""
+    from nnlib import batch_training
+    make = _model if path == "compiled" else _python_layer_model
     X = np.random.default_rng(1).standard_normal((24, 3))
     y = np.arange(24) % 2
     trajectory = []
-    m, opt = _model(3), optim.Adam(lr=0.05)
+    m, opt = make(3), optim.Adam(lr=0.05)
     for _ in range(4):
         trajectory.append([p.copy() for p in m.params])
         m.fit(X, y, optimizer=opt, epochs=1, batch_size=24, shuffle=False, n_threads=1)
     trajectory = dict(enumerate(trajectory))                 # one step per epoch
-    codes = _codes(training.TrainingRun, "run_epoch", "_pieces", "rewind") | \
-        _codes(optim.Optimizer, "_set_steps", "_steps_of", "_entry")
+    codes = (_codes(training.TrainingRun, "run_epoch", "_pieces", "rewind")
+             if path == "compiled" else _codes(batch_training.BatchRun, "run_epoch")) | \
+        _codes(optim.Optimizer, "_set_steps", "_steps_of", "_entry", "_step_entries")
     k, hits = 1, 0
     while True:
-        model, opt = _model(3), optim.Adam(lr=0.05)
+        model, opt = make(3), optim.Adam(lr=0.05)
         hit, _ = _run_interrupted_at(
             k, lambda: model.fit(X, y, optimizer=opt, epochs=3, batch_size=24,
                                  shuffle=False, n_threads=1), codes)
