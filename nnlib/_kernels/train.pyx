@@ -1224,7 +1224,7 @@ def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn
 
 cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
                    floating** db, bint grads, double* loss_out, bint pieces, bint train,
-                   uint64_t t, const long long* mask_rows) noexcept nogil:
+                   uint64_t t) noexcept nogil:
     cdef NetShape* s = c.net
     cdef int l, status
     cdef double pen = 0.0
@@ -1232,9 +1232,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     cdef const floating* yt = <const floating*>c.yt if c.tcols > 0 else <floating*>c.lwork
     cdef floating** W = <floating**>c.W
     cdef const CsrRows* xsp = &c.xs if c.sparse else NULL     # all rows: xs.rows NULL
-    cdef DropC drop = c.drop            # a copy: the batch rows are this call's
-    cdef const DropC* dr = &drop if train and c.has_drop else NULL
-    drop.rows = mask_rows
+    cdef const DropC* dr = &c.drop if train and c.has_drop else NULL
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
@@ -1323,14 +1321,16 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     setup._enter()
     try:
+        c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
         if setup.workspace.dtype == np.float64:
             with nogil:
                 status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
-                                   <double**>pdb.p, g, &loss, pieces, train, t, mrp)
+                                   <double**>pdb.p, g, &loss, pieces, train, t)
         else:
             with nogil:
                 status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
-                                   g, &loss, pieces, train, t, mrp)
+                                   g, &loss, pieces, train, t)
     finally:
+        c.drop.rows = NULL
         setup.busy = False
     return loss, status
