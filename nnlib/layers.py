@@ -404,10 +404,14 @@ class Dense(Layer):
         {'type': 'Dense', 'n_in': 2, 'n_out': 3, 'activation': 'elu', 'activation_param': 0.5,
          'init': 'glorot_uniform'}
         """
-        return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
+        spec = {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
                 "activation": self.activation,
                 "activation_param": self.activation_param if self._param_given else None,
                 "init": self.init}
+        flags = tuple(bool(f) for f in self.regularized)
+        if flags != Dense.regularized:          # set on the instance: kept by save/load
+            spec["regularized"] = list(flags)
+        return spec
 
     def _act_args(self):
         """(activation name, its parameter or None for the default)."""

@@ -24,6 +24,16 @@ price is that the result is not single-process training: each worker descends on
 own shard between averages (local SGD). ``python -m bench --only dask`` measures the
 accuracy against single-process ``fit`` on the same data and epochs.
 
+Dropout. Each worker's copy of a Dropout layer draws its own stream of masks: worker
+(shard) k's copy of a layer whose seed is ``s`` (its own, or the one the run draws for
+it from a child of ``random_state``, as ``fit`` does) uses the seed
+``SeedSequence(s).spawn(k + 1)[k]`` (:func:`nnlib.dask._worker.shard_dropout_seed`),
+its counter starting each round at the layer's ``step`` on the client; after the round
+the client's ``step`` advances by the most local steps any worker took (as
+``optimizer.t``), so no worker ever reuses a mask of its stream. The masks are
+independent across workers and a function of the seed, the shard and the step: the
+same ``random_state`` gives the same averaged model, bit for bit.
+
 Every round is a pure function of the client's parameters, state and the round's
 seeds: a round re-run after a worker died gives the same result.
 """
@@ -33,12 +43,13 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 from nnlib._random import as_generator
+from nnlib._threads import complete
 from nnlib._typing import SeedLike
 from nnlib._validation import check_int_scalar
 from nnlib.callbacks import History
 from nnlib.dask import _worker
 from nnlib.dask._common import ClusterRun, fit_epochs
-from nnlib.training import EpochResult, compiled_train
+from nnlib.training import EpochResult, compiled_train, dropout_layers
 
 if TYPE_CHECKING:
     from nnlib.model import Sequential
@@ -49,7 +60,8 @@ __all__ = ["ModelAveragingRun", "fit_model_averaging"]
 
 class ModelAveragingRun(ClusterRun):
     """One model-averaging run: shards on the workers, the averaged model and optimizer
-    state on the client.
+    state on the client (and the Dropout layers' step counts; each worker's masks are
+    its own stream, see :mod:`nnlib.dask.averaging`).
 
     Parameters
     ----------
@@ -63,8 +75,9 @@ class ModelAveragingRun(ClusterRun):
     shuffle : bool
         Each worker visits its shard in a new permutation every epoch.
     random_state : None, int or Generator
-        Seeds every worker's permutations (a worker's draws do not depend on which
-        machine runs it).
+        Seeds every worker's permutations and the dropout masks of Dropout layers made
+        without a seed (a worker's draws do not depend on which machine runs it; see
+        :mod:`nnlib.dask.averaging` for how worker k's masks derive from it).
     max_retries : int >= 0
         As in :class:`nnlib.dask.DataParallelRun`.
 
@@ -114,7 +127,11 @@ class ModelAveragingRun(ClusterRun):
                          l2_per_batch, margin, shuffle, max_retries)
         self.average_every = (None if average_every is None else
                               check_int_scalar(average_every, "average_every", low=1))
-        self.seed = int(as_generator(random_state).integers(2**63))
+        rng = as_generator(random_state)
+        from nnlib.model import _seed_dropouts
+        _seed_dropouts(model, rng)          # a child of rng: self.seed stays the same
+        self.dropouts = [layer for _, layer in dropout_layers(model)]
+        self.seed = int(rng.integers(2**63))
 
     # -- verbs ------------------------------------------------------------------------
     def local_orders(self, epoch: int) -> List[np.ndarray]:
@@ -245,10 +262,12 @@ class ModelAveragingRun(ClusterRun):
         slots = compiled_train().state_slots(self.optimizer.config())
         states = self.optimizer.state_arrays(params) if slots else None
         flat_states = None if states is None else [s.reshape(-1) for s in states]
+        t0 = self.optimizer.t
+        drop = [(layer.mask_seed, layer.step) for layer in self.dropouts]
         results = self._on_shards((_worker.flat_params(params), flat_states), _round_task,
-                                  rows, self.optimizer.t, _stateless(self.optimizer),
+                                  rows, t0, _stateless(self.optimizer),
                                   self.token, self.skel, self.loss, self.batch_size,
-                                  self.margin, self.l2, self.l2_per_batch)
+                                  self.margin, self.l2, self.l2_per_batch, drop)
         done = [r for r in results if r is not None]
         for r in done:
             if r[5] is not None:
@@ -258,19 +277,29 @@ class ModelAveragingRun(ClusterRun):
         avg = _weighted(weights, [r[0] for r in done])
         if not np.isfinite(avg).all():
             return 0.0, 0, "weights or optimizer state after an update"
-        _worker.set_flat(params, avg)
-        if states is not None:
-            for i, st in enumerate(states):
-                st.reshape(-1)[...] = _weighted(weights, [r[1][i] for r in done])
-        self.optimizer.t += max(r[2] for r in done)
+        avg_states = (None if states is None else
+                      [_weighted(weights, [r[1][i] for r in done])
+                       for i in range(len(states))])
+        steps = max(r[2] for r in done)
+
+        def commit():       # idempotent: complete() runs it again after an interrupt
+            _worker.set_flat(params, avg)
+            if states is not None and avg_states is not None:
+                for st, a in zip(states, avg_states):
+                    st.reshape(-1)[...] = a
+            self.optimizer.t = t0 + steps
+            for layer, (_, step) in zip(self.dropouts, drop):
+                layer.step = (step + steps) % 2**64
+
+        complete(commit)
         return sum(r[3] for r in done), int(sum(r[4] for r in done)), None
 
 
 def _round_task(shard, sent, rows, t0, optimizer, token, skel, loss, batch_size, margin,
-                l2, l2_per_batch):
+                l2, l2_per_batch, drop):
     flat, states = sent
     return _worker.local_round(shard, flat, states, t0, optimizer, rows, token, skel,
-                               loss, batch_size, margin, l2, l2_per_batch)
+                               loss, batch_size, margin, l2, l2_per_batch, drop)
 
 
 def _weighted(weights, vectors):

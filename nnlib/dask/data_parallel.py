@@ -7,12 +7,23 @@ One step, for a global batch of B rows drawn exactly as ``Sequential.fit`` draws
     worker k: gather the batch's rows it holds (B_k of them), compiled forward and
               backward (``train.loss_grad``) -> g_k = mean gradient over its rows;
               returns (B_k / B) g_k and its loss sum        [shard_gradient]
+              (with Dropout layers: each row with the masks of its position in the
+              global batch at this step, ``loss_grad(batch_rows=...)``)
     client: g = sum_k (B_k / B) g_k, in shard order (fixed, whatever finishes first)
             g_W += l2_eff W (once); optimizer.step(params, g) (once)
 
 ``sum_k (B_k/B) g_k`` is the mean gradient over the B rows, so the run follows
 single-process ``fit`` with the same batch size, seed and data order (to rounding:
-the sums are grouped differently; 1e-12 in float64 over a few hundred steps). The data
+the sums are grouped differently; 1e-12 in float64 over a few hundred steps).
+
+Dropout. The compiled epoch keys the mask of a batch row by the layer's seed, its step
+count and the row's position in the batch (``nnlib/_kernels/train.pyx``, design note).
+The run seeds Dropout layers made without a seed as ``fit`` does (from a child of
+``random_state``), sends every step each layer's ``(seed, step)``, and each worker
+draws, through the compiled kernels, the masks of its rows' positions in the global
+batch: every row is dropped exactly as in single-process ``fit``. A layer's ``step``
+advances with every applied step (it follows the optimizer's count, so a step
+repeated after a lost worker draws the same masks). The data
 stays on the workers; per step only the parameters go out and one gradient per shard
 comes back, 2 P bytes per worker for P parameter bytes, plus a few scheduler round
 trips. That round trip is paid every step: on a small network or batch one process is
@@ -34,8 +45,9 @@ from nnlib._random import as_generator
 from nnlib._typing import SeedLike
 from nnlib.callbacks import History
 from nnlib.dask import _worker
+from nnlib._threads import complete
 from nnlib.dask._common import ClusterRun, fit_epochs
-from nnlib.training import EpochResult, FAULTS
+from nnlib.training import EpochResult, FAULTS, dropout_layers
 
 if TYPE_CHECKING:
     from nnlib.model import Sequential
@@ -62,7 +74,8 @@ class DataParallelRun(ClusterRun):
         Default: the current default client.
     loss, optimizer, batch_size, shuffle, random_state, l2, l2_per_batch, margin
         As in :meth:`nnlib.Sequential.fit`; the batches and their order are the ones
-        ``fit`` would draw from the same ``random_state``.
+        ``fit`` would draw from the same ``random_state``, and so are the dropout masks
+        (Dropout layers without a seed are seeded here, as ``fit`` seeds them).
     max_retries : int >= 0
         Times a step is submitted again after its tasks failed on lost workers (dask
         itself already re-runs tasks of a dead worker; this covers what it gave up on).
@@ -110,6 +123,11 @@ class DataParallelRun(ClusterRun):
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
                          l2_per_batch, margin, shuffle, max_retries)
         self.rng = as_generator(random_state)
+        from nnlib.model import _seed_dropouts
+        _seed_dropouts(model, self.rng)     # a child of rng: the shuffles stay fit's
+        self.dropouts = [layer for _, layer in dropout_layers(model)]
+        self._drop_steps0 = [layer.step for layer in self.dropouts]
+        self._t0 = self.optimizer._steps_of(model.params)
         self.step_seconds = []
 
     # -- verbs ------------------------------------------------------------------------
@@ -150,16 +168,27 @@ class DataParallelRun(ClusterRun):
         tic = time.perf_counter()
         total, seen, steps, fault = 0.0, 0, 0, None
         self.completed = {"epoch": self.epoch, "step": 0}
-        for start in range(0, n, B):
-            rows = order[start:start + B]
-            batch_loss, fault = self.step(rows)
-            if fault is not None:
-                break
-            total += batch_loss * rows.shape[0]
-            seen += rows.shape[0]
-            steps += 1
-            self.completed = {"epoch": self.epoch, "step": steps}
+        try:
+            for start in range(0, n, B):
+                rows = order[start:start + B]
+                batch_loss, fault = self.step(rows)
+                if fault is not None:
+                    break
+                total += batch_loss * rows.shape[0]
+                seen += rows.shape[0]
+                steps += 1
+                self.completed = {"epoch": self.epoch, "step": steps}
+        finally:        # however the epoch ends, the masks continue from the steps applied
+            complete(self._sync_dropout_steps)
         return self._record(EpochResult(total, seen, steps, fault), tic)
+
+    def _sync_dropout_steps(self):
+        """Each Dropout layer's step count: its count at the run's start plus the steps
+        applied since (the optimizer's count); idempotent."""
+        if self.dropouts:
+            t = self.optimizer._steps_of(self.model.params)
+            for layer, step0 in zip(self.dropouts, self._drop_steps0):
+                layer.step = (step0 + t - self._t0) % 2**64
 
     def step(self, rows: np.ndarray) -> Tuple[float, Optional[str]]:
         """One synchronous step on the global batch ``rows`` (global row indices).
@@ -207,8 +236,10 @@ class DataParallelRun(ClusterRun):
         parts = self.shards.locate(np.asarray(rows, dtype=np.int64))
         B = int(rows.shape[0])
         flat = _worker.flat_params(params)
+        self._sync_dropout_steps()
+        drop = [(layer.mask_seed, layer.step) for layer in self.dropouts]
         results = self._on_shards(flat, _gradient_task, parts, B, self.token, self.skel,
-                                  self.loss, self.margin)
+                                  self.loss, self.margin, drop)
         loss_sum, grad = 0.0, None
         for r in results:               # shard order: the sum never depends on timing
             if r is None or r[1] is None:
@@ -219,8 +250,8 @@ class DataParallelRun(ClusterRun):
         l2_eff = self.l2 / B if self.l2_per_batch else self.l2
         batch_loss = loss_sum / B
         if l2_eff:
-            batch_loss += 0.5 * l2_eff * sum(float(np.dot(l.W.ravel(), l.W.ravel()))
-                                             for l in model.layers)
+            batch_loss += 0.5 * l2_eff * sum(float(np.dot(W.ravel(), W.ravel()))
+                                             for W in params[0::2])
         if not math.isfinite(batch_loss):
             return batch_loss, FAULTS[1]
         if not np.isfinite(grad).all():           # type: ignore[arg-type]   # >= 1 shard
@@ -234,13 +265,15 @@ class DataParallelRun(ClusterRun):
             self.optimizer.step(params, grads)
         except NonFiniteError:
             return batch_loss, FAULTS[3]
+        complete(self._sync_dropout_steps)
         self.step_seconds.append(time.perf_counter() - tic)
         return batch_loss, None
 
 
 
-def _gradient_task(shard, flat, rows, *args):
-    return _worker.shard_gradient(shard, flat, rows, *args)
+def _gradient_task(shard, flat, part, *args):
+    rows, positions = part
+    return _worker.shard_gradient(shard, flat, rows, positions, *args)
 
 
 def _unflatten(flat, params):
@@ -262,7 +295,8 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
     The result equals ``model.fit(X, y, loss=..., optimizer=..., epochs=...,
     batch_size=..., random_state=..., l2=...)`` on the gathered data (to rounding; see
     :mod:`nnlib.dask.data_parallel`), with each step's gradient computed where the data
-    lives.
+    lives; Dropout layers drop every row as ``fit`` would, and their ``step`` counts
+    advance as in ``fit``.
 
     Parameters
     ----------
