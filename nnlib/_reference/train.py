@@ -20,7 +20,8 @@ else ``l2`` (with ``sample_weight`` w: the data loss is the weighted mean
     loss        data = mean over the rows of loss(H_L, y[rows])       status 1 if not finite
     backward    dW_l = H_{l-1}^T dZ_l + l2_eff W_l,  db_l = sum dZ_l   status 2 if not finite
     reported    loss_scale * data + l2_eff / 2 * sum_l ||W_l||^2      status 1 if not finite
-    update      optim_step on W_l (grad dW_l) and b_l (grad db_l),  t = step0 + steps + 1
+    update      optim_step on W_l (grad dW_l) and b_l (grad db_l), each by its own
+                config (``optimizer``: one for all, or one per array),  t = step0 + steps + 1
 
 A refused step (status 1: loss, 2: gradient) changes nothing and ends the epoch. A NaN or
 inf anywhere in ``dZ_l`` shows in its column sums ``db_l``, so checking the biases'
@@ -62,8 +63,9 @@ import numpy as np
 
 from nnlib._codes import (ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSES,
                           EPOCH_STATUS, LOSS_CODES)
-from nnlib._dropout_args import (check_dropout_args, check_dropout_counters,
-                                 check_network_dropout)
+from nnlib._dropout_args import (check_batch_rows, check_dropout_args,
+                                 check_dropout_counters, check_network_dropout)
+from nnlib._optim_args import per_array_configs
 from nnlib._reference import dense as _dense
 from nnlib._reference.dropout import dropout as _dropout_map
 from nnlib._reference import losses as _losses
@@ -160,7 +162,8 @@ class EpochSetup(_ReadOnly):
         writeable, one dtype; ``run_epoch`` updates them in place.
     states : list of 2 L entries, or None
         For W_1, b_1, W_2, ... the optimizer's state: None, or a flat array of
-        ``slots * param.size`` values, slot-major (``slots = state_slots(optimizer)``).
+        ``slots * param.size`` values, slot-major (``slots = state_slots`` of that
+        array's config).
     X : (N, sizes[0]) array
     y_target : (N, sizes[-1]) array, or (N, 0) for a class-label loss
     y_label : (N,) int64 labels in [0, sizes[-1]) for a class-label loss, else length >= 1
@@ -173,8 +176,10 @@ class EpochSetup(_ReadOnly):
         hinge_loss's margin.
     l2 : float >= 0
         L2 strength on the weights; ``l2_per_batch`` divides it by each batch's length.
-    optimizer : dict or None
-        The optimizer's ``config()``; None allows ``loss_grad`` only.
+    optimizer : dict, sequence of 2 L dicts, or None
+        The optimizer's ``config()`` for every array, or one config per W_1, b_1, W_2,
+        ... (parameter groups; one ``kind``); None allows ``loss_grad`` only. Each
+        array's state has ``state_slots`` of its own config.
     n_threads, update_threads : int >= 1
         Accepted and checked; the twin runs on one thread.
     loss_scale : float
@@ -229,21 +234,23 @@ class EpochSetup(_ReadOnly):
             raise ValueError("states given without an optimizer config")
 
     def set_optimizer(self, config):
-        """Use optimizer ``config`` from now on (e.g. a new lr between epochs); its state
-        layout must fit the states this setup holds."""
-        slots = state_slots(config)
+        """Use optimizer ``config`` from now on (e.g. a new lr between epochs): one config
+        dict for every array, or a sequence of 2 L, one per W1, b1, W2, b2, ... (one
+        ``kind``); each array's state must fit its own config's layout."""
+        configs, stored = per_array_configs(config, 2 * self.network.n_layers)
         params = [p for pair in zip(self.weights, self.biases) for p in pair]
-        for i, (p, s) in enumerate(zip(params, self.states)):
+        for i, (p, s, c) in enumerate(zip(params, self.states, configs)):
+            slots = state_slots(c)
             if slots == 0:
                 if s is not None and s.size != 0:
                     raise ValueError(f"states[{i}] is given but the optimizer keeps no "
-                                     f"state")
+                                     f"state for it")
             elif s is None:
                 raise ValueError(f"the optimizer keeps {slots} state rows; states[{i}] "
                                  f"is None")
             else:
                 check_buffer(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
-        self._set(optimizer=dict(config))
+        self._set(optimizer=stored)
 
     def set_dropout(self, seeds, offsets):
         """Seeds and counter offsets of the dropouts (ints in [0, 2**64)): the mask of
@@ -295,29 +302,36 @@ def _layers(network):
             for k, a in zip(network.kinds, network.aparams)]
 
 
-def _drop(setup, p, A, t, vjp=False):
+def _drop(setup, p, A, t, vjp=False, rows=None):
     """``A`` through the dropouts at position ``p`` with the masks of update ``t`` (None:
-    at inference, the identity); ``vjp``: in reverse order (the backward pass)."""
+    at inference, the identity); ``vjp``: in reverse order (the backward pass). Row i of
+    ``A`` is row i of the batch, or row ``rows[i]`` (``loss_grad``'s ``batch_rows``)."""
     ks = [k for k, (pos, _) in enumerate(setup.network.dropout) if pos == p]
     if t is None or not ks:
         return A
     for k in (reversed(ks) if vjp else ks):
         rate = setup.network.dropout[k][1]
         counter = (int(setup.dropout_offsets[k]) + int(t)) % 2 ** 64
-        A = _dropout_map(A, rate, int(setup.dropout_seeds[k]), counter)
+        seed = int(setup.dropout_seeds[k])
+        if rows is None:
+            A = _dropout_map(A, rate, seed, counter)
+        else:               # each row with its own mask row: the twin says it plainly
+            A = np.concatenate([_dropout_map(A[i:i + 1], rate, seed, counter, row0=int(r))
+                                for i, r in enumerate(rows)]).reshape(A.shape)
     return A
 
 
-def _forward(setup, X, t=None):
+def _forward(setup, X, t=None, rows=None):
     """(ins, outs): ``ins[l]`` what layer l reads (``ins[L]``: what the loss reads) and
     ``outs[l]`` its own output ``H_l``, each in the network's dtype; the dropouts apply
-    with the masks of update ``t`` (None: none). Sparse rows as the dense matrix they
+    with the masks of update ``t`` (None: none) of the batch rows ``rows`` (None: row i
+    is row i). Sparse rows as the dense matrix they
     stand for: the twin states the math, not the O(nnz) way."""
-    ins, outs = [_drop(setup, 0, X.toarray() if is_sparse(X) else X, t)], []
+    ins, outs = [_drop(setup, 0, X.toarray() if is_sparse(X) else X, t, rows=rows)], []
     for l, ((act, param), W, b) in enumerate(zip(_layers(setup.network), setup.weights,
                                                  setup.biases)):
         outs.append(_dense.dense_forward(ins[-1], W, b, act, param))
-        ins.append(_drop(setup, l + 1, outs[-1], t))
+        ins.append(_drop(setup, l + 1, outs[-1], t, rows=rows))
     return ins, outs
 
 
@@ -346,14 +360,14 @@ def _data_loss(setup, out, rows):
     return value, dout
 
 
-def _backward(setup, ins, outs, dout, t=None):
+def _backward(setup, ins, outs, dout, t=None, rows=None):
     """(dWs, dbs): ``D_{l-1}^T dZ_l`` and ``sum dZ_l`` of every layer (no L2 term), back
     through the masks of update ``t``."""
     L, dt = setup.network.n_layers, outs[-1].dtype
     dWs, dbs = [None] * L, [None] * L
     dH = dout.astype(dt)            # the kernels store dH_L in the network's dtype
     for l, (act, param) in reversed(list(enumerate(_layers(setup.network)))):
-        dH = _drop(setup, l + 1, dH, t, vjp=True)
+        dH = _drop(setup, l + 1, dH, t, vjp=True, rows=rows)
         dH, dWs[l], dbs[l] = _dense.dense_backward(ins[l], setup.weights[l], outs[l],
                                                    dH, act, param)
     return dWs, dbs
@@ -373,9 +387,10 @@ def _keep_output(setup, outs):
         buf[:B] = H
 
 
-def _update(config, params, grads, states, t):
-    """``optim_step`` on every parameter (flat views, state rows slot-major)."""
-    for p, g, s in zip(params, grads, states):
+def _update(configs, params, grads, states, t):
+    """``optim_step`` on every parameter by its own config (flat views, state rows
+    slot-major)."""
+    for config, p, g, s in zip(configs, params, grads, states):
         n = p.size
         state = np.empty((0, n), p.dtype) if s is None else s.reshape(-1, n)
         _optim.optim_step(config, p.reshape(-1), np.ravel(g), state, t, 1)
@@ -429,6 +444,8 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
     config = setup.optimizer
     if config is None:
         raise ValueError("this EpochSetup has no optimizer config (set_optimizer)")
+    # one config per array (a compiled setup is read through its ``optimizer`` too)
+    setup_configs = per_array_configs(config, 2 * setup.network.n_layers)[0]
     order = np.asarray(order)
     if order.dtype != np.int64 or order.ndim != 1:
         raise ValueError("order must be a 1-d int64 array")
@@ -471,7 +488,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
                 break
         grads = [g for dW, db, W in zip(dWs, dbs, weights)
                  for g in (dW.astype(np.float64) + l2_eff * W.astype(np.float64), db)]
-        _update(config, params, grads, states, t)
+        _update(setup_configs, params, grads, states, t)
         if check_updates and not _all_finite_arrays(params + states):
             status = STATUS_NONFINITE_UPDATE
             break
@@ -484,7 +501,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
 
 
 @_QUIET
-def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
+def loss_grad(setup, dWs, dbs, grads=True, train_step=None, batch_rows=None):
     """Loss and gradients over all rows of ``setup.X``.
 
     Parameters
@@ -500,6 +517,9 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
     train_step : int >= 1 or None, default None
         None: the model at inference (dropout off). An update number t: in training, with
         the masks ``run_epoch`` draws at update t (row i of X as row i of the batch).
+    batch_rows : (N,) int array or None, default None
+        With ``train_step``: row i of X takes the masks of row ``batch_rows[i]`` of the
+        batch (a part of a batch split over several calls); None: those of row i.
 
     Returns
     -------
@@ -516,6 +536,7 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
         if train_step < 1:
             raise ValueError(f"train_step must be >= 1 (an update number); got "
                              f"{train_step}")
+    rows = check_batch_rows(batch_rows, N, train_step)
     if N < 1:
         raise ValueError("loss_grad needs at least one row")
     if setup.workspace.rows < N:
@@ -526,12 +547,12 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
     for l, (W, b) in enumerate(zip(setup.weights, setup.biases)):
         check_buffer(dWs[l], f"dWs[{l}]", W.dtype, W.shape, True)
         check_buffer(dbs[l], f"dbs[{l}]", b.dtype, b.shape, True)
-    ins, outs = _forward(setup, setup.X, train_step)
+    ins, outs = _forward(setup, setup.X, train_step, rows)
     _keep_output(setup, outs)
     loss, dout = _data_loss(setup, ins[-1], np.arange(N))
     status = STATUS_OK if np.isfinite(loss) else STATUS_NONFINITE_LOSS
     if grads:
-        grad_W, grad_b = _backward(setup, ins, outs, dout, train_step)
+        grad_W, grad_b = _backward(setup, ins, outs, dout, train_step, rows)
         if status == STATUS_OK and not _all_finite_arrays(grad_b):
             status = STATUS_NONFINITE_GRAD
         for l, W in enumerate(setup.weights):
