@@ -1,5 +1,6 @@
-"""A disk cache for what verify derives deterministically from its own inputs (the rendered
-plots), so that a run whose plotted numbers did not change does not render them again.
+"""A disk cache for what verify derives deterministically from its own inputs -- the rendered
+plots, the exact references of the backprop networks -- so that a run does not render or
+derive again what it derived before from the same numbers.
 
 Design note
 -----------
@@ -27,7 +28,7 @@ import pickle
 import shutil
 import time
 
-__all__ = ["cache_dir", "key_of", "load", "store"]
+__all__ = ["cache_dir", "key_of", "load", "store", "exact_values"]
 
 _STALE_SECONDS = 7 * 24 * 3600
 
@@ -117,3 +118,67 @@ def store(key, value):
             os.remove(tmp)
         except OSError:
             pass
+
+
+def _mpf_json(x):
+    sign, man, exp, bc = x._mpf_
+    return [sign, hex(man), exp, bc]
+
+
+def _mpf_back(v):
+    import mpmath
+    sign, man, exp, bc = v
+    t = (int(sign), int(man, 16), int(exp), int(bc))
+    if t[0] not in (0, 1) or t[3] != int(t[1]).bit_length() or t[3] > 1 << 20:
+        raise ValueError("not an mpf")
+    with mpmath.workprec(max(t[3], 53)):   # at its own precision: exactly the stored value
+        y = mpmath.mpf(t)
+    if y._mpf_ != t:
+        raise ValueError("not a normalized mpf")
+    return y
+
+
+def exact_values(kind, payload, compute):
+    """``compute()`` -- mpmath.mpf, ints and nested lists / tuples of them (exact reference values made
+    by SymPy and mpmath from ``payload``, never a compiled kernel's output) -- stored
+    under a key of ``kind``, ``payload`` and the SymPy and mpmath versions, and returned
+    from the cache (bit for bit) when stored before. An exception is never cached."""
+    import mpmath
+    import sympy
+    key = key_of("exact " + kind, (sympy.__version__, mpmath.__version__), payload)
+    hit = load(key)
+    if isinstance(hit, dict) and hit.get("kind") == kind:
+        try:
+            return _decode(hit["value"])
+        except (KeyError, TypeError, ValueError):
+            pass                           # a malformed entry: computed again
+    value = compute()
+    store(key, {"kind": kind, "value": _encode(value)})
+    return value
+
+
+def _encode(v):
+    """mpf -> {"mpf": [sign, hex mantissa, exp, bc]}; lists and tuples -> lists (tuples
+    tagged, so that they come back as tuples); ints stay ints."""
+    import mpmath
+    if isinstance(v, mpmath.mpf):
+        return {"mpf": _mpf_json(v)}
+    if isinstance(v, tuple):
+        return {"tuple": [_encode(u) for u in v]}
+    if isinstance(v, list):
+        return [_encode(u) for u in v]
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise TypeError(f"cannot store {type(v).__name__} as an exact value")
+
+
+def _decode(v):
+    if isinstance(v, dict) and set(v) == {"mpf"}:
+        return _mpf_back(v["mpf"])
+    if isinstance(v, dict) and set(v) == {"tuple"}:
+        return tuple(_decode(u) for u in v["tuple"])
+    if isinstance(v, list):
+        return [_decode(u) for u in v]
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise ValueError("not an exact value")

@@ -288,7 +288,7 @@ def _plan(cat, picked):
 # backprop networks (the rest, and every run of picked checks, stays in this process:
 # tests replace kernels in it). Chosen to balance the two cores: with them, the workers'
 # CPU and the main process's are about equal.
-WORKER_SECTIONS = ("run_train", "run_layer", "run_convexity")
+WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity")
 
 
 def _run_calls(fn, fn_name, section, calls, keep, ctx_args, module):
