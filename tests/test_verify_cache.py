@@ -82,3 +82,35 @@ def test_the_key_changes_with_verify_source(monkeypatch, tmp_path):
         assert cache.cache_dir() != d
     finally:
         cache.source_hash.cache_clear()
+
+
+def test_exact_values_come_back_bit_for_bit(monkeypatch, tmp_path):
+    import mpmath
+    from verify import cache
+    monkeypatch.setenv("NNLIB_VERIFY_CACHE", str(tmp_path))
+    with mpmath.workdps(80):
+        third, big = mpmath.mpf(1) / 3, -mpmath.exp(1000)
+    value = (third, [big, mpmath.mpf(0), mpmath.mpf("1e-400")], 7)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return value
+    assert cache.exact_values("t", ("x", 1.5), compute) is value
+    got = cache.exact_values("t", ("x", 1.5), compute)
+    assert len(calls) == 1 and isinstance(got, tuple) and got[2] == 7
+    assert got[0]._mpf_ == third._mpf_ and [g._mpf_ for g in got[1]] == [
+        v._mpf_ for v in value[1]]
+    cache.exact_values("t", ("x", 1.25), compute)           # other inputs: derived again
+    assert len(calls) == 2
+    entries = sorted(os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs)
+    assert len(entries) == 2
+    entry = entries[0]                                      # one of the two, damaged:
+    for bad in ('{"kind": "t", "value": {"mpf": [0, "0x3", 0, 99]}}', "[]",
+                '{"kind": "t", "value": {"mpf": [0, "zz", 0, 2]}}'):
+        with open(entry, "w") as fh:
+            fh.write(bad)
+        calls.clear()
+        cache.exact_values("t", ("x", 1.5), compute)
+        cache.exact_values("t", ("x", 1.25), compute)
+        assert len(calls) == 1                              # the damaged one, again

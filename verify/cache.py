@@ -1,6 +1,6 @@
 """A disk cache for what verify derives deterministically from its own inputs -- the rendered
-plots, the exact references of the backprop networks -- so that a run does not render or
-derive again what it derived before from the same numbers.
+plots, the exact references of the backprop networks and of the Dense layer -- so that a
+run does not render or derive again what it derived before from the same numbers.
 
 Design note
 -----------
@@ -11,7 +11,10 @@ from -- for a plot, the very numbers it draws (the compiled kernels' outputs of 
 run, the exact values, the errors). The kernels' outputs are never cached: they are
 computed afresh every run and are part of the key, so a kernel whose output changes (a
 mutant, a regression) misses the cache and gets its own figure. A hit returns bytes
-identical to what the function would write.
+identical to what the function would write. An exact reference (``exact_values``) is
+keyed by the inputs SymPy evaluates it at and comes back bit for bit (each mpf's sign,
+mantissa, exponent); the compiled result it is compared with is computed every run, so a
+cached reference can never make a broken kernel pass.
 
 Entries live in ``$NNLIB_VERIFY_CACHE`` (``0`` or ``off`` disables the cache), else
 ``$XDG_CACHE_HOME/nnlib-verify``, else ``~/.cache/nnlib-verify``; one directory per
