@@ -97,7 +97,7 @@ import numpy as np
 
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
-from nnlib._threads import (PARALLEL_MIN_SIZE, claim, claimed_by, release,
+from nnlib._threads import (PARALLEL_MIN_SIZE, claim, claimed_by, complete, release,
                             resolve_threads, thread_limit)
 from nnlib._typing import ArrayLike
 from nnlib.exceptions import ConcurrentUseError
@@ -714,7 +714,6 @@ class Optimizer:
             calls = list(buckets.values())
         saved = ([(params[i].copy(), entries[i].rows.copy(), entries[i].step)
                   for i in range(len(params))] if len(calls) > 1 else None)
-        done = []
         try:
             # the kernel validates every array (naming params[i] / grads[i]) before any
             # update, and undoes a step that overflows (finite in, inf/NaN out); it sets
@@ -725,25 +724,26 @@ class Optimizer:
                                      [grads[i] for i in idx],
                                      [entries[i].rows for i in idx], step + 1, threads,
                                      min_size, [entries[i] for i in idx])
-                done.extend(idx)
         except NonFiniteError as exc:
-            self._undo(saved, done, params, entries)
+            complete(lambda: self._undo(saved, params, entries))
             raise NonFiniteError(f"{type(self).__name__} {exc}") from None
         except BaseException:
-            self._undo(saved, done, params, entries)
+            complete(lambda: self._undo(saved, params, entries))
             raise
 
     @staticmethod
-    def _undo(saved, done, params, entries):
-        """Put back the arrays of the calls in ``done``. One kernel call (``saved`` None)
-        needs nothing: it writes and counts all or nothing, and an interrupt after it
-        returns finds the step whole."""
+    def _undo(saved, params, entries):
+        """Put back every array whose step count moved since ``saved``: the kernel sets
+        the count as it updates, so the count says which calls were applied, also when
+        an interrupt lands as a call returns. Idempotent. One kernel call (``saved``
+        None) needs nothing: it writes and counts all or nothing."""
         if saved is None:
             return
-        for i in done:
-            params[i][...] = saved[i][0]
-            entries[i].rows[...] = saved[i][1]
-            entries[i].step = saved[i][2]
+        for i, (p0, rows0, step0) in enumerate(saved):
+            if entries[i].step != step0:
+                params[i][...] = p0
+                entries[i].rows[...] = rows0
+                entries[i].step = step0
 
     # -- state_dict ---------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

@@ -73,7 +73,12 @@ def _with_nested(code_objects):
 
 
 def _run_interrupted_at(k, fn, code_objects):
-    """fn() with an interrupt before its k-th traced opcode; (interrupted?, opcodes)."""
+    """fn() with an interrupt before its k-th traced point; (interrupted?, reached?):
+    whether the interrupt propagated out of fn, and whether the run reached its k-th
+    point at all (the loops stop at the first k it does not reach). A point can fall in
+    a callback the garbage collector runs (a weakref's, another library's gc hook),
+    where CPython prints the KeyboardInterrupt as unraisable and goes on, as it does
+    with a real Ctrl-C there: reached, not interrupted."""
     tracer, state = _interrupt_at_opcode(k, _with_nested(code_objects))
     sys.settrace(tracer)
     try:
@@ -83,7 +88,7 @@ def _run_interrupted_at(k, fn, code_objects):
         hit = True
     finally:
         sys.settrace(None)
-    return hit, state["n"]
+    return hit, state["n"] >= k
 
 
 def _model(seed=0):
@@ -102,14 +107,14 @@ def test_save_interrupted_at_every_bytecode_leaves_old_or_new_and_no_temp(tmp_pa
     while True:
         old.save(path)
         os.chmod(path, 0o640)
-        hit, seen = _run_interrupted_at(k, lambda: new.save(path), codes)
+        hit, reached = _run_interrupted_at(k, lambda: new.save(path), codes)
         assert sorted(os.listdir(tmp_path)) == ["m.npz"], (k, os.listdir(tmp_path))
         got = nnlib.load(path)
         assert any(all(np.array_equal(a, b) for a, b in zip(got.params, m.params))
                    for m in (old, new)), k
         assert path.stat().st_mode & 0o777 == 0o640
         hits += hit
-        if not hit:
+        if not reached:
             break
         k += 1
     assert hits > 20
@@ -128,15 +133,15 @@ def test_fit_interrupted_at_every_bytecode_of_setup_and_teardown_leaves_nothing_
         _codes(_threads.blas_threads, "__enter__", "__exit__")
     k, hits = 1, 0
     while True:
-        hit, _ = _run_interrupted_at(k, lambda: model.fit(X, y, optimizer=opt, epochs=1),
-                                     codes)
+        hit, reached = _run_interrupted_at(
+            k, lambda: model.fit(X, y, optimizer=opt, epochs=1), codes)
         assert _threads.claimed_by(model) is None and _threads.claimed_by(opt) is None, k
         assert getattr(_threads.blas_threads, "users", lambda: _threads.blas_threads._users)() == 0, k
         t = opt.t
         model.fit(X, y, optimizer=opt, epochs=1)       # free: no ConcurrentUseError
         assert opt.t == t + 1
         hits += hit
-        if not hit:
+        if not reached:
             break
         k += 1
     assert hits > 20
@@ -216,11 +221,11 @@ def test_early_stopping_restore_interrupted_anywhere_leaves_best_or_latest_weigh
         stop.update(0, {"loss": 1.0}, params)              # best: all ones
         for p in params:
             p[...] = 2.0                                     # latest: all twos
-        hit, _ = _run_interrupted_at(k, lambda: stop.restore(params), codes)
+        hit, reached = _run_interrupted_at(k, lambda: stop.restore(params), codes)
         values = {float(v) for p in params for v in p}
         assert values in ({1.0}, {2.0}), (k, values)
         hits += hit
-        if not hit:
+        if not reached:
             break
         k += 1
     assert hits >= 3
@@ -293,7 +298,7 @@ def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights
     k, hits = 1, 0
     while True:
         model, opt = make(3), optim.Adam(lr=0.05)
-        hit, _ = _run_interrupted_at(
+        hit, reached = _run_interrupted_at(
             k, lambda: model.fit(X, y, optimizer=opt, epochs=3, batch_size=24,
                                  shuffle=False, n_threads=1), codes)
         assert opt.t in trajectory, (k, opt.t)
@@ -301,7 +306,7 @@ def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights
             np.testing.assert_array_equal(p, q, err_msg=f"interrupt at point {k}, "
                                                         f"t = {opt.t}")
         hits += hit
-        if not hit:
+        if not reached:
             break
         k += 1
     assert hits > 20
@@ -328,7 +333,7 @@ def test_an_interrupt_in_an_estimators_setup_leaves_it_as_it_was(early):
             if previous is not None:
                 quiet_fit(est, *previous)
             before = {n: v for n, v in vars(est).items() if n.endswith("_")}
-            hit, _ = _run_interrupted_at(k, lambda: quiet_fit(est, X, y), codes)
+            hit, reached = _run_interrupted_at(k, lambda: quiet_fit(est, X, y), codes)
             if hasattr(est, "coefs_"):
                 Xk = X if est.n_features_in_ == 4 else X2
                 out = est.predict(Xk)           # a whole model: one of the two fits
@@ -341,7 +346,7 @@ def test_an_interrupt_in_an_estimators_setup_leaves_it_as_it_was(early):
                 for n, v in before.items():     # interrupted in setup: the previous fit
                     assert n in vars(est), (k, n)
             hits += hit
-            if not hit:
+            if not reached:
                 break
             k += 1
         assert hits > 20
@@ -358,7 +363,10 @@ def quiet_fit(est, X, y):
 def test_an_interrupt_anywhere_in_optimizer_step_keeps_t_with_the_weights(n_params):
     """Before: an interrupt landing after the one kernel call of a step returned (at
     ``done.extend``) raised TypeError from the undo, which had saved nothing to put back
-    (found by the interrupt fuzz, seed 11875846294)."""
+    (found by the interrupt fuzz, seed 11875846294). And with two kernel calls, one
+    landing as the first call returned (before it was listed as done) left that call's
+    arrays stepped and the others not (found once a gc callback's swallowed interrupt
+    no longer ended this loop early)."""
     rng = np.random.default_rng(0)
     grads = [rng.standard_normal(5) for _ in range(n_params)]
     start = [rng.standard_normal(5) for _ in range(n_params)]
@@ -371,7 +379,7 @@ def test_an_interrupt_anywhere_in_optimizer_step_keeps_t_with_the_weights(n_para
         opt.step(params, grads)
         if n_params == 2:                      # two step counts: two kernel calls
             opt.step(params[:1], grads[:1])
-        hit, _ = _run_interrupted_at(k, lambda: opt.step(params, grads), codes)
+        hit, reached = _run_interrupted_at(k, lambda: opt.step(params, grads), codes)
         replay = [p.copy() for p in start]
         opt0 = optim.Adam(lr=0.1)
         opt0.step(replay, grads)
@@ -384,7 +392,7 @@ def test_an_interrupt_anywhere_in_optimizer_step_keeps_t_with_the_weights(n_para
             np.testing.assert_array_equal(p, q, err_msg=f"interrupt at point {k}")
         assert steps == {opt0._entries[id(p)].step for p in replay}, k
         hits += hit
-        if not hit:
+        if not reached:
             break
         k += 1
     assert hits > 10
