@@ -140,7 +140,9 @@ def check_network(act_name, loss, dtypes=("float64", "float32"), seed=0):
     # the exact objective and gradient depend on these numbers alone (and on verify's
     # source): derived once, then read from verify.cache, bit for bit
     e_loss, e_grad, sizes = cache.exact_values(
-        "backprop network", (act_name, loss, c) + tuple(
+        "backprop network", (act_name, loss, c, sp.srepr(act.definition),
+                             sp.srepr(act.pieces), repr(act.kinks),
+                             repr(act.evidence_params)) + tuple(
             (str(a.dtype), a.shape, a.tolist()) for a in [np.asarray(Xv), np.asarray(yv)]
             + params),
         lambda: _symbolic_network(act_name, loss, c, Xv, yv, params))

@@ -101,8 +101,9 @@ def check_dense(act, dtypes, seed=0):
         eps = float(np.finfo(dt).eps)
         # exact H, dX, dW, db depend on the activation and these inputs alone (and on
         # verify's source): derived once, then read from verify.cache, bit for bit
-        ex = cache.exact_values("dense layer", (act.name, [float(v) for v in vals]),
-                                lambda: exact_at(vals))
+        ex = cache.exact_values(
+            "dense layer", (act.name, sp.srepr(act.definition), repr(act.evidence_params),
+                            [float(v) for v in vals]), lambda: exact_at(vals))
         errs = {}
         for name, c, e in zip(("H", "dX", "dW", "db"), (Hc, dXc, dWc, dbc), ex):
             errs[name] = _normwise(c, e) / eps
