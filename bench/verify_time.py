@@ -48,7 +48,7 @@ def run(ctx):
         _available()
         warm = peer == "nnlib, cache warm"
 
-        def once(record=True):
+        def once(record=True, limit=timeout):
             with tempfile.TemporaryDirectory() as tmp:
                 env = _env()
                 # cold: an empty cache of its own (a first run after an edit of verify);
@@ -56,7 +56,7 @@ def run(ctx):
                 env["NNLIB_VERIFY_CACHE"] = keep.name if warm else os.path.join(tmp, "cache")
                 t = time.perf_counter()
                 r = subprocess.run([sys.executable] + COMMAND, cwd=tmp, env=env,
-                                   capture_output=True, text=True, timeout=timeout)
+                                   capture_output=True, text=True, timeout=limit)
                 elapsed = time.perf_counter() - t
                 if r.returncode:
                     last = (r.stderr.strip().splitlines() or ["(no stderr)"])[-1]
@@ -67,7 +67,7 @@ def run(ctx):
                         c = json.load(fh).get("cpu_seconds", {})
                     cpu.setdefault(peer, []).append((c.get("main"), c.get("workers")))
         if warm:
-            once(record=False)                  # untimed: fills the cache
+            once(record=False, limit=10 * timeout)   # untimed: fills the cache
         return once
 
     def after(peer):
