@@ -420,7 +420,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             t1, c1 = time.perf_counter(), time.process_time()
             data["items"] = [it for it in items if isinstance(it, dict)]
             draw_plots(data, plots_to)
-            timings["plots (while the workers run)"] = round(time.perf_counter() - t1, 3)
+            timings["plots (while backprop runs)"] = round(time.perf_counter() - t1, 3)
             cpu["plots"] = round(time.process_time() - c1, 3)
         done, later = [], []
         for it in items:
