@@ -91,6 +91,15 @@ class BaseModel:
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
         """The constructor arguments as a dict (``deep`` expands nested models).
 
+        Parameters
+        ----------
+        deep : bool, default True
+            Also list the parameters of nested estimators as ``name__param``.
+
+        Returns
+        -------
+        dict
+
         Examples
         --------
         >>> from nnlib import Perceptron
@@ -107,6 +116,20 @@ class BaseModel:
 
     def set_params(self: _Model, **params: Any) -> _Model:
         """Set constructor arguments (validated at the next ``fit``); returns self.
+
+        Parameters
+        ----------
+        **params
+            Constructor arguments by name (``name__param`` for a nested estimator's).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For a name the constructor does not take.
 
         Examples
         --------
@@ -190,6 +213,17 @@ class ClassifierMixin:
               sample_weight: Optional[ArrayLike] = None) -> float:
         """Mean accuracy of ``predict(X)`` against ``y`` (weighted if given).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+
         Examples
         --------
         >>> from nnlib import Perceptron
@@ -220,6 +254,17 @@ class RegressorMixin:
               sample_weight: Optional[ArrayLike] = None) -> float:
         """R^2 = 1 - SS_res / SS_tot of ``predict(X)`` (averaged over outputs uniformly,
         as scikit-learn's ``r2_score``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
 
         Examples
         --------

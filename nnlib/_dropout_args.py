@@ -7,7 +7,8 @@ import numpy as np
 
 from nnlib._validation import check_int_scalar, check_real_scalar
 
-__all__ = ["check_dropout_args", "check_network_dropout", "check_dropout_counters"]
+__all__ = ["check_dropout_args", "check_network_dropout", "check_dropout_counters",
+           "check_batch_rows"]
 
 _UINT64 = 1 << 64
 
@@ -81,3 +82,24 @@ def check_dropout_counters(seeds, offsets, n):
             checked.append(v)
         out.append(np.array(checked, dtype=np.uint64))
     return tuple(out)
+
+
+def check_batch_rows(batch_rows, n, train_step):
+    """``loss_grad``'s ``batch_rows``: None, or the mask row of each of the ``n`` rows of
+    X (its position in a larger batch), as a new C-contiguous int64 array of values in
+    [0, 2**63) -- a copy, so the caller cannot change it while the compiled loop reads
+    it. Only meaningful in training (``train_step`` given)."""
+    if batch_rows is None:
+        return None
+    if train_step is None:
+        raise ValueError("batch_rows needs train_step: at inference there are no masks")
+    rows = np.asarray(batch_rows)
+    if rows.ndim != 1 or rows.shape[0] != n:
+        raise ValueError(f"batch_rows must be a 1-d array of {n} row positions (one per "
+                         f"row of X); got shape {rows.shape}")
+    if rows.dtype.kind not in "iu" and not (rows.dtype == bool and n == 0):
+        raise TypeError(f"batch_rows must hold integers; got dtype {rows.dtype}")
+    if n and (int(rows.min()) < 0 or int(rows.max()) >= 2**63):
+        raise ValueError(f"batch_rows must hold row positions in [0, 2**63); got "
+                         f"{int(rows.min())}..{int(rows.max())}")
+    return np.array(rows, dtype=np.int64, order="C")

@@ -17,6 +17,8 @@ An uncompressed ``.npz`` (a zip of ``.npy`` files, readable with
 * ``W0, b0, W1, b1, ...``: the weights (n_in, n_out) and biases (n_out,) of each Dense
   layer, numbered in order over the Dense layers (a Dropout holds no array).
 
+A Dense spec may hold ``"regularized": [bool, bool]`` (L2 on W, on b), written only
+when the layer's flags differ from Dense's ``(True, False)`` (set on the instance).
 A Dropout spec holds its ``rate`` (a finite number in [0, 1)), its own ``seed`` (null:
 each fit seeds it) and ``step`` (the training batches it has seen, so a loaded model's
 next masks are those the saved one would draw), seed and step integers in [0, 2**64).
@@ -233,6 +235,11 @@ def check_header(header, path):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise _FormatError(f"{path}: layer {i} has {key}={v!r}; expected an "
                                    f"integer >= 1")
+        flags = spec.get("regularized", [True, False])
+        if not isinstance(flags, list) or len(flags) != 2 or \
+                not all(isinstance(f, bool) for f in flags):
+            raise _FormatError(f"{path}: layer {i} has regularized={flags!r}; expected "
+                               f"two booleans (L2 on W, on b)")
         shapes[f"W{k}"] = (spec["n_in"], spec["n_out"])
         shapes[f"b{k}"] = (spec["n_out"],)
         k += 1
@@ -437,6 +444,8 @@ def build_model(header, arrays, path):
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: layer {i} spec is invalid: {exc}") from exc
         layer.init = spec.get("init", "glorot_uniform")
+        if "regularized" in spec:
+            layer.regularized = tuple(spec["regularized"])
         layer.W[...] = arrays[f"W{k}"]
         layer.b[...] = arrays[f"b{k}"]
         k += 1

@@ -13,6 +13,21 @@ def as_generator(random_state: SeedLike, name: str = "random_state") -> np.rando
     ``Generator`` -> itself (shared, so successive calls continue its stream); a legacy
     ``RandomState`` -> a Generator seeded from one draw of it (scikit-learn passes those).
 
+    Parameters
+    ----------
+    random_state : None, int >= 0, numpy.random.Generator or numpy.random.RandomState
+    name : str, default "random_state"
+        The argument's name in error messages.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a negative seed or a value of another type.
+
     Examples
     --------
     >>> a, b = as_generator(7), as_generator(7)

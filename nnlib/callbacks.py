@@ -56,6 +56,11 @@ class History:
     def append(self, **values: float) -> None:
         """Add one epoch's values, one list per key.
 
+        Parameters
+        ----------
+        **values : float
+            One value per key (``loss=0.5``); a new key starts its list.
+
         Examples
         --------
         >>> h = History()
@@ -104,30 +109,206 @@ class Callback:
     params: Dict[str, Any] = {}
 
     def set_model(self, model: Any) -> None:
-        """The model being trained (``fit`` calls this first)."""
+        """The model being trained (``fit`` calls this first).
+
+        Parameters
+        ----------
+        model : Sequential
+            Kept as ``self.model``; the hooks read it, and set
+            ``self.model.stop_training = True`` to end the fit.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> class Widths(Callback):
+        ...     def set_model(self, model):
+        ...         super().set_model(model)
+        ...         self.widths = (model.n_in, model.n_out)
+        >>> cb = Widths()
+        >>> model = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])
+        >>> _ = model.fit(np.eye(3), [0, 1, 0], epochs=1, callbacks=[cb])
+        >>> cb.model is model, cb.widths
+        (True, (3, 2))
+        """
         self.model = model
 
     def set_params(self, params: Dict[str, Any]) -> None:
-        """The fit's settings (epochs, steps, verbose...)."""
+        """The fit's settings, kept as ``self.params`` (``fit`` calls this before
+        training).
+
+        Parameters
+        ----------
+        params : dict
+            ``epochs``, ``batch_size``, ``steps`` (batches per epoch), ``metrics`` (the
+            names fit logs each epoch) and ``optimizer``.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> cb = Callback()
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> _ = model.fit(np.eye(2).repeat(5, 0), [0, 1] * 5, epochs=3, batch_size=4,
+        ...               validation_data=(np.eye(2), [0, 1]), callbacks=[cb])
+        >>> cb.params["epochs"], cb.params["steps"], cb.params["metrics"]  # 10 rows / 4
+        (3, 3, ['loss', 'val_accuracy', 'val_loss'])
+        """
         self.params = params
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
-        """Before the first epoch."""
+        """Before the first epoch (``logs`` is empty): the place to reset what the
+        callback gathers, so that one callback serves several fits.
+
+        Parameters
+        ----------
+        logs : dict
+            Empty.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> class Epochs(Callback):
+        ...     def on_train_begin(self, logs=None):
+        ...         self.seen = []
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         self.seen.append(epoch)
+        >>> cb = Epochs()
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> _ = model.fit(np.eye(2), [0, 1], epochs=2, callbacks=[cb])
+        >>> _ = model.fit(np.eye(2), [0, 1], epochs=3, callbacks=[cb])
+        >>> cb.seen                                  # the second fit's epochs only
+        [0, 1, 2]
+        """
 
     def on_train_end(self, logs: Optional[dict] = None) -> None:
-        """After the last epoch (also when stopped early); ``logs`` of the last epoch."""
+        """After the last epoch (also when stopped early); ``logs`` of the last epoch.
+
+        Parameters
+        ----------
+        logs : dict
+            The last epoch's logs (empty if no epoch completed).
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> class Final(Callback):
+        ...     def on_train_end(self, logs=None):
+        ...         self.logs = logs
+        >>> cb = Final()
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> history = model.fit(np.eye(2), [0, 1], epochs=3, callbacks=[cb])
+        >>> sorted(cb.logs), cb.logs["loss"] == history["loss"][-1]
+        (['loss', 'lr', 'time'], True)
+        """
 
     def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
-        """Before epoch ``epoch`` (0-based)."""
+        """Before epoch ``epoch`` (0-based; ``logs`` is empty). A change to
+        ``self.model.optimizer`` here applies to the epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
+            Empty.
+
+        Examples
+        --------
+        Train one epoch, then freeze the weights by setting the learning rate to 0:
+
+        >>> import numpy as np, nnlib
+        >>> class FreezeAfterFirst(Callback):
+        ...     def on_epoch_begin(self, epoch, logs=None):
+        ...         self.model.optimizer.lr = 0.1 if epoch == 0 else 0.0
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> history = model.fit(np.eye(2), [0, 1], optimizer=nnlib.optim.SGD(lr=0.1),
+        ...                     epochs=3, callbacks=[FreezeAfterFirst()])
+        >>> history["lr"], history["loss"][1] == history["loss"][2]
+        ([0.1, 0.0, 0.0], True)
+        """
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
-        """After epoch ``epoch``, validation included."""
+        """After epoch ``epoch``, validation included: ``logs`` holds what History
+        records for it (``loss``, ``time``, ``lr``, metrics, ``val_`` entries).
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
+            The epoch's History entries.
+
+        Examples
+        --------
+        Stop as soon as the training loss is below 0.1:
+
+        >>> import numpy as np, nnlib
+        >>> class StopBelow(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         if logs["loss"] < 0.1:
+        ...             self.model.stop_training = True
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> history = model.fit(np.eye(2), [0, 1], optimizer=nnlib.optim.SGD(lr=0.5),
+        ...                     epochs=1000, callbacks=[StopBelow()])
+        >>> history.epochs < 1000, history["loss"][-1] < 0.1 <= history["loss"][-2]
+        (True, True)
+        >>> history.stop_reason
+        'callback'
+        """
 
     def on_train_batch_begin(self, batch: int, logs: Optional[dict] = None) -> None:
-        """Before step ``batch`` (0-based within the epoch)."""
+        """Before step ``batch`` (0-based within the epoch); ``logs`` holds ``loss``,
+        the mean loss of the epoch's batches so far (empty before the first).
+        Overriding a batch hook makes the epoch run one compiled step per call.
+
+        Parameters
+        ----------
+        batch : int
+            0-based step within the epoch.
+        logs : dict
+            ``loss`` so far in the epoch (empty before its first batch).
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> class Batches(Callback):
+        ...     def on_train_begin(self, logs=None):
+        ...         self.started = []
+        ...     def on_train_batch_begin(self, batch, logs=None):
+        ...         self.started.append(batch)
+        >>> cb = Batches()
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> _ = model.fit(np.eye(2).repeat(5, 0), [0, 1] * 5, epochs=2, batch_size=4,
+        ...               callbacks=[cb])
+        >>> cb.started                               # 10 rows: 3 batches per epoch
+        [0, 1, 2, 0, 1, 2]
+        """
 
     def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
-        """After step ``batch`` was applied."""
+        """After step ``batch`` was applied; ``logs["loss"]`` is the mean loss of the
+        epoch's batches so far (after the last batch, the epoch's loss).
+
+        Parameters
+        ----------
+        batch : int
+            0-based step within the epoch.
+        logs : dict
+            ``loss``: the epoch's mean batch loss so far.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> class RunningLoss(Callback):
+        ...     def on_train_begin(self, logs=None):
+        ...         self.losses = []
+        ...     def on_train_batch_end(self, batch, logs=None):
+        ...         self.losses.append(logs["loss"])
+        >>> cb = RunningLoss()
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> history = model.fit(np.eye(2).repeat(5, 0), [0, 1] * 5, epochs=1,
+        ...                     batch_size=4, callbacks=[cb])
+        >>> len(cb.losses), cb.losses[-1] == history["loss"][0]
+        (3, True)
+        """
 
 
 def wants_batches(callback: Any) -> bool:
@@ -204,6 +385,25 @@ class EarlyStopping(Callback):
         """The stopper ``fit(early_stopping=spec)`` asks for, checked against the
         ``metrics`` fit logs; None for None/False.
 
+        Parameters
+        ----------
+        spec : None, bool, int, dict or EarlyStopping
+            False/None: no early stopping; True: the defaults; an int: the patience; a
+            dict: the constructor's arguments; an EarlyStopping: itself.
+        metrics : iterable of str
+            The names fit logs each epoch (the monitor must be one).
+
+        Returns
+        -------
+        EarlyStopping or None
+
+        Raises
+        ------
+        ValueError
+            For an unknown key or a monitor fit does not log.
+        TypeError
+            For a spec of another type.
+
         Examples
         --------
         >>> stop = EarlyStopping.from_spec({"patience": 2}, ["loss", "val_loss"])
@@ -247,6 +447,16 @@ class EarlyStopping(Callback):
     def check_monitor(self, metrics: Iterable[str]) -> None:
         """Refuse, before training, a monitor that fit does not log.
 
+        Parameters
+        ----------
+        metrics : iterable of str
+            The names fit logs each epoch.
+
+        Raises
+        ------
+        ValueError
+            If ``monitor`` is not among them.
+
         Examples
         --------
         >>> EarlyStopping(monitor="val_loss").check_monitor(["loss"])
@@ -262,7 +472,20 @@ class EarlyStopping(Callback):
                              f"not log{why}; it logs {sorted(metrics)}")
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
-        """Forget the previous fit's best value and wait."""
+        """Forget the previous fit's best value and wait (``fit`` calls it, so one
+        EarlyStopping serves several fits).
+
+        Examples
+        --------
+        >>> stop = EarlyStopping(monitor="loss", patience=3)
+        >>> stop.update(0, {"loss": 0.1}, []), stop.update(1, {"loss": 0.2}, [])
+        (False, False)
+        >>> stop.best, stop.wait
+        (0.1, 1)
+        >>> stop.on_train_begin()
+        >>> stop.best, stop.wait
+        (None, 0)
+        """
         self.best: Optional[float] = None
         self.best_params: Optional[List[Any]] = None
         self.best_epoch: Optional[int] = None
@@ -281,6 +504,20 @@ class EarlyStopping(Callback):
         ``min_delta`` (or, with a ``baseline``, does not beat it) adds one to the wait;
         training stops once ``patience`` epochs in a row have not improved (after the
         first epoch).
+
+        Parameters
+        ----------
+        epoch : int
+            0-based epoch of the fit.
+        logs : dict
+            The epoch's logs; must hold ``monitor``.
+        params : list of ndarray
+            The model's live parameters (copied at the best epoch, written back on a
+            stop with ``restore_best_weights``).
+
+        Returns
+        -------
+        bool
 
         Examples
         --------
@@ -316,7 +553,30 @@ class EarlyStopping(Callback):
 
     def restore(self, params: List[Any]) -> None:
         """Put the best epoch's weights back into ``params`` (when asked to): all of
-        them, even if an interrupt lands in the middle (it is raised afterwards)."""
+        them, even if an interrupt lands in the middle (it is raised afterwards).
+
+        :meth:`update` calls it when it stops the fit; call it yourself to get the best
+        weights after a fit that ran all its epochs (Keras restores only on a stop).
+
+        Parameters
+        ----------
+        params : list of ndarray
+            The live arrays ``update`` was given (``model.params``), written in place.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> stop = EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
+        >>> w = np.array([1.0])
+        >>> stop.update(0, {"loss": 0.5}, [w])       # the best epoch: w = 1
+        False
+        >>> w += 1
+        >>> stop.update(1, {"loss": 0.7}, [w])       # worse, patience not used up
+        False
+        >>> stop.restore([w])
+        >>> w
+        array([1.])
+        """
         if self.restore_best_weights and self.best_params is not None:
             def put_back() -> None:
                 for p, best in zip(params, self.best_params):  # type: ignore[arg-type]
@@ -324,7 +584,29 @@ class EarlyStopping(Callback):
             complete(put_back)
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
-        """Update, and stop the model's fit when patience runs out."""
+        """:meth:`update` with the epoch's logs and the model's parameters, and stop the
+        model's fit when patience runs out (what makes an EarlyStopping work in
+        ``fit(callbacks=[...])``).
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
+
+        Examples
+        --------
+        With plain SGD at a small rate the loss moves by less than ``min_delta`` per
+        epoch, so after the first epoch two more without improvement stop the fit:
+
+        >>> import numpy as np, nnlib
+        >>> stop = EarlyStopping(monitor="loss", min_delta=0.01, patience=2)
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> history = model.fit(np.eye(2), [0, 1], optimizer=nnlib.optim.SGD(lr=0.01),
+        ...                     epochs=100, callbacks=[stop])
+        >>> history.epochs, stop.stopped_epoch, stop.best_epoch, history.stop_reason
+        (3, 2, 0, 'early_stopping')
+        """
         if self.update(epoch, logs or {}, self.model.params):
             self.model.stop_training = True
 
@@ -386,7 +668,30 @@ class ModelCheckpoint(Callback):
         self.last_saved: Optional[str] = None
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
-        """Save the model (if due, and if improved with ``save_best_only``)."""
+        """Save the model (if due, and if improved with ``save_best_only``) to
+        ``filepath`` filled from ``epoch + 1`` and ``logs``.
+
+        Parameters
+        ----------
+        epoch : int
+            0-based, within this fit.
+        logs : dict
+
+        Examples
+        --------
+        One file per epoch whose loss improves, named after the epoch:
+
+        >>> import numpy as np, nnlib, os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> ckpt = ModelCheckpoint(os.path.join(folder, "m-{epoch}.npz"), monitor="loss",
+        ...                        save_best_only=True)
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> ckpt.set_model(model)
+        >>> for epoch, loss in enumerate([0.9, 0.7, 0.8]):
+        ...     ckpt.on_epoch_end(epoch, {"loss": loss})
+        >>> sorted(os.listdir(folder)), ckpt.best, os.path.basename(ckpt.last_saved)
+        (['m-1.npz', 'm-2.npz'], 0.7, 'm-2.npz')
+        """
         logs = logs or {}
         if (epoch + 1) % self.save_freq:
             return

@@ -1072,6 +1072,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """The most probable class for each row of X, shape (n_samples,); for a
         multilabel model the 0/1 indicator matrix (n_samples, n_labels).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_``; a 0/1 indicator matrix for a multilabel model.
+
         Examples
         --------
         >>> import numpy as np
@@ -1096,6 +1105,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows summing to 1; for a multilabel model, each column's own probability.
+
         Examples
         --------
         >>> import numpy as np
@@ -1113,6 +1131,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_log_proba(self, X: ArrayLike) -> FloatArray:
         """``log(predict_proba(X))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
 
         Examples
         --------
@@ -1313,6 +1339,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def predict(self, X: ArrayLike) -> FloatArray:
         """Predictions, shape (n_samples,) or (n_samples, n_outputs_).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs_)
+
         Examples
         --------
         >>> import numpy as np
@@ -1333,6 +1367,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                     sample_weight: Optional[ArrayLike] = None) -> "MLPRegressor":
         """One epoch of the stochastic solver on (X, y), with optional row weights
         (as in :meth:`fit`); returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self
 
         Examples
         --------

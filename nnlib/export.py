@@ -58,6 +58,16 @@ _ONNX_OPS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu",
 def torch_module_names(activations: Sequence[str]) -> List[int]:
     """The position of each layer's ``Linear`` in the equivalent ``torch.nn.Sequential``.
 
+    Parameters
+    ----------
+    activations : sequence of str
+        Each Dense layer's activation, in order (an identity adds no module).
+
+    Returns
+    -------
+    list of int
+        The index of each layer's ``Linear`` module.
+
     Examples
     --------
     >>> torch_module_names(["tanh", "identity", "relu", "identity"])
@@ -141,6 +151,14 @@ def _check_torch_keys(state_dict, positions):
 def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> None:
     """Copy a torch ``state_dict`` (NumPy arrays or tensors) into ``model``'s layers, in
     place, after checking every key and shape (nothing changes on an error).
+
+    Parameters
+    ----------
+    model : Sequential
+        A model of Dense (and Dropout) layers, changed in place.
+    state_dict : dict
+        ``{"<i>.weight": (out, in), "<i>.bias": (out,)}`` of the equivalent
+        ``torch.nn.Sequential`` (:func:`to_torch_state_dict`'s keys).
 
     Raises
     ------

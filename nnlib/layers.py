@@ -15,8 +15,9 @@ The layer protocol (:class:`Layer`), the small surface ``Sequential`` trains thr
 
 A model made only of :class:`Dense` and :class:`Dropout` layers trains in the compiled
 epoch (``nnlib/_kernels/train.pyx``), the whole epoch without the GIL, its dropouts
-included. Any other layer -- a user's subclass of :class:`Layer`, or a subclass of Dense
-or Dropout that overrides ``forward``, ``forward_train`` or ``backward`` -- makes the
+included. Any other layer -- a user's subclass of :class:`Layer`, a subclass of Dense
+or Dropout that overrides ``forward``, ``forward_train`` or ``backward``, or a Dense whose
+``regularized`` flags differ from ``(True, False)`` -- makes the
 model train through ``nnlib.batch_training``: a Python loop over the batches that still calls the compiled
 kernels for each Dense layer, the loss and the optimizer step, and that uses the layer's
 own forward and backward everywhere (fit, evaluate, loss_and_grads, predict).
@@ -94,20 +95,125 @@ class Layer:
 
     @property
     def params(self) -> List[np.ndarray]:
-        """The live parameter arrays (none here)."""
+        """The live parameter arrays (none here): the optimizer updates them in place,
+        in this order, and ``Sequential.params`` lists them after the previous layers'.
+
+        Examples
+        --------
+        A learned shift of each feature:
+
+        >>> import numpy as np, nnlib
+        >>> class Shift(Layer):
+        ...     def __init__(self, n):
+        ...         self.n_in = self.n_out = n
+        ...         self.c = np.zeros(n)
+        ...     params = property(lambda self: [self.c])
+        ...     dtype = property(lambda self: self.c.dtype)
+        ...     def forward(self, X, n_threads=None):
+        ...         return X + self.c
+        ...     def forward_train(self, X):
+        ...         return X + self.c, lambda dH: (dH, [dH.sum(axis=0)])
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0), Shift(2)])
+        >>> [p.shape for p in model.params]            # W, b, then the shift c
+        [(2, 2), (2,), (2,)]
+        >>> _ = model.fit(np.eye(2), [0, 1], epochs=5)
+        >>> model.params[2] is model.layers[1].c, bool(np.all(model.layers[1].c != 0))
+        (True, True)
+        >>> Layer().params
+        []
+        """
         return []
 
     @property
     def regularized(self) -> Tuple[bool, ...]:
-        """Which params fit's L2 penalty applies to (default: none)."""
+        """Which params fit's L2 penalty applies to (default: none), one flag per array
+        of ``params``: the penalty adds ``l2/2 * ||p||^2`` to the loss and ``l2 * p`` to
+        the gradient of each flagged ``p``.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> Layer().regularized, nnlib.Dense(2, 2).regularized     # Dense: W, not b
+        ((), (True, False))
+        >>> class NoDecay(nnlib.Dense):           # trains through the per-batch path
+        ...     regularized = (False, False)
+        >>> X, y = np.eye(2), [0, 1]
+        >>> for layer in (nnlib.Dense(2, 2, random_state=0), NoDecay(2, 2, random_state=0)):
+        ...     model = nnlib.Sequential([layer])
+        ...     penalty = model.loss_and_grads(X, y, l2=2.0)[0] - model.loss_and_grads(X, y)[0]
+        ...     print(model.compiled, bool(np.isclose(penalty, (layer.W ** 2).sum())))
+        True True
+        False False
+        """
         return tuple(False for _ in self.params)
 
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
-        """The output at inference."""
+        """The output at inference (``predict``, ``evaluate``), shape (n, n_out);
+        subclasses implement it.
+
+        Parameters
+        ----------
+        X : ndarray (n, n_in)
+            The previous layer's output, in the model's dtype.
+        n_threads : int or None
+            A thread count the layer may use (compiled layers do).
+
+        Examples
+        --------
+        A layer with only ``forward`` serves ``predict`` and ``evaluate``; ``fit`` also
+        needs :meth:`forward_train`:
+
+        >>> import numpy as np, nnlib
+        >>> class Negate(Layer):
+        ...     def forward(self, X, n_threads=None):
+        ...         return -X
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros"), Negate()])
+        >>> model.layers[0].b[:] = [1.0, -1.0]
+        >>> model.predict(np.ones((1, 2)))
+        array([[-1.,  1.]])
+        >>> model.fit(np.ones((1, 2)), [1])
+        Traceback (most recent call last):
+        ...
+        NotImplementedError: Negate must implement forward_train(X) -> (H, backprop)
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement forward(X)")
 
     def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
-        """``(output, backprop)`` for one training batch."""
+        """``(output, backprop)`` for one training batch; subclasses implement it.
+
+        Parameters
+        ----------
+        X : ndarray (n, n_in)
+            The batch's input to the layer.
+
+        Returns
+        -------
+        output : ndarray (n, n_out)
+        backprop : callable
+            ``backprop(dH) -> (dX, grads)``: given dObjective/d(output), the gradient
+            with respect to X and one gradient per array of ``params``, in order.
+
+        Examples
+        --------
+        A layer that doubles its input: the model's gradient with respect to the Dense
+        weights is twice that of a Dense layer alone, with doubled weights:
+
+        >>> import numpy as np, nnlib
+        >>> class Double(Layer):
+        ...     def forward(self, X, n_threads=None):
+        ...         return 2 * X
+        ...     def forward_train(self, X):
+        ...         return 2 * X, lambda dH: (2 * dH, [])
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0), Double()])
+        >>> twice = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> for p in twice.params:
+        ...     p *= 2
+        >>> X, y = np.array([[1.0, -1.0], [0.5, 2.0]]), [0, 1]
+        >>> loss, (dW, db) = model.loss_and_grads(X, y)
+        >>> loss2, (dW2, db2) = twice.loss_and_grads(X, y)
+        >>> model.compiled, bool(np.isclose(loss, loss2)), np.allclose(dW, 2 * dW2)
+        (False, True, True)
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement "
                                   f"forward_train(X) -> (H, backprop)")
 
@@ -119,7 +225,15 @@ _DROPOUT_METHODS = ("forward", "forward_train")
 def is_compiled(layer: Layer) -> bool:
     """Whether the compiled epoch can train ``layer``: a Dense or a Dropout whose class
     keeps the layer's own forward and backward (a subclass that overrides them trains in
-    Python).
+    Python), and a Dense whose L2 penalty is the compiled one's, on W and not b.
+
+    Parameters
+    ----------
+    layer : Layer
+
+    Returns
+    -------
+    bool
 
     Examples
     --------
@@ -128,12 +242,18 @@ def is_compiled(layer: Layer) -> bool:
     >>> class Traced(Dense):
     ...     def forward(self, X, n_threads=None):
     ...         return super().forward(X, n_threads)
-    >>> is_compiled(Traced(2, 2))
-    False
+    >>> class NoDecay(Dense):
+    ...     regularized = (False, False)
+    >>> is_compiled(Traced(2, 2)), is_compiled(NoDecay(2, 2))
+    (False, False)
     """
     cls = type(layer)
     for base, methods in ((Dense, _DENSE_METHODS), (Dropout, _DROPOUT_METHODS)):
         if isinstance(layer, base):
+            # the compiled epoch adds l2 * W to every dW and nothing to db, whatever a
+            # subclass or an instance says in ``regularized``
+            if base is Dense and tuple(layer.regularized) != Dense.regularized:
+                return False
             return all(getattr(cls, name) is getattr(base, name) for name in methods)
     return False
 
@@ -240,7 +360,18 @@ class Dense(Layer):
 
     @property
     def dtype(self) -> np.dtype:
-        """The weights' dtype (native byte order)."""
+        """The weights' dtype (native byte order): the dtype the layer computes in.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 3, dtype=np.float32)
+        >>> layer.dtype, layer.forward(np.ones((1, 2), np.float32)).dtype
+        (dtype('float32'), dtype('float32'))
+        >>> layer.W = layer.W.astype(">f4")             # big-endian weights, same type
+        >>> layer.dtype
+        dtype('float32')
+        """
         dt = self.W.dtype
         return dt if dt.isnative else (native_float_dtype(dt) or dt)
 
@@ -249,7 +380,19 @@ class Dense(Layer):
 
     @property
     def params(self) -> List[np.ndarray]:
-        """``[W, b]``, the live arrays."""
+        """``[W, b]``, the live arrays (what an optimizer updates in place).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(2, 1, init="zeros")
+        >>> W, b = layer.params
+        >>> W is layer.W, b is layer.b
+        (True, True)
+        >>> b += 1.5                                  # changes the layer
+        >>> layer.forward(np.zeros((1, 2)))
+        array([[1.5]])
+        """
         return [self.W, self.b]
 
     def spec(self) -> Dict[str, Any]:
@@ -261,10 +404,14 @@ class Dense(Layer):
         {'type': 'Dense', 'n_in': 2, 'n_out': 3, 'activation': 'elu', 'activation_param': 0.5,
          'init': 'glorot_uniform'}
         """
-        return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
+        spec = {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out,
                 "activation": self.activation,
                 "activation_param": self.activation_param if self._param_given else None,
                 "init": self.init}
+        flags = tuple(bool(f) for f in self.regularized)
+        if flags != Dense.regularized:          # set on the instance: kept by save/load
+            spec["regularized"] = list(flags)
+        return spec
 
     def _act_args(self):
         """(activation name, its parameter or None for the default)."""
@@ -272,6 +419,17 @@ class Dense(Layer):
 
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """``act(X @ W + b)``; X (n, n_in) in the layer's dtype.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            In the layer's dtype.
+        n_threads : int or None
+            Threads of the compiled kernel.
+
+        Returns
+        -------
+        ndarray (n, n_out)
 
         Examples
         --------
@@ -288,6 +446,21 @@ class Dense(Layer):
                  grad_H: ArrayLike) -> Tuple[FloatArray, FloatArray, FloatArray]:
         """(dX, dW, db) given the input X, the output H and dObjective/dH.
 
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            In the layer's dtype.
+        H : array_like (n, n_out)
+            The layer's output for X (the activation's derivative is taken from it).
+        grad_H : array_like (n, n_out)
+            dObjective/dH.
+
+        Returns
+        -------
+        dX : ndarray (n, n_in)
+        dW : ndarray (n_in, n_out)
+        db : ndarray (n_out,)
+
         Examples
         --------
         >>> import numpy as np
@@ -303,6 +476,17 @@ class Dense(Layer):
 
     def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
         """``(H, backprop)`` for a training batch; ``backprop(dH) -> (dX, [dW, db])``.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            In the layer's dtype.
+
+        Returns
+        -------
+        H : ndarray (n, n_out)
+        backprop : callable
+            ``backprop(dH) -> (dX, [dW, db])``.
 
         Examples
         --------
@@ -397,7 +581,22 @@ class Dropout(Layer):
     @property
     def mask_seed(self) -> int:
         """The seed the masks use now: the layer's own, else the one its last fit drew
-        (else, outside any fit, one drawn from fresh entropy and kept)."""
+        (else, outside any fit, one drawn from fresh entropy and kept).
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> Dropout(0.5, random_state=7).mask_seed
+        7
+        >>> def seed_after_fit():
+        ...     drop = Dropout(0.5)                       # seeded by each fit
+        ...     model = nnlib.Sequential([nnlib.Dense(2, 4, random_state=0), drop,
+        ...                               nnlib.Dense(4, 2, random_state=1)])
+        ...     _ = model.fit(np.eye(2), [0, 1], epochs=1, random_state=0)
+        ...     return drop.mask_seed
+        >>> seed_after_fit() == seed_after_fit()          # the fit's random_state decides
+        True
+        """
         if self.seed is not None:
             return self.seed
         if self._fit_seed is None:
@@ -406,6 +605,16 @@ class Dropout(Layer):
 
     def forward(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The identity (no dropout at inference): ``X`` itself (the model's array).
+
+        Parameters
+        ----------
+        X : array_like (n, width)
+        n_threads : int or None
+            Unused (the protocol's signature).
+
+        Returns
+        -------
+        X
 
         Examples
         --------
@@ -418,6 +627,18 @@ class Dropout(Layer):
 
     def forward_train(self, X: ArrayLike) -> Tuple[FloatArray, Backprop]:
         """``(dropout(X), backprop)`` with this step's mask; the step count advances.
+
+        Parameters
+        ----------
+        X : array_like (n, width)
+
+        Returns
+        -------
+        H : ndarray (n, width)
+            X with the step's mask: dropped entries 0, kept ones scaled by
+            ``1 / (1 - rate)``.
+        backprop : callable
+            ``backprop(dH) -> (dX, [])``, the same mask applied to dH.
 
         Examples
         --------
@@ -436,7 +657,16 @@ class Dropout(Layer):
 
     def spec(self) -> Dict[str, Any]:
         """JSON-able description (used by save/load): the rate, the layer's own seed
-        (None: the fit's) and the step count."""
+        (None: the fit's) and the step count.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> drop = Dropout(0.25, random_state=3)
+        >>> _ = drop.forward_train(np.ones((2, 2)))      # one training batch
+        >>> drop.spec()
+        {'type': 'Dropout', 'rate': 0.25, 'seed': 3, 'step': 1}
+        """
         return {"type": "Dropout", "rate": self.rate, "seed": self.seed,
                 "step": self.step}
 

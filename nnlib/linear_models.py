@@ -120,6 +120,16 @@ class Perceptron(_BinaryClassifier):
     def fit(self, X: ArrayLike, y: ArrayLike) -> "Perceptron":
         """Run PLA on (X, y) with y of exactly two labels; returns self.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Exactly two distinct labels; ``classes_`` keeps them sorted.
+
+        Returns
+        -------
+        self
+
         Examples
         --------
         >>> import numpy as np
@@ -174,6 +184,14 @@ class Perceptron(_BinaryClassifier):
     def decision_function(self, X: ArrayLike) -> FloatArray:
         """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+
         Examples
         --------
         >>> import numpy as np
@@ -189,6 +207,15 @@ class Perceptron(_BinaryClassifier):
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """``classes_[1]`` where sign(w . x) = +1, else ``classes_[0]`` (boundary
         points, sign 0, go to ``classes_[0]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Values of ``classes_``.
 
         Examples
         --------
@@ -254,6 +281,15 @@ class LinearRegression(RegressorMixin, BaseModel):
     def fit(self, X: ArrayLike, y: ArrayLike) -> "LinearRegression":
         """Solve the least-squares problem; returns self.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self
+
         Examples
         --------
         >>> import numpy as np
@@ -296,6 +332,14 @@ class LinearRegression(RegressorMixin, BaseModel):
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """``X @ coef_.T + intercept_``: shape (n_samples,) or (n_samples, n_targets).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
 
         Examples
         --------
@@ -372,6 +416,16 @@ class LogisticRegression(_BinaryClassifier):
     def fit(self, X: ArrayLike, y: ArrayLike) -> "LogisticRegression":
         """Minimise E(w) on (X, y) with y of exactly two labels; returns self.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Exactly two distinct labels; ``classes_`` keeps them sorted.
+
+        Returns
+        -------
+        self
+
         Examples
         --------
         >>> import numpy as np
@@ -444,6 +498,14 @@ class LogisticRegression(_BinaryClassifier):
     def decision_function(self, X: ArrayLike) -> FloatArray:
         """The signal w . x, shape (n_samples,); > 0 predicts ``classes_[1]``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+
         Examples
         --------
         >>> import numpy as np
@@ -461,6 +523,14 @@ class LogisticRegression(_BinaryClassifier):
     def predict_proba(self, X: ArrayLike) -> FloatArray:
         """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)].
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+
         Examples
         --------
         >>> import numpy as np
@@ -474,6 +544,15 @@ class LogisticRegression(_BinaryClassifier):
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """``classes_[1]`` where sigmoid(w . x) > 1/2, else ``classes_[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Values of ``classes_``.
 
         Examples
         --------

@@ -30,6 +30,18 @@ def probabilities(Z: np.ndarray, loss: str) -> np.ndarray:
 
     Raises ValueError for a loss without probabilities (squared_error, hinge_loss).
 
+    Parameters
+    ----------
+    Z : ndarray (n, c)
+        The model's outputs (logits).
+    loss : str
+        softmax_cross_entropy (softmax), sparsemax_loss (sparsemax) or
+        logistic_loss (a sigmoid per column).
+
+    Returns
+    -------
+    ndarray (n, c)
+
     Examples
     --------
     >>> probabilities(np.array([[0.0, 0.0]]), "softmax_cross_entropy")
@@ -48,6 +60,18 @@ def accuracy(Z: np.ndarray, y_true: np.ndarray, loss: str) -> Optional[float]:
 
     Class-label losses: ``argmax(Z) == y`` (ties go to the first class). logistic_loss:
     every output's sign matches its 0/1 target (multilabel: exact match).
+
+    Parameters
+    ----------
+    Z : ndarray (n, c)
+        The model's outputs (logits).
+    y_true : ndarray
+        Class indices (n,), or the 0/1 targets (n, c) for logistic_loss.
+    loss : str
+
+    Returns
+    -------
+    float or None
 
     Examples
     --------
@@ -136,7 +160,20 @@ class Metrics:
 
     @property
     def names(self) -> List[str]:
-        """The metrics' names, in order (the keys of :meth:`compute`)."""
+        """The metrics' names, in order (the keys of :meth:`compute`, and of ``fit``'s
+        History): a callable's ``name`` attribute, else its ``__name__``.
+
+        Examples
+        --------
+        >>> def hit_rate(y_true, y_pred):
+        ...     return 0.0
+        >>> class Margin:
+        ...     name = "margin"
+        ...     def __call__(self, y_true, y_pred):
+        ...         return 0.0
+        >>> Metrics(["acc", hit_rate, Margin()], "softmax_cross_entropy").names
+        ['accuracy', 'hit_rate', 'margin']
+        """
         return [name for name, _ in self.items]
 
     def __bool__(self):
@@ -144,6 +181,19 @@ class Metrics:
 
     def compute(self, Z: np.ndarray, y_true: np.ndarray) -> Dict[str, float]:
         """Each metric on the outputs ``Z`` (n, c) against ``y_true``.
+
+        Parameters
+        ----------
+        Z : ndarray (n, c)
+            The model's outputs (logits); callables receive the probabilities of the
+            loss where it has them, else Z.
+        y_true : ndarray
+            The labels or targets the loss takes.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` in the order of :attr:`names`.
 
         Examples
         --------

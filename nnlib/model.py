@@ -165,23 +165,72 @@ class Sequential:
     # -- structure ------------------------------------------------------------------
     @property
     def params(self) -> List[np.ndarray]:
-        """``[W1, b1, W2, b2, ...]``: the layers' live parameter arrays, in order."""
+        """``[W1, b1, W2, b2, ...]``: the layers' live parameter arrays, in order (what
+        ``loss_and_grads`` returns gradients for, and an optimizer updates in place).
+
+        Examples
+        --------
+        A hand-written gradient step on the live arrays lowers the loss:
+
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, "tanh", random_state=0), Dense(3, 2)])
+        >>> model.params[0] is model.layers[0].W, [p.shape for p in model.params]
+        (True, [(2, 3), (3,), (3, 2), (2,)])
+        >>> X, y = np.array([[1.0, -1.0], [0.5, 2.0]]), [0, 1]
+        >>> before, grads = model.loss_and_grads(X, y)
+        >>> for p, g in zip(model.params, grads):
+        ...     p -= 0.1 * g
+        >>> bool(model.loss_and_grads(X, y)[0] < before)
+        True
+        """
         return [p for layer in self.layers for p in layer.params]
 
     @property
     def dtype(self) -> np.dtype:
-        """The dtype of the layers' parameters."""
+        """The dtype of the layers' parameters: the model computes in it, and converts
+        its inputs to it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = Sequential([Dense(2, 3, dtype=np.float32), Dense(3, 1, dtype=np.float32)])
+        >>> model.dtype, model.predict(np.ones((1, 2))).dtype     # float64 X converted
+        (dtype('float32'), dtype('float32'))
+        """
         return next(np.dtype(l.dtype) for l in self.layers
                     if getattr(l, "dtype", None) is not None and l.params)
 
     @property
     def n_in(self) -> int:
-        """Input width: the first layer's with a fixed width."""
+        """Input width: the first layer's with a fixed width (a leading Dropout keeps
+        any width).
+
+        Examples
+        --------
+        >>> from nnlib.layers import Dropout
+        >>> model = Sequential([Dropout(0.2), Dense(4, 3, "relu"), Dense(3, 2)])
+        >>> model.n_in
+        4
+        >>> model.predict([[1.0, 2.0, 3.0]])
+        Traceback (most recent call last):
+        ...
+        nnlib.exceptions.ShapeError: X has 3 features but the model expects 4 (shape (1, 3))
+        """
         return next(l.n_in for l in self.layers if getattr(l, "n_in", None) is not None)
 
     @property
     def n_out(self) -> int:
-        """Output width: the last layer's with a fixed width."""
+        """Output width: the last layer's with a fixed width (a trailing Dropout keeps
+        it): the columns of ``predict``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.layers import Dropout
+        >>> model = Sequential([Dense(4, 3, "relu"), Dense(3, 2), Dropout(0.5)])
+        >>> model.n_out, model.predict(np.ones((5, 4))).shape
+        (2, (5, 2))
+        """
         return next(l.n_out for l in reversed(self.layers)
                     if getattr(l, "n_out", None) is not None)
 
@@ -268,6 +317,19 @@ class Sequential:
         ConcurrentUseError if a fit in another thread trains this model during the call
         (README, "Threads and concurrency"): its weights would mix training steps.
 
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            Rows to predict; converted to the model's dtype, finite.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+            In the model's dtype.
+
         Examples
         --------
         >>> import numpy as np
@@ -290,6 +352,22 @@ class Sequential:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
         :meth:`forward`.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            Rows to predict; converted to the model's dtype, finite.
+        batch_size : int >= 1, default 4096
+            Rows per chunk.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+            The last layer's output (logits for a classification loss: see
+            :meth:`predict_proba`).
 
         Examples
         --------
@@ -502,6 +580,24 @@ class Sequential:
         P(label 1)). ``loss`` defaults to the loss of the last ``fit``; squared_error
         and hinge_loss define no probabilities (ValueError).
 
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+            Rows to predict; converted to the model's dtype, finite.
+        batch_size : int >= 1, default 4096
+            Rows per chunk, as in :meth:`predict`.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+        loss : str, optional
+            The loss whose map to apply; default the last ``fit``'s.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+            Rows summing to 1 (softmax, sparsemax) or one probability per column
+            (logistic_loss).
+
         Examples
         --------
         >>> import numpy as np, nnlib
@@ -516,6 +612,21 @@ class Sequential:
               n_threads: Threads = None) -> float:
         """scikit-learn's ``score``: accuracy for a classification loss, the
         coefficient of determination R^2 (averaged over the outputs) for squared_error.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+        y : array_like
+            Labels or targets, as in :meth:`loss_and_grads`.
+        loss : str, optional
+            Default: the loss of the last ``fit``.
+        n_threads : int or None
+            Threads of the compiled kernels; None: all available (the thread limit in
+            force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+
+        Returns
+        -------
+        float
 
         Examples
         --------
@@ -543,6 +654,11 @@ class Sequential:
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of the layers, output shapes and parameter counts (Keras's
         ``summary``); ``print_fn`` receives the whole text.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Receives the table as one string (``lines.append`` keeps it).
 
         Examples
         --------
@@ -773,6 +889,17 @@ class Sequential:
         """The weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``
         (``"0.weight"`` of shape ``(out, in)``, ...); see :mod:`nnlib.export`.
 
+        Parameters
+        ----------
+        as_tensors : bool, default False
+            Give ``torch.Tensor`` values (imports torch) instead of NumPy arrays.
+
+        Returns
+        -------
+        dict
+            ``{"<i>.weight": (out, in), "<i>.bias": (out,)}`` for the i-th module of
+            the torch model (activations take positions too).
+
         Examples
         --------
         >>> import nnlib
@@ -786,6 +913,12 @@ class Sequential:
     def load_torch_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Copy a torch ``state_dict`` of the equivalent ``torch.nn.Sequential`` into the
         layers (checked first: nothing changes on an error); see :mod:`nnlib.export`.
+
+        Parameters
+        ----------
+        state_dict : dict
+            Keys and shapes as :meth:`to_torch_state_dict` gives them; values arrays or
+            torch tensors.
 
         Examples
         --------
@@ -808,6 +941,20 @@ class Sequential:
         """A model built from a torch ``state_dict`` and one activation name per
         ``Linear``; see :func:`nnlib.export.from_torch_state_dict`.
 
+        Parameters
+        ----------
+        state_dict : dict
+            Of a ``torch.nn.Sequential`` of ``Linear`` layers and activation modules.
+        activations : sequence of str
+            One nnlib activation name per ``Linear``, in order.
+        dtype : float32 or float64, default float64
+        activation_params : sequence of float or None, optional
+            Each layer's leaky_relu slope or elu alpha (None: the default).
+
+        Returns
+        -------
+        Sequential
+
         Examples
         --------
         >>> import numpy as np
@@ -824,6 +971,18 @@ class Sequential:
 
     def to_onnx(self, path: Optional[PathLike] = None, **kwargs: Any) -> Any:
         """Export as an ONNX graph (needs ``onnx``); see :func:`nnlib.export.to_onnx`.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Also write the graph there.
+        **kwargs
+            Passed to :func:`nnlib.export.to_onnx`: ``dtype`` (default float32),
+            ``opset``, ``input_name``, ``output_name``.
+
+        Returns
+        -------
+        onnx.ModelProto
 
         Examples
         --------
@@ -931,6 +1090,16 @@ class _NotDuringAnotherThreadsFit:
 
 def load(path: PathLike) -> Sequential:
     """Read a model written by :meth:`Sequential.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npz`` file written by :meth:`Sequential.save`.
+
+    Returns
+    -------
+    Sequential
+        With its ``optimizer`` when it was saved with ``include_optimizer=True``.
 
     Raises
     ------

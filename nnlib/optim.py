@@ -274,6 +274,12 @@ class Optimizer:
         """Add a group ``{"params": arrays, <hyper-parameter>: value, ...}``; missing
         hyper-parameters take the constructor's values (torch's rule).
 
+        Parameters
+        ----------
+        param_group : dict
+            ``"params"``: a list of arrays (or one array); any hyper-parameter of the
+            optimizer (``lr``, ``weight_decay``, ...) for this group.
+
         Raises
         ------
         ValueError
@@ -498,6 +504,17 @@ class Optimizer:
         ``initial_accumulator_value``) in its dtype; later calls return the same arrays,
         which ``step`` and the compiled training loop update in place. An optimizer
         without parameter groups adopts ``params`` as its group.
+
+        Parameters
+        ----------
+        params : sequence of ndarray
+            Live parameter arrays.
+
+        Returns
+        -------
+        list of ndarray
+            One ``(slots, param.size)`` array per parameter, in order (``slots`` is 0
+            for a rule without state).
 
         Raises
         ------
@@ -789,6 +806,12 @@ class Optimizer:
         """Restore a :meth:`state_dict` (also torch's own, tensors read as arrays): the
         groups' hyper-parameters and each parameter's step and state. Everything is
         checked before anything changes.
+
+        Parameters
+        ----------
+        state_dict : dict
+            From :meth:`state_dict` of an optimizer of the same class over arrays of the
+            same shapes, or torch.optim's ``state_dict()``.
 
         Raises
         ------

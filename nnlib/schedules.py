@@ -115,6 +115,12 @@ class Schedule:
         """Attach ``optimizer``; take ``lr0`` (each group's) from it if not given; write
         the current rate.
 
+        Parameters
+        ----------
+        optimizer : object with a writable ``lr``
+            An ``nnlib.optim`` optimizer (its groups each follow the schedule), or any
+            object with an ``lr`` attribute.
+
         Returns
         -------
         self
@@ -174,6 +180,14 @@ class Schedule:
     def lr_at(self, t: int) -> float:
         """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state.
 
+        Parameters
+        ----------
+        t : int >= 0
+
+        Returns
+        -------
+        float
+
         Examples
         --------
         >>> s = CosineAnnealing(T_max=4, lr0=1.0)
@@ -183,12 +197,44 @@ class Schedule:
         return self._rate(t, self._require_lr0())
 
     def __call__(self, t: int) -> float:
-        """Set the epoch to ``t`` (an int >= 0), write and return ``eta_t``."""
+        """Set the epoch to ``t`` (an int >= 0), write and return ``eta_t``: jump to
+        any epoch, e.g. to resume, or use the schedule as ``fit``'s ``epoch -> lr``
+        callable.
+
+        Parameters
+        ----------
+        t : int >= 0
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> opt = SGD([np.zeros(1)], lr=1.0)
+        >>> s = StepDecay(step_size=10, gamma=0.5, optimizer=opt)
+        >>> s(25), s.epoch, opt.lr                   # two decays by epoch 25
+        (0.25, 25, 0.25)
+        >>> s.step()                                 # continues from epoch 25
+        0.25
+        """
         self.epoch = check_int_scalar(t, "t", low=0)
         return self._apply(self.lr_at(self.epoch))
 
     def step(self, metric: Optional[float] = None) -> float:
         """Advance one epoch; write and return the new rate (``metric`` is ignored).
+
+        Parameters
+        ----------
+        metric : float, optional
+            Ignored (``ReduceOnPlateau`` needs it); accepted so a loop can step any
+            schedule alike.
+
+        Returns
+        -------
+        float
 
         Examples
         --------
@@ -217,6 +263,11 @@ class Schedule:
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` of the same class (the optimizer, and the rate it
         holds, are not touched: load the optimizer's own ``state_dict`` for that).
+
+        Parameters
+        ----------
+        state_dict : dict
+            From :meth:`state_dict` of a schedule of the same class.
 
         Raises
         ------
@@ -454,6 +505,17 @@ class CosineAnnealingWarmRestarts(Schedule):
     def period(self, t: int) -> Tuple[int, int]:
         """``(T_cur, T_i)`` at step ``t``.
 
+        Parameters
+        ----------
+        t : int >= 0
+
+        Returns
+        -------
+        T_cur : int
+            Steps into the current period.
+        T_i : int
+            The current period's length.
+
         Examples
         --------
         >>> s = CosineAnnealingWarmRestarts(T_0=2, T_mult=2, lr0=1.0)
@@ -581,6 +643,32 @@ class OneCycleLR(Schedule):
             self.bind(optimizer)
 
     def bind(self, optimizer: Any) -> "Schedule":
+        """Attach ``optimizer`` and write the first step's rate (``max_lr /
+        div_factor``) to every group, whatever its own rate (torch's rule), and with
+        ``cycle_momentum`` its momentum (SGD) or first beta (Adam).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            With ``cycle_momentum``, an optimizer without momentum or betas.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD, Adagrad
+        >>> opt = SGD([np.zeros(1)], lr=5.0, momentum=0.9)
+        >>> s = OneCycleLR(max_lr=1.0, total_steps=10).bind(opt)
+        >>> round(opt.lr, 12), opt.momentum          # max_lr / 25, max_momentum
+        (0.04, 0.95)
+        >>> OneCycleLR(max_lr=1.0, total_steps=10).bind(Adagrad([np.zeros(1)]))
+        Traceback (most recent call last):
+        ...
+        ValueError: optimizer Adagrad does not support momentum with cycle_momentum enabled
+        """
         if self.cycle_momentum and not any(
                 k in getattr(optimizer, "_HYPER", ()) for k in ("momentum", "betas")):
             raise ValueError(f"optimizer {type(optimizer).__name__} does not support "
@@ -708,10 +796,43 @@ class ReduceOnPlateau(Schedule):
         return self.lr if self.lr is not None else self._require_lr0()
 
     def lr_at(self, t: int) -> float:
+        """Not available: the rate depends on the metric history, not on ``t``.
+
+        Raises
+        ------
+        TypeError
+            Always; use :meth:`step` with the metric, and ``lr`` for the current rate.
+
+        Examples
+        --------
+        >>> s = ReduceOnPlateau(lr0=0.1)
+        >>> s.lr
+        0.1
+        >>> s.lr_at(3)
+        Traceback (most recent call last):
+        ...
+        TypeError: ReduceOnPlateau's rate depends on the metric history, not on t; use step(metric)
+        """
         raise TypeError("ReduceOnPlateau's rate depends on the metric history, not on t; "
                         "use step(metric)")
 
-    def __call__(self, t):
+    def __call__(self, t: int) -> float:
+        """Not available, as :meth:`lr_at`: a ``ReduceOnPlateau`` is no ``epoch -> lr``
+        callable (give it to ``fit`` as ``schedule=``, which steps it with the monitored
+        loss).
+
+        Raises
+        ------
+        TypeError
+            Always.
+
+        Examples
+        --------
+        >>> ReduceOnPlateau(lr0=0.1)(3)
+        Traceback (most recent call last):
+        ...
+        TypeError: ReduceOnPlateau's rate depends on the metric history, not on t; use step(metric)
+        """
         return self.lr_at(t)
 
     def _improves(self, value):
@@ -720,6 +841,15 @@ class ReduceOnPlateau(Schedule):
 
     def step(self, metric: Optional[float] = None) -> float:
         """Record this epoch's ``metric``; write and return the (possibly reduced) rate.
+
+        Parameters
+        ----------
+        metric : float
+            The monitored value of the epoch (NaN never improves).
+
+        Returns
+        -------
+        float
 
         Examples
         --------

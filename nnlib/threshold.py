@@ -112,7 +112,7 @@ class ThresholdNetwork:
                                  f"has {W.shape[1]} outputs (shape {W.shape})")
             if i and W.shape[0] != Ws[i - 1].shape[1]:
                 raise ShapeError(f"weights[{i}] takes {W.shape[0]} inputs but layer "
-                                 f"{i - 1} gives {weights[i - 1].shape[1]}")
+                                 f"{i - 1} gives {Ws[i - 1].shape[1]}")
         if isinstance(activations, str):
             activations = [activations] * len(Ws)
         activations = tuple(activations)
@@ -170,7 +170,15 @@ class ThresholdNetwork:
 
     @property
     def n_features_in_(self) -> int:
-        """Inputs the network takes (rows of the first weight matrix)."""
+        """Inputs the network takes (rows of the first weight matrix), scikit-learn's
+        name.
+
+        Examples
+        --------
+        >>> net = ThresholdNetwork([[[1.0, -1.0], [1.0, 1.0], [0.0, 1.0]]], [[0.0, 0.5]])
+        >>> net.n_features_in_, net.predict([[1.0, 0.0, -2.0]])
+        (3, array([[ 1., -1.]]))
+        """
         return self.weights[0].shape[0]
 
     def layer_outputs(self, X: ArrayLike) -> List[FloatArray]:
@@ -178,6 +186,15 @@ class ThresholdNetwork:
 
         Raises NonFiniteError if a layer's output overflows to NaN or inf (X too large
         for the weights) rather than return it.
+
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features_in_)
+
+        Returns
+        -------
+        list of ndarray
+            One (n_samples, n_out) array per layer, float64.
 
         Examples
         --------
@@ -198,6 +215,14 @@ class ThresholdNetwork:
     def forward(self, X: ArrayLike) -> FloatArray:
         """The network's output, shape (n_samples, n_out of the last layer).
 
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features_in_)
+
+        Returns
+        -------
+        ndarray (n_samples, n_out)
+
         Examples
         --------
         >>> ThresholdNetwork.xor_from_notes("relu").forward([[0, 1], [1, 1]])
@@ -208,6 +233,14 @@ class ThresholdNetwork:
 
     def predict(self, X: ArrayLike) -> FloatArray:
         """The output, raveled to (n_samples,) when the last layer has one unit.
+
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features_in_)
+
+        Returns
+        -------
+        ndarray (n_samples,) or (n_samples, n_out)
 
         Examples
         --------

@@ -40,22 +40,38 @@ def public_objects():
     return found
 
 
+# dunder methods a user calls by name or as ``obj(...)``: the constructor (its signature
+# is the class's) and ``__call__`` (``schedule(t)``, ``network(X)``)
+PUBLIC_DUNDERS = ("__init__", "__call__")
+
+
+def _function_of(attr):
+    """The function behind a class attribute: a method, a property's getter, a class-
+    or static method's function, or that of a descriptor wrapping one (``partial_fit``
+    under ``nnlib._base._available_if``); None for data."""
+    if isinstance(attr, (staticmethod, classmethod)):
+        attr = attr.__func__
+    elif isinstance(attr, property):
+        attr = attr.fget
+    elif hasattr(attr, "__get__") and inspect.isfunction(getattr(attr, "fn", None)):
+        attr = attr.fn
+    return attr if inspect.isfunction(attr) else None
+
+
 def public_methods():
     """``{qualified name: function}`` for the public methods, properties (their getter),
-    class- and static methods defined on the exported classes and their nnlib bases;
-    ``__init__`` included (its signature is the constructor's)."""
+    class- and static methods defined on the exported classes and their nnlib bases
+    (private ones included: ``MLPClassifier.fit`` is ``_BaseMLP.fit``), the methods that
+    exist only in some states (``partial_fit``), ``__init__`` and ``__call__``."""
     found = {}
     for cls in [o for o in public_objects().values() if inspect.isclass(o)]:
         for klass in cls.__mro__:
             if not klass.__module__.startswith("nnlib"):
                 continue
             for name, attr in vars(klass).items():
-                if name.startswith("_") and name != "__init__":
+                if name.startswith("_") and name not in PUBLIC_DUNDERS:
                     continue
-                if isinstance(attr, (staticmethod, classmethod)):
-                    attr = attr.__func__
-                elif isinstance(attr, property):
-                    attr = attr.fget
-                if inspect.isfunction(attr):
-                    found.setdefault(f"{attr.__module__}.{attr.__qualname__}", attr)
+                func = _function_of(attr)
+                if func is not None:
+                    found.setdefault(f"{func.__module__}.{func.__qualname__}", func)
     return found

@@ -1,7 +1,9 @@
 """nnlib on dask.distributed (the ``dask`` extra): data-parallel training equals
-single-process ``fit``, model averaging learns as well, the estimators train out of
-core with dask-ml and search on the cluster, and a worker killed mid-training loses
-nothing. One real LocalCluster of 2 worker processes (1 thread each) for the module.
+single-process ``fit`` (with Dropout layers too: every row keeps the mask ``fit`` draws
+for it), model averaging learns as well and is reproducible with dropout, the
+estimators train out of core with dask-ml and search on the cluster, and a worker
+killed mid-training loses nothing (dropout step counts included). One real LocalCluster
+of 2 worker processes (1 thread each) for the module.
 """
 import os
 import pickle
@@ -18,7 +20,9 @@ da = pytest.importorskip("dask.array")
 import nnlib  # noqa: E402
 from nnlib.dask import (DataParallelRun, WorkerLostError, fit_data_parallel,  # noqa: E402
                         fit_model_averaging)
+from nnlib.dask._worker import shard_dropout_seed  # noqa: E402
 from nnlib.exceptions import NonFiniteError, ShapeError  # noqa: E402
+from nnlib.layers import Dense, Dropout, Layer  # noqa: E402
 from nnlib.optim import SGD, Adam  # noqa: E402
 
 # The estimators' short fits here stop at max_iter on purpose.
@@ -52,6 +56,27 @@ def _model(sizes=(6, 12, 3), acts=("tanh", "identity"), seed=0):
     return nnlib.Sequential([nnlib.Dense(a, b, act, random_state=seed + i)
                              for i, (a, b, act) in enumerate(zip(sizes[:-1], sizes[1:],
                                                                  acts))])
+
+
+def _dropout_model(seed=0, hidden_seed=None):
+    """6 -> 12 -> 3 with dropout on the input (a seed of its own) and on the hidden
+    layer (the fit's seed unless ``hidden_seed``)."""
+    return nnlib.Sequential([Dropout(0.1, random_state=50), _model(seed=seed).layers[0],
+                             Dropout(0.5, random_state=hidden_seed),
+                             _model(seed=seed).layers[1]])
+
+
+def _without_dropout(model):
+    """A Dense-only copy of ``model``'s weights (the model at inference)."""
+    out = nnlib.Sequential([Dense(l.n_in, l.n_out, l.activation, init="zeros")
+                            for l in model.layers if isinstance(l, Dense)])
+    for p, q in zip(out.params, model.params):
+        p[...] = q
+    return out
+
+
+def _drop_steps(model):
+    return [l.step for l in model.layers if isinstance(l, Dropout)]
 
 
 def _data(n=600, d=6, c=3, seed=0):
@@ -150,15 +175,72 @@ def test_data_parallel_bad_input(cluster_of_two):
     with pytest.raises(NonFiniteError, match="shard that starts at row 50"):
         fit_data_parallel(model, da.from_array(bad, chunks=50), da.from_array(yn, chunks=50),
                           client=cluster_of_two)
-    dropout = getattr(nnlib.layers, "Dropout", None)
-    if dropout is not None:
-        with pytest.raises(TypeError, match=r"layers\[1\] is Dropout"):
-            fit_data_parallel(nnlib.Sequential([nnlib.Dense(6, 4), dropout(0.5),
-                                                nnlib.Dense(4, 3)]),
-                              da.from_array(Xn), da.from_array(yn), client=cluster_of_two)
+    with pytest.raises(TypeError, match=r"layers\[1\] is Doubler, a layer that trains "
+                                        r"through Python's per-batch path"):
+        fit_data_parallel(nnlib.Sequential([Dense(6, 4), Doubler(), Dense(4, 3)]),
+                          da.from_array(Xn), da.from_array(yn), client=cluster_of_two)
+    with pytest.raises(TypeError, match=r"layers\[0\] is TracedDense, a layer"):
+        fit_model_averaging(nnlib.Sequential([TracedDense(6, 3)]), da.from_array(Xn),
+                            da.from_array(yn), client=cluster_of_two)
     with pytest.raises(ValueError, match="batch_size"):
         fit_data_parallel(model, da.from_array(Xn), da.from_array(yn),
                           client=cluster_of_two, batch_size=0)
+
+
+class Doubler(Layer):
+    """A Python layer (the per-batch path): the workers cannot run it."""
+
+    def forward(self, X, n_threads=None):
+        return 2 * np.asarray(X)
+
+    def forward_train(self, X):
+        return 2 * np.asarray(X), lambda dH: (2 * dH, [])
+
+
+class TracedDense(Dense):
+    """A Dense subclass with its own forward: trained in Python, refused too."""
+
+    def forward(self, X, n_threads=None):
+        return super().forward(X, n_threads)
+
+
+DROPOUT_DP_CASES = [("sgd-momentum-l2", lambda: SGD(lr=0.05, momentum=0.9), 64),
+                    ("adam-l2", lambda: Adam(lr=0.01), 50)]
+
+
+@pytest.mark.parametrize("name, make_opt, batch", DROPOUT_DP_CASES,
+                         ids=[c[0] for c in DROPOUT_DP_CASES])
+def test_data_parallel_with_dropout_equals_single_process(cluster_of_two, name, make_opt,
+                                                          batch):
+    """Each worker draws, for the rows of the global batch it holds, the masks of their
+    positions in that batch: the run is single-process ``fit`` with the same seed."""
+    Xn, yn = _data()
+    X = da.from_array(Xn, chunks=((250, 200, 150), (6,)))
+    y = da.from_array(yn, chunks=((250, 200, 150),))
+    dp, ref = _dropout_model(), _dropout_model()
+    o_dp, o_ref = make_opt(), make_opt()
+    h = fit_data_parallel(dp, X, y, client=cluster_of_two, optimizer=o_dp, epochs=3,
+                          batch_size=batch, random_state=7, l2=1e-3)
+    h_ref = ref.fit(Xn, yn, optimizer=o_ref, epochs=3, batch_size=batch, random_state=7,
+                    l2=1e-3)
+    steps = 3 * -(-600 // batch)
+    assert o_dp.t == o_ref.t == steps
+    assert _drop_steps(dp) == _drop_steps(ref) == [steps, steps]
+    assert _max_diff(dp, ref) < 1e-12
+    assert max(float(np.abs(a - b).max()) for a, b in
+               zip(o_dp.state_arrays(dp.params), o_ref.state_arrays(ref.params))) < 1e-12
+    np.testing.assert_allclose(h["loss"], h_ref["loss"], rtol=1e-12)
+    # the dropout mattered: without it (or with other masks) the weights differ
+    plain = _model()
+    plain.fit(Xn, yn, optimizer=make_opt(), epochs=3, batch_size=batch, random_state=7,
+              l2=1e-3)
+    assert _max_diff(dp, plain) > 1e-3
+    other_masks = _dropout_model(hidden_seed=8)
+    other_masks.fit(Xn, yn, optimizer=make_opt(), epochs=3, batch_size=batch,
+                    random_state=7, l2=1e-3)
+    assert _max_diff(other_masks, dp) > 1e-3
+    # predict skips dropout: the Dense layers alone, bit for bit
+    np.testing.assert_array_equal(dp.predict(Xn), _without_dropout(dp).predict(Xn))
 
 
 # --------------------------------------------------------------------------------------
@@ -205,11 +287,55 @@ def test_model_averaging_accuracy_near_single_process(cluster_of_two, average_ev
     assert h["loss"][-1] < h["loss"][0] and acc_ma > 5 * chance
 
 
+def test_model_averaging_with_dropout_is_reproducible(cluster_of_two):
+    Xn, yn = _data(n=400)
+    X = da.from_array(Xn, chunks=((150, 100, 150), (6,)))     # blocks placed anyhow
+    y = da.from_array(yn, chunks=((150, 100, 150),))
+    kw = dict(client=cluster_of_two, epochs=2, batch_size=16, average_every=5, l2=1e-3)
+    runs = []
+    for seed in (3, 3, 4):
+        model = _dropout_model()
+        fit_model_averaging(model, X, y, optimizer=Adam(lr=0.01), random_state=seed, **kw)
+        runs.append(model)
+    assert _max_diff(runs[0], runs[1]) == 0.0
+    assert _max_diff(runs[0], runs[2]) > 1e-3
+    # shards of 150 and 250 rows (balanced cuts at block boundaries); each round
+    # advances the client's step counts by the longest local run, 16 steps per epoch on
+    # the larger shard (so no worker reuses a count in the next round)
+    assert _drop_steps(runs[0]) == [32, 32]
+    np.testing.assert_array_equal(runs[0].predict(Xn),
+                                  _without_dropout(runs[0]).predict(Xn))
+
+
+def test_model_averaging_dropout_streams_are_the_documented_per_worker_seeds(
+        cluster_of_two):
+    """Two workers with the same rows, one round: the average is the mean of two
+    single-process fits whose Dropout seeds are ``shard_dropout_seed(seed, k)``, and
+    their masks differ (independent streams)."""
+    Xn, yn = _data(n=120)
+    ma = _dropout_model(hidden_seed=11)
+    fit_model_averaging(ma, [(Xn, yn), (Xn, yn)], client=cluster_of_two,
+                        optimizer=SGD(lr=0.05), epochs=1, batch_size=16,
+                        average_every=None, shuffle=False)
+    copies = []
+    for k in (0, 1):
+        m = _dropout_model()
+        m.layers[0] = Dropout(0.1, random_state=shard_dropout_seed(50, k))
+        m.layers[2] = Dropout(0.5, random_state=shard_dropout_seed(11, k))
+        m.fit(Xn, yn, optimizer=SGD(lr=0.05), epochs=1, batch_size=16, shuffle=False)
+        copies.append(m)
+    assert _max_diff(copies[0], copies[1]) > 1e-3
+    for p, a, b in zip(ma.params, copies[0].params, copies[1].params):
+        np.testing.assert_allclose(p, 0.5 * a + 0.5 * b, rtol=0, atol=1e-15)
+    assert _drop_steps(ma) == [8, 8]
+
+
 # --------------------------------------------------------------------------------------
 # 4. a worker killed mid-training
 # --------------------------------------------------------------------------------------
 
 def test_data_parallel_resumes_after_a_worker_dies(cluster_of_two):
+    """With Dropout layers: the repeated step draws the masks of the lost one."""
     client = cluster_of_two
     Xn, yn = _data(n=400)
     X = da.from_array(Xn, chunks=100)
@@ -220,7 +346,7 @@ def test_data_parallel_resumes_after_a_worker_dies(cluster_of_two):
             _kill_one_worker(client)
         return False
 
-    dp, ref = _model(), _model()
+    dp, ref = _dropout_model(), _dropout_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)     # "submitting it again"
         h = fit_data_parallel(dp, X, y, client=client, optimizer=Adam(lr=0.01), epochs=3,
@@ -229,10 +355,13 @@ def test_data_parallel_resumes_after_a_worker_dies(cluster_of_two):
     ref.fit(Xn, yn, optimizer=Adam(lr=0.01), epochs=3, batch_size=40, random_state=1,
             l2=1e-3)
     assert h.epochs == 3
+    assert _drop_steps(dp) == _drop_steps(ref) == [30, 30]
     assert _max_diff(dp, ref) < 1e-12
 
 
 def test_data_parallel_lost_piece_stops_with_last_good_weights(cluster_of_two):
+    """With Dropout layers: their step counts are those of the last completed step, so
+    training continued from there equals a single process's continued fit."""
     client = cluster_of_two
     Xn, yn = _data(n=200)
     pieces = [(Xn[:100], yn[:100]), (Xn[100:], yn[100:])]
@@ -242,7 +371,7 @@ def test_data_parallel_lost_piece_stops_with_last_good_weights(cluster_of_two):
             _kill_one_worker(client)
         return False
 
-    dp, ref = _model(), _model()
+    dp, ref = _dropout_model(), _dropout_model()
     opt = Adam(lr=0.01)
     with pytest.raises(WorkerLostError, match="last completed|after step") as info:
         fit_data_parallel(dp, pieces, client=client, optimizer=opt, epochs=3,
@@ -253,6 +382,14 @@ def test_data_parallel_lost_piece_stops_with_last_good_weights(cluster_of_two):
     ref_opt = Adam(lr=0.01)
     ref.fit(Xn, yn, optimizer=ref_opt, epochs=1, batch_size=20, random_state=1)
     assert opt.t == ref_opt.t == 10
+    assert _drop_steps(dp) == _drop_steps(ref) == [10, 10]
+    assert _max_diff(dp, ref) < 1e-12
+    # resumed from there (new pieces, a new seed): still the single-process fit
+    client.wait_for_workers(2, timeout=60)
+    fit_data_parallel(dp, pieces, client=client, optimizer=opt, epochs=1, batch_size=20,
+                      random_state=2)
+    ref.fit(Xn, yn, optimizer=ref_opt, epochs=1, batch_size=20, random_state=2)
+    assert _drop_steps(dp) == _drop_steps(ref) == [20, 20]
     assert _max_diff(dp, ref) < 1e-12
 
 
@@ -269,13 +406,14 @@ def test_model_averaging_resumes_after_a_worker_dies(cluster_of_two):
             _kill_one_worker(client, index=1)
         return False
 
-    a, b = _model(), _model()
+    a, b = _dropout_model(), _dropout_model()
     fit_model_averaging(a, X, y, **dict(kw, optimizer=SGD(lr=0.05, momentum=0.5)))
     client.wait_for_workers(2, timeout=60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         fit_model_averaging(b, X, y, callbacks=[kill_after_first_epoch],
                             **dict(kw, optimizer=SGD(lr=0.05, momentum=0.5)))
+    assert _drop_steps(a) == _drop_steps(b) == [60, 60]
     assert _max_diff(a, b) == 0.0
 
 

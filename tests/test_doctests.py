@@ -35,6 +35,29 @@ def test_public_object_has_examples(name):
     assert EXAMPLES.search(doc), f"{name}'s docstring has no Examples section"
 
 
+def _documented_by(name):
+    """``{where: docstring}`` that documents METHODS[name] for a user: the docstring
+    ``help`` shows (its own, or the one it inherits); for a constructor without its own,
+    numpydoc's place, the docstring of each exported class it constructs (or, for one
+    only reached through ``super().__init__``, of each exported subclass)."""
+    func = METHODS[name]
+    if func.__name__ != "__init__" or func.__doc__:
+        return {name: inspect.getdoc(func) or ""}
+    classes = [c for c in OBJECTS.values() if inspect.isclass(c)]
+    owner = next(k for c in classes for k in c.__mro__ if vars(k).get("__init__") is func)
+    built = [c for c in classes if c.__init__ is func] or [
+        c for c in classes if issubclass(c, owner)]
+    return {f"{c.__module__}.{c.__qualname__}": inspect.getdoc(c) or "" for c in built}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_public_method_has_examples(name):
+    missing = [where for where, doc in _documented_by(name).items()
+               if not EXAMPLES.search(doc)]
+    assert not missing, (f"{name} has no Examples section in the docstring of "
+                         f"{', '.join(missing)}")
+
+
 def _skip_without_extras(test):
     """An example that needs an optional extra is skipped without it (CI's cross-check
     job installs torch and onnx and runs this file again)."""

@@ -61,6 +61,29 @@ def test_which_path_a_model_takes():
     assert not nnlib.Sequential([Dense(2, 3), MyDropout(0.5), Dense(3, 2)]).compiled
 
 
+def test_a_dense_whose_l2_flags_differ_trains_by_them():
+    """The compiled epoch decays every W and no b: a Dense subclass (or instance) with
+    other ``regularized`` flags takes the per-batch path, which honours them (the
+    compiled one added l2/2 ||W||^2 to a layer that declared none)."""
+    class NoDecay(Dense):
+        regularized = (False, False)
+    X, y = np.eye(2), [0, 1]
+    flagged = Dense(2, 2, random_state=0)
+    flagged.regularized = (True, True)
+    for layer, decayed in [(NoDecay(2, 2, random_state=0), []),
+                           (flagged, [flagged.W, flagged.b])]:
+        flagged.b[:] = [1.0, -2.0]
+        model = nnlib.Sequential([layer])
+        assert not model.compiled
+        plain, grads = model.loss_and_grads(X, y)
+        with_l2, grads_l2 = model.loss_and_grads(X, y, l2=2.0)
+        np.testing.assert_allclose(with_l2 - plain, sum((p ** 2).sum() for p in decayed),
+                                   atol=1e-12)
+        for p, g, g_l2 in zip(layer.params, grads, grads_l2):
+            expected = 2.0 * p if any(p is q for q in decayed) else np.zeros_like(p)
+            np.testing.assert_allclose(g_l2 - g, expected, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype, rtol", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("name, make_opt", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
 @pytest.mark.parametrize("l2_per_batch", [False, True], ids=["l2", "l2-per-batch"])

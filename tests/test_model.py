@@ -355,8 +355,10 @@ def test_load_refuses_a_header_listing_one_array_many_times_fast(saved):
     ("n_out", True, "n_out=True; expected an integer"),
     ("n_out", 10 ** 12, r"W0 has shape \(4, 6\).*needs \(4, 1000000000000\)"),
     ("n_in", -3, "n_in=-3"),
+    ("regularized", [1, 0], r"regularized=\[1, 0\]; expected two booleans"),
+    ("regularized", [True], r"regularized=\[True\]; expected two booleans"),
 ], ids=["activation-list", "activation-dict", "n_in-string", "n_out-bool",
-        "n_out-1e12", "n_in-negative"])
+        "n_out-1e12", "n_in-negative", "regularized-ints", "regularized-short"])
 def test_load_checks_the_header_types_before_reading_arrays(saved, field, value, msg):
     """Before: ["tanh"] gave a raw TypeError and a shape of 10**12 a raw MemoryError."""
     model, path = saved
@@ -535,3 +537,20 @@ def test_a_layer_given_non_native_byte_order_arrays_works_in_native_order(tmp_pa
     np.testing.assert_array_equal(nnlib.load(tmp_path / "m.npz").predict(X), ref)
     model.fit(X, y, epochs=1)
     assert all(p.dtype == np.float64 and p.dtype.isnative for p in model.params)
+
+
+def test_save_keeps_l2_flags_set_on_a_dense_instance(tmp_path):
+    """Before: a Dense whose ``regularized`` was set on the instance saved as a plain
+    Dense, and the loaded model put the L2 penalty back on W (another loss)."""
+    X, y = np.eye(3), [0, 1, 2]
+    layer = nnlib.Dense(3, 3, random_state=0)
+    layer.regularized = (False, True)
+    model = nnlib.Sequential([layer])
+    model.save(tmp_path / "m.npz")
+    got = nnlib.load(tmp_path / "m.npz")
+    assert got.layers[0].regularized == (False, True) and not got.compiled
+    assert got.loss_and_grads(X, y, l2=1.0)[0] == model.loss_and_grads(X, y, l2=1.0)[0]
+    plain = nnlib.Sequential([nnlib.Dense(3, 3, random_state=0)])
+    plain.save(tmp_path / "p.npz")
+    assert "regularized" not in plain.layers[0].spec()
+    assert nnlib.load(tmp_path / "p.npz").layers[0].regularized == (True, False)

@@ -56,11 +56,15 @@ def test_general_network_and_multi_output():
     (([np.ones((2, 2))], [np.ones(3)]), nnlib.ShapeError, "biases\\[0\\]"),
     (([np.ones((2, 2)), np.ones((3, 1))], [np.ones(2), np.ones(1)]), nnlib.ShapeError,
      "weights\\[1\\]"),
+    # nested lists, as the docstring writes weights: the message reads the converted
+    # arrays' shapes (it raised AttributeError: 'list' object has no attribute 'shape')
+    (([[[1.0], [1.0]], [[1.0, 2.0], [3.0, 4.0]]], [[0.0], [0.0, 0.0]]), nnlib.ShapeError,
+     "weights\\[1\\] takes 2 inputs but layer 0 gives 1"),
     (([np.ones((2, 2))], []), nnlib.ShapeError, "one bias"),
     (([np.ones(2)], [np.ones(2)]), nnlib.ShapeError, "weights\\[0\\]"),
     (([np.ones((2, 2))], [np.ones(2)], "step"), ValueError, "unknown activation"),
     (([np.ones((2, 2))], [np.ones(2)], ["sign", "sign"]), ValueError, "one activation"),
-], ids=["bias-len", "chain", "no-bias", "1d-weight", "bad-act", "n-acts"])
+], ids=["bias-len", "chain", "chain-lists", "no-bias", "1d-weight", "bad-act", "n-acts"])
 def test_bad_construction(args, exc, match):
     with pytest.raises(exc, match=match):
         ThresholdNetwork(*args)

@@ -4,7 +4,8 @@
   the output, several at one position) against the twin, float32 and float64, over the
   fused SGD step and the rules' update, batch 1 and longer batches, weighted rows;
 * the gradient of one training step with its masks fixed (``loss_grad(train_step=t)``)
-  against finite differences, and ``run_epoch``'s step along it;
+  against finite differences, and ``run_epoch``'s step along it; a batch split into
+  parts by ``batch_rows`` adds up to the whole batch;
 * masks as pure functions of the step: independent of the thread count and of how an
   epoch is cut into calls; rate 0 equal to no dropout, bit for bit;
 * ``Sequential.fit``: a model with Dropout trains in the compiled epoch (never
@@ -193,6 +194,88 @@ def test_run_epoch_steps_along_the_gradient_of_its_masks(module):
     assert module.run_epoch(setup, np.arange(N), 7)[2] == 1
     for p, p0, g in zip(model.params, before, [g for pr in zip(dWs, dbs) for g in pr]):
         np.testing.assert_allclose(p, p0 - 0.1 * g, rtol=1e-13, atol=1e-15)
+
+
+# ------------------------------------------- a batch split over calls (batch_rows)
+
+def _grads(module, model, X, y, t, batch_rows=None):
+    setup = _seeded(make_setup(module, model, X, y, "softmax_cross_entropy"))
+    dWs = [np.empty_like(W) for W in model.params[0::2]]
+    dbs = [np.empty_like(b) for b in model.params[1::2]]
+    value, status = module.loss_grad(setup, dWs, dbs, train_step=t,
+                                     batch_rows=batch_rows)
+    assert status == 0
+    return value, [g for pair in zip(dWs, dbs) for g in pair]
+
+
+SPLIT_CASES = [(p, d) for p in PLACEMENTS for d in DTYPES]
+
+
+@pytest.mark.parametrize("placement, dt", SPLIT_CASES,
+                         ids=[f"{p[0]}-{d[0]}" for p, d in SPLIT_CASES])
+def test_a_batch_split_by_batch_rows_adds_up_to_the_whole_batch(placement, dt):
+    """The parts of one batch, each with its rows' positions as ``batch_rows``, weighted
+    by their share of the rows, give the whole batch's loss and gradient (as nnlib.dask's
+    workers sum them); each part's gradient equals the twin's."""
+    model = _model(placement[1], dt[1])
+    X, y = _data()
+    t = 6
+    whole, whole_grads = _grads(compiled, model, X, y, t)
+    parts = [np.array([0, 3, 4, 9, 12]), np.array([1, 2, 5, 6, 7, 8, 10, 11])]
+    value, grads = 0.0, [np.zeros_like(p, np.float64) for p in model.params]
+    for rows in parts:
+        part, part_grads = _grads(compiled, model, X[rows], y[rows], t, batch_rows=rows)
+        want, want_grads = _grads(twin, _copy(model), X[rows], y[rows], t,
+                                  batch_rows=rows)
+        _assert_close(part, want, dt[1], "part loss")
+        for i, (g, w) in enumerate(zip(part_grads, want_grads)):
+            _assert_close(g, w, dt[1], f"part gradient {i}")
+        value += part * len(rows) / N
+        for acc, g in zip(grads, part_grads):
+            acc += g * (len(rows) / N)
+    _assert_close(value, whole, dt[1], "loss")
+    for i, (g, w) in enumerate(zip(grads, whole_grads)):
+        _assert_close(g, w, dt[1], f"gradient {i}")
+    # the positions matter: the same rows as the batch's first rows draw other masks
+    assert _grads(compiled, model, X[parts[0]], y[parts[0]], t)[0] != _grads(
+        compiled, model, X[parts[0]], y[parts[0]], t, batch_rows=parts[0])[0]
+
+
+@pytest.mark.parametrize("module", [compiled, twin], ids=["compiled", "twin"])
+def test_batch_rows_of_the_batch_itself_are_the_default_bit_for_bit(module):
+    model = _model({1: [0.5], 3: [0.25]})
+    X, y = _data()
+    value, grads = _grads(module, model, X, y, 3)
+    value2, grads2 = _grads(module, model, X, y, 3, batch_rows=np.arange(N, dtype=np.uint8))
+    assert value == value2
+    for g, h in zip(grads, grads2):
+        np.testing.assert_array_equal(g, h)
+
+
+BAD_BATCH_ROWS = [
+    ("no-train-step", dict(batch_rows=np.arange(N)), ValueError, "needs train_step"),
+    ("short", dict(train_step=1, batch_rows=np.arange(N - 1)), ValueError,
+     f"1-d array of {N} row positions"),
+    ("2-d", dict(train_step=1, batch_rows=np.arange(N)[:, None]), ValueError, "1-d"),
+    ("negative", dict(train_step=1, batch_rows=np.arange(N) - 1), ValueError,
+     r"\[0, 2\*\*63\)"),
+    ("too-large", dict(train_step=1, batch_rows=np.full(N, 2**63, np.uint64)), ValueError,
+     r"\[0, 2\*\*63\)"),
+    ("floats", dict(train_step=1, batch_rows=np.arange(N) * 1.0), TypeError, "integers"),
+]
+
+
+@pytest.mark.parametrize("module", [compiled, twin], ids=["compiled", "twin"])
+@pytest.mark.parametrize("name, kw, exc, match", BAD_BATCH_ROWS,
+                         ids=[b[0] for b in BAD_BATCH_ROWS])
+def test_loss_grad_refuses_bad_batch_rows(module, name, kw, exc, match):
+    model = _model({1: [0.5]})
+    X, y = _data()
+    setup = make_setup(module, model, X, y, "softmax_cross_entropy")
+    dWs = [np.empty_like(W) for W in model.params[0::2]]
+    dbs = [np.empty_like(b) for b in model.params[1::2]]
+    with pytest.raises(exc, match=match):
+        module.loss_grad(setup, dWs, dbs, **kw)
 
 
 # ------------------------------------------------------------ masks as functions

@@ -83,8 +83,8 @@ from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
-from nnlib._dropout_args import (check_dropout_args, check_dropout_counters,
-                                 check_network_dropout)
+from nnlib._dropout_args import (check_batch_rows, check_dropout_args,
+                                 check_dropout_counters, check_network_dropout)
 from nnlib._validation import (check_buffer as _check_array, check_csr, check_data,
                                check_epoch_data, check_sample_weight,
                                check_workspace_args, is_sparse)
@@ -132,6 +132,7 @@ cdef struct DropC:
     uint64_t* thr           # n thresholds ceil(rate * 2**53)
     uint64_t* seed          # n seeds (EpochSetup.set_dropout)
     uint64_t* offset        # n counter offsets: the mask of update t has counter offset + t
+    const long long* rows   # mask row of each batch row (loss_grad's batch_rows); NULL: i
     void** D                # L + 1 buffers (rows, sizes[p]) of the dropped values, or NULL
 
 
@@ -143,9 +144,11 @@ cdef void apply_dropouts(const DropC* dr, int p, bint reverse, const floating* s
                          floating* dst, Py_ssize_t B, Py_ssize_t c, uint64_t t,
                          int n_threads) noexcept nogil:
     """dst = src * m_k / (1 - rate_k) for each dropout k at position p (in order, or in
-    reverse order for the backward pass); row i of the batch is row i of each mask."""
+    reverse order for the backward pass); row i of the batch is row i of each mask, or
+    row ``dr.rows[i]`` (part of a batch: its rows' own masks)."""
     cdef int q, k, cnt = dr.count[p]
     cdef Py_ssize_t i
+    cdef const long long* rows = dr.rows
     cdef floating scale
     cdef uint64_t thr, seed, ctr
     cdef int nt = n_threads if B * c >= PAR_MIN_ELEMS else 1
@@ -155,12 +158,14 @@ cdef void apply_dropouts(const DropC* dr, int p, bint reverse, const floating* s
         thr, seed, ctr = dr.thr[k], dr.seed[k], dr.offset[k] + t
         if nt > 1:
             for i in prange(B, schedule='static', num_threads=nt):
-                dropout_row(src + i * c, c, dropout_key(seed, ctr, <uint64_t>i), thr,
-                            scale, dst + i * c)
+                dropout_row(src + i * c, c, dropout_key(
+                    seed, ctr, <uint64_t>(rows[i] if rows != NULL else i)), thr, scale,
+                    dst + i * c)
         else:
             for i in range(B):
-                dropout_row(src + i * c, c, dropout_key(seed, ctr, <uint64_t>i), thr,
-                            scale, dst + i * c)
+                dropout_row(src + i * c, c, dropout_key(
+                    seed, ctr, <uint64_t>(rows[i] if rows != NULL else i)), thr, scale,
+                    dst + i * c)
         src = dst
 
 
@@ -475,6 +480,7 @@ cdef class Network:
         dr.count = <int*>cnp.PyArray_DATA(count)
         dr.rate = <double*>cnp.PyArray_DATA(rate)
         dr.thr = <uint64_t*>cnp.PyArray_DATA(thr)
+        dr.rows = NULL
 
     @property
     def n_layers(self):
@@ -1243,7 +1249,8 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     return status
 
 
-def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None):
+def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
+              batch_rows=None):
     """Mean loss over all rows of ``setup.X`` (times ``loss_scale``) plus
     ``l2/2 sum ||W||^2``, and its gradient (of the unscaled loss).
 
@@ -1261,6 +1268,10 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None):
         training with the dropout masks ``run_epoch`` draws at update t (row i of X being
         row i of the batch): so a one-batch ``run_epoch`` over ``arange(N)`` with
         ``step0 = t - 1`` steps along this gradient.
+    batch_rows : (N,) int array or None
+        With ``train_step``: row i of X is row ``batch_rows[i]`` of update t's batch and
+        takes that row's masks (None: row i). So the rows of one batch split over several
+        calls (nnlib.dask's workers) get the masks the whole batch would.
 
     Returns
     -------
@@ -1282,6 +1293,10 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None):
             raise ValueError(f"train_step must be >= 1 (an update number); got "
                              f"{train_step}")
         setup._dropout_buffers()
+    mask_rows = check_batch_rows(batch_rows, c.N, train_step)
+    cdef const long long* mrp = NULL        # kept alive by mask_rows
+    if mask_rows is not None:
+        mrp = <const long long*>cnp.PyArray_DATA(mask_rows)
     if c.N < 1:
         raise ValueError("loss_grad needs at least one row")
     if setup.workspace.rows < c.N:
@@ -1306,6 +1321,7 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None):
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     setup._enter()
     try:
+        c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
         if setup.workspace.dtype == np.float64:
             with nogil:
                 status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
@@ -1315,5 +1331,6 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None):
                 status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
                                    g, &loss, pieces, train, t)
     finally:
+        c.drop.rows = NULL
         setup.busy = False
     return loss, status

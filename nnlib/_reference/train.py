@@ -62,8 +62,8 @@ import numpy as np
 
 from nnlib._codes import (ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSES,
                           EPOCH_STATUS, LOSS_CODES)
-from nnlib._dropout_args import (check_dropout_args, check_dropout_counters,
-                                 check_network_dropout)
+from nnlib._dropout_args import (check_batch_rows, check_dropout_args,
+                                 check_dropout_counters, check_network_dropout)
 from nnlib._reference import dense as _dense
 from nnlib._reference.dropout import dropout as _dropout_map
 from nnlib._reference import losses as _losses
@@ -295,29 +295,36 @@ def _layers(network):
             for k, a in zip(network.kinds, network.aparams)]
 
 
-def _drop(setup, p, A, t, vjp=False):
+def _drop(setup, p, A, t, vjp=False, rows=None):
     """``A`` through the dropouts at position ``p`` with the masks of update ``t`` (None:
-    at inference, the identity); ``vjp``: in reverse order (the backward pass)."""
+    at inference, the identity); ``vjp``: in reverse order (the backward pass). Row i of
+    ``A`` is row i of the batch, or row ``rows[i]`` (``loss_grad``'s ``batch_rows``)."""
     ks = [k for k, (pos, _) in enumerate(setup.network.dropout) if pos == p]
     if t is None or not ks:
         return A
     for k in (reversed(ks) if vjp else ks):
         rate = setup.network.dropout[k][1]
         counter = (int(setup.dropout_offsets[k]) + int(t)) % 2 ** 64
-        A = _dropout_map(A, rate, int(setup.dropout_seeds[k]), counter)
+        seed = int(setup.dropout_seeds[k])
+        if rows is None:
+            A = _dropout_map(A, rate, seed, counter)
+        else:               # each row with its own mask row: the twin says it plainly
+            A = np.concatenate([_dropout_map(A[i:i + 1], rate, seed, counter, row0=int(r))
+                                for i, r in enumerate(rows)]).reshape(A.shape)
     return A
 
 
-def _forward(setup, X, t=None):
+def _forward(setup, X, t=None, rows=None):
     """(ins, outs): ``ins[l]`` what layer l reads (``ins[L]``: what the loss reads) and
     ``outs[l]`` its own output ``H_l``, each in the network's dtype; the dropouts apply
-    with the masks of update ``t`` (None: none). Sparse rows as the dense matrix they
+    with the masks of update ``t`` (None: none) of the batch rows ``rows`` (None: row i
+    is row i). Sparse rows as the dense matrix they
     stand for: the twin states the math, not the O(nnz) way."""
-    ins, outs = [_drop(setup, 0, X.toarray() if is_sparse(X) else X, t)], []
+    ins, outs = [_drop(setup, 0, X.toarray() if is_sparse(X) else X, t, rows=rows)], []
     for l, ((act, param), W, b) in enumerate(zip(_layers(setup.network), setup.weights,
                                                  setup.biases)):
         outs.append(_dense.dense_forward(ins[-1], W, b, act, param))
-        ins.append(_drop(setup, l + 1, outs[-1], t))
+        ins.append(_drop(setup, l + 1, outs[-1], t, rows=rows))
     return ins, outs
 
 
@@ -346,14 +353,14 @@ def _data_loss(setup, out, rows):
     return value, dout
 
 
-def _backward(setup, ins, outs, dout, t=None):
+def _backward(setup, ins, outs, dout, t=None, rows=None):
     """(dWs, dbs): ``D_{l-1}^T dZ_l`` and ``sum dZ_l`` of every layer (no L2 term), back
     through the masks of update ``t``."""
     L, dt = setup.network.n_layers, outs[-1].dtype
     dWs, dbs = [None] * L, [None] * L
     dH = dout.astype(dt)            # the kernels store dH_L in the network's dtype
     for l, (act, param) in reversed(list(enumerate(_layers(setup.network)))):
-        dH = _drop(setup, l + 1, dH, t, vjp=True)
+        dH = _drop(setup, l + 1, dH, t, vjp=True, rows=rows)
         dH, dWs[l], dbs[l] = _dense.dense_backward(ins[l], setup.weights[l], outs[l],
                                                    dH, act, param)
     return dWs, dbs
@@ -484,7 +491,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
 
 
 @_QUIET
-def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
+def loss_grad(setup, dWs, dbs, grads=True, train_step=None, batch_rows=None):
     """Loss and gradients over all rows of ``setup.X``.
 
     Parameters
@@ -500,6 +507,9 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
     train_step : int >= 1 or None, default None
         None: the model at inference (dropout off). An update number t: in training, with
         the masks ``run_epoch`` draws at update t (row i of X as row i of the batch).
+    batch_rows : (N,) int array or None, default None
+        With ``train_step``: row i of X takes the masks of row ``batch_rows[i]`` of the
+        batch (a part of a batch split over several calls); None: those of row i.
 
     Returns
     -------
@@ -516,6 +526,7 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
         if train_step < 1:
             raise ValueError(f"train_step must be >= 1 (an update number); got "
                              f"{train_step}")
+    rows = check_batch_rows(batch_rows, N, train_step)
     if N < 1:
         raise ValueError("loss_grad needs at least one row")
     if setup.workspace.rows < N:
@@ -526,12 +537,12 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None):
     for l, (W, b) in enumerate(zip(setup.weights, setup.biases)):
         check_buffer(dWs[l], f"dWs[{l}]", W.dtype, W.shape, True)
         check_buffer(dbs[l], f"dbs[{l}]", b.dtype, b.shape, True)
-    ins, outs = _forward(setup, setup.X, train_step)
+    ins, outs = _forward(setup, setup.X, train_step, rows)
     _keep_output(setup, outs)
     loss, dout = _data_loss(setup, ins[-1], np.arange(N))
     status = STATUS_OK if np.isfinite(loss) else STATUS_NONFINITE_LOSS
     if grads:
-        grad_W, grad_b = _backward(setup, ins, outs, dout, train_step)
+        grad_W, grad_b = _backward(setup, ins, outs, dout, train_step, rows)
         if status == STATUS_OK and not _all_finite_arrays(grad_b):
             status = STATUS_NONFINITE_GRAD
         for l, W in enumerate(setup.weights):

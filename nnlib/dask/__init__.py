@@ -3,10 +3,14 @@
 * :func:`fit_data_parallel` / :class:`DataParallelRun` -- synchronous data-parallel
   training: every step's gradient is computed where the data lives and summed in a
   fixed order; the result equals single-process ``Sequential.fit`` with the same
-  batches (to rounding).
+  batches (to rounding), Dropout masks included.
 * :func:`fit_model_averaging` / :class:`ModelAveragingRun` -- each worker trains its
-  own copy on its shard with the compiled epoch; the copies (and the optimizer state)
-  are averaged every ``average_every`` steps or once per epoch.
+  own copy on its shard with the compiled epoch (its own stream of Dropout masks); the
+  copies (and the optimizer state) are averaged every ``average_every`` steps or once
+  per epoch.
+
+Both train ``Sequential`` models of ``Dense`` and ``Dropout`` layers; a Python layer
+is refused with a TypeError naming it.
 * :class:`WorkerLostError` -- a worker died with data nothing can rebuild; the model
   keeps the last completed step or round.
 

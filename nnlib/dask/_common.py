@@ -51,14 +51,21 @@ def check_settings(model, optimizer, batch_size, l2, margin):
     """fit's checks of its scalar settings; the optimizer (default ``SGD(lr=0.01)``)."""
     from nnlib import optim
     from nnlib.model import Sequential
-    from nnlib.layers import Dense
+    from nnlib.layers import is_compiled
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a nnlib.Sequential; got {type(model).__name__}")
+    model._check_layers()
     for i, layer in enumerate(model.layers):
-        # the workers run the compiled epoch and loss_grad, which know Dense layers only
-        if type(layer) is not Dense:
-            raise TypeError(f"nnlib.dask trains stacks of nnlib.Dense layers (the "
-                            f"compiled path); layers[{i}] is {type(layer).__name__}")
+        # The workers rebuild the model from its skeleton and run the compiled epoch and
+        # loss_grad, which train Dense and Dropout layers. A Python layer's forward and
+        # backward are the user's code, with whatever state it keeps: nothing lets a
+        # worker split its batch or its randomness the way a single process would.
+        if not is_compiled(layer):
+            raise TypeError(
+                f"nnlib.dask trains models of nnlib.Dense and nnlib.Dropout layers (the "
+                f"compiled kernels the workers run); layers[{i}] is "
+                f"{type(layer).__name__}, a layer that trains through Python's per-batch "
+                f"path: train this model with Sequential.fit")
     batch_size = check_int_scalar(batch_size, "batch_size", low=1)
     l2 = check_real_scalar(l2, "l2", low=0.0)
     check_fits_dtype(l2, "l2", model.dtype)
@@ -139,7 +146,31 @@ class ClusterRun:
         return False
 
     def close(self) -> None:
-        """Release the model, the shards and the workers' replicas."""
+        """Release the model, the shards and the workers' replicas (leaving the ``with``
+        block calls it; a closed run refuses to train). Closing twice does nothing.
+
+        Examples
+        --------
+        >>> import dask.array as da, nnlib
+        >>> from distributed import Client
+        >>> from nnlib.dask import DataParallelRun
+        >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+        ...                 dashboard_address=":0")
+        >>> X = da.random.RandomState(0).normal(size=(100, 2), chunks=50)
+        >>> y = (X[:, 0] > 0).astype("int64")
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+        >>> run = DataParallelRun(model, X, y, client=client, batch_size=25)
+        >>> run.run_epoch().steps
+        4
+        >>> run.close()
+        >>> run.shards is None, run.epoch             # the trained state stays
+        (True, 1)
+        >>> run.run_epoch()
+        Traceback (most recent call last):
+        ...
+        RuntimeError: this run is closed
+        >>> client.close()
+        """
         if self._claimed:
             release(self.model, self)
             self._claimed = False
@@ -167,8 +198,9 @@ class ClusterRun:
 
     # -- one step or round on every shard ---------------------------------------------
     def _on_shards(self, sent, task, parts, *args):
-        """``task(shard, sent, part, *args)`` on every shard with a non-empty ``part``,
-        ``sent`` scattered once; the results in shard order (None for empty parts).
+        """``task(shard, sent, part, *args)`` on every shard with a non-empty ``part``
+        (an array of rows, or a tuple whose first item is one), ``sent`` scattered once;
+        the results in shard order (None for empty parts).
 
         The client's model is untouched until this returns, so after a lost worker the
         same submission is simply made again (dask has already re-run, or will re-run,
@@ -180,9 +212,9 @@ class ClusterRun:
                 [w] = client.scatter([sent], hash=False)
                 futures = [client.submit(task, shard, w, part, *args, pure=False)
                            for shard, part in zip(self.shards.futures, parts)
-                           if part.size]
+                           if _rows_in(part)]
                 done = iter(client.gather(futures))
-                return [next(done) if part.size else None for part in parts]
+                return [next(done) if _rows_in(part) else None for part in parts]
             except Exception as exc:  # noqa: BLE001 - sorted just below
                 if not is_worker_loss(exc):
                     raise
@@ -204,6 +236,10 @@ class ClusterRun:
             f"{where[self.unit]} of epoch {where['epoch']} (the optimizer its state and "
             f"t={self.optimizer.t}); give the data as a dask array to let the run "
             f"rebuild lost shards", where)
+
+
+def _rows_in(part) -> int:
+    return (part[0] if isinstance(part, tuple) else part).size
 
 
 def fit_epochs(run, epochs, callbacks):

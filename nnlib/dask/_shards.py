@@ -1,9 +1,12 @@
 """The training data on the cluster: dask arrays (or per-worker pieces) turned into one
 validated :class:`~nnlib.dask._worker.Shard` per worker, held there.
 
-A dask array is persisted, its row blocks grouped by the worker that holds them, and
-each group joined and validated on that worker into one shard (a task, so dask can
-rebuild a lost shard from the array's graph on another worker). Pieces given as NumPy
+A dask array is persisted, its row blocks cut into one group of consecutive blocks per
+worker (balanced by rows, a function of the chunks and the number of workers alone, not
+of where dask happened to put the blocks: model averaging trains one copy per shard, so
+its result depends on the partition), and each group joined and validated into one
+shard on the worker that holds most of its rows (a task, so dask can rebuild a lost
+shard from the array's graph on another worker). Pieces given as NumPy
 arrays are scattered, one per worker: nothing can rebuild them, so a worker that dies
 with one loses it (:class:`~nnlib.dask.WorkerLostError`).
 """
@@ -36,10 +39,15 @@ class ShardSet(NamedTuple):
         return int(self.offsets[-1])
 
     def locate(self, rows: np.ndarray):
-        """Split global row indices by shard: a list of local index arrays, one per
-        shard, each in the order the rows appear in ``rows``."""
+        """Split global row indices by shard: a list of ``(local, positions)`` pairs of
+        int64 arrays, one per shard: the shard's rows among ``rows`` (local indices, in
+        the order they appear) and their positions in ``rows``."""
         k = np.searchsorted(self.offsets, rows, side="right") - 1
-        return [rows[k == s] - self.offsets[s] for s in range(len(self.futures))]
+        out = []
+        for s in range(len(self.futures)):
+            positions = np.flatnonzero(k == s)
+            out.append((rows[positions] - self.offsets[s], positions.astype(np.int64)))
+        return out
 
 
 def _workers(client):
@@ -80,15 +88,14 @@ def place_shards(client, skel, loss, X, y) -> ShardSet:
     wait(xf + yf)
     who = client.who_has(xf)
     bounds = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(np.int64)
-    # consecutive blocks on one worker form one shard: the data order stays global order
-    groups, owners = [], []
-    for i, key in enumerate(xkeys):
-        owner = min(who.get(key, ()) or ("",))
-        if groups and owners[-1] == owner:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-            owners.append(owner)
+    groups = block_groups(bounds, len(_workers(client)))
+    owners = []
+    for blocks in groups:       # the worker holding most of the group's rows builds it
+        held: dict = {}
+        for i in blocks:
+            for w in who.get(xkeys[i], ()):
+                held[w] = held.get(w, 0) + int(bounds[i + 1] - bounds[i])
+        owners.append(min(held, key=lambda w: (-held[w], w)) if held else "")
     futures = []
     for s, (blocks, owner) in enumerate(zip(groups, owners)):
         futures.append(client.submit(
@@ -101,6 +108,35 @@ def place_shards(client, skel, loss, X, y) -> ShardSet:
             f.result()          # raises the worker's validation error here
     offsets = np.array([0] + [int(bounds[g[-1] + 1]) for g in groups], np.int64)
     return ShardSet(futures, offsets, True)
+
+
+def block_groups(bounds, n_workers):
+    """Cut the row blocks ``bounds[i]:bounds[i+1]`` into at most ``n_workers`` groups of
+    consecutive blocks, balanced by rows: the k-th cut is the block boundary nearest to
+    ``k n / n_workers`` rows (repeated cuts merge). A list of lists of block indices.
+
+    Examples
+    --------
+    >>> block_groups([0, 250, 450, 600], 2)
+    [[0], [1, 2]]
+    >>> block_groups([0, 100, 200, 300, 400], 2)
+    [[0, 1], [2, 3]]
+    >>> block_groups([0, 5, 6, 7, 100], 2)
+    [[0, 1, 2], [3]]
+    >>> block_groups([0, 500], 2)
+    [[0]]
+    """
+    bounds = np.asarray(bounds, dtype=np.int64)
+    n_blocks, n = bounds.shape[0] - 1, int(bounds[-1])
+    n_groups = max(1, min(int(n_workers), n_blocks))
+    inner = bounds[1:-1]                 # boundary b (1-based) ends block b - 1
+    cuts = [0]
+    for k in range(1, n_groups):
+        b = 1 + int(np.argmin(np.abs(inner * n_groups - k * n)))
+        if b > cuts[-1]:
+            cuts.append(b)
+    cuts.append(n_blocks)
+    return [list(range(a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def _scatter_pieces(client, skel, loss, pieces) -> ShardSet:

@@ -7,9 +7,12 @@ equal an uninterrupted one. The replica models and workspaces kept per worker
 (``_REPLICAS``) are a cache of what the arguments describe, never state a result depends
 on.
 
-The model travels as a *skeleton* (:func:`skeleton`: widths, activations, dtype; no
-weights) inside the task, and its parameters as one flat vector, so a shard can be
-rebuilt from its task alone and a step's parameters are one buffer on the wire.
+The model travels as a *skeleton* (:func:`skeleton`: widths, activations, dtype, the
+dropout rates; no weights) inside the task, and its parameters as one flat vector, so a
+shard can be rebuilt from its task alone and a step's parameters are one buffer on the
+wire. The dropout masks travel as counters: each Dropout layer's seed and step count
+(``drop``: a list of ``(seed, step)`` pairs, one per Dropout layer the compiled epoch
+applies), so a re-run task draws the same masks.
 """
 import copy
 import threading
@@ -19,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["Shard", "skeleton", "replica_of", "flat_params", "set_flat",
-           "build_shard", "shard_gradient", "local_round"]
+           "build_shard", "shard_gradient", "local_round", "shard_dropout_seed"]
 
 
 class Shard(NamedTuple):
@@ -43,29 +46,37 @@ class Shard(NamedTuple):
 
 
 def skeleton(model) -> tuple:
-    """A Sequential's structure without its weights: a small, picklable tuple.
+    """A Sequential's structure without its weights: a small, picklable tuple (a Dropout
+    layer as its rate; its seed and step count travel with each task).
 
     Examples
     --------
     >>> import nnlib
-    >>> skeleton(nnlib.Sequential([nnlib.Dense(2, 3, "relu")]))
-    (('Dense', 2, 3, 'relu', None, 'float64'),)
+    >>> from nnlib.layers import Dropout
+    >>> skeleton(nnlib.Sequential([nnlib.Dense(2, 3, "relu"), Dropout(0.5)]))
+    (('Dense', 2, 3, 'relu', None, 'float64'), ('Dropout', 0.5))
     """
-    return tuple(("Dense", l.n_in, l.n_out, *l._act_args(), l.dtype.name)
+    from nnlib.layers import Dropout
+    return tuple(("Dropout", l.rate) if isinstance(l, Dropout) else
+                 ("Dense", l.n_in, l.n_out, *l._act_args(), l.dtype.name)
                  for l in model.layers)
 
 
 def replica_of(skel):
     """A Sequential of the skeleton's structure whose parameters are views into one flat
     zero vector; returns ``(model, flat)``."""
-    from nnlib.layers import Dense
+    from nnlib.layers import Dense, Dropout
     from nnlib.model import Sequential
-    layers = [Dense(n_in, n_out, act, init="zeros", dtype=dt, activation_param=p)
-              for _, n_in, n_out, act, p, dt in skel]
+    layers = [Dropout(spec[1]) if spec[0] == "Dropout" else
+              Dense(spec[1], spec[2], spec[3], init="zeros", dtype=spec[5],
+                    activation_param=spec[4])
+              for spec in skel]
     model = Sequential(layers)
     flat = np.zeros(sum(p.size for p in model.params), model.dtype)
     o = 0
     for layer in layers:
+        if not isinstance(layer, Dense):
+            continue
         for name in ("W", "b"):
             a = getattr(layer, name)
             setattr(layer, name, flat[o:o + a.size].reshape(a.shape))
@@ -138,14 +149,36 @@ def forget(token) -> int:
     return len(keys)
 
 
-def shard_gradient(shard: Shard, params: np.ndarray, rows: np.ndarray, batch_rows: int,
-                   token, skel, loss: str, margin: float):
+def shard_dropout_seed(seed: int, index: int) -> int:
+    """The mask seed of shard ``index``'s copy of a Dropout layer whose seed is ``seed``
+    (model averaging): ``SeedSequence(seed).spawn(index + 1)[index]``'s first 64-bit
+    word, so the workers' masks are independent streams, each a function of the layer's
+    seed and the shard alone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> child = np.random.SeedSequence(7).spawn(2)[1]
+    >>> shard_dropout_seed(7, 1) == int(child.generate_state(1, np.uint64)[0])
+    True
+    """
+    return int(np.random.SeedSequence(int(seed), spawn_key=(int(index),))
+               .generate_state(1, np.uint64)[0])
+
+
+def shard_gradient(shard: Shard, params: np.ndarray, rows: np.ndarray,
+                   positions: np.ndarray, batch_len: int, token, skel, loss: str,
+                   margin: float, drop):
     """This shard's part of one step: the data loss and gradient over ``rows`` (local
-    indices, the rows of the global batch this shard holds), scaled so that the parts of
-    all shards add up to the global batch's mean.
+    indices, the rows of the global batch this shard holds, at ``positions`` in it),
+    scaled so that the parts of all shards add up to the global batch's mean.
+
+    With dropout (``drop``: the ``(seed, step)`` of each Dropout layer) each row takes
+    the masks of its position in the global batch at that step (``loss_grad``'s
+    ``batch_rows``), the masks single-process ``fit`` draws for that row.
 
     Returns ``(loss_sum, flat_grad)``: the data loss summed over the rows (the mean
-    times ``len(rows)``) and ``len(rows) / batch_rows`` times the gradient of the mean
+    times ``len(rows)``) and ``len(rows) / batch_len`` times the gradient of the mean
     over them, as one flat vector ordered like ``params``. L2 is not included (the
     client adds it once). ``(0.0, None)`` when the batch holds no row of this shard.
     """
@@ -166,30 +199,41 @@ def shard_gradient(shard: Shard, params: np.ndarray, rows: np.ndarray, batch_row
         Xb = shard.X[rows]
         ytb = shard.y_target[rows]
         ylb = shard.y_label[rows] if shard.y_target.shape[1] == 0 else shard.y_label
-        setup = train.EpochSetup(network_of(model), [l.W for l in model.layers],
-                                 [l.b for l in model.layers], None, Xb, ytb, ylb, ws,
-                                 loss_code(loss), k, margin, 0.0)
+        network = network_of(model)
+        setup = train.EpochSetup(network, model.params[0::2], model.params[1::2], None,
+                                 Xb, ytb, ylb, ws, loss_code(loss), k, margin, 0.0)
         grad = np.empty_like(flat)
         views = [grad[o:o + p.size].reshape(p.shape)
                  for o, p in zip(np.cumsum([0] + [p.size for p in model.params]),
                                  model.params)]
-        value, _status = train.loss_grad(setup, views[0::2], views[1::2])
+        if network.dropout:
+            # update 1 with offsets step - 1: the mask counter of each layer is its step
+            setup.set_dropout([sd for sd, _ in drop],
+                              [(st - 1) % 2**64 for _, st in drop])
+            value, _status = train.loss_grad(setup, views[0::2], views[1::2],
+                                             train_step=1, batch_rows=positions)
+        else:
+            value, _status = train.loss_grad(setup, views[0::2], views[1::2])
     # a non-finite part shows in the sum; the client refuses that step
-    grad *= k / batch_rows
+    grad *= k / batch_len
     return float(value) * k, grad
 
 
 def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
                 order: np.ndarray, token, skel, loss: str, batch_size: int, margin: float,
-                l2: float, l2_per_batch: bool):
+                l2: float, l2_per_batch: bool, drop):
     """Train a replica from ``params`` (and the optimizer's ``states`` at step ``t0``)
     with the compiled epoch over the shard's rows ``order``; return what it ends with.
+
+    The replica's Dropout layers (``drop``: each one's ``(seed, step)`` on the client)
+    draw the masks of seed ``shard_dropout_seed(seed, shard.index)`` from count ``step``
+    on: a stream of this shard's own.
 
     Returns ``(flat params, states, steps, loss_sum, rows, fault)`` (``states`` as
     flat vectors in the optimizer's order, None without state; ``fault`` None or what
     became non-finite, the params then being those of the last finite step).
     """
-    from nnlib.training import TrainingRun
+    from nnlib.training import TrainingRun, dropout_layers
     entry = _replica(token, shard.index, skel)
     with entry["lock"]:
         model, flat = entry["model"], entry["flat"]
@@ -200,6 +244,9 @@ def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
             for st, src in zip(opt.state_arrays(model.params), states):
                 st.reshape(-1)[...] = src
         opt.t = t0
+        for layer, (seed, step) in zip([l for _, l in dropout_layers(model)], drop):
+            layer.seed = shard_dropout_seed(seed, shard.index)
+            layer.step = step
         with TrainingRun(model, shard.X, shard.y_target, shard.y_label, loss, opt,
                          batch_size=batch_size, margin=margin, l2=l2,
                          l2_per_batch=l2_per_batch, n_threads=1) as run:

@@ -7,12 +7,23 @@ One step, for a global batch of B rows drawn exactly as ``Sequential.fit`` draws
     worker k: gather the batch's rows it holds (B_k of them), compiled forward and
               backward (``train.loss_grad``) -> g_k = mean gradient over its rows;
               returns (B_k / B) g_k and its loss sum        [shard_gradient]
+              (with Dropout layers: each row with the masks of its position in the
+              global batch at this step, ``loss_grad(batch_rows=...)``)
     client: g = sum_k (B_k / B) g_k, in shard order (fixed, whatever finishes first)
             g_W += l2_eff W (once); optimizer.step(params, g) (once)
 
 ``sum_k (B_k/B) g_k`` is the mean gradient over the B rows, so the run follows
 single-process ``fit`` with the same batch size, seed and data order (to rounding:
-the sums are grouped differently; 1e-12 in float64 over a few hundred steps). The data
+the sums are grouped differently; 1e-12 in float64 over a few hundred steps).
+
+Dropout. The compiled epoch keys the mask of a batch row by the layer's seed, its step
+count and the row's position in the batch (``nnlib/_kernels/train.pyx``, design note).
+The run seeds Dropout layers made without a seed as ``fit`` does (from a child of
+``random_state``), sends every step each layer's ``(seed, step)``, and each worker
+draws, through the compiled kernels, the masks of its rows' positions in the global
+batch: every row is dropped exactly as in single-process ``fit``. A layer's ``step``
+advances with every applied step (it follows the optimizer's count, so a step
+repeated after a lost worker draws the same masks). The data
 stays on the workers; per step only the parameters go out and one gradient per shard
 comes back, 2 P bytes per worker for P parameter bytes, plus a few scheduler round
 trips. That round trip is paid every step: on a small network or batch one process is
@@ -34,8 +45,9 @@ from nnlib._random import as_generator
 from nnlib._typing import SeedLike
 from nnlib.callbacks import History
 from nnlib.dask import _worker
+from nnlib._threads import complete
 from nnlib.dask._common import ClusterRun, fit_epochs
-from nnlib.training import EpochResult, FAULTS
+from nnlib.training import EpochResult, FAULTS, dropout_layers
 
 if TYPE_CHECKING:
     from nnlib.model import Sequential
@@ -62,7 +74,8 @@ class DataParallelRun(ClusterRun):
         Default: the current default client.
     loss, optimizer, batch_size, shuffle, random_state, l2, l2_per_batch, margin
         As in :meth:`nnlib.Sequential.fit`; the batches and their order are the ones
-        ``fit`` would draw from the same ``random_state``.
+        ``fit`` would draw from the same ``random_state``, and so are the dropout masks
+        (Dropout layers without a seed are seeded here, as ``fit`` seeds them).
     max_retries : int >= 0
         Times a step is submitted again after its tasks failed on lost workers (dask
         itself already re-runs tasks of a dead worker; this covers what it gave up on).
@@ -79,17 +92,27 @@ class DataParallelRun(ClusterRun):
 
     Examples
     --------
-    >>> from distributed import Client, LocalCluster            # doctest: +SKIP
+    Two workers in this process (a real cluster: ``Client("scheduler:8786")``), each
+    holding one chunk of 200 rows:
+
     >>> import dask.array as da, nnlib
-    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
-    >>> X = da.random.RandomState(0).normal(size=(4000, 20), chunks=2000)
-    >>> y = (X[:, 0] > 0).astype("int64")
-    >>> model = nnlib.Sequential([nnlib.Dense(20, 16, "relu", random_state=0),
-    ...                           nnlib.Dense(16, 2, random_state=1)])
-    >>> with DataParallelRun(model, X, y, client=client, batch_size=256,
-    ...                      random_state=0) as run:              # doctest: +SKIP
+    >>> from distributed import Client
+    >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+    ...                 dashboard_address=":0")
+    >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype("int64")
+    >>> model = nnlib.Sequential([nnlib.Dense(4, 8, "tanh", random_state=0),
+    ...                           nnlib.Dense(8, 2, random_state=1)])
+    >>> with DataParallelRun(model, X, y, client=client, batch_size=100,
+    ...                      optimizer=nnlib.optim.SGD(lr=0.3), random_state=0) as run:
     ...     for _ in range(3):
     ...         result = run.run_epoch()
+    >>> run.epoch, run.completed, len(run.step_seconds)      # 4 steps per epoch
+    (3, {'epoch': 2, 'step': 4}, 12)
+    >>> losses = run.history["loss"]
+    >>> losses[0] > losses[1] > losses[2], model.score(X.compute(), y.compute()) > 0.9
+    (True, True)
+    >>> client.close()
     """
 
     def __init__(self, model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
@@ -100,15 +123,44 @@ class DataParallelRun(ClusterRun):
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
                          l2_per_batch, margin, shuffle, max_retries)
         self.rng = as_generator(random_state)
+        from nnlib.model import _seed_dropouts
+        _seed_dropouts(model, self.rng)     # a child of rng: the shuffles stay fit's
+        self.dropouts = [layer for _, layer in dropout_layers(model)]
+        self._drop_steps0 = [layer.step for layer in self.dropouts]
+        self._t0 = self.optimizer._steps_of(model.params)
         self.step_seconds = []
 
     # -- verbs ------------------------------------------------------------------------
     def run_epoch(self) -> EpochResult:
         """One epoch over a new permutation of the rows (as ``fit`` draws it).
 
-        Returns an :class:`nnlib.training.EpochResult`; a non-finite loss or gradient
-        stops the epoch before that step is applied (``fault`` says what), an update
-        that would overflow leaves the weights and the state as they were."""
+        Returns
+        -------
+        EpochResult
+            ``(loss_sum, seen, steps, fault)`` (:class:`nnlib.training.EpochResult`):
+            the batch losses times their rows, summed; the rows and steps trained; and
+            None, or what became non-finite. A non-finite loss or gradient stops the
+            epoch before that step is applied, an update that would overflow leaves the
+            weights and the state as they were. The epoch is also entered in
+            ``history`` (a fault in ``history.nonfinite``).
+
+        Examples
+        --------
+        >>> import dask.array as da, nnlib
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+        ...                 dashboard_address=":0")
+        >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
+        >>> y = (X[:, 0] > 0).astype("int64")
+        >>> model = nnlib.Sequential([nnlib.Dense(4, 2, random_state=0)])
+        >>> with DataParallelRun(model, X, y, client=client, batch_size=64) as run:
+        ...     result = run.run_epoch()
+        >>> result.seen, result.steps, result.fault           # 7 batches: 6 x 64 + 16
+        (400, 7, None)
+        >>> result.mean_loss == run.history["loss"][0]
+        True
+        >>> client.close()
+        """
         self._check_open()
         n, B = self.shards.n_rows, self.batch_size
         order = (self.rng.permutation(n) if self.shuffle else np.arange(n)).astype(
@@ -116,30 +168,78 @@ class DataParallelRun(ClusterRun):
         tic = time.perf_counter()
         total, seen, steps, fault = 0.0, 0, 0, None
         self.completed = {"epoch": self.epoch, "step": 0}
-        for start in range(0, n, B):
-            rows = order[start:start + B]
-            batch_loss, fault = self.step(rows)
-            if fault is not None:
-                break
-            total += batch_loss * rows.shape[0]
-            seen += rows.shape[0]
-            steps += 1
-            self.completed = {"epoch": self.epoch, "step": steps}
+        try:
+            for start in range(0, n, B):
+                rows = order[start:start + B]
+                batch_loss, fault = self.step(rows)
+                if fault is not None:
+                    break
+                total += batch_loss * rows.shape[0]
+                seen += rows.shape[0]
+                steps += 1
+                self.completed = {"epoch": self.epoch, "step": steps}
+        finally:        # however the epoch ends, the masks continue from the steps applied
+            complete(self._sync_dropout_steps)
         return self._record(EpochResult(total, seen, steps, fault), tic)
+
+    def _sync_dropout_steps(self):
+        """Each Dropout layer's step count: its count at the run's start plus the steps
+        applied since (the optimizer's count); idempotent."""
+        if self.dropouts:
+            t = self.optimizer._steps_of(self.model.params)
+            for layer, step0 in zip(self.dropouts, self._drop_steps0):
+                layer.step = (step0 + t - self._t0) % 2**64
 
     def step(self, rows: np.ndarray) -> Tuple[float, Optional[str]]:
         """One synchronous step on the global batch ``rows`` (global row indices).
 
-        Returns ``(batch loss, fault)``: the mean data loss over the rows plus
-        ``l2_eff / 2 sum ||W||^2`` before the update, and None or what was
-        non-finite (the step then not applied)."""
+        Parameters
+        ----------
+        rows : ndarray of int (B,)
+            The batch: indices into the rows of X (across the shards), any order.
+
+        Returns
+        -------
+        loss : float
+            The mean data loss over the rows plus ``l2_eff / 2 sum ||W||^2``, before
+            the update.
+        fault : None or str
+            What was non-finite (the step then not applied).
+
+        Examples
+        --------
+        The step is the optimizer's step on the batch's mean gradient, whichever
+        workers hold its rows:
+
+        >>> import dask.array as da, nnlib
+        >>> from distributed import Client
+        >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+        ...                 dashboard_address=":0")
+        >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
+        >>> y = (X[:, 0] > 0).astype("int64")
+        >>> model = nnlib.Sequential([nnlib.Dense(4, 2, random_state=0)])
+        >>> reference = nnlib.Sequential([nnlib.Dense(4, 2, random_state=0)])
+        >>> rows = np.array([3, 250, 17, 399])                 # on both shards
+        >>> with DataParallelRun(model, X, y, client=client,
+        ...                      optimizer=nnlib.optim.SGD(lr=0.1)) as run:
+        ...     loss, fault = run.step(rows)
+        >>> ref_loss, grads = reference.loss_and_grads(X[rows].compute(), y[rows].compute())
+        >>> fault, bool(np.isclose(loss, ref_loss))
+        (None, True)
+        >>> all(np.allclose(p, q - 0.1 * g)
+        ...     for p, q, g in zip(model.params, reference.params, grads))
+        True
+        >>> client.close()
+        """
         tic = time.perf_counter()
         model, params = self.model, self.model.params
         parts = self.shards.locate(np.asarray(rows, dtype=np.int64))
         B = int(rows.shape[0])
         flat = _worker.flat_params(params)
+        self._sync_dropout_steps()
+        drop = [(layer.mask_seed, layer.step) for layer in self.dropouts]
         results = self._on_shards(flat, _gradient_task, parts, B, self.token, self.skel,
-                                  self.loss, self.margin)
+                                  self.loss, self.margin, drop)
         loss_sum, grad = 0.0, None
         for r in results:               # shard order: the sum never depends on timing
             if r is None or r[1] is None:
@@ -150,8 +250,8 @@ class DataParallelRun(ClusterRun):
         l2_eff = self.l2 / B if self.l2_per_batch else self.l2
         batch_loss = loss_sum / B
         if l2_eff:
-            batch_loss += 0.5 * l2_eff * sum(float(np.dot(l.W.ravel(), l.W.ravel()))
-                                             for l in model.layers)
+            batch_loss += 0.5 * l2_eff * sum(float(np.dot(W.ravel(), W.ravel()))
+                                             for W in params[0::2])
         if not math.isfinite(batch_loss):
             return batch_loss, FAULTS[1]
         if not np.isfinite(grad).all():           # type: ignore[arg-type]   # >= 1 shard
@@ -165,13 +265,15 @@ class DataParallelRun(ClusterRun):
             self.optimizer.step(params, grads)
         except NonFiniteError:
             return batch_loss, FAULTS[3]
+        complete(self._sync_dropout_steps)
         self.step_seconds.append(time.perf_counter() - tic)
         return batch_loss, None
 
 
 
-def _gradient_task(shard, flat, rows, *args):
-    return _worker.shard_gradient(shard, flat, rows, *args)
+def _gradient_task(shard, flat, part, *args):
+    rows, positions = part
+    return _worker.shard_gradient(shard, flat, rows, positions, *args)
 
 
 def _unflatten(flat, params):
@@ -193,19 +295,46 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
     The result equals ``model.fit(X, y, loss=..., optimizer=..., epochs=...,
     batch_size=..., random_state=..., l2=...)`` on the gathered data (to rounding; see
     :mod:`nnlib.dask.data_parallel`), with each step's gradient computed where the data
-    lives.
+    lives; Dropout layers drop every row as ``fit`` would, and their ``step`` counts
+    advance as in ``fit``.
 
     Parameters
     ----------
     model : Sequential
-    X, y : dask arrays with the same rows (or X a list of ``(X_k, y_k)`` pairs, y None)
+        A stack of :class:`nnlib.Dense` layers, trained in place (its live arrays
+        change after every step).
+    X : dask.array.Array (n, n_in), or list of (X_k, y_k) pairs
+        The training rows, persisted on the cluster and never gathered; NumPy pieces
+        are scattered one per worker (piece 0's rows first) and cannot be rebuilt if
+        their worker dies.
+    y : dask.array.Array or None
+        Labels or targets as ``Sequential.fit`` takes them for ``loss``, the same rows
+        as X (chunked like them or not); None with pieces.
     client : distributed.Client, optional
-    loss, optimizer, epochs, batch_size, shuffle, random_state, l2, l2_per_batch, margin
+        Default: the current default client.
+    loss : str, default "softmax_cross_entropy"
         As in :meth:`nnlib.Sequential.fit`.
+    optimizer : nnlib.optim optimizer, optional
+        Stepped once per global batch, on the client. Default ``SGD(lr=0.01)``.
+    epochs : int >= 0, default 1
+    batch_size : int >= 1, default 32
+        Rows of one global batch, wherever they are.
+    shuffle : bool, default True
+        A new permutation of all rows each epoch (``fit``'s), else the row order.
+    random_state : None, int or numpy.random.Generator
+        Seeds the permutations: the same batches as ``fit`` with this seed.
+    l2 : float >= 0, default 0
+        L2 penalty ``l2/2 * sum ||W||^2`` on the weights (not the biases).
+    l2_per_batch : bool, default False
+        Divide ``l2`` by the batch's rows, as ``fit`` does with this flag.
+    margin : float >= 0, default 1
+        hinge_loss's margin.
     callbacks : list of callables ``cb(epoch, logs) -> bool``
-        Called after each epoch; a true return value stops training.
-    max_retries : int
-        See :class:`DataParallelRun`.
+        Called after each epoch with its logs (``loss``, ``time``, ``lr``); a true
+        return value stops training.
+    max_retries : int >= 0, default 2
+        Times a step is submitted again after its tasks failed on lost workers (see
+        :class:`DataParallelRun`).
 
     Returns
     -------
@@ -220,17 +349,29 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
 
     Examples
     --------
+    The same weights as ``fit`` on the gathered data, to rounding:
+
     >>> import dask.array as da, nnlib
-    >>> from distributed import Client, LocalCluster
+    >>> from distributed import Client
     >>> from nnlib.optim import Adam
-    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
-    >>> X = da.random.RandomState(0).normal(size=(10_000, 20), chunks=5_000)
+    >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+    ...                 dashboard_address=":0")
+    >>> X = da.random.RandomState(0).normal(size=(400, 4), chunks=200)
     >>> y = (X[:, :2].sum(axis=1) > 0).astype("int64")
-    >>> model = nnlib.Sequential([nnlib.Dense(20, 32, "relu", random_state=0),
-    ...                           nnlib.Dense(32, 2, random_state=1)])
+    >>> def network():
+    ...     return nnlib.Sequential([nnlib.Dense(4, 8, "relu", random_state=0),
+    ...                              nnlib.Dense(8, 2, random_state=1)])
+    >>> model, single = network(), network()
     >>> history = fit_data_parallel(model, X, y, client=client, optimizer=Adam(lr=1e-2),
-    ...                             epochs=2, batch_size=1000, random_state=0,
-    ...                             l2=1e-4)                       # doctest: +SKIP
+    ...                             epochs=2, batch_size=100, random_state=0, l2=1e-4)
+    >>> reference = single.fit(X.compute(), y.compute(), optimizer=Adam(lr=1e-2),
+    ...                        epochs=2, batch_size=100, random_state=0, l2=1e-4)
+    >>> history.epochs, np.allclose(history["loss"], reference["loss"], rtol=1e-12)
+    (2, True)
+    >>> all(np.allclose(p, q, rtol=0, atol=1e-12)
+    ...     for p, q in zip(model.params, single.params))
+    True
+    >>> client.close()
     """
     run = DataParallelRun(model, X, y, client=client, loss=loss, optimizer=optimizer,
                           batch_size=batch_size, shuffle=shuffle, random_state=random_state,

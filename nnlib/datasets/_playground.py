@@ -96,6 +96,20 @@ def make_circle(n_samples: int = 200, *, noise: float = 0.0,
     uniform. Noise shifts each coordinate by uniform(-5, 5) * noise, and the label is then
     recomputed from the noisy point (inside radius 2.5 -> 1), as the Playground does.
 
+    Parameters
+    ----------
+    n_samples : int >= 2, default 200
+        Points, split into two classes of n // 2 and the rest.
+    noise : float >= 0, default 0
+        The Playground's noise slider (0.5 is its maximum, "50").
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 2), float64
+    y : ndarray of shape (n_samples,), int64
+        0/1 labels.
+
     Examples
     --------
     >>> X, y = make_circle(100, noise=0.1, random_state=0)
@@ -127,6 +141,20 @@ def make_gaussians(n_samples: int = 200, *, noise: float = 0.0,
     noise 0.5 (the Playground's ``varianceScale``); labels are the blob each point was
     drawn from, so at high noise the classes overlap.
 
+    Parameters
+    ----------
+    n_samples : int >= 2, default 200
+        Points, split into two classes of n // 2 and the rest.
+    noise : float >= 0, default 0
+        The Playground's noise slider (0.5 is its maximum, "50").
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 2), float64
+    y : ndarray of shape (n_samples,), int64
+        0/1 labels.
+
     Examples
     --------
     >>> X, y = make_gaussians(100, random_state=0)
@@ -153,6 +181,20 @@ def make_playground_xor(n_samples: int = 200, *, noise: float = 0.0,
     coordinate by uniform(-5, 5) * noise before labelling, so noisy points near the axes
     can land in the other quadrant with its label (as the Playground does).
 
+    Parameters
+    ----------
+    n_samples : int >= 2, default 200
+        Points, split into two classes of n // 2 and the rest.
+    noise : float >= 0, default 0
+        The Playground's noise slider (0.5 is its maximum, "50").
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 2), float64
+    y : ndarray of shape (n_samples,), int64
+        0/1 labels.
+
     Examples
     --------
     >>> X, y = make_playground_xor(100, random_state=0)
@@ -177,6 +219,20 @@ def make_spiral(n_samples: int = 200, *, noise: float = 0.0,
     Point i of an arm of m points has radius r = 5 i / m and angle
     t = 1.75 * 2 pi i / m (+ pi for class 0); noise shifts each coordinate by
     uniform(-1, 1) * noise. The hardest of the four for a small network.
+
+    Parameters
+    ----------
+    n_samples : int >= 2, default 200
+        Points, split into two classes of n // 2 and the rest.
+    noise : float >= 0, default 0
+        The Playground's noise slider (0.5 is its maximum, "50").
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 2), float64
+    y : ndarray of shape (n_samples,), int64
+        0/1 labels.
 
     Examples
     --------
