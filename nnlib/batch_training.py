@@ -198,7 +198,8 @@ class BatchRun(ClaimedRun):
         self.l2, self.l2_per_batch = l2, l2_per_batch
         self.batch_size = min(batch_size, max(X.shape[0], 1))
         optimizer._bind(self.params)        # adopted if it has none; one step count
-        check_fits_dtype(optimizer.config(self.params)["lr"], "optimizer lr", model.dtype)
+        check_fits_dtype(_one_config(optimizer, self.params)["lr"], "optimizer lr",
+                         model.dtype)
         sizes = [model.n_in] + [l.n_out or model.n_in for l in model.layers]
         self.blas_threads = training_blas_threads(n_threads, self.batch_size, sizes)
         self.states = optimizer.state_arrays(self.params) if self.params else []
@@ -217,7 +218,7 @@ class BatchRun(ClaimedRun):
                 a is b for a, b in zip(model.params, params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
-        config = optimizer.config(params)
+        config = _one_config(optimizer, params)
         check_fits_dtype(config["lr"], "optimizer lr", model.dtype)
         t0, steps = optimizer._steps_of(params), 0
         # the kernel sets these entries' step counts itself as it returns: no point
@@ -252,6 +253,26 @@ class BatchRun(ClaimedRun):
             if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
                 break
         return EpochResult(total, seen, steps, fault)
+
+
+def _one_config(optimizer, params):
+    """The one optimizer config this path steps every array with; groups that differ
+    are refused naming the first field and the groups where they part."""
+    config = optimizer._fit_config(params)
+    if isinstance(config, dict):
+        return config
+    where = {id(p): i for i, g in enumerate(optimizer.param_groups) for p in g["params"]}
+    first = config[0]
+    for p, c in zip(params, config):
+        if c != first:
+            field = next(k for k in first if c[k] != first[k])
+            raise ValueError(
+                f"a model with Python layers trains per batch with one optimizer config "
+                f"for every array; param_groups[{where.get(id(params[0]), 0)}] and "
+                f"param_groups[{where.get(id(p), 0)}] differ in {field!r} "
+                f"({first[field]!r} vs {c[field]!r}): use one group's values, or a model "
+                f"of compiled layers (whose fit steps each group by its own)")
+    return first
 
 
 class BatchEvaluation:

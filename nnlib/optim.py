@@ -78,13 +78,16 @@ Common API (torch.optim's, on NumPy arrays)
     copies; loading resumes bit-identically (and reads torch's own ``state_dict()``).
 ``maximize=True``
     Ascend: the gradient is negated before weight decay (torch's rule). ``fit``
-    minimizes its loss and refuses it.
-``opt.config(params=None)``, ``opt.state_arrays(params)``, ``opt.t``, ``opt.reset()``
+    minimizes its loss and refuses it (naming the group).
+``opt.configs(params)``, ``opt.config(params=None)``, ``opt.state_arrays(params)``,
+``opt.t``, ``opt.reset()``
     What the compiled training loop uses: the ``OptimConfig`` fields
-    (``nnlib._kernels.optim.CONFIG_FIELDS``) of those params (one set: the compiled
-    epoch steps every array with one config), the state as one ``(slots, param.size)``
-    array per param, the steps taken (the largest over the parameters; setting it sets
-    every parameter's), and forgetting the state.
+    (``nnlib._kernels.optim.CONFIG_FIELDS``) of each array (its group's: the compiled
+    epoch steps every array by its own lr, weight decay, momentum, betas, ..., so
+    ``fit`` trains with groups such as weight decay on the weights only), or the one
+    config of arrays that share it; the state as one ``(slots, param.size)`` array per
+    param (the slots of its own group's config); the steps taken (the largest over
+    the parameters; setting it sets every parameter's), and forgetting the state.
 """
 import math
 import numbers
@@ -376,24 +379,67 @@ class Optimizer:
         Raises
         ------
         ValueError
-            If ``params`` belong to groups with different hyper-parameters, or a group
-            has ``maximize=True`` (the compiled training epoch steps every array with
-            one config and minimizes).
+            If ``params`` belong to groups with different hyper-parameters (one config
+            cannot describe them: :meth:`configs` gives one per array), or a group has
+            ``maximize=True`` (a fit minimizes).
         """
         if params is None:
             return dict(self._group_config(self.param_groups[0] if self.param_groups
                                            else self.defaults))
-        hypers = self._groups_of(params)
-        cfgs = [self._group_config(h) for h in hypers]
-        if any(h["maximize"] for h in hypers):
-            raise ValueError(f"{type(self).__name__}(maximize=True) ascends; a fit "
-                             "minimizes its loss: use step(grads) for maximization")
+        cfgs = self._configs_of(params)
         if any(c != cfgs[0] for c in cfgs[1:]):
-            raise ValueError(f"the parameters of this fit are in {type(self).__name__} "
-                             f"groups with different hyper-parameters; the compiled "
-                             f"epoch steps every array with one set: train with one "
-                             f"group, or step per batch with opt.step(grads)")
+            raise ValueError(f"these parameters are in {type(self).__name__} groups with "
+                             f"different hyper-parameters; one config cannot describe "
+                             f"them: configs(params) gives one per array")
         return dict(cfgs[0]) if cfgs else self.config()
+
+    def configs(self, params: Sequence[np.ndarray]) -> List[Dict[str, Any]]:
+        """One ``OptimConfig`` dict per array of ``params``: its group's (the defaults'
+        for an array in no group). What the compiled training epoch reads: every
+        array is stepped by its own lr, weight decay, momentum, betas, ..., one rule
+        (``kind``) for all.
+
+        Raises
+        ------
+        ValueError
+            If a group of ``params`` has ``maximize=True`` (a fit minimizes its loss).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> W, b = np.zeros((2, 2)), np.zeros(2)
+        >>> opt = AdamW([{"params": [W]}, {"params": [b], "weight_decay": 0.0}],
+        ...             lr=0.01, weight_decay=0.01)
+        >>> [c["weight_decay"] for c in opt.configs([W, b])]
+        [0.01, 0.0]
+        """
+        return [dict(c) for c in self._configs_of(params)]
+
+    def _configs_of(self, params):
+        """The (cached, shared) config of each array; a group that maximizes is
+        refused, by its index."""
+        hypers = self._groups_of(params)
+        for h in hypers:
+            if h["maximize"]:
+                where = next((f"param_groups[{i}]" for i, g in enumerate(self.param_groups)
+                              if g is h), "the defaults")
+                raise ValueError(f"{type(self).__name__}(maximize=True) ascends "
+                                 f"({where} has maximize=True); a fit minimizes its "
+                                 f"loss: use step(grads) for maximization")
+        return [self._group_config(h) for h in hypers]
+
+    def _fit_config(self, params):
+        """The optimizer argument of the compiled epoch for ``params``: one config dict
+        when every array has the same, else a tuple of one per array (groups with their
+        own hyper-parameters)."""
+        cfgs = self._configs_of(params)
+        if not cfgs:
+            return self.config()
+        first = cfgs[0]
+        for c in cfgs:
+            if c is not first and c != first:
+                return tuple(map(dict, cfgs))
+        return dict(first)
 
     def _slot_names_of(self, p):
         return self._slot_names(self._group_config(self._groups_of([p])[0]))

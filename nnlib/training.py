@@ -172,10 +172,22 @@ def _keep_setup(model, key, setup, snapshot):
         _SETUPS[model] = (key, setup, snapshot)
 
 
+def check_fit_lrs(config, dtype):
+    """Each learning rate of a fit's optimizer argument (one config, or one per array)
+    fits ``dtype`` (the fused SGD step casts it), naming the array when they differ."""
+    if isinstance(config, dict):
+        check_fits_dtype(config["lr"], "optimizer lr", dtype)
+        return
+    for i, c in enumerate(config):
+        check_fits_dtype(c["lr"], f"optimizer lr (of params[{i}])", dtype)
+
+
 def _state_arrays(optimizer, config, params):
     """The optimizer's state of each parameter as one flat array (None without state);
-    a non-finite state would stop the first epoch as if it had diverged."""
-    if not compiled_train().state_slots(config):
+    a non-finite state would stop the first epoch as if it had diverged. ``config``:
+    one config, or one per parameter."""
+    slots = compiled_train().state_slots
+    if not (slots(config) if isinstance(config, dict) else any(map(slots, config))):
         return [None] * len(params)
     states = [s.reshape(-1) if s.size else None for s in optimizer.state_arrays(params)]
     for i, st in enumerate(states):
@@ -371,8 +383,9 @@ class TrainingRun(ClaimedRun):
         batch_size = min(batch_size, max(X.shape[0], 1))
         self._ws_key = (tuple(sizes), batch_size, y_target.shape[1], model.dtype)
         optimizer._bind(self.params)        # adopted if it has none; one step count
-        self._config = optimizer.config(self.params)
-        check_fits_dtype(self._config["lr"], "optimizer lr", model.dtype)
+        # one config, or one per array (parameter groups with their own values)
+        self._config = optimizer._fit_config(self.params)
+        check_fit_lrs(self._config, model.dtype)
         states = _state_arrays(optimizer, self._config, self.params)
         # everything of the setup but the data: a fit that repeats it (a loop calling
         # fit(epochs=1)) reuses the model's kept setup and only rebinds X and y
@@ -534,10 +547,10 @@ class TrainingRun(ClaimedRun):
                                                            self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
-        config = self.optimizer.config(self.params)
+        config = self.optimizer._fit_config(self.params)
         if config == self._config:
             return
-        check_fits_dtype(config["lr"], "optimizer lr", self.model.dtype)
+        check_fit_lrs(config, self.model.dtype)
         try:
             self.setup.set_optimizer(config)
         except ValueError as exc:

@@ -276,28 +276,48 @@ def _python_layer_model(seed):
     return nnlib.Sequential([m.layers[0], PyDropout(0.0), m.layers[1]])
 
 
-@pytest.mark.parametrize("path", ["compiled", "python layers"])
-def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights(path):
+# an optimizer of one group, and one of groups with their own hyper-parameters (one
+# config per array in the compiled epoch)
+EPOCH_OPTIMIZERS = {
+    "one-group": lambda params: optim.Adam(lr=0.05),
+    "groups": lambda params: optim.AdamW([{"params": params[:1], "lr": 0.02},
+                                          {"params": params[2::2]},
+                                          {"params": params[1::2], "weight_decay": 0.0}],
+                                         lr=0.05, weight_decay=0.1),
+}
+BOOKKEEPING = [("compiled", "one-group"), ("compiled", "groups"),
+               ("python layers", "one-group")]
+
+
+@pytest.mark.parametrize("path, opt_name", BOOKKEEPING,
+                         ids=[f"{p}-{o}" for p, o in BOOKKEEPING])
+def test_an_interrupt_anywhere_in_an_epochs_bookkeeping_keeps_t_with_the_weights(path,
+                                                                                  opt_name):
     """Before: an interrupt inside run_epoch's ``finally`` (setting the optimizer's step
     counts from the steps the compiled calls took) left ``t`` behind the weights that
     had moved (found by the interrupt fuzz, seed 4674280125: float32 weights one Adam
     step apart). The per-batch path of Python layers (BatchRun) keeps the same rule."""
     from nnlib import batch_training
     make = _model if path == "compiled" else _python_layer_model
+    make_opt = EPOCH_OPTIMIZERS[opt_name]
     X = np.random.default_rng(1).standard_normal((24, 3))
     y = np.arange(24) % 2
     trajectory = []
-    m, opt = make(3), optim.Adam(lr=0.05)
+    m = make(3)
+    opt = make_opt(m.params)
     for _ in range(4):
         trajectory.append([p.copy() for p in m.params])
         m.fit(X, y, optimizer=opt, epochs=1, batch_size=24, shuffle=False, n_threads=1)
     trajectory = dict(enumerate(trajectory))                 # one step per epoch
-    codes = (_codes(training.TrainingRun, "run_epoch", "_pieces", "rewind")
+    codes = (_codes(training.TrainingRun, "run_epoch", "_pieces", "rewind",
+                    "_sync_optimizer")
              if path == "compiled" else _codes(batch_training.BatchRun, "run_epoch")) | \
-        _codes(optim.Optimizer, "_set_steps", "_steps_of", "_entry", "_step_entries")
+        _codes(optim.Optimizer, "_set_steps", "_steps_of", "_entry", "_step_entries",
+               "_fit_config", "_configs_of")
     k, hits = 1, 0
     while True:
-        model, opt = make(3), optim.Adam(lr=0.05)
+        model = make(3)
+        opt = make_opt(model.params)
         hit, reached = _run_interrupted_at(
             k, lambda: model.fit(X, y, optimizer=opt, epochs=3, batch_size=24,
                                  shuffle=False, n_threads=1), codes)

@@ -349,14 +349,18 @@ def test_fit_resumes_bit_identically_from_a_state_dict():
         np.testing.assert_array_equal(p, q)
 
 
-def test_fit_refuses_maximize_and_mixed_groups():
+def test_fit_refuses_maximize_naming_the_group():
     model, X, y = _model_and_data()
     with pytest.raises(ValueError, match="maximize"):
         model.fit(X, y, optimizer=O.SGD(model.params, lr=0.1, maximize=True))
-    mixed = O.SGD([{"params": model.params[:2], "lr": 0.5}, {"params": model.params[2:]}],
-                  lr=0.1)
-    with pytest.raises(ValueError, match="different hyper-parameters"):
+    mixed = O.SGD([{"params": model.params[:2]},
+                   {"params": model.params[2:], "maximize": True}], lr=0.1)
+    with pytest.raises(ValueError, match=r"param_groups\[1\] has maximize=True"):
         model.fit(X, y, optimizer=mixed)
+    two_lrs = O.SGD([{"params": model.params[:2], "lr": 0.5},
+                     {"params": model.params[2:]}], lr=0.1)
+    with pytest.raises(ValueError, match="different hyper-parameters"):
+        two_lrs.config(model.params)      # one config cannot describe two groups
     same = O.SGD([{"params": model.params[:2]}, {"params": model.params[2:]}], lr=0.1)
     model.fit(X, y, optimizer=same)                       # equal groups train as one
 

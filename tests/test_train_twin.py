@@ -7,7 +7,9 @@
 * the status codes: a step whose loss or gradient is not finite is refused before any
   update (1, 2); ``check_updates`` names the step whose update overflowed (3);
 * ``loss_grad``: against the twin, and its gradient against 4th-order central
-  differences of its own loss.
+  differences of its own loss;
+* parameter groups: one optimizer config per array (its own lr, weight decay, momentum,
+  ..., and state layout), every rule kind, with and without L2, in both dtypes.
 
 Tolerances. The kernels compute in the network's dtype (float32 products accumulate in
 float32), the twin in float64 rounded to the dtype per layer, so after a few steps the
@@ -23,6 +25,7 @@ from nnlib import optim as O
 from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
 from nnlib._reference import train as twin
 from nnlib.training import compiled_train
+from tests._param_groups import GROUPED
 from tests._twin_fit import make_setup
 from tests.conftest import central_diff
 
@@ -239,12 +242,31 @@ BAD_SETUPS = [
         optimizer=None, states=[np.zeros(6), None, None, None])),
     ("state-missing", lambda a, m: a.update(optimizer=O.Adam().config(),
                                             states=[None] * 4)),
+    # one config per array: as many as arrays, dicts, one kind, each state its layout
+    ("configs-too-few", lambda a, m: a.update(optimizer=[O.SGD(lr=0.1).config()] * 3)),
+    ("configs-not-dicts", lambda a, m: a.update(optimizer=[0.1] * 4)),
+    ("configs-of-two-kinds", lambda a, m: a.update(
+        optimizer=[O.SGD(lr=0.1).config()] * 3 + [O.Adam().config()])),
+    ("configs-negative-lr", lambda a, m: a.update(
+        optimizer=[O.SGD(lr=0.1).config()] * 3 + [dict(O.SGD().config(), lr=-1.0)])),
+    ("configs-momentum-state-missing", lambda a, m: a.update(
+        optimizer=[O.SGD(lr=0.1, momentum=0.9).config()] + [O.SGD().config()] * 3)),
+    ("configs-state-where-none-is-kept", lambda a, m: a.update(
+        optimizer=[O.SGD(lr=0.1, momentum=0.9).config()] + [O.SGD().config()] * 3,
+        states=[np.zeros(6), np.zeros(3), None, None])),
 ]
 
 
 def test_epoch_setup_arguments_above_are_valid():
     for module in (compiled, twin):
         setup = module.EpochSetup(**_setup_args(module))
+        assert module.run_epoch(setup, np.arange(4, dtype=np.int64), 0)[1:4] == (4, 2, 0)
+        # momentum on W1 only: a state for W1, none for the others
+        args = dict(_setup_args(module), states=[np.zeros(6), None, None, None],
+                    optimizer=[O.SGD(lr=0.1, momentum=0.9).config()]
+                    + [O.SGD(lr=0.2).config()] * 3)
+        setup = module.EpochSetup(**args)
+        assert isinstance(setup.optimizer, tuple) and len(setup.optimizer) == 4
         assert module.run_epoch(setup, np.arange(4, dtype=np.int64), 0)[1:4] == (4, 2, 0)
 
 
@@ -377,3 +399,57 @@ NONE_ARGUMENTS = [
 def test_none_in_place_of_a_setup_workspace_or_order_is_a_type_error(call):
     with pytest.raises(TypeError):
         call(compiled)
+
+
+# ---------------------------------------------------------------- parameter groups
+
+GROUP_CASES = [(o, l2, d) for o in GROUPED for l2 in (0.0, 0.05) for d in DTYPES]
+
+
+@pytest.mark.parametrize("opt, l2, dt", GROUP_CASES,
+                         ids=[f"{o[0]}-{'l2' if l2 else 'no-l2'}-{d[0]}"
+                              for o, l2, d in GROUP_CASES])
+def test_run_epoch_with_one_config_per_array(opt, l2, dt):
+    """Parameter groups with their own lr, weight decay, momentum, ... (one config per
+    array, each array's state of its own layout): the compiled loop and the twin take
+    the same steps."""
+    _, make = opt
+    dtype = dt[1]
+    model = _model(["tanh", "elu"], 3, dtype)
+    X, y = _data("softmax_cross_entropy", 3)
+    rng = np.random.default_rng(2)
+    orders = [rng.permutation(N).astype(np.int64) for _ in range(2)]
+    runs = []
+    for module in (compiled, twin):
+        m = _copy(model)
+        optimizer = make(m.params)
+        configs = optimizer.configs(m.params)
+        assert len({repr(sorted(c.items())) for c in configs}) > 1     # really differ
+        setup = make_setup(module, m, X, y, "softmax_cross_entropy", optimizer=optimizer,
+                           config=configs, batch_size=5, l2=l2)
+        results, step0 = [], 0
+        for order in orders:
+            out = module.run_epoch(setup, order, step0, 2)
+            results.append(out)
+            step0 += out[2]
+        runs.append((results, [p.copy() for p in m.params],
+                     [s.copy() for s in setup.states if s is not None]))
+    assert [s.size for s in runs[0][2]] == [s.size for s in runs[1][2]]
+    _assert_same_training(runs, dtype)
+
+
+def test_one_config_per_array_equals_the_shared_config_when_all_are_equal():
+    """A sequence of equal configs is the one config: the same steps, bit for bit."""
+    model = _model(["tanh", "elu"], 3, np.float64)
+    X, y = _data("softmax_cross_entropy", 3)
+    out = []
+    for per_array in (False, True):
+        m = _copy(model)
+        opt = O.Adam(m.params, lr=0.01)
+        cfg = opt.config()
+        setup = make_setup(compiled, m, X, y, "softmax_cross_entropy", optimizer=opt,
+                           config=[cfg] * 6 if per_array else cfg, batch_size=5, l2=0.05)
+        compiled.run_epoch(setup, np.arange(N, dtype=np.int64), 0)
+        out.append([p.copy() for p in m.params])
+    for p, q in zip(*out):
+        np.testing.assert_array_equal(p, q)

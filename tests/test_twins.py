@@ -156,6 +156,36 @@ def test_state_slots_agree_for_every_optimizer_kind():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_epoch_setups_take_the_same_per_array_optimizer_configs(dtype):
+    """One optimizer config per parameter array (parameter groups): both setups keep the
+    same form, check each array's state against its own config's layout, and take the
+    same steps (tests/test_train_twin.py compares them on every rule kind)."""
+    from nnlib import optim as O
+    from nnlib._kernels import train
+    cfgs = [O.RMSprop(lr=0.01, momentum=0.5).config(), O.RMSprop(lr=0.02).config(),
+            O.RMSprop(lr=0.01, centered=True).config(), O.RMSprop(lr=0.03).config()]
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(s).astype(dtype) for s in ((2, 3), (3,), (3, 2), (2,))]
+    slots = [2, 1, 2, 1]
+    out = []
+    for module in (train, twin_train):
+        ps = [p.copy() for p in params]
+        states = [np.zeros(k * p.size, dtype) for k, p in zip(slots, ps)]
+        setup = module.EpochSetup(
+            module.Network((2, 3, 2), [2, 0], [0.0, 0.0]), ps[0::2], ps[1::2], states,
+            rng.standard_normal((4, 2)).astype(dtype) if not out else out[0][2],
+            np.empty((4, 0), dtype), np.array([0, 1, 1, 0]),
+            module.Workspace((2, 3, 2), 4, 0, dtype), 0, 2, optimizer=cfgs)
+        assert setup.optimizer == tuple(cfgs)
+        with pytest.raises(ValueError, match="states\\[1\\]"):
+            setup.set_optimizer([cfgs[0]] * 4)          # b1 would need 2 state rows
+        assert module.run_epoch(setup, np.arange(4, dtype=np.int64), 0)[1:4] == (4, 2, 0)
+        out.append((ps, states, setup.X))
+    for got, want in zip(out[0][0] + out[0][1], out[1][0] + out[1][1]):
+        np.testing.assert_allclose(got, want, rtol=0, atol=64 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_all_finite_agrees(dtype):
     from nnlib._kernels import train
     X = np.ones((3, 4), dtype)

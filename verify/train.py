@@ -287,6 +287,31 @@ def _activation(act, aparam):
     return (lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v))
 
 
+def array_configs(spec):
+    """The optimizer config of each array W1, b1, W2, b2, ...: ``spec["cfgs"]`` (one per
+    array: parameter groups), else ``spec["cfg"]`` for all."""
+    return spec.get("cfgs") or [spec["cfg"]] * (2 * (len(spec["sizes"]) - 1))
+
+
+def groups_of(cls_name, cfg):
+    """Two parameter groups' worth of configs from ``cfg`` (weight decay on): the first
+    layer at half the lr, weight decay on W1 and b2 only (so W2 meets float64's folding
+    of l2 into the rule's weight decay, and b1 the bias step without decay), and where
+    the rule has optional state, b1 without it (momentum, centered, amsgrad off: fewer
+    state slots; SGD's b1 then takes the fused plain step beside momentum on W) or, for
+    plain SGD, momentum on b2 (one array with state, off the fused path)."""
+    first = dict(cfg, lr=cfg["lr"] / 2)
+    b1 = dict(first, weight_decay=0.0)
+    if cls_name in ("SGD", "RMSprop"):
+        b1.update(momentum=0.0, nesterov=0, centered=0)
+    elif cls_name in ("Adam", "AdamW"):
+        b1.update(amsgrad=0)
+    b2 = dict(cfg)
+    if cls_name == "SGD" and cfg["momentum"] == 0:
+        b2.update(momentum=0.5)
+    return [first, b1, dict(cfg, weight_decay=0.0), b2]
+
+
 def _slot_names(cls_name, cfg):
     """The symbolic state of each slot, in optim_rules.pxd's layout."""
     if cls_name == "SGD":
@@ -332,12 +357,14 @@ class Replay:
             self.W = [mp(W) for W in arrays["W"]]
             self.b = [mp(b) for b in arrays["b"]]
             self.st = [[mp(s)] for s in arrays["states"]]
-            self.hyper = [mpmath.mpf(float(spec["cfg"][f])) for _, f in _HYPER]
+            # each array's own config (parameter groups): W1, b1, W2, b2, ...
+            self.hyper = [[mpmath.mpf(float(c[f])) for _, f in _HYPER]
+                          for c in array_configs(spec)]
         self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
         self.sizes = spec["sizes"]
         self.acts = [_activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
-        self.rule = _rule(spec["cls_name"], spec["cfg"])
-        self.slots = _slot_names(spec["cls_name"], spec["cfg"])
+        self.rule = [_rule(spec["cls_name"], c) for c in array_configs(spec)]
+        self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
 
     def _drop(self, p, rows):
@@ -408,11 +435,11 @@ class Replay:
         reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
         for l in range(len(self.W)):
             for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
-                self._conditioning(vals, g, self.terms[l][p])
-                self._update(vals, g, self.st[2 * l + p], t)
+                self._conditioning(2 * l + p, vals, g, self.terms[l][p])
+                self._update(2 * l + p, vals, g, t)
         return reported * B
 
-    def _conditioning(self, vals, grads, terms):
+    def _conditioning(self, a, vals, grads, terms):
         """Rules that divide by a root of the squared gradients are scale-free in g: where
         a gradient is a cancellation (|g| far below the sizes of the terms it sums), its
         relative rounding error goes into the step, and the trajectory after it (a W2
@@ -421,7 +448,7 @@ class Replay:
         exact 0 (a class no row pushes, hinge's +-1/B cancelling) is computed exactly."""
         if self.spec["cls_name"] not in NORMALIZED:
             return
-        cfg = self.spec["cfg"]
+        cfg = array_configs(self.spec)[a]
         wd = 0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"]
         for g, w, tm in zip(grads, vals, terms):
             ge = abs(g + wd * w)
@@ -439,18 +466,19 @@ class Replay:
                 out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
             return data + l2 * pen, out
 
-    def _update(self, vals, grads, state, t):
+    def _update(self, a, vals, grads, t):
+        """The rule of array ``a`` (its own config) on its values and state."""
         n = len(vals)
-        flat = state[0]
+        flat, slots, rule, hyper = self.st[a][0], self.slots[a], self.rule[a], self.hyper[a]
         for i in range(n):
             env = dict.fromkeys(_STATE, mpmath.mpf(0))
-            for k, name in enumerate(self.slots):
+            for k, name in enumerate(slots):
                 env[name] = flat[k * n + i]
             env["w"], env["g"] = vals[i], grads[i]
-            for lhs, fn in self.rule:
-                env[lhs] = fn(env["w"], env["g"], t, *[env[s] for s in _STATE], *self.hyper)
+            for lhs, fn in rule:
+                env[lhs] = fn(env["w"], env["g"], t, *[env[s] for s in _STATE], *hyper)
             vals[i] = env["w"]
-            for k, name in enumerate(self.slots):
+            for k, name in enumerate(slots):
                 flat[k * n + i] = env[name]
 
     def run(self, order, step0, max_steps=-1):
@@ -470,7 +498,7 @@ class Replay:
             out[f"W{l + 1}"], out[f"b{l + 1}"] = list(self.W[l]), list(self.b[l])
             for p, pn in enumerate((f"W{l + 1}", f"b{l + 1}")):
                 n = len(self.W[l] if p == 0 else self.b[l])
-                for k, name in enumerate(self.slots):
+                for k, name in enumerate(self.slots[2 * l + p]):
                     out[f"state {name} of {pn}"] = self.st[2 * l + p][0][k * n:(k + 1) * n]
         return out
 
@@ -511,16 +539,14 @@ def _compiled_run(api, spec, d, dt):
     ws = api.Workspace(spec["sizes"], spec["batch_size"], tcols, dt)
     Ws = [np.array(W, dt) for W in d["W"]]
     bs = [np.array(b, dt) for b in d["b"]]
-    slots = api.state_slots(cfg)
-    init = cfg["initial_accumulator_value"] if spec["cls_name"] == "Adagrad" else 0.0
-    states = [np.full(slots * p.size, init, dt) if slots else None
-              for W, b in zip(Ws, bs) for p in (W, b)]
+    states = _initial_states(api, spec, [p for W, b in zip(Ws, bs) for p in (W, b)], dt)
     y_label = d["y_label"] if tcols == 0 else np.zeros(1, np.int64)
     setup = api.EpochSetup(net, Ws, bs, states, np.array(d["X"], dt),
                            np.array(d["y_target"], dt), y_label, ws,
                            LOSS_CODES[spec["loss"]], spec["batch_size"],
                            margin=spec["margin"], l2=spec["l2"],
-                           l2_per_batch=spec["l2_per_batch"], optimizer=dict(cfg),
+                           l2_per_batch=spec["l2_per_batch"],
+                           optimizer=(list(spec["cfgs"]) if "cfgs" in spec else dict(cfg)),
                            loss_scale=spec["loss_scale"])
     if "dropout" in spec:       # seeds, counter offsets (verify.dropout)
         setup.set_dropout(*spec["dropout_counters"])
@@ -537,6 +563,17 @@ def _compiled_run(api, spec, d, dt):
     r1 = api.run_epoch(setup, d["order1"], 0)
     r2 = api.run_epoch(setup, d["order2"], int(r1[2]), max_steps=1)
     return (r1, r2, lg), grads, Ws, bs, states
+
+
+def _initial_states(api, spec, params, dt):
+    """Each array's starting state by its own config (None without state): zeros, or
+    Adagrad's initial_accumulator_value."""
+    out = []
+    for p, cfg in zip(params, array_configs(spec)):
+        slots = api.state_slots(cfg)
+        init = cfg["initial_accumulator_value"] if spec["cls_name"] == "Adagrad" else 0.0
+        out.append(np.full(slots * p.size, init, dt) if slots else None)
+    return out
 
 
 def _initial(d, states):
@@ -585,9 +622,8 @@ def _check_dtype(api, spec, d, dn):
                 f"{tuple(r2)}; expected n_seen 7 and 3, steps 3 and 1, status 0, finite; "
                 f"loss_grad status {lg[1]}")
     # initial states as the compiled run saw them (Adagrad's start is rounded to dt)
-    slots = api.state_slots(spec["cfg"])
-    init = spec["cfg"]["initial_accumulator_value"] if spec["cls_name"] == "Adagrad" else 0
-    st0 = [np.full(slots * p.size, init, dt) for W, b in zip(d["W"], d["b"]) for p in (W, b)]
+    st0 = [np.zeros(0, dt) if s is None else s for s in _initial_states(
+        api, spec, [p for W, b in zip(d["W"], d["b"]) for p in (W, b)], dt)]
     exacts = []
     for dps in DPS:
         rp = Replay(spec, _initial(d, st0), dps)
@@ -606,7 +642,8 @@ def _check_dtype(api, spec, d, dn):
         got[f"W{l + 1}"], got[f"b{l + 1}"] = W.ravel(), b
         for p, (pn, arr) in enumerate(((f"W{l + 1}", W), (f"b{l + 1}", b))):
             s = states[2 * l + p]
-            for k, name in enumerate(_slot_names(spec["cls_name"], spec["cfg"])):
+            cfg = array_configs(spec)[2 * l + p]
+            for k, name in enumerate(_slot_names(spec["cls_name"], cfg)):
                 got[f"state {name} of {pn}"] = s[k * arr.size:(k + 1) * arr.size]
     tol = TOL[dn]
     eps = float(np.finfo(dt).eps)
@@ -654,14 +691,22 @@ def _specs(index, cls_name, cfg, quick):
     """The networks one optimizer configuration trains. Weight decay is on (WD, set in the
     config when the class leaves it 0); a configuration whose weight decay is 0 also runs
     as it is, because train.pyx then takes another path (float64 folds the L2 term into the
-    rule's weight decay). In --quick one network per variant (the activation and loss
-    cycling with the configuration's index, so that every activation and every loss
-    appears), else every activation with one loss and every loss with one activation."""
-    variants = [dict(cfg, weight_decay=cfg["weight_decay"] or WD)]
+    rule's weight decay). Parameter groups: one config per array (``groups_of``: lr,
+    weight decay and state layout differing per array), the path of every fit, as
+    train.pyx steps each array by its own config whether they differ or not; in --quick
+    it stands in for the variant with weight decay on everywhere (it has weight decay on
+    some arrays, and 0, folded, on others), so --quick runs no more networks. In --quick
+    one network per variant (the activation and loss cycling with the configuration's
+    index, so that every activation and every loss appears), else every activation with
+    one loss and every loss with one activation."""
+    wd_cfg = dict(cfg, weight_decay=cfg["weight_decay"] or WD)
+    variants = [(wd_cfg, groups_of(cls_name, wd_cfg))]
+    if not quick:
+        variants.append((wd_cfg, None))
     if cfg["weight_decay"] == 0.0:
-        variants.append(dict(cfg))
+        variants.append((dict(cfg), None))
     specs = []
-    for v, vcfg in enumerate(variants):
+    for v, (vcfg, cfgs) in enumerate(variants):
         at = index + 3 * v
         if quick:
             pairs = [(ACTIVATIONS[at % len(ACTIVATIONS)], LOSSES[at % len(LOSSES)])]
@@ -679,10 +724,20 @@ def _specs(index, cls_name, cfg, quick):
                 "l2_per_batch": (at + k) % 2 == 1,
                 "loss_scale": 0.5 if (at + k) % 3 == 2 else 1.0,
                 "margin": 0.5 if (at + k) % 4 == 3 else 1.0})
+            if cfgs is not None:
+                specs[-1]["cfgs"] = cfgs
     return specs
 
 
 def _spec_text(s):
+    if "cfgs" in s:
+        c = s["cfgs"]
+        lrs = "/".join(format(x["lr"], "g") for x in c)
+        wds = "/".join(format(x["weight_decay"], "g") for x in c)
+        slots = "/".join(str(len(_slot_names(s["cls_name"], x))) for x in c)
+        return (f"{s['acts'][0].name} + {s['loss']}, one config per array (W1/b1/W2/b2): "
+                f"lr {lrs}, weight_decay {wds}, state slots {slots}"
+                + (", l2_per_batch" if s["l2_per_batch"] else ""))
     return (f"{s['acts'][0].name} + {s['loss']}, weight_decay {s['cfg']['weight_decay']}"
             + (", l2_per_batch" if s["l2_per_batch"] else "")
             + (f", loss_scale {s['loss_scale']}" if s["loss_scale"] != 1 else "")

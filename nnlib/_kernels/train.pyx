@@ -25,10 +25,17 @@ multiply-adds (a step's, and ``loss_grad``'s over all rows) go to BLAS in row bl
 under it (``mm_pieces``), which OpenBLAS runs through its small-matrix kernels instead of
 packing.
 
+Optimizer configs. Every parameter array has its own ``OptimConfig`` (``EpochSetup``'s
+``optimizer``: one config for all, or one per array, as parameter groups with their own
+hyper-parameters give), all of one rule ``kind``; each array's state has the slots of its
+own config, and its update reads its own lr, weight decay, momentum, ... The loop updates
+the layers in order, each layer's weight gradient formed just before its update (no
+layer's gradient reads another layer's parameters).
+
 Plain SGD (momentum 0) fuses the update into the weight-gradient product: one GEMM
 ``W <- (1 - lr (l2 + wd)) W - lr H^T dZ`` (beta = 1 - lr (l2 + wd), alpha = -lr) instead of
 writing dW and reading it back; ``verify/train.py`` proves it equals the unfused rule.
-Every other optimizer goes through ``optim_update`` of ``optim_rules.pxd`` with the
+Every other array goes through ``optim_update`` of ``optim_rules.pxd`` with the
 gradient in a buffer.
 
 Non-finite values. The loss and each ``db_l = sum_rows dZ_l`` are checked after the
@@ -99,6 +106,7 @@ from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.loss_rows cimport loss_grad_batch, weighted_loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
+from nnlib._optim_args import per_array_configs
 from nnlib._kernels.sparse_rows cimport CsrRows, csr_rows_matmul, csr_rows_t_matmul
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
                                         optim_update_sq, optim_state_slots,
@@ -186,16 +194,19 @@ cdef bint params_finite(NetShape* net, floating** W, floating** b) noexcept nogi
     return True
 
 
-cdef bint states_finite(NetShape* net, floating** st, int slots) noexcept nogil:
-    """Every optimizer state (slots x size per W_l, b_l; NULL when there is none) finite.
+cdef bint states_finite(NetShape* net, floating** st, const int* slots) noexcept nogil:
+    """Every optimizer state (``slots[i]`` x size for array i of W_1, b_1, W_2, ...; NULL
+    when there is none) finite.
     Squared gradients can overflow there while the weights stay finite (Adam's update is
     then m / inf = 0: a silently skipped step), so the weights alone do not tell."""
     cdef int l
     cdef Py_ssize_t* s = net.sizes
     for l in range(net.n_layers):
-        if st[2 * l] != NULL and not all_finite_ptr(st[2 * l], slots * s[l] * s[l + 1]):
+        if st[2 * l] != NULL and not all_finite_ptr(st[2 * l],
+                                                    slots[2 * l] * s[l] * s[l + 1]):
             return False
-        if st[2 * l + 1] != NULL and not all_finite_ptr(st[2 * l + 1], slots * s[l + 1]):
+        if st[2 * l + 1] != NULL and not all_finite_ptr(st[2 * l + 1],
+                                                        slots[2 * l + 1] * s[l + 1]):
             return False
     return True
 
@@ -338,48 +349,78 @@ cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize
                        floating** H, floating** dZ, floating** dW,
                        double l2_eff, const CsrRows* xs, bint pieces,
                        const DropC* dr) noexcept nogil:
-    """dW_l = H_{l-1}^T dZ_l + l2_eff W_l for every layer (H_{-1} = X0, or the sparse
-    rows ``xs``; the dropped copy where a dropout of ``dr`` sits at the layer's input)."""
+    """dW_l = H_{l-1}^T dZ_l + l2_eff W_l for every layer (``weight_grad``)."""
     cdef int l
+    for l in range(net.n_layers):
+        weight_grad(net, l, W, X0, B, H, dZ, dW, l2_eff, xs, pieces, dr)
+
+
+cdef inline void weight_grad(NetShape* net, int l, floating** W, const floating* X0,
+                             Py_ssize_t B, floating** H, floating** dZ, floating** dW,
+                             double l2_eff, const CsrRows* xs, bint pieces,
+                             const DropC* dr) noexcept nogil:
+    """dW_l = H_{l-1}^T dZ_l + l2_eff W_l (H_{-1} = X0, or the sparse rows ``xs``; the
+    dropped copy where a dropout of ``dr`` sits at the layer's input)."""
     cdef Py_ssize_t i, n
     cdef Py_ssize_t* s = net.sizes
-    cdef const floating* inp
-    for l in range(net.n_layers):
-        inp = layer_input(dr, l, X0, H)
-        if l == 0 and xs != NULL:
-            csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], 1.0, 0.0, dW[0])
-        else:
-            mm_pieces(True, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0,
-                      dW[l], s[l + 1], pieces)
-        if l2_eff != 0.0:
-            n = s[l] * s[l + 1]
-            for i in range(n):
-                dW[l][i] = dW[l][i] + <floating>l2_eff * W[l][i]
+    cdef const floating* inp = layer_input(dr, l, X0, H)
+    if l == 0 and xs != NULL:
+        csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], 1.0, 0.0, dW[0])
+    else:
+        mm_pieces(True, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0,
+                  dW[l], s[l + 1], pieces)
+    if l2_eff != 0.0:
+        n = s[l] * s[l + 1]
+        for i in range(n):
+            dW[l][i] = dW[l][i] + <floating>l2_eff * W[l][i]
+
+
+cdef inline bint plain_sgd(const OptimConfig* oc) noexcept nogil:
+    """The rule is SGD without momentum: no state, the update fused (``sgd_fused_W``)."""
+    return oc.kind == OPT_SGD and oc.momentum == 0.0
 
 
 cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floating* X0,
                            Py_ssize_t B, floating** H, floating** dZ, floating** db,
-                           double lr, double decay_W, double decay_b,
-                           const CsrRows* xs, const DropC* dr) noexcept nogil:
-    """Plain SGD: W <- (1 - lr decay_W) W - lr H^T dZ ; b <- (1 - lr decay_b) b - lr db."""
+                           const OptimConfig* oc, double l2_eff, const CsrRows* xs,
+                           const DropC* dr) noexcept nogil:
+    """Every array plain SGD, each by its own config (``oc[2 l]`` for W_l, ``oc[2 l + 1]``
+    for b_l): W <- (1 - lr (l2_eff + wd)) W - lr H^T dZ ; b <- (1 - lr wd) b - lr db.
+    The whole update of a step of plain SGD in one call, apart from the per-layer loop
+    of mixed configs: there gcc inlines the batch-1 products less tightly."""
     cdef int l
-    cdef Py_ssize_t j
-    cdef Py_ssize_t* s = net.sizes
-    cdef const floating* inp
-    cdef floating beta_b = <floating>(1.0 - lr * decay_b), flr = <floating>lr
     for l in range(net.n_layers):
-        inp = layer_input(dr, l, X0, H)
-        if l == 0 and xs != NULL:
-            csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], -lr, 1.0 - lr * decay_W, W[0])
-        else:
-            mm(True, False, s[l], s[l + 1], B, -lr, inp, s[l], dZ[l], s[l + 1],
-               1.0 - lr * decay_W, W[l], s[l + 1])
-        if decay_b == 0.0:
-            for j in range(s[l + 1]):
-                b[l][j] = b[l][j] - flr * db[l][j]
-        else:
-            for j in range(s[l + 1]):
-                b[l][j] = beta_b * b[l][j] - flr * db[l][j]
+        sgd_fused_W(net, l, W, X0, B, H, dZ, oc[2 * l].lr,
+                    l2_eff + oc[2 * l].weight_decay, xs, dr)
+        sgd_fused_b(b[l], db[l], net.sizes[l + 1], oc[2 * l + 1].lr,
+                    oc[2 * l + 1].weight_decay)
+
+
+cdef inline void sgd_fused_W(NetShape* net, int l, floating** W, const floating* X0,
+                             Py_ssize_t B, floating** H, floating** dZ, double lr,
+                             double decay, const CsrRows* xs,
+                             const DropC* dr) noexcept nogil:
+    """Plain SGD of layer l's weights: W <- (1 - lr decay) W - lr H^T dZ."""
+    cdef Py_ssize_t* s = net.sizes
+    cdef const floating* inp = layer_input(dr, l, X0, H)
+    if l == 0 and xs != NULL:
+        csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], -lr, 1.0 - lr * decay, W[0])
+    else:
+        mm(True, False, s[l], s[l + 1], B, -lr, inp, s[l], dZ[l], s[l + 1],
+           1.0 - lr * decay, W[l], s[l + 1])
+
+
+cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, double lr,
+                             double decay) noexcept nogil:
+    """Plain SGD of a bias: b <- (1 - lr decay) b - lr db."""
+    cdef Py_ssize_t j
+    cdef floating beta_b = <floating>(1.0 - lr * decay), flr = <floating>lr
+    if decay == 0.0:
+        for j in range(n):
+            b[j] = b[j] - flr * db[j]
+    else:
+        for j in range(n):
+            b[j] = beta_b * b[j] - flr * db[j]
 
 
 cdef class _Pointers:
@@ -585,10 +626,12 @@ cdef struct EpochC:
     long long* ylb
     double* work
     void* lwork
-    int loss_kind, n_threads, update_threads, slots
+    int loss_kind, n_threads, update_threads
     double margin, l2, loss_scale
     bint l2_per_batch, label_loss, has_opt
-    OptimConfig oc
+    OptimConfig* oc         # 2L configs, one per W1, b1, W2, b2, ... (one kind)
+    int* slots              # 2L state slot counts, each of its array's config
+    bint all_plain          # every array plain SGD (sgd_fused_update)
     bint has_drop           # the network has dropouts (their buffers are allocated)
     DropC drop
 
@@ -623,8 +666,11 @@ cdef class EpochSetup:
         L2 on the weights (not the biases).
     l2_per_batch : bool
         Divide ``l2`` by each batch's length (scikit-learn's ``alpha``).
-    optimizer : dict or None
-        The optimizer's ``config()``; None when only ``loss_grad`` is used.
+    optimizer : dict, sequence of 2L dicts, or None
+        The optimizer's ``config()`` for every array, or one config per W1, b1, W2, b2,
+        ... (``Optimizer.configs(params)``: parameter groups with their own lr, weight
+        decay, momentum, betas, ...; one ``kind`` for all); None when only
+        ``loss_grad`` is used. Each array's state follows its own config's layout.
     n_threads, update_threads : int >= 1
         OpenMP threads of the large elementwise passes and of the optimizer update of
         large weight matrices; results do not depend on them.
@@ -667,7 +713,7 @@ cdef class EpochSetup:
     cdef readonly Py_ssize_t batch_size
     cdef readonly double margin, l2, loss_scale
     cdef readonly bint l2_per_batch
-    cdef readonly dict optimizer
+    cdef readonly object optimizer          # a config dict, or a tuple of 2L, or None
     cdef readonly long long steps_taken
     cdef readonly bint busy         # a run_epoch or loss_grad call is running on it
     cdef readonly object sample_weight     # the setup's own checked copy, or None
@@ -677,6 +723,7 @@ cdef class EpochSetup:
     cdef readonly object dropout_seeds, dropout_offsets     # (n_dropouts,) uint64
     cdef object _dbufs                     # the dropped values per position, or None
     cdef _Pointers pW, pb, pst, pD
+    cdef object _oc_keep                   # the arrays c.oc and c.slots point into
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
                  y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
@@ -884,35 +931,47 @@ cdef class EpochSetup:
                                "at a time per setup (and per model)")
         self.busy = True
 
-    def set_optimizer(self, dict config):
+    def set_optimizer(self, config):
         """Use the optimizer ``config`` from now on (e.g. a new learning rate between
-        epochs); the state layout (slots) must fit the states this setup holds."""
-        cdef OptimConfig oc = config_from_dict(config)
-        cdef int slots = optim_state_slots(&oc)
-        bad = [k for k, v in config.items() if isinstance(v, float) and not np.isfinite(v)]
-        if bad or not oc.lr >= 0:
-            raise ValueError(f"optimizer config: {bad or ['lr']} must be finite (and lr "
-                             f">= 0); got {[config[k] for k in bad or ['lr']]}")
+        epochs): one config dict for every array, or a sequence of ``2 L``, one per
+        W1, b1, W2, b2, ... (parameter groups with their own hyper-parameters; one
+        ``kind`` for all). Each array's state must fit its own config's layout
+        (``state_slots``)."""
+        cdef Py_ssize_t i, n = 2 * self.network.n_layers
+        cdef OptimConfig oc
+        configs, stored = per_array_configs(config, n)
+        cdef cnp.ndarray ocs = np.zeros(n * sizeof(OptimConfig), np.uint8)
+        cdef cnp.ndarray slots = np.zeros(n, np.intc)
+        cdef OptimConfig* ocp = <OptimConfig*>cnp.PyArray_DATA(ocs)
+        cdef int* sp = <int*>cnp.PyArray_DATA(slots)
+        for i in range(n):
+            oc = config_from_dict(configs[i])
+            ocp[i] = oc
+            sp[i] = optim_state_slots(&oc)
         if self.busy:
             raise RuntimeError("set_optimizer while this EpochSetup is training")
         params = [p for pair in zip(self.weights, self.biases) for p in pair]
         for i, (p, s) in enumerate(zip(params, self.states)):
-            need = slots * p.size
+            need = sp[i] * p.size
             if need == 0:
                 if s is not None and s.size != 0:
                     raise ValueError(f"states[{i}] is given but the optimizer keeps no "
-                                     f"state")
+                                     f"state for it")
                 continue
             if s is None:
-                raise ValueError(f"the optimizer keeps {slots} state rows; states[{i}] "
+                raise ValueError(f"the optimizer keeps {sp[i]} state rows; states[{i}] "
                                  f"is None")
             _check_array(s, f"states[{i}]", p.dtype, (need,), True)
         self.workspace._gather_buffers(not self.c.sparse)
         self.c.Xb = cnp.PyArray_DATA(self.workspace.Xb)
         self.c.yb = cnp.PyArray_DATA(self.workspace.yb)
-        self.optimizer = dict(config)
-        self.c.oc = oc
-        self.c.slots = slots
+        self.optimizer = stored
+        self._oc_keep = (ocs, slots)
+        self.c.oc = ocp
+        self.c.slots = sp
+        self.c.all_plain = True
+        for i in range(n):
+            self.c.all_plain = self.c.all_plain and plain_sgd(&ocp[i])
         self.c.has_opt = True
 
 
@@ -932,8 +991,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
     cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0
     cdef bint pen_known = False      # pen_next is the penalty sum of the current weights
-    cdef bint fused = c.oc.kind == OPT_SGD and c.oc.momentum == 0.0
-    cdef bint fold_l2 = c.oc.weight_decay == 0.0 and c.oc.kind != OPT_ADAMW
+    cdef const OptimConfig* oc
     cdef OptimConfig ocW
     cdef long long step = step0
     cdef floating** W = <floating**>c.W
@@ -1036,24 +1094,32 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 t.status = STATUS_NONFINITE_LOSS
                 break
         step = step + 1
-        if fused:
-            sgd_fused_update(s, W, bb, X0, B, H, dZ, db, c.oc.lr,
-                             l2_eff + c.oc.weight_decay, c.oc.weight_decay, xsp, dr)
-        else:
-            ocW = c.oc
-            if floating is double and fold_l2:
-                # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
-                # same double arithmetic) instead of a pass of its own over dW
-                ocW.weight_decay = l2_eff
-                weight_grads(s, W, X0, B, H, dZ, dW, 0.0, xsp, pieces, dr)
+        # with L2 on, the single-threaded update of every layer's weights also sums the
+        # squares of the new weights (the next step's penalty, the same additions in the
+        # same order); a fused or multi-threaded update leaves it to the next step
+        pen_known = c.l2 != 0.0
+        pen_next = 0.0
+        if c.all_plain:
+            sgd_fused_update(s, W, bb, X0, B, H, dZ, db, c.oc, l2_eff, xsp, dr)
+            pen_known = False
+        for l in range(L if not c.all_plain else 0):
+            # each array by its own config (parameter groups); a layer's weight
+            # gradient is formed just before its update, which reads no other layer
+            oc = &c.oc[2 * l]
+            nW = s.sizes[l] * s.sizes[l + 1]
+            if plain_sgd(oc):
+                sgd_fused_W(s, l, W, X0, B, H, dZ, oc.lr, l2_eff + oc.weight_decay, xsp,
+                            dr)
+                pen_known = False
             else:
-                weight_grads(s, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces, dr)
-            # with L2 on, the single-threaded update also sums the squares of the new
-            # weights (the next step's penalty, the same additions in the same order)
-            pen_known = c.l2 != 0.0
-            pen_next = 0.0
-            for l in range(L):
-                nW = s.sizes[l] * s.sizes[l + 1]
+                ocW = oc[0]
+                if floating is double and oc.weight_decay == 0.0 and oc.kind != OPT_ADAMW:
+                    # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
+                    # same double arithmetic) instead of a pass of its own over dW
+                    ocW.weight_decay = l2_eff
+                    weight_grad(s, l, W, X0, B, H, dZ, dW, 0.0, xsp, pieces, dr)
+                else:
+                    weight_grad(s, l, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces, dr)
                 if pen_known and (c.update_threads == 1 or nW < PAR_MIN_ELEMS):
                     pen_next = pen_next + optim_update_sq(&ocW, W[l], dW[l], st[2 * l], nW,
                                                           step, 0.0)
@@ -1061,7 +1127,11 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                     pen_known = False
                     optim_update_threads(&ocW, W[l], dW[l], st[2 * l], nW, step,
                                          c.update_threads if nW >= PAR_MIN_ELEMS else 1)
-                optim_update(&c.oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
+            oc = &c.oc[2 * l + 1]
+            if plain_sgd(oc):
+                sgd_fused_b(bb[l], db[l], s.sizes[l + 1], oc.lr, oc.weight_decay)
+            else:
+                optim_update(oc, bb[l], db[l], st[2 * l + 1], s.sizes[l + 1], step)
         if check_updates and not (params_finite(s, W, bb)
                                   and states_finite(s, st, c.slots)):
             t.status = STATUS_NONFINITE_UPDATE      # this step is applied, not counted

@@ -20,7 +20,8 @@ else ``l2`` (with ``sample_weight`` w: the data loss is the weighted mean
     loss        data = mean over the rows of loss(H_L, y[rows])       status 1 if not finite
     backward    dW_l = H_{l-1}^T dZ_l + l2_eff W_l,  db_l = sum dZ_l   status 2 if not finite
     reported    loss_scale * data + l2_eff / 2 * sum_l ||W_l||^2      status 1 if not finite
-    update      optim_step on W_l (grad dW_l) and b_l (grad db_l),  t = step0 + steps + 1
+    update      optim_step on W_l (grad dW_l) and b_l (grad db_l), each by its own
+                config (``optimizer``: one for all, or one per array),  t = step0 + steps + 1
 
 A refused step (status 1: loss, 2: gradient) changes nothing and ends the epoch. A NaN or
 inf anywhere in ``dZ_l`` shows in its column sums ``db_l``, so checking the biases'
@@ -64,6 +65,7 @@ from nnlib._codes import (ACTIVATION_CODES, ACTIVATION_PARAMS, CLASS_LABEL_LOSSE
                           EPOCH_STATUS, LOSS_CODES)
 from nnlib._dropout_args import (check_batch_rows, check_dropout_args,
                                  check_dropout_counters, check_network_dropout)
+from nnlib._optim_args import per_array_configs
 from nnlib._reference import dense as _dense
 from nnlib._reference.dropout import dropout as _dropout_map
 from nnlib._reference import losses as _losses
@@ -160,7 +162,8 @@ class EpochSetup(_ReadOnly):
         writeable, one dtype; ``run_epoch`` updates them in place.
     states : list of 2 L entries, or None
         For W_1, b_1, W_2, ... the optimizer's state: None, or a flat array of
-        ``slots * param.size`` values, slot-major (``slots = state_slots(optimizer)``).
+        ``slots * param.size`` values, slot-major (``slots = state_slots`` of that
+        array's config).
     X : (N, sizes[0]) array
     y_target : (N, sizes[-1]) array, or (N, 0) for a class-label loss
     y_label : (N,) int64 labels in [0, sizes[-1]) for a class-label loss, else length >= 1
@@ -173,8 +176,10 @@ class EpochSetup(_ReadOnly):
         hinge_loss's margin.
     l2 : float >= 0
         L2 strength on the weights; ``l2_per_batch`` divides it by each batch's length.
-    optimizer : dict or None
-        The optimizer's ``config()``; None allows ``loss_grad`` only.
+    optimizer : dict, sequence of 2 L dicts, or None
+        The optimizer's ``config()`` for every array, or one config per W_1, b_1, W_2,
+        ... (parameter groups; one ``kind``); None allows ``loss_grad`` only. Each
+        array's state has ``state_slots`` of its own config.
     n_threads, update_threads : int >= 1
         Accepted and checked; the twin runs on one thread.
     loss_scale : float
@@ -229,21 +234,23 @@ class EpochSetup(_ReadOnly):
             raise ValueError("states given without an optimizer config")
 
     def set_optimizer(self, config):
-        """Use optimizer ``config`` from now on (e.g. a new lr between epochs); its state
-        layout must fit the states this setup holds."""
-        slots = state_slots(config)
+        """Use optimizer ``config`` from now on (e.g. a new lr between epochs): one config
+        dict for every array, or a sequence of 2 L, one per W1, b1, W2, b2, ... (one
+        ``kind``); each array's state must fit its own config's layout."""
+        configs, stored = per_array_configs(config, 2 * self.network.n_layers)
         params = [p for pair in zip(self.weights, self.biases) for p in pair]
-        for i, (p, s) in enumerate(zip(params, self.states)):
+        for i, (p, s, c) in enumerate(zip(params, self.states, configs)):
+            slots = state_slots(c)
             if slots == 0:
                 if s is not None and s.size != 0:
                     raise ValueError(f"states[{i}] is given but the optimizer keeps no "
-                                     f"state")
+                                     f"state for it")
             elif s is None:
                 raise ValueError(f"the optimizer keeps {slots} state rows; states[{i}] "
                                  f"is None")
             else:
                 check_buffer(s, f"states[{i}]", p.dtype, (slots * p.size,), True)
-        self._set(optimizer=dict(config))
+        self._set(optimizer=stored)
 
     def set_dropout(self, seeds, offsets):
         """Seeds and counter offsets of the dropouts (ints in [0, 2**64)): the mask of
@@ -380,9 +387,10 @@ def _keep_output(setup, outs):
         buf[:B] = H
 
 
-def _update(config, params, grads, states, t):
-    """``optim_step`` on every parameter (flat views, state rows slot-major)."""
-    for p, g, s in zip(params, grads, states):
+def _update(configs, params, grads, states, t):
+    """``optim_step`` on every parameter by its own config (flat views, state rows
+    slot-major)."""
+    for config, p, g, s in zip(configs, params, grads, states):
         n = p.size
         state = np.empty((0, n), p.dtype) if s is None else s.reshape(-1, n)
         _optim.optim_step(config, p.reshape(-1), np.ravel(g), state, t, 1)
@@ -436,6 +444,8 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
     config = setup.optimizer
     if config is None:
         raise ValueError("this EpochSetup has no optimizer config (set_optimizer)")
+    # one config per array (a compiled setup is read through its ``optimizer`` too)
+    setup_configs = per_array_configs(config, 2 * setup.network.n_layers)[0]
     order = np.asarray(order)
     if order.dtype != np.int64 or order.ndim != 1:
         raise ValueError("order must be a 1-d int64 array")
@@ -478,7 +488,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
                 break
         grads = [g for dW, db, W in zip(dWs, dbs, weights)
                  for g in (dW.astype(np.float64) + l2_eff * W.astype(np.float64), db)]
-        _update(config, params, grads, states, t)
+        _update(setup_configs, params, grads, states, t)
         if check_updates and not _all_finite_arrays(params + states):
             status = STATUS_NONFINITE_UPDATE
             break
