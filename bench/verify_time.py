@@ -1,11 +1,15 @@
 """Workload 7: the run time of the verification report, ``python -m verify --quick``.
 
 Each sample is one fresh subprocess run in a temporary working directory (so its report
-files land there, not in the checkout), timed from start to exit. A failing run is
-reported with its exit code and the last line of its error output, not timed.
+files land there, not in the checkout), timed from start to exit, with verify's disk
+cache (verify.cache) empty and warm; the CPU seconds of its processes come from its
+report.json. A failing run is reported with its exit code and the last line of its error
+output, not timed.
 """
 import importlib.util
+import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,32 +41,63 @@ def _available():
 
 def run(ctx):
     timeout = ctx.scale(quick=90, full=900)
+    cpu = {}                 # peer -> [(main, workers) CPU seconds of each timed run]
+    keep = tempfile.TemporaryDirectory()        # the warm peer's cache, for this workload
 
-    def build():
+    def build(peer):
         _available()
+        warm = peer == "nnlib, cache warm"
 
-        def once():
+        def once(record=True, limit=timeout):
             with tempfile.TemporaryDirectory() as tmp:
+                env = _env()
+                # cold: an empty cache of its own (a first run after an edit of verify);
+                # warm: the cache a previous run of the same source filled (verify.cache)
+                env["NNLIB_VERIFY_CACHE"] = keep.name if warm else os.path.join(tmp, "cache")
                 t = time.perf_counter()
-                r = subprocess.run([sys.executable] + COMMAND, cwd=tmp, env=_env(),
-                                   capture_output=True, text=True, timeout=timeout)
+                r = subprocess.run([sys.executable] + COMMAND, cwd=tmp, env=env,
+                                   capture_output=True, text=True, timeout=limit)
                 elapsed = time.perf_counter() - t
-            if r.returncode:
-                last = (r.stderr.strip().splitlines() or ["(no stderr)"])[-1]
-                raise RuntimeError(f"`python {' '.join(COMMAND)}` exited with "
-                                   f"{r.returncode} after {elapsed:.1f} s: {last}")
+                if r.returncode:
+                    last = (r.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+                    raise RuntimeError(f"`python {' '.join(COMMAND)}` exited with "
+                                       f"{r.returncode} after {elapsed:.1f} s: {last}")
+                if record:
+                    with open(os.path.join(tmp, "verify-report", "report.json")) as fh:
+                        c = json.load(fh).get("cpu_seconds", {})
+                    cpu.setdefault(peer, []).append((c.get("main"), c.get("workers")))
+        if warm:
+            once(record=False, limit=10 * timeout)   # untimed: fills the cache
         return once
+
+    def after(peer):
+        runs = [r for r in cpu.get(peer, []) if None not in r]
+        if not runs:
+            return {}
+        return {"cpu_main": statistics.median([m for m, _ in runs]),
+                "cpu_workers": statistics.median([w for _, w in runs])}
 
     # warm-up 0: the first run (cold caches, .pyc compilation) is a real user's first run
     # too, and this workload is too slow to repeat much.
     c = ctx.with_repeats(ctx.scale(quick=1, full=3))
     c.warmup = 0
-    cells = measure_peers(c, {"nnlib": build}, min_sample=0.0)
-    m = median(cells["nnlib"])
-    ctx.log("  verify --quick: " + (f"{m:.1f} s" if m is not None
-                                   else cells["nnlib"]["status"]))
+    peers = ["nnlib, cache cold", "nnlib, cache warm"]
+    try:
+        cells = measure_peers(c, {p: (lambda p=p: build(p)) for p in peers},
+                              min_sample=0.0, after=after)
+    finally:
+        keep.cleanup()
+    for p in peers:
+        m = median(cells[p])
+        ctx.log(f"  verify --quick, {p.split(', ')[1]}: " + (
+            f"{m:.1f} s wall, CPU main {cells[p].get('cpu_main')} s, workers "
+            f"{cells[p].get('cpu_workers')} s" if m is not None else cells[p]["status"]))
     return workload_result(
         TITLE, f"Wall seconds of `python {' '.join(COMMAND)}` in a fresh subprocess "
-        f"(timeout {timeout} s).",
-        [table("verify", ["nnlib"], [{"case": "python -m verify --quick", "params": {},
-                                      "cells": cells}])])
+        f"(timeout {timeout} s), with an empty cache (verify.cache: a first run after an "
+        "edit of verify) and with the cache a previous run filled; each cell also holds "
+        "the median CPU seconds of the main process (cpu_main) and of the worker "
+        "processes (cpu_workers), from report.json: on a shared machine the wall time "
+        "measures the load, the CPU time the run.",
+        [table("verify", peers, [{"case": "python -m verify --quick", "params": {},
+                                  "cells": cells}], baseline="nnlib, cache cold")])

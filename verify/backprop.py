@@ -23,12 +23,13 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from verify import cache
 from verify import kernels as K
 from verify.evidence import exact
 from verify.output_maps import sparsemax_exact
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS, z
 
-__all__ = ["check_network", "run_backprop", "start_backprop", "LOSSES"]
+__all__ = ["check_network", "run_backprop", "start_backprop", "worker_pool", "LOSSES"]
 
 LOSSES = ["softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
           "hinge_loss"]
@@ -136,7 +137,15 @@ def check_network(act_name, loss, dtypes=("float64", "float32"), seed=0):
     shapes = [(N_IN, N_HID), (N_HID,), (N_HID, c), (c,)]
     params = [(rng.standard_normal(sh) * (0.8 if len(sh) == 2 else 0.5)).astype(np.float32)
               for sh in shapes]
-    e_loss, e_grad, sizes = _symbolic_network(act_name, loss, c, Xv, yv, params)
+    # the exact objective and gradient depend on these numbers alone (and on verify's
+    # source): derived once, then read from verify.cache, bit for bit
+    e_loss, e_grad, sizes = cache.exact_values(
+        "backprop network", (act_name, loss, c, sp.srepr(act.definition),
+                             sp.srepr(act.pieces), repr(act.kinks),
+                             repr(act.evidence_params)) + tuple(
+            (str(a.dtype), a.shape, a.tolist()) for a in [np.asarray(Xv), np.asarray(yv)]
+            + params),
+        lambda: _symbolic_network(act_name, loss, c, Xv, yv, params))
     out = {}
     for dname in dtypes:
         dt = np.dtype(dname).type
@@ -181,21 +190,36 @@ class _Done:
 
 
 class _Pending:
-    """Backprop jobs running on a process pool; ``result()`` waits and builds the item."""
-    def __init__(self, pool, futures, finish):
-        self.pool, self.futures, self.finish = pool, futures, finish
+    """Backprop jobs running on a process pool; ``result()`` waits and builds the item
+    (and shuts the pool down when it is its own)."""
+    def __init__(self, pool, futures, finish, own=True):
+        self.pool, self.futures, self.finish, self.own = pool, futures, finish, own
 
     def result(self):
         try:
             return self.finish([f.result() for f in self.futures])
         finally:
-            self.pool.shutdown()
+            if self.own:
+                self.pool.shutdown()
 
 
-def start_backprop(ctx):
+def worker_pool(n):
+    """``n`` spawned worker processes with BLAS limited to one thread. "spawn", not fork:
+    a forked child of a process that ran OpenMP code can hang in libgomp."""
+    import concurrent.futures
+    import functools
+    import multiprocessing
+    return concurrent.futures.ProcessPoolExecutor(
+        n, mp_context=multiprocessing.get_context("spawn"),
+        initializer=functools.partial(K.one_blas_thread, load_scipy=False))
+
+
+def start_backprop(ctx, pool=None):
     """Start the backprop checks; returns an object whose ``result()`` is the item list.
-    The networks go to worker processes *now* (one for --quick, two for the full run),
-    so that the other sections (and the plots) run in the main process meanwhile."""
+    The networks go to worker processes *now* (``pool``, shared with the other sections a
+    whole run sends there -- verify.run --, or a pool of their own: one worker for
+    --quick, two for the full run), so that the main process runs other sections (and the
+    plots) meanwhile."""
     if ctx.quick:                 # every activation and every loss at least once
         combos = [(a.name, LOSSES[i % len(LOSSES)]) for i, a in enumerate(ACTIVATIONS)]
     else:
@@ -207,17 +231,14 @@ def start_backprop(ctx):
     t0 = time.perf_counter()
     jobs = [(a, ls, tuple(ctx.dtypes), ctx.seed) for a, ls in combos]
     finish = lambda results: _backprop_item(combos, results, t0)  # noqa: E731
+    if pool is not None and K.nnlib_attr("Sequential") is not None:
+        return _Pending(pool, [pool.submit(_one, j) for j in jobs], finish, own=False)
     if len(jobs) > 1 and K.nnlib_attr("Sequential") is not None:
         # SymPy's diff dominates (about 1 s of CPU per network): the networks run on
         # worker processes while the main process runs the other sections -- one worker
         # for --quick's 8 networks (a second would cost its start-up, ~2 s of imports,
-        # for little), two for the full run's 40. "spawn", not fork: a forked child of a
-        # process that ran OpenMP code can hang in libgomp.
-        import concurrent.futures
-        import multiprocessing
-        pool = concurrent.futures.ProcessPoolExecutor(
-            1 if len(jobs) <= 8 else 2, mp_context=multiprocessing.get_context("spawn"),
-            initializer=K.one_blas_thread)
+        # for little), two for the full run's 40.
+        pool = worker_pool(1 if len(jobs) <= 8 else 2)
         return _Pending(pool, [pool.submit(_one, j) for j in jobs], finish)
     return _Done(finish([_one(j) for j in jobs]))
 

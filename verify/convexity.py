@@ -193,7 +193,7 @@ def decide(case):
                                     f"{sp.N(gap, 6)} > 0$", status="proved",
                               method="exact evaluation (30 digits)"))
     # other symbols (a target t, data x, lambda) are fixed at 1/3 for the chord evidence
-    fixed = {sym: sp.Rational(1, 3) for sym in f.free_symbols - set(xs)}
+    fixed = {sym: sp.Rational(1, 3) for sym in sorted(f.free_symbols - set(xs), key=str)}
     gaps = []
     viol, wit = chord_test(f.subs(fixed), xs, n=case.get("n_chord", 200),
                            scale=case.get("scale", 3), gaps=gaps)

@@ -58,15 +58,24 @@ def nnlib_attr(dotted):
         return None
 
 
-def one_blas_thread():
+def one_blas_thread(load_scipy=True):
     """Limit BLAS (NumPy's and SciPy's OpenBLAS: the L-BFGS fits, the plots' arrays) to one
     thread in this process until the returned limiter's ``restore()`` (or the end of a
     ``with`` block); None without threadpoolctl. Every product verify makes is small, and
     a second BLAS thread spinning for work on a two-core machine multiplied the CPU time
     of the fits by about 4. nnlib's own kernels take their thread counts as arguments (the
-    branch plan runs them on one thread and several), so nothing verify measures changes."""
+    branch plan runs them on one thread and several), so nothing verify measures changes.
+    ``load_scipy=False`` for a process that makes no fit (the backprop workers)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
+    if load_scipy:
+        # threadpoolctl limits the BLAS libraries loaded *now*: SciPy's own OpenBLAS (the
+        # fits' L-BFGS) loads with scipy.linalg, so it is loaded first, or it keeps its
+        # default threads (measured: the --quick fits took 6 s of CPU instead of 0.3 s)
+        try:
+            import scipy.linalg  # noqa: F401
+        except ImportError:
+            pass
     return threadpool_limits(1, user_api="blas")

@@ -12,6 +12,7 @@ a plot shows exactly the numbers the verdict was computed from. Each figure is w
 temporary file and renamed into place (atomic), and is referenced from the report next to
 the check it illustrates (``item["plots"]``: [(caption, relative path)]).
 """
+import base64
 import math
 import os
 import time
@@ -464,6 +465,59 @@ def _uat_plot(it, out, idx):
 
 # ------------------------------------------------------------------ driver
 
+# What a plot function reads from its items is the checks' data; these keys are not part
+# of it (wall times, and the list of figures the plots themselves fill in)
+_NOT_PLOTTED = ("seconds", "plots")
+
+
+def _plotted(arg, out):
+    """An argument of a plot function as it enters the cache key: items without their
+    volatile keys, the output directory (where, not what) left out."""
+    if isinstance(arg, dict):
+        return {k: v for k, v in arg.items() if k not in _NOT_PLOTTED}
+    if isinstance(arg, list):
+        return [_plotted(a, out) for a in arg]
+    return None if arg is out else arg
+
+
+def _drawn(fn, args, out):
+    """``fn(*args)`` -- [(caption, path relative to out)] of the figures it wrote -- or,
+    when a figure of exactly these numbers was drawn before by this source version of
+    verify with the same libraries, those figures' bytes written again (verify.cache: the
+    key holds every number the plot draws, so a changed kernel output is a miss)."""
+    from verify import cache
+    try:
+        import PIL
+        versions = (matplotlib.__version__, np.__version__, PIL.__version__)
+        key = cache.key_of("plot " + fn.__name__, versions,
+                           [_plotted(a, out) for a in args])
+    except Exception:                  # unpicklable data: draw it, uncached
+        return fn(*args)
+    hit = cache.load(key)
+    try:                               # a malformed entry is a miss: the plot is drawn
+        made = [(str(cap), str(rel)) for cap, rel in hit["plots"]]
+        files = {rel: base64.b64decode(hit["files"][rel], validate=True) for _, rel in made}
+        if not all(os.path.dirname(rel) == "plots" and
+                   os.path.basename(rel) not in ("", ".", "..") for rel in files):
+            raise ValueError("not a plot path")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    else:
+        for rel, data in files.items():
+            path = os.path.join(out, rel)
+            with open(path + ".tmp", "wb") as fh:
+                fh.write(data)
+            os.replace(path + ".tmp", path)
+        return made
+    made = fn(*args)
+    files = {}
+    for _, rel in made:
+        with open(os.path.join(out, rel), "rb") as fh:
+            files[rel] = base64.b64encode(fh.read()).decode("ascii")
+    cache.store(key, {"plots": [list(p) for p in made], "files": files})
+    return made
+
+
 def make_plots(data, out, summary=True):
     """Draw every plot; returns a list of errors (a plot that fails is reported in the
     report, not fatal). Sets ``item["plots"]`` and ``data["summary_plots"]`` (the ULP
@@ -478,7 +532,7 @@ def make_plots(data, out, summary=True):
         t0 = time.process_time()
         try:
             with np.errstate(over="ignore"):   # symlog axes spanning +-1e308
-                target.setdefault("plots", []).extend(fn(*args))
+                target.setdefault("plots", []).extend(_drawn(fn, args, out))
         except Exception as exc:     # one broken plot must not hide the report
             errors.append(f"{fn.__name__} ({target.get('name', 'summary')}): {exc!r}")
             target.setdefault("plots", [])

@@ -284,6 +284,64 @@ def _plan(cat, picked):
     return plan
 
 
+# Sections that a whole run sends to the worker processes, one job per check, beside the
+# backprop networks (the rest, and every run of picked checks, stays in this process:
+# tests replace kernels in it). Chosen to balance the two cores: with them, the workers'
+# CPU and the main process's are about equal.
+WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity")
+
+
+def _run_calls(fn, fn_name, section, calls, keep, ctx_args, module):
+    """The items of one section's ``calls`` (one per check, or [None] for the whole
+    section); a crash is a failing item, and so is a check that made no item."""
+    out = []
+    for call in calls:
+        t2 = time.perf_counter()
+        try:
+            got = list(fn(Context(only=call, **ctx_args)))
+            if keep is not None:
+                got = [it for it in got if it["name"] in keep]
+            if call is not None and not got and fn_name not in _SELF_SELECTING:
+                # nothing passes by absence
+                got = [{"name": call[0], "section": section, "passed": False,
+                        "verdict": f"FAIL ({fn_name} made no result for this check)"}]
+        except Exception as exc:          # a crash in one check is a reported failure
+            got = [_crash(fn_name if call is None else call[0], section, exc)]
+        for it in got:
+            it.setdefault("seconds", round((time.perf_counter() - t2) / len(got), 3))
+            it.setdefault("module", module)          # the report's section
+            out.append(it)
+    return out
+
+
+def _worker_calls(module, fn_name, section, calls, keep, ctx_args):
+    """On a worker process: the items of ``calls`` and their CPU seconds."""
+    import importlib
+    c0 = time.process_time()
+    try:
+        fn = getattr(importlib.import_module(module), fn_name)
+    except Exception as exc:
+        return [_crash(f"{module}.{fn_name}", section, exc,
+                       "FAIL (section did not import)")], time.process_time() - c0
+    return (_run_calls(fn, fn_name, section, calls, keep, ctx_args, module),
+            time.process_time() - c0)
+
+
+class _WorkerSection:
+    """One section's checks running on the worker processes: ``result()`` waits for them
+    and returns their items in order (``cpu``: their CPU seconds there)."""
+    def __init__(self, pool, futures):
+        self.pool, self.futures, self.cpu = pool, futures, 0.0
+
+    def result(self):
+        out = []
+        for f in self.futures:
+            got, cpu = f.result()
+            out.extend(got)
+            self.cpu += cpu
+        return out
+
+
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
             strict=False, update_baseline=False, on_item=None, on_note=None):
     """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
@@ -292,9 +350,10 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     ``on_item(item)`` is called with each finished item, as it finishes; ``on_note(text)``
     with what the run does between checks (drawing plots, waiting for workers).
 
-    The backprop networks (the slow part) start first on worker processes; the other
-    sections run meanwhile, and so do the plots when ``plots_to`` (the report directory)
-    is given — they need no backprop data."""
+    The backprop networks (the slow part) and, in a whole run, the checks of
+    ``WORKER_SECTIONS`` start first on worker processes; the other sections run meanwhile,
+    and so do their plots when ``plots_to`` (the report directory) is given; the workers'
+    checks are drawn when they return."""
     cat = catalogue()
     picked = None if not only else resolve_only(only, cat)
     t0 = time.perf_counter()
@@ -316,67 +375,82 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         else:
             loaded[x[1].__name__] = x[1]
     module_of = {fn: mod for _, mod, fn in SECTIONS}
+    ctx_args = dict(quick=quick, dtypes=dtypes, seed=seed, strict=strict,
+                    update_baseline=update_baseline)
+    plan = _plan(cat, picked)
+    pool = None
+    if picked is None and "run_backprop" in loaded:
+        # a whole run: the backprop networks and WORKER_SECTIONS' checks go to worker
+        # processes (one job per check) while this process runs the rest
+        from verify.backprop import worker_pool
+        pool = worker_pool(1 if quick else 2)
     pending = {}
-    for section, fn_name, calls, _ in _plan(cat, picked):
-        if fn_name == "run_backprop" and calls and fn_name in loaded:
-            t1 = time.perf_counter()
-            try:
-                from verify.backprop import start_backprop
-                pending[fn_name] = (section, start_backprop(
-                    Context(quick, dtypes, calls[0], seed, strict, update_baseline)), t1)
-            except Exception as exc:
-                pending[fn_name] = (section, exc, t1)
-    for section, fn_name, calls, keep in _plan(cat, picked):
-        if fn_name not in loaded or not calls:
-            continue
-        if fn_name in pending:
-            items.append(fn_name)             # a placeholder: keeps the section order
-            continue
-        t1, c1 = time.perf_counter(), time.process_time()
-        for call in calls:
-            t2 = time.perf_counter()
-            try:
-                got = list(loaded[fn_name](Context(quick, dtypes, call, seed, strict, update_baseline)))
-                if keep is not None:
-                    got = [it for it in got if it["name"] in keep]
-                if call is not None and not got and fn_name not in _SELF_SELECTING:
-                    # nothing passes by absence
-                    got = [{"name": call[0], "section": section, "passed": False,
-                            "verdict": f"FAIL ({fn_name} made no result for this check)"}]
-            except Exception as exc:      # a crash in one check is a reported failure
-                got = [_crash(fn_name if call is None else call[0], section, exc)]
-            for it in got:
-                it.setdefault("seconds", round((time.perf_counter() - t2) / len(got), 3))
-                it.setdefault("module", module_of.get(fn_name))   # the report's section
+    try:
+        for section, fn_name, calls, keep in plan:
+            if fn_name == "run_backprop" and calls and fn_name in loaded:
+                t1 = time.perf_counter()
+                try:
+                    from verify.backprop import start_backprop
+                    pending[fn_name] = (section, start_backprop(
+                        Context(only=calls[0], **ctx_args), pool), t1)
+                except Exception as exc:
+                    pending[fn_name] = (section, exc, t1)
+            elif pool is not None and fn_name in WORKER_SECTIONS and fn_name in loaded \
+                    and calls:
+                pending[fn_name] = (section, _WorkerSection(pool, [
+                    pool.submit(_worker_calls, module_of[fn_name], fn_name, section, [call],
+                                keep, ctx_args) for call in calls]), time.perf_counter())
+        for section, fn_name, calls, keep in plan:
+            if fn_name not in loaded or not calls:
+                continue
+            if fn_name in pending:
+                items.append(fn_name)             # a placeholder: keeps the section order
+                continue
+            t1, c1 = time.perf_counter(), time.process_time()
+            for it in _run_calls(loaded[fn_name], fn_name, section, calls, keep, ctx_args,
+                                 module_of.get(fn_name)):
                 items.append(finish(it))
-        timings[fn_name] = round(time.perf_counter() - t1, 3)
-        cpu[fn_name] = round(time.process_time() - c1, 3)
-    data = {"quick": quick, "dtypes": list(dtypes)}
-    note = on_note or (lambda text: None)
-    if plots_to is not None:
-        from verify.report import draw_plots
-        note("drawing the plots" + (" while backprop runs" if pending else ""))
+            timings[fn_name] = round(time.perf_counter() - t1, 3)
+            cpu[fn_name] = round(time.process_time() - c1, 3)
+        data = {"quick": quick, "dtypes": list(dtypes)}
+        note = on_note or (lambda text: None)
+        if plots_to is not None:
+            from verify.report import draw_plots
+            note("drawing the plots" + (" while the workers run" if pending else ""))
+            t1, c1 = time.perf_counter(), time.process_time()
+            data["items"] = [it for it in items if isinstance(it, dict)]
+            draw_plots(data, plots_to)
+            timings["plots (while backprop runs)"] = round(time.perf_counter() - t1, 3)
+            cpu["plots"] = round(time.process_time() - c1, 3)
+        done, later = [], []
+        for it in items:
+            if not isinstance(it, str):
+                done.append(it)
+                continue
+            section, job, t1 = pending[it]
+            note(f"waiting for {it} (started first, on worker processes)")
+            try:
+                if isinstance(job, Exception):
+                    raise job
+                got = job.result()
+            except Exception as exc:
+                got = [_crash(it, section, exc)]
+            done.extend(finish(x) for x in got)
+            later.extend(got)
+            timings[it] = round(time.perf_counter() - t1, 3)
+            if isinstance(job, _WorkerSection):     # its CPU, on the worker processes
+                cpu[it] = round(job.cpu, 3)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if plots_to is not None and later and data.get("plots") == "written to plots/":
+        # the workers' items (with the data their plots draw): after the main process's
+        # plots, which ran while the workers did
+        from verify.plots import make_plots
         t1, c1 = time.perf_counter(), time.process_time()
-        data["items"] = [it for it in items if isinstance(it, dict)]
-        draw_plots(data, plots_to)
-        timings["plots (while backprop runs)"] = round(time.perf_counter() - t1, 3)
-        cpu["plots"] = round(time.process_time() - c1, 3)
-    done = []
-    for it in items:
-        if not isinstance(it, str):
-            done.append(it)
-            continue
-        section, job, t1 = pending[it]
-        note(f"waiting for {it} (started first, on worker processes when it has many "
-             "networks)")
-        try:
-            if isinstance(job, Exception):
-                raise job
-            got = job.result()
-        except Exception as exc:
-            got = [_crash(it, section, exc)]
-        done.extend(finish(x) for x in got)
-        timings[it] = round(time.perf_counter() - t1, 3)
+        data["plot_errors"] += make_plots(dict(data, items=later), plots_to, summary=False)
+        timings["plots of the workers' checks"] = round(time.perf_counter() - t1, 3)
+        cpu["plots"] = round(cpu["plots"] + time.process_time() - c1, 3)
     for it in done:                       # plots a worker drew: their errors
         errs = it.pop("plot_errors", None) if isinstance(it, dict) else None
         if errs:
@@ -392,8 +466,9 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                  "skipped": skipped,
                  "update_baseline": update_baseline,
                  "section_seconds": timings,
-                 # CPU of this process per section (the backprop workers' is in
-                 # cpu_seconds["workers"]): on a loaded machine the wall time measures the load
+                 # CPU per section, of this process or, for WORKER_SECTIONS, of the workers
+                 # (backprop's is in cpu_seconds["workers"]): on a loaded machine the wall
+                 # time measures the load
                  "section_cpu_seconds": cpu, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})

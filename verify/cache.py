@@ -1,0 +1,187 @@
+"""A disk cache for what verify derives deterministically from its own inputs -- the rendered
+plots, the exact references of the backprop networks and of the Dense layer -- so that a
+run does not render or derive again what it derived before from the same numbers.
+
+Design note
+-----------
+An entry is keyed by a SHA-256 of everything that determines it: the source of every
+``verify`` module (any edit invalidates every entry), the versions of the libraries that
+render it, the name of the function that made it and the pickled arguments it was made
+from -- for a plot, the very numbers it draws (the compiled kernels' outputs of *this*
+run, the exact values, the errors). The kernels' outputs are never cached: they are
+computed afresh every run and are part of the key, so a kernel whose output changes (a
+mutant, a regression) misses the cache and gets its own figure. A hit returns bytes
+identical to what the function would write. An exact reference (``exact_values``) is
+keyed by the inputs SymPy evaluates it at and comes back bit for bit (each mpf's sign,
+mantissa, exponent); the compiled result it is compared with is computed every run, so a
+cached reference can never make a broken kernel pass.
+
+Entries live in ``$NNLIB_VERIFY_CACHE`` (``0`` or ``off`` disables the cache), else
+``$XDG_CACHE_HOME/nnlib-verify``, else ``~/.cache/nnlib-verify``; one directory per
+verify source hash, and directories unused for a week are removed. Every write is a
+temporary file renamed into place, so concurrent runs see whole entries or none; an
+entry that cannot be read is a miss. Entries are JSON (never unpickled: a file in the
+cache directory is data, not code); only the key is made by pickling.
+"""
+import functools
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import time
+
+__all__ = ["cache_dir", "key_of", "load", "store", "exact_values"]
+
+_STALE_SECONDS = 7 * 24 * 3600
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash():
+    """SHA-256 (hex) of the source of every module of the verify package."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for d, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for f in sorted(files):
+            if f.endswith((".py", ".json")):
+                p = os.path.join(d, f)
+                h.update(os.path.relpath(p, root).encode() + b"\0")
+                with open(p, "rb") as fh:
+                    h.update(fh.read() + b"\0")
+    return h.hexdigest()
+
+
+def cache_dir():
+    """This source version's cache directory (created), or None when disabled or not
+    writable."""
+    env = os.environ.get("NNLIB_VERIFY_CACHE")
+    if env is not None and env.strip().lower() in ("", "0", "off", "no", "false"):
+        return None
+    base = env or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                               os.path.join(os.path.expanduser("~"), ".cache"),
+                               "nnlib-verify")
+    path = os.path.join(base, source_hash()[:32])
+    try:
+        fresh = not os.path.isdir(path)
+        os.makedirs(path, exist_ok=True)
+        os.utime(path)
+    except OSError:
+        return None
+    if fresh:
+        _prune(base, keep=path)
+    return path
+
+
+def _prune(base, keep):
+    now = time.time()
+    for name in os.listdir(base):
+        p = os.path.join(base, name)
+        try:
+            if p != keep and os.path.isdir(p) and now - os.path.getmtime(p) > _STALE_SECONDS:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def key_of(kind, versions, payload):
+    """The key of an entry: ``kind`` (what made it), ``versions`` (the libraries that
+    made it) and ``payload`` (its arguments, pickled: equal arguments, equal bytes)."""
+    h = hashlib.sha256()
+    h.update(repr((kind, versions)).encode() + b"\0")
+    h.update(pickle.dumps(payload, protocol=4))
+    return h.hexdigest()
+
+
+def load(key):
+    """The JSON value stored under ``key``, or None."""
+    d = cache_dir()
+    if d is None:
+        return None
+    try:
+        with open(os.path.join(d, key + ".json"), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):      # missing, partial or foreign: a miss
+        return None
+
+
+def store(key, value):
+    """Store ``value`` (JSON-able) under ``key``; a failure to write is ignored."""
+    d = cache_dir()
+    if d is None:
+        return
+    path = os.path.join(d, key + ".json")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(value, fh)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+
+
+def _mpf_json(x):
+    sign, man, exp, bc = x._mpf_
+    return [sign, hex(man), exp, bc]
+
+
+def _mpf_back(v):
+    import mpmath
+    sign, man, exp, bc = v
+    t = (int(sign), int(man, 16), int(exp), int(bc))
+    if t[0] not in (0, 1) or t[3] != int(t[1]).bit_length() or t[3] > 1 << 20:
+        raise ValueError("not an mpf")
+    with mpmath.workprec(max(t[3], 53)):   # at its own precision: exactly the stored value
+        y = mpmath.mpf(t)
+    if y._mpf_ != t:
+        raise ValueError("not a normalized mpf")
+    return y
+
+
+def exact_values(kind, payload, compute):
+    """``compute()`` -- mpmath.mpf, ints and nested lists / tuples of them (exact reference values made
+    by SymPy and mpmath from ``payload``, never a compiled kernel's output) -- stored
+    under a key of ``kind``, ``payload`` and the SymPy and mpmath versions, and returned
+    from the cache (bit for bit) when stored before. An exception is never cached."""
+    import mpmath
+    import sympy
+    key = key_of("exact " + kind, (sympy.__version__, mpmath.__version__), payload)
+    hit = load(key)
+    if isinstance(hit, dict) and hit.get("kind") == kind:
+        try:
+            return _decode(hit["value"])
+        except (KeyError, TypeError, ValueError):
+            pass                           # a malformed entry: computed again
+    value = compute()
+    store(key, {"kind": kind, "value": _encode(value)})
+    return value
+
+
+def _encode(v):
+    """mpf -> {"mpf": [sign, hex mantissa, exp, bc]}; lists and tuples -> lists (tuples
+    tagged, so that they come back as tuples); ints stay ints."""
+    import mpmath
+    if isinstance(v, mpmath.mpf):
+        return {"mpf": _mpf_json(v)}
+    if isinstance(v, tuple):
+        return {"tuple": [_encode(u) for u in v]}
+    if isinstance(v, list):
+        return [_encode(u) for u in v]
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise TypeError(f"cannot store {type(v).__name__} as an exact value")
+
+
+def _decode(v):
+    if isinstance(v, dict) and set(v) == {"mpf"}:
+        return _mpf_back(v["mpf"])
+    if isinstance(v, dict) and set(v) == {"tuple"}:
+        return tuple(_decode(u) for u in v["tuple"])
+    if isinstance(v, list):
+        return [_decode(u) for u in v]
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise ValueError("not an exact value")
