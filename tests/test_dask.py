@@ -187,6 +187,35 @@ def test_data_parallel_bad_input(cluster_of_two):
                           client=cluster_of_two, batch_size=0)
 
 
+def test_parameter_groups_data_parallel_follows_them_averaging_refuses(cluster_of_two):
+    """Groups with their own hyper-parameters (torch's shape): the data-parallel run
+    steps with the optimizer itself and equals fit; model averaging's replicas take one
+    set, so it refuses groups that differ (before: it trained every array with the
+    first group's, silently)."""
+    Xn, yn = _data(n=100)
+
+    def setup():
+        model = _model()
+        p = model.params
+        return model, SGD([{"params": p[:2], "lr": 0.0},
+                           {"params": p[2:], "lr": 0.05, "momentum": 0.9}], lr=0.5)
+    model, opt = setup()
+    fit_data_parallel(model, da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50),
+                      client=cluster_of_two, optimizer=opt, batch_size=20, epochs=2,
+                      shuffle=False)
+    ref, ref_opt = setup()
+    ref.fit(Xn, yn, optimizer=ref_opt, batch_size=20, epochs=2, shuffle=False)
+    for got, want in zip(model.params, ref.params):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(model.params[0], _model().params[0])    # lr 0
+    model, opt = setup()
+    with pytest.raises(ValueError, match="model averaging steps every replica's arrays "
+                                         "with one set of hyper-parameters"):
+        fit_model_averaging(model, da.from_array(Xn, chunks=50),
+                            da.from_array(yn, chunks=50), client=cluster_of_two,
+                            optimizer=opt)
+
+
 class Doubler(Layer):
     """A Python layer (the per-batch path): the workers cannot run it."""
 

@@ -125,6 +125,13 @@ class ModelAveragingRun(ClusterRun):
                  margin: float = 1.0, max_retries: int = 2) -> None:
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
                          l2_per_batch, margin, shuffle, max_retries)
+        try:
+            # each worker's replica takes one set of hyper-parameters (_detached)
+            self.optimizer.config(model.params)
+        except ValueError as exc:
+            raise ValueError(f"model averaging steps every replica's arrays with one set "
+                             f"of hyper-parameters, and {exc}. Use fit_data_parallel "
+                             f"(it steps with the optimizer's groups), or one group") from None
         self.average_every = (None if average_every is None else
                               check_int_scalar(average_every, "average_every", low=1))
         rng = as_generator(random_state)
