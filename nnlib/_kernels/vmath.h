@@ -260,37 +260,63 @@ static inline double nn_exp_g6(double r)
  * NN_EXP_ARG_UNDERFLOW (and at -inf) the result is 0, where libm's exp underflows too:
  * finite float32 values computed from these tiny results are 0 after rounding either
  * way, but a product with an infinite g is inf or NaN exactly as from libm's e^x. */
-static inline double nn_exp_neg_f32(double x)
+/* e^x for NN_EXP_F32_ARG_MIN <= x <= 0 (and NaN): the reduction and polynomial of
+ * nn_exp_neg_f32 below, without its handling of smaller x. */
+static inline double nn_exp_neg_f32_core(double x)
 {
-    double t, kd, r, p, e, x0 = x;
+    double t, kd, r, p;
     int64_t k;
-    x = nn_select(x0 < NN_EXP_F32_ARG_MIN, x0 + 44.3614195558365, x0);   /* 64 ln 2 */
-    x = nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x);  /* NaN stays NaN */
     t = x * NN_LOG2E + NN_SHIFTER;
     k = (int64_t)(nn_to_bits(t) - nn_to_bits(NN_SHIFTER));
     kd = t - NN_SHIFTER;
     r = x - kd * 0.6931471805599453;                   /* ln 2 rounded */
     p = 1.0 + (r + (r * r) * nn_exp_g6(r));
-    e = p * nn_pow2i(k);
+    return p * nn_pow2i(k);
+}
+
+static inline double nn_exp_neg_f32(double x)
+{
+    double e, x0 = x;
+    x = nn_select(x0 < NN_EXP_F32_ARG_MIN, x0 + 44.3614195558365, x0);   /* 64 ln 2 */
+    x = nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x);  /* NaN stays NaN */
+    e = nn_exp_neg_f32_core(x);
     e = nn_select(x0 < NN_EXP_F32_ARG_MIN, e * 5.421010862427522e-20, e);   /* 2^-64 */
     return nn_select(x0 < NN_EXP_ARG_UNDERFLOW, 0.0, e);
+}
+
+/* e^x for x <= 0 (and NaN) where the float32 result it feeds is at most e^x times a
+ * bounded factor (the forward sigmoid e/(1+e) and softplus log1p(e)): below
+ * NN_EXP_F32_ARG_MIN it is e^-708 (~3e-308) instead of e^x, and both round to the same
+ * float32 0 (every float32 result below 2^-150, i.e. x < -103.98, is 0). Five vector
+ * operations fewer than nn_exp_neg_f32, which the vjps keep: there the result multiplies
+ * an upstream gradient that may be infinite, and inf * e^-708 is not inf * 0. */
+static inline double nn_exp_neg_f32_bounded(double x)
+{
+    return nn_exp_neg_f32_core(nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x));
 }
 
 /* expm1(x) for x <= 0 (and NaN) to 3e-11 relative: 2^k expm1(r) + (2^k - 1). For k = 0
  * that is expm1(r), r = x; for k < 0 the first term is at most 0.42 * 2^k against
  * 1 - 2^k >= 1/2, so the sum loses at most one bit to cancellation. */
-static inline double nn_expm1_neg_f32(double x)
+/* The same for NN_EXPM1_ARG_MIN <= x <= 0 (and NaN), without the clamp and the sign of a
+ * zero (expm1(-0) gives +0 here): for nn_tanh_f32, whose argument is already in range and
+ * which sets the sign itself. */
+static inline double nn_expm1_neg_f32_core(double x)
 {
-    double t, kd, r, s, e;
+    double t, kd, r, s;
     int64_t k;
-    x = nn_select(NN_EXPM1_ARG_MIN > x, NN_EXPM1_ARG_MIN, x); /* NaN stays; -inf -> -1 */
     t = x * NN_LOG2E + NN_SHIFTER;
     k = (int64_t)(nn_to_bits(t) - nn_to_bits(NN_SHIFTER));
     kd = t - NN_SHIFTER;
     r = x - kd * 0.6931471805599453;                   /* |k| <= 87: 1e-15 of r */
     s = nn_pow2i(k);                                   /* -87 <= k <= 0 */
-    e = s * (r + (r * r) * nn_exp_g6(r)) + (s - 1.0);
-    return nn_select(x == 0.0, x, e);                  /* keep the sign of a zero */
+    return s * (r + (r * r) * nn_exp_g6(r)) + (s - 1.0);
+}
+
+static inline double nn_expm1_neg_f32(double x)
+{
+    x = nn_select(NN_EXPM1_ARG_MIN > x, NN_EXPM1_ARG_MIN, x); /* NaN stays; -inf -> -1 */
+    return nn_select(x == 0.0, x, nn_expm1_neg_f32_core(x));  /* keep the sign of a zero */
 }
 
 /* tanh for float32 results: -E / (2 + E) with E = expm1(-2|x|) from nn_expm1_neg_f32:
@@ -298,9 +324,10 @@ static inline double nn_expm1_neg_f32(double x)
  * in [-20, 20]: 0.50012 ulp). */
 static inline double nn_tanh_f32(double x)
 {
-    /* expm1(-60) = -1 */
+    /* expm1(-60) = -1; y in [-60, 0] (or NaN), so no clamp. For x = +-0 the quotient
+     * is 0 and nn_with_sign_of gives it the sign of x. */
     double y = nn_select(nn_abs(x) > NN_TANH_F32_SATURATE, -60.0, -2.0 * nn_abs(x));
-    double e = nn_expm1_neg_f32(y);                    /* in (-1, 0] */
+    double e = nn_expm1_neg_f32_core(y);               /* in (-1, 0] */
     return nn_with_sign_of(-e / (2.0 + e), x);
 }
 
