@@ -1,13 +1,16 @@
 """Workload 5: the kernels one by one -- nnlib (compiled) vs its NumPy twin
 (``nnlib._reference``) vs PyTorch.
 
-Two tables:
+Three tables:
 
 * **sweep** -- what a training step calls, as a unit: each activation forward + vjp,
   softmax (and log-softmax, sparsemax) forward + vjp, softmax-CE loss + gradient, dense
   forward + backward, one step of each optimizer; sizes 1e2 ... 1e7 elements (1e2, 1e4,
   1e6 with --quick) in the runner's dtype. PyTorch runs the ATen ops its autograd would
   run (e.g. ``sigmoid`` then ``sigmoid_backward(grad, out)``), called directly, no graph.
+* **activation_parts** (issue 18) -- each activation's forward and its vjp alone against
+  PyTorch's forward and backward op, at the largest size, in the runner's dtype (the
+  backward gets what autograd saved, e.g. sigmoid's output).
 * **twins** (issue 2) -- every function of ``nnlib.functional`` alone against its twin,
   on 1e6 elements, float32 and float64. Arguments are built from the parameter names
   (``x``, ``grad_out``, ``z``, ``y``, ...); a function whose arguments this module cannot
@@ -66,27 +69,63 @@ def _map_and_vjp(which, name):
     return build
 
 
+def _torch_activation(torch, name):
+    """(forward(x), backward(g, x, y)): the ATen ops PyTorch's autograd runs for ``name``;
+    the backward gets the saved tensors autograd would keep (x or the output y)."""
+    aten, tf = torch.ops.aten, torch.nn.functional
+    return {
+        "identity": (lambda x: x.clone(), lambda g, x, y: g.clone()),
+        "sigmoid": (torch.sigmoid, lambda g, x, y: aten.sigmoid_backward(g, y)),
+        "tanh": (torch.tanh, lambda g, x, y: aten.tanh_backward(g, y)),
+        "relu": (torch.relu, lambda g, x, y: aten.threshold_backward(g, x, 0)),
+        "leaky_relu": (lambda x: tf.leaky_relu(x, 0.01),
+                       lambda g, x, y: aten.leaky_relu_backward(g, x, 0.01, False)),
+        "softplus": (tf.softplus, lambda g, x, y: aten.softplus_backward(g, x, 1, 20)),
+        "elu": (tf.elu, lambda g, x, y: aten.elu_backward(g, 1.0, 1, 1, True, y)),
+        "sign": (torch.sign, lambda g, x, y: torch.zeros_like(g)),
+    }[name]
+
+
+def _torch_inputs(torch, n, dtype, rng):
+    x = torch.from_numpy(rng.standard_normal(_shape(n)).astype(dtype))
+    g = torch.from_numpy(rng.standard_normal(tuple(x.shape)).astype(dtype))
+    return x, g
+
+
 def _activation_op(name):
     def torch_build(n, dtype, rng, ctx):
         torch = _torch(ctx)
-        aten, tf = torch.ops.aten, torch.nn.functional
-        x = torch.from_numpy(rng.standard_normal(_shape(n)).astype(dtype))
-        g = torch.from_numpy(rng.standard_normal(tuple(x.shape)).astype(dtype))
-        pairs = {
-            "identity": lambda: (x.clone(), g.clone()),
-            "sigmoid": lambda: aten.sigmoid_backward(g, torch.sigmoid(x)),
-            "tanh": lambda: aten.tanh_backward(g, torch.tanh(x)),
-            "relu": lambda: (torch.relu(x), aten.threshold_backward(g, x, 0)),
-            "leaky_relu": lambda: (tf.leaky_relu(x, 0.01),
-                                   aten.leaky_relu_backward(g, x, 0.01, False)),
-            "softplus": lambda: (tf.softplus(x), aten.softplus_backward(g, x, 1, 20)),
-            "elu": lambda: aten.elu_backward(g, 1.0, 1, 1, True, tf.elu(x)),
-            "sign": lambda: (torch.sign(x), torch.zeros_like(g)),
-        }
-        return pairs[name]
+        fwd, bwd = _torch_activation(torch, name)
+        x, g = _torch_inputs(torch, n, dtype, rng)
+
+        def call():
+            y = fwd(x)
+            return y, bwd(g, x, y)
+        return call
 
     return {"nnlib": _map_and_vjp(0, name), "twin": _map_and_vjp(1, name),
             "torch": torch_build}
+
+
+def activation_part_builders(name, part, n, dtype, rng, ctx):
+    """{"nnlib", "torch"} -> builder of ``name``'s forward alone (part "forward") or its
+    vjp alone ("vjp"; PyTorch's backward gets the forward's output precomputed, as from
+    autograd's saved tensors)."""
+    def nnlib_build():
+        F = _modules()[0]
+        f = getattr(F, name if part == "forward" else name + "_vjp")
+        x = rng.standard_normal(_shape(n)).astype(dtype)
+        g = rng.standard_normal(x.shape).astype(dtype)
+        return (lambda: f(x)) if part == "forward" else (lambda: f(x, g))
+
+    def torch_build():
+        torch = _torch(ctx)
+        fwd, bwd = _torch_activation(torch, name)
+        x, g = _torch_inputs(torch, n, dtype, rng)
+        y = fwd(x)
+        return (lambda: fwd(x)) if part == "forward" else (lambda: bwd(g, x, y))
+
+    return {"nnlib": nnlib_build, "torch": torch_build}
 
 
 def _output_map_op(name):
@@ -366,6 +405,16 @@ def run(ctx):
                                                else "")
             if median(c) is not None else f"{p} {c['status']}"
             for p, c in rows[-1]["cells"].items()) + f" at n={_pow10(sizes[-1])}")
+    # issue 18: each activation's forward and vjp alone against PyTorch's, largest size
+    part_rows = []
+    part_n = sizes[-1]
+    for name in ("sigmoid",) if ctx.tiny else ACTIVATIONS:
+        for part in ("forward", "vjp"):
+            cells = measure_peers(ctx, activation_part_builders(name, part, part_n,
+                                                                ctx.dtype, rng, ctx))
+            part_rows.append({"case": f"{name} {part}, n={_pow10(part_n)}",
+                              "params": {"op": name, "part": part, "elements": part_n},
+                              "cells": cells})
     ctx.log("  twins: every nnlib.functional kernel alone vs its twin")
     F, _ = _modules()
     twin_rows = []
@@ -396,6 +445,13 @@ def run(ctx):
                      "logy": True, "file": "kernels.png", "xlabel": "elements",
                      "ylabel": "seconds per call"},
                memory_bandwidth=bandwidth),
+         table("activation_parts", ("nnlib", "torch"), part_rows,
+               notes=[f"Each activation's forward and vjp alone, {_pow10(part_n)} elements, "
+                      f"{dt}. nnlib's vjp takes x and computes act'(x); PyTorch's backward "
+                      "takes what autograd saved (the output y for sigmoid, tanh and elu, "
+                      "so no exp or tanh is evaluated again) and its sign backward is "
+                      "zeros_like(grad), which reads nothing (nnlib's reads x and grad_out "
+                      "to keep NaN)."]),
          table("twins_1e6", ("nnlib", "twin"), twin_rows,
                notes=[f"Every function of nnlib.functional alone, {_pow10(twin_n)} elements "
                       "(issue 2's table)."])])
