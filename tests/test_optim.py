@@ -893,3 +893,26 @@ def test_sgd_guard_without_a_param_check_refuses_exactly_the_overflows(kw, dtype
             _assert_bitwise([p1, s1], [p, s])
             refused += 1
     assert refused > 20 and accepted > 20, (refused, accepted)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cls, kw", [(O.SGD, {}), (O.SGD, dict(momentum=0.9)), (O.Adam, {})],
+                         ids=["sgd", "momentum", "adam"])
+def test_overflow_at_either_end_of_a_threaded_array_is_refused(cls, kw, dtype):
+    """The bound check splits a large array over the threads and reads several arrays
+    per pass, blocks from the end backward: an overflowing element at the first, a
+    middle or the last index of a two-thread array is named, and nothing changes."""
+    big = np.finfo(dtype).max
+    for pos in (0, 35000, 35001, 70000):
+        params = [np.ones(70001, dtype), np.ones(5, dtype)]
+        opt = cls(params, lr=1.0, **kw)
+        opt.step([np.full(70001, 0.1, dtype), np.full(5, 0.1, dtype)], n_threads=2)
+        params[0][pos] = big
+        before = [p.copy() for p in params]
+        state_before = [s.copy() for s in opt.state_arrays(params)]
+        g = np.full(70001, 0.1, dtype)
+        g[pos] = -big                                  # w - lr g = 2 max: overflows
+        with pytest.raises(NonFiniteError, match=f"params\\[0\\] element {pos} "):
+            opt.step([g, np.full(5, 0.1, dtype)], n_threads=2)
+        _assert_bitwise(params, before)
+        _assert_bitwise(opt.state_arrays(params), state_before)

@@ -169,25 +169,43 @@ cdef bint _all_within(const floating* a, Py_ssize_t n, floating bound) noexcept 
     return out == 0
 
 
+cdef bint _all_within_pair(const floating* a, const floating* b, Py_ssize_t n,
+                           floating bound) noexcept nogil:
+    # _all_within of a and of b in one loop: two read streams in flight instead of one
+    cdef Py_ssize_t i
+    cdef int out = 0
+    for i in range(n):
+        out = out | (a[i] > bound) | (a[i] < -bound) | (b[i] > bound) | (b[i] < -bound)
+    return out == 0
+
+
 cdef bint _inputs_within(const floating* param, const floating* grad,
                          const floating* state, Py_ssize_t m, Py_ssize_t stride, int slots,
                          floating bound, bint with_param) noexcept nogil:
     """Elements ``[0, m)`` of grad, of each state row (stride ``stride``) and, if
-    ``with_param``, of param are at most ``bound`` in magnitude. Blocks of
-    ``WITHIN_BLOCK`` run from the end backward, all arrays together: the update that
-    follows starts at element 0, which this pass thus leaves in L2 (an array larger
-    than L2 is otherwise read from L3 twice). Stops at the first block out of bounds."""
+    ``with_param``, of param are at most ``bound`` in magnitude. The arrays are read
+    two at a time (one read stream alone leaves the L3 bandwidth unused), in blocks of
+    ``WITHIN_BLOCK`` from the end backward: the update that follows starts at element
+    0, which this pass thus leaves in L2 (an array larger than L2 is otherwise read
+    from L3 twice). Stops at the first block out of bounds."""
+    cdef const floating* arrays[5]
     cdef Py_ssize_t lo, hi = m
-    cdef int k
+    cdef int k, count = 0
+    arrays[count] = grad
+    count += 1
+    if with_param:
+        arrays[count] = param
+        count += 1
+    for k in range(slots):
+        arrays[count] = state + k * stride
+        count += 1
     while hi > 0:
         lo = hi - WITHIN_BLOCK if hi > WITHIN_BLOCK else 0
-        if not _all_within(grad + lo, hi - lo, bound):
-            return False
-        if with_param and not _all_within(param + lo, hi - lo, bound):
-            return False
-        for k in range(slots):
-            if not _all_within(state + k * stride + lo, hi - lo, bound):
+        for k in range(0, count - 1, 2):
+            if not _all_within_pair(arrays[k] + lo, arrays[k + 1] + lo, hi - lo, bound):
                 return False
+        if count % 2 == 1 and not _all_within(arrays[count - 1] + lo, hi - lo, bound):
+            return False
         hi = lo
     return True
 
