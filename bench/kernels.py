@@ -273,11 +273,13 @@ def _optimizer_op(kind):
         p = torch.nn.Parameter(torch.from_numpy(rng.standard_normal(n).astype(dtype)))
         p.grad = torch.from_numpy(rng.standard_normal(n).astype(dtype))
         h = OPTIMIZERS[kind]
+        # foreach=False: PyTorch's single-tensor loop (its default for CPU tensors; named
+        # so a change of default cannot switch the peer to the multi-tensor one)
         if kind == "adam":
             opt = torch.optim.Adam([p], lr=h["lr"], betas=(h["beta1"], h["beta2"]),
-                                   eps=h["eps"])
+                                   eps=h["eps"], foreach=False)
         else:
-            opt = torch.optim.SGD([p], lr=h["lr"], momentum=h["momentum"])
+            opt = torch.optim.SGD([p], lr=h["lr"], momentum=h["momentum"], foreach=False)
         return opt.step
 
     return {"nnlib": nnlib_build, "twin": twin_build, "torch": torch_build}
@@ -434,7 +436,8 @@ def run(ctx):
         "nnlib._reference (computed in float64 for clarity, so it is a readable oracle, "
         "not a tuned NumPy implementation); PyTorch calls the ATen ops its autograd "
         "runs, without building a graph. Optimizer rows: one step on one parameter of n "
-        "elements (twin: nnlib._reference's optimizer if present, else the same rule "
+        "elements, `Optimizer.step` against `torch.optim` single-tensor (foreach=False) "
+        "`opt.step()`, both with their overflow or no checks as shipped (twin: nnlib._reference's optimizer if present, else the same rule "
         "in NumPy here). Elementwise rows also give each figure as a share of this "
         "machine's memory bandwidth (bytes each input read once and each output written "
         "once, over a one-thread 64 MiB copy's bytes/s"

@@ -755,6 +755,8 @@ class Optimizer:
         # a new array is checked when its state is made; the kernel checks every array
         # again (contiguous, writable, dtypes, shapes) before it updates any
         hypers = self._groups_of(params)
+        if self._apply_one_call(params, grads, n_threads, hypers):
+            return
         entries, cfgs = [], []
         for i, (p, h) in enumerate(zip(params, hypers)):
             cfg, slots = self._config_slots(h)
@@ -762,10 +764,7 @@ class Optimizer:
             cfgs.append(cfg)
             if h["maximize"]:                      # torch: negate before weight decay
                 grads[i] = np.negative(grads[i])
-        if n_threads is None:                      # as resolve_threads(None, size)
-            threads, min_size = thread_limit(), PARALLEL_MIN_SIZE
-        else:
-            threads, min_size = resolve_threads(n_threads, 0), 0
+        threads, min_size = _threads_for(params, n_threads)
         # one kernel call per (config, step count): usually one for all
         first, step0 = cfgs[0], entries[0].step
         if all(c is first and e.step == step0 for c, e in zip(cfgs, entries)):
@@ -793,6 +792,35 @@ class Optimizer:
         except BaseException:
             complete(lambda: self._undo(saved, params, entries))
             raise
+
+    def _apply_one_call(self, params, grads, n_threads, hypers):
+        """``_apply`` when every array is in one group (``hypers``, not maximizing) and
+        has its state, in that group's layout, at one step count: the usual step,
+        done with one kernel call and nothing else per array. False (nothing done)
+        otherwise, for the general path to handle (and to word any error)."""
+        h = hypers[0]
+        if h["maximize"] or hypers.count(h) != len(hypers):
+            return False
+        cfg, slots = self._config_slots(h)
+        found, rows = self._entries, []
+        entries = [found.get(id(p)) for p in params]
+        step = entries[0].step if entries[0] is not None else -1
+        for p, e in zip(params, entries):
+            if e is None or e.ref() is not p or e.step != step:
+                return False
+            r = e.rows
+            if r.shape != (slots, p.size) or r.dtype != p.dtype:
+                return False
+            rows.append(r)
+        threads, min_size = _threads_for(params, n_threads)
+        try:
+            # validates every array before any update and sets the step counts itself:
+            # all or nothing, also on a Ctrl-C (see _apply)
+            _k.optim_step_arrays(cfg, params, grads, rows, step + 1, threads, min_size,
+                                 entries)
+        except NonFiniteError as exc:
+            raise NonFiniteError(f"{type(self).__name__} {exc}") from None
+        return True
 
     @staticmethod
     def _undo(saved, params, entries):
@@ -981,6 +1009,18 @@ class Optimizer:
     def _public(self):
         src = self.param_groups[0] if self.param_groups else self.defaults
         return {k: src[k] for k in type(self)._HYPER if k != "maximize" or src[k]}
+
+
+def _threads_for(params, n_threads):
+    """(threads, parallel_min_size) for the kernel: ``n_threads`` None means
+    ``resolve_threads(None, size)`` per array, whose thread limit is read only when an
+    array is large enough to use it."""
+    if n_threads is not None:
+        return resolve_threads(n_threads, 0), 0
+    for p in params:
+        if p.size >= PARALLEL_MIN_SIZE:
+            return thread_limit(), PARALLEL_MIN_SIZE
+    return 1, PARALLEL_MIN_SIZE
 
 
 def _as_param_list(params):

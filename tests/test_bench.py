@@ -242,3 +242,23 @@ def test_jax_peer_trains_the_same_epoch_as_the_numpy_peer(optimizer, batch):
     for (Wj, bj), (Wr, br) in zip(jx.params(), ref.params()):
         np.testing.assert_allclose(Wj, Wr, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(bj, br, rtol=1e-9, atol=1e-12)
+
+
+def test_optim_steps_covers_each_rule_asked_with_a_ratio_where_torch_has_it(tmp_path):
+    """bench.optim_steps (every optimizer rule vs torch.optim single-tensor): one row per
+    rule, dtype and size; a ratio only for the rules with a PyTorch peer."""
+    from bench import optim_steps
+    out = tmp_path / "steps.json"
+    optim_steps.main(["--rules", "sgd,notes_adagrad", "--sizes", "10,20", "--samples", "1",
+                      "--min-sample", "0", "--dtypes", "float32,float64", "--out", str(out)])
+    rows = json.loads(out.read_text())
+    assert [(r["rule"], r["dtype"], r["n"]) for r in rows] == [
+        (rule, dt, n) for rule in ("sgd", "notes_adagrad")
+        for dt in ("float32", "float64") for n in (10, 20)]
+    assert all(r["nnlib_s"] > 0 and r["torch_s"] is None and r["ratio"] is None
+               for r in rows if r["rule"] == "notes_adagrad")
+    torch_rows = [r for r in rows if r["rule"] == "sgd"]
+    has_torch = all(r["torch_s"] for r in torch_rows)
+    assert has_torch or all(r["torch_s"] is None for r in torch_rows)
+    if has_torch:
+        assert all(r["ratio"] == r["nnlib_s"] / r["torch_s"] for r in torch_rows)

@@ -837,3 +837,82 @@ def test_non_native_byte_order_params_are_refused(fresh):
     with pytest.raises(DTypeError, match=r"params\[0\] has non-native byte order.*newbyteorder"):
         opt.step([p], [np.ones(3)])
     np.testing.assert_array_equal(p, 1.0)
+
+
+# ---- SGD without weight decay: the bound check reads no param ---------------------------
+# The kernel skips the dry run of PyTorch's SGD (wd = 0) when the gradient and momentum
+# buffer are small enough, whatever the params (a finite w moved by less than half an ulp
+# of the dtype's max stays finite: _sgd_bound). With params at the dtype's max, steps
+# around that margin (2^102 in float32, 2^969 in float64) and buffers near the max, a
+# step must be refused exactly when the unguarded update (``optim_step``, the same
+# compiled arithmetic) turns a finite element non-finite, and otherwise equal it bitwise.
+
+SGD_GUARD_RULES = [dict(lr=1.0), dict(lr=0.1), dict(lr=3e-3, momentum=0.9),
+                   dict(lr=1.0, momentum=0.9, nesterov=True),
+                   dict(lr=0.5, momentum=0.5, dampening=0.5)]
+
+
+def _first_overflow(cfg, p, g, s, step):
+    """(index of the first element the unguarded update turns from finite to
+    non-finite or None, the updated copies)."""
+    p1, s1 = p.copy(), s.copy()
+    K.optim_step(cfg, p1, g, s1, step, 1)
+    was = np.isfinite(p) & np.isfinite(g) & np.isfinite(s).all(axis=0)
+    bad = np.flatnonzero(was & ~(np.isfinite(p1) & np.isfinite(s1).all(axis=0)))
+    return (int(bad[0]) if bad.size else None), p1, s1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("kw", SGD_GUARD_RULES, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_sgd_guard_without_a_param_check_refuses_exactly_the_overflows(kw, dtype):
+    big = float(np.finfo(dtype).max)
+    margin = 2.0 ** (102 if dtype == np.float32 else 969)
+    steps = [margin / kw["lr"] * f for f in (0.25, 0.5, 1.0, 2.0, 4.0)]
+    pool_p = [big, -big, big / 2, float(np.nextafter(dtype(big), dtype(0))), 1.0, 0.0]
+    pool_g = [1e-3, -1.0] + steps + [-x for x in steps] + [big, -big / 3]
+    pool_s = [0.0, 1.0, big / 4, -big / 2, big] + steps[:3]
+    cfg = O.SGD(**kw).config()
+    slots = K.state_slots(cfg)
+    rng = np.random.default_rng(0)
+    refused = accepted = 0
+    for trial in range(400):
+        n = int(rng.integers(1, 5))
+        p = np.array(rng.choice(pool_p, n), dtype)
+        g = np.array(rng.choice(pool_g, n) if trial % 3 else np.full(n, 1e-3), dtype)
+        s = np.array(rng.choice(pool_s, (slots, n)), dtype)
+        step = int(rng.integers(1, 3))
+        bad, p_want, s_want = _first_overflow(cfg, p, g, s, step)
+        p1, s1 = p.copy(), s.copy()
+        if bad is None:
+            K.optim_step_arrays(cfg, [p1], [g], [s1], step, 1, 1)
+            _assert_bitwise([p1, s1], [p_want, s_want])
+            accepted += 1
+        else:
+            with pytest.raises(NonFiniteError, match=f"params\\[0\\] element {bad} "):
+                K.optim_step_arrays(cfg, [p1], [g], [s1], step, 1, 1)
+            _assert_bitwise([p1, s1], [p, s])
+            refused += 1
+    assert refused > 20 and accepted > 20, (refused, accepted)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cls, kw", [(O.SGD, {}), (O.SGD, dict(momentum=0.9)), (O.Adam, {})],
+                         ids=["sgd", "momentum", "adam"])
+def test_overflow_at_either_end_of_a_threaded_array_is_refused(cls, kw, dtype):
+    """The bound check splits a large array over the threads and reads several arrays
+    per pass, blocks from the end backward: an overflowing element at the first, a
+    middle or the last index of a two-thread array is named, and nothing changes."""
+    big = np.finfo(dtype).max
+    for pos in (0, 35000, 35001, 70000):
+        params = [np.ones(70001, dtype), np.ones(5, dtype)]
+        opt = cls(params, lr=1.0, **kw)
+        opt.step([np.full(70001, 0.1, dtype), np.full(5, 0.1, dtype)], n_threads=2)
+        params[0][pos] = big
+        before = [p.copy() for p in params]
+        state_before = [s.copy() for s in opt.state_arrays(params)]
+        g = np.full(70001, 0.1, dtype)
+        g[pos] = -big                                  # w - lr g = 2 max: overflows
+        with pytest.raises(NonFiniteError, match=f"params\\[0\\] element {pos} "):
+            opt.step([g, np.full(5, 0.1, dtype)], n_threads=2)
+        _assert_bitwise(params, before)
+        _assert_bitwise(opt.state_arrays(params), state_before)

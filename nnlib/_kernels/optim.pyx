@@ -37,7 +37,16 @@ is at most ``_safe_bound(cfg)`` in magnitude, a bound under which no intermediat
 rule can exceed the dtype's max (squares of at most ``(1 + M + wd M ...)^2``, steps of
 at most ``lr / (1 - beta1) * (M + wd M) / eps``; see ``_safe_bound``). That pass is one
 vectorized read of the arrays; values beyond it (|g| > ~1e150 in float64, ~1e15 in
-float32 with the default eps) go through the dry run.
+float32 with the default eps) go through the dry run. For PyTorch's SGD without weight
+decay the pass reads no param (``_sgd_bound``: a finite w moved by less than half an ulp
+of the dtype's max stays finite), only the gradient and the momentum buffer. The pass
+runs over the arrays from their end backward (``_inputs_within``), so that the update
+after it, which runs forward, finds its first elements still in L2: for arrays larger
+than L2 the check is a second read from L3, the guard's whole cost.
+The check is not fused into the update (one pass, each block stored once found finite):
+a refused step leaves every array as it was, and a block found to overflow after the
+ones before it were written could not be undone (``w - lr g`` does not give back w), so
+every value is read before any is written.
 Non-finite input (a NaN gradient) is not an error here: it gives NaN in its own elements
 only, as in PyTorch. ``optim_step``, the single-array kernel that mirrors the NumPy twin,
 does not check.
@@ -64,6 +73,16 @@ cnp.import_array()
 
 # elements per dry-run block (x 4 arrays x 8 bytes: in L1); nnlib/_paths.py
 from nnlib._kernels.paths cimport OPTIM_CHECK_CHUNK as CHECK_CHUNK
+
+cdef enum:
+    # elements per block of the backward bound check (_inputs_within); only the order
+    # of the reads depends on it, never a result
+    WITHIN_BLOCK = 2048
+
+# The largest step _sgd_bound lets move a finite param: below half an ulp of the
+# dtype's max (2^970 for float64, 2^103 for float32), with a margin for double rounding.
+cdef double SGD_MARGIN_F64 = 2.0 ** 969
+cdef double SGD_MARGIN_F32 = 2.0 ** 102
 
 # The OptimConfig fields, in struct order: nnlib/optim.py's config() returns exactly these.
 CONFIG_FIELDS = config_fields()
@@ -150,6 +169,47 @@ cdef bint _all_within(const floating* a, Py_ssize_t n, floating bound) noexcept 
     return out == 0
 
 
+cdef bint _all_within_pair(const floating* a, const floating* b, Py_ssize_t n,
+                           floating bound) noexcept nogil:
+    # _all_within of a and of b in one loop: two read streams in flight instead of one
+    cdef Py_ssize_t i
+    cdef int out = 0
+    for i in range(n):
+        out = out | (a[i] > bound) | (a[i] < -bound) | (b[i] > bound) | (b[i] < -bound)
+    return out == 0
+
+
+cdef bint _inputs_within(const floating* param, const floating* grad,
+                         const floating* state, Py_ssize_t m, Py_ssize_t stride, int slots,
+                         floating bound, bint with_param) noexcept nogil:
+    """Elements ``[0, m)`` of grad, of each state row (stride ``stride``) and, if
+    ``with_param``, of param are at most ``bound`` in magnitude. The arrays are read
+    two at a time (one read stream alone leaves the L3 bandwidth unused), in blocks of
+    ``WITHIN_BLOCK`` from the end backward: the update that follows starts at element
+    0, which this pass thus leaves in L2 (an array larger than L2 is otherwise read
+    from L3 twice). Stops at the first block out of bounds."""
+    cdef const floating* arrays[5]
+    cdef Py_ssize_t lo, hi = m
+    cdef int k, count = 0
+    arrays[count] = grad
+    count += 1
+    if with_param:
+        arrays[count] = param
+        count += 1
+    for k in range(slots):
+        arrays[count] = state + k * stride
+        count += 1
+    while hi > 0:
+        lo = hi - WITHIN_BLOCK if hi > WITHIN_BLOCK else 0
+        for k in range(0, count - 1, 2):
+            if not _all_within_pair(arrays[k] + lo, arrays[k + 1] + lo, hi - lo, bound):
+                return False
+        if count % 2 == 1 and not _all_within(arrays[count - 1] + lo, hi - lo, bound):
+            return False
+        hi = lo
+    return True
+
+
 cdef double _safe_bound(const OptimConfig* c, double big) noexcept nogil:
     """M such that one step of rule ``c`` on params, gradients and states all at most M
     in magnitude keeps every intermediate below ``big`` (0: no such M is known).
@@ -184,39 +244,50 @@ cdef double _safe_bound(const OptimConfig* c, double big) noexcept nogil:
     return u if u > 0.0 else 0.0     # NaN (lr = inf...) gives 0 too: always dry-run
 
 
-cdef Py_ssize_t _check_step(const OptimConfig* cfg, const floating* param,
-                            const floating* grad, const floating* state, Py_ssize_t n,
-                            long long step, int slots, double bound,
-                            int n_threads) noexcept nogil:
-    """``_dry_run``'s answer, skipping the dry run when every value is within ``bound``
-    (then it cannot find anything). The bound check is split over ``n_threads`` like the
-    update (contiguous chunks)."""
+cdef double _sgd_bound(const OptimConfig* c, double big, double margin) noexcept nogil:
+    """M such that one step of PyTorch's SGD without weight decay, on a gradient and a
+    momentum buffer both at most M in magnitude, keeps the buffer below ``big / 2`` and
+    moves every finite param by at most ``margin`` (0: no such M is known, or the rule
+    is another).
+
+    Unlike ``_safe_bound`` this bounds no param: ``w - x`` computed in double and
+    stored in the dtype is finite for every finite w once ``|x| <= margin``, with
+    ``margin`` below half an ulp of the dtype's max (2^969 for float64: the exact
+    difference stays under DBL_MAX + 2^970, which rounds to DBL_MAX; 2^102 for
+    float32: the double result stays at most FLT_MAX + 2^102, which rounds to FLT_MAX).
+    So the check need not read the params. With A = 1 + |mu| + |1 - dampening|, the
+    buffer (g at the first step, ``mu b + (1 - dampening) g`` after) is at most A M and
+    the step ``lr b`` (nesterov ``lr (g + mu b)``) at most lr (1 + |mu|) A M; both are
+    kept below half their limit, which covers the roundings."""
+    cdef double lr = c.lr, mu = c.momentum, a, m
+    if c.kind != OPT_SGD or c.weight_decay != 0.0:
+        return 0.0
+    if not (isfinite(lr) and isfinite(mu) and isfinite(c.dampening)):
+        return 0.0
+    a = 1.0 + fabs(mu) + fabs(1.0 - c.dampening)
+    m = big / (2.0 * a)
+    if fabs(lr) * (1.0 + fabs(mu)) * a * m > margin / 2.0:
+        m = margin / (2.0 * fabs(lr) * (1.0 + fabs(mu)) * a)
+    return m if m > 0.0 else 0.0
+
+
+cdef bint _within(const floating* param, const floating* grad, const floating* state,
+                  Py_ssize_t n, int slots, double bound, bint with_param,
+                  int n_threads) noexcept nogil:
+    """Every value checked is within ``bound`` (then the dry run cannot find anything;
+    the params are checked only ``with_param``, see ``_sgd_bound``). Split over
+    ``n_threads`` like the update (contiguous chunks)."""
     cdef floating b = <floating>bound
     cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else 1
     cdef int out = 0
     if chunks <= 1:         # no OpenMP region at all (as optim_update_threads)
-        out = not (_all_within(param, n, b) and _all_within(grad, n, b)
-                   and _all_within(state, slots * n, b))
-        return -1 if out == 0 else _dry_run(cfg, param, grad, state, n, step, slots)
+        return _inputs_within(param, grad, state, n, n, slots, b, with_param)
     for c in prange(chunks, schedule='static', num_threads=n_threads):
         lo = c * n // chunks
         hi = (c + 1) * n // chunks
-        out += not (_all_within(param + lo, hi - lo, b)
-                    and _all_within(grad + lo, hi - lo, b)
-                    and _all_within_slots(state + lo, hi - lo, n, slots, b))
-    if out == 0:
-        return -1
-    return _dry_run(cfg, param, grad, state, n, step, slots)
-
-
-cdef bint _all_within_slots(const floating* s, Py_ssize_t m, Py_ssize_t n, int slots,
-                            floating bound) noexcept nogil:
-    # elements [0, m) of each of the ``slots`` rows of stride n starting at s
-    cdef int k
-    for k in range(slots):
-        if not _all_within(s + k * n, m, bound):
-            return False
-    return True
+        out += not _inputs_within(param + lo, grad + lo, state + lo, hi - lo, n, slots, b,
+                                  with_param)
+    return out == 0
 
 
 cdef bint _element_finite(const floating* p, const floating* s, Py_ssize_t i,
@@ -354,10 +425,17 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
             raise ValueError(f"the optimizer state of params[{i}] must be C-contiguous and "
                              "writable")
         checked.append(g)
-    for i in range(k):      # all arrays before any update: a refused step writes nothing
+    # all arrays before any update: a refused step writes nothing. The bound checks run
+    # from the last array back, as each runs from its end back (_inputs_within); the
+    # dry runs, where needed, from the first, so the first array to overflow is named
+    dry = [False] * k
+    for i in range(k - 1, -1, -1):
         n = cnp.PyArray_SIZE(params[i])
-        _refuse_overflow(&cfg, params[i], checked[i], states[i], i, step, slots,
-                         n_threads if n >= parallel_min_size else 1)
+        dry[i] = _needs_dry_run(&cfg, params[i], checked[i], states[i], slots,
+                                n_threads if n >= parallel_min_size else 1)
+    for i in range(k):
+        if dry[i]:
+            _refuse_overflow(&cfg, params[i], checked[i], states[i], i, step, slots)
     for i in range(k):
         p = params[i]
         g = checked[i]
@@ -379,25 +457,51 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
             c.step = step
 
 
+cdef bint _needs_dry_run(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
+                         cnp.ndarray st, int slots, int nt):
+    """Whether ``params[i]`` has a value beyond the bound under which its step cannot
+    overflow (see the design note), i.e. whether its dry run must run."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef bint f64 = cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE, inside, with_param
+    cdef double big = DBL_MAX if f64 else FLT_MAX
+    cdef double bound = _sgd_bound(cfg, big, SGD_MARGIN_F64 if f64 else SGD_MARGIN_F32)
+    if n == 0:
+        return False
+    with_param = bound == 0.0
+    if with_param:
+        bound = _safe_bound(cfg, big)
+    if f64:
+        with nogil:
+            inside = _within(<const double*>cnp.PyArray_DATA(p),
+                             <const double*>cnp.PyArray_DATA(g),
+                             <const double*>cnp.PyArray_DATA(st), n, slots, bound,
+                             with_param, nt)
+    else:
+        with nogil:
+            inside = _within(<const float*>cnp.PyArray_DATA(p),
+                             <const float*>cnp.PyArray_DATA(g),
+                             <const float*>cnp.PyArray_DATA(st), n, slots, bound,
+                             with_param, nt)
+    return not inside
+
+
 cdef _refuse_overflow(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
-                      cnp.ndarray st, Py_ssize_t i, long long step, int slots, int nt):
+                      cnp.ndarray st, Py_ssize_t i, long long step, int slots):
     """Raise NonFiniteError if the step would turn a finite element of ``params[i]`` (or
-    of its state) non-finite (see the design note)."""
+    of its state) non-finite: the dry run (see the design note)."""
     cdef Py_ssize_t j = -1, n = cnp.PyArray_SIZE(p)
     if n == 0:
         return
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
-            j = _check_step(cfg, <const double*>cnp.PyArray_DATA(p),
-                            <const double*>cnp.PyArray_DATA(g),
-                            <const double*>cnp.PyArray_DATA(st), n, step, slots,
-                            _safe_bound(cfg, DBL_MAX), nt)
+            j = _dry_run(cfg, <const double*>cnp.PyArray_DATA(p),
+                         <const double*>cnp.PyArray_DATA(g),
+                         <const double*>cnp.PyArray_DATA(st), n, step, slots)
     else:
         with nogil:
-            j = _check_step(cfg, <const float*>cnp.PyArray_DATA(p),
-                            <const float*>cnp.PyArray_DATA(g),
-                            <const float*>cnp.PyArray_DATA(st), n, step, slots,
-                            _safe_bound(cfg, FLT_MAX), nt)
+            j = _dry_run(cfg, <const float*>cnp.PyArray_DATA(p),
+                         <const float*>cnp.PyArray_DATA(g),
+                         <const float*>cnp.PyArray_DATA(st), n, step, slots)
     if j >= 0:
         state = [float(x) for x in (<object>st)[:, j]]
         raise NonFiniteError(
