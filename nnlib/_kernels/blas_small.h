@@ -1,0 +1,180 @@
+/* One-row products of the batch-1 training step (dense.pxd's small_gemm), in C so that the
+ * row of the result stays in registers.
+ *
+ *   nn_row_axpys_{f,d}(k, n, alpha, x, W, ldw, c):
+ *       c[j] <- c[j] + sum over p < k with x[p] != 0 of (alpha x[p]) W[p ldw + j]
+ *       (the forward product x W of one row: a sum of the rows of W)
+ *   nn_rank1_{f,d}(m, n, alpha, a, lda, b, C, ldc):
+ *       C[i ldc + j] <- C[i ldc + j] + (alpha a[i lda]) b[j] for a[i lda] != 0
+ *       (the batch-1 weight step: a rank-one update)
+ *   nn_row_dots_{f,d}(k, n, alpha, a, B, ldb, c):
+ *       c[j] <- c[j] + alpha (sum over p < k of a[p] B[j ldb + p])
+ *       (the input gradient dz W^T of one row: a dot product per row of W)
+ *
+ * Each element is formed by exactly the operations of the plain loops they replace (see
+ * small_gemm): the terms of a row update added one by one in increasing p, each a
+ * fused multiply-add where the compiler contracts ``c + a * w`` (as it does there); a
+ * dot product in four accumulators over p mod 4 (the remainder into the first), summed
+ * as (acc0 + acc1) + (acc2 + acc3). So the results are bitwise those of the loops, and
+ * what changes is where the partial sums live. In the row update the plain loop reads
+ * and writes the whole row of c for each nonzero x[p]; here a block of up to 64 columns
+ * of c is held in vector registers (GCC's vector extensions: four registers of 16
+ * lanes with AVX-512, split into narrower ones elsewhere) while the nonzero terms are
+ * added, and stored once. In the dot products ``restrict`` lets the compiler keep the
+ * row a[] where it is instead of reloading it after every store to c.
+ *
+ * Zero coefficients are skipped (0 * finite adds nothing; the training loop keeps its
+ * operands finite), their indices compacted without a branch, 64 at a time, as in
+ * dense.pxd's sparse_axpys.
+ */
+#ifndef NNLIB_BLAS_SMALL_H
+#define NNLIB_BLAS_SMALL_H
+
+#include <stddef.h>
+#include <string.h>
+
+typedef float nn_v16f __attribute__((vector_size(64)));
+typedef float nn_v8f __attribute__((vector_size(32)));
+typedef double nn_v8d __attribute__((vector_size(64)));
+typedef double nn_v4d __attribute__((vector_size(32)));
+
+/* unaligned vector loads and stores: memcpy of a fixed size compiles to one move */
+#define NN_LOAD(V, p) ({ V v_; memcpy(&v_, (p), sizeof(V)); v_; })
+#define NN_STORE(p, v) do { __typeof__(v) s_ = (v); memcpy((p), &s_, sizeof(s_)); } while (0)
+
+/* The indices i in [i0, i1) with v[i stride] != 0 into idx[], alpha v[i stride] into
+ * s[], without a branch on the data (it mispredicts on ReLU's zero pattern); the count. */
+#define NN_COMPACT(NAME, T)                                                                 \
+static inline Py_ssize_t NAME(const T* restrict v, Py_ssize_t stride, Py_ssize_t i0,        \
+                              Py_ssize_t i1, T alpha, Py_ssize_t* restrict idx,             \
+                              T* restrict s)                                                \
+{                                                                                           \
+    Py_ssize_t i, cnt = 0;                                                                  \
+    for (i = i0; i < i1; i++) {                                                             \
+        idx[cnt] = i;                                                                       \
+        s[cnt] = alpha * v[i * stride];                                                     \
+        cnt += v[i * stride] != 0;                                                          \
+    }                                                                                       \
+    return cnt;                                                                             \
+}
+
+NN_COMPACT(nn_compact_f, float)
+NN_COMPACT(nn_compact_d, double)
+
+#define NN_ROW_AXPYS(NAME, T, V, VH, CNAME)                                                 \
+static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict x,           \
+                        const T* restrict W, Py_ssize_t ldw, T* restrict c)                 \
+{                                                                                           \
+    enum { L = sizeof(V) / sizeof(T), LH = sizeof(VH) / sizeof(T) };                        \
+    Py_ssize_t idx[64];                                                                     \
+    T a[64];                                                                                \
+    Py_ssize_t p0, q, cnt, j0, j;                                                           \
+    for (p0 = 0; p0 < k; p0 += 64) {                                                        \
+        Py_ssize_t p1 = k - p0 < 64 ? k : p0 + 64;                                          \
+        cnt = CNAME(x, 1, p0, p1, alpha, idx, a);                                           \
+        if (cnt == 0)                                                                       \
+            continue;                                                                       \
+        j0 = 0;                                                                             \
+        for (; j0 + 4 * L <= n; j0 += 4 * L) {                                              \
+            V c0 = NN_LOAD(V, c + j0), c1 = NN_LOAD(V, c + j0 + L);                         \
+            V c2 = NN_LOAD(V, c + j0 + 2 * L), c3 = NN_LOAD(V, c + j0 + 3 * L);             \
+            for (q = 0; q < cnt; q++) {                                                     \
+                const T* w = W + idx[q] * ldw + j0;                                         \
+                T s = a[q];                                                                 \
+                c0 = c0 + s * NN_LOAD(V, w);                                                \
+                c1 = c1 + s * NN_LOAD(V, w + L);                                            \
+                c2 = c2 + s * NN_LOAD(V, w + 2 * L);                                        \
+                c3 = c3 + s * NN_LOAD(V, w + 3 * L);                                        \
+            }                                                                               \
+            NN_STORE(c + j0, c0); NN_STORE(c + j0 + L, c1);                                 \
+            NN_STORE(c + j0 + 2 * L, c2); NN_STORE(c + j0 + 3 * L, c3);                     \
+        }                                                                                   \
+        for (; j0 + L <= n; j0 += L) {                                                      \
+            V c0 = NN_LOAD(V, c + j0);                                                      \
+            for (q = 0; q < cnt; q++)                                                       \
+                c0 = c0 + a[q] * NN_LOAD(V, W + idx[q] * ldw + j0);                         \
+            NN_STORE(c + j0, c0);                                                           \
+        }                                                                                   \
+        if (j0 + LH <= n) {                                                                 \
+            VH c0 = NN_LOAD(VH, c + j0);                                                    \
+            for (q = 0; q < cnt; q++)                                                       \
+                c0 = c0 + a[q] * NN_LOAD(VH, W + idx[q] * ldw + j0);                        \
+            NN_STORE(c + j0, c0);                                                           \
+            j0 += LH;                                                                       \
+        }                                                                                   \
+        for (j = j0; j < n; j++) {                                                          \
+            T cj = c[j];                                                                    \
+            for (q = 0; q < cnt; q++)                                                       \
+                cj = cj + a[q] * W[idx[q] * ldw + j];                                       \
+            c[j] = cj;                                                                      \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+NN_ROW_AXPYS(nn_row_axpys_f, float, nn_v16f, nn_v8f, nn_compact_f)
+NN_ROW_AXPYS(nn_row_axpys_d, double, nn_v8d, nn_v4d, nn_compact_d)
+
+/* nn_rank1_{f,d}(m, n, alpha, a, lda, b, C, ldc):
+ *     C[i ldc + j] <- C[i ldc + j] + (alpha a[i lda]) b[j] for i < m with a[i lda] != 0
+ * (the batch-1 weight step W += alpha x^T dz: one row update per nonzero input), with a
+ * block of up to 64 values of b held in registers across the rows. */
+#define NN_RANK1(NAME, T, V, CNAME)                                                         \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
+                        Py_ssize_t ldc)                                                     \
+{                                                                                           \
+    enum { L = sizeof(V) / sizeof(T) };                                                     \
+    Py_ssize_t idx[64];                                                                     \
+    T s[64];                                                                                \
+    Py_ssize_t r0, q, cnt, j0, j;                                                           \
+    for (r0 = 0; r0 < m; r0 += 64) {                                                        \
+        Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
+        cnt = CNAME(a, lda, r0, r1, alpha, idx, s);                                         \
+        j0 = 0;                                                                             \
+        for (; j0 + 4 * L <= n; j0 += 4 * L) {                                              \
+            V b0 = NN_LOAD(V, b + j0), b1 = NN_LOAD(V, b + j0 + L);                         \
+            V b2 = NN_LOAD(V, b + j0 + 2 * L), b3 = NN_LOAD(V, b + j0 + 3 * L);             \
+            for (q = 0; q < cnt; q++) {                                                     \
+                T* c = C + idx[q] * ldc + j0;                                               \
+                T t = s[q];                                                                 \
+                NN_STORE(c, NN_LOAD(V, c) + t * b0);                                        \
+                NN_STORE(c + L, NN_LOAD(V, c + L) + t * b1);                                \
+                NN_STORE(c + 2 * L, NN_LOAD(V, c + 2 * L) + t * b2);                        \
+                NN_STORE(c + 3 * L, NN_LOAD(V, c + 3 * L) + t * b3);                        \
+            }                                                                               \
+        }                                                                                   \
+        for (q = 0; q < cnt; q++) {                                                         \
+            T* c = C + idx[q] * ldc;                                                        \
+            T t = s[q];                                                                     \
+            for (j = j0; j < n; j++)                                                        \
+                c[j] = c[j] + t * b[j];                                                     \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+NN_RANK1(nn_rank1_f, float, nn_v16f, nn_compact_f)
+NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d)
+
+#define NN_ROW_DOTS(NAME, T)                                                                \
+static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
+{                                                                                           \
+    Py_ssize_t j, p;                                                                        \
+    for (j = 0; j < n; j++) {                                                               \
+        const T* b = B + j * ldb;                                                           \
+        T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;                                           \
+        for (p = 0; p + 4 <= k; p += 4) {                                                   \
+            acc0 = acc0 + a[p] * b[p];                                                      \
+            acc1 = acc1 + a[p + 1] * b[p + 1];                                              \
+            acc2 = acc2 + a[p + 2] * b[p + 2];                                              \
+            acc3 = acc3 + a[p + 3] * b[p + 3];                                              \
+        }                                                                                   \
+        for (; p < k; p++) acc0 = acc0 + a[p] * b[p];                                       \
+        c[j] = c[j] + alpha * ((acc0 + acc1) + (acc2 + acc3));                              \
+    }                                                                                       \
+}
+
+NN_ROW_DOTS(nn_row_dots_f, float)
+NN_ROW_DOTS(nn_row_dots_d, double)
+
+#endif
