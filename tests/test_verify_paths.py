@@ -112,6 +112,11 @@ def test_errors_by_value_measures_an_element_that_differs_from_its_twins():
 
 def test_the_plan_straddles_every_threshold_nnlib_paths_names():
     plan = paths.plan()
+    epoch = plan.pop("epoch")              # {loss: cases} of the training epoch's loss
+    assert set(epoch) == set(paths.LOSS_KERNELS)
+    assert any(shape[0] * shape[1] > _paths.path_value("VEC_BLOCK")
+               for _, shape, _ in epoch["logistic_loss"])
+    plan.update({f"epoch {k}": v for k, v in epoch.items()})
     covered = {}
     for fam, cases in plan.items():
         for case in cases:
@@ -181,6 +186,26 @@ def test_a_wide_row_only_factor_fails(monkeypatch):
     bad = [r for it in items for r in it["paths"] if not r["passed"]]
     assert bad and all("65" in r["path"] or "25" in r["path"] for r in bad)
     assert items[0]["smallest_failure"] and "seed" in items[0]["smallest_failure"]
+
+
+def test_an_epoch_loss_wrong_past_one_block_fails(monkeypatch):
+    # the training epoch's loss over more than VEC_BLOCK scores (one call per batch) is
+    # measured by train.loss_grad; a slip there (a later block reading the first block's
+    # targets) moves db: here db is off only for batches of more than one block
+    from nnlib._kernels import train
+    real = train.loss_grad
+
+    def wrong(setup, dWs, dbs, *a, **kw):
+        out = real(setup, dWs, dbs, *a, **kw)
+        if setup.X.size > _paths.path_value("VEC_BLOCK"):
+            dbs[0][...] = dbs[0] * (1 + 1e-6)
+        return out
+    monkeypatch.setattr(train, "loss_grad", wrong)
+    items = paths.run_paths(Context(quick=True, only=["logistic_loss"]))
+    bad = [r for it in items for r in it["paths"] if not r["passed"]]
+    assert bad and all(r["path"].startswith("epoch") and "VEC_BLOCK-1" not in r["path"]
+                       and "VEC_BLOCK (" not in r["path"] for r in bad), bad
+    assert {r["output"] for r in bad} == {"epoch loss_grad db"}
 
 
 def test_a_path_dependent_activation_fails(monkeypatch):

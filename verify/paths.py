@@ -141,6 +141,12 @@ ERROR_MODELS = {
                        "sum_j |dZ_j W_j| + that term x |W_j| for dX",
                        "the derivative is taken from the output H rounded to the dtype "
                        "(documented), and dW, dX are BLAS sums in the dtype"),
+    "epoch loss_grad": ("loss: the loss's own model; db: T1 = sum_i |dz_i| (+ the loss "
+                        "gradient's T1), Td = its Td summed",
+                        "train.loss_grad of a one-layer identity network with W = I, b = 0 "
+                        "(so the scores are X, exactly): the whole batch in one call of the "
+                        "row-level loss (no LOSS_CHUNK tasks), db the column sums of dZ, "
+                        "whose signed terms cancel"),
     "tanh_vjp_float32": ("T1 = 3 |g| t^2 2^-11", "float32 tanh is nn_tanh_f32 (2e-11 relative, "
                          "~2^-11 of a float32 ulp), then 1 - t^2 cancels"),
 }
@@ -540,7 +546,15 @@ def plan():
         m = target // r
         dense.append((f"{r} x {m} = PAR_MIN_ELEMS{rel} ({target})", (r, m), "PAR_MIN_ELEMS",
                       1.0))
+    # the training epoch passes a whole batch to the row-level loss in one call: the
+    # logistic loss's VEC_BLOCK blocks of n*c scores split there (train.loss_grad)
+    epoch = {name: [(f"epoch, n=VEC_BLOCK+1 ({vb + 1}) rows x c=4 in one call", (vb + 1, 4),
+                     "VEC_BLOCK")] for name in LOSS_KERNELS if name != "logistic_loss"}
+    epoch["logistic_loss"] = [
+        (f"epoch, n*c=VEC_BLOCK{rel} ({v}) scores in one call", (v, 1), "VEC_BLOCK")
+        for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"), (2 * vb + 1, "*2+1"))]
     return {
+        "epoch": epoch,
         "activation": [("elementwise", n, key, lab) for lab, n, key in acts] + [
             ("auto threads", n, key, lab) for lab, n, key in acts_auto],
         "softmax": small + wide, "log_softmax": small + wide,
@@ -723,6 +737,14 @@ class _Runner:
         self.cases[key].fixed, self.cases[key].seed = self.fixed, self.seed
         return self.cases[key]
 
+    def _points(self, seeds):
+        """(dtype name, dtype, seed) for every dtype and seed, marking the fixed point
+        set's figures (FIXED_SEED) as the ones held to the baseline."""
+        for dname in self.ctx.dtypes:
+            for seed in seeds:
+                self.fixed, self.seed = seed == FIXED_SEED, seed
+                yield dname, DTYPES[dname], seed
+
     def thread_check(self, kernel, dname, path, same, threshold):
         if not same:
             c = self.case(kernel, "threads", dname, path, threshold, 0.0)
@@ -822,23 +844,20 @@ class _Runner:
             fused = K.kernel("loss_and_grad")
             if loss is None or grad is None:
                 continue
-            margins = (1.0, 0.0) if name == "hinge_loss" else (None,)
-            for dname in self.ctx.dtypes:
-                dt = DTYPES[dname]
-                for seed in seeds:
-                    self.fixed, self.seed = seed == FIXED_SEED, seed
-                    for label, shape, key in PLAN[name]:
-                        n, c = shape if isinstance(shape, tuple) else (None, shape)
-                        Z, Y = self._loss_inputs(name, n, c, dname, seed)
-                        for mg in margins:
-                            lab = label + ("" if mg is None else f", margin={mg:g}")
-                            self._loss_case(name, loss, grad, fused, Z, Y, mg, dname, dt,
-                                            lab, key)
-                    for label, c in per_row_widths(name):
-                        Z, Y = self._per_row_inputs(name, c, dname, seed)
-                        for mg in margins:
-                            lab = label + ("" if mg is None else f", margin={mg:g}")
-                            self._per_row_case(name, loss, fused, Z, Y, mg, dname, dt, lab)
+            margins = _margins(name)
+            for dname, dt, seed in self._points(seeds):
+                for label, shape, key in PLAN[name]:
+                    n, c = shape if isinstance(shape, tuple) else (None, shape)
+                    Z, Y = self._loss_inputs(name, n, c, dname, seed)
+                    for mg in margins:
+                        lab = label + ("" if mg is None else f", margin={mg:g}")
+                        self._loss_case(name, loss, grad, fused, Z, Y, mg, dname, dt,
+                                        lab, key)
+                for label, c in per_row_widths(name):
+                    Z, Y = self._per_row_inputs(name, c, dname, seed)
+                    for mg in margins:
+                        lab = label + ("" if mg is None else f", margin={mg:g}")
+                        self._per_row_case(name, loss, fused, Z, Y, mg, dname, dt, lab)
 
     def _per_row_inputs(self, name, c, dname, seed):
         """Rows measured one at a time: every pool value with both labels (logistic), or
@@ -947,6 +966,82 @@ class _Runner:
                             f"component {i % c}: got {float(got.reshape(-1)[i])!r}")
                 cs.add(err, Z, got, ex, t, desc)
 
+    # --- the training epoch's loss ------------------------------------------------------
+    def epoch_losses(self, seeds):
+        """Each loss as the training epoch evaluates it: ``train.loss_grad`` of a one-layer
+        identity network with W = I and b = 0, whose scores are X exactly, over a batch
+        passed whole to the row-level loss (nnlib.functional cuts it into LOSS_CHUNK
+        tasks, so the logistic loss's VEC_BLOCK blocks split only here). Compared: the
+        loss and db, the column sums of dZ (which depend on every row's target)."""
+        from verify.train import compiled_api
+        api = compiled_api()
+        if api is None or not hasattr(api, "loss_grad"):
+            return              # verify.train reports the missing compiled epoch
+        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        for name in LOSS_KERNELS:
+            if not self.ctx.wanted(name):
+                continue
+            margins = _margins(name)
+            for dname, dt, seed in self._points(seeds):
+                for label, (n, c), key in PLAN["epoch"][name]:
+                    Z, Y = self._epoch_inputs(name, n, c, dname, seed)
+                    for mg in margins:
+                        lab = label + ("" if mg is None else f", margin={mg:g}")
+                        got = self._epoch_call(api, ACTIVATION_CODES["identity"],
+                                               LOSS_CODES[name], Z, Y, mg, dt)
+                        self._epoch_case(name, Z, Y, mg, got, dname, dt, lab, key)
+
+    def _epoch_inputs(self, name, n, c, dname, seed):
+        Z, Y = self._loss_inputs(name, n, c, dname, seed)
+        if name == "logistic_loss":
+            # finite scores only (X W is a BLAS product: inf * 0 would be NaN), at most
+            # max / 2^12 (the sum of up to 2 VEC_BLOCK + 1 losses stays finite), and
+            # targets drawn at random: a pattern whose period divides VEC_BLOCK would give
+            # every block the first block's targets
+            pool = element_pool(dname, seed)
+            pool = pool[np.isfinite(pool) & (np.abs(pool) <= np.finfo(DTYPES[dname]).max
+                                             / 2.0 ** 12)]
+            Z = np.ascontiguousarray(pool[_tile(pool, n, offset=seed)].reshape(n, 1))
+            Y = np.random.default_rng([seed, 7, n]).integers(0, 2, n)
+        return Z, Y
+
+    @staticmethod
+    def _epoch_call(api, identity, code, Z, Y, mg, dt):
+        """(loss, db) of train.loss_grad on the identity network (NaN where it reports a
+        non-finite result: every input here has a finite exact loss)."""
+        n, c = Z.shape
+        net = api.Network([c, c], [identity], [0.0])
+        labels = code in _label_loss_codes()
+        tcols = 0 if labels else c
+        y_target = (np.zeros((n, 0), dt) if labels else
+                    np.ascontiguousarray(np.asarray(Y, dt).reshape(n, c)))
+        y_label = (np.asarray(Y, np.int64) if labels else np.zeros(1, np.int64))
+        W, b = np.eye(c, dtype=dt), np.zeros(c, dt)
+        setup = api.EpochSetup(net, [W], [b], [None, None], Z, y_target, y_label,
+                               api.Workspace([c, c], n, tcols, dt), code, n,
+                               margin=1.0 if mg is None else mg, l2=0.0)
+        dW, db = np.empty_like(W), np.empty_like(b)
+        loss, status = api.loss_grad(setup, [dW], [db])
+        if status != 0:       # a non-finite loss or gradient: measured as NaN, a failure
+            return math.nan, np.full_like(b, np.nan)
+        return float(loss), db
+
+    def _epoch_case(self, name, Z, Y, mg, got, dname, dt, label, key):
+        (le, lT), (ge, gT) = loss_reference(name, Z, Y, 1.0 if mg is None else mg)
+        g1, gd = gT if isinstance(gT, tuple) else (0, gT)
+        dbe = ge.sum(axis=0)
+        dbT = ((np.abs(ge) + g1).sum(axis=0), (np.zeros_like(ge) + gd).sum(axis=0))
+        n, c = Z.shape
+        loss, db = got
+        for output, g, ex, T, limit in (
+                ("epoch loss_grad loss", np.array([loss], dt), np.array([le]),
+                 np.array([lT]), cap(dname, Z.size + c)),
+                ("epoch loss_grad db", np.asarray(db), dbe, dbT, cap(dname, n))):
+            cs = self.case(name, output, dname, label, key, limit)
+            cs.add(ulp_errors(g, ex, T, dt), Z, g, ex, 1, lambda i, g=g, o=output: (
+                f"{o}[{i}] over a batch of {n} rows {_fmt_row(Z[0])}, ...: got "
+                f"{float(g[i])!r}, exact {float(ex[i])!r}"))
+
     # --- dense -------------------------------------------------------------------------
     def dense(self, seeds):
         """dense_forward / dense_backward with X = a column of +-1 (row i: sign s_i),
@@ -1052,6 +1147,17 @@ LOSS_KERNELS = ("softmax_cross_entropy", "squared_error", "logistic_loss", "spar
                 "hinge_loss")
 
 
+def _margins(name):
+    """The hinge loss runs at margin 1 and at 0 (its kink at h = 0); other losses have none."""
+    return (1.0, 0.0) if name == "hinge_loss" else (None,)
+
+
+def _label_loss_codes():
+    """The loss codes whose targets are class labels (the rest take target arrays)."""
+    from nnlib._codes import LOSS_CODES
+    return {LOSS_CODES[k] for k in ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss")}
+
+
 def item_names():
     """The names of the items run_paths makes (for --list and the catalogue)."""
     from verify.registry import ACTIVATIONS
@@ -1080,6 +1186,7 @@ def run_paths(ctx):
         run.maps(seeds)
         run.losses(seeds)
         run.dense(seeds)
+        run.epoch_losses(seeds)
     for case in run.cases.values():
         if case.output != "threads":
             _judge(case, baseline, update)
@@ -1114,7 +1221,8 @@ def run_paths(ctx):
             "paths": rows, "seeds": seeds,
             "error_models": {k: v for k, v in ERROR_MODELS.items()
                              if k.startswith(kernel) or k == "activation"
-                             and kernel in _ACT_NAMES},
+                             and kernel in _ACT_NAMES or k == "epoch loss_grad"
+                             and kernel in LOSS_KERNELS},
             "paths_covered": sorted({r["path"] for r in rows}),
             "thresholds_covered": sorted({r["threshold"] for r in rows}),
             "failures": [f"{r['output']} [{r['dtype']}] {r['path']}: {p}"

@@ -230,8 +230,10 @@ FAULTS = [
           "tb = t + j0",
           "tb = t",
           "index", "every VEC_BLOCK block of the logistic loss reads the first block's targets",
-          "losses", "logistic loss over more than VEC_BLOCK scores",
-          "F.logistic_loss_grad(rand(600), (rand(600, seed=1) > 0).astype(float))"),
+          "losses", "logistic loss over more than VEC_BLOCK scores (the training epoch)",
+          # nnlib.functional runs the loss in tasks of LOSS_CHUNK rows (one block); the
+          # epoch passes a whole batch: 100 rows x 3 outputs = 300 scores
+          "fit('logistic_loss', batch_size=100, n=100, epochs=1)"),
     Fault("loss-hinge-kink", ROWS,
           "if h < 0.0:",
           "if h <= 0.0:",
