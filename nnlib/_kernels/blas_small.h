@@ -38,6 +38,21 @@ typedef float nn_v8f __attribute__((vector_size(32)));
 typedef double nn_v8d __attribute__((vector_size(64)));
 typedef double nn_v4d __attribute__((vector_size(32)));
 
+/* One multiply-add of a scalar chain, as the compiler forms ``c + a * b`` in the loops
+ * these replace: fused where the target has FMA (GCC contracts there), two roundings
+ * elsewhere. Spelled out because GCC vectorizes a chain over a short row as products
+ * in a vector followed by in-order additions, which would round each product. */
+#ifdef __FP_FAST_FMA
+#define NN_FMA_D(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define NN_FMA_D(a, b, c) ((c) + (a) * (b))
+#endif
+#ifdef __FP_FAST_FMAF
+#define NN_FMA_F(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define NN_FMA_F(a, b, c) ((c) + (a) * (b))
+#endif
+
 /* unaligned vector loads and stores: memcpy of a fixed size compiles to one move */
 #define NN_LOAD(V, p) ({ V v_; memcpy(&v_, (p), sizeof(V)); v_; })
 #define NN_STORE(p, v) do { __typeof__(v) s_ = (v); memcpy((p), &s_, sizeof(s_)); } while (0)
@@ -61,7 +76,7 @@ static inline Py_ssize_t NAME(const T* restrict v, Py_ssize_t stride, Py_ssize_t
 NN_COMPACT(nn_compact_f, float)
 NN_COMPACT(nn_compact_d, double)
 
-#define NN_ROW_AXPYS(NAME, T, V, VH, CNAME)                                                 \
+#define NN_ROW_AXPYS(NAME, T, V, VH, CNAME, FMA)                                            \
 static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict x,           \
                         const T* restrict W, Py_ssize_t ldw, T* restrict c)                 \
 {                                                                                           \
@@ -105,20 +120,20 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict x
         for (j = j0; j < n; j++) {                                                          \
             T cj = c[j];                                                                    \
             for (q = 0; q < cnt; q++)                                                       \
-                cj = cj + a[q] * W[idx[q] * ldw + j];                                       \
+                cj = FMA(a[q], W[idx[q] * ldw + j], cj);                                    \
             c[j] = cj;                                                                      \
         }                                                                                   \
     }                                                                                       \
 }
 
-NN_ROW_AXPYS(nn_row_axpys_f, float, nn_v16f, nn_v8f, nn_compact_f)
-NN_ROW_AXPYS(nn_row_axpys_d, double, nn_v8d, nn_v4d, nn_compact_d)
+NN_ROW_AXPYS(nn_row_axpys_f, float, nn_v16f, nn_v8f, nn_compact_f, NN_FMA_F)
+NN_ROW_AXPYS(nn_row_axpys_d, double, nn_v8d, nn_v4d, nn_compact_d, NN_FMA_D)
 
 /* nn_rank1_{f,d}(m, n, alpha, a, lda, b, C, ldc):
  *     C[i ldc + j] <- C[i ldc + j] + (alpha a[i lda]) b[j] for i < m with a[i lda] != 0
  * (the batch-1 weight step W += alpha x^T dz: one row update per nonzero input), with a
  * block of up to 64 values of b held in registers across the rows. */
-#define NN_RANK1(NAME, T, V, CNAME)                                                         \
+#define NN_RANK1(NAME, T, V, CNAME, FMA)                                                    \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
                         Py_ssize_t ldc)                                                     \
@@ -147,15 +162,15 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
             T* c = C + idx[q] * ldc;                                                        \
             T t = s[q];                                                                     \
             for (j = j0; j < n; j++)                                                        \
-                c[j] = c[j] + t * b[j];                                                     \
+                c[j] = FMA(t, b[j], c[j]);                                                  \
         }                                                                                   \
     }                                                                                       \
 }
 
-NN_RANK1(nn_rank1_f, float, nn_v16f, nn_compact_f)
-NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d)
+NN_RANK1(nn_rank1_f, float, nn_v16f, nn_compact_f, NN_FMA_F)
+NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
 
-#define NN_ROW_DOTS(NAME, T)                                                                \
+#define NN_ROW_DOTS(NAME, T, FMA)                                                           \
 static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
 {                                                                                           \
@@ -164,17 +179,17 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
         const T* b = B + j * ldb;                                                           \
         T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;                                           \
         for (p = 0; p + 4 <= k; p += 4) {                                                   \
-            acc0 = acc0 + a[p] * b[p];                                                      \
-            acc1 = acc1 + a[p + 1] * b[p + 1];                                              \
-            acc2 = acc2 + a[p + 2] * b[p + 2];                                              \
-            acc3 = acc3 + a[p + 3] * b[p + 3];                                              \
+            acc0 = FMA(a[p], b[p], acc0);                                                   \
+            acc1 = FMA(a[p + 1], b[p + 1], acc1);                                           \
+            acc2 = FMA(a[p + 2], b[p + 2], acc2);                                           \
+            acc3 = FMA(a[p + 3], b[p + 3], acc3);                                           \
         }                                                                                   \
-        for (; p < k; p++) acc0 = acc0 + a[p] * b[p];                                       \
-        c[j] = c[j] + alpha * ((acc0 + acc1) + (acc2 + acc3));                              \
+        for (; p < k; p++) acc0 = FMA(a[p], b[p], acc0);                                    \
+        c[j] = FMA(alpha, (acc0 + acc1) + (acc2 + acc3), c[j]);                             \
     }                                                                                       \
 }
 
-NN_ROW_DOTS(nn_row_dots_f, float)
-NN_ROW_DOTS(nn_row_dots_d, double)
+NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F)
+NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D)
 
 #endif
