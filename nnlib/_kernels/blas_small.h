@@ -17,11 +17,14 @@
  * dot product in four accumulators over p mod 4 (the remainder into the first), summed
  * as (acc0 + acc1) + (acc2 + acc3). So the results are bitwise those of the loops, and
  * what changes is where the partial sums live. In the row update the plain loop reads
- * and writes the whole row of c for each nonzero x[p]; here a block of up to 64 columns
- * of c is held in vector registers (GCC's vector extensions: four registers of 16
- * lanes with AVX-512, split into narrower ones elsewhere) while the nonzero terms are
- * added, and stored once. In the dot products ``restrict`` lets the compiler keep the
- * row a[] where it is instead of reloading it after every store to c.
+ * and writes the whole row of c for each nonzero x[p]; here a block of c (up to 8
+ * vectors and the columns left over) is held in vector registers while the nonzero
+ * terms are added, and stored once. All chains of a block advance in the same pass over
+ * the terms: one chain per pass would wait on the FMA latency at every term. With
+ * AVX-512 the left-over columns are one masked vector; elsewhere (GCC's vector
+ * extensions, split to the target's width) a half vector and single columns. In the
+ * dot products ``restrict`` lets the compiler keep the row a[] where it is instead of
+ * reloading it after every store to c.
  *
  * Zero coefficients are skipped (0 * finite adds nothing; the training loop keeps its
  * operands finite), their indices compacted without a branch, 64 at a time, as in
@@ -76,58 +79,153 @@ static inline Py_ssize_t NAME(const T* restrict v, Py_ssize_t stride, Py_ssize_t
 NN_COMPACT(nn_compact_f, float)
 NN_COMPACT(nn_compact_d, double)
 
-#define NN_ROW_AXPYS(NAME, T, V, VH, CNAME, FMA)                                            \
-static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict x,           \
-                        const T* restrict W, Py_ssize_t ldw, T* restrict c)                 \
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* AVX-512: a block of up to 8 vectors and the columns left over in one masked vector
+   (a masked load reads nothing past the row), all of its chains in one pass. */
+#define NN_AXPYS_BLOCKS(NAME, T, SUF, M, MT)                                                \
+static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T* restrict a,\
+                        Py_ssize_t n, const T* restrict W, Py_ssize_t ldw, T* restrict c)   \
 {                                                                                           \
-    enum { L = sizeof(V) / sizeof(T), LH = sizeof(VH) / sizeof(T) };                        \
-    Py_ssize_t idx[64];                                                                     \
-    T a[64];                                                                                \
-    Py_ssize_t p0, q, cnt, j0, j;                                                           \
-    for (p0 = 0; p0 < k; p0 += 64) {                                                        \
-        Py_ssize_t p1 = k - p0 < 64 ? k : p0 + 64;                                          \
-        cnt = CNAME(x, 1, p0, p1, alpha, idx, a);                                           \
-        if (cnt == 0)                                                                       \
-            continue;                                                                       \
-        j0 = 0;                                                                             \
-        for (; j0 + 4 * L <= n; j0 += 4 * L) {                                              \
-            V c0 = NN_LOAD(V, c + j0), c1 = NN_LOAD(V, c + j0 + L);                         \
-            V c2 = NN_LOAD(V, c + j0 + 2 * L), c3 = NN_LOAD(V, c + j0 + 3 * L);             \
-            for (q = 0; q < cnt; q++) {                                                     \
-                const T* w = W + idx[q] * ldw + j0;                                         \
-                T s = a[q];                                                                 \
-                c0 = c0 + s * NN_LOAD(V, w);                                                \
-                c1 = c1 + s * NN_LOAD(V, w + L);                                            \
-                c2 = c2 + s * NN_LOAD(V, w + 2 * L);                                        \
-                c3 = c3 + s * NN_LOAD(V, w + 3 * L);                                        \
-            }                                                                               \
-            NN_STORE(c + j0, c0); NN_STORE(c + j0 + L, c1);                                 \
-            NN_STORE(c + j0 + 2 * L, c2); NN_STORE(c + j0 + 3 * L, c3);                     \
+    enum { L = 64 / sizeof(T) };                                                            \
+    Py_ssize_t q, j0;                                                                       \
+    for (j0 = 0; j0 < n; j0 += 8 * L) {                                                     \
+        Py_ssize_t rem = n - j0 < 8 * L ? n - j0 : 8 * L;                                   \
+        int nv = (int)(rem / L);                                                            \
+        MT m = (MT)((1u << (rem - nv * L)) - 1u);                                           \
+        T* cb = c + j0;                                                                     \
+        M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;         \
+        M c6 = c0, c7 = c0, ct;                                                             \
+        if (nv > 0) c0 = _mm512_loadu_##SUF(cb);                                            \
+        if (nv > 1) c1 = _mm512_loadu_##SUF(cb + L);                                        \
+        if (nv > 2) c2 = _mm512_loadu_##SUF(cb + 2 * L);                                    \
+        if (nv > 3) c3 = _mm512_loadu_##SUF(cb + 3 * L);                                    \
+        if (nv > 4) c4 = _mm512_loadu_##SUF(cb + 4 * L);                                    \
+        if (nv > 5) c5 = _mm512_loadu_##SUF(cb + 5 * L);                                    \
+        if (nv > 6) c6 = _mm512_loadu_##SUF(cb + 6 * L);                                    \
+        if (nv > 7) c7 = _mm512_loadu_##SUF(cb + 7 * L);                                    \
+        ct = _mm512_maskz_loadu_##SUF(m, cb + nv * L);                                      \
+        for (q = 0; q < cnt; q++) {                                                         \
+            const T* w = W + idx[q] * ldw + j0;                                             \
+            M s = _mm512_set1_##SUF(a[q]);                                                  \
+            if (nv > 0) c0 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w), c0);              \
+            if (nv > 1) c1 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + L), c1);          \
+            if (nv > 2) c2 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 2 * L), c2);      \
+            if (nv > 3) c3 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 3 * L), c3);      \
+            if (nv > 4) c4 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 4 * L), c4);      \
+            if (nv > 5) c5 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 5 * L), c5);      \
+            if (nv > 6) c6 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 6 * L), c6);      \
+            if (nv > 7) c7 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 7 * L), c7);      \
+            if (m) ct = _mm512_fmadd_##SUF(s, _mm512_maskz_loadu_##SUF(m, w + nv * L),      \
+                                           ct);                                             \
         }                                                                                   \
-        for (; j0 + L <= n; j0 += L) {                                                      \
-            V c0 = NN_LOAD(V, c + j0);                                                      \
-            for (q = 0; q < cnt; q++)                                                       \
-                c0 = c0 + a[q] * NN_LOAD(V, W + idx[q] * ldw + j0);                         \
-            NN_STORE(c + j0, c0);                                                           \
-        }                                                                                   \
-        if (j0 + LH <= n) {                                                                 \
-            VH c0 = NN_LOAD(VH, c + j0);                                                    \
-            for (q = 0; q < cnt; q++)                                                       \
-                c0 = c0 + a[q] * NN_LOAD(VH, W + idx[q] * ldw + j0);                        \
-            NN_STORE(c + j0, c0);                                                           \
-            j0 += LH;                                                                       \
-        }                                                                                   \
-        for (j = j0; j < n; j++) {                                                          \
-            T cj = c[j];                                                                    \
-            for (q = 0; q < cnt; q++)                                                       \
-                cj = FMA(a[q], W[idx[q] * ldw + j], cj);                                    \
-            c[j] = cj;                                                                      \
-        }                                                                                   \
+        if (nv > 0) _mm512_storeu_##SUF(cb, c0);                                            \
+        if (nv > 1) _mm512_storeu_##SUF(cb + L, c1);                                        \
+        if (nv > 2) _mm512_storeu_##SUF(cb + 2 * L, c2);                                    \
+        if (nv > 3) _mm512_storeu_##SUF(cb + 3 * L, c3);                                    \
+        if (nv > 4) _mm512_storeu_##SUF(cb + 4 * L, c4);                                    \
+        if (nv > 5) _mm512_storeu_##SUF(cb + 5 * L, c5);                                    \
+        if (nv > 6) _mm512_storeu_##SUF(cb + 6 * L, c6);                                    \
+        if (nv > 7) _mm512_storeu_##SUF(cb + 7 * L, c7);                                    \
+        _mm512_mask_storeu_##SUF(cb + nv * L, m, ct);                                       \
     }                                                                                       \
 }
 
-NN_ROW_AXPYS(nn_row_axpys_f, float, nn_v16f, nn_v8f, nn_compact_f, NN_FMA_F)
-NN_ROW_AXPYS(nn_row_axpys_d, double, nn_v8d, nn_v4d, nn_compact_d, NN_FMA_D)
+NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, ps, __m512, __mmask16)
+NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, pd, __m512d, __mmask8)
+
+#else
+/* elsewhere: GCC's vector extensions, the left-over columns as a half vector and single
+   columns */
+#define NN_AXPYS_BLOCKS(NAME, T, V, VH, FMA)                                                \
+static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T* restrict a,\
+                        Py_ssize_t n, const T* restrict W, Py_ssize_t ldw, T* restrict c)   \
+{                                                                                           \
+    enum { L = sizeof(V) / sizeof(T), LH = sizeof(VH) / sizeof(T) };                        \
+    const V z = {0};                                                                        \
+    const VH zh = {0};                                                                      \
+    Py_ssize_t q, j0;                                                                       \
+    for (j0 = 0; j0 < n; j0 += 8 * L) {                                                     \
+        /* all of a block's columns in one pass over the terms: up to 8 vectors, a          \
+           half vector and up to 7 single columns, each an independent chain */             \
+        Py_ssize_t rem = n - j0 < 8 * L ? n - j0 : 8 * L;                                   \
+        int nv = (int)(rem / L), nh = rem % L >= LH;                                        \
+        int e = nv * L + nh * LH, nt = (int)rem - e;                                        \
+        T* cb = c + j0;                                                                     \
+        V c0 = nv > 0 ? NN_LOAD(V, cb) : z, c1 = nv > 1 ? NN_LOAD(V, cb + L) : z;           \
+        V c2 = nv > 2 ? NN_LOAD(V, cb + 2 * L) : z;                                         \
+        V c3 = nv > 3 ? NN_LOAD(V, cb + 3 * L) : z;                                         \
+        V c4 = nv > 4 ? NN_LOAD(V, cb + 4 * L) : z;                                         \
+        V c5 = nv > 5 ? NN_LOAD(V, cb + 5 * L) : z;                                         \
+        V c6 = nv > 6 ? NN_LOAD(V, cb + 6 * L) : z;                                         \
+        V c7 = nv > 7 ? NN_LOAD(V, cb + 7 * L) : z;                                         \
+        VH ch = nh ? NN_LOAD(VH, cb + nv * L) : zh;                                         \
+        T t0 = nt > 0 ? cb[e] : 0, t1 = nt > 1 ? cb[e + 1] : 0;                             \
+        T t2 = nt > 2 ? cb[e + 2] : 0, t3 = nt > 3 ? cb[e + 3] : 0;                         \
+        T t4 = nt > 4 ? cb[e + 4] : 0, t5 = nt > 5 ? cb[e + 5] : 0;                         \
+        T t6 = nt > 6 ? cb[e + 6] : 0;                                                      \
+        for (q = 0; q < cnt; q++) {                                                         \
+            const T* w = W + idx[q] * ldw + j0;                                             \
+            T s = a[q];                                                                     \
+            if (nv > 0) c0 = c0 + s * NN_LOAD(V, w);                                        \
+            if (nv > 1) c1 = c1 + s * NN_LOAD(V, w + L);                                    \
+            if (nv > 2) c2 = c2 + s * NN_LOAD(V, w + 2 * L);                                \
+            if (nv > 3) c3 = c3 + s * NN_LOAD(V, w + 3 * L);                                \
+            if (nv > 4) c4 = c4 + s * NN_LOAD(V, w + 4 * L);                                \
+            if (nv > 5) c5 = c5 + s * NN_LOAD(V, w + 5 * L);                                \
+            if (nv > 6) c6 = c6 + s * NN_LOAD(V, w + 6 * L);                                \
+            if (nv > 7) c7 = c7 + s * NN_LOAD(V, w + 7 * L);                                \
+            if (nh) ch = ch + s * NN_LOAD(VH, w + nv * L);                                  \
+            if (nt > 0) t0 = FMA(s, w[e], t0);                                              \
+            if (nt > 1) t1 = FMA(s, w[e + 1], t1);                                          \
+            if (nt > 2) t2 = FMA(s, w[e + 2], t2);                                          \
+            if (nt > 3) t3 = FMA(s, w[e + 3], t3);                                          \
+            if (nt > 4) t4 = FMA(s, w[e + 4], t4);                                          \
+            if (nt > 5) t5 = FMA(s, w[e + 5], t5);                                          \
+            if (nt > 6) t6 = FMA(s, w[e + 6], t6);                                          \
+        }                                                                                   \
+        if (nv > 0) NN_STORE(cb, c0);                                                       \
+        if (nv > 1) NN_STORE(cb + L, c1);                                                   \
+        if (nv > 2) NN_STORE(cb + 2 * L, c2);                                               \
+        if (nv > 3) NN_STORE(cb + 3 * L, c3);                                               \
+        if (nv > 4) NN_STORE(cb + 4 * L, c4);                                               \
+        if (nv > 5) NN_STORE(cb + 5 * L, c5);                                               \
+        if (nv > 6) NN_STORE(cb + 6 * L, c6);                                               \
+        if (nv > 7) NN_STORE(cb + 7 * L, c7);                                               \
+        if (nh) NN_STORE(cb + nv * L, ch);                                                  \
+        if (nt > 0) cb[e] = t0;                                                             \
+        if (nt > 1) cb[e + 1] = t1;                                                         \
+        if (nt > 2) cb[e + 2] = t2;                                                         \
+        if (nt > 3) cb[e + 3] = t3;                                                         \
+        if (nt > 4) cb[e + 4] = t4;                                                         \
+        if (nt > 5) cb[e + 5] = t5;                                                         \
+        if (nt > 6) cb[e + 6] = t6;                                                         \
+    }                                                                                       \
+}
+
+NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, nn_v16f, nn_v8f, NN_FMA_F)
+NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, nn_v8d, nn_v4d, NN_FMA_D)
+#endif
+
+/* x W as the sum of the rows of W: the nonzero terms 64 at a time, each chunk added
+   to c by the blocks above */
+#define NN_ROW_AXPYS(NAME, T, CNAME, BLOCKS)                                                \
+static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict x,           \
+                        const T* restrict W, Py_ssize_t ldw, T* restrict c)                 \
+{                                                                                           \
+    Py_ssize_t idx[64];                                                                     \
+    T a[64];                                                                                \
+    Py_ssize_t p0, cnt;                                                                     \
+    for (p0 = 0; p0 < k; p0 += 64) {                                                        \
+        Py_ssize_t p1 = k - p0 < 64 ? k : p0 + 64;                                          \
+        cnt = CNAME(x, 1, p0, p1, alpha, idx, a);                                           \
+        if (cnt > 0)                                                                        \
+            BLOCKS(cnt, idx, a, n, W, ldw, c);                                              \
+    }                                                                                       \
+}
+
+NN_ROW_AXPYS(nn_row_axpys_f, float, nn_compact_f, nn_axpys_blocks_f)
+NN_ROW_AXPYS(nn_row_axpys_d, double, nn_compact_d, nn_axpys_blocks_d)
 
 /* nn_rank1_{f,d}(m, n, alpha, a, lda, b, C, ldc):
  *     C[i ldc + j] <- C[i ldc + j] + (alpha a[i lda]) b[j] for i < m with a[i lda] != 0
