@@ -135,6 +135,12 @@ def test_the_plan_straddles_every_threshold_nnlib_paths_names():
             assert np.isin([x, -x], pool).all(), name
 
 
+def test_branch_path_items_select_by_their_own_name():
+    items = paths.run_paths(Context(quick=True, only=["tanh (branch paths)"]))
+    assert [it["name"] for it in items] == ["tanh (branch paths)"]
+    assert items[0]["paths"]
+
+
 def test_baseline_rules(tmp_path):
     case = paths._Case("k", "out", "float64", "c=3", "narrow row", 16.0)
     case.base_ulps = case.max_ulps = 3.5
@@ -153,6 +159,16 @@ def test_baseline_rules(tmp_path):
     case4.base_ulps = case4.max_ulps = 0.98              # one more rounding, < 2 ulp
     paths._judge(case4, {case4.key: 0.5}, False)
     assert any("no longer correctly rounded" in p for p in case4.problems)
+    # float32 is held to 0.501 (its results are double computations rounded once); a value
+    # rounded to the wrong neighbour just past a midpoint (0.508) fails, 0.5003 passes
+    case4b = paths._Case("k", "out", "float32", "c=8", "narrow row", 2.0)
+    case4b.base_ulps = case4b.max_ulps = 0.508
+    paths._judge(case4b, {case4b.key: 0.5}, False)
+    assert any("no longer correctly rounded" in p for p in case4b.problems)
+    case4c = paths._Case("k", "out", "float32", "c=9", "narrow row", 2.0)
+    case4c.base_ulps = case4c.max_ulps = 0.5003
+    paths._judge(case4c, {case4c.key: 0.5}, False)
+    assert not case4c.problems
     # a float32 path two roundings deep (softmax: exp rounded, then the product): one more
     # float32 rounding adds up to 0.5 ulp, caught by float32's 0.25-ulp slack, not by 2 ulp
     case5 = paths._Case("k", "out", "float32", "c=6", "narrow row", 4.0)
@@ -206,6 +222,26 @@ def test_an_epoch_loss_wrong_past_one_block_fails(monkeypatch):
     assert bad and all(r["path"].startswith("epoch") and "VEC_BLOCK-1" not in r["path"]
                        and "VEC_BLOCK (" not in r["path"] for r in bad), bad
     assert {r["output"] for r in bad} == {"epoch loss_grad db"}
+
+
+def test_an_early_float32_saturation_fails(monkeypatch):
+    # tanh's float32 cut-off moved from 30 to 9: 1 instead of 0.99999994 for 9 < |x| <
+    # 9.011, where the exact value is just past the rounding midpoint (0.508 ulp, not
+    # 0.492): held to correct rounding, and reached by the saturation points
+    real = F.tanh
+    assert any(9 < x < 9.011 for x in paths.saturation_points("float32"))
+
+    def wrong(x, **kw):
+        out = real(x, **kw)
+        if out.dtype == np.float32:
+            out = np.where((np.abs(x) > 9.0) & ~np.isnan(x), np.sign(x), out).astype(
+                np.float32)
+        return out
+    monkeypatch.setattr(F, "tanh", wrong)
+    items = paths.run_paths(Context(quick=True, only=["tanh"]))
+    bad = [r for it in items for r in it["paths"] if not r["passed"]]
+    assert bad and {r["dtype"] for r in bad} == {"float32"}
+    assert all("correctly rounded" in p for r in bad for p in r["problems"]), bad
 
 
 def test_a_path_dependent_activation_fails(monkeypatch):
