@@ -456,8 +456,8 @@ class TrainingRun(ClaimedRun):
             # the compiled calls have set the counts already (an interrupt cannot come
             # between an update and its count); this covers a piece that never ran
             if not rewound:
-                complete(lambda: optimizer._set_steps(
-                    self.params, t_epoch + self.setup.steps_taken - taken0))
+                complete(lambda: self._set_steps(counters,
+                                                 t_epoch + self.setup.steps_taken - taken0))
             if self._dropouts:      # each layer has seen as many batches as were applied
                 complete(lambda: self._advance_dropout_steps(drop_steps0, t_epoch))
 
@@ -519,6 +519,17 @@ class TrainingRun(ClaimedRun):
             if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
                 return total, seen, steps, EPOCH_STATUS["ok"], True, stop
         return total, seen, steps, EPOCH_STATUS["ok"], True, n
+
+    def _set_steps(self, counters, value):
+        """Set the step count of the optimizer's entries of the run's arrays: the
+        epoch's ``counters`` when no code of the user's ran within it (no ``on_piece``
+        callback: the entries cannot have been replaced, e.g. by ``optimizer.reset()``),
+        else the optimizer's current ones."""
+        if self.on_piece is None:
+            for entry in counters:
+                entry.step = value
+        else:
+            self.optimizer._set_steps(self.params, value)
 
     def _bind_dropout(self, t_epoch):
         """Seed each dropout of the setup with its layer's seed, and offset its counter

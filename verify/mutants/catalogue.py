@@ -67,7 +67,7 @@ K = "nnlib/_kernels/"
 SCALAR, ACT = K + "scalar.pxd.tp", K + "activations.pyx.tp"
 VMATH, MAPS, ROWS = K + "vmath.h", K + "output_maps.pyx", K + "loss_rows.pxd"
 DENSE, RULES, TRAIN = K + "dense.pxd.tp", K + "optim_rules.pxd.tp", K + "train.pyx"
-DROPOUT = K + "dropout.pyx"
+DROPOUT, SMALL = K + "dropout.pyx", K + "blas_small.h"
 
 FAULTS = [
     # ---- activations --------------------------------------------------------------------
@@ -281,15 +281,15 @@ FAULTS = [
           "dense", "dense_forward, n_threads > 1 and n*c >= PAR_MIN_ELEMS",
           "F.dense_forward(rand((300, 8)), rand((8, 128), seed=1), rand(128, seed=2), "
           "'tanh', n_threads=2)"),
-    Fault("dense-dot-tail-overwrite", DENSE,
-          "while p < k:\n                        acc0 += A[i * lda + p] * Bj[p]",
-          "while p < k:\n                        acc0 = A[i * lda + p] * Bj[p]",
+    Fault("dense-dot-tail-overwrite", SMALL,
+          "for (; p < k; p++) acc0 = FMA(a[p], b[p], acc0);",
+          "for (; p < k; p++) acc0 = FMA(a[p], b[p], 0);",
           "index", "the scalar tail of the 4-way dot product overwrites its accumulator",
           "dense", "one-row products (batch 1 dX = dZ W^T) with k % 4 != 0",
           "dense_bwd('tanh', n=1, n_out=6)"),
-    Fault("dense-sparse-skip-negative", DENSE,
-          "cnt += coef[r * cstride] != 0",
-          "cnt += coef[r * cstride] > 0",
+    Fault("dense-sparse-skip-negative", SMALL,
+          "cnt += v[i * stride] != 0;",
+          "cnt += v[i * stride] > 0;",
           "index", "the zero-skipping row update also skips negative coefficients",
           "dense", "one-row products (batch-1 forward)",
           "F.dense_forward(rand((1, 5)), rand((5, 3), seed=1), rand(3, seed=2))"),

@@ -1,0 +1,293 @@
+/* One-row products of the batch-1 training step (dense.pxd's small_gemm), in C so that the
+ * row of the result stays in registers.
+ *
+ *   nn_row_axpys_{f,d}(k, n, alpha, x, W, ldw, c):
+ *       c[j] <- c[j] + sum over p < k with x[p] != 0 of (alpha x[p]) W[p ldw + j]
+ *       (the forward product x W of one row: a sum of the rows of W)
+ *   nn_rank1_{f,d}(m, n, alpha, a, lda, b, C, ldc):
+ *       C[i ldc + j] <- C[i ldc + j] + (alpha a[i lda]) b[j] for a[i lda] != 0
+ *       (the batch-1 weight step: a rank-one update)
+ *   nn_row_dots_{f,d}(k, n, alpha, a, B, ldb, c):
+ *       c[j] <- c[j] + alpha (sum over p < k of a[p] B[j ldb + p])
+ *       (the input gradient dz W^T of one row: a dot product per row of W)
+ *
+ * Each element is formed by exactly the operations of the plain loops they replace (see
+ * small_gemm): the terms of a row update added one by one in increasing p, each a
+ * fused multiply-add where the compiler contracts ``c + a * w`` (as it does there); a
+ * dot product in four accumulators over p mod 4 (the remainder into the first), summed
+ * as (acc0 + acc1) + (acc2 + acc3). So the results are bitwise those of the loops, and
+ * what changes is where the partial sums live. In the row update the plain loop reads
+ * and writes the whole row of c for each nonzero x[p]; here a block of c (up to 8
+ * vectors and the columns left over) is held in vector registers while the nonzero
+ * terms are added, and stored once. All chains of a block advance in the same pass over
+ * the terms: one chain per pass would wait on the FMA latency at every term. With
+ * AVX-512 the left-over columns are one masked vector; elsewhere (GCC's vector
+ * extensions, split to the target's width) a half vector and single columns. In the
+ * dot products ``restrict`` lets the compiler keep the row a[] where it is instead of
+ * reloading it after every store to c.
+ *
+ * Zero coefficients are skipped (0 * finite adds nothing; the training loop keeps its
+ * operands finite), their indices compacted without a branch, 64 at a time, as in
+ * dense.pxd's sparse_axpys.
+ */
+#ifndef NNLIB_BLAS_SMALL_H
+#define NNLIB_BLAS_SMALL_H
+
+#include <stddef.h>
+#include <string.h>
+
+typedef float nn_v16f __attribute__((vector_size(64)));
+typedef float nn_v8f __attribute__((vector_size(32)));
+typedef double nn_v8d __attribute__((vector_size(64)));
+typedef double nn_v4d __attribute__((vector_size(32)));
+
+/* One multiply-add of a scalar chain, as the compiler forms ``c + a * b`` in the loops
+ * these replace: fused where the target has FMA (GCC contracts there), two roundings
+ * elsewhere. Spelled out because GCC vectorizes a chain over a short row as products
+ * in a vector followed by in-order additions, which would round each product. */
+#ifdef __FP_FAST_FMA
+#define NN_FMA_D(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define NN_FMA_D(a, b, c) ((c) + (a) * (b))
+#endif
+#ifdef __FP_FAST_FMAF
+#define NN_FMA_F(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define NN_FMA_F(a, b, c) ((c) + (a) * (b))
+#endif
+
+/* unaligned vector loads and stores: memcpy of a fixed size compiles to one move */
+#define NN_LOAD(V, p) ({ V v_; memcpy(&v_, (p), sizeof(V)); v_; })
+#define NN_STORE(p, v) do { __typeof__(v) s_ = (v); memcpy((p), &s_, sizeof(s_)); } while (0)
+
+/* The indices i in [i0, i1) with v[i stride] != 0 into idx[], alpha v[i stride] into
+ * s[], without a branch on the data (it mispredicts on ReLU's zero pattern); the count. */
+#define NN_COMPACT(NAME, T)                                                                 \
+static inline Py_ssize_t NAME(const T* restrict v, Py_ssize_t stride, Py_ssize_t i0,        \
+                              Py_ssize_t i1, T alpha, Py_ssize_t* restrict idx,             \
+                              T* restrict s)                                                \
+{                                                                                           \
+    Py_ssize_t i, cnt = 0;                                                                  \
+    for (i = i0; i < i1; i++) {                                                             \
+        idx[cnt] = i;                                                                       \
+        s[cnt] = alpha * v[i * stride];                                                     \
+        cnt += v[i * stride] != 0;                                                          \
+    }                                                                                       \
+    return cnt;                                                                             \
+}
+
+NN_COMPACT(nn_compact_f, float)
+NN_COMPACT(nn_compact_d, double)
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* AVX-512: a block of up to 8 vectors and the columns left over in one masked vector
+   (a masked load reads nothing past the row), all of its chains in one pass. */
+#define NN_AXPYS_BLOCKS(NAME, T, SUF, M, MT)                                                \
+static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T* restrict a,\
+                        Py_ssize_t n, const T* restrict W, Py_ssize_t ldw, T* restrict c)   \
+{                                                                                           \
+    enum { L = 64 / sizeof(T) };                                                            \
+    Py_ssize_t q, j0;                                                                       \
+    for (j0 = 0; j0 < n; j0 += 8 * L) {                                                     \
+        Py_ssize_t rem = n - j0 < 8 * L ? n - j0 : 8 * L;                                   \
+        int nv = (int)(rem / L);                                                            \
+        MT m = (MT)((1u << (rem - nv * L)) - 1u);                                           \
+        T* cb = c + j0;                                                                     \
+        M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;         \
+        M c6 = c0, c7 = c0, ct;                                                             \
+        if (nv > 0) c0 = _mm512_loadu_##SUF(cb);                                            \
+        if (nv > 1) c1 = _mm512_loadu_##SUF(cb + L);                                        \
+        if (nv > 2) c2 = _mm512_loadu_##SUF(cb + 2 * L);                                    \
+        if (nv > 3) c3 = _mm512_loadu_##SUF(cb + 3 * L);                                    \
+        if (nv > 4) c4 = _mm512_loadu_##SUF(cb + 4 * L);                                    \
+        if (nv > 5) c5 = _mm512_loadu_##SUF(cb + 5 * L);                                    \
+        if (nv > 6) c6 = _mm512_loadu_##SUF(cb + 6 * L);                                    \
+        if (nv > 7) c7 = _mm512_loadu_##SUF(cb + 7 * L);                                    \
+        ct = _mm512_maskz_loadu_##SUF(m, cb + nv * L);                                      \
+        for (q = 0; q < cnt; q++) {                                                         \
+            const T* w = W + idx[q] * ldw + j0;                                             \
+            M s = _mm512_set1_##SUF(a[q]);                                                  \
+            if (nv > 0) c0 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w), c0);              \
+            if (nv > 1) c1 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + L), c1);          \
+            if (nv > 2) c2 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 2 * L), c2);      \
+            if (nv > 3) c3 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 3 * L), c3);      \
+            if (nv > 4) c4 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 4 * L), c4);      \
+            if (nv > 5) c5 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 5 * L), c5);      \
+            if (nv > 6) c6 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 6 * L), c6);      \
+            if (nv > 7) c7 = _mm512_fmadd_##SUF(s, _mm512_loadu_##SUF(w + 7 * L), c7);      \
+            if (m) ct = _mm512_fmadd_##SUF(s, _mm512_maskz_loadu_##SUF(m, w + nv * L),      \
+                                           ct);                                             \
+        }                                                                                   \
+        if (nv > 0) _mm512_storeu_##SUF(cb, c0);                                            \
+        if (nv > 1) _mm512_storeu_##SUF(cb + L, c1);                                        \
+        if (nv > 2) _mm512_storeu_##SUF(cb + 2 * L, c2);                                    \
+        if (nv > 3) _mm512_storeu_##SUF(cb + 3 * L, c3);                                    \
+        if (nv > 4) _mm512_storeu_##SUF(cb + 4 * L, c4);                                    \
+        if (nv > 5) _mm512_storeu_##SUF(cb + 5 * L, c5);                                    \
+        if (nv > 6) _mm512_storeu_##SUF(cb + 6 * L, c6);                                    \
+        if (nv > 7) _mm512_storeu_##SUF(cb + 7 * L, c7);                                    \
+        _mm512_mask_storeu_##SUF(cb + nv * L, m, ct);                                       \
+    }                                                                                       \
+}
+
+NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, ps, __m512, __mmask16)
+NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, pd, __m512d, __mmask8)
+
+#else
+/* elsewhere: GCC's vector extensions, the left-over columns as a half vector and single
+   columns */
+#define NN_AXPYS_BLOCKS(NAME, T, V, VH, FMA)                                                \
+static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T* restrict a,\
+                        Py_ssize_t n, const T* restrict W, Py_ssize_t ldw, T* restrict c)   \
+{                                                                                           \
+    enum { L = sizeof(V) / sizeof(T), LH = sizeof(VH) / sizeof(T) };                        \
+    const V z = {0};                                                                        \
+    const VH zh = {0};                                                                      \
+    Py_ssize_t q, j0;                                                                       \
+    for (j0 = 0; j0 < n; j0 += 8 * L) {                                                     \
+        /* all of a block's columns in one pass over the terms: up to 8 vectors, a          \
+           half vector and up to 7 single columns, each an independent chain */             \
+        Py_ssize_t rem = n - j0 < 8 * L ? n - j0 : 8 * L;                                   \
+        int nv = (int)(rem / L), nh = rem % L >= LH;                                        \
+        int e = nv * L + nh * LH, nt = (int)rem - e;                                        \
+        T* cb = c + j0;                                                                     \
+        V c0 = nv > 0 ? NN_LOAD(V, cb) : z, c1 = nv > 1 ? NN_LOAD(V, cb + L) : z;           \
+        V c2 = nv > 2 ? NN_LOAD(V, cb + 2 * L) : z;                                         \
+        V c3 = nv > 3 ? NN_LOAD(V, cb + 3 * L) : z;                                         \
+        V c4 = nv > 4 ? NN_LOAD(V, cb + 4 * L) : z;                                         \
+        V c5 = nv > 5 ? NN_LOAD(V, cb + 5 * L) : z;                                         \
+        V c6 = nv > 6 ? NN_LOAD(V, cb + 6 * L) : z;                                         \
+        V c7 = nv > 7 ? NN_LOAD(V, cb + 7 * L) : z;                                         \
+        VH ch = nh ? NN_LOAD(VH, cb + nv * L) : zh;                                         \
+        T t0 = nt > 0 ? cb[e] : 0, t1 = nt > 1 ? cb[e + 1] : 0;                             \
+        T t2 = nt > 2 ? cb[e + 2] : 0, t3 = nt > 3 ? cb[e + 3] : 0;                         \
+        T t4 = nt > 4 ? cb[e + 4] : 0, t5 = nt > 5 ? cb[e + 5] : 0;                         \
+        T t6 = nt > 6 ? cb[e + 6] : 0;                                                      \
+        for (q = 0; q < cnt; q++) {                                                         \
+            const T* w = W + idx[q] * ldw + j0;                                             \
+            T s = a[q];                                                                     \
+            if (nv > 0) c0 = c0 + s * NN_LOAD(V, w);                                        \
+            if (nv > 1) c1 = c1 + s * NN_LOAD(V, w + L);                                    \
+            if (nv > 2) c2 = c2 + s * NN_LOAD(V, w + 2 * L);                                \
+            if (nv > 3) c3 = c3 + s * NN_LOAD(V, w + 3 * L);                                \
+            if (nv > 4) c4 = c4 + s * NN_LOAD(V, w + 4 * L);                                \
+            if (nv > 5) c5 = c5 + s * NN_LOAD(V, w + 5 * L);                                \
+            if (nv > 6) c6 = c6 + s * NN_LOAD(V, w + 6 * L);                                \
+            if (nv > 7) c7 = c7 + s * NN_LOAD(V, w + 7 * L);                                \
+            if (nh) ch = ch + s * NN_LOAD(VH, w + nv * L);                                  \
+            if (nt > 0) t0 = FMA(s, w[e], t0);                                              \
+            if (nt > 1) t1 = FMA(s, w[e + 1], t1);                                          \
+            if (nt > 2) t2 = FMA(s, w[e + 2], t2);                                          \
+            if (nt > 3) t3 = FMA(s, w[e + 3], t3);                                          \
+            if (nt > 4) t4 = FMA(s, w[e + 4], t4);                                          \
+            if (nt > 5) t5 = FMA(s, w[e + 5], t5);                                          \
+            if (nt > 6) t6 = FMA(s, w[e + 6], t6);                                          \
+        }                                                                                   \
+        if (nv > 0) NN_STORE(cb, c0);                                                       \
+        if (nv > 1) NN_STORE(cb + L, c1);                                                   \
+        if (nv > 2) NN_STORE(cb + 2 * L, c2);                                               \
+        if (nv > 3) NN_STORE(cb + 3 * L, c3);                                               \
+        if (nv > 4) NN_STORE(cb + 4 * L, c4);                                               \
+        if (nv > 5) NN_STORE(cb + 5 * L, c5);                                               \
+        if (nv > 6) NN_STORE(cb + 6 * L, c6);                                               \
+        if (nv > 7) NN_STORE(cb + 7 * L, c7);                                               \
+        if (nh) NN_STORE(cb + nv * L, ch);                                                  \
+        if (nt > 0) cb[e] = t0;                                                             \
+        if (nt > 1) cb[e + 1] = t1;                                                         \
+        if (nt > 2) cb[e + 2] = t2;                                                         \
+        if (nt > 3) cb[e + 3] = t3;                                                         \
+        if (nt > 4) cb[e + 4] = t4;                                                         \
+        if (nt > 5) cb[e + 5] = t5;                                                         \
+        if (nt > 6) cb[e + 6] = t6;                                                         \
+    }                                                                                       \
+}
+
+NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, nn_v16f, nn_v8f, NN_FMA_F)
+NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, nn_v8d, nn_v4d, NN_FMA_D)
+#endif
+
+/* x W as the sum of the rows of W: the nonzero terms 64 at a time, each chunk added
+   to c by the blocks above */
+#define NN_ROW_AXPYS(NAME, T, CNAME, BLOCKS)                                                \
+static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict x,           \
+                        const T* restrict W, Py_ssize_t ldw, T* restrict c)                 \
+{                                                                                           \
+    Py_ssize_t idx[64];                                                                     \
+    T a[64];                                                                                \
+    Py_ssize_t p0, cnt;                                                                     \
+    for (p0 = 0; p0 < k; p0 += 64) {                                                        \
+        Py_ssize_t p1 = k - p0 < 64 ? k : p0 + 64;                                          \
+        cnt = CNAME(x, 1, p0, p1, alpha, idx, a);                                           \
+        if (cnt > 0)                                                                        \
+            BLOCKS(cnt, idx, a, n, W, ldw, c);                                              \
+    }                                                                                       \
+}
+
+NN_ROW_AXPYS(nn_row_axpys_f, float, nn_compact_f, nn_axpys_blocks_f)
+NN_ROW_AXPYS(nn_row_axpys_d, double, nn_compact_d, nn_axpys_blocks_d)
+
+/* nn_rank1_{f,d}(m, n, alpha, a, lda, b, C, ldc):
+ *     C[i ldc + j] <- C[i ldc + j] + (alpha a[i lda]) b[j] for i < m with a[i lda] != 0
+ * (the batch-1 weight step W += alpha x^T dz: one row update per nonzero input), with a
+ * block of up to 64 values of b held in registers across the rows. */
+#define NN_RANK1(NAME, T, V, CNAME, FMA)                                                    \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
+                        Py_ssize_t ldc)                                                     \
+{                                                                                           \
+    enum { L = sizeof(V) / sizeof(T) };                                                     \
+    Py_ssize_t idx[64];                                                                     \
+    T s[64];                                                                                \
+    Py_ssize_t r0, q, cnt, j0, j;                                                           \
+    for (r0 = 0; r0 < m; r0 += 64) {                                                        \
+        Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
+        cnt = CNAME(a, lda, r0, r1, alpha, idx, s);                                         \
+        j0 = 0;                                                                             \
+        for (; j0 + 4 * L <= n; j0 += 4 * L) {                                              \
+            V b0 = NN_LOAD(V, b + j0), b1 = NN_LOAD(V, b + j0 + L);                         \
+            V b2 = NN_LOAD(V, b + j0 + 2 * L), b3 = NN_LOAD(V, b + j0 + 3 * L);             \
+            for (q = 0; q < cnt; q++) {                                                     \
+                T* c = C + idx[q] * ldc + j0;                                               \
+                T t = s[q];                                                                 \
+                NN_STORE(c, NN_LOAD(V, c) + t * b0);                                        \
+                NN_STORE(c + L, NN_LOAD(V, c + L) + t * b1);                                \
+                NN_STORE(c + 2 * L, NN_LOAD(V, c + 2 * L) + t * b2);                        \
+                NN_STORE(c + 3 * L, NN_LOAD(V, c + 3 * L) + t * b3);                        \
+            }                                                                               \
+        }                                                                                   \
+        for (q = 0; q < cnt; q++) {                                                         \
+            T* c = C + idx[q] * ldc;                                                        \
+            T t = s[q];                                                                     \
+            for (j = j0; j < n; j++)                                                        \
+                c[j] = FMA(t, b[j], c[j]);                                                  \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+NN_RANK1(nn_rank1_f, float, nn_v16f, nn_compact_f, NN_FMA_F)
+NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
+
+#define NN_ROW_DOTS(NAME, T, FMA)                                                           \
+static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
+{                                                                                           \
+    Py_ssize_t j, p;                                                                        \
+    for (j = 0; j < n; j++) {                                                               \
+        const T* b = B + j * ldb;                                                           \
+        T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;                                           \
+        for (p = 0; p + 4 <= k; p += 4) {                                                   \
+            acc0 = FMA(a[p], b[p], acc0);                                                   \
+            acc1 = FMA(a[p + 1], b[p + 1], acc1);                                           \
+            acc2 = FMA(a[p + 2], b[p + 2], acc2);                                           \
+            acc3 = FMA(a[p + 3], b[p + 3], acc3);                                           \
+        }                                                                                   \
+        for (; p < k; p++) acc0 = FMA(a[p], b[p], acc0);                                    \
+        c[j] = FMA(alpha, (acc0 + acc1) + (acc2 + acc3), c[j]);                             \
+    }                                                                                       \
+}
+
+NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F)
+NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D)
+
+#endif
