@@ -1004,7 +1004,6 @@ class _Runner:
         api = compiled_api()
         if api is None or not hasattr(api, "loss_grad"):
             return              # verify.train reports the missing compiled epoch
-        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
         for name in LOSS_KERNELS:
             if not self.wanted(name):
                 continue
@@ -1014,38 +1013,38 @@ class _Runner:
                     Z, Y = self._epoch_inputs(name, n, c, dname, seed)
                     for mg in margins:
                         lab = label + ("" if mg is None else f", margin={mg:g}")
-                        got = self._epoch_call(api, ACTIVATION_CODES["identity"],
-                                               LOSS_CODES[name], Z, Y, mg, dt)
+                        got = self._epoch_call(api, name, Z, Y, mg, dt)
                         self._epoch_case(name, Z, Y, mg, got, dname, dt, lab, key)
 
     def _epoch_inputs(self, name, n, c, dname, seed):
-        Z, Y = self._loss_inputs(name, n, c, dname, seed)
-        if name == "logistic_loss":
-            # finite scores only (X W is a BLAS product: inf * 0 would be NaN), at most
-            # max / 2^12 (the sum of up to 2 VEC_BLOCK + 1 losses stays finite), and
-            # targets drawn at random: a pattern whose period divides VEC_BLOCK would give
-            # every block the first block's targets
-            pool = element_pool(dname, seed)
-            pool = pool[np.isfinite(pool) & (np.abs(pool) <= np.finfo(DTYPES[dname]).max
-                                             / 2.0 ** 12)]
-            Z = np.ascontiguousarray(pool[_tile(pool, n, offset=seed)].reshape(n, 1))
-            Y = np.random.default_rng([seed, 7, n]).integers(0, 2, n)
+        if name != "logistic_loss":
+            return self._loss_inputs(name, n, c, dname, seed)
+        # finite scores only (X W is a BLAS product: inf * 0 would be NaN), at most
+        # max / 2^12 (the sum of up to 2 VEC_BLOCK + 1 losses stays finite), and
+        # targets drawn at random: a pattern whose period divides VEC_BLOCK would give
+        # every block the first block's targets
+        pool = element_pool(dname, seed)
+        pool = pool[np.isfinite(pool) & (np.abs(pool) <= np.finfo(DTYPES[dname]).max
+                                         / 2.0 ** 12)]
+        Z = np.ascontiguousarray(pool[_tile(pool, n, offset=seed)].reshape(n, 1))
+        Y = np.random.default_rng([seed, 7, n]).integers(0, 2, n)
         return Z, Y
 
     @staticmethod
-    def _epoch_call(api, identity, code, Z, Y, mg, dt):
+    def _epoch_call(api, name, Z, Y, mg, dt):
         """(loss, db) of train.loss_grad on the identity network (NaN where it reports a
         non-finite result: every input here has a finite exact loss)."""
         n, c = Z.shape
-        net = api.Network([c, c], [identity], [0.0])
-        labels = code in _label_loss_codes()
+        from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, LOSS_CODES
+        net = api.Network([c, c], [ACTIVATION_CODES["identity"]], [0.0])
+        labels = name in CLASS_LABEL_LOSSES
         tcols = 0 if labels else c
         y_target = (np.zeros((n, 0), dt) if labels else
                     np.ascontiguousarray(np.asarray(Y, dt).reshape(n, c)))
         y_label = (np.asarray(Y, np.int64) if labels else np.zeros(1, np.int64))
         W, b = np.eye(c, dtype=dt), np.zeros(c, dt)
         setup = api.EpochSetup(net, [W], [b], [None, None], Z, y_target, y_label,
-                               api.Workspace([c, c], n, tcols, dt), code, n,
+                               api.Workspace([c, c], n, tcols, dt), LOSS_CODES[name], n,
                                margin=1.0 if mg is None else mg, l2=0.0)
         dW, db = np.empty_like(W), np.empty_like(b)
         loss, status = api.loss_grad(setup, [dW], [db])
@@ -1181,10 +1180,6 @@ def _margins(name):
     return (1.0, 0.0) if name == "hinge_loss" else (None,)
 
 
-def _label_loss_codes():
-    """The loss codes whose targets are class labels (the rest take target arrays)."""
-    from nnlib._codes import LOSS_CODES
-    return {LOSS_CODES[k] for k in ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss")}
 
 
 def item_names():
