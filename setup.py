@@ -77,7 +77,8 @@ def _compiles(compiler, flags, code="int main(void){return 0;}\n", libs_flags=()
 # update) run on the same vectors, the estimators' Adam fit measured 1-2% less CPU. Only
 # these modules: elsewhere the wider vectors were not measured. Harmless on CPUs without
 # AVX-512 (the compiler cannot use them there).
-WIDE_VECTOR_MODULES = ("activations", "losses", "output_maps", "elementary", "train")
+WIDE_VECTOR_MODULES = ("activations", "losses", "output_maps", "elementary", "train",
+                       "optim_wide")
 WIDE_VECTOR_FLAG = "-mprefer-vector-width=512"
 
 OMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"

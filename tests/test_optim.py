@@ -204,6 +204,27 @@ def test_update_with_square_sum_is_bitwise_the_update_then_the_sum(name, cls, kw
             assert abs(plain - exact) <= 2 * n * np.finfo(np.float64).eps * exact
 
 
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_wide_vector_build_updates_bitwise_as_the_default_build(name, cls, kw, tc, sk,
+                                                                dtype):
+    """optim_step sends the rules without a division to optim_wide (512-bit vectors);
+    its update must be bitwise that of optim's own 256-bit build, for lengths around
+    every vector boundary and on the first step (momentum's buffer = grad) and later."""
+    rng = np.random.default_rng(6)
+    cfg = cls(**kw).config()
+    slots = K.state_slots(cfg)
+    for n in list(range(1, 70)) + [127, 129, 1000, 10_003]:
+        p0 = rng.standard_normal(n).astype(dtype)
+        g = rng.standard_normal(n).astype(dtype)
+        s0 = np.abs(rng.standard_normal((slots, n))).astype(dtype)
+        for step in (1, 2):
+            p, s = p0.copy(), s0.copy()
+            K._step_narrow(cfg, p, g, s, step)
+            q, r = p0.copy(), s0.copy()
+            K.optim_step(cfg, q, g, r, step, 1)
+            assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
+
+
 # ---- the peers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))

@@ -7,7 +7,9 @@ The update rules live in ``optim_rules.pxd`` (layer 1), shared with the compiled
 loop. This module is the thin loop that the Python optimizers (``nnlib/optim.py``, layer
 3) call once per parameter array: it turns the optimizer's config dict into an
 ``OptimConfig`` struct, checks the buffer sizes (the compiled code runs without bounds
-checks), releases the GIL and applies the rule.
+checks), releases the GIL and applies the rule. The rules without a division (SGD and its
+momentum variants) run from ``optim_wide``, a build of the same rules with 512-bit
+vectors, the others from this module's 256-bit build (why: ``optim_wide``'s docstring).
 
 An optimizer step is elementwise and cheap (a few flops and loads per element), so it is
 memory-bound and a thread fork/join only pays off for large arrays: the caller passes
@@ -66,6 +68,7 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD
                                          optim_update_range, optim_update_threads,
                                          optim_update_sq, sum_squares_from)
 from nnlib._kernels.optim_config cimport config_fields, config_from_dict
+from nnlib._kernels.optim_wide cimport wide_rule, update_wide_f32, update_wide_f64
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
@@ -154,10 +157,34 @@ def _step_sum_squares(dict config, floating[::1] param, const floating[::1] grad
     return fused, plain
 
 
+def _step_narrow(dict config, floating[::1] param, const floating[::1] grad,
+                 floating[:, ::1] state, long long step):
+    """Test hook: ``optim_step`` on one thread through this module's own (256-bit) build
+    of the rules, whatever the rule; ``optim_step`` sends the rules without a division
+    to ``optim_wide``'s, and the two must agree bit for bit."""
+    cdef OptimConfig cfg = config_from_dict(config)
+    cdef Py_ssize_t n = param.shape[0]
+    cdef int slots = optim_state_slots(&cfg)
+    if grad.shape[0] != n or state.shape[0] != slots or (slots > 0 and state.shape[1] != n):
+        raise ValueError("param, grad and state sizes do not match")
+    if n == 0 or step < 1:
+        raise ValueError("need n >= 1 and step >= 1")
+    with nogil:
+        optim_update_threads(&cfg, &param[0], &grad[0],
+                             &state[0, 0] if slots > 0 else NULL, n, step, 1)
+
+
 cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
                floating* state, Py_ssize_t n, long long step, int n_threads) noexcept nogil:
-    # one contiguous chunk per thread (the update is elementwise)
-    optim_update_threads(cfg, param, grad, state, n, step, n_threads)
+    # one contiguous chunk per thread (the update is elementwise); the rules without a
+    # division run from optim_wide's 512-bit build (see its docstring)
+    if wide_rule(cfg):
+        if floating is float:
+            update_wide_f32(cfg, param, grad, state, n, step, n_threads)
+        else:
+            update_wide_f64(cfg, param, grad, state, n, step, n_threads)
+    else:
+        optim_update_threads(cfg, param, grad, state, n, step, n_threads)
 
 
 cdef bint _all_within(const floating* a, Py_ssize_t n, floating bound) noexcept nogil:
