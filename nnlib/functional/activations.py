@@ -61,6 +61,19 @@ __all__ = ["identity", "identity_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_v
            "elu_vjp", "sign", "sign_vjp"]   # each of ACTIVATION_CODES and its vjp (tested)
 
 
+_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _as_array(a, name, dtype=None):
+    """``as_float_array(a, name, dtype)``, returning a C-contiguous float32/float64 ndarray
+    of the wanted dtype as is without the general checks: on 1e2 elements the call
+    overhead is most of a kernel's time."""
+    if (type(a) is np.ndarray and a.dtype in _NATIVE_FLOATS and a.flags.c_contiguous
+            and (dtype is None or a.dtype == dtype)):
+        return a
+    return as_float_array(a, name, dtype=dtype)
+
+
 def _param(name, param, dtype):
     """The activation's parameter, checked to fit the working dtype."""
     if name in ACTIVATION_PARAMS:
@@ -69,7 +82,7 @@ def _param(name, param, dtype):
 
 
 def _forward(name: str, x: ArrayLike, param: float, n_threads: Optional[int]) -> FloatArray:
-    x = as_float_array(x, "x")
+    x = _as_array(x, "x")
     param = _param(name, param, x.dtype)
     out = np.empty_like(x)
     _k.activation_forward(ACTIVATION_CODES[name], x.reshape(-1), out.reshape(-1),
@@ -79,8 +92,8 @@ def _forward(name: str, x: ArrayLike, param: float, n_threads: Optional[int]) ->
 
 def _vjp(name: str, x: ArrayLike, grad_out: ArrayLike, param: float,
          n_threads: Optional[int], output: Optional[ArrayLike] = None) -> FloatArray:
-    x = as_float_array(x, "x")
-    g = as_float_array(grad_out, "grad_out", dtype=x.dtype)
+    x = _as_array(x, "x")
+    g = _as_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
     param = _param(name, param, x.dtype)
     out = np.empty_like(x)
@@ -89,7 +102,7 @@ def _vjp(name: str, x: ArrayLike, grad_out: ArrayLike, param: float,
         _k.activation_vjp(ACTIVATION_CODES[name], x.reshape(-1), g.reshape(-1),
                           out.reshape(-1), param, threads)
         return out
-    y = as_float_array(output, "output", dtype=x.dtype)
+    y = _as_array(output, "output", dtype=x.dtype)
     check_same_shape("x", x, "output", y)
     if name == "leaky_relu" and param < 0:
         raise ValueError(f"leaky_relu_vjp: output= needs slope >= 0 (got {param!r}): with "
