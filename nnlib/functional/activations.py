@@ -17,8 +17,10 @@ output : array_like, shape of ``x``, or None (the vjps only)
     tanh' = 1 - y^2, softplus' = 1 - e^-y, elu' = y + alpha for y <= 0 (1 above), and
     relu, leaky_relu, identity and sign from the sign of ``y`` -- as PyTorch's
     ``sigmoid_backward(grad, y)`` and nnlib's Dense layers do, and ``x`` is used only for
-    its shape and dtype. No exp or tanh is evaluated, so it is the cheaper vjp
-    when the output is at hand. leaky_relu needs ``slope >= 0`` for it (else ValueError).
+    its shape and dtype. For sigmoid, tanh and elu no exp or tanh is evaluated, so it is
+    the cheaper vjp when the output is at hand (about 2x at 1e6 elements); softplus's
+    output form evaluates expm1 and is not cheaper than its x form. leaky_relu needs
+    ``slope >= 0`` for it (else ValueError).
 
 Each returns a new array with the shape and dtype of ``x``.
 
