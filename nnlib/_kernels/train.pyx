@@ -73,6 +73,13 @@ reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is one chain of ad
 a fixed order (``sum_squares_from``); with the rule's update on one thread, the update of
 each step returns it for the weights it wrote (``optim_update_sq``: the same additions,
 overlapped with the update), so the next step does not make a pass of its own.
+
+Flush-denormal mode. With ``nnlib.set_flush_denormal(True)`` (read at each call),
+``run_epoch`` and ``loss_grad`` set flush-to-zero and denormals-are-zero on the calling
+thread and on the OpenMP team of the loop (``fpenv.h``) just before the nogil loop and
+put back each thread's own bits just after it: the loop cannot raise, so no Python code,
+and no exit from the call, sees the mode. Off (the default), the loop runs in the
+caller's floating-point environment, IEEE unless the caller changed it.
 """
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
@@ -87,6 +94,7 @@ import operator
 import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
+from nnlib import _denormals
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
@@ -112,6 +120,13 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update
                                         optim_update_sq, optim_state_slots,
                                         sum_squares_from, OPT_SGD, OPT_ADAMW)
 
+cdef extern from "fpenv.h" nogil:
+    int nnlib_flush_supported()
+    unsigned int nnlib_csr_get()
+    void nnlib_flush_enter(int n_threads)
+    void nnlib_flush_exit(int n_threads)
+    void nnlib_team_csr(int n, unsigned int* out)
+
 cnp.import_array()
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
@@ -119,6 +134,33 @@ __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "stat
 
 
 _MAX_THREADS = max(_max_threads(), 1)
+
+
+def _flush_supported():
+    """Whether this CPU has the flush-denormal mode (``nnlib.set_flush_denormal``)."""
+    return bool(nnlib_flush_supported())
+
+
+def _csr():
+    """This thread's MXCSR (0 where there is none): for tests of the mode's restore."""
+    return nnlib_csr_get()
+
+
+def _team_csr(int n):
+    """The MXCSR of each thread of an OpenMP team of ``n`` (first: this thread's), as the
+    epoch's parallel loops get that team: for tests that the workers are put back too."""
+    if not 1 <= n <= 1024:
+        raise ValueError(f"n must be in [1, 1024]; got {n}")
+    out = np.zeros(n, np.uintc)
+    cdef unsigned int[::1] o = out
+    with nogil:
+        nnlib_team_csr(n, &o[0])
+    return [int(v) for v in out]
+
+
+cdef inline int flush_team(EpochC* c) noexcept nogil:
+    """The team size the flush mode is set on: every thread the epoch's loops use."""
+    return c.n_threads if c.n_threads > c.update_threads else c.update_threads
 
 # The losses that read class labels, by code (nnlib/_codes.py holds the codes).
 cdef tuple LABEL_LOSS_KINDS = tuple(LOSS_CODES[name] for name in CLASS_LABEL_LOSSES)
@@ -1254,15 +1296,26 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     # cut the step's large products for BLAS's small-matrix kernels only when BLAS runs
     # on one thread: those kernels are single-threaded (see mm_pieces)
     cdef bint pieces = _blas.get_num_threads() == 1
+    # read once per call (nnlib.set_flush_denormal); set and put back around the nogil
+    # loop only, which cannot raise: no Python code runs in the mode
+    cdef bint flush = _denormals._flush
     setup._dropout_buffers()
     setup._enter()
     try:
         if setup.workspace.dtype == np.float64:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
         else:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
         # updates applied by every run_epoch on this setup, counted before Python runs
         # again: an interrupt that arrives as the call returns cannot lose them
         taken = t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
@@ -1396,17 +1449,26 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
                              f"[0, {c.n_out})")
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
+    cdef bint flush = _denormals._flush                     # as in run_epoch
     setup._enter()
     try:
         c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
         if setup.workspace.dtype == np.float64:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
                                    <double**>pdb.p, g, &loss, pieces, train, t)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
         else:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
                                    g, &loss, pieces, train, t)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
     finally:
         c.drop.rows = NULL
         setup.busy = False
