@@ -99,6 +99,19 @@ NN_COMPACT(nn_compact_d, double)
         if (nv > 7) v7 = _mm512_loadu_##SUF(p + 7 * L);                                     \
         vt = _mm512_maskz_loadu_##SUF(mk, p + nv * L);                                      \
     } while (0)
+/* and back: v0..v7 and the masked vt to p */
+#define NN_STORE_BLOCK(SUF, p, nv, mk, v0, v1, v2, v3, v4, v5, v6, v7, vt)                  \
+    do {                                                                                    \
+        if (nv > 0) _mm512_storeu_##SUF(p, v0);                                             \
+        if (nv > 1) _mm512_storeu_##SUF(p + L, v1);                                         \
+        if (nv > 2) _mm512_storeu_##SUF(p + 2 * L, v2);                                     \
+        if (nv > 3) _mm512_storeu_##SUF(p + 3 * L, v3);                                     \
+        if (nv > 4) _mm512_storeu_##SUF(p + 4 * L, v4);                                     \
+        if (nv > 5) _mm512_storeu_##SUF(p + 5 * L, v5);                                     \
+        if (nv > 6) _mm512_storeu_##SUF(p + 6 * L, v6);                                     \
+        if (nv > 7) _mm512_storeu_##SUF(p + 7 * L, v7);                                     \
+        _mm512_mask_storeu_##SUF(p + nv * L, mk, vt);                                       \
+    } while (0)
 
 /* AVX-512: a block of up to 8 vectors and the columns left over in one masked vector
    (a masked load reads nothing past the row), all of its chains in one pass. */
@@ -129,15 +142,7 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
             if (m) ct = _mm512_fmadd_##SUF(s, _mm512_maskz_loadu_##SUF(m, w + nv * L),      \
                                            ct);                                             \
         }                                                                                   \
-        if (nv > 0) _mm512_storeu_##SUF(cb, c0);                                            \
-        if (nv > 1) _mm512_storeu_##SUF(cb + L, c1);                                        \
-        if (nv > 2) _mm512_storeu_##SUF(cb + 2 * L, c2);                                    \
-        if (nv > 3) _mm512_storeu_##SUF(cb + 3 * L, c3);                                    \
-        if (nv > 4) _mm512_storeu_##SUF(cb + 4 * L, c4);                                    \
-        if (nv > 5) _mm512_storeu_##SUF(cb + 5 * L, c5);                                    \
-        if (nv > 6) _mm512_storeu_##SUF(cb + 6 * L, c6);                                    \
-        if (nv > 7) _mm512_storeu_##SUF(cb + 7 * L, c7);                                    \
-        _mm512_mask_storeu_##SUF(cb + nv * L, m, ct);                                       \
+        NN_STORE_BLOCK(SUF, cb, nv, m, c0, c1, c2, c3, c4, c5, c6, c7, ct);                 \
     }                                                                                       \
 }
 
@@ -332,6 +337,98 @@ NN_RANK1(nn_rank1_f, float, nn_v16f, nn_compact_f, NN_FMA_F)
 NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
 #endif
 
+/* nn_rank1_axpys_{f,d}(m, n, alpha, a, b, W, ldw, x, c): the batch-1 weight step of a
+ * first layer and the next sample's product with the weights it makes, in one pass:
+ *     W[i ldw + j] <- W[i ldw + j] + (alpha a[i]) b[j] for i < m with a[i] != 0
+ *     c[j] <- sum over i < m with x[i] != 0 of x[i] W[i ldw + j] (the new W), from 0
+ * that is nn_rank1 (lda = 1) followed by nn_row_axpys into a zeroed c, with the same
+ * operations in the same order: a row of W is read once for both. NN_FUSED_MAX_COLS(T):
+ * the widest n it takes (the row of c and of b in registers); 0 where it would not be
+ * faster than the two calls it stands for (no AVX-512; it is then those two calls). */
+#if defined(__AVX512F__)
+#define NN_FUSED_MAX_COLS(T) (8 * (Py_ssize_t)(64 / sizeof(T)))
+/* the rows where either coefficient is nonzero, compacted without a branch; each row's
+   update and product masked by its own coefficient's test (all lanes or none), so a
+   zero coefficient adds nothing, as the skipped term of the two calls */
+#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT)                                                 \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
+                        const T* restrict x, T* restrict c)                                 \
+{                                                                                           \
+    enum { L = 64 / sizeof(T) };                                                            \
+    Py_ssize_t idx[64];                                                                     \
+    T su[64], sf[64];                                                                       \
+    MT ku[64], kf[64];                                                                      \
+    Py_ssize_t r0, i, q, cnt;                                                               \
+    int nv = (int)(n / L);                                                                  \
+    MT mt = (MT)((1u << (n - nv * L)) - 1u);                                                \
+    M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                                   \
+    M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;             \
+    M c6 = c0, c7 = c0, ct = c0;                                                            \
+    NN_LOAD_BLOCK(SUF, b, nv, mt, b0, b1, b2, b3, b4, b5, b6, b7, bt);                      \
+    for (r0 = 0; r0 < m; r0 += 64) {                                                        \
+        Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
+        cnt = 0;                                                                            \
+        for (i = r0; i < r1; i++) {                                                         \
+            int u = a[i] != 0, f = x[i] != 0;                                               \
+            idx[cnt] = i;                                                                   \
+            su[cnt] = alpha * a[i];                                                         \
+            sf[cnt] = x[i];                                                                 \
+            ku[cnt] = (MT)-u;                                                               \
+            kf[cnt] = (MT)-f;                                                               \
+            cnt += u | f;                                                                   \
+        }                                                                                   \
+        for (q = 0; q < cnt; q++) {                                                         \
+            T* w = W + idx[q] * ldw;                                                        \
+            M s = _mm512_set1_##SUF(su[q]), t = _mm512_set1_##SUF(sf[q]), r;                \
+            MT u = ku[q], f = kf[q];                                                        \
+            NN_STEP_ROW(SUF, 0, b0, c0);                                                    \
+            NN_STEP_ROW(SUF, 1, b1, c1);                                                    \
+            NN_STEP_ROW(SUF, 2, b2, c2);                                                    \
+            NN_STEP_ROW(SUF, 3, b3, c3);                                                    \
+            NN_STEP_ROW(SUF, 4, b4, c4);                                                    \
+            NN_STEP_ROW(SUF, 5, b5, c5);                                                    \
+            NN_STEP_ROW(SUF, 6, b6, c6);                                                    \
+            NN_STEP_ROW(SUF, 7, b7, c7);                                                    \
+            if (mt) {                                                                       \
+                r = _mm512_maskz_loadu_##SUF(mt, w + nv * L);                               \
+                r = _mm512_mask3_fmadd_##SUF(s, bt, r, u);                                  \
+                _mm512_mask_storeu_##SUF(w + nv * L, u & mt, r);                            \
+                ct = _mm512_mask3_fmadd_##SUF(t, r, ct, f);                                 \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+    NN_STORE_BLOCK(SUF, c, nv, mt, c0, c1, c2, c3, c4, c5, c6, c7, ct);                     \
+}
+/* vector V of a row: its update (where u) stored, then added to the product (where f) */
+#define NN_STEP_ROW(SUF, V, bv, cv)                                                         \
+    if (nv > V) {                                                                           \
+        r = _mm512_mask3_fmadd_##SUF(s, bv, _mm512_loadu_##SUF(w + V * L), u);              \
+        _mm512_mask_storeu_##SUF(w + V * L, u, r);                                          \
+        cv = _mm512_mask3_fmadd_##SUF(t, r, cv, f);                                         \
+    }
+
+NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16)
+NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8)
+
+#else
+#define NN_FUSED_MAX_COLS(T) ((Py_ssize_t)0)
+#define NN_RANK1_AXPYS(NAME, T, RANK1, AXPYS)                                               \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
+                        const T* restrict x, T* restrict c)                                 \
+{                                                                                           \
+    RANK1(m, n, alpha, a, 1, b, W, ldw);                                                    \
+    memset(c, 0, (size_t)n * sizeof(T));                                                    \
+    AXPYS(m, n, (T)1, x, W, ldw, c);                                                        \
+}
+
+NN_RANK1_AXPYS(nn_rank1_axpys_f, float, nn_rank1_f, nn_row_axpys_f)
+NN_RANK1_AXPYS(nn_rank1_axpys_d, double, nn_rank1_d, nn_row_axpys_d)
+#endif
+static const Py_ssize_t NN_FUSED_MAX_COLS_F = NN_FUSED_MAX_COLS(float);
+static const Py_ssize_t NN_FUSED_MAX_COLS_D = NN_FUSED_MAX_COLS(double);
+
 /* nn_row_dots_{f,d}(k, n, alpha, a, B, ldb, c): c[j] += alpha (a . B[j, :k]), each dot
    product in four accumulators over p mod 4 (the remainder into the first) */
 #define NN_ROW_DOTS(NAME, T, FMA)                                                           \
@@ -380,7 +477,8 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
         M acc0 = z, acc1 = z, acc2 = z, acc3 = z;                                           \
         const T* bj = B + j0 * ldb;                                                         \
         for (p = 0; p + 4 <= k; p += 4) {                                                   \
-            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p), acc0);       \
+            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p + 0),         \
+                                      acc0);                                                \
             acc1 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 1]), GATHER(bj + p + 1),      \
                                       acc1);                                                \
             acc2 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 2]), GATHER(bj + p + 2),      \
