@@ -12,11 +12,29 @@ throughput, which is about 90 % of sgemm.
 from bench import data, peers
 from bench.gemm import gemm_gflops
 from bench.results import median, table, target, workload_result
+from bench.timing import summarize
 from bench.training import epoch_row, not_measured
 
 NAME = "large"
 TITLE = "Large network: 784-512-512-10, batch 256, float32"
 SIZES = (784, 512, 512, 10)
+ONE_THREAD = "nnlib_1t"
+SCALING = 1.7       # issue 18: nnlib on 2 threads >= 1.7x nnlib on 1
+
+
+def _scaling_target(threads, row):
+    """nnlib on ``threads`` threads against nnlib on one, measured in the same rounds."""
+    text = (f"training throughput, 784-512-512-10 float32, batch 256: nnlib on {threads} "
+            f"threads >= {SCALING:g}x nnlib on 1 thread")
+    many, one = median(row["cells"].get("nnlib")), median(row["cells"].get(ONE_THREAD))
+    if many is None or one is None:
+        return target(text, None, "not measured: nnlib did not run on both thread counts")
+    ratios = [o / m for m, o in zip(row["cells"]["nnlib"]["samples"],
+                                    row["cells"][ONE_THREAD]["samples"])]
+    return target(text, one / many >= SCALING,
+                  f"nnlib {threads} threads {many * 1e3:.1f} ms, 1 thread {one * 1e3:.1f} ms "
+                  f"per epoch -> {one / many:.2f}x (needs {SCALING:g}x); median of per-round "
+                  f"ratios {summarize(ratios)['median']:.2f}x")
 
 
 def run(ctx):
@@ -29,8 +47,13 @@ def run(ctx):
     X, y = data.synthetic_mnist(n_rows, np.float32, seed=0)
     init = data.init_params(SIZES, np.float32, seed=0)
     spec = peers.TrainSpec(SIZES, 256, "sgd", dtype=np.float32, threads=ctx.threads)
+    # on several threads, nnlib on one thread runs in the same rounds: the scaling target
+    variants = {} if ctx.threads == 1 else {
+        ONE_THREAD: ("nnlib", peers.TrainSpec(SIZES, 256, "sgd", dtype=np.float32,
+                                              threads=1))}
     row = epoch_row(ctx, f"{n_rows} rows, batch 256, SGD lr 0.1", spec, X, y, init,
-                    params={"per_call": n_rows}, repeats=ctx.scale(quick=3, full=7))
+                    params={"per_call": n_rows}, repeats=ctx.scale(quick=3, full=7),
+                    variants=variants)
     flops_per_sample = 6 * data.n_params(SIZES)
     for cell in row["cells"].values():
         if cell["status"] == "ok":
@@ -51,6 +74,10 @@ def run(ctx):
                      f"{c_pt['samples_per_s']:,.0f} samples/s "
                      f"({c_pt['sgemm_fraction']:.0%}); ratio "
                      f"{c_nn['samples_per_s'] / c_pt['samples_per_s']:.2f}")
+    targets = [tgt]
+    if variants:
+        targets.append(_scaling_target(ctx.threads, row))
+    columns = list(ctx.peers) + [c for c in variants if c in row["cells"]]
     return workload_result(
         TITLE,
         f"Samples per second over one epoch of {n_rows} synthetic rows (784 features in "
@@ -62,7 +89,8 @@ def run(ctx):
         f"sgemm can exceed 100 %). "
         f"Measured sgemm limit: {sgemm['median']:.1f} GFLOP/s (median of NumPy float32 "
         f"{gemm_n}x{gemm_n} products; best {sgemm['best']:.1f}).",
-        [table("large", ctx.peers, [row], value="rate", unit="samples/s",
+        [table("large", columns, [row], value="rate", unit="samples/s",
+               labels={ONE_THREAD: "nnlib, 1 thread"},
                plot={"kind": "bar", "file": "large.png"})],
-        [tgt], sgemm=sgemm, flops_per_sample=flops_per_sample,
+        targets, sgemm=sgemm, flops_per_sample=flops_per_sample,
         peers=peers.describe_peers(np.float32))

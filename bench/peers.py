@@ -420,12 +420,15 @@ def train_builders(spec, X, y, init, peers=PEERS):
     """name -> zero-argument builder returning the epoch callable; the Epoch objects are
     kept in the returned dict ``epochs`` for the loss check afterwards."""
     epochs = {}
+    return ({name: epoch_builder(epochs, name, name, spec, X, y, init) for name in peers},
+            epochs)
 
-    def make(name):
-        def build():
-            ep = BUILDERS[name](spec, X, y, init)
-            epochs[name] = ep
-            return ep.run
-        return build
 
-    return {name: make(name) for name in peers}, epochs
+def epoch_builder(epochs, column, peer, spec, X, y, init):
+    """A builder of ``peer``'s epoch on ``spec``; the Epoch it builds goes to
+    ``epochs[column]``."""
+    def build():
+        ep = BUILDERS[peer](spec, X, y, init)
+        epochs[column] = ep
+        return ep.run
+    return build

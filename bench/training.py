@@ -9,10 +9,17 @@ from bench.timing import summarize
 __all__ = ["epoch_row", "speedup_target", "not_measured", "compile_note"]
 
 
-def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None):
+def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=None):
     """One table row: ``case`` label, the spec's parameters, and a cell per peer with the
-    seconds per epoch and ``loss_after`` (mean cross-entropy after all timed epochs)."""
+    seconds per epoch and ``loss_after`` (mean cross-entropy after all timed epochs).
+
+    ``variants`` maps extra column names to ``(peer, spec)``: that peer built on another
+    spec (e.g. nnlib on one thread beside nnlib on two), timed in the same interleaved
+    rounds as the peers, so a ratio between two columns cancels drifting load."""
     builders, epochs = peers.train_builders(spec, X, y, init, ctx.peers)
+    for column, (peer, vspec) in (variants or {}).items():
+        if peer in ctx.peers:
+            builders[column] = peers.epoch_builder(epochs, column, peer, vspec, X, y, init)
 
     def after(name):
         return {"loss_after": mean_cross_entropy(epochs[name].params(), X, y,

@@ -262,3 +262,27 @@ def test_optim_steps_covers_each_rule_asked_with_a_ratio_where_torch_has_it(tmp_
     assert has_torch or all(r["torch_s"] is None for r in torch_rows)
     if has_torch:
         assert all(r["ratio"] == r["nnlib_s"] / r["torch_s"] for r in torch_rows)
+
+
+def test_large_on_two_threads_times_nnlib_on_one_in_the_same_rounds(tmp_path):
+    results, md, _ = _run_bench(tmp_path, ["--only", "large", "--threads", "2",
+                                           "--peers", "nnlib"])
+    w = results["workloads"]["large"]
+    tbl = w["tables"][0]
+    assert tbl["columns"] == ["nnlib", "nnlib_1t"]
+    cells = tbl["rows"][0]["cells"]
+    many, one = cells["nnlib"], cells["nnlib_1t"]
+    assert many["status"] == one["status"] == "ok"
+    assert len(many["samples"]) == len(one["samples"])       # interleaved rounds
+    scaling = [t for t in w["targets"] if "1 thread" in t["target"]]
+    assert len(scaling) == 1
+    ratio = summarize(one["samples"])["median"] / summarize(many["samples"])["median"]
+    assert f"-> {ratio:.2f}x" in scaling[0]["detail"]
+    assert "nnlib, 1 thread" in md
+
+
+def test_large_on_one_thread_has_no_scaling_target(tmp_path):
+    results, _, _ = _run_bench(tmp_path, ["--only", "large", "--peers", "nnlib"])
+    w = results["workloads"]["large"]
+    assert w["tables"][0]["columns"] == ["nnlib"]
+    assert not [t for t in w["targets"] if "1 thread" in t["target"]]

@@ -315,6 +315,38 @@ def test_threaded_optimizer_update_is_bitwise_the_serial_one(opt, rng):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_threaded_gather_and_activation_backward_are_bitwise_the_serial_ones(act, dtype,
+                                                                            rng):
+    """With n_threads > 1 the epoch copies a large batch's rows (B * n_in >= 32768) and
+    forms dZ = dH g'(H) with its column sums (B * width >= 32768) on every thread, in
+    blocks of rows and of columns: weights must not change by a bit. 180 hidden units
+    split at column 80 in float32, 88 in float64 (whole 64-byte lines), not at 90; 20
+    outputs, more than NARROW_K, so float64 forms dZ here too (not under the product)."""
+    from nnlib.training import compiled_train, network_of
+    train = compiled_train()
+    n, B = 512, 256
+    X = rng.standard_normal((n, 190)).astype(dtype)
+    y = rng.integers(0, 20, n)
+    order = rng.permutation(n).astype(np.int64)
+    runs = []
+    for n_threads in (1, 2):
+        m = nnlib.Sequential([nnlib.Dense(190, 180, act, dtype=dtype, random_state=0),
+                              nnlib.Dense(180, 20, dtype=dtype, random_state=1)])
+        o = nnlib.optim.SGD(lr=0.1, momentum=0.9)
+        states = [s.reshape(-1) for s in o.state_arrays(m.params)]
+        yt, yl = m._targets(y, "softmax_cross_entropy", n)
+        setup = train.EpochSetup(network_of(m), [l.W for l in m.layers],
+                                 [l.b for l in m.layers], states, X, yt, yl,
+                                 train.Workspace(m._sizes(), B, 0, dtype), 0, B,
+                                 optimizer=o.config(), n_threads=n_threads)
+        assert train.run_epoch(setup, order, 0)[2:] == (2, 0, True)
+        runs.append([p.copy() for p in m.params] + [s.copy() for s in states])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_kept_setup_holds_no_data_and_trains_as_a_fresh_one():
     """fit keeps the model's EpochSetup for the next fit (a loop of fit(epochs=1)
     rebinds only X and y), without keeping the caller's X alive, and a fit through the

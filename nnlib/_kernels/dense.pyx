@@ -49,7 +49,7 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
         return
     with nogil:
         act_backward(&H[0, 0], &grad_H[0, 0], &dZ[0, 0], &db[0], &work[0], n, n_out,
-                     kind, param)
+                     kind, param, 1)
         if n_in > 0:
             mm(True, False, n_in, n_out, n, 1.0, &X[0, 0], n_in, &dZ[0, 0], n_out, 0.0,
                &dW[0, 0], n_out)

@@ -333,7 +333,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                                  net.aparams[l])
         else:
             act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
-                         net.aparams[l])
+                         net.aparams[l], n_threads)
         for j in range(s[l + 1]):
             if not isfinite(db[l][j]) and status == STATUS_OK:
                 status = STATUS_NONFINITE_GRADIENT
@@ -989,6 +989,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef NetShape* s = c.net
     cdef int L = s.n_layers, l
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
+    cdef int gather_threads
     cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0
     cdef bint pen_known = False      # pen_next is the penalty sum of the current weights
     cdef const OptimConfig* oc
@@ -1043,14 +1044,17 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 swp = sw + r
                 sw_sum = sw[r]
         else:
+            # a large gather is split between the threads, a block of rows each, once
+            # every row number is checked
+            gather_threads = (c.n_threads if not sparse and B * n_in >= PAR_MIN_ELEMS
+                              else 1)
             for i in range(B):
                 r = order[start + i]
                 if r < 0 or r >= c.N:
                     bad_row = 1
                     break
-                if sparse:          # the rows are read in place, each r checked here
-                    c.rowsb[i] = r
-                else:
+                c.rowsb[i] = r      # checked here (sparse X: its rows are read in place)
+                if not sparse and gather_threads == 1:
                     memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
                 if c.tcols > 0:
                     memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
@@ -1064,6 +1068,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if bad_label:
                 t.status = STATUS_BAD_LABEL
                 break
+            if gather_threads > 1:
+                for i in prange(B, schedule='static', num_threads=gather_threads):
+                    memcpy(xbuf + i * n_in, X + c.rowsb[i] * n_in, n_in * sizeof(floating))
             X0 = NULL if sparse else xbuf
             xs.rows = c.rowsb
             yb = ybuf
