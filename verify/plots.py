@@ -13,6 +13,7 @@ temporary file and renamed into place (atomic), and is referenced from the repor
 the check it illustrates (``item["plots"]``: [(caption, relative path)]).
 """
 import base64
+import functools
 import math
 import os
 import time
@@ -21,8 +22,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.colors  # noqa: E402
+import matplotlib.figure  # noqa: E402
+import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["make_plots"]
@@ -87,18 +91,25 @@ def _tick_extent(axis, renderer, rotation=0.0):
     """The largest (width, height) in inches of ``axis``'s tick labels (major and minor,
     within the view limits), from its locators and formatters -- no tick is made."""
     lo, hi = sorted(axis.get_view_interval())
-    size = _RC["xtick.labelsize"]
     w = h = 0.0
     for loc, fmt in ((axis.get_major_locator(), axis.get_major_formatter()),
                      (axis.get_minor_locator(), axis.get_minor_formatter())):
         locs = [v for v in loc() if lo - 1e-9 * abs(lo) <= v <= hi + 1e-9 * abs(hi)]
-        for s in set(fmt.format_ticks(locs)) if locs else ():
-            if s:
-                t = matplotlib.text.Text(0, 0, s, fontsize=size, rotation=rotation)
-                t.set_figure(axis.axes.figure)
-                tw, th = _extent(t, renderer)
+        for label in set(fmt.format_ticks(locs)) if locs else ():
+            if label:
+                tw, th = _label_size(label, rotation)
                 w, h = max(w, tw), max(h, th)
     return w, h
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_size(label, rotation):
+    """(width, height) in inches of a tick label (most repeat from figure to figure)."""
+    fig = matplotlib.figure.Figure(dpi=_DPI)
+    canvas = FigureCanvasAgg(fig)
+    t = matplotlib.text.Text(0, 0, label, fontsize=_RC["xtick.labelsize"], rotation=rotation)
+    t.set_figure(fig)
+    return _extent(t, canvas.get_renderer())
 
 
 def _side_need(ax, renderer, side):
