@@ -74,10 +74,13 @@ def _compiles(compiler, flags, code="int main(void){return 0;}\n", libs_flags=()
 # 256-bit vectors even on AVX-512 CPUs; for these compute-bound loops 512-bit ones measured
 # 1.3-1.9x faster (tanh/sigmoid/softplus fwd and vjp, 1e6 float64, one thread, interleaved
 # A/B). The training epoch (train) also: its elementwise passes (backward, optimizer
-# update) run on the same vectors, the estimators' Adam fit measured 1-2% less CPU. Only
-# these modules: elsewhere the wider vectors were not measured. Harmless on CPUs without
+# update) run on the same vectors, the estimators' Adam fit measured 1-2% less CPU.
+# optim_wide: the standalone step's rules without a division (float32 SGD/momentum
+# 1.3-1.6x; see its docstring for why the dividing rules stay at 256 bits). Only these
+# modules: elsewhere the wider vectors were not measured. Harmless on CPUs without
 # AVX-512 (the compiler cannot use them there).
-WIDE_VECTOR_MODULES = ("activations", "losses", "output_maps", "elementary", "train")
+WIDE_VECTOR_MODULES = ("activations", "losses", "output_maps", "elementary", "train",
+                       "optim_wide")
 WIDE_VECTOR_FLAG = "-mprefer-vector-width=512"
 
 OMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"

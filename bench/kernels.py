@@ -7,7 +7,8 @@ Three tables:
   softmax (and log-softmax, sparsemax) forward + vjp, softmax-CE loss + gradient, dense
   forward + backward, one step of each optimizer; sizes 1e2 ... 1e7 elements (1e2, 1e4,
   1e6 with --quick) in the runner's dtype. PyTorch runs the ATen ops its autograd would
-  run (e.g. ``sigmoid`` then ``sigmoid_backward(grad, out)``), called directly, no graph.
+  run (e.g. ``sigmoid`` then ``sigmoid_backward(grad, out)``), called directly, no graph;
+  nnlib's vjp gets the same saved tensor (``sigmoid_vjp(x, g, output=y)``).
 * **activation_parts** (issue 18) -- each activation's forward and its vjp alone against
   PyTorch's forward and backward op, at the largest size, in the runner's dtype (the
   backward gets what autograd saved, e.g. sigmoid's output).
@@ -58,13 +59,24 @@ def _shape(n, width=10):
 
 # --- the sweep: one builder per (op, peer) -----------------------------------------------
 
+# Activations whose PyTorch backward takes the forward's output (what autograd saves):
+# nnlib's vjp is timed the same way, given the output (``output=``); the others take x.
+VJP_FROM_OUTPUT = ("sigmoid", "tanh", "elu")
+
+
 def _map_and_vjp(which, name):
-    """Builder timing ``name(x)`` then ``name_vjp(x, g)`` from nnlib.functional (which=0)
-    or nnlib._reference (which=1)."""
+    """Builder timing ``y = name(x)`` then ``name_vjp(x, g)`` -- given ``output=y`` for the
+    kinds of VJP_FROM_OUTPUT -- from nnlib.functional (which=0) or nnlib._reference
+    (which=1)."""
     def build(n, dtype, rng, ctx):
         f, vjp = _need(_modules()[which], name, name + "_vjp")
         x = rng.standard_normal(_shape(n)).astype(dtype)
         g = rng.standard_normal(x.shape).astype(dtype)
+        if name in VJP_FROM_OUTPUT:
+            def call():
+                y = f(x)
+                return y, vjp(x, g, output=y)
+            return call
         return lambda: (f(x), vjp(x, g))
     return build
 
@@ -116,7 +128,12 @@ def activation_part_builders(name, part, n, dtype, rng, ctx):
         f = getattr(F, name if part == "forward" else name + "_vjp")
         x = rng.standard_normal(_shape(n)).astype(dtype)
         g = rng.standard_normal(x.shape).astype(dtype)
-        return (lambda: f(x)) if part == "forward" else (lambda: f(x, g))
+        if part == "forward":
+            return lambda: f(x)
+        if name in VJP_FROM_OUTPUT:
+            y = getattr(F, name)(x)
+            return lambda: f(x, g, output=y)
+        return lambda: f(x, g)
 
     def torch_build():
         torch = _torch(ctx)
@@ -292,12 +309,13 @@ def _reference_optim():
 
 # Bytes an op must move per element, in units of the dtype's size (each input read once,
 # each output written once; STREAM's count, as bench.machine.memory_bandwidth measures):
-# a map + vjp reads x, writes y, reads x and g, writes dx; the loss reads z, writes dz
-# (labels neglected); an optimizer step reads param, grad and each state row and writes
-# param and each state row. Dense layers are compute-bound (see the large workload).
+# a map + vjp reads x, writes y, reads x (or y) and g, writes dx -- sign's vjp, the zero
+# map, only writes; the loss reads z, writes dz (labels neglected); an optimizer step reads
+# param, grad and each state row and writes param and each state row. Dense layers are
+# compute-bound (see the large workload).
 def _stream_elements(op):
     if op.endswith("fwd+vjp"):
-        return 5
+        return 3 if op.startswith("sign ") else 5
     if op.startswith("softmax_cross_entropy"):
         return 3
     if op.startswith("optimizer step"):
@@ -435,7 +453,9 @@ def run(ctx):
         f"inside one sample). Sweep dtype {dt}. `twin` is the NumPy twin in "
         "nnlib._reference (computed in float64 for clarity, so it is a readable oracle, "
         "not a tuned NumPy implementation); PyTorch calls the ATen ops its autograd "
-        "runs, without building a graph. Optimizer rows: one step on one parameter of n "
+        "runs, without building a graph; the activation rows give nnlib's vjp what "
+        "PyTorch's backward gets (the forward's output for "
+        + ", ".join(VJP_FROM_OUTPUT) + ", via `output=`; x for the others). Optimizer rows: one step on one parameter of n "
         "elements, `Optimizer.step` against `torch.optim` single-tensor (foreach=False) "
         "`opt.step()`, both with their overflow or no checks as shipped (twin: nnlib._reference's optimizer if present, else the same rule "
         "in NumPy here). Elementwise rows also give each figure as a share of this "
@@ -450,11 +470,11 @@ def run(ctx):
                memory_bandwidth=bandwidth),
          table("activation_parts", ("nnlib", "torch"), part_rows,
                notes=[f"Each activation's forward and vjp alone, {_pow10(part_n)} elements, "
-                      f"{dt}. nnlib's vjp takes x and computes act'(x); PyTorch's backward "
-                      "takes what autograd saved (the output y for sigmoid, tanh and elu, "
-                      "so no exp or tanh is evaluated again) and its sign backward is "
-                      "zeros_like(grad), which reads nothing (nnlib's reads x and grad_out "
-                      "to keep NaN)."]),
+                      f"{dt}. Both vjps get what PyTorch's autograd saves: the forward's "
+                      f"output y for {', '.join(VJP_FROM_OUTPUT)} (nnlib's "
+                      "`name_vjp(x, g, output=y)`, so neither evaluates exp or tanh again), "
+                      "x for the others; sign's vjp is the zero map in both (zeros, "
+                      "reading nothing)."]),
          table("twins_1e6", ("nnlib", "twin"), twin_rows,
                notes=[f"Every function of nnlib.functional alone, {_pow10(twin_n)} elements "
                       "(issue 2's table)."])])

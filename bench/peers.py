@@ -32,11 +32,18 @@ import numpy as np
 from bench.timing import Unavailable
 
 __all__ = ["TrainSpec", "Epoch", "PEERS", "PEER_LABELS", "BUILDERS", "import_torch",
-           "describe_peers"]
+           "describe_peers", "FLUSH_VARIANT", "with_flush_variant"]
 
 PEERS = ("nnlib", "torch", "jax", "sklearn", "numpy")
 PEER_LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "jax": "JAX (jit epoch)",
-               "sklearn": "scikit-learn", "numpy": "NumPy loop"}
+               "sklearn": "scikit-learn", "numpy": "NumPy loop",
+               "nnlib_flush": "nnlib, flush-denormal"}
+# A variant measured next to nnlib where a peer flushes subnormals: XLA runs every
+# compiled CPU program with flush-to-zero and denormals-are-zero set
+# (``tsl::port::ScopedFlushDenormal`` in xla/pjrt/cpu/cpu_client.cc), so the JAX targets
+# compare it with nnlib in its flush-denormal mode; PyTorch, scikit-learn and NumPy keep
+# IEEE subnormals, as nnlib does by default.
+FLUSH_VARIANT = "nnlib_flush"
 
 # The optimizers compared, with the hyperparameters every peer gets. lr 0.1 for plain SGD
 # as in the issue; with momentum 0.9 the effective step is lr / (1 - 0.9), so 0.01 keeps it
@@ -141,6 +148,37 @@ def build_nnlib(spec, X, y, init):
         return [(ps[i], ps[i + 1]) for i in range(0, len(ps), 2)]
 
     return Epoch(run, params)
+
+
+def build_nnlib_flush(spec, X, y, init):
+    """``build_nnlib`` with ``nnlib.set_flush_denormal(True)`` around each epoch, the
+    previous mode put back after it (so every other row and peer runs IEEE nnlib)."""
+    nnlib, _ = nnlib_api()
+    if not hasattr(nnlib, "set_flush_denormal"):
+        raise Unavailable("not available yet", "nnlib has no set_flush_denormal")
+    epoch = build_nnlib(spec, X, y, init)
+    if not nnlib.get_flush_denormal() and not nnlib.set_flush_denormal(False):
+        raise Unavailable("not supported", "this CPU has no flush-denormal mode")
+
+    def run():
+        before = nnlib.get_flush_denormal()
+        nnlib.set_flush_denormal(True)
+        try:
+            epoch.run()
+        finally:
+            nnlib.set_flush_denormal(before)
+
+    return Epoch(run, epoch.params)
+
+
+def with_flush_variant(names):
+    """``names`` with the flush-denormal nnlib right after nnlib (when nnlib is in it)."""
+    out = []
+    for n in names:
+        out.append(n)
+        if n == "nnlib":
+            out.append(FLUSH_VARIANT)
+    return tuple(out)
 
 
 # --- PyTorch ------------------------------------------------------------------------
@@ -398,7 +436,8 @@ def _numpy_activation(name):
 
 
 BUILDERS = {"nnlib": build_nnlib, "torch": build_torch, "jax": build_jax,
-            "sklearn": build_sklearn, "numpy": build_numpy}
+            "sklearn": build_sklearn, "numpy": build_numpy,
+            FLUSH_VARIANT: build_nnlib_flush}
 
 
 def describe_peers(dtype=np.float32):
@@ -413,6 +452,9 @@ def describe_peers(dtype=np.float32):
                f"batches of the shuffled order), compiled ahead of time (not timed), {dt}",
         "sklearn": f"scikit-learn MLPClassifier.partial_fit (one epoch), alpha=0, {dt}",
         "numpy": f"NumPy: vectorized forward/backward per mini-batch, in-place updates, {dt}",
+        FLUSH_VARIANT: f"nnlib as above with nnlib.set_flush_denormal(True) during each "
+                       f"epoch (subnormal results flushed to 0, as XLA does on the CPU), "
+                       f"{dt}",
     }
 
 

@@ -8,7 +8,8 @@ __all__ = ["write_json", "write_markdown", "write_summary", "write_plots", "fmt_
            "fmt_bytes"]
 
 LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "sklearn": "scikit-learn",
-          "numpy": "NumPy loop", "twin": "NumPy twin"}
+          "numpy": "NumPy loop", "twin": "NumPy twin", "jax": "JAX (jit epoch)",
+          "nnlib_flush": "nnlib, flush-denormal"}
 
 
 def _label(peer, tbl=None):

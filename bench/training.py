@@ -6,17 +6,26 @@ from bench.data import mean_cross_entropy
 from bench.results import measure_peers, median
 from bench.timing import summarize
 
-__all__ = ["epoch_row", "speedup_target", "not_measured", "compile_note"]
+# Appended to a JAX target's text: it is judged on the flushing nnlib (peers.FLUSH_VARIANT)
+FLUSH_NOTE = (", nnlib in its flush-denormal mode (XLA flushes subnormals to zero on the "
+              "CPU)")
+
+__all__ = ["FLUSH_NOTE", "epoch_row", "speedup_target", "not_measured", "compile_note",
+           "epoch_limits", "limit_note", "needed_fraction_note"]
 
 
-def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=None):
+def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=None,
+              names=None):
     """One table row: ``case`` label, the spec's parameters, and a cell per peer with the
     seconds per epoch and ``loss_after`` (mean cross-entropy after all timed epochs).
 
     ``variants`` maps extra column names to ``(peer, spec)``: that peer built on another
     spec (e.g. nnlib on one thread beside nnlib on two), timed in the same interleaved
-    rounds as the peers, so a ratio between two columns cancels drifting load."""
-    builders, epochs = peers.train_builders(spec, X, y, init, ctx.peers)
+    rounds as the peers, so a ratio between two columns cancels drifting load.
+    ``names``: the peers to run (default ``ctx.peers``; ``peers.with_flush_variant`` adds
+    the flush-denormal nnlib)."""
+    builders, epochs = peers.train_builders(spec, X, y, init,
+                                            ctx.peers if names is None else names)
     for column, (peer, vspec) in (variants or {}).items():
         if peer in ctx.peers:
             builders[column] = peers.epoch_builder(epochs, column, peer, vspec, X, y, init)
@@ -41,18 +50,81 @@ def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=N
     return {"case": case, "params": p, "cells": cells}
 
 
-def speedup_target(text, row, peer, factor):
-    """Target "nnlib >= factor x faster than peer" on ``row``: (met, detail)."""
+def speedup_target(text, row, peer, factor, nnlib="nnlib"):
+    """Target "nnlib >= factor x faster than peer" on ``row``: (met, detail). ``nnlib``:
+    the cell that stands for nnlib (``peers.FLUSH_VARIANT`` against a flushing peer)."""
     from bench.results import target
-    nn, other = median(row["cells"].get("nnlib")), median(row["cells"].get(peer))
+    nn, other = median(row["cells"].get(nnlib)), median(row["cells"].get(peer))
     label = peers.PEER_LABELS[peer]
     if nn is None or other is None:
-        return target(text, None, not_measured(row, ("nnlib", peer)))
+        return target(text, None, not_measured(row, (nnlib, peer)))
     s = other / nn
     return target(text, s >= factor,
-                  f"{row['case']}: nnlib {nn * 1e3:.2f} ms, {label} {other * 1e3:.2f} ms "
-                  f"-> nnlib is {_times(s)} faster (needs {factor:g}x)"
-                  + _paired(row["cells"]["nnlib"], row["cells"][peer]))
+                  f"{row['case']}: {peers.PEER_LABELS[nnlib]} {nn * 1e3:.2f} ms, {label} "
+                  f"{other * 1e3:.2f} ms -> nnlib is {_times(s)} faster (needs {factor:g}x)"
+                  + _paired(row["cells"][nnlib], row["cells"][peer]))
+
+
+def epoch_limits(sizes, n_samples, batch, dtype):
+    """Lower bounds on one epoch of the MLP ``sizes`` on this machine, in seconds.
+
+    The FMA bound: 6 flops per weight per sample (forward, backward, update) at the
+    in-cache sgemm rate of ``bench.machine.fma_peak``; the same at every batch size. The
+    load/store bound: per step each weight is loaded once by the forward product, once by
+    the backward one except the first layer's, loaded and stored once by the update, at 2
+    vector loads and 1 vector store per cycle, the cycle rate taken as the peak over 2 FMA
+    units x the vector width x 2 flops; a step covers ``batch`` samples, so this bound
+    shrinks with the batch. Returns {"flops", "fma", "load_store", "peak"}."""
+    import math
+
+    import numpy as np
+
+    from bench.machine import fma_peak
+    dt = np.dtype(dtype)
+    peak = fma_peak(dt.name)
+    weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    flops = 6.0 * sum(weights) * n_samples
+    lanes = 64 // dt.itemsize                  # AVX-512; the bound is a lower one anyway
+    cycles_per_s = peak["flops_per_s"] / (2 * lanes * 2)
+    loads = sum(2 * w for w in weights) + sum(weights[1:])
+    stores = sum(weights)
+    steps = math.ceil(n_samples / batch)
+    ls = max(loads / lanes / 2, stores / lanes) * steps / cycles_per_s
+    return {"flops": flops, "fma": flops / peak["flops_per_s"], "load_store": ls,
+            "peak": peak, "lanes": lanes}
+
+
+def limit_note(ctx, row, sizes, n_samples, batch, nnlib="nnlib"):
+    """Log and return how far the ``nnlib`` cell of ``row`` is from ``epoch_limits``."""
+    t = median(row["cells"].get(nnlib))
+    if t is None or ctx.tiny:
+        return ""
+    lim = epoch_limits(sizes, n_samples, batch, ctx.dtype)
+    fma, ls, peak = lim["fma"], lim["load_store"], lim["peak"]
+    who = peers.PEER_LABELS[nnlib]
+    ctx.log(f"  limits, batch {batch}: FMA bound {fma * 1e3:.2f} ms ({fma / t:.0%} of it "
+            f"reached by {who}), load/store bound {ls * 1e3:.3f} ms ({ls / t:.0%})")
+    return (f" Limits at batch {batch}: {lim['flops'] / 1e6:.0f} MFLOP per epoch at the "
+            f"measured in-cache {peak['dtype']} GEMM rate ({peak['flops_per_s'] / 1e9:.0f} "
+            f"GFLOP/s, {peak['n']}x{peak['n']} OpenBLAS products) take {fma * 1e3:.2f} ms: "
+            f"{who} runs at {fma / t:.0%} of the FMA bound; its weight loads and stores "
+            f"(2 loads and 1 store of {lim['lanes']} values per cycle, once per step) "
+            f"take at least {ls * 1e3:.3f} ms: {ls / t:.0%} of the load/store bound.")
+
+
+def needed_fraction_note(ctx, row, sizes, n_samples, batch, peer, factor):
+    """What ``factor`` x faster than ``peer`` would take: that time as a share of the
+    FMA bound (above 100%: faster than the machine's multiply-add peak allows)."""
+    other = median(row["cells"].get(peer))
+    if other is None or ctx.tiny:
+        return ""
+    lim = epoch_limits(sizes, n_samples, batch, ctx.dtype)
+    need = other / factor
+    text = (f"{factor:g}x {peers.PEER_LABELS[peer]} at batch {batch} = {need * 1e3:.2f} ms "
+            f"would need {lim['fma'] / need:.0%} of the FMA bound "
+            f"({lim['fma'] * 1e3:.2f} ms)")
+    ctx.log("  " + text)
+    return " " + text[0].upper() + text[1:] + "."
 
 
 def _times(s):

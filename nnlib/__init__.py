@@ -24,6 +24,8 @@ _LAZY = {
     "LogisticRegression": "nnlib.linear_models",
     "Perceptron": "nnlib.linear_models",
     "ThresholdNetwork": "nnlib.threshold",
+    "set_flush_denormal": "nnlib._denormals",
+    "get_flush_denormal": "nnlib._denormals",
 }
 
 __all__ = sorted(_SUBMODULES | set(_LAZY)) + [
@@ -37,6 +39,7 @@ if TYPE_CHECKING:                     # the lazy names' types, for mypy and IDEs
     from nnlib.linear_models import LinearRegression, LogisticRegression, Perceptron
     from nnlib.model import History, Sequential, load
     from nnlib.threshold import ThresholdNetwork
+    from nnlib._denormals import get_flush_denormal, set_flush_denormal
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,10 @@ ACTIVATION_CODES = {
 # FLOAT32_NATIVE_FORMS, written once per kind there).
 ACTIVATION_FLOAT32_NATIVE = ("identity", "relu", "leaky_relu", "sign")
 
+# Kinds whose vjp is the zero map (sign: its derivative is 0 wherever it exists): the
+# vjp loops write zeros and read neither x nor grad_out (nnlib.functional.sign_vjp).
+ACTIVATION_ZERO_VJP = ("sign",)
+
 # The one activation parameter each kind takes, with its default.
 ACTIVATION_PARAMS = {"leaky_relu": ("slope", 0.01), "elu": ("alpha", 1.0)}
 

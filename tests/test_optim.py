@@ -204,6 +204,27 @@ def test_update_with_square_sum_is_bitwise_the_update_then_the_sum(name, cls, kw
             assert abs(plain - exact) <= 2 * n * np.finfo(np.float64).eps * exact
 
 
+@pytest.mark.parametrize("name, cls, kw, tc, sk", CASES, ids=IDS)
+def test_wide_vector_build_updates_bitwise_as_the_default_build(name, cls, kw, tc, sk,
+                                                                dtype):
+    """optim_step sends the rules without a division to optim_wide (512-bit vectors);
+    its update must be bitwise that of optim's own 256-bit build, for lengths around
+    every vector boundary and on the first step (momentum's buffer = grad) and later."""
+    rng = np.random.default_rng(6)
+    cfg = cls(**kw).config()
+    slots = K.state_slots(cfg)
+    for n in list(range(1, 70)) + [127, 129, 1000, 10_003]:
+        p0 = rng.standard_normal(n).astype(dtype)
+        g = rng.standard_normal(n).astype(dtype)
+        s0 = np.abs(rng.standard_normal((slots, n))).astype(dtype)
+        for step in (1, 2):
+            p, s = p0.copy(), s0.copy()
+            K._step_narrow(cfg, p, g, s, step)
+            q, r = p0.copy(), s0.copy()
+            K.optim_step(cfg, q, g, r, step, 1)
+            assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
+
+
 # ---- the peers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
@@ -780,6 +801,41 @@ def test_step_on_a_huge_gradient_is_a_real_step_or_refused(cls, kw, dtype):
         assert all(np.isfinite(s).all() for s in opt.state_arrays(params)), g_big
         assert params[1][0, 1] != before[1][0, 1], "the step was silently skipped"
         assert opt.t == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cls, kw", [(c, dict(k, weight_decay=0.0) if c is O.AdamW else k)
+                                     for c, k in OVERFLOW_RULES if "weight_decay" not in k],
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_huge_params_without_weight_decay_step_as_unchecked_or_are_refused(cls, kw, dtype):
+    """Without weight decay the bound check reads no param (the design note of
+    optim.pyx): params up to the dtype's max with steps from tiny to past half an ulp
+    of that max must give exactly the unchecked kernel's result, or NonFiniteError with
+    nothing changed where the unchecked kernel turns a finite value non-finite."""
+    big = float(np.finfo(dtype).max)
+    w0 = np.array([big, -big, big / 2, 1.0, -big * 0.999], dtype)
+    g = np.array([-1.0, 1.0, -3.0, 0.5, 2.0], dtype)         # w - step grows |w|
+    lrs = [1e-3, 1.0, 1e250, 1e290, 1e292, 1e293, 1e300] if dtype == np.float64 else [
+        1e-3, 1.0, 1e28, 1e30, 1e31, 2e31, 1e33]
+    refused = 0
+    for lr in lrs:
+        opt, w = cls(lr=lr, **kw), w0.copy()
+        opt.step([w], [np.zeros_like(w)])                    # the state, unmoved w
+        want, rows = w.copy(), opt.state_arrays([w])[0].copy()
+        with np.errstate(all="ignore"):
+            K.optim_step(opt.config(), want, g, rows, 2, 1)
+        grows = (np.isfinite(w) & ~np.isfinite(want)).any() or (
+            np.isfinite(opt.state_arrays([w])[0]) & ~np.isfinite(rows)).any()
+        before, state_before = w.copy(), opt.state_arrays([w])[0].copy()
+        if grows:
+            refused += 1
+            with pytest.raises(NonFiniteError, match="nothing was updated"):
+                opt.step([w], [g])
+            _assert_bitwise([w, opt.state_arrays([w])[0]], [before, state_before])
+        else:
+            opt.step([w], [g])
+            _assert_bitwise([w, opt.state_arrays([w])[0]], [want, rows])
+    assert refused > 0, "no step in the sweep overflows: the test checks nothing"
 
 
 def _assert_bitwise(got, want):

@@ -34,6 +34,10 @@ FUNCTIONAL_MODULES = ["activations", "dense", "dropout", "losses", "output_maps"
 # compiled modules that are plumbing, not math: BLAS loading, thread counts, x*y+z, the
 # codes and branch thresholds a build was made with
 INFRASTRUCTURE_MODULES = ["blas", "codes", "elementary", "parallel", "paths"]
+# compiled modules with no Python entry point, reached only through a twin module's
+# entry points: optim_wide is optim's rules built with 512-bit vectors (test_optim
+# compares it bit for bit with optim's own build)
+CIMPORTED_MODULES = {"optim_wide": "optim"}
 
 
 def _compiled_modules():
@@ -82,7 +86,15 @@ def _shape_of(sig):
 
 def test_every_compiled_module_is_classified():
     assert _compiled_modules() == sorted(list(TWIN_MODULES) + FUNCTIONAL_MODULES
-                                         + INFRASTRUCTURE_MODULES)
+                                         + INFRASTRUCTURE_MODULES + list(CIMPORTED_MODULES))
+
+
+@pytest.mark.parametrize("name", sorted(CIMPORTED_MODULES))
+def test_cimported_module_has_no_entry_point_of_its_own(name):
+    """Its code runs only through the twin module's entry points, which the twins check;
+    an entry point added here would have no twin."""
+    assert CIMPORTED_MODULES[name] in TWIN_MODULES
+    assert _entry_points(importlib.import_module(f"nnlib._kernels.{name}")) == []
 
 
 @pytest.mark.parametrize("name", sorted(TWIN_MODULES))

@@ -12,6 +12,13 @@ sigma(z)) and the Dense layer's backward (``dense_backward``: derivative from th
 output H) — are compared with the exact derivative on a log-spaced sweep of |z|, and the
 report states the first |z| where the relative (ULP) bound fails and the absolute error that
 still holds there. The sweep fails the kernel only if neither bound holds.
+
+The functional vjps also take the output itself (``name_vjp(x, g, output=y)``, PyTorch's
+``sigmoid_backward(g, y)``). Their contract is about the *given* y, not about z:
+``output_vjp_evidence`` evaluates the registry's closed form in y (``closed_grad_y``:
+y(1 - y), 1 - y^2, y + alpha, 1 - e^-y, ...) exactly (mpmath) at each y the forward
+produced, times g, and holds the compiled result to ``OUTPUT_VJP_LIMIT`` ulp: 0.501 in
+float32 (the double evaluation rounded once) and a few ulp in float64.
 """
 import math
 
@@ -21,12 +28,59 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.api import _ok
-from verify.evidence import DTYPES, exact, measure
-from verify.registry import z
+from verify.evidence import DTYPES, edge_points, exact, measure
+from verify.registry import y, z
 
-__all__ = ["FROM_OUTPUT", "output_form_sweep"]
+__all__ = ["FROM_OUTPUT", "output_form_sweep", "OUTPUT_VJP_LIMIT", "output_vjp_evidence"]
 
 FROM_OUTPUT = ("sigmoid", "tanh")          # activations whose derivative uses the output
+
+
+# float32: computed in double (relative error <= ~2^-50) and rounded once; float64: the
+# formula's own roundings (two or three) and, for softplus, nn_expm1_neg's 0.81 ulp
+OUTPUT_VJP_LIMIT = {"float32": 0.501, "float64": 2.0}
+
+
+def output_vjp_evidence(act, dtypes, quick=False, seed=0):
+    """The vjp given the forward's output, against closed_grad_y(y) * g evaluated exactly at
+    the y the compiled forward returned. Returns {"passed", "rows", "worst"} (JSON-able)."""
+    import inspect
+
+    fwd, vjp = K.kernel(act.name), K.kernel(act.name + "_vjp")
+    rows, worst, passed = [], {}, True
+    if fwd is None or vjp is None or "output" not in inspect.signature(vjp).parameters:
+        return {"passed": False, "worst": worst,
+                "rows": [(f"{act.name}_vjp(output=y)", "FAIL: no output= path")]}
+    kw = act.nnlib_kwargs
+    gy = sp.lambdify(y, act.closed_grad_y.subs(
+        {s: v for s, (_, v) in act.params.items()}), "mpmath")
+    rng = np.random.default_rng(seed)
+    for dname in dtypes:
+        dt = DTYPES[dname]
+        edges = np.array([e for e in edge_points(dt) if np.isfinite(e)], dtype=dt)
+        xs = np.concatenate([edges, sweep_points(dt, True),
+                             (rng.standard_normal(40 if quick else 400) * 8)]).astype(dt)
+        ys = np.asarray(fwd(xs, **kw))
+        g = rng.standard_normal(xs.shape).astype(dt)
+        got = np.asarray(vjp(xs, g, output=ys, **kw))
+        limit, bad, top = OUTPUT_VJP_LIMIT[dname], None, (0.0, None)
+        for i in range(xs.shape[0]):
+            e = exact(lambda yy, gg: gy(yy) * gg, mpmath.mpf(float(ys[i])),
+                      mpmath.mpf(float(g[i])))
+            m = measure(got[i], e, dt)
+            if m.ulps > top[0]:
+                top = (m.ulps, float(ys[i]))
+            if not m.ulps <= limit and bad is None:
+                bad = (float(ys[i]), float(got[i]), mpmath.nstr(e, 17), m.ulps)
+        passed &= bad is None
+        worst[dname] = top[0]
+        text = (f"{top[0]:.3g} ulp at most (limit {limit:g}) over {xs.shape[0]} outputs "
+                f"y = {act.name}(x) of edge, swept and random x, exact: "
+                f"{act.name}'(y) * g in y")
+        if bad is not None:
+            text += f"; FAIL at y = {bad[0]!r}: got {bad[1]!r}, exact {bad[2]} ({bad[3]:.3g} ulp)"
+        rows.append((f"{act.name}_vjp(output=y), {dname}", text))
+    return {"passed": bool(passed), "rows": rows, "worst": worst}
 
 
 def sweep_points(dtype, quick):

@@ -1,13 +1,14 @@
 """Activations (``nnlib.functional`` from ``nnlib/_kernels/activations.pyx``): each
 registry entry's closed-form derivative proved (``verify.proofs``), the compiled forward and
 vjp measured in ULPs (``verify.api.check_elementwise``), and where nnlib takes the derivative
-from the output, its accuracy swept over |z| (``verify.accuracy``)."""
+from the output, its accuracy swept over |z| (``verify.accuracy``), and the vjp given the output measured
+against the closed form in y (``verify.accuracy.output_vjp_evidence``)."""
 import time
 
 import sympy as sp
 
 from verify import kernels as K
-from verify.accuracy import FROM_OUTPUT, output_form_sweep
+from verify.accuracy import FROM_OUTPUT, output_form_sweep, output_vjp_evidence
 from verify.api import check_elementwise
 from verify.proofs import prove_activation
 from verify.registry import ACTIVATIONS
@@ -72,6 +73,10 @@ def run_activations(ctx):
         if result is not None and act.name in FROM_OUTPUT:
             accuracy = output_form_sweep(act, ctx.dtypes, ctx.quick)
             ev_ok = ev_ok and accuracy["passed"]
+        from_y = None
+        if result is not None and act.closed_grad_y is not None:
+            from_y = output_vjp_evidence(act, ctx.dtypes, ctx.quick, ctx.seed)
+            ev_ok = ev_ok and from_y["passed"]
         passed = proof.passed and ev_ok
         out.append({
             "name": act.name, "section": "kernels", "kind": "activation",
@@ -85,7 +90,9 @@ def run_activations(ctx):
             "passed": passed,
             "verdict": ("pass" if passed else "FAIL") if result is not None else ev_verdict,
             "seconds": round(time.perf_counter() - t0, 3),
-            "extra_rows": accuracy["rows"] if accuracy else [],
+            "extra_rows": (accuracy["rows"] if accuracy else []) + (
+                from_y["rows"] if from_y else []),
+            "output_vjp": {k: v for k, v in from_y.items() if k != "rows"} if from_y else None,
             "notes": [accuracy_note(accuracy)] if accuracy else [],
             "_result": result, "_accuracy": accuracy})
     return out

@@ -52,10 +52,14 @@ def activation_conventions():
                 def make(dt, xs=xs, kw=kw):
                     return (np.array(xs, dtype=dt), np.array(GRAD_OUT, dtype=dt)), dict(kw)
 
-                def expected(dt, dv=dv):
+                def expected(dt, dv=dv, zero_map=act.vjp_zero_map):
+                    if zero_map:             # +0 whatever grad_out's sign
+                        return np.zeros(len(GRAD_OUT), dtype=dt)
                     return (np.array(GRAD_OUT, dtype=np.float64) * dv).astype(dt)
                 out.append((act.name + "_vjp", f"{act.name}'({x0!r}) = {d} (the kernel's "
-                            "element of the subdifferential)", make, expected))
+                            "element of the subdifferential" + (
+                                "; the vjp is the zero map: +0 for any grad_out"
+                                if act.vjp_zero_map else "") + ")", make, expected))
                 if fv is not None:
                     if fv == 0:
                         fv = 0.0 if act.zero_sign == "positive" else np.copysign(0.0, x0)

@@ -319,12 +319,12 @@ def _tile(pool, n, offset=0):
 def element_reference(name, x, p):
     """(act(x), act'(x)) in longdouble for activation ``name`` with parameter p (the
     kernels' conventions at kinks: relu'(0) = 0, leaky'(0) = slope, elu'(0) = alpha; NaN
-    in, NaN out, as nnlib.functional documents -- except identity' = 1, which does not
-    look at x)."""
+    in, NaN out, as nnlib.functional documents -- except identity' = 1 and sign' = 0 (the
+    zero map), which do not look at x)."""
     f, d = _element_reference(name, np.asarray(x, dtype=LD), p)
     nan = np.isnan(np.asarray(x, dtype=LD))
     return (np.where(nan, np.nan, f).astype(LD),
-            d if name == "identity" else np.where(nan, np.nan, d).astype(LD))
+            d if name in ("identity", "sign") else np.where(nan, np.nan, d).astype(LD))
 
 
 def _element_reference(name, x, p):

@@ -68,6 +68,9 @@ class Activation:
     params: dict = field(default_factory=dict)  # {symbol: (nnlib keyword, evidence value)}
     convention_note: str = ""
     differentiable_at_kinks: bool = True   # False for sign (a jump)
+    # the vjp is the zero map: +0 for every x and grad_out (NaN and inf too), as PyTorch's
+    # zeros_like(grad) -- sign, whose derivative is the constant 0 where it exists
+    vjp_zero_map: bool = False
     # the sign of a zero output at a kink at 0: "input" (f(-0) = -0: p * x, expm1(-0),
     # x * 0 keep it) or "positive" (relu returns +0, as scalar.pxd documents)
     zero_sign: str = "input"
@@ -158,10 +161,11 @@ ACTIVATIONS = [
         [(-oo, 0, sp.Integer(-1)), (0, oo, sp.Integer(1))],
         kink_values={0: sp.Integer(0)}, grad_convention={0: sp.Integer(0)},
         closed_grad_x=sp.Integer(0), closed_grad_y=sp.Integer(0),
-        differentiable_at_kinks=False,
+        differentiable_at_kinks=False, vjp_zero_map=True,
         convention_note=r"sign jumps at 0: no derivative or subgradient exists there (the "
                         r"notes: N/A); the kernel returns 0, so sign units do not learn by "
-                        r"backprop"),
+                        r"backprop; its vjp is the zero map (+0 for any grad_out, NaN and "
+                        r"inf included), as PyTorch's and JAX's"),
 ]
 
 ACTIVATION_BY_NAME = {a.name: a for a in ACTIVATIONS}

@@ -100,6 +100,7 @@ SECTIONS = [
     ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),
+    ("train", "verify.denormals", "run_denormals"),
     ("convexity", "verify.convexity", "run_convexity"),
     ("notes", "verify.notes_examples", "run_notes"),
     ("approximation", "verify.approximation", "run_approximation"),
@@ -138,6 +139,9 @@ def _names_of(fn_name):
     if fn_name == "run_train":
         from verify.optim import CONFIGS, _label
         return ["epoch proof"] + [f"epoch {_label(c, kw)}" for c, kw in CONFIGS]
+    if fn_name == "run_denormals":
+        from verify.denormals import ITEM_NAME
+        return [ITEM_NAME]
     if fn_name == "run_convexity":
         from verify.convexity import _cases
         return [c["name"] for c in _cases()]

@@ -24,7 +24,9 @@
  * AVX-512 the left-over columns are one masked vector; elsewhere (GCC's vector
  * extensions, split to the target's width) a half vector and single columns. In the
  * dot products ``restrict`` lets the compiler keep the row a[] where it is instead of
- * reloading it after every store to c.
+ * reloading it after every store to c; with AVX-512 the dot products of a vector of rows
+ * run side by side, each lane the same chains (the rows' columns gathered), and the
+ * rank-one update adds a row's last columns as one masked vector.
  *
  * Zero coefficients are skipped (0 * finite adds nothing; the training loop keeps its
  * operands finite), their indices compacted without a branch, 64 at a time, as in
@@ -81,6 +83,36 @@ NN_COMPACT(nn_compact_d, double)
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+/* A block of up to 8 vectors of L values from p into v0..v7 (the rest zero) and the
+   columns left over (mask mk) into vt: masked, it reads nothing past the row. */
+#define NN_LOAD_BLOCK(SUF, p, nv, mk, v0, v1, v2, v3, v4, v5, v6, v7, vt)                   \
+    do {                                                                                    \
+        v0 = _mm512_setzero_##SUF(); v1 = v0; v2 = v0; v3 = v0; v4 = v0; v5 = v0;           \
+        v6 = v0; v7 = v0;                                                                   \
+        if (nv > 0) v0 = _mm512_loadu_##SUF(p);                                             \
+        if (nv > 1) v1 = _mm512_loadu_##SUF(p + L);                                         \
+        if (nv > 2) v2 = _mm512_loadu_##SUF(p + 2 * L);                                     \
+        if (nv > 3) v3 = _mm512_loadu_##SUF(p + 3 * L);                                     \
+        if (nv > 4) v4 = _mm512_loadu_##SUF(p + 4 * L);                                     \
+        if (nv > 5) v5 = _mm512_loadu_##SUF(p + 5 * L);                                     \
+        if (nv > 6) v6 = _mm512_loadu_##SUF(p + 6 * L);                                     \
+        if (nv > 7) v7 = _mm512_loadu_##SUF(p + 7 * L);                                     \
+        vt = _mm512_maskz_loadu_##SUF(mk, p + nv * L);                                      \
+    } while (0)
+/* and back: v0..v7 and the masked vt to p */
+#define NN_STORE_BLOCK(SUF, p, nv, mk, v0, v1, v2, v3, v4, v5, v6, v7, vt)                  \
+    do {                                                                                    \
+        if (nv > 0) _mm512_storeu_##SUF(p, v0);                                             \
+        if (nv > 1) _mm512_storeu_##SUF(p + L, v1);                                         \
+        if (nv > 2) _mm512_storeu_##SUF(p + 2 * L, v2);                                     \
+        if (nv > 3) _mm512_storeu_##SUF(p + 3 * L, v3);                                     \
+        if (nv > 4) _mm512_storeu_##SUF(p + 4 * L, v4);                                     \
+        if (nv > 5) _mm512_storeu_##SUF(p + 5 * L, v5);                                     \
+        if (nv > 6) _mm512_storeu_##SUF(p + 6 * L, v6);                                     \
+        if (nv > 7) _mm512_storeu_##SUF(p + 7 * L, v7);                                     \
+        _mm512_mask_storeu_##SUF(p + nv * L, mk, vt);                                       \
+    } while (0)
+
 /* AVX-512: a block of up to 8 vectors and the columns left over in one masked vector
    (a masked load reads nothing past the row), all of its chains in one pass. */
 #define NN_AXPYS_BLOCKS(NAME, T, SUF, M, MT)                                                \
@@ -94,17 +126,8 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
         int nv = (int)(rem / L);                                                            \
         MT m = (MT)((1u << (rem - nv * L)) - 1u);                                           \
         T* cb = c + j0;                                                                     \
-        M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;         \
-        M c6 = c0, c7 = c0, ct;                                                             \
-        if (nv > 0) c0 = _mm512_loadu_##SUF(cb);                                            \
-        if (nv > 1) c1 = _mm512_loadu_##SUF(cb + L);                                        \
-        if (nv > 2) c2 = _mm512_loadu_##SUF(cb + 2 * L);                                    \
-        if (nv > 3) c3 = _mm512_loadu_##SUF(cb + 3 * L);                                    \
-        if (nv > 4) c4 = _mm512_loadu_##SUF(cb + 4 * L);                                    \
-        if (nv > 5) c5 = _mm512_loadu_##SUF(cb + 5 * L);                                    \
-        if (nv > 6) c6 = _mm512_loadu_##SUF(cb + 6 * L);                                    \
-        if (nv > 7) c7 = _mm512_loadu_##SUF(cb + 7 * L);                                    \
-        ct = _mm512_maskz_loadu_##SUF(m, cb + nv * L);                                      \
+        M c0, c1, c2, c3, c4, c5, c6, c7, ct;                                               \
+        NN_LOAD_BLOCK(SUF, cb, nv, m, c0, c1, c2, c3, c4, c5, c6, c7, ct);                  \
         for (q = 0; q < cnt; q++) {                                                         \
             const T* w = W + idx[q] * ldw + j0;                                             \
             M s = _mm512_set1_##SUF(a[q]);                                                  \
@@ -119,15 +142,7 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
             if (m) ct = _mm512_fmadd_##SUF(s, _mm512_maskz_loadu_##SUF(m, w + nv * L),      \
                                            ct);                                             \
         }                                                                                   \
-        if (nv > 0) _mm512_storeu_##SUF(cb, c0);                                            \
-        if (nv > 1) _mm512_storeu_##SUF(cb + L, c1);                                        \
-        if (nv > 2) _mm512_storeu_##SUF(cb + 2 * L, c2);                                    \
-        if (nv > 3) _mm512_storeu_##SUF(cb + 3 * L, c3);                                    \
-        if (nv > 4) _mm512_storeu_##SUF(cb + 4 * L, c4);                                    \
-        if (nv > 5) _mm512_storeu_##SUF(cb + 5 * L, c5);                                    \
-        if (nv > 6) _mm512_storeu_##SUF(cb + 6 * L, c6);                                    \
-        if (nv > 7) _mm512_storeu_##SUF(cb + 7 * L, c7);                                    \
-        _mm512_mask_storeu_##SUF(cb + nv * L, m, ct);                                       \
+        NN_STORE_BLOCK(SUF, cb, nv, m, c0, c1, c2, c3, c4, c5, c6, c7, ct);                 \
     }                                                                                       \
 }
 
@@ -230,7 +245,60 @@ NN_ROW_AXPYS(nn_row_axpys_d, double, nn_compact_d, nn_axpys_blocks_d)
 /* nn_rank1_{f,d}(m, n, alpha, a, lda, b, C, ldc):
  *     C[i ldc + j] <- C[i ldc + j] + (alpha a[i lda]) b[j] for i < m with a[i lda] != 0
  * (the batch-1 weight step W += alpha x^T dz: one row update per nonzero input), with a
- * block of up to 64 values of b held in registers across the rows. */
+ * block of b held in registers across the rows. */
+#if defined(__AVX512F__)
+/* AVX-512: a block of up to 8 vectors of b and the columns left over in one masked
+   vector, so a narrow layer (the digits net's 10 outputs) or a row's last columns cost
+   one masked vector per row instead of a scalar loop */
+#define NN_RANK1(NAME, T, SUF, M, MT, CNAME)                                                \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
+                        Py_ssize_t ldc)                                                     \
+{                                                                                           \
+    enum { L = 64 / sizeof(T) };                                                            \
+    Py_ssize_t idx[64];                                                                     \
+    T s[64];                                                                                \
+    Py_ssize_t r0, q, cnt, j0;                                                              \
+    for (r0 = 0; r0 < m; r0 += 64) {                                                        \
+        Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
+        cnt = CNAME(a, lda, r0, r1, alpha, idx, s);                                         \
+        for (j0 = 0; j0 < n && cnt > 0; j0 += 8 * L) {                                      \
+            Py_ssize_t rem = n - j0 < 8 * L ? n - j0 : 8 * L;                               \
+            int nv = (int)(rem / L);                                                        \
+            MT mk = (MT)((1u << (rem - nv * L)) - 1u);                                      \
+            const T* bb = b + j0;                                                           \
+            M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                           \
+            NN_LOAD_BLOCK(SUF, bb, nv, mk, b0, b1, b2, b3, b4, b5, b6, b7, bt);             \
+            for (q = 0; q < cnt; q++) {                                                     \
+                T* c = C + idx[q] * ldc + j0;                                               \
+                M t = _mm512_set1_##SUF(s[q]);                                              \
+                if (nv > 0) _mm512_storeu_##SUF(c, _mm512_fmadd_##SUF(                      \
+                    t, b0, _mm512_loadu_##SUF(c)));                                         \
+                if (nv > 1) _mm512_storeu_##SUF(c + L, _mm512_fmadd_##SUF(                  \
+                    t, b1, _mm512_loadu_##SUF(c + L)));                                     \
+                if (nv > 2) _mm512_storeu_##SUF(c + 2 * L, _mm512_fmadd_##SUF(              \
+                    t, b2, _mm512_loadu_##SUF(c + 2 * L)));                                 \
+                if (nv > 3) _mm512_storeu_##SUF(c + 3 * L, _mm512_fmadd_##SUF(              \
+                    t, b3, _mm512_loadu_##SUF(c + 3 * L)));                                 \
+                if (nv > 4) _mm512_storeu_##SUF(c + 4 * L, _mm512_fmadd_##SUF(              \
+                    t, b4, _mm512_loadu_##SUF(c + 4 * L)));                                 \
+                if (nv > 5) _mm512_storeu_##SUF(c + 5 * L, _mm512_fmadd_##SUF(              \
+                    t, b5, _mm512_loadu_##SUF(c + 5 * L)));                                 \
+                if (nv > 6) _mm512_storeu_##SUF(c + 6 * L, _mm512_fmadd_##SUF(              \
+                    t, b6, _mm512_loadu_##SUF(c + 6 * L)));                                 \
+                if (nv > 7) _mm512_storeu_##SUF(c + 7 * L, _mm512_fmadd_##SUF(              \
+                    t, b7, _mm512_loadu_##SUF(c + 7 * L)));                                 \
+                if (mk) _mm512_mask_storeu_##SUF(c + nv * L, mk, _mm512_fmadd_##SUF(        \
+                    t, bt, _mm512_maskz_loadu_##SUF(mk, c + nv * L)));                      \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+NN_RANK1(nn_rank1_f, float, ps, __m512, __mmask16, nn_compact_f)
+NN_RANK1(nn_rank1_d, double, pd, __m512d, __mmask8, nn_compact_d)
+
+#else
 #define NN_RANK1(NAME, T, V, CNAME, FMA)                                                    \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
@@ -267,7 +335,102 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
 
 NN_RANK1(nn_rank1_f, float, nn_v16f, nn_compact_f, NN_FMA_F)
 NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
+#endif
 
+/* nn_rank1_axpys_{f,d}(m, n, alpha, a, b, W, ldw, x, c): the batch-1 weight step of a
+ * first layer and the next sample's product with the weights it makes, in one pass:
+ *     W[i ldw + j] <- W[i ldw + j] + (alpha a[i]) b[j] for i < m with a[i] != 0
+ *     c[j] <- sum over i < m with x[i] != 0 of x[i] W[i ldw + j] (the new W), from 0
+ * that is nn_rank1 (lda = 1) followed by nn_row_axpys into a zeroed c, with the same
+ * operations in the same order: a row of W is read once for both. NN_FUSED_MAX_COLS(T):
+ * the widest n it takes (the row of c and of b in registers); 0 where it would not be
+ * faster than the two calls it stands for (no AVX-512; it is then those two calls). */
+#if defined(__AVX512F__)
+#define NN_FUSED_MAX_COLS(T) (8 * (Py_ssize_t)(64 / sizeof(T)))
+/* the rows where either coefficient is nonzero, compacted without a branch; each row's
+   update and product masked by its own coefficient's test (all lanes or none), so a
+   zero coefficient adds nothing, as the skipped term of the two calls */
+#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT)                                                 \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
+                        const T* restrict x, T* restrict c)                                 \
+{                                                                                           \
+    enum { L = 64 / sizeof(T) };                                                            \
+    Py_ssize_t idx[64];                                                                     \
+    T su[64], sf[64];                                                                       \
+    MT ku[64], kf[64];                                                                      \
+    Py_ssize_t r0, i, q, cnt;                                                               \
+    int nv = (int)(n / L);                                                                  \
+    MT mt = (MT)((1u << (n - nv * L)) - 1u);                                                \
+    M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                                   \
+    M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;             \
+    M c6 = c0, c7 = c0, ct = c0;                                                            \
+    NN_LOAD_BLOCK(SUF, b, nv, mt, b0, b1, b2, b3, b4, b5, b6, b7, bt);                      \
+    for (r0 = 0; r0 < m; r0 += 64) {                                                        \
+        Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
+        cnt = 0;                                                                            \
+        for (i = r0; i < r1; i++) {                                                         \
+            int u = a[i] != 0, f = x[i] != 0;                                               \
+            idx[cnt] = i;                                                                   \
+            su[cnt] = alpha * a[i];                                                         \
+            sf[cnt] = x[i];                                                                 \
+            ku[cnt] = (MT)-u;                                                               \
+            kf[cnt] = (MT)-f;                                                               \
+            cnt += u | f;                                                                   \
+        }                                                                                   \
+        for (q = 0; q < cnt; q++) {                                                         \
+            T* w = W + idx[q] * ldw;                                                        \
+            M s = _mm512_set1_##SUF(su[q]), t = _mm512_set1_##SUF(sf[q]), r;                \
+            MT u = ku[q], f = kf[q];                                                        \
+            NN_STEP_ROW(SUF, 0, b0, c0);                                                    \
+            NN_STEP_ROW(SUF, 1, b1, c1);                                                    \
+            NN_STEP_ROW(SUF, 2, b2, c2);                                                    \
+            NN_STEP_ROW(SUF, 3, b3, c3);                                                    \
+            NN_STEP_ROW(SUF, 4, b4, c4);                                                    \
+            NN_STEP_ROW(SUF, 5, b5, c5);                                                    \
+            NN_STEP_ROW(SUF, 6, b6, c6);                                                    \
+            NN_STEP_ROW(SUF, 7, b7, c7);                                                    \
+            if (mt) {                                                                       \
+                r = _mm512_maskz_loadu_##SUF(mt, w + nv * L);                               \
+                r = _mm512_mask3_fmadd_##SUF(s, bt, r, u);                                  \
+                _mm512_mask_storeu_##SUF(w + nv * L, u & mt, r);                            \
+                ct = _mm512_mask3_fmadd_##SUF(t, r, ct, f);                                 \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+    NN_STORE_BLOCK(SUF, c, nv, mt, c0, c1, c2, c3, c4, c5, c6, c7, ct);                     \
+}
+/* vector V of a row: its update (where u) stored, then added to the product (where f) */
+#define NN_STEP_ROW(SUF, V, bv, cv)                                                         \
+    if (nv > V) {                                                                           \
+        r = _mm512_mask3_fmadd_##SUF(s, bv, _mm512_loadu_##SUF(w + V * L), u);              \
+        _mm512_mask_storeu_##SUF(w + V * L, u, r);                                          \
+        cv = _mm512_mask3_fmadd_##SUF(t, r, cv, f);                                         \
+    }
+
+NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16)
+NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8)
+
+#else
+#define NN_FUSED_MAX_COLS(T) ((Py_ssize_t)0)
+#define NN_RANK1_AXPYS(NAME, T, RANK1, AXPYS)                                               \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
+                        const T* restrict x, T* restrict c)                                 \
+{                                                                                           \
+    RANK1(m, n, alpha, a, 1, b, W, ldw);                                                    \
+    memset(c, 0, (size_t)n * sizeof(T));                                                    \
+    AXPYS(m, n, (T)1, x, W, ldw, c);                                                        \
+}
+
+NN_RANK1_AXPYS(nn_rank1_axpys_f, float, nn_rank1_f, nn_row_axpys_f)
+NN_RANK1_AXPYS(nn_rank1_axpys_d, double, nn_rank1_d, nn_row_axpys_d)
+#endif
+static const Py_ssize_t NN_FUSED_MAX_COLS_F = NN_FUSED_MAX_COLS(float);
+static const Py_ssize_t NN_FUSED_MAX_COLS_D = NN_FUSED_MAX_COLS(double);
+
+/* nn_row_dots_{f,d}(k, n, alpha, a, B, ldb, c): c[j] += alpha (a . B[j, :k]), each dot
+   product in four accumulators over p mod 4 (the remainder into the first) */
 #define NN_ROW_DOTS(NAME, T, FMA)                                                           \
 static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
@@ -287,7 +450,66 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
     }                                                                                       \
 }
 
+#if defined(__AVX512F__)
+NN_ROW_DOTS(nn_row_dots_loop_f, float, NN_FMA_F)
+NN_ROW_DOTS(nn_row_dots_loop_d, double, NN_FMA_D)
+
+/* AVX-512: the dot products of a vector of rows of B at once, column p of those rows
+   gathered (the rows are ldb apart) so that each lane runs the scalar loop's chains, in
+   its order: a short row (the digits net's dZ W^T, 100 rows of 10) is otherwise a
+   scalar chain of a few fused multiply-adds per row. Fewer rows than half a vector stay
+   in the loop (a gather costs about as much however many lanes it fills), and so do
+   rows too far apart for an int offset. */
+#define NN_ROW_DOTS_GATHER(NAME, T, SUF, M, MT, IDX, IDXSET, GATHER, LOOP)                 \
+static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
+{                                                                                           \
+    enum { L = 64 / sizeof(T) };                                                            \
+    Py_ssize_t j0, p;                                                                       \
+    if (n < L / 2 || k < 1 || (L - 1) * ldb > 0x7fffffff) {                                \
+        LOOP(k, n, alpha, a, B, ldb, c);                                                    \
+        return;                                                                             \
+    }                                                                                       \
+    const M z = _mm512_setzero_##SUF(), al = _mm512_set1_##SUF(alpha);                      \
+    IDX off = IDXSET;                                                                       \
+    for (j0 = 0; j0 < n; j0 += L) {                                                         \
+        MT mk = (MT)(n - j0 >= L ? (MT)~0u : (MT)((1u << (n - j0)) - 1u));                  \
+        M acc0 = z, acc1 = z, acc2 = z, acc3 = z;                                           \
+        const T* bj = B + j0 * ldb;                                                         \
+        for (p = 0; p + 4 <= k; p += 4) {                                                   \
+            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p + 0),         \
+                                      acc0);                                                \
+            acc1 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 1]), GATHER(bj + p + 1),      \
+                                      acc1);                                                \
+            acc2 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 2]), GATHER(bj + p + 2),      \
+                                      acc2);                                                \
+            acc3 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 3]), GATHER(bj + p + 3),      \
+                                      acc3);                                                \
+        }                                                                                   \
+        for (; p < k; p++)                                                                  \
+            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p), acc0);      \
+        M sum = _mm512_add_##SUF(_mm512_add_##SUF(acc0, acc1),                              \
+                                 _mm512_add_##SUF(acc2, acc3));                             \
+        _mm512_mask_storeu_##SUF(c + j0, mk, _mm512_fmadd_##SUF(                            \
+            al, sum, _mm512_maskz_loadu_##SUF(mk, c + j0)));                                \
+    }                                                                                       \
+}
+
+/* lane l of a gather reads row j0 + l (masked lanes read nothing) */
+#define NN_GATHER_F(ptr) _mm512_mask_i32gather_ps(z, mk, off, (ptr), 4)
+#define NN_GATHER_D(ptr) _mm512_mask_i32gather_pd(z, mk, off, (ptr), 8)
+NN_ROW_DOTS_GATHER(nn_row_dots_f, float, ps, __m512, __mmask16, __m512i,
+                   _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                        11, 12, 13, 14, 15),
+                                      _mm512_set1_epi32((int)ldb)),
+                   NN_GATHER_F, nn_row_dots_loop_f)
+NN_ROW_DOTS_GATHER(nn_row_dots_d, double, pd, __m512d, __mmask8, __m256i,
+                   _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                      _mm256_set1_epi32((int)ldb)),
+                   NN_GATHER_D, nn_row_dots_loop_d)
+#else
 NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F)
 NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D)
+#endif
 
 #endif

@@ -7,7 +7,9 @@ The update rules live in ``optim_rules.pxd`` (layer 1), shared with the compiled
 loop. This module is the thin loop that the Python optimizers (``nnlib/optim.py``, layer
 3) call once per parameter array: it turns the optimizer's config dict into an
 ``OptimConfig`` struct, checks the buffer sizes (the compiled code runs without bounds
-checks), releases the GIL and applies the rule.
+checks), releases the GIL and applies the rule. The rules without a division (SGD and its
+momentum variants) run from ``optim_wide``, a build of the same rules with 512-bit
+vectors, the others from this module's 256-bit build (why: ``optim_wide``'s docstring).
 
 An optimizer step is elementwise and cheap (a few flops and loads per element), so it is
 memory-bound and a thread fork/join only pays off for large arrays: the caller passes
@@ -36,10 +38,12 @@ only runs when needed: a first pass checks that every param, gradient and state 
 is at most ``_safe_bound(cfg)`` in magnitude, a bound under which no intermediate of any
 rule can exceed the dtype's max (squares of at most ``(1 + M + wd M ...)^2``, steps of
 at most ``lr / (1 - beta1) * (M + wd M) / eps``; see ``_safe_bound``). That pass is one
-vectorized read of the arrays; values beyond it (|g| > ~1e150 in float64, ~1e15 in
-float32 with the default eps) go through the dry run. For PyTorch's SGD without weight
-decay the pass reads no param (``_sgd_bound``: a finite w moved by less than half an ulp
-of the dtype's max stays finite), only the gradient and the momentum buffer. The pass
+vectorized read of the arrays; values beyond it (|g| > ~1e145 in float64, ~1e13 in
+float32 with the default eps) go through the dry run. Without weight decay the pass
+reads no param, only the gradient and the state: a finite w moved by less than half an
+ulp of the dtype's max stays finite, and without weight decay no rule reads w but to
+move it (``_sgd_bound`` for PyTorch's SGD; for the other rules ``_safe_bound`` with that
+margin in place of the dtype's max, which then bounds every step). The pass
 runs over the arrays from their end backward (``_inputs_within``), so that the update
 after it, which runs forward, finds its first elements still in L2: for arrays larger
 than L2 the check is a second read from L3, the guard's whole cost.
@@ -66,6 +70,7 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD
                                          optim_update_range, optim_update_threads,
                                          optim_update_sq, sum_squares_from)
 from nnlib._kernels.optim_config cimport config_fields, config_from_dict
+from nnlib._kernels.optim_wide cimport wide_rule, update_wide_f32, update_wide_f64
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
@@ -154,10 +159,34 @@ def _step_sum_squares(dict config, floating[::1] param, const floating[::1] grad
     return fused, plain
 
 
+def _step_narrow(dict config, floating[::1] param, const floating[::1] grad,
+                 floating[:, ::1] state, long long step):
+    """Test hook: ``optim_step`` on one thread through this module's own (256-bit) build
+    of the rules, whatever the rule; ``optim_step`` sends the rules without a division
+    to ``optim_wide``'s, and the two must agree bit for bit."""
+    cdef OptimConfig cfg = config_from_dict(config)
+    cdef Py_ssize_t n = param.shape[0]
+    cdef int slots = optim_state_slots(&cfg)
+    if grad.shape[0] != n or state.shape[0] != slots or (slots > 0 and state.shape[1] != n):
+        raise ValueError("param, grad and state sizes do not match")
+    if n == 0 or step < 1:
+        raise ValueError("need n >= 1 and step >= 1")
+    with nogil:
+        optim_update_threads(&cfg, &param[0], &grad[0],
+                             &state[0, 0] if slots > 0 else NULL, n, step, 1)
+
+
 cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
                floating* state, Py_ssize_t n, long long step, int n_threads) noexcept nogil:
-    # one contiguous chunk per thread (the update is elementwise)
-    optim_update_threads(cfg, param, grad, state, n, step, n_threads)
+    # one contiguous chunk per thread (the update is elementwise); the rules without a
+    # division run from optim_wide's 512-bit build (see its docstring)
+    if wide_rule(cfg):
+        if floating is float:
+            update_wide_f32(cfg, param, grad, state, n, step, n_threads)
+        else:
+            update_wide_f64(cfg, param, grad, state, n, step, n_threads)
+    else:
+        optim_update_threads(cfg, param, grad, state, n, step, n_threads)
 
 
 cdef bint _all_within(const floating* a, Py_ssize_t n, floating bound) noexcept nogil:
@@ -179,15 +208,28 @@ cdef bint _all_within_pair(const floating* a, const floating* b, Py_ssize_t n,
     return out == 0
 
 
+cdef bint _all_within_quad(const floating* a, const floating* b, const floating* c,
+                           const floating* d, Py_ssize_t n, floating bound) noexcept nogil:
+    # _all_within of four arrays in one loop: four read streams in flight (a check of
+    # three passes one of them twice; its second read hits L1)
+    cdef Py_ssize_t i
+    cdef int out = 0
+    for i in range(n):
+        out = (out | (a[i] > bound) | (a[i] < -bound) | (b[i] > bound) | (b[i] < -bound)
+               | (c[i] > bound) | (c[i] < -bound) | (d[i] > bound) | (d[i] < -bound))
+    return out == 0
+
+
 cdef bint _inputs_within(const floating* param, const floating* grad,
                          const floating* state, Py_ssize_t m, Py_ssize_t stride, int slots,
                          floating bound, bint with_param) noexcept nogil:
     """Elements ``[0, m)`` of grad, of each state row (stride ``stride``) and, if
     ``with_param``, of param are at most ``bound`` in magnitude. The arrays are read
-    two at a time (one read stream alone leaves the L3 bandwidth unused), in blocks of
-    ``WITHIN_BLOCK`` from the end backward: the update that follows starts at element
-    0, which this pass thus leaves in L2 (an array larger than L2 is otherwise read
-    from L3 twice). Stops at the first block out of bounds."""
+    up to four at a time (one read stream alone leaves the bandwidth of L3 and memory
+    unused), in blocks of ``WITHIN_BLOCK`` from the end backward: the update that
+    follows starts at element 0, which this pass thus leaves in L2 (an array larger
+    than L2 is otherwise read from L3 twice). Stops at the first block out of
+    bounds."""
     cdef const floating* arrays[5]
     cdef Py_ssize_t lo, hi = m
     cdef int k, count = 0
@@ -201,10 +243,16 @@ cdef bint _inputs_within(const floating* param, const floating* grad,
         count += 1
     while hi > 0:
         lo = hi - WITHIN_BLOCK if hi > WITHIN_BLOCK else 0
-        for k in range(0, count - 1, 2):
-            if not _all_within_pair(arrays[k] + lo, arrays[k + 1] + lo, hi - lo, bound):
+        k = 0
+        if count >= 3:
+            if not _all_within_quad(arrays[0] + lo, arrays[1] + lo, arrays[2] + lo,
+                                    arrays[3 if count > 3 else 2] + lo, hi - lo, bound):
                 return False
-        if count % 2 == 1 and not _all_within(arrays[count - 1] + lo, hi - lo, bound):
+            k = 4 if count > 3 else 3
+        if count - k == 2 and not _all_within_pair(arrays[k] + lo, arrays[k + 1] + lo,
+                                                   hi - lo, bound):
+            return False
+        if count - k == 1 and not _all_within(arrays[k] + lo, hi - lo, bound):
             return False
         hi = lo
     return True
@@ -464,12 +512,16 @@ cdef bint _needs_dry_run(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
     cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
     cdef bint f64 = cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE, inside, with_param
     cdef double big = DBL_MAX if f64 else FLT_MAX
-    cdef double bound = _sgd_bound(cfg, big, SGD_MARGIN_F64 if f64 else SGD_MARGIN_F32)
+    cdef double margin = SGD_MARGIN_F64 if f64 else SGD_MARGIN_F32
+    cdef double bound = _sgd_bound(cfg, big, margin)
     if n == 0:
         return False
-    with_param = bound == 0.0
-    if with_param:
-        bound = _safe_bound(cfg, big)
+    with_param = bound == 0.0 and cfg.weight_decay != 0.0
+    if bound == 0.0:
+        # without weight decay a rule reads its param only to move it (p - step, or
+        # p + v): with every step and state kept below margin / 2, a finite param stays
+        # finite whatever its size (see _sgd_bound), so the params need no check
+        bound = _safe_bound(cfg, big if with_param else margin)
     if f64:
         with nogil:
             inside = _within(<const double*>cnp.PyArray_DATA(p),

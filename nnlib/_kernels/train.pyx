@@ -73,6 +73,13 @@ reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is one chain of ad
 a fixed order (``sum_squares_from``); with the rule's update on one thread, the update of
 each step returns it for the weights it wrote (``optim_update_sq``: the same additions,
 overlapped with the update), so the next step does not make a pass of its own.
+
+Flush-denormal mode. With ``nnlib.set_flush_denormal(True)`` (read at each call),
+``run_epoch`` and ``loss_grad`` set flush-to-zero and denormals-are-zero on the calling
+thread and on the OpenMP team of the loop (``fpenv.h``) just before the nogil loop and
+put back each thread's own bits just after it: the loop cannot raise, so no Python code,
+and no exit from the call, sees the mode. Off (the default), the loop runs in the
+caller's floating-point environment, IEEE unless the caller changed it.
 """
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
@@ -87,6 +94,7 @@ import operator
 import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
+from nnlib import _denormals
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
@@ -104,6 +112,16 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_prod
                                    PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
+
+cdef extern from "blas_small.h" nogil:
+    # the first layer's batch-1 step fused with the next row's product (see epoch_loop)
+    const Py_ssize_t NN_FUSED_MAX_COLS_F, NN_FUSED_MAX_COLS_D
+    void nn_rank1_axpys_f(Py_ssize_t m, Py_ssize_t n, float alpha, const float* a,
+                          const float* b, float* W, Py_ssize_t ldw, const float* x,
+                          float* c)
+    void nn_rank1_axpys_d(Py_ssize_t m, Py_ssize_t n, double alpha, const double* a,
+                          const double* b, double* W, Py_ssize_t ldw, const double* x,
+                          double* c)
 from nnlib._kernels.loss_rows cimport loss_grad_batch, weighted_loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
 from nnlib._optim_args import per_array_configs
@@ -112,6 +130,13 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update
                                         optim_update_sq, optim_state_slots,
                                         sum_squares_from, OPT_SGD, OPT_ADAMW)
 
+cdef extern from "fpenv.h" nogil:
+    int nnlib_flush_supported()
+    unsigned int nnlib_csr_get()
+    void nnlib_flush_enter(int n_threads)
+    void nnlib_flush_exit(int n_threads)
+    void nnlib_team_csr(int n, unsigned int* out)
+
 cnp.import_array()
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
@@ -119,6 +144,33 @@ __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "stat
 
 
 _MAX_THREADS = max(_max_threads(), 1)
+
+
+def _flush_supported():
+    """Whether this CPU has the flush-denormal mode (``nnlib.set_flush_denormal``)."""
+    return bool(nnlib_flush_supported())
+
+
+def _csr():
+    """This thread's MXCSR (0 where there is none): for tests of the mode's restore."""
+    return nnlib_csr_get()
+
+
+def _team_csr(int n):
+    """The MXCSR of each thread of an OpenMP team of ``n`` (first: this thread's), as the
+    epoch's parallel loops get that team: for tests that the workers are put back too."""
+    if not 1 <= n <= 1024:
+        raise ValueError(f"n must be in [1, 1024]; got {n}")
+    out = np.zeros(n, np.uintc)
+    cdef unsigned int[::1] o = out
+    with nogil:
+        nnlib_team_csr(n, &o[0])
+    return [int(v) for v in out]
+
+
+cdef inline int flush_team(EpochC* c) noexcept nogil:
+    """The team size the flush mode is set on: every thread the epoch's loops use."""
+    return c.n_threads if c.n_threads > c.update_threads else c.update_threads
 
 # The losses that read class labels, by code (nnlib/_codes.py holds the codes).
 cdef tuple LABEL_LOSS_KINDS = tuple(LOSS_CODES[name] for name in CLASS_LABEL_LOSSES)
@@ -273,14 +325,15 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           floating* lwork, int n_threads, double* loss_out,
                           bint full, bint backward, const floating* sw,
                           double sw_sum, const CsrRows* xs, bint pieces, const DropC* dr,
-                          uint64_t t) noexcept nogil:
+                          uint64_t t, bint z0_ready) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
 
     With row weights ``sw`` (NULL: none) the loss is their weighted mean,
     ``sum_i sw_i L_i / sw_sum`` (``sw_sum = sum_i sw_i``), as scikit-learn's MLP.
     With sparse rows ``xs`` (NULL: dense ``X0``) the first layer reads them.
     With dropouts ``dr`` (NULL: none, the model at inference) the masks of update ``t``
-    apply (see the design note).
+    apply (see the design note). With ``z0_ready`` H[0] holds X0 W[0] already (formed by
+    the previous step's update, ``first_layer_step_and_product``).
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -293,13 +346,14 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp = X0
     cdef double loss
-    cdef Py_ssize_t j
     cdef floating** D = <floating**>dr.D if dr != NULL else NULL
     if dropped_at(dr, 0):       # (sparse X with input dropout is refused by the setup)
         apply_dropouts(dr, 0, False, X0, D[0], B, s[0], t, n_threads)
         inp = D[0]
     for l in range(L):
-        if l == 0 and xs != NULL:
+        if l == 0 and z0_ready:
+            pass
+        elif l == 0 and xs != NULL:
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
         else:
             mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l], s[l + 1], 0.0,
@@ -334,9 +388,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         else:
             act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
                          net.aparams[l], n_threads)
-        for j in range(s[l + 1]):
-            if not isfinite(db[l][j]) and status == STATUS_OK:
-                status = STATUS_NONFINITE_GRADIENT
+        if status == STATUS_OK and not all_finite_ptr(db[l], s[l + 1]):
+            status = STATUS_NONFINITE_GRADIENT
         if l > 0 and (dropped_at(dr, l) or not (floating is double
                                                  and by_product(B, s[l + 1], s[l]))):
             # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
@@ -381,17 +434,20 @@ cdef inline bint plain_sgd(const OptimConfig* oc) noexcept nogil:
 
 
 cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floating* X0,
-                           Py_ssize_t B, floating** H, floating** dZ, floating** db,
+                           Py_ssize_t B, floating** H, floating** dZ, int first,
+                           floating** db,
                            const OptimConfig* oc, double l2_eff, const CsrRows* xs,
                            const DropC* dr) noexcept nogil:
     """Every array plain SGD, each by its own config (``oc[2 l]`` for W_l, ``oc[2 l + 1]``
     for b_l): W <- (1 - lr (l2_eff + wd)) W - lr H^T dZ ; b <- (1 - lr wd) b - lr db.
     The whole update of a step of plain SGD in one call, apart from the per-layer loop
-    of mixed configs: there gcc inlines the batch-1 products less tightly."""
+    of mixed configs: there gcc inlines the batch-1 products less tightly. The weights
+    of the layers before ``first`` are left to the caller."""
     cdef int l
     for l in range(net.n_layers):
-        sgd_fused_W(net, l, W, X0, B, H, dZ, oc[2 * l].lr,
-                    l2_eff + oc[2 * l].weight_decay, xs, dr)
+        if l >= first:
+            sgd_fused_W(net, l, W, X0, B, H, dZ, oc[2 * l].lr,
+                        l2_eff + oc[2 * l].weight_decay, xs, dr)
         sgd_fused_b(b[l], db[l], net.sizes[l + 1], oc[2 * l + 1].lr,
                     oc[2 * l + 1].weight_decay)
 
@@ -408,6 +464,23 @@ cdef inline void sgd_fused_W(NetShape* net, int l, floating** W, const floating*
     else:
         mm(True, False, s[l], s[l + 1], B, -lr, inp, s[l], dZ[l], s[l + 1],
            1.0 - lr * decay, W[l], s[l + 1])
+
+
+cdef inline void first_layer_step_and_product(NetShape* net, floating* W0,
+                                             const floating* x,
+                                             const floating* dz, double lr,
+                                             const floating* x_next,
+                                             floating* z_next) noexcept nogil:
+    """Batch-1 plain SGD of the first layer's weights, W0 <- W0 - lr x^T dz (no decay),
+    and the next row's product z_next = x_next W0 with the new weights, in one pass over
+    W0 (``nn_rank1_axpys``): bitwise the rank-one update of ``sgd_fused_W`` and the
+    forward product of ``forward_backward``."""
+    if floating is float:
+        nn_rank1_axpys_f(net.sizes[0], net.sizes[1], <float>-lr, x, dz, W0, net.sizes[1],
+                         x_next, z_next)
+    else:
+        nn_rank1_axpys_d(net.sizes[0], net.sizes[1], -lr, x, dz, W0, net.sizes[1],
+                         x_next, z_next)
 
 
 cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, double lr,
@@ -1017,6 +1090,14 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef const DropC* dr = &c.drop if c.has_drop else NULL
     cdef const CsrRows* xsp = &xs if sparse else NULL
     cdef int bad_label = 0, bad_row = 0
+    # plain SGD at batch 1 over dense rows: the first layer's weight step also forms the
+    # next row's product X W_0 (``first_layer_step_and_product``: W_0 is read once for
+    # both), which the next step's forward then skips
+    cdef bint fuse0 = (c.batch_size == 1 and not sparse and dr == NULL and c.all_plain
+                       and s.sizes[1] <= (NN_FUSED_MAX_COLS_F if sizeof(floating) == 4
+                                          else NN_FUSED_MAX_COLS_D))
+    cdef bint z0_ready = False      # H[0] holds X[r_fused] W_0, the weights as they are
+    cdef Py_ssize_t r_fused = -1
     cdef Tally t
     t.total = loss_sum0
     t.seen = 0
@@ -1029,6 +1110,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if r < 0 or r >= c.N:      # re-checked at use: the caller owns ``order``
                 t.status = STATUS_BAD_ORDER
                 break
+            z0_ready = z0_ready and r == r_fused    # (``order`` may have changed since)
             if sparse:
                 c.rowsb[0] = r
                 xs.rows = c.rowsb
@@ -1083,7 +1165,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
                                     &loss, False, True, swp, sw_sum, xsp, pieces, dr,
-                                    <uint64_t>(step + 1))
+                                    <uint64_t>(step + 1), z0_ready)
+        z0_ready = False
         if t.status != STATUS_OK:
             break
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
@@ -1107,7 +1190,18 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         pen_known = c.l2 != 0.0
         pen_next = 0.0
         if c.all_plain:
-            sgd_fused_update(s, W, bb, X0, B, H, dZ, db, c.oc, l2_eff, xsp, dr)
+            # fused when the next step runs in this call (its row checked again there),
+            # with no decay (the rank-one update): after the other layers' steps, which
+            # read H[0]
+            r_fused = order[start + 1] if start + 1 < n and t.steps + 1 < max_steps else -1
+            r_fused = (r_fused if fuse0 and 0 <= r_fused < c.N
+                       and l2_eff + c.oc[0].weight_decay == 0.0 else -1)
+            sgd_fused_update(s, W, bb, X0, B, H, dZ, r_fused >= 0,
+                             db, c.oc, l2_eff, xsp, dr)
+            if r_fused >= 0:
+                first_layer_step_and_product(s, W[0], X0, dZ[0], c.oc[0].lr,
+                                             X + r_fused * n_in, H[0])
+                z0_ready = True
             pen_known = False
         for l in range(L if not c.all_plain else 0):
             # each array by its own config (parameter groups); a layer's weight
@@ -1254,15 +1348,26 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     # cut the step's large products for BLAS's small-matrix kernels only when BLAS runs
     # on one thread: those kernels are single-threaded (see mm_pieces)
     cdef bint pieces = _blas.get_num_threads() == 1
+    # read once per call (nnlib.set_flush_denormal); set and put back around the nogil
+    # loop only, which cannot raise: no Python code runs in the mode
+    cdef bint flush = _denormals._flush
     setup._dropout_buffers()
     setup._enter()
     try:
         if setup.workspace.dtype == np.float64:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
         else:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
         # updates applied by every run_epoch on this setup, counted before Python runs
         # again: an interrupt that arrives as the call returns cannot lose them
         taken = t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
@@ -1314,7 +1419,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads, <const floating*>c.sw, c.sw_total, xsp, pieces, dr,
-                              t)
+                              t, False)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
                      pieces, dr)
@@ -1396,17 +1501,26 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
                              f"[0, {c.n_out})")
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
+    cdef bint flush = _denormals._flush                     # as in run_epoch
     setup._enter()
     try:
         c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
         if setup.workspace.dtype == np.float64:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
                                    <double**>pdb.p, g, &loss, pieces, train, t)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
         else:
             with nogil:
+                if flush:
+                    nnlib_flush_enter(flush_team(c))
                 status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
                                    g, &loss, pieces, train, t)
+                if flush:
+                    nnlib_flush_exit(flush_team(c))
     finally:
         c.drop.rows = NULL
         setup.busy = False

@@ -1,6 +1,7 @@
 """NumPy twins of nnlib.functional.activations: the readable statement of the math and
 the tests' oracle. Same names and signatures as the compiled versions; ``n_threads`` is
-accepted and ignored. Computed in float64 and cast back to the input's dtype."""
+accepted and ignored. Computed in float64 and cast back to the input's dtype. Given
+``output`` (y = act(x)), a vjp takes the derivative from y, as the compiled one does."""
 import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES
@@ -14,6 +15,11 @@ def _f(x):
     return x.astype(np.float64), dt
 
 
+def _y(output, dt):
+    """The forward's output in float64, after the cast to x's dtype the compiled one does."""
+    return np.asarray(output).astype(dt).astype(np.float64)
+
+
 def _sigmoid64(x):
     with np.errstate(over="ignore"):
         e = np.exp(-np.abs(x))
@@ -25,7 +31,7 @@ def identity(x, *, n_threads=None):
     return x.astype(dt)
 
 
-def identity_vjp(x, grad_out, *, n_threads=None):
+def identity_vjp(x, grad_out, *, output=None, n_threads=None):
     x, dt = _f(x)
     return (np.ones_like(x) * grad_out).astype(dt)
 
@@ -35,9 +41,9 @@ def sigmoid(x, *, n_threads=None):
     return _sigmoid64(x).astype(dt)
 
 
-def sigmoid_vjp(x, grad_out, *, n_threads=None):
+def sigmoid_vjp(x, grad_out, *, output=None, n_threads=None):
     x, dt = _f(x)
-    s = _sigmoid64(x)
+    s = _sigmoid64(x) if output is None else _y(output, dt)
     return (s * (1 - s) * grad_out).astype(dt)
 
 
@@ -46,9 +52,11 @@ def tanh(x, *, n_threads=None):
     return np.tanh(x).astype(dt)
 
 
-def tanh_vjp(x, grad_out, *, n_threads=None):
+def tanh_vjp(x, grad_out, *, output=None, n_threads=None):
     x, dt = _f(x)
-    return ((1 - np.tanh(x) ** 2) * grad_out).astype(dt)
+    t = np.tanh(x) if output is None else _y(output, dt)
+    # (1 - t)(1 + t): the factor that is small near |t| = 1 is exact (1 - t*t would cancel)
+    return ((1 - t) * (1 + t) * grad_out).astype(dt)
 
 
 def relu(x, *, n_threads=None):
@@ -56,8 +64,10 @@ def relu(x, *, n_threads=None):
     return np.where(x > 0, x, np.where(x <= 0, 0.0, x)).astype(dt)
 
 
-def relu_vjp(x, grad_out, *, n_threads=None):
+def relu_vjp(x, grad_out, *, output=None, n_threads=None):
     x, dt = _f(x)
+    if output is not None:                  # y > 0, y <= 0, NaN as x (slope >= 0)
+        x = _y(output, dt)
     # NaN in, NaN out, as the kernel (x <= 0 is False for NaN); found by tests/test_fuzz.py
     return (np.where(x > 0, 1.0, np.where(x <= 0, 0.0, x)) * grad_out).astype(dt)
 
@@ -67,8 +77,10 @@ def leaky_relu(x, slope=0.01, *, n_threads=None):
     return np.where(x > 0, x, slope * x).astype(dt)
 
 
-def leaky_relu_vjp(x, grad_out, slope=0.01, *, n_threads=None):
+def leaky_relu_vjp(x, grad_out, slope=0.01, *, output=None, n_threads=None):
     x, dt = _f(x)
+    if output is not None:                  # y > 0, y <= 0, NaN as x (slope >= 0)
+        x = _y(output, dt)
     return (np.where(x > 0, 1.0, np.where(x <= 0, slope, x)) * grad_out).astype(dt)
 
 
@@ -77,8 +89,10 @@ def softplus(x, *, n_threads=None):
     return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(dt)
 
 
-def softplus_vjp(x, grad_out, *, n_threads=None):
+def softplus_vjp(x, grad_out, *, output=None, n_threads=None):
     x, dt = _f(x)
+    if output is not None:                  # e^y = 1 + e^x: sigma(x) = 1 - e^-y
+        return (-np.expm1(-_y(output, dt)) * grad_out).astype(dt)
     return (_sigmoid64(x) * grad_out).astype(dt)
 
 
@@ -87,8 +101,11 @@ def elu(x, alpha=1.0, *, n_threads=None):
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(dt)
 
 
-def elu_vjp(x, grad_out, alpha=1.0, *, n_threads=None):
+def elu_vjp(x, grad_out, alpha=1.0, *, output=None, n_threads=None):
     x, dt = _f(x)
+    if output is not None:                  # alpha e^x = y + alpha where x <= 0
+        y = _y(output, dt)
+        return (np.where(y > 0, 1.0, y + alpha) * grad_out).astype(dt)
     return (np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))) * grad_out).astype(dt)
 
 
@@ -97,6 +114,6 @@ def sign(x, *, n_threads=None):
     return np.sign(x).astype(dt)
 
 
-def sign_vjp(x, grad_out, *, n_threads=None):
+def sign_vjp(x, grad_out, *, output=None, n_threads=None):
     x, dt = _f(x)
-    return (np.where(np.isnan(x), x, 0.0) * grad_out).astype(dt)   # NaN stays NaN
+    return np.zeros(x.shape, dt)              # the zero map: x and grad_out are not read

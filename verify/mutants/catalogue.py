@@ -133,6 +133,14 @@ FAULTS = [
           "float32", "float32 vjp rounds act' to float before the product (two roundings)",
           "activations", "float32 vjp",
           "F.tanh_vjp(rand(20000, dtype=np.float32), rand(20000, seed=1, dtype=np.float32))"),
+    Fault("act-output-vjp-f32-double-rounding", ACT,
+          "yd[j] = act_grad_y_{{name}}_f32(yd[j], p) * gd[j]",
+          "yd[j] = <float>act_grad_y_{{name}}_f32(yd[j], p) * gd[j]",
+          "float32", "float32 vjp given the output rounds act'(y) to float before the "
+          "product (two roundings)",
+          "activations", "float32 vjp given the forward's output (output=)",
+          "F.tanh_vjp(rand(20000, dtype=np.float32), rand(20000, seed=1, dtype=np.float32), "
+          "output=F.tanh(rand(20000, dtype=np.float32)))"),
     Fault("vmath-expm1-cutoff", VMATH,
           "x = nn_select(x < -60.0, -60.0, x);",
           "x = nn_select(x < -30.0, -30.0, x);",

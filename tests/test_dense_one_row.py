@@ -1,0 +1,80 @@
+"""The batch-1 products of blas_small.h are bitwise the plain loops they replace.
+
+Its header states the contract: each element is formed by the operations of the loops of
+dense.pxd's ``small_gemm`` (fused multiply-adds in a fixed order), whichever of the
+vectorized forms (gathered rows, masked columns, blocks of vectors) computes it. These
+tests rebuild each element from those operations with exactly rounded fused
+multiply-adds and compare bit for bit, over widths that reach every form: fewer rows
+than half a vector, whole vectors, a masked remainder, several blocks.
+"""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import nnlib
+import nnlib.functional as F
+from nnlib.optim import SGD
+
+
+def _round(x, dtype):
+    """The exact rational ``x`` rounded to nearest (ties to even) in ``dtype``."""
+    f = dtype(float(x))     # within one unit in the last place of the nearest
+    cands = [f, np.nextafter(f, dtype(np.inf)), np.nextafter(f, dtype(-np.inf))]
+    bits = np.int64 if dtype == np.float64 else np.int32
+    return min(cands, key=lambda c: (abs(Fraction(float(c)) - x),
+                                     int(np.array(c).view(bits)) & 1))
+
+
+def _fma(a, b, c, dtype):
+    return _round(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)), dtype)
+
+
+def _dot_chain(a, row, dtype):
+    """small_gemm's dot product: four accumulators over p mod 4, the remainder into the
+    first, summed as (acc0 + acc1) + (acc2 + acc3)."""
+    k = len(a)
+    acc = [dtype(0)] * 4
+    p = 0
+    while p + 4 <= k:
+        for q in range(4):
+            acc[q] = _fma(a[p + q], row[p + q], acc[q], dtype)
+        p += 4
+    for p in range(p, k):
+        acc[0] = _fma(a[p], row[p], acc[0], dtype)
+    return (acc[0] + acc[1]) + (acc[2] + acc[3])
+
+
+@pytest.mark.parametrize("n_out", [1, 3, 4, 6, 10, 17])
+@pytest.mark.parametrize("n_in", [1, 3, 7, 8, 9, 16, 17, 100])
+def test_one_row_input_gradient_is_the_scalar_chain(n_in, n_out, dtype, rng):
+    X = rng.standard_normal((1, n_in)).astype(dtype)
+    W = rng.standard_normal((n_in, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    G = rng.standard_normal((1, n_out)).astype(dtype)
+    H = F.dense_forward(X, W, b, "identity")
+    dX = F.dense_backward(X, W, H, G, "identity")[0]
+    want = np.array([_dot_chain(G[0], W[j], dtype) for j in range(n_in)], dtype)
+    np.testing.assert_array_equal(dX[0], want)
+
+
+@pytest.mark.parametrize("n_out", [1, 5, 16, 17, 100, 128, 129, 300])
+def test_batch1_sgd_step_is_the_rank_one_update(n_out, dtype, rng):
+    """One step of plain SGD at batch 1: W[i, :] += (-lr x_i) dz for x_i != 0, each
+    element one fused multiply-add (dz is the bias gradient of that row)."""
+    n_in, lr = 70, 0.25      # more inputs than one 64-wide chunk of the compaction
+    model = nnlib.Sequential([nnlib.Dense(n_in, n_out, dtype=dtype, random_state=0)])
+    X = rng.standard_normal((1, n_in)).astype(dtype)
+    X[X < -0.5] = 0
+    y = rng.standard_normal((1, n_out)).astype(dtype)
+    W0 = model.params[0].copy()
+    _, grads = model.loss_and_grads(X, y, "squared_error")
+    dz = grads[1]
+    model.fit(X, y, loss="squared_error", optimizer=SGD(lr=lr), epochs=1, batch_size=1,
+              shuffle=False, verbose=0)
+    want = W0.copy()
+    alpha = dtype(-lr)
+    for i in np.flatnonzero(X[0]):
+        s = alpha * X[0, i]
+        want[i] = [_fma(s, dz[j], W0[i, j], dtype) for j in range(n_out)]
+    np.testing.assert_array_equal(model.params[0], want)
