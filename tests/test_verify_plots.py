@@ -96,3 +96,42 @@ def test_without_matplotlib_the_report_says_so(tmp_path, monkeypatch):
     assert "**Plots: none.**" in md and "matplotlib is not installed" in md
     assert "![" not in md
     assert not list(tmp_path.glob("plots/*.png"))
+
+
+def test_the_fixed_layout_cuts_nothing_off_and_overlaps_nothing(tmp_path, monkeypatch):
+    """The margins are measured, not drawn (verify.plots._layout): every drawn artist of
+    every figure lies inside it, and no two axes (with their labels), the legend and
+    the title overlap."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.transforms import Bbox
+    from verify import plots
+    from verify.activations import run_activations
+    from verify.losses import run_losses
+    from verify.run import Context
+    items = run_losses(Context(quick=True, only=["hinge_loss"])) + run_activations(
+        Context(quick=True, only=["sigmoid"]))
+    problems, checked, close = [], [], plots.plt.close
+
+    def check(fig):
+        r = fig.canvas.get_renderer()
+        w, h = fig.get_size_inches()
+        tb = fig.get_tightbbox(r)
+        if tb.x0 < -0.01 or tb.y0 < -0.01 or tb.x1 > w + 0.01 or tb.y1 > h + 0.01:
+            problems.append(("outside the figure", tb.bounds, (w, h)))
+        cols = {}
+        for ax in fig.axes:
+            cols.setdefault(ax.get_subplotspec().colspan.start, []).append(ax)
+        boxes = [Bbox.union([a.get_tightbbox(r) for a in g]) for g in cols.values()]
+        leg = fig._verify_layout.get("legend")
+        boxes += [leg.get_window_extent(r)] if leg is not None else []
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and \
+                        min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
+                    problems.append(("overlap", a.bounds, b.bounds))
+        checked.append(len(fig.axes))
+        close(fig)
+    monkeypatch.setattr(plots.plt, "close", check)
+    monkeypatch.setenv("NNLIB_VERIFY_CACHE", "0")          # drawn, not read back
+    assert plots.make_plots({"items": items}, str(tmp_path)) == []
+    assert len(checked) == 3 and not problems, problems     # loss, activation, summary

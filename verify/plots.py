@@ -13,6 +13,7 @@ temporary file and renamed into place (atomic), and is referenced from the repor
 the check it illustrates (``item["plots"]``: [(caption, relative path)]).
 """
 import base64
+import functools
 import math
 import os
 import time
@@ -21,15 +22,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.colors  # noqa: E402
+import matplotlib.figure  # noqa: E402
+import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["make_plots"]
 
 # Readable at 100 % zoom: 100 dpi, so a 10-inch figure is 1000 px wide and 9-pt text is
-# 12 px high. Constrained layout sizes the margins to what is drawn (long titles, outside
-# legends, colorbar labels), so nothing is cut off.
+# 12 px high. The margins are sized to what is drawn (long titles, legends under the
+# figure, tick and colorbar labels) by :func:`_layout`, so nothing is cut off.
 _DPI = 100
 _RC = {"font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "legend.fontsize": 8.5,
        "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "figure.titlesize": 11}
@@ -38,7 +42,9 @@ _STYLE = {"float64": dict(color="C0", marker="o"), "float32": dict(color="C1", m
 
 def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw):
     with plt.rc_context(_RC):
-        return plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", **kw)
+        fig, ax = plt.subplots(nrows, ncols, figsize=figsize, **kw)
+    fig._verify_layout = {}            # what _layout needs beyond the axes: legend, colorbar
+    return fig, ax
 
 
 def _save(fig, out, name):
@@ -46,6 +52,7 @@ def _save(fig, out, name):
     path = os.path.join(out, rel)
     tmp = path + ".tmp"
     with plt.rc_context(_RC):
+        _layout(fig)
         fig.savefig(tmp, format="png", dpi=_DPI)
     plt.close(fig)
     os.replace(tmp, path)
@@ -60,8 +67,132 @@ def _legend_below(fig, axes, ncol=4):
             if lab and not lab.startswith("_"):
                 seen.setdefault(lab, h)
     if seen:
-        fig.legend(seen.values(), seen.keys(), loc="outside lower center",
-                   ncol=min(ncol, len(seen)), frameon=False)
+        fig._verify_layout["legend"] = fig.legend(
+            seen.values(), seen.keys(), loc="lower center", bbox_to_anchor=(0.5, 0.0),
+            borderaxespad=0.0, ncol=min(ncol, len(seen)), frameon=False)
+
+
+# ------------------------------------------------------------------ layout
+
+# Margins between the measured parts (inches): around the figure and between neighbours.
+_PAD = 0.08
+_GAP = 0.12
+
+
+def _extent(text, renderer):
+    """(width, height) in inches of a Text artist as it will be drawn; 0 when empty."""
+    if not text.get_visible() or not text.get_text():
+        return 0.0, 0.0
+    bb = text.get_window_extent(renderer)
+    return bb.width / _DPI, bb.height / _DPI
+
+
+def _tick_extent(axis, renderer, rotation=0.0):
+    """The largest (width, height) in inches of ``axis``'s tick labels (major and minor,
+    within the view limits), from its locators and formatters -- no tick is made."""
+    lo, hi = sorted(axis.get_view_interval())
+    w = h = 0.0
+    for loc, fmt in ((axis.get_major_locator(), axis.get_major_formatter()),
+                     (axis.get_minor_locator(), axis.get_minor_formatter())):
+        locs = [v for v in loc() if lo - 1e-9 * abs(lo) <= v <= hi + 1e-9 * abs(hi)]
+        for label in set(fmt.format_ticks(locs)) if locs else ():
+            if label:
+                tw, th = _label_size(label, rotation)
+                w, h = max(w, tw), max(h, th)
+    return w, h
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_size(label, rotation):
+    """(width, height) in inches of a tick label (most repeat from figure to figure)."""
+    fig = matplotlib.figure.Figure(dpi=_DPI)
+    canvas = FigureCanvasAgg(fig)
+    t = matplotlib.text.Text(0, 0, label, fontsize=_RC["xtick.labelsize"], rotation=rotation)
+    t.set_figure(fig)
+    return _extent(t, canvas.get_renderer())
+
+
+def _side_need(ax, renderer, side):
+    """Inches ``ax`` draws beyond its box on ``side`` ("left", "right", "bottom", "top"):
+    tick marks, tick labels and the axis label on that side, or the title on top."""
+    if side == "top":
+        return max(_extent(t, renderer)[1] for t in (ax.title, ax._left_title,
+                                                     ax._right_title)) + 6 / 72
+    rot = getattr(ax, "_verify_xrot", 0.0)
+    tick = 7 / 72                      # tick length + pad (3.5 pt each)
+    if side == "bottom":
+        tw, th = _tick_extent(ax.xaxis, renderer, rot)
+        lh = _extent(ax.xaxis.label, renderer)[1]
+        return (th + tick if th else 3.5 / 72) + (lh + 4 / 72 if lh else 0.0)
+    # the first and last x tick labels are centred on the box's edges: half sticks out
+    need = _tick_extent(ax.xaxis, renderer, rot)[0] / 2
+    if ax.yaxis.get_label_position() == side:      # a twin's y axis is on the right
+        tw = _tick_extent(ax.yaxis, renderer)[0]
+        lw = _extent(ax.yaxis.label, renderer)[0]
+        need = max(need, (tw + tick if tw else 3.5 / 72) + (lw + 4 / 72 if lw else 0.0))
+    return need
+
+
+def _layout(fig):
+    """Place the axes of a one-row figure by measured margins: each axes' tick labels,
+    axis labels and title, its twin's right-hand labels, the colorbar and the legend
+    under the figure (``_legend_below``) are measured as text (never drawn) and the axes
+    get the rest, in the width ratios of their grid. Constrained layout does the same by
+    drawing every tick of every axes once more: about half of a plot's cost."""
+    renderer = fig.canvas.get_renderer()
+    W, H = fig.get_size_inches()
+    meta = getattr(fig, "_verify_layout", {})
+    cbar = meta.get("cbar")                      # (colorbar axes, the axes it belongs to)
+    groups = {}                        # grid column -> [its axes, then its twins]
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        if spec is not None and (cbar is None or ax is not cbar[0]):
+            groups.setdefault(spec.colspan.start, []).append(ax)
+    cols = sorted(groups)
+    mains = [groups[c][0] for c in cols]
+    left, right, bottom, top = [], [], [], []
+    for c, ax in zip(cols, mains):
+        group = groups[c]
+        left.append(max(_side_need(a, renderer, "left") for a in group))
+        right.append(max(_side_need(a, renderer, "right") for a in group))
+        bottom.append(max(_side_need(a, renderer, "bottom") for a in group))
+        top.append(max(_side_need(a, renderer, "top") for a in group))
+        if not ax.axison:              # annotations drawn off the axes: a fixed margin
+            left[-1] = right[-1] = bottom[-1] = 0.3
+            top[-1] += 0.3
+    if cbar is not None:
+        right[-1] += 0.1 + 0.16 + _side_need(cbar[0], renderer, "right")
+    leg = meta.get("legend")
+    leg_h = leg.get_window_extent(renderer).height / _DPI if leg is not None else 0.0
+    sup = fig._suptitle
+    sup_h = _extent(sup, renderer)[1] + 0.06 if sup is not None else 0.0
+    y0 = _PAD + leg_h + (_GAP if leg_h else 0.0) + max(bottom)
+    y1 = H - _PAD - sup_h - max(top)
+    gs = mains[0].get_subplotspec().get_gridspec()
+    ratios = gs.get_width_ratios() or [1] * gs.ncols
+    ratios = [ratios[c] for c in cols]
+
+    def widths():
+        gaps = sum(right[k] + left[k + 1] + _GAP for k in range(len(mains) - 1))
+        avail = W - 2 * _PAD - left[0] - right[-1] - gaps
+        return [avail * r / sum(ratios) for r in ratios]
+    # a title wider than its axes is centred on it: half the excess on either side
+    for k, w in enumerate(widths()):
+        over = (_extent(mains[k].title, renderer)[0] - w) / 2
+        if over > 0:
+            left[k], right[k] = max(left[k], over + _GAP), max(right[k], over + _GAP)
+    x = _PAD + left[0]
+    for k, (ax, w) in enumerate(zip(mains, widths())):
+        ax.set_position([x / W, y0 / H, w / W, (y1 - y0) / H])
+        if cbar is not None and ax is cbar[1]:
+            h = 0.85 * (y1 - y0)
+            cbar[0].set_position([(x + w + 0.1) / W, (y0 + (y1 - y0 - h) / 2) / H,
+                                  0.16 / W, h / H])
+        x += w + right[k] + _GAP + (left[k + 1] if k + 1 < len(mains) else 0.0)
+    if sup is not None:
+        sup.set_y(1 - _PAD / H)
+    if leg is not None:
+        leg.set_bbox_to_anchor((0.5, _PAD / H), transform=fig.transFigure)
 
 
 def _floor(u):
@@ -289,6 +420,7 @@ def _ulp_summary(items, out):
                     ax[k].text(j, i, f"{100 * M[i, j]:.0f}", ha="center", va="center", fontsize=7.5,
                                color="k" if M[i, j] < 0.6 else "w")
         ax[k].set_xticks(range(len(edges)), edge_txt, rotation=45)
+        ax[k]._verify_xrot = 45                # for _layout: the labels' height
         ax[k].set_yticks(y, [""] * len(labels))
         ax[k].set_ylim(len(labels) - 0.5, -0.5)
         ax[k].set_title(f"{dt}: % of points per error decade (ulp)")
@@ -368,7 +500,9 @@ def _xor_plot(it, out, idx):
     if O.min() < level < O.max():
         norm = matplotlib.colors.TwoSlopeNorm(vcenter=level, vmin=O.min(), vmax=O.max())
     im = ax.imshow(O, origin="lower", extent=ext, cmap="coolwarm", alpha=0.55, norm=norm)
-    fig.colorbar(im, ax=ax, shrink=0.85, label="network output (nnlib)")
+    cax = fig.add_axes([0, 0, 1, 1])      # placed beside ax by _layout
+    fig.colorbar(im, cax=cax, label="network output (nnlib)")
+    fig._verify_layout["cbar"] = (cax, ax)
     if O.min() < level < O.max():
         ax.contour(ax_, ax_, O, levels=[level], colors="k", linewidths=2)
         ax.plot([], [], "k-", lw=2, label=f"decision boundary (output = {level:g})")
@@ -518,10 +652,12 @@ def _drawn(fn, args, out):
     return made
 
 
-def make_plots(data, out, summary=True):
+def make_plots(data, out, summary=True, first=None):
     """Draw every plot; returns a list of errors (a plot that fails is reported in the
     report, not fatal). Sets ``item["plots"]`` and ``data["summary_plots"]`` (the ULP
-    summary only when ``summary``: a worker process draws its own sections' plots)."""
+    summary only when ``summary``: a worker process draws its own sections' plots).
+    ``first``: {"convexity" / "xor" / "uat": n}, the number before the first such plot's
+    file name (a worker draws one check of a section)."""
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     items = data["items"]
     errors = []
@@ -540,7 +676,8 @@ def make_plots(data, out, summary=True):
         cpu[key] = round(cpu.get(key, 0) + time.process_time() - t0, 3)
 
     by_name = {it["name"]: it for it in items if it.get("section") == "kernels"}
-    n_conv = n_xor = n_uat = 0
+    first = first or {}
+    n_conv, n_xor, n_uat = (first.get(k, 0) for k in ("convexity", "xor", "uat"))
     for it in items:
         if it.get("section") == "kernels" and it.get("_result") is not None:
             if it.get("kind") == "activation":

@@ -318,8 +318,16 @@ def _run_calls(fn, fn_name, section, calls, keep, ctx_args, module):
     return out
 
 
-def _worker_calls(module, fn_name, section, calls, keep, ctx_args):
-    """On a worker process: the items of ``calls`` and their CPU seconds."""
+# Worker sections whose checks have plots, and the counter make_plots numbers them by: a
+# worker draws them itself (``first``: the number before its check's), beside the other
+# process, instead of leaving them to the main process after every check has returned.
+_WORKER_PLOTS = {"run_convexity": "convexity"}
+
+
+def _worker_calls(module, fn_name, section, calls, keep, ctx_args, plots_to=None,
+                  first=0):
+    """On a worker process: the items of ``calls`` and their CPU seconds; with
+    ``plots_to``, their plots drawn there (``first``: see ``_WORKER_PLOTS``)."""
     import importlib
     c0 = time.process_time()
     try:
@@ -327,8 +335,19 @@ def _worker_calls(module, fn_name, section, calls, keep, ctx_args):
     except Exception as exc:
         return [_crash(f"{module}.{fn_name}", section, exc,
                        "FAIL (section did not import)")], time.process_time() - c0
-    return (_run_calls(fn, fn_name, section, calls, keep, ctx_args, module),
-            time.process_time() - c0)
+    got = _run_calls(fn, fn_name, section, calls, keep, ctx_args, module)
+    if plots_to is not None and fn_name in _WORKER_PLOTS and got:
+        try:
+            from verify.plots import make_plots
+        except ImportError:            # no matplotlib: the main process reports it
+            pass
+        else:
+            errors = make_plots({"items": got}, plots_to, summary=False,
+                                first={_WORKER_PLOTS[fn_name]: first})
+            got[0]["plot_errors"] = errors
+            for it in got:
+                it.setdefault("plots", [])           # drawn: not drawn again
+    return got, time.process_time() - c0
 
 
 class _WorkerSection:
@@ -403,7 +422,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                     and calls:
                 pending[fn_name] = (section, _WorkerSection(pool, [
                     pool.submit(_worker_calls, module_of[fn_name], fn_name, section, [call],
-                                keep, ctx_args) for call in calls]), time.perf_counter())
+                                keep, ctx_args, plots_to, k)
+                    for k, call in enumerate(calls)]), time.perf_counter())
         for section, fn_name, calls, keep in plan:
             if fn_name not in loaded or not calls:
                 continue
@@ -440,7 +460,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             except Exception as exc:
                 got = [_crash(it, section, exc)]
             done.extend(finish(x) for x in got)
-            later.extend(got)
+            later.extend(x for x in got if "plots" not in x)    # not drawn by a worker
             timings[it] = round(time.perf_counter() - t1, 3)
             if isinstance(job, _WorkerSection):     # its CPU, on the worker processes
                 cpu[it] = round(job.cpu, 3)
