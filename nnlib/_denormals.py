@@ -18,6 +18,8 @@ not honour it: the functional kernels (``nnlib.functional``, ``Sequential.predic
 which are single short calls whose results users compare with NumPy's; the per-batch path
 of a model with Python layers, whose user code runs between the kernels and must not
 see the mode; and products BLAS runs on its own threads (BLAS with several threads).
+The setting is a module global of this process: worker processes (joblib's, Dask's)
+start with it off, and a call there needs its own ``set_flush_denormal``.
 
 What changes. Only values below ``tiny``: a result that would be subnormal is 0 and a
 subnormal input counts as 0, so each flushed operation is off by less than ``tiny``. An

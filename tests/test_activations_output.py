@@ -111,10 +111,11 @@ def test_output_is_cast_to_x_dtype_and_shaped_like_x():
         F.sigmoid_vjp(x, np.ones_like(x), output=np.ones(6, np.float32))
 
 
-def test_leaky_relu_output_needs_nonnegative_slope():
+@pytest.mark.parametrize("lib", [F, R.activations], ids=["compiled", "twin"])
+def test_leaky_relu_output_needs_nonnegative_slope(lib):
     x = np.array([-1.0, 2.0])
     with pytest.raises(ValueError, match="slope >= 0"):
-        F.leaky_relu_vjp(x, np.ones(2), -0.5, output=F.leaky_relu(x, -0.5))
+        lib.leaky_relu_vjp(x, np.ones(2), -0.5, output=F.leaky_relu(x, -0.5))
     # slope 0 is fine: y = 0 for x <= 0 still means x <= 0
     assert (F.leaky_relu_vjp(x, np.ones(2), 0.0, output=F.leaky_relu(x, 0.0)) == [0, 1]).all()
 

@@ -290,3 +290,44 @@ def test_the_openmp_workers_get_their_mode_back(flush):
     after = C._team_csr(2)
     assert [c & FTZ_DAZ for c in after] == [c & FTZ_DAZ for c in before]
     assert _ieee_here()
+
+
+_FRESH_PROCESS = """
+import sys
+import numpy as np
+import nnlib
+import nnlib.functional as F
+from nnlib._kernels import train as C
+from tests._twin_fit import make_setup
+nnlib.set_flush_denormal(True)
+rng = np.random.default_rng(8)
+X, y = rng.standard_normal((512, 6)).astype(np.float32), rng.integers(0, 3, 512)
+model = nnlib.Sequential([nnlib.Dense(6, 512, "relu", dtype=np.float32, random_state=0),
+                          nnlib.Dense(512, 3, dtype=np.float32, random_state=1)])
+setup = make_setup(C, model, X, y, "softmax_cross_entropy",
+                   optimizer=nnlib.optim.SGD(lr=0.1, momentum=0.9), batch_size=256,
+                   n_threads=2, update_threads=2)
+C.run_epoch(setup, np.arange(512, dtype=np.int64), 0)
+nnlib.set_flush_denormal(False)
+print([c & 0x8040 for c in C._team_csr(2)])
+s = F.sigmoid(np.full(1 << 16, -88.0, np.float32), n_threads=2)   # ~6e-39: subnormal
+print(int((s == 0).sum()))
+"""
+
+
+@pytest.mark.skipif(max_threads() < 2, reason="built without OpenMP")
+def test_workers_created_by_the_epoch_do_not_inherit_the_mode():
+    """In a process whose first OpenMP region is the flushed epoch's, the runtime creates
+    the workers there: they must start from the caller's mode before the call, not copy
+    the flushed one (which they would then keep, and a later IEEE kernel on two threads
+    would flush half its results)."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", _FRESH_PROCESS], cwd=root,
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 0, r.stderr[-2000:]
+    bits, zeros = r.stdout.split("\n")[:2]
+    assert bits == "[0, 0]"
+    assert zeros == "0"

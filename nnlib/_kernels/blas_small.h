@@ -10,6 +10,9 @@
  *   nn_row_dots_{f,d}(k, n, alpha, a, B, ldb, c):
  *       c[j] <- c[j] + alpha (sum over p < k of a[p] B[j ldb + p])
  *       (the input gradient dz W^T of one row: a dot product per row of W)
+ *   nn_rank1_axpys_{f,d}(m, n, alpha, a, b, W, ldw, x, c) (AVX-512 only):
+ *       the first layer's rank-one step and the next row's product x W in one pass
+ *       (see its comment below)
  *
  * Each element is formed by exactly the operations of the plain loops they replace (see
  * small_gemm): the terms of a row update added one by one in increasing p, each a

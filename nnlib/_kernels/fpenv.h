@@ -14,10 +14,15 @@
  * and the OpenMP worker threads, each in a parallel region of the same team size as the
  * epoch's loops (the OpenMP runtime hands a master the same pool threads, in the same
  * order, for consecutive regions of at most that size: libgomp and LLVM's libomp both
- * do). Each thread keeps the bits it had in its own thread-local word, so a thread puts
- * back its own state and nothing else: rounding mode, exception masks and the sticky
- * exception flags raised meanwhile are left alone. Threads BLAS starts itself (OpenBLAS's
- * pthreads) are not reached: their products run IEEE.
+ * do; dynamic team sizing is switched off around the two regions so both get n). Each
+ * thread keeps the bits it had in its own thread-local word, so a thread puts back its
+ * own state and nothing else: rounding mode, exception masks and the sticky exception
+ * flags raised meanwhile are left alone. A new thread copies its creator's MXCSR, so the
+ * caller changes its own bits only after the workers of the entering region exist (they
+ * are created as the caller is), and puts them back before the exiting region; a worker
+ * the runtime creates in between (a pool that shrank and grew again) has no saved word
+ * and gets the caller's bits from before the call. Threads BLAS starts itself
+ * (OpenBLAS's pthreads) are not reached: their products run IEEE.
  *
  * Enter and exit bracket a call that cannot raise (the GIL released, a noexcept loop), so
  * no Python code, and no path out of the call, runs between them.
@@ -33,10 +38,12 @@
 #endif
 
 #if defined(_MSC_VER)
-static __declspec(thread) unsigned int nnlib_saved_ftz_daz;
+#define NNLIB_TLS __declspec(thread)
 #else
-static __thread unsigned int nnlib_saved_ftz_daz;
+#define NNLIB_TLS __thread
 #endif
+static NNLIB_TLS unsigned int nnlib_saved_ftz_daz;  /* this thread's bits at enter */
+static NNLIB_TLS int nnlib_entered;                  /* 1 between its enter and exit */
 
 static inline int nnlib_flush_supported(void) { return 1; }
 static inline unsigned int nnlib_csr_get(void) { return _mm_getcsr(); }
@@ -45,39 +52,54 @@ static inline void nnlib_flush_enter_thread(void)
 {
     unsigned int csr = _mm_getcsr();
     nnlib_saved_ftz_daz = csr & NNLIB_FTZ_DAZ;
+    nnlib_entered = 1;
     _mm_setcsr(csr | NNLIB_FTZ_DAZ);
 }
 
-static inline void nnlib_flush_exit_thread(void)
+/* Its own bits back; a thread never entered (created since) takes ``fallback``. */
+static inline void nnlib_flush_exit_thread(unsigned int fallback)
 {
-    _mm_setcsr((_mm_getcsr() & ~NNLIB_FTZ_DAZ) | nnlib_saved_ftz_daz);
+    unsigned int bits = nnlib_entered ? nnlib_saved_ftz_daz : fallback;
+    nnlib_entered = 0;
+    _mm_setcsr((_mm_getcsr() & ~NNLIB_FTZ_DAZ) | bits);
 }
 
-/* fn on each worker of an OpenMP team of n (not on the caller, thread 0). */
-static void nnlib_on_workers(int n, void (*fn)(void))
+/* Enter (exit with the caller's bits ``fallback``) on each worker of an OpenMP team of
+   n, not on the caller (thread 0), with dynamic team sizing off so the team is n. */
+static void nnlib_on_workers(int n, int entering, unsigned int fallback)
 {
 #ifdef _OPENMP
     if (n > 1) {
+        int dynamic = omp_get_dynamic();
+        omp_set_dynamic(0);
         #pragma omp parallel num_threads(n)
         {
-            if (omp_get_thread_num() != 0)
-                fn();
+            if (omp_get_thread_num() != 0) {
+                if (entering)
+                    nnlib_flush_enter_thread();
+                else
+                    nnlib_flush_exit_thread(fallback);
+            }
         }
+        omp_set_dynamic(dynamic);
     }
 #endif
-    (void)n; (void)fn;
+    (void)n; (void)entering; (void)fallback;
 }
 
 static void nnlib_flush_enter(int n_threads)
 {
+    /* workers first: threads created here copy the caller's bits from before the call */
+    nnlib_on_workers(n_threads, 1, 0u);
     nnlib_flush_enter_thread();
-    nnlib_on_workers(n_threads, nnlib_flush_enter_thread);
 }
 
 static void nnlib_flush_exit(int n_threads)
 {
-    nnlib_on_workers(n_threads, nnlib_flush_exit_thread);
-    nnlib_flush_exit_thread();
+    unsigned int caller = nnlib_entered ? nnlib_saved_ftz_daz
+                                        : (_mm_getcsr() & NNLIB_FTZ_DAZ);
+    nnlib_flush_exit_thread(caller);
+    nnlib_on_workers(n_threads, 0, caller);
 }
 
 /* For tests: the MXCSR of each thread of a team of n (out[0]: the caller's). */

@@ -36,7 +36,19 @@ Plain SGD (momentum 0) fuses the update into the weight-gradient product: one GE
 ``W <- (1 - lr (l2 + wd)) W - lr H^T dZ`` (beta = 1 - lr (l2 + wd), alpha = -lr) instead of
 writing dW and reading it back; ``verify/train.py`` proves it equals the unfused rule.
 Every other array goes through ``optim_update`` of ``optim_rules.pxd`` with the
-gradient in a buffer.
+gradient in a buffer. At batch 1 with dense rows, no dropout and every array on plain SGD
+without decay on W_0, the first layer's rank-one step and the next row's product x W_0
+run in one pass over W_0 (``first_layer_step_and_product``, blas_small.h's
+``nn_rank1_axpys``: each row added to the product right after its update, in increasing
+order, so bitwise the unfused order); the next forward then skips its first product
+(``z0_ready``), and the other layers' steps run first (they read H_0, which the pass
+overwrites). It is used only when the next step runs in the same call and its row,
+re-read and checked, is the one the product was formed for.
+
+Threads. ``n_threads`` splits the large elementwise passes (bias and activation, the
+loss, dropout masks, act_backward by blocks of columns) and a large batch's row gather;
+each element and each column sum is formed by the same operations in the same order as
+on one thread, so the result does not depend on the thread count.
 
 Non-finite values. The loss and each ``db_l = sum_rows dZ_l`` are checked after the
 backward pass: NaN or inf anywhere in dZ (hence in dW = H^T dZ, H being finite) shows in
@@ -693,7 +705,7 @@ cdef struct EpochC:
     double sw_total         # sum of sw over all N rows (loss_grad's normaliser)
     bint sparse             # X is CSR: xs (rows NULL) points into the setup's copies
     CsrRows xs
-    long long* rowsb        # (rows,) the batch's row numbers, checked (sparse X)
+    long long* rowsb        # (rows,) the batch's row numbers, checked
     void* Xb
     void* yb
     long long* ylb
@@ -792,7 +804,7 @@ cdef class EpochSetup:
     cdef readonly object sample_weight     # the setup's own checked copy, or None
     cdef object _swb                       # (rows,) the batch's gathered weights
     cdef object _csr                       # sparse X: its checked (indptr, indices, data)
-    cdef object _rowsb                     # sparse X: (rows,) the batch's row numbers
+    cdef object _rowsb                     # (rows,) the batch's checked row numbers
     cdef readonly object dropout_seeds, dropout_offsets     # (n_dropouts,) uint64
     cdef object _dbufs                     # the dropped values per position, or None
     cdef _Pointers pW, pb, pst, pD

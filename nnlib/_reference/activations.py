@@ -80,6 +80,10 @@ def leaky_relu(x, slope=0.01, *, n_threads=None):
 def leaky_relu_vjp(x, grad_out, slope=0.01, *, output=None, n_threads=None):
     x, dt = _f(x)
     if output is not None:                  # y > 0, y <= 0, NaN as x (slope >= 0)
+        if slope < 0:
+            raise ValueError(f"leaky_relu_vjp: output= needs slope >= 0 (got {slope!r}): "
+                             "with a negative slope the output's sign does not tell x > 0 "
+                             "from x < 0")
         x = _y(output, dt)
     return (np.where(x > 0, 1.0, np.where(x <= 0, slope, x)) * grad_out).astype(dt)
 
