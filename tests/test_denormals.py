@@ -273,12 +273,8 @@ def test_an_interrupted_fit_puts_the_mode_back(flush, sigint_raises):
     _assert_caller_mode_kept(before)
 
 
-@pytest.mark.skipif(max_threads() < 2, reason="built without OpenMP")
-def test_the_openmp_workers_get_their_mode_back(flush):
-    """An epoch on two threads (``EpochSetup(n_threads=2, update_threads=2)``, as the
-    estimators' and dask's runs may be) sets the mode on its OpenMP team and puts each
-    worker's bits back (read through a team of the same size afterwards)."""
-    before = C._team_csr(2)
+def two_thread_epoch():
+    """One epoch through a setup with ``n_threads=2, update_threads=2``."""
     rng = np.random.default_rng(8)
     X, y = rng.standard_normal((512, 6)).astype(np.float32), rng.integers(0, 3, 512)
     model = nnlib.Sequential([nnlib.Dense(6, 512, "relu", dtype=np.float32, random_state=0),
@@ -287,27 +283,28 @@ def test_the_openmp_workers_get_their_mode_back(flush):
                        optimizer=nnlib.optim.SGD(lr=0.1, momentum=0.9), batch_size=256,
                        n_threads=2, update_threads=2)
     C.run_epoch(setup, np.arange(512, dtype=np.int64), 0)
+
+
+@pytest.mark.skipif(max_threads() < 2, reason="built without OpenMP")
+def test_the_openmp_workers_get_their_mode_back(flush):
+    """An epoch on two threads (``EpochSetup(n_threads=2, update_threads=2)``, as the
+    estimators' and dask's runs may be) sets the mode on its OpenMP team and puts each
+    worker's bits back (read through a team of the same size afterwards)."""
+    before = C._team_csr(2)
+    two_thread_epoch()
     after = C._team_csr(2)
     assert [c & FTZ_DAZ for c in after] == [c & FTZ_DAZ for c in before]
     assert _ieee_here()
 
 
 _FRESH_PROCESS = """
-import sys
 import numpy as np
 import nnlib
 import nnlib.functional as F
 from nnlib._kernels import train as C
-from tests._twin_fit import make_setup
+from tests.test_denormals import two_thread_epoch
 nnlib.set_flush_denormal(True)
-rng = np.random.default_rng(8)
-X, y = rng.standard_normal((512, 6)).astype(np.float32), rng.integers(0, 3, 512)
-model = nnlib.Sequential([nnlib.Dense(6, 512, "relu", dtype=np.float32, random_state=0),
-                          nnlib.Dense(512, 3, dtype=np.float32, random_state=1)])
-setup = make_setup(C, model, X, y, "softmax_cross_entropy",
-                   optimizer=nnlib.optim.SGD(lr=0.1, momentum=0.9), batch_size=256,
-                   n_threads=2, update_threads=2)
-C.run_epoch(setup, np.arange(512, dtype=np.int64), 0)
+two_thread_epoch()
 nnlib.set_flush_denormal(False)
 print([c & 0x8040 for c in C._team_csr(2)])
 s = F.sigmoid(np.full(1 << 16, -88.0, np.float32), n_threads=2)   # ~6e-39: subnormal
