@@ -115,6 +115,10 @@ NN_COMPACT(nn_compact_d, double)
         if (nv > 7) _mm512_storeu_##SUF(p + 7 * L, v7);                                     \
         _mm512_mask_storeu_##SUF(p + nv * L, mk, vt);                                       \
     } while (0)
+/* c[k L .. k L + L) += t * bk: one vector of a row's rank-one update, in place */
+#define NN_ADD_ROW(SUF, c, k, t, bk)                                                        \
+    if (nv > k) _mm512_storeu_##SUF((c) + (k) * L, _mm512_fmadd_##SUF(                      \
+        t, bk, _mm512_loadu_##SUF((c) + (k) * L)))
 
 /* AVX-512: a block of up to 8 vectors and the columns left over in one masked vector
    (a masked load reads nothing past the row), all of its chains in one pass. */
@@ -275,22 +279,14 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
             for (q = 0; q < cnt; q++) {                                                     \
                 T* c = C + idx[q] * ldc + j0;                                               \
                 M t = _mm512_set1_##SUF(s[q]);                                              \
-                if (nv > 0) _mm512_storeu_##SUF(c, _mm512_fmadd_##SUF(                      \
-                    t, b0, _mm512_loadu_##SUF(c)));                                         \
-                if (nv > 1) _mm512_storeu_##SUF(c + L, _mm512_fmadd_##SUF(                  \
-                    t, b1, _mm512_loadu_##SUF(c + L)));                                     \
-                if (nv > 2) _mm512_storeu_##SUF(c + 2 * L, _mm512_fmadd_##SUF(              \
-                    t, b2, _mm512_loadu_##SUF(c + 2 * L)));                                 \
-                if (nv > 3) _mm512_storeu_##SUF(c + 3 * L, _mm512_fmadd_##SUF(              \
-                    t, b3, _mm512_loadu_##SUF(c + 3 * L)));                                 \
-                if (nv > 4) _mm512_storeu_##SUF(c + 4 * L, _mm512_fmadd_##SUF(              \
-                    t, b4, _mm512_loadu_##SUF(c + 4 * L)));                                 \
-                if (nv > 5) _mm512_storeu_##SUF(c + 5 * L, _mm512_fmadd_##SUF(              \
-                    t, b5, _mm512_loadu_##SUF(c + 5 * L)));                                 \
-                if (nv > 6) _mm512_storeu_##SUF(c + 6 * L, _mm512_fmadd_##SUF(              \
-                    t, b6, _mm512_loadu_##SUF(c + 6 * L)));                                 \
-                if (nv > 7) _mm512_storeu_##SUF(c + 7 * L, _mm512_fmadd_##SUF(              \
-                    t, b7, _mm512_loadu_##SUF(c + 7 * L)));                                 \
+                NN_ADD_ROW(SUF, c, 0, t, b0);                                               \
+                NN_ADD_ROW(SUF, c, 1, t, b1);                                               \
+                NN_ADD_ROW(SUF, c, 2, t, b2);                                               \
+                NN_ADD_ROW(SUF, c, 3, t, b3);                                               \
+                NN_ADD_ROW(SUF, c, 4, t, b4);                                               \
+                NN_ADD_ROW(SUF, c, 5, t, b5);                                               \
+                NN_ADD_ROW(SUF, c, 6, t, b6);                                               \
+                NN_ADD_ROW(SUF, c, 7, t, b7);                                               \
                 if (mk) _mm512_mask_storeu_##SUF(c + nv * L, mk, _mm512_fmadd_##SUF(        \
                     t, bt, _mm512_maskz_loadu_##SUF(mk, c + nv * L)));                      \
             }                                                                               \
