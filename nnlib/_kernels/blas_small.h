@@ -348,7 +348,13 @@ NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
 #define NN_FUSED_MAX_COLS(T) (8 * (Py_ssize_t)(64 / sizeof(T)))
 /* the rows where either coefficient is nonzero, compacted without a branch; each row's
    update and product masked by its own coefficient's test (all lanes or none), so a
-   zero coefficient adds nothing, as the skipped term of the two calls */
+   zero coefficient adds nothing, as the skipped term of the two calls. The columns left
+   over after the full vectors are, in a row at least a vector wide, the top lanes of the
+   vector that ends at the row's end (jt = n - L): a masked store there stays inside the
+   row, where one at nv L would span the start of the next row, and the next row's loads
+   would then wait for it to reach the cache (a load overlapping a masked store in flight
+   is not forwarded). For the same reason every vector of a row is loaded before any of
+   its stores. */
 #define NN_RANK1_AXPYS(NAME, T, SUF, M, MT)                                                 \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
@@ -359,12 +365,14 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     T su[64], sf[64];                                                                       \
     MT ku[64], kf[64];                                                                      \
     Py_ssize_t r0, i, q, cnt;                                                               \
-    int nv = (int)(n / L);                                                                  \
-    MT mt = (MT)((1u << (n - nv * L)) - 1u);                                                \
+    int nv = (int)(n / L), nr = (int)(n - nv * L);                                          \
+    Py_ssize_t jt = nv > 0 && nr > 0 ? n - L : nv * L;                                      \
+    MT mt = nr == 0 ? (MT)0 : nv > 0 ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
     M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                                   \
     M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;             \
     M c6 = c0, c7 = c0, ct = c0;                                                            \
-    NN_LOAD_BLOCK(SUF, b, nv, mt, b0, b1, b2, b3, b4, b5, b6, b7, bt);                      \
+    NN_LOAD_BLOCK(SUF, b, nv, 0, b0, b1, b2, b3, b4, b5, b6, b7, bt);                       \
+    bt = _mm512_maskz_loadu_##SUF(mt, b + jt);                                              \
     for (r0 = 0; r0 < m; r0 += 64) {                                                        \
         Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
         cnt = 0;                                                                            \
@@ -379,32 +387,36 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
         }                                                                                   \
         for (q = 0; q < cnt; q++) {                                                         \
             T* w = W + idx[q] * ldw;                                                        \
-            M s = _mm512_set1_##SUF(su[q]), t = _mm512_set1_##SUF(sf[q]), r;                \
+            M s = _mm512_set1_##SUF(su[q]), t = _mm512_set1_##SUF(sf[q]);                  \
+            M w0, w1, w2, w3, w4, w5, w6, w7, wt;                                           \
             MT u = ku[q], f = kf[q];                                                        \
-            NN_STEP_ROW(SUF, 0, b0, c0);                                                    \
-            NN_STEP_ROW(SUF, 1, b1, c1);                                                    \
-            NN_STEP_ROW(SUF, 2, b2, c2);                                                    \
-            NN_STEP_ROW(SUF, 3, b3, c3);                                                    \
-            NN_STEP_ROW(SUF, 4, b4, c4);                                                    \
-            NN_STEP_ROW(SUF, 5, b5, c5);                                                    \
-            NN_STEP_ROW(SUF, 6, b6, c6);                                                    \
-            NN_STEP_ROW(SUF, 7, b7, c7);                                                    \
+            NN_LOAD_BLOCK(SUF, w, nv, 0, w0, w1, w2, w3, w4, w5, w6, w7, wt);               \
+            wt = _mm512_maskz_loadu_##SUF(mt, w + jt);                                      \
+            NN_STEP_ROW(SUF, 0, b0, c0, w0);                                                \
+            NN_STEP_ROW(SUF, 1, b1, c1, w1);                                                \
+            NN_STEP_ROW(SUF, 2, b2, c2, w2);                                                \
+            NN_STEP_ROW(SUF, 3, b3, c3, w3);                                                \
+            NN_STEP_ROW(SUF, 4, b4, c4, w4);                                                \
+            NN_STEP_ROW(SUF, 5, b5, c5, w5);                                                \
+            NN_STEP_ROW(SUF, 6, b6, c6, w6);                                                \
+            NN_STEP_ROW(SUF, 7, b7, c7, w7);                                                \
             if (mt) {                                                                       \
-                r = _mm512_maskz_loadu_##SUF(mt, w + nv * L);                               \
-                r = _mm512_mask3_fmadd_##SUF(s, bt, r, u);                                  \
-                _mm512_mask_storeu_##SUF(w + nv * L, u & mt, r);                            \
-                ct = _mm512_mask3_fmadd_##SUF(t, r, ct, f);                                 \
+                wt = _mm512_mask3_fmadd_##SUF(s, bt, wt, u);                                \
+                _mm512_mask_storeu_##SUF(w + jt, u & mt, wt);                               \
+                ct = _mm512_mask3_fmadd_##SUF(t, wt, ct, f);                                \
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
-    NN_STORE_BLOCK(SUF, c, nv, mt, c0, c1, c2, c3, c4, c5, c6, c7, ct);                     \
+    NN_STORE_BLOCK(SUF, c, nv, 0, c0, c1, c2, c3, c4, c5, c6, c7, ct);                      \
+    _mm512_mask_storeu_##SUF(c + jt, mt, ct);                                               \
 }
-/* vector V of a row: its update (where u) stored, then added to the product (where f) */
-#define NN_STEP_ROW(SUF, V, bv, cv)                                                         \
+/* vector V of a row (loaded as wv): its update (where u) stored, then added to the
+   product (where f) */
+#define NN_STEP_ROW(SUF, V, bv, cv, wv)                                                     \
     if (nv > V) {                                                                           \
-        r = _mm512_mask3_fmadd_##SUF(s, bv, _mm512_loadu_##SUF(w + V * L), u);              \
-        _mm512_mask_storeu_##SUF(w + V * L, u, r);                                          \
-        cv = _mm512_mask3_fmadd_##SUF(t, r, cv, f);                                         \
+        wv = _mm512_mask3_fmadd_##SUF(s, bv, wv, u);                                        \
+        _mm512_mask_storeu_##SUF(w + V * L, u, wv);                                         \
+        cv = _mm512_mask3_fmadd_##SUF(t, wv, cv, f);                                        \
     }
 
 NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16)
