@@ -81,11 +81,60 @@ static inline Py_ssize_t NAME(const T* restrict v, Py_ssize_t stride, Py_ssize_t
     return cnt;                                                                             \
 }
 
-NN_COMPACT(nn_compact_f, float)
-NN_COMPACT(nn_compact_d, double)
-
 #if defined(__AVX512F__)
 #include <immintrin.h>
+NN_COMPACT(nn_compact_loop_f, float)
+NN_COMPACT(nn_compact_loop_d, double)
+
+/* AVX-512, stride 1: a vector of v at a time, its nonzero lanes' indices and alpha v
+   packed to the front (vcompress) and stored whole. A store at cnt reaches at most a
+   vector past the lanes read so far, so a chunk of at most 64 (the callers' arrays)
+   stays in its 64 entries. Each s[] is the scalar loop's product, alpha v rounded once. */
+#define NN_NONZERO_PS(in, x) _mm512_mask_cmp_ps_mask(in, x, _mm512_setzero_ps(), _CMP_NEQ_UQ)
+#define NN_NONZERO_PD(in, x) _mm512_mask_cmp_pd_mask(in, x, _mm512_setzero_pd(), _CMP_NEQ_UQ)
+static inline Py_ssize_t nn_compact_f(const float* restrict v, Py_ssize_t stride,
+                                      Py_ssize_t i0, Py_ssize_t i1, float alpha,
+                                      Py_ssize_t* restrict idx, float* restrict s)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512 al = _mm512_set1_ps(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    if (stride != 1)
+        return nn_compact_loop_f(v, stride, i0, i1, alpha, idx, s);
+    for (i = i0; i < i1; i += 16) {
+        __mmask16 in = (__mmask16)(i1 - i >= 16 ? 0xffffu : (1u << (i1 - i)) - 1u);
+        __m512 x = _mm512_maskz_loadu_ps(in, v + i);
+        __mmask16 k = NN_NONZERO_PS(in, x);
+        __m512i at = _mm512_add_epi64(_mm512_set1_epi64(i), lanes);
+        int nlo = __builtin_popcount(k & 0xffu);
+        _mm512_storeu_ps(s + cnt, _mm512_maskz_compress_ps(k, _mm512_mul_ps(al, x)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64((__mmask8)k, at));
+        _mm512_storeu_si512(idx + cnt + nlo, _mm512_maskz_compress_epi64(
+            (__mmask8)(k >> 8), _mm512_add_epi64(at, _mm512_set1_epi64(8))));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
+static inline Py_ssize_t nn_compact_d(const double* restrict v, Py_ssize_t stride,
+                                      Py_ssize_t i0, Py_ssize_t i1, double alpha,
+                                      Py_ssize_t* restrict idx, double* restrict s)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512d al = _mm512_set1_pd(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    if (stride != 1)
+        return nn_compact_loop_d(v, stride, i0, i1, alpha, idx, s);
+    for (i = i0; i < i1; i += 8) {
+        __mmask8 in = (__mmask8)(i1 - i >= 8 ? 0xffu : (1u << (i1 - i)) - 1u);
+        __m512d x = _mm512_maskz_loadu_pd(in, v + i);
+        __mmask8 k = NN_NONZERO_PD(in, x);
+        _mm512_storeu_pd(s + cnt, _mm512_maskz_compress_pd(k, _mm512_mul_pd(al, x)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_add_epi64(_mm512_set1_epi64(i), lanes)));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
 /* A block of up to 8 vectors of L values from p into v0..v7 (the rest zero) and the
    columns left over (mask mk) into vt: masked, it reads nothing past the row. */
 #define NN_LOAD_BLOCK(SUF, p, nv, mk, v0, v1, v2, v3, v4, v5, v6, v7, vt)                   \
@@ -157,6 +206,9 @@ NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, ps, __m512, __mmask16)
 NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, pd, __m512d, __mmask8)
 
 #else
+NN_COMPACT(nn_compact_f, float)
+NN_COMPACT(nn_compact_d, double)
+
 /* elsewhere: GCC's vector extensions, the left-over columns as a half vector and single
    columns */
 #define NN_AXPYS_BLOCKS(NAME, T, V, VH, FMA)                                                \
@@ -256,7 +308,12 @@ NN_ROW_AXPYS(nn_row_axpys_d, double, nn_compact_d, nn_axpys_blocks_d)
 #if defined(__AVX512F__)
 /* AVX-512: a block of up to 8 vectors of b and the columns left over in one masked
    vector, so a narrow layer (the digits net's 10 outputs) or a row's last columns cost
-   one masked vector per row instead of a scalar loop */
+   one masked vector per row instead of a scalar loop. That masked store spans a whole
+   vector, past the row's end into the next rows when they are narrow (10 columns: 40
+   bytes a row), and a load overlapping a masked store in flight waits for it to reach
+   the cache (it is not forwarded). So the rows go in ks interleaved passes, the terms
+   q = ph, ph + ks, ...: rows at least ks apart, ks rows spanning the block's vectors.
+   Each element still gets its one term, so the order of the rows changes nothing. */
 #define NN_RANK1(NAME, T, SUF, M, MT, CNAME)                                                \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
@@ -276,7 +333,9 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
             const T* bb = b + j0;                                                           \
             M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                           \
             NN_LOAD_BLOCK(SUF, bb, nv, mk, b0, b1, b2, b3, b4, b5, b6, b7, bt);             \
-            for (q = 0; q < cnt; q++) {                                                     \
+            Py_ssize_t ks = mk && ldc > 0 ? ((nv + 1) * L + ldc - 1) / ldc : 1, ph;         \
+            for (ph = 0; ph < ks; ph++)                                                     \
+            for (q = ph; q < cnt; q += ks) {                                                \
                 T* c = C + idx[q] * ldc + j0;                                               \
                 M t = _mm512_set1_##SUF(s[q]);                                              \
                 NN_ADD_ROW(SUF, c, 0, t, b0);                                               \
@@ -346,7 +405,66 @@ NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
  * faster than the two calls it stands for (no AVX-512; it is then those two calls). */
 #if defined(__AVX512F__)
 #define NN_FUSED_MAX_COLS(T) (8 * (Py_ssize_t)(64 / sizeof(T)))
-/* the rows where either coefficient is nonzero, compacted without a branch; each row's
+/* The rows i in [i0, i1) (at most 64) where a[i] or x[i] is nonzero: i into idx[],
+   alpha a[i] and x[i] into su[] and sf[], and each test as a mask of all lanes or none
+   (-1 or 0) into ku[] and kf[], packed a vector at a time as in nn_compact; the count. */
+static inline Py_ssize_t nn_compact2_f(const float* restrict a, const float* restrict x,
+                                       Py_ssize_t i0, Py_ssize_t i1, float alpha,
+                                       Py_ssize_t* restrict idx, float* restrict su,
+                                       float* restrict sf, int* restrict ku,
+                                       int* restrict kf)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512 al = _mm512_set1_ps(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i ones = _mm512_set1_epi32(-1);
+    for (i = i0; i < i1; i += 16) {
+        __mmask16 in = (__mmask16)(i1 - i >= 16 ? 0xffffu : (1u << (i1 - i)) - 1u);
+        __m512 va = _mm512_maskz_loadu_ps(in, a + i), vx = _mm512_maskz_loadu_ps(in, x + i);
+        __mmask16 ka = NN_NONZERO_PS(in, va), kx = NN_NONZERO_PS(in, vx), k = ka | kx;
+        __m512i at = _mm512_add_epi64(_mm512_set1_epi64(i), lanes);
+        int nlo = __builtin_popcount(k & 0xffu);
+        _mm512_storeu_ps(su + cnt, _mm512_maskz_compress_ps(k, _mm512_mul_ps(al, va)));
+        _mm512_storeu_ps(sf + cnt, _mm512_maskz_compress_ps(k, vx));
+        _mm512_storeu_si512(ku + cnt, _mm512_maskz_compress_epi32(
+            k, _mm512_maskz_mov_epi32(ka, ones)));
+        _mm512_storeu_si512(kf + cnt, _mm512_maskz_compress_epi32(
+            k, _mm512_maskz_mov_epi32(kx, ones)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64((__mmask8)k, at));
+        _mm512_storeu_si512(idx + cnt + nlo, _mm512_maskz_compress_epi64(
+            (__mmask8)(k >> 8), _mm512_add_epi64(at, _mm512_set1_epi64(8))));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
+static inline Py_ssize_t nn_compact2_d(const double* restrict a, const double* restrict x,
+                                       Py_ssize_t i0, Py_ssize_t i1, double alpha,
+                                       Py_ssize_t* restrict idx, double* restrict su,
+                                       double* restrict sf, long long* restrict ku,
+                                       long long* restrict kf)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512d al = _mm512_set1_pd(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i ones = _mm512_set1_epi64(-1);
+    for (i = i0; i < i1; i += 8) {
+        __mmask8 in = (__mmask8)(i1 - i >= 8 ? 0xffu : (1u << (i1 - i)) - 1u);
+        __m512d va = _mm512_maskz_loadu_pd(in, a + i), vx = _mm512_maskz_loadu_pd(in, x + i);
+        __mmask8 ka = NN_NONZERO_PD(in, va), kx = NN_NONZERO_PD(in, vx), k = ka | kx;
+        _mm512_storeu_pd(su + cnt, _mm512_maskz_compress_pd(k, _mm512_mul_pd(al, va)));
+        _mm512_storeu_pd(sf + cnt, _mm512_maskz_compress_pd(k, vx));
+        _mm512_storeu_si512(ku + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_maskz_mov_epi64(ka, ones)));
+        _mm512_storeu_si512(kf + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_maskz_mov_epi64(kx, ones)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_add_epi64(_mm512_set1_epi64(i), lanes)));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
+
+/* the rows where either coefficient is nonzero (nn_compact2); each row's
    update and product masked by its own coefficient's test (all lanes or none), so a
    zero coefficient adds nothing, as the skipped term of the two calls. The columns left
    over after the full vectors are, in a row at least a vector wide, the top lanes of the
@@ -355,7 +473,7 @@ NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
    would then wait for it to reach the cache (a load overlapping a masked store in flight
    is not forwarded). For the same reason every vector of a row is loaded before any of
    its stores. */
-#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT)                                                 \
+#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2)                                   \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
                         const T* restrict x, T* restrict c)                                 \
@@ -363,8 +481,8 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     enum { L = 64 / sizeof(T) };                                                            \
     Py_ssize_t idx[64];                                                                     \
     T su[64], sf[64];                                                                       \
-    MT ku[64], kf[64];                                                                      \
-    Py_ssize_t r0, i, q, cnt;                                                               \
+    KT ku[64], kf[64];                                                                      \
+    Py_ssize_t r0, q, cnt;                                                                  \
     int nv = (int)(n / L), nr = (int)(n - nv * L);                                          \
     Py_ssize_t jt = nv > 0 && nr > 0 ? n - L : nv * L;                                      \
     MT mt = nr == 0 ? (MT)0 : nv > 0 ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
@@ -375,21 +493,12 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     bt = _mm512_maskz_loadu_##SUF(mt, b + jt);                                              \
     for (r0 = 0; r0 < m; r0 += 64) {                                                        \
         Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
-        cnt = 0;                                                                            \
-        for (i = r0; i < r1; i++) {                                                         \
-            int u = a[i] != 0, f = x[i] != 0;                                               \
-            idx[cnt] = i;                                                                   \
-            su[cnt] = alpha * a[i];                                                         \
-            sf[cnt] = x[i];                                                                 \
-            ku[cnt] = (MT)-u;                                                               \
-            kf[cnt] = (MT)-f;                                                               \
-            cnt += u | f;                                                                   \
-        }                                                                                   \
+        cnt = COMPACT2(a, x, r0, r1, alpha, idx, su, sf, ku, kf);                           \
         for (q = 0; q < cnt; q++) {                                                         \
             T* w = W + idx[q] * ldw;                                                        \
             M s = _mm512_set1_##SUF(su[q]), t = _mm512_set1_##SUF(sf[q]);                  \
             M w0, w1, w2, w3, w4, w5, w6, w7, wt;                                           \
-            MT u = ku[q], f = kf[q];                                                        \
+            MT u = (MT)ku[q], f = (MT)kf[q];                                                \
             NN_LOAD_BLOCK(SUF, w, nv, 0, w0, w1, w2, w3, w4, w5, w6, w7, wt);               \
             wt = _mm512_maskz_loadu_##SUF(mt, w + jt);                                      \
             NN_STEP_ROW(SUF, 0, b0, c0, w0);                                                \
@@ -419,8 +528,8 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
         cv = _mm512_mask3_fmadd_##SUF(t, wv, cv, f);                                        \
     }
 
-NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16)
-NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8)
+NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16, int, nn_compact2_f)
+NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8, long long, nn_compact2_d)
 
 #else
 #define NN_FUSED_MAX_COLS(T) ((Py_ssize_t)0)
