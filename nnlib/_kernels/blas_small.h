@@ -33,7 +33,16 @@
  *
  * Zero coefficients are skipped (0 * finite adds nothing; the training loop keeps its
  * operands finite), their indices compacted without a branch, 64 at a time, as in
- * dense.pxd's sparse_axpys.
+ * dense.pxd's sparse_axpys; with AVX-512 a vector of coefficients at a time (vcompress),
+ * the same indices in the same order, so the compaction costs a few instructions per 16
+ * rows instead of several per row (it runs three times per batch-1 step).
+ *
+ * Masked stores. A load that overlaps a masked store still in flight is not forwarded
+ * from it: it waits until the store reaches the cache. A masked vector store at a row's
+ * last columns spans a whole vector, into the next row when the row's length is not a
+ * multiple of the vector; a pass over consecutive rows then stalls on every row. So the
+ * row updates keep such a store inside its row (the fused first-layer step) or visit the
+ * rows in interleaved passes, ks rows apart (nn_rank1 on a narrow layer).
  */
 #ifndef NNLIB_BLAS_SMALL_H
 #define NNLIB_BLAS_SMALL_H
@@ -334,6 +343,15 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
             M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                           \
             NN_LOAD_BLOCK(SUF, bb, nv, mk, b0, b1, b2, b3, b4, b5, b6, b7, bt);             \
             Py_ssize_t ks = mk && ldc > 0 ? ((nv + 1) * L + ldc - 1) / ldc : 1, ph;         \
+            if (nv == 0) {      /* a narrow layer: the masked vector alone, no tests */     \
+                for (ph = 0; ph < ks; ph++)                                                 \
+                for (q = ph; q < cnt; q += ks) {                                            \
+                    T* c = C + idx[q] * ldc + j0;                                           \
+                    _mm512_mask_storeu_##SUF(c, mk, _mm512_fmadd_##SUF(                     \
+                        _mm512_set1_##SUF(s[q]), bt, _mm512_maskz_loadu_##SUF(mk, c)));     \
+                }                                                                           \
+                continue;                                                                   \
+            }                                                                               \
             for (ph = 0; ph < ks; ph++)                                                     \
             for (q = ph; q < cnt; q += ks) {                                                \
                 T* c = C + idx[q] * ldc + j0;                                               \
@@ -474,16 +492,16 @@ static inline Py_ssize_t nn_compact2_d(const double* restrict a, const double* r
    is not forwarded). For the same reason every vector of a row is loaded before any of
    its stores. */
 #define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2)                                   \
-static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
-                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
-                        const T* restrict x, T* restrict c)                                 \
+static inline __attribute__((always_inline)) void                                           \
+NAME##_nv(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a, const T* restrict b,    \
+          T* restrict W, Py_ssize_t ldw, const T* restrict x, T* restrict c, const int nv)  \
 {                                                                                           \
     enum { L = 64 / sizeof(T) };                                                            \
     Py_ssize_t idx[64];                                                                     \
     T su[64], sf[64];                                                                       \
     KT ku[64], kf[64];                                                                      \
     Py_ssize_t r0, q, cnt;                                                                  \
-    int nv = (int)(n / L), nr = (int)(n - nv * L);                                          \
+    int nr = (int)(n - nv * L);                                                             \
     Py_ssize_t jt = nv > 0 && nr > 0 ? n - L : nv * L;                                      \
     MT mt = nr == 0 ? (MT)0 : nv > 0 ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
     M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                                   \
@@ -518,6 +536,23 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     }                                                                                       \
     NN_STORE_BLOCK(SUF, c, nv, 0, c0, c1, c2, c3, c4, c5, c6, c7, ct);                      \
     _mm512_mask_storeu_##SUF(c + jt, mt, ct);                                               \
+}                                                                                           \
+/* the count of full vectors a constant in each case, so a row's pass has no test on it */  \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
+                        const T* restrict x, T* restrict c)                                 \
+{                                                                                           \
+    switch (n / (64 / (Py_ssize_t)sizeof(T))) {                                            \
+    case 0: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 0); break;                           \
+    case 1: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 1); break;                           \
+    case 2: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 2); break;                           \
+    case 3: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 3); break;                           \
+    case 4: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 4); break;                           \
+    case 5: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 5); break;                           \
+    case 6: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 6); break;                           \
+    case 7: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 7); break;                           \
+    default: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 8); break;                          \
+    }                                                                                       \
 }
 /* vector V of a row (loaded as wv): its update (where u) stored, then added to the
    product (where f) */
