@@ -24,6 +24,7 @@ Fairness, peer by peer (the tables state it too):
 * nnlib: ``Sequential([Dense, ...]).fit(X, y, optimizer=..., epochs=1, batch_size=b,
   n_threads=threads)``, i.e. the public API with its input validation, once per epoch.
 """
+import contextlib
 import dataclasses
 import warnings
 
@@ -228,8 +229,15 @@ def build_torch(spec, X, y, init):
 # --- JAX ----------------------------------------------------------------------------
 
 def import_jax(threads, dtype):
-    """Import JAX on the CPU with XLA's thread pool limited to ``threads`` (the flags
-    must be set before the first import) and 64-bit arrays when ``dtype`` is float64."""
+    """Import JAX on the CPU with XLA's thread pools sized to ``threads`` CPUs and 64-bit
+    arrays when ``dtype`` is float64.
+
+    XLA sizes its CPU client's pools from the CPUs the creating thread may run on, when
+    the client is created; ``--xla_cpu_multi_thread_eigen=false`` no longer limits them
+    (measured with JAX 0.10: two ``tf_XLAEigen`` threads shared a "one-thread" epoch).
+    So the client is created here, under a CPU mask of ``threads`` CPUs
+    (``_cpus_limited``), and every thread started meanwhile gets the full mask back: the
+    pools keep their size and the scheduler keeps moving them like any other thread."""
     import os
     import sys
     if "jax" not in sys.modules and threads == 1:
@@ -238,12 +246,40 @@ def import_jax(threads, dtype):
                                    "intra_op_parallelism_threads=1").strip()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     try:
-        import jax
+        with _cpus_limited(threads):
+            import jax
+            jax.devices("cpu")          # creates the CPU client and its pools now
     except ImportError:
         raise _missing("jax") from None
     if np.dtype(dtype) == np.float64:
         jax.config.update("jax_enable_x64", True)
     return jax
+
+
+@contextlib.contextmanager
+def _cpus_limited(n):
+    """Run the block with this thread allowed on ``n`` of its CPUs (Linux; elsewhere, or
+    when it already has at most ``n``, the block runs as it is); afterwards this thread and
+    every thread the block started are allowed on all of them again."""
+    import os
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        before = set(os.listdir("/proc/self/task"))
+    except (AttributeError, OSError):
+        allowed, before = [], set()
+    if len(allowed) <= n:
+        yield
+        return
+    os.sched_setaffinity(0, allowed[:n])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+        for tid in set(os.listdir("/proc/self/task")) - before:
+            try:
+                os.sched_setaffinity(int(tid), allowed)
+            except OSError:
+                pass        # a thread that already exited
 
 
 def build_jax(spec, X, y, init):
@@ -449,7 +485,9 @@ def describe_peers(dtype=np.float32):
         "torch": f"PyTorch eager: nn.Sequential + torch.optim, tensor slices of a per-epoch "
                  f"permutation, {dt}",
         "jax": f"JAX on the CPU: the whole epoch one jit-compiled call (lax.scan over the "
-               f"batches of the shuffled order), compiled ahead of time (not timed), {dt}",
+               f"batches of the shuffled order), compiled ahead of time (not timed), {dt}; "
+               f"XLA's thread pools sized to the run's thread count (its CPU client created "
+               f"under a CPU mask of that many CPUs: XLA_FLAGS no longer limit them)",
         "sklearn": f"scikit-learn MLPClassifier.partial_fit (one epoch), alpha=0, {dt}",
         "numpy": f"NumPy: vectorized forward/backward per mini-batch, in-place updates, {dt}",
         FLUSH_VARIANT: f"nnlib as above with nnlib.set_flush_denormal(True) during each "
