@@ -33,7 +33,7 @@ import numpy as np
 from bench.timing import Unavailable
 
 __all__ = ["TrainSpec", "Epoch", "PEERS", "PEER_LABELS", "BUILDERS", "import_torch",
-           "describe_peers", "FLUSH_VARIANT", "with_flush_variant"]
+           "describe_peers", "FLUSH_VARIANT", "flush_variant", "columns"]
 
 PEERS = ("nnlib", "torch", "jax", "sklearn", "numpy")
 PEER_LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "jax": "JAX (jit epoch)",
@@ -66,6 +66,7 @@ class TrainSpec:
     threads: int = 1
     seed: int = 0
     lr: float = None             # overrides the optimizer's default learning rate
+    flush_denormal: bool = False  # nnlib only: nnlib.set_flush_denormal(True) per epoch
 
     @property
     def hyper(self):
@@ -125,6 +126,11 @@ def nnlib_optimizer(optim, spec):
 
 def build_nnlib(spec, X, y, init):
     nnlib, optim = nnlib_api()
+    if spec.flush_denormal:
+        if not hasattr(nnlib, "set_flush_denormal"):
+            raise Unavailable("not available yet", "nnlib has no set_flush_denormal")
+        if not nnlib.get_flush_denormal() and not nnlib.set_flush_denormal(False):
+            raise Unavailable("not supported", "this CPU has no flush-denormal mode")
     layers = []
     for i, (W, b) in enumerate(init):
         last = i == len(init) - 1
@@ -137,49 +143,43 @@ def build_nnlib(spec, X, y, init):
     opt = nnlib_optimizer(optim, spec)
     rng = np.random.default_rng(spec.seed)
 
-    def run():
+    def fit():
         # n_threads explicit: left to None, fit picks its BLAS threads from the load
         # average, and the peers would no longer run with the same thread count.
         model.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=1,
                   batch_size=spec.batch_size, shuffle=True, verbose=0,
                   random_state=int(rng.integers(2**31)), n_threads=spec.threads)
 
+    def flushed():
+        # the previous mode is put back after each epoch, so every other row and peer
+        # runs IEEE nnlib
+        before = nnlib.get_flush_denormal()
+        nnlib.set_flush_denormal(True)
+        try:
+            fit()
+        finally:
+            nnlib.set_flush_denormal(before)
+
     def params():
         ps = model.params
         return [(ps[i], ps[i + 1]) for i in range(0, len(ps), 2)]
 
-    return Epoch(run, params)
+    return Epoch(flushed if spec.flush_denormal else fit, params)
 
 
-def build_nnlib_flush(spec, X, y, init):
-    """``build_nnlib`` with ``nnlib.set_flush_denormal(True)`` around each epoch, the
-    previous mode put back after it (so every other row and peer runs IEEE nnlib)."""
-    nnlib, _ = nnlib_api()
-    if not hasattr(nnlib, "set_flush_denormal"):
-        raise Unavailable("not available yet", "nnlib has no set_flush_denormal")
-    epoch = build_nnlib(spec, X, y, init)
-    if not nnlib.get_flush_denormal() and not nnlib.set_flush_denormal(False):
-        raise Unavailable("not supported", "this CPU has no flush-denormal mode")
-
-    def run():
-        before = nnlib.get_flush_denormal()
-        nnlib.set_flush_denormal(True)
-        try:
-            epoch.run()
-        finally:
-            nnlib.set_flush_denormal(before)
-
-    return Epoch(run, epoch.params)
+def flush_variant(spec):
+    """``epoch_row``'s variants entry for nnlib in its flush-denormal mode on ``spec``."""
+    return {FLUSH_VARIANT: ("nnlib", dataclasses.replace(spec, flush_denormal=True))}
 
 
-def with_flush_variant(names):
-    """``names`` with the flush-denormal nnlib right after nnlib (when nnlib is in it)."""
+def columns(names, variants):
+    """The table's columns: ``names``, each variant right after the peer it varies (when
+    that peer is in ``names``)."""
     out = []
     for n in names:
         out.append(n)
-        if n == "nnlib":
-            out.append(FLUSH_VARIANT)
-    return tuple(out)
+        out += [column for column, (peer, _) in variants.items() if peer == n]
+    return out
 
 
 # --- PyTorch ------------------------------------------------------------------------
@@ -472,8 +472,7 @@ def _numpy_activation(name):
 
 
 BUILDERS = {"nnlib": build_nnlib, "torch": build_torch, "jax": build_jax,
-            "sklearn": build_sklearn, "numpy": build_numpy,
-            FLUSH_VARIANT: build_nnlib_flush}
+            "sklearn": build_sklearn, "numpy": build_numpy}
 
 
 def describe_peers(dtype=np.float32):
