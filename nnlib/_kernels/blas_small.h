@@ -492,16 +492,16 @@ static inline Py_ssize_t nn_compact2_d(const double* restrict a, const double* r
    is not forwarded). For the same reason every vector of a row is loaded before any of
    its stores. */
 #define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2)                                   \
-static inline __attribute__((always_inline)) void                                           \
-NAME##_nv(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a, const T* restrict b,    \
-          T* restrict W, Py_ssize_t ldw, const T* restrict x, T* restrict c, const int nv)  \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
+                        const T* restrict x, T* restrict c)                                 \
 {                                                                                           \
     enum { L = 64 / sizeof(T) };                                                            \
     Py_ssize_t idx[64];                                                                     \
     T su[64], sf[64];                                                                       \
     KT ku[64], kf[64];                                                                      \
     Py_ssize_t r0, q, cnt;                                                                  \
-    int nr = (int)(n - nv * L);                                                             \
+    int nv = (int)(n / L), nr = (int)(n - nv * L);                                          \
     Py_ssize_t jt = nv > 0 && nr > 0 ? n - L : nv * L;                                      \
     MT mt = nr == 0 ? (MT)0 : nv > 0 ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
     M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                                   \
@@ -536,23 +536,6 @@ NAME##_nv(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a, const T* res
     }                                                                                       \
     NN_STORE_BLOCK(SUF, c, nv, 0, c0, c1, c2, c3, c4, c5, c6, c7, ct);                      \
     _mm512_mask_storeu_##SUF(c + jt, mt, ct);                                               \
-}                                                                                           \
-/* the count of full vectors a constant in each case, so a row's pass has no test on it */  \
-static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
-                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
-                        const T* restrict x, T* restrict c)                                 \
-{                                                                                           \
-    switch (n / (64 / (Py_ssize_t)sizeof(T))) {                                            \
-    case 0: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 0); break;                           \
-    case 1: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 1); break;                           \
-    case 2: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 2); break;                           \
-    case 3: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 3); break;                           \
-    case 4: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 4); break;                           \
-    case 5: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 5); break;                           \
-    case 6: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 6); break;                           \
-    case 7: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 7); break;                           \
-    default: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 8); break;                          \
-    }                                                                                       \
 }
 /* vector V of a row (loaded as wv): its update (where u) stored, then added to the
    product (where f) */
@@ -615,7 +598,7 @@ NN_ROW_DOTS(nn_row_dots_loop_d, double, NN_FMA_D)
    scalar chain of a few fused multiply-adds per row. Fewer rows than half a vector stay
    in the loop (a gather costs about as much however many lanes it fills), and so do
    rows too far apart for an int offset. */
-#define NN_ROW_DOTS_GATHER(NAME, T, SUF, M, MT, IDX, IDXSET, GATHER, LOOP)                 \
+#define NN_ROW_DOTS_GATHER(NAME, T, SUF, M, MT, IDX, IDXSET, GATHER, GATHER4, LOOP)        \
 static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
 {                                                                                           \
@@ -632,14 +615,12 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
         M acc0 = z, acc1 = z, acc2 = z, acc3 = z;                                           \
         const T* bj = B + j0 * ldb;                                                         \
         for (p = 0; p + 4 <= k; p += 4) {                                                   \
-            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p + 0),         \
-                                      acc0);                                                \
-            acc1 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 1]), GATHER(bj + p + 1),      \
-                                      acc1);                                                \
-            acc2 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 2]), GATHER(bj + p + 2),      \
-                                      acc2);                                                \
-            acc3 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 3]), GATHER(bj + p + 3),      \
-                                      acc3);                                                \
+            M g0, g1, g2, g3;                                                               \
+            GATHER4(bj + p, g0, g1, g2, g3);                                                \
+            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), g0, acc0);                   \
+            acc1 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 1]), g1, acc1);               \
+            acc2 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 2]), g2, acc2);               \
+            acc3 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 3]), g3, acc3);               \
         }                                                                                   \
         for (; p < k; p++)                                                                  \
             acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p), acc0);      \
@@ -653,15 +634,39 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
 /* lane l of a gather reads row j0 + l (masked lanes read nothing) */
 #define NN_GATHER_F(ptr) _mm512_mask_i32gather_ps(z, mk, off, (ptr), 4)
 #define NN_GATHER_D(ptr) _mm512_mask_i32gather_pd(z, mk, off, (ptr), 8)
+/* float: columns p and p + 1 of 16 rows as two gathers of 8 pairs (a gather's cost goes
+   with its element count, so 16 pairs cost about what 16 single columns do), split into
+   the two columns by a permute each: lane l of a column is again row j0 + l. The second
+   half's rows are read only where the block has them. */
+#define NN_GATHER_PAIR_F(ptr, ge, go)                                                       \
+    do {                                                                                    \
+        const __m512d zd_ = _mm512_setzero_pd();                                            \
+        __m512 lo_ = _mm512_castpd_ps(_mm512_mask_i32gather_pd(                             \
+            zd_, (__mmask8)mk, off8, (const void*)(ptr), 4));                               \
+        __m512 hi_ = (mk >> 8) ? _mm512_castpd_ps(_mm512_mask_i32gather_pd(                 \
+            zd_, (__mmask8)(mk >> 8), off8, (const void*)((ptr) + 8 * ldb), 4)) : z;        \
+        ge = _mm512_permutex2var_ps(lo_, even, hi_);                                        \
+        go = _mm512_permutex2var_ps(lo_, _mm512_add_epi32(even, one), hi_);                 \
+    } while (0)
+#define NN_GATHER4_F(ptr, g0, g1, g2, g3)                                                   \
+    do { NN_GATHER_PAIR_F(ptr, g0, g1); NN_GATHER_PAIR_F((ptr) + 2, g2, g3); } while (0)
+#define NN_GATHER4_D(ptr, g0, g1, g2, g3)                                                   \
+    do {                                                                                    \
+        g0 = NN_GATHER_D(ptr); g1 = NN_GATHER_D((ptr) + 1);                                 \
+        g2 = NN_GATHER_D((ptr) + 2); g3 = NN_GATHER_D((ptr) + 3);                           \
+    } while (0)
+#define NN_ROW_DOTS_F_SETUP                                                                 \
+    _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, \
+                                         15), _mm512_set1_epi32((int)ldb));                 \
+    const __m256i off8 = _mm512_castsi512_si256(off);                                       \
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,  \
+                                           26, 28, 30), one = _mm512_set1_epi32(1)
 NN_ROW_DOTS_GATHER(nn_row_dots_f, float, ps, __m512, __mmask16, __m512i,
-                   _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                        11, 12, 13, 14, 15),
-                                      _mm512_set1_epi32((int)ldb)),
-                   NN_GATHER_F, nn_row_dots_loop_f)
+                   NN_ROW_DOTS_F_SETUP, NN_GATHER_F, NN_GATHER4_F, nn_row_dots_loop_f)
 NN_ROW_DOTS_GATHER(nn_row_dots_d, double, pd, __m512d, __mmask8, __m256i,
                    _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                       _mm256_set1_epi32((int)ldb)),
-                   NN_GATHER_D, nn_row_dots_loop_d)
+                   NN_GATHER_D, NN_GATHER4_D, nn_row_dots_loop_d)
 #else
 NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F)
 NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D)
