@@ -273,6 +273,11 @@ def _sparsemax_piece(zs, y, S):
 def _activation(act, aparam):
     """value(z), derivative(z) of a registry activation as mpmath functions, piece by
     piece (a point near a kink raises _Boundary)."""
+    # lambdified once per process and registry entry (held in the entry, so that its id is
+    # not reused), as the rules are
+    key = ("activation", id(act), aparam)
+    if key in _CACHE:
+        return _CACHE[key][:2]
     subs = {s: sp.Rational(aparam) for s in act.params}
     inf = lambda v: mpmath.inf if v == sp.oo else -mpmath.inf if v == -sp.oo else v  # noqa: E731
     kinks = [float(k) for k in act.kinks]
@@ -284,7 +289,8 @@ def _activation(act, aparam):
         if any(abs(v - k) < BOUNDARY for k in kinks):
             raise _Boundary(f"{act.name} kink")
         return next(p for p in pieces if p[0] < v < p[1])
-    return (lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v))
+    _CACHE[key] = (lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v)), act
+    return _CACHE[key][:2]
 
 
 def array_configs(spec):
@@ -381,14 +387,17 @@ class Replay:
 
     def objective(self, rows, l2e):
         """(mean data loss, penalty sum ||W||^2 / 2, [(dW_l, db_l)]) of the batch ``rows``:
-        the forward pass, each row's loss and gradient, backprop, + l2e W on dW."""
+        the forward pass, each row's loss and gradient, backprop, + l2e W on dW. The
+        products are summed by mpmath's fdot / fsum: exactly, then rounded once at the
+        working precision (and twice as fast as a sum of rounded products)."""
+        fdot, fsum = mpmath.fdot, mpmath.fsum
         sp_, sz, L = self.spec, self.sizes, len(self.W)
         B = len(rows)
         H = [self._drop(0, [self.X[r] for r in rows])]
         Z = []
         for l in range(L):
             n, m = sz[l], sz[l + 1]
-            Zl = [[sum(h[k] * self.W[l][k * m + j] for k in range(n)) + self.b[l][j]
+            Zl = [[fdot((h[k], self.W[l][k * m + j]) for k in range(n)) + self.b[l][j]
                    for j in range(m)] for h in H[-1]]
             Z.append(Zl)
             H.append(self._drop(l + 1, [[self.acts[l][0](v) for v in row] for row in Zl]))
@@ -397,7 +406,9 @@ class Replay:
             val, grad = _loss_piece(sp_["loss"], sz[L], H[L][i], self._target(r),
                                     sp_["margin"])
             data += val
-            dZ.append([gv / B for gv in grad])          # the gradient of the MEAN loss
+            # the gradient of the MEAN loss; an integer gradient (hinge's +-1, a
+            # constant piece's 0) enters as an mpf: int / int would be a rounded float
+            dZ.append([mpmath.mpf(gv) / B for gv in grad])
         grads, self.terms = [None] * L, [None] * L
         aZ = [[abs(v) for v in row] for row in dZ]      # backprop in absolute values
         for l in range(L - 1, -1, -1):
@@ -407,18 +418,18 @@ class Replay:
             dZ = [[dZ[i][j] * d[i][j] for j in range(m)] for i in range(B)]
             aZ = [[aZ[i][j] * abs(d[i][j]) for j in range(m)] for i in range(B)]
             W = self.W[l]
-            dW = [sum(H[l][i][k] * dZ[i][j] for i in range(B)) + l2e * W[k * m + j]
+            dW = [fdot((H[l][i][k], dZ[i][j]) for i in range(B)) + l2e * W[k * m + j]
                   for k in range(n) for j in range(m)]
-            db = [sum(dZ[i][j] for i in range(B)) for j in range(m)]
+            db = [fsum(dZ[i][j] for i in range(B)) for j in range(m)]
             grads[l] = (dW, db)
             # the sizes of the terms each gradient sums: its rounding error is of their
             # order, however small the sum (a first-order running error bound)
-            self.terms[l] = ([sum(abs(H[l][i][k]) * aZ[i][j] for i in range(B))
+            self.terms[l] = ([fdot((abs(H[l][i][k]), aZ[i][j]) for i in range(B))
                               + abs(l2e * W[k * m + j]) for k in range(n) for j in range(m)],
-                             [sum(aZ[i][j] for i in range(B)) for j in range(m)])
-            dZ = [[sum(dZ[i][j] * W[k * m + j] for j in range(m)) for k in range(n)]
+                             [fsum(aZ[i][j] for i in range(B)) for j in range(m)])
+            dZ = [[fdot((dZ[i][j], W[k * m + j]) for j in range(m)) for k in range(n)]
                   for i in range(B)]
-            aZ = [[sum(aZ[i][j] * abs(W[k * m + j]) for j in range(m)) for k in range(n)]
+            aZ = [[fdot((aZ[i][j], abs(W[k * m + j])) for j in range(m)) for k in range(n)]
                   for i in range(B)]
         return data / B, sum(w * w for W in self.W for w in W) / 2, grads
 
