@@ -39,9 +39,20 @@ def test_shared_subexpressions_are_one_instruction():
         assert a == c + 1 and b == 2 * c
 
 
+def test_piecewise_takes_the_first_piece_that_holds():
+    from verify.registry import ACTIVATIONS, z
+    exprs = []
+    for act in ACTIVATIONS:
+        d = act.definition.subs(act.evidence_params)
+        exprs += [d, sp.diff(d, z)]
+    exprs.append(sp.Piecewise((z, sp.And(z > -1, z <= 1)), (-z, sp.Not(z < 3)), (7, True)))
+    f = dag_eval.program([z], exprs)
+    for v in (-2.5, -0.5, 0.0, 0.5, 2.0, 3.0):
+        assert [float(u) for u in f(mpmath.mpf(v))] == pytest.approx(
+            [float(u) for u in _lambdified([z], exprs, [mpmath.mpf(v)], 30)], rel=1e-14)
+
+
 def test_a_node_without_a_rule_is_unsupported():
-    with pytest.raises(dag_eval.Unsupported):
-        dag_eval.program([x], [sp.Piecewise((x, x > 0), (0, True))])
     with pytest.raises(dag_eval.Unsupported):
         dag_eval.program([x], [sp.Function("g")(x)])
 

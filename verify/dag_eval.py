@@ -13,8 +13,11 @@ mpmath printer of ``lambdify`` emits (``+``, ``*``, ``**`` with an integer expon
 of the inputs; numbers enter exactly (an Integer, a Float's binary value) or rounded
 at the working precision (a Rational p/q: mpf(p) / q), so the evaluation is as exact as
 the precision it runs at and ``verify.evidence.exact`` settles it as it does a
-``lambdify``. An expression with a node this module has no rule for (a Piecewise, an
-unknown function) raises ``Unsupported``: the caller lambdifies it instead.
+``lambdify``. A Piecewise takes the first piece whose condition holds at the working
+precision, as lambdify's conditional expression does (NaN when none holds; every piece is
+evaluated, so pieces must be defined everywhere, as the registry's are). An expression
+with a node this module has no rule for (an unknown function) raises ``Unsupported``: the
+caller lambdifies it instead.
 
 Examples
 --------
@@ -25,8 +28,11 @@ Examples
 ...     [mpmath.nstr(v, 10) for v in f(mpmath.mpf(0), mpmath.mpf(2))]
 ['2.0', '2.0']
 """
+import operator
+
 import mpmath
 import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 __all__ = ["program", "Unsupported"]
 
@@ -38,13 +44,18 @@ class Unsupported(TypeError):
 _FUNCTIONS = {sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh,
               sp.sinh: mpmath.sinh, sp.cosh: mpmath.cosh, sp.Abs: mpmath.fabs}
 _CONSTANTS = {sp.E: mpmath.e, sp.pi: mpmath.pi}
+_RELATIONS = {sp.StrictLessThan: operator.lt, sp.StrictGreaterThan: operator.gt,
+              sp.LessThan: operator.le, sp.GreaterThan: operator.ge,
+              sp.Equality: operator.eq, sp.Unequality: operator.ne}
 
 
 def _compile(exprs, index):
     """Append each node of ``exprs`` (children first) to a list of instructions:
     ("in", k), ("int", n), ("mpf", mpf tuple), ("rat", p, q), ("add", [slots]),
     ("mul", [slots]), ("powi", slot, n), ("sqrt", slot), ("pow", slot, slot),
-    ("fn", mpmath function, slot), ("const", mpmath constant); ``index`` maps a node to its slot (the inputs are
+    ("fn", mpmath function, slot), ("const", mpmath constant), and for a Piecewise
+    ("pw", [pair slots]), ("pair", expr slot, condition slot), ("rel", operator, slot,
+    slot), ("and" / "or", [slots]), ("not", slot), ("bool", value); ``index`` maps a node to its slot (the inputs are
     there already)."""
     code = [("in", k) for k in range(len(index))]
     out = []
@@ -78,6 +89,18 @@ def _compile(exprs, index):
                     ins = ("pow", index[b], index[p])
             elif e.func in _FUNCTIONS and len(e.args) == 1:
                 ins = ("fn", _FUNCTIONS[e.func], index[e.args[0]])
+            elif isinstance(e, sp.Piecewise):
+                ins = ("pw", [index[a] for a in e.args])
+            elif isinstance(e, ExprCondPair):
+                ins = ("pair", index[e.args[0]], index[e.args[1]])
+            elif type(e) in _RELATIONS:
+                ins = ("rel", _RELATIONS[type(e)], index[e.args[0]], index[e.args[1]])
+            elif isinstance(e, (sp.And, sp.Or)):
+                ins = ("and" if isinstance(e, sp.And) else "or", [index[a] for a in e.args])
+            elif isinstance(e, sp.Not):
+                ins = ("not", index[e.args[0]])
+            elif e is sp.true or e is sp.false:
+                ins = ("bool", e is sp.true)
             elif e in _CONSTANTS:
                 ins = ("const", _CONSTANTS[e])
             else:
@@ -130,6 +153,20 @@ def program(syms, exprs):
                 acc = mpf(ins[1]) / ins[2]
             elif op == "mpf":
                 acc = mpf(ins[1])
+            elif op == "pw":                       # the first piece whose condition holds
+                acc = next((v[j][1] for j in ins[1] if v[j][0]), mpmath.nan)
+            elif op == "pair":
+                acc = (v[ins[2]], v[ins[1]])
+            elif op == "rel":
+                acc = bool(ins[1](v[ins[2]], v[ins[3]]))
+            elif op == "and":
+                acc = all(v[j] for j in ins[1])
+            elif op == "or":
+                acc = any(v[j] for j in ins[1])
+            elif op == "not":
+                acc = not v[ins[1]]
+            elif op == "bool":
+                acc = ins[1]
             elif op == "const":
                 acc = +ins[1]                      # at the working precision
             elif op == "sqrt":
