@@ -225,6 +225,45 @@ def test_wide_vector_build_updates_bitwise_as_the_default_build(name, cls, kw, t
             assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
 
 
+def test_bound_check_agrees_with_numpy_comparisons(dtype):
+    """The overflow guard's first pass (_inputs_within) compares bit patterns as
+    unsigned integers, four read streams at a time, in blocks from the end backward; it
+    must say exactly what ``|x| <= bound`` (NaN passing) says for every array it reads,
+    whatever the position of the offending value: the special values (inf, NaN, -0,
+    subnormals, the bound and its neighbours) at every place around the block and
+    quarter boundaries, for one to five arrays."""
+    rng = np.random.default_rng(11)
+    info = np.finfo(dtype)
+    bound = dtype(1e3)
+    specials = [np.inf, -np.inf, np.nan, -np.nan, 0.0, -0.0, info.tiny / 4, -info.tiny / 4,
+                bound, -bound, np.nextafter(bound, np.inf), -np.nextafter(bound, np.inf),
+                np.nextafter(bound, 0), info.max, -info.max]
+    specials = np.array(specials, dtype=dtype)
+
+    def want(arrays, b):
+        return all(not np.any(np.abs(a) > b) for a in arrays)   # NaN: False > b
+
+    for n in (1, 3, 4, 7, 8191, 8192, 8193, 20_000, 32_771):
+        for slots in (0, 1, 2, 3):
+            for with_param in (False, True):
+                p, g = (rng.uniform(-900, 900, n).astype(dtype) for _ in range(2))
+                s = rng.uniform(-900, 900, (slots, n)).astype(dtype)
+                assert K._bound_check(p, g, s, float(bound), with_param)
+                rows = [g] + ([p] if with_param else []) + list(s)
+                checked = [p, g] + list(s)         # p planted even when not checked
+                places = sorted({0, 1, n // 4, n // 2, n - 8192, n - 1} & set(range(n)))
+                for where in places:
+                    for v in specials:
+                        a = checked[rng.integers(len(checked))]
+                        old = a[where]
+                        a[where] = v
+                        got = K._bound_check(p, g, s, float(bound), with_param)
+                        assert got == want(rows, bound), (n, slots, with_param, where, v)
+                        a[where] = old
+                for b in (0.0, float(info.max), np.inf):    # the edge bounds
+                    assert K._bound_check(p, g, s, b, with_param) == want(rows, dtype(b))
+
+
 # ---- the peers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
