@@ -264,6 +264,56 @@ def test_bound_check_agrees_with_numpy_comparisons(dtype):
                     assert K._bound_check(p, g, s, b, with_param) == want(rows, dtype(b))
 
 
+@pytest.mark.parametrize("eps", [1e-8, 1e-3, 1e-40])
+@pytest.mark.parametrize("step", [1, 7])
+def test_float32_adam_quotient_within_an_ulp_of_the_double_division(eps, step):
+    """Float32 Adam takes m / (sqrt(v) / sqrt(bc2) + eps) from float seeds refined in
+    double (_quot_root_f32); with p = 0 the new param is that quotient times -lr / bc1
+    rounded to float32, which must be the double formula's rounding (at most one ulp
+    apart, rarely: the refined quotient is within ~2^-44 of it), with the same zeros
+    (sign included), infs and NaNs, for m and v from the subnormals to the float
+    maximum and the special values (v = 0, inf, NaN; m = +-0, +-inf, NaN). eps = 1e-40
+    is outside the seeds' range and takes the double path, equal bit for bit."""
+    rng = np.random.default_rng(21)
+    f = np.float32
+    n = 20_000
+    m = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, 38.5, n)).astype(f)
+    v = (10.0 ** rng.uniform(-45, 38.5, n)).astype(f)
+    v[:2000] = v[:2000] ** 0 * rng.uniform(0, 4, 2000).astype(f)  # denominators near eps
+    specials_m = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -3e38, 1e-45], f)
+    specials_v = np.array([0.0, np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1e-30], f)
+    mm, vv = np.meshgrid(specials_m, specials_v)
+    m = np.concatenate([m, mm.ravel()])
+    v = np.concatenate([v, vv.ravel()])
+    n = m.size
+    opt = O.Adam(lr=0.25, eps=eps)
+    cfg = opt.config()
+    p = np.zeros(n, f)
+    p[1::2] = -0.0
+    grad = np.zeros(n, f)                  # m <- b1 m, v <- b2 v, stored in float32
+    state = np.stack([m, v])
+    with np.errstate(all="ignore"):
+        K.optim_step(cfg, p, grad, state, step, 1)
+        b1, b2 = cfg["beta1"], cfg["beta2"]
+        step_size = cfg["lr"] / (1.0 - b1 ** step)
+        bc2_sqrt = math.sqrt(1.0 - b2 ** step)
+        q = state[0].astype(np.float64) / (np.sqrt(state[1].astype(np.float64)) / bc2_sqrt
+                                           + eps)
+        want = (np.where(np.arange(n) % 2, -0.0, 0.0) - step_size * q).astype(f)
+    same = (p == want) & (np.signbit(p) == np.signbit(want))
+    same |= np.isnan(p) & np.isnan(want)
+    if eps < 1e-30:
+        assert same.all()
+        return
+    finite = np.isfinite(want)
+    assert np.array_equal(np.isnan(p), np.isnan(want))
+    assert np.array_equal(p[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    ulps = np.abs(p[finite].view(np.int32).astype(np.int64)
+                  - want[finite].view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1
+    assert (~same).sum() <= n // 1000, (~same).sum()
+
+
 # ---- the peers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
