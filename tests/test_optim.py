@@ -314,6 +314,63 @@ def test_float32_adam_quotient_within_an_ulp_of_the_double_division(eps, step):
     assert (~same).sum() <= n // 1000, (~same).sum()
 
 
+@pytest.mark.parametrize("rule", ["adagrad", "rmsprop", "rmsprop_momentum"])
+@pytest.mark.parametrize("eps", [1e-10, 1e-2, 1e-40])
+def test_float32_adagrad_rmsprop_quotient_within_an_ulp_of_the_double_division(rule, eps):
+    """Float32 Adagrad and uncentered RMSprop take g / (sqrt(s) + eps) from float seeds
+    (_quot_root_f32), as Adam does: from p = +-0 the new param is -lr times it (RMSprop
+    with momentum: of the new buffer mu b + it), which must be the double formula's
+    rounding, at most one ulp apart and rarely, with the same zeros, infs and NaNs,
+    for g and s across the float range and the special values; eps = 1e-40 takes the
+    double path, equal bit for bit."""
+    rng = np.random.default_rng(22)
+    f = np.float32
+    n = 20_000
+    g = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, 19, n)).astype(f)
+    s0 = (10.0 ** rng.uniform(-45, 38, n)).astype(f)
+    specials_g = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1e19, 1e-45], f)
+    specials_s = np.array([0.0, np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1e-30], f)
+    gg, ss = np.meshgrid(specials_g, specials_s)
+    g = np.concatenate([g, gg.ravel()])
+    s0 = np.concatenate([s0, ss.ravel()])
+    n = g.size
+    if rule == "adagrad":
+        opt = O.Adagrad(lr=0.25, eps=eps)
+    else:
+        opt = O.RMSprop(lr=0.25, eps=eps, alpha=0.5,
+                        momentum=0.5 if rule == "rmsprop_momentum" else 0.0)
+    cfg = opt.config()
+    p = np.zeros(n, f)
+    p[1::2] = -0.0
+    p0 = p.copy()
+    state = np.stack([s0] + ([(rng.standard_normal(n)).astype(f)]
+                             if rule == "rmsprop_momentum" else []))
+    buf0 = state[1:].astype(np.float64).copy()
+    with np.errstate(all="ignore"):
+        K.optim_step(cfg, p, g, state, 3, 1)
+        q = g.astype(np.float64) / (np.sqrt(state[0].astype(np.float64)) + eps)
+        if rule == "rmsprop_momentum":
+            buf = (0.5 * buf0[0] + q).astype(f)
+            assert np.array_equal(np.isnan(buf), np.isnan(state[1]))
+            ok = ~np.isnan(buf)
+            assert np.abs(buf[ok].view(np.int32).astype(np.int64)
+                          - state[1][ok].view(np.int32).astype(np.int64)).max() <= 1
+            q = state[1].astype(np.float64)           # the step reads the stored buffer
+        want = (p0.astype(np.float64) - 0.25 * q).astype(f)
+    same = (p == want) & (np.signbit(p) == np.signbit(want))
+    same |= np.isnan(p) & np.isnan(want)
+    if eps < 1e-30:
+        assert same.all()
+        return
+    finite = np.isfinite(want)
+    assert np.array_equal(np.isnan(p), np.isnan(want))
+    assert np.array_equal(p[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    ulps = np.abs(p[finite].view(np.int32).astype(np.int64)
+                  - want[finite].view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1
+    assert (~same).sum() <= n // 1000, (~same).sum()
+
+
 # ---- the peers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))

@@ -1,6 +1,6 @@
 # cython: language_level=3
 """The optimizer update of the rules without a division or a square root, and of
-float32 Adam/AdamW, built with 512-bit vectors (setup.py's ``WIDE_VECTOR_MODULES``);
+float32 Adam, AdamW, Adagrad and uncentered RMSprop, built with 512-bit vectors (setup.py's ``WIDE_VECTOR_MODULES``);
 ``optim.pyx`` sends those here and the others to its own copy of the same loops, built
 with GCC's default 256-bit vectors.
 
@@ -9,28 +9,31 @@ element as float, widens it to double and rounds the result back. In the SGD-lik
 rules that conversion is most of the work, and at 256 bits its lane shuffles
 (``vcvtps2pd``/``vcvtpd2ps`` with ``vextractf128``/``vinsertf128``, all on one port)
 bound the loop; 512-bit vectors convert 16 elements per instruction pair instead of 8.
-The rules that divide in double (Adagrad, RMSprop and their variants, and Adam on
-float64) are bound by the double-precision divider, whose throughput per element is
+The rules that divide in double (all of them on float64, and the notes' AdaGrad,
+scikit-learn's Adam and centered RMSprop on float32) are bound by the double-precision
+divider, whose throughput per element is
 the same at both widths, and run slower in 512-bit code (the core's clock drops), so
-they stay in ``optim``. Float32 Adam takes its root and quotient from float seeds
-(``_quot_root_f32`` in ``optim_rules``): the divider is no longer its bound, the
-conversions are, as in SGD (100k float32 elements, one thread: 125 us here against
-170 us at 256 bits, where the float seeds gain nothing).
+they stay in ``optim``. Float32 Adam, Adagrad and RMSprop take their root and quotient
+from float seeds (``_quot_root_f32`` in ``optim_rules``): the divider is no longer
+their bound, the conversions are, as in SGD (Adam (100k float32 elements, one thread: 125 us here against
+170 us at 256 bits, where the float seeds gain nothing)).
 GCC sets the vector width per translation unit, hence a module of its own. The loops
 are elementwise, so the width changes no result (tests compare the two builds bit
 for bit).
 """
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update_threads, OPT_SGD,
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD, OPT_ADAM,
-                                         OPT_ADAMW)
+                                         OPT_ADAMW, OPT_ADAGRAD, OPT_RMSPROP)
 
 
 cdef bint wide_rule(const OptimConfig* cfg, bint f32) noexcept nogil:
     """Whether the rule of ``cfg`` on float32 (``f32``) or float64 arrays is one this
-    module updates: no division, no root, or Adam/AdamW on float32."""
-    return (cfg.kind == OPT_SGD or cfg.kind == OPT_NOTES_MOMENTUM
-            or cfg.kind == OPT_SKLEARN_SGD
-            or (f32 and (cfg.kind == OPT_ADAM or cfg.kind == OPT_ADAMW)))
+    module updates: no division, no root, or on float32 one whose quotient comes from
+    float seeds (Adam, AdamW, Adagrad, RMSprop but centered)."""
+    cdef int k = cfg.kind
+    return (k == OPT_SGD or k == OPT_NOTES_MOMENTUM or k == OPT_SKLEARN_SGD
+            or (f32 and (k == OPT_ADAM or k == OPT_ADAMW or k == OPT_ADAGRAD
+                         or (k == OPT_RMSPROP and not cfg.centered))))
 
 
 cdef void update_wide_f32(const OptimConfig* cfg, float* param, const float* grad,
