@@ -77,7 +77,7 @@ def run(ctx):
     targets = [tgt]
     if variants:
         targets.append(_scaling_target(ctx.threads, row))
-    columns = list(ctx.peers) + [c for c in variants if c in row["cells"]]
+    columns = peers.columns(ctx.peers, variants)
     return workload_result(
         TITLE,
         f"Samples per second over one epoch of {n_rows} synthetic rows (784 features in "

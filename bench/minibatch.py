@@ -31,13 +31,13 @@ def run(ctx):
     if ctx.tiny:
         X, y = X[:256], y[:256]
     init = data.init_params(SIZES, ctx.dtype, seed=0)
-    names = peers.with_flush_variant(ctx.peers)
     rows = []
     for batch in BATCHES:
         for opt in OPTIMIZERS:
             spec = peers.TrainSpec(SIZES, batch, opt, dtype=ctx.dtype, threads=ctx.threads)
             rows.append(epoch_row(ctx, f"batch {batch}, {_label(opt)}", spec, X, y, init,
-                                  repeats=ctx.scale(quick=5, full=20), names=names))
+                                  repeats=ctx.scale(quick=5, full=20),
+                                  variants=peers.flush_variant(spec)))
     b32, b256 = rows[0], rows[len(OPTIMIZERS)]
     notes = ""
     for batch, row in ((32, b32), (256, b256)):
@@ -59,5 +59,6 @@ def run(ctx):
         f"epoch, identical initial weights. MLP {'-'.join(map(str, SIZES))} ReLU, softmax "
         "CE. Momentum is PyTorch's rule (scikit-learn's is the same for a constant lr), "
         "no Nesterov; Adam betas (0.9, 0.999), eps 1e-8." + compile_note(rows) + notes,
-        [table("minibatch", names, rows, plot={"kind": "bar", "file": "minibatch.png"})],
+        [table("minibatch", peers.columns(ctx.peers, peers.flush_variant(spec)), rows,
+               plot={"kind": "bar", "file": "minibatch.png"})],
         targets, peers=peers.describe_peers(ctx.dtype))

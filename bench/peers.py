@@ -24,6 +24,7 @@ Fairness, peer by peer (the tables state it too):
 * nnlib: ``Sequential([Dense, ...]).fit(X, y, optimizer=..., epochs=1, batch_size=b,
   n_threads=threads)``, i.e. the public API with its input validation, once per epoch.
 """
+import contextlib
 import dataclasses
 import warnings
 
@@ -32,7 +33,7 @@ import numpy as np
 from bench.timing import Unavailable
 
 __all__ = ["TrainSpec", "Epoch", "PEERS", "PEER_LABELS", "BUILDERS", "import_torch",
-           "describe_peers", "FLUSH_VARIANT", "with_flush_variant"]
+           "describe_peers", "FLUSH_VARIANT", "flush_variant", "columns"]
 
 PEERS = ("nnlib", "torch", "jax", "sklearn", "numpy")
 PEER_LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "jax": "JAX (jit epoch)",
@@ -65,6 +66,7 @@ class TrainSpec:
     threads: int = 1
     seed: int = 0
     lr: float = None             # overrides the optimizer's default learning rate
+    flush_denormal: bool = False  # nnlib only: nnlib.set_flush_denormal(True) per epoch
 
     @property
     def hyper(self):
@@ -124,6 +126,11 @@ def nnlib_optimizer(optim, spec):
 
 def build_nnlib(spec, X, y, init):
     nnlib, optim = nnlib_api()
+    if spec.flush_denormal:
+        if not hasattr(nnlib, "set_flush_denormal"):
+            raise Unavailable("not available yet", "nnlib has no set_flush_denormal")
+        if not nnlib.get_flush_denormal() and not nnlib.set_flush_denormal(False):
+            raise Unavailable("not supported", "this CPU has no flush-denormal mode")
     layers = []
     for i, (W, b) in enumerate(init):
         last = i == len(init) - 1
@@ -136,49 +143,43 @@ def build_nnlib(spec, X, y, init):
     opt = nnlib_optimizer(optim, spec)
     rng = np.random.default_rng(spec.seed)
 
-    def run():
+    def fit():
         # n_threads explicit: left to None, fit picks its BLAS threads from the load
         # average, and the peers would no longer run with the same thread count.
         model.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=1,
                   batch_size=spec.batch_size, shuffle=True, verbose=0,
                   random_state=int(rng.integers(2**31)), n_threads=spec.threads)
 
+    def flushed():
+        # the previous mode is put back after each epoch, so every other row and peer
+        # runs IEEE nnlib
+        before = nnlib.get_flush_denormal()
+        nnlib.set_flush_denormal(True)
+        try:
+            fit()
+        finally:
+            nnlib.set_flush_denormal(before)
+
     def params():
         ps = model.params
         return [(ps[i], ps[i + 1]) for i in range(0, len(ps), 2)]
 
-    return Epoch(run, params)
+    return Epoch(flushed if spec.flush_denormal else fit, params)
 
 
-def build_nnlib_flush(spec, X, y, init):
-    """``build_nnlib`` with ``nnlib.set_flush_denormal(True)`` around each epoch, the
-    previous mode put back after it (so every other row and peer runs IEEE nnlib)."""
-    nnlib, _ = nnlib_api()
-    if not hasattr(nnlib, "set_flush_denormal"):
-        raise Unavailable("not available yet", "nnlib has no set_flush_denormal")
-    epoch = build_nnlib(spec, X, y, init)
-    if not nnlib.get_flush_denormal() and not nnlib.set_flush_denormal(False):
-        raise Unavailable("not supported", "this CPU has no flush-denormal mode")
-
-    def run():
-        before = nnlib.get_flush_denormal()
-        nnlib.set_flush_denormal(True)
-        try:
-            epoch.run()
-        finally:
-            nnlib.set_flush_denormal(before)
-
-    return Epoch(run, epoch.params)
+def flush_variant(spec):
+    """``epoch_row``'s variants entry for nnlib in its flush-denormal mode on ``spec``."""
+    return {FLUSH_VARIANT: ("nnlib", dataclasses.replace(spec, flush_denormal=True))}
 
 
-def with_flush_variant(names):
-    """``names`` with the flush-denormal nnlib right after nnlib (when nnlib is in it)."""
+def columns(names, variants):
+    """The table's columns: ``names``, each variant right after the peer it varies (when
+    that peer is in ``names``)."""
     out = []
     for n in names:
         out.append(n)
-        if n == "nnlib":
-            out.append(FLUSH_VARIANT)
-    return tuple(out)
+        out += [column for column, (peer, _) in variants.items() if peer == n]
+    return out
 
 
 # --- PyTorch ------------------------------------------------------------------------
@@ -228,8 +229,15 @@ def build_torch(spec, X, y, init):
 # --- JAX ----------------------------------------------------------------------------
 
 def import_jax(threads, dtype):
-    """Import JAX on the CPU with XLA's thread pool limited to ``threads`` (the flags
-    must be set before the first import) and 64-bit arrays when ``dtype`` is float64."""
+    """Import JAX on the CPU with XLA's thread pools sized to ``threads`` CPUs and 64-bit
+    arrays when ``dtype`` is float64.
+
+    XLA sizes its CPU client's pools from the CPUs the creating thread may run on, when
+    the client is created; ``--xla_cpu_multi_thread_eigen=false`` no longer limits them
+    (measured with JAX 0.10: two ``tf_XLAEigen`` threads shared a "one-thread" epoch).
+    So the client is created here, under a CPU mask of ``threads`` CPUs
+    (``_cpus_limited``), and every thread started meanwhile gets the full mask back: the
+    pools keep their size and the scheduler keeps moving them like any other thread."""
     import os
     import sys
     if "jax" not in sys.modules and threads == 1:
@@ -238,12 +246,40 @@ def import_jax(threads, dtype):
                                    "intra_op_parallelism_threads=1").strip()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     try:
-        import jax
+        with _cpus_limited(threads):
+            import jax
+            jax.devices("cpu")          # creates the CPU client and its pools now
     except ImportError:
         raise _missing("jax") from None
     if np.dtype(dtype) == np.float64:
         jax.config.update("jax_enable_x64", True)
     return jax
+
+
+@contextlib.contextmanager
+def _cpus_limited(n):
+    """Run the block with this thread allowed on ``n`` of its CPUs (Linux; elsewhere, or
+    when it already has at most ``n``, the block runs as it is); afterwards this thread and
+    every thread the block started are allowed on all of them again."""
+    import os
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        before = set(os.listdir("/proc/self/task"))
+    except (AttributeError, OSError):
+        allowed, before = [], set()
+    if len(allowed) <= n:
+        yield
+        return
+    os.sched_setaffinity(0, allowed[:n])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+        for tid in set(os.listdir("/proc/self/task")) - before:
+            try:
+                os.sched_setaffinity(int(tid), allowed)
+            except OSError:
+                pass        # a thread that already exited
 
 
 def build_jax(spec, X, y, init):
@@ -436,8 +472,7 @@ def _numpy_activation(name):
 
 
 BUILDERS = {"nnlib": build_nnlib, "torch": build_torch, "jax": build_jax,
-            "sklearn": build_sklearn, "numpy": build_numpy,
-            FLUSH_VARIANT: build_nnlib_flush}
+            "sklearn": build_sklearn, "numpy": build_numpy}
 
 
 def describe_peers(dtype=np.float32):
@@ -449,7 +484,9 @@ def describe_peers(dtype=np.float32):
         "torch": f"PyTorch eager: nn.Sequential + torch.optim, tensor slices of a per-epoch "
                  f"permutation, {dt}",
         "jax": f"JAX on the CPU: the whole epoch one jit-compiled call (lax.scan over the "
-               f"batches of the shuffled order), compiled ahead of time (not timed), {dt}",
+               f"batches of the shuffled order), compiled ahead of time (not timed), {dt}; "
+               f"XLA's thread pools sized to the run's thread count (its CPU client created "
+               f"under a CPU mask of that many CPUs: XLA_FLAGS no longer limit them)",
         "sklearn": f"scikit-learn MLPClassifier.partial_fit (one epoch), alpha=0, {dt}",
         "numpy": f"NumPy: vectorized forward/backward per mini-batch, in-place updates, {dt}",
         FLUSH_VARIANT: f"nnlib as above with nnlib.set_flush_denormal(True) during each "

@@ -26,9 +26,9 @@ def run(ctx):
         X, y = X[:200], y[:200]
     init = data.init_params(SIZES, ctx.dtype, seed=0)
     spec = peers.TrainSpec(SIZES, 1, "sgd", dtype=ctx.dtype, threads=ctx.threads)
-    names = peers.with_flush_variant(ctx.peers)
+    variants = peers.flush_variant(spec)
     row = epoch_row(ctx, "batch 1, SGD lr 0.1", spec, X, y, init,
-                    repeats=ctx.scale(quick=3, full=10), names=names)
+                    repeats=ctx.scale(quick=3, full=10), variants=variants)
     notes = (limit_note(ctx, row, SIZES, len(X), 1)
              + limit_note(ctx, row, SIZES, len(X), 1, nnlib=peers.FLUSH_VARIANT)
              + needed_fraction_note(ctx, row, SIZES, len(X), 1, "jax", 3))
@@ -45,5 +45,5 @@ def run(ctx):
         "lr 0.1, shuffled every epoch, identical initial weights. `loss_after` in "
         "results.json is each peer's mean loss after the timed epochs." + compile_note([row])
         + notes,
-        [table("per_sample", names, [row], plot={"kind": "bar", "file": "per_sample.png"})],
+        [table("per_sample", peers.columns(ctx.peers, variants), [row], plot={"kind": "bar", "file": "per_sample.png"})],
         targets, peers=peers.describe_peers(ctx.dtype))

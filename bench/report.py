@@ -170,6 +170,27 @@ def _loss_line(tbl):
             "function for every peer): " + "; ".join(parts) + ".")
 
 
+def _threads_line(tbl, requested):
+    """The cells whose work kept more CPUs busy than the run allows (``requested``): a
+    library that ignores the thread limit is named, not counted as one fast thread. A
+    dispatching thread that waits for a worker adds to ``threads_used`` but not to the
+    CPU seconds per wall second, so the test is on the latter (with 20 % for the waiting
+    thread's own work)."""
+    parts = []
+    for row in tbl["rows"]:
+        over = [f"{_label(c)} {cell['cpu_per_wall']:.2f} CPU s per s on "
+                f"{cell['threads_used']} threads" for c, cell in row["cells"].items()
+                if cell.get("status") == "ok"
+                and cell.get("cpu_per_wall", 0) > 1.2 * requested]
+        if over:
+            parts.append(f"{row['case']}: " + ", ".join(over))
+    if not parts:
+        return ""
+    return (f"Busier than {requested} CPU{'s' if requested > 1 else ''} (each thread's "
+            "CPU clock read around every timed sample; threads counted when they ran 10 % "
+            "of the wall time): " + "; ".join(parts) + ".")
+
+
 def _status(met, meta=None):
     text = target_status(met, meta or {})
     return f"**{text}**" if met is not None else text
@@ -255,6 +276,10 @@ def _body(results, workloads, level=1, plots=True, descriptions=True):
             losses = _loss_line(tbl)
             if losses and descriptions:
                 out += [losses, ""]
+            requested = results.get("meta", {}).get("threads", {}).get("requested")
+            crowd = _threads_line(tbl, requested) if requested else ""
+            if crowd:
+                out += [crowd, ""]
             plot = tbl.get("plot")
             if plots and plot and plot.get("file") in results.get("plots", []):
                 out += [f"![{tbl['name']}]({plot['file']})", ""]

@@ -91,6 +91,8 @@ def measure_peers(ctx, builders, min_sample=None, after=None, warm_time=None):
                 extra = after(name) or {}
             except Exception as e:  # noqa: BLE001
                 extra = {"after_error": f"{type(e).__name__}: {e}"}
+        if t.get("threads"):
+            extra.update(t["threads"])
         cells[name] = ok_cell(t["samples"], t["number"], **extra)
     return {name: cells[name] for name in builders}
 

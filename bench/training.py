@@ -14,18 +14,15 @@ __all__ = ["FLUSH_NOTE", "epoch_row", "speedup_target", "not_measured", "compile
            "epoch_limits", "limit_note", "needed_fraction_note"]
 
 
-def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=None,
-              names=None):
+def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=None):
     """One table row: ``case`` label, the spec's parameters, and a cell per peer with the
     seconds per epoch and ``loss_after`` (mean cross-entropy after all timed epochs).
 
     ``variants`` maps extra column names to ``(peer, spec)``: that peer built on another
     spec (e.g. nnlib on one thread beside nnlib on two), timed in the same interleaved
-    rounds as the peers, so a ratio between two columns cancels drifting load.
-    ``names``: the peers to run (default ``ctx.peers``; ``peers.with_flush_variant`` adds
-    the flush-denormal nnlib)."""
-    builders, epochs = peers.train_builders(spec, X, y, init,
-                                            ctx.peers if names is None else names)
+    rounds as the peers, so a ratio between two columns cancels drifting load; it runs
+    when ``peer`` is one of ``ctx.peers`` (``peers.columns`` orders the table's columns)."""
+    builders, epochs = peers.train_builders(spec, X, y, init, ctx.peers)
     for column, (peer, vspec) in (variants or {}).items():
         if peer in ctx.peers:
             builders[column] = peers.epoch_builder(epochs, column, peer, vspec, X, y, init)

@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from bench import report
-from bench.timing import interleaved, summarize
+from bench.timing import interleaved, summarize, thread_cpu, threads_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -167,6 +169,94 @@ def test_interleaved_rotates_the_order_and_warms_up():
 def test_interleaved_batches_short_calls():
     out = interleaved({"f": lambda: None}, repeats=2, warmup=1, min_sample=1e-3)
     assert out["f"]["number"] > 1
+
+
+linux_clocks = pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
+                                  reason="per-thread CPU clocks are read through Linux's /proc")
+
+
+def _spin(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+@linux_clocks
+def test_thread_cpu_reads_each_threads_own_clock():
+    worker_done = threading.Event()
+    worker_tid = []
+
+    def work():
+        worker_tid.append(threading.get_native_id())
+        _spin(0.05)
+        worker_done.set()
+        time.sleep(0.5)             # alive, and idle, while the main thread reads
+
+    t = threading.Thread(target=work)
+    before = thread_cpu()
+    t.start()
+    worker_done.wait()
+    after = thread_cpu()
+    t.join()
+    me = threading.get_native_id()
+    assert after[worker_tid[0]] >= 0.05                  # the spin, on the worker's clock
+    assert after[me] - before[me] < 0.05                 # not on the main thread's
+
+
+@linux_clocks
+def test_interleaved_counts_the_threads_that_did_the_work():
+    def on_a_worker():                                   # the caller waits, a pool works
+        t = threading.Thread(target=_spin, args=(0.02,))
+        t.start()
+        t.join()
+
+    out = interleaved({"inline": lambda: _spin(0.02), "worker": on_a_worker},
+                      repeats=3, warmup=1, min_sample=0.0)
+    for name in ("inline", "worker"):
+        th, wall = out[name]["threads"], sum(out[name]["samples"])
+        # three spins of 0.02 CPU s, the exited workers' included, one CPU at a time
+        assert 0.059 <= th["cpu_per_wall"] * wall < 0.09, (name, th)
+        assert th["cpu_per_wall"] < 1.2
+    assert out["inline"]["threads"]["threads_used"] == 1
+
+
+def test_threads_report_and_the_markdown_line_name_a_crowded_peer():
+    wall = 2.0
+    assert threads_report({1: 1.9, 2: 1.3, 3: 0.05}, 3.25, wall) == {
+        "cpu_per_wall": 1.625, "threads_used": 2}
+    assert threads_report({}, 1.0, wall) is None
+    ok = {"status": "ok", "median": 1.0, "iqr": 0.0}
+    row = {"case": "batch 32", "params": {},
+           "cells": {"nnlib": dict(ok, cpu_per_wall=1.0, threads_used=1),
+                     "jax": dict(ok, cpu_per_wall=1.62, threads_used=2)}}
+    line = report._threads_line({"rows": [row]}, 1)
+    assert "batch 32: JAX (jit epoch) 1.62 CPU s per s on 2 threads" in line
+    assert "nnlib" not in line.split(":", 1)[1]
+    assert report._threads_line({"rows": [row]}, 2) == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs a CPU mask of at least two CPUs")
+def test_cpus_limited_narrows_the_block_and_frees_its_threads():
+    from bench.peers import _cpus_limited
+    full = os.sched_getaffinity(0)
+    seen, started = [], []
+
+    def record():
+        started.append(threading.get_native_id())
+        time.sleep(0.3)
+
+    with _cpus_limited(1):
+        seen.append(os.sched_getaffinity(0))
+        t = threading.Thread(target=record)
+        t.start()
+        while not started:
+            time.sleep(0.001)
+        seen.append(os.sched_getaffinity(started[0]))    # inherited the narrow mask
+    assert len(seen[0]) == 1 and len(seen[1]) == 1
+    assert os.sched_getaffinity(0) == full
+    assert os.sched_getaffinity(started[0]) == full      # given back the whole mask
+    t.join()
 
 
 def test_markdown_states_ratios_and_unavailable(tmp_path):

@@ -180,7 +180,7 @@ def test_tanh_f32_after_rounding_to_float32():
 # (name, long double reference, domain [lo, hi]) of vmath.h's functions for float32
 # results: each must be right after rounding to float32 (the float32 kernels round once).
 F32_CASES = [("exp_neg_f32", np.exp, -104.0, 0.0), ("expm1_neg_f32", np.expm1, -20.0, 0.0),
-             ("tanh_f32", np.tanh, -20.0, 20.0)]
+             ("tanh_f32", np.tanh, -20.0, 20.0), ("log1p_unit_f32", np.log1p, 0.0, 1.0)]
 
 
 @pytest.mark.parametrize("name,ref,lo,hi", F32_CASES, ids=[c[0] for c in F32_CASES])

@@ -23,7 +23,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from verify import cache
+from verify import cache, dag_eval
 from verify import kernels as K
 from verify.evidence import exact
 from verify.output_maps import sparsemax_exact
@@ -91,27 +91,32 @@ def _symbolic_network(act_name, loss, c, Xv, yv, params):
         # to the activation on a neighbourhood, so with the same derivative) is used.
         # Differentiating SymPy's Piecewise itself cost 2-3x more, for the same numbers.
         def piece(e):
-            v = sp.N(e.subs(point), 30)
+            v = sp.N(e.xreplace(point), 30)
             if any(abs(v - k) < 1e-9 for k in act.kinks):
                 raise ValueError("on an activation kink")
             ex = next(ex for lo, hi, ex in act.pieces if lo < v < hi)
-            return ex.subs(act.evidence_params).subs(z, e)
+            return ex.xreplace(act.evidence_params).xreplace({z: e})
         H = pre.applyfunc(piece)
     else:
-        H = pre.applyfunc(lambda e: defn.subs(zw, e))
+        H = pre.applyfunc(lambda e: defn.xreplace({zw: e}))
     Z = H * W2 + sp.ones(N_SAMPLES, 1) * b2
     total = 0
     for i in range(N_SAMPLES):
         zrow = list(Z.row(i))
-        zvals = [float(sp.N(u.subs(point), 30)) for u in zrow] if loss in (
+        zvals = [float(sp.N(u.xreplace(point), 30)) for u in zrow] if loss in (
             "sparsemax_loss", "hinge_loss") else None
         target = [sp.Rational(float(t)) for t in yv[i]] if loss == "squared_error" else int(yv[i])
         total += _row_loss(loss, zrow, target, zvals)
     obj = total / N_SAMPLES + sp.Rational(L2) / 2 * sum(e ** 2 for M in (W1, W2) for e in M)
-    f = sp.lambdify(syms, obj, "mpmath")
-    grads = sp.lambdify(syms, [sp.diff(obj, s) for s in syms], "mpmath", cse=True)
+    exprs = [obj] + [sp.diff(obj, s) for s in syms]
     vals = [mpmath.mpf(float(point[s])) for s in syms]
-    return exact(f, *vals), exact(grads, *vals), [len(M) for M in mats]
+    try:
+        # the objective and its gradient as one program (verify.dag_eval): the gradient's
+        # entries share most of their terms, evaluated once
+        both = exact(dag_eval.program(syms, exprs), *vals)
+    except dag_eval.Unsupported:
+        both = exact(sp.lambdify(syms, exprs, "mpmath", cse=True), *vals)
+    return both[0], both[1:], [len(M) for M in mats]
 
 
 def check_network(act_name, loss, dtypes=("float64", "float32"), seed=0):

@@ -21,7 +21,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from verify import cache
+from verify import cache, dag_eval
 from verify import kernels as K
 from verify.evidence import exact
 from verify.proofs import Proof
@@ -83,9 +83,11 @@ def check_dense(act, dtypes, seed=0):
             H = Z.applyfunc(lambda e: defn.subs(z, e))
             s = sum(Gm[i, j] * H[i, j] for i in range(N) for j in range(NOUT))
             syms = list(X) + list(W) + list(b) + list(Gm)
-            derived.append(sp.lambdify(syms, list(H), "mpmath"))
-            derived.extend(sp.lambdify(syms, [sp.diff(s, e) for e in M], "mpmath")
-                           for M in (X, W, b))
+            groups = [list(H)] + [[sp.diff(s, e) for e in M] for M in (X, W, b)]
+            try:                        # one mpmath program per group (verify.dag_eval)
+                derived.extend(dag_eval.program(syms, g) for g in groups)
+            except dag_eval.Unsupported:
+                derived[:] = [sp.lambdify(syms, g, "mpmath") for g in groups]
         return [exact(f, *vals) for f in derived]
     rng = np.random.default_rng(seed)
     out, passed = {}, True

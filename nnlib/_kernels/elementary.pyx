@@ -12,12 +12,13 @@ function picked inside the loop (no vectorization wanted here): a test helper, n
 public API.
 """
 from nnlib._kernels.scalar cimport (nn_exp, nn_expm1_neg, nn_log1p_unit, nn_tanh,
-                                    nn_tanh_f32, nn_exp_neg_f32, nn_expm1_neg_f32)
+                                    nn_tanh_f32, nn_exp_neg_f32, nn_expm1_neg_f32,
+                                    nn_log1p_unit_f32)
 
-# name -> code; domains: expm1_neg, exp_neg_f32 and expm1_neg_f32 x <= 0, log1p_unit
-# 0 <= x <= 1, the others all x. The _f32 ones are meant for float32 results only.
+# name -> code; domains: expm1_neg, exp_neg_f32 and expm1_neg_f32 x <= 0, log1p_unit and
+# log1p_unit_f32 0 <= x <= 1, the others all x. The _f32 ones are meant for float32 results only.
 FUNCTIONS = {"exp": 0, "expm1_neg": 1, "log1p_unit": 2, "tanh": 3, "tanh_f32": 4,
-             "exp_neg_f32": 5, "expm1_neg_f32": 6}
+             "exp_neg_f32": 5, "expm1_neg_f32": 6, "log1p_unit_f32": 7}
 
 
 cdef inline double _apply(int code, double x) noexcept nogil:
@@ -33,7 +34,9 @@ cdef inline double _apply(int code, double x) noexcept nogil:
         return nn_tanh_f32(x)
     if code == 5:
         return nn_exp_neg_f32(x)
-    return nn_expm1_neg_f32(x)
+    if code == 6:
+        return nn_expm1_neg_f32(x)
+    return nn_log1p_unit_f32(x)
 
 
 def evaluate(str name, const double[::1] x, double[::1] out):

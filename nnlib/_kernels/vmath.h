@@ -166,12 +166,18 @@ static inline double nn_expm1_neg(double x)
     return nn_select(x == 0.0, x, y);   /* keep the sign of a zero */
 }
 
+/* fdlibm's log kernel: log(1 + f) = f - hfsq + s (hfsq + R(z)), s = f/(2+f), z = s^2,
+ * R(z) = z (NN_LG1 + z (NN_LG2 + ... + z NN_LG7)) (fdlibm's Lg1..Lg7) */
+#define NN_LG1 6.666666666666735130e-01
+#define NN_LG2 3.999999999940941908e-01
+#define NN_LG3 2.857142874366239149e-01
+#define NN_LG4 2.222219843214978396e-01
+#define NN_LG5 1.818357216161805012e-01
+#define NN_LG6 1.531383769920937332e-01
+#define NN_LG7 1.479819860511658591e-01
+
 static inline double nn_log1p_unit(double u)
 {
-    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
-                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
-                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
-                 Lg7 = 1.479819860511658591e-01;
     double d = u - 1.0;
     double c = u - (d + 1.0);           /* exact rounding error of u - 1 */
     int big = u > NN_LOG1P_SPLIT;       /* sqrt(2) - 1 */
@@ -180,7 +186,8 @@ static inline double nn_log1p_unit(double u)
     double ke = nn_select(big, 1.0, 0.0);
     double s = f / (2.0 + f);
     double z = s * s;
-    double R = z * (Lg1 + z * (Lg2 + z * (Lg3 + z * (Lg4 + z * (Lg5 + z * (Lg6 + z * Lg7))))));
+    double R = z * (NN_LG1 + z * (NN_LG2 + z * (NN_LG3 + z * (NN_LG4 + z * (NN_LG5
+                                                        + z * (NN_LG6 + z * NN_LG7))))));
     double hfsq = 0.5 * f * f;
     double y = ke * NN_LN2_HI - ((hfsq - (s * (hfsq + R) + (ke * NN_LN2_LO + cc * (1.0 - f)))) - f);
     return nn_select(u == 0.0, u, y);   /* log1p(-0) = -0 */
@@ -234,26 +241,31 @@ static inline double nn_tanh(double x)
  * error e moves the rounded result by at most e / 2^-24 of a float32 ulp beyond the 0.5
  * of the rounding. These keep double arithmetic (float arithmetic would make the rounding
  * itself inexact: ~1 ulp) and drop what only float64 results need; about 1.4x (exp) to
- * 2x (tanh) fewer vector instructions. */
+ * 2x (tanh) fewer vector instructions. Their divisions stay IEEE double divisions: the
+ * divider bounds the sigmoid and tanh forward loops, but a division-free quotient (a
+ * float or polynomial reciprocal seed refined by Newton steps in double, 7-9 FMAs for
+ * 1e-12) takes more of the vector ports than these loops have to spare. */
 
-/* (e^r - 1 - r)/r^2 on |r| <= ln2/2, degree-6 Chebyshev fit (mpmath.chebyfit): expm1(r)
- * to 9.3e-12 absolute, e^r to 1.4e-11 relative. */
-static inline double nn_exp_g6(double r)
+/* (e^r - 1)/r on |r| <= ln2/2, degree 7 (least squares in relative error with Lawson
+ * weights against mpmath): 4.5e-12 relative, so e^r = 1 + r q(r) to 2e-12 relative and
+ * expm1(r) = r q(r) to 4.5e-12, one FMA fewer than 1 + (r + r^2 g(r)). */
+static inline double nn_exp_q7(double r)
 {
-    double g = 2.4859589834589056e-05;
-    g = g * r + 0.00019899285575896282;
-    g = g * r + 0.001388885403566671;
-    g = g * r + 0.00833329846980059;
-    g = g * r + 0.04166666671901226;
-    g = g * r + 0.16666666719028936;
-    g = g * r + 0.5;
-    return g;
+    return 0.999999999995573 + r * (0.5000000000120556 + r * (0.16666666785353051
+        + r * (0.041666665951309134 + r * (0.008333283750975608 + r * (0.001388897835278399
+        + r * (0.00019907451480125584 + r * 2.4801558812985294e-05))))));
+}
+
+/* -|x| in one bit operation (-fabs(x) is two: an and and an xor); NaN stays NaN */
+static inline double nn_neg_abs(double x)
+{
+    return nn_from_bits(nn_to_bits(x) | ((uint64_t)1 << 63));
 }
 
 /* libm's exp(x) is 0 below this (e^x < 2^-1075) */
 #define NN_EXP_ARG_UNDERFLOW (-745.1332191019412)
 
-/* e^x for x <= 0 (and NaN) to 1.5e-11 relative (3e-4 float32 ulp): r = x - k ln2 in one
+/* e^x for x <= 0 (and NaN) to 2.5e-12 relative (4e-5 float32 ulp): r = x - k ln2 in one
  * FMA (ln2's rounding, 2^-54 ln2 per unit of |k| <= 1022, is 6e-14 of r at most), and
  * 2^k as one factor, normal: the reduction runs on x >= NN_EXP_F32_ARG_MIN = -708. Below
  * it, e^x = e^(x + 64 ln2) 2^-64 (the shift's rounding is 1e-13 of the result), and below
@@ -270,7 +282,7 @@ static inline double nn_exp_neg_f32_core(double x)
     k = (int64_t)(nn_to_bits(t) - nn_to_bits(NN_SHIFTER));
     kd = t - NN_SHIFTER;
     r = x - kd * 0.6931471805599453;                   /* ln 2 rounded */
-    p = 1.0 + (r + (r * r) * nn_exp_g6(r));
+    p = 1.0 + r * nn_exp_q7(r);
     return p * nn_pow2i(k);
 }
 
@@ -295,7 +307,7 @@ static inline double nn_exp_neg_f32_bounded(double x)
     return nn_exp_neg_f32_core(nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x));
 }
 
-/* expm1(x) for x <= 0 (and NaN) to 3e-11 relative: 2^k expm1(r) + (2^k - 1). For k = 0
+/* expm1(x) for x <= 0 (and NaN) to 1e-11 relative: 2^k expm1(r) + (2^k - 1). For k = 0
  * that is expm1(r), r = x; for k < 0 the first term is at most 0.42 * 2^k against
  * 1 - 2^k >= 1/2, so the sum loses at most one bit to cancellation. */
 /* The same for NN_EXPM1_ARG_MIN <= x <= 0 (and NaN), without the clamp and the sign of a
@@ -310,7 +322,7 @@ static inline double nn_expm1_neg_f32_core(double x)
     kd = t - NN_SHIFTER;
     r = x - kd * 0.6931471805599453;                   /* |k| <= 87: 1e-15 of r */
     s = nn_pow2i(k);                                   /* -87 <= k <= 0 */
-    return s * (r + (r * r) * nn_exp_g6(r)) + (s - 1.0);
+    return s * (r * nn_exp_q7(r)) + (s - 1.0);
 }
 
 static inline double nn_expm1_neg_f32(double x)
@@ -320,15 +332,38 @@ static inline double nn_expm1_neg_f32(double x)
 }
 
 /* tanh for float32 results: -E / (2 + E) with E = expm1(-2|x|) from nn_expm1_neg_f32:
- * ~3e-11 relative, which the rounding to float32 does not see (measured on every float32
+ * ~1e-11 relative, which the rounding to float32 does not see (measured on every float32
  * in [-20, 20]: 0.50012 ulp). */
 static inline double nn_tanh_f32(double x)
 {
-    /* expm1(-60) = -1; y in [-60, 0] (or NaN), so no clamp. For x = +-0 the quotient
-     * is 0 and nn_with_sign_of gives it the sign of x. */
+    /* expm1(-60) = -1; y in [-60, 0] (or NaN), so no clamp. E <= 0 (+0 for x = +-0, where
+     * expm1 here gives +0), so |E| with the sign of x is the numerator -E signed as tanh x
+     * (+-0 for x = +-0): two bit operations instead of a negation, the select of nn_with_
+     * sign_of and its three; the division keeps the sign. */
+    const uint64_t sign = (uint64_t)1 << 63;
     double y = nn_select(nn_abs(x) > NN_TANH_F32_SATURATE, -60.0, -2.0 * nn_abs(x));
     double e = nn_expm1_neg_f32_core(y);               /* in (-1, 0] */
-    return nn_with_sign_of(-e / (2.0 + e), x);
+    double n = nn_from_bits((nn_to_bits(e) & ~sign) | (nn_to_bits(x) & sign));
+    return n / (2.0 + e);
 }
 
+/* log1p(u) for float32 results, 0 <= u <= 1 (and NaN): nn_log1p_unit's kernel without
+ * what only float64 results need. u - 1 is not corrected (its rounding error, at most
+ * 2^-54 for u in (sqrt2-1, 1/2), is 2e-16 of log1p u there), ln 2 is one constant (its
+ * rounding, 2^-54 relative), the sum is taken in a plain order (a few double roundings),
+ * and the term NN_LG7 z^7 (below 2e-12 of the result) is dropped: about 1e-12 relative in
+ * all, against 1/3 fewer vector instructions. log1p(+0) = +0 (u = -0 gives +0 too: the
+ * softplus kernels pass e^-|x| >= +0). */
+static inline double nn_log1p_unit_f32(double u)
+{
+    int big = u > NN_LOG1P_SPLIT;       /* sqrt(2) - 1 */
+    double f = nn_select(big, 0.5 * (u - 1.0), u);  /* 1 + u = 2^ke (1 + f) */
+    double ke_ln2 = nn_select(big, 0.6931471805599453, 0.0);
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double R = z * (NN_LG1 + z * (NN_LG2 + z * (NN_LG3 + z * (NN_LG4
+                                                        + z * (NN_LG5 + z * NN_LG6)))));
+    double hfsq = 0.5 * f * f;
+    return ke_ln2 + ((f - hfsq) + s * (hfsq + R));
+}
 #endif
