@@ -94,6 +94,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from nnlib._aligned import aligned_copy
 from nnlib._reference import mlp as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
@@ -454,8 +455,10 @@ class _BaseMLP(BaseModel):
         self.coefs_, self.intercepts_ = [], []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = np.sqrt(factor / (fan_in + fan_out))
-            self.coefs_.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
-            self.intercepts_.append(rng.uniform(-bound, bound, fan_out).astype(dtype))
+            # at a cache line, as nnlib's own layers (nnlib._aligned)
+            self.coefs_.append(aligned_copy(rng.uniform(-bound, bound, (fan_in, fan_out)),
+                                            dtype))
+            self.intercepts_.append(aligned_copy(rng.uniform(-bound, bound, fan_out), dtype))
         self._best = None
         self._trainer = None
         if cfg["solver"] != "lbfgs":

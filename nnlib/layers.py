@@ -44,6 +44,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from nnlib._aligned import aligned_copy, aligned_zeros
 from nnlib._dense_args import activation_spec
 # One seed rule for the whole library (a negative seed is a clear ValueError, not
 # NumPy's "expected non-negative integer"). Re-exported: nnlib.model imports it here.
@@ -354,9 +355,10 @@ class Dense(Layer):
                              f"{sorted(INITIALIZERS)}")
         self.init = init
         rng = as_generator(random_state)
-        self.W = np.ascontiguousarray(INITIALIZERS[init](rng, self.n_in, self.n_out),
-                                      dtype=dt)
-        self.b = np.zeros(self.n_out, dtype=dt)
+        # at a cache line (nnlib._aligned: the kernels' speed would depend on where
+        # NumPy's allocator put them)
+        self.W = aligned_copy(INITIALIZERS[init](rng, self.n_in, self.n_out), dt)
+        self.b = aligned_zeros(self.n_out, dt)
 
     @property
     def dtype(self) -> np.dtype:
