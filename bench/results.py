@@ -40,7 +40,7 @@ def median(cell):
     return cell.get("median") if cell and cell.get("status") == "ok" else None
 
 
-def measure_peers(ctx, builders, min_sample=None, after=None, warm_time=None):
+def measure_peers(ctx, builders, min_sample=None, after=None, warm_time=None, prime=0):
     """Build every peer, then time the ones that built, interleaved.
 
     Parameters
@@ -58,6 +58,8 @@ def measure_peers(ctx, builders, min_sample=None, after=None, warm_time=None):
     after : callable, optional
         ``after(name)`` -> dict of extra fields stored in that peer's cell after timing
         (e.g. the training loss each peer reached).
+    prime : int
+        Untimed calls of each peer right before each of its samples (``interleaved``).
 
     Returns
     -------
@@ -65,7 +67,8 @@ def measure_peers(ctx, builders, min_sample=None, after=None, warm_time=None):
     """
     timing = {"warmup": ctx.warmup,
               "warm_time": ctx.warm_time if warm_time is None else warm_time,
-              "min_sample": ctx.min_sample if min_sample is None else min_sample}
+              "min_sample": ctx.min_sample if min_sample is None else min_sample,
+              "prime": prime}
     cells, fns = {}, {}
     for name, build in builders.items():
         try:

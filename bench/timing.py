@@ -86,7 +86,8 @@ def threads_report(cpu_by_thread, cpu, wall):
     return {"cpu_per_wall": cpu / wall, "threads_used": max(busy, 1)}
 
 
-def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_time=0.0):
+def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_time=0.0,
+                prime=0):
     """Time each callable of ``fns`` (name -> zero-argument callable).
 
     Parameters
@@ -106,6 +107,11 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
     warm_time : float
         Seconds of warm-up at least (more calls than ``warmup`` when they are short);
         the median warm-up call calibrates ``number``.
+    prime : int
+        Untimed calls of a peer right before each of its samples. The rotation keeps
+        each peer's neighbours (A always follows C), so whatever a peer leaves in the
+        caches always lands on the same next peer; a priming call gives every sample the
+        caches of its own previous call, as in a loop of epochs.
 
     Returns
     -------
@@ -134,6 +140,8 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
     for r in range(repeats):
         k = r % len(names) if names else 0
         for name in names[k:] + names[:k]:
+            for _ in range(prime):
+                fns[name]()
             before, p0 = thread_cpu(), time.process_time()
             samples[name].append(_time_calls(fns[name], number[name]))
             process_cpu[name] += time.process_time() - p0

@@ -32,9 +32,12 @@ def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=N
                                                  spec.activation)}
 
     # min_sample=0: one epoch per sample for everyone, so all peers train the same number
-    # of epochs and their losses afterwards are comparable.
+    # of epochs and their losses afterwards are comparable. prime=1: each timed epoch
+    # follows an untimed epoch of the same peer, as in a training loop; without it a
+    # short epoch pays for the caches the previous peer left (measured: nnlib's 1.7 ms
+    # batch-1 epoch took 0.3 ms longer after the NumPy loop than after nnlib).
     cells = measure_peers(ctx if repeats is None else ctx.with_repeats(repeats), builders,
-                          min_sample=0.0, warm_time=0.0, after=after)
+                          min_sample=0.0, warm_time=0.0, after=after, prime=1)
     for name, epoch in epochs.items():
         if epoch.compile_seconds is not None and name in cells:
             cells[name]["compile_seconds"] = epoch.compile_seconds     # not in the timings

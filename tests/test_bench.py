@@ -166,6 +166,14 @@ def test_interleaved_rotates_the_order_and_warms_up():
     assert all(len(out[k]["samples"]) == 3 and out[k]["number"] == 1 for k in "abc")
 
 
+def test_interleaved_primes_each_sample_with_a_call_of_its_own():
+    calls = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in "ab"}
+    interleaved(fns, repeats=2, warmup=1, min_sample=0.0, prime=1)
+    # warm-up a b; then each sample (a b, then b a) preceded by an untimed call of its own
+    assert calls == list("ab" "aabb" "bbaa")
+
+
 def test_interleaved_batches_short_calls():
     out = interleaved({"f": lambda: None}, repeats=2, warmup=1, min_sample=1e-3)
     assert out["f"]["number"] > 1
