@@ -550,10 +550,10 @@ def _convexity_plot(it, out, idx):
     g = np.array(d["gaps"])
     if g.size:
         bins = 30
-        ax[k].hist(g[g <= 1e-25], bins=bins, color="C0", alpha=0.8,
+        ax[k].hist(g[g <= 1e-25], bins=bins, color="C0", alpha=0.8, histtype="stepfilled",
                    label=f"chord holds ({int((g <= 1e-25).sum())})")
         if (g > 1e-25).any():
-            ax[k].hist(g[g > 1e-25], bins=bins, color="C3", alpha=0.8,
+            ax[k].hist(g[g > 1e-25], bins=bins, color="C3", alpha=0.8, histtype="stepfilled",
                        label=f"chord violated ({int((g > 1e-25).sum())})")
         ax[k].axvline(0, color="k", lw=0.6)
         ax[k].set_xlabel("chord gap (convex: <= 0)")
