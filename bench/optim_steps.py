@@ -21,7 +21,10 @@ import json
 import os
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+if __name__ == "__main__":
+    # run as a script: one thread for OpenBLAS and OpenMP before they load; imported (by
+    # the tests) it leaves the process's environment alone
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402  (after the thread count is fixed)
 

@@ -548,8 +548,10 @@ def class_labels(draw, n):
 
 
 def x_dtype(X):
-    """The dtype check_X gives X: float32 stays, everything else becomes float64."""
-    return np.float32 if dtype_of(X) == np.float32 else np.float64
+    """The dtype check_X gives X: float32 stays (in either byte order: ``>f4`` is not
+    ``== np.float32``), everything else becomes float64."""
+    d = dtype_of(X)
+    return np.float32 if d.kind == "f" and d.itemsize == 4 else np.float64
 
 
 def check_x_errors(X, n_features=None):

@@ -225,6 +225,148 @@ def test_wide_vector_build_updates_bitwise_as_the_default_build(name, cls, kw, t
             assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
 
 
+def test_bound_check_agrees_with_numpy_comparisons(dtype):
+    """The overflow guard's first pass (_inputs_within) compares bit patterns as
+    unsigned integers, four read streams at a time, in blocks from the end backward; it
+    must say exactly what ``|x| <= bound`` (NaN passing) says for every array it reads,
+    whatever the position of the offending value: the special values (inf, NaN, -0,
+    subnormals, the bound and its neighbours) at every place around the block and
+    quarter boundaries, for one to five arrays."""
+    rng = np.random.default_rng(11)
+    info = np.finfo(dtype)
+    bound = dtype(1e3)
+    specials = [np.inf, -np.inf, np.nan, -np.nan, 0.0, -0.0, info.tiny / 4, -info.tiny / 4,
+                bound, -bound, np.nextafter(bound, np.inf), -np.nextafter(bound, np.inf),
+                np.nextafter(bound, 0), info.max, -info.max]
+    specials = np.array(specials, dtype=dtype)
+
+    def want(arrays, b):
+        return all(not np.any(np.abs(a) > b) for a in arrays)   # NaN: False > b
+
+    for n in (1, 3, 4, 7, 8191, 8192, 8193, 20_000, 32_771):
+        for slots in (0, 1, 2, 3):
+            for with_param in (False, True):
+                p, g = (rng.uniform(-900, 900, n).astype(dtype) for _ in range(2))
+                s = rng.uniform(-900, 900, (slots, n)).astype(dtype)
+                assert K._bound_check(p, g, s, float(bound), with_param)
+                rows = [g] + ([p] if with_param else []) + list(s)
+                checked = [p, g] + list(s)         # p planted even when not checked
+                places = sorted({0, 1, n // 4, n // 2, n - 8192, n - 1} & set(range(n)))
+                for where in places:
+                    for v in specials:
+                        a = checked[rng.integers(len(checked))]
+                        old = a[where]
+                        a[where] = v
+                        got = K._bound_check(p, g, s, float(bound), with_param)
+                        assert got == want(rows, bound), (n, slots, with_param, where, v)
+                        a[where] = old
+                for b in (0.0, float(info.max), np.inf):    # the edge bounds
+                    assert K._bound_check(p, g, s, b, with_param) == want(rows, dtype(b))
+
+
+def _assert_rounding_of(p, want, exact):
+    """float32 ``p`` is ``want`` (the double formula rounded) bit for bit if ``exact``,
+    else at most one ulp apart in at most 0.1% of the elements, with the same zeros
+    (sign included), infs and NaNs."""
+    same = (p == want) & (np.signbit(p) == np.signbit(want))
+    same |= np.isnan(p) & np.isnan(want)
+    if exact:
+        assert same.all()
+        return
+    finite = np.isfinite(want)
+    assert np.array_equal(np.isnan(p), np.isnan(want))
+    assert np.array_equal(p[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    ulps = np.abs(p[finite].view(np.int32).astype(np.int64)
+                  - want[finite].view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1
+    assert (~same).sum() <= p.size // 1000, (~same).sum()
+
+
+@pytest.mark.parametrize("eps", [1e-8, 1e-3, 1e-40])
+@pytest.mark.parametrize("step", [1, 7])
+def test_float32_adam_quotient_within_an_ulp_of_the_double_division(eps, step):
+    """Float32 Adam takes m / (sqrt(v) / sqrt(bc2) + eps) from float seeds refined in
+    double (_quot_root_f32); with p = 0 the new param is that quotient times -lr / bc1
+    rounded to float32, which must be the double formula's rounding (at most one ulp
+    apart, rarely: the refined quotient is within ~2^-44 of it), with the same zeros
+    (sign included), infs and NaNs, for m and v from the subnormals to the float
+    maximum and the special values (v = 0, inf, NaN; m = +-0, +-inf, NaN). eps = 1e-40
+    is outside the seeds' range and takes the double path, equal bit for bit."""
+    rng = np.random.default_rng(21)
+    f = np.float32
+    n = 20_000
+    m = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, 38.5, n)).astype(f)
+    v = (10.0 ** rng.uniform(-45, 38.5, n)).astype(f)
+    v[:2000] = v[:2000] ** 0 * rng.uniform(0, 4, 2000).astype(f)  # denominators near eps
+    specials_m = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -3e38, 1e-45], f)
+    specials_v = np.array([0.0, np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1e-30], f)
+    mm, vv = np.meshgrid(specials_m, specials_v)
+    m = np.concatenate([m, mm.ravel()])
+    v = np.concatenate([v, vv.ravel()])
+    n = m.size
+    opt = O.Adam(lr=0.25, eps=eps)
+    cfg = opt.config()
+    p = np.zeros(n, f)
+    p[1::2] = -0.0
+    grad = np.zeros(n, f)                  # m <- b1 m, v <- b2 v, stored in float32
+    state = np.stack([m, v])
+    with np.errstate(all="ignore"):
+        K.optim_step(cfg, p, grad, state, step, 1)
+        b1, b2 = cfg["beta1"], cfg["beta2"]
+        step_size = cfg["lr"] / (1.0 - b1 ** step)
+        bc2_sqrt = math.sqrt(1.0 - b2 ** step)
+        q = state[0].astype(np.float64) / (np.sqrt(state[1].astype(np.float64)) / bc2_sqrt
+                                           + eps)
+        want = (np.where(np.arange(n) % 2, -0.0, 0.0) - step_size * q).astype(f)
+    _assert_rounding_of(p, want, exact=eps < 1e-30)
+
+
+@pytest.mark.parametrize("rule", ["adagrad", "rmsprop", "rmsprop_momentum"])
+@pytest.mark.parametrize("eps", [1e-10, 1e-2, 1e-40])
+def test_float32_adagrad_rmsprop_quotient_within_an_ulp_of_the_double_division(rule, eps):
+    """Float32 Adagrad and uncentered RMSprop take g / (sqrt(s) + eps) from float seeds
+    (_quot_root_f32), as Adam does: from p = +-0 the new param is -lr times it (RMSprop
+    with momentum: of the new buffer mu b + it), which must be the double formula's
+    rounding, at most one ulp apart and rarely, with the same zeros, infs and NaNs,
+    for g and s across the float range and the special values; eps = 1e-40 takes the
+    double path, equal bit for bit."""
+    rng = np.random.default_rng(22)
+    f = np.float32
+    n = 20_000
+    g = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, 19, n)).astype(f)
+    s0 = (10.0 ** rng.uniform(-45, 38, n)).astype(f)
+    specials_g = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1e19, 1e-45], f)
+    specials_s = np.array([0.0, np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1e-30], f)
+    gg, ss = np.meshgrid(specials_g, specials_s)
+    g = np.concatenate([g, gg.ravel()])
+    s0 = np.concatenate([s0, ss.ravel()])
+    n = g.size
+    if rule == "adagrad":
+        opt = O.Adagrad(lr=0.25, eps=eps)
+    else:
+        opt = O.RMSprop(lr=0.25, eps=eps, alpha=0.5,
+                        momentum=0.5 if rule == "rmsprop_momentum" else 0.0)
+    cfg = opt.config()
+    p = np.zeros(n, f)
+    p[1::2] = -0.0
+    p0 = p.copy()
+    state = np.stack([s0] + ([(rng.standard_normal(n)).astype(f)]
+                             if rule == "rmsprop_momentum" else []))
+    buf0 = state[1:].astype(np.float64).copy()
+    with np.errstate(all="ignore"):
+        K.optim_step(cfg, p, g, state, 3, 1)
+        q = g.astype(np.float64) / (np.sqrt(state[0].astype(np.float64)) + eps)
+        if rule == "rmsprop_momentum":
+            buf = (0.5 * buf0[0] + q).astype(f)
+            assert np.array_equal(np.isnan(buf), np.isnan(state[1]))
+            ok = ~np.isnan(buf)
+            assert np.abs(buf[ok].view(np.int32).astype(np.int64)
+                          - state[1][ok].view(np.int32).astype(np.int64)).max() <= 1
+            q = state[1].astype(np.float64)           # the step reads the stored buffer
+        want = (p0.astype(np.float64) - 0.25 * q).astype(f)
+    _assert_rounding_of(p, want, exact=eps < 1e-30)
+
+
 # ---- the peers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))

@@ -33,7 +33,16 @@
  *
  * Zero coefficients are skipped (0 * finite adds nothing; the training loop keeps its
  * operands finite), their indices compacted without a branch, 64 at a time, as in
- * dense.pxd's sparse_axpys.
+ * dense.pxd's sparse_axpys; with AVX-512 a vector of coefficients at a time (vcompress),
+ * the same indices in the same order, so the compaction costs a few instructions per 16
+ * rows instead of several per row (it runs three times per batch-1 step).
+ *
+ * Masked stores. A load that overlaps a masked store still in flight is not forwarded
+ * from it: it waits until the store reaches the cache. A masked vector store at a row's
+ * last columns spans a whole vector, into the next row when the row's length is not a
+ * multiple of the vector; a pass over consecutive rows then stalls on every row. So the
+ * row updates keep such a store inside its row (the fused first-layer step) or visit the
+ * rows in interleaved passes, ks rows apart (nn_rank1 on a narrow layer).
  */
 #ifndef NNLIB_BLAS_SMALL_H
 #define NNLIB_BLAS_SMALL_H
@@ -81,11 +90,60 @@ static inline Py_ssize_t NAME(const T* restrict v, Py_ssize_t stride, Py_ssize_t
     return cnt;                                                                             \
 }
 
-NN_COMPACT(nn_compact_f, float)
-NN_COMPACT(nn_compact_d, double)
-
 #if defined(__AVX512F__)
 #include <immintrin.h>
+NN_COMPACT(nn_compact_loop_f, float)
+NN_COMPACT(nn_compact_loop_d, double)
+
+/* AVX-512, stride 1: a vector of v at a time, its nonzero lanes' indices and alpha v
+   packed to the front (vcompress) and stored whole. A store at cnt reaches at most a
+   vector past the lanes read so far, so a chunk of at most 64 (the callers' arrays)
+   stays in its 64 entries. Each s[] is the scalar loop's product, alpha v rounded once. */
+#define NN_NONZERO_PS(in, x) _mm512_mask_cmp_ps_mask(in, x, _mm512_setzero_ps(), _CMP_NEQ_UQ)
+#define NN_NONZERO_PD(in, x) _mm512_mask_cmp_pd_mask(in, x, _mm512_setzero_pd(), _CMP_NEQ_UQ)
+static inline Py_ssize_t nn_compact_f(const float* restrict v, Py_ssize_t stride,
+                                      Py_ssize_t i0, Py_ssize_t i1, float alpha,
+                                      Py_ssize_t* restrict idx, float* restrict s)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512 al = _mm512_set1_ps(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    if (stride != 1)
+        return nn_compact_loop_f(v, stride, i0, i1, alpha, idx, s);
+    for (i = i0; i < i1; i += 16) {
+        __mmask16 in = (__mmask16)(i1 - i >= 16 ? 0xffffu : (1u << (i1 - i)) - 1u);
+        __m512 x = _mm512_maskz_loadu_ps(in, v + i);
+        __mmask16 k = NN_NONZERO_PS(in, x);
+        __m512i at = _mm512_add_epi64(_mm512_set1_epi64(i), lanes);
+        int nlo = __builtin_popcount(k & 0xffu);
+        _mm512_storeu_ps(s + cnt, _mm512_maskz_compress_ps(k, _mm512_mul_ps(al, x)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64((__mmask8)k, at));
+        _mm512_storeu_si512(idx + cnt + nlo, _mm512_maskz_compress_epi64(
+            (__mmask8)(k >> 8), _mm512_add_epi64(at, _mm512_set1_epi64(8))));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
+static inline Py_ssize_t nn_compact_d(const double* restrict v, Py_ssize_t stride,
+                                      Py_ssize_t i0, Py_ssize_t i1, double alpha,
+                                      Py_ssize_t* restrict idx, double* restrict s)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512d al = _mm512_set1_pd(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    if (stride != 1)
+        return nn_compact_loop_d(v, stride, i0, i1, alpha, idx, s);
+    for (i = i0; i < i1; i += 8) {
+        __mmask8 in = (__mmask8)(i1 - i >= 8 ? 0xffu : (1u << (i1 - i)) - 1u);
+        __m512d x = _mm512_maskz_loadu_pd(in, v + i);
+        __mmask8 k = NN_NONZERO_PD(in, x);
+        _mm512_storeu_pd(s + cnt, _mm512_maskz_compress_pd(k, _mm512_mul_pd(al, x)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_add_epi64(_mm512_set1_epi64(i), lanes)));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
 /* A block of up to 8 vectors of L values from p into v0..v7 (the rest zero) and the
    columns left over (mask mk) into vt: masked, it reads nothing past the row. */
 #define NN_LOAD_BLOCK(SUF, p, nv, mk, v0, v1, v2, v3, v4, v5, v6, v7, vt)                   \
@@ -157,6 +215,9 @@ NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, ps, __m512, __mmask16)
 NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, pd, __m512d, __mmask8)
 
 #else
+NN_COMPACT(nn_compact_f, float)
+NN_COMPACT(nn_compact_d, double)
+
 /* elsewhere: GCC's vector extensions, the left-over columns as a half vector and single
    columns */
 #define NN_AXPYS_BLOCKS(NAME, T, V, VH, FMA)                                                \
@@ -256,7 +317,12 @@ NN_ROW_AXPYS(nn_row_axpys_d, double, nn_compact_d, nn_axpys_blocks_d)
 #if defined(__AVX512F__)
 /* AVX-512: a block of up to 8 vectors of b and the columns left over in one masked
    vector, so a narrow layer (the digits net's 10 outputs) or a row's last columns cost
-   one masked vector per row instead of a scalar loop */
+   one masked vector per row instead of a scalar loop. That masked store spans a whole
+   vector, past the row's end into the next rows when they are narrow (10 columns: 40
+   bytes a row), and a load overlapping a masked store in flight waits for it to reach
+   the cache (it is not forwarded). So the rows go in ks interleaved passes, the terms
+   q = ph, ph + ks, ...: rows at least ks apart, ks rows spanning the block's vectors.
+   Each element still gets its one term, so the order of the rows changes nothing. */
 #define NN_RANK1(NAME, T, SUF, M, MT, CNAME)                                                \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
@@ -276,7 +342,18 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
             const T* bb = b + j0;                                                           \
             M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                           \
             NN_LOAD_BLOCK(SUF, bb, nv, mk, b0, b1, b2, b3, b4, b5, b6, b7, bt);             \
-            for (q = 0; q < cnt; q++) {                                                     \
+            Py_ssize_t ks = mk && ldc > 0 ? ((nv + 1) * L + ldc - 1) / ldc : 1, ph;         \
+            if (nv == 0) {      /* a narrow layer: the masked vector alone, no tests */     \
+                for (ph = 0; ph < ks; ph++)                                                 \
+                for (q = ph; q < cnt; q += ks) {                                            \
+                    T* c = C + idx[q] * ldc + j0;                                           \
+                    _mm512_mask_storeu_##SUF(c, mk, _mm512_fmadd_##SUF(                     \
+                        _mm512_set1_##SUF(s[q]), bt, _mm512_maskz_loadu_##SUF(mk, c)));     \
+                }                                                                           \
+                continue;                                                                   \
+            }                                                                               \
+            for (ph = 0; ph < ks; ph++)                                                     \
+            for (q = ph; q < cnt; q += ks) {                                                \
                 T* c = C + idx[q] * ldc + j0;                                               \
                 M t = _mm512_set1_##SUF(s[q]);                                              \
                 NN_ADD_ROW(SUF, c, 0, t, b0);                                               \
@@ -346,10 +423,75 @@ NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
  * faster than the two calls it stands for (no AVX-512; it is then those two calls). */
 #if defined(__AVX512F__)
 #define NN_FUSED_MAX_COLS(T) (8 * (Py_ssize_t)(64 / sizeof(T)))
-/* the rows where either coefficient is nonzero, compacted without a branch; each row's
+/* The rows i in [i0, i1) (at most 64) where a[i] or x[i] is nonzero: i into idx[],
+   alpha a[i] and x[i] into su[] and sf[], and each test as a mask of all lanes or none
+   (-1 or 0) into ku[] and kf[], packed a vector at a time as in nn_compact; the count. */
+static inline Py_ssize_t nn_compact2_f(const float* restrict a, const float* restrict x,
+                                       Py_ssize_t i0, Py_ssize_t i1, float alpha,
+                                       Py_ssize_t* restrict idx, float* restrict su,
+                                       float* restrict sf, int* restrict ku,
+                                       int* restrict kf)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512 al = _mm512_set1_ps(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i ones = _mm512_set1_epi32(-1);
+    for (i = i0; i < i1; i += 16) {
+        __mmask16 in = (__mmask16)(i1 - i >= 16 ? 0xffffu : (1u << (i1 - i)) - 1u);
+        __m512 va = _mm512_maskz_loadu_ps(in, a + i), vx = _mm512_maskz_loadu_ps(in, x + i);
+        __mmask16 ka = NN_NONZERO_PS(in, va), kx = NN_NONZERO_PS(in, vx), k = ka | kx;
+        __m512i at = _mm512_add_epi64(_mm512_set1_epi64(i), lanes);
+        int nlo = __builtin_popcount(k & 0xffu);
+        _mm512_storeu_ps(su + cnt, _mm512_maskz_compress_ps(k, _mm512_mul_ps(al, va)));
+        _mm512_storeu_ps(sf + cnt, _mm512_maskz_compress_ps(k, vx));
+        _mm512_storeu_si512(ku + cnt, _mm512_maskz_compress_epi32(
+            k, _mm512_maskz_mov_epi32(ka, ones)));
+        _mm512_storeu_si512(kf + cnt, _mm512_maskz_compress_epi32(
+            k, _mm512_maskz_mov_epi32(kx, ones)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64((__mmask8)k, at));
+        _mm512_storeu_si512(idx + cnt + nlo, _mm512_maskz_compress_epi64(
+            (__mmask8)(k >> 8), _mm512_add_epi64(at, _mm512_set1_epi64(8))));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
+static inline Py_ssize_t nn_compact2_d(const double* restrict a, const double* restrict x,
+                                       Py_ssize_t i0, Py_ssize_t i1, double alpha,
+                                       Py_ssize_t* restrict idx, double* restrict su,
+                                       double* restrict sf, long long* restrict ku,
+                                       long long* restrict kf)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m512d al = _mm512_set1_pd(alpha);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i ones = _mm512_set1_epi64(-1);
+    for (i = i0; i < i1; i += 8) {
+        __mmask8 in = (__mmask8)(i1 - i >= 8 ? 0xffu : (1u << (i1 - i)) - 1u);
+        __m512d va = _mm512_maskz_loadu_pd(in, a + i), vx = _mm512_maskz_loadu_pd(in, x + i);
+        __mmask8 ka = NN_NONZERO_PD(in, va), kx = NN_NONZERO_PD(in, vx), k = ka | kx;
+        _mm512_storeu_pd(su + cnt, _mm512_maskz_compress_pd(k, _mm512_mul_pd(al, va)));
+        _mm512_storeu_pd(sf + cnt, _mm512_maskz_compress_pd(k, vx));
+        _mm512_storeu_si512(ku + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_maskz_mov_epi64(ka, ones)));
+        _mm512_storeu_si512(kf + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_maskz_mov_epi64(kx, ones)));
+        _mm512_storeu_si512(idx + cnt, _mm512_maskz_compress_epi64(
+            k, _mm512_add_epi64(_mm512_set1_epi64(i), lanes)));
+        cnt += __builtin_popcount(k);
+    }
+    return cnt;
+}
+
+/* the rows where either coefficient is nonzero (nn_compact2); each row's
    update and product masked by its own coefficient's test (all lanes or none), so a
-   zero coefficient adds nothing, as the skipped term of the two calls */
-#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT)                                                 \
+   zero coefficient adds nothing, as the skipped term of the two calls. The columns left
+   over after the full vectors are, in a row at least a vector wide, the top lanes of the
+   vector that ends at the row's end (jt = n - L): a masked store there stays inside the
+   row, where one at nv L would span the start of the next row, and the next row's loads
+   would then wait for it to reach the cache (a load overlapping a masked store in flight
+   is not forwarded). For the same reason every vector of a row is loaded before any of
+   its stores. */
+#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2)                                   \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
                         const T* restrict x, T* restrict c)                                 \
@@ -357,58 +499,55 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     enum { L = 64 / sizeof(T) };                                                            \
     Py_ssize_t idx[64];                                                                     \
     T su[64], sf[64];                                                                       \
-    MT ku[64], kf[64];                                                                      \
-    Py_ssize_t r0, i, q, cnt;                                                               \
-    int nv = (int)(n / L);                                                                  \
-    MT mt = (MT)((1u << (n - nv * L)) - 1u);                                                \
+    KT ku[64], kf[64];                                                                      \
+    Py_ssize_t r0, q, cnt;                                                                  \
+    int nv = (int)(n / L), nr = (int)(n - nv * L);                                          \
+    Py_ssize_t jt = nv > 0 && nr > 0 ? n - L : nv * L;                                      \
+    MT mt = nr == 0 ? (MT)0 : nv > 0 ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
     M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                                   \
     M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;             \
     M c6 = c0, c7 = c0, ct = c0;                                                            \
-    NN_LOAD_BLOCK(SUF, b, nv, mt, b0, b1, b2, b3, b4, b5, b6, b7, bt);                      \
+    NN_LOAD_BLOCK(SUF, b, nv, 0, b0, b1, b2, b3, b4, b5, b6, b7, bt);                       \
+    bt = _mm512_maskz_loadu_##SUF(mt, b + jt);                                              \
     for (r0 = 0; r0 < m; r0 += 64) {                                                        \
         Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
-        cnt = 0;                                                                            \
-        for (i = r0; i < r1; i++) {                                                         \
-            int u = a[i] != 0, f = x[i] != 0;                                               \
-            idx[cnt] = i;                                                                   \
-            su[cnt] = alpha * a[i];                                                         \
-            sf[cnt] = x[i];                                                                 \
-            ku[cnt] = (MT)-u;                                                               \
-            kf[cnt] = (MT)-f;                                                               \
-            cnt += u | f;                                                                   \
-        }                                                                                   \
+        cnt = COMPACT2(a, x, r0, r1, alpha, idx, su, sf, ku, kf);                           \
         for (q = 0; q < cnt; q++) {                                                         \
             T* w = W + idx[q] * ldw;                                                        \
-            M s = _mm512_set1_##SUF(su[q]), t = _mm512_set1_##SUF(sf[q]), r;                \
-            MT u = ku[q], f = kf[q];                                                        \
-            NN_STEP_ROW(SUF, 0, b0, c0);                                                    \
-            NN_STEP_ROW(SUF, 1, b1, c1);                                                    \
-            NN_STEP_ROW(SUF, 2, b2, c2);                                                    \
-            NN_STEP_ROW(SUF, 3, b3, c3);                                                    \
-            NN_STEP_ROW(SUF, 4, b4, c4);                                                    \
-            NN_STEP_ROW(SUF, 5, b5, c5);                                                    \
-            NN_STEP_ROW(SUF, 6, b6, c6);                                                    \
-            NN_STEP_ROW(SUF, 7, b7, c7);                                                    \
+            M s = _mm512_set1_##SUF(su[q]), t = _mm512_set1_##SUF(sf[q]);                  \
+            M w0, w1, w2, w3, w4, w5, w6, w7, wt;                                           \
+            MT u = (MT)ku[q], f = (MT)kf[q];                                                \
+            NN_LOAD_BLOCK(SUF, w, nv, 0, w0, w1, w2, w3, w4, w5, w6, w7, wt);               \
+            wt = _mm512_maskz_loadu_##SUF(mt, w + jt);                                      \
+            NN_STEP_ROW(SUF, 0, b0, c0, w0);                                                \
+            NN_STEP_ROW(SUF, 1, b1, c1, w1);                                                \
+            NN_STEP_ROW(SUF, 2, b2, c2, w2);                                                \
+            NN_STEP_ROW(SUF, 3, b3, c3, w3);                                                \
+            NN_STEP_ROW(SUF, 4, b4, c4, w4);                                                \
+            NN_STEP_ROW(SUF, 5, b5, c5, w5);                                                \
+            NN_STEP_ROW(SUF, 6, b6, c6, w6);                                                \
+            NN_STEP_ROW(SUF, 7, b7, c7, w7);                                                \
             if (mt) {                                                                       \
-                r = _mm512_maskz_loadu_##SUF(mt, w + nv * L);                               \
-                r = _mm512_mask3_fmadd_##SUF(s, bt, r, u);                                  \
-                _mm512_mask_storeu_##SUF(w + nv * L, u & mt, r);                            \
-                ct = _mm512_mask3_fmadd_##SUF(t, r, ct, f);                                 \
+                wt = _mm512_mask3_fmadd_##SUF(s, bt, wt, u);                                \
+                _mm512_mask_storeu_##SUF(w + jt, u & mt, wt);                               \
+                ct = _mm512_mask3_fmadd_##SUF(t, wt, ct, f);                                \
             }                                                                               \
         }                                                                                   \
     }                                                                                       \
-    NN_STORE_BLOCK(SUF, c, nv, mt, c0, c1, c2, c3, c4, c5, c6, c7, ct);                     \
+    NN_STORE_BLOCK(SUF, c, nv, 0, c0, c1, c2, c3, c4, c5, c6, c7, ct);                      \
+    _mm512_mask_storeu_##SUF(c + jt, mt, ct);                                               \
 }
-/* vector V of a row: its update (where u) stored, then added to the product (where f) */
-#define NN_STEP_ROW(SUF, V, bv, cv)                                                         \
+/* vector V of a row (loaded as wv): its update (where u) stored, then added to the
+   product (where f) */
+#define NN_STEP_ROW(SUF, V, bv, cv, wv)                                                     \
     if (nv > V) {                                                                           \
-        r = _mm512_mask3_fmadd_##SUF(s, bv, _mm512_loadu_##SUF(w + V * L), u);              \
-        _mm512_mask_storeu_##SUF(w + V * L, u, r);                                          \
-        cv = _mm512_mask3_fmadd_##SUF(t, r, cv, f);                                         \
+        wv = _mm512_mask3_fmadd_##SUF(s, bv, wv, u);                                        \
+        _mm512_mask_storeu_##SUF(w + V * L, u, wv);                                         \
+        cv = _mm512_mask3_fmadd_##SUF(t, wv, cv, f);                                        \
     }
 
-NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16)
-NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8)
+NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16, int, nn_compact2_f)
+NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8, long long, nn_compact2_d)
 
 #else
 #define NN_FUSED_MAX_COLS(T) ((Py_ssize_t)0)
@@ -459,7 +598,7 @@ NN_ROW_DOTS(nn_row_dots_loop_d, double, NN_FMA_D)
    scalar chain of a few fused multiply-adds per row. Fewer rows than half a vector stay
    in the loop (a gather costs about as much however many lanes it fills), and so do
    rows too far apart for an int offset. */
-#define NN_ROW_DOTS_GATHER(NAME, T, SUF, M, MT, IDX, IDXSET, GATHER, LOOP)                 \
+#define NN_ROW_DOTS_GATHER(NAME, T, SUF, M, MT, IDX, IDXSET, GATHER, GATHER4, LOOP)        \
 static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
 {                                                                                           \
@@ -476,14 +615,12 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
         M acc0 = z, acc1 = z, acc2 = z, acc3 = z;                                           \
         const T* bj = B + j0 * ldb;                                                         \
         for (p = 0; p + 4 <= k; p += 4) {                                                   \
-            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p + 0),         \
-                                      acc0);                                                \
-            acc1 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 1]), GATHER(bj + p + 1),      \
-                                      acc1);                                                \
-            acc2 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 2]), GATHER(bj + p + 2),      \
-                                      acc2);                                                \
-            acc3 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 3]), GATHER(bj + p + 3),      \
-                                      acc3);                                                \
+            M g0, g1, g2, g3;                                                               \
+            GATHER4(bj + p, g0, g1, g2, g3);                                                \
+            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), g0, acc0);                   \
+            acc1 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 1]), g1, acc1);               \
+            acc2 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 2]), g2, acc2);               \
+            acc3 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 3]), g3, acc3);               \
         }                                                                                   \
         for (; p < k; p++)                                                                  \
             acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p), acc0);      \
@@ -497,15 +634,39 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
 /* lane l of a gather reads row j0 + l (masked lanes read nothing) */
 #define NN_GATHER_F(ptr) _mm512_mask_i32gather_ps(z, mk, off, (ptr), 4)
 #define NN_GATHER_D(ptr) _mm512_mask_i32gather_pd(z, mk, off, (ptr), 8)
+/* float: columns p and p + 1 of 16 rows as two gathers of 8 pairs (a gather's cost goes
+   with its element count, so 16 pairs cost about what 16 single columns do), split into
+   the two columns by a permute each: lane l of a column is again row j0 + l. The second
+   half's rows are read only where the block has them. */
+#define NN_GATHER_PAIR_F(ptr, ge, go)                                                       \
+    do {                                                                                    \
+        const __m512d zd_ = _mm512_setzero_pd();                                            \
+        __m512 lo_ = _mm512_castpd_ps(_mm512_mask_i32gather_pd(                             \
+            zd_, (__mmask8)mk, off8, (const void*)(ptr), 4));                               \
+        __m512 hi_ = (mk >> 8) ? _mm512_castpd_ps(_mm512_mask_i32gather_pd(                 \
+            zd_, (__mmask8)(mk >> 8), off8, (const void*)((ptr) + 8 * ldb), 4)) : z;        \
+        ge = _mm512_permutex2var_ps(lo_, even, hi_);                                        \
+        go = _mm512_permutex2var_ps(lo_, _mm512_add_epi32(even, one), hi_);                 \
+    } while (0)
+#define NN_GATHER4_F(ptr, g0, g1, g2, g3)                                                   \
+    do { NN_GATHER_PAIR_F(ptr, g0, g1); NN_GATHER_PAIR_F((ptr) + 2, g2, g3); } while (0)
+#define NN_GATHER4_D(ptr, g0, g1, g2, g3)                                                   \
+    do {                                                                                    \
+        g0 = NN_GATHER_D(ptr); g1 = NN_GATHER_D((ptr) + 1);                                 \
+        g2 = NN_GATHER_D((ptr) + 2); g3 = NN_GATHER_D((ptr) + 3);                           \
+    } while (0)
+#define NN_ROW_DOTS_F_SETUP                                                                 \
+    _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, \
+                                         15), _mm512_set1_epi32((int)ldb));                 \
+    const __m256i off8 = _mm512_castsi512_si256(off);                                       \
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,  \
+                                           26, 28, 30), one = _mm512_set1_epi32(1)
 NN_ROW_DOTS_GATHER(nn_row_dots_f, float, ps, __m512, __mmask16, __m512i,
-                   _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                        11, 12, 13, 14, 15),
-                                      _mm512_set1_epi32((int)ldb)),
-                   NN_GATHER_F, nn_row_dots_loop_f)
+                   NN_ROW_DOTS_F_SETUP, NN_GATHER_F, NN_GATHER4_F, nn_row_dots_loop_f)
 NN_ROW_DOTS_GATHER(nn_row_dots_d, double, pd, __m512d, __mmask8, __m256i,
                    _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                       _mm256_set1_epi32((int)ldb)),
-                   NN_GATHER_D, nn_row_dots_loop_d)
+                   NN_GATHER_D, NN_GATHER4_D, nn_row_dots_loop_d)
 #else
 NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F)
 NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D)

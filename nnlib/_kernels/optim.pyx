@@ -8,8 +8,9 @@ loop. This module is the thin loop that the Python optimizers (``nnlib/optim.py`
 3) call once per parameter array: it turns the optimizer's config dict into an
 ``OptimConfig`` struct, checks the buffer sizes (the compiled code runs without bounds
 checks), releases the GIL and applies the rule. The rules without a division (SGD and its
-momentum variants) run from ``optim_wide``, a build of the same rules with 512-bit
-vectors, the others from this module's 256-bit build (why: ``optim_wide``'s docstring).
+momentum variants) and float32 Adam/AdamW run from ``optim_wide``, a build of the same
+rules with 512-bit vectors, the others from this module's 256-bit build (why:
+``optim_wide``'s docstring).
 
 An optimizer step is elementwise and cheap (a few flops and loads per element), so it is
 memory-bound and a thread fork/join only pays off for large arrays: the caller passes
@@ -44,9 +45,12 @@ reads no param, only the gradient and the state: a finite w moved by less than h
 ulp of the dtype's max stays finite, and without weight decay no rule reads w but to
 move it (``_sgd_bound`` for PyTorch's SGD; for the other rules ``_safe_bound`` with that
 margin in place of the dtype's max, which then bounds every step). The pass
-runs over the arrays from their end backward (``_inputs_within``), so that the update
-after it, which runs forward, finds its first elements still in L2: for arrays larger
-than L2 the check is a second read from L3, the guard's whole cost.
+compares the values' bit patterns as unsigned integers (one min reduction, cheaper
+than float compares, so that it runs at the speed of the cache or memory it reads
+from), four read streams at a time, over the arrays from their end backward
+(``_inputs_within``), so that the update after it, which runs forward, finds its
+first elements still in L2: for arrays larger than L2 the check is a second read
+from L3, the guard's whole cost.
 The check is not fused into the update (one pass, each block stored once found finite):
 a refused step leaves every array as it was, and a block found to overflow after the
 ones before it were written could not be undone (``w - lr g`` does not give back w), so
@@ -57,9 +61,10 @@ does not check.
 """
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport isfinite, fabs, sqrt
+from libc.math cimport isfinite, fabs, sqrt, INFINITY
 from libc.float cimport DBL_MAX, FLT_MAX
 from libc.string cimport memcpy
+from libc.stdint cimport uint32_t, uint64_t
 cimport numpy as cnp
 
 import numpy as np
@@ -80,9 +85,9 @@ cnp.import_array()
 from nnlib._kernels.paths cimport OPTIM_CHECK_CHUNK as CHECK_CHUNK
 
 cdef enum:
-    # elements per block of the backward bound check (_inputs_within); only the order
-    # of the reads depends on it, never a result
-    WITHIN_BLOCK = 2048
+    # elements per block of the bound check (_inputs_within); only where it stops early
+    # depends on it, never a result
+    WITHIN_BLOCK = 8192
 
 # The largest step _sgd_bound lets move a finite param: below half an ulp of the
 # dtype's max (2^970 for float64, 2^103 for float32), with a margin for double rounding.
@@ -176,11 +181,31 @@ def _step_narrow(dict config, floating[::1] param, const floating[::1] grad,
                              &state[0, 0] if slots > 0 else NULL, n, step, 1)
 
 
+def _bound_check(const floating[::1] param, const floating[::1] grad,
+                 const floating[:, ::1] state, double bound, bint with_param):
+    """Test hook: ``_inputs_within`` on one thread, i.e. whether every value of ``grad``,
+    of each state row and (``with_param``) of ``param`` is at most ``bound`` (>= 0) in
+    magnitude, NaN passing; the tests compare it with NumPy's comparisons."""
+    cdef Py_ssize_t n = grad.shape[0]
+    cdef bint inside = True
+    if param.shape[0] != n or (state.shape[0] > 0 and state.shape[1] != n):
+        raise ValueError("param, grad and state sizes do not match")
+    if state.shape[0] > 3 or not bound >= 0.0:
+        raise ValueError("need at most 3 state rows and bound >= 0")
+    if n > 0:
+        with nogil:
+            inside = _inputs_within(&param[0], &grad[0],
+                                    &state[0, 0] if state.shape[0] > 0 else NULL, n, n,
+                                    state.shape[0], <floating>bound, with_param)
+    return inside
+
+
 cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
                floating* state, Py_ssize_t n, long long step, int n_threads) noexcept nogil:
     # one contiguous chunk per thread (the update is elementwise); the rules without a
-    # division run from optim_wide's 512-bit build (see its docstring)
-    if wide_rule(cfg):
+    # division, and float32 Adam, run from optim_wide's 512-bit build (see its
+    # docstring)
+    if wide_rule(cfg, floating is float):
         if floating is float:
             update_wide_f32(cfg, param, grad, state, n, step, n_threads)
         else:
@@ -189,50 +214,113 @@ cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
         optim_update_threads(cfg, param, grad, state, n, step, n_threads)
 
 
-cdef bint _all_within(const floating* a, Py_ssize_t n, floating bound) noexcept nogil:
-    # |a[i]| <= bound for all i; NaN compares false (a NaN gradient is not refused here)
+ctypedef fused key_t:
+    uint32_t
+    uint64_t
+
+# _min_key*: ``m`` lowered to the least key ``(x & mag) - lo`` of the bit patterns of
+# the floats in ``a[:n]`` (and ``b[:n]``...), see _inputs_within: one and, one
+# subtraction and one unsigned min per element, which GCC vectorizes. (The float
+# compares ``x > bound or x < -bound`` into masks and the or of their results bound the
+# loop at about 3 cycles per vector, slower than L2 can feed it.)
+
+
+cdef key_t _min_key(const key_t* a, Py_ssize_t n, key_t mag, key_t lo,
+                    key_t m) noexcept nogil:
     cdef Py_ssize_t i
-    cdef int out = 0
+    cdef key_t k
     for i in range(n):
-        out = out | (a[i] > bound) | (a[i] < -bound)
-    return out == 0
+        k = (a[i] & mag) - lo
+        m = k if k < m else m
+    return m
 
 
-cdef bint _all_within_pair(const floating* a, const floating* b, Py_ssize_t n,
-                           floating bound) noexcept nogil:
-    # _all_within of a and of b in one loop: two read streams in flight instead of one
+cdef key_t _min_key2(const key_t* a, const key_t* b, Py_ssize_t n, key_t mag, key_t lo,
+                     key_t m) noexcept nogil:
     cdef Py_ssize_t i
-    cdef int out = 0
+    cdef key_t k, j
     for i in range(n):
-        out = out | (a[i] > bound) | (a[i] < -bound) | (b[i] > bound) | (b[i] < -bound)
-    return out == 0
+        k = (a[i] & mag) - lo
+        j = (b[i] & mag) - lo
+        k = j if j < k else k
+        m = k if k < m else m
+    return m
 
 
-cdef bint _all_within_quad(const floating* a, const floating* b, const floating* c,
-                           const floating* d, Py_ssize_t n, floating bound) noexcept nogil:
-    # _all_within of four arrays in one loop: four read streams in flight (a check of
-    # three passes one of them twice; its second read hits L1)
+cdef key_t _min_key4(const key_t* a, const key_t* b, const key_t* c, const key_t* d,
+                     Py_ssize_t n, key_t mag, key_t lo, key_t m) noexcept nogil:
     cdef Py_ssize_t i
-    cdef int out = 0
+    cdef key_t k, j, u, v
     for i in range(n):
-        out = (out | (a[i] > bound) | (a[i] < -bound) | (b[i] > bound) | (b[i] < -bound)
-               | (c[i] > bound) | (c[i] < -bound) | (d[i] > bound) | (d[i] < -bound))
-    return out == 0
+        k = (a[i] & mag) - lo
+        j = (b[i] & mag) - lo
+        u = (c[i] & mag) - lo
+        v = (d[i] & mag) - lo
+        k = j if j < k else k
+        u = v if v < u else u
+        k = u if u < k else k
+        m = k if k < m else m
+    return m
+
+
+cdef key_t _min_keys(const key_t** arrays, int count, Py_ssize_t lo, Py_ssize_t n,
+                     key_t mag, key_t low, key_t m) noexcept nogil:
+    """``m`` lowered to the least key of elements ``[lo, lo + n)`` of the ``count``
+    arrays, read as four streams at a time (a check of one array reads the quarters of
+    its block side by side, of two arrays their halves): one read stream alone leaves
+    most of the bandwidth of L3 and memory unused. A check of three passes one array
+    twice (its second read hits L1)."""
+    cdef int k = 0
+    cdef Py_ssize_t q
+    cdef const key_t* a
+    cdef const key_t* b
+    while count - k >= 3:
+        m = _min_key4(arrays[k] + lo, arrays[k + 1] + lo, arrays[k + 2] + lo,
+                      arrays[k + 3 if count - k > 3 else k + 2] + lo, n, mag, low, m)
+        k += 4
+    if count - k == 2:
+        a = arrays[k] + lo
+        b = arrays[k + 1] + lo
+        q = n // 2
+        m = _min_key4(a, a + q, b, b + q, q, mag, low, m)
+        m = _min_key2(a + 2 * q, b + 2 * q, n - 2 * q, mag, low, m)
+    elif count - k == 1:
+        a = arrays[k] + lo
+        q = n // 4
+        m = _min_key4(a, a + q, a + 2 * q, a + 3 * q, q, mag, low, m)
+        m = _min_key(a + 4 * q, n - 4 * q, mag, low, m)
+    return m
 
 
 cdef bint _inputs_within(const floating* param, const floating* grad,
                          const floating* state, Py_ssize_t m, Py_ssize_t stride, int slots,
                          floating bound, bint with_param) noexcept nogil:
     """Elements ``[0, m)`` of grad, of each state row (stride ``stride``) and, if
-    ``with_param``, of param are at most ``bound`` in magnitude. The arrays are read
-    up to four at a time (one read stream alone leaves the bandwidth of L3 and memory
-    unused), in blocks of ``WITHIN_BLOCK`` from the end backward: the update that
+    ``with_param``, of param are at most ``bound`` (>= 0) in magnitude; a NaN passes (a
+    NaN gradient is not refused here), an inf does not.
+
+    It compares bit patterns: with ``B`` the bits of ``bound`` and ``A`` those of
+    ``|x|``, ``|x| > bound`` and x not NaN is ``B < A <= bits(inf)``, i.e. the unsigned
+    difference ``A - B - 1`` is at most ``bits(inf) - B - 1`` (for ``A <= B`` it wraps
+    to at least 2^31, resp. 2^63, above that). So every value passes when the least
+    difference exceeds it: an unsigned min reduction (``_min_keys``).
+
+    The blocks of ``WITHIN_BLOCK`` elements run from the end backward: the update that
     follows starts at element 0, which this pass thus leaves in L2 (an array larger
     than L2 is otherwise read from L3 twice). Stops at the first block out of
     bounds."""
+    # the arrays' bits read as unsigned integers of their size (read only, never
+    # written through these pointers)
+    cdef const uint32_t* a32[5]
+    cdef const uint64_t* a64[5]
     cdef const floating* arrays[5]
     cdef Py_ssize_t lo, hi = m
     cdef int k, count = 0
+    cdef uint32_t b32, m32 = 0xFFFFFFFF, mag32 = 0x7FFFFFFF, inf32 = 0x7F800000
+    cdef uint64_t b64, m64 = 0xFFFFFFFFFFFFFFFF, mag64 = 0x7FFFFFFFFFFFFFFF
+    cdef uint64_t inf64 = 0x7FF0000000000000
+    if not bound < INFINITY:
+        return True             # nothing exceeds an infinite bound (nor a NaN one)
     arrays[count] = grad
     count += 1
     if with_param:
@@ -241,19 +329,25 @@ cdef bint _inputs_within(const floating* param, const floating* grad,
     for k in range(slots):
         arrays[count] = state + k * stride
         count += 1
+    for k in range(count):
+        if floating is float:
+            a32[k] = <const uint32_t*>arrays[k]
+        else:
+            a64[k] = <const uint64_t*>arrays[k]
+    if floating is float:
+        memcpy(&b32, &bound, sizeof(bound))
+    else:
+        memcpy(&b64, &bound, sizeof(bound))
     while hi > 0:
         lo = hi - WITHIN_BLOCK if hi > WITHIN_BLOCK else 0
-        k = 0
-        if count >= 3:
-            if not _all_within_quad(arrays[0] + lo, arrays[1] + lo, arrays[2] + lo,
-                                    arrays[3 if count > 3 else 2] + lo, hi - lo, bound):
+        if floating is float:
+            m32 = _min_keys(a32, count, lo, hi - lo, mag32, b32 + 1, m32)
+            if m32 <= inf32 - b32 - 1:
                 return False
-            k = 4 if count > 3 else 3
-        if count - k == 2 and not _all_within_pair(arrays[k] + lo, arrays[k + 1] + lo,
-                                                   hi - lo, bound):
-            return False
-        if count - k == 1 and not _all_within(arrays[k] + lo, hi - lo, bound):
-            return False
+        else:
+            m64 = _min_keys(a64, count, lo, hi - lo, mag64, b64 + 1, m64)
+            if m64 <= inf64 - b64 - 1:
+                return False
         hi = lo
     return True
 

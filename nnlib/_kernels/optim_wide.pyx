@@ -1,29 +1,39 @@
 # cython: language_level=3
-"""The optimizer update of the rules without a division or a square root, built with
-512-bit vectors (setup.py's ``WIDE_VECTOR_MODULES``); ``optim.pyx`` sends those rules
-here and the others to its own copy of the same loops, built with GCC's default
-256-bit vectors.
+"""The optimizer update of the rules without a division or a square root, and of
+float32 Adam, AdamW, Adagrad and uncentered RMSprop, built with 512-bit vectors (setup.py's ``WIDE_VECTOR_MODULES``);
+``optim.pyx`` sends those here and the others to its own copy of the same loops, built
+with GCC's default 256-bit vectors.
 
 Why two builds of one rule file (``optim_rules.pxd``): a float32 loop loads each
 element as float, widens it to double and rounds the result back. In the SGD-like
 rules that conversion is most of the work, and at 256 bits its lane shuffles
 (``vcvtps2pd``/``vcvtpd2ps`` with ``vextractf128``/``vinsertf128``, all on one port)
 bound the loop; 512-bit vectors convert 16 elements per instruction pair instead of 8.
-The rules that divide (Adagrad, RMSprop, Adam and their variants) are bound by the
-double-precision divider, whose throughput per element is the same at both widths,
-and run slower in 512-bit code (the core's clock drops), so they stay in ``optim``.
+The rules that divide in double (all of them on float64, and the notes' AdaGrad,
+scikit-learn's Adam and centered RMSprop on float32) are bound by the double-precision
+divider, whose throughput per element is
+the same at both widths, and run slower in 512-bit code (the core's clock drops), so
+they stay in ``optim``. Float32 Adam, Adagrad and RMSprop take their root and quotient
+from float seeds (``_quot_root_f32`` in ``optim_rules``): the divider is no longer
+their bound, the conversions are, as in SGD (Adam (100k float32 elements, one thread: 125 us here against
+170 us at 256 bits, where the float seeds gain nothing)).
 GCC sets the vector width per translation unit, hence a module of its own. The loops
 are elementwise, so the width changes no result (tests compare the two builds bit
 for bit).
 """
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update_threads, OPT_SGD,
-                                         OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD)
+                                         OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD, OPT_ADAM,
+                                         OPT_ADAMW, OPT_ADAGRAD, OPT_RMSPROP)
 
 
-cdef bint wide_rule(const OptimConfig* cfg) noexcept nogil:
-    """Whether the rule of ``cfg`` is one this module updates (no division, no root)."""
-    return (cfg.kind == OPT_SGD or cfg.kind == OPT_NOTES_MOMENTUM
-            or cfg.kind == OPT_SKLEARN_SGD)
+cdef bint wide_rule(const OptimConfig* cfg, bint f32) noexcept nogil:
+    """Whether the rule of ``cfg`` on float32 (``f32``) or float64 arrays is one this
+    module updates: no division, no root, or on float32 one whose quotient comes from
+    float seeds (Adam, AdamW, Adagrad, RMSprop but centered)."""
+    cdef int k = cfg.kind
+    return (k == OPT_SGD or k == OPT_NOTES_MOMENTUM or k == OPT_SKLEARN_SGD
+            or (f32 and (k == OPT_ADAM or k == OPT_ADAMW or k == OPT_ADAGRAD
+                         or (k == OPT_RMSPROP and not cfg.centered))))
 
 
 cdef void update_wide_f32(const OptimConfig* cfg, float* param, const float* grad,
