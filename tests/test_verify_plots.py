@@ -135,3 +135,41 @@ def test_the_fixed_layout_cuts_nothing_off_and_overlaps_nothing(tmp_path, monkey
     monkeypatch.setenv("NNLIB_VERIFY_CACHE", "0")          # drawn, not read back
     assert plots.make_plots({"items": items}, str(tmp_path)) == []
     assert len(checked) == 3 and not problems, problems     # loss, activation, summary
+
+
+def test_a_y_offset_text_lifts_the_title_and_labels_clear_the_tick_labels(tmp_path,
+                                                                           monkeypatch):
+    """verify.plots places axis labels and titles itself (from the measured tick label
+    sizes): the x and y labels sit beyond the tick labels, the title above the y axis'
+    offset text (``1e-7``), and all of it inside the figure."""
+    pytest.importorskip("matplotlib")
+    from verify import plots
+    fig, ax = plots._figure(1, 2, figsize=(8, 3))
+    ax[0].plot([0, 1, 2], [1e-7, 3e-7, 2e-7], label="tiny")
+    ax[0].set(title="above the offset text", xlabel="x", ylabel="y")
+    ax[1].plot([0, 1], [1, 2])
+    ax[1].set_title("no offset")
+    plots._legend_below(fig, ax)
+    seen, close = [], plots.plt.close
+
+    def check(f):
+        r = f.canvas.get_renderer()
+        off = ax[0].yaxis.offsetText
+        title = ax[0].title.get_window_extent(r)
+        assert off.get_text() and off.get_window_extent(r).y1 <= title.y0
+        for axis, side in ((ax[0].xaxis, "y"), (ax[0].yaxis, "x")):
+            label = axis.label.get_window_extent(r)
+            ticks = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_text()]
+            if side == "y":
+                assert label.y1 <= min(t.y0 for t in ticks)
+            else:
+                assert label.x1 <= min(t.x0 for t in ticks)
+        w, h = f.get_size_inches()
+        tb = f.get_tightbbox(r)
+        assert tb.x0 >= -0.01 and tb.y0 >= -0.01 and tb.x1 <= w + 0.01 and tb.y1 <= h + 0.01
+        seen.append(f)
+        close(f)
+    monkeypatch.setattr(plots.plt, "close", check)
+    (tmp_path / "plots").mkdir()
+    plots._save(fig, str(tmp_path), "offset.png")
+    assert seen

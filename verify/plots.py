@@ -35,7 +35,7 @@ __all__ = ["make_plots"]
 # 12 px high. The margins are sized to what is drawn (long titles, legends under the
 # figure, tick and colorbar labels) by :func:`_layout`, so nothing is cut off.
 _DPI = 100
-_RC = {"font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "legend.fontsize": 8.5,
+_RC = {"axes.titley": 1.0, "font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "legend.fontsize": 8.5,
        "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "figure.titlesize": 11}
 _STYLE = {"float64": dict(color="C0", marker="o"), "float32": dict(color="C1", marker="x")}
 
@@ -105,11 +105,18 @@ def _tick_extent(axis, renderer, rotation=0.0):
 @functools.lru_cache(maxsize=4096)
 def _label_size(label, rotation):
     """(width, height) in inches of a tick label (most repeat from figure to figure)."""
-    fig = matplotlib.figure.Figure(dpi=_DPI)
-    canvas = FigureCanvasAgg(fig)
+    fig, renderer = _measuring()
     t = matplotlib.text.Text(0, 0, label, fontsize=_RC["xtick.labelsize"], rotation=rotation)
     t.set_figure(fig)
-    return _extent(t, canvas.get_renderer())
+    return _extent(t, renderer)
+
+
+@functools.lru_cache(maxsize=1)
+def _measuring():
+    """A figure and renderer to measure text with (one: making a figure costs more than
+    measuring a label)."""
+    fig = matplotlib.figure.Figure(dpi=_DPI)
+    return fig, FigureCanvasAgg(fig).get_renderer()
 
 
 def _side_need(ax, renderer, side):
@@ -117,7 +124,8 @@ def _side_need(ax, renderer, side):
     tick marks, tick labels and the axis label on that side, or the title on top."""
     if side == "top":
         return max(_extent(t, renderer)[1] for t in (ax.title, ax._left_title,
-                                                     ax._right_title)) + 6 / 72
+                                                     ax._right_title)) + 6 / 72 + \
+            _offset_height(ax, renderer)
     rot = getattr(ax, "_verify_xrot", 0.0)
     tick = 7 / 72                      # tick length + pad (3.5 pt each)
     if side == "bottom":
@@ -133,12 +141,53 @@ def _side_need(ax, renderer, side):
     return need
 
 
+def _offset_text(axis):
+    """The offset or multiplier text (``1e-5``, ``+1e3``) a ScalarFormatter puts at the end
+    of ``axis``, or ""."""
+    fmt = axis.get_major_formatter()
+    if not isinstance(fmt, matplotlib.ticker.ScalarFormatter):
+        return ""
+    lo, hi = sorted(axis.get_view_interval())
+    fmt.set_locs([v for v in axis.get_major_locator()() if lo <= v <= hi])
+    return fmt.get_offset()
+
+
+def _offset_height(ax, renderer):
+    """Inches the y axis' offset text (ScalarFormatter's ``1e-5``) adds above ``ax``."""
+    text = _offset_text(ax.yaxis)
+    if not text:
+        return 0.0
+    t = matplotlib.text.Text(0, 0, text, fontsize=_RC["ytick.labelsize"])
+    t.set_figure(ax.figure)
+    return _extent(t, renderer)[1] + 2 / 72
+
+
+def _place_labels(ax, renderer, w, h):
+    """Put ``ax``'s axis labels and title where matplotlib's automatic placement puts them
+    (beyond the tick labels by the label pad; the title 6 pt above the box, above a y
+    offset text if any), from the measured tick label sizes: the automatic placement
+    lays out every tick label of the axes and its twins once more per label, a third of
+    a figure's cost. ``w``, ``h``: the axes box in inches."""
+    if not ax.axison:
+        return
+    tick, pad = 7 / 72, matplotlib.rcParams["axes.labelpad"] / 72
+    th = _tick_extent(ax.xaxis, renderer, getattr(ax, "_verify_xrot", 0.0))[1]
+    if ax.xaxis.get_label_position() == "bottom":
+        ax.xaxis.set_label_coords(0.5, -((th + tick if th else 0.0) + pad) / h)
+    tw = _tick_extent(ax.yaxis, renderer)[0]
+    off = (tw + tick if tw else 0.0) + pad
+    ax.yaxis.set_label_coords(1 + off / w if ax.yaxis.get_label_position() == "right"
+                              else -off / w, 0.5)
+    ax.title.set_y(1 + _offset_height(ax, renderer) / h)
+
+
 def _layout(fig):
     """Place the axes of a one-row figure by measured margins: each axes' tick labels,
     axis labels and title, its twin's right-hand labels, the colorbar and the legend
     under the figure (``_legend_below``) are measured as text (never drawn) and the axes
     get the rest, in the width ratios of their grid. Constrained layout does the same by
     drawing every tick of every axes once more: about half of a plot's cost."""
+    _plain_log_labels(fig)
     renderer = fig.canvas.get_renderer()
     W, H = fig.get_size_inches()
     meta = getattr(fig, "_verify_layout", {})
@@ -189,10 +238,42 @@ def _layout(fig):
             cbar[0].set_position([(x + w + 0.1) / W, (y0 + (y1 - y0 - h) / 2) / H,
                                   0.16 / W, h / H])
         x += w + right[k] + _GAP + (left[k + 1] if k + 1 < len(mains) else 0.0)
+    for c in cols:
+        box = groups[c][0].get_position()
+        for a in groups[c]:
+            _place_labels(a, renderer, box.width * W, box.height * H)
     if sup is not None:
         sup.set_y(1 - _PAD / H)
     if leg is not None:
         leg.set_bbox_to_anchor((0.5, _PAD / H), transform=fig.transFigure)
+
+
+class _PlainLogFormatter(matplotlib.ticker.LogFormatterSciNotation):
+    """The labels of matplotlib's log axes (the same ticks labelled, the same values) as
+    plain text, 10⁻³ and 2×10⁻³, instead of mathtext: laying out mathtext is most of a
+    log axis' cost."""
+
+    _SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+    def __call__(self, x, pos=None):
+        s = super().__call__(x, pos)
+        if not (s.startswith(r"$\mathdefault{") and s.endswith("}$")):
+            return s
+        s = s[len(r"$\mathdefault{"):-2].replace(r"\times", "×")
+        base, sep, exp = s.partition("^{")
+        return base + exp.rstrip("}").translate(self._SUP) if sep else s
+
+
+def _plain_log_labels(fig):
+    """Every log axis of ``fig`` labelled by :class:`_PlainLogFormatter`."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for fmt, setter in ((axis.get_major_formatter(), axis.set_major_formatter),
+                                (axis.get_minor_formatter(), axis.set_minor_formatter)):
+                if type(fmt) is matplotlib.ticker.LogFormatterSciNotation:
+                    setter(_PlainLogFormatter(
+                        base=fmt._base, labelOnlyBase=fmt.labelOnlyBase,
+                        minor_thresholds=fmt.minor_thresholds, linthresh=fmt._linthresh))
 
 
 def _floor(u):
@@ -201,6 +282,7 @@ def _floor(u):
 
 def _ulp_axis(ax, label="error (ulp; 0 drawn at 1e-3)"):
     ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_ylabel(label)
 
 
@@ -468,10 +550,10 @@ def _convexity_plot(it, out, idx):
     g = np.array(d["gaps"])
     if g.size:
         bins = 30
-        ax[k].hist(g[g <= 1e-25], bins=bins, color="C0", alpha=0.8,
+        ax[k].hist(g[g <= 1e-25], bins=bins, color="C0", alpha=0.8, histtype="stepfilled",
                    label=f"chord holds ({int((g <= 1e-25).sum())})")
         if (g > 1e-25).any():
-            ax[k].hist(g[g > 1e-25], bins=bins, color="C3", alpha=0.8,
+            ax[k].hist(g[g > 1e-25], bins=bins, color="C3", alpha=0.8, histtype="stepfilled",
                        label=f"chord violated ({int((g > 1e-25).sum())})")
         ax[k].axvline(0, color="k", lw=0.6)
         ax[k].set_xlabel("chord gap (convex: <= 0)")
