@@ -199,9 +199,14 @@ def main(argv=None):
         for tg in w.get("targets", []):
             status = target_status(tg["met"], results["meta"])
             print(f"{status:>12}  {tg['target']}: {tg['detail']}")
-    print(f"wrote {json_path}, {md_path}" + (f" and {len(results['plots'])} plots"
-                                             if results["plots"] else
-                                             " (no plots: matplotlib not installed)"))
+    if results["plots"]:
+        plots = f" and {len(results['plots'])} plots"
+    else:
+        import importlib.util
+        plots = (" (no plots: matplotlib not installed)"
+                 if importlib.util.find_spec("matplotlib") is None
+                 else " (the workloads run asked for no plots)")
+    print(f"wrote {json_path}, {md_path}" + plots)
     if failed:
         print("workloads that failed: " + ", ".join(failed), file=sys.stderr)
         return 1
