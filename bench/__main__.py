@@ -202,9 +202,9 @@ def main(argv=None):
     if results["plots"]:
         plots = f" and {len(results['plots'])} plots"
     else:
-        import importlib.util
+        from importlib.util import find_spec
         plots = (" (no plots: matplotlib not installed)"
-                 if importlib.util.find_spec("matplotlib") is None
+                 if find_spec("matplotlib") is None
                  else " (the workloads run asked for no plots)")
     print(f"wrote {json_path}, {md_path}" + plots)
     if failed:
