@@ -270,7 +270,11 @@ def _cpus_limited(n):
     if len(allowed) <= n:
         yield
         return
-    os.sched_setaffinity(0, allowed[:n])
+    try:
+        os.sched_setaffinity(0, allowed[:n])
+    except OSError:         # a sandbox that forbids it: unlimited (the thread audit shows it)
+        yield
+        return
     try:
         yield
     finally:

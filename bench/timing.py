@@ -77,7 +77,8 @@ def _add_cpu(acc, before, after):
 
 def threads_report(cpu_by_thread, cpu, wall):
     """Summary of one peer's CPU use over ``wall`` timed seconds: ``cpu_per_wall`` (the
-    process's CPU seconds, ``cpu``, per wall second: threads that exited count too) and
+    process's CPU seconds, ``cpu``, per wall second: threads that exited count too, and
+    so does a pool another peer left spinning, which then competed with this one) and
     ``threads_used`` (threads alive at the end of a sample that ran at least 10 % of the
     wall time). None when nothing was read."""
     if not cpu_by_thread or wall <= 0:

@@ -4,8 +4,11 @@ The compiled kernels read a weight matrix a row at a time in 64-byte vectors. Nu
 allocator only promises 16 bytes, so the same model trained at different speeds
 depending on where its arrays happened to land: the float32 batch-1 digits epoch (W0
 rows of 400 bytes) measured 1.41 ms with W0 at a multiple of 64 or 32 bytes and 1.49 ms
-at 16 or 48. Parameters made by nnlib start at a multiple of 64, so a model's speed does
-not depend on the allocator's draw.
+at 16 or 48. The parameters nnlib allocates (Dense's, the MLP estimators' initial and
+early-stopping weights) start at a multiple of 64, so a fresh model's speed does not
+depend on the allocator's draw. Arrays made elsewhere keep the address they have: a
+copy by pickle or ``copy.deepcopy``, L-BFGS's views of one flat buffer, a user's array
+assigned to ``layer.W`` (values are the same either way; only the speed can differ).
 """
 import numpy as np
 

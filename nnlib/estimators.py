@@ -659,8 +659,9 @@ class _BaseMLP(BaseModel):
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best = ([W.copy() for W in self.coefs_],
-                              [b.copy() for b in self.intercepts_])
+                # aligned: they become coefs_ at the end (nnlib._aligned)
+                self._best = ([aligned_copy(W) for W in self.coefs_],
+                              [aligned_copy(b) for b in self.intercepts_])
         else:
             if self.loss_curve_[-1] > self.best_loss_ - tol:
                 self._no_improvement_count += 1

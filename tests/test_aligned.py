@@ -41,12 +41,14 @@ def test_dense_parameters_are_aligned_and_unchanged(init, dtype):
         np.testing.assert_array_equal(layer.b, np.zeros(n_out, dtype), strict=True)
 
 
-def test_estimator_initial_coefficients_are_aligned():
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_estimator_coefficients_are_aligned(early_stopping):
     X = np.random.default_rng(0).standard_normal((40, 5)).astype(np.float32)
     y = np.arange(40) % 3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = nnlib.MLPClassifier(hidden_layer_sizes=(9, 4), max_iter=1,
-                                  random_state=0).fit(X, y)
+        # early stopping ends on the best epoch's copies: those are aligned too
+        est = nnlib.MLPClassifier(hidden_layer_sizes=(9, 4), max_iter=5, random_state=0,
+                                  early_stopping=early_stopping).fit(X, y)
     assert all(p.ctypes.data % CACHE_LINE == 0 for p in est.coefs_ + est.intercepts_)
     assert all(p.dtype == np.float32 for p in est.coefs_ + est.intercepts_)

@@ -260,7 +260,7 @@ def test_bound_check_agrees_with_numpy_comparisons(dtype):
                         got = K._bound_check(p, g, s, float(bound), with_param)
                         assert got == want(rows, bound), (n, slots, with_param, where, v)
                         a[where] = old
-                for b in (0.0, float(info.max), np.inf):    # the edge bounds
+                for b in (0.0, -0.0, float(info.max), np.inf):    # the edge bounds
                     assert K._bound_check(p, g, s, b, with_param) == want(rows, dtype(b))
 
 

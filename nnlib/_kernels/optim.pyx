@@ -8,7 +8,8 @@ loop. This module is the thin loop that the Python optimizers (``nnlib/optim.py`
 3) call once per parameter array: it turns the optimizer's config dict into an
 ``OptimConfig`` struct, checks the buffer sizes (the compiled code runs without bounds
 checks), releases the GIL and applies the rule. The rules without a division (SGD and its
-momentum variants) and float32 Adam/AdamW run from ``optim_wide``, a build of the same
+momentum variants) and float32 Adam/AdamW, Adagrad and uncentered RMSprop run from
+``optim_wide``, a build of the same
 rules with 512-bit vectors, the others from this module's 256-bit build (why:
 ``optim_wide``'s docstring).
 
@@ -192,6 +193,7 @@ def _bound_check(const floating[::1] param, const floating[::1] grad,
         raise ValueError("param, grad and state sizes do not match")
     if state.shape[0] > 3 or not bound >= 0.0:
         raise ValueError("need at most 3 state rows and bound >= 0")
+    bound += 0.0            # -0.0 -> +0.0: the check compares bit patterns
     if n > 0:
         with nogil:
             inside = _inputs_within(&param[0], &grad[0],
@@ -203,8 +205,8 @@ def _bound_check(const floating[::1] param, const floating[::1] grad,
 cdef void _run(const OptimConfig* cfg, floating* param, const floating* grad,
                floating* state, Py_ssize_t n, long long step, int n_threads) noexcept nogil:
     # one contiguous chunk per thread (the update is elementwise); the rules without a
-    # division, and float32 Adam, run from optim_wide's 512-bit build (see its
-    # docstring)
+    # division, and float32 Adam, Adagrad and uncentered RMSprop, run from optim_wide's
+    # 512-bit build (see its docstring)
     if wide_rule(cfg, floating is float):
         if floating is float:
             update_wide_f32(cfg, param, grad, state, n, step, n_threads)

@@ -15,8 +15,11 @@ divider, whose throughput per element is
 the same at both widths, and run slower in 512-bit code (the core's clock drops), so
 they stay in ``optim``. Float32 Adam, Adagrad and RMSprop take their root and quotient
 from float seeds (``_quot_root_f32`` in ``optim_rules``): the divider is no longer
-their bound, the conversions are, as in SGD (Adam (100k float32 elements, one thread: 125 us here against
-170 us at 256 bits, where the float seeds gain nothing)).
+their bound, the conversions are, as in SGD (Adam, 100k float32 elements, one thread:
+125 us here against 170 us at 256 bits, where the float seeds gain nothing). An eps
+outside the seeds' range (``_root_f32_range``: below 2^-125, 0, or a denominator that
+could leave float's range) sends them back to the double division, still from this
+build: the same results, a little slower than the 256-bit build would be.
 GCC sets the vector width per translation unit, hence a module of its own. The loops
 are elementwise, so the width changes no result (tests compare the two builds bit
 for bit).
