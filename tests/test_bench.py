@@ -342,6 +342,16 @@ def test_jax_peer_trains_the_same_epoch_as_the_numpy_peer(optimizer, batch):
         np.testing.assert_allclose(bj, br, rtol=1e-9, atol=1e-12)
 
 
+def test_importing_optim_steps_leaves_the_thread_count_alone(monkeypatch):
+    """Run as a script it pins OpenMP to one thread; imported (as the tests do) it must
+    not, or every later test of the process would run its loops on one thread."""
+    import importlib
+    from bench import optim_steps
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    importlib.reload(optim_steps)
+    assert "OMP_NUM_THREADS" not in os.environ
+
+
 def test_optim_steps_covers_each_rule_asked_with_a_ratio_where_torch_has_it(tmp_path):
     """bench.optim_steps (every optimizer rule vs torch.optim single-tensor): one row per
     rule, dtype and size; a ratio only for the rules with a PyTorch peer."""

@@ -282,6 +282,16 @@ def _assert_rounding_of(p, want, exact):
     assert (~same).sum() <= p.size // 1000, (~same).sum()
 
 
+def _with_special_pairs(num, den, special_num):
+    """float32 ``num`` and ``den`` (a square-rooted denominator) followed by every pair of
+    ``special_num`` with the special denominators (0, inf, NaN, the smallest subnormal,
+    near the float maximum, 1, 1e-30)."""
+    f = np.float32
+    a, b = np.meshgrid(np.array(special_num, f),
+                       np.array([0.0, np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1e-30], f))
+    return np.concatenate([num, a.ravel()]), np.concatenate([den, b.ravel()])
+
+
 @pytest.mark.parametrize("eps", [1e-8, 1e-3, 1e-40])
 @pytest.mark.parametrize("step", [1, 7])
 def test_float32_adam_quotient_within_an_ulp_of_the_double_division(eps, step):
@@ -298,11 +308,7 @@ def test_float32_adam_quotient_within_an_ulp_of_the_double_division(eps, step):
     m = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, 38.5, n)).astype(f)
     v = (10.0 ** rng.uniform(-45, 38.5, n)).astype(f)
     v[:2000] = v[:2000] ** 0 * rng.uniform(0, 4, 2000).astype(f)  # denominators near eps
-    specials_m = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -3e38, 1e-45], f)
-    specials_v = np.array([0.0, np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1e-30], f)
-    mm, vv = np.meshgrid(specials_m, specials_v)
-    m = np.concatenate([m, mm.ravel()])
-    v = np.concatenate([v, vv.ravel()])
+    m, v = _with_special_pairs(m, v, [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -3e38, 1e-45])
     n = m.size
     opt = O.Adam(lr=0.25, eps=eps)
     cfg = opt.config()
@@ -335,11 +341,7 @@ def test_float32_adagrad_rmsprop_quotient_within_an_ulp_of_the_double_division(r
     n = 20_000
     g = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, 19, n)).astype(f)
     s0 = (10.0 ** rng.uniform(-45, 38, n)).astype(f)
-    specials_g = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1e19, 1e-45], f)
-    specials_s = np.array([0.0, np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1e-30], f)
-    gg, ss = np.meshgrid(specials_g, specials_s)
-    g = np.concatenate([g, gg.ravel()])
-    s0 = np.concatenate([s0, ss.ravel()])
+    g, s0 = _with_special_pairs(g, s0, [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1e19, 1e-45])
     n = g.size
     if rule == "adagrad":
         opt = O.Adagrad(lr=0.25, eps=eps)
