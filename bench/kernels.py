@@ -323,6 +323,25 @@ def _stream_elements(op):
     return None
 
 
+# Arrays each optimizer step streams through memory, as shipped (nnlib, torch) and at
+# least (one read of each input, one write of each output): nnlib's overflow guard
+# reads the gradient and the state rows once more before the update (a refused step
+# must leave every array as it was, so the check cannot be fused into the update);
+# torch's single-tensor step runs one ATen op per term (momentum: buf.mul_().add_() and
+# p.add_(buf); Adam: six ops over m, v, their copies and p). A row of the table whose
+# arrays exceed L3 cannot run faster than these counts times the bandwidth allow: at
+# 1e7 elements SGD's nnlib/torch ratio has the floor 4/3.
+OPTIMIZER_STREAMS = {"sgd": (4, 3, 3), "momentum": (7, 8, 5), "adam": (10, 18, 7)}
+
+
+def _streams_note():
+    return ("Stream floors (arrays read or written per element: nnlib as shipped, torch "
+            "as shipped, the minimum): " + "; ".join(
+                f"{k} {a}/{b}/{c} (nnlib/torch floor {a / b:.2f})"
+                for k, (a, b, c) in OPTIMIZER_STREAMS.items())
+            + ". nnlib's guard re-reads the gradient and state before any write.")
+
+
 def _add_bandwidth(cells, op, n, dtype, bandwidth):
     """Each ok cell gets ``bandwidth_fraction``: its bytes/s over the machine's memory
     bandwidth (an op on arrays that fit in a cache can exceed 1)."""
@@ -467,7 +486,7 @@ def run(ctx):
                plot={"kind": "line", "x": "elements", "group": "op", "logx": True,
                      "logy": True, "file": "kernels.png", "xlabel": "elements",
                      "ylabel": "seconds per call"},
-               memory_bandwidth=bandwidth),
+               memory_bandwidth=bandwidth, notes=[_streams_note()]),
          table("activation_parts", ("nnlib", "torch"), part_rows,
                notes=[f"Each activation's forward and vjp alone, {_pow10(part_n)} elements, "
                       f"{dt}. Both vjps get what PyTorch's autograd saves: the forward's "

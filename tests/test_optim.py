@@ -479,6 +479,28 @@ def test_sgd_without_momentum_is_plain_gradient_step(dtype):
     np.testing.assert_array_equal(w, np.array([-1.0, -3.0], dtype=dtype))
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=-0.0), dict(momentum=0.9),
+                                dict(momentum=0.9, nesterov=True)],
+                         ids=["plain", "wd-0", "momentum", "nesterov"])
+def test_sgd_without_weight_decay_keeps_infinite_params_as_torch_and_the_twin(kw, dtype):
+    # weight_decay 0 (either sign) adds no term: g + 0 w would make w = inf NaN (0 inf),
+    # while torch.optim.SGD and the twin skip the term and keep inf
+    w = np.array([np.inf, -np.inf, 1.5, -0.0, 0.0, 3.0], dtype=dtype)
+    g = np.array([1.0, -2.0, 0.25, -0.0, -0.0, np.nan], dtype=dtype)
+    config = O.SGD([w], lr=0.5, **kw).config()
+    compiled, twin = w.copy(), w.copy()
+    state = np.zeros((R.state_slots(config), w.size), dtype)
+    K.optim_step(config, compiled, g, state.copy(), 1, 1)
+    R.optim_step(config, twin, g, state.copy(), 1, 1)
+    np.testing.assert_array_equal(compiled.view(np.uint8), twin.view(np.uint8))
+    assert compiled[0] == np.inf and compiled[1] == -np.inf and np.isnan(compiled[5])
+    torch = pytest.importorskip("torch")
+    p = torch.nn.Parameter(torch.from_numpy(w.copy()))
+    p.grad = torch.from_numpy(g.copy())
+    torch.optim.SGD([p], lr=0.5, foreach=False, **kw).step()
+    np.testing.assert_array_equal(compiled[:5], p.detach().numpy()[:5])
+
+
 # ---- the Python-side contract ------------------------------------------------------------
 
 def test_kinds_match_the_compiled_enum():
