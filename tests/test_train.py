@@ -375,3 +375,15 @@ def test_a_kept_setup_holds_no_data_and_trains_as_a_fresh_one():
         fresh.fit(X.copy(), y, optimizer=opt_f, epochs=1, batch_size=8, random_state=3)
     for a, b in zip(kept.params, fresh.params):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_workspace_buffers_start_on_a_cache_line(dtype):
+    # the batch-1 step reads and writes their rows in 64-byte vectors
+    from nnlib._kernels import train
+    ws = train.Workspace((64, 100, 10), 32, 0, dtype)
+    ws._gather_buffers()
+    arrays = [*ws.H, *ws.dZ, *ws.db, *ws.dW, ws.Xb]
+    assert [a.ctypes.data % 64 for a in arrays] == [0] * len(arrays)
+    assert all(a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+               for a in arrays)

@@ -107,6 +107,7 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 from nnlib import _denormals
+from nnlib._aligned import aligned_zeros
 from nnlib._kernels import blas as _blas
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._kernels.optim import state_slots    # one definition; part of this API
@@ -656,18 +657,22 @@ cdef class Workspace:
         L = len(sz) - 1
         self.sizes, self.rows, self.dtype = tuple(sz), rows, dt
         self.n_target_cols = n_target_cols
-        self.H = tuple(np.empty((rows, sz[l + 1]), dt) for l in range(L))
-        self.dZ = tuple(np.empty((rows, sz[l + 1]), dt) for l in range(L))
-        self.db = tuple(np.empty(sz[l + 1], dt) for l in range(L))
-        self.dW = tuple(np.empty((sz[l], sz[l + 1]), dt) for l in range(L))
-        self.work = np.empty(max(sz) + 1)
+        # every buffer at a cache line (nnlib._aligned), as the weights: the batch-1
+        # step reads and writes its rows in 64-byte vectors, so a row that straddles
+        # lines costs a second access, and the speed would depend on where NumPy's
+        # allocator happened to put the buffers
+        self.H = tuple(aligned_zeros((rows, sz[l + 1]), dt) for l in range(L))
+        self.dZ = tuple(aligned_zeros((rows, sz[l + 1]), dt) for l in range(L))
+        self.db = tuple(aligned_zeros(sz[l + 1], dt) for l in range(L))
+        self.dW = tuple(aligned_zeros((sz[l], sz[l + 1]), dt) for l in range(L))
+        self.work = aligned_zeros(max(sz) + 1, np.float64)
         # the batch-gathering buffers are sized when a setup first trains with this
         # workspace (_gather_buffers): loss_grad over all rows never gathers, and X's
         # size again would double what a full-batch objective (L-BFGS) holds
         self.Xb = np.empty((1, sz[0]), dt)
         self.yb = np.empty((1, max(n_target_cols, 1)), dt)
         self.yl = np.zeros(rows, np.int64)
-        self.lwork = np.empty(sz[L] + 1, dt)
+        self.lwork = aligned_zeros(sz[L] + 1, dt)
         self._nbytes = sum(a.nbytes for group in (self.H, self.dZ, self.db, self.dW)
                            for a in group)
         self.pH, self.pdZ = _Pointers(self.H), _Pointers(self.dZ)
@@ -681,7 +686,7 @@ cdef class Workspace:
         """Size the batch-gathering buffers for ``rows`` rows (once); ``with_x`` False:
         the targets' only (sparse X is read in place, never gathered)."""
         if with_x and self.Xb.shape[0] < self.rows:
-            self.Xb = np.empty((self.rows, self.sizes[0]), self.dtype)
+            self.Xb = aligned_zeros((self.rows, self.sizes[0]), self.dtype)
         if self.yb.shape[0] < self.rows:
             self.yb = np.empty((self.rows, max(self.n_target_cols, 1)), self.dtype)
 
