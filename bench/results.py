@@ -96,6 +96,8 @@ def measure_peers(ctx, builders, min_sample=None, after=None, warm_time=None, pr
                 extra = {"after_error": f"{type(e).__name__}: {e}"}
         if t.get("threads"):
             extra.update(t["threads"])
+        if t.get("others") and any(o is not None for o in t["others"]):
+            extra["others"] = t["others"]
         cells[name] = ok_cell(t["samples"], t["number"], **extra)
     return {name: cells[name] for name in builders}
 

@@ -19,7 +19,8 @@ import math
 import os
 import time
 
-__all__ = ["interleaved", "summarize", "Unavailable", "thread_cpu", "threads_report"]
+__all__ = ["interleaved", "summarize", "Unavailable", "thread_cpu", "threads_report",
+           "machine_busy", "clean_rounds"]
 
 
 class Unavailable(Exception):
@@ -66,6 +67,50 @@ def thread_cpu():
         except (OSError, ValueError, AttributeError):
             pass            # the thread exited between the listing and the read
     return out
+
+
+def machine_busy():
+    """CPU seconds all processes of the machine have run so far (every core; the
+    aggregate line of /proc/stat, in clock ticks: 10 ms resolution), or None where it
+    cannot be read (not Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        # user nice system idle iowait irq softirq steal ...: all but idle and iowait
+        ticks = [int(x) for x in fields[1:9]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def clean_rounds(others, limit):
+    """The rounds in which no peer's sample shared the machine with more than
+    ``limit`` cores' worth of other processes.
+
+    Parameters
+    ----------
+    others : dict of str -> list of float or None
+        Per peer, the CPU of other processes during each of its samples, in cores
+        (``interleaved``'s "others"); None where it was not read.
+    limit : float
+        Cores of other work a clean sample tolerates.
+
+    Returns
+    -------
+    list of int
+        Indices of the rounds where every peer's sample was read and within ``limit``.
+
+    Examples
+    --------
+    >>> clean_rounds({"a": [0.0, 0.9, 0.05], "b": [0.02, 0.0, 0.3]}, 0.1)
+    [0]
+    """
+    lists = list(others.values())
+    if not lists or any(o is None for o in lists):
+        return []
+    n = min(len(o) for o in lists)
+    return [r for r in range(n)
+            if all(o[r] is not None and o[r] <= limit for o in lists)]
 
 
 def _add_cpu(acc, before, after):
@@ -117,8 +162,12 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
     Returns
     -------
     dict of str -> dict with "samples" (seconds per call, list of length ``repeats``),
-    "number" (calls per sample) and "threads" (``threads_report`` of the timed samples,
-    or None).
+    "number" (calls per sample), "threads" (``threads_report`` of the timed samples,
+    or None) and "others" (per sample, the CPU the machine's other processes used
+    during it, in cores: ``machine_busy`` less this process's own CPU, per wall
+    second; None entries where /proc/stat cannot be read). A peer on several threads
+    slows down far more when a neighbour takes a core than one on a single thread, so
+    ``clean_rounds`` picks the rounds that ran on a quiet machine.
     """
     names = list(fns)
     number = {}
@@ -137,19 +186,25 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
             min(max_number, math.ceil(min_sample / max(t, 1e-9))))
     samples = {name: [] for name in names}
     cpu = {name: {} for name in names}
+    others = {name: [] for name in names}
     process_cpu = dict.fromkeys(names, 0.0)
     for r in range(repeats):
         k = r % len(names) if names else 0
         for name in names[k:] + names[:k]:
             for _ in range(prime):
                 fns[name]()
-            before, p0 = thread_cpu(), time.process_time()
+            before, p0, m0 = thread_cpu(), time.process_time(), machine_busy()
             samples[name].append(_time_calls(fns[name], number[name]))
-            process_cpu[name] += time.process_time() - p0
+            own, m1 = time.process_time() - p0, machine_busy()
+            wall = samples[name][-1] * number[name]
+            others[name].append(None if m0 is None or m1 is None or wall <= 0
+                                else max(0.0, (m1 - m0 - own) / wall))
+            process_cpu[name] += own
             _add_cpu(cpu[name], before, thread_cpu())
     return {name: {"samples": samples[name], "number": number[name],
                    "threads": threads_report(cpu[name], process_cpu[name],
-                                             sum(samples[name]) * number[name])}
+                                             sum(samples[name]) * number[name]),
+                   "others": others[name]}
             for name in names}
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from bench import report
-from bench.timing import interleaved, summarize, thread_cpu, threads_report
+from bench.timing import (clean_rounds, interleaved, machine_busy, summarize, thread_cpu,
+                          threads_report)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -226,6 +227,66 @@ def test_interleaved_counts_the_threads_that_did_the_work():
         assert 0.059 <= th["cpu_per_wall"] * wall < 0.09, (name, th)
         assert th["cpu_per_wall"] < 1.2
     assert out["inline"]["threads"]["threads_used"] == 1
+
+
+def test_interleaved_reports_the_cpu_of_other_processes_per_sample(monkeypatch):
+    # the machine's busy CPU as this process's own plus half a core of a neighbour:
+    # each sample's "others" is that half core (own threads, a worker doing the
+    # peer's work included, are subtracted)
+    import bench.timing as timing
+
+    def on_a_worker():
+        t = threading.Thread(target=_spin, args=(0.05,))
+        t.start()
+        t.join()
+
+    monkeypatch.setattr(timing, "machine_busy",
+                        lambda: time.process_time() + 0.5 * time.perf_counter())
+    out = interleaved({"worker": on_a_worker, "inline": lambda: _spin(0.05)}, repeats=3,
+                      warmup=0)
+    for name in ("worker", "inline"):
+        assert len(out[name]["others"]) == 3
+        assert all(0.4 < o < 0.6 for o in out[name]["others"]), out[name]["others"]
+    monkeypatch.setattr(timing, "machine_busy", lambda: None)       # unreadable
+    assert interleaved({"f": lambda: None}, repeats=2, warmup=0)["f"]["others"] == [None] * 2
+
+
+@linux_clocks
+def test_machine_busy_counts_this_process_cpu():
+    before, p0 = machine_busy(), time.process_time()
+    _spin(0.2)
+    own = time.process_time() - p0
+    assert machine_busy() - before >= own - 0.03         # clock ticks of 10 ms
+
+
+def test_clean_rounds_keep_only_rounds_where_every_peer_ran_on_a_quiet_machine():
+    others = {"a": [0.0, 0.9, 0.05, 0.1, None], "b": [0.02, 0.0, 0.3, 0.1, 0.0]}
+    assert clean_rounds(others, 0.1) == [0, 3]
+    assert clean_rounds(others, 1.0) == [0, 1, 2, 3]
+    assert clean_rounds({"a": None, "b": [0.0]}, 0.1) == []     # not read: none clean
+    assert clean_rounds({}, 0.1) == []
+
+
+def _scaling_row(many, one, others_many, others_one):
+    cell = lambda xs, o: {"status": "ok", "samples": xs, "median": summarize(xs)["median"],
+                          "others": o}
+    return {"cells": {"nnlib": cell(many, others_many), "nnlib_1t": cell(one, others_one)}}
+
+
+def test_large_scaling_verdict_rests_on_the_clean_rounds_when_there_are_enough():
+    from bench.large import _scaling_target
+    # rounds 1 and 3 shared the machine: the 2-thread run slowed down, the 1-thread not
+    many, one = [0.30, 0.60, 0.31, 0.62, 0.30], [0.57, 0.58, 0.57, 0.58, 0.57]
+    noisy = [0.0, 0.9, 0.02, 0.8, 0.01]
+    row = _scaling_row(many, one, noisy, [0.0] * 5)
+    t = _scaling_target(2, row)
+    assert t["met"] is True and row["clean_rounds"] == [0, 2, 4]
+    assert "clean rounds (3 of 5" in t["detail"] and "-> 1.90x" in t["detail"]
+    assert f"-> {0.57 / 0.31:.2f}x" in t["detail"]          # all rounds, beside it
+    # too few clean rounds: judged on all of them, and said so
+    row = _scaling_row(many, one, [0.0, 0.9, 0.5, 0.8, 0.01], [0.0] * 5)
+    t = _scaling_target(2, row)
+    assert t["met"] is (0.57 / 0.31 >= 1.7) and "all rounds judged (2 of 5" in t["detail"]
 
 
 def test_threads_report_and_the_markdown_line_name_a_crowded_peer():
