@@ -29,6 +29,7 @@ from nnlib.metrics import Metric, Metrics, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
 from nnlib.layers import Dense, Dropout, Layer, as_generator, is_compiled
+from nnlib._random import shuffle_orders
 from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
@@ -828,7 +829,8 @@ class Sequential:
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
-        rng = as_generator(random_state)
+        rng = (shuffle_orders(random_state) if not _unseeded_dropouts(self)
+               else as_generator(random_state))
         _seed_dropouts(self, rng)
         X = self._inputs(X, finite=True)
         if sample_weight is not None:
@@ -1037,11 +1039,16 @@ class Sequential:
         _format.write(path, *_format.model_arrays(self, optimizer))
 
 
+def _unseeded_dropouts(model):
+    """The Dropout layers whose fit seed comes from ``random_state``'s generator."""
+    return [layer for layer in model.layers
+            if isinstance(layer, Dropout) and layer.seed is None]
+
+
 def _seed_dropouts(model, rng):
     """Give each Dropout layer without its own seed this fit's seed, from a child of
     ``rng`` (``Generator.spawn`` leaves the parent's stream, the shuffling, as it is)."""
-    unseeded = [layer for layer in model.layers
-                if isinstance(layer, Dropout) and layer.seed is None]
+    unseeded = _unseeded_dropouts(model)
     if not unseeded:
         return
     try:
