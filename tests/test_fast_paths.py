@@ -50,3 +50,42 @@ def test_int_seed_with_dropout_trains_as_its_generator(dtype):
     X, y = _data(dtype)
     _assert_bitwise(_fit(X, y, 4, dtype, dropout=True),
                     _fit(X, y, np.random.default_rng(4), dtype, dropout=True))
+
+
+# --- labels: int64 through the compiled check, other dtypes through NumPy's -------------
+
+LABEL_CASES = [pytest.param([0, 1, 2, 1], -1, id="all-good"),
+               pytest.param([0, 3, 1, 5], 1, id="too-big"),
+               pytest.param([0, 1, -1, 2], 2, id="negative"),
+               pytest.param([-2**63, 0], 0, id="int64-min"),
+               pytest.param([], -1, id="empty")]
+
+
+@pytest.mark.parametrize("labels, first", LABEL_CASES)
+def test_first_label_outside_agrees_with_twin(labels, first):
+    from nnlib._kernels import train
+    from nnlib._reference import train as twin
+    y = np.array(labels, dtype=np.int64)
+    assert train.first_label_outside(y, 3) == twin.first_label_outside(y, 3) == first
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label_dtype", [np.int32, np.uint8, np.float64],
+                         ids=["int32", "uint8", "float64"])
+def test_int64_labels_train_as_other_label_dtypes(dtype, label_dtype):
+    X, y = _data(dtype)
+    _assert_bitwise(_fit(X, y.astype(np.int64), 0, dtype),
+                    _fit(X, y.astype(label_dtype), 0, dtype))
+
+
+@pytest.mark.parametrize("bad", [3, 7, -1])
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.float64],
+                         ids=["int64", "int32", "float64"])
+def test_bad_labels_raise_the_same_message(bad, label_dtype):
+    from nnlib._validation import LabelError
+    X, y = _data(np.float32)
+    y = y.astype(np.int64)
+    y[5] = bad
+    with pytest.raises(LabelError, match=rf"^y\[5\] = {bad}(\.0)? is not a class label "
+                                         r"in \[0, 3\)$"):
+        _fit(X, y.astype(label_dtype), 0, np.float32)
