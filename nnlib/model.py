@@ -253,7 +253,12 @@ class Sequential:
         given to a float32 model would silently become inf in the conversion)."""
         given = X
         self._check_layers()        # ``layers`` is a plain list: emptied, dtype unknown
-        X = as_float_array(X, name, dtype=self.dtype, ndim=2)
+        dtype = self.dtype
+        # an array fit can use as it is (the common case) skips the conversion's checks;
+        # exactly the arrays as_float_array would return unchanged
+        if not (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
+                and X.flags.c_contiguous):
+            X = as_float_array(X, name, dtype=dtype, ndim=2)
         if X.shape[1] != self.n_in:
             raise ShapeError(f"{name} has {X.shape[1]} features but the model expects "
                              f"{self.n_in} (shape {X.shape})")

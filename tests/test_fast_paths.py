@@ -25,7 +25,7 @@ def _model(dtype, d=6, k=3, dropout=False):
 
 
 def _fit(X, y, random_state, dtype, dropout=False, **kw):
-    model = _model(dtype, X.shape[1], dropout=dropout)
+    model = _model(dtype, dropout=dropout)          # 6 features, 3 classes
     model.fit(X, y, optimizer=SGD(lr=0.1), epochs=3, batch_size=kw.pop("batch_size", 1),
               random_state=random_state, n_threads=1, **kw)
     return [p.copy() for p in model.params]
@@ -89,3 +89,40 @@ def test_bad_labels_raise_the_same_message(bad, label_dtype):
     with pytest.raises(LabelError, match=rf"^y\[5\] = {bad}(\.0)? is not a class label "
                                          r"in \[0, 3\)$"):
         _fit(X, y.astype(label_dtype), 0, np.float32)
+
+
+# --- X: a C-contiguous array of the model's dtype is used as it is ----------------------
+
+def _variants(X):
+    """X as the fast path takes it, and as the conversion takes it (same values)."""
+    return {"fortran": np.asfortranarray(X), "strided": np.repeat(X, 2, axis=0)[::2],
+            "list": X.tolist(), "big-endian": X.astype(X.dtype.newbyteorder(">"))}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("variant", ["fortran", "strided", "list", "big-endian"])
+def test_contiguous_x_trains_as_converted_x(dtype, variant):
+    X, y = _data(dtype)
+    _assert_bitwise(_fit(X, y, 0, dtype), _fit(_variants(X)[variant], y, 0, dtype))
+
+
+BAD_X = [pytest.param(lambda X: X[:, :5], "ShapeError", "features", id="width"),
+         pytest.param(lambda X: X[0], "ShapeError", "2-dimensional", id="1-d"),
+         pytest.param(lambda X: np.where(np.arange(X.shape[0])[:, None] == 3, np.nan, X)
+                      .astype(X.dtype), "NonFiniteError", "row 3", id="nan"),
+         pytest.param(lambda X: X.astype(str), "DTypeError", "float32 or float64",
+                      id="strings")]
+
+
+@pytest.mark.parametrize("make, error, words", BAD_X)
+@pytest.mark.parametrize("layout", ["c", "fortran"])
+def test_bad_x_raises_on_either_path(make, error, words, layout):
+    import nnlib._validation as V
+    import nnlib.exceptions as E
+    exc = getattr(E, error, None) or getattr(V, error)
+    X, y = _data(np.float32)
+    bad = make(X)
+    if layout == "fortran" and bad.ndim == 2:
+        bad = np.asfortranarray(bad)
+    with pytest.raises(exc, match=words):
+        _fit(bad, y, 0, np.float32)
