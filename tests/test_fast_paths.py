@@ -126,3 +126,41 @@ def test_bad_x_raises_on_either_path(make, error, words, layout):
         bad = np.asfortranarray(bad)
     with pytest.raises(exc, match=words):
         _fit(bad, y, 0, np.float32)
+
+
+# --- scalars: plain int and float skip the ABC checks ---------------------------------
+
+GOOD_SCALARS = [pytest.param(dict(epochs=np.int64(3), batch_size=np.int32(1), l2=np.float32(0),
+                                  margin=np.float64(1)), id="numpy-scalars"),
+                pytest.param(dict(l2=0, margin=1), id="ints-for-reals")]
+
+
+@pytest.mark.parametrize("kw", GOOD_SCALARS)
+def test_other_scalar_types_train_as_plain_ones(kw):
+    X, y = _data(np.float32)
+    model_a, model_b = _model(np.float32), _model(np.float32)
+    model_a.fit(X, y, optimizer=SGD(lr=0.1), epochs=3, batch_size=1, l2=0.0, margin=1.0,
+                random_state=0, n_threads=1)
+    model_b.fit(X, y, optimizer=SGD(lr=0.1), random_state=0, n_threads=1,
+                **{"epochs": 3, "batch_size": 1, **kw})
+    _assert_bitwise(model_a.params, model_b.params)
+
+
+BAD_SCALARS = [pytest.param("epochs", True, TypeError, "must be an integer", id="bool-epochs"),
+               pytest.param("epochs", 2.0, TypeError, "must be an integer", id="float-epochs"),
+               pytest.param("batch_size", 0, ValueError, ">= 1", id="zero-batch"),
+               pytest.param("l2", True, TypeError, "real number", id="bool-l2"),
+               pytest.param("l2", "0", TypeError, "real number", id="str-l2"),
+               pytest.param("l2", float("nan"), ValueError, "finite", id="nan-l2"),
+               pytest.param("l2", 10**400, ValueError, "finite", id="huge-int-l2"),
+               pytest.param("l2", -1.0, ValueError, ">= 0", id="negative-l2"),
+               pytest.param("l2", 1e39, "DTypeRangeError", "float32", id="l2-beyond-float32")]
+
+
+@pytest.mark.parametrize("name, value, exc, words", BAD_SCALARS)
+def test_bad_scalars_raise_as_before(name, value, exc, words):
+    import nnlib.exceptions as E
+    exc = getattr(E, exc) if isinstance(exc, str) else exc
+    X, y = _data(np.float32)
+    with pytest.raises(exc, match=words):
+        _model(np.float32).fit(X, y, random_state=0, **{name: value})
