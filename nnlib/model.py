@@ -198,8 +198,11 @@ class Sequential:
         >>> model.dtype, model.predict(np.ones((1, 2))).dtype     # float64 X converted
         (dtype('float32'), dtype('float32'))
         """
-        return next(np.dtype(l.dtype) for l in self.layers
-                    if getattr(l, "dtype", None) is not None and l.params)
+        for layer in self.layers:       # a plain loop: fit reads this several times
+            dt = getattr(layer, "dtype", None)
+            if dt is not None and layer.params:
+                return np.dtype(dt)
+        raise StopIteration             # as next() on no such layer (_check_layers)
 
     @property
     def n_in(self) -> int:
