@@ -54,6 +54,13 @@ def check_class_labels(y, n_samples, n_classes, name="y"):
     # their own, and the checks run on that same copy, so a caller (another thread, a
     # callback) that changes y afterwards cannot make them read out of bounds.
     arr = np.array(arr, copy=True)
+    if arr.dtype == np.int64:                   # the common case, one compiled pass
+        from nnlib._kernels.train import first_label_outside
+        i = first_label_outside(arr, n_classes)
+        if i >= 0:
+            raise LabelError(f"{name}[{i}] = {arr[i].item()!r} is not a class label in "
+                             f"[0, {n_classes})")
+        return arr
     if arr.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             bad = ~(np.isfinite(arr) & (arr == np.floor(arr)))

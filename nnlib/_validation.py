@@ -4,6 +4,7 @@ Errors are :class:`ValueError` / :class:`TypeError` subclasses whose messages sa
 expected and what was given, so bad input never reaches a compiled loop that runs with
 bounds checks off.
 """
+import functools
 import math
 import numbers
 
@@ -111,7 +112,9 @@ def check_finite(x, name="X"):
 def check_real_scalar(value, name, *, low=None, high=None, low_open=False,
                       high_open=False) -> float:
     """Return ``value`` as a float, checking it is a finite real in the given range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    # a plain float or int (the common case) skips the slower ABC check
+    if type(value) is not float and type(value) is not int and (
+            isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number; got {value!r} "
                         f"({type(value).__name__})")
     try:
@@ -143,8 +146,7 @@ def check_fits_dtype(value, name, dtype):
 
     The compiled kernels cast some scalar parameters to the array dtype; one beyond the
     dtype's range would silently become inf there (and 0 * inf = NaN)."""
-    dtype = np.dtype(dtype)
-    big = float(np.finfo(dtype).max)
+    dtype, big = _dtype_max(dtype)
     if abs(value) > big:
         raise DTypeRangeError(f"{name}={value!r} is beyond the range of {dtype.name} "
                               f"(max {big:.7g}): it would become inf in the {dtype.name} "
@@ -152,8 +154,16 @@ def check_fits_dtype(value, name, dtype):
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _dtype_max(dtype):
+    """(np.dtype(dtype), its largest finite value as a float), looked up once per dtype."""
+    dtype = np.dtype(dtype)
+    return dtype, float(np.finfo(dtype).max)
+
+
 def check_int_scalar(value, name, *, low=None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (                 # bool is not type int
+            isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an integer; got {value!r} "
                         f"({type(value).__name__})")
     v = int(value)

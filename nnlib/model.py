@@ -29,6 +29,7 @@ from nnlib.metrics import Metric, Metrics, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
 from nnlib.layers import Dense, Dropout, Layer, as_generator, is_compiled
+from nnlib._random import shuffle_orders
 from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
@@ -197,8 +198,11 @@ class Sequential:
         >>> model.dtype, model.predict(np.ones((1, 2))).dtype     # float64 X converted
         (dtype('float32'), dtype('float32'))
         """
-        return next(np.dtype(l.dtype) for l in self.layers
-                    if getattr(l, "dtype", None) is not None and l.params)
+        for layer in self.layers:       # a plain loop: fit reads this several times
+            dt = getattr(layer, "dtype", None)
+            if dt is not None and layer.params:
+                return np.dtype(dt)
+        raise StopIteration             # as next() on no such layer (_check_layers)
 
     @property
     def n_in(self) -> int:
@@ -252,7 +256,12 @@ class Sequential:
         given to a float32 model would silently become inf in the conversion)."""
         given = X
         self._check_layers()        # ``layers`` is a plain list: emptied, dtype unknown
-        X = as_float_array(X, name, dtype=self.dtype, ndim=2)
+        dtype = self.dtype
+        # an array fit can use as it is (the common case) skips the conversion's checks;
+        # exactly the arrays as_float_array would return unchanged
+        if not (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
+                and X.flags.c_contiguous):
+            X = as_float_array(X, name, dtype=dtype, ndim=2)
         if X.shape[1] != self.n_in:
             raise ShapeError(f"{name} has {X.shape[1]} features but the model expects "
                              f"{self.n_in} (shape {X.shape})")
@@ -828,7 +837,8 @@ class Sequential:
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
-        rng = as_generator(random_state)
+        rng = (shuffle_orders(random_state) if not _unseeded_dropouts(self)
+               else as_generator(random_state))
         _seed_dropouts(self, rng)
         X = self._inputs(X, finite=True)
         if sample_weight is not None:
@@ -1037,11 +1047,16 @@ class Sequential:
         _format.write(path, *_format.model_arrays(self, optimizer))
 
 
+def _unseeded_dropouts(model):
+    """The Dropout layers whose fit seed comes from ``random_state``'s generator."""
+    return [layer for layer in model.layers
+            if isinstance(layer, Dropout) and layer.seed is None]
+
+
 def _seed_dropouts(model, rng):
     """Give each Dropout layer without its own seed this fit's seed, from a child of
     ``rng`` (``Generator.spawn`` leaves the parent's stream, the shuffling, as it is)."""
-    unseeded = [layer for layer in model.layers
-                if isinstance(layer, Dropout) and layer.seed is None]
+    unseeded = _unseeded_dropouts(model)
     if not unseeded:
         return
     try:

@@ -419,14 +419,18 @@ class Optimizer:
         """The (cached, shared) config of each array; a group that maximizes is
         refused, by its index."""
         hypers = self._groups_of(params)
+        configs = {}                    # once per group, not per array
         for h in hypers:
+            if id(h) in configs:
+                continue
             if h["maximize"]:
                 where = next((f"param_groups[{i}]" for i, g in enumerate(self.param_groups)
                               if g is h), "the defaults")
                 raise ValueError(f"{type(self).__name__}(maximize=True) ascends "
                                  f"({where} has maximize=True); a fit minimizes its "
                                  f"loss: use step(grads) for maximization")
-        return [self._group_config(h) for h in hypers]
+            configs[id(h)] = self._group_config(h)
+        return [configs[id(h)] for h in hypers]
 
     def _fit_config(self, params):
         """The optimizer argument of the compiled epoch for ``params``: one config dict

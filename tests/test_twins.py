@@ -28,7 +28,7 @@ from nnlib._reference import train as twin_train
 
 # compiled module -> twin module, for the modules whose own callables are entry points
 TWIN_MODULES = {"train": "nnlib._reference.train", "optim": "nnlib._reference.optim",
-                "sparse": "nnlib._reference.sparse"}
+                "sparse": "nnlib._reference.sparse", "shuffle": "nnlib._reference.shuffle"}
 # compiled modules reached through nnlib.functional (twins: test_functional_twin_*)
 FUNCTIONAL_MODULES = ["activations", "dense", "dropout", "losses", "output_maps"]
 # compiled modules that are plumbing, not math: BLAS loading, thread counts, x*y+z, the

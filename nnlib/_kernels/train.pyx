@@ -96,7 +96,7 @@ caller's floating-point environment, IEEE unless the caller changed it.
 from libc.math cimport isfinite
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int64_t, uint64_t
 from cython cimport floating
 from cython.parallel cimport prange
 
@@ -153,7 +153,7 @@ cdef extern from "fpenv.h" nogil:
 cnp.import_array()
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
-           "all_finite"]
+           "all_finite", "first_label_outside"]
 
 
 _MAX_THREADS = max(_max_threads(), 1)
@@ -284,6 +284,19 @@ def all_finite(const floating[:, ::1] X):
         with nogil:
             ok = all_finite_ptr(&X[0, 0], X.shape[0] * X.shape[1])
     return ok
+
+
+def first_label_outside(const int64_t[::1] y, int64_t n_classes):
+    """Index of the first label of ``y`` outside ``[0, n_classes)``, or -1: fit's label
+    check of int64 labels without NumPy's two comparisons, their ``|`` and ``any`` (each a
+    boolean temporary)."""
+    cdef Py_ssize_t i, n = y.shape[0], first = -1
+    with nogil:
+        for i in range(n):
+            if <uint64_t>y[i] >= <uint64_t>n_classes:  # negatives wrap above n_classes
+                first = i
+                break
+    return first
 
 
 cdef inline bint by_product(Py_ssize_t B, Py_ssize_t k, Py_ssize_t c) noexcept nogil:

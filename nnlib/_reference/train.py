@@ -75,7 +75,7 @@ from nnlib._validation import (check_buffer, check_data, check_epoch_data,
                                check_sample_weight, check_workspace_args, is_sparse)
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
-           "all_finite"]
+           "all_finite", "first_label_outside"]
 
 STATUS_OK = EPOCH_STATUS["ok"]
 STATUS_NONFINITE_LOSS = EPOCH_STATUS["nonfinite_loss"]
@@ -564,3 +564,10 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None, batch_rows=None):
 def all_finite(X):
     """True when the 2-d array ``X`` holds no NaN or +-inf."""
     return bool(np.isfinite(X).all())
+
+
+def first_label_outside(y, n_classes):
+    """Index of the first label of the int64 vector ``y`` outside ``[0, n_classes)``,
+    or -1."""
+    bad = np.flatnonzero((y < 0) | (y >= n_classes))
+    return int(bad[0]) if bad.size else -1

@@ -1,0 +1,66 @@
+"""SeedOrders (compiled and twin) draw NumPy's ``default_rng(seed).permutation(n)`` orders
+bit for bit, epoch after epoch, and ``fit`` trains to the same weights with it."""
+import re
+
+import numpy as np
+import pytest
+
+from nnlib._kernels.shuffle import SeedOrders
+from nnlib._random import shuffle_orders
+from nnlib._reference.shuffle import SeedOrders as TwinSeedOrders
+
+# one-word, multi-word (SeedSequence's extra mixing loop) and boundary seeds
+SEEDS = [0, 1, 2, 7, 42, 12345, 2**31 - 1, 2**32 - 1, 2**32, 2**40 + 5, 2**63,
+         2**64 - 1, 2**100 + 3, 2**200 + 7] + list(range(100, 140))
+LENGTHS = [0, 1, 2, 3, 5, 16, 255, 256, 257, 1797]
+IMPLEMENTATIONS = [pytest.param(SeedOrders, id="compiled"),
+                   pytest.param(TwinSeedOrders, id="twin")]
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_orders_match_numpy_epoch_after_epoch(impl, seed):
+    ours, numpy = impl(seed), np.random.default_rng(seed)
+    for n in LENGTHS:                   # one stream: each call continues the state
+        got, want = ours.permutation(n), numpy.permutation(n)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+
+
+def test_long_order_matches_numpy():
+    np.testing.assert_array_equal(SeedOrders(9).permutation(100_000),
+                                  np.random.default_rng(9).permutation(100_000))
+
+
+@pytest.mark.parametrize("seed", [-1, -2**40])
+def test_negative_seed_refused(seed):
+    with pytest.raises(ValueError, match=">= 0"):
+        SeedOrders(seed)
+
+
+def test_negative_length_refused():
+    with pytest.raises(ValueError, match=">= 0"):
+        SeedOrders(0).permutation(-1)
+
+
+@pytest.mark.parametrize("random_state", [None, np.random.default_rng(0),
+                                          np.random.RandomState(0)],
+                         ids=["none", "generator", "randomstate"])
+def test_other_seeds_keep_the_generator(random_state):
+    assert isinstance(shuffle_orders(random_state), np.random.Generator)
+
+
+@pytest.mark.parametrize("random_state", [5, np.int64(5), np.uint32(5)],
+                         ids=["int", "int64", "uint32"])
+def test_int_seeds_get_seed_orders(random_state):
+    assert isinstance(shuffle_orders(random_state), SeedOrders)
+
+
+@pytest.mark.parametrize("random_state", [-1, True, 1.5, "3"],
+                         ids=["negative", "bool", "float", "str"])
+def test_bad_seeds_raise_as_before(random_state):
+    from nnlib._random import as_generator
+    with pytest.raises((ValueError, TypeError)) as want:
+        as_generator(random_state)
+    with pytest.raises(type(want.value), match=re.escape(str(want.value))):
+        shuffle_orders(random_state)
