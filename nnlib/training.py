@@ -83,7 +83,12 @@ def _forget_runs_in_forked_child():     # the parent's training threads are not 
 
 
 _at_fork_hooks.append(_forget_runs_in_forked_child)
+# A setup's buffers (workspace, optimizer state) are kept between fits when they are
+# small in absolute terms, or small beside the parameters they train: a network whose
+# weights take megabytes spends far longer per epoch than re-zeroing its buffers costs
+# in memory, while rebuilding them costs page faults on every fit(epochs=1) call.
 _WORKSPACE_KEEP_BYTES = 1 << 22
+_WORKSPACE_KEEP_PER_PARAM_BYTE = 6
 
 
 def dropout_layers(model):
@@ -161,11 +166,29 @@ def _kept(model, key, params, states, config, X, y_target, y_label, sample_weigh
     return setup, kept[2]
 
 
+def _worth_keeping(kept_bytes, param_bytes):
+    """Whether a setup whose workspace and optimizer states take ``kept_bytes`` is kept
+    for the next fit of a model whose weights and biases take ``param_bytes``: when
+    ``kept_bytes`` is at most 4 MiB, or at most 6 times ``param_bytes``.
+
+    Examples
+    --------
+    >>> _worth_keeping(1 << 20, 0), _worth_keeping(12 << 20, 2 << 20)
+    (True, True)
+    >>> _worth_keeping(13 << 20, 2 << 20)
+    False
+    """
+    return (kept_bytes <= _WORKSPACE_KEEP_BYTES
+            or kept_bytes <= _WORKSPACE_KEEP_PER_PARAM_BYTE * param_bytes)
+
+
 def _keep_setup(model, key, setup, snapshot):
     """Keep ``setup`` for the model's next fit, without the caller's data, unless its
-    buffers are large."""
+    buffers are large (:func:`_worth_keeping`)."""
     kept = sum(a.nbytes for a in setup.states if a is not None) + setup.workspace.nbytes
-    if kept > _WORKSPACE_KEEP_BYTES:
+    params = (sum(a.nbytes for a in setup.weights)
+              + sum(a.nbytes for a in setup.biases))
+    if not _worth_keeping(kept, params):
         return
     setup.release_data()
     with _CACHE_LOCK:

@@ -106,3 +106,43 @@ def test_an_unchanged_refit_reuses_the_kept_setup():
     first = training._SETUPS[run["model"]][1]
     _fit(run, 2, False)
     assert training._SETUPS[run["model"]][1] is first
+
+
+def _fit_twice(sizes, rows, batch_size, dtype):
+    rng = np.random.default_rng(0)
+    model = nnlib.Sequential([nnlib.Dense(a, b, "relu" if i < len(sizes) - 2 else
+                                          "identity", dtype=dtype, random_state=i)
+                              for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
+    X = rng.standard_normal((rows, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], rows)
+    kept = []
+    for seed in (1, 2):
+        model.fit(X, y, optimizer=SGD(lr=0.01), epochs=1, batch_size=batch_size,
+                  random_state=seed, n_threads=1)
+        kept.append(training._SETUPS.get(model, (None, None))[1])
+    return kept
+
+
+def test_a_large_setup_is_kept_when_small_beside_its_parameters():
+    """The benchmark's 784-512-512-10 float32 net at batch 256: a 4.8 MB workspace, over
+    4 MiB but under 6x its 2.7 MB of weights, is kept and reused by the next fit."""
+    first, second = _fit_twice((784, 512, 512, 10), 256, 256, np.float32)
+    assert first is not None and second is first
+    assert first.workspace.nbytes > training._WORKSPACE_KEEP_BYTES
+
+
+def test_a_large_setup_is_dropped_when_large_beside_its_parameters():
+    """A wide hidden layer on few weights at a large batch: 16 MB of workspace for 50 kB
+    of parameters is rebuilt by each fit rather than held between them."""
+    first, second = _fit_twice((2, 1024, 2), 1024, 1024, np.float64)
+    assert first is None and second is None
+
+
+KEEP_CASES = [(0, 0, True), (1 << 22, 0, True), ((1 << 22) + 1, 0, False),
+              (6 << 20, 1 << 20, True), ((6 << 20) + 1, 1 << 20, False)]
+
+
+@pytest.mark.parametrize("kept, params, expected", KEEP_CASES,
+                         ids=[f"{k}-beside-{p}" for k, p, _ in KEEP_CASES])
+def test_the_keep_rule_is_4_mib_or_6x_the_parameters(kept, params, expected):
+    assert training._worth_keeping(kept, params) is expected
