@@ -146,3 +146,64 @@ KEEP_CASES = [(0, 0, True), (1 << 22, 0, True), ((1 << 22) + 1, 0, False),
                          ids=[f"{k}-beside-{p}" for k, p, _ in KEEP_CASES])
 def test_the_keep_rule_is_4_mib_or_6x_the_parameters(kept, params, expected):
     assert training._worth_keeping(kept, params) is expected
+
+
+def _est_partial_fits(est, X, y):
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    est.partial_fit(X, y)
+
+
+def _est_partial_fit_new_X_shape(est, X, y):
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    est.partial_fit(X[:31], y[:31])
+
+
+def _est_partial_fit_other_dtype(est, X, y):
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    est.partial_fit(X.astype(np.float32), y)
+
+
+def _est_set_params_between(est, X, y):
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    est.set_params(learning_rate_init=0.3, alpha=0.01, batch_size=7)
+    est.partial_fit(X, y)
+
+
+def _est_warm_start(est, X, y):
+    est.set_params(warm_start=True, max_iter=2)
+    est.fit(X, y)
+    est.fit(X[::-1].copy(), y[::-1].copy())
+
+
+def _est_cold_refit(est, X, y):
+    est.set_params(max_iter=2)
+    est.fit(X, y)
+    est.fit(X, y)
+
+
+ESTIMATOR_SEQUENCES = [_est_partial_fits, _est_partial_fit_new_X_shape,
+                       _est_partial_fit_other_dtype, _est_set_params_between,
+                       _est_warm_start, _est_cold_refit]
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("sequence", ESTIMATOR_SEQUENCES,
+                         ids=[s.__name__.lstrip("_") for s in ESTIMATOR_SEQUENCES])
+def test_estimator_fits_are_the_same_with_and_without_kept_setups(sequence, solver,
+                                                                  monkeypatch):
+    """partial_fit, set_params, warm_start and new X between fits of an MLPClassifier
+    give bitwise the same weights whether setups are kept between fits or never."""
+    from nnlib.estimators import MLPClassifier
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((N, D)), rng.integers(0, 3, N)
+    coefs = []
+    for keep in (True, False):
+        if not keep:
+            monkeypatch.setattr(training, "_worth_keeping", lambda kept, params: False)
+        est = MLPClassifier(hidden_layer_sizes=(6,), solver=solver, batch_size=8,
+                            random_state=0, shuffle=True, momentum=0.9)
+        sequence(est, X, y)
+        coefs.append(est.coefs_ + est.intercepts_)
+    for a, b in zip(*coefs):
+        np.testing.assert_array_equal(a, b)
