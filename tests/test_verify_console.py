@@ -31,7 +31,7 @@ def test_list_names_every_check_and_group_and_runs_nothing(capsys, monkeypatch):
     for name in ("sigmoid", "softmax_cross_entropy", "dense", "Adam(lr=0.01)", "backprop",
                  "epoch proof", "universal approximation: |x|", "coverage"):
         assert f"\n  {name}\n" in out, name
-    assert "  optimizers: 14 checks" in out and "ACTIVATION+LOSS" in out
+    assert "  optimizers: 18 checks" in out and "ACTIVATION+LOSS" in out
 
 
 @pytest.mark.parametrize("typo, suggestion", [("sigmoidd", "sigmoid"), ("xor", "XOR — "),

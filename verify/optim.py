@@ -14,6 +14,17 @@ The check runs three steps of ``opt.step(params, grads)`` on a float64 and a flo
 vector, with gradients of different sizes per step (so AMSGrad's max and the first-step
 momentum buffer are exercised), and compares every coordinate after every step with the
 exact recursion (mpmath, 40 digits) started from the same values.
+
+Float32 quotients. Float32 Adam, AdamW, Adagrad and uncentered RMSprop take
+``a / (k sqrt(v) + eps)`` from float seeds refined by a Newton step in double
+(``_quot_root_f32`` in ``optim_rules.pxd.tp``), documented as the double formula's
+rounding but for ties. The 4-ulp tolerance above cannot tell that from the seeds alone
+(about 2^-23 relative, a last-bit error in a good share of elements), so
+``check_quotient_f32`` holds the compiled float32 step to the rule's double formula,
+evaluated from the float32 states the step stored (so only the quotient is under test),
+on thousands of elements, each from p = 0 (the new weight is the step itself, rounded
+once: nothing cancels): at most 1 ulp anywhere and all but a handful of elements bit
+for bit.
 """
 import time
 
@@ -25,7 +36,8 @@ from verify import kernels as K
 from verify.evidence import measure
 from verify.registry import Tolerance
 
-__all__ = ["RULES", "CONFIGS", "symbolic_rule", "check_optimizer", "run_optimizers"]
+__all__ = ["RULES", "CONFIGS", "QUOTIENT_CONFIGS", "symbolic_rule", "check_optimizer",
+           "check_quotient_f32", "run_optimizers"]
 
 w, g, t = sp.symbols("w g t", real=True)
 b, G, s, a, m, v, vmax = sp.symbols("b G s a m v v_max", real=True)
@@ -245,6 +257,76 @@ def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=
     return res
 
 
+# Float32 rules whose quotient comes from the float seeds (see the design note).
+QUOTIENT_CONFIGS = [
+    ("Adam", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9)),
+]
+
+
+def _quotient_step(cls_name, c, grad, state, step):
+    """The new weight from w = 0 by the rule's double formula, given the states the
+    compiled step stored (float32 values, read as doubles): minus the step."""
+    S = state.astype(np.float64)
+    if cls_name in ("Adam", "AdamW"):
+        step_size = c["lr"] / (1.0 - c["beta1"] ** step)
+        denom = np.sqrt(S[1]) / np.sqrt(1.0 - c["beta2"] ** step) + c["eps"]
+        return -step_size * (S[0] / denom)
+    g = grad.astype(np.float64)
+    if cls_name == "Adagrad":
+        decay = c["lr"] / (1.0 + (step - 1) * c["lr_decay"])
+        return -decay * (g / (np.sqrt(S[0]) + c["eps"]))
+    return -c["lr"] * (g / (np.sqrt(S[0]) + c["eps"]))          # RMSprop, plain
+
+
+def check_quotient_f32(cls_name, kwargs, n=4096, steps=3, seed=0):
+    """Float32 steps of nnlib.optim.<cls_name>(**kwargs) against the rule's double
+    formula.
+
+    Each step starts the weights from 0 (the states carried over), with gradients spread
+    over nine decades, so the new weight is minus the step rounded once; the formula is
+    evaluated in float64 from the states the compiled step stored (``_quotient_step``),
+    so only the quotient is under test. Passes when no element is more than 1 ulp from
+    the formula's rounding and at most ``max(2, 1e-4 n steps)`` differ at all (a value
+    within 2^-44 of a tie may round either way: about 2^-20 of the elements).
+
+    Returns
+    -------
+    dict or None
+        passed, max_ulps, mismatches, allowed, n_values, first_failure; None without
+        nnlib.optim.
+    """
+    cls = K.nnlib_attr("optim." + cls_name)
+    if cls is None:
+        return None
+    rng = np.random.default_rng(seed)
+    p = np.zeros(n, np.float32)
+    opt = cls([p], **kwargs)
+    cfg = opt.config([p])
+    worst, mismatches, first = 0, 0, None
+    for step in range(1, steps + 1):
+        grad = (rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 3, n)).astype(np.float32)
+        p[:] = 0.0
+        opt.step([p], [grad])
+        want = _quotient_step(cls_name, cfg, grad, opt.state_arrays([p])[0], step)
+        want = want.astype(np.float32)
+        ulps = np.abs(p.view(np.int32).astype(np.int64) - want.view(np.int32))
+        worst = max(worst, int(ulps.max()))
+        bad = np.flatnonzero(ulps)
+        mismatches += bad.size
+        if bad.size and first is None:
+            i = bad[0]
+            first = (f"step {step} element {i}: got {float(p[i])!r}, the double formula "
+                     f"rounds to {float(want[i])!r} ({int(ulps[i])} ulp; gradient "
+                     f"{float(grad[i])!r})")
+    allowed = max(2, int(1e-4 * n * steps))
+    return {"passed": worst <= 1 and mismatches <= allowed, "max_ulps": worst,
+            "mismatches": mismatches, "allowed": allowed, "n_values": n * steps,
+            "first_failure": first}
+
+
 def _label(cls_name, kw):
     args = ", ".join(f"{k}={v}" for k, v in kw.items())
     return f"{cls_name}({args})"
@@ -283,6 +365,28 @@ def run_optimizers(ctx):
                                                f"{st['tolerance']['abs_eps']} eps·|w|)"))
         if r["first_failure"]:
             rows.append(("first failure", r["first_failure"]))
+        out.append({"name": label, "section": "optimizers", "passed": r["passed"],
+                    "verdict": "pass" if r["passed"] else "FAIL", "rows": rows,
+                    "result": r, "seconds": round(time.perf_counter() - t0, 3)})
+    if "float32" not in ctx.dtypes:
+        return out
+    for cls_name, kw in QUOTIENT_CONFIGS:
+        label = "float32 quotient: " + _label(cls_name, kw)
+        if not (ctx.wanted(cls_name) or ctx.wanted(label) or ctx.wanted("optimizers")):
+            continue
+        t0 = time.perf_counter()
+        r = check_quotient_f32(cls_name, kw, seed=ctx.seed)
+        if r is None:
+            continue        # reported above: the class is missing
+        rows = [("oracle", "the rule's double formula from the states the step stored, "
+                 "rounded to float32"),
+                ("values", f"{r['n_values']} (weights from 0 each step, gradients over "
+                 "nine decades)"),
+                ("max error", f"{r['max_ulps']} ulp (allowed 1)"),
+                ("elements not bit for bit", f"{r['mismatches']} (allowed {r['allowed']}: "
+                 "ties of the double formula)")]
+        if r["first_failure"] and not r["passed"]:
+            rows.append(("first difference", r["first_failure"]))
         out.append({"name": label, "section": "optimizers", "passed": r["passed"],
                     "verdict": "pass" if r["passed"] else "FAIL", "rows": rows,
                     "result": r, "seconds": round(time.perf_counter() - t0, 3)})

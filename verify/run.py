@@ -132,8 +132,9 @@ def _names_of(fn_name):
         kernels = [k for k, *_ in activation_conventions()] + [c.kernel for c in CONVENTIONS]
         return [f"{k} (conventions)" for k in dict.fromkeys(kernels)]
     if fn_name == "run_optimizers":
-        from verify.optim import CONFIGS, _label
-        return [_label(c, kw) for c, kw in CONFIGS]
+        from verify.optim import CONFIGS, QUOTIENT_CONFIGS, _label
+        return ([_label(c, kw) for c, kw in CONFIGS]
+                + ["float32 quotient: " + _label(c, kw) for c, kw in QUOTIENT_CONFIGS])
     if fn_name == "run_backprop":
         return ["backprop"]
     if fn_name == "run_train":
@@ -197,6 +198,9 @@ def aliases(cat=None):
         return out
     for c, kw in CONFIGS:
         out.setdefault(c, []).extend([_label(c, kw), f"epoch {_label(c, kw)}"])
+    from verify.optim import QUOTIENT_CONFIGS
+    for c, kw in QUOTIENT_CONFIGS:
+        out.setdefault(c, []).append("float32 quotient: " + _label(c, kw))
     for a in ACTIVATIONS:
         for ls in LOSSES:
             out[f"{a.name}+{ls}"] = ["backprop"]

@@ -316,6 +316,13 @@ FAULTS = [
           "factor", "Adam's eps inside the square root",
           "optimizers", "Adam / AdamW",
           "opt_run(optim.Adam(lr=0.1, eps=1e-4))"),
+    Fault("optim-f32-quotient-no-newton", RULES,
+          "q1 = q * (2.0 - rd * d)",
+          "q1 = q",
+          "precision", "float32 Adam/Adagrad/RMSprop quotient from the float seed alone, "
+          "without its Newton step in double (about 2^-23 relative instead of 2^-44)",
+          "optimizers", "float32 Adam / AdamW / Adagrad / RMSprop (float seeds)",
+          "opt_run(optim.Adam(lr=0.1), n=64, dtype=np.float32)"),
     Fault("optim-sgd-dampen-first", RULES,
           "if first:\n                buf = g",
           "if first:\n                buf = (1.0 - damp) * g",
