@@ -45,6 +45,17 @@ order, so bitwise the unfused order); the next forward then skips its first prod
 overwrites). It is used only when the next step runs in the same call and its row,
 re-read and checked, is the one the product was formed for.
 
+Transposed copies. With batch 1, every array on plain SGD, no weight decay and no L2
+(the steps are rank-one updates), ``run_epoch`` copies W_1 .. W_{L-1} transposed
+(``EpochSetup._transposed_copies``; at most ``TRANSPOSED_MAX_BYTES`` in all, none when a
+weight shares memory with another parameter) and each step updates the copy as it
+updates W_l (``sgd_step_transposed``: the same rounded products, so the copy stays the
+transpose bitwise). The input gradient ``dZ_l W_l^T`` then reads the copy
+(``input_grad_transposed``): the same dot-product chains, a column of a block of rows
+one contiguous load instead of a gather from rows as short as the digits net's 10
+outputs. W_l stays the weights (forward, checks, rewind read it); the copy ends with
+the call.
+
 Threads. ``n_threads`` splits the large elementwise passes (bias and activation, the
 loss, dropout masks, act_backward by blocks of columns) and a large batch's row gather;
 each element and each column sum is formed by the same operations in the same order as
