@@ -42,6 +42,10 @@ INT_PATHS = {
     "PARALLEL_MIN_SIZE": (
         32768, "_threads.py",
         "n_threads=None picks one thread below this many elements, all cores from it on"),
+    "TRANSPOSED_MAX_BYTES": (
+        262144, "train.pyx",
+        "a batch-1 plain-SGD epoch keeps transposed copies of the weights W_1 .. W_L-1 "
+        "(the input gradients read them) when they take at most this many bytes"),
     "OPTIM_CHECK_CHUNK": (
         256, "optim.pyx",
         "the optimizers' overflow dry run works in blocks of this many elements"),

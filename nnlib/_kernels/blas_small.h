@@ -10,6 +10,10 @@
  *   nn_row_dots_{f,d}(k, n, alpha, a, B, ldb, c):
  *       c[j] <- c[j] + alpha (sum over p < k of a[p] B[j ldb + p])
  *       (the input gradient dz W^T of one row: a dot product per row of W)
+ *   nn_col_dots_{f,d}(k, n, alpha, a, BT, ldb, c):
+ *       nn_row_dots with B given transposed (BT (k, ldb)): the same chains, read by rows
+ *   nn_rank1_t_{f,d}(m, n, alpha, a, b, CT, ldc):
+ *       nn_rank1 (lda = 1) on a transposed copy CT (n, ldc) of C
  *   nn_rank1_axpys_{f,d}(m, n, alpha, a, b, W, ldw, x, c) (AVX-512 only):
  *       the first layer's rank-one step and the next row's product x W in one pass
  *       (see its comment below)
@@ -568,29 +572,35 @@ static const Py_ssize_t NN_FUSED_MAX_COLS_F = NN_FUSED_MAX_COLS(float);
 static const Py_ssize_t NN_FUSED_MAX_COLS_D = NN_FUSED_MAX_COLS(double);
 
 /* nn_row_dots_{f,d}(k, n, alpha, a, B, ldb, c): c[j] += alpha (a . B[j, :k]), each dot
-   product in four accumulators over p mod 4 (the remainder into the first) */
-#define NN_ROW_DOTS(NAME, T, FMA)                                                           \
+   product in four accumulators over p mod 4 (the remainder into the first).
+   nn_col_dots_{f,d}(k, n, alpha, a, BT, ldb, c): the same with B given transposed, BT
+   (k, ldb) row-major, c[j] += alpha (a . BT[:k, j]): the same chains, bitwise, with
+   column p of a block of rows one contiguous load instead of a gather. RS and CS are
+   the strides between rows j and between columns p of B. */
+#define NN_ROW_DOTS(NAME, T, FMA, RS, CS)                                                   \
 static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
 {                                                                                           \
     Py_ssize_t j, p;                                                                        \
     for (j = 0; j < n; j++) {                                                               \
-        const T* b = B + j * ldb;                                                           \
+        const T* b = B + j * (RS);                                                          \
         T acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;                                           \
         for (p = 0; p + 4 <= k; p += 4) {                                                   \
-            acc0 = FMA(a[p], b[p], acc0);                                                   \
-            acc1 = FMA(a[p + 1], b[p + 1], acc1);                                           \
-            acc2 = FMA(a[p + 2], b[p + 2], acc2);                                           \
-            acc3 = FMA(a[p + 3], b[p + 3], acc3);                                           \
+            acc0 = FMA(a[p], b[p * (CS)], acc0);                                            \
+            acc1 = FMA(a[p + 1], b[(p + 1) * (CS)], acc1);                                  \
+            acc2 = FMA(a[p + 2], b[(p + 2) * (CS)], acc2);                                  \
+            acc3 = FMA(a[p + 3], b[(p + 3) * (CS)], acc3);                                  \
         }                                                                                   \
-        for (; p < k; p++) acc0 = FMA(a[p], b[p], acc0);                                    \
+        for (; p < k; p++) acc0 = FMA(a[p], b[p * (CS)], acc0);                             \
         c[j] = FMA(alpha, (acc0 + acc1) + (acc2 + acc3), c[j]);                             \
     }                                                                                       \
 }
 
 #if defined(__AVX512F__)
-NN_ROW_DOTS(nn_row_dots_loop_f, float, NN_FMA_F)
-NN_ROW_DOTS(nn_row_dots_loop_d, double, NN_FMA_D)
+NN_ROW_DOTS(nn_row_dots_loop_f, float, NN_FMA_F, ldb, 1)
+NN_ROW_DOTS(nn_row_dots_loop_d, double, NN_FMA_D, ldb, 1)
+NN_ROW_DOTS(nn_col_dots_loop_f, float, NN_FMA_F, 1, ldb)
+NN_ROW_DOTS(nn_col_dots_loop_d, double, NN_FMA_D, 1, ldb)
 
 /* AVX-512: the dot products of a vector of rows of B at once, column p of those rows
    gathered (the rows are ldb apart) so that each lane runs the scalar loop's chains, in
@@ -598,7 +608,7 @@ NN_ROW_DOTS(nn_row_dots_loop_d, double, NN_FMA_D)
    scalar chain of a few fused multiply-adds per row. Fewer rows than half a vector stay
    in the loop (a gather costs about as much however many lanes it fills), and so do
    rows too far apart for an int offset. */
-#define NN_ROW_DOTS_GATHER(NAME, T, SUF, M, MT, IDX, IDXSET, GATHER, GATHER4, LOOP)        \
+#define NN_ROW_DOTS_GATHER(NAME, T, SUF, M, MT, IDX, IDXSET, GATHER, GATHER4, LOOP, RS, CS) \
 static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict B, Py_ssize_t ldb, T* restrict c)                 \
 {                                                                                           \
@@ -610,20 +620,21 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
     }                                                                                       \
     const M z = _mm512_setzero_##SUF(), al = _mm512_set1_##SUF(alpha);                      \
     IDX off = IDXSET;                                                                       \
+    (void)off;                                                                              \
     for (j0 = 0; j0 < n; j0 += L) {                                                         \
         MT mk = (MT)(n - j0 >= L ? (MT)~0u : (MT)((1u << (n - j0)) - 1u));                  \
         M acc0 = z, acc1 = z, acc2 = z, acc3 = z;                                           \
-        const T* bj = B + j0 * ldb;                                                         \
+        const T* bj = B + j0 * (RS);                                                        \
         for (p = 0; p + 4 <= k; p += 4) {                                                   \
             M g0, g1, g2, g3;                                                               \
-            GATHER4(bj + p, g0, g1, g2, g3);                                                \
+            GATHER4(bj + p * (CS), g0, g1, g2, g3);                                         \
             acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), g0, acc0);                   \
             acc1 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 1]), g1, acc1);               \
             acc2 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 2]), g2, acc2);               \
             acc3 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p + 3]), g3, acc3);               \
         }                                                                                   \
         for (; p < k; p++)                                                                  \
-            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p), acc0);      \
+            acc0 = _mm512_fmadd_##SUF(_mm512_set1_##SUF(a[p]), GATHER(bj + p * (CS)), acc0); \
         M sum = _mm512_add_##SUF(_mm512_add_##SUF(acc0, acc1),                              \
                                  _mm512_add_##SUF(acc2, acc3));                             \
         _mm512_mask_storeu_##SUF(c + j0, mk, _mm512_fmadd_##SUF(                            \
@@ -662,14 +673,53 @@ static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,  \
                                            26, 28, 30), one = _mm512_set1_epi32(1)
 NN_ROW_DOTS_GATHER(nn_row_dots_f, float, ps, __m512, __mmask16, __m512i,
-                   NN_ROW_DOTS_F_SETUP, NN_GATHER_F, NN_GATHER4_F, nn_row_dots_loop_f)
+                   NN_ROW_DOTS_F_SETUP, NN_GATHER_F, NN_GATHER4_F, nn_row_dots_loop_f, ldb, 1)
 NN_ROW_DOTS_GATHER(nn_row_dots_d, double, pd, __m512d, __mmask8, __m256i,
                    _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                       _mm256_set1_epi32((int)ldb)),
-                   NN_GATHER_D, NN_GATHER4_D, nn_row_dots_loop_d)
+                   NN_GATHER_D, NN_GATHER4_D, nn_row_dots_loop_d, ldb, 1)
+/* transposed B: column p of rows j0.. is the contiguous BT[p, j0:], a masked load */
+#define NN_COLUMN_F(ptr) _mm512_maskz_loadu_ps(mk, (ptr))
+#define NN_COLUMN_D(ptr) _mm512_maskz_loadu_pd(mk, (ptr))
+#define NN_COLUMN4(LOAD, ptr, g0, g1, g2, g3)                                               \
+    do {                                                                                    \
+        g0 = LOAD(ptr); g1 = LOAD((ptr) + ldb);                                             \
+        g2 = LOAD((ptr) + 2 * ldb); g3 = LOAD((ptr) + 3 * ldb);                             \
+    } while (0)
+#define NN_COLUMN4_F(ptr, g0, g1, g2, g3) NN_COLUMN4(NN_COLUMN_F, ptr, g0, g1, g2, g3)
+#define NN_COLUMN4_D(ptr, g0, g1, g2, g3) NN_COLUMN4(NN_COLUMN_D, ptr, g0, g1, g2, g3)
+NN_ROW_DOTS_GATHER(nn_col_dots_f, float, ps, __m512, __mmask16, int, 0, NN_COLUMN_F,
+                   NN_COLUMN4_F, nn_col_dots_loop_f, 1, ldb)
+NN_ROW_DOTS_GATHER(nn_col_dots_d, double, pd, __m512d, __mmask8, int, 0, NN_COLUMN_D,
+                   NN_COLUMN4_D, nn_col_dots_loop_d, 1, ldb)
 #else
-NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F)
-NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D)
+NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F, ldb, 1)
+NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D, ldb, 1)
+NN_ROW_DOTS(nn_col_dots_f, float, NN_FMA_F, 1, ldb)
+NN_ROW_DOTS(nn_col_dots_d, double, NN_FMA_D, 1, ldb)
 #endif
+
+/* nn_rank1_t_{f,d}(m, n, alpha, a, b, CT, ldc): nn_rank1 (lda = 1) on a transposed copy,
+ *     CT[j ldc + i] <- CT[j ldc + i] + (alpha a[i]) b[j] for i < m with a[i] != 0
+ * each element by nn_rank1's one operation (alpha a[i] rounded once, then a fused
+ * multiply-add), so the copy stays bitwise the transpose of the weights nn_rank1 steps.
+ * A row of CT is contiguous in i: the test on a[i] is a mask, the row a few vectors. */
+#define NN_RANK1_T(NAME, T, FMA)                                                            \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict CT, Py_ssize_t ldc)                \
+{                                                                                           \
+    Py_ssize_t i, j;                                                                        \
+    for (j = 0; j < n; j++) {                                                               \
+        T* restrict c = CT + j * ldc;                                                       \
+        const T bj = b[j];                                                                  \
+        for (i = 0; i < m; i++) {                                                           \
+            T t = FMA(alpha * a[i], bj, c[i]);                                              \
+            c[i] = a[i] != 0 ? t : c[i];                                                    \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+NN_RANK1_T(nn_rank1_t_f, float, NN_FMA_F)
+NN_RANK1_T(nn_rank1_t_d, double, NN_FMA_D)
 
 #endif

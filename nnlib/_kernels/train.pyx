@@ -45,6 +45,17 @@ order, so bitwise the unfused order); the next forward then skips its first prod
 overwrites). It is used only when the next step runs in the same call and its row,
 re-read and checked, is the one the product was formed for.
 
+Transposed copies. With batch 1, every array on plain SGD, no weight decay and no L2
+(the steps are rank-one updates), ``run_epoch`` copies W_1 .. W_{L-1} transposed
+(``EpochSetup._transposed_copies``; at most ``TRANSPOSED_MAX_BYTES`` in all, none when a
+weight shares memory with another parameter) and each step updates the copy as it
+updates W_l (``sgd_step_transposed``: the same rounded products, so the copy stays the
+transpose bitwise). The input gradient ``dZ_l W_l^T`` then reads the copy
+(``input_grad_transposed``): the same dot-product chains, a column of a block of rows
+one contiguous load instead of a gather from rows as short as the digits net's 10
+outputs. W_l stays the weights (forward, checks, rewind read it); the copy ends with
+the call.
+
 Threads. ``n_threads`` splits the large elementwise passes (bias and activation, the
 loss, dropout masks, act_backward by blocks of columns) and a large batch's row gather;
 each element and each column sum is formed by the same operations in the same order as
@@ -125,6 +136,7 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_prod
                                    PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
+from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES
 
 cdef extern from "blas_small.h" nogil:
     # the first layer's batch-1 step fused with the next row's product (see epoch_loop)
@@ -135,6 +147,15 @@ cdef extern from "blas_small.h" nogil:
     void nn_rank1_axpys_d(Py_ssize_t m, Py_ssize_t n, double alpha, const double* a,
                           const double* b, double* W, Py_ssize_t ldw, const double* x,
                           double* c)
+    # the batch-1 input gradient and weight step on a transposed copy (see epoch_loop)
+    void nn_col_dots_f(Py_ssize_t k, Py_ssize_t n, float alpha, const float* a,
+                       const float* BT, Py_ssize_t ldb, float* c)
+    void nn_col_dots_d(Py_ssize_t k, Py_ssize_t n, double alpha, const double* a,
+                       const double* BT, Py_ssize_t ldb, double* c)
+    void nn_rank1_t_f(Py_ssize_t m, Py_ssize_t n, float alpha, const float* a,
+                      const float* b, float* CT, Py_ssize_t ldc)
+    void nn_rank1_t_d(Py_ssize_t m, Py_ssize_t n, double alpha, const double* a,
+                      const double* b, double* CT, Py_ssize_t ldc)
 from nnlib._kernels.loss_rows cimport loss_grad_batch, weighted_loss_grad_batch
 from nnlib._kernels.optim_config cimport config_from_dict
 from nnlib._optim_args import per_array_configs
@@ -351,7 +372,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           floating* lwork, int n_threads, double* loss_out,
                           bint full, bint backward, const floating* sw,
                           double sw_sum, const CsrRows* xs, bint pieces, const DropC* dr,
-                          uint64_t t, bint z0_ready) noexcept nogil:
+                          uint64_t t, bint z0_ready, floating** WT) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
 
     With row weights ``sw`` (NULL: none) the loss is their weighted mean,
@@ -359,7 +380,9 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     With sparse rows ``xs`` (NULL: dense ``X0``) the first layer reads them.
     With dropouts ``dr`` (NULL: none, the model at inference) the masks of update ``t``
     apply (see the design note). With ``z0_ready`` H[0] holds X0 W[0] already (formed by
-    the previous step's update, ``first_layer_step_and_product``).
+    the previous step's update, ``first_layer_step_and_product``). With ``WT`` (NULL:
+    none) and one row, ``WT[l]`` (l >= 1) holds W_l transposed, bitwise, and the input
+    gradient reads it (``input_grad_transposed``).
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -419,9 +442,47 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         if l > 0 and (dropped_at(dr, l) or not (floating is double
                                                  and by_product(B, s[l + 1], s[l]))):
             # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
-            mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1], 0.0,
-               dZ[l - 1], s[l])
+            if WT != NULL and B == 1:
+                input_grad_transposed(s[l], s[l + 1], dZ[l], WT[l], dZ[l - 1])
+            else:
+                mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1],
+                   0.0, dZ[l - 1], s[l])
     return status
+
+
+cdef inline void input_grad_transposed(Py_ssize_t k, Py_ssize_t c, const floating* dz,
+                                       const floating* WT, floating* dh) noexcept nogil:
+    """dh = dz W^T for one row (W (k, c), given as WT (c, k)): bitwise ``mm``'s one-row
+    product (``small_gemm``: dh zeroed, then ``nn_row_dots``), each dot product the same
+    chains, with a column of a block of rows one contiguous load instead of a gather."""
+    cdef Py_ssize_t j
+    for j in range(k):
+        dh[j] = 0
+    if floating is float:
+        nn_col_dots_f(c, k, <float>1.0, dz, WT, k, dh)
+    else:
+        nn_col_dots_d(c, k, 1.0, dz, WT, k, dh)
+
+
+cdef inline void sgd_step_transposed(Py_ssize_t k, Py_ssize_t c, double lr,
+                                     const floating* x, const floating* dz,
+                                     floating* WT) noexcept nogil:
+    """The batch-1 plain SGD step W <- W - lr x^T dz (no decay) on the transposed copy
+    WT (c, k) of W (k, c): bitwise ``sgd_fused_W``'s rank-one update (``nn_rank1``) of
+    W, so the copy stays its transpose."""
+    if floating is float:
+        nn_rank1_t_f(k, c, <float>-lr, x, dz, WT, k)
+    else:
+        nn_rank1_t_d(k, c, -lr, x, dz, WT, k)
+
+
+cdef void transpose_into(const floating* A, Py_ssize_t k, Py_ssize_t c,
+                         floating* AT) noexcept nogil:
+    """AT (c, k) = A (k, c) transposed."""
+    cdef Py_ssize_t i, j
+    for i in range(k):
+        for j in range(c):
+            AT[j * k + i] = A[i * c + j]
 
 
 cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize_t B,
@@ -520,6 +581,19 @@ cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, doub
     else:
         for j in range(n):
             b[j] = beta_b * b[j] - flr * db[j]
+
+
+# run_epoch's transposed copies (``epoch_loop``) on or off: the tests compare both paths
+cdef bint _transposed_enabled = True
+
+
+def _set_transposed(bint enabled):
+    """Turn the batch-1 transposed copies on or off (tests); returns the previous
+    setting."""
+    global _transposed_enabled
+    previous = _transposed_enabled
+    _transposed_enabled = enabled
+    return previous
 
 
 cdef class _Pointers:
@@ -735,6 +809,8 @@ cdef struct EpochC:
     OptimConfig* oc         # 2L configs, one per W1, b1, W2, b2, ... (one kind)
     int* slots              # 2L state slot counts, each of its array's config
     bint all_plain          # every array plain SGD (sgd_fused_update)
+    bint plain_no_decay     # ... and none with weight decay
+    void** WT               # per layer, W_l transposed (l >= 1), or NULL (see epoch_loop)
     bint has_drop           # the network has dropouts (their buffers are allocated)
     DropC drop
 
@@ -827,6 +903,8 @@ cdef class EpochSetup:
     cdef object _dbufs                     # the dropped values per position, or None
     cdef _Pointers pW, pb, pst, pD
     cdef object _oc_keep                   # the arrays c.oc and c.slots point into
+    cdef bint _wt_fits                     # the transposed copies may be used (run_epoch)
+    cdef _Pointers pWT                     # their buffers, once allocated
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
                  y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
@@ -876,7 +954,18 @@ cdef class EpochSetup:
                                                                 loss_scale)
         self.pW, self.pb = _Pointers(self.weights), _Pointers(self.biases)
         self.pst = _Pointers(self.states)
+        # the transposed copies of W_1 .. W_{L-1} (see epoch_loop): within the size
+        # limit, and only for weights no other parameter array shares memory with (a
+        # tied W would change under its copy)
+        params = self.weights + self.biases
+        self._wt_fits = L > 1 and sum(w.nbytes for w in self.weights[1:]) <= TRANSPOSED_MAX_BYTES
+        for l in range(1, L):
+            for q in params:
+                if q is not self.weights[l] and np.may_share_memory(q, self.weights[l]):
+                    self._wt_fits = False
+        self.pWT = None
         c_ = &self.c
+        c_.WT = NULL
         c_.net = &network.shape
         c_.W, c_.b, c_.st = self.pW.p, self.pb.p, self.pst.p
         c_.H, c_.dZ, c_.db, c_.dW = (workspace.pH.p, workspace.pdZ.p, workspace.pdb.p,
@@ -1034,6 +1123,29 @@ cdef class EpochSetup:
                                "at a time per setup (and per model)")
         self.busy = True
 
+    cdef _transposed_copies(self):
+        """Point ``c.WT`` at fresh transposed copies of W_1 .. W_{L-1} when this call's
+        steps are batch-1 plain SGD without decay or L2 (see epoch_loop), else NULL."""
+        cdef Py_ssize_t l, L = self.network.n_layers
+        cdef Py_ssize_t* sz = self.network.shape.sizes
+        cdef bint f64 = self.workspace.dtype == np.float64
+        self.c.WT = NULL
+        if not (_transposed_enabled and self._wt_fits and self.c.batch_size == 1
+                and self.c.plain_no_decay and self.c.l2 == 0.0):
+            return
+        if self.pWT is None:
+            self.pWT = _Pointers([None] + [aligned_zeros((w.shape[1], w.shape[0]), w.dtype)
+                                           for w in self.weights[1:]])
+        with nogil:
+            for l in range(1, L):
+                if f64:
+                    transpose_into(<const double*>self.c.W[l], sz[l], sz[l + 1],
+                                   <double*>self.pWT.p[l])
+                else:
+                    transpose_into(<const float*>self.c.W[l], sz[l], sz[l + 1],
+                                   <float*>self.pWT.p[l])
+        self.c.WT = self.pWT.p
+
     def set_optimizer(self, config):
         """Use the optimizer ``config`` from now on (e.g. a new learning rate between
         epochs): one config dict for every array, or a sequence of ``2 L``, one per
@@ -1073,8 +1185,11 @@ cdef class EpochSetup:
         self.c.oc = ocp
         self.c.slots = sp
         self.c.all_plain = True
+        self.c.plain_no_decay = True
         for i in range(n):
             self.c.all_plain = self.c.all_plain and plain_sgd(&ocp[i])
+            self.c.plain_no_decay = self.c.plain_no_decay and ocp[i].weight_decay == 0.0
+        self.c.plain_no_decay = self.c.plain_no_decay and self.c.all_plain
         self.c.has_opt = True
 
 
@@ -1128,6 +1243,12 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                                           else NN_FUSED_MAX_COLS_D))
     cdef bint z0_ready = False      # H[0] holds X[r_fused] W_0, the weights as they are
     cdef Py_ssize_t r_fused = -1
+    # batch 1, plain SGD without decay or L2 (the rank-one step): the input gradient
+    # dZ_l W_l^T of each layer l >= 1 reads a transposed copy of W_l, made by run_epoch
+    # and stepped with W_l (``sgd_step_transposed``): a column of a block of W_l's rows
+    # is then one contiguous load instead of a gather (a narrow layer's rows, the digits
+    # net's 10 outputs, are short). W_l stays the weights; the copy ends with the call.
+    cdef floating** WT = <floating**>c.WT
     cdef Tally t
     t.total = loss_sum0
     t.seen = 0
@@ -1195,7 +1316,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
                                     &loss, False, True, swp, sw_sum, xsp, pieces, dr,
-                                    <uint64_t>(step + 1), z0_ready)
+                                    <uint64_t>(step + 1), z0_ready, WT)
         z0_ready = False
         if t.status != STATUS_OK:
             break
@@ -1228,6 +1349,10 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                        and l2_eff + c.oc[0].weight_decay == 0.0 else -1)
             sgd_fused_update(s, W, bb, X0, B, H, dZ, r_fused >= 0,
                              db, c.oc, l2_eff, xsp, dr)
+            if WT != NULL:      # before the fused first-layer pass overwrites H[0]
+                for l in range(1, L):
+                    sgd_step_transposed(s.sizes[l], s.sizes[l + 1], c.oc[2 * l].lr,
+                                        layer_input(dr, l, X0, H), dZ[l], WT[l])
             if r_fused >= 0:
                 first_layer_step_and_product(s, W[0], X0, dZ[0], c.oc[0].lr,
                                              X + r_fused * n_in, H[0])
@@ -1384,6 +1509,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     setup._dropout_buffers()
     setup._enter()
     try:
+        setup._transposed_copies()
         if setup.workspace.dtype == np.float64:
             with nogil:
                 if flush:
@@ -1407,6 +1533,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
                 counter.step = s0 + taken
     finally:
         setup.busy = False
+        c.WT = NULL
     return t.total, t.seen, t.steps, t.status, t.finite
 
 
@@ -1449,7 +1576,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads, <const floating*>c.sw, c.sw_total, xsp, pieces, dr,
-                              t, False)
+                              t, False, NULL)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
                      pieces, dr)

@@ -290,8 +290,8 @@ FAULTS = [
           "F.dense_forward(rand((300, 8)), rand((8, 128), seed=1), rand(128, seed=2), "
           "'tanh', n_threads=2)"),
     Fault("dense-dot-tail-overwrite", SMALL,
-          "for (; p < k; p++) acc0 = FMA(a[p], b[p], acc0);",
-          "for (; p < k; p++) acc0 = FMA(a[p], b[p], 0);",
+          "for (; p < k; p++) acc0 = FMA(a[p], b[p * (CS)], acc0);",
+          "for (; p < k; p++) acc0 = FMA(a[p], b[p * (CS)], 0);",
           "index", "the scalar tail of the 4-way dot product overwrites its accumulator",
           "dense", "one-row products (batch 1 dX = dZ W^T) with k % 4 != 0",
           "dense_bwd('tanh', n=1, n_out=6)"),
