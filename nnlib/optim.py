@@ -602,14 +602,21 @@ class Optimizer:
     def _steps_of(self, params: Sequence[np.ndarray]) -> int:
         """The one step count of ``params`` (the compiled epoch numbers its steps from
         it)."""
-        steps = {e.step for e in (self._entries.get(id(p)) for p in params)
-                 if e is not None} or {0}
-        if len(steps) > 1:
-            raise ValueError(f"the parameters of this fit have taken different numbers of "
-                             f"steps {sorted(steps)} (stepped separately?); the compiled "
-                             f"epoch steps them together: call reset() or step them "
-                             f"together")
-        return steps.pop()
+        get, first = self._entries.get, None
+        for p in params:                # a plain loop: read twice per fit
+            e = get(id(p))
+            if e is not None:
+                if first is None:
+                    first = e.step
+                elif e.step != first:
+                    break
+        else:
+            return 0 if first is None else first
+        steps = {e.step for e in map(get, map(id, params)) if e is not None}
+        raise ValueError(f"the parameters of this fit have taken different numbers of "
+                         f"steps {sorted(steps)} (stepped separately?); the compiled "
+                         f"epoch steps them together: call reset() or step them "
+                         f"together")
 
     def _step_entries(self, params):
         """The state entries of ``params`` (made where missing): what holds each one's

@@ -338,3 +338,18 @@ def test_training_blas_threads_checks_n_threads_before_the_shortcut():
     big = [4096, 4096]
     assert _threads.training_blas_threads(1, 4096, big) == 1
     assert _threads.training_blas_threads(None, 4096, big) is None
+
+
+def test_step_counts_of_a_fit_as_before():
+    """_steps_of: 0 without state, the one shared count, and the same ValueError listing
+    the counts when arrays were stepped separately."""
+    w, b = np.zeros(2), np.zeros(1)
+    opt = SGD([w, b], lr=0.1)
+    assert opt._steps_of([w, b]) == 0
+    opt.step([np.ones(2), np.ones(1)])
+    opt.step([np.ones(2), np.ones(1)])
+    assert opt._steps_of([w, b]) == 2 and opt._steps_of([np.zeros(3), w]) == 2
+    SGD([w], lr=0.1)        # another optimizer's steps are its own
+    opt._entries[id(b)].step = 5
+    with pytest.raises(ValueError, match=r"different numbers of steps \[2, 5\]"):
+        opt._steps_of([w, b])
