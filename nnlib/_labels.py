@@ -66,9 +66,11 @@ def check_class_labels(y, n_samples, n_classes, name="y"):
             bad = ~(np.isfinite(arr) & (arr == np.floor(arr)))
         if bad.any():
             _first_bad(arr, bad, name, "an integer class label")
-    bad = (arr < 0) | (arr >= n_classes)
-    if bad.any():
-        _first_bad(arr, bad, name, f"a class label in [0, {n_classes})")
+    # two reductions find out; the mask that names the first bad label is built only
+    # when there is one
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        _first_bad(arr, (arr < 0) | (arr >= n_classes), name,
+                   f"a class label in [0, {n_classes})")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 

@@ -128,11 +128,12 @@ def training_blas_threads(n_threads, batch_rows, sizes):
     ``n_threads`` as given; None leaves BLAS's count as it is (OpenBLAS's start-up
     count from OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, or a ``threadpoolctl`` limit in
     force); 1 when the largest product is below ``BLAS_SPLIT_FLOPS`` either way."""
-    wanted = resolve_threads(n_threads, 1 << 30) if n_threads is not None else None
+    if n_threads is not None:
+        check_int_scalar(n_threads, "n_threads", low=1)     # refused even when unused
     largest = 2 * batch_rows * max(a * b for a, b in zip(sizes, sizes[1:]))
     if largest < BLAS_SPLIT_FLOPS:
-        return 1
-    return wanted
+        return 1        # without reading the thread limit (a call into OpenMP)
+    return resolve_threads(n_threads, 1 << 30) if n_threads is not None else None
 
 
 class blas_threads:

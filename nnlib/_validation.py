@@ -29,6 +29,10 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None,
     non-contiguous or Fortran-ordered array is copied; a C-contiguous one (read-only
     included) is returned as is, never written to.
     """
+    if (type(x) is np.ndarray and dtype is not None and min_ndim is None and allow_empty
+            and (ndim is None or x.ndim == ndim) and x.dtype.kind == "f"
+            and x.dtype == dtype and x.flags.c_contiguous):
+        return x        # what the slow path returns for it (np.asarray keeps it), sooner
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind == "f" and native_float_dtype(arr.dtype) is not None:

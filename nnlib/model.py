@@ -220,7 +220,11 @@ class Sequential:
         ...
         nnlib.exceptions.ShapeError: X has 3 features but the model expects 4 (shape (1, 3))
         """
-        return next(l.n_in for l in self.layers if getattr(l, "n_in", None) is not None)
+        for layer in self.layers:
+            n_in = getattr(layer, "n_in", None)
+            if n_in is not None:
+                return n_in
+        raise StopIteration     # as next() on no such layer (_check_layers refuses it)
 
     @property
     def n_out(self) -> int:
@@ -257,11 +261,7 @@ class Sequential:
         given = X
         self._check_layers()        # ``layers`` is a plain list: emptied, dtype unknown
         dtype = self.dtype
-        # an array fit can use as it is (the common case) skips the conversion's checks;
-        # exactly the arrays as_float_array would return unchanged
-        if not (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
-                and X.flags.c_contiguous):
-            X = as_float_array(X, name, dtype=dtype, ndim=2)
+        X = as_float_array(X, name, dtype=dtype, ndim=2)   # an array fit can use: at once
         if X.shape[1] != self.n_in:
             raise ShapeError(f"{name} has {X.shape[1]} features but the model expects "
                              f"{self.n_in} (shape {X.shape})")

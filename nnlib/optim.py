@@ -585,8 +585,13 @@ class Optimizer:
         params = _as_param_list(params)
         self._adopt(params)
         hypers = self._groups_of(params)
-        return [self._entry(p, self._group_config(h), h).rows
-                for p, h in zip(params, hypers)]
+        rows, configs = [], {}
+        for p, h in zip(params, hypers):
+            config = configs.get(id(h))
+            if config is None:              # once per group
+                config = configs[id(h)] = self._group_config(h)
+            rows.append(self._entry(p, config, h).rows)
+        return rows
 
     def _bind(self, params):
         """What a fit does first: adopt ``params`` if the optimizer holds none, and check
@@ -597,22 +602,31 @@ class Optimizer:
     def _steps_of(self, params: Sequence[np.ndarray]) -> int:
         """The one step count of ``params`` (the compiled epoch numbers its steps from
         it)."""
-        steps = {e.step for e in (self._entries.get(id(p)) for p in params)
-                 if e is not None} or {0}
-        if len(steps) > 1:
-            raise ValueError(f"the parameters of this fit have taken different numbers of "
-                             f"steps {sorted(steps)} (stepped separately?); the compiled "
-                             f"epoch steps them together: call reset() or step them "
-                             f"together")
-        return steps.pop()
+        get, first = self._entries.get, None
+        for p in params:                # a plain loop: read twice per fit
+            e = get(id(p))
+            if e is not None:
+                if first is None:
+                    first = e.step
+                elif e.step != first:
+                    break
+        else:
+            return 0 if first is None else first
+        steps = {e.step for e in map(get, map(id, params)) if e is not None}
+        raise ValueError(f"the parameters of this fit have taken different numbers of "
+                         f"steps {sorted(steps)} (stepped separately?); the compiled "
+                         f"epoch steps them together: call reset() or step them "
+                         f"together")
 
     def _step_entries(self, params):
         """The state entries of ``params`` (made where missing): what holds each one's
         step count, which the compiled epoch sets as it returns."""
-        entries = []
+        entries, found = [], {}
         for p, h in zip(params, self._groups_of(params)):
-            cfg, slots = self._config_slots(h)
-            entries.append(self._entry(p, cfg, h, slots=slots))
+            config_slots = found.get(id(h))
+            if config_slots is None:        # once per group
+                config_slots = found[id(h)] = self._config_slots(h)
+            entries.append(self._entry(p, config_slots[0], h, slots=config_slots[1]))
         return entries
 
     def _set_steps(self, params, value):
@@ -1027,6 +1041,9 @@ def _threads_for(params, n_threads):
     return 1, PARALLEL_MIN_SIZE
 
 
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)    # native order
+
+
 def _as_param_list(params):
     if isinstance(params, np.ndarray):
         params = [params]
@@ -1037,9 +1054,12 @@ def _as_param_list(params):
         if not isinstance(p, np.ndarray):
             raise TypeError(f"params[{i}] must be a NumPy array (updated in place); got "
                             f"{type(p).__name__}")
-        if native_float_dtype(p.dtype) is None:
+        dt = p.dtype
+        if dt is _FLOAT64 or dt is _FLOAT32:
+            pass                            # the common case, without np.dtype()
+        elif native_float_dtype(dt) is None:
             raise DTypeError(f"params[{i}] must be float32 or float64; got {p.dtype}")
-        if not p.dtype.isnative:
+        elif not dt.isnative:
             raise DTypeError(f"params[{i}] has non-native byte order ({p.dtype.str}); the "
                              f"optimizer updates it in place in the machine's order, so "
                              f"it must be native: use p = "
