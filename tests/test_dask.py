@@ -546,3 +546,31 @@ def test_grid_search_through_joblib_dask_backend(cluster_of_two):
     np.testing.assert_array_equal(on_cluster.cv_results_["mean_test_score"],
                                   local.cv_results_["mean_test_score"])
     assert on_cluster.best_params_ == local.best_params_
+
+
+def test_a_cluster_without_workers_is_waited_for_then_refused(monkeypatch):
+    # a nanny restarting its worker leaves the scheduler without it for a moment: the
+    # shards wait for a worker to join, and name the problem if none does
+    import threading
+    import time
+
+    import nnlib.dask._shards as shards
+    monkeypatch.setattr(shards, "WORKER_WAIT", 20.0)
+    cluster = distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None,
+                                       silence_logs=50)
+    c = distributed.Client(cluster)
+    try:
+        joins = threading.Timer(0.5, lambda: cluster.scale(1))
+        t0 = time.perf_counter()
+        joins.start()
+        assert len(shards._workers(c)) == 1 and time.perf_counter() - t0 >= 0.4
+        cluster.scale(0)
+        deadline = time.perf_counter() + 20
+        while c.scheduler_info(n_workers=-1)["workers"] and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        monkeypatch.setattr(shards, "WORKER_WAIT", 0.3)
+        with pytest.raises(RuntimeError, match="no workers .none joined within 0.3 s"):
+            shards._workers(c)
+    finally:
+        c.close()
+        cluster.close()

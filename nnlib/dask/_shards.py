@@ -50,10 +50,25 @@ class ShardSet(NamedTuple):
         return out
 
 
+# Seconds to wait for a worker when the cluster has none at the moment: a nanny
+# restarting its worker (after a crash, or past its memory limit) leaves the scheduler
+# without it for a second or two.
+WORKER_WAIT = 30.0
+
+
 def _workers(client):
+    """The addresses of the cluster's workers, sorted; waits up to ``WORKER_WAIT``
+    seconds for one if there is none, then raises RuntimeError."""
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     if not workers:
-        raise RuntimeError("the dask cluster has no workers")
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except (TimeoutError, OSError):
+            pass
+        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    if not workers:
+        raise RuntimeError(f"the dask cluster has no workers (none joined within "
+                           f"{WORKER_WAIT:g} s)")
     return workers
 
 
