@@ -13,7 +13,7 @@ import mpmath  # noqa: E402
 
 import nnlib.functional as F  # noqa: E402
 import verify  # noqa: E402
-from verify.evidence import exact, measure, ulp  # noqa: E402
+from verify.evidence import MPMATH, exact, measure, mp_exp, ulp  # noqa: E402
 from verify.proofs import prove_activation  # noqa: E402
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS  # noqa: E402
 
@@ -44,6 +44,26 @@ def test_oracle_survives_cancellation_and_huge_arguments():
     assert abs(v - mpmath.exp(-710)) < mpmath.mpf(10) ** -320
     d = sp.lambdify(z, sp.diff(SIG, z), "mpmath")       # float64 lambdify: NaN at -800
     assert float(exact(d, mpmath.mpf(-800))) == 0.0 and exact(d, mpmath.mpf(-800)) > 0
+
+
+
+@pytest.mark.parametrize("dps", [40, 180, 400, 1280])
+@pytest.mark.parametrize("x", [0, 1, -1, 2, 0.5, -3.25, 88, 700, -700, -745, 2.0 ** 60,
+                               1e300, -1e300])
+def test_mp_exp_is_mpmath_exp_to_the_working_precision(x, dps):
+    # The oracle's exp skips mpmath's e ** n shortcut for integer n above 600 bits; its
+    # value must still be exp(x) to the working precision (one extra rounding at most).
+    with mpmath.workdps(dps):
+        got, want = mp_exp(x), mpmath.exp(x)
+        assert abs(got - want) <= mpmath.mpf(2) ** (4 - mpmath.mp.prec) * want
+
+
+def test_oracle_lambdify_modules_use_mp_exp():
+    f = sp.lambdify(z, sp.exp(z) + sp.log(1 + sp.exp(-z)), MPMATH)
+    assert f.__globals__["exp"] is mp_exp
+    with mpmath.workdps(400):
+        assert abs(f(mpmath.mpf(700)) - mpmath.exp(700) - mpmath.log1p(mpmath.exp(-700))) \
+            < mpmath.mpf(10) ** -380 * mpmath.exp(700)
 
 
 # ------------------------------------------------------------------- check_elementwise

@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from verify.evidence import (DTYPES, OracleError, edge_points, exact, measure,
+from verify.evidence import (DTYPES, MPMATH, OracleError, edge_points, exact, measure,
                              random_points)
 from verify.registry import Tolerance
 from verify.subgradient import subgradient_measure
@@ -240,8 +240,8 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
     res = CheckResult(name or str(expr))
     kinks, pw = _kinks(expr, symbol)
     dexpr = sp.diff(pw, symbol)
-    f_exact = sp.lambdify(symbol, pw, "mpmath")
-    d_exact = sp.lambdify(symbol, dexpr, "mpmath")
+    f_exact = sp.lambdify(symbol, pw, MPMATH)
+    d_exact = sp.lambdify(symbol, dexpr, MPMATH)
     kink_range = {}
     for k in kinks:
         lo, hi = _one_sided(dexpr, symbol, k)
@@ -334,8 +334,8 @@ def _sym_oracle(exprs, symbols, params):
     """(values, [Jacobian]) oracle from SymPy expressions of ``symbols``."""
     exprs = [sp.sympify(e).subs(params or {}) for e in exprs]
     jac = sp.Matrix(exprs).jacobian(list(symbols))
-    fv = sp.lambdify(list(symbols), exprs, "mpmath")
-    fj = sp.lambdify(list(symbols), list(jac), "mpmath")
+    fv = sp.lambdify(list(symbols), exprs, MPMATH)
+    fj = sp.lambdify(list(symbols), list(jac), MPMATH)
     c = len(symbols)
 
     def oracle(row):
@@ -476,9 +476,9 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
         key = yr if np.ndim(yr) == 0 else tuple(np.ravel(yr).tolist())
         if key not in cache:
             e = sp.sympify(per_sample(yr)).subs(params or {})
-            cache[key] = (sp.lambdify(list(symbols), e, "mpmath"),
+            cache[key] = (sp.lambdify(list(symbols), e, MPMATH),
                           sp.lambdify(list(symbols), [sp.diff(e, s) for s in symbols],
-                                      "mpmath"))
+                                      MPMATH))
         f, d = cache[key]
         return exact(f, *row), [exact(d, *row)]
 

@@ -34,6 +34,8 @@ import mpmath
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
+from verify.evidence import mp_exp
+
 __all__ = ["program", "Unsupported"]
 
 
@@ -41,7 +43,7 @@ class Unsupported(TypeError):
     """The expression has a node without an evaluation rule here."""
 
 
-_FUNCTIONS = {sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh,
+_FUNCTIONS = {sp.exp: mp_exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh,
               sp.sinh: mpmath.sinh, sp.cosh: mpmath.cosh, sp.Abs: mpmath.fabs}
 _CONSTANTS = {sp.E: mpmath.e, sp.pi: mpmath.pi}
 _RELATIONS = {sp.StrictLessThan: operator.lt, sp.StrictGreaterThan: operator.gt,

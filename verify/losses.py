@@ -21,7 +21,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.api import check_loss, map_rows
-from verify.evidence import exact
+from verify.evidence import MPMATH, exact, mp_exp
 from verify.output_maps import (C, C_EVID, P, ZS, _absorb, _each, _item, _softmax_exprs,
                                 _subsets, prove_log_identity, sparsemax_exact)
 from verify.proofs import Proof
@@ -231,9 +231,9 @@ def _poisson_oracle(row, t):
     """sum_j e^{z_j} - t_j z_j + t_j log t_j - t_j (0 log 0 = 0), at mpmath's precision."""
     zs = [mpmath.mpf(float(v)) for v in row]
     ts = [mpmath.mpf(float(v)) for v in np.asarray(t).reshape(-1)]
-    val = sum(mpmath.exp(z) - tj * z + (tj * mpmath.log(tj) - tj if tj > 0 else 0)
+    val = sum(mp_exp(z) - tj * z + (tj * mpmath.log(tj) - tj if tj > 0 else 0)
               for z, tj in zip(zs, ts))
-    return val, [[mpmath.exp(z) - tj for z, tj in zip(zs, ts)]]
+    return val, [[mp_exp(z) - tj for z, tj in zip(zs, ts)]]
 
 
 def _poisson_inputs(c, quick):
@@ -250,8 +250,8 @@ def _squared_oracle(zs):
     """The definition 1/2 |z - t|^2 with the target as symbols too, lambdified once."""
     ts = sp.symbols(f"t0:{len(zs)}", real=True)
     L = sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(zs, ts))
-    f = sp.lambdify(list(zs) + list(ts), L, "mpmath")
-    d = sp.lambdify(list(zs) + list(ts), [sp.diff(L, v) for v in zs], "mpmath")
+    f = sp.lambdify(list(zs) + list(ts), L, MPMATH)
+    d = sp.lambdify(list(zs) + list(ts), [sp.diff(L, v) for v in zs], MPMATH)
 
     def oracle(row, t):
         args = list(row) + [mpmath.mpf(float(v)) for v in t]

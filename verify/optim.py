@@ -33,7 +33,7 @@ import numpy as np
 import sympy as sp
 
 from verify import kernels as K
-from verify.evidence import measure
+from verify.evidence import MPMATH, measure
 from verify.registry import Tolerance
 
 __all__ = ["RULES", "CONFIGS", "QUOTIENT_CONFIGS", "symbolic_rule", "check_optimizer",
@@ -193,7 +193,7 @@ def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=
         hv = _hyper_values(cls_name, cfg)
         fns = [(lhs, sp.lambdify([w, g, t, b, G, s, a, m, v, vmax],
                                  rhs.subs({k: sp.Float(x, 30) for k, x in hv.items()}),
-                                 "mpmath")) for lhs, rhs in eqs]
+                                 MPMATH)) for lhs, rhs in eqs]
         p = (rng.standard_normal(n) * 2).astype(dt)
         env = [dict(w=mpmath.mpf(float(x)), b=mpmath.mpf(0),
                     G=mpmath.mpf(cfg.get("initial_accumulator_value", 0.0)), s=mpmath.mpf(0),
