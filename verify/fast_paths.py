@@ -70,6 +70,21 @@ def _first_difference(got, want):
     return None
 
 
+def _lookup(*paths):
+    """The objects ``nnlib.<path>`` (None where missing) and a failure for each missing."""
+    found = [K.nnlib_attr(p) for p in paths]
+    return found, [f"nnlib.{p} is not available" for p, x in zip(paths, found) if x is None]
+
+
+def _item(name, t0, failures, passing, rows, statement):
+    return {"name": name, "section": "kernels", "kind": "fast path", "passed": not failures,
+            "verdict": "pass: " + passing if not failures else
+                       f"FAIL ({len(failures)} differ from NumPy's)",
+            "rows": rows, "failures": failures[:10],
+            "statement": statement + " (verify/fast_paths.py).",
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
 def _run_seeds(ctx):
     """SEEDS and RANDOM_SEEDS seeds drawn from each of the run's seeds."""
     out = list(SEEDS)
@@ -83,12 +98,9 @@ def _run_seeds(ctx):
 
 def _seed_orders_item(ctx):
     t0 = time.perf_counter()
-    compiled = K.nnlib_attr("_kernels.shuffle.SeedOrders")
-    twin = K.nnlib_attr("_reference.shuffle.SeedOrders")
-    shuffle_orders = K.nnlib_attr("_random.shuffle_orders")
-    failures = [f"nnlib.{p} is not available" for p, x in (
-        ("_kernels.shuffle.SeedOrders", compiled), ("_reference.shuffle.SeedOrders", twin),
-        ("_random.shuffle_orders", shuffle_orders)) if x is None]
+    (compiled, twin, shuffle_orders), failures = _lookup(
+        "_kernels.shuffle.SeedOrders", "_reference.shuffle.SeedOrders",
+        "_random.shuffle_orders")
     seeds = _run_seeds(ctx)
     n_orders = n_indices = n_twin = 0
     for seed in seeds if not failures else []:
@@ -133,16 +145,10 @@ def _seed_orders_item(ctx):
             ("fit's route (nnlib._random.shuffle_orders)",
              "int, int64 and uint32 seeds get the compiled SeedOrders"),
             ("refused as NumPy refuses them (ValueError)", ", ".join(refused) or "none")]
-    return {"name": "SeedOrders", "section": "kernels", "kind": "fast path",
-            "passed": not failures,
-            "verdict": f"pass: NumPy's orders bit for bit, {len(seeds)} seeds, "
-                       f"{n_orders} orders" if not failures else
-                       f"FAIL ({len(failures)} differ from NumPy's)",
-            "rows": rows, "failures": failures[:10],
-            "statement": "The compiled SeedOrders draws np.random.default_rng(seed)"
-                         ".permutation(n), order after order, bit for bit "
-                         "(verify/fast_paths.py).",
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return _item("SeedOrders", t0, failures,
+                 f"NumPy's orders bit for bit, {len(seeds)} seeds, {n_orders} orders", rows,
+                 "The compiled SeedOrders draws np.random.default_rng(seed).permutation(n), "
+                 "order after order, bit for bit")
 
 
 def label_cases(rng):
@@ -184,11 +190,8 @@ def _plain(y, n_classes):
 
 def _labels_item(ctx):
     t0 = time.perf_counter()
-    compiled = K.nnlib_attr("_kernels.train.first_label_outside")
-    twin = K.nnlib_attr("_reference.train.first_label_outside")
-    failures = [f"nnlib.{p} is not available" for p, x in (
-        ("_kernels.train.first_label_outside", compiled),
-        ("_reference.train.first_label_outside", twin)) if x is None]
+    (compiled, twin), failures = _lookup("_kernels.train.first_label_outside",
+                                         "_reference.train.first_label_outside")
     runs = [label_cases(np.random.default_rng([s, 0x1ABE1]))
             for s in getattr(ctx, "seeds", None) or [ctx.seed]]
     n_cases = 0
@@ -214,15 +217,10 @@ def _labels_item(ctx):
              f"{n_cases} cases equal ({len(runs)} run seed(s)): "
              + "; ".join(d for d, _, _ in runs[0])),
             ("refused (not a contiguous 1-d int64 buffer)", ", ".join(refused) or "none")]
-    return {"name": "first_label_outside", "section": "kernels", "kind": "fast path",
-            "passed": not failures,
-            "verdict": f"pass: {n_cases} cases equal to NumPy's" if not failures else
-                       f"FAIL ({len(failures)} differ from NumPy's)",
-            "rows": rows, "failures": failures[:10],
-            "statement": "The compiled first_label_outside returns the index of the first "
-                         "label outside [0, n_classes), or -1, exactly as NumPy and the "
-                         "twin do (verify/fast_paths.py).",
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return _item("first_label_outside", t0, failures,
+                 f"{n_cases} cases equal to NumPy's", rows,
+                 "The compiled first_label_outside returns the index of the first label "
+                 "outside [0, n_classes), or -1, exactly as NumPy and the twin do")
 
 
 def run_fast_paths(ctx):
