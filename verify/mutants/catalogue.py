@@ -438,6 +438,13 @@ FAULTS = [
           "draws from [0, i) (Sattolo's cycles), not NumPy's [0, i]",
           "train", "fit with an int random_state (SeedOrders, the epoch orders)",
           "__import__('nnlib._random', fromlist=['x']).shuffle_orders(3).permutation(9)"),
+    Fault("train-orders-half-swapped", SHUFFLE,
+          "r->half = (uint32_t)(v >> 32);\n        return (uint32_t)v;",
+          "r->half = (uint32_t)v;\n        return (uint32_t)(v >> 32);",
+          "index", "the seed orders' 32-bit draws take the high half of each 64-bit draw "
+          "first (NumPy's PCG64 gives the low half first, keeps the high one)",
+          "train", "fit with an int random_state (SeedOrders, the epoch orders)",
+          "__import__('nnlib._random', fromlist=['x']).shuffle_orders(3).permutation(9)"),
     Fault("train-label-check-boundary", TRAIN,
           "if <uint64_t>y[i] >= <uint64_t>n_classes:",
           "if <uint64_t>y[i] > <uint64_t>n_classes:",
@@ -446,6 +453,14 @@ FAULTS = [
           "train", "fit's label check of int64 labels (first_label_outside)",
           "__import__('nnlib._kernels.train', fromlist=['x']).first_label_outside("
           "np.array([0, 2, 3, 1], dtype=np.int64), 3)"),
+    Fault("train-label-check-signed", TRAIN,
+          "if <uint64_t>y[i] >= <uint64_t>n_classes:",
+          "if y[i] >= n_classes:",
+          "sign", "fit's int64 label check compares signed: a negative label passes (and "
+          "the compiled losses index below their buffers with it)",
+          "train", "fit's label check of int64 labels (first_label_outside)",
+          "__import__('nnlib._kernels.train', fromlist=['x']).first_label_outside("
+          "np.array([0, -1, 2], dtype=np.int64), 3)"),
     # ---- dropout ------------------------------------------------------------------------
     Fault("dropout-row-offset", DROPOUT,
           "dropout_key(seed, step, row0 + <uint64_t>i)",
