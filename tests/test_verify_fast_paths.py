@@ -55,6 +55,17 @@ def test_a_label_check_off_by_one_at_n_classes_fails(monkeypatch):
                for f in it["failures"]), it["failures"]
 
 
+@pytest.mark.parametrize("name, missing", [("SeedOrders", "_kernels.shuffle.SeedOrders"),
+                                           ("first_label_outside",
+                                            "_kernels.train.first_label_outside")])
+def test_a_missing_compiled_path_fails(monkeypatch, name, missing):
+    from verify import kernels as K
+    real = K.nnlib_attr
+    monkeypatch.setattr(K, "nnlib_attr", lambda p: None if p == missing else real(p))
+    it = _item(name)
+    assert not it["passed"] and it["failures"] == [f"nnlib.{missing} is not available"]
+
+
 def test_a_label_check_that_reads_a_strided_view_fails(monkeypatch):
     real = train.first_label_outside
     monkeypatch.setattr(train, "first_label_outside",
