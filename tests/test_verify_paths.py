@@ -276,6 +276,11 @@ def test_conventions_pass_and_a_flipped_tie_rule_fails(monkeypatch):
     assert len(items) == 1 and not items[0]["passed"]
 
 
+def test_a_conventions_item_is_picked_by_its_own_name():
+    items = conventions.run_conventions(Context(quick=True, only=["relu_vjp (conventions)"]))
+    assert [it["name"] for it in items] == ["relu_vjp (conventions)"]
+
+
 def test_every_kink_of_every_activation_has_a_stated_convention():
     stated = {k for k, *_ in conventions.activation_conventions()}
     for act in ACTIVATIONS:

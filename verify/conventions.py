@@ -97,7 +97,10 @@ def run_conventions(ctx):
     items = []
     for kernel, stated in by_kernel.items():
         base = kernel.removesuffix("_vjp").removesuffix("_grad")
-        if not (ctx.wanted(kernel) or ctx.wanted(base) or ctx.wanted("conventions")):
+        # picked by the kernel's name, its item's name (--only "relu (conventions)") or
+        # the group
+        if not (ctx.wanted(kernel) or ctx.wanted(base) or ctx.wanted("conventions")
+                or ctx.wanted(f"{kernel} (conventions)")):
             continue
         t0 = time.perf_counter()
         fn = K.kernel(kernel)

@@ -2,9 +2,10 @@
 
 Sections, as listed in ``SECTIONS``, come from one verify module per nnlib module:
 ``kernels`` (verify.activations, verify.output_maps, verify.losses, verify.dense:
-definition, proof, evidence), ``optimizers`` (verify.optim), ``backprop``, ``train``
-(verify.train: the compiled epoch), ``convexity``, ``notes``. A section that fails to
-import, or raises, is a FAIL item. Each item is a dict with at least ``name``,
+definition, proof, evidence; verify.paths, verify.conventions; verify.fast_paths: the fit
+path's compiled shortcuts against NumPy), ``optimizers`` (verify.optim), ``backprop``,
+``train`` (verify.train: the compiled epoch), ``convexity``, ``notes``. A section that
+fails to import, or raises, is a FAIL item. Each item is a dict with at least ``name``,
 ``section``, ``passed`` (True / False) and ``verdict`` (a short word for the summary).
 ``only`` keeps the items whose name is listed.
 
@@ -97,6 +98,7 @@ SECTIONS = [
     ("kernels", "verify.dropout", "run_dropout"),
     ("kernels", "verify.paths", "run_paths"),
     ("kernels", "verify.conventions", "run_conventions"),
+    ("kernels", "verify.fast_paths", "run_fast_paths"),
     ("optimizers", "verify.optim", "run_optimizers"),
     ("backprop", "verify.backprop", "run_backprop"),
     ("train", "verify.train", "run_train"),
@@ -131,6 +133,9 @@ def _names_of(fn_name):
         from verify.conventions import CONVENTIONS, activation_conventions
         kernels = [k for k, *_ in activation_conventions()] + [c.kernel for c in CONVENTIONS]
         return [f"{k} (conventions)" for k in dict.fromkeys(kernels)]
+    if fn_name == "run_fast_paths":
+        from verify.fast_paths import ITEM_NAMES
+        return list(ITEM_NAMES)
     if fn_name == "run_optimizers":
         from verify.optim import CONFIGS, QUOTIENT_CONFIGS, _label
         return ([_label(c, kw) for c, kw in CONFIGS]

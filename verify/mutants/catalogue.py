@@ -68,6 +68,7 @@ SCALAR, ACT = K + "scalar.pxd.tp", K + "activations.pyx.tp"
 VMATH, MAPS, ROWS = K + "vmath.h", K + "output_maps.pyx", K + "loss_rows.pxd"
 DENSE, RULES, TRAIN = K + "dense.pxd.tp", K + "optim_rules.pxd.tp", K + "train.pyx"
 DROPOUT, SMALL = K + "dropout.pyx", K + "blas_small.h"
+SHUFFLE = K + "shuffle.pyx"
 
 FAULTS = [
     # ---- activations --------------------------------------------------------------------
@@ -429,6 +430,37 @@ FAULTS = [
           "off-by-one", "the epoch's mean loss weighs the last, partial batch as a full one",
           "train", "n not a multiple of batch_size (the reported loss)",
           "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
+    # ---- the fit path's compiled shortcuts (verify.fast_paths) ---------------------------
+    Fault("train-orders-interval-bound", SHUFFLE,
+          "while ((v = (nnlib_pcg_next32(r) & mask)) > hi) {}",
+          "while ((v = (nnlib_pcg_next32(r) & mask)) >= hi) {}",
+          "off-by-one", "the bounded draw of the seed orders rejects hi itself: Fisher-Yates "
+          "draws from [0, i) (Sattolo's cycles), not NumPy's [0, i]",
+          "train", "fit with an int random_state (SeedOrders, the epoch orders)",
+          "__import__('nnlib._random', fromlist=['x']).shuffle_orders(3).permutation(9)"),
+    Fault("train-orders-half-swapped", SHUFFLE,
+          "r->half = (uint32_t)(v >> 32);\n        return (uint32_t)v;",
+          "r->half = (uint32_t)v;\n        return (uint32_t)(v >> 32);",
+          "index", "the seed orders' 32-bit draws take the high half of each 64-bit draw "
+          "first (NumPy's PCG64 gives the low half first, keeps the high one)",
+          "train", "fit with an int random_state (SeedOrders, the epoch orders)",
+          "__import__('nnlib._random', fromlist=['x']).shuffle_orders(3).permutation(9)"),
+    Fault("train-label-check-boundary", TRAIN,
+          "if <uint64_t>y[i] >= <uint64_t>n_classes:",
+          "if <uint64_t>y[i] > <uint64_t>n_classes:",
+          "off-by-one", "fit's int64 label check accepts the label n_classes (one past the "
+          "last class, which the compiled losses then index with)",
+          "train", "fit's label check of int64 labels (first_label_outside)",
+          "__import__('nnlib._kernels.train', fromlist=['x']).first_label_outside("
+          "np.array([0, 2, 3, 1], dtype=np.int64), 3)"),
+    Fault("train-label-check-signed", TRAIN,
+          "if <uint64_t>y[i] >= <uint64_t>n_classes:",
+          "if y[i] >= n_classes:",
+          "sign", "fit's int64 label check compares signed: a negative label passes (and "
+          "the compiled losses index below their buffers with it)",
+          "train", "fit's label check of int64 labels (first_label_outside)",
+          "__import__('nnlib._kernels.train', fromlist=['x']).first_label_outside("
+          "np.array([0, -1, 2], dtype=np.int64), 3)"),
     # ---- dropout ------------------------------------------------------------------------
     Fault("dropout-row-offset", DROPOUT,
           "dropout_key(seed, step, row0 + <uint64_t>i)",
