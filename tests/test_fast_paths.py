@@ -69,6 +69,19 @@ def test_first_label_outside_agrees_with_twin(labels, first):
     assert train.first_label_outside(y, 3) == twin.first_label_outside(y, 3) == first
 
 
+@pytest.mark.parametrize("n_classes", [0, -1, -2**63])
+@pytest.mark.parametrize("labels", [[], [0], [5, -1], [-2**63, 2**63 - 1]])
+def test_first_label_outside_empty_range(labels, n_classes):
+    # [0, n_classes) is empty for n_classes <= 0: every label is outside, as in the twin
+    # (an unsigned comparison alone would accept labels below a negative n_classes).
+    from nnlib._kernels import train
+    from nnlib._reference import train as twin
+    y = np.array(labels, dtype=np.int64)
+    want = 0 if len(labels) else -1
+    assert train.first_label_outside(y, n_classes) == twin.first_label_outside(y, n_classes) \
+        == want
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("label_dtype", [np.int32, np.uint8, np.float64],
                          ids=["int32", "uint8", "float64"])

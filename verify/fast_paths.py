@@ -161,6 +161,7 @@ def label_cases(rng):
              ("several outside: the first counts", [1, 4, -1, 9], 3),
              ("n_classes - 1 inside", [2, 0, 2], 3), ("n_classes outside", [2, 0, 3, 2], 3),
              ("n_classes = 1", [0, 0, 1], 1), ("n_classes = 0: every label outside", [0], 0),
+             ("n_classes < 0: every label outside", [1, -3], -2),
              ("int64 min", [0, small, 1], 3), ("int64 max", [1, big], 3),
              ("n_classes = int64 max", [0, big - 1, big], big),
              ("n_classes = int64 max, negatives", [big - 1, -1, small], big)]

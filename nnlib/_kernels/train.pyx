@@ -310,8 +310,10 @@ def all_finite(const floating[:, ::1] X):
 def first_label_outside(const int64_t[::1] y, int64_t n_classes):
     """Index of the first label of ``y`` outside ``[0, n_classes)``, or -1: fit's label
     check of int64 labels without NumPy's two comparisons, their ``|`` and ``any`` (each a
-    boolean temporary)."""
+    boolean temporary). For ``n_classes <= 0`` the range is empty: every label is outside."""
     cdef Py_ssize_t i, n = y.shape[0], first = -1
+    if n_classes <= 0:
+        return 0 if n else -1
     with nogil:
         for i in range(n):
             if <uint64_t>y[i] >= <uint64_t>n_classes:  # negatives wrap above n_classes
