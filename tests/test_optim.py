@@ -501,6 +501,75 @@ def test_sgd_without_weight_decay_keeps_infinite_params_as_torch_and_the_twin(kw
     np.testing.assert_array_equal(compiled[:5], p.detach().numpy()[:5])
 
 
+# Every other rule with weight decay: L2 on the gradient (Adagrad, RMSprop, Adam and the
+# notes' and scikit-learn's rules, whose classes fix it at 0 but whose kernels read it:
+# the training epoch passes its L2 there) and AdamW (decoupled: its shrink keeps inf, and
+# no L2 term may reach its gradient). (id, class, kwargs, torch class or None)
+DECAY_RULES = [
+    ("adagrad", O.Adagrad, dict(lr=0.5, lr_decay=0.1), "Adagrad"),
+    ("rmsprop", O.RMSprop, dict(lr=0.5), "RMSprop"),
+    ("rmsprop-momentum", O.RMSprop, dict(lr=0.5, momentum=0.5), "RMSprop"),
+    ("rmsprop-centered", O.RMSprop, dict(lr=0.5, momentum=0.5, centered=True), "RMSprop"),
+    ("adam", O.Adam, dict(lr=0.5), "Adam"),
+    ("adam-amsgrad", O.Adam, dict(lr=0.5, amsgrad=True), "Adam"),
+    ("adamw", O.AdamW, dict(lr=0.5), "AdamW"),
+    ("adamw-amsgrad", O.AdamW, dict(lr=0.5, amsgrad=True), "AdamW"),
+    ("notes-momentum", O.NotesMomentum, dict(lr=0.5, beta=0.5), None),
+    ("notes-adagrad", O.NotesAdaGrad, dict(lr=0.5), None),
+    ("sklearn-sgd", O.SklearnSGD, dict(lr=0.5, momentum=0.9, nesterov=False), None),
+    ("sklearn-nesterov", O.SklearnSGD, dict(lr=0.5, momentum=0.9, nesterov=True), None),
+    ("sklearn-adam", O.SklearnAdam, dict(lr=0.5), None),
+]
+WEIGHT_DECAYS = [("wd0", 0.0), ("wd-0", -0.0), ("wd0.25", 0.25)]
+
+
+def _same_nonfinite(got, want, dtype):
+    """NaN, +-inf and signed zeros where ``want`` has them, the other values within
+    TRAJ_TOL (the kernels contract a * b + c to one FMA where NumPy rounds twice)."""
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    np.testing.assert_array_equal(np.signbit(got[want == 0]), np.signbit(want[want == 0]))
+    np.testing.assert_allclose(got[fin], want[fin], **TRAJ_TOL[dtype])
+
+
+@pytest.mark.parametrize("wd_id, wd", WEIGHT_DECAYS, ids=[w[0] for w in WEIGHT_DECAYS])
+@pytest.mark.parametrize("name, cls, kw, torch_cls", DECAY_RULES,
+                         ids=[r[0] for r in DECAY_RULES])
+def test_weight_decay_zero_keeps_infinite_params_as_torch_and_the_twin(
+        name, cls, kw, torch_cls, wd_id, wd, dtype):
+    # weight_decay 0 (either sign) adds no term, as in torch.optim and the twin: g + 0 w
+    # made w = +-inf NaN (0 inf). With decay, L2 makes an inf param's step inf / inf =
+    # NaN for the adaptive rules (torch too) and AdamW's shrink keeps it inf. Two steps
+    # through the entry point of Optimizer.step, whose overflow guard must pass an
+    # already infinite param: the huge finite gradient sends the step through its dry run.
+    big = 1e15 if dtype == np.float32 else 1e150
+    # then every sign of a zero param and a zero gradient (-0.0 + 0 w would be +0.0)
+    w = np.array([np.inf, -np.inf, np.inf, -np.inf, 1.5, 0.0, -0.0, 0.0,
+                  -0.0, 0.0, -0.0, 0.0], dtype=dtype)
+    g = np.array([1.0, -2.0, 0.0, 3.0, 0.25, -0.5, 0.75, big,
+                  -0.0, -0.0, 0.0, 0.0], dtype=dtype)
+    config = dict(cls(**kw).config(), weight_decay=wd)
+    state = np.zeros((R.state_slots(config), w.size), dtype)
+    state[...] = config["initial_accumulator_value"]            # Adagrad's; else 0
+    compiled, twin, c_state = w.copy(), w.copy(), state.copy()
+    for t in (1, 2):
+        K.optim_step_arrays(config, [compiled], [g], [c_state], t, 1, 1)
+        R.optim_step_arrays(config, [twin], [g], [state], t, 1, 1)
+    _same_nonfinite(compiled, twin, dtype)
+    _same_nonfinite(c_state, state, dtype)
+    if wd == 0:
+        assert (compiled[:4] == w[:4]).all()        # +-inf stays +-inf
+    if torch_cls is None:
+        return
+    torch = pytest.importorskip("torch")
+    p = torch.nn.Parameter(torch.from_numpy(w.copy()))
+    topt = getattr(torch.optim, torch_cls)([p], foreach=False, weight_decay=wd, **kw)
+    for _ in (1, 2):
+        p.grad = torch.from_numpy(g.copy())
+        topt.step()
+    _same_nonfinite(compiled, p.detach().numpy(), dtype)
+
 # ---- the Python-side contract ------------------------------------------------------------
 
 def test_kinds_match_the_compiled_enum():

@@ -189,6 +189,31 @@ def test_run_epoch_every_optimizer_penalty_and_batch_length(opt, reg, batch, dt)
     _assert_same_training(runs, dtype)
 
 
+# An infinite weight into a relu unit that is off for every row (a positive input times
+# -inf): the loss and every gradient stay finite. Without L2 or weight decay no rule
+# adds a term to that weight's gradient (0 * inf would make it NaN), in the compiled
+# loop as in the twin and in torch.optim, so it stays -inf; every other value trains
+# as usual. Batch 1 runs plain SGD's fused first-layer pass and transposed copies.
+@pytest.mark.parametrize("batch", BATCHES[:2], ids=[b[0] for b in BATCHES[:2]])
+@pytest.mark.parametrize("dt_id, dtype", DTYPES, ids=[d[0] for d in DTYPES])
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_run_epoch_without_decay_keeps_an_infinite_weight(opt, dt_id, dtype, batch):
+    model = _model(["relu", "tanh"], 3, dtype)
+    model.layers[0].W[0, 2] = -np.inf
+    X, y = _data("softmax_cross_entropy", 3)
+    X[:, 0] = np.abs(X[:, 0]) + 0.5
+    runs = _train_both(model, X, y, "softmax_cross_entropy", opt[1], batch_size=batch[1])
+    (got_out, got_params, got_states), (want_out, want_params, want_states) = runs
+    for got, want in zip(got_out, want_out):
+        assert got[1:] == want[1:] == (got[1], 3, 0, False), f"{got} vs {want}"
+        _assert_close(got[0], want[0], dtype, "loss_sum")
+    assert got_params[0][0, 2] == want_params[0][0, 2] == -np.inf
+    got_params[0][0, 2] = want_params[0][0, 2] = 0.0
+    for i, (got, want) in enumerate(zip(got_params + got_states,
+                                        want_params + want_states)):
+        _assert_close(got, want, dtype, f"array {i}")
+
+
 def test_loss_scale_scales_the_reported_data_loss_only():
     model = _model(["tanh", "tanh"], 3, np.float64)
     X, y = _data("squared_error", 3)

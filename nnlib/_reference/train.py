@@ -19,6 +19,7 @@ else ``l2`` (with ``sample_weight`` w: the data loss is the weighted mean
     forward     H_0 = X[rows],  H_l = g_l(H_{l-1} W_l + b_l),  l = 1..L
     loss        data = mean over the rows of loss(H_L, y[rows])       status 1 if not finite
     backward    dW_l = H_{l-1}^T dZ_l + l2_eff W_l,  db_l = sum dZ_l   status 2 if not finite
+                (no L2 term at all for l2_eff = 0: an infinite weight keeps its gradient)
     reported    loss_scale * data + l2_eff / 2 * sum_l ||W_l||^2      status 1 if not finite
     update      optim_step on W_l (grad dW_l) and b_l (grad db_l), each by its own
                 config (``optimizer``: one for all, or one per array),  t = step0 + steps + 1
@@ -380,6 +381,14 @@ def _penalty(weights, l2):
     return 0.5 * l2 * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in weights)
 
 
+def _with_l2(dW, W, l2):
+    """``dW + l2 W`` in float64; ``dW`` as it is for l2 = 0, as the compiled loop and the
+    optimizers' weight decay (torch.optim's too): ``0 W`` would make the gradient of an
+    infinite weight NaN."""
+    dW = dW.astype(np.float64)
+    return dW + l2 * W.astype(np.float64) if l2 != 0.0 else dW
+
+
 def _keep_output(setup, outs):
     """The kernels leave each layer's output in the workspace; so does the twin."""
     B = outs[0].shape[0]
@@ -487,7 +496,7 @@ def run_epoch(setup, order, step0, max_steps=-1, check_updates=False, loss_sum=0
                 status = STATUS_NONFINITE_LOSS
                 break
         grads = [g for dW, db, W in zip(dWs, dbs, weights)
-                 for g in (dW.astype(np.float64) + l2_eff * W.astype(np.float64), db)]
+                 for g in (_with_l2(dW, W, l2_eff), db)]
         _update(setup_configs, params, grads, states, t)
         if check_updates and not _all_finite_arrays(params + states):
             status = STATUS_NONFINITE_UPDATE
@@ -556,7 +565,7 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None, batch_rows=None):
         if status == STATUS_OK and not _all_finite_arrays(grad_b):
             status = STATUS_NONFINITE_GRAD
         for l, W in enumerate(setup.weights):
-            dWs[l][...] = grad_W[l].astype(np.float64) + setup.l2 * W.astype(np.float64)
+            dWs[l][...] = _with_l2(grad_W[l], W, setup.l2)
             dbs[l][...] = grad_b[l]
     return setup.loss_scale * loss + _penalty(setup.weights, setup.l2), status
 
