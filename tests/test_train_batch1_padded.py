@@ -1,0 +1,124 @@
+"""Plain SGD at batch 1: the loop steps a copy of W_0 whose rows are padded to whole cache
+lines (``epoch_loop``'s ``Wloop``, copied back at the end of each call), which gives
+bitwise the weights of the path without it, and the NumPy twin's within tolerance.
+
+The copy is used with plain SGD, no decay, no L2, dense rows, no dropout and no per-step
+checks, when W_0's rows do not fill whole lines and are at most the fused first-layer
+pass's width; the cases below run it with and without the transposed copies, on widths
+around a vector's lanes (16 float32, 8 float64), in pieces of a call, and where it is not
+used (a whole line, too wide, L2, check_updates: the same result trivially).
+"""
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import optim as O
+from nnlib._paths import path_value
+from nnlib._reference import train as twin
+from nnlib.training import compiled_train
+from tests._twin_fit import make_setup
+
+compiled = compiled_train()
+N = 13
+TWIN_TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-5)}
+
+# (widths, activation): the digits net; first-layer widths below, at and above a vector,
+# a whole line (not padded), a float64-only-unpadded 127 (over the fused pass's 64
+# float64 columns) and 129 (over the float32 pass's 128), three layers, one layer
+SHAPES = [([64, 100, 10], "relu"), ([5, 7, 3], "relu"), ([9, 17, 4], "tanh"),
+          ([6, 16, 5], "relu"), ([12, 33, 8, 4], "relu"), ([4, 127, 3], "relu"),
+          ([4, 129, 3], "relu"), ([8, 20], "identity")]
+IDS = ["-".join(map(str, s)) + "-" + a for s, a in SHAPES]
+
+
+def _model(sizes, act, dtype):
+    return nnlib.Sequential([nnlib.Dense(a, b, act if i < len(sizes) - 2 else "identity",
+                                         dtype=dtype, random_state=i + 1)
+                             for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
+
+
+def _data(sizes, dtype):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((N, sizes[0])).astype(dtype)
+    X[X < -0.3] = 0
+    return X, rng.integers(0, sizes[-1], N)
+
+
+def _run(module, sizes, act, dtype, padded, transposed=True, l2=0.0, epochs=2,
+         piece=None, check_updates=False):
+    """Train ``epochs`` epochs of batch 1 (each in calls of ``piece`` steps, or one);
+    returns each epoch's loss sum, rows seen and the calls' statuses and finite flags,
+    and the trained parameters."""
+    previous = (compiled._set_padded(padded), compiled._set_transposed(transposed))
+    try:
+        model = _model(sizes, act, dtype)
+        X, y = _data(sizes, dtype)
+        setup = make_setup(module, model, X, y, "softmax_cross_entropy",
+                           optimizer=O.SGD(lr=0.2), batch_size=1, l2=l2)
+        rng = np.random.default_rng(3)
+        outs = []
+        for e in range(epochs):
+            order = rng.permutation(N).astype(np.int64)
+            done, total, flags = 0, 0.0, []
+            while done < N:
+                steps = N - done if piece is None else min(piece, N - done)
+                total, seen, _, status, finite = module.run_epoch(
+                    setup, order[done:], e * N + done, steps, check_updates, total)
+                done += seen
+                flags.append((status, finite))
+            outs.append((total, done, set(flags)))
+        return outs, [p.copy() for p in model.params]
+    finally:
+        compiled._set_padded(previous[0])
+        compiled._set_transposed(previous[1])
+
+
+def _same(a, b):
+    for p, q in zip(a, b):
+        assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
+
+
+@pytest.mark.parametrize("transposed", [True, False], ids=["transposed", "plain"])
+@pytest.mark.parametrize("sizes, act", SHAPES, ids=IDS)
+def test_padded_path_is_bitwise_the_plain_one(sizes, act, dtype, transposed):
+    on, W_on = _run(compiled, sizes, act, dtype, True, transposed)
+    off, W_off = _run(compiled, sizes, act, dtype, False, transposed)
+    _same(W_on, W_off)
+    assert on == off
+
+
+@pytest.mark.parametrize("sizes, act", SHAPES, ids=IDS)
+def test_padded_path_matches_the_twin(sizes, act, dtype):
+    tol = TWIN_TOL[dtype]
+    on, W_on = _run(compiled, sizes, act, dtype, True)
+    ref, W_ref = _run(twin, sizes, act, dtype, True)
+    for p, q in zip(W_on, W_ref):
+        np.testing.assert_allclose(p, q, **tol)
+    np.testing.assert_allclose([o[0] for o in on], [o[0] for o in ref], **tol)
+
+
+@pytest.mark.parametrize("piece", [1, 2, 5])
+def test_calls_in_pieces_copy_back_each_time(piece, dtype):
+    """Each call copies W_0 in and back: an epoch cut into calls of a few steps (the
+    last step of each call unfused) trains as one call does."""
+    whole, W_whole = _run(compiled, [64, 100, 10], "relu", dtype, True)
+    cut, W_cut = _run(compiled, [64, 100, 10], "relu", dtype, True, piece=piece)
+    _same(W_cut, W_whole)
+    assert cut == whole
+
+
+@pytest.mark.parametrize("l2, check_updates", [(0.01, False), (0.0, True)],
+                         ids=["l2", "check_updates"])
+def test_unused_cases_and_set_padded(l2, check_updates, dtype):
+    """With L2 or per-step checks the copy is not used; either way the switch gives the
+    same weights."""
+    _, W_on = _run(compiled, [64, 100, 10], "relu", dtype, True, l2=l2,
+                   check_updates=check_updates)
+    _, W_off = _run(compiled, [64, 100, 10], "relu", dtype, False, l2=l2,
+                    check_updates=check_updates)
+    _same(W_on, W_off)
+    assert compiled._set_padded(True) is True
+
+
+def test_limit_is_above_the_digits_copy():
+    assert 64 * 112 * 8 <= path_value("PADDED_MAX_BYTES")
