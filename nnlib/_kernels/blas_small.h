@@ -722,7 +722,37 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     }                                                                                       \
 }
 
+#if defined(__AVX512F__)
+/* AVX-512: a vector of the a[i] at a time, its products alpha a[i] and its test a[i] != 0
+   (a mask: NaN counts as nonzero, as in the loop) formed once for all n rows of CT; each
+   row's vector then one fused multiply-add and a masked store. The loop above forms the
+   product and the test again for every row of CT, and stores every element. */
+#define NN_RANK1_T_AVX512(NAME, T, SUF, M, MT, NONZERO)                                    \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict CT, Py_ssize_t ldc)                \
+{                                                                                           \
+    enum { L = 64 / sizeof(T) };                                                            \
+    const M al = _mm512_set1_##SUF(alpha);                                                  \
+    Py_ssize_t i0, j;                                                                       \
+    for (i0 = 0; i0 < m; i0 += L) {                                                         \
+        MT in = (MT)(m - i0 >= L ? (MT)~0u : (MT)((1u << (m - i0)) - 1u));                  \
+        M av = _mm512_maskz_loadu_##SUF(in, a + i0);                                        \
+        MT k = NONZERO(in, av);                                                             \
+        M s = _mm512_mul_##SUF(al, av);                                                     \
+        if (!k)                                                                             \
+            continue;                                                                       \
+        for (j = 0; j < n; j++) {                                                           \
+            T* c = CT + j * ldc + i0;                                                       \
+            _mm512_mask_storeu_##SUF(c, k, _mm512_fmadd_##SUF(                              \
+                s, _mm512_set1_##SUF(b[j]), _mm512_maskz_loadu_##SUF(k, c)));              \
+        }                                                                                   \
+    }                                                                                       \
+}
+NN_RANK1_T_AVX512(nn_rank1_t_f, float, ps, __m512, __mmask16, NN_NONZERO_PS)
+NN_RANK1_T_AVX512(nn_rank1_t_d, double, pd, __m512d, __mmask8, NN_NONZERO_PD)
+#else
 NN_RANK1_T(nn_rank1_t_f, float, NN_FMA_F)
 NN_RANK1_T(nn_rank1_t_d, double, NN_FMA_D)
+#endif
 
 #endif

@@ -384,7 +384,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           bint full, bint backward, const floating* sw,
                           double sw_sum, const CsrRows* xs, bint pieces, const DropC* dr,
                           uint64_t t, bint z0_ready, floating** WT,
-                          Py_ssize_t ld0) noexcept nogil:
+                          const Py_ssize_t* ldw) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
 
     With row weights ``sw`` (NULL: none) the loss is their weighted mean,
@@ -394,8 +394,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     apply (see the design note). With ``z0_ready`` H[0] holds X0 W[0] already (formed by
     the previous step's update, ``first_layer_step_and_product``). With ``WT`` (NULL:
     none) and one row, ``WT[l]`` (l >= 1) holds W_l transposed, bitwise, and the input
-    gradient reads it (``input_grad_transposed``). ``W[0]``'s rows are ``ld0`` apart
-    (``sizes[1]``, or its padded copy's stride: see epoch_loop).
+    gradient reads it (``input_grad_transposed``). ``W[l]``'s rows are ``ldw[l]`` apart
+    (``sizes[l + 1]``, or a padded copy's stride: see epoch_loop).
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -419,7 +419,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
         else:
             mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l],
-                      s[l + 1] if l > 0 else ld0, 0.0, H[l], s[l + 1], pieces)
+                      ldw[l], 0.0, H[l], s[l + 1], pieces)
         bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         inp = H[l]
         if dropped_at(dr, l + 1):
@@ -459,7 +459,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                 input_grad_transposed(s[l], s[l + 1], dZ[l], WT[l],
                                       line_padded(s[l], sizeof(floating)), dZ[l - 1])
             else:
-                mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1],
+                mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], ldw[l],
                    0.0, dZ[l - 1], s[l])
     return status
 
@@ -555,19 +555,19 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
                            Py_ssize_t B, floating** H, floating** dZ, int first,
                            floating** db,
                            const OptimConfig* oc, double l2_eff, const CsrRows* xs,
-                           const DropC* dr, Py_ssize_t ld0) noexcept nogil:
+                           const DropC* dr, const Py_ssize_t* ldw) noexcept nogil:
     """Every array plain SGD, each by its own config (``oc[2 l]`` for W_l, ``oc[2 l + 1]``
     for b_l): W <- (1 - lr (l2_eff + wd)) W - lr H^T dZ ; b <- (1 - lr wd) b - lr db.
     The whole update of a step of plain SGD in one call, apart from the per-layer loop
     of mixed configs: there gcc inlines the batch-1 products less tightly. The weights
-    of the layers before ``first`` are left to the caller; ``W[0]``'s rows are ``ld0``
-    apart."""
+    of the layers before ``first`` are left to the caller; ``W[l]``'s rows are
+    ``ldw[l]`` apart."""
     cdef int l
     for l in range(net.n_layers):
         if l >= first:
             sgd_fused_W(net, l, W, X0, B, H, dZ, oc[2 * l].lr,
                         l2_eff + oc[2 * l].weight_decay, xs, dr,
-                        net.sizes[l + 1] if l > 0 else ld0)
+                        ldw[l])
         sgd_fused_b(b[l], db[l], net.sizes[l + 1], oc[2 * l + 1].lr,
                     oc[2 * l + 1].weight_decay)
 
@@ -629,17 +629,18 @@ def _set_transposed(bint enabled):
     return previous
 
 
-# run_epoch's padded copy of W_0 (``epoch_loop``) on or off: the tests compare both paths
+# run_epoch's padded copies (``epoch_loop``) on or off: the tests compare both paths
 cdef bint _padded_enabled = True
 
 
 def _set_padded(bint enabled):
-    """Turn the batch-1 padded copy of W_0 on or off (tests); returns the previous
+    """Turn the batch-1 padded copies on or off (tests); returns the previous
     setting."""
     global _padded_enabled
     previous = _padded_enabled
     _padded_enabled = enabled
     return previous
+
 
 
 cdef class _Pointers:
@@ -858,7 +859,7 @@ cdef struct EpochC:
     bint plain_no_decay     # ... and none with weight decay
     void** WT               # per layer, W_l transposed (l >= 1), or NULL (see epoch_loop)
     void** Wloop            # the weights the loop steps: W, or W with W_0's padded copy
-    Py_ssize_t ld0          # the row stride of Wloop[0] (sizes[1] when it is W_0)
+    const Py_ssize_t* ldw   # the row strides of Wloop (net.sizes + 1: those of W)
     bint has_drop           # the network has dropouts (their buffers are allocated)
     DropC drop
 
@@ -953,8 +954,9 @@ cdef class EpochSetup:
     cdef object _oc_keep                   # the arrays c.oc and c.slots point into
     cdef bint _wt_fits                     # the transposed copies may be used (run_epoch)
     cdef _Pointers pWT                     # their buffers, once allocated
-    cdef bint _w0_fits                     # W_0's padded copy may be used (run_epoch)
-    cdef _Pointers pWloop                  # it and W_1 .. W_{L-1}, once allocated
+    cdef bint _pad_fits                    # the padded copies may be used (run_epoch)
+    cdef tuple _pads                       # their strides and buffers, once allocated
+    cdef readonly long long padded_calls   # run_epoch calls that stepped them (tests)
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
                  y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
@@ -1016,19 +1018,20 @@ cdef class EpochSetup:
                 if q is not self.weights[l] and np.may_share_memory(q, self.weights[l]):
                     self._wt_fits = False
         self.pWT = None
-        # W_0's padded copy (see epoch_loop), likewise untied and within its limit
-        self._w0_fits = (sizes[0] * line_padded(sizes[1], np.dtype(dt).itemsize)
-                         * np.dtype(dt).itemsize
-                         <= PADDED_MAX_BYTES)
-        for q in params:
-            if q is not self.weights[0] and np.may_share_memory(q, self.weights[0]):
-                self._w0_fits = False
-        self.pWloop = None
+        # the padded copies (see epoch_loop), likewise untied and within their limit
+        itemsize = np.dtype(dt).itemsize
+        self._pad_fits = sum(sizes[l] * line_padded(sizes[l + 1], itemsize) * itemsize
+                             for l in range(L)) <= PADDED_MAX_BYTES
+        for l in range(L):
+            for q in params:
+                if q is not self.weights[l] and np.may_share_memory(q, self.weights[l]):
+                    self._pad_fits = False
+        self._pads = None
         c_ = &self.c
         c_.WT = NULL
         c_.net = &network.shape
         c_.W, c_.b, c_.st = self.pW.p, self.pb.p, self.pst.p
-        c_.Wloop, c_.ld0 = c_.W, sizes[1]
+        c_.Wloop, c_.ldw = c_.W, network.shape.sizes + 1
         c_.H, c_.dZ, c_.db, c_.dW = (workspace.pH.p, workspace.pdZ.p, workspace.pdb.p,
                                      workspace.pdW.p)
         self._rowsb = np.zeros(max(workspace.rows, 1), np.int64)
@@ -1208,32 +1211,45 @@ cdef class EpochSetup:
                                    <float*>self.pWT.p[l], line_padded(sz[l], 4))
         self.c.WT = self.pWT.p
 
-    cdef _padded_copy(self, bint check_updates):
-        """Point ``c.Wloop`` at W_0's padded copy and W_1 .. W_{L-1}, W_0 copied in, when
+    cdef _padded_copies(self, bint check_updates):
+        """Point ``c.Wloop`` at the weights with each W_l whose rows do not fill whole
+        lines replaced by a copy of it, rows padded to whole lines (``c.ldw`` apart), when
         this call's steps are batch-1 plain SGD without decay or L2 over dense rows with
-        no dropout and no per-step checks, and W_0's rows (at most the fused pass's
-        width) do not fill whole lines (see epoch_loop); else at W."""
+        no dropout and no per-step checks (see epoch_loop); else at W."""
+        cdef Py_ssize_t l, L = self.network.n_layers
         cdef Py_ssize_t* sz = self.network.shape.sizes
-        cdef Py_ssize_t per = 64 // np.dtype(self.workspace.dtype).itemsize
+        cdef Py_ssize_t* ld
+        cdef _Pointers ptrs
+        cdef cnp.ndarray strides
         cdef bint f64 = self.workspace.dtype == np.float64
-        cdef Py_ssize_t ld = line_padded(sz[1], 8 if f64 else 4)
-        self.c.Wloop, self.c.ld0 = self.c.W, sz[1]
-        if not (_padded_enabled and self._w0_fits and self.c.batch_size == 1
+        self.c.Wloop, self.c.ldw = self.c.W, sz + 1
+        if not (_padded_enabled and self._pad_fits and self.c.batch_size == 1
                 and self.c.plain_no_decay and self.c.l2 == 0.0 and not self.c.sparse
-                and self.c.drop.n == 0 and not check_updates and sz[1] % per != 0
-                and sz[1] <= (NN_FUSED_MAX_COLS_D if f64 else NN_FUSED_MAX_COLS_F)):
+                and self.c.drop.n == 0 and not check_updates):
             return
-        if self.pWloop is None:
-            self.pWloop = _Pointers((aligned_zeros((sz[0], ld), self.workspace.dtype),)
-                                    + self.weights[1:])
+        if self._pads is None:
+            strides = np.array([line_padded(sz[l + 1], 8 if f64 else 4) for l in range(L)],
+                               np.intp)
+            if (strides == np.array(self.network.sizes[1:])).all():
+                self._pad_fits = False      # every row fills whole lines already
+                return
+            self._pads = (strides, _Pointers(
+                [aligned_zeros((w.shape[0], strides[l]), w.dtype)
+                 if strides[l] != w.shape[1] else w for l, w in enumerate(self.weights)]))
+        strides, ptrs = self._pads
+        ld = <Py_ssize_t*>cnp.PyArray_DATA(strides)
         with nogil:
-            if f64:
-                copy_rows(<const double*>self.c.W[0], sz[1], <double*>self.pWloop.p[0], ld,
-                          sz[0], sz[1])
-            else:
-                copy_rows(<const float*>self.c.W[0], sz[1], <float*>self.pWloop.p[0], ld,
-                          sz[0], sz[1])
-        self.c.Wloop, self.c.ld0 = self.pWloop.p, ld
+            for l in range(L):
+                if ptrs.p[l] == self.c.W[l]:
+                    continue
+                if f64:
+                    copy_rows(<const double*>self.c.W[l], sz[l + 1],
+                              <double*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+                else:
+                    copy_rows(<const float*>self.c.W[l], sz[l + 1],
+                              <float*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+        self.c.Wloop, self.c.ldw = ptrs.p, ld
+        self.padded_calls += 1
 
     def set_optimizer(self, config):
         """Use the optimizer ``config`` from now on (e.g. a new learning rate between
@@ -1406,7 +1422,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
                                     &loss, False, True, swp, sw_sum, xsp, pieces, dr,
-                                    <uint64_t>(step + 1), z0_ready, WT, c.ld0)
+                                    <uint64_t>(step + 1), z0_ready, WT, c.ldw)
         z0_ready = False
         if t.status != STATUS_OK:
             break
@@ -1438,14 +1454,14 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             r_fused = (r_fused if fuse0 and 0 <= r_fused < c.N
                        and l2_eff + c.oc[0].weight_decay == 0.0 else -1)
             sgd_fused_update(s, W, bb, X0, B, H, dZ, r_fused >= 0,
-                             db, c.oc, l2_eff, xsp, dr, c.ld0)
+                             db, c.oc, l2_eff, xsp, dr, c.ldw)
             if WT != NULL:      # before the fused first-layer pass overwrites H[0]
                 for l in range(1, L):
                     sgd_step_transposed(s.sizes[l], s.sizes[l + 1], c.oc[2 * l].lr,
                                         layer_input(dr, l, X0, H), dZ[l], WT[l],
                                         line_padded(s.sizes[l], sizeof(floating)))
             if r_fused >= 0:
-                first_layer_step_and_product(s, W[0], c.ld0, X0, dZ[0], c.oc[0].lr,
+                first_layer_step_and_product(s, W[0], c.ldw[0], X0, dZ[0], c.oc[0].lr,
                                              X + r_fused * n_in, H[0])
                 z0_ready = True
             pen_known = False
@@ -1456,7 +1472,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             nW = s.sizes[l] * s.sizes[l + 1]
             if plain_sgd(oc):
                 sgd_fused_W(s, l, W, X0, B, H, dZ, oc.lr, l2_eff + oc.weight_decay, xsp,
-                            dr, s.sizes[l + 1])
+                            dr, c.ldw[l])
                 pen_known = False
             else:
                 ocW = oc[0]
@@ -1487,8 +1503,10 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         t.seen += B
         t.steps += 1
         start += B
-    if c.Wloop != c.W:      # the padded copy's rows back into W_0
-        copy_rows(W[0], c.ld0, <floating*>c.W[0], s.sizes[1], s.sizes[0], s.sizes[1])
+    for l in range(L):      # the padded copies' rows back into the weights
+        if W[l] != <floating*>c.W[l]:
+            copy_rows(W[l], c.ldw[l], <floating*>c.W[l], s.sizes[l + 1], s.sizes[l],
+                      s.sizes[l + 1])
     t.finite = params_finite(s, <floating**>c.W, bb) and states_finite(s, st, c.slots)
     return t
 
@@ -1603,7 +1621,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     setup._enter()
     try:
         setup._transposed_copies()
-        setup._padded_copy(check)
+        setup._padded_copies(check)
         if setup.workspace.dtype == np.float64:
             with nogil:
                 if flush:
@@ -1628,7 +1646,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     finally:
         setup.busy = False
         c.WT = NULL
-        c.Wloop, c.ld0 = c.W, setup.network.sizes[1]
+        c.Wloop, c.ldw = c.W, setup.network.shape.sizes + 1
     return t.total, t.seen, t.steps, t.status, t.finite
 
 
@@ -1671,7 +1689,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads, <const floating*>c.sw, c.sw_total, xsp, pieces, dr,
-                              t, False, NULL, s.sizes[1])
+                              t, False, NULL, s.sizes + 1)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
                      pieces, dr)

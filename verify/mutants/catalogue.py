@@ -268,8 +268,8 @@ FAULTS = [
           "losses", "softmax cross-entropy, wide rows (VEC_BLOCK // c < 4: c > 64)",
           "F.softmax_cross_entropy_grad(rand((3, 100)), np.array([0, 5, 99]))"),
     Fault("loss-xent-multirow-index", ROWS,
-          "total += (shift[r * c] - z[i * c + y[i]]) + log(s)",
-          "total += (shift[r * c] - z[r * c + y[i]]) + log(s)",
+          "total += (rmax[r] - z[i * c + y[i]]) + log(s)",
+          "total += (rmax[r] - z[r * c + y[i]]) + log(s)",
           "index", "cross-entropy reads z_y from the block-relative row: wrong from the "
           "second block of packed rows on",
           "losses", "softmax cross-entropy, narrow rows, more than VEC_BLOCK // c rows",
