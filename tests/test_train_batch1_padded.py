@@ -13,12 +13,10 @@ check_updates: the same result trivially).
 import numpy as np
 import pytest
 
-import nnlib
-from nnlib import optim as O
 from nnlib._paths import path_value
 from nnlib._reference import train as twin
 from nnlib.training import compiled_train
-from tests._twin_fit import make_setup
+from tests._twin_fit import assert_same_bits, run_batch1
 
 compiled = compiled_train()
 N = 13
@@ -34,51 +32,9 @@ WHOLE_LINES = {"6-16-32-relu"}
 IDS = ["-".join(map(str, s)) + "-" + a for s, a in SHAPES]
 
 
-def _model(sizes, act, dtype):
-    return nnlib.Sequential([nnlib.Dense(a, b, act if i < len(sizes) - 2 else "identity",
-                                         dtype=dtype, random_state=i + 1)
-                             for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
-
-
-def _data(sizes, dtype):
-    rng = np.random.default_rng(5)
-    X = rng.standard_normal((N, sizes[0])).astype(dtype)
-    X[X < -0.3] = 0
-    return X, rng.integers(0, sizes[-1], N)
-
-
-def _run(module, sizes, act, dtype, padded, transposed=True, l2=0.0, epochs=2,
-         piece=None, check_updates=False):
-    """Train ``epochs`` epochs of batch 1 (each in calls of ``piece`` steps, or one);
-    returns each epoch's loss sum, rows seen and the calls' statuses and finite flags,
-    the trained parameters and how many calls stepped padded copies."""
-    previous = (compiled._set_padded(padded), compiled._set_transposed(transposed))
-    try:
-        model = _model(sizes, act, dtype)
-        X, y = _data(sizes, dtype)
-        setup = make_setup(module, model, X, y, "softmax_cross_entropy",
-                           optimizer=O.SGD(lr=0.2), batch_size=1, l2=l2)
-        rng = np.random.default_rng(3)
-        outs = []
-        for e in range(epochs):
-            order = rng.permutation(N).astype(np.int64)
-            done, total, flags = 0, 0.0, []
-            while done < N:
-                steps = N - done if piece is None else min(piece, N - done)
-                total, seen, _, status, finite = module.run_epoch(
-                    setup, order[done:], e * N + done, steps, check_updates, total)
-                done += seen
-                flags.append((status, finite))
-            outs.append((total, done, set(flags)))
-        return outs, [p.copy() for p in model.params], getattr(setup, "padded_calls", 0)
-    finally:
-        compiled._set_padded(previous[0])
-        compiled._set_transposed(previous[1])
-
-
-def _same(a, b):
-    for p, q in zip(a, b):
-        assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
+def _run(module, sizes, act, dtype, padded, transposed=True, **kwargs):
+    return run_batch1(module, sizes, act, dtype, padded=padded, transposed=transposed,
+                      **kwargs)
 
 
 @pytest.mark.parametrize("transposed", [True, False], ids=["transposed", "plain"])
@@ -86,7 +42,7 @@ def _same(a, b):
 def test_padded_path_is_bitwise_the_plain_one(sizes, act, dtype, transposed):
     on, W_on, calls_on = _run(compiled, sizes, act, dtype, True, transposed)
     off, W_off, calls_off = _run(compiled, sizes, act, dtype, False, transposed)
-    _same(W_on, W_off)
+    assert_same_bits(W_on, W_off)
     assert on == off
     key = "-".join(map(str, sizes)) + "-" + act
     assert (calls_on, calls_off) == ((0 if key in WHOLE_LINES else 2), 0)
@@ -108,7 +64,7 @@ def test_calls_in_pieces_copy_back_each_time(piece, dtype):
     last step of each call unfused) trains as one call does."""
     whole, W_whole, _ = _run(compiled, [64, 100, 10], "relu", dtype, True)
     cut, W_cut, calls = _run(compiled, [64, 100, 10], "relu", dtype, True, piece=piece)
-    _same(W_cut, W_whole)
+    assert_same_bits(W_cut, W_whole)
     assert cut == whole
     assert calls == 2 * -(-N // piece)
 
@@ -122,9 +78,9 @@ def test_unused_cases_and_set_padded(l2, check_updates, dtype):
                           check_updates=check_updates)
     _, W_off, _ = _run(compiled, [64, 100, 10], "relu", dtype, False, l2=l2,
                        check_updates=check_updates)
-    _same(W_on, W_off)
+    assert_same_bits(W_on, W_off)
     assert calls == 0
-    assert compiled._set_padded(True) is True
+    assert compiled._set_copies("padded", True) is True
 
 
 def test_limit_is_above_the_digits_copies():
@@ -137,5 +93,5 @@ def test_over_the_limit_is_not_copied(dtype):
     sizes = [8, width, 3]
     on, W_on, calls = _run(compiled, sizes, "relu", dtype, True, epochs=1)
     off, W_off, _ = _run(compiled, sizes, "relu", dtype, False, epochs=1)
-    _same(W_on, W_off)
+    assert_same_bits(W_on, W_off)
     assert on == off and calls == 0

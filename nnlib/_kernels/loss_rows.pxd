@@ -264,8 +264,8 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
     # leaves vectors half filled and a scalar tail per row, and exp is a visible share of
     # a small network's epoch. The block's arguments z - m are padded with zeros to a
     # multiple of 8 values (their exps, 1, are never read), so the loop runs in whole
-    # vectors with no scalar tail: a batch-1 step's 10 scores were 8 in a vector and 2
-    # by the scalar loop, which took about as long again.
+    # vectors with no scalar tail (a batch-1 step's 10 scores: one vector and two
+    # scalar exps otherwise).
     cdef double e[VEC_BLOCK + 8]        # (+ 8: room for the padding to whole vectors)
     cdef double arg[VEC_BLOCK + 8]
     cdef double rmax[VEC_BLOCK]

@@ -53,19 +53,20 @@ updates W_l (``sgd_step_transposed``: the same rounded products, so the copy sta
 transpose bitwise). The input gradient ``dZ_l W_l^T`` then reads the copy
 (``input_grad_transposed``): the same dot-product chains, a column of a block of rows
 one contiguous load instead of a gather from rows as short as the digits net's 10
-outputs. W_l stays the weights (forward, checks, rewind read it); the copy ends with
-the call. Each row of a copy starts on a cache line (rows ``line_padded`` apart), so
-its vectors never straddle two lines.
+outputs. W_l (or its padded copy, below) stays the weights the forward and the checks
+read; the transposed copy ends with the call. Each row of a copy starts on a cache line
+(rows ``line_padded`` apart), so its vectors never straddle two lines.
 
-Padded W_0. Under the same conditions, with dense rows, no dropout and no per-step
-checks, and W_0's rows not a whole number of lines (the digits net's 100 float32: 400
-bytes, so three rows in four start mid-line and every vector of the fused first-layer
-pass straddles two lines), the loop steps a copy of W_0 with rows padded to whole lines
-(``EpochSetup._padded_copy``, ``Wloop``, at most ``PADDED_MAX_BYTES``, none for a tied
-W_0): every operation on an element is the one it gets in W_0, so copying the rows
-back at the end of the call (``epoch_loop``, before the finiteness check) gives W_0
-bitwise. W_0 itself is a call behind while the call runs (a ``save`` from another
-thread may see it so); nothing else reads it then.
+Padded copies. Under the same conditions, with dense rows, no dropout and no per-step
+checks, the loop steps a copy of each W_l whose rows are not a whole number of cache
+lines, rows padded to whole lines (``EpochSetup._padded_copies``: ``Wloop``, rows
+``ldw[l]`` apart; at most ``PADDED_MAX_BYTES`` in all, none for tied weights). The
+digits net's W_0 rows of 100 float32 are 400 bytes: three rows in four start mid-line,
+and every vector of the fused first-layer pass would straddle two lines. Every
+operation on an element is the one it gets in W_l, so copying the rows back at the end
+of the call (``epoch_loop``, before the finiteness check) gives W_l bitwise; during the
+call W_l itself is a call behind (a ``save`` from another thread may see it so), and
+nothing else reads it then.
 
 Threads. ``n_threads`` splits the large elementwise passes (bias and activation, the
 loss, dropout masks, act_backward by blocks of columns) and a large batch's row gather;
@@ -616,31 +617,17 @@ cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, doub
             b[j] = beta_b * b[j] - flr * db[j]
 
 
-# run_epoch's transposed copies (``epoch_loop``) on or off: the tests compare both paths
-cdef bint _transposed_enabled = True
+# run_epoch's batch-1 copies (``epoch_loop``), each kind on or off: the tests compare the
+# paths with and without them
+_COPIES = {"transposed": True, "padded": True}
 
 
-def _set_transposed(bint enabled):
-    """Turn the batch-1 transposed copies on or off (tests); returns the previous
-    setting."""
-    global _transposed_enabled
-    previous = _transposed_enabled
-    _transposed_enabled = enabled
+def _set_copies(kind, bint enabled):
+    """Turn the batch-1 ``"transposed"`` or ``"padded"`` copies on or off (tests);
+    returns the previous setting."""
+    previous = _COPIES[kind]
+    _COPIES[kind] = enabled
     return previous
-
-
-# run_epoch's padded copies (``epoch_loop``) on or off: the tests compare both paths
-cdef bint _padded_enabled = True
-
-
-def _set_padded(bint enabled):
-    """Turn the batch-1 padded copies on or off (tests); returns the previous
-    setting."""
-    global _padded_enabled
-    previous = _padded_enabled
-    _padded_enabled = enabled
-    return previous
-
 
 
 cdef class _Pointers:
@@ -1194,7 +1181,7 @@ cdef class EpochSetup:
         cdef Py_ssize_t* sz = self.network.shape.sizes
         cdef bint f64 = self.workspace.dtype == np.float64
         self.c.WT = NULL
-        if not (_transposed_enabled and self._wt_fits and self.c.batch_size == 1
+        if not (_COPIES["transposed"] and self._wt_fits and self.c.batch_size == 1
                 and self.c.plain_no_decay and self.c.l2 == 0.0):
             return
         if self.pWT is None:
@@ -1223,7 +1210,7 @@ cdef class EpochSetup:
         cdef cnp.ndarray strides
         cdef bint f64 = self.workspace.dtype == np.float64
         self.c.Wloop, self.c.ldw = self.c.W, sz + 1
-        if not (_padded_enabled and self._pad_fits and self.c.batch_size == 1
+        if not (_COPIES["padded"] and self._pad_fits and self.c.batch_size == 1
                 and self.c.plain_no_decay and self.c.l2 == 0.0 and not self.c.sparse
                 and self.c.drop.n == 0 and not check_updates):
             return
