@@ -46,6 +46,10 @@ INT_PATHS = {
         262144, "train.pyx",
         "a batch-1 plain-SGD epoch keeps transposed copies of the weights W_1 .. W_L-1 "
         "(the input gradients read them) when they take at most this many bytes"),
+    "PADDED_MAX_BYTES": (
+        262144, "train.pyx",
+        "a batch-1 plain-SGD epoch steps a copy of W_0 with rows padded to whole cache "
+        "lines (copied back at the end of the call) when it takes at most this many bytes"),
     "OPTIM_CHECK_CHUNK": (
         256, "optim.pyx",
         "the optimizers' overflow dry run works in blocks of this many elements"),

@@ -101,3 +101,63 @@ def reference_fit(model, X, y, loss, optimizer, *, epochs, batch_size, random_st
     finally:
         for p, q in zip(model.params, saved):
             p[...] = q
+
+
+def dense_net(sizes, act, dtype):
+    """A Sequential of Dense layers of ``sizes``, ``act`` between them and identity last,
+    layer i seeded i + 1 (the batch-1 copies' tests)."""
+    from nnlib.model import Sequential
+    return Sequential([Dense(a, b, act if i < len(sizes) - 2 else "identity", dtype=dtype,
+                             random_state=i + 1)
+                       for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
+
+
+def sparse_class_data(sizes, dtype, n):
+    """n rows of sizes[0] standard normal inputs with those below -0.3 set to 0 (zero
+    coefficients for the steps to skip) and labels in [0, sizes[-1]), seed 5."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    X[X < -0.3] = 0
+    return X, rng.integers(0, sizes[-1], n)
+
+
+def assert_same_bits(a, b):
+    """Arrays equal pairwise, signs of zero included."""
+    for p, q in zip(a, b):
+        assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
+
+
+def run_batch1(module, sizes, act, dtype, *, padded=True, transposed=True, l2=0.0,
+               epochs=2, piece=None, check_updates=False, n=13):
+    """Train ``dense_net(sizes, act, dtype)`` on ``sparse_class_data`` (n rows) with
+    ``module``'s run_epoch, batch 1, plain SGD lr 0.2, softmax cross-entropy: ``epochs``
+    seeded orders, each in calls of ``piece`` steps (None: one call), the compiled
+    epoch's batch-1 copies of each kind on or off. Returns each epoch's loss sum, rows
+    seen and set of (status, finite) of its calls; the trained parameters; and how many
+    calls stepped padded copies (0 for the twin)."""
+    from nnlib import optim
+    from nnlib.training import compiled_train
+    compiled = compiled_train()
+    previous = (compiled._set_copies("padded", padded),
+                compiled._set_copies("transposed", transposed))
+    try:
+        model = dense_net(sizes, act, dtype)
+        X, y = sparse_class_data(sizes, dtype, n)
+        setup = make_setup(module, model, X, y, "softmax_cross_entropy",
+                           optimizer=optim.SGD(lr=0.2), batch_size=1, l2=l2)
+        rng = np.random.default_rng(3)
+        outs = []
+        for e in range(epochs):
+            order = rng.permutation(n).astype(np.int64)
+            done, total, flags = 0, 0.0, []
+            while done < n:
+                steps = n - done if piece is None else min(piece, n - done)
+                total, seen, _, status, finite = module.run_epoch(
+                    setup, order[done:], e * n + done, steps, check_updates, total)
+                done += seen
+                flags.append((status, finite))
+            outs.append((total, done, set(flags)))
+        return outs, [p.copy() for p in model.params], getattr(setup, "padded_calls", 0)
+    finally:
+        compiled._set_copies("padded", previous[0])
+        compiled._set_copies("transposed", previous[1])

@@ -78,3 +78,25 @@ def test_batch1_sgd_step_is_the_rank_one_update(n_out, dtype, rng):
         s = alpha * X[0, i]
         want[i] = [_fma(s, dz[j], W0[i, j], dtype) for j in range(n_out)]
     np.testing.assert_array_equal(model.params[0], want)
+
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "identity"])
+@pytest.mark.parametrize("n_out", [1, 10, 16, 17, 100])
+def test_one_row_bias_gradient_is_the_double_column_sum(activation, n_out, dtype, rng):
+    """One row's db (``act_backward_row``: dZ + 0 in the dtype) is bitwise the column
+    sums from 0.0 in double of the rows loop, given that row and rows of zero gradient:
+    -0 gives +0, NaN stays NaN."""
+    X = rng.standard_normal((3, 5)).astype(dtype)
+    W = rng.standard_normal((5, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    G = np.zeros((3, n_out), dtype)
+    G[0] = rng.standard_normal(n_out)
+    G[0, ::3] = -0.0
+    G[0, 1::7] = np.nan
+    H = F.dense_forward(X, W, b, activation)
+    _, _, db_row = F.dense_backward(X[:1], W, H[:1], G[:1], activation)
+    _, _, db_rows = F.dense_backward(X, W, H, G, activation)
+    np.testing.assert_array_equal(db_row, db_rows)
+    assert np.array_equal(np.signbit(db_row), np.signbit(db_rows))
+    assert not np.signbit(db_row[::3]).any()

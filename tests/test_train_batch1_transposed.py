@@ -9,12 +9,10 @@ on shapes over the limit (not used: the same result trivially) and with L2 (not 
 import numpy as np
 import pytest
 
-import nnlib
-from nnlib import optim as O
 from nnlib._paths import path_value
 from nnlib._reference import train as twin
 from nnlib.training import compiled_train
-from tests._twin_fit import make_setup
+from tests._twin_fit import assert_same_bits, run_batch1
 
 compiled = compiled_train()
 N = 13
@@ -29,39 +27,10 @@ SHAPES = [([64, 100, 10], "relu"), ([5, 7, 3], "relu"), ([9, 16, 17], "tanh"),
 IDS = ["-".join(map(str, s)) + "-" + a for s, a in SHAPES]
 
 
-def _model(sizes, act, dtype):
-    return nnlib.Sequential([nnlib.Dense(a, b, act if i < len(sizes) - 2 else "identity",
-                                         dtype=dtype, random_state=i + 1)
-                             for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
-
-
-def _data(sizes, dtype):
-    rng = np.random.default_rng(5)
-    X = rng.standard_normal((N, sizes[0])).astype(dtype)
-    X[X < -0.3] = 0
-    return X, rng.integers(0, sizes[-1], N)
-
-
 def _run(module, sizes, act, dtype, enabled, l2=0.0, epochs=2):
-    previous = compiled._set_transposed(enabled)
-    try:
-        model = _model(sizes, act, dtype)
-        X, y = _data(sizes, dtype)
-        setup = make_setup(module, model, X, y, "softmax_cross_entropy",
-                           optimizer=O.SGD(lr=0.2), batch_size=1, l2=l2)
-        rng = np.random.default_rng(3)
-        outs = []
-        for e in range(epochs):
-            outs.append(module.run_epoch(setup, rng.permutation(N).astype(np.int64),
-                                         e * N))
-        return outs, [p.copy() for p in model.params]
-    finally:
-        compiled._set_transposed(previous)
-
-
-def _same(a, b):
-    for p, q in zip(a, b):
-        assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
+    outs, params, _ = run_batch1(module, sizes, act, dtype, transposed=enabled, l2=l2,
+                                 epochs=epochs, n=N)
+    return outs, params
 
 
 def test_limit_cases_are_on_both_sides():
@@ -73,7 +42,7 @@ def test_limit_cases_are_on_both_sides():
 def test_transposed_path_is_bitwise_the_plain_one(sizes, act, dtype):
     on, W_on = _run(compiled, sizes, act, dtype, True)
     off, W_off = _run(compiled, sizes, act, dtype, False)
-    _same(W_on, W_off)
+    assert_same_bits(W_on, W_off)
     assert on == off
 
 
@@ -92,5 +61,5 @@ def test_l2_and_set_transposed(l2, dtype):
     """With L2 the copies are not used; either way the switch gives the same weights."""
     _, W_on = _run(compiled, [64, 100, 10], "relu", dtype, True, l2=l2)
     _, W_off = _run(compiled, [64, 100, 10], "relu", dtype, False, l2=l2)
-    _same(W_on, W_off)
-    assert compiled._set_transposed(True) is True
+    assert_same_bits(W_on, W_off)
+    assert compiled._set_copies("transposed", True) is True

@@ -489,12 +489,14 @@ static inline Py_ssize_t nn_compact2_d(const double* restrict a, const double* r
 /* the rows where either coefficient is nonzero (nn_compact2); each row's
    update and product masked by its own coefficient's test (all lanes or none), so a
    zero coefficient adds nothing, as the skipped term of the two calls. The columns left
-   over after the full vectors are, in a row at least a vector wide, the top lanes of the
-   vector that ends at the row's end (jt = n - L): a masked store there stays inside the
-   row, where one at nv L would span the start of the next row, and the next row's loads
-   would then wait for it to reach the cache (a load overlapping a masked store in flight
-   is not forwarded). For the same reason every vector of a row is loaded before any of
-   its stores. */
+   over after the full vectors are, in a row at least a vector wide whose stride leaves
+   no room for a whole vector past its end, the top lanes of the vector that ends at the
+   row's end (jt = n - L): a masked store there stays inside the row, where one at nv L
+   would span the start of the next row, and the next row's loads would then wait for it
+   to reach the cache (a load overlapping a masked store in flight is not forwarded).
+   Rows padded to whole lines (ldw >= (nv + 1) L: the training loop's padded copy of
+   W_0) take them as the low lanes of the vector at nv L, which starts a line. For the
+   same reason every vector of a row is loaded before any of its stores. */
 #define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2)                                   \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
@@ -506,8 +508,9 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     KT ku[64], kf[64];                                                                      \
     Py_ssize_t r0, q, cnt;                                                                  \
     int nv = (int)(n / L), nr = (int)(n - nv * L);                                          \
-    Py_ssize_t jt = nv > 0 && nr > 0 ? n - L : nv * L;                                      \
-    MT mt = nr == 0 ? (MT)0 : nv > 0 ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
+    int in_row = nv > 0 && nr > 0 && ldw < (nv + 1) * L;   /* no room past the row */      \
+    Py_ssize_t jt = in_row ? n - L : nv * L;                                                \
+    MT mt = nr == 0 ? (MT)0 : in_row ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
     M b0, b1, b2, b3, b4, b5, b6, b7, bt;                                                   \
     M c0 = _mm512_setzero_##SUF(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;             \
     M c6 = c0, c7 = c0, ct = c0;                                                            \
@@ -719,7 +722,37 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     }                                                                                       \
 }
 
+#if defined(__AVX512F__)
+/* AVX-512: a vector of the a[i] at a time, its products alpha a[i] and its test a[i] != 0
+   (a mask: NaN counts as nonzero, as in the loop) formed once for all n rows of CT; each
+   row's vector then one fused multiply-add and a masked store. The loop above forms the
+   product and the test again for every row of CT, and stores every element. */
+#define NN_RANK1_T_AVX512(NAME, T, SUF, M, MT, NONZERO)                                    \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict CT, Py_ssize_t ldc)                \
+{                                                                                           \
+    enum { L = 64 / sizeof(T) };                                                            \
+    const M al = _mm512_set1_##SUF(alpha);                                                  \
+    Py_ssize_t i0, j;                                                                       \
+    for (i0 = 0; i0 < m; i0 += L) {                                                         \
+        MT in = (MT)(m - i0 >= L ? (MT)~0u : (MT)((1u << (m - i0)) - 1u));                  \
+        M av = _mm512_maskz_loadu_##SUF(in, a + i0);                                        \
+        MT k = NONZERO(in, av);                                                             \
+        M s = _mm512_mul_##SUF(al, av);                                                     \
+        if (!k)                                                                             \
+            continue;                                                                       \
+        for (j = 0; j < n; j++) {                                                           \
+            T* c = CT + j * ldc + i0;                                                       \
+            _mm512_mask_storeu_##SUF(c, k, _mm512_fmadd_##SUF(                              \
+                s, _mm512_set1_##SUF(b[j]), _mm512_maskz_loadu_##SUF(k, c)));              \
+        }                                                                                   \
+    }                                                                                       \
+}
+NN_RANK1_T_AVX512(nn_rank1_t_f, float, ps, __m512, __mmask16, NN_NONZERO_PS)
+NN_RANK1_T_AVX512(nn_rank1_t_d, double, pd, __m512d, __mmask8, NN_NONZERO_PD)
+#else
 NN_RANK1_T(nn_rank1_t_f, float, NN_FMA_F)
 NN_RANK1_T(nn_rank1_t_d, double, NN_FMA_D)
+#endif
 
 #endif

@@ -262,11 +262,15 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
     # order). Short rows (an output layer of 10 classes) are taken several at a time so
     # that one vectorized nn_exp loop covers up to VEC_BLOCK values: row by row, c = 10
     # leaves vectors half filled and a scalar tail per row, and exp is a visible share of
-    # a small network's epoch.
-    cdef double e[VEC_BLOCK]
-    cdef double shift[VEC_BLOCK]
-    cdef double m, s, inv, total = 0.0
-    cdef Py_ssize_t i, j, r, r0, nr, k, per = VEC_BLOCK // c if c > 0 else 0
+    # a small network's epoch. The block's arguments z - m are padded with zeros to a
+    # multiple of 8 values (their exps, 1, are never read), so the loop runs in whole
+    # vectors with no scalar tail (a batch-1 step's 10 scores: one vector and two
+    # scalar exps otherwise).
+    cdef double e[VEC_BLOCK + 8]        # (+ 8: room for the padding to whole vectors)
+    cdef double arg[VEC_BLOCK + 8]
+    cdef double rmax[VEC_BLOCK]
+    cdef double s, inv, total = 0.0
+    cdef Py_ssize_t i, j, r, r0, nr, k, nk, per = VEC_BLOCK // c if c > 0 else 0
     cdef const floating* zr
     cdef floating* dzr
     if per < CE_MULTIROW_MIN_ROWS:
@@ -277,13 +281,17 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
     r0 = 0
     while r0 < n:
         nr = min(per, n - r0)
-        for r in range(nr):
-            m = row_max(z + (r0 + r) * c, c)
-            for j in range(c):
-                shift[r * c + j] = m
         zr = z + r0 * c
-        for k in range(nr * c):
-            e[k] = nn_exp(zr[k] - shift[k])     # argument <= 0: never overflows
+        for r in range(nr):
+            rmax[r] = row_max(zr + r * c, c)
+            for j in range(c):
+                arg[r * c + j] = zr[r * c + j] - rmax[r]
+        nk = nr * c
+        while nk % 8 != 0:
+            arg[nk] = 0.0
+            nk += 1
+        for k in range(nk):
+            e[k] = nn_exp(arg[k])               # argument <= 0: never overflows
         for r in range(nr):
             i = r0 + r
             s = 0.0
@@ -296,7 +304,7 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
                     # the exp is rounded to the dtype first, as the row version stores it
                     dzr[j] = <floating>(scale * (<floating>e[r * c + j] * inv
                                                  - (1.0 if j == y[i] else 0.0)))
-            total += (shift[r * c] - z[i * c + y[i]]) + log(s)
+            total += (rmax[r] - z[i * c + y[i]]) + log(s)
         r0 += nr
     return total
 

@@ -53,8 +53,20 @@ updates W_l (``sgd_step_transposed``: the same rounded products, so the copy sta
 transpose bitwise). The input gradient ``dZ_l W_l^T`` then reads the copy
 (``input_grad_transposed``): the same dot-product chains, a column of a block of rows
 one contiguous load instead of a gather from rows as short as the digits net's 10
-outputs. W_l stays the weights (forward, checks, rewind read it); the copy ends with
-the call.
+outputs. W_l (or its padded copy, below) stays the weights the forward and the checks
+read; the transposed copy ends with the call. Each row of a copy starts on a cache line
+(rows ``line_padded`` apart), so its vectors never straddle two lines.
+
+Padded copies. Under the same conditions, with dense rows, no dropout and no per-step
+checks, the loop steps a copy of each W_l whose rows are not a whole number of cache
+lines, rows padded to whole lines (``EpochSetup._padded_copies``: ``Wloop``, rows
+``ldw[l]`` apart; at most ``PADDED_MAX_BYTES`` in all, none for tied weights). The
+digits net's W_0 rows of 100 float32 are 400 bytes: three rows in four start mid-line,
+and every vector of the fused first-layer pass would straddle two lines. Every
+operation on an element is the one it gets in W_l, so copying the rows back at the end
+of the call (``epoch_loop``, before the finiteness check) gives W_l bitwise; during the
+call W_l itself is a call behind (a ``save`` from another thread may see it so), and
+nothing else reads it then.
 
 Threads. ``n_threads`` splits the large elementwise passes (bias and activation, the
 loss, dropout masks, act_backward by blocks of columns) and a large batch's row gather;
@@ -136,7 +148,7 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_prod
                                    PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
-from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES
+from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES
 
 cdef extern from "blas_small.h" nogil:
     # the first layer's batch-1 step fused with the next row's product (see epoch_loop)
@@ -374,7 +386,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           floating* lwork, int n_threads, double* loss_out,
                           bint full, bint backward, const floating* sw,
                           double sw_sum, const CsrRows* xs, bint pieces, const DropC* dr,
-                          uint64_t t, bint z0_ready, floating** WT) noexcept nogil:
+                          uint64_t t, bint z0_ready, floating** WT,
+                          const Py_ssize_t* ldw) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
 
     With row weights ``sw`` (NULL: none) the loss is their weighted mean,
@@ -384,7 +397,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     apply (see the design note). With ``z0_ready`` H[0] holds X0 W[0] already (formed by
     the previous step's update, ``first_layer_step_and_product``). With ``WT`` (NULL:
     none) and one row, ``WT[l]`` (l >= 1) holds W_l transposed, bitwise, and the input
-    gradient reads it (``input_grad_transposed``).
+    gradient reads it (``input_grad_transposed``). ``W[l]``'s rows are ``ldw[l]`` apart
+    (``sizes[l + 1]``, or a padded copy's stride: see epoch_loop).
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -407,8 +421,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         elif l == 0 and xs != NULL:
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
         else:
-            mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l], s[l + 1], 0.0,
-                      H[l], s[l + 1], pieces)
+            mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l],
+                      ldw[l], 0.0, H[l], s[l + 1], pieces)
         bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         inp = H[l]
         if dropped_at(dr, l + 1):
@@ -445,46 +459,64 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                                                  and by_product(B, s[l + 1], s[l]))):
             # dH_{l-1} = dZ_l W_l^T, written where dZ_{l-1} will be formed
             if WT != NULL and B == 1:
-                input_grad_transposed(s[l], s[l + 1], dZ[l], WT[l], dZ[l - 1])
+                input_grad_transposed(s[l], s[l + 1], dZ[l], WT[l],
+                                      line_padded(s[l], sizeof(floating)), dZ[l - 1])
             else:
-                mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], s[l + 1],
+                mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], ldw[l],
                    0.0, dZ[l - 1], s[l])
     return status
 
 
+cdef inline Py_ssize_t line_padded(Py_ssize_t k, Py_ssize_t itemsize) noexcept nogil:
+    """k rounded up to whole 64-byte lines of ``itemsize``-byte elements: the row stride
+    of a transposed copy, so that each of its rows starts on a line (its buffer does)."""
+    cdef Py_ssize_t per = 64 // itemsize
+    return (k + per - 1) // per * per
+
+
 cdef inline void input_grad_transposed(Py_ssize_t k, Py_ssize_t c, const floating* dz,
-                                       const floating* WT, floating* dh) noexcept nogil:
-    """dh = dz W^T for one row (W (k, c), given as WT (c, k)): bitwise ``mm``'s one-row
-    product (``small_gemm``: dh zeroed, then ``nn_row_dots``), each dot product the same
-    chains, with a column of a block of rows one contiguous load instead of a gather."""
+                                       const floating* WT, Py_ssize_t ldt,
+                                       floating* dh) noexcept nogil:
+    """dh = dz W^T for one row (W (k, c), given as WT (c, k) with rows ``ldt`` apart):
+    bitwise ``mm``'s one-row product (``small_gemm``: dh zeroed, then ``nn_row_dots``),
+    each dot product the same chains, with a column of a block of rows one contiguous
+    load instead of a gather."""
     cdef Py_ssize_t j
     for j in range(k):
         dh[j] = 0
     if floating is float:
-        nn_col_dots_f(c, k, <float>1.0, dz, WT, k, dh)
+        nn_col_dots_f(c, k, <float>1.0, dz, WT, ldt, dh)
     else:
-        nn_col_dots_d(c, k, 1.0, dz, WT, k, dh)
+        nn_col_dots_d(c, k, 1.0, dz, WT, ldt, dh)
 
 
 cdef inline void sgd_step_transposed(Py_ssize_t k, Py_ssize_t c, double lr,
                                      const floating* x, const floating* dz,
-                                     floating* WT) noexcept nogil:
+                                     floating* WT, Py_ssize_t ldt) noexcept nogil:
     """The batch-1 plain SGD step W <- W - lr x^T dz (no decay) on the transposed copy
-    WT (c, k) of W (k, c): bitwise ``sgd_fused_W``'s rank-one update (``nn_rank1``) of
-    W, so the copy stays its transpose."""
+    WT (c, k), rows ``ldt`` apart, of W (k, c): bitwise ``sgd_fused_W``'s rank-one update
+    (``nn_rank1``) of W, so the copy stays its transpose."""
     if floating is float:
-        nn_rank1_t_f(k, c, <float>-lr, x, dz, WT, k)
+        nn_rank1_t_f(k, c, <float>-lr, x, dz, WT, ldt)
     else:
-        nn_rank1_t_d(k, c, -lr, x, dz, WT, k)
+        nn_rank1_t_d(k, c, -lr, x, dz, WT, ldt)
+
+
+cdef void copy_rows(const floating* A, Py_ssize_t lda, floating* C, Py_ssize_t ldc,
+                    Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """C[i, :n] = A[i, :n] for the m rows, ``lda`` and ``ldc`` apart."""
+    cdef Py_ssize_t i
+    for i in range(m):
+        memcpy(C + i * ldc, A + i * lda, n * sizeof(floating))
 
 
 cdef void transpose_into(const floating* A, Py_ssize_t k, Py_ssize_t c,
-                         floating* AT) noexcept nogil:
-    """AT (c, k) = A (k, c) transposed."""
+                         floating* AT, Py_ssize_t ldt) noexcept nogil:
+    """AT (c, k), rows ``ldt`` apart, = A (k, c) transposed."""
     cdef Py_ssize_t i, j
     for i in range(k):
         for j in range(c):
-            AT[j * k + i] = A[i * c + j]
+            AT[j * ldt + i] = A[i * c + j]
 
 
 cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize_t B,
@@ -526,50 +558,52 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
                            Py_ssize_t B, floating** H, floating** dZ, int first,
                            floating** db,
                            const OptimConfig* oc, double l2_eff, const CsrRows* xs,
-                           const DropC* dr) noexcept nogil:
+                           const DropC* dr, const Py_ssize_t* ldw) noexcept nogil:
     """Every array plain SGD, each by its own config (``oc[2 l]`` for W_l, ``oc[2 l + 1]``
     for b_l): W <- (1 - lr (l2_eff + wd)) W - lr H^T dZ ; b <- (1 - lr wd) b - lr db.
     The whole update of a step of plain SGD in one call, apart from the per-layer loop
     of mixed configs: there gcc inlines the batch-1 products less tightly. The weights
-    of the layers before ``first`` are left to the caller."""
+    of the layers before ``first`` are left to the caller; ``W[l]``'s rows are
+    ``ldw[l]`` apart."""
     cdef int l
     for l in range(net.n_layers):
         if l >= first:
             sgd_fused_W(net, l, W, X0, B, H, dZ, oc[2 * l].lr,
-                        l2_eff + oc[2 * l].weight_decay, xs, dr)
+                        l2_eff + oc[2 * l].weight_decay, xs, dr,
+                        ldw[l])
         sgd_fused_b(b[l], db[l], net.sizes[l + 1], oc[2 * l + 1].lr,
                     oc[2 * l + 1].weight_decay)
 
 
 cdef inline void sgd_fused_W(NetShape* net, int l, floating** W, const floating* X0,
                              Py_ssize_t B, floating** H, floating** dZ, double lr,
-                             double decay, const CsrRows* xs,
-                             const DropC* dr) noexcept nogil:
-    """Plain SGD of layer l's weights: W <- (1 - lr decay) W - lr H^T dZ."""
+                             double decay, const CsrRows* xs, const DropC* dr,
+                             Py_ssize_t ldw) noexcept nogil:
+    """Plain SGD of layer l's weights, rows ``ldw`` apart: W <- (1 - lr decay) W -
+    lr H^T dZ (sparse rows: ``ldw`` is the width)."""
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp = layer_input(dr, l, X0, H)
     if l == 0 and xs != NULL:
         csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], -lr, 1.0 - lr * decay, W[0])
     else:
         mm(True, False, s[l], s[l + 1], B, -lr, inp, s[l], dZ[l], s[l + 1],
-           1.0 - lr * decay, W[l], s[l + 1])
+           1.0 - lr * decay, W[l], ldw)
 
 
 cdef inline void first_layer_step_and_product(NetShape* net, floating* W0,
-                                             const floating* x,
+                                             Py_ssize_t ldw, const floating* x,
                                              const floating* dz, double lr,
                                              const floating* x_next,
                                              floating* z_next) noexcept nogil:
     """Batch-1 plain SGD of the first layer's weights, W0 <- W0 - lr x^T dz (no decay),
     and the next row's product z_next = x_next W0 with the new weights, in one pass over
-    W0 (``nn_rank1_axpys``): bitwise the rank-one update of ``sgd_fused_W`` and the
-    forward product of ``forward_backward``."""
+    W0 (rows ``ldw`` apart; ``nn_rank1_axpys``): bitwise the rank-one update of
+    ``sgd_fused_W`` and the forward product of ``forward_backward``."""
     if floating is float:
-        nn_rank1_axpys_f(net.sizes[0], net.sizes[1], <float>-lr, x, dz, W0, net.sizes[1],
-                         x_next, z_next)
+        nn_rank1_axpys_f(net.sizes[0], net.sizes[1], <float>-lr, x, dz, W0, ldw, x_next,
+                         z_next)
     else:
-        nn_rank1_axpys_d(net.sizes[0], net.sizes[1], -lr, x, dz, W0, net.sizes[1],
-                         x_next, z_next)
+        nn_rank1_axpys_d(net.sizes[0], net.sizes[1], -lr, x, dz, W0, ldw, x_next, z_next)
 
 
 cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, double lr,
@@ -585,16 +619,16 @@ cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, doub
             b[j] = beta_b * b[j] - flr * db[j]
 
 
-# run_epoch's transposed copies (``epoch_loop``) on or off: the tests compare both paths
-cdef bint _transposed_enabled = True
+# run_epoch's batch-1 copies (``epoch_loop``), each kind on or off: the tests compare the
+# paths with and without them
+_COPIES = {"transposed": True, "padded": True}
 
 
-def _set_transposed(bint enabled):
-    """Turn the batch-1 transposed copies on or off (tests); returns the previous
-    setting."""
-    global _transposed_enabled
-    previous = _transposed_enabled
-    _transposed_enabled = enabled
+def _set_copies(kind, bint enabled):
+    """Turn the batch-1 ``"transposed"`` or ``"padded"`` copies on or off (tests);
+    returns the previous setting."""
+    previous = _COPIES[kind]
+    _COPIES[kind] = enabled
     return previous
 
 
@@ -813,6 +847,8 @@ cdef struct EpochC:
     bint all_plain          # every array plain SGD (sgd_fused_update)
     bint plain_no_decay     # ... and none with weight decay
     void** WT               # per layer, W_l transposed (l >= 1), or NULL (see epoch_loop)
+    void** Wloop            # the weights the loop steps: W, or W with W_0's padded copy
+    const Py_ssize_t* ldw   # the row strides of Wloop (net.sizes + 1: those of W)
     bint has_drop           # the network has dropouts (their buffers are allocated)
     DropC drop
 
@@ -907,6 +943,9 @@ cdef class EpochSetup:
     cdef object _oc_keep                   # the arrays c.oc and c.slots point into
     cdef bint _wt_fits                     # the transposed copies may be used (run_epoch)
     cdef _Pointers pWT                     # their buffers, once allocated
+    cdef bint _pad_fits                    # the padded copies may be used (run_epoch)
+    cdef tuple _pads                       # their strides and buffers, once allocated
+    cdef readonly long long padded_calls   # run_epoch calls that stepped them (tests)
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
                  y_label, Workspace workspace not None, loss_kind, batch_size, margin=1.0,
@@ -960,16 +999,28 @@ cdef class EpochSetup:
         # limit, and only for weights no other parameter array shares memory with (a
         # tied W would change under its copy)
         params = self.weights + self.biases
-        self._wt_fits = L > 1 and sum(w.nbytes for w in self.weights[1:]) <= TRANSPOSED_MAX_BYTES
+        self._wt_fits = L > 1 and sum(w.shape[1] * line_padded(w.shape[0], w.itemsize)
+                                      * w.itemsize
+                                      for w in self.weights[1:]) <= TRANSPOSED_MAX_BYTES
         for l in range(1, L):
             for q in params:
                 if q is not self.weights[l] and np.may_share_memory(q, self.weights[l]):
                     self._wt_fits = False
         self.pWT = None
+        # the padded copies (see epoch_loop), likewise untied and within their limit
+        itemsize = np.dtype(dt).itemsize
+        self._pad_fits = sum(sizes[l] * line_padded(sizes[l + 1], itemsize) * itemsize
+                             for l in range(L)) <= PADDED_MAX_BYTES
+        for l in range(L):
+            for q in params:
+                if q is not self.weights[l] and np.may_share_memory(q, self.weights[l]):
+                    self._pad_fits = False
+        self._pads = None
         c_ = &self.c
         c_.WT = NULL
         c_.net = &network.shape
         c_.W, c_.b, c_.st = self.pW.p, self.pb.p, self.pst.p
+        c_.Wloop, c_.ldw = c_.W, network.shape.sizes + 1
         c_.H, c_.dZ, c_.db, c_.dW = (workspace.pH.p, workspace.pdZ.p, workspace.pdb.p,
                                      workspace.pdW.p)
         self._rowsb = np.zeros(max(workspace.rows, 1), np.int64)
@@ -1132,21 +1183,62 @@ cdef class EpochSetup:
         cdef Py_ssize_t* sz = self.network.shape.sizes
         cdef bint f64 = self.workspace.dtype == np.float64
         self.c.WT = NULL
-        if not (_transposed_enabled and self._wt_fits and self.c.batch_size == 1
+        if not (_COPIES["transposed"] and self._wt_fits and self.c.batch_size == 1
                 and self.c.plain_no_decay and self.c.l2 == 0.0):
             return
         if self.pWT is None:
-            self.pWT = _Pointers([None] + [aligned_zeros((w.shape[1], w.shape[0]), w.dtype)
-                                           for w in self.weights[1:]])
+            self.pWT = _Pointers([None] + [aligned_zeros(
+                (w.shape[1], line_padded(w.shape[0], w.itemsize)), w.dtype)
+                for w in self.weights[1:]])
         with nogil:
             for l in range(1, L):
                 if f64:
                     transpose_into(<const double*>self.c.W[l], sz[l], sz[l + 1],
-                                   <double*>self.pWT.p[l])
+                                   <double*>self.pWT.p[l], line_padded(sz[l], 8))
                 else:
                     transpose_into(<const float*>self.c.W[l], sz[l], sz[l + 1],
-                                   <float*>self.pWT.p[l])
+                                   <float*>self.pWT.p[l], line_padded(sz[l], 4))
         self.c.WT = self.pWT.p
+
+    cdef _padded_copies(self, bint check_updates):
+        """Point ``c.Wloop`` at the weights with each W_l whose rows do not fill whole
+        lines replaced by a copy of it, rows padded to whole lines (``c.ldw`` apart), when
+        this call's steps are batch-1 plain SGD without decay or L2 over dense rows with
+        no dropout and no per-step checks (see epoch_loop); else at W."""
+        cdef Py_ssize_t l, L = self.network.n_layers
+        cdef Py_ssize_t* sz = self.network.shape.sizes
+        cdef Py_ssize_t* ld
+        cdef _Pointers ptrs
+        cdef cnp.ndarray strides
+        cdef bint f64 = self.workspace.dtype == np.float64
+        self.c.Wloop, self.c.ldw = self.c.W, sz + 1
+        if not (_COPIES["padded"] and self._pad_fits and self.c.batch_size == 1
+                and self.c.plain_no_decay and self.c.l2 == 0.0 and not self.c.sparse
+                and self.c.drop.n == 0 and not check_updates):
+            return
+        if self._pads is None:
+            strides = np.array([line_padded(sz[l + 1], 8 if f64 else 4) for l in range(L)],
+                               np.intp)
+            if (strides == np.array(self.network.sizes[1:])).all():
+                self._pad_fits = False      # every row fills whole lines already
+                return
+            self._pads = (strides, _Pointers(
+                [aligned_zeros((w.shape[0], strides[l]), w.dtype)
+                 if strides[l] != w.shape[1] else w for l, w in enumerate(self.weights)]))
+        strides, ptrs = self._pads
+        ld = <Py_ssize_t*>cnp.PyArray_DATA(strides)
+        with nogil:
+            for l in range(L):
+                if ptrs.p[l] == self.c.W[l]:
+                    continue
+                if f64:
+                    copy_rows(<const double*>self.c.W[l], sz[l + 1],
+                              <double*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+                else:
+                    copy_rows(<const float*>self.c.W[l], sz[l + 1],
+                              <float*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+        self.c.Wloop, self.c.ldw = ptrs.p, ld
+        self.padded_calls += 1
 
     def set_optimizer(self, config):
         """Use the optimizer ``config`` from now on (e.g. a new learning rate between
@@ -1215,7 +1307,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef const OptimConfig* oc
     cdef OptimConfig ocW
     cdef long long step = step0
-    cdef floating** W = <floating**>c.W
+    # W_0 may be a padded copy here (``Wloop``; see the design note), put back at the end
+    cdef floating** W = <floating**>c.Wloop
     cdef floating** bb = <floating**>c.b
     cdef floating** st = <floating**>c.st
     cdef floating** H = <floating**>c.H
@@ -1318,7 +1411,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
                                     &loss, False, True, swp, sw_sum, xsp, pieces, dr,
-                                    <uint64_t>(step + 1), z0_ready, WT)
+                                    <uint64_t>(step + 1), z0_ready, WT, c.ldw)
         z0_ready = False
         if t.status != STATUS_OK:
             break
@@ -1350,13 +1443,14 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             r_fused = (r_fused if fuse0 and 0 <= r_fused < c.N
                        and l2_eff + c.oc[0].weight_decay == 0.0 else -1)
             sgd_fused_update(s, W, bb, X0, B, H, dZ, r_fused >= 0,
-                             db, c.oc, l2_eff, xsp, dr)
+                             db, c.oc, l2_eff, xsp, dr, c.ldw)
             if WT != NULL:      # before the fused first-layer pass overwrites H[0]
                 for l in range(1, L):
                     sgd_step_transposed(s.sizes[l], s.sizes[l + 1], c.oc[2 * l].lr,
-                                        layer_input(dr, l, X0, H), dZ[l], WT[l])
+                                        layer_input(dr, l, X0, H), dZ[l], WT[l],
+                                        line_padded(s.sizes[l], sizeof(floating)))
             if r_fused >= 0:
-                first_layer_step_and_product(s, W[0], X0, dZ[0], c.oc[0].lr,
+                first_layer_step_and_product(s, W[0], c.ldw[0], X0, dZ[0], c.oc[0].lr,
                                              X + r_fused * n_in, H[0])
                 z0_ready = True
             pen_known = False
@@ -1367,7 +1461,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             nW = s.sizes[l] * s.sizes[l + 1]
             if plain_sgd(oc):
                 sgd_fused_W(s, l, W, X0, B, H, dZ, oc.lr, l2_eff + oc.weight_decay, xsp,
-                            dr)
+                            dr, c.ldw[l])
                 pen_known = False
             else:
                 ocW = oc[0]
@@ -1398,7 +1492,11 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         t.seen += B
         t.steps += 1
         start += B
-    t.finite = params_finite(s, W, bb) and states_finite(s, st, c.slots)
+    for l in range(L):      # the padded copies' rows back into the weights
+        if W[l] != <floating*>c.W[l]:
+            copy_rows(W[l], c.ldw[l], <floating*>c.W[l], s.sizes[l + 1], s.sizes[l],
+                      s.sizes[l + 1])
+    t.finite = params_finite(s, <floating**>c.W, bb) and states_finite(s, st, c.slots)
     return t
 
 
@@ -1512,6 +1610,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     setup._enter()
     try:
         setup._transposed_copies()
+        setup._padded_copies(check)
         if setup.workspace.dtype == np.float64:
             with nogil:
                 if flush:
@@ -1536,6 +1635,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     finally:
         setup.busy = False
         c.WT = NULL
+        c.Wloop, c.ldw = c.W, setup.network.shape.sizes + 1
     return t.total, t.seen, t.steps, t.status, t.finite
 
 
@@ -1578,7 +1678,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads, <const floating*>c.sw, c.sw_total, xsp, pieces, dr,
-                              t, False, NULL)
+                              t, False, NULL, s.sizes + 1)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
                      pieces, dr)
