@@ -25,6 +25,7 @@ import matplotlib.colors  # noqa: E402
 import matplotlib.figure  # noqa: E402
 import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+import matplotlib.transforms  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 import numpy as np  # noqa: E402
@@ -53,6 +54,7 @@ def _save(fig, out, name):
     tmp = path + ".tmp"
     with plt.rc_context(_RC):
         _layout(fig)
+        _ticks_in_view(fig)
         fig.savefig(tmp, format="png", dpi=_DPI)
     plt.close(fig)
     os.replace(tmp, path)
@@ -246,6 +248,46 @@ def _layout(fig):
         sup.set_y(1 - _PAD / H)
     if leg is not None:
         leg.set_bbox_to_anchor((0.5, _PAD / H), transform=fig.transFigure)
+
+
+class _InView(matplotlib.ticker.Locator):
+    """``locator``'s locations that are drawn: those in the axis' view interval, by the
+    test matplotlib applies to the ticks it has made (the scale's transform, a relative
+    tolerance of 1e-10). Matplotlib makes a tick (five artists) for every location its
+    locator returns and draws only those in view; most axes' locators return one or two
+    beyond each end, and a log axis' minor locator whole decades."""
+
+    def __init__(self, locator):
+        self.locator = locator
+
+    def set_axis(self, axis):
+        super().set_axis(axis)
+        self.locator.set_axis(axis)
+
+    def __call__(self):
+        locs = np.asarray(self.locator())
+        if locs.size == 0:
+            return locs
+        tr = self.axis.get_transform()
+        lo, hi = sorted(self.axis.get_view_interval())
+        interval_t = tr.transform([lo, hi])
+        keep = [k for k, v in enumerate(tr.transform(locs))
+                if matplotlib.transforms._interval_contains_close(interval_t, v)]
+        return locs[keep]
+
+    def tick_values(self, vmin, vmax):
+        return self.locator.tick_values(vmin, vmax)
+
+
+def _ticks_in_view(fig):
+    """Every axis of ``fig`` locates only the ticks it draws (:class:`_InView`), once its
+    view limits are final."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for loc, setter in ((axis.get_major_locator(), axis.set_major_locator),
+                                (axis.get_minor_locator(), axis.set_minor_locator)):
+                if not isinstance(loc, (_InView, matplotlib.ticker.NullLocator)):
+                    setter(_InView(loc))
 
 
 class _PlainLogFormatter(matplotlib.ticker.LogFormatterSciNotation):
