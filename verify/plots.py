@@ -27,7 +27,7 @@ import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import matplotlib.transforms  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["make_plots"]
@@ -41,9 +41,40 @@ _RC = {"axes.titley": 1.0, "font.size": 9.5, "axes.titlesize": 10, "axes.labelsi
 _STYLE = {"float64": dict(color="C0", marker="o"), "float32": dict(color="C1", marker="x")}
 
 
+class _Renderer(RendererAgg):
+    """Agg, measuring text once per process: matplotlib caches a text's size per renderer,
+    and every figure has its own, so each figure measured its tick labels, titles and
+    legend entries again (a FreeType layout each)."""
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        if ismath == "TeX":
+            return super().get_text_width_height_descent(s, prop, ismath)
+        return _text_metrics(s, prop.copy(), ismath, self.dpi)
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_metrics(s, prop, ismath, dpi):
+    """(width, height, descent) of a text as Agg draws it: a function of the text, font
+    and dpi alone, not of the canvas it is drawn on."""
+    return RendererAgg.get_text_width_height_descent(RendererAgg(1, 1, dpi), s, prop, ismath)
+
+
+class _Canvas(FigureCanvasAgg):
+    """An Agg canvas drawing with :class:`_Renderer`."""
+
+    def get_renderer(self):
+        w, h = self.get_width_height(physical=True)
+        key = w, h, self.figure.dpi
+        if self._lastKey != key:
+            self.renderer = _Renderer(w, h, self.figure.dpi)
+            self._lastKey = key
+        return self.renderer
+
+
 def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw):
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(nrows, ncols, figsize=figsize, **kw)
+    _Canvas(fig)                       # the figure draws on it (pyplot still closes it)
     fig._verify_layout = {}            # what _layout needs beyond the axes: legend, colorbar
     return fig, ax
 
