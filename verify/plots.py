@@ -21,6 +21,7 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.backends.backend_agg  # noqa: E402
 import matplotlib.colors  # noqa: E402
 import matplotlib.figure  # noqa: E402
 import matplotlib.text  # noqa: E402
@@ -50,6 +51,33 @@ class _Renderer(RendererAgg):
         if ismath == "TeX":
             return super().get_text_width_height_descent(s, prop, ismath)
         return _text_metrics(s, prop.copy(), ismath, self.dpi)
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        # RendererAgg.draw_text, with the glyph layout (which glyph of which font where,
+        # relative to the text's origin) kept per font, size and string: tick labels and
+        # legend entries repeat from figure to figure
+        if ismath:
+            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+        font = self._prepare_font(prop)
+        size = prop.get_size_in_points()
+        flags = matplotlib.backends.backend_agg.get_hinting_flag()
+        features = mtext.get_fontfeatures() if mtext is not None else None
+        language = mtext.get_language() if mtext is not None else None
+        key = (font, size, self.dpi, s, flags, features if features is None else
+               tuple(features), language if not isinstance(language, list) else
+               tuple(map(tuple, language)))
+        glyphs = _GLYPHS.get(key)
+        if glyphs is None:
+            glyphs = _GLYPHS[key] = [(item.ft_object, item.glyph_index, item.x, item.y)
+                                     for item in font._layout(s, flags=flags,
+                                                              features=features,
+                                                              language=language)]
+        self._draw_text_glyphs_and_boxes(
+            gc, x, y, angle, ((f, size, g, 0, 1, dx, dy) for f, g, dx, dy in glyphs), [])
+
+
+# (font, size, dpi, text, ...) -> [(font, glyph index, x, y)]: a text's glyph layout
+_GLYPHS = {}
 
 
 @functools.lru_cache(maxsize=8192)
