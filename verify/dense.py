@@ -81,9 +81,12 @@ def check_dense(act, dtypes, seed=0):
             Z = X * W + sp.ones(N, 1) * b
             defn = act.definition.subs(act.evidence_params)
             H = Z.applyfunc(lambda e: defn.subs(z, e))
-            s = sum(Gm[i, j] * H[i, j] for i in range(N) for j in range(NOUT))
+            terms = [Gm[i, j] * H[i, j] for i in range(N) for j in range(NOUT)]
             syms = list(X) + list(W) + list(b) + list(Gm)
-            groups = [list(H)] + [[sp.diff(s, e) for e in M] for M in (X, W, b)]
+
+            def grad(e):               # d/de of s = sum G * H: the terms holding e
+                return sp.diff(sp.Add(*[t for t in terms if t.has(e)]), e)
+            groups = [list(H)] + [[grad(e) for e in M] for M in (X, W, b)]
             try:                        # one mpmath program per group (verify.dag_eval)
                 derived.extend(dag_eval.program(syms, g) for g in groups)
             except dag_eval.Unsupported:

@@ -95,6 +95,16 @@ def exact(fn, *args, dps_start=40, dps_max=1280):
     raise OracleError(f"oracle did not settle at {dps_max} digits for {args}")
 
 
+def _agree(_by_prec={}):
+    """10^-30 (two values agree to 30 digits) at the working precision, made once per
+    precision: the power is most of the cost of comparing two values."""
+    prec = mpmath.mp.prec
+    tol = _by_prec.get(prec)
+    if tol is None:
+        tol = _by_prec[prec] = mpmath.mpf(10) ** -30
+    return tol
+
+
 def _settled(a, b, last):
     # Values below 2^-1100 are only accepted at the highest precision: at lower precision a
     # cancellation (log(1 + 1e-309) at 40 digits) can give 0 for a representable result.
@@ -102,20 +112,29 @@ def _settled(a, b, last):
         return False
     if a == 0 and b == 0:
         return last
-    if abs(a - b) <= mpmath.mpf(10) ** -30 * max(abs(a), abs(b)):
+    if abs(a - b) <= _agree() * max(abs(a), abs(b)):
         return True
     return last and abs(a) < _TINY and abs(b) < _TINY
 
 
 def ulp(e, dtype):
     """Spacing of ``dtype`` at the exact value ``e`` (an mpf)."""
-    info = np.finfo(dtype)
-    p = info.nmant + 1
-    emin = info.minexp
+    p, emin = _limits(dtype)[:2]
     if e == 0:
         return mpmath.ldexp(1, emin - p + 1)
     _, ex = mpmath.frexp(e)           # e = m 2^ex, 1/2 <= |m| < 1
     return mpmath.ldexp(1, max(int(ex) - 1, emin) - p + 1)
+
+
+def _limits(dtype, _of={}):
+    """(precision p, minimum exponent, eps, max, tiny) of ``dtype`` as Python numbers, once
+    per dtype: ``measure`` runs for every point of every check."""
+    got = _of.get(dtype)
+    if got is None:
+        info = np.finfo(dtype)
+        got = _of[dtype] = (info.nmant + 1, info.minexp, float(info.eps), float(info.max),
+                            float(info.tiny))
+    return got
 
 
 class Measure:
@@ -130,8 +149,7 @@ class Measure:
 def measure(c, e, dtype):
     """Compare a computed float ``c`` with the exact mpf ``e`` in ``dtype``'s units."""
     c = float(c)
-    eps = float(np.finfo(dtype).eps)
-    big = float(np.finfo(dtype).max)
+    _, _, eps, big, tiny = _limits(dtype)
     if math.isnan(c):
         return Measure(math.inf, math.inf, math.inf, c, e)
     if abs(e) > big * (1 + eps / 2):          # the exact value overflows the dtype
@@ -143,7 +161,7 @@ def measure(c, e, dtype):
     d = abs(mpmath.mpf(c) - e)
     ulps = float(d / ulp(e, dtype))
     # relative error is only meaningful where the dtype has full precision (normal range)
-    rel = float(d / abs(e)) if abs(e) >= float(np.finfo(dtype).tiny) else 0.0
+    rel = float(d / abs(e)) if abs(e) >= tiny else 0.0
     return Measure(ulps, rel, float(d / eps), c, e)
 
 

@@ -302,6 +302,10 @@ def _plan(cat, picked):
 # tests replace kernels in it). Chosen to balance the two cores: with them, the workers'
 # CPU and the main process's are about equal.
 WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity")
+# --quick has one worker, which starts after this process has imported the sections and
+# carries the backprop networks besides: dropout stays here, where it balances the two
+# (--quick CPU before: main 14.1 s, worker 15.1 s, dropout 1.0 s of it)
+QUICK_WORKER_SECTIONS = tuple(s for s in WORKER_SECTIONS if s != "run_dropout")
 
 
 def _run_calls(fn, fn_name, section, calls, keep, ctx_args, module):
@@ -383,9 +387,9 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     with what the run does between checks (drawing plots, waiting for workers).
 
     The backprop networks (the slow part) and, in a whole run, the checks of
-    ``WORKER_SECTIONS`` start first on worker processes; the other sections run meanwhile,
-    and so do their plots when ``plots_to`` (the report directory) is given; the workers'
-    checks are drawn when they return."""
+    ``WORKER_SECTIONS`` (``QUICK_WORKER_SECTIONS`` with ``quick``) start first on worker
+    processes; the other sections run meanwhile, and so do their plots when ``plots_to``
+    (the report directory) is given; the workers' checks are drawn when they return."""
     cat = catalogue()
     picked = None if not only else resolve_only(only, cat)
     t0 = time.perf_counter()
@@ -427,7 +431,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                         Context(only=calls[0], **ctx_args), pool), t1)
                 except Exception as exc:
                     pending[fn_name] = (section, exc, t1)
-            elif pool is not None and fn_name in WORKER_SECTIONS and fn_name in loaded \
+            elif pool is not None and fn_name in (QUICK_WORKER_SECTIONS if quick else
+                                                  WORKER_SECTIONS) and fn_name in loaded \
                     and calls:
                 pending[fn_name] = (section, _WorkerSection(pool, [
                     pool.submit(_worker_calls, module_of[fn_name], fn_name, section, [call],
