@@ -214,6 +214,26 @@ def test_run_epoch_without_decay_keeps_an_infinite_weight(opt, dt_id, dtype, bat
         _assert_close(got, want, dtype, f"array {i}")
 
 
+# The same weight under plain SGD with weight decay: the compiled loop's fused form
+# (1 - lr wd) W - lr H^T dZ keeps it -inf and trains on, the rule W - lr (dW + wd W)
+# gives -inf + inf = nan in the twin (as in torch.optim), whose next forward is then not
+# finite and refuses its step. Both end the call not finite, so a fit rolls back to the
+# last finite weights either way (the documented difference of the fused form).
+@pytest.mark.parametrize("batch", BATCHES[:2], ids=[b[0] for b in BATCHES[:2]])
+@pytest.mark.parametrize("dt_id, dtype", DTYPES, ids=[d[0] for d in DTYPES])
+def test_run_epoch_plain_sgd_with_decay_on_an_infinite_weight(dt_id, dtype, batch):
+    model = _model(["relu", "tanh"], 3, dtype)
+    model.layers[0].W[0, 2] = -np.inf
+    X, y = _data("softmax_cross_entropy", 3)
+    X[:, 0] = np.abs(X[:, 0]) + 0.5
+    runs = _train_both(model, X, y, "softmax_cross_entropy", lambda: O.SGD(lr=0.1),
+                       batch_size=batch[1], weight_decay=0.01)
+    (got_out, got_params, _), (want_out, want_params, _) = runs
+    assert all(o[-1] is False for o in got_out + want_out)
+    assert got_out[0][2:4] == (3, 0) and want_out[0][2:4] == (1, 1)
+    assert got_params[0][0, 2] == -np.inf and np.isnan(want_params[0][0, 2])
+
+
 def test_loss_scale_scales_the_reported_data_loss_only():
     model = _model(["tanh", "tanh"], 3, np.float64)
     X, y = _data("squared_error", 3)

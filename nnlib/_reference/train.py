@@ -49,7 +49,9 @@ The activation's derivative is taken from the layer's own output, before the dro
 ``loss_grad`` is the model at inference (no dropout) unless given ``train_step``.
 
 The compiled loop computes the last form as one GEMM with ``beta = 1 - lr (l2_eff + wd)``;
-the twin applies the rule itself. The two differ by rounding only.
+the twin applies the rule itself. For finite weights the two differ by rounding only; an
+infinite weight stays infinite in the fused form, ``(1 - lr wd) inf``, where the rule gives
+``inf - lr wd inf = nan``. Either way the epoch ends with ``finite`` false.
 
 With ``check_updates`` every parameter and optimizer state is checked after each step;
 the first step that leaves one non-finite (an update can overflow although its gradient
