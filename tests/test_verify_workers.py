@@ -41,3 +41,16 @@ def test_an_error_is_raised_by_result_wherever_the_call_ran(workers):
     for j in jobs:
         with pytest.raises(ValueError, match="not a number"):
             j.result()
+
+
+def test_importing_verify_leaves_sympy_for_later_and_keeps_the_public_api():
+    """``python -m verify`` starts its workers before SymPy is imported (verify/__init__
+    loads verify.api on first use); the public names still resolve."""
+    import subprocess
+    import sys
+    code = ("import sys, verify; heavy = [m for m in ('sympy', 'mpmath', 'numpy', 'nnlib') "
+            "if m in sys.modules]; print(heavy, verify.check_elementwise.__module__, "
+            "sorted(set(verify.__all__) - set(dir(verify))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["[]", "verify.api", "[]"]
