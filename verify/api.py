@@ -334,8 +334,9 @@ def _sym_oracle(exprs, symbols, params):
     """(values, [Jacobian]) oracle from SymPy expressions of ``symbols``."""
     exprs = [sp.sympify(e).subs(params or {}) for e in exprs]
     jac = sp.Matrix(exprs).jacobian(list(symbols))
-    fv = sp.lambdify(list(symbols), exprs, MPMATH)
-    fj = sp.lambdify(list(symbols), list(jac), MPMATH)
+    # the Jacobian's C^2 entries share their exponentials: evaluated once each (cse)
+    fv = sp.lambdify(list(symbols), exprs, MPMATH, cse=True)
+    fj = sp.lambdify(list(symbols), list(jac), MPMATH, cse=True)
     c = len(symbols)
 
     def oracle(row):
