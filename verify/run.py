@@ -301,11 +301,11 @@ def _plan(cat, picked):
 # Sections that a whole run sends to the worker processes, one job per check, beside the
 # backprop networks (the rest, and every run of picked checks, stays in this process:
 # tests replace kernels in it). Chosen to balance the two cores: with them, the workers'
-# CPU and the main process's are about equal.
+# CPU and the main process's are about equal; what is left of the balance this process
+# settles at the end, running the calls no worker has started (verify.workers).
 WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity")
-# --quick has one worker, which starts after this process has imported the sections and
-# carries the backprop networks besides: dropout stays here, where it balances the two
-# (--quick CPU before: main 14.1 s, worker 15.1 s, dropout 1.0 s of it)
+# --quick has one worker, which carries the backprop networks besides: dropout stays here,
+# where it balances the two (--quick CPU: main 14.1 s, worker 15.1 s, dropout 1.0 s of it)
 QUICK_WORKER_SECTIONS = tuple(s for s in WORKER_SECTIONS if s != "run_dropout")
 
 
@@ -516,9 +516,11 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                  "skipped": skipped,
                  "update_baseline": update_baseline,
                  "section_seconds": timings,
-                 # CPU per section, of this process or, for WORKER_SECTIONS, of the workers
-                 # (backprop's is in cpu_seconds["workers"]): on a loaded machine the wall
-                 # time measures the load
+                 # CPU per section, of this process or, for WORKER_SECTIONS, of whichever
+                 # process ran each check ("worker checks run here": the part of those and
+                 # of backprop this process ran; backprop's is otherwise in
+                 # cpu_seconds["workers"]): on a loaded machine the wall time measures the
+                 # load
                  "section_cpu_seconds": cpu, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})
