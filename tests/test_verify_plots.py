@@ -173,3 +173,76 @@ def test_a_y_offset_text_lifts_the_title_and_labels_clear_the_tick_labels(tmp_pa
     (tmp_path / "plots").mkdir()
     plots._save(fig, str(tmp_path), "offset.png")
     assert seen
+
+
+def _draw_sample(plots, out, name):
+    """A figure with upright and rotated tick labels, a log axis, a title, a suptitle and
+    a legend, saved by verify.plots; returns its pixels."""
+    import matplotlib.image as mpimg
+    fig, ax = plots._figure(1, 2, figsize=(8, 3.5))
+    ax[0].plot([1, 10, 100], [1e-3, 1.0, 1e3], "o-", label="log-log")
+    ax[0].set(xscale="log", yscale="log", title="Ag ×10⁻³", xlabel="z", ylabel="ulp")
+    ax[1].plot([0, 1, 2], [2.5, -1.0, 0.5], label="line")
+    ax[1].set_xticks([0, 1, 2], ["zero", "one", "two"], rotation=45)
+    ax[1]._verify_xrot = 45
+    plots._suptitle(fig, "upright and rotated text")
+    plots._legend_below(fig, ax)
+    (out / "plots").mkdir(exist_ok=True)
+    rel = plots._save(fig, str(out), name)
+    assert (out / rel).stat().st_size > 2000
+    img = mpimg.imread(out / rel)
+    assert float(img[..., :3].std()) > 0.02, f"{name} is blank"
+    return img
+
+
+def test_text_falls_back_to_matplotlibs_own_drawing(tmp_path, monkeypatch):
+    """_Renderer's cached glyph layout restates RendererAgg.draw_text on matplotlib's
+    private internals: when they are missing (an AttributeError: FT2Font._layout gone),
+    or the restatement draws other pixels than RendererAgg, text is drawn by
+    RendererAgg.draw_text -- the same figure, pixel for pixel."""
+    pytest.importorskip("matplotlib")
+    import numpy as np
+    from verify import plots
+    monkeypatch.setattr(plots, "_FAST_TEXT", None)
+    reference = _draw_sample(plots, tmp_path, "reference.png")
+    assert plots._FAST_TEXT is True           # this matplotlib: the probe draws the same
+
+    def missing(self, s, prop, mtext=None):
+        raise AttributeError("'matplotlib.ft2font.FT2Font' object has no attribute '_layout'")
+    monkeypatch.setattr(plots._Renderer, "_glyph_layout", missing)
+    monkeypatch.setattr(plots, "_FAST_TEXT", None)
+    assert plots._fast_text() is False        # decided by the probe, once
+    monkeypatch.setattr(plots, "_FAST_TEXT", True)     # or at the first text drawn
+    assert np.array_equal(_draw_sample(plots, tmp_path, "missing.png"), reference)
+    assert plots._FAST_TEXT is False
+
+    layout = plots._Renderer.__dict__["_glyph_layout"]
+    monkeypatch.undo()
+    monkeypatch.setattr(plots, "_FAST_TEXT", None)
+
+    def shifted(self, s, prop, mtext=None):   # a matplotlib whose layout means otherwise
+        return [(f, g, x + 1, y) for f, g, x, y in layout(self, s, prop, mtext)]
+    monkeypatch.setattr(plots._Renderer, "_glyph_layout", shifted)
+    assert np.array_equal(_draw_sample(plots, tmp_path, "shifted.png"), reference)
+    assert plots._FAST_TEXT is False
+
+
+def test_log_labels_and_tick_test_without_matplotlibs_private_attributes(tmp_path,
+                                                                          monkeypatch):
+    """A log axis whose formatter cannot be restated as plain text (its private settings
+    gone) keeps matplotlib's mathtext labels, and the in-view tick test has a copy for a
+    matplotlib without its own: the figure is still written."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.transforms
+    from verify import plots
+
+    class Changed(plots._PlainLogFormatter):
+        def __init__(self, *args, **kw):
+            raise TypeError("unexpected keyword argument 'linthresh'")
+    monkeypatch.setattr(plots, "_PlainLogFormatter", Changed)
+    monkeypatch.setattr(plots, "_interval_contains_close", plots._contains_close)
+    _draw_sample(plots, tmp_path, "mathtext.png")
+    own = getattr(matplotlib.transforms, "_interval_contains_close", plots._contains_close)
+    for interval in ((0.0, 1.0), (1.0, 0.0), (-3.0, 1e-300), (5.0, 5.0)):
+        for v in (-1e-11, 0.0, 0.5, 1.0 + 1e-11, 1.0 + 1e-9, 5.0, 1e-300, -3.0 - 1e-9):
+            assert plots._contains_close(interval, v) == own(interval, v)

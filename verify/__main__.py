@@ -49,6 +49,20 @@ def _parser():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    workers = None
+    if not args.list and not args.only:
+        # a whole run: its worker processes start now, importing what their checks need
+        # while this process imports the rest (verify.workers)
+        from verify.workers import n_workers, start_workers
+        workers = start_workers(n_workers(args.quick))
+    try:
+        return _main(args, workers)
+    finally:
+        if workers is not None:
+            workers.shutdown(cancel_futures=True)
+
+
+def _main(args, workers):
     from verify.console import check_line, header_line, last_line, list_lines
     from verify.run import (UnknownCheck, aliases, catalogue, count_checks, resolve_only,
                             run_all)
@@ -71,7 +85,8 @@ def main(argv=None):
                        seed=args.seed, plots_to=args.out, strict=args.strict,
                        update_baseline=args.update_baseline,
                        on_item=lambda it: print(check_line(it), flush=True),
-                       on_note=lambda text: print(f"     ... {text}", flush=True))
+                       on_note=lambda text: print(f"     ... {text}", flush=True),
+                       workers=workers)
     finally:
         if limit is not None:
             limit.restore_original_limits()

@@ -334,8 +334,9 @@ def _sym_oracle(exprs, symbols, params):
     """(values, [Jacobian]) oracle from SymPy expressions of ``symbols``."""
     exprs = [sp.sympify(e).subs(params or {}) for e in exprs]
     jac = sp.Matrix(exprs).jacobian(list(symbols))
-    fv = sp.lambdify(list(symbols), exprs, MPMATH)
-    fj = sp.lambdify(list(symbols), list(jac), MPMATH)
+    # the Jacobian's C^2 entries share their exponentials: evaluated once each (cse)
+    fv = sp.lambdify(list(symbols), exprs, MPMATH, cse=True)
+    fj = sp.lambdify(list(symbols), list(jac), MPMATH, cse=True)
     c = len(symbols)
 
     def oracle(row):
@@ -476,9 +477,11 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
         key = yr if np.ndim(yr) == 0 else tuple(np.ravel(yr).tolist())
         if key not in cache:
             e = sp.sympify(per_sample(yr)).subs(params or {})
+            # the gradient's entries share their terms (a log-sum-exp's exponentials):
+            # evaluated once each (cse)
             cache[key] = (sp.lambdify(list(symbols), e, MPMATH),
                           sp.lambdify(list(symbols), [sp.diff(e, s) for s in symbols],
-                                      MPMATH))
+                                      MPMATH, cse=True))
         f, d = cache[key]
         return exact(f, *row), [exact(d, *row)]
 

@@ -28,6 +28,7 @@ from verify import kernels as K
 from verify.evidence import MPMATH, exact
 from verify.output_maps import sparsemax_exact
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS, z
+from verify.workers import worker_pool
 
 __all__ = ["check_network", "run_backprop", "start_backprop", "worker_pool", "LOSSES"]
 
@@ -206,17 +207,6 @@ class _Pending:
         finally:
             if self.own:
                 self.pool.shutdown()
-
-
-def worker_pool(n):
-    """``n`` spawned worker processes with BLAS limited to one thread. "spawn", not fork:
-    a forked child of a process that ran OpenMP code can hang in libgomp."""
-    import concurrent.futures
-    import functools
-    import multiprocessing
-    return concurrent.futures.ProcessPoolExecutor(
-        n, mp_context=multiprocessing.get_context("spawn"),
-        initializer=functools.partial(K.one_blas_thread, load_scipy=False))
 
 
 def start_backprop(ctx, pool=None):

@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.backends.backend_agg  # noqa: E402
 import matplotlib.colors  # noqa: E402
 import matplotlib.figure  # noqa: E402
+import matplotlib.font_manager  # noqa: E402
 import matplotlib.text  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import matplotlib.transforms  # noqa: E402
@@ -45,7 +46,15 @@ _STYLE = {"float64": dict(color="C0", marker="o"), "float32": dict(color="C1", m
 class _Renderer(RendererAgg):
     """Agg, measuring text once per process: matplotlib caches a text's size per renderer,
     and every figure has its own, so each figure measured its tick labels, titles and
-    legend entries again (a FreeType layout each)."""
+    legend entries again (a FreeType layout each).
+
+    Drawing text keeps each text's glyph layout too (:meth:`_draw_cached`), which restates
+    RendererAgg.draw_text on matplotlib's private internals (``_prepare_font``,
+    ``FT2Font._layout``, ``_draw_text_glyphs_and_boxes``). Whether that restatement may
+    be used is decided once per process (:func:`_fast_text`: it must draw a probe text
+    pixel for pixel as RendererAgg does); where it may not, or it raises AttributeError
+    or TypeError (a matplotlib that changed those internals), text is drawn by
+    RendererAgg.draw_text itself -- the same pixels, only slower."""
 
     def get_text_width_height_descent(self, s, prop, ismath):
         if ismath == "TeX":
@@ -53,31 +62,69 @@ class _Renderer(RendererAgg):
         return _text_metrics(s, prop.copy(), ismath, self.dpi)
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        # RendererAgg.draw_text, with the glyph layout (which glyph of which font where,
-        # relative to the text's origin) kept per font, size and string: tick labels and
-        # legend entries repeat from figure to figure
-        if ismath:
-            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
-        font = self._prepare_font(prop)
+        global _FAST_TEXT
+        if not ismath and _fast_text():
+            try:
+                return self._draw_cached(gc, x, y, s, prop, angle, mtext)
+            except (AttributeError, TypeError):
+                _FAST_TEXT = False
+        return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+
+    def _draw_cached(self, gc, x, y, s, prop, angle, mtext=None):
+        """RendererAgg.draw_text of a plain (not math) text, with the glyph layout (which
+        glyph of which font where, relative to the text's origin) kept per font, size and
+        string: tick labels and legend entries repeat from figure to figure. The layout is
+        complete before the first glyph is drawn, so a failure draws nothing."""
         size = prop.get_size_in_points()
+        glyphs = self._glyph_layout(s, prop, mtext)
+        self._draw_text_glyphs_and_boxes(
+            gc, x, y, angle, ((f, size, g, 0, 1, dx, dy) for f, g, dx, dy in glyphs), [])
+
+    def _glyph_layout(self, s, prop, mtext=None):
+        """[(FT2Font, glyph index, x, y)] of ``s`` as RendererAgg.draw_text lays it out."""
+        font = self._prepare_font(prop)
         flags = matplotlib.backends.backend_agg.get_hinting_flag()
         features = mtext.get_fontfeatures() if mtext is not None else None
         language = mtext.get_language() if mtext is not None else None
-        key = (font, size, self.dpi, s, flags, features if features is None else
-               tuple(features), language if not isinstance(language, list) else
-               tuple(map(tuple, language)))
+        key = (font, prop.get_size_in_points(), self.dpi, s, flags,
+               features if features is None else tuple(features),
+               language if not isinstance(language, list) else tuple(map(tuple, language)))
         glyphs = _GLYPHS.get(key)
         if glyphs is None:
             glyphs = _GLYPHS[key] = [(item.ft_object, item.glyph_index, item.x, item.y)
                                      for item in font._layout(s, flags=flags,
                                                               features=features,
                                                               language=language)]
-        self._draw_text_glyphs_and_boxes(
-            gc, x, y, angle, ((f, size, g, 0, 1, dx, dy) for f, g, dx, dy in glyphs), [])
+        return glyphs
 
 
 # (font, size, dpi, text, ...) -> [(font, glyph index, x, y)]: a text's glyph layout
 _GLYPHS = {}
+
+# Whether _Renderer draws text through its glyph layouts: None until _fast_text decides
+_FAST_TEXT = None
+
+
+def _fast_text():
+    """Whether :meth:`_Renderer._draw_cached` draws as RendererAgg.draw_text does, decided
+    once per process: a probe text (upright and rotated, as tick labels are) drawn both
+    ways onto two small canvases must give the same pixels, without an AttributeError or
+    TypeError from the private internals it calls."""
+    global _FAST_TEXT
+    if _FAST_TEXT is None:
+        prop = matplotlib.font_manager.FontProperties(size=_RC["font.size"])
+        try:
+            ours, theirs = _Renderer(80, 60, _DPI), RendererAgg(80, 60, _DPI)
+            for r, draw in ((ours, ours._draw_cached), (theirs, theirs.draw_text)):
+                for angle in (0.0, 45.0):
+                    gc = r.new_gc()
+                    draw(gc, 10, 40, "Ag×10⁻³ -1.5", prop, angle)
+                    gc.restore()
+            _FAST_TEXT = bool(np.array_equal(np.asarray(ours.buffer_rgba()),
+                                             np.asarray(theirs.buffer_rgba())))
+        except Exception:              # whatever stops the probe: RendererAgg draws text
+            _FAST_TEXT = False
+    return _FAST_TEXT
 
 
 @functools.lru_cache(maxsize=8192)
@@ -88,14 +135,18 @@ def _text_metrics(s, prop, ismath, dpi):
 
 
 class _Canvas(FigureCanvasAgg):
-    """An Agg canvas drawing with :class:`_Renderer`."""
+    """An Agg canvas drawing with :class:`_Renderer` (one per size and dpi, as
+    FigureCanvasAgg keeps its own; the key is kept here, not in FigureCanvasAgg's private
+    ``_lastKey``)."""
+
+    _verify_key = None
 
     def get_renderer(self):
         w, h = self.get_width_height(physical=True)
         key = w, h, self.figure.dpi
-        if self._lastKey != key:
+        if self._verify_key != key:
             self.renderer = _Renderer(w, h, self.figure.dpi)
-            self._lastKey = key
+            self._verify_key = key
         return self.renderer
 
 
@@ -120,6 +171,11 @@ def _save(fig, out, name):
     plt.close(fig)
     os.replace(tmp, path)
     return rel
+
+
+def _suptitle(fig, text):
+    """``fig.suptitle(text)``, kept for _layout (which makes room for it)."""
+    fig._verify_layout["suptitle"] = fig.suptitle(text)
 
 
 def _legend_below(fig, axes, ncol=4):
@@ -186,8 +242,7 @@ def _side_need(ax, renderer, side):
     """Inches ``ax`` draws beyond its box on ``side`` ("left", "right", "bottom", "top"):
     tick marks, tick labels and the axis label on that side, or the title on top."""
     if side == "top":
-        return max(_extent(t, renderer)[1] for t in (ax.title, ax._left_title,
-                                                     ax._right_title)) + 6 / 72 + \
+        return max(_extent(t, renderer)[1] for t in _titles(ax)) + 6 / 72 + \
             _offset_height(ax, renderer)
     rot = getattr(ax, "_verify_xrot", 0.0)
     tick = 7 / 72                      # tick length + pad (3.5 pt each)
@@ -202,6 +257,13 @@ def _side_need(ax, renderer, side):
         lw = _extent(ax.yaxis.label, renderer)[0]
         need = max(need, (tw + tick if tw else 3.5 / 72) + (lw + 4 / 72 if lw else 0.0))
     return need
+
+
+def _titles(ax):
+    """The title Text artists of ``ax``: the centre one (public) and, where this matplotlib
+    has them, the left and right ones (private attributes; no verify plot sets those)."""
+    sides = (getattr(ax, "_left_title", None), getattr(ax, "_right_title", None))
+    return [ax.title] + [t for t in sides if t is not None]
 
 
 def _offset_text(axis):
@@ -276,7 +338,7 @@ def _layout(fig):
         right[-1] += 0.1 + 0.16 + _side_need(cbar[0], renderer, "right")
     leg = meta.get("legend")
     leg_h = leg.get_window_extent(renderer).height / _DPI if leg is not None else 0.0
-    sup = fig._suptitle
+    sup = meta.get("suptitle")                   # set by _suptitle
     sup_h = _extent(sup, renderer)[1] + 0.06 if sup is not None else 0.0
     y0 = _PAD + leg_h + (_GAP if leg_h else 0.0) + max(bottom)
     y1 = H - _PAD - sup_h - max(top)
@@ -311,6 +373,20 @@ def _layout(fig):
         leg.set_bbox_to_anchor((0.5, _PAD / H), transform=fig.transFigure)
 
 
+def _contains_close(interval, val, rtol=1e-10):
+    """Whether ``val`` lies in ``interval`` widened by ``rtol`` of its length at each end:
+    matplotlib.transforms._interval_contains_close restated, for a matplotlib without it."""
+    a, b = sorted(interval)
+    rtol = (b - a) * rtol
+    return a - rtol <= val <= b + rtol
+
+
+# the test by which matplotlib's axis draws a tick (private: used where it exists, so the
+# ticks kept are exactly those it would draw)
+_interval_contains_close = getattr(matplotlib.transforms, "_interval_contains_close",
+                                   _contains_close)
+
+
 class _InView(matplotlib.ticker.Locator):
     """``locator``'s locations that are drawn: those in the axis' view interval, by the
     test matplotlib applies to the ticks it has made (the scale's transform, a relative
@@ -333,7 +409,7 @@ class _InView(matplotlib.ticker.Locator):
         lo, hi = sorted(self.axis.get_view_interval())
         interval_t = tr.transform([lo, hi])
         keep = [k for k, v in enumerate(tr.transform(locs))
-                if matplotlib.transforms._interval_contains_close(interval_t, v)]
+                if _interval_contains_close(interval_t, v)]
         return locs[keep]
 
     def tick_values(self, vmin, vmax):
@@ -374,9 +450,14 @@ def _plain_log_labels(fig):
             for fmt, setter in ((axis.get_major_formatter(), axis.set_major_formatter),
                                 (axis.get_minor_formatter(), axis.set_minor_formatter)):
                 if type(fmt) is matplotlib.ticker.LogFormatterSciNotation:
-                    setter(_PlainLogFormatter(
-                        base=fmt._base, labelOnlyBase=fmt.labelOnlyBase,
-                        minor_thresholds=fmt.minor_thresholds, linthresh=fmt._linthresh))
+                    try:               # its settings are private attributes
+                        plain = _PlainLogFormatter(
+                            base=fmt._base, labelOnlyBase=fmt.labelOnlyBase,
+                            minor_thresholds=fmt.minor_thresholds,
+                            linthresh=fmt._linthresh)
+                    except (AttributeError, TypeError):   # mathtext labels, as given
+                        continue
+                    setter(plain)
 
 
 def _floor(u):
@@ -621,7 +702,7 @@ def _convexity_plot(it, out, idx):
     d = it["_data"]
     sw = d["sweep"]
     fig, ax = _figure(1, 2 if sw else 1, figsize=(11 if sw else 6, 4.0), squeeze=False)
-    fig.suptitle(f"{it['name']}: {it['verdict']}")
+    _suptitle(fig, f"{it['name']}: {it['verdict']}")
     ax = ax[0]
     k = 0
     if sw:

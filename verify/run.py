@@ -32,6 +32,7 @@ per name) so that ``on_item`` sees it the moment it finishes.
 import time
 
 from verify import kernels as K
+from verify.workers import n_workers, start_workers
 from verify.kernels import skip_verdict
 from verify.registry import ACTIVATIONS
 
@@ -300,11 +301,11 @@ def _plan(cat, picked):
 # Sections that a whole run sends to the worker processes, one job per check, beside the
 # backprop networks (the rest, and every run of picked checks, stays in this process:
 # tests replace kernels in it). Chosen to balance the two cores: with them, the workers'
-# CPU and the main process's are about equal.
+# CPU and the main process's are about equal; what is left of the balance this process
+# settles at the end, running the calls no worker has started (verify.workers).
 WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity")
-# --quick has one worker, which starts after this process has imported the sections and
-# carries the backprop networks besides: dropout stays here, where it balances the two
-# (--quick CPU before: main 14.1 s, worker 15.1 s, dropout 1.0 s of it)
+# --quick has one worker, which carries the backprop networks besides: dropout stays here,
+# where it balances the two (--quick CPU: main 14.1 s, worker 15.1 s, dropout 1.0 s of it)
 QUICK_WORKER_SECTIONS = tuple(s for s in WORKER_SECTIONS if s != "run_dropout")
 
 
@@ -379,7 +380,7 @@ class _WorkerSection:
 
 
 def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots_to=None,
-            strict=False, update_baseline=False, on_item=None, on_note=None):
+            strict=False, update_baseline=False, on_item=None, on_note=None, workers=None):
     """Run every section; returns {"items": [...], "seconds": ..., "passed": ...,
     "seed": ..., "skipped": [...]}. ``strict``: every skip is a failure. ``only``: check
     or group names (see :func:`resolve_only`; UnknownCheck before anything runs).
@@ -389,7 +390,11 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     The backprop networks (the slow part) and, in a whole run, the checks of
     ``WORKER_SECTIONS`` (``QUICK_WORKER_SECTIONS`` with ``quick``) start first on worker
     processes; the other sections run meanwhile, and so do their plots when ``plots_to``
-    (the report directory) is given; the workers' checks are drawn when they return."""
+    (the report directory) is given; the workers' checks are drawn when they return.
+    Then this process runs the workers' checks that none of them has started yet
+    (verify.workers). ``workers``: the worker processes, started earlier by
+    ``verify.workers.start_workers(n_workers(quick))`` (run_all shuts them down; a run
+    that has no use for them too)."""
     cat = catalogue()
     picked = None if not only else resolve_only(only, cat)
     t0 = time.perf_counter()
@@ -418,8 +423,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
     if picked is None and "run_backprop" in loaded:
         # a whole run: the backprop networks and WORKER_SECTIONS' checks go to worker
         # processes (one job per check) while this process runs the rest
-        from verify.backprop import worker_pool
-        pool = worker_pool(1 if quick else 2)
+        pool = workers or start_workers(n_workers(quick))
+        workers = None
     pending = {}
     try:
         for section, fn_name, calls, keep in plan:
@@ -460,6 +465,12 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             draw_plots(data, plots_to)
             timings["plots (while backprop runs)"] = round(time.perf_counter() - t1, 3)
             cpu["plots"] = round(time.process_time() - c1, 3)
+        if pool is not None:
+            note("running here the workers' checks they have not started")
+            t1, c1 = time.perf_counter(), time.process_time()
+            if pool.help():
+                timings["worker checks run here"] = round(time.perf_counter() - t1, 3)
+                cpu["worker checks run here"] = round(time.process_time() - c1, 3)
         done, later = [], []
         for it in items:
             if not isinstance(it, str):
@@ -479,8 +490,9 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             if isinstance(job, _WorkerSection):     # its CPU, on the worker processes
                 cpu[it] = round(job.cpu, 3)
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        for p in (pool, workers):
+            if p is not None:
+                p.shutdown(cancel_futures=True)
     if plots_to is not None and later and data.get("plots") == "written to plots/":
         # the workers' items (with the data their plots draw): after the main process's
         # plots, which ran while the workers did
@@ -504,9 +516,11 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                  "skipped": skipped,
                  "update_baseline": update_baseline,
                  "section_seconds": timings,
-                 # CPU per section, of this process or, for WORKER_SECTIONS, of the workers
-                 # (backprop's is in cpu_seconds["workers"]): on a loaded machine the wall
-                 # time measures the load
+                 # CPU per section, of this process or, for WORKER_SECTIONS, of whichever
+                 # process ran each check ("worker checks run here": the part of those and
+                 # of backprop this process ran; backprop's is otherwise in
+                 # cpu_seconds["workers"]): on a loaded machine the wall time measures the
+                 # load
                  "section_cpu_seconds": cpu, "only": list(only) if only else None,
                  "passed": all(it["passed"] for it in items),
                  "n_items": len(items), "n_failed": sum(not it["passed"] for it in items)})

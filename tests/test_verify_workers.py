@@ -1,0 +1,56 @@
+"""verify.workers: the calls of a whole run that no worker has started run in the main
+process (Workers.help), with the results and errors a worker would give, in the order
+they were submitted."""
+import time
+
+import pytest
+
+from verify.workers import Workers, worker_pool
+
+
+@pytest.fixture
+def workers():
+    w = Workers(worker_pool(1))
+    yield w
+    w.shutdown(cancel_futures=True)
+
+
+def _started(job):
+    """``job``, once the executor has handed it to a worker (it can no longer be taken)."""
+    while not job.future.running():
+        time.sleep(0.01)
+    return job
+
+
+def test_the_calls_no_worker_started_run_here_last_first(workers):
+    busy = _started(workers.submit(time.sleep, 1.0))     # holds the one worker
+    jobs = [workers.submit(pow, 2, k) for k in range(8)]
+    ran_here = workers.help()
+    # the executor queues at most one call beyond the one its worker runs: the rest ran here
+    assert ran_here in (7, 8)
+    assert [j.result() for j in jobs] == [2 ** k for k in range(8)]
+    assert busy.result() is None and not busy.here
+    assert [j.here for j in jobs][1:] == [True] * 7
+    assert workers.help() == 0                 # nothing is run twice
+
+
+def test_an_error_is_raised_by_result_wherever_the_call_ran(workers):
+    _started(workers.submit(time.sleep, 1.0))
+    jobs = [workers.submit(int, "not a number") for _ in range(4)]
+    assert workers.help() >= 3
+    for j in jobs:
+        with pytest.raises(ValueError, match="not a number"):
+            j.result()
+
+
+def test_importing_verify_leaves_sympy_for_later_and_keeps_the_public_api():
+    """``python -m verify`` starts its workers before SymPy is imported (verify/__init__
+    loads verify.api on first use); the public names still resolve."""
+    import subprocess
+    import sys
+    code = ("import sys, verify; heavy = [m for m in ('sympy', 'mpmath', 'numpy', 'nnlib') "
+            "if m in sys.modules]; print(heavy, verify.check_elementwise.__module__, "
+            "sorted(set(verify.__all__) - set(dir(verify))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["[]", "verify.api", "[]"]
