@@ -182,14 +182,18 @@ def _worth_keeping(kept_bytes, param_bytes):
             or kept_bytes <= _WORKSPACE_KEEP_PER_PARAM_BYTE * param_bytes)
 
 
-def _keep_setup(model, key, setup, snapshot):
+def _keep_setup(model, key, setup, snapshot, reused=False):
     """Keep ``setup`` for the model's next fit, without the caller's data, unless its
-    buffers are large (:func:`_worth_keeping`)."""
-    kept = sum(a.nbytes for a in setup.states if a is not None) + setup.workspace.nbytes
-    params = (sum(a.nbytes for a in setup.weights)
-              + sum(a.nbytes for a in setup.biases))
-    if not _worth_keeping(kept, params):
-        return
+    buffers are large (:func:`_worth_keeping`). ``reused``: the setup came from the
+    model's cache, so it was worth keeping then, and its arrays (the very same, whose
+    sizes cannot change in place) still are."""
+    if not reused:
+        kept = (sum(a.nbytes for a in setup.states if a is not None)
+                + setup.workspace.nbytes)
+        params = (sum(a.nbytes for a in setup.weights)
+                  + sum(a.nbytes for a in setup.biases))
+        if not _worth_keeping(kept, params):
+            return
     setup.release_data()
     with _CACHE_LOCK:
         _SETUPS[model] = (key, setup, snapshot)
@@ -417,6 +421,7 @@ class TrainingRun(ClaimedRun):
         self.setup, self._snap = _kept_setup(model, self._key, self.params, states,
                                              self._config, X, y_target, y_label,
                                              sample_weight)
+        self._reused = self.setup is not None
         if self.setup is None:
             self.setup = compiled_train().EpochSetup(
                 self._key[0], self.params[0::2], self.params[1::2], states, X, y_target,
@@ -442,7 +447,7 @@ class TrainingRun(ClaimedRun):
         self._release()
         if self._workspace is not None:
             self._workspace = None
-            _keep_setup(self.model, self._key, self.setup, self._snap)
+            _keep_setup(self.model, self._key, self.setup, self._snap, self._reused)
         if self.clock.rate is not None and not isinstance(self.clock, StepClock):
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
 

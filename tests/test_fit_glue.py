@@ -50,6 +50,16 @@ class _UserY:
 
 # -- the kept setup, the label check -----------------------------------------------
 
+def test_a_reused_setup_is_kept_again():
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    _fit(model, opt, X, y, 1)
+    first = training._SETUPS[model][1]
+    for seed in (2, 3):
+        _fit(model, opt, X, y, seed)
+        assert training._SETUPS[model][1] is first
+
+
 @pytest.mark.parametrize("module", [train, twin], ids=["compiled", "twin"])
 @pytest.mark.parametrize("labels, shown", [([0, 1, 3], "0..3"), ([-1, 2, 0], "-1..2"),
                                            ([2, -5, 7], "-5..7")])
