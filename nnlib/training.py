@@ -32,8 +32,8 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._threads import (_at_fork_hooks, blas_threads, claim, complete, release,
-                            resolve_threads, training_blas_threads)
+from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
+                            release_all, resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
 from nnlib.layers import Dense, Dropout
 from nnlib.metrics import accuracy
@@ -304,6 +304,12 @@ class EpochResult(NamedTuple):
         return self.loss_sum / self.seen if self.seen else float("nan")
 
 
+# What a second fit of a busy model or optimizer is told to do instead.
+_MODEL_BUSY = "it is being trained by another fit; train one model in one fit at a time"
+_OPTIMIZER_BUSY = ("two fits cannot share one optimizer at the same time: give each fit "
+                   "its own optimizer")
+
+
 class ClaimedRun:
     """What every training run does on entering and leaving: claim the model and the
     optimizer (ConcurrentUseError, a RuntimeError, if a running fit holds either: README,
@@ -322,10 +328,8 @@ class ClaimedRun:
 
     def __enter__(self):
         try:
-            claim(self.model, "the model", "it is being trained by another fit; train "
-                  "one model in one fit at a time", self)
-            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
-                  "at the same time: give each fit its own optimizer", self)
+            claim_all(((self.model, "the model", _MODEL_BUSY),
+                       (self.optimizer, "the optimizer", _OPTIMIZER_BUSY)), self)
             # a predict in another thread that overlapped this fit sees the count move
             self.model._fits_started = getattr(self.model, "_fits_started", 0) + 1
             self._threads = blas_threads(self.blas_threads)
@@ -343,8 +347,7 @@ class ClaimedRun:
         if self._threads is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
-        release(self.model, self)
-        release(self.optimizer, self)
+        release_all((self.model, self.optimizer), self)
         if self.progress is not None:
             self.progress.close()
 

@@ -48,6 +48,28 @@ class _UserY:
         return self.y
 
 
+# -- claims: one lock, the same refusals ------------------------------------------
+
+def test_a_refused_fit_holds_nothing_it_claimed():
+    X, y = _data()
+    busy_model, busy_opt = _model(), SGD(lr=0.1)
+    with _PausedFit(busy_model, X, y, optimizer=busy_opt, epochs=2, batch_size=1,
+                    n_threads=1):
+        free_model, free_opt = _model(), SGD(lr=0.1)
+        with pytest.raises(ConcurrentUseError, match=r"the optimizer \(SGD\) is in use by "
+                                                     r"a running fit.*own optimizer"):
+            _fit(free_model, busy_opt, X, y, 2)
+        assert _threads.claimed_by(free_model) is None       # claimed, then released
+        with pytest.raises(ConcurrentUseError, match=r"the model \(Sequential\) is in use "
+                                                     r"by a running fit.*one model in one"):
+            _fit(busy_model, free_opt, X, y, 2)
+        assert _threads.claimed_by(free_opt) is None          # never claimed
+        with pytest.raises(ConcurrentUseError, match=r"the model \(Sequential\)"):
+            _fit(busy_model, busy_opt, X, y, 2)               # the model is named first
+        _fit(free_model, free_opt, X, y, 2)                   # both free
+    assert _threads.claimed_by(busy_model) is None and _threads.claimed_by(busy_opt) is None
+
+
 # -- the kept setup, the label check -----------------------------------------------
 
 def test_a_reused_setup_is_kept_again():
