@@ -442,6 +442,10 @@ class TrainingRun(ClaimedRun):
                       PieceClock(steps_per_epoch,
                                  rate=_RATES.get(model, {}).get(self._ws_key)))
         self._threads = None
+        # the optimizer's config and the model's arrays were read just now: until the
+        # first epoch, a caller that ran none of the user's code since may say so
+        # (run_epoch's ``fresh``)
+        self._fresh = True
 
     def close(self):
         """Restore BLAS's thread count, release the model, and hand the workspace and
@@ -455,7 +459,8 @@ class TrainingRun(ClaimedRun):
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
 
     # -- verbs ------------------------------------------------------------------------
-    def run_epoch(self, order: np.ndarray, epoch: int = 0) -> EpochResult:
+    def run_epoch(self, order: np.ndarray, epoch: int = 0,
+                  fresh: bool = False) -> EpochResult:
         """Train one epoch over the rows ``order`` (int64, in visiting order).
 
         Returns an :class:`EpochResult`. On a non-finite loss or gradient the failing
@@ -463,8 +468,17 @@ class TrainingRun(ClaimedRun):
         rewound to the last finite step (:meth:`rewind`); either way ``fault`` says what
         and training should stop. An interrupt (or any exception) leaves the weights,
         the optimizer state and ``optimizer.t`` consistent: ``t`` counts exactly the
-        updates applied."""
-        self._sync_optimizer()
+        updates applied.
+
+        Each epoch first follows the optimizer's current config and checks the model
+        still holds the run's arrays (a callback or schedule may have changed them).
+        ``fresh=True`` says no code of the user's has run since the run was built (no
+        callback, schedule, ...): the first epoch then uses what the constructor read.
+        Another thread's change in that window takes effect at the next epoch, as one
+        made just after the check would."""
+        if not (fresh and self._fresh):
+            self._sync_optimizer()
+        self._fresh = False
         optimizer = self.optimizer
         t_epoch, taken0 = optimizer._steps_of(self.params), self.setup.steps_taken
         snapshot = self._snapshot()

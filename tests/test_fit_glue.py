@@ -48,6 +48,107 @@ class _UserY:
         return self.y
 
 
+# -- the optimizer's config: read once before the first epoch unless code ran -------
+
+class _SetLr(Callback):
+    def __init__(self, opt, hook):
+        self.opt, self.hook = opt, hook
+
+    def on_train_begin(self, logs=None):
+        if self.hook == "train_begin":
+            self.opt.lr = 0.5
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.hook == "epoch_begin":
+            self.opt.lr = 0.5
+
+
+class _LrGenerator(np.random.Generator):
+    """A generator of the user's class: its permutation sets the learning rate."""
+    opt = None
+
+    def permutation(self, n):
+        self.opt.lr = 0.5
+        return super().permutation(n)
+
+
+def _trained_with_lr_05(X, y, seed):
+    model = _model()
+    _fit(model, SGD(lr=0.5), X, y, np.random.default_rng(seed))
+    return model.params
+
+
+@pytest.mark.parametrize("how", ["train_begin", "epoch_begin", "generator", "schedule"])
+def test_an_lr_set_before_the_first_epoch_by_the_users_code_takes_effect(how):
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    kw = {}
+    if how == "generator":
+        rng = _LrGenerator(np.random.PCG64(7))
+        rng.opt = opt
+    else:
+        rng = np.random.default_rng(7)
+        if how == "schedule":
+            kw["schedule"] = lambda epoch: 0.5
+        else:
+            kw["callbacks"] = [_SetLr(opt, how)]
+    _fit(model, opt, X, y, rng, **kw)
+    for a, b in zip(model.params, _trained_with_lr_05(X, y, 7)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_lr_set_between_fits_takes_effect():
+    X, y = _data()
+    models = []
+    for fresh in (False, True):
+        model, opt = _model(), SGD(lr=0.1)
+        _fit(model, opt, X, y, 1)
+        opt.lr = 0.5
+        if fresh:
+            training._SETUPS.pop(model, None)
+        _fit(model, opt, X, y, 2)
+        models.append(model)
+    for a, b in zip(models[0].params, models[1].params):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(models[0].params[0], _lr_01_twice(X, y).params[0])
+
+
+def _lr_01_twice(X, y):
+    model, opt = _model(), SGD(lr=0.1)
+    _fit(model, opt, X, y, 1)
+    _fit(model, opt, X, y, 2)
+    return model
+
+
+def test_a_run_built_by_hand_follows_an_lr_set_before_its_epoch():
+    """TrainingRun's default (fresh=False) reads the config again at every epoch."""
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    yt, yl = model._targets(y, "softmax_cross_entropy", N)
+    order = np.arange(N, dtype=np.int64)
+    with training.TrainingRun(model, X, yt, yl, "softmax_cross_entropy", opt,
+                              batch_size=1) as run:
+        opt.lr = 0.5
+        run.run_epoch(order)
+    ref = _model()
+    with training.TrainingRun(ref, X, yt, yl, "softmax_cross_entropy", SGD(lr=0.5),
+                              batch_size=1) as run:
+        run.run_epoch(order, fresh=True)
+    for a, b in zip(model.params, ref.params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_arrays_replaced_before_a_runs_first_epoch_are_refused():
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    yt, yl = model._targets(y, "softmax_cross_entropy", N)
+    with training.TrainingRun(model, X, yt, yl, "softmax_cross_entropy", opt,
+                              batch_size=1) as run:
+        model.layers[0].W = model.layers[0].W.copy()
+        with pytest.raises(RuntimeError, match="parameter arrays were replaced"):
+            run.run_epoch(np.arange(N, dtype=np.int64))
+
+
 # -- claims: one lock, the same refusals ------------------------------------------
 
 def test_a_refused_fit_holds_nothing_it_claimed():
