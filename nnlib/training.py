@@ -104,15 +104,18 @@ def dropout_layers(model):
     return out
 
 
-def network_of(model):
+def network_of(model, checked=False):
     """The compiled ``Network`` of a Sequential (its Dense layers and the dropouts
-    between them), checked against its live layers."""
+    between them), checked against its live layers. ``checked``: the caller ran
+    ``model._check_layers()`` and none of the user's code since (``fit``), so the
+    stack's widths and dtype are known to agree; each layer's arrays are checked."""
     train = compiled_train()
     layers = model.layers
     dense = [layer for layer in layers if isinstance(layer, Dense)]
     for layer in dense:
         layer._check_live()
-    model._check_layers()
+    if not checked:
+        model._check_layers()
     specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in dense)
     dropout = (tuple((p, layer.rate) for p, layer in dropout_layers(model))
                if len(dense) < len(layers) else ())
@@ -384,6 +387,9 @@ class TrainingRun(ClaimedRun):
     step_by_step : bool
         Run one step per compiled call (so ``on_piece`` sees every batch) instead of
         pieces of about ``INTERRUPT_INTERVAL`` seconds; the same updates either way.
+    checked : bool
+        The caller (``fit``) has just run ``model._check_layers()`` and none of the
+        user's code since: :func:`network_of` need not run it again.
 
     Examples
     --------
@@ -404,18 +410,19 @@ class TrainingRun(ClaimedRun):
                  loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
                  l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
                  loss_scale: float = 1.0, progress=None, on_piece=None,
-                 step_by_step: bool = False, sample_weight=None):
+                 step_by_step: bool = False, sample_weight=None, checked: bool = False):
         self.model, self.optimizer, self.progress = model, optimizer, progress
         self.on_piece = on_piece
-        network = network_of(model)         # first: it makes replaced arrays usable
+        # first: it makes replaced arrays usable; its sizes are the model's _sizes()
+        network = network_of(model, checked)
         self.params = model.params
-        sizes = model._sizes()
+        sizes, dtype = network.sizes, model.dtype
         batch_size = min(batch_size, max(X.shape[0], 1))
-        self._ws_key = (tuple(sizes), batch_size, y_target.shape[1], model.dtype)
+        self._ws_key = (sizes, batch_size, y_target.shape[1], dtype)
         optimizer._bind(self.params)        # adopted if it has none; one step count
         # one config, or one per array (parameter groups with their own values)
         self._config = optimizer._fit_config(self.params)
-        check_fit_lrs(self._config, model.dtype)
+        check_fit_lrs(self._config, dtype)
         states = _state_arrays(optimizer, self._config, self.params)
         # everything of the setup but the data: a fit that repeats it (a loop calling
         # fit(epochs=1)) reuses the model's kept setup and only rebinds X and y

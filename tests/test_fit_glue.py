@@ -48,6 +48,108 @@ class _UserY:
         return self.y
 
 
+# -- the layers' check: once per fit, again when the user's code ran after it --------
+
+def test_a_layer_swapped_in_by_y_array_is_refused_by_the_runs_check():
+    """_inputs checks the stack before y is converted; the user's __array__ then breaks
+    it, and the run's own check (which fit skips for plain arrays) names the layer."""
+    X, y = _data()
+    model = _model()
+    _fit(model, SGD(lr=0.1), X, y, 1)             # caches warm
+
+    def swap():
+        model.layers[1] = Dense(8, 3, random_state=2)
+    with pytest.raises(ShapeError, match=r"layers\[1\] expects 8 inputs but layers\[0\] "
+                                         r"gives 7 outputs"):
+        _fit(model, SGD(lr=0.1), X, _UserY(y, swap), 2)
+
+
+def _mixed_dtype(model):
+    model.layers[1].W = model.layers[1].W.astype(np.float32)
+
+
+def _all_float32(model):
+    for layer in model.layers:
+        layer.W, layer.b = layer.W.astype(np.float32), layer.b.astype(np.float32)
+
+
+def _reshaped_in_place(model):
+    model.layers[0].W.shape = (7, D)
+
+
+def _transposed_weights(model):
+    model.layers[1].W = np.ascontiguousarray(model.layers[1].W.T)
+
+
+def _strided_weights(model):
+    layer = model.layers[0]
+    layer.W = np.repeat(layer.W, 2, axis=0)[::2]      # the same values, not contiguous
+
+
+def _wider_output(model):
+    model.layers.append(Dense(3, 4, random_state=3))
+
+
+def _narrower_input(model):
+    model.layers.insert(0, Dense(4, D, random_state=4))
+
+
+def _empty(model):
+    model.layers.clear()
+
+
+MUTATIONS = [_mixed_dtype, _all_float32, _reshaped_in_place, _transposed_weights,
+             _strided_weights, _wider_output, _narrower_input, _empty]
+
+
+def _outcome(model, opt, X, y):
+    try:
+        _fit(model, opt, X, y, 3)
+    except Exception as exc:                    # compared between the two models
+        return type(exc), str(exc)
+    return [p.copy() for p in model.params]
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS, ids=[m.__name__.lstrip("_") for m in MUTATIONS])
+def test_a_model_changed_between_fits_fits_as_one_without_kept_state(mutate):
+    """The same weights, or the same error and message, as the same change on a model
+    whose caches were emptied (the first fit warms them; ``fresh`` drops them)."""
+    X, y = _data()
+    outcomes = []
+    for fresh in (False, True):
+        model, opt = _model(), SGD(lr=0.1)
+        _fit(model, opt, X, y, 1)
+        _fit(model, opt, X, y, 2)
+        mutate(model)
+        if fresh:
+            training._SETUPS.pop(model, None)
+            training._NETS.pop(model, None)
+            training._RATES.pop(model, None)
+        outcomes.append(_outcome(model, opt, X[:, :4].copy() if mutate is _narrower_input
+                                 else X, y))
+    kept, fresh = outcomes
+    if isinstance(fresh, tuple):
+        assert kept == fresh
+    else:
+        assert len(kept) == len(fresh)
+        for a, b in zip(kept, fresh):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mutate, error, message", [
+    (_mixed_dtype, DTypeError, "all layers must share a dtype"),
+    (_reshaped_in_place, ShapeError, r"Dense.W must be an array of shape \(5, 7\)"),
+    (_transposed_weights, ShapeError, r"Dense.W must be an array of shape \(7, 3\)")],
+    ids=["mixed-dtype", "reshaped", "transposed"])
+def test_a_broken_model_is_refused_on_its_next_fit(mutate, error, message):
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    _fit(model, opt, X, y, 1)
+    mutate(model)
+    with pytest.raises(error, match=message):
+        _fit(model, opt, X, y, 2)
+
+
 # -- the optimizer's config: read once before the first epoch unless code ran -------
 
 class _SetLr(Callback):
