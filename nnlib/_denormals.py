@@ -34,6 +34,9 @@ __all__ = ["set_flush_denormal", "get_flush_denormal"]
 # Read by the compiled epoch at each call (a bool's assignment is atomic under the GIL, so
 # a call sees either the old or the new mode, never a mix).
 _flush = False
+# Whether the CPU has the mode: asked of the compiled module once, on the first call
+# (a benchmark toggles the mode around every epoch).
+_supported = None
 
 
 def set_flush_denormal(mode: bool) -> bool:
@@ -69,11 +72,13 @@ def set_flush_denormal(mode: bool) -> bool:
     >>> nnlib.get_flush_denormal()
     False
     """
-    global _flush
+    global _flush, _supported
     if not isinstance(mode, (bool, int)) or isinstance(mode, float):
         raise TypeError(f"mode must be a bool; got {type(mode).__name__}")
-    from nnlib._kernels.train import _flush_supported
-    if not _flush_supported():
+    if _supported is None:
+        from nnlib._kernels.train import _flush_supported
+        _supported = _flush_supported()
+    if not _supported:
         return False
     _flush = bool(mode)
     return True

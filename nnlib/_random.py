@@ -1,5 +1,6 @@
 """Seeds: turn a user's ``random_state`` into a NumPy ``Generator``."""
 import numbers
+import sys
 
 import numpy as np
 
@@ -69,3 +70,28 @@ def shuffle_orders(random_state: SeedLike, name: str = "random_state"):
         from nnlib._kernels.shuffle import SeedOrders
         return SeedOrders(int(random_state))
     return as_generator(random_state, name)
+
+
+# NumPy's own bit generators (a user's BitGenerator may call back into Python)
+_NUMPY_BIT_GENERATORS = (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937,
+                         np.random.Philox, np.random.SFC64)
+
+
+def draws_in_library(rng) -> bool:
+    """Whether ``rng.permutation`` runs only nnlib's or NumPy's code (no code of the
+    user's): a :class:`nnlib._kernels.shuffle.SeedOrders`, or a NumPy ``Generator``
+    (not a subclass) on one of NumPy's bit generators.
+
+    Examples
+    --------
+    >>> draws_in_library(shuffle_orders(7)), draws_in_library(as_generator(None))
+    (True, True)
+    >>> class Traced(np.random.Generator):
+    ...     pass
+    >>> draws_in_library(Traced(np.random.PCG64(0)))
+    False
+    """
+    if type(rng) is np.random.Generator:
+        return type(rng.bit_generator) in _NUMPY_BIT_GENERATORS
+    shuffle = sys.modules.get("nnlib._kernels.shuffle")
+    return shuffle is not None and type(rng) is shuffle.SeedOrders

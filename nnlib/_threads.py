@@ -216,13 +216,25 @@ def claim(obj, what, advice, owner):
     """Mark ``obj`` as used by ``owner`` (a running fit) in this thread; raise
     :class:`~nnlib.exceptions.ConcurrentUseError` (saying ``what`` is busy, and
     ``advice``) if another live run holds it."""
-    from nnlib.exceptions import ConcurrentUseError
+    claim_all(((obj, what, advice),), owner)
+
+
+def claim_all(claims, owner):
+    """:func:`claim` each ``(obj, what, advice)`` of ``claims`` in order, under one
+    acquisition of the lock (a fit claims its model and its optimizer): the first one
+    another live run holds raises, and those before it stay claimed, as by one
+    :func:`claim` after another (the caller releases them)."""
+    entry = None
     with _OWNERS_LOCK:
-        thread = _holder(obj)
-        if thread is not None:
-            raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a "
-                                     f"running fit (thread {thread}); {advice}")
-        _OWNERS[obj] = (threading.get_ident(), weakref.ref(owner))
+        for obj, what, advice in claims:
+            thread = _holder(obj)
+            if thread is not None:
+                from nnlib.exceptions import ConcurrentUseError
+                raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a "
+                                         f"running fit (thread {thread}); {advice}")
+            if entry is None:
+                entry = (threading.get_ident(), weakref.ref(owner))
+            _OWNERS[obj] = entry
 
 
 def _holder(obj):
@@ -234,10 +246,16 @@ def _holder(obj):
 
 def release(obj, owner):
     """End ``owner``'s claim on ``obj`` (nothing if it holds none)."""
+    release_all((obj,), owner)
+
+
+def release_all(objs, owner):
+    """:func:`release` each of ``objs``, under one acquisition of the lock."""
     with _OWNERS_LOCK:
-        held = _OWNERS.get(obj)
-        if held is not None and held[1]() in (owner, None):
-            del _OWNERS[obj]
+        for obj in objs:
+            held = _OWNERS.get(obj)
+            if held is not None and held[1]() in (owner, None):
+                del _OWNERS[obj]
 
 
 def claimed_by(obj):

@@ -209,8 +209,9 @@ class BatchRun(ClaimedRun):
         """Restore BLAS's thread count and release the model and the optimizer."""
         self._release()
 
-    def run_epoch(self, order, epoch=0):
-        """Train one epoch over the rows ``order``; an :class:`EpochResult`."""
+    def run_epoch(self, order, epoch=0, fresh=False):
+        """Train one epoch over the rows ``order``; an :class:`EpochResult`. ``fresh``
+        as for :class:`~nnlib.training.TrainingRun` (unused: every epoch checks)."""
         from nnlib._kernels import optim as _k
         from nnlib._threads import PARALLEL_MIN_SIZE, thread_limit
         params, optimizer, model = self.params, self.optimizer, self.model

@@ -877,7 +877,8 @@ class _CompiledTrainer:
                               sample_weight=sw).__enter__()
             self._run, self._run_key = run, (X, Y, batch, sw)
         order = np.ascontiguousarray(order, dtype=np.int64)
-        result = run.run_epoch(order)
+        # fresh: no code of the user's runs between building a run and its first epoch
+        result = run.run_epoch(order, fresh=True)
         if result.fault is not None and sw is not None:
             _check_batch_weights(sw, order[result.seen:result.seen + batch])
         if result.fault is not None:

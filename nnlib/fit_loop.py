@@ -14,6 +14,7 @@ import numpy as np
 
 from nnlib.callbacks import (Callback, EarlyStopping, History, as_callbacks,
                              wants_batches)
+from nnlib._random import draws_in_library
 from nnlib.training import EpochResult
 
 __all__ = ["FitLoop"]
@@ -95,6 +96,14 @@ class FitLoop:
         self._last_logs = None
         if self.batch_callbacks:
             run.on_piece = self._batch_end
+        # no code of the user's runs between the run's construction and its first
+        # epoch: no callback, schedule or stopper of a user's class, no __setattr__ of
+        # a model class (begin sets stop_training), and the order drawn by nnlib's or
+        # NumPy's own generator (run_epoch's ``fresh``)
+        self.fresh = (not self.callbacks and schedule is None
+                      and (self.stopper is None or type(self.stopper) is EarlyStopping)
+                      and type(run.model).__setattr__ is object.__setattr__
+                      and (not shuffle or draws_in_library(rng)))
 
     @property
     def model(self):
@@ -139,7 +148,7 @@ class FitLoop:
             cb.on_train_batch_begin(0, {})
         tic = time.perf_counter()
         result = (self._batch_by_batch(order, epoch) if self.per_batch
-                  else run.run_epoch(order, epoch))
+                  else run.run_epoch(order, epoch, self.fresh))
         if result.fault is not None:
             history.nonfinite = {"epoch": epoch, "step": result.steps,
                                  "what": result.fault}

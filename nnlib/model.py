@@ -282,14 +282,15 @@ class Sequential:
             check_finite(X, name)
         return X
 
-    def _targets(self, y, loss, n):
-        """(y_target (n, c or 0), y_label (n or 1,)) for the compiled loss."""
+    def _targets(self, y, loss, n, dtype=None):
+        """(y_target (n, c or 0), y_label (n or 1,)) for the compiled loss. ``dtype``:
+        the model's, when the caller has just read it."""
         c = self.n_out
         if loss in CLASS_LABEL_LOSSES:
             if c < 2 and loss != "hinge_loss":
                 raise ShapeError(f"{loss} needs an output layer with >= 2 units; the "
                                  f"model has {c}")
-            return (np.empty((n, 0), self.dtype),
+            return (np.empty((n, 0), self.dtype if dtype is None else dtype),
                     check_class_labels(y, n, c, name="y"))
         if loss == "logistic_loss":
             if c == 1:
@@ -840,7 +841,16 @@ class Sequential:
         rng = (shuffle_orders(random_state) if not _unseeded_dropouts(self)
                else as_generator(random_state))
         _seed_dropouts(self, rng)
+        # none of the user's code runs from _inputs' check of the layers to the run's:
+        # arrays (no __array__ to call), no validation data, metrics or progress stream,
+        # a model and layers of nnlib's own classes (the layers checked after _inputs,
+        # which sees the list as it is)
+        plain = (type(X) is np.ndarray and type(y) is np.ndarray and sample_weight is None
+                 and validation_data is None and metrics is None and not verbose
+                 and type(self) is Sequential)
         X = self._inputs(X, finite=True)
+        plain = plain and all(type(layer) is Dense or type(layer) is Dropout
+                              for layer in self.layers)
         if sample_weight is not None:
             if not self.compiled:
                 raise ValueError("sample_weight needs a model of compiled layers (Dense, "
@@ -861,7 +871,7 @@ class Sequential:
                 sample_weight = sample_weight[:-n_val]
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
-        yt, yl = self._targets(y, loss, X.shape[0])
+        yt, yl = self._targets(y, loss, X.shape[0], X.dtype if plain else None)
         evaluation = None
         if validation_data is not None:
             try:
@@ -881,6 +891,8 @@ class Sequential:
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
                          n_threads=n_threads, progress=progress,
                          step_by_step=any(map(wants_batches, callbacks or ())),
+                         **({"checked": True} if plain and run_class is TrainingRun
+                            else {}),
                          **({} if sample_weight is None else
                             {"sample_weight": sample_weight})) as run:  # type: ignore[arg-type]
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,

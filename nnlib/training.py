@@ -32,8 +32,8 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
-from nnlib._threads import (_at_fork_hooks, blas_threads, claim, complete, release,
-                            resolve_threads, training_blas_threads)
+from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
+                            release_all, resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
 from nnlib.layers import Dense, Dropout
 from nnlib.metrics import accuracy
@@ -104,15 +104,18 @@ def dropout_layers(model):
     return out
 
 
-def network_of(model):
+def network_of(model, checked=False):
     """The compiled ``Network`` of a Sequential (its Dense layers and the dropouts
-    between them), checked against its live layers."""
+    between them), checked against its live layers. ``checked``: the caller ran
+    ``model._check_layers()`` and none of the user's code since (``fit``), so the
+    stack's widths and dtype are known to agree; each layer's arrays are checked."""
     train = compiled_train()
     layers = model.layers
     dense = [layer for layer in layers if isinstance(layer, Dense)]
     for layer in dense:
         layer._check_live()
-    model._check_layers()
+    if not checked:
+        model._check_layers()
     specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in dense)
     dropout = (tuple((p, layer.rate) for p, layer in dropout_layers(model))
                if len(dense) < len(layers) else ())
@@ -182,14 +185,18 @@ def _worth_keeping(kept_bytes, param_bytes):
             or kept_bytes <= _WORKSPACE_KEEP_PER_PARAM_BYTE * param_bytes)
 
 
-def _keep_setup(model, key, setup, snapshot):
+def _keep_setup(model, key, setup, snapshot, reused=False):
     """Keep ``setup`` for the model's next fit, without the caller's data, unless its
-    buffers are large (:func:`_worth_keeping`)."""
-    kept = sum(a.nbytes for a in setup.states if a is not None) + setup.workspace.nbytes
-    params = (sum(a.nbytes for a in setup.weights)
-              + sum(a.nbytes for a in setup.biases))
-    if not _worth_keeping(kept, params):
-        return
+    buffers are large (:func:`_worth_keeping`). ``reused``: the setup came from the
+    model's cache, so it was worth keeping then, and its arrays (the very same, whose
+    sizes cannot change in place) still are."""
+    if not reused:
+        kept = (sum(a.nbytes for a in setup.states if a is not None)
+                + setup.workspace.nbytes)
+        params = (sum(a.nbytes for a in setup.weights)
+                  + sum(a.nbytes for a in setup.biases))
+        if not _worth_keeping(kept, params):
+            return
     setup.release_data()
     with _CACHE_LOCK:
         _SETUPS[model] = (key, setup, snapshot)
@@ -300,6 +307,12 @@ class EpochResult(NamedTuple):
         return self.loss_sum / self.seen if self.seen else float("nan")
 
 
+# What a second fit of a busy model or optimizer is told to do instead.
+_MODEL_BUSY = "it is being trained by another fit; train one model in one fit at a time"
+_OPTIMIZER_BUSY = ("two fits cannot share one optimizer at the same time: give each fit "
+                   "its own optimizer")
+
+
 class ClaimedRun:
     """What every training run does on entering and leaving: claim the model and the
     optimizer (ConcurrentUseError, a RuntimeError, if a running fit holds either: README,
@@ -318,10 +331,8 @@ class ClaimedRun:
 
     def __enter__(self):
         try:
-            claim(self.model, "the model", "it is being trained by another fit; train "
-                  "one model in one fit at a time", self)
-            claim(self.optimizer, "the optimizer", "two fits cannot share one optimizer "
-                  "at the same time: give each fit its own optimizer", self)
+            claim_all(((self.model, "the model", _MODEL_BUSY),
+                       (self.optimizer, "the optimizer", _OPTIMIZER_BUSY)), self)
             # a predict in another thread that overlapped this fit sees the count move
             self.model._fits_started = getattr(self.model, "_fits_started", 0) + 1
             self._threads = blas_threads(self.blas_threads)
@@ -339,8 +350,7 @@ class ClaimedRun:
         if self._threads is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
-        release(self.model, self)
-        release(self.optimizer, self)
+        release_all((self.model, self.optimizer), self)
         if self.progress is not None:
             self.progress.close()
 
@@ -377,6 +387,9 @@ class TrainingRun(ClaimedRun):
     step_by_step : bool
         Run one step per compiled call (so ``on_piece`` sees every batch) instead of
         pieces of about ``INTERRUPT_INTERVAL`` seconds; the same updates either way.
+    checked : bool
+        The caller (``fit``) has just run ``model._check_layers()`` and none of the
+        user's code since: :func:`network_of` need not run it again.
 
     Examples
     --------
@@ -397,18 +410,19 @@ class TrainingRun(ClaimedRun):
                  loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
                  l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
                  loss_scale: float = 1.0, progress=None, on_piece=None,
-                 step_by_step: bool = False, sample_weight=None):
+                 step_by_step: bool = False, sample_weight=None, checked: bool = False):
         self.model, self.optimizer, self.progress = model, optimizer, progress
         self.on_piece = on_piece
-        network = network_of(model)         # first: it makes replaced arrays usable
+        # first: it makes replaced arrays usable; its sizes are the model's _sizes()
+        network = network_of(model, checked)
         self.params = model.params
-        sizes = model._sizes()
+        sizes, dtype = network.sizes, model.dtype
         batch_size = min(batch_size, max(X.shape[0], 1))
-        self._ws_key = (tuple(sizes), batch_size, y_target.shape[1], model.dtype)
+        self._ws_key = (sizes, batch_size, y_target.shape[1], dtype)
         optimizer._bind(self.params)        # adopted if it has none; one step count
         # one config, or one per array (parameter groups with their own values)
         self._config = optimizer._fit_config(self.params)
-        check_fit_lrs(self._config, model.dtype)
+        check_fit_lrs(self._config, dtype)
         states = _state_arrays(optimizer, self._config, self.params)
         # everything of the setup but the data: a fit that repeats it (a loop calling
         # fit(epochs=1)) reuses the model's kept setup and only rebinds X and y
@@ -417,6 +431,7 @@ class TrainingRun(ClaimedRun):
         self.setup, self._snap = _kept_setup(model, self._key, self.params, states,
                                              self._config, X, y_target, y_label,
                                              sample_weight)
+        self._reused = self.setup is not None
         if self.setup is None:
             self.setup = compiled_train().EpochSetup(
                 self._key[0], self.params[0::2], self.params[1::2], states, X, y_target,
@@ -434,6 +449,10 @@ class TrainingRun(ClaimedRun):
                       PieceClock(steps_per_epoch,
                                  rate=_RATES.get(model, {}).get(self._ws_key)))
         self._threads = None
+        # the optimizer's config and the model's arrays were read just now: until the
+        # first epoch, a caller that ran none of the user's code since may say so
+        # (run_epoch's ``fresh``)
+        self._fresh = True
 
     def close(self):
         """Restore BLAS's thread count, release the model, and hand the workspace and
@@ -442,12 +461,13 @@ class TrainingRun(ClaimedRun):
         self._release()
         if self._workspace is not None:
             self._workspace = None
-            _keep_setup(self.model, self._key, self.setup, self._snap)
+            _keep_setup(self.model, self._key, self.setup, self._snap, self._reused)
         if self.clock.rate is not None and not isinstance(self.clock, StepClock):
             _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
 
     # -- verbs ------------------------------------------------------------------------
-    def run_epoch(self, order: np.ndarray, epoch: int = 0) -> EpochResult:
+    def run_epoch(self, order: np.ndarray, epoch: int = 0,
+                  fresh: bool = False) -> EpochResult:
         """Train one epoch over the rows ``order`` (int64, in visiting order).
 
         Returns an :class:`EpochResult`. On a non-finite loss or gradient the failing
@@ -455,8 +475,17 @@ class TrainingRun(ClaimedRun):
         rewound to the last finite step (:meth:`rewind`); either way ``fault`` says what
         and training should stop. An interrupt (or any exception) leaves the weights,
         the optimizer state and ``optimizer.t`` consistent: ``t`` counts exactly the
-        updates applied."""
-        self._sync_optimizer()
+        updates applied.
+
+        Each epoch first follows the optimizer's current config and checks the model
+        still holds the run's arrays (a callback or schedule may have changed them).
+        ``fresh=True`` says no code of the user's has run since the run was built (no
+        callback, schedule, ...): the first epoch then uses what the constructor read.
+        Another thread's change in that window takes effect at the next epoch, as one
+        made just after the check would."""
+        if not (fresh and self._fresh):
+            self._sync_optimizer()
+        self._fresh = False
         optimizer = self.optimizer
         t_epoch, taken0 = optimizer._steps_of(self.params), self.setup.steps_taken
         snapshot = self._snapshot()

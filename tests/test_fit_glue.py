@@ -1,0 +1,301 @@
+"""What ``fit`` reads once and reuses within one call: the layers' check (``fit`` ->
+``network_of``), the optimizer's config (the run's constructor -> its first epoch), the
+model's and the optimizer's claims (one lock), the kept setup's keep rule and the label
+range check. Each reuse holds only while none of the user's code runs in between; every
+change made by such code -- between fits, from a callback, from ``y.__array__``, from a
+generator's ``permutation``, from another thread -- is seen as before, with the same
+result or the same error.
+"""
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import _threads, training
+from nnlib._reference import train as twin
+from nnlib._kernels import train
+from nnlib.callbacks import Callback
+from nnlib.exceptions import ConcurrentUseError, DTypeError, ShapeError
+from nnlib.layers import Dense
+from nnlib.optim import SGD
+from tests.test_concurrency import _PausedFit
+
+N, D = 40, 5
+
+
+def _model(dtype=np.float64):
+    return nnlib.Sequential([Dense(D, 7, "tanh", dtype=dtype, random_state=0),
+                             Dense(7, 3, dtype=dtype, random_state=1)])
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((N, D)), rng.integers(0, 3, N)
+
+
+def _fit(model, opt, X, y, seed, **kw):
+    kw = {"epochs": 1, "batch_size": 1, "random_state": seed, "n_threads": 1, **kw}
+    return model.fit(X, y, optimizer=opt, **kw)
+
+
+class _UserY:
+    """Labels handed over as an object whose ``__array__`` runs code of the user's."""
+
+    def __init__(self, y, hook):
+        self.y, self.hook = y, hook
+
+    def __array__(self, dtype=None, copy=None):
+        self.hook()
+        return self.y
+
+
+# -- the layers' check: once per fit, again when the user's code ran after it --------
+
+def test_a_layer_swapped_in_by_y_array_is_refused_by_the_runs_check():
+    """_inputs checks the stack before y is converted; the user's __array__ then breaks
+    it, and the run's own check (which fit skips for plain arrays) names the layer."""
+    X, y = _data()
+    model = _model()
+    _fit(model, SGD(lr=0.1), X, y, 1)             # caches warm
+
+    def swap():
+        model.layers[1] = Dense(8, 3, random_state=2)
+    with pytest.raises(ShapeError, match=r"layers\[1\] expects 8 inputs but layers\[0\] "
+                                         r"gives 7 outputs"):
+        _fit(model, SGD(lr=0.1), X, _UserY(y, swap), 2)
+
+
+def _mixed_dtype(model):
+    model.layers[1].W = model.layers[1].W.astype(np.float32)
+
+
+def _all_float32(model):
+    for layer in model.layers:
+        layer.W, layer.b = layer.W.astype(np.float32), layer.b.astype(np.float32)
+
+
+def _reshaped_in_place(model):
+    model.layers[0].W.shape = (7, D)
+
+
+def _transposed_weights(model):
+    model.layers[1].W = np.ascontiguousarray(model.layers[1].W.T)
+
+
+def _strided_weights(model):
+    layer = model.layers[0]
+    layer.W = np.repeat(layer.W, 2, axis=0)[::2]      # the same values, not contiguous
+
+
+def _wider_output(model):
+    model.layers.append(Dense(3, 4, random_state=3))
+
+
+def _narrower_input(model):
+    model.layers.insert(0, Dense(4, D, random_state=4))
+
+
+def _empty(model):
+    model.layers.clear()
+
+
+MUTATIONS = [_mixed_dtype, _all_float32, _reshaped_in_place, _transposed_weights,
+             _strided_weights, _wider_output, _narrower_input, _empty]
+
+
+def _outcome(model, opt, X, y):
+    try:
+        _fit(model, opt, X, y, 3)
+    except Exception as exc:                    # compared between the two models
+        return type(exc), str(exc)
+    return [p.copy() for p in model.params]
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS, ids=[m.__name__.lstrip("_") for m in MUTATIONS])
+def test_a_model_changed_between_fits_fits_as_one_without_kept_state(mutate):
+    """The same weights, or the same error and message, as the same change on a model
+    whose caches were emptied (the first fit warms them; ``fresh`` drops them)."""
+    X, y = _data()
+    outcomes = []
+    for fresh in (False, True):
+        model, opt = _model(), SGD(lr=0.1)
+        _fit(model, opt, X, y, 1)
+        _fit(model, opt, X, y, 2)
+        mutate(model)
+        if fresh:
+            training._SETUPS.pop(model, None)
+            training._NETS.pop(model, None)
+            training._RATES.pop(model, None)
+        outcomes.append(_outcome(model, opt, X[:, :4].copy() if mutate is _narrower_input
+                                 else X, y))
+    kept, fresh = outcomes
+    if isinstance(fresh, tuple):
+        assert kept == fresh
+    else:
+        assert len(kept) == len(fresh)
+        for a, b in zip(kept, fresh):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mutate, error, message", [
+    (_mixed_dtype, DTypeError, "all layers must share a dtype"),
+    (_reshaped_in_place, ShapeError, r"Dense.W must be an array of shape \(5, 7\)"),
+    (_transposed_weights, ShapeError, r"Dense.W must be an array of shape \(7, 3\)")],
+    ids=["mixed-dtype", "reshaped", "transposed"])
+def test_a_broken_model_is_refused_on_its_next_fit(mutate, error, message):
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    _fit(model, opt, X, y, 1)
+    mutate(model)
+    with pytest.raises(error, match=message):
+        _fit(model, opt, X, y, 2)
+
+
+# -- the optimizer's config: read once before the first epoch unless code ran -------
+
+class _SetLr(Callback):
+    def __init__(self, opt, hook):
+        self.opt, self.hook = opt, hook
+
+    def on_train_begin(self, logs=None):
+        if self.hook == "train_begin":
+            self.opt.lr = 0.5
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.hook == "epoch_begin":
+            self.opt.lr = 0.5
+
+
+class _LrGenerator(np.random.Generator):
+    """A generator of the user's class: its permutation sets the learning rate."""
+    opt = None
+
+    def permutation(self, n):
+        self.opt.lr = 0.5
+        return super().permutation(n)
+
+
+def _trained_with_lr_05(X, y, seed):
+    model = _model()
+    _fit(model, SGD(lr=0.5), X, y, np.random.default_rng(seed))
+    return model.params
+
+
+@pytest.mark.parametrize("how", ["train_begin", "epoch_begin", "generator", "schedule"])
+def test_an_lr_set_before_the_first_epoch_by_the_users_code_takes_effect(how):
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    kw = {}
+    if how == "generator":
+        rng = _LrGenerator(np.random.PCG64(7))
+        rng.opt = opt
+    else:
+        rng = np.random.default_rng(7)
+        if how == "schedule":
+            kw["schedule"] = lambda epoch: 0.5
+        else:
+            kw["callbacks"] = [_SetLr(opt, how)]
+    _fit(model, opt, X, y, rng, **kw)
+    for a, b in zip(model.params, _trained_with_lr_05(X, y, 7)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_lr_set_between_fits_takes_effect():
+    X, y = _data()
+    models = []
+    for fresh in (False, True):
+        model, opt = _model(), SGD(lr=0.1)
+        _fit(model, opt, X, y, 1)
+        opt.lr = 0.5
+        if fresh:
+            training._SETUPS.pop(model, None)
+        _fit(model, opt, X, y, 2)
+        models.append(model)
+    for a, b in zip(models[0].params, models[1].params):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(models[0].params[0], _lr_01_twice(X, y).params[0])
+
+
+def _lr_01_twice(X, y):
+    model, opt = _model(), SGD(lr=0.1)
+    _fit(model, opt, X, y, 1)
+    _fit(model, opt, X, y, 2)
+    return model
+
+
+def test_a_run_built_by_hand_follows_an_lr_set_before_its_epoch():
+    """TrainingRun's default (fresh=False) reads the config again at every epoch."""
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    yt, yl = model._targets(y, "softmax_cross_entropy", N)
+    order = np.arange(N, dtype=np.int64)
+    with training.TrainingRun(model, X, yt, yl, "softmax_cross_entropy", opt,
+                              batch_size=1) as run:
+        opt.lr = 0.5
+        run.run_epoch(order)
+    ref = _model()
+    with training.TrainingRun(ref, X, yt, yl, "softmax_cross_entropy", SGD(lr=0.5),
+                              batch_size=1) as run:
+        run.run_epoch(order, fresh=True)
+    for a, b in zip(model.params, ref.params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_arrays_replaced_before_a_runs_first_epoch_are_refused():
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    yt, yl = model._targets(y, "softmax_cross_entropy", N)
+    with training.TrainingRun(model, X, yt, yl, "softmax_cross_entropy", opt,
+                              batch_size=1) as run:
+        model.layers[0].W = model.layers[0].W.copy()
+        with pytest.raises(RuntimeError, match="parameter arrays were replaced"):
+            run.run_epoch(np.arange(N, dtype=np.int64))
+
+
+# -- claims: one lock, the same refusals ------------------------------------------
+
+def test_a_refused_fit_holds_nothing_it_claimed():
+    X, y = _data()
+    busy_model, busy_opt = _model(), SGD(lr=0.1)
+    with _PausedFit(busy_model, X, y, optimizer=busy_opt, epochs=2, batch_size=1,
+                    n_threads=1):
+        free_model, free_opt = _model(), SGD(lr=0.1)
+        with pytest.raises(ConcurrentUseError, match=r"the optimizer \(SGD\) is in use by "
+                                                     r"a running fit.*own optimizer"):
+            _fit(free_model, busy_opt, X, y, 2)
+        assert _threads.claimed_by(free_model) is None       # claimed, then released
+        with pytest.raises(ConcurrentUseError, match=r"the model \(Sequential\) is in use "
+                                                     r"by a running fit.*one model in one"):
+            _fit(busy_model, free_opt, X, y, 2)
+        assert _threads.claimed_by(free_opt) is None          # never claimed
+        with pytest.raises(ConcurrentUseError, match=r"the model \(Sequential\)"):
+            _fit(busy_model, busy_opt, X, y, 2)               # the model is named first
+        _fit(free_model, free_opt, X, y, 2)                   # both free
+    assert _threads.claimed_by(busy_model) is None and _threads.claimed_by(busy_opt) is None
+
+
+# -- the kept setup, the label check -----------------------------------------------
+
+def test_a_reused_setup_is_kept_again():
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.1)
+    _fit(model, opt, X, y, 1)
+    first = training._SETUPS[model][1]
+    for seed in (2, 3):
+        _fit(model, opt, X, y, seed)
+        assert training._SETUPS[model][1] is first
+
+
+@pytest.mark.parametrize("module", [train, twin], ids=["compiled", "twin"])
+@pytest.mark.parametrize("labels, shown", [([0, 1, 3], "0..3"), ([-1, 2, 0], "-1..2"),
+                                           ([2, -5, 7], "-5..7")])
+def test_labels_outside_the_classes_are_refused_with_their_range(module, labels, shown):
+    net = module.Network([2, 3], [0], [0.0])
+    W, b = [np.zeros((2, 3))], [np.zeros(3)]
+    X, yt = np.zeros((3, 2)), np.empty((3, 0))
+    ws = module.Workspace(net.sizes, 3, 0, np.float64)
+    message = rf"y_label must hold class indices in \[0, 3\); got {shown}$"
+    with pytest.raises(ValueError, match=message):
+        module.EpochSetup(net, W, b, None, X, yt, np.array(labels), ws, 0, 3)
+    setup = module.EpochSetup(net, W, b, None, X, yt, np.array([0, 1, 2]), ws, 0, 3)
+    with pytest.raises(ValueError, match=message):
+        setup.set_data(X, yt, np.array(labels))
