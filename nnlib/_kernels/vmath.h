@@ -307,6 +307,21 @@ static inline double nn_exp_neg_f32_bounded(double x)
     return nn_exp_neg_f32_core(nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x));
 }
 
+/* e^x for x <= 0 (and NaN) where the float32 result is e^x times at most two factors of
+ * float32 range (|a| <= FLT_MAX, or inf or NaN) and a bounded one: the vjps' sigmoid'
+ * (e/(1+e)^2), softplus' (sigma) and elu' (alpha e^x), each times grad_out. Between
+ * NN_EXP_ARG_UNDERFLOW and NN_EXP_F32_ARG_MIN it is e^-708 instead of e^x: every such
+ * product of finite factors is below FLT_MAX^2 e^-708 < 2^-150 either way, so it rounds to
+ * the same signed float32 0, and an infinite factor gives inf either way; below
+ * NN_EXP_ARG_UNDERFLOW (and at -inf) it is 0, as libm's exp and nn_exp_neg_f32, so inf * 0
+ * is NaN there as with them. The float32 results are bitwise those of nn_exp_neg_f32, at
+ * the cost of nn_exp_neg_f32_bounded and one select (four vector operations fewer). */
+static inline double nn_exp_neg_f32_factor(double x)
+{
+    double e = nn_exp_neg_f32_core(nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x));
+    return nn_select(x < NN_EXP_ARG_UNDERFLOW, 0.0, e);
+}
+
 /* expm1(x) for x <= 0 (and NaN) to 1e-11 relative: 2^k expm1(r) + (2^k - 1). For k = 0
  * that is expm1(r), r = x; for k < 0 the first term is at most 0.42 * 2^k against
  * 1 - 2^k >= 1/2, so the sum loses at most one bit to cancellation. */

@@ -135,8 +135,8 @@ FAULTS = [
           "activations", "float32 vjp",
           "F.tanh_vjp(rand(20000, dtype=np.float32), rand(20000, seed=1, dtype=np.float32))"),
     Fault("act-output-vjp-f32-double-rounding", ACT,
-          "yd[j] = act_grad_y_{{name}}_f32(yd[j], p) * gd[j]",
-          "yd[j] = <float>act_grad_y_{{name}}_f32(yd[j], p) * gd[j]",
+          "out[j] = <float>(act_grad_y_{{name}}_f32(y[j], p) * g[j])",
+          "out[j] = <float>(<float>act_grad_y_{{name}}_f32(y[j], p) * g[j])",
           "float32", "float32 vjp given the output rounds act'(y) to float before the "
           "product (two roundings)",
           "activations", "float32 vjp given the forward's output (output=)",
