@@ -20,6 +20,10 @@ no Python call and no allocation per step:
     check       loss and every db_l finite, else stop BEFORE touching any weight
     update      dW_l = H_{l-1}^T dZ_l (+ l2 W_l); optim_update on W_l, b_l, their state
 
+Gather. A batch of more than one dense row is copied into the workspace (``Xb``) in
+visiting order; while a step runs, the next batch's rows are prefetched into L2
+(``prefetch.h``), so its gather does not wait on memory row by row.
+
 Products. With BLAS on one thread, float64 products above ``SMALL_GEMM_MNK``
 multiply-adds (a step's, and ``loss_grad``'s over all rows) go to BLAS in row blocks
 under it (``mm_pieces``), which OpenBLAS runs through its small-matrix kernels instead of
@@ -175,6 +179,12 @@ from nnlib._kernels.sparse_rows cimport CsrRows, csr_rows_matmul, csr_rows_t_mat
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
                                         optim_update_sq, optim_state_slots,
                                         sum_squares_from, OPT_SGD, OPT_ADAMW)
+
+cdef extern from "prefetch.h" nogil:
+    # the next batch's rows of X into L2 while this step runs (see epoch_loop)
+    void nn_prefetch_rows(const char* X, Py_ssize_t row_bytes, const long long* order,
+                          Py_ssize_t count, long long N)
+
 
 cdef extern from "fpenv.h" nogil:
     int nnlib_flush_supported()
@@ -1407,6 +1417,10 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 for i in range(B):
                     sw_sum += swb[i]
                 swp = swb
+        if B > 1 and not sparse and start + B < n:
+            # the next batch's rows, gathered at the next step, on their way to L2
+            nn_prefetch_rows(<const char*>X, n_in * sizeof(floating), order + start + B,
+                             min(c.batch_size, n - start - B), c.N)
         # the masks of update step + 1, the one this step makes
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
