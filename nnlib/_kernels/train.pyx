@@ -653,14 +653,14 @@ cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, doub
             b[j] = beta_b * b[j] - flr * db[j]
 
 
-# run_epoch's batch-1 copies (``epoch_loop``), each kind on or off: the tests compare the
-# paths with and without them
-_COPIES = {"transposed": True, "padded": True}
+# run_epoch's batch-1 copies and the deferred penalties' ring (``epoch_loop``), each kind
+# on or off: the tests compare the paths with and without them
+_COPIES = {"transposed": True, "padded": True, "penalties": True}
 
 
 def _set_copies(kind, bint enabled):
-    """Turn the batch-1 ``"transposed"`` or ``"padded"`` copies on or off (tests);
-    returns the previous setting."""
+    """Turn the batch-1 ``"transposed"`` or ``"padded"`` copies, or the deferred
+    ``"penalties"``, on or off (tests); returns the previous setting."""
     previous = _COPIES[kind]
     _COPIES[kind] = enabled
     return previous
@@ -1286,7 +1286,8 @@ cdef class EpochSetup:
         steps may defer them (L2 on, rules without a division, no per-step checks; see
         epoch_loop), else NULL."""
         self.c.pen_ring = NULL
-        if check_updates or self.c.l2 == 0.0 or not self._pen_fits:
+        if (check_updates or self.c.l2 == 0.0 or not self._pen_fits
+                or not _COPIES["penalties"]):
             return
         if self._pen_ring is None:
             self._pen_ring = aligned_zeros((PEN_SLOTS, self.c.n_weights),
