@@ -8,14 +8,16 @@
  * conversions are most of the work (two or three widenings and one or two roundings
  * for one or two multiply-adds), and the loops GCC makes of them are bound by the
  * conversions and by the lane shuffles around them: a float vector loaded whole is
- * widened in halves (vextractf32x8 / vextractf128 of its upper half, then
- * vcvtps2pd), and two rounded halves are joined (vinsert*) before the store. On Zen 4,
- * where a 512-bit shuffle or conversion takes two cycles, that is 2 of every 8 shuffle
- * and conversion slots spent on the joins. Here each widening reads its 4 floats from
+ * widened in halves (vextractf32x8 or vextractf128 of its upper half, then vcvtps2pd),
+ * and two rounded halves are joined (vinsert*) before the store. At 512 bits that is 3
+ * shuffles to 6 conversions per 16 elements of plain SGD, and on Zen 4 a 512-bit
+ * shuffle or conversion takes two cycles. Here each widening reads its 4 floats from
  * memory (vcvtps2pd ymm, m128) and each rounding stores its 4 floats as they come
- * (vcvtpd2ps, then a 16-byte store): conversions and nothing else on those ports
- * (float32 SGD in L1 0.20 -> 0.12 ns per element, momentum 0.44 -> 0.29; 256-bit
- * vectors here beat the same code at 512 bits, 0.16 and 0.33).
+ * (vcvtpd2ps, then a 16-byte store): conversions and nothing else on those ports (in
+ * L1, one thread: SGD 0.20 -> 0.12 ns per element, momentum 0.44 -> 0.29; the same
+ * code at 512 bits 0.16 and 0.33). Float32 Adam is not here: the same rewrite of its
+ * loop (root and divisions on 8 floats, the rest on halves of 4 doubles) measured
+ * within 2 % of GCC's, whose bound is elsewhere than the shuffles.
  *
  * The arithmetic is the generic loop's, operation for operation, as GCC contracts it
  * on an FMA target: the L2 term g + wd p is fma(wd, p, g), the momentum buffer
