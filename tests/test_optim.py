@@ -225,6 +225,46 @@ def test_wide_vector_build_updates_bitwise_as_the_default_build(name, cls, kw, t
             assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
 
 
+SGD_WIDE_RULES = [dict(lr=0.1), dict(lr=0.01, momentum=0.9),
+                  dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.01),
+                  dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.05),
+                  dict(lr=3.0, weight_decay=0.5), dict(lr=1e30, momentum=0.99)]
+
+
+@pytest.mark.parametrize("kw", SGD_WIDE_RULES, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_float32_sgd_loop_updates_bitwise_as_the_generic_loop_on_any_values(kw):
+    """Float32 SGD runs optim_f32.h's loop (conversions to and from memory), not the
+    generic one: bitwise the same params and buffer on values across float32's range,
+    subnormals, zeros of both signs, infs and NaNs, at every offset from a vector
+    boundary (views starting 0-3 elements in) and on the first step and later."""
+    rng = np.random.default_rng(8)
+    cfg = O.SGD(**kw).config()
+    slots = K.state_slots(cfg)
+    specials = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-40, 1e-38, 3.4e38,
+                -3.4e38, 1.0]
+
+    def draw(shape):
+        x = rng.standard_normal(shape) * 10.0 ** rng.integers(-45, 39, shape)
+        pick = rng.random(shape) < 0.2
+        x[pick] = rng.choice(specials, pick.sum())
+        with np.errstate(over="ignore"):
+            return x.astype(np.float32)
+
+    for n in list(range(1, 20)) + [64, 1001]:
+        for start in range(4):
+            p0, g = draw(n + start)[start:], draw(n + start)[start:]
+            s0 = draw((slots, n))
+            for step in (1, 2):
+                p, s = p0.copy(), s0.copy()
+                with np.errstate(all="ignore"):
+                    K._step_narrow(cfg, p, g, s, step)
+                q, r = np.empty(n + start, np.float32)[start:], s0.copy()
+                q[...] = p0
+                with np.errstate(all="ignore"):
+                    K.optim_step(cfg, q, g, r, step, 1)
+                assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
+
+
 def test_bound_check_agrees_with_numpy_comparisons(dtype):
     """The overflow guard's first pass (_inputs_within) compares bit patterns as
     unsigned integers, four read streams at a time, in blocks from the end backward; it

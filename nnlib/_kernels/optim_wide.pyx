@@ -23,10 +23,23 @@ build: the same results, a little slower than the 256-bit build would be.
 GCC sets the vector width per translation unit, hence a module of its own. The loops
 are elementwise, so the width changes no result (tests compare the two builds bit
 for bit).
+
+Float32 PyTorch SGD (plain, momentum, nesterov, weight decay) runs neither build of the
+generic loop but ``optim_f32.h``'s, which widens and rounds four elements at a time
+straight from and to memory: GCC's loops at either width spend a third of their
+conversion ports on shuffles (its design note). Same operations, same results.
 """
+from cython.parallel cimport prange
+
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update_threads, OPT_SGD,
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD, OPT_ADAM,
                                          OPT_ADAMW, OPT_ADAGRAD, OPT_RMSPROP)
+
+cdef extern from "optim_f32.h" nogil:
+    int NN_SGD_F32      # 1 where the explicit float32 SGD loop is built (AVX2 + FMA)
+    void nn_sgd_f32_range(float* p, const float* g, float* s, Py_ssize_t lo,
+                          Py_ssize_t hi, double lr, double wd, double mu, double damp,
+                          int has_wd, int momentum, int first, int nesterov) noexcept
 
 
 cdef bint wide_rule(const OptimConfig* cfg, bint f32) noexcept nogil:
@@ -42,8 +55,37 @@ cdef bint wide_rule(const OptimConfig* cfg, bint f32) noexcept nogil:
 cdef void update_wide_f32(const OptimConfig* cfg, float* param, const float* grad,
                           float* state, Py_ssize_t n, long long step,
                           int n_threads) noexcept nogil:
-    """``optim_update_threads`` on float32 arrays, from the 512-bit build."""
-    optim_update_threads(cfg, param, grad, state, n, step, n_threads)
+    """``optim_update_threads`` on float32 arrays, from the 512-bit build (PyTorch's SGD
+    from ``optim_f32.h``)."""
+    cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else n
+    if not (NN_SGD_F32 and cfg.kind == OPT_SGD) or _overlap(param, grad, n) or (
+            state != NULL and (_overlap(param, state, n) or _overlap(grad, state, n))):
+        optim_update_threads(cfg, param, grad, state, n, step, n_threads)
+        return
+    if chunks <= 1:         # no OpenMP region at all (as optim_update_threads)
+        _sgd_f32(cfg, param, grad, state, n, step, 0, n)
+        return
+    for c in prange(chunks, schedule='static', num_threads=n_threads):
+        lo = c * n // chunks
+        hi = (c + 1) * n // chunks
+        _sgd_f32(cfg, param, grad, state, n, step, lo, hi)
+
+
+cdef inline bint _overlap(const float* a, const float* b, Py_ssize_t n) noexcept nogil:
+    # a[:n] and b[:n] share memory but are not the same array: GCC's loop then runs
+    # element by element (its alias check), which the 4-wide loop would not reproduce
+    return a != b and a < b + n and b < a + n
+
+
+cdef inline void _sgd_f32(const OptimConfig* cfg, float* param, const float* grad,
+                          float* state, Py_ssize_t n, long long step, Py_ssize_t lo,
+                          Py_ssize_t hi) noexcept nogil:
+    """Elements ``[lo, hi)`` of PyTorch's SGD step (``optim_rules._sgd``'s flags: the
+    L2 term if weight_decay != 0, nesterov only with momentum)."""
+    cdef bint momentum = cfg.momentum != 0.0
+    nn_sgd_f32_range(param, grad, state, lo, hi, cfg.lr, cfg.weight_decay, cfg.momentum,
+                     cfg.dampening, cfg.weight_decay != 0.0, momentum,
+                     momentum and step <= 1, momentum and cfg.nesterov != 0)
 
 
 cdef void update_wide_f64(const OptimConfig* cfg, double* param, const double* grad,
