@@ -70,27 +70,6 @@ static inline double nn_copy_absmax_f(const float* restrict src, float* restrict
 #define NN_SQ_TAIL(x, s) __builtin_fma((x), (x), (s))
 #else
 #define NN_SQ_TAIL(x, s) ((s) + (x) * (x))
-/* A step's reported loss and the epoch's running sum, in the operations GCC gives
- * epoch_loop's own lines for them (checked in its code: ``loss + 0.5 l2 pen`` contracted
- * to a fused multiply-add where the target has FMA, ``total + loss B`` not): spelled
- * out, so that a sum formed late rounds as one formed at its step, whatever GCC makes
- * of the lines around them. */
-static inline double nn_penalized(double loss, double half_l2, double pen)
-{
-#ifdef __FP_FAST_FMA
-    return __builtin_fma(half_l2, pen, loss);
-#else
-    return loss + half_l2 * pen;
-#endif
-}
-
-static inline double nn_add_weighted(double total, double loss, double weight)
-{
-    double q = loss * weight;
-    __asm__("" : "+x"(q));
-    return total + q;
-}
-
 #endif
 
 #define NN_SQ_CHAINS_FN(NAME, T)                                                        \
