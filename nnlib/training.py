@@ -504,6 +504,14 @@ class TrainingRun(ClaimedRun):
                 steps = self.rewind(order[:stop], t_epoch, snapshot, steps)
             return EpochResult(total, seen, steps, FAULTS[status or
                                                           EPOCH_STATUS["nonfinite_update"]])
+        except BaseException:
+            # an interrupt raised as a piece returns loses that piece's result: weights
+            # or states it left non-finite are rewound here, as the result would have
+            # had them (a second interrupt in the rewind leaves the snapshot's state)
+            if not rewound and not self._finite():
+                rewound = True
+                self.rewind(order, t_epoch, snapshot, self.setup.steps_taken - taken0)
+            raise
         finally:
             # the compiled calls have set the counts already (an interrupt cannot come
             # between an update and its count); this covers a piece that never ran
@@ -633,6 +641,11 @@ class TrainingRun(ClaimedRun):
                 if a is not None:
                     np.copyto(buf, a)
         return self._snap
+
+    def _finite(self):
+        """Whether every weight and optimizer state of the run is finite."""
+        return all(np.isfinite(a).all() for a in self.params + self.states
+                   if a is not None)
 
     def _restore(self, snapshot):
         params, states = snapshot
