@@ -28,13 +28,13 @@ OPTIMIZERS = [
 DTYPES = [np.float64, np.float32]
 
 
-def _epoch(make_opt, dtype, penalties, l2=1e-2, big=None):
+def _epoch(make_opt, dtype, penalties, l2=1e-2, big=None, hidden=HIDDEN):
     """One epoch with the ring on or off; (run_epoch's result, params, states)."""
     previous = train._set_copies("penalties", penalties)
     try:
         model = nnlib.Sequential([
-            nnlib.Dense(D, HIDDEN, "relu", dtype=dtype, random_state=0),
-            nnlib.Dense(HIDDEN, C, "identity", dtype=dtype, random_state=1)])
+            nnlib.Dense(D, hidden, "relu", dtype=dtype, random_state=0),
+            nnlib.Dense(hidden, C, "identity", dtype=dtype, random_state=1)])
         if big is not None:
             model.layers[0].W[0, 0] = big
         rng = np.random.default_rng(2)
@@ -77,3 +77,27 @@ def test_a_failed_bound_forms_the_sums_at_the_step(dtype, l2, big):
     want = _epoch(make_opt, dtype, False, l2=l2, big=big)
     assert got[0][2] >= 1 and got[0][3] != 0
     _assert_same(got, want)
+
+
+def _epoch_and_peak(*args, **kwargs):
+    """_epoch's result and the peak memory it traced (tracemalloc)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        return _epoch(*args, **kwargs), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("hidden, ring", [(1000, True), (3300, False)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_the_ring_is_kept_only_under_its_cap(dtype, hidden, ring):
+    # 5 snapshots of (13 + 3) * hidden weights: 0.32 / 0.64 MB at 1000, 1.06 / 2.1 MB
+    # at 3300 (float32 / float64), over the ring's 1 MiB: the sums are then formed at
+    # each step, the same values without the 5 snapshots' memory
+    make_opt = OPTIMIZERS[0][1]
+    want, peak_off = _epoch_and_peak(make_opt, dtype, False, hidden=hidden)
+    got, peak_on = _epoch_and_peak(make_opt, dtype, True, hidden=hidden)
+    _assert_same(got, want)
+    snapshots = 5 * (D + C) * hidden * np.dtype(dtype).itemsize
+    assert (peak_on - peak_off > snapshots // 2) == ring, (peak_on, peak_off, snapshots)

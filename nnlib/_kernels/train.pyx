@@ -1287,7 +1287,9 @@ cdef class EpochSetup:
         epoch_loop), else NULL."""
         self.c.pen_ring = NULL
         if (check_updates or self.c.l2 == 0.0 or not self._pen_fits
-                or not _COPIES["penalties"]):
+                or not _COPIES["penalties"]
+                or PEN_SLOTS * self.c.n_weights * self.workspace.dtype.itemsize
+                > PEN_RING_MAX_BYTES):
             return
         if self._pen_ring is None:
             self._pen_ring = aligned_zeros((PEN_SLOTS, self.c.n_weights),
@@ -1351,6 +1353,9 @@ cdef class EpochSetup:
 cdef enum:
     PEN_CHAINS = 6          # nn_sq_chains's count (penalty.h's NN_SQ_CHAINS)
     PEN_SLOTS = 5           # snapshots; the sixth chain reads the live weights
+    # the ring pays while the snapshots stay in cache (and it lives as long as the
+    # setup, which the model's cache keeps): larger networks sum at each step
+    PEN_RING_MAX_BYTES = 1 << 20
 
 
 cdef inline double snapshot_weights(NetShape* s, floating** W,
