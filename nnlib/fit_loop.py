@@ -97,12 +97,13 @@ class FitLoop:
         if self.batch_callbacks:
             run.on_piece = self._batch_end
         # no code of the user's runs between the run's construction and its first
-        # epoch: no callback, schedule or stopper of a user's class, no __setattr__ of
-        # a model class (begin sets stop_training), and the order drawn by nnlib's or
-        # NumPy's own generator (run_epoch's ``fresh``)
+        # epoch: no callback, schedule or stopper of a user's class, the model nnlib's
+        # own Sequential (a subclass's property or __getattr__ runs when begin sets
+        # stop_training or the claim reads an attribute), and the order drawn by
+        # nnlib's or NumPy's own generator (run_epoch's ``fresh``)
         self.fresh = (not self.callbacks and schedule is None
                       and (self.stopper is None or type(self.stopper) is EarlyStopping)
-                      and type(run.model).__setattr__ is object.__setattr__
+                      and _is_sequential(run.model)
                       and (not shuffle or draws_in_library(rng)))
 
     @property
@@ -233,3 +234,10 @@ class FitLoop:
                 logs.update({"val_" + k: v for k, v in
                              self.metrics.compute(ev.outputs, ev.y_true).items()})
         return logs
+
+
+def _is_sequential(model):
+    """Whether ``model`` is a Sequential itself, not a subclass (imported here: the
+    model module imports this one)."""
+    from nnlib.model import Sequential
+    return type(model) is Sequential

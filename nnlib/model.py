@@ -842,12 +842,12 @@ class Sequential:
                else as_generator(random_state))
         _seed_dropouts(self, rng)
         # none of the user's code runs from _inputs' check of the layers to the run's:
-        # arrays (no __array__ to call), no validation data, metrics or progress stream,
-        # a model and layers of nnlib's own classes (the layers checked after _inputs,
-        # which sees the list as it is)
+        # arrays (no __array__ to call), no validation data, metrics, callbacks or
+        # progress stream, a model and layers of nnlib's own classes (the layers checked
+        # after _inputs, which sees the list as it is)
         plain = (type(X) is np.ndarray and type(y) is np.ndarray and sample_weight is None
                  and validation_data is None and metrics is None and not verbose
-                 and type(self) is Sequential)
+                 and callbacks is None and type(self) is Sequential)
         X = self._inputs(X, finite=True)
         plain = plain and all(type(layer) is Dense or type(layer) is Dropout
                               for layer in self.layers)

@@ -299,3 +299,29 @@ def test_labels_outside_the_classes_are_refused_with_their_range(module, labels,
     setup = module.EpochSetup(net, W, b, None, X, yt, np.array([0, 1, 2]), ws, 0, 3)
     with pytest.raises(ValueError, match=message):
         setup.set_data(X, yt, np.array(labels))
+
+
+class _LrModel(nnlib.Sequential):
+    """A model of the user's class whose ``stop_training`` property (set by fit before
+    the first epoch, through ``object.__setattr__``) sets the learning rate."""
+    opt = None
+
+    @property
+    def stop_training(self):
+        return self.__dict__.get("_stop", False)
+
+    @stop_training.setter
+    def stop_training(self, value):
+        self.__dict__["_stop"] = value
+        if self.opt is not None:
+            self.opt.lr = 0.5
+
+
+def test_an_lr_set_by_a_model_subclass_before_the_first_epoch_takes_effect():
+    X, y = _data()
+    base = _model()
+    model, opt = _LrModel(base.layers), SGD(lr=0.1)
+    model.opt = opt
+    _fit(model, opt, X, y, np.random.default_rng(7))
+    for a, b in zip(model.params, _trained_with_lr_05(X, y, 7)):
+        np.testing.assert_array_equal(a, b)

@@ -74,7 +74,8 @@ class _Renderer(RendererAgg):
         """RendererAgg.draw_text of a plain (not math) text, with the glyph layout (which
         glyph of which font where, relative to the text's origin) kept per font, size and
         string: tick labels and legend entries repeat from figure to figure. The layout is
-        complete before the first glyph is drawn, so a failure draws nothing."""
+        complete before the first glyph is drawn, so a failure of the layout draws
+        nothing (one while drawing can leave glyphs that the fallback draws over)."""
         size = prop.get_size_in_points()
         glyphs = self._glyph_layout(s, prop, mtext)
         self._draw_text_glyphs_and_boxes(
