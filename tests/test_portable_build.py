@@ -28,3 +28,25 @@ def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
                           str(src), "-o", str(tmp_path / "probe.o")],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+# the other headers with FMA or AVX2 branches (penalty.h once defined its loss helpers
+# twice inside the non-FMA branch)
+HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h"]
+
+
+@pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"]], ids=["no-fma", "fma"])
+@pytest.mark.parametrize("header", HEADERS)
+def test_kernel_headers_compile_with_and_without_fma(tmp_path, header, flags):
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc})")
+    if sysconfig.get_platform().split("-")[-1] not in ("x86_64", "amd64"):
+        pytest.skip("the FMA flags are x86-64's")
+    src = tmp_path / "probe.c"
+    src.write_text(f'#include <Python.h>\n#include "nnlib/_kernels/{header}"\n')
+    run = subprocess.run([cc, "-O2", "-Wall", "-Werror", "-Wno-unused-function", *flags,
+                          "-I", ROOT, "-I", sysconfig.get_paths()["include"], "-c", str(src),
+                          "-o", str(tmp_path / "probe.o")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
