@@ -15,13 +15,19 @@ SRC = ('#include "nnlib/_kernels/vmath.h"\n'
        "                          + nn_tanh(x) + nn_tanh_f32(x); }\n")
 
 
-@pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"]], ids=["no-fma", "fma"])
-def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
+def _x86_64_compiler():
+    """The C compiler Python was built with; skips unless there is one, on x86-64."""
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(cc) is None:
         pytest.skip(f"no C compiler ({cc})")
     if sysconfig.get_platform().split("-")[-1] not in ("x86_64", "amd64"):
         pytest.skip("the FMA flags are x86-64's")
+    return cc
+
+
+@pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"]], ids=["no-fma", "fma"])
+def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
+    cc = _x86_64_compiler()
     src = tmp_path / "probe.c"
     src.write_text(SRC)
     run = subprocess.run([cc, "-O2", "-Wall", "-Werror", *flags, "-I", ROOT, "-c",
@@ -38,11 +44,7 @@ HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h"]
 @pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"]], ids=["no-fma", "fma"])
 @pytest.mark.parametrize("header", HEADERS)
 def test_kernel_headers_compile_with_and_without_fma(tmp_path, header, flags):
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(cc) is None:
-        pytest.skip(f"no C compiler ({cc})")
-    if sysconfig.get_platform().split("-")[-1] not in ("x86_64", "amd64"):
-        pytest.skip("the FMA flags are x86-64's")
+    cc = _x86_64_compiler()
     src = tmp_path / "probe.c"
     src.write_text(f'#include <Python.h>\n#include "nnlib/_kernels/{header}"\n')
     run = subprocess.run([cc, "-O2", "-Wall", "-Werror", "-Wno-unused-function", *flags,
