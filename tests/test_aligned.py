@@ -52,3 +52,49 @@ def test_estimator_coefficients_are_aligned(early_stopping):
                                   early_stopping=early_stopping).fit(X, y)
     assert all(p.ctypes.data % CACHE_LINE == 0 for p in est.coefs_ + est.intercepts_)
     assert all(p.dtype == np.float32 for p in est.coefs_ + est.intercepts_)
+
+
+EMPTY_LIKE_SHAPES = [(), (0,), (0, 4), (1,), (7,), (3, 5), (100, 10), (2, 3, 4)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", EMPTY_LIKE_SHAPES, ids=str)
+def test_compiled_empty_like_keeps_the_ndarray_contract(shape, dtype):
+    import gc
+
+    from nnlib._kernels.aligned import CACHE_LINE as compiled_line, empty_like
+    assert compiled_line == CACHE_LINE
+    x = np.ones(shape, dtype)
+    outs = [empty_like(x) for _ in range(8)]    # several allocations: no lucky address
+    gc.collect()
+    for i, out in enumerate(outs):
+        assert type(out) is np.ndarray and out.shape == x.shape and out.dtype == x.dtype
+        assert out.flags.c_contiguous and out.flags.writeable and out.flags.aligned
+        assert out.ctypes.data % CACHE_LINE == 0 or out.size == 0
+        # a view of its own buffer, and of nothing else: the buffer lives as long as it
+        buf = out.base
+        assert buf.dtype == np.uint8 and buf.ndim == 1 and buf.base is None
+        assert buf.nbytes == out.nbytes + CACHE_LINE
+        assert buf.ctypes.data <= out.ctypes.data < buf.ctypes.data + CACHE_LINE
+        out[...] = i
+    for i, out in enumerate(outs):                   # no two share memory
+        np.testing.assert_array_equal(out, np.full(shape, i, dtype), strict=True)
+    y = outs[-1]
+    del outs, buf
+    gc.collect()
+    np.testing.assert_array_equal(y.copy(), np.full(shape, 7, dtype), strict=True)
+
+
+def test_functional_outputs_are_aligned():
+    from nnlib import functional as F
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((17, 3)).astype(dtype)[1:]   # input 12 bytes or 24 off
+        g = rng.standard_normal(x.shape).astype(dtype)
+        for name in sorted(F.activations.__all__):
+            out = getattr(F, name)(x, g) if name.endswith("_vjp") else getattr(F, name)(x)
+            assert out.ctypes.data % CACHE_LINE == 0, name
+            assert out.shape == x.shape and out.dtype == x.dtype and out.flags.writeable
+        for name in ("softmax", "log_softmax"):
+            out = getattr(F, name)(x)
+            assert out.ctypes.data % CACHE_LINE == 0, name

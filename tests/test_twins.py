@@ -31,9 +31,9 @@ TWIN_MODULES = {"train": "nnlib._reference.train", "optim": "nnlib._reference.op
                 "sparse": "nnlib._reference.sparse", "shuffle": "nnlib._reference.shuffle"}
 # compiled modules reached through nnlib.functional (twins: test_functional_twin_*)
 FUNCTIONAL_MODULES = ["activations", "dense", "dropout", "losses", "output_maps"]
-# compiled modules that are plumbing, not math: BLAS loading, thread counts, x*y+z, the
-# codes and branch thresholds a build was made with
-INFRASTRUCTURE_MODULES = ["blas", "codes", "elementary", "parallel", "paths"]
+# compiled modules that are plumbing, not math: aligned outputs, BLAS loading, thread
+# counts, x*y+z, the codes and branch thresholds a build was made with
+INFRASTRUCTURE_MODULES = ["aligned", "blas", "codes", "elementary", "parallel", "paths"]
 # compiled modules with no Python entry point, reached only through a twin module's
 # entry points: optim_wide is optim's rules built with 512-bit vectors (test_optim
 # compares it bit for bit with optim's own build)

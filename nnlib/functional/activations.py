@@ -53,6 +53,7 @@ import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
 from nnlib._kernels import activations as _k
+from nnlib._kernels.aligned import empty_like as _empty_like
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
 from nnlib._validation import (as_float_array, check_fits_dtype, check_real_scalar,
@@ -86,7 +87,7 @@ def _param(name, param, dtype):
 def _forward(name: str, x: ArrayLike, param: float, n_threads: Optional[int]) -> FloatArray:
     x = _as_array(x, "x")
     param = _param(name, param, x.dtype)
-    out = np.empty_like(x)
+    out = _empty_like(x)                   # on a cache line (nnlib._aligned)
     _k.activation_forward(ACTIVATION_CODES[name], x.reshape(-1), out.reshape(-1),
                           param, resolve_threads(n_threads, x.size))
     return out
@@ -98,7 +99,7 @@ def _vjp(name: str, x: ArrayLike, grad_out: ArrayLike, param: float,
     g = _as_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
     param = _param(name, param, x.dtype)
-    out = np.empty_like(x)
+    out = _empty_like(x)                   # on a cache line (nnlib._aligned)
     threads = resolve_threads(n_threads, x.size)
     if output is None:
         _k.activation_vjp(ACTIVATION_CODES[name], x.reshape(-1), g.reshape(-1),

@@ -26,6 +26,7 @@ Attention and Multi-Label Classification", ICML. A row holding NaN gives a NaN r
 import numpy as np
 
 from nnlib._kernels import output_maps as _k
+from nnlib._kernels.aligned import empty_like as _empty_like
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
 from nnlib._validation import as_float_array, as_float_rows, check_same_shape
@@ -42,7 +43,7 @@ def _rows(x, name="x"):
 
 def _forward(kernel, x, n_threads):
     x, x2 = _rows(x)
-    out = np.empty_like(x)
+    out = _empty_like(x)                   # on a cache line (nnlib._aligned)
     kernel(x2, out.reshape(x2.shape), resolve_threads(n_threads, x.size))
     return out
 
@@ -51,7 +52,7 @@ def _vjp(kernel, x, grad_out, n_threads):
     x, x2 = _rows(x)
     g = as_float_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
-    out = np.empty_like(x)
+    out = _empty_like(x)                   # on a cache line (nnlib._aligned)
     kernel(x2, g.reshape(x2.shape), out.reshape(x2.shape),
            resolve_threads(n_threads, x.size))
     return out
