@@ -65,3 +65,19 @@ def test_inputs_are_checked():
     f = dag_eval.program([x, y], [x * y])
     with pytest.raises(TypeError, match="expected 2 values"):
         f(mpmath.mpf(1))
+
+
+def test_diff_once_returns_sympys_derivatives_and_restores_diff():
+    # a repeated subexpression (h in every term), as in backprop's objective
+    h = sp.tanh(x * w + y)
+    obj = sp.log(sp.exp(h * w) + sp.exp(h * y) + 1) + h ** 2 - sp.Rational(1, 3) * h * x
+    want = [sp.diff(obj, s) for s in (x, y, w)]
+    calls = []
+    diff = sp.Expr.diff
+    with dag_eval.diff_once():
+        assert sp.Expr.diff is not diff
+        got = [sp.diff(obj, s) for s in (x, y, w)]
+        calls.append(sp.diff(h, x) is sp.diff(h, x))     # remembered: the same object
+        assert sp.diff(obj, x, 2) == diff(obj, x, 2)      # options: SymPy's own diff
+    assert sp.Expr.diff is diff
+    assert got == want and calls == [True]

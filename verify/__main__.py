@@ -49,17 +49,19 @@ def _parser():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    workers = None
-    if not args.list and not args.only:
-        # a whole run: its worker processes start now, importing what their checks need
-        # while this process imports the rest (verify.workers)
-        from verify.workers import n_workers, start_workers
-        workers = start_workers(n_workers(args.quick))
-    try:
-        return _main(args, workers)
-    finally:
-        if workers is not None:
-            workers.shutdown(cancel_futures=True)
+    from verify.workers import collecting_less
+    with collecting_less():            # verify.workers: a run's garbage collection
+        workers = None
+        if not args.list and not args.only:
+            # a whole run: its worker processes start now, importing what their checks
+            # need while this process imports the rest (verify.workers)
+            from verify.workers import n_workers, start_workers
+            workers = start_workers(n_workers(args.quick))
+        try:
+            return _main(args, workers)
+        finally:
+            if workers is not None:
+                workers.shutdown(cancel_futures=True)
 
 
 def _main(args, workers):
@@ -79,7 +81,9 @@ def _main(args, workers):
                       args.out), flush=True)
     from verify.report import write_report
     from verify.kernels import one_blas_thread
+    from verify.workers import freeze_imports
     limit = one_blas_thread()
+    freeze_imports()                   # SymPy, NumPy, SciPy, nnlib and verify: imported
     try:
         data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only,
                        seed=args.seed, plots_to=args.out, strict=args.strict,

@@ -19,6 +19,11 @@ evaluated, so pieces must be defined everywhere, as the registry's are). An expr
 with a node this module has no rule for (an unknown function) raises ``Unsupported``: the
 caller lambdifies it instead.
 
+The derivatives themselves share in the same way: :func:`diff_once` has SymPy's ``diff``
+take each repeated subexpression's derivative once per symbol (backprop's objective holds
+each hidden unit in every logit of its row), and return SymPy's own result again at its
+other occurrences.
+
 Examples
 --------
 >>> import mpmath, sympy as sp
@@ -28,6 +33,7 @@ Examples
 ...     [mpmath.nstr(v, 10) for v in f(mpmath.mpf(0), mpmath.mpf(2))]
 ['2.0', '2.0']
 """
+import contextlib
 import operator
 
 import mpmath
@@ -36,7 +42,7 @@ from sympy.functions.elementary.piecewise import ExprCondPair
 
 from verify.evidence import mp_exp
 
-__all__ = ["program", "Unsupported"]
+__all__ = ["program", "Unsupported", "diff_once"]
 
 
 class Unsupported(TypeError):
@@ -49,6 +55,29 @@ _CONSTANTS = {sp.E: mpmath.e, sp.pi: mpmath.pi}
 _RELATIONS = {sp.StrictLessThan: operator.lt, sp.StrictGreaterThan: operator.gt,
               sp.LessThan: operator.le, sp.GreaterThan: operator.ge,
               sp.Equality: operator.eq, sp.Unequality: operator.ne}
+
+
+@contextlib.contextmanager
+def diff_once():
+    """``sympy.Expr.diff`` by one symbol, without options, remembered per (expression,
+    symbol) inside the block: a subexpression's derivative is taken once, however often
+    the subexpression occurs. The block runs in one thread of a process that derives
+    nothing else meanwhile (a worker, or the main process running a network itself)."""
+    diff, memo = sp.Expr.diff, {}
+
+    def once(self, *symbols, **kwargs):
+        if len(symbols) != 1 or kwargs:
+            return diff(self, *symbols, **kwargs)
+        key = (self, symbols[0])
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = diff(self, *symbols)
+        return got
+    sp.Expr.diff = once
+    try:
+        yield
+    finally:
+        sp.Expr.diff = diff
 
 
 def _compile(exprs, index):

@@ -19,18 +19,64 @@ divided by the cores:
 
 A call runs the same function with the same arguments wherever it runs, so the report
 does not depend on which process ran it.
+
+Every process of a run collects garbage less often (:func:`fewer_collections`, then
+:func:`freeze_imports` once the heavy imports are done): CPython's cyclic collector
+scans every tracked object at each full collection, and a run holds many (SymPy's
+caches and expression trees, the modules of SymPy, matplotlib and SciPy), so its 8 full
+collections cost the --quick main process about 1 s of its 12 s of CPU. Frozen and with
+larger thresholds, its collections cost about 0.2 s. What a run computes does not depend
+on when its cycles are freed.
 """
 import concurrent.futures
+import contextlib
 import functools
+import gc
 import importlib
 import multiprocessing
 
-__all__ = ["worker_pool", "n_workers", "start_workers", "Workers"]
+__all__ = ["worker_pool", "n_workers", "start_workers", "Workers", "fewer_collections",
+           "freeze_imports", "collecting_less"]
+
+# gc.set_threshold's first two: a young collection per 50000 net allocations (CPython's
+# default is 700, then 10 of those per middle-generation collection); the third, which
+# (with CPython's rule that a full collection waits until a quarter of the old objects
+# are new) spaces the full collections, is kept
+GC_THRESHOLDS = (50000, 10)
+
+
+def fewer_collections():
+    """Collect cycles less often in this process (``GC_THRESHOLDS``)."""
+    gc.set_threshold(*GC_THRESHOLDS, gc.get_threshold()[2])
+
+
+def freeze_imports():
+    """Move every object tracked now (the imported modules, functions and classes, which
+    live as long as the process) out of the collector's reach (``gc.freeze``): later
+    collections no longer scan them."""
+    gc.freeze()
+
+
+@contextlib.contextmanager
+def collecting_less():
+    """:func:`fewer_collections` for the ``with`` block, which may call
+    :func:`freeze_imports`; on the way out the thresholds are restored and the frozen
+    objects returned to the collector (unless something had frozen objects before), so
+    that a caller of ``verify.__main__.main`` (the tests) keeps its own collection."""
+    old, frozen = gc.get_threshold(), gc.get_freeze_count()
+    fewer_collections()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        if not frozen:
+            gc.unfreeze()
 
 
 def _init_worker():
     """A worker's BLAS limited to one thread (verify.kernels.one_blas_thread), NumPy's
     OpenBLAS loaded first: the limit applies to the libraries loaded when it is set."""
+    fewer_collections()
     import numpy  # noqa: F401
     from verify import kernels
     kernels.one_blas_thread(load_scipy=False)
@@ -44,12 +90,14 @@ def worker_pool(n):
 
 
 def _import(modules):
-    """Import ``modules`` (on a worker: the first call it gets)."""
+    """Import ``modules`` (on a worker: the first call it gets), then freeze what the
+    imports made (:func:`freeze_imports`)."""
     for m in modules:
         try:
             importlib.import_module(m)
         except Exception:      # reported by the call that needs it
             pass
+    freeze_imports()
 
 
 # What the workers' checks import: started on each worker as soon as it exists
