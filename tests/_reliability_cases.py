@@ -8,7 +8,6 @@ import ctypes
 import os
 import signal
 import threading
-import time
 import warnings
 
 import numpy as np
@@ -108,7 +107,12 @@ class Interrupt:
     While still armed it interrupts again every ``REPEAT`` seconds, as a user presses
     Ctrl-C again: CPython drops a KeyboardInterrupt that lands inside a weakref callback
     or ``__del__`` ("Exception ignored in ..."), and a fit of a million epochs would
-    then run on. (Every interrupt, the repeats too, is one the code must survive.)"""
+    then run on. (Every interrupt, the repeats too, is one the code must survive.)
+
+    An interrupt sent before ``disarm()`` but not yet raised when it runs is dropped, not
+    delivered late into the harness: a SIGINT goes through :meth:`on_sigint`, which raises
+    only while armed (as Python's default handler does), and a pending asynchronous
+    exception is cleared (``PyThreadState_SetAsyncExc`` with NULL)."""
 
     REPEAT = 2.0
 
@@ -132,19 +136,26 @@ class Interrupt:
             self.timer.daemon = True
             self.timer.start()
 
+    def on_sigint(self, signum, frame):
+        """The SIGINT handler while this runs. It reads ``armed`` without the lock: it runs
+        in the main thread, which may hold the lock in ``disarm``."""
+        if self.armed:
+            raise KeyboardInterrupt
+
     def disarm(self):
-        """No interrupt after this returns; one already fired has been delivered (and
-        absorbed here if it had not reached the caller). True if it fired."""
+        """No interrupt reaches the caller after this returns. True if one was sent."""
         while True:
             try:
                 with self.lock:
-                    self.armed = False
+                    self.armed = False      # _fire sends nothing more; on_sigint is silent
                 self.timer.cancel()
-                if self.fired:
-                    for _ in range(5):          # give the pending interrupt its bytecodes
-                        time.sleep(0.0005)
+                if self.kind == "async":     # one sent may still be pending: drop it
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(self.main), None)
+                else:                        # run a tripped handler now, while it is silent
+                    ctypes.pythonapi.PyErr_CheckSignals()
                 return self.fired
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:        # it landed before armed was cleared
                 continue
 
 
@@ -154,6 +165,7 @@ def interrupted(op, delay, kind):
     assert threading.current_thread() is threading.main_thread()
     it = Interrupt(delay, kind)
     result, hit = None, False
+    previous = signal.signal(signal.SIGINT, it.on_sigint) if kind == "sigint" else None
     try:
         it.timer.start()
         result = op()
@@ -161,7 +173,9 @@ def interrupted(op, delay, kind):
         hit = True
     finally:
         it.disarm()
-    it.timer.join()
+        it.timer.join()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return result, hit
 
 
