@@ -47,3 +47,14 @@ def test_the_ulp_measure_catches_a_wrong_scale():
     assert V._ulps(right, x, keep, 0.3, np.float64) <= 1
     wrong = np.where(keep, x * (1 / 0.7) * (1 + 1e-12), 0.0)   # a slip in the scale
     assert V._ulps(wrong, x, keep, 0.3, np.float64) > 100
+
+
+def test_the_ulp_measure_catches_a_nonzero_dropped_entry():
+    from nnlib._reference.dropout import dropout_mask
+    x = np.linspace(-3, 3, 40).reshape(4, 10)
+    keep = dropout_mask(4, 10, 0.3, 1)
+    leaked = np.where(keep, x * (1 / 0.7), 0.0)
+    leaked[~keep] = -0.0                        # a signed zero is still exact
+    assert V._ulps(leaked, x, keep, 0.3, np.float64) <= 1
+    leaked[np.argwhere(~keep)[0][0], np.argwhere(~keep)[0][1]] = 1e-300
+    assert V._ulps(leaked, x, keep, 0.3, np.float64) > 100

@@ -54,3 +54,21 @@ def test_importing_verify_leaves_sympy_for_later_and_keeps_the_public_api():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["[]", "verify.api", "[]"]
+
+
+def _frozen(_):
+    import gc
+    import os
+    time.sleep(0.2)                       # keeps this worker busy: the next call goes on
+    return os.getpid(), "verify.dropout" in __import__("sys").modules, gc.get_freeze_count()
+
+
+def test_every_worker_imports_and_freezes_before_its_first_call():
+    from verify.workers import start_workers
+    w = start_workers(2)
+    try:
+        seen = dict((pid, (imported, frozen)) for pid, imported, frozen in
+                    w.pool.map(_frozen, range(6)))
+    finally:
+        w.shutdown()
+    assert seen and all(imported and frozen > 0 for imported, frozen in seen.values())

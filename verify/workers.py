@@ -9,8 +9,9 @@ sections and draws their plots. Two things keep the run's wall time near its CPU
 divided by the cores:
 
 - the workers start first (:func:`start_workers`, before the main process has imported
-  SymPy, nnlib and the sections): this module imports nothing heavy, and the first call
-  a worker gets imports what its checks need, beside the main process doing the same;
+  SymPy, nnlib and the sections): this module imports nothing heavy, and each worker,
+  before its first call, imports what its checks need, beside the main process doing the
+  same;
 - no fixed split of the checks between the processes: once the main process has run its
   own sections and plots, :meth:`Workers.help` runs here, last first, every call no
   worker has started (its future cancelled). The workers take calls from the front and
@@ -73,25 +74,29 @@ def collecting_less():
             gc.unfreeze()
 
 
-def _init_worker():
+def _init_worker(modules=()):
     """A worker's BLAS limited to one thread (verify.kernels.one_blas_thread), NumPy's
-    OpenBLAS loaded first: the limit applies to the libraries loaded when it is set."""
+    OpenBLAS loaded first: the limit applies to the libraries loaded when it is set; then
+    ``modules`` imported and frozen (:func:`_import`), before the worker takes a call."""
     fewer_collections()
     import numpy  # noqa: F401
     from verify import kernels
     kernels.one_blas_thread(load_scipy=False)
+    if modules:
+        _import(modules)
 
 
-def worker_pool(n):
-    """``n`` spawned worker processes with BLAS limited to one thread. "spawn", not fork:
-    a forked child of a process that ran OpenMP code can hang in libgomp."""
+def worker_pool(n, modules=()):
+    """``n`` spawned worker processes with BLAS limited to one thread, each importing
+    ``modules`` before its first call. "spawn", not fork: a forked child of a process
+    that ran OpenMP code can hang in libgomp."""
     return concurrent.futures.ProcessPoolExecutor(
-        n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+        n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+        initargs=(tuple(modules),))
 
 
 def _import(modules):
-    """Import ``modules`` (on a worker: the first call it gets), then freeze what the
-    imports made (:func:`freeze_imports`)."""
+    """Import ``modules``, then freeze what the imports made (:func:`freeze_imports`)."""
     for m in modules:
         try:
             importlib.import_module(m)
@@ -100,7 +105,8 @@ def _import(modules):
     freeze_imports()
 
 
-# What the workers' checks import: started on each worker as soon as it exists
+# What the workers' checks import: on each worker as soon as it exists (its initializer,
+# so that every worker freezes them, not only the one that would take a first call)
 WORKER_MODULES = ("nnlib", "verify.run", "verify.backprop", "verify.optim", "verify.train",
                   "verify.dense", "verify.convexity", "verify.dropout")
 
@@ -112,10 +118,11 @@ def n_workers(quick):
 
 def start_workers(n):
     """``n`` worker processes (:class:`Workers`), started now, each importing
-    ``WORKER_MODULES`` while the caller goes on."""
-    workers = Workers(worker_pool(n))
+    ``WORKER_MODULES`` while the caller goes on. The pool spawns a process per call
+    submitted while none is idle: one no-op call per worker starts them all."""
+    workers = Workers(worker_pool(n, WORKER_MODULES))
     for _ in range(n):
-        workers.pool.submit(_import, WORKER_MODULES)
+        workers.pool.submit(int)
     return workers
 
 
