@@ -242,7 +242,16 @@ def _poisson_inputs(c, quick):
         Z = (rng.standard_normal((8 if quick else 40, c)) * 2).astype(dt)
         T = rng.poisson(2.0, Z.shape).astype(dt)
         edges = np.array([[-30.0, 0.0, 1e-8, 20.0]], dtype=dt)[:, :c]
-        return [(Z, T), (edges, np.array([[0.0, 1.0, 0.0, 3.0]], dtype=dt)[:, :c])]
+        # near the fit, z = log t + d on both sides of NN_POISSON_NEAR (t phi(d) inside,
+        # e^z - t (1 + d) outside), with t = 1e5, where the four-term sum would cancel
+        from nnlib._paths import path_value
+        near = path_value("NN_POISSON_NEAR")
+        Tn = np.array([[1e5, 3.0, 1.0, 0.37], [1e5, 20.0, 1e-3, 7.0]], dtype=dt)[:, :c]
+        Dn = np.array([[1e-3, -near * (1 - 1e-6), near * (1 + 1e-6), 1e-6],
+                       [-2e-3, near * (1 - 1e-6), -near * (1 + 1e-6), 0.5]])[:, :c]
+        Zn = (np.log(Tn.astype(np.float64)) + Dn).astype(dt)
+        return [(Z, T), (edges, np.array([[0.0, 1.0, 0.0, 3.0]], dtype=dt)[:, :c]),
+                (Zn, Tn)]
     return inputs
 
 

@@ -88,18 +88,20 @@ def _targets(name, z, z2, y):
     return no_target, check_class_labels(y, n, c)
 
 
-def _run(name, z, y, margin, n_threads, want_grad):
-    """(mean loss, gradient of the mean or None) of loss ``name``."""
+def _run(name, z, y, margin, n_threads, want_grad, want_loss=True):
+    """(mean loss or None, gradient of the mean or None) of loss ``name``; the *_grad
+    functions pass ``want_loss=False`` (Poisson's gradient then skips log t)."""
     z, z2 = _scores(z, allow_1d=name in ("squared_error", "logistic_loss", "poisson_loss"))
     y_target, y_label = _targets(name, z, z2, y)
     n, c = z2.shape
     nt = resolve_threads(n_threads, z.size)
     dz = np.empty_like(z) if want_grad else np.empty(0, dtype=z.dtype)
-    chunk_loss = np.empty(_k.n_chunks(n), dtype=np.float64)
+    chunk_loss = np.empty(_k.n_chunks(n) if want_loss or not want_grad else 0,
+                          dtype=np.float64)
     work = np.empty((nt, c), dtype=z.dtype)           # sparsemax's sort buffer, per thread
     _k.loss_grad(LOSS_CODES[name], z2, y_target, y_label, 1.0 / n, margin,
                  dz.reshape(-1), chunk_loss, work, nt)
-    loss = float(np.sum(chunk_loss) / n)              # fixed order: thread-count independent
+    loss = float(np.sum(chunk_loss) / n) if len(chunk_loss) else None   # fixed order
     return loss, (dz if want_grad else None)
 
 
@@ -143,7 +145,7 @@ def softmax_cross_entropy_grad(z: ArrayLike, y: ArrayLike, *,
     array([[-0.07810263,  0.0570976 ,  0.02100503],
            [ 0.10597078,  0.28805844, -0.39402922]])
     """
-    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, True)[1]
+    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def squared_error(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
@@ -171,7 +173,7 @@ def squared_error_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None)
     array([[0.5, 1. ],
            [0. , 0. ]])
     """
-    return _run("squared_error", z, y, 0.0, n_threads, True)[1]
+    return _run("squared_error", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def logistic_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
@@ -204,7 +206,7 @@ def logistic_loss_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None)
     >>> logistic_loss_grad([0.0, 2.0], [1, 0])
     array([-0.25      ,  0.44039854])
     """
-    return _run("logistic_loss", z, y, 0.0, n_threads, True)[1]
+    return _run("logistic_loss", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def poisson_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
@@ -233,7 +235,7 @@ def poisson_loss_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) 
     array([[0.],
            [1.]])
     """
-    return _run("poisson_loss", z, y, 0.0, n_threads, True)[1]
+    return _run("poisson_loss", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def sparsemax_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
@@ -266,7 +268,7 @@ def sparsemax_loss_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None
     array([[ 0.   ,  0.   ],
            [-0.125,  0.125]])
     """
-    return _run("sparsemax_loss", z, y, 0.0, n_threads, True)[1]
+    return _run("sparsemax_loss", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def hinge_loss(z: ArrayLike, y: ArrayLike, margin: float = 1.0, *,
@@ -311,7 +313,7 @@ def hinge_loss_grad(z: ArrayLike, y: ArrayLike, margin: float = 1.0, *,
     array([[-0.5,  0.5,  0. ],
            [ 0. ,  0. ,  0. ]])
     """
-    return _run("hinge_loss", z, y, _margin(margin), n_threads, True)[1]
+    return _run("hinge_loss", z, y, _margin(margin), n_threads, True, want_loss=False)[1]
 
 
 def loss_and_grad(loss: str, z: ArrayLike, y: ArrayLike, margin: float = 1.0, *,
