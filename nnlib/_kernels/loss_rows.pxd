@@ -406,16 +406,16 @@ cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t
     cdef double zj, tj, mu, kd, f, hfsq, sr, lf, lt, r, d, x, q, e1, e2, near, far
     cdef double row = 0.0, total = 0.0
     cdef Py_ssize_t j, j0, nb, blk, col = 0, m = n * c
-    cdef const floating* zb
-    cdef const floating* tb
+    cdef const floating* zs
+    cdef const floating* ts
     for blk in range((m + VEC_BLOCK - 1) // VEC_BLOCK):
         j0 = blk * VEC_BLOCK
         nb = min(<Py_ssize_t>VEC_BLOCK, m - j0)
-        zb = z + j0
-        tb = t + j0
+        zs = z + j0                       # (names of their own: the mutation catalogue
+        ts = t + j0                       # anchors logistic_row's text)
         for j in range(nb):
-            zj = zb[j]
-            tj = tb[j]
+            zj = zs[j]
+            tj = ts[j]
             mu = nn_exp(zj)
             f = nn_log_reduce(tj, &kd)                # t = 2^k (1 + f); junk for t <= 0
             sr = nn_log_kernel(f, &hfsq)
