@@ -16,7 +16,8 @@ from nnlib._kernels.scalar cimport (nn_exp, nn_expm1_neg, nn_log1p_unit, nn_tanh
                                     nn_log1p_unit_f32, nn_log)
 
 # name -> code; domains: expm1_neg, exp_neg_f32 and expm1_neg_f32 x <= 0, log1p_unit and
-# log1p_unit_f32 0 <= x <= 1, the others (log too: NaN below 0) all x. The _f32 ones are meant for float32 results only.
+# log1p_unit_f32 0 <= x <= 1, the others (log too: NaN below 0) all x. The _f32 ones are
+# meant for float32 results only.
 FUNCTIONS = {"exp": 0, "expm1_neg": 1, "log1p_unit": 2, "tanh": 3, "tanh_f32": 4,
              "exp_neg_f32": 5, "expm1_neg_f32": 6, "log1p_unit_f32": 7, "log": 8}
 

@@ -49,8 +49,9 @@ Numerical tricks
   the fit (z ~ log t), where the loss is small: it is computed as ``t phi(d)``, ``d = z -
   log t``, ``phi(d) = e^d - 1 - d``, for ``|d| <= NN_POISSON_NEAR`` (2 ln2) from nn_exp's
   polynomial at ``d/4`` and two doublings of expm1 (a sum of positive terms, see
-  ``poisson_rows``), and as ``e^z - t (1 + d)`` beyond (at most ~1.3 bits cancel). ``log t`` is ``k ln2 + log1p(f)`` (vmath.h's
-  nn_log_reduce and fdlibm's kernel), and ``d = (z - k ln2_hi) - (log1p(f) + k ln2_lo)``
+  ``poisson_rows``), and beyond as ``e^z - t (1 + d)`` arranged so that at most ~1.3 bits
+  cancel. ``log t`` is ``k ln2 + log1p(f)`` (vmath.h's nn_log_reduce and fdlibm's
+  kernel), and ``d = (z - k ln2_hi) - (log1p(f) + k ln2_lo)``
   is as accurate as ``log1p(f)``: an absolute error of ~1e-16 however large ``|log t|``
   is. (The same idea as the "deviance residual" forms of GLM software, e.g. R's
   ``dpois_raw`` via ``bd0``, Loader 2000, "Fast and accurate computation of binomial
@@ -95,8 +96,8 @@ from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQ
 #   that is at least this many.
 from nnlib._kernels.paths cimport SPARSEMAX_INSERTION_MAX, VEC_BLOCK, CE_MULTIROW_MIN_ROWS
 # NN_POISSON_NEAR: the Poisson loss switches from t phi(d) (phi from nn_exp's polynomial
-#   at d/4) to e^z - t (1 + d) beyond |d| = |z - log t| = 2 ln2 (d/4 = ln2/2: the range
-#   of the polynomial).
+#   at d/4) to forms of e^z - t (1 + d) beyond |d| = |z - log t| = 2 ln2 (d/4 = ln2/2:
+#   the range of the polynomial).
 cdef extern from "paths.h":
     const double NN_POISSON_NEAR
 
@@ -387,20 +388,20 @@ cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t
     # is the sum of the per-row sums, the same sum as n calls of one row.
     # For t > 0, L = t phi(d) with d = z - log t and phi(d) = e^d - 1 - d >= 0, so the
     # small loss of a good fit does not come out of the cancellation of terms of size
-    # t |log t| (the four-term sum lost up to 2e9 ulp there, and 7e5 ulp at t = 1, z =
-    # 0.0015). Near the fit, |d| <= NN_POISSON_NEAR = 2 ln2, phi is built from x = d/4
+    # t |log t| (the four-term sum was off by up to 4e19 ulp on tests/test_losses.py's
+    # sweep, 9e5 ulp at t = 1, z = 0.0015). Near the fit, |d| <= NN_POISSON_NEAR = 2 ln2, phi is built from x = d/4
     # (exact) by two doublings of expm1 with no subtraction left: E1 = expm1(x) = x + q,
     # q = x^2 g(x) (nn_exp's polynomial, fitted on |x| <= ln2/2), E2 = expm1(d/2) =
     # E1 (2 + E1), and phi(d) = E2^2 + 2 (E2 - d/2) = E2^2 + 4 q + 2 E1^2, a sum of
     # positive terms. Beyond, L = e^z + t (-1 - d) for d < -2 ln2 (a sum of positive
     # terms; -1 - d taken as (log t - 1) - z, one rounding; or the four-term sum when z
     # and log t differ in sign, where none of its terms cancel) and (e^z - t) - t d for
-    # d > 2 ln2, which cancels at most ~1.3 bits (at d = 2 ln2, phi = 1.61 of e^d = 4). log t enters as
-    # 2^k (1 + f): d = (z - k ln2_hi) - (log1p(f) + k ln2_lo), where z - k ln2_hi is exact
-    # (Sterbenz) whenever d is small and k != 0, so d is as accurate as log1p(f) (< 1 ulp
-    # of |log1p f| <= 0.35, ~3e-17), not |log t|: the loss is exact for a z moved by a
-    # fraction of its ulp. t = 0 keeps e^z - 0 z (0 log 0 = 0; NaN for z = +-inf, as
-    # before); a NaN z or t gives NaN.
+    # d > 2 ln2, which cancels at most ~1.3 bits (at d = 2 ln2, phi = 1.61 of e^d = 4).
+    # log t enters as 2^k (1 + f): d = (z - k ln2_hi) - (log1p(f) + k ln2_lo), where
+    # z - k ln2_hi is exact (Sterbenz) whenever d is small and k != 0, so d is as
+    # accurate as log1p(f) (< 1 ulp of |log1p f| <= 0.35, ~3e-17), not |log t|: the loss
+    # is exact for a z moved by a fraction of its ulp. t = 0 keeps e^z - 0 z (0 log 0 =
+    # 0; NaN for z = +-inf, as before); a NaN z or t gives NaN.
     cdef double lbuf[VEC_BLOCK]
     cdef double gbuf[VEC_BLOCK]
     cdef double zj, tj, mu, kd, f, hfsq, sr, lf, lt, r, d, x, q, e1, e2, near, far

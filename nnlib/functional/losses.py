@@ -212,7 +212,9 @@ def logistic_loss_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None)
 def poisson_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
     """Mean over samples of the half Poisson deviance with the log link, summed over the
     c outputs: ``sum_j e^{z_j} - y_j z_j + y_j log y_j - y_j`` (``0 log 0 = 0``), the loss of
-    scikit-learn's ``MLPRegressor(loss="poisson")`` on the log-mean ``z``.
+    scikit-learn's ``MLPRegressor(loss="poisson")`` on the log-mean ``z``. Computed as
+    ``y (e^d - 1 - d)`` with ``d = z - log y`` near the fit, so a small loss keeps its
+    digits where the four terms cancel.
 
     Parameters
     ----------
@@ -222,6 +224,8 @@ def poisson_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> fl
     --------
     >>> round(poisson_loss([[0.0]], [[1.0]]), 12)        # e^0 - 0 + 0 - 1
     0.0
+    >>> round(poisson_loss([[np.log(3.0) + 1e-6]], [[3.0]]) * 1e12, 6)   # 3 (1e-6)^2 / 2
+    1.5
     """
     return _run("poisson_loss", z, y, 0.0, n_threads, False)[0]
 
