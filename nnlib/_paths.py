@@ -74,6 +74,10 @@ REAL_PATHS = {
     "NN_LOG1P_SPLIT": (
         0.41421356237309503, "vmath.h",
         "nn_log1p_unit reduces u above sqrt(2) - 1 by a factor of 2 before its polynomial"),
+    "NN_POISSON_NEAR": (
+        1.3862943611198906, "loss_rows.pxd",
+        "the Poisson loss is t phi(d) (d = z - log t; phi from nn_exp's polynomial, fitted "
+        "on |x| <= ln2/2, at x = d/4) for |d| up to this (2 ln2), e^z - t (1 + d) beyond"),
     "NN_TANH_F32_SATURATE": (
         30.0, "vmath.h",
         "nn_tanh_f32 (float32 tanh) uses expm1(-60) = -1 for |x| above this"),

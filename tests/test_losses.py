@@ -443,3 +443,79 @@ def test_non_native_byte_order_scores_keep_their_values(name, dtype):
     assert grad.dtype == native.dtype and grad.dtype.isnative
     assert loss == ref_loss
     np.testing.assert_array_equal(grad, ref_grad)
+
+
+# --- Poisson: t phi(z - log t) near the fit, against mpmath --------------------------------
+
+def _poisson_exact(z, t):
+    """Per output: e^z - t z + t log t - t (0 log 0 = 0), to 80 digits, as mpf."""
+    import mpmath
+    with mpmath.workdps(80):
+        out = []
+        for zj, tj in zip(np.ravel(z).tolist(), np.ravel(t).tolist()):
+            zj, tj = mpmath.mpf(zj), mpmath.mpf(tj)
+            out.append(mpmath.exp(zj) - tj * zj + (tj * mpmath.log(tj) - tj if tj > 0 else 0))
+        return out
+
+
+def _poisson_sweep():
+    """(z, t): targets over counts and rates of every size (subnormal t too), each with
+    z = log t + d for d from 1e-9 to 30 of both signs, both sides of NN_POISSON_NEAR."""
+    from nnlib._paths import path_value
+    near = path_value("NN_POISSON_NEAR")
+    ts = [1.0, 2.0, 3.0, 7.0, 20.0, 1e5, 0.37, 1e-3, 1e-200, 1e200, 5e-324, 3e-310]
+    ds = np.concatenate([np.geomspace(1e-9, 30.0, 40),
+                         near * np.array([1 - 1e-9, 1 + 1e-9, 1 - 1e-3, 1 + 1e-3])])
+    ds = np.concatenate([ds, -ds])
+    z = np.array([np.log(t) + d for t in ts for d in ds])
+    t = np.repeat(ts, len(ds))
+    keep = z < 709.0                          # e^z finite
+    return z[keep], t[keep]
+
+
+def test_poisson_loss_is_accurate_near_and_far_from_the_fit():
+    # One output per call, so each value is one element's loss. The error allowed is a
+    # few ulp of the loss plus what an error of an ulp of log1p(f) in d = z - log t
+    # moves it by (t |e^d - 1| eps): the four-term sum e^z - t z + t log t - t was off by
+    # up to 5e9 times that here (4e19 ulp; t = 1, z = 0.0015: 9e5 ulp), where its terms
+    # cancel; measured now: 0.91.
+    # (A subnormal loss may be a few subnormal steps off: its roundings are absolute.)
+    z, t = _poisson_sweep()
+    got = np.array([F.poisson_loss(np.array([[a]]), np.array([[b]]), n_threads=1)
+                    for a, b in zip(z, t)])
+    exact = _poisson_exact(z, t)
+    eps = np.finfo(np.float64).eps
+    d = z - np.log(t)
+    worst = 0.0
+    for g, e, tj, dj in zip(got, exact, t, d):
+        err = float(abs(g - e))               # 0 where both underflow (t = 5e-324)
+        allow = eps * (float(e) + tj * abs(np.expm1(dj)) * 2.0) + 4 * 5e-324  # subnormal
+        worst = max(worst, err / allow if err else 0.0)
+    assert worst <= 4.0, worst
+    assert (got >= 0).all()                   # each element's loss is >= 0
+
+
+def test_poisson_zero_targets_and_extremes():
+    z = np.array([[0.5, -3.0, 2.0, -800.0]])
+    # 0 log 0 = 0: t = 0 costs e^z alone, bitwise what the NumPy twin sums
+    assert F.poisson_loss(z, np.zeros_like(z)) == pytest.approx(
+        R.poisson_loss(z, np.zeros_like(z)), rel=1e-15)
+    # far from the fit in either direction the loss is e^z or t (log t - z - 1)
+    big = F.poisson_loss(np.array([[-1e300]]), np.array([[3.0]]))
+    assert big == 3e300
+    assert F.poisson_loss(np.array([[700.0]]), np.array([[1e-300]])) == pytest.approx(
+        np.exp(700.0), rel=1e-15)
+    # t = 1: e^z - 1 - z exactly as mpmath, even where it is z^2 / 2 ~ 1e-20
+    for v in (1e-10, -1e-10, 1e-3, 0.3):
+        assert F.poisson_loss(np.array([[v]]), np.array([[1.0]])) == pytest.approx(
+            float(_poisson_exact([v], [1.0])[0]), rel=4e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_poisson_grad_alone_is_the_fused_gradient(dtype, rng):
+    # the gradient-only call skips log t (grad_batch) but writes the same bits
+    z = (rng.standard_normal((300, 7)) * 2).astype(dtype)
+    t = rng.poisson(2.0, z.shape).astype(dtype)
+    loss, grad = F.loss_and_grad("poisson_loss", z, t)
+    np.testing.assert_array_equal(F.poisson_loss_grad(z, t), grad)
+    np.testing.assert_array_equal(F.poisson_loss_grad(z, t, n_threads=2), grad)

@@ -228,12 +228,18 @@ def _prove_poisson():
 
 
 def _poisson_oracle(row, t):
-    """sum_j e^{z_j} - t_j z_j + t_j log t_j - t_j (0 log 0 = 0), at mpmath's precision."""
-    zs = [mpmath.mpf(float(v)) for v in row]
+    """sum_j e^{z_j} - t_j z_j + t_j log t_j - t_j (0 log 0 = 0) and its gradient, with
+    adaptive precision (``exact``): near the fit the terms cancel, so the working
+    precision of the caller (double's, by default) would give the four-term sum's own
+    rounding errors back as the reference."""
     ts = [mpmath.mpf(float(v)) for v in np.asarray(t).reshape(-1)]
-    val = sum(mp_exp(z) - tj * z + (tj * mpmath.log(tj) - tj if tj > 0 else 0)
-              for z, tj in zip(zs, ts))
-    return val, [[mp_exp(z) - tj for z, tj in zip(zs, ts)]]
+
+    def f(*zs):
+        val = sum(mp_exp(z) - tj * z + (tj * mpmath.log(tj) - tj if tj > 0 else 0)
+                  for z, tj in zip(zs, ts))
+        return [val] + [mp_exp(z) - tj for z, tj in zip(zs, ts)]
+    vals = exact(f, *row)
+    return vals[0], [vals[1:]]
 
 
 def _poisson_inputs(c, quick):
@@ -242,7 +248,18 @@ def _poisson_inputs(c, quick):
         Z = (rng.standard_normal((8 if quick else 40, c)) * 2).astype(dt)
         T = rng.poisson(2.0, Z.shape).astype(dt)
         edges = np.array([[-30.0, 0.0, 1e-8, 20.0]], dtype=dt)[:, :c]
-        return [(Z, T), (edges, np.array([[0.0, 1.0, 0.0, 3.0]], dtype=dt)[:, :c])]
+        # near the fit, z = log t + d on both sides of NN_POISSON_NEAR (t phi(d) inside,
+        # e^z - t (1 + d) outside), with t = 1e5, where the four-term sum would cancel.
+        # (d = +-0.2 there, not smaller: the gradient e^z - t cancels too, and its error,
+        # an ulp of e^z, is within 8 ulp of e^z - t only for |e^z/t - 1| >~ 0.1.)
+        from nnlib._paths import path_value
+        near = path_value("NN_POISSON_NEAR")
+        Tn = np.array([[1e5, 3.0, 1.0, 0.37], [1e5, 20.0, 1e-3, 7.0]], dtype=dt)[:, :c]
+        Dn = np.array([[0.2, -near * (1 - 1e-6), near * (1 + 1e-6), 1e-6],
+                       [-0.2, near * (1 - 1e-6), -near * (1 + 1e-6), 0.5]])[:, :c]
+        Zn = (np.log(Tn.astype(np.float64)) + Dn).astype(dt)
+        return [(Z, T), (edges, np.array([[0.0, 1.0, 0.0, 3.0]], dtype=dt)[:, :c]),
+                (Zn, Tn)]
     return inputs
 
 

@@ -13,12 +13,13 @@ public API.
 """
 from nnlib._kernels.scalar cimport (nn_exp, nn_expm1_neg, nn_log1p_unit, nn_tanh,
                                     nn_tanh_f32, nn_exp_neg_f32, nn_expm1_neg_f32,
-                                    nn_log1p_unit_f32)
+                                    nn_log1p_unit_f32, nn_log)
 
 # name -> code; domains: expm1_neg, exp_neg_f32 and expm1_neg_f32 x <= 0, log1p_unit and
-# log1p_unit_f32 0 <= x <= 1, the others all x. The _f32 ones are meant for float32 results only.
+# log1p_unit_f32 0 <= x <= 1, the others (log too: NaN below 0) all x. The _f32 ones are
+# meant for float32 results only.
 FUNCTIONS = {"exp": 0, "expm1_neg": 1, "log1p_unit": 2, "tanh": 3, "tanh_f32": 4,
-             "exp_neg_f32": 5, "expm1_neg_f32": 6, "log1p_unit_f32": 7}
+             "exp_neg_f32": 5, "expm1_neg_f32": 6, "log1p_unit_f32": 7, "log": 8}
 
 
 cdef inline double _apply(int code, double x) noexcept nogil:
@@ -36,6 +37,8 @@ cdef inline double _apply(int code, double x) noexcept nogil:
         return nn_exp_neg_f32(x)
     if code == 6:
         return nn_expm1_neg_f32(x)
+    if code == 8:
+        return nn_log(x)
     return nn_log1p_unit_f32(x)
 
 

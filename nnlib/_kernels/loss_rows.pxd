@@ -15,8 +15,9 @@ All reductions (sums of exponentials, cumulative sums of the sorted row, the los
 accumulate in double whatever the array dtype; per-element values are computed in double
 and rounded once when stored.
 
-exp and log1p are ``vmath.h``'s branch-free nn_exp / nn_log1p_unit (see ``scalar.pxd``:
-< 1 ulp like libm's, but inlined and vectorized); the loops that feed a sum are split in
+exp, log1p and log are ``vmath.h``'s branch-free nn_exp / nn_log1p_unit / nn_log pieces
+(see ``scalar.pxd``: < 1 ulp like libm's, but inlined and vectorized; libm's log in the
+Poisson loop kept it scalar, 5x slower than NumPy); the loops that feed a sum are split in
 blocks of ``VEC_BLOCK`` (evaluate into a stack buffer, vectorized; then add in order), so
 the sums are the same sequential double sums as before, independent of ``n_threads``.
 
@@ -44,7 +45,17 @@ Numerical tricks
   which is scikit-learn's ``xlogy(t, t / e^z) - t + e^z`` without forming ``t / e^z``
   (no overflow or underflow of the ratio); gradient ``e^z - t``, second derivative
   ``e^z > 0`` (convex in z; verify/losses.py derives both). ``e^z`` overflows to inf for
-  z > ~709: the loss is then inf and the step is refused.
+  z > ~709: the loss is then inf and the step is refused. The four terms cancel near
+  the fit (z ~ log t), where the loss is small: it is computed as ``t phi(d)``, ``d = z -
+  log t``, ``phi(d) = e^d - 1 - d``, for ``|d| <= NN_POISSON_NEAR`` (2 ln2) from nn_exp's
+  polynomial at ``d/4`` and two doublings of expm1 (a sum of positive terms, see
+  ``poisson_rows``), and beyond as ``e^z - t (1 + d)`` arranged so that at most ~1.3 bits
+  cancel. ``log t`` is ``k ln2 + log1p(f)`` (vmath.h's nn_log_reduce and fdlibm's
+  kernel), and ``d = (z - k ln2_hi) - (log1p(f) + k ln2_lo)``
+  is as accurate as ``log1p(f)``: an absolute error of ~1e-16 however large ``|log t|``
+  is. (The same idea as the "deviance residual" forms of GLM software, e.g. R's
+  ``dpois_raw`` via ``bd0``, Loader 2000, "Fast and accurate computation of binomial
+  probabilities".) The loss-free gradient (``grad_batch``) takes no log at all.
 * logistic loss: ``log(1 + e^-s)`` with ``s = z`` for y = 1 and ``s = -z`` for y = 0,
   i.e. ``softplus(-s) = max(-s, 0) + log1p(e^-|z|)``: exp never overflows, log1p keeps
   the small losses of confident right answers, and one ``exp(-|z|)`` serves loss and
@@ -64,7 +75,8 @@ perceptron also learns from the all-zero initialization.
 from libc.math cimport fabs, log
 from cython cimport floating
 
-from nnlib._kernels.scalar cimport nn_exp, nn_log1p_unit, nn_select
+from nnlib._kernels.scalar cimport (nn_exp, nn_log1p_unit, nn_select, nn_log_reduce,
+                                    nn_log_kernel, nn_exp_g, NN_LN2_HI, NN_LN2_LO)
 
 # The loss codes live in nnlib/_codes.py (codes.pxd is rendered from it).
 from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQUARED_ERROR,
@@ -83,6 +95,11 @@ from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQ
 # CE_MULTIROW_MIN_ROWS: softmax cross-entropy packs VEC_BLOCK // c rows per block when
 #   that is at least this many.
 from nnlib._kernels.paths cimport SPARSEMAX_INSERTION_MAX, VEC_BLOCK, CE_MULTIROW_MIN_ROWS
+# NN_POISSON_NEAR: the Poisson loss switches from t phi(d) (phi from nn_exp's polynomial
+#   at d/4) to forms of e^z - t (1 + d) beyond |d| = |z - log t| = 2 ln2 (d/4 = ln2/2:
+#   the range of the polynomial).
+cdef extern from "paths.h":
+    const double NN_POISSON_NEAR
 
 
 # ---------------------------------------------------------------------------------------
@@ -363,18 +380,84 @@ cdef inline double logistic_row(const floating* z, const floating* t, Py_ssize_t
     return acc
 
 
-cdef inline double poisson_row(const floating* z, const floating* t, Py_ssize_t c,
-                               double scale, floating* dz) noexcept nogil:
+cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t n,
+                                Py_ssize_t c, double scale, floating* dz) noexcept nogil:
     # Per output: L = e^z - t z + t log t - t ;  dL/dz = e^z - t  (t >= 0, 0 log 0 = 0)
-    cdef double mu, ti, acc = 0.0
-    cdef Py_ssize_t j
-    for j in range(c):
-        ti = t[j]
-        mu = nn_exp(z[j])
-        acc += mu - ti * z[j] + (ti * log(ti) - ti if ti > 0.0 else 0.0)
+    # All n*c outputs run through one blocked loop (vectorized; c = 1 or 10 per row would
+    # leave it mostly tails); the loss is then summed row by row in order, so the result
+    # is the sum of the per-row sums, the same sum as n calls of one row.
+    # For t > 0, L = t phi(d) with d = z - log t and phi(d) = e^d - 1 - d >= 0, so the
+    # small loss of a good fit does not come out of the cancellation of terms of size
+    # t |log t| (the four-term sum was off by up to 4e19 ulp on tests/test_losses.py's
+    # sweep, 9e5 ulp at t = 1, z = 0.0015). Near the fit, |d| <= NN_POISSON_NEAR = 2 ln2, phi is built from x = d/4
+    # (exact) by two doublings of expm1 with no subtraction left: E1 = expm1(x) = x + q,
+    # q = x^2 g(x) (nn_exp's polynomial, fitted on |x| <= ln2/2), E2 = expm1(d/2) =
+    # E1 (2 + E1), and phi(d) = E2^2 + 2 (E2 - d/2) = E2^2 + 4 q + 2 E1^2, a sum of
+    # positive terms. Beyond, L = e^z + t (-1 - d) for d < -2 ln2 (a sum of positive
+    # terms; -1 - d taken as (log t - 1) - z, one rounding; or the four-term sum when z
+    # and log t differ in sign, where none of its terms cancel) and (e^z - t) - t d for
+    # d > 2 ln2, which cancels at most ~1.3 bits (at d = 2 ln2, phi = 1.61 of e^d = 4).
+    # log t enters as 2^k (1 + f): d = (z - k ln2_hi) - (log1p(f) + k ln2_lo), where
+    # z - k ln2_hi is exact (Sterbenz) whenever d is small and k != 0, so d is as
+    # accurate as log1p(f) (< 1 ulp of |log1p f| <= 0.35, ~3e-17), not |log t|: the loss
+    # is exact for a z moved by a fraction of its ulp. t = 0 keeps e^z - 0 z (0 log 0 =
+    # 0; NaN for z = +-inf, as before); a NaN z or t gives NaN.
+    cdef double lbuf[VEC_BLOCK]
+    cdef double gbuf[VEC_BLOCK]
+    cdef double zj, tj, mu, kd, f, hfsq, sr, lf, lt, r, d, x, q, e1, e2, near, far
+    cdef double row = 0.0, total = 0.0
+    cdef Py_ssize_t j, j0, nb, blk, col = 0, m = n * c
+    cdef const floating* zs
+    cdef const floating* ts
+    for blk in range((m + VEC_BLOCK - 1) // VEC_BLOCK):
+        j0 = blk * VEC_BLOCK
+        nb = min(<Py_ssize_t>VEC_BLOCK, m - j0)
+        zs = z + j0                       # (names of their own: the mutation catalogue
+        ts = t + j0                       # anchors logistic_row's text)
+        for j in range(nb):
+            zj = zs[j]
+            tj = ts[j]
+            mu = nn_exp(zj)
+            f = nn_log_reduce(tj, &kd)                # t = 2^k (1 + f); junk for t <= 0
+            sr = nn_log_kernel(f, &hfsq)
+            lf = f - (hfsq - sr)                      # log1p(f), fdlibm's order
+            r = zj - kd * NN_LN2_HI
+            lf = lf + kd * NN_LN2_LO                  # log t = k ln2_hi + lf
+            d = r - lf                                # z - log t
+            x = 0.25 * d
+            q = (x * x) * nn_exp_g(x)                 # expm1(x) - x
+            e1 = x + q                                # expm1(d/4)
+            e2 = e1 * (2.0 + e1)                      # expm1(d/2)
+            near = tj * (e2 * e2 + (4.0 * q + 2.0 * (e1 * e1)))   # t (e^d - 1 - d)
+            lt = kd * NN_LN2_HI + lf                  # log t
+            # d < 0, z and log t of opposite signs: no term of the four-term sum cancels
+            # (and t z is exact for t a power of 2), else -1 - d = (log t - 1) - z
+            far = nn_select(d < 0.0, nn_select(zj * lt <= 0.0, mu - tj * zj + (tj * lt - tj),
+                                               mu + tj * ((lf - 1.0) - r)),
+                            (mu - tj) - tj * d)       # mu - t >= t (e^d - 1) > t d
+            lbuf[j] = nn_select(tj > 0.0, nn_select(fabs(d) <= NN_POISSON_NEAR, near, far),
+                                mu - tj * zj)
+            gbuf[j] = scale * (mu - tj)
+        for j in range(nb):
+            row += lbuf[j]
+            col += 1
+            if col == c:
+                total += row
+                row = 0.0
+                col = 0
         if dz != NULL:
-            dz[j] = <floating>(scale * (mu - ti))
-    return acc
+            for j in range(nb):
+                dz[j0 + j] = <floating>gbuf[j]
+    return total
+
+
+cdef inline void poisson_grad(const floating* z, const floating* t, Py_ssize_t m,
+                              double scale, floating* dz) noexcept nogil:
+    # dz = scale (e^z - t) over m outputs, without the loss: no log t (poisson_rows's
+    # gradient, bitwise)
+    cdef Py_ssize_t j
+    for j in range(m):
+        dz[j] = <floating>(scale * (nn_exp(z[j]) - t[j]))
 
 
 cdef inline double sparsemax_loss_row(const floating* z, Py_ssize_t c, long long y,
@@ -470,7 +553,9 @@ cdef inline double loss_grad_batch(int kind, const floating* z, const floating* 
         elif kind == LOSS_SPARSEMAX:
             total += sparsemax_loss_row(z + i * c, c, y_label[i], scale, dzi, work)
         elif kind == LOSS_POISSON:
-            total += poisson_row(z + i * c, y_target + i * c, c, scale, dzi)
+            # elementwise like logistic: all n*c outputs in one blocked loop, the loss
+            # still summed row by row
+            return poisson_rows(z, y_target, n, c, scale, dz)
         else:
             total += hinge_row(z + i * c, c, y_label[i], scale, margin, dzi)
     return total
@@ -508,8 +593,21 @@ cdef inline double weighted_loss_grad_batch(int kind, const floating* z,
         elif kind == LOSS_SPARSEMAX:
             li = sparsemax_loss_row(zi, c, y_label[i], scale * wi, dzi, work)
         elif kind == LOSS_POISSON:
-            li = poisson_row(zi, y_target + i * c, c, scale * wi, dzi)
+            li = poisson_rows(zi, y_target + i * c, 1, c, scale * wi, dzi)
         else:
             li = hinge_row(zi, c, y_label[i], scale * wi, margin, dzi)
         total += wi * li
     return total
+
+
+cdef inline void grad_batch(int kind, const floating* z, const floating* y_target,
+                            const long long* y_label, Py_ssize_t n, Py_ssize_t c,
+                            double scale, double margin, floating* dz,
+                            floating* work) noexcept nogil:
+    """``loss_grad_batch``'s ``dz`` alone (``dz`` not NULL), bitwise: for the losses whose
+    value costs more than their gradient (Poisson: log t) the loss is not computed; the
+    others run ``loss_grad_batch`` and drop the sum."""
+    if kind == LOSS_POISSON:
+        poisson_grad(z, y_target, n * c, scale, dz)
+    else:
+        loss_grad_batch(kind, z, y_target, y_label, n, c, scale, margin, dz, work)

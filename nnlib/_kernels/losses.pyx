@@ -18,12 +18,13 @@ picks ``n_threads``.
 
 Unused inputs are passed as empty arrays and become NULL pointers: ``y_target`` for the
 class-label losses, ``y_label`` for squared error and logistic, ``dz`` when only the
-loss is wanted.
+loss is wanted. An empty ``chunk_loss`` asks for the gradient alone (``grad_batch``:
+the Poisson gradient then skips the log of its targets).
 """
 from cython.parallel cimport prange, threadid
 from cython cimport floating
 
-from nnlib._kernels.loss_rows cimport loss_grad_batch
+from nnlib._kernels.loss_rows cimport loss_grad_batch, grad_batch
 
 
 # Rows per task (LOSS_CHUNK of nnlib/_paths.py). The batch is cut into fixed chunks of
@@ -50,7 +51,7 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
     scale, margin : float
         Gradient factor (1/n for the mean); hinge margin.
     dz : (n * c,) or empty (loss only)
-    chunk_loss : (n_chunks(n),) float64, written
+    chunk_loss : (n_chunks(n),) float64, written; or empty (gradient only, dz not empty)
     work : (n_threads, c) scratch for sparsemax's sort
     n_threads : int
     """
@@ -69,6 +70,18 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
     if dz.shape[0] > 0:
         d = &dz[0]
     w = &work[0, 0]
+    if chunk_loss.shape[0] == 0:
+        if d == NULL:
+            raise ValueError("chunk_loss and dz are both empty: nothing to compute")
+        with nogil:
+            for k in prange(n_chunk, schedule='static', num_threads=n_threads):
+                lo = k * CHUNK
+                rows = min(CHUNK, n - lo)
+                grad_batch(kind, &z[lo, 0],
+                           yt + lo * c if yt != NULL else NULL,
+                           yl + lo if yl != NULL else NULL,
+                           rows, c, scale, margin, d + lo * c, w + threadid() * c)
+        return
     with nogil:
         for k in prange(n_chunk, schedule='static', num_threads=n_threads):
             lo = k * CHUNK

@@ -1,4 +1,4 @@
-/* vmath.h -- branch-free exp, expm1, log1p and tanh that GCC/Clang auto-vectorize.
+/* vmath.h -- branch-free exp, expm1, log1p, log and tanh that GCC/Clang auto-vectorize.
  *
  * Design note
  * -----------
@@ -36,6 +36,11 @@
  *                 u in (sqrt2-1, 1/2), so its rounding error c (exact, Fast2Sum) is
  *                 added back as c/2 * (1 - f) ~ (c/2)/(1+f) (the approximation error,
  *                 f^2 c/2, is below 0.07 ulp).
+ * nn_log(x)       fdlibm's e_log.c without its branches: x = 2^k (1 + f), 1 + f in
+ *                 [sqrt2/2, sqrt2), found on the bit pattern (nn_log_reduce; subnormals
+ *                 scaled by 2^54 first), log1p(f) by the kernel above (nn_log_kernel),
+ *                 k ln2 added in two parts; the specials (+-0, < 0, +inf, NaN) selected
+ *                 at the end. The Poisson loss uses the pieces to form z - log t.
  * nn_tanh(x)      -E / (2 + E) with E = expm1(-2|x|) (as a pair) and the sign of x, the
  *                 division done once and corrected with the exact remainder (FMA, or
  *                 Dekker's product without one): relative accuracy for tiny x
@@ -44,7 +49,8 @@
  *
  * Measured max error (tests/test_vmath.py's sweep with 1e7 points per range against
  * long double expl/expm1l/log1pl/tanhl, plus 1e5 random points against mpmath):
- * exp 0.78 ulp, expm1 0.81, log1p 0.81, tanh 0.75 (glibc's are < 1 ulp too). The
+ * exp 0.78 ulp, expm1 0.81, log1p 0.81, tanh 0.75 (glibc's are < 1 ulp too); log
+ * 0.85 ulp (logl, 1e7 points per range of tests/test_vmath.py; fdlibm: < 1). The
  * table, per range, is in scalar.pxd's design note.
  */
 #ifndef NNLIB_VMATH_H
@@ -191,6 +197,55 @@ static inline double nn_log1p_unit(double u)
     double hfsq = 0.5 * f * f;
     double y = ke * NN_LN2_HI - ((hfsq - (s * (hfsq + R) + (ke * NN_LN2_LO + cc * (1.0 - f)))) - f);
     return nn_select(u == 0.0, u, y);   /* log1p(-0) = -0 */
+}
+
+/* x = 2^k (1 + f) for finite x > 0, with 1 + f in [sqrt2/2, sqrt2) (so |f| <= 0.293 and
+ * fdlibm's kernel above applies to f without its own reduction). fdlibm takes k from the
+ * high word after adding 0x3ff00000 - 0x3fe6a09e; this is the same on all 64 bits (musl's
+ * log does the same with another offset): adding 1.0's bits minus sqrt2/2's carries
+ * into the exponent field exactly when the mantissa is >= sqrt2, and the field then
+ * holds k + 1023 (a logical shift: x > 0 keeps the sum below 2^63). 1 + f is the
+ * mantissa put back over sqrt2/2's bits, so f = (1 + f) - 1 is exact (Sterbenz). k is
+ * made a double by the 2^52 trick (no int->double conversion, which AVX2 lacks for 64
+ * bits). Subnormal x is scaled by 2^54 first. Garbage for x <= 0, inf or NaN: callers
+ * select those. */
+#define NN_SQRT1_2_BITS   0x3fe6a09e667f3bcdULL  /* sqrt(2)/2 */
+#define NN_DBL_MIN        2.2250738585072014e-308
+static inline double nn_log_reduce(double x, double *kd)
+{
+    int sub = x < NN_DBL_MIN;
+    double xs = nn_select(sub, x * 18014398509481984.0, x);          /* 2^54 */
+    uint64_t u = nn_to_bits(xs) + (0x3ff0000000000000ULL - NN_SQRT1_2_BITS);
+    double e = nn_from_bits(0x4330000000000000ULL | (u >> 52)) - 4503599627370496.0;
+    *kd = (e - 1023.0) - nn_select(sub, 54.0, 0.0);
+    return nn_from_bits((u & 0x000fffffffffffffULL) + NN_SQRT1_2_BITS) - 1.0;
+}
+
+/* fdlibm's kernel on f in [sqrt2/2 - 1, sqrt2 - 1): s = f/(2+f), and log1p(f) =
+ * f - (hfsq - s (hfsq + R(s^2))), hfsq = f^2/2. Returns hfsq and s (hfsq + R) so callers
+ * can combine them in fdlibm's order. */
+static inline double nn_log_kernel(double f, double *hfsq)
+{
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double R = z * (NN_LG1 + z * (NN_LG2 + z * (NN_LG3 + z * (NN_LG4 + z * (NN_LG5
+                                                        + z * (NN_LG6 + z * NN_LG7))))));
+    *hfsq = 0.5 * f * f;
+    return s * (*hfsq + R);
+}
+
+/* log x for every double: fdlibm's e_log.c (< 1 ulp; its reduction done as in
+ * nn_log_reduce, its sum in its order: k ln2_hi - ((hfsq - (s (hfsq + R) + k ln2_lo)) - f)),
+ * branch-free. log(+-0) = -inf, log(x < 0) = NaN, log(+inf) = +inf, NaN stays NaN. */
+static inline double nn_log(double x)
+{
+    double kd, hfsq;
+    double f = nn_log_reduce(x, &kd);
+    double sr = nn_log_kernel(f, &hfsq);
+    double y = kd * NN_LN2_HI - ((hfsq - (sr + kd * NN_LN2_LO)) - f);
+    double special = nn_select(x == 0.0, -__builtin_inf(),
+                               nn_select(x < 0.0, __builtin_nan(""), x));
+    return nn_select((x > 0.0) & (x < __builtin_inf()), y, special);
 }
 
 /* a*b - c exactly rounded once: the FMA instruction where the target has one, else

@@ -88,18 +88,20 @@ def _targets(name, z, z2, y):
     return no_target, check_class_labels(y, n, c)
 
 
-def _run(name, z, y, margin, n_threads, want_grad):
-    """(mean loss, gradient of the mean or None) of loss ``name``."""
+def _run(name, z, y, margin, n_threads, want_grad, want_loss=True):
+    """(mean loss or None, gradient of the mean or None) of loss ``name``; the *_grad
+    functions pass ``want_loss=False`` (Poisson's gradient then skips log t)."""
     z, z2 = _scores(z, allow_1d=name in ("squared_error", "logistic_loss", "poisson_loss"))
     y_target, y_label = _targets(name, z, z2, y)
     n, c = z2.shape
     nt = resolve_threads(n_threads, z.size)
     dz = np.empty_like(z) if want_grad else np.empty(0, dtype=z.dtype)
-    chunk_loss = np.empty(_k.n_chunks(n), dtype=np.float64)
+    chunk_loss = np.empty(_k.n_chunks(n) if want_loss or not want_grad else 0,
+                          dtype=np.float64)
     work = np.empty((nt, c), dtype=z.dtype)           # sparsemax's sort buffer, per thread
     _k.loss_grad(LOSS_CODES[name], z2, y_target, y_label, 1.0 / n, margin,
                  dz.reshape(-1), chunk_loss, work, nt)
-    loss = float(np.sum(chunk_loss) / n)              # fixed order: thread-count independent
+    loss = float(np.sum(chunk_loss) / n) if len(chunk_loss) else None   # fixed order
     return loss, (dz if want_grad else None)
 
 
@@ -143,7 +145,7 @@ def softmax_cross_entropy_grad(z: ArrayLike, y: ArrayLike, *,
     array([[-0.07810263,  0.0570976 ,  0.02100503],
            [ 0.10597078,  0.28805844, -0.39402922]])
     """
-    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, True)[1]
+    return _run("softmax_cross_entropy", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def squared_error(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
@@ -171,7 +173,7 @@ def squared_error_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None)
     array([[0.5, 1. ],
            [0. , 0. ]])
     """
-    return _run("squared_error", z, y, 0.0, n_threads, True)[1]
+    return _run("squared_error", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def logistic_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
@@ -204,13 +206,15 @@ def logistic_loss_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None)
     >>> logistic_loss_grad([0.0, 2.0], [1, 0])
     array([-0.25      ,  0.44039854])
     """
-    return _run("logistic_loss", z, y, 0.0, n_threads, True)[1]
+    return _run("logistic_loss", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def poisson_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
     """Mean over samples of the half Poisson deviance with the log link, summed over the
     c outputs: ``sum_j e^{z_j} - y_j z_j + y_j log y_j - y_j`` (``0 log 0 = 0``), the loss of
-    scikit-learn's ``MLPRegressor(loss="poisson")`` on the log-mean ``z``.
+    scikit-learn's ``MLPRegressor(loss="poisson")`` on the log-mean ``z``. Computed as
+    ``y (e^d - 1 - d)`` with ``d = z - log y`` near the fit, so a small loss keeps its
+    digits where the four terms cancel.
 
     Parameters
     ----------
@@ -220,6 +224,8 @@ def poisson_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> fl
     --------
     >>> round(poisson_loss([[0.0]], [[1.0]]), 12)        # e^0 - 0 + 0 - 1
     0.0
+    >>> round(poisson_loss([[np.log(3.0) + 1e-6]], [[3.0]]) * 1e12, 6)   # 3 (1e-6)^2 / 2
+    1.5
     """
     return _run("poisson_loss", z, y, 0.0, n_threads, False)[0]
 
@@ -233,7 +239,7 @@ def poisson_loss_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) 
     array([[0.],
            [1.]])
     """
-    return _run("poisson_loss", z, y, 0.0, n_threads, True)[1]
+    return _run("poisson_loss", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def sparsemax_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> float:
@@ -266,7 +272,7 @@ def sparsemax_loss_grad(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None
     array([[ 0.   ,  0.   ],
            [-0.125,  0.125]])
     """
-    return _run("sparsemax_loss", z, y, 0.0, n_threads, True)[1]
+    return _run("sparsemax_loss", z, y, 0.0, n_threads, True, want_loss=False)[1]
 
 
 def hinge_loss(z: ArrayLike, y: ArrayLike, margin: float = 1.0, *,
@@ -311,7 +317,7 @@ def hinge_loss_grad(z: ArrayLike, y: ArrayLike, margin: float = 1.0, *,
     array([[-0.5,  0.5,  0. ],
            [ 0. ,  0. ,  0. ]])
     """
-    return _run("hinge_loss", z, y, _margin(margin), n_threads, True)[1]
+    return _run("hinge_loss", z, y, _margin(margin), n_threads, True, want_loss=False)[1]
 
 
 def loss_and_grad(loss: str, z: ArrayLike, y: ArrayLike, margin: float = 1.0, *,
