@@ -209,8 +209,9 @@ def _counted_labels(y):
         shifted = y.astype(np.int64) - lo
     present = np.bincount(shifted, minlength=hi - lo + 1) > 0
     values = np.flatnonzero(present)
-    classes = (values.astype(y.dtype) + y.dtype.type(lo) if unsigned
-               else (values + lo).astype(y.dtype))
+    # astype last in both: the sum comes out in native byte order, np.unique keeps y's
+    classes = ((values.astype(y.dtype) + y.dtype.type(lo)).astype(y.dtype, copy=False)
+               if unsigned else (values + lo).astype(y.dtype))
     rank = np.cumsum(present, dtype=np.int64) - 1        # each value's index in classes
     return classes, rank[shifted].reshape(-1)
 

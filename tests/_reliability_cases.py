@@ -119,6 +119,7 @@ class Interrupt:
     def __init__(self, delay, kind):
         self.delay, self.kind = delay, kind
         self.lock, self.armed, self.fired = threading.Lock(), True, False
+        self.done = False               # set by interrupted() as soon as op has ended
         self.main = threading.main_thread().ident
         self.timer = threading.Timer(delay, self._fire)
 
@@ -137,9 +138,12 @@ class Interrupt:
             self.timer.start()
 
     def on_sigint(self, signum, frame):
-        """The SIGINT handler while this runs. It reads ``armed`` without the lock: it runs
-        in the main thread, which may hold the lock in ``disarm``."""
-        if self.armed:
+        """The SIGINT handler while this runs: it raises while op runs. A signal sent as
+        op ends is handled at the next check point, which can be ``disarm``'s own entry,
+        before it clears ``armed``: ``done`` (a plain store, no check point before it)
+        silences it there. It reads the flags without the lock: it runs in the main
+        thread, which may hold the lock in ``disarm``."""
+        if self.armed and not self.done:
             raise KeyboardInterrupt
 
     def disarm(self):
@@ -170,9 +174,16 @@ def interrupted(op, delay, kind):
         it.timer.start()
         result = op()
     except KeyboardInterrupt:
+        it.done = True
         hit = True
     finally:
-        it.disarm()
+        it.done = True
+        while True:     # an asynchronous one can land at disarm's entry: it is absorbed
+            try:
+                it.disarm()
+                break
+            except KeyboardInterrupt:
+                continue
         it.timer.join()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

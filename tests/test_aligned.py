@@ -98,3 +98,11 @@ def test_functional_outputs_are_aligned():
         for name in ("softmax", "log_softmax"):
             out = getattr(F, name)(x)
             assert out.ctypes.data % CACHE_LINE == 0, name
+
+
+def test_compiled_empty_like_refuses_none():
+    # a typed ndarray argument accepts None unless declared not None: it would read
+    # Py_None as an array header
+    from nnlib._kernels.aligned import empty_like
+    with pytest.raises(TypeError, match="ndarray"):
+        empty_like(None)

@@ -10,8 +10,11 @@ import pytest
 from nnlib import _inputs
 from nnlib._inputs import class_labels
 
-INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
-              np.uint64]
+# native ones, and non-native byte orders (np.unique keeps y's byte order in classes)
+SWAPPED = ">" if np.little_endian else "<"
+INT_DTYPES = [np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                    np.uint32, np.int64, np.uint64)] + [
+    np.dtype(SWAPPED + code) for code in ("i2", "u2", "i4", "u4", "i8", "u8")]
 
 
 def _value_sets(dt):
@@ -24,7 +27,7 @@ def _value_sets(dt):
             ("whole-range", [info.min, info.max])]
 
 
-CASES = [pytest.param(dt, values, id=f"{dt.__name__}-{name}")
+CASES = [pytest.param(dt, values, id=f"{dt.str}-{name}")
          for dt in INT_DTYPES for name, values in _value_sets(dt)]
 
 

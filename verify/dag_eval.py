@@ -66,7 +66,8 @@ def diff_once():
     diff, memo = sp.Expr.diff, {}
 
     def once(self, *symbols, **kwargs):
-        if len(symbols) != 1 or kwargs:
+        # by one Symbol only: a Matrix of symbols (which SymPy also takes) is unhashable
+        if len(symbols) != 1 or kwargs or not isinstance(symbols[0], sp.Symbol):
             return diff(self, *symbols, **kwargs)
         key = (self, symbols[0])
         got = memo.get(key)

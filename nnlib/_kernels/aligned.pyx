@@ -25,13 +25,13 @@ cdef enum:
 CACHE_LINE = _LINE
 
 
-def empty_like(cnp.ndarray x):
+def empty_like(cnp.ndarray x not None):
     """An uninitialized C-contiguous array of ``x``'s shape and (native) dtype whose data
     starts at a multiple of ``CACHE_LINE`` bytes.
 
     Parameters
     ----------
-    x : ndarray of a native-byte-order dtype
+    x : ndarray of a native-byte-order numeric dtype (not None)
 
     Returns
     -------
