@@ -82,7 +82,7 @@ epoch's sparse first layer (``nnlib/_kernels/sparse_rows.pxd``: the batch's rows
 place, ``X_b W`` and ``X_b^T dZ`` in O(nnz)), never a dense copy of X.
 
 ``MLPRegressor(loss="poisson")`` trains the compiled ``poisson_loss`` kernel
-(``loss_rows.poisson_row``: ``e^z - t z + t log t - t`` on the log-mean z, gradient
+(``loss_rows.poisson_rows``: ``e^z - t z + t log t - t`` on the log-mean z, gradient
 ``e^z - t``), as scikit-learn's exp output with its half Poisson deviance.
 """
 import functools

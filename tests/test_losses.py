@@ -519,3 +519,23 @@ def test_poisson_grad_alone_is_the_fused_gradient(dtype, rng):
     loss, grad = F.loss_and_grad("poisson_loss", z, t)
     np.testing.assert_array_equal(F.poisson_loss_grad(z, t), grad)
     np.testing.assert_array_equal(F.poisson_loss_grad(z, t, n_threads=2), grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_poisson_beyond_exps_cap_is_inf_not_a_fused_finite_value(dtype):
+    # nn_exp caps z at 710; a fused e^z - t never rounds its product, so it gave e^710 - t
+    # (1e308, z = 712: a loss of -1.57e308, a gradient of 1.2e308 at z = 800)
+    z = np.array([[712.0, 800.0, 711.5, 720.0]], dtype)
+    t = np.array([[1e308, 1e308, 5e307, 0.0]])
+    t = np.minimum(t, np.finfo(dtype).max).astype(dtype)   # float32: its largest finite
+    assert F.poisson_loss(z, t) == np.inf
+    np.testing.assert_array_equal(F.poisson_loss_grad(z, t), np.full(z.shape, np.inf))
+    loss, grad = F.loss_and_grad("poisson_loss", z, t)
+    assert loss == np.inf
+    np.testing.assert_array_equal(grad, np.full(z.shape, np.inf))
+    if dtype == np.float64:
+        # below the cap the fused difference is e^z - t itself: finite and right
+        g = F.poisson_loss_grad(np.array([[709.9]]), np.array([[1e308]]))
+        assert g[0, 0] == pytest.approx(np.exp(np.longdouble(709.9)) - 1e308, rel=1e-12)
+        near = F.poisson_loss(np.array([[709.9]]), np.array([[1e308]]))
+        assert 0 < near < np.inf

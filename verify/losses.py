@@ -211,7 +211,7 @@ def _prove_poisson():
     pr = Proof("poisson_loss")
     t = sp.Symbol("t", positive=True)
     mu = sp.exp(_zl)
-    kern = mu - t * _zl + t * sp.log(t) - t          # loss_rows.poisson_row, t > 0
+    kern = mu - t * _zl + t * sp.log(t) - t     # the four-term sum (poisson_rows, far)
     # scikit-learn's half Poisson deviance with the log link: xlogy(t, t / mu) - t + mu
     pr.identity("t\\log(t/e^z) - t + e^z = e^z - t z + t\\log t - t",
                 sp.expand_log(t * sp.log(t / mu), force=True) - t + mu, kern)

@@ -45,12 +45,13 @@ Numerical tricks
   which is scikit-learn's ``xlogy(t, t / e^z) - t + e^z`` without forming ``t / e^z``
   (no overflow or underflow of the ratio); gradient ``e^z - t``, second derivative
   ``e^z > 0`` (convex in z; verify/losses.py derives both). ``e^z`` overflows to inf for
-  z > ~709: the loss is then inf and the step is refused. The four terms cancel near
-  the fit (z ~ log t), where the loss is small: it is computed as ``t phi(d)``, ``d = z -
-  log t``, ``phi(d) = e^d - 1 - d``, for ``|d| <= NN_POISSON_NEAR`` (2 ln2) from nn_exp's
-  polynomial at ``d/4`` and two doublings of expm1 (a sum of positive terms, see
-  ``poisson_rows``), and beyond as ``e^z - t (1 + d)`` arranged so that at most ~1.3 bits
-  cancel. ``log t`` is ``k ln2 + log1p(f)`` (vmath.h's nn_log_reduce and fdlibm's
+  z > ~709: beyond the fit's neighbourhood the loss is then inf (selected as such past
+  NN_EXP_ARG_MAX, where a fused ``e^z - t`` would stay finite) and the step is refused.
+  The four terms cancel near the fit (z ~ log t), where the loss is small: it is
+  computed as ``t phi(d)``, ``d = z - log t``, ``phi(d) = e^d - 1 - d``, for
+  ``|d| <= NN_POISSON_NEAR`` (2 ln2) from nn_exp's polynomial at ``d/4`` and two
+  doublings of expm1 (a sum of positive terms, see ``poisson_rows``), and beyond as
+  ``e^z - t (1 + d)`` arranged so that at most ~1.3 bits cancel. ``log t`` is ``k ln2 + log1p(f)`` (vmath.h's nn_log_reduce and fdlibm's
   kernel), and ``d = (z - k ln2_hi) - (log1p(f) + k ln2_lo)``
   is as accurate as ``log1p(f)``: an absolute error of ~1e-16 however large ``|log t|``
   is. (The same idea as the "deviance residual" forms of GLM software, e.g. R's
@@ -72,7 +73,7 @@ and ``e_{j*} - e_y`` are subgradients; taking the latter means that with ``margi
 perceptron criterion) a tie between the true class and another counts as a mistake, so the
 perceptron also learns from the all-zero initialization.
 """
-from libc.math cimport fabs, log
+from libc.math cimport INFINITY, fabs, log
 from cython cimport floating
 
 from nnlib._kernels.scalar cimport (nn_exp, nn_log1p_unit, nn_select, nn_log_reduce,
@@ -98,8 +99,13 @@ from nnlib._kernels.paths cimport SPARSEMAX_INSERTION_MAX, VEC_BLOCK, CE_MULTIRO
 # NN_POISSON_NEAR: the Poisson loss switches from t phi(d) (phi from nn_exp's polynomial
 #   at d/4) to forms of e^z - t (1 + d) beyond |d| = |z - log t| = 2 ln2 (d/4 = ln2/2:
 #   the range of the polynomial).
+# NN_EXP_ARG_MAX: nn_exp caps its argument there (710) and relies on its last product
+#   overflowing; fused into e^z - t (GCC contracts it with -march=native) that product
+#   never rounds, so beyond the cap e^z - t would be e^710 - t, finite for t ~ 1e308: the
+#   Poisson rows select inf there themselves.
 cdef extern from "paths.h":
     const double NN_POISSON_NEAR
+    const double NN_EXP_ARG_MAX
 
 
 # ---------------------------------------------------------------------------------------
@@ -389,8 +395,8 @@ cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t
     # For t > 0, L = t phi(d) with d = z - log t and phi(d) = e^d - 1 - d >= 0, so the
     # small loss of a good fit does not come out of the cancellation of terms of size
     # t |log t| (the four-term sum was off by up to 4e19 ulp on tests/test_losses.py's
-    # sweep, 9e5 ulp at t = 1, z = 0.0015). Near the fit, |d| <= NN_POISSON_NEAR = 2 ln2, phi is built from x = d/4
-    # (exact) by two doublings of expm1 with no subtraction left: E1 = expm1(x) = x + q,
+    # sweep, 9e5 ulp at t = 1, z = 0.0015). Near the fit, |d| <= NN_POISSON_NEAR = 2 ln2,
+    # phi is built from x = d/4 (exact) by two doublings of expm1 with no subtraction left: E1 = expm1(x) = x + q,
     # q = x^2 g(x) (nn_exp's polynomial, fitted on |x| <= ln2/2), E2 = expm1(d/2) =
     # E1 (2 + E1), and phi(d) = E2^2 + 2 (E2 - d/2) = E2^2 + 4 q + 2 E1^2, a sum of
     # positive terms. Beyond, L = e^z + t (-1 - d) for d < -2 ln2 (a sum of positive
@@ -435,9 +441,10 @@ cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t
             far = nn_select(d < 0.0, nn_select(zj * lt <= 0.0, mu - tj * zj + (tj * lt - tj),
                                                mu + tj * ((lf - 1.0) - r)),
                             (mu - tj) - tj * d)       # mu - t >= t (e^d - 1) > t d
+            far = nn_select(zj > NN_EXP_ARG_MAX, INFINITY, far)   # see NN_EXP_ARG_MAX
             lbuf[j] = nn_select(tj > 0.0, nn_select(fabs(d) <= NN_POISSON_NEAR, near, far),
                                 mu - tj * zj)
-            gbuf[j] = scale * (mu - tj)
+            gbuf[j] = poisson_dz(zj, mu - tj, scale)
         for j in range(nb):
             row += lbuf[j]
             col += 1
@@ -451,13 +458,19 @@ cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t
     return total
 
 
+cdef inline double poisson_dz(double z, double mu_minus_t, double scale) noexcept nogil:
+    # scale (e^z - t), inf beyond NN_EXP_ARG_MAX (where a fused mu - t is e^710 - t) unless
+    # the scale (a sample weight) is 0: the row then contributes nothing, as below the cap
+    return nn_select((z > NN_EXP_ARG_MAX) & (scale != 0.0), INFINITY, scale * mu_minus_t)
+
+
 cdef inline void poisson_grad(const floating* z, const floating* t, Py_ssize_t m,
                               double scale, floating* dz) noexcept nogil:
     # dz = scale (e^z - t) over m outputs, without the loss: no log t (poisson_rows's
     # gradient, bitwise)
     cdef Py_ssize_t j
     for j in range(m):
-        dz[j] = <floating>(scale * (nn_exp(z[j]) - t[j]))
+        dz[j] = <floating>poisson_dz(z[j], nn_exp(z[j]) - t[j], scale)
 
 
 cdef inline double sparsemax_loss_row(const floating* z, Py_ssize_t c, long long y,
