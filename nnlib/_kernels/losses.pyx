@@ -26,6 +26,11 @@ from cython cimport floating
 
 from nnlib._kernels.loss_rows cimport loss_grad_batch, grad_batch
 
+from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
+
+_LABEL_KINDS = frozenset(LOSS_CODES[name] for name in CLASS_LABEL_LOSSES)
+_KINDS = frozenset(LOSS_CODES.values())
+
 
 # Rows per task (LOSS_CHUNK of nnlib/_paths.py). The batch is cut into fixed chunks of
 # this many rows whatever n_threads is, and the chunk sums are added in chunk order, so
@@ -54,15 +59,32 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
     chunk_loss : (n_chunks(n),) float64, written; or empty (gradient only, dz not empty)
     work : (n_threads, c) scratch for sparsemax's sort
     n_threads : int
+
+    Raises
+    ------
+    ValueError
+        An unknown code, a length above that does not match, or a class label outside
+        [0, c): checked before the loop, which reads through raw pointers.
     """
-    cdef Py_ssize_t k, lo, rows, n = z.shape[0], c = z.shape[1]
-    cdef Py_ssize_t n_chunk = (n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t k, i, lo, rows, n = z.shape[0], c = z.shape[1]
+    cdef Py_ssize_t n_chunk = (n + CHUNK - 1) // CHUNK, bad = -1
     cdef const floating* yt = NULL
     cdef const long long* yl = NULL
     cdef floating* d = NULL
     cdef floating* w
     if n == 0 or c == 0:
         return
+    _check_sizes(kind, n, c, y_target.shape[0], y_label.shape[0], dz.shape[0],
+                 chunk_loss.shape[0], n_chunk, work.shape[0], work.shape[1], n_threads)
+    if kind in _LABEL_KINDS:          # the rows read z[i, y[i]]: every label in [0, c)
+        with nogil:
+            for i in range(n):
+                if y_label[i] < 0 or y_label[i] >= c:
+                    bad = i
+                    break
+        if bad >= 0:
+            raise ValueError(f"loss_grad: label {y_label[bad]} of row {bad} is outside "
+                             f"[0, {c})")
     if y_target.shape[0] > 0:
         yt = &y_target[0]
     if y_label.shape[0] > 0:
@@ -93,6 +115,33 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
                 rows, c, scale, margin,
                 d + lo * c if d != NULL else NULL,
                 w + threadid() * c)
+
+
+cdef int _check_sizes(int kind, Py_ssize_t n, Py_ssize_t c, Py_ssize_t n_target,
+                      Py_ssize_t n_label, Py_ssize_t n_dz, Py_ssize_t n_loss,
+                      Py_ssize_t n_chunk, Py_ssize_t work_rows, Py_ssize_t work_cols,
+                      int n_threads) except -1:
+    # the kernel reads and writes through raw pointers: every length it relies on is
+    # checked here, so a wrong call from Python is a ValueError, not a stray write
+    if kind not in _KINDS:
+        raise ValueError(f"loss_grad: unknown loss code {kind}; the codes are {LOSS_CODES}")
+    if kind in _LABEL_KINDS:
+        if n_label != n:
+            raise ValueError(f"loss_grad: y_label has {n_label} labels for {n} rows")
+    elif n_target != n * c:
+        raise ValueError(f"loss_grad: y_target has {n_target} elements for {n} x {c} "
+                         f"scores")
+    if n_dz not in (0, n * c):
+        raise ValueError(f"loss_grad: dz has {n_dz} elements; need 0 or {n * c}")
+    if n_loss not in (0, n_chunk):
+        raise ValueError(f"loss_grad: chunk_loss has {n_loss} elements; need 0 or "
+                         f"{n_chunk} (n_chunks({n}))")
+    if n_threads < 1:
+        raise ValueError(f"loss_grad: n_threads must be >= 1; got {n_threads}")
+    if work_rows < n_threads or work_cols < c:
+        raise ValueError(f"loss_grad: work has shape ({work_rows}, {work_cols}); need at "
+                         f"least ({n_threads}, {c})")
+    return 0
 
 
 def n_chunks(Py_ssize_t n):

@@ -1,0 +1,84 @@
+"""nnlib._kernels.losses.loss_grad reads and writes through raw pointers: every length it
+relies on, and every class label it indexes a row by, is checked before its loop, so a
+wrong call from Python is a ValueError naming the problem (the functional wrappers never
+make one; these call the kernel directly)."""
+import numpy as np
+import pytest
+
+from nnlib._codes import LOSS_CODES
+from nnlib._kernels import losses as K
+
+LABEL_LOSSES = ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss")
+
+
+def _args(name, n=5, c=3, dtype=np.float64, threads=1):
+    label = name in LABEL_LOSSES
+    z = np.zeros((n, c), dtype)
+    return dict(kind=LOSS_CODES[name], z=z,
+                y_target=np.empty(0, dtype) if label else np.ones(n * c, dtype),
+                y_label=np.zeros(n, np.int64) if label else np.empty(0, np.int64),
+                scale=1.0 / n, margin=1.0, dz=np.empty(n * c, dtype),
+                chunk_loss=np.empty(K.n_chunks(n)), work=np.empty((threads, c), dtype),
+                n_threads=threads)
+
+
+def _call(a):
+    K.loss_grad(a["kind"], a["z"], a["y_target"], a["y_label"], a["scale"], a["margin"],
+                a["dz"], a["chunk_loss"], a["work"], a["n_threads"])
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_CODES))
+def test_well_formed_calls_run(name):
+    _call(_args(name))
+    a = _args(name)
+    a["dz"] = np.empty(0)               # loss only
+    _call(a)
+    a = _args(name)
+    a["chunk_loss"] = np.empty(0)       # gradient only
+    _call(a)
+
+
+BAD = {
+    "y_target": lambda a: np.ones(a["z"].size - 1),
+    "y_label": lambda a: np.zeros(len(a["z"]) - 1, np.int64),
+    "dz": lambda a: np.empty(a["z"].size + 1),
+    "chunk_loss": lambda a: np.empty(K.n_chunks(len(a["z"])) + 1),
+    "work": lambda a: np.empty((1, a["z"].shape[1] - 1)),
+}
+
+
+# the unused one of y_target / y_label is not read: not checked either
+WRONG = [(name, field) for name in sorted(LOSS_CODES) for field in sorted(BAD)
+         if field != ("y_target" if name in LABEL_LOSSES else "y_label")]
+
+
+@pytest.mark.parametrize("name, field", WRONG)
+def test_a_wrong_length_is_a_value_error(name, field):
+    a = _args(name)
+    a[field] = BAD[field](a)
+    with pytest.raises(ValueError, match=f"loss_grad: {field}"):
+        _call(a)
+
+
+def test_too_few_work_rows_for_the_threads_and_bad_codes():
+    a = _args("sparsemax_loss", n=2000, threads=2)
+    a["work"] = np.empty((1, 3))
+    with pytest.raises(ValueError, match=r"work has shape \(1, 3\); need at least \(2, 3\)"):
+        _call(a)
+    a = _args("squared_error")
+    a["n_threads"] = 0
+    with pytest.raises(ValueError, match="n_threads must be >= 1"):
+        _call(a)
+    a = _args("squared_error")
+    a["kind"] = max(LOSS_CODES.values()) + 1
+    with pytest.raises(ValueError, match="unknown loss code"):
+        _call(a)
+
+
+@pytest.mark.parametrize("name", LABEL_LOSSES)
+@pytest.mark.parametrize("label", [-1, 3, 2 ** 40, -(2 ** 62)])
+def test_a_label_outside_the_row_is_a_value_error(name, label):
+    a = _args(name, n=700, c=3)
+    a["y_label"][-1] = label
+    with pytest.raises(ValueError, match=f"label {label} of row 699 is outside"):
+        _call(a)
