@@ -497,7 +497,7 @@ def test_poisson_loss_is_accurate_near_and_far_from_the_fit():
 
 def test_poisson_zero_targets_and_extremes():
     z = np.array([[0.5, -3.0, 2.0, -800.0]])
-    # 0 log 0 = 0: t = 0 costs e^z alone, bitwise what the NumPy twin sums
+    # 0 log 0 = 0: t = 0 costs e^z alone, what the NumPy twin sums (to its rounding)
     assert F.poisson_loss(z, np.zeros_like(z)) == pytest.approx(
         R.poisson_loss(z, np.zeros_like(z)), rel=1e-15)
     # far from the fit in either direction the loss is e^z or t (log t - z - 1)

@@ -400,7 +400,7 @@ cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t
     # q = x^2 g(x) (nn_exp's polynomial, fitted on |x| <= ln2/2), E2 = expm1(d/2) =
     # E1 (2 + E1), and phi(d) = E2^2 + 2 (E2 - d/2) = E2^2 + 4 q + 2 E1^2, a sum of
     # positive terms. Beyond, L = e^z + t (-1 - d) for d < -2 ln2 (a sum of positive
-    # terms; -1 - d taken as (log t - 1) - z, one rounding; or the four-term sum when z
+    # terms; -1 - d taken as (lf - 1) - r, two roundings; or the four-term sum when z
     # and log t differ in sign, where none of its terms cancel) and (e^z - t) - t d for
     # d > 2 ln2, which cancels at most ~1.3 bits (at d = 2 ln2, phi = 1.61 of e^d = 4).
     # log t enters as 2^k (1 + f): d = (z - k ln2_hi) - (log1p(f) + k ln2_lo), where

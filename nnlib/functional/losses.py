@@ -213,8 +213,10 @@ def poisson_loss(z: ArrayLike, y: ArrayLike, *, n_threads: Threads = None) -> fl
     """Mean over samples of the half Poisson deviance with the log link, summed over the
     c outputs: ``sum_j e^{z_j} - y_j z_j + y_j log y_j - y_j`` (``0 log 0 = 0``), the loss of
     scikit-learn's ``MLPRegressor(loss="poisson")`` on the log-mean ``z``. Computed as
-    ``y (e^d - 1 - d)`` with ``d = z - log y`` near the fit, so a small loss keeps its
-    digits where the four terms cancel.
+    ``y (e^d - 1 - d)`` with ``d = z - log y`` near the fit, where the four terms cancel:
+    the loss is then exact for a ``z`` moved by a fraction of its ulp (``d`` is only as
+    accurate as ``log y``, so where ``|d|`` is a few ulps of ``log y`` the relative error
+    grows as ``2 ulp(log y) / |d|``).
 
     Parameters
     ----------
