@@ -131,10 +131,23 @@ def test_the_plan_straddles_every_threshold_nnlib_paths_names():
         assert name in covered, name
         text = " ".join(covered[name])
         assert f"{name}-1" in text and f"{name}+1" in text or "VEC_BLOCK//" in text
+    pool = paths.element_pool("float64", 0)
     for name, xs in paths.cutoff_points().items():
-        pool = paths.element_pool("float64", 0)
+        if name in paths.LOSS_ONLY_CUTOFFS:
+            continue
         for x in xs:
             assert np.isin([x, -x], pool).all(), name
+    # the Poisson loss's cut-off is on d = z - log t: at t = 1, z = +-NN_POISSON_NEAR and its
+    # neighbours, and the -0.0 target at z = 673 (log(-0) must not be taken)
+    near = _paths.path_value("NN_POISSON_NEAR")
+    for dname in ("float64", "float32"):
+        Z, T = paths.poisson_pool(dname, 0, far=True)
+        dt = Z.dtype.type
+        at1 = Z[T == 1]
+        for z in (dt(near), dt(-near)):
+            assert np.isin([z, np.nextafter(z, dt(np.inf)), np.nextafter(z, dt(-np.inf))],
+                           at1).all(), dname
+        assert ((Z == 673) & (T == 0) & np.signbit(T)).any(), dname
 
 
 def test_branch_path_items_select_by_their_own_name():
@@ -286,3 +299,24 @@ def test_every_kink_of_every_activation_has_a_stated_convention():
     for act in ACTIVATIONS:
         if act.kinks:
             assert act.name + "_vjp" in stated and act.name in stated
+
+
+def test_a_poisson_gradient_wrong_past_one_block_fails(monkeypatch):
+    # a block-offset slip (every later block reading the first block's targets) shows only
+    # on inputs longer than VEC_BLOCK: the Poisson cases past one block fail, the short and
+    # one-row-alone cases pass
+    real = F.poisson_loss_grad
+    vb = _paths.path_value("VEC_BLOCK")
+
+    def wrong(z, y, **kw):
+        y = np.array(y, copy=True)
+        flat = y.reshape(-1)
+        if flat.size > vb:
+            flat[vb:] = np.resize(flat[:vb], flat.size - vb)
+        return real(z, y, **kw)
+    monkeypatch.setattr(F, "poisson_loss_grad", wrong)
+    items = paths.run_paths(Context(quick=True, only=["poisson_loss"]))
+    bad = [r for it in items for r in it["paths"] if not r["passed"]]
+    # (the gradient-only call then also differs from loss_and_grad's: "threads")
+    assert bad and "grad" in {r["output"] for r in bad} <= {"grad", "threads"}, bad
+    assert not [r for r in bad if "n=16" in r["path"] or "alone" in r["path"]], bad

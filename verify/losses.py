@@ -220,6 +220,23 @@ def _prove_poisson():
     pr.identity("\\partial L/\\partial z = e^z - t", sp.diff(kern, _zl), mu - t)
     pr.identity("\\partial^2 L/\\partial z^2 = e^z > 0 \\text{ (strictly convex in } z)",
                 sp.diff(kern, _zl, 2), mu)
+    # the forms poisson_rows computes (t > 0, d = z - log t): t phi(d) near the fit, from
+    # E1 = expm1(d/4) = x + q and E2 = expm1(d/2) = E1 (2 + E1) (x = d/4, q = E1 - x),
+    # and the two far forms
+    d, x = sp.Symbol("d", real=True), sp.Symbol("x", real=True)
+    dz, phi = _zl - sp.log(t), lambda v: sp.exp(v) - 1 - v
+    e1 = sp.exp(d / 4) - 1
+    e2 = e1 * (2 + e1)
+    pr.identity("t\\,\\varphi(z - \\log t) = e^z - t z + t\\log t - t,\\ "
+                "\\varphi(d) = e^d - 1 - d", sp.expand(t * phi(dz)), kern)
+    pr.identity("\\varphi(d) = E_2^2 + 4q + 2E_1^2,\\ E_1 = e^{d/4} - 1 = x + q,\\ "
+                "E_2 = E_1(2 + E_1)", (e2 ** 2 + 4 * (e1 - d / 4) + 2 * e1 ** 2), phi(d))
+    pr.identity("E_1(2 + E_1) = e^{d/2} - 1,\\ x = d/4",
+                e2.subs(d, 4 * x), sp.exp(2 * x) - 1)
+    pr.identity("d < -2\\ln 2:\\ e^z + t((\\log t - 1) - z) = L",
+                mu + t * ((sp.log(t) - 1) - _zl), kern)
+    pr.identity("d > 2\\ln 2:\\ (e^z - t) - t\\,(z - \\log t) = L",
+                (mu - t) - t * dz, kern)
     pr.add("\\text{c outputs: the sum of independent terms, mean over } n \\text{ rows}",
            True, "linearity")
     pr.derived = r"e^z - t"

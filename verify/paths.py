@@ -139,6 +139,12 @@ ERROR_MODELS = {
     "hinge_loss": ("T = sum_rows (mu + |max_{j!=y} z_j| + |z_y|) / n",
                    "the margin mu + z_j* - z_y is a difference"),
     "hinge_loss_grad": ("relative", "exact: (e_j* - e_y)/n or 0"),
+    "poisson_loss": ("T = sum t |e^d - 1| (1 + 2|d|) (+ e^z + t (1 + |d| + |z| + |log t|) "
+                     "for |d| >= NN_POISSON_NEAR), d = z - log t",
+                     "t phi(d) near the fit: d carries ~u (1 + 2|d|) (log1p of t's mantissa, "
+                     "z - k ln2_hi), moving the loss by t (e^d - 1) times that; beyond, "
+                     "the far forms' terms (e^z, t, t d, and t z, t log t rounded)"),
+    "poisson_loss_grad": ("T = e^z / n", "e^z - t cancels near the fit; e^z is rounded"),
     "dense_forward": ("relative", "H = act(X W + b) with X = 1 (one column), b = 0: the product "
                                   "is exact, so H is the activation's own accuracy"),
     "dense_backward": ("T1 = rows x the from-output term (sigmoid: y; tanh: 3 y^2; elu: |y| + "
@@ -228,7 +234,13 @@ def cutoff_points():
         "NN_EXPM1_ARG_MIN": [-P["NN_EXPM1_ARG_MIN"], -P["NN_EXPM1_ARG_MIN"] / 2],  # elu; tanh
         "NN_LOG1P_SPLIT": [-math.log(P["NN_LOG1P_SPLIT"])],  # log1p(e^-|x|): |x| = asinh(1)
         "NN_TANH_F32_SATURATE": [P["NN_TANH_F32_SATURATE"]],
+        # on d = z - log t, not on an activation's argument: poisson_pool places z there
+        "NN_POISSON_NEAR": [P["NN_POISSON_NEAR"]],
     }
+
+
+# cut-offs of the Poisson loss's d = z - log t (poisson_pool), not of an activation's input
+LOSS_ONLY_CUTOFFS = ("NN_POISSON_NEAR",)
 
 
 def saturation_points(dname):
@@ -254,7 +266,7 @@ def element_pool(dname, seed, n_random=24):
     hard = [0.0, -0.0, float(info.smallest_subnormal), float(info.tiny), 1e-30, 1e-8, 0.5,
             1.0, 2.0, 5.0, 18.0, 20.0, 37.0, 40.0, 88.0, 100.0, 709.5, 740.0, 745.0, 1e4,
             float(info.max), np.inf]
-    cut = [v for vs in cutoff_points().values() for v in vs]
+    cut = [v for k, vs in cutoff_points().items() if k not in LOSS_ONLY_CUTOFFS for v in vs]
     vals = _with_neighbours(hard + cut, dt) + [dt(v) for v in saturation_points(dname)]
     vals = vals + [-v for v in vals] + [np.nan]
     rng = np.random.default_rng([seed, 1])
@@ -303,6 +315,50 @@ def row_pool(c, dname, seed, n_random=6, big_divisor=4.0, nan_row=False):
     extra = [np.where(np.arange(c) == c // 2, np.nan, 1.0).astype(dt)] if nan_row else []
     return np.array(hard_rows(c, dname, big_divisor) + [r.astype(dt) for r in rand] + extra,
                     dtype=dt)
+
+
+def poisson_pool(dname, seed, far=False, n_random=16):
+    """(z, t) pairs for the Poisson loss: z = log t + d on both sides of NN_POISSON_NEAR
+    (the cut-off and its dtype neighbours in z: t phi(d) inside, the far forms outside),
+    d near 0 (where the four terms cancel) and out to +-40, for t from 1e-8 to 1e5, t = 0
+    and -0.0, and random pairs for ``seed``. With ``far`` (rows measured alone, whose loss
+    may overflow) also t from the dtype's tiny to 1e30 (and 1e300), z around
+    NN_EXP_ARG_MAX (the loss and gradient inf beyond it), and z = 673 with t = -0.0: a
+    target the wrappers accept whose log is -inf, not log(+0)'s junk; the loss is e^z
+    only if -0.0 takes the t = 0 branch (``tj > 0.0``; ``>=`` gives -0.0 there)."""
+    dt = DTYPES[dname]
+    P = _paths()
+    near = P["NN_POISSON_NEAR"]
+    ts = [1e-8, 0.3, 1.0, 1.5, 3.0, 7.0, 1e5]
+    if far:
+        ts += [float(np.finfo(dt).tiny), 1e30] + ([1e300] if dt == np.float64 else [])
+    ds = [0.0, 1e-8, 1e-3, 0.5, 2.0, 10.0, 40.0]
+    pairs = []
+    for t in ts:
+        t = dt(t)
+        lt = math.log(float(t))
+        for d in ds:
+            pairs += [(dt(lt + d), t), (dt(lt - d), t)]
+        for z in _with_neighbours([lt + near, lt - near], dt):
+            pairs.append((z, t))
+    zs0 = [-40.0, -1.0, 0.0, 1.0, 40.0]
+    pairs += [(dt(z), dt(t)) for t in (0.0, -0.0) for z in zs0]
+    if far:
+        xm = P["NN_EXP_ARG_MAX"]
+        pairs += [(z, dt(t)) for t in (0.0, 1.0, 1e30) for z in
+                  _with_neighbours([709.5, xm, 711.0], dt)]
+        pairs += [(dt(673.0), dt(t)) for t in (-0.0, 0.0, 1.0)]
+    rng = np.random.default_rng([seed, 8])
+    tr = np.where(rng.random(n_random) < 0.5, rng.poisson(3.0, n_random),
+                  rng.exponential(5.0, n_random))
+    zr = np.log(np.maximum(tr, 0.5)) + rng.standard_normal(n_random) * 1.5
+    pairs += [(dt(z), dt(t)) for z, t in zip(zr, tr)]
+    Z = np.array([p[0] for p in pairs], dtype=dt)
+    T = np.array([p[1] for p in pairs], dtype=dt)
+    ut = np.uint64 if dt == np.float64 else np.uint32
+    _, idx = np.unique(np.stack([Z.view(ut), T.view(ut)], axis=1), axis=0, return_index=True)
+    idx = np.sort(idx)
+    return Z[idx], T[idx]
 
 
 def _tile(pool, n, offset=0):
@@ -500,11 +556,58 @@ def loss_reference(name, Z, y, margin=1.0, per_row=False):
                 ej = (np.arange(c)[None, :] == jstar[:, None]).astype(LD)
                 grad = np.where((h >= 0)[:, None], ej - onehot, 0) / n
             Tg = np.zeros_like(grad)
+        elif name == "poisson_loss":
+            v, Tv, grad, Tg = _poisson_ld(np.asarray(Z), np.asarray(y).reshape(x.shape), n)
         else:
             raise KeyError(name)
     if per_row:
         return (v, Tv), (grad, Tg)
     return (v.sum() / n, Tv.sum() / n), (grad, Tg)
+
+
+_POISSON_MEMO = {}        # (z bits, t bits) as float64 -> (loss, T, e^z - t, e^z)
+
+
+def _poisson_ld(Z, Y, n):
+    """Per-row Poisson losses, their T, the gradient and its T (longdouble) for (n, c)
+    arrays: each distinct (z, t) pair is evaluated once in mpmath at 40 digits (phi(d) =
+    e^d - 1 - d for d near 0 and log t itself would cancel or round in longdouble)."""
+    import mpmath
+    P = _paths()
+    near = P["NN_POISSON_NEAR"]
+    z64, t64 = Z.astype(np.float64).reshape(-1), Y.astype(np.float64).reshape(-1)
+    pairs, inv = np.unique(np.stack([z64.view(np.uint64), t64.view(np.uint64)], axis=1),
+                           axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    to_ld = lambda v: LD(mpmath.nstr(v, 30, min_fixed=1, max_fixed=0))
+    vals = np.empty((len(pairs), 4), dtype=LD)
+    with mpmath.workdps(40):
+        for k, (zb, tb) in enumerate(pairs):
+            if (zb, tb) in _POISSON_MEMO:         # every case tiles the same pool
+                vals[k] = _POISSON_MEMO[zb, tb]
+                continue
+            z = float(np.uint64(zb).view(np.float64))
+            t = float(np.uint64(tb).view(np.float64))
+            if math.isnan(z) or math.isnan(t):
+                vals[k] = [np.nan, 0, np.nan, 0]
+                continue
+            mu = mpmath.exp(mpmath.mpf(z))
+            g, Tg = mu - t, mu
+            if t > 0:
+                lt = mpmath.log(mpmath.mpf(t))
+                d = mpmath.mpf(z) - lt
+                v = t * (mpmath.expm1(d) - d)
+                # near: t phi(d), d carrying ~u (1 + 2|d|) (log1p(f) and r = z - k ln2_hi);
+                # far: the terms e^z, t, t d, and t (|z| + |log t|) (r's rounding)
+                Tv = t * abs(mpmath.expm1(d)) * (1 + 2 * abs(d))
+                if abs(d) >= near * (1 - 1e-9):
+                    Tv += mu + t * (1 + abs(d) + abs(z) + abs(lt))
+            else:
+                v, Tv = mu, 0
+            vals[k] = [to_ld(v), to_ld(Tv), to_ld(g), to_ld(Tg)]
+            _POISSON_MEMO[zb, tb] = vals[k].copy()
+    e = vals[inv].reshape(Z.shape + (4,))
+    return (e[..., 0].sum(axis=1), e[..., 1].sum(axis=1), e[..., 2] / n, e[..., 3] / n)
 
 
 # ------------------------------------------------------------------------ the plan
@@ -585,6 +688,14 @@ def plan():
         "squared_error": small + wide[2:3] + [(lab, (n, 4), key) for lab, n, key in chunks],
         "logistic_loss": [("n=16, c=1", (16, 1), "narrow row")]
         + [(lab, (n, 1), key) for lab, n, key in chunks + logi],
+        # blocks of VEC_BLOCK scores: n*c past one and two blocks, within a task of
+        # LOSS_CHUNK rows (c = 3) and across rows (c = VEC_BLOCK +- 1, two rows)
+        "poisson_loss": [("n=16, c=1", (16, 1), "narrow row")]
+        + [(lab, (n, 3), key) for lab, n, key in chunks]
+        + [(f"n=2 rows x c=VEC_BLOCK{rel} ({v}): blocks across rows", (2, v), "VEC_BLOCK")
+           for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"))]
+        + [(f"n=1 x c=2*VEC_BLOCK+1 ({2 * vb + 1}, three blocks)", (1, 2 * vb + 1),
+            "VEC_BLOCK")],
         "sparsemax_loss": small[1:] + sims + [(lab, (n, 4), key) for lab, n, key in chunks],
         "hinge_loss": small + [(f"c=65", 65, "wide row")]
         + [(lab, (n, 4), key) for lab, n, key in chunks],
@@ -896,6 +1007,9 @@ class _Runner:
             pool = pool[np.isfinite(pool) & (np.abs(pool) <= np.finfo(dt).max / 4)]
             Z = np.concatenate([pool, pool]).reshape(-1, 1)
             return Z, np.repeat([0, 1], pool.size)
+        if name == "poisson_loss":
+            Z, T = poisson_pool(dname, seed, far=True)
+            return Z.reshape(-1, 1), T.reshape(-1, 1)
         pool = row_pool(c, dname, seed, big_divisor=2.0 ** 12)
         if name == "squared_error":
             rng = np.random.default_rng([seed, 6, c])
@@ -941,6 +1055,13 @@ class _Runner:
             Z = pool[idx].reshape(n, 1)
             Y = (np.arange(n) // 2) % 2       # every value meets both labels
             return np.ascontiguousarray(Z), Y
+        if name == "poisson_loss":
+            # finite losses of moderate size (z <= ~52, t <= 1e5): a mean is dominated by
+            # its largest terms, and these keep each pair's term in view
+            Zp, Tp = poisson_pool(dname, seed)
+            idx = _tile(Zp, n * c, offset=seed)
+            return (np.ascontiguousarray(Zp[idx].reshape(n, c)),
+                    np.ascontiguousarray(Tp[idx].reshape(n, c)))
         # near-limit logits at max / 2^12: a mean over up to 2 LOSS_CHUNK + 1 rows of such
         # losses stays finite (the kernels sum the per-row losses before dividing by n, so
         # rows at max / 4 overflow that sum: a known limit, see the report)
@@ -1169,10 +1290,12 @@ def per_row_widths(name):
     (a narrow row, and a row wider than VEC_BLOCK: the blocked kernels' one-row path)."""
     if name == "logistic_loss":
         return [("each value alone, both labels", 1)]
+    if name == "poisson_loss":
+        return [("each (z, t) alone, NN_POISSON_NEAR and NN_EXP_ARG_MAX", 1)]
     wide = _paths()["VEC_BLOCK"] + 1
     return [("each row alone, c=3", 3), (f"each row alone, c=VEC_BLOCK+1 ({wide})", wide)]
 LOSS_KERNELS = ("softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
-                "hinge_loss")
+                "hinge_loss", "poisson_loss")
 
 
 def _margins(name):

@@ -32,10 +32,15 @@ mutants; each noted where it would sit):
   one of the paths (below) can be caught, never a fault in the threshold itself.
 * logistic's ``x >= 0.0`` -> ``x > 0.0`` in the gradient numerator: at x = 0 both
   numerators are exp(0) = 1.
-* the Poisson loss's ``tj > 0.0`` -> ``tj >= 0.0`` (0 log 0 as t log t): for t = 0 the
-  reduction gives a finite junk log t, and every term it enters is multiplied by t = 0.
 * dropout's ``>= threshold`` -> ``> threshold``: differs only where 53 random bits equal
   the threshold exactly (probability 2^-53 per entry), so no practical input shows it.
+
+Not equivalent, though it looks so: the Poisson loss's ``tj > 0.0`` -> ``tj >= 0.0``
+(t log t taken for t = 0). For t = +0.0 the reduction gives a finite junk log t and every
+term it enters is multiplied by 0, but a target of -0.0 (the wrappers accept it) takes the
+log of -0 differently: z in ~(671.7, 674.4) then gives a loss of 0 instead of e^z. The
+Poisson branch-path evidence (``verify/paths.py``, ``poisson_pool``) measures z = 673,
+t = -0.0 alone, which fails under that slip (checked by hand on a rebuilt tree).
 """
 from typing import NamedTuple, Tuple
 
