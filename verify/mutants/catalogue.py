@@ -40,7 +40,7 @@ Not equivalent, though it looks so: the Poisson loss's ``tj > 0.0`` -> ``tj >= 0
 term it enters is multiplied by 0, but a target of -0.0 (the wrappers accept it) takes the
 log of -0 differently: z in ~(671.7, 674.4) then gives a loss of 0 instead of e^z. The
 Poisson branch-path evidence (``verify/paths.py``, ``poisson_pool``) measures z = 673,
-t = -0.0 alone, which fails under that slip (checked by hand on a rebuilt tree).
+t = -0.0 alone, which fails under that slip: fault ``loss-poisson-signed-zero-target``.
 """
 from typing import NamedTuple, Tuple
 
@@ -250,6 +250,13 @@ FAULTS = [
           # nnlib.functional runs the loss in tasks of LOSS_CHUNK rows (one block); the
           # epoch passes a whole batch: 100 rows x 3 outputs = 300 scores
           "fit('logistic_loss', batch_size=100, n=100, epochs=1)"),
+    Fault("loss-poisson-signed-zero-target", ROWS,
+          "lbuf[j] = nn_select(tj > 0.0,",
+          "lbuf[j] = nn_select(tj >= 0.0,",
+          "sign", "Poisson loss takes t phi(z - log t) for a target of -0.0 too: log(-0) "
+          "reduces to junk, and z = 673 gives a loss of 0 instead of e^z",
+          "losses", "poisson_loss with a target of -0.0",
+          "F.poisson_loss(np.array([[673.0]]), np.array([[-0.0]]))"),
     Fault("loss-hinge-kink", ROWS,
           "if h < 0.0:",
           "if h <= 0.0:",
