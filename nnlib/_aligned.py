@@ -11,7 +11,7 @@ copy by pickle or ``copy.deepcopy``, L-BFGS's views of one flat buffer, a user's
 assigned to ``layer.W`` (values are the same either way; only the speed can differ).
 
 The outputs of ``nnlib.functional``'s elementwise kernels (activations, their vjps, the
-output maps) start on a cache line too: ``nnlib._kernels.aligned.empty_like`` makes them
+output maps, dropout and its vjp) start on a cache line too: ``nnlib._kernels.aligned.empty_like`` makes them
 in C, as cheaply as ``np.empty_like`` (the Python helpers here cost about 2 us a call,
 most of a kernel call at 1e2 elements). Like the arrays here, they are views of a buffer
 they keep alive (``flags.owndata`` is False, ``base`` is the buffer).

@@ -98,6 +98,9 @@ def test_functional_outputs_are_aligned():
         for name in ("softmax", "log_softmax"):
             out = getattr(F, name)(x)
             assert out.ctypes.data % CACHE_LINE == 0, name
+        for out in (F.dropout(x, 0.5, seed=1), F.dropout_vjp(x, g, 0.5, seed=1)):
+            assert out.ctypes.data % CACHE_LINE == 0, "dropout"
+            assert out.shape == x.shape and out.dtype == x.dtype and out.flags.writeable
 
 
 def test_compiled_empty_like_refuses_none():

@@ -35,6 +35,7 @@ import numpy as np
 
 from nnlib._dropout_args import check_dropout_args
 from nnlib._kernels import dropout as _k
+from nnlib._kernels.aligned import empty_like as _empty_like
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
 from nnlib._validation import as_float_array, as_float_rows, check_same_shape
@@ -45,7 +46,7 @@ __all__ = ["dropout", "dropout_vjp"]
 def _apply(src, rate, seed, step, row0, n_threads):
     rate, seed, step, row0 = check_dropout_args(rate, seed, step, row0)
     rows = src.reshape(-1, src.shape[-1])
-    out = np.empty_like(src)
+    out = _empty_like(src)                 # on a cache line (nnlib._aligned)
     _k.dropout_apply(rows, out.reshape(rows.shape), rate, seed, step, row0,
                      resolve_threads(n_threads, src.size))
     return out
