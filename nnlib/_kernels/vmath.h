@@ -182,6 +182,20 @@ static inline double nn_expm1_neg(double x)
 #define NN_LG6 1.531383769920937332e-01
 #define NN_LG7 1.479819860511658591e-01
 
+/* fdlibm's kernel on f in [sqrt2/2 - 1, sqrt2 - 1) (nn_log_reduce's range; nn_log1p_unit
+ * passes up to 0.415): s = f/(2+f), and log1p(f) = f - (hfsq - s (hfsq + R(s^2))),
+ * hfsq = f^2/2. Returns hfsq and s (hfsq + R) so callers can combine them in fdlibm's
+ * order (nn_log1p_unit, nn_log, the Poisson loss's log t). */
+static inline double nn_log_kernel(double f, double *hfsq)
+{
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double R = z * (NN_LG1 + z * (NN_LG2 + z * (NN_LG3 + z * (NN_LG4 + z * (NN_LG5
+                                                        + z * (NN_LG6 + z * NN_LG7))))));
+    *hfsq = 0.5 * f * f;
+    return s * (*hfsq + R);
+}
+
 static inline double nn_log1p_unit(double u)
 {
     double d = u - 1.0;
@@ -190,12 +204,9 @@ static inline double nn_log1p_unit(double u)
     double f = nn_select(big, 0.5 * d, u);  /* 1 + u = 2^ke (1 + f), f in [-0.293, 0.415] */
     double cc = nn_select(big, 0.5 * c, 0.0);
     double ke = nn_select(big, 1.0, 0.0);
-    double s = f / (2.0 + f);
-    double z = s * s;
-    double R = z * (NN_LG1 + z * (NN_LG2 + z * (NN_LG3 + z * (NN_LG4 + z * (NN_LG5
-                                                        + z * (NN_LG6 + z * NN_LG7))))));
-    double hfsq = 0.5 * f * f;
-    double y = ke * NN_LN2_HI - ((hfsq - (s * (hfsq + R) + (ke * NN_LN2_LO + cc * (1.0 - f)))) - f);
+    double hfsq;
+    double sr = nn_log_kernel(f, &hfsq);
+    double y = ke * NN_LN2_HI - ((hfsq - (sr + (ke * NN_LN2_LO + cc * (1.0 - f)))) - f);
     return nn_select(u == 0.0, u, y);   /* log1p(-0) = -0 */
 }
 
@@ -219,19 +230,6 @@ static inline double nn_log_reduce(double x, double *kd)
     double e = nn_from_bits(0x4330000000000000ULL | (u >> 52)) - 4503599627370496.0;
     *kd = (e - 1023.0) - nn_select(sub, 54.0, 0.0);
     return nn_from_bits((u & 0x000fffffffffffffULL) + NN_SQRT1_2_BITS) - 1.0;
-}
-
-/* fdlibm's kernel on f in [sqrt2/2 - 1, sqrt2 - 1): s = f/(2+f), and log1p(f) =
- * f - (hfsq - s (hfsq + R(s^2))), hfsq = f^2/2. Returns hfsq and s (hfsq + R) so callers
- * can combine them in fdlibm's order. */
-static inline double nn_log_kernel(double f, double *hfsq)
-{
-    double s = f / (2.0 + f);
-    double z = s * s;
-    double R = z * (NN_LG1 + z * (NN_LG2 + z * (NN_LG3 + z * (NN_LG4 + z * (NN_LG5
-                                                        + z * (NN_LG6 + z * NN_LG7))))));
-    *hfsq = 0.5 * f * f;
-    return s * (*hfsq + R);
 }
 
 /* log x for every double: fdlibm's e_log.c (< 1 ulp; its reduction done as in
