@@ -355,6 +355,44 @@ def _streams_note():
             + ". nnlib's guard re-reads the gradient and state before any write.")
 
 
+# The slope of time against n between these sizes is an op's cost per element with its
+# arrays in a cache (float32 at 1e5: 0.4 MB an array, in L2 or L3), free of the call's
+# fixed overhead: what bounds a row whose arrays fit in a cache, as at 1e6 float32
+# elements (4 MB an array, in L3), where the arithmetic, not memory, sets the time.
+SLOPE_SIZES = (10**4, 10**5)
+
+
+def _slope_note(rows, dtype):
+    """A note giving each op's in-cache cost per element for nnlib and torch, or None
+    when the sweep lacks the sizes of ``SLOPE_SIZES``."""
+    at = {}
+    for row in rows:
+        p = row["params"]
+        at[p["op"], p["elements"]] = row["cells"]
+    lo, hi = SLOPE_SIZES
+    parts = []
+    for op in dict.fromkeys(p for p, _ in at):
+        if (op, lo) not in at or (op, hi) not in at:
+            continue
+        slope = {}
+        for peer in ("nnlib", "torch"):
+            a, b = median(at[op, lo].get(peer)), median(at[op, hi].get(peer))
+            if a is not None and b is not None and b > a:
+                slope[peer] = (b - a) / (hi - lo)
+        if len(slope) == 2:
+            parts.append(f"{op} {slope['nnlib'] * 1e9:.3g}/{slope['torch'] * 1e9:.3g} ns "
+                         f"({slope['nnlib'] / slope['torch']:.2f})")
+    if not parts:
+        return None
+    return (f"In-cache cost per element, {np.dtype(dtype).name} (the slope of the time "
+            f"between {_pow10(lo)} and {_pow10(hi)} elements, nnlib/torch, and their "
+            "ratio): " + "; ".join(parts) + ". Where the arrays fit in a cache (1e6 "
+            "float32 elements: 4 MB an array, in L3) this arithmetic bounds the row, not "
+            "memory: a ratio above 1 here is one the 1e6 row cannot beat without cheaper "
+            "arithmetic. nnlib's float32 optimizer rules widen each element to double and "
+            "round once (optim_f32.h): their conversions are that arithmetic.")
+
+
 def _add_bandwidth(cells, op, n, dtype, bandwidth):
     """Each ok cell gets ``bandwidth_fraction``: its bytes/s over the machine's memory
     bandwidth (an op on arrays that fit in a cache can exceed 1)."""
@@ -505,7 +543,8 @@ def run(ctx):
                plot={"kind": "line", "x": "elements", "group": "op", "logx": True,
                      "logy": True, "file": "kernels.png", "xlabel": "elements",
                      "ylabel": "seconds per call"},
-               memory_bandwidth=bandwidth, notes=[_streams_note()]),
+               memory_bandwidth=bandwidth,
+               notes=[n for n in (_streams_note(), _slope_note(rows, ctx.dtype)) if n]),
          table("activation_parts", ("nnlib", "torch"), part_rows,
                notes=[f"Each activation's forward and vjp alone, {_pow10(part_n)} elements, "
                       f"{dt}. Both vjps get what PyTorch's autograd saves: the forward's "

@@ -455,3 +455,23 @@ def test_large_on_one_thread_has_no_scaling_target(tmp_path):
     w = results["workloads"]["large"]
     assert w["tables"][0]["columns"] == ["nnlib"]
     assert not [t for t in w["targets"] if "1 thread" in t["target"]]
+
+
+def test_slope_note_gives_the_per_element_cost_between_the_two_cache_sizes():
+    from bench.kernels import SLOPE_SIZES, _slope_note
+    lo, hi = SLOPE_SIZES
+
+    def row(op, n, nnlib, torch):
+        return {"params": {"op": op, "elements": n},
+                "cells": {"nnlib": {"status": "ok", "median": nnlib},
+                          "torch": {"status": "ok", "median": torch}}}
+
+    # 7 us of fixed overhead each; 2 ns and 1 ns per element beyond it
+    rows = [row("optimizer step: sgd", n, 7e-6 + 2e-9 * n, 7e-6 + 1e-9 * n)
+            for n in (100, lo, hi)]
+    note = _slope_note(rows, np.float32)
+    assert "optimizer step: sgd 2/1 ns (2.00)" in note
+    assert "float32" in note
+    # a sweep without both sizes (the quick run's 1e2, 1e4, 1e6) has nothing to say
+    assert _slope_note([r for r in rows if r["params"]["elements"] != hi],
+                       np.float32) is None
