@@ -265,6 +265,60 @@ def test_float32_sgd_loop_updates_bitwise_as_the_generic_loop_on_any_values(kw):
                 assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
 
 
+ADAM_WIDE_RULES = [(O.Adam, dict()), (O.Adam, dict(amsgrad=True)),
+                   (O.Adam, dict(weight_decay=0.01, betas=(0.3, 0.99))),
+                   (O.Adam, dict(lr=10.0, betas=(0.6, 0.5), eps=1e-3, amsgrad=True)),
+                   (O.AdamW, dict()), (O.AdamW, dict(weight_decay=0.5, amsgrad=True)),
+                   (O.AdamW, dict(weight_decay=0.0)), (O.Adam, dict(eps=1e-30))]
+
+
+@pytest.mark.parametrize("cls, kw", ADAM_WIDE_RULES,
+                         ids=lambda x: x.__name__ if isinstance(x, type)
+                         else "-".join(map(str, x.values())) or "default")
+def test_float32_adam_loop_updates_bitwise_as_the_generic_loop_on_any_values(cls, kw):
+    """Float32 Adam and AdamW run optim_f32.h's loop (floats in 256-bit, doubles in
+    512-bit registers, a masked tail), not the generic one: bitwise the same params and
+    state on values across float32's range, subnormals, zeros of both signs, infs and
+    NaNs, at every offset from a vector boundary and every length up to two vectors and
+    a tail, on both lerp branches, with amsgrad, AdamW's shrink and an eps outside the
+    float seeds' range (the generic loop then runs in both). A NaN matches any NaN: which
+    NaN operand an instruction propagates (so a NaN result's sign and payload) follows
+    the operand order GCC picks, and its own two builds of this loop differ there."""
+    rng = np.random.default_rng(9)
+
+    def bits(a):
+        a = a.copy()
+        a[np.isnan(a)] = np.nan                 # one NaN for all (see the docstring)
+        return a.tobytes()
+
+    cfg = cls(**kw).config()
+    slots = K.state_slots(cfg)
+    specials = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-40, 1e-38, 3.4e38,
+                -3.4e38, 1.0]
+
+    def draw(shape, positive=False):
+        x = rng.standard_normal(shape) * 10.0 ** rng.integers(-45, 39, shape)
+        pick = rng.random(shape) < 0.2
+        x[pick] = rng.choice(specials, pick.sum())
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (np.abs(x) if positive else x).astype(np.float32)
+
+    for n in list(range(1, 26)) + [64, 1001]:
+        for start in range(4):
+            p0, g = draw(n + start)[start:], draw(n + start)[start:]
+            s0 = draw((slots, n))
+            s0[1:] = np.abs(s0[1:])             # second moments are >= 0 (or NaN)
+            for step in (1, 2, 7):
+                p, s = p0.copy(), s0.copy()
+                with np.errstate(all="ignore"):
+                    K._step_narrow(cfg, p, g, s, step)
+                q, r = np.empty(n + start, np.float32)[start:], s0.copy()
+                q[...] = p0
+                with np.errstate(all="ignore"):
+                    K.optim_step(cfg, q, g, r, step, 1)
+                assert bits(p) == bits(q) and bits(s) == bits(r), (n, step)
+
+
 def test_bound_check_agrees_with_numpy_comparisons(dtype):
     """The overflow guard's first pass (_inputs_within) compares bit patterns as
     unsigned integers, four read streams at a time, in blocks from the end backward; it
