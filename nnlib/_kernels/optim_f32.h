@@ -182,8 +182,10 @@ nn_adam_f32_block(float* p, const float* g, float* m, float* v, float* vmax,
     const __m256 HALF = _mm256_set1_ps(0.5f), ONE = _mm256_set1_ps(1.0f);
     const __m512d TWO = _mm512_set1_pd(2.0);
 #define NN_LD(ptr) (full ? _mm256_loadu_ps(ptr) : _mm256_maskz_loadu_ps(k, ptr))
-#define NN_ST(ptr, x) \
-    do { if (full) _mm256_storeu_ps(ptr, x); else _mm256_mask_storeu_ps(ptr, k, x); } while (0)
+#define NN_ST(ptr, x)                                                              \
+    do {                                                                           \
+        if (full) _mm256_storeu_ps(ptr, x); else _mm256_mask_storeu_ps(ptr, k, x); \
+    } while (0)
     __m512d w = _mm512_cvtps_pd(NN_LD(p + i)), d, q, q1, mw, yd, rd;
     __m256 mf, vf, y, ry, r;
     if (shrinks)                                    /* AdamW stores the shrunk w first */
@@ -259,9 +261,11 @@ nn_adam_f32_range(float* p, const float* g, float* m, float* v, float* vmax,
     if (from_end) NN_ADAM_F32_CALL(S, W, A, 1); else NN_ADAM_F32_CALL(S, W, A, 0);
 #define NN_ADAM_F32_AMS(S, W)                                                      \
     if (amsgrad) { NN_ADAM_F32_ENDS(S, W, 1) } else { NN_ADAM_F32_ENDS(S, W, 0) }
-    if (shrinks) { NN_ADAM_F32_AMS(1, 0) }        /* AdamW: no L2 term */
-    else if (has_l2) { NN_ADAM_F32_AMS(0, 1) }
-    else { NN_ADAM_F32_AMS(0, 0) }
+    if (shrinks) {                  /* AdamW (whose setup gives no L2 term, has_l2 0) */
+        if (has_l2) { NN_ADAM_F32_AMS(1, 1) } else { NN_ADAM_F32_AMS(1, 0) }
+    } else {
+        if (has_l2) { NN_ADAM_F32_AMS(0, 1) } else { NN_ADAM_F32_AMS(0, 0) }
+    }
 #undef NN_ADAM_F32_AMS
 #undef NN_ADAM_F32_ENDS
 #undef NN_ADAM_F32_CALL
