@@ -231,30 +231,31 @@ SGD_WIDE_RULES = [dict(lr=0.1), dict(lr=0.01, momentum=0.9),
                   dict(lr=3.0, weight_decay=0.5), dict(lr=1e30, momentum=0.99)]
 
 
-@pytest.mark.parametrize("kw", SGD_WIDE_RULES, ids=lambda kw: "-".join(map(str, kw.values())))
-def test_float32_sgd_loop_updates_bitwise_as_the_generic_loop_on_any_values(kw):
-    """Float32 SGD runs optim_f32.h's loop (conversions to and from memory), not the
-    generic one: bitwise the same params and buffer on values across float32's range,
-    subnormals, zeros of both signs, infs and NaNs, at every offset from a vector
-    boundary (views starting 0-3 elements in) and on the first step and later."""
-    rng = np.random.default_rng(8)
-    cfg = O.SGD(**kw).config()
-    slots = K.state_slots(cfg)
-    specials = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-40, 1e-38, 3.4e38,
+# float32 values the explicit loops of optim_f32.h meet besides normal ones
+F32_SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-40, 1e-38, 3.4e38,
                 -3.4e38, 1.0]
+
+
+def _assert_explicit_loop_matches_generic(cfg, rng, lengths, steps, key, moment_rows):
+    """optim_step (optim_f32.h's loop) against _step_narrow (the generic loop) on float32
+    values across the range with F32_SPECIALS among them, for every length in
+    ``lengths`` at every offset 0-3 from a vector boundary and every step in ``steps``;
+    ``key(a)`` is what must agree, ``moment_rows`` the state rows kept >= 0 (or NaN)."""
+    slots = K.state_slots(cfg)
 
     def draw(shape):
         x = rng.standard_normal(shape) * 10.0 ** rng.integers(-45, 39, shape)
         pick = rng.random(shape) < 0.2
-        x[pick] = rng.choice(specials, pick.sum())
+        x[pick] = rng.choice(F32_SPECIALS, pick.sum())
         with np.errstate(over="ignore"):
             return x.astype(np.float32)
 
-    for n in list(range(1, 20)) + [64, 1001]:
+    for n in lengths:
         for start in range(4):
             p0, g = draw(n + start)[start:], draw(n + start)[start:]
             s0 = draw((slots, n))
-            for step in (1, 2):
+            s0[moment_rows] = np.abs(s0[moment_rows])
+            for step in steps:
                 p, s = p0.copy(), s0.copy()
                 with np.errstate(all="ignore"):
                     K._step_narrow(cfg, p, g, s, step)
@@ -262,7 +263,48 @@ def test_float32_sgd_loop_updates_bitwise_as_the_generic_loop_on_any_values(kw):
                 q[...] = p0
                 with np.errstate(all="ignore"):
                     K.optim_step(cfg, q, g, r, step, 1)
-                assert p.tobytes() == q.tobytes() and s.tobytes() == r.tobytes(), (n, step)
+                assert key(p) == key(q) and key(s) == key(r), (n, start, step)
+
+
+@pytest.mark.parametrize("kw", SGD_WIDE_RULES, ids=lambda kw: "-".join(map(str, kw.values())))
+def test_float32_sgd_loop_updates_bitwise_as_the_generic_loop_on_any_values(kw):
+    """Float32 SGD runs optim_f32.h's loop (conversions to and from memory), not the
+    generic one: bitwise the same params and buffer on values across float32's range,
+    subnormals, zeros of both signs, infs and NaNs, at every offset from a vector
+    boundary (views starting 0-3 elements in) and on the first step and later."""
+    _assert_explicit_loop_matches_generic(O.SGD(**kw).config(), np.random.default_rng(8),
+                                          list(range(1, 20)) + [64, 1001], (1, 2),
+                                          lambda a: a.tobytes(), slice(0, 0))
+
+
+ADAM_WIDE_RULES = [(O.Adam, dict()), (O.Adam, dict(amsgrad=True)),
+                   (O.Adam, dict(weight_decay=0.01, betas=(0.3, 0.99))),
+                   (O.Adam, dict(lr=10.0, betas=(0.6, 0.5), eps=1e-3, amsgrad=True)),
+                   (O.AdamW, dict()), (O.AdamW, dict(weight_decay=0.5, amsgrad=True)),
+                   (O.AdamW, dict(weight_decay=0.0)), (O.Adam, dict(eps=1e-30))]
+
+
+def _nan_as_one(a):
+    a = a.copy()
+    a[np.isnan(a)] = np.nan
+    return a.tobytes()
+
+
+@pytest.mark.parametrize("cls, kw", ADAM_WIDE_RULES,
+                         ids=lambda x: x.__name__ if isinstance(x, type)
+                         else "-".join(map(str, x.values())) or "default")
+def test_float32_adam_loop_updates_bitwise_as_the_generic_loop_on_any_values(cls, kw):
+    """Float32 Adam and AdamW run optim_f32.h's loop (floats in 256-bit, doubles in
+    512-bit registers, a masked tail), not the generic one: bitwise the same params and
+    state on values across float32's range, subnormals, zeros of both signs, infs and
+    NaNs, at every offset from a vector boundary and every length up to two vectors and
+    a tail, on both lerp branches, with amsgrad, AdamW's shrink and an eps outside the
+    float seeds' range (the generic loop then runs in both). A NaN matches any NaN: which
+    NaN operand an instruction propagates (so a NaN result's sign and payload) follows
+    the operand order GCC picks, and its own two builds of this loop differ there."""
+    _assert_explicit_loop_matches_generic(cls(**kw).config(), np.random.default_rng(9),
+                                          list(range(1, 26)) + [64, 1001], (1, 2, 7),
+                                          _nan_as_one, slice(1, None))
 
 
 def test_bound_check_agrees_with_numpy_comparisons(dtype):
@@ -1111,6 +1153,39 @@ def test_huge_params_without_weight_decay_step_as_unchecked_or_are_refused(cls, 
             opt.step([w], [g])
             _assert_bitwise([w, opt.state_arrays([w])[0]], [want, rows])
     assert refused > 0, "no step in the sweep overflows: the test checks nothing"
+
+
+@pytest.mark.parametrize("cls, kw", ADAM_WIDE_RULES[:6],
+                         ids=lambda x: x.__name__ if isinstance(x, type)
+                         else "-".join(map(str, x.values())) or "default")
+def test_float32_adam_loop_refuses_an_overflow_and_keeps_a_nan_at_every_position(cls, kw):
+    """Through Optimizer.step, whose float32 Adam runs optim_f32.h's loop (8 elements a
+    step, a masked tail): a gradient whose (1 - beta2) g^2 passes float32's max, at any
+    position of arrays of 1 to 3 vectors and a tail, is refused with every array as it
+    was; a NaN or inf gradient there is stepped, and only its own element leaves the
+    finite values."""
+    rng = np.random.default_rng(10)
+    for n in (7, 8, 9, 16, 17, 27):
+        w0 = rng.standard_normal(n).astype(np.float32)
+        g0 = rng.standard_normal(n).astype(np.float32)
+        for j in range(n):
+            opt, w = cls(**kw), w0.copy()
+            opt.step([w], [g0])
+            before, state_before = w.copy(), opt.state_arrays([w])[0].copy()
+            g = g0.copy()
+            g[j] = 1e30                          # (1 - beta2) g^2 > float32 max
+            with pytest.raises(NonFiniteError, match=f"element {j} .*nothing was updated"):
+                opt.step([w], [g])
+            _assert_bitwise([w, opt.state_arrays([w])[0]], [before, state_before])
+            for bad in (np.nan, np.inf):
+                g[j] = bad
+                opt2, w2 = cls(**kw), w0.copy()
+                opt2.step([w2], [g0])
+                with np.errstate(invalid="ignore"):
+                    opt2.step([w2], [g])
+                others = np.arange(n) != j
+                assert not np.isfinite(w2[j]) and np.isfinite(w2[others]).all(), (n, j)
+                assert np.isfinite(opt2.state_arrays([w2])[0][:, others]).all(), (n, j)
 
 
 def _assert_bitwise(got, want):

@@ -74,6 +74,7 @@ K = "nnlib/_kernels/"
 SCALAR, ACT = K + "scalar.pxd.tp", K + "activations.pyx.tp"
 VMATH, MAPS, ROWS = K + "vmath.h", K + "output_maps.pyx", K + "loss_rows.pxd"
 DENSE, RULES, TRAIN = K + "dense.pxd.tp", K + "optim_rules.pxd.tp", K + "train.pyx"
+F32_RULES = K + "optim_f32.h"
 DROPOUT, SMALL = K + "dropout.pyx", K + "blas_small.h"
 SHUFFLE = K + "shuffle.pyx"
 
@@ -320,8 +321,8 @@ FAULTS = [
           also=(("cnt += v[i * stride] != 0;", "cnt += v[i * stride] > 0;"),)),
     # ---- optimizers ---------------------------------------------------------------------
     Fault("optim-adam-bias-correction-step", RULES,
-          "step_size = lr / (1.0 - pow(b1, <double>step))",
-          "step_size = lr / (1.0 - pow(b1, <double>step + 1.0))",
+          "a.step_size = lr / (1.0 - pow(cfg.beta1, <double>step))",
+          "a.step_size = lr / (1.0 - pow(cfg.beta1, <double>step + 1.0))",
           "off-by-one", "Adam's first-moment bias correction one step ahead",
           "optimizers", "Adam / AdamW",
           "opt_run(optim.Adam(lr=0.1))"),
@@ -334,9 +335,16 @@ FAULTS = [
     Fault("optim-f32-quotient-no-newton", RULES,
           "q1 = q * (2.0 - rd * d)",
           "q1 = q",
-          "precision", "float32 Adam/Adagrad/RMSprop quotient from the float seed alone, "
+          "precision", "float32 Adagrad/RMSprop quotient from the float seed alone, "
           "without its Newton step in double (about 2^-23 relative instead of 2^-44)",
-          "optimizers", "float32 Adam / AdamW / Adagrad / RMSprop (float seeds)",
+          "optimizers", "float32 Adagrad / RMSprop (float seeds; Adam's: the next fault)",
+          "opt_run(optim.Adagrad(lr=0.1), n=64, dtype=np.float32)"),
+    Fault("optim-f32-adam-quotient-no-newton", F32_RULES,
+          "q1 = _mm512_mul_pd(q, _mm512_fnmadd_pd(rd, d, TWO));",
+          "q1 = q; (void)TWO;",
+          "precision", "optim_f32.h's float32 Adam quotient from the float seed alone, "
+          "without its Newton step in double",
+          "optimizers", "float32 Adam / AdamW (optim_f32.h's explicit loop)",
           "opt_run(optim.Adam(lr=0.1), n=64, dtype=np.float32)"),
     Fault("optim-sgd-dampen-first", RULES,
           "if first:\n                buf = g",
@@ -363,8 +371,8 @@ FAULTS = [
           "optimizers", "RMSprop",
           "opt_run(optim.RMSprop(lr=0.01))"),
     Fault("optim-adamw-decay-twice", RULES,
-          "l2 = 0.0 if k == OPT_ADAMW else wd",
-          "l2 = wd",
+          "a.l2 = 0.0 if cfg.kind == OPT_ADAMW else wd",
+          "a.l2 = wd",
           "factor", "AdamW applies weight decay twice (decoupled shrink and L2 in the gradient)",
           "optimizers", "AdamW",
           "opt_run(optim.AdamW(lr=0.1, weight_decay=0.1))"),
