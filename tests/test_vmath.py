@@ -186,7 +186,8 @@ def test_tanh_f32_after_rounding_to_float32():
 # (name, long double reference, domain [lo, hi]) of vmath.h's functions for float32
 # results: each must be right after rounding to float32 (the float32 kernels round once).
 F32_CASES = [("exp_neg_f32", np.exp, -104.0, 0.0), ("expm1_neg_f32", np.expm1, -20.0, 0.0),
-             ("tanh_f32", np.tanh, -20.0, 20.0), ("log1p_unit_f32", np.log1p, 0.0, 1.0)]
+             ("tanh_f32", np.tanh, -20.0, 20.0), ("log1p_unit_f32", np.log1p, 0.0, 1.0),
+             ("exp_neg_f32_half", np.exp, -104.0, 0.0)]
 
 
 @pytest.mark.parametrize("name,ref,lo,hi", F32_CASES, ids=[c[0] for c in F32_CASES])
@@ -222,6 +223,22 @@ def test_exp_neg_f32_clamp_and_special_values():
     x = np.array([0.0, -0.0, -60.0, -1e4, -np.inf, np.nan])
     E.evaluate("expm1_neg_f32", x, got := np.empty_like(x))
     assert _same(got, np.array([0.0, -0.0, -1.0, -1.0, -1.0, np.nan])).all()
+
+
+def test_exp_neg_f32_half_range_and_special_values():
+    # the float32 softplus vjp's e^x: within its fit's 1.5e-11 at every half step k ln2/2
+    # down to -708 (r ~ 0: each 2^k and sqrt2 2^k scale, the integer lanes' sqrt2 too),
+    # e^-708 on [-745.13, -708) (every float32 product with it is the signed 0 e^x
+    # gives), 0 below and at -inf, NaN kept, +-0 give 1
+    k = np.arange(-2042, 1)
+    x = k * (np.log(2.0) / 2)
+    got = np.empty_like(x)
+    E.evaluate("exp_neg_f32_half", x, got)
+    np.testing.assert_allclose(got, np.exp(x), rtol=2e-11)
+    x = np.array([0.0, -0.0, -708.0, -708.1, -745.0, -745.2, -1e4, -np.inf, np.nan])
+    E.evaluate("exp_neg_f32_half", x, got := np.empty_like(x))
+    assert (got[:2] == 1.0).all() and abs(got[2] / np.exp(-708.0) - 1) < 2e-11
+    assert got[3] == got[4] == got[2] and (got[5:8] == 0).all() and np.isnan(got[8])
 
 
 def test_log_is_exact_on_powers_of_two_and_one():

@@ -13,13 +13,16 @@ public API.
 """
 from nnlib._kernels.scalar cimport (nn_exp, nn_expm1_neg, nn_log1p_unit, nn_tanh,
                                     nn_tanh_f32, nn_exp_neg_f32, nn_expm1_neg_f32,
-                                    nn_log1p_unit_f32, nn_log)
+                                    nn_log1p_unit_f32, nn_log,
+                                    nn_exp_neg_f32_half_factor)
 
-# name -> code; domains: expm1_neg, exp_neg_f32 and expm1_neg_f32 x <= 0, log1p_unit and
+# name -> code; domains: expm1_neg, exp_neg_f32, expm1_neg_f32 and exp_neg_f32_half (the
+# float32 softplus kernels' e^x, as its vjp takes it) x <= 0, log1p_unit and
 # log1p_unit_f32 0 <= x <= 1, the others (log too: NaN below 0) all x. The _f32 ones are
 # meant for float32 results only.
 FUNCTIONS = {"exp": 0, "expm1_neg": 1, "log1p_unit": 2, "tanh": 3, "tanh_f32": 4,
-             "exp_neg_f32": 5, "expm1_neg_f32": 6, "log1p_unit_f32": 7, "log": 8}
+             "exp_neg_f32": 5, "expm1_neg_f32": 6, "log1p_unit_f32": 7, "log": 8,
+             "exp_neg_f32_half": 9}
 
 
 cdef inline double _apply(int code, double x) noexcept nogil:
@@ -39,6 +42,8 @@ cdef inline double _apply(int code, double x) noexcept nogil:
         return nn_expm1_neg_f32(x)
     if code == 8:
         return nn_log(x)
+    if code == 9:
+        return nn_exp_neg_f32_half_factor(x)
     return nn_log1p_unit_f32(x)
 
 
