@@ -10,11 +10,15 @@
  * straight from memory (vcvtps2pd ymm, m128 / zmm, m256) and store each rounding as it
  * comes, with the choices made by compares and masks, never a shuffle. Each computes the
  * generic loop's formula operation for operation, so every result is bitwise the generic
- * loop's, NaN payloads included (checked against the generic build over all 2^32
- * float32 values of each operand, the other one at 15 values: +-0, 1, -2.5, 0.3, +-inf,
- * FLT_MAX, subnormals, quiet and signalling NaNs; tests/test_activations_f32_loops.py
- * checks each result against the float64 kernel's rounded once, at lengths around every
- * vector boundary). The tail (fewer than a vector) is plain C with the same operations.
+ * loop's (checked against the generic build over all 2^32 float32 values of each
+ * operand, the other one at 15 values: +-0, 1, -2.5, 0.3, +-inf, FLT_MAX, subnormals,
+ * quiet and signalling NaNs; tests/test_activations_f32_loops.py checks each result
+ * against the float64 kernel's rounded once, at lengths around every vector boundary).
+ * The one exception is the payload of a product of two NaNs (x and g, or y and g), which
+ * the generic build does not fix either: GCC orders that product one way in its vector
+ * body and the other in some epilogue positions, so the same two NaNs give either
+ * payload depending on where they sit; here the vector body takes GCC's body's order.
+ * The tail (fewer than a vector) is plain C with the same operations.
  *
  * leaky_relu (scalar.pxd's FLOAT32_NATIVE_FORMS: the slope's product taken in double and
  * rounded once, x or g passed unchanged): the forward widens x, multiplies the lanes
@@ -84,7 +88,7 @@ static inline void nn_leaky_relu_vjp_f32(const float* x, const float* g, float* 
         _mm256_storeu_ps(out + i, r);
     }
     for (; i < n; i++)
-        out[i] = x[i] > 0.0f ? g[i] : (x[i] <= 0.0f ? (float)(p * g[i]) : g[i] * x[i]);
+        out[i] = x[i] > 0.0f ? g[i] : (x[i] <= 0.0f ? (float)(p * g[i]) : x[i] * g[i]);
 }
 #else
 #define NN_ACT_F32_LEAKY 0
@@ -116,21 +120,22 @@ static inline void nn_sigmoid_vjp_y_f32(const float* y, const float* g, float* o
     }
 }
 
-/* out = (float)(-(y y - 1) g), y y - 1 rounded once (one_minus_square of scalar.pxd) */
+/* out = (float)((1 - y y) g), 1 - y y rounded once: scalar.pxd's one_minus_square,
+ * -fma(y, y, -1), which GCC compiles as one vfnmadd (+0, not -0, at |y| = 1) */
 static inline void nn_tanh_vjp_y_f32(const float* y, const float* g, float* out,
                                      Py_ssize_t n)
 {
-    const __m256d ONE = _mm256_set1_pd(1.0), SIGN = _mm256_set1_pd(-0.0);
+    const __m256d ONE = _mm256_set1_pd(1.0);
     Py_ssize_t i = 0;
     for (; i + 4 <= n; i += 4) {
         __m256d yd = _mm256_cvtps_pd(_mm_loadu_ps(y + i));
         __m256d gd = _mm256_cvtps_pd(_mm_loadu_ps(g + i));
-        __m256d t = _mm256_xor_pd(_mm256_fmsub_pd(yd, yd, ONE), SIGN);
+        __m256d t = _mm256_fnmadd_pd(yd, yd, ONE);
         _mm_storeu_ps(out + i, _mm256_cvtpd_ps(_mm256_mul_pd(t, gd)));
     }
     for (; i < n; i++) {
         double yd = y[i];
-        out[i] = (float)(-fma(yd, yd, -1.0) * (double)g[i]);
+        out[i] = (float)(fma(-yd, yd, 1.0) * (double)g[i]);
     }
 }
 #else
