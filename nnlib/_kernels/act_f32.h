@@ -23,7 +23,8 @@
  * leaky_relu (scalar.pxd's FLOAT32_NATIVE_FORMS: the slope's product taken in double and
  * rounded once, x or g passed unchanged): the forward widens x, multiplies the lanes
  * with x <= 0 or NaN by p (a masked multiply: the other lanes keep x, whose widening
- * and rounding are exact) and rounds, 4 values a time; the vjp rounds p g and selects g
+ * and rounding are exact) and rounds, 4 values a time in two independent streams of 4
+ * (one stream: 147 us against 114 at 1e6 values); the vjp rounds p g and selects g
  * where x > 0 in float, after the rounding (so g's bits pass unchanged, a signalling NaN
  * too), 8 a time; a NaN x (g x, in the generic loop's operand order: with both NaN the
  * payload is g's) is rare and sits behind a branch. 1e6 values, one thread, AVX-512
@@ -59,10 +60,18 @@ static inline void nn_leaky_relu_f32(const float* x, float* out, Py_ssize_t n, d
 {
     const __m256d P = _mm256_set1_pd(p), Z = _mm256_setzero_pd();
     Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
+        __m256d xe = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        __mmask8 ld = _mm256_cmp_pd_mask(xd, Z, _CMP_NGT_UQ);     /* x <= 0 or NaN */
+        __mmask8 le = _mm256_cmp_pd_mask(xe, Z, _CMP_NGT_UQ);
+        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(_mm256_mask_mul_pd(xd, ld, P, xd)));
+        _mm_storeu_ps(out + i + 4, _mm256_cvtpd_ps(_mm256_mask_mul_pd(xe, le, P, xe)));
+    }
     for (; i + 4 <= n; i += 4) {
         __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
-        __mmask8 le = _mm256_cmp_pd_mask(xd, Z, _CMP_NGT_UQ);     /* x <= 0 or NaN */
-        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(_mm256_mask_mul_pd(xd, le, P, xd)));
+        __mmask8 ld = _mm256_cmp_pd_mask(xd, Z, _CMP_NGT_UQ);
+        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(_mm256_mask_mul_pd(xd, ld, P, xd)));
     }
     for (; i < n; i++)
         out[i] = x[i] > 0.0f ? x[i] : (float)(p * x[i]);
