@@ -111,41 +111,38 @@ static inline void nn_leaky_relu_vjp_f32(const float* x, const float* g, float* 
 #if defined(__AVX2__) && defined(__FMA__)
 #define NN_ACT_F32_OUTPUT_VJP 1
 
-/* out = (float)(y (1 - y) g), in double */
-static inline void nn_sigmoid_vjp_y_f32(const float* y, const float* g, float* out,
-                                        Py_ssize_t n)
+/* out = (float)(act'(y) g) in double, act' = y (1 - y) (sigmoid) or 1 - y y rounded once
+ * (tanh: scalar.pxd's one_minus_square, -fma(y, y, -1), which GCC compiles as one
+ * vfnmadd: +0, not -0, at |y| = 1); tanh is a literal at each call, so each kind is a
+ * loop of its own without a branch */
+static inline __attribute__((always_inline)) void
+nn_output_vjp_f32_loop(const float* y, const float* g, float* out, Py_ssize_t n, int tanh)
 {
     const __m256d ONE = _mm256_set1_pd(1.0);
     Py_ssize_t i = 0;
     for (; i + 4 <= n; i += 4) {
         __m256d yd = _mm256_cvtps_pd(_mm_loadu_ps(y + i));
         __m256d gd = _mm256_cvtps_pd(_mm_loadu_ps(g + i));
-        __m256d d = _mm256_mul_pd(_mm256_mul_pd(yd, _mm256_sub_pd(ONE, yd)), gd);
-        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(d));
+        __m256d d = tanh ? _mm256_fnmadd_pd(yd, yd, ONE)
+                         : _mm256_mul_pd(yd, _mm256_sub_pd(ONE, yd));
+        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(_mm256_mul_pd(d, gd)));
     }
     for (; i < n; i++) {
         double yd = y[i];
-        out[i] = (float)(yd * (1.0 - yd) * (double)g[i]);
+        out[i] = (float)((tanh ? fma(-yd, yd, 1.0) : yd * (1.0 - yd)) * (double)g[i]);
     }
 }
 
-/* out = (float)((1 - y y) g), 1 - y y rounded once: scalar.pxd's one_minus_square,
- * -fma(y, y, -1), which GCC compiles as one vfnmadd (+0, not -0, at |y| = 1) */
+static inline void nn_sigmoid_vjp_y_f32(const float* y, const float* g, float* out,
+                                        Py_ssize_t n)
+{
+    nn_output_vjp_f32_loop(y, g, out, n, 0);
+}
+
 static inline void nn_tanh_vjp_y_f32(const float* y, const float* g, float* out,
                                      Py_ssize_t n)
 {
-    const __m256d ONE = _mm256_set1_pd(1.0);
-    Py_ssize_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d yd = _mm256_cvtps_pd(_mm_loadu_ps(y + i));
-        __m256d gd = _mm256_cvtps_pd(_mm_loadu_ps(g + i));
-        __m256d t = _mm256_fnmadd_pd(yd, yd, ONE);
-        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(_mm256_mul_pd(t, gd)));
-    }
-    for (; i < n; i++) {
-        double yd = y[i];
-        out[i] = (float)(fma(-yd, yd, 1.0) * (double)g[i]);
-    }
+    nn_output_vjp_f32_loop(y, g, out, n, 1);
 }
 #else
 #define NN_ACT_F32_OUTPUT_VJP 0
