@@ -23,13 +23,16 @@
  * leaky_relu (scalar.pxd's FLOAT32_NATIVE_FORMS: the slope's product taken in double and
  * rounded once, x or g passed unchanged): the forward widens x, multiplies the lanes
  * with x <= 0 or NaN by p (a masked multiply: the other lanes keep x, whose widening
- * and rounding are exact) and rounds, 4 values a time in two independent streams of 4
- * (one stream: 147 us against 114 at 1e6 values); the vjp rounds p g and selects g
- * where x > 0 in float, after the rounding (so g's bits pass unchanged, a signalling NaN
- * too), 8 a time; a NaN x (g x, in the generic loop's operand order: with both NaN the
- * payload is g's) is rare and sits behind a branch. 1e6 values, one thread, AVX-512
- * (Zen 4): forward 159 -> 115 us, vjp 222 -> 163 us (8 a time: forward 137 us; 4 a
- * time: vjp 222 us; the NaN lanes' multiply without the branch: 169 us).
+ * and rounding are exact) and rounds, 4 values a time in two independent streams; the
+ * vjp rounds p g and selects g where x > 0 in float, after the rounding (so g's bits
+ * pass unchanged, a signalling NaN too), 8 a time; a NaN x (g x, in the generic loop's
+ * operand order: with both NaN the payload is g's) is rare and sits behind a branch.
+ * 1e6 values, one thread, AVX-512 (Zen 4): forward 159 -> 114 us, vjp 222 -> 163 us.
+ * Measured and not kept: the forward in one stream 147 us, in four 1 % faster than in
+ * two, 8 a time 137 us, its two halves joined (vinsertf128) into one 32-byte store 5 %
+ * slower; the vjp 4 a time 222 us, its NaN lanes' multiply without the branch 169 us.
+ * The vjp is then where relu's float vjp is (161 us against 170: two streams in, one
+ * out), the forward 25 us above relu's float forward (113 against 88).
  * Only with AVX-512VL: the AVX2 forms (vblendvps for the selects) measured slower than
  * GCC's AVX2 loop on the same machine (built with -mno-avx512f: forward 164 -> 173 us,
  * vjp 209 -> 232), so there the generic loops run.
