@@ -281,7 +281,10 @@ ADAM_WIDE_RULES = [(O.Adam, dict()), (O.Adam, dict(amsgrad=True)),
                    (O.Adam, dict(weight_decay=0.01, betas=(0.3, 0.99))),
                    (O.Adam, dict(lr=10.0, betas=(0.6, 0.5), eps=1e-3, amsgrad=True)),
                    (O.AdamW, dict()), (O.AdamW, dict(weight_decay=0.5, amsgrad=True)),
-                   (O.AdamW, dict(weight_decay=0.0)), (O.Adam, dict(eps=1e-30))]
+                   (O.AdamW, dict(weight_decay=0.0)), (O.Adam, dict(eps=1e-30)),
+                   # eps outside the float seeds' range (_root_f32_range): below 2^-125,
+                   # above 2^125; eps=1e-30 above is inside it
+                   (O.Adam, dict(eps=1e-40)), (O.AdamW, dict(eps=1e38, amsgrad=True))]
 
 
 def _nan_as_one(a):
