@@ -1191,6 +1191,30 @@ def test_float32_adam_loop_refuses_an_overflow_and_keeps_a_nan_at_every_position
                 assert np.isfinite(opt2.state_arrays([w2])[0][:, others]).all(), (n, j)
 
 
+@pytest.mark.parametrize("cls, kw", ADAM_WIDE_RULES[:6],
+                         ids=lambda x: x.__name__ if isinstance(x, type)
+                         else "-".join(map(str, x.values())) or "default")
+def test_float32_adam_loop_writes_nothing_past_its_arrays(cls, kw):
+    """optim_f32.h's Adam loop stores its tail (fewer than 8 elements) under a mask:
+    with param, grad and state each followed by 8 sentinel floats in the same buffer,
+    a step on every length to two vectors and a tail, split over 1 and 2 threads (each
+    chunk with a tail of its own), leaves every sentinel's bits as they were (the
+    bitwise test cannot see a write past the end of param or of the last state row)."""
+    cfg = cls(**kw).config()
+    slots = K.state_slots(cfg)
+    rng = np.random.default_rng(11)
+    for n in range(1, 26):
+        for n_threads in (1, 2):
+            bufs = [rng.standard_normal(size + 8).astype(np.float32)
+                    for size in (n, n, slots * n)]
+            bufs[2][:slots * n] = np.abs(bufs[2][:slots * n])
+            tails = [b[-8:].copy() for b in bufs]
+            p, g, s = bufs[0][:n], bufs[1][:n], bufs[2][:slots * n].reshape(slots, n)
+            K.optim_step(cfg, p, g, s, 2, n_threads)
+            for b, t in zip(bufs, tails):
+                assert b[-8:].tobytes() == t.tobytes(), (n, n_threads)
+
+
 def _assert_bitwise(got, want):
     for a, b in zip(got, want):
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
