@@ -281,7 +281,10 @@ ADAM_WIDE_RULES = [(O.Adam, dict()), (O.Adam, dict(amsgrad=True)),
                    (O.Adam, dict(weight_decay=0.01, betas=(0.3, 0.99))),
                    (O.Adam, dict(lr=10.0, betas=(0.6, 0.5), eps=1e-3, amsgrad=True)),
                    (O.AdamW, dict()), (O.AdamW, dict(weight_decay=0.5, amsgrad=True)),
-                   (O.AdamW, dict(weight_decay=0.0)), (O.Adam, dict(eps=1e-30))]
+                   (O.AdamW, dict(weight_decay=0.0)), (O.Adam, dict(eps=1e-30)),
+                   # eps outside the float seeds' range (_root_f32_range): below 2^-125,
+                   # above 2^125; eps=1e-30 above is inside it
+                   (O.Adam, dict(eps=1e-40)), (O.AdamW, dict(eps=1e38, amsgrad=True))]
 
 
 def _nan_as_one(a):
@@ -1186,6 +1189,30 @@ def test_float32_adam_loop_refuses_an_overflow_and_keeps_a_nan_at_every_position
                 others = np.arange(n) != j
                 assert not np.isfinite(w2[j]) and np.isfinite(w2[others]).all(), (n, j)
                 assert np.isfinite(opt2.state_arrays([w2])[0][:, others]).all(), (n, j)
+
+
+@pytest.mark.parametrize("cls, kw", ADAM_WIDE_RULES[:6],
+                         ids=lambda x: x.__name__ if isinstance(x, type)
+                         else "-".join(map(str, x.values())) or "default")
+def test_float32_adam_loop_writes_nothing_past_its_arrays(cls, kw):
+    """optim_f32.h's Adam loop stores its tail (fewer than 8 elements) under a mask:
+    with param, grad and state each followed by 8 sentinel floats in the same buffer,
+    a step on every length to two vectors and a tail, split over 1 and 2 threads (each
+    chunk with a tail of its own), leaves every sentinel's bits as they were (the
+    bitwise test cannot see a write past the end of param or of the last state row)."""
+    cfg = cls(**kw).config()
+    slots = K.state_slots(cfg)
+    rng = np.random.default_rng(11)
+    for n in range(1, 26):
+        for n_threads in (1, 2):
+            bufs = [rng.standard_normal(size + 8).astype(np.float32)
+                    for size in (n, n, slots * n)]
+            bufs[2][:slots * n] = np.abs(bufs[2][:slots * n])
+            tails = [b[-8:].copy() for b in bufs]
+            p, g, s = bufs[0][:n], bufs[1][:n], bufs[2][:slots * n].reshape(slots, n)
+            K.optim_step(cfg, p, g, s, 2, n_threads)
+            for b, t in zip(bufs, tails):
+                assert b[-8:].tobytes() == t.tobytes(), (n, n_threads)
 
 
 def _assert_bitwise(got, want):
