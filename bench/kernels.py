@@ -389,8 +389,10 @@ def _slope_note(rows, dtype):
             "ratio): " + "; ".join(parts) + ". Where the arrays fit in a cache (1e6 "
             "float32 elements: 4 MB an array, in L3) this arithmetic bounds the row, not "
             "memory: a ratio above 1 here is one the 1e6 row cannot beat without cheaper "
-            "arithmetic. nnlib's float32 optimizer rules widen each element to double and "
-            "round once (optim_f32.h): their conversions are that arithmetic.")
+            "arithmetic."
+            + (" nnlib's float32 optimizer rules widen each element to double and round "
+               "once (optim_f32.h): their conversions are that arithmetic."
+               if np.dtype(dtype) == np.float32 else ""))
 
 
 def _add_bandwidth(cells, op, n, dtype, bandwidth):

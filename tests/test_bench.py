@@ -475,3 +475,6 @@ def test_slope_note_gives_the_per_element_cost_between_the_two_cache_sizes():
     # a sweep without both sizes (the quick run's 1e2, 1e4, 1e6) has nothing to say
     assert _slope_note([r for r in rows if r["params"]["elements"] != hi],
                        np.float32) is None
+    # the float32 optimizer rules' conversions are named only where they run
+    assert "optim_f32.h" in note
+    assert "optim_f32.h" not in _slope_note(rows, np.float64)
