@@ -351,17 +351,6 @@ static inline double nn_exp_neg_f32(double x)
     return nn_select(x0 < NN_EXP_ARG_UNDERFLOW, 0.0, e);
 }
 
-/* e^x for x <= 0 (and NaN) where the float32 result it feeds is at most e^x times a
- * bounded factor (the forward sigmoid e/(1+e) and softplus log1p(e)): below
- * NN_EXP_F32_ARG_MIN it is e^-708 (~3e-308) instead of e^x, and both round to the same
- * float32 0 (every float32 result below 2^-150, i.e. x < -103.98, is 0). Five vector
- * operations fewer than nn_exp_neg_f32, which the vjps keep: there the result multiplies
- * an upstream gradient that may be infinite, and inf * e^-708 is not inf * 0. */
-static inline double nn_exp_neg_f32_bounded(double x)
-{
-    return nn_exp_neg_f32_core(nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x));
-}
-
 /* e^x for x <= 0 (and NaN) where the float32 result is e^x times at most two factors of
  * float32 range (|a| <= FLT_MAX, or inf or NaN) and a bounded one: the vjps' sigmoid'
  * (e/(1+e)^2), softplus' (sigma) and elu' (alpha e^x), each times grad_out. Between
@@ -370,7 +359,7 @@ static inline double nn_exp_neg_f32_bounded(double x)
  * the same signed float32 0, and an infinite factor gives inf either way; below
  * NN_EXP_ARG_UNDERFLOW (and at -inf) it is 0, as libm's exp and nn_exp_neg_f32, so inf * 0
  * is NaN there as with them. The float32 results are bitwise those of nn_exp_neg_f32, at
- * the cost of nn_exp_neg_f32_bounded and one select (four vector operations fewer). */
+ * the cost of a clamp and one select (four vector operations fewer). */
 static inline double nn_exp_neg_f32_factor(double x)
 {
     double e = nn_exp_neg_f32_core(nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x));
@@ -463,7 +452,18 @@ static inline double nn_exp_neg_f32_half_core(double x)
     return p * nn_from_bits(sb);
 }
 
-/* e^-|x| for the softplus forward: as nn_exp_neg_f32_bounded, e^-708 below -708, but NaN
+/* e^x for x <= 0 (and NaN) in half steps of ln 2 where the float32 result it feeds is at
+ * most e^x times a bounded factor (the sigmoid forward, e/(1+e)): below
+ * NN_EXP_F32_ARG_MIN it is e^-708 (~3e-308) instead of e^x, and both round to the same
+ * float32 0 (every float32 result below 2^-150, i.e. x < -103.98, is 0); NaN stays NaN.
+ * The vjps keep nn_exp_neg_f32_half_factor: there the result multiplies an upstream
+ * gradient that may be infinite, and inf * e^-708 is not inf * 0. */
+static inline double nn_exp_neg_f32_half_bounded(double x)
+{
+    return nn_exp_neg_f32_half_core(nn_select(x < NN_EXP_F32_ARG_MIN, NN_EXP_F32_ARG_MIN, x));
+}
+
+/* e^-|x| for the softplus forward: as nn_exp_neg_f32_half_bounded, e^-708 below -708, but NaN
  * gives e^-708 too (the forward's max(x, 0) term carries NaN instead): -|x| is clamped
  * as an unsigned min on its bits (those of a negative double grow with its magnitude;
  * -inf's and NaN's are the largest), one integer instruction instead of a compare and a
