@@ -69,15 +69,46 @@ def test_float32_epoch_close_to_float64(rng):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def _fma_in_order_f32(A, B):
+    """A @ B.T as each element's k float32 fused multiply-adds in order from zero,
+    emulated in float64: each product of two floats is exact there, so each step rounds
+    twice (to double, then to float) where the hardware rounds once, which differs only
+    when the double lands on a float tie (about one step in 2^29)."""
+    acc = np.zeros((A.shape[0], B.shape[0]), np.float32)
+    for j in range(A.shape[1]):
+        acc = (np.multiply.outer(A[:, j].astype(np.float64), B[:, j].astype(np.float64))
+               + acc).astype(np.float32)
+    return acc
+
+
+def _sgemm_adds_in_order():
+    """Whether this machine's BLAS forms a float32 product as k fused multiply-adds in
+    order per element, as OpenBLAS's SkylakeX kernels do (and their double ones); its
+    Haswell kernels (AVX2 CPUs) add in another order that depends on the element's
+    position, in float32 and float64 alike. Probed in float32, where the in-order sum
+    can be emulated exactly."""
+    r = np.random.default_rng(7)
+    A = r.standard_normal((32, 10)).astype(np.float32)
+    B = r.standard_normal((100, 10)).astype(np.float32)
+    return np.array_equal(A @ B.T, _fma_in_order_f32(A, B))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_narrow_layer_input_gradient_is_bitwise_blas_product(dtype, rng):
-    """Under a layer at most NARROW_K (16) wide the backward pass forms dH = dZ W^T
-    itself (k fused multiply-adds in order from zero per element, as BLAS's kernels add
-    them): it must be bitwise NumPy's (BLAS's) product, for BLAS's small-matrix and
-    blocked paths alike, so training does not change by taking that path."""
+    """Under a layer at most NARROW_K (16) wide the float64 backward pass forms
+    dH = dZ W^T itself (k fused multiply-adds in order from zero per element, as
+    OpenBLAS's SkylakeX kernels add them): with such a BLAS it must be bitwise NumPy's
+    (BLAS's) product, for BLAS's small-matrix and blocked paths alike, so training does
+    not change by taking that path. With a BLAS that adds in another order (OpenBLAS's
+    Haswell kernels) no loop of nnlib's can match it everywhere; the loop is then held to
+    the in-order sum's error bound (k units of rounding of sum |dZ_ij W_lj|), and in
+    float32 to the emulated in-order sum bit for bit. (Float32 training never takes the
+    path, ``by_product``.)"""
     from nnlib._codes import ACTIVATION_CODES
     from nnlib._kernels import blas, dense, train
     blas.load()
+    bitwise = _sgemm_adds_in_order()
+    u = np.finfo(dtype).eps / 2
     for n, k, c in [(2, 2, 2), (3, 5, 7), (32, 10, 100), (200, 5, 100), (20000, 5, 100),
                     (57, 16, 33), (1000, 3, 130), (7, 16, 2)]:
         dZn = rng.standard_normal((n, k)).astype(dtype)
@@ -90,13 +121,22 @@ def test_narrow_layer_input_gradient_is_bitwise_blas_product(dtype, rng):
                              dH, dW_, np.empty(k, dtype), np.empty(k),
                              ACTIVATION_CODES["identity"], 0.0)
         dZ, db = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["identity"])
-        np.testing.assert_array_equal(dZ, dH)
-        np.testing.assert_array_equal(dZ, dZn @ Wn.T)      # and NumPy's (BLAS's) product
-        np.testing.assert_allclose(db, dH.sum(axis=0, dtype=np.float64),
+        if bitwise:
+            np.testing.assert_array_equal(dZ, dH)
+            np.testing.assert_array_equal(dZ, dZn @ Wn.T)  # and NumPy's (BLAS's) product
+        else:
+            ld = np.longdouble      # 64-bit significand: a k-term sum to ~k 2^-64
+            exact = dZn.astype(ld) @ Wn.T.astype(ld)
+            bound = k * u * (np.abs(dZn).astype(ld) @ np.abs(Wn).T.astype(ld))
+            assert np.all(np.abs(dZ - exact) <= bound)
+            assert np.all(np.abs(dH - exact) <= bound)
+            if dtype == np.float32 and n * c <= 4000:
+                np.testing.assert_array_equal(dZ, _fma_in_order_f32(dZn, Wn))
+        np.testing.assert_allclose(db, dZ.sum(axis=0, dtype=np.float64),
                                    rtol=1e-5 if dtype == np.float32 else 1e-12,
                                    atol=1e-5 * n if dtype == np.float32 else 1e-12 * n)
-        dZ, _ = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["relu"])
-        np.testing.assert_array_equal(dZ, dH * (H > 0).astype(dtype))
+        dZr, _ = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["relu"])
+        np.testing.assert_array_equal(dZr, dZ * (H > 0).astype(dtype))
 
 
 @pytest.mark.parametrize("bs", [1, 16])

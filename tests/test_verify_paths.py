@@ -200,6 +200,39 @@ def test_baseline_rules(tmp_path):
     assert "max_ulps" in json.loads(f.read_text())
 
 
+def test_blas_products_under_another_blas_are_held_to_their_cap_only(tmp_path):
+    """dense_backward's dW/dX on several rows are BLAS products: measured under a BLAS
+    other than the baseline's (another fingerprint) they keep the cap but not the
+    baseline rules, and say so; nnlib's own outputs keep every rule under any BLAS."""
+    other = "a BLAS product: the baseline was measured with another BLAS"
+
+    def judged(blas, ulps, base, note):
+        case = paths._Case("dense_backward", "dX (relu)", "float64", "151 x 217", "P",
+                           16.0, blas=blas)
+        case.base_ulps = case.max_ulps = ulps
+        case.worst = "x=1"
+        paths._judge(case, {case.key: base}, False, note)
+        return case
+
+    assert judged(True, 1.09, 0.35, None).problems          # same BLAS: baseline rules
+    same_blas_ok = judged(True, 0.4, 0.35, None)
+    assert not same_blas_ok.problems and same_blas_ok.note is None
+    foreign = judged(True, 1.09, 0.35, other)
+    assert not foreign.problems and foreign.note == other
+    assert judged(True, 17.0, 0.35, other).problems          # the cap still holds
+    assert judged(False, 1.09, 0.35, other).problems         # nnlib's own loops: no pass
+    f = tmp_path / "b.json"
+    paths.save_baseline({"a|b|float64|p": 1.5}, str(f), fingerprint="abc")
+    assert paths.load_blas_fingerprint(str(f)) == "abc"
+    assert paths.load_blas_fingerprint(str(tmp_path / "none.json")) is None
+
+
+def test_the_blas_fingerprint_is_stable_and_recorded():
+    fp = paths.blas_fingerprint()
+    assert fp == paths.blas_fingerprint() and len(fp) == 16
+    assert paths.load_blas_fingerprint() is not None    # the committed baseline names one
+
+
 def test_the_committed_baseline_covers_the_plan():
     items = paths.run_paths(Context(quick=True, only=["softmax", "hinge_loss"]))
     assert items and all(it["passed"] for it in items), [it["failures"] for it in items]

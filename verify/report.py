@@ -218,11 +218,14 @@ def _paths_md(it):
         for d in dts:
             r = per.get(d)
             cells.append("–" if r is None else f"{_fmt(r['max_ulps'])} / {_fmt(r['baseline'])}"
+                         + (" (cap only)" if r.get("note") else "")
                          + ("" if r["passed"] else " **FAIL**"))
         thr_text = ", ".join(str(t) for t in sorted(
             {t for r in per.values() for t in r["threads"]}, key=str))
         lines.append(f"| {_cell(path)} | {thr} | {out} | " + " | ".join(cells)
                      + f" | {thr_text} |")
+    for note in sorted({r["note"] for r in it["paths"] if r.get("note")}):
+        lines += ["", f"Cap only: {note}."]
     models = it.get("error_models") or {}
     if models:
         lines += ["", "Error measure (ULPs of |exact| + T1 + rho Td; T = 0: relative):", ""]

@@ -1813,8 +1813,9 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
 def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn,
                            const floating[:, ::1] H, int kind, double param=0.0):
     """Test hook: ``act_backward_product`` (what the backward pass uses under a layer at
-    most NARROW_K wide), returning (dZ, db) for the layer below, whose dH = dZn Wn^T must
-    be bitwise BLAS's product."""
+    most NARROW_K wide), returning (dZ, db) for the layer below, whose dH = dZn Wn^T is
+    each element's k products added in order by fused multiply-adds (bitwise BLAS's
+    product where BLAS adds that way, as OpenBLAS's SkylakeX kernels do)."""
     cdef Py_ssize_t n = dZn.shape[0], k = dZn.shape[1], c = Wn.shape[0]
     if Wn.shape[1] != k or H.shape[0] != n or H.shape[1] != c or n < 1 or c < 1 or k < 1:
         raise ValueError("shapes: dZn (n, k), Wn (c, k), H (n, c), all >= 1")
