@@ -180,9 +180,9 @@ def _step_narrow(dict config, floating[::1] param, const floating[::1] grad,
         raise ValueError("param, grad and state sizes do not match")
     if n == 0 or step < 1:
         raise ValueError("need n >= 1 and step >= 1")
-    with nogil:
-        optim_update_threads(&cfg, &param[0], &grad[0],
-                             &state[0, 0] if slots > 0 else NULL, n, step, 1)
+    with nogil:     # the generic loop alone (optim_update_* may take optim_f32.h's)
+        optim_update_range(&cfg, &param[0], &grad[0],
+                           &state[0, 0] if slots > 0 else NULL, n, step, 0, n)
 
 
 def _bound_check(const floating[::1] param, const floating[::1] grad,

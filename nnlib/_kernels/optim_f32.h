@@ -1,5 +1,6 @@
 /* optim_f32.h -- PyTorch's SGD, Adam and AdamW on float32 arrays with the float<->double
- * conversions written out (optim_wide's update of those rules on float32).
+ * conversions written out: the float32 update of those rules wherever optim_rules'
+ * explicit_f32 lets it through (the standalone step from optim_wide, the training epoch).
  *
  * Design note
  * -----------
@@ -46,6 +47,22 @@
 #define NNLIB_OPTIM_F32_H
 
 #include <math.h>
+
+/* Updates each module has sent to these loops (optim_rules' explicit_f32 counts one per
+ * update call it lets through), and whether it lets any through (1; 0 sends every update
+ * to the generic loop). Their results are bitwise the generic loop's, so nothing else
+ * shows which loop ran: the tests read the count to see that the training epoch takes
+ * them, and compare an epoch with the switch off (train._explicit_f32). One of each per
+ * module (static); the count is added to atomically (an update may run on any thread). */
+static Py_ssize_t nn_explicit_f32_updates = 0;
+static int nn_explicit_f32_on = 1;
+
+static inline void nn_count_explicit_f32(void)
+{
+    __atomic_fetch_add(&nn_explicit_f32_updates, 1, __ATOMIC_RELAXED);
+}
+
+static inline void nn_set_explicit_f32(int on) { nn_explicit_f32_on = on; }
 
 #if defined(__AVX2__) && defined(__FMA__)
 #define NN_SGD_F32 1

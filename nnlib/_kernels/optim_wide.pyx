@@ -31,25 +31,15 @@ conversion ports on shuffles (its design note). So does float32 Adam and AdamW (
 in range, ``adam_scalars``), eight elements at a time with the floats in 256-bit and the
 doubles in 512-bit registers (no shuffle at all; AdamW's shrink only where it is not
 1): 100k elements, one thread, 1.68 -> 1.19 ns per element. Same operations, same
-results (a NaN's sign aside, see tests/test_optim.py).
+results (a NaN's sign aside, see tests/test_optim.py). The choice is
+``optim_rules.explicit_f32``'s (where the loop is built, the seeds in range, no array
+partly overlapping another), made inside ``optim_update_threads`` and its siblings, so the
+training epoch (``train.pyx``) takes the same loops; ``optim``'s ``_step_narrow`` calls
+``optim_update_range``, the generic loop alone, which the tests compare them with.
 """
-from cython.parallel cimport prange
-
-from nnlib._kernels.optim_rules cimport (OptimConfig, AdamScalars, adam_scalars,
-                                         optim_update_threads, optim_state_slots, OPT_SGD,
+from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update_threads, OPT_SGD,
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD, OPT_ADAM,
                                          OPT_ADAMW, OPT_ADAGRAD, OPT_RMSPROP)
-
-cdef extern from "optim_f32.h" nogil:
-    int NN_SGD_F32      # 1 where the explicit float32 SGD loop is built (AVX2 + FMA)
-    void nn_sgd_f32_range(float* p, const float* g, float* s, Py_ssize_t lo,
-                          Py_ssize_t hi, double lr, double wd, double mu, double damp,
-                          int has_wd, int momentum, int first, int nesterov) noexcept
-    int NN_ADAM_F32     # 1 where the explicit float32 Adam loop is built (AVX-512 VL + FMA)
-    void nn_adam_f32_range(float* p, const float* g, float* m, float* v, float* vmax,
-                           Py_ssize_t lo, Py_ssize_t hi, double step_size, double inv_bc2,
-                           double eps, double b2, double shrink, double l2, double c,
-                           int has_l2, int amsgrad, int from_end) noexcept
 
 
 cdef bint wide_rule(const OptimConfig* cfg, bint f32) noexcept nogil:
@@ -65,58 +55,9 @@ cdef bint wide_rule(const OptimConfig* cfg, bint f32) noexcept nogil:
 cdef void update_wide_f32(const OptimConfig* cfg, float* param, const float* grad,
                           float* state, Py_ssize_t n, long long step,
                           int n_threads) noexcept nogil:
-    """``optim_update_threads`` on float32 arrays, from the 512-bit build (PyTorch's SGD
-    from ``optim_f32.h``)."""
-    cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else n
-    cdef Py_ssize_t span = n * optim_state_slots(cfg)
-    cdef AdamScalars adam
-    cdef bint is_adam = cfg.kind == OPT_ADAM or cfg.kind == OPT_ADAMW
-    if is_adam:
-        adam = adam_scalars(cfg, step, True)
-    if not ((NN_SGD_F32 and cfg.kind == OPT_SGD) or (NN_ADAM_F32 and is_adam and adam.f32)
-            ) or _overlap(param, n, grad, n) or (state != NULL and (
-                _overlap(param, n, state, span) or _overlap(grad, n, state, span))):
-        optim_update_threads(cfg, param, grad, state, n, step, n_threads)
-        return
-    if chunks <= 1:         # no OpenMP region at all (as optim_update_threads)
-        _explicit_f32(cfg, &adam, param, grad, state, n, step, 0, n)
-        return
-    for c in prange(chunks, schedule='static', num_threads=n_threads):
-        lo = c * n // chunks
-        hi = (c + 1) * n // chunks
-        _explicit_f32(cfg, &adam, param, grad, state, n, step, lo, hi)
-
-
-cdef inline bint _overlap(const float* a, Py_ssize_t na, const float* b,
-                          Py_ssize_t nb) noexcept nogil:
-    # a[:na] and b[:nb] share memory but do not start together: GCC's loop then runs
-    # element by element (its alias check), which the explicit loops would not reproduce
-    return a != b and a < b + nb and b < a + na
-
-
-cdef inline void _explicit_f32(const OptimConfig* cfg, const AdamScalars* adam,
-                               float* param, const float* grad, float* state,
-                               Py_ssize_t n, long long step, Py_ssize_t lo,
-                               Py_ssize_t hi) noexcept nogil:
-    """Elements ``[lo, hi)`` of the step from ``optim_f32.h``'s loops: PyTorch's SGD, or
-    Adam and AdamW (``adam``: their scalars, as ``optim_rules._adam`` takes them)."""
-    if cfg.kind == OPT_SGD:
-        _sgd_f32(cfg, param, grad, state, n, step, lo, hi)
-    else:
-        nn_adam_f32_range(param, grad, state, state + n, state + 2 * n, lo, hi,
-                          adam.step_size, adam.inv_bc2, cfg.eps, cfg.beta2, adam.shrink,
-                          adam.l2, adam.c, adam.has_l2, cfg.amsgrad != 0, adam.from_end)
-
-
-cdef inline void _sgd_f32(const OptimConfig* cfg, float* param, const float* grad,
-                          float* state, Py_ssize_t n, long long step, Py_ssize_t lo,
-                          Py_ssize_t hi) noexcept nogil:
-    """Elements ``[lo, hi)`` of PyTorch's SGD step (``optim_rules._sgd``'s flags: the
-    L2 term if weight_decay != 0, nesterov only with momentum)."""
-    cdef bint momentum = cfg.momentum != 0.0
-    nn_sgd_f32_range(param, grad, state, lo, hi, cfg.lr, cfg.weight_decay, cfg.momentum,
-                     cfg.dampening, cfg.weight_decay != 0.0, momentum,
-                     momentum and step <= 1, momentum and cfg.nesterov != 0)
+    """``optim_update_threads`` on float32 arrays, from the 512-bit build (PyTorch's SGD,
+    Adam and AdamW from ``optim_f32.h`` where ``optim_rules.explicit_f32`` lets them)."""
+    optim_update_threads(cfg, param, grad, state, n, step, n_threads)
 
 
 cdef void update_wide_f64(const OptimConfig* cfg, double* param, const double* grad,

@@ -40,8 +40,12 @@ Plain SGD (momentum 0) fuses the update into the weight-gradient product: one GE
 ``W <- (1 - lr (l2 + wd)) W - lr H^T dZ`` (beta = 1 - lr (l2 + wd), alpha = -lr) instead of
 writing dW and reading it back; ``verify/train.py`` proves it equals the unfused rule.
 Every other array goes through ``optim_update`` of ``optim_rules.pxd`` with the
-gradient in a buffer. At batch 1 with dense rows, no dropout and every array on plain SGD
-without decay on W_0, the first layer's rank-one step and the next row's product x W_0
+gradient in a buffer; there, as in the standalone step, float32 PyTorch SGD with momentum,
+Adam and AdamW run ``optim_f32.h``'s explicit loops where they are built
+(``optim_rules.explicit_f32``; bitwise the generic loop's results), in one pass, in the
+chunks of ``optim_update_sq`` or in ``optim_update_threads``' per-thread pieces. At
+batch 1 with dense rows, no dropout and every array on plain SGD without decay on W_0,
+the first layer's rank-one step and the next row's product x W_0
 run in one pass over W_0 (``first_layer_step_and_product``, blas_small.h's
 ``nn_rank1_axpys``: each row added to the product right after its update, in increasing
 order, so bitwise the unfused order); the next forward then skips its first product
@@ -193,7 +197,9 @@ from nnlib._kernels.sparse_rows cimport CsrRows, csr_rows_matmul, csr_rows_t_mat
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update_threads,
                                         optim_update_sq, optim_state_slots,
                                         sum_squares_from, OPT_SGD, OPT_ADAMW,
-                                        OPT_SKLEARN_SGD, OPT_NOTES_MOMENTUM)
+                                        OPT_SKLEARN_SGD, OPT_NOTES_MOMENTUM, NN_SGD_F32,
+                                        NN_ADAM_F32, nn_explicit_f32_updates,
+                                        nn_explicit_f32_on, nn_set_explicit_f32)
 
 cdef extern from "penalty.h" nogil:
     # the deferred penalties' snapshots and their sums of squares (see epoch_loop)
@@ -664,6 +670,19 @@ def _set_copies(kind, bint enabled):
     previous = _COPIES[kind]
     _COPIES[kind] = enabled
     return previous
+
+
+def _explicit_f32(on=None):
+    """Test hook on the float32 updates of this module (the epoch's) that
+    ``optim_rules.explicit_f32`` sends to ``optim_f32.h``'s loops: returns ``(sgd, adam,
+    count, on)``, whether the SGD and the Adam loop are built, how many updates went to
+    them so far and whether they may (before ``on``, if given, sets it: False sends
+    every update to the generic loop, for a bitwise comparison)."""
+    out = (bool(NN_SGD_F32), bool(NN_ADAM_F32), nn_explicit_f32_updates,
+           bool(nn_explicit_f32_on))
+    if on is not None:
+        nn_set_explicit_f32(1 if on else 0)
+    return out
 
 
 cdef class _Pointers:
