@@ -1,6 +1,9 @@
 """The float32 loops of ``act_f32.h`` (leaky_relu forward and vjp, sigmoid's and tanh's vjp
-from the output): each result is the float64 kernel's rounded once, bit for bit, at
-lengths around every vector boundary and with the special values in every lane position.
+from the output, the sigmoid forward): each result is the float64 kernel's rounded once,
+bit for bit, at lengths around every vector boundary and with the special values in every
+lane position; the sigmoid forward, whose float32 formula is not the float64 kernel's,
+within the float32 contract of that rounding (<= 0.5005 ulp) and the same in every
+position.
 
 These kinds' float32 results are the double formula rounded once (the products p x, p g,
 y (1 - y) g and (1 - y^2) g of float32 inputs are formed in double either way), so the
@@ -77,3 +80,95 @@ def test_output_vjp_is_the_double_formula_rounded(name, n, rng):
     got = vjp(y, g, output=y, n_threads=1)
     want = vjp(y.astype(np.float64), g.astype(np.float64), output=y.astype(np.float64))
     _assert_rounded_once(got, want)
+
+
+# the sigmoid forward (act_f32.h's explicit loop where the build has one, else the generic
+# loop): values around every vector boundary (4, two streams of 4, the masked tail) and
+# the regions where its branches meet: +-0, +-inf, NaN, subnormals, the float32 underflow
+# of the result (-103.98: sigmoid < 2^-150 rounds to 0), the saturation to 1 (17.33), the
+# clamp of e^x at -708, FLT_MAX
+SIGMOID_SPECIALS = np.array(
+    [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1e-45, -1e-45, 1.17e-38, -1.17e-38,
+     -103.972, -103.9721, -103.97208, -103.98, -104.0, -87.33655, -88.72284,
+     17.32868, 17.328679, 17.3287, 16.6355, -708.0, -708.4, -707.9, -745.2, -1e4,
+     3.4028235e38, -3.4028235e38, 1.0, -1.0, 0.5, -2.5, -30.537546, 88.0], np.float32)
+SIGMOID_LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 24, 33, 4095, 4096,
+                   4097, 4096 + 8, 4096 + 9, 2 * 4096 + 11]
+
+
+def _sigmoid_values(rng, n):
+    v = rng.standard_normal(n) * rng.choice([1.0, 8.0, 30.0, 120.0, 1e3], n)
+    k = min(n, len(SIGMOID_SPECIALS))
+    v[rng.choice(n, size=k, replace=False)] = SIGMOID_SPECIALS[rng.choice(
+        len(SIGMOID_SPECIALS), size=k, replace=False)]
+    return v.astype(np.float32)
+
+
+def _assert_sigmoid_contract(x, got):
+    """got (float32) is sigma(x) rounded to nearest to <= 0.5005 ulp: the float64 oracle
+    (the NumPy twin's formula, ~1e-16 relative) rounded once, or its neighbour where the
+    oracle lies within 5e-4 ulp of the midpoint between them; 0 exactly where the
+    correctly rounded result is 0, NaN exactly for NaN x."""
+    from nnlib._reference.activations import _sigmoid64
+    want64 = _sigmoid64(x.astype(np.float64))
+    want = want64.astype(np.float32)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    got64, ok = got[~nan].astype(np.float64), ~nan
+    exact = got[ok].view(np.uint32) == want[ok].view(np.uint32)
+    # ulp of the float32 result (subnormal spacing 2^-149 at the bottom)
+    ulp = np.maximum(np.spacing(np.abs(want[ok])).astype(np.float64), 2.0 ** -149)
+    err = np.abs(got64 - want64[ok]) / ulp
+    bad = ~exact & (err > 0.5005)
+    assert not bad.any(), (x[ok][bad][:5], got[ok][bad][:5], want64[ok][bad][:5])
+    assert ((got[ok] == 0) == (want[ok] == 0)).all()
+
+
+@pytest.mark.parametrize("n", SIGMOID_LENGTHS)
+def test_sigmoid_forward_within_the_float32_contract(n, rng):
+    x = _sigmoid_values(rng, n)
+    _assert_sigmoid_contract(x, F.sigmoid(x, n_threads=1))
+
+
+def test_sigmoid_forward_special_values():
+    inf, nan = np.inf, np.nan
+    x = np.array([0.0, -0.0, inf, -inf, nan, 1e-45, -1e-45, 3.4028235e38, -3.4028235e38,
+                  -104.0, -708.0, -1e4, 17.33, 40.0], np.float32)
+    want = np.array([0.5, 0.5, 1.0, 0.0, nan, 0.5, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0],
+                    np.float32)
+    for k in range(len(x)):     # each value in every lane of a vector, a stream, the tail
+        xs = np.roll(np.concatenate([x, x]), k)
+        ws = np.roll(np.concatenate([want, want]), k)
+        got = F.sigmoid(xs, n_threads=1)
+        np.testing.assert_array_equal(got, ws)
+        assert np.isnan(got[np.isnan(xs)]).all()
+    assert np.signbit(F.sigmoid(x, n_threads=1)[~np.isnan(x)]).sum() == 0
+
+
+def test_sigmoid_forward_the_same_in_every_position(rng):
+    # a value's result does not depend on its lane, stream, chunk or the tail: each value
+    # alone (n = 1, the tail) against the same values at all offsets of longer arrays
+    x = _sigmoid_values(rng, 64)
+    alone = np.concatenate([F.sigmoid(x[i:i + 1], n_threads=1) for i in range(len(x))])
+    for n in (5, 8, 13, 17, 33, 64):
+        for off in range(0, len(x) - n + 1, 3):
+            got = F.sigmoid(x[off:off + n], n_threads=1)
+            np.testing.assert_array_equal(got.view(np.uint32),
+                                          alone[off:off + n].view(np.uint32))
+    big = np.resize(x, 3 * 4096 + 7)      # across the 4096-element tasks, two threads
+    np.testing.assert_array_equal(F.sigmoid(big, n_threads=2).view(np.uint32),
+                                  np.resize(alone, big.size).view(np.uint32))
+
+
+@pytest.mark.parametrize("n", SIGMOID_LENGTHS)
+def test_sigmoid_forward_writes_only_its_output(n, rng):
+    # the output a view into a larger buffer with sentinels after it: a full-width tail
+    # store past n changes a sentinel (instead of writing past the end of the heap block)
+    from nnlib._codes import ACTIVATION_CODES
+    from nnlib._kernels.activations import activation_forward
+    x = _sigmoid_values(rng, n)
+    buf = np.full(n + 16, -7.25, np.float32)
+    activation_forward(ACTIVATION_CODES["sigmoid"], x, buf[:n], 0.0, 1)
+    np.testing.assert_array_equal(buf[n:], np.float32(-7.25))
+    np.testing.assert_array_equal(buf[:n].view(np.uint32),
+                                  F.sigmoid(x, n_threads=1).view(np.uint32))

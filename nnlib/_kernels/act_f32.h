@@ -42,13 +42,42 @@
  * one thread: sigmoid 241 -> 171 us, tanh 219 -> 162 us (8 a time on AVX-512: 214 and
  * 205); built with -mno-avx512f: 261 -> 174 and 230 -> 182 us.
  *
- * NN_ACT_F32_LEAKY and NN_ACT_F32_OUTPUT_VJP are 0 where the instructions are missing
- * (the functions are then empty and the generic loops run).
+ * The sigmoid forward (scalar.pxd's sigmoid_fwd_f32: e = e^-|x| by vmath.h's
+ * nn_exp_neg_f32_half_bounded, then select(x >= 0, 1, e) / (1 + e) in double, rounded
+ * once): 4 values a time in two independent streams, with AVX2 and FMA, widened from
+ * memory and rounded into each 16-byte store; the generic loop instead runs it in blocks
+ * through a stack buffer of doubles (activations.pyx's note). The same operations and
+ * constants (vmath.h's NN_EXPH_*) in GCC's contraction (the polynomial's Horner steps,
+ * the reduction's x - kd ln2/2 as FMAs), the clamp at -708 as one vmaxpd instead of a
+ * compare and a blend (a NaN passes as the second operand, as through the select); every
+ * float32 x gives the generic loop's bits, NaN payloads included (checked on all 2^32
+ * against the previous build). The tail (fewer than 4) is the same vector code under a
+ * masked load and store, which touch only the lanes below n. 1e6 values, one thread,
+ * thread-CPU medians, interleaved with the previous build, on the AVX2 machine of
+ * session 16 (Zen 1 EPYC under KVM, no AVX-512; GCC's generic loop there is 4 doubles
+ * wide, ymm): 3660-3700 -> 3270-3310 us, and 1e4 values 38.0-38.3 -> 33.3-34.2 us
+ * (PyTorch's float forward there: ~2350 us). Measured there and not kept (a copy of
+ * the loop outside nnlib, same machine, 1e6 values: 3040-3120 us as kept): one stream
+ * ~4 % slower; the select of 1 and e by x's sign bit (vblendvpd on x, no compare; the
+ * same bits) within the noise; Estrin's scheme for the polynomial (two more products,
+ * shorter chain) 3310-3470 us: the loop is bound by its vector operations, not by the
+ * chain's latency; the division as a float reciprocal (vdivps) with one correction in
+ * double 4590 us; e^x in quarter steps of ln 2 with 2^(j/4)'s bits from a 4-entry table
+ * by vpermd and a degree-5 polynomial (one FMA fewer) 3160 us against 3125. (AVX-512's
+ * vpermt2pd, a 16-entry table in two registers, is not available on that machine.)
+ * An AVX-512 build runs this loop too, in place of GCC's 8-wide one: not measured on an
+ * AVX-512 machine (Zen 4 splits a zmm operation in two 256-bit halves, where the output
+ * vjp's loop above ran faster 4 a time than 8), nor checked there over all 2^32 inputs.
+ *
+ * NN_ACT_F32_LEAKY, NN_ACT_F32_OUTPUT_VJP and NN_ACT_F32_SIGMOID_FWD are 0 where the
+ * instructions are missing (the functions are then empty and the generic loops run).
  */
 #ifndef NNLIB_ACT_F32_H
 #define NNLIB_ACT_F32_H
 
 #include <math.h>
+
+#include "vmath.h"    /* the sigmoid forward's e^x constants */
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -147,6 +176,56 @@ static inline void nn_tanh_vjp_y_f32(const float* y, const float* g, float* out,
 {
     nn_output_vjp_f32_loop(y, g, out, n, 1);
 }
+
+#define NN_ACT_F32_SIGMOID_FWD 1
+
+/* sigmoid_fwd_f32 (scalar.pxd) on 4 widened values, operation for operation as GCC
+ * compiles it (vmath.h's nn_exp_neg_f32_half_bounded of -|x|, contracted to FMAs as
+ * there): e = e^-|x|, rounded (select(x >= 0, 1, e) / (1 + e)). The clamp at -708 is
+ * one vmaxpd (LIM > a ? LIM : a, a NaN passes as the second operand), the select of 1
+ * and e one vblendvpd */
+static inline __attribute__((always_inline)) __m128 nn_sigmoid_f32_x4(__m256d x)
+{
+    const __m256d ONE = _mm256_set1_pd(1.0), SH = _mm256_set1_pd(NN_EXPH_SHIFTER);
+    const __m256d SIGN = _mm256_set1_pd(-0.0);
+    __m256d a = _mm256_max_pd(_mm256_set1_pd(NN_EXP_F32_ARG_MIN), _mm256_or_pd(x, SIGN));
+    __m256d t = _mm256_fmadd_pd(a, _mm256_set1_pd(2.0 * NN_LOG2E), SH);
+    __m256d kd = _mm256_sub_pd(t, SH);
+    __m256d r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(NN_EXPH_LN2_2), a);
+    __m256i tb = _mm256_castpd_si256(t);
+    __m256i j = _mm256_sub_epi64(_mm256_setzero_si256(),
+                                 _mm256_and_si256(tb, _mm256_set1_epi64x(1)));
+    __m256i sb = _mm256_add_epi64(_mm256_slli_epi64(tb, 51),
+        _mm256_and_si256(j, _mm256_set1_epi64x((long long)NN_EXPH_SQRT2_D)));
+    __m256d p = _mm256_fmadd_pd(_mm256_set1_pd(NN_EXPH_C6), r, _mm256_set1_pd(NN_EXPH_C5));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C4));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C3));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C2));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C1));
+    p = _mm256_fmadd_pd(p, r, ONE);
+    __m256d e = _mm256_mul_pd(p, _mm256_castsi256_pd(sb));
+    __m256d num = _mm256_blendv_pd(e, ONE, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GE_OQ));
+    return _mm256_cvtpd_ps(_mm256_div_pd(num, _mm256_add_pd(e, ONE)));
+}
+
+/* out = sigmoid(x), two independent streams of 4; the tail (fewer than 4) by a masked
+ * load and store, which touch only the lanes below n */
+static inline void nn_sigmoid_f32(const float* x, float* out, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128 a = nn_sigmoid_f32_x4(_mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+        __m128 b = nn_sigmoid_f32_x4(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+        _mm_storeu_ps(out + i, a);
+        _mm_storeu_ps(out + i + 4, b);
+    }
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(out + i, nn_sigmoid_f32_x4(_mm256_cvtps_pd(_mm_loadu_ps(x + i))));
+    if (i < n) {
+        __m128i m = _mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(0, 1, 2, 3));
+        _mm_maskstore_ps(out + i, m, nn_sigmoid_f32_x4(_mm256_cvtps_pd(_mm_maskload_ps(x + i, m))));
+    }
+}
 #else
 #define NN_ACT_F32_OUTPUT_VJP 0
 static inline void nn_sigmoid_vjp_y_f32(const float* y, const float* g, float* out,
@@ -155,6 +234,9 @@ static inline void nn_sigmoid_vjp_y_f32(const float* y, const float* g, float* o
 static inline void nn_tanh_vjp_y_f32(const float* y, const float* g, float* out,
                                      Py_ssize_t n)
 { (void)y; (void)g; (void)out; (void)n; }
+#define NN_ACT_F32_SIGMOID_FWD 0
+static inline void nn_sigmoid_f32(const float* x, float* out, Py_ssize_t n)
+{ (void)x; (void)out; (void)n; }
 #endif
 
 #endif

@@ -299,7 +299,11 @@ static inline double nn_tanh(double x)
  * the divider (1e6 values, one thread: 778 us, and 697 with the division replaced by a
  * product as a probe), so a division-free quotient, which adds FMA-class work (a float
  * seed from vdivps refined by one Newton step in double: 770 -> 983 us; a reciprocal
- * seed and Newton steps, 7-9 FMAs for 1e-12), only costs. */
+ * seed and Newton steps, 7-9 FMAs for 1e-12), only costs. Where AVX2 and FMA exist the
+ * float32 sigmoid forward runs act_f32.h's explicit loop: nn_exp_neg_f32_half_core's
+ * operations and constants (NN_EXPH_*) written with intrinsics, the same bits; its note
+ * records the cheaper e^x forms measured there and not kept (a 4-entry table of
+ * 2^(j/4) by vpermd with a degree-5 polynomial, Estrin's scheme). */
 
 /* (e^r - 1)/r on |r| <= ln2/2, degree 7 (least squares in relative error with Lawson
  * weights against mpmath): 4.5e-12 relative, so e^r = 1 + r q(r) to 2e-12 relative and
@@ -437,18 +441,25 @@ static inline double nn_log1p_unit_f32(double u)
  * element, 2^(i/4) by selects with degree 5, 1.11). x >= -708 keeps
  * 2(k + 1023) + j >= 3: 2^k is normal. ln2/2 rounded, times |2k + j| <= 2043, is
  * 6e-14 of r. */
+/* its constants, shared with act_f32.h's explicit sigmoid forward (the same operations) */
+#define NN_EXPH_SHIFTER (NN_SHIFTER + 2046.0)
+#define NN_EXPH_LN2_2   0.34657359027997264                /* ln2/2 rounded */
+#define NN_EXPH_SQRT2_D (0x3ff6a09e667f3bcdULL - 0x3ff8000000000000ULL)
+#define NN_EXPH_C1 1.0000000005476304
+#define NN_EXPH_C2 0.49999999909783166
+#define NN_EXPH_C3 0.16666651440602115
+#define NN_EXPH_C4 0.041666748893618745
+#define NN_EXPH_C5 0.008343659530283763
+#define NN_EXPH_C6 0.0013877995305873474
 static inline double nn_exp_neg_f32_half_core(double x)
 {
-    const double shifter = NN_SHIFTER + 2046.0;
-    double t = x * (2.0 * NN_LOG2E) + shifter;
-    double kd = t - shifter;                           /* 2k + j */
-    double r = x - kd * 0.34657359027997264;           /* ln2/2 rounded */
+    double t = x * (2.0 * NN_LOG2E) + NN_EXPH_SHIFTER;
+    double kd = t - NN_EXPH_SHIFTER;                   /* 2k + j */
+    double r = x - kd * NN_EXPH_LN2_2;
     uint64_t tb = nn_to_bits(t);
-    uint64_t sb = (tb << 51) + (((uint64_t)0 - (tb & 1))
-                                & (0x3ff6a09e667f3bcdULL - 0x3ff8000000000000ULL));
-    double p = 1.0 + r * (1.0000000005476304 + r * (0.49999999909783166
-        + r * (0.16666651440602115 + r * (0.041666748893618745 + r * (0.008343659530283763
-        + r * 0.0013877995305873474)))));
+    uint64_t sb = (tb << 51) + (((uint64_t)0 - (tb & 1)) & NN_EXPH_SQRT2_D);
+    double p = 1.0 + r * (NN_EXPH_C1 + r * (NN_EXPH_C2 + r * (NN_EXPH_C3 + r * (NN_EXPH_C4
+        + r * (NN_EXPH_C5 + r * NN_EXPH_C6)))));
     return p * nn_from_bits(sb);
 }
 
