@@ -65,9 +65,9 @@
  * double 4590 us; e^x in quarter steps of ln 2 with 2^(j/4)'s bits from a 4-entry table
  * by vpermd and a degree-5 polynomial (one FMA fewer) 3160 us against 3125. (AVX-512's
  * vpermt2pd, a 16-entry table in two registers, is not available on that machine.)
- * An AVX-512 build runs this loop too, in place of GCC's 8-wide one: not measured on an
- * AVX-512 machine (Zen 4 splits a zmm operation in two 256-bit halves, where the output
- * vjp's loop above ran faster 4 a time than 8), nor checked there over all 2^32 inputs.
+ * Only without AVX-512: an AVX-512 build keeps GCC's 8-wide generic loop (730 us at 1e6
+ * on the Zen 4 machine, vmath.h's note), against which this loop was neither timed nor
+ * checked over all 2^32 inputs (NN_ACT_F32_SIGMOID_FWD is 0 there).
  *
  * NN_ACT_F32_LEAKY, NN_ACT_F32_OUTPUT_VJP and NN_ACT_F32_SIGMOID_FWD are 0 where the
  * instructions are missing (the functions are then empty and the generic loops run).
@@ -177,7 +177,11 @@ static inline void nn_tanh_vjp_y_f32(const float* y, const float* g, float* out,
     nn_output_vjp_f32_loop(y, g, out, n, 1);
 }
 
+#if defined(__AVX512F__)
+#define NN_ACT_F32_SIGMOID_FWD 0     /* GCC's 8-wide loop, measured there (note above) */
+#else
 #define NN_ACT_F32_SIGMOID_FWD 1
+#endif
 
 /* sigmoid_fwd_f32 (scalar.pxd) on 4 widened values, operation for operation as GCC
  * compiles it (vmath.h's nn_exp_neg_f32_half_bounded of -|x|, contracted to FMAs as
