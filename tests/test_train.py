@@ -2,6 +2,9 @@
 (nnlib._reference.train, through tests/_twin_fit.py), reproducibility, XOR, divergence
 handling, fit's options and bad input. The compiled epoch itself against its twin, case by
 case, is tests/test_train_twin.py."""
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -69,45 +72,65 @@ def test_float32_epoch_close_to_float64(rng):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def _fma_in_order_f32(A, B):
-    """A @ B.T as each element's k float32 fused multiply-adds in order from zero,
-    emulated in float64: each product of two floats is exact there, so each step rounds
-    twice (to double, then to float) where the hardware rounds once, which differs only
-    when the double lands on a float tie (about one step in 2^29)."""
-    acc = np.zeros((A.shape[0], B.shape[0]), np.float32)
-    for j in range(A.shape[1]):
-        acc = (np.multiply.outer(A[:, j].astype(np.float64), B[:, j].astype(np.float64))
-               + acc).astype(np.float32)
-    return acc
+def _round_to(v, bits):
+    """The Fraction v rounded once to ``bits`` significant bits, ties to even (normal
+    range)."""
+    if v == 0:
+        return 0.0
+    a = abs(v)
+    shift = bits - 1 - (a.numerator.bit_length() - a.denominator.bit_length())
+    scaled = a * Fraction(2) ** shift
+    while scaled >= 2 ** bits:
+        shift, scaled = shift - 1, scaled / 2
+    while scaled < 2 ** (bits - 1):
+        shift, scaled = shift + 1, scaled * 2
+    return math.copysign(math.ldexp(round(scaled), -shift), v)
 
 
-def _sgemm_adds_in_order():
-    """Whether this machine's BLAS forms a float32 product as k fused multiply-adds in
-    order per element, as OpenBLAS's SkylakeX kernels do (and their double ones); its
-    Haswell kernels (AVX2 CPUs) add in another order that depends on the element's
-    position, in float32 and float64 alike. Probed in float32, where the in-order sum
-    can be emulated exactly."""
-    r = np.random.default_rng(7)
-    A = r.standard_normal((32, 10)).astype(np.float32)
-    B = r.standard_normal((100, 10)).astype(np.float32)
-    return np.array_equal(A @ B.T, _fma_in_order_f32(A, B))
+def _fma_in_order(A, B):
+    """A @ B.T as each element's k fused multiply-adds in order from zero, in A's dtype:
+    each step a*b + acc exact (Fractions) and rounded once."""
+    bits = np.finfo(A.dtype).nmant + 1
+    out = np.empty((A.shape[0], B.shape[0]), A.dtype)
+    for i in range(A.shape[0]):
+        for j in range(B.shape[0]):
+            acc = 0.0
+            for a, b in zip(A[i].tolist(), B[j].tolist()):
+                acc = _round_to(Fraction(a) * Fraction(b) + Fraction(acc), bits)
+            out[i, j] = acc
+    return out
+
+
+def _blas_adds_in_order(dtype):
+    """Whether nnlib's BLAS forms a product of ``dtype`` as k fused multiply-adds in order
+    per element, as OpenBLAS's SkylakeX kernels do; its Haswell kernels (AVX2 CPUs) add
+    in an order that depends on the element's position."""
+    from nnlib._kernels import blas
+    r = np.random.RandomState(7)
+    for n, k, c in [(32, 10, 100), (57, 16, 33)]:   # Haswell's dgemm: only the second
+        A, B = r.standard_normal((n, k)).astype(dtype), r.standard_normal((c, k)).astype(dtype)
+        C = np.zeros((n, c), dtype)
+        blas.gemm_py(False, True, 1.0, A, B, 0.0, C)
+        if not np.array_equal(C, _fma_in_order(A, B)):
+            return False
+    return True
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_narrow_layer_input_gradient_is_bitwise_blas_product(dtype, rng):
+def test_narrow_layer_input_gradient_is_the_in_order_fma_sum(dtype, rng):
     """Under a layer at most NARROW_K (16) wide the float64 backward pass forms
     dH = dZ W^T itself (k fused multiply-adds in order from zero per element, as
     OpenBLAS's SkylakeX kernels add them): with such a BLAS it must be bitwise NumPy's
     (BLAS's) product, for BLAS's small-matrix and blocked paths alike, so training does
     not change by taking that path. With a BLAS that adds in another order (OpenBLAS's
-    Haswell kernels) no loop of nnlib's can match it everywhere; the loop is then held to
-    the in-order sum's error bound (k units of rounding of sum |dZ_ij W_lj|), and in
-    float32 to the emulated in-order sum bit for bit. (Float32 training never takes the
-    path, ``by_product``.)"""
+    Haswell kernels) no loop of nnlib's can match it everywhere: the loop is then held bit
+    for bit to the in-order sum computed exactly (the smaller shapes) and both paths to
+    its error bound (k units of rounding of sum |dZ_ij W_lj|). (Float32 training never
+    takes the path, ``by_product``.)"""
     from nnlib._codes import ACTIVATION_CODES
     from nnlib._kernels import blas, dense, train
     blas.load()
-    bitwise = _sgemm_adds_in_order()
+    bitwise = _blas_adds_in_order(dtype)
     u = np.finfo(dtype).eps / 2
     for n, k, c in [(2, 2, 2), (3, 5, 7), (32, 10, 100), (200, 5, 100), (20000, 5, 100),
                     (57, 16, 33), (1000, 3, 130), (7, 16, 2)]:
@@ -121,6 +144,8 @@ def test_narrow_layer_input_gradient_is_bitwise_blas_product(dtype, rng):
                              dH, dW_, np.empty(k, dtype), np.empty(k),
                              ACTIVATION_CODES["identity"], 0.0)
         dZ, db = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["identity"])
+        if n * c <= 4000:
+            np.testing.assert_array_equal(dZ, _fma_in_order(dZn, Wn))
         if bitwise:
             np.testing.assert_array_equal(dZ, dH)
             np.testing.assert_array_equal(dZ, dZn @ Wn.T)  # and NumPy's (BLAS's) product
@@ -130,8 +155,6 @@ def test_narrow_layer_input_gradient_is_bitwise_blas_product(dtype, rng):
             bound = k * u * (np.abs(dZn).astype(ld) @ np.abs(Wn).T.astype(ld))
             assert np.all(np.abs(dZ - exact) <= bound)
             assert np.all(np.abs(dH - exact) <= bound)
-            if dtype == np.float32 and n * c <= 4000:
-                np.testing.assert_array_equal(dZ, _fma_in_order_f32(dZn, Wn))
         np.testing.assert_allclose(db, dZ.sum(axis=0, dtype=np.float64),
                                    rtol=1e-5 if dtype == np.float32 else 1e-12,
                                    atol=1e-5 * n if dtype == np.float32 else 1e-12 * n)

@@ -201,9 +201,9 @@ def test_baseline_rules(tmp_path):
 
 
 def test_blas_products_under_another_blas_are_held_to_their_cap_only(tmp_path):
-    """dense_backward's dW/dX on several rows are BLAS products: measured under a BLAS
-    other than the baseline's (another fingerprint) they keep the cap but not the
-    baseline rules, and say so; nnlib's own outputs keep every rule under any BLAS."""
+    """dense_backward's dX on several rows is a BLAS product: measured under a BLAS
+    other than the baseline's (another fingerprint) such a case keeps the cap but not the
+    baseline rules, and says so; nnlib's own outputs keep every rule under any BLAS."""
     other = "a BLAS product: the baseline was measured with another BLAS"
 
     def judged(blas, ulps, base, note):
@@ -227,10 +227,19 @@ def test_blas_products_under_another_blas_are_held_to_their_cap_only(tmp_path):
     assert paths.load_blas_fingerprint(str(tmp_path / "none.json")) is None
 
 
-def test_the_blas_fingerprint_is_stable_and_recorded():
+def test_the_blas_fingerprint_is_stable_and_recorded(monkeypatch):
     fp = paths.blas_fingerprint()
     assert fp == paths.blas_fingerprint() and len(fp) == 16
     assert paths.load_blas_fingerprint() is not None    # the committed baseline names one
+    # a BLAS whose threads cannot be set (scipy's, get_num_threads() is None): the same
+    # products, no set_num_threads call
+    from nnlib._kernels import blas
+
+    def refuse(n):
+        raise AssertionError("set_num_threads called")
+    monkeypatch.setattr(blas, "get_num_threads", lambda: None)
+    monkeypatch.setattr(blas, "set_num_threads", refuse)
+    assert paths.blas_fingerprint() == fp
 
 
 def test_the_committed_baseline_covers_the_plan():

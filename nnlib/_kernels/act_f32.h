@@ -54,7 +54,7 @@
  * against the previous build). The tail (fewer than 4) is the same vector code under a
  * masked load and store, which touch only the lanes below n. 1e6 values, one thread,
  * thread-CPU medians, interleaved with the previous build, on the AVX2 machine of
- * session 16 (Zen 1 EPYC under KVM, no AVX-512; GCC's generic loop there is 4 doubles
+ * 2026-12-05 (Zen 1 EPYC under KVM, no AVX-512; GCC's generic loop there is 4 doubles
  * wide, ymm): 3660-3700 -> 3270-3310 us, and 1e4 values 38.0-38.3 -> 33.3-34.2 us
  * (PyTorch's float forward there: ~2350 us). Measured there and not kept (a copy of
  * the loop outside nnlib, same machine, 1e6 values: 3040-3120 us as kept): one stream
@@ -65,9 +65,9 @@
  * double 4590 us; e^x in quarter steps of ln 2 with 2^(j/4)'s bits from a 4-entry table
  * by vpermd and a degree-5 polynomial (one FMA fewer) 3160 us against 3125. (AVX-512's
  * vpermt2pd, a 16-entry table in two registers, is not available on that machine.)
- * Only without AVX-512: an AVX-512 build keeps GCC's 8-wide generic loop (730 us at 1e6
- * on the Zen 4 machine, vmath.h's note), against which this loop was neither timed nor
- * checked over all 2^32 inputs (NN_ACT_F32_SIGMOID_FWD is 0 there).
+ * Only without AVX-512: there GCC's generic loop is 8 wide (730 us at 1e6 on the Zen 4
+ * machine, vmath.h's note), and this 4-wide loop is not timed or checked bit for bit
+ * against it (NN_ACT_F32_SIGMOID_FWD is 0 there).
  *
  * NN_ACT_F32_LEAKY, NN_ACT_F32_OUTPUT_VJP and NN_ACT_F32_SIGMOID_FWD are 0 where the
  * instructions are missing (the functions are then empty and the generic loops run).

@@ -378,7 +378,9 @@ cdef inline bint by_product(Py_ssize_t B, Py_ssize_t k, Py_ssize_t c) noexcept n
     """Whether the input gradient (B, c) of a layer k wide is formed inside the backward
     pass below it: for a narrow layer, and only where ``mm`` would call BLAS's GEMM
     kernels (not its own loops for one row or k == 1, nor a product with one column,
-    which BLAS hands to its matrix-vector kernels: both add in other orders). Used in
+    which BLAS hands to its matrix-vector kernels: both add in other orders), whose
+    SkylakeX kernels add in the order this path does (with other BLAS kernels the two
+    paths differ by roundings). Used in
     float64 only: in float32 the digits net at batch 32 (100 -> 10) measured slower this
     way than through sgemm's small-matrix kernel."""
     return B > 1 and c > 1 and 1 < k <= NARROW_K
