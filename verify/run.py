@@ -21,7 +21,8 @@ the next ones), --quick for one; a failing case there names the seed and the sma
 failing input found.
 
 ``update_baseline`` (``--update-baseline``) records in verify/baseline.json every branch
-path whose ULP figure improved or had no baseline yet.
+path whose ULP figure improved or had no baseline yet (a BLAS product only under the BLAS
+the file's ``blas_fingerprint`` names: ``verify.paths``).
 
 Names: every check has a name known before anything runs (:func:`catalogue`, printed by
 ``--list``); ``--only`` takes check names or group names (a section, a verify module, an
