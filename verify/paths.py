@@ -49,10 +49,10 @@ records today's figure where it is lower (an improvement) or new.
 
 dense_backward's dX on more than one row is a BLAS product summed in the dtype (its dW,
 one input column here, is nnlib's own small_gemm), so its figures are the BLAS kernels'
-rounding, which differs between BLAS builds and CPUs
-(OpenBLAS's SkylakeX kernels add each element's products in order, its Haswell kernels,
-on CPUs without AVX-512, in an order that depends on the element's position: up to 1.1
-ulp where SkylakeX's were correctly rounded). The baseline records which BLAS it was
+rounding, which differs between BLAS builds and CPUs (OpenBLAS's SkylakeX kernels add
+each element's products in order, its Haswell kernels, on CPUs without AVX-512, in an
+order that depends on the element's position: up to 1.1 ulp where SkylakeX's were
+correctly rounded). The baseline records which BLAS it was
 measured with, as the bits of a few fixed products (``blas_fingerprint``); under another
 BLAS those cases are held to their cap only, which the report and the item's verdict
 say, and an update leaves their figures alone (re-baselining them for another BLAS means
