@@ -53,6 +53,12 @@ INT_PATHS = {
     "OPTIM_CHECK_CHUNK": (
         256, "optim.pyx",
         "the optimizers' overflow dry run works in blocks of this many elements"),
+    "GIL_RELEASE_MIN": (
+        32768, "gil.pxd",
+        "the kernels a Python caller runs (layers, losses, maps, optimizer steps, input "
+        "checks, the epoch) let the GIL go for work of at least this many values (an "
+        "element, or MACS_PER_VALUE multiply-adds) and keep it below: the result is the "
+        "same either way"),
 }
 
 # Real cut-offs of vmath.h's exp / expm1 / log1p / tanh (C macros of paths.h).

@@ -93,20 +93,18 @@ def case_fit_and_predict(rng):
     preds, refused, done = [], [0], threading.Event()
 
     def predicts():
-        # A refused (or non-finite) predict yields for a millisecond before it tries
-        # again: a loop that retries at once holds the GIL between its calls, and a
-        # batch-1 fit whose small kernels each let the GIL go waits out a switch interval
-        # to take it back after every one (a fit of 200 rows with Python layers: 1.3 s
-        # alone, 96 s beside such a loop, past the 30 s hang check). The case checks what
-        # the predictions return, not how often they run.
+        # A refused (or non-finite) predict is retried at once: the loop holds the GIL
+        # between its calls, which a batch-1 fit must not wait out after each of its
+        # small kernels (they keep the GIL: nnlib/_kernels/gil.pxd). Seed 2531582012
+        # hung here before they did (a fit of 200 rows with Python layers: 0.1 s alone,
+        # 96 s beside this loop).
         while not done.is_set():
             try:
                 preds.append(m.predict(X[:20]))
             except ConcurrentUseError:
                 refused[0] += 1
-                time.sleep(0.001)
             except nnlib.NonFiniteError:              # a diverged fit's weights
-                time.sleep(0.001)
+                pass
 
     t = threading.Thread(target=predicts)
     t.start()

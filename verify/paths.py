@@ -647,6 +647,12 @@ def plan():
     pm = P["PARALLEL_MIN_SIZE"]
     acts_auto = [(f"n=PARALLEL_MIN_SIZE{rel} ({v}), n_threads=None", v, "PARALLEL_MIN_SIZE")
                  for v, rel in ((pm - 1, "-1"), (pm, ""), (pm + 1, "+1"))]
+    # on one thread, below GIL_RELEASE_MIN the tasks run in order with the GIL held, from
+    # it on in the OpenMP loop (nnlib/_kernels/gil.pxd)
+    gm = P["GIL_RELEASE_MIN"]
+    acts_gil = [(f"n=GIL_RELEASE_MIN{rel} ({v}, "
+                 f"{'in order, GIL held' if v < gm else 'OpenMP loop, GIL released'})", v,
+                 "GIL_RELEASE_MIN") for v, rel in ((gm - 1, "-1"), (gm, ""), (gm + 1, "+1"))]
     vb, sim = P["VEC_BLOCK"], P["SPARSEMAX_INSERTION_MAX"]
     wide = [(f"c=VEC_BLOCK{rel} ({v})", v, "VEC_BLOCK")
             for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"))] + [
@@ -692,7 +698,8 @@ def plan():
     return {
         "epoch": epoch,
         "activation": [("elementwise", n, key, lab) for lab, n, key in acts] + [
-            ("auto threads", n, key, lab) for lab, n, key in acts_auto],
+            ("auto threads", n, key, lab) for lab, n, key in acts_auto] + [
+            ("one thread", n, key, lab) for lab, n, key in acts_gil],
         "softmax": small + wide, "log_softmax": small + wide,
         "sparsemax": small + sims + wide[-1:],
         "softmax_cross_entropy": small + ce_c + wide[1:3]
@@ -716,8 +723,9 @@ def plan():
 
 
 PLAN = None      # filled on first use: plan() reads nnlib/_paths.py
-# PARALLEL_MIN_SIZE is nnlib/_threads.py's choice for n_threads=None (Python, the same for
-# every kind): two kinds run it
+# PARALLEL_MIN_SIZE is nnlib/_threads.py's choice for n_threads=None, and GIL_RELEASE_MIN
+# where one thread's tasks move into the OpenMP loop (code the same for every kind): two
+# kinds run them
 AUTO_THREAD_KINDS = ("identity", "sigmoid")
 # The thread split is code shared by every kind (the prange over tasks; a kind's own loop
 # runs inside one task, and every size case runs it on one thread): these kinds also run
@@ -977,13 +985,15 @@ class _Runner:
                         0.5, 2.0, pool.size) * np.where(np.arange(pool.size) % 2, -1, 1)
                     g_pool = g_pool.astype(dt)
                     for kind, n, key, label in PLAN["activation"]:
-                        if kind == "auto threads" and act.name not in AUTO_THREAD_KINDS:
+                        if (kind in ("auto threads", "one thread")
+                                and act.name not in AUTO_THREAD_KINDS):
                             continue
                         idx = _tile(pool, n, offset=seed)
                         x, g = pool[idx], g_pool[(idx * 5 + 1) % pool.size]
                         self._act_case(act.name, fwd, vjp, kw, dname, dt, label, key, x, g,
                                        fv[idx], dv[idx] * g.astype(LD), kind, idx,
-                                       n > P["ACT_CHUNK"] and act.name in THREAD_KINDS)
+                                       n > P["ACT_CHUNK"] and act.name in THREAD_KINDS
+                                       and kind == "elementwise")
 
     def _act_case(self, name, fwd, vjp, kw, dname, dt, label, key, x, g, fe, ve, kind, idx,
                   several):

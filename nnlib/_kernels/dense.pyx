@@ -6,12 +6,33 @@ Design note
 The math and the small-vs-BLAS product choice live in ``dense.pxd`` (shared with the
 compiled training loop). These entry points take validated, C-contiguous arrays and
 output buffers from the Python wrapper (``nnlib/functional/dense.py``), release the GIL
-and allocate nothing. ``nnlib._kernels.blas.load()`` must have been called first (the
-wrapper does it).
+for work worth it (``gil.pxd``) and allocate nothing. ``nnlib._kernels.blas.load()``
+must have been called first (the wrapper does it).
 """
 from cython cimport floating
 
 from nnlib._kernels.dense cimport mm, bias_act, act_backward
+from nnlib._kernels.gil cimport keeps_gil, product_values
+
+
+cdef void _forward(const floating* X, const floating* W, const floating* b, floating* H,
+                   Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int kind, double param,
+                   int n_threads) noexcept nogil:
+    if n_in == 0:
+        mm(False, False, n, n_out, 0, 1.0, H, 1, H, 1, 0.0, H, n_out)
+    else:
+        mm(False, False, n, n_out, n_in, 1.0, X, n_in, W, n_out, 0.0, H, n_out)
+    bias_act(H, b, n, n_out, kind, param, n_threads)
+
+
+cdef void _backward(const floating* X, const floating* W, const floating* H,
+                    const floating* grad_H, floating* dZ, floating* dX, floating* dW,
+                    floating* db, double* work, Py_ssize_t n, Py_ssize_t n_in,
+                    Py_ssize_t n_out, int kind, double param) noexcept nogil:
+    act_backward(H, grad_H, dZ, db, work, n, n_out, kind, param, 1)
+    if n_in > 0:
+        mm(True, False, n_in, n_out, n, 1.0, X, n_in, dZ, n_out, 0.0, dW, n_out)
+        mm(False, True, n, n_in, n_out, 1.0, dZ, n_out, W, n_out, 0.0, dX, n_in)
 
 
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
@@ -21,14 +42,14 @@ def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
     if n == 0 or n_out == 0:
         return
-    with nogil:
-        if n_in == 0:
-            mm(False, False, n, n_out, 0, 1.0, &H[0, 0], 1, &H[0, 0], 1, 0.0,
-               &H[0, 0], n_out)
-        else:
-            mm(False, False, n, n_out, n_in, 1.0, &X[0, 0], n_in, &W[0, 0], n_out, 0.0,
-               &H[0, 0], n_out)
-        bias_act(&H[0, 0], &b[0], n, n_out, kind, param, n_threads)
+    # X and W have no element when n_in == 0 and are not read: H stands in
+    cdef const floating* x = &X[0, 0] if n_in > 0 else &H[0, 0]
+    cdef const floating* w = &W[0, 0] if n_in > 0 else &H[0, 0]
+    if keeps_gil(n * n_out + product_values(n * n_in * n_out), n_threads):
+        _forward(x, w, &b[0], &H[0, 0], n, n_in, n_out, kind, param, n_threads)
+    else:
+        with nogil:
+            _forward(x, w, &b[0], &H[0, 0], n, n_in, n_out, kind, param, n_threads)
 
 
 def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
@@ -47,11 +68,15 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
         dW[:, :] = 0
         db[:] = 0
         return
-    with nogil:
-        act_backward(&H[0, 0], &grad_H[0, 0], &dZ[0, 0], &db[0], &work[0], n, n_out,
-                     kind, param, 1)
-        if n_in > 0:
-            mm(True, False, n_in, n_out, n, 1.0, &X[0, 0], n_in, &dZ[0, 0], n_out, 0.0,
-               &dW[0, 0], n_out)
-            mm(False, True, n, n_in, n_out, 1.0, &dZ[0, 0], n_out, &W[0, 0], n_out, 0.0,
-               &dX[0, 0], n_in)
+    # with n_in == 0, X, W, dX and dW have no element and are not read: dZ stands in
+    cdef const floating* x = &X[0, 0] if n_in > 0 else &dZ[0, 0]
+    cdef const floating* w = &W[0, 0] if n_in > 0 else &dZ[0, 0]
+    cdef floating* dx = &dX[0, 0] if n_in > 0 else &dZ[0, 0]
+    cdef floating* dw = &dW[0, 0] if n_in > 0 else &dZ[0, 0]
+    if keeps_gil(n * n_out + product_values(2 * n * n_in * n_out)):
+        _backward(x, w, &H[0, 0], &grad_H[0, 0], &dZ[0, 0], dx, dw, &db[0], &work[0],
+                  n, n_in, n_out, kind, param)
+    else:
+        with nogil:
+            _backward(x, w, &H[0, 0], &grad_H[0, 0], &dZ[0, 0], dx, dw, &db[0],
+                      &work[0], n, n_in, n_out, kind, param)

@@ -7,10 +7,10 @@ The update rules live in ``optim_rules.pxd`` (layer 1), shared with the compiled
 loop. This module is the thin loop that the Python optimizers (``nnlib/optim.py``, layer
 3) call once per parameter array: it turns the optimizer's config dict into an
 ``OptimConfig`` struct, checks the buffer sizes (the compiled code runs without bounds
-checks), releases the GIL and applies the rule. The rules without a division (SGD and its
-momentum variants) and float32 Adam/AdamW, Adagrad and uncentered RMSprop run from
-``optim_wide``, a build of the same
-rules with 512-bit vectors, the others from this module's 256-bit build (why:
+checks), releases the GIL for work worth it (``gil.pxd``) and applies the rule. The
+rules without a division (SGD and its momentum variants) and float32 Adam/AdamW, Adagrad
+and uncentered RMSprop run from ``optim_wide``, a build of the same rules with 512-bit
+vectors, the others from this module's 256-bit build (why:
 ``optim_wide``'s docstring).
 
 An optimizer step is elementwise and cheap (a few flops and loads per element), so it is
@@ -78,6 +78,7 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD
 from nnlib._kernels.optim_config cimport config_fields, config_from_dict
 from nnlib._kernels.optim_wide cimport wide_rule, update_wide_f32, update_wide_f64
 from nnlib._kernels.finite cimport all_finite_ptr
+from nnlib._kernels.gil cimport keeps_gil
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
 cnp.import_array()
@@ -144,8 +145,11 @@ def optim_step(dict config, floating[::1] param, const floating[::1] grad,
         return
     if slots > 0:
         s = &state[0, 0]
-    with nogil:
+    if keeps_gil(n, n_threads):
         _run(&cfg, &param[0], &grad[0], s, n, step, n_threads)
+    else:
+        with nogil:
+            _run(&cfg, &param[0], &grad[0], s, n, step, n_threads)
 
 
 def _step_sum_squares(dict config, floating[::1] param, const floating[::1] grad,
@@ -592,13 +596,12 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
             continue
         nt = n_threads if n >= parallel_min_size else 1
         if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
-            with nogil:
-                _run(&cfg, <double*>cnp.PyArray_DATA(p), <const double*>cnp.PyArray_DATA(g),
-                     <double*>cnp.PyArray_DATA(st), n, step, nt)
+            _run_array(&cfg, <double*>cnp.PyArray_DATA(p),
+                       <const double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(st),
+                       n, step, nt)
         else:
-            with nogil:
-                _run(&cfg, <float*>cnp.PyArray_DATA(p), <const float*>cnp.PyArray_DATA(g),
-                     <float*>cnp.PyArray_DATA(st), n, step, nt)
+            _run_array(&cfg, <float*>cnp.PyArray_DATA(p), <const float*>cnp.PyArray_DATA(g),
+                       <float*>cnp.PyArray_DATA(st), n, step, nt)
     if counters is not None:
         for c in counters:
             c.step = step
@@ -622,18 +625,38 @@ cdef bint _needs_dry_run(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
         # finite whatever its size (see _sgd_bound), so the params need no check
         bound = _safe_bound(cfg, big if with_param else margin)
     if f64:
-        with nogil:
-            inside = _within(<const double*>cnp.PyArray_DATA(p),
-                             <const double*>cnp.PyArray_DATA(g),
-                             <const double*>cnp.PyArray_DATA(st), n, slots, bound,
-                             with_param, nt)
+        inside = _within_array(<const double*>cnp.PyArray_DATA(p),
+                               <const double*>cnp.PyArray_DATA(g),
+                               <const double*>cnp.PyArray_DATA(st), n, slots, bound,
+                               with_param, nt)
+    else:
+        inside = _within_array(<const float*>cnp.PyArray_DATA(p),
+                               <const float*>cnp.PyArray_DATA(g),
+                               <const float*>cnp.PyArray_DATA(st), n, slots, bound,
+                               with_param, nt)
+    return not inside
+
+
+cdef void _run_array(const OptimConfig* cfg, floating* param, const floating* grad,
+                     floating* state, Py_ssize_t n, long long step, int n_threads) noexcept:
+    # _run, letting the GIL go for work worth it (gil.pxd)
+    if keeps_gil(n, n_threads):
+        _run(cfg, param, grad, state, n, step, n_threads)
     else:
         with nogil:
-            inside = _within(<const float*>cnp.PyArray_DATA(p),
-                             <const float*>cnp.PyArray_DATA(g),
-                             <const float*>cnp.PyArray_DATA(st), n, slots, bound,
-                             with_param, nt)
-    return not inside
+            _run(cfg, param, grad, state, n, step, n_threads)
+
+
+cdef bint _within_array(const floating* p, const floating* g, const floating* st,
+                        Py_ssize_t n, int slots, double bound, bint with_param,
+                        int nt) noexcept:
+    # _within, letting the GIL go for work worth it (gil.pxd)
+    cdef bint inside
+    if keeps_gil(n, nt):
+        return _within(p, g, st, n, slots, bound, with_param, nt)
+    with nogil:
+        inside = _within(p, g, st, n, slots, bound, with_param, nt)
+    return inside
 
 
 cdef _refuse_overflow(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,

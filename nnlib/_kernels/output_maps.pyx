@@ -6,11 +6,12 @@ Design note
 -----------
 The row math lives in ``loss_rows.pxd`` (layer 1), shared with the losses and the
 training loop. Each kernel here takes a C-contiguous ``(n, c)`` input, runs one row per
-iteration of ``prange(schedule='static', num_threads=n_threads)`` with the GIL released,
-and writes into the ``out`` buffer it is given; nothing is allocated. Rows are
-independent, so the result does not depend on ``n_threads`` (bit for bit). The wrapper
-(layer 3, ``nnlib/functional/output_maps.py``) validates, reshapes any ``ndim >= 1`` input
-to ``(-1, c)`` and allocates ``out``.
+iteration of ``prange(schedule='static', num_threads=n_threads)`` with the GIL released
+(in order on the calling thread for work too short for that: ``gil.pxd``), and writes
+into the ``out`` buffer it is given; nothing is allocated. Rows are independent, so the
+result does not depend on ``n_threads`` (bit for bit). The wrapper (layer 3,
+``nnlib/functional/output_maps.py``) validates, reshapes any ``ndim >= 1`` input to
+``(-1, c)`` and allocates ``out``.
 
 The vjps recompute the map from ``x`` (into ``out``, then overwrite it) instead of asking
 the caller for the forward output, matching the ``name_vjp(x, grad_out)`` API:
@@ -26,95 +27,136 @@ from cython.parallel cimport prange
 from cython cimport floating
 from libc.math cimport log
 
+from nnlib._kernels.gil cimport keeps_gil
 from nnlib._kernels.loss_rows cimport (row_max, exp_shifted_row, softmax_row,
                                        sparsemax_row)
+
+cdef enum:
+    SOFTMAX, LOG_SOFTMAX, SPARSEMAX, SOFTMAX_VJP, LOG_SOFTMAX_VJP, SPARSEMAX_VJP
+
+
+cdef inline void _log_softmax_row(const floating* x, Py_ssize_t c,
+                                  floating* out) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double m = row_max(x, c)
+    cdef double lse_shift = log(exp_shifted_row(x, c, m, <floating*>NULL))
+    for j in range(c):
+        # (x - m) - log(sum exp(x - m)): the subtraction of m is exact for the largest
+        # entries, so log_softmax([1e4, 0]) = [0, -1e4] exactly.
+        out[j] = <floating>((x[j] - m) - lse_shift)
+
+
+cdef inline void _softmax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
+                                  floating* out) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double dot = 0.0
+    softmax_row(x, c, out)
+    for j in range(c):
+        dot = dot + <double>g[j] * out[j]
+    for j in range(c):
+        out[j] = <floating>(out[j] * (g[j] - dot))
+
+
+cdef inline void _log_softmax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
+                                      floating* out) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double total = 0.0
+    softmax_row(x, c, out)
+    for j in range(c):
+        total = total + g[j]
+    for j in range(c):
+        out[j] = <floating>(g[j] - out[j] * total)
+
+
+cdef inline void _sparsemax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
+                                    floating* out) noexcept nogil:
+    # the support is read off the forward output (p_j > 0), so forward and vjp agree on it
+    cdef Py_ssize_t j, size = 0
+    cdef double total = 0.0, mean
+    sparsemax_row(x, c, out, out)
+    for j in range(c):
+        if out[j] > 0:
+            total = total + g[j]
+            size = size + 1
+    # size == 0 only for a NaN row (out is all NaN): 0/0 keeps it NaN.
+    mean = total / size if size > 0 else out[0]
+    for j in range(c):
+        if out[j] > 0:
+            out[j] = <floating>(g[j] - mean)
+        elif out[j] == 0:
+            out[j] = 0
+
+
+cdef inline void _row(int which, const floating* x, const floating* g, Py_ssize_t c,
+                      floating* out) noexcept nogil:
+    if which == SOFTMAX:
+        softmax_row(x, c, out)
+    elif which == LOG_SOFTMAX:
+        _log_softmax_row(x, c, out)
+    elif which == SPARSEMAX:
+        # each output row doubles as the sort buffer of its own row: no scratch
+        sparsemax_row(x, c, out, out)
+    elif which == SOFTMAX_VJP:
+        _softmax_vjp_row(x, g, c, out)
+    elif which == LOG_SOFTMAX_VJP:
+        _log_softmax_vjp_row(x, g, c, out)
+    else:
+        _sparsemax_vjp_row(x, g, c, out)
+
+
+cdef void _rows(int which, const floating* x, const floating* g, floating* out,
+                Py_ssize_t n, Py_ssize_t c, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(n, schedule='static', num_threads=n_threads):
+        _row(which, x + i * c, g + i * c, c, out + i * c)
+
+
+cdef int _run(int which, const floating[:, ::1] x, const floating[:, ::1] g,
+              floating[:, ::1] out, int n_threads) except -1:
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
+    if (out.shape[0], out.shape[1], g.shape[0], g.shape[1]) != (n, c, n, c):
+        raise ValueError(f"x {(n, c)}, grad_out {(g.shape[0], g.shape[1])} and out "
+                         f"{(out.shape[0], out.shape[1])} must have the same shape")
+    if n == 0 or c == 0:
+        return 0
+    cdef Py_ssize_t i
+    if keeps_gil(n * c, n_threads):     # the rows in order on this thread (gil.pxd)
+        for i in range(n):
+            _row(which, &x[i, 0], &g[i, 0], c, &out[i, 0])
+    else:
+        with nogil:
+            _rows(which, &x[0, 0], &g[0, 0], &out[0, 0], n, c, n_threads)
+    return 0
 
 
 def softmax_forward(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     """out[i] = softmax(x[i]) for each row i; x, out: (n, c)."""
-    cdef Py_ssize_t i, n = x.shape[0], c = x.shape[1]
-    with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            softmax_row(&x[i, 0], c, &out[i, 0])
+    _run(SOFTMAX, x, x, out, n_threads)
 
 
 def log_softmax_forward(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     """out[i] = log_softmax(x[i]) = x[i] - logsumexp(x[i]); x, out: (n, c)."""
-    cdef Py_ssize_t i, j, n = x.shape[0], c = x.shape[1]
-    cdef double m, lse_shift
-    with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            m = row_max(&x[i, 0], c)
-            lse_shift = log(exp_shifted_row(&x[i, 0], c, m, <floating*>NULL))
-            for j in range(c):
-                # (x - m) - log(sum exp(x - m)): the subtraction of m is exact for the
-                # largest entries, so log_softmax([1e4, 0]) = [0, -1e4] exactly.
-                out[i, j] = <floating>((x[i, j] - m) - lse_shift)
+    _run(LOG_SOFTMAX, x, x, out, n_threads)
 
 
 def sparsemax_forward(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
-    """out[i] = sparsemax(x[i]) (projection onto the simplex); x, out: (n, c).
-
-    Each output row doubles as the sort buffer of its own row, so no scratch is needed.
-    """
-    cdef Py_ssize_t i, n = x.shape[0], c = x.shape[1]
-    with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            sparsemax_row(&x[i, 0], c, &out[i, 0], &out[i, 0])
+    """out[i] = sparsemax(x[i]) (projection onto the simplex); x, out: (n, c)."""
+    _run(SPARSEMAX, x, x, out, n_threads)
 
 
 def softmax_vjp(const floating[:, ::1] x, const floating[:, ::1] g,
                 floating[:, ::1] out, int n_threads):
     """out[i] = s * (g[i] - <g[i], s>), s = softmax(x[i]); all (n, c)."""
-    cdef Py_ssize_t i, j, n = x.shape[0], c = x.shape[1]
-    cdef double dot
-    with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            softmax_row(&x[i, 0], c, &out[i, 0])
-            dot = 0.0
-            for j in range(c):
-                dot = dot + <double>g[i, j] * out[i, j]
-            for j in range(c):
-                out[i, j] = <floating>(out[i, j] * (g[i, j] - dot))
+    _run(SOFTMAX_VJP, x, g, out, n_threads)
 
 
 def log_softmax_vjp(const floating[:, ::1] x, const floating[:, ::1] g,
                     floating[:, ::1] out, int n_threads):
     """out[i] = g[i] - softmax(x[i]) * sum(g[i]); all (n, c)."""
-    cdef Py_ssize_t i, j, n = x.shape[0], c = x.shape[1]
-    cdef double total
-    with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            softmax_row(&x[i, 0], c, &out[i, 0])
-            total = 0.0
-            for j in range(c):
-                total = total + g[i, j]
-            for j in range(c):
-                out[i, j] = <floating>(g[i, j] - out[i, j] * total)
+    _run(LOG_SOFTMAX_VJP, x, g, out, n_threads)
 
 
 def sparsemax_vjp(const floating[:, ::1] x, const floating[:, ::1] g,
                   floating[:, ::1] out, int n_threads):
-    """out[i] = 1_S * (g[i] - mean_S(g[i])), S = support of sparsemax(x[i]); all (n, c).
-
-    The support is read off the forward output (p_j > 0), so forward and vjp agree on it.
-    """
-    cdef Py_ssize_t i, j, n = x.shape[0], c = x.shape[1]
-    cdef double total, mean
-    cdef Py_ssize_t size
-    with nogil:
-        for i in prange(n, schedule='static', num_threads=n_threads):
-            sparsemax_row(&x[i, 0], c, &out[i, 0], &out[i, 0])
-            total = 0.0
-            size = 0
-            for j in range(c):
-                if out[i, j] > 0:
-                    total = total + g[i, j]
-                    size = size + 1
-            # size == 0 only for a NaN row (out is all NaN): 0/0 keeps it NaN.
-            mean = total / size if size > 0 else out[i, 0]
-            for j in range(c):
-                if out[i, j] > 0:
-                    out[i, j] = <floating>(g[i, j] - mean)
-                elif out[i, j] == 0:
-                    out[i, j] = 0
+    """out[i] = 1_S * (g[i] - mean_S(g[i])), S = support of sparsemax(x[i]); all (n, c)."""
+    _run(SPARSEMAX_VJP, x, g, out, n_threads)

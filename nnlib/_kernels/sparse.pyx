@@ -7,12 +7,13 @@ The math lives in ``sparse_rows.pxd`` (layer 1), which the training epoch
 (``train.pyx``) also calls for a network's first layer on sparse X. These wrappers
 check a SciPy CSR/CSC matrix once (``nnlib._validation.check_csr``: owned int64 index
 copies, finite values, indices in range), allocate the output, and run the loop with
-the GIL released. Twin: ``nnlib._reference.sparse``.
+the GIL released for work worth it (``gil.pxd``). Twin: ``nnlib._reference.sparse``.
 """
 import numpy as np
 
 from cython cimport floating
 
+from nnlib._kernels.gil cimport keeps_gil, product_values
 from nnlib._kernels.sparse_rows cimport CsrRows, csr_rows_matmul, csr_rows_t_matmul
 from nnlib._validation import check_buffer, check_csr
 
@@ -32,16 +33,25 @@ cdef CsrRows _rows_of(const long long[::1] indptr, const long long[::1] indices,
 def _matmul(const long long[::1] indptr, const long long[::1] indices,
             const floating[::1] data, const floating[:, ::1] W, floating[:, ::1] out):
     cdef CsrRows x = _rows_of(indptr, indices, &data[0] if data.shape[0] > 0 else NULL)
-    with nogil:
+    if keeps_gil(out.shape[0] * W.shape[1]
+                 + product_values(indices.shape[0] * W.shape[1])):
         csr_rows_matmul(&x, out.shape[0], &W[0, 0], W.shape[1], &out[0, 0])
+    else:
+        with nogil:
+            csr_rows_matmul(&x, out.shape[0], &W[0, 0], W.shape[1], &out[0, 0])
 
 
 def _t_matmul(const long long[::1] indptr, const long long[::1] indices,
               const floating[::1] data, const floating[:, ::1] G, floating[:, ::1] out):
     cdef CsrRows x = _rows_of(indptr, indices, &data[0] if data.shape[0] > 0 else NULL)
-    with nogil:
+    if keeps_gil(out.shape[0] * out.shape[1]
+                 + product_values(indices.shape[0] * out.shape[1])):
         csr_rows_t_matmul(&x, G.shape[0], &G[0, 0], out.shape[0], out.shape[1], 1.0, 0.0,
                           &out[0, 0])
+    else:
+        with nogil:
+            csr_rows_t_matmul(&x, G.shape[0], &G[0, 0], out.shape[0], out.shape[1], 1.0,
+                              0.0, &out[0, 0])
 
 
 def _operands(X, M, rows, what):

@@ -10,8 +10,8 @@ every size it reads: ``Network`` (widths, activation codes and parameters),
 weights, biases and optimizer states, the data, the loss, L2, the optimizer config and
 thread counts). ``run_epoch(setup, order, step0)`` takes a precomputed sample order (the
 seeded shuffle is drawn in Python, so it is reproducible and identical to what the NumPy
-twin ``nnlib._reference.train`` uses), releases the GIL and loops over mini-batches with
-no Python call and no allocation per step:
+twin ``nnlib._reference.train`` uses), releases the GIL (for work worth it: ``gil.pxd``)
+and loops over mini-batches with no Python call and no allocation per step:
 
     gather batch rows (batch 1: point at the row, no copy)
     forward     H_l = g_l(H_{l-1} W_l + b_l)          dense.pxd: mm + bias_act
@@ -170,6 +170,7 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_prod
                                    PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
+from nnlib._kernels.gil cimport keeps_gil, product_values
 from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES
 
 cdef extern from "blas_small.h" nogil:
@@ -353,9 +354,13 @@ def all_finite(const floating[:, ::1] X):
     """True when the 2-d array X holds no NaN or +-inf: ``np.isfinite(X).all()``
     without the boolean temporary (fit's validation of X runs it on every call)."""
     cdef bint ok = True
-    if X.shape[0] > 0 and X.shape[1] > 0:
-        with nogil:
-            ok = all_finite_ptr(&X[0, 0], X.shape[0] * X.shape[1])
+    cdef Py_ssize_t n = X.shape[0] * X.shape[1]
+    if n == 0:
+        return True
+    if keeps_gil(n):
+        return all_finite_ptr(&X[0, 0], n)
+    with nogil:
+        ok = all_finite_ptr(&X[0, 0], n)
     return ok
 
 
@@ -363,15 +368,25 @@ def first_label_outside(const int64_t[::1] y, int64_t n_classes):
     """Index of the first label of ``y`` outside ``[0, n_classes)``, or -1: fit's label
     check of int64 labels without NumPy's two comparisons, their ``|`` and ``any`` (each a
     boolean temporary). For ``n_classes <= 0`` the range is empty: every label is outside."""
-    cdef Py_ssize_t i, n = y.shape[0], first = -1
+    cdef Py_ssize_t n = y.shape[0], first = -1
     if n_classes <= 0:
         return 0 if n else -1
+    if n == 0:
+        return -1
+    if keeps_gil(n):
+        return _first_outside(&y[0], n, n_classes)
     with nogil:
-        for i in range(n):
-            if <uint64_t>y[i] >= <uint64_t>n_classes:  # negatives wrap above n_classes
-                first = i
-                break
+        first = _first_outside(&y[0], n, n_classes)
     return first
+
+
+cdef Py_ssize_t _first_outside(const int64_t* y, Py_ssize_t n,
+                               int64_t n_classes) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if <uint64_t>y[i] >= <uint64_t>n_classes:  # negatives wrap above n_classes
+            return i
+    return -1
 
 
 cdef inline bint by_product(Py_ssize_t B, Py_ssize_t k, Py_ssize_t c) noexcept nogil:
@@ -1786,8 +1801,14 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
                          f"{setup.workspace.rows}")
     if s0 < 0:
         raise ValueError(f"step0 must be >= 0; got {step0}")
-    with nogil:
+    # the rows this call can step through, and their products' work (gil.pxd)
+    cdef Py_ssize_t rows = n if steps_cap >= n else min(n, steps_cap * c.batch_size)
+    cdef bint keep = keeps_gil(product_values(rows * _macs_per_row(c.net)))
+    if keep:
         ok = _order_in_range(op, n, c.N)
+    else:
+        with nogil:
+            ok = _order_in_range(op, n, c.N)
     if not ok:
         raise ValueError(f"order must hold row indices in [0, {c.N})")
     # cut the step's large products for BLAS's small-matrix kernels only when BLAS runs
@@ -1803,19 +1824,11 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         setup._padded_copies(check)
         setup._penalty_ring(check)
         if setup.workspace.dtype == np.float64:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            t = _epoch(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces, flush,
+                       keep)
         else:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            t = _epoch(c, <float*>NULL, op, n, s0, steps_cap, check, sum0, pieces, flush,
+                       keep)
         # updates applied by every run_epoch on this setup, counted before Python runs
         # again: an interrupt that arrives as the call returns cannot lose them
         taken = t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
@@ -1829,6 +1842,43 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         c.pen_ring = NULL
         c.Wloop, c.ldw = c.W, setup.network.shape.sizes + 1
     return t.total, t.seen, t.steps, t.status, t.finite
+
+
+cdef Tally _epoch_in_mode(EpochC* c, floating* tag, const long long* order, Py_ssize_t n,
+                          long long step0, Py_ssize_t max_steps, bint check_updates,
+                          double loss_sum0, bint pieces, bint flush) noexcept nogil:
+    # epoch_loop with denormals flushed on its threads if ``flush`` (nothing else runs in
+    # the mode)
+    cdef Tally t
+    if flush:
+        nnlib_flush_enter(flush_team(c))
+    t = epoch_loop(c, tag, order, n, step0, max_steps, check_updates, loss_sum0, pieces)
+    if flush:
+        nnlib_flush_exit(flush_team(c))
+    return t
+
+
+cdef Tally _epoch(EpochC* c, floating* tag, const long long* order, Py_ssize_t n,
+                  long long step0, Py_ssize_t max_steps, bint check_updates,
+                  double loss_sum0, bint pieces, bint flush, bint keep) noexcept:
+    # _epoch_in_mode, letting the GIL go unless ``keep`` (gil.pxd)
+    cdef Tally t
+    if keep:
+        return _epoch_in_mode(c, tag, order, n, step0, max_steps, check_updates,
+                              loss_sum0, pieces, flush)
+    with nogil:
+        t = _epoch_in_mode(c, tag, order, n, step0, max_steps, check_updates, loss_sum0,
+                           pieces, flush)
+    return t
+
+
+cdef Py_ssize_t _macs_per_row(const NetShape* net) noexcept nogil:
+    # multiply-adds of one row's forward and backward products (three per weight)
+    cdef Py_ssize_t macs = 0
+    cdef int l
+    for l in range(net.n_layers):
+        macs += 3 * net.sizes[l] * net.sizes[l + 1]
+    return macs
 
 
 def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn,
@@ -1880,6 +1930,33 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
         for l in range(s.n_layers):
             pen = pen + sum_squares_from(0.0, W[l], s.sizes[l] * s.sizes[l + 1])
         loss_out[0] = loss_out[0] + 0.5 * c.l2 * pen
+    return status
+
+
+cdef int _grad_pass_in_mode(EpochC* c, floating* tag, const long long* labels,
+                            floating** dW, floating** db, bint grads, double* loss_out,
+                            bint pieces, bint train, uint64_t t, bint flush) noexcept nogil:
+    # grad_pass with denormals flushed on its threads if ``flush``
+    cdef int status
+    if flush:
+        nnlib_flush_enter(flush_team(c))
+    status = grad_pass(c, tag, labels, dW, db, grads, loss_out, pieces, train, t)
+    if flush:
+        nnlib_flush_exit(flush_team(c))
+    return status
+
+
+cdef int _grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
+                    floating** db, bint grads, double* loss_out, bint pieces, bint train,
+                    uint64_t t, bint flush, bint keep) noexcept:
+    # _grad_pass_in_mode, letting the GIL go unless ``keep`` (gil.pxd)
+    cdef int status
+    if keep:
+        return _grad_pass_in_mode(c, tag, labels, dW, db, grads, loss_out, pieces, train,
+                                  t, flush)
+    with nogil:
+        status = _grad_pass_in_mode(c, tag, labels, dW, db, grads, loss_out, pieces,
+                                    train, t, flush)
     return status
 
 
@@ -1954,25 +2031,16 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     cdef bint flush = _denormals._flush                     # as in run_epoch
+    cdef bint keep = keeps_gil(product_values(c.N * _macs_per_row(c.net)))
     setup._enter()
     try:
         c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
         if setup.workspace.dtype == np.float64:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
-                                   <double**>pdb.p, g, &loss, pieces, train, t)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            status = _grad_pass(c, <double*>NULL, lp, <double**>pdW.p, <double**>pdb.p, g,
+                                &loss, pieces, train, t, flush, keep)
         else:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
-                                   g, &loss, pieces, train, t)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            status = _grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p, g,
+                                &loss, pieces, train, t, flush, keep)
     finally:
         c.drop.rows = NULL
         setup.busy = False

@@ -1,0 +1,206 @@
+"""Which kernel calls let the GIL go (nnlib/_kernels/gil.pxd): work below GIL_RELEASE_MIN
+values keeps it, longer work releases it, and the result is the same either way.
+
+How a test sees it: a second thread counts in a pure-Python loop, so it can only count
+while it holds the GIL. The main thread first sleeps (letting the counter take the GIL)
+and so starts its window with the GIL freshly taken back; the interpreter's forced
+switch comes a whole switch interval later, and the counter cannot move during a window
+shorter than that unless a call inside lets the GIL go.
+"""
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import _paths
+from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+from nnlib._kernels import activations as _act
+from nnlib._kernels import blas as _blas
+from nnlib._kernels import dense as _dense
+from nnlib._kernels import dropout as _drop
+from nnlib._kernels import losses as _loss
+from nnlib._kernels import optim as _optim
+from nnlib._kernels import output_maps as _maps
+from nnlib._kernels import train as _train
+from tests._reliability_cases import PyDropout
+
+GIL_MIN = _paths.path_value("GIL_RELEASE_MIN")
+MACS_PER_VALUE = 16                 # gil.pxd's enum
+SWITCH = 0.1                        # switch interval during a test: longer than a window
+
+
+class Counter:
+    """A thread that counts while it holds the GIL (pure Python: never releases it)."""
+
+    def __init__(self):
+        self.n, self.stop = 0, False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop:
+            self.n += 1
+
+    def __enter__(self):
+        self.old = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH)
+        self.thread.start()
+        while self.n == 0:
+            time.sleep(0.001)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.thread.join()
+        sys.setswitchinterval(self.old)
+
+    def moved_during(self, call):
+        """Whether the counter ran during ``call()`` (timed from a fresh hold of the GIL)."""
+        time.sleep(0.0005)      # the counter takes the GIL; we take it back fresh
+        before = self.n
+        t0 = time.perf_counter()
+        call()
+        took = time.perf_counter() - t0
+        moved = self.n != before
+        assert moved or took < SWITCH / 2, "the window outlasted the switch interval"
+        return moved
+
+
+def _elementwise(n, dtype):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n).astype(dtype)
+    return x, rng.standard_normal(n).astype(dtype), np.empty_like(x)
+
+
+def _calls(values, dtype):
+    """{name: call} of the kernels a Python caller runs, each on work of about ``values``
+    values (the elementwise ones exactly)."""
+    _blas.load()
+    x, g, out = _elementwise(values, dtype)
+    sig = ACTIVATION_CODES["sigmoid"]
+    c = 16
+    rows = values // c
+    z, gz, oz = x[:rows * c].reshape(rows, c), g[:rows * c].reshape(rows, c), \
+        out[:rows * c].reshape(rows, c)
+    labels = (np.arange(rows) % c).astype(np.int64)
+    ce = LOSS_CODES["softmax_cross_entropy"]
+    n_chunks = _loss.n_chunks(rows)
+    # a dense layer n x k -> k: n k + n k^2 / 16 values forward, n k + 2 n k^2 / 16 back
+    k = 64
+    n = max(1, values // (k + k * k // MACS_PER_VALUE))
+    X = np.ones((n, k), dtype)
+    W = np.full((k, k), 0.01, dtype)
+    b = np.zeros(k, dtype)
+    H = np.empty((n, k), dtype)
+    nb = max(1, values // (k + 2 * k * k // MACS_PER_VALUE))
+    Xb, Hb = X[:nb], np.ones((nb, k), dtype)
+    dZ, dX, dW, db = np.empty((nb, k), dtype), np.empty((nb, k), dtype), \
+        np.empty((k, k), dtype), np.empty(k, dtype)
+    ints = np.zeros(values, np.int64)
+    config = nnlib.optim.SGD(lr=0.01, momentum=0.9).config()
+    param, state = x.copy(), np.zeros((1, values), dtype)
+    return {
+        "activation_forward": lambda: _act.activation_forward(sig, x, out, 0.0, 1),
+        "activation_vjp": lambda: _act.activation_vjp(sig, x, g, out, 0.0, 1),
+        "activation_vjp_from_output":
+            lambda: _act.activation_vjp_from_output(sig, x, g, out, 0.0, 1),
+        "softmax_forward": lambda: _maps.softmax_forward(z, oz, 1),
+        "log_softmax_vjp": lambda: _maps.log_softmax_vjp(z, gz, oz, 1),
+        "sparsemax_vjp": lambda: _maps.sparsemax_vjp(z, gz, oz, 1),
+        "loss_grad": lambda: _loss.loss_grad(
+            ce, z, np.empty(0, dtype), labels, 1.0 / rows, 1.0, oz.reshape(-1),
+            np.empty(n_chunks), np.empty((1, c), dtype), 1),
+        "dropout_apply": lambda: _drop.dropout_apply(z, oz, 0.5, 7, 1, 0, 1),
+        "dense_forward": lambda: _dense.dense_forward(X, W, b, H, sig, 0.0, 1),
+        "dense_backward": lambda: _dense.dense_backward(
+            Xb, W, Hb, Hb, dZ, dX, dW, db, np.empty(k), sig, 0.0),
+        "optim_step": lambda: _optim.optim_step(config, param, g, state, 1, 1),
+        "optim_step_arrays": lambda: _optim.optim_step_arrays(
+            config, [param], [g], [state], 1, 1, 1 << 30),
+        "all_finite": lambda: _train.all_finite(z),
+        "first_label_outside": lambda: _train.first_label_outside(ints, 3),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_below_the_threshold_keep_the_gil(dtype):
+    calls = _calls(GIL_MIN - 1, dtype)
+    with Counter() as counter:
+        released = [name for name, call in calls.items() if counter.moved_during(call)]
+    assert released == []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_kernels_let_the_gil_go(dtype):
+    # 256x the threshold: about 10 ms of work or more, time for the counter's thread to
+    # be scheduled and take the GIL even on a loaded machine
+    calls = _calls(256 * GIL_MIN, dtype)
+    held = []
+    with Counter() as counter:
+        for name, call in calls.items():
+            if not any(counter.moved_during(call) for _ in range(20)):
+                held.append(name)
+    assert held == []
+
+
+@pytest.mark.parametrize("values", [GIL_MIN - 1, GIL_MIN])
+def test_the_result_does_not_depend_on_the_gil(values):
+    # each kernel is one nogil function called in or out of a nogil block: bit for bit
+    # the same as the same loop on more work, cut down to these elements
+    x, g, out = _elementwise(values, np.float32)
+    big_x = np.concatenate([x, x])
+    big_out = np.empty_like(big_x)
+    for kind in ("sigmoid", "elu", "leaky_relu"):
+        _act.activation_forward(ACTIVATION_CODES[kind], x, out, 0.1, 1)
+        _act.activation_forward(ACTIVATION_CODES[kind], big_x, big_out, 0.1, 1)
+        assert np.array_equal(out.view(np.uint32), big_out[:values].view(np.uint32))
+
+
+def test_kernels_refuse_buffers_of_another_shape():
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="same shape"):
+        _maps.softmax_vjp(x, np.zeros((3, 4)), np.zeros((2, 4)), 1)
+    with pytest.raises(ValueError, match="same shape"):
+        _maps.softmax_forward(x, np.zeros((3, 5)), 1)
+    with pytest.raises(ValueError, match="same shape"):
+        _drop.dropout_apply(x, np.zeros((4, 4)), 0.5, 1, 1, 0, 1)
+
+
+def _python_layer_model():
+    return nnlib.Sequential([nnlib.Dense(8, 6, "tanh", random_state=1),
+                             PyDropout(0.2, random_state=3),
+                             nnlib.Dense(6, 5, "relu", random_state=2),
+                             nnlib.Dense(5, 3, random_state=4)])
+
+
+def test_a_batch1_fit_beside_a_python_loop_is_not_slowed_by_gil_handoffs():
+    # The convoy: a thread looping in Python holds the GIL until the switch interval
+    # forces it off, so every kernel of the fit that let the GIL go would wait out a
+    # whole interval to get it back (about a dozen per row here). With tiny kernels
+    # keeping it, the fit shares the GIL as Python code does.
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 8)), rng.integers(0, 3, 40)
+    model = _python_layer_model()
+    model.fit(X[:4], y[:4], optimizer=nnlib.optim.SGD(lr=0.01), batch_size=1, verbose=0)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)
+    stop = []
+
+    def spin():
+        deadline = time.perf_counter() + 60
+        while not stop and time.perf_counter() < deadline:
+            pass
+    t = threading.Thread(target=spin, daemon=True)
+    t.start()
+    try:
+        t0 = time.perf_counter()
+        model.fit(X, y, optimizer=nnlib.optim.SGD(lr=0.01), batch_size=1, verbose=0)
+        took = time.perf_counter() - t0
+    finally:
+        stop.append(True)
+        t.join()
+        sys.setswitchinterval(old)
+    # one hand-off per kernel call would be 40 rows x ~12 calls x 50 ms = ~24 s
+    assert took < 4.0, f"the fit took {took:.1f} s beside a Python loop"
