@@ -231,8 +231,15 @@ class BatchRun(ClaimedRun):
         for start in range(0, n, B):
             rows = order[start:start + B]
             l2 = self.l2 / rows.shape[0] if self.l2_per_batch else self.l2
-            value, grads, status = forward_backward(
-                model, self.X[rows], self.y[rows], self.loss, self.margin, l2)
+            if rows.shape[0] == 1:
+                # a copied slice keeps the GIL; fancy indexing lets it go at any size, and
+                # beside a thread running Python would wait out its switch interval
+                r = int(rows[0])
+                Xb, yb = self.X[r:r + 1].copy(), self.y[r:r + 1].copy()
+            else:
+                Xb, yb = self.X[rows], self.y[rows]
+            value, grads, status = forward_backward(model, Xb, yb, self.loss, self.margin,
+                                                    l2)
             if status:
                 fault = "loss" if status == 1 else "gradient"
                 break

@@ -28,3 +28,9 @@ def test_python_side_reads_the_same_table():
     assert _threads.PARALLEL_MIN_SIZE == _paths.path_value("PARALLEL_MIN_SIZE")
     with pytest.raises(KeyError, match="unknown branch threshold"):
         _paths.path_value("NO_SUCH")
+
+
+def test_one_thread_keeps_the_gil_only_where_n_threads_none_picks_one_thread():
+    # gil.pxd: below GIL_RELEASE_MIN a one-thread call runs its tasks in order with the
+    # GIL held; n_threads=None must not pick several threads there
+    assert _paths.path_value("GIL_RELEASE_MIN") <= _paths.path_value("PARALLEL_MIN_SIZE")

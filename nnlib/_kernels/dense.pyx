@@ -45,7 +45,7 @@ def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
     # X and W have no element when n_in == 0 and are not read: H stands in
     cdef const floating* x = &X[0, 0] if n_in > 0 else &H[0, 0]
     cdef const floating* w = &W[0, 0] if n_in > 0 else &H[0, 0]
-    if keeps_gil(n * n_out + product_values(n * n_in * n_out), n_threads):
+    if keeps_gil(n * n_out + product_values(<double>n * n_in * n_out), n_threads):
         _forward(x, w, &b[0], &H[0, 0], n, n_in, n_out, kind, param, n_threads)
     else:
         with nogil:
@@ -73,7 +73,7 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
     cdef const floating* w = &W[0, 0] if n_in > 0 else &dZ[0, 0]
     cdef floating* dx = &dX[0, 0] if n_in > 0 else &dZ[0, 0]
     cdef floating* dw = &dW[0, 0] if n_in > 0 else &dZ[0, 0]
-    if keeps_gil(n * n_out + product_values(2 * n * n_in * n_out)):
+    if keeps_gil(n * n_out + product_values(2.0 * n * n_in * n_out)):
         _backward(x, w, &H[0, 0], &grad_H[0, 0], &dZ[0, 0], dx, dw, &db[0], &work[0],
                   n, n_in, n_out, kind, param)
     else:

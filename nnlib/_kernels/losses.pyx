@@ -13,9 +13,9 @@ calling thread for work too short for that: ``gil.pxd``) and stores each chunk's
 sum; the wrapper adds those in a fixed order. The chunks do not depend on ``n_threads``,
 so the mean loss is bitwise the same for any thread count (a reduction across threads
 would not be). Sparsemax sorts into a per-thread row of ``work`` (``(n_threads, c)``,
-indexed by ``threadid()``). Nothing is allocated here; the wrapper (layer 3,
-``nnlib/functional/losses.py``) validates labels and targets, allocates and picks
-``n_threads``.
+indexed by ``threadid()``; row 0 when the chunks run in order). Nothing is allocated
+here; the wrapper (layer 3, ``nnlib/functional/losses.py``) validates labels and
+targets, allocates and picks ``n_threads``.
 
 Unused inputs are passed as empty arrays and become NULL pointers: ``y_target`` for the
 class-label losses, ``y_label`` for squared error and logistic, ``dz`` when only the
@@ -124,10 +124,6 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
         yl = &y_label[0]
     if dz.shape[0] > 0:
         d = &dz[0]
-    if chunk_loss.shape[0] > 0:
-        sums = &chunk_loss[0]
-    elif d == NULL:
-        raise ValueError("chunk_loss and dz are both empty: nothing to compute")
     w = &work[0, 0]
     cdef bint keep = keeps_gil(n * c, n_threads)
     if kind in _LABEL_KINDS:          # the rows read z[i, y[i]]: every label in [0, c)
@@ -139,6 +135,10 @@ def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
         if bad >= 0:
             raise ValueError(f"loss_grad: label {y_label[bad]} of row {bad} is outside "
                              f"[0, {c})")
+    if chunk_loss.shape[0] > 0:
+        sums = &chunk_loss[0]
+    elif d == NULL:
+        raise ValueError("chunk_loss and dz are both empty: nothing to compute")
     cdef Py_ssize_t k
     if keep:                    # the chunks in order on this thread (gil.pxd)
         for k in range(n_chunk):

@@ -34,7 +34,7 @@ def _matmul(const long long[::1] indptr, const long long[::1] indices,
             const floating[::1] data, const floating[:, ::1] W, floating[:, ::1] out):
     cdef CsrRows x = _rows_of(indptr, indices, &data[0] if data.shape[0] > 0 else NULL)
     if keeps_gil(out.shape[0] * W.shape[1]
-                 + product_values(indices.shape[0] * W.shape[1])):
+                 + product_values(<double>indices.shape[0] * W.shape[1])):
         csr_rows_matmul(&x, out.shape[0], &W[0, 0], W.shape[1], &out[0, 0])
     else:
         with nogil:
@@ -45,7 +45,7 @@ def _t_matmul(const long long[::1] indptr, const long long[::1] indices,
               const floating[::1] data, const floating[:, ::1] G, floating[:, ::1] out):
     cdef CsrRows x = _rows_of(indptr, indices, &data[0] if data.shape[0] > 0 else NULL)
     if keeps_gil(out.shape[0] * out.shape[1]
-                 + product_values(indices.shape[0] * out.shape[1])):
+                 + product_values(<double>indices.shape[0] * out.shape[1])):
         csr_rows_t_matmul(&x, G.shape[0], &G[0, 0], out.shape[0], out.shape[1], 1.0, 0.0,
                           &out[0, 0])
     else:

@@ -138,7 +138,7 @@ put back each thread's own bits just after it: the loop cannot raise, so no Pyth
 and no exit from the call, sees the mode. Off (the default), the loop runs in the
 caller's floating-point environment, IEEE unless the caller changed it.
 """
-from libc.math cimport isfinite, fabs, INFINITY
+from libc.math cimport isfinite, fabs, ceil, INFINITY
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 from libc.stdint cimport int64_t, uint64_t
@@ -170,7 +170,7 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_prod
                                    PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
-from nnlib._kernels.gil cimport keeps_gil, product_values
+from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES
 from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES
 
 cdef extern from "blas_small.h" nogil:
@@ -1267,14 +1267,14 @@ cdef class EpochSetup:
             self.pWT = _Pointers([None] + [aligned_zeros(
                 (w.shape[1], line_padded(w.shape[0], w.itemsize)), w.dtype)
                 for w in self.weights[1:]])
-        with nogil:
-            for l in range(1, L):
-                if f64:
-                    transpose_into(<const double*>self.c.W[l], sz[l], sz[l + 1],
-                                   <double*>self.pWT.p[l], line_padded(sz[l], 8))
-                else:
-                    transpose_into(<const float*>self.c.W[l], sz[l], sz[l + 1],
-                                   <float*>self.pWT.p[l], line_padded(sz[l], 4))
+        # at most TRANSPOSED_MAX_BYTES: too short a copy to let the GIL go (gil.pxd)
+        for l in range(1, L):
+            if f64:
+                transpose_into(<const double*>self.c.W[l], sz[l], sz[l + 1],
+                               <double*>self.pWT.p[l], line_padded(sz[l], 8))
+            else:
+                transpose_into(<const float*>self.c.W[l], sz[l], sz[l + 1],
+                               <float*>self.pWT.p[l], line_padded(sz[l], 4))
         self.c.WT = self.pWT.p
 
     cdef _padded_copies(self, bint check_updates):
@@ -1304,16 +1304,16 @@ cdef class EpochSetup:
                  if strides[l] != w.shape[1] else w for l, w in enumerate(self.weights)]))
         strides, ptrs = self._pads
         ld = <Py_ssize_t*>cnp.PyArray_DATA(strides)
-        with nogil:
-            for l in range(L):
-                if ptrs.p[l] == self.c.W[l]:
-                    continue
-                if f64:
-                    copy_rows(<const double*>self.c.W[l], sz[l + 1],
-                              <double*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
-                else:
-                    copy_rows(<const float*>self.c.W[l], sz[l + 1],
-                              <float*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+        # at most PADDED_MAX_BYTES: too short a copy to let the GIL go (gil.pxd)
+        for l in range(L):
+            if ptrs.p[l] == self.c.W[l]:
+                continue
+            if f64:
+                copy_rows(<const double*>self.c.W[l], sz[l + 1],
+                          <double*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+            else:
+                copy_rows(<const float*>self.c.W[l], sz[l + 1],
+                          <float*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
         self.c.Wloop, self.c.ldw = ptrs.p, ld
         self.padded_calls += 1
 
@@ -1801,9 +1801,12 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
                          f"{setup.workspace.rows}")
     if s0 < 0:
         raise ValueError(f"step0 must be >= 0; got {step0}")
-    # the rows this call can step through, and their products' work (gil.pxd)
-    cdef Py_ssize_t rows = n if steps_cap >= n else min(n, steps_cap * c.batch_size)
-    cdef bint keep = keeps_gil(product_values(rows * _macs_per_row(c.net)))
+    # the work of the rows and steps this call can run (gil.pxd): their products, and per
+    # step the update of every weight and the step's own cost
+    cdef double rows = min(<double>n, <double>steps_cap * c.batch_size)
+    cdef double steps = ceil(rows / c.batch_size) if c.batch_size > 0 else rows
+    cdef bint keep = keeps_gil(product_values(rows * _macs_per_row(c.net))
+                               + steps * (c.n_weights + STEP_VALUES))
     if keep:
         ok = _order_in_range(op, n, c.N)
     else:
@@ -2031,7 +2034,7 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     cdef bint flush = _denormals._flush                     # as in run_epoch
-    cdef bint keep = keeps_gil(product_values(c.N * _macs_per_row(c.net)))
+    cdef bint keep = keeps_gil(product_values(<double>c.N * _macs_per_row(c.net)))
     setup._enter()
     try:
         c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
