@@ -169,21 +169,21 @@ FAULTS = [
           alt=(("nn_abs(x) > NN_TANH_F32_SATURATE, -60.0", "nn_abs(x) > 9.0, -60.0"),)),
     # ---- output maps --------------------------------------------------------------------
     Fault("map-softmax-vjp-paren", MAPS,
-          "out[i, j] = <floating>(out[i, j] * (g[i, j] - dot))",
-          "out[i, j] = <floating>(out[i, j] * g[i, j] - dot)",
+          "out[j] = <floating>(out[j] * (g[j] - dot))",
+          "out[j] = <floating>(out[j] * g[j] - dot)",
           "factor", "softmax vjp as s*g - <g, s> (a dropped parenthesis)",
           "output maps", "softmax_vjp",
           "F.softmax_vjp(rand((3, 4)), rand((3, 4), seed=1))"),
     Fault("map-logsoftmax-vjp-float-sum", MAPS,
-          "    cdef double total\n",
-          "    cdef floating total\n",
+          "    cdef double total = 0.0\n",
+          "    cdef floating total = 0.0\n",
           "float32", "log_softmax vjp sums the upstream gradient in the array dtype, not double",
           "output maps", "float32 log_softmax_vjp, long rows",
           "F.log_softmax_vjp(rand((4, 2000), dtype=np.float32), "
           "rand((4, 2000), seed=1, dtype=np.float32))"),
     Fault("map-logsoftmax-cancel", MAPS,
-          "out[i, j] = <floating>((x[i, j] - m) - lse_shift)",
-          "out[i, j] = <floating>(x[i, j] - (m + lse_shift))",
+          "out[j] = <floating>((x[j] - m) - lse_shift)",
+          "out[j] = <floating>(x[j] - (m + lse_shift))",
           "cancellation", "log_softmax as x - (m + log sum): rounds m + log sum at large offsets",
           "output maps", "log_softmax, large logits",
           "F.log_softmax(np.array([[1e4, 1e4 - 1.0, 0.0], [30.5, 30.0, 29.0]]))"),
@@ -485,11 +485,13 @@ FAULTS = [
           "np.array([0, -1, 2], dtype=np.int64), 3)"),
     # ---- dropout ------------------------------------------------------------------------
     Fault("dropout-row-offset", DROPOUT,
-          "dropout_key(seed, step, row0 + <uint64_t>i)",
-          "dropout_key(seed, step, <uint64_t>i)",
+          "&x[i, 0], c, dropout_key(seed, step, row0 + <uint64_t>i)",
+          "&x[i, 0], c, dropout_key(seed, step, <uint64_t>i)",
           "index", "a piece of a batch (row0 > 0) draws the mask of rows 0, 1, ... again",
           "dropout", "dropout / dropout_vjp with row0 > 0 (an epoch cut into pieces)",
-          "F.dropout(np.ones((4, 6)), 0.5, 1, row0=3)"),
+          "F.dropout(np.ones((4, 6)), 0.5, 1, row0=3)",
+          also=(("x + i * c, c, dropout_key(seed, step, row0 + <uint64_t>i)",
+                 "x + i * c, c, dropout_key(seed, step, <uint64_t>i)"),)),
     Fault("dropout-epoch-scale-missing", TRAIN,
           "scale = <floating>(1.0 / (1.0 - dr.rate[k]))",
           "scale = <floating>1.0",
@@ -528,22 +530,23 @@ FAULTS = [
 # first run; ``HELD_OUT`` is empty until the next set is written.
 HELD_OUT_2026_12_03 = [
     Fault("held-map-softmax-vjp-dot-float32", MAPS,
-          "dot = dot + <double>g[i, j] * out[i, j]",
-          "dot = dot + <floating>(g[i, j] * out[i, j])",
+          "dot = dot + <double>g[j] * out[j]",
+          "dot = dot + <floating>(g[j] * out[j])",
           "float32", "softmax vjp rounds each product g_j s_j to the array dtype before "
                      "adding it to <g, s>",
           "output maps", "float32 softmax_vjp",
           "F.softmax_vjp(rand((16, 9), dtype=np.float32), rand((16, 9), 1, "
           "dtype=np.float32))"),
     Fault("held-act-vjp-chunk-tail", ACT,
-          "    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK\n    _check_kind(kind)\n"
-          "    if n == 0:\n        return\n    if grad_out",
-          "    cdef Py_ssize_t n_chunks = (n + CHUNK - 2) // CHUNK\n    _check_kind(kind)\n"
-          "    if n == 0:\n        return\n    if grad_out",
+          "(n + CHUNK - 1) // CHUNK\n    for c in prange(n_chunks, schedule='static', "
+          "num_threads=n_threads):\n        start = c * CHUNK\n        _vjp_chunk(",
+          "(n + CHUNK - 2) // CHUNK\n    for c in prange(n_chunks, schedule='static', "
+          "num_threads=n_threads):\n        start = c * CHUNK\n        _vjp_chunk(",
           "off-by-one", "the activation vjp's task count rounds down one value early: a "
-          "last task of one element (n = k ACT_CHUNK + 1) is never run",
-          "activations", "activation vjps, n = k * ACT_CHUNK + 1",
-          "F.tanh_vjp(np.linspace(-3, 3, 4097), np.ones(4097), n_threads=1)[-3:]"),
+          "last task of one element (n = k ACT_CHUNK + 1) is never run (the OpenMP "
+          "loop: a call on several threads, or of GIL_RELEASE_MIN values and more)",
+          "activations", "activation vjps on several threads, n = k * ACT_CHUNK + 1",
+          "F.tanh_vjp(np.linspace(-3, 3, 4097), np.ones(4097), n_threads=2)[-3:]"),
     Fault("held-loss-poisson-near-cancel", ROWS,
           "nn_select(fabs(d) <= NN_POISSON_NEAR, near, far)",
           "far",
