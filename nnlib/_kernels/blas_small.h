@@ -29,11 +29,13 @@
  * terms are added, and stored once. All chains of a block advance in the same pass over
  * the terms: one chain per pass would wait on the FMA latency at every term. With
  * AVX-512 the left-over columns are one masked vector; elsewhere (GCC's vector
- * extensions, split to the target's width) a half vector and single columns. In the
- * dot products ``restrict`` lets the compiler keep the row a[] where it is instead of
- * reloading it after every store to c; with AVX-512 the dot products of a vector of rows
- * run side by side, each lane the same chains (the rows' columns gathered), and the
- * rank-one update adds a row's last columns as one masked vector.
+ * extensions at the target's register width, nn_vf) a half vector and single columns.
+ * In the dot products ``restrict`` lets the compiler keep the row a[] where it is
+ * instead of reloading it after every store to c; with AVX-512 the dot products of a
+ * vector of rows run side by side, each lane the same chains (the rows' columns
+ * gathered), and the rank-one update adds a row's last columns as one masked vector.
+ * On a transposed copy (nn_col_dots, nn_rank1_t) every target takes a vector of
+ * neighbouring elements at a time: there they are contiguous.
  *
  * Zero coefficients are skipped (0 * finite adds nothing; the training loop keeps its
  * operands finite), their indices compacted without a branch, 64 at a time, as in
@@ -54,10 +56,26 @@
 #include <stddef.h>
 #include <string.h>
 
-typedef float nn_v16f __attribute__((vector_size(64)));
-typedef float nn_v8f __attribute__((vector_size(32)));
-typedef double nn_v8d __attribute__((vector_size(64)));
-typedef double nn_v4d __attribute__((vector_size(32)));
+/* The generic (non-AVX-512) loops' vectors: the target's register width (32 bytes with
+ * AVX, else 16) and half of it for a row's left-over columns. A GCC vector wider than the
+ * target's registers has no machine mode: GCC keeps it in memory and moves its pieces
+ * through the stack and general registers, and a block of 8 of them cannot stay in
+ * registers anyway (64-byte vectors on an AVX2 CPU: the digits net's batch-1 products
+ * ran 3-9x slower than with 32-byte ones). */
+#if defined(__AVX__)
+#define NN_VBYTES 32
+#else
+#define NN_VBYTES 16
+#endif
+typedef float nn_vf __attribute__((vector_size(NN_VBYTES)));
+typedef float nn_vhf __attribute__((vector_size(NN_VBYTES / 2)));
+typedef double nn_vd __attribute__((vector_size(NN_VBYTES)));
+typedef double nn_vhd __attribute__((vector_size(NN_VBYTES / 2)));
+/* the lane masks of a comparison of nn_vf / nn_vd lanes (all ones or zero) */
+typedef int nn_vmf __attribute__((vector_size(NN_VBYTES)));
+typedef int nn_vhmf __attribute__((vector_size(NN_VBYTES / 2)));
+typedef long long nn_vmd __attribute__((vector_size(NN_VBYTES)));
+typedef long long nn_vhmd __attribute__((vector_size(NN_VBYTES / 2)));
 
 /* One multiply-add of a scalar chain, as the compiler forms ``c + a * b`` in the loops
  * these replace: fused where the target has FMA (GCC contracts there), two roundings
@@ -222,8 +240,28 @@ NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, pd, __m512d, __mmask8)
 NN_COMPACT(nn_compact_f, float)
 NN_COMPACT(nn_compact_d, double)
 
-/* elsewhere: GCC's vector extensions, the left-over columns as a half vector and single
-   columns */
+/* elsewhere: a block of up to 8 vectors V from p into v0..v7 (the rest zero), a half
+   vector at nv L into vh (nh) and the nt (at most 3) single columns at e into t0..t2 */
+#define NN_VLOAD_BLOCK(V, VH, p, v0, v1, v2, v3, v4, v5, v6, v7, vh, t0, t1, t2)           \
+    do {                                                                                    \
+        v0 = z; v1 = z; v2 = z; v3 = z; v4 = z; v5 = z; v6 = z; v7 = z; vh = zh;            \
+        t0 = 0; t1 = 0; t2 = 0;                                                             \
+        if (nv > 0) v0 = NN_LOAD(V, p);                                                     \
+        if (nv > 1) v1 = NN_LOAD(V, p + L);                                                 \
+        if (nv > 2) v2 = NN_LOAD(V, p + 2 * L);                                             \
+        if (nv > 3) v3 = NN_LOAD(V, p + 3 * L);                                             \
+        if (nv > 4) v4 = NN_LOAD(V, p + 4 * L);                                             \
+        if (nv > 5) v5 = NN_LOAD(V, p + 5 * L);                                             \
+        if (nv > 6) v6 = NN_LOAD(V, p + 6 * L);                                             \
+        if (nv > 7) v7 = NN_LOAD(V, p + 7 * L);                                             \
+        if (nh) vh = NN_LOAD(VH, p + nv * L);                                               \
+        if (nt > 0) t0 = p[e];                                                              \
+        if (nt > 1) t1 = p[e + 1];                                                          \
+        if (nt > 2) t2 = p[e + 2];                                                          \
+    } while (0)
+
+/* elsewhere: GCC's vector extensions at the target's width, the left-over columns as a
+   half vector and at most three single columns (fewer than a half vector's lanes) */
 #define NN_AXPYS_BLOCKS(NAME, T, V, VH, FMA)                                                \
 static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T* restrict a,\
                         Py_ssize_t n, const T* restrict W, Py_ssize_t ldw, T* restrict c)   \
@@ -234,23 +272,15 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
     Py_ssize_t q, j0;                                                                       \
     for (j0 = 0; j0 < n; j0 += 8 * L) {                                                     \
         /* all of a block's columns in one pass over the terms: up to 8 vectors, a          \
-           half vector and up to 7 single columns, each an independent chain */             \
+           half vector and up to 3 single columns, each an independent chain */             \
         Py_ssize_t rem = n - j0 < 8 * L ? n - j0 : 8 * L;                                   \
         int nv = (int)(rem / L), nh = rem % L >= LH;                                        \
         int e = nv * L + nh * LH, nt = (int)rem - e;                                        \
         T* cb = c + j0;                                                                     \
-        V c0 = nv > 0 ? NN_LOAD(V, cb) : z, c1 = nv > 1 ? NN_LOAD(V, cb + L) : z;           \
-        V c2 = nv > 2 ? NN_LOAD(V, cb + 2 * L) : z;                                         \
-        V c3 = nv > 3 ? NN_LOAD(V, cb + 3 * L) : z;                                         \
-        V c4 = nv > 4 ? NN_LOAD(V, cb + 4 * L) : z;                                         \
-        V c5 = nv > 5 ? NN_LOAD(V, cb + 5 * L) : z;                                         \
-        V c6 = nv > 6 ? NN_LOAD(V, cb + 6 * L) : z;                                         \
-        V c7 = nv > 7 ? NN_LOAD(V, cb + 7 * L) : z;                                         \
-        VH ch = nh ? NN_LOAD(VH, cb + nv * L) : zh;                                         \
-        T t0 = nt > 0 ? cb[e] : 0, t1 = nt > 1 ? cb[e + 1] : 0;                             \
-        T t2 = nt > 2 ? cb[e + 2] : 0, t3 = nt > 3 ? cb[e + 3] : 0;                         \
-        T t4 = nt > 4 ? cb[e + 4] : 0, t5 = nt > 5 ? cb[e + 5] : 0;                         \
-        T t6 = nt > 6 ? cb[e + 6] : 0;                                                      \
+        V c0, c1, c2, c3, c4, c5, c6, c7;                                                   \
+        VH ch;                                                                              \
+        T t0, t1, t2;                                                                       \
+        NN_VLOAD_BLOCK(V, VH, cb, c0, c1, c2, c3, c4, c5, c6, c7, ch, t0, t1, t2);          \
         for (q = 0; q < cnt; q++) {                                                         \
             const T* w = W + idx[q] * ldw + j0;                                             \
             T s = a[q];                                                                     \
@@ -266,10 +296,6 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
             if (nt > 0) t0 = FMA(s, w[e], t0);                                              \
             if (nt > 1) t1 = FMA(s, w[e + 1], t1);                                          \
             if (nt > 2) t2 = FMA(s, w[e + 2], t2);                                          \
-            if (nt > 3) t3 = FMA(s, w[e + 3], t3);                                          \
-            if (nt > 4) t4 = FMA(s, w[e + 4], t4);                                          \
-            if (nt > 5) t5 = FMA(s, w[e + 5], t5);                                          \
-            if (nt > 6) t6 = FMA(s, w[e + 6], t6);                                          \
         }                                                                                   \
         if (nv > 0) NN_STORE(cb, c0);                                                       \
         if (nv > 1) NN_STORE(cb + L, c1);                                                   \
@@ -283,15 +309,11 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
         if (nt > 0) cb[e] = t0;                                                             \
         if (nt > 1) cb[e + 1] = t1;                                                         \
         if (nt > 2) cb[e + 2] = t2;                                                         \
-        if (nt > 3) cb[e + 3] = t3;                                                         \
-        if (nt > 4) cb[e + 4] = t4;                                                         \
-        if (nt > 5) cb[e + 5] = t5;                                                         \
-        if (nt > 6) cb[e + 6] = t6;                                                         \
     }                                                                                       \
 }
 
-NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, nn_v16f, nn_v8f, NN_FMA_F)
-NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, nn_v8d, nn_v4d, NN_FMA_D)
+NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, nn_vf, nn_vhf, NN_FMA_F)
+NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, nn_vd, nn_vhd, NN_FMA_D)
 #endif
 
 /* x W as the sum of the rows of W: the nonzero terms 64 at a time, each chunk added
@@ -379,42 +401,54 @@ NN_RANK1(nn_rank1_f, float, ps, __m512, __mmask16, nn_compact_f)
 NN_RANK1(nn_rank1_d, double, pd, __m512d, __mmask8, nn_compact_d)
 
 #else
-#define NN_RANK1(NAME, T, V, CNAME, FMA)                                                    \
+/* elsewhere: a block of up to 8 vectors of b, a half vector and at most three single
+   columns held in registers (as in nn_axpys_blocks) while each nonzero row of the block
+   gets its update; every store stays inside its row. */
+#define NN_RANK1(NAME, T, V, VH, CNAME, FMA)                                                \
 static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
                         Py_ssize_t lda, const T* restrict b, T* restrict C,                 \
                         Py_ssize_t ldc)                                                     \
 {                                                                                           \
-    enum { L = sizeof(V) / sizeof(T) };                                                     \
+    enum { L = sizeof(V) / sizeof(T), LH = sizeof(VH) / sizeof(T) };                        \
+    const V z = {0};                                                                        \
+    const VH zh = {0};                                                                      \
     Py_ssize_t idx[64];                                                                     \
     T s[64];                                                                                \
-    Py_ssize_t r0, q, cnt, j0, j;                                                           \
+    Py_ssize_t r0, q, cnt, j0;                                                              \
     for (r0 = 0; r0 < m; r0 += 64) {                                                        \
         Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                          \
         cnt = CNAME(a, lda, r0, r1, alpha, idx, s);                                         \
-        j0 = 0;                                                                             \
-        for (; j0 + 4 * L <= n; j0 += 4 * L) {                                              \
-            V b0 = NN_LOAD(V, b + j0), b1 = NN_LOAD(V, b + j0 + L);                         \
-            V b2 = NN_LOAD(V, b + j0 + 2 * L), b3 = NN_LOAD(V, b + j0 + 3 * L);             \
+        for (j0 = 0; j0 < n && cnt > 0; j0 += 8 * L) {                                      \
+            Py_ssize_t rem = n - j0 < 8 * L ? n - j0 : 8 * L;                               \
+            int nv = (int)(rem / L), nh = rem % L >= LH;                                    \
+            int e = nv * L + nh * LH, nt = (int)rem - e;                                    \
+            const T* bb = b + j0;                                                           \
+            V b0, b1, b2, b3, b4, b5, b6, b7;                                               \
+            VH bh;                                                                          \
+            T u0, u1, u2;                                                                   \
+            NN_VLOAD_BLOCK(V, VH, bb, b0, b1, b2, b3, b4, b5, b6, b7, bh, u0, u1, u2);      \
             for (q = 0; q < cnt; q++) {                                                     \
                 T* c = C + idx[q] * ldc + j0;                                               \
                 T t = s[q];                                                                 \
-                NN_STORE(c, NN_LOAD(V, c) + t * b0);                                        \
-                NN_STORE(c + L, NN_LOAD(V, c + L) + t * b1);                                \
-                NN_STORE(c + 2 * L, NN_LOAD(V, c + 2 * L) + t * b2);                        \
-                NN_STORE(c + 3 * L, NN_LOAD(V, c + 3 * L) + t * b3);                        \
+                if (nv > 0) NN_STORE(c, NN_LOAD(V, c) + t * b0);                            \
+                if (nv > 1) NN_STORE(c + L, NN_LOAD(V, c + L) + t * b1);                    \
+                if (nv > 2) NN_STORE(c + 2 * L, NN_LOAD(V, c + 2 * L) + t * b2);            \
+                if (nv > 3) NN_STORE(c + 3 * L, NN_LOAD(V, c + 3 * L) + t * b3);            \
+                if (nv > 4) NN_STORE(c + 4 * L, NN_LOAD(V, c + 4 * L) + t * b4);            \
+                if (nv > 5) NN_STORE(c + 5 * L, NN_LOAD(V, c + 5 * L) + t * b5);            \
+                if (nv > 6) NN_STORE(c + 6 * L, NN_LOAD(V, c + 6 * L) + t * b6);            \
+                if (nv > 7) NN_STORE(c + 7 * L, NN_LOAD(V, c + 7 * L) + t * b7);            \
+                if (nh) NN_STORE(c + nv * L, NN_LOAD(VH, c + nv * L) + t * bh);             \
+                if (nt > 0) c[e] = FMA(t, u0, c[e]);                                        \
+                if (nt > 1) c[e + 1] = FMA(t, u1, c[e + 1]);                                \
+                if (nt > 2) c[e + 2] = FMA(t, u2, c[e + 2]);                                \
             }                                                                               \
-        }                                                                                   \
-        for (q = 0; q < cnt; q++) {                                                         \
-            T* c = C + idx[q] * ldc;                                                        \
-            T t = s[q];                                                                     \
-            for (j = j0; j < n; j++)                                                        \
-                c[j] = FMA(t, b[j], c[j]);                                                  \
         }                                                                                   \
     }                                                                                       \
 }
 
-NN_RANK1(nn_rank1_f, float, nn_v16f, nn_compact_f, NN_FMA_F)
-NN_RANK1(nn_rank1_d, double, nn_v8d, nn_compact_d, NN_FMA_D)
+NN_RANK1(nn_rank1_f, float, nn_vf, nn_vhf, nn_compact_f, NN_FMA_F)
+NN_RANK1(nn_rank1_d, double, nn_vd, nn_vhd, nn_compact_d, NN_FMA_D)
 #endif
 
 /* nn_rank1_axpys_{f,d}(m, n, alpha, a, b, W, ldw, x, c): the batch-1 weight step of a
@@ -698,8 +732,35 @@ NN_ROW_DOTS_GATHER(nn_col_dots_d, double, pd, __m512d, __mmask8, int, 0, NN_COLU
 #else
 NN_ROW_DOTS(nn_row_dots_f, float, NN_FMA_F, ldb, 1)
 NN_ROW_DOTS(nn_row_dots_d, double, NN_FMA_D, ldb, 1)
-NN_ROW_DOTS(nn_col_dots_f, float, NN_FMA_F, 1, ldb)
-NN_ROW_DOTS(nn_col_dots_d, double, NN_FMA_D, 1, ldb)
+NN_ROW_DOTS(nn_col_dots_loop_f, float, NN_FMA_F, 1, ldb)
+NN_ROW_DOTS(nn_col_dots_loop_d, double, NN_FMA_D, 1, ldb)
+
+/* elsewhere: the dot products of a vector of columns of BT at once, each lane the loop's
+   chains in its order (column p of the block one contiguous load); the columns left over
+   after the last whole vector in the loop. */
+#define NN_COL_DOTS(NAME, T, V, LOOP)                                                       \
+static inline void NAME(Py_ssize_t k, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict BT, Py_ssize_t ldb, T* restrict c)                \
+{                                                                                           \
+    enum { L = sizeof(V) / sizeof(T) };                                                     \
+    Py_ssize_t j0, p;                                                                       \
+    for (j0 = 0; j0 + L <= n; j0 += L) {                                                    \
+        V acc0 = {0}, acc1 = acc0, acc2 = acc0, acc3 = acc0;                                \
+        const T* bj = BT + j0;                                                              \
+        for (p = 0; p + 4 <= k; p += 4) {                                                   \
+            acc0 = acc0 + a[p] * NN_LOAD(V, bj + p * ldb);                                  \
+            acc1 = acc1 + a[p + 1] * NN_LOAD(V, bj + (p + 1) * ldb);                        \
+            acc2 = acc2 + a[p + 2] * NN_LOAD(V, bj + (p + 2) * ldb);                        \
+            acc3 = acc3 + a[p + 3] * NN_LOAD(V, bj + (p + 3) * ldb);                        \
+        }                                                                                   \
+        for (; p < k; p++) acc0 = acc0 + a[p] * NN_LOAD(V, bj + p * ldb);                   \
+        NN_STORE(c + j0, NN_LOAD(V, c + j0) + alpha * ((acc0 + acc1) + (acc2 + acc3)));     \
+    }                                                                                       \
+    if (j0 < n)                                                                             \
+        LOOP(k, n - j0, alpha, a, BT + j0, ldb, c + j0);                                    \
+}
+NN_COL_DOTS(nn_col_dots_f, float, nn_vf, nn_col_dots_loop_f)
+NN_COL_DOTS(nn_col_dots_d, double, nn_vd, nn_col_dots_loop_d)
 #endif
 
 /* nn_rank1_t_{f,d}(m, n, alpha, a, b, CT, ldc): nn_rank1 (lda = 1) on a transposed copy,
@@ -751,8 +812,44 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
 NN_RANK1_T_AVX512(nn_rank1_t_f, float, ps, __m512, __mmask16, NN_NONZERO_PS)
 NN_RANK1_T_AVX512(nn_rank1_t_d, double, pd, __m512d, __mmask8, NN_NONZERO_PD)
 #else
-NN_RANK1_T(nn_rank1_t_f, float, NN_FMA_F)
-NN_RANK1_T(nn_rank1_t_d, double, NN_FMA_D)
+NN_RANK1_T(nn_rank1_t_loop_f, float, NN_FMA_F)
+NN_RANK1_T(nn_rank1_t_loop_d, double, NN_FMA_D)
+
+/* elsewhere: a vector of the a[i] at a time (then a half vector, then the loop above on
+   the rows' last few elements), its products and its test formed once for all n rows of
+   CT, each row's vector one multiply-add blended by the test into the old values. The
+   loop above compiles to a branch per element, on ReLU's zero pattern: it mispredicts. */
+#define NN_BLEND(M, k, t, c) ((__typeof__(c))(((M)(t) & (k)) | ((M)(c) & ~(k))))
+/* elements i0 .. i0 + (lanes of V) of the n rows of CT, one vector each */
+#define NN_RANK1_T_BLOCK(T, V, M, zv)                                                       \
+    do {                                                                                    \
+        V av = NN_LOAD(V, a + i0), s = alpha * av;                                          \
+        M k = av != zv;                                                                     \
+        for (j = 0; j < n; j++) {                                                           \
+            T* c = CT + j * ldc + i0;                                                       \
+            V cv = NN_LOAD(V, c);                                                           \
+            NN_STORE(c, NN_BLEND(M, k, cv + s * b[j], cv));                                 \
+        }                                                                                   \
+    } while (0)
+#define NN_RANK1_T_V(NAME, T, V, VH, M, MH, LOOP)                                           \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict CT, Py_ssize_t ldc)                \
+{                                                                                           \
+    enum { L = sizeof(V) / sizeof(T), LH = sizeof(VH) / sizeof(T) };                        \
+    const V z = {0};                                                                        \
+    const VH zh = {0};                                                                      \
+    Py_ssize_t i0, j;                                                                       \
+    for (i0 = 0; i0 + L <= m; i0 += L)                                                      \
+        NN_RANK1_T_BLOCK(T, V, M, z);                                                       \
+    if (i0 + LH <= m && LH < L) {                                                           \
+        NN_RANK1_T_BLOCK(T, VH, MH, zh);                                                    \
+        i0 += LH;                                                                           \
+    }                                                                                       \
+    if (i0 < m)                                                                             \
+        LOOP(m - i0, n, alpha, a + i0, b, CT + i0, ldc);                                    \
+}
+NN_RANK1_T_V(nn_rank1_t_f, float, nn_vf, nn_vhf, nn_vmf, nn_vhmf, nn_rank1_t_loop_f)
+NN_RANK1_T_V(nn_rank1_t_d, double, nn_vd, nn_vhd, nn_vmd, nn_vhmd, nn_rank1_t_loop_d)
 #endif
 
 #endif
