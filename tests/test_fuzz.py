@@ -540,13 +540,13 @@ def test_running_against_the_debug_build():
     """.ci/run sets NNLIB_EXPECT_DEBUG_BUILD=1 when it runs this file on the debug copy:
     prove that copy is the one imported and that its bounds checks are on, by handing a
     layer-2 kernel (which trusts its caller) a buffer that is too short."""
-    from nnlib._codes import ACTIVATION_CODES
-    from nnlib._kernels import activations as k
+    from nnlib._kernels import sparse as k
     assert os.path.realpath(nnlib.__file__).startswith(os.path.realpath(os.getcwd()))
-    # activation_forward takes out's first element of each task without checking out's
-    # length (its wrapper allocates it): an empty out is out of bounds at once
+    # the private _matmul takes out's first element without checking that out has a row
+    # (sparse_matmul, its wrapper, refuses an empty X): an empty out is out of bounds
     with pytest.raises(IndexError, match="Out of bounds"):
-        k.activation_forward(ACTIVATION_CODES["relu"], np.ones(10), np.empty(0), 0.0, 1)
+        k._matmul(np.zeros(1, np.int64), np.empty(0, np.int64), np.empty(0),
+                  np.ones((2, 3)), np.empty((0, 3)))
 
 
 # --- extreme but finite values: never NaN (targeted probes, float64 and float32) ---

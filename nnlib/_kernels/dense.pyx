@@ -4,15 +4,18 @@
 Design note
 -----------
 The math and the small-vs-BLAS product choice live in ``dense.pxd`` (shared with the
-compiled training loop). These entry points take validated, C-contiguous arrays and
-output buffers from the Python wrapper (``nnlib/functional/dense.py``), release the GIL
-for work worth it (``gil.pxd``) and allocate nothing. ``nnlib._kernels.blas.load()``
-must have been called first (the wrapper does it).
+compiled training loop). These entry points take C-contiguous arrays and output buffers
+from the Python wrapper (``nnlib/functional/dense.py``), which checks values and dtypes;
+they check the shapes and the activation code themselves (a wrong call raises ValueError
+and never reads past a buffer), release the GIL for work worth it (``gil.pxd``) and
+allocate nothing. ``nnlib._kernels.blas.load()`` must have been called first (the
+wrapper does it).
 """
 from cython cimport floating
 
 from nnlib._kernels.dense cimport mm, bias_act, act_backward
 from nnlib._kernels.gil cimport keeps_gil, product_values
+from nnlib._kernels.codes cimport N_ACTIVATION_CODES
 
 
 cdef void _forward(const floating* X, const floating* W, const floating* b, floating* H,
@@ -35,11 +38,27 @@ cdef void _backward(const floating* X, const floating* W, const floating* H,
         mm(False, True, n, n_in, n_out, 1.0, dZ, n_out, W, n_out, 0.0, dX, n_in)
 
 
+cdef tuple _shape(const floating[:, ::1] a):
+    return (a.shape[0], a.shape[1])
+
+
+cdef int _check_kind(int kind) except -1:
+    if not 0 <= kind < N_ACTIVATION_CODES:
+        raise ValueError(f"unknown activation code {kind}")
+    return 0
+
+
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
                   const floating[::1] b, floating[:, ::1] H, int kind, double param,
                   int n_threads):
     """H = act(X @ W + b); X (n, n_in), W (n_in, n_out), b (n_out,), H (n, n_out)."""
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
+    if (W.shape[0] != n_in or b.shape[0] != n_out or H.shape[0] != n
+            or H.shape[1] != n_out):
+        raise ValueError(
+            f"dense_forward: shapes X {_shape(X)}, W {_shape(W)}, b ({b.shape[0]},) and H "
+            f"{_shape(H)} do not fit X (n, n_in), W (n_in, n_out), b (n_out,), H (n, n_out)")
+    _check_kind(kind)
     if n == 0 or n_out == 0:
         return
     # X and W have no element when n_in == 0 and are not read: H stands in
@@ -61,6 +80,18 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
     Shapes: X, dX (n, n_in); W, dW (n_in, n_out); H, grad_H, dZ (n, n_out);
     db (n_out,); work (n_out,) float64 scratch."""
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
+    if (W.shape[0] != n_in or dW.shape[0] != n_in or dW.shape[1] != n_out
+            or dX.shape[0] != n or dX.shape[1] != n_in
+            or H.shape[0] != n or H.shape[1] != n_out
+            or grad_H.shape[0] != n or grad_H.shape[1] != n_out
+            or dZ.shape[0] != n or dZ.shape[1] != n_out
+            or db.shape[0] != n_out or work.shape[0] < n_out):
+        raise ValueError(
+            f"dense_backward: shapes X {_shape(X)}, W {_shape(W)}, H {_shape(H)}, grad_H "
+            f"{_shape(grad_H)}, dZ {_shape(dZ)}, dX {_shape(dX)}, dW {_shape(dW)}, db "
+            f"({db.shape[0]},) and work ({work.shape[0]},) do not fit X, dX (n, n_in); W, dW "
+            f"(n_in, n_out); H, grad_H, dZ (n, n_out); db (n_out,); work (>= n_out,)")
+    _check_kind(kind)
     if n_out == 0:
         dX[:, :] = 0
         return
