@@ -222,15 +222,76 @@ def test_blas_products_under_another_blas_are_held_to_their_cap_only(tmp_path):
     assert judged(True, 17.0, 0.35, other).problems          # the cap still holds
     assert judged(False, 1.09, 0.35, other).problems         # nnlib's own loops: no pass
     f = tmp_path / "b.json"
-    paths.save_baseline({"a|b|float64|p": 1.5}, str(f), fingerprint="abc")
-    assert paths.load_blas_fingerprint(str(f)) == "abc"
-    assert paths.load_blas_fingerprint(str(tmp_path / "none.json")) is None
+    paths.save_baseline({"a|b|float64|p": 1.5}, str(f), blas={"abc": {"k|dX|float64|p": 1}})
+    assert paths.load_blas_baselines(str(f)) == {"abc": {"k|dX|float64|p": 1}}
+    assert paths.load_baseline(str(f)) == {"a|b|float64|p": 1.5}
+    assert paths.load_blas_baselines(str(tmp_path / "none.json")) == {}
+
+
+def _blas_run(update=False):
+    """run_paths on dense_backward: (its items, the rows of its BLAS products)."""
+    blas = {k for figures in paths.load_blas_baselines().values() for k in figures}
+    items = paths.run_paths(Context(quick=True, only=["dense_backward"],
+                                    update_baseline=update))
+    rows = [r for it in items for r in it["paths"]]
+    return items, [r for r in rows
+                   if f"{r['kernel']}|{r['output']}|{r['dtype']}|{r['path']}" in blas]
+
+
+def test_each_blas_keeps_its_own_figures(tmp_path, monkeypatch):
+    """A BLAS without figures in the baseline: its products are held to their cap only
+    (and say so) until --update-baseline records its figures beside the other BLAS's,
+    which stay as they were; from then on they are held to them, like the others'."""
+    f = tmp_path / "baseline.json"
+    f.write_text(open(paths.BASELINE_PATH).read())
+    monkeypatch.setattr(paths, "BASELINE_PATH", str(f))
+    before_own, before_blas = paths.load_baseline(), paths.load_blas_baselines()
+    (ours,) = before_blas
+    monkeypatch.setattr(paths, "blas_fingerprint", lambda: "feedfacefeedface")
+    items, blas_rows = _blas_run()
+    assert len(blas_rows) == len(before_blas[ours]) and all(it["passed"] for it in items)
+    assert all(r["note"] and "feedfacefeedface" in r["note"] and ours in r["note"]
+               for r in blas_rows)
+    assert any("cap only" in it["verdict"] for it in items)
+    _blas_run(update=True)
+    after = paths.load_blas_baselines()
+    assert after[ours] == before_blas[ours]                  # the other BLAS untouched
+    assert set(after["feedfacefeedface"]) == set(before_blas[ours])   # every BLAS case
+    assert paths.load_baseline() == before_own               # nnlib's own loops: the same
+    items, blas_rows = _blas_run()
+    assert all(it["passed"] for it in items) and not any(r["note"] for r in blas_rows)
+    # held to the new figures: with each one lowered to 0, every BLAS case fails on it
+    low = {"feedfacefeedface": {k: 0.0 for k in after["feedfacefeedface"]}, **{
+        ours: after[ours]}}
+    paths.save_baseline(before_own, blas=low)
+    items, blas_rows = _blas_run()
+    worse = [r for r in blas_rows if any("worse than the baseline" in p
+                                         for p in r["problems"])]
+    assert worse and all(not r["passed"] for r in worse)
+
+
+def test_a_baseline_of_the_earlier_layout_reads_and_converts(tmp_path, monkeypatch):
+    # one blas_fingerprint, its BLAS products' figures among max_ulps
+    f = tmp_path / "baseline.json"
+    own = paths.load_baseline()
+    ((fp, blas),) = paths.load_blas_baselines().items()
+    f.write_text(json.dumps({"blas_fingerprint": fp, "max_ulps": {**own, **blas}}))
+    monkeypatch.setattr(paths, "BASELINE_PATH", str(f))
+    monkeypatch.setattr(paths, "blas_fingerprint", lambda: fp)
+    items, blas_rows = _blas_run()
+    assert blas_rows and all(it["passed"] for it in items)
+    assert not any(r["note"] for r in blas_rows)             # its own BLAS: full rules
+    _blas_run(update=True)
+    doc = json.loads(f.read_text())
+    assert "blas_fingerprint" not in doc and set(doc["blas_max_ulps"]) == {fp}
+    assert doc["blas_max_ulps"][fp] == blas
+    assert not set(blas) & set(doc["max_ulps"])
 
 
 def test_the_blas_fingerprint_is_stable_and_recorded(monkeypatch):
     fp = paths.blas_fingerprint()
     assert fp == paths.blas_fingerprint() and len(fp) == 16
-    assert paths.load_blas_fingerprint() is not None    # the committed baseline names one
+    assert paths.load_blas_baselines()     # the committed baseline has a BLAS's figures
     # a BLAS whose threads cannot be set (scipy's, get_num_threads() is None): the same
     # products, no set_num_threads call
     from nnlib._kernels import blas

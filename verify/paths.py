@@ -52,12 +52,13 @@ one input column here, is nnlib's own small_gemm), so its figures are the BLAS k
 rounding, which differs between BLAS builds and CPUs (OpenBLAS's SkylakeX kernels add
 each element's products in order, its Haswell kernels, on CPUs without AVX-512, in an
 order that depends on the element's position: up to 1.1 ulp where SkylakeX's were
-correctly rounded). The baseline records which BLAS it was
-measured with, as the bits of a few fixed products (``blas_fingerprint``); under another
-BLAS those cases are held to their cap only, which the report and the item's verdict
-say, and an update leaves their figures alone (re-baselining them for another BLAS means
-deleting their entries and the fingerprint, then ``--update-baseline``). Every other
-output is nnlib's own loops and is held to the baseline on any machine.
+correctly rounded). So the baseline keeps those cases' figures per BLAS build, under
+the bits of a few fixed products (``blas_fingerprint``): ``blas_max_ulps`` maps each
+fingerprint measured to its figures. Under a BLAS the file has figures for, the cases are
+held to them by the rules above; under one it has none, to their cap only, which the
+report and the item's verdict say, until ``--update-baseline`` on that machine records
+that BLAS's figures beside the others' (never touching them). Every other output is
+nnlib's own loops, kept in ``max_ulps`` and held to it on any machine.
 """
 import json
 import math
@@ -787,23 +788,29 @@ def _round_up(v):
     return v if not math.isfinite(v) else math.ceil(v * 100) / 100
 
 
-def load_baseline(path=BASELINE_PATH):
-    """{key: max ulps} from verify/baseline.json ({} when the file does not exist)."""
+def _read_baseline(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)["max_ulps"]
+        with open(path or BASELINE_PATH, encoding="utf-8") as f:
+            return json.load(f)
     except FileNotFoundError:
         return {}
 
 
-def load_blas_fingerprint(path=BASELINE_PATH):
-    """The ``blas_fingerprint`` the baseline's BLAS products were measured with (None
-    when the file records none)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("blas_fingerprint")
-    except FileNotFoundError:
-        return None
+def load_baseline(path=None):
+    """{key: max ulps} of nnlib's own loops from ``path`` (default ``BASELINE_PATH``,
+    verify/baseline.json; {} when the file does not exist)."""
+    return _read_baseline(path).get("max_ulps", {})
+
+
+def load_blas_baselines(path=None):
+    """{blas_fingerprint: {key: max ulps}}: the BLAS products' figures per BLAS build.
+    A file of the earlier layout (one ``blas_fingerprint``, its BLAS figures among
+    ``max_ulps``) reads as that one BLAS with all of ``max_ulps`` (looked up by key)."""
+    doc = _read_baseline(path)
+    if "blas_max_ulps" in doc:
+        return doc["blas_max_ulps"]
+    fp = doc.get("blas_fingerprint")
+    return {fp: dict(doc.get("max_ulps", {}))} if fp else {}
 
 
 def blas_fingerprint():
@@ -841,15 +848,19 @@ def _fingerprint_products(blas, rng, h):
         h.update(C.tobytes())
 
 
-def save_baseline(entries, path=BASELINE_PATH, fingerprint=None):
+def save_baseline(entries, path=None, blas=None):
+    """Write ``entries`` (nnlib's own loops) and ``blas`` ({blas_fingerprint: {key: max
+    ulps}}, the BLAS products per BLAS build) to ``path``."""
     doc = {"what": "largest error (ULPs of |exact| + rho T, see verify/paths.py) per "
                    "kernel|output|dtype|path; a run more than 2 ulp (float64) or 0.25 "
-                   "ulp (float32) above fails; blas_fingerprint: the BLAS the BLAS products "
-                   "were measured with (under another, they are held to their cap only); "
-                   "python -m verify --update-baseline records improvements and new paths",
-           "blas_fingerprint": fingerprint,    # blas_fingerprint() of the BLAS measured
-           "max_ulps": dict(sorted(entries.items()))}
-    with open(path, "w", encoding="utf-8") as f:
+                   "ulp (float32) above fails; blas_max_ulps: the BLAS products' figures "
+                   "per BLAS build, by blas_fingerprint (under a BLAS with none here they "
+                   "are held to their cap only); python -m verify --update-baseline "
+                   "records improvements, new paths and a new BLAS's figures",
+           "max_ulps": dict(sorted(entries.items())),
+           "blas_max_ulps": {fp: dict(sorted(v.items()))
+                             for fp, v in sorted((blas or {}).items())}}
+    with open(path or BASELINE_PATH, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=1, sort_keys=False)
         f.write("\n")
 
@@ -1410,35 +1421,50 @@ def run_paths(ctx):
         run.losses(seeds)
         run.dense(seeds)
         run.epoch_losses(seeds)
-    saved_fp, this_fp = load_blas_fingerprint(), None
+    blas_bases, this_fp = load_blas_baselines(), None
     if any(c.blas for c in run.cases.values()):
         this_fp = blas_fingerprint()
+    blas_base = blas_bases.get(this_fp, {})
     other_blas = None
-    if saved_fp is not None and this_fp is not None and saved_fp != this_fp:
-        other_blas = (f"a BLAS product: the baseline was measured with another BLAS "
-                      f"(fingerprint {saved_fp}; this one {this_fp}), whose kernels round "
-                      "it differently, so this case is held to its cap only")
+    if this_fp is not None and this_fp not in blas_bases and not update:
+        other_blas = (f"a BLAS product: verify/baseline.json has no figures for this BLAS "
+                      f"(fingerprint {this_fp}; it has "
+                      f"{', '.join(sorted(blas_bases)) or 'none'}), whose kernels may round it differently, so this case is held to "
+                      "its cap only (python -m verify --update-baseline records them)")
+
+    def base_of(case):
+        return blas_base if case.blas else baseline
     for case in run.cases.values():
         if case.output != "threads":
-            _judge(case, baseline, update, other_blas)
+            _judge(case, base_of(case), update, other_blas)
+    changed = []
     if update:
+        blas_keys = {c.key for c in run.cases.values() if c.blas}
         new = dict(baseline)
+        # (a file of the earlier layout reads with all of max_ulps as its BLAS's figures)
+        new_blas = {k: v for k, v in blas_base.items() if k in blas_keys or k not in new}
         for case in run.cases.values():
-            if (case.output == "threads" or not math.isfinite(case.base_ulps)
-                    or case.blas and other_blas):
+            if case.blas:
+                new.pop(case.key, None)     # the earlier layout kept them in max_ulps
+            if case.output == "threads" or not math.isfinite(case.base_ulps):
                 continue
+            into = new_blas if case.blas else new
             v = _round_up(case.base_ulps)
-            if case.key not in new or v < new[case.key]:
-                new[case.key] = v
-        changed = sorted(k for k in new if baseline.get(k) != new[k])
-        if changed or saved_fp is None:
-            save_baseline(new, fingerprint=saved_fp or this_fp)
+            if case.key not in into or v < into[case.key]:
+                into[case.key] = v
+        changed = sorted({k for k in new if baseline.get(k) != new[k]}
+                         | {k for k in new_blas if blas_base.get(k) != new_blas[k]})
+        blas_all = dict(blas_bases)
+        if this_fp is not None:
+            blas_all[this_fp] = new_blas
+        if changed or new != baseline or blas_all != blas_bases:
+            save_baseline(new, blas=blas_all)
     families = {}
     for case in run.cases.values():
         families.setdefault(case.kernel, []).append(case)
     items = []
     for kernel, cases in families.items():
-        rows = [c.as_dict(baseline) for c in cases]
+        rows = [c.as_dict(base_of(c)) for c in cases]
         bad = [r for r in rows if not r["passed"]]
         cap_only = sum(1 for r in rows if r["note"])
         smallest = min(((c.n_points, f"{c.output} [{c.dname}] {c.path}: {c.worst}")
@@ -1451,7 +1477,7 @@ def run_paths(ctx):
             "smallest_failure": smallest,
             "kernel": kernel, "passed": not bad,
             "verdict": (f"FAIL ({len(bad)} of {len(rows)} cases)" if bad else "pass"
-                        + (f" ({cap_only} BLAS cases cap only: another BLAS)"
+                        + (f" ({cap_only} BLAS cases cap only: a BLAS without figures)"
                            if cap_only else "")),
             "paths": rows, "seeds": seeds,
             "error_models": {k: v for k, v in ERROR_MODELS.items()

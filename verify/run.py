@@ -21,8 +21,8 @@ the next ones), --quick for one; a failing case there names the seed and the sma
 failing input found.
 
 ``update_baseline`` (``--update-baseline``) records in verify/baseline.json every branch
-path whose ULP figure improved or had no baseline yet (a BLAS product only under the BLAS
-the file's ``blas_fingerprint`` names: ``verify.paths``).
+path whose ULP figure improved or had no baseline yet (a BLAS product among the figures of
+this machine's BLAS, by its ``blas_fingerprint``, beside other BLAS builds': ``verify.paths``).
 
 Names: every check has a name known before anything runs (:func:`catalogue`, printed by
 ``--list``); ``--only`` takes check names or group names (a section, a verify module, an
