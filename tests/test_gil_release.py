@@ -306,9 +306,11 @@ def test_the_epoch_lets_the_gil_go_for_more_work(dtype):
                 f"{name} kept the GIL"
 
 
-@pytest.mark.parametrize("shuffle,random_state", [(False, None), (True, 3), (True, None)],
-                         ids=["in-order", "int-seed", "generator"])
-def test_an_endless_compiled_fit_lets_a_waiting_thread_in(shuffle, random_state):
+@pytest.mark.parametrize("shuffle,random_state,extra",
+                         [(False, None, {}), (True, 3, {}), (True, None, {}),
+                          (False, None, {"validation_split": 0.25, "metrics": ["accuracy"]})],
+                         ids=["in-order", "int-seed", "generator", "validation"])
+def test_an_endless_compiled_fit_lets_a_waiting_thread_in(shuffle, random_state, extra):
     # A thread waiting for the GIL gets it when the holder runs a switch interval without
     # letting it go (the timed drop request), or when it wins the race for a release. A
     # fit whose tiny epochs keep the GIL must then not let it go briefly once per epoch
@@ -343,7 +345,7 @@ def test_an_endless_compiled_fit_lets_a_waiting_thread_in(shuffle, random_state)
             t = threading.Thread(target=waiter, daemon=True)
             t.start()
             model.fit(X, y, epochs=10**6, batch_size=4, shuffle=shuffle,
-                      random_state=random_state, n_threads=1,
+                      random_state=random_state, n_threads=1, **extra,
                       callbacks=[lambda epoch, logs: time.monotonic() > deadline])
             t.join()
             assert late and late[0] < 0.5, f"the waiting thread got the GIL {late} s late"
@@ -351,3 +353,23 @@ def test_an_endless_compiled_fit_lets_a_waiting_thread_in(shuffle, random_state)
         sys.setswitchinterval(old)
         if pin:
             os.sched_setaffinity(0, old_cpus)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_first_max_column_is_argmax(dtype):
+    # fit's accuracies use it once per epoch instead of argmax (which lets the GIL go):
+    # every row of 3 and 4 values from the special ones (NaN, infinities, signed zeros,
+    # ties, subnormals), and random rows
+    import itertools
+    from nnlib.metrics import first_max_column
+    vals = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 1.0, -1.0, 2.0, 1e-300, -1e-300,
+                     5e-324]).astype(dtype)
+    for c in (3, 4):
+        rows = np.array(list(itertools.product(vals, repeat=c)), dtype)
+        np.testing.assert_array_equal(first_max_column(rows), rows.argmax(axis=1))
+    rng = np.random.default_rng(0)
+    for c in (1, 2, 7, 10):
+        Z = rng.standard_normal((500, c)).astype(dtype)
+        np.testing.assert_array_equal(first_max_column(Z), Z.argmax(axis=1))
+    assert first_max_column(np.empty((0, 3), dtype)).shape == (0,)
+
