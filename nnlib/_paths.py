@@ -55,8 +55,8 @@ INT_PATHS = {
         "the optimizers' overflow dry run works in blocks of this many elements"),
     "GIL_RELEASE_MIN": (
         32768, "gil.pxd",
-        "the kernels a Python caller runs on one thread (layers, losses, maps, optimizer "
-        "steps, input checks) let the GIL go for work of at least this many values (an "
+        "the kernels a Python caller runs (layers, losses, maps, optimizer steps, input "
+        "checks, the epoch) let the GIL go for work of at least this many values (an "
         "element, or MACS_PER_VALUE multiply-adds) and keep it below: the result is the "
         "same either way"),
 }

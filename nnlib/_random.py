@@ -95,3 +95,22 @@ def draws_in_library(rng) -> bool:
         return type(rng.bit_generator) in _NUMPY_BIT_GENERATORS
     shuffle = sys.modules.get("nnlib._kernels.shuffle")
     return shuffle is not None and type(rng) is shuffle.SeedOrders
+
+
+def epoch_order(rng, n: int) -> np.ndarray:
+    """``rng.permutation(n)`` as int64: one epoch's order for ``fit``. NumPy's own
+    ``Generator`` (on one of NumPy's bit generators) draws it through the compiled
+    :func:`nnlib._kernels.shuffle.generator_permutation`, the same order and state, which
+    keeps the GIL for a short order (NumPy's ``permutation`` lets it go however short
+    it is: gil.pxd says why that matters).
+
+    Examples
+    --------
+    >>> a, b = np.random.default_rng(3), np.random.default_rng(3)
+    >>> bool((epoch_order(a, 7) == b.permutation(7)).all())
+    True
+    """
+    if type(rng) is np.random.Generator and type(rng.bit_generator) in _NUMPY_BIT_GENERATORS:
+        from nnlib._kernels.shuffle import generator_permutation
+        return generator_permutation(rng, n)
+    return rng.permutation(n).astype(np.int64, copy=False)

@@ -14,7 +14,7 @@ import numpy as np
 
 from nnlib.callbacks import (Callback, EarlyStopping, History, as_callbacks,
                              wants_batches)
-from nnlib._random import draws_in_library
+from nnlib._random import draws_in_library, epoch_order
 from nnlib.training import EpochResult
 
 __all__ = ["FitLoop"]
@@ -58,6 +58,12 @@ class FitLoop:
                  early_stopping=None, callbacks=None, metrics=None, train_evaluation=None,
                  epochs=None, batch_size=None, schedule_interval="epoch"):
         self.run, self.n_rows, self.rng, self.shuffle = run, n_rows, rng, shuffle
+        # the unshuffled order, made once: NumPy's arange lets the GIL go however short
+        # it is, and a brief release once per epoch of a fit whose epochs keep the GIL
+        # (gil.pxd) starves a thread waiting for it
+        self._in_order = None if shuffle else np.arange(n_rows, dtype=np.int64)
+        if self._in_order is not None:
+            self._in_order.flags.writeable = False
         self.evaluation = evaluation
         self.metrics, self.train_evaluation = metrics, train_evaluation
         logged = {"loss"} | set(metrics.names if metrics else ())
@@ -143,8 +149,7 @@ class FitLoop:
             cb.on_epoch_begin(epoch, {})
         if self.schedule is not None and not self.stepped and not self.per_batch:
             optimizer.lr = self.schedule(epoch)
-        order = (self.rng.permutation(self.n_rows) if self.shuffle
-                 else np.arange(self.n_rows)).astype(np.int64, copy=False)
+        order = epoch_order(self.rng, self.n_rows) if self.shuffle else self._in_order
         for cb in self.batch_callbacks:
             cb.on_train_batch_begin(0, {})
         tic = time.perf_counter()

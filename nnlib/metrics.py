@@ -55,6 +55,22 @@ def probabilities(Z: np.ndarray, loss: str) -> np.ndarray:
     return getattr(F, name)(Z)
 
 
+def first_max_column(Z: np.ndarray) -> np.ndarray:
+    """``Z.argmax(axis=1)`` of a float matrix with at least one column (the first
+    maximum of each row, or its first NaN), from ufuncs and reductions that keep the
+    GIL on small arrays: NumPy's argmax lets it go at any size, and fit computes
+    accuracies once per epoch, where a brief release in a fit whose epochs keep the GIL
+    starves a thread waiting for it (nnlib/_kernels/gil.pxd).
+
+    Examples
+    --------
+    >>> first_max_column(np.array([[1.0, 3.0, 3.0], [np.nan, 2.0, np.nan], [-0.0, 0.0, -1.0]]))
+    array([1, 0, 0])
+    """
+    top = (Z == Z.max(axis=1, keepdims=True)) | np.isnan(Z)
+    return (np.cumsum(top, axis=1) == 0).sum(axis=1)
+
+
 def accuracy(Z: np.ndarray, y_true: np.ndarray, loss: str) -> Optional[float]:
     """Fraction of rows predicted right from the outputs ``Z``; None for squared_error.
 
@@ -80,7 +96,7 @@ def accuracy(Z: np.ndarray, y_true: np.ndarray, loss: str) -> Optional[float]:
     0.5
     """
     if loss in CLASS_LABEL_LOSSES:
-        return float(np.mean(Z.argmax(axis=1) == y_true))
+        return float(np.mean(first_max_column(Z) == y_true))
     if loss == "logistic_loss":
         return float(np.mean(((Z > 0) == (y_true > 0.5)).all(axis=1)))
     return None

@@ -510,13 +510,16 @@ class Optimizer:
         Optimizer.__init__(clone, None, {k: src[k] for k in type(self)._HYPER})
         return clone
 
-    def _entry(self, p, config, h, create=True, slots=None, index=0):
+    def _entry(self, p, config, h, create=True, slots=None, index=0, pending=None):
         """The state entry of array ``p`` (created with step 0 when absent, after
         checking ``p`` is an updatable array: ``params[index]`` in messages), checked
-        against the rule's layout of ``config`` (``slots`` rows)."""
+        against the rule's layout of ``config`` (``slots`` rows). With ``pending`` (a
+        dict), a new entry goes there, not yet into the optimizer: see :meth:`_commit`."""
         if slots is None:
             slots = _k.state_slots(config)
         e = self._entries.get(id(p))
+        if e is None and pending is not None:
+            e = pending.get(id(p))
         if e is None or e.ref() is not p:
             if not create:
                 return None
@@ -526,7 +529,7 @@ class Optimizer:
                 raise type(exc)(str(exc).replace("params[0]", f"params[{index}]")) \
                     from None
             rows = np.full((slots, p.size), self._initial_state_value(h), dtype=p.dtype)
-            return self._new_entry(p, 0, rows)
+            return self._new_entry(p, 0, rows, pending)
         if e.rows.shape != (slots, p.size):
             raise ShapeError(f"an array of {p.size} elements has optimizer state of shape "
                              f"{e.rows.shape}; the rule needs ({slots}, {p.size}) (the "
@@ -538,14 +541,23 @@ class Optimizer:
                              f"{e.rows.dtype}: call reset() to start over")
         return e
 
-    def _new_entry(self, p, step, rows):
+    def _new_entry(self, p, step, rows, pending=None):
         key, entries = id(p), self._entries
 
         def forget(ref, key=key):
             if entries.get(key) is not None and entries[key].ref is ref:
                 del entries[key]
-        e = entries[key] = _Entry(weakref.ref(p, forget), step, rows)
+        e = _Entry(weakref.ref(p, forget), step, rows)
+        (entries if pending is None else pending)[key] = e
         return e
+
+    def _commit(self, pending):
+        """Add the entries a loop over several arrays made (``_entry(pending=...)``) in
+        one dict update, a single C call: an interrupt between two bytecodes of the loop
+        (it lands most often just after NumPy made a state array, where the GIL was let
+        go) leaves none of them, never some."""
+        if pending:
+            self._entries.update(pending)
 
     def state_arrays(self, params: Sequence[np.ndarray]) -> List[np.ndarray]:
         """The optimizer state of ``params``: one ``(slots, param.size)`` array each.
@@ -585,12 +597,13 @@ class Optimizer:
         params = _as_param_list(params)
         self._adopt(params)
         hypers = self._groups_of(params)
-        rows, configs = [], {}
+        rows, configs, pending = [], {}, {}
         for p, h in zip(params, hypers):
             config = configs.get(id(h))
             if config is None:              # once per group
                 config = configs[id(h)] = self._group_config(h)
-            rows.append(self._entry(p, config, h).rows)
+            rows.append(self._entry(p, config, h, pending=pending).rows)
+        self._commit(pending)
         return rows
 
     def _bind(self, params):
@@ -621,12 +634,14 @@ class Optimizer:
     def _step_entries(self, params):
         """The state entries of ``params`` (made where missing): what holds each one's
         step count, which the compiled epoch sets as it returns."""
-        entries, found = [], {}
+        entries, found, pending = [], {}, {}
         for p, h in zip(params, self._groups_of(params)):
             config_slots = found.get(id(h))
             if config_slots is None:        # once per group
                 config_slots = found[id(h)] = self._config_slots(h)
-            entries.append(self._entry(p, config_slots[0], h, slots=config_slots[1]))
+            entries.append(self._entry(p, config_slots[0], h, slots=config_slots[1],
+                                       pending=pending))
+        self._commit(pending)
         return entries
 
     def _set_steps(self, params, value):
@@ -775,13 +790,14 @@ class Optimizer:
         hypers = self._groups_of(params)
         if self._apply_one_call(params, grads, n_threads, hypers):
             return
-        entries, cfgs = [], []
+        entries, cfgs, pending = [], [], {}
         for i, (p, h) in enumerate(zip(params, hypers)):
             cfg, slots = self._config_slots(h)
-            entries.append(self._entry(p, cfg, h, slots=slots, index=i))
+            entries.append(self._entry(p, cfg, h, slots=slots, index=i, pending=pending))
             cfgs.append(cfg)
             if h["maximize"]:                      # torch: negate before weight decay
                 grads[i] = np.negative(grads[i])
+        self._commit(pending)
         threads, min_size = _threads_for(params, n_threads)
         # one kernel call per (config, step count): usually one for all
         first, step0 = cfgs[0], entries[0].step

@@ -7,6 +7,7 @@ and so starts its window with the GIL freshly taken back; the interpreter's forc
 switch comes a whole switch interval later, and the counter cannot move during a window
 shorter than that unless a call inside lets the GIL go.
 """
+import os
 import sys
 import threading
 import time
@@ -294,3 +295,111 @@ def test_a_batch1_fit_beside_a_python_loop_is_not_slowed_by_gil_handoffs():
     # sharing the GIL costs about 2x; one hand-off per row would add 120 x 50 ms = 6 s
     assert took < 4 * alone + 1.0, \
         f"the fit took {took:.2f} s beside a Python loop, {alone:.2f} s alone"
+
+
+def _epoch_setup(sizes, rows, batch, dtype=np.float64):
+    """A compiled EpochSetup (SGD) of a Dense stack of ``sizes`` on ``rows`` rows."""
+    from tests._twin_fit import make_setup
+    rng = np.random.default_rng(1)
+    model = nnlib.Sequential([nnlib.Dense(a, b, "relu" if i < len(sizes) - 2 else "identity",
+                                          random_state=i, dtype=dtype)
+                              for i, (a, b) in enumerate(zip(sizes, sizes[1:]))])
+    X = rng.standard_normal((rows, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], rows)
+    setup = make_setup(_train, model, X, y, "softmax_cross_entropy",
+                       optimizer=nnlib.optim.SGD(lr=1e-4), batch_size=batch)
+    grads = ([np.empty_like(layer.W) for layer in model.layers],
+             [np.empty_like(layer.b) for layer in model.layers])
+    return setup, np.arange(rows, dtype=np.int64), grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_epoch_keeps_the_gil_for_a_few_steps_of_a_tiny_net(dtype):
+    # 8 batch-1 steps of a 4-3-2 net: ~4300 values (gil.pxd counts each step's update and
+    # STEP_VALUES), far below GIL_RELEASE_MIN: the call shares the GIL as Python does
+    setup, order, (dWs, dbs) = _epoch_setup([4, 3, 2], 8, 1, dtype)
+    with Counter() as counter:
+        moved, took = counter.moved_during(lambda: _train.run_epoch(setup, order, 0), 50)
+        assert not moved, f"run_epoch let the GIL go ({took * 1e3:.2f} ms for 50 calls)"
+        moved, took = counter.moved_during(lambda: _train.loss_grad(setup, dWs, dbs), 50)
+        assert not moved, f"loss_grad let the GIL go ({took * 1e3:.2f} ms for 50 calls)"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_epoch_lets_the_gil_go_for_more_work(dtype):
+    # 512 rows of a 64-64-64 net: ~1.6e6 values of products alone
+    setup, order, (dWs, dbs) = _epoch_setup([64, 64, 64], 512, 32, dtype)
+    with Counter() as counter:
+        for name, call in [("run_epoch", lambda: _train.run_epoch(setup, order, 0)),
+                           ("loss_grad", lambda: _train.loss_grad(setup, dWs, dbs))]:
+            assert any(counter.moved_during(call, 5)[0] for _ in range(5)), \
+                f"{name} kept the GIL"
+
+
+@pytest.mark.parametrize("shuffle,random_state,extra",
+                         [(False, None, {}), (True, 3, {}), (True, None, {}),
+                          (False, None, {"validation_split": 0.25, "metrics": ["accuracy"]})],
+                         ids=["in-order", "int-seed", "generator", "validation"])
+def test_an_endless_compiled_fit_lets_a_waiting_thread_in(shuffle, random_state, extra):
+    # A thread waiting for the GIL gets it when the holder runs a switch interval without
+    # letting it go (the timed drop request), or when it wins the race for a release. A
+    # fit whose tiny epochs keep the GIL must then not let it go briefly once per epoch
+    # (np.arange, NumPy's permutation): each such release wakes the waiter and restarts
+    # its interval, the fit takes the GIL back first, and the waiter starves. The
+    # reliability fuzz's interrupt thread waited > 60 s in CI; here, with a 50 ms
+    # interval and the two threads on different CPUs (where the woken waiter loses the
+    # race), 0.07-2.7 s (median 0.55 s) with the release, 51-57 ms without it.
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 3, 40)
+    model = nnlib.Sequential([nnlib.Dense(3, 7, "relu", random_state=0),
+                              nnlib.Dense(7, 3, random_state=1)])
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pin = len(cpus) >= 2
+    old, old_cpus = sys.getswitchinterval(), set(cpus)
+    late = []
+
+    def waiter():
+        if pin:
+            os.sched_setaffinity(0, {cpus[1]})      # this thread only (Linux)
+        due = time.monotonic() + 0.05
+        time.sleep(0.05)
+        late.append(time.monotonic() - due)          # runs once it has the GIL
+        model.stop_training = True
+    sys.setswitchinterval(0.05)
+    if pin:
+        os.sched_setaffinity(0, {cpus[0]})
+    try:
+        for _ in range(5):
+            late.clear()
+            deadline = time.monotonic() + 10
+            t = threading.Thread(target=waiter, daemon=True)
+            t.start()
+            model.fit(X, y, epochs=10**6, batch_size=4, shuffle=shuffle,
+                      random_state=random_state, n_threads=1, **extra,
+                      callbacks=[lambda epoch, logs: time.monotonic() > deadline])
+            t.join()
+            assert late and late[0] < 0.5, f"the waiting thread got the GIL {late} s late"
+    finally:
+        sys.setswitchinterval(old)
+        if pin:
+            os.sched_setaffinity(0, old_cpus)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_first_max_column_is_argmax(dtype):
+    # fit's accuracies use it once per epoch instead of argmax (which lets the GIL go):
+    # every row of 3 and 4 values from the special ones (NaN, infinities, signed zeros,
+    # ties, subnormals), and random rows
+    import itertools
+    from nnlib.metrics import first_max_column
+    vals = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 1.0, -1.0, 2.0, 1e-300, -1e-300,
+                     5e-324]).astype(dtype)
+    for c in (3, 4):
+        rows = np.array(list(itertools.product(vals, repeat=c)), dtype)
+        np.testing.assert_array_equal(first_max_column(rows), rows.argmax(axis=1))
+    rng = np.random.default_rng(0)
+    for c in (1, 2, 7, 10):
+        Z = rng.standard_normal((500, c)).astype(dtype)
+        np.testing.assert_array_equal(first_max_column(Z), Z.argmax(axis=1))
+    assert first_max_column(np.empty((0, 3), dtype)).shape == (0,)
+

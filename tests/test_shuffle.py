@@ -64,3 +64,51 @@ def test_bad_seeds_raise_as_before(random_state):
         as_generator(random_state)
     with pytest.raises(type(want.value), match=re.escape(str(want.value))):
         shuffle_orders(random_state)
+
+
+def _assert_same_state(a, b):
+    """A bit generator's state dicts (ints, strings, arrays) equal, leaf by leaf."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same_state(a[k], b[k])
+    else:
+        np.testing.assert_array_equal(a, b)
+
+
+BIT_GENERATORS = [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937,
+                  np.random.Philox, np.random.SFC64]
+
+
+@pytest.mark.parametrize("bit_generator", BIT_GENERATORS, ids=lambda b: b.__name__)
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**40 + 5])
+def test_generator_permutation_matches_numpy_and_leaves_its_state(bit_generator, seed):
+    from nnlib._kernels.shuffle import generator_permutation
+    ours, numpy = (np.random.Generator(bit_generator(seed)) for _ in range(2))
+    for n in LENGTHS + [5000]:          # one stream, as fit draws it
+        got, want = generator_permutation(ours, n), numpy.permutation(n)
+        assert got.dtype == np.int64 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+        # the state moved as numpy's own call moves it (a 32-bit half kept too)
+        _assert_same_state(ours.bit_generator.state, numpy.bit_generator.state)
+    assert ours.random() == numpy.random()
+
+
+def test_generator_permutation_long_order_and_bad_length():
+    from nnlib._kernels.shuffle import generator_permutation
+    np.testing.assert_array_equal(
+        generator_permutation(np.random.default_rng(9), 100_000),
+        np.random.default_rng(9).permutation(100_000))
+    with pytest.raises(ValueError, match=">= 0"):
+        generator_permutation(np.random.default_rng(0), -1)
+
+
+def test_epoch_order_takes_the_compiled_draw_only_for_numpys_generators():
+    from nnlib._random import epoch_order
+
+    class Traced(np.random.Generator):
+        pass
+    for rng in (np.random.default_rng(3), Traced(np.random.PCG64(3)), SeedOrders(3)):
+        got = epoch_order(rng, 257)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, np.random.default_rng(3).permutation(257))

@@ -84,6 +84,10 @@ cdef bint _load_numpy():
     _sgemm64 = <sgemm64_t*><uintptr_t>s
     _dgemm64 = <dgemm64_t*><uintptr_t>d
     try:
+        # through PyDLL, which keeps the GIL during the call: CDLL's calls let it go, and
+        # a call this short would then wait out another thread's switch interval to get
+        # it back (gil.pxd)
+        lib = ctypes.PyDLL(path)
         _set_threads = lib.scipy_openblas_set_num_threads64_
         _set_threads.argtypes = [ctypes.c_int]
         _set_threads.restype = None

@@ -15,11 +15,10 @@ waits at most its tens to a few hundred microseconds, less than the switch inter
 waits for pure Python anyway, and the caller shares the GIL as Python code does. From
 there on kernels let it go, so threads run their kernels side by side.
 
-A value is one element of an elementwise pass or ``MACS_PER_VALUE`` multiply-adds of a
+A value is one element of an elementwise pass, ``MACS_PER_VALUE`` multiply-adds of a
 product (a dense layer's product runs about that many in the time an activation maps
-one element). Estimates are doubles: they cannot overflow. The compiled epoch
-(``train.run_epoch``, ``train.loss_grad``) always lets the GIL go: a fit calls it for
-pieces of about 0.1 s.
+one element), or for a training step ``STEP_VALUES`` plus one per weight it updates.
+Estimates are doubles: they cannot overflow.
 
 Below the threshold a kernel asked for one thread (what ``n_threads=None`` picks there:
 ``PARALLEL_MIN_SIZE``, which is not below ``GIL_RELEASE_MIN``) runs its tasks (chunks,
@@ -33,6 +32,9 @@ from nnlib._kernels.paths cimport GIL_RELEASE_MIN
 
 cdef enum:
     MACS_PER_VALUE = 16
+    # a compiled training step's cost beside its products and its update (gathering the
+    # batch, the loss row, the bias passes, the guard): ~1.7 us, about 512 values
+    STEP_VALUES = 512
 
 
 cdef inline bint keeps_gil(double values, int n_threads=1) noexcept nogil:

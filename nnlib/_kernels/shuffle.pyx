@@ -18,10 +18,22 @@ draws the same orders bit for bit:
 
 The NumPy twin ``nnlib/_reference/shuffle.py`` states each step in plain Python, and
 ``tests/test_shuffle.py`` checks both against NumPy for many seeds and lengths.
+
+``generator_permutation`` runs step 3 on any NumPy ``Generator``'s own bit generator
+(through its ``bitgen_t`` capsule, under its lock): its twin is ``permutation`` itself.
+Both keep the GIL for orders below ``GIL_RELEASE_MIN`` rows, where NumPy's ``permutation``
+lets it go (in ``arange`` and in ``shuffle``) however short the order: a fit whose epochs
+keep the GIL (``gil.pxd``) would otherwise let it go for a microsecond once per epoch,
+and such brief releases starve a thread that waits for the GIL (each one wakes it and
+restarts its switch-interval wait; the releasing thread takes the GIL back first).
 """
 import numpy as np
 
 from libc.stdint cimport uint32_t, uint64_t, int64_t
+
+from cpython.pycapsule cimport PyCapsule_GetPointer
+
+from nnlib._kernels.gil cimport keeps_gil
 
 cdef extern from *:
     """
@@ -56,24 +68,61 @@ cdef extern from *:
         r->half = (uint32_t)(v >> 32);
         return (uint32_t)v;
     }
-    static inline uint64_t nnlib_interval(nnlib_pcg64 *r, uint64_t hi) {
+    /* NumPy's bit generator interface (numpy/random/bitgen.h, the capsule
+       "BitGenerator" of every BitGenerator): its state and draw functions */
+    typedef struct {
+        void *state;
+        uint64_t (*next_uint64)(void *st);
+        uint32_t (*next_uint32)(void *st);
+        double (*next_double)(void *st);
+        uint64_t (*next_raw)(void *st);
+    } nnlib_bitgen;
+    typedef uint32_t (*nnlib_next32)(void *st);
+    typedef uint64_t (*nnlib_next64)(void *st);
+    static uint32_t nnlib_pcg_next32_v(void *r) { return nnlib_pcg_next32((nnlib_pcg64*)r); }
+    static uint64_t nnlib_pcg_next64_v(void *r) { return nnlib_pcg_next64((nnlib_pcg64*)r); }
+    /* random_interval (numpy/random/src/distributions): masked rejection */
+    static inline uint64_t nnlib_interval(void *st, nnlib_next32 next32,
+                                          nnlib_next64 next64, uint64_t hi) {
         uint64_t mask = hi, v;
         if (hi == 0) return 0;
         mask |= mask >> 1; mask |= mask >> 2; mask |= mask >> 4;
         mask |= mask >> 8; mask |= mask >> 16; mask |= mask >> 32;
         if (hi <= 0xffffffffULL) {
-            while ((v = (nnlib_pcg_next32(r) & mask)) > hi) {}
+            while ((v = (next32(st) & mask)) > hi) {}
         } else {
-            while ((v = (nnlib_pcg_next64(r) & mask)) > hi) {}
+            while ((v = (next64(st) & mask)) > hi) {}
         }
         return v;
+    }
+    /* o = 0, 1, ..., n-1 shuffled as Generator.shuffle does: Fisher-Yates from the
+       last position down (inlined with SeedOrders' constant draw functions) */
+    static inline void nnlib_shuffled_range(void *st, nnlib_next32 next32,
+                                            nnlib_next64 next64, int64_t *o,
+                                            Py_ssize_t n) {
+        Py_ssize_t i, j;
+        int64_t t;
+        for (i = 0; i < n; i++) o[i] = i;
+        for (i = n - 1; i > 0; i--) {
+            j = (Py_ssize_t)nnlib_interval(st, next32, next64, (uint64_t)i);
+            t = o[i]; o[i] = o[j]; o[j] = t;
+        }
     }
     """
     ctypedef struct nnlib_pcg64:
         pass
     void nnlib_pcg_seed(nnlib_pcg64 *r, uint64_t s_hi, uint64_t s_lo,
                         uint64_t i_hi, uint64_t i_lo) noexcept nogil
-    uint64_t nnlib_interval(nnlib_pcg64 *r, uint64_t hi) noexcept nogil
+    ctypedef uint32_t (*nnlib_next32)(void*) noexcept nogil
+    ctypedef uint64_t (*nnlib_next64)(void*) noexcept nogil
+    ctypedef struct nnlib_bitgen:
+        void* state
+        nnlib_next64 next_uint64
+        nnlib_next32 next_uint32
+    uint32_t nnlib_pcg_next32_v(void* r) noexcept nogil
+    uint64_t nnlib_pcg_next64_v(void* r) noexcept nogil
+    void nnlib_shuffled_range(void* st, nnlib_next32 next32, nnlib_next64 next64,
+                              int64_t* o, Py_ssize_t n) noexcept nogil
 
 # SeedSequence's constants (numpy/random/bit_generator.pyx), typed uint32 in C so the
 # products wrap modulo 2^32 as NumPy's uint32 arithmetic does
@@ -173,14 +222,53 @@ cdef class SeedOrders:
         """
         if n < 0:
             raise ValueError(f"n must be >= 0; got {n}")
-        out = np.arange(n, dtype=np.int64)
-        cdef int64_t[::1] o = out
-        cdef Py_ssize_t i, j
-        cdef int64_t t
-        with nogil:
-            for i in range(n - 1, 0, -1):
-                j = <Py_ssize_t>nnlib_interval(&self.rng, <uint64_t>i)
-                t = o[i]
-                o[i] = o[j]
-                o[j] = t
+        return _shuffled_range(&self.rng, nnlib_pcg_next32_v, nnlib_pcg_next64_v, n)
+
+
+cdef object _shuffled_range(void* state, nnlib_next32 next32, nnlib_next64 next64,
+                            Py_ssize_t n):
+    # filled here, not by np.arange (which lets the GIL go at any length), and with the
+    # GIL kept below GIL_RELEASE_MIN rows: fit draws one order per epoch, and a brief
+    # release per epoch of a fit that otherwise keeps the GIL starves a thread waiting
+    # for it (gil.pxd)
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] o = out
+    if n == 0:
         return out
+    if keeps_gil(<double>n):
+        nnlib_shuffled_range(state, next32, next64, &o[0], n)
+    else:
+        with nogil:
+            nnlib_shuffled_range(state, next32, next64, &o[0], n)
+    return out
+
+
+def generator_permutation(generator, Py_ssize_t n):
+    """``generator.permutation(n)`` of a ``numpy.random.Generator`` on one of NumPy's
+    bit generators (``nnlib._random.draws_in_library``): the same order from the same
+    draws, the generator's state advanced as by its own call, but without letting the
+    GIL go below ``GIL_RELEASE_MIN`` rows (NumPy's lets it go at any length).
+
+    Parameters
+    ----------
+    generator : numpy.random.Generator
+    n : int >= 0
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, b = np.random.default_rng(4), np.random.default_rng(4)
+    >>> bool((generator_permutation(a, 9) == b.permutation(9)).all())
+    True
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0; got {n}")
+    bit_generator = generator.bit_generator
+    cdef nnlib_bitgen* g = <nnlib_bitgen*>PyCapsule_GetPointer(bit_generator.capsule,
+                                                               "BitGenerator")
+    with bit_generator.lock:        # as Generator.shuffle: one draw stream at a time
+        return _shuffled_range(g.state, g.next_uint32, g.next_uint64, n)

@@ -10,8 +10,8 @@ every size it reads: ``Network`` (widths, activation codes and parameters),
 weights, biases and optimizer states, the data, the loss, L2, the optimizer config and
 thread counts). ``run_epoch(setup, order, step0)`` takes a precomputed sample order (the
 seeded shuffle is drawn in Python, so it is reproducible and identical to what the NumPy
-twin ``nnlib._reference.train`` uses), releases the GIL and loops over mini-batches with
-no Python call and no allocation per step:
+twin ``nnlib._reference.train`` uses), releases the GIL (for work worth it: ``gil.pxd``)
+and loops over mini-batches with no Python call and no allocation per step:
 
     gather batch rows (batch 1: point at the row, no copy)
     forward     H_l = g_l(H_{l-1} W_l + b_l)          dense.pxd: mm + bias_act
@@ -138,7 +138,7 @@ put back each thread's own bits just after it: the loop cannot raise, so no Pyth
 and no exit from the call, sees the mode. Off (the default), the loop runs in the
 caller's floating-point environment, IEEE unless the caller changed it.
 """
-from libc.math cimport isfinite, fabs, INFINITY
+from libc.math cimport isfinite, fabs, ceil, INFINITY
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 from libc.stdint cimport int64_t, uint64_t
@@ -170,7 +170,7 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_prod
                                    PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
-from nnlib._kernels.gil cimport keeps_gil
+from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES
 from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES
 
 cdef extern from "blas_small.h" nogil:
@@ -1267,14 +1267,14 @@ cdef class EpochSetup:
             self.pWT = _Pointers([None] + [aligned_zeros(
                 (w.shape[1], line_padded(w.shape[0], w.itemsize)), w.dtype)
                 for w in self.weights[1:]])
-        with nogil:
-            for l in range(1, L):
-                if f64:
-                    transpose_into(<const double*>self.c.W[l], sz[l], sz[l + 1],
-                                   <double*>self.pWT.p[l], line_padded(sz[l], 8))
-                else:
-                    transpose_into(<const float*>self.c.W[l], sz[l], sz[l + 1],
-                                   <float*>self.pWT.p[l], line_padded(sz[l], 4))
+        # at most TRANSPOSED_MAX_BYTES: too short a copy to let the GIL go (gil.pxd)
+        for l in range(1, L):
+            if f64:
+                transpose_into(<const double*>self.c.W[l], sz[l], sz[l + 1],
+                               <double*>self.pWT.p[l], line_padded(sz[l], 8))
+            else:
+                transpose_into(<const float*>self.c.W[l], sz[l], sz[l + 1],
+                               <float*>self.pWT.p[l], line_padded(sz[l], 4))
         self.c.WT = self.pWT.p
 
     cdef _padded_copies(self, bint check_updates):
@@ -1304,16 +1304,16 @@ cdef class EpochSetup:
                  if strides[l] != w.shape[1] else w for l, w in enumerate(self.weights)]))
         strides, ptrs = self._pads
         ld = <Py_ssize_t*>cnp.PyArray_DATA(strides)
-        with nogil:
-            for l in range(L):
-                if ptrs.p[l] == self.c.W[l]:
-                    continue
-                if f64:
-                    copy_rows(<const double*>self.c.W[l], sz[l + 1],
-                              <double*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
-                else:
-                    copy_rows(<const float*>self.c.W[l], sz[l + 1],
-                              <float*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+        # at most PADDED_MAX_BYTES: too short a copy to let the GIL go (gil.pxd)
+        for l in range(L):
+            if ptrs.p[l] == self.c.W[l]:
+                continue
+            if f64:
+                copy_rows(<const double*>self.c.W[l], sz[l + 1],
+                          <double*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
+            else:
+                copy_rows(<const float*>self.c.W[l], sz[l + 1],
+                          <float*>ptrs.p[l], ld[l], sz[l], sz[l + 1])
         self.c.Wloop, self.c.ldw = ptrs.p, ld
         self.padded_calls += 1
 
@@ -1801,8 +1801,17 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
                          f"{setup.workspace.rows}")
     if s0 < 0:
         raise ValueError(f"step0 must be >= 0; got {step0}")
-    with nogil:
+    # the work of the rows and steps this call can run (gil.pxd): their products, and per
+    # step the update of every weight and the step's own cost
+    cdef double rows = min(<double>n, <double>steps_cap * c.batch_size)
+    cdef double steps = ceil(rows / c.batch_size) if c.batch_size > 0 else rows
+    cdef bint keep = keeps_gil(product_values(rows * _macs_per_row(c.net))
+                               + steps * (c.n_weights + STEP_VALUES))
+    if keep:
         ok = _order_in_range(op, n, c.N)
+    else:
+        with nogil:
+            ok = _order_in_range(op, n, c.N)
     if not ok:
         raise ValueError(f"order must hold row indices in [0, {c.N})")
     # cut the step's large products for BLAS's small-matrix kernels only when BLAS runs
@@ -1818,19 +1827,11 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         setup._padded_copies(check)
         setup._penalty_ring(check)
         if setup.workspace.dtype == np.float64:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                t = epoch_loop(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            t = _epoch(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces, flush,
+                       keep)
         else:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                t = epoch_loop(c, <float*>NULL, op, n, s0, steps_cap, check, sum0, pieces)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            t = _epoch(c, <float*>NULL, op, n, s0, steps_cap, check, sum0, pieces, flush,
+                       keep)
         # updates applied by every run_epoch on this setup, counted before Python runs
         # again: an interrupt that arrives as the call returns cannot lose them
         taken = t.steps + (1 if t.status == STATUS_NONFINITE_UPDATE else 0)
@@ -1844,6 +1845,43 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         c.pen_ring = NULL
         c.Wloop, c.ldw = c.W, setup.network.shape.sizes + 1
     return t.total, t.seen, t.steps, t.status, t.finite
+
+
+cdef Tally _epoch_in_mode(EpochC* c, floating* tag, const long long* order, Py_ssize_t n,
+                          long long step0, Py_ssize_t max_steps, bint check_updates,
+                          double loss_sum0, bint pieces, bint flush) noexcept nogil:
+    # epoch_loop with denormals flushed on its threads if ``flush`` (nothing else runs in
+    # the mode)
+    cdef Tally t
+    if flush:
+        nnlib_flush_enter(flush_team(c))
+    t = epoch_loop(c, tag, order, n, step0, max_steps, check_updates, loss_sum0, pieces)
+    if flush:
+        nnlib_flush_exit(flush_team(c))
+    return t
+
+
+cdef Tally _epoch(EpochC* c, floating* tag, const long long* order, Py_ssize_t n,
+                  long long step0, Py_ssize_t max_steps, bint check_updates,
+                  double loss_sum0, bint pieces, bint flush, bint keep) noexcept:
+    # _epoch_in_mode, letting the GIL go unless ``keep`` (gil.pxd)
+    cdef Tally t
+    if keep:
+        return _epoch_in_mode(c, tag, order, n, step0, max_steps, check_updates,
+                              loss_sum0, pieces, flush)
+    with nogil:
+        t = _epoch_in_mode(c, tag, order, n, step0, max_steps, check_updates, loss_sum0,
+                           pieces, flush)
+    return t
+
+
+cdef Py_ssize_t _macs_per_row(const NetShape* net) noexcept nogil:
+    # multiply-adds of one row's forward and backward products (three per weight)
+    cdef Py_ssize_t macs = 0
+    cdef int l
+    for l in range(net.n_layers):
+        macs += 3 * net.sizes[l] * net.sizes[l + 1]
+    return macs
 
 
 def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn,
@@ -1895,6 +1933,33 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
         for l in range(s.n_layers):
             pen = pen + sum_squares_from(0.0, W[l], s.sizes[l] * s.sizes[l + 1])
         loss_out[0] = loss_out[0] + 0.5 * c.l2 * pen
+    return status
+
+
+cdef int _grad_pass_in_mode(EpochC* c, floating* tag, const long long* labels,
+                            floating** dW, floating** db, bint grads, double* loss_out,
+                            bint pieces, bint train, uint64_t t, bint flush) noexcept nogil:
+    # grad_pass with denormals flushed on its threads if ``flush``
+    cdef int status
+    if flush:
+        nnlib_flush_enter(flush_team(c))
+    status = grad_pass(c, tag, labels, dW, db, grads, loss_out, pieces, train, t)
+    if flush:
+        nnlib_flush_exit(flush_team(c))
+    return status
+
+
+cdef int _grad_pass(EpochC* c, floating* tag, const long long* labels, floating** dW,
+                    floating** db, bint grads, double* loss_out, bint pieces, bint train,
+                    uint64_t t, bint flush, bint keep) noexcept:
+    # _grad_pass_in_mode, letting the GIL go unless ``keep`` (gil.pxd)
+    cdef int status
+    if keep:
+        return _grad_pass_in_mode(c, tag, labels, dW, db, grads, loss_out, pieces, train,
+                                  t, flush)
+    with nogil:
+        status = _grad_pass_in_mode(c, tag, labels, dW, db, grads, loss_out, pieces,
+                                    train, t, flush)
     return status
 
 
@@ -1969,25 +2034,16 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     cdef bint flush = _denormals._flush                     # as in run_epoch
+    cdef bint keep = keeps_gil(product_values(<double>c.N * _macs_per_row(c.net)))
     setup._enter()
     try:
         c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
         if setup.workspace.dtype == np.float64:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                status = grad_pass(c, <double*>NULL, lp, <double**>pdW.p,
-                                   <double**>pdb.p, g, &loss, pieces, train, t)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            status = _grad_pass(c, <double*>NULL, lp, <double**>pdW.p, <double**>pdb.p, g,
+                                &loss, pieces, train, t, flush, keep)
         else:
-            with nogil:
-                if flush:
-                    nnlib_flush_enter(flush_team(c))
-                status = grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p,
-                                   g, &loss, pieces, train, t)
-                if flush:
-                    nnlib_flush_exit(flush_team(c))
+            status = _grad_pass(c, <float*>NULL, lp, <float**>pdW.p, <float**>pdb.p, g,
+                                &loss, pieces, train, t, flush, keep)
     finally:
         c.drop.rows = NULL
         setup.busy = False

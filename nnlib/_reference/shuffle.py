@@ -6,7 +6,7 @@ what the compiled ``SeedOrders`` reproduces bit for bit.
 """
 import numpy as np
 
-__all__ = ["SeedOrders"]
+__all__ = ["SeedOrders", "generator_permutation"]
 
 _M32, _M64, _M128 = (1 << 32) - 1, (1 << 64) - 1, (1 << 128) - 1
 # numpy/random/bit_generator.pyx (SeedSequence, after Melissa O'Neill's seed_seq_fe)
@@ -132,3 +132,12 @@ class SeedOrders:
             j = self._interval(i)
             out[i], out[j] = out[j], out[i]
         return np.array(out, dtype=np.int64)
+
+
+def generator_permutation(generator, n):
+    """Twin of the compiled ``generator_permutation``: NumPy's own ``permutation`` of the
+    generator (the compiled one runs its algorithm on the generator's bit generator,
+    keeping the GIL for short orders)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0; got {n}")
+    return generator.permutation(n).astype(np.int64, copy=False)

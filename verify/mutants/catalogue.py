@@ -454,8 +454,8 @@ FAULTS = [
           "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
     # ---- the fit path's compiled shortcuts (verify.fast_paths) ---------------------------
     Fault("train-orders-interval-bound", SHUFFLE,
-          "while ((v = (nnlib_pcg_next32(r) & mask)) > hi) {}",
-          "while ((v = (nnlib_pcg_next32(r) & mask)) >= hi) {}",
+          "while ((v = (next32(st) & mask)) > hi) {}",
+          "while ((v = (next32(st) & mask)) >= hi) {}",
           "off-by-one", "the bounded draw of the seed orders rejects hi itself: Fisher-Yates "
           "draws from [0, i) (Sattolo's cycles), not NumPy's [0, i]",
           "train", "fit with an int random_state (SeedOrders, the epoch orders)",
