@@ -305,9 +305,10 @@ def _plan(cat, picked):
 # CPU and the main process's are about equal; what is left of the balance this process
 # settles at the end, running the calls no worker has started (verify.workers).
 WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity")
-# --quick has one worker, which carries the backprop networks besides: dropout stays here,
-# where it balances the two (--quick CPU: main 14.1 s, worker 15.1 s, dropout 1.0 s of it)
-QUICK_WORKER_SECTIONS = tuple(s for s in WORKER_SECTIONS if s != "run_dropout")
+# --quick has one worker, which carries the backprop networks besides; since their
+# derivation got cheaper (verify.dag_eval.diff_once) it takes dropout too (no plots), and
+# this process takes back at the end what the worker has not started
+QUICK_WORKER_SECTIONS = WORKER_SECTIONS
 
 
 def _run_calls(fn, fn_name, section, calls, keep, ctx_args, module):
