@@ -41,7 +41,9 @@
  * operands finite), their indices compacted without a branch, 64 at a time, as in
  * dense.pxd's sparse_axpys; with AVX-512 a vector of coefficients at a time (vcompress),
  * the same indices in the same order, so the compaction costs a few instructions per 16
- * rows instead of several per row (it runs three times per batch-1 step).
+ * rows instead of several per row (it runs three times per batch-1 step); with AVX2 a
+ * vector at a time too, the packing a permute picked by the test's lane mask from a
+ * table (NN_PACK_LANES). SSE2 and AVX-only builds keep the scalar loop.
  *
  * Masked stores. A load that overlaps a masked store still in flight is not forwarded
  * from it: it waits until the store reaches the cache. A masked vector store at a row's
