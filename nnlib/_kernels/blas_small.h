@@ -251,11 +251,12 @@ NN_COMPACT(nn_compact_loop_d, double)
    lane mask of the test (movemask) picks from NN_PACK_LANES the nonzero lanes' numbers
    in increasing order, one per 4 bits (entry k: the set bits of k; 1 KB, where a table
    of whole permutation vectors would take 8), spread to a lane each by a variable
-   shift; a permute packs alpha v and the indices to the front, stored whole. The rows'
-   last lanes are a masked load (it reads nothing past the row) whose test is cut to
-   them. A store at cnt reaches at most a vector past the lanes read so far, so a chunk
-   of at most 64 (the callers' arrays) stays in its 64 entries. Each s[] is the scalar
-   loop's product, alpha v rounded once; NaN counts as nonzero, as there. */
+   shift; a permute packs alpha v and the indices to the front, stored whole. The lanes
+   after the last whole vector (fewer than a vector) go through the scalar loop: a
+   masked load (vmaskmov) there measured slower than that loop on Zen 1. A store at cnt
+   reaches at most a vector past the lanes read so far, so a chunk of at most 64 (the
+   callers' arrays) stays in its 64 entries. Each s[] is the scalar loop's product,
+   alpha v rounded once; NaN counts as nonzero, as there. */
 static const unsigned int NN_PACK_LANES[256] = {
     0x00000000, 0x00000000, 0x00000001, 0x00000010, 0x00000002, 0x00000020, 0x00000021, 0x00000210,
     0x00000003, 0x00000030, 0x00000031, 0x00000310, 0x00000032, 0x00000320, 0x00000321, 0x00003210,
@@ -290,8 +291,13 @@ static const unsigned int NN_PACK_LANES[256] = {
     0x00007654, 0x00076540, 0x00076541, 0x00765410, 0x00076542, 0x00765420, 0x00765421, 0x07654210,
     0x00076543, 0x00765430, 0x00765431, 0x07654310, 0x00765432, 0x07654320, 0x07654321, 0x76543210,
 };
-/* the lanes below r (0 <= r <= 8) as a mask vector: load at 8 - r */
-static const int NN_LANES_BELOW[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+/* the scalar loop's steps for i in [i, i1), continuing the count */
+#define NN_COMPACT_TAIL                                                                     \
+    for (; i < i1; i++) {                                                                   \
+        idx[cnt] = i;                                                                       \
+        s[cnt] = alpha * v[i];                                                              \
+        cnt += v[i] != 0;                                                                   \
+    }
 static inline Py_ssize_t nn_compact_f(const float* restrict v, Py_ssize_t stride,
                                       Py_ssize_t i0, Py_ssize_t i1, float alpha,
                                       Py_ssize_t* restrict idx, float* restrict s)
@@ -302,12 +308,9 @@ static inline Py_ssize_t nn_compact_f(const float* restrict v, Py_ssize_t stride
     const __m256i low4 = _mm256_set1_epi32(15);
     if (stride != 1)
         return nn_compact_loop_f(v, stride, i0, i1, alpha, idx, s);
-    for (i = i0; i < i1; i += 8) {
-        __m256i in = _mm256_loadu_si256((const __m256i*)(
-            NN_LANES_BELOW + 8 - (i1 - i >= 8 ? 8 : i1 - i)));
-        __m256 x = _mm256_maskload_ps(v + i, in);
-        int k = _mm256_movemask_ps(_mm256_and_ps(
-            _mm256_cmp_ps(x, zero, _CMP_NEQ_UQ), _mm256_castsi256_ps(in)));
+    for (i = i0; i + 8 <= i1; i += 8) {
+        __m256 x = _mm256_loadu_ps(v + i);
+        int k = _mm256_movemask_ps(_mm256_cmp_ps(x, zero, _CMP_NEQ_UQ));
         __m256i lane = _mm256_and_si256(_mm256_srlv_epi32(
             _mm256_set1_epi32((int)NN_PACK_LANES[k]), nibble), low4);
         __m256i at = _mm256_set1_epi64x((long long)i);
@@ -318,6 +321,7 @@ static inline Py_ssize_t nn_compact_f(const float* restrict v, Py_ssize_t stride
             at, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(lane, 1))));
         cnt += __builtin_popcount((unsigned)k);
     }
+    NN_COMPACT_TAIL
     return cnt;
 }
 /* double: 4 lanes, each permuted as its two 32-bit halves (lanes 2l, 2l + 1) */
@@ -333,12 +337,9 @@ static inline Py_ssize_t nn_compact_d(const double* restrict v, Py_ssize_t strid
     const __m256i low4 = _mm256_set1_epi32(15);
     if (stride != 1)
         return nn_compact_loop_d(v, stride, i0, i1, alpha, idx, s);
-    for (i = i0; i < i1; i += 4) {
-        __m256i in = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i*)(
-            NN_LANES_BELOW + 8 - (i1 - i >= 4 ? 4 : i1 - i))));
-        __m256d x = _mm256_maskload_pd(v + i, in);
-        int k = _mm256_movemask_pd(_mm256_and_pd(
-            _mm256_cmp_pd(x, zero, _CMP_NEQ_UQ), _mm256_castsi256_pd(in)));
+    for (i = i0; i + 4 <= i1; i += 4) {
+        __m256d x = _mm256_loadu_pd(v + i);
+        int k = _mm256_movemask_pd(_mm256_cmp_pd(x, zero, _CMP_NEQ_UQ));
         int packed = (int)NN_PACK_LANES[k];
         __m256i pair = _mm256_add_epi32(_mm256_slli_epi32(_mm256_and_si256(
             _mm256_srlv_epi32(_mm256_set1_epi32(packed), nibble2), low4), 1), half);
@@ -350,6 +351,7 @@ static inline Py_ssize_t nn_compact_d(const double* restrict v, Py_ssize_t strid
             _mm256_set1_epi64x((long long)i), _mm256_cvtepi32_epi64(lane)));
         cnt += __builtin_popcount((unsigned)k);
     }
+    NN_COMPACT_TAIL
     return cnt;
 }
 #else
