@@ -41,7 +41,9 @@
  * operands finite), their indices compacted without a branch, 64 at a time, as in
  * dense.pxd's sparse_axpys; with AVX-512 a vector of coefficients at a time (vcompress),
  * the same indices in the same order, so the compaction costs a few instructions per 16
- * rows instead of several per row (it runs three times per batch-1 step).
+ * rows instead of several per row (it runs three times per batch-1 step); with AVX2 a
+ * vector at a time too, the packing a permute picked by the test's lane mask from a
+ * table (NN_PACK_LANES). SSE2 and AVX-only builds keep the scalar loop.
  *
  * Masked stores. A load that overlaps a masked store still in flight is not forwarded
  * from it: it waits until the store reaches the cache. A masked vector store at a row's
@@ -76,6 +78,10 @@ typedef int nn_vmf __attribute__((vector_size(NN_VBYTES)));
 typedef int nn_vhmf __attribute__((vector_size(NN_VBYTES / 2)));
 typedef long long nn_vmd __attribute__((vector_size(NN_VBYTES)));
 typedef long long nn_vhmd __attribute__((vector_size(NN_VBYTES / 2)));
+/* A row's columns left over after the whole vectors and a half vector are fewer than a
+   half vector's lanes; the block loops hold at most three of them (t0..t2, u0..u2). */
+_Static_assert(sizeof(nn_vhf) / sizeof(float) <= 4 && sizeof(nn_vhd) / sizeof(double) <= 4,
+               "blas_small.h: the block loops hold at most 3 single columns");
 
 /* One multiply-add of a scalar chain, as the compiler forms ``c + a * b`` in the loops
  * these replace: fused where the target has FMA (GCC contracts there), two roundings
@@ -236,9 +242,124 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
 NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, ps, __m512, __mmask16)
 NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, pd, __m512d, __mmask8)
 
+#elif defined(__AVX2__)
+#include <immintrin.h>
+NN_COMPACT(nn_compact_loop_f, float)
+NN_COMPACT(nn_compact_loop_d, double)
+
+/* AVX2, stride 1: a vector of v at a time, as with AVX-512 but without vcompress: the
+   lane mask of the test (movemask) picks from NN_PACK_LANES the nonzero lanes' numbers
+   in increasing order, one per 4 bits (entry k: the set bits of k; 1 KB, where a table
+   of whole permutation vectors would take 8), spread to a lane each by a variable
+   shift; a permute packs alpha v and the indices to the front, stored whole. The lanes
+   after the last whole vector (fewer than a vector) go through the scalar loop: a
+   masked load (vmaskmov) there measured slower than that loop on Zen 1. A store at cnt
+   reaches at most a vector past the lanes read so far, so a chunk of at most 64 (the
+   callers' arrays) stays in its 64 entries. Each s[] is the scalar loop's product,
+   alpha v rounded once; NaN counts as nonzero, as there. */
+static const unsigned int NN_PACK_LANES[256] = {
+    0x00000000, 0x00000000, 0x00000001, 0x00000010, 0x00000002, 0x00000020, 0x00000021, 0x00000210,
+    0x00000003, 0x00000030, 0x00000031, 0x00000310, 0x00000032, 0x00000320, 0x00000321, 0x00003210,
+    0x00000004, 0x00000040, 0x00000041, 0x00000410, 0x00000042, 0x00000420, 0x00000421, 0x00004210,
+    0x00000043, 0x00000430, 0x00000431, 0x00004310, 0x00000432, 0x00004320, 0x00004321, 0x00043210,
+    0x00000005, 0x00000050, 0x00000051, 0x00000510, 0x00000052, 0x00000520, 0x00000521, 0x00005210,
+    0x00000053, 0x00000530, 0x00000531, 0x00005310, 0x00000532, 0x00005320, 0x00005321, 0x00053210,
+    0x00000054, 0x00000540, 0x00000541, 0x00005410, 0x00000542, 0x00005420, 0x00005421, 0x00054210,
+    0x00000543, 0x00005430, 0x00005431, 0x00054310, 0x00005432, 0x00054320, 0x00054321, 0x00543210,
+    0x00000006, 0x00000060, 0x00000061, 0x00000610, 0x00000062, 0x00000620, 0x00000621, 0x00006210,
+    0x00000063, 0x00000630, 0x00000631, 0x00006310, 0x00000632, 0x00006320, 0x00006321, 0x00063210,
+    0x00000064, 0x00000640, 0x00000641, 0x00006410, 0x00000642, 0x00006420, 0x00006421, 0x00064210,
+    0x00000643, 0x00006430, 0x00006431, 0x00064310, 0x00006432, 0x00064320, 0x00064321, 0x00643210,
+    0x00000065, 0x00000650, 0x00000651, 0x00006510, 0x00000652, 0x00006520, 0x00006521, 0x00065210,
+    0x00000653, 0x00006530, 0x00006531, 0x00065310, 0x00006532, 0x00065320, 0x00065321, 0x00653210,
+    0x00000654, 0x00006540, 0x00006541, 0x00065410, 0x00006542, 0x00065420, 0x00065421, 0x00654210,
+    0x00006543, 0x00065430, 0x00065431, 0x00654310, 0x00065432, 0x00654320, 0x00654321, 0x06543210,
+    0x00000007, 0x00000070, 0x00000071, 0x00000710, 0x00000072, 0x00000720, 0x00000721, 0x00007210,
+    0x00000073, 0x00000730, 0x00000731, 0x00007310, 0x00000732, 0x00007320, 0x00007321, 0x00073210,
+    0x00000074, 0x00000740, 0x00000741, 0x00007410, 0x00000742, 0x00007420, 0x00007421, 0x00074210,
+    0x00000743, 0x00007430, 0x00007431, 0x00074310, 0x00007432, 0x00074320, 0x00074321, 0x00743210,
+    0x00000075, 0x00000750, 0x00000751, 0x00007510, 0x00000752, 0x00007520, 0x00007521, 0x00075210,
+    0x00000753, 0x00007530, 0x00007531, 0x00075310, 0x00007532, 0x00075320, 0x00075321, 0x00753210,
+    0x00000754, 0x00007540, 0x00007541, 0x00075410, 0x00007542, 0x00075420, 0x00075421, 0x00754210,
+    0x00007543, 0x00075430, 0x00075431, 0x00754310, 0x00075432, 0x00754320, 0x00754321, 0x07543210,
+    0x00000076, 0x00000760, 0x00000761, 0x00007610, 0x00000762, 0x00007620, 0x00007621, 0x00076210,
+    0x00000763, 0x00007630, 0x00007631, 0x00076310, 0x00007632, 0x00076320, 0x00076321, 0x00763210,
+    0x00000764, 0x00007640, 0x00007641, 0x00076410, 0x00007642, 0x00076420, 0x00076421, 0x00764210,
+    0x00007643, 0x00076430, 0x00076431, 0x00764310, 0x00076432, 0x00764320, 0x00764321, 0x07643210,
+    0x00000765, 0x00007650, 0x00007651, 0x00076510, 0x00007652, 0x00076520, 0x00076521, 0x00765210,
+    0x00007653, 0x00076530, 0x00076531, 0x00765310, 0x00076532, 0x00765320, 0x00765321, 0x07653210,
+    0x00007654, 0x00076540, 0x00076541, 0x00765410, 0x00076542, 0x00765420, 0x00765421, 0x07654210,
+    0x00076543, 0x00765430, 0x00765431, 0x07654310, 0x00765432, 0x07654320, 0x07654321, 0x76543210,
+};
+/* the scalar loop's steps for i in [i, i1), continuing the count */
+#define NN_COMPACT_TAIL                                                                     \
+    for (; i < i1; i++) {                                                                   \
+        idx[cnt] = i;                                                                       \
+        s[cnt] = alpha * v[i];                                                              \
+        cnt += v[i] != 0;                                                                   \
+    }
+static inline Py_ssize_t nn_compact_f(const float* restrict v, Py_ssize_t stride,
+                                      Py_ssize_t i0, Py_ssize_t i1, float alpha,
+                                      Py_ssize_t* restrict idx, float* restrict s)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m256 al = _mm256_set1_ps(alpha), zero = _mm256_setzero_ps();
+    const __m256i nibble = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    const __m256i low4 = _mm256_set1_epi32(15);
+    if (stride != 1)
+        return nn_compact_loop_f(v, stride, i0, i1, alpha, idx, s);
+    for (i = i0; i + 8 <= i1; i += 8) {
+        __m256 x = _mm256_loadu_ps(v + i);
+        int k = _mm256_movemask_ps(_mm256_cmp_ps(x, zero, _CMP_NEQ_UQ));
+        __m256i lane = _mm256_and_si256(_mm256_srlv_epi32(
+            _mm256_set1_epi32((int)NN_PACK_LANES[k]), nibble), low4);
+        __m256i at = _mm256_set1_epi64x((long long)i);
+        _mm256_storeu_ps(s + cnt, _mm256_permutevar8x32_ps(_mm256_mul_ps(al, x), lane));
+        _mm256_storeu_si256((__m256i*)(idx + cnt), _mm256_add_epi64(
+            at, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(lane))));
+        _mm256_storeu_si256((__m256i*)(idx + cnt + 4), _mm256_add_epi64(
+            at, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(lane, 1))));
+        cnt += __builtin_popcount((unsigned)k);
+    }
+    NN_COMPACT_TAIL
+    return cnt;
+}
+/* double: 4 lanes, each permuted as its two 32-bit halves (lanes 2l, 2l + 1) */
+static inline Py_ssize_t nn_compact_d(const double* restrict v, Py_ssize_t stride,
+                                      Py_ssize_t i0, Py_ssize_t i1, double alpha,
+                                      Py_ssize_t* restrict idx, double* restrict s)
+{
+    Py_ssize_t i, cnt = 0;
+    const __m256d al = _mm256_set1_pd(alpha), zero = _mm256_setzero_pd();
+    const __m256i nibble2 = _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12);
+    const __m256i half = _mm256_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1);
+    const __m128i nibble = _mm_setr_epi32(0, 4, 8, 12);
+    const __m256i low4 = _mm256_set1_epi32(15);
+    if (stride != 1)
+        return nn_compact_loop_d(v, stride, i0, i1, alpha, idx, s);
+    for (i = i0; i + 4 <= i1; i += 4) {
+        __m256d x = _mm256_loadu_pd(v + i);
+        int k = _mm256_movemask_pd(_mm256_cmp_pd(x, zero, _CMP_NEQ_UQ));
+        int packed = (int)NN_PACK_LANES[k];
+        __m256i pair = _mm256_add_epi32(_mm256_slli_epi32(_mm256_and_si256(
+            _mm256_srlv_epi32(_mm256_set1_epi32(packed), nibble2), low4), 1), half);
+        __m128i lane = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(packed), nibble),
+                                     _mm256_castsi256_si128(low4));
+        _mm256_storeu_pd(s + cnt, _mm256_castps_pd(_mm256_permutevar8x32_ps(
+            _mm256_castpd_ps(_mm256_mul_pd(al, x)), pair)));
+        _mm256_storeu_si256((__m256i*)(idx + cnt), _mm256_add_epi64(
+            _mm256_set1_epi64x((long long)i), _mm256_cvtepi32_epi64(lane)));
+        cnt += __builtin_popcount((unsigned)k);
+    }
+    NN_COMPACT_TAIL
+    return cnt;
+}
 #else
 NN_COMPACT(nn_compact_f, float)
 NN_COMPACT(nn_compact_d, double)
+#endif
+
+#if !defined(__AVX512F__)
 
 /* elsewhere: a block of up to 8 vectors V from p into v0..v7 (the rest zero), a half
    vector at nv L into vh (nh) and the nt (at most 3) single columns at e into t0..t2 */
