@@ -110,7 +110,28 @@ def epoch_order(rng, n: int) -> np.ndarray:
     >>> bool((epoch_order(a, 7) == b.permutation(7)).all())
     True
     """
-    if type(rng) is np.random.Generator and type(rng.bit_generator) in _NUMPY_BIT_GENERATORS:
+    if (type(rng) is np.random.Generator and type(rng.bit_generator) in _NUMPY_BIT_GENERATORS
+            and _compiled_permutation_is_numpys()):
         from nnlib._kernels.shuffle import generator_permutation
         return generator_permutation(rng, n)
     return rng.permutation(n).astype(np.int64, copy=False)
+
+
+_PERMUTATION_CHECKED: list = []
+
+
+def _compiled_permutation_is_numpys() -> bool:
+    """Whether the compiled permutation gives this NumPy's ``Generator.permutation``
+    (order and state afterwards), checked once per process on short and long orders
+    from a buffered 32-bit state: NumPy does not promise its Generator's streams across
+    versions, and an algorithm that changed is then NumPy's own, not a silent copy."""
+    if not _PERMUTATION_CHECKED:
+        from nnlib._kernels.shuffle import generator_permutation
+        same = True
+        for n in (97, 40000):
+            a, b = np.random.default_rng(n), np.random.default_rng(n)
+            a.integers(0, 2**31, dtype=np.int32), b.integers(0, 2**31, dtype=np.int32)
+            same = same and bool((generator_permutation(a, n) == b.permutation(n)).all())
+            same = same and a.bit_generator.state == b.bit_generator.state
+        _PERMUTATION_CHECKED.append(same)
+    return _PERMUTATION_CHECKED[0]

@@ -323,17 +323,26 @@ def test_the_epoch_keeps_the_gil_for_a_few_steps_of_a_tiny_net(dtype):
         assert not moved, f"run_epoch let the GIL go ({took * 1e3:.2f} ms for 50 calls)"
         moved, took = counter.moved_during(lambda: _train.loss_grad(setup, dWs, dbs), 50)
         assert not moved, f"loss_grad let the GIL go ({took * 1e3:.2f} ms for 50 calls)"
+    # 700 rows in one evaluation (~31k values with each row's own passes): its labels are
+    # copied and checked in one loop, not by NumPy (whose copy, min and max let the GIL
+    # go briefly over 500 values)
+    setup, order, (dWs, dbs) = _epoch_setup([4, 3, 2], 700, 700, dtype)
+    with Counter() as counter:
+        moved, took = counter.moved_during(lambda: _train.loss_grad(setup, dWs, dbs), 20)
+        assert not moved, f"loss_grad let the GIL go ({took * 1e3:.2f} ms for 20 calls)"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_epoch_lets_the_gil_go_for_more_work(dtype):
-    # 512 rows of a 64-64-64 net: ~1.6e6 values of products alone
-    setup, order, (dWs, dbs) = _epoch_setup([64, 64, 64], 512, 32, dtype)
-    with Counter() as counter:
-        for name, call in [("run_epoch", lambda: _train.run_epoch(setup, order, 0)),
-                           ("loss_grad", lambda: _train.loss_grad(setup, dWs, dbs))]:
-            assert any(counter.moved_during(call, 5)[0] for _ in range(5)), \
-                f"{name} kept the GIL"
+    # 512 rows of a 64-64-64 net: ~1.6e6 values of products alone; 60000 rows of a 1-1-1
+    # net: few products, but each row's own passes (~130 ns a row, 2.1e6 values)
+    for sizes, rows, batch in [([64, 64, 64], 512, 32), ([1, 1, 1], 60000, 60000)]:
+        setup, order, (dWs, dbs) = _epoch_setup(sizes, rows, batch, dtype)
+        with Counter() as counter:
+            for name, call in [("run_epoch", lambda: _train.run_epoch(setup, order, 0)),
+                               ("loss_grad", lambda: _train.loss_grad(setup, dWs, dbs))]:
+                assert any(counter.moved_during(call, 5)[0] for _ in range(5)), \
+                    f"{name} kept the GIL ({sizes}, {rows} rows)"
 
 
 @pytest.mark.parametrize("shuffle,random_state,extra",
@@ -390,16 +399,30 @@ def test_first_max_column_is_argmax(dtype):
     # fit's accuracies use it once per epoch instead of argmax (which lets the GIL go):
     # every row of 3 and 4 values from the special ones (NaN, infinities, signed zeros,
     # ties, subnormals), and random rows
+    # (up to NUMPY_GIL_MIN values by ufuncs, so the rows go in pieces of at most that;
+    # above it argmax itself)
     import itertools
-    from nnlib.metrics import first_max_column
+    from nnlib.metrics import NUMPY_GIL_MIN, first_max_column
     vals = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 1.0, -1.0, 2.0, 1e-300, -1e-300,
                      5e-324]).astype(dtype)
     for c in (3, 4):
         rows = np.array(list(itertools.product(vals, repeat=c)), dtype)
-        np.testing.assert_array_equal(first_max_column(rows), rows.argmax(axis=1))
+        step = NUMPY_GIL_MIN // c
+        for i in range(0, len(rows), step):
+            piece = rows[i:i + step]
+            np.testing.assert_array_equal(first_max_column(piece), piece.argmax(axis=1))
     rng = np.random.default_rng(0)
     for c in (1, 2, 7, 10):
-        Z = rng.standard_normal((500, c)).astype(dtype)
-        np.testing.assert_array_equal(first_max_column(Z), Z.argmax(axis=1))
+        for n in (NUMPY_GIL_MIN // c, 500):
+            Z = rng.standard_normal((n, c)).astype(dtype)
+            np.testing.assert_array_equal(first_max_column(Z), Z.argmax(axis=1))
     assert first_max_column(np.empty((0, 3), dtype)).shape == (0,)
+
+
+def test_first_max_column_keeps_the_gil_up_to_numpy_s_threshold():
+    from nnlib.metrics import NUMPY_GIL_MIN, first_max_column
+    Z = np.random.default_rng(1).standard_normal((NUMPY_GIL_MIN // 10, 10))
+    with Counter() as counter:
+        moved, took = counter.moved_during(lambda: first_max_column(Z), 50)
+        assert not moved, f"first_max_column let the GIL go ({took * 1e3:.2f} ms)"
 

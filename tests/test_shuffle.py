@@ -112,3 +112,20 @@ def test_epoch_order_takes_the_compiled_draw_only_for_numpys_generators():
         got = epoch_order(rng, 257)
         assert got.dtype == np.int64
         np.testing.assert_array_equal(got, np.random.default_rng(3).permutation(257))
+
+
+def test_epoch_order_checks_the_compiled_permutation_against_numpy_once(monkeypatch):
+    # NumPy does not promise its Generator's streams across versions: if the compiled copy
+    # of its permutation ever differs, fit's orders come from NumPy's own permutation
+    from nnlib import _random
+    from nnlib._kernels import shuffle
+    monkeypatch.setattr(_random, "_PERMUTATION_CHECKED", [])
+    assert _random._compiled_permutation_is_numpys()
+    real = shuffle.generator_permutation
+    monkeypatch.setattr(_random, "_PERMUTATION_CHECKED", [])
+    monkeypatch.setattr(shuffle, "generator_permutation",
+                        lambda rng, n: real(rng, n)[::-1].copy())
+    assert not _random._compiled_permutation_is_numpys()
+    got = _random.epoch_order(np.random.default_rng(5), 300)     # NumPy's own, then
+    np.testing.assert_array_equal(got, np.random.default_rng(5).permutation(300))
+    assert got.dtype == np.int64

@@ -17,7 +17,9 @@ there on kernels let it go, so threads run their kernels side by side.
 
 A value is one element of an elementwise pass, ``MACS_PER_VALUE`` multiply-adds of a
 product (a dense layer's product runs about that many in the time an activation maps
-one element), or for a training step ``STEP_VALUES`` plus one per weight it updates.
+one element), for a training step ``STEP_VALUES`` plus one per weight it updates, and for
+a training row ``ROW_VALUES`` plus one per unit of the network (its gather, bias,
+activation and loss passes beside its products).
 Estimates are doubles: they cannot overflow.
 
 Below the threshold a kernel asked for one thread (what ``n_threads=None`` picks there:
@@ -35,6 +37,9 @@ cdef enum:
     # a compiled training step's cost beside its products and its update (gathering the
     # batch, the loss row, the bias passes, the guard): ~1.7 us, about 512 values
     STEP_VALUES = 512
+    # a training row's cost beside its products and its units' passes (a 1-1-1 net, full
+    # batch: ~130 ns per row), about 32 values
+    ROW_VALUES = 32
 
 
 cdef inline bint keeps_gil(double values, int n_threads=1) noexcept nogil:

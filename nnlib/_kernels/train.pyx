@@ -170,7 +170,7 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_prod
                                    PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
-from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES
+from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
 from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES
 
 cdef extern from "blas_small.h" nogil:
@@ -1801,12 +1801,13 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
                          f"{setup.workspace.rows}")
     if s0 < 0:
         raise ValueError(f"step0 must be >= 0; got {step0}")
-    # the work of the rows and steps this call can run (gil.pxd): their products, and per
-    # step the update of every weight and the step's own cost
+    # the work of the rows and steps this call can run (gil.pxd): per row its products and
+    # its own passes, per step the update of every weight and the step's own cost; on
+    # several threads the OpenMP loops let the GIL go anyway
     cdef double rows = min(<double>n, <double>steps_cap * c.batch_size)
     cdef double steps = ceil(rows / c.batch_size) if c.batch_size > 0 else rows
-    cdef bint keep = keeps_gil(product_values(rows * _macs_per_row(c.net))
-                               + steps * (c.n_weights + STEP_VALUES))
+    cdef bint keep = keeps_gil(_rows_values(c.net, rows)
+                               + steps * (c.n_weights + STEP_VALUES), flush_team(c))
     if keep:
         ok = _order_in_range(op, n, c.N)
     else:
@@ -1875,13 +1876,26 @@ cdef Tally _epoch(EpochC* c, floating* tag, const long long* order, Py_ssize_t n
     return t
 
 
-cdef Py_ssize_t _macs_per_row(const NetShape* net) noexcept nogil:
-    # multiply-adds of one row's forward and backward products (three per weight)
-    cdef Py_ssize_t macs = 0
+cdef double _rows_values(const NetShape* net, double rows) noexcept nogil:
+    # gil.pxd's values of ``rows`` training rows: the multiply-adds of their forward and
+    # backward products (three per weight), and per row ROW_VALUES and one per unit
+    cdef double macs = 0.0, units = net.sizes[0]
     cdef int l
     for l in range(net.n_layers):
-        macs += 3 * net.sizes[l] * net.sizes[l + 1]
-    return macs
+        macs += 3.0 * net.sizes[l] * net.sizes[l + 1]
+        units += net.sizes[l + 1]
+    return rows * (product_values(macs) + ROW_VALUES + units)
+
+
+cdef bint _copy_labels(const long long* src, long long* dst, Py_ssize_t n,
+                       long long n_classes) noexcept nogil:
+    """dst = src; whether every copied label is in [0, n_classes)."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(n):
+        dst[i] = src[i]
+        bad = bad | (dst[i] < 0) | (dst[i] >= n_classes)
+    return bad == 0
 
 
 def _input_grad_by_product(const floating[:, ::1] dZn, const floating[:, ::1] Wn,
@@ -2023,18 +2037,27 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
         _check_array(dWs[l], f"dWs[{l}]", setup.X.dtype, setup.weights[l].shape, True)
         _check_array(dbs[l], f"dbs[{l}]", setup.X.dtype, setup.biases[l].shape, True)
     pdW, pdb = _Pointers(dWs), _Pointers(dbs)
+    cdef bint keep = keeps_gil(_rows_values(c.net, c.N), c.n_threads)
+    cdef bint ok = True
+    cdef long long* dst
     labels = setup.y_label
     if c.label_loss:        # copied and checked here: the caller may change its array
         labels = setup.workspace.yl[:c.N]
-        np.copyto(labels, setup.y_label)
-        if labels.min() < 0 or labels.max() >= c.n_out:
+        # one loop, not np.copyto/min/max: NumPy lets the GIL go briefly in those (over
+        # 500 values), and a waiting thread starves on brief releases (gil.pxd)
+        dst = <long long*>cnp.PyArray_DATA(labels)
+        if keep:
+            ok = _copy_labels(c.yl, dst, c.N, c.n_out)
+        else:
+            with nogil:
+                ok = _copy_labels(c.yl, dst, c.N, c.n_out)
+        if not ok:
             raise ValueError(f"y_label changed after the setup was built: it now holds "
                              f"{int(labels.min())}..{int(labels.max())}, outside "
                              f"[0, {c.n_out})")
     cdef const long long* lp = <const long long*>cnp.PyArray_DATA(labels)
     cdef bint pieces = _blas.get_num_threads() == 1        # as in run_epoch
     cdef bint flush = _denormals._flush                     # as in run_epoch
-    cdef bint keep = keeps_gil(product_values(<double>c.N * _macs_per_row(c.net)))
     setup._enter()
     try:
         c.drop.rows = mrp       # this call's only: the setup is ours until busy clears
