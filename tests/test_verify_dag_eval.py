@@ -109,3 +109,15 @@ def test_diff_once_is_sympys_diff_where_its_shortcuts_apply():
         assert mul.diff((x, 0)) is mul and mul.diff((x, 1)) == y * w   # Mul's rule asks so
         assert got[1][0].has(sp.Derivative)
     assert got == want
+
+
+def test_diff_once_leaves_expressions_without_a_rule_and_matrices_to_sympy():
+    # an Expr class without _eval_derivative (UnevaluatedExpr, Limit, ...) gives SymPy's
+    # unevaluated Derivative, and a matrix expression SymPy's own zero, not a scalar 0
+    x, y = sp.symbols("x y")
+    A = sp.MatrixSymbol("A", 2, 2)
+    exprs = [(sp.UnevaluatedExpr(x * y), x), (A * x, y), (A * x, x)]
+    want = [e.diff(s) for e, s in exprs]
+    with dag_eval.diff_once():
+        got = [e.diff(s) for e, s in exprs]
+    assert got == want and [type(g) for g in got] == [type(w) for w in want]

@@ -115,7 +115,9 @@ def diff_once():
         key = (self, s)
         got = memo.get(key)
         if got is None:
-            if s not in free_symbols(self):
+            if getattr(self, "is_Matrix", False) or not hasattr(self, "_eval_derivative"):
+                got = diff(self, s)     # a matrix's zero is a ZeroMatrix; no rule at all
+            elif s not in free_symbols(self):
                 got = sp.S.Zero
             else:
                 got = self._eval_derivative_n_times(s, one)
