@@ -242,7 +242,8 @@ static inline void NAME(Py_ssize_t cnt, const Py_ssize_t* restrict idx, const T*
 NN_AXPYS_BLOCKS(nn_axpys_blocks_f, float, ps, __m512, __mmask16)
 NN_AXPYS_BLOCKS(nn_axpys_blocks_d, double, pd, __m512d, __mmask8)
 
-#elif defined(__AVX2__)
+#elif defined(__AVX2__) && defined(__SIZEOF_SIZE_T__) && __SIZEOF_SIZE_T__ == 8
+/* (the indices go out as 64-bit lanes: a 32-bit Py_ssize_t keeps the scalar loop) */
 #include <immintrin.h>
 NN_COMPACT(nn_compact_loop_f, float)
 NN_COMPACT(nn_compact_loop_d, double)
