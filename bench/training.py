@@ -68,8 +68,13 @@ def speedup_target(text, row, peer, factor, nnlib="nnlib"):
 def epoch_limits(sizes, n_samples, batch, dtype):
     """Lower bounds on one epoch of the MLP ``sizes`` on this machine, in seconds.
 
-    The FMA bound: 6 flops per weight per sample (forward, backward, update) at the
-    in-cache sgemm rate of ``bench.machine.fma_peak``; the same at every batch size. The
+    The FMA bound: the dense epoch's flops at the in-cache sgemm rate of
+    ``bench.machine.fma_peak``. Per sample, 2 flops per weight for the forward product and
+    2 for the weight gradient, plus 2 per weight of every layer but the first for the input
+    gradient (no one asks for the gradient of the data); per step, 2 per weight for the
+    update when the batch has several rows (at batch 1 the update is the weight gradient's
+    rank-1 product itself). A step that skips zero inputs (nnlib's batch-1 step skips the
+    data's zeros and ReLU's) does less than this dense work and can run below it. The
     load/store bound: per step each weight is loaded once by the forward product, once by
     the backward one except the first layer's, loaded and stored once by the update, at 2
     vector loads and 1 vector store per cycle, the cycle rate taken as the peak over 2 FMA
@@ -83,12 +88,14 @@ def epoch_limits(sizes, n_samples, batch, dtype):
     dt = np.dtype(dtype)
     peak = fma_peak(dt.name)
     weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    flops = 6.0 * sum(weights) * n_samples
+    steps = math.ceil(n_samples / batch)
+    flops = (4.0 * sum(weights) + 2.0 * sum(weights[1:])) * n_samples
+    if batch > 1:
+        flops += 2.0 * sum(weights) * steps
     lanes = 64 // dt.itemsize                  # AVX-512; the bound is a lower one anyway
     cycles_per_s = peak["flops_per_s"] / (2 * lanes * 2)
     loads = sum(2 * w for w in weights) + sum(weights[1:])
     stores = sum(weights)
-    steps = math.ceil(n_samples / batch)
     ls = max(loads / lanes / 2, stores / lanes) * steps / cycles_per_s
     return {"flops": flops, "fma": flops / peak["flops_per_s"], "load_store": ls,
             "peak": peak, "lanes": lanes}
@@ -106,7 +113,8 @@ def limit_note(ctx, row, sizes, n_samples, batch, nnlib="nnlib"):
             f"reached by {who}), load/store bound {ls * 1e3:.3f} ms ({ls / t:.0%})")
     return (f" Limits at batch {batch}: {lim['flops'] / 1e6:.0f} MFLOP per epoch at the "
             f"measured in-cache {peak['dtype']} GEMM rate ({peak['flops_per_s'] / 1e9:.0f} "
-            f"GFLOP/s, {peak['n']}x{peak['n']} OpenBLAS products) take {fma * 1e3:.2f} ms: "
+            f"GFLOP/s, {peak['n']}x{peak['n']} OpenBLAS products) take {fma * 1e3:.2f} ms "
+            f"(dense work: a step that skips zero inputs does less): "
             f"{who} runs at {fma / t:.0%} of the FMA bound; its weight loads and stores "
             f"(2 loads and 1 store of {lim['lanes']} values per cycle, once per step) "
             f"take at least {ls * 1e3:.3f} ms: {ls / t:.0%} of the load/store bound.")
@@ -114,7 +122,8 @@ def limit_note(ctx, row, sizes, n_samples, batch, nnlib="nnlib"):
 
 def needed_fraction_note(ctx, row, sizes, n_samples, batch, peer, factor):
     """What ``factor`` x faster than ``peer`` would take: that time as a share of the
-    FMA bound (above 100%: faster than the machine's multiply-add peak allows)."""
+    FMA bound (above 100%: faster than the dense epoch can run at the machine's multiply-add
+    peak; only skipping work, as nnlib's batch-1 step skips zero inputs, gets there)."""
     other = median(row["cells"].get(peer))
     if other is None or ctx.tiny:
         return ""

@@ -478,3 +478,19 @@ def test_slope_note_gives_the_per_element_cost_between_the_two_cache_sizes():
     # the float32 optimizer rules' conversions are named only where they run
     assert "optim_f32.h" in note
     assert "optim_f32.h" not in _slope_note(rows, np.float64)
+
+
+@pytest.mark.parametrize("batch, expected", [(1, 4 * (4 * 9 + 2 * 3)),
+                                             (2, 4 * (4 * 9 + 2 * 3) + 2 * 2 * 9)])
+def test_epoch_limits_count_the_dense_epochs_flops(monkeypatch, batch, expected):
+    # A 2-3-1 net (weights 6 and 3) on 4 rows: forward 2w, weight gradient 2w, the second
+    # layer's input gradient 2w per row; the update 2w per step when a step has several
+    # rows. The first layer's input gradient is never computed, so it is not in the bound.
+    import bench.machine
+    from bench.training import epoch_limits
+
+    monkeypatch.setitem(bench.machine._PEAK, ("float32", 128),
+                        {"flops_per_s": 1e9, "n": 128, "dtype": "float32"})
+    lim = epoch_limits((2, 3, 1), 4, batch, "float32")
+    assert lim["flops"] == expected
+    assert lim["fma"] == pytest.approx(expected / 1e9)
