@@ -580,7 +580,13 @@ NN_RANK1(nn_rank1_d, double, nn_vd, nn_vhd, nn_compact_d, NN_FMA_D)
  * that is nn_rank1 (lda = 1) followed by nn_row_axpys into a zeroed c, with the same
  * operations in the same order: a row of W is read once for both. NN_FUSED_MAX_COLS(T):
  * the widest n it takes (the row of c and of b in registers); 0 where it would not be
- * faster than the two calls it stands for (no AVX-512; it is then those two calls). */
+ * faster than the two calls it stands for (no AVX-512; it is then those two calls).
+ * Without AVX-512's per-row masks the pass saves nothing: a row whose step coefficient is
+ * zero must be left as it is (w + 0 b turns -0 into +0) and a row whose product
+ * coefficient is zero must stay out of the sum, so each vector takes a blend (on Zen 1
+ * in the FMA ports) or a reload of the stored row, and the rows with one coefficient
+ * zero are visited too; either makes more operations than the two passes' loads and
+ * multiply-adds. */
 #if defined(__AVX512F__)
 #define NN_FUSED_MAX_COLS(T) (8 * (Py_ssize_t)(64 / sizeof(T)))
 /* The rows i in [i0, i1) (at most 64) where a[i] or x[i] is nonzero: i into idx[],
