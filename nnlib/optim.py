@@ -542,13 +542,16 @@ class Optimizer:
         return e
 
     def _new_entry(self, p, step, rows, pending=None):
-        key, entries = id(p), self._entries
+        key, owner = id(p), weakref.ref(self)
 
         def forget(ref, key=key):
-            if entries.get(key) is not None and entries[key].ref is ref:
+            # the optimizer's table of the moment: load_state_dict puts a new one in place
+            entries = getattr(owner(), "_entries", None)
+            if entries is not None and entries.get(key) is not None and \
+                    entries[key].ref is ref:
                 del entries[key]
         e = _Entry(weakref.ref(p, forget), step, rows)
-        (entries if pending is None else pending)[key] = e
+        (self._entries if pending is None else pending)[key] = e
         return e
 
     def _commit(self, pending):
@@ -913,7 +916,9 @@ class Optimizer:
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (also torch's own, tensors read as arrays): the
         groups' hyper-parameters and each parameter's step and state. Everything is
-        checked before anything changes.
+        checked before anything changes, and then all of it changes at once: an interrupt
+        leaves the optimizer as it was or fully loaded. As with torch, ``param_groups``
+        is a new list afterwards.
 
         Parameters
         ----------
@@ -971,23 +976,21 @@ class Optimizer:
             new_groups.append(h)
             for idx, p in zip(sg["params"], g["params"]):
                 by_index[idx] = (p, h)
-        new_entries = {}
+        loaded = {}
         for idx, s in saved_state.items():
             if idx not in by_index:
                 raise ValueError(f"state_dict['state'] has index {idx!r}, which no "
                                  f"parameter group lists")
             p, h = by_index[idx]
-            new_entries[id(p)] = self._loaded_entry(idx, s, p, h)
-        self.param_groups[:] = new_groups
-        self._configs.clear()
-        for g in new_groups:
-            for p in g["params"]:
-                self._entries.pop(id(p), None)
-        for key, (p, step, rows) in new_entries.items():
-            e = self._entry(p, self._group_config(self._groups_of([p])[0]),
-                            self._groups_of([p])[0])
-            e.step = step
-            e.rows[...] = rows
+            self._new_entry(*self._loaded_entry(idx, s, p, h), pending=loaded)
+        listed = {id(p) for g in new_groups for p in g["params"]}
+        entries = {k: e for k, e in self._entries.items() if k not in listed}
+        entries.update(loaded)
+        # One C call puts the groups, the state and an empty config cache in place (new
+        # objects, as torch's load_state_dict does): an interrupt lands before it, and
+        # nothing changed, or after it, and all of it did; never some arrays loaded and
+        # others still holding the state they had.
+        self.__dict__.update(param_groups=new_groups, _entries=entries, _configs={})
 
     def _loaded_entry(self, idx, s, p, h):
         """(p, step, rows) from one saved state entry, checked."""

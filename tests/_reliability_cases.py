@@ -154,13 +154,35 @@ class Interrupt:
                     self.armed = False      # _fire sends nothing more; on_sigint is silent
                 self.timer.cancel()
                 if self.kind == "async":     # one sent may still be pending: drop it
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                        ctypes.c_ulong(self.main), None)
+                    _drop_pending_async_exception(self.main)
                 else:                        # run a tripped handler now, while it is silent
                     ctypes.pythonapi.PyErr_CheckSignals()
                 return self.fired
             except KeyboardInterrupt:        # it landed before armed was cleared
                 continue
+
+
+class _Dropped(Exception):
+    """The asynchronous exception :func:`_drop_pending_async_exception` puts in place of a
+    pending one, and catches."""
+
+
+def _drop_pending_async_exception(thread_id):
+    """Drop an asynchronous exception pending for the calling thread (``thread_id``, the
+    main one). Clearing it with ``PyThreadState_SetAsyncExc(id, NULL)`` would leave
+    CPython 3.11's eval breaker set for good (only a delivered one resets it), and then a
+    trace function that raises on a "call" event hangs the interpreter (the harness of
+    test_fuzz_reliability_regressions does). So one of ours replaces it and is delivered
+    here (as the call returns, or at the loop's backward jump), which resets the
+    breaker."""
+    try:
+        if ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                                      ctypes.py_object(_Dropped)) != 1:
+            raise RuntimeError(f"no thread {thread_id} to drop an exception of")
+        while True:
+            pass
+    except _Dropped:
+        pass
 
 
 def interrupted(op, delay, kind):

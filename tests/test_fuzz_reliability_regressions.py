@@ -502,3 +502,92 @@ def test_the_interrupt_harness_lets_nothing_escape_when_op_ends_as_it_fires(kind
     except KeyboardInterrupt:       # pytest would end the session on it: a failure here
         pytest.fail(f"a {kind} interrupt escaped interrupted()")
     assert len(made) == 60 and all(it.fired for it in made)
+
+
+def test_an_interrupt_anywhere_in_load_state_dict_leaves_old_or_loaded_state():
+    """Before: the loaded entries went in one by one after the old ones were dropped, so
+    an interrupt in between left some arrays with the loaded state and the others with
+    none (or with their state from before), under the new hyper-parameters."""
+    rng = np.random.default_rng(1)
+    params = [rng.standard_normal(s) for s in (3, (2, 2), 4)]
+    grads = [rng.standard_normal(p.shape) for p in params]
+    source = optim.Adam([{"params": params[:2], "lr": 0.2}, {"params": params[2:]}],
+                        lr=0.05, betas=(0.8, 0.95))
+    for _ in range(3):
+        source.step(params, grads)
+    saved = source.state_dict()
+    del saved["state"][1]                      # an array the saved run never stepped
+
+    def snapshot(opt):
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+        state = {i: {k: np.array(v, copy=True) for k, v in opt.state[p].items()}
+                 if p in opt.state else None for i, p in enumerate(targets)}
+        return groups, state
+
+    def same(a, b):
+        return a[0] == b[0] and all(
+            (a[1][i] is None) == (b[1][i] is None)
+            and (a[1][i] is None or all(np.array_equal(a[1][i][k], b[1][i][k])
+                                        for k in a[1][i]))
+            for i in a[1])
+
+    def fresh():
+        opt = optim.Adam([{"params": targets[:2]}, {"params": targets[2:]}], lr=0.01)
+        opt.step(targets, grads)               # every array has state of its own
+        return opt
+
+    targets = [p.copy() for p in params]
+    before = snapshot(fresh())
+    loaded = fresh()
+    loaded.load_state_dict(saved)
+    after = snapshot(loaded)
+    assert not same(before, after)
+    codes = _codes(optim.Optimizer, "load_state_dict", "_loaded_entry", "_new_entry",
+                   "_config_slots", "_group_config", "_slot_names_of") | \
+        _codes(optim.Adam, "_check", "_slot_names", "_fields", "_initial_state_value")
+    k, hits = 1, 0
+    while True:
+        opt = fresh()
+        hit, reached = _run_interrupted_at(k, lambda: opt.load_state_dict(saved), codes)
+        now = snapshot(opt)
+        assert same(now, before) or same(now, after), \
+            f"interrupt at point {k}: neither the state before nor the loaded one"
+        assert hit or same(now, after), k
+        opt.step(targets, grads)               # and the optimizer still works
+        hits += hit
+        if not reached:
+            break
+        k += 1
+    assert hits > 20
+
+
+def test_the_async_interrupt_harness_leaves_tracing_usable():
+    """Before: disarm cleared a pending asynchronous exception with
+    PyThreadState_SetAsyncExc(id, NULL), which left CPython 3.11's eval breaker set, and
+    the next trace function to raise on a "call" event (this file's harness) hung the
+    interpreter. In a child process, so that a hang is a failure, not a stuck suite."""
+    import subprocess
+    import textwrap
+    code = textwrap.dedent("""
+        import sys
+        from tests import _reliability_cases as rc
+        for _ in range(20):
+            rc.interrupted(lambda: sum(range(10 ** 5)), 0.0, "async")
+        def f():
+            return 1
+        def tracer(frame, event, arg):
+            if event == "call" and frame.f_code is f.__code__:
+                raise KeyboardInterrupt
+        sys.settrace(tracer)
+        try:
+            f()
+        except KeyboardInterrupt:
+            print("raised")
+        finally:
+            sys.settrace(None)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["raised"]
