@@ -158,8 +158,21 @@ def test_narrow_layer_input_gradient_is_the_in_order_fma_sum(dtype, rng):
         np.testing.assert_allclose(db, dZ.sum(axis=0, dtype=np.float64),
                                    rtol=1e-5 if dtype == np.float32 else 1e-12,
                                    atol=1e-5 * n if dtype == np.float32 else 1e-12 * n)
-        dZr, _ = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["relu"])
-        np.testing.assert_array_equal(dZr, dZ * (H > 0).astype(dtype))
+        np.testing.assert_array_equal(db, _column_sums_in_row_order(dZ))
+        if n >= 3:      # the mask's edge cases: a NaN, a -0 and an infinite gradient
+            H[0, 0], H[1, 0], dZn[2, 0] = np.nan, -0.0, np.inf
+            dZ, _ = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["identity"])
+        # relu's float64 pass is act_row.h's select: bitwise the generic loop's product
+        # by the 0/1 mask, its column sums the same additions in row order
+        dZr, dbr = train._input_grad_by_product(dZn, Wn, H, ACTIVATION_CODES["relu"])
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(dZr, dZ * (H > 0).astype(dtype))
+            np.testing.assert_array_equal(dbr, _column_sums_in_row_order(dZr))
+
+
+def _column_sums_in_row_order(A):
+    """Column sums of A added row after row in double, rounded to A's dtype."""
+    return np.cumsum(A.astype(np.float64), axis=0)[-1].astype(A.dtype)
 
 
 @pytest.mark.parametrize("bs", [1, 16])

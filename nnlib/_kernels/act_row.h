@@ -40,13 +40,20 @@
         z[j] = d_;                                                                          \
         db[j] = d_ + (T)0;                                                                  \
     } while (0)
-/* elements j .. j + (lanes of V): the mask (all ones where h > 0) selects g or g * 0 */
+/* the vector gv where the vector at hp is > 0, else gv * 0: the mask (all ones where
+ * h > 0) selects between them */
+#define NN_RELU_SELECT(V, M, gv, hp)                                                        \
+    ({                                                                                      \
+        const V zs_ = {0};                                                                  \
+        V g_ = (gv);                                                                        \
+        M k_ = NN_LOAD(V, hp) > zs_;                                                        \
+        (V)(((M)g_ & k_) | ((M)(g_ * zs_) & ~k_));                                          \
+    })
+/* elements j .. j + (lanes of V) */
 #define NN_RELU_BACKWARD_V(V, M, j)                                                         \
     do {                                                                                    \
         const V zero_ = {0};                                                                \
-        V gv_ = NN_LOAD(V, g + (j));                                                        \
-        M k_ = NN_LOAD(V, h + (j)) > zero_;                                                 \
-        V d_ = (V)(((M)gv_ & k_) | ((M)(gv_ * zero_) & ~k_));                               \
+        V d_ = NN_RELU_SELECT(V, M, NN_LOAD(V, g + (j)), h + (j));                          \
         NN_STORE(z + (j), d_);                                                              \
         NN_STORE(db + (j), d_ + zero_);                                                     \
     } while (0)
@@ -66,5 +73,36 @@ static inline void NAME(const T* h, const T* g, T* z, T* restrict db, Py_ssize_t
 }
 NN_RELU_BACKWARD_ROW(nn_relu_backward_row_f, float, nn_vf, nn_vhf, nn_vmf, nn_vhmf)
 NN_RELU_BACKWARD_ROW(nn_relu_backward_row_d, double, nn_vd, nn_vhd, nn_vmd, nn_vhmd)
+
+/* nn_relu_backward_acc_d(h, z, work, c): act_backward_product's ReLU pass over one row
+ * of double,
+ *       d = h[j] > 0 ? z[j] : z[j] * 0;  z[j] = d;  work[j] += d          for j < c
+ * (z in place, work the running column sums of dZ): the generic loop's d bit for bit,
+ * as nn_relu_backward_row_d forms it, and each work[j] the same additions in the same
+ * (row) order. GCC makes the generic loop a branch per element there too, and on a
+ * 100-unit hidden layer that mispredicting loop took most of act_backward_product. */
+#define NN_RELU_BACKWARD_ACC_V(V, M, j)                                                     \
+    do {                                                                                    \
+        V d_ = NN_RELU_SELECT(V, M, NN_LOAD(V, z + (j)), h + (j));                          \
+        NN_STORE(z + (j), d_);                                                              \
+        NN_STORE(work + (j), NN_LOAD(V, work + (j)) + d_);                                  \
+    } while (0)
+static inline void nn_relu_backward_acc_d(const double* restrict h, double* restrict z,
+                                          double* restrict work, Py_ssize_t c)
+{
+    enum { L = sizeof(nn_vd) / sizeof(double), LH = sizeof(nn_vhd) / sizeof(double) };
+    Py_ssize_t j = 0;
+    for (; j + L <= c; j += L)
+        NN_RELU_BACKWARD_ACC_V(nn_vd, nn_vmd, j);
+    if (j + LH <= c) {
+        NN_RELU_BACKWARD_ACC_V(nn_vhd, nn_vhmd, j);
+        j += LH;
+    }
+    for (; j < c; j++) {
+        double d = h[j] > 0 ? z[j] : z[j] * 0.0;
+        z[j] = d;
+        work[j] += d;
+    }
+}
 
 #endif
