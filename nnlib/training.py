@@ -157,7 +157,7 @@ def _kept(model, key, params, states, config, X, y_target, y_label, sample_weigh
     setup = kept[1]
     same = (all(map(operator.is_, setup.weights, params[0::2]))
             and all(map(operator.is_, setup.biases, params[1::2]))
-            and all(map(operator.is_, setup.states, states)))
+            and all(map(_same_memory, setup.states, states)))
     if not same:
         return None
     try:
@@ -167,6 +167,27 @@ def _kept(model, key, params, states, config, X, y_target, y_label, sample_weigh
     except (TypeError, ValueError):
         return None
     return setup, kept[2]
+
+
+def _same_memory(a, b):
+    """Whether ``a`` and ``b`` (arrays or None) are one array, or views of the same memory
+    with the same layout: each fit flattens an optimizer's ``(slots, size)`` state into a
+    new view object (``_state_arrays``). While ``a`` lives it keeps its memory, so no
+    other array can start at its address.
+
+    Examples
+    --------
+    >>> s = np.zeros((2, 3)); _same_memory(s.reshape(-1), s.reshape(-1))
+    True
+    >>> _same_memory(s.reshape(-1), s.copy().reshape(-1)), _same_memory(None, None)
+    (False, True)
+    """
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
 
 
 def _worth_keeping(kept_bytes, param_bytes):

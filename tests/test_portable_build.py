@@ -38,7 +38,7 @@ def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
 
 # the other headers with FMA or AVX2 branches (penalty.h once defined its loss helpers
 # twice inside the non-FMA branch)
-HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h"]
+HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h", "gemm_small.h", "act_row.h"]
 
 
 @pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"]], ids=["no-fma", "fma"])

@@ -13,9 +13,16 @@ wrapper does it).
 """
 from cython cimport floating
 
-from nnlib._kernels.dense cimport mm, bias_act, act_backward
+from nnlib._kernels.dense cimport (mm, bias_act, act_backward, NN_SMALL_GEMM,
+                                   NN_SMALL_GEMM_MAX_K, NN_SMALL_GEMM_MIN_N,
+                                   NN_SMALL_GEMM_MAX_MNK)
 from nnlib._kernels.gil cimport keeps_gil, product_values
 from nnlib._kernels.codes cimport N_ACTIVATION_CODES
+
+# Whether mm's register-blocked products (gemm_small.h) are built, and their bounds:
+# (built, largest k, fewest columns, most multiply-adds), for the tests
+_SMALL_GEMM = (bool(NN_SMALL_GEMM), NN_SMALL_GEMM_MAX_K, NN_SMALL_GEMM_MIN_N,
+               NN_SMALL_GEMM_MAX_MNK)
 
 
 cdef void _forward(const floating* X, const floating* W, const floating* b, floating* H,

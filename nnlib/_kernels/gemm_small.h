@@ -1,0 +1,215 @@
+/* gemm_small.h -- the small matrix products of a mini-batch training step (dense.pxd's
+ * mm), register-blocked, in place of BLAS's GEMM below a size (AVX2 and FMA, no AVX-512).
+ *
+ *   nn_gemm_small_{f,d}(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+ *       C = alpha op(A) op(B) + beta C, row-major, blas.pxd's contract (beta 0: C is
+ *       not read), for k <= NN_SMALL_GEMM_MAX_K
+ *
+ * Design note
+ * -----------
+ * At batch 32 the digits net's products are tiny (32 x 64 by 64 x 100, 100 x 32 by
+ * 32 x 10, ...): a few microseconds of arithmetic each, and OpenBLAS spends as long again
+ * in its interface, in packing both operands and in kernels tuned for large blocks. Here
+ * nothing is packed that is contiguous already. C is formed a panel of P columns at a time
+ * (two vectors: 16 floats or 8 doubles; the columns left after them as one vector and
+ * one vector or a half vector), and within a panel in blocks of up to MR = 6 rows:
+ * the block's 12 vector sums live in registers through the whole inner dimension, each
+ * step one broadcast of op(A)[i, p] per row and two vector loads of op(B)[p, panel]
+ * (12 fused multiply-adds to 8 loads). op(A) is read in place either way (its element
+ * (i, p) is A[i lda + p], or A[p lda + i] transposed: a block's broadcasts then come
+ * from one row of A). op(B)'s panel is read in place when B is not transposed and the
+ * panel is whole; otherwise (B transposed: dZ W^T; or the last, narrower panel) it is
+ * first copied into a (k, P) buffer on the stack, zero-padded, so that the inner loop
+ * never reads past B's rows and never needs a mask. A narrow panel's results go through
+ * a small array to their columns (no masked store: see blas_small.h's note on them).
+ *
+ * Each element is one chain: its k products added in increasing p by fused
+ * multiply-adds from zero (as act_backward_product's sums, and OpenBLAS's SkylakeX
+ * small-matrix kernels), then alpha and beta applied as fma(alpha, s, beta C) (s alone
+ * for alpha 1 and beta 0, alpha s for beta 0, fma(alpha, s, C) for beta 1). So the
+ * result does not depend on the blocking, the panel or the row block an element falls
+ * in, nor on m and n. OpenBLAS's Haswell kernels add in other orders: results differ
+ * from theirs by roundings (within the tests' tolerances against the NumPy twins).
+ *
+ * The bounds below (mm reads them) keep the stack buffer small (NN_SMALL_GEMM_MAX_K rows
+ * of 16 floats, 16 KiB) and leave to BLAS the narrow products and the large ones. With
+ * AVX-512 (not measured; OpenBLAS's SkylakeX small-matrix kernels already add in this
+ * order) or without FMA, NN_SMALL_GEMM is 0 and mm keeps BLAS.
+ */
+#ifndef NNLIB_GEMM_SMALL_H
+#define NNLIB_GEMM_SMALL_H
+
+#include <stddef.h>
+
+/* Where mm sends a product here (m > 1 and k > 1 besides): k up to NN_SMALL_GEMM_MAX_K
+ * (the stack buffer's rows), at least NN_SMALL_GEMM_MIN_N columns (narrower products,
+ * the digits net's 10 outputs, measured faster in OpenBLAS: a panel of one vector and a
+ * half vector spends as many broadcasts as a whole one) and at most
+ * NN_SMALL_GEMM_MAX_MNK multiply-adds (above, BLAS's cache blocking and threads). */
+#define NN_SMALL_GEMM_MAX_K 256
+#define NN_SMALL_GEMM_MIN_N 16
+#define NN_SMALL_GEMM_MAX_MNK 2097152
+
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+#define NN_SMALL_GEMM 1
+#include <immintrin.h>
+#include <math.h>
+
+enum { NN_GEMM_MR = 6 };
+
+/* The element formulas of the write-back, shared by the vector and the scalar form. */
+#define NN_GEMM_OUT(FMA, MUL, s, c, alpha, beta, kind)                                      \
+    ((kind) == 0 ? (s) : (kind) == 1 ? MUL(alpha, s)                                        \
+     : (kind) == 2 ? FMA(alpha, s, c) : FMA(alpha, s, MUL(beta, c)))
+
+/* Row r < mr of a block: its step (one broadcast, nv multiply-adds) and its write-back
+   (mr and nv are literals at every call, so the guards fold away and the sums stay in
+   registers). */
+#define NN_GEMM_STEP(V, PFX, SUF, BCAST, r, x0, x1)                                         \
+    if (mr > r) {                                                                           \
+        V ar = BCAST(a + r * sai + p * sap);                                                \
+        x0 = PFX##fmadd_##SUF(ar, b0, x0);                                                  \
+        if (nv > 1)                                                                         \
+            x1 = PFX##fmadd_##SUF(ar, b1, x1);                                              \
+    }
+#define NN_GEMM_PUT(T, V, LN, PFX, SUF, FMAS, r, x0, x1)                                    \
+    if (mr > r) {                                                                           \
+        T* cr = c + r * ldc;                                                                \
+        if (w == nv * LN) {                                                                 \
+            V c0 = kind >= 2 ? PFX##loadu_##SUF(cr) : x0;                                   \
+            PFX##storeu_##SUF(cr, NN_GEMM_OUT(PFX##fmadd_##SUF, PFX##mul_##SUF, x0, c0,     \
+                                              va, vb, kind));                               \
+            if (nv > 1) {                                                                   \
+                V c1 = kind >= 2 ? PFX##loadu_##SUF(cr + LN) : x1;                          \
+                PFX##storeu_##SUF(cr + LN, NN_GEMM_OUT(PFX##fmadd_##SUF, PFX##mul_##SUF,    \
+                                                       x1, c1, va, vb, kind));              \
+            }                                                                               \
+        } else {                                                                            \
+            PFX##storeu_##SUF(t, x0);                                                       \
+            if (nv > 1)                                                                     \
+                PFX##storeu_##SUF(t + LN, x1);                                              \
+            for (j = 0; j < w; j++) {                                                       \
+                T cj = kind >= 2 ? cr[j] : (T)0;                                            \
+                cr[j] = NN_GEMM_OUT(FMAS, NN_GEMM_MUL_S, t[j], cj, alpha, beta, kind);      \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+/* A block of mr rows by a panel of nv vectors V (LN lanes; PFX##fmadd_##SUF etc. its
+   intrinsics), the panel's w <= nv LN columns of C written. */
+#define NN_GEMM_BLOCK(NAME, T, V, LN, PFX, SUF, BCAST, FMAS)                                \
+static inline __attribute__((always_inline)) void                                          \
+NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ssize_t sap,  \
+     const T* b, Py_ssize_t sb, T alpha, T beta, int kind, T* c, Py_ssize_t ldc,            \
+     Py_ssize_t w)                                                                          \
+{                                                                                           \
+    const V zero = PFX##setzero_##SUF();                                                    \
+    V s00 = zero, s01 = zero, s10 = zero, s11 = zero, s20 = zero, s21 = zero;               \
+    V s30 = zero, s31 = zero, s40 = zero, s41 = zero, s50 = zero, s51 = zero;               \
+    V va, vb;                                                                               \
+    T t[2 * LN];                                                                            \
+    Py_ssize_t p, j;                                                                        \
+    for (p = 0; p < k; p++) {                                                               \
+        V b0 = PFX##loadu_##SUF(b + p * sb);                                                \
+        V b1 = nv > 1 ? PFX##loadu_##SUF(b + p * sb + LN) : zero;                           \
+        NN_GEMM_STEP(V, PFX, SUF, BCAST, 0, s00, s01)                                       \
+        NN_GEMM_STEP(V, PFX, SUF, BCAST, 1, s10, s11)                                       \
+        NN_GEMM_STEP(V, PFX, SUF, BCAST, 2, s20, s21)                                       \
+        NN_GEMM_STEP(V, PFX, SUF, BCAST, 3, s30, s31)                                       \
+        NN_GEMM_STEP(V, PFX, SUF, BCAST, 4, s40, s41)                                       \
+        NN_GEMM_STEP(V, PFX, SUF, BCAST, 5, s50, s51)                                       \
+    }                                                                                       \
+    va = PFX##set1_##SUF(alpha);                                                            \
+    vb = PFX##set1_##SUF(beta);                                                             \
+    NN_GEMM_PUT(T, V, LN, PFX, SUF, FMAS, 0, s00, s01)                                      \
+    NN_GEMM_PUT(T, V, LN, PFX, SUF, FMAS, 1, s10, s11)                                      \
+    NN_GEMM_PUT(T, V, LN, PFX, SUF, FMAS, 2, s20, s21)                                      \
+    NN_GEMM_PUT(T, V, LN, PFX, SUF, FMAS, 3, s30, s31)                                      \
+    NN_GEMM_PUT(T, V, LN, PFX, SUF, FMAS, 4, s40, s41)                                      \
+    NN_GEMM_PUT(T, V, LN, PFX, SUF, FMAS, 5, s50, s51)                                      \
+}
+
+/* All of a panel's rows: blocks of NN_GEMM_MR, then one of the rows left (mr a literal in
+   each call). */
+#define NN_GEMM_PANEL_ROWS(BLOCK, NV)                                                       \
+    do {                                                                                    \
+        for (i0 = 0; i0 + NN_GEMM_MR <= m; i0 += NN_GEMM_MR)                                \
+            BLOCK(NN_GEMM_MR, NV, k, A + i0 * sai, sai, sap, b, sb, alpha, beta, kind,      \
+                  C + i0 * ldc + j0, ldc, w);                                               \
+        switch (m - i0) {                                                                   \
+        case 5: BLOCK(5, NV, k, A + i0 * sai, sai, sap, b, sb, alpha, beta, kind,           \
+                      C + i0 * ldc + j0, ldc, w); break;                                    \
+        case 4: BLOCK(4, NV, k, A + i0 * sai, sai, sap, b, sb, alpha, beta, kind,           \
+                      C + i0 * ldc + j0, ldc, w); break;                                    \
+        case 3: BLOCK(3, NV, k, A + i0 * sai, sai, sap, b, sb, alpha, beta, kind,           \
+                      C + i0 * ldc + j0, ldc, w); break;                                    \
+        case 2: BLOCK(2, NV, k, A + i0 * sai, sai, sap, b, sb, alpha, beta, kind,           \
+                      C + i0 * ldc + j0, ldc, w); break;                                    \
+        case 1: BLOCK(1, NV, k, A + i0 * sai, sai, sap, b, sb, alpha, beta, kind,           \
+                      C + i0 * ldc + j0, ldc, w); break;                                    \
+        default: break;                                                                     \
+        }                                                                                   \
+    } while (0)
+
+/* The product: panels of two vectors, then the columns left (fewer than two vectors)
+   as one vector and the rest as one vector or one half vector (LH lanes), each panel
+   read in place or copied (P its width). */
+#define NN_GEMM_SMALL(NAME, T, LN, BLOCK, HALF_BLOCK)                                      \
+static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,        \
+                 T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta,   \
+                 T* C, Py_ssize_t ldc)                                                      \
+{                                                                                           \
+    enum { LH = LN / 2 };                                                                   \
+    T pack[NN_SMALL_GEMM_MAX_K * 2 * LN] __attribute__((aligned(32)));                      \
+    const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
+    const int kind = beta == 0 ? (alpha == 1 ? 0 : 1) : (beta == 1 ? 2 : 3);                \
+    Py_ssize_t i0, j0, p, jj, w, sb, P;                                                     \
+    const T* b;                                                                             \
+    if (m <= 0 || n <= 0 || k <= 0 || k > NN_SMALL_GEMM_MAX_K)                              \
+        return;                                                                             \
+    for (j0 = 0; j0 < n; j0 += w) {                                                         \
+        Py_ssize_t r = n - j0;                                                              \
+        P = r >= 2 * LN ? 2 * LN : r > LH ? LN : LH;                                        \
+        w = r < P ? r : P;                                                                  \
+        if (!trans_b && w == P) {                                                           \
+            b = B + j0;                                                                     \
+            sb = ldb;                                                                       \
+        } else {                                                                            \
+            for (p = 0; p < k; p++)                                                         \
+                for (jj = 0; jj < P; jj++)                                                  \
+                    pack[p * P + jj] = jj >= w ? (T)0 : trans_b ? B[(j0 + jj) * ldb + p]    \
+                                                                : B[p * ldb + j0 + jj];    \
+            b = pack;                                                                       \
+            sb = P;                                                                         \
+        }                                                                                   \
+        if (P == 2 * LN)                                                                    \
+            NN_GEMM_PANEL_ROWS(BLOCK, 2);                                                   \
+        else if (P == LN)                                                                   \
+            NN_GEMM_PANEL_ROWS(BLOCK, 1);                                                   \
+        else                                                                                \
+            NN_GEMM_PANEL_ROWS(HALF_BLOCK, 1);                                              \
+    }                                                                                       \
+}
+
+#define NN_GEMM_MUL_S(a, b) ((a) * (b))
+NN_GEMM_BLOCK(nn_gemm_block_f, float, __m256, 8, _mm256_, ps, _mm256_broadcast_ss, fmaf)
+NN_GEMM_BLOCK(nn_gemm_hblock_f, float, __m128, 4, _mm_, ps, _mm_broadcast_ss, fmaf)
+NN_GEMM_BLOCK(nn_gemm_block_d, double, __m256d, 4, _mm256_, pd, _mm256_broadcast_sd, fma)
+NN_GEMM_BLOCK(nn_gemm_hblock_d, double, __m128d, 2, _mm_, pd, _mm_loaddup_pd, fma)
+NN_GEMM_SMALL(nn_gemm_small_f, float, 8, nn_gemm_block_f, nn_gemm_hblock_f)
+NN_GEMM_SMALL(nn_gemm_small_d, double, 4, nn_gemm_block_d, nn_gemm_hblock_d)
+
+#else
+#define NN_SMALL_GEMM 0
+/* never called (mm tests NN_SMALL_GEMM first); declared so that the callers compile */
+static inline void nn_gemm_small_f(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
+                                   Py_ssize_t k, float alpha, const float* A,
+                                   Py_ssize_t lda, const float* B, Py_ssize_t ldb,
+                                   float beta, float* C, Py_ssize_t ldc) { }
+static inline void nn_gemm_small_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
+                                   Py_ssize_t k, double alpha, const double* A,
+                                   Py_ssize_t lda, const double* B, Py_ssize_t ldb,
+                                   double beta, double* C, Py_ssize_t ldc) { }
+#endif
+
+#endif
