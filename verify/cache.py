@@ -155,13 +155,12 @@ def _mpf_back(v):
     import mpmath
     sign, man, exp, bc = v
     t = (int(sign), int(man, 16), int(exp), int(bc))
-    if t[0] not in (0, 1) or t[3] != int(t[1]).bit_length() or t[3] > 1 << 20:
-        raise ValueError("not an mpf")
-    with mpmath.workprec(max(t[3], 53)):   # at its own precision: exactly the stored value
-        y = mpmath.mpf(t)
-    if y._mpf_ != t:
+    # a normalized mpf: zero is (0, 0, 0, 0), any other mantissa odd with bc its bits
+    # (mpmath's own form of every finite value; anything else is not an entry of ours)
+    if t[0] not in (0, 1) or t[3] != t[1].bit_length() or t[3] > 1 << 20 or (
+            not t[1] & 1 if t[1] else t != (0, 0, 0, 0)):
         raise ValueError("not a normalized mpf")
-    return y
+    return mpmath.mp.make_mpf((t[0], mpmath.libmp.MPZ(t[1]), t[2], t[3]))
 
 
 def exact_values(kind, payload, compute):
