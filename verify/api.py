@@ -270,11 +270,12 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
         if called is None:
             continue
         g, got_f, got_v = called
+        exacts = _elementwise_exacts(pw, dexpr, symbol, f_exact, d_exact, xs,
+                                     [float(x) in kink_range for x in xs], got_v is not None)
         for i, x in enumerate(xs):
             xm = _mpf(x)
-            try:
-                e = exact(f_exact, xm)
-            except (OracleError, TypeError):
+            e, e_d = exacts[i]
+            if e is None:
                 res.notes.append(f"oracle undefined at {x!r}")
                 continue
             m = measure(got_f[i], e, dt)
@@ -311,11 +312,10 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
                                       f"grad_out*[{lo}, {hi}] with grad_out={float(g[i])}",
                                       m.ulps, "not a subgradient at the kink"))
                 continue
-            try:
-                e = exact(d_exact, xm) * gi
-            except (OracleError, TypeError):
+            if e_d is None:
                 res.notes.append(f"derivative oracle undefined at {x!r}")
                 continue
+            e = e_d * gi
             m = measure(got_v[i], e, dt)
             scale = abs(float(g[i]))
             ok = _ok(m, vjp_tol[dname], scale)
@@ -326,6 +326,35 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
                 res._fail(Failure("vjp", dname, float(x), float(got_v[i]),
                                   mpmath.nstr(e, 17), m.ulps, f"(grad_out={float(g[i])})"))
     return res
+
+
+def _elementwise_exacts(pw, dexpr, symbol, f_exact, d_exact, xs, at_kink, with_d):
+    """[(exact value, exact derivative)] at each point of ``xs`` (None where the oracle is
+    undefined; no derivative at a kink, or without ``with_d``). Exact values of SymPy's
+    expressions at the given numbers: derived once, then read from verify.cache bit for
+    bit (the key holds the expressions, by ``srepr``, and the points' bits)."""
+    from verify import cache
+
+    def compute():
+        out = []
+        for x, kink in zip(xs, at_kink):
+            xm = _mpf(x)
+            try:
+                e = exact(f_exact, xm)
+            except (OracleError, TypeError):
+                out.append((None, None))
+                continue
+            d = None
+            if with_d and not kink:
+                try:
+                    d = exact(d_exact, xm)
+                except (OracleError, TypeError):
+                    pass
+            out.append((e, d))
+        return out
+    payload = (sp.srepr(pw), sp.srepr(dexpr), sp.srepr(symbol), xs.dtype.str, xs.tobytes(),
+               list(at_kink), with_d)
+    return [tuple(p) for p in cache.exact_values("elementwise", payload, compute)]
 
 
 # ------------------------------------------------------------------------- maps and losses
@@ -343,7 +372,22 @@ def _sym_oracle(exprs, symbols, params):
         vals = exact(lambda *a: fv(*a), *row)
         flat = exact(lambda *a: fj(*a), *row)
         return vals, [[flat[i * c:(i + 1) * c] for i in range(len(exprs))]]
+    # what its answers are a function of, besides the row (check_map caches them)
+    oracle.cache_key = (sp.srepr(exprs), sp.srepr(list(symbols)))
     return oracle
+
+
+def _oracle_answers(oracle, Z):
+    """``oracle``'s answer for each row of ``Z``; for a SymPy oracle (``_sym_oracle``: exact
+    values of expressions at the given numbers) derived once, then read from verify.cache
+    bit for bit (the key holds the expressions, by ``srepr``, and the rows' bits)."""
+    def compute():
+        return [oracle([_mpf(v) for v in Z[r]]) for r in range(Z.shape[0])]
+    key = getattr(oracle, "cache_key", None)
+    if key is None:
+        return compute()
+    from verify import cache
+    return cache.exact_values("map", (key, Z.dtype.str, Z.shape, Z.tobytes()), compute)
 
 
 def map_rows(dtype, n_random, rng, c):
@@ -412,9 +456,9 @@ def check_map(exprs, symbols, forward, vjp=None, *, oracle=None, params=None, dt
         if called is None:
             continue
         G, got, gv = called
+        answers = _oracle_answers(oracle, Z)
         for r in range(Z.shape[0]):
-            row = [_mpf(v) for v in Z[r]]
-            vals, jacs, labels = _split(oracle(row))
+            vals, jacs, labels = _split(answers[r])
             ok, worst, bad, j, _ = _min_measure(got[r], [vals], dt, tol[dname], 1.0)
             res._stat("forward", dname, worst, tol[dname], ok=ok,
                       point=dict(x=Z[r].tolist(), got=got[r].tolist(),
@@ -469,21 +513,41 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
     tol = tol or {"float64": Tolerance(8, 8), "float32": Tolerance(2, 4)}
     grad_tol = grad_tol or {"float64": Tolerance(8, 8), "float32": Tolerance(2, 4)}
     res = CheckResult(name or "loss")
-    cache = {}
+    exprs, made = {}, {}
+
+    def expr_of(yr):
+        """(the per-sample expression for target ``yr``, its srepr), made once per target."""
+        key = yr if np.ndim(yr) == 0 else tuple(np.ravel(yr).tolist())
+        if key not in exprs:
+            e = sp.sympify(per_sample(yr)).subs(params or {})
+            exprs[key] = (e, sp.srepr(e))
+        return exprs[key]
 
     def orc(row, yr):
         if oracle is not None:
             return oracle(row, yr)
-        key = yr if np.ndim(yr) == 0 else tuple(np.ravel(yr).tolist())
-        if key not in cache:
-            e = sp.sympify(per_sample(yr)).subs(params or {})
+        e, key = expr_of(yr)
+        if key not in made:
             # the gradient's entries share their terms (a log-sum-exp's exponentials):
             # evaluated once each (cse)
-            cache[key] = (sp.lambdify(list(symbols), e, MPMATH),
-                          sp.lambdify(list(symbols), [sp.diff(e, s) for s in symbols],
-                                      MPMATH, cse=True))
-        f, d = cache[key]
+            made[key] = (sp.lambdify(list(symbols), e, MPMATH),
+                         sp.lambdify(list(symbols), [sp.diff(e, s) for s in symbols],
+                                     MPMATH, cse=True))
+        f, d = made[key]
         return exact(f, *row), [exact(d, *row)]
+
+    def answers(Zr, Y):
+        """The oracle's answer for each row; for SymPy's per-sample expressions (exact
+        values at the given numbers) derived once, then read from verify.cache bit for bit
+        (the key holds each row's expression, by ``srepr``, and the rows' bits)."""
+        def compute():
+            return [orc([_mpf(x) for x in Zr[r]], Y[r]) for r in range(Zr.shape[0])]
+        if oracle is not None:
+            return compute()
+        from verify import cache
+        key = ([expr_of(Y[r])[1] for r in range(Zr.shape[0])], sp.srepr(list(symbols)))
+        return cache.exact_values("loss", (key, Zr.dtype.str, Zr.shape, Zr.tobytes()),
+                                  compute)
 
     for dname in dtypes:
         dt = DTYPES[dname]
@@ -493,8 +557,8 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
             n = Zr.shape[0]
             vals, grads = [], []
             try:
-                for r in range(n):
-                    v, gs, labels = _split(orc([_mpf(x) for x in Zr[r]], Y[r]))
+                for answer in answers(Zr, Y):
+                    v, gs, labels = _split(answer)
                     vals.append(v)
                     grads.append((gs, labels))
             except OracleError as exc:     # a limit of the oracle, not of the kernel

@@ -1,29 +1,36 @@
 """A disk cache for what verify derives deterministically from its own inputs -- the rendered
-plots, the exact references of the backprop networks and of the Dense layer -- so that a
+plots, the exact references its evidence compares the compiled kernels with, the exact
+replays of a training epoch and of optimizer steps, and the items of its derivations that
+read nothing of nnlib (the convexity certificates, the notes' closed forms) -- so that a
 run does not render or derive again what it derived before from the same numbers.
 
 Design note
 -----------
 An entry is keyed by a SHA-256 of everything that determines it: the source of every
 ``verify`` module (any edit invalidates every entry), the versions of the libraries that
-render it, the name of the function that made it and the pickled arguments it was made
-from -- for a plot, the very numbers it draws (the compiled kernels' outputs of *this*
-run, the exact values, the errors). The kernels' outputs are never cached: they are
-computed afresh every run and are part of the key, so a kernel whose output changes (a
-mutant, a regression) misses the cache and gets its own figure. A hit returns bytes
-identical to what the function would write. An exact reference (``exact_values``) is
-keyed by the inputs SymPy evaluates it at and comes back bit for bit (each mpf's sign,
-mantissa, exponent); the compiled result it is compared with is computed every run, so a
-cached reference can never make a broken kernel pass.
+render or derive it, the name of the function that made it and the pickled arguments it
+was made from -- for a plot, the very numbers it draws (the compiled kernels' outputs of
+*this* run, the exact values, the errors); for an exact reference, the points it is taken
+at (their bits) and the SymPy expression it evaluates (by ``srepr``, for the public API's
+user-given expressions); for a replay, every number it starts from, the configuration
+(as nnlib's optimizer class reports it) and, under dropout, the bits of every mask it
+reads (the twin ``nnlib._reference.dropout_mask`` makes them). The kernels' outputs are
+never cached: they are computed afresh every run and are part of a plot's key, so a
+kernel whose output changes (a mutant, a regression) misses the cache and gets its own
+figure. A hit returns bytes identical to what the function would write. An exact
+reference (``exact_values``) comes back bit for bit (each mpf's sign, mantissa,
+exponent); the compiled result it is compared with is computed every run, so a cached
+reference can never make a broken kernel pass.
 
 Why a warm run still runs every check: what an entry holds is a pure function of its key
--- a rendered figure of the numbers in the key, or exact values SymPy and mpmath derive
-from the inputs in the key with verify's own definitions (verify's source is in the key;
-nnlib's is not, as no entry reads it). Every compiled kernel is run and measured afresh,
-and every proof (SymPy's simplifications of the closed forms, the training epoch's
-derivation, the exact replays of verify.train and verify.optim) is derived again; a hit
-only skips deriving once more the same exact backprop and Dense references from the same
-inputs, and drawing the same figure again. The key leaves out ``NOT_CHECKS`` (the
+-- a rendered figure of the numbers in the key, exact values SymPy and mpmath derive from
+the inputs in the key with verify's own definitions, or the item of a derivation that
+reads only verify's definitions (``derived``; verify's source is in the key; nnlib's is
+not, as no entry reads it). Every compiled kernel is run and measured afresh, and every
+proof that a closed form of nnlib's equals its derivation (SymPy's simplifications, the
+training epoch's derivation) is derived again; a hit only skips deriving once more the
+same exact values from the same inputs, deciding again a certificate about verify's own
+functions, and drawing the same figure again. The key leaves out ``NOT_CHECKS`` (the
 mutation harness): no check imports it, so its source cannot change an entry.
 
 Entries live in ``$NNLIB_VERIFY_CACHE`` (``0`` or ``off`` disables the cache), else
@@ -41,7 +48,7 @@ import pickle
 import shutil
 import time
 
-__all__ = ["cache_dir", "key_of", "load", "store", "exact_values"]
+__all__ = ["cache_dir", "key_of", "load", "store", "exact_values", "derived"]
 
 _STALE_SECONDS = 7 * 24 * 3600
 
@@ -148,23 +155,33 @@ def _mpf_back(v):
     import mpmath
     sign, man, exp, bc = v
     t = (int(sign), int(man, 16), int(exp), int(bc))
-    if t[0] not in (0, 1) or t[3] != int(t[1]).bit_length() or t[3] > 1 << 20:
-        raise ValueError("not an mpf")
-    with mpmath.workprec(max(t[3], 53)):   # at its own precision: exactly the stored value
-        y = mpmath.mpf(t)
-    if y._mpf_ != t:
+    # a normalized mpf: zero is (0, 0, 0, 0), any other mantissa odd with bc its bits
+    # (mpmath's own form of every finite value; anything else is not an entry of ours)
+    if t[0] not in (0, 1) or t[3] != t[1].bit_length() or t[3] > 1 << 20 or (
+            not t[1] & 1 if t[1] else t != (0, 0, 0, 0)):
         raise ValueError("not a normalized mpf")
-    return y
+    return mpmath.mp.make_mpf((t[0], mpmath.libmp.MPZ(t[1]), t[2], t[3]))
 
 
 def exact_values(kind, payload, compute):
-    """``compute()`` -- mpmath.mpf, ints and nested lists / tuples of them (exact reference values made
-    by SymPy and mpmath from ``payload``, never a compiled kernel's output) -- stored
-    under a key of ``kind``, ``payload`` and the SymPy and mpmath versions, and returned
-    from the cache (bit for bit) when stored before. An exception is never cached."""
+    """``compute()`` -- exact reference values made by SymPy and mpmath from ``payload``
+    (mpmath.mpf, and ints, strings, None, nested lists, tuples and dicts of them; never a
+    compiled kernel's output) -- stored under a key of ``kind``, ``payload`` and the SymPy
+    and mpmath versions, and returned from the cache (bit for bit) when stored before. An
+    exception is never cached."""
+    return derived("exact " + kind, payload, compute)
+
+
+def derived(kind, payload, compute):
+    """``compute()`` -- a pure function of ``payload`` and verify's source, made by SymPy
+    and mpmath (a derivation: exact values, a proof's or a certificate's item) -- stored
+    under a key of ``kind``, ``payload`` and the SymPy and mpmath versions and returned
+    from the cache when stored before: mpmath.mpf bit for bit, floats (JSON's shortest
+    repr, read back to the same double), ints, bools, strings, None, lists, tuples and
+    dicts (string keys, in order) as they were. An exception is never cached."""
     import mpmath
     import sympy
-    key = key_of("exact " + kind, (sympy.__version__, mpmath.__version__), payload)
+    key = key_of(kind, (sympy.__version__, mpmath.__version__), payload)
     hit = load(key)
     if isinstance(hit, dict) and hit.get("kind") == kind:
         try:
@@ -177,8 +194,9 @@ def exact_values(kind, payload, compute):
 
 
 def _encode(v):
-    """mpf -> {"mpf": [sign, hex mantissa, exp, bc]}; lists and tuples -> lists (tuples
-    tagged, so that they come back as tuples); ints stay ints."""
+    """mpf -> {"mpf": [sign, hex mantissa, exp, bc]}; tuples -> {"tuple": [...]}, dicts ->
+    {"dict": [[key, value], ...]} (so that they come back as they were); lists, strings,
+    ints, floats, bools and None as JSON has them."""
     import mpmath
     if isinstance(v, mpmath.mpf):
         return {"mpf": _mpf_json(v)}
@@ -186,9 +204,13 @@ def _encode(v):
         return {"tuple": [_encode(u) for u in v]}
     if isinstance(v, list):
         return [_encode(u) for u in v]
-    if isinstance(v, int) and not isinstance(v, bool):
+    if isinstance(v, dict):
+        if not all(isinstance(k, str) for k in v):
+            raise TypeError("cannot store a dict whose keys are not strings")
+        return {"dict": [[k, _encode(u)] for k, u in v.items()]}
+    if v is None or type(v) in (bool, int, float, str):
         return v
-    raise TypeError(f"cannot store {type(v).__name__} as an exact value")
+    raise TypeError(f"cannot store {type(v).__name__} as a derived value")
 
 
 def _decode(v):
@@ -196,8 +218,15 @@ def _decode(v):
         return _mpf_back(v["mpf"])
     if isinstance(v, dict) and set(v) == {"tuple"}:
         return tuple(_decode(u) for u in v["tuple"])
+    if isinstance(v, dict) and set(v) == {"dict"}:
+        out = {}
+        for k, u in v["dict"]:
+            if not isinstance(k, str):
+                raise ValueError("not a stored dict")
+            out[k] = _decode(u)
+        return out
     if isinstance(v, list):
         return [_decode(u) for u in v]
-    if isinstance(v, int) and not isinstance(v, bool):
+    if v is None or type(v) in (bool, int, float, str):
         return v
-    raise ValueError("not an exact value")
+    raise ValueError("not a stored value")

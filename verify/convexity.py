@@ -30,7 +30,7 @@ import sympy as sp
 from verify._exact import nonnegative_certificate
 from verify.evidence import MPMATH
 
-__all__ = ["decide", "run_convexity", "chord_test", "sos_certificate",
+__all__ = ["decide", "decided", "run_convexity", "chord_test", "sos_certificate",
            "principal_minors_certificate"]
 
 
@@ -318,5 +318,19 @@ def run_convexity(ctx):
         if ctx.quick:
             case["n_chord"] = min(case.get("n_chord", 200), 40)
             case["n_sweep"] = 15
-        out.append(decide(case))
+        out.append(decided(case))
     return out
+
+
+def decided(case):
+    """:func:`decide`'s item for ``case``, from verify.cache when this source version of
+    verify decided it before with the same SymPy and mpmath: a case is verify's own
+    definitions (its function, certificate and points, in verify's source, which is in
+    every key) and its sample counts, and nothing of nnlib enters a decision, so the item
+    is a pure function of the key. ``seconds``: this call's."""
+    from verify import cache
+    t0 = time.perf_counter()
+    item = cache.derived("convexity item", (case["name"], case.get("n_chord"),
+                                            case.get("n_sweep")), lambda: decide(case))
+    item["seconds"] = round(time.perf_counter() - t0, 3)
+    return item

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import sympy as sp
 
+from verify import cache
 from verify import kernels as K
 from verify.lectures import lecture
 
@@ -265,37 +266,62 @@ def _momentum_tex(M):
             f"modulus ${', '.join(sp.latex(m) for m in mods)}$: a damped oscillation)")
 
 
+def _exact_iterates(available):
+    """{class name: (how the exact iterates are made, [str(x_k)], [float(x_k)])} for the
+    configs of TRAJ_CONFIGS whose class ``available`` maps to its ``config()``: closed forms
+    derived by SymPy or the symbolic rule iterated at 40 digits. A pure function of verify's
+    source and those configs (in the key): derived once, then read from verify.cache."""
+    from verify import cache
+
+    def compute():
+        from verify.optim import symbolic_rule
+        k = sp.Symbol("k", integer=True, nonnegative=True)
+        closed, M = _closed_forms(k)
+        out = {}
+        for cls_name, kw, label in TRAJ_CONFIGS:
+            if cls_name not in available:
+                continue
+            if cls_name in closed:
+                exact_x = [sp.N(closed[cls_name].subs(k, i), 40)
+                           for i in range(TRAJ_STEPS + 1)]
+                how = (f"closed form $x_k = {sp.latex(closed[cls_name])}$"
+                       if cls_name == "SGD" else _momentum_tex(M))
+            else:                               # the exact iteration of the symbolic rule
+                from verify.optim import G as G_, g as g_, w as w_
+                eqs = symbolic_rule(cls_name, available[cls_name])
+                sub = {sp.Symbol("eta", positive=True): sp.Float(kw["lr"], 40),
+                       sp.Symbol("epsilon", positive=True): sp.Float(kw["eps"], 40)}
+                env, exact_x = {w_: sp.Integer(4), G_: sp.Integer(0)}, [sp.Integer(4)]
+                for _ in range(TRAJ_STEPS):
+                    env[g_] = 2 * env[w_]
+                    for lhs, rhs in eqs:
+                        env[lhs] = sp.N(rhs.subs(sub).subs(env), 40)
+                    exact_x.append(env[w_])
+                how = "no closed form (not linear): the symbolic rule iterated at 40 digits"
+            out[cls_name] = (how, [str(sp.re(e)) for e in exact_x],
+                             [float(sp.re(e)) for e in exact_x])
+        return out
+    return cache.derived("notes trajectories",
+                         sorted((c, sorted(cfg.items())) for c, cfg in available.items()),
+                         compute)
+
+
 def _trajectories():
     from verify.evidence import measure
-    from verify.optim import symbolic_rule
     import mpmath
-    k = sp.Symbol("k", integer=True, nonnegative=True)
-    closed, M = _closed_forms(k)
     g = K.kernel("squared_error_grad")
     ys = np.array([-4.0, -2.0, 2.0, 4.0]).reshape(-1, 1)
     rows, ok, series = [], True, []
+    classes = {c: K.nnlib_attr("optim." + c) for c, _, _ in TRAJ_CONFIGS}
+    exact = _exact_iterates({c: classes[c](**kw).config() for c, kw, _ in TRAJ_CONFIGS
+                             if classes[c] is not None and g is not None})
     for cls_name, kw, label in TRAJ_CONFIGS:
-        cls = K.nnlib_attr("optim." + cls_name)
+        cls = classes[cls_name]
         if cls is None or g is None:
             rows.append((label, "FAIL: not available in nnlib"))
             ok = False
             continue
-        if cls_name in closed:
-            exact_x = [sp.N(closed[cls_name].subs(k, i), 40) for i in range(TRAJ_STEPS + 1)]
-            how = (f"closed form $x_k = {sp.latex(closed[cls_name])}$" if cls_name == "SGD"
-                   else _momentum_tex(M))
-        else:                               # the exact iteration of the symbolic rule
-            from verify.optim import G as G_, g as g_, w as w_
-            eqs = symbolic_rule(cls_name, cls(**kw).config())
-            sub = {sp.Symbol("eta", positive=True): sp.Float(kw["lr"], 40),
-                   sp.Symbol("epsilon", positive=True): sp.Float(kw["eps"], 40)}
-            env, exact_x = {w_: sp.Integer(4), G_: sp.Integer(0)}, [sp.Integer(4)]
-            for _ in range(TRAJ_STEPS):
-                env[g_] = 2 * env[w_]
-                for lhs, rhs in eqs:
-                    env[lhs] = sp.N(rhs.subs(sub).subs(env), 40)
-                exact_x.append(env[w_])
-            how = "no closed form (not linear): the symbolic rule iterated at 40 digits"
+        how, exact_str, exact_float = exact[cls_name]
         for dname in ("float64", "float32"):
             dt = np.dtype(dname).type
             opt, p, xs = cls(**kw), np.array([4.0], dtype=dt), [4.0]
@@ -306,13 +332,12 @@ def _trajectories():
                 opt.step([p], [grad])
                 xs.append(float(p[0]))
             with mpmath.workdps(40):
-                us = [measure(xv, mpmath.mpf(str(sp.re(e))), dt).ulps
-                      for xv, e in zip(xs, exact_x)]
+                us = [measure(xv, mpmath.mpf(e), dt).ulps for xv, e in zip(xs, exact_str)]
             # rounding errors of a contracting recursion add up: a few ulp per step
             good = all(u <= 8 * (i + 1) for i, u in enumerate(us))
             ok &= good
             series.append(dict(label=label, cls=cls_name, dtype=dname, x=xs,
-                               exact=[float(sp.re(e)) for e in exact_x], ulps=us))
+                               exact=list(exact_float), ulps=us))
             rows.append((f"{label}, {dname}", f"{how}; max error {max(us):.3g} ulp over "
                                               f"{TRAJ_STEPS} steps (tolerance 8(k+1) ulp at step k)"
                          + ("" if good else " FAIL")))
@@ -350,8 +375,10 @@ def _single_unit_backprop():
     sig = lambda s: 1 / (1 + sp.exp(-s))  # noqa: E731
     zs = [sig(sum(a[j] * X[i, j] for j in range(d))) for i in range(n)]
     L = sum((zs[i] - Y[i]) ** 2 for i in range(n)) / n
-    ok = all(sp.cancel(sp.diff(L, a[j]) - 2 * sum((zs[i] - Y[i]) * zs[i] * (1 - zs[i]) * X[i, j]
-                                                 for i in range(n)) / n) == 0 for j in range(d))
+    # a proof about verify's own expressions: derived once, then read from verify.cache
+    ok = cache.derived("notes single-unit gradient", (n, d), lambda: all(
+        sp.cancel(sp.diff(L, a[j]) - 2 * sum((zs[i] - Y[i]) * zs[i] * (1 - zs[i]) * X[i, j]
+                                             for i in range(n)) / n) == 0 for j in range(d)))
     rows = [("claim", "$\\partial L/\\partial a_j = \\frac{2}{n}\\sum_i (z_i - Y_i) z_i (1 - z_i)"
                       " X_{ij}$, $z_i = \\sigma(a^\\top X_i)$, $L = \\frac1n\\sum_i (z_i - Y_i)^2$"),
             ("SymPy (n = d = 2)", "proved (cancel)" if ok else "FAIL")]

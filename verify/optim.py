@@ -185,20 +185,16 @@ def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=
     res = {"passed": True, "stats": {}, "first_failure": None}
     tol = {"float64": Tolerance(16, 16), "float32": Tolerance(4, 4)}
     eqs = None
+    rules = {}          # the symbolic rule and its lambdified lines, per config (dtypes share)
     for dname in dtypes:
         dt = np.dtype(dname).type
         opt = cls(**kwargs)
         cfg = opt.config()
         eqs = symbolic_rule(cls_name, cfg)
-        hv = _hyper_values(cls_name, cfg)
-        fns = [(lhs, sp.lambdify([w, g, t, b, G, s, a, m, v, vmax],
-                                 rhs.subs({k: sp.Float(x, 30) for k, x in hv.items()}),
-                                 MPMATH)) for lhs, rhs in eqs]
         p = (rng.standard_normal(n) * 2).astype(dt)
-        env = [dict(w=mpmath.mpf(float(x)), b=mpmath.mpf(0),
-                    G=mpmath.mpf(cfg.get("initial_accumulator_value", 0.0)), s=mpmath.mpf(0),
-                    a=mpmath.mpf(0), m=mpmath.mpf(0), v=mpmath.mpf(0), v_max=mpmath.mpf(0))
-               for x in p]
+        grads = [(rng.standard_normal(n) * [2.0, 0.1, 1.0][(step - 1) % 3]).astype(dt)
+                 for step in range(1, steps + 1)]
+        exact_w = _exact_trajectory(cls_name, cfg, eqs, p, grads, rules)
         worst = 0.0
         from nnlib import _threads
         several = max(2, _threads.thread_limit())
@@ -207,17 +203,13 @@ def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=
                  for N in sizes for nt in ((1, several) if N == sizes[-1] and threaded
                                            else (1,))}
         for step in range(1, steps + 1):
-            grad = (rng.standard_normal(n) * [2.0, 0.1, 1.0][(step - 1) % 3]).astype(dt)
+            grad = grads[step - 1]
             opt.step([p], [grad])
             for (N, nt), (o, P) in longs.items():
                 o.step([P], [np.resize(grad, N).astype(dt)], n_threads=nt)
             with mpmath.workdps(40):
                 for i in range(n):
-                    e = env[i]
-                    e["g"] = mpmath.mpf(float(grad[i]))
-                    for lhs, fn in fns:
-                        e[str(lhs)] = fn(e["w"], e["g"], step, e["b"], e["G"], e["s"], e["a"],
-                                         e["m"], e["v"], e["v_max"])
+                    e = {"w": exact_w[step - 1][i]}
                     ms = measure(p[i], e["w"], dt)
                     worst = max(worst, ms.ulps)
                     scale = max(abs(float(e["w"])), 1e-3)
@@ -255,6 +247,41 @@ def check_optimizer(cls_name, kwargs, dtypes=("float64", "float32"), n=5, steps=
     res["latex"] = rule_latex(eqs)
     res["config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
     return res
+
+
+def _exact_trajectory(cls_name, cfg, eqs, p, grads, rules):
+    """The exact weights after each step ([step][coordinate], 40 digits) of the symbolic
+    rule ``eqs`` from ``p`` under ``grads``. A pure function of the rule (verify's source),
+    the config and the numbers, all in the key: derived once, then read from verify.cache
+    bit for bit. ``rules``: {config: lambdified lines}, shared by the dtypes of a check."""
+    from verify import cache
+
+    def compute():
+        key = repr(sorted(cfg.items()))
+        if key not in rules:
+            hv = _hyper_values(cls_name, cfg)
+            rules[key] = [(lhs, sp.lambdify([w, g, t, b, G, s, a, m, v, vmax],
+                                            rhs.subs({k: sp.Float(x, 30)
+                                                      for k, x in hv.items()}),
+                                            MPMATH)) for lhs, rhs in eqs]
+        fns = rules[key]
+        env = [dict(w=mpmath.mpf(float(x)), b=mpmath.mpf(0),
+                    G=mpmath.mpf(cfg.get("initial_accumulator_value", 0.0)), s=mpmath.mpf(0),
+                    a=mpmath.mpf(0), m=mpmath.mpf(0), v=mpmath.mpf(0), v_max=mpmath.mpf(0))
+               for x in p]
+        out = []
+        for step, grad in enumerate(grads, 1):
+            with mpmath.workdps(40):
+                for e, gi in zip(env, grad):
+                    e["g"] = mpmath.mpf(float(gi))
+                    for lhs, fn in fns:
+                        e[str(lhs)] = fn(e["w"], e["g"], step, e["b"], e["G"], e["s"], e["a"],
+                                         e["m"], e["v"], e["v_max"])
+            out.append([e["w"] for e in env])
+        return out
+    payload = (cls_name, sorted(cfg.items()), sp.srepr(eqs), p.dtype.str, p.tobytes(),
+               [gr.tobytes() for gr in grads])
+    return cache.exact_values("optimizer steps", payload, compute)
 
 
 # Float32 rules whose quotient comes from the float seeds (see the design note).

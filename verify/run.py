@@ -303,8 +303,12 @@ def _plan(cat, picked):
 # backprop networks (the rest, and every run of picked checks, stays in this process:
 # tests replace kernels in it). Chosen to balance the two cores: with them, the workers'
 # CPU and the main process's are about equal; what is left of the balance this process
-# settles at the end, running the calls no worker has started (verify.workers).
-WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity")
+# settles at the end, running the calls no worker has started (verify.workers). The
+# branch plan (run_paths, one call) draws no plot, so it runs on a worker as it would
+# here; the sections whose items the main process's plots combine (the ULP summary, the
+# simplex) stay here.
+WORKER_SECTIONS = ("run_dropout", "run_optimizers", "run_train", "run_layer", "run_convexity",
+                   "run_paths")
 # --quick has one worker, which carries the backprop networks besides; since their
 # derivation got cheaper (verify.dag_eval.diff_once) it takes dropout too (no plots), and
 # this process takes back at the end what the worker has not started

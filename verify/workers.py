@@ -108,7 +108,7 @@ def _import(modules):
 # What the workers' checks import: on each worker as soon as it exists (its initializer,
 # so that every worker freezes them, not only the one that would take a first call)
 WORKER_MODULES = ("nnlib", "verify.run", "verify.backprop", "verify.optim", "verify.train",
-                  "verify.dense", "verify.convexity", "verify.dropout")
+                  "verify.dense", "verify.convexity", "verify.dropout", "verify.paths")
 
 
 def n_workers(quick):
