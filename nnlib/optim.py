@@ -982,7 +982,8 @@ class Optimizer:
                 raise ValueError(f"state_dict['state'] has index {idx!r}, which no "
                                  f"parameter group lists")
             p, h = by_index[idx]
-            self._new_entry(*self._loaded_entry(idx, s, p, h), pending=loaded)
+            _, step, rows = self._loaded_entry(idx, s, p, h)
+            self._new_entry(p, step, rows, pending=loaded)
         listed = {id(p) for g in new_groups for p in g["params"]}
         entries = {k: e for k, e in self._entries.items() if k not in listed}
         entries.update(loaded)

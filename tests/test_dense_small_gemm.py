@@ -101,3 +101,17 @@ def test_both_sides_of_each_bound_match_the_twin(shape, dtype, rng):
     want = twin.dense_backward(X, W, H, G, "relu")
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_out", [1, 16, 40])
+def test_a_layer_without_inputs_gives_its_bias(dtype, n_out):
+    # k = 0: the product is empty and each row is the bias. Before, mm sent it to the
+    # blocked loops, which returned without writing, so the rows were whatever the
+    # output buffer held (found by review rev19 for 2+ rows and 16+ outputs).
+    X = np.zeros((4, 0), dtype)
+    W = np.zeros((0, n_out), dtype)
+    b = np.arange(n_out, dtype=dtype)
+    for _ in range(3):
+        np.testing.assert_array_equal(F.dense_forward(X, W, b),
+                                      np.broadcast_to(b, (4, n_out)))

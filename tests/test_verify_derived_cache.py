@@ -121,3 +121,28 @@ def test_a_cached_convexity_item_is_the_decided_one(cache_dir):
         it.pop("seconds")
     assert cold == fresh and warm == fresh
     assert isinstance(warm["_data"]["chord_witness"], dict)
+
+
+def test_a_users_function_is_evaluated_afresh_not_read_from_the_cache(cache_dir):
+    # srepr names a Function subclass but not the numerical implementation lambdify
+    # evaluates (_imp_): two such functions of one name would share a key, and a kernel
+    # computing 2x passed against an oracle of 3x on a cache warmed by a 2x oracle
+    # (review rev19).
+    import sympy as sp
+    from verify.api import check_elementwise
+    x = sp.Symbol("x", real=True)
+
+    def function(k):
+        class F(sp.Function):
+            _imp_ = staticmethod(lambda t: k * t)
+
+            def fdiff(self, argindex=1):
+                return sp.Integer(1)
+        return F
+
+    def check(k):
+        return check_elementwise(function(k)(x), x, lambda a: (a * 2).astype(a.dtype),
+                                 points=[0.5, 1.0, 1.5], dtypes=["float64"]).passed
+    assert check(2)
+    assert not check(3)
+    assert check(2)
