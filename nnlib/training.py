@@ -639,6 +639,16 @@ class TrainingRun(ClaimedRun):
                                                            self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
+        entries = self.optimizer._entries
+        for p, st in zip(self.params, self.states):
+            e = None if st is None else entries.get(id(p))
+            if st is not None and (e is None or e.ref() is not p
+                                   or not _same_memory(st, e.rows.reshape(-1))):
+                # the setup steps the arrays it was built on: stepping them on would
+                # leave the optimizer's new state untouched while t counted the steps
+                raise RuntimeError("the optimizer's state was replaced during training "
+                                   "(reset() or load_state_dict() in a callback?); start "
+                                   "a new fit")
         config = self.optimizer._fit_config(self.params)
         if config == self._config:
             return

@@ -251,6 +251,29 @@ def test_arrays_replaced_before_a_runs_first_epoch_are_refused():
             run.run_epoch(np.arange(N, dtype=np.int64))
 
 
+@pytest.mark.parametrize("how", ["reset", "load_state_dict"])
+def test_optimizer_state_replaced_in_a_callback_is_refused(how):
+    """Before: after reset() or load_state_dict() in a callback the run stepped the
+    arrays it was built on, so the optimizer's new state stayed as it was while t
+    counted every step (review rev19: t 18, the loaded state bitwise untouched)."""
+    X, y = _data()
+    model, opt = _model(), nnlib.optim.Adam(lr=0.01)
+    saved = {}
+
+    class Replace(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                saved["t"] = opt.t
+                if how == "reset":
+                    opt.reset()
+                else:
+                    opt.load_state_dict(opt.state_dict())
+    with pytest.raises(RuntimeError, match="optimizer's state was replaced"):
+        model.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=3,
+                  batch_size=4, callbacks=[Replace()])
+    assert opt.t == (0 if how == "reset" else saved["t"])
+
+
 # -- claims: one lock, the same refusals ------------------------------------------
 
 def test_a_refused_fit_holds_nothing_it_claimed():
