@@ -66,6 +66,24 @@ def test_backward_from_any_output_matches_twin(act, dtype):
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)
 
 
+@pytest.mark.parametrize("n", [1, 3], ids=["one row", "three rows"])
+@pytest.mark.parametrize("act", ["sigmoid", "tanh"])
+def test_backward_derivative_beyond_float32_range(act, n):
+    """An output far out of range (H = 2^64: sigmoid's y(1 - y) and tanh's 1 - y^2 are
+    about -2^128, beyond float32's largest value) times a gradient: the product is
+    formed in double and rounded once, as the twin computes it, so a zero gradient
+    gives 0 and 2^-70 gives -2^58, not NaN and -inf (found by tests/test_fuzz.py:
+    the derivative was rounded to float32 first, to -inf)."""
+    H = np.full((n, 2), 2.0 ** 64, np.float32)
+    G = np.array([[0.0, 2.0 ** -70]] * n, np.float32)
+    X, W = np.ones((n, 1), np.float32), np.ones((1, 2), np.float32)
+    got = F.dense_backward(X, W, H, G, act)
+    want = R.dense_backward(X, W, H, G, act)
+    for g, w, name in zip(got, want, ("dX", "dW", "db")):
+        assert np.isfinite(g).all(), name
+        np.testing.assert_array_equal(g, w, err_msg=name)
+    assert got[2][1] == np.float32(-n * 2.0 ** 58)
+
 @pytest.mark.parametrize("act", ACTS)
 def test_backward_matches_finite_differences(act, dtype, rng):
     n, n_in, n_out = 3, 4, 5
