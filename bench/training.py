@@ -68,12 +68,12 @@ def speedup_target(text, row, peer, factor, nnlib="nnlib"):
 def epoch_limits(sizes, n_samples, batch, dtype):
     """Lower bounds on one epoch of the MLP ``sizes`` on this machine, in seconds.
 
-    The FMA bound: the dense epoch's flops at the in-cache sgemm rate of
-    ``bench.machine.fma_peak``. Per sample, 2 flops per weight for the forward product and
-    2 for the weight gradient, plus 2 per weight of every layer but the first for the input
-    gradient (no one asks for the gradient of the data); per step, 2 per weight for the
-    update when the batch has several rows (at batch 1 the update is the weight gradient's
-    rank-1 product itself). A step that skips zero inputs (nnlib's batch-1 step skips the
+    The FMA bound: the dense epoch's flops at OpenBLAS's best one-thread GEMM rate
+    (``bench.machine.fma_peak``). Per sample, 2 flops per weight for the forward product
+    and 2 for the weight gradient, plus 2 per weight of every layer but the first for the
+    input gradient (no one asks for the gradient of the data); per step, 2 per weight for
+    the update when the batch has several rows (at batch 1 the update is the weight
+    gradient's rank-1 product itself). A step that skips zero inputs (nnlib's batch-1 step skips the
     data's zeros and ReLU's) does less than this dense work and can run below it. The
     load/store bound: per step each weight is loaded once by the forward product, once by
     the backward one except the first layer's, loaded and stored once by the update, at 2
@@ -112,8 +112,8 @@ def limit_note(ctx, row, sizes, n_samples, batch, nnlib="nnlib"):
     ctx.log(f"  limits, batch {batch}: FMA bound {fma * 1e3:.2f} ms ({fma / t:.0%} of it "
             f"reached by {who}), load/store bound {ls * 1e3:.3f} ms ({ls / t:.0%})")
     return (f" Limits at batch {batch}: {lim['flops'] / 1e6:.0f} MFLOP per epoch at the "
-            f"measured in-cache {peak['dtype']} GEMM rate ({peak['flops_per_s'] / 1e9:.0f} "
-            f"GFLOP/s, {peak['n']}x{peak['n']} OpenBLAS products) take {fma * 1e3:.2f} ms "
+            f"best measured one-thread {peak['dtype']} GEMM rate "
+            f"({peak['flops_per_s'] / 1e9:.0f} GFLOP/s, {peak['n']}x{peak['n']} OpenBLAS products) take {fma * 1e3:.2f} ms "
             f"(dense work: a step that skips zero inputs does less): "
             f"{who} runs at {fma / t:.0%} of the FMA bound; its weight loads and stores "
             f"(2 loads and 1 store of {lim['lanes']} values per cycle, once per step) "

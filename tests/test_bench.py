@@ -489,7 +489,7 @@ def test_epoch_limits_count_the_dense_epochs_flops(monkeypatch, batch, expected)
     import bench.machine
     from bench.training import epoch_limits
 
-    monkeypatch.setitem(bench.machine._PEAK, ("float32", 128),
+    monkeypatch.setitem(bench.machine._PEAK, ("float32", bench.machine.PEAK_SIZES),
                         {"flops_per_s": 1e9, "n": 128, "dtype": "float32"})
     lim = epoch_limits((2, 3, 1), 4, batch, "float32")
     assert lim["flops"] == expected
