@@ -597,20 +597,26 @@ class TrainingRun(ClaimedRun):
             clock.done(p_steps, time.perf_counter() - tic)
             if progress is not None:
                 progress.piece_done(epoch, steps, total, seen)
-            if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
-                return total, seen, steps, EPOCH_STATUS["ok"], True, stop
+            if self.on_piece is not None:
+                if self.on_piece(epoch, steps, total, seen):
+                    return total, seen, steps, EPOCH_STATUS["ok"], True, stop
+                if stop < n:
+                    self._check_arrays()    # the callback may have replaced them
         return total, seen, steps, EPOCH_STATUS["ok"], True, n
 
     def _set_steps(self, counters, value):
         """Set the step count of the optimizer's entries of the run's arrays: the
         epoch's ``counters`` when no code of the user's ran within it (no ``on_piece``
         callback: the entries cannot have been replaced, e.g. by ``optimizer.reset()``),
-        else the optimizer's current ones."""
+        else the optimizer's current ones, but for a state the callback replaced."""
         if self.on_piece is None:
             for entry in counters:
                 entry.step = value
         else:
-            self.optimizer._set_steps(self.params, value)
+            # a state the callback replaced was never stepped: its count stays its own
+            replaced = self._replaced_states()
+            self.optimizer._set_steps([p for p, r in zip(self.params, replaced) if not r],
+                                      value)
 
     def _bind_dropout(self, t_epoch):
         """Seed each dropout of the setup with its layer's seed, and offset its counter
@@ -630,25 +636,37 @@ class TrainingRun(ClaimedRun):
         for layer, step0 in zip(self._dropouts, steps0):
             layer.step = (step0 + t_now - t_epoch) % 2**64
 
-    def _sync_optimizer(self):
-        """Make the setup follow the optimizer's current config (a schedule may have
-        changed its lr), after checking the model still holds the arrays the setup points
-        into."""
+    def _replaced_states(self):
+        """Per parameter, whether the optimizer no longer keeps the state arrays the
+        setup steps (``reset()`` or ``load_state_dict()`` made new ones)."""
+        entries = self.optimizer._entries
+        out = []
+        for p, st in zip(self.params, self.states):
+            e = None if st is None else entries.get(id(p))
+            out.append(st is not None and (e is None or e.ref() is not p
+                                           or not _same_memory(st, e.rows.reshape(-1))))
+        return out
+
+    def _check_arrays(self):
+        """Raise RuntimeError if the model or the optimizer no longer holds the arrays
+        the setup steps (code of the user's, a callback, replaced them)."""
         params = self.model.params
         if len(params) != len(self.params) or not all(map(operator.is_, params,
                                                            self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
-        entries = self.optimizer._entries
-        for p, st in zip(self.params, self.states):
-            e = None if st is None else entries.get(id(p))
-            if st is not None and (e is None or e.ref() is not p
-                                   or not _same_memory(st, e.rows.reshape(-1))):
-                # the setup steps the arrays it was built on: stepping them on would
-                # leave the optimizer's new state untouched while t counted the steps
-                raise RuntimeError("the optimizer's state was replaced during training "
-                                   "(reset() or load_state_dict() in a callback?); start "
-                                   "a new fit")
+        if any(self._replaced_states()):
+            # the setup steps the arrays it was built on: stepping them on would leave
+            # the optimizer's new state untouched while t counted the steps
+            raise RuntimeError("the optimizer's state was replaced during training "
+                               "(reset() or load_state_dict() in a callback?); start a "
+                               "new fit")
+
+    def _sync_optimizer(self):
+        """Make the setup follow the optimizer's current config (a schedule may have
+        changed its lr), after checking the model still holds the arrays the setup points
+        into."""
+        self._check_arrays()
         config = self.optimizer._fit_config(self.params)
         if config == self._config:
             return

@@ -274,6 +274,37 @@ def test_optimizer_state_replaced_in_a_callback_is_refused(how):
     assert opt.t == (0 if how == "reset" else saved["t"])
 
 
+@pytest.mark.parametrize("how", ["reset", "load_state_dict"])
+def test_optimizer_state_replaced_within_an_epoch_is_refused(how):
+    """A batch callback replacing the state in the middle of the only epoch: before, the
+    rest of the epoch stepped the old arrays and the fit ended without a word, the new
+    state zero but counted (t = 10 after a reset at batch 2 of 10). Now the next
+    piece refuses, and the new state keeps its own count."""
+    X, y = _data()
+    model, opt = _model(), nnlib.optim.Adam(lr=0.01)
+    saved = {}
+
+    class Replace(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                saved["t"] = opt.t
+                saved["state"] = opt.state_dict()
+                if how == "reset":
+                    opt.reset()
+                else:
+                    opt.load_state_dict(saved["state"])
+    with pytest.raises(RuntimeError, match="optimizer's state was replaced"):
+        model.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=1,
+                  batch_size=4, shuffle=False, callbacks=[Replace()])
+    assert saved["t"] == 2
+    assert opt.t == (0 if how == "reset" else 2)
+    if how == "load_state_dict":
+        for p, want in zip(model.params, saved["state"]["state"].values()):
+            for k, v in want.items():
+                if isinstance(v, np.ndarray):
+                    np.testing.assert_array_equal(opt.state[p][k], v)
+
+
 # -- claims: one lock, the same refusals ------------------------------------------
 
 def test_a_refused_fit_holds_nothing_it_claimed():
