@@ -282,6 +282,7 @@ class Callback:
         >>> cb.started                               # 10 rows: 3 batches per epoch
         [0, 1, 2, 0, 1, 2]
         """
+        self.on_batch_begin(batch, logs)
 
     def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
         """After step ``batch`` was applied; ``logs["loss"]`` is the mean loss of the
@@ -309,14 +310,57 @@ class Callback:
         >>> len(cb.losses), cb.losses[-1] == history["loss"][0]
         (3, True)
         """
+        self.on_batch_end(batch, logs)
+
+    # Keras's older names of the two hooks above, which its base class keeps as aliases
+    # (its on_train_batch_* call them), so callbacks written against them run here too.
+    def on_batch_begin(self, batch: int, logs: Optional[dict] = None) -> None:
+        """Keras's alias of :meth:`on_train_batch_begin`: called by it unless a
+        subclass overrides that one.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> class Old(Callback):
+        ...     def on_train_begin(self, logs=None):
+        ...         self.seen = []
+        ...     def on_batch_begin(self, batch, logs=None):
+        ...         self.seen.append(batch)
+        >>> cb = Old()
+        >>> _ = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)]).fit(
+        ...     np.eye(2).repeat(5, 0), [0, 1] * 5, epochs=1, batch_size=4, callbacks=[cb])
+        >>> cb.seen
+        [0, 1, 2]
+        """
+
+    def on_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        """Keras's alias of :meth:`on_train_batch_end`: called by it unless a subclass
+        overrides that one.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> class Old(Callback):
+        ...     def on_train_begin(self, logs=None):
+        ...         self.losses = []
+        ...     def on_batch_end(self, batch, logs=None):
+        ...         self.losses.append(logs["loss"])
+        >>> cb = Old()
+        >>> history = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)]).fit(
+        ...     np.eye(2).repeat(5, 0), [0, 1] * 5, epochs=1, batch_size=4, callbacks=[cb])
+        >>> len(cb.losses), cb.losses[-1] == history["loss"][0]
+        (3, True)
+        """
 
 
 def wants_batches(callback: Any) -> bool:
-    """Whether ``callback`` overrides a batch hook (then the epoch runs step by step)."""
+    """Whether ``callback`` overrides a batch hook, or Keras's alias of one (then the
+    epoch runs step by step)."""
     cls = type(callback)
-    return isinstance(callback, Callback) and (
-        cls.on_train_batch_begin is not Callback.on_train_batch_begin
-        or cls.on_train_batch_end is not Callback.on_train_batch_end)
+    return isinstance(callback, Callback) and any(
+        getattr(cls, hook) is not getattr(Callback, hook)
+        for hook in ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                     "on_batch_end"))
 
 
 def _mode_is_max(monitor: str, mode: str) -> bool:

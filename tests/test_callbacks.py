@@ -66,6 +66,29 @@ def test_hooks_run_in_keras_order_with_params_and_model():
     assert rec.params["batch_size"] == 4
 
 
+class OldNames(Recorder):
+    """Keras's older batch hooks (its base class keeps them as aliases)."""
+    def on_batch_begin(self, batch, logs=None):
+        self.calls.append(("batch_begin", batch))
+
+    def on_batch_end(self, batch, logs=None):
+        self.calls.append(("batch_end", batch, round(logs["loss"], 12)))
+
+
+def test_kerass_older_batch_hook_names_run_as_the_new_ones():
+    """Before, on_batch_begin / on_batch_end were never called (Keras calls them from
+    its on_train_batch_* defaults): a callback written against them did nothing."""
+    X, y = _data(10)
+    runs = []
+    for rec in (BatchRecorder(), OldNames()):
+        model = _model()
+        model.fit(X, y, epochs=2, batch_size=4, callbacks=[rec], shuffle=False)
+        runs.append((rec.calls, [p.copy() for p in model.params]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_batch_logs_hold_the_running_mean_loss_of_the_epoch():
     X, y = _data(12)
     rec = BatchRecorder()
