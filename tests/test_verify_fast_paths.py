@@ -43,6 +43,41 @@ def test_seed_orders_that_differ_from_numpy_fail(monkeypatch):
     assert "seed 0, order 10 of its stream (n = 257): index 0:" in it["failures"][0]
 
 
+def test_generator_orders_that_differ_from_numpy_fail(monkeypatch):
+    """Two entries swapped from n = 257 on: caught on the first such order."""
+    real = shuffle.generator_permutation
+
+    def swapped(rng, n):
+        out = real(rng, n)
+        if n >= 257:
+            out[[0, -1]] = out[[-1, 0]]
+        return out
+    monkeypatch.setattr(shuffle, "generator_permutation", swapped)
+    it = _item("generator_permutation")
+    assert not it["passed"]
+    assert "PCG64(0), order 10 of its stream (n = 257): index 0:" in it["failures"][0]
+
+
+def test_a_generator_left_in_another_state_fails(monkeypatch):
+    """The same orders, but one raw draw too many after the last order of a stream
+    (as reading a fresh 64-bit draw instead of a buffered half would leave it): no
+    order shows it; the state check after the stream does."""
+    real, calls, alive = shuffle.generator_permutation, {}, []
+
+    def one_more_draw_at_the_end(rng, n):
+        out = real(rng, n)
+        alive.append(rng)                   # no other generator takes its id
+        k = calls[id(rng)] = calls.get(id(rng), 0) + 1
+        if k == len(fast_paths.LENGTHS) + fast_paths.EPOCHS:
+            rng.bit_generator.random_raw()
+        return out
+    monkeypatch.setattr(shuffle, "generator_permutation", one_more_draw_at_the_end)
+    it = _item("generator_permutation")
+    assert not it["passed"]
+    assert ("PCG64(1): after 15 orders the bit generator's state differs from the one "
+            "Generator.permutation leaves") in it["failures"], it["failures"]
+
+
 def test_a_label_check_off_by_one_at_n_classes_fails(monkeypatch):
     real = train.first_label_outside
 
@@ -56,6 +91,8 @@ def test_a_label_check_off_by_one_at_n_classes_fails(monkeypatch):
 
 
 @pytest.mark.parametrize("name, missing", [("SeedOrders", "_kernels.shuffle.SeedOrders"),
+                                           ("generator_permutation",
+                                            "_kernels.shuffle.generator_permutation"),
                                            ("first_label_outside",
                                             "_kernels.train.first_label_outside")])
 def test_a_missing_compiled_path_fails(monkeypatch, name, missing):

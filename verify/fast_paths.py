@@ -21,6 +21,17 @@ names the first input and index that differ.
   2^k - 1 to half-rejecting at 2^k). The twin (plain Python, a few us per index) follows
   the short lengths of every seed. Not reached: the 64-bit draws, for bounds above
   2^32 - 1 (an order of more than 2^32 rows, 32 GiB).
+* ``generator_permutation`` (``nnlib/_kernels/shuffle.pyx``): what ``fit`` draws its
+  epoch orders from for a NumPy ``Generator`` on one of NumPy's five bit generators
+  (``nnlib._random.epoch_order``), promising ``generator.permutation(n)`` and the state it
+  leaves: it runs NumPy's algorithm on the generator's own bit generator. For each bit
+  generator (PCG64, PCG64DXSM, MT19937, Philox, SFC64) and seed (0, 1, 2^32 + 1, 2^128 - 1
+  and one drawn from the run's seed), ONE stream as a fit draws it: the ``LENGTHS`` above,
+  ``EPOCHS`` more orders of 1797, for some seeds one of ``LONG`` (past
+  ``GIL_RELEASE_MIN``, where the GIL is let go), each against a second generator of the
+  same seed calling ``permutation``; after the stream the two bit generators' states
+  must be equal (a buffered half of a 64-bit draw used or left differently shows there
+  first), and the twin must agree on the short orders. A negative n must be refused.
 * ``first_label_outside`` (``nnlib/_kernels/train.pyx``): fit's check of int64 labels
   before the compiled loops index with them, GIL released; it promises the index of the
   first label outside [0, n_classes), or -1, i.e. the first True of
@@ -38,9 +49,10 @@ import numpy as np
 
 from verify import kernels as K
 
-__all__ = ["ITEM_NAMES", "run_fast_paths", "SEEDS", "LENGTHS", "label_cases"]
+__all__ = ["ITEM_NAMES", "run_fast_paths", "SEEDS", "LENGTHS", "label_cases",
+           "BIT_GENERATORS"]
 
-ITEM_NAMES = ["SeedOrders", "first_label_outside"]
+ITEM_NAMES = ["SeedOrders", "generator_permutation", "first_label_outside"]
 
 M64 = 2**64 - 1
 # one-word, word-boundary, four-word and more-than-four-word seeds (SeedSequence reads a
@@ -82,6 +94,80 @@ def _item(name, t0, failures, passing, rows, statement):
             "rows": rows, "failures": failures[:10],
             "statement": statement + " (verify/fast_paths.py).",
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+GENERATOR_SEEDS = (0, 1, 2**32 + 1, 2**128 - 1)
+
+
+def _same_state(a, b):
+    """Whether two bit-generator ``state`` dicts are equal (MT19937's holds an array)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+def _generator_item(ctx):
+    t0 = time.perf_counter()
+    (compiled, twin), failures = _lookup("_kernels.shuffle.generator_permutation",
+                                         "_reference.shuffle.generator_permutation")
+    seeds = list(GENERATOR_SEEDS) + [
+        int(np.random.default_rng([s, 0x6E4]).integers(0, 2**63))
+        for s in getattr(ctx, "seeds", None) or [ctx.seed]]
+    n_streams = n_orders = n_indices = n_twin = 0
+    for name in BIT_GENERATORS if not failures else ():
+        make = getattr(np.random, name)
+        for seed in seeds:
+            ours, ref = np.random.Generator(make(seed)), np.random.Generator(make(seed))
+            shadow = np.random.Generator(make(seed))        # the twin's own stream
+            lengths = LENGTHS + [LENGTHS[-1]] * EPOCHS + ([LONG] if seed in (0, 2**128 - 1)
+                                                          else [])
+            label = f"{name}({seed})"
+            for k, n in enumerate(lengths):
+                want = ref.permutation(n)
+                diff = _first_difference(compiled(ours, n), want)
+                if diff is None and k < len(TWIN_LENGTHS):
+                    n_twin += n
+                    diff = _first_difference(twin(shadow, n), want)
+                    diff = diff and "twin: " + diff
+                if diff:
+                    failures.append(f"{label}, order {k + 1} of its stream (n = {n}): "
+                                    f"{diff}")
+                    break
+                n_orders, n_indices = n_orders + 1, n_indices + n
+            else:
+                if not _same_state(ours.bit_generator.state, ref.bit_generator.state):
+                    failures.append(f"{label}: after {len(lengths)} orders the bit "
+                                    "generator's state differs from the one "
+                                    "Generator.permutation leaves")
+                n_streams += 1
+    refused = []
+    if compiled is not None:
+        try:
+            compiled(np.random.default_rng(0), -1)
+            failures.append("generator_permutation(rng, -1) is accepted; NumPy refuses "
+                            "it (ValueError)")
+        except ValueError:
+            refused.append("n = -1")
+    rows = [("against Generator.permutation(n), same seed",
+             f"{n_orders} orders ({n_indices} indices) equal in {n_streams} streams: "
+             f"{', '.join(BIT_GENERATORS)} x {len(seeds)} seeds, each one stream: n = "
+             f"{', '.join(map(str, LENGTHS))}, then {EPOCHS} more of {LENGTHS[-1]} (and "
+             f"{LONG} for 2 seeds)"),
+            ("the bit generator's state after each stream",
+             "equal to the one Generator.permutation leaves"),
+            ("against the twin nnlib._reference.shuffle.generator_permutation",
+             f"equal on the first {len(TWIN_LENGTHS)} orders of every stream "
+             f"({n_twin} indices)"),
+            ("refused as NumPy refuses it (ValueError)", ", ".join(refused) or "none")]
+    return _item("generator_permutation", t0, failures,
+                 f"NumPy's orders and states bit for bit, {n_streams} streams, "
+                 f"{n_orders} orders", rows,
+                 "The compiled generator_permutation draws generator.permutation(n) on "
+                 "each of NumPy's bit generators, order after order, and leaves the "
+                 "generator's state as that call does")
 
 
 def _run_seeds(ctx):
@@ -230,6 +316,8 @@ def run_fast_paths(ctx):
     items = []
     if ctx.wanted("SeedOrders"):
         items.append(_seed_orders_item(ctx))
+    if ctx.wanted("generator_permutation"):
+        items.append(_generator_item(ctx))
     if ctx.wanted("first_label_outside"):
         items.append(_labels_item(ctx))
     return items
