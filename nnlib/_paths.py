@@ -4,8 +4,9 @@ A kernel that switches algorithm, block or thread split at some size (or clamps 
 argument) reads the threshold from here, and so does ``verify/``, whose evidence runs every
 kernel just below, at and just above each one (``verify/paths.py``), in both dtypes and on
 one thread and several. setup.py renders the tables below into the kernels' constants
-(``nnlib/_kernels/paths.pxd.tp`` -> ``paths.pxd`` for the integers, ``paths.h.tp`` ->
-``paths.h`` for ``vmath.h``'s real cut-offs), and the compiled ``nnlib._kernels.paths``
+(``nnlib/_kernels/paths.pxd.tp`` -> ``paths.pxd`` for the integers the Cython code reads,
+``paths.h.tp`` -> ``paths.h`` for ``vmath.h``'s real cut-offs and the integers a C header
+reads, ``gemm_small.h``'s bounds), and the compiled ``nnlib._kernels.paths``
 reports the values it was built with, so a build older than an edit here is caught by
 ``tests/test_paths.py``. The module is plain Python with no imports, so the build can run
 it before anything is compiled (``nnlib/_kernels/_templates.py``).
@@ -13,7 +14,8 @@ it before anything is compiled (``nnlib/_kernels/_templates.py``).
 Each entry is ``name: (value, where, what changes there)``.
 """
 
-# Integer thresholds (Cython enums of paths.pxd).
+# Integer thresholds: Cython enums of paths.pxd, or (a name starting NN_, read by a C
+# header) C macros of paths.h.
 INT_PATHS = {
     "VEC_BLOCK": (
         256, "loss_rows.pxd",
@@ -53,6 +55,21 @@ INT_PATHS = {
     "OPTIM_CHECK_CHUNK": (
         256, "optim.pyx",
         "the optimizers' overflow dry run works in blocks of this many elements"),
+    "NN_SMALL_GEMM_MAX_K": (
+        256, "gemm_small.h",
+        "dense.pxd's mm sends a product of at least 2 rows with an inner dimension k from "
+        "2 up to this to gemm_small.h's register-blocked loops (AVX2 with FMA, no "
+        "AVX-512; the stack buffer of a copied panel holds this many rows), longer ones to "
+        "BLAS (one row or k = 1: the plain loops)"),
+    "NN_SMALL_GEMM_MIN_N": (
+        16, "gemm_small.h",
+        "mm's blocked loops take products of at least this many columns; narrower ones go "
+        "to BLAS (a panel of one vector and a half vector spends as many broadcasts as a "
+        "whole one)"),
+    "NN_SMALL_GEMM_MAX_MNK": (
+        2097152, "gemm_small.h",
+        "mm's blocked loops take products of at most this many multiply-adds (m n k); "
+        "larger ones go to BLAS's cache blocking"),
     "GIL_RELEASE_MIN": (
         32768, "gil.pxd",
         "the kernels a Python caller runs (layers, losses, maps, optimizer steps, input "
@@ -88,6 +105,14 @@ REAL_PATHS = {
         30.0, "vmath.h",
         "nn_tanh_f32 (float32 tanh) uses expm1(-60) = -1 for |x| above this"),
 }
+
+
+def c_macro(name):
+    """Whether threshold ``name`` is a C macro of paths.h (the real cut-offs, and the
+    integers a C header reads: their names start with NN_) rather than an enum of
+    paths.pxd. A header's macro cannot also be an enum: a module that cimports paths.pxd
+    and includes the header would declare the enum constant over the macro."""
+    return name.startswith("NN_")
 
 
 def path_value(name):

@@ -423,3 +423,107 @@ def test_a_poisson_gradient_wrong_past_one_block_fails(monkeypatch):
     # (the gradient-only call then also differs from loss_and_grad's: "threads")
     assert bad and "grad" in {r["output"] for r in bad} <= {"grad", "threads"}, bad
     assert not [r for r in bad if "n=16" in r["path"] or "alone" in r["path"]], bad
+
+
+# ---- mm's products: the one-row loops, gemm_small.h's blocked loops, BLAS ----------------
+SMALL_GEMM = ("NN_SMALL_GEMM_MIN_N", "NN_SMALL_GEMM_MAX_K", "NN_SMALL_GEMM_MAX_MNK")
+
+
+def _blocked_but_for(P, bound, m, n, k):
+    """Whether mm would block (m, n, k) if ``bound`` did not stand in the way."""
+    free = {"NN_SMALL_GEMM_MIN_N": 0, "NN_SMALL_GEMM_MAX_K": 10 ** 9,
+            "NN_SMALL_GEMM_MAX_MNK": 10 ** 18}
+    return paths.blocked(dict(P, **{bound: free[bound]}), m, n, k)
+
+
+@pytest.mark.parametrize("family", ["dense_products", "epoch_sgd"])
+def test_the_product_plans_put_each_product_on_both_sides_of_each_bound(family):
+    P = paths._paths()
+    cases = paths.plan()[family]
+    products = (paths.PRODUCTS if family == "dense_products"
+                else {"dW = X^T dZ": paths.PRODUCTS["dW = X^T dZ"]})
+    for name, f in products.items():
+        for bound in SMALL_GEMM:
+            outside = "-1" if bound == "NN_SMALL_GEMM_MIN_N" else "+1"
+            side = {rel: [f(*shape) for label, shape, key in cases
+                          if f"{bound}{rel} (" in label] for rel in ("-1", "", "+1")}
+            assert any(paths.blocked(P, *mnk) for mnk in side[""]), (name, bound)
+            assert any(not paths.blocked(P, *mnk) and _blocked_but_for(P, bound, *mnk)
+                       for mnk in side[outside]), (name, bound)
+        # one row or k = 1 (the plain loops) beside k = 2
+        small = [f(*shape) for label, shape, key in cases if key == "one row / k = 1"]
+        assert any(m == 1 or k == 1 for m, n, k in small)
+        assert any(paths.blocked(P, m, n, k) and k == 2 for m, n, k in small), name
+
+
+@pytest.mark.parametrize("dname", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(13, 17, 17), (7, 257, 257), (9, 5419, 43),
+                                   (9, 43, 5419), (257, 20, 24)])
+def test_the_integer_operands_make_every_product_exact(dname, shape):
+    dt = paths.DTYPES[dname]
+    big = 2 ** (np.finfo(dt).nmant + 1)
+    X, W, b, G = (a.astype(np.int64) for a in paths.product_operands(shape, dname, 0))
+    aX, aW, aG = abs(X), abs(W), abs(G)
+    # the sums of the terms' magnitudes bound every partial sum, in any order
+    for bound in (aX @ aW + abs(b), aX.T @ aG, aG @ aW.T):
+        assert bound.max() < big
+    assert (X == 0).mean() > 0.2 and abs(X).max() > 1
+    Xs, Ws, bs, T, D = paths.sgd_step_operands(shape, dname, 0)
+    Xs, Ws, bs = (a.astype(np.int64) for a in (Xs, Ws, bs))
+    B = shape[0]
+    assert np.array_equal(T.astype(np.int64), Xs @ Ws + bs - B * D)       # T is exact
+    dz = (np.float64(1.0 / B) * (B * D).astype(np.float64)).astype(dt)
+    assert np.array_equal(dz, D) and (D != 0).mean() > 0.3
+    assert (127 * abs(Ws) + 16 * (abs(Xs).T @ abs(D))).max() < big
+
+
+def test_the_exact_product_cases_pass_on_this_build():
+    items = paths.run_paths(Context(quick=True, only=["dense_forward", "dense_backward",
+                                                      "run_epoch"]))
+    assert {it["kernel"] for it in items} == {"dense_forward", "dense_backward",
+                                              "run_epoch"}
+    assert all(it["passed"] for it in items), [it["failures"] for it in items]
+    rows = [r for it in items for r in it["paths"] if "integer operands" in r["output"]]
+    assert rows and all(r["max_ulps"] == 0 and r["cap"] == 0 for r in rows)
+
+
+def test_a_blocked_product_dropping_its_last_term_fails(monkeypatch):
+    # mm's blocked loops losing the last p of the inner dimension: only the products mm
+    # blocks go wrong, and every case whose forward product is blocked fails
+    P = paths._paths()
+    real = F.dense_forward
+
+    def wrong(X, W, b, *a, **kw):
+        (r, i), o = np.shape(X), np.shape(W)[1]
+        if paths.blocked(P, r, o, i):
+            X, W = X[:, :-1].copy(), W[:-1].copy()
+        return real(X, W, b, *a, **kw)
+    monkeypatch.setattr(F, "dense_forward", wrong)
+    items = paths.run_paths(Context(quick=True, only=["dense_forward"]))
+    bad = {r["path"] for it in items for r in it["paths"] if not r["passed"]}
+    blocked = {label for label, (r, i, o), _ in paths.plan()["dense_products"]
+               if paths.blocked(P, r, o, i)}
+    assert bad == blocked and len(blocked) >= 10
+
+
+def test_a_plain_sgd_step_without_its_decay_fails(monkeypatch):
+    # the fused step taking beta as 1 on the blocked path (weight decay lost): the cases
+    # with decay whose update mm blocks fail, the others pass
+    from nnlib._kernels import train
+    P = paths._paths()
+    real = train.run_epoch
+
+    def wrong(setup, order, *a, **kw):
+        W = setup.weights[0]
+        before = W.copy()
+        out = real(setup, order, *a, **kw)
+        (i, o), B = W.shape, len(order)
+        cfg = setup.optimizer if isinstance(setup.optimizer, dict) else setup.optimizer[0]
+        if paths.blocked(P, i, o, B) and cfg["weight_decay"]:
+            W[...] = W + paths.SGD_LR * paths.SGD_WD * before
+        return out
+    monkeypatch.setattr(train, "run_epoch", wrong)
+    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
+    bad = {r["path"] for it in items for r in it["paths"] if not r["passed"]}
+    assert bad and all("weight_decay" in p for p in bad)
+    assert not any("B=1," in p or "NN_SMALL_GEMM_MAX_K+1" in p for p in bad)

@@ -59,7 +59,21 @@ held to them by the rules above; under one it has none, to their cap only, which
 report and the item's verdict say, until ``--update-baseline`` on that machine records
 that BLAS's figures beside the others' (never touching them). Every other output is
 nnlib's own loops, kept in ``max_ulps`` and held to it on any machine.
+
+Matrix products. dense.pxd's ``mm`` sends a Dense layer's products (H = X W, dW = X^T dZ,
+dX = dZ W^T) and the training step's fused plain-SGD update (W <- beta W - lr X^T dZ,
+the one product that reads C) to the one-row plain loops, gemm_small.h's register-blocked
+loops or BLAS by their shape: one row or k = 1, and the ``NN_SMALL_GEMM_*`` bounds of
+``nnlib/_paths.py`` (k, columns, multiply-adds). The cases above have one input column,
+so the ``dense_products`` and ``epoch_sgd`` cases run each product just below, at and
+just above each bound (``product_plan``, ``sgd_step_plan``) on integer operands sized so
+that every product and partial sum is an integer below 2^p (``product_operands``,
+``sgd_step_operands``): the result is then exact whatever loops sum it and in whatever
+order, so these cases are held to 0 ulp on every machine and BLAS (no per-BLAS figures).
+A dropped, repeated or misplaced term, a wrong alpha or beta, or an intermediate rounded
+to a narrower type is off by whole units.
 """
+import contextlib
 import json
 import math
 import os
@@ -166,6 +180,18 @@ ERROR_MODELS = {
                        "sum_j |dZ_j W_j| + that term x |W_j| for dX",
                        "the derivative is taken from the output H rounded to the dtype "
                        "(documented), and dW, dX are BLAS sums in the dtype"),
+    "dense_forward products": ("exact (cap 0 ulp)", "H = X W + b of integer operands "
+                               "(product_operands): every product and partial sum is an "
+                               "integer below 2^p, exact in the dtype in any order of "
+                               "additions, whichever loops sum it (the one-row plain loops, "
+                               "gemm_small.h's blocked loops, BLAS)"),
+    "dense_backward products": ("exact (cap 0 ulp)", "dW = X^T dZ, dX = dZ W^T and db of "
+                                "integer operands with the identity activation (dZ = the "
+                                "upstream gradient), exact on every path likewise"),
+    "run_epoch plain SGD": ("exact (cap 0 ulp)", "W and b after one plain-SGD step "
+                            "(lr 2^-3, weight decay 0 or 2^-4) of integer operands whose "
+                            "loss gradient is an integer D (sgd_step_operands): 2^7 W' = "
+                            "2^7 beta W - 2^4 X^T D, exact in the dtype on every path"),
     "epoch loss_grad": ("loss: the loss's own model; db: T1 = sum_i |dz_i| (+ the loss "
                         "gradient's T1), Td = its Td summed",
                         "train.loss_grad of a one-layer identity network with W = I, b = 0 "
@@ -720,7 +746,106 @@ def plan():
         "hinge_loss": small + [(f"c=65", 65, "wide row")]
         + [(lab, (n, 4), key) for lab, n, key in chunks],
         "dense": dense,
+        "dense_products": product_plan(P),
+        "epoch_sgd": sgd_step_plan(P),
     }
+
+
+# The three products of a Dense layer with mm's (m, n, k) for a layer of (rows, n_in,
+# n_out): H = X W, dW = X^T dZ, dX = dZ W^T (dense.pxd)
+PRODUCTS = {"H = X W": lambda r, i, o: (r, o, i), "dW = X^T dZ": lambda r, i, o: (i, o, r),
+            "dX = dZ W^T": lambda r, i, o: (r, i, o)}
+
+
+def blocked(P, m, n, k):
+    """Whether mm sends a product of (m, n, k) to gemm_small.h's blocked loops (where they
+    are built): m > 1 and 1 < k <= NN_SMALL_GEMM_MAX_K, n >= NN_SMALL_GEMM_MIN_N and
+    m n k <= NN_SMALL_GEMM_MAX_MNK (dense.pxd's mm)."""
+    return (m > 1 and 1 < k <= P["NN_SMALL_GEMM_MAX_K"] and n >= P["NN_SMALL_GEMM_MIN_N"]
+            and m * n * k <= P["NN_SMALL_GEMM_MAX_MNK"])
+
+
+def _macs_shapes(P, target):
+    """Layers (rows, n_in, n_out) of exactly ``target`` multiply-adds per product that
+    together put each product that can be blocked at that size, blocked but for the size,
+    at ``target`` (greedy: the shape covering most products first, the smallest arrays
+    on a tie), each with the products it covers."""
+    divs = [d for d in range(1, math.isqrt(target) + 1) if target % d == 0]
+    divs = sorted(set(divs + [target // d for d in divs]))
+    cands = []
+    for r in divs:
+        for i in divs:
+            if (target // r) % i:
+                continue
+            o = target // (r * i)
+            big = dict(P, NN_SMALL_GEMM_MAX_MNK=target)
+            cover = {name for name, f in PRODUCTS.items() if blocked(big, *f(r, i, o))}
+            if cover:
+                cands.append((r, i, o, cover))
+    left, out = set().union(*(c[3] for c in cands)) if cands else set(), []
+    while left:
+        r, i, o, cover = min(cands, key=lambda c: (-len(c[3] & left),
+                                                   _layer_size(*c[:3])))
+        out.append(((r, i, o), sorted(cover & left, key=list(PRODUCTS).index)))
+        left -= cover
+    return out
+
+
+def sgd_step_plan(P):
+    """[(label, (B, n_in, n_out), threshold)]: one-layer networks whose plain-SGD weight
+    update (mm with m = n_in, n = n_out, k = B rows, alpha -lr, beta 1 or 1 - lr wd)
+    straddles each bound of mm's blocked loops."""
+    K, N, MNK = (P["NN_SMALL_GEMM_MAX_K"], P["NN_SMALL_GEMM_MIN_N"],
+                 P["NN_SMALL_GEMM_MAX_MNK"])
+    out = [("B=1, 20 -> 24 (k = 1: the rank-one plain loop)", (1, 20, 24),
+            "one row / k = 1"),
+           ("B=2, 20 -> 24 (k = 2)", (2, 20, 24), "one row / k = 1")]
+    out += [(f"B=13, 20 -> {v}: n = NN_SMALL_GEMM_MIN_N{rel} ({v})", (13, 20, v),
+             "NN_SMALL_GEMM_MIN_N") for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1"))]
+    out += [(f"B={v}, 20 -> 24: k = NN_SMALL_GEMM_MAX_K{rel} ({v})", (v, 20, 24),
+             "NN_SMALL_GEMM_MAX_K") for v, rel in ((K - 1, "-1"), (K, ""), (K + 1, "+1"))]
+    for t, rel in ((MNK - 1, "-1"), (MNK, ""), (MNK + 1, "+1")):
+        out += [(f"B={r}, {i} -> {o}: m n k = NN_SMALL_GEMM_MAX_MNK{rel} ({t})", (r, i, o),
+                 "NN_SMALL_GEMM_MAX_MNK")
+                for (r, i, o), names in _macs_shapes(P, t) if "dW = X^T dZ" in names]
+    return out
+
+
+def _layer_size(r, i, o):
+    """Elements of a layer's X, W and H."""
+    return r * i + i * o + r * o
+
+
+def product_plan(P):
+    """[(label, (rows, n_in, n_out), threshold)]: Dense layers whose products (H = X W,
+    dW = X^T dZ, dX = dZ W^T) straddle each bound of mm's blocked loops: one row and k = 1
+    (the plain loops) against 2; NN_SMALL_GEMM_MIN_N columns -1/0/+1; an inner dimension
+    of NN_SMALL_GEMM_MAX_K -1/0/+1 for each product; NN_SMALL_GEMM_MAX_MNK -1/0/+1
+    multiply-adds (a layer per product where no one shape has them all). Row counts
+    leave every remainder of the 6-row blocks, widths every panel (two vectors, one, a
+    half vector; read in place or copied)."""
+    K, N, MNK = (P["NN_SMALL_GEMM_MAX_K"], P["NN_SMALL_GEMM_MIN_N"],
+                 P["NN_SMALL_GEMM_MAX_MNK"])
+    out = [("rows=1, 20 -> 24 (one row: plain loops)", (1, 20, 24), "one row / k = 1"),
+           ("rows=2, 20 -> 24 (k = 2 for dW)", (2, 20, 24), "one row / k = 1"),
+           ("13 x 1 -> 24 (H: k = 1, plain loops)", (13, 1, 24), "one row / k = 1"),
+           ("13 x 2 -> 24 (H: k = 2)", (13, 2, 24), "one row / k = 1"),
+           ("13 x 20 -> 1 (dX: k = 1, plain loops)", (13, 20, 1), "one row / k = 1"),
+           ("13 x 20 -> 2 (dX: k = 2)", (13, 20, 2), "one row / k = 1")]
+    for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1")):
+        out.append((f"13 x {v} -> {v}: n_in = n_out = NN_SMALL_GEMM_MIN_N{rel} ({v})",
+                    (13, v, v), "NN_SMALL_GEMM_MIN_N"))
+    for v, rel in ((K - 1, "-1"), (K, ""), (K + 1, "+1")):
+        out.append((f"7 x {v} -> {v}: k = NN_SMALL_GEMM_MAX_K{rel} ({v}) for H and dX",
+                    (7, v, v), "NN_SMALL_GEMM_MAX_K"))
+        out.append((f"{v} x 20 -> 24: k = NN_SMALL_GEMM_MAX_K{rel} ({v}) for dW",
+                    (v, 20, 24), "NN_SMALL_GEMM_MAX_K"))
+    for t, rel in ((MNK - 1, "-1"), (MNK, ""), (MNK + 1, "+1")):
+        for (r, i, o), names in _macs_shapes(P, t):
+            out.append((f"{r} x {i} -> {o}: m n k = NN_SMALL_GEMM_MAX_MNK{rel} ({t}) for "
+                        f"{', '.join(n.split(' =')[0] for n in names)}", (r, i, o),
+                        "NN_SMALL_GEMM_MAX_MNK"))
+    return out
 
 
 PLAN = None      # filled on first use: plan() reads nnlib/_paths.py
@@ -819,19 +944,28 @@ def blas_fingerprint():
     GEMM: two BLAS builds that give the same digest round those products alike. The data
     come from ``RandomState``, whose stream NumPy keeps across versions."""
     import hashlib
-    from nnlib._kernels import blas
     h = hashlib.sha256()
     rng = np.random.RandomState(FIXED_SEED)
+    # one order of additions, whatever the BLAS's split
+    with one_blas_thread() as blas:
+        _fingerprint_products(blas, rng, h)
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """nnlib's BLAS (``nnlib._kernels.blas``, loaded) on one thread inside the block, its
+    thread count restored after (where the BLAS's threads cannot be set, as it is)."""
+    from nnlib._kernels import blas
     blas.load()
     threads = blas.get_num_threads()    # None where the BLAS's threads cannot be set
     if threads is not None:
-        blas.set_num_threads(1)     # one order of additions, whatever the BLAS's split
+        blas.set_num_threads(1)
     try:
-        _fingerprint_products(blas, rng, h)
+        yield blas
     finally:
         if threads is not None:
             blas.set_num_threads(threads)
-    return h.hexdigest()[:16]
 
 
 def _fingerprint_products(blas, rng, h):
@@ -1351,6 +1485,160 @@ class _Runner:
                                    f"{_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}: got "
                                    f"{float(got[i])!r}")
 
+    # --- dense products ------------------------------------------------------------
+    def dense_products(self, seeds):
+        """dense_forward / dense_backward (identity) on integer operands sized so that
+        every product and partial sum is exact in the dtype (``product_operands``): H, dW,
+        dX and db are then exact whichever loops sum them (the plain loops, gemm_small.h's
+        blocked ones, BLAS) and in any order, so every element must be exact, on both
+        sides of each of mm's bounds (``product_plan``)."""
+        fwd, back = K.kernel("dense_forward"), K.kernel("dense_backward")
+        if fwd is None or back is None or not (
+                self.wanted("dense") or self.wanted("dense_forward")
+                or self.wanted("dense_backward")):
+            return
+        pme = _paths()["PAR_MIN_ELEMS"]
+        # the results are exact on any BLAS thread count; several BLAS threads on a
+        # loaded machine took 250 ms for a 9 x 5419 by 5419 x 43 product (0.5 ms on one)
+        with one_blas_thread():
+            self._dense_products(fwd, back, pme, seeds)
+
+    def _dense_products(self, fwd, back, pme, seeds):
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (r, i, o), key in PLAN["dense_products"]:
+                X, W, b, G = product_operands((r, i, o), dname, seed)
+                Xi, Wi, Gi = (a.astype(np.int64) for a in (X, W, G))
+                # the bias and activation pass runs on several threads from PAR_MIN_ELEMS
+                outs, same = _run_threads(
+                    lambda t: (np.asarray(fwd(X, W, b, "identity", None, n_threads=t)),),
+                    self.T, r > 1 and r * o >= pme)
+                self.thread_check("dense_forward", dname, label + ", identity", same, key)
+                He = Xi @ Wi + b.astype(np.int64)
+                for t, (H,) in outs:
+                    self._exact_case("dense_forward", "H", H, He, dname, dt, label, key, t)
+                dX, dW, db = back(X, W, outs[0][1][0], G, "identity", None)
+                for output, got, ex in (("dW", dW, Xi.T @ Gi), ("dX", dX, Gi @ Wi.T),
+                                        ("db", db, Gi.sum(axis=0))):
+                    self._exact_case("dense_backward", output, got, ex, dname, dt, label,
+                                     key, 1)
+
+    # --- the training epoch's plain SGD step -------------------------------------------
+    def epoch_sgd(self, seeds):
+        """One plain-SGD step of ``train.run_epoch`` (a one-layer identity network, squared
+        error, all B rows in one batch): the fused update W <- beta W - lr X^T dZ is mm
+        with alpha = -lr and beta = 1 (no weight decay, no l2) or 1 - lr wd, the
+        training step's only product that reads C. On the exact operands of
+        ``sgd_step_operands`` W and b after the step must be exact, on both sides of
+        each of mm's bounds for that product (``sgd_step_plan``)."""
+        from verify.train import compiled_api
+        api = compiled_api()
+        sgd = K.nnlib_attr("optim.SGD")
+        if (api is None or not hasattr(api, "run_epoch") or sgd is None
+                or not self.wanted("run_epoch")):
+            return
+        with one_blas_thread():         # (as in dense_products)
+            self._epoch_sgd(api, sgd, seeds)
+
+    def _epoch_sgd(self, api, sgd, seeds):
+        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (B, i, o), key in PLAN["epoch_sgd"]:
+                X, W0, b0, T, D = sgd_step_operands((B, i, o), dname, seed)
+                Xi, Wi, bi = (a.astype(np.int64) for a in (X, W0, b0))
+                for wd in (0.0, SGD_WD):
+                    W, b = W0.copy(), b0.copy()
+                    net = api.Network([i, o], [ACTIVATION_CODES["identity"]], [0.0])
+                    setup = api.EpochSetup(
+                        net, [W], [b], [None, None], X, T, np.zeros(1, np.int64),
+                        api.Workspace([i, o], B, o, dt), LOSS_CODES["squared_error"], B,
+                        l2=0.0, optimizer=sgd(lr=SGD_LR, weight_decay=wd).config())
+                    r = api.run_epoch(setup, np.arange(B, dtype=np.int64), 0)
+                    ok = r[2] == 1 and r[3] == 0
+                    # 2^7 W' = 2^7 beta W - 2^4 X^T D, with 2^7 beta = 127 (wd) or 128
+                    keep = 127 if wd else 128
+                    lab = label + (", weight_decay 2^-4 (beta 1 - 2^-7)" if wd else
+                                   ", no decay (beta 1)")
+                    for output, got, ex in (("W", W, keep * Wi - 16 * (Xi.T @ D)),
+                                            ("b", b, keep * bi - 16 * D.sum(axis=0))):
+                        self._exact_case("run_epoch", f"{output} after a plain SGD step",
+                                         got if ok else np.full_like(got, np.nan), ex,
+                                         dname, dt, lab, key, 1, scale=2 ** 7,
+                                         what="identity, squared error, integer operands")
+
+    def _exact_case(self, kernel, output, got, exact, dname, dt, label, key, threads,
+                    scale=1, what="identity, integer operands"):
+        """Hold ``got`` to the integers ``exact`` / ``scale`` exactly (cap 0 ulp)."""
+        got = np.asarray(got)
+        cs = self.case(kernel, f"{output} ({what})", dname, label, key, 0.0)
+        if got.dtype != dt or got.shape != exact.shape:
+            err = np.full(max(exact.size, 1), np.inf)
+        else:
+            # exact integers below 2^53 (scale a power of two): only the elements that
+            # differ need the longdouble measure
+            err = np.zeros(exact.size)
+            off = np.flatnonzero(got.astype(np.float64).reshape(-1) * scale
+                                 != exact.reshape(-1))
+            err[off] = ulp_errors(got.reshape(-1)[off],
+                                  exact.reshape(-1)[off].astype(LD) / scale, 0, dt)
+        cs.add(err, None, got, exact, threads, lambda k: (
+            f"{output}{[int(v) for v in np.unravel_index(k, exact.shape)]} of a "
+            f"{label.split(':')[0]} layer: got {got.dtype}{got.shape}"
+            + (f" {float(got.reshape(-1)[k])!r}, exact {int(exact.reshape(-1)[k])}"
+               + (f" / {scale}" if scale != 1 else "")
+               if got.shape == exact.shape else "")))
+
+
+# The plain-SGD step of epoch_sgd: lr and weight decay powers of two, so that the decay
+# factor 1 - lr wd = 1 - 2^-7 and every update is exact (sgd_step_operands)
+SGD_LR, SGD_WD = 2.0 ** -3, 2.0 ** -4
+
+
+def sgd_step_operands(shape, dname, seed):
+    """X (B, n_in), W, b, targets T (B, n_out) and the loss gradient D of one plain-SGD
+    step of a one-layer identity network under squared error, for ``shape`` = (B, n_in,
+    n_out): integers of magnitude up to the largest M with 32 (max(shape) + 1) M^2 < 2^p,
+    T = X W + b - B D for integers D whose gradient (1/B) (B D), as the epoch forms it
+    (``1.0 / B`` in double times the double difference, then rounded to the dtype),
+    comes out as D exactly (the others are set to 0). Then the scores, the gradient
+    D, X^T D and the update (1 - 2^-7) W - 2^-3 X^T D (multiples of 2^-7 below 2^(p-7))
+    are all exact in the dtype. Returns the arrays in the dtype and D as int64."""
+    B, i, o = shape
+    dt = DTYPES[dname]
+    p = np.finfo(dt).nmant + 1
+    M = math.isqrt((2 ** p - 1) // (32 * (max(shape) + 1)))
+    rng = np.random.default_rng([seed, 10, B, i, o])
+
+    def draw(*s):
+        v = rng.integers(-M, M + 1, s)
+        v[rng.random(s) < 1 / 3] = 0
+        return v
+    X, W, b, D = draw(B, i), draw(i, o), draw(o), draw(B, o)
+    dz = (np.float64(1.0 / B) * (B * D).astype(np.float64)).astype(dt)
+    D = np.where(dz == D, D, 0)
+    T = X @ W + b - B * D
+    return X.astype(dt), W.astype(dt), b.astype(dt), T.astype(dt), D
+
+
+def product_operands(shape, dname, seed):
+    """X (rows, n_in), W (n_in, n_out), b (n_out,) and an upstream gradient G (rows,
+    n_out) of a Dense layer of ``shape`` = (rows, n_in, n_out): integers of magnitude up to
+    the largest M with (k + 1) M^2 < 2^p (p the dtype's significand bits, k the longest
+    sum of the layer's products, max(shape)), a third of them 0 (the plain loops skip
+    zero coefficients). Every product, partial sum and bias sum is then an integer below
+    2^p: exact in the dtype in any order of additions. The values fill much of the
+    significand, so an intermediate rounded to a narrower type shows."""
+    r, i, o = shape
+    dt = DTYPES[dname]
+    p = np.finfo(dt).nmant + 1
+    M = math.isqrt((2 ** p - 1) // (max(shape) + 1))
+    rng = np.random.default_rng([seed, 9, r, i, o])
+
+    def draw(*s):
+        v = rng.integers(-M, M + 1, s)
+        v[rng.random(s) < 1 / 3] = 0
+        return v.astype(dt)
+    return draw(r, i), draw(i, o), draw(o), draw(r, o)
+
 
 # The derivative from the rounded output H (dense_backward): the term its rounding enters
 FROM_OUTPUT_T = {"sigmoid": lambda y, a: y, "tanh": lambda y, a: 3 * y * y,
@@ -1396,7 +1684,7 @@ def item_names():
     """The names of the items run_paths makes (for --list and the catalogue)."""
     from verify.registry import ACTIVATIONS
     kernels = ([a.name for a in ACTIVATIONS] + list(MAP_KERNELS) + list(LOSS_KERNELS)
-               + ["dense_forward", "dense_backward"])
+               + ["dense_forward", "dense_backward", "run_epoch"])
     return [f"{k} (branch paths)" for k in kernels]
 
 
@@ -1420,6 +1708,8 @@ def run_paths(ctx):
         run.maps(seeds)
         run.losses(seeds)
         run.dense(seeds)
+        run.dense_products(seeds)
+        run.epoch_sgd(seeds)
         run.epoch_losses(seeds)
     blas_bases, this_fp = load_blas_baselines(), None
     if any(c.blas for c in run.cases.values()):

@@ -45,10 +45,10 @@
  * (the stack buffer's rows), at least NN_SMALL_GEMM_MIN_N columns (narrower products,
  * the digits net's 10 outputs, measured faster in OpenBLAS: a panel of one vector and a
  * half vector spends as many broadcasts as a whole one) and at most
- * NN_SMALL_GEMM_MAX_MNK multiply-adds (above, BLAS's cache blocking and threads). */
-#define NN_SMALL_GEMM_MAX_K 256
-#define NN_SMALL_GEMM_MIN_N 16
-#define NN_SMALL_GEMM_MAX_MNK 2097152
+ * NN_SMALL_GEMM_MAX_MNK multiply-adds (above, BLAS's cache blocking and threads). The
+ * three live in nnlib/_paths.py with the other branch thresholds, rendered into
+ * paths.h, so that verify/paths.py runs mm on both sides of each. */
+#include "paths.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #define NN_SMALL_GEMM 1

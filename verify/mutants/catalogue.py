@@ -76,6 +76,7 @@ VMATH, MAPS, ROWS = K + "vmath.h", K + "output_maps.pyx", K + "loss_rows.pxd"
 DENSE, RULES, TRAIN = K + "dense.pxd.tp", K + "optim_rules.pxd.tp", K + "train.pyx"
 F32_RULES = K + "optim_f32.h"
 DROPOUT, SMALL = K + "dropout.pyx", K + "blas_small.h"
+GEMM = K + "gemm_small.h"
 SHUFFLE = K + "shuffle.pyx"
 
 FAULTS = [
@@ -319,6 +320,28 @@ FAULTS = [
           "F.dense_forward(rand((1, 5)), rand((5, 3), seed=1), rand(3, seed=2))",
           # the scalar compaction (no AVX-512, or a strided column): the same slip
           also=(("cnt += v[i * stride] != 0;", "cnt += v[i * stride] > 0;"),)),
+    # gemm_small.h is built with AVX2 and FMA but not AVX-512: elsewhere its faults are
+    # equivalent (mm sends those products to BLAS)
+    Fault("dense-gemm-small-last-k", GEMM,
+          "for (p = 0; p < k; p++) {",
+          "for (p = 0; p + 1 < k; p++) {",
+          "off-by-one", "the register-blocked products drop the last term of the inner "
+          "dimension (p = k - 1)",
+          "dense", "products of 2+ rows, 16+ columns, 1 < k <= NN_SMALL_GEMM_MAX_K "
+          "(AVX2 without AVX-512)",
+          "F.dense_backward(rand((7, 5)), rand((5, 20), seed=1), rand((7, 20), seed=2), "
+          "rand((7, 20), seed=3))"),
+    Fault("train-gemm-small-beta-dropped", GEMM,
+          ": FMA(alpha, s, MUL(beta, c)))",
+          ": FMA(alpha, s, c))",
+          "factor", "the register-blocked products take beta as 1 when it is neither 0 nor "
+          "1: plain SGD's fused step W <- (1 - lr wd) W - lr H^T dZ loses its decay",
+          "train", "plain SGD with weight decay or l2, a layer of 16+ outputs, batches of "
+          "2+ rows (AVX2 without AVX-512)",
+          "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 3, optimizer=optim.SGD(lr=0.1, "
+          "weight_decay=0.01), epochs=1, batch_size=4, random_state=3, n_threads=1)['loss']]"
+          " + m.params)(nnlib.Sequential([nnlib.Dense(5, 16, 'tanh', random_state=0), "
+          "nnlib.Dense(16, 3, random_state=1)]))"),
     # ---- optimizers ---------------------------------------------------------------------
     Fault("optim-adam-bias-correction-step", RULES,
           "a.step_size = lr / (1.0 - pow(cfg.beta1, <double>step))",
