@@ -21,7 +21,9 @@ INT_PATHS = {
         256, "loss_rows.pxd",
         "elementwise terms of a sum are evaluated in blocks of this many values "
         "(softmax / log-sum-exp rows, the logistic loss over all n*c scores): longer "
-        "rows or batches run several blocks"),
+        "rows or batches run several blocks; softmax and log_softmax (and their vjps) "
+        "take rows of up to this many values VEC_BLOCK // c rows at a time, longer rows "
+        "one at a time"),
     "CE_MULTIROW_MIN_ROWS": (
         4, "loss_rows.pxd",
         "softmax cross-entropy evaluates VEC_BLOCK // c rows per vectorized block when "

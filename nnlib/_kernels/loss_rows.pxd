@@ -7,7 +7,8 @@ Everything here is ``cdef inline ... noexcept nogil`` on raw pointers to one row
 ``c`` values, written once for the fused ``floating`` type. Three users ``cimport`` it, so
 the math of softmax, sparsemax and every loss exists in exactly one place:
 
-* ``output_maps.pyx``  softmax / log_softmax / sparsemax and their vjps (row by row);
+* ``output_maps.pyx``  softmax / log_softmax / sparsemax and their vjps (row by row, or
+                       several short rows per ``exp_shifted_rows`` block);
 * ``losses.pyx``       the functional losses, one ``loss_grad_batch`` call per row;
 * ``train.pyx``        the compiled training loop, one ``loss_grad_batch`` call per batch.
 
@@ -17,9 +18,12 @@ and rounded once when stored.
 
 exp, log1p and log are ``vmath.h``'s branch-free nn_exp / nn_log1p_unit / nn_log pieces
 (see ``scalar.pxd``: < 1 ulp like libm's, but inlined and vectorized; libm's log in the
-Poisson loop kept it scalar, 5x slower than NumPy); the loops that feed a sum are split in
-blocks of ``VEC_BLOCK`` (evaluate into a stack buffer, vectorized; then add in order), so
-the sums are the same sequential double sums as before, independent of ``n_threads``.
+Poisson loop kept it scalar, 5x slower than NumPy); the log of a softmax row's sum of
+exps is nn_log too. The loops that feed a sum are split in blocks of ``VEC_BLOCK``
+(evaluate into a stack buffer, vectorized; then add in order), so the sums are the same
+sequential double sums as before, independent of ``n_threads``. The softmax rows' exps
+for float32 results are vmath.h's float32 form (``exp_nonpositive``: 1.5e-11 relative,
+still in double; 2.5e-4 of a float32 ulp), as the float32 activations' are.
 
 Numerical tricks
 ----------------
@@ -77,7 +81,8 @@ from libc.math cimport INFINITY, fabs, log
 from cython cimport floating
 
 from nnlib._kernels.scalar cimport (nn_exp, nn_log1p_unit, nn_select, nn_log_reduce,
-                                    nn_log_kernel, nn_exp_g, NN_LN2_HI, NN_LN2_LO)
+                                    nn_log_kernel, nn_exp_g, NN_LN2_HI, NN_LN2_LO,
+                                    nn_exp_neg_f32_half_bounded, nn_log)
 
 # The loss codes live in nnlib/_codes.py (codes.pxd is rendered from it).
 from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQUARED_ERROR,
@@ -94,7 +99,8 @@ from nnlib._kernels.codes cimport (LossKind, LOSS_SOFTMAX_CROSS_ENTROPY, LOSS_SQ
 #   because a double sum may not be reordered (no -ffast-math), and the order is what
 #   keeps results bitwise reproducible.
 # CE_MULTIROW_MIN_ROWS: softmax cross-entropy packs VEC_BLOCK // c rows per block when
-#   that is at least this many.
+#   that is at least this many (exp_shifted_rows; output_maps.pyx packs them from one
+#   row of up to VEC_BLOCK values on).
 from nnlib._kernels.paths cimport SPARSEMAX_INSERTION_MAX, VEC_BLOCK, CE_MULTIROW_MIN_ROWS
 # NN_POISSON_NEAR: the Poisson loss switches from t phi(d) (phi from nn_exp's polynomial
 #   at d/4) to forms of e^z - t (1 + d) beyond |d| = |z - log t| = 2 ln2 (d/4 = ln2/2:
@@ -125,6 +131,44 @@ cdef inline double row_max(const floating* z, Py_ssize_t c) noexcept nogil:
     return m
 
 
+cdef inline double short_row_max(const floating* z, Py_ssize_t c) noexcept nogil:
+    """row_max (the same value, the same NaN) without a branch per value, for the short
+    rows of exp_shifted_rows: there the running maximum changes at unpredictable places
+    (a mispredicted branch per few values), where in a long row it rarely does and
+    row_max's branches cost less than a max chain."""
+    cdef double m = z[0], v
+    cdef bint nan = False
+    cdef Py_ssize_t j
+    for j in range(c):
+        v = z[j]
+        nan = nan | (v != v)
+        m = v if v > m else m
+    if nan:
+        return row_max(z, c)
+    return m
+
+
+cdef inline void exp_nonpositive(double* v, Py_ssize_t n,
+                                 const floating* dtype_of) noexcept nogil:
+    """v_k = exp(v_k) in place for n arguments <= 0 (or NaN), to the accuracy results of
+    ``dtype_of``'s dtype need (only its type is used: it picks the specialization).
+
+    float64: nn_exp (< 1 ulp). float32: nn_exp_neg_f32_half_bounded (vmath.h: 1.5e-11
+    relative, 2.5e-4 of a float32 ulp; e^-708 instead of e^x below -708), about 2.2x
+    fewer vector operations. The float32 callers divide the exps by their sum s >= 1 or
+    add them into it, and round to float32: a value below e^-708 gives the float32 0
+    either way and moves s by nothing (softmax's vjp multiplies the upstream gradient
+    by the softmax already rounded to the dtype, so an infinite g meets the same 0).
+    """
+    cdef Py_ssize_t k
+    if floating is float:
+        for k in range(n):
+            v[k] = nn_exp_neg_f32_half_bounded(v[k])
+    else:
+        for k in range(n):
+            v[k] = nn_exp(v[k])
+
+
 cdef inline double exp_shifted_row(const floating* z, Py_ssize_t c, double m,
                                    floating* out) noexcept nogil:
     """out_j = exp(z_j - m); returns sum_j exp(z_j - m) accumulated in double, in order.
@@ -136,14 +180,61 @@ cdef inline double exp_shifted_row(const floating* z, Py_ssize_t c, double m,
     for blk in range((c + VEC_BLOCK - 1) // VEC_BLOCK):
         j0 = blk * VEC_BLOCK
         nb = min(<Py_ssize_t>VEC_BLOCK, c - j0)
-        for j in range(nb):
-            buf[j] = nn_exp(z[j0 + j] - m)  # argument <= 0: never overflows
+        if floating is float:               # exp_nonpositive's, fused with z - m
+            for j in range(nb):
+                buf[j] = nn_exp_neg_f32_half_bounded(z[j0 + j] - m)
+        else:
+            for j in range(nb):
+                buf[j] = nn_exp(z[j0 + j] - m)  # argument <= 0: never overflows
         for j in range(nb):
             s += buf[j]
         if out != NULL:
             for j in range(nb):
                 out[j0 + j] = <floating>buf[j]
     return s
+
+
+cdef inline Py_ssize_t rows_per_block(Py_ssize_t c) noexcept nogil:
+    """How many rows of ``c`` values exp_shifted_rows takes at a time: VEC_BLOCK // c when
+    that is at least CE_MULTIROW_MIN_ROWS, else 0 (the rows then go one at a time)."""
+    cdef Py_ssize_t per = VEC_BLOCK // c if c > 0 else 0
+    return per if per >= CE_MULTIROW_MIN_ROWS else 0
+
+
+cdef inline void exp_shifted_rows(const floating* z, Py_ssize_t nr, Py_ssize_t c,
+                                  double* rmax, double* rsum, double* e,
+                                  double* rlog) noexcept nogil:
+    """exp_shifted_row of nr short rows at once (nr * c <= VEC_BLOCK), bitwise.
+
+    Writes rmax[r] = row_max of row r, e[r * c + j] = exp(z[r * c + j] - rmax[r]),
+    rsum[r] = their sum in order and, unless ``rlog`` is NULL, rlog[r] = log rsum[r]
+    (nn_log, as the one-row callers take it: one vectorized loop, not a libm call per
+    row); ``e`` holds VEC_BLOCK + 8 values. Row by row, c = 10 leaves vectors half
+    filled and a scalar tail per row (a scalar exp costs about what a vector of them
+    does), so the rows' arguments are laid end to end and go through one exp loop. They
+    are padded with zeros to a multiple of 8 values (their exps, 1, are never read), so
+    the loop runs in whole vectors with no scalar tail (a batch-1 step's 10 scores: one
+    vector and two scalar exps otherwise).
+    """
+    cdef Py_ssize_t r, j, nk = nr * c
+    cdef double m, s
+    for r in range(nr):
+        m = short_row_max(z + r * c, c)
+        rmax[r] = m
+        for j in range(c):
+            e[r * c + j] = z[r * c + j] - m
+    while nk % 8 != 0:
+        e[nk] = 0.0
+        nk += 1
+    exp_nonpositive(e, nk, z)               # argument <= 0: never overflows
+    for r in range(nr):
+        s = 0.0
+        for j in range(c):
+            s += e[r * c + j]
+        rsum[r] = s
+    if rlog != NULL:
+        for r in range(nr):
+            rlog[r] = nn_log(rsum[r])
 
 
 cdef inline double logsumexp_row(const floating* z, Py_ssize_t c) noexcept nogil:
@@ -275,28 +366,23 @@ cdef inline double softmax_cross_entropy_row(const floating* z, Py_ssize_t c,
         inv = 1.0 / s
         for j in range(c):
             dz[j] = <floating>(scale * (dz[j] * inv - (1.0 if j == y else 0.0)))
-    return (m - z[y]) + log(s)
+    return (m - z[y]) + nn_log(s)
 
 
 cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
                                               Py_ssize_t c, const long long* y,
                                               double scale, floating* dz) noexcept nogil:
     # softmax_cross_entropy_row over n rows, bitwise the same (same exps, sums in the same
-    # order). Short rows (an output layer of 10 classes) are taken several at a time so
-    # that one vectorized nn_exp loop covers up to VEC_BLOCK values: row by row, c = 10
-    # leaves vectors half filled and a scalar tail per row, and exp is a visible share of
-    # a small network's epoch. The block's arguments z - m are padded with zeros to a
-    # multiple of 8 values (their exps, 1, are never read), so the loop runs in whole
-    # vectors with no scalar tail (a batch-1 step's 10 scores: one vector and two
-    # scalar exps otherwise).
+    # order). Short rows (an output layer of 10 classes) are taken several at a time by
+    # exp_shifted_rows: exp is a visible share of a small network's epoch.
     cdef double e[VEC_BLOCK + 8]        # (+ 8: room for the padding to whole vectors)
-    cdef double arg[VEC_BLOCK + 8]
     cdef double rmax[VEC_BLOCK]
+    cdef double rsum[VEC_BLOCK]
+    cdef double rlog[VEC_BLOCK]
     cdef double s, inv, total = 0.0
-    cdef Py_ssize_t i, j, r, r0, nr, k, nk, per = VEC_BLOCK // c if c > 0 else 0
-    cdef const floating* zr
+    cdef Py_ssize_t i, j, r, r0, nr, per = rows_per_block(c)
     cdef floating* dzr
-    if per < CE_MULTIROW_MIN_ROWS:
+    if per == 0:
         for i in range(n):
             total += softmax_cross_entropy_row(z + i * c, c, y[i], scale,
                                                NULL if dz == NULL else dz + i * c)
@@ -304,22 +390,10 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
     r0 = 0
     while r0 < n:
         nr = min(per, n - r0)
-        zr = z + r0 * c
-        for r in range(nr):
-            rmax[r] = row_max(zr + r * c, c)
-            for j in range(c):
-                arg[r * c + j] = zr[r * c + j] - rmax[r]
-        nk = nr * c
-        while nk % 8 != 0:
-            arg[nk] = 0.0
-            nk += 1
-        for k in range(nk):
-            e[k] = nn_exp(arg[k])               # argument <= 0: never overflows
+        exp_shifted_rows(z + r0 * c, nr, c, rmax, rsum, e, rlog)
         for r in range(nr):
             i = r0 + r
-            s = 0.0
-            for j in range(c):
-                s += e[r * c + j]
+            s = rsum[r]
             if dz != NULL:
                 dzr = dz + i * c
                 inv = 1.0 / s
@@ -327,7 +401,7 @@ cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
                     # the exp is rounded to the dtype first, as the row version stores it
                     dzr[j] = <floating>(scale * (<floating>e[r * c + j] * inv
                                                  - (1.0 if j == y[i] else 0.0)))
-            total += (rmax[r] - z[i * c + y[i]]) + log(s)
+            total += (rmax[r] - z[i * c + y[i]]) + rlog[r]
         r0 += nr
     return total
 

@@ -5,11 +5,16 @@ vector-Jacobian products: layer 2.
 Design note
 -----------
 The row math lives in ``loss_rows.pxd`` (layer 1), shared with the losses and the
-training loop. Each kernel here takes a C-contiguous ``(n, c)`` input, runs one row per
-iteration of ``prange(schedule='static', num_threads=n_threads)`` with the GIL released
-(in order on the calling thread for work too short for that: ``gil.pxd``), and writes
-into the ``out`` buffer it is given; nothing is allocated. Rows are independent, so the
-result does not depend on ``n_threads`` (bit for bit). The wrapper (layer 3,
+training loop. Each kernel here takes a C-contiguous ``(n, c)`` input, runs one task
+per iteration of ``prange(schedule='static', num_threads=n_threads)`` with the GIL
+released (in order on the calling thread for work too short for that: ``gil.pxd``), and
+writes into the ``out`` buffer it is given; nothing is allocated. A task is one row, or
+for softmax and log_softmax (and their vjps) over rows of up to ``VEC_BLOCK`` values a
+block of ``VEC_BLOCK // c`` rows whose exps run in one vectorized loop (loss_rows'
+``exp_shifted_rows``, the row-by-row exps bit for bit; ``_block``). Rows of more than
+``VEC_BLOCK`` values go one at a time in blocks of VEC_BLOCK values (``_row``).
+Rows are independent and every row is computed the same way in any task, so the result
+does not depend on ``n_threads`` (bit for bit). The wrapper (layer 3,
 ``nnlib/functional/output_maps.py``) validates, reshapes any ``ndim >= 1`` input to
 ``(-1, c)`` and allocates ``out``.
 
@@ -25,47 +30,64 @@ The inner products and sums accumulate in double.
 """
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport log
 
 from nnlib._kernels.gil cimport keeps_gil
 from nnlib._kernels.loss_rows cimport (row_max, exp_shifted_row, softmax_row,
-                                       sparsemax_row)
+                                       sparsemax_row, exp_shifted_rows)
+from nnlib._kernels.paths cimport VEC_BLOCK
+from nnlib._kernels.scalar cimport nn_log
 
 cdef enum:
     SOFTMAX, LOG_SOFTMAX, SPARSEMAX, SOFTMAX_VJP, LOG_SOFTMAX_VJP, SPARSEMAX_VJP
 
 
-cdef inline void _log_softmax_row(const floating* x, Py_ssize_t c,
-                                  floating* out) noexcept nogil:
+cdef inline void _log_softmax_from_shift(const floating* x, Py_ssize_t c, double m,
+                                         double lse_shift, floating* out) noexcept nogil:
     cdef Py_ssize_t j
-    cdef double m = row_max(x, c)
-    cdef double lse_shift = log(exp_shifted_row(x, c, m, <floating*>NULL))
     for j in range(c):
         # (x - m) - log(sum exp(x - m)): the subtraction of m is exact for the largest
         # entries, so log_softmax([1e4, 0]) = [0, -1e4] exactly.
         out[j] = <floating>((x[j] - m) - lse_shift)
 
 
-cdef inline void _softmax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
+cdef inline void _log_softmax_row(const floating* x, Py_ssize_t c,
                                   floating* out) noexcept nogil:
+    cdef double m = row_max(x, c)
+    _log_softmax_from_shift(x, c, m, nn_log(exp_shifted_row(x, c, m, <floating*>NULL)), out)
+
+
+cdef inline void _softmax_vjp_from_softmax(const floating* g, Py_ssize_t c,
+                                           floating* out) noexcept nogil:
+    # out holds s = softmax(x) in the dtype; overwritten with s * (g - <g, s>)
     cdef Py_ssize_t j
     cdef double dot = 0.0
-    softmax_row(x, c, out)
     for j in range(c):
         dot = dot + <double>g[j] * out[j]
     for j in range(c):
         out[j] = <floating>(out[j] * (g[j] - dot))
 
 
-cdef inline void _log_softmax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
-                                      floating* out) noexcept nogil:
+cdef inline void _log_softmax_vjp_from_softmax(const floating* g, Py_ssize_t c,
+                                               floating* out) noexcept nogil:
+    # out holds s = softmax(x) in the dtype; overwritten with g - s * sum(g)
     cdef Py_ssize_t j
     cdef double total = 0.0
-    softmax_row(x, c, out)
     for j in range(c):
         total = total + g[j]
     for j in range(c):
         out[j] = <floating>(g[j] - out[j] * total)
+
+
+cdef inline void _softmax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
+                                  floating* out) noexcept nogil:
+    softmax_row(x, c, out)
+    _softmax_vjp_from_softmax(g, c, out)
+
+
+cdef inline void _log_softmax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
+                                      floating* out) noexcept nogil:
+    softmax_row(x, c, out)
+    _log_softmax_vjp_from_softmax(g, c, out)
 
 
 cdef inline void _sparsemax_vjp_row(const floating* x, const floating* g, Py_ssize_t c,
@@ -104,11 +126,87 @@ cdef inline void _row(int which, const floating* x, const floating* g, Py_ssize_
         _sparsemax_vjp_row(x, g, c, out)
 
 
+cdef inline void _block(int which, const floating* x, const floating* g, Py_ssize_t nr,
+                        Py_ssize_t c, floating* out) noexcept nogil:
+    # nr rows of softmax / log_softmax or their vjps (nr * c <= VEC_BLOCK), each row's
+    # arithmetic that of _row: the exps of all nr rows run in one loop, and the softmax
+    # (rounded to the dtype) stays in e as doubles for the vjps, so their inner products
+    # read no value just stored to out (a float store read back at once stalled the
+    # float32 vjp), and each pass runs over all nr rows
+    cdef double e[VEC_BLOCK + 8]
+    cdef double rmax[VEC_BLOCK]
+    cdef double rsum[VEC_BLOCK]
+    cdef double rlog[VEC_BLOCK]
+    cdef double acc[VEC_BLOCK]
+    cdef double inv, dot
+    cdef Py_ssize_t r, j, o
+    exp_shifted_rows(x, nr, c, rmax, rsum, e,
+                     &rlog[0] if which == LOG_SOFTMAX else <double*>NULL)
+    if which == LOG_SOFTMAX:
+        for r in range(nr):
+            _log_softmax_from_shift(x + r * c, c, rmax[r], rlog[r], out + r * c)
+        return
+    if which == SOFTMAX:
+        for r in range(nr):
+            o = r * c
+            inv = 1.0 / rsum[r]            # s >= 1: the max term is exp(0) = 1
+            for j in range(c):
+                # the exp is rounded to the dtype first, as softmax_row stores it
+                out[o + j] = <floating>(<floating>e[o + j] * inv)
+        return
+    for r in range(nr):                     # the vjps: s in e, as softmax's values
+        o = r * c
+        inv = 1.0 / rsum[r]
+        for j in range(c):
+            e[o + j] = <floating>(<floating>e[o + j] * inv)
+    if which == SOFTMAX_VJP:
+        for r in range(nr):
+            o = r * c
+            dot = 0.0
+            for j in range(c):
+                dot = dot + <double>g[o + j] * e[o + j]
+            acc[r] = dot
+        for r in range(nr):
+            o = r * c
+            for j in range(c):
+                out[o + j] = <floating>(e[o + j] * (g[o + j] - acc[r]))
+    else:                                   # LOG_SOFTMAX_VJP
+        for r in range(nr):
+            o = r * c
+            dot = 0.0                       # sum(g) in double, in order
+            for j in range(c):
+                dot = dot + g[o + j]
+            acc[r] = dot
+        for r in range(nr):
+            o = r * c
+            for j in range(c):
+                out[o + j] = <floating>(g[o + j] - e[o + j] * acc[r])
+
+
+cdef inline Py_ssize_t _rows_per_task(int which, Py_ssize_t c) noexcept nogil:
+    # softmax / log_softmax kinds over rows of up to VEC_BLOCK values: VEC_BLOCK // c
+    # rows per task (_block); otherwise one row (_row)
+    if which == SPARSEMAX or which == SPARSEMAX_VJP or c > VEC_BLOCK or c == 0:
+        return 1
+    return VEC_BLOCK // c
+
+
+cdef inline void _task(int which, const floating* x, const floating* g, floating* out,
+                       Py_ssize_t t, Py_ssize_t per, Py_ssize_t n,
+                       Py_ssize_t c) noexcept nogil:
+    # task t: rows t * per .. min((t + 1) * per, n) - 1
+    cdef Py_ssize_t i0 = t * per, o = t * per * c
+    if which != SPARSEMAX and which != SPARSEMAX_VJP and c <= VEC_BLOCK:
+        _block(which, x + o, g + o, min(per, n - i0), c, out + o)
+    else:
+        _row(which, x + o, g + o, c, out + o)
+
+
 cdef void _rows(int which, const floating* x, const floating* g, floating* out,
                 Py_ssize_t n, Py_ssize_t c, int n_threads) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in prange(n, schedule='static', num_threads=n_threads):
-        _row(which, x + i * c, g + i * c, c, out + i * c)
+    cdef Py_ssize_t t, per = _rows_per_task(which, c)
+    for t in prange((n + per - 1) // per, schedule='static', num_threads=n_threads):
+        _task(which, x, g, out, t, per, n, c)
 
 
 cdef int _run(int which, const floating[:, ::1] x, const floating[:, ::1] g,
@@ -119,10 +217,10 @@ cdef int _run(int which, const floating[:, ::1] x, const floating[:, ::1] g,
                          f"{(out.shape[0], out.shape[1])} must have the same shape")
     if n == 0 or c == 0:
         return 0
-    cdef Py_ssize_t i
-    if keeps_gil(n * c, n_threads):     # the rows in order on this thread (gil.pxd)
-        for i in range(n):
-            _row(which, &x[i, 0], &g[i, 0], c, &out[i, 0])
+    cdef Py_ssize_t t, per = _rows_per_task(which, c)
+    if keeps_gil(n * c, n_threads):     # the tasks in order on this thread (gil.pxd)
+        for t in range((n + per - 1) // per):
+            _task(which, &x[0, 0], &g[0, 0], &out[0, 0], t, per, n, c)
     else:
         with nogil:
             _rows(which, &x[0, 0], &g[0, 0], &out[0, 0], n, c, n_threads)
