@@ -30,10 +30,10 @@ def test_list_names_every_check_and_group_and_runs_nothing(capsys, monkeypatch):
     out = capsys.readouterr().out
     for name in ("sigmoid", "softmax_cross_entropy", "dense", "Adam(lr=0.01)", "backprop",
                  "epoch proof", "universal approximation: |x|", "coverage", "SeedOrders",
-                 "first_label_outside"):
+                 "generator_permutation", "first_label_outside"):
         assert f"\n  {name}\n" in out, name
     assert "  optimizers: 18 checks" in out and "ACTIVATION+LOSS" in out
-    assert "  fast_paths: 2 checks" in out
+    assert "  fast_paths: 3 checks" in out
 
 
 @pytest.mark.parametrize("typo, suggestion", [("sigmoidd", "sigmoid"), ("xor", "XOR — "),
