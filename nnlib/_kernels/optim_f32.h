@@ -43,6 +43,13 @@
  * every vector boundary). The tail (fewer than 4 elements) uses fma() with the same
  * operands. Only with AVX2 and FMA (NN_SGD_F32 is 0 otherwise: the generic loop
  * runs, and on a target without FMA it rounds products separately).
+ *
+ * On Zen 1 (AVX2 alone; a 256-bit operation is two 128-bit ones) this loop is no
+ * faster than GCC's 256-bit one (optim_wide's build), which there widens after cheap
+ * vextractf128s: one thread, ns per element, 8k / 1e6 float32 elements, GCC's loop and
+ * this one: SGD 0.68 and 0.70 / 0.76 and 0.78, momentum 1.30 and 1.40 / 1.47 and 1.53.
+ * Two halves of 4 per step, each stage for both before the next (as the Adam loop
+ * below): SGD 0.60 / 0.71, momentum 1.37 / 1.49, still behind GCC's; left as it is.
  */
 #ifndef NNLIB_OPTIM_F32_H
 #define NNLIB_OPTIM_F32_H
