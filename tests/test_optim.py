@@ -9,6 +9,7 @@ import nnlib
 import nnlib.optim as O
 from nnlib import DTypeError, NonFiniteError, ShapeError
 from nnlib._kernels import optim as K
+from nnlib._kernels import optim_wide as KW
 from nnlib._reference import optim as R
 from tests.conftest import TOL
 
@@ -236,12 +237,17 @@ F32_SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-40, 1e-3
                 -3.4e38, 1.0]
 
 
-def _assert_explicit_loop_matches_generic(cfg, rng, lengths, steps, key, moment_rows):
+def _assert_explicit_loop_matches_generic(cfg, rng, lengths, steps, key, moment_rows,
+                                          explicit):
     """optim_step (optim_f32.h's loop) against _step_narrow (the generic loop) on float32
     values across the range with F32_SPECIALS among them, for every length in
     ``lengths`` at every offset 0-3 from a vector boundary and every step in ``steps``;
-    ``key(a)`` is what must agree, ``moment_rows`` the state rows kept >= 0 (or NaN)."""
+    ``key(a)`` is what must agree, ``moment_rows`` the state rows kept >= 0 (or NaN).
+    ``explicit``: whether optim_step must take the explicit loop (every call counted by
+    optim_wide's hook), else none may."""
     slots = K.state_slots(cfg)
+    count = KW._explicit_f32()[2]
+    calls = 0
 
     def draw(shape):
         x = rng.standard_normal(shape) * 10.0 ** rng.integers(-45, 39, shape)
@@ -263,7 +269,9 @@ def _assert_explicit_loop_matches_generic(cfg, rng, lengths, steps, key, moment_
                 q[...] = p0
                 with np.errstate(all="ignore"):
                     K.optim_step(cfg, q, g, r, step, 1)
+                calls += 1
                 assert key(p) == key(q) and key(s) == key(r), (n, start, step)
+    assert KW._explicit_f32()[2] - count == (calls if explicit else 0)
 
 
 @pytest.mark.parametrize("kw", SGD_WIDE_RULES, ids=lambda kw: "-".join(map(str, kw.values())))
@@ -274,7 +282,8 @@ def test_float32_sgd_loop_updates_bitwise_as_the_generic_loop_on_any_values(kw):
     boundary (views starting 0-3 elements in) and on the first step and later."""
     _assert_explicit_loop_matches_generic(O.SGD(**kw).config(), np.random.default_rng(8),
                                           list(range(1, 20)) + [64, 1001], (1, 2),
-                                          lambda a: a.tobytes(), slice(0, 0))
+                                          lambda a: a.tobytes(), slice(0, 0),
+                                          KW._explicit_f32()[0])
 
 
 ADAM_WIDE_RULES = [(O.Adam, dict()), (O.Adam, dict(amsgrad=True)),
@@ -282,6 +291,7 @@ ADAM_WIDE_RULES = [(O.Adam, dict()), (O.Adam, dict(amsgrad=True)),
                    (O.Adam, dict(lr=10.0, betas=(0.6, 0.5), eps=1e-3, amsgrad=True)),
                    (O.AdamW, dict()), (O.AdamW, dict(weight_decay=0.5, amsgrad=True)),
                    (O.AdamW, dict(weight_decay=0.0)), (O.Adam, dict(eps=1e-30)),
+                   (O.Adam, dict(weight_decay=0.1, betas=(0.2, 0.9), amsgrad=True)),
                    # eps outside the float seeds' range (_root_f32_range): below 2^-125,
                    # above 2^125; eps=1e-30 above is inside it
                    (O.Adam, dict(eps=1e-40)), (O.AdamW, dict(eps=1e38, amsgrad=True))]
@@ -297,17 +307,22 @@ def _nan_as_one(a):
                          ids=lambda x: x.__name__ if isinstance(x, type)
                          else "-".join(map(str, x.values())) or "default")
 def test_float32_adam_loop_updates_bitwise_as_the_generic_loop_on_any_values(cls, kw):
-    """Float32 Adam and AdamW run optim_f32.h's loop (floats in 256-bit, doubles in
-    512-bit registers, a masked tail), not the generic one: bitwise the same params and
-    state on values across float32's range, subnormals, zeros of both signs, infs and
-    NaNs, at every offset from a vector boundary and every length up to two vectors and
-    a tail, on both lerp branches, with amsgrad, AdamW's shrink and an eps outside the
-    float seeds' range (the generic loop then runs in both). A NaN matches any NaN: which
-    NaN operand an instruction propagates (so a NaN result's sign and payload) follows
-    the operand order GCC picks, and its own two builds of this loop differ there."""
-    _assert_explicit_loop_matches_generic(cls(**kw).config(), np.random.default_rng(9),
+    """Float32 Adam and AdamW run optim_f32.h's loop (8 elements a step; the tail under a
+    mask on AVX-512, on zero-padded copies on AVX2), not the generic one: bitwise
+    the same params and state on values across float32's range, subnormals, zeros of
+    both signs, infs and NaNs, at every offset from a vector boundary and every length
+    up to three 8-element vectors and a tail, on both lerp branches, with amsgrad,
+    Adam's L2 term, AdamW's shrink and an eps outside the float seeds' range (the
+    generic loop then runs in both, and the explicit one is not counted). A NaN matches
+    any NaN: which NaN operand an instruction propagates (so a NaN result's sign and
+    payload) follows the operand order GCC picks, and its own two builds of this loop
+    differ there."""
+    cfg = cls(**kw).config()
+    seeds = 2.0 ** -125 <= cfg["eps"] <= 1e30      # the two eps outside the range above
+    _assert_explicit_loop_matches_generic(cfg, np.random.default_rng(9),
                                           list(range(1, 26)) + [64, 1001], (1, 2, 7),
-                                          _nan_as_one, slice(1, None))
+                                          _nan_as_one, slice(1, None),
+                                          KW._explicit_f32()[1] and seeds)
 
 
 def test_bound_check_agrees_with_numpy_comparisons(dtype):
@@ -1163,7 +1178,7 @@ def test_huge_params_without_weight_decay_step_as_unchecked_or_are_refused(cls, 
                          else "-".join(map(str, x.values())) or "default")
 def test_float32_adam_loop_refuses_an_overflow_and_keeps_a_nan_at_every_position(cls, kw):
     """Through Optimizer.step, whose float32 Adam runs optim_f32.h's loop (8 elements a
-    step, a masked tail): a gradient whose (1 - beta2) g^2 passes float32's max, at any
+    step, then a tail): a gradient whose (1 - beta2) g^2 passes float32's max, at any
     position of arrays of 1 to 3 vectors and a tail, is refused with every array as it
     was; a NaN or inf gradient there is stepped, and only its own element leaves the
     finite values."""
@@ -1195,11 +1210,12 @@ def test_float32_adam_loop_refuses_an_overflow_and_keeps_a_nan_at_every_position
                          ids=lambda x: x.__name__ if isinstance(x, type)
                          else "-".join(map(str, x.values())) or "default")
 def test_float32_adam_loop_writes_nothing_past_its_arrays(cls, kw):
-    """optim_f32.h's Adam loop stores its tail (fewer than 8 elements) under a mask:
-    with param, grad and state each followed by 8 sentinel floats in the same buffer,
-    a step on every length to two vectors and a tail, split over 1 and 2 threads (each
-    chunk with a tail of its own), leaves every sentinel's bits as they were (the
-    bitwise test cannot see a write past the end of param or of the last state row)."""
+    """optim_f32.h's Adam loop stores its tail (fewer than 8 elements) under a mask
+    (AVX-512) or from zero-padded copies (AVX2): with param, grad and state each followed
+    by 8 sentinel floats in the same buffer, a step on every length to two vectors and a
+    tail, split over 1 and 2 threads (each chunk with a tail of its own), leaves every
+    sentinel's bits as they were (the bitwise test cannot see a write past the end of
+    param or of the last state row)."""
     cfg = cls(**kw).config()
     slots = K.state_slots(cfg)
     rng = np.random.default_rng(11)

@@ -37,11 +37,14 @@ def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
 
 
 # the other headers with FMA or AVX2 branches (penalty.h once defined its loss helpers
-# twice inside the non-FMA branch)
+# twice inside the non-FMA branch), and AVX-512 ones (optim_f32.h's Adam loop has an AVX2
+# and an AVX-512 branch: each build compiles one)
 HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h", "gemm_small.h", "act_row.h"]
 
 
-@pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"]], ids=["no-fma", "fma"])
+@pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"],
+                                   ["-mfma", "-mavx2", "-mavx512f", "-mavx512vl"]],
+                         ids=["no-fma", "fma", "avx512"])
 @pytest.mark.parametrize("header", HEADERS)
 def test_kernel_headers_compile_with_and_without_fma(tmp_path, header, flags):
     cc = _x86_64_compiler()

@@ -5,7 +5,7 @@ step), and give bitwise what the generic loop gives.
 Nothing in the results shows which loop ran (they are the same by design), so each case
 reads the module's count of updates sent to the explicit loops (``train._explicit_f32``):
 every weight and bias update of every step must be counted where the rule's loop is
-built (SGD: AVX2 and FMA; Adam: AVX-512), none where it is not or with the switch off.
+built (AVX2 and FMA), none where it is not or with the switch off.
 The same epoch with the switch off (the generic loop only) must end with the same
 weights, states and loss to the bit: on one thread (``optim_update``, and with L2 the
 penalty-sum path ``optim_update_sq``) and on two (``optim_update_threads`` splitting a

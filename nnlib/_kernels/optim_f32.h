@@ -17,8 +17,9 @@
  * (vcvtpd2ps, then a 16-byte store): conversions and nothing else on those ports (in
  * L1, one thread: SGD 0.20 -> 0.12 ns per element, momentum 0.44 -> 0.29; the same
  * code at 512 bits 0.16 and 0.33). Float32 Adam and AdamW are below (their own note):
- * a rewrite on 8 floats with the doubles in halves of 4 measured within 2 % of GCC's
- * loop; with the doubles in one 512-bit register it needs no shuffle and 30 % less time.
+ * on AVX-512 a rewrite on 8 floats with the doubles in halves of 4 measured within 2 %
+ * of GCC's loop; with the doubles in one 512-bit register it needs no shuffle and 30 %
+ * less time (on AVX2 alone the halves of 4 take a quarter less than GCC's loop there).
  *
  * What bounds SGD and momentum is the conversions themselves, and no other way of
  * doing them measured faster (100k or 8k float32 elements, one thread, ns per element,
@@ -42,6 +43,13 @@
  * every vector boundary). The tail (fewer than 4 elements) uses fma() with the same
  * operands. Only with AVX2 and FMA (NN_SGD_F32 is 0 otherwise: the generic loop
  * runs, and on a target without FMA it rounds products separately).
+ *
+ * On Zen 1 (AVX2 alone; a 256-bit operation is two 128-bit ones) this loop is no
+ * faster than GCC's 256-bit one (optim_wide's build), which there widens after cheap
+ * vextractf128s: one thread, ns per element, 8k / 1e6 float32 elements, GCC's loop and
+ * this one: SGD 0.68 and 0.70 / 0.76 and 0.78, momentum 1.30 and 1.40 / 1.47 and 1.53.
+ * Two halves of 4 per step, each stage for both before the next (as the Adam loop
+ * below): SGD 0.60 / 0.71, momentum 1.37 / 1.49, still behind GCC's; left as it is.
  */
 #ifndef NNLIB_OPTIM_F32_H
 #define NNLIB_OPTIM_F32_H
@@ -176,19 +184,58 @@ nn_sgd_f32_range(float* p, const float* g, float* s, Py_ssize_t lo, Py_ssize_t h
  * (tests/test_optim.py compares this loop with optim's 256-bit build on finite and
  * non-finite values, lengths around every vector boundary, both lerp branches,
  * amsgrad, AdamW). The tail (fewer than 8 elements) runs the same code under a mask
- * (masked loads read nothing past the end). Only with AVX-512 F and VL and FMA
- * (NN_ADAM_F32 is 0 otherwise: the generic loop runs).
+ * (masked loads read nothing past the end).
+ *
+ * With AVX2 and FMA but no AVX-512 the same operations run on 8 elements a step as two
+ * halves of 4 (floats in 128-bit, doubles in 256-bit registers), each stage of the step
+ * for both halves before the next. GCC's loop there (256-bit vectors: optim_wide and
+ * train are built with -mprefer-vector-width=512, without which -march=native keeps
+ * Zen 1 at 128 bits) widens the upper half of each 8-float vector after a vextractf128
+ * (10 per 8 elements), and for Adam it also forms the shrink (a product and two
+ * conversions) and the L2 select (bit operations): 28 conversions per 8 elements of
+ * Adam against 24 here (AdamW: 28 in both). On
+ * Zen 1 (a 256-bit operation is two 128-bit ones) the conversions and the divider
+ * bound the loop: 8k float32 elements (in L1), one thread, ns per element, GCC's loop
+ * / this one: Adam 6.3 / 4.8, AdamW 6.3 / 5.4, amsgrad 6.4 / 5.3, Adam with L2 and
+ * beta1 0.3 6.2 / 4.8 (1e6 elements alike; GCC's 128-bit loop 8.7). Measured and
+ * left: one half per step 5.7 (the stages of one half are one long chain; the other
+ * half's stages fill its latencies); three or four halves 4.6; with the root and the
+ * divisions replaced by products (wrong results, to find the bound) 3.8: the divider's
+ * time adds to the conversions'. The tail (fewer than 8 elements) runs the same block
+ * on zero-padded copies: AVX2 has masked loads, but its masked store (vmaskmovps) is
+ * microcoded on AMD cores.
+ *
+ * Only with AVX2 (or AVX-512 F and VL) and FMA (NN_ADAM_F32 is 0 otherwise: the
+ * generic loop runs).
  * --------------------------------------------------------------------------------- */
 #if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)
 #define NN_ADAM_F32 1
+#define NN_ADAM_F32_512 1
+typedef __m512d nn_adam_f32_pd;     /* the vectors of a block's doubles and floats */
+typedef __m256 nn_adam_f32_ps;
+#define NN_ADAM_F32_SET1_PD _mm512_set1_pd
+#define NN_ADAM_F32_SET1_PS _mm256_set1_ps
+#elif defined(__AVX2__) && defined(__FMA__)
+#define NN_ADAM_F32 1
+#define NN_ADAM_F32_512 0
+typedef __m256d nn_adam_f32_pd;
+typedef __m128 nn_adam_f32_ps;
+#define NN_ADAM_F32_SET1_PD _mm256_set1_pd
+#define NN_ADAM_F32_SET1_PS _mm_set1_ps
+#else
+#define NN_ADAM_F32 0
+#define NN_ADAM_F32_512 0
+#endif
 
-/* The per-call scalars of one Adam step as 512-bit (double) and 256-bit (float)
- * broadcasts. */
+#if NN_ADAM_F32
+/* The per-call scalars of one Adam step as broadcasts. */
 typedef struct {
-    __m512d step_size, k, eps, b2, c1b2, shrink, l2, c;
-    __m256 kf, epsf;
+    nn_adam_f32_pd step_size, k, eps, b2, c1b2, shrink, l2, c;
+    nn_adam_f32_ps kf, epsf;
 } nn_adam_f32_consts;
+#endif
 
+#if NN_ADAM_F32_512
 /* Elements [i, i + 8) of the step, those of mask `k` only unless `full`. */
 static inline __attribute__((always_inline)) void
 nn_adam_f32_block(float* p, const float* g, float* m, float* v, float* vmax,
@@ -237,6 +284,100 @@ nn_adam_f32_block(float* p, const float* g, float* m, float* v, float* vmax,
 #undef NN_ST
 }
 
+/* nn_adam_f32_loop's 8 elements from i, and its tail [i, hi) (fewer than 8) */
+#define NN_ADAM_F32_FULL(i) \
+    nn_adam_f32_block(p, g, m, v, vmax, i, 0xFF, 1, C, shrinks, has_l2, amsgrad, from_end)
+#define NN_ADAM_F32_TAIL(i, hi)                                                    \
+    nn_adam_f32_block(p, g, m, v, vmax, i, (__mmask8)((1u << ((hi) - (i))) - 1), 0, C, \
+                      shrinks, has_l2, amsgrad, from_end)
+
+#elif NN_ADAM_F32
+#include <string.h>
+
+/* Elements [0, 8) of the step at p, g, m, v (and vmax) on AVX2: two halves of 4, each
+ * stage of the step for both halves before the next stage (NN_FOR_HALVES). */
+static inline __attribute__((always_inline)) void
+nn_adam_f32_block(float* p, const float* g, float* m, float* v, float* vmax,
+                  const nn_adam_f32_consts* C, int shrinks, int has_l2, int amsgrad,
+                  int from_end)
+{
+    const __m128 TINY = _mm_set1_ps(7.888609052210118e-31f);        /* 2^-100 */
+    const __m128 HALF = _mm_set1_ps(0.5f), ONE = _mm_set1_ps(1.0f);
+    const __m256d TWO = _mm256_set1_pd(2.0);
+    __m256d w[2], d[2], q[2], q1[2], mw[2], yd[2], rd[2];
+    __m128 mf[2], vf[2], vm, y[2], ry[2], r[2];
+    int h;
+#define NN_FOR_HALVES for (h = 0; h < 2; h++)
+    NN_FOR_HALVES w[h] = _mm256_cvtps_pd(_mm_loadu_ps(p + 4 * h));
+    if (shrinks)                                    /* AdamW stores the shrunk w first */
+        NN_FOR_HALVES w[h] = _mm256_cvtps_pd(_mm256_cvtpd_ps(_mm256_mul_pd(w[h],
+                                                                           C->shrink)));
+    NN_FOR_HALVES d[h] = _mm256_cvtps_pd(_mm_loadu_ps(g + 4 * h));
+    if (has_l2)
+        NN_FOR_HALVES d[h] = _mm256_fmadd_pd(C->l2, w[h], d[h]);   /* g + l2 w */
+    NN_FOR_HALVES mw[h] = _mm256_cvtps_pd(_mm_loadu_ps(m + 4 * h));
+    NN_FOR_HALVES mf[h] = _mm256_cvtpd_ps(_mm256_fmadd_pd(
+        C->c, _mm256_sub_pd(d[h], mw[h]), from_end ? d[h] : mw[h]));  /* exp_avg's lerp */
+    NN_FOR_HALVES _mm_storeu_ps(m + 4 * h, mf[h]);
+    NN_FOR_HALVES vf[h] = _mm256_cvtpd_ps(_mm256_fmadd_pd(
+        C->b2, _mm256_cvtps_pd(_mm_loadu_ps(v + 4 * h)),
+        _mm256_mul_pd(_mm256_mul_pd(C->c1b2, d[h]), d[h])));          /* exp_avg_sq */
+    NN_FOR_HALVES _mm_storeu_ps(v + 4 * h, vf[h]);
+    if (amsgrad)
+        NN_FOR_HALVES {
+            vm = _mm_loadu_ps(vmax + 4 * h);
+            vf[h] = _mm_blendv_ps(vf[h], vm, _mm_cmp_ps(vm, vf[h], _CMP_GE_OQ));
+            _mm_storeu_ps(vmax + 4 * h, vf[h]);
+        }
+    NN_FOR_HALVES y[h] = _mm_sqrt_ps(vf[h]);                        /* the seeds */
+    NN_FOR_HALVES ry[h] = _mm_div_ps(HALF, _mm_add_ps(y[h], TINY));
+    NN_FOR_HALVES r[h] = _mm_div_ps(ONE, _mm_fmadd_ps(y[h], C->kf, C->epsf));
+    NN_FOR_HALVES yd[h] = _mm256_cvtps_pd(y[h]);
+    NN_FOR_HALVES rd[h] = _mm256_cvtps_pd(r[h]);
+    NN_FOR_HALVES d[h] = _mm256_fmadd_pd(_mm256_fmadd_pd(
+        _mm256_fnmadd_pd(yd[h], yd[h], _mm256_cvtps_pd(vf[h])), _mm256_cvtps_pd(ry[h]),
+        yd[h]), C->k, C->eps);
+    NN_FOR_HALVES q[h] = _mm256_mul_pd(_mm256_cvtps_pd(mf[h]), rd[h]);         /* m r */
+    NN_FOR_HALVES q1[h] = _mm256_mul_pd(q[h], _mm256_fnmadd_pd(rd[h], d[h], TWO));
+    NN_FOR_HALVES q1[h] = _mm256_blendv_pd(q1[h], q[h],               /* q (2 - r d) */
+                                           _mm256_cmp_pd(q1[h], q1[h], _CMP_UNORD_Q));
+    NN_FOR_HALVES _mm_storeu_ps(p + 4 * h, _mm256_cvtpd_ps(
+        _mm256_fnmadd_pd(C->step_size, q1[h], w[h])));
+#undef NN_FOR_HALVES
+}
+
+/* Elements [0, n) (n < 8) of the step, on zero-padded copies. */
+static inline __attribute__((always_inline)) void
+nn_adam_f32_tail(float* p, const float* g, float* m, float* v, float* vmax, Py_ssize_t n,
+                 const nn_adam_f32_consts* C, int shrinks, int has_l2, int amsgrad,
+                 int from_end)
+{
+    float tp[8] = {0}, tg[8] = {0}, tm[8] = {0}, tv[8] = {0}, tx[8] = {0};
+    size_t bytes = (size_t)n * sizeof(float);
+    memcpy(tp, p, bytes);
+    memcpy(tg, g, bytes);
+    memcpy(tm, m, bytes);
+    memcpy(tv, v, bytes);
+    if (amsgrad)
+        memcpy(tx, vmax, bytes);
+    nn_adam_f32_block(tp, tg, tm, tv, tx, C, shrinks, has_l2, amsgrad, from_end);
+    memcpy(p, tp, bytes);
+    memcpy(m, tm, bytes);
+    memcpy(v, tv, bytes);
+    if (amsgrad)
+        memcpy(vmax, tx, bytes);
+}
+
+#define NN_ADAM_F32_FULL(i) \
+    nn_adam_f32_block(p + (i), g + (i), m + (i), v + (i), vmax + (i), C, shrinks, has_l2, \
+                      amsgrad, from_end)
+#define NN_ADAM_F32_TAIL(i, hi)                                                        \
+    nn_adam_f32_tail(p + (i), g + (i), m + (i), v + (i), vmax + (i), (hi) - (i), C,     \
+                     shrinks, has_l2, amsgrad, from_end)
+#endif
+
+#if NN_ADAM_F32
+/* Elements [lo, hi) of the step, 8 at a time, then the tail (the branch's blocks). */
 static inline __attribute__((always_inline)) void
 nn_adam_f32_loop(float* p, const float* g, float* m, float* v, float* vmax,
                  Py_ssize_t lo, Py_ssize_t hi, const nn_adam_f32_consts* C, int shrinks,
@@ -244,12 +385,12 @@ nn_adam_f32_loop(float* p, const float* g, float* m, float* v, float* vmax,
 {
     Py_ssize_t i = lo;
     for (; i + 8 <= hi; i += 8)
-        nn_adam_f32_block(p, g, m, v, vmax, i, 0xFF, 1, C, shrinks, has_l2, amsgrad,
-                          from_end);
+        NN_ADAM_F32_FULL(i);
     if (i < hi)
-        nn_adam_f32_block(p, g, m, v, vmax, i, (__mmask8)((1u << (hi - i)) - 1), 0, C,
-                          shrinks, has_l2, amsgrad, from_end);
+        NN_ADAM_F32_TAIL(i, hi);
 }
+#undef NN_ADAM_F32_FULL
+#undef NN_ADAM_F32_TAIL
 
 /* Elements [lo, hi) of the Adam step on float32 param p, grad g and the state slots m,
  * v (and vmax if amsgrad); the scalars as optim_rules' setup computes them (shrink 1:
@@ -262,16 +403,16 @@ nn_adam_f32_range(float* p, const float* g, float* m, float* v, float* vmax,
 {
     nn_adam_f32_consts C;
     int shrinks = shrink != 1.0;
-    C.step_size = _mm512_set1_pd(step_size);
-    C.k = _mm512_set1_pd(inv_bc2);
-    C.eps = _mm512_set1_pd(eps);
-    C.b2 = _mm512_set1_pd(b2);
-    C.c1b2 = _mm512_set1_pd(1.0 - b2);
-    C.shrink = _mm512_set1_pd(shrink);
-    C.l2 = _mm512_set1_pd(l2);
-    C.c = _mm512_set1_pd(c);
-    C.kf = _mm256_set1_ps((float)inv_bc2);
-    C.epsf = _mm256_set1_ps((float)eps);
+    C.step_size = NN_ADAM_F32_SET1_PD(step_size);
+    C.k = NN_ADAM_F32_SET1_PD(inv_bc2);
+    C.eps = NN_ADAM_F32_SET1_PD(eps);
+    C.b2 = NN_ADAM_F32_SET1_PD(b2);
+    C.c1b2 = NN_ADAM_F32_SET1_PD(1.0 - b2);
+    C.shrink = NN_ADAM_F32_SET1_PD(shrink);
+    C.l2 = NN_ADAM_F32_SET1_PD(l2);
+    C.c = NN_ADAM_F32_SET1_PD(c);
+    C.kf = NN_ADAM_F32_SET1_PS((float)inv_bc2);
+    C.epsf = NN_ADAM_F32_SET1_PS((float)eps);
 #define NN_ADAM_F32_CALL(S, W, A, E) \
     nn_adam_f32_loop(p, g, m, v, vmax, lo, hi, &C, S, W, A, E)
 #define NN_ADAM_F32_ENDS(S, W, A)                                                  \
@@ -288,7 +429,6 @@ nn_adam_f32_range(float* p, const float* g, float* m, float* v, float* vmax,
 #undef NN_ADAM_F32_CALL
 }
 #else
-#define NN_ADAM_F32 0
 static void
 nn_adam_f32_range(float* p, const float* g, float* m, float* v, float* vmax,
                   Py_ssize_t lo, Py_ssize_t hi, double step_size, double inv_bc2,

@@ -30,8 +30,9 @@ straight from and to memory: GCC's loops at either width spend a third of their
 conversion ports on shuffles (its design note). So does float32 Adam and AdamW (seeds
 in range, ``adam_scalars``), eight elements at a time with the floats in 256-bit and the
 doubles in 512-bit registers (no shuffle at all; AdamW's shrink only where it is not
-1): 100k elements, one thread, 1.68 -> 1.19 ns per element. Same operations, same
-results (a NaN's sign aside, see tests/test_optim.py). The choice is
+1): 100k elements, one thread, 1.68 -> 1.19 ns per element; without AVX-512, as two
+halves of four in 128- and 256-bit registers (Zen 1: 8.7 -> 4.8 ns). Same operations,
+same results (a NaN's sign aside, see tests/test_optim.py). The choice is
 ``optim_rules.explicit_f32``'s (where the loop is built, the seeds in range, no array
 partly overlapping another), made inside ``optim_update_threads`` and its siblings, so the
 training epoch (``train.pyx``) takes the same loops; ``optim``'s ``_step_narrow`` calls
@@ -39,7 +40,9 @@ training epoch (``train.pyx``) takes the same loops; ``optim``'s ``_step_narrow`
 """
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update_threads, OPT_SGD,
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD, OPT_ADAM,
-                                         OPT_ADAMW, OPT_ADAGRAD, OPT_RMSPROP)
+                                         OPT_ADAMW, OPT_ADAGRAD, OPT_RMSPROP, NN_SGD_F32,
+                                         NN_ADAM_F32, nn_explicit_f32_updates,
+                                         nn_explicit_f32_on, nn_set_explicit_f32)
 
 
 cdef bint wide_rule(const OptimConfig* cfg, bint f32) noexcept nogil:
@@ -65,3 +68,16 @@ cdef void update_wide_f64(const OptimConfig* cfg, double* param, const double* g
                           int n_threads) noexcept nogil:
     """``optim_update_threads`` on float64 arrays, from the 512-bit build."""
     optim_update_threads(cfg, param, grad, state, n, step, n_threads)
+
+
+def _explicit_f32(on=None):
+    """Test hook on the standalone step's float32 updates (this module's, as
+    ``train._explicit_f32`` on the epoch's): returns ``(sgd, adam, count, on)``, whether
+    the SGD and the Adam loop of ``optim_f32.h`` are built, how many updates
+    ``optim_rules.explicit_f32`` has sent to them so far and whether it may (before
+    ``on``, if given, sets it: False sends every update to the generic loop)."""
+    out = (bool(NN_SGD_F32), bool(NN_ADAM_F32), nn_explicit_f32_updates,
+           bool(nn_explicit_f32_on))
+    if on is not None:
+        nn_set_explicit_f32(1 if on else 0)
+    return out
