@@ -73,8 +73,9 @@ def epoch_limits(sizes, n_samples, batch, dtype):
     and 2 for the weight gradient, plus 2 per weight of every layer but the first for the
     input gradient (no one asks for the gradient of the data); per step, 2 per weight for
     the update when the batch has several rows (at batch 1 the update is the weight
-    gradient's rank-1 product itself). A step that skips zero inputs (nnlib's batch-1 step skips the
-    data's zeros and ReLU's) does less than this dense work and can run below it. The
+    gradient's rank-1 product itself). A step that skips zero inputs (nnlib's batch-1
+    step skips the data's zeros and ReLU's) does less than this dense work and can run
+    below it. The
     load/store bound: per step each weight is loaded once by the forward product, once by
     the backward one except the first layer's, loaded and stored once by the update, at 2
     vector loads and 1 vector store per cycle, the cycle rate taken as the peak over 2 FMA
@@ -113,7 +114,8 @@ def limit_note(ctx, row, sizes, n_samples, batch, nnlib="nnlib"):
             f"reached by {who}), load/store bound {ls * 1e3:.3f} ms ({ls / t:.0%})")
     return (f" Limits at batch {batch}: {lim['flops'] / 1e6:.0f} MFLOP per epoch at the "
             f"best measured one-thread {peak['dtype']} GEMM rate "
-            f"({peak['flops_per_s'] / 1e9:.0f} GFLOP/s, {peak['n']}x{peak['n']} OpenBLAS products) take {fma * 1e3:.2f} ms "
+            f"({peak['flops_per_s'] / 1e9:.0f} GFLOP/s, {peak['n']}x{peak['n']} OpenBLAS "
+            f"products) take {fma * 1e3:.2f} ms "
             f"(dense work: a step that skips zero inputs does less): "
             f"{who} runs at {fma / t:.0%} of the FMA bound; its weight loads and stores "
             f"(2 loads and 1 store of {lim['lanes']} values per cycle, once per step) "

@@ -282,7 +282,7 @@ class Callback:
         >>> cb.started                               # 10 rows: 3 batches per epoch
         [0, 1, 2, 0, 1, 2]
         """
-        self.on_batch_begin(batch, logs)
+        self.on_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
         """After step ``batch`` was applied; ``logs["loss"]`` is the mean loss of the
@@ -310,7 +310,7 @@ class Callback:
         >>> len(cb.losses), cb.losses[-1] == history["loss"][0]
         (3, True)
         """
-        self.on_batch_end(batch, logs)
+        self.on_batch_end(batch, logs=logs)
 
     # Keras's older names of the two hooks above, which its base class keeps as aliases
     # (its on_train_batch_* call them), so callbacks written against them run here too.

@@ -499,7 +499,9 @@ class TrainingRun(ClaimedRun):
         updates applied.
 
         Each epoch first follows the optimizer's current config and checks the model
-        still holds the run's arrays (a callback or schedule may have changed them).
+        still holds the run's arrays (a callback or schedule may have changed them);
+        with batch callbacks (``on_piece``) the arrays are checked after each of their
+        calls too.
         ``fresh=True`` says no code of the user's has run since the run was built (no
         callback, schedule, ...): the first epoch then uses what the constructor read.
         Another thread's change in that window takes effect at the next epoch, as one
@@ -608,15 +610,18 @@ class TrainingRun(ClaimedRun):
         """Set the step count of the optimizer's entries of the run's arrays: the
         epoch's ``counters`` when no code of the user's ran within it (no ``on_piece``
         callback: the entries cannot have been replaced, e.g. by ``optimizer.reset()``),
-        else the optimizer's current ones, but for a state the callback replaced."""
+        else those of them the optimizer still holds: an entry a callback replaced keeps
+        its own count, and none is made here (making one checks the state's layout,
+        which a callback may have changed: this runs as the epoch ends, interrupted or
+        not)."""
         if self.on_piece is None:
             for entry in counters:
                 entry.step = value
         else:
-            # a state the callback replaced was never stepped: its count stays its own
-            replaced = self._replaced_states()
-            self.optimizer._set_steps([p for p, r in zip(self.params, replaced) if not r],
-                                      value)
+            held = self.optimizer._entries
+            for p, entry in zip(self.params, counters):
+                if held.get(id(p)) is entry:
+                    entry.step = value
 
     def _bind_dropout(self, t_epoch):
         """Seed each dropout of the setup with its layer's seed, and offset its counter

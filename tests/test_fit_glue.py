@@ -274,6 +274,30 @@ def test_optimizer_state_replaced_in_a_callback_is_refused(how):
     assert opt.t == (0 if how == "reset" else saved["t"])
 
 
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_momentum_turned_on_in_a_batch_callback(epochs):
+    """The epoch it happens in ends as it ran (plain SGD, counted); the next one refuses
+    a config its state cannot follow. The end of the epoch makes no optimizer entry, so
+    it does not trip over the new layout (a ShapeError as the epoch ended, before)."""
+    X, y = np.eye(4).repeat(3, 0), np.arange(12) % 4
+    model = nnlib.Sequential([Dense(4, 4, random_state=0)])
+    opt = nnlib.optim.SGD(model.params, lr=0.1)
+
+    class TurnOn(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            opt.param_groups[0]["momentum"] = 0.9
+
+    def fit():
+        model.fit(X, y, optimizer=opt, epochs=epochs, batch_size=4, shuffle=False,
+                  callbacks=[TurnOn()])
+    if epochs == 1:
+        fit()
+        assert opt.t == 3
+    else:
+        with pytest.raises(ValueError, match="state cannot follow"):
+            fit()
+
+
 @pytest.mark.parametrize("how", ["reset", "load_state_dict"])
 def test_optimizer_state_replaced_within_an_epoch_is_refused(how):
     """A batch callback replacing the state in the middle of the only epoch: before, the

@@ -181,6 +181,29 @@ def test_one_and_two_threads_agree_bitwise(name, dtype, rng):
     np.testing.assert_array_equal(vjp(x, g, n_threads=1), vjp(x, g, n_threads=2))
 
 
+
+@pytest.mark.parametrize("c", [4, 10])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_short_rows_grouped_in_blocks_are_the_rows_alone(name, c, dtype, rng):
+    """Rows of c <= VEC_BLOCK values are taken VEC_BLOCK // c to a block: around a
+    block's row count, and past GIL_RELEASE_MIN values over two threads, every row is
+    bitwise the row computed alone (a block or task that miscounted its last rows would
+    leave them unwritten or read past them)."""
+    from nnlib._paths import INT_PATHS
+    per = INT_PATHS["VEC_BLOCK"][0] // c
+    fn, vjp = getattr(F, name), getattr(F, name + "_vjp")
+    big = INT_PATHS["GIL_RELEASE_MIN"][0] // c + per + 3
+    for n in (per - 1, per, per + 1, 2 * per + 1, big):
+        x = (rng.standard_normal((n, c)) * 4).astype(dtype)
+        g = rng.standard_normal(x.shape).astype(dtype)
+        y, d = fn(x, n_threads=1), vjp(x, g, n_threads=1)
+        np.testing.assert_array_equal(y, fn(x, n_threads=2))
+        np.testing.assert_array_equal(d, vjp(x, g, n_threads=2))
+        for i in sorted({0, n - 2, n - 1} - {-1}):
+            np.testing.assert_array_equal(y[i], fn(x[i:i + 1], n_threads=1)[0])
+            np.testing.assert_array_equal(d[i], vjp(x[i:i + 1], g[i:i + 1],
+                                                    n_threads=1)[0])
+
 @pytest.mark.parametrize("name", NAMES)
 def test_output_never_aliases_input(name, rng):
     x = rng.standard_normal((4, 5))

@@ -18,10 +18,12 @@ and rounded once when stored.
 
 exp, log1p and log are ``vmath.h``'s branch-free nn_exp / nn_log1p_unit / nn_log pieces
 (see ``scalar.pxd``: < 1 ulp like libm's, but inlined and vectorized; libm's log in the
-Poisson loop kept it scalar, 5x slower than NumPy); the log of a softmax row's sum of
-exps is nn_log too. The loops that feed a sum are split in blocks of ``VEC_BLOCK``
-(evaluate into a stack buffer, vectorized; then add in order), so the sums are the same
-sequential double sums as before, independent of ``n_threads``. The softmax rows' exps
+Poisson loop kept it scalar, 5x slower than NumPy); the logs of the row sums of a block
+of short rows (``exp_shifted_rows``) are nn_log too, taken in one vectorized loop, while
+a row longer than a block (``softmax_row``) takes libm's log of its one sum. The loops
+that feed a sum are split in blocks of ``VEC_BLOCK`` (evaluate into a stack buffer,
+vectorized; then add in order), so the sums are the same sequential double sums as
+before, independent of ``n_threads``. The softmax rows' exps
 for float32 results are vmath.h's float32 form (``exp_nonpositive``: 1.5e-11 relative,
 still in double; 2.5e-4 of a float32 ulp), as the float32 activations' are.
 
@@ -235,12 +237,6 @@ cdef inline void exp_shifted_rows(const floating* z, Py_ssize_t nr, Py_ssize_t c
     if rlog != NULL:
         for r in range(nr):
             rlog[r] = nn_log(rsum[r])
-
-
-cdef inline double logsumexp_row(const floating* z, Py_ssize_t c) noexcept nogil:
-    """log sum_j exp(z_j), stable: m + log sum_j exp(z_j - m) with m = max_j z_j."""
-    cdef double m = row_max(z, c)
-    return m + log(exp_shifted_row(z, c, m, <floating*>NULL))
 
 
 cdef inline double softmax_row(const floating* z, Py_ssize_t c,

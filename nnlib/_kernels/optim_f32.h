@@ -368,12 +368,14 @@ nn_adam_f32_tail(float* p, const float* g, float* m, float* v, float* vmax, Py_s
         memcpy(vmax, tx, bytes);
 }
 
-#define NN_ADAM_F32_FULL(i) \
-    nn_adam_f32_block(p + (i), g + (i), m + (i), v + (i), vmax + (i), C, shrinks, has_l2, \
-                      amsgrad, from_end)
+/* vmax is offset only with amsgrad: without it there may be no such array, and a pointer
+ * moved past the end of another one is undefined even if never read */
+#define NN_ADAM_F32_FULL(i)                                                            \
+    nn_adam_f32_block(p + (i), g + (i), m + (i), v + (i), amsgrad ? vmax + (i) : vmax, C, \
+                      shrinks, has_l2, amsgrad, from_end)
 #define NN_ADAM_F32_TAIL(i, hi)                                                        \
-    nn_adam_f32_tail(p + (i), g + (i), m + (i), v + (i), vmax + (i), (hi) - (i), C,     \
-                     shrinks, has_l2, amsgrad, from_end)
+    nn_adam_f32_tail(p + (i), g + (i), m + (i), v + (i), amsgrad ? vmax + (i) : vmax,   \
+                     (hi) - (i), C, shrinks, has_l2, amsgrad, from_end)
 #endif
 
 #if NN_ADAM_F32
