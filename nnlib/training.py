@@ -641,16 +641,17 @@ class TrainingRun(ClaimedRun):
         for layer, step0 in zip(self._dropouts, steps0):
             layer.step = (step0 + t_now - t_epoch) % 2**64
 
-    def _replaced_states(self):
-        """Per parameter, whether the optimizer no longer keeps the state arrays the
-        setup steps (``reset()`` or ``load_state_dict()`` made new ones)."""
+    def _state_replaced(self):
+        """Whether the optimizer no longer keeps some state array the setup steps
+        (``reset()`` or ``load_state_dict()`` made new ones)."""
         entries = self.optimizer._entries
-        out = []
         for p, st in zip(self.params, self.states):
-            e = None if st is None else entries.get(id(p))
-            out.append(st is not None and (e is None or e.ref() is not p
-                                           or not _same_memory(st, e.rows.reshape(-1))))
-        return out
+            if st is None:
+                continue
+            e = entries.get(id(p))
+            if e is None or e.ref() is not p or not _same_memory(st, e.rows.reshape(-1)):
+                return True
+        return False
 
     def _check_arrays(self):
         """Raise RuntimeError if the model or the optimizer no longer holds the arrays
@@ -660,7 +661,7 @@ class TrainingRun(ClaimedRun):
                                                            self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
-        if any(self._replaced_states()):
+        if self._state_replaced():
             # the setup steps the arrays it was built on: stepping them on would leave
             # the optimizer's new state untouched while t counted the steps
             raise RuntimeError("the optimizer's state was replaced during training "
