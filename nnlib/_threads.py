@@ -94,6 +94,8 @@ def resolve_threads(n_threads, work_size):
     """
     if n_threads is None:
         return 1 if work_size < PARALLEL_MIN_SIZE else thread_limit()
+    if type(n_threads) is int and n_threads == 1:    # thread_limit() is at least 1
+        return 1
     return min(check_int_scalar(n_threads, "n_threads", low=1), thread_limit())
 
 

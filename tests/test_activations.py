@@ -7,6 +7,7 @@ import pytest
 import nnlib._reference as R
 import nnlib.functional as F
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
+from nnlib._kernels import aligned
 from tests.conftest import FD_TOL, TOL, central_diff
 
 NAMES = list(ACTIVATION_CODES)
@@ -194,3 +195,57 @@ def test_non_native_byte_order_is_read_as_its_values(dtype):
         np.testing.assert_array_equal(out, fn(native))
     assert F.relu(x)[0, 0] == big
     assert np.isfinite(F.softmax(x)).all()
+
+
+def _unaligned(a):
+    """A copy of ``a`` whose data starts one byte past an aligned address."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = buf[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_arrays_the_kernels_cannot_read_as_is_are_converted_first(name, dtype, rng):
+    # the wrapper hands the kernels ndarrays as they are only when they are C-contiguous,
+    # aligned and native float32/float64 (aligned.flat_float); the rest take a copy
+    x = rng.standard_normal((5, 6)).astype(dtype)
+    g = rng.standard_normal((5, 6)).astype(dtype)
+    f, vjp = getattr(F, name), getattr(F, name + "_vjp")
+    want_y, want_g = f(x), vjp(x, g)
+    for xx, gg in [(_unaligned(x), _unaligned(g)),                      # odd address
+                   (np.asfortranarray(x), g),                           # F order
+                   (x.astype(x.dtype.newbyteorder(">")), g),            # byte-swapped
+                   (np.hstack([x, x])[:, :6], np.hstack([g, g])[:, :6])]:   # strided
+        assert not aligned.flat_float(xx)
+        np.testing.assert_array_equal(f(xx), want_y, strict=True)
+        np.testing.assert_array_equal(vjp(xx, gg), want_g, strict=True)
+    # a grad_out of the other dtype is converted to x's
+    other = np.float32 if dtype == np.float64 else np.float64
+    np.testing.assert_array_equal(vjp(x, g.astype(other)), vjp(x, g.astype(other).astype(dtype)),
+                                  strict=True)
+
+
+def test_kernel_entry_points_check_dtype_layout_and_writeability():
+    from nnlib._kernels import activations as k
+    relu = ACTIVATION_CODES["relu"]
+    x = np.ones(6)
+    with pytest.raises(TypeError, match="dtype of the first array"):
+        k.activation_forward(relu, x, np.empty(6, np.float32), 0.0, 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.activation_vjp(relu, x, np.ones(12)[::2], np.empty(6), 0.0, 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.activation_forward(relu, np.ones(6, np.int64), np.empty(6), 0.0, 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.activation_forward(relu, _unaligned(x), np.empty(6), 0.0, 1)
+    ro = np.empty(6)
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        k.activation_vjp_from_output(relu, x, x, ro, 0.0, 1)
+    with pytest.raises(TypeError):
+        k.activation_forward(relu, None, np.empty(6), 0.0, 1)
+    # any shape is read flat: (2, 3) in, (6,) out
+    out = np.empty(6)
+    k.activation_forward(relu, np.arange(-3.0, 3.0).reshape(2, 3), out, 0.0, 1)
+    assert out.tolist() == [0, 0, 0, 0, 1, 2]

@@ -46,3 +46,30 @@ def empty_like(cnp.ndarray x not None):
         cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), data)
     cnp.set_array_base(out, buf)
     return out
+
+
+def flat_float(object a, object dtype=None):
+    """Whether ``a`` is an ndarray (not a subclass) that the compiled elementwise kernels
+    read as it is: C-contiguous, aligned, float32 or float64 in native byte order, and of
+    ``dtype`` (a NumPy dtype) unless that is None. One C call: the same tests through
+    ``ndarray.flags`` and ``dtype`` comparisons cost about 0.7 us, a quarter of a kernel
+    call at 1e2 elements.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flat_float(np.ones(3)), flat_float(np.ones((3, 2))[:, 0]), flat_float(np.ones(3, int))
+    (True, False, False)
+    >>> flat_float(np.ones(3, np.float32), np.dtype(np.float64))
+    False
+    """
+    if type(a) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return False
+    if not (cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            and cnp.PyArray_ISALIGNED(arr)):
+        return False
+    return dtype is None or (<cnp.dtype?>dtype).type_num == t

@@ -53,7 +53,7 @@ import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
 from nnlib._kernels import activations as _k
-from nnlib._kernels.aligned import empty_like as _empty_like
+from nnlib._kernels.aligned import empty_like as _empty_like, flat_float as _flat_float
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
 from nnlib._validation import (as_float_array, check_fits_dtype, check_real_scalar,
@@ -64,17 +64,16 @@ __all__ = ["identity", "identity_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_v
            "elu_vjp", "sign", "sign_vjp"]   # each of ACTIVATION_CODES and its vjp (tested)
 
 
-_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _as_array(a, name, dtype=None):
-    """``as_float_array(a, name, dtype)``, returning a C-contiguous float32/float64 ndarray
-    of the wanted dtype as is without the general checks: on 1e2 elements the call
-    overhead is most of a kernel's time."""
-    if (type(a) is np.ndarray and a.dtype in _NATIVE_FLOATS and a.flags.c_contiguous
-            and (dtype is None or a.dtype == dtype)):
+    """``as_float_array(a, name, dtype)``, returning an array the kernels read as it is
+    (``flat_float``: C-contiguous, aligned, float32/float64, of ``dtype``) without the
+    general checks: on 1e2 elements the call overhead is most of a kernel's time. An
+    unaligned array (a view at an odd offset of a buffer) is copied: the compiled loops
+    read whole floats."""
+    if _flat_float(a, dtype):
         return a
-    return as_float_array(a, name, dtype=dtype)
+    a = as_float_array(a, name, dtype=dtype)
+    return a if a.flags.aligned else a.copy()
 
 
 def _param(name, param, dtype):
@@ -88,8 +87,8 @@ def _forward(name: str, x: ArrayLike, param: float, n_threads: Optional[int]) ->
     x = _as_array(x, "x")
     param = _param(name, param, x.dtype)
     out = _empty_like(x)                   # on a cache line (nnlib._aligned)
-    _k.activation_forward(ACTIVATION_CODES[name], x.reshape(-1), out.reshape(-1),
-                          param, resolve_threads(n_threads, x.size))
+    _k.activation_forward(ACTIVATION_CODES[name], x, out, param,
+                          resolve_threads(n_threads, x.size))
     return out
 
 
@@ -102,16 +101,14 @@ def _vjp(name: str, x: ArrayLike, grad_out: ArrayLike, param: float,
     out = _empty_like(x)                   # on a cache line (nnlib._aligned)
     threads = resolve_threads(n_threads, x.size)
     if output is None:
-        _k.activation_vjp(ACTIVATION_CODES[name], x.reshape(-1), g.reshape(-1),
-                          out.reshape(-1), param, threads)
+        _k.activation_vjp(ACTIVATION_CODES[name], x, g, out, param, threads)
         return out
     y = _as_array(output, "output", dtype=x.dtype)
     check_same_shape("x", x, "output", y)
     if name == "leaky_relu" and param < 0:
         raise ValueError(f"leaky_relu_vjp: output= needs slope >= 0 (got {param!r}): with "
                          "a negative slope the output's sign does not tell x > 0 from x < 0")
-    _k.activation_vjp_from_output(ACTIVATION_CODES[name], y.reshape(-1), g.reshape(-1),
-                                  out.reshape(-1), param, threads)
+    _k.activation_vjp_from_output(ACTIVATION_CODES[name], y, g, out, param, threads)
     return out
 
 
