@@ -26,7 +26,9 @@ import numpy as np
 
 from nnlib._aligned import aligned_copy
 
-from bench.results import Unavailable, measure_peers, median, table, workload_result
+from bench.report import LABELS
+from bench.results import (FAULT_SECONDS, FAULTS_SHOWN_SHARE, Unavailable, measure_peers,
+                           median, row_shows_faults, table, workload_result)
 
 NAME = "kernels"
 TITLE = "Kernels: nnlib vs its NumPy twin vs PyTorch"
@@ -395,6 +397,32 @@ def _slope_note(rows, dtype):
                if np.dtype(dtype) == np.float32 else ""))
 
 
+def _faults_note(rows):
+    """What the page-fault counts in the cells mean, and the rows that show them: by name
+    where one peer faults and another takes under half as many, counted where all fault
+    alike."""
+    differ, alike = [], 0
+    for row in filter(row_shows_faults, rows):
+        f = {p: c["faults_per_call"] for p, c in row["cells"].items()
+             if c.get("status") == "ok" and c.get("faults_per_call") is not None}
+        if min(f.values()) < 0.5 * max(f.values()):
+            differ.append(f"{row['case']} (" + ", ".join(
+                f"{LABELS.get(p, p)} {v:,.0f}" for p, v in f.items()) + ")")
+        else:
+            alike += 1
+    here = "; ".join(differ) if differ else "no row has one peer faulting and not another"
+    if alike:
+        here += (f"; {alike} more " + ("rows fault" if alike > 1 else "row faults")
+                 + " alike in every peer")
+    return ("Page faults per call (counted around every timed sample) are shown in a row "
+            f"where a peer takes at least one per call and, at {FAULT_SECONDS * 1e6:.2g} µs "
+            f"each, {FAULTS_SHOWN_SHARE:.0%} of its time: they are the allocator returning "
+            "freed outputs to the OS between calls and the next call faulting them back in "
+            "(glibc trims its heap top past twice the largest mmap'd block freed, at most "
+            "64 MiB, and unmaps blocks above 32 MiB at once), which follows the process's "
+            f"allocation history, not the peer's kernel. Here: {here}.")
+
+
 def _add_bandwidth(cells, op, n, dtype, bandwidth):
     """Each ok cell gets ``bandwidth_fraction``: its bytes/s over the machine's memory
     bandwidth (an op on arrays that fit in a cache can exceed 1)."""
@@ -546,7 +574,8 @@ def run(ctx):
                      "logy": True, "file": "kernels.png", "xlabel": "elements",
                      "ylabel": "seconds per call"},
                memory_bandwidth=bandwidth,
-               notes=[n for n in (_streams_note(), _slope_note(rows, ctx.dtype)) if n]),
+               notes=[n for n in (_streams_note(), _slope_note(rows, ctx.dtype),
+                                  _faults_note(rows + part_rows + twin_rows)) if n]),
          table("activation_parts", ("nnlib", "torch"), part_rows,
                notes=[f"Each activation's forward and vjp alone, {_pow10(part_n)} elements, "
                       f"{dt}. Both vjps get what PyTorch's autograd saves: the forward's "

@@ -4,8 +4,10 @@ import json
 import math
 import os
 
+from bench.results import row_shows_faults
+
 __all__ = ["write_json", "write_markdown", "write_summary", "write_plots", "fmt_seconds",
-           "fmt_bytes"]
+           "fmt_bytes", "fmt_faults"]
 
 LABELS = {"nnlib": "nnlib", "torch": "PyTorch", "sklearn": "scikit-learn",
           "numpy": "NumPy loop", "twin": "NumPy twin", "jax": "JAX (jit epoch)",
@@ -60,6 +62,22 @@ def fmt_bytes(n):
     return f"{n:.0f} B"
 
 
+def fmt_faults(cell):
+    """A cell's page faults per call, e.g. "808 page faults/call" ("" if not recorded)."""
+    f = cell.get("faults_per_call")
+    if f is None:
+        return ""
+    text = f"{_fmt_count(f)} page faults/call"
+    major = cell.get("major_faults_per_call") or 0
+    if major >= 1:
+        text += f", {_fmt_count(major)} from disk"
+    return text
+
+
+def _fmt_count(x):
+    return f"{x:,.0f}" if x >= 100 else f"{x:.2g}"
+
+
 def _value(tbl, row, cell):
     """The number shown for a cell: seconds, or a rate (per_call / seconds)."""
     m = cell.get("median") if cell.get("status") == "ok" else None
@@ -77,14 +95,20 @@ def _fmt_cell(tbl, row, cell):
     if tbl["value"] == "bytes":          # one measurement per cell: no spread to show
         return fmt_bytes(v)
     spread = cell["iqr"] / cell["median"] if cell["median"] else 0.0
+    notes = []
     if tbl["value"] == "rate":
         text = f"{v:,.0f} {tbl['unit']}"
         if "sgemm_fraction" in cell:
-            text += f" ({cell['sgemm_fraction']:.0%} of sgemm)"
+            notes.append(f"{cell['sgemm_fraction']:.0%} of sgemm")
     else:
         text = fmt_seconds(v)
         if "bandwidth_fraction" in cell:
-            text += f" ({cell['bandwidth_fraction']:.0%} of memory bandwidth)"
+            notes.append(f"{cell['bandwidth_fraction']:.0%} of memory bandwidth")
+    if row_shows_faults(row):
+        notes.append(fmt_faults(cell))
+    notes = [n for n in notes if n]
+    if notes:
+        text += f" ({'; '.join(notes)})"
     return f"{text} ±{spread:.0%}"
 
 

@@ -13,14 +13,24 @@ Threads used: around every sample (outside the timed region) each thread of the 
 has its CPU clock read, so a peer's result says how many threads did its work. A run with
 ``--threads 1`` claims one thread per library; a library whose pool ignores the limit
 shows up here instead of passing as a faster single thread.
+
+Page faults: the process's minor and major fault counters are read right around every
+sample too, so a peer whose allocator hands its freed outputs back to the OS between
+calls, and faults them back in on the next one, says so; that cost is where the memory
+comes from, not the peer's kernel.
 """
 import gc
 import math
 import os
 import time
 
+try:
+    import resource
+except ImportError:         # not POSIX: no fault counters
+    resource = None
+
 __all__ = ["interleaved", "summarize", "Unavailable", "thread_cpu", "threads_report",
-           "machine_busy", "clean_rounds"]
+           "machine_busy", "clean_rounds", "page_faults"]
 
 
 class Unavailable(Exception):
@@ -44,6 +54,21 @@ def _time_calls(fn, number):
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def page_faults():
+    """(minor, major) page faults of the whole process so far (every thread), or None
+    where ``getrusage`` is missing."""
+    if resource is None:
+        return None
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_minflt, r.ru_majflt
+
+
+def _faults_per_call(total, calls):
+    if total is None or calls <= 0:
+        return None
+    return {"minor": total[0] / calls, "major": total[1] / calls}
 
 
 def _thread_clock(tid):
@@ -162,12 +187,14 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
     Returns
     -------
     dict of str -> dict with "samples" (seconds per call, list of length ``repeats``),
-    "number" (calls per sample), "threads" (``threads_report`` of the timed samples,
-    or None) and "others" (per sample, the CPU the machine's other processes used
-    during it, in cores: ``machine_busy`` less this process's own CPU, per wall
-    second; None entries where /proc/stat cannot be read). A peer on several threads
-    slows down far more when a neighbour takes a core than one on a single thread, so
-    ``clean_rounds`` picks the rounds that ran on a quiet machine.
+    "number" (calls per sample), "threads" (``threads_report`` of the timed samples, or
+    None), "faults" ({"minor": ..., "major": ...} page faults per timed call, over all
+    samples; None where they cannot be read) and "others" (per sample, the CPU the
+    machine's other processes used during it, in cores: ``machine_busy`` less this
+    process's own CPU, per wall second; None entries where /proc/stat cannot be read). A
+    peer on several threads slows down far more when a neighbour takes a core than one
+    on a single thread, so ``clean_rounds`` picks the rounds that ran on a quiet
+    machine.
     """
     names = list(fns)
     number = {}
@@ -188,14 +215,20 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
     cpu = {name: {} for name in names}
     others = {name: [] for name in names}
     process_cpu = dict.fromkeys(names, 0.0)
+    faults = {name: [0, 0] for name in names} if resource is not None else None
     for r in range(repeats):
         k = r % len(names) if names else 0
         for name in names[k:] + names[:k]:
             for _ in range(prime):
                 fns[name]()
             before, p0, m0 = thread_cpu(), time.process_time(), machine_busy()
+            f0 = page_faults()
             samples[name].append(_time_calls(fns[name], number[name]))
+            f1 = page_faults()
             own, m1 = time.process_time() - p0, machine_busy()
+            if faults is not None:
+                faults[name][0] += f1[0] - f0[0]
+                faults[name][1] += f1[1] - f0[1]
             wall = samples[name][-1] * number[name]
             others[name].append(None if m0 is None or m1 is None or wall <= 0
                                 else max(0.0, (m1 - m0 - own) / wall))
@@ -204,6 +237,8 @@ def interleaved(fns, repeats, warmup=1, min_sample=0.0, max_number=10_000, warm_
     return {name: {"samples": samples[name], "number": number[name],
                    "threads": threads_report(cpu[name], process_cpu[name],
                                              sum(samples[name]) * number[name]),
+                   "faults": _faults_per_call(faults and faults[name],
+                                              repeats * number[name]),
                    "others": others[name]}
             for name in names}
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from bench import report
-from bench.timing import (clean_rounds, interleaved, machine_busy, summarize, thread_cpu,
-                          threads_report)
+from bench.timing import (clean_rounds, interleaved, machine_busy, page_faults, summarize,
+                          thread_cpu, threads_report)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,6 +56,7 @@ def test_quick_kernels_writes_valid_outputs(tmp_path):
                 n_ok += 1
                 assert len(cell["samples"]) >= 2 and all(s > 0 for s in cell["samples"])
                 assert cell["median"] == pytest.approx(float(np.median(cell["samples"])))
+                assert cell["faults_per_call"] >= 0 and cell["major_faults_per_call"] >= 0
             else:
                 assert cell["status"] in ("not installed", "not available yet",
                                           "no equivalent", "skipped", "missing")
@@ -67,6 +68,7 @@ def test_quick_kernels_writes_valid_outputs(tmp_path):
     assert twins["sigmoid_vjp"]["twin"]["status"] == "ok"
     assert "## Kernels" in md and "| nnlib/NumPy twin (time)" in md
     assert "sigmoid fwd+vjp, n=1e2" in md
+    assert "Page faults per call" in md
     assert (tmp_path / "out" / "summary.md").read_text().startswith("### Latest run")
 
 
@@ -173,6 +175,52 @@ def test_interleaved_primes_each_sample_with_a_call_of_its_own():
     interleaved(fns, repeats=2, warmup=1, min_sample=0.0, prime=1)
     # warm-up a b; then each sample (a b, then b a) preceded by an untimed call of its own
     assert calls == list("ab" "aabb" "bbaa")
+
+
+# 48 MiB: above glibc's largest mmap threshold (32 MiB), so every such array is mapped
+# fresh on allocation and unmapped on free, whatever the process allocated before, and
+# writing it faults its pages in on every call.
+FRESH_BYTES = 48 * 2**20
+
+
+@pytest.mark.skipif(page_faults() is None, reason="no getrusage to read page faults")
+def test_interleaved_counts_the_page_faults_of_fresh_memory_per_call():
+    reused = np.empty(FRESH_BYTES // 8)
+    reused.fill(0.0)                                   # faulted in once, here
+    out = interleaved({"fresh": lambda: np.ones(FRESH_BYTES // 8),
+                       "reused": lambda: reused.fill(1.0)},
+                      repeats=3, warmup=1, min_sample=0.0)
+    fresh, kept = out["fresh"]["faults"], out["reused"]["faults"]
+    assert fresh["minor"] >= 1 and fresh["major"] >= 0
+    assert kept["minor"] < fresh["minor"]
+
+
+def _faulting_row(case, nnlib_faults, torch_faults, seconds=4.6e-3):
+    def cell(f):
+        return {"status": "ok", "median": seconds, "iqr": 0.0, "q1": seconds,
+                "q3": seconds, "faults_per_call": f, "major_faults_per_call": 0.0}
+    return {"case": case, "params": {},
+            "cells": {"nnlib": cell(nnlib_faults), "torch": cell(torch_faults)}}
+
+
+def test_markdown_shows_page_faults_only_where_a_peer_takes_enough_to_matter():
+    from bench.kernels import _faults_note
+    rows = [_faulting_row("identity fwd+vjp, n=1e6", 808.4, 0.0),
+            _faulting_row("sign fwd+vjp, n=1e7", 4000.0, 3900.0),
+            _faulting_row("few faults", 0.5, 0.0),                 # under one a call
+            _faulting_row("long call", 30.0, 0.0, seconds=1.0)]    # a tiny share of it
+    tbl = {"name": "t", "columns": ["nnlib", "torch"], "value": "time",
+           "baseline": "nnlib", "unit": "s", "notes": [], "rows": rows}
+    text = report._table_md(tbl)
+    assert ("| identity fwd+vjp, n=1e6 | 4.6 ms (808 page faults/call) ±0% "
+            "| 4.6 ms (0 page faults/call) ±0% | 1 |") in text
+    assert "| few faults | 4.6 ms ±0% | 4.6 ms ±0% | 1 |" in text
+    assert "| long call | 1 s ±0% | 1 s ±0% | 1 |" in text
+    note = _faults_note(rows)
+    assert ("Here: identity fwd+vjp, n=1e6 (nnlib 808, PyTorch 0); 1 more row faults "
+            "alike") in note
+    assert "few faults" not in note and "long call" not in note
+    assert "no row has one peer faulting" in _faults_note(rows[1:])
 
 
 def test_interleaved_batches_short_calls():
