@@ -75,7 +75,7 @@ def fmt_faults(cell):
 
 
 def _fmt_count(x):
-    return f"{x:,.0f}" if x >= 100 else f"{x:.2g}"
+    return f"{x:,.0f}" if x >= 10 or x == 0 else f"{x:.1f}"
 
 
 def _value(tbl, row, cell):

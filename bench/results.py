@@ -14,13 +14,13 @@ from bench.timing import Unavailable, interleaved, summarize
 __all__ = ["Unavailable", "ok_cell", "unavailable_cell", "measure_peers", "table",
            "workload_result", "target", "median", "faults_matter", "row_shows_faults"]
 
-# A cell's page faults are worth showing when they are at least one per call and, at a
-# low estimate of what a minor fault costs (the trap and zeroing a 4 KiB page), at least
-# this share of its time: two 8 MB outputs faulted back in every call (about 800 faults
-# and 2 ms of a 5 ms call here) are shown, a training epoch's few faults in a second are
-# not.
+# A cell's page faults are worth showing when they are at least one per call and, at what
+# a minor fault of a 4 KiB page measures here (the trap and zeroing the page: ~1.8 us;
+# one of a 2 MiB page costs 10-45 us), at least this share of its time: two 8 MB outputs
+# faulted back in every call (about 800 faults and 2 ms of a 5 ms call here) are shown, a
+# training epoch's few faults in a second are not.
 FAULTS_SHOWN_PER_CALL = 1.0
-FAULT_SECONDS = 0.25e-6
+FAULT_SECONDS = 2e-6
 FAULTS_SHOWN_SHARE = 0.01
 
 
