@@ -15,9 +15,13 @@ _UINT64 = 1 << 64
 
 def check_dropout_args(rate, seed, step, row0):
     """(rate, seed, step, row0) as (float in [0, 1), int, int, int) in [0, 2**64)."""
-    rate = check_real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
+    if not (type(rate) is float and 0.0 <= rate < 1.0):    # a plain float: at once
+        rate = check_real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
     out = [rate]
     for name, value in (("seed", seed), ("step", step), ("row0", row0)):
+        if type(value) is int and 0 <= value < _UINT64:   # the common case, at once
+            out.append(value)
+            continue
         v = check_int_scalar(value, name, low=0)
         if v >= _UINT64:
             raise ValueError(f"{name} must be < 2**64; got {v}")

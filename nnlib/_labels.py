@@ -7,7 +7,13 @@ labels never reach a compiled loop (which indexes with them, bounds checks off).
 """
 import numpy as np
 
+from nnlib._kernels.aligned import int64_copy
 from nnlib._validation import DTypeError, LabelError, ShapeError, _kind_name
+
+# nnlib._kernels.train's, imported at the first check of int64 labels (not with this
+# module, which the model imports before any training); an import statement at each
+# call costs about 1 us
+_first_label_outside = None
 
 
 def _numeric(y, name):
@@ -44,19 +50,23 @@ def check_class_labels(y, n_samples, n_classes, name="y"):
         A label is non-integral, NaN or outside ``[0, n_classes)``; the message names the
         first such index and value.
     """
-    arr = _numeric(y, name)
-    if arr.ndim != 1 or arr.shape[0] != n_samples:
-        hint = (" (pass class indices, e.g. y.argmax(axis=1), not one-hot rows)"
-                if arr.ndim == 2 and arr.shape == (n_samples, n_classes) else "")
-        raise ShapeError(f"{name} must have shape ({n_samples},), one class index per row "
-                         f"of z; got shape {arr.shape}{hint}")
     # The compiled losses index with these labels, GIL released: they get an array of
     # their own, and the checks run on that same copy, so a caller (another thread, a
     # callback) that changes y afterwards cannot make them read out of bounds.
-    arr = np.array(arr, copy=True)
-    if arr.dtype == np.int64:                   # the common case, one compiled pass
-        from nnlib._kernels.train import first_label_outside
-        i = first_label_outside(arr, n_classes)
+    arr = int64_copy(y, n_samples)              # the common case: one C call
+    if arr is None:
+        arr = _numeric(y, name)
+        if arr.ndim != 1 or arr.shape[0] != n_samples:
+            hint = (" (pass class indices, e.g. y.argmax(axis=1), not one-hot rows)"
+                    if arr.ndim == 2 and arr.shape == (n_samples, n_classes) else "")
+            raise ShapeError(f"{name} must have shape ({n_samples},), one class index per "
+                             f"row of z; got shape {arr.shape}{hint}")
+        arr = np.array(arr, copy=True)
+    if arr.dtype == np.int64:                   # one compiled pass
+        global _first_label_outside
+        if _first_label_outside is None:
+            from nnlib._kernels.train import first_label_outside as _first_label_outside
+        i = _first_label_outside(arr, n_classes)
         if i >= 0:
             raise LabelError(f"{name}[{i}] = {arr[i].item()!r} is not a class label in "
                              f"[0, {n_classes})")

@@ -71,3 +71,24 @@ def central_diff(f, x, h=None):
         flat[i] = orig
         gflat[i] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
     return grad
+
+
+def unaligned_copy(a):
+    """A copy of ``a`` whose data starts one byte past an aligned address (a view at an
+    odd offset of a buffer): the compiled entry points refuse it, the wrappers copy it."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = buf[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+def layouts_of(a):
+    """``a`` in the layouts the compiled kernels do not read as they are (aligned.
+    flat_float is False): at an odd address, Fortran-ordered (for ndim >= 2),
+    byte-swapped, and a strided view; each holds ``a``'s values."""
+    out = [unaligned_copy(a), a.astype(a.dtype.newbyteorder(">")),
+           np.stack([a, a], axis=-1)[..., 0]]
+    if a.ndim >= 2:
+        out.append(np.asfortranarray(a))
+    return out

@@ -8,7 +8,7 @@ import nnlib._reference as R
 import nnlib.functional as F
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
 from nnlib._kernels import aligned
-from tests.conftest import FD_TOL, TOL, central_diff
+from tests.conftest import FD_TOL, TOL, central_diff, unaligned_copy
 
 NAMES = list(ACTIVATION_CODES)
 SMOOTH = ["identity", "sigmoid", "tanh", "softplus"]   # differentiable everywhere
@@ -197,15 +197,6 @@ def test_non_native_byte_order_is_read_as_its_values(dtype):
     assert np.isfinite(F.softmax(x)).all()
 
 
-def _unaligned(a):
-    """A copy of ``a`` whose data starts one byte past an aligned address."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    out = buf[1:].view(a.dtype).reshape(a.shape)
-    out[...] = a
-    assert not out.flags.aligned
-    return out
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_arrays_the_kernels_cannot_read_as_is_are_converted_first(name, dtype, rng):
     # the wrapper hands the kernels ndarrays as they are only when they are C-contiguous,
@@ -214,7 +205,7 @@ def test_arrays_the_kernels_cannot_read_as_is_are_converted_first(name, dtype, r
     g = rng.standard_normal((5, 6)).astype(dtype)
     f, vjp = getattr(F, name), getattr(F, name + "_vjp")
     want_y, want_g = f(x), vjp(x, g)
-    for xx, gg in [(_unaligned(x), _unaligned(g)),                      # odd address
+    for xx, gg in [(unaligned_copy(x), unaligned_copy(g)),                      # odd address
                    (np.asfortranarray(x), g),                           # F order
                    (x.astype(x.dtype.newbyteorder(">")), g),            # byte-swapped
                    (np.hstack([x, x])[:, :6], np.hstack([g, g])[:, :6])]:   # strided
@@ -240,7 +231,7 @@ def test_kernel_entry_points_check_dtype_layout_and_writeability():
     with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
         k.activation_forward(relu, np.ones(6, np.int64), np.empty(6), 0.0, 1)
     with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
-        k.activation_forward(relu, _unaligned(x), np.empty(6), 0.0, 1)
+        k.activation_forward(relu, unaligned_copy(x), np.empty(6), 0.0, 1)
     ro = np.empty(6)
     ro.setflags(write=False)
     with pytest.raises(ValueError, match="read-only"):

@@ -5,7 +5,9 @@ import pytest
 
 import nnlib.functional as F
 import nnlib._reference as R
+from nnlib._kernels import aligned
 from nnlib._reference.dropout import dropout_mask
+from tests.conftest import layouts_of, unaligned_copy
 
 DTYPES = [np.float32, np.float64]
 RATES = [0.0, 0.1, 0.5, 0.9, 0.999]
@@ -113,3 +115,42 @@ def test_shapes_are_checked():
         F.dropout_vjp(np.ones((2, 3)), np.ones((3, 2)), 0.5, 0)
     with pytest.raises(ValueError, match="at least one entry"):
         F.dropout(np.ones((2, 0)), 0.5, 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(5, 6), (2, 3, 4)], ids=str)
+def test_arrays_the_kernel_cannot_read_as_is_are_converted_first(dtype, shape, rng):
+    x = rng.normal(size=shape).astype(dtype)
+    g = rng.normal(size=shape).astype(dtype)
+    want_y, want_g = F.dropout(x, 0.3, 5, 2), F.dropout_vjp(x, g, 0.3, 5, 2)
+    for xx, gg in zip(layouts_of(x), layouts_of(g)):
+        assert not aligned.flat_float(xx)
+        np.testing.assert_array_equal(F.dropout(xx, 0.3, 5, 2), want_y, strict=True)
+        np.testing.assert_array_equal(F.dropout_vjp(xx, gg, 0.3, 5, 2), want_g, strict=True)
+
+
+def test_kernel_entry_point_checks_dtype_layout_shape_and_writeability():
+    from nnlib._kernels import dropout as k
+    x = np.ones((3, 4))
+    with pytest.raises(TypeError, match="dtype of the first array"):
+        k.dropout_apply(x, np.empty((3, 4), np.float32), 0.5, 1, 0, 0, 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.dropout_apply(np.ones((3, 8))[:, ::2], np.empty((3, 4)), 0.5, 1, 0, 0, 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.dropout_apply(unaligned_copy(x), np.empty((3, 4)), 0.5, 1, 0, 0, 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.dropout_apply(np.ones((3, 4), np.int32), np.empty((3, 4)), 0.5, 1, 0, 0, 1)
+    ro = np.empty((3, 4))
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        k.dropout_apply(x, ro, 0.5, 1, 0, 0, 1)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        k.dropout_apply(np.ones(()), np.empty(()), 0.5, 1, 0, 0, 1)
+    with pytest.raises(TypeError):
+        k.dropout_apply(x, None, 0.5, 1, 0, 0, 1)
+    # any ndim >= 1: the rows of the last axis, row i of the mask for the i-th
+    z = np.arange(1.0, 25.0).reshape(2, 3, 4)
+    out, out2 = np.empty_like(z), np.empty((6, 4))
+    k.dropout_apply(z, out, 0.5, 9, 1, 3, 1)
+    k.dropout_apply(z.reshape(6, 4), out2, 0.5, 9, 1, 3, 1)
+    np.testing.assert_array_equal(out.reshape(6, 4), out2)

@@ -8,7 +8,8 @@ import nnlib
 import nnlib._reference as R
 import nnlib.functional as F
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES, loss_code
-from tests.conftest import FD_TOL, TOL, central_diff
+from nnlib._kernels import aligned
+from tests.conftest import FD_TOL, TOL, central_diff, layouts_of
 
 NAMES = list(LOSS_CODES)
 MARGIN = {"hinge_loss": (0.7,)}          # a non-default margin, to exercise the argument
@@ -539,3 +540,55 @@ def test_poisson_beyond_exps_cap_is_inf_not_a_fused_finite_value(dtype):
         assert g[0, 0] == pytest.approx(np.exp(np.longdouble(709.9)) - 1e308, rel=1e-12)
         near = F.poisson_loss(np.array([[709.9]]), np.array([[1e308]]))
         assert 0 < near < np.inf
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_arrays_the_kernel_cannot_read_as_is_are_converted_first(name, dtype, rng):
+    # z and float targets go to the kernel as they are only when aligned.flat_float says
+    # so; the rest take a copy. The result is bitwise that of the contiguous call.
+    z, y = _data(name, rng, n=7, c=5, dtype=dtype)
+    y = np.asarray(y, dtype=dtype) if name in ("squared_error", "poisson_loss") else y
+    loss, grad = F.loss_and_grad(name, z, y, 0.3)
+    for zz in layouts_of(z):
+        assert not aligned.flat_float(zz)
+        got = F.loss_and_grad(name, zz, y, 0.3)
+        assert got[0] == loss
+        np.testing.assert_array_equal(got[1], grad, strict=True)
+    for yy in layouts_of(np.asarray(y)):
+        got = F.loss_and_grad(name, z, yy, 0.3)
+        assert got[0] == loss
+        np.testing.assert_array_equal(got[1], grad, strict=True)
+
+
+@pytest.mark.parametrize("name", CLASS_LABEL_LOSSES)
+def test_labels_of_any_integer_layout_give_the_same_loss(name, rng):
+    # int64 (n,) ndarrays take aligned.int64_copy; the rest np.asarray and the general
+    # checks: every one is copied before the kernel reads it
+    z, y = _data(name, rng, n=9, c=4)
+    want = F.loss_and_grad(name, z, y)
+    for yy in (y.tolist(), y.astype(np.int32), y.astype(np.uint8), y.astype(">i8"),
+               y.astype(np.longlong), np.stack([y, y], 1)[:, 0], y.astype(float)):
+        got = F.loss_and_grad(name, z, yy)
+        assert got[0] == want[0]
+        np.testing.assert_array_equal(got[1], want[1], strict=True)
+    copy = aligned.int64_copy(y, 9)
+    assert copy is not y and copy.flags.owndata and copy.flags.c_contiguous
+    np.testing.assert_array_equal(copy, y, strict=True)
+    assert aligned.int64_copy(y, 8) is None
+    assert aligned.int64_copy(y.astype(">i8"), 9) is None
+    with pytest.raises(nnlib.LabelError, match=r"y\[8\] = 4 is not a class label"):
+        F.loss_and_grad(name, z, np.r_[y[:8], 4])
+
+
+@pytest.mark.parametrize("n", [1, 127, 7 * 128, 8 * 128 + 5, 129 * 128, 300 * 128 + 1])
+def test_the_kernels_total_is_np_sum_of_the_chunk_sums(n, rng):
+    """loss_grad returns the chunk sums added in NumPy's pairwise order: under 8 chunks,
+    up to 128, and split above (the mean loss kept bitwise what np.sum gave)."""
+    from nnlib._kernels import losses as K
+    z = rng.standard_normal((n, 1)) * 10.0 ** rng.integers(-3, 4, (n, 1))
+    t = rng.standard_normal(n)
+    sums = np.empty(K.n_chunks(n))
+    total = K.loss_grad(LOSS_CODES["squared_error"], z, t, None, 1.0 / n, 0.0, None, sums,
+                        None, 1)
+    assert type(total) is float and total == 0.0 + np.sum(sums)
+    assert F.squared_error(z, t[:, None]) == float(np.sum(sums) / n)

@@ -7,6 +7,7 @@ import pytest
 
 from nnlib._codes import LOSS_CODES
 from nnlib._kernels import losses as K
+from tests.conftest import unaligned_copy
 
 LABEL_LOSSES = ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss")
 
@@ -81,4 +82,59 @@ def test_a_label_outside_the_row_is_a_value_error(name, label):
     a = _args(name, n=700, c=3)
     a["y_label"][-1] = label
     with pytest.raises(ValueError, match=f"label {label} of row 699 is outside"):
+        _call(a)
+
+
+def test_unused_buffers_may_be_none_and_the_total_is_returned():
+    a = _args("softmax_cross_entropy")
+    a.update(y_target=None, dz=None, work=None)
+    a["z"][:] = np.arange(15.0).reshape(5, 3) % 4
+    a["y_label"][:] = [0, 1, 2, 0, 1]
+    total = K.loss_grad(a["kind"], a["z"], None, a["y_label"], a["scale"], a["margin"],
+                        None, a["chunk_loss"], None, 1)
+    assert total == np.sum(a["chunk_loss"]) and total > 0
+    a = _args("squared_error")
+    assert K.loss_grad(a["kind"], a["z"], a["y_target"], None, a["scale"], a["margin"],
+                       a["dz"], None, None, 1) is None             # gradient only
+    a = _args("sparsemax_loss")
+    a["work"] = None                                  # sparsemax sorts into work
+    with pytest.raises(ValueError, match=r"work has shape \(0, 0\); need at least"):
+        _call(a)
+
+
+# field -> (a buffer the kernel refuses, the error and its message)
+BAD_BUFFERS = {
+    "z": [(lambda a: a["z"].astype(np.float32), TypeError, "y_target must have the dtype"),
+          (lambda a: np.zeros((5, 6))[:, ::2], TypeError, "z must be a C-contiguous"),
+          (lambda a: unaligned_copy(a["z"]), TypeError, "z must be a C-contiguous"),
+          (lambda a: a["z"].astype(">f8"), TypeError, "z must be a C-contiguous"),
+          (lambda a: a["z"].ravel(), ValueError, "z must be 2-d")],
+    "y_target": [(lambda a: np.ones(15, np.float32), TypeError, "y_target must have"),
+                 (lambda a: np.ones(30)[::2], TypeError, "y_target must be a C-contig")],
+    "y_label": [(lambda a: np.zeros(5, np.int32), TypeError, "y_label must be a C-contig"),
+                (lambda a: np.zeros(5, ">i8"), TypeError, "y_label must be a C-contig"),
+                (lambda a: np.zeros(5), TypeError, "y_label must be a C-contig")],
+    "dz": [(lambda a: np.empty(15, np.float32), TypeError, "dz must have the dtype"),
+           (lambda a: _readonly(15), ValueError, "dz is read-only")],
+    "chunk_loss": [(lambda a: np.empty(1, np.float32), TypeError,
+                    "chunk_loss must have the dtype")],
+    "work": [(lambda a: np.empty((1, 3), np.float32), TypeError, "work must have the dtype"),
+             (lambda a: np.empty(3), ValueError, "work must be 2-d")],
+}
+
+
+def _readonly(n):
+    out = np.empty(n)
+    out.setflags(write=False)
+    return out
+
+
+@pytest.mark.parametrize("field, case", [(f, i) for f in BAD_BUFFERS
+                                         for i in range(len(BAD_BUFFERS[f]))])
+def test_buffers_of_another_dtype_layout_or_writeability_are_refused(field, case):
+    make, error, message = BAD_BUFFERS[field][case]
+    name = "squared_error" if field == "y_target" else "softmax_cross_entropy"
+    a = _args(name)
+    a[field] = make(a)
+    with pytest.raises(error, match=f"loss_grad: {message}"):
         _call(a)

@@ -7,7 +7,8 @@ import pytest
 
 import nnlib._reference as R
 import nnlib.functional as F
-from tests.conftest import FD_TOL, TOL, central_diff
+from nnlib._kernels import aligned
+from tests.conftest import FD_TOL, TOL, central_diff, layouts_of, unaligned_copy
 
 NAMES = ["softmax", "log_softmax", "sparsemax"]
 # (shape, id): 1-d, 2-d, n-d, one column, and rows long enough for sparsemax's heapsort.
@@ -271,3 +272,57 @@ def test_softmax_properties_hold_for_any_finite_rows(x):
     lp = F.log_softmax(x)
     assert (lp <= 0).all()
     np.testing.assert_allclose(lp, R.log_softmax(x), rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(5, 6), (2, 3, 4)], ids=["2d", "3d"])
+@pytest.mark.parametrize("name", NAMES)
+def test_arrays_the_kernels_cannot_read_as_is_are_converted_first(name, shape, dtype, rng):
+    # the wrapper hands the kernels ndarrays as they are only when they are C-contiguous,
+    # aligned and native float32/float64 (aligned.flat_float); the rest take a copy
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    f, vjp = getattr(F, name), getattr(F, name + "_vjp")
+    want_y, want_g = f(x), vjp(x, g)
+    for xx, gg in zip(layouts_of(x), layouts_of(g)):
+        assert not aligned.flat_float(xx)
+        np.testing.assert_array_equal(f(xx), want_y, strict=True)
+        np.testing.assert_array_equal(vjp(xx, gg), want_g, strict=True)
+        np.testing.assert_array_equal(vjp(x, gg), want_g, strict=True)
+    other = np.float32 if dtype == np.float64 else np.float64
+    np.testing.assert_array_equal(vjp(x, g.astype(other)),
+                                  vjp(x, g.astype(other).astype(dtype)), strict=True)
+
+
+def test_kernel_entry_points_check_dtype_layout_shape_and_writeability():
+    from nnlib._kernels import output_maps as k
+    x = np.ones((3, 4))
+    with pytest.raises(TypeError, match="dtype of the first array"):
+        k.softmax_forward(x, np.empty((3, 4), np.float32), 1)
+    with pytest.raises(TypeError, match="dtype of the first array"):
+        k.softmax_vjp(x, np.ones((3, 4), np.float32), np.empty((3, 4)), 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.log_softmax_vjp(x, np.ones((3, 8))[:, ::2], np.empty((3, 4)), 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.sparsemax_forward(np.ones((3, 4), np.int64), np.empty((3, 4)), 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.softmax_forward(unaligned_copy(x), np.empty((3, 4)), 1)
+    with pytest.raises(TypeError, match="C-contiguous, aligned float32 or float64"):
+        k.softmax_forward(x.astype(">f8"), np.empty((3, 4)), 1)
+    ro = np.empty((3, 4))
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        k.sparsemax_vjp(x, x, ro, 1)
+    with pytest.raises(ValueError, match="same shape"):
+        k.softmax_forward(x, np.empty((4, 3)), 1)
+    with pytest.raises(ValueError, match="same shape"):
+        k.softmax_vjp(x, np.ones(12), np.empty((3, 4)), 1)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        k.softmax_forward(np.ones(()), np.empty(()), 1)
+    with pytest.raises(TypeError):
+        k.softmax_forward(None, np.empty((3, 4)), 1)
+    # any ndim >= 1: the rows of the last axis
+    z = np.arange(24.0).reshape(2, 3, 4) % 5
+    out, out2 = np.empty_like(z), np.empty((6, 4))
+    k.log_softmax_forward(z, out, 1)
+    k.log_softmax_forward(z.reshape(6, 4), out2, 1)
+    np.testing.assert_array_equal(out.reshape(6, 4), out2)

@@ -73,3 +73,28 @@ def flat_float(object a, object dtype=None):
             and cnp.PyArray_ISALIGNED(arr)):
         return False
     return dtype is None or (<cnp.dtype?>dtype).type_num == t
+
+
+def int64_copy(object a, Py_ssize_t n):
+    """A new C-contiguous array holding a copy of ``a`` when ``a`` is an ndarray (not a
+    subclass) of int64 in native byte order and shape ``(n,)``; None otherwise. One C call
+    for the common case of class labels, which the losses copy before checking them
+    (``nnlib._labels``): ``np.asarray``, the dtype and shape tests and
+    ``np.array(copy=True)`` cost about 1.5 us.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.arange(4)
+    >>> c = int64_copy(y, 4)
+    >>> c.tolist(), c is y, c.flags.owndata, int64_copy(y, 3), int64_copy([0, 1], 2)
+    ([0, 1, 2, 3], False, True, None, None)
+    """
+    if type(a) is not cnp.ndarray:
+        return None
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_DIMS(arr)[0] != n
+            or not cnp.PyArray_ISINTEGER(arr) or not cnp.PyArray_ISSIGNED(arr)
+            or cnp.PyArray_ITEMSIZE(arr) != 8 or not cnp.PyArray_ISNOTSWAPPED(arr)):
+        return None
+    return cnp.PyArray_NewCopy(arr, cnp.NPY_CORDER)

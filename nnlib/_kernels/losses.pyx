@@ -9,29 +9,40 @@ functional API and training cannot drift apart.
 
 ``loss_grad`` cuts the batch into fixed chunks of ``CHUNK`` rows, runs one chunk per
 iteration of ``prange(schedule='static')`` with the GIL released (in order on the
-calling thread for work too short for that: ``gil.pxd``) and stores each chunk's loss
-sum; the wrapper adds those in a fixed order. The chunks do not depend on ``n_threads``,
-so the mean loss is bitwise the same for any thread count (a reduction across threads
-would not be). Sparsemax sorts into a per-thread row of ``work`` (``(n_threads, c)``,
-indexed by ``threadid()``; row 0 when the chunks run in order). Nothing is allocated
-here; the wrapper (layer 3, ``nnlib/functional/losses.py``) validates labels and
-targets, allocates and picks ``n_threads``.
+calling thread for work too short for that: ``gil.pxd``), stores each chunk's loss
+sum and returns their total, added in a fixed order: NumPy's pairwise order, so it is
+``np.sum`` of the chunk sums bit for bit without a NumPy call. The chunks do not depend
+on ``n_threads``, so the mean loss is bitwise the same for any thread count (a reduction
+across threads would not be). Sparsemax sorts into a per-thread row of ``work``
+(``(n_threads, c)``, indexed by ``threadid()``; row 0 when the chunks run in order).
+Nothing is allocated here; the wrapper (layer 3, ``nnlib/functional/losses.py``)
+validates labels and targets, allocates and picks ``n_threads``.
 
-Unused inputs are passed as empty arrays and become NULL pointers: ``y_target`` for the
-class-label losses, ``y_label`` for squared error and logistic, ``dz`` when only the
-loss is wanted. An empty ``chunk_loss`` asks for the gradient alone (``grad_batch``:
-the Poisson gradient then skips the log of its targets).
+The arrays are ndarrays read through their data pointers after the checks of
+``buffers.pxd`` (typed memoryviews of the fused type cost ~3 us a call in dispatch and
+buffer acquisition). Unused inputs are passed as None or empty arrays and become NULL
+pointers: ``y_target`` for the class-label losses, ``y_label`` for squared error and
+logistic, ``dz`` when only the loss is wanted, ``work`` for all but sparsemax. An empty
+``chunk_loss`` asks for the gradient alone (``grad_batch``: the Poisson gradient then
+skips the log of its targets).
 """
 from cython.parallel cimport prange, threadid
 from cython cimport floating
+cimport numpy as cnp
 
+from nnlib._kernels.buffers cimport check_flat_float, check_flat_int64
+from nnlib._kernels.codes cimport LOSS_SPARSEMAX, N_LOSS_CODES
 from nnlib._kernels.gil cimport keeps_gil
 from nnlib._kernels.loss_rows cimport loss_grad_batch, grad_batch
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 
-_LABEL_KINDS = frozenset(LOSS_CODES[name] for name in CLASS_LABEL_LOSSES)
-_KINDS = frozenset(LOSS_CODES.values())
+cnp.import_array()
+
+# bit k set: the loss of code k reads class labels (one test in C per call)
+cdef unsigned int _LABEL_KINDS = 0
+for _name in CLASS_LABEL_LOSSES:
+    _LABEL_KINDS |= <unsigned int>(1 << LOSS_CODES[_name])
 
 
 # Rows per task (LOSS_CHUNK of nnlib/_paths.py). The batch is cut into fixed chunks of
@@ -77,86 +88,155 @@ cdef void _chunks(int kind, const floating* z, const floating* yt, const long lo
                   double* chunk_loss, floating* w, int n_threads) noexcept nogil:
     cdef Py_ssize_t k
     for k in prange((n + CHUNK - 1) // CHUNK, schedule='static', num_threads=n_threads):
-        _chunk(k, kind, z, yt, yl, n, c, scale, margin, d, chunk_loss, w + threadid() * c)
+        _chunk(k, kind, z, yt, yl, n, c, scale, margin, d, chunk_loss,
+               w + threadid() * c if w != NULL else NULL)
 
 
-def loss_grad(int kind, const floating[:, ::1] z, const floating[::1] y_target,
-              const long long[::1] y_label, double scale, double margin,
-              floating[::1] dz, double[::1] chunk_loss, floating[:, ::1] work,
-              int n_threads):
+cdef double pairwise_sum(const double* a, Py_ssize_t n) noexcept nogil:
+    # NumPy's pairwise summation of a contiguous float64 vector (pairwise_sum in
+    # numpy/_core/src/umath/loops_utils.h.src), so that 0.0 + pairwise_sum(a, n) is
+    # np.sum(a) bit for bit (tests/test_losses.py checks it): under 8 values in order,
+    # up to PW_BLOCKSIZE = 128 in 8 interleaved partial sums, above that split in two
+    cdef Py_ssize_t i, j, n2
+    cdef double res = 0.0
+    cdef double r[8]
+    if n < 8:
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        for j in range(8):
+            r[j] = a[j]
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += a[i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2)
+
+
+cdef inline Py_ssize_t _size(cnp.ndarray a) noexcept:
+    return 0 if a is None else cnp.PyArray_SIZE(a)
+
+
+cdef inline void* _data(cnp.ndarray a) noexcept:
+    # NULL for an unused (None or empty) buffer
+    return NULL if a is None or cnp.PyArray_SIZE(a) == 0 else cnp.PyArray_DATA(a)
+
+
+cdef void _run(int kind, const floating* z, const floating* yt, const long long* yl,
+               Py_ssize_t n, Py_ssize_t c, double scale, double margin, floating* d,
+               double* sums, floating* w, int n_threads) noexcept:
+    cdef Py_ssize_t k
+    if keeps_gil(n * c, n_threads):     # the chunks in order on this thread (gil.pxd)
+        for k in range((n + CHUNK - 1) // CHUNK):
+            _chunk(k, kind, z, yt, yl, n, c, scale, margin, d, sums, w)
+    else:
+        with nogil:
+            _chunks(kind, z, yt, yl, n, c, scale, margin, d, sums, w, n_threads)
+
+
+def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
+              cnp.ndarray y_label, double scale, double margin, cnp.ndarray dz,
+              cnp.ndarray chunk_loss, cnp.ndarray work, int n_threads):
     """chunk_loss[k] = sum of loss(z[i], y[i]) over the rows i of chunk k (CHUNK rows
-    each); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (when dz is not empty).
+    each); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (when dz is not empty). Returns the sum
+    of chunk_loss in NumPy's pairwise order (``np.sum(chunk_loss)`` bit for bit), or None
+    when no loss is asked for or the batch is empty.
+
+    The arrays are read flat through their data pointers: C-contiguous, aligned, in
+    native byte order, the float ones of ``z``'s dtype (float32 or float64).
 
     Parameters
     ----------
     kind : int
         A code of nnlib._codes.LOSS_CODES.
     z : (n, c)
-    y_target : (n * c,) or empty
-    y_label : (n,) int64 in [0, c), or empty
+    y_target : n * c values of any shape, or empty or None
+    y_label : (n,) int64 in [0, c), or empty or None
     scale, margin : float
         Gradient factor (1/n for the mean); hinge margin.
-    dz : (n * c,) or empty (loss only)
-    chunk_loss : (n_chunks(n),) float64, written; or empty (gradient only, dz not empty)
-    work : (n_threads, c) scratch for sparsemax's sort
+    dz : n * c values of any shape, or empty or None (loss only)
+    chunk_loss : (n_chunks(n),) float64, written; or empty or None (gradient only, dz
+        not empty)
+    work : (n_threads, c) scratch for sparsemax's sort; may be None for the other losses
     n_threads : int
 
     Raises
     ------
+    TypeError
+        An array of another dtype, not C-contiguous, unaligned or byte-swapped.
     ValueError
-        An unknown code, a length above that does not match, or a class label outside
-        [0, c): checked before the loop, which reads through raw pointers.
+        An unknown code, a length above that does not match, a read-only output, or a
+        class label outside [0, c): checked before the loop, which reads through raw
+        pointers.
     """
-    cdef Py_ssize_t n = z.shape[0], c = z.shape[1]
+    cdef int t = check_flat_float(z, "z", "loss_grad", -1, -1, False)
+    if cnp.PyArray_NDIM(z) != 2:
+        raise ValueError(f"loss_grad: z must be 2-d (n, c); got shape {(<object>z).shape}")
+    cdef Py_ssize_t n = cnp.PyArray_DIMS(z)[0], c = cnp.PyArray_DIMS(z)[1]
     cdef Py_ssize_t n_chunk = (n + CHUNK - 1) // CHUNK, bad = -1
-    cdef const floating* yt = NULL
-    cdef const long long* yl = NULL
-    cdef floating* d = NULL
-    cdef double* sums = NULL
-    cdef floating* w
+    cdef Py_ssize_t work_rows = 0, work_cols = 0
+    if y_target is not None:
+        check_flat_float(y_target, "y_target", "loss_grad", t, -1, False)
+    if y_label is not None:
+        check_flat_int64(y_label, "y_label", "loss_grad")
+    if dz is not None:
+        check_flat_float(dz, "dz", "loss_grad", t, -1, True)
+    if chunk_loss is not None:
+        check_flat_float(chunk_loss, "chunk_loss", "loss_grad", cnp.NPY_DOUBLE, -1, True)
+    if work is not None:
+        check_flat_float(work, "work", "loss_grad", t, -1, True)
+        if cnp.PyArray_NDIM(work) != 2:
+            raise ValueError(f"loss_grad: work must be 2-d (n_threads, c); got shape "
+                             f"{(<object>work).shape}")
+        work_rows, work_cols = cnp.PyArray_DIMS(work)[0], cnp.PyArray_DIMS(work)[1]
     if n == 0 or c == 0:
-        return
-    _check_sizes(kind, n, c, y_target.shape[0], y_label.shape[0], dz.shape[0],
-                 chunk_loss.shape[0], n_chunk, work.shape[0], work.shape[1], n_threads)
-    if y_target.shape[0] > 0:
-        yt = &y_target[0]
-    if y_label.shape[0] > 0:
-        yl = &y_label[0]
-    if dz.shape[0] > 0:
-        d = &dz[0]
-    w = &work[0, 0]
-    cdef bint keep = keeps_gil(n * c, n_threads)
-    if kind in _LABEL_KINDS:          # the rows read z[i, y[i]]: every label in [0, c)
-        if keep:
+        return None
+    _check_sizes(kind, n, c, _size(y_target), _size(y_label), _size(dz), _size(chunk_loss),
+                 n_chunk, work_rows, work_cols, work is not None or kind == LOSS_SPARSEMAX,
+                 n_threads)
+    cdef const long long* yl = <const long long*>_data(y_label)
+    if (_LABEL_KINDS >> kind) & 1:     # the rows read z[i, y[i]]: every label in [0, c)
+        if keeps_gil(n * c, n_threads):
             bad = _first_label_outside(yl, n, c)
         else:
             with nogil:
                 bad = _first_label_outside(yl, n, c)
         if bad >= 0:
-            raise ValueError(f"loss_grad: label {y_label[bad]} of row {bad} is outside "
+            raise ValueError(f"loss_grad: label {yl[bad]} of row {bad} is outside "
                              f"[0, {c})")
-    if chunk_loss.shape[0] > 0:
-        sums = &chunk_loss[0]
-    elif d == NULL:
+    cdef double* sums = <double*>_data(chunk_loss)
+    if sums == NULL and _data(dz) == NULL:
         raise ValueError("chunk_loss and dz are both empty: nothing to compute")
-    cdef Py_ssize_t k
-    if keep:                    # the chunks in order on this thread (gil.pxd)
-        for k in range(n_chunk):
-            _chunk(k, kind, &z[0, 0], yt, yl, n, c, scale, margin, d, sums, w)
+    if t == cnp.NPY_FLOAT:
+        _run(kind, <const float*>cnp.PyArray_DATA(z), <const float*>_data(y_target), yl,
+             n, c, scale, margin, <float*>_data(dz), sums, <float*>_data(work), n_threads)
     else:
-        with nogil:
-            _chunks(kind, &z[0, 0], yt, yl, n, c, scale, margin, d, sums, w, n_threads)
+        _run(kind, <const double*>cnp.PyArray_DATA(z), <const double*>_data(y_target), yl,
+             n, c, scale, margin, <double*>_data(dz), sums, <double*>_data(work),
+             n_threads)
+    if sums == NULL:
+        return None
+    return 0.0 + pairwise_sum(sums, n_chunk)      # np.sum starts from its identity, 0.0
 
 
 cdef int _check_sizes(int kind, Py_ssize_t n, Py_ssize_t c, Py_ssize_t n_target,
                       Py_ssize_t n_label, Py_ssize_t n_dz, Py_ssize_t n_loss,
                       Py_ssize_t n_chunk, Py_ssize_t work_rows, Py_ssize_t work_cols,
-                      int n_threads) except -1:
+                      bint check_work, int n_threads) except -1:
     # the kernel reads and writes through raw pointers: every length it relies on is
     # checked here, so a wrong call from Python is a ValueError, not a stray write
-    if kind not in _KINDS:
+    if kind < 0 or kind >= N_LOSS_CODES:
         raise ValueError(f"loss_grad: unknown loss code {kind}; the codes are {LOSS_CODES}")
-    if kind in _LABEL_KINDS:
+    if (_LABEL_KINDS >> kind) & 1:
         if n_label != n:
             raise ValueError(f"loss_grad: y_label has {n_label} labels for {n} rows")
     elif n_target != n * c:
@@ -169,7 +249,7 @@ cdef int _check_sizes(int kind, Py_ssize_t n, Py_ssize_t c, Py_ssize_t n_target,
                          f"{n_chunk} (n_chunks({n}))")
     if n_threads < 1:
         raise ValueError(f"loss_grad: n_threads must be >= 1; got {n_threads}")
-    if work_rows < n_threads or work_cols < c:
+    if check_work and (work_rows < n_threads or work_cols < c):
         raise ValueError(f"loss_grad: work has shape ({work_rows}, {work_cols}); need at "
                          f"least ({n_threads}, {c})")
     return 0

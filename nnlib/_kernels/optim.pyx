@@ -77,6 +77,7 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD
                                          optim_update_sq, sum_squares_from)
 from nnlib._kernels.optim_config cimport config_fields, config_from_dict
 from nnlib._kernels.optim_wide cimport wide_rule, update_wide_f32, update_wide_f64
+from nnlib._kernels.buffers cimport same_shape
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.gil cimport keeps_gil
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
@@ -480,16 +481,6 @@ cdef Py_ssize_t _dry_run(const OptimConfig* cfg, const floating* param,
     return -1
 
 
-cdef bint _same_shape(cnp.ndarray a, cnp.ndarray b):
-    cdef int d, nd = cnp.PyArray_NDIM(a)
-    if cnp.PyArray_NDIM(b) != nd:
-        return False
-    for d in range(nd):
-        if cnp.PyArray_DIMS(a)[d] != cnp.PyArray_DIMS(b)[d]:
-            return False
-    return True
-
-
 def _swapped_param_message(i, p):
     return (f"params[{i}] has non-native byte order ({p.dtype.str}); the optimizer "
             f"updates it in place in the machine's order, so it must be native: use "
@@ -555,7 +546,7 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
         if cnp.PyArray_TYPE(g) != typ:
             raise DTypeError(f"grads[{i}] is {g.dtype} but params[{i}] is {p.dtype}; "
                              "they must have the same dtype")
-        if not _same_shape(p, g):
+        if not same_shape(p, g):
             raise ShapeError(f"grads[{i}] has shape {(<object>g).shape} but params[{i}] "
                              f"has shape {(<object>p).shape}")
         if not cnp.PyArray_ISNOTSWAPPED(g):     # read as native: a converted copy

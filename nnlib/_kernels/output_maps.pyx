@@ -15,8 +15,13 @@ block of ``VEC_BLOCK // c`` rows whose exps run in one vectorized loop (loss_row
 ``VEC_BLOCK`` values go one at a time in blocks of VEC_BLOCK values (``_row``).
 Rows are independent and every row is computed the same way in any task, so the result
 does not depend on ``n_threads`` (bit for bit). The wrapper (layer 3,
-``nnlib/functional/output_maps.py``) validates, reshapes any ``ndim >= 1`` input to
-``(-1, c)`` and allocates ``out``.
+``nnlib/functional/output_maps.py``) validates and allocates ``out``.
+
+The entry points take ndarrays of any ``ndim >= 1`` and read them as the ``(-1, c)`` rows
+of their last axis through their data pointers, after the checks of ``buffers.pxd``
+(C-contiguous, aligned, float32 or float64 in native byte order, one dtype and shape):
+typed memoryviews of the fused type cost ~3 us a call in dispatch and buffer
+acquisition.
 
 The vjps recompute the map from ``x`` (into ``out``, then overwrite it) instead of asking
 the caller for the forward output, matching the ``name_vjp(x, grad_out)`` API:
@@ -30,12 +35,16 @@ The inner products and sums accumulate in double.
 """
 from cython.parallel cimport prange
 from cython cimport floating
+cimport numpy as cnp
 
+from nnlib._kernels.buffers cimport check_flat_float, same_shape
 from nnlib._kernels.gil cimport keeps_gil
 from nnlib._kernels.loss_rows cimport (row_max, exp_shifted_row, softmax_row,
                                        sparsemax_row, exp_shifted_rows)
 from nnlib._kernels.paths cimport VEC_BLOCK
 from nnlib._kernels.scalar cimport nn_log
+
+cnp.import_array()
 
 cdef enum:
     SOFTMAX, LOG_SOFTMAX, SPARSEMAX, SOFTMAX_VJP, LOG_SOFTMAX_VJP, SPARSEMAX_VJP
@@ -209,52 +218,75 @@ cdef void _rows(int which, const floating* x, const floating* g, floating* out,
         _task(which, x, g, out, t, per, n, c)
 
 
-cdef int _run(int which, const floating[:, ::1] x, const floating[:, ::1] g,
-              floating[:, ::1] out, int n_threads) except -1:
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1]
-    if (out.shape[0], out.shape[1], g.shape[0], g.shape[1]) != (n, c, n, c):
-        raise ValueError(f"x {(n, c)}, grad_out {(g.shape[0], g.shape[1])} and out "
-                         f"{(out.shape[0], out.shape[1])} must have the same shape")
-    if n == 0 or c == 0:
-        return 0
+cdef void _run_rows(int which, const floating* x, const floating* g, floating* out,
+                    Py_ssize_t n, Py_ssize_t c, int n_threads) noexcept:
     cdef Py_ssize_t t, per = _rows_per_task(which, c)
     if keeps_gil(n * c, n_threads):     # the tasks in order on this thread (gil.pxd)
         for t in range((n + per - 1) // per):
-            _task(which, &x[0, 0], &g[0, 0], &out[0, 0], t, per, n, c)
+            _task(which, x, g, out, t, per, n, c)
     else:
         with nogil:
-            _rows(which, &x[0, 0], &g[0, 0], &out[0, 0], n, c, n_threads)
+            _rows(which, x, g, out, n, c, n_threads)
+
+
+cdef int _run(int which, cnp.ndarray x, cnp.ndarray g, cnp.ndarray out, int n_threads,
+              str fn) except -1:
+    # g is x for the forward maps (not read)
+    cdef int t = check_flat_float(x, "x", fn, -1, -1, False)
+    cdef int nd = cnp.PyArray_NDIM(x)
+    if nd == 0:
+        raise ValueError(f"{fn}: x must have at least one dimension; got a 0-d array")
+    if g is not x:
+        check_flat_float(g, "grad_out", fn, t, -1, False)
+    check_flat_float(out, "out", fn, t, -1, True)
+    if not same_shape(x, out) or not same_shape(x, g):
+        shapes = (f"x {(<object>x).shape} and out {(<object>out).shape}" if g is x else
+                  f"x {(<object>x).shape}, grad_out {(<object>g).shape} and out "
+                  f"{(<object>out).shape}")
+        raise ValueError(f"{fn}: {shapes} must have the same shape")
+    cdef Py_ssize_t c = cnp.PyArray_DIMS(x)[nd - 1]
+    cdef Py_ssize_t size = cnp.PyArray_SIZE(x)
+    if size == 0:
+        return 0
+    if t == cnp.NPY_FLOAT:
+        _run_rows(which, <const float*>cnp.PyArray_DATA(x),
+                  <const float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(out),
+                  size // c, c, n_threads)
+    else:
+        _run_rows(which, <const double*>cnp.PyArray_DATA(x),
+                  <const double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(out),
+                  size // c, c, n_threads)
     return 0
 
 
-def softmax_forward(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
-    """out[i] = softmax(x[i]) for each row i; x, out: (n, c)."""
-    _run(SOFTMAX, x, x, out, n_threads)
+def softmax_forward(cnp.ndarray x not None, cnp.ndarray out not None, int n_threads):
+    """out[i] = softmax(x[i]) for each row i of the last axis; x, out: (..., c)."""
+    _run(SOFTMAX, x, x, out, n_threads, "softmax_forward")
 
 
-def log_softmax_forward(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
-    """out[i] = log_softmax(x[i]) = x[i] - logsumexp(x[i]); x, out: (n, c)."""
-    _run(LOG_SOFTMAX, x, x, out, n_threads)
+def log_softmax_forward(cnp.ndarray x not None, cnp.ndarray out not None, int n_threads):
+    """out[i] = log_softmax(x[i]) = x[i] - logsumexp(x[i]); x, out: (..., c)."""
+    _run(LOG_SOFTMAX, x, x, out, n_threads, "log_softmax_forward")
 
 
-def sparsemax_forward(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
-    """out[i] = sparsemax(x[i]) (projection onto the simplex); x, out: (n, c)."""
-    _run(SPARSEMAX, x, x, out, n_threads)
+def sparsemax_forward(cnp.ndarray x not None, cnp.ndarray out not None, int n_threads):
+    """out[i] = sparsemax(x[i]) (projection onto the simplex); x, out: (..., c)."""
+    _run(SPARSEMAX, x, x, out, n_threads, "sparsemax_forward")
 
 
-def softmax_vjp(const floating[:, ::1] x, const floating[:, ::1] g,
-                floating[:, ::1] out, int n_threads):
-    """out[i] = s * (g[i] - <g[i], s>), s = softmax(x[i]); all (n, c)."""
-    _run(SOFTMAX_VJP, x, g, out, n_threads)
+def softmax_vjp(cnp.ndarray x not None, cnp.ndarray g not None, cnp.ndarray out not None,
+                int n_threads):
+    """out[i] = s * (g[i] - <g[i], s>), s = softmax(x[i]); all (..., c)."""
+    _run(SOFTMAX_VJP, x, g, out, n_threads, "softmax_vjp")
 
 
-def log_softmax_vjp(const floating[:, ::1] x, const floating[:, ::1] g,
-                    floating[:, ::1] out, int n_threads):
-    """out[i] = g[i] - softmax(x[i]) * sum(g[i]); all (n, c)."""
-    _run(LOG_SOFTMAX_VJP, x, g, out, n_threads)
+def log_softmax_vjp(cnp.ndarray x not None, cnp.ndarray g not None,
+                    cnp.ndarray out not None, int n_threads):
+    """out[i] = g[i] - softmax(x[i]) * sum(g[i]); all (..., c)."""
+    _run(LOG_SOFTMAX_VJP, x, g, out, n_threads, "log_softmax_vjp")
 
 
-def sparsemax_vjp(const floating[:, ::1] x, const floating[:, ::1] g,
-                  floating[:, ::1] out, int n_threads):
-    """out[i] = 1_S * (g[i] - mean_S(g[i])), S = support of sparsemax(x[i]); all (n, c)."""
-    _run(SPARSEMAX_VJP, x, g, out, n_threads)
+def sparsemax_vjp(cnp.ndarray x not None, cnp.ndarray g not None, cnp.ndarray out not None,
+                  int n_threads):
+    """out[i] = 1_S * (g[i] - mean_S(g[i])), S = support of sparsemax(x[i]); all (..., c)."""
+    _run(SPARSEMAX_VJP, x, g, out, n_threads, "sparsemax_vjp")

@@ -53,27 +53,15 @@ import numpy as np
 
 from nnlib._codes import ACTIVATION_CODES, ACTIVATION_PARAMS
 from nnlib._kernels import activations as _k
-from nnlib._kernels.aligned import empty_like as _empty_like, flat_float as _flat_float
+from nnlib._kernels.aligned import empty_like as _empty_like
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
-from nnlib._validation import (as_float_array, check_fits_dtype, check_real_scalar,
-                               check_same_shape)
+from nnlib._validation import check_fits_dtype, check_real_scalar, check_same_shape
+from nnlib.functional._arrays import as_kernel_array as _as_kernel_array
 
 __all__ = ["identity", "identity_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_vjp", "relu",
            "relu_vjp", "leaky_relu", "leaky_relu_vjp", "softplus", "softplus_vjp", "elu",
            "elu_vjp", "sign", "sign_vjp"]   # each of ACTIVATION_CODES and its vjp (tested)
-
-
-def _as_array(a, name, dtype=None):
-    """``as_float_array(a, name, dtype)``, returning an array the kernels read as it is
-    (``flat_float``: C-contiguous, aligned, float32/float64, of ``dtype``) without the
-    general checks: on 1e2 elements the call overhead is most of a kernel's time. An
-    unaligned array (a view at an odd offset of a buffer) is copied: the compiled loops
-    read whole floats."""
-    if _flat_float(a, dtype):
-        return a
-    a = as_float_array(a, name, dtype=dtype)
-    return a if a.flags.aligned else a.copy()
 
 
 def _param(name, param, dtype):
@@ -84,7 +72,7 @@ def _param(name, param, dtype):
 
 
 def _forward(name: str, x: ArrayLike, param: float, n_threads: Optional[int]) -> FloatArray:
-    x = _as_array(x, "x")
+    x = _as_kernel_array(x, "x")
     param = _param(name, param, x.dtype)
     out = _empty_like(x)                   # on a cache line (nnlib._aligned)
     _k.activation_forward(ACTIVATION_CODES[name], x, out, param,
@@ -94,8 +82,8 @@ def _forward(name: str, x: ArrayLike, param: float, n_threads: Optional[int]) ->
 
 def _vjp(name: str, x: ArrayLike, grad_out: ArrayLike, param: float,
          n_threads: Optional[int], output: Optional[ArrayLike] = None) -> FloatArray:
-    x = _as_array(x, "x")
-    g = _as_array(grad_out, "grad_out", dtype=x.dtype)
+    x = _as_kernel_array(x, "x")
+    g = _as_kernel_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
     param = _param(name, param, x.dtype)
     out = _empty_like(x)                   # on a cache line (nnlib._aligned)
@@ -103,7 +91,7 @@ def _vjp(name: str, x: ArrayLike, grad_out: ArrayLike, param: float,
     if output is None:
         _k.activation_vjp(ACTIVATION_CODES[name], x, g, out, param, threads)
         return out
-    y = _as_array(output, "output", dtype=x.dtype)
+    y = _as_kernel_array(output, "output", dtype=x.dtype)
     check_same_shape("x", x, "output", y)
     if name == "leaky_relu" and param < 0:
         raise ValueError(f"leaky_relu_vjp: output= needs slope >= 0 (got {param!r}): with "

@@ -38,17 +38,16 @@ from nnlib._kernels import dropout as _k
 from nnlib._kernels.aligned import empty_like as _empty_like
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
-from nnlib._validation import as_float_array, as_float_rows, check_same_shape
+from nnlib._validation import check_same_shape
+from nnlib.functional._arrays import as_kernel_array, as_kernel_rows
 
 __all__ = ["dropout", "dropout_vjp"]
 
 
 def _apply(src, rate, seed, step, row0, n_threads):
     rate, seed, step, row0 = check_dropout_args(rate, seed, step, row0)
-    rows = src.reshape(-1, src.shape[-1])
     out = _empty_like(src)                 # on a cache line (nnlib._aligned)
-    _k.dropout_apply(rows, out.reshape(rows.shape), rate, seed, step, row0,
-                     resolve_threads(n_threads, src.size))
+    _k.dropout_apply(src, out, rate, seed, step, row0, resolve_threads(n_threads, src.size))
     return out
 
 
@@ -70,7 +69,7 @@ def dropout(x: ArrayLike, rate: float, seed: int, step: int = 0, *, row0: int = 
     >>> np.array_equal(dropout(x, 0.0, seed=0), x)
     True
     """
-    return _apply(as_float_rows(x, "x"), rate, seed, step, row0, n_threads)
+    return _apply(as_kernel_rows(x, "x"), rate, seed, step, row0, n_threads)
 
 
 def dropout_vjp(x: ArrayLike, grad_out: ArrayLike, rate: float, seed: int, step: int = 0, *,
@@ -85,7 +84,7 @@ def dropout_vjp(x: ArrayLike, grad_out: ArrayLike, rate: float, seed: int, step:
     >>> np.array_equal(g * x, dropout(x, 0.25, seed=3))   # the same mask and scale
     True
     """
-    x = as_float_rows(x, "x")
-    g = as_float_array(grad_out, "grad_out", dtype=x.dtype)
+    x = as_kernel_rows(x, "x")
+    g = as_kernel_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
-    return _apply(np.ascontiguousarray(g), rate, seed, step, row0, n_threads)
+    return _apply(g, rate, seed, step, row0, n_threads)

@@ -31,17 +31,21 @@ n_threads : int or None
 The math of each loss lives once, in ``nnlib/_kernels/loss_rows.pxd``, shared with the
 compiled training loop.
 """
+import math
 from typing import Tuple
 
 import numpy as np
 
 from nnlib._codes import LOSS_CODES, loss_code
 from nnlib._kernels import losses as _k
+from nnlib._kernels.aligned import empty_like as _empty_like
 from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
-from nnlib._validation import (LabelError, ShapeError, as_float_array, check_finite,
-                               check_real_scalar)
+from nnlib._validation import LabelError, ShapeError, check_finite, check_real_scalar
+from nnlib.functional._arrays import as_kernel_array
+
+_SPARSEMAX = LOSS_CODES["sparsemax_loss"]
 
 __all__ = ["softmax_cross_entropy", "softmax_cross_entropy_grad", "squared_error",
            "squared_error_grad", "logistic_loss", "logistic_loss_grad", "sparsemax_loss",
@@ -49,12 +53,16 @@ __all__ = ["softmax_cross_entropy", "softmax_cross_entropy_grad", "squared_error
            "poisson_loss_grad", "loss_and_grad"]   # each of LOSS_CODES and its grad (tested)
 
 
+# the losses whose scores may come as (n,): one output per sample
+_ONE_COLUMN = frozenset(("squared_error", "logistic_loss", "poisson_loss"))
+
+
 def _scores(z, allow_1d):
-    z = as_float_array(z, "z")
-    if z.ndim == 1 and allow_1d:
-        z2 = z.reshape(-1, 1)
-    elif z.ndim == 2:
+    z = as_kernel_array(z, "z")
+    if z.ndim == 2:
         z2 = z
+    elif z.ndim == 1 and allow_1d:
+        z2 = z.reshape(-1, 1)
     else:
         want = "1-d (n,) or 2-d (n, c)" if allow_1d else "2-d (n_samples, n_classes)"
         raise ShapeError(f"z must be {want}; got shape {z.shape}")
@@ -65,47 +73,50 @@ def _scores(z, allow_1d):
 
 
 def _targets(name, z, z2, y):
-    """(y_target flat, y_label) for loss ``name``; the unused one is empty."""
+    """(y_target, y_label) for loss ``name``; the unused one is None."""
     n, c = z2.shape
-    no_target = np.empty(0, dtype=z.dtype)
-    no_label = np.empty(0, dtype=np.int64)
     if name in ("squared_error", "poisson_loss"):
-        t = as_float_array(y, "y", dtype=z.dtype)
+        t = as_kernel_array(y, "y", dtype=z.dtype)
         # One output per sample may come as (n,) or (n, 1) on either side.
-        single = z2.shape[1] == 1 and t.shape in ((n,), (n, 1))
+        single = c == 1 and t.shape in ((n,), (n, 1))
         if t.shape != z.shape and not single:
             raise ShapeError(f"y must have the shape of z {z.shape}; got {t.shape}")
         check_finite(t, "y")
         if name == "poisson_loss" and (t < 0).any():
             raise LabelError(f"y[{int(np.flatnonzero(t.reshape(-1) < 0)[0])}] is negative;"
                              f" poisson_loss needs targets >= 0 (counts or rates)")
-        return t.reshape(-1), no_label
+        return t, None                      # read flat: any shape of n * c values
     if name == "logistic_loss":
         if c != 1:
             raise ShapeError(f"logistic_loss takes one score per sample: z of shape (n,) "
                              f"or (n, 1); got shape {z.shape}")
-        return check_binary_labels(y, n, z.dtype), no_label
-    return no_target, check_class_labels(y, n, c)
+        return check_binary_labels(y, n, z.dtype), None
+    return None, check_class_labels(y, n, c)
 
 
 def _run(name, z, y, margin, n_threads, want_grad, want_loss=True):
     """(mean loss or None, gradient of the mean or None) of loss ``name``; the *_grad
     functions pass ``want_loss=False`` (Poisson's gradient then skips log t)."""
-    z, z2 = _scores(z, allow_1d=name in ("squared_error", "logistic_loss", "poisson_loss"))
+    z, z2 = _scores(z, allow_1d=name in _ONE_COLUMN)
     y_target, y_label = _targets(name, z, z2, y)
     n, c = z2.shape
     nt = resolve_threads(n_threads, z.size)
-    dz = np.empty_like(z) if want_grad else np.empty(0, dtype=z.dtype)
-    chunk_loss = np.empty(_k.n_chunks(n) if want_loss or not want_grad else 0,
-                          dtype=np.float64)
-    work = np.empty((nt, c), dtype=z.dtype)           # sparsemax's sort buffer, per thread
-    _k.loss_grad(LOSS_CODES[name], z2, y_target, y_label, 1.0 / n, margin,
-                 dz.reshape(-1), chunk_loss, work, nt)
-    loss = float(np.sum(chunk_loss) / n) if len(chunk_loss) else None   # fixed order
-    return loss, (dz if want_grad else None)
+    dz = _empty_like(z) if want_grad else None       # on a cache line (nnlib._aligned)
+    chunk_loss = (np.empty(_k.n_chunks(n)) if want_loss or not want_grad
+                  else None)                          # float64
+    code = LOSS_CODES[name]
+    # sparsemax's sort buffer, one row per thread; the other losses use none
+    work = np.empty((nt, c), dtype=z.dtype) if code == _SPARSEMAX else None
+    total = _k.loss_grad(code, z2, y_target, y_label, 1.0 / n, margin, dz, chunk_loss,
+                         work, nt)
+    # the chunk sums added in a fixed order (np.sum's, bit for bit), divided by n
+    loss = total / n if chunk_loss is not None else None
+    return loss, dz
 
 
 def _margin(margin):
+    if type(margin) is float and 0.0 <= margin < math.inf:   # a plain float: at once
+        return margin
     return check_real_scalar(margin, "margin", low=0.0)
 
 

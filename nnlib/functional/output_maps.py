@@ -29,32 +29,27 @@ from nnlib._kernels import output_maps as _k
 from nnlib._kernels.aligned import empty_like as _empty_like
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
-from nnlib._validation import as_float_array, as_float_rows, check_same_shape
+from nnlib._validation import check_same_shape
+from nnlib.functional._arrays import (as_kernel_array as _as_kernel_array,
+                                      as_kernel_rows as _as_kernel_rows)
 
 __all__ = ["softmax", "softmax_vjp", "log_softmax", "log_softmax_vjp",
            "sparsemax", "sparsemax_vjp"]
 
 
-def _rows(x, name="x"):
-    """``x`` as a float array and its (-1, c) C-contiguous view."""
-    x = as_float_rows(x, name)
-    return x, x.reshape(-1, x.shape[-1])
-
-
 def _forward(kernel, x, n_threads):
-    x, x2 = _rows(x)
+    x = _as_kernel_rows(x, "x")
     out = _empty_like(x)                   # on a cache line (nnlib._aligned)
-    kernel(x2, out.reshape(x2.shape), resolve_threads(n_threads, x.size))
+    kernel(x, out, resolve_threads(n_threads, x.size))
     return out
 
 
 def _vjp(kernel, x, grad_out, n_threads):
-    x, x2 = _rows(x)
-    g = as_float_array(grad_out, "grad_out", dtype=x.dtype)
+    x = _as_kernel_rows(x, "x")
+    g = _as_kernel_array(grad_out, "grad_out", dtype=x.dtype)
     check_same_shape("x", x, "grad_out", g)
     out = _empty_like(x)                   # on a cache line (nnlib._aligned)
-    kernel(x2, g.reshape(x2.shape), out.reshape(x2.shape),
-           resolve_threads(n_threads, x.size))
+    kernel(x, g, out, resolve_threads(n_threads, x.size))
     return out
 
 

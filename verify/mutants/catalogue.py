@@ -506,8 +506,8 @@ FAULTS = [
           "np.array([0, -1, 2], dtype=np.int64), 3)"),
     # ---- dropout ------------------------------------------------------------------------
     Fault("dropout-row-offset", DROPOUT,
-          "&x[i, 0], c, dropout_key(seed, step, row0 + <uint64_t>i)",
-          "&x[i, 0], c, dropout_key(seed, step, <uint64_t>i)",
+          "&x[i * c], c, dropout_key(seed, step, row0 + <uint64_t>i)",
+          "&x[i * c], c, dropout_key(seed, step, <uint64_t>i)",
           "index", "a piece of a batch (row0 > 0) draws the mask of rows 0, 1, ... again",
           "dropout", "dropout / dropout_vjp with row0 > 0 (an epoch cut into pieces)",
           "F.dropout(np.ones((4, 6)), 0.5, 1, row0=3)",
