@@ -13,7 +13,7 @@ import mpmath  # noqa: E402
 
 import nnlib.functional as F  # noqa: E402
 import verify  # noqa: E402
-from verify.evidence import MPMATH, exact, measure, mp_exp, ulp  # noqa: E402
+from verify.evidence import MPMATH, exact, lambdify, measure, mp_exp, ulp  # noqa: E402
 from verify.proofs import prove_activation  # noqa: E402
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS  # noqa: E402
 
@@ -64,6 +64,63 @@ def test_oracle_lambdify_modules_use_mp_exp():
     with mpmath.workdps(400):
         assert abs(f(mpmath.mpf(700)) - mpmath.exp(700) - mpmath.log1p(mpmath.exp(-700))) \
             < mpmath.mpf(10) ** -380 * mpmath.exp(700)
+
+
+def _measure_by_definition(c, e, dtype):
+    """measure's figures as its docstring defines them: |c - e| / ulp(e), / |e| (normal
+    range), / eps, each a division at the working precision."""
+    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)
+    d = abs(mpmath.mpf(float(c)) - e)
+    return (float(d / ulp(e, dtype)), float(d / abs(e)) if abs(e) >= tiny else 0.0,
+            float(d / eps))
+
+
+_EXACTS = [mpmath.mpf(1) / 3, -mpmath.mpf(2) / 7, mpmath.mpf(10) ** -310 / 3,
+           mpmath.mpf(2) ** -1074 * 5 / 3, mpmath.mpf(2) ** -149 / 3, mpmath.mpf(10) ** 300 / 7,
+           mpmath.mpf(2) ** -126 * (1 + mpmath.mpf(10) ** -20), mpmath.mpf(3) ** 40,
+           -mpmath.mpf(2) ** 127 * 3 / 2, mpmath.mpf(1) + mpmath.mpf(10) ** -70]
+
+
+@pytest.mark.parametrize("dps", [15, 50, 100])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_measure_is_its_definition_bit_for_bit(dtype, dps):
+    # measure shifts instead of dividing by the powers of two ulp(e) and eps: the same
+    # floats, at every working precision, for exact values of every size and bit length
+    for e in _EXACTS:
+        with mpmath.workdps(dps):
+            e = +e
+            with np.errstate(over="ignore", under="ignore"):
+                near = float(dtype(float(e)))
+            for c in (near, float(np.nextafter(dtype(near), dtype(np.inf))), 0.0, -near,
+                      near * (1 + 2 ** -30)):
+                m = measure(c, e, dtype)
+                if np.isinf(c) or abs(e) > np.finfo(dtype).max:
+                    continue
+                assert (m.ulps, m.rel, m.abs_eps) == _measure_by_definition(c, e, dtype), \
+                    (c, e)
+
+
+def test_measure_of_special_exact_values():
+    for dtype in (np.float64, np.float32):
+        assert measure(0.0, mpmath.mpf(0), dtype).ulps == 0.0
+        assert measure(np.finfo(dtype).tiny, mpmath.mpf(0), dtype).ulps == \
+            2.0 ** (np.finfo(dtype).nmant)                  # tiny in subnormal spacings
+        assert measure(np.inf, mpmath.inf, dtype).ulps == 0.0
+        assert measure(1.0, mpmath.inf, dtype).ulps == np.inf
+        assert measure(np.inf, mpmath.mpf(10) ** 400, dtype).ulps == 0.0
+        assert measure(np.nan, mpmath.mpf(1), dtype).ulps == np.inf
+
+
+def test_oracle_lambdify_is_sympys_function_without_its_docstring():
+    import inspect
+    exprs = [SIG, sp.diff(SIG, z), [sp.exp(z) / (1 + sp.exp(z)), sp.log(1 + sp.exp(z))]]
+    for e in exprs:
+        ours, sympys = lambdify(z, e, MPMATH, cse=True), sp.lambdify(z, e, MPMATH, cse=True)
+        assert inspect.getsource(ours) == inspect.getsource(sympys)
+        assert ours.__globals__["exp"] is mp_exp
+        with mpmath.workdps(60):
+            assert ours(mpmath.mpf(-3)) == sympys(mpmath.mpf(-3))
+        assert "return" not in (ours.__doc__ or "")      # the source is not printed again
 
 
 # ------------------------------------------------------------------- check_elementwise

@@ -28,7 +28,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.api import _ok
-from verify.evidence import DTYPES, MPMATH, edge_points, exact, measure
+from verify.evidence import DTYPES, MPMATH, edge_points, exact, lambdify, measure
 from verify.registry import y, z
 
 __all__ = ["FROM_OUTPUT", "output_form_sweep", "OUTPUT_VJP_LIMIT", "output_vjp_evidence"]
@@ -52,7 +52,7 @@ def output_vjp_evidence(act, dtypes, quick=False, seed=0):
         return {"passed": False, "worst": worst,
                 "rows": [(f"{act.name}_vjp(output=y)", "FAIL: no output= path")]}
     kw = act.nnlib_kwargs
-    gy = sp.lambdify(y, act.closed_grad_y.subs(
+    gy = lambdify(y, act.closed_grad_y.subs(
         {s: v for s, (_, v) in act.params.items()}), MPMATH)
     rng = np.random.default_rng(seed)
     for dname in dtypes:
@@ -112,7 +112,7 @@ def _paths(name):
 def output_form_sweep(act, dtypes, quick=False):
     """Measure act' along the sweep for every path and dtype. Returns a dict (JSON-able)
     with ``passed``, ``rows`` for the report and ``series`` for the plot."""
-    d_exact = sp.lambdify(z, sp.diff(act.definition, z), MPMATH)
+    d_exact = lambdify(z, sp.diff(act.definition, z), MPMATH)
     series, rows, passed = [], [], True
     for dname in dtypes:
         dt = DTYPES[dname]

@@ -19,8 +19,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from verify.evidence import (DTYPES, MPMATH, OracleError, edge_points, exact, measure,
-                             random_points)
+from verify.evidence import (DTYPES, MPMATH, OracleError, edge_points, exact, lambdify,
+                             measure, random_points)
 from verify.registry import Tolerance
 from verify.subgradient import subgradient_measure
 
@@ -240,8 +240,8 @@ def check_elementwise(expr, symbol, forward, vjp=None, *, params=None, dtypes=No
     res = CheckResult(name or str(expr))
     kinks, pw = _kinks(expr, symbol)
     dexpr = sp.diff(pw, symbol)
-    f_exact = sp.lambdify(symbol, pw, MPMATH)
-    d_exact = sp.lambdify(symbol, dexpr, MPMATH)
+    f_exact = lambdify(symbol, pw, MPMATH)
+    d_exact = lambdify(symbol, dexpr, MPMATH)
     kink_range = {}
     for k in kinks:
         lo, hi = _one_sided(dexpr, symbol, k)
@@ -380,8 +380,8 @@ def _sym_oracle(exprs, symbols, params):
     exprs = [sp.sympify(e).subs(params or {}) for e in exprs]
     jac = sp.Matrix(exprs).jacobian(list(symbols))
     # the Jacobian's C^2 entries share their exponentials: evaluated once each (cse)
-    fv = sp.lambdify(list(symbols), exprs, MPMATH, cse=True)
-    fj = sp.lambdify(list(symbols), list(jac), MPMATH, cse=True)
+    fv = lambdify(list(symbols), exprs, MPMATH, cse=True)
+    fj = lambdify(list(symbols), list(jac), MPMATH, cse=True)
     c = len(symbols)
 
     def oracle(row):
@@ -547,9 +547,9 @@ def check_loss(per_sample, symbols, loss, grad=None, *, inputs, oracle=None, par
         if key not in made:
             # the gradient's entries share their terms (a log-sum-exp's exponentials):
             # evaluated once each (cse)
-            made[key] = (sp.lambdify(list(symbols), e, MPMATH),
-                         sp.lambdify(list(symbols), [sp.diff(e, s) for s in symbols],
-                                     MPMATH, cse=True))
+            made[key] = (lambdify(list(symbols), e, MPMATH),
+                         lambdify(list(symbols), [sp.diff(e, s) for s in symbols],
+                                  MPMATH, cse=True))
         f, d = made[key]
         return exact(f, *row), [exact(d, *row)]
 

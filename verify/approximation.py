@@ -28,6 +28,7 @@ import numpy as np
 import sympy as sp
 
 from verify import kernels as K
+from verify.evidence import lambdify
 from verify.lectures import lecture
 
 __all__ = ["run_approximation", "check_names", "TARGETS", "SUP_BOUND"]
@@ -75,7 +76,7 @@ def approximate(name, widths, n_train=128, max_iter=1500, seed=0):
     if Regressor is None:
         raise ImportError("nnlib has no MLPRegressor")
     expr, continuous = TARGETS[name]
-    f = sp.lambdify(_x, expr, "numpy")
+    f = lambdify(_x, expr, "numpy")
     x = np.linspace(*INTERVAL, n_train)
     grid = np.linspace(*INTERVAL, 16 * (n_train - 1) + 1)     # contains the training points
     wide = np.linspace(-1.5, 1.5, 601)

@@ -33,7 +33,7 @@ import sympy as sp
 
 from verify import cache, dag_eval
 from verify import kernels as K
-from verify.evidence import MPMATH, exact
+from verify.evidence import MPMATH, exact, lambdify
 from verify.output_maps import sparsemax_exact
 from verify.registry import ACTIVATION_BY_NAME, ACTIVATIONS, z
 from verify.workers import worker_pool
@@ -125,7 +125,7 @@ def _symbolic_network(act_name, loss, c, Xv, yv, params):
         # entries share most of their terms, evaluated once
         both = exact(dag_eval.program(syms, exprs), *vals)
     except dag_eval.Unsupported:
-        both = exact(sp.lambdify(syms, exprs, MPMATH, cse=True), *vals)
+        both = exact(lambdify(syms, exprs, MPMATH, cse=True), *vals)
     return both[0], both[1:], [len(M) for M in mats]
 
 

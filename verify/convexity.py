@@ -28,7 +28,7 @@ import mpmath
 import sympy as sp
 
 from verify._exact import nonnegative_certificate
-from verify.evidence import MPMATH
+from verify.evidence import MPMATH, lambdify
 
 __all__ = ["decide", "decided", "run_convexity", "chord_test", "sos_certificate",
            "principal_minors_certificate"]
@@ -39,7 +39,7 @@ def chord_test(f, xs, n=200, seed=0, scale=3, box=None, gaps=None):
     digits). Returns (max violation, witness or None); every gap f(mid) - chord is appended
     to ``gaps`` (a list) if given."""
     rng = random.Random(seed)
-    fn = sp.lambdify(xs, f, MPMATH)
+    fn = lambdify(xs, f, MPMATH)
     worst, witness = mpmath.mpf(0), None
     with mpmath.workdps(40):
         for _ in range(n):
@@ -102,7 +102,7 @@ def curvature_sweep(f, xs, through=None, n=41, seed=3):
     nrm = sum(v * v for v in d) ** 0.5
     d = [v / nrm for v in d]
     p = [float(v) for v in through] if through is not None else [0.0] * len(xs)
-    fn = sp.lambdify(xs, H, MPMATH)
+    fn = lambdify(xs, H, MPMATH)
     ss = [-3 + 6 * k / (n - 1) for k in range(n)]
     eigs = []
     with mpmath.workdps(40):

@@ -23,7 +23,7 @@ import sympy as sp
 
 from verify import cache, dag_eval
 from verify import kernels as K
-from verify.evidence import MPMATH, exact
+from verify.evidence import MPMATH, exact, lambdify
 from verify.proofs import Proof
 from verify.registry import ACTIVATIONS, z
 
@@ -91,7 +91,7 @@ def check_dense(act, dtypes, seed=0):
             try:                        # one mpmath program per group (verify.dag_eval)
                 derived.extend(dag_eval.program(syms, g) for g in groups)
             except dag_eval.Unsupported:
-                derived[:] = [sp.lambdify(syms, g, MPMATH) for g in groups]
+                derived[:] = [lambdify(syms, g, MPMATH) for g in groups]
         return [exact(f, *vals) for f in derived]
     rng = np.random.default_rng(seed)
     out, passed = {}, True

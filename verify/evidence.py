@@ -21,13 +21,14 @@ The error of a computed value c against the exact value e is reported three ways
 * relative: |c - e| / |e| (where |e| is in the normal range; 0 is reported below it);
 * absolute in units of the dtype's machine epsilon.
 """
+import functools
 import math
 
 import mpmath
 import numpy as np
 
 __all__ = ["exact", "ulp", "Measure", "measure", "edge_points", "random_points",
-           "OracleError", "DTYPES", "mp_exp", "MPMATH"]
+           "OracleError", "DTYPES", "mp_exp", "MPMATH", "lambdify"]
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 _TINY = mpmath.mpf(2) ** -1100
@@ -67,6 +68,26 @@ def mp_exp(x):
 
 # lambdify's modules for the oracle: mpmath, with its exp replaced by mp_exp.
 MPMATH = [{"exp": mp_exp}, "mpmath"]
+
+
+def lambdify(args, expr, modules=MPMATH, **kwargs):
+    """``sympy.lambdify(args, expr, modules, **kwargs)`` (the oracle's modules unless
+    told), without the docstring SymPy writes into the function: it prints the whole
+    expression once more (``str``), besides the code, for every function made, and a
+    cold run makes several hundred (the replays' rules, each kernel's oracle). The
+    function itself, its code and so its values, are SymPy's."""
+    import sympy as sp
+    if _has_docstring_limit():
+        kwargs.setdefault("docstring_limit", 0)      # "too large": no str(expr)
+    return sp.lambdify(args, expr, modules, **kwargs)
+
+
+@functools.lru_cache(maxsize=1)
+def _has_docstring_limit():
+    """SymPy's lambdify takes ``docstring_limit`` (from SymPy 1.13 on)."""
+    import inspect
+    import sympy as sp
+    return "docstring_limit" in inspect.signature(sp.lambdify).parameters
 
 
 class OracleError(ArithmeticError):
@@ -127,13 +148,15 @@ def ulp(e, dtype):
 
 
 def _limits(dtype, _of={}):
-    """(precision p, minimum exponent, eps, max, tiny) of ``dtype`` as Python numbers, once
-    per dtype: ``measure`` runs for every point of every check."""
+    """(precision p, minimum exponent, eps, max, tiny, log2 eps, the overflow bound of
+    ``measure`` as an mpf) of ``dtype``, once per dtype: ``measure`` runs for every point
+    of every check."""
     got = _of.get(dtype)
     if got is None:
         info = np.finfo(dtype)
-        got = _of[dtype] = (info.nmant + 1, info.minexp, float(info.eps), float(info.max),
-                            float(info.tiny))
+        eps, big = float(info.eps), float(info.max)
+        got = _of[dtype] = (info.nmant + 1, info.minexp, eps, big, float(info.tiny),
+                            math.frexp(eps)[1] - 1, mpmath.mpf(big * (1 + eps / 2)))
     return got
 
 
@@ -149,20 +172,33 @@ class Measure:
 def measure(c, e, dtype):
     """Compare a computed float ``c`` with the exact mpf ``e`` in ``dtype``'s units."""
     c = float(c)
-    _, _, eps, big, tiny = _limits(dtype)
+    p, emin, eps, big, tiny, eps_exp, over = _limits(dtype)
     if math.isnan(c):
         return Measure(math.inf, math.inf, math.inf, c, e)
-    if abs(e) > big * (1 + eps / 2):          # the exact value overflows the dtype
+    regular = type(e) is _MPF and e._mpf_[1]          # a finite, non-zero mpf
+    ae = abs(e)
+    if ae > (over if regular else big * (1 + eps / 2)):   # e overflows the dtype
         ok = math.isinf(c) and (c > 0) == (e > 0)
         v = 0.0 if ok else math.inf
         return Measure(v, v, v, c, e)
     if math.isinf(c):
         return Measure(math.inf, math.inf, math.inf, c, e)
     d = abs(mpmath.mpf(c) - e)
-    ulps = float(d / ulp(e, dtype))
+    if regular:
+        # d / ulp(e) and d / eps divide by powers of two, which is exact: shifts of d
+        # (the same mpf, so the same float); ulp(e)'s exponent is read off e = man 2^exp
+        # (bc bits of man), as frexp reads it
+        _, _, exp, bc = e._mpf_
+        ulps = float(mpmath.ldexp(d, p - 1 - max(exp + bc - 1, emin)))
+        abs_eps = float(mpmath.ldexp(d, -eps_exp))
+    else:                                              # zero, or not an mpf
+        ulps, abs_eps = float(d / ulp(e, dtype)), float(d / eps)
     # relative error is only meaningful where the dtype has full precision (normal range)
-    rel = float(d / abs(e)) if abs(e) >= tiny else 0.0
-    return Measure(ulps, rel, float(d / eps), c, e)
+    rel = float(d / ae) if ae >= tiny else 0.0
+    return Measure(ulps, rel, abs_eps, c, e)
+
+
+_MPF = type(mpmath.mpf(1))
 
 
 def edge_points(dtype):

@@ -21,7 +21,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.api import check_loss, map_rows
-from verify.evidence import MPMATH, exact, mp_exp
+from verify.evidence import MPMATH, exact, lambdify, mp_exp
 from verify.output_maps import (C, C_EVID, P, ZS, _absorb, _each, _item, _softmax_exprs,
                                 _subsets, prove_log_identity, sparsemax_exact)
 from verify.proofs import Proof
@@ -284,8 +284,8 @@ def _squared_oracle(zs):
     """The definition 1/2 |z - t|^2 with the target as symbols too, lambdified once."""
     ts = sp.symbols(f"t0:{len(zs)}", real=True)
     L = sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(zs, ts))
-    f = sp.lambdify(list(zs) + list(ts), L, MPMATH)
-    d = sp.lambdify(list(zs) + list(ts), [sp.diff(L, v) for v in zs], MPMATH)
+    f = lambdify(list(zs) + list(ts), L, MPMATH)
+    d = lambdify(list(zs) + list(ts), [sp.diff(L, v) for v in zs], MPMATH)
 
     def oracle(row, t):
         args = list(row) + [mpmath.mpf(float(v)) for v in t]

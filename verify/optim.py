@@ -33,7 +33,7 @@ import numpy as np
 import sympy as sp
 
 from verify import kernels as K
-from verify.evidence import MPMATH, measure
+from verify.evidence import MPMATH, lambdify, measure
 from verify.registry import Tolerance
 
 __all__ = ["RULES", "CONFIGS", "QUOTIENT_CONFIGS", "symbolic_rule", "check_optimizer",
@@ -260,10 +260,10 @@ def _exact_trajectory(cls_name, cfg, eqs, p, grads, rules):
         key = repr(sorted(cfg.items()))
         if key not in rules:
             hv = _hyper_values(cls_name, cfg)
-            rules[key] = [(lhs, sp.lambdify([w, g, t, b, G, s, a, m, v, vmax],
-                                            rhs.subs({k: sp.Float(x, 30)
-                                                      for k, x in hv.items()}),
-                                            MPMATH)) for lhs, rhs in eqs]
+            rules[key] = [(lhs, lambdify([w, g, t, b, G, s, a, m, v, vmax],
+                                         rhs.subs({k: sp.Float(x, 30)
+                                                   for k, x in hv.items()}),
+                                         MPMATH)) for lhs, rhs in eqs]
         fns = rules[key]
         env = [dict(w=mpmath.mpf(float(x)), b=mpmath.mpf(0),
                     G=mpmath.mpf(cfg.get("initial_accumulator_value", 0.0)), s=mpmath.mpf(0),

@@ -53,7 +53,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify import optim as O
-from verify.evidence import MPMATH, measure
+from verify.evidence import MPMATH, lambdify, measure
 from verify.losses import _ce, _logistic_def, _zl
 from verify.proofs import Proof
 from verify.registry import ACTIVATIONS, Tolerance, z
@@ -203,9 +203,9 @@ _CACHE = {}
 def _lambdified(key, build):
     if key not in _CACHE:
         expr, args = build()
-        _CACHE[key] = (sp.lambdify(args, expr, MPMATH),
-                       sp.lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]],
-                                   MPMATH))
+        _CACHE[key] = (lambdify(args, expr, MPMATH),
+                       lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]],
+                                MPMATH))
     return _CACHE[key]
 
 
@@ -281,8 +281,8 @@ def _activation(act, aparam):
     subs = {s: sp.Rational(aparam) for s in act.params}
     inf = lambda v: mpmath.inf if v == sp.oo else -mpmath.inf if v == -sp.oo else v  # noqa: E731
     kinks = [float(k) for k in act.kinks]
-    pieces = [(inf(lo), inf(hi), sp.lambdify([z], e.subs(subs), MPMATH),
-               sp.lambdify([z], sp.diff(e.subs(subs), z), MPMATH))
+    pieces = [(inf(lo), inf(hi), lambdify([z], e.subs(subs), MPMATH),
+               lambdify([z], sp.diff(e.subs(subs), z), MPMATH))
               for lo, hi, e in act.pieces]
 
     def pick(v):
@@ -348,7 +348,7 @@ def _rule(cls_name, cfg):
     key = ("rule", 0, cls_name, tuple(sorted((k, cfg[k]) for k in (
         "momentum", "nesterov", "centered", "amsgrad", "weight_decay"))))
     if key not in _CACHE:
-        _CACHE[key] = [(str(lhs), sp.lambdify(args, rhs, MPMATH)) for lhs, rhs in eqs]
+        _CACHE[key] = [(str(lhs), lambdify(args, rhs, MPMATH)) for lhs, rhs in eqs]
     return _CACHE[key]
 
 
