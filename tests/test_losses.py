@@ -580,7 +580,11 @@ def test_labels_of_any_integer_layout_give_the_same_loss(name, rng):
         F.loss_and_grad(name, z, np.r_[y[:8], 4])
 
 
-@pytest.mark.parametrize("n", [1, 127, 7 * 128, 8 * 128 + 5, 129 * 128, 300 * 128 + 1])
+# rows -> chunks of 128: 1, 7, 8, 9, 16, 128, 129, 256, 257, 301, 1000 (each side of
+# np.sum's 8 accumulators and its blocks of 128)
+@pytest.mark.parametrize("n", [1, 127, 7 * 128, 8 * 128, 8 * 128 + 5, 16 * 128, 128 * 128,
+                               129 * 128, 256 * 128, 257 * 128, 300 * 128 + 1,
+                               1000 * 128])
 def test_the_kernels_total_is_np_sum_of_the_chunk_sums(n, rng):
     """loss_grad returns the chunk sums added in NumPy's pairwise order: under 8 chunks,
     up to 128, and split above (the mean loss kept bitwise what np.sum gave)."""
@@ -590,5 +594,28 @@ def test_the_kernels_total_is_np_sum_of_the_chunk_sums(n, rng):
     sums = np.empty(K.n_chunks(n))
     total = K.loss_grad(LOSS_CODES["squared_error"], z, t, None, 1.0 / n, 0.0, None, sums,
                         None, 1)
-    assert type(total) is float and total == 0.0 + np.sum(sums)
+    assert type(total) is float
+    assert np.float64(total).tobytes() == np.float64(0.0 + np.sum(sums)).tobytes()
     assert F.squared_error(z, t[:, None]) == float(np.sum(sums) / n)
+
+
+def test_loss_grad_refuses_buffers_that_share_the_labels_memory():
+    # the labels are checked, then read by the loop: a buffer it writes must not hold them
+    from nnlib._kernels import losses as K
+    buf = np.zeros(2000)
+    y = buf.view(np.int64)[:1000]
+    hinge = LOSS_CODES["hinge_loss"]
+    with pytest.raises(ValueError, match="dz shares memory with y_label"):
+        K.loss_grad(hinge, np.zeros((1000, 2)), None, y, 1e-3, 1.0, buf, np.empty(8), None, 1)
+    sums = np.zeros(8)                  # 8 labels of 0, and the chunk sum's slot
+    with pytest.raises(ValueError, match="chunk_loss shares memory with y_label"):
+        K.loss_grad(hinge, np.zeros((8, 2)), None, sums.view(np.int64), 1.0 / 8, 1.0, None,
+                    sums[:K.n_chunks(8)], None, 1)
+    work = np.zeros((1, 16))
+    with pytest.raises(ValueError, match="work shares memory with y_label"):
+        K.loss_grad(LOSS_CODES["sparsemax_loss"], np.zeros((8, 2)), None,
+                    work.view(np.int64)[0, :8], 1.0 / 8, 1.0, np.empty((8, 2)), np.empty(1),
+                    work, 1)
+    # apart, the same call runs
+    K.loss_grad(hinge, np.zeros((8, 2)), None, np.zeros(8, np.int64), 1.0 / 8, 1.0,
+                np.empty((8, 2)), np.empty(1), None, 1)

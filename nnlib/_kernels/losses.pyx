@@ -131,6 +131,18 @@ cdef inline void* _data(cnp.ndarray a) noexcept:
     return NULL if a is None or cnp.PyArray_SIZE(a) == 0 else cnp.PyArray_DATA(a)
 
 
+cdef int _labels_apart(cnp.ndarray y_label, cnp.ndarray out, str what) except -1:
+    # the labels are checked before the loop and read in it: a buffer the loop writes
+    # must not share their bytes (it could turn a checked label into any index)
+    cdef const char* y = <const char*>_data(y_label)
+    cdef const char* o = <const char*>_data(out)
+    if (y != NULL and o != NULL and y < o + cnp.PyArray_NBYTES(out)
+            and o < y + cnp.PyArray_NBYTES(y_label)):
+        raise ValueError(f"loss_grad: {what} shares memory with y_label; the loop would "
+                         f"overwrite the labels it has checked")
+    return 0
+
+
 cdef void _run(int kind, const floating* z, const floating* yt, const long long* yl,
                Py_ssize_t n, Py_ssize_t c, double scale, double margin, floating* d,
                double* sums, floating* w, int n_threads) noexcept:
@@ -205,6 +217,9 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
                  n_threads)
     cdef const long long* yl = <const long long*>_data(y_label)
     if (_LABEL_KINDS >> kind) & 1:     # the rows read z[i, y[i]]: every label in [0, c)
+        _labels_apart(y_label, dz, "dz")
+        _labels_apart(y_label, chunk_loss, "chunk_loss")
+        _labels_apart(y_label, work, "work")
         if keeps_gil(n * c, n_threads):
             bad = _first_label_outside(yl, n, c)
         else:
