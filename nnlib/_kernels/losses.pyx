@@ -19,8 +19,7 @@ Nothing is allocated here; the wrapper (layer 3, ``nnlib/functional/losses.py``)
 validates labels and targets, allocates and picks ``n_threads``.
 
 The arrays are ndarrays read through their data pointers after the checks of
-``buffers.pxd`` (typed memoryviews of the fused type cost ~3 us a call in dispatch and
-buffer acquisition). Unused inputs are passed as None or empty arrays and become NULL
+``buffers.pxd`` (which says why not typed memoryviews). Unused inputs are passed as None or empty arrays and become NULL
 pointers: ``y_target`` for the class-label losses, ``y_label`` for squared error and
 logistic, ``dz`` when only the loss is wanted, ``work`` for all but sparsemax. An empty
 ``chunk_loss`` asks for the gradient alone (``grad_batch``: the Poisson gradient then

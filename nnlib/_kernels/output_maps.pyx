@@ -19,9 +19,7 @@ does not depend on ``n_threads`` (bit for bit). The wrapper (layer 3,
 
 The entry points take ndarrays of any ``ndim >= 1`` and read them as the ``(-1, c)`` rows
 of their last axis through their data pointers, after the checks of ``buffers.pxd``
-(C-contiguous, aligned, float32 or float64 in native byte order, one dtype and shape):
-typed memoryviews of the fused type cost ~3 us a call in dispatch and buffer
-acquisition.
+(which says why not typed memoryviews): one dtype and shape.
 
 The vjps recompute the map from ``x`` (into ``out``, then overwrite it) instead of asking
 the caller for the forward output, matching the ``name_vjp(x, grad_out)`` API:
