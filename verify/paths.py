@@ -9,7 +9,10 @@ The thresholds are read from ``nnlib/_paths.py``, the table the kernels are buil
 the kernels run at ``t - 1``, ``t`` and ``t + 1`` (and past two blocks where a loop is
 blocked), for each real cut-off of ``vmath.h`` the inputs include the argument that reaches
 it and its neighbours in the dtype. ``PLAN`` lists, per kernel, the cases (shape, which
-threshold it straddles) and the report shows them as the paths covered.
+threshold it straddles) and the report shows them as the paths covered. The output maps
+also run each case's rows as a 3-d array ``(n, 1, c)`` (they read any ndim as the rows of
+its last axis), measured in the same case; the losses run at ten ``LOSS_CHUNK`` tasks, whose
+sums ``loss_grad`` adds as 8 partial sums and a tail (np.sum's pairwise order).
 
 Inputs are drawn from a pool of distinct values (or rows), hard ones first (zeros, ties,
 all-equal rows, one-hot rows at +-1e4 and near the dtype's largest value, subnormals, the
@@ -695,9 +698,13 @@ def plan():
              "CE_MULTIROW_MIN_ROWS") for v, rel in ((c_split - 1, "-1"), (c_split, ""),
                                                     (c_split + 1, "+1"))]
     lc = P["LOSS_CHUNK"]
+    # loss_grad adds its task sums in np.sum's pairwise order: in order under 8 sums,
+    # from 8 on in 8 partial sums and a tail (ten tasks: a tail of 2)
     chunks = [(f"n=LOSS_CHUNK{rel} ({v})", v, "LOSS_CHUNK")
               for v, rel in ((lc - 1, "-1"), (lc, ""), (lc + 1, "+1"))] + [
-        (f"n=2*LOSS_CHUNK+1 ({2 * lc + 1}, three tasks)", 2 * lc + 1, "LOSS_CHUNK")]
+        (f"n=2*LOSS_CHUNK+1 ({2 * lc + 1}, three tasks)", 2 * lc + 1, "LOSS_CHUNK"),
+        (f"n=9*LOSS_CHUNK+1 ({9 * lc + 1}, ten tasks: 8 partial sums and a tail)",
+         9 * lc + 1, "LOSS_CHUNK")]
     per4 = vb // 4
     blocks4 = [(f"n=VEC_BLOCK//4{rel} ({v}) at c=4 (rows per packed block)", v, "VEC_BLOCK")
                for v, rel in ((per4 - 1, "-1"), (per4, ""), (per4 + 1, "+1"))]
@@ -1185,6 +1192,12 @@ class _Runner:
                                        np.asarray(vjp(X, G, n_threads=t))), self.T,
                             label == PLAN[name][-1][0])      # the widest: rows split
                         self.thread_check(name, dname, label, same, key)
+                        # the same rows as a 3-d array (n, 1, c): the maps read any ndim
+                        # as the rows of its last axis
+                        X3, G3 = X.reshape(-1, 1, c), G.reshape(-1, 1, c)
+                        outs.append((1, (np.asarray(fwd(X3, n_threads=1)).reshape(X.shape),
+                                         np.asarray(vjp(X3, G3, n_threads=1)).reshape(
+                                             X.shape))))
                         for t, (f, v) in outs:
                             for output, got, ex, T in (("forward", f, fe, fT),
                                                        ("vjp", v, ve, vT)):
@@ -1283,7 +1296,7 @@ class _Runner:
             idx = _tile(Zp, n * c, offset=seed)
             return (np.ascontiguousarray(Zp[idx].reshape(n, c)),
                     np.ascontiguousarray(Tp[idx].reshape(n, c)))
-        # near-limit logits at max / 2^12: a mean over up to 2 LOSS_CHUNK + 1 rows of such
+        # near-limit logits at max / 2^12: a mean over up to 9 LOSS_CHUNK + 1 rows of such
         # losses stays finite (the kernels sum the per-row losses before dividing by n, so
         # rows at max / 4 overflow that sum: a known limit, see the report)
         pool = row_pool(c, dname, seed, big_divisor=2.0 ** 12)
