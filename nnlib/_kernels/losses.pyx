@@ -19,11 +19,12 @@ Nothing is allocated here; the wrapper (layer 3, ``nnlib/functional/losses.py``)
 validates labels and targets, allocates and picks ``n_threads``.
 
 The arrays are ndarrays read through their data pointers after the checks of
-``buffers.pxd`` (which says why not typed memoryviews). Unused inputs are passed as None or empty arrays and become NULL
-pointers: ``y_target`` for the class-label losses, ``y_label`` for squared error and
-logistic, ``dz`` when only the loss is wanted, ``work`` for all but sparsemax. An empty
-``chunk_loss`` asks for the gradient alone (``grad_batch``: the Poisson gradient then
-skips the log of its targets).
+``buffers.pxd`` (which says why not typed memoryviews). Unused inputs are passed as None
+or empty arrays and become NULL pointers: ``y_target`` for the class-label losses,
+``y_label`` for squared error and logistic, ``dz`` when only the loss is wanted, ``work``
+for all but sparsemax. An empty ``chunk_loss`` asks for the gradient alone
+(``grad_batch``: the Poisson gradient then skips the log of its targets); None asks for
+the loss with its chunk sums held on the stack (batches of up to ``STACK_ROWS`` rows).
 """
 from cython.parallel cimport prange, threadid
 from cython cimport floating
@@ -49,6 +50,13 @@ for _name in CLASS_LABEL_LOSSES:
 # the total does not depend on the thread count; large enough that the per-call overhead
 # vanishes, small enough that two threads share even a few thousand rows evenly.
 from nnlib._kernels.paths cimport LOSS_CHUNK as CHUNK
+
+# Chunk sums the kernel keeps on its stack when it is given no chunk_loss buffer (512
+# bytes): the wrapper then allocates none for batches of up to STACK_ROWS rows (an array
+# costs about what the whole loss does at 1e2 elements).
+cdef enum:
+    _STACK_CHUNKS = 64
+STACK_ROWS = _STACK_CHUNKS * CHUNK
 
 
 cdef Py_ssize_t _first_label_outside(const long long* y, Py_ssize_t n,
@@ -159,8 +167,8 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
               cnp.ndarray chunk_loss, cnp.ndarray work, int n_threads):
     """chunk_loss[k] = sum of loss(z[i], y[i]) over the rows i of chunk k (CHUNK rows
     each); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (when dz is not empty). Returns the sum
-    of chunk_loss in NumPy's pairwise order (``np.sum(chunk_loss)`` bit for bit), or None
-    when no loss is asked for or the batch is empty.
+    of the chunk sums in NumPy's pairwise order (``np.sum(chunk_loss)`` bit for bit), or
+    None when no loss is asked for or the batch is empty.
 
     The arrays are read flat through their data pointers: C-contiguous, aligned, in
     native byte order, the float ones of ``z``'s dtype (float32 or float64).
@@ -175,7 +183,8 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     scale, margin : float
         Gradient factor (1/n for the mean); hinge margin.
     dz : n * c values of any shape, or empty or None (loss only)
-    chunk_loss : (n_chunks(n),) float64, written; or empty or None (gradient only, dz
+    chunk_loss : (n_chunks(n),) float64, written; or None: the sums are held on the
+        kernel's stack (at most ``STACK_ROWS`` rows); or empty: the gradient alone (dz
         not empty)
     work : (n_threads, c) scratch for sparsemax's sort; may be None for the other losses
     n_threads : int
@@ -227,8 +236,15 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         if bad >= 0:
             raise ValueError(f"loss_grad: label {yl[bad]} of row {bad} is outside "
                              f"[0, {c})")
+    cdef double stack_sums[_STACK_CHUNKS]
     cdef double* sums = <double*>_data(chunk_loss)
-    if sums == NULL and _data(dz) == NULL:
+    if chunk_loss is None:
+        if n_chunk > _STACK_CHUNKS:
+            raise ValueError(f"loss_grad: chunk_loss is None for {n} rows; the kernel "
+                             f"holds the sums of {STACK_ROWS} rows at most: pass a "
+                             f"buffer of n_chunks({n}) = {n_chunk} float64")
+        sums = stack_sums
+    elif sums == NULL and _data(dz) == NULL:
         raise ValueError("chunk_loss and dz are both empty: nothing to compute")
     if t == cnp.NPY_FLOAT:
         _run(kind, <const float*>cnp.PyArray_DATA(z), <const float*>_data(y_target), yl,
