@@ -140,6 +140,39 @@ def test_buffers_of_another_dtype_layout_or_writeability_are_refused(field, case
         _call(a)
 
 
+# field -> (an array of the right size in a shape the kernel does not document, message)
+BAD_SHAPES = {
+    "y_label": (lambda a: a["y_label"].reshape(-1, 1), r"y_label must have shape \(5,\)"),
+    "y_target": (lambda a: a["y_target"].reshape(a["z"].shape[::-1]),
+                 r"y_target must have shape \(5, 3\) or \(15,\); got shape \(3, 5\)"),
+    "dz": (lambda a: a["dz"].reshape(-1, 1),
+           r"dz must have shape \(5, 3\) or \(15,\); got shape \(15, 1\)"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_SHAPES))
+def test_arrays_of_the_right_size_in_another_shape_are_refused(field):
+    # the loops read them flat, but only the shapes the docstring names are accepted:
+    # (n,) labels, (n, c) or (n * c,) targets and gradient
+    make, message = BAD_SHAPES[field]
+    a = _args("softmax_cross_entropy" if field == "y_label" else "squared_error")
+    a[field] = make(a)
+    with pytest.raises(ValueError, match=f"loss_grad: {message}"):
+        _call(a)
+
+
+@pytest.mark.parametrize("name", ["squared_error", "hinge_loss"])
+def test_the_documented_shapes_run(name):
+    a = _args(name)
+    a["dz"] = a["dz"].reshape(a["z"].shape)                    # (n, c)
+    if name == "squared_error":
+        a["y_target"] = a["y_target"].reshape(a["z"].shape)
+    _call(a)
+    a = _args(name, c=1)                                       # one column: (n,) is flat
+    a["dz"] = a["dz"].reshape(-1)
+    _call(a)
+
+
 @pytest.mark.parametrize("name", sorted(LOSS_CODES))
 @pytest.mark.parametrize("n", [1, 700, K.STACK_ROWS])
 def test_no_chunk_loss_buffer_gives_the_same_total_and_gradient(name, n):

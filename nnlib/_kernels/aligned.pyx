@@ -78,7 +78,17 @@ def flat_float(object a, object dtype=None):
     (True, False, False)
     >>> flat_float(np.ones(3, np.float32), np.dtype(np.float64))
     False
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is neither None nor a ``numpy.dtype`` (a scalar type such as
+        ``np.float32`` is not one: pass ``np.dtype(np.float32)``).
     """
+    if dtype is not None and not isinstance(dtype, cnp.dtype):
+        raise TypeError(f"flat_float: dtype must be a numpy.dtype (such as x.dtype or "
+                        f"np.dtype(np.float32)) or None; got {dtype!r} of type "
+                        f"{type(dtype).__name__}")
     if type(a) is not cnp.ndarray:
         return False
     cdef cnp.ndarray arr = <cnp.ndarray>a
@@ -88,7 +98,7 @@ def flat_float(object a, object dtype=None):
     if not (cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_IS_C_CONTIGUOUS(arr)
             and cnp.PyArray_ISALIGNED(arr)):
         return False
-    return dtype is None or (<cnp.dtype?>dtype).type_num == t
+    return dtype is None or (<cnp.dtype>dtype).type_num == t
 
 
 # --- the copies the losses read: made and checked in one C call ------------------------

@@ -178,11 +178,13 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     kind : int
         A code of nnlib._codes.LOSS_CODES.
     z : (n, c)
-    y_target : n * c values of any shape, or empty or None
-    y_label : (n,) int64 in [0, c), or empty or None
+    y_target : (n, c) or (n * c,) targets of squared error, logistic and Poisson; empty
+        or None for the class-label losses (not read)
+    y_label : (n,) int64 in [0, c) for the class-label losses; empty or None for the
+        others (not read)
     scale, margin : float
         Gradient factor (1/n for the mean); hinge margin.
-    dz : n * c values of any shape, or empty or None (loss only)
+    dz : (n, c) or (n * c,), or empty or None (loss only)
     chunk_loss : (n_chunks(n),) float64, written; or None: the sums are held on the
         kernel's stack (at most ``STACK_ROWS`` rows); or empty: the gradient alone (dz
         not empty)
@@ -194,9 +196,9 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     TypeError
         An array of another dtype, not C-contiguous, unaligned or byte-swapped.
     ValueError
-        An unknown code, a length above that does not match, a read-only output, or a
-        class label outside [0, c): checked before the loop, which reads through raw
-        pointers.
+        An unknown code, a length or shape above that does not match, a read-only
+        output, or a class label outside [0, c): checked before the loop, which reads
+        through raw pointers.
     """
     cdef int t = check_flat_float(z, "z", "loss_grad", -1, -1, False)
     if cnp.PyArray_NDIM(z) != 2:
@@ -223,6 +225,14 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     _check_sizes(kind, n, c, _size(y_target), _size(y_label), _size(dz), _size(chunk_loss),
                  n_chunk, work_rows, work_cols, work is not None or kind == LOSS_SPARSEMAX,
                  n_threads)
+    if (_LABEL_KINDS >> kind) & 1:
+        if cnp.PyArray_NDIM(y_label) != 1:
+            raise ValueError(f"loss_grad: y_label must have shape ({n},), one label per "
+                             f"row; got shape {(<object>y_label).shape}")
+    else:
+        _check_rows(y_target, "y_target", n, c)
+    if _data(dz) != NULL:
+        _check_rows(dz, "dz", n, c)
     cdef const long long* yl = <const long long*>_data(y_label)
     if (_LABEL_KINDS >> kind) & 1:     # the rows read z[i, y[i]]: every label in [0, c)
         _labels_apart(y_label, dz, "dz")
@@ -256,6 +266,16 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     if sums == NULL:
         return None
     return 0.0 + pairwise_sum(sums, n_chunk)      # np.sum starts from its identity, 0.0
+
+
+cdef int _check_rows(cnp.ndarray a, str what, Py_ssize_t n, Py_ssize_t c) except -1:
+    # an array of n * c values (checked before) is (n, c) or flat: the shapes the callers
+    # pass (the wrappers give z's own, or (n,) for a one-column z)
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if nd == 1 or nd == 2 and cnp.PyArray_DIMS(a)[0] == n:
+        return 0
+    raise ValueError(f"loss_grad: {what} must have shape ({n}, {c}) or ({n * c},); got "
+                     f"shape {(<object>a).shape}")
 
 
 cdef int _check_sizes(int kind, Py_ssize_t n, Py_ssize_t c, Py_ssize_t n_target,
