@@ -7,7 +7,7 @@ labels never reach a compiled loop (which indexes with them, bounds checks off).
 """
 import numpy as np
 
-from nnlib._kernels.aligned import int64_copy
+from nnlib._kernels.aligned import binary_labels_copy, class_labels_copy
 from nnlib._validation import DTypeError, LabelError, ShapeError, _kind_name
 
 # nnlib._kernels.train's, imported at the first check of int64 labels (not with this
@@ -53,15 +53,18 @@ def check_class_labels(y, n_samples, n_classes, name="y"):
     # The compiled losses index with these labels, GIL released: they get an array of
     # their own, and the checks run on that same copy, so a caller (another thread, a
     # callback) that changes y afterwards cannot make them read out of bounds.
-    arr = int64_copy(y, n_samples)              # the common case: one C call
-    if arr is None:
-        arr = _numeric(y, name)
-        if arr.ndim != 1 or arr.shape[0] != n_samples:
-            hint = (" (pass class indices, e.g. y.argmax(axis=1), not one-hot rows)"
-                    if arr.ndim == 2 and arr.shape == (n_samples, n_classes) else "")
-            raise ShapeError(f"{name} must have shape ({n_samples},), one class index per "
-                             f"row of z; got shape {arr.shape}{hint}")
-        arr = np.array(arr, copy=True)
+    arr = class_labels_copy(y, n_samples, n_classes)   # the common case: copied, checked
+    if arr is not None:
+        return arr
+    # anything else (a list, a byte-swapped array, a bad label): the checks below, which
+    # name what is wrong
+    arr = _numeric(y, name)
+    if arr.ndim != 1 or arr.shape[0] != n_samples:
+        hint = (" (pass class indices, e.g. y.argmax(axis=1), not one-hot rows)"
+                if arr.ndim == 2 and arr.shape == (n_samples, n_classes) else "")
+        raise ShapeError(f"{name} must have shape ({n_samples},), one class index per "
+                         f"row of z; got shape {arr.shape}{hint}")
+    arr = np.array(arr, copy=True)
     if arr.dtype == np.int64:                   # one compiled pass
         global _first_label_outside
         if _first_label_outside is None:
@@ -92,11 +95,14 @@ def check_binary_labels(y, n_samples, dtype, name="y"):
     y : array_like, shape (n_samples,) or (n_samples, 1)
         Binary labels in {0, 1} (ints, bools or floats).
     n_samples : int
-    dtype : float32 or float64
+    dtype : numpy.dtype, float32 or float64
         The scores' dtype; the labels are cast to it.
 
     Raises DTypeError, ShapeError, or LabelError naming the first value not in {0, 1}.
     """
+    arr = binary_labels_copy(y, n_samples, dtype)    # the common case: copied, checked
+    if arr is not None:
+        return arr
     arr = _numeric(y, name)
     if arr.shape not in ((n_samples,), (n_samples, 1)):
         raise ShapeError(f"{name} must have shape ({n_samples},) or ({n_samples}, 1), one "

@@ -109,3 +109,17 @@ def test_compiled_empty_like_refuses_none():
     from nnlib._kernels.aligned import empty_like
     with pytest.raises(TypeError, match="ndarray"):
         empty_like(None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, "float32", 4, object()],
+                         ids=["scalar type", "str", "int", "object"])
+def test_flat_float_names_a_dtype_that_is_not_one(dtype):
+    # the kernels' wrappers pass x.dtype; anything else is a mistake named as such,
+    # whatever the array (a list too, which is not flat either way)
+    from nnlib._kernels.aligned import flat_float
+    for a in (np.ones(3, np.float32), [1.0]):
+        with pytest.raises(TypeError, match=r"flat_float: dtype must be a numpy\.dtype .* "
+                                            r"or None; got .* of type "):
+            flat_float(a, dtype)
+    assert flat_float(np.ones(3, np.float32), np.dtype(np.float32))
+    assert flat_float(np.ones(3, np.float32), None)

@@ -154,3 +154,19 @@ def test_kernel_entry_point_checks_dtype_layout_shape_and_writeability():
     k.dropout_apply(z, out, 0.5, 9, 1, 3, 1)
     k.dropout_apply(z.reshape(6, 4), out2, 0.5, 9, 1, 3, 1)
     np.testing.assert_array_equal(out.reshape(6, 4), out2)
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.25, 1.5, np.nan, np.inf, -np.inf])
+def test_kernel_entry_point_refuses_a_rate_outside_0_1(rate):
+    # the wrapper checks the rate, and so does the kernel, which scales by 1 / (1 - rate)
+    # and turns the rate into an integer threshold (a NaN's is undefined in C)
+    from nnlib._kernels import dropout as k
+    x, out = np.ones((3, 4)), np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"dropout_apply: rate must be in \[0, 1\); got "):
+        k.dropout_apply(x, out, rate, 1, 0, 0, 1)
+    assert not out.any()                           # refused before any write
+    with pytest.raises(ValueError, match=r"dropout_threshold: rate must be in \[0, 1\)"):
+        k.dropout_threshold(rate)
+    k.dropout_apply(x, out, 0.0, 1, 0, 0, 1)       # the ends of the range that are in it
+    np.testing.assert_array_equal(out, x)
+    assert k.dropout_threshold(0.0) == 0

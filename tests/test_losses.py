@@ -562,8 +562,8 @@ def test_arrays_the_kernel_cannot_read_as_is_are_converted_first(name, dtype, rn
 
 @pytest.mark.parametrize("name", CLASS_LABEL_LOSSES)
 def test_labels_of_any_integer_layout_give_the_same_loss(name, rng):
-    # int64 (n,) ndarrays take aligned.int64_copy; the rest np.asarray and the general
-    # checks: every one is copied before the kernel reads it
+    # aligned native (n,) ndarrays take aligned.class_labels_copy; the rest np.asarray and
+    # the general checks: every one is copied before the kernel reads it
     z, y = _data(name, rng, n=9, c=4)
     want = F.loss_and_grad(name, z, y)
     for yy in (y.tolist(), y.astype(np.int32), y.astype(np.uint8), y.astype(">i8"),
@@ -571,11 +571,11 @@ def test_labels_of_any_integer_layout_give_the_same_loss(name, rng):
         got = F.loss_and_grad(name, z, yy)
         assert got[0] == want[0]
         np.testing.assert_array_equal(got[1], want[1], strict=True)
-    copy = aligned.int64_copy(y, 9)
+    copy = aligned.class_labels_copy(y, 9, 4)
     assert copy is not y and copy.flags.owndata and copy.flags.c_contiguous
     np.testing.assert_array_equal(copy, y, strict=True)
-    assert aligned.int64_copy(y, 8) is None
-    assert aligned.int64_copy(y.astype(">i8"), 9) is None
+    assert aligned.class_labels_copy(y, 8, 4) is None
+    assert aligned.class_labels_copy(y.astype(">i8"), 9, 4) is None
     with pytest.raises(nnlib.LabelError, match=r"y\[8\] = 4 is not a class label"):
         F.loss_and_grad(name, z, np.r_[y[:8], 4])
 

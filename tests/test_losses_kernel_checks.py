@@ -95,7 +95,7 @@ def test_unused_buffers_may_be_none_and_the_total_is_returned():
     assert total == np.sum(a["chunk_loss"]) and total > 0
     a = _args("squared_error")
     assert K.loss_grad(a["kind"], a["z"], a["y_target"], None, a["scale"], a["margin"],
-                       a["dz"], None, None, 1) is None             # gradient only
+                       a["dz"], np.empty(0), None, 1) is None      # gradient only
     a = _args("sparsemax_loss")
     a["work"] = None                                  # sparsemax sorts into work
     with pytest.raises(ValueError, match=r"work has shape \(0, 0\); need at least"):
@@ -137,4 +137,63 @@ def test_buffers_of_another_dtype_layout_or_writeability_are_refused(field, case
     a = _args(name)
     a[field] = make(a)
     with pytest.raises(error, match=f"loss_grad: {message}"):
+        _call(a)
+
+
+# field -> (an array of the right size in a shape the kernel does not document, message)
+BAD_SHAPES = {
+    "y_label": (lambda a: a["y_label"].reshape(-1, 1), r"y_label must have shape \(5,\)"),
+    "y_target": (lambda a: a["y_target"].reshape(a["z"].shape[::-1]),
+                 r"y_target must have shape \(5, 3\) or \(15,\); got shape \(3, 5\)"),
+    "dz": (lambda a: a["dz"].reshape(-1, 1),
+           r"dz must have shape \(5, 3\) or \(15,\); got shape \(15, 1\)"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_SHAPES))
+def test_arrays_of_the_right_size_in_another_shape_are_refused(field):
+    # the loops read them flat, but only the shapes the docstring names are accepted:
+    # (n,) labels, (n, c) or (n * c,) targets and gradient
+    make, message = BAD_SHAPES[field]
+    a = _args("softmax_cross_entropy" if field == "y_label" else "squared_error")
+    a[field] = make(a)
+    with pytest.raises(ValueError, match=f"loss_grad: {message}"):
+        _call(a)
+
+
+@pytest.mark.parametrize("name", ["squared_error", "hinge_loss"])
+def test_the_documented_shapes_run(name):
+    a = _args(name)
+    a["dz"] = a["dz"].reshape(a["z"].shape)                    # (n, c)
+    if name == "squared_error":
+        a["y_target"] = a["y_target"].reshape(a["z"].shape)
+    _call(a)
+    a = _args(name, c=1)                                       # one column: (n,) is flat
+    a["dz"] = a["dz"].reshape(-1)
+    _call(a)
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_CODES))
+@pytest.mark.parametrize("n", [1, 700, K.STACK_ROWS])
+def test_no_chunk_loss_buffer_gives_the_same_total_and_gradient(name, n):
+    # chunk_loss None: the kernel sums its chunks on its stack, up to STACK_ROWS rows
+    a = _args(name, n=n)
+    a["z"][:] = np.random.default_rng(n).standard_normal(a["z"].shape)
+    total = K.loss_grad(a["kind"], a["z"], a["y_target"], a["y_label"], a["scale"],
+                        a["margin"], a["dz"], a["chunk_loss"], a["work"], 1)
+    dz = np.empty_like(a["dz"])
+    alone = K.loss_grad(a["kind"], a["z"], a["y_target"], a["y_label"], a["scale"],
+                        a["margin"], dz, None, a["work"], 1)
+    assert np.float64(alone).tobytes() == np.float64(total).tobytes()
+    np.testing.assert_array_equal(dz, a["dz"])
+
+
+def test_no_chunk_loss_buffer_past_the_stack_rows_is_a_value_error():
+    a = _args("squared_error", n=K.STACK_ROWS + 1, c=1)
+    a["chunk_loss"] = None
+    with pytest.raises(ValueError, match=r"loss_grad: chunk_loss is None for \d+ rows; the "
+                                         r"kernel holds the sums of \d+ rows at most"):
+        _call(a)
+    a["dz"], a["chunk_loss"] = np.empty(0), np.empty(0)
+    with pytest.raises(ValueError, match="chunk_loss and dz are both empty"):
         _call(a)

@@ -13,9 +13,25 @@ it). It is written in C because the same steps in Python (``ndarray.ctypes.data`
 slice, a view, a reshape) cost about 2 us, most of a call at 1e2 elements; here it
 costs about what ``np.empty_like`` does. ``nnlib._aligned`` documents the policy and
 holds the Python-level helpers.
+
+The copies the losses read are made here too: class labels, binary labels and float
+targets are copied and checked in one C call (``class_labels_copy``,
+``binary_labels_copy``, ``float_target_copy``), for the common case of an ndarray in
+native byte order. The compiled loops read them with the GIL released, so they must be
+arrays nnlib owns, checked after the copy; ``np.asarray``, the dtype and shape tests,
+the copy and NumPy's comparisons cost 2-8 us, most of a loss at 1e2 elements. Anything
+else (a list, a byte-swapped array, a bad value) gets None, and ``nnlib._labels`` and
+``nnlib.functional.losses`` take their Python path, which raises the errors that name the
+first bad index and value.
 """
 cimport numpy as cnp
-from libc.stdint cimport uintptr_t
+from cython cimport floating
+from libc.math cimport INFINITY, floor
+from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          uint64_t, uintptr_t)
+
+from nnlib._kernels.buffers cimport same_shape
+from nnlib._kernels.gil cimport keeps_gil
 
 cnp.import_array()
 
@@ -62,7 +78,17 @@ def flat_float(object a, object dtype=None):
     (True, False, False)
     >>> flat_float(np.ones(3, np.float32), np.dtype(np.float64))
     False
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is neither None nor a ``numpy.dtype`` (a scalar type such as
+        ``np.float32`` is not one: pass ``np.dtype(np.float32)``).
     """
+    if dtype is not None and not isinstance(dtype, cnp.dtype):
+        raise TypeError(f"flat_float: dtype must be a numpy.dtype (such as x.dtype or "
+                        f"np.dtype(np.float32)) or None; got {dtype!r} of type "
+                        f"{type(dtype).__name__}")
     if type(a) is not cnp.ndarray:
         return False
     cdef cnp.ndarray arr = <cnp.ndarray>a
@@ -72,29 +98,277 @@ def flat_float(object a, object dtype=None):
     if not (cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_IS_C_CONTIGUOUS(arr)
             and cnp.PyArray_ISALIGNED(arr)):
         return False
-    return dtype is None or (<cnp.dtype?>dtype).type_num == t
+    return dtype is None or (<cnp.dtype>dtype).type_num == t
 
 
-def int64_copy(object a, Py_ssize_t n):
-    """A new C-contiguous array holding a copy of ``a`` when ``a`` is an ndarray (not a
-    subclass) of int64 in native byte order and shape ``(n,)``; None otherwise. One C call
-    for the common case of class labels, which the losses copy before checking them
-    (``nnlib._labels``): ``np.asarray``, the dtype and shape tests and
-    ``np.array(copy=True)`` cost about 1.5 us.
+# --- the copies the losses read: made and checked in one C call ------------------------
+
+# the element types of the labels read here (bool is read as uint8_t)
+ctypedef fused number_t:
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+    float
+    double
+
+
+# the float targets' types (a second fused type: the source's and the copy's vary apart)
+ctypedef fused real_t:
+    float
+    double
+
+
+cdef enum _Source:
+    _NONE = -1
+    _I8, _I16, _I32, _I64, _U8, _U16, _U32, _U64, _F32, _F64
+
+
+cdef _Source _source(cnp.ndarray a) noexcept:
+    # the element type of an aligned, native-byte-order bool, integer or float32/float64
+    # array; _NONE for anything else (float16, long double, complex, objects, strings)
+    if not (cnp.PyArray_ISALIGNED(a) and cnp.PyArray_ISNOTSWAPPED(a)):
+        return _NONE
+    cdef int size = cnp.PyArray_ITEMSIZE(a)
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t == cnp.NPY_FLOAT:
+        return _F32
+    if t == cnp.NPY_DOUBLE:
+        return _F64
+    if cnp.PyArray_ISBOOL(a):
+        return _U8
+    if cnp.PyArray_ISSIGNED(a):
+        return (_I8 if size == 1 else _I16 if size == 2 else _I32 if size == 4
+                else _I64 if size == 8 else _NONE)
+    if cnp.PyArray_ISUNSIGNED(a):
+        return (_U8 if size == 1 else _U16 if size == 2 else _U32 if size == 4
+                else _U64 if size == 8 else _NONE)
+    return _NONE
+
+
+cdef inline bint _is_class(number_t v, long long n_classes) noexcept nogil:
+    if number_t is float or number_t is double:
+        # NaN and inf fail a comparison; 2.5 is not its floor
+        return v >= 0 and <double>v < <double>n_classes and v == floor(v)
+    elif (number_t is uint8_t or number_t is uint16_t or number_t is uint32_t
+          or number_t is uint64_t):
+        return v < <uint64_t>n_classes
+    else:
+        return v >= 0 and v < n_classes
+
+
+cdef Py_ssize_t _labels(const char* y, Py_ssize_t stride, Py_ssize_t n,
+                        long long n_classes, long long* classes, floating* binary,
+                        number_t kind) noexcept nogil:
+    # With ``classes``: classes[i] = y[i] (every ``stride`` bytes) while it is a class
+    # index in [0, n_classes); else binary[i] = y[i] while it is 0 or 1 (compared in its
+    # own type, before the cast: 1 + 1e-10 is not a label). Returns the index of the
+    # first label that is not, or -1. ``kind``: a dummy of the element type.
+    cdef Py_ssize_t i
+    cdef number_t v
+    for i in range(n):
+        v = (<const number_t*>(y + i * stride))[0]
+        if classes != NULL:
+            if not _is_class(v, n_classes):
+                return i
+            classes[i] = <long long>v
+        else:
+            if not (v == 0 or v == 1):
+                return i
+            binary[i] = <floating>v
+    return -1
+
+
+cdef Py_ssize_t _labels_of(_Source s, const char* y, Py_ssize_t stride, Py_ssize_t n,
+                           long long c, long long* classes,
+                           floating* binary) noexcept nogil:
+    if s == _I8:
+        return _labels(y, stride, n, c, classes, binary, <int8_t>0)
+    if s == _I16:
+        return _labels(y, stride, n, c, classes, binary, <int16_t>0)
+    if s == _I32:
+        return _labels(y, stride, n, c, classes, binary, <int32_t>0)
+    if s == _I64:
+        return _labels(y, stride, n, c, classes, binary, <int64_t>0)
+    if s == _U8:
+        return _labels(y, stride, n, c, classes, binary, <uint8_t>0)
+    if s == _U16:
+        return _labels(y, stride, n, c, classes, binary, <uint16_t>0)
+    if s == _U32:
+        return _labels(y, stride, n, c, classes, binary, <uint32_t>0)
+    if s == _U64:
+        return _labels(y, stride, n, c, classes, binary, <uint64_t>0)
+    if s == _F32:
+        return _labels(y, stride, n, c, classes, binary, <float>0)
+    return _labels(y, stride, n, c, classes, binary, <double>0)
+
+
+def class_labels_copy(object a, Py_ssize_t n, Py_ssize_t n_classes):
+    """A new C-contiguous int64 array of shape ``(n,)`` holding ``a``'s labels when
+    ``a`` is an ndarray (not a subclass) of shape ``(n,)``, aligned, in native byte
+    order, of bools, integers or float32/float64 with integral values, every label in
+    ``[0, n_classes)``; None otherwise (the caller's checks then name what is wrong).
+
+    One C call for class labels, which the losses copy before checking them
+    (``nnlib._labels.check_class_labels``): the checks run on the copy, so a caller that
+    changes ``a`` afterwards cannot make a compiled loop index out of bounds.
 
     Examples
     --------
     >>> import numpy as np
     >>> y = np.arange(4)
-    >>> c = int64_copy(y, 4)
-    >>> c.tolist(), c is y, c.flags.owndata, int64_copy(y, 3), int64_copy([0, 1], 2)
-    ([0, 1, 2, 3], False, True, None, None)
+    >>> c = class_labels_copy(y, 4, 4)
+    >>> c.tolist(), c is y, c.flags.owndata, class_labels_copy(y, 3, 4)
+    ([0, 1, 2, 3], False, True, None)
+    >>> class_labels_copy(np.array([1.0, 0.0]), 2, 2), class_labels_copy(y, 4, 3)
+    (array([1, 0]), None)
     """
+    if type(a) is not cnp.ndarray or n_classes <= 0:
+        return None
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_DIMS(arr)[0] != n:
+        return None
+    cdef _Source s = _source(arr)
+    if s == _NONE:
+        return None
+    cdef cnp.npy_intp length = n
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &length, cnp.NPY_INT64, 0)
+    cdef const char* y = <const char*>cnp.PyArray_DATA(arr)
+    cdef Py_ssize_t stride = cnp.PyArray_STRIDES(arr)[0], bad
+    cdef long long* o = <long long*>cnp.PyArray_DATA(out)
+    if keeps_gil(n):
+        bad = _labels_of(s, y, stride, n, n_classes, o, <double*>NULL)
+    else:
+        with nogil:
+            bad = _labels_of(s, y, stride, n, n_classes, o, <double*>NULL)
+    return out if bad < 0 else None
+
+
+def binary_labels_copy(object a, Py_ssize_t n, object dtype):
+    """A new C-contiguous array of ``dtype`` (a ``numpy.dtype``, float32 or float64)
+    and shape ``(n,)`` holding ``a``'s labels when ``a`` is an ndarray (not a subclass)
+    of shape ``(n,)`` or ``(n, 1)``, aligned, in native byte order, of bools, integers or
+    float32/float64, every label 0 or 1; None otherwise (``nnlib._labels.
+    check_binary_labels`` then names what is wrong). The labels are compared in their
+    own type, then cast.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f4 = np.dtype(np.float32)
+    >>> binary_labels_copy(np.array([[1], [0]]), 2, f4), binary_labels_copy([1, 0], 2, f4)
+    (array([1., 0.], dtype=float32), None)
+    >>> binary_labels_copy(np.array([1, 2]), 2, f4) is None
+    True
+    """
+    if type(a) is not cnp.ndarray or not isinstance(dtype, cnp.dtype):
+        return None
+    cdef int t = (<cnp.dtype>dtype).type_num
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return None
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int nd = cnp.PyArray_NDIM(arr)
+    if not (cnp.PyArray_DIMS(arr)[0] == n if nd == 1 else
+            nd == 2 and cnp.PyArray_DIMS(arr)[0] == n and cnp.PyArray_DIMS(arr)[1] == 1):
+        return None
+    cdef _Source s = _source(arr)
+    if s == _NONE:
+        return None
+    cdef cnp.npy_intp length = n
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(1, &length, t, 0)
+    cdef const char* y = <const char*>cnp.PyArray_DATA(arr)
+    cdef Py_ssize_t stride = cnp.PyArray_STRIDES(arr)[0], bad
+    cdef void* o = cnp.PyArray_DATA(out)
+    if keeps_gil(n):
+        bad = _binary_labels_to(t, s, y, stride, n, o)
+    else:
+        with nogil:
+            bad = _binary_labels_to(t, s, y, stride, n, o)
+    return out if bad < 0 else None
+
+
+cdef Py_ssize_t _binary_labels_to(int t, _Source s, const char* y, Py_ssize_t stride,
+                                  Py_ssize_t n, void* out) noexcept nogil:
+    if t == cnp.NPY_FLOAT:
+        return _labels_of(s, y, stride, n, 0, NULL, <float*>out)
+    return _labels_of(s, y, stride, n, 0, NULL, <double*>out)
+
+
+cdef bint _target_copy(const real_t* y, floating* out, Py_ssize_t n,
+                       bint nonnegative) noexcept nogil:
+    # out = y cast to the scores' type; whether every cast value is finite (and >= 0 if
+    # asked). No early exit, so the loop vectorizes: v - v is 0 for a finite v, NaN for
+    # inf and NaN.
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef floating low = 0 if nonnegative else -INFINITY
+    cdef int bad = 0
+    for i in range(n):
+        v = <floating>y[i]
+        out[i] = v
+        bad |= (v - v != 0) | (v < low)
+    return not bad
+
+
+def float_target_copy(object a, cnp.ndarray z not None, bint nonnegative):
+    """A new C-contiguous copy of ``a`` in ``z``'s dtype (float32 or float64) when ``a``
+    is an ndarray (not a subclass) of float32 or float64, C-contiguous, aligned, in
+    native byte order, of ``z``'s shape (or ``(n,)`` or ``(n, 1)`` for a ``z`` of one
+    column or ``(n,)``), every value finite after the cast (and >= 0 with
+    ``nonnegative``); None otherwise (``nnlib.functional.losses`` then names what is
+    wrong): the targets of squared error and the Poisson loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = np.zeros((2, 1), np.float32)
+    >>> float_target_copy(np.array([1.5, 2.0]), z, True)
+    array([1.5, 2. ], dtype=float32)
+    >>> float_target_copy(np.array([1.5, -2.0]), z, True) is None
+    True
+    >>> float_target_copy(np.array([1.5, -2.0]), z, False)
+    array([ 1.5, -2. ], dtype=float32)
+    """
+    cdef int t = cnp.PyArray_TYPE(z)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        raise TypeError(f"float_target_copy: z must be float32 or float64; got {z.dtype}")
     if type(a) is not cnp.ndarray:
         return None
     cdef cnp.ndarray arr = <cnp.ndarray>a
-    if (cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_DIMS(arr)[0] != n
-            or not cnp.PyArray_ISINTEGER(arr) or not cnp.PyArray_ISSIGNED(arr)
-            or cnp.PyArray_ITEMSIZE(arr) != 8 or not cnp.PyArray_ISNOTSWAPPED(arr)):
+    cdef int s = cnp.PyArray_TYPE(arr), nd = cnp.PyArray_NDIM(arr)
+    if ((s != cnp.NPY_FLOAT and s != cnp.NPY_DOUBLE) or not cnp.PyArray_ISNOTSWAPPED(arr)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISALIGNED(arr)):
         return None
-    return cnp.PyArray_NewCopy(arr, cnp.NPY_CORDER)
+    cdef Py_ssize_t rows = cnp.PyArray_DIMS(z)[0] if cnp.PyArray_NDIM(z) else -1
+    cdef bint one_column = (cnp.PyArray_NDIM(z) == 1
+                            or cnp.PyArray_NDIM(z) == 2 and cnp.PyArray_DIMS(z)[1] == 1)
+    if not (same_shape(arr, z) or one_column and (
+            nd == 1 or nd == 2 and cnp.PyArray_DIMS(arr)[1] == 1)
+            and cnp.PyArray_DIMS(arr)[0] == rows):
+        return None
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(arr), t, 0)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(arr)
+    cdef const void* y = cnp.PyArray_DATA(arr)
+    cdef void* o = cnp.PyArray_DATA(out)
+    cdef bint ok
+    if keeps_gil(n):
+        ok = _target_copy_to(t, s, y, o, n, nonnegative)
+    else:
+        with nogil:
+            ok = _target_copy_to(t, s, y, o, n, nonnegative)
+    return out if ok else None
+
+
+cdef bint _target_copy_to(int t, int s, const void* y, void* out, Py_ssize_t n,
+                          bint nonnegative) noexcept nogil:
+    if t == cnp.NPY_FLOAT:
+        if s == cnp.NPY_FLOAT:
+            return _target_copy(<const float*>y, <float*>out, n, nonnegative)
+        return _target_copy(<const double*>y, <float*>out, n, nonnegative)
+    if s == cnp.NPY_FLOAT:
+        return _target_copy(<const float*>y, <double*>out, n, nonnegative)
+    return _target_copy(<const double*>y, <double*>out, n, nonnegative)

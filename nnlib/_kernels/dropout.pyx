@@ -33,8 +33,18 @@ cdef inline uint64_t _threshold(double rate) noexcept:
     return <uint64_t>ceil(rate * 9007199254740992.0)
 
 
+cdef int _check_rate(double rate, str fn) except -1:
+    # the loops need 0 <= rate < 1 (a scale 1 / (1 - rate), a threshold below 2**53 that
+    # fits its integer): NaN fails both comparisons
+    if not (0.0 <= rate < 1.0):
+        raise ValueError(f"{fn}: rate must be in [0, 1); got {rate}")
+    return 0
+
+
 def dropout_threshold(double rate):
-    """ceil(rate * 2**53): the integer a mask's 53 bits must reach to keep an entry."""
+    """ceil(rate * 2**53): the integer a mask's 53 bits must reach to keep an entry;
+    0 <= rate < 1 (else ValueError)."""
+    _check_rate(rate, "dropout_threshold")
     return _threshold(rate)
 
 
@@ -56,7 +66,9 @@ cdef void _apply(const floating* x, floating* out, Py_ssize_t n, Py_ssize_t c,
 def dropout_apply(cnp.ndarray x not None, cnp.ndarray out not None, double rate,
                   uint64_t seed, uint64_t step, uint64_t row0, int n_threads):
     """out[i] = x[i] * m[row0 + i] / (1 - rate) with the mask of (seed, step); x, out:
-    (..., c) of one shape, read as the rows of the last axis; 0 <= rate < 1."""
+    (..., c) of one shape, read as the rows of the last axis; 0 <= rate < 1 (else
+    ValueError: the wrapper checks it, and so does the kernel)."""
+    _check_rate(rate, "dropout_apply")
     cdef int t = check_flat_float(x, "x", "dropout_apply", -1, -1, False)
     cdef int nd = cnp.PyArray_NDIM(x)
     if nd == 0:

@@ -415,6 +415,16 @@ cdef inline double squared_error_row(const floating* z, const floating* t, Py_ss
     return 0.5 * acc
 
 
+cdef inline void squared_error_grad(const floating* z, const floating* t, Py_ssize_t m,
+                                    double scale, floating* dz) noexcept nogil:
+    # dz = scale (z - t) over m outputs, without the loss: one loop over the batch (rows
+    # of a few outputs leave squared_error_row's loop mostly call and tail), the same
+    # arithmetic as squared_error_row's gradient, bitwise
+    cdef Py_ssize_t j
+    for j in range(m):
+        dz[j] = <floating>(scale * (<double>z[j] - <double>t[j]))
+
+
 cdef inline double logistic_row(const floating* z, const floating* t, Py_ssize_t c,
                                 double scale, floating* dz) noexcept nogil:
     # Per output: L = (1 - t) softplus(z) + t softplus(-z) ;  dL/dz = sigmoid(z) - t
@@ -688,9 +698,12 @@ cdef inline void grad_batch(int kind, const floating* z, const floating* y_targe
                             double scale, double margin, floating* dz,
                             floating* work) noexcept nogil:
     """``loss_grad_batch``'s ``dz`` alone (``dz`` not NULL), bitwise: for the losses whose
-    value costs more than their gradient (Poisson: log t) the loss is not computed; the
-    others run ``loss_grad_batch`` and drop the sum."""
+    value costs more than their gradient (Poisson: log t) or whose gradient is
+    elementwise (squared error: one loop over all n * c outputs) the loss is not
+    computed; the others run ``loss_grad_batch`` and drop the sum."""
     if kind == LOSS_POISSON:
         poisson_grad(z, y_target, n * c, scale, dz)
+    elif kind == LOSS_SQUARED_ERROR:
+        squared_error_grad(z, y_target, n * c, scale, dz)
     else:
         loss_grad_batch(kind, z, y_target, y_label, n, c, scale, margin, dz, work)

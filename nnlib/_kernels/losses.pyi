@@ -3,6 +3,8 @@
 # values are Any: the Python wrappers validate them and type what the public API returns.
 from typing import Any
 
+STACK_ROWS: int
+
 def loss_grad(kind: Any, z: Any, y_target: Any, y_label: Any, scale: Any, margin: Any, dz: Any,
               chunk_loss: Any, work: Any, n_threads: Any) -> Any: ...
 def n_chunks(n: Any) -> Any: ...

@@ -19,11 +19,12 @@ Nothing is allocated here; the wrapper (layer 3, ``nnlib/functional/losses.py``)
 validates labels and targets, allocates and picks ``n_threads``.
 
 The arrays are ndarrays read through their data pointers after the checks of
-``buffers.pxd`` (which says why not typed memoryviews). Unused inputs are passed as None or empty arrays and become NULL
-pointers: ``y_target`` for the class-label losses, ``y_label`` for squared error and
-logistic, ``dz`` when only the loss is wanted, ``work`` for all but sparsemax. An empty
-``chunk_loss`` asks for the gradient alone (``grad_batch``: the Poisson gradient then
-skips the log of its targets).
+``buffers.pxd`` (which says why not typed memoryviews). Unused inputs are passed as None
+or empty arrays and become NULL pointers: ``y_target`` for the class-label losses,
+``y_label`` for squared error and logistic, ``dz`` when only the loss is wanted, ``work``
+for all but sparsemax. An empty ``chunk_loss`` asks for the gradient alone
+(``grad_batch``: the Poisson gradient then skips the log of its targets); None asks for
+the loss with its chunk sums held on the stack (batches of up to ``STACK_ROWS`` rows).
 """
 from cython.parallel cimport prange, threadid
 from cython cimport floating
@@ -49,6 +50,13 @@ for _name in CLASS_LABEL_LOSSES:
 # the total does not depend on the thread count; large enough that the per-call overhead
 # vanishes, small enough that two threads share even a few thousand rows evenly.
 from nnlib._kernels.paths cimport LOSS_CHUNK as CHUNK
+
+# Chunk sums the kernel keeps on its stack when it is given no chunk_loss buffer (512
+# bytes): the wrapper then allocates none for batches of up to STACK_ROWS rows (an array
+# costs about what the whole loss does at 1e2 elements).
+cdef enum:
+    _STACK_CHUNKS = 64
+STACK_ROWS = _STACK_CHUNKS * CHUNK
 
 
 cdef Py_ssize_t _first_label_outside(const long long* y, Py_ssize_t n,
@@ -159,8 +167,8 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
               cnp.ndarray chunk_loss, cnp.ndarray work, int n_threads):
     """chunk_loss[k] = sum of loss(z[i], y[i]) over the rows i of chunk k (CHUNK rows
     each); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (when dz is not empty). Returns the sum
-    of chunk_loss in NumPy's pairwise order (``np.sum(chunk_loss)`` bit for bit), or None
-    when no loss is asked for or the batch is empty.
+    of the chunk sums in NumPy's pairwise order (``np.sum(chunk_loss)`` bit for bit), or
+    None when no loss is asked for or the batch is empty.
 
     The arrays are read flat through their data pointers: C-contiguous, aligned, in
     native byte order, the float ones of ``z``'s dtype (float32 or float64).
@@ -170,12 +178,15 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     kind : int
         A code of nnlib._codes.LOSS_CODES.
     z : (n, c)
-    y_target : n * c values of any shape, or empty or None
-    y_label : (n,) int64 in [0, c), or empty or None
+    y_target : (n, c) or (n * c,) targets of squared error, logistic and Poisson; empty
+        or None for the class-label losses (not read)
+    y_label : (n,) int64 in [0, c) for the class-label losses; empty or None for the
+        others (not read)
     scale, margin : float
         Gradient factor (1/n for the mean); hinge margin.
-    dz : n * c values of any shape, or empty or None (loss only)
-    chunk_loss : (n_chunks(n),) float64, written; or empty or None (gradient only, dz
+    dz : (n, c) or (n * c,), or empty or None (loss only)
+    chunk_loss : (n_chunks(n),) float64, written; or None: the sums are held on the
+        kernel's stack (at most ``STACK_ROWS`` rows); or empty: the gradient alone (dz
         not empty)
     work : (n_threads, c) scratch for sparsemax's sort; may be None for the other losses
     n_threads : int
@@ -185,9 +196,9 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     TypeError
         An array of another dtype, not C-contiguous, unaligned or byte-swapped.
     ValueError
-        An unknown code, a length above that does not match, a read-only output, or a
-        class label outside [0, c): checked before the loop, which reads through raw
-        pointers.
+        An unknown code, a length or shape above that does not match, a read-only
+        output, or a class label outside [0, c): checked before the loop, which reads
+        through raw pointers.
     """
     cdef int t = check_flat_float(z, "z", "loss_grad", -1, -1, False)
     if cnp.PyArray_NDIM(z) != 2:
@@ -214,6 +225,14 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     _check_sizes(kind, n, c, _size(y_target), _size(y_label), _size(dz), _size(chunk_loss),
                  n_chunk, work_rows, work_cols, work is not None or kind == LOSS_SPARSEMAX,
                  n_threads)
+    if (_LABEL_KINDS >> kind) & 1:
+        if cnp.PyArray_NDIM(y_label) != 1:
+            raise ValueError(f"loss_grad: y_label must have shape ({n},), one label per "
+                             f"row; got shape {(<object>y_label).shape}")
+    else:
+        _check_rows(y_target, "y_target", n, c)
+    if _data(dz) != NULL:
+        _check_rows(dz, "dz", n, c)
     cdef const long long* yl = <const long long*>_data(y_label)
     if (_LABEL_KINDS >> kind) & 1:     # the rows read z[i, y[i]]: every label in [0, c)
         _labels_apart(y_label, dz, "dz")
@@ -227,8 +246,15 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         if bad >= 0:
             raise ValueError(f"loss_grad: label {yl[bad]} of row {bad} is outside "
                              f"[0, {c})")
+    cdef double stack_sums[_STACK_CHUNKS]
     cdef double* sums = <double*>_data(chunk_loss)
-    if sums == NULL and _data(dz) == NULL:
+    if chunk_loss is None:
+        if n_chunk > _STACK_CHUNKS:
+            raise ValueError(f"loss_grad: chunk_loss is None for {n} rows; the kernel "
+                             f"holds the sums of {STACK_ROWS} rows at most: pass a "
+                             f"buffer of n_chunks({n}) = {n_chunk} float64")
+        sums = stack_sums
+    elif sums == NULL and _data(dz) == NULL:
         raise ValueError("chunk_loss and dz are both empty: nothing to compute")
     if t == cnp.NPY_FLOAT:
         _run(kind, <const float*>cnp.PyArray_DATA(z), <const float*>_data(y_target), yl,
@@ -240,6 +266,16 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
     if sums == NULL:
         return None
     return 0.0 + pairwise_sum(sums, n_chunk)      # np.sum starts from its identity, 0.0
+
+
+cdef int _check_rows(cnp.ndarray a, str what, Py_ssize_t n, Py_ssize_t c) except -1:
+    # an array of n * c values (checked before) is (n, c) or flat: the shapes the callers
+    # pass (the wrappers give z's own, or (n,) for a one-column z)
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if nd == 1 or nd == 2 and cnp.PyArray_DIMS(a)[0] == n:
+        return 0
+    raise ValueError(f"loss_grad: {what} must have shape ({n}, {c}) or ({n * c},); got "
+                     f"shape {(<object>a).shape}")
 
 
 cdef int _check_sizes(int kind, Py_ssize_t n, Py_ssize_t c, Py_ssize_t n_target,

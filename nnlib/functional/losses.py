@@ -38,7 +38,11 @@ import numpy as np
 
 from nnlib._codes import LOSS_CODES, loss_code
 from nnlib._kernels import losses as _k
+from nnlib._kernels.aligned import binary_labels_copy as _binary_labels_copy
+from nnlib._kernels.aligned import class_labels_copy as _class_labels_copy
 from nnlib._kernels.aligned import empty_like as _empty_like
+from nnlib._kernels.aligned import flat_float as _flat_float
+from nnlib._kernels.aligned import float_target_copy as _float_target_copy
 from nnlib._labels import check_binary_labels, check_class_labels
 from nnlib._threads import resolve_threads
 from nnlib._typing import ArrayLike, FloatArray, Threads
@@ -46,6 +50,10 @@ from nnlib._validation import LabelError, ShapeError, check_finite, check_real_s
 from nnlib.functional._arrays import as_kernel_array
 
 _SPARSEMAX = LOSS_CODES["sparsemax_loss"]
+# batches the kernel sums on its own stack (chunk_loss=None): no buffer to allocate
+_STACK_ROWS = _k.STACK_ROWS
+# chunk_loss for the gradient alone: empty, so never written (and shared)
+_GRADIENT_ONLY = np.empty(0)
 
 __all__ = ["softmax_cross_entropy", "softmax_cross_entropy_grad", "squared_error",
            "squared_error_grad", "logistic_loss", "logistic_loss_grad", "sparsemax_loss",
@@ -55,10 +63,13 @@ __all__ = ["softmax_cross_entropy", "softmax_cross_entropy_grad", "squared_error
 
 # the losses whose scores may come as (n,): one output per sample
 _ONE_COLUMN = frozenset(("squared_error", "logistic_loss", "poisson_loss"))
+# the losses of float targets of z's shape
+_FLOAT_TARGETS = frozenset(("squared_error", "poisson_loss"))
 
 
 def _scores(z, allow_1d):
-    z = as_kernel_array(z, "z")
+    if not _flat_float(z):        # an array the kernel reads as it is: one C test
+        z = as_kernel_array(z, "z")
     if z.ndim == 2:
         z2 = z
     elif z.ndim == 1 and allow_1d:
@@ -66,32 +77,45 @@ def _scores(z, allow_1d):
     else:
         want = "1-d (n,) or 2-d (n, c)" if allow_1d else "2-d (n_samples, n_classes)"
         raise ShapeError(f"z must be {want}; got shape {z.shape}")
-    if z2.shape[0] == 0 or z2.shape[1] == 0:
+    if z2.size == 0:
         raise ShapeError(f"z must hold at least one sample and one column; got shape "
                          f"{z.shape}")
     return z, z2
 
 
 def _targets(name, z, z2, y):
-    """(y_target, y_label) for loss ``name``; the unused one is None."""
+    """(y_target, y_label) for loss ``name``; the unused one is None. Both are arrays of
+    the loss's own, checked after the copy: the compiled loop reads them GIL released."""
     n, c = z2.shape
-    if name in ("squared_error", "poisson_loss"):
-        t = as_kernel_array(y, "y", dtype=z.dtype)
-        # One output per sample may come as (n,) or (n, 1) on either side.
-        single = c == 1 and t.shape in ((n,), (n, 1))
-        if t.shape != z.shape and not single:
-            raise ShapeError(f"y must have the shape of z {z.shape}; got {t.shape}")
-        check_finite(t, "y")
-        if name == "poisson_loss" and (t < 0).any():
-            raise LabelError(f"y[{int(np.flatnonzero(t.reshape(-1) < 0)[0])}] is negative;"
-                             f" poisson_loss needs targets >= 0 (counts or rates)")
-        return t, None                      # read flat: any shape of n * c values
+    if name in _FLOAT_TARGETS:
+        poisson = name == "poisson_loss"
+        t = _float_target_copy(y, z, poisson)   # the common case: copied and checked in C
+        return (t if t is not None else _float_target(y, z, n, c, poisson)), None
     if name == "logistic_loss":
         if c != 1:
             raise ShapeError(f"logistic_loss takes one score per sample: z of shape (n,) "
                              f"or (n, 1); got shape {z.shape}")
-        return check_binary_labels(y, n, z.dtype), None
-    return None, check_class_labels(y, n, c)
+        t = _binary_labels_copy(y, n, z.dtype)     # the common case: one C call
+        return (t if t is not None else check_binary_labels(y, n, z.dtype)), None
+    labels = _class_labels_copy(y, n, c)           # the common case: one C call
+    return None, labels if labels is not None else check_class_labels(y, n, c)
+
+
+def _float_target(y, z, n, c, poisson):
+    """The targets ``_float_target_copy`` does not take (a list, integers, another
+    layout), as an array of the loss's own, or the error naming what is wrong."""
+    t = as_kernel_array(y, "y", dtype=z.dtype)
+    # One output per sample may come as (n,) or (n, 1) on either side.
+    single = c == 1 and t.shape in ((n,), (n, 1))
+    if t.shape != z.shape and not single:
+        raise ShapeError(f"y must have the shape of z {z.shape}; got {t.shape}")
+    if t is y or t.base is not None:        # the caller's memory (or a view of it)
+        t = t.copy()
+    check_finite(t, "y")
+    if poisson and (t < 0).any():
+        raise LabelError(f"y[{int(np.flatnonzero(t.reshape(-1) < 0)[0])}] is negative;"
+                         f" poisson_loss needs targets >= 0 (counts or rates)")
+    return t
 
 
 def _run(name, z, y, margin, n_threads, want_grad, want_loss=True):
@@ -102,16 +126,18 @@ def _run(name, z, y, margin, n_threads, want_grad, want_loss=True):
     n, c = z2.shape
     nt = resolve_threads(n_threads, z.size)
     dz = _empty_like(z) if want_grad else None       # on a cache line (nnlib._aligned)
-    chunk_loss = (np.empty(_k.n_chunks(n)) if want_loss or not want_grad
-                  else None)                          # float64
+    if want_loss or not want_grad:
+        # the chunk sums (float64): on the kernel's stack for up to _STACK_ROWS rows
+        chunk_loss = None if n <= _STACK_ROWS else np.empty(_k.n_chunks(n))
+    else:
+        chunk_loss = _GRADIENT_ONLY
     code = LOSS_CODES[name]
     # sparsemax's sort buffer, one row per thread; the other losses use none
     work = np.empty((nt, c), dtype=z.dtype) if code == _SPARSEMAX else None
     total = _k.loss_grad(code, z2, y_target, y_label, 1.0 / n, margin, dz, chunk_loss,
                          work, nt)
     # the chunk sums added in a fixed order (np.sum's, bit for bit), divided by n
-    loss = total / n if chunk_loss is not None else None
-    return loss, dz
+    return (total / n if total is not None else None), dz
 
 
 def _margin(margin):

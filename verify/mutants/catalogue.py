@@ -240,7 +240,9 @@ FAULTS = [
           "factor", "squared-error gradient 2(z - t): the derivative of ||z - t||^2, not of "
           "1/2 ||z - t||^2",
           "losses", "squared_error_grad",
-          "F.squared_error_grad(rand((3, 2)), rand((3, 2), seed=1))"),
+          "F.squared_error_grad(rand((3, 2)), rand((3, 2), seed=1))",
+          also=(("dz[j] = <floating>(scale * (<double>z[j] - <double>t[j]))",
+                 "dz[j] = <floating>(2.0 * scale * (<double>z[j] - <double>t[j]))"),)),
     Fault("loss-logistic-log1p", ROWS,
           "l = nn_log1p_unit(e)",
           "l = log(1.0 + e)",
