@@ -638,10 +638,19 @@ class Optimizer:
         """The state entries of ``params`` (made where missing): what holds each one's
         step count, which the compiled epoch sets as it returns."""
         entries, found, pending = [], {}, {}
+        held = self._entries.get
         for p, h in zip(params, self._groups_of(params)):
             config_slots = found.get(id(h))
             if config_slots is None:        # once per group
                 config_slots = found[id(h)] = self._config_slots(h)
+            # an entry of this very array in the rule's layout is what _entry returns
+            e = held(id(p))
+            if e is not None and e.ref() is p:
+                rows = e.rows
+                if rows.shape == (config_slots[1], p.size) and (
+                        rows.dtype is p.dtype or rows.dtype == p.dtype):
+                    entries.append(e)
+                    continue
             entries.append(self._entry(p, config_slots[0], h, slots=config_slots[1],
                                        pending=pending))
         self._commit(pending)
