@@ -249,7 +249,7 @@ def check_targets(sizes, N, dt, y_target, y_label, label_loss):
     if label_loss:
         check_buffer(y_label, "y_label", _INT64, (N,))
         # one compiled pass (as check_class_labels); min and max only name the range
-        if _first_label_outside()(y_label, c) >= 0:
+        if _train().first_label_outside(y_label, c) >= 0:
             raise ValueError(f"y_label must hold class indices in [0, {c}); got "
                              f"{int(y_label.min())}..{int(y_label.max())}")
     else:
@@ -260,15 +260,16 @@ def check_targets(sizes, N, dt, y_target, y_label, label_loss):
 
 
 _FLOAT32, _FLOAT64, _INT64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
-_FIRST_LABEL_OUTSIDE = []
+_TRAIN = []
 
 
-def _first_label_outside():
-    """The compiled label check, imported on first use (``import nnlib`` stays light)."""
-    if not _FIRST_LABEL_OUTSIDE:
-        from nnlib._kernels.train import first_label_outside
-        _FIRST_LABEL_OUTSIDE.append(first_label_outside)
-    return _FIRST_LABEL_OUTSIDE[0]
+def _train():
+    """The compiled training module (its label check), imported on first use: ``import
+    nnlib`` stays light."""
+    if not _TRAIN:
+        from nnlib._kernels import train
+        _TRAIN.append(train)
+    return _TRAIN[0]
 
 
 def check_workspace_args(sizes, rows, n_target_cols, dtype):
