@@ -67,9 +67,18 @@ def shuffle_orders(random_state: SeedLike, name: str = "random_state"):
     """
     if (type(random_state) is int and random_state >= 0) or (
             isinstance(random_state, np.integer) and random_state >= 0):
-        from nnlib._kernels.shuffle import SeedOrders
-        return SeedOrders(int(random_state))
+        return _shuffle().SeedOrders(int(random_state))
     return as_generator(random_state, name)
+
+
+_SHUFFLE = []       # the compiled shuffle module, imported on first use (once per fit)
+
+
+def _shuffle():
+    if not _SHUFFLE:
+        from nnlib._kernels import shuffle
+        _SHUFFLE.append(shuffle)
+    return _SHUFFLE[0]
 
 
 # NumPy's own bit generators (a user's BitGenerator may call back into Python)

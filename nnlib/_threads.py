@@ -2,6 +2,7 @@
 which objects a running fit owns, and what a fork()ed child may use (README "Threads and
 concurrency")."""
 import math
+import operator
 import os
 import threading
 import weakref
@@ -132,10 +133,20 @@ def training_blas_threads(n_threads, batch_rows, sizes):
     force); 1 when the largest product is below ``BLAS_SPLIT_FLOPS`` either way."""
     if n_threads is not None:
         check_int_scalar(n_threads, "n_threads", low=1)     # refused even when unused
-    largest = 2 * batch_rows * max(a * b for a, b in zip(sizes, sizes[1:]))
+    largest = 2 * batch_rows * max(map(operator.mul, sizes, sizes[1:]))
     if largest < BLAS_SPLIT_FLOPS:
         return 1        # without reading the thread limit (a call into OpenMP)
     return resolve_threads(n_threads, 1 << 30) if n_threads is not None else None
+
+
+_BLAS = []         # the compiled BLAS module, imported on first use (a fit enters twice)
+
+
+def _blas():
+    if not _BLAS:
+        from nnlib._kernels import blas
+        _BLAS.append(blas)
+    return _BLAS[0]
 
 
 class blas_threads:
@@ -166,7 +177,7 @@ class blas_threads:
         return len(cls._inside)
 
     def __enter__(self):
-        from nnlib._kernels import blas
+        blas = _blas()
         cls = blas_threads
         with cls._lock:
             if self in cls._inside:
@@ -184,7 +195,7 @@ class blas_threads:
         return self
 
     def __exit__(self, *exc):
-        from nnlib._kernels import blas
+        blas = _blas()
         cls = blas_threads
         with cls._lock:
             if self not in cls._inside:

@@ -180,6 +180,10 @@ def check_buffer(a, name, dtype, shape, writeable=False):
     """``a`` must be a C-contiguous ndarray of ``dtype`` and ``shape`` (and writeable):
     what the compiled training loop reads and writes through a raw pointer (TypeError
     for the type or dtype, ValueError for the rest). Returns ``a``."""
+    if type(a) is np.ndarray and a.dtype is dtype and a.shape == tuple(shape):
+        flags = a.flags             # the common case: ``dtype`` is the array's own
+        if flags.c_contiguous and (flags.writeable or not writeable):
+            return a
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array; got {type(a).__name__}")
     if a.dtype != dtype:
@@ -221,7 +225,7 @@ def check_data(sizes, X, y_target, y_label, label_loss):
 def _check_inputs(sizes, X):
     """X (N, sizes[0]), float32 or float64, C-contiguous (or a SciPy CSR matrix of such
     values, whose arrays ``check_csr`` checks); returns (dtype, N)."""
-    if is_sparse(X):
+    if type(X) is not np.ndarray and is_sparse(X):
         if X.format != "csr" or X.dtype not in (np.float32, np.float64):
             raise TypeError(f"a sparse X must be CSR of float32 or float64; got "
                             f"{X.format} {X.dtype}")
@@ -231,7 +235,7 @@ def _check_inputs(sizes, X):
     if not isinstance(X, np.ndarray) or X.ndim != 2:
         raise ValueError("X must be a 2-d NumPy array")
     dt, N = X.dtype, X.shape[0]
-    if dt not in (np.float32, np.float64):
+    if dt is not _FLOAT32 and dt is not _FLOAT64 and dt not in (np.float32, np.float64):
         raise TypeError(f"X must be float32 or float64; got {dt}")
     check_buffer(X, "X", dt, (N, sizes[0]))
     return dt, N
@@ -243,17 +247,29 @@ def check_targets(sizes, N, dt, y_target, y_label, label_loss):
     c = sizes[-1]
     check_buffer(y_target, "y_target", dt, (N, 0 if label_loss else c))
     if label_loss:
-        check_buffer(y_label, "y_label", np.int64, (N,))
+        check_buffer(y_label, "y_label", _INT64, (N,))
         # one compiled pass (as check_class_labels); min and max only name the range
-        from nnlib._kernels.train import first_label_outside
-        if first_label_outside(y_label, c) >= 0:
+        if _train().first_label_outside(y_label, c) >= 0:
             raise ValueError(f"y_label must hold class indices in [0, {c}); got "
                              f"{int(y_label.min())}..{int(y_label.max())}")
     else:
         if not (isinstance(y_label, np.ndarray) and y_label.ndim == 1
                 and (y_label.shape[0] >= 1 or N == 0)):
             raise ValueError("y_label must be a 1-d int64 array of length >= 1")
-        check_buffer(y_label, "y_label", np.int64, y_label.shape)
+        check_buffer(y_label, "y_label", _INT64, y_label.shape)
+
+
+_FLOAT32, _FLOAT64, _INT64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
+_TRAIN = []
+
+
+def _train():
+    """The compiled training module (its label check), imported on first use: ``import
+    nnlib`` stays light."""
+    if not _TRAIN:
+        from nnlib._kernels import train
+        _TRAIN.append(train)
+    return _TRAIN[0]
 
 
 def check_workspace_args(sizes, rows, n_target_cols, dtype):
@@ -318,6 +334,8 @@ def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
 
 def is_sparse(X):
     """A SciPy sparse matrix or array (duck-typed: SciPy is never imported here)."""
+    if type(X) is np.ndarray:       # the common case, without three failed look-ups
+        return False
     return hasattr(X, "tocsr") and hasattr(X, "nnz") and hasattr(X, "format")
 
 

@@ -242,7 +242,12 @@ class FitLoop:
 
 
 def _is_sequential(model):
-    """Whether ``model`` is a Sequential itself, not a subclass (imported here: the
-    model module imports this one)."""
-    from nnlib.model import Sequential
-    return type(model) is Sequential
+    """Whether ``model`` is a Sequential itself, not a subclass (imported on first use:
+    the model module imports this one)."""
+    if not _SEQUENTIAL:
+        from nnlib.model import Sequential
+        _SEQUENTIAL.append(Sequential)
+    return type(model) is _SEQUENTIAL[0]
+
+
+_SEQUENTIAL = []

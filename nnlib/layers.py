@@ -249,6 +249,10 @@ def is_compiled(layer: Layer) -> bool:
     (False, False)
     """
     cls = type(layer)
+    if cls is Dropout:          # the classes themselves: only ``regularized`` can differ
+        return True
+    if cls is Dense:
+        return tuple(layer.regularized) == Dense.regularized
     for base, methods in ((Dense, _DENSE_METHODS), (Dropout, _DROPOUT_METHODS)):
         if isinstance(layer, base):
             # the compiled epoch adds l2 * W to every dW and nothing to db, whatever a
@@ -512,6 +516,13 @@ class Dense(Layer):
 
     def _check_live(self):
         """The arrays may have been replaced by a user: keep them usable in place."""
+        W, b = self.W, self.b
+        # the common case, which the loop below would leave as it is: plain native
+        # arrays of one dtype, the declared shapes, C-contiguous, aligned, writeable
+        if (type(W) is np.ndarray and type(b) is np.ndarray and W.dtype is b.dtype
+                and W.dtype.isnative and W.shape == (self.n_in, self.n_out)
+                and b.shape == (self.n_out,) and W.flags.carray and b.flags.carray):
+            return
         for name, shape in (("W", (self.n_in, self.n_out)), ("b", (self.n_out,))):
             a = getattr(self, name)
             if not isinstance(a, np.ndarray) or a.shape != shape:

@@ -114,11 +114,12 @@ class Sequential:
     def _check_layers(self):
         """The stack must follow the layer protocol with matching widths and one dtype
         (checked again before every compiled call: ``layers`` is a plain list users can
-        edit, and the compiled loops trust these shapes)."""
+        edit, and the compiled loops trust these shapes). Returns that dtype (what the
+        ``dtype`` property reads)."""
         layers = self.layers
         if not layers:
             raise ValueError("Sequential needs at least one layer")
-        width, width_from, dtype, dtype_from = None, None, None, None
+        width, width_from, dtype, dtype_from, known_in = None, None, None, None, False
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer) and not all(
                     hasattr(layer, a) for a in ("forward", "forward_train", "params")):
@@ -126,23 +127,27 @@ class Sequential:
                                 f"nnlib.layers.Layer: forward, forward_train, params); "
                                 f"got {type(layer).__name__}")
             n_in, n_out = getattr(layer, "n_in", None), getattr(layer, "n_out", None)
-            if n_in is not None and width is not None and n_in != width:
-                raise ShapeError(f"layers[{i}] expects {n_in} inputs but "
-                                 f"layers[{width_from}] gives {width} outputs")
+            if n_in is not None:
+                known_in = True
+                if width is not None and n_in != width:
+                    raise ShapeError(f"layers[{i}] expects {n_in} inputs but "
+                                     f"layers[{width_from}] gives {width} outputs")
             if n_out is not None:
                 width, width_from = n_out, i
             dt = getattr(layer, "dtype", None)
             if dt is not None and layer.params:
-                if dtype is not None and np.dtype(dt) != dtype:
-                    raise DTypeError(f"all layers must share a dtype; layers[{dtype_from}] "
-                                     f"is {dtype}, layers[{i}] is {np.dtype(dt)}")
+                dt = np.dtype(dt)
                 if dtype is None:
-                    dtype, dtype_from = np.dtype(dt), i
-        if all(getattr(l, "n_in", None) is None for l in layers):
+                    dtype, dtype_from = dt, i
+                elif dt != dtype:
+                    raise DTypeError(f"all layers must share a dtype; layers[{dtype_from}] "
+                                     f"is {dtype}, layers[{i}] is {dt}")
+        if not known_in:
             raise ShapeError("the model's input width is unknown: no layer declares "
                              "n_in (start with a Dense)")
         if dtype is None:
             raise DTypeError("the model has no layer with parameters to give it a dtype")
+        return dtype
 
     @property
     def compiled(self) -> bool:
@@ -239,8 +244,11 @@ class Sequential:
         >>> model.n_out, model.predict(np.ones((5, 4))).shape
         (2, (5, 2))
         """
-        return next(l.n_out for l in reversed(self.layers)
-                    if getattr(l, "n_out", None) is not None)
+        for layer in reversed(self.layers):     # a plain loop: fit reads this
+            n_out = getattr(layer, "n_out", None)
+            if n_out is not None:
+                return n_out
+        raise StopIteration     # as next() on no such layer (_check_layers refuses it)
 
     def _sizes(self):
         """The widths of the compiled network: the input, then each Dense layer's
@@ -259,8 +267,9 @@ class Sequential:
         the first row that holds NaN or +-inf, or a value beyond the model's dtype (1e300
         given to a float32 model would silently become inf in the conversion)."""
         given = X
-        self._check_layers()        # ``layers`` is a plain list: emptied, dtype unknown
-        dtype = self.dtype
+        dtype = self._check_layers()    # ``layers`` is a plain list: emptied, dtype unknown
+        if type(self) is not Sequential:    # a subclass may say otherwise
+            dtype = self.dtype
         X = as_float_array(X, name, dtype=dtype, ndim=2)   # an array fit can use: at once
         if X.shape[1] != self.n_in:
             raise ShapeError(f"{name} has {X.shape[1]} features but the model expects "
@@ -820,7 +829,6 @@ class Sequential:
         >>> history.epochs < 400, history.stop_reason, model.score(X, y)
         (True, 'early_stopping', 1.0)
         """
-        from nnlib import optim as _optim
         loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
@@ -833,7 +841,9 @@ class Sequential:
                    else check_int_scalar(verbose, "verbose", low=0))
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
-        optimizer = _optim.SGD(lr=0.01) if optimizer is None else optimizer
+        if optimizer is None:
+            from nnlib.optim import SGD
+            optimizer = SGD(lr=0.01)
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")

@@ -418,19 +418,21 @@ class Optimizer:
     def _configs_of(self, params):
         """The (cached, shared) config of each array; a group that maximizes is
         refused, by its index."""
-        hypers = self._groups_of(params)
-        configs = {}                    # once per group, not per array
-        for h in hypers:
-            if id(h) in configs:
-                continue
-            if h["maximize"]:
-                where = next((f"param_groups[{i}]" for i, g in enumerate(self.param_groups)
-                              if g is h), "the defaults")
-                raise ValueError(f"{type(self).__name__}(maximize=True) ascends "
-                                 f"({where} has maximize=True); a fit minimizes its "
-                                 f"loss: use step(grads) for maximization")
-            configs[id(h)] = self._group_config(h)
-        return [configs[id(h)] for h in hypers]
+        out, configs, last = [], {}, None       # once per group, not per array
+        for h in self._groups_of(params):
+            if h is not last:           # most often the same as the array before's
+                last, config = h, configs.get(id(h))
+                if config is None:
+                    if h["maximize"]:
+                        where = next((f"param_groups[{i}]" for i, g in
+                                      enumerate(self.param_groups) if g is h),
+                                     "the defaults")
+                        raise ValueError(f"{type(self).__name__}(maximize=True) ascends "
+                                         f"({where} has maximize=True); a fit minimizes "
+                                         f"its loss: use step(grads) for maximization")
+                    config = configs[id(h)] = self._group_config(h)
+            out.append(config)
+        return out
 
     def _fit_config(self, params):
         """The optimizer argument of the compiled epoch for ``params``: one config dict
@@ -638,10 +640,21 @@ class Optimizer:
         """The state entries of ``params`` (made where missing): what holds each one's
         step count, which the compiled epoch sets as it returns."""
         entries, found, pending = [], {}, {}
+        held = self._entries.get
+        last = None
         for p, h in zip(params, self._groups_of(params)):
-            config_slots = found.get(id(h))
-            if config_slots is None:        # once per group
-                config_slots = found[id(h)] = self._config_slots(h)
+            if h is not last:               # most often the same as the array before's
+                last, config_slots = h, found.get(id(h))
+                if config_slots is None:    # once per group
+                    config_slots = found[id(h)] = self._config_slots(h)
+            # an entry of this very array in the rule's layout is what _entry returns
+            e = held(id(p))
+            if e is not None and e.ref() is p:
+                rows = e.rows
+                if rows.shape == (config_slots[1], p.size) and (
+                        rows.dtype is p.dtype or rows.dtype == p.dtype):
+                    entries.append(e)
+                    continue
             entries.append(self._entry(p, config_slots[0], h, slots=config_slots[1],
                                        pending=pending))
         self._commit(pending)

@@ -50,6 +50,10 @@ INTERRUPT_INTERVAL = 0.1
 FAULTS = {EPOCH_STATUS["nonfinite_loss"]: "loss",
           EPOCH_STATUS["nonfinite_gradient"]: "gradient",
           EPOCH_STATUS["nonfinite_update"]: "weights or optimizer state after an update"}
+_OK = EPOCH_STATUS["ok"]
+# An index the epoch was about to read had left its range (another thread wrote y or
+# the order): raised, never a fault of the weights.
+_BAD_INDEX = (EPOCH_STATUS["bad_label"], EPOCH_STATUS["bad_order"])
 
 
 _TRAIN = None
@@ -409,8 +413,9 @@ class TrainingRun(ClaimedRun):
         Run one step per compiled call (so ``on_piece`` sees every batch) instead of
         pieces of about ``INTERRUPT_INTERVAL`` seconds; the same updates either way.
     checked : bool
-        The caller (``fit``) has just run ``model._check_layers()`` and none of the
-        user's code since: :func:`network_of` need not run it again.
+        The caller (``fit``) has just run ``model._check_layers()``, converted X to
+        the model's dtype, and run none of the user's code since: :func:`network_of`
+        need not check the stack again, and X's dtype is the model's.
 
     Examples
     --------
@@ -437,7 +442,8 @@ class TrainingRun(ClaimedRun):
         # first: it makes replaced arrays usable; its sizes are the model's _sizes()
         network = network_of(model, checked)
         self.params = model.params
-        sizes, dtype = network.sizes, model.dtype
+        # fit (``checked``) has just converted X to the model's dtype
+        sizes, dtype = network.sizes, (X.dtype if checked else model.dtype)
         batch_size = min(batch_size, max(X.shape[0], 1))
         self._ws_key = (sizes, batch_size, y_target.shape[1], dtype)
         optimizer._bind(self.params)        # adopted if it has none; one step count
@@ -520,7 +526,7 @@ class TrainingRun(ClaimedRun):
         try:
             total, seen, steps, status, finite, stop = self._pieces(order, epoch, t_epoch,
                                                                     counters)
-            if status == EPOCH_STATUS["ok"] and finite:
+            if status == _OK and finite:
                 return EpochResult(total, seen, steps, None)
             if not finite:
                 rewound = True              # rewind sets optimizer.t itself
@@ -589,7 +595,7 @@ class TrainingRun(ClaimedRun):
                 counters=counters)
             seen += p_seen
             steps += p_steps
-            if status in (EPOCH_STATUS["bad_label"], EPOCH_STATUS["bad_order"]):
+            if status in _BAD_INDEX:
                 what = "y" if status == EPOCH_STATUS["bad_label"] else "the sample order"
                 raise RuntimeError(f"{what} changed during training: an index is outside "
                                    f"its range; the step that read it was not applied")
@@ -601,10 +607,10 @@ class TrainingRun(ClaimedRun):
                 progress.piece_done(epoch, steps, total, seen)
             if self.on_piece is not None:
                 if self.on_piece(epoch, steps, total, seen):
-                    return total, seen, steps, EPOCH_STATUS["ok"], True, stop
+                    return total, seen, steps, _OK, True, stop
                 if stop < n:
                     self._check_arrays()    # the callback may have replaced them
-        return total, seen, steps, EPOCH_STATUS["ok"], True, n
+        return total, seen, steps, _OK, True, n
 
     def _set_steps(self, counters, value):
         """Set the step count of the optimizer's entries of the run's arrays: the
@@ -692,7 +698,10 @@ class TrainingRun(ClaimedRun):
             self._snap = ([p.copy() for p in self.params],
                           [None if s is None else s.copy() for s in self.states])
         else:
-            for buf, a in zip(self._snap[0] + self._snap[1], self.params + self.states):
+            weights, states = self._snap
+            for buf, a in zip(weights, self.params):
+                np.copyto(buf, a)
+            for buf, a in zip(states, self.states):
                 if a is not None:
                     np.copyto(buf, a)
         return self._snap
