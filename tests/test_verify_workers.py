@@ -72,3 +72,26 @@ def test_every_worker_imports_and_freezes_before_its_first_call():
     finally:
         w.shutdown()
     assert seen and all(imported and frozen > 0 for imported, frozen in seen.values())
+
+
+def _wait_policy():
+    import os
+    return os.environ.get("OMP_WAIT_POLICY")
+
+
+@pytest.mark.parametrize("given", [None, "active"], ids=["unset", "set by the user"])
+def test_a_run_starts_its_workers_with_sleeping_openmp_threads(monkeypatch, given):
+    # python -m verify's worker processes inherit OMP_WAIT_POLICY=passive (unless the
+    # user set the variable); the run's environment is left as it was
+    from verify.__main__ import _sleeping_openmp_threads
+    if given is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", given)
+    with _sleeping_openmp_threads():
+        pool = worker_pool(1)
+        try:
+            assert pool.submit(_wait_policy).result() == (given or "passive")
+        finally:
+            pool.shutdown()
+    assert _wait_policy() == given

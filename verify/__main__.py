@@ -2,6 +2,8 @@
 finishes, write the report (report.html, report.md, report.json, plots/) and exit non-zero
 if anything fails."""
 import argparse
+import contextlib
+import os
 import sys
 
 __all__ = ["main"]
@@ -47,10 +49,30 @@ def _parser():
     return ap
 
 
+@contextlib.contextmanager
+def _sleeping_openmp_threads():
+    """``OMP_WAIT_POLICY=passive`` in the environment for the ``with`` block (unless it is
+    set already), so that the worker processes started in it, and this process if it
+    has not loaded OpenMP yet, read it: an OpenMP thread of nnlib's kernels that waits
+    for work then sleeps, instead of spinning on a core for a while after each parallel
+    loop. verify calls many short threaded loops (the branch plan, the optimizers'
+    thread splits), and on a two-core machine the spinning took CPU from the other
+    process of the run. The loops compute the same either way (their schedules are
+    static); the block removes the variable it set."""
+    set_here = "OMP_WAIT_POLICY" not in os.environ
+    if set_here:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        yield
+    finally:
+        if set_here:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     from verify.workers import collecting_less
-    with collecting_less():            # verify.workers: a run's garbage collection
+    with collecting_less(), _sleeping_openmp_threads():
         workers = None
         if not args.list and not args.only:
             # a whole run: its worker processes start now, importing what their checks

@@ -65,9 +65,48 @@ def sos_certificate(H, v, sos, constraint=None):
     d = q - sos
     if constraint:
         d = d.subs(constraint)
-    ok = sp.cancel(sp.expand(d)) == 0
+    ok = is_zero_rational(d)
     terms_ok = all(nonnegative_certificate(term)[0] for term in sp.Add.make_args(sos))
     return ok and terms_ok
+
+
+def _exp_free(e):
+    """``e`` with each exponential exp(c_1 u_1 + c_2 u_2 + ...) (rational c_k, u_k without
+    a numeric factor) replaced by the product of E_k^(c_k d_k), where the positive symbol
+    E_k stands for exp(u_k / d_k) and d_k is the common denominator of every coefficient
+    of u_k in ``e``'s exponentials; None when a coefficient is not rational."""
+    split = {}
+    for a in e.atoms(sp.exp):
+        split[a] = [t.as_coeff_Mul() for t in sp.Add.make_args(a.args[0])]
+        if not all(c.is_Rational for c, _ in split[a]):
+            return None
+    den = {}
+    for terms in split.values():
+        for c, u in terms:
+            den[u] = sp.ilcm(den.get(u, 1), c.q)
+    base = {u: sp.Dummy("E", positive=True) for u in den}
+    return e.xreplace({a: sp.Mul(*[base[u] ** (c * den[u]) for c, u in terms])
+                       for a, terms in split.items()})
+
+
+def is_zero_rational(d):
+    """``d`` is identically 0 as a rational function of its symbols and exponentials, the
+    exponentials of unrelated exponents taken as independent variables:
+    ``cancel(expand(d)) == 0``, decided in the field of rational functions over QQ in the
+    symbols of :func:`_exp_free` (d) -- its normal form, a quotient of coprime
+    polynomials, is 0 only for the zero function -- without SymPy expanding every
+    exponential of a sum and finding the generators of the expanded expression (5x the
+    time of the whole decision). An expression outside that field (a logarithm, a root,
+    a float) goes to ``cancel(expand(d))`` itself."""
+    from sympy.polys.fields import field
+    e = _exp_free(d)
+    if e is not None and e.free_symbols and not e.has(sp.Float):
+        try:
+            K = field(sorted(e.free_symbols, key=sp.default_sort_key), sp.QQ)[0]
+            return K.from_expr(e) == 0
+        except ValueError:                    # not a rational function of the symbols
+            pass
+    return sp.cancel(sp.expand(d)) == 0
 
 
 def principal_minors_certificate(H):

@@ -38,7 +38,9 @@ import operator
 
 import mpmath
 import sympy as sp
+from sympy.core.function import ArgumentIndexError
 from sympy.functions.elementary.piecewise import ExprCondPair
+from sympy.ntheory.multinomial import multinomial_coefficients_iterator
 
 from verify.evidence import mp_exp
 
@@ -52,6 +54,7 @@ class Unsupported(TypeError):
 _FUNCTIONS = {sp.exp: mp_exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh,
               sp.sinh: mpmath.sinh, sp.cosh: mpmath.cosh, sp.Abs: mpmath.fabs}
 _CONSTANTS = {sp.E: mpmath.e, sp.pi: mpmath.pi}
+_INFINITE = {sp.oo, -sp.oo, sp.zoo, sp.nan}
 _RELATIONS = {sp.StrictLessThan: operator.lt, sp.StrictGreaterThan: operator.gt,
               sp.LessThan: operator.le, sp.GreaterThan: operator.ge,
               sp.Equality: operator.eq, sp.Unequality: operator.ne}
@@ -76,8 +79,17 @@ def diff_once():
     Dense layers: each equal to SymPy's, tests/test_verify_dag_eval.py), without the
     walks: deriving the full run's 40 networks costs 20 s of CPU instead of 55.
     Mul's rule asks for ``arg.diff((s, k))`` (k = 0 or 1): the same derivative (or
-    the argument itself), remembered alike."""
-    diff, memo, free, holds = sp.Expr.diff, {}, {}, {}
+    the argument itself), remembered alike.
+
+    The rules of a product, of a power whose exponent is free of the symbol and of a
+    function of one argument are SymPy's, less assumption queries whose answers cannot
+    change their result in an expression without an infinity (``shortcut``): the
+    products with a factor 0 that Mul's rule builds and drops (each asking every other
+    factor's ``is_finite``), Pow's 0 * log(base), Function's ``da.is_zero``. Such a
+    query walks the assumptions of a new expression at every node of the chain rule:
+    about half of a network's derivation. The derivatives stay SymPy's own (every
+    network of the full run: the same ``srepr``)."""
+    diff, memo, free, holds, finite = sp.Expr.diff, {}, {}, {}, {}
     one = sp.Integer(1)               # the order Derivative passes on
 
     def free_symbols(e):
@@ -102,6 +114,56 @@ def diff_once():
                 map(has_derivative, e.args))
         return got
 
+    def no_infinity(e):
+        # no infinite or undefined number and no symbol assumed infinite anywhere in e:
+        # SymPy's product 0 * e is then 0 (it is nan only for a factor whose is_finite
+        # is False)
+        got = finite.get(e)
+        if got is None:
+            got = finite[e] = e not in _INFINITE and not (e.is_Symbol and e.is_finite is
+                                                           False) and all(
+                map(no_infinity, e.args))
+        return got
+
+    def mul_rule(self, s):
+        # Mul's own rule (Mul._eval_derivative_n_times for one derivative: the product
+        # with each factor in turn replaced by its derivative, summed), less the terms
+        # of the factors without s: each is a product with the factor 0, which SymPy
+        # makes 0 after asking every other factor's is_finite (a walk of the
+        # assumptions of each, new at every node); Add drops the 0s
+        args, terms = self.args, []
+        for kvals, c in multinomial_coefficients_iterator(len(args), 1):
+            if s in free_symbols(args[kvals.index(1)]):
+                terms.append(c * sp.Mul(*[a.diff((s, k)) for k, a in zip(kvals, args)]))
+        return sp.Add(*terms)
+
+    def shortcut(self, s):
+        # the rule SymPy applies to a product, a power with an exponent free of s and a
+        # function of one argument, without the assumption queries that cannot change
+        # the result here; None for any other expression (its own rule then applies)
+        if type(self) is sp.Mul and self.is_commutative:
+            return mul_rule(self, s)
+        if type(self) is sp.Pow and s not in free_symbols(self.exp):
+            # Pow's rule, self (dexp log(base) + dbase exp / base), has dexp = 0: SymPy
+            # makes log(base) (asking is base 0, positive, ...) only to multiply it by 0,
+            # which gives 0 (log(base) is finite: base holds no infinity, and log(0)
+            # would have made self's base an infinity), and 0 + x is x
+            return self * (self.base.diff(s) * self.exp / self.base)
+        if isinstance(self, sp.Function) and len(self.args) == 1 and \
+                type(self)._eval_derivative is sp.Function._eval_derivative:
+            # Function's rule, fdiff(1) * da, less its test da.is_zero (a walk of da's
+            # assumptions): da is the derivative of an argument holding s, and a 0 (no
+            # term left) is SymPy's Zero itself
+            da = self.args[0].diff(s)
+            if da is sp.S.Zero:
+                return da
+            try:
+                df = self.fdiff(1)
+            except ArgumentIndexError:
+                df = sp.Function.fdiff(self, 1)
+            return df * da
+        return None
+
     def once(self, *symbols, **kwargs):
         s = symbols[0] if len(symbols) == 1 else None
         if type(s) is tuple and len(s) == 2 and isinstance(s[1], (int, sp.Integer)) \
@@ -120,7 +182,9 @@ def diff_once():
             elif s not in free_symbols(self):
                 got = sp.S.Zero
             else:
-                got = self._eval_derivative_n_times(s, one)
+                got = shortcut(self, s) if no_infinity(self) else None
+                if got is None:
+                    got = self._eval_derivative_n_times(s, one)
                 if got is None or has_derivative(got):      # no rule: SymPy's diff
                     got = diff(self, s)
             memo[key] = got
