@@ -125,3 +125,16 @@ def test_diff_once_leaves_expressions_without_a_rule_and_matrices_to_sympy():
     with dag_eval.diff_once():
         got = [e.diff(s) for e, s in exprs]
     assert got == want and [type(g) for g in got] == [type(w) for w in want]
+
+
+def test_diff_once_leaves_expressions_with_a_symbol_assumed_zero_to_sympy():
+    # 1/z of a zero z is infinite with no oo written (0 * it is nan), and a derivative
+    # that is 0 by assumption is not SymPy's Zero: SymPy's own rules decide those
+    a, b = sp.symbols("a b", real=True)
+    z = sp.Symbol("z", zero=True)
+    exprs = [a * (1 / z) * b, sp.exp(a * z), sp.tanh(a * z) * b]
+    want = [sp.diff(e, a) for e in exprs]
+    with dag_eval.diff_once():
+        got = [sp.diff(e, a) for e in exprs]
+    assert [sp.srepr(g) for g in got] == [sp.srepr(w) for w in want]
+    assert got[0] is sp.nan and got[1] == 0

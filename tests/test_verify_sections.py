@@ -9,7 +9,7 @@ sp = pytest.importorskip("sympy")
 pytest.importorskip("mpmath")
 
 from verify.backprop import check_network  # noqa: E402
-from verify.convexity import run_convexity, sos_certificate  # noqa: E402
+from verify.convexity import is_zero_rational, run_convexity, sos_certificate  # noqa: E402
 from verify.dense import prove_dense  # noqa: E402
 from verify.notes_examples import run_notes  # noqa: E402
 from verify.run import Context  # noqa: E402
@@ -94,3 +94,16 @@ def test_exact_forward_batch_equals_the_rational_forward_point_by_point():
         want = np.array([float(_exact_forward(layers, g)) for g in G])
         got = _exact_forward_batch(layers, G)
         assert got.tobytes() == want.tobytes()
+
+
+def test_the_rational_zero_test_answers_as_cancel_where_its_field_does_not_apply():
+    # symbols that do not commute are not variables of QQ(symbols), and a denominator
+    # that is 0 as a function (though not written 0) makes no field element: both are
+    # left to cancel(expand(d)), which rejects them, as a zero exponential identity passes
+    x = sp.Symbol("x")
+    n, m = sp.symbols("n m", commutative=False)
+    assert is_zero_rational(n * m - m * n) is False
+    assert is_zero_rational(x + 1 / ((x + 1) ** 2 - x ** 2 - 2 * x - 1)) is False
+    assert is_zero_rational(
+        x / ((sp.exp(x) + 1) ** 2 - sp.exp(2 * x) - 2 * sp.exp(x) - 1)) is False
+    assert is_zero_rational((sp.exp(x) + 1) ** 2 - sp.exp(2 * x) - 2 * sp.exp(x) - 1)

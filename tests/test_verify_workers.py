@@ -1,6 +1,7 @@
 """verify.workers: the calls of a whole run that no worker has started run in the main
 process (Workers.help), with the results and errors a worker would give, in the order
 they were submitted."""
+import os
 import time
 
 import pytest
@@ -95,3 +96,12 @@ def test_a_run_starts_its_workers_with_sleeping_openmp_threads(monkeypatch, give
         finally:
             pool.shutdown()
     assert _wait_policy() == given
+
+
+def test_a_wait_policy_set_inside_the_run_is_left_as_set(monkeypatch):
+    # the block removes only the "passive" it set itself
+    from verify.__main__ import _sleeping_openmp_threads
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with _sleeping_openmp_threads():
+        os.environ["OMP_WAIT_POLICY"] = "active"
+    assert os.environ.pop("OMP_WAIT_POLICY") == "active"

@@ -58,14 +58,15 @@ def _sleeping_openmp_threads():
     loop. verify calls many short threaded loops (the branch plan, the optimizers'
     thread splits), and on a two-core machine the spinning took CPU from the other
     process of the run. The loops compute the same either way (their schedules are
-    static); the block removes the variable it set."""
+    static); the block removes the variable it set, unless the block set it anew. (A
+    process that loads OpenMP inside the block keeps the policy its runtime read.)"""
     set_here = "OMP_WAIT_POLICY" not in os.environ
     if set_here:
         os.environ["OMP_WAIT_POLICY"] = "passive"
     try:
         yield
     finally:
-        if set_here:
+        if set_here and os.environ.get("OMP_WAIT_POLICY") == "passive":
             os.environ.pop("OMP_WAIT_POLICY", None)
 
 

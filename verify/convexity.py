@@ -99,12 +99,16 @@ def is_zero_rational(d):
     time of the whole decision). An expression outside that field (a logarithm, a root,
     a float) goes to ``cancel(expand(d))`` itself."""
     from sympy.polys.fields import field
+    from sympy.polys.polyerrors import CoercionFailed, PolynomialError
     e = _exp_free(d)
-    if e is not None and e.free_symbols and not e.has(sp.Float):
+    # a commutative field: symbols that do not commute (n m - m n) are not its variables
+    if e is not None and e.free_symbols and not e.has(sp.Float) and e.is_commutative:
         try:
             K = field(sorted(e.free_symbols, key=sp.default_sort_key), sp.QQ)[0]
             return K.from_expr(e) == 0
-        except ValueError:                    # not a rational function of the symbols
+        except (ValueError, ZeroDivisionError, PolynomialError, CoercionFailed):
+            # not a rational function of the symbols, or a denominator that is 0 as a
+            # function though not written as 0: cancel decides (and rejects) it
             pass
     return sp.cancel(sp.expand(d)) == 0
 

@@ -115,13 +115,14 @@ def diff_once():
         return got
 
     def no_infinity(e):
-        # no infinite or undefined number and no symbol assumed infinite anywhere in e:
-        # SymPy's product 0 * e is then 0 (it is nan only for a factor whose is_finite
-        # is False)
+        # no infinite or undefined number, no symbol assumed infinite and none assumed
+        # zero (1/z of a zero z is infinite, though no oo is written; a da that is 0 by
+        # assumption is not SymPy's Zero) anywhere in e: SymPy's product 0 * e is then 0
+        # (it is nan only for a factor whose is_finite is False)
         got = finite.get(e)
         if got is None:
-            got = finite[e] = e not in _INFINITE and not (e.is_Symbol and e.is_finite is
-                                                           False) and all(
+            got = finite[e] = e not in _INFINITE and not (e.is_Symbol and (
+                e.is_finite is False or e.is_zero is True)) and all(
                 map(no_infinity, e.args))
         return got
 
