@@ -644,9 +644,10 @@ class Optimizer:
         last = None
         for p, h in zip(params, self._groups_of(params)):
             if h is not last:               # most often the same as the array before's
-                last, config_slots = h, found.get(id(h))
-                if config_slots is None:    # once per group
-                    config_slots = found[id(h)] = self._config_slots(h)
+                last, got = h, found.get(id(h))
+                if got is None:             # once per group
+                    got = found[id(h)] = self._config_slots(h)
+                config_slots = got
             # an entry of this very array in the rule's layout is what _entry returns
             e = held(id(p))
             if e is not None and e.ref() is p:
