@@ -147,6 +147,12 @@ class Sequential:
                              "n_in (start with a Dense)")
         if dtype is None:
             raise DTypeError("the model has no layer with parameters to give it a dtype")
+        if dtype != np.float32 and dtype != np.float64:
+            # weights a user assigned (layer.W = integer array): the kernels and the
+            # input conversion know these two only
+            raise DTypeError(f"layers[{dtype_from}]'s parameters are {dtype}; a model "
+                             "computes in float32 or float64 (convert them, e.g. "
+                             "layer.W = layer.W.astype(np.float64))")
         return dtype
 
     @property
@@ -486,6 +492,7 @@ class Sequential:
         code = loss_code(loss)
         l2 = check_real_scalar(l2, "l2", low=0.0)
         # the compiled loop adds l2 * W in the model's dtype
+        self._check_layers()            # the dtype is one the check knows
         check_fits_dtype(l2, "l2", self.dtype)
         margin = check_real_scalar(margin, "margin", low=0.0)
         X = self._inputs(X)
@@ -835,6 +842,7 @@ class Sequential:
         l2 = check_real_scalar(l2, "l2", low=0.0)
         # l2 and the learning rate are cast to the model's dtype in the compiled loop
         # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
+        self._check_layers()            # the dtype is one the check knows
         check_fits_dtype(l2, "l2", self.dtype)
         margin = check_real_scalar(margin, "margin", low=0.0)
         verbose = (int(verbose) if isinstance(verbose, (bool, np.bool_))

@@ -152,3 +152,23 @@ def test_optimizer_changes_between_fits_take_effect():
     _fit(model, opt)
     for a, b in zip(model.params[2:], before):
         np.testing.assert_array_equal(a, b)        # lr 0: the second group stays
+
+
+# weights and biases a user replaced by arrays of a dtype no kernel computes in: every
+# entry point names the layer and the dtype (integer weights gave NumPy's "data type
+# <class 'numpy.int64'> not inexact" from the l2 range check)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.float16, np.bool_, np.complex128])
+@pytest.mark.parametrize("call", [
+    lambda m: _fit(m, SGD(lr=0.1)),
+    lambda m: m.loss_and_grads(X, Y, loss="softmax_cross_entropy"),
+    lambda m: m.predict(X),
+    lambda m: m.evaluate(X, Y, loss="softmax_cross_entropy"),
+], ids=["fit", "loss_and_grads", "predict", "evaluate"])
+def test_weights_of_a_dtype_no_kernel_takes_are_named(dtype, call):
+    model = Sequential([Dense(6, 3, dtype=np.float32, random_state=1)])
+    layer = model.layers[0]
+    layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
+    with pytest.raises(DTypeError, match=rf"layers\[0\]'s parameters are "
+                                         rf"{np.dtype(dtype).name}; a model computes in "
+                                         r"float32 or float64"):
+        call(model)
