@@ -619,3 +619,88 @@ def test_loss_grad_refuses_buffers_that_share_the_labels_memory():
     # apart, the same call runs
     K.loss_grad(hinge, np.zeros((8, 2)), None, np.zeros(8, np.int64), 1.0 / 8, 1.0,
                 np.empty((8, 2)), np.empty(1), None, 1)
+
+
+# -- the elementwise losses run many rows per blocked loop, bitwise as one row at a time -----
+
+# n rows of c outputs: one row, a few, around a VEC_BLOCK (256) and a LOSS_CHUNK (128 rows),
+# several blocks per chunk (c = 3, 5: rows straddle the blocks' edges) and several chunks
+BLOCK_SHAPES = [(1, 1), (7, 1), (128, 1), (300, 1), (1, 5), (85, 3), (86, 3), (200, 3),
+                (51, 5), (52, 5), (260, 5), (129, 2)]
+
+
+def _elementwise_case(name, n, c, dtype, rng):
+    """Scores and targets with the special values spread over the batch: signed zeros,
+    +-inf, NaN, huge and tiny scores; logistic targets 0, 1, -0.0 and soft or odd ones
+    (the kernel takes any, as the epoch may pass them), Poisson counts with 0 and -0.0."""
+    z = rng.standard_normal(n * c) * 10.0 ** rng.integers(-2, 2, n * c)
+    t = rng.integers(0, 2, n * c).astype(float) if name == "logistic_loss" else \
+        rng.poisson(2.0, n * c).astype(float) * 10.0 ** rng.integers(-1, 2, n * c)
+    specials = [0.0, -0.0, np.inf, -np.inf, np.nan, 40.0, -40.0, 700.0, -745.0, 1e-30]
+    at = rng.choice(n * c, min(n * c, 2 * len(specials)), replace=False)
+    z[at[:len(specials)]] = specials[:len(at[:len(specials)])]
+    odd = [0.3, -0.0, 2.5, -1.0, np.nan, np.inf] if name == "logistic_loss" else \
+        [0.0, -0.0, 1e30, 1e-30, 0.5, 7.0]
+    t[at[len(specials):]] = (odd * 2)[:len(at[len(specials):])]
+    return z.astype(dtype).reshape(n, c), t.astype(dtype)
+
+
+def _bits(a):
+    return np.ascontiguousarray(a).view(np.uint8)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c", BLOCK_SHAPES, ids=[f"n{n}-c{c}" for n, c in BLOCK_SHAPES])
+@pytest.mark.parametrize("name", ["logistic_loss", "poisson_loss"])
+def test_elementwise_losses_in_blocks_equal_rows_one_at_a_time(name, n, c, dtype,
+                                                               weighted, rng):
+    """loss_rows' logistic_rows and poisson_rows take all n*c outputs of a chunk (or of a
+    training batch) through one blocked loop, weighted or not. Against the kernel called
+    on each output alone: every gradient element the same bits (fused, gradient alone,
+    for any row and block position), and each chunk's sum the same bits as the order the
+    rows define: the logistic loss adds its outputs in index order across rows, Poisson
+    each row's sum (from 0) in row order, and with weights both add w_i times the row's
+    sum in row order (the weights are powers of 2 and 0, so w_i times a sum is exact and
+    a fused multiply-add in the kernel gives the same bits)."""
+    from nnlib._kernels import losses as K
+    code, scale, chunk = LOSS_CODES[name], 0.37, 128
+    z, t = _elementwise_case(name, n, c, dtype, rng)
+    w = (2.0 ** rng.integers(-3, 4, n) * (rng.random(n) > 0.1)).astype(dtype) \
+        if weighted else None
+    sums, dz = np.full(K.n_chunks(n), -7.0), np.empty(n * c, dtype)
+    with np.errstate(all="ignore"):
+        K.loss_grad(code, z, t, None, scale, 0.0, dz, sums, None, 1, w)
+        alone_sums, alone_dz = np.empty(K.n_chunks(n)), np.empty(n * c, dtype)
+        K.loss_grad(code, z, t, None, scale, 0.0, None, alone_sums, None, 1, w)
+        K.loss_grad(code, z, t, None, scale, 0.0, alone_dz, np.empty(0), None, 1, w)
+        # each output alone: its loss (0 + L, the same bits but for -0.0, which no sum
+        # below can tell from 0.0) and its gradient
+        loss = np.empty(n * c)
+        one_dz = np.empty(n * c, dtype)
+        for k in range(n * c):
+            s1 = np.empty(1)
+            K.loss_grad(code, z.reshape(-1)[k:k + 1].reshape(1, 1), t[k:k + 1], None, scale,
+                        0.0, one_dz[k:k + 1], s1, None, 1,
+                        None if w is None else w[k // c:k // c + 1])
+            K.loss_grad(code, z.reshape(-1)[k:k + 1].reshape(1, 1), t[k:k + 1], None, scale,
+                        0.0, None, s1, None, 1)
+            loss[k] = s1[0]
+    np.testing.assert_array_equal(_bits(dz), _bits(one_dz))
+    np.testing.assert_array_equal(_bits(alone_dz), _bits(dz))
+    np.testing.assert_array_equal(_bits(alone_sums), _bits(sums))
+    want = []
+    for k0 in range(0, n, chunk):
+        total = 0.0
+        for i in range(k0, min(n, k0 + chunk)):
+            row = 0.0 if (weighted or name == "poisson_loss") else total
+            for j in range(c):
+                row += float(loss[i * c + j])
+            total = (total + float(w[i]) * row if weighted else
+                     total + row if name == "poisson_loss" else row)
+        want.append(total)
+    # (a NaN's sign and payload follow the operand order of x86's add and fma, which
+    # Python's sums need not copy)
+    want = np.array(want)
+    np.testing.assert_array_equal(np.isnan(sums), np.isnan(want))
+    np.testing.assert_array_equal(_bits(sums[~np.isnan(sums)]), _bits(want[~np.isnan(want)]))

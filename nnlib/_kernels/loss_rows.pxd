@@ -9,7 +9,8 @@ the math of softmax, sparsemax and every loss exists in exactly one place:
 
 * ``output_maps.pyx``  softmax / log_softmax / sparsemax and their vjps (row by row, or
                        several short rows per ``exp_shifted_rows`` block);
-* ``losses.pyx``       the functional losses, one ``loss_grad_batch`` call per row;
+* ``losses.pyx``       the functional losses, one ``loss_grad_batch`` call per chunk of
+                       rows;
 * ``train.pyx``        the compiled training loop, one ``loss_grad_batch`` call per batch.
 
 All reductions (sums of exponentials, cumulative sums of the sorted row, the loss itself)
@@ -26,6 +27,15 @@ vectorized; then add in order), so the sums are the same sequential double sums 
 before, independent of ``n_threads``. The softmax rows' exps
 for float32 results are vmath.h's float32 form (``exp_nonpositive``: 1.5e-11 relative,
 still in double; 2.5e-4 of a float32 ulp), as the float32 activations' are.
+
+The elementwise losses (logistic, Poisson) take all ``n * c`` outputs of an unweighted
+batch through one blocked loop (``logistic_rows``, ``poisson_rows``): their rows are
+often one or a few values (a binary classifier has one score per sample), and a call per
+row would leave the vectorized loop a scalar tail plus the call. Each output's value is
+the one it would have alone, and the losses are added in a fixed index order, so the
+blocks change no bit of a sum or a gradient. The logistic loop comes in three forms (loss
+alone, gradient alone, both) from one inlined ``logistic_term``: a form that stores one
+result lets GCC drop the other's arithmetic (the loss's log1p, the gradient's division).
 
 Numerical tricks
 ----------------
@@ -425,45 +435,69 @@ cdef inline void squared_error_grad(const floating* z, const floating* t, Py_ssi
         dz[j] = <floating>(scale * (<double>z[j] - <double>t[j]))
 
 
-cdef inline double logistic_row(const floating* z, const floating* t, Py_ssize_t c,
-                                double scale, floating* dz) noexcept nogil:
-    # Per output: L = (1 - t) softplus(z) + t softplus(-z) ;  dL/dz = sigmoid(z) - t
+cdef inline double logistic_term(double x, double y, double scale,
+                                 double* g) noexcept nogil:
+    # One output: returns L = (1 - y) softplus(x) + y softplus(-x) and writes
+    # g = scale (sigmoid(x) - y).
     # One exp and one log1p serve both: with e = exp(-|x|) <= 1,
     # softplus(s) = max(s, 0) + log1p(e) for s = +-x, and sigma(+-x) is 1/(1+e) or e/(1+e).
     # Writing sigma(x) - 1 as -sigma(-x) avoids the cancellation that would flush small
     # gradients (x = 40: -4.2e-18, not 0) for y = 1. Targets other than 0 and 1 use the
-    # general form. Straight-line code (every case computed, then selected) so the loop
-    # vectorizes; a NaN score makes e, and so loss and gradient, NaN.
+    # general form. Straight-line code (every case computed, then selected) so the loops
+    # of logistic_rows vectorize; a NaN score makes e, and so loss and gradient, NaN. A
+    # loop that stores only one of the two results lets GCC drop the other's arithmetic
+    # (the division of the gradient, the log1p of the loss) once this is inlined.
+    cdef double e, l, sp_pos, sp_neg, num, sig
+    e = nn_exp(-fabs(x))
+    l = nn_log1p_unit(e)
+    sp_pos = nn_select(x > 0.0, x, 0.0) + l                 # softplus(x)
+    sp_neg = nn_select(x < 0.0, -x, 0.0) + l                # softplus(-x)
+    # sigma(-x) for y = 1, else sigma(x): numerator e or 1 over 1 + e
+    num = nn_select((x >= 0.0) != (y == 1.0), 1.0, e)
+    sig = num / (1.0 + e)
+    g[0] = scale * nn_select(y == 1.0, -sig, nn_select(y == 0.0, sig, sig - y))
+    return nn_select(y == 1.0, sp_neg, nn_select(
+        y == 0.0, sp_pos, (1.0 - y) * sp_pos + y * sp_neg))
+
+
+cdef inline double logistic_rows(const floating* z, const floating* t, Py_ssize_t n,
+                                 Py_ssize_t c, double scale, floating* dz,
+                                 bint want_loss) noexcept nogil:
+    # Per output: L = (1 - t) softplus(z) + t softplus(-z) ;  dL/dz = sigmoid(z) - t
+    # (logistic_term). All n*c outputs run through one blocked loop: a row is one score
+    # (c = 1) in a binary classifier, and a call per row would leave the loop a single
+    # scalar iteration plus the call. Returns the sum of the losses in index order (one
+    # running sum from 0 across the rows: for c = 1 the sum of n rows each summed alone,
+    # bitwise) and writes dz = scale dL/dz. Three loops, one per result wanted: the
+    # loss alone (``dz`` NULL: no division), the gradient alone (``want_loss`` False: no
+    # log1p), or both; each output's values are the same bits in all three.
     cdef double lbuf[VEC_BLOCK]
     cdef double gbuf[VEC_BLOCK]
-    cdef double x, y, e, l, sp_pos, sp_neg, num, sig, acc = 0.0
-    cdef Py_ssize_t j, j0, nb, blk
+    cdef double g, total = 0.0
+    cdef Py_ssize_t j, j0, nb, blk, m = n * c
     cdef const floating* zb
     cdef const floating* tb
-    for blk in range((c + VEC_BLOCK - 1) // VEC_BLOCK):
+    for blk in range((m + VEC_BLOCK - 1) // VEC_BLOCK):
         j0 = blk * VEC_BLOCK
-        nb = min(<Py_ssize_t>VEC_BLOCK, c - j0)
+        nb = min(<Py_ssize_t>VEC_BLOCK, m - j0)
         zb = z + j0
         tb = t + j0
-        for j in range(nb):
-            x = zb[j]
-            y = tb[j]
-            e = nn_exp(-fabs(x))
-            l = nn_log1p_unit(e)
-            sp_pos = nn_select(x > 0.0, x, 0.0) + l                 # softplus(x)
-            sp_neg = nn_select(x < 0.0, -x, 0.0) + l                # softplus(-x)
-            lbuf[j] = nn_select(y == 1.0, sp_neg, nn_select(
-                y == 0.0, sp_pos, (1.0 - y) * sp_pos + y * sp_neg))
-            # sigma(-x) for y = 1, else sigma(x): numerator e or 1 over 1 + e
-            num = nn_select((x >= 0.0) != (y == 1.0), 1.0, e)
-            sig = num / (1.0 + e)
-            gbuf[j] = scale * nn_select(y == 1.0, -sig, nn_select(y == 0.0, sig, sig - y))
-        for j in range(nb):
-            acc += lbuf[j]
+        if not want_loss:
+            for j in range(nb):
+                logistic_term(zb[j], tb[j], scale, &gbuf[j])
+        elif dz == NULL:
+            for j in range(nb):
+                lbuf[j] = logistic_term(zb[j], tb[j], scale, &g)
+        else:
+            for j in range(nb):
+                lbuf[j] = logistic_term(zb[j], tb[j], scale, &gbuf[j])
+        if want_loss:
+            for j in range(nb):
+                total += lbuf[j]
         if dz != NULL:
             for j in range(nb):
                 dz[j0 + j] = <floating>gbuf[j]
-    return acc
+    return total
 
 
 cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t n,
@@ -499,7 +533,7 @@ cdef inline double poisson_rows(const floating* z, const floating* t, Py_ssize_t
         j0 = blk * VEC_BLOCK
         nb = min(<Py_ssize_t>VEC_BLOCK, m - j0)
         zs = z + j0                       # (names of their own: the mutation catalogue
-        ts = t + j0                       # anchors logistic_row's text)
+        ts = t + j0                       # anchors logistic_rows's text)
         for j in range(nb):
             zj = zs[j]
             tj = ts[j]
@@ -640,9 +674,8 @@ cdef inline double loss_grad_batch(int kind, const floating* z, const floating* 
         elif kind == LOSS_SQUARED_ERROR:
             total += squared_error_row(z + i * c, y_target + i * c, c, scale, dzi)
         elif kind == LOSS_LOGISTIC:
-            # elementwise: all n*c scores in one call (one long vectorized loop, not n
-            # calls of c = 1), summed in the same order as row by row
-            return logistic_row(z, y_target, n * c, scale, dz)
+            # elementwise: all n*c scores in one blocked loop, not n calls of c = 1
+            return logistic_rows(z, y_target, n, c, scale, dz, True)
         elif kind == LOSS_SPARSEMAX:
             total += sparsemax_loss_row(z + i * c, c, y_label[i], scale, dzi, work)
         elif kind == LOSS_POISSON:
@@ -682,7 +715,7 @@ cdef inline double weighted_loss_grad_batch(int kind, const floating* z,
         elif kind == LOSS_SQUARED_ERROR:
             li = squared_error_row(zi, y_target + i * c, c, scale * wi, dzi)
         elif kind == LOSS_LOGISTIC:
-            li = logistic_row(zi, y_target + i * c, c, scale * wi, dzi)
+            li = logistic_rows(zi, y_target + i * c, 1, c, scale * wi, dzi, True)
         elif kind == LOSS_SPARSEMAX:
             li = sparsemax_loss_row(zi, c, y_label[i], scale * wi, dzi, work)
         elif kind == LOSS_POISSON:
@@ -698,11 +731,13 @@ cdef inline void grad_batch(int kind, const floating* z, const floating* y_targe
                             double scale, double margin, floating* dz,
                             floating* work) noexcept nogil:
     """``loss_grad_batch``'s ``dz`` alone (``dz`` not NULL), bitwise: for the losses whose
-    value costs more than their gradient (Poisson: log t) or whose gradient is
-    elementwise (squared error: one loop over all n * c outputs) the loss is not
-    computed; the others run ``loss_grad_batch`` and drop the sum."""
+    value costs more than their gradient (Poisson: log t; logistic: log1p) or whose
+    gradient is elementwise (squared error: one loop over all n * c outputs) the loss is
+    not computed; the others run ``loss_grad_batch`` and drop the sum."""
     if kind == LOSS_POISSON:
         poisson_grad(z, y_target, n * c, scale, dz)
+    elif kind == LOSS_LOGISTIC:
+        logistic_rows(z, y_target, n, c, scale, dz, False)
     elif kind == LOSS_SQUARED_ERROR:
         squared_error_grad(z, y_target, n * c, scale, dz)
     else:

@@ -22,7 +22,9 @@ The arrays are ndarrays read through their data pointers after the checks of
 ``buffers.pxd`` (which says why not typed memoryviews). Unused inputs are passed as None
 or empty arrays and become NULL pointers: ``y_target`` for the class-label losses,
 ``y_label`` for squared error and logistic, ``dz`` when only the loss is wanted, ``work``
-for all but sparsemax. An empty ``chunk_loss`` asks for the gradient alone
+for all but sparsemax, ``weight`` when the rows are unweighted (per-row weights run
+``weighted_loss_grad_batch``, as the training epoch's sample weights do). An empty
+``chunk_loss`` asks for the gradient alone
 (``grad_batch``: the Poisson gradient then skips the log of its targets); None asks for
 the loss with its chunk sums held on the stack (batches of up to ``STACK_ROWS`` rows).
 """
@@ -33,7 +35,7 @@ cimport numpy as cnp
 from nnlib._kernels.buffers cimport check_flat_float, check_flat_int64
 from nnlib._kernels.codes cimport LOSS_SPARSEMAX, N_LOSS_CODES
 from nnlib._kernels.gil cimport keeps_gil
-from nnlib._kernels.loss_rows cimport loss_grad_batch, grad_batch
+from nnlib._kernels.loss_rows cimport loss_grad_batch, grad_batch, weighted_loss_grad_batch
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 
@@ -69,13 +71,24 @@ cdef Py_ssize_t _first_label_outside(const long long* y, Py_ssize_t n,
 
 
 cdef inline void _chunk(Py_ssize_t k, int kind, const floating* z, const floating* yt,
-                        const long long* yl, Py_ssize_t n, Py_ssize_t c, double scale,
-                        double margin, floating* d, double* chunk_loss,
-                        floating* w) noexcept nogil:
+                        const long long* yl, const floating* sw, Py_ssize_t n,
+                        Py_ssize_t c, double scale, double margin, floating* d,
+                        double* chunk_loss, floating* w) noexcept nogil:
     # chunk k's loss sum into chunk_loss[k], or with chunk_loss NULL the gradient alone;
-    # w: the c scratch values of the thread running it
+    # w: the c scratch values of the thread running it; sw: per-row weights or NULL
     cdef Py_ssize_t lo = k * CHUNK, rows = min(CHUNK, n - k * CHUNK)
-    if chunk_loss == NULL:
+    cdef double total
+    if sw != NULL:
+        total = weighted_loss_grad_batch(
+            kind, z + lo * c,
+            yt + lo * c if yt != NULL else NULL,
+            yl + lo if yl != NULL else NULL,
+            sw + lo, rows, c, scale, margin,
+            d + lo * c if d != NULL else NULL,
+            w)
+        if chunk_loss != NULL:
+            chunk_loss[k] = total
+    elif chunk_loss == NULL:
         grad_batch(kind, z + lo * c,
                    yt + lo * c if yt != NULL else NULL,
                    yl + lo if yl != NULL else NULL,
@@ -91,11 +104,12 @@ cdef inline void _chunk(Py_ssize_t k, int kind, const floating* z, const floatin
 
 
 cdef void _chunks(int kind, const floating* z, const floating* yt, const long long* yl,
-                  Py_ssize_t n, Py_ssize_t c, double scale, double margin, floating* d,
-                  double* chunk_loss, floating* w, int n_threads) noexcept nogil:
+                  const floating* sw, Py_ssize_t n, Py_ssize_t c, double scale,
+                  double margin, floating* d, double* chunk_loss, floating* w,
+                  int n_threads) noexcept nogil:
     cdef Py_ssize_t k
     for k in prange((n + CHUNK - 1) // CHUNK, schedule='static', num_threads=n_threads):
-        _chunk(k, kind, z, yt, yl, n, c, scale, margin, d, chunk_loss,
+        _chunk(k, kind, z, yt, yl, sw, n, c, scale, margin, d, chunk_loss,
                w + threadid() * c if w != NULL else NULL)
 
 
@@ -151,24 +165,28 @@ cdef int _labels_apart(cnp.ndarray y_label, cnp.ndarray out, str what) except -1
 
 
 cdef void _run(int kind, const floating* z, const floating* yt, const long long* yl,
-               Py_ssize_t n, Py_ssize_t c, double scale, double margin, floating* d,
-               double* sums, floating* w, int n_threads) noexcept:
+               const floating* sw, Py_ssize_t n, Py_ssize_t c, double scale,
+               double margin, floating* d, double* sums, floating* w,
+               int n_threads) noexcept:
     cdef Py_ssize_t k
     if keeps_gil(n * c, n_threads):     # the chunks in order on this thread (gil.pxd)
         for k in range((n + CHUNK - 1) // CHUNK):
-            _chunk(k, kind, z, yt, yl, n, c, scale, margin, d, sums, w)
+            _chunk(k, kind, z, yt, yl, sw, n, c, scale, margin, d, sums, w)
     else:
         with nogil:
-            _chunks(kind, z, yt, yl, n, c, scale, margin, d, sums, w, n_threads)
+            _chunks(kind, z, yt, yl, sw, n, c, scale, margin, d, sums, w, n_threads)
 
 
 def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
               cnp.ndarray y_label, double scale, double margin, cnp.ndarray dz,
-              cnp.ndarray chunk_loss, cnp.ndarray work, int n_threads):
+              cnp.ndarray chunk_loss, cnp.ndarray work, int n_threads,
+              cnp.ndarray weight=None):
     """chunk_loss[k] = sum of loss(z[i], y[i]) over the rows i of chunk k (CHUNK rows
     each); dz[i*c:(i+1)*c] = scale * dloss/dz[i] (when dz is not empty). Returns the sum
     of the chunk sums in NumPy's pairwise order (``np.sum(chunk_loss)`` bit for bit), or
-    None when no loss is asked for or the batch is empty.
+    None when no loss is asked for or the batch is empty. With ``weight``: the chunk sums
+    are of ``w_i loss(z[i], y[i])`` and ``dz[i] = scale * w_i * dloss/dz[i]``
+    (``weighted_loss_grad_batch``, the training epoch's sample-weighted loss).
 
     The arrays are read flat through their data pointers: C-contiguous, aligned, in
     native byte order, the float ones of ``z``'s dtype (float32 or float64).
@@ -190,6 +208,8 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         not empty)
     work : (n_threads, c) scratch for sparsemax's sort; may be None for the other losses
     n_threads : int
+    weight : (n,) per-row weights of ``z``'s dtype, or None (unweighted). Read as given:
+        finite and >= 0 is the caller's to check.
 
     Raises
     ------
@@ -214,6 +234,8 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         check_flat_float(dz, "dz", "loss_grad", t, -1, True)
     if chunk_loss is not None:
         check_flat_float(chunk_loss, "chunk_loss", "loss_grad", cnp.NPY_DOUBLE, -1, True)
+    if weight is not None:
+        check_flat_float(weight, "weight", "loss_grad", t, -1, False)
     if work is not None:
         check_flat_float(work, "work", "loss_grad", t, -1, True)
         if cnp.PyArray_NDIM(work) != 2:
@@ -233,6 +255,8 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         _check_rows(y_target, "y_target", n, c)
     if _data(dz) != NULL:
         _check_rows(dz, "dz", n, c)
+    if weight is not None and _size(weight) != n:
+        raise ValueError(f"loss_grad: weight has {_size(weight)} elements for {n} rows")
     cdef const long long* yl = <const long long*>_data(y_label)
     if (_LABEL_KINDS >> kind) & 1:     # the rows read z[i, y[i]]: every label in [0, c)
         _labels_apart(y_label, dz, "dz")
@@ -258,10 +282,10 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         raise ValueError("chunk_loss and dz are both empty: nothing to compute")
     if t == cnp.NPY_FLOAT:
         _run(kind, <const float*>cnp.PyArray_DATA(z), <const float*>_data(y_target), yl,
-             n, c, scale, margin, <float*>_data(dz), sums, <float*>_data(work), n_threads)
+             <const float*>_data(weight), n, c, scale, margin, <float*>_data(dz), sums, <float*>_data(work), n_threads)
     else:
         _run(kind, <const double*>cnp.PyArray_DATA(z), <const double*>_data(y_target), yl,
-             n, c, scale, margin, <double*>_data(dz), sums, <double*>_data(work),
+             <const double*>_data(weight), n, c, scale, margin, <double*>_data(dz), sums, <double*>_data(work),
              n_threads)
     if sums == NULL:
         return None

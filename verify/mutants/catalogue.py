@@ -261,11 +261,11 @@ FAULTS = [
           "F.logistic_loss(np.array([40.0, -40.0, 0.3]), np.array([1.0, 0.0, 1.0]))"),
     Fault("loss-logistic-grad-cancel", ROWS,
           "num = nn_select((x >= 0.0) != (y == 1.0), 1.0, e)\n"
-          "            sig = num / (1.0 + e)\n"
-          "            gbuf[j] = scale * nn_select(y == 1.0, -sig,",
+          "    sig = num / (1.0 + e)\n"
+          "    g[0] = scale * nn_select(y == 1.0, -sig,",
           "num = nn_select(x >= 0.0, 1.0, e)\n"
-          "            sig = num / (1.0 + e)\n"
-          "            gbuf[j] = scale * nn_select(y == 1.0, sig - 1.0,",
+          "    sig = num / (1.0 + e)\n"
+          "    g[0] = scale * nn_select(y == 1.0, sig - 1.0,",
           "cancellation", "logistic gradient for y = 1 as sigma(z) - 1 instead of "
           "-sigma(-z): 0 beyond z = 37",
           "losses", "logistic_loss_grad, y = 1, large z",
