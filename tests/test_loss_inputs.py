@@ -255,3 +255,41 @@ def test_targets_changed_during_the_kernel_are_not_read(loss, y, value, monkeypa
     assert np.isnan(first) if value != value else first == value
     assert got[0] == want[0]
     np.testing.assert_array_equal(got[1], want[1])
+
+
+LABEL_TYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+               np.uint64, np.float32, np.float64, np.bool_]
+
+
+@pytest.mark.parametrize("dtype", LABEL_TYPES)
+def test_one_bad_label_anywhere_is_found(dtype):
+    """Contiguous labels are first checked by a loop with no exit (vectorized): a bad label
+    at any position, at every vector boundary and in every tail, still makes the copy
+    None, and good labels give the same copy as a strided view (the loop that stops)."""
+    kinds = np.dtype(dtype).kind
+    bad_binary = [] if kinds == "b" else [2] + ([-1] if kinds == "i" else []) + (
+        [np.nan, np.inf, 0.5, 1 + 2**-20] if kinds == "f" else [])
+    bad_class = ([] if kinds == "b" else [5] + ([-1] if kinds == "i" else [])
+                 + ([np.nan, -np.inf, 2.5, 1e30] if kinds == "f" else []))
+    f4, f8 = np.dtype(np.float32), np.dtype(np.float64)
+    for n in list(range(1, 40)) + [63, 64, 65, 257]:
+        y = (np.arange(n) % 2).astype(dtype)
+        wide = np.zeros(2 * n, dtype)
+        wide[::2] = y                                   # the same labels, strided
+        for out in (f4, f8):
+            got, want = aligned.binary_labels_copy(y, n, out), \
+                aligned.binary_labels_copy(wide[::2], n, out)
+            assert got.dtype == out and np.array_equal(got, want)
+        got = aligned.class_labels_copy(y, n, 5)
+        assert got.dtype == np.int64 and np.array_equal(got, aligned.class_labels_copy(
+            wide[::2], n, 5)) and np.array_equal(got, y.astype(np.int64))
+        for i in range(n):
+            for v in bad_binary:
+                b = y.copy()
+                b[i] = v
+                assert aligned.binary_labels_copy(b, n, f4) is None, (n, i, v)
+                assert aligned.binary_labels_copy(b, n, f8) is None, (n, i, v)
+            for v in bad_class:
+                b = y.copy()
+                b[i] = v
+                assert aligned.class_labels_copy(b, n, 5) is None, (n, i, v)
