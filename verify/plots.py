@@ -264,23 +264,22 @@ def _ticks(axis, major, numticks=None):
     """Axis.get_major_ticks / get_minor_ticks: the first tick made by matplotlib, the
     others copied from it (:func:`_clone_tick`). Matplotlib makes each new tick anew (three
     Line2D and two Text, each reading its defaults from rcParams) and then copies the
-    first tick's properties onto it, which is what a copy of the first tick has: --quick
-    makes 1200 such ticks, a fifth of its plots' CPU."""
+    first tick's properties onto it, which is what a copy of the first tick has (--quick
+    makes 1200 such ticks). Where the copy fails (a matplotlib whose ticks are made
+    otherwise), matplotlib makes the tick."""
     ticks = axis.majorTicks if major else axis.minorTicks
     if numticks is None:
         numticks = len(axis.get_majorticklocs() if major else axis.get_minorticklocs())
     while len(ticks) < numticks:
-        if ticks and _CLONE_TICKS:
-            ticks.append(_clone_tick(ticks[0]))
-        else:
+        try:
+            tick = _clone_tick(ticks[0]) if ticks else None
+        except (AttributeError, TypeError):
+            tick = None
+        if tick is None:
             tick = axis._get_tick(major=major)
-            ticks.append(tick)
-            axis._copy_tick_props(ticks[0], tick)
+            axis._copy_tick_props(ticks[0] if ticks else tick, tick)
+        ticks.append(tick)
     return ticks[:numticks]
-
-
-# Whether new ticks are copies of their axis' first (_ticks); False: made by matplotlib
-_CLONE_TICKS = True
 
 
 def _draw_axis(axis, renderer):
@@ -306,10 +305,10 @@ def _ticklabel_bboxes(axis, ticks, renderer):
     return type(axis)._get_ticklabel_bboxes(axis, ticks, renderer)
 
 
-def _copied_ticks(fig):
+def _fast_axes(fig):
     """Every axis of ``fig`` makes its new ticks by :func:`_ticks` and measures its tick
-    labels only where they are needed (:func:`_ticklabel_bboxes`), an axes added later,
-    such as a twin or a colorbar, once :func:`_save` calls this again."""
+    labels only where they are needed (:func:`_ticklabel_bboxes`); an axes added later,
+    such as a twin or a colorbar, is set so when :func:`_save` calls this again."""
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             if "get_major_ticks" not in axis.__dict__:
@@ -323,7 +322,7 @@ def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw):
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(nrows, ncols, figsize=figsize, dpi=_DPI, **kw)
     _Canvas(fig)                       # the figure draws on it (pyplot still closes it)
-    _copied_ticks(fig)
+    _fast_axes(fig)
     fig._verify_layout = {}            # what _layout needs beyond the axes: legend, colorbar
     return fig, ax
 
@@ -335,7 +334,7 @@ def _save(fig, out, name):
     with plt.rc_context(_RC):
         _layout(fig)
         _ticks_in_view(fig)
-        _copied_ticks(fig)
+        _fast_axes(fig)
         fig.canvas.draw()              # what savefig draws, at the figure's dpi (_DPI)
     _write_png(tmp, np.asarray(fig.canvas.buffer_rgba()), fig.dpi)
     plt.close(fig)
