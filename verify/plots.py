@@ -140,24 +140,27 @@ class _Renderer(RendererAgg):
                 0, gc)
 
     def _glyph_layout(self, s, prop, mtext=None):
-        """[(FT2Font, glyph index, x, y)] of ``s`` as RendererAgg.draw_text lays it out."""
-        font = self._prepare_font(prop)
+        """[(FT2Font, glyph index, x, y)] of ``s`` as RendererAgg.draw_text lays it out,
+        kept per font properties (which name the font and its size; finding the font is a
+        font manager look-up per text) under a copy of them (the caller's may change)."""
         flags = matplotlib.backends.backend_agg.get_hinting_flag()
         features = mtext.get_fontfeatures() if mtext is not None else None
         language = mtext.get_language() if mtext is not None else None
-        key = (font, prop.get_size_in_points(), self.dpi, s, flags,
+        key = [prop, self.dpi, s, flags,
                features if features is None else tuple(features),
-               language if not isinstance(language, list) else tuple(map(tuple, language)))
-        glyphs = _GLYPHS.get(key)
+               language if not isinstance(language, list) else tuple(map(tuple, language))]
+        glyphs = _GLYPHS.get(tuple(key))
         if glyphs is None:
-            glyphs = _GLYPHS[key] = [(item.ft_object, item.glyph_index, item.x, item.y)
-                                     for item in font._layout(s, flags=flags,
-                                                              features=features,
-                                                              language=language)]
+            font = self._prepare_font(prop)
+            glyphs = [(item.ft_object, item.glyph_index, item.x, item.y)
+                      for item in font._layout(s, flags=flags, features=features,
+                                               language=language)]
+            key[0] = prop.copy()
+            _GLYPHS[tuple(key)] = glyphs
         return glyphs
 
 
-# (font, size, dpi, text, ...) -> [(font, glyph index, x, y)]: a text's glyph layout
+# (font properties, dpi, text, ...) -> [(font, glyph index, x, y)]: a text's glyph layout
 _GLYPHS = {}
 
 # (font, size, dpi, glyph, hinting, antialiased, rotation, x % 64, y % 64) -> (bitmap,
