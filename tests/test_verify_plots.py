@@ -246,3 +246,42 @@ def test_log_labels_and_tick_test_without_matplotlibs_private_attributes(tmp_pat
     for interval in ((0.0, 1.0), (1.0, 0.0), (-3.0, 1e-300), (5.0, 5.0)):
         for v in (-1e-11, 0.0, 0.5, 1.0 + 1e-11, 1.0 + 1e-9, 5.0, 1e-300, -3.0 - 1e-9):
             assert plots._contains_close(interval, v) == own(interval, v)
+
+
+def test_the_shortcuts_draw_what_matplotlib_draws(tmp_path, monkeypatch):
+    """verify.plots' shortcuts through matplotlib (ticks copied from their axis' first,
+    tick labels left unmeasured where no offset text needs them, the font heights kept
+    per process, its own PNG writer) draw the figure matplotlib draws without them,
+    pixel for pixel: figures with log axes, rotated tick labels, a twin, legends and x
+    and y offset texts."""
+    pytest.importorskip("matplotlib")
+    import numpy as np
+    from PIL import Image
+    from verify import plots
+
+    def sample(name):
+        img = _draw_sample(plots, tmp_path, name)
+        fig, ax = plots._figure(1, 2, figsize=(8, 3))
+        ax[0].plot([1e6, 1e6 + 1, 1e6 + 2], [1e-7, 3e-7, 2e-7], label="tiny")
+        ax[0].set(title="above the offset text", xlabel="x (offset below the ticks)",
+                  ylabel="y")
+        ax[0].grid(alpha=0.3)
+        twin = ax[1].twinx()
+        ax[1].plot(np.arange(30), np.arange(30) ** 2, "o", label="many ticks")
+        twin.plot(np.arange(30), 10.0 ** -np.arange(30), label="log twin")
+        plots._ulp_axis(twin)
+        plots._legend_below(fig, [ax[0], ax[1], twin])
+        rel = plots._save(fig, str(tmp_path), "offset_" + name)
+        return img, np.asarray(Image.open(tmp_path / rel))
+
+    fast = sample("fast.png")
+    monkeypatch.setattr(plots, "_fast_axes", lambda fig: None)
+    monkeypatch.delattr(plots._Renderer, "_get_font_height_metrics")
+
+    def pillow(path, rgba, dpi):
+        Image.fromarray(np.array(rgba)).save(path, format="png", dpi=(dpi, dpi))
+    monkeypatch.setattr(plots, "_write_png", pillow)
+    plain = sample("plain.png")
+    assert np.array_equal(fast[0], plain[0]) and np.array_equal(fast[1], plain[1])
+    assert Image.open(tmp_path / "plots" / "fast.png").info["dpi"] == \
+        pytest.approx((plots._DPI, plots._DPI), abs=0.01)
