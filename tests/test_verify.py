@@ -66,6 +66,44 @@ def test_oracle_lambdify_modules_use_mp_exp():
             < mpmath.mpf(10) ** -380 * mpmath.exp(700)
 
 
+def _settled_by_definition(a, b, last):
+    """The oracle's agreement test as written on mpf (the definition evidence._settled
+    computes on their tuples)."""
+    from verify.evidence import _TINY, _agree
+    if mpmath.isnan(a) or mpmath.isnan(b):
+        return False
+    if a == 0 and b == 0:
+        return last
+    if abs(a - b) <= _agree() * max(abs(a), abs(b)):
+        return True
+    return last and abs(a) < _TINY and abs(b) < _TINY
+
+
+def test_oracle_agreement_test_is_its_definition():
+    # every pair of a grid of values (0, nan, +-inf, below and above 2^-1100, pairs that
+    # differ by about 1e-30 relatively on either side, signs), at two working precisions
+    # and both values of ``last``: evidence._settled answers as the mpf expression does
+    from verify.evidence import _settled
+    vals = []
+    with mpmath.workdps(80):
+        for base in (mpmath.mpf(1) / 3, mpmath.mpf(2) ** -1100 / 3, mpmath.mpf(10) ** -400,
+                     mpmath.mpf(10) ** 300 / 7, mpmath.mpf(-5) / 9):
+            for rel in (0, 10 ** -31, 9 * mpmath.mpf(10) ** -31, 10 ** -30,
+                        1.1 * mpmath.mpf(10) ** -30, 10 ** -29, -(10 ** -31), 1):
+                vals.append(base * (1 + rel))
+    vals += [mpmath.mpf(0), mpmath.nan, mpmath.inf, -mpmath.inf, mpmath.mpf(2) ** -1100]
+    n = 0
+    for prec in (53, 300):
+        with mpmath.workprec(prec):
+            for a in vals:
+                for b in vals:
+                    for last in (False, True):
+                        assert _settled(a, b, last) == _settled_by_definition(a, b, last), \
+                            (a, b, last, prec)
+                        n += _settled(a, b, last)
+    assert 0 < n < 2 * 2 * len(vals) ** 2       # both answers occur
+
+
 def _measure_by_definition(c, e, dtype):
     """measure's figures as its docstring defines them: |c - e| / ulp(e), / |e| (normal
     range), / eps, each a division at the working precision."""

@@ -127,15 +127,30 @@ def _agree(_by_prec={}):
 
 
 def _settled(a, b, last):
+    """Whether two successive values (mpf) of the oracle agree: to 30 digits, or both 0 or
+    both below 2^-1100 at the last precision (``last``). Computed at the caller's working
+    precision, in mpmath's own arithmetic on the values' ``_mpf_`` tuples: the operations
+    and roundings of ``abs(a - b) <= 10^-30 max(|a|, |b|)`` on mpf, without making an mpf
+    of each intermediate (this test runs for every value the oracle settles)."""
     # Values below 2^-1100 are only accepted at the highest precision: at lower precision a
     # cancellation (log(1 + 1e-309) at 40 digits) can give 0 for a representable result.
-    if mpmath.isnan(a) or mpmath.isnan(b):
+    a, b = a._mpf_, b._mpf_
+    if a == _FNAN or b == _FNAN:
         return False
-    if a == 0 and b == 0:
+    if a == _FZERO and b == _FZERO:
         return last
-    if abs(a - b) <= _agree() * max(abs(a), abs(b)):
+    prec, rnd = mpmath.mp._prec_rounding
+    abs_a, abs_b = _mpf_abs(a, prec, rnd), _mpf_abs(b, prec, rnd)
+    big = abs_b if _mpf_gt(abs_b, abs_a) else abs_a          # max(|a|, |b|)
+    if _mpf_le(_mpf_abs(_mpf_sub(a, b, prec, rnd), prec, rnd),
+               _mpf_mul(_agree()._mpf_, big, prec, rnd)):
         return True
-    return last and abs(a) < _TINY and abs(b) < _TINY
+    return last and _mpf_lt(abs_a, _TINY._mpf_) and _mpf_lt(abs_b, _TINY._mpf_)
+
+
+_FNAN, _FZERO = mpmath.libmp.fnan, mpmath.libmp.fzero
+_mpf_abs, _mpf_sub, _mpf_mul = mpmath.libmp.mpf_abs, mpmath.libmp.mpf_sub, mpmath.libmp.mpf_mul
+_mpf_gt, _mpf_le, _mpf_lt = mpmath.libmp.mpf_gt, mpmath.libmp.mpf_le, mpmath.libmp.mpf_lt
 
 
 def ulp(e, dtype):
