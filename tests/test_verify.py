@@ -138,6 +138,29 @@ def test_measure_is_its_definition_bit_for_bit(dtype, dps):
                     (c, e)
 
 
+@pytest.mark.parametrize("dps", [15, 50, 100])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_measure_of_random_values_is_its_definition_bit_for_bit(dtype, dps):
+    # measure works on the values' _mpf_ tuples: random exact values of random sizes (at
+    # the working precision and beyond it) against computed values near and far from them
+    rng = np.random.default_rng(11)
+    info = np.finfo(dtype)
+    for _ in range(300):
+        with mpmath.workdps(dps):
+            e = mpmath.mpf(float(rng.standard_normal())) * mpmath.mpf(2) ** int(
+                rng.integers(info.minexp - info.nmant - 2, info.maxexp - 1)) * (
+                1 + mpmath.mpf(1) / int(rng.integers(3, 10 ** 9)))
+            with np.errstate(over="ignore", under="ignore"):
+                near = float(dtype(float(e)))
+            for c in (near, float(np.nextafter(dtype(near), dtype(-np.inf))),
+                      near * (1 + float(rng.uniform(-1e-3, 1e-3))), 0.0):
+                if not np.isfinite(c) or abs(e) > info.max:
+                    continue
+                m = measure(c, e, dtype)
+                assert (m.ulps, m.rel, m.abs_eps) == _measure_by_definition(c, e, dtype), \
+                    (c, e)
+
+
 def test_measure_of_special_exact_values():
     for dtype in (np.float64, np.float32):
         assert measure(0.0, mpmath.mpf(0), dtype).ulps == 0.0
@@ -146,6 +169,10 @@ def test_measure_of_special_exact_values():
         assert measure(np.inf, mpmath.inf, dtype).ulps == 0.0
         assert measure(1.0, mpmath.inf, dtype).ulps == np.inf
         assert measure(np.inf, mpmath.mpf(10) ** 400, dtype).ulps == 0.0
+        assert measure(-np.inf, -mpmath.mpf(10) ** 400, dtype).ulps == 0.0
+        assert measure(np.inf, -mpmath.mpf(10) ** 400, dtype).ulps == np.inf
+        assert measure(float(np.finfo(dtype).max), mpmath.mpf(10) ** 400, dtype).rel == np.inf
+        assert measure(np.inf, mpmath.mpf(1), dtype).abs_eps == np.inf
         assert measure(np.nan, mpmath.mpf(1), dtype).ulps == np.inf
 
 
