@@ -66,6 +66,44 @@ def test_oracle_lambdify_modules_use_mp_exp():
             < mpmath.mpf(10) ** -380 * mpmath.exp(700)
 
 
+def _settled_by_definition(a, b, last):
+    """The oracle's agreement test as written on mpf (the definition evidence._settled
+    computes on their tuples)."""
+    from verify.evidence import _TINY, _agree
+    if mpmath.isnan(a) or mpmath.isnan(b):
+        return False
+    if a == 0 and b == 0:
+        return last
+    if abs(a - b) <= _agree() * max(abs(a), abs(b)):
+        return True
+    return last and abs(a) < _TINY and abs(b) < _TINY
+
+
+def test_oracle_agreement_test_is_its_definition():
+    # every pair of a grid of values (0, nan, +-inf, below and above 2^-1100, pairs that
+    # differ by about 1e-30 relatively on either side, signs), at two working precisions
+    # and both values of ``last``: evidence._settled answers as the mpf expression does
+    from verify.evidence import _settled
+    vals = []
+    with mpmath.workdps(80):
+        for base in (mpmath.mpf(1) / 3, mpmath.mpf(2) ** -1100 / 3, mpmath.mpf(10) ** -400,
+                     mpmath.mpf(10) ** 300 / 7, mpmath.mpf(-5) / 9):
+            for rel in (0, 10 ** -31, 9 * mpmath.mpf(10) ** -31, 10 ** -30,
+                        1.1 * mpmath.mpf(10) ** -30, 10 ** -29, -(10 ** -31), 1):
+                vals.append(base * (1 + rel))
+    vals += [mpmath.mpf(0), mpmath.nan, mpmath.inf, -mpmath.inf, mpmath.mpf(2) ** -1100]
+    n = 0
+    for prec in (53, 300):
+        with mpmath.workprec(prec):
+            for a in vals:
+                for b in vals:
+                    for last in (False, True):
+                        assert _settled(a, b, last) == _settled_by_definition(a, b, last), \
+                            (a, b, last, prec)
+                        n += _settled(a, b, last)
+    assert 0 < n < 2 * 2 * len(vals) ** 2       # both answers occur
+
+
 def _measure_by_definition(c, e, dtype):
     """measure's figures as its docstring defines them: |c - e| / ulp(e), / |e| (normal
     range), / eps, each a division at the working precision."""
@@ -100,6 +138,29 @@ def test_measure_is_its_definition_bit_for_bit(dtype, dps):
                     (c, e)
 
 
+@pytest.mark.parametrize("dps", [15, 50, 100])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_measure_of_random_values_is_its_definition_bit_for_bit(dtype, dps):
+    # measure works on the values' _mpf_ tuples: random exact values of random sizes (at
+    # the working precision and beyond it) against computed values near and far from them
+    rng = np.random.default_rng(11)
+    info = np.finfo(dtype)
+    for _ in range(300):
+        with mpmath.workdps(dps):
+            e = mpmath.mpf(float(rng.standard_normal())) * mpmath.mpf(2) ** int(
+                rng.integers(info.minexp - info.nmant - 2, info.maxexp - 1)) * (
+                1 + mpmath.mpf(1) / int(rng.integers(3, 10 ** 9)))
+            with np.errstate(over="ignore", under="ignore"):
+                near = float(dtype(float(e)))
+            for c in (near, float(np.nextafter(dtype(near), dtype(-np.inf))),
+                      near * (1 + float(rng.uniform(-1e-3, 1e-3))), 0.0):
+                if not np.isfinite(c) or abs(e) > info.max:
+                    continue
+                m = measure(c, e, dtype)
+                assert (m.ulps, m.rel, m.abs_eps) == _measure_by_definition(c, e, dtype), \
+                    (c, e)
+
+
 def test_measure_of_special_exact_values():
     for dtype in (np.float64, np.float32):
         assert measure(0.0, mpmath.mpf(0), dtype).ulps == 0.0
@@ -108,6 +169,10 @@ def test_measure_of_special_exact_values():
         assert measure(np.inf, mpmath.inf, dtype).ulps == 0.0
         assert measure(1.0, mpmath.inf, dtype).ulps == np.inf
         assert measure(np.inf, mpmath.mpf(10) ** 400, dtype).ulps == 0.0
+        assert measure(-np.inf, -mpmath.mpf(10) ** 400, dtype).ulps == 0.0
+        assert measure(np.inf, -mpmath.mpf(10) ** 400, dtype).ulps == np.inf
+        assert measure(float(np.finfo(dtype).max), mpmath.mpf(10) ** 400, dtype).rel == np.inf
+        assert measure(np.inf, mpmath.mpf(1), dtype).abs_eps == np.inf
         assert measure(np.nan, mpmath.mpf(1), dtype).ulps == np.inf
 
 

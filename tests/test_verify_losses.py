@@ -38,6 +38,38 @@ def test_wrong_softmax_cross_entropy_grad_fails_naming_the_row():
     assert f.which == "grad" and "row 0" in str(f.point)
 
 
+def _repeated_rows(dt):
+    # the same logits in two batches and twice in one, under two labels: each (label,
+    # row) is a different exact answer, each evaluated once
+    Z = np.array([[0.5, -1.0, 2.0, 0.25], [0.5, -1.0, 2.0, 0.25], [3.0, 0.0, -2.0, 1.0]])
+    return [(Z.astype(dt), np.array([1, 2, 1])), (Z[:2].astype(dt), np.array([2, 1]))]
+
+
+def test_check_loss_evaluates_each_rows_exact_answer_once(monkeypatch):
+    import verify.api as api
+    calls = []
+
+    def counted(fn, *args, **kw):
+        calls.append(tuple(args))
+        return api_exact(fn, *args, **kw)
+    api_exact = api.exact
+    monkeypatch.setattr(api, "exact", counted)
+    monkeypatch.setenv("NNLIB_VERIFY_CACHE", "off")
+    r = verify.check_loss(lambda y: _ce(zs, int(y)), zs, F.softmax_cross_entropy,
+                          F.softmax_cross_entropy_grad, inputs=_repeated_rows)
+    assert r.passed, r.first_failure
+    # (label 1 | label 2) x (row a | row c): 3 answers, a value and a gradient each
+    assert len(calls) == 2 * 3
+
+    def wrong_for_label_2(Z, y):      # right for label 1, + e_y for label 2
+        g = np.asarray(F.softmax_cross_entropy_grad(Z, y))
+        return g + (np.eye(Z.shape[1], dtype=Z.dtype)[y] * (y == 2)[:, None]
+                    / np.asarray(Z.shape[0], Z.dtype))
+    r = verify.check_loss(lambda y: _ce(zs, int(y)), zs, F.softmax_cross_entropy,
+                          wrong_for_label_2, inputs=_repeated_rows, dtypes=["float64"])
+    assert not r.passed and "row 1" in str(r.first_failure.point)
+
+
 def test_wrong_hessian_claim_is_refuted():
     pr = Proof("ce")
     H = sp.hessian(_ce(ZS, 0), ZS)

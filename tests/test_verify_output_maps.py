@@ -24,6 +24,40 @@ def test_wrong_softmax_vjp_fails():
     assert not r.passed and r.first_failure.which == "vjp"
 
 
+def test_check_map_answers_a_row_both_dtypes_share_once(monkeypatch):
+    # the fixed rows (zeros, ties, 1e4, ...) are the same numbers in float32 and float64:
+    # the SymPy oracle evaluates each distinct row once, and the float32 kernel is still
+    # held to the answer on every row
+    import verify.api as api
+    monkeypatch.setenv("NNLIB_VERIFY_CACHE", "off")
+    made, rows = api._sym_oracle, []
+
+    def counting(*args):
+        oracle = made(*args)
+
+        def counted(row):
+            rows.append(tuple(row))
+            return oracle(row)
+        counted.cache_key = oracle.cache_key
+        return counted
+    monkeypatch.setattr(api, "_sym_oracle", counting)
+    s = sum(sp.exp(v) for v in zs)
+    exprs = [sp.exp(v) / s for v in zs]
+    r = verify.check_map(exprs, zs, F.softmax, F.softmax_vjp, n_random=4)
+    assert r.passed, r.first_failure
+    n64 = len(api.map_rows(np.float64, 4, np.random.default_rng(0), 4))
+    assert len(rows) == len(set(rows)) and n64 < len(rows) < 2 * n64
+
+    def wrong_on_zeros_in_float32(Z):
+        p = np.asarray(F.softmax(Z))
+        if Z.dtype == np.float32:
+            p[np.all(Z == 0, axis=1)] *= np.float32(1.001)
+        return p
+    r = verify.check_map(exprs, zs, wrong_on_zeros_in_float32, F.softmax_vjp, n_random=4)
+    assert not r.passed and r.first_failure.which == "forward"
+    assert r.first_failure.dtype == "float32"
+
+
 def test_sparsemax_oracle_on_known_points():
     p, supports = sparsemax_exact([2.0, 0.0, 0.0])
     assert p == [1, 0, 0] and supports == [(0,)]

@@ -107,3 +107,82 @@ def test_the_rational_zero_test_answers_as_cancel_where_its_field_does_not_apply
     assert is_zero_rational(
         x / ((sp.exp(x) + 1) ** 2 - sp.exp(2 * x) - 2 * sp.exp(x) - 1)) is False
     assert is_zero_rational((sp.exp(x) + 1) ** 2 - sp.exp(2 * x) - 2 * sp.exp(x) - 1)
+
+
+def test_the_rational_zero_test_decides_the_notes_single_unit_gradient():
+    # the notes' claim dL/da_j = (2/n) sum_i (z_i - Y_i) z_i (1 - z_i) X_ij, z_i a sigmoid
+    # of a sum (exponentials of sums: each exp(a_j X_ij) a variable of the field): proved
+    # as cancel proves it, and refuted with the factor 2 or a factor z_i dropped
+    n = d = 2
+    a = sp.symbols(f"a0:{d}", real=True)
+    X = sp.Matrix(n, d, lambda i, j: sp.Symbol(f"X_{i}{j}", real=True))
+    Y = sp.symbols(f"Y0:{n}", real=True)
+    zs = [1 / (1 + sp.exp(-sum(a[j] * X[i, j] for j in range(d)))) for i in range(n)]
+    L = sum((zs[i] - Y[i]) ** 2 for i in range(n)) / n
+    for j in range(d):
+        dL = sp.diff(L, a[j])
+        right = 2 * sum((zs[i] - Y[i]) * zs[i] * (1 - zs[i]) * X[i, j] for i in range(n)) / n
+        assert is_zero_rational(dL - right) and sp.cancel(dL - right) == 0
+        assert is_zero_rational(dL - right / 2) is False
+        assert is_zero_rational(dL - 2 * sum((zs[i] - Y[i]) * (1 - zs[i]) * X[i, j]
+                                             for i in range(n)) / n) is False
+
+
+def test_backprop_affine_is_sympys_matrix_product_and_sum():
+    # backprop's A W + 1 b by Add(*products, b_j) must be the very expressions SymPy's
+    # Matrix product and sum make: a zero entry of A (dropped by SymPy's sparse product),
+    # a repeated entry, expressions with exponentials (an activation of each unit) and a
+    # column of b that the product's terms already hold
+    from verify.backprop import _affine
+    W = sp.Matrix(3, 2, lambda i, j: sp.Symbol(f"W_{i}{j}"))
+    b = sp.Matrix(1, 2, lambda i, j: sp.Symbol(f"b_{j}"))
+    u = sp.Symbol("u")
+    for A in (sp.Matrix([[sp.Rational(3, 8), 0, -2], [1, 1, sp.Rational(-1, 4)]]),
+              sp.Matrix(2, 3, lambda i, j: 1 / (1 + sp.exp(-(i + 1) * u - j))),
+              sp.Matrix([[b[0, 0], W[0, 1], 0], [sp.tanh(u), 0, 0]])):
+        want = A * W + sp.ones(2, 1) * b
+        got = _affine(A, W, b)
+        assert got.shape == want.shape
+        assert all(sp.srepr(g) == sp.srepr(w) for g, w in zip(got, want))
+    # and the comparison tells a product without the bias apart
+    A = sp.Matrix([[1, 2, 3], [4, 5, 6]])
+    assert _affine(A, W, b) != A * W
+
+
+def test_nonnegative_certificate_tries_its_candidates_in_turn():
+    # made lazily, each candidate still gets its turn: a term non-negative as written,
+    # one only once factored, one only in exponentials (the third candidate, named in
+    # the certificate); and no certificate for a term that is negative somewhere
+    from verify._exact import nonnegative_certificate
+    x, y = sp.symbols("x y", real=True)
+    assert nonnegative_certificate(3 * (x - y) ** 2)[0] is True
+    assert nonnegative_certificate(x ** 2 + 2 * x * y + y ** 2)[0] is True
+    ok, how = nonnegative_certificate(2 * sp.cosh(x) - 2)
+    assert ok is True and "e^{x} - 1" in how
+    for bad in (x - 1, x ** 2 - 2 * x * y, -(x - y) ** 2 - 1, sp.exp(x) - 2):
+        assert nonnegative_certificate(bad)[0] is None, bad
+
+
+def test_convexity_hessians_are_sympys_under_diff_once():
+    # decide() and curvature_sweep() derive each many-variable case's Hessian (of f, and
+    # of f with its other symbols fixed at 1/3) under dag_eval.diff_once: the matrix must
+    # be the one sp.hessian gives without it, entry for entry
+    from verify.convexity import _cases
+    from verify.dag_eval import diff_once
+    from sympy.core.cache import clear_cache
+    n = 0
+    for case in _cases():
+        xs = case["vars"]
+        if len(xs) < 2:
+            continue
+        f = case["f"]
+        fixed = {s: sp.Rational(1, 3) for s in f.free_symbols - set(xs)}
+        for g in (f, f.subs(fixed)):
+            clear_cache()
+            want = sp.hessian(g, xs)
+            clear_cache()
+            with diff_once():
+                got = sp.hessian(g, xs)
+            assert all(sp.srepr(a) == sp.srepr(b) for a, b in zip(got, want)), case["name"]
+            n += 1
+    assert n >= 6

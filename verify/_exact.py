@@ -82,7 +82,11 @@ def nonnegative_certificate(expr):
     None when no certificate was found (never False: a missing certificate is not a proof
     of negativity; the convexity module looks for a concrete witness instead)."""
     expr = sp.sympify(expr)
-    for cand in (expr, sp.factor(sp.together(expr)), sp.factor(sp.together(expr.rewrite(sp.exp)))):
+    # the candidates in turn, each made only when the ones before it have no certificate
+    # (most terms of a sum of squares are non-negative as written)
+    for make in (lambda: expr, lambda: sp.factor(sp.together(expr)),
+                 lambda: sp.factor(sp.together(expr.rewrite(sp.exp)))):
+        cand = make()
         if cand.is_nonnegative is True:
             return True, f"{sp.latex(cand)} \\ge 0 (each factor non-negative by construction)"
         num, den = sp.fraction(sp.together(cand))

@@ -75,6 +75,17 @@ def _row_loss(loss, zrow, yv, zvals):
     raise KeyError(loss)
 
 
+def _affine(A, W, b):
+    """``A W + 1 b`` (rows of A, a row b), each entry ``Add(*products, b_j)``: the
+    expression SymPy's matrix product and sum make (its product adds each entry's terms
+    with ``Add(*terms)``, and Add puts its terms in canonical order however they come),
+    without the product's test of each entry of A for an infinity (``0 * e == 0``: an
+    assumption query on each hidden unit's whole expression)."""
+    n, m = W.shape
+    return sp.Matrix(A.rows, m, [sp.Add(*[A[i, k] * W[k, j] for k in range(n)], b[0, j])
+                                 for i in range(A.rows) for j in range(m)])
+
+
 def _symbolic_network(act_name, loss, c, Xv, yv, params):
     """Exact objective and gradient at ``params``: the objective is a SymPy expression of
     all the weight and bias symbols, differentiated by SymPy with respect to each."""
@@ -93,7 +104,7 @@ def _symbolic_network(act_name, loss, c, Xv, yv, params):
     defn = (sp.tanh(z) if act_name == "tanh" else act.definition).subs(act.evidence_params)
     zw = sp.Symbol("zw")              # weights carry no assumptions: diff is much faster
     defn = defn.subs(z, zw)
-    pre = Xs * W1 + sp.ones(N_SAMPLES, 1) * b1
+    pre = _affine(Xs, W1, b1)
     if act.kinks:
         # Piecewise activations, like the piecewise losses below: each pre-activation's
         # exact value picks the open piece it lies in, and that piece's expression (equal
@@ -108,7 +119,7 @@ def _symbolic_network(act_name, loss, c, Xv, yv, params):
         H = pre.applyfunc(piece)
     else:
         H = pre.applyfunc(lambda e: defn.xreplace({zw: e}))
-    Z = H * W2 + sp.ones(N_SAMPLES, 1) * b2
+    Z = _affine(H, W2, b2)
     total = 0
     for i in range(N_SAMPLES):
         zrow = list(Z.row(i))

@@ -28,6 +28,7 @@ import mpmath
 import sympy as sp
 
 from verify._exact import nonnegative_certificate
+from verify.dag_eval import diff_once
 from verify.evidence import MPMATH, lambdify
 
 __all__ = ["decide", "decided", "run_convexity", "chord_test", "sos_certificate",
@@ -137,7 +138,11 @@ def curvature_sweep(f, xs, through=None, n=41, seed=3):
     a line (40 digits): s in [-3, 3], x(s) = p + s d, p = ``through`` (a witness) or 0,
     d a fixed random unit direction. Returns dict(s, eigs, direction, base) or None for
     functions whose Hessian is not a function (max-type: a Dirac measure at the kinks)."""
-    H = sp.hessian(f, xs) if len(xs) > 1 else sp.Matrix([[sp.diff(f, xs[0], 2)]])
+    if len(xs) > 1:
+        with diff_once():    # the Hessian SymPy derives, each entry's terms derived once
+            H = sp.hessian(f, xs)
+    else:
+        H = sp.Matrix([[sp.diff(f, xs[0], 2)]])
     if H.has(sp.DiracDelta, sp.Heaviside, sp.Max, sp.Min, sp.Piecewise):
         return None
     rng = random.Random(seed)
@@ -177,7 +182,8 @@ def decide(case):
                 steps.append(dict(claim=f"${sp.latex(f2)} > 0$", status="proved",
                                   method="is_positive on real z: strictly convex"))
     else:
-        H = sp.hessian(f, xs)
+        with diff_once():        # the Hessian SymPy derives, each entry's terms derived once
+            H = sp.hessian(f, xs)
         if case.get("sos") is not None:
             v = sp.Matrix(sp.symbols(f"v0:{len(xs)}", real=True))
             ok = sos_certificate(H, v, case["sos"](v), case.get("constraint"))

@@ -127,15 +127,33 @@ def _agree(_by_prec={}):
 
 
 def _settled(a, b, last):
+    """Whether two successive values (mpf) of the oracle agree: to 30 digits, or both 0 or
+    both below 2^-1100 at the last precision (``last``). Computed at the caller's working
+    precision, in mpmath's own arithmetic on the values' ``_mpf_`` tuples: the operations
+    and roundings of ``abs(a - b) <= 10^-30 max(|a|, |b|)`` on mpf, without making an mpf
+    of each intermediate (this test runs for every value the oracle settles)."""
     # Values below 2^-1100 are only accepted at the highest precision: at lower precision a
     # cancellation (log(1 + 1e-309) at 40 digits) can give 0 for a representable result.
-    if mpmath.isnan(a) or mpmath.isnan(b):
+    a, b = a._mpf_, b._mpf_
+    if a == _FNAN or b == _FNAN:
         return False
-    if a == 0 and b == 0:
+    if a == _FZERO and b == _FZERO:
         return last
-    if abs(a - b) <= _agree() * max(abs(a), abs(b)):
+    prec, rnd = mpmath.mp._prec_rounding
+    abs_a, abs_b = _mpf_abs(a, prec, rnd), _mpf_abs(b, prec, rnd)
+    big = abs_b if _mpf_gt(abs_b, abs_a) else abs_a          # max(|a|, |b|)
+    if _mpf_le(_mpf_abs(_mpf_sub(a, b, prec, rnd), prec, rnd),
+               _mpf_mul(_agree()._mpf_, big, prec, rnd)):
         return True
-    return last and abs(a) < _TINY and abs(b) < _TINY
+    return last and _mpf_lt(abs_a, _TINY._mpf_) and _mpf_lt(abs_b, _TINY._mpf_)
+
+
+_FNAN, _FZERO = mpmath.libmp.fnan, mpmath.libmp.fzero
+_mpf_abs, _mpf_sub, _mpf_mul = mpmath.libmp.mpf_abs, mpmath.libmp.mpf_sub, mpmath.libmp.mpf_mul
+_mpf_gt, _mpf_le, _mpf_lt = mpmath.libmp.mpf_gt, mpmath.libmp.mpf_le, mpmath.libmp.mpf_lt
+_mpf_ge, _mpf_pos, _mpf_div = mpmath.libmp.mpf_ge, mpmath.libmp.mpf_pos, mpmath.libmp.mpf_div
+_mpf_shift = mpmath.libmp.mpf_shift
+_from_float, _to_float = mpmath.libmp.from_float, mpmath.libmp.to_float
 
 
 def ulp(e, dtype):
@@ -149,14 +167,15 @@ def ulp(e, dtype):
 
 def _limits(dtype, _of={}):
     """(precision p, minimum exponent, eps, max, tiny, log2 eps, the overflow bound of
-    ``measure`` as an mpf) of ``dtype``, once per dtype: ``measure`` runs for every point
-    of every check."""
+    ``measure`` as an mpf, tiny as an mpf's ``_mpf_`` tuple) of ``dtype``, once per dtype:
+    ``measure`` runs for every point of every check."""
     got = _of.get(dtype)
     if got is None:
         info = np.finfo(dtype)
         eps, big = float(info.eps), float(info.max)
         got = _of[dtype] = (info.nmant + 1, info.minexp, eps, big, float(info.tiny),
-                            math.frexp(eps)[1] - 1, mpmath.mpf(big * (1 + eps / 2)))
+                            math.frexp(eps)[1] - 1, mpmath.mpf(big * (1 + eps / 2)),
+                            _from_float(float(info.tiny)))
     return got
 
 
@@ -172,28 +191,43 @@ class Measure:
 def measure(c, e, dtype):
     """Compare a computed float ``c`` with the exact mpf ``e`` in ``dtype``'s units."""
     c = float(c)
-    p, emin, eps, big, tiny, eps_exp, over = _limits(dtype)
+    p, emin, eps, big, tiny, eps_exp, over, tiny_m = _limits(dtype)
     if math.isnan(c):
         return Measure(math.inf, math.inf, math.inf, c, e)
-    regular = type(e) is _MPF and e._mpf_[1]          # a finite, non-zero mpf
-    ae = abs(e)
-    if ae > (over if regular else big * (1 + eps / 2)):   # e overflows the dtype
+    if type(e) is _MPF and e._mpf_[1]:                 # a finite, non-zero mpf
+        # |e|, d = |mpf(c) - e|, d / ulp(e), d / eps, d / |e| and the comparisons with
+        # the overflow bound and tiny, with the operations and roundings of those mpf
+        # expressions at the working precision, on the values' _mpf_ tuples (this runs
+        # for every value every check compares). d / ulp(e) and d / eps divide by powers
+        # of two, which is exact: shifts of d (the same mpf, so the same float); ulp(e)'s
+        # exponent is read off e = man 2^exp (bc bits of man), as frexp reads it
+        prec, rnd = mpmath.mp._prec_rounding
+        em = e._mpf_
+        aem = _mpf_abs(em, prec, rnd)
+        if _mpf_gt(aem, over._mpf_):                   # e overflows the dtype
+            v = 0.0 if math.isinf(c) and (c > 0) == (e > 0) else math.inf
+            return Measure(v, v, v, c, e)
+        if math.isinf(c):
+            return Measure(math.inf, math.inf, math.inf, c, e)
+        dm = _mpf_abs(_mpf_sub(_mpf_pos(_from_float(c), prec, rnd), em, prec, rnd),
+                      prec, rnd)
+        _, _, exp, bc = em
+        ulps = _to_float(_mpf_shift(dm, p - 1 - max(exp + bc - 1, emin)), rnd=rnd)
+        abs_eps = _to_float(_mpf_shift(dm, -eps_exp), rnd=rnd)
+        # relative error is only meaningful where the dtype has full precision (normal
+        # range)
+        rel = _to_float(_mpf_div(dm, aem, prec, rnd), rnd=rnd) if _mpf_ge(aem, tiny_m) \
+            else 0.0
+        return Measure(ulps, rel, abs_eps, c, e)
+    ae = abs(e)                                        # e is zero, or not an mpf
+    if ae > big * (1 + eps / 2):                       # e overflows the dtype
         ok = math.isinf(c) and (c > 0) == (e > 0)
         v = 0.0 if ok else math.inf
         return Measure(v, v, v, c, e)
     if math.isinf(c):
         return Measure(math.inf, math.inf, math.inf, c, e)
     d = abs(mpmath.mpf(c) - e)
-    if regular:
-        # d / ulp(e) and d / eps divide by powers of two, which is exact: shifts of d
-        # (the same mpf, so the same float); ulp(e)'s exponent is read off e = man 2^exp
-        # (bc bits of man), as frexp reads it
-        _, _, exp, bc = e._mpf_
-        ulps = float(mpmath.ldexp(d, p - 1 - max(exp + bc - 1, emin)))
-        abs_eps = float(mpmath.ldexp(d, -eps_exp))
-    else:                                              # zero, or not an mpf
-        ulps, abs_eps = float(d / ulp(e, dtype)), float(d / eps)
-    # relative error is only meaningful where the dtype has full precision (normal range)
+    ulps, abs_eps = float(d / ulp(e, dtype)), float(d / eps)
     rel = float(d / ae) if ae >= tiny else 0.0
     return Measure(ulps, rel, abs_eps, c, e)
 

@@ -375,10 +375,16 @@ def _single_unit_backprop():
     sig = lambda s: 1 / (1 + sp.exp(-s))  # noqa: E731
     zs = [sig(sum(a[j] * X[i, j] for j in range(d))) for i in range(n)]
     L = sum((zs[i] - Y[i]) ** 2 for i in range(n)) / n
-    # a proof about verify's own expressions: derived once, then read from verify.cache
-    ok = cache.derived("notes single-unit gradient", (n, d), lambda: all(
-        sp.cancel(sp.diff(L, a[j]) - 2 * sum((zs[i] - Y[i]) * zs[i] * (1 - zs[i]) * X[i, j]
-                                             for i in range(n)) / n) == 0 for j in range(d)))
+    # a proof about verify's own expressions: derived once, then read from verify.cache;
+    # cancel's decision, made in the field of rational functions of the symbols and the
+    # exponentials (verify.convexity.is_zero_rational: without SymPy expanding each
+    # exponential of a sum)
+    def proved():
+        from verify.convexity import is_zero_rational
+        return all(is_zero_rational(sp.diff(L, a[j]) - 2 * sum(
+            (zs[i] - Y[i]) * zs[i] * (1 - zs[i]) * X[i, j] for i in range(n)) / n)
+            for j in range(d))
+    ok = cache.derived("notes single-unit gradient", (n, d), proved)
     rows = [("claim", "$\\partial L/\\partial a_j = \\frac{2}{n}\\sum_i (z_i - Y_i) z_i (1 - z_i)"
                       " X_{ij}$, $z_i = \\sigma(a^\\top X_i)$, $L = \\frac1n\\sum_i (z_i - Y_i)^2$"),
             ("SymPy (n = d = 2)", "proved (cancel)" if ok else "FAIL")]

@@ -189,7 +189,7 @@ def _prove_softmax():
            "\\text{ (the kernel subtracts } \\max z)", oks, "expand + cancel",
            None if oks else "failed")
     pr.identity("\\sum_i p_i = 1", sum(P), 1)
-    pr.derived = _mtex(sp.simplify(J[0, :]))[:0] + r"J_{ij} = p_i(\delta_{ij} - p_j)"
+    pr.derived = r"J_{ij} = p_i(\delta_{ij} - p_j)"
     pr.closed = r"J = \operatorname{diag}(p) - p p^\top,\quad J^\top g = p \odot (g - \langle g, p\rangle)"
     return pr
 

@@ -343,12 +343,20 @@ _HYPER = [(O.lr, "lr"), (O.mu, "momentum"), (O.tau, "dampening"), (O.wd, "weight
 def _rule(cls_name, cfg):
     """The symbolic update of verify.optim as mpmath functions of (w, g, t, state,
     hyper-parameters): one per assignment, in order."""
-    args = [O.w, O.g, O.t] + [sp.Symbol(n, real=True) for n in _STATE] + [s for s, _ in _HYPER]
-    eqs = O.symbolic_rule(cls_name, cfg)
     key = ("rule", 0, cls_name, tuple(sorted((k, cfg[k]) for k in (
         "momentum", "nesterov", "centered", "amsgrad", "weight_decay"))))
     if key not in _CACHE:
-        _CACHE[key] = [(str(lhs), lambdify(args, rhs, MPMATH)) for lhs, rhs in eqs]
+        args = [O.w, O.g, O.t] + [sp.Symbol(n, real=True) for n in _STATE] + [
+            s for s, _ in _HYPER]
+        fns = []
+        for lhs, rhs in O.symbolic_rule(cls_name, cfg):
+            # configs that differ in a value share their assignments (the values are
+            # arguments): each assignment, by its srepr, is lambdified once per process
+            k = ("assignment", sp.srepr(rhs))
+            if k not in _CACHE:
+                _CACHE[k] = lambdify(args, rhs, MPMATH)
+            fns.append((str(lhs), _CACHE[k]))
+        _CACHE[key] = fns
     return _CACHE[key]
 
 
