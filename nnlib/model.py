@@ -151,8 +151,8 @@ class Sequential:
             # weights a user assigned (layer.W = integer array): the kernels and the
             # input conversion know these two only
             raise DTypeError(f"layers[{dtype_from}]'s parameters are {dtype}; a model "
-                             "computes in float32 or float64 (convert them, e.g. "
-                             "layer.W = layer.W.astype(np.float64))")
+                             "computes in float32 or float64 (convert the layer's arrays, "
+                             "e.g. a Dense's layer.W = layer.W.astype(np.float64))")
         return dtype
 
     @property
@@ -1070,6 +1070,7 @@ class Sequential:
                 raise TypeError(f"save writes models of Dense and Dropout layers only; "
                                 f"layers[{i}] is {type(layer).__name__} (save its arrays "
                                 f"with numpy.savez instead)")
+        self._check_layers()        # a file load would refuse (integer weights) is not written
         optimizer = getattr(self, "optimizer", None) if include_optimizer else None
         if include_optimizer and optimizer is None:
             raise ValueError("include_optimizer=True but the model has no optimizer: fit "

@@ -163,12 +163,15 @@ def test_optimizer_changes_between_fits_take_effect():
     lambda m: m.loss_and_grads(X, Y, loss="softmax_cross_entropy"),
     lambda m: m.predict(X),
     lambda m: m.evaluate(X, Y, loss="softmax_cross_entropy"),
-], ids=["fit", "loss_and_grads", "predict", "evaluate"])
-def test_weights_of_a_dtype_no_kernel_takes_are_named(dtype, call):
+    lambda m: m.save(m._test_path),
+], ids=["fit", "loss_and_grads", "predict", "evaluate", "save"])
+def test_weights_of_a_dtype_no_kernel_takes_are_named(dtype, call, tmp_path):
     model = Sequential([Dense(6, 3, dtype=np.float32, random_state=1)])
     layer = model.layers[0]
     layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
+    model._test_path = tmp_path / "m.npz"
     with pytest.raises(DTypeError, match=rf"layers\[0\]'s parameters are "
                                          rf"{np.dtype(dtype).name}; a model computes in "
                                          r"float32 or float64"):
         call(model)
+    assert not model._test_path.exists()        # save wrote no file load would refuse

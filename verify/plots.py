@@ -67,10 +67,10 @@ class _Renderer(RendererAgg):
     def get_text_width_height_descent(self, s, prop, ismath):
         if ismath == "TeX":
             return super().get_text_width_height_descent(s, prop, ismath)
-        key = (s, prop, ismath, self.dpi)
+        key = (s, prop, ismath, self.dpi, _font_settings())
         got = _METRICS.get(key)
         if got is None:                # kept under a copy: the caller's prop may change
-            got = _METRICS[(s, prop.copy(), ismath, self.dpi)] = \
+            got = _METRICS[(s, prop.copy()) + key[2:]] = \
                 RendererAgg.get_text_width_height_descent(RendererAgg(1, 1, self.dpi), s,
                                                           prop, ismath)
         return got
@@ -80,10 +80,10 @@ class _Renderer(RendererAgg):
         reads them from the font's OS/2 or hhea table when a renderer has no such method
         (a font look-up and two table reads per text laid out), kept per font, size and
         dpi. Text._get_layout scales by the figure's dpi, which is this renderer's."""
-        key = (prop, self.dpi)
+        key = (prop, self.dpi, _font_settings())
         got = _HEIGHTS.get(key)
         if got is None:
-            got = _HEIGHTS[(prop.copy(), self.dpi)] = _font_height(prop, self.dpi)
+            got = _HEIGHTS[(prop.copy(),) + key[1:]] = _font_height(prop, self.dpi)
         return got
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
@@ -146,7 +146,7 @@ class _Renderer(RendererAgg):
         flags = matplotlib.backends.backend_agg.get_hinting_flag()
         features = mtext.get_fontfeatures() if mtext is not None else None
         language = mtext.get_language() if mtext is not None else None
-        key = [prop, self.dpi, s, flags,
+        key = [prop, self.dpi, s, flags, _font_settings(),
                features if features is None else tuple(features),
                language if not isinstance(language, list) else tuple(map(tuple, language))]
         glyphs = _GLYPHS.get(tuple(key))
@@ -162,6 +162,18 @@ class _Renderer(RendererAgg):
 
 # (font properties, dpi, text, ...) -> [(font, glyph index, x, y)]: a text's glyph layout
 _GLYPHS = {}
+
+# the settings the font of a FontProperties is found by (its family is a generic name
+# such as "sans-serif", resolved through these lists when the font is looked up), and
+# the hinting the metrics depend on: part of every key above and below
+_FONT_SETTINGS = ("font.family", "font.sans-serif", "font.serif", "font.monospace",
+                  "font.cursive", "font.fantasy", "text.hinting", "text.hinting_factor")
+
+
+def _font_settings():
+    rc = matplotlib.rcParams
+    return tuple(tuple(v) if isinstance(v, list) else v
+                 for v in map(rc.__getitem__, _FONT_SETTINGS))
 
 # (font, size, dpi, glyph, hinting, antialiased, rotation, x % 64, y % 64) -> (bitmap,
 # its left and top less the glyph's whole-pixel position): see _Renderer._draw_glyphs
@@ -195,11 +207,11 @@ def _fast_text():
     return _FAST_TEXT
 
 
-# (text, font properties, ismath, dpi) -> (width, height, descent) of a text as Agg draws
+# (text, font properties, ismath, dpi, font settings) -> (width, height, descent) of a text as Agg draws
 # it: a function of these alone, not of the canvas it is drawn on
 _METRICS = {}
 
-# (font properties, dpi) -> (ascent, descent, line gap): see _get_font_height_metrics
+# (font properties, dpi, font settings) -> (ascent, descent, line gap): see _get_font_height_metrics
 _HEIGHTS = {}
 
 
@@ -415,24 +427,26 @@ def _tick_extent(axis, renderer, rotation=0.0):
         locs = [v for v in loc() if lo - 1e-9 * abs(lo) <= v <= hi + 1e-9 * abs(hi)]
         for label in set(fmt.format_ticks(locs)) if locs else ():
             if label:
-                tw, th = _label_size(label, rotation)
+                tw, th = _label_size(label, rotation, _font_settings())
                 w, h = max(w, tw), max(h, th)
     return w, h
 
 
 @functools.lru_cache(maxsize=4096)
-def _label_size(label, rotation):
-    """(width, height) in inches of a tick label (most repeat from figure to figure)."""
-    fig, renderer = _measuring()
+def _label_size(label, rotation, settings):
+    """(width, height) in inches of a tick label (most repeat from figure to figure);
+    ``settings``: _font_settings(), which the font it is measured in follows."""
+    fig, renderer = _measuring(settings)
     t = matplotlib.text.Text(0, 0, label, fontsize=_RC["xtick.labelsize"], rotation=rotation)
     t.set_figure(fig)
     return _extent(t, renderer)
 
 
 @functools.lru_cache(maxsize=1)
-def _measuring():
+def _measuring(settings):
     """A figure and renderer to measure text with (one: making a figure costs more than
-    measuring a label)."""
+    measuring a label), made anew when ``settings`` (_font_settings()) change: matplotlib
+    keeps text sizes per renderer and font properties, which do not name the font."""
     fig = matplotlib.figure.Figure(dpi=_DPI)
     return fig, FigureCanvasAgg(fig).get_renderer()
 
