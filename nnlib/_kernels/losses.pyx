@@ -282,11 +282,12 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         raise ValueError("chunk_loss and dz are both empty: nothing to compute")
     if t == cnp.NPY_FLOAT:
         _run(kind, <const float*>cnp.PyArray_DATA(z), <const float*>_data(y_target), yl,
-             <const float*>_data(weight), n, c, scale, margin, <float*>_data(dz), sums, <float*>_data(work), n_threads)
+             <const float*>_data(weight), n, c, scale, margin, <float*>_data(dz), sums,
+             <float*>_data(work), n_threads)
     else:
         _run(kind, <const double*>cnp.PyArray_DATA(z), <const double*>_data(y_target), yl,
-             <const double*>_data(weight), n, c, scale, margin, <double*>_data(dz), sums, <double*>_data(work),
-             n_threads)
+             <const double*>_data(weight), n, c, scale, margin, <double*>_data(dz), sums,
+             <double*>_data(work), n_threads)
     if sums == NULL:
         return None
     return 0.0 + pairwise_sum(sums, n_chunk)      # np.sum starts from its identity, 0.0
