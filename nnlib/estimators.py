@@ -106,7 +106,8 @@ from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_fits_dtype,
                                check_sample_weight, is_sparse)
 from nnlib._shuffle_split import stratify_groups, train_test_indices
-from nnlib.exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
+from nnlib.exceptions import (ConvergenceWarning, DTypeError, InvalidParameterError,
+                               sklearn_compatible)
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -115,6 +116,21 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                 "relu": "relu", "leaky_relu": "leaky_relu", "softplus": "softplus",
                 "elu": "elu"}
 _SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+def _check_param_dtypes(est):
+    """Raise a DTypeError naming the first array of ``coefs_``/``intercepts_`` (which a
+    user may set) that is not float32/float64 or not of ``coefs_[0]``'s dtype: the
+    compiled epoch trains them in place, in one dtype."""
+    d0 = est.coefs_[0].dtype
+    for name, arrays in (("coefs_", est.coefs_), ("intercepts_", est.intercepts_)):
+        for i, a in enumerate(arrays):
+            d = np.asarray(a).dtype
+            if d not in (np.float32, np.float64) or d != d0:
+                other = "" if d == d0 else f" (coefs_[0] has {d0})"
+                raise DTypeError(f"{type(est).__name__}.{name}[{i}] has dtype {d}{other}; "
+                                 f"training continues from coefs_ and intercepts_ all of "
+                                 f"float32 or all of float64: cast them with .astype")
 
 
 def _restore_vars(obj, saved):
@@ -830,6 +846,7 @@ class _CompiledTrainer:
                 zip(cached.layers, e.coefs_, e.intercepts_)) and \
                 cached.layers[0].activation == self.cfg["activation"]:
             return cached
+        _check_param_dtypes(e)
         layers = []
         for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
             last = i == len(e.coefs_) - 1

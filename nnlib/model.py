@@ -492,8 +492,7 @@ class Sequential:
         code = loss_code(loss)
         l2 = check_real_scalar(l2, "l2", low=0.0)
         # the compiled loop adds l2 * W in the model's dtype
-        self._check_layers()            # the dtype is one the check knows
-        check_fits_dtype(l2, "l2", self.dtype)
+        check_fits_dtype(l2, "l2", self._check_layers())     # a dtype the check knows
         margin = check_real_scalar(margin, "margin", low=0.0)
         X = self._inputs(X)
         if X.shape[0] == 0:
@@ -842,8 +841,7 @@ class Sequential:
         l2 = check_real_scalar(l2, "l2", low=0.0)
         # l2 and the learning rate are cast to the model's dtype in the compiled loop
         # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
-        self._check_layers()            # the dtype is one the check knows
-        check_fits_dtype(l2, "l2", self.dtype)
+        check_fits_dtype(l2, "l2", self._check_layers())     # a dtype the check knows
         margin = check_real_scalar(margin, "margin", low=0.0)
         verbose = (int(verbose) if isinstance(verbose, (bool, np.bool_))
                    else check_int_scalar(verbose, "verbose", low=0))

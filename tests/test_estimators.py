@@ -2,6 +2,7 @@
 learning results the issue asks for (digits, spiral, XOR), the estimator protocol, and
 bad input. scikit-learn itself is used only in tests/test_estimators_sklearn.py."""
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -11,8 +12,8 @@ import nnlib
 from nnlib._reference import mlp as ref
 from nnlib.datasets import load_digits, make_spiral, make_xor, split
 from nnlib.estimators import MLPClassifier, MLPRegressor
-from nnlib.exceptions import (ConvergenceWarning, DataConversionWarning, InvalidParameterError,
-                              NotFittedError)
+from nnlib.exceptions import (ConvergenceWarning, DataConversionWarning, DTypeError,
+                              InvalidParameterError, NotFittedError)
 from tests.conftest import central_diff
 
 OUTPUTS = ["softmax", "logistic", "identity"]
@@ -477,6 +478,29 @@ def test_warm_start_and_partial_fit_accept_the_other_float_dtype(rng, solver, fi
     if solver != "lbfgs":
         quiet(clf.partial_fit, X.astype(first), y)
     assert len({W.dtype for W in clf.coefs_ + clf.intercepts_}) == 1
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("where, dtype, shown", [
+    ("coefs_", np.int64, "coefs_[0] has dtype int64;"),
+    ("coefs_", np.float16, "coefs_[0] has dtype float16;"),
+    ("intercepts_", np.float32, "intercepts_[1] has dtype float32 (coefs_[0] has float64)"),
+], ids=["int64-W", "float16-W", "float32-b"])
+def test_a_set_parameter_array_of_another_dtype_is_named(rng, solver, where, dtype, shown):
+    # the stochastic solvers train coefs_/intercepts_ in place in one dtype; lbfgs
+    # copies them into one float64 vector (and accepts any of these)
+    X = rng.standard_normal((30, 4))
+    y = (X[:, 0] > 0).astype(int)
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=2,
+                              random_state=0).fit, X, y)
+    arrays = getattr(clf, where)
+    k = 0 if where == "coefs_" else 1
+    arrays[k] = arrays[k].astype(dtype)
+    before = [a.copy() for a in clf.coefs_ + clf.intercepts_]
+    with pytest.raises(DTypeError, match=re.escape("MLPClassifier." + shown)):
+        clf.partial_fit(X, y)
+    for a, b in zip(clf.coefs_ + clf.intercepts_, before):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_lbfgs_multi_output_objective_is_bitwise_what_it_was(rng):
