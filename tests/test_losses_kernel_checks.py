@@ -2,6 +2,8 @@
 relies on, and every class label it indexes a row by, is checked before its loop, so a
 wrong call from Python is a ValueError naming the problem (the functional wrappers never
 make one; these call the kernel directly)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -20,12 +22,12 @@ def _args(name, n=5, c=3, dtype=np.float64, threads=1):
                 y_label=np.zeros(n, np.int64) if label else np.empty(0, np.int64),
                 scale=1.0 / n, margin=1.0, dz=np.empty(n * c, dtype),
                 chunk_loss=np.empty(K.n_chunks(n)), work=np.empty((threads, c), dtype),
-                n_threads=threads)
+                n_threads=threads, weight=None)
 
 
 def _call(a):
     K.loss_grad(a["kind"], a["z"], a["y_target"], a["y_label"], a["scale"], a["margin"],
-                a["dz"], a["chunk_loss"], a["work"], a["n_threads"])
+                a["dz"], a["chunk_loss"], a["work"], a["n_threads"], a["weight"])
 
 
 @pytest.mark.parametrize("name", sorted(LOSS_CODES))
@@ -159,6 +161,19 @@ def test_arrays_of_the_right_size_in_another_shape_are_refused(field):
     a[field] = make(a)
     with pytest.raises(ValueError, match=f"loss_grad: {message}"):
         _call(a)
+
+
+@pytest.mark.parametrize("name", ["squared_error", "logistic_loss", "hinge_loss"])
+@pytest.mark.parametrize("shape", [(4,), (6,), (5, 1), (1, 5), (15,)])
+def test_per_row_weights_of_another_shape_are_refused(name, shape):
+    # one weight per row, (n,): the loop reads weight[i] for row i
+    a = _args(name)
+    a["weight"] = np.ones(shape)
+    with pytest.raises(ValueError, match=rf"loss_grad: weight must have shape \(5,\), one "
+                                         rf"weight per row; got shape {re.escape(str(shape))}"):
+        _call(a)
+    a["weight"] = np.ones(5)
+    _call(a)
 
 
 @pytest.mark.parametrize("name", ["squared_error", "hinge_loss"])

@@ -255,8 +255,9 @@ def loss_grad(int kind, cnp.ndarray z not None, cnp.ndarray y_target,
         _check_rows(y_target, "y_target", n, c)
     if _data(dz) != NULL:
         _check_rows(dz, "dz", n, c)
-    if weight is not None and _size(weight) != n:
-        raise ValueError(f"loss_grad: weight has {_size(weight)} elements for {n} rows")
+    if weight is not None and (cnp.PyArray_NDIM(weight) != 1 or _size(weight) != n):
+        raise ValueError(f"loss_grad: weight must have shape ({n},), one weight per row; "
+                         f"got shape {(<object>weight).shape}")
     cdef const long long* yl = <const long long*>_data(y_label)
     if (_LABEL_KINDS >> kind) & 1:     # the rows read z[i, y[i]]: every label in [0, c)
         _labels_apart(y_label, dz, "dz")
