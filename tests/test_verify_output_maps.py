@@ -100,3 +100,40 @@ def test_registry_maps_proved_and_pass():
     for it in items:
         assert it["proof"]["status"] == "proved", it["name"]
         assert it["passed"], (it["name"], it["evidence"] and it["evidence"]["first_failure"])
+
+
+def test_the_map_and_loss_proofs_zero_test_decides_as_cancel_did():
+    # the softmax, log-softmax and cross-entropy proofs decide each entry by
+    # verify.convexity.is_zero_rational (in place of cancel(e) == 0): on the entries they
+    # prove it answers as cancel, and an entry off by a factor (p_i p_j halved, the 1 of
+    # delta_ij dropped, the gradient's e_y doubled) is refuted by both
+    from verify.convexity import is_zero_rational
+    from verify.losses import _ce
+    from verify.output_maps import C, P, ZS, _log_softmax_exprs
+    p = sp.Matrix(P)
+    J_soft = p.jacobian(ZS)
+    J_log = sp.Matrix(_log_softmax_exprs(ZS)).jacobian(ZS)
+    grad = [sp.diff(_ce(ZS, 0), v) for v in ZS]
+    right = ([J_soft[i, j] - (P[i] * int(i == j) - P[i] * P[j]) for i in range(C)
+              for j in range(C)]
+             + [J_log[i, j] - (int(i == j) - P[j]) for i in range(C) for j in range(C)]
+             + [grad[i] - (P[i] - int(i == 0)) for i in range(C)])
+    wrong = ([J_soft[0, 1] + P[0] * P[1] / 2, J_log[1, 1] - (0 - P[1]),
+              grad[0] - (P[0] - 2)])
+    for e in right:
+        assert is_zero_rational(e) and sp.cancel(e) == 0
+    for e in wrong:
+        assert is_zero_rational(e) is False and sp.cancel(e) != 0
+
+
+def test_the_map_proofs_fail_with_a_wrong_closed_form(monkeypatch):
+    # _prove_softmax's Jacobian and vjp steps with P replaced in the closed forms by a
+    # slipped softmax (one term of its denominator dropped): each entry's zero test fails
+    import verify.output_maps as om
+    wrong_p = [sp.exp(v) / sum(sp.exp(w) for w in ZS_[1:]) for v, ZS_ in
+               ((v, om.ZS) for v in om.ZS)]
+    assert om._prove_softmax().passed
+    monkeypatch.setattr(om, "P", wrong_p)
+    pr = om._prove_softmax()
+    assert not pr.passed
+    assert [s.status for s in pr.steps][:2] == ["failed", "failed"]

@@ -9,7 +9,9 @@ sp = pytest.importorskip("sympy")
 pytest.importorskip("mpmath")
 
 from verify.backprop import check_network  # noqa: E402
-from verify.convexity import is_zero_rational, run_convexity, sos_certificate  # noqa: E402
+from verify.convexity import (_exp_free, _numerator_is_zero, is_zero_rational,  # noqa: E402
+                              run_convexity, sos_certificate)
+from verify.convexity import _cases as _convexity_cases  # noqa: E402
 from verify.dense import prove_dense  # noqa: E402
 from verify.notes_examples import run_notes  # noqa: E402
 from verify.run import Context  # noqa: E402
@@ -107,6 +109,76 @@ def test_the_rational_zero_test_answers_as_cancel_where_its_field_does_not_apply
     assert is_zero_rational(
         x / ((sp.exp(x) + 1) ** 2 - sp.exp(2 * x) - 2 * sp.exp(x) - 1)) is False
     assert is_zero_rational((sp.exp(x) + 1) ** 2 - sp.exp(2 * x) - 2 * sp.exp(x) - 1)
+
+
+def _random_rational(rng, xs, depth=2):
+    """A random rational function of ``xs`` written with sums, products and integer
+    powers (negative ones included), as SymPy builds it without simplifying."""
+    if depth == 0:
+        return rng.choice(list(xs) + [sp.Rational(rng.randint(-5, 5), rng.randint(1, 4))])
+    a, b = _random_rational(rng, xs, depth - 1), _random_rational(rng, xs, depth - 1)
+    op = rng.randrange(4)
+    if op == 0:
+        return a + b
+    if op == 1:
+        return a * b
+    if op == 2:
+        return a - 2 * b
+    base = a + 1 + sum(x ** 2 for x in xs)            # never 0 as a function
+    return base ** rng.choice([-2, -1, 2])
+
+
+def test_the_numerator_zero_test_agrees_with_the_field_on_identities_and_near_misses():
+    # _numerator_is_zero (a common denominator, no gcds) against the field's normal form
+    # on zero identities (a sum minus its own cancel / together / expansion) and on the
+    # same identity off by a small rational function: a wrong common denominator (a
+    # factor dropped or not raised to the largest power) turns one into the other
+    import random
+    from sympy.polys.fields import field
+    rng = random.Random(4)
+    xs = sp.symbols("x y", real=True)
+    K = field(xs, sp.QQ)[0]
+    n_zero = n_nonzero = 0
+    for _ in range(20):
+        e = _random_rational(rng, xs, 2) + _random_rational(rng, xs, 1) / (
+            _random_rational(rng, xs, 1) ** 2 + 1)
+        for other in (sp.cancel(e), sp.together(e), sp.expand(e)):
+            for d in (e - other, e - other + 1 / (7 * (xs[0] ** 2 + 3) ** 2)):
+                gens = sorted(d.free_symbols, key=sp.default_sort_key) or list(xs)
+                got = _numerator_is_zero(d, gens)
+                assert got is not None
+                assert got == (K.from_expr(d) == 0) if d.free_symbols else got == (d == 0)
+                n_zero += got
+                n_nonzero += not got
+    assert n_zero > 30 and n_nonzero > 30
+    # every convexity certificate's identity, as sos_certificate forms it, and off by
+    # one of its terms halved
+    for case in [c for c in _convexity_cases() if c.get("sos") is not None]:
+        xs_c = case["vars"]
+        H = sp.hessian(case["f"], xs_c)
+        v = sp.Matrix(sp.symbols(f"v0:{len(xs_c)}", real=True))
+        sos = case["sos"](v)
+        q = (v.T * H * v)[0, 0]
+        for d in (q - sos, q - sos + sp.Add.make_args(sos)[0] / 2):
+            e = _exp_free(d)
+            gens = sorted(e.free_symbols, key=sp.default_sort_key)
+            want = field(gens, sp.QQ)[0].from_expr(e) == 0
+            assert _numerator_is_zero(e, gens) == want
+            assert is_zero_rational(d) == want
+
+
+def test_the_numerator_zero_test_leaves_what_it_cannot_write_to_the_field():
+    # a non-integer power, a number outside QQ and a division by a polynomial that is 0
+    # (though not written 0) are not decided here (None): is_zero_rational's field and
+    # cancel decide them
+    x, y = sp.symbols("x y", real=True)
+    assert _numerator_is_zero(sp.sqrt(x) + y, [x, y]) is None
+    assert _numerator_is_zero(sp.pi * x, [x]) is None
+    assert _numerator_is_zero(x / ((x + 1) ** 2 - x ** 2 - 2 * x - 1), [x]) is None
+    assert _numerator_is_zero(1 / (x + 1) + 1 / (x + 1) ** 2 - (x + 2) / (x + 1) ** 2,
+                              [x]) is True
+    assert _numerator_is_zero(1 / (x + 1) + 1 / (x + 1) ** 2 - (x + 1) / (x + 1) ** 2,
+                              [x]) is False
 
 
 def test_the_rational_zero_test_decides_the_notes_single_unit_gradient():

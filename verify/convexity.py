@@ -104,14 +104,88 @@ def is_zero_rational(d):
     e = _exp_free(d)
     # a commutative field: symbols that do not commute (n m - m n) are not its variables
     if e is not None and e.free_symbols and not e.has(sp.Float) and e.is_commutative:
+        gens = sorted(e.free_symbols, key=sp.default_sort_key)
+        zero = _numerator_is_zero(e, gens)
+        if zero is not None:
+            return zero
         try:
-            K = field(sorted(e.free_symbols, key=sp.default_sort_key), sp.QQ)[0]
+            K = field(gens, sp.QQ)[0]
             return K.from_expr(e) == 0
         except (ValueError, ZeroDivisionError, PolynomialError, CoercionFailed):
             # not a rational function of the symbols, or a denominator that is 0 as a
             # function though not written as 0: cancel decides (and rejects) it
             pass
     return sp.cancel(sp.expand(d)) == 0
+
+
+class _NotRational(Exception):
+    """An expression :func:`_numerator_is_zero` does not write as a quotient of
+    polynomials in its generators."""
+
+
+def _numerator_is_zero(e, gens):
+    """Whether ``e``, a rational function of the symbols ``gens`` over QQ, is 0, decided
+    without the gcds of the field's normal form (:func:`is_zero_rational`): ``e`` is
+    written N / (f_1^k_1 ... f_m^k_m), the f_i the non-zero polynomials ``e`` divides by
+    (bases of negative powers, as written), a sum brought to the largest power of each
+    f_i its terms carry (a common denominator, if not always the least one); the
+    denominator is non-zero, so ``e`` is 0 exactly when the polynomial N is. None when
+    ``e`` is not written that way (a power with a non-integer exponent, a number outside
+    QQ) or divides by a polynomial that is 0: the field then decides (or rejects) it."""
+    from sympy.polys.rings import ring
+    R, *X = ring(gens, sp.QQ)
+    gen = dict(zip(gens, X))
+    memo = {}
+
+    def rebuild(x):                  # (N, {f_i: k_i}) of x
+        got = memo.get(x)
+        if got is not None:
+            return got
+        if x in gen:
+            got = (gen[x], {})
+        elif x.is_Rational:
+            got = (R(x.p), {} if x.q == 1 else {R(x.q): 1})
+        elif x.is_Add:
+            parts = [rebuild(a) for a in x.args]
+            den = {}
+            for _, dk in parts:
+                for f, k in dk.items():
+                    den[f] = max(den.get(f, 0), k)
+            num = R.zero
+            for n, dk in parts:
+                for f, k in den.items():
+                    if k > dk.get(f, 0):
+                        n = n * f ** (k - dk.get(f, 0))
+                num += n
+            got = (num, den)
+        elif x.is_Mul:
+            num, den = R.one, {}
+            for a in x.args:
+                n, dk = rebuild(a)
+                num = num * n
+                for f, k in dk.items():
+                    den[f] = den.get(f, 0) + k
+            got = (num, den)
+        elif x.is_Pow and x.exp.is_Integer:
+            n, dk = rebuild(x.base)
+            k = int(x.exp)
+            if k >= 0:
+                got = (n ** k, {f: j * k for f, j in dk.items()})
+            else:
+                if not n:
+                    raise _NotRational(x)
+                num = R.one
+                for f, j in dk.items():
+                    num = num * f ** (j * -k)
+                got = (num, {n: -k})
+        else:
+            raise _NotRational(x)
+        memo[x] = got
+        return got
+    try:
+        return not rebuild(e)[0]
+    except _NotRational:
+        return None
 
 
 def principal_minors_certificate(H):

@@ -21,6 +21,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.api import check_loss, map_rows
+from verify.convexity import is_zero_rational
 from verify.evidence import MPMATH, exact, lambdify, mp_exp
 from verify.output_maps import (C, C_EVID, P, ZS, _absorb, _each, _item, _softmax_exprs,
                                 _subsets, prove_log_identity, sparsemax_exact)
@@ -44,11 +45,11 @@ def _prove_ce():
                f"\\log\\sum_j e^{{z_j - m}}", ok, "exp of both sides + cancel",
                None if ok else "failed")
         grad = [sp.diff(L, v) for v in ZS]
-        okg = all(sp.cancel(grad[i] - (P[i] - int(i == yv))) == 0 for i in range(C))
+        okg = all(is_zero_rational(grad[i] - (P[i] - int(i == yv))) for i in range(C))
         pr.add(f"y={yv}: \\nabla_z = p - e_y", okg, "cancel", None if okg else "failed")
         H = sp.hessian(L, ZS)
         Hc = sp.diag(*P) - sp.Matrix(P) * sp.Matrix(P).T
-        okh = all(sp.cancel(e) == 0 for e in (H - Hc))
+        okh = all(is_zero_rational(e) for e in (H - Hc))
         pr.add(f"y={yv}: \\nabla^2_z = \\operatorname{{diag}}(p) - p p^\\top", okh, "cancel",
                None if okh else "failed")
     pr.add("\\text{mean over } n \\text{ rows: each row's gradient is divided by } n",

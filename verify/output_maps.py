@@ -32,6 +32,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify.api import check_map
+from verify.convexity import is_zero_rational
 from verify.proofs import Proof
 from verify.registry import Tolerance
 
@@ -174,17 +175,17 @@ def _prove_softmax():
     pr.identity("\\partial \\operatorname{softmax} / \\partial z = \\operatorname{diag}(p) - "
                 "p p^\\top \\text{ (each entry)}", sp.Matrix(J - Jc).norm(1) * 0 + sum(
                     (J - Jc)), 0)
-    ok = all(sp.cancel(e) == 0 for e in (J - Jc))
+    ok = all(is_zero_rational(e) for e in (J - Jc))
     pr.steps[-1].status = "proved" if ok else "failed"
     pr.steps[-1].method = "cancel, entry by entry"
     g = sp.Matrix(GS)
     vjp = sp.Matrix([P[i] * (GS[i] - sum(GS[j] * P[j] for j in range(C))) for i in range(C)])
-    okv = all(sp.cancel(e) == 0 for e in (J.T * g - vjp))
+    okv = all(is_zero_rational(e) for e in (J.T * g - vjp))
     pr.add("J^\\top g = p \\odot (g - \\langle g, p \\rangle)", okv, "cancel",
            None if okv else "failed")
     c = sp.Symbol("c", real=True)
     shifted = _softmax_exprs([v + c for v in ZS])
-    oks = all(sp.cancel(sp.expand(a - b)) == 0 for a, b in zip(shifted, P))
+    oks = all(is_zero_rational(a - b) for a, b in zip(shifted, P))
     pr.add("\\operatorname{softmax}(z + c\\mathbf{1}) = \\operatorname{softmax}(z) "
            "\\text{ (the kernel subtracts } \\max z)", oks, "expand + cancel",
            None if oks else "failed")
@@ -205,12 +206,12 @@ def _prove_log_softmax():
            "exp of both sides + cancel (both real)", None if ok else "failed")
     J = sp.Matrix(L).jacobian(ZS)
     Jc = sp.Matrix(C, C, lambda i, j: int(i == j) - P[j])
-    okj = all(sp.cancel(e) == 0 for e in (J - Jc))
+    okj = all(is_zero_rational(e) for e in (J - Jc))
     pr.add("\\partial \\log p_i / \\partial z_j = \\delta_{ij} - p_j", okj, "cancel",
            None if okj else "failed")
     g = sp.Matrix(GS)
     vjp = sp.Matrix([GS[i] - P[i] * sum(GS) for i in range(C)])
-    okv = all(sp.cancel(e) == 0 for e in (J.T * g - vjp))
+    okv = all(is_zero_rational(e) for e in (J.T * g - vjp))
     pr.add("J^\\top g = g - p \\sum_j g_j", okv, "cancel", None if okv else "failed")
     pr.derived = r"J_{ij} = \delta_{ij} - p_j"
     pr.closed = r"J^\top g = g - \operatorname{softmax}(z) \textstyle\sum_j g_j"
