@@ -127,6 +127,7 @@ class _Renderer(RendererAgg):
         flags = _HINTING[_font_key()]
         aa = gc.get_antialiased()
         h = self.height
+        x, y = float(x), float(y)      # NumPy's scalars: the same doubles, slower
         # as _draw_text_glyphs_and_boxes places each glyph, in 1/64 px (y upwards)
         pos = [(round(0x40 * (x + dx * cos - dy * sin)),
                 round(0x40 * (h - y + dx * sin + dy * cos)))
@@ -368,10 +369,13 @@ def _text_layout(text, renderer):
     if type(renderer) is not _Renderer or text.get_wrap() or text.get_usetex():
         return _TEXT_GET_LAYOUT(text, renderer)
     angle = text.get_rotation()
-    key = (text.get_text(), text._fontproperties, text.get_figure(root=True).dpi,
-           renderer.dpi, _font_key(), text.get_parse_math(), text._linespacing,
-           text._multialignment, text._horizontalalignment, text._verticalalignment,
-           text.get_rotation_mode(), angle)
+    try:
+        key = (text.get_text(), text._fontproperties, text.get_figure(root=True).dpi,
+               renderer.dpi, _font_key(), text.get_parse_math(), text._linespacing,
+               text._multialignment, text._horizontalalignment, text._verticalalignment,
+               text.get_rotation_mode(), angle)
+    except AttributeError:             # a matplotlib whose Text keeps these otherwise
+        return _TEXT_GET_LAYOUT(text, renderer)
     got = _LAYOUTS.get(key)
     if got is None:
         bbox, lines, corner = _TEXT_GET_LAYOUT(text, renderer)
@@ -529,7 +533,7 @@ def _write_png(path, rgba, dpi):
     png = (b"\x89PNG\r\n\x1a\n"
            + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
            + _png_chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1))
-           + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 2))
+           + _png_chunk(b"IDAT", zlib.compress(raw, 2))
            + _png_chunk(b"IEND", b""))
     with open(path, "wb") as fh:
         fh.write(png)
