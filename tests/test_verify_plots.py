@@ -225,7 +225,8 @@ def test_text_falls_back_to_matplotlibs_own_drawing(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_FAST_TEXT", None)
 
     def shifted(self, s, prop, mtext=None):   # a matplotlib whose layout means otherwise
-        return [(f, g, x + 1, y) for f, g, x, y in layout(self, s, prop, mtext)]
+        return plots._Layout([(f, g, x + 1, y)
+                              for f, g, x, y in layout(self, s, prop, mtext).glyphs])
     monkeypatch.setattr(plots._Renderer, "_glyph_layout", shifted)
     assert np.array_equal(_draw_sample(plots, tmp_path, "shifted.png"), reference)
     assert plots._FAST_TEXT is False
@@ -325,3 +326,63 @@ def test_the_caches_follow_a_change_of_font_settings(tmp_path):
         pixels.append(np.asarray(Image.open(png)))
     assert pixels[0].shape == pixels[1].shape
     assert np.array_equal(pixels[0], pixels[1])
+
+
+def _draw_texts(plots, out, name):
+    """A figure of texts: the same strings at many sub-pixel positions, every alignment,
+    rotation and rotation mode, several lines and line spacings, a boxed annotation,
+    mathtext, bold and large text and glyphs whose bitmaps share pixels ("VAT//ff"),
+    saved by verify.plots; returns its pixels."""
+    from PIL import Image
+    fig, ax = plots._figure(1, 2, figsize=(9, 5))
+    for k in range(12):
+        ax[0].text(0.013 + 0.0731 * k, 0.05 + 0.0377 * k, "1e-3 0.5 VAT//ff",
+                   fontsize=6 + k % 5, rotation=(0, 45, 90, 30)[k % 4])
+    n = 0
+
+    def put(**kw):                     # the same string and font, one setting changed
+        nonlocal n
+        ax[1].text(0.05 + 0.11 * (n % 9), 0.05 + 0.19 * (n // 9), "Wg ×10⁻³\nline two",
+                   **{"fontsize": 7, "rotation": 30, **kw})
+        n += 1
+    for ha in ("left", "center", "right"):
+        for va in ("top", "center", "baseline", "bottom", "center_baseline"):
+            for mode in ("default", "anchor"):
+                put(ha=ha, va=va, rotation_mode=mode)
+    for kw in ({"linespacing": 0.8}, {"linespacing": 1.6}, {"multialignment": "right"},
+               {"multialignment": "center"}, {"rotation": 0}, {"rotation": 90},
+               {"fontsize": 8}, {"parse_math": False}, {"wrap": True}):
+        put(**kw)
+    for k, parse in enumerate((True, False)):
+        ax[0].text(0.9, 0.3 + 0.1 * k, "$x_2$ cost", parse_math=parse, ha="right")
+    ax[0].annotate("boxed", (0.5, 0.9), bbox=dict(boxstyle="round", fc="w"), weight="bold",
+                   fontsize=12)
+    ax[0].set_title(r"mathtext $x^2_i$ and plain")
+    ax[1].set_title("1e-3 0.5 VAT//ff")                # a string drawn above at size 10
+    (out / "plots").mkdir(exist_ok=True)
+    return np.asarray(Image.open(out / plots._save(fig, str(out), name)))
+
+
+def test_the_text_shortcuts_draw_what_matplotlib_draws(tmp_path, monkeypatch):
+    """Text drawn through verify.plots' shortcuts (each text's glyphs drawn as one image,
+    or one by one where two share a pixel; Text._get_layout kept per string, font,
+    alignment, rotation and spacing) has matplotlib's pixels: RendererAgg.draw_text and
+    Text._get_layout draw the same figure. Both ways of drawing glyphs are taken."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.text
+    from verify import plots
+    drawn = []
+    image = plots._Renderer._text_image
+
+    def counted(self, *args):
+        got = image(self, *args)
+        drawn.append(got is None)
+        return got
+    monkeypatch.setattr(plots._Renderer, "_text_image", counted)
+    fast = _draw_texts(plots, tmp_path, "fast.png")
+    again = _draw_texts(plots, tmp_path, "again.png")      # from the kept layouts and images
+    assert True in drawn and False in drawn
+    monkeypatch.setattr(plots, "_FAST_TEXT", False)
+    monkeypatch.setattr(matplotlib.text.Text, "_get_layout", plots._TEXT_GET_LAYOUT)
+    plain = _draw_texts(plots, tmp_path, "plain.png")
+    assert np.array_equal(fast, plain) and np.array_equal(again, plain)

@@ -67,7 +67,7 @@ class _Renderer(RendererAgg):
     def get_text_width_height_descent(self, s, prop, ismath):
         if ismath == "TeX":
             return super().get_text_width_height_descent(s, prop, ismath)
-        key = (s, prop, ismath, self.dpi, _font_settings())
+        key = (s, prop, ismath, self.dpi, _font_key())
         got = _METRICS.get(key)
         if got is None:                # kept under a copy: the caller's prop may change
             got = _METRICS[(s, prop.copy()) + key[2:]] = \
@@ -80,7 +80,7 @@ class _Renderer(RendererAgg):
         reads them from the font's OS/2 or hhea table when a renderer has no such method
         (a font look-up and two table reads per text laid out), kept per font, size and
         dpi. Text._get_layout scales by the figure's dpi, which is this renderer's."""
-        key = (prop, self.dpi, _font_settings())
+        key = (prop, self.dpi, _font_key())
         got = _HEIGHTS.get(key)
         if got is None:
             got = _HEIGHTS[(prop.copy(),) + key[1:]] = _font_height(prop, self.dpi)
@@ -104,63 +104,143 @@ class _Renderer(RendererAgg):
         self._draw_glyphs(gc, x, y, angle, prop.get_size_in_points(),
                           self._glyph_layout(s, prop, mtext))
 
-    def _draw_glyphs(self, gc, x, y, angle, size, glyphs):
+    def _draw_glyphs(self, gc, x, y, angle, size, layout):
         """RendererAgg._draw_text_glyphs_and_boxes of upright, unslanted glyphs and no
         boxes, with each glyph's bitmap kept (``_BITMAPS``) per font, size, glyph, hinting,
         antialiasing, rotation and position within its pixel (in FreeType's 1/64 px): the
         transform moves the hinted outline, and an outline moved by whole pixels covers
         the pixels it covered, moved by as many -- so the bitmap is the same and its
         corner moves with it. Tick labels repeat their glyphs at the same sub-pixel
-        offsets (--quick: 12300 glyphs drawn, 4800 bitmaps rendered)."""
-        cos = math.cos(math.radians(angle))
-        sin = math.sin(math.radians(angle))
-        flags = matplotlib.backends.backend_agg.get_hinting_flag()
+        offsets (--quick: 12300 glyphs drawn, 4800 bitmaps rendered).
+
+        The glyphs of a text are drawn as one image (:meth:`_text_image`, kept per
+        layout and glyph positions relative to the first glyph's pixel): Agg blends a
+        text image row by row, each pixel by its coverage, and leaves a pixel of
+        coverage 0 as it was, so one image holding each glyph's coverage where it is the
+        only glyph covering the pixel draws what the glyphs drawn one by one draw. Where
+        two glyphs cover a pixel (the second blend starts from the first's result) they
+        are drawn one by one."""
+        rot = _ROTATIONS.get(angle)
+        if rot is None:
+            rot = _ROTATIONS[angle] = _rotation(angle)
+        cos, sin, matrix, rotation = rot
+        flags = _HINTING[_font_key()]
         aa = gc.get_antialiased()
-        mode = _RenderMode.NORMAL if aa else _RenderMode.MONO
-        # as _draw_text_glyphs_and_boxes computes it, with extend 1 and slant 0
-        matrix = (0x10000 * np.array([[cos, -sin], [sin, cos]])
-                  @ [[1, 1 * 0], [0, 1]]).round().astype(int)
-        rotation = tuple(matrix.ravel().tolist())
-        for font, glyph, dx, dy in glyphs:
-            tx = round(0x40 * (x + dx * cos - dy * sin))
-            ty = round(0x40 * (self.height - y + dx * sin + dy * cos))
-            key = (font, size, self.dpi, glyph, flags, aa, rotation, tx % 64, ty % 64)
-            got = _BITMAPS.get(key)
-            if got is None:
-                font.set_size(size, self.dpi)
-                font._set_transform(matrix, [tx, ty])
-                bitmap = font._render_glyph(glyph, flags, mode)
-                buffer = bitmap.buffer
-                if not aa:
-                    buffer *= 0xff
-                got = _BITMAPS[key] = (buffer, bitmap.left - tx // 64, bitmap.top - ty // 64)
-            buffer, left, top = got
-            self._renderer.draw_text_image(
-                buffer, left + tx // 64, int(self.height) - (top + ty // 64) + buffer.shape[0],
-                0, gc)
+        h = self.height
+        x, y = float(x), float(y)      # NumPy's scalars: the same doubles, slower
+        # as _draw_text_glyphs_and_boxes places each glyph, in 1/64 px (y upwards)
+        pos = [(round(0x40 * (x + dx * cos - dy * sin)),
+                round(0x40 * (h - y + dx * sin + dy * cos)))
+               for _, _, dx, dy in layout.glyphs]
+        if not pos:
+            return
+        x0, y0 = pos[0][0] >> 6, pos[0][1] >> 6
+        key = (size, self.dpi, flags, aa, rotation,
+               tuple([(tx - (x0 << 6), ty - (y0 << 6)) for tx, ty in pos]))
+        got = layout.images.get(key, False)
+        if got is False:
+            got = layout.images[key] = self._text_image(
+                layout, size, flags, aa, matrix, rotation, pos, x0, y0)
+        if got is None:                # glyphs sharing a pixel: one by one
+            for (font, glyph, _, _), (tx, ty) in zip(layout.glyphs, pos):
+                buffer, left, top = self._bitmap(font, size, glyph, flags, aa, matrix,
+                                                 rotation, tx, ty)
+                self._renderer.draw_text_image(
+                    buffer, left + (tx >> 6), int(h) - (top + (ty >> 6)) + buffer.shape[0],
+                    0, gc)
+        elif got:
+            image, dx, dy = got
+            self._renderer.draw_text_image(image, x0 + dx, int(h) - y0 + dy + image.shape[0],
+                                           0, gc)
+
+    def _bitmap(self, font, size, glyph, flags, aa, matrix, rotation, tx, ty):
+        """(coverage, left, top) of ``glyph`` placed at (tx, ty) (1/64 px, y upwards) as
+        _draw_text_glyphs_and_boxes renders it, left and top less the whole pixels of
+        (tx, ty): kept per sub-pixel position (see :meth:`_draw_glyphs`)."""
+        key = (font, size, self.dpi, glyph, flags, aa, rotation, tx & 63, ty & 63)
+        got = _BITMAPS.get(key)
+        if got is None:
+            font.set_size(size, self.dpi)
+            font._set_transform(matrix, [tx, ty])
+            bitmap = font._render_glyph(glyph, flags,
+                                        _RenderMode.NORMAL if aa else _RenderMode.MONO)
+            buffer = bitmap.buffer
+            if not aa:
+                buffer *= 0xff
+            got = _BITMAPS[key] = (buffer, bitmap.left - (tx >> 6), bitmap.top - (ty >> 6))
+        return got
+
+    def _text_image(self, layout, size, flags, aa, matrix, rotation, pos, x0, y0):
+        """The glyphs of ``layout`` at ``pos`` (1/64 px, y upwards) as one coverage image:
+        (image, its left column less x0, its top row less the canvas row of y0), or ()
+        when no glyph covers a pixel, or None when two glyphs cover the same pixel."""
+        parts = []
+        for (font, glyph, _, _), (tx, ty) in zip(layout.glyphs, pos):
+            buffer, left, top = self._bitmap(font, size, glyph, flags, aa, matrix, rotation,
+                                             tx, ty)
+            if buffer.size:            # columns right, rows down from (x0, y0)'s pixel
+                parts.append((buffer, left + (tx >> 6) - x0, -(top + (ty >> 6) - y0)))
+        if not parts:
+            return ()
+        c0 = min(c for _, c, _ in parts)
+        r0 = min(r for _, _, r in parts)
+        image = np.zeros((max(r + b.shape[0] for b, _, r in parts) - r0,
+                          max(c + b.shape[1] for b, c, _ in parts) - c0), np.uint8)
+        for buffer, c, r in parts:
+            region = image[r - r0:r - r0 + buffer.shape[0], c - c0:c - c0 + buffer.shape[1]]
+            if region.any() and np.minimum(region, buffer).any():
+                return None
+            region += buffer
+        return image, c0, r0
 
     def _glyph_layout(self, s, prop, mtext=None):
-        """[(FT2Font, glyph index, x, y)] of ``s`` as RendererAgg.draw_text lays it out,
-        kept per font properties (which name the font and its size; finding the font is a
-        font manager look-up per text) under a copy of them (the caller's may change)."""
-        flags = matplotlib.backends.backend_agg.get_hinting_flag()
+        """The :class:`_Layout` of ``s`` as RendererAgg.draw_text lays it out, kept per font
+        properties (which name the font and its size; finding the font is a font manager
+        look-up per text) under a copy of them (the caller's may change)."""
+        font_key = _font_key()
         features = mtext.get_fontfeatures() if mtext is not None else None
         language = mtext.get_language() if mtext is not None else None
-        key = [prop, self.dpi, s, flags, _font_settings(),
+        key = [prop, self.dpi, s, font_key,
                features if features is None else tuple(features),
                language if not isinstance(language, list) else tuple(map(tuple, language))]
-        glyphs = _GLYPHS.get(tuple(key))
-        if glyphs is None:
+        layout = _GLYPHS.get(tuple(key))
+        if layout is None:
             font = self._prepare_font(prop)
-            glyphs = [(item.ft_object, item.glyph_index, item.x, item.y)
-                      for item in font._layout(s, flags=flags, features=features,
-                                               language=language)]
+            layout = _Layout([(item.ft_object, item.glyph_index, item.x, item.y)
+                              for item in font._layout(s, flags=_HINTING[font_key],
+                                                       features=features,
+                                                       language=language)])
             key[0] = prop.copy()
-            _GLYPHS[tuple(key)] = glyphs
-        return glyphs
+            _GLYPHS[tuple(key)] = layout
+        return layout
 
 
-# (font properties, dpi, text, ...) -> [(font, glyph index, x, y)]: a text's glyph layout
+class _Layout:
+    """A text's glyph layout, ``glyphs``: [(FT2Font, glyph index, x, y)] relative to its
+    origin; ``images``: the coverage images of the text drawn at given sub-pixel
+    positions (see :meth:`_Renderer._draw_glyphs`)."""
+
+    __slots__ = ("glyphs", "images")
+
+    def __init__(self, glyphs):
+        self.glyphs = glyphs
+        self.images = {}
+
+
+def _rotation(angle):
+    """(cos, sin, FreeType's 16.16 matrix, the matrix as a tuple) of a text rotated by
+    ``angle`` degrees, as _draw_text_glyphs_and_boxes computes them (extend 1, slant 0)."""
+    cos = math.cos(math.radians(angle))
+    sin = math.sin(math.radians(angle))
+    matrix = (0x10000 * np.array([[cos, -sin], [sin, cos]])
+              @ [[1, 1 * 0], [0, 1]]).round().astype(int)
+    return cos, sin, matrix, tuple(matrix.ravel().tolist())
+
+
+# angle -> _rotation(angle)
+_ROTATIONS = {}
+
+# (font properties, dpi, text, font key, ...) -> _Layout: a text's glyph layout
 _GLYPHS = {}
 
 # the settings the font of a FontProperties is found by (its family is a generic name
@@ -174,6 +254,41 @@ def _font_settings():
     rc = matplotlib.rcParams
     return tuple(tuple(v) if isinstance(v, list) else v
                  for v in map(rc.__getitem__, _FONT_SETTINGS))
+
+
+# _font_settings() -> a small int standing for them in cache keys; the last settings read
+# (lists copied: rcParams' lists may be changed in place) and their int
+_FONT_KEYS = {}
+_LAST_FONT = [None, None]
+
+# font key -> FreeType's load flags for its text.hinting (backend_agg.get_hinting_flag)
+_HINTING = {}
+
+
+def _font_key():
+    """A small int that differs wherever :func:`_font_settings` differ (the font settings
+    in cache keys: hashed at every look-up, a tuple of the font lists costs more than
+    the look-up). Read with dict's own look-up: RcParams keeps the validated values in
+    its dict, and its __getitem__ adds only the handling of deprecated keys and of
+    "backend", which these are not."""
+    rc = matplotlib.rcParams
+    try:
+        raw = [_dict_get(rc, k) for k in _FONT_SETTINGS]
+    except KeyError:                   # a matplotlib keeping them otherwise
+        raw = [rc[k] for k in _FONT_SETTINGS]
+    last = _LAST_FONT
+    if raw == last[0]:
+        return last[1]
+    settings = _font_settings()
+    key = _FONT_KEYS.get(settings)
+    if key is None:
+        key = _FONT_KEYS[settings] = len(_FONT_KEYS)
+        _HINTING[key] = matplotlib.backends.backend_agg.get_hinting_flag()
+    last[:] = [[list(v) if isinstance(v, list) else v for v in raw], key]
+    return key
+
+
+_dict_get = dict.__getitem__
 
 # (font, size, dpi, glyph, hinting, antialiased, rotation, x % 64, y % 64) -> (bitmap,
 # its left and top less the glyph's whole-pixel position): see _Renderer._draw_glyphs
@@ -232,6 +347,46 @@ def _font_height(prop, dpi):
             * dpi / 72
         return table[ascent] * scale, -table[descent] * scale, table[gap] * scale
     return None, None, None
+
+
+# matplotlib's own Text._get_layout (see _text_layout)
+_TEXT_GET_LAYOUT = matplotlib.text.Text._get_layout
+
+# (text, font properties, dpi, ...) -> (bounds of the rotated box, lines, box corner and
+# size): Text._get_layout's results for _Renderer
+_LAYOUTS = {}
+
+
+def _text_layout(text, renderer):
+    """Text._get_layout (the text's box, lines and their offsets from its anchor, which
+    Text.draw, Text.get_window_extent and a legend's TextArea ask for, each time), kept
+    per process when ``renderer`` is a :class:`_Renderer`: it is a function of the
+    string, the font properties, the dpi, the font's metrics (the renderer's: kept per
+    font settings), the line spacing, the alignments, the rotation and its mode, and
+    whether the string may be mathtext -- all in the key. A wrapped or TeX text, or
+    another renderer, is laid out by matplotlib. Installed as Text._get_layout (every
+    Text of the process: the cached path is taken only for this module's renderer)."""
+    if type(renderer) is not _Renderer or text.get_wrap() or text.get_usetex():
+        return _TEXT_GET_LAYOUT(text, renderer)
+    angle = text.get_rotation()
+    try:
+        key = (text.get_text(), text._fontproperties, text.get_figure(root=True).dpi,
+               renderer.dpi, _font_key(), text.get_parse_math(), text._linespacing,
+               text._multialignment, text._horizontalalignment, text._verticalalignment,
+               text.get_rotation_mode(), angle)
+    except AttributeError:             # a matplotlib whose Text keeps these otherwise
+        return _TEXT_GET_LAYOUT(text, renderer)
+    got = _LAYOUTS.get(key)
+    if got is None:
+        bbox, lines, corner = _TEXT_GET_LAYOUT(text, renderer)
+        got = (bbox.bounds, lines, corner)
+        if angle == angle:             # not NaN (a key that never matches)
+            _LAYOUTS[(key[0], key[1].copy()) + key[2:]] = got
+    bounds, lines, corner = got
+    return matplotlib.transforms.Bbox.from_bounds(*bounds), list(lines), corner
+
+
+matplotlib.text.Text._get_layout = _text_layout
 
 
 class _Canvas(FigureCanvasAgg):
@@ -378,7 +533,7 @@ def _write_png(path, rgba, dpi):
     png = (b"\x89PNG\r\n\x1a\n"
            + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
            + _png_chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1))
-           + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 2))
+           + _png_chunk(b"IDAT", zlib.compress(raw, 2))
            + _png_chunk(b"IEND", b""))
     with open(path, "wb") as fh:
         fh.write(png)
@@ -427,7 +582,7 @@ def _tick_extent(axis, renderer, rotation=0.0):
         locs = [v for v in loc() if lo - 1e-9 * abs(lo) <= v <= hi + 1e-9 * abs(hi)]
         for label in set(fmt.format_ticks(locs)) if locs else ():
             if label:
-                tw, th = _label_size(label, rotation, _font_settings())
+                tw, th = _label_size(label, rotation, _font_key())
                 w, h = max(w, tw), max(h, th)
     return w, h
 
@@ -435,7 +590,7 @@ def _tick_extent(axis, renderer, rotation=0.0):
 @functools.lru_cache(maxsize=4096)
 def _label_size(label, rotation, settings):
     """(width, height) in inches of a tick label (most repeat from figure to figure);
-    ``settings``: _font_settings(), which the font it is measured in follows."""
+    ``settings``: _font_key(), which the font it is measured in follows."""
     fig, renderer = _measuring(settings)
     t = matplotlib.text.Text(0, 0, label, fontsize=_RC["xtick.labelsize"], rotation=rotation)
     t.set_figure(fig)
@@ -445,10 +600,12 @@ def _label_size(label, rotation, settings):
 @functools.lru_cache(maxsize=1)
 def _measuring(settings):
     """A figure and renderer to measure text with (one: making a figure costs more than
-    measuring a label), made anew when ``settings`` (_font_settings()) change: matplotlib
-    keeps text sizes per renderer and font properties, which do not name the font."""
+    measuring a label), made anew when ``settings`` (_font_key()) change: matplotlib
+    keeps text sizes per renderer and font properties, which do not name the font. A
+    :class:`_Renderer`, so that the sizes measured here are those the figures' own
+    renderers find when they draw the labels (one FreeType measure per label)."""
     fig = matplotlib.figure.Figure(dpi=_DPI)
-    return fig, FigureCanvasAgg(fig).get_renderer()
+    return fig, _Canvas(fig).get_renderer()
 
 
 def _side_need(ax, renderer, side, memo):
