@@ -44,6 +44,7 @@ loss_grad's gradients, one optimizer state slot across all parameters). A slippe
 term, the mean, the bias step, the step count) moves values by ~1e-3 relative: millions of
 ulps.
 """
+import functools
 import itertools
 import time
 
@@ -53,7 +54,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify import optim as O
-from verify.evidence import MPMATH, lambdify, measure
+from verify.evidence import MPMATH, lambdify, measure, measure_with_difference
 from verify.losses import _ce, _logistic_def, _zl
 from verify.proofs import Proof
 from verify.registry import ACTIVATIONS, Tolerance, z
@@ -198,6 +199,23 @@ class _Boundary(ValueError):
 
 
 _CACHE = {}
+# mpmath's arithmetic on the values' _mpf_ tuples, for the replay's hot loops (the same
+# operations and roundings as the mpf operators and fdot / fsum, without an mpf per
+# intermediate)
+_LIB = mpmath.libmp
+_mpf_add, _mpf_sub, _mpf_mul, _mpf_abs = _LIB.mpf_add, _LIB.mpf_sub, _LIB.mpf_mul, _LIB.mpf_abs
+_mpf_sum, _mpf_lt, _mpf_eq = _LIB.mpf_sum, _LIB.mpf_lt, _LIB.mpf_eq
+_from_int, _from_float, _FZERO = _LIB.from_int, _LIB.from_float, _LIB.fzero
+_mpf_div, _to_float = _LIB.mpf_div, _LIB.to_float
+_MPF = type(mpmath.mpf(0))
+_BOUNDARY_T = _from_float(BOUNDARY)
+_COND_MAX_T = _from_float(COND_MAX)
+
+
+def _raw(v):
+    """The ``_mpf_`` tuple of an mpf, or of a number as fdot converts it (an activation's
+    constant piece is an int)."""
+    return v._mpf_ if type(v) is _MPF else mpmath.mp.convert(v)._mpf_
 
 
 def _lambdified(key, build):
@@ -209,6 +227,7 @@ def _lambdified(key, build):
     return _CACHE[key]
 
 
+@functools.lru_cache(maxsize=None)
 def _zsyms(c):
     return sp.symbols(f"z0:{c}", real=True)
 
@@ -221,13 +240,13 @@ def _loss_piece(loss, c, zrow, label, margin):
         f, d = _lambdified((loss, c, label), lambda: (_ce(zs, label), list(zs)))
         args = list(zrow)
     elif loss in ("squared_error", "logistic_loss"):
-        ts = sp.symbols(f"t0:{c}", real=True)
-        if loss == "squared_error":
-            build = lambda: (sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(zs, ts)),  # noqa: E731
-                             list(zs) + list(ts))
-        else:
-            build = lambda: (sum(_logistic_def(t).subs(_zl, v) for v, t in zip(zs, ts)),  # noqa: E731
-                             list(zs) + list(ts))
+        def build():
+            ts = sp.symbols(f"t0:{c}", real=True)
+            if loss == "squared_error":
+                return (sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(zs, ts)),
+                        list(zs) + list(ts))
+            return (sum(_logistic_def(t).subs(_zl, v) for v, t in zip(zs, ts)),
+                    list(zs) + list(ts))
         f, d = _lambdified((loss, c), build)
         args = list(zrow) + [mpmath.mpf(float(v)) for v in label]
     elif loss == "sparsemax_loss":
@@ -273,11 +292,21 @@ def _sparsemax_piece(zs, y, S):
 def _activation(act, aparam):
     """value(z), derivative(z) of a registry activation as mpmath functions, piece by
     piece (a point near a kink raises _Boundary)."""
+    return _activation_entry(act, aparam)[:2]
+
+
+def _activation_entry(act, aparam):
+    """(value(z), derivative(z), the registry entry, pick(z)): ``pick`` takes an mpf at
+    the working precision and returns the piece (lower bound, upper bound, value,
+    derivative) it lies on, deciding the same comparisons as ``value`` does (``|z - k|
+    < BOUNDARY``, ``lo < z < hi``) on the ``_mpf_`` tuples: the kinks, BOUNDARY and the
+    bounds are floats and integers, whose tuples are exact. Replay picks each
+    pre-activation's piece once, for the value and the derivative."""
     # lambdified once per process and registry entry (held in the entry, so that its id is
     # not reused), as the rules are
     key = ("activation", id(act), aparam)
     if key in _CACHE:
-        return _CACHE[key][:2]
+        return _CACHE[key]
     subs = {s: sp.Rational(aparam) for s in act.params}
     inf = lambda v: mpmath.inf if v == sp.oo else -mpmath.inf if v == -sp.oo else v  # noqa: E731
     kinks = [float(k) for k in act.kinks]
@@ -289,8 +318,27 @@ def _activation(act, aparam):
         if any(abs(v - k) < BOUNDARY for k in kinks):
             raise _Boundary(f"{act.name} kink")
         return next(p for p in pieces if p[0] < v < p[1])
-    _CACHE[key] = (lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v)), act
-    return _CACHE[key][:2]
+
+    def bound(v):       # None for an infinite bound, else the exact tuple of an integer
+        return None if v in (sp.oo, -sp.oo) else _from_int(int(v))
+    if all(sp.sympify(v).is_Integer or v in (sp.oo, -sp.oo)
+           for lo, hi, _ in act.pieces for v in (lo, hi)) and all(
+            float(k) == int(k) for k in kinks):
+        kinks_t = [_from_float(k) for k in kinks]
+        bounds = [(bound(lo), bound(hi), p) for (lo, hi, _), p in zip(act.pieces, pieces)]
+
+        def pick_raw(v):
+            prec, rnd = mpmath.mp._prec_rounding
+            t = v._mpf_
+            for k in kinks_t:
+                if _mpf_lt(_mpf_abs(_mpf_sub(t, k, prec, rnd), prec, rnd), _BOUNDARY_T):
+                    raise _Boundary(f"{act.name} kink")
+            return next(p for lo, hi, p in bounds
+                        if (lo is None or _mpf_lt(lo, t)) and (hi is None or _mpf_lt(t, hi)))
+    else:
+        pick_raw = pick
+    _CACHE[key] = ((lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v)), act, pick_raw)
+    return _CACHE[key]
 
 
 def array_configs(spec):
@@ -335,6 +383,8 @@ def _slot_names(cls_name, cfg):
 
 
 _STATE = ["b", "G", "s", "a", "m", "v", "v_max"]
+# the position of w, g and each state in the arguments of a rule's assignment (_rule)
+_ARG = dict({"w": 0, "g": 1}, **{name: 3 + k for k, name in enumerate(_STATE)})
 _HYPER = [(O.lr, "lr"), (O.mu, "momentum"), (O.tau, "dampening"), (O.wd, "weight_decay"),
           (O.alpha, "alpha"), (O.eps, "eps"), (O.beta, "momentum"), (O.beta1, "beta1"),
           (O.beta2, "beta2"), (O.lr_decay, "lr_decay")]
@@ -376,7 +426,9 @@ class Replay:
                           for c in array_configs(spec)]
         self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
         self.sizes = spec["sizes"]
-        self.acts = [_activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
+        # each activation's piece picker (Replay._forward); memo: Replay._forward, _loss
+        self.acts = [_activation_entry(a, p)[3] for a, p in zip(spec["acts"], spec["aparams"])]
+        self._memo = {}
         self.rule = [_rule(spec["cls_name"], c) for c in array_configs(spec)]
         self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
@@ -388,57 +440,118 @@ class Replay:
             return rows
         return [[v * f for v, f in zip(row, fr)] for row, fr in zip(rows, self.masks[p])]
 
+    def _drop_raw(self, p, rows, prec, rnd):
+        """``_drop`` on rows of ``_mpf_`` tuples (the same products, rounded the same)."""
+        if not self.masks or p not in self.masks:
+            return rows
+        return [[_mpf_mul(v, _raw(f), prec, rnd) for v, f in zip(row, fr)]
+                for row, fr in zip(rows, self.masks[p])]
+
     def _target(self, r):
         if self.spec["loss"] in ("squared_error", "logistic_loss"):
             return list(self.y_target[r])
         return int(self.y_label[r])
 
+    def _forward(self, l, z):
+        """(piece, value) of activation ``l`` at the mpf ``z``, memoized by z's tuple at
+        this precision: a function of z alone, and the first step's rows start where
+        loss_grad's do."""
+        key = (l, z._mpf_)
+        got = self._memo.get(key)
+        if got is None:
+            piece = self.acts[l](z)
+            got = self._memo[key] = (piece, piece[2](z))
+        return got
+
+    def _derivative(self, l, piece, z):
+        key = (l, z._mpf_, "d")
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = piece[3](z)
+        return got
+
+    def _loss(self, zrow, r):
+        """``_loss_piece`` of row ``r`` at the logits ``zrow`` (mpf), memoized by their
+        tuples (a function of them and of the row's target alone)."""
+        key = ("loss", r, tuple(_raw(v) for v in zrow))
+        got = self._memo.get(key)
+        if got is None:
+            sp_ = self.spec
+            got = self._memo[key] = _loss_piece(sp_["loss"], self.sizes[-1], zrow,
+                                                self._target(r), sp_["margin"])
+        return got
+
     def objective(self, rows, l2e):
         """(mean data loss, penalty sum ||W||^2 / 2, [(dW_l, db_l)]) of the batch ``rows``:
         the forward pass, each row's loss and gradient, backprop, + l2e W on dW. The
-        products are summed by mpmath's fdot / fsum: exactly, then rounded once at the
-        working precision (and twice as fast as a sum of rounded products)."""
-        fdot, fsum = mpmath.fdot, mpmath.fsum
-        sp_, sz, L = self.spec, self.sizes, len(self.W)
+        products are summed as mpmath's fdot / fsum sum them: exactly, then rounded once
+        at the working precision (and twice as fast as a sum of rounded products). The
+        sums and products are taken on the ``_mpf_`` tuples (``mpf_sum`` of exact
+        ``mpf_mul`` products, as fdot takes them; ``mpf_add`` / ``mpf_mul`` / ``mpf_abs``
+        at the working precision, as the mpf operators do): the same values, without an
+        mpf per intermediate."""
+        prec, rnd = mpmath.mp._prec_rounding
+        mk, mul, add, msum, mabs = (mpmath.mp.make_mpf, _mpf_mul, _mpf_add, _mpf_sum,
+                                    _mpf_abs)
+        sz, L = self.sizes, len(self.W)
         B = len(rows)
-        H = [self._drop(0, [self.X[r] for r in rows])]
-        Z = []
+        Wt = [[w._mpf_ for w in W] for W in self.W]
+        H = [self._drop(0, [self.X[r] for r in rows])]          # as the activations give
+        Ht = [[[_raw(v) for v in row] for row in H[0]]]          # the same as tuples
+        Z, P = [], []                   # pre-activations (mpf), the piece of each
         for l in range(L):
             n, m = sz[l], sz[l + 1]
-            Zl = [[fdot((h[k], self.W[l][k * m + j]) for k in range(n)) + self.b[l][j]
-                   for j in range(m)] for h in H[-1]]
+            Wl, bl = Wt[l], [v._mpf_ for v in self.b[l]]
+            Zl, Pl, Hl = [], [], []
+            for h in Ht[-1]:
+                zrow = [mk(add(msum([mul(h[k], Wl[k * m + j]) for k in range(n)], prec, rnd),
+                               bl[j], prec, rnd)) for j in range(m)]
+                got = [self._forward(l, v) for v in zrow]
+                Zl.append(zrow)
+                Pl.append([g[0] for g in got])
+                Hl.append([g[1] for g in got])
             Z.append(Zl)
-            H.append(self._drop(l + 1, [[self.acts[l][0](v) for v in row] for row in Zl]))
+            P.append(Pl)
+            H.append(self._drop(l + 1, Hl))
+            Ht.append([[_raw(v) for v in row] for row in H[-1]])
         data, dZ = 0, []
         for i, r in enumerate(rows):
-            val, grad = _loss_piece(sp_["loss"], sz[L], H[L][i], self._target(r),
-                                    sp_["margin"])
+            val, grad = self._loss(H[L][i], r)
             data += val
             # the gradient of the MEAN loss; an integer gradient (hinge's +-1, a
             # constant piece's 0) enters as an mpf: int / int would be a rounded float
-            dZ.append([mpmath.mpf(gv) / B for gv in grad])
+            dZ.append([(mpmath.mpf(gv) / B)._mpf_ for gv in grad])
         grads, self.terms = [None] * L, [None] * L
-        aZ = [[abs(v) for v in row] for row in dZ]      # backprop in absolute values
+        aZ = [[mabs(v, prec, rnd) for v in row] for row in dZ]   # backprop in absolute values
+        l2t = l2e._mpf_
         for l in range(L - 1, -1, -1):
             n, m = sz[l], sz[l + 1]
-            dZ, aZ = self._drop(l + 1, dZ), self._drop(l + 1, aZ)   # factors are >= 0
-            d = [[self.acts[l][1](Z[l][i][j]) for j in range(m)] for i in range(B)]
-            dZ = [[dZ[i][j] * d[i][j] for j in range(m)] for i in range(B)]
-            aZ = [[aZ[i][j] * abs(d[i][j]) for j in range(m)] for i in range(B)]
-            W = self.W[l]
-            dW = [fdot((H[l][i][k], dZ[i][j]) for i in range(B)) + l2e * W[k * m + j]
-                  for k in range(n) for j in range(m)]
-            db = [fsum(dZ[i][j] for i in range(B)) for j in range(m)]
+            dZ = self._drop_raw(l + 1, dZ, prec, rnd)
+            aZ = self._drop_raw(l + 1, aZ, prec, rnd)               # factors are >= 0
+            d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
+                 for i in range(B)]
+            dZ = [[mul(dZ[i][j], d[i][j], prec, rnd) for j in range(m)] for i in range(B)]
+            aZ = [[mul(aZ[i][j], mabs(d[i][j], prec, rnd), prec, rnd) for j in range(m)]
+                  for i in range(B)]
+            W, Hl = Wt[l], Ht[l]
+            aH = [[mabs(v, prec, rnd) for v in row] for row in Hl]
+            l2W = [mul(l2t, w, prec, rnd) for w in W]
+            dW = [mk(add(msum([mul(Hl[i][k], dZ[i][j]) for i in range(B)], prec, rnd),
+                         l2W[k * m + j], prec, rnd)) for k in range(n) for j in range(m)]
+            db = [mk(msum([dZ[i][j] for i in range(B)], prec, rnd)) for j in range(m)]
             grads[l] = (dW, db)
             # the sizes of the terms each gradient sums: its rounding error is of their
-            # order, however small the sum (a first-order running error bound)
-            self.terms[l] = ([fdot((abs(H[l][i][k]), aZ[i][j]) for i in range(B))
-                              + abs(l2e * W[k * m + j]) for k in range(n) for j in range(m)],
-                             [fsum(aZ[i][j] for i in range(B)) for j in range(m)])
-            dZ = [[fdot((dZ[i][j], W[k * m + j]) for j in range(m)) for k in range(n)]
-                  for i in range(B)]
-            aZ = [[fdot((aZ[i][j], abs(W[k * m + j])) for j in range(m)) for k in range(n)]
-                  for i in range(B)]
+            # order, however small the sum (a first-order running error bound); tuples
+            self.terms[l] = ([add(msum([mul(aH[i][k], aZ[i][j]) for i in range(B)], prec, rnd),
+                                  mabs(l2W[k * m + j], prec, rnd), prec, rnd)
+                              for k in range(n) for j in range(m)],
+                             [msum([aZ[i][j] for i in range(B)], prec, rnd) for j in range(m)])
+            if l:           # the input's gradient is not needed
+                aW = [mabs(w, prec, rnd) for w in W]
+                dZ = [[msum([mul(dZ[i][j], W[k * m + j]) for j in range(m)], prec, rnd)
+                       for k in range(n)] for i in range(B)]
+                aZ = [[msum([mul(aZ[i][j], aW[k * m + j]) for j in range(m)], prec, rnd)
+                       for k in range(n)] for i in range(B)]
         return data / B, sum(w * w for W in self.W for w in W) / 2, grads
 
     def step(self, rows, t):
@@ -464,14 +577,19 @@ class Replay:
         relative rounding error goes into the step, and the trajectory after it (a W2
         gradient of 2.2e-7 from terms of size 1, under SklearnAdam, gave 655 eps). The
         exact step is ill-conditioned there, so such a draw is refused like a kink. An
-        exact 0 (a class no row pushes, hinge's +-1/B cancelling) is computed exactly."""
+        exact 0 (a class no row pushes, hinge's +-1/B cancelling) is computed exactly.
+        (``|g + wd w| != 0 and |g + wd w| COND_MAX < terms + |wd w|``, taken on the
+        ``_mpf_`` tuples as the mpf operators take it; the floats are exact tuples.)"""
         if self.spec["cls_name"] not in NORMALIZED:
             return
         cfg = array_configs(self.spec)[a]
-        wd = 0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"]
+        wd = _from_float(0.0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"])
+        prec, rnd = mpmath.mp._prec_rounding
         for g, w, tm in zip(grads, vals, terms):
-            ge = abs(g + wd * w)
-            if ge != 0 and ge * COND_MAX < tm + abs(wd * w):
+            wdw = _mpf_mul(wd, w._mpf_, prec, rnd)
+            ge = _mpf_abs(_mpf_add(g._mpf_, wdw, prec, rnd), prec, rnd)
+            if not _mpf_eq(ge, _FZERO) and _mpf_lt(_mpf_mul(ge, _COND_MAX_T, prec, rnd),
+                                        _mpf_add(tm, _mpf_abs(wdw, prec, rnd), prec, rnd)):
                 raise _Boundary("a normalized step of a cancelling gradient")
 
     def loss_grad(self):
@@ -486,19 +604,23 @@ class Replay:
             return data + l2 * pen, out
 
     def _update(self, a, vals, grads, t):
-        """The rule of array ``a`` (its own config) on its values and state."""
+        """The rule of array ``a`` (its own config) on its values and state: each
+        assignment called with (w, g, t, the states of _STATE (0 but the array's slots),
+        the hyper-parameters), its result assigned to its left-hand side in that list."""
         n = len(vals)
         flat, slots, rule, hyper = self.st[a][0], self.slots[a], self.rule[a], self.hyper[a]
+        pos = [3 + _STATE.index(name) for name in slots]
+        lhs = [(_ARG[name], fn) for name, fn in rule]
+        zero = mpmath.mpf(0)
         for i in range(n):
-            env = dict.fromkeys(_STATE, mpmath.mpf(0))
-            for k, name in enumerate(slots):
-                env[name] = flat[k * n + i]
-            env["w"], env["g"] = vals[i], grads[i]
-            for lhs, fn in rule:
-                env[lhs] = fn(env["w"], env["g"], t, *[env[s] for s in _STATE], *hyper)
-            vals[i] = env["w"]
-            for k, name in enumerate(slots):
-                flat[k * n + i] = env[name]
+            args = [vals[i], grads[i], t] + [zero] * len(_STATE) + hyper
+            for k, at in enumerate(pos):
+                args[at] = flat[k * n + i]
+            for at, fn in lhs:
+                args[at] = fn(*args)
+            vals[i] = args[0]
+            for k, at in enumerate(pos):
+                flat[k * n + i] = args[at]
 
     def run(self, order, step0, max_steps=-1):
         with mpmath.workdps(self.dps):
@@ -747,9 +869,14 @@ def _check_dtype(api, spec, d, dn, replays=None):
     for name, ex in vals.items():
         scale = max(max(mags[name]), groups[_group(name)])
         tiny = TINY * groups[_group(name)]
+        prec, rnd = mpmath.mp._prec_rounding
         for i, (cv, e, mag) in enumerate(zip(got[name], ex, mags[name])):
-            ms = measure(cv, e, dt)
-            nw = float(abs(mpmath.mpf(float(cv)) - e) / scale) / eps
+            # the normwise error from measure's |mpf(cv) - e|: the same difference
+            ms, d = measure_with_difference(cv, e, dt)
+            if d is not None and type(scale) is _MPF:
+                nw = _to_float(_mpf_div(d, scale._mpf_, prec, rnd), rnd=rnd) / eps
+            else:
+                nw = float(abs(mpmath.mpf(float(cv)) - e) / scale) / eps
             if mag >= tiny:                 # elsewhere ulps measure cancellation
                 stats["max_ulps"] = max(stats["max_ulps"], ms.ulps)
             stats["max_normwise_eps"] = max(stats["max_normwise_eps"], nw)
