@@ -206,17 +206,26 @@ class _MpfReplay(T.Replay):
                 flat[k * n + i] = env[name]
 
 
+class _NoMemo(dict):
+    """An exp memo that remembers nothing."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
 def _replay_bits(cls, spec, d, st0):
     """_replay_now's values with the replay class ``cls``, each mpf as its _mpf_ tuple
-    (or the refusal)."""
-    old = T.Replay
+    (or the refusal); the mpf replay without the exp memo."""
+    old, memo = T.Replay, T._EXP_MEMO
     T.Replay = cls
+    if cls is _MpfReplay:
+        T._EXP_MEMO = _NoMemo()
     try:
         vals, s0, s1, s2 = T._replay_now(spec, d, st0)
     except T._Boundary as exc:
         return "boundary", str(exc)
     finally:
-        T.Replay = old
+        T.Replay, T._EXP_MEMO = old, memo
     return ({k: [v._mpf_ for v in vs] for k, vs in vals.items()},
             [s._mpf_ for s in (s0, s1, s2)])
 
@@ -313,3 +322,16 @@ def test_the_replays_conditioning_refuses_as_the_mpf_comparisons(cls_name):
                         except T._Boundary:
                             outcome.append("refused")
                     assert outcome[0] == outcome[1], (ge, sign, outcome)
+
+
+def test_the_replays_exp_memo_is_exp_at_each_precision():
+    import mpmath
+    from verify.evidence import mp_exp
+    xs = [mpmath.mpf(v) for v in (0.5, -0.5, 3.25, 700.0, -1e-3)]
+    for _ in range(2):                  # the second pass reads the memo
+        for dps in (50, 100, 15, 50):
+            with mpmath.workdps(dps):
+                for x in xs:
+                    assert T._memo_exp(x)._mpf_ == mp_exp(x)._mpf_, (dps, x)
+    with mpmath.workdps(50):
+        assert T._memo_exp(1) == mp_exp(1)                      # not an mpf: not kept

@@ -54,7 +54,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify import optim as O
-from verify.evidence import MPMATH, lambdify, measure, measure_with_difference
+from verify.evidence import MPMATH, lambdify, measure, measure_with_difference, mp_exp
 from verify.losses import _ce, _logistic_def, _zl
 from verify.proofs import Proof
 from verify.registry import ACTIVATIONS, Tolerance, z
@@ -212,6 +212,30 @@ _BOUNDARY_T = _from_float(BOUNDARY)
 _COND_MAX_T = _from_float(COND_MAX)
 
 
+# exp(x) of the replay's activations and losses by x's tuple and the working precision and
+# rounding: tanh's definition and derivative take exp(z) and exp(-z) twelve times between
+# them, softmax cross-entropy's gradient exp(z_j) c + 1 times per logit. Emptied by each
+# Replay (the values of one replay at one precision).
+_EXP_MEMO = {}
+
+
+def _memo_exp(x):
+    """``mp_exp(x)``, remembered: the same function of the same value at the same
+    precision and rounding."""
+    if type(x) is not _MPF:
+        return mp_exp(x)
+    prec, rnd = mpmath.mp._prec_rounding
+    key = (x._mpf_, prec, rnd)
+    got = _EXP_MEMO.get(key)
+    if got is None:
+        got = _EXP_MEMO[key] = mp_exp(x)
+    return got
+
+
+# lambdify's modules for the replay's activations and losses: the oracle's, exp memoized
+_REPLAY_MODULES = [{"exp": _memo_exp}, "mpmath"]
+
+
 def _raw(v):
     """The ``_mpf_`` tuple of an mpf, or of a number as fdot converts it (an activation's
     constant piece is an int)."""
@@ -221,9 +245,9 @@ def _raw(v):
 def _lambdified(key, build):
     if key not in _CACHE:
         expr, args = build()
-        _CACHE[key] = (lambdify(args, expr, MPMATH),
+        _CACHE[key] = (lambdify(args, expr, _REPLAY_MODULES),
                        lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]],
-                                MPMATH))
+                                _REPLAY_MODULES))
     return _CACHE[key]
 
 
@@ -310,8 +334,8 @@ def _activation_entry(act, aparam):
     subs = {s: sp.Rational(aparam) for s in act.params}
     inf = lambda v: mpmath.inf if v == sp.oo else -mpmath.inf if v == -sp.oo else v  # noqa: E731
     kinks = [float(k) for k in act.kinks]
-    pieces = [(inf(lo), inf(hi), lambdify([z], e.subs(subs), MPMATH),
-               lambdify([z], sp.diff(e.subs(subs), z), MPMATH))
+    pieces = [(inf(lo), inf(hi), lambdify([z], e.subs(subs), _REPLAY_MODULES),
+               lambdify([z], sp.diff(e.subs(subs), z), _REPLAY_MODULES))
               for lo, hi, e in act.pieces]
 
     def pick(v):
@@ -429,6 +453,7 @@ class Replay:
         # each activation's piece picker (Replay._forward); memo: Replay._forward, _loss
         self.acts = [_activation_entry(a, p)[3] for a, p in zip(spec["acts"], spec["aparams"])]
         self._memo = {}
+        _EXP_MEMO.clear()
         self.rule = [_rule(spec["cls_name"], c) for c in array_configs(spec)]
         self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
