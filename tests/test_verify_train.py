@@ -335,3 +335,34 @@ def test_the_replays_exp_memo_is_exp_at_each_precision():
                     assert T._memo_exp(x)._mpf_ == mp_exp(x)._mpf_, (dps, x)
     with mpmath.workdps(50):
         assert T._memo_exp(1) == mp_exp(1)                      # not an mpf: not kept
+
+
+def test_the_hoisted_rules_are_the_lambdified_rules_bit_for_bit():
+    """Every assignment of every configuration (and of its parameter groups), split by
+    ``T._hoist``, gives the lambdified assignment's bits at both precisions and several
+    steps; the scalar parts are taken out (else the split would be pointless)."""
+    import mpmath
+    rng = np.random.default_rng(5)
+    split = 0
+    for label, cls_name, cfg in T._configs():
+        wd_cfg = dict(cfg, weight_decay=cfg["weight_decay"] or T.WD)
+        for c in [cfg, wd_cfg] + T.groups_of(cls_name, wd_cfg):
+            for (lhs, fn), (lhs2, prep, body) in zip(T._rule(cls_name, c),
+                                                     T._rule_hoisted(cls_name, c)):
+                assert lhs == lhs2
+                split += body is not fn
+                for dps in T.DPS:
+                    with mpmath.workdps(dps):
+                        hyper = [mpmath.mpf(float(c[f])) for _, f in T._HYPER]
+                        for t in (1, 2, 4):
+                            w, g, a = (mpmath.mpf(float(v)) / 3 for v in rng.standard_normal(3))
+                            states = [mpmath.mpf(float(v)) / 7 + 1 for v in rng.random(7)]
+                            args = [w, g, t] + states + hyper
+                            args[3 + T._STATE.index("a")] = a / 5
+                            want = fn(*args)
+                            zero = mpmath.mpf(0)       # prep reads t and hyper alone
+                            pre = prep(zero, zero, t, *[zero] * len(states), *hyper)
+                            got = body(*args, *pre)
+                            assert type(got) is type(want) and mpmath.mpf(got)._mpf_ == \
+                                mpmath.mpf(want)._mpf_, (label, lhs, dps, t)
+    assert split >= 20, split

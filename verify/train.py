@@ -434,6 +434,65 @@ def _rule(cls_name, cfg):
     return _CACHE[key]
 
 
+def _rule_hoisted(cls_name, cfg):
+    """``_rule`` with each assignment split in two (``_hoist``): [(left-hand side,
+    prep, body)], ``body(*args, *prep(*args))`` the assignment's value."""
+    key = ("hoisted rule", id(_rule(cls_name, cfg)))
+    if key not in _CACHE:
+        _CACHE[key] = [(lhs, *_hoist(fn)) for lhs, fn in _rule(cls_name, cfg)]
+    return _CACHE[key]
+
+
+def _hoist(fn):
+    """(prep, body) of a lambdified assignment ``fn(w, g, t, states..., hyper...)``: its
+    code with every operation on t and the hyper-parameters alone (``1 - beta_1**t``,
+    ``-eta``, ``sqrt(1 - beta_2**t)``) taken out into ``prep``, which returns their values,
+    and ``body``, which takes them as extra arguments in their place. The operations are
+    SymPy's code, unchanged, on the same values at the same precision, so the value is
+    fn's bit for bit; a step makes them once per array, not once per element. Nothing is
+    taken out of a conditional's branches (only from its test), where fn may not
+    evaluate it."""
+    import ast
+    import inspect
+    fdef = ast.parse(inspect.getsource(fn)).body[0]
+    names = [a.arg for a in fdef.args.args]
+    per_element = set(names[:3 + len(_STATE)]) - {"t"}
+    if len(names) != 3 + len(_STATE) + len(_HYPER) or names[2] != "t" or len(fdef.body) != 1 \
+            or not isinstance(fdef.body[0], ast.Return):
+        return (lambda *args: ()), fn                       # not the expected form
+    hoisted = []
+
+    def scalar(node):
+        return all(not (isinstance(n, ast.Name) and n.id in per_element) and not isinstance(
+            n, (ast.IfExp, ast.Lambda, ast.NamedExpr, ast.Starred)) for n in ast.walk(node))
+
+    def rewrite(node):
+        if isinstance(node, ast.IfExp):
+            node.test = rewrite(node.test)
+            return node
+        if not isinstance(node, (ast.Name, ast.Constant)) and scalar(node):
+            hoisted.append(node)
+            return ast.Name(f"_hoisted{len(hoisted) - 1}", ast.Load())
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, ast.expr):
+                setattr(node, field, rewrite(value))
+            elif isinstance(value, list):
+                setattr(node, field, [rewrite(v) if isinstance(v, ast.expr) else v
+                                      for v in value])
+        return node
+    body = ast.unparse(rewrite(fdef.body[0].value))
+    if not hoisted:
+        return (lambda *args: ()), fn
+    extra = [f"_hoisted{k}" for k in range(len(hoisted))]
+    src = (f"def _prep({', '.join(names)}):\n"
+           f"    return ({', '.join(ast.unparse(h) for h in hoisted)},)\n"
+           f"def _body({', '.join(names + extra)}):\n"
+           f"    return {body}\n")
+    made = {}
+    exec(compile(src, "<verify.train hoisted rule>", "exec"), fn.__globals__, made)
+    return made["_prep"], made["_body"]
+
+
 class Replay:
     """The exact epoch: every step of run_epoch recomputed in mpmath."""
 
@@ -455,6 +514,7 @@ class Replay:
         self._memo = {}
         _EXP_MEMO.clear()
         self.rule = [_rule(spec["cls_name"], c) for c in array_configs(spec)]
+        self.hoisted = [_rule_hoisted(spec["cls_name"], c) for c in array_configs(spec)]
         self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
 
@@ -631,18 +691,20 @@ class Replay:
     def _update(self, a, vals, grads, t):
         """The rule of array ``a`` (its own config) on its values and state: each
         assignment called with (w, g, t, the states of _STATE (0 but the array's slots),
-        the hyper-parameters), its result assigned to its left-hand side in that list."""
+        the hyper-parameters), its result assigned to its left-hand side in that list;
+        the operations on t and the hyper-parameters alone made once (``_hoist``)."""
         n = len(vals)
-        flat, slots, rule, hyper = self.st[a][0], self.slots[a], self.rule[a], self.hyper[a]
+        flat, slots, hyper = self.st[a][0], self.slots[a], self.hyper[a]
         pos = [3 + _STATE.index(name) for name in slots]
-        lhs = [(_ARG[name], fn) for name, fn in rule]
         zero = mpmath.mpf(0)
+        scalars = [zero, zero, t] + [zero] * len(_STATE) + hyper
+        steps = [(_ARG[name], body, prep(*scalars)) for name, prep, body in self.hoisted[a]]
         for i in range(n):
             args = [vals[i], grads[i], t] + [zero] * len(_STATE) + hyper
             for k, at in enumerate(pos):
                 args[at] = flat[k * n + i]
-            for at, fn in lhs:
-                args[at] = fn(*args)
+            for at, body, pre in steps:
+                args[at] = body(*args, *pre)
             vals[i] = args[0]
             for k, at in enumerate(pos):
                 flat[k * n + i] = args[at]
