@@ -139,7 +139,7 @@ class _MpfReplay(T.Replay):
         super().__init__(spec, arrays, dps)
         self.mp_acts = [T._activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
 
-    def objective(self, rows, l2e):
+    def objective(self, rows, l2e, terms=True):         # the terms always
         import mpmath
         fdot, fsum = mpmath.fdot, mpmath.fsum
         sp_, sz, L = self.spec, self.sizes, len(self.W)

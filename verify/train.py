@@ -566,11 +566,13 @@ class Replay:
                                                 self._target(r), sp_["margin"])
         return got
 
-    def objective(self, rows, l2e):
+    def objective(self, rows, l2e, terms=True):
         """(mean data loss, penalty sum ||W||^2 / 2, [(dW_l, db_l)]) of the batch ``rows``:
-        the forward pass, each row's loss and gradient, backprop, + l2e W on dW. The
-        products are summed as mpmath's fdot / fsum sum them: exactly, then rounded once
-        at the working precision (and twice as fast as a sum of rounded products). The
+        the forward pass, each row's loss and gradient, backprop, + l2e W on dW; with
+        ``terms``, also ``self.terms`` (``_terms``: only ``_conditioning`` reads them, for
+        the NORMALIZED rules). The products are summed as mpmath's fdot / fsum sum them:
+        exactly, then rounded once at the working precision (and twice as fast as a sum
+        of rounded products). The
         sums and products are taken on the ``_mpf_`` tuples (``mpf_sum`` of exact
         ``mpf_mul`` products, as fdot takes them; ``mpf_add`` / ``mpf_mul`` / ``mpf_abs``
         at the working precision, as the mpf operators do): the same values, without an
@@ -607,37 +609,51 @@ class Replay:
             # constant piece's 0) enters as an mpf: int / int would be a rounded float
             dZ.append([(mpmath.mpf(gv) / B)._mpf_ for gv in grad])
         grads, self.terms = [None] * L, [None] * L
-        aZ = [[mabs(v, prec, rnd) for v in row] for row in dZ]   # backprop in absolute values
+        # backprop in absolute values, for the terms
+        aZ = [[mabs(v, prec, rnd) for v in row] for row in dZ] if terms else None
         l2t = l2e._mpf_
         for l in range(L - 1, -1, -1):
             n, m = sz[l], sz[l + 1]
             dZ = self._drop_raw(l + 1, dZ, prec, rnd)
-            aZ = self._drop_raw(l + 1, aZ, prec, rnd)               # factors are >= 0
+            if terms:
+                aZ = self._drop_raw(l + 1, aZ, prec, rnd)           # factors are >= 0
             d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
                  for i in range(B)]
             dZ = [[mul(dZ[i][j], d[i][j], prec, rnd) for j in range(m)] for i in range(B)]
-            aZ = [[mul(aZ[i][j], mabs(d[i][j], prec, rnd), prec, rnd) for j in range(m)]
-                  for i in range(B)]
             W, Hl = Wt[l], Ht[l]
-            aH = [[mabs(v, prec, rnd) for v in row] for row in Hl]
             l2W = [mul(l2t, w, prec, rnd) for w in W]
             dW = [mk(add(msum([mul(Hl[i][k], dZ[i][j]) for i in range(B)], prec, rnd),
                          l2W[k * m + j], prec, rnd)) for k in range(n) for j in range(m)]
             db = [mk(msum([dZ[i][j] for i in range(B)], prec, rnd)) for j in range(m)]
             grads[l] = (dW, db)
-            # the sizes of the terms each gradient sums: its rounding error is of their
-            # order, however small the sum (a first-order running error bound); tuples
-            self.terms[l] = ([add(msum([mul(aH[i][k], aZ[i][j]) for i in range(B)], prec, rnd),
-                                  mabs(l2W[k * m + j], prec, rnd), prec, rnd)
-                              for k in range(n) for j in range(m)],
-                             [msum([aZ[i][j] for i in range(B)], prec, rnd) for j in range(m)])
+            if terms:
+                aZ = self._terms(l, aZ, d, Hl, W, l2W, prec, rnd)
             if l:           # the input's gradient is not needed
-                aW = [mabs(w, prec, rnd) for w in W]
                 dZ = [[msum([mul(dZ[i][j], W[k * m + j]) for j in range(m)], prec, rnd)
                        for k in range(n)] for i in range(B)]
-                aZ = [[msum([mul(aZ[i][j], aW[k * m + j]) for j in range(m)], prec, rnd)
-                       for k in range(n)] for i in range(B)]
         return data / B, sum(w * w for W in self.W for w in W) / 2, grads
+
+    def _terms(self, l, aZ, d, Hl, W, l2W, prec, rnd):
+        """Set ``self.terms[l]`` from the absolute backprop ``aZ`` at layer l's output (its
+        dropout applied), the activation's derivatives ``d``, the layer's input ``Hl``, its
+        weights ``W`` and ``l2e W`` (tuples); returns aZ at layer l's input (None for the
+        first layer)."""
+        mul, add, msum, mabs = _mpf_mul, _mpf_add, _mpf_sum, _mpf_abs
+        B, (n, m) = len(Hl), (self.sizes[l], self.sizes[l + 1])
+        aZ = [[mul(aZ[i][j], mabs(d[i][j], prec, rnd), prec, rnd) for j in range(m)]
+              for i in range(B)]
+        aH = [[mabs(v, prec, rnd) for v in row] for row in Hl]
+        # the sizes of the terms each gradient sums: its rounding error is of their order,
+        # however small the sum (a first-order running error bound); tuples
+        self.terms[l] = ([add(msum([mul(aH[i][k], aZ[i][j]) for i in range(B)], prec, rnd),
+                              mabs(l2W[k * m + j], prec, rnd), prec, rnd)
+                          for k in range(n) for j in range(m)],
+                         [msum([aZ[i][j] for i in range(B)], prec, rnd) for j in range(m)])
+        if not l:
+            return None
+        aW = [mabs(w, prec, rnd) for w in W]
+        return [[msum([mul(aZ[i][j], aW[k * m + j]) for j in range(m)], prec, rnd)
+                 for k in range(n)] for i in range(B)]
 
     def step(self, rows, t):
         """One step of run_epoch on ``rows`` (the t-th update); returns reported loss * B."""
@@ -647,12 +663,13 @@ class Replay:
         if "dropout" in sp_:        # this update's masks; loss_grad (inference) has none
             from verify.dropout import epoch_masks
             self.masks = epoch_masks(sp_, B, t)
-        data, pen, grads = self.objective(rows, l2e)
+        data, pen, grads = self.objective(rows, l2e, sp_["cls_name"] in NORMALIZED)
         self.masks = None
         reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
         for l in range(len(self.W)):
             for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
-                self._conditioning(2 * l + p, vals, g, self.terms[l][p])
+                if self.terms[l] is not None:           # the NORMALIZED rules
+                    self._conditioning(2 * l + p, vals, g, self.terms[l][p])
                 self._update(2 * l + p, vals, g, t)
         return reported * B
 
@@ -682,7 +699,7 @@ class Replay:
         {"dW1": [...], "db1": [...], ...}."""
         with mpmath.workdps(self.dps):
             l2 = mpmath.mpf(self.spec["l2"])
-            data, pen, grads = self.objective(list(range(len(self.X))), l2)
+            data, pen, grads = self.objective(list(range(len(self.X))), l2, terms=False)
             out = {}
             for l, (dW, db) in enumerate(grads):
                 out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
