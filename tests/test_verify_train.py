@@ -137,6 +137,7 @@ class _MpfReplay(T.Replay):
 
     def __init__(self, spec, arrays, dps):
         super().__init__(spec, arrays, dps)
+        self.rule = [T._rule(spec["cls_name"], c) for c in T.array_configs(spec)]
         self.mp_acts = [T._activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
 
     def objective(self, rows, l2e, terms=True):         # the terms always

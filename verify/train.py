@@ -509,11 +509,10 @@ class Replay:
                           for c in array_configs(spec)]
         self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
         self.sizes = spec["sizes"]
-        # each activation's piece picker (Replay._forward); memo: Replay._forward, _loss
+        # each activation's piece picker; the memo of _forward, _derivative and _loss
         self.acts = [_activation_entry(a, p)[3] for a, p in zip(spec["acts"], spec["aparams"])]
         self._memo = {}
         _EXP_MEMO.clear()
-        self.rule = [_rule(spec["cls_name"], c) for c in array_configs(spec)]
         self.hoisted = [_rule_hoisted(spec["cls_name"], c) for c in array_configs(spec)]
         self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
@@ -549,6 +548,8 @@ class Replay:
         return got
 
     def _derivative(self, l, piece, z):
+        """The derivative of activation ``l`` at the mpf ``z`` on its ``piece``, memoized
+        as ``_forward`` is."""
         key = (l, z._mpf_, "d")
         got = self._memo.get(key)
         if got is None:
@@ -572,11 +573,10 @@ class Replay:
         ``terms``, also ``self.terms`` (``_terms``: only ``_conditioning`` reads them, for
         the NORMALIZED rules). The products are summed as mpmath's fdot / fsum sum them:
         exactly, then rounded once at the working precision (and twice as fast as a sum
-        of rounded products). The
-        sums and products are taken on the ``_mpf_`` tuples (``mpf_sum`` of exact
-        ``mpf_mul`` products, as fdot takes them; ``mpf_add`` / ``mpf_mul`` / ``mpf_abs``
-        at the working precision, as the mpf operators do): the same values, without an
-        mpf per intermediate."""
+        of rounded products). The sums and products are taken on the ``_mpf_`` tuples
+        (``mpf_sum`` of exact ``mpf_mul`` products, as fdot takes them; ``mpf_add`` /
+        ``mpf_mul`` / ``mpf_abs`` at the working precision, as the mpf operators do): the
+        same values, without an mpf per intermediate."""
         prec, rnd = mpmath.mp._prec_rounding
         mk, mul, add, msum, mabs = (mpmath.mp.make_mpf, _mpf_mul, _mpf_add, _mpf_sum,
                                     _mpf_abs)
