@@ -126,3 +126,244 @@ def test_a_kink_on_the_exact_trajectory_is_refused():
     assert value(np.float64(2.0)) == 2.0
     with pytest.raises(T._Boundary):
         value(1e-5)
+
+
+# --- the replay's arithmetic on _mpf_ tuples is the mpf arithmetic, bit for bit ----------
+
+class _MpfReplay(T.Replay):
+    """The replay written with mpf operators, fdot and fsum throughout (no memo, a piece
+    picked per call, the rule's arguments from a dict): the statement the tuple
+    arithmetic, the memo and the shared picks of ``T.Replay`` must reproduce bit for bit."""
+
+    def __init__(self, spec, arrays, dps):
+        super().__init__(spec, arrays, dps)
+        self.rule = [T._rule(spec["cls_name"], c) for c in T.array_configs(spec)]
+        self.mp_acts = [T._activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
+
+    def objective(self, rows, l2e, terms=True):         # the terms always
+        import mpmath
+        fdot, fsum = mpmath.fdot, mpmath.fsum
+        sp_, sz, L = self.spec, self.sizes, len(self.W)
+        B = len(rows)
+        H = [self._drop(0, [self.X[r] for r in rows])]
+        Z = []
+        for l in range(L):
+            n, m = sz[l], sz[l + 1]
+            Zl = [[fdot((h[k], self.W[l][k * m + j]) for k in range(n)) + self.b[l][j]
+                   for j in range(m)] for h in H[-1]]
+            Z.append(Zl)
+            H.append(self._drop(l + 1, [[self.mp_acts[l][0](v) for v in row] for row in Zl]))
+        data, dZ = 0, []
+        for i, r in enumerate(rows):
+            val, grad = T._loss_piece(sp_["loss"], sz[L], H[L][i], self._target(r),
+                                      sp_["margin"])
+            data += val
+            dZ.append([mpmath.mpf(gv) / B for gv in grad])
+        grads, self.terms = [None] * L, [None] * L
+        aZ = [[abs(v) for v in row] for row in dZ]
+        for l in range(L - 1, -1, -1):
+            n, m = sz[l], sz[l + 1]
+            dZ, aZ = self._drop(l + 1, dZ), self._drop(l + 1, aZ)
+            d = [[self.mp_acts[l][1](Z[l][i][j]) for j in range(m)] for i in range(B)]
+            dZ = [[dZ[i][j] * d[i][j] for j in range(m)] for i in range(B)]
+            aZ = [[aZ[i][j] * abs(d[i][j]) for j in range(m)] for i in range(B)]
+            W = self.W[l]
+            dW = [fdot((H[l][i][k], dZ[i][j]) for i in range(B)) + l2e * W[k * m + j]
+                  for k in range(n) for j in range(m)]
+            db = [fsum(dZ[i][j] for i in range(B)) for j in range(m)]
+            grads[l] = (dW, db)
+            self.terms[l] = ([fdot((abs(H[l][i][k]), aZ[i][j]) for i in range(B))
+                              + abs(l2e * W[k * m + j]) for k in range(n) for j in range(m)],
+                             [fsum(aZ[i][j] for i in range(B)) for j in range(m)])
+            dZ = [[fdot((dZ[i][j], W[k * m + j]) for j in range(m)) for k in range(n)]
+                  for i in range(B)]
+            aZ = [[fdot((aZ[i][j], abs(W[k * m + j])) for j in range(m)) for k in range(n)]
+                  for i in range(B)]
+        return data / B, sum(w * w for W in self.W for w in W) / 2, grads
+
+    def _conditioning(self, a, vals, grads, terms):
+        if self.spec["cls_name"] not in T.NORMALIZED:
+            return
+        cfg = T.array_configs(self.spec)[a]
+        wd = 0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"]
+        for g, w, tm in zip(grads, vals, terms):
+            ge = abs(g + wd * w)
+            if ge != 0 and ge * T.COND_MAX < tm + abs(wd * w):
+                raise T._Boundary("a normalized step of a cancelling gradient")
+
+    def _update(self, a, vals, grads, t):
+        import mpmath
+        n = len(vals)
+        flat, slots, rule, hyper = self.st[a][0], self.slots[a], self.rule[a], self.hyper[a]
+        for i in range(n):
+            env = dict.fromkeys(T._STATE, mpmath.mpf(0))
+            for k, name in enumerate(slots):
+                env[name] = flat[k * n + i]
+            env["w"], env["g"] = vals[i], grads[i]
+            for lhs, fn in rule:
+                env[lhs] = fn(env["w"], env["g"], t, *[env[s] for s in T._STATE], *hyper)
+            vals[i] = env["w"]
+            for k, name in enumerate(slots):
+                flat[k * n + i] = env[name]
+
+
+class _NoMemo(dict):
+    """An exp memo that remembers nothing."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
+def _replay_bits(cls, spec, d, st0):
+    """_replay_now's values with the replay class ``cls``, each mpf as its _mpf_ tuple
+    (or the refusal); the mpf replay without the exp memo."""
+    old, memo = T.Replay, T._EXP_MEMO
+    T.Replay = cls
+    if cls is _MpfReplay:
+        T._EXP_MEMO = _NoMemo()
+    try:
+        vals, s0, s1, s2 = T._replay_now(spec, d, st0)
+    except T._Boundary as exc:
+        return "boundary", str(exc)
+    finally:
+        T.Replay, T._EXP_MEMO = old, memo
+    return ({k: [v._mpf_ for v in vs] for k, vs in vals.items()},
+            [s._mpf_ for s in (s0, s1, s2)])
+
+
+def _replay_cases():
+    """Specs of every activation, every loss, plain, momentum, normalized (the
+    conditioning test) and parameter-group rules, and dropouts."""
+    from verify import dropout as D
+    cases = []
+    for index, (label, cls_name, cfg) in enumerate(T._configs()):
+        if index in (0, 3, 7, 13):      # SGD, Adagrad, Adam amsgrad, SklearnAdam
+            cases += T._specs(index, cls_name, cfg, quick=index != 0)
+    return cases + D._epoch_specs(quick=True)[:3]
+
+
+@needs_epoch
+def test_the_replay_on_mpf_tuples_is_the_mpf_replay_bit_for_bit():
+    api = T.compiled_api()
+    seen = {"boundary": 0, "values": 0}
+    for spec in _replay_cases():
+        for attempt in range(2):
+            d = T._data(spec, np.random.default_rng([0, spec["index"], attempt]))
+            st0 = [np.zeros(0, np.float64) if s is None else s for s in T._initial_states(
+                api, spec, [p for W, b in zip(d["W"], d["b"]) for p in (W, b)], np.float64)]
+            got, want = _replay_bits(T.Replay, spec, d, st0), _replay_bits(_MpfReplay, spec,
+                                                                           d, st0)
+            assert got == want, (T._spec_text(spec), attempt)
+            seen["boundary" if got[0] == "boundary" else "values"] += 1
+    assert seen["values"] >= 20 and seen["boundary"] >= 1, seen
+
+
+@pytest.mark.parametrize("act", [a for a in ACTIVATIONS if a.kinks], ids=lambda a: a.name)
+def test_the_replays_piece_pick_decides_as_the_mpf_comparisons(act):
+    import mpmath
+    value, _, _, pick = T._activation_entry(act, next(iter(act.evidence_params.values()), 0.0))
+    for dps in T.DPS:
+        with mpmath.workdps(dps):
+            b = mpmath.mpf(T.BOUNDARY)
+            tiny = mpmath.mpf(2) ** (-3 * dps)
+            for k in act.kinks:
+                for z in (k + b, k - b, k + b + tiny, k - b - tiny, k + b - tiny, k, k + 1,
+                          k - 1, k + tiny, mpmath.mpf(-1e300), mpmath.mpf(1e300)):
+                    z = mpmath.mpf(z)
+                    try:
+                        want = value(z)
+                    except T._Boundary:
+                        with pytest.raises(T._Boundary):
+                            pick(z)
+                        continue
+                    assert mpmath.mpf(pick(z)[2](z))._mpf_ == mpmath.mpf(want)._mpf_, z
+
+
+def test_measure_with_difference_is_measure_and_its_difference():
+    import mpmath
+    from verify.evidence import measure, measure_with_difference
+    rng = np.random.default_rng(3)
+    for dt in (np.float64, np.float32):
+        for c in list(rng.standard_normal(20).astype(dt)) + [dt(0), dt(np.inf), dt(np.nan)]:
+            for e in (mpmath.mpf(float(c)) * (1 + mpmath.mpf(10) ** -9) / 3, mpmath.mpf(0),
+                      mpmath.mpf(float(c)), mpmath.mpf(1e300) ** 2):
+                ms, d = measure_with_difference(c, e, dt)
+                ref = measure(c, e, dt)
+                assert (ms.ulps, ms.rel, ms.abs_eps) == (ref.ulps, ref.rel, ref.abs_eps) or (
+                    np.isnan(ms.ulps) and np.isnan(ref.ulps))
+                if d is not None:
+                    assert d == abs(mpmath.mpf(float(c)) - e)._mpf_
+
+
+@pytest.mark.parametrize("cls_name", ["Adagrad", "AdamW"])
+def test_the_replays_conditioning_refuses_as_the_mpf_comparisons(cls_name):
+    """Gradients on both sides of COND_MAX (and exact zeros): the tuple test refuses
+    exactly where the mpf one does."""
+    import mpmath
+    label, _, cfg = next(c for c in T._configs() if c[1] == cls_name)
+    spec = T._specs(0, cls_name, cfg, quick=True)[0]
+    fast = object.__new__(T.Replay)
+    slow = object.__new__(_MpfReplay)
+    fast.spec = slow.spec = spec
+    wd = 0 if cls_name == "AdamW" else T.array_configs(spec)[0]["weight_decay"]
+    with mpmath.workdps(50):
+        w = mpmath.mpf(0.75)
+        for tm in (mpmath.mpf(1), mpmath.mpf(3) / 7):
+            edge = (tm + abs(wd * w)) / T.COND_MAX
+            cases = [0, edge, edge * (1 + mpmath.mpf(10) ** -40), edge * (1 - mpmath.mpf(10)
+                                                                         ** -40), 2 * edge]
+            for ge in cases:
+                for sign in (1, -1):
+                    g = sign * ge - wd * w
+                    outcome = []
+                    for rp, terms in ((fast, [tm._mpf_]), (slow, [tm])):
+                        try:
+                            rp._conditioning(0, [w], [mpmath.mpf(g)], terms)
+                            outcome.append("ok")
+                        except T._Boundary:
+                            outcome.append("refused")
+                    assert outcome[0] == outcome[1], (ge, sign, outcome)
+
+
+def test_the_replays_exp_memo_is_exp_at_each_precision():
+    import mpmath
+    from verify.evidence import mp_exp
+    xs = [mpmath.mpf(v) for v in (0.5, -0.5, 3.25, 700.0, -1e-3)]
+    for _ in range(2):                  # the second pass reads the memo
+        for dps in (50, 100, 15, 50):
+            with mpmath.workdps(dps):
+                for x in xs:
+                    assert T._memo_exp(x)._mpf_ == mp_exp(x)._mpf_, (dps, x)
+    with mpmath.workdps(50):
+        assert T._memo_exp(1) == mp_exp(1)                      # not an mpf: not kept
+
+
+def test_the_hoisted_rules_are_the_lambdified_rules_bit_for_bit():
+    """Every assignment of every configuration (and of its parameter groups), split by
+    ``T._hoist``, gives the lambdified assignment's bits at both precisions and several
+    steps; the scalar parts are taken out (else the split would be pointless)."""
+    import mpmath
+    rng = np.random.default_rng(5)
+    split = 0
+    for label, cls_name, cfg in T._configs():
+        wd_cfg = dict(cfg, weight_decay=cfg["weight_decay"] or T.WD)
+        for c in [cfg, wd_cfg] + T.groups_of(cls_name, wd_cfg):
+            for (lhs, fn), (lhs2, prep, body) in zip(T._rule(cls_name, c),
+                                                     T._rule_hoisted(cls_name, c)):
+                assert lhs == lhs2
+                split += body is not fn
+                for dps in T.DPS:
+                    with mpmath.workdps(dps):
+                        hyper = [mpmath.mpf(float(c[f])) for _, f in T._HYPER]
+                        for t in (1, 2, 4):
+                            w, g, a = (mpmath.mpf(float(v)) / 3 for v in rng.standard_normal(3))
+                            states = [mpmath.mpf(float(v)) / 7 + 1 for v in rng.random(7)]
+                            args = [w, g, t] + states + hyper
+                            args[3 + T._STATE.index("a")] = a / 5
+                            want = fn(*args)
+                            zero = mpmath.mpf(0)       # prep reads t and hyper alone
+                            pre = prep(zero, zero, t, *[zero] * len(states), *hyper)
+                            got = body(*args, *pre)
+                            assert type(got) is type(want) and mpmath.mpf(got)._mpf_ == \
+                                mpmath.mpf(want)._mpf_, (label, lhs, dps, t)
+    assert split >= 20, split

@@ -190,10 +190,18 @@ class Measure:
 
 def measure(c, e, dtype):
     """Compare a computed float ``c`` with the exact mpf ``e`` in ``dtype``'s units."""
+    return measure_with_difference(c, e, dtype)[0]
+
+
+def measure_with_difference(c, e, dtype):
+    """``(measure(c, e, dtype), d)``: d the ``_mpf_`` tuple of ``|mpf(c) - e|`` at the
+    working precision as measure computes it (so ``d / s`` is ``abs(mpf(c) - e) / s``
+    with the same roundings), or None where measure takes none (c not finite, e
+    overflowing the dtype or not an mpf)."""
     c = float(c)
     p, emin, eps, big, tiny, eps_exp, over, tiny_m = _limits(dtype)
     if math.isnan(c):
-        return Measure(math.inf, math.inf, math.inf, c, e)
+        return Measure(math.inf, math.inf, math.inf, c, e), None
     if type(e) is _MPF and e._mpf_[1]:                 # a finite, non-zero mpf
         # |e|, d = |mpf(c) - e|, d / ulp(e), d / eps, d / |e| and the comparisons with
         # the overflow bound and tiny, with the operations and roundings of those mpf
@@ -206,9 +214,9 @@ def measure(c, e, dtype):
         aem = _mpf_abs(em, prec, rnd)
         if _mpf_gt(aem, over._mpf_):                   # e overflows the dtype
             v = 0.0 if math.isinf(c) and (c > 0) == (e > 0) else math.inf
-            return Measure(v, v, v, c, e)
+            return Measure(v, v, v, c, e), None
         if math.isinf(c):
-            return Measure(math.inf, math.inf, math.inf, c, e)
+            return Measure(math.inf, math.inf, math.inf, c, e), None
         dm = _mpf_abs(_mpf_sub(_mpf_pos(_from_float(c), prec, rnd), em, prec, rnd),
                       prec, rnd)
         _, _, exp, bc = em
@@ -218,18 +226,18 @@ def measure(c, e, dtype):
         # range)
         rel = _to_float(_mpf_div(dm, aem, prec, rnd), rnd=rnd) if _mpf_ge(aem, tiny_m) \
             else 0.0
-        return Measure(ulps, rel, abs_eps, c, e)
+        return Measure(ulps, rel, abs_eps, c, e), dm
     ae = abs(e)                                        # e is zero, or not an mpf
     if ae > big * (1 + eps / 2):                       # e overflows the dtype
         ok = math.isinf(c) and (c > 0) == (e > 0)
         v = 0.0 if ok else math.inf
-        return Measure(v, v, v, c, e)
+        return Measure(v, v, v, c, e), None
     if math.isinf(c):
-        return Measure(math.inf, math.inf, math.inf, c, e)
+        return Measure(math.inf, math.inf, math.inf, c, e), None
     d = abs(mpmath.mpf(c) - e)
     ulps, abs_eps = float(d / ulp(e, dtype)), float(d / eps)
     rel = float(d / ae) if ae >= tiny else 0.0
-    return Measure(ulps, rel, abs_eps, c, e)
+    return Measure(ulps, rel, abs_eps, c, e), (d._mpf_ if type(d) is _MPF else None)
 
 
 _MPF = type(mpmath.mpf(1))

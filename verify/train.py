@@ -44,6 +44,7 @@ loss_grad's gradients, one optimizer state slot across all parameters). A slippe
 term, the mean, the bias step, the step count) moves values by ~1e-3 relative: millions of
 ulps.
 """
+import functools
 import itertools
 import time
 
@@ -53,7 +54,7 @@ import sympy as sp
 
 from verify import kernels as K
 from verify import optim as O
-from verify.evidence import MPMATH, lambdify, measure
+from verify.evidence import MPMATH, lambdify, measure, measure_with_difference, mp_exp
 from verify.losses import _ce, _logistic_def, _zl
 from verify.proofs import Proof
 from verify.registry import ACTIVATIONS, Tolerance, z
@@ -198,17 +199,59 @@ class _Boundary(ValueError):
 
 
 _CACHE = {}
+# mpmath's arithmetic on the values' _mpf_ tuples, for the replay's hot loops (the same
+# operations and roundings as the mpf operators and fdot / fsum, without an mpf per
+# intermediate)
+_LIB = mpmath.libmp
+_mpf_add, _mpf_sub, _mpf_mul, _mpf_abs = _LIB.mpf_add, _LIB.mpf_sub, _LIB.mpf_mul, _LIB.mpf_abs
+_mpf_sum, _mpf_lt, _mpf_eq = _LIB.mpf_sum, _LIB.mpf_lt, _LIB.mpf_eq
+_from_int, _from_float, _FZERO = _LIB.from_int, _LIB.from_float, _LIB.fzero
+_mpf_div, _to_float = _LIB.mpf_div, _LIB.to_float
+_MPF = type(mpmath.mpf(0))
+_BOUNDARY_T = _from_float(BOUNDARY)
+_COND_MAX_T = _from_float(COND_MAX)
+
+
+# exp(x) of the replay's activations and losses by x's tuple and the working precision and
+# rounding: tanh's definition and derivative take exp(z) and exp(-z) twelve times between
+# them, softmax cross-entropy's gradient exp(z_j) c + 1 times per logit. Emptied by each
+# Replay (the values of one replay at one precision).
+_EXP_MEMO = {}
+
+
+def _memo_exp(x):
+    """``mp_exp(x)``, remembered: the same function of the same value at the same
+    precision and rounding."""
+    if type(x) is not _MPF:
+        return mp_exp(x)
+    prec, rnd = mpmath.mp._prec_rounding
+    key = (x._mpf_, prec, rnd)
+    got = _EXP_MEMO.get(key)
+    if got is None:
+        got = _EXP_MEMO[key] = mp_exp(x)
+    return got
+
+
+# lambdify's modules for the replay's activations and losses: the oracle's, exp memoized
+_REPLAY_MODULES = [{"exp": _memo_exp}, "mpmath"]
+
+
+def _raw(v):
+    """The ``_mpf_`` tuple of an mpf, or of a number as fdot converts it (an activation's
+    constant piece is an int)."""
+    return v._mpf_ if type(v) is _MPF else mpmath.mp.convert(v)._mpf_
 
 
 def _lambdified(key, build):
     if key not in _CACHE:
         expr, args = build()
-        _CACHE[key] = (lambdify(args, expr, MPMATH),
+        _CACHE[key] = (lambdify(args, expr, _REPLAY_MODULES),
                        lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]],
-                                MPMATH))
+                                _REPLAY_MODULES))
     return _CACHE[key]
 
 
+@functools.lru_cache(maxsize=None)
 def _zsyms(c):
     return sp.symbols(f"z0:{c}", real=True)
 
@@ -221,13 +264,13 @@ def _loss_piece(loss, c, zrow, label, margin):
         f, d = _lambdified((loss, c, label), lambda: (_ce(zs, label), list(zs)))
         args = list(zrow)
     elif loss in ("squared_error", "logistic_loss"):
-        ts = sp.symbols(f"t0:{c}", real=True)
-        if loss == "squared_error":
-            build = lambda: (sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(zs, ts)),  # noqa: E731
-                             list(zs) + list(ts))
-        else:
-            build = lambda: (sum(_logistic_def(t).subs(_zl, v) for v, t in zip(zs, ts)),  # noqa: E731
-                             list(zs) + list(ts))
+        def build():
+            ts = sp.symbols(f"t0:{c}", real=True)
+            if loss == "squared_error":
+                return (sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(zs, ts)),
+                        list(zs) + list(ts))
+            return (sum(_logistic_def(t).subs(_zl, v) for v, t in zip(zs, ts)),
+                    list(zs) + list(ts))
         f, d = _lambdified((loss, c), build)
         args = list(zrow) + [mpmath.mpf(float(v)) for v in label]
     elif loss == "sparsemax_loss":
@@ -273,24 +316,53 @@ def _sparsemax_piece(zs, y, S):
 def _activation(act, aparam):
     """value(z), derivative(z) of a registry activation as mpmath functions, piece by
     piece (a point near a kink raises _Boundary)."""
+    return _activation_entry(act, aparam)[:2]
+
+
+def _activation_entry(act, aparam):
+    """(value(z), derivative(z), the registry entry, pick(z)): ``pick`` takes an mpf at
+    the working precision and returns the piece (lower bound, upper bound, value,
+    derivative) it lies on, deciding the same comparisons as ``value`` does (``|z - k|
+    < BOUNDARY``, ``lo < z < hi``) on the ``_mpf_`` tuples: the kinks, BOUNDARY and the
+    bounds are floats and integers, whose tuples are exact. Replay picks each
+    pre-activation's piece once, for the value and the derivative."""
     # lambdified once per process and registry entry (held in the entry, so that its id is
     # not reused), as the rules are
     key = ("activation", id(act), aparam)
     if key in _CACHE:
-        return _CACHE[key][:2]
+        return _CACHE[key]
     subs = {s: sp.Rational(aparam) for s in act.params}
     inf = lambda v: mpmath.inf if v == sp.oo else -mpmath.inf if v == -sp.oo else v  # noqa: E731
     kinks = [float(k) for k in act.kinks]
-    pieces = [(inf(lo), inf(hi), lambdify([z], e.subs(subs), MPMATH),
-               lambdify([z], sp.diff(e.subs(subs), z), MPMATH))
+    pieces = [(inf(lo), inf(hi), lambdify([z], e.subs(subs), _REPLAY_MODULES),
+               lambdify([z], sp.diff(e.subs(subs), z), _REPLAY_MODULES))
               for lo, hi, e in act.pieces]
 
     def pick(v):
         if any(abs(v - k) < BOUNDARY for k in kinks):
             raise _Boundary(f"{act.name} kink")
         return next(p for p in pieces if p[0] < v < p[1])
-    _CACHE[key] = (lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v)), act
-    return _CACHE[key][:2]
+
+    def bound(v):       # None for an infinite bound, else the exact tuple of an integer
+        return None if v in (sp.oo, -sp.oo) else _from_int(int(v))
+    if all(sp.sympify(v).is_Integer or v in (sp.oo, -sp.oo)
+           for lo, hi, _ in act.pieces for v in (lo, hi)) and all(
+            float(k) == int(k) for k in kinks):
+        kinks_t = [_from_float(k) for k in kinks]
+        bounds = [(bound(lo), bound(hi), p) for (lo, hi, _), p in zip(act.pieces, pieces)]
+
+        def pick_raw(v):
+            prec, rnd = mpmath.mp._prec_rounding
+            t = v._mpf_
+            for k in kinks_t:
+                if _mpf_lt(_mpf_abs(_mpf_sub(t, k, prec, rnd), prec, rnd), _BOUNDARY_T):
+                    raise _Boundary(f"{act.name} kink")
+            return next(p for lo, hi, p in bounds
+                        if (lo is None or _mpf_lt(lo, t)) and (hi is None or _mpf_lt(t, hi)))
+    else:
+        pick_raw = pick
+    _CACHE[key] = ((lambda v: pick(v)[2](v)), (lambda v: pick(v)[3](v)), act, pick_raw)
+    return _CACHE[key]
 
 
 def array_configs(spec):
@@ -335,6 +407,8 @@ def _slot_names(cls_name, cfg):
 
 
 _STATE = ["b", "G", "s", "a", "m", "v", "v_max"]
+# the position of w, g and each state in the arguments of a rule's assignment (_rule)
+_ARG = dict({"w": 0, "g": 1}, **{name: 3 + k for k, name in enumerate(_STATE)})
 _HYPER = [(O.lr, "lr"), (O.mu, "momentum"), (O.tau, "dampening"), (O.wd, "weight_decay"),
           (O.alpha, "alpha"), (O.eps, "eps"), (O.beta, "momentum"), (O.beta1, "beta1"),
           (O.beta2, "beta2"), (O.lr_decay, "lr_decay")]
@@ -360,6 +434,65 @@ def _rule(cls_name, cfg):
     return _CACHE[key]
 
 
+def _rule_hoisted(cls_name, cfg):
+    """``_rule`` with each assignment split in two (``_hoist``): [(left-hand side,
+    prep, body)], ``body(*args, *prep(*args))`` the assignment's value."""
+    key = ("hoisted rule", id(_rule(cls_name, cfg)))
+    if key not in _CACHE:
+        _CACHE[key] = [(lhs, *_hoist(fn)) for lhs, fn in _rule(cls_name, cfg)]
+    return _CACHE[key]
+
+
+def _hoist(fn):
+    """(prep, body) of a lambdified assignment ``fn(w, g, t, states..., hyper...)``: its
+    code with every operation on t and the hyper-parameters alone (``1 - beta_1**t``,
+    ``-eta``, ``sqrt(1 - beta_2**t)``) taken out into ``prep``, which returns their values,
+    and ``body``, which takes them as extra arguments in their place. The operations are
+    SymPy's code, unchanged, on the same values at the same precision, so the value is
+    fn's bit for bit; a step makes them once per array, not once per element. Nothing is
+    taken out of a conditional's branches (only from its test), where fn may not
+    evaluate it."""
+    import ast
+    import inspect
+    fdef = ast.parse(inspect.getsource(fn)).body[0]
+    names = [a.arg for a in fdef.args.args]
+    per_element = set(names[:3 + len(_STATE)]) - {"t"}
+    if len(names) != 3 + len(_STATE) + len(_HYPER) or names[2] != "t" or len(fdef.body) != 1 \
+            or not isinstance(fdef.body[0], ast.Return):
+        return (lambda *args: ()), fn                       # not the expected form
+    hoisted = []
+
+    def scalar(node):
+        return all(not (isinstance(n, ast.Name) and n.id in per_element) and not isinstance(
+            n, (ast.IfExp, ast.Lambda, ast.NamedExpr, ast.Starred)) for n in ast.walk(node))
+
+    def rewrite(node):
+        if isinstance(node, ast.IfExp):
+            node.test = rewrite(node.test)
+            return node
+        if not isinstance(node, (ast.Name, ast.Constant)) and scalar(node):
+            hoisted.append(node)
+            return ast.Name(f"_hoisted{len(hoisted) - 1}", ast.Load())
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, ast.expr):
+                setattr(node, field, rewrite(value))
+            elif isinstance(value, list):
+                setattr(node, field, [rewrite(v) if isinstance(v, ast.expr) else v
+                                      for v in value])
+        return node
+    body = ast.unparse(rewrite(fdef.body[0].value))
+    if not hoisted:
+        return (lambda *args: ()), fn
+    extra = [f"_hoisted{k}" for k in range(len(hoisted))]
+    src = (f"def _prep({', '.join(names)}):\n"
+           f"    return ({', '.join(ast.unparse(h) for h in hoisted)},)\n"
+           f"def _body({', '.join(names + extra)}):\n"
+           f"    return {body}\n")
+    made = {}
+    exec(compile(src, "<verify.train hoisted rule>", "exec"), fn.__globals__, made)
+    return made["_prep"], made["_body"]
+
+
 class Replay:
     """The exact epoch: every step of run_epoch recomputed in mpmath."""
 
@@ -376,8 +509,11 @@ class Replay:
                           for c in array_configs(spec)]
         self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
         self.sizes = spec["sizes"]
-        self.acts = [_activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
-        self.rule = [_rule(spec["cls_name"], c) for c in array_configs(spec)]
+        # each activation's piece picker; the memo of _forward, _derivative and _loss
+        self.acts = [_activation_entry(a, p)[3] for a, p in zip(spec["acts"], spec["aparams"])]
+        self._memo = {}
+        _EXP_MEMO.clear()
+        self.hoisted = [_rule_hoisted(spec["cls_name"], c) for c in array_configs(spec)]
         self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
 
@@ -388,58 +524,136 @@ class Replay:
             return rows
         return [[v * f for v, f in zip(row, fr)] for row, fr in zip(rows, self.masks[p])]
 
+    def _drop_raw(self, p, rows, prec, rnd):
+        """``_drop`` on rows of ``_mpf_`` tuples (the same products, rounded the same)."""
+        if not self.masks or p not in self.masks:
+            return rows
+        return [[_mpf_mul(v, _raw(f), prec, rnd) for v, f in zip(row, fr)]
+                for row, fr in zip(rows, self.masks[p])]
+
     def _target(self, r):
         if self.spec["loss"] in ("squared_error", "logistic_loss"):
             return list(self.y_target[r])
         return int(self.y_label[r])
 
-    def objective(self, rows, l2e):
+    def _forward(self, l, z):
+        """(piece, value) of activation ``l`` at the mpf ``z``, memoized by z's tuple at
+        this precision: a function of z alone, and the first step's rows start where
+        loss_grad's do."""
+        key = (l, z._mpf_)
+        got = self._memo.get(key)
+        if got is None:
+            piece = self.acts[l](z)
+            got = self._memo[key] = (piece, piece[2](z))
+        return got
+
+    def _derivative(self, l, piece, z):
+        """The derivative of activation ``l`` at the mpf ``z`` on its ``piece``, memoized
+        as ``_forward`` is."""
+        key = (l, z._mpf_, "d")
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = piece[3](z)
+        return got
+
+    def _loss(self, zrow, r):
+        """``_loss_piece`` of row ``r`` at the logits ``zrow`` (mpf), memoized by their
+        tuples (a function of them and of the row's target alone)."""
+        key = ("loss", r, tuple(_raw(v) for v in zrow))
+        got = self._memo.get(key)
+        if got is None:
+            sp_ = self.spec
+            got = self._memo[key] = _loss_piece(sp_["loss"], self.sizes[-1], zrow,
+                                                self._target(r), sp_["margin"])
+        return got
+
+    def objective(self, rows, l2e, terms=True):
         """(mean data loss, penalty sum ||W||^2 / 2, [(dW_l, db_l)]) of the batch ``rows``:
-        the forward pass, each row's loss and gradient, backprop, + l2e W on dW. The
-        products are summed by mpmath's fdot / fsum: exactly, then rounded once at the
-        working precision (and twice as fast as a sum of rounded products)."""
-        fdot, fsum = mpmath.fdot, mpmath.fsum
-        sp_, sz, L = self.spec, self.sizes, len(self.W)
+        the forward pass, each row's loss and gradient, backprop, + l2e W on dW; with
+        ``terms``, also ``self.terms`` (``_terms``: only ``_conditioning`` reads them, for
+        the NORMALIZED rules). The products are summed as mpmath's fdot / fsum sum them:
+        exactly, then rounded once at the working precision (and twice as fast as a sum
+        of rounded products). The sums and products are taken on the ``_mpf_`` tuples
+        (``mpf_sum`` of exact ``mpf_mul`` products, as fdot takes them; ``mpf_add`` /
+        ``mpf_mul`` / ``mpf_abs`` at the working precision, as the mpf operators do): the
+        same values, without an mpf per intermediate."""
+        prec, rnd = mpmath.mp._prec_rounding
+        mk, mul, add, msum, mabs = (mpmath.mp.make_mpf, _mpf_mul, _mpf_add, _mpf_sum,
+                                    _mpf_abs)
+        sz, L = self.sizes, len(self.W)
         B = len(rows)
-        H = [self._drop(0, [self.X[r] for r in rows])]
-        Z = []
+        Wt = [[w._mpf_ for w in W] for W in self.W]
+        H = [self._drop(0, [self.X[r] for r in rows])]          # as the activations give
+        Ht = [[[_raw(v) for v in row] for row in H[0]]]          # the same as tuples
+        Z, P = [], []                   # pre-activations (mpf), the piece of each
         for l in range(L):
             n, m = sz[l], sz[l + 1]
-            Zl = [[fdot((h[k], self.W[l][k * m + j]) for k in range(n)) + self.b[l][j]
-                   for j in range(m)] for h in H[-1]]
+            Wl, bl = Wt[l], [v._mpf_ for v in self.b[l]]
+            Zl, Pl, Hl = [], [], []
+            for h in Ht[-1]:
+                zrow = [mk(add(msum([mul(h[k], Wl[k * m + j]) for k in range(n)], prec, rnd),
+                               bl[j], prec, rnd)) for j in range(m)]
+                got = [self._forward(l, v) for v in zrow]
+                Zl.append(zrow)
+                Pl.append([g[0] for g in got])
+                Hl.append([g[1] for g in got])
             Z.append(Zl)
-            H.append(self._drop(l + 1, [[self.acts[l][0](v) for v in row] for row in Zl]))
+            P.append(Pl)
+            H.append(self._drop(l + 1, Hl))
+            Ht.append([[_raw(v) for v in row] for row in H[-1]])
         data, dZ = 0, []
         for i, r in enumerate(rows):
-            val, grad = _loss_piece(sp_["loss"], sz[L], H[L][i], self._target(r),
-                                    sp_["margin"])
+            val, grad = self._loss(H[L][i], r)
             data += val
             # the gradient of the MEAN loss; an integer gradient (hinge's +-1, a
             # constant piece's 0) enters as an mpf: int / int would be a rounded float
-            dZ.append([mpmath.mpf(gv) / B for gv in grad])
+            dZ.append([(mpmath.mpf(gv) / B)._mpf_ for gv in grad])
         grads, self.terms = [None] * L, [None] * L
-        aZ = [[abs(v) for v in row] for row in dZ]      # backprop in absolute values
+        # backprop in absolute values, for the terms
+        aZ = [[mabs(v, prec, rnd) for v in row] for row in dZ] if terms else None
+        l2t = l2e._mpf_
         for l in range(L - 1, -1, -1):
             n, m = sz[l], sz[l + 1]
-            dZ, aZ = self._drop(l + 1, dZ), self._drop(l + 1, aZ)   # factors are >= 0
-            d = [[self.acts[l][1](Z[l][i][j]) for j in range(m)] for i in range(B)]
-            dZ = [[dZ[i][j] * d[i][j] for j in range(m)] for i in range(B)]
-            aZ = [[aZ[i][j] * abs(d[i][j]) for j in range(m)] for i in range(B)]
-            W = self.W[l]
-            dW = [fdot((H[l][i][k], dZ[i][j]) for i in range(B)) + l2e * W[k * m + j]
-                  for k in range(n) for j in range(m)]
-            db = [fsum(dZ[i][j] for i in range(B)) for j in range(m)]
+            dZ = self._drop_raw(l + 1, dZ, prec, rnd)
+            if terms:
+                aZ = self._drop_raw(l + 1, aZ, prec, rnd)           # factors are >= 0
+            d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
+                 for i in range(B)]
+            dZ = [[mul(dZ[i][j], d[i][j], prec, rnd) for j in range(m)] for i in range(B)]
+            W, Hl = Wt[l], Ht[l]
+            l2W = [mul(l2t, w, prec, rnd) for w in W]
+            dW = [mk(add(msum([mul(Hl[i][k], dZ[i][j]) for i in range(B)], prec, rnd),
+                         l2W[k * m + j], prec, rnd)) for k in range(n) for j in range(m)]
+            db = [mk(msum([dZ[i][j] for i in range(B)], prec, rnd)) for j in range(m)]
             grads[l] = (dW, db)
-            # the sizes of the terms each gradient sums: its rounding error is of their
-            # order, however small the sum (a first-order running error bound)
-            self.terms[l] = ([fdot((abs(H[l][i][k]), aZ[i][j]) for i in range(B))
-                              + abs(l2e * W[k * m + j]) for k in range(n) for j in range(m)],
-                             [fsum(aZ[i][j] for i in range(B)) for j in range(m)])
-            dZ = [[fdot((dZ[i][j], W[k * m + j]) for j in range(m)) for k in range(n)]
-                  for i in range(B)]
-            aZ = [[fdot((aZ[i][j], abs(W[k * m + j])) for j in range(m)) for k in range(n)]
-                  for i in range(B)]
+            if terms:
+                aZ = self._terms(l, aZ, d, Hl, W, l2W, prec, rnd)
+            if l:           # the input's gradient is not needed
+                dZ = [[msum([mul(dZ[i][j], W[k * m + j]) for j in range(m)], prec, rnd)
+                       for k in range(n)] for i in range(B)]
         return data / B, sum(w * w for W in self.W for w in W) / 2, grads
+
+    def _terms(self, l, aZ, d, Hl, W, l2W, prec, rnd):
+        """Set ``self.terms[l]`` from the absolute backprop ``aZ`` at layer l's output (its
+        dropout applied), the activation's derivatives ``d``, the layer's input ``Hl``, its
+        weights ``W`` and ``l2e W`` (tuples); returns aZ at layer l's input (None for the
+        first layer)."""
+        mul, add, msum, mabs = _mpf_mul, _mpf_add, _mpf_sum, _mpf_abs
+        B, (n, m) = len(Hl), (self.sizes[l], self.sizes[l + 1])
+        aZ = [[mul(aZ[i][j], mabs(d[i][j], prec, rnd), prec, rnd) for j in range(m)]
+              for i in range(B)]
+        aH = [[mabs(v, prec, rnd) for v in row] for row in Hl]
+        # the sizes of the terms each gradient sums: its rounding error is of their order,
+        # however small the sum (a first-order running error bound); tuples
+        self.terms[l] = ([add(msum([mul(aH[i][k], aZ[i][j]) for i in range(B)], prec, rnd),
+                              mabs(l2W[k * m + j], prec, rnd), prec, rnd)
+                          for k in range(n) for j in range(m)],
+                         [msum([aZ[i][j] for i in range(B)], prec, rnd) for j in range(m)])
+        if not l:
+            return None
+        aW = [mabs(w, prec, rnd) for w in W]
+        return [[msum([mul(aZ[i][j], aW[k * m + j]) for j in range(m)], prec, rnd)
+                 for k in range(n)] for i in range(B)]
 
     def step(self, rows, t):
         """One step of run_epoch on ``rows`` (the t-th update); returns reported loss * B."""
@@ -449,12 +663,13 @@ class Replay:
         if "dropout" in sp_:        # this update's masks; loss_grad (inference) has none
             from verify.dropout import epoch_masks
             self.masks = epoch_masks(sp_, B, t)
-        data, pen, grads = self.objective(rows, l2e)
+        data, pen, grads = self.objective(rows, l2e, sp_["cls_name"] in NORMALIZED)
         self.masks = None
         reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
         for l in range(len(self.W)):
             for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
-                self._conditioning(2 * l + p, vals, g, self.terms[l][p])
+                if self.terms[l] is not None:           # the NORMALIZED rules
+                    self._conditioning(2 * l + p, vals, g, self.terms[l][p])
                 self._update(2 * l + p, vals, g, t)
         return reported * B
 
@@ -464,14 +679,19 @@ class Replay:
         relative rounding error goes into the step, and the trajectory after it (a W2
         gradient of 2.2e-7 from terms of size 1, under SklearnAdam, gave 655 eps). The
         exact step is ill-conditioned there, so such a draw is refused like a kink. An
-        exact 0 (a class no row pushes, hinge's +-1/B cancelling) is computed exactly."""
+        exact 0 (a class no row pushes, hinge's +-1/B cancelling) is computed exactly.
+        (``|g + wd w| != 0 and |g + wd w| COND_MAX < terms + |wd w|``, taken on the
+        ``_mpf_`` tuples as the mpf operators take it; the floats are exact tuples.)"""
         if self.spec["cls_name"] not in NORMALIZED:
             return
         cfg = array_configs(self.spec)[a]
-        wd = 0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"]
+        wd = _from_float(0.0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"])
+        prec, rnd = mpmath.mp._prec_rounding
         for g, w, tm in zip(grads, vals, terms):
-            ge = abs(g + wd * w)
-            if ge != 0 and ge * COND_MAX < tm + abs(wd * w):
+            wdw = _mpf_mul(wd, w._mpf_, prec, rnd)
+            ge = _mpf_abs(_mpf_add(g._mpf_, wdw, prec, rnd), prec, rnd)
+            if not _mpf_eq(ge, _FZERO) and _mpf_lt(_mpf_mul(ge, _COND_MAX_T, prec, rnd),
+                                        _mpf_add(tm, _mpf_abs(wdw, prec, rnd), prec, rnd)):
                 raise _Boundary("a normalized step of a cancelling gradient")
 
     def loss_grad(self):
@@ -479,26 +699,32 @@ class Replay:
         {"dW1": [...], "db1": [...], ...}."""
         with mpmath.workdps(self.dps):
             l2 = mpmath.mpf(self.spec["l2"])
-            data, pen, grads = self.objective(list(range(len(self.X))), l2)
+            data, pen, grads = self.objective(list(range(len(self.X))), l2, terms=False)
             out = {}
             for l, (dW, db) in enumerate(grads):
                 out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
             return data + l2 * pen, out
 
     def _update(self, a, vals, grads, t):
-        """The rule of array ``a`` (its own config) on its values and state."""
+        """The rule of array ``a`` (its own config) on its values and state: each
+        assignment called with (w, g, t, the states of _STATE (0 but the array's slots),
+        the hyper-parameters), its result assigned to its left-hand side in that list;
+        the operations on t and the hyper-parameters alone made once (``_hoist``)."""
         n = len(vals)
-        flat, slots, rule, hyper = self.st[a][0], self.slots[a], self.rule[a], self.hyper[a]
+        flat, slots, hyper = self.st[a][0], self.slots[a], self.hyper[a]
+        pos = [3 + _STATE.index(name) for name in slots]
+        zero = mpmath.mpf(0)
+        scalars = [zero, zero, t] + [zero] * len(_STATE) + hyper
+        steps = [(_ARG[name], body, prep(*scalars)) for name, prep, body in self.hoisted[a]]
         for i in range(n):
-            env = dict.fromkeys(_STATE, mpmath.mpf(0))
-            for k, name in enumerate(slots):
-                env[name] = flat[k * n + i]
-            env["w"], env["g"] = vals[i], grads[i]
-            for lhs, fn in rule:
-                env[lhs] = fn(env["w"], env["g"], t, *[env[s] for s in _STATE], *hyper)
-            vals[i] = env["w"]
-            for k, name in enumerate(slots):
-                flat[k * n + i] = env[name]
+            args = [vals[i], grads[i], t] + [zero] * len(_STATE) + hyper
+            for k, at in enumerate(pos):
+                args[at] = flat[k * n + i]
+            for at, body, pre in steps:
+                args[at] = body(*args, *pre)
+            vals[i] = args[0]
+            for k, at in enumerate(pos):
+                flat[k * n + i] = args[at]
 
     def run(self, order, step0, max_steps=-1):
         with mpmath.workdps(self.dps):
@@ -747,9 +973,14 @@ def _check_dtype(api, spec, d, dn, replays=None):
     for name, ex in vals.items():
         scale = max(max(mags[name]), groups[_group(name)])
         tiny = TINY * groups[_group(name)]
+        prec, rnd = mpmath.mp._prec_rounding
         for i, (cv, e, mag) in enumerate(zip(got[name], ex, mags[name])):
-            ms = measure(cv, e, dt)
-            nw = float(abs(mpmath.mpf(float(cv)) - e) / scale) / eps
+            # the normwise error from measure's |mpf(cv) - e|: the same difference
+            ms, d = measure_with_difference(cv, e, dt)
+            if d is not None and type(scale) is _MPF:
+                nw = _to_float(_mpf_div(d, scale._mpf_, prec, rnd), rnd=rnd) / eps
+            else:
+                nw = float(abs(mpmath.mpf(float(cv)) - e) / scale) / eps
             if mag >= tiny:                 # elsewhere ulps measure cancellation
                 stats["max_ulps"] = max(stats["max_ulps"], ms.ulps)
             stats["max_normwise_eps"] = max(stats["max_normwise_eps"], nw)
