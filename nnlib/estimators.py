@@ -427,6 +427,10 @@ class _BaseMLP(BaseModel):
             complete(lambda: _restore_vars(self, before))
             raise
         del before
+        if not first and cfg["solver"] != "lbfgs":
+            # before this fit sets anything (its trainer, n_iter_, _cfg); lbfgs copies
+            # the arrays into one float64 vector and accepts any dtype
+            _check_param_dtypes(self)
         if not first and \
                 [W.shape[0] for W in self.coefs_] + [self.coefs_[-1].shape[1]] != sizes:
             raise ValueError(f"warm_start/partial_fit need the same architecture: the "
@@ -846,7 +850,6 @@ class _CompiledTrainer:
                 zip(cached.layers, e.coefs_, e.intercepts_)) and \
                 cached.layers[0].activation == self.cfg["activation"]:
             return cached
-        _check_param_dtypes(e)
         layers = []
         for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
             last = i == len(e.coefs_) - 1
