@@ -118,14 +118,24 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
 _SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
-def _check_param_dtypes(est):
-    """Raise a DTypeError naming the first array of ``coefs_``/``intercepts_`` (which a
-    user may set) that is not float32/float64 or not of ``coefs_[0]``'s dtype: the
-    compiled epoch trains them in place, in one dtype."""
+def _check_param_arrays(est, one_dtype):
+    """Raise a TypeError naming the first of ``coefs_``/``intercepts_`` (which a user may
+    set) that is not a NumPy array (the fit reads their shapes); with ``one_dtype``, a
+    DTypeError naming the first that is not float32/float64 or not of ``coefs_[0]``'s
+    dtype: the compiled epoch trains them in place, in one dtype."""
+    arrays = (("coefs_", est.coefs_), ("intercepts_", est.intercepts_))
+    for name, group in arrays:
+        for i, a in enumerate(group):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"{type(est).__name__}.{name}[{i}] is a "
+                                f"{type(a).__name__}; training continues from coefs_ "
+                                f"and intercepts_ of NumPy arrays: np.asarray it")
+    if not one_dtype:
+        return
     d0 = est.coefs_[0].dtype
-    for name, arrays in (("coefs_", est.coefs_), ("intercepts_", est.intercepts_)):
-        for i, a in enumerate(arrays):
-            d = np.asarray(a).dtype
+    for name, group in arrays:
+        for i, a in enumerate(group):
+            d = a.dtype
             if d not in (np.float32, np.float64) or d != d0:
                 other = "" if d == d0 else f" (coefs_[0] has {d0})"
                 raise DTypeError(f"{type(est).__name__}.{name}[{i}] has dtype {d}{other}; "
@@ -427,6 +437,10 @@ class _BaseMLP(BaseModel):
             complete(lambda: _restore_vars(self, before))
             raise
         del before
+        if not first:
+            # before this fit sets anything (its trainer, n_iter_, _cfg); lbfgs copies
+            # the arrays into one float64 vector and accepts any dtype
+            _check_param_arrays(self, one_dtype=cfg["solver"] != "lbfgs")
         if not first and \
                 [W.shape[0] for W in self.coefs_] + [self.coefs_[-1].shape[1]] != sizes:
             raise ValueError(f"warm_start/partial_fit need the same architecture: the "
@@ -846,7 +860,6 @@ class _CompiledTrainer:
                 zip(cached.layers, e.coefs_, e.intercepts_)) and \
                 cached.layers[0].activation == self.cfg["activation"]:
             return cached
-        _check_param_dtypes(e)
         layers = []
         for i, (W, b) in enumerate(zip(e.coefs_, e.intercepts_)):
             last = i == len(e.coefs_) - 1

@@ -503,6 +503,41 @@ def test_a_set_parameter_array_of_another_dtype_is_named(rng, solver, where, dty
         np.testing.assert_array_equal(a, b)
 
 
+def _fitted_regressor(rng, solver, warm_start):
+    """(X, y, a small MLPRegressor fitted on them for 3 epochs)."""
+    X = rng.standard_normal((30, 4))
+    y = X[:, 0] * 2.0
+    return X, y, quiet(MLPRegressor(hidden_layer_sizes=(5,), solver=solver, max_iter=3,
+                                    warm_start=warm_start, random_state=0).fit, X, y)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("call", ["partial_fit", "warm fit"])
+def test_a_parameter_array_of_another_dtype_changes_nothing(rng, solver, call):
+    # the check comes before the fit sets its trainer (the optimizer's state), n_iter_
+    # or _cfg: the estimator is the one the user had
+    X, y, reg = _fitted_regressor(rng, solver, warm_start=call == "warm fit")
+    reg.coefs_[0] = reg.coefs_[0].astype(np.int64)
+    before = dict(vars(reg))
+    with pytest.raises(DTypeError, match=re.escape("MLPRegressor.coefs_[0] has dtype int64")):
+        (reg.partial_fit if call == "partial_fit" else reg.fit)(X, y)
+    assert vars(reg).keys() == before.keys()
+    assert all(vars(reg)[k] is v for k, v in before.items() if k != "_seeded_rng")
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+@pytest.mark.parametrize("where", ["coefs_", "intercepts_"])
+def test_a_parameter_set_to_a_list_is_named(rng, solver, where):
+    # the fit reads the arrays' shapes: a list is named as the user set it, not met as
+    # an AttributeError on its .shape or a ShapeError of a Dense the fit builds
+    X, y, reg = _fitted_regressor(rng, solver, warm_start=True)
+    getattr(reg, where)[1] = getattr(reg, where)[1].tolist()
+    with pytest.raises(TypeError, match=re.escape(f"MLPRegressor.{where}[1] is a list;")):
+        reg.fit(X, y)
+    getattr(reg, where)[1] = np.asarray(getattr(reg, where)[1])
+    quiet(reg.fit, X, y)
+
+
 def test_lbfgs_multi_output_objective_is_bitwise_what_it_was(rng):
     from nnlib.estimators import _CompiledTrainer
     X = rng.standard_normal((50, 4))

@@ -1,6 +1,7 @@
 """verify's report plots: with matplotlib every plot the report references exists, is a
 non-empty PNG with content, and sits next to the check it illustrates; without matplotlib
 the report says so and still passes."""
+import json
 import os
 import re
 import subprocess
@@ -294,35 +295,39 @@ def test_the_shortcuts_draw_what_matplotlib_draws(tmp_path, monkeypatch):
 
 _ROOT = Path(__file__).resolve().parents[1]
 _FONT_CHILD = r"""
-import sys, numpy as np
+import json, sys, numpy as np
 from verify import plots
 import matplotlib
 def draw(name):
     fig, ax = plots._figure(1, 1, figsize=(4, 3))
     ax.plot([0, 1, 2], [3, 1, 2])
-    ax.set(title="Title Wg", xlabel="x label", ylabel="y label")
+    ax.set(title="Title Wg $x_i^2$", xlabel="x label", ylabel="y label")
     return plots._save(fig, sys.argv[1], name)
 if sys.argv[2] == "after-default":
     draw("default")
-with matplotlib.rc_context({"font.sans-serif": ["DejaVu Sans Mono"]}):
-    draw("mono")
+with matplotlib.rc_context(json.loads(sys.argv[3])):
+    draw("changed")
 """
 
 
-def test_the_caches_follow_a_change_of_font_settings(tmp_path):
+@pytest.mark.parametrize("rc", [{"font.sans-serif": ["DejaVu Sans Mono"]},
+                                {"mathtext.default": "rm"}, {"font.weight": "bold"}],
+                         ids=["font.sans-serif", "mathtext.default", "font.weight"])
+def test_the_caches_follow_a_change_of_font_settings(tmp_path, rc):
     """The text sizes, glyph layouts and font heights kept per process are keyed by the
     settings a font is found by, not only by FontProperties (whose family is a generic
-    name): a figure drawn under another font.sans-serif after a default one has the
-    pixels it has in a fresh process."""
+    name), by the defaults of a FontProperties made without them (the tick labels
+    measured for the layout) and by the mathtext settings: a figure drawn under another
+    setting after a default one has the pixels it has in a fresh process."""
     pytest.importorskip("matplotlib")
     from PIL import Image
     pixels = []
     for mode in ("fresh", "after-default"):
         out = tmp_path / mode
         (out / "plots").mkdir(parents=True)
-        subprocess.run([sys.executable, "-c", _FONT_CHILD, str(out), mode], check=True,
-                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(_ROOT)})
-        [png] = out.glob("plots/mono*")
+        subprocess.run([sys.executable, "-c", _FONT_CHILD, str(out), mode, json.dumps(rc)],
+                       check=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(_ROOT)})
+        [png] = out.glob("plots/changed*")
         pixels.append(np.asarray(Image.open(png)))
     assert pixels[0].shape == pixels[1].shape
     assert np.array_equal(pixels[0], pixels[1])

@@ -181,6 +181,16 @@ def test_the_numerator_zero_test_leaves_what_it_cannot_write_to_the_field():
                               [x]) is False
 
 
+def test_the_numerator_zero_test_takes_a_zeroth_power_as_1():
+    # SymPy's b**0 is 1 for every b, 0 included (the field and cancel agree); the
+    # polynomial ring refuses 0**0 for a base that is 0 though not written 0
+    x = sp.Symbol("x")
+    zero = (x + 1) ** 2 - x ** 2 - 2 * x - 1
+    assert _numerator_is_zero(sp.Pow(zero, 0, evaluate=False) - 1, [x]) is True
+    assert is_zero_rational(sp.Pow(zero, 0, evaluate=False) - 1)
+    assert _numerator_is_zero(sp.Pow(x, 0, evaluate=False) - x, [x]) is False
+
+
 def test_the_rational_zero_test_decides_the_notes_single_unit_gradient():
     # the notes' claim dL/da_j = (2/n) sum_i (z_i - Y_i) z_i (1 - z_i) X_ij, z_i a sigmoid
     # of a sum (exponentials of sums: each exp(a_j X_ij) a variable of the field): proved

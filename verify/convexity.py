@@ -169,7 +169,9 @@ def _numerator_is_zero(e, gens):
         elif x.is_Pow and x.exp.is_Integer:
             n, dk = rebuild(x.base)
             k = int(x.exp)
-            if k >= 0:
+            if k == 0:               # SymPy's b**0: 1 for every b (the ring refuses 0**0)
+                got = (R.one, {})
+            elif k > 0:
                 got = (n ** k, {f: j * k for f, j in dk.items()})
             else:
                 if not n:

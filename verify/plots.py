@@ -244,10 +244,16 @@ _ROTATIONS = {}
 _GLYPHS = {}
 
 # the settings the font of a FontProperties is found by (its family is a generic name
-# such as "sans-serif", resolved through these lists when the font is looked up), and
-# the hinting the metrics depend on: part of every key above and below
+# such as "sans-serif", resolved through these lists when the font is looked up), the
+# hinting the metrics depend on, the style a FontProperties made without one takes (the
+# tick labels _label_size measures) and the fonts mathtext lays $...$ out in: part of
+# every key above and below
 _FONT_SETTINGS = ("font.family", "font.sans-serif", "font.serif", "font.monospace",
-                  "font.cursive", "font.fantasy", "text.hinting", "text.hinting_factor")
+                  "font.cursive", "font.fantasy", "text.hinting", "text.hinting_factor",
+                  "font.style", "font.variant", "font.weight", "font.stretch",
+                  "mathtext.default", "mathtext.fallback", "mathtext.rm", "mathtext.it",
+                  "mathtext.bf", "mathtext.bfit", "mathtext.sf", "mathtext.tt",
+                  "mathtext.cal")
 
 
 def _font_settings():
