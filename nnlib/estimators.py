@@ -869,8 +869,13 @@ class _CompiledTrainer:
                           random_state=0)
             layer.W, layer.b = W, b
             layers.append(layer)
-        self._cached_model = Sequential(layers)
-        return self._cached_model
+        model = Sequential(layers)
+        held = self.opt.param_groups    # the arrays of the first fit, in model order
+        if len(held) == 1 and len(held[0]["params"]) == len(model.params):
+            # arrays a user replaced (coefs_[i] = ...) keep their state, by position
+            self.opt._carry_state(held[0]["params"], model.params)
+        self._cached_model = model
+        return model
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -556,6 +556,30 @@ class Optimizer:
         (self._entries if pending is None else pending)[key] = e
         return e
 
+    def _carry_state(self, old, new):
+        """Put each array of ``new`` in the place of the one of ``old`` at its position:
+        in its group, and with its state (step count and slots, moved). scikit-learn's
+        optimizers keep their state by position, so an estimator whose user assigned
+        ``coefs_[i]`` a new array of the same shape and dtype continues as if the array
+        were the old one. Pairs that are one object, or differ in shape or dtype, are
+        left as they are."""
+        swap, pending = {}, {}
+        for o, n in zip(old, new):
+            if o is n or o.shape != n.shape or o.dtype != n.dtype:
+                continue
+            swap[id(o)] = n
+            e = self._entries.get(id(o))
+            if e is not None and e.ref() is o:
+                self._new_entry(n, e.step, e.rows, pending)
+        if not swap:
+            return
+        for g in self.param_groups:
+            g["params"] = [swap.get(id(p), p) for p in g["params"]]
+        self._commit(pending)
+        for o, n in zip(old, new):      # the rows now belong to the new array alone
+            if id(o) in swap and id(n) in pending:
+                self._entries.pop(id(o), None)
+
     def _commit(self, pending):
         """Add the entries a loop over several arrays made (``_entry(pending=...)``) in
         one dict update, a single C call: an interrupt between two bytecodes of the loop

@@ -538,6 +538,30 @@ def test_a_parameter_set_to_a_list_is_named(rng, solver, where):
     quiet(reg.fit, X, y)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam", "adagrad"])
+@pytest.mark.parametrize("replaced", ["one", "all"])
+def test_partial_fit_after_a_user_replaced_parameter_arrays_keeps_the_optimizer_state(
+        rng, solver, replaced):
+    # scikit-learn's optimizers keep their state by position: coefs_[0] = a copy (or
+    # every array cast back after a DTypeError) continues the run as before
+    X = rng.standard_normal((30, 3))
+    y = X.sum(axis=1)
+    a = quiet(MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=3,
+                           random_state=0).fit, X, y)
+    b = pickle.loads(pickle.dumps(a))
+    if replaced == "one":
+        b.coefs_[0] = b.coefs_[0].copy()
+    else:
+        b.coefs_ = [W.copy() for W in b.coefs_]
+        b.intercepts_ = [c.copy() for c in b.intercepts_]
+    for _ in range(2):
+        a.partial_fit(X, y)
+        b.partial_fit(X, y)
+        b.intercepts_[1] = b.intercepts_[1].copy()
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_lbfgs_multi_output_objective_is_bitwise_what_it_was(rng):
     from nnlib.estimators import _CompiledTrainer
     X = rng.standard_normal((50, 4))
