@@ -93,11 +93,12 @@ def _exp_free(e):
 def is_zero_rational(d):
     """``d`` is identically 0 as a rational function of its symbols and exponentials, the
     exponentials of unrelated exponents taken as independent variables:
-    ``cancel(expand(d)) == 0``, decided in the field of rational functions over QQ in the
-    symbols of :func:`_exp_free` (d) -- its normal form, a quotient of coprime
-    polynomials, is 0 only for the zero function -- without SymPy expanding every
-    exponential of a sum and finding the generators of the expanded expression (5x the
-    time of the whole decision). An expression outside that field (a logarithm, a root,
+    ``cancel(expand(d)) == 0``, decided on the symbols of :func:`_exp_free` (d) without
+    SymPy expanding every exponential of a sum and finding the generators of the
+    expanded expression (5x the time of the whole decision): first by the numerator over
+    a common denominator (:func:`_numerator_is_zero`, no gcds), else in the field of
+    rational functions over QQ -- its normal form, a quotient of coprime polynomials, is
+    0 only for the zero function. An expression outside that field (a logarithm, a root,
     a float) goes to ``cancel(expand(d))`` itself."""
     from sympy.polys.fields import field
     from sympy.polys.polyerrors import CoercionFailed, PolynomialError
