@@ -576,8 +576,9 @@ class Optimizer:
         for g in self.param_groups:
             g["params"] = [swap.get(id(p), p) for p in g["params"]]
         self._commit(pending)
-        for o, n in zip(old, new):      # the rows now belong to the new array alone
-            if id(o) in swap and id(n) in pending:
+        kept = set(map(id, new))        # an old array may hold another place (a swap)
+        for o in old:                   # the rows now belong to the new arrays alone
+            if id(o) in swap and id(o) not in kept:
                 self._entries.pop(id(o), None)
 
     def _commit(self, pending):

@@ -562,6 +562,25 @@ def test_partial_fit_after_a_user_replaced_parameter_arrays_keeps_the_optimizer_
         np.testing.assert_array_equal(p, q)
 
 
+def test_partial_fit_after_two_parameter_arrays_swapped_keeps_the_state_by_position(rng):
+    # swapping coefs_[0] and coefs_[1] (both 4 x 4) as objects trains as swapping their
+    # values in place: the state stays with the position
+    X = rng.standard_normal((30, 4))
+    y = X.sum(axis=1)
+    a = quiet(MLPRegressor(hidden_layer_sizes=(4, 4), solver="adam", max_iter=3,
+                           random_state=0).fit, X, y)
+    b = pickle.loads(pickle.dumps(a))
+    first = a.coefs_[0].copy()
+    a.coefs_[0][...] = a.coefs_[1]
+    a.coefs_[1][...] = first
+    b.coefs_[0], b.coefs_[1] = b.coefs_[1], b.coefs_[0]
+    for _ in range(2):
+        a.partial_fit(X, y)
+        b.partial_fit(X, y)
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_lbfgs_multi_output_objective_is_bitwise_what_it_was(rng):
     from nnlib.estimators import _CompiledTrainer
     X = rng.standard_normal((50, 4))
