@@ -16,8 +16,8 @@ examples:
   python -m verify --only sigmoid softmax    just these checks
   python -m verify --only optimizers         a group: a section, module or optimizer class
 
-A part that needs a missing optional dependency (the plots need matplotlib) is reported
-as "skipped (needs X)"; --strict (for CI) makes every skip a failure.
+A part that needs a missing optional dependency is reported as "skipped (needs X)";
+--strict (for CI) makes every skip a failure.
 """
 
 
@@ -42,7 +42,8 @@ def _parser():
                     help="seed of the random points (printed in the report and in every "
                          "failure; default: %(default)s)")
     ap.add_argument("--strict", action="store_true",
-                    help="fail on every skipped part (e.g. plots without matplotlib)")
+                    help="fail on every skipped part (a check or part whose optional "
+                         "dependency is missing)")
     ap.add_argument("--update-baseline", action="store_true",
                     help="record improved (and new) per-path ULP figures in "
                          "verify/baseline.json")

@@ -141,6 +141,11 @@ def _table(rows):
     return f"<table>{body}</table>"
 
 
+# An SVG figure is embedded as an image (not inline <svg>): it is drawn in isolation from
+# the page (its ids, styles and fonts cannot clash with the page's or another figure's)
+_MIME = {".svg": "image/svg+xml", ".png": "image/png"}
+
+
 def _img(out, rel):
     path = os.path.join(out, rel)
     try:
@@ -148,7 +153,8 @@ def _img(out, rel):
             data = base64.b64encode(fh.read()).decode("ascii")
     except OSError:
         return f"<p><i>plot missing: {html.escape(rel)}</i></p>"
-    return f'<img alt="{html.escape(os.path.basename(rel))}" src="data:image/png;base64,{data}">'
+    mime = _MIME.get(os.path.splitext(rel)[1].lower(), "application/octet-stream")
+    return f'<img alt="{html.escape(os.path.basename(rel))}" src="data:{mime};base64,{data}">'
 
 
 def _plots(it, out):
@@ -286,9 +292,6 @@ def write_html(data, out):
                                                    SCALE_TEXT.items())) + "). \"Worst "
             "point at x of its tolerance\" divides the largest error by the bound that "
             "point had to meet: at most 1 passes.</p>"]
-    if str(data.get("plots", "")).startswith("no plots"):
-        body.append(f"<blockquote><b>Plots: none.</b> {html.escape(data['plots'])}"
-                    "</blockquote>")
     for e in data.get("plot_errors", []):
         body.append(f"<blockquote><b>plot failed</b>: {html.escape(e)}</blockquote>")
     summary_shown = False

@@ -1,6 +1,6 @@
 """Write the results of :func:`verify.run.run_all` as report.html (self-contained: plots
 embedded, formulas as MathML; :mod:`verify.html`), report.md (LaTeX formulas, one table per
-kernel), report.json (the same data) and, when matplotlib is installed, PNG plots.
+kernel), report.json (the same data) and the SVG figures (:mod:`verify.plots`).
 
 Both reports open with the overview (:func:`overview`): what was proved, what was
 measured, what failed -- each failure linked to its check's section.
@@ -345,19 +345,13 @@ def _public(obj):
 
 
 def draw_plots(data, out):
-    """Draw the plots into ``out``/plots (sets data["plots"], data["plot_errors"] and each
-    item's "plots"); without matplotlib, says so in data["plots"] instead."""
+    """Draw the figures into ``out``/plots (sets data["plots"], data["plot_errors"] and
+    each item's "plots")."""
+    from verify.plots import make_plots
     os.makedirs(out, exist_ok=True)
     data["plots_dir"] = os.path.abspath(out)
-    try:
-        from verify.plots import make_plots
-    except ImportError as exc:
-        data["plots"] = (f"no plots: matplotlib is not installed ({exc}); install the "
-                         f"report extra: pip install 'nnlib[report]'")
-        data["plot_errors"] = []
-    else:
-        data["plot_errors"] = make_plots(data, out)
-        data["plots"] = "written to plots/"
+    data["plot_errors"] = make_plots(data, out)
+    data["plots"] = "written to plots/"
 
 
 def _skipped_md(data):
@@ -388,8 +382,7 @@ def _overview_md(data):
 
 
 def write_report(data, out):
-    """Write report.html, report.md, report.json and plots/ (if matplotlib is installed)
-    into ``out`` (the plots only if :func:`draw_plots` has not drawn them already, into
+    """Write report.html, report.md, report.json and plots/ into ``out`` (the plots only if :func:`draw_plots` has not drawn them already, into
     ``out``); returns the path of report.html."""
     os.makedirs(out, exist_ok=True)
     if data.get("plots_dir") != os.path.abspath(out):
@@ -420,11 +413,8 @@ def write_report(data, out):
           "checked to lie in the subdifferential SymPy derives there (the convex hull of the "
           "one-sided or limiting gradients), and the element it picks is listed. "
           "report.html shows the same with the formulas typeset.", ""]
-    if data["plots"].startswith("no plots"):
-        md += [f"> **Plots: none.** {data['plots']}.", ""]
-    else:
-        md += ["Plots (in `plots/`) are drawn from the numbers each check computed, next "
-               "to the check they illustrate.", ""]
+    md += ["Plots (in `plots/`, SVG) are drawn from the numbers each check computed, next "
+           "to the check they illustrate.", ""]
     for e in data["plot_errors"]:
         md += [f"> **plot failed**: {e}", ""]
     summary_shown = False

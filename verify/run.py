@@ -10,8 +10,8 @@ fails to import, or raises, is a FAIL item. Each item is a dict with at least ``
 ``only`` keeps the items whose name is listed.
 
 Nothing passes by absence: a kernel, class or section verify cannot reach is a failure. The
-one exception is a part that needs an optional dependency (``kernels.OPTIONAL``, e.g. the
-plots need matplotlib): it is listed in ``data["skipped"]`` as "skipped (needs X)" (an item
+one exception is a part that needs an optional dependency (``kernels.OPTIONAL``; none at
+present): it is listed in ``data["skipped"]`` as "skipped (needs X)" (an item
 may also carry ``"skipped": X``) and ``strict`` turns each skip into a failing item.
 
 The seed (``--seed``) is recorded in the data and in every failing item (``"seed"``, printed
@@ -338,20 +338,9 @@ def _run_calls(fn, fn_name, section, calls, keep, ctx_args, module):
     return out
 
 
-# Worker sections whose checks have plots, and the counter make_plots numbers them by: a
-# worker draws them itself (``first``: the number before its check's), beside the other
-# process, instead of leaving them to the main process after every check has returned.
-# Measured (--quick, cold, 3 interleaved runs): leaving them to the main process spares the
-# worker its matplotlib import and drawing (CPU ~11.3 -> ~10.5 s) but the main process
-# takes ~0.3-0.5 s more and becomes the longer side (max 11.56 -> 11.64 s); with dropout
-# on the worker as well, the main process runs its calls back (help) and gains nothing.
-_WORKER_PLOTS = {"run_convexity": "convexity"}
-
-
-def _worker_calls(module, fn_name, section, calls, keep, ctx_args, plots_to=None,
-                  first=0):
-    """On a worker process: the items of ``calls`` and their CPU seconds; with
-    ``plots_to``, their plots drawn there (``first``: see ``_WORKER_PLOTS``)."""
+def _worker_calls(module, fn_name, section, calls, keep, ctx_args):
+    """On a worker process: the items of ``calls`` and their CPU seconds (their figures
+    are drawn by the main process: a few milliseconds each)."""
     import importlib
     c0 = time.process_time()
     try:
@@ -360,17 +349,6 @@ def _worker_calls(module, fn_name, section, calls, keep, ctx_args, plots_to=None
         return [_crash(f"{module}.{fn_name}", section, exc,
                        "FAIL (section did not import)")], time.process_time() - c0
     got = _run_calls(fn, fn_name, section, calls, keep, ctx_args, module)
-    if plots_to is not None and fn_name in _WORKER_PLOTS and got:
-        try:
-            from verify.plots import make_plots
-        except ImportError:            # no matplotlib: the main process reports it
-            pass
-        else:
-            errors = make_plots({"items": got}, plots_to, summary=False,
-                                first={_WORKER_PLOTS[fn_name]: first})
-            got[0]["plot_errors"] = errors
-            for it in got:
-                it.setdefault("plots", [])           # drawn: not drawn again
     return got, time.process_time() - c0
 
 
@@ -451,8 +429,8 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
                     and calls:
                 pending[fn_name] = (section, _WorkerSection(pool, [
                     pool.submit(_worker_calls, module_of[fn_name], fn_name, section, [call],
-                                keep, ctx_args, plots_to, k)
-                    for k, call in enumerate(calls)]), time.perf_counter())
+                                keep, ctx_args)
+                    for call in calls]), time.perf_counter())
         for section, fn_name, calls, keep in plan:
             if fn_name not in loaded or not calls:
                 continue
@@ -495,7 +473,7 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
             except Exception as exc:
                 got = [_crash(it, section, exc)]
             done.extend(finish(x) for x in got)
-            later.extend(x for x in got if "plots" not in x)    # not drawn by a worker
+            later.extend(got)
             timings[it] = round(time.perf_counter() - t1, 3)
             if isinstance(job, _WorkerSection):     # its CPU, on the worker processes
                 cpu[it] = round(job.cpu, 3)
@@ -511,10 +489,6 @@ def run_all(quick=False, dtypes=("float64", "float32"), only=None, seed=0, plots
         data["plot_errors"] += make_plots(dict(data, items=later), plots_to, summary=False)
         timings["plots of the workers' checks"] = round(time.perf_counter() - t1, 3)
         cpu["plots"] = round(cpu["plots"] + time.process_time() - c1, 3)
-    for it in done:                       # plots a worker drew: their errors
-        errs = it.pop("plot_errors", None) if isinstance(it, dict) else None
-        if errs:
-            data.setdefault("plot_errors", []).extend(errs)
     items, skipped = done, _skips(done)
     if strict:                            # --strict: a skip is a failure
         items += [finish({"name": s["part"], "section": "skipped", "passed": False,
