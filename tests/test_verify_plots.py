@@ -1,26 +1,27 @@
-"""verify's report plots: with matplotlib every plot the report references exists, is a
-non-empty PNG with content, and sits next to the check it illustrates; without matplotlib
-the report says so and still passes."""
+"""verify's report figures (verify.plots, drawn by verify.svg): every figure the report
+references exists, is well-formed SVG with content, sits next to the check it illustrates
+and is drawn from the check's numbers; a run imports no matplotlib; in a browser no two
+texts of a figure overlap and none is cut off."""
+import html
 import json
-import os
 import re
+import shutil
 import subprocess
 import sys
-from pathlib import Path
+import xml.etree.ElementTree as ET
 
-import numpy as np
 import pytest
 
 pytest.importorskip("sympy")
 pytest.importorskip("mpmath")
 
 ONLY = ["sigmoid", "relu", "sign", "softmax", "sparsemax", "softmax_cross_entropy",
-        "hinge_loss", "convexity", "notes"]
+        "hinge_loss", "convexity", "notes", "approximation"]
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    pytest.importorskip("matplotlib")
     from verify.__main__ import main
     out = tmp_path_factory.mktemp("report")
     assert main(["--out", str(out), "--quick", "--only", *ONLY]) == 0
@@ -33,29 +34,30 @@ def _sections(md):
     return {p.splitlines()[0]: p for p in parts}
 
 
-def test_every_expected_plot_is_written_and_has_content(report):
-    import matplotlib.image as mpimg
-    import numpy as np
+def test_every_expected_figure_is_written_and_well_formed(report):
     out, md = report
-    names = {p.name for p in (out / "plots").glob("*.png")}
-    expected = {"sigmoid.png", "relu.png", "sign.png", "simplex_softmax_sparsemax.png",
-                "loss_softmax_cross_entropy.png", "loss_hinge_loss.png",
-                "ulp_distributions.png", "optimizer_trajectories.png",
-                "xor_1.png", "xor_2.png", "xor_3.png", "xor_4.png"}
+    names = {p.name for p in (out / "plots").iterdir()}
+    expected = {"sigmoid.svg", "relu.svg", "sign.svg", "simplex_softmax_sparsemax.svg",
+                "loss_softmax_cross_entropy.svg", "loss_hinge_loss.svg",
+                "ulp_distributions.svg", "optimizer_trajectories.svg",
+                "xor_1.svg", "xor_2.svg", "xor_3.svg", "xor_4.svg",
+                "approximation_1.svg", "approximation_4.svg"}
     assert expected <= names, expected - names
+    assert all(n.endswith(".svg") for n in names)            # written atomically, as SVG
     n_conv = len([h for h in _sections(md) if h.split(" — ")[-1].startswith(
         ("convex", "strictly convex", "not convex"))])
     assert len([n for n in names if n.startswith("convexity_")]) == n_conv >= 10
-    assert not list((out / "plots").glob("*.tmp"))          # written atomically
-    for png in (out / "plots").glob("*.png"):
-        assert png.stat().st_size > 2000, png.name
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
-        img = mpimg.imread(png)
-        assert img.ndim == 3 and float(np.std(img[..., :3])) > 0.02, f"{png.name} is blank"
+    for f in (out / "plots").iterdir():
+        root = ET.parse(f).getroot()                          # well-formed XML
+        assert root.tag == SVG + "svg", f.name
+        assert float(root.get("width")) >= 500 and float(root.get("height")) >= 300
+        paths = [p for p in root.iter(SVG + "path") if len(p.get("d", "")) > 20]
+        texts = [t for t in root.iter(SVG + "text") if "".join(t.itertext()).strip()]
+        assert len(paths) >= 2 and len(texts) >= 8, f.name    # not blank
     assert "plot failed" not in md
 
 
-def test_every_referenced_plot_exists_and_sits_next_to_its_check(report):
+def test_every_referenced_figure_exists_and_sits_next_to_its_check(report):
     out, md = report
     refs = re.findall(r"!\[[^\]]*\]\((plots/[^)]+)\)", md)
     assert len(refs) >= 25
@@ -66,328 +68,116 @@ def test_every_referenced_plot_exists_and_sits_next_to_its_check(report):
     def plots_of(prefix):
         return [r for h, body in sec.items() if h.startswith(prefix)
                 for r in re.findall(r"\]\((plots/[^)]+)\)", body)]
-    assert plots_of("`sigmoid`") == ["plots/sigmoid.png"]
-    assert plots_of("`hinge_loss`") == ["plots/loss_hinge_loss.png"]
-    assert "plots/simplex_softmax_sparsemax.png" in plots_of("`sparsemax`")
-    assert "plots/simplex_softmax_sparsemax.png" in plots_of("`softmax`")
-    assert plots_of("GD, momentum and AdaGrad") == ["plots/optimizer_trajectories.png"]
-    assert plots_of("XOR — lecture 13") == ["plots/xor_1.png"]
+    assert plots_of("`sigmoid`") == ["plots/sigmoid.svg"]
+    assert plots_of("`hinge_loss`") == ["plots/loss_hinge_loss.svg"]
+    assert "plots/simplex_softmax_sparsemax.svg" in plots_of("`sparsemax`")
+    assert "plots/simplex_softmax_sparsemax.svg" in plots_of("`softmax`")
+    assert plots_of("GD, momentum and AdaGrad") == ["plots/optimizer_trajectories.svg"]
+    assert plots_of("XOR — lecture 13") == ["plots/xor_1.svg"]
     assert plots_of("one-hidden-layer network") and plots_of("sigmoid —")
     head = md.split("### ")[0]
-    assert "plots/ulp_distributions.png" in head
+    assert "plots/ulp_distributions.svg" in head
 
 
-def test_plots_are_drawn_from_the_checks_data(tmp_path):
-    """The loss plot reads the sweep the check computed: a sweep with a wrong compiled
-    value is drawn (and failed) as such, not re-derived from the formula."""
-    pytest.importorskip("matplotlib")
+def _texts(svg):
+    return ["".join(t.itertext()) for t in ET.fromstring(svg).iter(SVG + "text")]
+
+
+def test_figures_are_drawn_from_the_checks_data(tmp_path):
+    """The loss figure reads the sweep the check computed: a changed compiled value
+    changes the figure, and its title states the check's largest error."""
     from verify.losses import run_losses
     from verify.plots import make_plots
     from verify.run import Context
     items = run_losses(Context(quick=True, only=["hinge_loss"]))
-    it = items[0]
-    recs = it["_sweep"].points["grad"]["float64"]
+    recs = items[0]["_sweep"].points["grad"]["float64"]
     assert len(recs) == 29 and any(len(r["exact"]) == 2 for r in recs)   # the kink t = 1.5
-    errors = make_plots({"items": items, "quick": True}, str(tmp_path))
-    assert not errors and (tmp_path / "plots" / "loss_hinge_loss.png").stat().st_size > 2000
+    data = {"items": items, "quick": True}
+    assert make_plots(data, str(tmp_path / "a")) == []
+    first = (tmp_path / "a" / "plots" / "loss_hinge_loss.svg").read_text()
+    assert set(data["plot_cpu_seconds"]) == {"loss_plot", "ulp_summary"}
+    loss = items[0]["_sweep"].points["loss"]["float64"]
+    worst = max(r["ulps"] for r in loss)
+    assert any(f"float64 {worst:.3g} ulp" in t for t in _texts(first))
+    loss[3]["got"] = float(loss[3]["got"]) + 1.0             # a visibly wrong point
+    loss[3]["ulps"] = 1e9
+    assert make_plots({"items": items}, str(tmp_path / "b")) == []
+    wrong = (tmp_path / "b" / "plots" / "loss_hinge_loss.svg").read_text()
+    assert wrong != first
+    assert any("float64 1e+09 ulp" in t for t in _texts(wrong))
 
 
-def test_without_matplotlib_the_report_says_so(tmp_path, monkeypatch):
-    from verify.__main__ import main
-    monkeypatch.setitem(sys.modules, "matplotlib", None)     # import matplotlib fails
-    monkeypatch.delitem(sys.modules, "verify.plots", raising=False)
-    assert main(["--out", str(tmp_path), "--quick", "--only", "relu"]) == 0
-    md = (tmp_path / "report.md").read_text()
-    assert "**Plots: none.**" in md and "matplotlib is not installed" in md
-    assert "![" not in md
-    assert not list(tmp_path.glob("plots/*.png"))
+def test_a_broken_figure_is_reported_not_fatal(tmp_path):
+    from verify.plots import make_plots
+    items = [{"name": "relu", "section": "kernels", "kind": "activation",
+              "_result": object()}]
+    errors = make_plots({"items": items}, str(tmp_path), summary=False)
+    assert len(errors) == 1 and "_activation_plot (relu)" in errors[0]
+    assert items[0]["plots"] == []
 
 
-def test_the_fixed_layout_cuts_nothing_off_and_overlaps_nothing(tmp_path, monkeypatch):
-    """The margins are measured, not drawn (verify.plots._layout): every drawn artist of
-    every figure lies inside it, and no two axes (with their labels), the legend and
-    the title overlap."""
-    pytest.importorskip("matplotlib")
-    from matplotlib.transforms import Bbox
-    from verify import plots
-    from verify.activations import run_activations
-    from verify.losses import run_losses
-    from verify.run import Context
-    items = run_losses(Context(quick=True, only=["hinge_loss"])) + run_activations(
-        Context(quick=True, only=["sigmoid"]))
-    problems, checked, close = [], [], plots.plt.close
-
-    def check(fig):
-        r = fig.canvas.get_renderer()
-        w, h = fig.get_size_inches()
-        tb = fig.get_tightbbox(r)
-        if tb.x0 < -0.01 or tb.y0 < -0.01 or tb.x1 > w + 0.01 or tb.y1 > h + 0.01:
-            problems.append(("outside the figure", tb.bounds, (w, h)))
-        cols = {}
-        for ax in fig.axes:
-            cols.setdefault(ax.get_subplotspec().colspan.start, []).append(ax)
-        boxes = [Bbox.union([a.get_tightbbox(r) for a in g]) for g in cols.values()]
-        leg = fig._verify_layout.get("legend")
-        boxes += [leg.get_window_extent(r)] if leg is not None else []
-        for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
-                if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and \
-                        min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
-                    problems.append(("overlap", a.bounds, b.bounds))
-        checked.append(len(fig.axes))
-        close(fig)
-    monkeypatch.setattr(plots.plt, "close", check)
-    monkeypatch.setenv("NNLIB_VERIFY_CACHE", "0")          # drawn, not read back
-    assert plots.make_plots({"items": items}, str(tmp_path)) == []
-    assert len(checked) == 3 and not problems, problems     # loss, activation, summary
+def test_a_run_imports_no_matplotlib(tmp_path):
+    """``import verify`` and a report run (figures included) leave matplotlib (and PIL)
+    unimported: the figures are written by verify.svg."""
+    code = ("import sys; import verify; from verify.__main__ import main; "
+            f"rc = main(['--quick', '--only', 'relu', 'hinge_loss', '--out', {str(tmp_path)!r}]); "
+            "print('HEAVY', sorted(m for m in ('matplotlib', 'PIL') if m in sys.modules), rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300)
+    assert "HEAVY [] 0" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+    assert (tmp_path / "plots" / "relu.svg").is_file()
 
 
-def test_a_y_offset_text_lifts_the_title_and_labels_clear_the_tick_labels(tmp_path,
-                                                                           monkeypatch):
-    """verify.plots places axis labels and titles itself (from the measured tick label
-    sizes): the x and y labels sit beyond the tick labels, the title above the y axis'
-    offset text (``1e-7``), and all of it inside the figure."""
-    pytest.importorskip("matplotlib")
-    from verify import plots
-    fig, ax = plots._figure(1, 2, figsize=(8, 3))
-    ax[0].plot([0, 1, 2], [1e-7, 3e-7, 2e-7], label="tiny")
-    ax[0].set(title="above the offset text", xlabel="x", ylabel="y")
-    ax[1].plot([0, 1], [1, 2])
-    ax[1].set_title("no offset")
-    plots._legend_below(fig, ax)
-    seen, close = [], plots.plt.close
+# ------------------------------------------------------------------ in a browser
 
-    def check(f):
-        r = f.canvas.get_renderer()
-        off = ax[0].yaxis.offsetText
-        title = ax[0].title.get_window_extent(r)
-        assert off.get_text() and off.get_window_extent(r).y1 <= title.y0
-        for axis, side in ((ax[0].xaxis, "y"), (ax[0].yaxis, "x")):
-            label = axis.label.get_window_extent(r)
-            ticks = [t.get_window_extent(r) for t in axis.get_ticklabels() if t.get_text()]
-            if side == "y":
-                assert label.y1 <= min(t.y0 for t in ticks)
-            else:
-                assert label.x1 <= min(t.x0 for t in ticks)
-        w, h = f.get_size_inches()
-        tb = f.get_tightbbox(r)
-        assert tb.x0 >= -0.01 and tb.y0 >= -0.01 and tb.x1 <= w + 0.01 and tb.y1 <= h + 0.01
-        seen.append(f)
-        close(f)
-    monkeypatch.setattr(plots.plt, "close", check)
-    (tmp_path / "plots").mkdir()
-    plots._save(fig, str(tmp_path), "offset.png")
-    assert seen
+_MEASURE = """<script>
+var res = [];
+document.querySelectorAll('div[data-f]').forEach(function (d) {
+  var svg = d.querySelector('svg'), sr = svg.getBoundingClientRect(), ts = [];
+  svg.querySelectorAll('text').forEach(function (t) {
+    var r = t.getBoundingClientRect();
+    ts.push({s: t.textContent, l: r.left - sr.left, t: r.top - sr.top,
+             r: r.right - sr.left, b: r.bottom - sr.top});
+  });
+  res.push({f: d.getAttribute('data-f'), W: sr.width, H: sr.height, texts: ts});
+});
+document.body.innerHTML = '<pre id="out">' + JSON.stringify(res) + '</pre>';
+</script>"""
 
 
-def _draw_sample(plots, out, name):
-    """A figure with upright and rotated tick labels, a log axis, a title, a suptitle and
-    a legend, saved by verify.plots; returns its pixels."""
-    import matplotlib.image as mpimg
-    fig, ax = plots._figure(1, 2, figsize=(8, 3.5))
-    ax[0].plot([1, 10, 100], [1e-3, 1.0, 1e3], "o-", label="log-log")
-    ax[0].set(xscale="log", yscale="log", title="Ag ×10⁻³", xlabel="z", ylabel="ulp")
-    ax[1].plot([0, 1, 2], [2.5, -1.0, 0.5], label="line")
-    ax[1].set_xticks([0, 1, 2], ["zero", "one", "two"], rotation=45)
-    ax[1]._verify_xrot = 45
-    plots._suptitle(fig, "upright and rotated text")
-    plots._legend_below(fig, ax)
-    (out / "plots").mkdir(exist_ok=True)
-    rel = plots._save(fig, str(out), name)
-    assert (out / rel).stat().st_size > 2000
-    img = mpimg.imread(out / rel)
-    assert float(img[..., :3].std()) > 0.02, f"{name} is blank"
-    return img
-
-
-def test_text_falls_back_to_matplotlibs_own_drawing(tmp_path, monkeypatch):
-    """_Renderer's cached glyph layout restates RendererAgg.draw_text on matplotlib's
-    private internals: when they are missing (an AttributeError: FT2Font._layout gone),
-    or the restatement draws other pixels than RendererAgg, text is drawn by
-    RendererAgg.draw_text -- the same figure, pixel for pixel."""
-    pytest.importorskip("matplotlib")
-    import numpy as np
-    from verify import plots
-    monkeypatch.setattr(plots, "_FAST_TEXT", None)
-    reference = _draw_sample(plots, tmp_path, "reference.png")
-    assert plots._FAST_TEXT is True           # this matplotlib: the probe draws the same
-
-    def missing(self, s, prop, mtext=None):
-        raise AttributeError("'matplotlib.ft2font.FT2Font' object has no attribute '_layout'")
-    monkeypatch.setattr(plots._Renderer, "_glyph_layout", missing)
-    monkeypatch.setattr(plots, "_FAST_TEXT", None)
-    assert plots._fast_text() is False        # decided by the probe, once
-    monkeypatch.setattr(plots, "_FAST_TEXT", True)     # or at the first text drawn
-    assert np.array_equal(_draw_sample(plots, tmp_path, "missing.png"), reference)
-    assert plots._FAST_TEXT is False
-
-    layout = plots._Renderer.__dict__["_glyph_layout"]
-    monkeypatch.undo()
-    monkeypatch.setattr(plots, "_FAST_TEXT", None)
-
-    def shifted(self, s, prop, mtext=None):   # a matplotlib whose layout means otherwise
-        return plots._Layout([(f, g, x + 1, y)
-                              for f, g, x, y in layout(self, s, prop, mtext).glyphs])
-    monkeypatch.setattr(plots._Renderer, "_glyph_layout", shifted)
-    assert np.array_equal(_draw_sample(plots, tmp_path, "shifted.png"), reference)
-    assert plots._FAST_TEXT is False
-
-
-def test_log_labels_and_tick_test_without_matplotlibs_private_attributes(tmp_path,
-                                                                          monkeypatch):
-    """A log axis whose formatter cannot be restated as plain text (its private settings
-    gone) keeps matplotlib's mathtext labels, and the in-view tick test has a copy for a
-    matplotlib without its own: the figure is still written."""
-    pytest.importorskip("matplotlib")
-    import matplotlib.transforms
-    from verify import plots
-
-    class Changed(plots._PlainLogFormatter):
-        def __init__(self, *args, **kw):
-            raise TypeError("unexpected keyword argument 'linthresh'")
-    monkeypatch.setattr(plots, "_PlainLogFormatter", Changed)
-    monkeypatch.setattr(plots, "_interval_contains_close", plots._contains_close)
-    _draw_sample(plots, tmp_path, "mathtext.png")
-    own = getattr(matplotlib.transforms, "_interval_contains_close", plots._contains_close)
-    for interval in ((0.0, 1.0), (1.0, 0.0), (-3.0, 1e-300), (5.0, 5.0)):
-        for v in (-1e-11, 0.0, 0.5, 1.0 + 1e-11, 1.0 + 1e-9, 5.0, 1e-300, -3.0 - 1e-9):
-            assert plots._contains_close(interval, v) == own(interval, v)
-
-
-def test_the_shortcuts_draw_what_matplotlib_draws(tmp_path, monkeypatch):
-    """verify.plots' shortcuts through matplotlib (ticks copied from their axis' first,
-    tick labels left unmeasured where no offset text needs them, the font heights kept
-    per process, its own PNG writer) draw the figure matplotlib draws without them,
-    pixel for pixel: figures with log axes, rotated tick labels, a twin, legends and x
-    and y offset texts."""
-    pytest.importorskip("matplotlib")
-    import numpy as np
-    from PIL import Image
-    from verify import plots
-
-    def sample(name):
-        img = _draw_sample(plots, tmp_path, name)
-        fig, ax = plots._figure(1, 2, figsize=(8, 3))
-        ax[0].plot([1e6, 1e6 + 1, 1e6 + 2], [1e-7, 3e-7, 2e-7], label="tiny")
-        ax[0].set(title="above the offset text", xlabel="x (offset below the ticks)",
-                  ylabel="y")
-        ax[0].grid(alpha=0.3)
-        twin = ax[1].twinx()
-        ax[1].plot(np.arange(30), np.arange(30) ** 2, "o", label="many ticks")
-        twin.plot(np.arange(30), 10.0 ** -np.arange(30), label="log twin")
-        plots._ulp_axis(twin)
-        plots._legend_below(fig, [ax[0], ax[1], twin])
-        rel = plots._save(fig, str(tmp_path), "offset_" + name)
-        return img, np.asarray(Image.open(tmp_path / rel))
-
-    fast = sample("fast.png")
-    monkeypatch.setattr(plots, "_fast_axes", lambda fig: None)
-    monkeypatch.delattr(plots._Renderer, "_get_font_height_metrics")
-
-    def pillow(path, rgba, dpi):
-        Image.fromarray(np.array(rgba)).save(path, format="png", dpi=(dpi, dpi))
-    monkeypatch.setattr(plots, "_write_png", pillow)
-    plain = sample("plain.png")
-    assert np.array_equal(fast[0], plain[0]) and np.array_equal(fast[1], plain[1])
-    assert Image.open(tmp_path / "plots" / "fast.png").info["dpi"] == \
-        pytest.approx((plots._DPI, plots._DPI), abs=0.01)
-
-
-_ROOT = Path(__file__).resolve().parents[1]
-_FONT_CHILD = r"""
-import json, sys, numpy as np
-from verify import plots
-import matplotlib
-def draw(name):
-    fig, ax = plots._figure(1, 1, figsize=(4, 3))
-    ax.plot([0, 1, 2], [3, 1, 2])
-    ax.set(title="Title Wg $x_i^2$", xlabel="x label", ylabel="y label")
-    return plots._save(fig, sys.argv[1], name)
-if sys.argv[2] == "after-default":
-    draw("default")
-with matplotlib.rc_context(json.loads(sys.argv[3])):
-    draw("changed")
-"""
-
-
-@pytest.mark.parametrize("rc", [{"font.sans-serif": ["DejaVu Sans Mono"]},
-                                {"mathtext.default": "rm"}, {"font.weight": "bold"}],
-                         ids=["font.sans-serif", "mathtext.default", "font.weight"])
-def test_the_caches_follow_a_change_of_font_settings(tmp_path, rc):
-    """The text sizes, glyph layouts and font heights kept per process are keyed by the
-    settings a font is found by, not only by FontProperties (whose family is a generic
-    name), by the defaults of a FontProperties made without them (the tick labels
-    measured for the layout) and by the mathtext settings: a figure drawn under another
-    setting after a default one has the pixels it has in a fresh process."""
-    pytest.importorskip("matplotlib")
-    from PIL import Image
-    pixels = []
-    for mode in ("fresh", "after-default"):
-        out = tmp_path / mode
-        (out / "plots").mkdir(parents=True)
-        subprocess.run([sys.executable, "-c", _FONT_CHILD, str(out), mode, json.dumps(rc)],
-                       check=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(_ROOT)})
-        [png] = out.glob("plots/changed*")
-        pixels.append(np.asarray(Image.open(png)))
-    assert pixels[0].shape == pixels[1].shape
-    assert np.array_equal(pixels[0], pixels[1])
-
-
-def _draw_texts(plots, out, name):
-    """A figure of texts: the same strings at many sub-pixel positions, every alignment,
-    rotation and rotation mode, several lines and line spacings, a boxed annotation,
-    mathtext, bold and large text and glyphs whose bitmaps share pixels ("VAT//ff"),
-    saved by verify.plots; returns its pixels."""
-    from PIL import Image
-    fig, ax = plots._figure(1, 2, figsize=(9, 5))
-    for k in range(12):
-        ax[0].text(0.013 + 0.0731 * k, 0.05 + 0.0377 * k, "1e-3 0.5 VAT//ff",
-                   fontsize=6 + k % 5, rotation=(0, 45, 90, 30)[k % 4])
-    n = 0
-
-    def put(**kw):                     # the same string and font, one setting changed
-        nonlocal n
-        ax[1].text(0.05 + 0.11 * (n % 9), 0.05 + 0.19 * (n // 9), "Wg ×10⁻³\nline two",
-                   **{"fontsize": 7, "rotation": 30, **kw})
-        n += 1
-    for ha in ("left", "center", "right"):
-        for va in ("top", "center", "baseline", "bottom", "center_baseline"):
-            for mode in ("default", "anchor"):
-                put(ha=ha, va=va, rotation_mode=mode)
-    for kw in ({"linespacing": 0.8}, {"linespacing": 1.6}, {"multialignment": "right"},
-               {"multialignment": "center"}, {"rotation": 0}, {"rotation": 90},
-               {"fontsize": 8}, {"parse_math": False}, {"wrap": True}):
-        put(**kw)
-    for k, parse in enumerate((True, False)):
-        ax[0].text(0.9, 0.3 + 0.1 * k, "$x_2$ cost", parse_math=parse, ha="right")
-    ax[0].annotate("boxed", (0.5, 0.9), bbox=dict(boxstyle="round", fc="w"), weight="bold",
-                   fontsize=12)
-    ax[0].set_title(r"mathtext $x^2_i$ and plain")
-    ax[1].set_title("1e-3 0.5 VAT//ff")                # a string drawn above at size 10
-    (out / "plots").mkdir(exist_ok=True)
-    return np.asarray(Image.open(out / plots._save(fig, str(out), name)))
-
-
-def test_the_text_shortcuts_draw_what_matplotlib_draws(tmp_path, monkeypatch):
-    """Text drawn through verify.plots' shortcuts (each text's glyphs drawn as one image,
-    or one by one where two share a pixel; Text._get_layout kept per string, font,
-    alignment, rotation and spacing) has matplotlib's pixels: RendererAgg.draw_text and
-    Text._get_layout draw the same figure. Both ways of drawing glyphs are taken."""
-    pytest.importorskip("matplotlib")
-    import matplotlib.text
-    from verify import plots
-    drawn = []
-    image = plots._Renderer._text_image
-
-    def counted(self, *args):
-        got = image(self, *args)
-        drawn.append(got is None)
-        return got
-    monkeypatch.setattr(plots._Renderer, "_text_image", counted)
-    fast = _draw_texts(plots, tmp_path, "fast.png")
-    again = _draw_texts(plots, tmp_path, "again.png")      # from the kept layouts and images
-    assert True in drawn and False in drawn
-    monkeypatch.setattr(plots, "_FAST_TEXT", False)
-    monkeypatch.setattr(matplotlib.text.Text, "_get_layout", plots._TEXT_GET_LAYOUT)
-    plain = _draw_texts(plots, tmp_path, "plain.png")
-    assert np.array_equal(fast, plain) and np.array_equal(again, plain)
+def test_no_text_overlaps_or_is_cut_off_in_chromium(report, tmp_path):
+    """Every figure laid out by headless Chromium (with the fonts this machine has): no
+    two texts of a figure overlap by more than a pixel each way, and every text lies
+    inside its figure."""
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser",
+                                              "google-chrome") if shutil.which(n)), None)
+    if browser is None:
+        pytest.skip("no headless Chromium: install Debian's 'chromium' package (.ci/run "
+                    "does) to lay the figures out")
+    out, _ = report
+    files = sorted((out / "plots").glob("*.svg"))
+    body = "".join(f'<div data-f="{f.name}">{f.read_text()}</div>' for f in files)
+    page = tmp_path / "figures.html"
+    page.write_text(f"<html><body style='margin:0'>{body}{_MEASURE}</body></html>")
+    r = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--dump-dom", "--virtual-time-budget=10000", page.as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="out">(.*?)</pre>', r.stdout, re.S)
+    assert m, r.stderr[-2000:]
+    figures = json.loads(html.unescape(m.group(1)))
+    assert len(figures) == len(files)
+    overlaps, outside = [], []
+    for fig in figures:
+        T = [t for t in fig["texts"] if t["r"] > t["l"]]
+        assert len(T) >= 8, fig["f"]
+        for t in T:
+            if t["l"] < -0.5 or t["t"] < -0.5 or t["r"] > fig["W"] + 0.5 or \
+                    t["b"] > fig["H"] + 0.5:
+                outside.append((fig["f"], t["s"]))
+        for i, a in enumerate(T):
+            for b in T[i + 1:]:
+                ox = min(a["r"], b["r"]) - max(a["l"], b["l"])
+                oy = min(a["b"], b["b"]) - max(a["t"], b["t"])
+                if ox > 1 and oy > 1:
+                    overlaps.append((fig["f"], a["s"], b["s"]))
+    assert outside == [] and overlaps == []

@@ -265,8 +265,9 @@ class Figure:
         height = nrow * _h(LEGEND) + (nrow - 1) * 0.4 * fs + 0.8 * fs
         return cols, widths, height
 
-    def _needs(self, ax, ticks):
-        """(left, right, bottom, top) px that ``ax`` draws beyond its box."""
+    def _needs(self, ax, ticks, h):
+        """(left, right, bottom, top) px that ``ax`` (``h`` px high) draws beyond its
+        box."""
         (xt, _, _), (yt, _, yoff) = ticks[0], ticks[1]
         fs = TICK * PT
         title_h = (len(ax.title.split("\n")) * TITLE * PT * 1.2 if ax.title else 0.0)
@@ -293,7 +294,8 @@ class Figure:
         if ax.colorbar is not None:
             cw = max((_label_w(lab, TEXT * PT) for _, lab in ticks[3]), default=0.0)
             right += 10 + 16 + TICK_LEN + TICK_PAD + cw + LABEL_PAD + _h(TEXT)
-        top = title_h + TITLE_PAD + (_h(TICK) + 2 * PT if yoff else 0.0)
+        top = title_h + TITLE_PAD + (_h(TICK) + 2 * PT if yoff else 0.0) + \
+            _overhang(ax, ticks, h)
         return left, right, bottom, top
 
     def _layout(self, sizes):
@@ -305,7 +307,7 @@ class Figure:
                  ax.twin._ticks(1, h) if ax.twin is not None else ([], [], ""),
                  self._cbar_ticks(ax, h)]
             ticks.append(t)
-        needs = [self._needs(ax, t) for ax, t in zip(self.axes, ticks)]
+        needs = [self._needs(ax, t, h) for ax, t, (_, h) in zip(self.axes, ticks, sizes)]
         _, _, leg_h = self._legend_layout()
         sup_h = _h(SUPTITLE) + 6 if self.suptitle else 0.0
         y0 = PAD + sup_h + max(n[3] for n in needs)
@@ -432,16 +434,35 @@ def _draw_axes(cid, ax, box, ticks):
         o.append(_right_ticks(ax.twin, TY, box, twin_t))
     if ax.colorbar is not None:
         o.append(_colorbar(ax, box, cbar_t, twin_t))
-    o += _draw_title(ax, x0, y0, w, yoff)
+    o += _draw_title(ax, x0, y0, w, yoff, _overhang(ax, ticks, h))
     return "".join(o)
 
 
-def _draw_title(ax, x0, y0, w, yoff):
+def _overhang(ax, ticks, h):
+    """Px by which the y tick labels at the top of ``ax`` (``h`` px high; its twin's
+    too) reach above its box: the title goes above them."""
+    if ax.axis_off or not ax.title:
+        return 0.0
+    over = 0.0
+    for a, major in ((ax, ticks[1][0]), (ax.twin, ticks[2][0])):
+        if a is None or not major:
+            continue
+        lo, hi = a._view(1)
+        for v, lab in major:
+            if not lab:
+                continue
+            lv = math.log10(v) if a.yscale == "log" else v
+            below = (hi - lv) / (hi - lo) * h      # px from the top of the box
+            over = max(over, _h(TICK) / 2 - below)
+    return over
+
+
+def _draw_title(ax, x0, y0, w, yoff, over=0.0):
     if not ax.title:
         return []
     fs = TITLE * PT
     lines = ax.title.split("\n")
-    base = y0 - TITLE_PAD - (_h(TICK) + 2 * PT if yoff else 0.0)
+    base = y0 - TITLE_PAD - (_h(TICK) + 2 * PT if yoff else 0.0) - over
     return [_text(x0 + w / 2, base - (len(lines) - 1 - i) * fs * 1.2, line, fs, "middle")
             for i, line in enumerate(lines)]
 
