@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from verify.svg.colour import CYCLE, png_data_uri
+from verify.svg.colour import png_data_uri
 from verify.svg.contour import contour_segments
 from verify.svg.text import FONT_FAMILY, MINUS, PT, esc, num, text_length, text_width
 from verify.svg.ticks import linear_labels, linear_ticks, log_ticks, margins, tick_space
@@ -494,12 +494,11 @@ def _axis_ticks(ax, X, Y, box, xt, yt, xminor, yminor, xoff, yoff):
     labs = []
     for v, lab in list(xt) + [m for m in xminor if m[1]]:
         px = float(X(v))
-        if ax.xrotation:
+        if ax.xrotation:               # the rotated label's box centred under its tick
             a = math.radians(ax.xrotation)
-            bw = _label_w(lab, fs) * math.cos(a) + _h(TICK) * math.sin(a)
             bh = _label_w(lab, fs) * math.sin(a) + _h(TICK) * math.cos(a)
-            labs.append(_tick_text(lab, px - bw / 2 + bw / 2, top + bh / 2, "middle", fs,
-                                   -ax.xrotation, centred=True))
+            labs.append(_tick_text(lab, px, top + bh / 2, "middle", fs, -ax.xrotation,
+                                   centred=True))
         elif lab:
             labs.append(_tick_text(lab, px, top + ASCENT * fs, "middle", fs))
     for v, lab in list(yt) + [m for m in yminor if m[1]]:
@@ -687,7 +686,7 @@ def _text(x, y, s, size, anchor="start", rotate=0, color=None, bold=False):
            else f'x="{num(x)}" y="{num(y)}"')
     extra = (f' fill="{color}"' if color and color != "#000" else "") + \
         (' font-weight="bold"' if bold else "")
-    width = text_length(s, size * (1.08 if bold else 1.0)) if not bold else ""
+    width = "" if bold else text_length(s, size)      # no bold widths in the table
     return (f'<text {pos} font-size="{num(size)}" text-anchor="{anchor}"{extra}{width}>'
             f'{esc(s)}</text>')
 
@@ -762,6 +761,3 @@ def _key_glyph(kind, st, x, yc, length):
         o += _marks(np.array([x + length / 2]), np.array([yc]), st)
     return o
 
-
-# the colour cycle, for the figure functions
-C = CYCLE
