@@ -68,6 +68,30 @@ def test_inputs_are_checked():
         f(mpmath.mpf(1))
 
 
+def test_free_symbols_walks_each_node_once_and_answers_as_sympy():
+    """dag_eval._free_symbols (program's input check, diff_once's test for a symbol) is
+    SymPy's free_symbols, bound variables included, with one memo shared by several
+    expressions; a symbol that is not an input is still named."""
+    t = sp.Symbol("t", positive=True)
+    f = sp.Function("f")
+    s = sp.exp(x * w) / (1 + sp.exp(-y))
+    exprs = [s, s ** 2 + s * x, sp.Derivative(f(x, t), x), sp.Subs(f(t) * y, t, x + 1),
+             sp.Lambda(t, t * w), sp.Integral(t * x, (t, 0, y)), sp.Sum(t * w, (t, 1, x)),
+             sp.Piecewise((x, y > 0), (w, True)), sp.Max(x, t), sp.Integer(3), sp.pi,
+             sp.Matrix([[x, t]])[0, 1] * y, sp.diff(sp.log(1 + s), x, 2)]
+    memo = {}
+    for e in exprs:
+        assert dag_eval._free_symbols(e, memo) == e.free_symbols, e
+        assert dag_eval._free_symbols(e, {}) == e.free_symbols, e
+    # every node is in the memo, walked once, functions (exp, log) included
+    e = sp.diff(sp.log(1 + s), x, 2) * s
+    memo = {}
+    dag_eval._free_symbols(e, memo)
+    assert set(memo) == set(sp.preorder_traversal(e))
+    with pytest.raises(ValueError, match=r"\['t'\] are not inputs"):
+        dag_eval.program([x, y, w], [s, s * t])
+
+
 def test_diff_once_returns_sympys_derivatives_and_restores_diff():
     # a repeated subexpression (h in every term), as in backprop's objective
     h = sp.tanh(x * w + y)

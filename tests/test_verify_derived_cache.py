@@ -2,6 +2,7 @@
 hit returns what the derivation returns, types and bits included, and a cached reference
 never makes a wrong compiled result pass -- the compiled side runs every time."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -37,6 +38,34 @@ def test_derived_values_come_back_as_they_were(cache_dir):
     assert got["a"]["nested"] == ((2.5,), [])
     with pytest.raises(TypeError):
         cache.derived("t", ("k", 2), lambda: {1: "not a string key"})
+
+def test_an_entry_is_the_text_json_dump_writes(cache_dir):
+    """store writes json.dumps' text at once: the bytes json.dump (which writes it chunk by
+    chunk) writes, so entries stay what they were."""
+    import io
+    import json
+    import random
+    from verify import cache
+    rng = random.Random(3)
+
+    def value(depth=0):
+        r = rng.random()
+        if depth > 3 or r < 0.3:
+            return rng.choice([rng.random() * 10.0 ** rng.randint(-300, 300), -0.0, 5e-324,
+                               rng.randint(-10 ** 30, 10 ** 30), "\u00e9\n\"x", None, True,
+                               math.inf, -math.inf, math.nan, 1.7976931348623157e308])
+        if r < 0.6:
+            return [value(depth + 1) for _ in range(rng.randint(0, 5))]
+        return {f"k{i}\u2202": value(depth + 1) for i in range(rng.randint(0, 5))}
+    for n in range(300):
+        v = {"kind": "t", "value": value()}
+        cache.store(f"k{n}", v)
+        fh = io.StringIO()
+        json.dump(v, fh)
+        path = os.path.join(cache.cache_dir(), f"k{n}.json")
+        with open(path, encoding="utf-8") as f:
+            assert f.read() == fh.getvalue()
+
 
 
 @pytest.mark.parametrize("which", ["forward", "vjp"])

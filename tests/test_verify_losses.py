@@ -135,3 +135,31 @@ def test_a_wrong_kink_rule_in_the_hinge_proof_is_refuted(monkeypatch):
     pr = ml._prove_hinge()
     assert pr.status == "failed"
     assert any(s.status == "failed" and "h = 0" in s.claim for s in pr.steps)
+
+
+def test_the_loss_proofs_derivatives_under_diff_once_are_sympys(monkeypatch):
+    """_prove_ce and _prove_sparsemax_loss take their derivatives under dag_eval.diff_once:
+    every one is the expression SymPy's diff returns, so each proof decides what it
+    decided without the block."""
+    from verify import losses
+    from verify.dag_eval import diff_once
+    for yv in range(len(ZS)):
+        L = _ce(ZS, yv)
+        plain = [sp.diff(L, v) for v in ZS] + list(sp.hessian(L, ZS))
+        with diff_once():
+            once = [sp.diff(L, v) for v in ZS] + list(sp.hessian(L, ZS))
+        assert [sp.srepr(e) for e in once] == [sp.srepr(e) for e in plain]
+    # the sparsemax loss's fy on every region and label: the derivatives the proof takes
+    seen = []
+    real_diff = sp.diff
+
+    def spy(e, *a):
+        seen.append((e, a))
+        return real_diff(e, *a)
+    monkeypatch.setattr(losses.sp, "diff", spy)
+    assert losses._prove_sparsemax_loss().passed
+    monkeypatch.setattr(losses.sp, "diff", real_diff)
+    assert len(seen) == 7 * 3 * 3
+    with diff_once():
+        once = [sp.diff(e, *a) for e, a in seen]
+    assert [sp.srepr(e) for e in once] == [sp.srepr(real_diff(e, *a)) for e, a in seen]

@@ -110,6 +110,32 @@ def test_errors_by_value_measures_an_element_that_differs_from_its_twins():
     assert err[4] > 1 and err[1] == 0 and err[[0, 2, 3, 5]].max() == 0
 
 
+def test_errors_by_value_with_groups_made_once_is_the_same():
+    """The paths make index_groups(idx) once for every output and thread count of one
+    input array: the errors are those errors_by_value groups by itself."""
+    rng = np.random.default_rng(5)
+    pool = rng.standard_normal(50)
+    for shape in [(7,), (300,), (20, 15)]:
+        idx = rng.integers(0, pool.size, shape)
+        groups = paths.index_groups(idx)
+        for dt in (np.float64, np.float32):
+            got = pool[idx].astype(dt)
+            flat = got.reshape(-1)
+            flat[rng.integers(0, flat.size, 3)] *= dt(1 + 2 ** -10)   # paths that differ
+            ex = pool[idx].astype(LD)
+            want = paths.errors_by_value(got, idx, ex, 0, dt)
+            assert want.max() > 0
+            np.testing.assert_array_equal(
+                paths.errors_by_value(got, idx, ex, 0, dt, groups), want)
+    # the groups are used: grouped as one input, two equal results of different inputs
+    # take the first's error
+    got, ex = np.array([1.0, 1.0]), np.array([1.0, 1.0 + 1e-10], dtype=LD)
+    idx = np.array([0, 1])
+    assert paths.errors_by_value(got, idx, ex, 0, np.float64)[1] > 1
+    assert paths.errors_by_value(got, idx, ex, 0, np.float64,
+                                 paths.index_groups(np.array([0, 0])))[1] == 0
+
+
 def test_the_plan_straddles_every_threshold_nnlib_paths_names():
     plan = paths.plan()
     epoch = plan.pop("epoch")              # {loss: cases} of the training epoch's loss

@@ -72,6 +72,20 @@ def test_dense_backward_is_proved_for_a_generic_activation():
     assert prove_dense().status == "proved"
 
 
+def test_dense_evidence_substitutes_each_activation_as_subs_does():
+    """check_dense builds H with xreplace: for every registered activation, the very
+    expressions subs makes (so its exact values are those subs gave)."""
+    import sympy as sp
+    from verify.dense import N, _mats
+    from verify.registry import ACTIVATIONS, z
+    X, W, b, _ = _mats()
+    Z = X * W + sp.ones(N, 1) * b
+    for act in ACTIVATIONS:
+        defn = act.definition.subs(act.evidence_params)
+        for e in Z:
+            assert sp.srepr(defn.xreplace({z: e})) == sp.srepr(defn.subs(z, e)), act.name
+
+
 def test_the_notes_worked_examples():
     items = run_notes(Context(quick=True))
     assert len(items) >= 8

@@ -107,14 +107,16 @@ def _main(args, workers):
     from verify.kernels import one_blas_thread
     from verify.workers import freeze_imports
     limit = one_blas_thread()
+    from verify._units import deferred_units
     freeze_imports()                   # SymPy, NumPy, SciPy, nnlib and verify: imported
     try:
-        data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only,
-                       seed=args.seed, plots_to=args.out, strict=args.strict,
-                       update_baseline=args.update_baseline,
-                       on_item=lambda it: print(check_line(it), flush=True),
-                       on_note=lambda text: print(f"     ... {text}", flush=True),
-                       workers=workers)
+        with deferred_units():         # SymPy's simplify: no sympy.physics.units to import
+            data = run_all(quick=args.quick, dtypes=args.dtype, only=args.only,
+                           seed=args.seed, plots_to=args.out, strict=args.strict,
+                           update_baseline=args.update_baseline,
+                           on_item=lambda it: print(check_line(it), flush=True),
+                           on_note=lambda text: print(f"     ... {text}", flush=True),
+                           workers=workers)
     finally:
         if limit is not None:
             limit.restore_original_limits()

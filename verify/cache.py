@@ -136,8 +136,11 @@ def store(key, value):
     path = os.path.join(d, key + ".json")
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
+        # json.dumps, one write: json.dump writes the same text chunk by chunk, from
+        # json's pure-Python encoder (dumps uses the C one), several times slower
+        text = json.dumps(value)
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(value, fh)
+            fh.write(text)
         os.replace(tmp, path)
     except OSError:
         try:

@@ -60,6 +60,36 @@ _RELATIONS = {sp.StrictLessThan: operator.lt, sp.StrictGreaterThan: operator.gt,
               sp.Equality: operator.eq, sp.Unequality: operator.ne}
 
 
+def _free_symbols(e, memo):
+    """``e.free_symbols`` (a frozenset), each node of the expression's DAG walked once:
+    ``memo`` maps the nodes seen to theirs. (SymPy's walks the tree: a subexpression as
+    often as it occurs.)"""
+    got = memo.get(e)
+    if got is None:
+        # Basic.free_symbols is the union of the arguments' (or the symbol itself); a
+        # class with bound variables (Derivative, Subs, Lambda, ...) answers for itself
+        if e.is_Symbol:
+            got = frozenset((e,))
+        elif _args_free_symbols(type(e)):
+            got = frozenset().union(*[_free_symbols(a, memo) for a in e.args])
+        else:
+            got = frozenset(e.free_symbols)
+        memo[e] = got
+    return got
+
+
+def _args_free_symbols(cls, _known={}):
+    """Whether instances of ``cls`` take Basic's free_symbols (the union of their
+    arguments'). Read off the class's own attributes in its MRO: ``cls.free_symbols``
+    of a function class (exp, log, Max, ...) is its metaclass's property, not the one
+    its instances use."""
+    got = _known.get(cls)
+    if got is None:
+        owner = next(c for c in cls.__mro__ if "free_symbols" in c.__dict__)
+        got = _known[cls] = owner is sp.Basic
+    return got
+
+
 @contextlib.contextmanager
 def diff_once():
     """``sympy.Expr.diff`` by one symbol, without options, remembered per (expression,
@@ -93,18 +123,7 @@ def diff_once():
     one = sp.Integer(1)               # the order Derivative passes on
 
     def free_symbols(e):
-        # Basic.free_symbols is the union of the arguments' (or the symbol itself); a
-        # class with bound variables (Derivative, Subs, Lambda, ...) answers for itself
-        got = free.get(e)
-        if got is None:
-            if e.is_Symbol:
-                got = frozenset((e,))
-            elif type(e).free_symbols is sp.Basic.free_symbols:
-                got = frozenset().union(*map(free_symbols, e.args))
-            else:
-                got = frozenset(e.free_symbols)
-            free[e] = got
-        return got
+        return _free_symbols(e, free)
 
     def has_derivative(e):
         # an unevaluated Derivative, made only by a function without a rule of its own
@@ -268,8 +287,9 @@ def program(syms, exprs):
         if s in index:
             raise ValueError(f"symbol {s} listed twice")
         index[s] = len(index)
+    free = {}                  # the free symbols of the nodes, shared by the expressions
     for e in exprs:
-        missing = sp.sympify(e).free_symbols - set(index)
+        missing = _free_symbols(sp.sympify(e), free) - set(index)
         if missing:
             raise ValueError(f"free symbols {sorted(map(str, missing))} are not inputs")
     code, roots = _compile([sp.sympify(e) for e in exprs], index)

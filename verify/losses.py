@@ -22,6 +22,7 @@ import sympy as sp
 from verify import kernels as K
 from verify.api import check_loss, map_rows
 from verify.convexity import is_zero_rational
+from verify.dag_eval import diff_once
 from verify.evidence import MPMATH, exact, lambdify, mp_exp
 from verify.output_maps import (C, C_EVID, P, ZS, _absorb, _each, _item, _softmax_exprs,
                                 _subsets, prove_log_identity, sparsemax_exact)
@@ -44,10 +45,11 @@ def _prove_ce():
         pr.add(f"y={yv}: -\\log p_y = \\operatorname{{lse}}(z) - z_y \\text{{ with lse}} = m + "
                f"\\log\\sum_j e^{{z_j - m}}", ok, "exp of both sides + cancel",
                None if ok else "failed")
-        grad = [sp.diff(L, v) for v in ZS]
+        with diff_once():      # SymPy's derivatives, each subexpression's taken once
+            grad = [sp.diff(L, v) for v in ZS]
+            H = sp.hessian(L, ZS)
         okg = all(is_zero_rational(grad[i] - (P[i] - int(i == yv))) for i in range(C))
         pr.add(f"y={yv}: \\nabla_z = p - e_y", okg, "cancel", None if okg else "failed")
-        H = sp.hessian(L, ZS)
         Hc = sp.diag(*P) - sp.Matrix(P) * sp.Matrix(P).T
         okh = all(is_zero_rational(e) for e in (H - Hc))
         pr.add(f"y={yv}: \\nabla^2_z = \\operatorname{{diag}}(p) - p p^\\top", okh, "cancel",
@@ -104,25 +106,33 @@ def _prove_logistic():
     return pr
 
 
+def _prove_sparsemax_region(pr, zs, m, S):
+    """The sparsemax loss's identities on the region where the support is ``S``, every
+    label (a failure is added to ``pr``)."""
+    c = len(zs)
+    k = len(S)
+    tau = (sum(zs[i] for i in S) - 1) / k
+    p = [zs[i] - tau if i in S else sp.Integer(0) for i in range(c)]
+    for yv in range(c):
+        fy = sum(p[i] * zs[i] for i in range(c)) - sum(q ** 2 for q in p) / 2 - zs[yv] + \
+            sp.Rational(1, 2)
+        martins = -zs[yv] + sum(zs[i] ** 2 - tau ** 2 for i in S) / 2 + sp.Rational(1, 2)
+        u = [v - m for v in zs]
+        kern = sp.Rational(1, 2) + sum(p[i] * (u[i] - p[i] / 2) for i in range(c)) - u[yv]
+        ok = sp.expand(fy - martins) == 0 and sp.expand(fy - kern) == 0
+        grad_ok = all(sp.expand(sp.diff(fy, zs[i]) - (p[i] - int(i == yv))) == 0
+                      for i in range(c))
+        if not (ok and grad_ok):
+            pr.add(f"S={S}, y={yv}", False, "expand", "failed")
+
+
 def _prove_sparsemax_loss(c=C):
     pr = Proof("sparsemax_loss")
     zs = sp.symbols(f"z0:{c}", real=True)
     m = sp.Symbol("m", real=True)
-    for S in _subsets(c):
-        k = len(S)
-        tau = (sum(zs[i] for i in S) - 1) / k
-        p = [zs[i] - tau if i in S else sp.Integer(0) for i in range(c)]
-        for yv in range(c):
-            fy = sum(p[i] * zs[i] for i in range(c)) - sum(q ** 2 for q in p) / 2 - zs[yv] + \
-                sp.Rational(1, 2)
-            martins = -zs[yv] + sum(zs[i] ** 2 - tau ** 2 for i in S) / 2 + sp.Rational(1, 2)
-            u = [v - m for v in zs]
-            kern = sp.Rational(1, 2) + sum(p[i] * (u[i] - p[i] / 2) for i in range(c)) - u[yv]
-            ok = sp.expand(fy - martins) == 0 and sp.expand(fy - kern) == 0
-            grad_ok = all(sp.expand(sp.diff(fy, zs[i]) - (p[i] - int(i == yv))) == 0
-                          for i in range(c))
-            if not (ok and grad_ok):
-                pr.add(f"S={S}, y={yv}", False, "expand", "failed")
+    with diff_once():   # SymPy's derivatives; the labels' fy share their terms' derivatives
+        for S in _subsets(c):
+            _prove_sparsemax_region(pr, zs, m, S)
     pr.add("\\text{on every region } S \\text{ and label } y: \\max_{p\\in\\Delta}(p^\\top z"
            " - \\tfrac12\\lVert p\\rVert^2) - z_y + \\tfrac12 = -z_y + \\tfrac12\\sum_{j\\in S}"
            "(z_j^2 - \\tau^2) + \\tfrac12 = \\tfrac12 + \\sum_j p_j(u_j - p_j/2) - u_y "

@@ -1049,15 +1049,24 @@ def _take(T, sel):
     return np.asarray(T)[sel] if np.ndim(T) else T
 
 
-def errors_by_value(got, idx, exact, T, dtype):
+def index_groups(idx):
+    """``(first, pos)`` of the input numbers ``idx`` (any shape, read flat): ``first[k]``
+    the first element with the k-th distinct input, ``pos[i]`` the k of element i -- what
+    :func:`errors_by_value` groups the elements by, made once for the results of one
+    input array (the paths' outputs and thread counts)."""
+    idx = np.asarray(idx).reshape(-1)
+    uniq, first = np.unique(idx, return_index=True)
+    return first, np.searchsorted(uniq, idx)
+
+
+def errors_by_value(got, idx, exact, T, dtype, groups=None):
     """Per-element errors of an elementwise result whose element i has input number
     ``idx[i]`` of a pool: each distinct input is measured once, and every element whose
     bits differ from the first element with the same input is measured itself (an
-    elementwise kernel must give the same bits for the same input on every path)."""
+    elementwise kernel must give the same bits for the same input on every path).
+    ``groups``: :func:`index_groups` (idx), when made already."""
     got = np.asarray(got).reshape(-1)
-    idx = np.asarray(idx).reshape(-1)
-    uniq, first = np.unique(idx, return_index=True)
-    pos = np.searchsorted(uniq, idx)
+    first, pos = index_groups(idx) if groups is None else groups
     ut = np.uint64 if got.dtype == np.float64 else np.uint32
     differ = np.nonzero(got.view(ut) != got[first][pos].view(ut))[0]
     at = np.concatenate([first, differ])
@@ -1157,13 +1166,14 @@ class _Runner:
                 lambda t: (np.asarray(fwd(x, n_threads=t, **kw)),
                            np.asarray(vjp(x, g, n_threads=t, **kw))), self.T, several)
         self.thread_check(name, dname, label, same, key)
+        groups = index_groups(idx)
         for t, (f, v) in outs:
             T_v = 0
             if name == "tanh":       # float32: nn_tanh_f32's 2e-11 relative error ~ 2^-11 u32
                 T_v = 3 * np.abs(g.astype(LD)) * fe * fe
                 T_v = (T_v * LD(2.0 ** -11), 0) if dname == "float32" else T_v
             for output, got, ex, T in (("forward", f, fe, 0), ("vjp", v, ve, T_v)):
-                err = errors_by_value(got, idx, ex, T, dt)
+                err = errors_by_value(got, idx, ex, T, dt, groups)
                 c = self.case(name, output, dname, label, key, cap(dname))
                 c.add(err, x, got, ex, t, lambda i, got=got: (
                     f"x={float(x[i])!r}" + (f", grad_out={float(g[i])!r}"
@@ -1463,10 +1473,11 @@ class _Runner:
                                                       n_threads=t)),), self.T, several)
                         self.thread_check("dense_forward", dname, label + f", {act.name}",
                                           same, key)
+                        groups, e_h = index_groups(idx_h), f2[idx_h]
                         for t, (H,) in outs:
                             cs = self.case("dense_forward", f"H ({act.name})", dname, label,
                                            key, cap(dname))
-                            cs.add(errors_by_value(H, idx_h, f2[idx_h], 0, dt), W, H, None, t,
+                            cs.add(errors_by_value(H, idx_h, e_h, 0, dt, groups), W, H, None, t,
                                    lambda i, H=H: f"row {i // m} (X = {float(X[i // m, 0])}),"
                                    f" W[0, {i % m}]={float(W[0, i % m])!r}: got "
                                    f"{float(H.reshape(-1)[i])!r}")

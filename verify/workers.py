@@ -77,13 +77,16 @@ def collecting_less():
 def _init_worker(modules=()):
     """A worker's BLAS limited to one thread (verify.kernels.one_blas_thread), NumPy's
     OpenBLAS loaded first: the limit applies to the libraries loaded when it is set; then
-    ``modules`` imported and frozen (:func:`_import`), before the worker takes a call."""
+    ``modules`` imported and frozen (:func:`_import`), and sympy.physics.units deferred
+    (verify._units: the worker makes no unit quantity), before the worker takes a call."""
     fewer_collections()
     import numpy  # noqa: F401
     from verify import kernels
     kernels.one_blas_thread(load_scipy=False)
     if modules:
         _import(modules)
+    from verify._units import defer_units
+    defer_units()          # SymPy's simplify: no sympy.physics.units to import (a run's worker)
 
 
 def worker_pool(n, modules=()):
