@@ -1,37 +1,35 @@
-"""A disk cache for what verify derives deterministically from its own inputs -- the rendered
-plots, the exact references its evidence compares the compiled kernels with, the exact
-replays of a training epoch and of optimizer steps, and the items of its derivations that
-read nothing of nnlib (the convexity certificates, the notes' closed forms) -- so that a
-run does not render or derive again what it derived before from the same numbers.
+"""A disk cache for what verify derives deterministically from its own inputs -- the exact
+references its evidence compares the compiled kernels with, the exact replays of a training
+epoch and of optimizer steps, and the items of its derivations that read nothing of nnlib
+(the convexity certificates, the notes' closed forms) -- so that a run does not derive again
+what it derived before from the same numbers. The figures are not cached: verify.svg writes
+each in a few milliseconds.
 
 Design note
 -----------
 An entry is keyed by a SHA-256 of everything that determines it: the source of every
 ``verify`` module (any edit invalidates every entry), the versions of the libraries that
-render or derive it, the name of the function that made it and the pickled arguments it
-was made from -- for a plot, the very numbers it draws (the compiled kernels' outputs of
-*this* run, the exact values, the errors); for an exact reference, the points it is taken
-at (their bits) and the SymPy expression it evaluates (by ``srepr``, for the public API's
-user-given expressions); for a replay, every number it starts from, the configuration
-(as nnlib's optimizer class reports it) and, under dropout, the bits of every mask it
-reads (the twin ``nnlib._reference.dropout_mask`` makes them). The kernels' outputs are
-never cached: they are computed afresh every run and are part of a plot's key, so a
-kernel whose output changes (a mutant, a regression) misses the cache and gets its own
-figure. A hit returns bytes identical to what the function would write. An exact
+derive it, the name of the function that made it and the pickled arguments it was made
+from -- for an exact reference, the points it is taken at (their bits) and the SymPy
+expression it evaluates (by ``srepr``, for the public API's user-given expressions); for a
+replay, every number it starts from, the configuration (as nnlib's optimizer class reports
+it) and, under dropout, the bits of every mask it reads (the twin
+``nnlib._reference.dropout_mask`` makes them). The kernels' outputs are never cached: they
+are computed afresh every run. A hit returns what the function would return. An exact
 reference (``exact_values``) comes back bit for bit (each mpf's sign, mantissa,
 exponent); the compiled result it is compared with is computed every run, so a cached
 reference can never make a broken kernel pass.
 
 Why a warm run still runs every check: what an entry holds is a pure function of its key
--- a rendered figure of the numbers in the key, exact values SymPy and mpmath derive from
-the inputs in the key with verify's own definitions, or the item of a derivation that
-reads only verify's definitions (``derived``; verify's source is in the key; nnlib's is
-not, as no entry reads it). Every compiled kernel is run and measured afresh, and every
-proof that a closed form of nnlib's equals its derivation (SymPy's simplifications, the
-training epoch's derivation) is derived again; a hit only skips deriving once more the
-same exact values from the same inputs, deciding again a certificate about verify's own
-functions, and drawing the same figure again. The key leaves out ``NOT_CHECKS`` (the
-mutation harness): no check imports it, so its source cannot change an entry.
+-- exact values SymPy and mpmath derive from the inputs in the key with verify's own
+definitions, or the item of a derivation that reads only verify's definitions
+(``derived``; verify's source is in the key; nnlib's is not, as no entry reads it). Every
+compiled kernel is run and measured afresh, and every proof that a closed form of nnlib's
+equals its derivation (SymPy's simplifications, the training epoch's derivation) is
+derived again; a hit only skips deriving once more the same exact values from the same
+inputs and deciding again a certificate about verify's own functions. The key leaves out
+``NOT_CHECKS`` (the mutation harness): no check imports it, so its source cannot change an
+entry.
 
 Entries live in ``$NNLIB_VERIFY_CACHE`` (``0`` or ``off`` disables the cache), else
 ``$XDG_CACHE_HOME/nnlib-verify``, else ``~/.cache/nnlib-verify``; one directory per

@@ -5,7 +5,7 @@ Design note
 -----------
 A whole run sends the backprop networks and the checks of ``verify.run.WORKER_SECTIONS``
 to spawned worker processes, one call per check, while the main process runs the other
-sections and draws their plots. Two things keep the run's wall time near its CPU time
+sections and draws every figure. Two things keep the run's wall time near its CPU time
 divided by the cores:
 
 - the workers start first (:func:`start_workers`, before the main process has imported
@@ -13,7 +13,7 @@ divided by the cores:
   before its first call, imports what its checks need, beside the main process doing the
   same;
 - no fixed split of the checks between the processes: once the main process has run its
-  own sections and plots, :meth:`Workers.help` runs here, last first, every call no
+  own sections, :meth:`Workers.help` runs here, last first, every call no
   worker has started (its future cancelled). The workers take calls from the front and
   the main process from the back, so whichever side runs out of work first takes on the
   other's -- on any machine and load.
@@ -24,7 +24,7 @@ does not depend on which process ran it.
 Every process of a run collects garbage less often (:func:`fewer_collections`, then
 :func:`freeze_imports` once the heavy imports are done): CPython's cyclic collector
 scans every tracked object at each full collection, and a run holds many (SymPy's
-caches and expression trees, the modules of SymPy, matplotlib and SciPy), so its 8 full
+caches and expression trees, the modules of SymPy and SciPy), so its 8 full
 collections cost the --quick main process about 1 s of its 12 s of CPU. Frozen and with
 larger thresholds, its collections cost about 0.2 s. What a run computes does not depend
 on when its cycles are freed.
