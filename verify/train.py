@@ -44,6 +44,7 @@ loss_grad's gradients, one optimizer state slot across all parameters). A slippe
 term, the mean, the bias step, the step count) moves values by ~1e-3 relative: millions of
 ulps.
 """
+import ast
 import functools
 import itertools
 import time
@@ -207,9 +208,42 @@ _mpf_add, _mpf_sub, _mpf_mul, _mpf_abs = _LIB.mpf_add, _LIB.mpf_sub, _LIB.mpf_mu
 _mpf_sum, _mpf_lt, _mpf_eq = _LIB.mpf_sum, _LIB.mpf_lt, _LIB.mpf_eq
 _from_int, _from_float, _FZERO = _LIB.from_int, _LIB.from_float, _LIB.fzero
 _mpf_div, _to_float = _LIB.mpf_div, _LIB.to_float
+_mpf_pos, _mpf_neg, _from_man_exp, _bitcount = (_LIB.mpf_pos, _LIB.mpf_neg,
+                                                 _LIB.from_man_exp, _LIB.bitcount)
 _MPF = type(mpmath.mpf(0))
 _BOUNDARY_T = _from_float(BOUNDARY)
 _COND_MAX_T = _from_float(COND_MAX)
+
+
+def _dot(xs, ys, prec, rnd):
+    """``mpf_sum([mpf_mul(x, y) for x, y in zip(xs, ys)], prec, rnd)`` (the exact
+    products summed as fdot sums them) without a tuple per product: mpf_sum's loop with
+    each product's mantissa and exponent made in place. mpf_sum drops a term more than
+    ``2 prec`` bits away from the running sum; so does this, by the same tests, so the
+    value is mpf_sum's bit for bit. An infinite or NaN factor takes mpf_sum itself."""
+    man = exp = 0
+    far = prec * 2 or 1000000
+    for (xsign, xman, xexp, _), (ysign, yman, yexp, _) in zip(xs, ys):
+        pman = xman * yman
+        if pman:
+            pexp = xexp + yexp
+            if xsign ^ ysign:
+                pman = -pman
+            delta = pexp - exp
+            if delta >= 0:
+                if delta > far and ((not man) or delta - _bitcount(abs(man)) > far):
+                    man, exp = pman, pexp
+                else:
+                    man += pman << delta
+            elif -delta - _bitcount(abs(pman)) > far:
+                if not man:
+                    man, exp = pman, pexp
+            else:
+                man = (man << -delta) + pman
+                exp = pexp
+        elif (not xman and xexp) or (not yman and yexp):        # inf or nan
+            return _mpf_sum([_mpf_mul(x, y) for x, y in zip(xs, ys)], prec, rnd)
+    return _from_man_exp(man, exp, prec, rnd)
 
 
 # exp(x) of the replay's activations and losses by x's tuple and the working precision and
@@ -452,7 +486,6 @@ def _hoist(fn):
     fn's bit for bit; a step makes them once per array, not once per element. Nothing is
     taken out of a conditional's branches (only from its test), where fn may not
     evaluate it."""
-    import ast
     import inspect
     fdef = ast.parse(inspect.getsource(fn)).body[0]
     names = [a.arg for a in fdef.args.args]
@@ -490,20 +523,157 @@ def _hoist(fn):
            f"    return {body}\n")
     made = {}
     exec(compile(src, "<verify.train hoisted rule>", "exec"), fn.__globals__, made)
+    made["_body"].source = src                 # read by _tuple_step (no file to read)
     return made["_prep"], made["_body"]
 
 
+# the mpf operators' libmp calls, as _tuple_step's code names them
+_TUPLE_OPS = {"_add": _mpf_add, "_sub": _mpf_sub, "_mul": _mpf_mul, "_div": _mpf_div,
+              "_neg": _mpf_neg, "_mul_int": _LIB.mpf_mul_int, "_pow_int": _LIB.mpf_pow_int,
+              "_rdiv_int": _LIB.mpf_rdiv_int, "_sqrt": _LIB.mpf_sqrt,
+              "_from_int": _from_int, "_fzero": _FZERO,
+              "_max2": lambda x, y: y if _LIB.mpf_gt(y, x) else x}
+# (both tuples, tuple op int, int op tuple) per operator: what mpf's __add__ / __radd__ /
+# __rsub__ ... call (mpmath.ctx_mp_python); None: not translated
+_BINOPS = {ast.Add: ("_add({a}, {b}, prec, rnd)", "_add({a}, _from_int({b}), prec, rnd)",
+                     "_add({b}, _from_int({a}), prec, rnd)"),
+           ast.Sub: ("_sub({a}, {b}, prec, rnd)", "_sub({a}, _from_int({b}), prec, rnd)",
+                     "_sub(_from_int({a}), {b}, prec, rnd)"),
+           ast.Mult: ("_mul({a}, {b}, prec, rnd)", "_mul_int({a}, {b}, prec, rnd)",
+                      "_mul_int({b}, {a}, prec, rnd)"),
+           ast.Div: ("_div({a}, {b}, prec, rnd)", "_div({a}, _from_int({b}), prec, rnd)",
+                     "_rdiv_int({a}, {b}, prec, rnd)"),
+           ast.Pow: (None, "_pow_int({a}, {b}, prec, rnd)", None)}
+_INT_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}
+
+
+class _Untranslated(Exception):
+    """A construct _tuple_step does not translate: the rule keeps its mpf code."""
+
+
+def _tuple_expr(node, names, glob, tests):
+    """(code, kind) of an expression of a rule's body on ``_mpf_`` tuples: kind "t" (a
+    tuple: what an mpf would hold) or "i" (a Python int, as in the mpf code). Each
+    operation is the libmp call the mpf operator makes, at the working precision and
+    rounding; ``names`` maps the body's parameters to the step's variables and their
+    kinds; ``tests`` collects the variables read as a conditional's test."""
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return repr(node.value), "i"
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests) for x in (node.left, node.right))
+        if ka == kb == "i":
+            if type(node.op) not in _INT_OPS:
+                raise _Untranslated(ast.dump(node))
+            return f"({a} {_INT_OPS[type(node.op)]} {b})", "i"
+        form = _BINOPS[type(node.op)][{"tt": 0, "ti": 1, "it": 2}[ka + kb]]
+        if form is None:
+            raise _Untranslated(ast.dump(node))
+        return form.format(a=a, b=b), "t"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        a, ka = _tuple_expr(node.operand, names, glob, tests)
+        return (f"_neg({a}, prec, rnd)", "t") if ka == "t" else (f"(-{a})", "i")
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        args = [_tuple_expr(x, names, glob, tests) for x in node.args]
+        if any(k != "t" for _, k in args) or not args:
+            raise _Untranslated(ast.dump(node))
+        fname = node.func.id
+        if fname == "sqrt" and glob.get(fname) is mpmath.sqrt and len(args) == 1:
+            return f"_sqrt({args[0][0]}, prec, rnd)", "t"
+        if fname == "max" and fname not in glob:
+            # the builtin: the first of the largest, by each later argument's __gt__
+            code = args[0][0]
+            for a, _ in args[1:]:
+                code = f"_max2({code}, {a})"
+            return code, "t"
+    if isinstance(node, ast.IfExp) and isinstance(node.test, ast.Name) and \
+            node.test.id.startswith("_hoisted") and node.test.id in names:
+        tests.add(names[node.test.id][0])
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests) for x in (node.body, node.orelse))
+        if ka == kb:
+            return f"({a} if {names[node.test.id][0]} else {b})", ka
+    raise _Untranslated(ast.dump(node))
+
+
+def _tuple_step(cls_name, cfg):
+    """The rule of ``_rule_hoisted`` as one function on ``_mpf_`` tuples, or None (a
+    construct it does not translate): ``step(vals, grads, flat, t, hyper, pres, prec,
+    rnd)`` returns the array's new values and flat state (new lists), where ``hyper`` is
+    the hyper-parameters' tuples and ``pres`` each assignment's ``prep`` values (an mpf
+    as its tuple, a conditional's test as it is; ``step.tests`` lists them by
+    assignment). Each assignment's body becomes a line of the element loop, each
+    operation the libmp call the mpf operator makes on the same values at the same
+    precision and rounding (``_tuple_expr``): the mpf code's bits. An exception (a root
+    of a negative number, a division by zero) is the caller's to redo in mpf."""
+    import inspect
+    key = ("tuple step", cls_name, id(_rule_hoisted(cls_name, cfg)),
+           tuple(_slot_names(cls_name, cfg)))
+    if key in _CACHE:
+        return _CACHE[key]
+    slots = _slot_names(cls_name, cfg)
+    n_pos = 3 + len(_STATE) + len(_HYPER)
+    lines, tests = [], set()
+    try:
+        for j, (lhs, prep, body) in enumerate(_rule_hoisted(cls_name, cfg)):
+            src = getattr(body, "source", None) or inspect.getsource(body)
+            fdef = ast.parse(src).body[-1]
+            params = [a.arg for a in fdef.args.args]
+            names = {p: (f"_a{k}", "i" if k == 2 else "t") for k, p in enumerate(params[:n_pos])}
+            names.update({p: (f"_p{j}_{k}", "t") for k, p in enumerate(params[n_pos:])})
+            if len(fdef.body) != 1 or not isinstance(fdef.body[0], ast.Return):
+                raise _Untranslated("body")
+            code, kind = _tuple_expr(fdef.body[0].value, names, body.__globals__, tests)
+            if kind != "t":
+                raise _Untranslated("an int value")
+            lines.append((j, len(params) - n_pos, f"_a{_ARG[lhs]} = {code}"))
+    except _Untranslated:
+        _CACHE[key] = None
+        return None
+    slot_at = [_ARG[name] for name in slots]
+    hyper0 = 3 + len(_STATE)
+    src = ["def _step(vals, grads, flat, t, hyper, pres, prec, rnd):",
+           "    n = len(vals)",
+           f"    {', '.join(f'_a{hyper0 + k}' for k in range(len(_HYPER)))}, = hyper",
+           "    _a2 = t"]
+    for j, n_pre, _ in lines:
+        if n_pre:
+            src.append(f"    {', '.join(f'_p{j}_{k}' for k in range(n_pre))}, = pres[{j}]")
+    src += ["    out, out_flat = [None] * n, [None] * len(flat)",
+            "    for i in range(n):",
+            "        _a0, _a1 = vals[i], grads[i]"]
+    for k in range(len(_STATE)):
+        at = 3 + k
+        src.append(f"        _a{at} = flat[{slot_at.index(at)} * n + i]" if at in slot_at
+                   else f"        _a{at} = _fzero")
+    src += [f"        {line}" for _, _, line in lines]
+    src.append("        out[i] = _a0")
+    src += [f"        out_flat[{k} * n + i] = _a{at}" for k, at in enumerate(slot_at)]
+    src.append("    return out, out_flat")
+    made = {}
+    exec(compile("\n".join(src) + "\n", "<verify.train tuple rule>", "exec"),
+         dict(_TUPLE_OPS), made)
+    step = made["_step"]
+    step.tests = tests
+    _CACHE[key] = step
+    return step
+
+
 class Replay:
-    """The exact epoch: every step of run_epoch recomputed in mpmath."""
+    """The exact epoch: every step of run_epoch recomputed in mpmath. The weights, biases,
+    states and gradients are held as their ``_mpf_`` tuples (``values`` makes the mpf)."""
 
     def __init__(self, spec, arrays, dps):
         self.spec, self.dps = spec, dps
         with mpmath.workdps(dps):
-            mp = lambda a: [mpmath.mpf(float(v)) for v in np.ravel(a)]  # noqa: E731
-            self.X = [mp(r) for r in arrays["X"]]
-            self.W = [mp(W) for W in arrays["W"]]
-            self.b = [mp(b) for b in arrays["b"]]
-            self.st = [[mp(s)] for s in arrays["states"]]
+            prec, rnd = mpmath.mp._prec_rounding
+            # mpmath.mpf(v) of each float: the float's exact tuple, as mpf_pos leaves it
+            tup = lambda a: [_mpf_pos(_from_float(v), prec, rnd)  # noqa: E731
+                             for v in np.ravel(a).tolist()]
+            self.X = [[mpmath.mp.make_mpf(v) for v in tup(r)] for r in arrays["X"]]
+            self.W = [tup(W) for W in arrays["W"]]
+            self.b = [tup(b) for b in arrays["b"]]
+            self.st = [[tup(s)] for s in arrays["states"]]
             # each array's own config (parameter groups): W1, b1, W2, b2, ...
             self.hyper = [[mpmath.mpf(float(c[f])) for _, f in _HYPER]
                           for c in array_configs(spec)]
@@ -514,6 +684,7 @@ class Replay:
         self._memo = {}
         _EXP_MEMO.clear()
         self.hoisted = [_rule_hoisted(spec["cls_name"], c) for c in array_configs(spec)]
+        self.tuple_steps = [_tuple_step(spec["cls_name"], c) for c in array_configs(spec)]
         self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
 
@@ -574,25 +745,25 @@ class Replay:
         the NORMALIZED rules). The products are summed as mpmath's fdot / fsum sum them:
         exactly, then rounded once at the working precision (and twice as fast as a sum
         of rounded products). The sums and products are taken on the ``_mpf_`` tuples
-        (``mpf_sum`` of exact ``mpf_mul`` products, as fdot takes them; ``mpf_add`` /
+        (``_dot``: mpf_sum of exact mpf_mul products, as fdot takes them; ``mpf_add`` /
         ``mpf_mul`` / ``mpf_abs`` at the working precision, as the mpf operators do): the
-        same values, without an mpf per intermediate."""
+        same values, without an mpf per intermediate. The gradients are tuples."""
         prec, rnd = mpmath.mp._prec_rounding
         mk, mul, add, msum, mabs = (mpmath.mp.make_mpf, _mpf_mul, _mpf_add, _mpf_sum,
                                     _mpf_abs)
         sz, L = self.sizes, len(self.W)
         B = len(rows)
-        Wt = [[w._mpf_ for w in W] for W in self.W]
         H = [self._drop(0, [self.X[r] for r in rows])]          # as the activations give
         Ht = [[[_raw(v) for v in row] for row in H[0]]]          # the same as tuples
         Z, P = [], []                   # pre-activations (mpf), the piece of each
         for l in range(L):
-            n, m = sz[l], sz[l + 1]
-            Wl, bl = Wt[l], [v._mpf_ for v in self.b[l]]
+            m = sz[l + 1]
+            Wl, bl = self.W[l], self.b[l]
+            cols = [Wl[j::m] for j in range(m)]
             Zl, Pl, Hl = [], [], []
             for h in Ht[-1]:
-                zrow = [mk(add(msum([mul(h[k], Wl[k * m + j]) for k in range(n)], prec, rnd),
-                               bl[j], prec, rnd)) for j in range(m)]
+                zrow = [mk(add(_dot(h, cols[j], prec, rnd), bl[j], prec, rnd))
+                        for j in range(m)]
                 got = [self._forward(l, v) for v in zrow]
                 Zl.append(zrow)
                 Pl.append([g[0] for g in got])
@@ -620,18 +791,19 @@ class Replay:
             d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
                  for i in range(B)]
             dZ = [[mul(dZ[i][j], d[i][j], prec, rnd) for j in range(m)] for i in range(B)]
-            W, Hl = Wt[l], Ht[l]
+            W, Hl = self.W[l], Ht[l]
             l2W = [mul(l2t, w, prec, rnd) for w in W]
-            dW = [mk(add(msum([mul(Hl[i][k], dZ[i][j]) for i in range(B)], prec, rnd),
-                         l2W[k * m + j], prec, rnd)) for k in range(n) for j in range(m)]
-            db = [mk(msum([dZ[i][j] for i in range(B)], prec, rnd)) for j in range(m)]
+            Hc, dZc = list(zip(*Hl)), list(zip(*dZ))                 # columns
+            dW = [add(_dot(Hc[k], dZc[j], prec, rnd), l2W[k * m + j], prec, rnd)
+                  for k in range(n) for j in range(m)]
+            db = [msum(dZc[j], prec, rnd) for j in range(m)]
             grads[l] = (dW, db)
             if terms:
                 aZ = self._terms(l, aZ, d, Hl, W, l2W, prec, rnd)
             if l:           # the input's gradient is not needed
-                dZ = [[msum([mul(dZ[i][j], W[k * m + j]) for j in range(m)], prec, rnd)
-                       for k in range(n)] for i in range(B)]
-        return data / B, sum(w * w for W in self.W for w in W) / 2, grads
+                rows_w = [W[k * m:(k + 1) * m] for k in range(n)]
+                dZ = [[_dot(dz, rows_w[k], prec, rnd) for k in range(n)] for dz in dZ]
+        return data / B, _half_sum_squares(self.W, prec, rnd), grads
 
     def _terms(self, l, aZ, d, Hl, W, l2W, prec, rnd):
         """Set ``self.terms[l]`` from the absolute backprop ``aZ`` at layer l's output (its
@@ -642,18 +814,17 @@ class Replay:
         B, (n, m) = len(Hl), (self.sizes[l], self.sizes[l + 1])
         aZ = [[mul(aZ[i][j], mabs(d[i][j], prec, rnd), prec, rnd) for j in range(m)]
               for i in range(B)]
-        aH = [[mabs(v, prec, rnd) for v in row] for row in Hl]
+        aHc = [[mabs(v, prec, rnd) for v in col] for col in zip(*Hl)]
+        aZc = list(zip(*aZ))
         # the sizes of the terms each gradient sums: its rounding error is of their order,
         # however small the sum (a first-order running error bound); tuples
-        self.terms[l] = ([add(msum([mul(aH[i][k], aZ[i][j]) for i in range(B)], prec, rnd),
-                              mabs(l2W[k * m + j], prec, rnd), prec, rnd)
-                          for k in range(n) for j in range(m)],
-                         [msum([aZ[i][j] for i in range(B)], prec, rnd) for j in range(m)])
+        self.terms[l] = ([add(_dot(aHc[k], aZc[j], prec, rnd), mabs(l2W[k * m + j], prec, rnd),
+                              prec, rnd) for k in range(n) for j in range(m)],
+                         [msum(aZc[j], prec, rnd) for j in range(m)])
         if not l:
             return None
-        aW = [mabs(w, prec, rnd) for w in W]
-        return [[msum([mul(aZ[i][j], aW[k * m + j]) for j in range(m)], prec, rnd)
-                 for k in range(n)] for i in range(B)]
+        aW = [[mabs(w, prec, rnd) for w in W[k * m:(k + 1) * m]] for k in range(n)]
+        return [[_dot(az, aW[k], prec, rnd) for k in range(n)] for az in aZ]
 
     def step(self, rows, t):
         """One step of run_epoch on ``rows`` (the t-th update); returns reported loss * B."""
@@ -688,43 +859,79 @@ class Replay:
         wd = _from_float(0.0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"])
         prec, rnd = mpmath.mp._prec_rounding
         for g, w, tm in zip(grads, vals, terms):
-            wdw = _mpf_mul(wd, w._mpf_, prec, rnd)
-            ge = _mpf_abs(_mpf_add(g._mpf_, wdw, prec, rnd), prec, rnd)
+            wdw = _mpf_mul(wd, w, prec, rnd)
+            ge = _mpf_abs(_mpf_add(g, wdw, prec, rnd), prec, rnd)
             if not _mpf_eq(ge, _FZERO) and _mpf_lt(_mpf_mul(ge, _COND_MAX_T, prec, rnd),
                                         _mpf_add(tm, _mpf_abs(wdw, prec, rnd), prec, rnd)):
                 raise _Boundary("a normalized step of a cancelling gradient")
 
     def loss_grad(self):
         """loss_grad over all rows: mean data loss + l2/2 sum ||W||^2 (l2 as given) and
-        {"dW1": [...], "db1": [...], ...}."""
+        {"dW1": [...], "db1": [...], ...} (mpf)."""
         with mpmath.workdps(self.dps):
+            mk = mpmath.mp.make_mpf
             l2 = mpmath.mpf(self.spec["l2"])
             data, pen, grads = self.objective(list(range(len(self.X))), l2, terms=False)
             out = {}
             for l, (dW, db) in enumerate(grads):
-                out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
+                out[f"dW{l + 1}"], out[f"db{l + 1}"] = [mk(v) for v in dW], [mk(v) for v in db]
             return data + l2 * pen, out
 
     def _update(self, a, vals, grads, t):
-        """The rule of array ``a`` (its own config) on its values and state: each
-        assignment called with (w, g, t, the states of _STATE (0 but the array's slots),
-        the hyper-parameters), its result assigned to its left-hand side in that list;
-        the operations on t and the hyper-parameters alone made once (``_hoist``)."""
+        """The rule of array ``a`` (its own config) on its values and state (tuples, in
+        place): its ``_tuple_step``; where the rule has none, or the step raises, the
+        assignments' mpf code (``_update_mpf``) does it (and raises as it does)."""
+        step = self.tuple_steps[a]
+        if step is not None:
+            pres, ok = [], True
+            zero = mpmath.mpf(0)
+            scalars = [zero, zero, t] + [zero] * len(_STATE) + self.hyper[a]
+            for j, (_, prep, _) in enumerate(self.hoisted[a]):
+                vs = []
+                for k, v in enumerate(prep(*scalars)):
+                    if f"_p{j}_{k}" in step.tests:
+                        vs.append(v)
+                    elif type(v) is _MPF:
+                        vs.append(v._mpf_)
+                    else:
+                        ok = False
+                pres.append(vs)
+            if ok:
+                prec, rnd = mpmath.mp._prec_rounding
+                try:
+                    new, flat = step(vals, grads, self.st[a][0], t,
+                                     [h._mpf_ for h in self.hyper[a]], pres, prec, rnd)
+                except Exception:           # noqa: BLE001 -- redone in mpf, which raises
+                    pass
+                else:
+                    vals[:] = new
+                    self.st[a][0][:] = flat
+                    return
+        self._update_mpf(a, vals, grads, t)
+
+    def _update_mpf(self, a, vals, grads, t):
+        """``_update`` by the assignments' mpf code: each called with (w, g, t, the states
+        of _STATE (0 but the array's slots), the hyper-parameters), its result assigned to
+        its left-hand side in that list; the operations on t and the hyper-parameters
+        alone made once (``_hoist``)."""
+        mk = mpmath.mp.make_mpf
         n = len(vals)
-        flat, slots, hyper = self.st[a][0], self.slots[a], self.hyper[a]
+        flat = [mk(v) for v in self.st[a][0]]
+        slots, hyper = self.slots[a], self.hyper[a]
         pos = [3 + _STATE.index(name) for name in slots]
         zero = mpmath.mpf(0)
         scalars = [zero, zero, t] + [zero] * len(_STATE) + hyper
         steps = [(_ARG[name], body, prep(*scalars)) for name, prep, body in self.hoisted[a]]
         for i in range(n):
-            args = [vals[i], grads[i], t] + [zero] * len(_STATE) + hyper
+            args = [mk(vals[i]), mk(grads[i]), t] + [zero] * len(_STATE) + hyper
             for k, at in enumerate(pos):
                 args[at] = flat[k * n + i]
             for at, body, pre in steps:
                 args[at] = body(*args, *pre)
-            vals[i] = args[0]
+            vals[i] = mpmath.mpf(args[0])._mpf_
             for k, at in enumerate(pos):
                 flat[k * n + i] = args[at]
+        self.st[a][0][:] = [mpmath.mpf(v)._mpf_ for v in flat]
 
     def run(self, order, step0, max_steps=-1):
         with mpmath.workdps(self.dps):
@@ -738,14 +945,30 @@ class Replay:
 
     def values(self):
         """{name: [mpf]} of every weight, bias and state array."""
+        mk = mpmath.mp.make_mpf
         out = {}
         for l in range(len(self.W)):
-            out[f"W{l + 1}"], out[f"b{l + 1}"] = list(self.W[l]), list(self.b[l])
+            out[f"W{l + 1}"], out[f"b{l + 1}"] = ([mk(v) for v in self.W[l]],
+                                                  [mk(v) for v in self.b[l]])
             for p, pn in enumerate((f"W{l + 1}", f"b{l + 1}")):
                 n = len(self.W[l] if p == 0 else self.b[l])
                 for k, name in enumerate(self.slots[2 * l + p]):
-                    out[f"state {name} of {pn}"] = self.st[2 * l + p][0][k * n:(k + 1) * n]
+                    out[f"state {name} of {pn}"] = [mk(v) for v in
+                                                    self.st[2 * l + p][0][k * n:(k + 1) * n]]
         return out
+
+
+def _half_sum_squares(Ws, prec, rnd):
+    """``sum(w * w for W in Ws for w in W) / 2`` of mpf values, on their tuples: Python's
+    sum starts at the int 0 (``0 + p`` is mpf's ``p + 0``), each product and partial sum
+    rounded as the mpf operators round them."""
+    acc = None
+    for W in Ws:
+        for w in W:
+            p = _mpf_mul(w, w, prec, rnd)
+            acc = _mpf_add(p, _from_int(0), prec, rnd) if acc is None else _mpf_add(
+                acc, p, prec, rnd)
+    return mpmath.mp.make_mpf(_mpf_div(acc, _from_int(2), prec, rnd))
 
 
 # --------------------------------------------------------------------- the compiled side
