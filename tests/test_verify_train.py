@@ -455,6 +455,7 @@ def test_the_tuple_rules_are_the_mpf_rules_bit_for_bit():
                     fast.hoisted = [T._rule_hoisted(cls_name, c)]
                     fast.tuple_steps = [T._tuple_step(cls_name, c)]
                     fast.hyper = slow.hyper = [[mpmath.mpf(float(c[f])) for _, f in T._HYPER]]
+                    fast.hyper_t = [[h._mpf_ for h in fast.hyper[0]]]
                     fast.slots = slow.slots = [slots]
                     n = 5
                     w = [mpmath.mpf(float(v)) / 3 for v in rng.standard_normal(n)]
@@ -495,3 +496,28 @@ def test_the_replays_dot_is_mpf_sum_of_exact_products():
             for rnd in ("n", "d", "u", "f", "c"):
                 assert T._dot(xs, ys, prec, rnd) == L.mpf_sum(
                     [L.mpf_mul(x, y) for x, y in zip(xs, ys)], prec, rnd), (xs, ys, prec)
+
+
+def test_the_settling_check_is_the_mpf_comparison():
+    """``T._unsettled`` decides as ``abs(a - b) > 10^-30 max(abs(a), 1)`` on mpf (at the
+    default precision, where _replay_now compares): both sides of the threshold, |a|
+    below, at and above 1, zeros, infinities and NaN."""
+    import mpmath
+    agree = mpmath.mpf(10) ** -30
+    prec, rnd = mpmath.mp._prec_rounding
+    seen = set()
+    with mpmath.workdps(50):
+        base = [mpmath.mpf(v) for v in (0, 1, -1, 0.5, -3.25, 7e5, 1e-40)] + [
+            mpmath.mpf(1) / 3, mpmath.inf, -mpmath.inf, mpmath.nan]
+        moves = [0, mpmath.mpf(10) ** -29, mpmath.mpf(10) ** -31, mpmath.mpf(10) ** -30,
+                 -mpmath.mpf(10) ** -30 * (1 + mpmath.mpf(2) ** -60)]
+        pairs = [(a, a + m * max(abs(a), 1) if mpmath.isfinite(a) else a + m)
+                 for a in base for m in moves] + [(a, b) for a in base[:3] for b in base]
+        # between 10^-30 and 10^-30 |a|: the side of 1 that |a| is on decides
+        pairs += [(mpmath.mpf(v), mpmath.mpf(v) + mpmath.mpf(k) * agree)
+                  for v, k in ((1.5, 1.2), (0.75, 0.9), (-1.5, 1.2), (0.75, 0.6))]
+    for a, b in pairs:
+        want = bool(abs(a - b) > agree * max(abs(a), 1))
+        assert T._unsettled(a._mpf_, b._mpf_, agree._mpf_, prec, rnd) == want, (a, b)
+        seen.add(want)
+    assert seen == {True, False}

@@ -206,7 +206,8 @@ _CACHE = {}
 _LIB = mpmath.libmp
 _mpf_add, _mpf_sub, _mpf_mul, _mpf_abs = _LIB.mpf_add, _LIB.mpf_sub, _LIB.mpf_mul, _LIB.mpf_abs
 _mpf_sum, _mpf_lt, _mpf_eq = _LIB.mpf_sum, _LIB.mpf_lt, _LIB.mpf_eq
-_from_int, _from_float, _FZERO = _LIB.from_int, _LIB.from_float, _LIB.fzero
+_from_int, _from_float, _FZERO, _FONE = (_LIB.from_int, _LIB.from_float, _LIB.fzero,
+                                         _LIB.fone)
 _mpf_div, _to_float = _LIB.mpf_div, _LIB.to_float
 _mpf_pos, _mpf_neg, _from_man_exp, _bitcount = (_LIB.mpf_pos, _LIB.mpf_neg,
                                                  _LIB.from_man_exp, _LIB.bitcount)
@@ -601,8 +602,7 @@ def _tuple_step(cls_name, cfg):
     construct it does not translate): ``step(vals, grads, flat, t, hyper, pres, prec,
     rnd)`` returns the array's new values and flat state (new lists), where ``hyper`` is
     the hyper-parameters' tuples and ``pres`` each assignment's ``prep`` values (an mpf
-    as its tuple, a conditional's test as it is; ``step.tests`` lists them by
-    assignment). Each assignment's body becomes a line of the element loop, each
+    as its tuple, a conditional's test as it is: ``step.tests[j][k]``). Each assignment's body becomes a line of the element loop, each
     operation the libmp call the mpf operator makes on the same values at the same
     precision and rounding (``_tuple_expr``): the mpf code's bits. An exception (a root
     of a negative number, a division by zero) is the caller's to redo in mpf."""
@@ -654,7 +654,8 @@ def _tuple_step(cls_name, cfg):
     exec(compile("\n".join(src) + "\n", "<verify.train tuple rule>", "exec"),
          dict(_TUPLE_OPS), made)
     step = made["_step"]
-    step.tests = tests
+    # per assignment, per prep value: read as a conditional's test (else as an mpf)
+    step.tests = [[f"_p{j}_{k}" in tests for k in range(n_pre)] for j, n_pre, _ in lines]
     _CACHE[key] = step
     return step
 
@@ -675,8 +676,8 @@ class Replay:
             self.b = [tup(b) for b in arrays["b"]]
             self.st = [[tup(s)] for s in arrays["states"]]
             # each array's own config (parameter groups): W1, b1, W2, b2, ...
-            self.hyper = [[mpmath.mpf(float(c[f])) for _, f in _HYPER]
-                          for c in array_configs(spec)]
+            self.hyper = [_hyper(c) for c in array_configs(spec)]
+            self.hyper_t = [[h._mpf_ for h in hs] for hs in self.hyper]
         self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
         self.sizes = spec["sizes"]
         # each activation's piece picker; the memo of _forward, _derivative and _loss
@@ -886,10 +887,10 @@ class Replay:
             pres, ok = [], True
             zero = mpmath.mpf(0)
             scalars = [zero, zero, t] + [zero] * len(_STATE) + self.hyper[a]
-            for j, (_, prep, _) in enumerate(self.hoisted[a]):
+            for (_, prep, _), tests in zip(self.hoisted[a], step.tests):
                 vs = []
-                for k, v in enumerate(prep(*scalars)):
-                    if f"_p{j}_{k}" in step.tests:
+                for v, test in zip(prep(*scalars), tests):
+                    if test:
                         vs.append(v)
                     elif type(v) is _MPF:
                         vs.append(v._mpf_)
@@ -899,8 +900,8 @@ class Replay:
             if ok:
                 prec, rnd = mpmath.mp._prec_rounding
                 try:
-                    new, flat = step(vals, grads, self.st[a][0], t,
-                                     [h._mpf_ for h in self.hyper[a]], pres, prec, rnd)
+                    new, flat = step(vals, grads, self.st[a][0], t, self.hyper_t[a], pres,
+                                     prec, rnd)
                 except Exception:           # noqa: BLE001 -- redone in mpf, which raises
                     pass
                 else:
@@ -956,6 +957,16 @@ class Replay:
                     out[f"state {name} of {pn}"] = [mk(v) for v in
                                                     self.st[2 * l + p][0][k * n:(k + 1) * n]]
         return out
+
+
+def _hyper(cfg):
+    """A config's hyper-parameters in _HYPER's order as mpf at the working precision
+    (the same numbers for every replay of the config: made once per precision)."""
+    values = tuple(float(cfg[f]) for _, f in _HYPER)
+    key = ("hyper", values, tuple(mpmath.mp._prec_rounding))
+    if key not in _CACHE:
+        _CACHE[key] = [mpmath.mpf(v) for v in values]
+    return _CACHE[key]
 
 
 def _half_sum_squares(Ws, prec, rnd):
@@ -1118,12 +1129,23 @@ def _replay_now(spec, d, st0):
         vals.update(rp.values())
         exacts.append((vals, s0, s1, s2))
     (vals, s0, s1, s2), (vals2, s0b, s1b, s2b) = exacts
-    agree = mpmath.mpf(10) ** -30
+    agree = (mpmath.mpf(10) ** -30)._mpf_
+    prec, rnd = mpmath.mp._prec_rounding
     for a, b in [(s0, s0b), (s1, s1b), (s2, s2b)] + [
             (x, y) for k in vals for x, y in zip(vals[k], vals2[k])]:
-        if abs(a - b) > agree * max(abs(a), 1):
+        if _unsettled(a._mpf_, b._mpf_, agree, prec, rnd):
             raise ArithmeticError("the replay did not settle between 50 and 100 digits")
     return exacts[0]
+
+
+def _unsettled(a, b, agree, prec, rnd):
+    """``abs(a - b) > agree * max(abs(a), 1)`` of mpf values, on their tuples at the
+    working precision: the mpf operators' calls (builtin max keeps |a| unless 1 is
+    larger, by |a| < 1; mpf times the int 1 is mpf_mul_int)."""
+    abs_a = _mpf_abs(a, prec, rnd)
+    bound = (_LIB.mpf_mul_int(agree, 1, prec, rnd) if _mpf_lt(abs_a, _FONE)
+             else _mpf_mul(agree, abs_a, prec, rnd))
+    return _LIB.mpf_gt(_mpf_abs(_mpf_sub(a, b, prec, rnd), prec, rnd), bound)
 
 
 def _array_key(a):
