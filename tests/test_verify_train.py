@@ -521,3 +521,33 @@ def test_the_settling_check_is_the_mpf_comparison():
         assert T._unsettled(a._mpf_, b._mpf_, agree._mpf_, prec, rnd) == want, (a, b)
         seen.add(want)
     assert seen == {True, False}
+
+
+def test_the_activations_tuple_code_is_their_mpf_code_bit_for_bit():
+    """Every piece of every activation (value and derivative) has tuple code
+    (``T._tuple_fn``), and it gives the lambdified piece's bits at both precisions, on
+    and off its piece (the code is a formula: the pick is separate)."""
+    import mpmath
+    for act in ACTIVATIONS:
+        for aparam in {next(iter(act.evidence_params.values()), 0.0), 0.0}:
+            entry = T._activation_entry(act, aparam)
+            pieces = {id(p): p for z in (-2.5, -0.7, 0.5, 3.0) for p in [
+                _pick_or_none(entry[3], z)] if p is not None}
+            for p in pieces.values():
+                assert p[4] is not None and p[5] is not None, act.name
+                for dps in T.DPS:
+                    with mpmath.workdps(dps):
+                        prec, rnd = mpmath.mp._prec_rounding
+                        for v in (-40.25, -2.5, -0.7, -1e-9, 0.0, 1e-9, 0.5, 3.0, 41.5):
+                            z = mpmath.mpf(v) / 3
+                            for tfn, fn in ((p[4], p[2]), (p[5], p[3])):
+                                assert tfn(z._mpf_, prec, rnd) == T._raw(fn(z)), (act.name, v)
+
+
+def _pick_or_none(pick, v):
+    import mpmath
+    with mpmath.workdps(50):
+        try:
+            return pick(mpmath.mpf(v))
+        except T._Boundary:
+            return None

@@ -357,7 +357,7 @@ def _activation(act, aparam):
 def _activation_entry(act, aparam):
     """(value(z), derivative(z), the registry entry, pick(z)): ``pick`` takes an mpf at
     the working precision and returns the piece (lower bound, upper bound, value,
-    derivative) it lies on, deciding the same comparisons as ``value`` does (``|z - k|
+    derivative, and value and derivative on tuples (``_tuple_fn``)) it lies on, deciding the same comparisons as ``value`` does (``|z - k|
     < BOUNDARY``, ``lo < z < hi``) on the ``_mpf_`` tuples: the kinks, BOUNDARY and the
     bounds are floats and integers, whose tuples are exact. Replay picks each
     pre-activation's piece once, for the value and the derivative."""
@@ -372,6 +372,8 @@ def _activation_entry(act, aparam):
     pieces = [(inf(lo), inf(hi), lambdify([z], e.subs(subs), _REPLAY_MODULES),
                lambdify([z], sp.diff(e.subs(subs), z), _REPLAY_MODULES))
               for lo, hi, e in act.pieces]
+    # (lower bound, upper bound, value, derivative, and the two as tuple code)
+    pieces = [p + (_tuple_fn(p[2]), _tuple_fn(p[3])) for p in pieces]
 
     def pick(v):
         if any(abs(v - k) < BOUNDARY for k in kinks):
@@ -532,7 +534,8 @@ def _hoist(fn):
 _TUPLE_OPS = {"_add": _mpf_add, "_sub": _mpf_sub, "_mul": _mpf_mul, "_div": _mpf_div,
               "_neg": _mpf_neg, "_mul_int": _LIB.mpf_mul_int, "_pow_int": _LIB.mpf_pow_int,
               "_rdiv_int": _LIB.mpf_rdiv_int, "_sqrt": _LIB.mpf_sqrt,
-              "_from_int": _from_int, "_fzero": _FZERO,
+              "_from_int": _from_int, "_fzero": _FZERO, "_log": _LIB.mpf_log,
+              "_mpf_pos": _mpf_pos, "_int_t": lambda v: mpmath.mp.convert(v)._mpf_,
               "_max2": lambda x, y: y if _LIB.mpf_gt(y, x) else x}
 # (both tuples, tuple op int, int op tuple) per operator: what mpf's __add__ / __radd__ /
 # __rsub__ ... call (mpmath.ctx_mp_python); None: not translated
@@ -576,12 +579,23 @@ def _tuple_expr(node, names, glob, tests):
         a, ka = _tuple_expr(node.operand, names, glob, tests)
         return (f"_neg({a}, prec, rnd)", "t") if ka == "t" else (f"(-{a})", "i")
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        fname = node.func.id
         args = [_tuple_expr(x, names, glob, tests) for x in node.args]
+        if fname == "mpf" and glob.get(fname) is mpmath.mpf and len(args) == 1 and \
+                args[0][1] == "i":
+            # mpf(n): mpf_pos of n's exact tuple, as mpf.__new__ makes it
+            return f"_mpf_pos(_from_int({args[0][0]}), prec, rnd)", "t"
         if any(k != "t" for _, k in args) or not args:
             raise _Untranslated(ast.dump(node))
-        fname = node.func.id
+        # mpmath.sqrt and mpmath.log (ln) are mpf_sqrt and mpf_log of an mpf at the
+        # working precision (a negative argument raises ComplexResult: the caller's mpf
+        # code takes it); exp is mp_exp, through the replay's memo
         if fname == "sqrt" and glob.get(fname) is mpmath.sqrt and len(args) == 1:
             return f"_sqrt({args[0][0]}, prec, rnd)", "t"
+        if fname == "log" and glob.get(fname) is mpmath.log and len(args) == 1:
+            return f"_log({args[0][0]}, prec, rnd)", "t"
+        if fname == "exp" and glob.get(fname) in (mp_exp, _memo_exp) and len(args) == 1:
+            return f"_texp({args[0][0]}, prec, rnd)", "t"
         if fname == "max" and fname not in glob:
             # the builtin: the first of the largest, by each later argument's __gt__
             code = args[0][0]
@@ -595,6 +609,43 @@ def _tuple_expr(node, names, glob, tests):
         if ka == kb:
             return f"({a} if {names[node.test.id][0]} else {b})", ka
     raise _Untranslated(ast.dump(node))
+
+
+def _texp(x, prec, rnd):
+    """``_memo_exp`` of the mpf of the tuple ``x``, as a tuple (the same memo)."""
+    key = (x, prec, rnd)
+    got = _EXP_MEMO.get(key)
+    if got is None:
+        got = mp_exp(mpmath.mp.make_mpf(x))
+        _EXP_MEMO[key] = got
+    return got._mpf_
+
+
+_TUPLE_OPS["_texp"] = _texp
+
+
+def _tuple_fn(fn):
+    """A lambdified function of one mpf (an activation's piece or its derivative) as a
+    function of its ``_mpf_`` tuple, ``f(x, prec, rnd)``, returning the tuple of fn's
+    value (an int result as ``_raw`` takes it), or None when ``_tuple_expr`` does not
+    translate it. The same calls on the same values: fn's bits. An exception (a log of
+    a negative number) is the caller's to redo with fn."""
+    import inspect
+    try:
+        fdef = ast.parse(inspect.getsource(fn)).body[0]
+        params = [a.arg for a in fdef.args.args]
+        if len(params) != 1 or len(fdef.body) != 1 or not isinstance(fdef.body[0],
+                                                                      ast.Return):
+            return None
+        code, kind = _tuple_expr(fdef.body[0].value, {params[0]: ("_x", "t")},
+                                 fn.__globals__, set())
+    except (_Untranslated, OSError, TypeError, SyntaxError):
+        return None
+    made = {}
+    exec(compile(f"def _f(_x, prec, rnd):\n    return "
+                 f"{code if kind == 't' else f'_int_t({code})'}\n",
+                 "<verify.train tuple function>", "exec"), dict(_TUPLE_OPS), made)
+    return made["_f"]
 
 
 def _tuple_step(cls_name, cfg):
@@ -719,6 +770,26 @@ class Replay:
             got = self._memo[key] = (piece, piece[2](z))
         return got
 
+    def _forward_t(self, l, zt):
+        """``_forward`` on a tuple: (piece, value's tuple), by the piece's tuple code
+        (``_tuple_fn``), else its mpf code, memoized alike."""
+        key = (l, zt, "t")
+        got = self._memo.get(key)
+        if got is None:
+            z = mpmath.mp.make_mpf(zt)
+            piece = self.acts[l](z)
+            got = self._memo[key] = (piece, _tuple_value(piece[4], piece[2], zt, z))
+        return got
+
+    def _derivative_t(self, l, piece, zt):
+        """``_derivative`` on a tuple, as ``_forward_t`` is ``_forward``."""
+        key = (l, zt, "dt")
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = _tuple_value(piece[5], piece[3], zt,
+                                                 mpmath.mp.make_mpf(zt))
+        return got
+
     def _derivative(self, l, piece, z):
         """The derivative of activation ``l`` at the mpf ``z`` on its ``piece``, memoized
         as ``_forward`` is."""
@@ -756,26 +827,34 @@ class Replay:
         B = len(rows)
         H = [self._drop(0, [self.X[r] for r in rows])]          # as the activations give
         Ht = [[[_raw(v) for v in row] for row in H[0]]]          # the same as tuples
-        Z, P = [], []                   # pre-activations (mpf), the piece of each
+        # pre-activations, the piece of each: tuples in the hidden layers (their values
+        # are read as tuples alone), mpf in the output layer (the loss's arguments)
+        Z, P = [], []
         for l in range(L):
-            m = sz[l + 1]
+            m, last = sz[l + 1], l == L - 1
             Wl, bl = self.W[l], self.b[l]
             cols = [Wl[j::m] for j in range(m)]
             Zl, Pl, Hl = [], [], []
             for h in Ht[-1]:
-                zrow = [mk(add(_dot(h, cols[j], prec, rnd), bl[j], prec, rnd))
-                        for j in range(m)]
-                got = [self._forward(l, v) for v in zrow]
+                zrow = [add(_dot(h, cols[j], prec, rnd), bl[j], prec, rnd) for j in range(m)]
+                if last:
+                    zrow = [mk(v) for v in zrow]
+                    got = [self._forward(l, v) for v in zrow]
+                else:
+                    got = [self._forward_t(l, v) for v in zrow]
                 Zl.append(zrow)
                 Pl.append([g[0] for g in got])
                 Hl.append([g[1] for g in got])
             Z.append(Zl)
             P.append(Pl)
-            H.append(self._drop(l + 1, Hl))
-            Ht.append([[_raw(v) for v in row] for row in H[-1]])
+            if last:
+                H.append(self._drop(l + 1, Hl))
+                Ht.append([[_raw(v) for v in row] for row in H[-1]])
+            else:       # v * f of an mpf or int v and an mpf f: one rounding of the product
+                Ht.append(self._drop_raw(l + 1, Hl, prec, rnd))
         data, dZ = 0, []
         for i, r in enumerate(rows):
-            val, grad = self._loss(H[L][i], r)
+            val, grad = self._loss(H[-1][i], r)
             data += val
             # the gradient of the MEAN loss; an integer gradient (hinge's +-1, a
             # constant piece's 0) enters as an mpf: int / int would be a rounded float
@@ -789,8 +868,12 @@ class Replay:
             dZ = self._drop_raw(l + 1, dZ, prec, rnd)
             if terms:
                 aZ = self._drop_raw(l + 1, aZ, prec, rnd)           # factors are >= 0
-            d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
-                 for i in range(B)]
+            if l == L - 1:
+                d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
+                     for i in range(B)]
+            else:
+                d = [[self._derivative_t(l, P[l][i][j], Z[l][i][j]) for j in range(m)]
+                     for i in range(B)]
             dZ = [[mul(dZ[i][j], d[i][j], prec, rnd) for j in range(m)] for i in range(B)]
             W, Hl = self.W[l], Ht[l]
             l2W = [mul(l2t, w, prec, rnd) for w in W]
@@ -957,6 +1040,18 @@ class Replay:
                     out[f"state {name} of {pn}"] = [mk(v) for v in
                                                     self.st[2 * l + p][0][k * n:(k + 1) * n]]
         return out
+
+
+def _tuple_value(tfn, fn, zt, z):
+    """``_raw(fn(z))`` by fn's tuple code ``tfn`` on ``zt`` (z's tuple) where there is
+    one and it does not raise, else by fn."""
+    if tfn is not None:
+        try:
+            prec, rnd = mpmath.mp._prec_rounding
+            return tfn(zt, prec, rnd)
+        except Exception:                   # noqa: BLE001 -- fn raises as it does
+            pass
+    return _raw(fn(z))
 
 
 def _hyper(cfg):
