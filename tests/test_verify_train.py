@@ -551,3 +551,41 @@ def _pick_or_none(pick, v):
             return pick(mpmath.mpf(v))
         except T._Boundary:
             return None
+
+
+def test_the_losses_tuple_code_is_their_mpf_code_bit_for_bit():
+    """Every loss piece the replay lambdifies (every loss; sparsemax's supports, hinge's
+    active and flat pieces) has tuple code (``T._tuple_loss``), and its value and
+    gradient are the lambdified code's -- the same types, ints as ints, mpf bit for bit
+    -- at both precisions on random logits."""
+    import mpmath
+    rng = np.random.default_rng(11)
+    for dps in T.DPS:
+        with mpmath.workdps(dps):
+            for _ in range(12):
+                for loss in T.LOSSES:
+                    c = 1 if loss == "logistic_loss" else 3
+                    zrow = [mpmath.mpf(float(v)) for v in rng.standard_normal(c) * 2]
+                    label = (list(rng.standard_normal(c).astype(np.float32)) if loss ==
+                             "squared_error" else [0.25] * c if loss == "logistic_loss"
+                             else int(rng.integers(0, c)))
+                    try:
+                        T._loss_piece(loss, c, zrow, label, 1.0)
+                    except T._Boundary:
+                        continue
+    pieces = [v for k, v in T._CACHE.items() if isinstance(k, tuple) and k[0] in T.LOSSES]
+    assert len(pieces) >= 8 and {k[0] for k in T._CACHE if isinstance(k, tuple)} >= set(
+        T.LOSSES)
+    for f, d, tf in pieces:
+        assert tf is not None
+        n = f.__code__.co_argcount
+        for dps in T.DPS:
+            with mpmath.workdps(dps):
+                prec, rnd = mpmath.mp._prec_rounding
+                for _ in range(5):
+                    args = [mpmath.mpf(float(v)) / 3 for v in rng.standard_normal(n)]
+                    val, grad = tf([a._mpf_ for a in args], prec, rnd)
+                    want_val, want_grad = f(*args), d(*args)
+                    for got, want in zip([val] + grad, [want_val] + want_grad):
+                        assert type(got) is type(want) and (
+                            got._mpf_ == want._mpf_ if type(got) is not int else got == want)

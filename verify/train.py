@@ -278,11 +278,13 @@ def _raw(v):
 
 
 def _lambdified(key, build):
+    """(value, gradient, both as tuple code (``_tuple_loss``) or None) of a loss piece,
+    lambdified once per process."""
     if key not in _CACHE:
         expr, args = build()
-        _CACHE[key] = (lambdify(args, expr, _REPLAY_MODULES),
-                       lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]],
-                                _REPLAY_MODULES))
+        f, d = (lambdify(args, expr, _REPLAY_MODULES),
+                lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]], _REPLAY_MODULES))
+        _CACHE[key] = (f, d, _tuple_loss(f, d))
     return _CACHE[key]
 
 
@@ -293,10 +295,11 @@ def _zsyms(c):
 
 def _loss_piece(loss, c, zrow, label, margin):
     """(loss value, gradient) of one row at the exact logits ``zrow`` (mpf), from the
-    loss's definition (its smooth piece there for sparsemax and hinge)."""
+    loss's definition (its smooth piece there for sparsemax and hinge): by the piece's
+    tuple code where it has one (the lambdified code's bits), else its mpf code."""
     zs = _zsyms(c)
     if loss == "softmax_cross_entropy":
-        f, d = _lambdified((loss, c, label), lambda: (_ce(zs, label), list(zs)))
+        f, d, tf = _lambdified((loss, c, label), lambda: (_ce(zs, label), list(zs)))
         args = list(zrow)
     elif loss in ("squared_error", "logistic_loss"):
         def build():
@@ -306,11 +309,11 @@ def _loss_piece(loss, c, zrow, label, margin):
                         list(zs) + list(ts))
             return (sum(_logistic_def(t).subs(_zl, v) for v, t in zip(zs, ts)),
                     list(zs) + list(ts))
-        f, d = _lambdified((loss, c), build)
+        f, d, tf = _lambdified((loss, c), build)
         args = list(zrow) + [mpmath.mpf(float(v)) for v in label]
     elif loss == "sparsemax_loss":
         S = _sparsemax_support(zrow)
-        f, d = _lambdified((loss, c, label, S), lambda: (_sparsemax_piece(zs, label, S),
+        f, d, tf = _lambdified((loss, c, label, S), lambda: (_sparsemax_piece(zs, label, S),
                                                          list(zs)))
         args = list(zrow)
     else:
@@ -320,9 +323,15 @@ def _loss_piece(loss, c, zrow, label, margin):
         if abs(h) < BOUNDARY or (len(top) > 1 and zrow[top[0]] - zrow[top[1]] < BOUNDARY):
             raise _Boundary("hinge kink")
         mg = sp.Rational(margin)
-        f, d = _lambdified((loss, c, label, top[0], h > 0, margin), lambda: (
+        f, d, tf = _lambdified((loss, c, label, top[0], h > 0, margin), lambda: (
             mg + zs[top[0]] - zs[label] if h > 0 else sp.Integer(0) * zs[0], list(zs)))
         args = list(zrow)
+    if tf is not None and all(type(a) is _MPF for a in args):
+        try:
+            prec, rnd = mpmath.mp._prec_rounding
+            return tf([a._mpf_ for a in args], prec, rnd)
+        except Exception:                   # noqa: BLE001 -- f and d raise as they do
+            pass
     return f(*args), d(*args)
 
 
@@ -536,6 +545,7 @@ _TUPLE_OPS = {"_add": _mpf_add, "_sub": _mpf_sub, "_mul": _mpf_mul, "_div": _mpf
               "_rdiv_int": _LIB.mpf_rdiv_int, "_sqrt": _LIB.mpf_sqrt,
               "_from_int": _from_int, "_fzero": _FZERO, "_log": _LIB.mpf_log,
               "_mpf_pos": _mpf_pos, "_int_t": lambda v: mpmath.mp.convert(v)._mpf_,
+              "_mk": mpmath.mp.make_mpf,
               "_max2": lambda x, y: y if _LIB.mpf_gt(y, x) else x}
 # (both tuples, tuple op int, int op tuple) per operator: what mpf's __add__ / __radd__ /
 # __rsub__ ... call (mpmath.ctx_mp_python); None: not translated
@@ -555,18 +565,30 @@ class _Untranslated(Exception):
     """A construct _tuple_step does not translate: the rule keeps its mpf code."""
 
 
-def _tuple_expr(node, names, glob, tests):
+def _tuple_expr(node, names, glob, tests, cse=None):
     """(code, kind) of an expression of a rule's body on ``_mpf_`` tuples: kind "t" (a
     tuple: what an mpf would hold) or "i" (a Python int, as in the mpf code). Each
     operation is the libmp call the mpf operator makes, at the working precision and
     rounding; ``names`` maps the body's parameters to the step's variables and their
-    kinds; ``tests`` collects the variables read as a conditional's test."""
+    kinds; ``tests`` collects the variables read as a conditional's test. With ``cse``
+    (a dict), each tuple subexpression is named once there ({code: name}, in the order
+    they are to be computed) and a repeated one read by its name: the same calls on the
+    same values give the same tuple (there is no conditional then, which evaluates a
+    branch only when taken)."""
+    code, kind = _tuple_node(node, names, glob, tests, cse)
+    if cse is None or kind != "t" or code.isidentifier():
+        return code, kind
+    return cse.setdefault(code, f"_c{len(cse)}"), kind
+
+
+def _tuple_node(node, names, glob, tests, cse):
+    """``_tuple_expr`` of one node (its operands through ``_tuple_expr``)."""
     if isinstance(node, ast.Name) and node.id in names:
         return names[node.id]
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return repr(node.value), "i"
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests) for x in (node.left, node.right))
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse) for x in (node.left, node.right))
         if ka == kb == "i":
             if type(node.op) not in _INT_OPS:
                 raise _Untranslated(ast.dump(node))
@@ -576,11 +598,11 @@ def _tuple_expr(node, names, glob, tests):
             raise _Untranslated(ast.dump(node))
         return form.format(a=a, b=b), "t"
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        a, ka = _tuple_expr(node.operand, names, glob, tests)
+        a, ka = _tuple_expr(node.operand, names, glob, tests, cse)
         return (f"_neg({a}, prec, rnd)", "t") if ka == "t" else (f"(-{a})", "i")
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         fname = node.func.id
-        args = [_tuple_expr(x, names, glob, tests) for x in node.args]
+        args = [_tuple_expr(x, names, glob, tests, cse) for x in node.args]
         if fname == "mpf" and glob.get(fname) is mpmath.mpf and len(args) == 1 and \
                 args[0][1] == "i":
             # mpf(n): mpf_pos of n's exact tuple, as mpf.__new__ makes it
@@ -603,9 +625,9 @@ def _tuple_expr(node, names, glob, tests):
                 code = f"_max2({code}, {a})"
             return code, "t"
     if isinstance(node, ast.IfExp) and isinstance(node.test, ast.Name) and \
-            node.test.id.startswith("_hoisted") and node.test.id in names:
+            node.test.id.startswith("_hoisted") and node.test.id in names and cse is None:
         tests.add(names[node.test.id][0])
-        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests) for x in (node.body, node.orelse))
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse) for x in (node.body, node.orelse))
         if ka == kb:
             return f"({a} if {names[node.test.id][0]} else {b})", ka
     raise _Untranslated(ast.dump(node))
@@ -624,28 +646,72 @@ def _texp(x, prec, rnd):
 _TUPLE_OPS["_texp"] = _texp
 
 
+def _tuple_source(fns):
+    """(parameters, lines, codes) of lambdified functions of the same parameters on
+    ``_mpf_`` tuples (``_tuple_expr``, the common subexpressions of all of them named
+    once): the lines compute the named subexpressions, ``codes[k]`` is fns[k]'s returned
+    value, or list of values, as (code, kind); the parameters are renamed ``_x0``,
+    ``_x1``, ... Raises _Untranslated (or what parsing raises) where it does not
+    translate."""
+    import inspect
+    params, cse, codes = None, {}, []
+    for fn in fns:
+        fdef = ast.parse(inspect.getsource(fn)).body[0]
+        if params not in (None, [a.arg for a in fdef.args.args]):
+            raise _Untranslated("parameters")
+        params = [a.arg for a in fdef.args.args]
+        if len(fdef.body) != 1 or not isinstance(fdef.body[0], ast.Return):
+            raise _Untranslated("body")
+        ret = fdef.body[0].value
+        names = {p: (f"_x{k}", "t") for k, p in enumerate(params)}
+        one = lambda e: _tuple_expr(e, names, fn.__globals__, set(), cse)  # noqa: E731
+        codes.append([one(e) for e in ret.elts] if isinstance(ret, ast.List) else one(ret))
+    return params, [f"    {name} = {code}" for code, name in cse.items()], codes
+
+
+_NOT_TRANSLATED = (_Untranslated, OSError, TypeError, SyntaxError, ValueError)
+
+
+def _exec_tuple(lines):
+    made = {}
+    exec(compile("\n".join(lines) + "\n", "<verify.train tuple function>", "exec"),
+         dict(_TUPLE_OPS), made)
+    return made["_f"]
+
+
 def _tuple_fn(fn):
     """A lambdified function of one mpf (an activation's piece or its derivative) as a
     function of its ``_mpf_`` tuple, ``f(x, prec, rnd)``, returning the tuple of fn's
-    value (an int result as ``_raw`` takes it), or None when ``_tuple_expr`` does not
+    value (an int result as ``_raw`` takes it), or None when ``_tuple_source`` does not
     translate it. The same calls on the same values: fn's bits. An exception (a log of
     a negative number) is the caller's to redo with fn."""
-    import inspect
     try:
-        fdef = ast.parse(inspect.getsource(fn)).body[0]
-        params = [a.arg for a in fdef.args.args]
-        if len(params) != 1 or len(fdef.body) != 1 or not isinstance(fdef.body[0],
-                                                                      ast.Return):
-            return None
-        code, kind = _tuple_expr(fdef.body[0].value, {params[0]: ("_x", "t")},
-                                 fn.__globals__, set())
-    except (_Untranslated, OSError, TypeError, SyntaxError):
+        params, lines, [value] = _tuple_source([fn])
+    except _NOT_TRANSLATED:
         return None
-    made = {}
-    exec(compile(f"def _f(_x, prec, rnd):\n    return "
-                 f"{code if kind == 't' else f'_int_t({code})'}\n",
-                 "<verify.train tuple function>", "exec"), dict(_TUPLE_OPS), made)
-    return made["_f"]
+    if len(params) != 1 or isinstance(value, list):
+        return None
+    code, kind = value
+    return _exec_tuple(["def _f(_x0, prec, rnd):"] + lines + [
+        f"    return {code if kind == 't' else f'_int_t({code})'}"])
+
+
+def _tuple_loss(f, d):
+    """A loss's lambdified value ``f`` and gradient list ``d`` (the same arguments) as
+    one function of the arguments' tuples, ``g(args, prec, rnd)``, returning (value,
+    [gradient]) as f and d return them (an mpf as the mpf of its tuple, an int as the
+    int), or None when ``_tuple_source`` does not translate them. Their common
+    subexpressions (softmax's sum of exponentials) are computed once: the same bits."""
+    try:
+        params, lines, (value, grad) = _tuple_source([f, d])
+    except _NOT_TRANSLATED:
+        return None
+    if isinstance(value, list) or not isinstance(grad, list):
+        return None
+    obj = lambda c: f"_mk({c[0]})" if c[1] == "t" else c[0]  # noqa: E731
+    return _exec_tuple(["def _f(_args, prec, rnd):",
+                        f"    {''.join(f'_x{k}, ' for k in range(len(params)))}= _args"]
+                       + lines + [f"    return {obj(value)}, [{', '.join(map(obj, grad))}]"])
 
 
 def _tuple_step(cls_name, cfg):
