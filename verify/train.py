@@ -366,10 +366,11 @@ def _activation(act, aparam):
 def _activation_entry(act, aparam):
     """(value(z), derivative(z), the registry entry, pick(z)): ``pick`` takes an mpf at
     the working precision and returns the piece (lower bound, upper bound, value,
-    derivative, and value and derivative on tuples (``_tuple_fn``)) it lies on, deciding the same comparisons as ``value`` does (``|z - k|
-    < BOUNDARY``, ``lo < z < hi``) on the ``_mpf_`` tuples: the kinks, BOUNDARY and the
-    bounds are floats and integers, whose tuples are exact. Replay picks each
-    pre-activation's piece once, for the value and the derivative."""
+    derivative, and value and derivative as tuple code (``_tuple_fn``)) it lies on,
+    deciding the same comparisons as ``value`` does (``|z - k| < BOUNDARY``, ``lo < z <
+    hi``) on the ``_mpf_`` tuples: the kinks, BOUNDARY and the bounds are floats and
+    integers, whose tuples are exact. Replay picks each pre-activation's piece once, for
+    the value and the derivative."""
     # lambdified once per process and registry entry (held in the entry, so that its id is
     # not reused), as the rules are
     key = ("activation", id(act), aparam)
@@ -588,7 +589,8 @@ def _tuple_node(node, names, glob, tests, cse):
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return repr(node.value), "i"
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse) for x in (node.left, node.right))
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse)
+                            for x in (node.left, node.right))
         if ka == kb == "i":
             if type(node.op) not in _INT_OPS:
                 raise _Untranslated(ast.dump(node))
@@ -627,7 +629,8 @@ def _tuple_node(node, names, glob, tests, cse):
     if isinstance(node, ast.IfExp) and isinstance(node.test, ast.Name) and \
             node.test.id.startswith("_hoisted") and node.test.id in names and cse is None:
         tests.add(names[node.test.id][0])
-        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse) for x in (node.body, node.orelse))
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse)
+                            for x in (node.body, node.orelse))
         if ka == kb:
             return f"({a} if {names[node.test.id][0]} else {b})", ka
     raise _Untranslated(ast.dump(node))
@@ -719,9 +722,10 @@ def _tuple_step(cls_name, cfg):
     construct it does not translate): ``step(vals, grads, flat, t, hyper, pres, prec,
     rnd)`` returns the array's new values and flat state (new lists), where ``hyper`` is
     the hyper-parameters' tuples and ``pres`` each assignment's ``prep`` values (an mpf
-    as its tuple, a conditional's test as it is: ``step.tests[j][k]``). Each assignment's body becomes a line of the element loop, each
-    operation the libmp call the mpf operator makes on the same values at the same
-    precision and rounding (``_tuple_expr``): the mpf code's bits. An exception (a root
+    as its tuple, a conditional's test as it is: ``step.tests[j][k]``). Each
+    assignment's body becomes a line of the element loop, each operation the libmp call
+    the mpf operator makes on the same values at the same precision and rounding
+    (``_tuple_expr``): the mpf code's bits. An exception (a root
     of a negative number, a division by zero) is the caller's to redo in mpf."""
     import inspect
     key = ("tuple step", cls_name, id(_rule_hoisted(cls_name, cfg)),
