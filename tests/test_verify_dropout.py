@@ -58,3 +58,41 @@ def test_the_ulp_measure_catches_a_nonzero_dropped_entry():
     assert V._ulps(leaked, x, keep, 0.3, np.float64) <= 1
     leaked[np.argwhere(~keep)[0][0], np.argwhere(~keep)[0][1]] = 1e-300
     assert V._ulps(leaked, x, keep, 0.3, np.float64) > 100
+
+
+def _ulps_by_fractions(computed, x, keep, rate, dtype):
+    """The measure by its definition, entry by entry in Fractions (the reference)."""
+    from fractions import Fraction
+    scale = 1 / (1 - Fraction(rate))
+    worst = 0.0
+    tiny = np.finfo(dtype).tiny
+    look = (keep | (computed != 0)).ravel()
+    for c, xv, k in zip(computed.ravel()[look], x.ravel()[look], keep.ravel()[look]):
+        exact = Fraction(float(xv)) * scale if k else Fraction(0)
+        rounded = dtype(float(exact))
+        if c == rounded:
+            continue
+        spacing = max(float(np.spacing(np.abs(rounded))), float(tiny))
+        worst = max(worst, abs(float(Fraction(float(c)) - exact)) / spacing)
+    return worst
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_ulp_measure_is_its_fraction_definition(dtype):
+    """``V._ulps`` (ints, the exact values made once) equals the entry-by-entry Fraction
+    definition bit for bit: outputs rounded right, by the rounded scale, off by a few
+    ulps, leaked dropped entries, signed zeros, subnormal and huge inputs, each rate."""
+    from nnlib._reference.dropout import dropout_mask
+    rng = np.random.default_rng(4)
+    for rate in (0.1, 0.25, 0.5, 0.9):
+        x = (rng.standard_normal((16, 9)) * 10.0 ** rng.uniform(-30, 30, (16, 9))).astype(dtype)
+        x[0, :3] = [np.finfo(dtype).smallest_subnormal, -np.finfo(dtype).tiny, 0.0]
+        keep = dropout_mask(16, 9, rate, 3)
+        scale = dtype(1 / (1 - rate))
+        for computed in (np.where(keep, x * scale, dtype(0)),
+                         np.where(keep, x * scale * dtype(1 + 4 * np.finfo(dtype).eps), -0.0),
+                         np.where(keep, x * scale, x)):           # every dropped entry leaks
+            computed = computed.astype(dtype)
+            got = V._ulps(computed, x, keep, rate, dtype)
+            want = _ulps_by_fractions(computed, x, keep, rate, dtype)
+            assert got == want, (rate, got, want)

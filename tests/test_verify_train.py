@@ -130,15 +130,78 @@ def test_a_kink_on_the_exact_trajectory_is_refused():
 
 # --- the replay's arithmetic on _mpf_ tuples is the mpf arithmetic, bit for bit ----------
 
-class _MpfReplay(T.Replay):
-    """The replay written with mpf operators, fdot and fsum throughout (no memo, a piece
-    picked per call, the rule's arguments from a dict): the statement the tuple
-    arithmetic, the memo and the shared picks of ``T.Replay`` must reproduce bit for bit."""
+class _MpfReplay:
+    """The replay written with mpf operators, fdot and fsum throughout (mpf arrays, no
+    memo, a piece picked per call, the rule's arguments from a dict): the statement the
+    tuple arithmetic, the memo, the shared picks and the tuple rules of ``T.Replay`` must
+    reproduce bit for bit. It shares only ``run`` (the loop over steps) with ``T.Replay``."""
 
     def __init__(self, spec, arrays, dps):
-        super().__init__(spec, arrays, dps)
+        import mpmath
+        self.spec, self.dps = spec, dps
+        with mpmath.workdps(dps):
+            mp = lambda a: [mpmath.mpf(float(v)) for v in np.ravel(a)]  # noqa: E731
+            self.X = [mp(r) for r in arrays["X"]]
+            self.W = [mp(W) for W in arrays["W"]]
+            self.b = [mp(b) for b in arrays["b"]]
+            self.st = [[mp(s)] for s in arrays["states"]]
+            self.hyper = [[mpmath.mpf(float(c[f])) for _, f in T._HYPER]
+                          for c in T.array_configs(spec)]
+        self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
+        self.sizes = spec["sizes"]
+        self.slots = [T._slot_names(spec["cls_name"], c) for c in T.array_configs(spec)]
+        self.masks = None
         self.rule = [T._rule(spec["cls_name"], c) for c in T.array_configs(spec)]
         self.mp_acts = [T._activation(a, p) for a, p in zip(spec["acts"], spec["aparams"])]
+
+    def _drop(self, p, rows):
+        if not self.masks or p not in self.masks:
+            return rows
+        return [[v * f for v, f in zip(row, fr)] for row, fr in zip(rows, self.masks[p])]
+
+    def _target(self, r):
+        if self.spec["loss"] in ("squared_error", "logistic_loss"):
+            return list(self.y_target[r])
+        return int(self.y_label[r])
+
+    def step(self, rows, t):
+        import mpmath
+        sp_ = self.spec
+        B = len(rows)
+        l2e = mpmath.mpf(sp_["l2"]) / (B if sp_["l2_per_batch"] else 1)
+        if "dropout" in sp_:
+            from verify.dropout import epoch_masks
+            self.masks = epoch_masks(sp_, B, t)
+        data, pen, grads = self.objective(rows, l2e)
+        self.masks = None
+        reported = mpmath.mpf(sp_["loss_scale"]) * data + l2e * pen
+        for l in range(len(self.W)):
+            for p, (vals, g) in enumerate(((self.W[l], grads[l][0]), (self.b[l], grads[l][1]))):
+                self._conditioning(2 * l + p, vals, g, self.terms[l][p])
+                self._update(2 * l + p, vals, g, t)
+        return reported * B
+
+    def loss_grad(self):
+        import mpmath
+        with mpmath.workdps(self.dps):
+            l2 = mpmath.mpf(self.spec["l2"])
+            data, pen, grads = self.objective(list(range(len(self.X))), l2)
+            out = {}
+            for l, (dW, db) in enumerate(grads):
+                out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
+            return data + l2 * pen, out
+
+    run = T.Replay.run               # the steps' loop (it calls this class's step)
+
+    def values(self):
+        out = {}
+        for l in range(len(self.W)):
+            out[f"W{l + 1}"], out[f"b{l + 1}"] = list(self.W[l]), list(self.b[l])
+            for p, pn in enumerate((f"W{l + 1}", f"b{l + 1}")):
+                n = len(self.W[l] if p == 0 else self.b[l])
+                for k, name in enumerate(self.slots[2 * l + p]):
+                    out[f"state {name} of {pn}"] = self.st[2 * l + p][0][k * n:(k + 1) * n]
+        return out
 
     def objective(self, rows, l2e, terms=True):         # the terms always
         import mpmath
@@ -316,9 +379,11 @@ def test_the_replays_conditioning_refuses_as_the_mpf_comparisons(cls_name):
                 for sign in (1, -1):
                     g = sign * ge - wd * w
                     outcome = []
-                    for rp, terms in ((fast, [tm._mpf_]), (slow, [tm])):
+                    g = mpmath.mpf(g)
+                    for rp, args in ((fast, ([w._mpf_], [g._mpf_], [tm._mpf_])),
+                                     (slow, ([w], [g], [tm]))):
                         try:
-                            rp._conditioning(0, [w], [mpmath.mpf(g)], terms)
+                            rp._conditioning(0, *args)
                             outcome.append("ok")
                         except T._Boundary:
                             outcome.append("refused")
@@ -367,3 +432,160 @@ def test_the_hoisted_rules_are_the_lambdified_rules_bit_for_bit():
                             assert type(got) is type(want) and mpmath.mpf(got)._mpf_ == \
                                 mpmath.mpf(want)._mpf_, (label, lhs, dps, t)
     assert split >= 20, split
+
+
+def test_the_tuple_rules_are_the_mpf_rules_bit_for_bit():
+    """Every configuration's rule (and its parameter groups'), as ``T._tuple_step`` makes
+    it, gives the values and states of the lambdified assignments called in mpf
+    (``_MpfReplay._update``) at both precisions and several steps, on arrays of mixed
+    signs; every rule is translated (else the replay would run its mpf code)."""
+    import mpmath
+    rng = np.random.default_rng(7)
+    for label, cls_name, cfg in T._configs():
+        wd_cfg = dict(cfg, weight_decay=cfg["weight_decay"] or T.WD)
+        for c in [cfg, wd_cfg] + T.groups_of(cls_name, wd_cfg):
+            spec = {"cls_name": cls_name, "cfg": c, "sizes": [1, 5]}
+            slots = T._slot_names(cls_name, c)
+            assert T._tuple_step(cls_name, c) is not None, (label, c)
+            for dps in T.DPS:
+                with mpmath.workdps(dps):
+                    fast, slow = object.__new__(T.Replay), object.__new__(_MpfReplay)
+                    fast.spec = slow.spec = spec
+                    slow.rule = [T._rule(cls_name, c)]
+                    fast.hoisted = [T._rule_hoisted(cls_name, c)]
+                    fast.tuple_steps = [T._tuple_step(cls_name, c)]
+                    fast.hyper = slow.hyper = [[mpmath.mpf(float(c[f])) for _, f in T._HYPER]]
+                    fast.hyper_t = [[h._mpf_ for h in fast.hyper[0]]]
+                    fast.slots = slow.slots = [slots]
+                    n = 5
+                    w = [mpmath.mpf(float(v)) / 3 for v in rng.standard_normal(n)]
+                    # positive states, s above a^2 (RMSprop's centered root)
+                    st = [mpmath.mpf(float(v)) / 7 + mpmath.mpf(1) / 2
+                          for v in rng.random(n * len(slots))]
+                    slow.st, fast.st = [[list(st)]], [[[v._mpf_ for v in st]]]
+                    wf = [v._mpf_ for v in w]
+                    for t in (1, 2, 4):
+                        g = [mpmath.mpf(float(v)) / 5 for v in rng.standard_normal(n)]
+                        slow._update(0, w, g, t)
+                        fast._update(0, wf, [v._mpf_ for v in g], t)
+                        assert wf == [v._mpf_ for v in w], (label, c, dps, t)
+                        assert fast.st[0][0] == [v._mpf_ for v in slow.st[0][0]], (label, dps)
+
+
+def test_the_replays_dot_is_mpf_sum_of_exact_products():
+    """``T._dot`` is mpf_sum of the exact mpf_mul products bit for bit: zeros, infinities
+    and NaN, mantissas of 1 to 300 bits, exponents close and more than 2 prec apart (the
+    terms mpf_sum drops), every rounding, at the replay's precisions and unrounded."""
+    import random
+    import mpmath
+    L = mpmath.libmp
+    rng = random.Random(1)
+
+    def value():
+        k = rng.random()
+        if k < 0.05:
+            return L.fzero
+        if k < 0.07:
+            return rng.choice([L.finf, L.fninf, L.fnan])
+        man = (rng.getrandbits(rng.choice([1, 5, 53, 120, 300])) | 1) * rng.choice([1, -1])
+        return L.from_man_exp(man, rng.choice([-60, -10, 0, 5, rng.randint(-2000, 2000)]))
+    for prec in [L.dps_to_prec(d) for d in T.DPS] + [53, 0]:
+        for _ in range(4000):
+            n = rng.randint(0, 6)
+            xs, ys = [value() for _ in range(n)], [value() for _ in range(n)]
+            for rnd in ("n", "d", "u", "f", "c"):
+                assert T._dot(xs, ys, prec, rnd) == L.mpf_sum(
+                    [L.mpf_mul(x, y) for x, y in zip(xs, ys)], prec, rnd), (xs, ys, prec)
+
+
+def test_the_settling_check_is_the_mpf_comparison():
+    """``T._unsettled`` decides as ``abs(a - b) > 10^-30 max(abs(a), 1)`` on mpf (at the
+    default precision, where _replay_now compares): both sides of the threshold, |a|
+    below, at and above 1, zeros, infinities and NaN."""
+    import mpmath
+    agree = mpmath.mpf(10) ** -30
+    prec, rnd = mpmath.mp._prec_rounding
+    seen = set()
+    with mpmath.workdps(50):
+        base = [mpmath.mpf(v) for v in (0, 1, -1, 0.5, -3.25, 7e5, 1e-40)] + [
+            mpmath.mpf(1) / 3, mpmath.inf, -mpmath.inf, mpmath.nan]
+        moves = [0, mpmath.mpf(10) ** -29, mpmath.mpf(10) ** -31, mpmath.mpf(10) ** -30,
+                 -mpmath.mpf(10) ** -30 * (1 + mpmath.mpf(2) ** -60)]
+        pairs = [(a, a + m * max(abs(a), 1) if mpmath.isfinite(a) else a + m)
+                 for a in base for m in moves] + [(a, b) for a in base[:3] for b in base]
+        # between 10^-30 and 10^-30 |a|: the side of 1 that |a| is on decides
+        pairs += [(mpmath.mpf(v), mpmath.mpf(v) + mpmath.mpf(k) * agree)
+                  for v, k in ((1.5, 1.2), (0.75, 0.9), (-1.5, 1.2), (0.75, 0.6))]
+    for a, b in pairs:
+        want = bool(abs(a - b) > agree * max(abs(a), 1))
+        assert T._unsettled(a._mpf_, b._mpf_, agree._mpf_, prec, rnd) == want, (a, b)
+        seen.add(want)
+    assert seen == {True, False}
+
+
+def test_the_activations_tuple_code_is_their_mpf_code_bit_for_bit():
+    """Every piece of every activation (value and derivative) has tuple code
+    (``T._tuple_fn``), and it gives the lambdified piece's bits at both precisions, on
+    and off its piece (the code is a formula: the pick is separate)."""
+    import mpmath
+    for act in ACTIVATIONS:
+        for aparam in {next(iter(act.evidence_params.values()), 0.0), 0.0}:
+            entry = T._activation_entry(act, aparam)
+            pieces = {id(p): p for z in (-2.5, -0.7, 0.5, 3.0) for p in [
+                _pick_or_none(entry[3], z)] if p is not None}
+            for p in pieces.values():
+                assert p[4] is not None and p[5] is not None, act.name
+                for dps in T.DPS:
+                    with mpmath.workdps(dps):
+                        prec, rnd = mpmath.mp._prec_rounding
+                        for v in (-40.25, -2.5, -0.7, -1e-9, 0.0, 1e-9, 0.5, 3.0, 41.5):
+                            z = mpmath.mpf(v) / 3
+                            for tfn, fn in ((p[4], p[2]), (p[5], p[3])):
+                                assert tfn(z._mpf_, prec, rnd) == T._raw(fn(z)), (act.name, v)
+
+
+def _pick_or_none(pick, v):
+    import mpmath
+    with mpmath.workdps(50):
+        try:
+            return pick(mpmath.mpf(v))
+        except T._Boundary:
+            return None
+
+
+def test_the_losses_tuple_code_is_their_mpf_code_bit_for_bit():
+    """Every loss piece the replay lambdifies (every loss; sparsemax's supports, hinge's
+    active and flat pieces) has tuple code (``T._tuple_loss``), and its value and
+    gradient are the lambdified code's -- the same types, ints as ints, mpf bit for bit
+    -- at both precisions on random logits."""
+    import mpmath
+    rng = np.random.default_rng(11)
+    for dps in T.DPS:
+        with mpmath.workdps(dps):
+            for _ in range(12):
+                for loss in T.LOSSES:
+                    c = 1 if loss == "logistic_loss" else 3
+                    zrow = [mpmath.mpf(float(v)) for v in rng.standard_normal(c) * 2]
+                    label = (list(rng.standard_normal(c).astype(np.float32)) if loss ==
+                             "squared_error" else [0.25] * c if loss == "logistic_loss"
+                             else int(rng.integers(0, c)))
+                    try:
+                        T._loss_piece(loss, c, zrow, label, 1.0)
+                    except T._Boundary:
+                        continue
+    pieces = [v for k, v in T._CACHE.items() if isinstance(k, tuple) and k[0] in T.LOSSES]
+    assert len(pieces) >= 8 and {k[0] for k in T._CACHE if isinstance(k, tuple)} >= set(
+        T.LOSSES)
+    for f, d, tf in pieces:
+        assert tf is not None
+        n = f.__code__.co_argcount
+        for dps in T.DPS:
+            with mpmath.workdps(dps):
+                prec, rnd = mpmath.mp._prec_rounding
+                for _ in range(5):
+                    args = [mpmath.mpf(float(v)) / 3 for v in rng.standard_normal(n)]
+                    val, grad = tf([a._mpf_ for a in args], prec, rnd)
+                    want_val, want_grad = f(*args), d(*args)
+                    for got, want in zip([val] + grad, [want_val] + want_grad):
+                        assert type(got) is type(want) and (
+                            got._mpf_ == want._mpf_ if type(got) is not int else got == want)

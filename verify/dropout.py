@@ -66,19 +66,45 @@ def prove_dropout():
 
 def _ulps(computed, x, keep, rate, dtype):
     """Worst error of ``computed`` against x * keep / (1 - rate), exact then rounded."""
+    return _ulps_of(computed, _exact(x, keep, rate, dtype), keep, dtype)
+
+
+def _exact(x, keep, rate, dtype):
+    """(rounded, numerators, denominators) of x * keep / (1 - rate) per entry (flat):
+    the exact rational as two ints, and it rounded exact -> double -> dtype. ``x`` and
+    the scale are binary fractions, so the product is the rational (x's integer ratio
+    times the scale's); Python's int / int is correctly rounded, as float() of the
+    Fraction is (it divides the same rational reduced). A kept entry's exact value is
+    made once for every output compared with it (the thread counts)."""
     scale = 1 / (1 - Fraction(rate))
+    sn, sd = scale.numerator, scale.denominator
+    num, den, near = [], [], []
+    for xv, k in zip(x.ravel().tolist(), keep.ravel().tolist()):
+        if k:
+            a, b = xv.as_integer_ratio()
+            n, d = a * sn, b * sd
+        else:
+            n, d = 0, 1
+        num.append(n)
+        den.append(d)
+        near.append(n / d)
+    return np.array(near, np.float64).astype(dtype), num, den
+
+
+def _ulps_of(computed, exact, keep, dtype):
+    """Worst error of ``computed`` against ``exact`` (``_exact``) in ulps of the rounded
+    exact value (at least the dtype's tiny). A dropped entry's exact value is 0: a zero
+    there (either sign) is exact, so only the kept entries and the nonzero dropped ones
+    are compared; an entry equal to the rounded exact value has error 0."""
+    rounded, num, den = exact
+    c = computed.ravel()
+    idx = np.flatnonzero((keep.ravel() | (c != 0)) & ~(c == rounded))
+    spacing = np.maximum(np.spacing(np.abs(rounded[idx])).astype(np.float64),
+                         float(np.finfo(dtype).tiny))
     worst = 0.0
-    tiny = np.finfo(dtype).tiny
-    # a dropped entry's exact value is 0: a zero there (either sign) is exact, so only
-    # the kept entries and the nonzero dropped ones are compared
-    look = (keep | (computed != 0)).ravel()
-    for c, xv, k in zip(computed.ravel()[look], x.ravel()[look], keep.ravel()[look]):
-        exact = Fraction(float(xv)) * scale if k else Fraction(0)
-        rounded = dtype(float(exact))                 # exact -> double -> dtype
-        if c == rounded:
-            continue
-        spacing = max(float(np.spacing(np.abs(rounded))), float(tiny))
-        worst = max(worst, abs(float(Fraction(float(c)) - exact)) / spacing)
+    for i, cv, sp_ in zip(idx.tolist(), c[idx].tolist(), spacing.tolist()):
+        a, b = cv.as_integer_ratio()            # |c - exact| of the two rationals
+        worst = max(worst, abs((a * den[i] - num[i] * b) / (b * den[i])) / sp_)
     return worst
 
 
@@ -92,12 +118,13 @@ def _evidence(dtype, rng, quick):
         g = rng.standard_normal((n, c)).astype(dtype)
         seed, step = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**20))
         keep = dropout_mask(n, c, rate, seed, step, row0=5)
+        exact_x, exact_g = _exact(x, keep, rate, dtype), _exact(g, keep, rate, dtype)
         for threads in (1, 2):
             out = F.dropout(x, rate, seed, step, row0=5, n_threads=threads)
             vjp = F.dropout_vjp(x, g, rate, seed, step, row0=5, n_threads=threads)
             mask_ok &= bool(np.array_equal(out != 0, keep & (x != 0)))
-            worst = max(worst, _ulps(out, x, keep, rate, dtype),
-                        _ulps(vjp, g, keep, rate, dtype))
+            worst = max(worst, _ulps_of(out, exact_x, keep, dtype),
+                        _ulps_of(vjp, exact_g, keep, dtype))
             cases += 2 * x.size
     return worst, mask_ok, cases
 

@@ -44,6 +44,7 @@ loss_grad's gradients, one optimizer state slot across all parameters). A slippe
 term, the mean, the bias step, the step count) moves values by ~1e-3 relative: millions of
 ulps.
 """
+import ast
 import functools
 import itertools
 import time
@@ -205,11 +206,45 @@ _CACHE = {}
 _LIB = mpmath.libmp
 _mpf_add, _mpf_sub, _mpf_mul, _mpf_abs = _LIB.mpf_add, _LIB.mpf_sub, _LIB.mpf_mul, _LIB.mpf_abs
 _mpf_sum, _mpf_lt, _mpf_eq = _LIB.mpf_sum, _LIB.mpf_lt, _LIB.mpf_eq
-_from_int, _from_float, _FZERO = _LIB.from_int, _LIB.from_float, _LIB.fzero
+_from_int, _from_float, _FZERO, _FONE = (_LIB.from_int, _LIB.from_float, _LIB.fzero,
+                                         _LIB.fone)
 _mpf_div, _to_float = _LIB.mpf_div, _LIB.to_float
+_mpf_pos, _mpf_neg, _from_man_exp, _bitcount = (_LIB.mpf_pos, _LIB.mpf_neg,
+                                                 _LIB.from_man_exp, _LIB.bitcount)
 _MPF = type(mpmath.mpf(0))
 _BOUNDARY_T = _from_float(BOUNDARY)
 _COND_MAX_T = _from_float(COND_MAX)
+
+
+def _dot(xs, ys, prec, rnd):
+    """``mpf_sum([mpf_mul(x, y) for x, y in zip(xs, ys)], prec, rnd)`` (the exact
+    products summed as fdot sums them) without a tuple per product: mpf_sum's loop with
+    each product's mantissa and exponent made in place. mpf_sum drops a term more than
+    ``2 prec`` bits away from the running sum; so does this, by the same tests, so the
+    value is mpf_sum's bit for bit. An infinite or NaN factor takes mpf_sum itself."""
+    man = exp = 0
+    far = prec * 2 or 1000000
+    for (xsign, xman, xexp, _), (ysign, yman, yexp, _) in zip(xs, ys):
+        pman = xman * yman
+        if pman:
+            pexp = xexp + yexp
+            if xsign ^ ysign:
+                pman = -pman
+            delta = pexp - exp
+            if delta >= 0:
+                if delta > far and ((not man) or delta - _bitcount(abs(man)) > far):
+                    man, exp = pman, pexp
+                else:
+                    man += pman << delta
+            elif -delta - _bitcount(abs(pman)) > far:
+                if not man:
+                    man, exp = pman, pexp
+            else:
+                man = (man << -delta) + pman
+                exp = pexp
+        elif (not xman and xexp) or (not yman and yexp):        # inf or nan
+            return _mpf_sum([_mpf_mul(x, y) for x, y in zip(xs, ys)], prec, rnd)
+    return _from_man_exp(man, exp, prec, rnd)
 
 
 # exp(x) of the replay's activations and losses by x's tuple and the working precision and
@@ -243,11 +278,13 @@ def _raw(v):
 
 
 def _lambdified(key, build):
+    """(value, gradient, both as tuple code (``_tuple_loss``) or None) of a loss piece,
+    lambdified once per process."""
     if key not in _CACHE:
         expr, args = build()
-        _CACHE[key] = (lambdify(args, expr, _REPLAY_MODULES),
-                       lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]],
-                                _REPLAY_MODULES))
+        f, d = (lambdify(args, expr, _REPLAY_MODULES),
+                lambdify(args, [sp.diff(expr, a) for a in args[:key[1]]], _REPLAY_MODULES))
+        _CACHE[key] = (f, d, _tuple_loss(f, d))
     return _CACHE[key]
 
 
@@ -258,10 +295,11 @@ def _zsyms(c):
 
 def _loss_piece(loss, c, zrow, label, margin):
     """(loss value, gradient) of one row at the exact logits ``zrow`` (mpf), from the
-    loss's definition (its smooth piece there for sparsemax and hinge)."""
+    loss's definition (its smooth piece there for sparsemax and hinge): by the piece's
+    tuple code where it has one (the lambdified code's bits), else its mpf code."""
     zs = _zsyms(c)
     if loss == "softmax_cross_entropy":
-        f, d = _lambdified((loss, c, label), lambda: (_ce(zs, label), list(zs)))
+        f, d, tf = _lambdified((loss, c, label), lambda: (_ce(zs, label), list(zs)))
         args = list(zrow)
     elif loss in ("squared_error", "logistic_loss"):
         def build():
@@ -271,11 +309,11 @@ def _loss_piece(loss, c, zrow, label, margin):
                         list(zs) + list(ts))
             return (sum(_logistic_def(t).subs(_zl, v) for v, t in zip(zs, ts)),
                     list(zs) + list(ts))
-        f, d = _lambdified((loss, c), build)
+        f, d, tf = _lambdified((loss, c), build)
         args = list(zrow) + [mpmath.mpf(float(v)) for v in label]
     elif loss == "sparsemax_loss":
         S = _sparsemax_support(zrow)
-        f, d = _lambdified((loss, c, label, S), lambda: (_sparsemax_piece(zs, label, S),
+        f, d, tf = _lambdified((loss, c, label, S), lambda: (_sparsemax_piece(zs, label, S),
                                                          list(zs)))
         args = list(zrow)
     else:
@@ -285,9 +323,15 @@ def _loss_piece(loss, c, zrow, label, margin):
         if abs(h) < BOUNDARY or (len(top) > 1 and zrow[top[0]] - zrow[top[1]] < BOUNDARY):
             raise _Boundary("hinge kink")
         mg = sp.Rational(margin)
-        f, d = _lambdified((loss, c, label, top[0], h > 0, margin), lambda: (
+        f, d, tf = _lambdified((loss, c, label, top[0], h > 0, margin), lambda: (
             mg + zs[top[0]] - zs[label] if h > 0 else sp.Integer(0) * zs[0], list(zs)))
         args = list(zrow)
+    if tf is not None and all(type(a) is _MPF for a in args):
+        try:
+            prec, rnd = mpmath.mp._prec_rounding
+            return tf([a._mpf_ for a in args], prec, rnd)
+        except Exception:                   # noqa: BLE001 -- f and d raise as they do
+            pass
     return f(*args), d(*args)
 
 
@@ -322,10 +366,11 @@ def _activation(act, aparam):
 def _activation_entry(act, aparam):
     """(value(z), derivative(z), the registry entry, pick(z)): ``pick`` takes an mpf at
     the working precision and returns the piece (lower bound, upper bound, value,
-    derivative) it lies on, deciding the same comparisons as ``value`` does (``|z - k|
-    < BOUNDARY``, ``lo < z < hi``) on the ``_mpf_`` tuples: the kinks, BOUNDARY and the
-    bounds are floats and integers, whose tuples are exact. Replay picks each
-    pre-activation's piece once, for the value and the derivative."""
+    derivative, and value and derivative as tuple code (``_tuple_fn``)) it lies on,
+    deciding the same comparisons as ``value`` does (``|z - k| < BOUNDARY``, ``lo < z <
+    hi``) on the ``_mpf_`` tuples: the kinks, BOUNDARY and the bounds are floats and
+    integers, whose tuples are exact. Replay picks each pre-activation's piece once, for
+    the value and the derivative."""
     # lambdified once per process and registry entry (held in the entry, so that its id is
     # not reused), as the rules are
     key = ("activation", id(act), aparam)
@@ -337,6 +382,8 @@ def _activation_entry(act, aparam):
     pieces = [(inf(lo), inf(hi), lambdify([z], e.subs(subs), _REPLAY_MODULES),
                lambdify([z], sp.diff(e.subs(subs), z), _REPLAY_MODULES))
               for lo, hi, e in act.pieces]
+    # (lower bound, upper bound, value, derivative, and the two as tuple code)
+    pieces = [p + (_tuple_fn(p[2]), _tuple_fn(p[3])) for p in pieces]
 
     def pick(v):
         if any(abs(v - k) < BOUNDARY for k in kinks):
@@ -452,7 +499,6 @@ def _hoist(fn):
     fn's bit for bit; a step makes them once per array, not once per element. Nothing is
     taken out of a conditional's branches (only from its test), where fn may not
     evaluate it."""
-    import ast
     import inspect
     fdef = ast.parse(inspect.getsource(fn)).body[0]
     names = [a.arg for a in fdef.args.args]
@@ -490,23 +536,269 @@ def _hoist(fn):
            f"    return {body}\n")
     made = {}
     exec(compile(src, "<verify.train hoisted rule>", "exec"), fn.__globals__, made)
+    made["_body"].source = src                 # read by _tuple_step (no file to read)
     return made["_prep"], made["_body"]
 
 
+# the mpf operators' libmp calls, as _tuple_step's code names them
+_TUPLE_OPS = {"_add": _mpf_add, "_sub": _mpf_sub, "_mul": _mpf_mul, "_div": _mpf_div,
+              "_neg": _mpf_neg, "_mul_int": _LIB.mpf_mul_int, "_pow_int": _LIB.mpf_pow_int,
+              "_rdiv_int": _LIB.mpf_rdiv_int, "_sqrt": _LIB.mpf_sqrt,
+              "_from_int": _from_int, "_fzero": _FZERO, "_log": _LIB.mpf_log,
+              "_mpf_pos": _mpf_pos, "_int_t": lambda v: mpmath.mp.convert(v)._mpf_,
+              "_mk": mpmath.mp.make_mpf,
+              "_max2": lambda x, y: y if _LIB.mpf_gt(y, x) else x}
+# (both tuples, tuple op int, int op tuple) per operator: what mpf's __add__ / __radd__ /
+# __rsub__ ... call (mpmath.ctx_mp_python); None: not translated
+_BINOPS = {ast.Add: ("_add({a}, {b}, prec, rnd)", "_add({a}, _from_int({b}), prec, rnd)",
+                     "_add({b}, _from_int({a}), prec, rnd)"),
+           ast.Sub: ("_sub({a}, {b}, prec, rnd)", "_sub({a}, _from_int({b}), prec, rnd)",
+                     "_sub(_from_int({a}), {b}, prec, rnd)"),
+           ast.Mult: ("_mul({a}, {b}, prec, rnd)", "_mul_int({a}, {b}, prec, rnd)",
+                      "_mul_int({b}, {a}, prec, rnd)"),
+           ast.Div: ("_div({a}, {b}, prec, rnd)", "_div({a}, _from_int({b}), prec, rnd)",
+                     "_rdiv_int({a}, {b}, prec, rnd)"),
+           ast.Pow: (None, "_pow_int({a}, {b}, prec, rnd)", None)}
+_INT_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}
+
+
+class _Untranslated(Exception):
+    """A construct _tuple_step does not translate: the rule keeps its mpf code."""
+
+
+def _tuple_expr(node, names, glob, tests, cse=None):
+    """(code, kind) of an expression of a rule's body on ``_mpf_`` tuples: kind "t" (a
+    tuple: what an mpf would hold) or "i" (a Python int, as in the mpf code). Each
+    operation is the libmp call the mpf operator makes, at the working precision and
+    rounding; ``names`` maps the body's parameters to the step's variables and their
+    kinds; ``tests`` collects the variables read as a conditional's test. With ``cse``
+    (a dict), each tuple subexpression is named once there ({code: name}, in the order
+    they are to be computed) and a repeated one read by its name: the same calls on the
+    same values give the same tuple (there is no conditional then, which evaluates a
+    branch only when taken)."""
+    code, kind = _tuple_node(node, names, glob, tests, cse)
+    if cse is None or kind != "t" or code.isidentifier():
+        return code, kind
+    return cse.setdefault(code, f"_c{len(cse)}"), kind
+
+
+def _tuple_node(node, names, glob, tests, cse):
+    """``_tuple_expr`` of one node (its operands through ``_tuple_expr``)."""
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return repr(node.value), "i"
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse)
+                            for x in (node.left, node.right))
+        if ka == kb == "i":
+            if type(node.op) not in _INT_OPS:
+                raise _Untranslated(ast.dump(node))
+            return f"({a} {_INT_OPS[type(node.op)]} {b})", "i"
+        form = _BINOPS[type(node.op)][{"tt": 0, "ti": 1, "it": 2}[ka + kb]]
+        if form is None:
+            raise _Untranslated(ast.dump(node))
+        return form.format(a=a, b=b), "t"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        a, ka = _tuple_expr(node.operand, names, glob, tests, cse)
+        return (f"_neg({a}, prec, rnd)", "t") if ka == "t" else (f"(-{a})", "i")
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        fname = node.func.id
+        args = [_tuple_expr(x, names, glob, tests, cse) for x in node.args]
+        if fname == "mpf" and glob.get(fname) is mpmath.mpf and len(args) == 1 and \
+                args[0][1] == "i":
+            # mpf(n): mpf_pos of n's exact tuple, as mpf.__new__ makes it
+            return f"_mpf_pos(_from_int({args[0][0]}), prec, rnd)", "t"
+        if any(k != "t" for _, k in args) or not args:
+            raise _Untranslated(ast.dump(node))
+        # mpmath.sqrt and mpmath.log (ln) are mpf_sqrt and mpf_log of an mpf at the
+        # working precision (a negative argument raises ComplexResult: the caller's mpf
+        # code takes it); exp is mp_exp, through the replay's memo
+        if fname == "sqrt" and glob.get(fname) is mpmath.sqrt and len(args) == 1:
+            return f"_sqrt({args[0][0]}, prec, rnd)", "t"
+        if fname == "log" and glob.get(fname) is mpmath.log and len(args) == 1:
+            return f"_log({args[0][0]}, prec, rnd)", "t"
+        if fname == "exp" and glob.get(fname) in (mp_exp, _memo_exp) and len(args) == 1:
+            return f"_texp({args[0][0]}, prec, rnd)", "t"
+        if fname == "max" and fname not in glob:
+            # the builtin: the first of the largest, by each later argument's __gt__
+            code = args[0][0]
+            for a, _ in args[1:]:
+                code = f"_max2({code}, {a})"
+            return code, "t"
+    if isinstance(node, ast.IfExp) and isinstance(node.test, ast.Name) and \
+            node.test.id.startswith("_hoisted") and node.test.id in names and cse is None:
+        tests.add(names[node.test.id][0])
+        (a, ka), (b, kb) = (_tuple_expr(x, names, glob, tests, cse)
+                            for x in (node.body, node.orelse))
+        if ka == kb:
+            return f"({a} if {names[node.test.id][0]} else {b})", ka
+    raise _Untranslated(ast.dump(node))
+
+
+def _texp(x, prec, rnd):
+    """``_memo_exp`` of the mpf of the tuple ``x``, as a tuple (the same memo)."""
+    key = (x, prec, rnd)
+    got = _EXP_MEMO.get(key)
+    if got is None:
+        got = mp_exp(mpmath.mp.make_mpf(x))
+        _EXP_MEMO[key] = got
+    return got._mpf_
+
+
+_TUPLE_OPS["_texp"] = _texp
+
+
+def _tuple_source(fns):
+    """(parameters, lines, codes) of lambdified functions of the same parameters on
+    ``_mpf_`` tuples (``_tuple_expr``, the common subexpressions of all of them named
+    once): the lines compute the named subexpressions, ``codes[k]`` is fns[k]'s returned
+    value, or list of values, as (code, kind); the parameters are renamed ``_x0``,
+    ``_x1``, ... Raises _Untranslated (or what parsing raises) where it does not
+    translate."""
+    import inspect
+    params, cse, codes = None, {}, []
+    for fn in fns:
+        fdef = ast.parse(inspect.getsource(fn)).body[0]
+        if params not in (None, [a.arg for a in fdef.args.args]):
+            raise _Untranslated("parameters")
+        params = [a.arg for a in fdef.args.args]
+        if len(fdef.body) != 1 or not isinstance(fdef.body[0], ast.Return):
+            raise _Untranslated("body")
+        ret = fdef.body[0].value
+        names = {p: (f"_x{k}", "t") for k, p in enumerate(params)}
+        one = lambda e: _tuple_expr(e, names, fn.__globals__, set(), cse)  # noqa: E731
+        codes.append([one(e) for e in ret.elts] if isinstance(ret, ast.List) else one(ret))
+    return params, [f"    {name} = {code}" for code, name in cse.items()], codes
+
+
+_NOT_TRANSLATED = (_Untranslated, OSError, TypeError, SyntaxError, ValueError)
+
+
+def _exec_tuple(lines):
+    made = {}
+    exec(compile("\n".join(lines) + "\n", "<verify.train tuple function>", "exec"),
+         dict(_TUPLE_OPS), made)
+    return made["_f"]
+
+
+def _tuple_fn(fn):
+    """A lambdified function of one mpf (an activation's piece or its derivative) as a
+    function of its ``_mpf_`` tuple, ``f(x, prec, rnd)``, returning the tuple of fn's
+    value (an int result as ``_raw`` takes it), or None when ``_tuple_source`` does not
+    translate it. The same calls on the same values: fn's bits. An exception (a log of
+    a negative number) is the caller's to redo with fn."""
+    try:
+        params, lines, [value] = _tuple_source([fn])
+    except _NOT_TRANSLATED:
+        return None
+    if len(params) != 1 or isinstance(value, list):
+        return None
+    code, kind = value
+    return _exec_tuple(["def _f(_x0, prec, rnd):"] + lines + [
+        f"    return {code if kind == 't' else f'_int_t({code})'}"])
+
+
+def _tuple_loss(f, d):
+    """A loss's lambdified value ``f`` and gradient list ``d`` (the same arguments) as
+    one function of the arguments' tuples, ``g(args, prec, rnd)``, returning (value,
+    [gradient]) as f and d return them (an mpf as the mpf of its tuple, an int as the
+    int), or None when ``_tuple_source`` does not translate them. Their common
+    subexpressions (softmax's sum of exponentials) are computed once: the same bits."""
+    try:
+        params, lines, (value, grad) = _tuple_source([f, d])
+    except _NOT_TRANSLATED:
+        return None
+    if isinstance(value, list) or not isinstance(grad, list):
+        return None
+    obj = lambda c: f"_mk({c[0]})" if c[1] == "t" else c[0]  # noqa: E731
+    return _exec_tuple(["def _f(_args, prec, rnd):",
+                        f"    {''.join(f'_x{k}, ' for k in range(len(params)))}= _args"]
+                       + lines + [f"    return {obj(value)}, [{', '.join(map(obj, grad))}]"])
+
+
+def _tuple_step(cls_name, cfg):
+    """The rule of ``_rule_hoisted`` as one function on ``_mpf_`` tuples, or None (a
+    construct it does not translate): ``step(vals, grads, flat, t, hyper, pres, prec,
+    rnd)`` returns the array's new values and flat state (new lists), where ``hyper`` is
+    the hyper-parameters' tuples and ``pres`` each assignment's ``prep`` values (an mpf
+    as its tuple, a conditional's test as it is: ``step.tests[j][k]``). Each
+    assignment's body becomes a line of the element loop, each operation the libmp call
+    the mpf operator makes on the same values at the same precision and rounding
+    (``_tuple_expr``): the mpf code's bits. An exception (a root
+    of a negative number, a division by zero) is the caller's to redo in mpf."""
+    import inspect
+    key = ("tuple step", cls_name, id(_rule_hoisted(cls_name, cfg)),
+           tuple(_slot_names(cls_name, cfg)))
+    if key in _CACHE:
+        return _CACHE[key]
+    slots = _slot_names(cls_name, cfg)
+    n_pos = 3 + len(_STATE) + len(_HYPER)
+    lines, tests = [], set()
+    try:
+        for j, (lhs, prep, body) in enumerate(_rule_hoisted(cls_name, cfg)):
+            src = getattr(body, "source", None) or inspect.getsource(body)
+            fdef = ast.parse(src).body[-1]
+            params = [a.arg for a in fdef.args.args]
+            names = {p: (f"_a{k}", "i" if k == 2 else "t") for k, p in enumerate(params[:n_pos])}
+            names.update({p: (f"_p{j}_{k}", "t") for k, p in enumerate(params[n_pos:])})
+            if len(fdef.body) != 1 or not isinstance(fdef.body[0], ast.Return):
+                raise _Untranslated("body")
+            code, kind = _tuple_expr(fdef.body[0].value, names, body.__globals__, tests)
+            if kind != "t":
+                raise _Untranslated("an int value")
+            lines.append((j, len(params) - n_pos, f"_a{_ARG[lhs]} = {code}"))
+    except _Untranslated:
+        _CACHE[key] = None
+        return None
+    slot_at = [_ARG[name] for name in slots]
+    hyper0 = 3 + len(_STATE)
+    src = ["def _step(vals, grads, flat, t, hyper, pres, prec, rnd):",
+           "    n = len(vals)",
+           f"    {', '.join(f'_a{hyper0 + k}' for k in range(len(_HYPER)))}, = hyper",
+           "    _a2 = t"]
+    for j, n_pre, _ in lines:
+        if n_pre:
+            src.append(f"    {', '.join(f'_p{j}_{k}' for k in range(n_pre))}, = pres[{j}]")
+    src += ["    out, out_flat = [None] * n, [None] * len(flat)",
+            "    for i in range(n):",
+            "        _a0, _a1 = vals[i], grads[i]"]
+    for k in range(len(_STATE)):
+        at = 3 + k
+        src.append(f"        _a{at} = flat[{slot_at.index(at)} * n + i]" if at in slot_at
+                   else f"        _a{at} = _fzero")
+    src += [f"        {line}" for _, _, line in lines]
+    src.append("        out[i] = _a0")
+    src += [f"        out_flat[{k} * n + i] = _a{at}" for k, at in enumerate(slot_at)]
+    src.append("    return out, out_flat")
+    made = {}
+    exec(compile("\n".join(src) + "\n", "<verify.train tuple rule>", "exec"),
+         dict(_TUPLE_OPS), made)
+    step = made["_step"]
+    # per assignment, per prep value: read as a conditional's test (else as an mpf)
+    step.tests = [[f"_p{j}_{k}" in tests for k in range(n_pre)] for j, n_pre, _ in lines]
+    _CACHE[key] = step
+    return step
+
+
 class Replay:
-    """The exact epoch: every step of run_epoch recomputed in mpmath."""
+    """The exact epoch: every step of run_epoch recomputed in mpmath. The weights, biases,
+    states and gradients are held as their ``_mpf_`` tuples (``values`` makes the mpf)."""
 
     def __init__(self, spec, arrays, dps):
         self.spec, self.dps = spec, dps
         with mpmath.workdps(dps):
-            mp = lambda a: [mpmath.mpf(float(v)) for v in np.ravel(a)]  # noqa: E731
-            self.X = [mp(r) for r in arrays["X"]]
-            self.W = [mp(W) for W in arrays["W"]]
-            self.b = [mp(b) for b in arrays["b"]]
-            self.st = [[mp(s)] for s in arrays["states"]]
+            prec, rnd = mpmath.mp._prec_rounding
+            # mpmath.mpf(v) of each float: the float's exact tuple, as mpf_pos leaves it
+            tup = lambda a: [_mpf_pos(_from_float(v), prec, rnd)  # noqa: E731
+                             for v in np.ravel(a).tolist()]
+            self.X = [[mpmath.mp.make_mpf(v) for v in tup(r)] for r in arrays["X"]]
+            self.W = [tup(W) for W in arrays["W"]]
+            self.b = [tup(b) for b in arrays["b"]]
+            self.st = [[tup(s)] for s in arrays["states"]]
             # each array's own config (parameter groups): W1, b1, W2, b2, ...
-            self.hyper = [[mpmath.mpf(float(c[f])) for _, f in _HYPER]
-                          for c in array_configs(spec)]
+            self.hyper = [_hyper(c) for c in array_configs(spec)]
+            self.hyper_t = [[h._mpf_ for h in hs] for hs in self.hyper]
         self.y_label, self.y_target = arrays["y_label"], arrays["y_target"]
         self.sizes = spec["sizes"]
         # each activation's piece picker; the memo of _forward, _derivative and _loss
@@ -514,6 +806,7 @@ class Replay:
         self._memo = {}
         _EXP_MEMO.clear()
         self.hoisted = [_rule_hoisted(spec["cls_name"], c) for c in array_configs(spec)]
+        self.tuple_steps = [_tuple_step(spec["cls_name"], c) for c in array_configs(spec)]
         self.slots = [_slot_names(spec["cls_name"], c) for c in array_configs(spec)]
         self.masks = None       # {position: factor rows} of the step being replayed
 
@@ -547,6 +840,26 @@ class Replay:
             got = self._memo[key] = (piece, piece[2](z))
         return got
 
+    def _forward_t(self, l, zt):
+        """``_forward`` on a tuple: (piece, value's tuple), by the piece's tuple code
+        (``_tuple_fn``), else its mpf code, memoized alike."""
+        key = (l, zt, "t")
+        got = self._memo.get(key)
+        if got is None:
+            z = mpmath.mp.make_mpf(zt)
+            piece = self.acts[l](z)
+            got = self._memo[key] = (piece, _tuple_value(piece[4], piece[2], zt, z))
+        return got
+
+    def _derivative_t(self, l, piece, zt):
+        """``_derivative`` on a tuple, as ``_forward_t`` is ``_forward``."""
+        key = (l, zt, "dt")
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = _tuple_value(piece[5], piece[3], zt,
+                                                 mpmath.mp.make_mpf(zt))
+        return got
+
     def _derivative(self, l, piece, z):
         """The derivative of activation ``l`` at the mpf ``z`` on its ``piece``, memoized
         as ``_forward`` is."""
@@ -574,36 +887,44 @@ class Replay:
         the NORMALIZED rules). The products are summed as mpmath's fdot / fsum sum them:
         exactly, then rounded once at the working precision (and twice as fast as a sum
         of rounded products). The sums and products are taken on the ``_mpf_`` tuples
-        (``mpf_sum`` of exact ``mpf_mul`` products, as fdot takes them; ``mpf_add`` /
+        (``_dot``: mpf_sum of exact mpf_mul products, as fdot takes them; ``mpf_add`` /
         ``mpf_mul`` / ``mpf_abs`` at the working precision, as the mpf operators do): the
-        same values, without an mpf per intermediate."""
+        same values, without an mpf per intermediate. The gradients are tuples."""
         prec, rnd = mpmath.mp._prec_rounding
         mk, mul, add, msum, mabs = (mpmath.mp.make_mpf, _mpf_mul, _mpf_add, _mpf_sum,
                                     _mpf_abs)
         sz, L = self.sizes, len(self.W)
         B = len(rows)
-        Wt = [[w._mpf_ for w in W] for W in self.W]
         H = [self._drop(0, [self.X[r] for r in rows])]          # as the activations give
         Ht = [[[_raw(v) for v in row] for row in H[0]]]          # the same as tuples
-        Z, P = [], []                   # pre-activations (mpf), the piece of each
+        # pre-activations, the piece of each: tuples in the hidden layers (their values
+        # are read as tuples alone), mpf in the output layer (the loss's arguments)
+        Z, P = [], []
         for l in range(L):
-            n, m = sz[l], sz[l + 1]
-            Wl, bl = Wt[l], [v._mpf_ for v in self.b[l]]
+            m, last = sz[l + 1], l == L - 1
+            Wl, bl = self.W[l], self.b[l]
+            cols = [Wl[j::m] for j in range(m)]
             Zl, Pl, Hl = [], [], []
             for h in Ht[-1]:
-                zrow = [mk(add(msum([mul(h[k], Wl[k * m + j]) for k in range(n)], prec, rnd),
-                               bl[j], prec, rnd)) for j in range(m)]
-                got = [self._forward(l, v) for v in zrow]
+                zrow = [add(_dot(h, cols[j], prec, rnd), bl[j], prec, rnd) for j in range(m)]
+                if last:
+                    zrow = [mk(v) for v in zrow]
+                    got = [self._forward(l, v) for v in zrow]
+                else:
+                    got = [self._forward_t(l, v) for v in zrow]
                 Zl.append(zrow)
                 Pl.append([g[0] for g in got])
                 Hl.append([g[1] for g in got])
             Z.append(Zl)
             P.append(Pl)
-            H.append(self._drop(l + 1, Hl))
-            Ht.append([[_raw(v) for v in row] for row in H[-1]])
+            if last:
+                H.append(self._drop(l + 1, Hl))
+                Ht.append([[_raw(v) for v in row] for row in H[-1]])
+            else:       # v * f of an mpf or int v and an mpf f: one rounding of the product
+                Ht.append(self._drop_raw(l + 1, Hl, prec, rnd))
         data, dZ = 0, []
         for i, r in enumerate(rows):
-            val, grad = self._loss(H[L][i], r)
+            val, grad = self._loss(H[-1][i], r)
             data += val
             # the gradient of the MEAN loss; an integer gradient (hinge's +-1, a
             # constant piece's 0) enters as an mpf: int / int would be a rounded float
@@ -617,21 +938,26 @@ class Replay:
             dZ = self._drop_raw(l + 1, dZ, prec, rnd)
             if terms:
                 aZ = self._drop_raw(l + 1, aZ, prec, rnd)           # factors are >= 0
-            d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
-                 for i in range(B)]
+            if l == L - 1:
+                d = [[_raw(self._derivative(l, P[l][i][j], Z[l][i][j])) for j in range(m)]
+                     for i in range(B)]
+            else:
+                d = [[self._derivative_t(l, P[l][i][j], Z[l][i][j]) for j in range(m)]
+                     for i in range(B)]
             dZ = [[mul(dZ[i][j], d[i][j], prec, rnd) for j in range(m)] for i in range(B)]
-            W, Hl = Wt[l], Ht[l]
+            W, Hl = self.W[l], Ht[l]
             l2W = [mul(l2t, w, prec, rnd) for w in W]
-            dW = [mk(add(msum([mul(Hl[i][k], dZ[i][j]) for i in range(B)], prec, rnd),
-                         l2W[k * m + j], prec, rnd)) for k in range(n) for j in range(m)]
-            db = [mk(msum([dZ[i][j] for i in range(B)], prec, rnd)) for j in range(m)]
+            Hc, dZc = list(zip(*Hl)), list(zip(*dZ))                 # columns
+            dW = [add(_dot(Hc[k], dZc[j], prec, rnd), l2W[k * m + j], prec, rnd)
+                  for k in range(n) for j in range(m)]
+            db = [msum(dZc[j], prec, rnd) for j in range(m)]
             grads[l] = (dW, db)
             if terms:
                 aZ = self._terms(l, aZ, d, Hl, W, l2W, prec, rnd)
             if l:           # the input's gradient is not needed
-                dZ = [[msum([mul(dZ[i][j], W[k * m + j]) for j in range(m)], prec, rnd)
-                       for k in range(n)] for i in range(B)]
-        return data / B, sum(w * w for W in self.W for w in W) / 2, grads
+                rows_w = [W[k * m:(k + 1) * m] for k in range(n)]
+                dZ = [[_dot(dz, rows_w[k], prec, rnd) for k in range(n)] for dz in dZ]
+        return data / B, _half_sum_squares(self.W, prec, rnd), grads
 
     def _terms(self, l, aZ, d, Hl, W, l2W, prec, rnd):
         """Set ``self.terms[l]`` from the absolute backprop ``aZ`` at layer l's output (its
@@ -642,18 +968,17 @@ class Replay:
         B, (n, m) = len(Hl), (self.sizes[l], self.sizes[l + 1])
         aZ = [[mul(aZ[i][j], mabs(d[i][j], prec, rnd), prec, rnd) for j in range(m)]
               for i in range(B)]
-        aH = [[mabs(v, prec, rnd) for v in row] for row in Hl]
+        aHc = [[mabs(v, prec, rnd) for v in col] for col in zip(*Hl)]
+        aZc = list(zip(*aZ))
         # the sizes of the terms each gradient sums: its rounding error is of their order,
         # however small the sum (a first-order running error bound); tuples
-        self.terms[l] = ([add(msum([mul(aH[i][k], aZ[i][j]) for i in range(B)], prec, rnd),
-                              mabs(l2W[k * m + j], prec, rnd), prec, rnd)
-                          for k in range(n) for j in range(m)],
-                         [msum([aZ[i][j] for i in range(B)], prec, rnd) for j in range(m)])
+        self.terms[l] = ([add(_dot(aHc[k], aZc[j], prec, rnd), mabs(l2W[k * m + j], prec, rnd),
+                              prec, rnd) for k in range(n) for j in range(m)],
+                         [msum(aZc[j], prec, rnd) for j in range(m)])
         if not l:
             return None
-        aW = [mabs(w, prec, rnd) for w in W]
-        return [[msum([mul(aZ[i][j], aW[k * m + j]) for j in range(m)], prec, rnd)
-                 for k in range(n)] for i in range(B)]
+        aW = [[mabs(w, prec, rnd) for w in W[k * m:(k + 1) * m]] for k in range(n)]
+        return [[_dot(az, aW[k], prec, rnd) for k in range(n)] for az in aZ]
 
     def step(self, rows, t):
         """One step of run_epoch on ``rows`` (the t-th update); returns reported loss * B."""
@@ -688,43 +1013,79 @@ class Replay:
         wd = _from_float(0.0 if self.spec["cls_name"] == "AdamW" else cfg["weight_decay"])
         prec, rnd = mpmath.mp._prec_rounding
         for g, w, tm in zip(grads, vals, terms):
-            wdw = _mpf_mul(wd, w._mpf_, prec, rnd)
-            ge = _mpf_abs(_mpf_add(g._mpf_, wdw, prec, rnd), prec, rnd)
+            wdw = _mpf_mul(wd, w, prec, rnd)
+            ge = _mpf_abs(_mpf_add(g, wdw, prec, rnd), prec, rnd)
             if not _mpf_eq(ge, _FZERO) and _mpf_lt(_mpf_mul(ge, _COND_MAX_T, prec, rnd),
                                         _mpf_add(tm, _mpf_abs(wdw, prec, rnd), prec, rnd)):
                 raise _Boundary("a normalized step of a cancelling gradient")
 
     def loss_grad(self):
         """loss_grad over all rows: mean data loss + l2/2 sum ||W||^2 (l2 as given) and
-        {"dW1": [...], "db1": [...], ...}."""
+        {"dW1": [...], "db1": [...], ...} (mpf)."""
         with mpmath.workdps(self.dps):
+            mk = mpmath.mp.make_mpf
             l2 = mpmath.mpf(self.spec["l2"])
             data, pen, grads = self.objective(list(range(len(self.X))), l2, terms=False)
             out = {}
             for l, (dW, db) in enumerate(grads):
-                out[f"dW{l + 1}"], out[f"db{l + 1}"] = dW, db
+                out[f"dW{l + 1}"], out[f"db{l + 1}"] = [mk(v) for v in dW], [mk(v) for v in db]
             return data + l2 * pen, out
 
     def _update(self, a, vals, grads, t):
-        """The rule of array ``a`` (its own config) on its values and state: each
-        assignment called with (w, g, t, the states of _STATE (0 but the array's slots),
-        the hyper-parameters), its result assigned to its left-hand side in that list;
-        the operations on t and the hyper-parameters alone made once (``_hoist``)."""
+        """The rule of array ``a`` (its own config) on its values and state (tuples, in
+        place): its ``_tuple_step``; where the rule has none, or the step raises, the
+        assignments' mpf code (``_update_mpf``) does it (and raises as it does)."""
+        step = self.tuple_steps[a]
+        if step is not None:
+            pres, ok = [], True
+            zero = mpmath.mpf(0)
+            scalars = [zero, zero, t] + [zero] * len(_STATE) + self.hyper[a]
+            for (_, prep, _), tests in zip(self.hoisted[a], step.tests):
+                vs = []
+                for v, test in zip(prep(*scalars), tests):
+                    if test:
+                        vs.append(v)
+                    elif type(v) is _MPF:
+                        vs.append(v._mpf_)
+                    else:
+                        ok = False
+                pres.append(vs)
+            if ok:
+                prec, rnd = mpmath.mp._prec_rounding
+                try:
+                    new, flat = step(vals, grads, self.st[a][0], t, self.hyper_t[a], pres,
+                                     prec, rnd)
+                except Exception:           # noqa: BLE001 -- redone in mpf, which raises
+                    pass
+                else:
+                    vals[:] = new
+                    self.st[a][0][:] = flat
+                    return
+        self._update_mpf(a, vals, grads, t)
+
+    def _update_mpf(self, a, vals, grads, t):
+        """``_update`` by the assignments' mpf code: each called with (w, g, t, the states
+        of _STATE (0 but the array's slots), the hyper-parameters), its result assigned to
+        its left-hand side in that list; the operations on t and the hyper-parameters
+        alone made once (``_hoist``)."""
+        mk = mpmath.mp.make_mpf
         n = len(vals)
-        flat, slots, hyper = self.st[a][0], self.slots[a], self.hyper[a]
+        flat = [mk(v) for v in self.st[a][0]]
+        slots, hyper = self.slots[a], self.hyper[a]
         pos = [3 + _STATE.index(name) for name in slots]
         zero = mpmath.mpf(0)
         scalars = [zero, zero, t] + [zero] * len(_STATE) + hyper
         steps = [(_ARG[name], body, prep(*scalars)) for name, prep, body in self.hoisted[a]]
         for i in range(n):
-            args = [vals[i], grads[i], t] + [zero] * len(_STATE) + hyper
+            args = [mk(vals[i]), mk(grads[i]), t] + [zero] * len(_STATE) + hyper
             for k, at in enumerate(pos):
                 args[at] = flat[k * n + i]
             for at, body, pre in steps:
                 args[at] = body(*args, *pre)
-            vals[i] = args[0]
+            vals[i] = mpmath.mpf(args[0])._mpf_
             for k, at in enumerate(pos):
                 flat[k * n + i] = args[at]
+        self.st[a][0][:] = [mpmath.mpf(v)._mpf_ for v in flat]
 
     def run(self, order, step0, max_steps=-1):
         with mpmath.workdps(self.dps):
@@ -738,14 +1099,52 @@ class Replay:
 
     def values(self):
         """{name: [mpf]} of every weight, bias and state array."""
+        mk = mpmath.mp.make_mpf
         out = {}
         for l in range(len(self.W)):
-            out[f"W{l + 1}"], out[f"b{l + 1}"] = list(self.W[l]), list(self.b[l])
+            out[f"W{l + 1}"], out[f"b{l + 1}"] = ([mk(v) for v in self.W[l]],
+                                                  [mk(v) for v in self.b[l]])
             for p, pn in enumerate((f"W{l + 1}", f"b{l + 1}")):
                 n = len(self.W[l] if p == 0 else self.b[l])
                 for k, name in enumerate(self.slots[2 * l + p]):
-                    out[f"state {name} of {pn}"] = self.st[2 * l + p][0][k * n:(k + 1) * n]
+                    out[f"state {name} of {pn}"] = [mk(v) for v in
+                                                    self.st[2 * l + p][0][k * n:(k + 1) * n]]
         return out
+
+
+def _tuple_value(tfn, fn, zt, z):
+    """``_raw(fn(z))`` by fn's tuple code ``tfn`` on ``zt`` (z's tuple) where there is
+    one and it does not raise, else by fn."""
+    if tfn is not None:
+        try:
+            prec, rnd = mpmath.mp._prec_rounding
+            return tfn(zt, prec, rnd)
+        except Exception:                   # noqa: BLE001 -- fn raises as it does
+            pass
+    return _raw(fn(z))
+
+
+def _hyper(cfg):
+    """A config's hyper-parameters in _HYPER's order as mpf at the working precision
+    (the same numbers for every replay of the config: made once per precision)."""
+    values = tuple(float(cfg[f]) for _, f in _HYPER)
+    key = ("hyper", values, tuple(mpmath.mp._prec_rounding))
+    if key not in _CACHE:
+        _CACHE[key] = [mpmath.mpf(v) for v in values]
+    return _CACHE[key]
+
+
+def _half_sum_squares(Ws, prec, rnd):
+    """``sum(w * w for W in Ws for w in W) / 2`` of mpf values, on their tuples: Python's
+    sum starts at the int 0 (``0 + p`` is mpf's ``p + 0``), each product and partial sum
+    rounded as the mpf operators round them."""
+    acc = None
+    for W in Ws:
+        for w in W:
+            p = _mpf_mul(w, w, prec, rnd)
+            acc = _mpf_add(p, _from_int(0), prec, rnd) if acc is None else _mpf_add(
+                acc, p, prec, rnd)
+    return mpmath.mp.make_mpf(_mpf_div(acc, _from_int(2), prec, rnd))
 
 
 # --------------------------------------------------------------------- the compiled side
@@ -895,12 +1294,23 @@ def _replay_now(spec, d, st0):
         vals.update(rp.values())
         exacts.append((vals, s0, s1, s2))
     (vals, s0, s1, s2), (vals2, s0b, s1b, s2b) = exacts
-    agree = mpmath.mpf(10) ** -30
+    agree = (mpmath.mpf(10) ** -30)._mpf_
+    prec, rnd = mpmath.mp._prec_rounding
     for a, b in [(s0, s0b), (s1, s1b), (s2, s2b)] + [
             (x, y) for k in vals for x, y in zip(vals[k], vals2[k])]:
-        if abs(a - b) > agree * max(abs(a), 1):
+        if _unsettled(a._mpf_, b._mpf_, agree, prec, rnd):
             raise ArithmeticError("the replay did not settle between 50 and 100 digits")
     return exacts[0]
+
+
+def _unsettled(a, b, agree, prec, rnd):
+    """``abs(a - b) > agree * max(abs(a), 1)`` of mpf values, on their tuples at the
+    working precision: the mpf operators' calls (builtin max keeps |a| unless 1 is
+    larger, by |a| < 1; mpf times the int 1 is mpf_mul_int)."""
+    abs_a = _mpf_abs(a, prec, rnd)
+    bound = (_LIB.mpf_mul_int(agree, 1, prec, rnd) if _mpf_lt(abs_a, _FONE)
+             else _mpf_mul(agree, abs_a, prec, rnd))
+    return _LIB.mpf_gt(_mpf_abs(_mpf_sub(a, b, prec, rnd), prec, rnd), bound)
 
 
 def _array_key(a):
