@@ -401,7 +401,10 @@ class _Map:
         if self.log:
             with np.errstate(divide="ignore", invalid="ignore"):
                 v = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.nan)
-        f = (v - self.lo) / (self.hi - self.lo)
+        if math.isinf(self.hi - self.lo):     # a view over most of the doubles
+            f = (v / 2 - self.lo / 2) / (self.hi / 2 - self.lo / 2)
+        else:
+            f = (v - self.lo) / (self.hi - self.lo)
         p = self.p0 + (self.length * (1 - f) if self.flip else self.length * f)
         return np.clip(p, -_BIG, _BIG)
 
