@@ -127,6 +127,18 @@ def test_a_kernel_far_off_still_gets_its_figures(tmp_path):
         ET.fromstring((tmp_path / "plots" / name).read_text())
 
 
+def test_a_float32_only_run_gets_its_loss_figures(tmp_path):
+    """``--dtype float32``: the loss figure is drawn from the float32 points (it read the
+    float64 ones and raised KeyError), with the exact values as its line."""
+    from verify.losses import run_losses
+    from verify.plots import make_plots
+    from verify.run import Context
+    items = run_losses(Context(quick=True, only=["hinge_loss"], dtypes=("float32",)))
+    assert make_plots({"items": items}, str(tmp_path)) == []
+    texts = _texts((tmp_path / "plots" / "loss_hinge_loss.svg").read_text())
+    assert "SymPy (exact)" in texts and "nnlib float32" in texts
+
+
 def test_a_broken_figure_is_reported_not_fatal(tmp_path):
     from verify.plots import make_plots
     items = [{"name": "relu", "section": "kernels", "kind": "activation",
