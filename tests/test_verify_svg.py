@@ -163,7 +163,10 @@ def test_png_bytes():
 # exact value is 0), results near the largest double, values near the smallest
 EXTREMES = [("log", [1e-3, 2e303]), ("log", [5e-324, 1.7e308]), ("log", [1e-300, 1e300]),
             ("linear", [-1e308, 1e308]), ("linear", [0.0, 1.7976931348623157e308]),
-            ("linear", [1e-320, 2e-320]), ("linear", [-5e-324, 5e-324])]
+            ("linear", [1e-320, 2e-320]), ("linear", [-5e-324, 5e-324]),
+            ("linear", [-1e308, -1e308]), ("linear", [1.7e308, 1.7e308]),
+            ("linear", [-1.7976931348623157e308, -1.7976931348623157e308]),
+            ("linear", [9.6e307, 1.7976931348623157e308]), ("linear", [-1e308, 5e306])]
 
 
 @pytest.mark.parametrize("scale, ys", EXTREMES, ids=[f"{s}:{y[0]:g}..{y[1]:g}"
@@ -175,6 +178,8 @@ def test_a_figure_of_extreme_values_is_drawn(scale, ys):
     ax = fig.axes[0]
     ax.yscale = scale
     ax.plot([0.0, 1.0], ys, "#000", marker="o")
+    ax.axhline(0.0 if scale == "log" else math.nan, "#000")     # not drawable: left out
+    ax.axvline(math.nan, "#000")
     svg = fig.svg()
     ET.fromstring(svg)
     assert "nan" not in svg.lower() and "inf" not in svg.lower().replace("info", "")

@@ -637,9 +637,9 @@ def _draw_items(ax, X, Y, box, layer):
                     o.append(_stroke(d, st))
             if st["marker"] and ok.any():
                 o.append(_marks(px[ok], py[ok], st))
-        elif kind == "hline":
+        elif kind == "hline" and np.isfinite(Y(a)):     # (not 0 or NaN on a log axis)
             o.append(_stroke(f"M{num(x0)} {num(Y(a))}h{num(w)}", st))
-        elif kind == "vline":
+        elif kind == "vline" and np.isfinite(X(a)):
             o.append(_stroke(f"M{num(X(a))} {num(y0)}v{num(h)}", st))
         elif kind == "contour":
             d = "".join(f"M{num(X(p[0]))} {num(Y(p[1]))}L{num(X(q[0]))} {num(Y(q[1]))}"

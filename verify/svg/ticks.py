@@ -40,7 +40,7 @@ def margins(lo, hi, frac=0.05):
         d = abs(lo) * 0.001 if lo else 0.001
         if not lo:
             return -0.055, 0.055
-        return lo - d - (2 * d) * frac, hi + d + (2 * d) * frac
+        return max(lo - d - (2 * d) * frac, -_MAX), min(hi + d + (2 * d) * frac, _MAX)
     d = (hi - lo) * frac
     if math.isinf(d):                  # a span over most of the doubles
         d = hi * frac - lo * frac
@@ -62,12 +62,13 @@ def linear_ticks(lo, hi, nbins):
         lo = hi = 0.0
     if not hi > lo:
         lo, hi = (lo - 1, hi + 1) if lo == 0 else (lo - abs(lo) * 0.001, hi + abs(hi) * 0.001)
+    lo, hi = max(lo, -_MAX), min(hi, _MAX)     # a view is of doubles
     nbins = min(max(1, nbins), 9)
     dv = hi - lo
-    if math.isinf(dv):                 # a view over most of the doubles: its half's ticks
-        ticks, step = linear_ticks(lo / 2, hi / 2, nbins)
-        return [2 * t for t in ticks], 2 * step
-    meanv = (hi + lo) / 2
+    if dv > 1e306:     # a span near the doubles' (20 steps would overflow): a tenth's ticks
+        ticks, step = linear_ticks(lo / 10, hi / 10, nbins)
+        return [10 * t for t in ticks if abs(10 * t) <= _MAX], 10 * step
+    meanv = hi / 2 + lo / 2              # (hi + lo) / 2 without overflow: the same double
     offset = 0.0 if abs(meanv) / dv < 100 else math.copysign(
         10 ** (math.log10(abs(meanv)) // 1), meanv)
     scale = 10 ** (math.log10(dv / nbins) // 1)
@@ -89,7 +90,8 @@ def linear_ticks(lo, hi, nbins):
             break
     # in view by matplotlib's test: within 1e-10 of the span beyond either end
     slack = (_hi - _lo) * 1e-10
-    return [t + offset for t in ticks if _lo - slack <= t <= _hi + slack], step
+    return [t + offset for t in ticks
+            if _lo - slack <= t <= _hi + slack and abs(t + offset) <= _MAX], step
 
 
 def linear_labels(ticks, step):
