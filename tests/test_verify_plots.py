@@ -107,6 +107,38 @@ def test_figures_are_drawn_from_the_checks_data(tmp_path):
     assert any("float64 1e+09 ulp" in t for t in _texts(wrong))
 
 
+def test_a_kernel_far_off_still_gets_its_figures(tmp_path):
+    """A float64 result 1e-20 off where the exact value is 0 is 2e303 ulp off, and one
+    near the largest double is plotted on a linear axis: the activation figure and the
+    ULP summary are drawn (their log axes span 306 decades), not reported as errors."""
+    from verify.api import CheckResult
+    from verify.plots import make_plots
+    res = CheckResult("relu")
+    for dt in ("float64", "float32"):
+        for which in ("forward", "vjp"):
+            recs = [dict(x=x, got=1.7e308 if x == 2.0 else 0.0, exact=0.0,
+                         ulps=2e303 if x == -3.0 else 0.0, ok=x != -3.0)
+                    for x in (-3.0, -1e-300, 0.0, 2.0)]
+            res.points.setdefault(which, {})[dt] = recs
+            res.samples.setdefault(which, {})[dt] = [r["ulps"] for r in recs]
+    items = [{"name": "relu", "section": "kernels", "kind": "activation", "_result": res}]
+    assert make_plots({"items": items}, str(tmp_path)) == []
+    for name in ("relu.svg", "ulp_distributions.svg"):
+        ET.fromstring((tmp_path / "plots" / name).read_text())
+
+
+def test_a_float32_only_run_gets_its_loss_figures(tmp_path):
+    """``--dtype float32``: the loss figure is drawn from the float32 points (it read the
+    float64 ones and raised KeyError), with the exact values as its line."""
+    from verify.losses import run_losses
+    from verify.plots import make_plots
+    from verify.run import Context
+    items = run_losses(Context(quick=True, only=["hinge_loss"], dtypes=("float32",)))
+    assert make_plots({"items": items}, str(tmp_path)) == []
+    texts = _texts((tmp_path / "plots" / "loss_hinge_loss.svg").read_text())
+    assert "SymPy (exact)" in texts and "nnlib float32" in texts
+
+
 def test_a_broken_figure_is_reported_not_fatal(tmp_path):
     from verify.plots import make_plots
     items = [{"name": "relu", "section": "kernels", "kind": "activation",

@@ -157,3 +157,43 @@ def test_png_bytes():
     raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(2, 10)
     assert raw[0, 0] == 2 and np.array_equal(raw[0, 1:], pix[0].ravel())
     assert np.array_equal(raw[1, 1:] + raw[0, 1:], pix[1].ravel())   # mod 256
+
+
+# data at the ends of float64: a kernel's error of 1e303 ulp (a result 1e-20 off where the
+# exact value is 0), results near the largest double, values near the smallest
+EXTREMES = [("log", [1e-3, 2e303]), ("log", [5e-324, 1.7e308]), ("log", [1e-300, 1e300]),
+            ("linear", [-1e308, 1e308]), ("linear", [0.0, 1.7976931348623157e308]),
+            ("linear", [1e-320, 2e-320]), ("linear", [-5e-324, 5e-324]),
+            ("linear", [-1e308, -1e308]), ("linear", [1.7e308, 1.7e308]),
+            ("linear", [-1.7976931348623157e308, -1.7976931348623157e308]),
+            ("linear", [9.6e307, 1.7976931348623157e308]), ("linear", [-1e308, 5e306])]
+
+
+@pytest.mark.parametrize("scale, ys", EXTREMES, ids=[f"{s}:{y[0]:g}..{y[1]:g}"
+                                                      for s, y in EXTREMES])
+def test_a_figure_of_extreme_values_is_drawn(scale, ys):
+    """Data spanning the whole float64 range, or inside its subnormals: the figure is
+    drawn (ticks in view, finite coordinates), not an exception that loses it."""
+    fig = Figure(6, 4)
+    ax = fig.axes[0]
+    ax.yscale = scale
+    ax.plot([0.0, 1.0], ys, "#000", marker="o")
+    ax.axhline(0.0 if scale == "log" else math.nan, "#000")     # not drawable: left out
+    ax.axvline(math.nan, "#000")
+    svg = fig.svg()
+    ET.fromstring(svg)
+    assert "nan" not in svg.lower() and "inf" not in svg.lower().replace("info", "")
+    assert svg.count("<text") >= 4        # tick labels on both axes
+
+
+def test_control_characters_in_text_keep_the_svg_well_formed():
+    """A title or legend entry with control characters (which XML does not allow, even
+    escaped) gives a well-formed figure: the characters are dropped."""
+    fig = Figure(4, 3)
+    ax = fig.axes[0]
+    ax.title = 'a < b & "c"\x0c\x1b\x00 d'
+    ax.plot([0, 1], [0, 1], "#000", label="\x07key")
+    fig.legend([ax])
+    root = ET.fromstring(fig.svg())
+    assert any((t.text or "").startswith('a < b & "c"') for t in root.iter()
+               if t.tag.endswith("text"))

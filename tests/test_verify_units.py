@@ -119,7 +119,35 @@ print(json.dumps(dict(before=before.__name__, after=after is q.Quantity, has=has
                       left="sympy.physics.units" in sys.modules and
                            type(sys.modules["sympy.physics.units"]).__name__)))
 """)
-    assert got == dict(before="_NoQuantity", after=True, has=True, left=False)
+    # left: the real package (imported on the way out, its submodule being in use)
+    assert got == dict(before="_NoQuantity", after=True, has=True, left="module")
+
+
+def test_the_units_are_whole_after_the_block():
+    """After the block, sympy.physics.units is reachable as the parent's attribute, and
+    the submodules imported under the stand-in as the real package's attributes."""
+    got = _run("""
+import json, sys
+import sympy as sp
+from verify._units import deferred_units
+with deferred_units():
+    sp.simplify(sp.Symbol("x") * 2 / 2)
+import sympy.physics
+first = str(sympy.physics.units.meter)
+real = type(sys.modules["sympy.physics.units"]).__name__
+for k in [k for k in sys.modules if k.startswith("sympy.physics.units")]:
+    del sys.modules[k]
+del sympy.physics.units
+with deferred_units():
+    import sympy.physics.units.quantities as q
+    import sympy.physics.units.util
+import sympy.physics.units as u
+print(json.dumps(dict(first=first, real=real, q=u.quantities is q,
+                      util=sympy.physics.units.util.__name__,
+                      meter=str(sympy.physics.units.meter))))
+""")
+    assert got == dict(first="meter", real="module", q=True,
+                       util="sympy.physics.units.util", meter="meter")
 
 
 def test_the_stand_in_is_off_when_the_package_is_imported():

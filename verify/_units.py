@@ -18,8 +18,10 @@ imports as it would (``sympy.physics.units.quantities``); its ``Quantity`` is Sy
 soon as that module, where the class lives, is imported. Any other name asked of it
 imports the real package, which then replaces the stand-in in ``sys.modules`` (and as
 ``sympy.physics.units``). So a process that makes a unit quantity gets SymPy's
-simplification of it. The ``with`` block removes the stand-in on the way out; a
-reference to it kept past the block answers every name from the real package.
+simplification of it. The ``with`` block removes the stand-in from ``sys.modules`` on
+the way out (or, when a submodule was imported under it, imports the real package then);
+a reference to it kept past the block, ``sympy.physics.units`` too, answers every name
+from the real package.
 """
 import contextlib
 import importlib
@@ -54,7 +56,13 @@ class _Deferred(types.ModuleType):
 
 def _load_real(stub):
     _remove(stub)
-    return importlib.import_module(_NAME)
+    real = importlib.import_module(_NAME)
+    # a submodule imported under the stand-in is bound as its attribute only: the real
+    # package's own imports of it find it in sys.modules and bind nothing
+    for name, value in list(vars(stub).items()):
+        if isinstance(value, types.ModuleType) and name not in vars(real):
+            setattr(real, name, value)
+    return real
 
 
 def defer_units():
@@ -88,5 +96,10 @@ def deferred_units():
     try:
         yield
     finally:
-        if stub is not None:
-            _remove(stub)
+        if stub is not None and sys.modules.get(_NAME) is stub:
+            if any(isinstance(v, types.ModuleType) for v in vars(stub).values()):
+                _load_real(stub)        # its submodules are in use: the real package's
+            else:
+                # out of sys.modules; sympy.physics.units, the parent's attribute, stays
+                # the stand-in, which answers every name from the real package
+                del sys.modules[_NAME]

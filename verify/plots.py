@@ -179,8 +179,10 @@ def _loss_plot(it, out):
     res = it["_sweep"]
     fig = Figure(12, 4.4, 2)
     ax = fig.axes
-    t_of = (lambda x: x[0][0]) if isinstance(res.points["loss"]["float64"][0]["x"][0], list) \
-        else (lambda x: x[0])
+    # the run's dtypes (--dtype float32 has no float64 points): the first one's exact values
+    # drawn as the line
+    first = next(iter(res.points["loss"].values()))
+    t_of = (lambda x: x[0][0]) if isinstance(first[0]["x"][0], list) else (lambda x: x[0])
     for k, which in enumerate(("loss", "grad")):
         twin = ax[k].twinx()
         for dt, recs in res.points.get(which, {}).items():
@@ -197,7 +199,7 @@ def _loss_plot(it, out):
                         vals = [c[0] for c in r["exact"]]
                         ax[k].plot([t, t], [min(vals), max(vals)], CYCLE[3], lw=5,
                                    alpha=0.4, label="subdifferential (SymPy)")
-            if dt == "float64":
+            if recs is next(iter(res.points[which].values())):
                 ax[k].plot(ts, ex, _BLACK, lw=1.5, label="SymPy (exact)")
             ax[k].plot(ts, got, _STYLE[dt]["color"], ls=None, marker=_STYLE[dt]["marker"],
                        ms=3, label=f"nnlib {dt}")

@@ -401,7 +401,10 @@ class _Map:
         if self.log:
             with np.errstate(divide="ignore", invalid="ignore"):
                 v = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.nan)
-        f = (v - self.lo) / (self.hi - self.lo)
+        if math.isinf(self.hi - self.lo):     # a view over most of the doubles
+            f = (v / 2 - self.lo / 2) / (self.hi / 2 - self.lo / 2)
+        else:
+            f = (v - self.lo) / (self.hi - self.lo)
         p = self.p0 + (self.length * (1 - f) if self.flip else self.length * f)
         return np.clip(p, -_BIG, _BIG)
 
@@ -634,9 +637,9 @@ def _draw_items(ax, X, Y, box, layer):
                     o.append(_stroke(d, st))
             if st["marker"] and ok.any():
                 o.append(_marks(px[ok], py[ok], st))
-        elif kind == "hline":
+        elif kind == "hline" and np.isfinite(Y(a)):     # (not 0 or NaN on a log axis)
             o.append(_stroke(f"M{num(x0)} {num(Y(a))}h{num(w)}", st))
-        elif kind == "vline":
+        elif kind == "vline" and np.isfinite(X(a)):
             o.append(_stroke(f"M{num(X(a))} {num(y0)}v{num(h)}", st))
         elif kind == "contour":
             d = "".join(f"M{num(X(p[0]))} {num(Y(p[1]))}L{num(X(q[0]))} {num(Y(q[1]))}"

@@ -6,6 +6,8 @@ figures name first, as matplotlib's default), so with DejaVu Sans installed the 
 the rendered width; a browser that picks another font is held to it by ``textLength``
 (:func:`text_length`), which spaces the glyphs to the width the layout assumed.
 """
+import re
+
 __all__ = ["text_width", "text_length", "esc", "num", "PT", "MINUS", "FONT_FAMILY"]
 
 # DejaVu Sans advance widths, 1/1000 em, of the characters 32..126 (FreeType's
@@ -42,10 +44,16 @@ def text_length(s, size):
     return f' textLength="{text_width(s, size):.1f}" lengthAdjust="spacing"'
 
 
+# the characters XML 1.0 does not allow in a document (C0 controls but tab, newline and
+# carriage return; lone surrogates; U+FFFE, U+FFFF): dropped, not escaped
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def esc(s):
-    """``s`` escaped for SVG text and attribute values."""
-    return (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
+    """``s`` escaped for SVG text and attribute values (characters XML does not allow
+    dropped)."""
+    return _NOT_XML.sub("", str(s).replace("&", "&amp;").replace("<", "&lt;")
+                        .replace(">", "&gt;").replace('"', "&quot;"))
 
 
 def num(v):

@@ -14,6 +14,11 @@ from verify.svg.text import MINUS
 __all__ = ["tick_space", "linear_ticks", "linear_labels", "log_ticks", "margins"]
 
 _STEPS = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0)   # MaxNLocator's staircase
+_MAX = 1.7976931348623157e308      # the largest double
+# matplotlib's nonsingular: a view whose largest magnitude is below this is drawn as
+# -0.001 .. 0.001 (1e21 times the smallest normal double)
+_TINY_VIEW = 1e21 * 2.2250738585072014e-308
+_E_MIN, _E_MAX = -323, 308        # the powers of ten that are positive finite doubles
 
 
 def tick_space(length_px, font_px, horizontal):
@@ -25,16 +30,21 @@ def tick_space(length_px, font_px, horizontal):
 
 def margins(lo, hi, frac=0.05):
     """``(lo, hi)`` widened by ``frac`` of their span at each end (matplotlib's autoscale
-    margins); a zero span is widened as matplotlib's nonsingular does."""
+    margins); a zero span is widened as matplotlib's nonsingular does, and data all within
+    _TINY_VIEW of 0 is drawn as 0 is (nonsingular's rule); the view stays finite."""
     if hi < lo:
         lo, hi = hi, lo
+    if 0 < max(abs(lo), abs(hi)) < _TINY_VIEW:
+        lo = hi = 0.0
     if hi == lo:
         d = abs(lo) * 0.001 if lo else 0.001
         if not lo:
             return -0.055, 0.055
-        return lo - d - (2 * d) * frac, hi + d + (2 * d) * frac
+        return max(lo - d - (2 * d) * frac, -_MAX), min(hi + d + (2 * d) * frac, _MAX)
     d = (hi - lo) * frac
-    return lo - d, hi + d
+    if math.isinf(d):                  # a span over most of the doubles
+        d = hi * frac - lo * frac
+    return max(lo - d, -_MAX), min(hi + d, _MAX)
 
 
 def linear_ticks(lo, hi, nbins):
@@ -48,11 +58,17 @@ def linear_ticks(lo, hi, nbins):
     """
     if hi < lo:
         lo, hi = hi, lo
+    if max(abs(lo), abs(hi)) < _TINY_VIEW:
+        lo = hi = 0.0
     if not hi > lo:
         lo, hi = (lo - 1, hi + 1) if lo == 0 else (lo - abs(lo) * 0.001, hi + abs(hi) * 0.001)
+    lo, hi = max(lo, -_MAX), min(hi, _MAX)     # a view is of doubles
     nbins = min(max(1, nbins), 9)
     dv = hi - lo
-    meanv = (hi + lo) / 2
+    if dv > 1e306:     # a span near the doubles' (20 steps would overflow): a tenth's ticks
+        ticks, step = linear_ticks(lo / 10, hi / 10, nbins)
+        return [10 * t for t in ticks if abs(10 * t) <= _MAX], 10 * step
+    meanv = hi / 2 + lo / 2              # (hi + lo) / 2 without overflow: the same double
     offset = 0.0 if abs(meanv) / dv < 100 else math.copysign(
         10 ** (math.log10(abs(meanv)) // 1), meanv)
     scale = 10 ** (math.log10(dv / nbins) // 1)
@@ -74,7 +90,8 @@ def linear_ticks(lo, hi, nbins):
             break
     # in view by matplotlib's test: within 1e-10 of the span beyond either end
     slack = (_hi - _lo) * 1e-10
-    return [t + offset for t in ticks if _lo - slack <= t <= _hi + slack], step
+    return [t + offset for t in ticks
+            if _lo - slack <= t <= _hi + slack and abs(t + offset) <= _MAX], step
 
 
 def linear_labels(ticks, step):
@@ -148,13 +165,14 @@ def log_ticks(llo, lhi, n_request, minor=True):
     n_request = min(max(n_request, 2), 9)
     decades, stride = _decades(llo, lhi, n_request)
     eps = (lhi - llo) * 1e-10
-    major = [(10.0 ** e, ("10", e)) for e in decades if llo - eps <= e <= lhi + eps]
+    major = [(10.0 ** e, ("10", e)) for e in decades
+             if llo - eps <= e <= lhi + eps and _E_MIN <= e <= _E_MAX]
     minor_ticks = []
     emin, emax = math.ceil(llo), math.floor(lhi)
     n_avail = emax - emin + 1
     if minor and n_avail < 10 and (stride == 1 or n_avail <= 1):
         numdec = lhi - llo
-        for e in range(emin - 1, emax + 1):
+        for e in range(max(emin - 1, _E_MIN), min(emax, _E_MAX) + 1):
             for m in range(2, 10):
                 v = m * 10.0 ** e
                 lv = math.log10(v)
