@@ -13,9 +13,15 @@ quantity exists only once ``sympy.physics.units.quantities``, which defines it, 
 imported. ``simplify`` then returns the
 same expression it returns with the real package loaded.
 
-The stand-in is a package at the real package's directory, so that a submodule of it
-imports as it would (``sympy.physics.units.quantities``); its ``Quantity`` is SymPy's as
-soon as that module, where the class lives, is imported. Any other name asked of it
+The stand-in is a package at the real package's directory, so that the submodules that
+need nothing of the package's namespace import under it (``sympy.physics.units.quantities``,
+``.util``); its ``Quantity`` is SymPy's as soon as that module, where the class lives, is
+imported. A submodule that imports names of the package while being imported itself
+(``sympy.physics.units.systems``: its ``mks`` reads the package's units) raises an
+ImportError under the stand-in (a circular import), so this is only for processes whose
+code makes no units: verify's command-line run and its workers (``verify.api`` never puts
+it in place). A SymPy whose ``simplify`` imported ``systems`` would make a check fail
+with that ImportError, not pass with another result. Any other name asked of it
 imports the real package, which then replaces the stand-in in ``sys.modules`` (and as
 ``sympy.physics.units``). So a process that makes a unit quantity gets SymPy's
 simplification of it. The ``with`` block removes the stand-in from ``sys.modules`` on
