@@ -382,8 +382,9 @@ def _overview_md(data):
 
 
 def write_report(data, out):
-    """Write report.html, report.md, report.json and plots/ into ``out`` (the plots only if :func:`draw_plots` has not drawn them already, into
-    ``out``); returns the path of report.html."""
+    """Write report.html, report.md, report.json and plots/ into ``out`` (the plots only if
+    :func:`draw_plots` has not drawn them already, into ``out``); returns the path of
+    report.html."""
     os.makedirs(out, exist_ok=True)
     if data.get("plots_dir") != os.path.abspath(out):
         draw_plots(data, out)
