@@ -264,15 +264,27 @@ def _blas_run(update=False):
                    if f"{r['kernel']}|{r['output']}|{r['dtype']}|{r['path']}" in blas]
 
 
+def _own_blas_baseline(tmp_path, monkeypatch):
+    """A copy of the committed baseline, in use, with this machine's BLAS figures in it
+    (recorded by --update-baseline where the committed file has none for its BLAS: the
+    tests below hold the BLAS products to their own build's figures); this BLAS's
+    fingerprint."""
+    f = tmp_path / "baseline.json"
+    f.write_text(open(paths.BASELINE_PATH).read())
+    monkeypatch.setattr(paths, "BASELINE_PATH", str(f))
+    fp = paths.blas_fingerprint()
+    if fp not in paths.load_blas_baselines():
+        _blas_run(update=True)
+    assert fp in paths.load_blas_baselines()
+    return f, fp
+
+
 def test_each_blas_keeps_its_own_figures(tmp_path, monkeypatch):
     """A BLAS without figures in the baseline: its products are held to their cap only
     (and say so) until --update-baseline records its figures beside the other BLAS's,
     which stay as they were; from then on they are held to them, like the others'."""
-    f = tmp_path / "baseline.json"
-    f.write_text(open(paths.BASELINE_PATH).read())
-    monkeypatch.setattr(paths, "BASELINE_PATH", str(f))
+    f, ours = _own_blas_baseline(tmp_path, monkeypatch)
     before_own, before_blas = paths.load_baseline(), paths.load_blas_baselines()
-    (ours,) = before_blas
     monkeypatch.setattr(paths, "blas_fingerprint", lambda: "feedfacefeedface")
     items, blas_rows = _blas_run()
     assert len(blas_rows) == len(before_blas[ours]) and all(it["passed"] for it in items)
@@ -297,13 +309,10 @@ def test_each_blas_keeps_its_own_figures(tmp_path, monkeypatch):
 
 
 def test_a_baseline_of_the_earlier_layout_reads_and_converts(tmp_path, monkeypatch):
-    # one blas_fingerprint, its BLAS products' figures among max_ulps
-    f = tmp_path / "baseline.json"
-    own = paths.load_baseline()
-    ((fp, blas),) = paths.load_blas_baselines().items()
+    # one blas_fingerprint (this machine's BLAS), its BLAS products' figures among max_ulps
+    f, fp = _own_blas_baseline(tmp_path, monkeypatch)
+    own, blas = paths.load_baseline(), paths.load_blas_baselines()[fp]
     f.write_text(json.dumps({"blas_fingerprint": fp, "max_ulps": {**own, **blas}}))
-    monkeypatch.setattr(paths, "BASELINE_PATH", str(f))
-    monkeypatch.setattr(paths, "blas_fingerprint", lambda: fp)
     items, blas_rows = _blas_run()
     assert blas_rows and all(it["passed"] for it in items)
     assert not any(r["note"] for r in blas_rows)             # its own BLAS: full rules
