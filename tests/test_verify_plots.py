@@ -139,6 +139,20 @@ def test_a_float32_only_run_gets_its_loss_figures(tmp_path):
     assert "SymPy (exact)" in texts and "nnlib float32" in texts
 
 
+def test_a_float32_only_run_gets_its_activation_curves(tmp_path):
+    """``--dtype float32``: the activation figure's two curve panels draw the float32
+    points (they read only the float64 ones and stayed empty)."""
+    from verify.activations import run_activations
+    from verify.plots import make_plots
+    from verify.run import Context
+    items = run_activations(Context(quick=True, only=["sigmoid"], dtypes=("float32",)))
+    assert make_plots({"items": items}, str(tmp_path), summary=False) == []
+    svg = (tmp_path / "plots" / "sigmoid.svg").read_text()
+    texts = _texts(svg)
+    assert "nnlib float32" in texts and "nnlib float64" not in texts
+    assert "SymPy (exact, mpmath)" in texts
+
+
 def test_a_broken_figure_is_reported_not_fatal(tmp_path):
     from verify.plots import make_plots
     items = [{"name": "relu", "section": "kernels", "kind": "activation",

@@ -66,14 +66,18 @@ def _activation_plot(it, out):
     ncol = 4 if acc else 3
     fig = Figure(4.0 * ncol, 3.9, ncol)
     ax = fig.axes
-    for k, (recs, title) in enumerate(((fw.get("float64", []), f"{name}(z)"),
-                                       (vj.get("float64", []), f"{name}'(z)"))):
+    # the curves of the run's widest dtype (--dtype float32 has no float64 points)
+    dt = "float64" if "float64" in fw else next(iter(fw), "float64")
+    for k, (recs, title) in enumerate(((fw.get(dt, []), f"{name}(z)"),
+                                       (vj.get(dt, []), f"{name}'(z)"))):
         near = sorted((r for r in recs if abs(r["x"]) <= 6), key=lambda r: r["x"])
         smooth = [r for r in near if r["exact"] is not None]
         ax[k].plot([r["x"] for r in smooth], [r["exact"] for r in smooth], _BLACK, lw=1.5,
                    label="SymPy (exact, mpmath)")
-        ax[k].plot([r["x"] for r in near], [r["got"] for r in near], CYCLE[0], ls=None,
-                   marker="o", ms=3, label="nnlib float64")
+        ax[k].plot([r["x"] for r in near], [r["got"] for r in near],
+                   _STYLE.get(dt, _STYLE["float64"])["color"], ls=None,
+                   marker=_STYLE.get(dt, _STYLE["float64"])["marker"], ms=3,
+                   label=f"nnlib {dt}")
         for r in near:
             if r.get("interval"):            # a kink: the subdifferential and the pick
                 lo, hi = r["interval"]
