@@ -45,13 +45,16 @@ def aligned_zeros(shape, dtype) -> np.ndarray:
     ((3, 5), dtype('float32'), 0, 0.0)
     """
     dtype = np.dtype(dtype)
-    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:                            # an integer of any kind (a 0-d array too), as np.zeros
+        dims = (operator.index(shape),)
+    except TypeError:
+        dims = tuple(shape)
     # math.prod of Python ints: exact at any size (np.prod's int64 wraps), and ~8 us less
     # a call than np.prod, most of a small layer's allocation
     n = math.prod(map(operator.index, dims)) * dtype.itemsize
     buf = np.zeros(n + CACHE_LINE, dtype=np.uint8)
     start = (-buf.ctypes.data) % CACHE_LINE
-    return buf[start:start + n].view(dtype).reshape(shape)
+    return buf[start:start + n].view(dtype).reshape(dims)
 
 
 def aligned_copy(a, dtype=None) -> np.ndarray:

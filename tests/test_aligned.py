@@ -11,7 +11,8 @@ from nnlib.layers import INITIALIZERS, as_generator
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [1, 7, (1, 1), (3, 5), (64, 100)])
+@pytest.mark.parametrize("shape", [1, 7, (1, 1), (3, 5), (64, 100), (), np.int64(4),
+                                   np.array(5), [2, 3], np.array([2, 3])])
 def test_aligned_zeros_and_copy(shape, dtype):
     for _ in range(8):               # several allocations: not one lucky address
         z = aligned_zeros(shape, dtype)
