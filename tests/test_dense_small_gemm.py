@@ -1,4 +1,5 @@
-"""The small products of gemm_small.h (mm's register-blocked loops, AVX2 with FMA).
+"""The small products of gemm_small.h (mm's register-blocked loops, AVX2 with FMA or
+AVX-512).
 
 Its header states the contract: each element of op(A) op(B) is one chain of fused
 multiply-adds in increasing p from zero, then alpha and beta applied (the training
@@ -6,7 +7,10 @@ epoch's plain SGD step: ``fma(-lr, s, W)``), whichever panel (two vectors, one, 
 vector; read in place or copied) and row block computes it. These tests rebuild the
 elements from exactly rounded fused multiply-adds and compare bit for bit where the loops
 are built, over shapes that reach every panel and row block, and hold every build to the
-NumPy twin on both sides of each of mm's bounds. (The epoch's SGD form, alpha -lr and
+NumPy twin on both sides of each of mm's bounds. ``dense._mm`` runs mm itself on strided
+views with every alpha/beta form, each transpose and every panel and row remainder of
+both branches (AVX2: panels of 2, 1 and a half vector, blocks of 6 rows; AVX-512: panels
+of up to 4 vectors with the last one masked, blocks of 6, 8 or 12 rows). (The epoch's SGD form, alpha -lr and
 beta 1, is held to its twin by tests/test_train*.py.)
 """
 from fractions import Fraction
@@ -18,8 +22,8 @@ import nnlib.functional as F
 from nnlib._kernels.dense import _SMALL_GEMM
 
 BUILT, MAX_K, MIN_N, MAX_MNK = _SMALL_GEMM
-needs_loops = pytest.mark.skipif(not BUILT, reason="gemm_small.h not built (no AVX2+FMA, "
-                                 "or AVX-512)")
+needs_loops = pytest.mark.skipif(not BUILT, reason="gemm_small.h not built (neither AVX2 "
+                                 "with FMA nor AVX-512)")
 
 
 def _round(x, dtype):
@@ -37,6 +41,11 @@ def _chain(a, b, dtype):
     for x, y in zip(a, b):
         s = _round(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(s)), dtype)
     return s
+
+
+def _fma(a, b, c, dtype):
+    """a b + c rounded once to ``dtype``."""
+    return _round(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)), dtype)
 
 
 def _product(opA, opB, dtype):
@@ -115,3 +124,68 @@ def test_a_layer_without_inputs_gives_its_bias(dtype, n_out):
     for _ in range(3):
         np.testing.assert_array_equal(F.dense_forward(X, W, b),
                                       np.broadcast_to(b, (4, n_out)))
+
+
+# mm on strided operands: (m, n, k). Rows reach every remainder of the blocks (6 and 8 and
+# 12 rows: 23 = 12 + 11 = 2 * 8 + 7 = 3 * 6 + 5; 13, 7, 2); columns every panel: whole
+# 4-vector panels (64 floats, 32 doubles) and 1-3 vectors after them, the last one
+# partly masked, and the AVX2 panels (16+ columns).
+MM_SHAPES = [(23, 100, 9), (13, 65, 4), (7, 17, 33), (2, 49, 2), (12, 31, 3),
+             (9, 130, 5), (6, 16, 2), (8, 47, 7)]
+# (alpha, beta): each write-back form: s, alpha s, fma(alpha, s, C), fma(alpha, s, beta C)
+COEFFS = [(1.0, 0.0), (-0.1, 0.0), (1.0, 1.0), (-0.1, 1.0), (-0.3, 0.7)]
+PAD = 5     # elements between the end of an operand's row and the next row
+
+
+def _strided(a, fill):
+    """``a`` as a view whose rows are PAD elements longer, the gaps holding ``fill``."""
+    full = np.full((a.shape[0], a.shape[1] + PAD), fill, a.dtype)
+    full[:, :a.shape[1]] = a
+    return full, full[:, :a.shape[1]]
+
+
+def _written(s, c, alpha, beta, dtype):
+    """The header's write-back of chain ``s`` onto ``c`` (alpha and beta in the dtype)."""
+    alpha, beta = dtype(alpha), dtype(beta)
+    if beta == 0:
+        return s if alpha == 1 else _round(Fraction(float(alpha)) * Fraction(float(s)),
+                                           dtype)
+    if beta == 1:
+        return _fma(alpha, s, c, dtype)
+    return _fma(alpha, s, _round(Fraction(float(beta)) * Fraction(float(c)), dtype),
+                dtype)
+
+
+@needs_loops
+@pytest.mark.parametrize("trans", [(False, False), (True, False), (False, True),
+                                   (True, True)], ids=["NN", "TN", "NT", "TT"])
+@pytest.mark.parametrize("shape", MM_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_mm_on_strided_operands_is_the_chains_then_alpha_and_beta(shape, trans, dtype,
+                                                                  rng):
+    # NaN in the gaps between rows: a lane read from the wrong place (a wrong mask or
+    # leading dimension) turns its element NaN; a sentinel in C's gaps: a store past a
+    # row's last column (a masked store's lanes) overwrites it. With beta 0, C starts NaN:
+    # it must not be read.
+    from nnlib._kernels import blas
+    from nnlib._kernels.dense import _mm
+    blas.load()
+    m, n, k = shape
+    ta, tb = trans
+    if not (1 < k <= MAX_K and n >= MIN_N and m * n * k <= MAX_MNK):
+        pytest.skip("outside mm's blocked loops on this build")
+    opA = rng.standard_normal((m, k)).astype(dtype)
+    opB = rng.standard_normal((k, n)).astype(dtype)
+    _, A = _strided(opA.T.copy() if ta else opA, np.nan)
+    _, B = _strided(opB.T.copy() if tb else opB, np.nan)
+    chains = _product(opA, opB, dtype)
+    for alpha, beta in COEFFS:
+        C0 = rng.standard_normal((m, n)).astype(dtype) if beta else np.full((m, n), np.nan,
+                                                                            dtype)
+        Cfull, C = _strided(C0, -7.0)
+        _mm(ta, tb, alpha, A, B, beta, C)
+        want = np.empty((m, n), dtype)
+        for i in range(m):
+            for j in range(n):
+                want[i, j] = _written(chains[i, j], C0[i, j], alpha, beta, dtype)
+        np.testing.assert_array_equal(C, want, err_msg=f"alpha {alpha}, beta {beta}")
+        assert (Cfull[:, n:] == -7.0).all(), f"alpha {alpha}, beta {beta}"

@@ -118,3 +118,31 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
         with nogil:
             _backward(x, w, &H[0, 0], &grad_H[0, 0], &dZ[0, 0], dx, dw, &db[0],
                       &work[0], n, n_in, n_out, kind, param)
+
+
+cdef bint _rows_ok(Py_ssize_t row, Py_ssize_t col, Py_ssize_t cols, Py_ssize_t item):
+    return col == item and row % item == 0 and row >= cols * item
+
+
+def _mm(bint trans_a, bint trans_b, double alpha, const floating[:, :] A,
+        const floating[:, :] B, double beta, floating[:, :] C):
+    """C = alpha op(A) op(B) + beta C through ``mm``, for the tests: A, B, C may be views
+    whose rows lie further apart than their length (the leading dimensions lda, ldb, ldc),
+    each row contiguous. op(A) is (m, k), op(B) (k, n), C (m, n); with m, n and k
+    positive. The caller loads the BLAS (``nnlib._kernels.blas.load()``)."""
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef Py_ssize_t m = C.shape[0], n = C.shape[1]
+    cdef Py_ssize_t k = A.shape[0] if trans_a else A.shape[1]
+    if ((A.shape[1] if trans_a else A.shape[0]) != m
+            or (B.shape[1] if trans_b else B.shape[0]) != k
+            or (B.shape[0] if trans_b else B.shape[1]) != n or m < 1 or n < 1 or k < 1):
+        raise ValueError(f"_mm: op(A), op(B) and C of shapes {(A.shape[0], A.shape[1])}, "
+                         f"{(B.shape[0], B.shape[1])}, {(m, n)} (transposed: {trans_a}, "
+                         f"{trans_b}) do not fit (m, k), (k, n), (m, n) with m, n, k >= 1")
+    if not (_rows_ok(A.strides[0], A.strides[1], A.shape[1], item)
+            and _rows_ok(B.strides[0], B.strides[1], B.shape[1], item)
+            and _rows_ok(C.strides[0], C.strides[1], C.shape[1], item)):
+        raise ValueError("_mm: each operand's rows must be contiguous and apart by a "
+                         "whole number of elements, at least their length")
+    mm(trans_a, trans_b, m, n, k, alpha, &A[0, 0], A.strides[0] // item, &B[0, 0],
+       B.strides[0] // item, beta, &C[0, 0], C.strides[0] // item)

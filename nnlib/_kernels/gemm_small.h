@@ -1,5 +1,5 @@
 /* gemm_small.h -- the small matrix products of a mini-batch training step (dense.pxd's
- * mm), register-blocked, in place of BLAS's GEMM below a size (AVX2 and FMA, no AVX-512).
+ * mm), register-blocked, in place of BLAS's GEMM below a size (AVX2 and FMA; AVX-512).
  *
  *   nn_gemm_small_{f,d}(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
  *       C = alpha op(A) op(B) + beta C, row-major, blas.pxd's contract (beta 0: C is
@@ -10,31 +10,56 @@
  * At batch 32 the digits net's products are tiny (32 x 64 by 64 x 100, 100 x 32 by
  * 32 x 10, ...): a few microseconds of arithmetic each, and OpenBLAS spends as long again
  * in its interface, in packing both operands and in kernels tuned for large blocks. Here
- * nothing is packed that is contiguous already. C is formed a panel of P columns at a time
- * (two vectors: 16 floats or 8 doubles; the columns left after them as one vector and
- * one vector or a half vector), and within a panel in blocks of up to MR = 6 rows:
- * the block's 12 vector sums live in registers through the whole inner dimension, each
- * step one broadcast of op(A)[i, p] per row and two vector loads of op(B)[p, panel]
- * (12 fused multiply-adds to 8 loads). op(A) is read in place either way (its element
- * (i, p) is A[i lda + p], or A[p lda + i] transposed: a block's broadcasts then come
- * from one row of A). op(B)'s panel is read in place when B is not transposed and the
- * panel is whole; otherwise (B transposed: dZ W^T; or the last, narrower panel) it is
- * first copied into a (k, P) buffer on the stack, zero-padded, so that the inner loop
- * never reads past B's rows and never needs a mask. A narrow panel's results go through
- * a small array to their columns (no masked store: see blas_small.h's note on them).
+ * nothing is packed that is contiguous already.
+ *
+ * AVX2 (no AVX-512). C is formed a panel of P columns at a time (two vectors: 16 floats
+ * or 8 doubles; the columns left after them as one vector and one vector or a half
+ * vector), and within a panel in blocks of up to MR = 6 rows: the block's 12 vector sums
+ * live in registers through the whole inner dimension, each step one broadcast of
+ * op(A)[i, p] per row and two vector loads of op(B)[p, panel] (12 fused multiply-adds to
+ * 8 loads). op(A) is read in place either way (its element (i, p) is A[i lda + p], or
+ * A[p lda + i] transposed: a block's broadcasts then come from one row of A). op(B)'s
+ * panel is read in place when B is not transposed and the panel is whole; otherwise (B
+ * transposed: dZ W^T; or the last, narrower panel) it is first copied into a (k, P)
+ * buffer on the stack, zero-padded, so that the inner loop never reads past B's rows and
+ * never needs a mask. A narrow panel's results go through a small array to their
+ * columns (no masked store: see blas_small.h's note on them).
+ *
+ * AVX-512. The same scheme with 32 vector registers and masks: panels of up to 4 vectors
+ * (64 floats, 32 doubles), the columns left as one panel of 1-3 vectors whose last one is
+ * masked to them; blocks of 6 rows for 4 vectors, 8 for 3 and 12 for 1 or 2 (24 sums at
+ * most, plus the panel's vectors of op(B) and one broadcast: within the 32 registers).
+ * op(B) is read in place whenever B is not transposed (the masked loads read no column
+ * past the panel's), and copied, without padding, when it is. Each block reads all of its
+ * rows of C before it writes any (a masked store of a narrow C spans into the next row,
+ * and a load overlapping it would wait for it). On the Xeon (AVX-512, KVM guest) against
+ * NumPy's OpenBLAS 0.3.31 (SkylakeX kernels; thread CPU, minimum of 300 runs of 20
+ * calls), float32, the digits net's products of a step at batch 256 take 20.4 instead of
+ * 25.7 us (forward X W0, 256 x 100 x 64), 4.7 instead of 7.1 (dX = dZ W1^T, k = 10) and
+ * 23.6 instead of 25.2 (the fused SGD step of W0, k = 256); at batch 32 about as long as
+ * in OpenBLAS (2.2-2.7 against 2.5-2.6 us for X W0; 2.7 against 2.0-2.5 for the SGD step
+ * of W0, whose read of C costs 0.4 us here and nothing there); float64 at batch 256:
+ * 39.6 instead of 58.9, 8.6 instead of 14.3, 44.4 instead of 63.6 us. The 10-column
+ * products stay with OpenBLAS (NN_SMALL_GEMM_MIN_N): X W1 is a little faster here (5.7
+ * against 6.6 us at batch 256), the step of W1 a little slower (6.5 against 5.9).
+ * Larger products gain too (32 x 2048 x 64: 50 against 65 us; 256 x 1024 x 256: 763
+ * against 868 us, one thread), but stay with BLAS above NN_SMALL_GEMM_MAX_MNK, where its
+ * threads can help.
  *
  * Each element is one chain: its k products added in increasing p by fused
  * multiply-adds from zero (as act_backward_product's sums, and OpenBLAS's SkylakeX
  * small-matrix kernels), then alpha and beta applied as fma(alpha, s, beta C) (s alone
  * for alpha 1 and beta 0, alpha s for beta 0, fma(alpha, s, C) for beta 1). So the
- * result does not depend on the blocking, the panel or the row block an element falls
- * in, nor on m and n. OpenBLAS's Haswell kernels add in other orders: results differ
- * from theirs by roundings (within the tests' tolerances against the NumPy twins).
+ * result does not depend on the branch, the blocking, the panel or the row block an
+ * element falls in, nor on m and n. OpenBLAS's Haswell kernels add in other orders, and
+ * its SkylakeX ones agree bit for bit with these loops on the digits products at batch
+ * 256 but not on all at batch 32: results differ from theirs by roundings (within the
+ * tests' tolerances against the NumPy twins).
  *
  * The bounds below (mm reads them) keep the stack buffer small (NN_SMALL_GEMM_MAX_K rows
- * of 16 floats, 16 KiB) and leave to BLAS the narrow products and the large ones. With
- * AVX-512 (not measured; OpenBLAS's SkylakeX small-matrix kernels already add in this
- * order) or without FMA, NN_SMALL_GEMM is 0 and mm keeps BLAS.
+ * of 16 floats, 16 KiB, with AVX2; of 64 floats, 64 KiB, with AVX-512) and leave to BLAS
+ * the narrow products and the large ones. Without FMA, NN_SMALL_GEMM is 0 and mm keeps
+ * BLAS.
  */
 #ifndef NNLIB_GEMM_SMALL_H
 #define NNLIB_GEMM_SMALL_H
@@ -50,17 +75,18 @@
  * paths.h, so that verify/paths.py runs mm on both sides of each. */
 #include "paths.h"
 
+/* The element formulas of the write-back (kind: 0 for alpha 1 and beta 0, 1 for beta 0,
+   2 for beta 1, 3 otherwise), shared by every branch's vector and scalar forms. */
+#define NN_GEMM_OUT(FMA, MUL, s, c, alpha, beta, kind)                                      \
+    ((kind) == 0 ? (s) : (kind) == 1 ? MUL(alpha, s)                                        \
+     : (kind) == 2 ? FMA(alpha, s, c) : FMA(alpha, s, MUL(beta, c)))
+
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #define NN_SMALL_GEMM 1
 #include <immintrin.h>
 #include <math.h>
 
 enum { NN_GEMM_MR = 6 };
-
-/* The element formulas of the write-back, shared by the vector and the scalar form. */
-#define NN_GEMM_OUT(FMA, MUL, s, c, alpha, beta, kind)                                      \
-    ((kind) == 0 ? (s) : (kind) == 1 ? MUL(alpha, s)                                        \
-     : (kind) == 2 ? FMA(alpha, s, c) : FMA(alpha, s, MUL(beta, c)))
 
 /* Row r < mr of a block: its step (one broadcast, nv multiply-adds) and its write-back
    (mr and nv are literals at every call, so the guards fold away and the sums stay in
@@ -198,6 +224,140 @@ NN_GEMM_BLOCK(nn_gemm_block_d, double, __m256d, 4, _mm256_, pd, _mm256_broadcast
 NN_GEMM_BLOCK(nn_gemm_hblock_d, double, __m128d, 2, _mm_, pd, _mm_loaddup_pd, fma)
 NN_GEMM_SMALL(nn_gemm_small_f, float, 8, nn_gemm_block_f, nn_gemm_hblock_f)
 NN_GEMM_SMALL(nn_gemm_small_d, double, 4, nn_gemm_block_d, nn_gemm_hblock_d)
+
+#elif defined(__AVX512F__)
+#define NN_SMALL_GEMM 1
+#include <immintrin.h>
+
+/* AVX-512: panels of up to NN_GEMM512_NV vectors (the last one masked to the panel's
+   columns), blocks of NN_GEMM512_MR(nv) rows: nv mr sums + nv vectors of op(B) + one
+   broadcast stay within the 32 registers. */
+enum { NN_GEMM512_NV = 4, NN_GEMM512_MR_MAX = 12 };
+#define NN_GEMM512_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : 12)
+
+/* A block of mr rows by nv vectors V (LN lanes, SUF the intrinsics' suffix, M the mask
+   type), the last vector's lanes in ``last``; mr and nv are literals at every call, so
+   the loops unroll and the sums stay in registers. C's rows are all read before any is
+   written: a masked store spans a whole vector, into the next row of a narrow C, and a
+   load overlapping it would wait for it to reach the cache (blas_small.h's note). */
+#define NN_GEMM512_BLOCK(NAME, T, V, M, LN, SUF, FULL)                                      \
+static inline __attribute__((always_inline)) void                                          \
+NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ssize_t sap,  \
+     const T* b, Py_ssize_t sb, M last, T alpha, T beta, int kind, T* c, Py_ssize_t ldc)    \
+{                                                                                           \
+    V s[NN_GEMM512_MR_MAX][NN_GEMM512_NV];                                                  \
+    V va, vb;                                                                               \
+    Py_ssize_t q;                                                                           \
+    int r, v;                                                                               \
+    _Pragma("GCC unroll 16")                                                                \
+    for (r = 0; r < mr; r++)                                                                \
+        _Pragma("GCC unroll 4")                                                             \
+        for (v = 0; v < nv; v++)                                                            \
+            s[r][v] = _mm512_setzero_##SUF();                                               \
+    for (q = 0; q < k; q++) {                                                               \
+        V bv[NN_GEMM512_NV];                                                                \
+        _Pragma("GCC unroll 4")                                                             \
+        for (v = 0; v < nv; v++)                                                            \
+            bv[v] = _mm512_maskz_loadu_##SUF(v == nv - 1 ? last : (M)FULL,                  \
+                                             b + q * sb + v * LN);                          \
+        _Pragma("GCC unroll 16")                                                            \
+        for (r = 0; r < mr; r++) {                                                          \
+            V ar = _mm512_set1_##SUF(a[r * sai + q * sap]);                                 \
+            _Pragma("GCC unroll 4")                                                         \
+            for (v = 0; v < nv; v++)                                                        \
+                s[r][v] = _mm512_fmadd_##SUF(ar, bv[v], s[r][v]);                           \
+        }                                                                                   \
+    }                                                                                       \
+    va = _mm512_set1_##SUF(alpha);                                                          \
+    vb = _mm512_set1_##SUF(beta);                                                           \
+    if (kind != 0) {                                                                        \
+        _Pragma("GCC unroll 16")                                                            \
+        for (r = 0; r < mr; r++)                                                            \
+            _Pragma("GCC unroll 4")                                                         \
+            for (v = 0; v < nv; v++) {                                                      \
+                V cv = kind >= 2 ? _mm512_maskz_loadu_##SUF(v == nv - 1 ? last : (M)FULL,   \
+                                                            c + r * ldc + v * LN)           \
+                                 : s[r][v];                                                 \
+                s[r][v] = NN_GEMM_OUT(_mm512_fmadd_##SUF, _mm512_mul_##SUF, s[r][v], cv,    \
+                                      va, vb, kind);                                        \
+            }                                                                               \
+    }                                                                                       \
+    _Pragma("GCC unroll 16")                                                                \
+    for (r = 0; r < mr; r++)                                                                \
+        _Pragma("GCC unroll 4")                                                             \
+        for (v = 0; v < nv; v++)                                                            \
+            _mm512_mask_storeu_##SUF(c + r * ldc + v * LN, v == nv - 1 ? last : (M)FULL,    \
+                                     s[r][v]);                                              \
+}
+
+/* One case of the rows left after the whole blocks (mr < MR a literal). */
+#define NN_GEMM512_LEFT(BLOCK, NV, MR, R)                                                   \
+    case R: if (R < MR) BLOCK(R, NV, k, A + i0 * sai, sai, sap, b, sb, last, alpha, beta,   \
+                              kind, C + i0 * ldc + j0, ldc); break;
+/* All of a panel's rows for nv = NV: blocks of MR rows, then one of the rows left. */
+#define NN_GEMM512_PANEL_ROWS(BLOCK, NV)                                                    \
+    do {                                                                                    \
+        enum { MR = NN_GEMM512_MR(NV) };                                                    \
+        for (i0 = 0; i0 + MR <= m; i0 += MR)                                                \
+            BLOCK(MR, NV, k, A + i0 * sai, sai, sap, b, sb, last, alpha, beta, kind,        \
+                  C + i0 * ldc + j0, ldc);                                                  \
+        switch (m - i0) {                                                                   \
+        NN_GEMM512_LEFT(BLOCK, NV, MR, 1) NN_GEMM512_LEFT(BLOCK, NV, MR, 2)                 \
+        NN_GEMM512_LEFT(BLOCK, NV, MR, 3) NN_GEMM512_LEFT(BLOCK, NV, MR, 4)                 \
+        NN_GEMM512_LEFT(BLOCK, NV, MR, 5) NN_GEMM512_LEFT(BLOCK, NV, MR, 6)                 \
+        NN_GEMM512_LEFT(BLOCK, NV, MR, 7) NN_GEMM512_LEFT(BLOCK, NV, MR, 8)                 \
+        NN_GEMM512_LEFT(BLOCK, NV, MR, 9) NN_GEMM512_LEFT(BLOCK, NV, MR, 10)                \
+        NN_GEMM512_LEFT(BLOCK, NV, MR, 11)                                                  \
+        default: break;                                                                     \
+        }                                                                                   \
+    } while (0)
+
+/* The product: panels of NN_GEMM512_NV vectors, the last one of the vectors its columns
+   need (its last vector masked); op(B)'s panel read in place unless B is transposed,
+   then copied into a (k, nv LN) buffer (only its w columns: the masked loads read no
+   others). */
+#define NN_GEMM512_SMALL(NAME, T, M, LN, BLOCK, FULL)                                      \
+static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,        \
+                 T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta,   \
+                 T* C, Py_ssize_t ldc)                                                      \
+{                                                                                           \
+    T pack[NN_SMALL_GEMM_MAX_K * NN_GEMM512_NV * LN] __attribute__((aligned(64)));          \
+    const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
+    const int kind = beta == 0 ? (alpha == 1 ? 0 : 1) : (beta == 1 ? 2 : 3);                \
+    Py_ssize_t i0, j0, p, jj, w, sb;                                                        \
+    const T* b;                                                                             \
+    if (m <= 0 || n <= 0 || k <= 0 || k > NN_SMALL_GEMM_MAX_K)                              \
+        return;                                                                             \
+    for (j0 = 0; j0 < n; j0 += w) {                                                         \
+        const Py_ssize_t r = n - j0;                                                        \
+        const int nv = r >= NN_GEMM512_NV * LN ? NN_GEMM512_NV : (int)((r + LN - 1) / LN);  \
+        const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r : nv * LN)));               \
+        w = r < nv * LN ? r : nv * LN;                                                      \
+        if (!trans_b) {                                                                     \
+            b = B + j0;                                                                     \
+            sb = ldb;                                                                       \
+        } else {                                                                            \
+            for (jj = 0; jj < w; jj++)                                                      \
+                for (p = 0; p < k; p++)                                                     \
+                    pack[p * nv * LN + jj] = B[(j0 + jj) * ldb + p];                        \
+            b = pack;                                                                       \
+            sb = nv * LN;                                                                   \
+        }                                                                                   \
+        if (nv == 4)                                                                        \
+            NN_GEMM512_PANEL_ROWS(BLOCK, 4);                                                \
+        else if (nv == 3)                                                                   \
+            NN_GEMM512_PANEL_ROWS(BLOCK, 3);                                                \
+        else if (nv == 2)                                                                   \
+            NN_GEMM512_PANEL_ROWS(BLOCK, 2);                                                \
+        else                                                                                \
+            NN_GEMM512_PANEL_ROWS(BLOCK, 1);                                                \
+    }                                                                                       \
+}
+
+NN_GEMM512_BLOCK(nn_gemm512_block_f, float, __m512, __mmask16, 16, ps, 0xffffu)
+NN_GEMM512_BLOCK(nn_gemm512_block_d, double, __m512d, __mmask8, 8, pd, 0xffu)
+NN_GEMM512_SMALL(nn_gemm_small_f, float, __mmask16, 16, nn_gemm512_block_f, 0xffffu)
+NN_GEMM512_SMALL(nn_gemm_small_d, double, __mmask8, 8, nn_gemm512_block_d, 0xffu)
 
 #else
 #define NN_SMALL_GEMM 0

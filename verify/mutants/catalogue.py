@@ -346,24 +346,26 @@ FAULTS = [
           "F.dense_forward(rand((1, 5)), rand((5, 3), seed=1), rand(3, seed=2))",
           # the scalar compaction (no AVX-512, or a strided column): the same slip
           also=(("cnt += v[i * stride] != 0;", "cnt += v[i * stride] > 0;"),)),
-    # gemm_small.h is built with AVX2 and FMA but not AVX-512: elsewhere its faults are
-    # equivalent (mm sends those products to BLAS)
+    # gemm_small.h is built with AVX2 and FMA, or AVX-512 (one branch or the other):
+    # elsewhere its faults are equivalent (mm sends those products to BLAS); the inner
+    # loop's slip is made in both branches' loops
     Fault("dense-gemm-small-last-k", GEMM,
           "for (p = 0; p < k; p++) {",
           "for (p = 0; p + 1 < k; p++) {",
           "off-by-one", "the register-blocked products drop the last term of the inner "
           "dimension (p = k - 1)",
           "dense", "products of 2+ rows, 16+ columns, 1 < k <= NN_SMALL_GEMM_MAX_K "
-          "(AVX2 without AVX-512)",
+          "(AVX2 with FMA, or AVX-512)",
           "F.dense_backward(rand((7, 5)), rand((5, 20), seed=1), rand((7, 20), seed=2), "
-          "rand((7, 20), seed=3))"),
+          "rand((7, 20), seed=3))",
+          also=(("for (q = 0; q < k; q++) {", "for (q = 0; q + 1 < k; q++) {"),)),
     Fault("train-gemm-small-beta-dropped", GEMM,
           ": FMA(alpha, s, MUL(beta, c)))",
           ": FMA(alpha, s, c))",
           "factor", "the register-blocked products take beta as 1 when it is neither 0 nor "
           "1: plain SGD's fused step W <- (1 - lr wd) W - lr H^T dZ loses its decay",
           "train", "plain SGD with weight decay or l2, a layer of 16+ outputs, batches of "
-          "2+ rows (AVX2 without AVX-512)",
+          "2+ rows (AVX2 with FMA, or AVX-512)",
           "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 3, optimizer=optim.SGD(lr=0.1, "
           "weight_decay=0.01), epochs=1, batch_size=4, random_state=3, n_threads=1)['loss']]"
           " + m.params)(nnlib.Sequential([nnlib.Dense(5, 16, 'tanh', random_state=0), "
