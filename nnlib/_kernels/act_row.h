@@ -22,7 +22,7 @@
  * masked product), so there the generic loops stay (NN_RELU_ROW_EXPLICIT 0), but not
  * the one-row loop of the batch-1 step: it runs in place (z is g), which fails the
  * vectorized loop's runtime test that z and g do not overlap, and its scalar fallback
- * is the branch (perf, digits 64-100-10 float32 batch 1 on a Sapphire Rapids guest: 60%
+ * is the branch (perf, digits 64-100-10 float32 batch 1 on an AVX-512 Xeon guest: 60%
  * of forward_backward, a sixth of the epoch). So the one-row form is explicit on every
  * target (dense.pxd calls it for relu whatever the flag), with AVX-512 a vector of 16
  * floats or 8 doubles at a time and the last elements one masked vector (the compare
