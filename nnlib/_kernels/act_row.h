@@ -18,14 +18,14 @@
  * order. Here the mask is a compare of a vector of h (NaN fails it, as there), g * 0
  * is formed in every lane and the mask selects between it and g, so the result is the
  * branch's bit for bit (a subnormal g under flush-to-zero too: g is never multiplied
- * where it passes). With AVX-512 GCC vectorizes the batch's loops as this select (a
- * masked product), so there the generic loops stay (NN_RELU_ROW_EXPLICIT 0), but not
- * the one-row loop of the batch-1 step: it runs in place (z is g), which fails the
- * vectorized loop's runtime test that z and g do not overlap, and its scalar fallback
- * is the branch (perf, digits 64-100-10 float32 batch 1 on an AVX-512 Xeon guest: 60%
- * of forward_backward, a sixth of the epoch). So the one-row form is explicit on every
- * target (dense.pxd calls it for relu whatever the flag), with AVX-512 a vector of 16
- * floats or 8 doubles at a time and the last elements one masked vector (the compare
+ * where it passes). With AVX-512 GCC does vectorize the generic loops as this select
+ * (a masked product), but behind a runtime test that the output does not overlap the
+ * gradient, and the training loop runs them in place (dZ is dH): the test fails and the
+ * scalar fallback, the branch, runs (perf on an AVX-512 Xeon guest, digits 64-100-10
+ * float32: the one-row loop was 60% of forward_backward, a sixth of the batch-1 epoch;
+ * the columns loop a quarter of the batch-32 epoch). So these forms are used on every
+ * target (NN_RELU_ROW_EXPLICIT 1 everywhere), the one-row form with AVX-512 a vector of
+ * 16 floats or 8 doubles at a time and the last elements one masked vector (the compare
  * of its masked-off lanes is false, and they are neither read nor written). Elsewhere
  * the vectors are GCC's vector extensions at the target's register width
  * (blas_small.h's nn_vf, nn_vd), then a half vector, then the scalar form for the last
@@ -37,11 +37,9 @@
 
 #include "blas_small.h"
 
-#if defined(__AVX512F__)
-#define NN_RELU_ROW_EXPLICIT 0
-#else
+/* the batch's loops (act_backward_cols, act_backward_product's relu pass) take the forms
+   below on every target: see the design note */
 #define NN_RELU_ROW_EXPLICIT 1
-#endif
 
 /* the scalar form: each element's formula, for the last few */
 #define NN_RELU_BACKWARD_ONE(T, j)                                                          \
