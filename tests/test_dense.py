@@ -220,3 +220,23 @@ def test_non_native_byte_order_arrays_are_read_as_their_values(dtype):
                                      G.astype(sw), "tanh"),
                     F.dense_backward(X, W, H, G, "tanh")):
         np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("n_out", [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100])
+def test_relu_batch_gradient_is_the_mask_product(n_out, dtype, rng):
+    """A batch's relu backward (act_row.h's select over columns): the bias gradient is
+    bitwise the column sums, in double and row order, of g where h > 0 and g * 0
+    elsewhere, at widths around every vector width (the select's whole vectors and its
+    single columns), -0 gradients included."""
+    n = 7
+    X = rng.standard_normal((n, 4)).astype(dtype)
+    W = rng.standard_normal((4, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    G = rng.standard_normal((n, n_out)).astype(dtype)
+    G[::2, ::3] = -0.0
+    H = F.dense_forward(X, W, b, "relu")
+    db = F.dense_backward(X, W, H, G, "relu")[2]
+    d = np.where(H > 0, G, G * dtype(0))
+    want = np.cumsum(d.astype(np.float64), axis=0)[-1].astype(dtype)
+    assert (H == 0).any() and (H > 0).any()
+    np.testing.assert_array_equal(db, want)

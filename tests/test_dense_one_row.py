@@ -81,17 +81,23 @@ def test_batch1_sgd_step_is_the_rank_one_update(n_out, dtype, rng):
 
 
 
+# around each vector width (8 doubles, 16 floats; 4 and 8 with AVX2) and its multiples:
+# the one-row relu pass takes the last elements as one masked vector with AVX-512
+ONE_ROW_WIDTHS = [1, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 23, 24, 25, 31, 32, 33, 100]
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "identity"])
-@pytest.mark.parametrize("n_out", [1, 10, 16, 17, 100])
+@pytest.mark.parametrize("n_out", ONE_ROW_WIDTHS)
 def test_one_row_bias_gradient_is_the_double_column_sum(activation, n_out, dtype, rng):
     """One row's db (``act_backward_row``: dZ + 0 in the dtype) is bitwise the column
     sums from 0.0 in double of the rows loop, given that row and rows of zero gradient:
-    -0 gives +0, NaN stays NaN."""
+    -0 gives +0, NaN stays NaN, and relu's inf at a zero unit is inf * 0 (NaN)."""
     X = rng.standard_normal((3, 5)).astype(dtype)
     W = rng.standard_normal((5, n_out)).astype(dtype)
     b = rng.standard_normal(n_out).astype(dtype)
     G = np.zeros((3, n_out), dtype)
     G[0] = rng.standard_normal(n_out)
+    G[0, 2::5] = np.inf
     G[0, ::3] = -0.0
     G[0, 1::7] = np.nan
     H = F.dense_forward(X, W, b, activation)
@@ -100,3 +106,28 @@ def test_one_row_bias_gradient_is_the_double_column_sum(activation, n_out, dtype
     np.testing.assert_array_equal(db_row, db_rows)
     assert np.array_equal(np.signbit(db_row), np.signbit(db_rows))
     assert not np.signbit(db_row[::3]).any()
+
+
+@pytest.mark.parametrize("n_out", ONE_ROW_WIDTHS)
+def test_one_row_relu_gradient_is_the_mask_product(n_out, dtype, rng):
+    """One row's relu dZ, read through dW = x^T dZ with x = 1 (each element 0 + 1 d),
+    is bitwise g where h > 0 and g * 0 elsewhere (NaN and inf g at zero units give NaN,
+    -0 g gives +0 through the sum), at every width around the vector boundaries; and
+    the row's db is the same d + 0."""
+    X = np.ones((1, 1), dtype)
+    W = rng.standard_normal((1, n_out)).astype(dtype)
+    b = np.where(rng.random(n_out) < 0.5, 4, -4).astype(dtype)   # half the units zero
+    b[:2] = [4, -4][:n_out]
+    G = rng.standard_normal((1, n_out)).astype(dtype)
+    G[0, ::4] = -0.0
+    G[0, 1::6] = np.nan
+    G[0, 3::5] = np.inf
+    H = F.dense_forward(X, W, b, "relu")
+    _, dW, db = F.dense_backward(X, W, H, G, "relu")
+    with np.errstate(invalid="ignore"):
+        d = np.where(H[0] > 0, G[0], G[0] * dtype(0))
+    want = d + dtype(0)
+    assert (H[0] > 0).any() and (n_out == 1 or (H[0] == 0).any())
+    np.testing.assert_array_equal(dW[0], want)
+    np.testing.assert_array_equal(db, want)
+    assert np.array_equal(np.signbit(db), np.signbit(want))

@@ -51,9 +51,23 @@ def _same(a, b):
         assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
 
 
-@pytest.mark.parametrize("hidden", [1, 10, 16, 17, 64, 100, 128, 129])
+# every count of whole vectors the fused pass is compiled for (0 .. 8: 16 float32 or 8
+# float64 lanes), each with and without a remainder, and one past its widest row
+HIDDEN = [1, 10, 15, 16, 17, 31, 33, 47, 49, 63, 64, 65, 79, 81, 95, 97, 100, 111, 113,
+          127, 128, 129]
+
+
+@pytest.fixture(params=[True, False], ids=["padded", "unpadded"])
+def padded(request):
+    """W_0 stepped in its padded copy (rows whole lines) or in place (rows n apart)."""
+    before = compiled._set_copies("padded", request.param)
+    yield request.param
+    compiled._set_copies("padded", before)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("n_in", [3, 64, 70])
-def test_fused_epoch_equals_one_step_per_call(n_in, hidden, dtype):
+def test_fused_epoch_equals_one_step_per_call(n_in, hidden, dtype, padded):
     X, y = _data(n_in, dtype)
     order = np.random.default_rng(3).permutation(N).astype(np.int64)
     order[4] = order[3]         # the same row twice in a row

@@ -658,18 +658,23 @@ static inline Py_ssize_t nn_compact2_d(const double* restrict a, const double* r
    to reach the cache (a load overlapping a masked store in flight is not forwarded).
    Rows padded to whole lines (ldw >= (nv + 1) L: the training loop's padded copy of
    W_0) take them as the low lanes of the vector at nv L, which starts a line. For the
-   same reason every vector of a row is loaded before any of its stores. */
+   same reason every vector of a row is loaded before any of its stores. The body is
+   inlined once per vector count nv (n <= NN_FUSED_MAX_COLS: 0 .. 8), so the tests on nv
+   compile away: with nv a variable they were 8 compare-and-branch pairs per row, a
+   third of the pass's instructions on the digits net's W_0 (6 vectors and a masked
+   one). */
 #define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2)                                   \
-static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
-                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
-                        const T* restrict x, T* restrict c)                                 \
+static inline __attribute__((always_inline)) void                                           \
+NAME##_nv(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,                         \
+          const T* restrict b, T* restrict W, Py_ssize_t ldw, const T* restrict x,          \
+          T* restrict c, const int nv)                                                      \
 {                                                                                           \
     enum { L = 64 / sizeof(T) };                                                            \
     Py_ssize_t idx[64];                                                                     \
     T su[64], sf[64];                                                                       \
     KT ku[64], kf[64];                                                                      \
     Py_ssize_t r0, q, cnt;                                                                  \
-    int nv = (int)(n / L), nr = (int)(n - nv * L);                                          \
+    int nr = (int)(n - nv * L);                                                             \
     int in_row = nv > 0 && nr > 0 && ldw < (nv + 1) * L;   /* no room past the row */      \
     Py_ssize_t jt = in_row ? n - L : nv * L;                                                \
     MT mt = nr == 0 ? (MT)0 : in_row ? (MT)(~0u << (L - nr)) : (MT)((1u << nr) - 1u);      \
@@ -705,6 +710,22 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     }                                                                                       \
     NN_STORE_BLOCK(SUF, c, nv, 0, c0, c1, c2, c3, c4, c5, c6, c7, ct);                      \
     _mm512_mask_storeu_##SUF(c + jt, mt, ct);                                               \
+}                                                                                           \
+static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,           \
+                        const T* restrict b, T* restrict W, Py_ssize_t ldw,                 \
+                        const T* restrict x, T* restrict c)                                 \
+{                                                                                           \
+    switch ((int)(n / (64 / sizeof(T)))) {                                                  \
+    case 0: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 0); break;                           \
+    case 1: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 1); break;                           \
+    case 2: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 2); break;                           \
+    case 3: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 3); break;                           \
+    case 4: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 4); break;                           \
+    case 5: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 5); break;                           \
+    case 6: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 6); break;                           \
+    case 7: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 7); break;                           \
+    default: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 8); break;                          \
+    }                                                                                       \
 }
 /* vector V of a row (loaded as wv): its update (where u) stored, then added to the
    product (where f) */
