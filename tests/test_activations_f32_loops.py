@@ -83,7 +83,8 @@ def test_output_vjp_is_the_double_formula_rounded(name, n, rng):
 
 
 # the sigmoid forward (act_f32.h's explicit loop where the build has one, else the generic
-# loop): values around every vector boundary (4, two streams of 4, the masked tail) and
+# loop): values around every vector boundary (4, two streams of 4, one vector of 8 with
+# AVX-512, the masked tail) and
 # the regions where its branches meet: +-0, +-inf, NaN, subnormals, the float32 underflow
 # of the result (-103.98: sigmoid < 2^-150 rounds to 0), the saturation to 1 (17.33), the
 # clamp of e^x at -708, FLT_MAX
@@ -92,8 +93,8 @@ SIGMOID_SPECIALS = np.array(
      -103.972, -103.9721, -103.97208, -103.98, -104.0, -87.33655, -88.72284,
      17.32868, 17.328679, 17.3287, 16.6355, -708.0, -708.4, -707.9, -745.2, -1e4,
      3.4028235e38, -3.4028235e38, 1.0, -1.0, 0.5, -2.5, -30.537546, 88.0], np.float32)
-SIGMOID_LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 24, 33, 4095, 4096,
-                   4097, 4096 + 8, 4096 + 9, 2 * 4096 + 11]
+SIGMOID_LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32,
+                   33, 39, 40, 41, 4095, 4096, 4097, 4096 + 8, 4096 + 9, 2 * 4096 + 11]
 
 
 def _sigmoid_values(rng, n):
@@ -158,6 +159,22 @@ def test_sigmoid_forward_the_same_in_every_position(rng):
     big = np.resize(x, 3 * 4096 + 7)      # across the 4096-element tasks, two threads
     np.testing.assert_array_equal(F.sigmoid(big, n_threads=2).view(np.uint32),
                                   np.resize(alone, big.size).view(np.uint32))
+
+
+@pytest.mark.parametrize("step", [2, 3, 8])
+def test_sigmoid_forward_strided_and_offset_inputs(step, rng):
+    # a strided view (the wrapper reads it through a contiguous copy) and contiguous
+    # slices starting at every offset of a vector of 8 floats give each value's result
+    # alone: no lane takes a neighbour's value, whatever the alignment of x and out
+    x = _sigmoid_values(rng, 8 * 41)
+    alone = np.concatenate([F.sigmoid(x[i:i + 1], n_threads=1) for i in range(len(x))])
+    for off in range(8):
+        got = F.sigmoid(x[off::step], n_threads=1)
+        np.testing.assert_array_equal(got.view(np.uint32), alone[off::step].view(np.uint32))
+        for n in (7, 8, 9, 17, 41):
+            np.testing.assert_array_equal(
+                F.sigmoid(x[off:off + n], n_threads=1).view(np.uint32),
+                alone[off:off + n].view(np.uint32))
 
 
 @pytest.mark.parametrize("n", SIGMOID_LENGTHS)
