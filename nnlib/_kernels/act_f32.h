@@ -196,6 +196,18 @@ static inline void nn_tanh_vjp_y_f32(const float* y, const float* g, float* out,
 
 #define NN_ACT_F32_SIGMOID_FWD 1
 
+/* p = nn_exp_neg_f32_half_core's polynomial in r, in Horner's order as GCC contracts it
+ * (one FMA a degree), with the vector width's fmadd and set1 */
+#define NN_EXPH_HORNER(p, r, FMADD, SET1)                                          \
+    do {                                                                           \
+        (p) = FMADD(SET1(NN_EXPH_C6), (r), SET1(NN_EXPH_C5));                      \
+        (p) = FMADD((p), (r), SET1(NN_EXPH_C4));                                   \
+        (p) = FMADD((p), (r), SET1(NN_EXPH_C3));                                   \
+        (p) = FMADD((p), (r), SET1(NN_EXPH_C2));                                   \
+        (p) = FMADD((p), (r), SET1(NN_EXPH_C1));                                   \
+        (p) = FMADD((p), (r), SET1(1.0));                                          \
+    } while (0)
+
 /* sigmoid_fwd_f32 (scalar.pxd) on 4 widened values, operation for operation as GCC
  * compiles it (vmath.h's nn_exp_neg_f32_half_bounded of -|x|, contracted to FMAs as
  * there): e = e^-|x|, rounded (select(x >= 0, 1, e) / (1 + e)). The clamp at -708 is
@@ -214,12 +226,8 @@ static inline __attribute__((always_inline)) __m128 nn_sigmoid_f32_x4(__m256d x)
                                  _mm256_and_si256(tb, _mm256_set1_epi64x(1)));
     __m256i sb = _mm256_add_epi64(_mm256_slli_epi64(tb, 51),
         _mm256_and_si256(j, _mm256_set1_epi64x((long long)NN_EXPH_SQRT2_D)));
-    __m256d p = _mm256_fmadd_pd(_mm256_set1_pd(NN_EXPH_C6), r, _mm256_set1_pd(NN_EXPH_C5));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C4));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C3));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C2));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(NN_EXPH_C1));
-    p = _mm256_fmadd_pd(p, r, ONE);
+    __m256d p;
+    NN_EXPH_HORNER(p, r, _mm256_fmadd_pd, _mm256_set1_pd);
     __m256d e = _mm256_mul_pd(p, _mm256_castsi256_pd(sb));
     __m256d num = _mm256_blendv_pd(e, ONE, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GE_OQ));
     return _mm256_cvtpd_ps(_mm256_div_pd(num, _mm256_add_pd(e, ONE)));
@@ -241,12 +249,8 @@ static inline __attribute__((always_inline)) __m256 nn_sigmoid_f32_x8(__m512d x)
     __m512i sb = _mm512_add_epi64(_mm512_slli_epi64(tb, 51), _mm512_maskz_mov_epi64(
         _mm512_test_epi64_mask(tb, _mm512_set1_epi64(1)),
         _mm512_set1_epi64((long long)NN_EXPH_SQRT2_D)));
-    __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(NN_EXPH_C6), r, _mm512_set1_pd(NN_EXPH_C5));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(NN_EXPH_C4));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(NN_EXPH_C3));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(NN_EXPH_C2));
-    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(NN_EXPH_C1));
-    p = _mm512_fmadd_pd(p, r, ONE);
+    __m512d p;
+    NN_EXPH_HORNER(p, r, _mm512_fmadd_pd, _mm512_set1_pd);
     __m512d e = _mm512_mul_pd(p, _mm512_castsi512_pd(sb));
     __m512d num = _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, _mm512_setzero_pd(),
                                                            _CMP_GE_OQ), ONE);
