@@ -85,8 +85,21 @@
  * against 637: the added FMA-class operations cost the ports more than the division.
  * The 4-wide loop above is not built there (AVX2 machines only).
  *
- * NN_ACT_F32_LEAKY, NN_ACT_F32_OUTPUT_VJP and NN_ACT_F32_SIGMOID_FWD are 0 where the
- * instructions are missing (the functions are then empty and the generic loops run).
+ * The tanh forward (vmath.h's nn_tanh_f32: -2|x|, -60 beyond NN_TANH_F32_SATURATE,
+ * E = expm1 of it by nn_expm1_neg_f32_core, |E| with x's sign over 2 + E, rounded once):
+ * with AVX-512 (F and VL) 8 values a time in one 512-bit register, widened from memory
+ * and rounded into each 32-byte store, the tail under a mask, as the sigmoid forward;
+ * the same operations in GCC's contraction (the reduction's t and r as FMAs, nn_exp_q7's
+ * Horner steps, s (r q) + (s - 1) as one FMA), the sign's merge one vpternlogq. Every
+ * float32 x gives the generic block loop's bits, NaN payloads included (all 2^32 checked
+ * in a C copy and through F.tanh against the previous build). Same Xeon, thread-CPU
+ * medians of 41, a copy outside nnlib: 1e6 values 790 -> 764 us, 8192 values 5.76 ->
+ * 5.50 us (the first form measured 718 -> 694 and 5.84 -> 5.43): 3-7 %, as the sigmoid
+ * forward bound by the two 512-bit ports; PyTorch's float forward there: 380-460 us.
+ *
+ * NN_ACT_F32_LEAKY, NN_ACT_F32_OUTPUT_VJP, NN_ACT_F32_SIGMOID_FWD and NN_ACT_F32_TANH_FWD
+ * are 0 where the instructions are missing (the functions are then empty and the generic
+ * loops run).
  */
 #ifndef NNLIB_ACT_F32_H
 #define NNLIB_ACT_F32_H
@@ -301,6 +314,61 @@ static inline void nn_tanh_vjp_y_f32(const float* y, const float* g, float* out,
 { (void)y; (void)g; (void)out; (void)n; }
 #define NN_ACT_F32_SIGMOID_FWD 0
 static inline void nn_sigmoid_f32(const float* x, float* out, Py_ssize_t n)
+{ (void)x; (void)out; (void)n; }
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)
+#define NN_ACT_F32_TANH_FWD 1
+
+/* vmath.h's nn_tanh_f32 on 8 widened values in one 512-bit register, operation for
+ * operation as GCC compiles the generic loop: y = -2|x| (-60 beyond NN_TANH_F32_SATURATE),
+ * e = expm1(y) (nn_expm1_neg_f32_core: the reduction's t and r as FMAs, 2^k built in the
+ * exponent field, nn_exp_q7 in Horner's order, s (r q) + (s - 1) as one FMA), |e| with
+ * x's sign as one vpternlogq, then that over 2 + e, rounded once */
+static inline __attribute__((always_inline)) __m256 nn_tanh_f32_x8(__m512d x)
+{
+    const __m512d SH = _mm512_set1_pd(NN_SHIFTER);
+    const __m512i SIGN = _mm512_set1_epi64(INT64_MIN);
+    __m512d ax = _mm512_castsi512_pd(_mm512_andnot_si512(SIGN, _mm512_castpd_si512(x)));
+    __m512d y = _mm512_mask_mov_pd(
+        _mm512_mul_pd(_mm512_set1_pd(-2.0), ax),
+        _mm512_cmp_pd_mask(ax, _mm512_set1_pd(NN_TANH_F32_SATURATE), _CMP_GT_OQ),
+        _mm512_set1_pd(-60.0));
+    __m512d t = _mm512_fmadd_pd(y, _mm512_set1_pd(NN_LOG2E), SH);
+    __m512i k = _mm512_sub_epi64(_mm512_castpd_si512(t), _mm512_castpd_si512(SH));
+    __m512d kd = _mm512_sub_pd(t, SH);
+    __m512d r = _mm512_fnmadd_pd(kd, _mm512_set1_pd(0.6931471805599453), y);
+    __m512d s = _mm512_castsi512_pd(_mm512_slli_epi64(
+        _mm512_add_epi64(k, _mm512_set1_epi64(1023)), 52));
+    __m512d q = _mm512_fmadd_pd(r, _mm512_set1_pd(NN_EXP_Q7_C7), _mm512_set1_pd(NN_EXP_Q7_C6));
+    q = _mm512_fmadd_pd(r, q, _mm512_set1_pd(NN_EXP_Q7_C5));
+    q = _mm512_fmadd_pd(r, q, _mm512_set1_pd(NN_EXP_Q7_C4));
+    q = _mm512_fmadd_pd(r, q, _mm512_set1_pd(NN_EXP_Q7_C3));
+    q = _mm512_fmadd_pd(r, q, _mm512_set1_pd(NN_EXP_Q7_C2));
+    q = _mm512_fmadd_pd(r, q, _mm512_set1_pd(NN_EXP_Q7_C1));
+    q = _mm512_fmadd_pd(r, q, _mm512_set1_pd(NN_EXP_Q7_C0));
+    __m512d e = _mm512_fmadd_pd(s, _mm512_mul_pd(r, q), _mm512_sub_pd(s, _mm512_set1_pd(1.0)));
+    __m512d num = _mm512_castsi512_pd(_mm512_ternarylogic_epi64(      /* SIGN ? x : e */
+        SIGN, _mm512_castpd_si512(x), _mm512_castpd_si512(e), 0xCA));
+    return _mm512_cvtpd_ps(_mm512_div_pd(num, _mm512_add_pd(e, _mm512_set1_pd(2.0))));
+}
+
+/* out = tanh(x), 8 values a time widened from memory and rounded into each 32-byte
+ * store; the tail (fewer than 8) under a mask of the lanes below n */
+static inline void nn_tanh_fwd_f32(const float* x, float* out, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, nn_tanh_f32_x8(_mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
+    if (i < n) {
+        __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_ps(out + i, m, nn_tanh_f32_x8(
+            _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + i))));
+    }
+}
+#else
+#define NN_ACT_F32_TANH_FWD 0
+static inline void nn_tanh_fwd_f32(const float* x, float* out, Py_ssize_t n)
 { (void)x; (void)out; (void)n; }
 #endif
 
