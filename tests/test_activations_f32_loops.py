@@ -1,9 +1,9 @@
 """The float32 loops of ``act_f32.h`` (leaky_relu forward and vjp, sigmoid's and tanh's vjp
-from the output, the sigmoid forward): each result is the float64 kernel's rounded once,
-bit for bit, at lengths around every vector boundary and with the special values in every
-lane position; the sigmoid forward, whose float32 formula is not the float64 kernel's,
-within the float32 contract of that rounding (<= 0.5005 ulp) and the same in every
-position.
+from the output, the sigmoid and tanh forwards): each result is the float64 kernel's
+rounded once, bit for bit, at lengths around every vector boundary and with the special
+values in every lane position; the sigmoid and tanh forwards, whose float32 formulas are
+not the float64 kernels', within the float32 contract of that rounding (<= 0.5005 ulp)
+and the same in every position.
 
 These kinds' float32 results are the double formula rounded once (the products p x, p g,
 y (1 - y) g and (1 - y^2) g of float32 inputs are formed in double either way), so the
@@ -83,7 +83,8 @@ def test_output_vjp_is_the_double_formula_rounded(name, n, rng):
 
 
 # the sigmoid forward (act_f32.h's explicit loop where the build has one, else the generic
-# loop): values around every vector boundary (4, two streams of 4, the masked tail) and
+# loop): values around every vector boundary (4, two streams of 4, one vector of 8 with
+# AVX-512, the masked tail) and
 # the regions where its branches meet: +-0, +-inf, NaN, subnormals, the float32 underflow
 # of the result (-103.98: sigmoid < 2^-150 rounds to 0), the saturation to 1 (17.33), the
 # clamp of e^x at -708, FLT_MAX
@@ -92,15 +93,25 @@ SIGMOID_SPECIALS = np.array(
      -103.972, -103.9721, -103.97208, -103.98, -104.0, -87.33655, -88.72284,
      17.32868, 17.328679, 17.3287, 16.6355, -708.0, -708.4, -707.9, -745.2, -1e4,
      3.4028235e38, -3.4028235e38, 1.0, -1.0, 0.5, -2.5, -30.537546, 88.0], np.float32)
-SIGMOID_LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 24, 33, 4095, 4096,
-                   4097, 4096 + 8, 4096 + 9, 2 * 4096 + 11]
+SIGMOID_LENGTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32,
+                   33, 39, 40, 41, 4095, 4096, 4097, 4096 + 8, 4096 + 9, 2 * 4096 + 11]
 
 
-def _sigmoid_values(rng, n):
+# the tanh forward's (act_f32.h's 8-wide loop with AVX-512): its saturation at
+# NN_TANH_F32_SATURATE (30), where tanh rounds to +-1 (9.01), tiny x (tanh x = x)
+TANH_SPECIALS = np.array(
+    [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1e-45, -1e-45, 1.17e-38, -1.17e-38,
+     30.0, -30.0, 30.000002, -30.000002, 29.999998, 9.01, -9.01, 8.6, 1e-4, -3e-5,
+     3.4028235e38, -3.4028235e38, 1.0, -1.0, 0.5, -2.5], np.float32)
+FORWARD_SPECIALS = {"sigmoid": SIGMOID_SPECIALS, "tanh": TANH_SPECIALS}
+
+
+def _sigmoid_values(rng, n, name="sigmoid"):
+    specials = FORWARD_SPECIALS[name]
     v = rng.standard_normal(n) * rng.choice([1.0, 8.0, 30.0, 120.0, 1e3], n)
-    k = min(n, len(SIGMOID_SPECIALS))
-    v[rng.choice(n, size=k, replace=False)] = SIGMOID_SPECIALS[rng.choice(
-        len(SIGMOID_SPECIALS), size=k, replace=False)]
+    k = min(n, len(specials))
+    v[rng.choice(n, size=k, replace=False)] = specials[rng.choice(
+        len(specials), size=k, replace=False)]
     return v.astype(np.float32)
 
 
@@ -145,30 +156,67 @@ def test_sigmoid_forward_special_values():
     assert np.signbit(F.sigmoid(x, n_threads=1)[~np.isnan(x)]).sum() == 0
 
 
-def test_sigmoid_forward_the_same_in_every_position(rng):
+@pytest.mark.parametrize("n", SIGMOID_LENGTHS)
+def test_tanh_forward_within_the_float32_contract(n, rng):
+    # tanh x in double (nn_tanh_f32, ~1e-11 relative) rounded once: within 0.5005 ulp of
+    # NumPy's float64 tanh (~1 ulp of a double), +-1 beyond the saturation, x for tiny x
+    x = _sigmoid_values(rng, n, "tanh")
+    got = F.tanh(x, n_threads=1)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    want64 = np.tanh(x[~nan].astype(np.float64))
+    ulp = np.maximum(np.spacing(np.abs(want64.astype(np.float32))).astype(np.float64),
+                     2.0 ** -149)
+    err = np.abs(got[~nan].astype(np.float64) - want64) / ulp
+    assert (err <= 0.5005).all(), (x[~nan][err > 0.5005][:5], got[~nan][err > 0.5005][:5])
+    np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(x[~nan]))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_forward_the_same_in_every_position(name, rng):
     # a value's result does not depend on its lane, stream, chunk or the tail: each value
     # alone (n = 1, the tail) against the same values at all offsets of longer arrays
-    x = _sigmoid_values(rng, 64)
-    alone = np.concatenate([F.sigmoid(x[i:i + 1], n_threads=1) for i in range(len(x))])
+    f = getattr(F, name)
+    x = _sigmoid_values(rng, 64, name)
+    alone = np.concatenate([f(x[i:i + 1], n_threads=1) for i in range(len(x))])
     for n in (5, 8, 13, 17, 33, 64):
         for off in range(0, len(x) - n + 1, 3):
-            got = F.sigmoid(x[off:off + n], n_threads=1)
+            got = f(x[off:off + n], n_threads=1)
             np.testing.assert_array_equal(got.view(np.uint32),
                                           alone[off:off + n].view(np.uint32))
     big = np.resize(x, 3 * 4096 + 7)      # across the 4096-element tasks, two threads
-    np.testing.assert_array_equal(F.sigmoid(big, n_threads=2).view(np.uint32),
+    np.testing.assert_array_equal(f(big, n_threads=2).view(np.uint32),
                                   np.resize(alone, big.size).view(np.uint32))
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("step", [2, 3, 8])
+def test_forward_strided_and_offset_inputs(name, step, rng):
+    # a strided view (the wrapper reads it through a contiguous copy) and contiguous
+    # slices starting at every offset of a vector of 8 floats give each value's result
+    # alone: no lane takes a neighbour's value, whatever the alignment of x and out
+    f = getattr(F, name)
+    x = _sigmoid_values(rng, 8 * 41, name)
+    alone = np.concatenate([f(x[i:i + 1], n_threads=1) for i in range(len(x))])
+    for off in range(8):
+        got = f(x[off::step], n_threads=1)
+        np.testing.assert_array_equal(got.view(np.uint32), alone[off::step].view(np.uint32))
+        for n in (7, 8, 9, 17, 41):
+            np.testing.assert_array_equal(
+                f(x[off:off + n], n_threads=1).view(np.uint32),
+                alone[off:off + n].view(np.uint32))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
 @pytest.mark.parametrize("n", SIGMOID_LENGTHS)
-def test_sigmoid_forward_writes_only_its_output(n, rng):
+def test_forward_writes_only_its_output(name, n, rng):
     # the output a view into a larger buffer with sentinels after it: a full-width tail
     # store past n changes a sentinel (instead of writing past the end of the heap block)
     from nnlib._codes import ACTIVATION_CODES
     from nnlib._kernels.activations import activation_forward
-    x = _sigmoid_values(rng, n)
+    x = _sigmoid_values(rng, n, name)
     buf = np.full(n + 16, -7.25, np.float32)
-    activation_forward(ACTIVATION_CODES["sigmoid"], x, buf[:n], 0.0, 1)
+    activation_forward(ACTIVATION_CODES[name], x, buf[:n], 0.0, 1)
     np.testing.assert_array_equal(buf[n:], np.float32(-7.25))
     np.testing.assert_array_equal(buf[:n].view(np.uint32),
-                                  F.sigmoid(x, n_threads=1).view(np.uint32))
+                                  getattr(F, name)(x, n_threads=1).view(np.uint32))

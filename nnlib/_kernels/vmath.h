@@ -308,11 +308,18 @@ static inline double nn_tanh(double x)
 /* (e^r - 1)/r on |r| <= ln2/2, degree 7 (least squares in relative error with Lawson
  * weights against mpmath): 4.5e-12 relative, so e^r = 1 + r q(r) to 2e-12 relative and
  * expm1(r) = r q(r) to 4.5e-12, one FMA fewer than 1 + (r + r^2 g(r)). */
+#define NN_EXP_Q7_C0 0.999999999995573      /* its coefficients, shared with act_f32.h */
+#define NN_EXP_Q7_C1 0.5000000000120556
+#define NN_EXP_Q7_C2 0.16666666785353051
+#define NN_EXP_Q7_C3 0.041666665951309134
+#define NN_EXP_Q7_C4 0.008333283750975608
+#define NN_EXP_Q7_C5 0.001388897835278399
+#define NN_EXP_Q7_C6 0.00019907451480125584
+#define NN_EXP_Q7_C7 2.4801558812985294e-05
 static inline double nn_exp_q7(double r)
 {
-    return 0.999999999995573 + r * (0.5000000000120556 + r * (0.16666666785353051
-        + r * (0.041666665951309134 + r * (0.008333283750975608 + r * (0.001388897835278399
-        + r * (0.00019907451480125584 + r * 2.4801558812985294e-05))))));
+    return NN_EXP_Q7_C0 + r * (NN_EXP_Q7_C1 + r * (NN_EXP_Q7_C2 + r * (NN_EXP_Q7_C3
+        + r * (NN_EXP_Q7_C4 + r * (NN_EXP_Q7_C5 + r * (NN_EXP_Q7_C6 + r * NN_EXP_Q7_C7))))));
 }
 
 /* -|x| in one bit operation (-fabs(x) is two: an and and an xor); NaN stays NaN */
