@@ -148,15 +148,17 @@ FAULTS = [
           "kink", "relu' from the output is 1 at H = 0: dead units pass the gradient",
           "dense", "dense_backward / training, relu, H = 0",
           "dense_bwd('relu')"),
-    # the same slip where relu's backward runs without AVX-512 (act_row.h's selects over
-    # a batch's columns and over a row, session 19): there the form above is not reached
+    # the same slip where relu's backward runs act_row.h's selects over a batch's columns
+    # and over a row (on every target since session 26; the row's AVX-512 form is a
+    # masked compare): there the form above is not reached
     Fault("dense-relu-kink-select", K + "act_row.h",
           "MS k_ = NN_LOAD(VS, H + (i) * c + (j)) > zero_;",
           "MS k_ = NN_LOAD(VS, H + (i) * c + (j)) >= zero_;",
           "kink", "relu's vector selects pass the gradient at H = 0: dead units pass it",
-          "dense", "dense_backward / training, relu, H = 0 (act_row.h, no AVX-512)",
+          "dense", "dense_backward / training, relu, H = 0 (act_row.h)",
           "dense_bwd('relu')",
-          also=(("M k_ = NN_LOAD(V, hp) > zs_;", "M k_ = NN_LOAD(V, hp) >= zs_;"),)),
+          also=(("M k_ = NN_LOAD(V, hp) > zs_;", "M k_ = NN_LOAD(V, hp) >= zs_;"),
+                ("zero, _CMP_GT_OQ);", "zero, _CMP_GE_OQ);"))),
     Fault("act-f64-takes-f32-tanh", ACT,
           "out[j] = act_{{name}}(x[j], p)",
           "out[j] = act_{{name}}_f32(x[j], p)",
