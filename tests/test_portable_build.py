@@ -37,9 +37,11 @@ def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
 
 
 # the other headers with FMA or AVX2 branches (penalty.h once defined its loss helpers
-# twice inside the non-FMA branch), and AVX-512 ones (optim_f32.h's Adam loop has an AVX2
-# and an AVX-512 branch: each build compiles one)
-HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h", "gemm_small.h", "act_row.h"]
+# twice inside the non-FMA branch), and AVX-512 ones (optim_f32.h's Adam loop, gemm_small.h's
+# products, act_f32.h's sigmoid forward have an AVX2 and an AVX-512 branch: each build
+# compiles one)
+HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h", "gemm_small.h", "act_row.h",
+           "act_f32.h", "blas_small.h"]
 
 
 @pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"],

@@ -34,6 +34,12 @@ mutants; each noted where it would sit):
   numerators are exp(0) = 1.
 * dropout's ``>= threshold`` -> ``> threshold``: differs only where 53 random bits equal
   the threshold exactly (probability 2^-53 per entry), so no practical input shows it.
+* relu's output-form derivative ``<double>(y > 0.0)`` -> ``(y >= 0.0)`` in scalar.pxd.tp
+  (``dense-relu-kink-output`` until session 26): since relu's backward runs act_row.h's
+  selects on every target (AVX-512 too), no public entry point evaluates
+  ``act_grad_y_relu`` (relu's vjp given the output runs the x loop on y), so its witness
+  is bit for bit the unmutated build's; the same slip in the selects is
+  ``dense-relu-kink-select``.
 
 Faults of the set of 2026-12-05 that survive verify and are left out because they are
 not numerical faults (each changes no value verify measures against exact math; tests/
@@ -142,15 +148,9 @@ FAULTS = [
           "loses its digits where y = softplus(x) is tiny (x << 0)",
           "dense", "dense_backward, softplus, very negative pre-activation",
           "dense_bwd('softplus', scale=30.0)"),
-    Fault("dense-relu-kink-output", SCALAR,
-          '"<double>(y > 0.0)"',
-          '"<double>(y >= 0.0)"',
-          "kink", "relu' from the output is 1 at H = 0: dead units pass the gradient",
-          "dense", "dense_backward / training, relu, H = 0",
-          "dense_bwd('relu')"),
-    # the same slip where relu's backward runs act_row.h's selects over a batch's columns
-    # and over a row (on every target since session 26; the row's AVX-512 form is a
-    # masked compare): there the form above is not reached
+    # relu's backward from the output runs act_row.h's selects over a batch's columns and
+    # over a row on every target (the row's AVX-512 form a masked compare), never
+    # scalar.pxd's act_grad_y_relu: the slip is made in the selects (see the docstring)
     Fault("dense-relu-kink-select", K + "act_row.h",
           "MS k_ = NN_LOAD(VS, H + (i) * c + (j)) > zero_;",
           "MS k_ = NN_LOAD(VS, H + (i) * c + (j)) >= zero_;",
@@ -193,8 +193,12 @@ FAULTS = [
           "nn_abs(x) > 9.0, -60.0",
           "off-by-one", "float32 tanh saturates to +-1 from |x| = 9; it rounds to "
           "0.99999994 up to |x| = 9.011",
-          "activations", "float32 tanh, 9 < |x| < 9.011",
-          "F.tanh(np.linspace(9.0, 9.02, 2001, dtype=np.float32))",
+          "activations", "float32 tanh and its vjp, 9 < |x| < 9.011 (the vjp: 9 < |x| < 30)",
+          # the forward runs act_f32.h's own AVX-512 loop where built, which reads
+          # NN_TANH_F32_SATURATE itself; the vjp from x (1 - tanh^2 in double) runs
+          # nn_tanh_f32 on every target, 0 instead of ~6e-8 at x = 9.01 under the slip
+          "(lambda x: (F.tanh(x), F.tanh_vjp(x, np.ones_like(x))))("
+          "np.linspace(9.0, 9.02, 2001, dtype=np.float32))",
           alt=(("nn_abs(x) > NN_TANH_F32_SATURATE, -60.0", "nn_abs(x) > 9.0, -60.0"),)),
     # ---- output maps --------------------------------------------------------------------
     Fault("map-softmax-vjp-paren", MAPS,
