@@ -58,8 +58,8 @@
  *
  * The bounds below (mm reads them) keep the stack buffer small (NN_SMALL_GEMM_MAX_K rows
  * of 16 floats, 16 KiB, with AVX2; of 64 floats, 64 KiB, with AVX-512) and leave to BLAS
- * the narrow products and the large ones. Without FMA, NN_SMALL_GEMM is 0 and mm keeps
- * BLAS.
+ * the narrow products and the large ones. Without AVX-512 or AVX2 with FMA,
+ * NN_SMALL_GEMM is 0 and mm keeps BLAS (AVX-512F has its own fused multiply-adds).
  */
 #ifndef NNLIB_GEMM_SMALL_H
 #define NNLIB_GEMM_SMALL_H
