@@ -270,20 +270,24 @@ static inline __attribute__((always_inline)) __m256 nn_sigmoid_f32_x8(__m512d x)
     return _mm512_cvtpd_ps(_mm512_div_pd(num, _mm512_add_pd(e, ONE)));
 }
 
-/* out = sigmoid(x), 8 values a time widened from memory (vcvtps2pd zmm, m256) and
- * rounded into each 32-byte store; the tail (fewer than 8) under a mask of the lanes
+/* out = X8(x) over n floats, 8 values a time widened from memory (vcvtps2pd zmm, m256)
+ * and rounded into each 32-byte store; the tail (fewer than 8) under a mask of the lanes
  * below n, whose load and store touch nothing past them */
-static inline void nn_sigmoid_f32(const float* x, float* out, Py_ssize_t n)
-{
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, nn_sigmoid_f32_x8(_mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
-    if (i < n) {
-        __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
-        _mm256_mask_storeu_ps(out + i, m, nn_sigmoid_f32_x8(
-            _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + i))));
-    }
+#define NN_F32_MAP_X8(NAME, X8)                                                            \
+static inline void NAME(const float* x, float* out, Py_ssize_t n)                          \
+{                                                                                          \
+    Py_ssize_t i = 0;                                                                      \
+    for (; i + 8 <= n; i += 8)                                                             \
+        _mm256_storeu_ps(out + i, X8(_mm512_cvtps_pd(_mm256_loadu_ps(x + i))));           \
+    if (i < n) {                                                                           \
+        __mmask8 m = (__mmask8)((1u << (n - i)) - 1);                                      \
+        _mm256_mask_storeu_ps(out + i, m, X8(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m,    \
+                                                                           x + i))));     \
+    }                                                                                      \
 }
+
+/* out = sigmoid(x) */
+NN_F32_MAP_X8(nn_sigmoid_f32, nn_sigmoid_f32_x8)
 #else
 /* out = sigmoid(x), two independent streams of 4; the tail (fewer than 4) by a masked
  * load and store, which touch only the lanes below n */
@@ -353,19 +357,8 @@ static inline __attribute__((always_inline)) __m256 nn_tanh_f32_x8(__m512d x)
     return _mm512_cvtpd_ps(_mm512_div_pd(num, _mm512_add_pd(e, _mm512_set1_pd(2.0))));
 }
 
-/* out = tanh(x), 8 values a time widened from memory and rounded into each 32-byte
- * store; the tail (fewer than 8) under a mask of the lanes below n */
-static inline void nn_tanh_fwd_f32(const float* x, float* out, Py_ssize_t n)
-{
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, nn_tanh_f32_x8(_mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
-    if (i < n) {
-        __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
-        _mm256_mask_storeu_ps(out + i, m, nn_tanh_f32_x8(
-            _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + i))));
-    }
-}
+/* out = tanh(x), as the sigmoid forward's driver (NN_F32_MAP_X8) */
+NN_F32_MAP_X8(nn_tanh_fwd_f32, nn_tanh_f32_x8)
 #else
 #define NN_ACT_F32_TANH_FWD 0
 static inline void nn_tanh_fwd_f32(const float* x, float* out, Py_ssize_t n)

@@ -24,7 +24,7 @@
  * scalar fallback, the branch, runs (perf on an AVX-512 Xeon guest, digits 64-100-10
  * float32: the one-row loop was 60% of forward_backward, a sixth of the batch-1 epoch;
  * the columns loop a quarter of the batch-32 epoch). So these forms are used on every
- * target (NN_RELU_ROW_EXPLICIT 1 everywhere), the one-row form with AVX-512 a vector of
+ * target, the one-row form with AVX-512 a vector of
  * 16 floats or 8 doubles at a time and the last elements one masked vector (the compare
  * of its masked-off lanes is false, and they are neither read nor written). Elsewhere
  * the vectors are GCC's vector extensions at the target's register width
@@ -36,10 +36,6 @@
 #define NNLIB_ACT_ROW_H
 
 #include "blas_small.h"
-
-/* the batch's loops (act_backward_cols, act_backward_product's relu pass) take the forms
-   below on every target: see the design note */
-#define NN_RELU_ROW_EXPLICIT 1
 
 /* the scalar form: each element's formula, for the last few */
 #define NN_RELU_BACKWARD_ONE(T, j)                                                          \
