@@ -240,3 +240,27 @@ def test_relu_batch_gradient_is_the_mask_product(n_out, dtype, rng):
     want = np.cumsum(d.astype(np.float64), axis=0)[-1].astype(dtype)
     assert (H == 0).any() and (H > 0).any()
     np.testing.assert_array_equal(db, want)
+
+
+@pytest.mark.parametrize("n_out", [15, 16, 17, 33, 512, 515])
+def test_relu_batch_gradient_keeps_nonfinite_gradients(n_out, dtype, rng):
+    """The batch's relu select (act_row.h's columns form: whole vectors, then the last
+    columns) passes an infinite or NaN gradient where h > 0 and makes g * 0 of it (NaN)
+    elsewhere, as the generic loop's mask product does; the bias gradient's sums are
+    bitwise those, in double and row order, at widths around the vector widths and at
+    the large network's 512."""
+    n = 9
+    X = rng.standard_normal((n, 4)).astype(dtype)
+    W = rng.standard_normal((4, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    G = rng.standard_normal((n, n_out)).astype(dtype)
+    G[1, ::5] = np.inf
+    G[4, 2::7] = -np.inf
+    G[6, 1::3] = np.nan
+    H = F.dense_forward(X, W, b, "relu")
+    with np.errstate(invalid="ignore"):
+        d = np.where(H > 0, G, G * dtype(0))
+        want = np.cumsum(d.astype(np.float64), axis=0)[-1].astype(dtype)
+        db = F.dense_backward(X, W, H, G, "relu")[2]
+    assert (H == 0).any() and (H > 0).any()
+    np.testing.assert_array_equal(db, want)

@@ -188,7 +188,77 @@ static inline void NAME(const T* H, const T* dH, T* dZ, double* restrict work,  
         for (i = 0; i < n; i++)                                                             \
             NN_RELU_COLS_ONE(T, i, j);                                                      \
 }
-NN_RELU_BACKWARD_COLS(nn_relu_backward_cols_f, float, nn_vhf, nn_vhmf)
-NN_RELU_BACKWARD_COLS(nn_relu_backward_cols_d, double, nn_vd, nn_vmd)
+NN_RELU_BACKWARD_COLS(nn_relu_backward_colblocks_f, float, nn_vhf, nn_vhmf)
+NN_RELU_BACKWARD_COLS(nn_relu_backward_colblocks_d, double, nn_vd, nn_vmd)
+#if defined(__AVX512F__)
+/* AVX-512: one sweep over the rows instead, each row's columns 16 floats (8 doubles) at
+ * a time and the last ones one masked vector, with the sums read and written back in
+ * work (c doubles, which stay in L1): H, dH and dZ stream once in address order. The
+ * column blocks above hold only nn_vd's 4 doubles of sums per vector (blas_small.h's
+ * vectors are 32 bytes wide) and run down all the rows a whole row apart, which at 512
+ * columns lands every row on the same few L1 sets. On an AVX-512 Xeon guest a 256 x 512
+ * float32 pass (the 784-512-512-10 network's hidden layers at batch 256), each with a
+ * 10 us copy of its input, takes 32 us this way against 65 us in column blocks. Each d
+ * and each column's additions, in row order, are the same, so the results are bitwise
+ * those of the column form. Fewer columns than one vector stay with the column
+ * blocks, whose sums stay in registers (256 x 10 float32: 1.2 us, 2.3 us a row at a
+ * time). */
+/* lanes j .. j + 16 (8 for double) of the row at h, g, z in mask mk, the rest neither
+   read nor written: d = g where h > 0 (ordered: NaN fails), g * 0 elsewhere; z = d,
+   work += d (the enclosing loop's h, g, z, j and zv, a vector of zeros) */
+#define NN_RELU_COLS_F(mk)                                                                  \
+    do {                                                                                    \
+        __m512 gv_ = _mm512_maskz_loadu_ps(mk, g + j);                                      \
+        __m512 hv_ = _mm512_maskz_loadu_ps(mk, h + j);                                      \
+        __mmask16 pos_ = _mm512_mask_cmp_ps_mask(mk, hv_, zv, _CMP_GT_OQ);                  \
+        __m512 d_ = _mm512_mask_mov_ps(_mm512_mul_ps(gv_, zv), pos_, gv_);                  \
+        __m256 dh_ = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(d_), 1));     \
+        __mmask8 lo_ = (__mmask8)(mk), hi_ = (__mmask8)((mk) >> 8);                         \
+        _mm512_mask_storeu_ps(z + j, mk, d_);                                               \
+        __m256 dl_ = _mm512_castps512_ps256(d_);                                            \
+        _mm512_mask_storeu_pd(work + j, lo_, _mm512_add_pd(                                 \
+            _mm512_maskz_loadu_pd(lo_, work + j), _mm512_cvtps_pd(dl_)));                   \
+        _mm512_mask_storeu_pd(work + j + 8, hi_, _mm512_add_pd(                             \
+            _mm512_maskz_loadu_pd(hi_, work + j + 8), _mm512_cvtps_pd(dh_)));               \
+    } while (0)
+#define NN_RELU_COLS_D(mk)                                                                  \
+    do {                                                                                    \
+        __m512d gv_ = _mm512_maskz_loadu_pd(mk, g + j);                                     \
+        __m512d hv_ = _mm512_maskz_loadu_pd(mk, h + j);                                     \
+        __mmask8 pos_ = _mm512_mask_cmp_pd_mask(mk, hv_, zv, _CMP_GT_OQ);                   \
+        __m512d d_ = _mm512_mask_mov_pd(_mm512_mul_pd(gv_, zv), pos_, gv_);                 \
+        _mm512_mask_storeu_pd(z + j, mk, d_);                                               \
+        _mm512_mask_storeu_pd(work + j, mk, _mm512_add_pd(                                  \
+            _mm512_maskz_loadu_pd(mk, work + j), d_));                                      \
+    } while (0)
+/* each row: whole vectors (an all-ones mask), then the last elements one masked vector */
+#define NN_RELU_BACKWARD_COLS_512(NAME, T, V, M, L, ONE, NARROW)                            \
+static inline void NAME(const T* H, const T* dH, T* dZ, double* restrict work,             \
+                        Py_ssize_t n, Py_ssize_t c, Py_ssize_t j0, Py_ssize_t j1)         \
+{                                                                                           \
+    const V zv = {0};                                                                       \
+    Py_ssize_t i, j;                                                                        \
+    if (j1 - j0 < L) {                                                                      \
+        NARROW(H, dH, dZ, work, n, c, j0, j1);                                              \
+        return;                                                                             \
+    }                                                                                       \
+    for (i = 0; i < n; i++) {                                                               \
+        const T* h = H + i * c;                                                             \
+        const T* g = dH + i * c;                                                            \
+        T* z = dZ + i * c;                                                                  \
+        for (j = j0; j + L <= j1; j += L)                                                   \
+            ONE((M)~0u);                                                                    \
+        if (j < j1)                                                                         \
+            ONE((M)((1u << (j1 - j)) - 1u));                                                \
+    }                                                                                       \
+}
+NN_RELU_BACKWARD_COLS_512(nn_relu_backward_cols_f, float, __m512, __mmask16, 16,
+                          NN_RELU_COLS_F, nn_relu_backward_colblocks_f)
+NN_RELU_BACKWARD_COLS_512(nn_relu_backward_cols_d, double, __m512d, __mmask8, 8,
+                          NN_RELU_COLS_D, nn_relu_backward_colblocks_d)
+#else
+#define nn_relu_backward_cols_f nn_relu_backward_colblocks_f
+#define nn_relu_backward_cols_d nn_relu_backward_colblocks_d
+#endif
 
 #endif

@@ -149,8 +149,9 @@ FAULTS = [
           "dense", "dense_backward, softplus, very negative pre-activation",
           "dense_bwd('softplus', scale=30.0)"),
     # relu's backward from the output runs act_row.h's selects over a batch's columns and
-    # over a row on every target (the row's AVX-512 form a masked compare), never
-    # scalar.pxd's act_grad_y_relu: the slip is made in the selects (see the docstring)
+    # over a row on every target (the row's AVX-512 form a masked compare, and so is the
+    # AVX-512 columns form of 16 columns or more), never scalar.pxd's act_grad_y_relu: the
+    # slip is made in the selects (see the docstring)
     Fault("dense-relu-kink-select", K + "act_row.h",
           "MS k_ = NN_LOAD(VS, H + (i) * c + (j)) > zero_;",
           "MS k_ = NN_LOAD(VS, H + (i) * c + (j)) >= zero_;",
@@ -158,7 +159,11 @@ FAULTS = [
           "dense", "dense_backward / training, relu, H = 0 (act_row.h)",
           "dense_bwd('relu')",
           also=(("M k_ = NN_LOAD(V, hp) > zs_;", "M k_ = NN_LOAD(V, hp) >= zs_;"),
-                ("zero, _CMP_GT_OQ);", "zero, _CMP_GE_OQ);"))),
+                ("zero, _CMP_GT_OQ);", "zero, _CMP_GE_OQ);"),
+                ("_mm512_mask_cmp_ps_mask(mk, hv_, zv, _CMP_GT_OQ);",
+                 "_mm512_mask_cmp_ps_mask(mk, hv_, zv, _CMP_GE_OQ);"),
+                ("_mm512_mask_cmp_pd_mask(mk, hv_, zv, _CMP_GT_OQ);",
+                 "_mm512_mask_cmp_pd_mask(mk, hv_, zv, _CMP_GE_OQ);"))),
     Fault("act-f64-takes-f32-tanh", ACT,
           "out[j] = act_{{name}}(x[j], p)",
           "out[j] = act_{{name}}_f32(x[j], p)",
