@@ -205,6 +205,18 @@ FAULTS = [
           "(lambda x: (F.tanh(x), F.tanh_vjp(x, np.ones_like(x))))("
           "np.linspace(9.0, 9.02, 2001, dtype=np.float32))",
           alt=(("nn_abs(x) > NN_TANH_F32_SATURATE, -60.0", "nn_abs(x) > 9.0, -60.0"),)),
+    Fault("act-f32-tail-mask-short", K + "act_f32.h",
+          "__mmask8 m = (__mmask8)((1u << (n - i)) - 1);",
+          "__mmask8 m = (__mmask8)((1u << (n - i - 1)) - 1);",
+          "off-by-one", "the float32 sigmoid (and, with AVX-512, tanh) forward's masked tail "
+          "leaves its last element unwritten",
+          "activations", "float32 sigmoid / tanh forward, a length not a multiple of 4 "
+          "(act_f32.h's own loops: AVX2 with FMA, or AVX-512)",
+          "(F.sigmoid(rand(13, dtype=np.float32)), F.tanh(rand(13, seed=1, "
+          "dtype=np.float32)))",
+          # the AVX2 branch's tail mask (a lane per element below n): the same slip
+          also=(("_mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(0, 1, 2, 3));",
+                 "_mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(1, 2, 3, 4));"),)),
     # ---- output maps --------------------------------------------------------------------
     Fault("map-softmax-vjp-paren", MAPS,
           "out[o + j] = <floating>(e[o + j] * (g[o + j] - acc[r]))",
@@ -370,6 +382,16 @@ FAULTS = [
           "F.dense_backward(rand((7, 5)), rand((5, 20), seed=1), rand((7, 20), seed=2), "
           "rand((7, 20), seed=3))",
           also=(("for (q = 0; q < k; q++) {", "for (q = 0; q + 1 < k; q++) {"),)),
+    Fault("dense-gemm-small-narrow-last-column", GEMM,
+          "const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r : nv * LN)));",
+          "const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r - 1 : nv * LN)));",
+          "off-by-one", "the register-blocked products leave the last column of a panel "
+          "narrower than its vectors unwritten (AVX-512: its mask one lane short)",
+          "dense", "products of 2+ rows, 16+ columns, a column count not a multiple of the "
+          "vector width (AVX2 with FMA, or AVX-512)",
+          "F.dense_forward(rand((7, 5)), rand((5, 19), seed=1), rand(19, seed=2))",
+          # the AVX2 branch writes such a panel's columns from a small array: the same slip
+          also=(("for (j = 0; j < w; j++) {", "for (j = 0; j + 1 < w; j++) {"),)),
     Fault("train-gemm-small-beta-dropped", GEMM,
           ": FMA(alpha, s, MUL(beta, c)))",
           ": FMA(alpha, s, c))",
