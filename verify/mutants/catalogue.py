@@ -164,6 +164,17 @@ FAULTS = [
                  "_mm512_mask_cmp_ps_mask(mk, hv_, zv, _CMP_GE_OQ);"),
                 ("_mm512_mask_cmp_pd_mask(mk, hv_, zv, _CMP_GT_OQ);",
                  "_mm512_mask_cmp_pd_mask(mk, hv_, zv, _CMP_GE_OQ);"))),
+    Fault("dense-relu-cols-tail-short", K + "act_row.h",
+          "ONE((M)((1u << (j1 - j)) - 1u));",
+          "ONE((M)((1u << (j1 - j - 1)) - 1u));",
+          "off-by-one", "relu's batch backward leaves each row's last column out: its dZ "
+          "unwritten, the bias gradient short of it (AVX-512: the masked tail one lane short)",
+          "dense", "dense_backward / training, relu, 2+ rows, a column count not a multiple "
+          "of the vector width (act_row.h's columns form)",
+          "dense_bwd('relu', n=6, n_out=21)",
+          # the column blocks' scalar tail (AVX2, or fewer columns than a vector): the same
+          # slip
+          also=(("for (; j < j1; j++)", "for (; j + 1 < j1; j++)"),)),
     Fault("act-f64-takes-f32-tanh", ACT,
           "out[j] = act_{{name}}(x[j], p)",
           "out[j] = act_{{name}}_f32(x[j], p)",
