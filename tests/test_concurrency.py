@@ -393,3 +393,58 @@ def test_a_whole_fit_between_predicts_check_and_its_computation_is_seen(monkeypa
     monkeypatch.setattr(guard, "_check", check_then_a_fit_elsewhere)
     with pytest.raises(ConcurrentUseError, match="predict again"):
         model.predict(X)
+
+
+_SMALL_STACK = """
+import sys, threading
+import numpy as np
+import nnlib, nnlib.functional as F
+from nnlib import optim
+threading.stack_size(32768)      # the smallest Python takes
+done = []
+
+def run():
+    rng = np.random.default_rng(0)
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal((64, 100)).astype(dt)
+        W = rng.standard_normal((100, 64)).astype(dt)
+        dy = rng.standard_normal((64, 64)).astype(dt)
+        y = F.dense_forward(x, W, np.zeros(64, dt))
+        F.dense_backward(x, W, y, dy)            # dZ W^T: the copied panels
+        for name in ("sigmoid", "tanh", "relu", "softplus", "elu"):
+            getattr(F, name + "_vjp")(getattr(F, name)(x), x)
+        F.softmax_cross_entropy(x, np.arange(64) % 3)
+        X, labels = rng.standard_normal((300, 20)).astype(dt), np.arange(300) % 3
+        for bs in (1, 32, 300):
+            m = nnlib.Sequential([nnlib.Dense(20, 64, "relu", random_state=0),
+                                  nnlib.Dense(64, 3, random_state=1)])
+            m.fit(X, labels, optimizer=optim.SGD(lr=0.1), epochs=2, batch_size=bs,
+                  random_state=0, n_threads=1)
+        done.append(dt.__name__)
+
+def guarded():
+    try:
+        run()
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+
+t = threading.Thread(target=guarded)
+t.start()
+t.join()
+print(" ".join(done))
+"""
+
+
+def test_the_kernels_and_fit_run_in_a_thread_with_the_smallest_stack():
+    """No kernel keeps a large buffer on the stack: a thread started with Python's
+    smallest stack (32 KiB; musl's threads get 128 KiB) runs the products (their copied
+    panels), the elementwise kernels, the loss and whole fits at batch 1, 32 and 300."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", _SMALL_STACK], cwd=root, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.split() == ["float32", "float64"], r.stderr[-2000:]

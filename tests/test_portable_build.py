@@ -39,14 +39,15 @@ def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
 # the other headers with FMA or AVX2 branches (penalty.h once defined its loss helpers
 # twice inside the non-FMA branch), and AVX-512 ones (optim_f32.h's Adam loop, gemm_small.h's
 # products, act_f32.h's sigmoid forward have an AVX2 and an AVX-512 branch: each build
-# compiles one)
+# compiles one; act_f32.h's leaky_relu loops need AVX-512 alone, without FMA)
 HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h", "gemm_small.h", "act_row.h",
            "act_f32.h", "blas_small.h"]
 
 
 @pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"],
-                                   ["-mfma", "-mavx2", "-mavx512f", "-mavx512vl"]],
-                         ids=["no-fma", "fma", "avx512"])
+                                   ["-mfma", "-mavx2", "-mavx512f", "-mavx512vl"],
+                                   ["-mavx512f", "-mavx512vl", "-mno-fma"]],
+                         ids=["no-fma", "fma", "avx512", "avx512-no-fma"])
 @pytest.mark.parametrize("header", HEADERS)
 def test_kernel_headers_compile_with_and_without_fma(tmp_path, header, flags):
     cc = _x86_64_compiler()

@@ -109,7 +109,8 @@
 
 #include "vmath.h"    /* the sigmoid forward's e^x constants */
 
-#if defined(__AVX2__) && defined(__FMA__)
+/* the leaky_relu loops need AVX-512 alone, the others AVX2 with FMA too */
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 

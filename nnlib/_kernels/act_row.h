@@ -196,13 +196,11 @@ NN_RELU_BACKWARD_COLS(nn_relu_backward_colblocks_d, double, nn_vd, nn_vmd)
  * work (c doubles, which stay in L1): H, dH and dZ stream once in address order. The
  * column blocks above hold only nn_vd's 4 doubles of sums per vector (blas_small.h's
  * vectors are 32 bytes wide) and run down all the rows a whole row apart, which at 512
- * columns lands every row on the same few L1 sets. On an AVX-512 Xeon guest a 256 x 512
- * float32 pass (the 784-512-512-10 network's hidden layers at batch 256), each with a
- * 10 us copy of its input, takes 32 us this way against 65 us in column blocks. Each d
- * and each column's additions, in row order, are the same, so the results are bitwise
- * those of the column form. Fewer columns than one vector stay with the column
- * blocks, whose sums stay in registers (256 x 10 float32: 1.2 us, 2.3 us a row at a
- * time). */
+ * columns lands every row on the same few L1 sets (the 784-512-512-10 network's hidden
+ * layers at batch 256 take half the time this way). Each d and each column's additions,
+ * in row order, are the same, so the results are bitwise those of the column form.
+ * Fewer columns than one vector stay with the column blocks, whose sums stay in
+ * registers (there a sweep over rows is twice as slow). */
 /* lanes j .. j + 16 (8 for double) of the row at h, g, z in mask mk, the rest neither
    read nor written: d = g where h > 0 (ordered: NaN fails), g * 0 elsewhere; z = d,
    work += d (the enclosing loop's h, g, z, j and zv, a vector of zeros) */

@@ -659,11 +659,11 @@ static inline Py_ssize_t nn_compact2_d(const double* restrict a, const double* r
    Rows padded to whole lines (ldw >= (nv + 1) L: the training loop's padded copy of
    W_0) take them as the low lanes of the vector at nv L, which starts a line. For the
    same reason every vector of a row is loaded before any of its stores. The body is
-   inlined once per vector count nv (n <= NN_FUSED_MAX_COLS: 0 .. 8), so the tests on nv
-   compile away: with nv a variable they were 8 compare-and-branch pairs per row, a
-   third of the pass's instructions on the digits net's W_0 (6 vectors and a masked
-   one). */
-#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2)                                   \
+   inlined once per vector count nv (0 .. 8: the callers pass n <= NN_FUSED_MAX_COLS;
+   a wider row takes the two calls the pass stands for), so the tests on nv compile
+   away: with nv a variable they were 8 compare-and-branch pairs per row, a third of the
+   pass's instructions on the digits net's W_0 (6 vectors and a masked one). */
+#define NN_RANK1_AXPYS(NAME, T, SUF, M, MT, KT, COMPACT2, RANK1, AXPYS)                     \
 static inline __attribute__((always_inline)) void                                           \
 NAME##_nv(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a,                         \
           const T* restrict b, T* restrict W, Py_ssize_t ldw, const T* restrict x,          \
@@ -724,7 +724,11 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
     case 5: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 5); break;                           \
     case 6: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 6); break;                           \
     case 7: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 7); break;                           \
-    default: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 8); break;                          \
+    case 8: NAME##_nv(m, n, alpha, a, b, W, ldw, x, c, 8); break;                           \
+    default:   /* wider than the registers hold: the two calls the pass stands for */      \
+        RANK1(m, n, alpha, a, 1, b, W, ldw);                                                \
+        memset(c, 0, (size_t)n * sizeof(T));                                                \
+        AXPYS(m, n, (T)1, x, W, ldw, c);                                                    \
     }                                                                                       \
 }
 /* vector V of a row (loaded as wv): its update (where u) stored, then added to the
@@ -736,8 +740,10 @@ static inline void NAME(Py_ssize_t m, Py_ssize_t n, T alpha, const T* restrict a
         cv = _mm512_mask3_fmadd_##SUF(t, wv, cv, f);                                        \
     }
 
-NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16, int, nn_compact2_f)
-NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8, long long, nn_compact2_d)
+NN_RANK1_AXPYS(nn_rank1_axpys_f, float, ps, __m512, __mmask16, int, nn_compact2_f,
+               nn_rank1_f, nn_row_axpys_f)
+NN_RANK1_AXPYS(nn_rank1_axpys_d, double, pd, __m512d, __mmask8, long long, nn_compact2_d,
+               nn_rank1_d, nn_row_axpys_d)
 
 #else
 #define NN_FUSED_MAX_COLS(T) ((Py_ssize_t)0)

@@ -21,7 +21,7 @@
  * A[p lda + i] transposed: a block's broadcasts then come from one row of A). op(B)'s
  * panel is read in place when B is not transposed and the panel is whole; otherwise (B
  * transposed: dZ W^T; or the last, narrower panel) it is first copied into a (k, P)
- * buffer on the stack, zero-padded, so that the inner loop never reads past B's rows and
+ * buffer (NN_GEMM_PACK), zero-padded, so that the inner loop never reads past B's rows and
  * never needs a mask. A narrow panel's results go through a small array to their
  * columns (no masked store: see blas_small.h's note on them).
  *
@@ -59,7 +59,7 @@
  * 256 but not on all at batch 32: results differ from theirs by roundings (within the
  * tests' tolerances against the NumPy twins).
  *
- * The bounds below (mm reads them) keep the stack buffer small (NN_SMALL_GEMM_MAX_K rows
+ * The bounds below (mm reads them) keep the copy's buffer small (NN_SMALL_GEMM_MAX_K rows
  * of 16 floats, 16 KiB, with AVX2; of 64 floats, 64 KiB, with AVX-512) and leave to BLAS
  * the narrow products and the large ones. Without AVX-512 or AVX2 with FMA,
  * NN_SMALL_GEMM is 0 and mm keeps BLAS (AVX-512F has its own fused multiply-adds).
@@ -69,8 +69,14 @@
 
 #include <stddef.h>
 
+/* The buffer op(B)'s panels are copied into: one per thread and per product function,
+ * not on the stack, where its 16 or 64 KiB would overflow a thread started with a small
+ * one (Python's threading.stack_size takes 32 KiB; musl's threads get 128 KiB); no call
+ * of a product runs inside another on the same thread. */
+#define NN_GEMM_PACK(T, N, ALIGN) static __thread T pack[N] __attribute__((aligned(ALIGN)))
+
 /* Where mm sends a product here (m > 1 and k > 1 besides): k up to NN_SMALL_GEMM_MAX_K
- * (the stack buffer's rows), at least NN_SMALL_GEMM_MIN_N columns (narrower products,
+ * (the copy buffer's rows), at least NN_SMALL_GEMM_MIN_N columns (narrower products,
  * the digits net's 10 outputs, measured faster in OpenBLAS: a panel of one vector and a
  * half vector spends as many broadcasts as a whole one) and at most
  * NN_SMALL_GEMM_MAX_MNK multiply-adds (above, BLAS's cache blocking and threads). The
@@ -199,7 +205,7 @@ static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
                  T* C, Py_ssize_t ldc)                                                      \
 {                                                                                           \
     enum { LH = LN / 2 };                                                                   \
-    T pack[NN_SMALL_GEMM_MAX_K * 2 * LN] __attribute__((aligned(32)));                      \
+    NN_GEMM_PACK(T, NN_SMALL_GEMM_MAX_K * 2 * LN, 32);                                      \
     const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
     const int kind = beta == 0 ? (alpha == 1 ? 0 : 1) : (beta == 1 ? 2 : 3);                \
     Py_ssize_t i0, j0, p, jj, w, sb, P;                                                     \
@@ -420,7 +426,7 @@ NAME##_body(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, 
             const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta, T* C,           \
             Py_ssize_t ldc, const T* bias, const T* H, double* work, int act)               \
 {                                                                                           \
-    T pack[NN_SMALL_GEMM_MAX_K * NN_GEMM512_NV * LN] __attribute__((aligned(64)));          \
+    NN_GEMM_PACK(T, NN_SMALL_GEMM_MAX_K * NN_GEMM512_NV * LN, 64);                          \
     const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
     const int kind = beta == 0 ? (alpha == 1 ? 0 : 1) : (beta == 1 ? 2 : 3);                \
     Py_ssize_t i0, j0, p, jj, w, sb;                                                        \

@@ -51,7 +51,10 @@ than float compares, so that it runs at the speed of the cache or memory it read
 from), four read streams at a time, over the arrays from their end backward
 (``_inputs_within``), so that the update after it, which runs forward, finds its
 first elements still in L2: for arrays larger than L2 the check is a second read
-from L3, the guard's whole cost.
+from L3, the guard's whole cost. How much of it L2 saves is bounded: each line of
+param the update brings in evicts one the check left, so the update finds about half
+of what L2 held; non-temporal loads or stores, cache-line demotes or flushes and other
+block sizes keep no more of the gradient there without costing more elsewhere.
 The check is not fused into the update (one pass, each block stored once found finite):
 a refused step leaves every array as it was, and a block found to overflow after the
 ones before it were written could not be undone (``w - lr g`` does not give back w), so

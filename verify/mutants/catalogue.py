@@ -164,6 +164,17 @@ FAULTS = [
                  "_mm512_mask_cmp_ps_mask(mk, hv_, zv, _CMP_GE_OQ);"),
                 ("_mm512_mask_cmp_pd_mask(mk, hv_, zv, _CMP_GT_OQ);",
                  "_mm512_mask_cmp_pd_mask(mk, hv_, zv, _CMP_GE_OQ);"))),
+    Fault("dense-relu-cols-tail-short", K + "act_row.h",
+          "ONE((M)((1u << (j1 - j)) - 1u));",
+          "ONE((M)((1u << (j1 - j - 1)) - 1u));",
+          "off-by-one", "relu's batch backward leaves each row's last column out: its dZ "
+          "unwritten, the bias gradient short of it (AVX-512: the masked tail one lane short)",
+          "dense", "dense_backward / training, relu, 2+ rows, a column count not a multiple "
+          "of the vector width (act_row.h's columns form)",
+          "dense_bwd('relu', n=6, n_out=21)",
+          # the column blocks' scalar tail (AVX2, or fewer columns than a vector): the same
+          # slip
+          also=(("for (; j < j1; j++)", "for (; j + 1 < j1; j++)"),)),
     Fault("act-f64-takes-f32-tanh", ACT,
           "out[j] = act_{{name}}(x[j], p)",
           "out[j] = act_{{name}}_f32(x[j], p)",
@@ -205,6 +216,18 @@ FAULTS = [
           "(lambda x: (F.tanh(x), F.tanh_vjp(x, np.ones_like(x))))("
           "np.linspace(9.0, 9.02, 2001, dtype=np.float32))",
           alt=(("nn_abs(x) > NN_TANH_F32_SATURATE, -60.0", "nn_abs(x) > 9.0, -60.0"),)),
+    Fault("act-f32-tail-mask-short", K + "act_f32.h",
+          "__mmask8 m = (__mmask8)((1u << (n - i)) - 1);",
+          "__mmask8 m = (__mmask8)((1u << (n - i - 1)) - 1);",
+          "off-by-one", "the float32 sigmoid (and, with AVX-512, tanh) forward's masked tail "
+          "leaves its last element unwritten",
+          "activations", "float32 sigmoid / tanh forward, a length not a multiple of 4 "
+          "(act_f32.h's own loops: AVX2 with FMA, or AVX-512)",
+          "(F.sigmoid(rand(13, dtype=np.float32)), F.tanh(rand(13, seed=1, "
+          "dtype=np.float32)))",
+          # the AVX2 branch's tail mask (a lane per element below n): the same slip
+          also=(("_mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(0, 1, 2, 3));",
+                 "_mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(1, 2, 3, 4));"),)),
     # ---- output maps --------------------------------------------------------------------
     Fault("map-softmax-vjp-paren", MAPS,
           "out[o + j] = <floating>(e[o + j] * (g[o + j] - acc[r]))",
@@ -370,6 +393,16 @@ FAULTS = [
           "F.dense_backward(rand((7, 5)), rand((5, 20), seed=1), rand((7, 20), seed=2), "
           "rand((7, 20), seed=3))",
           also=(("for (q = 0; q < k; q++) {", "for (q = 0; q + 1 < k; q++) {"),)),
+    Fault("dense-gemm-small-narrow-last-column", GEMM,
+          "const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r : nv * LN)));",
+          "const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r - 1 : nv * LN)));",
+          "off-by-one", "the register-blocked products leave the last column of a panel "
+          "narrower than its vectors unwritten (AVX-512: its mask one lane short)",
+          "dense", "products of 2+ rows, 16+ columns, a column count not a multiple of the "
+          "vector width (AVX2 with FMA, or AVX-512)",
+          "F.dense_forward(rand((7, 5)), rand((5, 19), seed=1), rand(19, seed=2))",
+          # the AVX2 branch writes such a panel's columns from a small array: the same slip
+          also=(("for (j = 0; j < w; j++) {", "for (j = 0; j + 1 < w; j++) {"),)),
     Fault("train-gemm-small-beta-dropped", GEMM,
           ": FMA(alpha, s, MUL(beta, c)))",
           ": FMA(alpha, s, c))",
