@@ -400,25 +400,54 @@ def test_threaded_gather_and_activation_backward_are_bitwise_the_serial_ones(act
     blocks of rows and of columns: weights must not change by a bit. 180 hidden units
     split at column 80 in float32, 88 in float64 (whole 64-byte lines), not at 90; 20
     outputs, more than NARROW_K, so float64 forms dZ here too (not under the product)."""
+    runs = _one_and_two_threads(rng, 512, 256, (190, 180, 20), act, dtype,
+                                lambda: nnlib.optim.SGD(lr=0.1, momentum=0.9))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def _one_and_two_threads(rng, n, B, sizes, act, dtype, optimizer):
+    """One run_epoch of batches of B over n random rows, a network of ``sizes`` (hidden
+    layer ``act``, linear output, softmax cross-entropy), on one thread and on two from
+    the same weights: each run's parameters and optimizer states."""
     from nnlib.training import compiled_train, network_of
     train = compiled_train()
-    n, B = 512, 256
-    X = rng.standard_normal((n, 190)).astype(dtype)
-    y = rng.integers(0, 20, n)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], n)
     order = rng.permutation(n).astype(np.int64)
     runs = []
     for n_threads in (1, 2):
-        m = nnlib.Sequential([nnlib.Dense(190, 180, act, dtype=dtype, random_state=0),
-                              nnlib.Dense(180, 20, dtype=dtype, random_state=1)])
-        o = nnlib.optim.SGD(lr=0.1, momentum=0.9)
+        m = nnlib.Sequential([nnlib.Dense(sizes[0], sizes[1], act, dtype=dtype,
+                                          random_state=0),
+                              nnlib.Dense(sizes[1], sizes[2], dtype=dtype, random_state=1)])
+        o = optimizer()
         states = [s.reshape(-1) for s in o.state_arrays(m.params)]
         yt, yl = m._targets(y, "softmax_cross_entropy", n)
         setup = train.EpochSetup(network_of(m), [l.W for l in m.layers],
                                  [l.b for l in m.layers], states, X, yt, yl,
                                  train.Workspace(m._sizes(), B, 0, dtype), 0, B,
                                  optimizer=o.config(), n_threads=n_threads)
-        assert train.run_epoch(setup, order, 0)[2:] == (2, 0, True)
+        assert train.run_epoch(setup, order, 0)[2:] == (-(-n // B), 0, True)
         runs.append([p.copy() for p in m.params] + [s.copy() for s in states])
+    return runs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", ["relu", "identity", "tanh"])
+def test_bias_and_activation_in_the_product_write_back_are_bitwise_bias_act(act, dtype,
+                                                                             rng):
+    """On one thread the products that gemm_small.h's loops take apply the layer's
+    elementwise pass in their write-back (dense.pxd): the forward product adds the bias
+    and applies identity or relu (mm_bias_act), the input gradient dZ W^T of the layer
+    above a relu layer applies relu's backward and sums the columns (mm_relu_backward).
+    With two threads a pass of 256 x 128 >= PAR_MIN_ELEMS values runs bias_act and
+    act_backward on both threads after the product instead. The weights must agree bit
+    for bit (the other threaded passes are bitwise their serial selves: the test above).
+    30 inputs keep the forward product whole in float64 (under mm_pieces' cut); 20
+    outputs, more than NARROW_K, keep float64's input gradient a product (not
+    act_backward_product) and put the output layer's product in the loops too."""
+    runs = _one_and_two_threads(rng, 600, 256, (30, 128, 20), act, dtype,
+                                lambda: nnlib.optim.SGD(lr=0.05))
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
 

@@ -30,7 +30,10 @@
  * masked to them; blocks of 6 rows for 4 vectors, 8 for 3 and 12 for 1 or 2 (24 sums at
  * most, plus the panel's vectors of op(B) and one broadcast: within the 32 registers).
  * op(B) is read in place whenever B is not transposed (the masked loads read no column
- * past the panel's), and copied, without padding, when it is. Each block reads all of its
+ * past the panel's), and copied when it is, a vector gather per column of B: a row of the
+ * copy is LN rows of B, ldb apart (dX = dZ W1^T at batch 32 took 0.66 us with an
+ * element-by-element copy, 0.53 us with the gathers; batch 256: 3.8 and 3.55). Each
+ * block reads all of its
  * rows of C before it writes any (a masked store of a narrow C spans into the next row,
  * and a load overlapping it would wait for it). On the Xeon (AVX-512, KVM guest) against
  * NumPy's OpenBLAS 0.3.31 (SkylakeX kernels; thread CPU, minimum of 300 runs of 20
@@ -80,6 +83,16 @@
  * three live in nnlib/_paths.py with the other branch thresholds, rendered into
  * paths.h, so that verify/paths.py runs mm on both sides of each. */
 #include "paths.h"
+
+/* What the AVX-512 write-back applies after alpha and beta: nothing; + bias[j], or
+   relu(. + bias[j]) = (x > 0 ? x : x <= 0 ? +0 : x) of the sum rounded to the dtype
+   (nn_gemm_small_bias_act_*: bias_act's identity and relu, bit for bit); or relu's
+   backward from its output H (C's layout), x where H > 0 (ordered) else x * 0, with
+   the column sums of the results added in double row after row into work
+   (nn_gemm_small_relu_grad_*, work[:n] zeroed first: act_backward's dZ and sums, bit
+   for bit; dense.pxd). */
+enum { NN_GEMM_ACT_NONE = 0, NN_GEMM_ACT_BIAS = 1, NN_GEMM_ACT_RELU = 2,
+       NN_GEMM_ACT_RELU_GRAD = 3 };
 
 /* The element formulas of the write-back (kind: 0 for alpha 1 and beta 0, 1 for beta 0,
    2 for beta 1, 3 otherwise), shared by every branch's vector and scalar forms. */
@@ -233,6 +246,7 @@ NN_GEMM_SMALL(nn_gemm_small_d, double, 4, nn_gemm_block_d, nn_gemm_hblock_d)
 
 #elif defined(__AVX512F__)
 #define NN_SMALL_GEMM 1
+#define NN_SMALL_GEMM_BIAS_ACT 1
 #include <immintrin.h>
 
 /* AVX-512: panels of up to NN_GEMM512_NV vectors (the last one masked to the panel's
@@ -249,7 +263,8 @@ enum { NN_GEMM512_NV = 4, NN_GEMM512_MR_MAX = 12 };
 #define NN_GEMM512_BLOCK(NAME, T, V, M, LN, SUF, FULL)                                      \
 static inline __attribute__((always_inline)) void                                          \
 NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ssize_t sap,  \
-     const T* b, Py_ssize_t sb, M last, T alpha, T beta, int kind, T* c, Py_ssize_t ldc)    \
+     const T* b, Py_ssize_t sb, M last, T alpha, T beta, int kind, T* c, Py_ssize_t ldc,    \
+     const T* bias, const T* h, double* wk, int act)                                        \
 {                                                                                           \
     V s[NN_GEMM512_MR_MAX][NN_GEMM512_NV];                                                  \
     V va, vb;                                                                               \
@@ -288,6 +303,35 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
                                       va, vb, kind);                                        \
             }                                                                               \
     }                                                                                       \
+    if (act == NN_GEMM_ACT_BIAS || act == NN_GEMM_ACT_RELU) {                               \
+        const V zero = _mm512_setzero_##SUF();                                              \
+        _Pragma("GCC unroll 4")                                                             \
+        for (v = 0; v < nv; v++) {                                                          \
+            const V bv = _mm512_maskz_loadu_##SUF(v == nv - 1 ? last : (M)FULL,             \
+                                                  bias + v * LN);                           \
+            _Pragma("GCC unroll 16")                                                        \
+            for (r = 0; r < mr; r++) {                                                      \
+                s[r][v] = _mm512_add_##SUF(s[r][v], bv);                                    \
+                if (act == NN_GEMM_ACT_RELU)    /* x <= 0 (ordered): +0; NaN stays */       \
+                    s[r][v] = _mm512_mask_mov_##SUF(                                        \
+                        s[r][v], _mm512_cmp_##SUF##_mask(s[r][v], zero, _CMP_LE_OQ), zero); \
+            }                                                                               \
+        }                                                                                   \
+    } else if (act == NN_GEMM_ACT_RELU_GRAD) {                                              \
+        const V zero = _mm512_setzero_##SUF();                                              \
+        _Pragma("GCC unroll 4")                                                             \
+        for (v = 0; v < nv; v++) {                                                          \
+            const M mk = v == nv - 1 ? last : (M)FULL;                                      \
+            _Pragma("GCC unroll 16")                                                        \
+            for (r = 0; r < mr; r++) {   /* g where h > 0 (ordered), else g * 0 */          \
+                const V hv = _mm512_maskz_loadu_##SUF(mk, h + r * ldc + v * LN);            \
+                s[r][v] = _mm512_mask_mov_##SUF(                                            \
+                    _mm512_mul_##SUF(s[r][v], zero),                                        \
+                    _mm512_mask_cmp_##SUF##_mask(mk, hv, zero, _CMP_GT_OQ), s[r][v]);       \
+            }                                                                               \
+            NN_GEMM512_COLSUMS_##SUF(mk, wk + v * LN);                                      \
+        }                                                                                   \
+    }                                                                                       \
     _Pragma("GCC unroll 16")                                                                \
     for (r = 0; r < mr; r++)                                                                \
         _Pragma("GCC unroll 4")                                                             \
@@ -296,17 +340,42 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
                                      s[r][v]);                                              \
 }
 
+/* Column sums of a block's vector v (mask mk) added to wk in double, row after row. */
+#define NN_GEMM512_COLSUMS_ps(mk, w)                                                        \
+    do {                                                                                    \
+        const __mmask8 lo_ = (__mmask8)(mk), hi_ = (__mmask8)((mk) >> 8);                   \
+        __m512d w0_ = _mm512_maskz_loadu_pd(lo_, (w));                                      \
+        __m512d w1_ = _mm512_maskz_loadu_pd(hi_, (w) + 8);                                  \
+        _Pragma("GCC unroll 16")                                                            \
+        for (r = 0; r < mr; r++) {                                                          \
+            w0_ = _mm512_add_pd(w0_, _mm512_cvtps_pd(_mm512_castps512_ps256(s[r][v])));     \
+            w1_ = _mm512_add_pd(w1_, _mm512_cvtps_pd(_mm256_castpd_ps(                      \
+                      _mm512_extractf64x4_pd(_mm512_castps_pd(s[r][v]), 1))));              \
+        }                                                                                   \
+        _mm512_mask_storeu_pd((w), lo_, w0_);                                               \
+        _mm512_mask_storeu_pd((w) + 8, hi_, w1_);                                           \
+    } while (0)
+#define NN_GEMM512_COLSUMS_pd(mk, w)                                                        \
+    do {                                                                                    \
+        __m512d w0_ = _mm512_maskz_loadu_pd((mk), (w));                                     \
+        _Pragma("GCC unroll 16")                                                            \
+        for (r = 0; r < mr; r++)                                                            \
+            w0_ = _mm512_add_pd(w0_, s[r][v]);                                              \
+        _mm512_mask_storeu_pd((w), (mk), w0_);                                              \
+    } while (0)
+
 /* One case of the rows left after the whole blocks (mr < MR a literal). */
 #define NN_GEMM512_LEFT(BLOCK, NV, MR, R)                                                   \
     case R: if (R < MR) BLOCK(R, NV, k, A + i0 * sai, sai, sap, b, sb, last, alpha, beta,   \
-                              kind, C + i0 * ldc + j0, ldc); break;
+                              kind, C + i0 * ldc + j0, ldc, bj, hj + i0 * ldc, wj, act);  \
+            break;
 /* All of a panel's rows for nv = NV: blocks of MR rows, then one of the rows left. */
 #define NN_GEMM512_PANEL_ROWS(BLOCK, NV)                                                    \
     do {                                                                                    \
         enum { MR = NN_GEMM512_MR(NV) };                                                    \
         for (i0 = 0; i0 + MR <= m; i0 += MR)                                                \
             BLOCK(MR, NV, k, A + i0 * sai, sai, sap, b, sb, last, alpha, beta, kind,        \
-                  C + i0 * ldc + j0, ldc);                                                  \
+                  C + i0 * ldc + j0, ldc, bj, hj + i0 * ldc, wj, act);                      \
         switch (m - i0) {                                                                   \
         NN_GEMM512_LEFT(BLOCK, NV, MR, 1) NN_GEMM512_LEFT(BLOCK, NV, MR, 2)                 \
         NN_GEMM512_LEFT(BLOCK, NV, MR, 3) NN_GEMM512_LEFT(BLOCK, NV, MR, 4)                 \
@@ -318,14 +387,44 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
         }                                                                                   \
     } while (0)
 
+/* op(B)'s panel copied from B transposed: row p of the copy is column p of the panel's
+   w rows of B, gathered a vector (LN rows of B, ldb apart) at a time; lanes past w are
+   zeroed (the masked loads read none of them). An index beyond int32 takes the scalar
+   copy. */
+#define NN_GEMM512_PACK_T(T, M, LN, SUF, FULL)                                              \
+    do {                                                                                    \
+        if (ldb <= 0x7fffffff / LN) {                                                       \
+            int vv;                                                                         \
+            for (vv = 0; vv < nv; vv++) {                                                   \
+                const M mk = vv == nv - 1 ? last : (M)FULL;                                 \
+                const T* src = B + (j0 + vv * LN) * ldb;                                    \
+                for (p = 0; p < k; p++)                                                     \
+                    _mm512_store_##SUF(pack + p * nv * LN + vv * LN,                        \
+                        NN_GEMM512_GATHER_##SUF(mk, src + p, (int)ldb));                    \
+            }                                                                               \
+        } else {                                                                            \
+            for (jj = 0; jj < w; jj++)                                                      \
+                for (p = 0; p < k; p++)                                                     \
+                    pack[p * nv * LN + jj] = B[(j0 + jj) * ldb + p];                        \
+        }                                                                                   \
+    } while (0)
+#define NN_GEMM512_GATHER_ps(mk, src, ld)                                                   \
+    _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk,                                       \
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,  \
+                                             14, 15), _mm512_set1_epi32(ld)), src, 4)
+#define NN_GEMM512_GATHER_pd(mk, src, ld)                                                   \
+    _mm512_mask_i32gather_pd(_mm512_setzero_pd(), mk,                                       \
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(ld)),\
+        src, 8)
+
 /* The product: panels of NN_GEMM512_NV vectors, the last one of the vectors its columns
    need (its last vector masked); op(B)'s panel read in place unless B is transposed,
-   then copied into a (k, nv LN) buffer (only its w columns: the masked loads read no
-   others). */
-#define NN_GEMM512_SMALL(NAME, T, M, LN, BLOCK, FULL)                                      \
-static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,        \
-                 T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta,   \
-                 T* C, Py_ssize_t ldc)                                                      \
+   then copied into a (k, nv LN) buffer (NN_GEMM512_PACK_T). */
+#define NN_GEMM512_SMALL(NAME, ACT_NAME, GRAD_NAME, T, M, LN, BLOCK, FULL, SUF)            \
+static inline __attribute__((always_inline)) void                                          \
+NAME##_body(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, T alpha,    \
+            const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta, T* C,           \
+            Py_ssize_t ldc, const T* bias, const T* H, double* work, int act)               \
 {                                                                                           \
     NN_GEMM_PACK(T, NN_SMALL_GEMM_MAX_K * NN_GEMM512_NV * LN, 64);                          \
     const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
@@ -334,18 +433,22 @@ static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
     const T* b;                                                                             \
     if (m <= 0 || n <= 0 || k <= 0 || k > NN_SMALL_GEMM_MAX_K)                              \
         return;                                                                             \
+    if (act == NN_GEMM_ACT_RELU_GRAD)                                                       \
+        for (j0 = 0; j0 < n; j0++)                                                          \
+            work[j0] = 0.0;                                                                 \
     for (j0 = 0; j0 < n; j0 += w) {                                                         \
         const Py_ssize_t r = n - j0;                                                        \
         const int nv = r >= NN_GEMM512_NV * LN ? NN_GEMM512_NV : (int)((r + LN - 1) / LN);  \
         const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r : nv * LN)));               \
+        const T* bj = act == NN_GEMM_ACT_BIAS || act == NN_GEMM_ACT_RELU ? bias + j0 : bias; \
+        const T* hj = act == NN_GEMM_ACT_RELU_GRAD ? H + j0 : H;                             \
+        double* wj = act == NN_GEMM_ACT_RELU_GRAD ? work + j0 : work;                        \
         w = r < nv * LN ? r : nv * LN;                                                      \
         if (!trans_b) {                                                                     \
             b = B + j0;                                                                     \
             sb = ldb;                                                                       \
         } else {                                                                            \
-            for (jj = 0; jj < w; jj++)                                                      \
-                for (p = 0; p < k; p++)                                                     \
-                    pack[p * nv * LN + jj] = B[(j0 + jj) * ldb + p];                        \
+            NN_GEMM512_PACK_T(T, M, LN, SUF, FULL);                                         \
             b = pack;                                                                       \
             sb = nv * LN;                                                                   \
         }                                                                                   \
@@ -358,12 +461,35 @@ static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
         else                                                                                \
             NN_GEMM512_PANEL_ROWS(BLOCK, 1);                                                \
     }                                                                                       \
+}                                                                                           \
+static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,        \
+                 T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta,   \
+                 T* C, Py_ssize_t ldc)                                                      \
+{                                                                                           \
+    NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL, \
+                NULL, NN_GEMM_ACT_NONE);                                                    \
+}                                                                                           \
+static void ACT_NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,    \
+                     T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb,       \
+                     T beta, T* C, Py_ssize_t ldc, const T* bias, int act)                  \
+{                                                                                           \
+    NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL, \
+                NULL, act);                                                                 \
+}                                                                                           \
+static void GRAD_NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,   \
+                      T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb,      \
+                      T beta, T* C, Py_ssize_t ldc, const T* H, double* work)               \
+{                                                                                           \
+    NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL, H,    \
+                work, NN_GEMM_ACT_RELU_GRAD);                                               \
 }
 
 NN_GEMM512_BLOCK(nn_gemm512_block_f, float, __m512, __mmask16, 16, ps, 0xffffu)
 NN_GEMM512_BLOCK(nn_gemm512_block_d, double, __m512d, __mmask8, 8, pd, 0xffu)
-NN_GEMM512_SMALL(nn_gemm_small_f, float, __mmask16, 16, nn_gemm512_block_f, 0xffffu)
-NN_GEMM512_SMALL(nn_gemm_small_d, double, __mmask8, 8, nn_gemm512_block_d, 0xffu)
+NN_GEMM512_SMALL(nn_gemm_small_f, nn_gemm_small_bias_act_f, nn_gemm_small_relu_grad_f,
+                 float, __mmask16, 16, nn_gemm512_block_f, 0xffffu, ps)
+NN_GEMM512_SMALL(nn_gemm_small_d, nn_gemm_small_bias_act_d, nn_gemm_small_relu_grad_d,
+                 double, __mmask8, 8, nn_gemm512_block_d, 0xffu, pd)
 
 #else
 #define NN_SMALL_GEMM 0
@@ -376,6 +502,34 @@ static inline void nn_gemm_small_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
                                    Py_ssize_t k, double alpha, const double* A,
                                    Py_ssize_t lda, const double* B, Py_ssize_t ldb,
                                    double beta, double* C, Py_ssize_t ldc) { }
+#endif
+
+#ifndef NN_SMALL_GEMM_BIAS_ACT
+#define NN_SMALL_GEMM_BIAS_ACT 0
+/* never called (the callers test NN_SMALL_GEMM_BIAS_ACT first) */
+static inline void nn_gemm_small_bias_act_f(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
+                                            Py_ssize_t k, float alpha, const float* A,
+                                            Py_ssize_t lda, const float* B, Py_ssize_t ldb,
+                                            float beta, float* C, Py_ssize_t ldc,
+                                            const float* bias, int act) { }
+static inline void nn_gemm_small_bias_act_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
+                                            Py_ssize_t k, double alpha, const double* A,
+                                            Py_ssize_t lda, const double* B,
+                                            Py_ssize_t ldb, double beta, double* C,
+                                            Py_ssize_t ldc, const double* bias,
+                                            int act) { }
+static inline void nn_gemm_small_relu_grad_f(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
+                                             Py_ssize_t k, float alpha, const float* A,
+                                             Py_ssize_t lda, const float* B,
+                                             Py_ssize_t ldb, float beta, float* C,
+                                             Py_ssize_t ldc, const float* H,
+                                             double* work) { }
+static inline void nn_gemm_small_relu_grad_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
+                                             Py_ssize_t k, double alpha, const double* A,
+                                             Py_ssize_t lda, const double* B,
+                                             Py_ssize_t ldb, double beta, double* C,
+                                             Py_ssize_t ldc, const double* H,
+                                             double* work) { }
 #endif
 
 #endif

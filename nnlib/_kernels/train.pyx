@@ -14,7 +14,7 @@ twin ``nnlib._reference.train`` uses), releases the GIL (for work worth it: ``gi
 and loops over mini-batches with no Python call and no allocation per step:
 
     gather batch rows (batch 1: point at the row, no copy)
-    forward     H_l = g_l(H_{l-1} W_l + b_l)          dense.pxd: mm + bias_act
+    forward     H_l = g_l(H_{l-1} W_l + b_l)          dense.pxd: mm_bias_act
     loss        dH_L = d(mean loss)/dH_L               loss_rows.pxd: loss_grad_batch
     backward    dZ_l = dH_l * g_l'(H_l), db_l = sum dZ_l, dH_{l-1} = dZ_l W_l^T
     check       loss and every db_l finite, else stop BEFORE touching any weight
@@ -167,8 +167,9 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
                                    STATUS_BAD_ORDER)
-from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_product,
-                                   PAR_MIN_ELEMS, NARROW_K)
+from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
+                                   act_backward, act_backward_product, PAR_MIN_ELEMS,
+                                   NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
@@ -473,7 +474,9 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     gradient is formed inside the backward pass of the layer below
     (``act_backward_product``)."""
     cdef int L = net.n_layers, l, status = STATUS_OK
+    cdef int formed = -1        # the layer whose dZ and sums mm_relu_backward formed
     cdef Py_ssize_t* s = net.sizes
+    cdef Py_ssize_t j
     cdef const floating* inp = X0
     cdef double loss
     cdef floating** D = <floating**>dr.D if dr != NULL else NULL
@@ -482,13 +485,19 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         inp = D[0]
     for l in range(L):
         if l == 0 and z0_ready:
-            pass
+            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         elif l == 0 and xs != NULL:
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
+            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
+        elif floating is float or not pieces or B * s[l + 1] * s[l] <= SMALL_GEMM_MNK:
+            # (the product whole, as mm_pieces would run it) with the bias and the
+            # activation in its write-back where it can (mm_bias_act)
+            mm_bias_act(B, s[l + 1], s[l], inp, s[l], W[l], ldw[l], H[l], b[l],
+                        net.kinds[l], net.aparams[l], n_threads)
         else:
             mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l],
                       ldw[l], 0.0, H[l], s[l + 1], pieces)
-        bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
+            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
         inp = H[l]
         if dropped_at(dr, l + 1):
             apply_dropouts(dr, l + 1, False, H[l], D[l + 1], B, s[l + 1], t, n_threads)
@@ -510,7 +519,10 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     for l in range(L - 1, -1, -1):
         if dropped_at(dr, l + 1):   # dZ[l] holds d/dD_{l+1}: through the masks to d/dH_l
             apply_dropouts(dr, l + 1, True, dZ[l], dZ[l], B, s[l + 1], t, n_threads)
-        if (floating is double and l < L - 1 and not dropped_at(dr, l + 1)
+        if l == formed:             # dZ[l] and its column sums, by the product above
+            for j in range(s[l + 1]):
+                db[l][j] = <floating>work[j]
+        elif (floating is double and l < L - 1 and not dropped_at(dr, l + 1)
                 and by_product(B, s[l + 2], s[l + 1])):     # dH_l = dZ_{l+1} W_{l+1}^T, here
             act_backward_product(H[l], dZ[l + 1], W[l + 1], scratch[l + 1], dZ[l], db[l],
                                  work, B, s[l + 1], s[l + 2], net.kinds[l],
@@ -526,6 +538,10 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
             if WT != NULL and B == 1:
                 input_grad_transposed(s[l], s[l + 1], dZ[l], WT[l],
                                       line_padded(s[l], sizeof(floating)), dZ[l - 1])
+            elif not dropped_at(dr, l) and mm_relu_backward(
+                    B, s[l], s[l + 1], dZ[l], W[l], ldw[l], H[l - 1], dZ[l - 1], work,
+                    net.kinds[l - 1], n_threads):
+                formed = l - 1      # dZ_{l-1} itself, relu's backward in the write-back
             else:
                 mm(False, True, B, s[l], s[l + 1], 1.0, dZ[l], s[l + 1], W[l], ldw[l],
                    0.0, dZ[l - 1], s[l])
