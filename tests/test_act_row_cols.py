@@ -13,14 +13,7 @@ the compiler's choice on either form (the column blocks' own scalar tail gives d
 ones inlined in two places at -O3). The Python tests reach the one-sweep form only
 through dense_backward's bias gradient, whose NaN-insensitive comparison cannot see a
 wrong NaN in dZ, and never with j0 > 0."""
-import os
-import shutil
-import subprocess
-import sysconfig
-
-import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests._avx512_harness import run_harness
 
 HARNESS = r"""
 #include <Python.h>
@@ -74,8 +67,8 @@ static void regions(void)
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     int r;
     for (r = 0; r < 4; r++) {
-        region[r] = mmap(NULL, CAP + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+        region[r] = mmap(NULL, CAP + pg, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (region[r] == MAP_FAILED || mprotect(region[r] + CAP, pg, PROT_NONE)) {
             perror("mmap");
             exit(2);
@@ -159,36 +152,10 @@ int main(void)
 """
 
 
-def _has_avx512():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return all(f" {flag}" in flags for flag in ("avx512f", "avx512vl", "avx512dq",
-                                                 "avx512bw"))
-
-
 def test_relu_cols_one_sweep_is_the_column_blocks_bitwise(tmp_path):
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(cc) is None:
-        pytest.skip(f"no C compiler ({cc})")
-    if sysconfig.get_platform().split("-")[-1] not in ("x86_64", "amd64"):
-        pytest.skip("the one-sweep form is x86-64 AVX-512 code")
-    if not _has_avx512():
-        pytest.skip("no AVX-512 here: the batch backward is the column blocks")
-    src = tmp_path / "harness.c"
-    src.write_text(HARNESS)
-    exe = tmp_path / "harness"
     # -O3, as setup.py builds the kernels
-    build = subprocess.run([cc, "-O3", "-Wall", "-Werror", "-Wno-unused-function",
-                            "-mfma", "-mavx2", "-mavx512f", "-mavx512vl", "-mavx512dq",
-                            "-mavx512bw", "-I", ROOT, "-I", os.path.join(ROOT, "nnlib",
-                                                                         "_kernels"),
-                            "-I", sysconfig.get_paths()["include"], str(src), "-o",
-                            str(exe), "-lm"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
+    run = run_harness(tmp_path, HARNESS, "the batch backward is the column blocks",
+                      opt="-O3", timeout=300)
     assert run.returncode == 0, (run.returncode, run.stdout[-3000:], run.stderr[-2000:])
     compared = int(run.stdout.split("compared ")[1].split()[0])
     assert compared > 100000, run.stdout[-500:]
