@@ -4,14 +4,7 @@ column to past NN_FUSED_MAX_COLS (where the pass is those two calls), in float32
 float64, with zero coefficients, -0, rows padded or not, and sentinels in the padding.
 The training loop reaches the pass only up to NN_FUSED_MAX_COLS columns
 (test_train_batch1_fused.py), so the C harness is what reaches the rest."""
-import os
-import shutil
-import subprocess
-import sysconfig
-
-import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests._avx512_harness import run_harness
 
 HARNESS = r"""
 #include <Python.h>
@@ -79,32 +72,7 @@ int main(void)
 """
 
 
-def _has_avx512():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return all(f" {flag}" in flags for flag in ("avx512f", "avx512vl", "avx512dq",
-                                                 "avx512bw"))
-
-
 def test_rank1_axpys_is_the_two_calls_at_every_width(tmp_path):
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(cc) is None:
-        pytest.skip(f"no C compiler ({cc})")
-    if sysconfig.get_platform().split("-")[-1] not in ("x86_64", "amd64"):
-        pytest.skip("the pass is x86-64 AVX-512 code")
-    if not _has_avx512():
-        pytest.skip("no AVX-512 here: the pass is the two calls")
-    src = tmp_path / "harness.c"
-    src.write_text(HARNESS)
-    exe = tmp_path / "harness"
-    build = subprocess.run([cc, "-O2", "-Wall", "-Werror", "-Wno-unused-function",
-                            "-mfma", "-mavx2", "-mavx512f", "-mavx512vl", "-mavx512dq",
-                            "-mavx512bw", "-I", ROOT, "-I", sysconfig.get_paths()["include"],
-                            str(src), "-o", str(exe)], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    run = run_harness(tmp_path, HARNESS, "the pass is the two calls")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "max fused columns 128 64" in run.stdout

@@ -198,9 +198,13 @@ NN_RELU_BACKWARD_COLS(nn_relu_backward_colblocks_d, double, nn_vd, nn_vmd)
  * vectors are 32 bytes wide) and run down all the rows a whole row apart, which at 512
  * columns lands every row on the same few L1 sets (the 784-512-512-10 network's hidden
  * layers at batch 256 take half the time this way). Each d and each column's additions,
- * in row order, are the same, so the results are bitwise those of the column form.
- * Fewer columns than one vector stay with the column blocks, whose sums stay in
- * registers (there a sweep over rows is twice as slow). */
+ * in row order, are the same, so the results are bitwise those of the column form
+ * (tests/test_act_row_cols.py), but for which NaN a sum of two NaNs keeps: x86 keeps
+ * the first operand's, and GCC takes the addition as commutative (here it folds the
+ * loaded sums in as the second operand, so the later row's NaN wins; in the column
+ * blocks the earlier row's), so a bias gradient with two NaN terms in a column may
+ * differ in that NaN's sign. Fewer columns than one vector stay with the column
+ * blocks, whose sums stay in registers (there a sweep over rows is twice as slow). */
 /* lanes j .. j + 16 (8 for double) of the row at h, g, z in mask mk, the rest neither
    read nor written: d = g where h > 0 (ordered: NaN fails), g * 0 elsewhere; z = d,
    work += d (the enclosing loop's h, g, z, j and zv, a vector of zeros) */
