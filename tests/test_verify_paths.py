@@ -562,3 +562,37 @@ def test_a_plain_sgd_step_without_its_decay_fails(monkeypatch):
     bad = {r["path"] for it in items for r in it["paths"] if not r["passed"]}
     assert bad and all("weight_decay" in p for p in bad)
     assert not any("B=1," in p or "NN_SMALL_GEMM_MAX_K+1" in p for p in bad)
+
+
+@pytest.mark.parametrize("dname", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(13, 5, 15, 3), (13, 5, 37, 3), (13, 5, 37, 1),
+                                   (256, 784, 512, 10)])
+def test_the_relu_step_operands_make_every_value_exact(dname, shape):
+    dt = paths.DTYPES[dname]
+    big = 2 ** (np.finfo(dt).nmant + 1)
+    X, W0, b0, W1, b1, T, D = paths.relu_step_operands(shape, dname, 0)
+    Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64) for a in (X, W0, b0, W1, b1))
+    B = shape[0]
+    Z0 = Xi @ W0i + b0i
+    H0 = np.maximum(Z0, 0)
+    assert (Z0 < 0).mean() > 0.2 and (H0 > 0).mean() > 0.2     # both sides of the kink
+    assert np.array_equal(T.astype(np.int64), H0 @ W1i + b1i - B * D)   # T is exact
+    dz = (np.float64(1.0 / B) * (B * D).astype(np.float64)).astype(dt)
+    assert np.array_equal(dz, D) and (D != 0).mean() > 0.3
+    aX, aW0, aW1, aD = abs(Xi), abs(W0i), abs(W1i), abs(D)
+    aH0 = aX @ aW0 + abs(b0i)
+    # the sums of the terms' magnitudes bound every partial sum, in any order
+    for bound in (aH0, aH0 @ aW1 + abs(b1i) + B * aD, aD @ aW1.T, aX.T @ (aD @ aW1.T),
+                  8 * aW0 + aX.T @ (aD @ aW1.T), 8 * aW1 + aH0.T @ aD):
+        assert bound.max() < big
+
+
+def test_the_relu_step_plan_straddles_the_blocked_width():
+    P = paths._paths()
+    cases = paths.plan()["epoch_relu"]
+    # dZ_1 W_1^T: m = B, n = hidden, k = n_out
+    blocked = [paths.blocked(P, B, h, o) for label, (B, i, h, o), key in cases]
+    assert any(blocked) and not all(blocked)
+    assert any(not paths.blocked(P, B, h, o) and o > 1 and B > 1
+               for label, (B, i, h, o), key in cases)          # below the width
+    assert any(o == 1 for label, (B, i, h, o), key in cases)   # k = 1

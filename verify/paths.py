@@ -195,6 +195,13 @@ ERROR_MODELS = {
                             "(lr 2^-3, weight decay 0 or 2^-4) of integer operands whose "
                             "loss gradient is an integer D (sgd_step_operands): 2^7 W' = "
                             "2^7 beta W - 2^4 X^T D, exact in the dtype on every path"),
+    "run_epoch relu step": ("exact (cap 0 ulp)", "W and b of both layers after one "
+                            "plain-SGD step (lr 2^-3) of a relu-identity network on "
+                            "integer operands whose loss gradient is an integer D "
+                            "(relu_step_operands): relu's backward dZ_0 = (D W_1^T) [H_0 > "
+                            "0] (0 at H_0 = 0), its bias gradient and 2^3 W' = 2^3 W - dW "
+                            "exact in the dtype on every path (the product's write-back, "
+                            "act_backward, act_backward_product)"),
     "epoch loss_grad": ("loss: the loss's own model; db: T1 = sum_i |dz_i| (+ the loss "
                         "gradient's T1), Td = its Td summed",
                         "train.loss_grad of a one-layer identity network with W = I, b = 0 "
@@ -755,6 +762,7 @@ def plan():
         "dense": dense,
         "dense_products": product_plan(P),
         "epoch_sgd": sgd_step_plan(P),
+        "epoch_relu": relu_step_plan(P),
     }
 
 
@@ -815,6 +823,25 @@ def sgd_step_plan(P):
         out += [(f"B={r}, {i} -> {o}: m n k = NN_SMALL_GEMM_MAX_MNK{rel} ({t})", (r, i, o),
                  "NN_SMALL_GEMM_MAX_MNK")
                 for (r, i, o), names in _macs_shapes(P, t) if "dW = X^T dZ" in names]
+    return out
+
+
+def relu_step_plan(P):
+    """[(label, (B, n_in, hidden, n_out), threshold)]: relu-identity networks whose
+    hidden layer's input gradient dZ_1 W_1^T (mm's m = B, n = hidden, k = n_out) and
+    forward product X W_0 (n = hidden) straddle NN_SMALL_GEMM_MIN_N, where the training
+    loop takes relu's backward and the bias and relu into the blocked loops' write-back
+    (gemm_small.h with AVX-512; act_backward and bias_act elsewhere), and a hidden layer
+    of several vectors with a masked last one; one output (k = 1, never blocked) beside
+    three."""
+    N = P["NN_SMALL_GEMM_MIN_N"]
+    out = [(f"B=13, 5 -> {v} relu -> 3: n = NN_SMALL_GEMM_MIN_N{rel} ({v})",
+            (13, 5, v, 3), "NN_SMALL_GEMM_MIN_N")
+           for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1"))]
+    out += [("B=13, 5 -> 37 relu -> 3: hidden 37 (vectors and a masked tail)",
+             (13, 5, 37, 3), "masked tail"),
+            ("B=13, 5 -> 37 relu -> 1 (k = 1: the plain loops)", (13, 5, 37, 1),
+             "one row / k = 1")]
     return out
 
 
@@ -1547,13 +1574,9 @@ class _Runner:
                                      key, 1)
 
     # --- the training epoch's plain SGD step -------------------------------------------
-    def epoch_sgd(self, seeds):
-        """One plain-SGD step of ``train.run_epoch`` (a one-layer identity network, squared
-        error, all B rows in one batch): the fused update W <- beta W - lr X^T dZ is mm
-        with alpha = -lr and beta = 1 (no weight decay, no l2) or 1 - lr wd, the
-        training step's only product that reads C. On the exact operands of
-        ``sgd_step_operands`` W and b after the step must be exact, on both sides of
-        each of mm's bounds for that product (``sgd_step_plan``)."""
+    def _run_epoch_cases(self, cases, seeds):
+        """``cases(api, sgd, seeds)`` with the compiled training API and nnlib's SGD, on
+        one BLAS thread, where run_epoch's cases are wanted and the build has both."""
         from verify.train import compiled_api
         api = compiled_api()
         sgd = K.nnlib_attr("optim.SGD")
@@ -1561,7 +1584,16 @@ class _Runner:
                 or not self.wanted("run_epoch")):
             return
         with one_blas_thread():         # (as in dense_products)
-            self._epoch_sgd(api, sgd, seeds)
+            cases(api, sgd, seeds)
+
+    def epoch_sgd(self, seeds):
+        """One plain-SGD step of ``train.run_epoch`` (a one-layer identity network, squared
+        error, all B rows in one batch): the fused update W <- beta W - lr X^T dZ is mm
+        with alpha = -lr and beta = 1 (no weight decay, no l2) or 1 - lr wd, the
+        training step's only product that reads C. On the exact operands of
+        ``sgd_step_operands`` W and b after the step must be exact, on both sides of
+        each of mm's bounds for that product (``sgd_step_plan``)."""
+        self._run_epoch_cases(self._epoch_sgd, seeds)
 
     def _epoch_sgd(self, api, sgd, seeds):
         from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
@@ -1588,6 +1620,44 @@ class _Runner:
                                          got if ok else np.full_like(got, np.nan), ex,
                                          dname, dt, lab, key, 1, scale=2 ** 7,
                                          what="identity, squared error, integer operands")
+
+    def epoch_relu(self, seeds):
+        """One plain-SGD step of ``train.run_epoch`` on a relu-identity network (squared
+        error, all B rows in one batch): relu's forward and backward in the training
+        loop, which (with AVX-512, a hidden layer NN_SMALL_GEMM_MIN_N wide or more) the
+        blocked products' write-back forms, or act_backward / act_backward_product. On
+        the exact operands of ``relu_step_operands`` every weight and bias after the
+        step must be exact (``relu_step_plan``)."""
+        self._run_epoch_cases(self._epoch_relu, seeds)
+
+    def _epoch_relu(self, api, sgd, seeds):
+        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (B, i, h, o), key in PLAN["epoch_relu"]:
+                X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
+                Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64) for a in (X, W0, b0, W1, b1))
+                params = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()]
+                net = api.Network([i, h, o], [relu, ident], [0.0, 0.0])
+                setup = api.EpochSetup(
+                    net, params[0], params[1], [None] * 4, X, T,
+                    np.zeros(1, np.int64), api.Workspace([i, h, o], B, o, dt),
+                    LOSS_CODES["squared_error"], B, l2=0.0,
+                    optimizer=sgd(lr=SGD_LR).config())
+                r = api.run_epoch(setup, np.arange(B, dtype=np.int64), 0)
+                ok = r[2] == 1 and r[3] == 0
+                H0 = np.maximum(Xi @ W0i + b0i, 0)
+                dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
+                # 2^3 W' = 2^3 W - dW (lr 2^-3)
+                for output, got, ex in (
+                        ("W_0", params[0][0], 8 * W0i - Xi.T @ dZ0),
+                        ("b_0", params[1][0], 8 * b0i - dZ0.sum(axis=0)),
+                        ("W_1", params[0][1], 8 * W1i - H0.T @ D),
+                        ("b_1", params[1][1], 8 * b1i - D.sum(axis=0))):
+                    self._exact_case("run_epoch", f"{output} after a relu network's SGD "
+                                     "step", got if ok else np.full_like(got, np.nan), ex,
+                                     dname, dt, label, key, 1, scale=2 ** 3,
+                                     what="relu, identity, squared error, integer operands")
 
     def _exact_case(self, kernel, output, got, exact, dname, dt, label, key, threads,
                     scale=1, what="identity, integer operands"):
@@ -1641,6 +1711,35 @@ def sgd_step_operands(shape, dname, seed):
     D = np.where(dz == D, D, 0)
     T = X @ W + b - B * D
     return X.astype(dt), W.astype(dt), b.astype(dt), T.astype(dt), D
+
+
+def relu_step_operands(shape, dname, seed):
+    """X (B, n_in), W_0 (n_in, h), b_0, W_1 (h, n_out), b_1, targets T and the loss
+    gradient D (int64) of one plain-SGD step of a relu-identity network under squared
+    error, for ``shape`` = (B, n_in, h, n_out): integers of magnitude up to the largest M
+    that keeps every intermediate below 2^(p-1) (H_0 = relu(X W_0 + b_0), Z_1 = H_0 W_1 +
+    b_1, D W_1^T, X^T dZ_0, H_0^T D and 2^3 W - dW), a third of them 0, and T = Z_1 - B D
+    with D as in ``sgd_step_operands`` (its gradient, as the epoch forms it, is D
+    exactly). Roughly half the pre-activations are negative, so H_0 = 0 there."""
+    B, i, h, o = shape
+    dt = DTYPES[dname]
+    p = np.finfo(dt).nmant + 1
+    M = 1
+    while max((h + 1) * (i + 1) * (M + 1) ** 3 + B * (M + 1), B * (i + 1 + o) * (M + 1) ** 3
+              ) + 8 * (M + 1) < 2 ** (p - 1):
+        M += 1
+    rng = np.random.default_rng([seed, 11, B, i, h, o])
+
+    def draw(*s):
+        v = rng.integers(-M, M + 1, s)
+        v[rng.random(s) < 1 / 3] = 0
+        return v
+    X, W0, b0, W1, b1, D = draw(B, i), draw(i, h), draw(h), draw(h, o), draw(o), draw(B, o)
+    dz = (np.float64(1.0 / B) * (B * D).astype(np.float64)).astype(dt)
+    D = np.where(dz == D, D, 0)
+    H0 = np.maximum(X @ W0 + b0, 0)
+    T = H0 @ W1 + b1 - B * D
+    return tuple(a.astype(dt) for a in (X, W0, b0, W1, b1, T)) + (D,)
 
 
 def product_operands(shape, dname, seed):
@@ -1734,6 +1833,7 @@ def run_paths(ctx):
         run.dense(seeds)
         run.dense_products(seeds)
         run.epoch_sgd(seeds)
+        run.epoch_relu(seeds)
         run.epoch_losses(seeds)
     blas_bases, this_fp = load_blas_baselines(), None
     if any(c.blas for c in run.cases.values()):

@@ -414,6 +414,26 @@ FAULTS = [
           "weight_decay=0.01), epochs=1, batch_size=4, random_state=3, n_threads=1)['loss']]"
           " + m.params)(nnlib.Sequential([nnlib.Dense(5, 16, 'tanh', random_state=0), "
           "nnlib.Dense(16, 3, random_state=1)]))"),
+    # gemm_small.h's AVX-512 write-back forms a relu layer's output (bias and relu) and,
+    # from the product dZ W^T of the layer above, its backward and bias gradient in the
+    # training loop, where its loops take the product (a layer 16+ wide): elsewhere
+    # (AVX2, no AVX-512) these faults are equivalent
+    Fault("train-gemm-relu-grad-kink", GEMM,
+          "_mm512_mask_cmp_##SUF##_mask(mk, hv, zero, _CMP_GT_OQ), s[r][v]);",
+          "_mm512_mask_cmp_##SUF##_mask(mk, hv, zero, _CMP_GE_OQ), s[r][v]);",
+          "kink", "relu's backward in the product's write-back passes the gradient at "
+          "H = 0: dead units learn",
+          "train", "the training loop, a relu layer 16+ wide under a layer of 2+ outputs, "
+          "batches of 2+ rows (AVX-512)",
+          "fit(act='relu', dtype=np.float32, hidden=20, batch_size=8, epochs=1)"),
+    Fault("train-gemm-bias-act-tail-bias", GEMM,
+          "const V bv = _mm512_maskz_loadu_##SUF(v == nv - 1 ? last : (M)FULL,",
+          "const V bv = _mm512_maskz_loadu_##SUF(v == nv - 1 ? (M)0 : (M)FULL,",
+          "dropped-term", "the forward product's write-back adds no bias to the columns "
+          "of its last vector",
+          "train", "the training loop's forward, an identity or relu layer 16+ wide, "
+          "batches of 2+ rows (AVX-512)",
+          "fit(act='relu', dtype=np.float32, hidden=21, batch_size=8, epochs=1)"),
     # ---- optimizers ---------------------------------------------------------------------
     Fault("optim-adam-bias-correction-step", RULES,
           "a.step_size = lr / (1.0 - pow(cfg.beta1, <double>step))",

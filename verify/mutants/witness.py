@@ -52,10 +52,10 @@ def opt_run(opt, n=7, steps=3, n_threads=None, dtype=np.float64):
 
 
 def fit(loss="softmax_cross_entropy", optimizer=None, batch_size=4, l2=0.0,
-        l2_per_batch=False, act="tanh", epochs=2, dtype=np.float64, n=23):
-    """Weights and loss history of a small 5-7-3 network fitted by nnlib's compiled epoch
-    (targets: normal values for squared error, three 0/1 labels per row for the logistic
-    loss, a class otherwise)."""
+        l2_per_batch=False, act="tanh", epochs=2, dtype=np.float64, n=23, hidden=7):
+    """Weights and loss history of a small 5-``hidden``-3 network fitted by nnlib's
+    compiled epoch (targets: normal values for squared error, three 0/1 labels per row
+    for the logistic loss, a class otherwise)."""
     import nnlib
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 5))
@@ -65,8 +65,8 @@ def fit(loss="softmax_cross_entropy", optimizer=None, batch_size=4, l2=0.0,
         y = rng.integers(0, 2, (n, 3)).astype(np.float64)
     else:
         y = rng.integers(0, 3, n)
-    model = nnlib.Sequential([nnlib.Dense(5, 7, act, dtype=dtype, random_state=0),
-                              nnlib.Dense(7, 3, dtype=dtype, random_state=1)])
+    model = nnlib.Sequential([nnlib.Dense(5, hidden, act, dtype=dtype, random_state=0),
+                              nnlib.Dense(hidden, 3, dtype=dtype, random_state=1)])
     hist = model.fit(X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                      batch_size=batch_size, random_state=3, l2=l2, l2_per_batch=l2_per_batch,
                      n_threads=1)
