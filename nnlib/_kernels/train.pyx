@@ -22,7 +22,8 @@ and loops over mini-batches with no Python call and no allocation per step:
 
 Gather. A batch of more than one dense row is copied into the workspace (``Xb``) in
 visiting order; while a step runs, the next batch's rows are prefetched into L2
-(``prefetch.h``), so its gather does not wait on memory row by row.
+(``prefetch.h``), so its gather does not wait on memory row by row, when they are few
+enough to stay there through the step (``PREFETCH_MAX_BYTES``).
 
 Products. With BLAS on one thread, float64 products above ``SMALL_GEMM_MNK``
 multiply-adds (a step's, and ``loss_grad``'s over all rows) go to BLAS in row blocks
@@ -419,6 +420,15 @@ cdef enum:
     SMALL_GEMM_MNK = 1000000
 
 
+# The next batch is prefetched (``nn_prefetch_rows``) only when its rows take at most
+# this many bytes: a larger batch does not stay in L2 through the step's own products
+# (the 784-512-512-10 net's weights alone are 2.7 MB), so the gather reads it from memory
+# again and the prefetch only stalls the loop, on the calling thread (serial on two
+# threads). Batches of 200 rows of 100 doubles (160 KB) gain (prefetch.h).
+cdef enum:
+    PREFETCH_MAX_BYTES = 1 << 18
+
+
 cdef inline void mm_pieces(bint trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                            double alpha, const floating* A, Py_ssize_t lda,
                            const floating* B, Py_ssize_t ldb, double beta, floating* C,
@@ -710,6 +720,19 @@ def _set_copies(kind, bint enabled):
     ``"penalties"``, on or off (tests); returns the previous setting."""
     previous = _COPIES[kind]
     _COPIES[kind] = enabled
+    return previous
+
+
+cdef Py_ssize_t _prefetch_max = PREFETCH_MAX_BYTES
+
+
+def _set_prefetch_max(Py_ssize_t n):
+    """Test hook: the largest batch (in bytes of X's rows) whose next batch is
+    prefetched (``PREFETCH_MAX_BYTES``; -1: never, a huge value: always); returns the
+    previous value. A prefetch changes no value."""
+    global _prefetch_max
+    previous = _prefetch_max
+    _prefetch_max = n
     return previous
 
 
@@ -1544,6 +1567,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef double pend_l2[PEN_SLOTS]
     cdef double pens[PEN_CHAINS]
     cdef Py_ssize_t pend_B[PEN_SLOTS]
+    # only a batch small enough to stay in L2 until its gather (PREFETCH_MAX_BYTES)
+    cdef bint prefetch = c.batch_size * n_in * <Py_ssize_t>sizeof(floating) <= _prefetch_max
     cdef Tally t
     t.total = loss_sum0
     t.seen = 0
@@ -1607,7 +1632,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 for i in range(B):
                     sw_sum += swb[i]
                 swp = swb
-        if B > 1 and not sparse and start + B < n:
+        if B > 1 and not sparse and start + B < n and prefetch:
             # the next batch's rows, gathered at the next step, on their way to L2
             nn_prefetch_rows(<const char*>X, n_in * sizeof(floating), order + start + B,
                              min(c.batch_size, n - start - B), c.N)
