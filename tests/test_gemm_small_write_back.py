@@ -14,7 +14,7 @@ past A's, B's, H's, the bias's or work's last element, or a write past C's or wo
 faults. The Python tests reach these loops only through whole epochs (bitwise against
 two threads, exact integer cases in verify), never with NaN operands or B's rows at a
 page end."""
-from tests._avx512_harness import run_harness
+from tests._avx512_harness import PAGE_END_BUFFERS, run_harness
 
 HARNESS = r"""
 #include <Python.h>
@@ -61,22 +61,7 @@ VALUE(double, uint64_t, 0x7ff0000000000000ull, 0x000fffffffffffffull, 0x00080000
 /* buffers each followed by an inaccessible page; tail(r, bytes) places an array at the
    end of buffer r */
 enum { CAP = 1 << 20, NREG = 6 };
-static char* region[NREG];
-static void regions(void)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    int r;
-    for (r = 0; r < NREG; r++) {
-        region[r] = mmap(NULL, CAP + pg, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (region[r] == MAP_FAILED || mprotect(region[r] + CAP, pg, PROT_NONE)) {
-            perror("mmap");
-            exit(2);
-        }
-    }
-}
-static void* tail(int r, size_t bytes) { return region[r] + CAP - bytes; }
-
+""" + PAGE_END_BUFFERS + r"""
 static long compared, nan_sums;
 
 #define SAME(T, a, b) (memcmp(&(a), &(b), sizeof(T)) == 0)
