@@ -13,7 +13,7 @@ the compiler's choice on either form (the column blocks' own scalar tail gives d
 ones inlined in two places at -O3). The Python tests reach the one-sweep form only
 through dense_backward's bias gradient, whose NaN-insensitive comparison cannot see a
 wrong NaN in dZ, and never with j0 > 0."""
-from tests._avx512_harness import run_harness
+from tests._avx512_harness import PAGE_END_BUFFERS, run_harness
 
 HARNESS = r"""
 #include <Python.h>
@@ -60,23 +60,8 @@ VALUE(double, uint64_t, 0x7ff0000000000000ull, 0x000fffffffffffffull, 0x00080000
 
 /* four buffers, each followed by an inaccessible page: an array placed at a buffer's
    end (tail) faults on any access past its last element */
-enum { CAP = 1 << 18 };
-static char* region[4];
-static void regions(void)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    int r;
-    for (r = 0; r < 4; r++) {
-        region[r] = mmap(NULL, CAP + pg, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (region[r] == MAP_FAILED || mprotect(region[r] + CAP, pg, PROT_NONE)) {
-            perror("mmap");
-            exit(2);
-        }
-    }
-}
-static void* tail(int r, size_t bytes) { return region[r] + CAP - bytes; }
-
+enum { CAP = 1 << 18, NREG = 4 };
+""" + PAGE_END_BUFFERS + r"""
 static long compared, nan_sums;
 
 #define CHECK(T, SUF)                                                                      \

@@ -566,7 +566,7 @@ def test_a_plain_sgd_step_without_its_decay_fails(monkeypatch):
 
 @pytest.mark.parametrize("dname", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(13, 5, 15, 3), (13, 5, 37, 3), (13, 5, 37, 1),
-                                   (256, 784, 512, 10)])
+                                   (13, 5, 70, 17), (256, 784, 512, 10)])
 def test_the_relu_step_operands_make_every_value_exact(dname, shape):
     dt = paths.DTYPES[dname]
     big = 2 ** (np.finfo(dt).nmant + 1)
@@ -583,7 +583,8 @@ def test_the_relu_step_operands_make_every_value_exact(dname, shape):
     aH0 = aX @ aW0 + abs(b0i)
     # the sums of the terms' magnitudes bound every partial sum, in any order
     for bound in (aH0, aH0 @ aW1 + abs(b1i) + B * aD, aD @ aW1.T, aX.T @ (aD @ aW1.T),
-                  8 * aW0 + aX.T @ (aD @ aW1.T), 8 * aW1 + aH0.T @ aD):
+                  8 * aW0 + aX.T @ (aD @ aW1.T), 8 * aW1 + aH0.T @ aD,
+                  8 * abs(b0i) + (aD @ aW1.T).sum(axis=0), 8 * abs(b1i) + aD.sum(axis=0)):
         assert bound.max() < big
 
 
@@ -596,3 +597,13 @@ def test_the_relu_step_plan_straddles_the_blocked_width():
     assert any(not paths.blocked(P, B, h, o) and o > 1 and B > 1
                for label, (B, i, h, o), key in cases)          # below the width
     assert any(o == 1 for label, (B, i, h, o), key in cases)   # k = 1
+    # float64 forms dZ_1 W_1^T inside act_backward_product under an output layer at most
+    # NARROW_K wide (dense.pxd: 16, not a paths.h bound), so only a wider one reaches the
+    # write-back's float64 relu backward (NN_GEMM512_COLSUMS_pd); and a hidden layer of
+    # more than four float vectors reaches the float loops' 4-vector panel and a second
+    # panel (the offsets of H, work and the bias by panel)
+    narrow_k = 16
+    assert any(paths.blocked(P, B, h, o) and o > narrow_k
+               for label, (B, i, h, o), key in cases)
+    assert any(paths.blocked(P, B, h, o) and h > 4 * 16
+               for label, (B, i, h, o), key in cases)

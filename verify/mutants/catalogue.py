@@ -434,6 +434,27 @@ FAULTS = [
           "train", "the training loop's forward, an identity or relu layer 16+ wide, "
           "batches of 2+ rows (AVX-512)",
           "fit(act='relu', dtype=np.float32, hidden=21, batch_size=8, epochs=1)"),
+    # float64 reaches the write-back's relu backward only under an output layer wider
+    # than NARROW_K (16): under a narrower one act_backward_product forms dZ W^T itself
+    Fault("train-gemm-relu-grad-colsum-d", GEMM,
+          "w0_ = _mm512_add_pd(w0_, s[r][v]);",
+          "w0_ = _mm512_add_pd(w0_, r ? s[r][v] : _mm512_setzero_pd());",
+          "dropped-term", "the float64 bias gradient of a relu layer formed in the "
+          "product's write-back leaves out the first row of each row block",
+          "train", "float64, a relu layer 16+ wide under a layer of 17+ outputs, batches "
+          "of 2+ rows (AVX-512)",
+          "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 17, optimizer=optim.SGD("
+          "lr=0.1), epochs=1, batch_size=8, random_state=3, n_threads=1)['loss']] + "
+          "m.params)(nnlib.Sequential([nnlib.Dense(5, 20, 'relu', random_state=0), "
+          "nnlib.Dense(20, 17, random_state=1)]))"),
+    Fault("train-gemm-relu-grad-panel-h", GEMM,
+          "const T* hj = act == NN_GEMM_ACT_RELU_GRAD ? H + j0 : H;",
+          "const T* hj = H;",
+          "index", "relu's backward in the product's write-back reads every column "
+          "panel's mask from the first panel's H",
+          "train", "a relu layer more than one panel wide (64+ floats, 32+ doubles) under "
+          "a layer of 2+ outputs, batches of 2+ rows (AVX-512)",
+          "fit(act='relu', dtype=np.float32, hidden=70, batch_size=8, epochs=1)"),
     # ---- optimizers ---------------------------------------------------------------------
     Fault("optim-adam-bias-correction-step", RULES,
           "a.step_size = lr / (1.0 - pow(cfg.beta1, <double>step))",
