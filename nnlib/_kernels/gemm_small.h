@@ -89,8 +89,8 @@
    (nn_gemm_small_bias_act_*: bias_act's identity and relu, bit for bit); or relu's
    backward from its output H (C's layout), x where H > 0 (ordered) else x * 0, with
    the column sums of the results added in double row after row into work
-   (nn_gemm_small_relu_grad_*, work[:n] zeroed first: act_backward's dZ and sums, bit
-   for bit; dense.pxd). */
+   (nn_gemm_small_relu_grad_*, work[:n] zeroed first whenever m, n and k are in the
+   loops' range: act_backward's dZ and sums, bit for bit; dense.pxd). */
 enum { NN_GEMM_ACT_NONE = 0, NN_GEMM_ACT_BIAS = 1, NN_GEMM_ACT_RELU = 2,
        NN_GEMM_ACT_RELU_GRAD = 3 };
 
@@ -441,7 +441,8 @@ NAME##_body(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, 
         const int nv = r >= NN_GEMM512_NV * LN ? NN_GEMM512_NV : (int)((r + LN - 1) / LN);  \
         const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r : nv * LN)));               \
         const T* bj = act == NN_GEMM_ACT_BIAS || act == NN_GEMM_ACT_RELU ? bias + j0 : bias; \
-        const T* hj = act == NN_GEMM_ACT_RELU_GRAD ? H + j0 : H;                             \
+        /* (not relu's backward: C's own panel, unread, so the row offsets stay in C) */    \
+        const T* hj = act == NN_GEMM_ACT_RELU_GRAD ? H + j0 : C + j0;                        \
         double* wj = act == NN_GEMM_ACT_RELU_GRAD ? work + j0 : work;                        \
         w = r < nv * LN ? r : nv * LN;                                                      \
         if (!trans_b) {                                                                     \

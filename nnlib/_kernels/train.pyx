@@ -17,6 +17,8 @@ and loops over mini-batches with no Python call and no allocation per step:
     forward     H_l = g_l(H_{l-1} W_l + b_l)          dense.pxd: mm_bias_act
     loss        dH_L = d(mean loss)/dH_L               loss_rows.pxd: loss_grad_batch
     backward    dZ_l = dH_l * g_l'(H_l), db_l = sum dZ_l, dH_{l-1} = dZ_l W_l^T
+                (relu below a blocked dZ_l W_l^T: dZ_{l-1}, db_{l-1} in its write-back,
+                dense.pxd: mm_relu_backward)
     check       loss and every db_l finite, else stop BEFORE touching any weight
     update      dW_l = H_{l-1}^T dZ_l (+ l2 W_l); optim_update on W_l, b_l, their state
 
