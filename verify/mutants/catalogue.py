@@ -448,8 +448,8 @@ FAULTS = [
           "m.params)(nnlib.Sequential([nnlib.Dense(5, 20, 'relu', random_state=0), "
           "nnlib.Dense(20, 17, random_state=1)]))"),
     Fault("train-gemm-relu-grad-panel-h", GEMM,
-          "const T* hj = act == NN_GEMM_ACT_RELU_GRAD ? H + j0 : H;",
-          "const T* hj = H;",
+          "const T* hj = act == NN_GEMM_ACT_RELU_GRAD ? H + j0 : C + j0;",
+          "const T* hj = act == NN_GEMM_ACT_RELU_GRAD ? H : C + j0;",
           "index", "relu's backward in the product's write-back reads every column "
           "panel's mask from the first panel's H",
           "train", "a relu layer more than one panel wide (64+ floats, 32+ doubles) under "
