@@ -170,8 +170,7 @@ class FitLoop:
             return False
         logs = {"loss": result.mean_loss, "time": time.perf_counter() - tic,
                 "lr": optimizer.lr}
-        if self.metrics or self.evaluation is not None:     # else no entries to add
-            logs.update(self._metrics())
+        logs.update(self._metrics())
         history.append(**logs)
         history.epochs = epoch + 1
         self._last_logs = logs
