@@ -27,6 +27,26 @@ def test_orders_match_numpy_epoch_after_epoch(impl, seed):
         np.testing.assert_array_equal(got, want)
 
 
+# SeedOrders draws in blocks (512 positions, 64 PCG64 outputs made ahead = 128 draws):
+# lengths around their edges, in a stream that starts some orders on a buffered half
+BLOCK_LENGTHS = [63, 64, 65, 127, 128, 129, 511, 512, 513, 514, 1023, 1024, 1025, 1537,
+                 4096, 4097]
+
+
+@pytest.mark.parametrize("seed", list(range(30)) + [2**32 + 1, 2**63, 2**64 - 1])
+def test_orders_match_numpy_for_a_stream_of_random_lengths(seed):
+    from nnlib._kernels.shuffle import generator_permutation
+    lengths = (np.random.default_rng(seed + 1000).integers(0, 3000, 40).tolist()
+               + BLOCK_LENGTHS + [1, 2, 1797, 1797, 1797])
+    ours, numpy, one_pass = (SeedOrders(seed), np.random.default_rng(seed),
+                             np.random.default_rng(seed))
+    for n in lengths:                   # one stream: each order leaves the next's state
+        want = numpy.permutation(n)
+        np.testing.assert_array_equal(ours.permutation(n), want)
+        # the one-pass draw with a branch per draw (Generator's own bit generator)
+        np.testing.assert_array_equal(generator_permutation(one_pass, n), want)
+
+
 def test_long_order_matches_numpy():
     np.testing.assert_array_equal(SeedOrders(9).permutation(100_000),
                                   np.random.default_rng(9).permutation(100_000))

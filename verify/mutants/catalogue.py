@@ -590,15 +590,25 @@ FAULTS = [
           "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
     # ---- the fit path's compiled shortcuts (verify.fast_paths) ---------------------------
     Fault("train-orders-interval-bound", SHUFFLE,
-          "while ((v = (next32(st) & mask)) > hi) {}",
-          "while ((v = (next32(st) & mask)) >= hi) {}",
+          "i -= (w <= (uint32_t)i);",
+          "i -= (w < (uint32_t)i);",
           "off-by-one", "the bounded draw of the seed orders rejects hi itself: Fisher-Yates "
           "draws from [0, i) (Sattolo's cycles), not NumPy's [0, i]",
           "train", "fit with an int random_state (SeedOrders, the epoch orders)",
           "__import__('nnlib._random', fromlist=['x']).shuffle_orders(3).permutation(9)"),
+    Fault("train-generator-orders-interval-bound", SHUFFLE,
+          "while ((v = (next32(st) & mask)) > hi) {}",
+          "while ((v = (next32(st) & mask)) >= hi) {}",
+          "off-by-one", "the bounded draw of a Generator's compiled orders rejects hi "
+          "itself: Fisher-Yates draws from [0, i) (Sattolo's cycles), not NumPy's [0, i]",
+          "train", "fit with a NumPy Generator random_state (generator_permutation)",
+          "__import__('nnlib._kernels.shuffle', fromlist=['x']).generator_permutation("
+          "np.random.default_rng(3), 9)"),
     Fault("train-orders-half-swapped", SHUFFLE,
-          "r->half = (uint32_t)(v >> 32);\n        return (uint32_t)v;",
-          "r->half = (uint32_t)v;\n        return (uint32_t)(v >> 32);",
+          "d->half[d->len++] = (uint32_t)v;\n"
+          "            d->half[d->len++] = (uint32_t)(v >> 32);",
+          "d->half[d->len++] = (uint32_t)(v >> 32);\n"
+          "            d->half[d->len++] = (uint32_t)v;",
           "index", "the seed orders' 32-bit draws take the high half of each 64-bit draw "
           "first (NumPy's PCG64 gives the low half first, keeps the high one)",
           "train", "fit with an int random_state (SeedOrders, the epoch orders)",
