@@ -62,12 +62,16 @@ _TRAIN = None
 def compiled_train():
     """The compiled epoch module, with BLAS resolved (imported on first use: ``import
     nnlib`` stays light)."""
-    global _TRAIN
+    global _TRAIN, copy_arrays
     if _TRAIN is None:
         from nnlib._kernels import blas, train
+        from nnlib._kernels.aligned import copy_arrays
         blas.load()
         _TRAIN = train
     return _TRAIN
+
+
+copy_arrays = None      # nnlib._kernels.aligned's, set by compiled_train()
 
 
 # Per model (weak keys: nothing outlives the model, nothing is pickled with it): the
@@ -699,11 +703,8 @@ class TrainingRun(ClaimedRun):
                           [None if s is None else s.copy() for s in self.states])
         else:
             weights, states = self._snap
-            for buf, a in zip(weights, self.params):
-                np.copyto(buf, a)
-            for buf, a in zip(states, self.states):
-                if a is not None:
-                    np.copyto(buf, a)
+            copy_arrays(weights, self.params)
+            copy_arrays(states, self.states)
         return self._snap
 
     def _finite(self):

@@ -124,3 +124,55 @@ def test_flat_float_names_a_dtype_that_is_not_one(dtype):
             flat_float(a, dtype)
     assert flat_float(np.ones(3, np.float32), np.dtype(np.float32))
     assert flat_float(np.ones(3, np.float32), None)
+
+
+# copy_arrays: the snapshot copy of a training epoch (TrainingRun._snapshot)
+def _pair_pool():
+    return [np.zeros((3, 4), np.float32), np.zeros(4, np.float32), np.zeros(5)]
+
+
+COPY_REFUSED = [
+    pytest.param(lambda d: (d, [None, d[1].copy(), d[2].copy()]), id="none-beside-array"),
+    pytest.param(lambda d: (d, [d[0].astype(np.float64), d[1], d[2]]), id="dtype"),
+    pytest.param(lambda d: (d, [d[0].reshape(4, 3).copy(), d[1], d[2]]), id="shape"),
+    pytest.param(lambda d: (d, [np.zeros((4, 3), np.float32).T, d[1], d[2]]),
+                 id="not-c-contiguous"),
+    pytest.param(lambda d: (d, [d[0], d[1], d[2].astype(">f8")]), id="byte-swapped"),
+    pytest.param(lambda d: (d, [d[0], d[1], [0.0] * 5]), id="list"),
+    pytest.param(lambda d: (d, d[:2]), id="lengths"),
+    pytest.param(lambda d: (tuple(d), list(d)), id="tuple"),
+]
+
+
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+COPY_REFUSED.append(pytest.param(
+    lambda d: ([d[0], d[1], _read_only(d[2])], [x.copy() + 1 for x in d]), id="read-only"))
+
+
+@pytest.mark.parametrize("make", COPY_REFUSED)
+def test_copy_arrays_refuses_a_bad_pair_before_copying_any(make):
+    from nnlib._kernels.aligned import copy_arrays
+    dst, src = make(_pair_pool())
+    before = [None if a is None else np.array(a, copy=True) for a in dst]
+    with pytest.raises(ValueError, match="copy_arrays"):
+        copy_arrays(dst, src)
+    for a, b in zip(dst, before):       # the good pairs before the bad one too
+        if b is not None:
+            assert np.array_equal(a, b)
+
+
+def test_copy_arrays_copies_the_bytes_as_they_are():
+    from nnlib._kernels.aligned import copy_arrays
+    src = [np.array([[np.nan, -0.0], [np.inf, 1e-45]], np.float32),
+           None, np.array([-0.0, np.float64(5e-324)])]
+    src[0].view(np.uint32)[0, 0] = 0x7fc01234        # a NaN with a payload
+    dst = [np.zeros((2, 2), np.float32), None, np.zeros(2)]
+    copy_arrays(dst, src)
+    assert dst[0].tobytes() == src[0].tobytes() and dst[2].tobytes() == src[2].tobytes()
+    m = np.zeros((2, 2), np.float32).view(np.matrix)        # a subclass: its memory
+    copy_arrays([m], [src[0].view(np.matrix)])
+    assert m.tobytes() == src[0].tobytes()

@@ -27,6 +27,7 @@ first bad index and value.
 cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, floor
+from libc.string cimport memmove
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t, uintptr_t)
 
@@ -396,3 +397,49 @@ cdef bint _target_copy_to(int t, int s, const void* y, void* out, Py_ssize_t n,
     if s == cnp.NPY_FLOAT:
         return _target_copy(<const float*>y, <double*>out, n, nonnegative)
     return _target_copy(<const double*>y, <double*>out, n, nonnegative)
+
+
+def copy_arrays(dst, src):
+    """``np.copyto(d, s)`` for each pair of the lists ``dst`` and ``src`` (a pair of two
+    None is skipped), in one C call: a training epoch snapshots its weights and optimizer
+    states on every call, and ``np.copyto`` costs about 0.6 us an array.
+
+    Every pair is checked before anything is copied: ndarrays (subclasses too: only
+    their memory is read and written) of one shape and one native dtype, both C-contiguous, ``d`` writeable; else ValueError and
+    no array changes. The bytes are copied as they are (NaN payloads, -0.0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, b = np.zeros((2, 3)), np.zeros(3)
+    >>> copy_arrays([a, None, b], [np.ones((2, 3)), None, np.arange(3.0)])
+    >>> a.sum(), b
+    (6.0, array([0., 1., 2.]))
+    """
+    if type(dst) is not list or type(src) is not list or len(dst) != len(src):
+        raise ValueError("copy_arrays: dst and src must be lists of one length")
+    cdef Py_ssize_t i, n = len(dst)
+    for i in range(n):
+        d, s = dst[i], src[i]
+        if d is None and s is None:
+            continue
+        if not _copyable(d, s):
+            raise ValueError(f"copy_arrays: pair {i} is not two C-contiguous ndarrays of "
+                             f"one shape and native dtype (the first writeable)")
+    for i in range(n):
+        d, s = dst[i], src[i]
+        if d is not None:
+            memmove(cnp.PyArray_DATA(<cnp.ndarray>d), cnp.PyArray_DATA(<cnp.ndarray>s),
+                    cnp.PyArray_NBYTES(<cnp.ndarray>s))
+
+
+cdef bint _copyable(object d, object s) except -1:
+    if not (cnp.PyArray_Check(d) and cnp.PyArray_Check(s)):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>d, b = <cnp.ndarray>s
+    return (cnp.PyArray_TYPE(a) == cnp.PyArray_TYPE(b)
+            and cnp.PyArray_ITEMSIZE(a) == cnp.PyArray_ITEMSIZE(b)
+            and cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISNOTSWAPPED(b)
+            and same_shape(a, b)
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_C_CONTIGUOUS(b)
+            and cnp.PyArray_ISWRITEABLE(a))
