@@ -360,6 +360,30 @@ def test_all_finite_finds_every_nonfinite_position(dtype, bad):
         assert not train.all_finite(Y), pos
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_at_every_start_past_a_cache_line(dtype):
+    """all_finite checks the values before the array's first 64-byte boundary apart from
+    the rest: arrays starting at each element offset, short and long (past the GIL
+    release), a non-finite value in the head, at the boundary, in the body and last."""
+    from nnlib._kernels import train
+    size = np.dtype(dtype).itemsize
+    buf = np.empty(2048 * 64 + 64, dtype)
+    skip = (-buf.ctypes.data % 64) // size          # buf[skip:] starts on a line
+    for rows, cols in ((1, 1), (1, 5), (3, 7), (5, 37), (2048, 64)):
+        n = rows * cols
+        for offset in range(64 // size + 1):
+            start = skip + offset
+            buf[:] = np.finfo(dtype).max
+            X = buf[start:start + n].reshape(rows, cols)
+            assert train.all_finite(X), (n, offset)
+            head = min(n, (-X.ctypes.data % 64) // size)
+            for pos in sorted({0, head - 1, head, head + 1, n // 2, n - 1}):
+                if 0 <= pos < n:
+                    X.flat[pos] = np.nan if pos % 2 else -np.inf
+                    assert not train.all_finite(X), (n, offset, pos)
+                    X.flat[pos] = 1.0
+
+
 @pytest.mark.parametrize("opt", [lambda: Adam(lr=1e-3, amsgrad=True),
                                  lambda: nnlib.optim.RMSprop(lr=1e-3, centered=True,
                                                              momentum=0.5)],

@@ -144,7 +144,7 @@ caller's floating-point environment, IEEE unless the caller changed it.
 from libc.math cimport isfinite, fabs, ceil, INFINITY
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from cython cimport floating
 from cython.parallel cimport prange
 
@@ -359,13 +359,18 @@ def all_finite(const floating[:, ::1] X):
     """True when the 2-d array X holds no NaN or +-inf: ``np.isfinite(X).all()``
     without the boolean temporary (fit's validation of X runs it on every call)."""
     cdef bint ok = True
-    cdef Py_ssize_t n = X.shape[0] * X.shape[1]
+    cdef Py_ssize_t n = X.shape[0] * X.shape[1], head
     if n == 0:
         return True
+    cdef const floating* a = &X[0, 0]
+    # the values before the first 64-byte boundary apart: from there on no vector load
+    # straddles two cache lines (NumPy starts a large array 16 bytes past one, and the
+    # straddling loads took 7.4 us of 1797 x 64 float32 values against ~3 aligned)
+    head = min(n, <Py_ssize_t>(((64 - <uintptr_t>a % 64) % 64) // sizeof(floating)))
     if keeps_gil(n):
-        return all_finite_ptr(&X[0, 0], n)
+        return all_finite_ptr(a, head) and all_finite_ptr(a + head, n - head)
     with nogil:
-        ok = all_finite_ptr(&X[0, 0], n)
+        ok = all_finite_ptr(a, head) and all_finite_ptr(a + head, n - head)
     return ok
 
 
