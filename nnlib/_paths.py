@@ -57,6 +57,12 @@ INT_PATHS = {
     "OPTIM_CHECK_CHUNK": (
         256, "optim.pyx",
         "the optimizers' overflow dry run works in blocks of this many elements"),
+    "NARROW_K": (
+        16, "train.pyx",
+        "the float64 training loop forms the input gradient dZ W^T of a layer at most this "
+        "wide itself, inside the backward pass below it (dense.pxd's "
+        "act_backward_product); a wider layer's is a product (gemm_small.h's blocked "
+        "loops with relu's backward in their write-back, or BLAS)"),
     "NN_SMALL_GEMM_MAX_K": (
         256, "gemm_small.h",
         "dense.pxd's mm sends a product of at least 2 rows with an inner dimension k from "

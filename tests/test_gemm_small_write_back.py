@@ -1,9 +1,10 @@
 """gemm_small.h's AVX-512 write-back (the training loop's fused passes, dense.pxd's
 mm_bias_act and mm_relu_backward) against the plain product followed by the passes it
-replaces, in a C harness: nn_gemm_small_bias_act_{f,d} (+ bias, identity or relu) against
-nn_gemm_small_{f,d} then bias_act's scalar formulas, and nn_gemm_small_relu_grad_{f,d}
-(relu's backward from H, the column sums in work) against nn_gemm_small_{f,d} then
-act_row.h's nn_relu_backward_cols (act_backward's relu form). Random shapes (1-30 rows:
+replaces, in a C harness: nn_gemm_small_{f,d} with act BIAS or RELU (+ bias, identity or
+relu) against the plain product (act NONE, bias, H and work NULL) then bias_act's scalar
+formulas, and with act RELU_GRAD (relu's backward from H, the column sums in work)
+against the plain product then act_row.h's nn_relu_backward_cols (act_backward's relu
+form). Random shapes (1-30 rows:
 every row block and rows left; 16-200 columns: one to four panels, masked tails; k 2-40),
 both transposes of A and B (B transposed: the gathered panel copy), padded leading
 dimensions, +-0, +-inf and NaN operands, H zero a third of the time. C (and every padding
@@ -111,17 +112,18 @@ static int check_##SUF(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         memcpy(C, init, nC * sizeof(T));                                                   \
         memcpy(R, init, nC * sizeof(T));                                                   \
         for (j = 0; j < n; j++) w[j] = w2[j] = 12345.0;                                    \
-        nn_gemm_small_##SUF(ta, tb, m, n, k, (T)1, A, lda, B, ldb, (T)0, R, ldc);          \
+        nn_gemm_small_##SUF(ta, tb, m, n, k, (T)1, A, lda, B, ldb, (T)0, R, ldc, NULL,     \
+                            NULL, NULL, NN_GEMM_ACT_NONE);                                 \
         if (act == NN_GEMM_ACT_RELU_GRAD) {                                                \
-            nn_gemm_small_relu_grad_##SUF(ta, tb, m, n, k, (T)1, A, lda, B, ldb, (T)0, C,  \
-                                          ldc, H, w);                                      \
+            nn_gemm_small_##SUF(ta, tb, m, n, k, (T)1, A, lda, B, ldb, (T)0, C, ldc, NULL, \
+                                H, w, act);                                                \
             for (j = 0; j < n; j++) w2[j] = 0.0;                                           \
             for (r = 0; r < m; r++)    /* act_backward's relu form, row by row */          \
                 nn_relu_backward_cols_##SUF(H + r * ldc, R + r * ldc, R + r * ldc, w2, 1,  \
                                             n, 0, n);                                      \
         } else {                                                                           \
-            nn_gemm_small_bias_act_##SUF(ta, tb, m, n, k, (T)1, A, lda, B, ldb, (T)0, C,   \
-                                         ldc, bias, act);                                  \
+            nn_gemm_small_##SUF(ta, tb, m, n, k, (T)1, A, lda, B, ldb, (T)0, C, ldc, bias, \
+                                NULL, NULL, act);                                          \
             for (r = 0; r < m; r++)    /* bias_act's formulas */                           \
                 for (j = 0; j < n; j++) {                                                  \
                     T x = R[r * ldc + j] + bias[j];                                        \

@@ -430,50 +430,84 @@ def test_threaded_gather_and_activation_backward_are_bitwise_the_serial_ones(act
         np.testing.assert_array_equal(a, b)
 
 
-def _one_and_two_threads(rng, n, B, sizes, act, dtype, optimizer):
-    """One run_epoch of batches of B over n random rows, a network of ``sizes`` (hidden
-    layer ``act``, linear output, softmax cross-entropy), on one thread and on two from
-    the same weights: each run's parameters and optimizer states."""
-    from nnlib.training import compiled_train, network_of
-    train = compiled_train()
+def _one_and_two_threads(rng, n, B, sizes, act, dtype, optimizer, dropout=None,
+                         twin=False):
+    """One run_epoch of batches of B over n random rows, a network of ``sizes`` (``act``
+    in every hidden layer, a linear output, softmax cross-entropy; a seeded Dropout of
+    rate r before the Dense layer at position p for each p: r of ``dropout``), on one
+    thread and on two from the same weights, and with ``twin`` by the NumPy twin too
+    (nnlib._reference.train): each run's parameters and optimizer states."""
+    from nnlib._reference import train as twin_train
+    from nnlib.training import compiled_train
+    from tests._twin_fit import make_setup
+    compiled = compiled_train()
+    dropout = dropout or {}
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], n)
     order = rng.permutation(n).astype(np.int64)
     runs = []
-    for n_threads in (1, 2):
-        m = nnlib.Sequential([nnlib.Dense(sizes[0], sizes[1], act, dtype=dtype,
-                                          random_state=0),
-                              nnlib.Dense(sizes[1], sizes[2], dtype=dtype, random_state=1)])
-        o = optimizer()
-        states = [s.reshape(-1) for s in o.state_arrays(m.params)]
-        yt, yl = m._targets(y, "softmax_cross_entropy", n)
-        setup = train.EpochSetup(network_of(m), [l.W for l in m.layers],
-                                 [l.b for l in m.layers], states, X, yt, yl,
-                                 train.Workspace(m._sizes(), B, 0, dtype), 0, B,
-                                 optimizer=o.config(), n_threads=n_threads)
-        assert train.run_epoch(setup, order, 0)[2:] == (-(-n // B), 0, True)
-        runs.append([p.copy() for p in m.params] + [s.copy() for s in states])
+    for module, n_threads in [(compiled, 1), (compiled, 2)] + [(twin_train, 1)] * twin:
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if i in dropout:
+                layers.append(nnlib.layers.Dropout(dropout[i], random_state=100 + i))
+            layers.append(nnlib.Dense(a, b, act if i < len(sizes) - 2 else "identity",
+                                      dtype=dtype, random_state=i))
+        m = nnlib.Sequential(layers)
+        setup = make_setup(module, m, X, y, "softmax_cross_entropy", optimizer=optimizer(),
+                           batch_size=B, rows=B, n_threads=n_threads)
+        if dropout:
+            setup.set_dropout([100 + i for i in sorted(dropout)], [0] * len(dropout))
+        assert module.run_epoch(setup, order, 0)[2:] == (-(-n // B), 0, True)
+        runs.append([p.copy() for p in m.params]
+                    + [s.copy() for s in setup.states if s is not None])
     return runs
+
+
+# (id, rows, batch, sizes, dropout {position: rate}) of the write-back test below: one
+# relu layer, then two in a row (the second's backward formed by the output layer's
+# product dZ W^T, the first's by the second's), with dropout between them, above them
+# and on the input (a dropped layer's input gradient is a plain product)
+WRITE_BACK_NETS = [
+    ("30-128-20-b256", 600, 256, (30, 128, 20), {}),
+    ("30-64-64-20-b512", 600, 512, (30, 64, 64, 20), {}),
+    ("30-64-64-20-b512-dropout-between", 600, 512, (30, 64, 64, 20), {1: 0.3}),
+    ("30-40-24-20-b64", 150, 64, (30, 40, 24, 20), {}),
+    ("30-40-24-20-b64-dropout-above", 150, 64, (30, 40, 24, 20), {2: 0.5}),
+    ("30-70-33-3-b13", 40, 13, (30, 70, 33, 3), {}),
+    ("30-70-33-3-b13-dropout-input-and-above", 40, 13, (30, 70, 33, 3), {0: 0.2, 2: 0.25}),
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("act", ["relu", "identity", "tanh"])
-def test_bias_and_activation_in_the_product_write_back_are_bitwise_bias_act(act, dtype,
-                                                                             rng):
+@pytest.mark.parametrize("n, B, sizes, dropout", [c[1:] for c in WRITE_BACK_NETS],
+                         ids=[c[0] for c in WRITE_BACK_NETS])
+def test_bias_and_activation_in_the_product_write_back_are_bitwise_bias_act(
+        n, B, sizes, dropout, act, dtype, rng):
     """On one thread the products that gemm_small.h's loops take apply the layer's
     elementwise pass in their write-back (dense.pxd): the forward product adds the bias
     and applies identity or relu (mm_bias_act), the input gradient dZ W^T of the layer
-    above a relu layer applies relu's backward and sums the columns (mm_relu_backward).
-    With two threads a pass of 256 x 128 >= PAR_MIN_ELEMS values runs bias_act and
-    act_backward on both threads after the product instead. The weights must agree bit
-    for bit (the other threaded passes are bitwise their serial selves: the test above).
+    above a relu layer applies relu's backward and sums the columns (mm_relu_backward;
+    with two relu layers in a row, train.pyx's ``formed`` takes each one's dZ and bias
+    gradient from the product above it). With two threads a pass of at least
+    PAR_MIN_ELEMS values (256 x 128, 512 x 64) runs bias_act and act_backward on both
+    threads after the product instead; smaller ones fuse on two threads too. The weights
+    must agree bit for bit (the other threaded passes are bitwise their serial selves:
+    the test above), and with the twin's within its tolerance (tests/test_train_twin.py).
     30 inputs keep the forward product whole in float64 (under mm_pieces' cut); 20
     outputs, more than NARROW_K, keep float64's input gradient a product (not
-    act_backward_product) and put the output layer's product in the loops too."""
-    runs = _one_and_two_threads(rng, 600, 256, (30, 128, 20), act, dtype,
-                                lambda: nnlib.optim.SGD(lr=0.05))
-    for a, b in zip(*runs):
+    act_backward_product) and put the output layer's product in the loops too; under 3
+    outputs float64 forms the second layer's dZ in act_backward_product, and the first
+    layer's in the write-back of its 33-wide product."""
+    from tests.test_train_twin import _assert_close
+    one, two, twin = _one_and_two_threads(rng, n, B, sizes, act, dtype,
+                                          lambda: nnlib.optim.SGD(lr=0.05), dropout,
+                                          twin=True)
+    for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+    for i, (a, b) in enumerate(zip(one, twin)):
+        _assert_close(a, b, dtype, f"param {i}")
 
 
 def test_a_kept_setup_holds_no_data_and_trains_as_a_fresh_one():

@@ -156,7 +156,9 @@ def test_the_plan_straddles_every_threshold_nnlib_paths_names():
             continue                  # bitwise either side: test_train_batch1_*.py
         assert name in covered, name
         text = " ".join(covered[name])
-        assert f"{name}-1" in text and f"{name}+1" in text or "VEC_BLOCK//" in text
+        # (relu_step_plan's case above NARROW_K says "> NARROW_K": its baseline key)
+        above = f"{name}+1" in text or f"> {name}" in text
+        assert f"{name}-1" in text and above or "VEC_BLOCK//" in text
     pool = paths.element_pool("float64", 0)
     for name, xs in paths.cutoff_points().items():
         if name in paths.LOSS_ONLY_CUTOFFS:
@@ -566,7 +568,8 @@ def test_a_plain_sgd_step_without_its_decay_fails(monkeypatch):
 
 @pytest.mark.parametrize("dname", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(13, 5, 15, 3), (13, 5, 37, 3), (13, 5, 37, 1),
-                                   (13, 5, 70, 17), (256, 784, 512, 10)])
+                                   (13, 5, 70, 15), (13, 5, 70, 16), (13, 5, 70, 17),
+                                   (256, 784, 512, 10)])
 def test_the_relu_step_operands_make_every_value_exact(dname, shape):
     dt = paths.DTYPES[dname]
     big = 2 ** (np.finfo(dt).nmant + 1)
@@ -598,12 +601,13 @@ def test_the_relu_step_plan_straddles_the_blocked_width():
                for label, (B, i, h, o), key in cases)          # below the width
     assert any(o == 1 for label, (B, i, h, o), key in cases)   # k = 1
     # float64 forms dZ_1 W_1^T inside act_backward_product under an output layer at most
-    # NARROW_K wide (dense.pxd: 16, not a paths.h bound), so only a wider one reaches the
-    # write-back's float64 relu backward (NN_GEMM512_COLSUMS_pd); and a hidden layer of
-    # more than four float vectors reaches the float loops' 4-vector panel and a second
-    # panel (the offsets of H, work and the bias by panel)
-    narrow_k = 16
-    assert any(paths.blocked(P, B, h, o) and o > narrow_k
-               for label, (B, i, h, o), key in cases)
+    # NARROW_K wide, so only a wider one reaches the write-back's float64 relu backward
+    # (NN_GEMM512_COLSUMS_pd): blocked products just below, at and just above it; and a
+    # hidden layer of more than four float vectors reaches the float loops' 4-vector
+    # panel and a second panel (the offsets of H, work and the bias by panel)
+    narrow_k = P["NARROW_K"]
+    assert {o for label, (B, i, h, o), key in cases
+            if key == "NARROW_K" and paths.blocked(P, B, h, o)} == {
+        narrow_k - 1, narrow_k, narrow_k + 1}
     assert any(paths.blocked(P, B, h, o) and h > 4 * 16
                for label, (B, i, h, o), key in cases)

@@ -833,23 +833,28 @@ def relu_step_plan(P):
     loop takes relu's backward and the bias and relu into the blocked loops' write-back
     (gemm_small.h with AVX-512; act_backward and bias_act elsewhere), and a hidden layer
     of several vectors with a masked last one; one output (k = 1, never blocked) beside
-    three; 17 outputs, more than NARROW_K, where float64's input gradient is a product
-    (under fewer, act_backward_product forms it: the write-back's float64 form is
-    reached only there)."""
-    N = P["NN_SMALL_GEMM_MIN_N"]
+    three; output layers NARROW_K -1/0/+1 wide, above which float64's input gradient is
+    a product (up to NARROW_K act_backward_product forms it: the write-back's float64
+    form is reached only above it; float32's is a product on every side)."""
+    N, NK = P["NN_SMALL_GEMM_MIN_N"], P["NARROW_K"]
     out = [(f"B=13, 5 -> {v} relu -> 3: n = NN_SMALL_GEMM_MIN_N{rel} ({v})",
             (13, 5, v, 3), "NN_SMALL_GEMM_MIN_N")
            for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1"))]
     out += [("B=13, 5 -> 37 relu -> 3: hidden 37 (vectors and a masked tail)",
              (13, 5, 37, 3), "masked tail"),
             ("B=13, 5 -> 37 relu -> 1 (k = 1: the plain loops)", (13, 5, 37, 1),
-             "one row / k = 1"),
-            # float64 forms the input gradient under a layer at most NARROW_K (16) wide
-            # inside act_backward_product, so only a wider output layer puts its relu
-            # backward in the product's write-back; 70 = 64 + 6 floats: a panel of four
-            # vectors and a masked one (32 + 32 + 6 doubles: three panels)
-            ("B=13, 5 -> 70 relu -> 17: n_out > NARROW_K (float64's dZ W^T blocked too), "
-             "panels of 4 vectors and a masked one", (13, 5, 70, 17), "NARROW_K")]
+             "one row / k = 1")]
+    # float64 forms the input gradient under a layer at most NARROW_K wide inside
+    # act_backward_product, so only a wider output layer puts its relu backward in the
+    # product's write-back; 70 = 64 + 6 floats: a panel of four vectors and a masked one
+    # (32 + 32 + 6 doubles: three panels). The case above the threshold says
+    # "> NARROW_K", not "NARROW_K+1": its label is its key in the committed baseline.
+    out += [(f"B=13, 5 -> 70 relu -> {v}: n_out = NARROW_K{rel} ({v}: float64's dZ W^T "
+             "formed by act_backward_product), panels of 4 vectors and a masked one",
+             (13, 5, 70, v), "NARROW_K") for v, rel in ((NK - 1, "-1"), (NK, ""))]
+    out.append((f"B=13, 5 -> 70 relu -> {NK + 1}: n_out > NARROW_K (float64's dZ W^T "
+                "blocked too), panels of 4 vectors and a masked one",
+                (13, 5, 70, NK + 1), "NARROW_K"))
     return out
 
 

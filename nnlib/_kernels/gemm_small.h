@@ -1,9 +1,12 @@
 /* gemm_small.h -- the small matrix products of a mini-batch training step (dense.pxd's
  * mm), register-blocked, in place of BLAS's GEMM below a size (AVX2 and FMA; AVX-512).
  *
- *   nn_gemm_small_{f,d}(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
+ *   nn_gemm_small_{f,d}(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+ *                       bias, H, work, act):
  *       C = alpha op(A) op(B) + beta C, row-major, blas.pxd's contract (beta 0: C is
- *       not read), for k <= NN_SMALL_GEMM_MAX_K
+ *       not read), for k <= NN_SMALL_GEMM_MAX_K; then the write-back ``act``
+ *       (NN_GEMM_ACT_NONE: nothing, bias, H and work unread; the others, with AVX-512
+ *       only, below)
  *
  * Design note
  * -----------
@@ -84,13 +87,14 @@
  * paths.h, so that verify/paths.py runs mm on both sides of each. */
 #include "paths.h"
 
-/* What the AVX-512 write-back applies after alpha and beta: nothing; + bias[j], or
-   relu(. + bias[j]) = (x > 0 ? x : x <= 0 ? +0 : x) of the sum rounded to the dtype
-   (nn_gemm_small_bias_act_*: bias_act's identity and relu, bit for bit); or relu's
-   backward from its output H (C's layout), x where H > 0 (ordered) else x * 0, with
-   the column sums of the results added in double row after row into work
-   (nn_gemm_small_relu_grad_*, work[:n] zeroed first whenever m, n and k are in the
-   loops' range: act_backward's dZ and sums, bit for bit; dense.pxd). */
+/* What the AVX-512 write-back applies after alpha and beta (nn_gemm_small_*'s act):
+   nothing (NONE); + bias[j] (BIAS), or relu(. + bias[j]) = (x > 0 ? x : x <= 0 ? +0 :
+   x) of the sum rounded to the dtype (RELU): bias_act's identity and relu, bit for bit;
+   or relu's backward from its output H (C's layout), x where H > 0 (ordered) else
+   x * 0, with the column sums of the results added in double row after row into work
+   (RELU_GRAD; work[:n] zeroed first whenever m, n and k are in the loops' range:
+   act_backward's dZ and sums, bit for bit; dense.pxd). Only AVX-512 builds
+   (NN_SMALL_GEMM_BIAS_ACT 1) take an act other than NONE. */
 enum { NN_GEMM_ACT_NONE = 0, NN_GEMM_ACT_BIAS = 1, NN_GEMM_ACT_RELU = 2,
        NN_GEMM_ACT_RELU_GRAD = 3 };
 
@@ -202,8 +206,9 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
 #define NN_GEMM_SMALL(NAME, T, LN, BLOCK, HALF_BLOCK)                                      \
 static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,        \
                  T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta,   \
-                 T* C, Py_ssize_t ldc)                                                      \
+                 T* C, Py_ssize_t ldc, const T* bias, const T* H, double* work, int act)    \
 {                                                                                           \
+    /* (no write-back here: NN_SMALL_GEMM_BIAS_ACT 0, act is NONE) */                       \
     enum { LH = LN / 2 };                                                                   \
     NN_GEMM_PACK(T, NN_SMALL_GEMM_MAX_K * 2 * LN, 32);                                      \
     const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
@@ -420,7 +425,7 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
 /* The product: panels of NN_GEMM512_NV vectors, the last one of the vectors its columns
    need (its last vector masked); op(B)'s panel read in place unless B is transposed,
    then copied into a (k, nv LN) buffer (NN_GEMM512_PACK_T). */
-#define NN_GEMM512_SMALL(NAME, ACT_NAME, GRAD_NAME, T, M, LN, BLOCK, FULL, SUF)            \
+#define NN_GEMM512_SMALL(NAME, T, M, LN, BLOCK, FULL, SUF)                                  \
 static inline __attribute__((always_inline)) void                                          \
 NAME##_body(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, T alpha,    \
             const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta, T* C,           \
@@ -465,32 +470,25 @@ NAME##_body(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, 
 }                                                                                           \
 static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,        \
                  T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta,   \
-                 T* C, Py_ssize_t ldc)                                                      \
+                 T* C, Py_ssize_t ldc, const T* bias, const T* H, double* work, int act)    \
 {                                                                                           \
-    NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL, \
-                NULL, NN_GEMM_ACT_NONE);                                                    \
-}                                                                                           \
-static void ACT_NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,    \
-                     T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb,       \
-                     T beta, T* C, Py_ssize_t ldc, const T* bias, int act)                  \
-{                                                                                           \
-    NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL, \
-                NULL, act);                                                                 \
-}                                                                                           \
-static void GRAD_NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,   \
-                      T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb,      \
-                      T beta, T* C, Py_ssize_t ldc, const T* H, double* work)               \
-{                                                                                           \
-    NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL, H,    \
-                work, NN_GEMM_ACT_RELU_GRAD);                                               \
+    /* act a constant in each call: the plain product (every mm) and relu's backward     \
+       each get loops of their own, without the other write-backs' tests */              \
+    if (act == NN_GEMM_ACT_NONE)                                                            \
+        NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL,   \
+                    NULL, NULL, NN_GEMM_ACT_NONE);                                          \
+    else if (act == NN_GEMM_ACT_RELU_GRAD)                                                  \
+        NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL,   \
+                    H, work, NN_GEMM_ACT_RELU_GRAD);                                        \
+    else                                                                                    \
+        NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias,   \
+                    NULL, NULL, act);                                                       \
 }
 
 NN_GEMM512_BLOCK(nn_gemm512_block_f, float, __m512, __mmask16, 16, ps, 0xffffu)
 NN_GEMM512_BLOCK(nn_gemm512_block_d, double, __m512d, __mmask8, 8, pd, 0xffu)
-NN_GEMM512_SMALL(nn_gemm_small_f, nn_gemm_small_bias_act_f, nn_gemm_small_relu_grad_f,
-                 float, __mmask16, 16, nn_gemm512_block_f, 0xffffu, ps)
-NN_GEMM512_SMALL(nn_gemm_small_d, nn_gemm_small_bias_act_d, nn_gemm_small_relu_grad_d,
-                 double, __mmask8, 8, nn_gemm512_block_d, 0xffu, pd)
+NN_GEMM512_SMALL(nn_gemm_small_f, float, __mmask16, 16, nn_gemm512_block_f, 0xffffu, ps)
+NN_GEMM512_SMALL(nn_gemm_small_d, double, __mmask8, 8, nn_gemm512_block_d, 0xffu, pd)
 
 #else
 #define NN_SMALL_GEMM 0
@@ -498,39 +496,18 @@ NN_GEMM512_SMALL(nn_gemm_small_d, nn_gemm_small_bias_act_d, nn_gemm_small_relu_g
 static inline void nn_gemm_small_f(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
                                    Py_ssize_t k, float alpha, const float* A,
                                    Py_ssize_t lda, const float* B, Py_ssize_t ldb,
-                                   float beta, float* C, Py_ssize_t ldc) { }
+                                   float beta, float* C, Py_ssize_t ldc, const float* bias,
+                                   const float* H, double* work, int act) { }
 static inline void nn_gemm_small_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
                                    Py_ssize_t k, double alpha, const double* A,
                                    Py_ssize_t lda, const double* B, Py_ssize_t ldb,
-                                   double beta, double* C, Py_ssize_t ldc) { }
+                                   double beta, double* C, Py_ssize_t ldc,
+                                   const double* bias, const double* H, double* work,
+                                   int act) { }
 #endif
 
 #ifndef NN_SMALL_GEMM_BIAS_ACT
 #define NN_SMALL_GEMM_BIAS_ACT 0
-/* never called (the callers test NN_SMALL_GEMM_BIAS_ACT first) */
-static inline void nn_gemm_small_bias_act_f(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
-                                            Py_ssize_t k, float alpha, const float* A,
-                                            Py_ssize_t lda, const float* B, Py_ssize_t ldb,
-                                            float beta, float* C, Py_ssize_t ldc,
-                                            const float* bias, int act) { }
-static inline void nn_gemm_small_bias_act_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
-                                            Py_ssize_t k, double alpha, const double* A,
-                                            Py_ssize_t lda, const double* B,
-                                            Py_ssize_t ldb, double beta, double* C,
-                                            Py_ssize_t ldc, const double* bias,
-                                            int act) { }
-static inline void nn_gemm_small_relu_grad_f(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
-                                             Py_ssize_t k, float alpha, const float* A,
-                                             Py_ssize_t lda, const float* B,
-                                             Py_ssize_t ldb, float beta, float* C,
-                                             Py_ssize_t ldc, const float* H,
-                                             double* work) { }
-static inline void nn_gemm_small_relu_grad_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
-                                             Py_ssize_t k, double alpha, const double* A,
-                                             Py_ssize_t lda, const double* B,
-                                             Py_ssize_t ldb, double beta, double* C,
-                                             Py_ssize_t ldc, const double* H,
-                                             double* work) { }
 #endif
 
 #endif

@@ -171,12 +171,11 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
                                    STATUS_BAD_ORDER)
 from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
-                                   act_backward, act_backward_product, PAR_MIN_ELEMS,
-                                   NARROW_K)
+                                   act_backward, act_backward_product, PAR_MIN_ELEMS)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
-from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES
+from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES, NARROW_K
 
 cdef extern from "blas_small.h" nogil:
     # the first layer's batch-1 step fused with the next row's product (see epoch_loop)
