@@ -220,6 +220,8 @@ cdef extern from "prefetch.h" nogil:
     # the next batch's rows of X into L2 while this step runs (see epoch_loop)
     void nn_prefetch_rows(const char* X, Py_ssize_t row_bytes, const long long* order,
                           Py_ssize_t count, long long N)
+    # a gathered row's copy, inline (a libc call per short row costs more than its copy)
+    void nn_copy_row(char* dst, const char* src, Py_ssize_t bytes)
 
 
 cdef extern from "fpenv.h" nogil:
@@ -1610,7 +1612,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                     break
                 c.rowsb[i] = r      # checked here (sparse X: its rows are read in place)
                 if not sparse and gather_threads == 1:
-                    memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
+                    nn_copy_row(<char*>(xbuf + i * n_in), <const char*>(X + r * n_in),
+                                n_in * sizeof(floating))
                 if c.tcols > 0:
                     memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
                 c.ylb[i] = c.yl[r] if c.label_loss else 0
