@@ -169,10 +169,10 @@ from nnlib._validation import (check_buffer as _check_array, check_csr, check_da
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
-                                   STATUS_BAD_ORDER)
+                                   STATUS_BAD_ORDER, ACT_IDENTITY)
 from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
-                                   act_backward, act_backward_product, PAR_MIN_ELEMS,
-                                   NARROW_K)
+                                   act_backward, act_backward_product, identity_backward,
+                                   PAR_MIN_ELEMS, NARROW_K)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
@@ -541,7 +541,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
             act_backward_product(H[l], dZ[l + 1], W[l + 1], scratch[l + 1], dZ[l], db[l],
                                  work, B, s[l + 1], s[l + 2], net.kinds[l],
                                  net.aparams[l])
-        else:
+        elif not (net.kinds[l] == ACT_IDENTITY    # a narrow output layer's: sums only
+                  and identity_backward(dZ[l], db[l], work, B, s[l + 1])):
             act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
                          net.aparams[l], n_threads)
         if status == STATUS_OK and not all_finite_ptr(db[l], s[l + 1]):
