@@ -39,9 +39,10 @@ def test_vmath_compiles_with_and_without_fma(tmp_path, flags):
 # the other headers with FMA or AVX2 branches (penalty.h once defined its loss helpers
 # twice inside the non-FMA branch), and AVX-512 ones (optim_f32.h's Adam loop, gemm_small.h's
 # products, act_f32.h's sigmoid forward have an AVX2 and an AVX-512 branch: each build
-# compiles one; act_f32.h's leaky_relu loops need AVX-512 alone, without FMA)
+# compiles one; act_f32.h's leaky_relu loops need AVX-512 alone, without FMA;
+# row_max.h's maxima and act_row.h's identity sums are AVX-512 or nothing)
 HEADERS = ["penalty.h", "optim_f32.h", "prefetch.h", "gemm_small.h", "act_row.h",
-           "act_f32.h", "blas_small.h"]
+           "act_f32.h", "blas_small.h", "row_max.h"]
 
 
 @pytest.mark.parametrize("flags", [["-mno-fma"], ["-mfma", "-mavx2"],

@@ -13,11 +13,11 @@ wrapper does it).
 """
 from cython cimport floating
 
-from nnlib._kernels.dense cimport (mm, bias_act, act_backward, NN_SMALL_GEMM,
-                                   NN_SMALL_GEMM_MAX_K, NN_SMALL_GEMM_MIN_N,
+from nnlib._kernels.dense cimport (mm, bias_act, act_backward, identity_backward,
+                                   NN_SMALL_GEMM, NN_SMALL_GEMM_MAX_K, NN_SMALL_GEMM_MIN_N,
                                    NN_SMALL_GEMM_MAX_MNK)
 from nnlib._kernels.gil cimport keeps_gil, product_values
-from nnlib._kernels.codes cimport N_ACTIVATION_CODES
+from nnlib._kernels.codes cimport N_ACTIVATION_CODES, ACT_IDENTITY
 
 # Whether mm's register-blocked products (gemm_small.h) are built, and their bounds:
 # (built, largest k, fewest columns, most multiply-adds), for the tests
@@ -146,3 +146,31 @@ def _mm(bint trans_a, bint trans_b, double alpha, const floating[:, :] A,
                          "whole number of elements, at least their length")
     mm(trans_a, trans_b, m, n, k, alpha, &A[0, 0], A.strides[0] // item, &B[0, 0],
        B.strides[0] // item, beta, &C[0, 0], C.strides[0] // item)
+
+
+cdef extern from "fpenv.h" nogil:
+    void nnlib_flush_enter(int n_threads)
+    void nnlib_flush_exit(int n_threads)
+
+
+def _identity_backward(floating[:, ::1] dZ, floating[::1] db, double[::1] work,
+                       bint narrow, bint flush=False):
+    """The training loop's backward of an identity layer, in place on dZ (n, c), for the
+    tests: ``identity_backward`` (``narrow``; returns whether it took the rows) or
+    ``act_backward`` on one thread (returns True); with ``flush``, in the flush-denormal
+    mode the epoch runs in (fpenv.h). db and work hold c values."""
+    cdef Py_ssize_t n = dZ.shape[0], c = dZ.shape[1]
+    cdef bint took = True
+    if n < 1 or c < 1 or db.shape[0] != c or work.shape[0] != c:
+        raise ValueError(f"_identity_backward: dZ {(n, c)} needs n, c >= 1 and db, work "
+                         f"of c values; got {db.shape[0]}, {work.shape[0]}")
+    if flush:
+        nnlib_flush_enter(1)
+    if narrow:
+        took = identity_backward(&dZ[0, 0], &db[0], &work[0], n, c)
+    else:
+        act_backward(&dZ[0, 0], &dZ[0, 0], &dZ[0, 0], &db[0], &work[0], n, c,
+                     ACT_IDENTITY, 0.0, 1)
+    if flush:
+        nnlib_flush_exit(1)
+    return took

@@ -38,7 +38,8 @@ cimport numpy as cnp
 from nnlib._kernels.buffers cimport check_flat_float, same_shape
 from nnlib._kernels.gil cimport keeps_gil
 from nnlib._kernels.loss_rows cimport (row_max, exp_shifted_row, softmax_row,
-                                       sparsemax_row, exp_shifted_rows)
+                                       sparsemax_row, exp_shifted_rows, rows_max,
+                                       short_row_max)
 from nnlib._kernels.paths cimport VEC_BLOCK
 from nnlib._kernels.scalar cimport nn_log
 
@@ -288,3 +289,21 @@ def sparsemax_vjp(cnp.ndarray x not None, cnp.ndarray g not None, cnp.ndarray ou
                   int n_threads):
     """out[i] = 1_S * (g[i] - mean_S(g[i])), S = support of sparsemax(x[i]); all (..., c)."""
     _run(SPARSEMAX_VJP, x, g, out, n_threads, "sparsemax_vjp")
+
+
+def _row_maxima(const floating[:, ::1] z, bint blocked):
+    """The maximum of each row of z (n, c) as the blocks of short rows form it, in
+    double: ``rows_max`` over all rows at once (``blocked``) or ``short_row_max`` row by
+    row, for the tests, which compare the two bit for bit."""
+    import numpy as np
+    cdef Py_ssize_t n = z.shape[0], c = z.shape[1], r
+    if n == 0 or c == 0:
+        raise ValueError("_row_maxima: z must have at least one row and one column")
+    out = np.empty(n, np.float64)
+    cdef double[::1] o = out
+    if blocked:
+        rows_max(&z[0, 0], n, c, &o[0])
+    else:
+        for r in range(n):
+            o[r] = short_row_max(&z[r, 0], c)
+    return out

@@ -36,4 +36,18 @@ nn_prefetch_rows(const char* X, Py_ssize_t row_bytes, const long long* order,
     }
 }
 
+/* nn_copy_row(dst, src, bytes): dst[:bytes] = src[:bytes], whole 64-byte pieces and
+ * then the bytes left, inline. The epoch's gather copies a batch's rows one call each;
+ * libc's memcpy for a row of 256 bytes (the digits net's 64 floats) costs more in its
+ * call and size dispatch than in the copy: 32 of them were 2% of a batch-32 epoch. */
+static inline __attribute__((always_inline)) void
+nn_copy_row(char* restrict dst, const char* restrict src, Py_ssize_t bytes)
+{
+    Py_ssize_t j = 0;
+    for (; j + 64 <= bytes; j += 64)
+        __builtin_memcpy(dst + j, src + j, 64);
+    if (j < bytes)
+        __builtin_memcpy(dst + j, src + j, (size_t)(bytes - j));
+}
+
 #endif

@@ -169,9 +169,10 @@ from nnlib._validation import (check_buffer as _check_array, check_csr, check_da
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
-                                   STATUS_BAD_ORDER)
+                                   STATUS_BAD_ORDER, ACT_IDENTITY)
 from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
-                                   act_backward, act_backward_product, PAR_MIN_ELEMS)
+                                   act_backward, act_backward_product, identity_backward,
+                                   PAR_MIN_ELEMS)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
@@ -219,6 +220,8 @@ cdef extern from "prefetch.h" nogil:
     # the next batch's rows of X into L2 while this step runs (see epoch_loop)
     void nn_prefetch_rows(const char* X, Py_ssize_t row_bytes, const long long* order,
                           Py_ssize_t count, long long N)
+    # a gathered row's copy, inline (a libc call per short row costs more than its copy)
+    void nn_copy_row(char* dst, const char* src, Py_ssize_t bytes)
 
 
 cdef extern from "fpenv.h" nogil:
@@ -543,7 +546,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
             act_backward_product(H[l], dZ[l + 1], W[l + 1], scratch[l + 1], dZ[l], db[l],
                                  work, B, s[l + 1], s[l + 2], net.kinds[l],
                                  net.aparams[l])
-        else:
+        elif not (net.kinds[l] == ACT_IDENTITY    # a narrow output layer's: sums only
+                  and identity_backward(dZ[l], db[l], work, B, s[l + 1])):
             act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
                          net.aparams[l], n_threads)
         if status == STATUS_OK and not all_finite_ptr(db[l], s[l + 1]):
@@ -1614,7 +1618,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                     break
                 c.rowsb[i] = r      # checked here (sparse X: its rows are read in place)
                 if not sparse and gather_threads == 1:
-                    memcpy(xbuf + i * n_in, X + r * n_in, n_in * sizeof(floating))
+                    nn_copy_row(<char*>(xbuf + i * n_in), <const char*>(X + r * n_in),
+                                n_in * sizeof(floating))
                 if c.tcols > 0:
                     memcpy(ybuf + i * c.tcols, yt + r * c.tcols, c.tcols * sizeof(floating))
                 c.ylb[i] = c.yl[r] if c.label_loss else 0

@@ -1,0 +1,75 @@
+"""The training loop's backward pass of a narrow identity layer (dense.pxd's
+identity_backward, act_row.h's nn_identity_sums with AVX-512) against act_backward:
+the same dZ, column sums and bias gradient, bit for bit, for every width it takes
+(1 to 16), with NaN, infinities, -0 and subnormals among the gradients; wider rows and
+one row are left to act_backward."""
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib._kernels import dense as K
+
+DTYPES = [np.float32, np.float64]
+WIDTHS = list(range(1, 17))
+
+
+def _bits(a):
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+def _gradients(n, c, dtype, rng):
+    g = rng.standard_normal((n, c)).astype(dtype)
+    tiny = np.finfo(dtype).smallest_subnormal
+    specials = [np.nan, np.inf, -np.inf, -0.0, 0.0, tiny, -tiny * 3, np.finfo(dtype).max]
+    for k, v in enumerate(specials):
+        g[(3 * k + 1) % n, (5 * k) % c] = v
+    return g
+
+
+def _both(g, flush=False):
+    n, c = g.shape
+    out = []
+    for narrow in (True, False):
+        dz, db, work = g.copy(), np.full(c, 7, g.dtype), np.full(c, 7.0)
+        took = K._identity_backward(dz, db, work, narrow, flush)
+        out.append((took, dz, db, work))
+    return out
+
+
+@pytest.mark.skipif(not K._identity_backward(np.ones((2, 2)), np.ones(2), np.ones(2), True),
+                    reason="the register sums are built with AVX-512 only")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("c", WIDTHS, ids=[f"c={c}" for c in WIDTHS])
+@pytest.mark.parametrize("n", [2, 33], ids=["n=2", "n=33"])
+def test_narrow_sums_are_act_backwards_bit_for_bit(n, c, dtype, rng):
+    g = _gradients(n, c, dtype, rng)
+    g[g != g] = np.nan                      # one NaN per column at most: its payload
+    (took, dz, db, work), (_, dz0, db0, work0) = _both(g)
+    assert took
+    np.testing.assert_array_equal(_bits(dz), _bits(dz0))
+    np.testing.assert_array_equal(_bits(db), _bits(db0))
+    np.testing.assert_array_equal(_bits(work), _bits(work0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_narrow_sums_under_flush_to_zero_are_act_backwards(dtype, rng):
+    """In the epoch's flush-denormal mode (XLA's; nnlib.set_flush_denormal) the sums
+    still agree: both widen or add a subnormal gradient as zero (dZ itself may keep it
+    here, flushed there: every reader reads it as zero)."""
+    if not nnlib.set_flush_denormal(False):
+        pytest.skip("no flush-denormal mode on this CPU")
+    g = _gradients(9, 10, dtype, rng)
+    g[:, 3] = np.finfo(dtype).smallest_subnormal * np.arange(1, 10)
+    (took, _, db, work), (_, _, db0, work0) = _both(g, flush=True)
+    assert took
+    np.testing.assert_array_equal(_bits(db), _bits(db0))
+    np.testing.assert_array_equal(_bits(work), _bits(work0))
+    assert work[3] == 0.0
+
+
+@pytest.mark.parametrize("shape", [(1, 10), (5, 17), (3, 40)], ids=["one-row", "c=17", "c=40"])
+def test_one_row_and_wide_rows_are_left_to_act_backward(shape):
+    dz, db, work = np.ones(shape, np.float32), np.full(shape[1], 7, np.float32), np.full(
+        shape[1], 7.0)
+    assert not K._identity_backward(dz, db, work, True)
+    assert (db == 7).all() and (work == 7).all()
