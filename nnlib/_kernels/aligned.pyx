@@ -419,10 +419,13 @@ def copy_arrays(dst, src):
     """
     if type(dst) is not list or type(src) is not list or len(dst) != len(src):
         raise ValueError("copy_arrays: dst and src must be lists of one length")
-    cdef Py_ssize_t i, k = 0, n = len(dst)
+    # tuples of the arrays, read from here on: they hold each array while the GIL is let
+    # go, whatever another thread does to the lists meanwhile
+    cdef tuple ds = tuple(dst), ss = tuple(src)
+    cdef Py_ssize_t i, k = 0, n = len(ds)
     cdef double values = 0
     for i in range(n):
-        d, s = dst[i], src[i]
+        d, s = ds[i], ss[i]
         if d is None and s is None:
             continue
         if not _copyable(d, s):
@@ -436,7 +439,7 @@ def copy_arrays(dst, src):
         raise MemoryError()
     try:
         for i in range(n):
-            d, s = dst[i], src[i]
+            d, s = ds[i], ss[i]
             if d is not None:
                 p[k] = <cnp.npy_intp>cnp.PyArray_DATA(<cnp.ndarray>d)
                 p[k + 1] = <cnp.npy_intp>cnp.PyArray_DATA(<cnp.ndarray>s)
