@@ -19,6 +19,7 @@ import nnlib
 from nnlib import _paths
 from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
 from nnlib._kernels import activations as _act
+from nnlib._kernels import aligned as _aligned
 from nnlib._kernels import blas as _blas
 from nnlib._kernels import dense as _dense
 from nnlib._kernels import dropout as _drop
@@ -121,6 +122,10 @@ def _calls(values, dtype):
             config, [param], [g], [state], 1, 1, 1 << 30),
         "all_finite": lambda: _train.all_finite(z),
         "first_label_outside": lambda: _train.first_label_outside(ints, 3),
+        # a training run's snapshot of its weights and states (TrainingRun._snapshot)
+        # (its pairs' values together: two halves)
+        "copy_arrays": lambda: _aligned.copy_arrays([out[:values // 2], out[values // 2:]],
+                                                    [x[:values // 2], x[values // 2:]]),
     }
 
 

@@ -47,6 +47,17 @@ def test_orders_match_numpy_for_a_stream_of_random_lengths(seed):
         np.testing.assert_array_equal(generator_permutation(one_pass, n), want)
 
 
+# long orders around powers of two (where the mask widens) and 10^6, in one stream whose
+# first long order starts on a buffered half (permutation(2) takes one 32-bit draw)
+LONG_LENGTHS = [2**k + d for k in (13, 16, 20) for d in (-1, 0, 1)] + [10**6]
+
+
+def test_long_orders_around_powers_of_two_match_numpy_in_one_stream():
+    ours, numpy = SeedOrders(11), np.random.default_rng(11)
+    for n in [2] + LONG_LENGTHS + [300]:
+        np.testing.assert_array_equal(ours.permutation(n), numpy.permutation(n))
+
+
 def test_long_order_matches_numpy():
     np.testing.assert_array_equal(SeedOrders(9).permutation(100_000),
                                   np.random.default_rng(9).permutation(100_000))

@@ -384,6 +384,34 @@ def test_all_finite_at_every_start_past_a_cache_line(dtype):
                     X.flat[pos] = 1.0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_on_unaligned_data(dtype):
+    """An array whose data starts 1 .. itemsize-1 bytes past an element boundary (NumPy
+    makes one from a buffer at such an offset): no element starts on the 64-byte
+    boundary, so the head and the rest split at the last element before it; every
+    value is still checked, none past the array read."""
+    from nnlib._kernels import train
+    size = np.dtype(dtype).itemsize
+    raw = np.zeros(4096 * size + 192, np.uint8)
+    line = -raw.ctypes.data % 64
+    for shift in range(1, size):
+        for start in range(line + shift, line + shift + 64, size):
+            for n in (1, 3, 17, 4096):
+                X = np.frombuffer(raw, dtype, n, start).reshape(1, n)
+                assert not X.flags.aligned
+                tail = np.frombuffer(raw, dtype, 1, start + n * size)
+                tail[0] = np.nan                # just past the array: never read
+                X[...] = 1.0
+                assert train.all_finite(X), (shift, start, n)
+                head = min(n, (-X.ctypes.data % 64) // size)
+                for pos in sorted({0, head - 1, head, head + 1, n - 1}):
+                    if 0 <= pos < n:
+                        X[0, pos] = np.inf if pos % 2 else np.nan
+                        assert not train.all_finite(X), (shift, start, n, pos)
+                        X[0, pos] = 1.0
+                tail[0] = 0
+
+
 @pytest.mark.parametrize("opt", [lambda: Adam(lr=1e-3, amsgrad=True),
                                  lambda: nnlib.optim.RMSprop(lr=1e-3, centered=True,
                                                              momentum=0.5)],

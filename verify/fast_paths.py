@@ -14,7 +14,8 @@ names the first input and index that differ.
   seeds, the 32-bit word boundaries, 2^64 + 5, seeds of four words and of more than four
   (SeedSequence's second mixing loop), NumPy integer scalars, and random ones drawn from
   the run's seed (``--seed``). Each seed is ONE stream, as a fit is: the lengths 0, 1, 2,
-  odd ones, powers of two and their neighbours, 1797 (the digits data), then ``EPOCHS``
+  odd ones, powers of two and their neighbours, the edges of the compiled draw's blocks
+  of 512 positions, 1797 (the digits data), then ``EPOCHS``
   more orders of 1797, so a state that one order leaves wrong (the spare half of a 64-bit
   draw, a draw too many) shows in the next; some seeds go on to an order of 100000, which
   draws each bound from 1 to 99999 once (every rejection mask, from all-accepting at
@@ -61,7 +62,9 @@ SEEDS = [0, 1, 2, 7, 42, 12345, 2**31 - 1, 2**32 - 1, 2**32, 2**32 + 1, 2**63, M
          2**64 + 5, 2**96 + 1, 2**128 - 1, 2**128, 2**200 + 7, 3**100,
          np.int64(5), np.uint64(M64), np.uint32(2**32 - 1), np.int8(3)]
 # one stream per seed: each order continues the state the previous one left
-LENGTHS = [0, 1, 2, 3, 5, 16, 17, 255, 256, 257, 1024, 1797]
+# (513, 514, 1025: SeedOrders' first pass runs blocks of 512 positions; 514 leaves a
+# block of one, and in 1025's first block the next power of two down is the block's end)
+LENGTHS = [0, 1, 2, 3, 5, 16, 17, 255, 256, 257, 513, 514, 1024, 1025, 1797]
 EPOCHS = 3                  # further orders of LENGTHS[-1] after the stream, as fit draws
 LONG = 100_000              # one order this long, after the epochs, for LONG_SEEDS
 LONG_SEEDS = (0, 42, 2**64 + 5, 2**200 + 7)

@@ -28,6 +28,7 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, floor
 from libc.string cimport memmove
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t, uintptr_t)
 
@@ -418,19 +419,45 @@ def copy_arrays(dst, src):
     """
     if type(dst) is not list or type(src) is not list or len(dst) != len(src):
         raise ValueError("copy_arrays: dst and src must be lists of one length")
-    cdef Py_ssize_t i, n = len(dst)
+    # tuples of the arrays, read from here on: they hold each array while the GIL is let
+    # go, whatever another thread does to the lists meanwhile
+    cdef tuple ds = tuple(dst), ss = tuple(src)
+    cdef Py_ssize_t i, k = 0, n = len(ds)
+    cdef double values = 0
     for i in range(n):
-        d, s = dst[i], src[i]
+        d, s = ds[i], ss[i]
         if d is None and s is None:
             continue
         if not _copyable(d, s):
             raise ValueError(f"copy_arrays: pair {i} is not two C-contiguous ndarrays of "
                              f"one shape and native dtype (the first writeable)")
-    for i in range(n):
-        d, s = dst[i], src[i]
-        if d is not None:
-            memmove(cnp.PyArray_DATA(<cnp.ndarray>d), cnp.PyArray_DATA(<cnp.ndarray>s),
-                    cnp.PyArray_NBYTES(<cnp.ndarray>s))
+        values += cnp.PyArray_SIZE(<cnp.ndarray>s)
+    # the pairs' pointers and sizes, so that a long copy lets the GIL go once (as
+    # np.copyto lets it go for a large array: gil.pxd)
+    cdef cnp.npy_intp* p = <cnp.npy_intp*>PyMem_Malloc(3 * n * sizeof(cnp.npy_intp) + 1)
+    if p == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            d, s = ds[i], ss[i]
+            if d is not None:
+                p[k] = <cnp.npy_intp>cnp.PyArray_DATA(<cnp.ndarray>d)
+                p[k + 1] = <cnp.npy_intp>cnp.PyArray_DATA(<cnp.ndarray>s)
+                p[k + 2] = cnp.PyArray_NBYTES(<cnp.ndarray>s)
+                k += 3
+        if keeps_gil(values):
+            _copy_spans(p, k)
+        else:
+            with nogil:
+                _copy_spans(p, k)
+    finally:
+        PyMem_Free(p)
+
+
+cdef void _copy_spans(const cnp.npy_intp* p, Py_ssize_t k) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(0, k, 3):
+        memmove(<void*>p[i], <const void*>p[i + 1], <size_t>p[i + 2])
 
 
 cdef bint _copyable(object d, object s) except -1:

@@ -613,6 +613,15 @@ FAULTS = [
           "first (NumPy's PCG64 gives the low half first, keeps the high one)",
           "train", "fit with an int random_state (SeedOrders, the epoch orders)",
           "__import__('nnlib._random', fromlist=['x']).shuffle_orders(3).permutation(9)"),
+    Fault("train-orders-block-clamp", SHUFFLE,
+          "if (lo <= stop) lo = stop + 1;",
+          "if (lo < stop) lo = stop + 1;",
+          "off-by-one", "the seed orders' first pass of a block of 512 positions draws one "
+          "position past the block when the block ends on a power of two (its swap is "
+          "never made)",
+          "train", "fit with an int random_state (SeedOrders), n - 1 - 512 k a power of two",
+          "int((__import__('nnlib._random', fromlist=['x']).shuffle_orders(3).permutation("
+          "1025) != np.random.default_rng(3).permutation(1025)).sum())"),
     Fault("train-label-check-boundary", TRAIN,
           "if <uint64_t>y[i] >= <uint64_t>n_classes:",
           "if <uint64_t>y[i] > <uint64_t>n_classes:",
