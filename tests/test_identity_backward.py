@@ -1,16 +1,18 @@
 """The training loop's backward pass of a narrow identity layer (dense.pxd's
 identity_backward, act_row.h's nn_identity_sums with AVX-512) against act_backward:
 the same dZ, column sums and bias gradient, bit for bit, for every width it takes
-(1 to 16), with NaN, infinities, -0 and subnormals among the gradients; wider rows and
+(1 to NN_IDENTITY_SUMS_MAX_C of nnlib/_paths.py), with NaN, infinities, -0 and subnormals among the gradients; wider rows and
 one row are left to act_backward."""
 import numpy as np
 import pytest
 
 import nnlib
+from nnlib import _paths
 from nnlib._kernels import dense as K
 
 DTYPES = [np.float32, np.float64]
-WIDTHS = list(range(1, 17))
+MAX_C = _paths.path_value("NN_IDENTITY_SUMS_MAX_C")
+WIDTHS = list(range(1, MAX_C + 1))
 
 
 def _bits(a):
@@ -67,7 +69,8 @@ def test_narrow_sums_under_flush_to_zero_are_act_backwards(dtype, rng):
     assert work[3] == 0.0
 
 
-@pytest.mark.parametrize("shape", [(1, 10), (5, 17), (3, 40)], ids=["one-row", "c=17", "c=40"])
+@pytest.mark.parametrize("shape", [(1, 10), (5, MAX_C + 1), (3, 40)],
+                         ids=["one-row", "c=NN_IDENTITY_SUMS_MAX_C+1", "c=40"])
 def test_one_row_and_wide_rows_are_left_to_act_backward(shape):
     dz, db, work = np.ones(shape, np.float32), np.full(shape[1], 7, np.float32), np.full(
         shape[1], 7.0)

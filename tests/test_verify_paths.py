@@ -569,7 +569,7 @@ def test_a_plain_sgd_step_without_its_decay_fails(monkeypatch):
 @pytest.mark.parametrize("dname", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(13, 5, 15, 3), (13, 5, 37, 3), (13, 5, 37, 1),
                                    (13, 5, 70, 15), (13, 5, 70, 16), (13, 5, 70, 17),
-                                   (256, 784, 512, 10)])
+                                   (13, 5, 20, 17), (1, 5, 20, 10), (256, 784, 512, 10)])
 def test_the_relu_step_operands_make_every_value_exact(dname, shape):
     dt = paths.DTYPES[dname]
     big = 2 ** (np.finfo(dt).nmant + 1)
@@ -611,3 +611,15 @@ def test_the_relu_step_plan_straddles_the_blocked_width():
         narrow_k - 1, narrow_k, narrow_k + 1}
     assert any(paths.blocked(P, B, h, o) and h > 4 * 16
                for label, (B, i, h, o), key in cases)
+
+
+def test_the_relu_step_plan_straddles_the_identity_sums_width():
+    # the identity output layer's column sums stay in two vectors of 8 doubles for 2+ rows
+    # of at most NN_IDENTITY_SUMS_MAX_C columns (act_row.h): widths just below, at and just
+    # above it, the second vector empty and one lane wide, and one row (act_backward's)
+    sc = paths._paths()["NN_IDENTITY_SUMS_MAX_C"]
+    cases = paths.plan()["epoch_relu"]
+    assert {o for label, (B, i, h, o), key in cases
+            if key == "NN_IDENTITY_SUMS_MAX_C" and B > 1} == {sc - 1, sc, sc + 1}
+    assert {8, 9} <= {o for label, (B, i, h, o), key in cases if B > 1}
+    assert {B for label, (B, i, h, o), key in cases if o <= sc} >= {1, 2}

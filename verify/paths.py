@@ -835,8 +835,11 @@ def relu_step_plan(P):
     of several vectors with a masked last one; one output (k = 1, never blocked) beside
     three; output layers NARROW_K -1/0/+1 wide, above which float64's input gradient is
     a product (up to NARROW_K act_backward_product forms it: the write-back's float64
-    form is reached only above it; float32's is a product on every side)."""
-    N, NK = P["NN_SMALL_GEMM_MIN_N"], P["NARROW_K"]
+    form is reached only above it; float32's is a product on every side); output layers
+    NN_IDENTITY_SUMS_MAX_C -1/0/+1 wide, up to which the output layer's column sums stay
+    in registers, and 8 and 9 wide (the sums' second vector empty, one lane), over 1 and
+    2 rows (one row's sums are act_backward's)."""
+    N, NK, SC = P["NN_SMALL_GEMM_MIN_N"], P["NARROW_K"], P["NN_IDENTITY_SUMS_MAX_C"]
     out = [(f"B=13, 5 -> {v} relu -> 3: n = NN_SMALL_GEMM_MIN_N{rel} ({v})",
             (13, 5, v, 3), "NN_SMALL_GEMM_MIN_N")
            for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1"))]
@@ -855,6 +858,19 @@ def relu_step_plan(P):
     out.append((f"B=13, 5 -> 70 relu -> {NK + 1}: n_out > NARROW_K (float64's dZ W^T "
                 "blocked too), panels of 4 vectors and a masked one",
                 (13, 5, 70, NK + 1), "NARROW_K"))
+    # the identity output layer's backward keeps its column sums in two vectors of 8
+    # doubles (act_row.h's nn_identity_sums, AVX-512) for 2+ rows of at most
+    # NN_IDENTITY_SUMS_MAX_C columns, in memory otherwise (act_backward): b_1 holds them
+    out += [(f"B=13, 5 -> 20 relu -> {v}: n_out = NN_IDENTITY_SUMS_MAX_C{rel} ({v}: "
+             f"{'the sums in registers' if v <= SC else 'the sums in memory'})",
+             (13, 5, 20, v), "NN_IDENTITY_SUMS_MAX_C")
+            for v, rel in ((SC - 1, "-1"), (SC, ""), (SC + 1, "+1"))]
+    out += [(f"B=13, 5 -> 20 relu -> {v}: n_out {v} (the sums' high vector "
+             f"{'empty' if v == 8 else 'one lane'})", (13, 5, 20, v), "identity sums lanes")
+            for v in (8, 9) if v <= SC]
+    out += [(f"B={b}, 5 -> 20 relu -> 10: {what}", (b, 5, 20, 10), "identity sums rows")
+            for b, what in ((1, "one row (act_backward's sums)"),
+                            (2, "two rows (the fewest summed in registers)"))]
     return out
 
 

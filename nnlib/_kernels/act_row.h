@@ -276,9 +276,12 @@ NN_RELU_BACKWARD_COLS_512(nn_relu_backward_cols_d, double, __m512d, __mmask8, 8,
  * store it flushed or not; every reader of dZ (the products, the widening for the sums)
  * reads it as zero there either way. Without AVX-512, NN_IDENTITY_SUMS is 0 and the
  * caller keeps act_backward. */
+#include "paths.h"    /* NN_IDENTITY_SUMS_MAX_C, rendered from nnlib/_paths.py */
 #if defined(__AVX512F__)
 #define NN_IDENTITY_SUMS 1
-enum { NN_IDENTITY_SUMS_MAX_C = 16 };
+/* the sums live in two vectors of 8 doubles: a wider threshold would drop columns */
+_Static_assert(NN_IDENTITY_SUMS_MAX_C >= 1 && NN_IDENTITY_SUMS_MAX_C <= 16,
+               "nn_identity_sums holds at most 16 column sums");
 static inline void nn_identity_sums_f(const float* dZ, double* restrict work, Py_ssize_t n,
                                       Py_ssize_t c)
 {
@@ -311,7 +314,6 @@ static inline void nn_identity_sums_d(const double* dZ, double* restrict work, P
 }
 #else
 #define NN_IDENTITY_SUMS 0
-enum { NN_IDENTITY_SUMS_MAX_C = 0 };
 /* never called (the caller tests NN_IDENTITY_SUMS first) */
 static inline void nn_identity_sums_f(const float* dZ, double* restrict work, Py_ssize_t n,
                                       Py_ssize_t c) { }
