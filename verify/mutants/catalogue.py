@@ -101,6 +101,7 @@ F32_RULES = K + "optim_f32.h"
 DROPOUT, SMALL = K + "dropout.pyx", K + "blas_small.h"
 GEMM = K + "gemm_small.h"
 SHUFFLE = K + "shuffle.pyx"
+ACT_ROW, ROW_MAX, PREFETCH = K + "act_row.h", K + "row_max.h", K + "prefetch.h"
 
 FAULTS = [
     # ---- activations --------------------------------------------------------------------
@@ -351,6 +352,17 @@ FAULTS = [
           "second block of packed rows on",
           "losses", "softmax cross-entropy, narrow rows, more than VEC_BLOCK // c rows",
           "F.softmax_cross_entropy(rand((200, 3)), (np.arange(200) % 3))"),
+    # row_max.h is built with AVX-512 only (elsewhere rows_max runs short_row_max and this
+    # fault is equivalent)
+    Fault("loss-rows-max-tail-short", ROW_MAX,
+          "(M)(((M)1 << (c - j)) - 1);",
+          "(M)(((M)1 << (c - j - 1)) - 1);",
+          "off-by-one", "the vector row maxima's masked last vector one lane short: a row's "
+          "last value (c not a multiple of 16 floats, 8 doubles) never enters its maximum",
+          "losses", "softmax cross-entropy, softmax and log_softmax, rows of up to "
+          "VEC_BLOCK // CE_MULTIROW_MIN_ROWS values packed per block (AVX-512)",
+          "F.softmax_cross_entropy(rand((8, 5), scale=3.0, dtype=np.float32), "
+          "np.arange(8) % 5)"),
     # ---- dense --------------------------------------------------------------------------
     Fault("dense-db-missing-row", DENSE,
           "for i in range(n):\n            z = dZ + i * c",
@@ -455,6 +467,29 @@ FAULTS = [
           "train", "a relu layer more than one panel wide (64+ floats, 32+ doubles) under "
           "a layer of 2+ outputs, batches of 2+ rows (AVX-512)",
           "fit(act='relu', dtype=np.float32, hidden=70, batch_size=8, epochs=1)"),
+    # act_row.h's register sums of an identity layer's backward are AVX-512 only
+    # (elsewhere act_backward sums and these faults are equivalent)
+    Fault("train-identity-sums-first-row", ACT_ROW,
+          "for (i = 0; i < n; i++) {\n        const __m512 g",
+          "for (i = 1; i < n; i++) {\n        const __m512 g",
+          "off-by-one", "the register column sums of an identity layer's backward start "
+          "from the second row: the batch's first row is left out of the bias gradient",
+          "train", "the training loop, an identity output layer of at most "
+          "NN_IDENTITY_SUMS_MAX_C columns, batches of 2+ rows (AVX-512)",
+          "fit(dtype=np.float32)",
+          also=(("for (i = 0; i < n; i++) {\n        s0 = _mm512_add_pd(",
+                 "for (i = 1; i < n; i++) {\n        s0 = _mm512_add_pd("),)),
+    Fault("train-identity-sums-high-mask-short", ACT_ROW,
+          "(__mmask8)(c <= 8 ? 0u : (1u << (c - 8)) - 1u);",
+          "(__mmask8)(c <= 8 ? 0u : (1u << (c - 9)) - 1u);",
+          "off-by-one", "the float64 register column sums' second vector masked one lane "
+          "short: the last column's bias gradient (9 to 16 columns) is never stored",
+          "train", "float64, an identity output layer of 9 to NN_IDENTITY_SUMS_MAX_C "
+          "columns, batches of 2+ rows (AVX-512)",
+          "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 10, optimizer=optim.SGD("
+          "lr=0.1), epochs=1, batch_size=8, random_state=3, n_threads=1)['loss']] + "
+          "m.params)(nnlib.Sequential([nnlib.Dense(5, 7, 'tanh', random_state=0), "
+          "nnlib.Dense(7, 10, random_state=1)]))"),
     # ---- optimizers ---------------------------------------------------------------------
     Fault("optim-adam-bias-correction-step", RULES,
           "a.step_size = lr / (1.0 - pow(cfg.beta1, <double>step))",
@@ -588,6 +623,13 @@ FAULTS = [
           "off-by-one", "the epoch's mean loss weighs the last, partial batch as a full one",
           "train", "n not a multiple of batch_size (the reported loss)",
           "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
+    Fault("train-copy-row-tail-words", PREFETCH,
+          "__builtin_memcpy(dst + j, src + j, (size_t)(bytes - j));",
+          "__builtin_memcpy(dst + j, src + j, (size_t)(bytes - j) / 8 * 8);",
+          "dropped-term", "the epoch's row gather copies a row's tail in whole 8-byte "
+          "words: a float32 row of odd length leaves its last value uncopied",
+          "train", "float32, an odd number of features, batches of 2+ rows (the gather)",
+          "fit(dtype=np.float32)"),
     # ---- the fit path's compiled shortcuts (verify.fast_paths) ---------------------------
     Fault("train-orders-interval-bound", SHUFFLE,
           "i -= (w <= (uint32_t)i);",
