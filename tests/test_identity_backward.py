@@ -9,6 +9,7 @@ import pytest
 import nnlib
 from nnlib import _paths
 from nnlib._kernels import dense as K
+from tests._page_end import array_at_page_end
 
 DTYPES = [np.float32, np.float64]
 MAX_C = _paths.path_value("NN_IDENTITY_SUMS_MAX_C")
@@ -51,6 +52,17 @@ def test_narrow_sums_are_act_backwards_bit_for_bit(n, c, dtype, rng):
     np.testing.assert_array_equal(_bits(dz), _bits(dz0))
     np.testing.assert_array_equal(_bits(db), _bits(db0))
     np.testing.assert_array_equal(_bits(work), _bits(work0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("c", WIDTHS, ids=[f"c={c}" for c in WIDTHS])
+def test_narrow_sums_read_nothing_past_the_rows(c, dtype, rng):
+    """The masked loads stop at the last row's c-th value (for float64 also the second
+    vector's, empty up to 8 columns): the rows end at a guard page."""
+    g = rng.standard_normal((3, c)).astype(dtype)
+    dz, db, work = array_at_page_end(g), np.zeros(c, dtype), np.zeros(c)
+    K._identity_backward(dz, db, work, True)
+    np.testing.assert_array_equal(work, g.astype(np.float64).sum(axis=0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nnlib._kernels import output_maps as K
+from tests._page_end import array_at_page_end
 
 DTYPES = [np.float32, np.float64]
 WIDTHS = [1, 2, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 64, 65, 100]
@@ -67,6 +68,15 @@ def test_block_maxima_of_a_row_that_ends_a_buffer(dtype, rng):
     z = big[-30:].reshape(3, 10)
     np.testing.assert_array_equal(_bits(K._row_maxima(z, True)),
                                   _bits(K._row_maxima(z, False)))
+    np.testing.assert_array_equal(K._row_maxima(z, True), z.max(axis=1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("c", WIDTHS, ids=[f"c={c}" for c in WIDTHS])
+def test_block_maxima_read_nothing_past_the_block(c, dtype, rng):
+    """The last row's masked vector stops at its c-th value: the block ends at a guard
+    page (an unmasked load of the tail would fault)."""
+    z = array_at_page_end((rng.standard_normal((3, c)) * 3).astype(dtype))
     np.testing.assert_array_equal(K._row_maxima(z, True), z.max(axis=1))
 
 
