@@ -63,6 +63,15 @@ INT_PATHS = {
         "wide itself, inside the backward pass below it (dense.pxd's "
         "act_backward_product); a wider layer's is a product (gemm_small.h's blocked "
         "loops with relu's backward in their write-back, or BLAS)"),
+    "NN_SHUFFLE_SWAPS": (
+        512, "shuffle.pyx",
+        "SeedOrders' Fisher-Yates (an int random_state's shuffle) finds the accepted "
+        "index of this many positions in one pass, then makes their swaps: an order "
+        "longer than this runs several blocks"),
+    "NN_SHUFFLE_DRAWS": (
+        64, "shuffle.pyx",
+        "SeedOrders' Fisher-Yates makes PCG64's outputs this many ahead (each with the "
+        "state it leaves), and makes the next ones when a block's draws run out"),
     "NN_SMALL_GEMM_MAX_K": (
         256, "gemm_small.h",
         "dense.pxd's mm sends a product of at least 2 rows with an inner dimension k from "

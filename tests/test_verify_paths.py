@@ -152,6 +152,8 @@ def test_the_plan_straddles_every_threshold_nnlib_paths_names():
     for name, (value, where, what) in _paths.INT_PATHS.items():
         if name == "OPTIM_CHECK_CHUNK":
             continue                  # verify.optim runs the optimizers around it
+        if name.startswith("NN_SHUFFLE_"):
+            continue                  # verify.fast_paths' order streams: test below
         if name in ("TRANSPOSED_MAX_BYTES", "PADDED_MAX_BYTES"):
             continue                  # bitwise either side: test_train_batch1_*.py
         assert name in covered, name
@@ -623,3 +625,13 @@ def test_the_relu_step_plan_straddles_the_identity_sums_width():
             if key == "NN_IDENTITY_SUMS_MAX_C" and B > 1} == {sc - 1, sc, sc + 1}
     assert {8, 9} <= {o for label, (B, i, h, o), key in cases if B > 1}
     assert {B for label, (B, i, h, o), key in cases if o <= sc} >= {1, 2}
+
+
+def test_the_seed_order_streams_straddle_the_shuffle_blocks():
+    """verify.fast_paths' streams run SeedOrders across its first pass's blocks (one
+    position past a block, a block of one, two blocks and one more) and across its
+    made-ahead PCG64 outputs (an order needing more halves than one refill holds)."""
+    from verify import fast_paths
+    s = _paths.path_value("NN_SHUFFLE_SWAPS")
+    assert {s + 1, s + 2, 2 * s, 2 * s + 1} <= set(fast_paths.LENGTHS)
+    assert max(fast_paths.LENGTHS) > 2 * _paths.path_value("NN_SHUFFLE_DRAWS")

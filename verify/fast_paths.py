@@ -48,6 +48,7 @@ import time
 
 import numpy as np
 
+from nnlib._paths import path_value
 from verify import kernels as K
 
 __all__ = ["ITEM_NAMES", "run_fast_paths", "SEEDS", "LENGTHS", "label_cases",
@@ -62,9 +63,12 @@ SEEDS = [0, 1, 2, 7, 42, 12345, 2**31 - 1, 2**32 - 1, 2**32, 2**32 + 1, 2**63, M
          2**64 + 5, 2**96 + 1, 2**128 - 1, 2**128, 2**200 + 7, 3**100,
          np.int64(5), np.uint64(M64), np.uint32(2**32 - 1), np.int8(3)]
 # one stream per seed: each order continues the state the previous one left
-# (513, 514, 1025: SeedOrders' first pass runs blocks of 512 positions; 514 leaves a
-# block of one, and in 1025's first block the next power of two down is the block's end)
-LENGTHS = [0, 1, 2, 3, 5, 16, 17, 255, 256, 257, 513, 514, 1024, 1025, 1797]
+# (S + 1, S + 2, 2 S + 1, S = NN_SHUFFLE_SWAPS (512): SeedOrders' first pass runs blocks
+# of S positions; S + 2 leaves a block of one, and in 2 S + 1's first block the next power
+# of two down is the block's end)
+_SWAPS = path_value("NN_SHUFFLE_SWAPS")
+LENGTHS = [0, 1, 2, 3, 5, 16, 17, 255, 256, 257, _SWAPS + 1, _SWAPS + 2, 2 * _SWAPS,
+           2 * _SWAPS + 1, 1797]
 EPOCHS = 3                  # further orders of LENGTHS[-1] after the stream, as fit draws
 LONG = 100_000              # one order this long, after the epochs, for LONG_SEEDS
 LONG_SEEDS = (0, 42, 2**64 + 5, 2**200 + 7)

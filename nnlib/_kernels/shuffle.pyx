@@ -16,14 +16,14 @@ draws the same orders bit for bit:
    ``random_interval`` (masked rejection, 32-bit draws below 2^32;
    ``numpy/random/src/distributions``).
 
-``SeedOrders`` runs step 3 in two passes over blocks of 512 positions: first the
-accepted index of each position (a rejected draw is overwritten by the next, the
-position held by a subtraction of the test's 0/1, not a branch), then the swaps, from
-PCG64 outputs made ahead 64 at a time with the state each leaves (the generator ends
-where the last draw taken leaves it, the buffered half included). One pass with a
-branch per draw spends about 5 ns a position on mispredicted rejections and the swaps'
-memory chain; the two take about 2.8 (1797 rows: ~9.5 -> ~5 us an epoch). The orders
-and states are the same draw for draw.
+``SeedOrders`` runs step 3 in two passes over blocks of NN_SHUFFLE_SWAPS (512) positions
+(nnlib/_paths.py): first the accepted index of each position (a rejected draw is
+overwritten by the next, the position held by a subtraction of the test's 0/1, not a
+branch), then the swaps, from PCG64 outputs made ahead NN_SHUFFLE_DRAWS (64) at a time
+with the state each leaves (the generator ends where the last draw taken leaves it, the
+buffered half included). One pass with a branch per draw spends about 5 ns a position
+on mispredicted rejections and the swaps' memory chain; the two take about 2.8 (1797
+rows: ~9.5 -> ~5 us an epoch). The orders and states are the same draw for draw.
 
 The NumPy twin ``nnlib/_reference/shuffle.py`` states each step in plain Python, and
 ``tests/test_shuffle.py`` checks both against NumPy for many seeds and lengths.
@@ -118,8 +118,13 @@ cdef extern from *:
        test overwrites its slot and the position stays: no branch on the draw), then the
        swaps. The PCG64 outputs are made ahead in blocks of NNLIB_DRAWS, each with the state
        it leaves, so the generator is put back where the last draw taken leaves it. */
-    #define NNLIB_DRAWS 64
-    #define NNLIB_SWAPS 512
+    #include "paths.h"      /* NN_SHUFFLE_DRAWS, NN_SHUFFLE_SWAPS (nnlib/_paths.py) */
+    #define NNLIB_DRAWS NN_SHUFFLE_DRAWS
+    #define NNLIB_SWAPS NN_SHUFFLE_SWAPS
+    /* both sized on the stack: js[] 4 bytes a position, the made-ahead outputs 24 bytes
+       a draw (a thread of Python's smallest stack, 32 KiB, runs a fit) */
+    _Static_assert(NNLIB_SWAPS >= 1 && NNLIB_SWAPS <= 2048, "NN_SHUFFLE_SWAPS in 1..2048");
+    _Static_assert(NNLIB_DRAWS >= 1 && NNLIB_DRAWS <= 256, "NN_SHUFFLE_DRAWS in 1..256");
     typedef struct {
         nnlib_pcg64 *r;
         uint32_t half[2 * NNLIB_DRAWS + 1];
