@@ -32,6 +32,7 @@ import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
+from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
                             release_all, resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
@@ -62,16 +63,13 @@ _TRAIN = None
 def compiled_train():
     """The compiled epoch module, with BLAS resolved (imported on first use: ``import
     nnlib`` stays light)."""
-    global _TRAIN, copy_arrays
+    global _TRAIN
     if _TRAIN is None:
         from nnlib._kernels import blas, train
-        from nnlib._kernels.aligned import copy_arrays
         blas.load()
         _TRAIN = train
     return _TRAIN
 
-
-copy_arrays = None      # nnlib._kernels.aligned's, set by compiled_train()
 
 
 # Per model (weak keys: nothing outlives the model, nothing is pickled with it): the

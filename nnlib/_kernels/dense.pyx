@@ -13,9 +13,9 @@ wrapper does it).
 """
 from cython cimport floating
 
-from nnlib._kernels.dense cimport (mm, bias_act, act_backward, identity_backward,
-                                   NN_SMALL_GEMM, NN_SMALL_GEMM_MAX_K, NN_SMALL_GEMM_MIN_N,
-                                   NN_SMALL_GEMM_MAX_MNK)
+from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_cols,
+                                   identity_backward, NN_SMALL_GEMM, NN_SMALL_GEMM_MAX_K,
+                                   NN_SMALL_GEMM_MIN_N, NN_SMALL_GEMM_MAX_MNK)
 from nnlib._kernels.gil cimport keeps_gil, product_values
 from nnlib._kernels.codes cimport N_ACTIVATION_CODES, ACT_IDENTITY
 
@@ -155,11 +155,12 @@ cdef extern from "fpenv.h" nogil:
 
 def _identity_backward(floating[:, ::1] dZ, floating[::1] db, double[::1] work,
                        bint narrow, bint flush=False):
-    """The training loop's backward of an identity layer, in place on dZ (n, c), for the
-    tests: ``identity_backward`` (``narrow``; returns whether it took the rows) or
-    ``act_backward`` on one thread (returns True); with ``flush``, in the flush-denormal
-    mode the epoch runs in (fpenv.h). db and work hold c values."""
-    cdef Py_ssize_t n = dZ.shape[0], c = dZ.shape[1]
+    """The backward of an identity layer in place on dZ (n, c), for the tests:
+    ``identity_backward`` (``narrow``; returns whether it took the rows) or
+    ``act_backward_cols``' loop over the rows, which act_backward runs otherwise (returns
+    True); with ``flush``, in the flush-denormal mode the epoch runs in (fpenv.h). db and
+    work hold c values."""
+    cdef Py_ssize_t n = dZ.shape[0], c = dZ.shape[1], j
     cdef bint took = True
     if n < 1 or c < 1 or db.shape[0] != c or work.shape[0] != c:
         raise ValueError(f"_identity_backward: dZ {(n, c)} needs n, c >= 1 and db, work "
@@ -169,8 +170,10 @@ def _identity_backward(floating[:, ::1] dZ, floating[::1] db, double[::1] work,
     if narrow:
         took = identity_backward(&dZ[0, 0], &db[0], &work[0], n, c)
     else:
-        act_backward(&dZ[0, 0], &dZ[0, 0], &dZ[0, 0], &db[0], &work[0], n, c,
-                     ACT_IDENTITY, 0.0, 1)
+        act_backward_cols(&dZ[0, 0], &dZ[0, 0], &dZ[0, 0], &work[0], n, c, 0, c,
+                          ACT_IDENTITY, 0.0)
+        for j in range(c):
+            db[j] = <floating>work[j]
     if flush:
         nnlib_flush_exit(1)
     return took

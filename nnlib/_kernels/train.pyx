@@ -144,7 +144,7 @@ caller's floating-point environment, IEEE unless the caller changed it.
 from libc.math cimport isfinite, fabs, ceil, INFINITY
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
-from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint64_t
 from cython cimport floating
 from cython.parallel cimport prange
 
@@ -169,10 +169,9 @@ from nnlib._validation import (check_buffer as _check_array, check_csr, check_da
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
-                                   STATUS_BAD_ORDER, ACT_IDENTITY)
+                                   STATUS_BAD_ORDER)
 from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
-                                   act_backward, act_backward_product, identity_backward,
-                                   PAR_MIN_ELEMS)
+                                   act_backward, act_backward_product, PAR_MIN_ELEMS)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
@@ -361,18 +360,14 @@ def all_finite(const floating[:, ::1] X):
     """True when the 2-d array X holds no NaN or +-inf: ``np.isfinite(X).all()``
     without the boolean temporary (fit's validation of X runs it on every call)."""
     cdef bint ok = True
-    cdef Py_ssize_t n = X.shape[0] * X.shape[1], head
+    cdef Py_ssize_t n = X.shape[0] * X.shape[1]
     if n == 0:
         return True
     cdef const floating* a = &X[0, 0]
-    # the values before the first 64-byte boundary apart: from there on no vector load
-    # straddles two cache lines (NumPy starts a large array 16 bytes past one, and the
-    # straddling loads took 7.4 us of 1797 x 64 float32 values against ~3 aligned)
-    head = min(n, <Py_ssize_t>(((64 - <uintptr_t>a % 64) % 64) // sizeof(floating)))
     if keeps_gil(n):
-        return all_finite_ptr(a, head) and all_finite_ptr(a + head, n - head)
+        return all_finite_ptr(a, n)
     with nogil:
-        ok = all_finite_ptr(a, head) and all_finite_ptr(a + head, n - head)
+        ok = all_finite_ptr(a, n)
     return ok
 
 
@@ -546,8 +541,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
             act_backward_product(H[l], dZ[l + 1], W[l + 1], scratch[l + 1], dZ[l], db[l],
                                  work, B, s[l + 1], s[l + 2], net.kinds[l],
                                  net.aparams[l])
-        elif not (net.kinds[l] == ACT_IDENTITY    # a narrow output layer's: sums only
-                  and identity_backward(dZ[l], db[l], work, B, s[l + 1])):
+        else:
             act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
                          net.aparams[l], n_threads)
         if status == STATUS_OK and not all_finite_ptr(db[l], s[l + 1]):
