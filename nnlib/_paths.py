@@ -85,10 +85,11 @@ INT_PATHS = {
         "whole one; with AVX-512 the digits net's 10 columns gain as little as they lose)"),
     "NN_IDENTITY_SUMS_MAX_C": (
         16, "act_row.h",
-        "the training loop's backward of an identity layer of 2+ rows and at most this many "
-        "columns keeps the column sums in two vectors of 8 doubles down the rows "
-        "(act_row.h's nn_identity_sums, AVX-512; at most 16: the two vectors' lanes), a "
-        "wider one's, or one row's, in memory (dense.pxd's act_backward): the same sums"),
+        "act_backward in place (dZ is dH: the training loop's output layer) of an "
+        "identity layer of 2+ rows and at most this many columns keeps the column sums "
+        "in two vectors of 8 doubles down the rows (act_row.h's nn_identity_sums, "
+        "AVX-512; at most 16: the two vectors' lanes), a wider one's, or one row's, in "
+        "memory (dense.pxd's act_backward_cols): the same sums"),
     "NN_SMALL_GEMM_MAX_MNK": (
         2097152, "gemm_small.h",
         "mm's blocked loops take products of at most this many multiply-adds (m n k); "
