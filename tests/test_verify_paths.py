@@ -627,6 +627,34 @@ def test_the_relu_step_plan_straddles_the_identity_sums_width():
     assert {B for label, (B, i, h, o), key in cases if o <= sc} >= {1, 2}
 
 
+def test_the_sparse_step_plan_reaches_every_branch_of_the_sparse_first_layer():
+    # sparse_rows.pxd: X_b W (a relu network's first layer) and X_b^T dZ fused into plain
+    # SGD (alpha -lr; beta 1, or 1 - lr wd with decay) or alone before a momentum step
+    # (alpha 1, beta 0), each on one row and on several rows taken out of storage order
+    cases = paths.plan()["epoch_sparse"]
+    paths_of = {key for label, shape, key in cases}
+    assert paths_of == {"sparse X: X^T dZ fused into the step", "sparse X: fused, with decay",
+                        "sparse X: X^T dZ, then the step", "sparse X: X W_0 forward"}
+    for key in paths_of:
+        rows = {B for label, (B, i, h, o), k in cases if k == key}
+        assert max(rows) > 1, key
+    assert {1} <= {B for label, (B, i, h, o), k in cases if "X^T dZ" in k}
+    assert all("reversed" in label for label, (B, i, h, o), k in cases if B > 1)
+    assert all((h > 0) == (k == "sparse X: X W_0 forward") for label, (B, i, h, o), k in cases)
+
+
+def test_the_l2_epoch_plan_defers_penalties_and_reaches_the_sums_tails():
+    # 5 snapshots are deferred, then summed with the live weights (6 chains), and a later
+    # step deferred and summed alone at the end: more than 6 steps; weight arrays with
+    # and without a scalar tail past the multiple of 4
+    cases = paths.plan()["epoch_l2"]
+    assert all(-(-N // B) > 6 for label, (N, B, i, h, o), key in cases)
+    sizes = [[i * o] if not h else [i * h, h * o] for label, (N, B, i, h, o), key in cases]
+    tails = {n % 4 for ns in sizes for n in ns}
+    assert 0 in tails and tails - {0}
+    assert any(len(ns) > 1 for ns in sizes)
+
+
 def test_the_seed_order_streams_straddle_the_shuffle_blocks():
     """verify.fast_paths' streams run SeedOrders across its first pass's blocks (one
     position past a block, a block of one, two blocks and one more) and across its

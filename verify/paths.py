@@ -74,7 +74,12 @@ that every product and partial sum is an integer below 2^p (``product_operands``
 ``sgd_step_operands``): the result is then exact whatever loops sum it and in whatever
 order, so these cases are held to 0 ulp on every machine and BLAS (no per-BLAS figures).
 A dropped, repeated or misplaced term, a wrong alpha or beta, or an intermediate rounded
-to a narrower type is off by whole units.
+to a narrower type is off by whole units. The training loop's first layer on sparse X
+(sparse_rows.pxd's X_b W and X_b^T dZ, reading X's stored rows in the epoch's order)
+runs the same exact operands with X as a CSR matrix and the rows reversed
+(``sparse_step_plan``, where SciPy is installed): 0 ulp too. The epoch's reported loss
+with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
+exactly on integer weights the network fits with zero data loss.
 """
 import contextlib
 import json
@@ -763,6 +768,8 @@ def plan():
         "dense_products": product_plan(P),
         "epoch_sgd": sgd_step_plan(P),
         "epoch_relu": relu_step_plan(P),
+        "epoch_sparse": sparse_step_plan(),
+        "epoch_l2": l2_epoch_plan(),
     }
 
 
@@ -872,6 +879,48 @@ def relu_step_plan(P):
             for b, what in ((1, "one row (act_backward's sums)"),
                             (2, "two rows (the fewest summed in registers)"))]
     return out
+
+
+def sparse_step_plan():
+    """[(label, (B, n_in, hidden, n_out), path)]: steps of the training loop on CSR X
+    (sparse_rows.pxd: the first layer's X_b W and X_b^T dZ read X's stored rows in place,
+    in the epoch's order, so every batch of several rows is taken in reverse): a
+    one-layer identity network (hidden 0) under each form of X_b^T dZ the step runs --
+    fused into plain SGD's update (alpha -lr, beta 1, or 1 - lr wd with weight decay)
+    and formed alone before a momentum step (alpha 1, beta 0) -- and a relu network,
+    whose forward product X_b W_0 is the sparse one. sparse_rows has no thresholds:
+    one row and several rows cover its loops."""
+    fused, decay = "sparse X: X^T dZ fused into the step", "sparse X: fused, with decay"
+    alone, first = "sparse X: X^T dZ, then the step", "sparse X: X W_0 forward"
+    return [("B=1, 20 -> 24: CSR X, plain SGD (X^T dZ fused: alpha -lr, beta 1)",
+             (1, 20, 0, 24), fused),
+            ("B=13, 20 -> 24: CSR X, rows reversed, plain SGD (alpha -lr, beta 1)",
+             (13, 20, 0, 24), fused),
+            ("B=13, 20 -> 24: CSR X, rows reversed, weight_decay 2^-4 (alpha -lr, beta "
+             "1 - 2^-7)", (13, 20, 0, 24), decay),
+            ("B=13, 20 -> 24: CSR X, rows reversed, momentum 1/2 (X^T dZ alone: alpha "
+             "1, beta 0)", (13, 20, 0, 24), alone),
+            ("B=1, 20 -> 24: CSR X, momentum 1/2 (X^T dZ alone)", (1, 20, 0, 24), alone),
+            ("B=13, 20 -> 30 relu -> 5: CSR X, rows reversed (X_b W_0, then the fused "
+             "step)", (13, 20, 30, 5), first)]
+
+
+def l2_epoch_plan():
+    """[(label, (N, B, n_in, hidden, n_out), path)]: epochs of N rows in batches of B whose
+    reported loss carries the L2 penalty l2/2 sum ||W_l||^2 of every step: with plain SGD
+    the epoch keeps up to 5 steps' weights and forms their penalties together with the
+    live weights' (train.pyx's deferred penalties, penalty.h's nn_sq_chains: six sums of
+    squares advanced together, the last n % 4 values of each weight array by the scalar
+    tail); 7 steps defer 5, sum them with the live weights', then defer the last and sum
+    it alone at the epoch's end. Weight arrays of 15, 16 and 35 + 21 values: the tail of
+    3, none, and 3 and 1."""
+    key = "deferred L2 penalties"
+    return [("N=13, B=2 (7 steps), 5 -> 3 identity: W of 15 values (a tail of 3)",
+             (13, 2, 5, 0, 3), key),
+            ("N=13, B=2 (7 steps), 4 -> 4 identity: W of 16 values (no tail)",
+             (13, 2, 4, 0, 4), key),
+            ("N=13, B=2 (7 steps), 5 -> 7 relu -> 3: W_0 of 35, W_1 of 21 values",
+             (13, 2, 5, 7, 3), key)]
 
 
 def _layer_size(r, i, o):
@@ -1688,6 +1737,105 @@ class _Runner:
                                      dname, dt, label, key, 1, scale=2 ** 3,
                                      what="relu, identity, squared error, integer operands")
 
+    def epoch_sparse(self, seeds):
+        """One SGD step of ``train.run_epoch`` on CSR X (``sparse_step_plan``), where
+        SciPy is installed (without it no CSR X reaches nnlib): the exact operands of
+        ``sgd_step_operands`` and ``relu_step_operands`` with X passed as a CSR matrix
+        (their zeros not stored) and the batch's rows in reverse order; every weight and
+        bias after the step must be exact, as on dense X."""
+        try:
+            import scipy.sparse as sparse
+        except ImportError:
+            return
+        self._run_epoch_cases(
+            lambda api, sgd, s: self._epoch_sparse(api, sgd, s, sparse), seeds)
+
+    def _epoch_sparse(self, api, sgd, seeds, sparse):
+        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (B, i, h, o), key in PLAN["epoch_sparse"]:
+                order = np.arange(B, dtype=np.int64)[::-1].copy()
+                if h:
+                    X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
+                    Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64)
+                                              for a in (X, W0, b0, W1, b1))
+                    Ws, bs, sizes, kinds = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()], \
+                        [i, h, o], [relu, ident]
+                    opt, scale = sgd(lr=SGD_LR), 8           # 2^3 W' = 2^3 W - dW
+                    H0 = np.maximum(Xi @ W0i + b0i, 0)
+                    dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
+                    exact = [("W_0", 8 * W0i - Xi.T @ dZ0), ("W_1", 8 * W1i - H0.T @ D),
+                             ("b_0", 8 * b0i - dZ0.sum(axis=0)),
+                             ("b_1", 8 * b1i - D.sum(axis=0))]
+                else:
+                    X, W0, b0, T, D = sgd_step_operands((B, i, o), dname, seed)
+                    Xi, Wi, bi = (a.astype(np.int64) for a in (X, W0, b0))
+                    Ws, bs, sizes, kinds = [W0.copy()], [b0.copy()], [i, o], [ident]
+                    wd = SGD_WD if "decay" in key else 0.0
+                    opt = sgd(lr=SGD_LR, weight_decay=wd,
+                              momentum=0.5 if "then the step" in key else 0.0)
+                    # 2^7 W' = 2^7 beta W - 2^4 X^T D, with 2^7 beta = 127 (wd) or 128;
+                    # momentum's first step is the plain one (its buffer is the gradient)
+                    keep, scale = (127 if wd else 128), 2 ** 7
+                    exact = [("W", keep * Wi - 16 * (Xi.T @ D)),
+                             ("b", keep * bi - 16 * D.sum(axis=0))]
+                params = [a for pair in zip(Ws, bs) for a in pair]
+                states = [None if st is None or not st.size else st.reshape(-1)
+                          for st in opt.state_arrays(params)]
+                setup = api.EpochSetup(
+                    api.Network(sizes, kinds, [0.0] * len(kinds)), Ws, bs, states,
+                    sparse.csr_matrix(X), T,
+                    np.zeros(1, np.int64), api.Workspace(sizes, B, o, dt),
+                    LOSS_CODES["squared_error"], B, l2=0.0, optimizer=opt.config())
+                r = api.run_epoch(setup, order, 0)
+                ok = r[2] == 1 and r[3] == 0
+                got = dict(zip(("W_0", "W_1") if h else ("W",), Ws))
+                got.update(zip(("b_0", "b_1") if h else ("b",), bs))
+                for output, ex in exact:
+                    self._exact_case(
+                        "run_epoch", f"{output} after an SGD step on sparse X",
+                        got[output] if ok else np.full_like(got[output], np.nan), ex,
+                        dname, dt, label, key, 1, scale=scale,
+                        what="CSR X, squared error, integer operands")
+
+    def epoch_l2(self, seeds):
+        """The reported loss of ``train.run_epoch`` with L2 (``l2_epoch_plan``): integer
+        weights and inputs whose targets the network fits exactly (the data loss is 0),
+        l2 = 2^-4 and lr = 0 (the weights stay), so the epoch's loss sum is N l2/2 sum
+        ||W_l||^2, an exact double: it must come out exactly."""
+        self._run_epoch_cases(self._epoch_l2, seeds)
+
+    def _epoch_l2(self, api, sgd, seeds):
+        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (N, B, i, h, o), key in PLAN["epoch_l2"]:
+                rng = np.random.default_rng([seed, 12, N, B, i, h, o])
+                sizes = [i, h, o] if h else [i, o]
+                Wi = [rng.integers(-8, 9, (a, b)) for a, b in zip(sizes, sizes[1:])]
+                bi = [rng.integers(-8, 9, b) for b in sizes[1:]]
+                Xi = rng.integers(-8, 9, (N, i))
+                Zi = Xi @ Wi[0] + bi[0]
+                if h:
+                    Zi = np.maximum(Zi, 0) @ Wi[1] + bi[1]
+                Ws, bs = [w.astype(dt) for w in Wi], [b.astype(dt) for b in bi]
+                setup = api.EpochSetup(
+                    api.Network(sizes, [relu, ident] if h else [ident],
+                                [0.0] * (len(sizes) - 1)), Ws, bs,
+                    [None] * (2 * len(Ws)), Xi.astype(dt), Zi.astype(dt),
+                    np.zeros(1, np.int64), api.Workspace(sizes, B, o, dt),
+                    LOSS_CODES["squared_error"], B, l2=2.0 ** -4,
+                    optimizer=sgd(lr=0.0).config())
+                r = api.run_epoch(setup, np.arange(N, dtype=np.int64), 0)
+                ok = r[2] == -(-N // B) and r[3] == 0
+                pen = sum(int((w * w).sum()) for w in Wi)
+                # l2/2 = 2^-5: 2^5 loss_sum = N pen
+                self._exact_case("run_epoch", "the reported loss sum with L2",
+                                 np.array([r[0] if ok else np.nan]), np.array([N * pen]),
+                                 dname, np.float64, label, key, 1, scale=2 ** 5,
+                                 what="data loss 0, l2 2^-4, lr 0, integer weights")
+
     def _exact_case(self, kernel, output, got, exact, dname, dt, label, key, threads,
                     scale=1, what="identity, integer operands"):
         """Hold ``got`` to the integers ``exact`` / ``scale`` exactly (cap 0 ulp)."""
@@ -1863,6 +2011,8 @@ def run_paths(ctx):
         run.dense_products(seeds)
         run.epoch_sgd(seeds)
         run.epoch_relu(seeds)
+        run.epoch_sparse(seeds)
+        run.epoch_l2(seeds)
         run.epoch_losses(seeds)
     blas_bases, this_fp = load_blas_baselines(), None
     if any(c.blas for c in run.cases.values()):

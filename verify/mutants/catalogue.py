@@ -15,8 +15,8 @@ the same file that the fault needs (a cimport for the function it calls).
 
 Names available to a witness (``verify/mutants/witness.py``): ``np``, ``nnlib``, ``F``
 (``nnlib.functional``), ``optim`` (``nnlib.optim``), ``rand(shape, seed=0, scale=1.0,
-dtype=np.float64)``, ``elementary(name, x)``, ``dense_bwd(act, ...)``, ``opt_run(opt, ...)``
-and ``fit(...)``; see that file.
+dtype=np.float64)``, ``elementary(name, x)``, ``dense_bwd(act, ...)``, ``opt_run(opt, ...)``,
+``fit(...)`` and ``sparse_epoch(...)``; see that file.
 
 Faults that were tried and dropped because no input distinguishes them (equivalent
 mutants; each noted where it would sit):
@@ -102,6 +102,8 @@ DROPOUT, SMALL = K + "dropout.pyx", K + "blas_small.h"
 GEMM = K + "gemm_small.h"
 SHUFFLE = K + "shuffle.pyx"
 ACT_ROW, ROW_MAX, PREFETCH = K + "act_row.h", K + "row_max.h", K + "prefetch.h"
+CSR_ROWS, PENALTY = K + "sparse_rows.pxd", K + "penalty.h"
+DROPOUT_ROWS = K + "dropout_rows.pxd"
 
 FAULTS = [
     # ---- activations --------------------------------------------------------------------
@@ -586,6 +588,15 @@ FAULTS = [
           "factor", "the fused SGD bias step is divided by the batch size again",
           "train", "plain SGD (fused update), batch > 1",
           "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
+    Fault("train-l2-chains-tail-short", PENALTY,
+          "for (; i < n; i++) {",
+          "for (; i + 1 < n; i++) {",
+          "off-by-one", "the deferred L2 penalty's sums of squares (nn_sq_chains) leave out "
+          "the last value of a weight array whose size is not a multiple of 4: the "
+          "reported loss is low by l2/2 w^2",
+          "train", "the epoch's reported loss with l2 (penalties summed several steps at "
+          "a time)",
+          "fit(optimizer=optim.SGD(lr=0.05), l2=0.5, batch_size=4)"),
     Fault("train-last-batch-l2", TRAIN,
           "l2_eff = (c.l2 / (B if sw == NULL else sw_sum)) if c.l2_per_batch",
           "l2_eff = (c.l2 / (c.batch_size if sw == NULL else sw_sum)) if c.l2_per_batch",
@@ -680,6 +691,33 @@ FAULTS = [
           "train", "fit's label check of int64 labels (first_label_outside)",
           "__import__('nnlib._kernels.train', fromlist=['x']).first_label_outside("
           "np.array([0, -1, 2], dtype=np.int64), 3)"),
+    # the first layer on sparse X (sparse_rows.pxd): verify's run_epoch cases on CSR X
+    Fault("train-csr-forward-last-nonzero", CSR_ROWS,
+          "for k in range(x.indptr[r], x.indptr[r + 1]):\n            v = data[k]",
+          "for k in range(x.indptr[r], x.indptr[r + 1] - 1):\n            v = data[k]",
+          "off-by-one", "the sparse forward X_b W leaves out each row's last stored value",
+          "train", "an epoch on CSR X (the first layer's forward product)",
+          "sparse_epoch()"),
+    Fault("train-csr-forward-storage-order", CSR_ROWS,
+          "r = x.rows[i] if x.rows != NULL else i\n        o = out",
+          "r = i\n        o = out",
+          "index", "the sparse forward reads the batch's rows in storage order, not the "
+          "epoch's order",
+          "train", "an epoch on CSR X, batch > 1, shuffled",
+          "sparse_epoch()"),
+    Fault("train-csr-grad-storage-order", CSR_ROWS,
+          "r = x.rows[i] if x.rows != NULL else i\n        d = dZ",
+          "r = i\n        d = dZ",
+          "index", "the sparse weight gradient X_b^T dZ pairs dZ's rows with X's rows in "
+          "storage order, not the epoch's order",
+          "train", "an epoch on CSR X, batch > 1, shuffled",
+          "sparse_epoch()"),
+    Fault("train-csr-decay-dropped", CSR_ROWS,
+          "elif beta != 1.0:\n        for j in range(n):",
+          "elif beta > 1.0:\n        for j in range(n):",
+          "factor", "the sparse fused SGD update skips W's decay factor 1 - lr wd",
+          "train", "an epoch on CSR X, plain SGD with weight decay (or l2)",
+          "sparse_epoch(weight_decay=0.05)"),
     # ---- dropout ------------------------------------------------------------------------
     Fault("dropout-row-offset", DROPOUT,
           "&x[i * c], c, dropout_key(seed, step, row0 + <uint64_t>i)",
@@ -689,6 +727,13 @@ FAULTS = [
           "F.dropout(np.ones((4, 6)), 0.5, 1, row0=3)",
           also=(("x + i * c, c, dropout_key(seed, step, row0 + <uint64_t>i)",
                  "x + i * c, c, dropout_key(seed, step, <uint64_t>i)"),)),
+    Fault("dropout-mask-column-offset", DROPOUT_ROWS,
+          "mix64(key + <uint64_t>(j + 1) * NNLIB_GOLDEN)",
+          "mix64(key + <uint64_t>j * NNLIB_GOLDEN)",
+          "off-by-one", "the mask's counter starts at column 0, not 1: every row's mask is "
+          "the documented one shifted by a column (the same keep rate)",
+          "dropout", "every dropout mask (dropout, its vjp, the epoch's dropout layers)",
+          "F.dropout(np.ones((4, 6)), 0.5, 1)"),
     Fault("dropout-epoch-scale-missing", TRAIN,
           "scale = <floating>(1.0 / (1.0 - dr.rate[k]))",
           "scale = <floating>1.0",

@@ -73,6 +73,36 @@ def fit(loss="softmax_cross_entropy", optimizer=None, batch_size=4, l2=0.0,
     return [p.copy() for p in model.params] + [np.asarray(hist["loss"])]
 
 
+def sparse_epoch(weight_decay=0.0, momentum=0.0, batch_size=4, dtype=np.float64):
+    """Weights and (loss_sum, n_seen, steps, status) after one compiled epoch
+    (``train.run_epoch``, shuffled batches, nnlib's SGD) of a 5-7-2 tanh network under
+    squared error on a SciPy CSR X with about a third of its values 0: the first layer's
+    sparse products (sparse_rows.pxd), fused into plain SGD's update (``momentum`` 0)
+    or formed alone."""
+    import scipy.sparse
+    from nnlib import optim
+    from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+    from nnlib.training import compiled_train
+    api, rng = compiled_train(), np.random.default_rng(0)
+    X = rng.standard_normal((23, 5)).astype(dtype)
+    X[np.arange(X.size).reshape(X.shape) % 3 == 1] = 0
+    T = rng.standard_normal((23, 2)).astype(dtype)
+    Ws = [rng.standard_normal(s).astype(dtype) for s in ((5, 7), (7, 2))]
+    bs = [rng.standard_normal(s).astype(dtype) for s in (7, 2)]
+    params = [Ws[0], bs[0], Ws[1], bs[1]]
+    opt = optim.SGD(lr=0.05, weight_decay=weight_decay, momentum=momentum)
+    states = [None if s is None or not s.size else s.reshape(-1)
+              for s in opt.state_arrays(params)]
+    kinds = [ACTIVATION_CODES["tanh"], ACTIVATION_CODES["identity"]]
+    setup = api.EpochSetup(api.Network([5, 7, 2], kinds, [0.0, 0.0]), Ws, bs, states,
+                           scipy.sparse.csr_matrix(X), T, np.zeros(1, np.int64),
+                           api.Workspace([5, 7, 2], batch_size, 2, dtype),
+                           LOSS_CODES["squared_error"], batch_size, l2=0.0,
+                           optimizer=opt.config())
+    r = api.run_epoch(setup, np.random.default_rng(3).permutation(23).astype(np.int64), 0)
+    return params + [np.array(r[:4], dtype=np.float64)]
+
+
 def _feed(h, v):
     if isinstance(v, np.ndarray):
         h.update(f"a{v.dtype.str}{v.shape}".encode())
@@ -103,7 +133,8 @@ def value(expression):
     import nnlib.functional as F
     import nnlib.optim as optim
     names = dict(np=np, nnlib=nnlib, F=F, optim=optim, rand=rand, elementary=elementary,
-                 dense_bwd=dense_bwd, opt_run=opt_run, fit=fit)
+                 dense_bwd=dense_bwd, opt_run=opt_run, fit=fit,
+                 sparse_epoch=sparse_epoch)
     with np.errstate(all="ignore"):
         return eval(expression, names)      # noqa: S307 - the catalogue's own text
 
