@@ -1,7 +1,7 @@
 """What ``fit`` keeps between calls (the model's EpochSetup and workspace, its compiled
 Network, the measured step rate) never outlives a change: each change below, made
 between two ``fit(epochs=1)`` calls, takes effect exactly as in a fit that builds
-everything anew (``training._SETUPS`` emptied before each of its fits), bitwise.
+everything anew (``training._KEPT`` emptied before each of its fits), bitwise.
 """
 import numpy as np
 import pytest
@@ -77,7 +77,7 @@ def _run():
 
 def _fit(run, seed, fresh):
     if fresh:
-        training._SETUPS.pop(run["model"], None)
+        training._KEPT.pop(run["model"], None)
     run["model"].fit(run["X"], run["y"], optimizer=run["opt"], epochs=1,
                      random_state=seed, n_threads=1, **run["fit"])
 
@@ -103,9 +103,9 @@ def test_an_unchanged_refit_reuses_the_kept_setup():
     """The cache is used at all: a second identical fit takes the same EpochSetup."""
     run = _run()
     _fit(run, 1, False)
-    first = training._SETUPS[run["model"]][1]
+    first = training._KEPT[run["model"]].setup[1]
     _fit(run, 2, False)
-    assert training._SETUPS[run["model"]][1] is first
+    assert training._KEPT[run["model"]].setup[1] is first
 
 
 def _fit_twice(sizes, rows, batch_size, dtype):
@@ -119,7 +119,7 @@ def _fit_twice(sizes, rows, batch_size, dtype):
     for seed in (1, 2):
         model.fit(X, y, optimizer=SGD(lr=0.01), epochs=1, batch_size=batch_size,
                   random_state=seed, n_threads=1)
-        kept.append(training._SETUPS.get(model, (None, None))[1])
+        kept.append((training._KEPT[model].setup or (None, None))[1])
     return kept
 
 
