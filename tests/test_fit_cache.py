@@ -128,14 +128,20 @@ def _fit(run, seed, fresh):
                      random_state=seed, **{"n_threads": 1, **run["fit"]})
 
 
+def _changed(change, fresh):
+    """A run fitted twice, then changed by ``change``."""
+    run = _run()
+    _fit(run, 1, fresh)
+    _fit(run, 2, fresh)
+    change(run)
+    return run
+
+
 @pytest.mark.parametrize("change", CHANGES, ids=[c.__name__.lstrip("_") for c in CHANGES])
 def test_a_change_between_fits_takes_effect(change):
     runs = []
     for fresh in (False, True):
-        run = _run()
-        _fit(run, 1, fresh)
-        _fit(run, 2, fresh)
-        change(run)
+        run = _changed(change, fresh)
         _fit(run, 3, fresh)
         _fit(run, 4, fresh)
         runs.append(run)
@@ -210,13 +216,7 @@ def _after(run, seed, fresh):
 def test_a_change_that_breaks_the_next_fit_fails_as_without_kept_state(change):
     """The same error and message, and the same weights, steps and state entries left
     behind, as when nothing was kept between the fits."""
-    outcomes = []
-    for fresh in (False, True):
-        run = _run()
-        _fit(run, 1, fresh)
-        _fit(run, 2, fresh)
-        change(run)
-        outcomes.append(_after(run, 3, fresh))
+    outcomes = [_after(_changed(change, fresh), 3, fresh) for fresh in (False, True)]
     kept, fresh = outcomes
     assert kept[0] is not None and kept[0] == fresh[0]
     assert len(kept[1]) == len(fresh[1])
