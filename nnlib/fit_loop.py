@@ -66,6 +66,8 @@ class FitLoop:
             self._in_order.flags.writeable = False
         self.evaluation = evaluation
         self.metrics, self.train_evaluation = metrics, train_evaluation
+        # whether an epoch logs more than its loss, time and lr (Metrics is immutable)
+        self._evaluates = bool(metrics) or evaluation is not None
         logged = {"loss"} | set(metrics.names if metrics else ())
         if evaluation is not None:
             logged.add("val_loss")
@@ -73,14 +75,18 @@ class FitLoop:
                 logged.add("val_accuracy")
             logged |= {"val_" + name for name in (metrics.names if metrics else ())}
         self.logged = logged
-        self.stopper = EarlyStopping.from_spec(early_stopping, logged)
-        self.callbacks = as_callbacks(callbacks)
+        # (the tests of None first: a loop calling fit(epochs=1) builds one FitLoop per
+        # epoch, and None has no callbacks, stopper or schedule to look at)
+        self.stopper = (None if early_stopping is None
+                        else EarlyStopping.from_spec(early_stopping, logged))
+        self.callbacks = [] if callbacks is None else as_callbacks(callbacks)
         self.objects = [cb for cb in self.callbacks if isinstance(cb, Callback)]
         for cb in self.objects:
             if isinstance(cb, EarlyStopping):
                 cb.check_monitor(logged)
         self.batch_callbacks = [cb for cb in self.objects if wants_batches(cb)]
-        self.stepped = hasattr(schedule, "step") and hasattr(schedule, "bind")
+        self.stepped = (schedule is not None and hasattr(schedule, "step")
+                        and hasattr(schedule, "bind"))
         if self.stepped and getattr(schedule, "optimizer", None) is not run.optimizer:
             schedule.bind(run.optimizer)
         elif schedule is not None and not self.stepped and not callable(schedule):
@@ -170,7 +176,8 @@ class FitLoop:
             return False
         logs = {"loss": result.mean_loss, "time": time.perf_counter() - tic,
                 "lr": optimizer.lr}
-        logs.update(self._metrics())
+        if self._evaluates:
+            logs.update(self._metrics())
         history.append(**logs)
         history.epochs = epoch + 1
         self._last_logs = logs

@@ -72,16 +72,36 @@ def compiled_train():
 
 
 
-# Per model (weak keys: nothing outlives the model, nothing is pickled with it): the
-# compiled network description, the training workspace and the measured step rate, which
-# a loop calling fit(epochs=1) would otherwise rebuild or re-measure every epoch. A
-# workspace is taken out while a run uses it, so concurrent runs never share buffers;
-# large ones are not kept. The rate is kept per workspace key (sizes, batch rows, dtype):
-# it is what sets the first piece of the next fit.
-_NETS = weakref.WeakKeyDictionary()
-_SETUPS = weakref.WeakKeyDictionary()       # model -> (key, EpochSetup without data)
-_RATES = weakref.WeakKeyDictionary()
+# Per model (weak keys: nothing outlives the model, nothing is pickled with it), in one
+# record so that a fit looks the model up once: the compiled network description, the
+# training workspace and the measured step rate, which a loop calling fit(epochs=1) would
+# otherwise rebuild or re-measure every epoch. A workspace is taken out while a run uses
+# it, so concurrent runs never share buffers; large ones are not kept. The rate is kept
+# per workspace key (sizes, batch rows, dtype): it is what sets the first piece of the
+# next fit.
+class _Kept:
+    """What the training runs of one model keep for its next fit: ``net``, (key,
+    Network) or None; ``setup``, (key, EpochSetup without data, snapshot buffers) or None
+    (while a run holds it, or when it was too large to keep); ``rates``, workspace key ->
+    measured steps per second."""
+
+    __slots__ = ("net", "setup", "rates")
+
+    def __init__(self):
+        self.net, self.setup, self.rates = None, None, {}
+
+
+_KEPT = weakref.WeakKeyDictionary()         # model -> _Kept
 _CACHE_LOCK = threading.Lock()
+
+
+def kept_of(model):
+    """The model's :class:`_Kept` record, made on first use."""
+    kept = _KEPT.get(model)
+    if kept is None:
+        with _CACHE_LOCK:
+            kept = _KEPT.setdefault(model, _Kept())
+    return kept
 
 
 def _forget_runs_in_forked_child():     # the parent's training threads are not there
@@ -110,11 +130,12 @@ def dropout_layers(model):
     return out
 
 
-def network_of(model, checked=False):
+def network_of(model, checked=False, kept=None):
     """The compiled ``Network`` of a Sequential (its Dense layers and the dropouts
     between them), checked against its live layers. ``checked``: the caller ran
     ``model._check_layers()`` and none of the user's code since (``fit``), so the
-    stack's widths and dtype are known to agree; each layer's arrays are checked."""
+    stack's widths and dtype are known to agree; each layer's arrays are checked.
+    ``kept``: the model's :func:`kept_of` record, when the caller has it."""
     train = compiled_train()
     layers = model.layers
     dense = [layer for layer in layers if isinstance(layer, Dense)]
@@ -126,41 +147,45 @@ def network_of(model, checked=False):
     dropout = (tuple((p, layer.rate) for p, layer in dropout_layers(model))
                if len(dense) < len(layers) else ())
     key = (tuple(model._sizes()), specs, dropout)
-    cached = _NETS.get(model)
+    if kept is None:
+        kept = kept_of(model)
+    cached = kept.net
     if cached is not None and cached[0] == key:
         return cached[1]
     net = train.Network(list(key[0]), [code for code, _ in specs],
                         [param for _, param in specs], dropout)
-    _NETS[model] = (key, net)
+    kept.net = (key, net)
     return net
 
 
-def _take_workspace(model, key):
-    """The workspace of the model's kept setup if it has these sizes, else a new one."""
+def _take_workspace(kept, key):
+    """The workspace of the model's kept setup (``kept``: its :class:`_Kept`) if it has
+    these sizes, else a new one."""
     with _CACHE_LOCK:
-        kept = _SETUPS.pop(model, None)
-    if kept is not None and kept[0][-1] == key:
-        return kept[1].workspace
+        setup, kept.setup = kept.setup, None
+    if setup is not None and setup[0][-1] == key:
+        return setup[1].workspace
     return compiled_train().Workspace(*key)
 
 
-def _kept_setup(model, key, params, states, config, X, y_target, y_label,
+def _kept_setup(kept, key, params, states, config, X, y_target, y_label,
                 sample_weight=None):
     """(setup, snapshot buffers) -- see below."""
-    kept = _kept(model, key, params, states, config, X, y_target, y_label, sample_weight)
-    return (None, None) if kept is None else kept
+    found = _kept(kept, key, params, states, config, X, y_target, y_label, sample_weight)
+    return (None, None) if found is None else found
 
 
-def _kept(model, key, params, states, config, X, y_target, y_label, sample_weight=None):
-    """The model's kept EpochSetup, rebound to this fit's data, when everything else
-    about it is the same (``key``: network, loss, batch, L2, scales, workspace; and the
-    very weight, bias and state arrays); None otherwise."""
+def _kept(kept, key, params, states, config, X, y_target, y_label, sample_weight=None):
+    """The kept EpochSetup of ``kept`` (the model's :class:`_Kept`), rebound to this
+    fit's data, when everything else about it is the same (``key``: network, loss,
+    batch, L2, scales, workspace; and the very weight, bias and state arrays); None
+    otherwise."""
     with _CACHE_LOCK:
-        kept = _SETUPS.get(model)
-        if kept is None or kept[0] != key:
+        held = kept.setup
+        if held is None or held[0] != key:
             return None
-        del _SETUPS[model]
-    setup = kept[1]
+        kept.setup = None
+    setup = held[1]
     same = (all(map(operator.is_, setup.weights, params[0::2]))
             and all(map(operator.is_, setup.biases, params[1::2]))
             and all(map(_same_memory, setup.states, states)))
@@ -172,7 +197,7 @@ def _kept(model, key, params, states, config, X, y_target, y_label, sample_weigh
         setup.set_data(X, y_target, y_label, sample_weight)
     except (TypeError, ValueError):
         return None
-    return setup, kept[2]
+    return setup, held[2]
 
 
 def _same_memory(a, b):
@@ -212,21 +237,21 @@ def _worth_keeping(kept_bytes, param_bytes):
             or kept_bytes <= _WORKSPACE_KEEP_PER_PARAM_BYTE * param_bytes)
 
 
-def _keep_setup(model, key, setup, snapshot, reused=False):
-    """Keep ``setup`` for the model's next fit, without the caller's data, unless its
-    buffers are large (:func:`_worth_keeping`). ``reused``: the setup came from the
-    model's cache, so it was worth keeping then, and its arrays (the very same, whose
-    sizes cannot change in place) still are."""
+def _keep_setup(kept, key, setup, snapshot, reused=False):
+    """Keep ``setup`` in ``kept`` (the model's :class:`_Kept`) for the model's next fit,
+    without the caller's data, unless its buffers are large (:func:`_worth_keeping`).
+    ``reused``: the setup came from the model's cache, so it was worth keeping then, and
+    its arrays (the very same, whose sizes cannot change in place) still are."""
     if not reused:
-        kept = (sum(a.nbytes for a in setup.states if a is not None)
-                + setup.workspace.nbytes)
+        buffers = (sum(a.nbytes for a in setup.states if a is not None)
+                   + setup.workspace.nbytes)
         params = (sum(a.nbytes for a in setup.weights)
                   + sum(a.nbytes for a in setup.biases))
-        if not _worth_keeping(kept, params):
+        if not _worth_keeping(buffers, params):
             return
     setup.release_data()
     with _CACHE_LOCK:
-        _SETUPS[model] = (key, setup, snapshot)
+        kept.setup = (key, setup, snapshot)
 
 
 def check_fit_lrs(config, dtype):
@@ -441,8 +466,9 @@ class TrainingRun(ClaimedRun):
                  step_by_step: bool = False, sample_weight=None, checked: bool = False):
         self.model, self.optimizer, self.progress = model, optimizer, progress
         self.on_piece = on_piece
+        self._kept = kept = kept_of(model)
         # first: it makes replaced arrays usable; its sizes are the model's _sizes()
-        network = network_of(model, checked)
+        network = network_of(model, checked, kept)
         self.params = model.params
         # fit (``checked``) has just converted X to the model's dtype
         sizes, dtype = network.sizes, (X.dtype if checked else model.dtype)
@@ -457,14 +483,14 @@ class TrainingRun(ClaimedRun):
         # fit(epochs=1)) reuses the model's kept setup and only rebinds X and y
         self._key = (network, loss_code(loss), batch_size, margin, l2,
                      l2_per_batch, loss_scale, self._ws_key)
-        self.setup, self._snap = _kept_setup(model, self._key, self.params, states,
+        self.setup, self._snap = _kept_setup(kept, self._key, self.params, states,
                                              self._config, X, y_target, y_label,
                                              sample_weight)
         self._reused = self.setup is not None
         if self.setup is None:
             self.setup = compiled_train().EpochSetup(
                 self._key[0], self.params[0::2], self.params[1::2], states, X, y_target,
-                y_label, _take_workspace(model, self._ws_key), loss_kind=self._key[1],
+                y_label, _take_workspace(kept, self._ws_key), loss_kind=self._key[1],
                 batch_size=batch_size, margin=margin, l2=l2, l2_per_batch=l2_per_batch,
                 optimizer=self._config, loss_scale=loss_scale,
                 sample_weight=sample_weight)
@@ -476,7 +502,7 @@ class TrainingRun(ClaimedRun):
         steps_per_epoch = -(-X.shape[0] // batch_size)
         self.clock = (StepClock(steps_per_epoch) if step_by_step else
                       PieceClock(steps_per_epoch,
-                                 rate=_RATES.get(model, {}).get(self._ws_key)))
+                                 rate=kept.rates.get(self._ws_key)))
         self._threads = None
         # the optimizer's config and the model's arrays were read just now: until the
         # first epoch, a caller that ran none of the user's code since may say so
@@ -490,9 +516,9 @@ class TrainingRun(ClaimedRun):
         self._release()
         if self._workspace is not None:
             self._workspace = None
-            _keep_setup(self.model, self._key, self.setup, self._snap, self._reused)
+            _keep_setup(self._kept, self._key, self.setup, self._snap, self._reused)
         if self.clock.rate is not None and not isinstance(self.clock, StepClock):
-            _RATES.setdefault(self.model, {})[self._ws_key] = self.clock.rate
+            self._kept.rates[self._ws_key] = self.clock.rate
 
     # -- verbs ------------------------------------------------------------------------
     def run_epoch(self, order: np.ndarray, epoch: int = 0,

@@ -122,9 +122,7 @@ def test_a_model_changed_between_fits_fits_as_one_without_kept_state(mutate):
         _fit(model, opt, X, y, 2)
         mutate(model)
         if fresh:
-            training._SETUPS.pop(model, None)
-            training._NETS.pop(model, None)
-            training._RATES.pop(model, None)
+            training._KEPT.pop(model, None)
         outcomes.append(_outcome(model, opt, X[:, :4].copy() if mutate is _narrower_input
                                  else X, y))
     kept, fresh = outcomes
@@ -207,7 +205,7 @@ def test_an_lr_set_between_fits_takes_effect():
         _fit(model, opt, X, y, 1)
         opt.lr = 0.5
         if fresh:
-            training._SETUPS.pop(model, None)
+            training._KEPT.pop(model, None)
         _fit(model, opt, X, y, 2)
         models.append(model)
     for a, b in zip(models[0].params, models[1].params):
@@ -357,10 +355,10 @@ def test_a_reused_setup_is_kept_again():
     X, y = _data()
     model, opt = _model(), SGD(lr=0.1)
     _fit(model, opt, X, y, 1)
-    first = training._SETUPS[model][1]
+    first = training._KEPT[model].setup[1]
     for seed in (2, 3):
         _fit(model, opt, X, y, seed)
-        assert training._SETUPS[model][1] is first
+        assert training._KEPT[model].setup[1] is first
 
 
 @pytest.mark.parametrize("module", [train, twin], ids=["compiled", "twin"])

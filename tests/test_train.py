@@ -555,14 +555,14 @@ def test_a_kept_setup_holds_no_data_and_trains_as_a_fresh_one():
     kept, opt_k = make(), Adam(lr=0.01)
     for Xi in Xs:
         kept.fit(Xi, y, optimizer=opt_k, epochs=1, batch_size=8, random_state=3)
-    assert kept in training._SETUPS
+    assert training._KEPT[kept].setup is not None
     probe = weakref.ref(Xs[-1])
     del Xs[-1], Xi
     gc.collect()
     assert probe() is None, "the kept setup keeps the caller's X alive"
     fresh, opt_f = make(), Adam(lr=0.01)
     for _ in range(3):
-        training._SETUPS.pop(fresh, None)         # force a new setup every fit
+        training._KEPT.pop(fresh, None)           # force a new setup every fit
         fresh.fit(X.copy(), y, optimizer=opt_f, epochs=1, batch_size=8, random_state=3)
     for a, b in zip(kept.params, fresh.params):
         np.testing.assert_array_equal(a, b)
