@@ -772,8 +772,18 @@ FAULTS = [
 # first run. The set of 2026-12-05 (6 faults) was killed 2 of 6: verify.paths then gained
 # the two cases that kill the two numerical survivors (the output maps on a 3-d input; the
 # losses at ten LOSS_CHUNK tasks), and the two survivors that are not numerical faults left
-# the set for the list in this module's docstring. ``HELD_OUT`` is empty until the next
-# set is written.
+# the set for the list in this module's docstring. The set of 2026-12-06 (5 faults,
+# ``HELD_OUT``) was killed 3 of 5 on its first run (main 9296aa8; bench/mutants_last.md):
+# held-dense-relu-row-tail-short (210 s), held-optim-f32-amsgrad-min (226 s) and
+# held-map-softmax-vjp-long-row-dot-float32 (22 s) killed; two survived, verify unchanged:
+# * held-loss-weighted-hinge-weight-dropped (113 s): no check trains with sample weights,
+#   so weighted_loss_grad_batch never runs; it needs an epoch with unequal row weights
+#   against the exact weighted-mean gradient.
+# * held-train-b1-transposed-grad-last-stale (105 s): the transposed copies' input
+#   gradient runs only at batch 1, plain SGD, two layers and more, float32 (float64 takes
+#   act_backward_product), and only a second step reads the stale dh; verify's epochs use
+#   batches of 3 and its B = 1 run_epoch cases one step or L2: it needs a float32 two-layer
+#   plain-SGD run_epoch of batch 1 over two rows and more.
 HELD_OUT_2026_12_03 = [
     Fault("held-map-softmax-vjp-dot-float32", MAPS,
           "dot = dot + <double>g[o + j] * e[o + j]",
