@@ -772,8 +772,18 @@ FAULTS = [
 # first run. The set of 2026-12-05 (6 faults) was killed 2 of 6: verify.paths then gained
 # the two cases that kill the two numerical survivors (the output maps on a 3-d input; the
 # losses at ten LOSS_CHUNK tasks), and the two survivors that are not numerical faults left
-# the set for the list in this module's docstring. ``HELD_OUT`` is empty until the next
-# set is written.
+# the set for the list in this module's docstring. The set of 2026-12-06 (5 faults,
+# ``HELD_OUT``) was killed 3 of 5 on its first run (main 9296aa8; bench/mutants_last.md):
+# held-dense-relu-row-tail-short (210 s), held-optim-f32-amsgrad-min (226 s) and
+# held-map-softmax-vjp-long-row-dot-float32 (22 s) killed; two survived, verify unchanged:
+# * held-loss-weighted-hinge-weight-dropped (113 s): no check trains with sample weights,
+#   so weighted_loss_grad_batch never runs; it needs an epoch with unequal row weights
+#   against the exact weighted-mean gradient.
+# * held-train-b1-transposed-grad-last-stale (105 s): the transposed copies' input
+#   gradient runs only at batch 1, plain SGD, two layers and more, float32 (float64 takes
+#   act_backward_product), and only a second step reads the stale dh; verify's epochs use
+#   batches of 3 and its B = 1 run_epoch cases one step or L2: it needs a float32 two-layer
+#   plain-SGD run_epoch of batch 1 over two rows and more.
 HELD_OUT_2026_12_03 = [
     Fault("held-map-softmax-vjp-dot-float32", MAPS,
           "dot = dot + <double>g[o + j] * e[o + j]",
@@ -876,7 +886,58 @@ HELD_OUT_2026_12_05 = [
           "F.dropout(np.ones((256, 129)), 0.5, 7, 3, n_threads=2)"),
 ]
 FAULTS += HELD_OUT_2026_12_05
-HELD_OUT = []
+
+# The set of 2026-12-06: slips in paths none of the 96 faults above touches: act_row.h's
+# one-row relu backward (AVX-512), the float32 Adam loop's amsgrad maximum (optim_f32.h),
+# the softmax vjp of rows longer than VEC_BLOCK, the sample-weighted hinge rows and the
+# batch-1 input gradient on the transposed copies (train.pyx).
+HELD_OUT_2026_12_06 = [
+    Fault("held-dense-relu-row-tail-short", ACT_ROW,
+          "MT mk = (MT)(c - j >= L ? (MT)~0u : (MT)((1u << (c - j)) - 1u));",
+          "MT mk = (MT)(c - j >= L ? (MT)~0u : (MT)((1u << (c - j - 1)) - 1u));",
+          "off-by-one", "relu's one-row backward (AVX-512) masks its last vector one lane "
+                        "short: the row's last column keeps dH in dZ and its db is not "
+                        "written",
+          "dense", "act_backward of one row with db (batch-1 steps; float32 in the epoch, "
+                   "where float64 takes act_backward_product), c not a multiple of the lanes",
+          "fit(act='relu', batch_size=1, dtype=np.float32)"),
+    Fault("held-optim-f32-amsgrad-min", F32_RULES,
+          "vf = _mm256_blendv_ps(vf, vm, _mm256_cmp_ps(vm, vf, _CMP_GE_OQ));",
+          "vf = _mm256_blendv_ps(vf, vm, _mm256_cmp_ps(vm, vf, _CMP_LE_OQ));",
+          "branch", "float32 Adam's amsgrad (AVX-512 loop) keeps the smaller of max_exp_avg_sq "
+                    "and exp_avg_sq, not the larger",
+          "optimizers", "Adam / AdamW(amsgrad=True) on float32 (optim_f32.h)",
+          "opt_run(optim.Adam(lr=0.01, amsgrad=True), n=19, dtype=np.float32)"),
+    Fault("held-map-softmax-vjp-long-row-dot-float32", MAPS,
+          "    cdef double dot = 0.0\n    for j in range(c):\n        dot = dot + <double>g[j]",
+          "    cdef floating dot = 0.0\n    for j in range(c):\n        dot = dot + <double>g[j]",
+          "float32", "the softmax vjp of a row longer than VEC_BLOCK accumulates <g, s> in the "
+                     "array dtype (rounded to float32 after every term)",
+          "output maps", "float32 softmax_vjp, c > VEC_BLOCK (_softmax_vjp_from_softmax)",
+          "F.softmax_vjp(rand((3, 700), dtype=np.float32), rand((3, 700), 1, "
+          "dtype=np.float32))"),
+    Fault("held-loss-weighted-hinge-weight-dropped", ROWS,
+          "li = hinge_row(zi, c, y_label[i], scale * wi, margin, dzi)",
+          "li = hinge_row(zi, c, y_label[i], scale, margin, dzi)",
+          "factor", "the sample-weighted hinge rows leave the row weight out of the gradient "
+                    "(the loss still weighs it)",
+          "losses", "fit(loss='hinge_loss', sample_weight=...) (weighted_loss_grad_batch)",
+          "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 3, loss='hinge_loss', "
+          "sample_weight=np.linspace(0.5, 2.0, 23), optimizer=optim.SGD(lr=0.1), epochs=2, "
+          "batch_size=4, random_state=3, n_threads=1)['loss']] + m.params)("
+          "nnlib.Sequential([nnlib.Dense(5, 7, 'tanh', random_state=0), "
+          "nnlib.Dense(7, 3, random_state=1)]))"),
+    Fault("held-train-b1-transposed-grad-last-stale", TRAIN,
+          "    for j in range(k):\n        dh[j] = 0\n",
+          "    for j in range(k - 1):\n        dh[j] = 0\n",
+          "off-by-one", "the batch-1 input gradient on the transposed copies zeroes all but "
+                        "the last element of dh before adding the dot products into it: "
+                        "that element adds the previous step's value",
+          "train", "batch-1 plain SGD epochs of two layers and more (input_grad_transposed)",
+          "fit(optimizer=optim.SGD(lr=0.1), batch_size=1) "
+          "+ fit(optimizer=optim.SGD(lr=0.1), batch_size=1, dtype=np.float32)"),
+]
+HELD_OUT = HELD_OUT_2026_12_06
 
 
 def by_id():
