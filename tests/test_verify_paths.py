@@ -655,6 +655,17 @@ def test_the_l2_epoch_plan_defers_penalties_and_reaches_the_sums_tails():
     assert any(len(ns) > 1 for ns in sizes)
 
 
+def test_the_batch1_steps_are_exact_in_float32_for_any_seed():
+    # several steps in a row at batch 1 (the second reads what the first left), on
+    # operands whose every product, partial sum and update is exact in float32
+    cases = paths.plan()["epoch_b1"]
+    assert cases and all(N >= 2 for label, (N, i, h, o), key in cases)
+    for label, shape, key in cases:
+        for seed in range(4):
+            ops, exact = paths.batch1_steps_exact(shape, seed)
+            assert all(int(v * 4096) == v * 4096 for a in exact for v in np.ravel(a))
+
+
 def test_the_seed_order_streams_straddle_the_shuffle_blocks():
     """verify.fast_paths' streams run SeedOrders across its first pass's blocks (one
     position past a block, a block of one, two blocks and one more) and across its

@@ -79,7 +79,9 @@ to a narrower type is off by whole units. The training loop's first layer on spa
 runs the same exact operands with X as a CSR matrix and the rows reversed
 (``sparse_step_plan``, where SciPy is installed): 0 ulp too. The epoch's reported loss
 with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
-exactly on integer weights the network fits with zero data loss.
+exactly on integer weights the network fits with zero data loss, and two steps in a row
+at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
+must give the exact weights of two one-row steps.
 """
 import contextlib
 import json
@@ -770,6 +772,7 @@ def plan():
         "epoch_relu": relu_step_plan(P),
         "epoch_sparse": sparse_step_plan(),
         "epoch_l2": l2_epoch_plan(),
+        "epoch_b1": batch1_steps_plan(),
     }
 
 
@@ -921,6 +924,73 @@ def l2_epoch_plan():
              (13, 2, 4, 0, 4), key),
             ("N=13, B=2 (7 steps), 5 -> 7 relu -> 3: W_0 of 35, W_1 of 21 values",
              (13, 2, 5, 7, 3), key)]
+
+
+def batch1_steps_plan():
+    """[(label, (N, n_in, hidden, n_out), path)]: epochs of N rows at batch 1 under plain
+    SGD on relu-identity networks, N steps in a row: the batch-1 loop's own paths (the
+    rank-one steps, float32's transposed weight copies for the input gradient, the
+    fused first-layer step with the next row's product), whose state is carried from
+    one step to the next; a stale or skipped value shows only from the second step."""
+    key = "batch 1, steps in a row"
+    return [("N=2 rows at batch 1 (two steps), 5 -> 20 relu -> 3", (2, 5, 20, 3), key),
+            ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key)]
+
+
+def batch1_steps_exact(shape, seed, p=24):
+    """Integer X (N, n_in), W_0, b_0, W_1, b_1 and targets T, and the exact weights and
+    biases (fractions.Fraction object arrays) after ``N`` plain-SGD steps at batch 1 (lr
+    2^-3, squared error, rows in order) of a relu-identity network, for ``shape`` = (N,
+    n_in, hidden, n_out). Values in [-2, 2] (a third 0), drawn again until every product,
+    partial sum and update of the N steps is exact in ``p`` significand bits (float32's
+    24: then float64 too), the results are multiples of 2^-12, and the last hidden unit
+    passes a nonzero gradient at every step (a value a step leaves behind in the
+    input-gradient buffer's tail would otherwise be masked by relu)."""
+    from fractions import Fraction
+    N, i, h, o = shape
+    F = np.vectorize(Fraction, otypes=[object])
+    lr = Fraction(1, 8)
+    for attempt in range(64):
+        rng = np.random.default_rng([seed, 13, N, i, h, o, attempt])
+
+        def draw(*s):
+            v = rng.integers(-2, 3, s)
+            v[rng.random(s) < 1 / 3] = 0
+            return v
+        X, W0, b0, W1, b1, T = (draw(N, i), draw(i, h), draw(h), draw(h, o), draw(o),
+                                draw(N, o))
+        w0, c0, w1, c1 = F(W0), F(b0), F(W1), F(b1)
+        need = []                       # (largest partial sum, its grid) of each step
+        live = True                     # the last hidden unit passes a gradient each step
+
+        def mm(a, b, c=None):
+            bound = abs(a) @ abs(b) + (0 if c is None else abs(c))
+            grid = _den(a) * _den(b) if c is None else max(_den(a) * _den(b), _den(c))
+            need.append((max(np.ravel(bound), default=0), grid))
+            return a @ b + (0 if c is None else c)
+        for r in range(N):
+            x = F(X[r])
+            z0 = mm(x, w0, c0)
+            h0 = np.array([v if v > 0 else Fraction(0) for v in z0], dtype=object)
+            d = mm(h0, w1, c1) - T[r]           # (1/B)(z - t) at B = 1
+            need.append((max(abs(v) for v in d), _den(d)))
+            dz0 = np.array([g if v > 0 else Fraction(0) for g, v in zip(mm(d, w1.T), z0)],
+                           dtype=object)
+            live = live and dz0[-1] != 0
+            for a, g in ((w1, lr * np.outer(h0, d)), (c1, lr * d), (w0, lr * np.outer(x, dz0)),
+                         (c0, lr * dz0)):
+                need.append((max(np.ravel(abs(a) + abs(g))), max(_den(a), _den(g))))
+            w1, c1 = w1 - lr * np.outer(h0, d), c1 - lr * d
+            w0, c0 = w0 - lr * np.outer(x, dz0), c0 - lr * dz0
+        if (live and all(m * g < 2 ** p for m, g in need)
+                and max(_den(a) for a in (w0, c0, w1, c1)) <= 2 ** 12):
+            return (X, W0, b0, W1, b1, T), (w0, c0, w1, c1)
+    raise ValueError(f"batch1_steps_exact: no exact operands for {shape} (seed {seed})")
+
+
+def _den(a):
+    """The largest denominator of the Fractions in ``a``."""
+    return max((v.denominator for v in np.ravel(a)), default=1)
 
 
 def _layer_size(r, i, o):
@@ -1836,6 +1906,36 @@ class _Runner:
                                  dname, np.float64, label, key, 1, scale=2 ** 5,
                                  what="data loss 0, l2 2^-4, lr 0, integer weights")
 
+    def epoch_b1(self, seeds):
+        """N plain-SGD steps of ``train.run_epoch`` at batch 1 on a relu-identity network
+        (``batch1_steps_plan``): every weight and bias after the epoch must be the exact
+        values of ``batch1_steps_exact`` (multiples of 2^-12), as N one-row steps in a
+        row give them."""
+        self._run_epoch_cases(self._epoch_b1, seeds)
+
+    def _epoch_b1(self, api, sgd, seeds):
+        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (N, i, h, o), key in PLAN["epoch_b1"]:
+                (X, W0, b0, W1, b1, T), exact = batch1_steps_exact((N, i, h, o), seed)
+                Ws, bs = [W0.astype(dt), W1.astype(dt)], [b0.astype(dt), b1.astype(dt)]
+                setup = api.EpochSetup(
+                    api.Network([i, h, o], [relu, ident], [0.0, 0.0]), Ws, bs,
+                    [None] * 4, X.astype(dt), T.astype(dt), np.zeros(1, np.int64),
+                    api.Workspace([i, h, o], 1, o, dt), LOSS_CODES["squared_error"], 1,
+                    l2=0.0, optimizer=sgd(lr=SGD_LR).config())
+                r = api.run_epoch(setup, np.arange(N, dtype=np.int64), 0)
+                ok = r[2] == N and r[3] == 0
+                for output, got, ex in zip(("W_0", "b_0", "W_1", "b_1"),
+                                           (Ws[0], bs[0], Ws[1], bs[1]), exact):
+                    ex = np.array([int(v * 4096) for v in np.ravel(ex)],
+                                  dtype=np.int64).reshape(got.shape)
+                    self._exact_case("run_epoch", f"{output} after {N} steps at batch 1",
+                                     got if ok else np.full_like(got, np.nan), ex,
+                                     dname, dt, label, key, 1, scale=2 ** 12,
+                                     what="relu, identity, squared error, exact operands")
+
     def _exact_case(self, kernel, output, got, exact, dname, dt, label, key, threads,
                     scale=1, what="identity, integer operands"):
         """Hold ``got`` to the integers ``exact`` / ``scale`` exactly (cap 0 ulp)."""
@@ -2013,6 +2113,7 @@ def run_paths(ctx):
         run.epoch_relu(seeds)
         run.epoch_sparse(seeds)
         run.epoch_l2(seeds)
+        run.epoch_b1(seeds)
         run.epoch_losses(seeds)
     blas_bases, this_fp = load_blas_baselines(), None
     if any(c.blas for c in run.cases.values()):
