@@ -132,6 +132,23 @@ cdef extern from "row_max.h" nogil:
     void nn_rows_max_f(const float* z, Py_ssize_t nr, Py_ssize_t c, double* rmax)
     void nn_rows_max_d(const double* z, Py_ssize_t nr, Py_ssize_t c, double* rmax)
 
+# Softmax cross-entropy's passes over a block of rows of at most NN_CE_SHORT_MAX_C classes
+# (NN_CE_SHORT 1 where built: AVX-512), bitwise those of exp_shifted_rows and the
+# gradient loop of softmax_cross_entropy_rows (see the header)
+cdef extern from "ce_rows.h" nogil:
+    const int NN_CE_SHORT
+    const int NN_CE_SHORT_MAX_C
+    Py_ssize_t nn_ce_shift_rows_f(const float* z, Py_ssize_t nr, Py_ssize_t c,
+                                  double* rmax, double* e)
+    Py_ssize_t nn_ce_shift_rows_d(const double* z, Py_ssize_t nr, Py_ssize_t c,
+                                  double* rmax, double* e)
+    void nn_ce_row_sums(const double* e, Py_ssize_t nr, Py_ssize_t c, double* rsum)
+    void nn_ce_grad_rows_f(const double* e, Py_ssize_t nr, Py_ssize_t c,
+                           const long long* y, double scale, const double* rinv, float* dz)
+    void nn_ce_grad_rows_d(const double* e, Py_ssize_t nr, Py_ssize_t c,
+                           const long long* y, double scale, const double* rinv,
+                           double* dz)
+
 
 # ---------------------------------------------------------------------------------------
 # softmax and log-sum-exp
@@ -405,25 +422,98 @@ cdef inline double softmax_cross_entropy_row(const floating* z, Py_ssize_t c,
     return (m - z[y]) + nn_log(s)
 
 
+cdef inline double ce_short_rows(const floating* z, Py_ssize_t nr, Py_ssize_t c,
+                                 const long long* y, double scale, floating* dz,
+                                 double* rmax, double* rsum, double* e, double* rlog,
+                                 double* rinv, double total) noexcept nogil:
+    # softmax_cross_entropy_rows's block (exp_shifted_rows, then the gradient loop) for
+    # nr rows of c <= NN_CE_SHORT_MAX_C classes with ce_rows.h's passes: the maxima and
+    # z - m in one, the exps (exp_nonpositive, as there), the sums, the logs (nn_log, as
+    # there) and reciprocals (a vector at a time, off the chains of the sums), then the
+    # gradient (none when ``dz`` is NULL). Returns ``total`` plus the rows' losses, added
+    # to it one row at a time, in order (the running sum of all blocks, as the loop of
+    # ce_packed_rows adds them).
+    cdef Py_ssize_t r, j, nk = nr * c
+    cdef double m
+    if floating is float:
+        r = nn_ce_shift_rows_f(z, nr, c, rmax, e)
+    else:
+        r = nn_ce_shift_rows_d(z, nr, c, rmax, e)
+    if r > 0:                       # a maximum that is NaN or a zero: short_row_max's
+        for r in range(nr):
+            m = rmax[r]
+            if not (m < 0 or m > 0):
+                m = short_row_max(z + r * c, c)
+                rmax[r] = m
+                for j in range(c):
+                    e[r * c + j] = z[r * c + j] - m
+    while nk % 8 != 0:
+        e[nk] = 0.0
+        nk += 1
+    exp_nonpositive(e, nk, z)               # argument <= 0: never overflows
+    nn_ce_row_sums(e, nr, c, rsum)
+    for r in range(nr):
+        rlog[r] = nn_log(rsum[r])
+    if dz != NULL:
+        for r in range(nr):
+            rinv[r] = 1.0 / rsum[r]
+        if floating is float:
+            nn_ce_grad_rows_f(e, nr, c, y, scale, rinv, dz)
+        else:
+            nn_ce_grad_rows_d(e, nr, c, y, scale, rinv, dz)
+    for r in range(nr):
+        # total + ((m - z_y) + log s), each addition's first NaN kept where both operands
+        # are NaN (rows with NaN of two payloads), as the loop of ce_packed_rows adds them,
+        # whichever way the compiler orders the operands of an addition
+        m = rmax[r] - z[r * c + y[r]]
+        m = m if m != m else m + rlog[r]
+        total = total if total != total else total + m
+    return total
+
+
 cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
                                               Py_ssize_t c, const long long* y,
                                               double scale, floating* dz) noexcept nogil:
     # softmax_cross_entropy_row over n rows, bitwise the same (same exps, sums in the same
-    # order). Short rows (an output layer of 10 classes) are taken several at a time by
-    # exp_shifted_rows: exp is a visible share of a small network's epoch.
-    cdef double e[VEC_BLOCK + 8]        # (+ 8: room for the padding to whole vectors)
-    cdef double rmax[VEC_BLOCK]
-    cdef double rsum[VEC_BLOCK]
-    cdef double rlog[VEC_BLOCK]
-    cdef double s, inv, total = 0.0
-    cdef Py_ssize_t i, j, r, r0, nr, per = rows_per_block(c)
-    cdef floating* dzr
-    if per == 0:
+    # order). Short rows (an output layer of 10 classes) are taken several at a time:
+    # exp is a visible share of a small network's epoch. Rows of at most
+    # NN_CE_SHORT_MAX_C classes go through ce_rows.h's passes where built (AVX-512),
+    # the others of a block's width through exp_shifted_rows.
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    if rows_per_block(c) == 0:
         for i in range(n):
             total += softmax_cross_entropy_row(z + i * c, c, y[i], scale,
                                                NULL if dz == NULL else dz + i * c)
         return total
-    r0 = 0
+    if NN_CE_SHORT and c <= NN_CE_SHORT_MAX_C:
+        return ce_packed_rows(z, n, c, y, scale, dz, True)
+    return ce_packed_rows(z, n, c, y, scale, dz, False)
+
+
+cdef inline double ce_packed_rows(const floating* z, Py_ssize_t n, Py_ssize_t c,
+                                  const long long* y, double scale, floating* dz,
+                                  bint narrow) noexcept nogil:
+    # softmax_cross_entropy_rows for rows_per_block(c) > 0: the rows in blocks of that
+    # many, through ce_short_rows (``narrow``: c <= NN_CE_SHORT_MAX_C, with NN_CE_SHORT)
+    # or exp_shifted_rows and the gradient loop below; the loss is one running sum over
+    # the rows in order either way
+    cdef double e[VEC_BLOCK + 8]        # (+ 8: room for the padding to whole vectors)
+    cdef double rmax[VEC_BLOCK]
+    cdef double rsum[VEC_BLOCK]
+    cdef double rlog[VEC_BLOCK]
+    cdef double rinv[VEC_BLOCK]
+    cdef double s, inv, total = 0.0
+    cdef Py_ssize_t i, j, r, r0 = 0, nr, per = rows_per_block(c)
+    cdef floating* dzr
+    if narrow:
+        while r0 < n:
+            nr = min(per, n - r0)
+            total = ce_short_rows(z + r0 * c, nr, c, y + r0, scale,
+                                  NULL if dz == NULL else dz + r0 * c, rmax, rsum, e, rlog,
+                                  rinv, total)
+            r0 += nr
+        return total
     while r0 < n:
         nr = min(per, n - r0)
         exp_shifted_rows(z + r0 * c, nr, c, rmax, rsum, e, rlog)
