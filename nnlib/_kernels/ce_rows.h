@@ -6,9 +6,10 @@
  *       rmax[r] = max_j z[r c + j] (in double), e[r c + j] = z[r c + j] - rmax[r] for
  *       r < nr; returns how many rows have a maximum that is NaN or a zero (there rmax
  *       and e are the caller's to redo: see below)
- *   nn_ce_grad_rows_{f,d}(e, nr, c, y, scale, dz, rsum):
- *       from e[r c + j] = exp(z - m): rsum[r] = sum_j e[r c + j] (in order, from 0) and,
- *       unless dz is NULL, dz[r c + j] = scale (round(e[r c + j]) / rsum[r] - [j == y[r]])
+ *   nn_ce_row_sums(e, nr, c, rsum):
+ *       rsum[r] = sum_j e[r c + j] (in order, from 0)
+ *   nn_ce_grad_rows_{f,d}(e, nr, c, y, scale, rinv, dz):
+ *       dz[r c + j] = scale (round(e[r c + j]) rinv[r] - [j == y[r]]), rinv[r] = 1 / rsum[r]
  *
  * Design note
  * -----------
@@ -16,14 +17,13 @@
  * (row_max.h, a vector per row), a scan of them for the rows short_row_max must redo, the
  * shifted values z - m (GCC's loop: half a vector and a scalar tail per row of 10), the
  * exps (one vectorized loop over the block), the sums; then softmax_cross_entropy_rows
- * writes the gradient (GCC's loop again: a vector of 4 or 8 and a scalar tail of 2 per
- * row of 10). At batch 32 of the digits net (10 classes, float32; perf, cpu-clock) the
- * maxima were 16 % of the loss, their scan 3 %, the shifted values 13 %, the exps 16 %,
- * the sums 7 %, the logs 8 % and the gradient 27 %. Here the row stays in registers
+ * writes the gradient (GCC's loop again: vectors of 4 and a scalar tail per row of 10,
+ * 1/s a scalar division on the chain of the row's sum). Here the row stays in registers
  * from its load to its shifted values (maximum, NaN test and subtraction in one pass,
- * the lanes past c masked), and the sum and the gradient of a row are one pass, the
- * gradient a masked vector per 8 classes with no scalar tail. The exps and the logs stay
- * loss_rows.pxd's loops, so their values are the same instructions' as before.
+ * the lanes past c masked, the count of rows to redo kept on the way), and the gradient
+ * is a masked vector per 8 classes with no scalar tail, from reciprocals the caller
+ * takes a vector at a time after the sums. The exps and the logs stay loss_rows.pxd's
+ * loops, so their values are the same instructions' as before.
  *
  * Each result is the one the loops above computed, bit for bit: the maximum of numbers
  * does not depend on the order of the compares, except for a NaN (the row's first NaN
@@ -31,15 +31,22 @@
  * rows whose maximum this returns as NaN or 0 and the caller redoes with short_row_max;
  * z - m is the same subtraction in double; the sum runs in the same order from 0; the
  * gradient is round(e) x (1/s) - [j == y] as one FMA (GCC contracts the loop's expression
- * so: vfmsub, in body and tail alike), times scale, rounded. Where the row holds a NaN,
- * s and 1/s are NaN, and the payload of an FMA with two NaN operands depends on which
- * one the instruction reads first: GCC's loops read round(e) first for float32 and 1/s
- * first for float64 (vfmsub132pd and vfmsub231pd), and the form an intrinsic becomes is
- * the compiler's choice, so such rows take those NaNs explicitly (a masked move, on a
- * branch that no row without NaN takes); so does the sum, whose NaN is the first NaN
- * e_j, as the loop's s + e_j gives (s's NaN first) whichever way the compiler orders the
- * operands of an addition. The flush-to-zero mode (fpenv.h) acts on the
- * same instructions (conversions, subtraction, FMA, product) as in those loops.
+ * so: vfmsub, in body and tail alike), times scale, rounded. The flush-to-zero mode
+ * (fpenv.h) acts on the same instructions (conversions, subtraction, FMA, product) as
+ * in those loops.
+ *
+ * NaN payloads. Where a row holds a NaN, s and 1/s are NaN, and an FMA with two NaN
+ * operands returns the one its instruction reads first, which an intrinsic leaves to the
+ * compiler's choice of form. Such rows (a branch no other row takes) take that NaN
+ * explicitly: float32 round(e)'s where it is NaN, else 1/s's (GCC's 16-wide body reads
+ * round(e) first: vfmsub132pd), float64 1/s's (its loop's vfmsub231pd reads 1/s first).
+ * The sum's NaN is the first NaN e_j, as s + e_j keeps s's, and the caller adds the
+ * losses keeping the first NaN (the old loops' vaddsd order), whatever order the
+ * compiler gives the operands of an addition. A row whose NaNs all have one payload
+ * (one NaN, or copies of it) gives the old loop's bits everywhere; in a row with NaNs
+ * of two payloads, GCC's float32 loop itself reads 1/s first in some lanes (the second
+ * half of its 8-wide step, one position of its scalar tail: register allocation), so
+ * there the payload of some gradient NaNs differs from it (NaN either way).
  * Without AVX-512 (F and VL), NN_CE_SHORT is 0 and the caller keeps the loops above.
  */
 #ifndef NNLIB_CE_ROWS_H

@@ -28,6 +28,14 @@ before, independent of ``n_threads``. The softmax rows' exps
 for float32 results are vmath.h's float32 form (``exp_nonpositive``: 1.5e-11 relative,
 still in double; 2.5e-4 of a float32 ulp), as the float32 activations' are.
 
+Softmax cross-entropy of rows of at most ``NN_CE_SHORT_MAX_C`` classes (an output layer
+of 10) runs ``ce_rows.h`` where it is built (AVX-512): a row in one or two vectors from
+its load to its shifted values, its sum and gradient in one pass, a masked vector per 8
+classes with no scalar tail; the exps and logs stay this file's loops, so every value is
+the one ``exp_shifted_rows`` and its gradient loop give (tests/test_ce_rows.py compares
+the two bit for bit; a row with NaNs of two payloads keeps NaN everywhere, its gradient's
+payload fixed by a rule where the generic loop's depends on the lane: see the header).
+
 The elementwise losses (logistic, Poisson) take all ``n * c`` outputs of an unweighted
 batch through one blocked loop (``logistic_rows``, ``poisson_rows``): their rows are
 often one or a few values (a binary classifier has one score per sample), and a call per
