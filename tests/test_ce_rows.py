@@ -11,6 +11,7 @@ import nnlib
 from nnlib import _paths
 from nnlib._kernels import losses as K
 from tests._page_end import array_at_page_end
+from tests.test_row_max import _nan
 
 DTYPES = [np.float32, np.float64]
 MAX_C = _paths.path_value("NN_CE_SHORT_MAX_C")
@@ -29,15 +30,6 @@ needs_narrow = pytest.mark.skipif(not NARROW, reason="built without AVX-512 (F a
 def _bits(a):
     a = np.asarray(a)
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
-
-
-def _nan(dtype, payload, sign=False):
-    """A quiet NaN of ``dtype`` with the given payload bits."""
-    if dtype == np.float32:
-        v = np.array([0x7FC00000 | payload | (0x80000000 if sign else 0)], np.uint32)
-    else:
-        v = np.array([0x7FF8000000000000 | payload | (1 << 63 if sign else 0)], np.uint64)
-    return v.view(dtype)[0]
 
 
 def _rows(c, dtype, rng):

@@ -36,7 +36,7 @@ from nnlib._kernels.buffers cimport check_flat_float, check_flat_int64
 from nnlib._kernels.codes cimport LOSS_SPARSEMAX, N_LOSS_CODES
 from nnlib._kernels.gil cimport keeps_gil
 from nnlib._kernels.loss_rows cimport (loss_grad_batch, grad_batch, weighted_loss_grad_batch,
-                                       ce_packed_rows, rows_per_block, NN_CE_SHORT,
+                                       ce_rows, rows_per_block, NN_CE_SHORT,
                                        NN_CE_SHORT_MAX_C)
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
@@ -366,7 +366,7 @@ def _softmax_ce_blocks(const floating[:, ::1] z, const long long[::1] y, double 
         dzp = &d[0, 0]
     if flush:
         nnlib_flush_enter(1)
-    total = ce_packed_rows(&z[0, 0], n, c, &y[0], scale, dzp, narrow)
+    total = ce_rows(&z[0, 0], n, c, &y[0], scale, dzp, narrow)
     if flush:
         nnlib_flush_exit(1)
     return total, (dz if want_grad else None)

@@ -347,13 +347,15 @@ FAULTS = [
           "losses", "softmax cross-entropy, wide rows (VEC_BLOCK // c < 4: c > 64)",
           "F.softmax_cross_entropy_grad(rand((3, 100)), np.array([0, 5, 99]))"),
     Fault("loss-xent-multirow-index", ROWS,
-          "total += (rmax[r] - z[i * c + y[i]]) + rlog[r]",
-          "total += (rmax[r] - z[r * c + y[i]]) + rlog[r]",
-          "index", "cross-entropy reads z_y from the block-relative row: wrong from the "
-          "second block of packed rows on",
-          "losses", "softmax cross-entropy, rows of NN_CE_SHORT_MAX_C + 1 to 64 classes "
-          "(up to 16 with AVX-512), more than VEC_BLOCK // c rows",
-          "F.softmax_cross_entropy(rand((200, 20)), (np.arange(200) % 20))"),
+          "total = ce_short_rows(z + r0 * c, nr, c, y + r0, scale,",
+          "total = ce_short_rows(z + r0 * c, nr, c, y, scale,",
+          "index", "cross-entropy reads the labels of the first block of packed rows for "
+          "every block: wrong from the second block on",
+          "losses", "softmax cross-entropy, rows of up to NN_CE_SHORT_MAX_C classes "
+          "(ce_rows.h, AVX-512), more than VEC_BLOCK // c rows",
+          "F.softmax_cross_entropy(rand((200, 3)), (np.arange(200) % 3))",
+          alt=(("total += (rmax[r] - z[i * c + y[i]]) + rlog[r]",
+                "total += (rmax[r] - z[r * c + y[i]]) + rlog[r]"),)),
     # row_max.h is built with AVX-512 only (elsewhere rows_max runs short_row_max and this
     # fault is equivalent)
     Fault("loss-rows-max-tail-short", ROW_MAX,
@@ -364,7 +366,8 @@ FAULTS = [
           "losses", "softmax and log_softmax, rows of up to VEC_BLOCK // "
           "CE_MULTIROW_MIN_ROWS values packed per block, and softmax cross-entropy's of "
           "more than NN_CE_SHORT_MAX_C (AVX-512)",
-          "F.log_softmax(rand((8, 5), scale=3.0, dtype=np.float32))"),
+          "F.softmax_cross_entropy(rand((64, 20), scale=3.0, dtype=np.float32), "
+          "np.arange(64) % 20)"),
     # ce_rows.h is built with AVX-512 only (elsewhere softmax cross-entropy keeps
     # exp_shifted_rows and these faults are equivalent)
     Fault("loss-xent-short-second-vector-short", CE_ROWS,
