@@ -90,6 +90,13 @@ INT_PATHS = {
         "in two vectors of 8 doubles down the rows (act_row.h's nn_identity_sums, "
         "AVX-512; at most 16: the two vectors' lanes), a wider one's, or one row's, in "
         "memory (dense.pxd's act_backward_cols): the same sums"),
+    "NN_CE_SHORT_MAX_C": (
+        16, "ce_rows.h",
+        "softmax cross-entropy (the training loop's and nnlib.functional's) takes rows of "
+        "at most this many classes a row in one or two vectors of 8 doubles (ce_rows.h, "
+        "AVX-512: the maximum and the shift in one pass, the sum and the gradient in "
+        "another; at most 16: the two vectors' lanes), wider ones through "
+        "loss_rows.pxd's loops: the same values"),
     "NN_SMALL_GEMM_MAX_MNK": (
         2097152, "gemm_small.h",
         "mm's blocked loops take products of at most this many multiply-adds (m n k); "

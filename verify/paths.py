@@ -711,6 +711,13 @@ def plan():
              f"{'rows packed per block' if vb // v >= per_min else 'row by row'})", v,
              "CE_MULTIROW_MIN_ROWS") for v, rel in ((c_split - 1, "-1"), (c_split, ""),
                                                     (c_split + 1, "+1"))]
+    # rows of at most NN_CE_SHORT_MAX_C classes go through ce_rows.h (AVX-512): one and
+    # two vectors of 8 classes, the second one lane wide, and wider rows on either side
+    cs = P["NN_CE_SHORT_MAX_C"]
+    ce_short = [(f"c=NN_CE_SHORT_MAX_C{rel} ({v}, "
+                 f"{'ce_rows.h' if v <= cs else 'exp_shifted_rows'})", v, "NN_CE_SHORT_MAX_C")
+                for v, rel in ((cs - 1, "-1"), (cs, ""), (cs + 1, "+1"))] + [
+        ("c=9 (ce_rows.h's second vector one lane wide)", 9, "NN_CE_SHORT_MAX_C")]
     lc = P["LOSS_CHUNK"]
     # loss_grad adds its task sums in np.sum's pairwise order: in order under 8 sums,
     # from 8 on in 8 partial sums and a tail (ten tasks: a tail of 2)
@@ -750,7 +757,7 @@ def plan():
             ("one thread", n, key, lab) for lab, n, key in acts_gil],
         "softmax": small + wide, "log_softmax": small + wide,
         "sparsemax": small + sims + wide[-1:],
-        "softmax_cross_entropy": small + ce_c + wide[1:3]
+        "softmax_cross_entropy": small + ce_short + ce_c + wide[1:3]
         + [(lab + "", (n, 4), key) for lab, n, key in chunks + blocks4],
         "squared_error": small + wide[2:3] + [(lab, (n, 4), key) for lab, n, key in chunks],
         "logistic_loss": [("n=16, c=1", (16, 1), "narrow row")]

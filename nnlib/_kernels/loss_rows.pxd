@@ -28,6 +28,14 @@ before, independent of ``n_threads``. The softmax rows' exps
 for float32 results are vmath.h's float32 form (``exp_nonpositive``: 1.5e-11 relative,
 still in double; 2.5e-4 of a float32 ulp), as the float32 activations' are.
 
+Softmax cross-entropy of rows of at most ``NN_CE_SHORT_MAX_C`` classes (an output layer
+of 10) runs ``ce_rows.h`` where it is built (AVX-512): a row in one or two vectors from
+its load to its shifted values, its sum and gradient in one pass, a masked vector per 8
+classes with no scalar tail; the exps and logs stay this file's loops, so every value is
+the one ``exp_shifted_rows`` and its gradient loop give (tests/test_ce_rows.py compares
+the two bit for bit; a row with NaNs of two payloads keeps NaN everywhere, its gradient's
+payload fixed by a rule where the generic loop's depends on the lane: see the header).
+
 The elementwise losses (logistic, Poisson) take all ``n * c`` outputs of an unweighted
 batch through one blocked loop (``logistic_rows``, ``poisson_rows``): their rows are
 often one or a few values (a binary classifier has one score per sample), and a call per
@@ -132,6 +140,23 @@ cdef extern from "row_max.h" nogil:
     void nn_rows_max_f(const float* z, Py_ssize_t nr, Py_ssize_t c, double* rmax)
     void nn_rows_max_d(const double* z, Py_ssize_t nr, Py_ssize_t c, double* rmax)
 
+# Softmax cross-entropy's passes over a block of rows of at most NN_CE_SHORT_MAX_C classes
+# (NN_CE_SHORT 1 where built: AVX-512), bitwise those of exp_shifted_rows and the
+# gradient loop of softmax_cross_entropy_rows (see the header)
+cdef extern from "ce_rows.h" nogil:
+    const int NN_CE_SHORT
+    const int NN_CE_SHORT_MAX_C
+    Py_ssize_t nn_ce_shift_rows_f(const float* z, Py_ssize_t nr, Py_ssize_t c,
+                                  double* rmax, double* e)
+    Py_ssize_t nn_ce_shift_rows_d(const double* z, Py_ssize_t nr, Py_ssize_t c,
+                                  double* rmax, double* e)
+    void nn_ce_row_sums(const double* e, Py_ssize_t nr, Py_ssize_t c, double* rsum)
+    void nn_ce_grad_rows_f(const double* e, Py_ssize_t nr, Py_ssize_t c,
+                           const long long* y, double scale, const double* rinv, float* dz)
+    void nn_ce_grad_rows_d(const double* e, Py_ssize_t nr, Py_ssize_t c,
+                           const long long* y, double scale, const double* rinv,
+                           double* dz)
+
 
 # ---------------------------------------------------------------------------------------
 # softmax and log-sum-exp
@@ -234,6 +259,17 @@ cdef inline double exp_shifted_row(const floating* z, Py_ssize_t c, double m,
     return s
 
 
+cdef inline void exp_padded(double* e, Py_ssize_t nk,
+                            const floating* dtype_of) noexcept nogil:
+    """exp_nonpositive of e[:nk], padded first with zeros to a whole number of vectors of
+    8 (e holds that many; the padding's exps, 1, are for no one to read), so the loop
+    has no scalar tail."""
+    while nk % 8 != 0:
+        e[nk] = 0.0
+        nk += 1
+    exp_nonpositive(e, nk, dtype_of)        # argument <= 0: never overflows
+
+
 cdef inline Py_ssize_t rows_per_block(Py_ssize_t c) noexcept nogil:
     """How many rows of ``c`` values exp_shifted_rows takes at a time: VEC_BLOCK // c when
     that is at least CE_MULTIROW_MIN_ROWS, else 0 (the rows then go one at a time)."""
@@ -258,17 +294,14 @@ cdef inline void exp_shifted_rows(const floating* z, Py_ssize_t nr, Py_ssize_t c
     vector at a time, where short_row_max's one chain of compares per row took a quarter
     of the digits net's batch-32 loss.
     """
-    cdef Py_ssize_t r, j, nk = nr * c
+    cdef Py_ssize_t r, j
     cdef double m, s
     rows_max(z, nr, c, rmax)
     for r in range(nr):
         m = rmax[r]
         for j in range(c):
             e[r * c + j] = z[r * c + j] - m
-    while nk % 8 != 0:
-        e[nk] = 0.0
-        nk += 1
-    exp_nonpositive(e, nk, z)               # argument <= 0: never overflows
+    exp_padded(e, nr * c, z)
     for r in range(nr):
         s = 0.0
         for j in range(c):
@@ -405,25 +438,98 @@ cdef inline double softmax_cross_entropy_row(const floating* z, Py_ssize_t c,
     return (m - z[y]) + nn_log(s)
 
 
+cdef inline double ce_short_rows(const floating* z, Py_ssize_t nr, Py_ssize_t c,
+                                 const long long* y, double scale, floating* dz,
+                                 double* rmax, double* rsum, double* e, double* rlog,
+                                 double* rinv, double total) noexcept nogil:
+    # softmax_cross_entropy_rows's block (exp_shifted_rows, then the gradient loop) for
+    # nr rows of c <= NN_CE_SHORT_MAX_C classes with ce_rows.h's passes: the maxima and
+    # z - m in one, the exps (exp_nonpositive, as there), the sums, the logs (nn_log, as
+    # there) and reciprocals (a vector at a time, off the chains of the sums), then the
+    # gradient (none when ``dz`` is NULL). Returns ``total`` plus the rows' losses, added
+    # to it one row at a time, in order (the running sum of all blocks, as the loop of
+    # ce_rows adds them).
+    cdef Py_ssize_t r, j
+    cdef double m
+    cdef const floating* zr
+    cdef double* er
+    if floating is float:
+        r = nn_ce_shift_rows_f(z, nr, c, rmax, e)
+    else:
+        r = nn_ce_shift_rows_d(z, nr, c, rmax, e)
+    if r > 0:                       # a maximum that is NaN or a zero: short_row_max's
+        for r in range(nr):
+            m = rmax[r]
+            if not (m < 0 or m > 0):
+                zr = z + r * c
+                er = e + r * c
+                m = short_row_max(zr, c)
+                rmax[r] = m
+                for j in range(c):
+                    er[j] = zr[j] - m
+    exp_padded(e, nr * c, z)
+    nn_ce_row_sums(e, nr, c, rsum)
+    for r in range(nr):
+        rlog[r] = nn_log(rsum[r])
+    if dz != NULL:
+        for r in range(nr):
+            rinv[r] = 1.0 / rsum[r]
+        if floating is float:
+            nn_ce_grad_rows_f(e, nr, c, y, scale, rinv, dz)
+        else:
+            nn_ce_grad_rows_d(e, nr, c, y, scale, rinv, dz)
+    for r in range(nr):
+        # total + ((m - z_y) + log s), each addition's first NaN kept where both operands
+        # are NaN (rows with NaN of two payloads), as the loop of ce_rows adds them,
+        # whichever way the compiler orders the operands of an addition
+        m = rmax[r] - z[r * c + y[r]]
+        m = m if m != m else m + rlog[r]
+        total = total if total != total else total + m
+    return total
+
+
 cdef inline double softmax_cross_entropy_rows(const floating* z, Py_ssize_t n,
                                               Py_ssize_t c, const long long* y,
                                               double scale, floating* dz) noexcept nogil:
     # softmax_cross_entropy_row over n rows, bitwise the same (same exps, sums in the same
-    # order). Short rows (an output layer of 10 classes) are taken several at a time by
-    # exp_shifted_rows: exp is a visible share of a small network's epoch.
+    # order): ce_rows, through ce_rows.h's passes for rows of at most NN_CE_SHORT_MAX_C
+    # classes where they are built (AVX-512)
+    cdef bint narrow = NN_CE_SHORT != 0 and c <= NN_CE_SHORT_MAX_C
+    return ce_rows(z, n, c, y, scale, dz, narrow)
+
+
+cdef inline double ce_rows(const floating* z, Py_ssize_t n, Py_ssize_t c,
+                           const long long* y, double scale, floating* dz,
+                           bint narrow) noexcept nogil:
+    # softmax_cross_entropy_rows's loops. Short rows (an output layer of 10 classes) are
+    # taken several at a time (rows_per_block): exp is a visible share of a small
+    # network's epoch. A block goes through ce_short_rows (``narrow``: c <=
+    # NN_CE_SHORT_MAX_C, with NN_CE_SHORT) or exp_shifted_rows and the gradient loop
+    # below; the loss is one running sum over the rows in order either way. (One function
+    # for all three paths, as one row's exps and log stay out of its callers: inlined
+    # into loss_grad's chunk, the row-by-row path left GCC no room to inline nn_exp into
+    # the Poisson gradient there, whose e^z - t must be one FMA.)
     cdef double e[VEC_BLOCK + 8]        # (+ 8: room for the padding to whole vectors)
     cdef double rmax[VEC_BLOCK]
     cdef double rsum[VEC_BLOCK]
     cdef double rlog[VEC_BLOCK]
+    cdef double rinv[VEC_BLOCK]
     cdef double s, inv, total = 0.0
-    cdef Py_ssize_t i, j, r, r0, nr, per = rows_per_block(c)
+    cdef Py_ssize_t i, j, r, r0 = 0, nr, per = rows_per_block(c)
     cdef floating* dzr
     if per == 0:
         for i in range(n):
             total += softmax_cross_entropy_row(z + i * c, c, y[i], scale,
                                                NULL if dz == NULL else dz + i * c)
         return total
-    r0 = 0
+    if narrow:
+        while r0 < n:
+            nr = min(per, n - r0)
+            total = ce_short_rows(z + r0 * c, nr, c, y + r0, scale,
+                                  NULL if dz == NULL else dz + r0 * c, rmax, rsum, e, rlog,
+                                  rinv, total)
+            r0 += nr
+        return total
     while r0 < n:
         nr = min(per, n - r0)
         exp_shifted_rows(z + r0 * c, nr, c, rmax, rsum, e, rlog)

@@ -35,7 +35,9 @@ cimport numpy as cnp
 from nnlib._kernels.buffers cimport check_flat_float, check_flat_int64
 from nnlib._kernels.codes cimport LOSS_SPARSEMAX, N_LOSS_CODES
 from nnlib._kernels.gil cimport keeps_gil
-from nnlib._kernels.loss_rows cimport loss_grad_batch, grad_batch, weighted_loss_grad_batch
+from nnlib._kernels.loss_rows cimport (loss_grad_batch, grad_batch, weighted_loss_grad_batch,
+                                       ce_rows, rows_per_block, NN_CE_SHORT,
+                                       NN_CE_SHORT_MAX_C)
 
 from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
 
@@ -334,3 +336,37 @@ cdef int _check_sizes(int kind, Py_ssize_t n, Py_ssize_t c, Py_ssize_t n_target,
 def n_chunks(Py_ssize_t n):
     """Length of the ``chunk_loss`` buffer ``loss_grad`` needs for ``n`` rows."""
     return (n + CHUNK - 1) // CHUNK
+
+
+cdef extern from "fpenv.h" nogil:
+    void nnlib_flush_enter(int n_threads)
+    void nnlib_flush_exit(int n_threads)
+
+
+def _softmax_ce_blocks(const floating[:, ::1] z, const long long[::1] y, double scale,
+                       bint want_grad, bint narrow, bint flush=False):
+    """(loss sum, dz or None) of softmax cross-entropy over the rows of z (n, c) in blocks
+    of short rows, on one thread: through ce_rows.h's passes (``narrow``) or
+    exp_shifted_rows and its gradient loop, for the tests, which compare the two bit
+    for bit; ``flush``: in the training epoch's flush-to-zero mode (fpenv.h, this thread
+    only, put back after). ``narrow`` needs NN_CE_SHORT and c <= NN_CE_SHORT_MAX_C; y is
+    not checked beyond its length (labels in [0, c) are the caller's)."""
+    import numpy as np
+    cdef Py_ssize_t n = z.shape[0], c = z.shape[1]
+    cdef double total
+    if n == 0 or c == 0 or y.shape[0] != n or rows_per_block(c) == 0:
+        raise ValueError("_softmax_ce_blocks: z must have rows of 1 to VEC_BLOCK // "
+                         "CE_MULTIROW_MIN_ROWS classes and y one label per row")
+    if narrow and not (NN_CE_SHORT and c <= NN_CE_SHORT_MAX_C):
+        raise ValueError("_softmax_ce_blocks: no narrow path for these rows here")
+    dz = np.full((n, c), np.nan, np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] d = dz
+    cdef floating* dzp = NULL
+    if want_grad:
+        dzp = &d[0, 0]
+    if flush:
+        nnlib_flush_enter(1)
+    total = ce_rows(&z[0, 0], n, c, &y[0], scale, dzp, narrow)
+    if flush:
+        nnlib_flush_exit(1)
+    return total, (dz if want_grad else None)

@@ -1,5 +1,6 @@
 /* row_max.h -- the maximum of each of a block of short rows (loss_rows.pxd's
- * exp_shifted_rows, the softmax cross-entropy of an output layer of a few classes).
+ * exp_shifted_rows: softmax and log_softmax of short rows, and the softmax cross-entropy
+ * of rows wider than ce_rows.h takes, or of any width where that is not built).
  *
  *   nn_rows_max_{f,d}(z, nr, c, rmax):
  *       rmax[r] = max_j z[r c + j] (in double) for r < nr, or NaN where row r holds one

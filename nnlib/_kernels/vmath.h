@@ -129,7 +129,11 @@ static inline double nn_pow2i(int64_t k)
     return nn_from_bits((uint64_t)(k + 1023) << 52);
 }
 
-static inline double nn_exp(double x)
+/* always_inline: the loops that call it rely on it being inlined (to vectorize, and for
+ * the Poisson gradient's e^z - t to contract into one FMA, which keeps it finite where e^z
+ * alone overflows); GCC's unit-growth limit dropped it from losses.pyx's chunk loop once
+ * that unit grew (softmax cross-entropy's ce_rows.h paths), leaving a scalar call there. */
+static inline __attribute__((always_inline)) double nn_exp(double x)
 {
     double kd, r, r_lo, hi, lo, p;
     int64_t k, k1;

@@ -103,7 +103,7 @@ GEMM = K + "gemm_small.h"
 SHUFFLE = K + "shuffle.pyx"
 ACT_ROW, ROW_MAX, PREFETCH = K + "act_row.h", K + "row_max.h", K + "prefetch.h"
 CSR_ROWS, PENALTY = K + "sparse_rows.pxd", K + "penalty.h"
-DROPOUT_ROWS = K + "dropout_rows.pxd"
+DROPOUT_ROWS, CE_ROWS = K + "dropout_rows.pxd", K + "ce_rows.h"
 
 FAULTS = [
     # ---- activations --------------------------------------------------------------------
@@ -348,12 +348,15 @@ FAULTS = [
           "losses", "softmax cross-entropy, wide rows (VEC_BLOCK // c < 4: c > 64)",
           "F.softmax_cross_entropy_grad(rand((3, 100)), np.array([0, 5, 99]))"),
     Fault("loss-xent-multirow-index", ROWS,
-          "total += (rmax[r] - z[i * c + y[i]]) + rlog[r]",
-          "total += (rmax[r] - z[r * c + y[i]]) + rlog[r]",
-          "index", "cross-entropy reads z_y from the block-relative row: wrong from the "
-          "second block of packed rows on",
-          "losses", "softmax cross-entropy, narrow rows, more than VEC_BLOCK // c rows",
-          "F.softmax_cross_entropy(rand((200, 3)), (np.arange(200) % 3))"),
+          "total = ce_short_rows(z + r0 * c, nr, c, y + r0, scale,",
+          "total = ce_short_rows(z + r0 * c, nr, c, y, scale,",
+          "index", "cross-entropy reads the labels of the first block of packed rows for "
+          "every block: wrong from the second block on",
+          "losses", "softmax cross-entropy, rows of up to NN_CE_SHORT_MAX_C classes "
+          "(ce_rows.h, AVX-512), more than VEC_BLOCK // c rows",
+          "F.softmax_cross_entropy(rand((200, 3)), (np.arange(200) % 3))",
+          alt=(("total += (rmax[r] - z[i * c + y[i]]) + rlog[r]",
+                "total += (rmax[r] - z[r * c + y[i]]) + rlog[r]"),)),
     # row_max.h is built with AVX-512 only (elsewhere rows_max runs short_row_max and this
     # fault is equivalent)
     Fault("loss-rows-max-tail-short", ROW_MAX,
@@ -361,10 +364,31 @@ FAULTS = [
           "(M)(((M)1 << (c - j - 1)) - 1);",
           "off-by-one", "the vector row maxima's masked last vector one lane short: a row's "
           "last value (c not a multiple of 16 floats, 8 doubles) never enters its maximum",
-          "losses", "softmax cross-entropy, softmax and log_softmax, rows of up to "
-          "VEC_BLOCK // CE_MULTIROW_MIN_ROWS values packed per block (AVX-512)",
-          "F.softmax_cross_entropy(rand((8, 5), scale=3.0, dtype=np.float32), "
-          "np.arange(8) % 5)"),
+          "losses", "softmax and log_softmax, rows of up to VEC_BLOCK // "
+          "CE_MULTIROW_MIN_ROWS values packed per block, and softmax cross-entropy's of "
+          "more than NN_CE_SHORT_MAX_C (AVX-512)",
+          "F.softmax_cross_entropy(rand((64, 20), scale=3.0, dtype=np.float32), "
+          "np.arange(64) % 20)"),
+    # ce_rows.h is built with AVX-512 only (elsewhere softmax cross-entropy keeps
+    # exp_shifted_rows and these faults are equivalent)
+    Fault("loss-xent-short-second-vector-short", CE_ROWS,
+          "n <= 8 ? 0 : (__mmask8)((1u << (n - 8)) - 1)",
+          "n <= 8 ? 0 : (__mmask8)((1u << (n - 9)) - 1)",
+          "off-by-one", "a row's second vector of classes one lane short: the last class "
+          "of a row of 9 to 16 never enters its maximum, exps or gradient",
+          "losses", "softmax cross-entropy, rows of 9 to NN_CE_SHORT_MAX_C classes "
+          "(ce_rows.h, AVX-512)",
+          "[F.softmax_cross_entropy_grad(rand((8, 10), scale=3.0, dtype=np.float32), "
+          "np.arange(8) % 10), F.softmax_cross_entropy(rand((8, 10), scale=3.0), "
+          "np.arange(8) % 10)]"),
+    Fault("loss-xent-short-label-lane", CE_ROWS,
+          "_mm512_maskz_mov_pd((__mmask8)(hot >> 8), one)",
+          "_mm512_maskz_mov_pd((__mmask8)(hot >> 7), one)",
+          "index", "the one-hot term of a label of 8 or more lands one class early (and a "
+          "label 7's twice)",
+          "losses", "softmax cross-entropy's gradient, rows of 9 to NN_CE_SHORT_MAX_C "
+          "classes (ce_rows.h, AVX-512)",
+          "F.softmax_cross_entropy_grad(rand((10, 12), scale=2.0), np.arange(10) % 12)"),
     # ---- dense --------------------------------------------------------------------------
     Fault("dense-db-missing-row", DENSE,
           "for i in range(n):\n            z = dZ + i * c",
