@@ -79,7 +79,10 @@ to a narrower type is off by whole units. The training loop's first layer on spa
 runs the same exact operands with X as a CSR matrix and the rows reversed
 (``sparse_step_plan``, where SciPy is installed): 0 ulp too. The epoch's reported loss
 with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
-exactly on integer weights the network fits with zero data loss.
+exactly on integer weights the network fits with zero data loss. Every loss is also
+measured as the epoch evaluates it under fit's ``sample_weight`` (weighted_loss_grad_batch,
+row by row): unequal weights with a 0 among them (``sample_weights``) against the exact
+weighted mean sum w_i L_i / sum w and gradient rows w_i dL_i / sum w.
 """
 import contextlib
 import json
