@@ -139,6 +139,7 @@ def test_errors_by_value_with_groups_made_once_is_the_same():
 def test_the_plan_straddles_every_threshold_nnlib_paths_names():
     plan = paths.plan()
     epoch = plan.pop("epoch")              # {loss: cases} of the training epoch's loss
+    plan.pop("epoch_weighted")             # sample weights: the test below
     assert set(epoch) == set(paths.LOSS_KERNELS)
     assert any(shape[0] * shape[1] > _paths.path_value("VEC_BLOCK")
                for _, shape, _ in epoch["logistic_loss"])
@@ -378,6 +379,69 @@ def test_an_epoch_loss_wrong_past_one_block_fails(monkeypatch):
     bad = [r for it in items for r in it["paths"] if not r["passed"]]
     assert bad and all(r["path"].startswith("epoch") and "VEC_BLOCK-1" not in r["path"]
                        and "VEC_BLOCK (" not in r["path"] for r in bad), bad
+    assert {r["output"] for r in bad} == {"epoch loss_grad db"}
+
+
+def test_the_plan_measures_every_sample_weighted_loss():
+    # fit's sample_weight takes weighted_loss_grad_batch, a branch of its own for every
+    # loss code: each loss has an epoch case with unequal weights, a 0 among them, whose
+    # total is no power of two (so 1 / sum w is rounded), weights fit would accept
+    from nnlib._codes import LOSS_CODES
+    from nnlib._validation import check_sample_weight
+    weighted = paths.plan()["epoch_weighted"]
+    assert set(weighted) == set(paths.LOSS_KERNELS) == set(LOSS_CODES)
+    for name, cases in weighted.items():
+        assert cases, name
+        for label, (n, c), key in cases:
+            assert "sample-weighted" in label and key == "sample weight"
+            for dt in (np.float64, np.float32):
+                w = paths.sample_weights(n, dt)
+                assert w.shape == (n,) and w.dtype == dt
+                assert (w == 0).any() and w[0] != 0 and len(set(w[w > 0].tolist())) > 2
+                assert np.frexp(w.sum())[0] != 0.5, (name, w.sum())
+                assert np.array_equal(check_sample_weight(w, n, dt), w)
+
+
+def test_loss_reference_weighted_is_the_weighted_mean():
+    # weights of 1 give the unweighted reference bit for bit; a weight of 2 counts a row
+    # twice (the loss and the gradient of the batch with that row repeated)
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((5, 4))
+    y = np.array([0, 1, 2, 3, 1])
+    for name in ("softmax_cross_entropy", "hinge_loss", "sparsemax_loss"):
+        (l0, T0), (g0, _) = paths.loss_reference(name, Z, y)
+        (l1, T1), (g1, _) = paths.loss_reference(name, Z, y, weight=np.ones(5))
+        assert l1 == l0 and T1 == T0 and np.array_equal(g1, g0)
+        w = np.array([2.0, 1.0, 0.0, 1.0, 1.0])
+        (lw, _), (gw, _) = paths.loss_reference(name, Z, y, weight=w)
+        keep = [0, 0, 1, 3, 4]
+        (ld, _), (gd, _) = paths.loss_reference(name, Z[keep], y[keep])
+        assert abs(float(lw - ld)) <= 1e-15 * abs(float(ld))
+        assert np.allclose(gw[[0, 1, 3, 4]].astype(float),
+                           np.stack([gd[0] + gd[1], gd[2], gd[3], gd[4]]).astype(float),
+                           rtol=1e-15, atol=0)
+        assert not gw[2].any()
+
+
+def test_a_sample_weighted_gradient_that_drops_the_weight_fails(monkeypatch):
+    # the held-out fault held-loss-weighted-hinge-weight-dropped: the weighted rows'
+    # gradient without w_i. Here db of a weighted setup becomes the unweighted rows
+    # scaled by 1 / sum w: only the sample-weighted epoch cases may fail, on db
+    from nnlib._kernels import train
+    real = train.loss_grad
+
+    def wrong(setup, dWs, dbs, *a, **kw):
+        out = real(setup, dWs, dbs, *a, **kw)
+        w = setup.sample_weight
+        if w is not None:
+            setup.set_data(setup.X, setup.y_target, setup.y_label)
+            real(setup, dWs, dbs, *a, **kw)
+            dbs[0][...] = dbs[0] * (len(w) / w.sum())
+        return out
+    monkeypatch.setattr(train, "loss_grad", wrong)
+    items = paths.run_paths(Context(quick=True, only=["hinge_loss"]))
+    bad = [r for it in items for r in it["paths"] if not r["passed"]]
+    assert bad and all("sample-weighted" in r["path"] for r in bad), bad
     assert {r["output"] for r in bad} == {"epoch loss_grad db"}
 
 

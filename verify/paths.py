@@ -81,7 +81,10 @@ runs the same exact operands with X as a CSR matrix and the rows reversed
 with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
 exactly on integer weights the network fits with zero data loss, and two steps in a row
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
-must give the exact weights of two one-row steps.
+must give the exact weights of two one-row steps. Every loss is also measured as the
+epoch evaluates it under fit's ``sample_weight`` (weighted_loss_grad_batch, row by row):
+unequal weights with a 0 among them (``sample_weights``) against the exact weighted mean
+sum w_i L_i / sum w and gradient rows w_i dL_i / sum w.
 """
 import contextlib
 import json
@@ -551,13 +554,21 @@ def _row_reference(name, X, G=None):
         return fwd, (v, T)
 
 
-def loss_reference(name, Z, y, margin=1.0, per_row=False):
+def loss_reference(name, Z, y, margin=1.0, per_row=False, weight=None):
     """Exact (longdouble) mean loss and its gradient with their T terms:
     ((mean, T_mean), (grad, T_grad)) for loss ``name`` on (n, c) scores Z; with
     ``per_row`` the loss of each row alone (the mean of a batch of that one row) and its T
-    in place of the mean."""
+    in place of the mean. With ``weight`` ((n,), >= 0, not all 0) the sample-weighted mean
+    ``sum_i w_i L_i / sum_i w_i`` (its T likewise) and the gradient rows
+    ``w_i dL_i / sum_i w_i``: the training epoch's loss under ``sample_weight``."""
     x = np.asarray(Z, dtype=LD)
     n, c = x.shape
+    # the gradient's divisor: n, or per row sum(w) / w_i (inf at w_i = 0: a zero row)
+    dv = n
+    if weight is not None:
+        w = np.asarray(weight, dtype=LD)
+        with np.errstate(divide="ignore"):
+            dv = (w.sum() / w)[:, None]
     onehot = None
     if name in ("softmax_cross_entropy", "sparsemax_loss", "hinge_loss"):
         y = np.asarray(y, dtype=np.int64)
@@ -569,14 +580,14 @@ def loss_reference(name, Z, y, margin=1.0, per_row=False):
             uy = (u * onehot).sum(axis=1)
             v = -uy + log_s[:, 0]
             Tv = v + c                       # log of a c-term sum: (c - 1) u + u
-            grad = (p - onehot) / n
+            grad = (p - onehot) / dv
             # the exps are rounded to the dtype before the division (T1)
-            Tg = (p / n, (p * (1 + np.abs(u)) + onehot) / n)
+            Tg = (p / dv, (p * (1 + np.abs(u)) + onehot) / dv)
         elif name == "squared_error":
             d = x - np.asarray(y, dtype=LD).reshape(x.shape)
             v = 0.5 * (d * d).sum(axis=1)
             Tv = np.zeros_like(v)
-            grad, Tg = d / n, np.zeros_like(d)
+            grad, Tg = d / dv, np.zeros_like(d)
         elif name == "logistic_loss":
             yy = np.asarray(y).reshape(x.shape).astype(LD)
             ax = np.abs(x)
@@ -587,15 +598,15 @@ def loss_reference(name, Z, y, margin=1.0, per_row=False):
             v = np.where(yy == 1, sp_neg, sp_pos).sum(axis=1)
             sig = np.where(x >= 0, 1, e) / (1 + e)          # sigma(z)
             sig_m = np.where(x >= 0, e, 1) / (1 + e)        # sigma(-z) = 1 - sigma(z)
-            grad = np.where(yy == 1, -sig_m, sig) / n
+            grad = np.where(yy == 1, -sig_m, sig) / dv
             Tv, Tg = np.zeros_like(v), np.zeros_like(grad)
         elif name == "sparsemax_loss":
             p, u, tau, S, sabs = _sparsemax_ld(x)
             uy = (u * onehot).sum(axis=1)
             v = 0.5 + (p * (u - p / 2)).sum(axis=1) - uy
             Tv = 1 + sabs[:, 0] + np.abs(uy)
-            grad = (p - onehot) / n
-            Tg = (np.abs(u) + np.abs(tau) + sabs + 1 + onehot) / n
+            grad = (p - onehot) / dv
+            Tg = (np.abs(u) + np.abs(tau) + sabs + 1 + onehot) / dv
         elif name == "hinge_loss":
             others = np.where(onehot > 0, -np.inf, x)
             if c == 1:
@@ -610,14 +621,16 @@ def loss_reference(name, Z, y, margin=1.0, per_row=False):
                 v = np.maximum(h, 0)
                 Tv = LD(margin) + np.abs(best) + np.abs(zy)
                 ej = (np.arange(c)[None, :] == jstar[:, None]).astype(LD)
-                grad = np.where((h >= 0)[:, None], ej - onehot, 0) / n
+                grad = np.where((h >= 0)[:, None], ej - onehot, 0) / dv
             Tg = np.zeros_like(grad)
         elif name == "poisson_loss":
-            v, Tv, grad, Tg = _poisson_ld(np.asarray(Z), np.asarray(y).reshape(x.shape), n)
+            v, Tv, grad, Tg = _poisson_ld(np.asarray(Z), np.asarray(y).reshape(x.shape), dv)
         else:
             raise KeyError(name)
     if per_row:
         return (v, Tv), (grad, Tg)
+    if weight is not None:
+        return ((w * v).sum() / w.sum(), (w * Tv).sum() / w.sum()), (grad, Tg)
     return (v.sum() / n, Tv.sum() / n), (grad, Tg)
 
 
@@ -626,8 +639,9 @@ _POISSON_MEMO = {}        # (z bits, t bits) as float64 -> (loss, T, e^z - t, e^
 
 def _poisson_ld(Z, Y, n):
     """Per-row Poisson losses, their T, the gradient and its T (longdouble) for (n, c)
-    arrays: each distinct (z, t) pair is evaluated once in mpmath at 40 digits (phi(d) =
-    e^d - 1 - d for d near 0 and log t itself would cancel or round in longdouble)."""
+    arrays, the gradient divided by ``n`` (a number or an (n, 1) column): each distinct
+    (z, t) pair is evaluated once in mpmath at 40 digits (phi(d) = e^d - 1 - d for d near 0
+    and log t itself would cancel or round in longdouble)."""
     import mpmath
     P = _paths()
     near = P["NN_POISSON_NEAR"]
@@ -750,8 +764,15 @@ def plan():
     epoch["logistic_loss"] = [
         (f"epoch, n*c=VEC_BLOCK{rel} ({v}) scores in one call", (v, 1), "VEC_BLOCK")
         for v, rel in ((vb - 1, "-1"), (vb, ""), (vb + 1, "+1"), (2 * vb + 1, "*2+1"))]
+    # sample weights run a branch of their own, row by row (weighted_loss_grad_batch):
+    # a few rows per loss, with unequal weights, a 0 among them (sample_weights)
+    weighted = {name: [(f"epoch, sample-weighted, n={n} rows x c={c}", (n, c),
+                        "sample weight")]
+                for name in LOSS_KERNELS
+                for n, c in [(12, 1) if name == "logistic_loss" else (9, 4)]}
     return {
         "epoch": epoch,
+        "epoch_weighted": weighted,
         "activation": [("elementwise", n, key, lab) for lab, n, key in acts] + [
             ("auto threads", n, key, lab) for lab, n, key in acts_auto] + [
             ("one thread", n, key, lab) for lab, n, key in acts_gil],
@@ -1562,6 +1583,14 @@ class _Runner:
                         lab = label + ("" if mg is None else f", margin={mg:g}")
                         got = self._epoch_call(api, name, Z, Y, mg, dt)
                         self._epoch_case(name, Z, Y, mg, got, dname, dt, lab, key)
+                # sample_weight: weighted_loss_grad_batch, the rows one by one
+                for label, (n, c), key in PLAN["epoch_weighted"][name]:
+                    Z, Y = self._epoch_inputs(name, n, c, dname, seed)
+                    w = sample_weights(n, dt)
+                    for mg in margins:
+                        lab = label + ("" if mg is None else f", margin={mg:g}")
+                        got = self._epoch_call(api, name, Z, Y, mg, dt, w)
+                        self._epoch_case(name, Z, Y, mg, got, dname, dt, lab, key, w)
 
     def _epoch_inputs(self, name, n, c, dname, seed):
         if name != "logistic_loss":
@@ -1578,9 +1607,10 @@ class _Runner:
         return Z, Y
 
     @staticmethod
-    def _epoch_call(api, name, Z, Y, mg, dt):
-        """(loss, db) of train.loss_grad on the identity network (NaN where it reports a
-        non-finite result: every input here has a finite exact loss)."""
+    def _epoch_call(api, name, Z, Y, mg, dt, weight=None):
+        """(loss, db) of train.loss_grad on the identity network, with ``weight`` as the
+        setup's sample_weight (NaN where it reports a non-finite result: every input here
+        has a finite exact loss)."""
         n, c = Z.shape
         from nnlib._codes import ACTIVATION_CODES, CLASS_LABEL_LOSSES, LOSS_CODES
         net = api.Network([c, c], [ACTIVATION_CODES["identity"]], [0.0])
@@ -1592,15 +1622,17 @@ class _Runner:
         W, b = np.eye(c, dtype=dt), np.zeros(c, dt)
         setup = api.EpochSetup(net, [W], [b], [None, None], Z, y_target, y_label,
                                api.Workspace([c, c], n, tcols, dt), LOSS_CODES[name], n,
-                               margin=1.0 if mg is None else mg, l2=0.0)
+                               margin=1.0 if mg is None else mg, l2=0.0,
+                               sample_weight=weight)
         dW, db = np.empty_like(W), np.empty_like(b)
         loss, status = api.loss_grad(setup, [dW], [db])
         if status != 0:       # a non-finite loss or gradient: measured as NaN, a failure
             return math.nan, np.full_like(b, np.nan)
         return float(loss), db
 
-    def _epoch_case(self, name, Z, Y, mg, got, dname, dt, label, key):
-        (le, lT), (ge, gT) = loss_reference(name, Z, Y, 1.0 if mg is None else mg)
+    def _epoch_case(self, name, Z, Y, mg, got, dname, dt, label, key, weight=None):
+        (le, lT), (ge, gT) = loss_reference(name, Z, Y, 1.0 if mg is None else mg,
+                                            weight=weight)
         g1, gd = gT if isinstance(gT, tuple) else (0, gT)
         dbe = ge.sum(axis=0)
         dbT = ((np.abs(ge) + g1).sum(axis=0), (np.zeros_like(ge) + gd).sum(axis=0))
@@ -2078,6 +2110,17 @@ def per_row_widths(name):
     return [("each row alone, c=3", 3), (f"each row alone, c=VEC_BLOCK+1 ({wide})", wide)]
 LOSS_KERNELS = ("softmax_cross_entropy", "squared_error", "logistic_loss", "sparsemax_loss",
                 "hinge_loss", "poisson_loss")
+
+
+# Row weights of the sample-weighted epoch cases, cycled: unequal, a 0 (a row that must
+# drop out of the loss and the gradient), exact in float32, and a total over the plan's
+# batches that is no power of two (so 1 / sum w is rounded, as the kernel rounds it)
+SAMPLE_WEIGHTS = (0.0, 1.0, 3.0, 0.5, 2.25, 7.0, 1.5, 0.125, 5.0)
+
+
+def sample_weights(n, dt):
+    """(n,) weights of dtype ``dt``: SAMPLE_WEIGHTS cycled, the weight-0 row not first."""
+    return np.resize(np.roll(SAMPLE_WEIGHTS, -1), n).astype(dt)
 
 
 def _margins(name):
