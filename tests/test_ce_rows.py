@@ -27,6 +27,16 @@ except ValueError:
 needs_narrow = pytest.mark.skipif(not NARROW, reason="built without AVX-512 (F and VL)")
 
 
+@pytest.mark.parametrize("label", [-1, 3, 40])
+def test_the_block_hook_refuses_a_label_outside_the_row(label):
+    # the test hook indexes z's row with each label: one outside [0, c) is refused, never
+    # read past the row
+    y = np.array([0, label, 1], np.int64)
+    for narrow in ([True, False] if NARROW else [False]):
+        with pytest.raises(ValueError, match=r"y\[1\] = .* outside \[0, 3\)"):
+            K._softmax_ce_blocks(np.zeros((3, 3)), y, 1.0, True, narrow)
+
+
 def _bits(a):
     a = np.asarray(a)
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)

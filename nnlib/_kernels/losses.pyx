@@ -349,16 +349,20 @@ def _softmax_ce_blocks(const floating[:, ::1] z, const long long[::1] y, double 
     of short rows, on one thread: through ce_rows.h's passes (``narrow``) or
     exp_shifted_rows and its gradient loop, for the tests, which compare the two bit
     for bit; ``flush``: in the training epoch's flush-to-zero mode (fpenv.h, this thread
-    only, put back after). ``narrow`` needs NN_CE_SHORT and c <= NN_CE_SHORT_MAX_C; y is
-    not checked beyond its length (labels in [0, c) are the caller's)."""
+    only, put back after). ``narrow`` needs NN_CE_SHORT and c <= NN_CE_SHORT_MAX_C; a
+    label outside [0, c) is refused (the loops index z's row with it)."""
     import numpy as np
-    cdef Py_ssize_t n = z.shape[0], c = z.shape[1]
+    cdef Py_ssize_t n = z.shape[0], c = z.shape[1], bad
     cdef double total
     if n == 0 or c == 0 or y.shape[0] != n or rows_per_block(c) == 0:
         raise ValueError("_softmax_ce_blocks: z must have rows of 1 to VEC_BLOCK // "
                          "CE_MULTIROW_MIN_ROWS classes and y one label per row")
     if narrow and not (NN_CE_SHORT and c <= NN_CE_SHORT_MAX_C):
         raise ValueError("_softmax_ce_blocks: no narrow path for these rows here")
+    bad = _first_label_outside(&y[0], n, c)
+    if bad >= 0:
+        raise ValueError(f"_softmax_ce_blocks: label y[{bad}] = {y[bad]} is outside "
+                         f"[0, {c})")
     dz = np.full((n, c), np.nan, np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] d = dz
     cdef floating* dzp = NULL
