@@ -1783,20 +1783,16 @@ class _Runner:
         self._run_epoch_cases(self._epoch_sgd, seeds)
 
     def _epoch_sgd(self, api, sgd, seeds):
-        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        from nnlib._codes import ACTIVATION_CODES
         for dname, dt, seed in self._points(seeds[:1]):
             for label, (B, i, o), key in PLAN["epoch_sgd"]:
                 X, W0, b0, T, D = sgd_step_operands((B, i, o), dname, seed)
                 Xi, Wi, bi = (a.astype(np.int64) for a in (X, W0, b0))
                 for wd in (0.0, SGD_WD):
                     W, b = W0.copy(), b0.copy()
-                    net = api.Network([i, o], [ACTIVATION_CODES["identity"]], [0.0])
-                    setup = api.EpochSetup(
-                        net, [W], [b], [None, None], X, T, np.zeros(1, np.int64),
-                        api.Workspace([i, o], B, o, dt), LOSS_CODES["squared_error"], B,
-                        l2=0.0, optimizer=sgd(lr=SGD_LR, weight_decay=wd).config())
-                    r = api.run_epoch(setup, np.arange(B, dtype=np.int64), 0)
-                    ok = r[2] == 1 and r[3] == 0
+                    _, ok = squared_error_epoch(
+                        api, [ACTIVATION_CODES["identity"]], [W], [b], X, T, B,
+                        sgd(lr=SGD_LR, weight_decay=wd), np.arange(B, dtype=np.int64))
                     # 2^7 W' = 2^7 beta W - 2^4 X^T D, with 2^7 beta = 127 (wd) or 128
                     keep = 127 if wd else 128
                     lab = label + (", weight_decay 2^-4 (beta 1 - 2^-7)" if wd else
@@ -1818,21 +1814,15 @@ class _Runner:
         self._run_epoch_cases(self._epoch_relu, seeds)
 
     def _epoch_relu(self, api, sgd, seeds):
-        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        from nnlib._codes import ACTIVATION_CODES
         relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
             for label, (B, i, h, o), key in PLAN["epoch_relu"]:
                 X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
                 Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64) for a in (X, W0, b0, W1, b1))
                 params = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()]
-                net = api.Network([i, h, o], [relu, ident], [0.0, 0.0])
-                setup = api.EpochSetup(
-                    net, params[0], params[1], [None] * 4, X, T,
-                    np.zeros(1, np.int64), api.Workspace([i, h, o], B, o, dt),
-                    LOSS_CODES["squared_error"], B, l2=0.0,
-                    optimizer=sgd(lr=SGD_LR).config())
-                r = api.run_epoch(setup, np.arange(B, dtype=np.int64), 0)
-                ok = r[2] == 1 and r[3] == 0
+                _, ok = squared_error_epoch(api, [relu, ident], params[0], params[1], X, T,
+                                            B, sgd(lr=SGD_LR), np.arange(B, dtype=np.int64))
                 H0 = np.maximum(Xi @ W0i + b0i, 0)
                 dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
                 # 2^3 W' = 2^3 W - dW (lr 2^-3)
@@ -1860,7 +1850,7 @@ class _Runner:
             lambda api, sgd, s: self._epoch_sparse(api, sgd, s, sparse), seeds)
 
     def _epoch_sparse(self, api, sgd, seeds, sparse):
-        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        from nnlib._codes import ACTIVATION_CODES
         relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
             for label, (B, i, h, o), key in PLAN["epoch_sparse"]:
@@ -1869,8 +1859,8 @@ class _Runner:
                     X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
                     Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64)
                                               for a in (X, W0, b0, W1, b1))
-                    Ws, bs, sizes, kinds = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()], \
-                        [i, h, o], [relu, ident]
+                    Ws, bs = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()]
+                    kinds = [relu, ident]
                     opt, scale = sgd(lr=SGD_LR), 8           # 2^3 W' = 2^3 W - dW
                     H0 = np.maximum(Xi @ W0i + b0i, 0)
                     dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
@@ -1880,7 +1870,7 @@ class _Runner:
                 else:
                     X, W0, b0, T, D = sgd_step_operands((B, i, o), dname, seed)
                     Xi, Wi, bi = (a.astype(np.int64) for a in (X, W0, b0))
-                    Ws, bs, sizes, kinds = [W0.copy()], [b0.copy()], [i, o], [ident]
+                    Ws, bs, kinds = [W0.copy()], [b0.copy()], [ident]
                     wd = SGD_WD if "decay" in key else 0.0
                     opt = sgd(lr=SGD_LR, weight_decay=wd,
                               momentum=0.5 if "then the step" in key else 0.0)
@@ -1892,13 +1882,8 @@ class _Runner:
                 params = [a for pair in zip(Ws, bs) for a in pair]
                 states = [None if st is None or not st.size else st.reshape(-1)
                           for st in opt.state_arrays(params)]
-                setup = api.EpochSetup(
-                    api.Network(sizes, kinds, [0.0] * len(kinds)), Ws, bs, states,
-                    sparse.csr_matrix(X), T,
-                    np.zeros(1, np.int64), api.Workspace(sizes, B, o, dt),
-                    LOSS_CODES["squared_error"], B, l2=0.0, optimizer=opt.config())
-                r = api.run_epoch(setup, order, 0)
-                ok = r[2] == 1 and r[3] == 0
+                _, ok = squared_error_epoch(api, kinds, Ws, bs, sparse.csr_matrix(X), T, B,
+                                            opt, order, states)
                 got = dict(zip(("W_0", "W_1") if h else ("W",), Ws))
                 got.update(zip(("b_0", "b_1") if h else ("b",), bs))
                 for output, ex in exact:
@@ -1916,7 +1901,7 @@ class _Runner:
         self._run_epoch_cases(self._epoch_l2, seeds)
 
     def _epoch_l2(self, api, sgd, seeds):
-        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        from nnlib._codes import ACTIVATION_CODES
         relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
             for label, (N, B, i, h, o), key in PLAN["epoch_l2"]:
@@ -1929,15 +1914,10 @@ class _Runner:
                 if h:
                     Zi = np.maximum(Zi, 0) @ Wi[1] + bi[1]
                 Ws, bs = [w.astype(dt) for w in Wi], [b.astype(dt) for b in bi]
-                setup = api.EpochSetup(
-                    api.Network(sizes, [relu, ident] if h else [ident],
-                                [0.0] * (len(sizes) - 1)), Ws, bs,
-                    [None] * (2 * len(Ws)), Xi.astype(dt), Zi.astype(dt),
-                    np.zeros(1, np.int64), api.Workspace(sizes, B, o, dt),
-                    LOSS_CODES["squared_error"], B, l2=2.0 ** -4,
-                    optimizer=sgd(lr=0.0).config())
-                r = api.run_epoch(setup, np.arange(N, dtype=np.int64), 0)
-                ok = r[2] == -(-N // B) and r[3] == 0
+                r, ok = squared_error_epoch(
+                    api, [relu, ident] if h else [ident], Ws, bs, Xi.astype(dt),
+                    Zi.astype(dt), B, sgd(lr=0.0), np.arange(N, dtype=np.int64),
+                    l2=2.0 ** -4)
                 pen = sum(int((w * w).sum()) for w in Wi)
                 # l2/2 = 2^-5: 2^5 loss_sum = N pen
                 self._exact_case("run_epoch", "the reported loss sum with L2",
@@ -1953,19 +1933,15 @@ class _Runner:
         self._run_epoch_cases(self._epoch_b1, seeds)
 
     def _epoch_b1(self, api, sgd, seeds):
-        from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+        from nnlib._codes import ACTIVATION_CODES
         relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
             for label, (N, i, h, o), key in PLAN["epoch_b1"]:
                 (X, W0, b0, W1, b1, T), exact = batch1_steps_exact((N, i, h, o), seed)
                 Ws, bs = [W0.astype(dt), W1.astype(dt)], [b0.astype(dt), b1.astype(dt)]
-                setup = api.EpochSetup(
-                    api.Network([i, h, o], [relu, ident], [0.0, 0.0]), Ws, bs,
-                    [None] * 4, X.astype(dt), T.astype(dt), np.zeros(1, np.int64),
-                    api.Workspace([i, h, o], 1, o, dt), LOSS_CODES["squared_error"], 1,
-                    l2=0.0, optimizer=sgd(lr=SGD_LR).config())
-                r = api.run_epoch(setup, np.arange(N, dtype=np.int64), 0)
-                ok = r[2] == N and r[3] == 0
+                _, ok = squared_error_epoch(api, [relu, ident], Ws, bs, X.astype(dt),
+                                            T.astype(dt), 1, sgd(lr=SGD_LR),
+                                            np.arange(N, dtype=np.int64))
                 for output, got, ex in zip(("W_0", "b_0", "W_1", "b_1"),
                                            (Ws[0], bs[0], Ws[1], bs[1]), exact):
                     ex = np.array([int(v * 4096) for v in np.ravel(ex)],
@@ -1996,6 +1972,24 @@ class _Runner:
             + (f" {float(got.reshape(-1)[k])!r}, exact {int(exact.reshape(-1)[k])}"
                + (f" / {scale}" if scale != 1 else "")
                if got.shape == exact.shape else "")))
+
+
+def squared_error_epoch(api, kinds, Ws, bs, X, T, batch, optimizer, order, states=None,
+                        l2=0.0):
+    """One call of ``api.run_epoch`` (the compiled training API) over the rows ``order``
+    in batches of ``batch``: a network of activation codes ``kinds`` with weights ``Ws``
+    and biases ``bs`` (trained in place), squared error against T, ``optimizer`` (an
+    nnlib optimizer; ``states``: its flat state arrays, None for none). Returns
+    run_epoch's result and whether every step ran (status ok)."""
+    from nnlib._codes import LOSS_CODES
+    sizes = [Ws[0].shape[0]] + [w.shape[1] for w in Ws]
+    setup = api.EpochSetup(
+        api.Network(sizes, kinds, [0.0] * len(kinds)), Ws, bs,
+        [None] * (2 * len(Ws)) if states is None else states, X, T,
+        np.zeros(1, np.int64), api.Workspace(sizes, batch, T.shape[1], Ws[0].dtype),
+        LOSS_CODES["squared_error"], batch, l2=l2, optimizer=optimizer.config())
+    r = api.run_epoch(setup, order, 0)
+    return r, r[2] == -(-len(order) // batch) and r[3] == 0
 
 
 # The plain-SGD step of epoch_sgd: lr and weight decay powers of two, so that the decay
