@@ -17,6 +17,7 @@ from nnlib._kernels.dense cimport (mm, bias_act, act_backward, act_backward_cols
                                    identity_backward, NN_SMALL_GEMM, NN_SMALL_GEMM_MAX_K,
                                    NN_SMALL_GEMM_MIN_N, NN_SMALL_GEMM_MAX_MNK)
 from nnlib._kernels.gil cimport keeps_gil, product_values
+from nnlib._kernels.fpenv cimport nnlib_flush_enter, nnlib_flush_exit
 from nnlib._kernels.codes cimport N_ACTIVATION_CODES, ACT_IDENTITY
 
 # Whether mm's register-blocked products (gemm_small.h) are built, and their bounds:
@@ -146,11 +147,6 @@ def _mm(bint trans_a, bint trans_b, double alpha, const floating[:, :] A,
                          "whole number of elements, at least their length")
     mm(trans_a, trans_b, m, n, k, alpha, &A[0, 0], A.strides[0] // item, &B[0, 0],
        B.strides[0] // item, beta, &C[0, 0], C.strides[0] // item)
-
-
-cdef extern from "fpenv.h" nogil:
-    void nnlib_flush_enter(int n_threads)
-    void nnlib_flush_exit(int n_threads)
 
 
 def _identity_backward(floating[:, ::1] dZ, floating[::1] db, double[::1] work,

@@ -35,6 +35,7 @@ cimport numpy as cnp
 from nnlib._kernels.buffers cimport check_flat_float, check_flat_int64
 from nnlib._kernels.codes cimport LOSS_SPARSEMAX, N_LOSS_CODES
 from nnlib._kernels.gil cimport keeps_gil
+from nnlib._kernels.fpenv cimport nnlib_flush_enter, nnlib_flush_exit
 from nnlib._kernels.loss_rows cimport (loss_grad_batch, grad_batch, weighted_loss_grad_batch,
                                        ce_rows, rows_per_block, NN_CE_SHORT,
                                        NN_CE_SHORT_MAX_C)
@@ -336,11 +337,6 @@ cdef int _check_sizes(int kind, Py_ssize_t n, Py_ssize_t c, Py_ssize_t n_target,
 def n_chunks(Py_ssize_t n):
     """Length of the ``chunk_loss`` buffer ``loss_grad`` needs for ``n`` rows."""
     return (n + CHUNK - 1) // CHUNK
-
-
-cdef extern from "fpenv.h" nogil:
-    void nnlib_flush_enter(int n_threads)
-    void nnlib_flush_exit(int n_threads)
 
 
 def _softmax_ce_blocks(const floating[:, ::1] z, const long long[::1] y, double scale,

@@ -174,6 +174,8 @@ from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
                                    act_backward, act_backward_product, PAR_MIN_ELEMS)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
+from nnlib._kernels.fpenv cimport (nnlib_flush_supported, nnlib_csr_get,
+                                   nnlib_flush_enter, nnlib_flush_exit, nnlib_team_csr)
 from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
 from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES, NARROW_K
 
@@ -222,13 +224,6 @@ cdef extern from "prefetch.h" nogil:
     # a gathered row's copy, inline (a libc call per short row costs more than its copy)
     void nn_copy_row(char* dst, const char* src, Py_ssize_t bytes)
 
-
-cdef extern from "fpenv.h" nogil:
-    int nnlib_flush_supported()
-    unsigned int nnlib_csr_get()
-    void nnlib_flush_enter(int n_threads)
-    void nnlib_flush_exit(int n_threads)
-    void nnlib_team_csr(int n, unsigned int* out)
 
 cnp.import_array()
 
