@@ -192,13 +192,34 @@ cdef inline double short_row_max(const floating* z, Py_ssize_t c) noexcept nogil
     return m
 
 
+cdef inline void redo_unsure_maxima(const floating* z, Py_ssize_t nr, Py_ssize_t c,
+                                    double* rmax, double* e) noexcept nogil:
+    """rmax[r] = short_row_max of row r for each r < nr whose vector maximum rmax[r] is a
+    NaN or a zero, and, where ``e`` is not NULL, that row's shifted values
+    e[r * c + j] = z_j - m again: a vector maximum cannot tell which NaN (payload) or
+    which zero (sign) short_row_max's chain of compares keeps."""
+    cdef Py_ssize_t r, j
+    cdef double m
+    cdef const floating* zr
+    cdef double* er
+    for r in range(nr):
+        m = rmax[r]
+        if not (m < 0 or m > 0):
+            zr = z + r * c
+            m = short_row_max(zr, c)
+            rmax[r] = m
+            if e != NULL:
+                er = e + r * c
+                for j in range(c):
+                    er[j] = zr[j] - m
+
+
 cdef inline void rows_max(const floating* z, Py_ssize_t nr, Py_ssize_t c,
                           double* rmax) noexcept nogil:
     """rmax[r] = short_row_max of row r (c values) for r < nr, bit for bit: with AVX-512
     row_max.h's vector maxima, and short_row_max itself for a row whose maximum is a NaN
     (its NaN) or a zero (its first zero)."""
     cdef Py_ssize_t r
-    cdef double m
     if not NN_ROWS_MAX:
         for r in range(nr):
             rmax[r] = short_row_max(z + r * c, c)
@@ -207,10 +228,7 @@ cdef inline void rows_max(const floating* z, Py_ssize_t nr, Py_ssize_t c,
         nn_rows_max_f(z, nr, c, rmax)
     else:
         nn_rows_max_d(z, nr, c, rmax)
-    for r in range(nr):
-        m = rmax[r]
-        if not (m < 0 or m > 0):
-            rmax[r] = short_row_max(z + r * c, c)
+    redo_unsure_maxima(z, nr, c, rmax, NULL)
 
 
 cdef inline void exp_nonpositive(double* v, Py_ssize_t n,
@@ -449,24 +467,14 @@ cdef inline double ce_short_rows(const floating* z, Py_ssize_t nr, Py_ssize_t c,
     # gradient (none when ``dz`` is NULL). Returns ``total`` plus the rows' losses, added
     # to it one row at a time, in order (the running sum of all blocks, as the loop of
     # ce_rows adds them).
-    cdef Py_ssize_t r, j
+    cdef Py_ssize_t r
     cdef double m
-    cdef const floating* zr
-    cdef double* er
     if floating is float:
         r = nn_ce_shift_rows_f(z, nr, c, rmax, e)
     else:
         r = nn_ce_shift_rows_d(z, nr, c, rmax, e)
-    if r > 0:                       # a maximum that is NaN or a zero: short_row_max's
-        for r in range(nr):
-            m = rmax[r]
-            if not (m < 0 or m > 0):
-                zr = z + r * c
-                er = e + r * c
-                m = short_row_max(zr, c)
-                rmax[r] = m
-                for j in range(c):
-                    er[j] = zr[j] - m
+    if r > 0:                       # a maximum that is NaN or a zero
+        redo_unsure_maxima(z, nr, c, rmax, e)
     exp_padded(e, nr * c, z)
     nn_ce_row_sums(e, nr, c, rsum)
     for r in range(nr):
