@@ -813,8 +813,17 @@ FAULTS = [
 # (branch paths), 4 of 192 cases, 116 s) and two plain-SGD steps in a row at batch 1 on
 # exact operands whose last hidden unit passes a gradient at both steps (killed by
 # run_epoch (branch paths), 8 of 258 cases, 154 s; a first form whose operands let relu
-# mask that unit did not kill it, 149 s), and the set joined the catalogue. ``HELD_OUT``
-# is empty until the next set is written.
+# mask that unit did not kill it, 149 s), and the set joined the catalogue. The set of
+# 2026-12-07 (5 faults) was killed 5 of 5 on its first run (branch held30
+# on main f8eda4a, 1409 s; bench/mutants_last.md), verify unchanged:
+# held-optim-f32-sgd-tail-dampening-dropped by the SGD(momentum, dampening) check, its
+# epoch and the epoch with dropout (254 s); held-loss-xent-short-second-vector-unscaled
+# by softmax_cross_entropy (branch paths) (12 of 184 cases, 251 s);
+# held-act-f32-leaky-vjp-kink by leaky_relu and its branch paths (5 of 28 cases, 209 s);
+# held-train-bias-decay-lr-dropped by run_epoch (branch paths) (24 of 258 cases, 121 s);
+# held-dense-fma-terms-fourth-row by run_epoch (branch paths) (16 of 258 cases, 167 s).
+# With no survivor it joined the catalogue as it was (108 faults). ``HELD_OUT`` is empty
+# until the next set is written.
 HELD_OUT_2026_12_03 = [
     Fault("held-map-softmax-vjp-dot-float32", MAPS,
           "dot = dot + <double>g[o + j] * e[o + j]",
@@ -969,6 +978,60 @@ HELD_OUT_2026_12_06 = [
           "+ fit(optimizer=optim.SGD(lr=0.1), batch_size=1, dtype=np.float32)"),
 ]
 FAULTS += HELD_OUT_2026_12_06
+
+# The set of 2026-12-07: slips in paths none of the 103 faults above touches: the scalar
+# tail of optim_f32.h's float32 SGD loop (momentum with dampening), ce_rows.h's gradient
+# of a short row's second vector (classes 8 to 15), act_f32.h's float32 leaky_relu vjp
+# (AVX-512, 8 at a time), plain SGD's bias decay in the training epoch (train.pyx) and
+# the fourth product of each pass of float64's in-pass input gradient (dense.pxd's
+# _fma_terms, under a layer 4 to NARROW_K wide).
+HELD_OUT_2026_12_07 = [
+    Fault("held-optim-f32-sgd-tail-dampening-dropped", F32_RULES,
+          "b = first ? d : fma(mu, (double)s[i], c * d);",
+          "b = first ? d : fma(mu, (double)s[i], d);",
+          "factor", "float32 SGD with momentum (optim_f32.h) leaves the factor 1 - dampening "
+                    "out of the buffer update in its scalar tail (the elements past the "
+                    "last whole vector of 4)",
+          "optimizers", "SGD(momentum, dampening != 0) on float32, a length not a multiple "
+                        "of 4, from the second step",
+          "opt_run(optim.SGD(lr=0.1, momentum=0.9, dampening=0.5), n=7, "
+          "dtype=np.float32)"),
+    Fault("held-loss-xent-short-second-vector-unscaled", CE_ROWS,
+          "STORE(dz + r * c + 8, k1, _mm512_mul_pd(sb, x));",
+          "STORE(dz + r * c + 8, k1, x);",
+          "factor", "softmax cross-entropy's gradient of a short row (ce_rows.h, AVX-512) "
+                    "leaves the scale (1/n of the mean) out of classes 8 and up",
+          "losses", "softmax cross-entropy's gradient, rows of 9 to NN_CE_SHORT_MAX_C "
+                    "classes, n > 1 (ce_rows.h, AVX-512)",
+          "F.softmax_cross_entropy_grad(rand((5, 12)), np.arange(5) * 2)"),
+    Fault("held-act-f32-leaky-vjp-kink", K + "act_f32.h",
+          "__mmask8 gt = _mm256_cmp_ps_mask(xf, Z, _CMP_GT_OQ);",
+          "__mmask8 gt = _mm256_cmp_ps_mask(xf, Z, _CMP_GE_OQ);",
+          "kink", "float32 leaky_relu's vjp (act_f32.h, AVX-512, 8 elements at a time) "
+                  "passes g at x = 0 instead of the documented slope times g",
+          "activations", "float32 leaky_relu_vjp at x = 0, 8 elements and more",
+          "F.leaky_relu_vjp(np.zeros(16, np.float32), np.ones(16, np.float32))"),
+    Fault("held-train-bias-decay-lr-dropped", TRAIN,
+          "cdef floating beta_b = <floating>(1.0 - lr * decay), flr = <floating>lr",
+          "cdef floating beta_b = <floating>(1.0 - decay), flr = <floating>lr",
+          "factor", "plain SGD's bias update in the training epoch shrinks b by 1 - wd "
+                    "instead of 1 - lr wd (sgd_fused_b)",
+          "train", "the compiled epoch under plain SGD with weight_decay (the biases)",
+          "fit(optimizer=optim.SGD(lr=0.1, weight_decay=0.01)) "
+          "+ fit(optimizer=optim.SGD(lr=0.1, weight_decay=0.01), dtype=np.float32)"),
+    Fault("held-dense-fma-terms-fourth-row", DENSE,
+          "acc = fma(a[p0 + 3], w[3 * c + j], acc)",
+          "acc = fma(a[p0 + 3], w[2 * c + j], acc)",
+          "index", "float64's in-pass input gradient (act_backward_product) takes the "
+                   "fourth product of each pass of four from the third row of W^T",
+          "dense", "float64 epochs, batches of 2+ rows, under a layer 4 to NARROW_K wide "
+                   "(dH = dZ W^T formed inside the backward pass)",
+          "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 5, "
+          "optimizer=optim.SGD(lr=0.1), epochs=2, batch_size=4, random_state=3, "
+          "n_threads=1)['loss']] + m.params)(nnlib.Sequential(["
+          "nnlib.Dense(5, 7, 'tanh', random_state=0), nnlib.Dense(7, 5, random_state=1)]))"),
+]
+FAULTS += HELD_OUT_2026_12_07
 HELD_OUT = []
 
 
