@@ -358,7 +358,6 @@ def check_csr(X, n_features=None, dtype=None, name="X"):
     if n_features is not None and d != n_features:
         raise ShapeError(f"X has {d} features, but the model is expecting {n_features} "
                          f"features as input.")
-    X = X.tocsr()
     if dtype is None:
         dtype = native_float_dtype(X.dtype) or np.dtype(np.float64)
     if X.dtype.kind == "c":
@@ -372,11 +371,25 @@ def check_csr(X, n_features=None, dtype=None, name="X"):
         what = "NaN" if np.isnan(data).any() else "infinity or a value too large for " \
             f"{data.dtype!r}"
         raise NonFiniteError(f"Input {name} contains {what}.")
-    nnz = data.shape[0]
-    if (indptr.shape != (n + 1,) or indptr[0] != 0 or indptr[-1] != nnz
-            or np.any(np.diff(indptr) < 0) or indices.shape != (nnz,)
-            or (nnz and (indices.min() < 0 or indices.max() >= d))):
-        raise ValueError(f"{name} is not a valid CSR matrix: its indptr must rise from 0 "
-                         f"to nnz = {nnz} and its indices lie in [0, {d})")
+    # checked in the matrix's own format: SciPy's CSC-to-CSR conversion indexes with the
+    # CSC structure unchecked (a lying indptr or row index writes out of bounds)
+    major, minor = (n, d) if X.format == "csr" else (d, n)
+    _check_compressed(indptr, indices, data.shape[0], major, minor, name, X.format)
     X = type(X)((data, indices, indptr), shape=(n, d))
+    if X.format == "csc":
+        X = X.tocsr()
+        data = X.data
+        indptr = np.array(X.indptr, dtype=np.int64, copy=True)
+        indices = np.array(X.indices, dtype=np.int64, copy=True)
     return X, indptr, indices, data
+
+
+def _check_compressed(indptr, indices, nnz, major, minor, name, fmt):
+    """Raise ValueError unless ``indptr`` rises from 0 to ``nnz`` over ``major`` + 1
+    entries and the ``nnz`` ``indices`` lie in [0, ``minor``): the structure the
+    compiled products (and SciPy's conversions) index with."""
+    if (indptr.shape != (major + 1,) or indptr[0] != 0 or indptr[-1] != nnz
+            or np.any(np.diff(indptr) < 0) or indices.shape != (nnz,)
+            or (nnz and (indices.min() < 0 or indices.max() >= minor))):
+        raise ValueError(f"{name} is not a valid {fmt.upper()} matrix: its indptr must "
+                         f"rise from 0 to nnz = {nnz} and its indices lie in [0, {minor})")

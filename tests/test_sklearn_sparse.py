@@ -64,6 +64,41 @@ def test_products_refuse_bad_input(module):
         module.sparse_matmul(broken, np.ones((D, 2)))
 
 
+# Broken CSC structures: SciPy's conversion to CSR indexes with them unchecked (a row
+# index past the rows wrote out of bounds and the fit went on; a lying indptr crashed)
+BROKEN_CSC = {"row-index-past-rows": "X.indices[3] = X.shape[0] + 100000",
+              "negative-row-index": "X.indices[3] = -7",
+              "indptr-past-nnz": "X.indptr[-1] += 100000",
+              "indptr-falls": "X.indptr[2] = X.indptr[3] + 1"}
+_CHILD_ROOT = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+
+
+@pytest.mark.parametrize("entry", ["sparse_matmul", "fit"])
+@pytest.mark.parametrize("breakage", list(BROKEN_CSC), ids=list(BROKEN_CSC))
+def test_a_broken_csc_matrix_is_refused_before_conversion(breakage, entry):
+    # in a child process: before the check, some of these crashed the interpreter
+    call = ("compiled_sparse.sparse_matmul(X, np.ones((X.shape[1], 2)))" if entry ==
+            "sparse_matmul" else "MLPClassifier(max_iter=2).fit(X, np.arange(40) % 3)")
+    code = "\n".join([
+        "import numpy as np, scipy.sparse as sp",
+        "from nnlib import MLPClassifier",
+        "from nnlib._kernels import sparse as compiled_sparse",
+        "X = sp.random(40, 6, density=0.5, format='csc', random_state=0)",
+        BROKEN_CSC[breakage],
+        "try:",
+        f"    {call}",
+        "except ValueError as exc:",
+        "    print('refused:', exc)",
+        "else:",
+        "    print('accepted')"])
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=_CHILD_ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "refused: X is not a valid CSC matrix" in proc.stdout, proc.stdout
+
+
 def _setup(module, model, X, y, loss, *, optimizer=None, batch_size=None, **kw):
     """``make_setup`` for X dense or sparse (kept as it is, in the model's dtype)."""
     if not sp.issparse(X):
