@@ -10,6 +10,7 @@ import weakref
 from nnlib._kernels.parallel import max_threads as _max_threads
 from nnlib._paths import INT_PATHS as _PATHS
 from nnlib._validation import check_int_scalar
+from nnlib._weak_identity import WeakIdentityDict
 
 MAX_THREADS = _max_threads()        # at import, for reports; thread_limit() reads it now
 
@@ -221,7 +222,7 @@ class blas_threads:
 # run finishes every step with ``complete``), and a claim whose run no longer exists
 # counts as released: an interrupt never leaves a model or an optimizer refused for good.
 
-_OWNERS = weakref.WeakKeyDictionary()   # object -> (thread ident, weakref to the run)
+_OWNERS = WeakIdentityDict()   # object -> (thread ident, weakref to the run)
 _OWNERS_LOCK = threading.Lock()
 
 

@@ -25,7 +25,6 @@ compiled epoch it calls.
 import operator
 import threading
 import time
-import weakref
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -36,6 +35,7 @@ from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
                             release_all, resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_fits_dtype
+from nnlib._weak_identity import WeakIdentityDict
 from nnlib.layers import Dense, Dropout
 from nnlib.metrics import accuracy
 
@@ -91,7 +91,7 @@ class _Kept:
         self.net, self.setup, self.rates = None, None, {}
 
 
-_KEPT = weakref.WeakKeyDictionary()         # model -> _Kept
+_KEPT = WeakIdentityDict()                  # model -> _Kept
 _CACHE_LOCK = threading.Lock()
 
 

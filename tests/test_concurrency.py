@@ -123,6 +123,45 @@ def test_fits_with_their_own_optimizers_run_concurrently():
         assert opt.t == 6
 
 
+class _EqualByValue(nnlib.Sequential):
+    """A user's subclass with value equality and, as ``__eq__`` implies, no hash."""
+
+    def __eq__(self, other):
+        return isinstance(other, _EqualByValue) and len(self.layers) == len(other.layers)
+
+
+class _HashedByValue(_EqualByValue):
+    def __hash__(self):
+        return 1
+
+
+# The records of fits (claims, kept setups) were keyed by the models' == and hash: such
+# a subclass could not fit at all (TypeError: unhashable type), and with a hash one
+# model's fit claimed every equal model.
+def test_a_model_that_defines_equality_fits_as_any_other():
+    X, y = _data()
+    model, plain = _EqualByValue(_model(0).layers), _model(0)
+    for m in (model, plain):
+        for seed in (1, 2):                  # the second fit reuses the kept setup
+            m.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1, batch_size=7,
+                  random_state=seed)
+    for a, b in zip(model.params, plain.params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_fit_claims_its_model_not_the_models_equal_to_it():
+    X, y = _data()
+    model, other = _HashedByValue(_model(0).layers), _HashedByValue(_model(3).layers)
+    seen = []
+
+    def use_the_other_model(epoch, logs):    # while ``model``'s fit holds its claim
+        seen.append(other.predict(X).shape)
+        other.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1)
+
+    model.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1, callbacks=[use_the_other_model])
+    assert seen == [(len(X), 3)]
+
+
 def test_predict_waits_for_a_running_fit_of_the_same_estimator():
     """Before: predict_proba during a re-fit read a network being rebuilt in place
     (arrays of the wrong shape)."""
