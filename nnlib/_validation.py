@@ -332,6 +332,29 @@ def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
     return w
 
 
+def check_batch_weights(sw, rows):
+    """Raise if the weights ``sw[rows]`` of one batch have no weighted mean in float64:
+    scikit-learn's ZeroDivisionError (from ``np.average``) when they are all 0 (the mean
+    is 0 / 0), a ValueError when their sum or its reciprocal leaves float64's range
+    (weights near 1e308, or all below ~1e-308; the mean does not depend on their
+    scale). The compiled epoch reports such a batch as a non-finite loss or gradient."""
+    if not rows.size:
+        return
+    w = sw[rows]
+    if not w.any():
+        raise ZeroDivisionError(f"Weights sum to zero, can't be normalized: every row of "
+                                f"a batch of {rows.size} has sample_weight 0 (use larger "
+                                f"batches, or shuffle=True, or drop those rows)")
+    with np.errstate(over="ignore", divide="ignore"):
+        total = float(np.sum(w, dtype=np.float64))
+        inverse = 1.0 / total
+    if not (np.isfinite(total) and np.isfinite(inverse)):
+        raise ValueError(f"the sample weights of a batch of {rows.size} rows sum to "
+                         f"{total!r}, whose weighted mean leaves float64's range: scale "
+                         f"sample_weight (e.g. divide it by its mean; the weighted mean "
+                         f"does not depend on its scale)")
+
+
 def is_sparse(X):
     """A SciPy sparse matrix or array (duck-typed: SciPy is never imported here)."""
     if type(X) is np.ndarray:       # the common case, without three failed look-ups

@@ -103,8 +103,8 @@ from nnlib._inputs import (check_feature_names, check_float_target, check_output
                            check_X, check_y_shape, class_labels, labels_to_index)
 from nnlib._threads import _at_fork_hooks, complete
 from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
-from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_fits_dtype,
-                               check_sample_weight, is_sparse)
+from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_batch_weights,
+                               check_fits_dtype, check_sample_weight, is_sparse)
 from nnlib._shuffle_split import stratify_groups, train_test_indices
 from nnlib.exceptions import (ConvergenceWarning, DTypeError, InvalidParameterError,
                                sklearn_compatible)
@@ -799,7 +799,7 @@ class _NumpyTrainer:
             rows = order[start:start + batch]
             w = None if sw is None else sw[rows]
             if w is not None:
-                _check_batch_weights(sw, rows)
+                check_batch_weights(sw, rows)
             loss, dWs, dbs = self.loss_and_grads(
                 X[rows], Y[rows], cfg["alpha"] / (rows.size if w is None else w.sum()), w)
             if not np.isfinite(loss):
@@ -914,8 +914,6 @@ class _CompiledTrainer:
         order = np.ascontiguousarray(order, dtype=np.int64)
         # fresh: no code of the user's runs between building a run and its first epoch
         result = run.run_epoch(order, fresh=True)
-        if result.fault is not None and sw is not None:
-            _check_batch_weights(sw, order[result.seen:result.seen + batch])
         if result.fault is not None:
             raise _Diverged(f"{_NONFINITE} (e.g. standardized), or learning_rate_init "
                             f"lowered: the {result.fault} became non-finite at step "
@@ -994,15 +992,6 @@ class _CompiledTrainer:
         dWs = [np.empty_like(W) for W in e.coefs_]
         dbs = [np.empty_like(b) for b in e.intercepts_]
         return self._objective(X, Y, l2, dWs, dbs, sw)(), dWs, dbs
-
-
-def _check_batch_weights(sw, rows):
-    """scikit-learn's error (from ``np.average``) for a batch whose weights are all 0:
-    its weighted mean loss is 0 / 0."""
-    if rows.size and not sw[rows].any():
-        raise ZeroDivisionError(f"Weights sum to zero, can't be normalized: every row of "
-                                f"a batch of {rows.size} has sample_weight 0 (use larger "
-                                f"batches, or shuffle=True, or drop those rows)")
 
 
 def _views(flat, shapes):

@@ -808,7 +808,9 @@ class Sequential:
         sample_weight : array_like (n,) or float, optional
             Row weights (finite, >= 0, not all 0). Each batch's loss is then the
             weighted mean ``sum_i w_i L_i / sum_i w_i`` (scikit-learn's MLP
-            normalisation; Keras divides by the batch length instead) and
+            normalisation; Keras divides by the batch length instead: a batch whose
+            weights are all 0 raises scikit-learn's ZeroDivisionError, one whose weight
+            sum or its reciprocal leaves float64's range a ValueError) and
             ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
             ``validation_split`` the held-out rows' weights are dropped (the validation
             loss is unweighted).

@@ -34,7 +34,7 @@ from nnlib._dense_args import activation_spec
 from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
                             release_all, resolve_threads, training_blas_threads)
-from nnlib._validation import NonFiniteError, check_fits_dtype
+from nnlib._validation import NonFiniteError, check_batch_weights, check_fits_dtype
 from nnlib._weak_identity import WeakIdentityDict
 from nnlib.layers import Dense, Dropout
 from nnlib.metrics import accuracy
@@ -559,6 +559,11 @@ class TrainingRun(ClaimedRun):
             if not finite:
                 rewound = True              # rewind sets optimizer.t itself
                 steps = self.rewind(order[:stop], t_epoch, snapshot, steps)
+            elif self.setup.sample_weight is not None:
+                # the refused step's batch: weights without a weighted mean are named
+                # as such (not as a learning rate too high)
+                check_batch_weights(self.setup.sample_weight,
+                                    order[seen:seen + self.setup.batch_size])
             return EpochResult(total, seen, steps, FAULTS[status or
                                                           EPOCH_STATUS["nonfinite_update"]])
         except BaseException:

@@ -328,3 +328,51 @@ def test_sequential_fit_refuses_bad_weights():
         m.fit(X, y, sample_weight=-np.ones(N))
     with pytest.raises(ValueError, match="expected"):
         m.fit(X, y, sample_weight=np.ones(N + 2))
+
+
+# Weights the docstring accepts (finite, >= 0, not all 0) whose batch has no weighted
+# mean in float64: Sequential.fit stopped with "the loss became non-finite (lower the
+# learning rate?)", and the estimators named only the all-zero batch.
+WEIGHTS_WITHOUT_A_BATCH_MEAN = {
+    "a-batch-of-zeros": (lambda w: np.where(np.arange(N) < 3, 0.0, w), ZeroDivisionError,
+                         "Weights sum to zero"),
+    "sum-overflows": (lambda w: w * 1e308, ValueError, "sum to inf.*scale sample_weight"),
+    "reciprocal-overflows": (lambda w: w * 1e-310, ValueError,
+                             "sum to .*e-3.*scale sample_weight"),
+}
+
+
+@pytest.mark.parametrize("case", list(WEIGHTS_WITHOUT_A_BATCH_MEAN),
+                         ids=list(WEIGHTS_WITHOUT_A_BATCH_MEAN))
+class _BatchHook(nnlib.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+# how the epoch is cut: pieces, one step per call (batch hooks), one call per batch
+# (a per-batch schedule)
+CUTS = {"pieces": {}, "batch-hook": {"callbacks": [_BatchHook()]},
+        "batch-schedule": {"schedule": lambda step: 0.1, "schedule_interval": "batch"}}
+
+
+@pytest.mark.parametrize("cut", list(CUTS), ids=list(CUTS))
+@pytest.mark.parametrize("case", list(WEIGHTS_WITHOUT_A_BATCH_MEAN),
+                         ids=list(WEIGHTS_WITHOUT_A_BATCH_MEAN))
+def test_sequential_fit_names_a_batch_without_a_weighted_mean(case, cut):
+    make, exc, match = WEIGHTS_WITHOUT_A_BATCH_MEAN[case]
+    X, y = _data("softmax_cross_entropy", 3)
+    m = _model(["tanh", "relu"], 3, np.float64)
+    before = [p.copy() for p in m.params]
+    opt = O.SGD(lr=0.1)
+    with pytest.raises(exc, match=match):
+        m.fit(X, y, optimizer=opt, batch_size=2, shuffle=False, n_threads=1,
+              sample_weight=make(np.ones(N)), **CUTS[cut])
+    assert opt.t == 0                    # the first batch is refused: nothing applied
+    for a, b in zip(m.params, before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_estimators_name_a_batch_whose_weight_sum_overflows():
+    X, y, _ = _problem("binary")
+    with pytest.raises(ValueError, match="sum to inf.*scale sample_weight"):
+        MLPClassifier(batch_size=4, max_iter=1).fit(X, y, sample_weight=np.full(len(y), 1e308))
