@@ -222,7 +222,8 @@ class blas_threads:
 # run finishes every step with ``complete``), and a claim whose run no longer exists
 # counts as released: an interrupt never leaves a model or an optimizer refused for good.
 
-_OWNERS = WeakIdentityDict()   # object -> (thread ident, weakref to the run)
+# object -> (thread ident, weakref to the run); each run removes its own claims
+_OWNERS = WeakIdentityDict(prompt=False)
 _OWNERS_LOCK = threading.Lock()
 
 
@@ -241,8 +242,12 @@ def claim_all(claims, owner):
     entry = None
     with _OWNERS_LOCK:
         for obj, what, advice in claims:
-            thread = _holder(obj)
-            if thread is not None:
+            held = _OWNERS.get(obj)
+            run = None if held is None else held[1]()
+            if run is owner:
+                continue                    # named twice (a layer repeated in a model)
+            if run is not None:
+                thread = held[0]
                 from nnlib.exceptions import ConcurrentUseError
                 raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by a "
                                          f"running fit (thread {thread}); {advice}")

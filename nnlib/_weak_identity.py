@@ -14,8 +14,14 @@ __all__ = ["WeakIdentityDict"]
 
 
 class WeakIdentityDict:
-    """``object -> value``, each entry living as long as its key, keys told apart by
-    identity (``is``), never by ``==`` or ``hash``. Keys must accept weak references.
+    """``object -> value``, keys told apart by identity (``is``), never by ``==`` or
+    ``hash``. Keys must accept weak references.
+
+    ``prompt=True``: an entry goes as its key dies (its value may hold memory).
+    ``prompt=False``: an entry whose key died stays until its id is set again or it is
+    removed, and is never found (its dead reference is not the key), for maps whose
+    entries their users remove (claims, released as each fit ends): no callback to
+    make per entry.
 
     Thread-safe as a dict is under the GIL: each method reads or writes the underlying
     dict once for its result (a caller that needs check-then-set holds its own lock).
@@ -30,12 +36,15 @@ class WeakIdentityDict:
     (None, 1, 1)
     >>> del a; len(d)
     0
+    >>> d = WeakIdentityDict(prompt=False); d[b] = 2; d.pop(b), len(d)
+    (2, 0)
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_prompt")
 
-    def __init__(self):
+    def __init__(self, prompt=True):
         self._data = {}             # id(key) -> (weak reference to key, value)
+        self._prompt = prompt
 
     def _found(self, key):
         entry = self._data.get(id(key))
@@ -44,8 +53,8 @@ class WeakIdentityDict:
 
     def get(self, key, default=None):
         """The value of ``key``, or ``default``."""
-        entry = self._found(key)
-        return default if entry is None else entry[1]
+        entry = self._data.get(id(key))
+        return entry[1] if entry is not None and entry[0]() is key else default
 
     def __getitem__(self, key):
         entry = self._found(key)
@@ -58,6 +67,9 @@ class WeakIdentityDict:
 
     def __setitem__(self, key, value):
         data, k = self._data, id(key)
+        if not self._prompt:
+            data[k] = (weakref.ref(key), value)
+            return
 
         def forget(ref):
             # runs as the key dies, before its address can be reused: the entry under
@@ -79,8 +91,10 @@ class WeakIdentityDict:
     def pop(self, key, *default):
         """Remove ``key``'s entry and return its value (``default``, if given, when it
         has none; else KeyError)."""
-        if self._found(key) is not None:
-            return self._data.pop(id(key))[1]
+        entry = self._data.get(id(key))
+        if entry is not None and entry[0]() is key:
+            del self._data[id(key)]
+            return entry[1]
         if default:
             return default[0]
         raise KeyError(key)

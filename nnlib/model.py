@@ -1110,11 +1110,17 @@ class _NotDuringAnotherThreadsFit:
 
     def _check(self):
         from nnlib._threads import claimed_by
-        thread = claimed_by(self.model)
-        if thread is not None and thread != threading.get_ident():
+        me = threading.get_ident()
+        # a layer it shares with another model is claimed by that model's fit
+        for obj in (self.model, *self.model.layers):
+            thread = claimed_by(obj)
+            if thread is not None and thread != me:
+                break
+        if thread is not None and thread != me:
             from nnlib.exceptions import ConcurrentUseError
             raise ConcurrentUseError(
-                f"the model is being trained by a running fit in another thread (thread "
+                f"the model{'' if obj is self.model else ' (a layer it shares)'} is "
+                f"being trained by a running fit in another thread (thread "
                 f"{thread}); its weights change without a lock, so predict there would "
                 f"mix training steps: predict from a callback of that fit, or after it")
 

@@ -363,12 +363,14 @@ class EpochResult(NamedTuple):
 _MODEL_BUSY = "it is being trained by another fit; train one model in one fit at a time"
 _OPTIMIZER_BUSY = ("two fits cannot share one optimizer at the same time: give each fit "
                    "its own optimizer")
+_LAYER_BUSY = ("a fit of another model that shares it trains it; train models that share "
+               "layers one at a time")
 
 
 class ClaimedRun:
-    """What every training run does on entering and leaving: claim the model and the
-    optimizer (ConcurrentUseError, a RuntimeError, if a running fit holds either: README,
-    "Threads and concurrency"), set BLAS's thread count to ``blas_threads``, and give
+    """What every training run does on entering and leaving: claim the model, the
+    optimizer and the model's layers (ConcurrentUseError, a RuntimeError, if a running
+    fit holds any: README, "Threads and concurrency"), set BLAS's thread count to ``blas_threads``, and give
     all of it back, closing the progress display.
 
     Subclasses set ``model``, ``optimizer``, ``progress``, ``blas_threads`` and
@@ -381,10 +383,19 @@ class ClaimedRun:
     very start.
     """
 
+    _claimed = ()
+
     def __enter__(self):
         try:
+            # the layers too: two models that share a layer would otherwise train its
+            # arrays in two fits at once (each step's update lost to the other's)
+            layers = [layer for layer in self.model.layers
+                      if type(layer).__weakrefoffset__]
+            self._claimed = (self.model, self.optimizer, *layers)
             claim_all(((self.model, "the model", _MODEL_BUSY),
-                       (self.optimizer, "the optimizer", _OPTIMIZER_BUSY)), self)
+                       (self.optimizer, "the optimizer", _OPTIMIZER_BUSY),
+                       *((layer, "a layer of the model", _LAYER_BUSY)
+                         for layer in layers)), self)
             # a predict in another thread that overlapped this fit sees the count move
             self.model._fits_started = getattr(self.model, "_fits_started", 0) + 1
             self._threads = blas_threads(self.blas_threads)
@@ -402,7 +413,7 @@ class ClaimedRun:
         if self._threads is not None:
             self._threads.__exit__(None, None, None)
             self._threads = None
-        release_all((self.model, self.optimizer), self)
+        release_all(self._claimed, self)
         if self.progress is not None:
             self.progress.close()
 

@@ -115,6 +115,27 @@ def test_two_fits_of_one_model_are_refused():
     model.fit(X, y, epochs=1)                                   # free again
 
 
+def test_a_fit_claims_the_layers_its_model_shares_with_another():
+    # two models sharing a layer trained its arrays in two fits at once, unrefused (each
+    # step's update lost to the other's), and predict read them mid-step
+    X, y = _data()
+    trained = _model(0)
+    sharing = nnlib.Sequential([trained.layers[0], nnlib.Dense(4, 3, random_state=5)])
+    with _PausedFit(trained, X, y, epochs=2, optimizer=optim.SGD(lr=0.1)) as first:
+        W = trained.layers[0].W.copy()
+        opt = optim.SGD(lr=0.1)
+        with pytest.raises(ConcurrentUseError, match="a layer of the model .*shares it"):
+            sharing.fit(X, y, optimizer=opt)
+        with pytest.raises(ConcurrentUseError, match="a layer it shares"):
+            sharing.predict(X)
+        np.testing.assert_array_equal(trained.layers[0].W, W)  # refused before a step
+        assert opt.t == 0
+        _model(0).fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1)    # shares nothing
+    assert first.error is None
+    sharing.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1)          # free again
+    sharing.predict(X)
+
+
 def test_fits_with_their_own_optimizers_run_concurrently():
     X, y = _data()
     with _PausedFit(_model(0), X, y, optimizer=optim.SGD(lr=0.1), epochs=2):
