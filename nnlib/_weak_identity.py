@@ -102,6 +102,11 @@ class WeakIdentityDict:
     def __delitem__(self, key):
         self.pop(key)
 
+    def keys(self):
+        """The live keys, as a list."""
+        return [key for key in (ref() for ref, _ in list(self._data.values()))
+                if key is not None]
+
     def clear(self):
         self._data.clear()
 

@@ -89,7 +89,6 @@ import functools
 import numbers
 import threading
 import warnings
-import weakref
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -105,6 +104,7 @@ from nnlib._threads import _at_fork_hooks, complete
 from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_batch_weights,
                                check_fits_dtype, check_sample_weight, is_sparse)
+from nnlib._weak_identity import WeakIdentityDict
 from nnlib._shuffle_split import stratify_groups, train_test_indices
 from nnlib.exceptions import (ConvergenceWarning, DTypeError, InvalidParameterError,
                                sklearn_compatible)
@@ -183,12 +183,20 @@ class _Diverged(ValueError):
 
 # ---------------------------------------------------------------- one fit or predict at a time
 
-_LOCKS = weakref.WeakKeyDictionary()       # estimator -> its RLock (not pickled, not cloned)
+_LOCKS = WeakIdentityDict()          # estimator -> its RLock (not pickled, not cloned)
 _LOCKS_GUARD = threading.Lock()
 
 
 def _drop_locks_in_forked_child():       # held by parent threads the child does not have
     _LOCKS_GUARD._at_fork_reinit()       # type: ignore[attr-defined]   # CPython's, private
+    for est in _LOCKS.keys():
+        # a parent thread's fit ran an epoch on the trainer's run at the fork: its setup
+        # stays busy here for good (no thread will finish that epoch), so the child's
+        # next fit builds its own run instead of closing that one
+        trainer = getattr(est, "_trainer", None)
+        run = getattr(trainer, "_run", None)
+        if run is not None and run.setup.busy:
+            trainer._run, trainer._run_key = None, None
     _LOCKS.clear()
 
 

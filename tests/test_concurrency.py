@@ -1,6 +1,7 @@
 """The thread-safety contract of README "Threads and concurrency": what may run at the
 same time, what waits for what, what is refused -- and fork() after OpenMP has run."""
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -333,6 +334,59 @@ def test_a_fork_during_a_fit_in_another_thread_leaves_the_child_usable():
         t_child, shape = _in_fork_child(work)
     assert shape == (60, 3) and t_child >= 1
 
+
+
+def _child_status(work):
+    """Fork now; in the child run ``work()`` (a hang ends it after 60 s) and exit with
+    its int; return that exit status (>= 100: it raised)."""
+    import faulthandler
+    import os
+    pid = os.fork()
+    if pid == 0:
+        code = 100
+        try:
+            faulthandler.dump_traceback_later(60, exit=True)
+            code = work()
+        except BaseException as exc:                  # the status tells the parent
+            print(f"child: {exc!r}", flush=True)
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_fork_during_an_epoch_of_another_threads_partial_fit_leaves_the_child_usable():
+    # forked while a parent thread's epoch ran on the estimator's kept run, the child
+    # kept a setup busy for good: its next partial_fit raised "release_data while this
+    # EpochSetup is training"
+    _openmp_has_run()
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4000, 50)), np.arange(4000) % 3
+    clf = MLPClassifier(hidden_layer_sizes=(256,), random_state=0)
+    clf.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
+    stop = threading.Event()
+
+    def train():
+        while not stop.is_set():
+            clf.partial_fit(X, y)
+
+    def child(run):
+        if not run.setup.busy:
+            return 3                # forked between epochs: not the case tested
+        clf.partial_fit(X[:100], y[:100])
+        return 0 if clf.predict(X[:5]).shape == (5,) else 1
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    try:
+        status, deadline = 3, time.monotonic() + 20
+        while status == 3 and time.monotonic() < deadline:
+            run = getattr(getattr(clf, "_trainer", None), "_run", None)
+            if run is not None and run.setup.busy:      # an epoch runs without the GIL
+                status = _child_status(lambda: child(run))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert status == 0
 
 
 def test_the_readme_states_this_contract():
