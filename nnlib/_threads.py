@@ -277,6 +277,21 @@ def release_all(objs, owner):
                 del _OWNERS[obj]
 
 
+def count_fit_start(obj):
+    """Add one to ``obj``'s count of the fits started on it (a model, or a layer that
+    models may share): a predict in another thread that a whole fit overlapped sees a
+    count move. An object that takes no attribute keeps none."""
+    try:
+        obj._fits_started = getattr(obj, "_fits_started", 0) + 1
+    except (AttributeError, TypeError):
+        pass
+
+
+def fits_started(objs):
+    """The counts of :func:`count_fit_start` of ``objs``, as a tuple."""
+    return tuple(getattr(obj, "_fits_started", 0) for obj in objs)
+
+
 def claimed_by(obj):
     """The thread ident of the fit using ``obj``, or None."""
     return _holder(obj)

@@ -1126,14 +1126,17 @@ class _NotDuringAnotherThreadsFit:
 
     def __enter__(self):
         # the count first: a fit that starts right after the check has then moved it
-        self.started = getattr(self.model, "_fits_started", 0)
+        from nnlib._threads import fits_started
+        self.objs = (self.model, *self.model.layers)
+        self.started = fits_started(self.objs)
         self._check()
         return self
 
     def __exit__(self, exc_type, *exc):
         if exc_type is None:
             self._check()
-            if getattr(self.model, "_fits_started", 0) != self.started:
+            from nnlib._threads import fits_started
+            if fits_started(self.objs) != self.started:
                 from nnlib.exceptions import ConcurrentUseError
                 raise ConcurrentUseError("the model was trained by a fit in another "
                                          "thread while predict ran; predict again")

@@ -33,6 +33,7 @@ from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
 from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
+                            count_fit_start,
                             release_all, resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_batch_weights, check_fits_dtype
 from nnlib._weak_identity import WeakIdentityDict
@@ -396,8 +397,9 @@ class ClaimedRun:
                        (self.optimizer, "the optimizer", _OPTIMIZER_BUSY),
                        *((layer, "a layer of the model", _LAYER_BUSY)
                          for layer in layers)), self)
-            # a predict in another thread that overlapped this fit sees the count move
-            self.model._fits_started = getattr(self.model, "_fits_started", 0) + 1
+            # a predict in another thread that overlapped this fit sees a count move
+            for obj in (self.model, *layers):
+                count_fit_start(obj)
             self._threads = blas_threads(self.blas_threads)
             self._threads.__enter__()
         except BaseException:

@@ -509,6 +509,29 @@ def test_a_whole_fit_between_predicts_check_and_its_computation_is_seen(monkeypa
         model.predict(X)
 
 
+def test_a_whole_fit_of_a_model_sharing_a_layer_during_predict_is_seen(monkeypatch):
+    """As above, the fit being one of another model that shares a layer with the
+    predicting one (it moves that layer's arrays; before, only the model's own count
+    was read)."""
+    from nnlib import model as model_module
+    X, y = _data()
+    model = _model(0)
+    sharing = nnlib.Sequential([model.layers[0], nnlib.Dense(4, 3, random_state=5)])
+    guard = model_module._NotDuringAnotherThreadsFit
+    real_check, calls = guard._check, []
+
+    def check_then_a_fit_elsewhere(self):
+        real_check(self)
+        calls.append(1)
+        if len(calls) == 1:
+            t = threading.Thread(target=lambda: sharing.fit(X, y, epochs=1))
+            t.start()
+            t.join()
+    monkeypatch.setattr(guard, "_check", check_then_a_fit_elsewhere)
+    with pytest.raises(ConcurrentUseError, match="predict again"):
+        model.predict(X)
+
+
 _SMALL_STACK = """
 import sys, threading
 import numpy as np
