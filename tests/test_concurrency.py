@@ -137,6 +137,18 @@ def test_a_fit_claims_the_layers_its_model_shares_with_another():
     sharing.predict(X)
 
 
+def test_a_layer_repeated_in_a_model_is_claimed_once():
+    # a Dropout object used twice: its second claim is the run's own, not another fit's
+    X, y = _data()
+    drop = nnlib.layers.Dropout(0.2, random_state=3)
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "relu", random_state=0), drop,
+                              nnlib.Dense(4, 4, "relu", random_state=1), drop,
+                              nnlib.Dense(4, 3, random_state=2)])
+    opt = optim.SGD(lr=0.1)
+    model.fit(X, y, optimizer=opt, epochs=1, batch_size=60)
+    assert opt.t == 1
+
+
 def test_fits_with_their_own_optimizers_run_concurrently():
     X, y = _data()
     with _PausedFit(_model(0), X, y, optimizer=optim.SGD(lr=0.1), epochs=2):
