@@ -83,6 +83,22 @@ INT_PATHS = {
         "mm's blocked loops take products of at least this many columns; narrower ones go "
         "to BLAS (a panel of one vector and a half vector spends as many broadcasts as a "
         "whole one; with AVX-512 the digits net's 10 columns gain as little as they lose)"),
+    "NN_SMALL_GEMM_NARROW_MIN_N": (
+        9, "gemm_small.h",
+        "a float32 forward product with the bias (dense.pxd's mm_bias_act: the training "
+        "step's H W + b) of at least this many and fewer than NN_SMALL_GEMM_MIN_N columns "
+        "(the digits net's 10 outputs) goes to the blocked loops, the bias added in their "
+        "write-back, where it is at most NN_SMALL_GEMM_NARROW_MAX_MNK multiply-adds: "
+        "OpenBLAS's SkylakeX small-matrix kernel adds such a product as one chain of "
+        "fused multiply-adds per element from zero in increasing k, as the blocked loops "
+        "do (with 8 columns or fewer and k >= 32 it reduces a dot product in another "
+        "order), so the result is the same"),
+    "NN_SMALL_GEMM_NARROW_MAX_MNK": (
+        1000000, "gemm_small.h",
+        "the narrow forward products of NN_SMALL_GEMM_NARROW_MIN_N take the blocked loops "
+        "up to this many multiply-adds (m n k): OpenBLAS's SkylakeX small-matrix kernels "
+        "take products up to 100^3, larger ones its packed kernels, which add in other "
+        "orders"),
     "NN_IDENTITY_SUMS_MAX_C": (
         16, "act_row.h",
         "act_backward in place (dZ is dH: the training loop's output layer) of an "

@@ -909,7 +909,38 @@ def relu_step_plan(P):
     out += [(f"B={b}, 5 -> 20 relu -> 10: {what}", (b, 5, 20, 10), "identity sums rows")
             for b, what in ((1, "one row (act_backward's sums)"),
                             (2, "two rows (the fewest summed in registers)"))]
+    # a float32 output layer of NN_SMALL_GEMM_NARROW_MIN_N up to NN_SMALL_GEMM_MIN_N - 1
+    # columns takes its forward product H_0 W_1 and bias into the blocked loops
+    # (dense.pxd's narrow_forward) up to NN_SMALL_GEMM_NARROW_MAX_MNK multiply-adds;
+    # narrower or larger ones go to BLAS and bias_act
+    NM, NX = P["NN_SMALL_GEMM_NARROW_MIN_N"], P["NN_SMALL_GEMM_NARROW_MAX_MNK"]
+    out += [(f"B=13, 5 -> 20 relu -> {v}: n_out = NN_SMALL_GEMM_NARROW_MIN_N{rel} ({v})",
+             (13, 5, 20, v), "NN_SMALL_GEMM_NARROW_MIN_N")
+            for v, rel in ((NM - 1, "-1"), (NM, ""), (NM + 1, "+1"))]
+    at = _narrow_forward_shape(P, NX)
+    above = (at[0] + 1,) + at[1:]
+    for (B, i, h, o), rel in ((_narrow_forward_shape(P, NX - 1), "-1"), (at, ""),
+                              (above, "+")):
+        what = (f"= NN_SMALL_GEMM_NARROW_MAX_MNK{rel} ({B * h * o})" if rel != "+" else
+                f"{B * h * o} > NN_SMALL_GEMM_NARROW_MAX_MNK")
+        out.append((f"B={B}, {i} -> {h} relu -> {o}: m n k of H_0 W_1 {what}",
+                     (B, i, h, o), "NN_SMALL_GEMM_NARROW_MAX_MNK"))
     return out
+
+
+def _narrow_forward_shape(P, target):
+    """(B, 5, h, n_out) whose output layer's forward product H_0 W_1 (m = B, n = n_out,
+    k = h) has exactly ``target`` multiply-adds with n_out in [NN_SMALL_GEMM_NARROW_MIN_N,
+    NN_SMALL_GEMM_MIN_N) and 2 <= h <= NN_SMALL_GEMM_MAX_K: the fewest rows B, then the
+    narrowest layers."""
+    best = None
+    for o in range(P["NN_SMALL_GEMM_NARROW_MIN_N"], P["NN_SMALL_GEMM_MIN_N"]):
+        for h in range(2, P["NN_SMALL_GEMM_MAX_K"] + 1):
+            if target % (o * h) == 0 and target // (o * h) >= 2:
+                key = (target // (o * h), o, h)
+                best = key if best is None or key < best else best
+    B, o, h = best
+    return (B, 5, h, o)
 
 
 def sparse_step_plan():

@@ -260,6 +260,15 @@ NN_GEMM_SMALL(nn_gemm_small_d, double, 4, nn_gemm_block_d, nn_gemm_hblock_d)
 enum { NN_GEMM512_NV = 4, NN_GEMM512_MR_MAX = 12 };
 #define NN_GEMM512_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : 12)
 
+/* op(A)'s element (r, q) of a block is a[r sai + q sap] (amode 0); with its storage rows
+   read through row numbers ``ix`` (the epoch's batch, not gathered), a[ix[r] sai + q]
+   (amode 1: op(A) = A, a block's rows, whose addresses the block takes once, ahead of
+   its inner loop: recomputed there they cost an index load and a multiply per
+   broadcast; a is A itself, ix the block's numbers) or a[r + ix[q] sap] (amode 2:
+   op(A) = A^T, a column of op(A) per row of A). amode is a literal at each call, so the
+   plain loops keep their code. */
+#define NN_GEMM512_AQ(q) (amode == 2 ? (Py_ssize_t)ix[q] : (Py_ssize_t)(q))
+
 /* A block of mr rows by nv vectors V (LN lanes, SUF the intrinsics' suffix, M the mask
    type), the last vector's lanes in ``last``; mr and nv are literals at every call, so
    the loops unroll and the sums stay in registers. C's rows are all read before any is
@@ -269,12 +278,17 @@ enum { NN_GEMM512_NV = 4, NN_GEMM512_MR_MAX = 12 };
 static inline __attribute__((always_inline)) void                                          \
 NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ssize_t sap,  \
      const T* b, Py_ssize_t sb, M last, T alpha, T beta, int kind, T* c, Py_ssize_t ldc,    \
-     const T* bias, const T* h, double* wk, int act)                                        \
+     const T* bias, const T* h, double* wk, int act, const long long* ix, const int amode)  \
 {                                                                                           \
     V s[NN_GEMM512_MR_MAX][NN_GEMM512_NV];                                                  \
     V va, vb;                                                                               \
+    const T* ap[NN_GEMM512_MR_MAX];     /* amode 1: the block's rows, held in registers */  \
     Py_ssize_t q;                                                                           \
     int r, v;                                                                               \
+    if (amode == 1)                                                                         \
+        _Pragma("GCC unroll 16")                                                            \
+        for (r = 0; r < mr; r++)                                                            \
+            ap[r] = a + ix[r] * sai;                                                        \
     _Pragma("GCC unroll 16")                                                                \
     for (r = 0; r < mr; r++)                                                                \
         _Pragma("GCC unroll 4")                                                             \
@@ -288,7 +302,8 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
                                              b + q * sb + v * LN);                          \
         _Pragma("GCC unroll 16")                                                            \
         for (r = 0; r < mr; r++) {                                                          \
-            V ar = _mm512_set1_##SUF(a[r * sai + q * sap]);                                 \
+            V ar = _mm512_set1_##SUF(amode == 1 ? ap[r][q]                                \
+                                                : a[r * sai + NN_GEMM512_AQ(q) * sap]);     \
             _Pragma("GCC unroll 4")                                                         \
             for (v = 0; v < nv; v++)                                                        \
                 s[r][v] = _mm512_fmadd_##SUF(ar, bv[v], s[r][v]);                           \
@@ -369,18 +384,23 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
         _mm512_mask_storeu_pd((w), (mk), w0_);                                              \
     } while (0)
 
+/* The A and row numbers of the block of rows from i0 (see NN_GEMM512_AI). */
+#define NN_GEMM512_ABLOCK(i0) (amode == 1 ? A : A + (i0) * sai)
+#define NN_GEMM512_RBLOCK(i0) (amode == 1 ? arow + (i0) : arow)
 /* One case of the rows left after the whole blocks (mr < MR a literal). */
 #define NN_GEMM512_LEFT(BLOCK, NV, MR, R)                                                   \
-    case R: if (R < MR) BLOCK(R, NV, k, A + i0 * sai, sai, sap, b, sb, last, alpha, beta,   \
-                              kind, C + i0 * ldc + j0, ldc, bj, hj + i0 * ldc, wj, act);  \
+    case R: if (R < MR) BLOCK(R, NV, k, NN_GEMM512_ABLOCK(i0), sai, sap, b, sb, last, alpha, \
+                              beta, kind, C + i0 * ldc + j0, ldc, bj, hj + i0 * ldc, wj,  \
+                              act, NN_GEMM512_RBLOCK(i0), amode);                          \
             break;
 /* All of a panel's rows for nv = NV: blocks of MR rows, then one of the rows left. */
 #define NN_GEMM512_PANEL_ROWS(BLOCK, NV)                                                    \
     do {                                                                                    \
         enum { MR = NN_GEMM512_MR(NV) };                                                    \
         for (i0 = 0; i0 + MR <= m; i0 += MR)                                                \
-            BLOCK(MR, NV, k, A + i0 * sai, sai, sap, b, sb, last, alpha, beta, kind,        \
-                  C + i0 * ldc + j0, ldc, bj, hj + i0 * ldc, wj, act);                      \
+            BLOCK(MR, NV, k, NN_GEMM512_ABLOCK(i0), sai, sap, b, sb, last, alpha, beta,     \
+                  kind, C + i0 * ldc + j0, ldc, bj, hj + i0 * ldc, wj, act,                 \
+                  NN_GEMM512_RBLOCK(i0), amode);                                            \
         switch (m - i0) {                                                                   \
         NN_GEMM512_LEFT(BLOCK, NV, MR, 1) NN_GEMM512_LEFT(BLOCK, NV, MR, 2)                 \
         NN_GEMM512_LEFT(BLOCK, NV, MR, 3) NN_GEMM512_LEFT(BLOCK, NV, MR, 4)                 \
@@ -429,7 +449,8 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
 static inline __attribute__((always_inline)) void                                          \
 NAME##_body(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, T alpha,    \
             const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta, T* C,           \
-            Py_ssize_t ldc, const T* bias, const T* H, double* work, int act)               \
+            Py_ssize_t ldc, const T* bias, const T* H, double* work, int act,               \
+            const long long* arow, const int amode)                                         \
 {                                                                                           \
     NN_GEMM_PACK(T, NN_SMALL_GEMM_MAX_K * NN_GEMM512_NV * LN, 64);                          \
     const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
@@ -476,13 +497,29 @@ static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
        each get loops of their own, without the other write-backs' tests */              \
     if (act == NN_GEMM_ACT_NONE)                                                            \
         NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL,   \
-                    NULL, NULL, NN_GEMM_ACT_NONE);                                          \
+                    NULL, NULL, NN_GEMM_ACT_NONE, NULL, 0);                                 \
     else if (act == NN_GEMM_ACT_RELU_GRAD)                                                  \
         NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL,   \
-                    H, work, NN_GEMM_ACT_RELU_GRAD);                                        \
+                    H, work, NN_GEMM_ACT_RELU_GRAD, NULL, 0);                               \
     else                                                                                    \
         NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias,   \
-                    NULL, NULL, act);                                                       \
+                    NULL, NULL, act, NULL, 0);                                              \
+}                                                                                           \
+/* The training step's two products of the first layer with the batch's rows of X read   \
+   in place through their row numbers ``arow`` (A is X, rows lda apart): the forward       \
+   X_b B (+ bias, act; m = the batch) and the weight step's X_b^T B (act none; k = the    \
+   batch); each element the same chain as with the rows gathered, so the same bits. */   \
+static void NAME##_rows(int trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, T alpha,    \
+                        const T* A, Py_ssize_t lda, const long long* arow, const T* B,     \
+                        Py_ssize_t ldb, T beta, T* C, Py_ssize_t ldc, const T* bias,       \
+                        int act)                                                           \
+{                                                                                           \
+    if (trans_a)                                                                            \
+        NAME##_body(1, 0, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL, NULL,   \
+                    NN_GEMM_ACT_NONE, arow, 2);                                             \
+    else                                                                                    \
+        NAME##_body(0, 0, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL, NULL,   \
+                    act, arow, 1);                                                          \
 }
 
 NN_GEMM512_BLOCK(nn_gemm512_block_f, float, __m512, __mmask16, 16, ps, 0xffffu)
@@ -508,6 +545,17 @@ static inline void nn_gemm_small_d(int ta, int tb, Py_ssize_t m, Py_ssize_t n,
 
 #ifndef NN_SMALL_GEMM_BIAS_ACT
 #define NN_SMALL_GEMM_BIAS_ACT 0
+/* never called (the training loop reads X's rows in place only with AVX-512) */
+static inline void nn_gemm_small_f_rows(int ta, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                        float alpha, const float* A, Py_ssize_t lda,
+                                        const long long* arow, const float* B,
+                                        Py_ssize_t ldb, float beta, float* C,
+                                        Py_ssize_t ldc, const float* bias, int act) { }
+static inline void nn_gemm_small_d_rows(int ta, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                        double alpha, const double* A, Py_ssize_t lda,
+                                        const long long* arow, const double* B,
+                                        Py_ssize_t ldb, double beta, double* C,
+                                        Py_ssize_t ldc, const double* bias, int act) { }
 #endif
 
 #endif

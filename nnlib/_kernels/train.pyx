@@ -25,7 +25,13 @@ and loops over mini-batches with no Python call and no allocation per step:
 Gather. A batch of more than one dense row is copied into the workspace (``Xb``) in
 visiting order; while a step runs, the next batch's rows are prefetched into L2
 (``prefetch.h``), so its gather does not wait on memory row by row, when they are few
-enough to stay there through the step (``PREFETCH_MAX_BYTES``).
+enough to stay there through the step (``PREFETCH_MAX_BYTES``). Under plain SGD with no
+dropout, where both of the first layer's products take gemm_small.h's blocked loops
+(``dense.pxd``'s ``rows_in_place``: AVX-512, a first layer 16+ wide, batches of at most
+``NN_SMALL_GEMM_MAX_K`` rows), nothing is copied: the forward X_b W_0 and the step's
+X_b^T dZ_0 read the batch's rows of X in place through their checked numbers
+(``mm_bias_act_rows``, ``mm_step_rows``), each element the same chain as on the
+gathered rows.
 
 Products. With BLAS on one thread, float64 products above ``SMALL_GEMM_MNK``
 multiply-adds (a step's, and ``loss_grad``'s over all rows) go to BLAS in row blocks
@@ -171,7 +177,8 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_UPDATE, STATUS_BAD_LABEL,
                                    STATUS_BAD_ORDER)
 from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
-                                   act_backward, act_backward_product, PAR_MIN_ELEMS)
+                                   act_backward, act_backward_product, PAR_MIN_ELEMS,
+                                   rows_in_place, mm_bias_act_rows, mm_step_rows)
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.fpenv cimport (nnlib_flush_supported, nnlib_csr_get,
@@ -462,7 +469,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           bint full, bint backward, const floating* sw,
                           double sw_sum, const CsrRows* xs, bint pieces, const DropC* dr,
                           uint64_t t, bint z0_ready, floating** WT,
-                          const Py_ssize_t* ldw) noexcept nogil:
+                          const Py_ssize_t* ldw, const long long* xrows) noexcept nogil:
     """Forward, loss (mean over the B rows) and backward up to every dZ_l and db_l.
 
     With row weights ``sw`` (NULL: none) the loss is their weighted mean,
@@ -473,7 +480,9 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     the previous step's update, ``first_layer_step_and_product``). With ``WT`` (NULL:
     none) and one row, ``WT[l]`` (l >= 1) holds W_l transposed, bitwise, and the input
     gradient reads it (``input_grad_transposed``). ``W[l]``'s rows are ``ldw[l]`` apart
-    (``sizes[l + 1]``, or a padded copy's stride: see epoch_loop).
+    (``sizes[l + 1]``, or a padded copy's stride: see epoch_loop). With ``xrows`` (NULL:
+    none) the batch is X0's rows ``xrows[0:B]``, read in place by the first product
+    (``mm_bias_act_rows``; only where ``rows_in_place`` holds, and no dropout).
 
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
@@ -498,6 +507,9 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         elif l == 0 and xs != NULL:
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
             bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
+        elif l == 0 and xrows != NULL:
+            mm_bias_act_rows(B, s[1], s[0], X0, xrows, W[0], ldw[0], H[0], b[0],
+                             net.kinds[0])
         elif floating is float or not pieces or B * s[l + 1] * s[l] <= SMALL_GEMM_MNK:
             # (the product whole, as mm_pieces would run it) with the bias and the
             # activation in its write-back where it can (mm_bias_act)
@@ -648,19 +660,20 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
                            Py_ssize_t B, floating** H, floating** dZ, int first,
                            floating** db,
                            const OptimConfig* oc, double l2_eff, const CsrRows* xs,
-                           const DropC* dr, const Py_ssize_t* ldw) noexcept nogil:
+                           const DropC* dr, const Py_ssize_t* ldw,
+                           const long long* xrows) noexcept nogil:
     """Every array plain SGD, each by its own config (``oc[2 l]`` for W_l, ``oc[2 l + 1]``
     for b_l): W <- (1 - lr (l2_eff + wd)) W - lr H^T dZ ; b <- (1 - lr wd) b - lr db.
     The whole update of a step of plain SGD in one call, apart from the per-layer loop
     of mixed configs: there gcc inlines the batch-1 products less tightly. The weights
     of the layers before ``first`` are left to the caller; ``W[l]``'s rows are
-    ``ldw[l]`` apart."""
+    ``ldw[l]`` apart; ``xrows``: as in forward_backward."""
     cdef int l
     for l in range(net.n_layers):
         if l >= first:
             sgd_fused_W(net, l, W, X0, B, H, dZ, oc[2 * l].lr,
                         l2_eff + oc[2 * l].weight_decay, xs, dr,
-                        ldw[l])
+                        ldw[l], xrows)
         sgd_fused_b(b[l], db[l], net.sizes[l + 1], oc[2 * l + 1].lr,
                     oc[2 * l + 1].weight_decay)
 
@@ -668,13 +681,16 @@ cdef void sgd_fused_update(NetShape* net, floating** W, floating** b, const floa
 cdef inline void sgd_fused_W(NetShape* net, int l, floating** W, const floating* X0,
                              Py_ssize_t B, floating** H, floating** dZ, double lr,
                              double decay, const CsrRows* xs, const DropC* dr,
-                             Py_ssize_t ldw) noexcept nogil:
+                             Py_ssize_t ldw, const long long* xrows) noexcept nogil:
     """Plain SGD of layer l's weights, rows ``ldw`` apart: W <- (1 - lr decay) W -
-    lr H^T dZ (sparse rows: ``ldw`` is the width)."""
+    lr H^T dZ (sparse rows: ``ldw`` is the width; ``xrows``: the first layer's batch is
+    X0's rows xrows[0:B], read in place, as in forward_backward)."""
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp = layer_input(dr, l, X0, H)
     if l == 0 and xs != NULL:
         csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], -lr, 1.0 - lr * decay, W[0])
+    elif l == 0 and xrows != NULL:
+        mm_step_rows(s[0], s[1], B, -lr, X0, xrows, dZ[0], 1.0 - lr * decay, W[0], ldw)
     else:
         mm(True, False, s[l], s[l + 1], B, -lr, inp, s[l], dZ[l], s[l + 1],
            1.0 - lr * decay, W[l], ldw)
@@ -723,6 +739,17 @@ def _set_copies(kind, bint enabled):
 
 
 cdef Py_ssize_t _prefetch_max = PREFETCH_MAX_BYTES
+cdef bint _rows_in_place = True
+
+
+def _set_rows_in_place(bint enabled):
+    """Test hook: let the first layer read the batch's rows of X in place where
+    ``rows_in_place`` holds (True, the default), or gather them always (False); returns
+    the previous setting. Either way the same values."""
+    global _rows_in_place
+    previous = _rows_in_place
+    _rows_in_place = enabled
+    return previous
 
 
 def _set_prefetch_max(Py_ssize_t n):
@@ -1544,6 +1571,12 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef const DropC* dr = &c.drop if c.has_drop else NULL
     cdef const CsrRows* xsp = &xs if sparse else NULL
     cdef int bad_label = 0, bad_row = 0
+    # plain SGD over dense rows, no dropout: where both first-layer products take the
+    # blocked loops, they read the batch's rows of X in place through their numbers
+    # (``rows_in_place``) and the rows are not gathered
+    cdef bint maybe_in_place = _rows_in_place and not sparse and dr == NULL and c.all_plain
+    cdef bint in_place
+    cdef const long long* xrows = NULL
     # plain SGD at batch 1 over dense rows: the first layer's weight step also forms the
     # next row's product X W_0 (``first_layer_step_and_product``: W_0 is read once for
     # both), which the next step's forward then skips
@@ -1581,6 +1614,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 t.status = STATUS_BAD_ORDER
                 break
             z0_ready = z0_ready and r == r_fused    # (``order`` may have changed since)
+            xrows = NULL                            # the row itself, in place
             if sparse:
                 c.rowsb[0] = r
                 xs.rows = c.rowsb
@@ -1600,13 +1634,16 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             # every row number is checked
             gather_threads = (c.n_threads if not sparse and B * n_in >= PAR_MIN_ELEMS
                               else 1)
+            in_place = (maybe_in_place and gather_threads == 1
+                        and rows_in_place(B, n_in, s.sizes[1], s.kinds[0], c.oc[0].lr,
+                                          c.n_threads))
             for i in range(B):
                 r = order[start + i]
                 if r < 0 or r >= c.N:
                     bad_row = 1
                     break
                 c.rowsb[i] = r      # checked here (sparse X: its rows are read in place)
-                if not sparse and gather_threads == 1:
+                if not sparse and gather_threads == 1 and not in_place:
                     nn_copy_row(<char*>(xbuf + i * n_in), <const char*>(X + r * n_in),
                                 n_in * sizeof(floating))
                 if c.tcols > 0:
@@ -1624,7 +1661,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if gather_threads > 1:
                 for i in prange(B, schedule='static', num_threads=gather_threads):
                     memcpy(xbuf + i * n_in, X + c.rowsb[i] * n_in, n_in * sizeof(floating))
-            X0 = NULL if sparse else xbuf
+            X0 = NULL if sparse else (X if in_place else xbuf)
+            xrows = c.rowsb if in_place else NULL
             xs.rows = c.rowsb
             yb = ybuf
             if sw != NULL:      # gathered with the rows, each r checked there
@@ -1640,7 +1678,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
                                     &loss, False, True, swp, sw_sum, xsp, pieces, dr,
-                                    <uint64_t>(step + 1), z0_ready, WT, c.ldw)
+                                    <uint64_t>(step + 1), z0_ready, WT, c.ldw, xrows)
         z0_ready = False
         if t.status != STATUS_OK:
             break
@@ -1691,7 +1729,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             r_fused = (r_fused if fuse0 and 0 <= r_fused < c.N
                        and l2_eff + c.oc[0].weight_decay == 0.0 else -1)
             sgd_fused_update(s, W, bb, X0, B, H, dZ, r_fused >= 0,
-                             db, c.oc, l2_eff, xsp, dr, c.ldw)
+                             db, c.oc, l2_eff, xsp, dr, c.ldw, xrows)
             if WT != NULL:      # before the fused first-layer pass overwrites H[0]
                 for l in range(1, L):
                     sgd_step_transposed(s.sizes[l], s.sizes[l + 1], c.oc[2 * l].lr,
@@ -1709,7 +1747,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             nW = s.sizes[l] * s.sizes[l + 1]
             if plain_sgd(oc):
                 sgd_fused_W(s, l, W, X0, B, H, dZ, oc.lr, l2_eff + oc.weight_decay, xsp,
-                            dr, c.ldw[l])
+                            dr, c.ldw[l], NULL)
                 pen_known = False
             else:
                 ocW = oc[0]
@@ -1987,7 +2025,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
                               c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
                               grads, <const floating*>c.sw, c.sw_total, xsp, pieces, dr,
-                              t, False, NULL, s.sizes + 1)
+                              t, False, NULL, s.sizes + 1, NULL)
     if grads:
         weight_grads(s, W, X, c.N, <floating**>c.H, <floating**>c.dZ, dW, c.l2, xsp,
                      pieces, dr)

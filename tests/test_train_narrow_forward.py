@@ -1,0 +1,65 @@
+"""The training step's forward product of a float32 output layer of a few columns (the
+digits net's 10): from NN_SMALL_GEMM_NARROW_MIN_N up to NN_SMALL_GEMM_MIN_N - 1 columns
+and at most NN_SMALL_GEMM_NARROW_MAX_MNK multiply-adds it runs through gemm_small.h's
+blocked loops with the bias added in their write-back (dense.pxd's ``narrow_forward``),
+elsewhere through BLAS and ``bias_act``. Either way the logits must be BLAS's product
+plus the bias, bit for bit: OpenBLAS's SkylakeX small-matrix kernel adds each element as
+the blocked loops do. One step of ``run_epoch`` at lr 0 leaves the batch's logits in the
+workspace (``H[L-1]``), compared here with ``blas.gemm_py`` on the same hidden values
+plus the bias in float32, over output widths on both sides of the bounds, hidden widths
+that straddle the loops' row blocks, signed zeros, subnormal and large values.
+"""
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import _paths
+from nnlib import optim as O
+from nnlib._kernels import blas
+from nnlib.training import compiled_train
+from tests._twin_fit import make_setup
+
+train = compiled_train()
+
+NM, MIN_N = _paths.path_value("NN_SMALL_GEMM_NARROW_MIN_N"), \
+    _paths.path_value("NN_SMALL_GEMM_MIN_N")
+# (rows B, inputs, hidden h, outputs o): B h o is the forward product's size
+CASES = [(13, 5, 20, NM - 1), (13, 5, 20, NM), (13, 5, 37, NM + 1), (32, 64, 100, 10),
+         (2, 3, 2, 12), (25, 7, 256, 15), (7, 9, 257, 11), (13, 5, 20, MIN_N),
+         (400, 5, 250, 10), (401, 5, 250, 10), (333, 5, 231, 13)]
+DTYPES = [np.float32, np.float64]
+
+
+def _values(rng, shape, dtype):
+    v = rng.standard_normal(shape).astype(dtype)
+    pick = rng.random(shape)
+    v[pick < 0.15] = 0.0
+    v[(pick >= 0.15) & (pick < 0.2)] = -0.0
+    tiny = np.finfo(dtype).smallest_subnormal
+    v[(pick >= 0.2) & (pick < 0.25)] *= tiny * 64      # subnormal
+    v[(pick >= 0.25) & (pick < 0.28)] *= 1e18          # large, finite products
+    return v
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", CASES, ids=["x".join(map(str, c)) for c in CASES])
+def test_step_logits_are_blas_plus_bias(shape, dtype):
+    B, i, h, o = shape
+    rng = np.random.default_rng([B, i, h, o])
+    model = nnlib.Sequential([nnlib.Dense(i, h, "relu", dtype=dtype, random_state=0),
+                              nnlib.Dense(h, o, "identity", dtype=dtype, random_state=1)])
+    W1, b1 = model.params[2], model.params[3]
+    W1[...] = _values(rng, W1.shape, dtype)
+    b1[...] = _values(rng, b1.shape, dtype)
+    X, y = rng.standard_normal((B, i)), rng.integers(0, o, B)
+    setup = make_setup(train, model, X, y, "softmax_cross_entropy",
+                       optimizer=O.SGD(lr=0.0), batch_size=B)
+    before = [p.copy() for p in model.params]
+    train.run_epoch(setup, np.arange(B, dtype=np.int64), 0)
+    H = setup.workspace.H
+    # run_epoch formed H_0 from X; the product is checked on the H_0 it formed
+    got_h0 = H[0][:B].copy()
+    want = np.zeros((B, o), dtype)
+    blas.gemm_py(False, False, 1.0, got_h0, np.ascontiguousarray(before[2]), 0.0, want)
+    want = want + before[3]                         # one float addition per element
+    assert H[1][:B].tobytes() == want.tobytes()
