@@ -64,10 +64,17 @@ typedef struct {
     unsigned int csr;           /* the caller's MXCSR */
 } nn_pool_job;
 
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#define NN_POOL_TAKE(p) ((Py_ssize_t)_InterlockedExchangeAdd64((volatile __int64*)(p), 1))
+#else
+#define NN_POOL_TAKE(p) __atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
+#endif
+
 static void nn_pool_tasks(nn_pool_job* job)
 {
     Py_ssize_t t;
-    while ((t = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED)) < job->n_tasks)
+    while ((t = NN_POOL_TAKE(&job->next)) < job->n_tasks)
         job->fn(job->ctx, t);
 }
 
@@ -96,6 +103,8 @@ static void nn_pool_run(void* level1, nn_pool_task fn, void* ctx, Py_ssize_t n_t
 {
     nn_pool_job job;
     double zero = 0.0;
+    /* (through void (*)(void): the cast GCC's -Wcast-function-type leaves alone) */
+    int (*piece)(void) = (int (*)(void))(void (*)(void))nn_pool_piece;
     int pieces = n_threads < n_tasks ? n_threads : (int)n_tasks;
     job.fn = fn;
     job.ctx = ctx;
@@ -107,8 +116,8 @@ static void nn_pool_run(void* level1, nn_pool_task fn, void* ctx, Py_ssize_t n_t
     job.csr = 0;
 #endif
     if (level1 != NULL && pieces > 1)
-        ((nn_level1_thread_t)level1)((int)NN_POOL_MODE, pieces, 0, 0, &zero, NULL, 0, NULL, 0, (void*)&job, 0,
-               (int (*)(void))nn_pool_piece, pieces);
+        ((nn_level1_thread_t)level1)((int)NN_POOL_MODE, pieces, 0, 0, &zero, NULL, 0, NULL,
+                                     0, (void*)&job, 0, piece, pieces);
     nn_pool_tasks(&job);        /* what no piece took: here, on this thread */
 }
 
