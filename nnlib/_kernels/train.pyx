@@ -1654,8 +1654,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         # the masks of update step + 1, the one this step makes
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
-                                    c.pool_threads, &loss, False, True, swp, sw_sum, xsp, pieces, dr,
-                                    <uint64_t>(step + 1), z0_ready, WT, c.ldw)
+                                    c.pool_threads, &loss, False, True, swp, sw_sum, xsp,
+                                    pieces, dr, <uint64_t>(step + 1), z0_ready, WT, c.ldw)
         z0_ready = False
         if t.status != STATUS_OK:
             break
