@@ -102,9 +102,11 @@ def resolve_threads(n_threads, work_size):
 
 
 # --- BLAS threads during training ---------------------------------------------------------
-# The GEMMs are BLAS's to parallelize; the compiled elementwise passes of an epoch stay on
-# one thread: an OpenMP pool spinning next to OpenBLAS's on the same cores slows large
-# batches several-fold (bench/large.py shows it on a loaded machine).
+# The GEMMs are BLAS's to parallelize; the compiled elementwise passes of an epoch use no
+# OpenMP team of their own: an OpenMP pool spinning next to OpenBLAS's on the same cores
+# slows large batches several-fold (bench/large.py shows it on a loaded machine). The
+# large ones run on BLAS's own threads instead (train.pyx's ``pool_threads``,
+# blas_pool.h), which spin idle between two products anyway.
 
 # GEMMs below this many flops run on one BLAS thread: the fork/join costs more than it
 # saves, and far more on a loaded machine.

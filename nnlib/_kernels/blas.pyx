@@ -13,6 +13,11 @@ already in the process, cheapest first:
 2. SciPy's ``scipy.linalg.cython_blas`` (LP64: 32-bit integers). Importing it costs about
    0.2 s (it pulls in scipy.linalg), so it is only a fallback.
 
+With NumPy's OpenBLAS, ``load()`` also resolves its ``blas_level1_thread`` (OpenBLAS 0.3.11
+or later), through which ``pool_run`` hands a compiled pass's tasks to OpenBLAS's own
+worker threads (blas_pool.h says why and how); elsewhere ``pool_run`` runs them all on the
+calling thread.
+
 Neither found -> ImportError saying what to install. The resolved function pointers live
 in module globals; ``sgemm_rm`` / ``dgemm_rm`` translate a row-major product into the
 column-major call (C^T = op(B)^T op(A)^T: swap the operands and m/n, keep the flags).
@@ -47,6 +52,13 @@ cdef sgemm64_t* _sgemm64 = NULL
 cdef dgemm64_t* _dgemm64 = NULL
 cdef sgemm32_t* _sgemm32 = NULL
 cdef dgemm32_t* _dgemm32 = NULL
+
+cdef extern from "blas_pool.h" nogil:
+    void nn_pool_run(void* level1, pool_task_t fn, void* ctx, Py_ssize_t n_tasks,
+                     int n_threads)
+
+cdef void* _level1 = NULL       # OpenBLAS's blas_level1_thread, when usable
+cdef bint _pool_on = True       # tests turn the pool off (``_set_pool``)
 
 _info = None          # dict describing the loaded BLAS, once load() succeeded
 _set_threads = None   # ctypes function setting OpenBLAS's thread count, when known
@@ -83,6 +95,7 @@ cdef bint _load_numpy():
         return False
     _sgemm64 = <sgemm64_t*><uintptr_t>s
     _dgemm64 = <dgemm64_t*><uintptr_t>d
+    _load_pool(lib)
     try:
         # through PyDLL, which keeps the GIL during the call: CDLL's calls let it go, and
         # a call this short would then wait out another thread's switch interval to get
@@ -98,6 +111,121 @@ cdef bint _load_numpy():
         _set_threads = _get_threads = None
     _info = {"source": "numpy", "path": path, "int_bits": 64}
     return True
+
+
+def _openblas_version(config):
+    """(major, minor, patch) from OpenBLAS's config string (``b"OpenBLAS 0.3.31 ..."``),
+    or None."""
+    import re
+    found = re.match(rb"OpenBLAS (\d+)\.(\d+)\.(\d+)", config or b"")
+    return tuple(int(g) for g in found.groups()) if found else None
+
+
+cdef _load_pool(lib):
+    # blas_level1_thread's mode bits (blas_pool.h's NN_POOL_MODE) are those of OpenBLAS
+    # 0.3.11 and later; with an older one (or none found) pool_run stays on the caller
+    global _level1
+    import ctypes
+    try:
+        config = lib.scipy_openblas_get_config64_
+        config.restype = ctypes.c_char_p
+        config.argtypes = []
+        version = _openblas_version(config())
+        level1 = ctypes.cast(lib.blas_level1_thread, ctypes.c_void_p).value
+    except AttributeError:
+        return
+    if version is not None and version >= (0, 3, 11) and level1:
+        _level1 = <void*><uintptr_t>level1
+
+
+def pool_threads():
+    """Threads ``pool_run`` splits a pass between now: OpenBLAS's thread count where its
+    pool is available (NumPy's OpenBLAS 0.3.11 or later), else 1."""
+    load()
+    if _level1 == NULL or not _pool_on or _get_threads is None:
+        return 1
+    return max(1, int(_get_threads()))
+
+
+def _set_pool(bint on):
+    """Let ``pool_run`` use OpenBLAS's threads (True) or only the caller's (tests);
+    returns the previous setting."""
+    global _pool_on
+    previous = _pool_on
+    _pool_on = on
+    return previous
+
+
+cdef void pool_run(pool_task_t fn, void* ctx, Py_ssize_t n_tasks,
+                   int n_threads) noexcept nogil:
+    nn_pool_run(_level1 if _pool_on else NULL, fn, ctx, n_tasks, n_threads)
+
+
+cdef extern from *:
+    """
+    #include <pthread.h>
+    #include <time.h>
+    #if defined(__x86_64__) || defined(_M_X64)
+    #include <xmmintrin.h>
+    static unsigned int nn_probe_csr(void) { return _mm_getcsr(); }
+    static void nn_probe_set_csr(unsigned int v) { _mm_setcsr(v); }
+    #else
+    static unsigned int nn_probe_csr(void) { return 0; }
+    static void nn_probe_set_csr(unsigned int v) { (void)v; }
+    #endif
+    static double nn_probe_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec + 1e-9 * ts.tv_nsec;
+    }
+    static unsigned long long nn_probe_thread(void) {
+        return (unsigned long long)pthread_self();
+    }
+    """
+    unsigned int nn_probe_csr() nogil
+    void nn_probe_set_csr(unsigned int v) nogil
+    double nn_probe_now() nogil
+    unsigned long long nn_probe_thread() nogil
+
+
+cdef struct _Probe:
+    unsigned long long* thread
+    unsigned int* csr
+    double seconds
+
+
+cdef void _probe_task(void* ctx, Py_ssize_t t) noexcept nogil:
+    # ``seconds`` of waiting, then which thread ran the task, under which MXCSR
+    cdef _Probe* p = <_Probe*>ctx
+    cdef double end = nn_probe_now() + p.seconds
+    while nn_probe_now() < end:
+        pass
+    p.thread[t] = nn_probe_thread()
+    p.csr[t] = nn_probe_csr()
+
+
+def _pool_probe(Py_ssize_t n_tasks, int n_threads, double seconds, csr=None):
+    """Run ``n_tasks`` tasks of ``seconds`` each through ``pool_run`` on ``n_threads``,
+    with this thread's MXCSR set to ``csr`` meanwhile (None: as it is); returns per task
+    the id of the thread that ran it and the MXCSR it ran under (tests)."""
+    import numpy as np
+    load()
+    thread = np.zeros(max(n_tasks, 1), np.uint64)
+    seen = np.zeros(max(n_tasks, 1), np.uint32)
+    cdef unsigned long long[::1] tv = thread
+    cdef unsigned int[::1] cv = seen
+    cdef _Probe p
+    cdef unsigned int own
+    cdef bint set_csr = csr is not None
+    cdef unsigned int want = csr if set_csr else 0
+    p.thread, p.csr, p.seconds = &tv[0], &cv[0], seconds
+    with nogil:
+        own = nn_probe_csr()
+        if set_csr:
+            nn_probe_set_csr(want)
+        pool_run(_probe_task, &p, n_tasks, n_threads)
+        nn_probe_set_csr(own)
+    return thread[:n_tasks], seen[:n_tasks]
 
 
 cdef void* _capsule_pointer(object capsule) except NULL:
@@ -145,6 +273,8 @@ def load(prefer="numpy"):
 def _reset_for_tests():
     """Forget the loaded BLAS so a test can load the other source."""
     global _sgemm64, _dgemm64, _sgemm32, _dgemm32, _info, _set_threads, _get_threads
+    global _level1
+    _level1 = NULL
     _sgemm64 = NULL
     _dgemm64 = NULL
     _sgemm32 = NULL

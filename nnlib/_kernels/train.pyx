@@ -88,7 +88,11 @@ nothing else reads it then.
 Threads. ``n_threads`` splits the large elementwise passes (bias and activation, the
 loss, dropout masks, act_backward by blocks of columns) and a large batch's row gather;
 each element and each column sum is formed by the same operations in the same order as
-on one thread, so the result does not depend on the thread count.
+on one thread, so the result does not depend on the thread count. With ``n_threads`` 1
+and BLAS on T > 1 threads (a fit's products on BLAS's threads), ``run_epoch`` gives the
+gather, bias and activation and act_backward of large passes to BLAS's own T threads
+instead (``pool_threads``; pool_passes.pxd, blas_pool.h), in the same blocks: its worker
+would otherwise spin idle through them, and no OpenMP team competes with it.
 
 Non-finite values. The loss and each ``db_l = sum_rows dZ_l`` are checked after the
 backward pass: NaN or inf anywhere in dZ (hence in dW = H^T dZ, H being finite) shows in
@@ -179,6 +183,7 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
 from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
                                    act_backward, act_backward_product, PAR_MIN_ELEMS,
                                    rows_in_place, mm_bias_act_rows, mm_step_rows)
+from nnlib._kernels.pool_passes cimport mm_bias_act_pool, act_backward_pool, gather_pool
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.fpenv cimport (nnlib_flush_supported, nnlib_csr_get,
@@ -465,7 +470,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                           const floating* X0, Py_ssize_t B, floating** H, floating** dZ,
                           floating** db, floating** scratch, double* work, int loss_kind,
                           const floating* yt, const long long* yl, double margin,
-                          floating* lwork, int n_threads, double* loss_out,
+                          floating* lwork, int n_threads, int pool, double* loss_out,
                           bint full, bint backward, const floating* sw,
                           double sw_sum, const CsrRows* xs, bint pieces, const DropC* dr,
                           uint64_t t, bint z0_ready, floating** WT,
@@ -487,6 +492,9 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     Returns a STATUS_* code and ``loss_out`` holds the mean loss (no L2). With a
     non-finite loss nothing else is computed unless ``full``; with a non-finite gradient
     the backward pass still completes (so loss_grad can return what it found).
+    With ``pool`` > 1 (``n_threads`` 1, BLAS on that many threads) the large passes
+    around BLAS's products, bias and activation and the activation's backward, run on
+    BLAS's threads (``pool_passes.pxd``), bit for bit as on one.
     ``scratch[l]`` holds ``sizes[l] * sizes[l+1]`` elements it may overwrite (the weight
     gradients, written after it): under a layer at most ``NARROW_K`` wide, the input
     gradient is formed inside the backward pass of the layer below
@@ -513,8 +521,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         elif floating is float or not pieces or B * s[l + 1] * s[l] <= SMALL_GEMM_MNK:
             # (the product whole, as mm_pieces would run it) with the bias and the
             # activation in its write-back where it can (mm_bias_act)
-            mm_bias_act(B, s[l + 1], s[l], inp, s[l], W[l], ldw[l], H[l], b[l],
-                        net.kinds[l], net.aparams[l], n_threads)
+            mm_bias_act_pool(B, s[l + 1], s[l], inp, s[l], W[l], ldw[l], H[l], b[l],
+                             net.kinds[l], net.aparams[l], n_threads, pool)
         else:
             mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l],
                       ldw[l], 0.0, H[l], s[l + 1], pieces)
@@ -549,8 +557,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                                  work, B, s[l + 1], s[l + 2], net.kinds[l],
                                  net.aparams[l])
         else:
-            act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
-                         net.aparams[l], n_threads)
+            act_backward_pool(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
+                              net.aparams[l], n_threads, pool)
         if status == STATUS_OK and not all_finite_ptr(db[l], s[l + 1]):
             status = STATUS_NONFINITE_GRADIENT
         if l > 0 and (dropped_at(dr, l) or not (floating is double
@@ -983,6 +991,7 @@ cdef struct EpochC:
     double* work
     void* lwork
     int loss_kind, n_threads, update_threads
+    int pool_threads        # run_epoch's passes on this many of BLAS's threads (1: none)
     double margin, l2, loss_scale
     bint l2_per_batch, label_loss, has_opt
     OptimConfig* oc         # 2L configs, one per W1, b1, W2, b2, ... (one kind)
@@ -1190,6 +1199,7 @@ cdef class EpochSetup:
         c_.work = <double*>cnp.PyArray_DATA(workspace.work)
         c_.lwork = cnp.PyArray_DATA(workspace.lwork)
         c_.loss_kind, c_.n_threads, c_.update_threads = loss_kind, n_threads, update_threads
+        c_.pool_threads = 1
         c_.margin, c_.l2, c_.loss_scale = margin, l2, loss_scale
         c_.l2_per_batch, c_.label_loss = l2_per_batch, label_loss
         c_.has_opt = False
@@ -1543,6 +1553,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef int L = s.n_layers, l
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
     cdef int gather_threads
+    cdef bint gather_pooled
     cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0, loss_j
     cdef bint pen_known = False      # pen_next is the penalty sum of the current weights
     cdef const OptimConfig* oc
@@ -1630,20 +1641,22 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                 swp = sw + r
                 sw_sum = sw[r]
         else:
-            # a large gather is split between the threads, a block of rows each, once
-            # every row number is checked
+            # a large gather is split between the threads (OpenMP's, or BLAS's with
+            # ``pool_threads``), a block of rows each, once every row number is checked
             gather_threads = (c.n_threads if not sparse and B * n_in >= PAR_MIN_ELEMS
                               else 1)
             in_place = (maybe_in_place and gather_threads == 1
                         and rows_in_place(B, n_in, s.sizes[1], s.kinds[0], c.oc[0].lr,
                                           c.n_threads))
+            gather_pooled = (gather_threads == 1 and not in_place and c.pool_threads > 1
+                             and not sparse and B * n_in >= PAR_MIN_ELEMS)
             for i in range(B):
                 r = order[start + i]
                 if r < 0 or r >= c.N:
                     bad_row = 1
                     break
                 c.rowsb[i] = r      # checked here (sparse X: its rows are read in place)
-                if not sparse and gather_threads == 1 and not in_place:
+                if not sparse and gather_threads == 1 and not in_place and not gather_pooled:
                     nn_copy_row(<char*>(xbuf + i * n_in), <const char*>(X + r * n_in),
                                 n_in * sizeof(floating))
                 if c.tcols > 0:
@@ -1661,6 +1674,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if gather_threads > 1:
                 for i in prange(B, schedule='static', num_threads=gather_threads):
                     memcpy(xbuf + i * n_in, X + c.rowsb[i] * n_in, n_in * sizeof(floating))
+            elif gather_pooled:
+                gather_pool(xbuf, X, c.rowsb, B, n_in, c.pool_threads)
             X0 = NULL if sparse else (X if in_place else xbuf)
             xrows = c.rowsb if in_place else NULL
             xs.rows = c.rowsb
@@ -1677,8 +1692,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         # the masks of update step + 1, the one this step makes
         t.status = forward_backward(s, W, bb, X0, B, H, dZ, db, dW, c.work, c.loss_kind, yb,
                                     c.ylb, c.margin, <floating*>c.lwork, c.n_threads,
-                                    &loss, False, True, swp, sw_sum, xsp, pieces, dr,
-                                    <uint64_t>(step + 1), z0_ready, WT, c.ldw, xrows)
+                                    c.pool_threads, &loss, False, True, swp, sw_sum, xsp,
+                                    pieces, dr, <uint64_t>(step + 1), z0_ready, WT, c.ldw,
+                                    xrows)
         z0_ready = False
         if t.status != STATUS_OK:
             break
@@ -1905,12 +1921,16 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     # cut the step's large products for BLAS's small-matrix kernels only when BLAS runs
     # on one thread: those kernels are single-threaded (see mm_pieces)
     cdef bint pieces = _blas.get_num_threads() == 1
+    # with BLAS on several threads and the loop's passes on one, the large passes go to
+    # BLAS's threads, which would spin idle through them (pool_passes.pxd)
+    cdef int pool = _blas.pool_threads() if c.n_threads == 1 and not pieces else 1
     # read once per call (nnlib.set_flush_denormal); set and put back around the nogil
     # loop only, which cannot raise: no Python code runs in the mode
     cdef bint flush = _denormals._flush
     setup._dropout_buffers()
     setup._enter()
     try:
+        c.pool_threads = pool
         setup._transposed_copies()
         setup._padded_copies(check)
         setup._penalty_ring(check)
@@ -1929,6 +1949,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
                 counter.step = s0 + taken
     finally:
         setup.busy = False
+        c.pool_threads = 1
         c.WT = NULL
         c.pen_ring = NULL
         c.Wloop, c.ldw = c.W, setup.network.shape.sizes + 1
@@ -2023,7 +2044,7 @@ cdef int grad_pass(EpochC* c, floating* tag, const long long* labels, floating**
     cdef const DropC* dr = &c.drop if train and c.has_drop else NULL
     status = forward_backward(s, W, <floating**>c.b, X, c.N, <floating**>c.H,
                               <floating**>c.dZ, db, dW, c.work, c.loss_kind, yt, labels,
-                              c.margin, <floating*>c.lwork, c.n_threads, loss_out, True,
+                              c.margin, <floating*>c.lwork, c.n_threads, 1, loss_out, True,
                               grads, <const floating*>c.sw, c.sw_total, xsp, pieces, dr,
                               t, False, NULL, s.sizes + 1, NULL)
     if grads:
