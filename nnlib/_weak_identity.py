@@ -23,8 +23,9 @@ class WeakIdentityDict:
     entries their users remove (claims, released as each fit ends): no callback to
     make per entry.
 
-    Thread-safe as a dict is under the GIL: each method reads or writes the underlying
-    dict once for its result (a caller that needs check-then-set holds its own lock).
+    Thread-safe as a dict is under the GIL for a lookup, a set or a delete (one operation
+    on the underlying dict each); ``setdefault`` and ``pop`` look up, then set or delete,
+    so a caller that needs them atomic, or any check-then-set, holds its own lock.
 
     Examples
     --------

@@ -10,6 +10,10 @@
   dtypes, with blocks that end off a 64-byte line and a last batch of other rows, a
   step stopped by a NaN, and in the flush-denormal mode on subnormal data.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -133,3 +137,17 @@ def test_pooled_passes_flush_denormals_as_the_callers_do(act, rng, two_blas_thre
     for a, b in zip(on, off):
         assert a.tobytes() == b.tobytes()
     assert off[len(sizes) * 2 - 2].tobytes() != ieee[len(sizes) * 2 - 2].tobytes()   # H_0
+
+
+def test_pool_run_caps_its_pieces_at_openblas_threads():
+    # more pieces than OpenBLAS has threads would queue one to a worker that does not
+    # exist and wait for it for ever: pool_run caps them at OpenBLAS's count per call
+    code = ("from nnlib._kernels import blas; blas.load(); "
+            "t, _ = blas._pool_probe(4, 2, 0.0); print(len(t))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "4"

@@ -2,13 +2,19 @@
 digits net's 10): from NN_SMALL_GEMM_NARROW_MIN_N up to NN_SMALL_GEMM_MIN_N - 1 columns
 and at most NN_SMALL_GEMM_NARROW_MAX_MNK multiply-adds it runs through gemm_small.h's
 blocked loops with the bias added in their write-back (dense.pxd's ``narrow_forward``),
-elsewhere through BLAS and ``bias_act``. Either way the logits must be BLAS's product
-plus the bias, bit for bit: OpenBLAS's SkylakeX small-matrix kernel adds each element as
-the blocked loops do. One step of ``run_epoch`` at lr 0 leaves the batch's logits in the
-workspace (``H[L-1]``), compared here with ``blas.gemm_py`` on the same hidden values
-plus the bias in float32, over output widths on both sides of the bounds, hidden widths
-that straddle the loops' row blocks, signed zeros, subnormal and large values.
+elsewhere through BLAS and ``bias_act``. The blocked loops form each float32 logit as
+one chain of fused multiply-adds from zero in increasing k, then add the bias: checked
+here against an exact twin of that chain (``fma_chain_f32``) on any machine. With
+OpenBLAS's SkylakeX-family kernels (NumPy's OpenBLAS on AVX-512 CPUs) that is BLAS's
+product too, so there the logits must be BLAS's product plus the bias, bit for bit, on
+every path; another core (``OPENBLAS_CORETYPE=Haswell``) or BLAS sums in another order,
+and the path change shows in the last bits. One step of ``run_epoch`` at lr 0 leaves the
+batch's logits in the workspace (``H[L-1]``), compared with ``blas.gemm_py`` on the same
+hidden values plus the bias, over output widths on both sides of the bounds, hidden
+widths that straddle the loops' row blocks, signed zeros, subnormal and large values.
 """
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -23,11 +29,49 @@ train = compiled_train()
 
 NM, MIN_N = _paths.path_value("NN_SMALL_GEMM_NARROW_MIN_N"), \
     _paths.path_value("NN_SMALL_GEMM_MIN_N")
+MAX_K = _paths.path_value("NN_SMALL_GEMM_MAX_K")
+MAX_MNK = _paths.path_value("NN_SMALL_GEMM_MAX_MNK")
+NARROW_MNK = _paths.path_value("NN_SMALL_GEMM_NARROW_MAX_MNK")
 # (rows B, inputs, hidden h, outputs o): B h o is the forward product's size
 CASES = [(13, 5, 20, NM - 1), (13, 5, 20, NM), (13, 5, 37, NM + 1), (32, 64, 100, 10),
          (2, 3, 2, 12), (25, 7, 256, 15), (7, 9, 257, 11), (13, 5, 20, MIN_N),
          (400, 5, 250, 10), (401, 5, 250, 10), (333, 5, 231, 13)]
 DTYPES = [np.float32, np.float64]
+
+
+def _openblas_core():
+    """OpenBLAS's kernel family in use (b"SkylakeX"), or None for another BLAS."""
+    info = blas.load()
+    try:
+        corename = ctypes.CDLL(info["path"]).scipy_openblas_get_corename64_
+    except (AttributeError, KeyError, OSError, TypeError):
+        return None
+    corename.restype = ctypes.c_char_p
+    return corename()
+
+
+SKYLAKEX_FAMILY = _openblas_core() in (b"SkylakeX", b"Cooperlake", b"SapphireRapids")
+
+
+def fma_chain_f32(A, W):
+    """(m, n) float32: element (i, j) is fl(... fl(fl(0 + A[i,0] W[0,j]) + A[i,1] W[1,j])
+    ...), each step one fused multiply-add rounded once to float32. A product of two
+    float32 is exact in float64; the sum with the running float32 value is formed in
+    float64 rounded to odd (round to nearest, then the error's direction kept in the
+    last bit: TwoSum), which rounds to float32 as the exact sum would (53 >= 24 + 2)."""
+    acc = np.zeros((A.shape[0], W.shape[1]))
+    a, w = A.astype(np.float64), W.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(A.shape[1]):
+            p = a[:, k:k + 1] * w[k:k + 1, :]
+            s = acc + p
+            bv = s - acc
+            err = (acc - (s - bv)) + (p - bv)
+            odd = (s.view(np.int64) & 1) == 1
+            fix = np.isfinite(s) & (err != 0) & ~odd
+            s[fix] = np.nextafter(s[fix], np.where(err[fix] > 0, np.inf, -np.inf))
+            acc = s.astype(np.float32).astype(np.float64)
+    return acc.astype(np.float32)
 
 
 def _values(rng, shape, dtype):
@@ -59,7 +103,18 @@ def test_step_logits_are_blas_plus_bias(shape, dtype):
     H = setup.workspace.H
     # run_epoch formed H_0 from X; the product is checked on the H_0 it formed
     got_h0 = H[0][:B].copy()
-    want = np.zeros((B, o), dtype)
-    blas.gemm_py(False, False, 1.0, got_h0, np.ascontiguousarray(before[2]), 0.0, want)
-    want = want + before[3]                         # one float addition per element
-    assert H[1][:B].tobytes() == want.tobytes()
+    W = np.ascontiguousarray(before[2])
+    blocked = dtype == np.float32 and B > 1 and 1 < h <= MAX_K and (
+        (NM <= o < MIN_N and B * o * h <= NARROW_MNK)
+        or (o >= MIN_N and B * o * h <= MAX_MNK))
+    if blocked:      # gemm_small.h's loops (narrow_forward or blocked_product)
+        chain = fma_chain_f32(got_h0, W) + before[3]
+        assert H[1][:B].tobytes() == chain.tobytes()
+    if SKYLAKEX_FAMILY:
+        want = np.zeros((B, o), dtype)
+        blas.gemm_py(False, False, 1.0, got_h0, W, 0.0, want)
+        want = want + before[3]                     # one float addition per element
+        assert H[1][:B].tobytes() == want.tobytes()
+    elif not blocked:
+        pytest.skip("neither path's bits are pinned: the product is BLAS's own on a "
+                    f"{_openblas_core()!r} core")

@@ -58,6 +58,9 @@ cdef extern from "blas_pool.h" nogil:
                      int n_threads)
 
 cdef void* _level1 = NULL       # OpenBLAS's blas_level1_thread, when usable
+# OpenBLAS's openblas_get_num_threads, with _level1: pool_run's cap on its pieces
+cdef int (*_pool_cap)() noexcept nogil
+_pool_cap = NULL
 cdef bint _pool_on = True       # tests turn the pool off (``_set_pool``)
 
 _info = None          # dict describing the loaded BLAS, once load() succeeded
@@ -124,7 +127,7 @@ def _openblas_version(config):
 cdef _load_pool(lib):
     # blas_level1_thread's mode bits (blas_pool.h's NN_POOL_MODE) are those of OpenBLAS
     # 0.3.11 and later; with an older one (or none found) pool_run stays on the caller
-    global _level1
+    global _level1, _pool_cap
     import ctypes
     try:
         config = lib.scipy_openblas_get_config64_
@@ -132,9 +135,11 @@ cdef _load_pool(lib):
         config.argtypes = []
         version = _openblas_version(config())
         level1 = ctypes.cast(lib.blas_level1_thread, ctypes.c_void_p).value
+        cap = ctypes.cast(lib.scipy_openblas_get_num_threads64_, ctypes.c_void_p).value
     except AttributeError:
         return
-    if version is not None and version >= (0, 3, 11) and level1:
+    if version is not None and version >= (0, 3, 11) and level1 and cap:
+        _pool_cap = <int (*)() noexcept nogil><uintptr_t>cap
         _level1 = <void*><uintptr_t>level1
 
 
@@ -158,7 +163,16 @@ def _set_pool(bint on):
 
 cdef void pool_run(pool_task_t fn, void* ctx, Py_ssize_t n_tasks,
                    int n_threads) noexcept nogil:
-    nn_pool_run(_level1 if _pool_on else NULL, fn, ctx, n_tasks, n_threads)
+    # at most OpenBLAS's thread count at this call (another thread may have lowered it
+    # since the caller read it): a piece queued beyond its pool would wait for a worker
+    # that does not exist, for ever (blas_pool.h)
+    cdef void* level1 = _level1 if _pool_on else NULL
+    cdef int cap
+    if level1 != NULL:
+        cap = _pool_cap()
+        if n_threads > cap:
+            n_threads = cap
+    nn_pool_run(level1, fn, ctx, n_tasks, n_threads)
 
 
 cdef extern from *:

@@ -3,9 +3,11 @@
  *   nn_pool_run(level1, fn, ctx, n_tasks, n_threads)
  *       runs fn(ctx, t) once for every t in [0, n_tasks): on up to n_threads threads
  *       through OpenBLAS's ``blas_level1_thread`` (``level1``, NULL: none), the calling
- *       thread one of them, and returns when all have run. n_threads is at most
+ *       thread one of them, and returns when all have run. n_threads must be at most
  *       OpenBLAS's thread count (``openblas_get_num_threads``): its pool has that many
- *       threads, and blas_level1_thread's queue room for as many pieces.
+ *       threads (it keeps them when the count is lowered), and a piece queued beyond
+ *       them would wait for ever for a worker that does not exist; pool_run (blas.pyx)
+ *       caps it at every call.
  *
  * Why OpenBLAS's threads: while BLAS runs a training step's products on its threads,
  * the passes between two products (the batch's gather, bias and activation, relu's
@@ -66,7 +68,11 @@ typedef struct {
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
+#if defined(_WIN64)         /* Py_ssize_t is 64 bits wide there, 32 on 32-bit Windows */
 #define NN_POOL_TAKE(p) ((Py_ssize_t)_InterlockedExchangeAdd64((volatile __int64*)(p), 1))
+#else
+#define NN_POOL_TAKE(p) ((Py_ssize_t)_InterlockedExchangeAdd((volatile long*)(p), 1))
+#endif
 #else
 #define NN_POOL_TAKE(p) __atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
 #endif

@@ -384,7 +384,7 @@ NAME(const int mr, const int nv, Py_ssize_t k, const T* a, Py_ssize_t sai, Py_ss
         _mm512_mask_storeu_pd((w), (mk), w0_);                                              \
     } while (0)
 
-/* The A and row numbers of the block of rows from i0 (see NN_GEMM512_AI). */
+/* The A and row numbers of the block of rows from i0 (see NN_GEMM512_AQ). */
 #define NN_GEMM512_ABLOCK(i0) (amode == 1 ? A : A + (i0) * sai)
 #define NN_GEMM512_RBLOCK(i0) (amode == 1 ? arow + (i0) : arow)
 /* One case of the rows left after the whole blocks (mr < MR a literal). */
