@@ -81,7 +81,10 @@ runs the same exact operands with X as a CSR matrix and the rows reversed
 with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
 exactly on integer weights the network fits with zero data loss, and two steps in a row
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
-must give the exact weights of two one-row steps. Every loss is also measured as the
+must give the exact weights of two one-row steps. One relu step with BLAS on two threads
+and the loop's on one (``pool_step_plan``) runs the batch's gather, bias and activation
+and the activation's backward in blocks on OpenBLAS's threads (pool_passes.pxd): exact
+too, and reported skipped where BLAS has no such pool. Every loss is also measured as the
 epoch evaluates it under fit's ``sample_weight`` (weighted_loss_grad_batch, row by row):
 unequal weights with a 0 among them (``sample_weights``) against the exact weighted mean
 sum w_i L_i / sum w and gradient rows w_i dL_i / sum w.
