@@ -1036,7 +1036,8 @@ FAULTS += HELD_OUT_2026_12_07
 # A slip in the training step's passes on BLAS's own threads (pool_passes.pxd: BLAS on
 # 2+ threads, the loop's n_threads 1), which no fault above reaches: verify's
 # run_epoch_pool (branch paths) cases run those passes (skipped where OpenBLAS's pool
-# is not available).
+# is not available). Killed on its first run by run_epoch_pool (branch paths) alone (6
+# of 16 cases, 153 s, branch vpool30), verify's other items passing.
 FAULTS.append(
     Fault("train-pool-act-backward-last-column", K + "pool_passes.pxd",
           "cdef Py_ssize_t j1 = (p.c if t == p.blocks - 1",
