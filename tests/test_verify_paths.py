@@ -635,7 +635,8 @@ def test_a_plain_sgd_step_without_its_decay_fails(monkeypatch):
 @pytest.mark.parametrize("dname", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(13, 5, 15, 3), (13, 5, 37, 3), (13, 5, 37, 1),
                                    (13, 5, 70, 15), (13, 5, 70, 16), (13, 5, 70, 17),
-                                   (13, 5, 20, 17), (1, 5, 20, 10), (256, 784, 512, 10)])
+                                   (13, 5, 20, 17), (1, 5, 20, 10), (256, 784, 512, 10)]
+                         + [shape for label, shape, key in paths.pool_step_plan()])
 def test_the_relu_step_operands_make_every_value_exact(dname, shape):
     dt = paths.DTYPES[dname]
     big = 2 ** (np.finfo(dt).nmant + 1)
@@ -738,3 +739,55 @@ def test_the_seed_order_streams_straddle_the_shuffle_blocks():
     s = _paths.path_value("NN_SHUFFLE_SWAPS")
     assert {s + 1, s + 2, 2 * s, 2 * s + 1} <= set(fast_paths.LENGTHS)
     assert max(fast_paths.LENGTHS) > 2 * _paths.path_value("NN_SHUFFLE_DRAWS")
+
+
+def test_the_pool_step_plan_reaches_the_passes_on_blas_threads():
+    """train.pyx's epoch with BLAS on several threads and n_threads 1 (pool_passes.pxd):
+    the batch is gathered on BLAS's threads from PAR_MIN_ELEMS values when its first-layer
+    products are not both blocked (the rows are then not read in place); the hidden
+    layer's bias and activation from PAR_MIN_ELEMS values after an unblocked product;
+    the backward in blocks of columns from PAR_MIN_ELEMS values over 2+ lines, where the
+    input gradient above is neither formed in act_backward_product (float64, an output
+    layer at most NARROW_K wide) nor in a blocked product's write-back."""
+    P = paths._paths()
+    pme, nk = P["PAR_MIN_ELEMS"], P["NARROW_K"]
+    cases = paths.plan()["epoch_pool"]
+    assert len(cases) == 2
+    for label, (B, i, h, o), key in cases:
+        assert B * i >= pme and not paths.blocked(P, B, h, i)      # gather; H_0's product
+        assert B * h >= pme                                        # H_0's bias + relu
+    backward = [(B, h, o) for label, (B, i, h, o), key in cases if "act_backward" in key]
+    assert backward and all(o > nk and B * h >= pme and B * o >= pme and h >= 2 * 16
+                            and o >= 2 * 16 and not paths.blocked(P, B, h, o)
+                            for B, h, o in backward)
+
+
+def test_the_pool_cases_are_exact_on_blas_threads():
+    from nnlib._kernels import blas
+    from nnlib._threads import blas_threads
+    with blas_threads(paths.POOL_THREADS):
+        if blas.pool_threads() < paths.POOL_THREADS:
+            pytest.skip("no OpenBLAS pool of two threads here")
+    items = paths.run_paths(Context(quick=True, only=["run_epoch_pool"]))
+    assert [it["name"] for it in items] == ["run_epoch_pool (branch paths)"]
+    rows = items[0]["paths"]
+    assert not items[0].get("skipped") and items[0]["passed"]
+    assert len(rows) == 16 and all(r["passed"] and r["max_ulps"] == 0 for r in rows)
+    assert {r["dtype"] for r in rows} == {"float32", "float64"}
+
+
+def test_the_pool_cases_are_skipped_without_the_pool(monkeypatch):
+    """Where BLAS cannot run the passes on its threads the cases cannot reach them: the
+    item says skipped (a failure under --strict), it does not pass by absence."""
+    from nnlib._kernels import blas
+    from verify.run import _strict_fail
+    monkeypatch.setattr(blas, "pool_threads", lambda: 1)
+    items = paths.run_paths(Context(quick=True, only=["run_epoch_pool"]))
+    assert len(items) == 1
+    it = items[0]
+    assert it["name"] == "run_epoch_pool (branch paths)" and it["paths"] == []
+    assert it["skipped"] == paths.POOL_NEEDS
+    assert it["verdict"] == f"skipped (needs {paths.POOL_NEEDS})"
+    assert not _strict_fail(it)["passed"]
+    # --only and --list know the item by its name
+    assert "run_epoch_pool (branch paths)" in paths.item_names()

@@ -81,7 +81,10 @@ runs the same exact operands with X as a CSR matrix and the rows reversed
 with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
 exactly on integer weights the network fits with zero data loss, and two steps in a row
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
-must give the exact weights of two one-row steps. Every loss is also measured as the
+must give the exact weights of two one-row steps. One relu step with BLAS on two threads
+and the loop's on one (``pool_step_plan``) runs the batch's gather, bias and activation
+and the activation's backward in blocks on OpenBLAS's threads (pool_passes.pxd): exact
+too, and reported skipped where BLAS has no such pool. Every loss is also measured as the
 epoch evaluates it under fit's ``sample_weight`` (weighted_loss_grad_batch, row by row):
 unequal weights with a 0 among them (``sample_weights``) against the exact weighted mean
 sum w_i L_i / sum w and gradient rows w_i dL_i / sum w.
@@ -801,6 +804,7 @@ def plan():
         "epoch_sparse": sparse_step_plan(),
         "epoch_l2": l2_epoch_plan(),
         "epoch_b1": batch1_steps_plan(),
+        "epoch_pool": pool_step_plan(),
     }
 
 
@@ -994,6 +998,31 @@ def batch1_steps_plan():
     key = "batch 1, steps in a row"
     return [("N=2 rows at batch 1 (two steps), 5 -> 20 relu -> 3", (2, 5, 20, 3), key),
             ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key)]
+
+
+# BLAS's thread count under which run_epoch's pool cases run (pool_passes.pxd)
+POOL_THREADS = 2
+# what those cases need, in the skip verdict where the machine lacks it
+POOL_NEEDS = f"OpenBLAS's thread pool on {POOL_THREADS} BLAS threads (blas.pool_threads())"
+
+
+def pool_step_plan():
+    """[(label, (B, n_in, hidden, n_out), path)]: relu-identity networks whose one SGD
+    step of ``train.run_epoch``, with BLAS on POOL_THREADS threads and the loop's
+    ``n_threads`` 1, runs its large passes on BLAS's threads (pool_passes.pxd): a batch
+    of B n_in >= PAR_MIN_ELEMS values gathered (its first-layer products too large for
+    the blocked loops, so the rows are not read in place), the hidden layer's bias and
+    relu over B hidden >= PAR_MIN_ELEMS values after a product too large for them; under
+    an output layer wider than NARROW_K whose input gradient dZ_1 W_1^T is no blocked
+    product (so neither act_backward_product nor the write-back forms relu's backward),
+    the hidden layer's relu backward and the output layer's bias, identity and backward
+    too, by blocks of columns."""
+    B, i, h, wide = 256, 128, 128, 128          # (tests/test_verify_paths.py checks them)
+    return [(f"B={B}, {i} -> {h} relu -> 10, BLAS on {POOL_THREADS} threads: the gather "
+             "and bias + relu on BLAS's threads", (B, i, h, 10), "BLAS pool: gather, bias + act"),
+            (f"B={B}, {i} -> {h} relu -> {wide}, BLAS on {POOL_THREADS} threads: the gather, "
+             "bias + activation and both layers' backward on BLAS's threads",
+             (B, i, h, wide), "BLAS pool: gather, bias + act, act_backward")]
 
 
 def batch1_steps_exact(shape, seed, p=24):
@@ -1331,6 +1360,7 @@ class _Runner:
         self.T = _several_threads()
         self.fixed = True            # the current seed is FIXED_SEED (see _Case)
         self.seed = FIXED_SEED
+        self.pool_skipped = None     # what run_epoch's pool cases need, where they cannot run
 
     def case(self, kernel, output, dname, path, threshold, cap, blas=False):
         key = (kernel, output, dname, path)
@@ -1844,11 +1874,12 @@ class _Runner:
         step must be exact (``relu_step_plan``)."""
         self._run_epoch_cases(self._epoch_relu, seeds)
 
-    def _epoch_relu(self, api, sgd, seeds):
+    def _epoch_relu(self, api, sgd, seeds, family="epoch_relu", kernel="run_epoch",
+                    what="relu, identity, squared error, integer operands"):
         from nnlib._codes import ACTIVATION_CODES
         relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
-            for label, (B, i, h, o), key in PLAN["epoch_relu"]:
+            for label, (B, i, h, o), key in PLAN[family]:
                 X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
                 Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64) for a in (X, W0, b0, W1, b1))
                 params = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()]
@@ -1862,10 +1893,34 @@ class _Runner:
                         ("b_0", params[1][0], 8 * b0i - dZ0.sum(axis=0)),
                         ("W_1", params[0][1], 8 * W1i - H0.T @ D),
                         ("b_1", params[1][1], 8 * b1i - D.sum(axis=0))):
-                    self._exact_case("run_epoch", f"{output} after a relu network's SGD "
+                    self._exact_case(kernel, f"{output} after a relu network's SGD "
                                      "step", got if ok else np.full_like(got, np.nan), ex,
-                                     dname, dt, label, key, 1, scale=2 ** 3,
-                                     what="relu, identity, squared error, integer operands")
+                                     dname, dt, label, key, 1, scale=2 ** 3, what=what)
+
+    def epoch_pool(self, seeds):
+        """One plain-SGD step of ``train.run_epoch`` on a relu-identity network with BLAS
+        on POOL_THREADS threads and the loop's ``n_threads`` 1, so that its large passes
+        (the row gather, bias and activation, the activation's backward) run in blocks on
+        OpenBLAS's worker threads (pool_passes.pxd, ``pool_step_plan``): every weight and
+        bias after the step must be exact, as on one thread (``relu_step_operands``).
+        Where BLAS cannot run POOL_THREADS threads with its pool (another BLAS, a pool
+        turned off) the cases cannot reach those passes: the item says skipped, with
+        what it needs (``self.pool_skipped``), instead of passing."""
+        from verify.train import compiled_api
+        api = compiled_api()
+        sgd = K.nnlib_attr("optim.SGD")
+        if (api is None or not hasattr(api, "run_epoch") or sgd is None
+                or not self.wanted("run_epoch_pool")):
+            return
+        from nnlib._kernels import blas
+        from nnlib._threads import blas_threads
+        with blas_threads(POOL_THREADS):
+            if blas.pool_threads() < POOL_THREADS:
+                self.pool_skipped = POOL_NEEDS
+                return
+            self._epoch_relu(api, sgd, seeds, "epoch_pool", "run_epoch_pool",
+                             f"relu, identity, squared error, integer operands, BLAS on "
+                             f"{POOL_THREADS} threads")
 
     def epoch_sparse(self, seeds):
         """One SGD step of ``train.run_epoch`` on CSR X (``sparse_step_plan``), where
@@ -2159,7 +2214,7 @@ def item_names():
     """The names of the items run_paths makes (for --list and the catalogue)."""
     from verify.registry import ACTIVATIONS
     kernels = ([a.name for a in ACTIVATIONS] + list(MAP_KERNELS) + list(LOSS_KERNELS)
-               + ["dense_forward", "dense_backward", "run_epoch"])
+               + ["dense_forward", "dense_backward", "run_epoch", "run_epoch_pool"])
     return [f"{k} (branch paths)" for k in kernels]
 
 
@@ -2189,6 +2244,7 @@ def run_paths(ctx):
         run.epoch_sparse(seeds)
         run.epoch_l2(seeds)
         run.epoch_b1(seeds)
+        run.epoch_pool(seeds)
         run.epoch_losses(seeds)
     blas_bases, this_fp = load_blas_baselines(), None
     if any(c.blas for c in run.cases.values()):
@@ -2258,4 +2314,12 @@ def run_paths(ctx):
             "failures": [f"{r['output']} [{r['dtype']}] {r['path']}: {p}"
                          for r in bad for p in r["problems"]][:10],
             "seconds": round(time.perf_counter() - t0, 3)})
+    if run.pool_skipped:
+        items.append({
+            "baseline_changed": [], "name": "run_epoch_pool (branch paths)",
+            "section": "kernels", "kind": "paths", "smallest_failure": None,
+            "kernel": "run_epoch_pool", "passed": True, "skipped": run.pool_skipped,
+            "verdict": K.skip_verdict(run.pool_skipped), "paths": [], "seeds": seeds,
+            "error_models": {}, "paths_covered": [], "thresholds_covered": [],
+            "failures": [], "seconds": round(time.perf_counter() - t0, 3)})
     return items

@@ -103,6 +103,32 @@ def sparse_epoch(weight_decay=0.0, momentum=0.0, batch_size=4, dtype=np.float64)
     return params + [np.array(r[:4], dtype=np.float64)]
 
 
+def pool_epoch(n_out=128, dtype=np.float64):
+    """Weights and (loss_sum, n_seen, steps, status) after one compiled epoch
+    (``train.run_epoch``, plain SGD, squared error) of a 128-128-``n_out`` relu network
+    over 512 rows in batches of 256, with BLAS on two threads and the loop's passes on
+    one: where OpenBLAS's pool is available, the row gather, bias and activation and
+    the activation's backward run in blocks on BLAS's threads (pool_passes.pxd)."""
+    from nnlib import optim
+    from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
+    from nnlib._threads import blas_threads
+    from nnlib.training import compiled_train
+    api, rng, sizes = compiled_train(), np.random.default_rng(0), [128, 128, n_out]
+    X = rng.standard_normal((512, 128)).astype(dtype)
+    T = rng.standard_normal((512, n_out)).astype(dtype)
+    Ws = [(rng.standard_normal(s) * 0.1).astype(dtype) for s in ((128, 128), (128, n_out))]
+    bs = [rng.standard_normal(s).astype(dtype) for s in (128, n_out)]
+    kinds = [ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]]
+    setup = api.EpochSetup(api.Network(sizes, kinds, [0.0, 0.0]), Ws, bs, [None] * 4, X,
+                           T, np.zeros(1, np.int64), api.Workspace(sizes, 256, n_out, dtype),
+                           LOSS_CODES["squared_error"], 256, l2=0.0,
+                           optimizer=optim.SGD(lr=0.01).config())
+    with blas_threads(2):
+        r = api.run_epoch(setup, np.random.default_rng(3).permutation(512).astype(np.int64),
+                          0)
+    return [Ws[0], bs[0], Ws[1], bs[1], np.array(r[:4], dtype=np.float64)]
+
+
 def _feed(h, v):
     if isinstance(v, np.ndarray):
         h.update(f"a{v.dtype.str}{v.shape}".encode())
@@ -134,7 +160,7 @@ def value(expression):
     import nnlib.optim as optim
     names = dict(np=np, nnlib=nnlib, F=F, optim=optim, rand=rand, elementary=elementary,
                  dense_bwd=dense_bwd, opt_run=opt_run, fit=fit,
-                 sparse_epoch=sparse_epoch)
+                 sparse_epoch=sparse_epoch, pool_epoch=pool_epoch)
     with np.errstate(all="ignore"):
         return eval(expression, names)      # noqa: S307 - the catalogue's own text
 
