@@ -12,7 +12,8 @@ An uncompressed ``.npz`` (a zip of ``.npy`` files, readable with
                    "activation_param": null, "init": "glorot_uniform"},
                   {"type": "Dropout", "rate": 0.5, "seed": null, "step": 120}, ...],
        "arrays": ["W0", "b0", "W1", "b1", ...],
-       "sha256": "<hex digest of the arrays' bytes, in that order, C order>"}
+       "sha256": "<hex digest of the arrays' bytes, in that order, C order>",
+       "header_sha256": "<hex digest of the header's other fields, see below>"}
 
 * ``W0, b0, W1, b1, ...``: the weights (n_in, n_out) and biases (n_out,) of each Dense
   layer, numbered in order over the Dense layers (a Dropout holds no array).
@@ -22,6 +23,20 @@ when the layer's flags differ from Dense's ``(True, False)`` (set on the instanc
 A Dropout spec holds its ``rate`` (a finite number in [0, 1)), its own ``seed`` (null:
 each fit seeds it) and ``step`` (the training batches it has seen, so a loaded model's
 next masks are those the saved one would draw), seed and step integers in [0, 2**64).
+
+Two checksums cover the file. ``sha256`` covers the arrays (:func:`digest`).
+``header_sha256`` covers the header: the SHA-256 of the ASCII bytes of the header's
+canonical JSON, ``json.dumps(fields, sort_keys=True, separators=(",", ":"),
+ensure_ascii=True)`` of every field but ``header_sha256`` itself (``sha256`` included,
+which ties the header to its arrays) (:func:`header_digest`). ``write`` takes it from the
+header as written (the header sent through ``json.dumps`` and ``json.loads``), so ``read``
+derives the same text from what it parses: JSON floats are written with ``repr`` and
+read back to the same float, and key order does not count. It is an optional field of
+version 1, so an older nnlib, whose ``check_header`` ignores unknown fields, still reads
+the file; a file without it (written by nnlib before it was added) loads as before,
+checked by its arrays' checksum alone. Both checksums catch corruption and accidental
+edits (a Dropout rate, an activation, the loss or a learning rate changed by hand), not
+tampering: whoever edits a file can recompute them, or drop ``header_sha256``.
 
 ``model_arrays`` copies each array once; the checksum is taken from those copies and
 they are what ``write`` writes, so a save while another thread trains the model gives a
@@ -40,8 +55,9 @@ data: the zip members' declared sizes, the header's size, format name, version a
 types and values of its fields (``check_header``), the listed arrays (exactly ``W0, b0,
 W1, b1, ...``, one pair per layer), and each array's ``.npy`` header (shape and dtype as
 the layer specs say, its size within what the member and the file hold); then the
-checksum. ``build_model`` builds the layers from the checked header. Any mismatch raises
-``ValueError`` naming the file and what is wrong; no pickle is ever read.
+arrays' checksum, then the header's (when present): a damaged field gets the message
+naming it. ``build_model`` builds the layers from the checked header. Any mismatch
+raises ``ValueError`` naming the file and what is wrong; no pickle is ever read.
 
 hashlib (OpenSSL), json, tempfile and zipfile are imported inside the functions: together
 they would add tens of milliseconds to ``import nnlib``.
@@ -51,7 +67,7 @@ import os
 import numpy as np
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "read", "model_arrays",
-           "build_model", "check_header", "digest"]
+           "build_model", "check_header", "digest", "header_digest", "signed"]
 
 FORMAT_NAME = "nnlib.Sequential"
 FORMAT_VERSION = 1
@@ -59,6 +75,7 @@ MAX_HEADER_BYTES = 1 << 22           # 4 MiB of JSON: ~25 000 layer specs
 MAX_NPY_HEADER_BYTES = 1 << 16       # one array's .npy header (NumPy writes ~128 bytes)
 TEMP_PREFIX, TEMP_SUFFIX = ".nnlib-", ".tmp"
 STALE_TEMP_SECONDS = 3600            # older temporary files are from killed saves
+HEADER_DIGEST = "header_sha256"      # the header field holding the header's checksum
 
 
 class _FormatError(ValueError):
@@ -75,6 +92,28 @@ def digest(arrays):
         a = np.asarray(a)
         h.update(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
     return h.hexdigest()
+
+
+def header_digest(header):
+    """SHA-256 hex digest of ``header``'s canonical JSON: every field but
+    ``header_sha256``, keys sorted, no spaces, ASCII only (non-ASCII text escaped, so
+    any string, a lone surrogate included, encodes)."""
+    import hashlib
+    import json
+    fields = {k: v for k, v in header.items() if k != HEADER_DIGEST}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def signed(header):
+    """``header`` as :func:`write` writes it: a new dict, the JSON round trip of
+    ``header`` (tuples become lists, float subclasses floats), with ``header_sha256``
+    taken from that round trip, so :func:`read` re-derives it from what it parses."""
+    import json
+    fields = json.loads(json.dumps(header))
+    fields.pop(HEADER_DIGEST, None)
+    fields[HEADER_DIGEST] = header_digest(fields)
+    return fields
 
 
 def model_arrays(model, optimizer=None):
@@ -103,14 +142,16 @@ def model_arrays(model, optimizer=None):
 
 
 def write(path, header, arrays):
-    """Write ``header`` (a JSON-able dict) and ``arrays`` (name -> ndarray) to ``path``
-    atomically: a temporary file in the target's directory, fsynced, then renamed over
-    the target (through a symbolic link, to the file it points to), with the target's
-    permission bits, owner and group."""
+    """Write ``header`` (a JSON-able dict, :func:`signed` here: a ``header_sha256`` it
+    holds is replaced) and ``arrays`` (name -> ndarray) to ``path`` atomically: a
+    temporary file in the target's directory, fsynced, then renamed over the target
+    (through a symbolic link, to the file it points to), with the target's permission
+    bits, owner and group."""
     import json
     import secrets
     from nnlib._threads import complete
-    payload = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    payload = {"header": np.frombuffer(json.dumps(signed(header)).encode(),
+                                       dtype=np.uint8)}
     payload.update(arrays)
     path = os.path.realpath(os.fspath(path))
     directory, name = os.path.split(path)
@@ -380,6 +421,10 @@ def read(path):
             for name, shape in shapes.items():
                 arrays[name] = _read_npy(zf, members[name + ".npy"], path, name, shape,
                                          (dtype,))
+            # here, where a header nested too deep for json.dumps is reported as
+            # unreadable (RecursionError is a RuntimeError)
+            header_matches = (HEADER_DIGEST not in header or
+                              header[HEADER_DIGEST] == header_digest(header))
     except _FormatError:
         raise
     # ValueError: NumPy's .npy header parser, and json's decode errors.
@@ -395,6 +440,10 @@ def read(path):
     if digest(arrays[n] for n in names) != header.get("sha256"):
         raise ValueError(f"{path} is corrupted: the arrays' SHA-256 does not match the "
                          f"header's")
+    if not header_matches:          # a header without it predates it: see the docstring
+        raise ValueError(f"{path} is corrupted or was edited: the header does not match "
+                         f"its checksum ({HEADER_DIGEST}); a changed layer, loss or "
+                         f"optimizer field would load as a different model")
     return header, {n: a.astype(a.dtype.newbyteorder("="), copy=False)
                     for n, a in arrays.items()}
 

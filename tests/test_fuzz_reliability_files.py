@@ -7,8 +7,9 @@ lists), raw JSON text with duplicate keys, NaN literals, huge numbers and invali
 ``.npy`` headers with other dtypes, shapes, orders, versions and header lengths; and zip
 archives with odd member names (path traversal, absolute, NUL, case, unicode), duplicate
 members, many extra members, compressed members (deflate, bzip2, lzma), zip64 records
-and comments. Crafted headers are re-signed (a correct SHA-256) so the checks behind the
-checksum are reached too.
+and comments. Files carry the header checksum as ``save`` writes them; crafted headers
+are re-signed (correct SHA-256s of the arrays and of the header) so the checks behind the
+checksums are reached too.
 
 What must hold: ``load`` raises ValueError (or a subclass) naming the file, or returns
 the model the file declares (its arrays, its layer specs); within ``MAX_SECONDS``, with
@@ -42,7 +43,7 @@ def _saved(rng):
     m = model(rng, int(rng.integers(1, 5)), int(rng.integers(1, 4)),
               dtype=pick(rng, [np.float64, np.float32]))
     header, arrays = _format.model_arrays(m)
-    return m, header, arrays
+    return m, _format.signed(header), arrays
 
 
 def _npy(arr):
@@ -179,6 +180,7 @@ def case_header_fields(rng):
                                               if isinstance(n, str) and n in arrays)
         except TypeError:
             pass
+        header = _format.signed(header)
     raw = _zip(_members(header, arrays, json.dumps(header, allow_nan=True).encode()))
     return _load(raw, header, arrays)
 
