@@ -108,6 +108,12 @@ class WeakIdentityDict:
         return [key for key in (ref() for ref, _ in list(self._data.values()))
                 if key is not None]
 
+    def items(self):
+        """The live ``(key, value)`` pairs, as a list."""
+        return [(key, value) for key, value in ((ref(), value) for ref, value in
+                                                list(self._data.values()))
+                if key is not None]
+
     def clear(self):
         self._data.clear()
 

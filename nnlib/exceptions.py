@@ -96,7 +96,8 @@ class ComplexDataError(DTypeError, ValueError):
 
 class ConcurrentUseError(RuntimeError):
     """An object one running operation owns was used by another at the same time (two
-    fits sharing one optimizer, or ``optimizer.step`` during a fit that uses it).
+    fits sharing one optimizer, or ``optimizer.step`` during a fit that uses it or trains
+    its arrays with another optimizer).
 
     Examples
     --------

@@ -100,8 +100,9 @@ import numpy as np
 
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
-from nnlib._threads import (PARALLEL_MIN_SIZE, claim, claimed_by, complete, release,
-                            resolve_threads, thread_limit)
+from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, arrays_in_use, claim,
+                            claimed_by, complete, release, resolve_threads,
+                            thread_limit)
 from nnlib._typing import ArrayLike
 from nnlib.exceptions import ConcurrentUseError
 from nnlib._validation import (DTypeError, NonFiniteError, ShapeError, as_float_array,
@@ -135,11 +136,6 @@ def _positive(value, name):
 
 def _nonneg(value, name):
     return check_real_scalar(value, name, low=0.0)
-
-
-class _Stepping:
-    """The owner of an optimizer's claim while ``step`` runs (held weakly by the claim
-    table: an interrupted step's claim ends with it)."""
 
 
 class _Entry:
@@ -739,7 +735,7 @@ class Optimizer:
         """
         # The step holds the optimizer as a fit does: a fit that starts meanwhile is
         # refused instead of reading the step counts before this step writes them.
-        token = _Stepping()
+        token = StepClaim()
         try:
             claim(self, "the optimizer", "a fit cannot start while optimizer.step runs "
                   "on the same optimizer", token)
@@ -748,14 +744,17 @@ class Optimizer:
                                      f"by a running fit (thread {claimed_by(self)}); its "
                                      f"steps would interleave with the fit's") from None
         try:
-            return self._claimed_step(grads, *legacy, closure=closure, n_threads=n_threads)
+            return self._claimed_step(grads, *legacy, closure=closure, n_threads=n_threads,
+                                      token=token)
         finally:
             release(self, token)
 
     def _claimed_step(self, grads: Any = None, *legacy: Any,
                       closure: Optional[Callable] = None,
-                      n_threads: Optional[int] = None) -> Optional[float]:
-        """One step (see :meth:`step`) while this call holds the optimizer."""
+                      n_threads: Optional[int] = None,
+                      token: Optional[StepClaim] = None) -> Optional[float]:
+        """One step (see :meth:`step`) while this call holds the optimizer (for
+        ``token``, which records the arrays it updates)."""
         loss = None
         if legacy:
             if len(legacy) > 2:
@@ -799,6 +798,18 @@ class Optimizer:
         keep = [i for i, g in enumerate(grads) if g is not None]
         if len(keep) != len(params):
             params, grads = [params[i] for i in keep], [grads[i] for i in keep]
+        if token is not None:
+            # recorded before the check: a fit claiming them meanwhile sees this step
+            # (nnlib._threads, "objects a running fit owns")
+            token.params = params
+            busy = arrays_in_use(params)
+            if busy is not None:
+                i, thread = busy
+                raise ConcurrentUseError(
+                    f"{type(self).__name__}.step: parameter {i} (shape "
+                    f"{np.shape(params[i])}) is being trained by a running fit with "
+                    f"another optimizer (thread {thread}); the two would interleave "
+                    f"their updates and lose steps: step it after the fit returns")
         self._apply(list(params), list(grads), n_threads)
         return loss
 

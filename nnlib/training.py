@@ -33,7 +33,7 @@ from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
 from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
-                            count_fit_start,
+                            count_fit_start, memory_owner,
                             release_all, resolve_threads, training_blas_threads)
 from nnlib._validation import NonFiniteError, check_batch_weights, check_fits_dtype
 from nnlib._weak_identity import WeakIdentityDict
@@ -366,13 +366,16 @@ _OPTIMIZER_BUSY = ("two fits cannot share one optimizer at the same time: give e
                    "its own optimizer")
 _LAYER_BUSY = ("a fit of another model that shares it trains it; train models that share "
                "layers one at a time")
+_ARRAY_BUSY = ("another fit or an optimizer.step updates it; train models that share "
+               "parameter arrays one at a time")
 
 
 class ClaimedRun:
     """What every training run does on entering and leaving: claim the model, the
-    optimizer and the model's layers (ConcurrentUseError, a RuntimeError, if a running
-    fit holds any: README, "Threads and concurrency"), set BLAS's thread count to ``blas_threads``, and give
-    all of it back, closing the progress display.
+    optimizer, the model's layers and its parameter arrays (ConcurrentUseError, a
+    RuntimeError, if a running fit holds any, or a running ``optimizer.step`` one of the
+    arrays: README, "Threads and concurrency"), set BLAS's thread count to
+    ``blas_threads``, and give all of it back, closing the progress display.
 
     Subclasses set ``model``, ``optimizer``, ``progress``, ``blas_threads`` and
     ``_threads = None``, and define an idempotent ``close`` (calling ``_release``).
@@ -392,11 +395,18 @@ class ClaimedRun:
             # arrays in two fits at once (each step's update lost to the other's)
             layers = [layer for layer in self.model.layers
                       if type(layer).__weakrefoffset__]
-            self._claimed = (self.model, self.optimizer, *layers)
+            # and the arrays (by the memory they lie in): another optimizer bound to
+            # them would step them meanwhile (optimizer.step checks them, and claim_all
+            # the steps running: nnlib._threads)
+            arrays = [memory_owner(p) for p in self.model.params
+                      if isinstance(p, np.ndarray)]
+            self._claimed = (self.model, self.optimizer, *layers, *arrays)
             claim_all(((self.model, "the model", _MODEL_BUSY),
                        (self.optimizer, "the optimizer", _OPTIMIZER_BUSY),
                        *((layer, "a layer of the model", _LAYER_BUSY)
-                         for layer in layers)), self)
+                         for layer in layers),
+                       *((a, "a parameter array of the model", _ARRAY_BUSY)
+                         for a in arrays)), self)
             # a predict in another thread that overlapped this fit sees a count move
             for obj in (self.model, *layers):
                 count_fit_start(obj)

@@ -149,6 +149,109 @@ def test_a_layer_repeated_in_a_model_is_claimed_once():
     assert opt.t == 1
 
 
+# Another optimizer bound to a model's arrays stepped them during the model's fit
+# unrefused (only the fit's own optimizer was claimed): its updates interleaved with the
+# fit's, from another thread or from a callback.
+def _zero_grads(params):
+    return [np.zeros_like(p) for p in params]
+
+
+def test_another_optimizers_step_on_a_running_fits_arrays_is_refused():
+    X, y = _data()
+    model = _model(0)
+    with _PausedFit(model, X, y, epochs=2, optimizer=optim.SGD(lr=0.1)) as first:
+        before = [p.copy() for p in model.params]
+        bound = optim.Adam(model.params, lr=0.1)
+        with pytest.raises(ConcurrentUseError, match=r"Adam\.step: parameter 0 \(shape "
+                           r"\(3, 4\)\) is being trained by a running fit with another "
+                           r"optimizer \(thread \d+\)"):
+            bound.step(_zero_grads(model.params))
+        # the functional form, and a view of an array (the memory is what counts)
+        with pytest.raises(ConcurrentUseError, match=r"SGD\.step: parameter 1 \(shape "
+                           r"\(3,\)\)"):
+            optim.SGD(lr=0.1).step([np.zeros(2), model.params[3]],
+                                   [np.zeros(2), np.ones(3)])
+        view = model.params[0].reshape(-1)
+        with pytest.raises(ConcurrentUseError, match="being trained by a running fit"):
+            optim.SGD([view], lr=0.1).step([np.ones(12)])
+        for p, q in zip(model.params, before):
+            np.testing.assert_array_equal(p, q)             # refused before a step
+        assert bound.t == 0
+        other = _model(5)                                   # arrays of its own: steps
+        optim.SGD(other.params, lr=0.1).step(_zero_grads(other.params))
+    assert first.error is None
+    bound.step(_zero_grads(model.params))                   # free again
+    assert bound.t == 1
+
+
+def test_another_optimizers_step_from_a_callback_of_the_fit_is_refused():
+    X, y = _data()
+    model = _model(0)
+    other = optim.SGD(model.params, lr=0.1, momentum=0.9)
+    seen = []
+
+    def step_the_other(epoch, logs):
+        try:
+            other.step(_zero_grads(model.params))
+            seen.append(None)
+        except ConcurrentUseError as exc:
+            seen.append(str(exc))
+
+    model.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=2, callbacks=[step_the_other])
+    assert len(seen) == 2 and all("being trained by a running fit" in m for m in seen)
+    assert other.t == 0 and not other.state_dict()["state"]
+
+
+def test_a_fit_starting_while_another_optimizers_step_runs_is_refused():
+    """The other direction: the step recorded its arrays before it checked for fits, so
+    a fit that claims them meanwhile finds the step and backs off."""
+    X, y = _data()
+    model = _model(0)
+    stepping = optim.SGD(model.params, lr=0.1)
+    inside, go, errors = threading.Event(), threading.Event(), []
+    real = stepping._apply
+
+    def paused_apply(*args):                    # the step has passed its checks
+        inside.set()
+        go.wait(10)
+        return real(*args)
+    stepping._apply = paused_apply
+
+    def run():
+        try:
+            stepping.step(_zero_grads(model.params))
+        except BaseException as exc:             # reported to the test
+            errors.append(exc)
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(ConcurrentUseError, match=r"a parameter array of the model "
+                           r"\(ndarray\) is in use by a running optimizer\.step"):
+            model.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1)
+        with pytest.raises(ConcurrentUseError, match="running optimizer.step"):
+            nnlib.Sequential(model.layers).fit(X, y, epochs=1)
+        _model(3).fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1)    # shares nothing
+    finally:
+        go.set()
+        thread.join(10)
+    assert not thread.is_alive() and not errors and stepping.t == 1
+    model.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1)          # free again
+
+
+def test_a_fit_claims_the_arrays_its_model_shares_with_another():
+    X, y = _data()
+    trained = _model(0)
+    sharing = _model(7)
+    sharing.layers[1].W = trained.layers[1].W           # an array, not the layer
+    with _PausedFit(trained, X, y, epochs=2, optimizer=optim.SGD(lr=0.1)) as first:
+        with pytest.raises(ConcurrentUseError, match="a parameter array of the model "
+                                                     r"\(ndarray\) is in use by a running fit"):
+            sharing.fit(X, y, optimizer=optim.SGD(lr=0.1))
+    assert first.error is None
+    sharing.fit(X, y, optimizer=optim.SGD(lr=0.1), epochs=1)          # free again
+
+
 def test_fits_with_their_own_optimizers_run_concurrently():
     X, y = _data()
     with _PausedFit(_model(0), X, y, optimizer=optim.SGD(lr=0.1), epochs=2):
