@@ -345,14 +345,20 @@ def check_batch_weights(sw, rows):
         raise ZeroDivisionError(f"Weights sum to zero, can't be normalized: every row of "
                                 f"a batch of {rows.size} has sample_weight 0 (use larger "
                                 f"batches, or shuffle=True, or drop those rows)")
+    check_weight_total(w, f"the sample weights of a batch of {rows.size} rows")
+
+
+def check_weight_total(w, what="the sample weights"):
+    """Raise a ValueError if the float64 sum of the weights ``w`` (finite, >= 0, not all
+    0) or its reciprocal leaves float64's range; the sum is taken without a NumPy
+    warning (weights near 1e308 are legal: only a weighted mean over them may not be)."""
     with np.errstate(over="ignore", divide="ignore"):
         total = float(np.sum(w, dtype=np.float64))
         inverse = 1.0 / total
     if not (np.isfinite(total) and np.isfinite(inverse)):
-        raise ValueError(f"the sample weights of a batch of {rows.size} rows sum to "
-                         f"{total!r}, whose weighted mean leaves float64's range: scale "
-                         f"sample_weight (e.g. divide it by its mean; the weighted mean "
-                         f"does not depend on its scale)")
+        raise ValueError(f"{what} sum to {total!r}, whose weighted mean leaves float64's "
+                         f"range: scale sample_weight (e.g. divide it by its mean; the "
+                         f"weighted mean does not depend on its scale)")
 
 
 def is_sparse(X):

@@ -103,7 +103,8 @@ from nnlib._inputs import (check_feature_names, check_float_target, check_output
 from nnlib._threads import _at_fork_hooks, complete
 from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_batch_weights,
-                               check_fits_dtype, check_sample_weight, is_sparse)
+                               check_fits_dtype, check_sample_weight, check_weight_total,
+                               is_sparse)
 from nnlib._weak_identity import WeakIdentityDict
 from nnlib._shuffle_split import stratify_groups, train_test_indices
 from nnlib.exceptions import (ConvergenceWarning, DTypeError, InvalidParameterError,
@@ -533,6 +534,8 @@ class _BaseMLP(BaseModel):
                               "solver='adam' or 'sgd'") from exc
 
         trainer = self._engine_for()(self, cfg, Y)
+        if sw is not None:          # L-BFGS takes one weighted mean over every row
+            check_weight_total(sw)
         norm = X.shape[0] if sw is None else float(sw.sum())
         objective = trainer.lbfgs_objective(X, Y, cfg["alpha"] / norm, sw)
         params = self.coefs_ + self.intercepts_
@@ -953,6 +956,8 @@ class _CompiledTrainer:
         yt, yl, scale = self._targets(Y)
         multi = self.loss == "squared_error" and yt.shape[1] > 1
         model = self._model()
+        if sw is not None:          # one weighted mean over every row (as _fit_lbfgs)
+            check_weight_total(sw)
         setup = train.EpochSetup(
             network_of(model), list(e.coefs_), list(e.intercepts_), None, X, yt, yl,
             train.Workspace(model._sizes(), X.shape[0], yt.shape[1], X.dtype),

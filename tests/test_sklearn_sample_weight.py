@@ -376,3 +376,43 @@ def test_the_estimators_name_a_batch_whose_weight_sum_overflows():
     X, y, _ = _problem("binary")
     with pytest.raises(ValueError, match="sum to inf.*scale sample_weight"):
         MLPClassifier(batch_size=4, max_iter=1).fit(X, y, sample_weight=np.full(len(y), 1e308))
+
+
+# Weights near 1e308 are legal where each batch's sum stays finite (batch_size=1), but
+# the setup's sum over all rows (the normaliser of a full-data loss_grad) overflowed
+# with NumPy's "overflow encountered in reduce" RuntimeWarning; and L-BFGS, one mean over
+# every row, failed as "non-finite parameter weights ... standardized".
+HUGE = 2.0 ** 1022      # a power of two: w * (1 / w) is exactly 1; 13 of them overflow
+
+
+def test_weights_whose_total_overflows_train_without_a_numpy_warning():
+    X, y = _data("softmax_cross_entropy", 3)
+    assert not np.isfinite(np.float64(HUGE) * N)
+    runs = []
+    for w in (np.full(N, HUGE), np.ones(N)):
+        m = _model(["tanh", "relu"], 3, np.float64)
+        losses = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(2):          # the second fit rebinds the model's kept setup
+                h = m.fit(X, y, optimizer=O.SGD(lr=0.01), batch_size=1, shuffle=False,
+                          n_threads=1, sample_weight=w, epochs=1)
+                losses += h.history["loss"]
+        runs.append((m.params, losses))
+    (p_huge, l_huge), (p_one, l_one) = runs
+    assert l_huge == l_one              # each step's weight is w / w = 1 either way
+    for a, b in zip(p_huge, p_one):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("est", [MLPClassifier, MLPRegressor])
+def test_the_estimators_train_on_weights_whose_total_overflows(est):
+    X, y, _ = _problem("binary")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", nnlib.exceptions.ConvergenceWarning)
+        est(batch_size=1, max_iter=2, random_state=0).fit(
+            X, y, sample_weight=np.full(len(y), HUGE))
+        with pytest.raises(ValueError, match=r"the sample weights sum to inf, whose "
+                                             r"weighted mean.*scale sample_weight"):
+            est(solver="lbfgs", max_iter=2).fit(X, y, sample_weight=np.full(len(y), HUGE))
