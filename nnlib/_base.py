@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Optional, TypeVar
 import numpy as np
 
 from nnlib._typing import ArrayLike
+from nnlib._validation import refuse_masked
 from nnlib.exceptions import not_fitted
 
 
@@ -203,6 +204,13 @@ def _same(a, b):
         return False
 
 
+def _refuse_masked(y, sample_weight):
+    """score's y and sample_weight, as the fits check them (``refuse_masked``)."""
+    for name, a in (("y", y), ("sample_weight", sample_weight)):
+        if isinstance(a, np.ma.MaskedArray):
+            refuse_masked(a, name)
+
+
 class ClassifierMixin:
     """score = mean accuracy."""
 
@@ -235,6 +243,7 @@ class ClassifierMixin:
 
     @staticmethod
     def _score_predictions(pred, y, sample_weight=None):
+        _refuse_masked(y, sample_weight)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1 and pred.ndim == 1:
             y = y.ravel()
@@ -277,6 +286,7 @@ class RegressorMixin:
 
     @staticmethod
     def _score_predictions(pred, y, sample_weight=None):
+        _refuse_masked(y, sample_weight)
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1:
             y = y[:, None]

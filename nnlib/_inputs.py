@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
-                               check_csr, native_float_dtype)
+                               check_csr, native_float_dtype, refuse_masked)
 from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
 
 
@@ -46,6 +46,8 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X",
     if X is None:
         raise ShapeError(f"{owner} requires {name} to be an array of shape "
                          f"(n_samples, n_features); got None")
+    if isinstance(X, np.ma.MaskedArray):
+        refuse_masked(X, name)
     arr = np.asarray(X)
     kind = arr.dtype.kind
     if kind == "c":
@@ -131,6 +133,8 @@ def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y") -> np.ndarra
     if _is_sparse(y):
         raise TypeError(f"{owner} does not accept a sparse {name}; convert it with "
                         f"{name}.toarray()")
+    if isinstance(y, np.ma.MaskedArray):
+        refuse_masked(y, name)
     y = np.asarray(y)
     if y.dtype.kind == "c":
         raise ComplexDataError(f"Complex data not supported: {name} has dtype {y.dtype}")
