@@ -254,6 +254,7 @@ class StepClaim:
 
     # slots: setting params makes no instance dict (a step's cost is counted in ns)
     __slots__ = ("params", "__weakref__")
+    params: list                # unset until the step records its arrays
     claim_name = "a running optimizer.step"        # what a refused fit is told
 
 
