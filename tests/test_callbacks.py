@@ -232,6 +232,33 @@ def test_early_stopping_dict_keys_and_refusals():
         model.fit(X, y, callbacks=[3])
 
 
+
+@pytest.mark.parametrize("restore", [False, True], ids=["keep", "restore"])
+def test_an_early_stopping_object_passed_to_fit_again_starts_afresh(restore):
+    # Keras resets an EarlyStopping at train begin, so one object serves several fits:
+    # the second fit must stop (and restore) as with a new one, not compare against
+    # the first fit's best loss or write the first fit's best weights back
+    X, y = _data(40)
+
+    def two_fits(second_stopper):
+        model = _model()
+        first = EarlyStopping(monitor="loss", patience=1, restore_best_weights=restore)
+        model.fit(X, y, optimizer=SGD(lr=50.0), epochs=30, batch_size=40, shuffle=False,
+                  early_stopping=first)
+        hist = model.fit(X, y, optimizer=SGD(lr=0.05), epochs=6, batch_size=40,
+                         shuffle=False, early_stopping=first if second_stopper is None
+                         else second_stopper)
+        return hist, [p.copy() for p in model.params]
+
+    reused, reused_params = two_fits(None)
+    fresh, fresh_params = two_fits(EarlyStopping(monitor="loss", patience=1,
+                                                 restore_best_weights=restore))
+    assert reused["loss"] == fresh["loss"]
+    assert reused.stop_reason == fresh.stop_reason
+    for a, b in zip(reused_params, fresh_params):
+        np.testing.assert_array_equal(a, b)
+
+
 # -- ModelCheckpoint --------------------------------------------------------------------
 def test_checkpoint_every_epoch_formats_the_path(tmp_path):
     X, y = _data(30)
