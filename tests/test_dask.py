@@ -175,6 +175,20 @@ def test_data_parallel_bad_input(cluster_of_two):
     with pytest.raises(NonFiniteError, match="shard that starts at row 50"):
         fit_data_parallel(model, da.from_array(bad, chunks=50), da.from_array(yn, chunks=50),
                           client=cluster_of_two)
+    # a bad label or target is named as a bad X row is: "y[23]" alone points at a
+    # good label of the data (the bad one is row 73)
+    bad_y = yn.copy()
+    bad_y[73] = 7
+    with pytest.raises(nnlib.LabelError,
+                       match=r"y\[23\] = 7 .*shard that starts at row 50"):
+        fit_data_parallel(model, da.from_array(Xn, chunks=50),
+                          da.from_array(bad_y, chunks=50), client=cluster_of_two)
+    bad_t = Xn[:, :3].copy()
+    bad_t[73, 1] = np.inf
+    with pytest.raises(NonFiniteError, match="shard that starts at row 50"):
+        fit_model_averaging(model, da.from_array(Xn, chunks=50),
+                            da.from_array(bad_t, chunks=50), loss="squared_error",
+                            client=cluster_of_two)
     with pytest.raises(TypeError, match=r"layers\[1\] is Doubler, a layer that trains "
                                         r"through Python's per-batch path"):
         fit_data_parallel(nnlib.Sequential([Dense(6, 4), Doubler(), Dense(4, 3)]),
