@@ -296,11 +296,29 @@ def test_checkpoint_save_freq_and_bad_paths(tmp_path):
                                                          save_freq=2)])
     assert sorted(os.listdir(tmp_path)) == ["e2.npz", "e4.npz"]
     with pytest.raises(ValueError, match="cannot be filled"):
-        model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "{val_loss}")])
+        model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "{val_loss}.npz")])
     with pytest.warns(RuntimeWarning, match="does not log"):
         model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "x.npz",
                                                              save_best_only=True)])
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_checkpoint_makes_its_folder_as_keras_does(tmp_path):
+    # Keras's ModelCheckpoint creates the folder of the path it fills in; nnlib's
+    # raised FileNotFoundError naming its hidden temporary file, after the first epoch
+    X, y = _data(20)
+    model = _model()
+    ckpt = ModelCheckpoint(tmp_path / "runs" / "e{epoch}" / "m.npz", monitor="loss")
+    model.fit(X, y, epochs=2, callbacks=[ckpt])
+    assert sorted(os.listdir(tmp_path / "runs")) == ["e1", "e2"]
+    assert nnlib.load(ckpt.last_saved).n_out == model.n_out
+
+
+@pytest.mark.parametrize("name", ["best.keras", "weights.h5", "m-{epoch}", "m.npz.tmp"])
+def test_checkpoint_refuses_a_name_save_refuses_before_training(name):
+    # the name was checked only by the first save, after an epoch of training
+    with pytest.raises(ValueError, match=r"must end in \.npz"):
+        ModelCheckpoint(name)
 
 
 def test_saved_loss_is_checked_on_load(tmp_path):
