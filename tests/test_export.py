@@ -220,6 +220,16 @@ def test_onnx_float64_graph_of_a_float64_model(tmp_path):
                                atol=1e-12)
 
 
+def test_to_onnx_into_a_missing_folder_names_the_users_path(tmp_path):
+    # not nnlib's hidden temporary file (".nnlib-xxxx.tmp") beside it
+    pytest.importorskip("onnx")
+    target = tmp_path / "missing" / "m.onnx"
+    with pytest.raises(FileNotFoundError) as info:
+        _model(["tanh", "tanh", "identity"]).to_onnx(target)
+    assert info.value.filename == str(target)
+    assert ".tmp" not in str(info.value)
+
+
 def test_to_onnx_without_onnx_says_how_to_install(monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "onnx", None)
