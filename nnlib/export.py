@@ -39,6 +39,7 @@ Nothing here imports torch or onnx until a function that needs them is called
 (``pip install nnlib[onnx]`` for :func:`to_onnx`).
 """
 import contextlib
+import errno
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -402,7 +403,12 @@ def _write_atomically(path: Union[str, "os.PathLike[str]"], data: bytes) -> None
     import tempfile
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nnlib-", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nnlib-", suffix=".tmp")
+    except FileNotFoundError:
+        # the error would name the temporary file: name the path the user gave
+        raise FileNotFoundError(errno.ENOENT, f"no folder {directory!r} to write into",
+                                path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
