@@ -746,7 +746,10 @@ class Sequential:
         X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
         loss : str, default "softmax_cross_entropy"
         optimizer : nnlib.optim optimizer, default ``SGD(lr=0.01)``
-            Its state and step count ``t`` carry over between calls to ``fit``.
+            Its state and step count ``t`` carry over between calls to ``fit``. Built
+            with some of the model's arrays, it must hold them all: one left out is
+            refused rather than frozen (torch's habit); freeze it with a group of
+            ``lr=0.0``.
         epochs : int >= 0
         batch_size : int >= 1 (1 = per-sample SGD); the last batch may be shorter.
         shuffle : bool
