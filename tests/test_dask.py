@@ -230,6 +230,25 @@ def test_parameter_groups_data_parallel_follows_them_averaging_refuses(cluster_o
                             optimizer=opt)
 
 
+@pytest.mark.parametrize("fit", [fit_data_parallel, fit_model_averaging],
+                         ids=["data-parallel", "averaging"])
+def test_arrays_left_out_of_the_optimizer_are_refused_as_fit_refuses_them(
+        cluster_of_two, fit):
+    # torch's way to freeze a layer; Sequential.fit refuses it (naming the lr=0 group
+    # that freezes), and these runs trained the left-out arrays with the defaults
+    Xn, yn = _data(n=100)
+    model = _model()
+    before = [p.copy() for p in model.params]
+    opt = Adam(model.params[2:], lr=0.01)
+    with pytest.raises(ValueError, match=r"params\[0\] .*params\[1\] .* are in no "
+                                         r"parameter group"):
+        fit(model, da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50),
+            client=cluster_of_two, optimizer=opt)
+    assert opt.t == 0
+    for p, q in zip(model.params, before):
+        np.testing.assert_array_equal(p, q)
+
+
 class Doubler(Layer):
     """A Python layer (the per-batch path): the workers cannot run it."""
 
