@@ -319,6 +319,9 @@ class Optimizer:
                              "(or twice in one)")
         group["params"] = params
         self.param_groups.append(group)
+        # the user chose these arrays (torch's way), so one left out of every group is
+        # meant to stay as it is: see _check_all_grouped
+        object.__setattr__(self, "_chosen", True)
 
     def _all_params(self) -> List[np.ndarray]:
         return [p for g in self.param_groups for p in g["params"]]
@@ -328,6 +331,9 @@ class Optimizer:
         one group."""
         if not self.param_groups and len(params):
             self.add_param_group({"params": list(params)})
+            # adopted as a Keras optimizer is built: arrays a grown model adds later
+            # train with the defaults
+            object.__setattr__(self, "_chosen", False)
 
     def _group_config(self, h):
         return self._config_slots(h)[0]
@@ -646,14 +652,16 @@ class Optimizer:
     def _check_all_grouped(self, params):
         """A fit trains every array of its model. torch.optim users leave an array out
         of the optimizer to freeze it, which a fit would instead train with the
-        defaults: refuse that -- groups holding only arrays of this fit, but not all
-        of them -- naming the arrays and the way to freeze them. Groups that also hold
+        defaults: refuse that -- groups the user gave (not adopted by a fit) holding
+        only arrays of this fit, but not all of them -- naming the arrays and the way
+        to freeze them. Adopted groups (a layer added since), and groups that also hold
         an array this fit does not train (one the user replaced by assigning
-        ``layer.W``, another model's, this one's before a copy) leave the arrays in no
+        ``layer.W``, another model's, this one's before a copy), leave the arrays in no
         group to the defaults, as documented in :meth:`configs`."""
         groups = self.param_groups
-        if not groups or (len(groups) == 1 and len(groups[0]["params"]) == len(params)
-                          and all(map(operator.is_, groups[0]["params"], params))):
+        if not groups or not getattr(self, "_chosen", False) or (
+                len(groups) == 1 and len(groups[0]["params"]) == len(params)
+                and all(map(operator.is_, groups[0]["params"], params))):
             return                                    # the common case: one group, all
         held = {id(p) for g in groups for p in g["params"]}
         missing = [i for i, p in enumerate(params) if id(p) not in held]
