@@ -639,10 +639,11 @@ def test_a_warm_fit_after_a_solver_or_early_stopping_switch_trains(rng, cls, fir
     y = (X[:, 0] > 0).astype(int) if cls is MLPClassifier else X[:, 0] * 2.0
     est = quiet(cls(hidden_layer_sizes=(5,), max_iter=4, warm_start=True,
                     random_state=0, **first).fit, X, y)
-    iters = est.n_iter_
+    before = [W.copy() for W in est.coefs_]
     est.set_params(**then)
     quiet(getattr(est, method), X, y)
-    assert est.n_iter_ == iters + (1 if method == "partial_fit" else 4)
+    assert est.n_iter_ == (1 if method == "partial_fit" else 4)      # this call's
+    assert all(not np.array_equal(W, B) for W, B in zip(est.coefs_, before))
     assert len(est.loss_curve_) >= 1 and np.isfinite(est.loss_curve_[-1])
     if est.early_stopping:
         assert len(est.validation_scores_) >= 1 and est.best_loss_ is None
