@@ -73,6 +73,10 @@ def _check_live(model):
         if check is not None:
             check()
         cls = type(layer)
+        n_params, n_flags = len(layer.params), len(tuple(layer.regularized))
+        if n_flags != n_params:
+            raise ShapeError(f"layers[{i}] ({cls.__name__}) has {n_params} params but "
+                             f"{n_flags} regularized flags: one per array of params")
         if (isinstance(layer, Dense) and cls.forward is not Dense.forward
                 and cls.forward_train is Dense.forward_train
                 and cls.backward is Dense.backward):
@@ -192,6 +196,13 @@ class BatchRun(ClaimedRun):
         self.model, self.optimizer, self.progress = model, optimizer, progress
         self.on_piece = on_piece
         _check_live(model)
+        for i, layer in enumerate(model.layers):
+            # the optimizer updates what params gives, in place: copies would leave the
+            # layer untrained (and every epoch would find the arrays "replaced")
+            if any(a is not b for a, b in zip(layer.params, layer.params)):
+                raise TypeError(f"layers[{i}] ({type(layer).__name__}).params gives new "
+                                f"arrays at each call; it must give the layer's own "
+                                f"arrays, which the optimizer updates in place")
         self.params = model.params
         self.X, self.y = X, _targets_of(loss, y_target, y_label)
         self.loss, self.margin = loss, margin
@@ -215,8 +226,8 @@ class BatchRun(ClaimedRun):
         from nnlib._kernels import optim as _k
         from nnlib._threads import PARALLEL_MIN_SIZE, thread_limit
         params, optimizer, model = self.params, self.optimizer, self.model
-        if model.params != params and not all(
-                a is b for a, b in zip(model.params, params)):
+        now = model.params          # compared by identity: != compares arrays' values
+        if len(now) != len(params) or not all(a is b for a, b in zip(now, params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
         config = _one_config(optimizer, params)

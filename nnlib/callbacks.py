@@ -663,8 +663,9 @@ class ModelCheckpoint(Callback):
     Parameters
     ----------
     filepath : str or os.PathLike
-        May hold ``str.format`` fields: ``{epoch}`` (1-based, as Keras) and any logged
-        metric, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+        Ending in ``.npz``; may hold ``str.format`` fields: ``{epoch}`` (1-based, as
+        Keras) and any logged metric, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+        Missing folders are made at the save (as Keras).
     monitor : str, default "val_loss"
     save_best_only : bool
         Save only when ``monitor`` improves on the best value so far.
@@ -699,6 +700,13 @@ class ModelCheckpoint(Callback):
                  save_freq: Union[str, int] = "epoch", include_optimizer: bool = False,
                  verbose: int = 0) -> None:
         self.filepath = os.fspath(filepath)
+        # the name save() would refuse, refused before training rather than after the
+        # first epoch (Keras checks its extension here too)
+        if not str(self.filepath).lower().endswith(".npz"):
+            ext = os.path.splitext(str(self.filepath))[1] or "no extension"
+            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r}: nnlib saves "
+                             f"models as .npz archives, so the name must end in .npz "
+                             f"(got {ext})")
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name; got {monitor!r}")
         self.monitor = monitor
@@ -754,6 +762,10 @@ class ModelCheckpoint(Callback):
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} cannot be "
                              f"filled from epoch and the logs {sorted(logs)}: {exc}") from None
+        # a folder the path names (a run's, an epoch's) is made as Keras makes it
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
         self.model.save(path, include_optimizer=self.include_optimizer)
         self.last_saved = path
         if self.verbose:

@@ -502,15 +502,19 @@ class _BaseMLP(BaseModel):
         self._trainer = None
         if cfg["solver"] != "lbfgs":
             self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if cfg["early_stopping"]:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self._init_stopping(cfg)
+
+    def _init_stopping(self, cfg):
+        """The stochastic fit's record of its best score, for ``early_stopping`` or not."""
+        self._no_improvement_count = 0
+        if cfg["early_stopping"]:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     def _n_outputs(self, Y):
         """Output units for the training targets ``Y`` (class indices (n,) for a
@@ -562,6 +566,15 @@ class _BaseMLP(BaseModel):
 
     def _fit_stochastic(self, X, Y, cfg, rng, incremental, sw):
         solver = cfg["solver"]
+        # a warm fit whose previous fit kept another record (lbfgs keeps none;
+        # early_stopping switched since): start the record this fit keeps, as a first
+        # fit would, the loss curve continued (scikit-learn crashes after an epoch here)
+        if not hasattr(self, "loss_curve_"):
+            self.loss_curve_ = []
+            self._init_stopping(cfg)
+        elif cfg["early_stopping"] != (getattr(self, "validation_scores_", None)
+                                       is not None):
+            self._init_stopping(cfg)
         if not incremental or getattr(self, "_trainer", None) is None:
             self._trainer = self._engine_for()(self, cfg, Y)
         else:

@@ -28,6 +28,10 @@ A :class:`~nnlib.layers.Dropout` is the identity at inference: :func:`to_torch` 
 out of the graph. So ``[Dense(2, 4, "relu"), Dropout(0.5), Dense(4, 3)]`` is ``0`` Linear,
 ``1`` ReLU, ``2`` Dropout, ``3`` Linear.
 
+Any other layer -- a Python :class:`~nnlib.layers.Layer`, or a Dense or Dropout
+subclass with its own ``forward`` -- is refused with a TypeError naming it: its weights
+alone do not say what it computes.
+
 torch's ``Softplus`` returns ``x`` itself beyond ``threshold=20`` (a difference below
 ``2e-9`` relative); the others compute nnlib's functions.
 
@@ -35,6 +39,7 @@ Nothing here imports torch or onnx until a function that needs them is called
 (``pip install nnlib[onnx]`` for :func:`to_onnx`).
 """
 import contextlib
+import errno
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -80,6 +85,23 @@ def torch_module_names(activations: Sequence[str]) -> List[int]:
     return names
 
 
+def _check_mappable(model: "Sequential", what: str) -> None:
+    """Refuse a layer the mapping does not cover, before anything is read or written:
+    a Dense or Dropout maps by its weights and activation, so a subclass that computes
+    its own ``forward`` (or a layer of another class) would export as a network that
+    disagrees with ``predict``."""
+    from nnlib.layers import Dense, Dropout
+    for i, layer in enumerate(model.layers):
+        base = (Dense if isinstance(layer, Dense) else
+                Dropout if isinstance(layer, Dropout) else None)
+        if base is None or type(layer).forward is not base.forward:
+            why = ("overrides forward" if base is not None
+                   else "is not a Dense or Dropout")
+            raise TypeError(f"{what} maps Dense and Dropout layers only; layers[{i}] is "
+                            f"{type(layer).__name__}, which {why}, so torch.nn and ONNX "
+                            f"have no equivalent of it here")
+
+
 def _dense_positions(model: "Sequential") -> List[Tuple[int, Any]]:
     """[(position of its Linear, layer)] of each Dense layer of ``model`` in the
     equivalent ``torch.nn.Sequential`` (a Dropout takes one position)."""
@@ -116,6 +138,7 @@ def to_torch_state_dict(model: "Sequential", as_tensors: bool = False) -> Dict[s
     >>> {k: v.shape for k, v in to_torch_state_dict(model).items()}
     {'0.weight': (4, 2), '0.bias': (4,), '2.weight': (3, 4), '2.bias': (3,)}
     """
+    _check_mappable(model, "to_torch_state_dict")
     out: Dict[str, Any] = {}
     for pos, layer in _dense_positions(model):
         out[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
@@ -181,6 +204,7 @@ def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> No
     ...
     ValueError: ...
     """
+    _check_mappable(model, "load_torch_state_dict")
     pairs = _dense_positions(model)
     _check_torch_keys(state_dict, [pos for pos, _ in pairs])
     new = []
@@ -272,6 +296,7 @@ def to_torch(model: "Sequential") -> Any:
     >>> np.allclose(net(torch.tensor(X)).detach().numpy(), m.predict(X), rtol=0, atol=1e-12)
     True
     """
+    _check_mappable(model, "to_torch")
     import torch
     from nnlib.layers import Dropout
     modules = []
@@ -328,6 +353,7 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     >>> proto.graph.input[0].name, proto.graph.output[0].name
     ('X', 'logits')
     """
+    _check_mappable(model, "to_onnx")
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
@@ -377,7 +403,12 @@ def _write_atomically(path: Union[str, "os.PathLike[str]"], data: bytes) -> None
     import tempfile
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nnlib-", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nnlib-", suffix=".tmp")
+    except FileNotFoundError:
+        # the error would name the temporary file: name the path the user gave
+        raise FileNotFoundError(errno.ENOENT, f"no folder {directory!r} to write into",
+                                path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -130,6 +130,11 @@ class FitLoop:
             cb.set_params(self.params)
         for cb in self.objects:
             cb.on_train_begin({})
+        # an EarlyStopping given as early_stopping= is not among the callbacks, yet it
+        # may be the previous fit's: forget that fit's best value, wait and weights
+        # (Keras resets it at train begin too)
+        if self.stopper is not None and all(cb is not self.stopper for cb in self.objects):
+            self.stopper.on_train_begin({})
 
     def end(self):
         """After the last epoch (stopped or not)."""

@@ -636,7 +636,9 @@ class Sequential:
     def score(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
               n_threads: Threads = None) -> float:
         """scikit-learn's ``score``: accuracy for a classification loss, the
-        coefficient of determination R^2 (averaged over the outputs) for squared_error.
+        coefficient of determination R^2 (averaged over the outputs) for squared_error,
+        and for poisson_loss R^2 of the predicted mean ``exp(output)`` (the output is
+        the log-mean; ``MLPRegressor(loss="poisson").score`` likewise).
 
         Parameters
         ----------
@@ -662,11 +664,14 @@ class Sequential:
         1.0
         """
         loss = self._default_loss(loss)
-        if loss != "squared_error":
+        if loss not in ("squared_error", "poisson_loss"):     # the losses with accuracy
             accuracy = self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
             return accuracy                       # type: ignore[return-value]  # not None here
         X, yt, _ = self._data(X, y, loss, "X", finite=True)
         pred = self.predict(X, n_threads=n_threads).astype(np.float64)
+        if loss == "poisson_loss":
+            with np.errstate(over="ignore"):      # a mean beyond float64: R^2 is -inf
+                pred = np.exp(pred)
         yt = yt.astype(np.float64)
         ss_res = ((yt - pred) ** 2).sum(axis=0)
         ss_tot = ((yt - yt.mean(axis=0)) ** 2).sum(axis=0)
@@ -746,7 +751,10 @@ class Sequential:
         X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
         loss : str, default "softmax_cross_entropy"
         optimizer : nnlib.optim optimizer, default ``SGD(lr=0.01)``
-            Its state and step count ``t`` carry over between calls to ``fit``.
+            Its state and step count ``t`` carry over between calls to ``fit``. Built
+            with some of the model's arrays, it must hold them all: one left out is
+            refused rather than frozen (torch's habit); freeze it with a group of
+            ``lr=0.0``.
         epochs : int >= 0
         batch_size : int >= 1 (1 = per-sample SGD); the last batch may be shorter.
         shuffle : bool

@@ -315,6 +315,9 @@ class Optimizer:
                              "(or twice in one)")
         group["params"] = params
         self.param_groups.append(group)
+        # the user chose these arrays (torch's way), so one left out of every group is
+        # meant to stay as it is: see _check_all_grouped
+        object.__setattr__(self, "_chosen", True)
 
     def _all_params(self) -> List[np.ndarray]:
         return [p for g in self.param_groups for p in g["params"]]
@@ -324,6 +327,9 @@ class Optimizer:
         one group."""
         if not self.param_groups and len(params):
             self.add_param_group({"params": list(params)})
+            # adopted as a Keras optimizer is built: arrays a grown model adds later
+            # train with the defaults
+            object.__setattr__(self, "_chosen", False)
 
     def _group_config(self, h):
         return self._config_slots(h)[0]
@@ -633,10 +639,38 @@ class Optimizer:
         return rows
 
     def _bind(self, params):
-        """What a fit does first: adopt ``params`` if the optimizer holds none, and check
-        they share one step count."""
+        """What a fit does first: adopt ``params`` if the optimizer holds none, refuse
+        them if its groups hold some but not all, and check they share one step count."""
         self._adopt(_as_param_list(params))
+        self._check_all_grouped(params)
         self._steps_of(params)
+
+    def _check_all_grouped(self, params):
+        """A fit trains every array of its model. torch.optim users leave an array out
+        of the optimizer to freeze it, which a fit would instead train with the
+        defaults: refuse that -- groups the user gave (not adopted by a fit) holding
+        only arrays of this fit, but not all of them -- naming the arrays and the way
+        to freeze them. Adopted groups (a layer added since), and groups that also hold
+        an array this fit does not train (one the user replaced by assigning
+        ``layer.W``, another model's, this one's before a copy), leave the arrays in no
+        group to the defaults, as documented in :meth:`configs`."""
+        groups = self.param_groups
+        if not groups or not getattr(self, "_chosen", False) or (
+                len(groups) == 1 and len(groups[0]["params"]) == len(params)
+                and all(map(operator.is_, groups[0]["params"], params))):
+            return                                    # the common case: one group, all
+        held = {id(p) for g in groups for p in g["params"]}
+        missing = [i for i, p in enumerate(params) if id(p) not in held]
+        if not missing or not held.issubset(map(id, params)):
+            return
+        named = ", ".join(f"params[{i}] (shape {params[i].shape})" for i in missing[:4])
+        more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        raise ValueError(f"{named}{more} are in no parameter group of this "
+                         f"{type(self).__name__}, which holds the fit's other arrays: "
+                         f"fit trains every array of the model, so one left out would "
+                         f"be trained with the defaults, not frozen as in torch.optim. "
+                         f"To freeze them: opt.add_param_group({{'params': [...], "
+                         f"'lr': 0.0}}); to train them: add them without 'lr'")
 
     def _steps_of(self, params: Sequence[np.ndarray]) -> int:
         """The one step count of ``params`` (the compiled epoch numbers its steps from

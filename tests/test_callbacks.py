@@ -232,6 +232,33 @@ def test_early_stopping_dict_keys_and_refusals():
         model.fit(X, y, callbacks=[3])
 
 
+
+@pytest.mark.parametrize("restore", [False, True], ids=["keep", "restore"])
+def test_an_early_stopping_object_passed_to_fit_again_starts_afresh(restore):
+    # Keras resets an EarlyStopping at train begin, so one object serves several fits:
+    # the second fit must stop (and restore) as with a new one, not compare against
+    # the first fit's best loss or write the first fit's best weights back
+    X, y = _data(40)
+
+    def two_fits(second_stopper):
+        model = _model()
+        first = EarlyStopping(monitor="loss", patience=1, restore_best_weights=restore)
+        model.fit(X, y, optimizer=SGD(lr=50.0), epochs=30, batch_size=40, shuffle=False,
+                  early_stopping=first)
+        hist = model.fit(X, y, optimizer=SGD(lr=0.05), epochs=6, batch_size=40,
+                         shuffle=False, early_stopping=first if second_stopper is None
+                         else second_stopper)
+        return hist, [p.copy() for p in model.params]
+
+    reused, reused_params = two_fits(None)
+    fresh, fresh_params = two_fits(EarlyStopping(monitor="loss", patience=1,
+                                                 restore_best_weights=restore))
+    assert reused["loss"] == fresh["loss"]
+    assert reused.stop_reason == fresh.stop_reason
+    for a, b in zip(reused_params, fresh_params):
+        np.testing.assert_array_equal(a, b)
+
+
 # -- ModelCheckpoint --------------------------------------------------------------------
 def test_checkpoint_every_epoch_formats_the_path(tmp_path):
     X, y = _data(30)
@@ -269,11 +296,29 @@ def test_checkpoint_save_freq_and_bad_paths(tmp_path):
                                                          save_freq=2)])
     assert sorted(os.listdir(tmp_path)) == ["e2.npz", "e4.npz"]
     with pytest.raises(ValueError, match="cannot be filled"):
-        model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "{val_loss}")])
+        model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "{val_loss}.npz")])
     with pytest.warns(RuntimeWarning, match="does not log"):
         model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "x.npz",
                                                              save_best_only=True)])
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_checkpoint_makes_its_folder_as_keras_does(tmp_path):
+    # Keras's ModelCheckpoint creates the folder of the path it fills in; nnlib's
+    # raised FileNotFoundError naming its hidden temporary file, after the first epoch
+    X, y = _data(20)
+    model = _model()
+    ckpt = ModelCheckpoint(tmp_path / "runs" / "e{epoch}" / "m.npz", monitor="loss")
+    model.fit(X, y, epochs=2, callbacks=[ckpt])
+    assert sorted(os.listdir(tmp_path / "runs")) == ["e1", "e2"]
+    assert nnlib.load(ckpt.last_saved).n_out == model.n_out
+
+
+@pytest.mark.parametrize("name", ["best.keras", "weights.h5", "m-{epoch}", "m.npz.tmp"])
+def test_checkpoint_refuses_a_name_save_refuses_before_training(name):
+    # the name was checked only by the first save, after an epoch of training
+    with pytest.raises(ValueError, match=r"must end in \.npz"):
+        ModelCheckpoint(name)
 
 
 def test_saved_loss_is_checked_on_load(tmp_path):

@@ -175,6 +175,20 @@ def test_data_parallel_bad_input(cluster_of_two):
     with pytest.raises(NonFiniteError, match="shard that starts at row 50"):
         fit_data_parallel(model, da.from_array(bad, chunks=50), da.from_array(yn, chunks=50),
                           client=cluster_of_two)
+    # a bad label or target is named as a bad X row is: "y[23]" alone points at a
+    # good label of the data (the bad one is row 73)
+    bad_y = yn.copy()
+    bad_y[73] = 7
+    with pytest.raises(nnlib.LabelError,
+                       match=r"y\[23\] = 7 .*shard that starts at row 50"):
+        fit_data_parallel(model, da.from_array(Xn, chunks=50),
+                          da.from_array(bad_y, chunks=50), client=cluster_of_two)
+    bad_t = Xn[:, :3].copy()
+    bad_t[73, 1] = np.inf
+    with pytest.raises(NonFiniteError, match="shard that starts at row 50"):
+        fit_model_averaging(model, da.from_array(Xn, chunks=50),
+                            da.from_array(bad_t, chunks=50), loss="squared_error",
+                            client=cluster_of_two)
     with pytest.raises(TypeError, match=r"layers\[1\] is Doubler, a layer that trains "
                                         r"through Python's per-batch path"):
         fit_data_parallel(nnlib.Sequential([Dense(6, 4), Doubler(), Dense(4, 3)]),
@@ -214,6 +228,25 @@ def test_parameter_groups_data_parallel_follows_them_averaging_refuses(cluster_o
         fit_model_averaging(model, da.from_array(Xn, chunks=50),
                             da.from_array(yn, chunks=50), client=cluster_of_two,
                             optimizer=opt)
+
+
+@pytest.mark.parametrize("fit", [fit_data_parallel, fit_model_averaging],
+                         ids=["data-parallel", "averaging"])
+def test_arrays_left_out_of_the_optimizer_are_refused_as_fit_refuses_them(
+        cluster_of_two, fit):
+    # torch's way to freeze a layer; Sequential.fit refuses it (naming the lr=0 group
+    # that freezes), and these runs trained the left-out arrays with the defaults
+    Xn, yn = _data(n=100)
+    model = _model()
+    before = [p.copy() for p in model.params]
+    opt = Adam(model.params[2:], lr=0.01)
+    with pytest.raises(ValueError, match=r"params\[0\] .*params\[1\] .* are in no "
+                                         r"parameter group"):
+        fit(model, da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50),
+            client=cluster_of_two, optimizer=opt)
+    assert opt.t == 0
+    for p, q in zip(model.params, before):
+        np.testing.assert_array_equal(p, q)
 
 
 class Doubler(Layer):

@@ -616,3 +616,36 @@ def test_n_iter_no_change_accepts_inf_only_as_never():
     assert est.n_iter_ == 7 and est._no_improvement_count == 6
     with pytest.raises(InvalidParameterError, match="np.inf"):
         MLPClassifier(n_iter_no_change=float("-inf")).fit(X, y)
+
+
+# a warm fit after set_params that changes how the stochastic fit keeps score:
+# scikit-learn (and nnlib, copying it) crashed after training the first epoch with
+# AttributeError/TypeError from inside the fit
+WARM_SWITCHES = [
+    ("lbfgs-then-adam-fit", dict(solver="lbfgs"), dict(solver="adam"), "fit"),
+    ("lbfgs-then-sgd-partial_fit", dict(solver="lbfgs"), dict(solver="sgd"),
+     "partial_fit"),
+    ("early-stopping-on", dict(), dict(early_stopping=True), "fit"),
+    ("early-stopping-off", dict(early_stopping=True), dict(early_stopping=False), "fit"),
+]
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("first, then, method", [w[1:] for w in WARM_SWITCHES],
+                         ids=[w[0] for w in WARM_SWITCHES])
+def test_a_warm_fit_after_a_solver_or_early_stopping_switch_trains(rng, cls, first,
+                                                                   then, method):
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] > 0).astype(int) if cls is MLPClassifier else X[:, 0] * 2.0
+    est = quiet(cls(hidden_layer_sizes=(5,), max_iter=4, warm_start=True,
+                    random_state=0, **first).fit, X, y)
+    before = [W.copy() for W in est.coefs_]
+    est.set_params(**then)
+    quiet(getattr(est, method), X, y)
+    assert est.n_iter_ == (1 if method == "partial_fit" else 4)      # this call's
+    assert all(not np.array_equal(W, B) for W, B in zip(est.coefs_, before))
+    assert len(est.loss_curve_) >= 1 and np.isfinite(est.loss_curve_[-1])
+    if est.early_stopping:
+        assert len(est.validation_scores_) >= 1 and est.best_loss_ is None
+    else:
+        assert est.validation_scores_ is None and est.best_loss_ <= est.loss_curve_[-1]

@@ -5,6 +5,7 @@ import pytest
 
 import nnlib
 from nnlib import export
+from nnlib.layers import Layer
 
 # (id, activations, activation params) of 3-layer networks
 NETS = [
@@ -112,6 +113,82 @@ def test_from_torch_state_dict_checks_activations_against_positions():
                                                activation_params=[None])
 
 
+
+# ---- layers the mapping does not cover ------------------------------------------------
+
+class Doubling(nnlib.Dense):
+    """A Dense whose output is twice the plain one: its weights alone do not say so."""
+
+    def forward(self, X, n_threads=None):
+        return 2 * super().forward(X, n_threads)
+
+    def forward_train(self, X):
+        H, backprop = super().forward_train(X)
+        return 2 * H, lambda dH: backprop(2 * dH)
+
+
+class Shift(Layer):
+    def __init__(self, n):
+        self.n_in = self.n_out = n
+        self.c = np.ones(n)
+    params = property(lambda self: [self.c])
+    param_names = ("c",)
+    dtype = property(lambda self: self.c.dtype)
+
+    def forward(self, X, n_threads=None):
+        return X + self.c
+
+    def forward_train(self, X):
+        return X + self.c, lambda dH: (dH, [dH.sum(axis=0)])
+
+
+class NoDecay(nnlib.Dense):
+    """Another L2 rule, the same network at inference: exported as a Dense."""
+    regularized = (False, False)
+
+
+EXPORTERS = [
+    ("to_torch_state_dict", lambda m: m.to_torch_state_dict()),
+    ("load_torch_state_dict", lambda m: m.load_torch_state_dict(
+        _model(["relu", "identity", "identity"]).to_torch_state_dict())),
+    ("to_torch", lambda m: export.to_torch(m)),
+    ("to_onnx", lambda m: m.to_onnx()),
+]
+FOREIGN_LAYERS = [("Doubling", lambda: Doubling(7, 6, random_state=1)),
+                  ("Shift", lambda: Shift(7))]
+
+
+@pytest.mark.parametrize("layer_name, make_layer", FOREIGN_LAYERS,
+                         ids=[c[0] for c in FOREIGN_LAYERS])
+@pytest.mark.parametrize("name, call", EXPORTERS, ids=[c[0] for c in EXPORTERS])
+def test_a_layer_with_its_own_forward_is_refused_by_name(name, call, layer_name,
+                                                         make_layer):
+    # Doubling's weights exported as a Linear gave a network whose output differs
+    # from predict's (by 1.6 here); Shift raised AttributeError: 'activation'
+    if name == "to_torch":
+        pytest.importorskip("torch")
+    if name == "to_onnx":
+        pytest.importorskip("onnx")
+    m = nnlib.Sequential([nnlib.Dense(5, 7, "relu", random_state=0), make_layer()]
+                         + ([] if layer_name == "Doubling" else
+                            [nnlib.Dense(7, 6, random_state=1)])
+                         + [nnlib.Dense(6, 3, random_state=2)])
+    before = [p.copy() for p in m.params]
+    with pytest.raises(TypeError, match=rf"layers\[1\] is {layer_name}"):
+        call(m)
+    for p, q in zip(before, m.params):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_a_dense_subclass_with_dense_forward_exports_as_dense():
+    torch = pytest.importorskip("torch")
+    m = nnlib.Sequential([nnlib.Dense(5, 7, "relu", random_state=0),
+                          NoDecay(7, 3, "tanh", random_state=1)])
+    X = _X()
+    got = export.to_torch(m)(torch.from_numpy(X)).detach().numpy()
+    np.testing.assert_allclose(got, m.predict(X), rtol=0, atol=1e-12)
+
+
 # ---- ONNX ---------------------------------------------------------------------------------
 
 ONNX_NETS = NETS + [("sign", ["tanh", "sign", "identity"], None)]
@@ -141,6 +218,16 @@ def test_onnx_float64_graph_of_a_float64_model(tmp_path):
     X = _X()
     np.testing.assert_allclose(sess.run(None, {"X": X})[0], m.predict(X), rtol=1e-12,
                                atol=1e-12)
+
+
+def test_to_onnx_into_a_missing_folder_names_the_users_path(tmp_path):
+    # not nnlib's hidden temporary file (".nnlib-xxxx.tmp") beside it
+    pytest.importorskip("onnx")
+    target = tmp_path / "missing" / "m.onnx"
+    with pytest.raises(FileNotFoundError) as info:
+        _model(["tanh", "tanh", "identity"]).to_onnx(target)
+    assert info.value.filename == str(target)
+    assert ".tmp" not in str(info.value)
 
 
 def test_to_onnx_without_onnx_says_how_to_install(monkeypatch):

@@ -196,3 +196,46 @@ def test_a_model_with_python_layers_names_the_groups_and_field_it_cannot_follow(
         model.fit(X, y, optimizer=opt)
     assert opt.t == 0
     model.fit(X, y, optimizer=O.AdamW([{"params": p[:2]}, {"params": p[2:]}], lr=0.01))
+
+
+
+def _with_python_layer(m):
+    from tests._reliability_cases import PyDropout
+    return nnlib.Sequential([m.layers[0], PyDropout(0.0), m.layers[1], m.layers[2]])
+
+
+PATHS = [("compiled", lambda m: m), ("python-layer", _with_python_layer)]
+FREEZING = [("sgd", lambda g: O.SGD(g, lr=0.1, momentum=0.9, weight_decay=0.01)),
+            ("adam", lambda g: O.Adam(g, lr=0.01)),
+            ("adamw", lambda g: O.AdamW(g, lr=0.01, weight_decay=0.1))]
+
+
+@pytest.mark.parametrize("opt_name, make_opt", FREEZING, ids=[f[0] for f in FREEZING])
+@pytest.mark.parametrize("path, build", PATHS, ids=[p[0] for p in PATHS])
+def test_arrays_left_out_of_the_groups_are_refused_and_an_lr0_group_freezes(
+        path, build, opt_name, make_opt):
+    # torch.optim users freeze a layer by leaving its arrays out of the optimizer; fit
+    # trained them anyway, with the optimizer's defaults. It now refuses, naming them,
+    # and the way it names (a group with lr=0) keeps them bit for bit where groups may
+    # differ (the compiled epoch; the per-batch path refuses such groups by name).
+    X, y = _data()
+    model = build(_model())
+    p = model.params
+    opt = make_opt(p[2:])
+    before = [q.copy() for q in p]
+    with pytest.raises(ValueError, match=r"params\[0\] \(shape \(3, 5\)\), "
+                                         r"params\[1\] \(shape \(5,\)\) are in no "
+                                         r"parameter group.*'lr': 0\.0"):
+        model.fit(X, y, optimizer=opt, epochs=2)
+    assert opt.t == 0 and len(opt.state) == 0
+    for q, b in zip(p, before):
+        np.testing.assert_array_equal(q, b)
+    opt.add_param_group({"params": p[:2], "lr": 0.0})
+    if path == "python-layer":
+        with pytest.raises(ValueError, match="differ in 'lr'"):
+            model.fit(X, y, optimizer=opt)
+        return
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=8)
+    for q, b in zip(p[:2], before[:2]):
+        np.testing.assert_array_equal(q, b)
+    assert all(not np.array_equal(q, b) for q, b in zip(p[2:], before[2:]))

@@ -255,6 +255,57 @@ def test_a_layer_returning_bad_gradients_gets_a_clear_error(layer, match):
         model.fit(X, y)
 
 
+class CopiedParams(CountGrads):
+    """params gives copies: the optimizer would update arrays the layer never reads."""
+    params = property(lambda self: [self.w.copy()])
+
+
+class ThreeFlags(CountGrads):
+    regularized = (True, False, True)             # three flags for one array
+
+
+class NoFlags(CountGrads):
+    regularized = ()
+
+
+def test_a_layer_whose_params_are_not_its_live_arrays_is_refused_by_fit():
+    # fit raised "The truth value of an array ... is ambiguous" after the first epoch
+    X, y = _data(8)
+    model = nnlib.Sequential([Dense(4, 4, random_state=0), CopiedParams(4),
+                              Dense(4, 3, random_state=1)])
+    with pytest.raises(TypeError, match=r"layers\[1\] \(CopiedParams\)\.params gives "
+                                        r"new arrays at each call"):
+        model.fit(X, y, epochs=2)
+
+
+@pytest.mark.parametrize("layer", [ThreeFlags(4), NoFlags(4)], ids=["more", "fewer"])
+def test_a_layer_with_one_regularized_flag_per_param_or_a_clear_error(layer):
+    # three flags for one array were ignored; none gave an IndexError with l2 > 0
+    X, y = _data(8)
+    model = nnlib.Sequential([layer, Dense(4, 3, random_state=0)])
+    for call in (lambda: model.loss_and_grads(X, y, l2=0.1),
+                 lambda: model.fit(X, y, l2=0.1)):
+        with pytest.raises(nnlib.ShapeError, match=r"layers\[0\] \(\w+\) has 1 params "
+                                                   r"but \d regularized flags"):
+            call()
+
+
+def test_a_python_layers_array_replaced_mid_fit_stops_with_the_documented_error():
+    # it was meant to raise this; comparing the lists with != raised NumPy's "truth
+    # value of an array is ambiguous" instead
+    X, y = _data(8)
+    layer = CountGrads(4)
+    model = nnlib.Sequential([Dense(4, 4, random_state=0), layer,
+                              Dense(4, 3, random_state=1)])
+
+    class Replace(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            layer.w = layer.w.copy()
+
+    with pytest.raises(RuntimeError, match="replaced during training"):
+        model.fit(X, y, epochs=3, callbacks=[Replace()])
+
+
 def test_save_refuses_layers_the_format_cannot_hold(tmp_path):
     model = nnlib.Sequential([Dense(4, 3), CountGrads(3), Dense(3, 2)])
     with pytest.raises(TypeError, match="Dense and Dropout layers only"):

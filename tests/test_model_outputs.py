@@ -154,6 +154,20 @@ def test_score_is_accuracy_or_r2():
                                                  rel=1e-12)
 
 
+def test_score_of_a_poisson_model_is_r2_of_the_predicted_mean():
+    # it returned None (evaluate's accuracy); MLPRegressor(loss="poisson").score, as
+    # scikit-learn's, is R^2 of its prediction, the mean exp(z) of the log-mean z
+    X, _ = _data()
+    counts = np.random.default_rng(1).poisson(np.exp(0.5 * X[:, :3]))
+    reg = _model()
+    reg.fit(X, counts, loss="poisson_loss", optimizer=Adam(lr=0.01), epochs=5)
+    mean = np.exp(reg.predict(X))
+    r2 = [1 - ((counts[:, j] - mean[:, j]) ** 2).sum()
+          / ((counts[:, j] - counts[:, j].mean()) ** 2).sum() for j in range(3)]
+    score = reg.score(X, counts)
+    assert isinstance(score, float) and score == pytest.approx(np.mean(r2), rel=1e-12)
+
+
 def test_summary_lists_layers_and_totals():
     model = nnlib.Sequential([nnlib.Dense(64, 100, "relu"), nnlib.Dense(100, 10)])
     lines = []

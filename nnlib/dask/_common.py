@@ -74,6 +74,7 @@ def check_settings(model, optimizer, batch_size, l2, margin):
     if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
         raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                         f"{type(optimizer).__name__}")
+    optimizer._check_all_grouped(model.params)    # as fit: left out is not frozen
     return optimizer, batch_size, l2, margin
 
 

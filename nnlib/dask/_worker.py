@@ -102,18 +102,23 @@ def set_flat(arrays, flat) -> None:
 def build_shard(skel, loss, index, row0, X_blocks, y_blocks) -> Shard:
     """Validate and join the blocks of one shard (rows ``row0 ...`` of the data), as
     ``Sequential.fit`` validates its X and y; errors name the global rows."""
-    from nnlib.exceptions import NonFiniteError
+    from nnlib.exceptions import LabelError, NonFiniteError
     model, _ = replica_of(skel)
     X = X_blocks[0] if len(X_blocks) == 1 else np.concatenate(X_blocks)
     y = y_blocks[0] if len(y_blocks) == 1 else np.concatenate(y_blocks)
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"shard {index}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+    # the checks number the rows of the shard they see: say where it starts, for a bad
+    # label or target as for a bad X row
+    where = f" (row numbers within the shard that starts at row {row0} of the data)"
     try:
         X = model._inputs(X, finite=True)
     except NonFiniteError as exc:
-        raise NonFiniteError(f"{exc} (row numbers within the shard that starts at row "
-                             f"{row0} of the data)") from None
-    yt, yl = model._targets(y, loss, X.shape[0])
+        raise NonFiniteError(f"{exc}{where}") from None
+    try:
+        yt, yl = model._targets(y, loss, X.shape[0])
+    except (LabelError, NonFiniteError) as exc:
+        raise type(exc)(f"{exc}{where}") from None
     return Shard(index, X, yt, yl)
 
 
