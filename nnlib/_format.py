@@ -153,8 +153,14 @@ def write(path, header, arrays):
     payload = {"header": np.frombuffer(json.dumps(signed(header)).encode(),
                                        dtype=np.uint8)}
     payload.update(arrays)
-    path = os.path.realpath(os.fspath(path))
+    given = os.fspath(path)
+    path = os.path.realpath(given)
     directory, name = os.path.split(path)
+    if not os.path.isdir(directory):
+        # open() would name the temporary file beside the target: name the user's path
+        import errno
+        raise FileNotFoundError(errno.ENOENT, f"no folder {directory!r} to write into",
+                                given)
     remove_stale_temps(directory)
     try:
         target = os.stat(path)

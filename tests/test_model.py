@@ -434,6 +434,17 @@ def test_save_through_a_symlink_writes_its_target(saved, tmp_path):
     assert (nnlib.load(path).params[0] == 7.0).all()
 
 
+def test_save_into_a_missing_folder_names_the_users_path(saved, tmp_path):
+    # not nnlib's hidden temporary file (".nnlib-<name>.<pid>-<hex>.tmp") beside it
+    model, _ = saved
+    target = tmp_path / "missing" / "m.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        model.save(target)
+    assert info.value.filename == str(target)
+    assert ".tmp" not in str(info.value) and "missing" in str(info.value)
+    assert not (tmp_path / "missing").exists()
+
+
 def test_save_removes_the_stale_temporary_files_of_killed_saves(saved):
     import time
     from nnlib import _format
