@@ -195,8 +195,7 @@ def _kept(kept, key, params, states, config, X, y_target, y_label, sample_weight
     try:
         if setup.optimizer != config:
             setup.set_optimizer(config)
-        with np.errstate(over="ignore"):    # see TrainingRun: the weights' full sum
-            setup.set_data(X, y_target, y_label, sample_weight)
+        setup.set_data(X, y_target, y_label, sample_weight)
     except (TypeError, ValueError):
         return None
     return setup, held[2]
@@ -512,16 +511,12 @@ class TrainingRun(ClaimedRun):
                                              sample_weight)
         self._reused = self.setup is not None
         if self.setup is None:
-            # EpochSetup sums the weights (the normaliser of a full-data loss_grad, which
-            # a run never calls): weights near 1e308, legal here as each batch's sum is
-            # checked (check_batch_weights), overflow that sum, and NumPy would warn
-            with np.errstate(over="ignore"):
-                self.setup = compiled_train().EpochSetup(
-                    self._key[0], self.params[0::2], self.params[1::2], states, X,
-                    y_target, y_label, _take_workspace(kept, self._ws_key),
-                    loss_kind=self._key[1], batch_size=batch_size, margin=margin, l2=l2,
-                    l2_per_batch=l2_per_batch, optimizer=self._config,
-                    loss_scale=loss_scale, sample_weight=sample_weight)
+            self.setup = compiled_train().EpochSetup(
+                self._key[0], self.params[0::2], self.params[1::2], states, X,
+                y_target, y_label, _take_workspace(kept, self._ws_key),
+                loss_kind=self._key[1], batch_size=batch_size, margin=margin, l2=l2,
+                l2_per_batch=l2_per_batch, optimizer=self._config,
+                loss_scale=loss_scale, sample_weight=sample_weight)
         self._workspace = self.setup.workspace
         self.states = list(self.setup.states)
         self._dropouts = ([layer for _, layer in dropout_layers(model)]

@@ -416,3 +416,22 @@ def test_the_estimators_train_on_weights_whose_total_overflows(est):
         with pytest.raises(ValueError, match=r"the sample weights sum to inf, whose "
                                              r"weighted mean.*scale sample_weight"):
             est(solver="lbfgs", max_iter=2).fit(X, y, sample_weight=np.full(len(y), HUGE))
+
+
+@pytest.mark.parametrize("module", [compiled, twin], ids=["compiled", "twin"])
+def test_a_setup_binds_weights_whose_total_overflows_and_loss_grad_refuses_them(module):
+    # The setup itself (not only fit's wrapper) binds them without NumPy's overflow
+    # warning: run_epoch checks each batch's sum; loss_grad, one mean over all rows,
+    # names the total instead of dividing by inf.
+    model = _model(["tanh", "sigmoid"], 3, np.float64)
+    X, y = _data("softmax_cross_entropy", 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        setup = make_setup(module, model, X, y, "softmax_cross_entropy",
+                           sample_weight=np.full(N, HUGE))
+    dWs = [np.zeros_like(l.W) for l in model.layers]
+    dbs = [np.zeros_like(l.b) for l in model.layers]
+    with pytest.raises(ValueError, match=r"the sample weights of loss_grad's 13 rows sum "
+                                         r"to inf.*scale sample_weight"):
+        module.loss_grad(setup, dWs, dbs)
+    assert not any(d.any() for d in dWs + dbs)       # refused before any pass

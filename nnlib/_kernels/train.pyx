@@ -174,7 +174,7 @@ from nnlib._dropout_args import (check_batch_rows, check_dropout_args,
                                  check_dropout_counters, check_network_dropout)
 from nnlib._validation import (check_buffer as _check_array, check_csr, check_data,
                                check_epoch_data, check_sample_weight,
-                               check_workspace_args, is_sparse)
+                               check_weight_total, check_workspace_args, is_sparse)
 
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
@@ -1247,7 +1247,11 @@ cdef class EpochSetup:
         w = check_sample_weight(sample_weight, N, dt)
         self.sample_weight = w
         self.c.sw = cnp.PyArray_DATA(w)
-        self.c.sw_total = float(np.sum(w, dtype=np.float64))
+        # Weights near 1e308 are legal (run_epoch checks each batch's own sum), so this
+        # total may overflow to inf without a NumPy warning; loss_grad, the one reader,
+        # refuses such a total (check_weight_total).
+        with np.errstate(over="ignore"):
+            self.c.sw_total = float(np.sum(w, dtype=np.float64))
 
     def set_data(self, X, y_target, y_label, sample_weight=None):
         """Train on other rows from now on: ``X``, ``y_target``, ``y_label`` and
@@ -2135,6 +2139,9 @@ def loss_grad(EpochSetup setup not None, dWs, dbs, grads=True, train_step=None,
         mrp = <const long long*>cnp.PyArray_DATA(mask_rows)
     if c.N < 1:
         raise ValueError("loss_grad needs at least one row")
+    if setup.sample_weight is not None:
+        check_weight_total(setup.sample_weight, f"the sample weights of loss_grad's "
+                                                f"{c.N} rows")
     if setup.workspace.rows < c.N:
         raise ValueError(f"loss_grad over {c.N} rows needs a workspace of as many; it has "
                          f"{setup.workspace.rows}")

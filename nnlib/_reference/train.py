@@ -75,7 +75,8 @@ from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
 from nnlib._reference.optim import state_slots  # one definition; part of this API
 from nnlib._validation import (check_buffer, check_data, check_epoch_data,
-                               check_sample_weight, check_workspace_args, is_sparse)
+                               check_sample_weight, check_weight_total,
+                               check_workspace_args, is_sparse)
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite", "first_label_outside"]
@@ -550,6 +551,9 @@ def loss_grad(setup, dWs, dbs, grads=True, train_step=None, batch_rows=None):
     rows = check_batch_rows(batch_rows, N, train_step)
     if N < 1:
         raise ValueError("loss_grad needs at least one row")
+    if setup.sample_weight is not None:     # a weighted mean over all N rows
+        check_weight_total(setup.sample_weight, f"the sample weights of loss_grad's "
+                                                f"{N} rows")
     if setup.workspace.rows < N:
         raise ValueError(f"loss_grad over {N} rows needs a workspace of as many; it has "
                          f"{setup.workspace.rows}")
