@@ -7,14 +7,14 @@ runs through gemm_small.h's blocked loops with OpenBLAS's write-back (dense.pxd'
 ``narrow_step``: NN_GEMM_ACT_ALPHA_FIRST), elsewhere through BLAS. The loops form each
 element as one chain of fused multiply-adds from zero in increasing k, then
 fma(beta, W, alpha s) with alpha s rounded first: checked here against an exact twin of
-that (``fma_chain_f32`` and ``fma_f32``) on any machine. With OpenBLAS's SkylakeX-family
-kernels that is BLAS's result too (its small-matrix kernel for the product), so there the
-weights after the step must be ``blas.gemm_py``'s, bit for bit, on every path; another
-core or BLAS sums in another order. One step of ``run_epoch`` over the whole batch
-leaves the output layer's input H_0 and gradient dZ_1 in the workspace; the product is
-checked on them, over output widths on both sides of the bounds, hidden widths that
-straddle the loops' blocks of 16 and 32 rows, batches on both sides of
-NN_SMALL_GEMM_MAX_K, signed zeros, subnormal and large weights.
+that (test_train_narrow_forward's ``fma_chain_f32`` and ``fma_f32``) on any machine.
+With OpenBLAS's SkylakeX-family kernels that is BLAS's result too (its small-matrix
+kernel for the product), so there the weights after the step must be ``blas.gemm_py``'s,
+bit for bit, on every path; another core or BLAS sums in another order. One step of
+``run_epoch`` over the whole batch leaves the output layer's input H_0 and gradient dZ_1
+in the workspace; the product is checked on them, over output widths on both sides of
+the bounds, hidden widths that straddle the loops' blocks of 16 and 32 rows, batches on
+both sides of NN_SMALL_GEMM_MAX_K, signed zeros, subnormal and large weights.
 """
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ from nnlib._kernels import blas
 from nnlib.training import compiled_train
 from tests._twin_fit import make_setup
 from tests.test_train_narrow_forward import SKYLAKEX_FAMILY, _openblas_core, _values
-from tests.test_train_narrow_forward import fma_chain_f32
+from tests.test_train_narrow_forward import fma_chain_f32, fma_f32
 
 train = compiled_train()
 
@@ -41,22 +41,6 @@ CASES = [(13, 5, 20, SM - 1), (13, 5, 20, SM), (13, 5, 37, SM + 1), (32, 64, 100
          (250, 5, 400, 10), (250, 5, 401, 10), (31, 5, 64, 9)]
 RULES = {"sgd": lambda: O.SGD(lr=0.1), "sgd-decay": lambda: O.SGD(lr=0.1, weight_decay=0.3),
          "adam": lambda: O.Adam(lr=1e-3)}
-
-
-def fma_f32(a, b, c):
-    """(float32) a b + c rounded once to float32, elementwise: the product of two float32
-    is exact in float64, the sum rounded to odd there (as in ``fma_chain_f32``) rounds to
-    float32 as the exact sum would."""
-    p = np.atleast_1d(np.asarray(a, np.float64) * np.asarray(b, np.float64))
-    c = np.broadcast_to(np.asarray(c, np.float64), p.shape)
-    with np.errstate(invalid="ignore", over="ignore"):
-        s = p + c
-        bv = s - p
-        err = (p - (s - bv)) + (c - bv)
-        odd = (s.view(np.int64) & 1) == 1
-        fix = np.isfinite(s) & (err != 0) & ~odd
-        s[fix] = np.nextafter(s[fix], np.where(err[fix] > 0, np.inf, -np.inf))
-    return s.astype(np.float32)
 
 
 def test_the_twin_rounds_alpha_s_first():

@@ -602,22 +602,22 @@ nn_narrow_tn_block_f(const int nn, const int nv, Py_ssize_t k, const float* a,
                  vb = _mm512_set1_ps(beta);
     const __mmask16 cols = (__mmask16)((1u << nn) - 1u);
     __m512 s[16][2], t[16], cnext = zero;
-    Py_ssize_t q, r;
+    Py_ssize_t kk, r;
     int j, v;
     _Pragma("GCC unroll 16")
     for (j = 0; j < nn; j++)
         _Pragma("GCC unroll 2")
         for (v = 0; v < nv; v++)
             s[j][v] = zero;
-    for (q = 0; q < k; q++) {
+    for (kk = 0; kk < k; kk++) {        /* row kk of A and of B */
         __m512 av[2];
         _Pragma("GCC unroll 2")
         for (v = 0; v < nv; v++)
             av[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? last : (__mmask16)0xffffu,
-                                          a + q * lda + v * 16);
+                                          a + kk * lda + v * 16);
         _Pragma("GCC unroll 16")
         for (j = 0; j < nn; j++) {
-            const __m512 bj = _mm512_set1_ps(b[q * ldb + j]);
+            const __m512 bj = _mm512_set1_ps(b[kk * ldb + j]);
             _Pragma("GCC unroll 2")
             for (v = 0; v < nv; v++)
                 s[j][v] = _mm512_fmadd_ps(av[v], bj, s[j][v]);
