@@ -99,6 +99,22 @@ INT_PATHS = {
         "up to this many multiply-adds (m n k): OpenBLAS's SkylakeX small-matrix kernels "
         "take products up to 100^3, larger ones its packed kernels, which add in other "
         "orders"),
+    "NN_SMALL_GEMM_NARROW_STEP_MIN_N": (
+        9, "gemm_small.h",
+        "a float32 product C = alpha A^T B + beta C (dense.pxd's mm with op(A) transposed: "
+        "the training step's fused W <- W - lr H^T dZ, or the gradient H^T dZ alone) of at "
+        "least this many and fewer than NN_SMALL_GEMM_MIN_N columns (the digits net's 10 "
+        "outputs) goes to the blocked loops with OpenBLAS's write-back (gemm_small.h's "
+        "NN_GEMM_ACT_ALPHA_FIRST: alpha times the chain rounded, then beta C added by one "
+        "fused multiply-add), where it is at most NN_SMALL_GEMM_NARROW_STEP_MAX_MNK "
+        "multiply-adds: OpenBLAS's SkylakeX small-matrix kernel for it (column-major NT) "
+        "forms each element so, its chain one fused multiply-add per k in increasing k "
+        "from zero, so the result is the same; narrower products go to BLAS"),
+    "NN_SMALL_GEMM_NARROW_STEP_MAX_MNK": (
+        1000000, "gemm_small.h",
+        "the narrow products of NN_SMALL_GEMM_NARROW_STEP_MIN_N take the blocked loops up "
+        "to this many multiply-adds (m n k): OpenBLAS's SkylakeX small-matrix kernels take "
+        "products up to 100^3, larger ones its packed kernels, which add in other orders"),
     "NN_IDENTITY_SUMS_MAX_C": (
         16, "act_row.h",
         "act_backward in place (dZ is dH: the training loop's output layer) of an "

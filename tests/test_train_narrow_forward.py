@@ -55,23 +55,28 @@ SKYLAKEX_FAMILY = _openblas_core() in (b"SkylakeX", b"Cooperlake", b"SapphireRap
 
 def fma_chain_f32(A, W):
     """(m, n) float32: element (i, j) is fl(... fl(fl(0 + A[i,0] W[0,j]) + A[i,1] W[1,j])
-    ...), each step one fused multiply-add rounded once to float32. A product of two
-    float32 is exact in float64; the sum with the running float32 value is formed in
-    float64 rounded to odd (round to nearest, then the error's direction kept in the
-    last bit: TwoSum), which rounds to float32 as the exact sum would (53 >= 24 + 2)."""
-    acc = np.zeros((A.shape[0], W.shape[1]))
-    a, w = A.astype(np.float64), W.astype(np.float64)
+    ...), each step one fused multiply-add rounded once to float32 (``fma_f32``)."""
+    acc = np.zeros((A.shape[0], W.shape[1]), np.float32)
+    for k in range(A.shape[1]):
+        acc = fma_f32(A[:, k:k + 1], W[k:k + 1, :], acc)
+    return acc
+
+
+def fma_f32(a, b, c):
+    """a b + c rounded once to float32, elementwise (broadcast; float32 operands). A
+    product of two float32 is exact in float64; the sum with c is formed in float64
+    rounded to odd (round to nearest, then the error's direction kept in the last bit:
+    TwoSum), which rounds to float32 as the exact sum would (53 >= 24 + 2)."""
+    p = np.atleast_1d(np.asarray(a, np.float64) * np.asarray(b, np.float64))
+    c = np.broadcast_to(np.asarray(c, np.float64), p.shape)
     with np.errstate(invalid="ignore", over="ignore"):
-        for k in range(A.shape[1]):
-            p = a[:, k:k + 1] * w[k:k + 1, :]
-            s = acc + p
-            bv = s - acc
-            err = (acc - (s - bv)) + (p - bv)
-            odd = (s.view(np.int64) & 1) == 1
-            fix = np.isfinite(s) & (err != 0) & ~odd
-            s[fix] = np.nextafter(s[fix], np.where(err[fix] > 0, np.inf, -np.inf))
-            acc = s.astype(np.float32).astype(np.float64)
-    return acc.astype(np.float32)
+        s = p + c
+        bv = s - p
+        err = (p - (s - bv)) + (c - bv)
+        odd = (s.view(np.int64) & 1) == 1
+        fix = np.isfinite(s) & (err != 0) & ~odd
+        s[fix] = np.nextafter(s[fix], np.where(err[fix] > 0, np.inf, -np.inf))
+    return s.astype(np.float32)
 
 
 def _values(rng, shape, dtype):

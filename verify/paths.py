@@ -851,7 +851,10 @@ def _macs_shapes(P, target):
 def sgd_step_plan(P):
     """[(label, (B, n_in, n_out), threshold)]: one-layer networks whose plain-SGD weight
     update (mm with m = n_in, n = n_out, k = B rows, alpha -lr, beta 1 or 1 - lr wd)
-    straddles each bound of mm's blocked loops."""
+    straddles each bound of mm's blocked loops, and the bounds of the narrow float32
+    update of NN_SMALL_GEMM_NARROW_STEP_MIN_N to NN_SMALL_GEMM_MIN_N - 1 columns
+    (dense.pxd's narrow_step: the blocked loops with OpenBLAS's write-back) up to
+    NN_SMALL_GEMM_NARROW_STEP_MAX_MNK multiply-adds."""
     K, N, MNK = (P["NN_SMALL_GEMM_MAX_K"], P["NN_SMALL_GEMM_MIN_N"],
                  P["NN_SMALL_GEMM_MAX_MNK"])
     out = [("B=1, 20 -> 24 (k = 1: the rank-one plain loop)", (1, 20, 24),
@@ -865,7 +868,40 @@ def sgd_step_plan(P):
         out += [(f"B={r}, {i} -> {o}: m n k = NN_SMALL_GEMM_MAX_MNK{rel} ({t})", (r, i, o),
                  "NN_SMALL_GEMM_MAX_MNK")
                 for (r, i, o), names in _macs_shapes(P, t) if "dW = X^T dZ" in names]
+    # narrower updates: float32's narrow_step from NN_SMALL_GEMM_NARROW_STEP_MIN_N columns
+    # up to NN_SMALL_GEMM_NARROW_STEP_MAX_MNK multiply-adds, BLAS outside
+    SM, SX = P["NN_SMALL_GEMM_NARROW_STEP_MIN_N"], P["NN_SMALL_GEMM_NARROW_STEP_MAX_MNK"]
+    out += [(f"B=13, 20 -> {v}: n = NN_SMALL_GEMM_NARROW_STEP_MIN_N{rel} ({v})",
+             (13, 20, v), "NN_SMALL_GEMM_NARROW_STEP_MIN_N")
+            for v, rel in ((SM - 1, "-1"), (SM, ""), (SM + 1, "+1"))]
+    at = _narrow_step_shape(P, SX)
+    for (B, i, o), rel in ((_narrow_step_shape(P, SX - 1), "-1"), (at, ""),
+                           ((at[0], at[1] + 1, at[2]), "+")):
+        what = (f"= NN_SMALL_GEMM_NARROW_STEP_MAX_MNK{rel} ({B * i * o})" if rel != "+"
+                else f"{B * i * o} > NN_SMALL_GEMM_NARROW_STEP_MAX_MNK")
+        out.append((f"B={B}, {i} -> {o}: m n k {what}", (B, i, o),
+                    "NN_SMALL_GEMM_NARROW_STEP_MAX_MNK"))
     return out
+
+
+def _narrow_step_shape(P, target):
+    """(B, n_in, n_out) whose weight update (m = n_in, n = n_out, k = B) has exactly
+    ``target`` multiply-adds with n_out in [NN_SMALL_GEMM_NARROW_STEP_MIN_N,
+    NN_SMALL_GEMM_MIN_N) and 2 <= B <= NN_SMALL_GEMM_MAX_K: the fewest rows B, then the
+    narrowest layer."""
+    o, B, i = min(_narrow_factors(P, target, "NN_SMALL_GEMM_NARROW_STEP_MIN_N"),
+                  key=lambda f: (f[1], f[0], f[2]))
+    return (B, i, o)
+
+
+def _narrow_factors(P, target, min_n):
+    """Every (o, d, f) with o d f = ``target``, o in [P[min_n], NN_SMALL_GEMM_MIN_N) (the
+    narrow columns), 2 <= d <= NN_SMALL_GEMM_MAX_K (the blocked loops' bound on k) and
+    f >= 2."""
+    return [(o, d, target // (o * d))
+            for o in range(P[min_n], P["NN_SMALL_GEMM_MIN_N"])
+            for d in range(2, P["NN_SMALL_GEMM_MAX_K"] + 1)
+            if target % (o * d) == 0 and target // (o * d) >= 2]
 
 
 def relu_step_plan(P):
@@ -937,13 +973,8 @@ def _narrow_forward_shape(P, target):
     k = h) has exactly ``target`` multiply-adds with n_out in [NN_SMALL_GEMM_NARROW_MIN_N,
     NN_SMALL_GEMM_MIN_N) and 2 <= h <= NN_SMALL_GEMM_MAX_K: the fewest rows B, then the
     narrowest layers."""
-    best = None
-    for o in range(P["NN_SMALL_GEMM_NARROW_MIN_N"], P["NN_SMALL_GEMM_MIN_N"]):
-        for h in range(2, P["NN_SMALL_GEMM_MAX_K"] + 1):
-            if target % (o * h) == 0 and target // (o * h) >= 2:
-                key = (target // (o * h), o, h)
-                best = key if best is None or key < best else best
-    B, o, h = best
+    o, h, B = min(_narrow_factors(P, target, "NN_SMALL_GEMM_NARROW_MIN_N"),
+                  key=lambda f: (f[2], f[0], f[1]))
     return (B, 5, h, o)
 
 

@@ -55,7 +55,9 @@
  * Each element is one chain: its k products added in increasing p by fused
  * multiply-adds from zero (as act_backward_product's sums, and OpenBLAS's SkylakeX
  * small-matrix kernels), then alpha and beta applied as fma(alpha, s, beta C) (s alone
- * for alpha 1 and beta 0, alpha s for beta 0, fma(alpha, s, C) for beta 1). So the
+ * for alpha 1 and beta 0, alpha s for beta 0, fma(alpha, s, C) for beta 1; under
+ * NN_GEMM_ACT_ALPHA_FIRST as OpenBLAS applies them, fma(beta, C, alpha s) with alpha s
+ * rounded first, and a narrow A^T B in blocks of its own: nn_gemm_small_f_narrow). So the
  * result does not depend on the branch, the blocking, the panel or the row block an
  * element falls in, nor on m and n. OpenBLAS's Haswell kernels add in other orders, and
  * its SkylakeX ones agree bit for bit with these loops on the digits products at batch
@@ -93,16 +95,26 @@
    or relu's backward from its output H (C's layout), x where H > 0 (ordered) else
    x * 0, with the column sums of the results added in double row after row into work
    (RELU_GRAD; work[:n] zeroed first whenever m, n and k are in the loops' range:
-   act_backward's dZ and sums, bit for bit; dense.pxd). Only AVX-512 builds
-   (NN_SMALL_GEMM_BIAS_ACT 1) take an act other than NONE. */
+   act_backward's dZ and sums, bit for bit; dense.pxd). ALPHA_FIRST changes how alpha
+   and beta apply instead (nothing after them): for beta != 0 each element is
+   fma(beta, C, alpha s) with alpha s rounded first, two roundings, where the other acts
+   round once, fma(alpha, s, C) (beta 1) -- OpenBLAS's SkylakeX small-matrix kernels'
+   write-back (a vmulps by alpha, then a vfmadd231ps of C and beta), so a product whose
+   chains are theirs is their result bit for bit (dense.pxd's narrow_step: the training
+   step's W <- W - lr H^T dZ of a 10-column layer); beta 0: alpha s, as for NONE. Only
+   AVX-512 builds (NN_SMALL_GEMM_BIAS_ACT 1) take an act other than NONE. */
 enum { NN_GEMM_ACT_NONE = 0, NN_GEMM_ACT_BIAS = 1, NN_GEMM_ACT_RELU = 2,
-       NN_GEMM_ACT_RELU_GRAD = 3 };
+       NN_GEMM_ACT_RELU_GRAD = 3, NN_GEMM_ACT_ALPHA_FIRST = 4 };
 
 /* The element formulas of the write-back (kind: 0 for alpha 1 and beta 0, 1 for beta 0,
-   2 for beta 1, 3 otherwise), shared by every branch's vector and scalar forms. */
+   2 for beta 1, 4 for beta != 0 under NN_GEMM_ACT_ALPHA_FIRST, 3 otherwise), shared by
+   every branch's vector and scalar forms. Kind 4's MUL feeds an FMA's addend, which GCC
+   cannot contract into it (a MUL feeding an add could become one fused multiply-add
+   under -ffp-contract=fast, and lose the rounding of alpha s). */
 #define NN_GEMM_OUT(FMA, MUL, s, c, alpha, beta, kind)                                      \
     ((kind) == 0 ? (s) : (kind) == 1 ? MUL(alpha, s)                                        \
-     : (kind) == 2 ? FMA(alpha, s, c) : FMA(alpha, s, MUL(beta, c)))
+     : (kind) == 2 ? FMA(alpha, s, c) : (kind) == 4 ? FMA(beta, c, MUL(alpha, s))           \
+     : FMA(alpha, s, MUL(beta, c)))
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #define NN_SMALL_GEMM 1
@@ -454,7 +466,8 @@ NAME##_body(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, 
 {                                                                                           \
     NN_GEMM_PACK(T, NN_SMALL_GEMM_MAX_K * NN_GEMM512_NV * LN, 64);                          \
     const Py_ssize_t sai = trans_a ? 1 : lda, sap = trans_a ? lda : 1;                      \
-    const int kind = beta == 0 ? (alpha == 1 ? 0 : 1) : (beta == 1 ? 2 : 3);                \
+    const int kind = beta == 0 ? (alpha == 1 ? 0 : 1)                                       \
+                     : act == NN_GEMM_ACT_ALPHA_FIRST ? 4 : (beta == 1 ? 2 : 3);            \
     Py_ssize_t i0, j0, p, jj, w, sb;                                                        \
     const T* b;                                                                             \
     if (m <= 0 || n <= 0 || k <= 0 || k > NN_SMALL_GEMM_MAX_K)                              \
@@ -493,11 +506,17 @@ static void NAME(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_
                  T alpha, const T* A, Py_ssize_t lda, const T* B, Py_ssize_t ldb, T beta,   \
                  T* C, Py_ssize_t ldc, const T* bias, const T* H, double* work, int act)    \
 {                                                                                           \
-    /* act a constant in each call: the plain product (every mm) and relu's backward     \
-       each get loops of their own, without the other write-backs' tests */              \
+    /* act a constant in each call: the plain product (every mm), OpenBLAS's rounding    \
+       and relu's backward each get loops of their own, without the other write-backs'   \
+       tests */                                                                          \
     if (act == NN_GEMM_ACT_NONE)                                                            \
         NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL,   \
                     NULL, NULL, NN_GEMM_ACT_NONE, NULL, 0);                                 \
+    else if (act == NN_GEMM_ACT_ALPHA_FIRST) {                                              \
+        if (!NAME##_narrow(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)) \
+            NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,     \
+                        NULL, NULL, NULL, NN_GEMM_ACT_ALPHA_FIRST, NULL, 0);                \
+    }                                                                                       \
     else if (act == NN_GEMM_ACT_RELU_GRAD)                                                  \
         NAME##_body(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL,   \
                     H, work, NN_GEMM_ACT_RELU_GRAD, NULL, 0);                               \
@@ -521,6 +540,158 @@ static void NAME##_rows(int trans_a, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, T
         NAME##_body(0, 0, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL, NULL,   \
                     act, arow, 1);                                                          \
 }
+
+/* The float32 narrow A^T B under NN_GEMM_ACT_ALPHA_FIRST (dense.pxd's narrow_step: the
+   training step's W <- W - lr H^T dZ of a layer of NN_GEMM_NARROW_TN_MIN to 15 outputs;
+   nn_gemm_small_f takes it here, other shapes in its row blocks). A block of the row
+   loops would hold a row of C, n of its 16 lanes, and spend a broadcast of A on each
+   fused multiply-add: here the lanes run over C's rows instead, which are contiguous in
+   A's rows (op(A) = A^T), so the sums fill every lane and A's row is one vector load; the
+   n columns are n broadcasts of B's row, one per n x nv multiply-adds. A block is 16 nv
+   rows of C (nv = 2: 2 n sums, at most 32, with the two loads of A), and the write-back
+   transposes each of its vectors' n x 16 tile (nn_transpose16_ps) into 16 rows of C,
+   written under a mask of n lanes. Each element is the same chain as in the row blocks,
+   so the same bits: its k products added in increasing k by fused multiply-adds from
+   zero, then the write-back (kind 0, 1 or 4). */
+enum { NN_GEMM_NARROW_TN_MIN = 9 };
+
+/* t[0..15] := its transpose (t[r][c] <- t[c][r]). */
+static inline __attribute__((always_inline)) void nn_transpose16_ps(__m512 t[16])
+{
+    __m512 u[16], w[16];
+    int g;
+    _Pragma("GCC unroll 8")
+    for (g = 0; g < 8; g++) {          /* pairs of rows, interleaved within 128-bit lanes */
+        u[2 * g] = _mm512_unpacklo_ps(t[2 * g], t[2 * g + 1]);
+        u[2 * g + 1] = _mm512_unpackhi_ps(t[2 * g], t[2 * g + 1]);
+    }
+    _Pragma("GCC unroll 4")
+    for (g = 0; g < 4; g++) {          /* four rows' element e of each 128-bit lane */
+        w[4 * g] = _mm512_shuffle_ps(u[4 * g], u[4 * g + 2], 0x44);
+        w[4 * g + 1] = _mm512_shuffle_ps(u[4 * g], u[4 * g + 2], 0xee);
+        w[4 * g + 2] = _mm512_shuffle_ps(u[4 * g + 1], u[4 * g + 3], 0x44);
+        w[4 * g + 3] = _mm512_shuffle_ps(u[4 * g + 1], u[4 * g + 3], 0xee);
+    }
+    _Pragma("GCC unroll 4")
+    for (g = 0; g < 4; g++) {          /* 128-bit lanes 0 and 2, 1 and 3 of rows 0-7, 8-15 */
+        u[g] = _mm512_shuffle_f32x4(w[g], w[4 + g], 0x88);
+        u[4 + g] = _mm512_shuffle_f32x4(w[g], w[4 + g], 0xdd);
+        u[8 + g] = _mm512_shuffle_f32x4(w[8 + g], w[12 + g], 0x88);
+        u[12 + g] = _mm512_shuffle_f32x4(w[8 + g], w[12 + g], 0xdd);
+    }
+    _Pragma("GCC unroll 4")
+    for (g = 0; g < 4; g++) {
+        t[g] = _mm512_shuffle_f32x4(u[g], u[8 + g], 0x88);
+        t[8 + g] = _mm512_shuffle_f32x4(u[g], u[8 + g], 0xdd);
+        t[4 + g] = _mm512_shuffle_f32x4(u[4 + g], u[12 + g], 0x88);
+        t[12 + g] = _mm512_shuffle_f32x4(u[4 + g], u[12 + g], 0xdd);
+    }
+}
+
+/* A block of C's rows [0, rows) (rows <= 16 nv; the last vector's lanes in ``last``) by
+   its nn columns (nn and nv literals at every call: the loops unroll and the sums stay in
+   registers). Row i + 1 of C is read before row i is written (row i's masked store
+   spans 16 lanes, into row i + 1: blas_small.h's note). */
+static inline __attribute__((always_inline)) void
+nn_narrow_tn_block_f(const int nn, const int nv, Py_ssize_t k, const float* a,
+                     Py_ssize_t lda, const float* b, Py_ssize_t ldb, __mmask16 last,
+                     float alpha, float beta, int kind, float* c, Py_ssize_t ldc,
+                     Py_ssize_t rows)
+{
+    const __m512 zero = _mm512_setzero_ps(), va = _mm512_set1_ps(alpha),
+                 vb = _mm512_set1_ps(beta);
+    const __mmask16 cols = (__mmask16)((1u << nn) - 1u);
+    __m512 s[16][2], t[16], cnext = zero;
+    Py_ssize_t kk, r;
+    int j, v;
+    _Pragma("GCC unroll 16")
+    for (j = 0; j < nn; j++)
+        _Pragma("GCC unroll 2")
+        for (v = 0; v < nv; v++)
+            s[j][v] = zero;
+    for (kk = 0; kk < k; kk++) {        /* row kk of A and of B */
+        __m512 av[2];
+        _Pragma("GCC unroll 2")
+        for (v = 0; v < nv; v++)
+            av[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? last : (__mmask16)0xffffu,
+                                          a + kk * lda + v * 16);
+        _Pragma("GCC unroll 16")
+        for (j = 0; j < nn; j++) {
+            const __m512 bj = _mm512_set1_ps(b[kk * ldb + j]);
+            _Pragma("GCC unroll 2")
+            for (v = 0; v < nv; v++)
+                s[j][v] = _mm512_fmadd_ps(av[v], bj, s[j][v]);
+        }
+    }
+    if (kind >= 2)
+        cnext = _mm512_maskz_loadu_ps(cols, c);
+    _Pragma("GCC unroll 2")
+    for (v = 0; v < nv; v++) {
+        _Pragma("GCC unroll 16")
+        for (j = 0; j < 16; j++)
+            t[j] = j < nn ? s[j][v] : zero;
+        nn_transpose16_ps(t);
+        _Pragma("GCC unroll 16")
+        for (r = 0; r < 16; r++) {
+            const Py_ssize_t i = v * 16 + r;
+            __m512 cr = cnext;
+            if (i >= rows)
+                break;
+            if (kind >= 2 && i + 1 < rows)
+                cnext = _mm512_maskz_loadu_ps(cols, c + (i + 1) * ldc);
+            _mm512_mask_storeu_ps(c + i * ldc, cols,
+                                  NN_GEMM_OUT(_mm512_fmadd_ps, _mm512_mul_ps, t[r], cr, va,
+                                              vb, kind));
+        }
+    }
+}
+
+/* C's rows in blocks of 32 (two vectors), the rest as one block of one or two vectors,
+   the last masked. */
+#define NN_NARROW_TN_ROWS(NN)                                                              \
+    do {                                                                                    \
+        for (i0 = 0; i0 + 32 <= m; i0 += 32)                                                \
+            nn_narrow_tn_block_f(NN, 2, k, A + i0, lda, B, ldb, (__mmask16)0xffffu, alpha,  \
+                                 beta, kind, C + i0 * ldc, ldc, 32);                        \
+        if (m - i0 > 16)                                                                    \
+            nn_narrow_tn_block_f(NN, 2, k, A + i0, lda, B, ldb,                             \
+                                 (__mmask16)((1u << (m - i0 - 16)) - 1u), alpha, beta,      \
+                                 kind, C + i0 * ldc, ldc, m - i0);                          \
+        else if (m - i0 > 0)                                                                \
+            nn_narrow_tn_block_f(NN, 1, k, A + i0, lda, B, ldb,                             \
+                                 (__mmask16)((1u << (m - i0)) - 1u), alpha, beta, kind,     \
+                                 C + i0 * ldc, ldc, m - i0);                                \
+    } while (0)
+
+/* C (m, n) = alpha A^T B + beta C with NN_GEMM_ACT_ALPHA_FIRST's write-back, for
+   NN_GEMM_NARROW_TN_MIN <= n <= 15 (returns 1), or nothing (returns 0: another shape,
+   which the row blocks take). */
+static int nn_gemm_small_f_narrow(int trans_a, int trans_b, Py_ssize_t m, Py_ssize_t n,
+                                  Py_ssize_t k, float alpha, const float* A,
+                                  Py_ssize_t lda, const float* B, Py_ssize_t ldb,
+                                  float beta, float* C, Py_ssize_t ldc)
+{
+    const int kind = beta == 0 ? (alpha == 1 ? 0 : 1) : 4;
+    Py_ssize_t i0;
+    if (!trans_a || trans_b || n < NN_GEMM_NARROW_TN_MIN || n > 15 || m <= 0 || k <= 0)
+        return 0;
+    switch (n) {
+    case 9: NN_NARROW_TN_ROWS(9); break;
+    case 10: NN_NARROW_TN_ROWS(10); break;
+    case 11: NN_NARROW_TN_ROWS(11); break;
+    case 12: NN_NARROW_TN_ROWS(12); break;
+    case 13: NN_NARROW_TN_ROWS(13); break;
+    case 14: NN_NARROW_TN_ROWS(14); break;
+    default: NN_NARROW_TN_ROWS(15); break;
+    }
+    return 1;
+}
+/* (float64 takes the row blocks) */
+static inline int nn_gemm_small_d_narrow(int trans_a, int trans_b, Py_ssize_t m,
+                                         Py_ssize_t n, Py_ssize_t k, double alpha,
+                                         const double* A, Py_ssize_t lda, const double* B,
+                                         Py_ssize_t ldb, double beta, double* C,
+                                         Py_ssize_t ldc) { return 0; }
 
 NN_GEMM512_BLOCK(nn_gemm512_block_f, float, __m512, __mmask16, 16, ps, 0xffffu)
 NN_GEMM512_BLOCK(nn_gemm512_block_d, double, __m512d, __mmask8, 8, pd, 0xffu)

@@ -430,7 +430,9 @@ FAULTS = [
           "(AVX2 with FMA, or AVX-512)",
           "F.dense_backward(rand((7, 5)), rand((5, 20), seed=1), rand((7, 20), seed=2), "
           "rand((7, 20), seed=3))",
-          also=(("for (q = 0; q < k; q++) {", "for (q = 0; q + 1 < k; q++) {"),)),
+          also=(("for (q = 0; q < k; q++) {", "for (q = 0; q + 1 < k; q++) {"),
+                # the float32 narrow A^T B's blocks (AVX-512, 9-15 columns)
+                ("for (kk = 0; kk < k; kk++) {", "for (kk = 0; kk + 1 < k; kk++) {"))),
     Fault("dense-gemm-small-narrow-last-column", GEMM,
           "const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r : nv * LN)));",
           "const M last = (M)(FULL >> (nv * LN - (r < nv * LN ? r - 1 : nv * LN)));",
@@ -452,6 +454,20 @@ FAULTS = [
           "weight_decay=0.01), epochs=1, batch_size=4, random_state=3, n_threads=1)['loss']]"
           " + m.params)(nnlib.Sequential([nnlib.Dense(5, 16, 'tanh', random_state=0), "
           "nnlib.Dense(16, 3, random_state=1)]))"),
+    # the float32 narrow weight product (dense.pxd's narrow_step, AVX-512: 9-15 columns)
+    # takes OpenBLAS's write-back, fma(beta, C, fl(alpha s)); elsewhere equivalent
+    Fault("train-gemm-narrow-step-alpha-dropped", GEMM,
+          "(kind) == 4 ? FMA(beta, c, MUL(alpha, s))",
+          "(kind) == 4 ? FMA(beta, c, s)",
+          "factor", "the narrow weight product's write-back leaves out alpha: plain SGD's "
+          "fused step W <- beta W - lr H^T dZ of a 9-15-column float32 layer adds H^T dZ "
+          "(the gradient ascended with step 1)",
+          "train", "plain SGD, a float32 layer of 9-15 outputs, batches of 2-256 rows "
+          "(AVX-512)",
+          "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 10, optimizer=optim.SGD(lr=0.1), "
+          "epochs=1, batch_size=8, random_state=3, n_threads=1)['loss']] + m.params)("
+          "nnlib.Sequential([nnlib.Dense(5, 20, 'relu', dtype=np.float32, random_state=0), "
+          "nnlib.Dense(20, 10, dtype=np.float32, random_state=1)]))"),
     # gemm_small.h's AVX-512 write-back forms a relu layer's output (bias and relu) and,
     # from the product dZ W^T of the layer above, its backward and bias gradient in the
     # training loop, where its loops take the product (a layer 16+ wide): elsewhere
