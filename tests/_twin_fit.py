@@ -45,8 +45,9 @@ def make_setup(module, model, X, y, loss, *, optimizer=None, config=None, states
     ``optimizer``: an nnlib.optim optimizer (its config, unless ``config`` is given, and
     unless ``states`` is, its state arrays, flattened); ``rows``: workspace rows (default:
     all of X, enough for ``loss_grad`` and any batch). Other keywords go to EpochSetup
-    (l2, margin, ...)."""
-    X = np.ascontiguousarray(X, model.dtype)
+    (l2, margin, ...). A SciPy sparse X is passed as it is (the compiled epoch's)."""
+    if not hasattr(X, "tocsr"):
+        X = np.ascontiguousarray(X, model.dtype)
     y_target, y_label = targets(model, y, loss)
     if config is None and optimizer is not None:
         config = optimizer.config()

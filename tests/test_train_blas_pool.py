@@ -1,4 +1,4 @@
-"""The training step's large passes on BLAS's own threads (blas_pool.h, pool_passes.pxd).
+"""The training step's large passes on BLAS's own threads (blas_pool.h, pass_blocks.pxd).
 
 * ``pool_run`` runs every task once: split between the caller and OpenBLAS's worker
   when BLAS has two threads, all on the caller with the pool off; each task under the
@@ -8,7 +8,8 @@
   weights are bitwise those of the same run with the pool off (the same products on
   BLAS's two threads, every pass on the caller), for every activation kind and both
   dtypes, with blocks that end off a 64-byte line and a last batch of other rows, a
-  step stopped by a NaN, and in the flush-denormal mode on subnormal data.
+  step stopped by a NaN, a sparse X (its first layer's bias and activation), and in the
+  flush-denormal mode on subnormal data.
 """
 import os
 import subprocess
@@ -100,6 +101,26 @@ def test_epoch_passes_on_blas_threads_are_bitwise_the_callers(act, dtype, rng,
     assert status_on == status_off == (3, 0, True)
     for a, b in zip(on, off):
         np.testing.assert_array_equal(a, b)
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_sparse_first_layers_pass_on_blas_threads_is_bitwise_the_callers(dtype, rng,
+                                                                         two_blas_threads):
+    """A SciPy CSR X (a third of its values 0): the first layer's product is the sparse
+    rows' (sparse_rows.pxd, no gather), its bias and tanh over 255 x 180 values split on
+    BLAS's threads at row 127 as after a dense product."""
+    import scipy.sparse
+    sizes, n, B = (190, 180, 20), 512, 255
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    X[rng.random(X.shape) < 1 / 3] = 0
+    y = rng.integers(0, sizes[-1], n)
+    order = rng.permutation(n).astype(np.int64)
+    Xs = scipy.sparse.csr_matrix(X)
+    on, status_on = _epoch(True, dtype, "tanh", Xs, y, order, B, sizes)
+    off, status_off = _epoch(False, dtype, "tanh", Xs, y, order, B, sizes)
+    assert status_on == status_off == (3, 0, True)
+    for a, b in zip(on, off):
         assert a.tobytes() == b.tobytes()
 
 

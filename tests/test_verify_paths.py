@@ -742,7 +742,7 @@ def test_the_seed_order_streams_straddle_the_shuffle_blocks():
 
 
 def test_the_pool_step_plan_reaches_the_passes_on_blas_threads():
-    """train.pyx's epoch with BLAS on several threads and n_threads 1 (pool_passes.pxd):
+    """train.pyx's epoch with BLAS on several threads and n_threads 1 (pass_blocks.pxd):
     the batch is gathered on BLAS's threads from PAR_MIN_ELEMS values when its first-layer
     products are not both blocked (the rows are then not read in place); the hidden
     layer's bias and activation from PAR_MIN_ELEMS values after an unblocked product;

@@ -83,7 +83,7 @@ exactly on integer weights the network fits with zero data loss, and two steps i
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
 must give the exact weights of two one-row steps. One relu step with BLAS on two threads
 and the loop's on one (``pool_step_plan``) runs the batch's gather, bias and activation
-and the activation's backward in blocks on OpenBLAS's threads (pool_passes.pxd): exact
+and the activation's backward in blocks on OpenBLAS's threads (pass_blocks.pxd): exact
 too, and reported skipped where BLAS has no such pool. Every loss is also measured as the
 epoch evaluates it under fit's ``sample_weight`` (weighted_loss_grad_batch, row by row):
 unequal weights with a 0 among them (``sample_weights``) against the exact weighted mean
@@ -1031,7 +1031,7 @@ def batch1_steps_plan():
             ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key)]
 
 
-# BLAS's thread count under which run_epoch's pool cases run (pool_passes.pxd)
+# BLAS's thread count under which run_epoch's pool cases run (pass_blocks.pxd)
 POOL_THREADS = 2
 # what those cases need, in the skip verdict where the machine lacks it
 POOL_NEEDS = f"OpenBLAS's thread pool on {POOL_THREADS} BLAS threads (blas.pool_threads())"
@@ -1040,7 +1040,7 @@ POOL_NEEDS = f"OpenBLAS's thread pool on {POOL_THREADS} BLAS threads (blas.pool_
 def pool_step_plan():
     """[(label, (B, n_in, hidden, n_out), path)]: relu-identity networks whose one SGD
     step of ``train.run_epoch``, with BLAS on POOL_THREADS threads and the loop's
-    ``n_threads`` 1, runs its large passes on BLAS's threads (pool_passes.pxd): a batch
+    ``n_threads`` 1, runs its large passes on BLAS's threads (pass_blocks.pxd): a batch
     of B n_in >= PAR_MIN_ELEMS values gathered (its first-layer products too large for
     the blocked loops, so the rows are not read in place), the hidden layer's bias and
     relu over B hidden >= PAR_MIN_ELEMS values after a product too large for them; under
@@ -1932,7 +1932,7 @@ class _Runner:
         """One plain-SGD step of ``train.run_epoch`` on a relu-identity network with BLAS
         on POOL_THREADS threads and the loop's ``n_threads`` 1, so that its large passes
         (the row gather, bias and activation, the activation's backward) run in blocks on
-        OpenBLAS's worker threads (pool_passes.pxd, ``pool_step_plan``): every weight and
+        OpenBLAS's worker threads (pass_blocks.pxd, ``pool_step_plan``): every weight and
         bias after the step must be exact, as on one thread (``relu_step_operands``).
         Where BLAS cannot run POOL_THREADS threads with its pool (another BLAS, a pool
         turned off) the cases cannot reach those passes: the item says skipped, with

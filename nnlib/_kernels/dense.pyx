@@ -33,14 +33,14 @@ cdef void _forward(const floating* X, const floating* W, const floating* b, floa
         mm(False, False, n, n_out, 0, 1.0, H, 1, H, 1, 0.0, H, n_out)
     else:
         mm(False, False, n, n_out, n_in, 1.0, X, n_in, W, n_out, 0.0, H, n_out)
-    bias_act(H, b, n, n_out, kind, param, n_threads)
+    bias_act(H, b, n, n_out, kind, param, n_threads, 1)
 
 
 cdef void _backward(const floating* X, const floating* W, const floating* H,
                     const floating* grad_H, floating* dZ, floating* dX, floating* dW,
                     floating* db, double* work, Py_ssize_t n, Py_ssize_t n_in,
                     Py_ssize_t n_out, int kind, double param) noexcept nogil:
-    act_backward(H, grad_H, dZ, db, work, n, n_out, kind, param, 1)
+    act_backward(H, grad_H, dZ, db, work, n, n_out, kind, param, 1, 1)
     if n_in > 0:
         mm(True, False, n_in, n_out, n, 1.0, X, n_in, dZ, n_out, 0.0, dW, n_out)
         mm(False, True, n, n_in, n_out, 1.0, dZ, n_out, W, n_out, 0.0, dX, n_in)

@@ -91,7 +91,7 @@ each element and each column sum is formed by the same operations in the same or
 on one thread, so the result does not depend on the thread count. With ``n_threads`` 1
 and BLAS on T > 1 threads (a fit's products on BLAS's threads), ``run_epoch`` gives the
 gather, bias and activation and act_backward of large passes to BLAS's own T threads
-instead (``pool_threads``; pool_passes.pxd, blas_pool.h), in the same blocks: its worker
+instead (``pool_threads``; pass_blocks.pxd, blas_pool.h), in the same blocks: its worker
 would otherwise spin idle through them, and no OpenMP team competes with it.
 
 Non-finite values. The loss and each ``db_l = sum_rows dZ_l`` are checked after the
@@ -183,7 +183,7 @@ from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
 from nnlib._kernels.dense cimport (mm, mm_bias_act, mm_relu_backward, bias_act,
                                    act_backward, act_backward_product, PAR_MIN_ELEMS,
                                    rows_in_place, mm_bias_act_rows, mm_step_rows)
-from nnlib._kernels.pool_passes cimport mm_bias_act_pool, act_backward_pool, gather_pool
+from nnlib._kernels.pass_blocks cimport PassJob, team_threads, row_block, run_blocks
 from nnlib._kernels.dropout_rows cimport dropout_key, dropout_row
 from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.fpenv cimport (nnlib_flush_supported, nnlib_csr_get,
@@ -494,7 +494,7 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
     the backward pass still completes (so loss_grad can return what it found).
     With ``pool`` > 1 (``n_threads`` 1, BLAS on that many threads) the large passes
     around BLAS's products, bias and activation and the activation's backward, run on
-    BLAS's threads (``pool_passes.pxd``), bit for bit as on one.
+    BLAS's threads (``pass_blocks.pxd``), bit for bit as on one.
     ``scratch[l]`` holds ``sizes[l] * sizes[l+1]`` elements it may overwrite (the weight
     gradients, written after it): under a layer at most ``NARROW_K`` wide, the input
     gradient is formed inside the backward pass of the layer below
@@ -511,22 +511,25 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
         inp = D[0]
     for l in range(L):
         if l == 0 and z0_ready:
-            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
+            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads,
+                     pool)
         elif l == 0 and xs != NULL:
             csr_rows_matmul(xs, B, W[0], s[1], H[0])
-            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
+            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads,
+                     pool)
         elif l == 0 and xrows != NULL:
             mm_bias_act_rows(B, s[1], s[0], X0, xrows, W[0], ldw[0], H[0], b[0],
                              net.kinds[0])
         elif floating is float or not pieces or B * s[l + 1] * s[l] <= SMALL_GEMM_MNK:
             # (the product whole, as mm_pieces would run it) with the bias and the
             # activation in its write-back where it can (mm_bias_act)
-            mm_bias_act_pool(B, s[l + 1], s[l], inp, s[l], W[l], ldw[l], H[l], b[l],
-                             net.kinds[l], net.aparams[l], n_threads, pool)
+            mm_bias_act(B, s[l + 1], s[l], inp, s[l], W[l], ldw[l], H[l], b[l],
+                        net.kinds[l], net.aparams[l], n_threads, pool)
         else:
             mm_pieces(False, B, s[l + 1], s[l], 1.0, inp, s[l], W[l],
                       ldw[l], 0.0, H[l], s[l + 1], pieces)
-            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads)
+            bias_act(H[l], b[l], B, s[l + 1], net.kinds[l], net.aparams[l], n_threads,
+                     pool)
         inp = H[l]
         if dropped_at(dr, l + 1):
             apply_dropouts(dr, l + 1, False, H[l], D[l + 1], B, s[l + 1], t, n_threads)
@@ -557,8 +560,8 @@ cdef int forward_backward(NetShape* net, floating** W, floating** b,
                                  work, B, s[l + 1], s[l + 2], net.kinds[l],
                                  net.aparams[l])
         else:
-            act_backward_pool(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
-                              net.aparams[l], n_threads, pool)
+            act_backward(H[l], dZ[l], dZ[l], db[l], work, B, s[l + 1], net.kinds[l],
+                         net.aparams[l], n_threads, pool)
         if status == STATUS_OK and not all_finite_ptr(db[l], s[l + 1]):
             status = STATUS_NONFINITE_GRADIENT
         if l > 0 and (dropped_at(dr, l) or not (floating is double
@@ -1542,6 +1545,36 @@ cdef void penalty_sums(NetShape* s, floating** W, const floating* ring, Py_ssize
         off += n
 
 
+cdef inline void _gather_block(floating* tag, PassJob* p, Py_ssize_t t) noexcept nogil:
+    # block t of the gather's rows: out[i] = X[rows[i]] (``tag`` picks the dtype)
+    cdef Py_ssize_t i, r0, r1
+    row_block(p.n, p.blocks, t, &r0, &r1)
+    for i in range(r0, r1):
+        memcpy(<floating*>p.out + i * p.c, <const floating*>p.a + p.rows[i] * p.c,
+               p.c * sizeof(floating))
+
+
+cdef inline void _gather_task_f(void* p, Py_ssize_t t) noexcept nogil:
+    _gather_block(<float*>NULL, <PassJob*>p, t)
+
+
+cdef inline void _gather_task_d(void* p, Py_ssize_t t) noexcept nogil:
+    _gather_block(<double*>NULL, <PassJob*>p, t)
+
+
+cdef inline void gather_rows(floating* out, const floating* X, const long long* rows,
+                             Py_ssize_t n, Py_ssize_t c, int n_threads,
+                             int pool) noexcept nogil:
+    """out (n, c) = the rows ``rows`` of X (rows c apart; every row number checked by
+    the caller), one block of rows per thread of ``n_threads`` of OpenMP or, with
+    ``pool`` > 1, of BLAS's threads (pass_blocks.pxd)."""
+    cdef PassJob p
+    cdef int threads = team_threads(n_threads, pool)
+    p.out, p.a, p.rows, p.n, p.c = out, X, rows, n, c
+    p.blocks = threads if threads < n else n
+    run_blocks(_gather_task_d if floating is double else _gather_task_f, &p, pool)
+
+
 cdef struct Tally:
     double total
     Py_ssize_t seen, steps
@@ -1556,8 +1589,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef NetShape* s = c.net
     cdef int L = s.n_layers, l
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
-    cdef int gather_threads
-    cdef bint gather_pooled
+    cdef bint gather_split
     cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0, loss_j
     cdef bint pen_known = False      # pen_next is the penalty sum of the current weights
     cdef const OptimConfig* oc
@@ -1647,20 +1679,20 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         else:
             # a large gather is split between the threads (OpenMP's, or BLAS's with
             # ``pool_threads``), a block of rows each, once every row number is checked
-            gather_threads = (c.n_threads if not sparse and B * n_in >= PAR_MIN_ELEMS
-                              else 1)
-            in_place = (maybe_in_place and gather_threads == 1
+            gather_split = (not sparse and B * n_in >= PAR_MIN_ELEMS
+                            and team_threads(c.n_threads, c.pool_threads) > 1)
+            # (read in place only where OpenMP's team would not split the gather)
+            in_place = (maybe_in_place and not (gather_split and c.n_threads > 1)
                         and rows_in_place(B, n_in, s.sizes[1], s.kinds[0], c.oc[0].lr,
                                           c.n_threads))
-            gather_pooled = (gather_threads == 1 and not in_place and c.pool_threads > 1
-                             and not sparse and B * n_in >= PAR_MIN_ELEMS)
+            gather_split = gather_split and not in_place
             for i in range(B):
                 r = order[start + i]
                 if r < 0 or r >= c.N:
                     bad_row = 1
                     break
                 c.rowsb[i] = r      # checked here (sparse X: its rows are read in place)
-                if not sparse and gather_threads == 1 and not in_place and not gather_pooled:
+                if not sparse and not in_place and not gather_split:
                     nn_copy_row(<char*>(xbuf + i * n_in), <const char*>(X + r * n_in),
                                 n_in * sizeof(floating))
                 if c.tcols > 0:
@@ -1675,11 +1707,8 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             if bad_label:
                 t.status = STATUS_BAD_LABEL
                 break
-            if gather_threads > 1:
-                for i in prange(B, schedule='static', num_threads=gather_threads):
-                    memcpy(xbuf + i * n_in, X + c.rowsb[i] * n_in, n_in * sizeof(floating))
-            elif gather_pooled:
-                gather_pool(xbuf, X, c.rowsb, B, n_in, c.pool_threads)
+            if gather_split:
+                gather_rows(xbuf, X, c.rowsb, B, n_in, c.n_threads, c.pool_threads)
             X0 = NULL if sparse else (X if in_place else xbuf)
             xrows = c.rowsb if in_place else NULL
             xs.rows = c.rowsb
@@ -1926,7 +1955,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     # on one thread: those kernels are single-threaded (see mm_pieces)
     cdef bint pieces = _blas.get_num_threads() == 1
     # with BLAS on several threads and the loop's passes on one, the large passes go to
-    # BLAS's threads, which would spin idle through them (pool_passes.pxd)
+    # BLAS's threads, which would spin idle through them (pass_blocks.pxd)
     cdef int pool = _blas.pool_threads() if c.n_threads == 1 and not pieces else 1
     # read once per call (nnlib.set_flush_denormal); set and put back around the nogil
     # loop only, which cannot raise: no Python code runs in the mode

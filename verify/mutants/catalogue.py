@@ -397,11 +397,12 @@ FAULTS = [
           "dense", "dense_backward / training",
           "dense_bwd('identity')"),
     Fault("dense-bias-act-thread-split", DENSE,
-          "hi = (t + 1) * n // chunks\n            bias_act_rows",
-          "hi = (t + 1) * n // chunks - 1\n            bias_act_rows",
+          "p.b, r1 - r0, p.c, p.kind,",
+          "p.b, r1 - r0 - 1, p.c, p.kind,",
           "off-by-one", "the threaded bias+activation pass leaves the last row of each "
           "thread's block without bias and activation",
-          "dense", "dense_forward, n_threads > 1 and n*c >= PAR_MIN_ELEMS",
+          "dense", "dense_forward, n_threads > 1 (or the epoch's on BLAS's threads) and "
+                   "n*c >= PAR_MIN_ELEMS",
           "F.dense_forward(rand((300, 8)), rand((8, 128), seed=1), rand(128, seed=2), "
           "'tanh', n_threads=2)"),
     Fault("dense-dot-tail-overwrite", SMALL,
@@ -1049,18 +1050,21 @@ HELD_OUT_2026_12_07 = [
 ]
 FAULTS += HELD_OUT_2026_12_07
 
-# A slip in the training step's passes on BLAS's own threads (pool_passes.pxd: BLAS on
-# 2+ threads, the loop's n_threads 1), which no fault above reaches: verify's
-# run_epoch_pool (branch paths) cases run those passes (skipped where OpenBLAS's pool
-# is not available). Killed on its first run by run_epoch_pool (branch paths) alone (6
-# of 16 cases, 153 s, branch vpool30), verify's other items passing.
+# A slip in the training step's passes on BLAS's own threads (BLAS on 2+ threads, the
+# loop's n_threads 1), which no fault above reaches: verify's run_epoch_pool (branch
+# paths) cases run those passes (skipped where OpenBLAS's pool is not available). The
+# column blocks (pass_blocks.pxd's line_block) are act_backward's on either team, OpenMP's
+# or BLAS's; the witness runs them on BLAS's. Killed on its first run by run_epoch_pool
+# (branch paths) alone (6 of 16 cases, 153 s, branch vpool30), verify's other items
+# passing.
 FAULTS.append(
-    Fault("train-pool-act-backward-last-column", K + "pool_passes.pxd",
-          "cdef Py_ssize_t j1 = (p.c if t == p.blocks - 1",
-          "cdef Py_ssize_t j1 = (p.c - 1 if t == p.blocks - 1",
-          "off-by-one", "the activation's backward on BLAS's threads stops its last block of "
-                        "columns one short: the last column of dZ keeps dH, unmasked by "
-                        "the derivative, and its bias gradient is not summed",
+    Fault("train-pool-act-backward-last-column", K + "pass_blocks.pxd",
+          "hi[0] = c if t == blocks - 1",
+          "hi[0] = c - 1 if t == blocks - 1",
+          "off-by-one", "the activation's backward in blocks of columns (here on BLAS's "
+                        "threads) stops its last block one short: the last column of dZ "
+                        "keeps dH, unmasked by the derivative, and its bias gradient is "
+                        "not summed",
           "train", "run_epoch with BLAS on 2+ threads (OpenBLAS's pool), n_threads 1, a "
                    "backward pass of PAR_MIN_ELEMS+ values over 2+ lines of columns",
           "pool_epoch() + pool_epoch(dtype=np.float32)"))

@@ -108,7 +108,7 @@ def pool_epoch(n_out=128, dtype=np.float64):
     (``train.run_epoch``, plain SGD, squared error) of a 128-128-``n_out`` relu network
     over 512 rows in batches of 256, with BLAS on two threads and the loop's passes on
     one: where OpenBLAS's pool is available, the row gather, bias and activation and
-    the activation's backward run in blocks on BLAS's threads (pool_passes.pxd)."""
+    the activation's backward run in blocks on BLAS's threads (pass_blocks.pxd)."""
     from nnlib import optim
     from nnlib._codes import ACTIVATION_CODES, LOSS_CODES
     from nnlib._threads import blas_threads
