@@ -67,7 +67,8 @@ import os
 import numpy as np
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "read", "model_arrays",
-           "build_model", "check_header", "digest", "header_digest", "signed"]
+           "build_model", "check_header", "check_npz_name", "digest", "header_digest",
+           "signed"]
 
 FORMAT_NAME = "nnlib.Sequential"
 FORMAT_VERSION = 1
@@ -80,6 +81,17 @@ HEADER_DIGEST = "header_sha256"      # the header field holding the header's che
 
 class _FormatError(ValueError):
     """A readable archive that is not a valid nnlib model."""
+
+
+def check_npz_name(path, owner: str) -> None:
+    """Refuse a save target whose name does not end in .npz (this format), naming
+    ``path`` (``owner``: what was given it, e.g. "ModelCheckpoint filepath ")."""
+    name = os.fspath(path)
+    if not str(name).lower().endswith(".npz"):
+        ext = os.path.splitext(str(name))[1] or "no extension"
+        raise ValueError(f"{owner}{name!r}: nnlib saves models as an uncompressed .npz "
+                         f"archive, so the name must end in .npz (got {ext}); for ONNX "
+                         f"or a PyTorch state_dict see nnlib.export")
 
 
 def digest(arrays):

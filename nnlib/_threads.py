@@ -229,9 +229,9 @@ class blas_threads:
 # other, Dekker-style, each writing before it reads: a step records its arrays
 # (``StepClaim.params``), then looks for fits' claims on them (``arrays_in_use``: one
 # dict truth test when no fit holds arrays; ~0.1 us a step in all); a fit claims its
-# arrays, then looks for running steps that recorded one of them (``claim_all``). Python runs one of these
-# bytecodes at a time, so the later of the two sees the earlier one's write: a step and a
-# fit that overlap on an array never both go on.
+# arrays, then looks for running steps that recorded one of them (``claim_all``).
+# Python runs one of these bytecodes at a time, so the later of the two sees the earlier
+# one's write: a step and a fit that overlap on an array never both go on.
 #
 # Python raises a pending interrupt (Ctrl-C, an asynchronous exception) at any call, so
 # one can land in the middle of claiming or of releasing. Claims therefore name the run

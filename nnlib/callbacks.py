@@ -16,6 +16,7 @@ import os
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
+from nnlib._format import check_npz_name
 from nnlib._plateau import improves
 from nnlib._threads import complete
 from nnlib._validation import check_int_scalar, check_real_scalar
@@ -702,11 +703,7 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         # the name save() would refuse, refused before training rather than after the
         # first epoch (Keras checks its extension here too)
-        if not str(self.filepath).lower().endswith(".npz"):
-            ext = os.path.splitext(str(self.filepath))[1] or "no extension"
-            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r}: nnlib saves "
-                             f"models as .npz archives, so the name must end in .npz "
-                             f"(got {ext})")
+        check_npz_name(self.filepath, "ModelCheckpoint filepath ")
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name; got {monitor!r}")
         self.monitor = monitor

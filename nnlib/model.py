@@ -1067,12 +1067,7 @@ class Sequential:
         >>> nnlib.load(path).optimizer
         Adam(lr=0.1, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, amsgrad=False)
         """
-        name = os.fspath(path)
-        if not str(name).lower().endswith(".npz"):
-            ext = os.path.splitext(str(name))[1] or "no extension"
-            raise ValueError(f"{name!r}: nnlib saves models as an uncompressed .npz "
-                             f"archive, so the name must end in .npz (got {ext}); for "
-                             f"ONNX or a PyTorch state_dict see nnlib.export")
+        _format.check_npz_name(path, "")
         for i, layer in enumerate(self.layers):
             if type(layer) not in (Dense, Dropout):
                 raise TypeError(f"save writes models of Dense and Dropout layers only; "

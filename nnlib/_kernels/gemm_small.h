@@ -590,8 +590,9 @@ static inline __attribute__((always_inline)) void nn_transpose16_ps(__m512 t[16]
 
 /* A block of C's rows [0, rows) (rows <= 16 nv; the last vector's lanes in ``last``) by
    its nn columns (nn and nv literals at every call: the loops unroll and the sums stay in
-   registers). Row i + 1 of C is read before row i is written (row i's masked store
-   spans 16 lanes, into row i + 1: blas_small.h's note). */
+   registers). Row i + 1 of C is read before row i is written: the masked store writes
+   only row i's nn lanes, but its 64 bytes reach into row i + 1, and a load of row i + 1
+   after it would wait for the store (store forwarding: blas_small.h's note). */
 static inline __attribute__((always_inline)) void
 nn_narrow_tn_block_f(const int nn, const int nv, Py_ssize_t k, const float* a,
                      Py_ssize_t lda, const float* b, Py_ssize_t ldb, __mmask16 last,
