@@ -207,8 +207,7 @@ def _same(a, b):
 def _refuse_masked(y, sample_weight):
     """score's y and sample_weight, as the fits check them (``refuse_masked``)."""
     for name, a in (("y", y), ("sample_weight", sample_weight)):
-        if isinstance(a, np.ma.MaskedArray):
-            refuse_masked(a, name)
+        refuse_masked(a, name)
 
 
 class ClassifierMixin:

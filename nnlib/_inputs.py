@@ -46,8 +46,7 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X",
     if X is None:
         raise ShapeError(f"{owner} requires {name} to be an array of shape "
                          f"(n_samples, n_features); got None")
-    if isinstance(X, np.ma.MaskedArray):
-        refuse_masked(X, name)
+    refuse_masked(X, name)
     arr = np.asarray(X)
     kind = arr.dtype.kind
     if kind == "c":
@@ -133,8 +132,7 @@ def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y") -> np.ndarra
     if _is_sparse(y):
         raise TypeError(f"{owner} does not accept a sparse {name}; convert it with "
                         f"{name}.toarray()")
-    if isinstance(y, np.ma.MaskedArray):
-        refuse_masked(y, name)
+    refuse_masked(y, name)
     y = np.asarray(y)
     if y.dtype.kind == "c":
         raise ComplexDataError(f"Complex data not supported: {name} has dtype {y.dtype}")

@@ -17,8 +17,7 @@ _first_label_outside = None
 
 
 def _numeric(y, name):
-    if isinstance(y, np.ma.MaskedArray):
-        refuse_masked(y, name)
+    refuse_masked(y, name)
     arr = np.asarray(y)
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"{name} must hold numeric labels; got dtype {arr.dtype} "

@@ -7,6 +7,7 @@ bounds checks off.
 import functools
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -23,8 +24,15 @@ def refuse_masked(x, name):
     """Raise ValueError if ``x`` is a ``numpy.ma`` masked array with masked entries:
     ``np.asarray`` drops the mask, and the values under it would be used as data
     (scikit-learn's ``check_array`` drops it too, silently). One with nothing masked is
-    its data. Callers test ``isinstance(x, np.ma.MaskedArray)`` first: ~50 ns a call."""
-    mask = np.ma.getmaskarray(x)
+    its data. ``np.ma`` loads on first use (~10 ms) and no object is a masked array
+    before its class exists, so the test looks for the class rather than loading the
+    module (in numpy.ma.core: another thread may be part way through importing numpy.ma,
+    which then lacks the name)."""
+    core = sys.modules.get("numpy.ma.core")
+    cls = getattr(core, "MaskedArray", None)
+    if cls is None or not isinstance(x, cls):
+        return
+    mask = core.getmaskarray(x)
     if not mask.any():
         return
     first = [int(i) for i in np.unravel_index(int(np.flatnonzero(mask)[0]), mask.shape)]
@@ -50,8 +58,7 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None,
             and (ndim is None or x.ndim == ndim) and x.dtype.kind == "f"
             and x.dtype == dtype and x.flags.c_contiguous):
         return x        # what the slow path returns for it (np.asarray keeps it), sooner
-    if isinstance(x, np.ma.MaskedArray):
-        refuse_masked(x, name)
+    refuse_masked(x, name)
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind == "f" and native_float_dtype(arr.dtype) is not None:
@@ -318,8 +325,7 @@ def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
     of zero or below has no weighted mean.)
     """
     dtype = np.dtype(dtype)
-    if isinstance(sample_weight, np.ma.MaskedArray):
-        refuse_masked(sample_weight, "sample_weight")
+    refuse_masked(sample_weight, "sample_weight")
     if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
         w = np.full(n_samples, sample_weight, dtype=dtype)
     else:
