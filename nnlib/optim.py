@@ -295,6 +295,14 @@ class Optimizer:
         >>> w, b
         (array([-0.1, -0.1]), array([-0.01]))
         """
+        self._add_group(param_group)
+        # the user chose these arrays (torch's way), so one left out of every group is
+        # meant to stay as it is: see _check_all_grouped
+        object.__setattr__(self, "_chosen", True)
+
+    def _add_group(self, param_group: Dict[str, Any]) -> None:
+        """Check one group and append it (add_param_group's work, without marking the
+        arrays as the user's choice)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"a parameter group must be a dict; got "
                             f"{type(param_group).__name__}")
@@ -315,9 +323,6 @@ class Optimizer:
                              "(or twice in one)")
         group["params"] = params
         self.param_groups.append(group)
-        # the user chose these arrays (torch's way), so one left out of every group is
-        # meant to stay as it is: see _check_all_grouped
-        object.__setattr__(self, "_chosen", True)
 
     def _all_params(self) -> List[np.ndarray]:
         return [p for g in self.param_groups for p in g["params"]]
@@ -326,10 +331,9 @@ class Optimizer:
         """An optimizer built without parameters takes the first it is given as its
         one group."""
         if not self.param_groups and len(params):
-            self.add_param_group({"params": list(params)})
-            # adopted as a Keras optimizer is built: arrays a grown model adds later
-            # train with the defaults
-            object.__setattr__(self, "_chosen", False)
+            # adopted as a Keras optimizer is built (not marked chosen): arrays a grown
+            # model adds later train with the defaults
+            self._add_group({"params": list(params)})
 
     def _group_config(self, h):
         return self._config_slots(h)[0]
