@@ -932,6 +932,128 @@ class Sequential:
             loop.end()
         return loop.history
 
+    # -- one batch at a time (Keras's custom-loop verbs) ----------------------------------
+    def train_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
+                       optimizer: Optional["Optimizer"] = None,
+                       sample_weight: Union[None, float, ArrayLike] = None,
+                       l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
+                       metrics: Optional[Sequence[Metric]] = None,
+                       n_threads: Threads = None,
+                       return_dict: bool = False) -> Union[float, Dict[str, float]]:
+        """One gradient step on exactly the rows given (Keras's ``train_on_batch``):
+        ``fit`` with one epoch of one batch, unshuffled.
+
+        Keras takes the loss and the optimizer from ``compile``; nnlib has no compile
+        step, so they default to the last ``fit``'s (``self.loss``, ``self.optimizer``):
+        a loop of ``train_on_batch`` calls carries the optimizer's state (momentum,
+        Adam's moments, its step count) from one call to the next, as Keras's does.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in), n >= 1;  y : as in :meth:`loss_and_grads`.
+            One batch: all n rows make one step.
+        loss : str, optional
+            Default: ``self.loss``, else "softmax_cross_entropy".
+        optimizer : nnlib.optim optimizer, optional
+            Default: ``self.optimizer``, else a new ``SGD(lr=0.01)`` (``fit``'s
+            default), which becomes ``self.optimizer`` for the next call.
+        sample_weight, l2, l2_per_batch, margin, n_threads
+            As in :meth:`fit`.
+        metrics : list of str or callables, optional
+            As ``fit``'s: computed on the batch after the step, with the updated weights
+            (Keras reports them from the step's forward pass).
+        return_dict : bool
+            Return ``{"loss": ..., metric: ...}`` (Keras's ``return_dict=True``); also
+            the form returned whenever ``metrics`` are given.
+
+        Returns
+        -------
+        float or dict
+            The batch's loss from the step's forward pass, before the update (the L2
+            term included), as Keras reports it; NaN if the step was refused because
+            the loss, gradient or update was non-finite (``fit``'s RuntimeWarning says
+            which, and the weights are left as they were).
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> from nnlib.optim import SGD
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
+        >>> X, y = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1])
+        >>> round(model.train_on_batch(X, y, optimizer=SGD(lr=0.5)), 6)   # log 2
+        0.693147
+        >>> model.train_on_batch(X, y) < 0.6931     # the same optimizer, a second step
+        True
+        """
+        loss = self._default_loss(loss)
+        if optimizer is None:
+            optimizer = self.optimizer
+        X = self._inputs(X)                 # fit checks it again, finite: a no-op view
+        history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
+                           batch_size=max(X.shape[0], 1), shuffle=False,
+                           sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
+                           margin=margin, metrics=metrics, n_threads=n_threads)
+        logs = {key: values[0] for key, values in history.history.items()
+                if key not in ("time", "lr") and values}
+        logs.setdefault("loss", float("nan"))
+        return logs if (return_dict or metrics) else logs["loss"]
+
+    def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
+                      margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
+                      n_threads: Threads = None,
+                      return_dict: bool = False) -> Union[float, Dict[str, float]]:
+        """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
+        of :meth:`evaluate`, without L2, alone unless ``metrics`` or ``return_dict``.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
+        loss, margin, metrics, n_threads
+            As in :meth:`evaluate`.
+        return_dict : bool
+            Return ``{"loss": ..., "accuracy": ..., metric: ...}``, as :meth:`evaluate`.
+
+        Returns
+        -------
+        float or dict
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
+        >>> model.test_on_batch(np.ones((2, 2)), [0, 1])
+        0.6931471805599453
+        """
+        if metrics or return_dict:
+            return self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                                 metrics=metrics, return_dict=True)
+        return self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads).loss
+
+    def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
+        """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
+        over all rows at once.
+
+        Parameters
+        ----------
+        X : array_like (n, n_in)
+        n_threads : int or None
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        ndarray (n, n_out)
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> nnlib.Sequential([nnlib.Dense(2, 1, init="zeros")]).predict_on_batch(np.ones((3, 2)))
+        array([[0.],
+               [0.],
+               [0.]])
+        """
+        X = self._inputs(X)
+        return self.predict(X, batch_size=max(X.shape[0], 1), n_threads=n_threads)
+
     # -- interop (nnlib.export) ---------------------------------------------------------
     def to_torch_state_dict(self, as_tensors: bool = False) -> Dict[str, Any]:
         """The weights as the ``state_dict`` of the equivalent ``torch.nn.Sequential``

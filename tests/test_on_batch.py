@@ -1,0 +1,133 @@
+"""Keras's one-batch verbs: train_on_batch, test_on_batch, predict_on_batch."""
+import warnings
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib.optim import SGD, Adam
+
+
+def _model(dtype="float64", seed=0):
+    return nnlib.Sequential([nnlib.Dense(4, 6, "tanh", random_state=seed, dtype=dtype),
+                             nnlib.Dense(6, 3, random_state=seed + 1, dtype=dtype)])
+
+
+def _data(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 4)), rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("make_opt", [lambda: SGD(lr=0.1, momentum=0.9),
+                                      lambda: Adam(lr=0.01)])
+def test_a_loop_of_steps_is_fit_over_the_same_batches(dtype, make_opt):
+    # the optimizer's state and step count carry from call to call: three calls on
+    # three slices make the updates of one unshuffled epoch of batches of 4
+    X, y = _data(10)
+    a, b = _model(dtype), _model(dtype)
+    opt_a, opt_b = make_opt(), make_opt()
+    losses = [a.train_on_batch(X[i:i + 4], y[i:i + 4], optimizer=opt_a)
+              for i in range(0, 10, 4)]
+    history = b.fit(X, y, optimizer=opt_b, epochs=1, batch_size=4, shuffle=False)
+    for p, q in zip(a.params, b.params):
+        np.testing.assert_array_equal(p, q)
+    assert opt_a.t == opt_b.t == 3
+    # the epoch's mean loss weighs each batch's loss by its rows
+    np.testing.assert_allclose(np.dot(losses, [4, 4, 2]) / 10, history["loss"][0],
+                               rtol=1e-6 if dtype == "float32" else 1e-13)
+
+
+def test_the_loss_is_the_steps_forward_pass_before_the_update():
+    X, y = _data(8)
+    model = _model()
+    before = model.evaluate(X, y).loss
+    l2 = 0.3
+    penalty = l2 / 2 * sum(float((layer.W ** 2).sum()) for layer in model.layers)
+    loss = model.train_on_batch(X, y, optimizer=SGD(lr=0.5), l2=l2)
+    assert loss == pytest.approx(before + penalty, rel=1e-12)
+    assert model.evaluate(X, y).loss < before          # the step was taken
+
+
+def test_defaults_follow_the_last_fit_and_keep_one_optimizer():
+    X, y = _data(6)
+    model = nnlib.Sequential([nnlib.Dense(4, 1, random_state=0)])
+    t = X[:, :1] * 2.0
+    model.train_on_batch(X, t, loss="squared_error")
+    opt = model.optimizer
+    assert isinstance(opt, SGD) and opt.lr == 0.01 and model.loss == "squared_error"
+    model.train_on_batch(X, t)                       # the same loss and optimizer
+    assert model.optimizer is opt and opt.t == 2
+    mine = SGD(lr=0.2)
+    model.train_on_batch(X, t, optimizer=mine)
+    assert model.optimizer is mine
+
+
+def test_return_dict_and_metrics():
+    X, y = _data(9)
+    model = _model()
+    logs = model.train_on_batch(X, y, optimizer=SGD(lr=0.1), metrics=["accuracy"])
+    assert set(logs) == {"loss", "accuracy"}
+    assert logs["accuracy"] == model.evaluate(X, y).accuracy     # after the step
+    logs = model.train_on_batch(X, y, return_dict=True)
+    assert set(logs) == {"loss"}
+    out = model.test_on_batch(X, y, return_dict=True)
+    assert out == model.evaluate(X, y, return_dict=True)
+    assert model.test_on_batch(X, y) == model.evaluate(X, y).loss
+
+
+def test_sample_weight_weighs_the_batch_loss():
+    X, y = _data(6)
+    w = np.array([1.0, 2.0, 0.5, 0.0, 3.0, 1.0])
+    model = _model()
+    per_row = [model.evaluate(X[i:i + 1], y[i:i + 1]).loss for i in range(6)]
+    loss = model.train_on_batch(X, y, optimizer=SGD(lr=0.1), sample_weight=w)
+    assert loss == pytest.approx(np.dot(w, per_row) / w.sum(), rel=1e-12)
+
+
+def test_a_refused_step_returns_nan_and_keeps_the_weights():
+    X, _ = _data(4)
+    t = np.full((4, 3), 1e200)                 # a squared error beyond float64
+    model = _model()
+    before = [p.copy() for p in model.params]
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        loss = model.train_on_batch(X, t, loss="squared_error", optimizer=SGD(lr=0.1))
+    assert np.isnan(loss)
+    for p, q in zip(model.params, before):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_bad_batches_are_named():
+    model = _model()
+    with pytest.raises(nnlib.ShapeError, match="at least one row"):
+        model.train_on_batch(np.empty((0, 4)), np.empty(0, int))
+    with pytest.raises(nnlib.ShapeError, match="features"):
+        model.train_on_batch(np.ones((2, 5)), [0, 1])
+    with pytest.raises(nnlib.NonFiniteError, match="X"):
+        model.train_on_batch(np.full((2, 4), np.nan), [0, 1])
+
+
+def test_predict_on_batch_is_predict():
+    X, _ = _data(7)
+    model = _model()
+    np.testing.assert_array_equal(model.predict_on_batch(X), model.predict(X))
+    np.testing.assert_array_equal(model.predict_on_batch(X.tolist()), model.predict(X))
+
+
+def test_python_layers_train_on_batch_too():
+    class Scale(nnlib.layers.Layer):
+        n_in = n_out = 3
+
+        def forward(self, X, n_threads=None):
+            return 2.0 * X
+
+        def forward_train(self, X):
+            return 2.0 * X, lambda dH: (2.0 * dH, [])
+
+    X, y = _data(5)
+    a = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0), Scale()])
+    b = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0), Scale()])
+    loss = a.train_on_batch(X, y, optimizer=SGD(lr=0.1))
+    history = b.fit(X, y, optimizer=SGD(lr=0.1), epochs=1, batch_size=5, shuffle=False)
+    assert loss == history["loss"][0]
+    np.testing.assert_array_equal(a.params[0], b.params[0])
