@@ -28,6 +28,9 @@ Protocol (what a training loop may rely on)
     rule) unless ``lr0`` is given, which every group then starts from.
 ``schedule.lr``, ``schedule.epoch``
     the current rate (of the first group) and epoch.
+``schedule.get_last_lr()``
+    the rates last computed, one per group, as torch's: epoch 0's after binding, then
+    those each ``step`` wrote.
 ``schedule.state_dict()``, ``schedule.load_state_dict(sd)``
     everything but the optimizer, as ``torch.optim.lr_scheduler``'s: saved with the
     optimizer's own ``state_dict``, training resumes bit-identically.
@@ -63,7 +66,7 @@ installed). OneCycleLR and the warm restarts are closed forms in torch too.
 import bisect
 import math
 import numbers
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
@@ -75,6 +78,13 @@ __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
 
 def _groups(optimizer):
     return getattr(optimizer, "param_groups", None) or []
+
+
+def _written(optimizer, lr):
+    """The rates now in ``optimizer``'s groups (``lr`` for an object without groups):
+    what ``get_last_lr`` reports, copied as torch copies them."""
+    groups = _groups(optimizer)
+    return [float(g["lr"]) for g in groups] if groups else [lr]
 
 
 class Schedule:
@@ -108,8 +118,13 @@ class Schedule:
         self.epoch = 0
         self.lr = self.lr0
         self.base_lrs = None if lr0 is None else [self.lr0]
+        self._last_lr: Optional[List[float]] = None
         if optimizer is not None:
             self.bind(optimizer)
+        elif self.lr0 is not None:
+            # the rate of epoch 0, which is not lr0 for every schedule (LinearLR's
+            # start_factor, OneCycleLR's max_lr / div_factor, a milestone at 0)
+            self._apply(self._current())
 
     def bind(self, optimizer: Any) -> "Schedule":
         """Attach ``optimizer``; take ``lr0`` (each group's) from it if not given; write
@@ -147,6 +162,47 @@ class Schedule:
         self._apply(self._current())
         return self
 
+    def get_last_lr(self) -> List[float]:
+        """The rates the schedule last computed, one per parameter group
+        (``torch.optim.lr_scheduler``'s ``get_last_lr``).
+
+        As torch's: after construction (bound) or :meth:`bind`, the rates of epoch 0;
+        after each :meth:`step` (or ``schedule(t)``), the rates it wrote. A rate set on
+        the optimizer by hand since then is not seen (read ``opt.param_groups`` for
+        the rates in force). Unbound, the one rate of the schedule's ``lr0``. The list
+        is a copy.
+
+        Returns
+        -------
+        list of float
+            One rate per group of the bound optimizer (one for an optimizer without
+            groups, or no optimizer).
+
+        Raises
+        ------
+        ValueError
+            For a schedule without ``lr0`` that was never bound: it has computed no
+            rate yet.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> opt = SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)], "lr": 0.2}],
+        ...           lr=0.1)
+        >>> s = StepDecay(step_size=1, gamma=0.5, optimizer=opt)
+        >>> s.get_last_lr()                          # before any step: epoch 0's
+        [0.1, 0.2]
+        >>> _ = s.step(); s.get_last_lr()
+        [0.05, 0.1]
+        >>> LinearLR(0.5, lr0=1.0).get_last_lr()    # unbound: epoch 0's rate of lr0
+        [0.5]
+        """
+        if self._last_lr is None:
+            raise ValueError(f"{type(self).__name__} has computed no rate yet: pass lr0= "
+                             "or bind an optimizer")
+        return list(self._last_lr)
+
     def _require_lr0(self):
         if self.lr0 is None:
             raise ValueError(f"{type(self).__name__} has no initial rate: pass lr0= or "
@@ -162,6 +218,7 @@ class Schedule:
         self.lr = lr
         opt = self.optimizer
         if opt is None:
+            self._last_lr = [lr]
             return lr
         groups = _groups(opt)
         if len(groups) > 1 and len(set(self.base_lrs)) > 1:
@@ -169,6 +226,7 @@ class Schedule:
                 g["lr"] = check_real_scalar(self._group_rate(base), "lr", low=0.0)
         else:
             opt.lr = lr
+        self._last_lr = _written(opt, lr)
         return lr
 
     def _group_rate(self, base):
@@ -896,6 +954,7 @@ class ReduceOnPlateau(Schedule):
             groups[0]["lr"] = lr
         elif self.optimizer is not None:
             self.optimizer.lr = lr
+        self._last_lr = _written(self.optimizer, lr)
         return lr
 
     def _params(self):

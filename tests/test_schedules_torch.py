@@ -230,3 +230,76 @@ def test_per_batch_schedule_with_batch_callbacks_and_a_python_layer():
     assert sched.epoch == 10 and opt.lr == pytest.approx(0.1 * (1 + np.cos(np.pi)) / 2,
                                                          abs=1e-15)
     assert [opt.state[p]["step"] for p in model.params] == [10] * 4
+
+
+# ---- get_last_lr and per-group base rates, as torch's --------------------------------
+
+# the older closed forms, whose torch schedulers recurse from each group's initial rate
+OLDER = [
+    ("step", lambda o: S.StepDecay(7, 0.5, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.StepLR(o, 7, 0.5)),
+    ("exponential", lambda o: S.ExponentialDecay(0.97, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.ExponentialLR(o, 0.97)),
+    ("cosine", lambda o: S.CosineAnnealing(40, eta_min=1e-3, optimizer=o),
+     lambda torch, o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 40, eta_min=1e-3)),
+]
+WITH_TORCH = CASES + OLDER
+WITH_TORCH_IDS = [c[0] for c in WITH_TORCH]
+
+
+@pytest.mark.parametrize("name, make, tmake", WITH_TORCH, ids=WITH_TORCH_IDS)
+def test_get_last_lr_is_torchs_before_and_after_each_step(name, make, tmake):
+    torch = pytest.importorskip("torch")
+    topt, tsched, opt, sched = _pair(torch, tmake, make, groups=True, momentum=0.9)
+    np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12)
+    for t in range(STEPS - 1):
+        topt.step()
+        tsched.step()
+        sched.step()
+        last = sched.get_last_lr()
+        assert isinstance(last, list) and len(last) == 2
+        np.testing.assert_allclose(last, tsched.get_last_lr(), rtol=1e-12, atol=1e-15,
+                                   err_msg=f"step {t + 1}")
+        # per-group base rates (0.3 and 0.1): the groups differ as torch's do
+        np.testing.assert_allclose(_rates(opt), _rates(topt), rtol=1e-12, atol=1e-15)
+
+
+def test_get_last_lr_is_a_copy_and_ignores_a_rate_set_by_hand():
+    torch = pytest.importorskip("torch")
+    make, tmake = OLDER[0][1], OLDER[0][2]
+    topt, tsched, opt, sched = _pair(torch, tmake, make, groups=True)
+    sched.get_last_lr()[0] = 99.0
+    opt.param_groups[0]["lr"] = 7.0
+    topt.param_groups[0]["lr"] = 7.0
+    assert sched.get_last_lr() == tsched.get_last_lr() == [0.3, 0.1]
+
+
+def test_get_last_lr_of_plateau_as_torch():
+    torch = pytest.importorskip("torch")
+    topt, tsched, opt, sched = _pair(
+        torch, lambda torch, o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=0,
+                                                                          factor=0.5),
+        lambda o: S.ReduceOnPlateau(patience=0, factor=0.5, optimizer=o), groups=True)
+    assert sched.get_last_lr() == tsched.get_last_lr() == [0.3, 0.1]
+    for m in [2.0, 2.0, 2.0, 1.0]:
+        tsched.step(m)
+        sched.step(m)
+        np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-15)
+    assert sched.get_last_lr() == [0.3 * 0.25, 0.1 * 0.25]
+
+
+@pytest.mark.parametrize("make, first", [
+    (lambda: S.LinearLR(0.25, lr0=2.0), 0.5),
+    (lambda: S.MultiStepLR([0, 3], gamma=0.5, lr0=1.0), 0.5),
+    (lambda: S.OneCycleLR(1.0, total_steps=10, div_factor=4.0), 0.25),
+    (lambda: S.ReduceOnPlateau(lr0=0.1), 0.1),
+], ids=["linear", "milestone_at_0", "one_cycle", "plateau"])
+def test_unbound_get_last_lr_and_lr_are_epoch_0s_rate(make, first):
+    sched = make()
+    assert sched.get_last_lr() == [pytest.approx(first, rel=1e-15)]
+    assert sched.lr == pytest.approx(first, rel=1e-15)
+
+
+def test_get_last_lr_needs_a_rate():
+    with pytest.raises(ValueError, match="computed no rate yet"):
+        S.CosineAnnealing(10).get_last_lr()
