@@ -303,3 +303,71 @@ def test_unbound_get_last_lr_and_lr_are_epoch_0s_rate(make, first):
 def test_get_last_lr_needs_a_rate():
     with pytest.raises(ValueError, match="computed no rate yet"):
         S.CosineAnnealing(10).get_last_lr()
+
+
+# ---- OneCycleLR with one max_lr (and momentum) per group --------------------------------
+
+ONE_CYCLE_PER_GROUP = [
+    ("max_lr_list", {"max_lr": [0.8, 0.05]}),
+    ("max_lr_and_momenta_lists", {"max_lr": [0.8, 0.05], "base_momentum": [0.8, 0.6],
+                                  "max_momentum": [0.9, 0.99]}),
+    ("three_phase_linear", {"max_lr": [0.8, 0.05], "three_phase": True,
+                            "anneal_strategy": "linear", "div_factor": 10.0,
+                            "final_div_factor": 100.0}),
+]
+
+
+@pytest.mark.parametrize("opt_cls, momentum_key", [("SGD", "momentum"), ("Adam", "betas")],
+                         ids=["sgd", "adam"])
+@pytest.mark.parametrize("kw", [c[1] for c in ONE_CYCLE_PER_GROUP],
+                         ids=[c[0] for c in ONE_CYCLE_PER_GROUP])
+def test_one_cycle_per_group_max_lr_and_momenta_as_torch(kw, opt_cls, momentum_key):
+    torch = pytest.importorskip("torch")
+    extra = {"momentum": 0.9} if opt_cls == "SGD" else {}
+    topt, tsched, opt, sched = _pair(
+        torch, lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(o, total_steps=60, **kw),
+        lambda o: S.OneCycleLR(total_steps=60, optimizer=o, **kw), opt_cls=opt_cls,
+        groups=True, **extra)
+    for t in range(60):
+        np.testing.assert_allclose(_rates(opt), _rates(topt), rtol=1e-12, atol=1e-15,
+                                   err_msg=f"step {t}")
+        np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12,
+                                   atol=1e-15)
+        np.testing.assert_allclose([g[momentum_key] for g in opt.param_groups],
+                                   [g[momentum_key] for g in topt.param_groups],
+                                   rtol=1e-12)
+        if t < 59:
+            topt.step()
+            tsched.step()
+            sched.step()
+    assert _rates(opt)[0] != _rates(opt)[1]
+
+
+@pytest.mark.parametrize("kw, name", [({"max_lr": [0.1, 0.2, 0.3]}, "max_lr"),
+                                      ({"max_lr": 0.1, "max_momentum": [0.9]},
+                                       "max_momentum")], ids=["max_lr", "max_momentum"])
+def test_one_cycle_refuses_lists_of_the_wrong_length(kw, name):
+    opt = O.SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}], lr=0.1,
+                momentum=0.9)
+    with pytest.raises(ValueError, match=f"expected 2 values for {name}"):
+        S.OneCycleLR(total_steps=10, optimizer=opt, **kw)
+
+
+def test_one_cycle_list_max_lr_resumes_from_its_state_dict():
+    def make():
+        opt = O.SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}], lr=0.1,
+                    momentum=0.9)
+        return opt, S.OneCycleLR([0.5, 0.25], total_steps=40, max_momentum=[0.9, 0.95],
+                                 optimizer=opt)
+    opt, sched = make()
+    for _ in range(15):
+        sched.step()
+    opt2, sched2 = make()
+    sched2.load_state_dict(pickle.loads(pickle.dumps(sched.state_dict())))
+    opt2.load_state_dict(opt.state_dict())
+    for _ in range(20):
+        sched.step()
+        sched2.step()
+        assert _rates(opt) == _rates(opt2)
+        assert [g["momentum"] for g in opt.param_groups] == \
+            [g["momentum"] for g in opt2.param_groups]
