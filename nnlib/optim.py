@@ -1097,6 +1097,12 @@ class Optimizer:
             if "betas" in hyper:
                 hyper["betas"] = tuple(hyper["betas"])
             h = self._check({**self.defaults, **hyper})
+            if "initial_lr" in sg:
+                # a schedule's base rate (torch keeps it in the group, and so in the
+                # state_dict: a fresh schedule then resumes from it)
+                h["initial_lr"] = check_real_scalar(sg["initial_lr"],
+                                                    f"param_groups[{gi}]['initial_lr']",
+                                                    low=0.0)
             h["params"] = g["params"]
             new_groups.append(h)
             for idx, p in zip(sg["params"], g["params"]):

@@ -112,6 +112,10 @@ class Schedule:
     (0.5, 1)
     """
 
+    # whether the base rates are the groups' "initial_lr" (torch's LRScheduler) or
+    # their current rates (ReduceLROnPlateau, whose rate is state)
+    _from_initial_lr = True
+
     def __init__(self, lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.lr0 = None if lr0 is None else check_real_scalar(lr0, "lr0", low=0.0)
         self.optimizer = None
@@ -129,6 +133,12 @@ class Schedule:
     def bind(self, optimizer: Any) -> "Schedule":
         """Attach ``optimizer``; take ``lr0`` (each group's) from it if not given; write
         the current rate.
+
+        Without ``lr0``, each group's base rate is its ``"initial_lr"`` (torch's rule:
+        the first schedule bound to the group records its rate under that key, and
+        the optimizer's ``state_dict`` keeps it), so a fresh schedule bound to an
+        optimizer that an earlier one has already decayed -- to resume a fit --
+        starts from the original rate, not the decayed one.
 
         Parameters
         ----------
@@ -148,6 +158,9 @@ class Schedule:
         >>> s = StepDecay(2, gamma=0.1).bind(opt)
         >>> s.lr0, s.step(), s.step(), opt.lr        # epoch 2: the first decay
         (0.5, 0.5, 0.05, 0.05)
+        >>> t = StepDecay(2, gamma=0.1).bind(opt)    # a fresh schedule: the group's
+        >>> t.lr0, t(3), opt.param_groups[0]["initial_lr"]     # initial_lr, as torch
+        (0.5, 0.05, 0.5)
         """
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"optimizer must have an lr attribute; got "
@@ -156,7 +169,16 @@ class Schedule:
         groups = _groups(optimizer)
         if self.lr0 is None:
             self.lr0 = check_real_scalar(optimizer.lr, "optimizer.lr", low=0.0)
-            self.base_lrs = [check_real_scalar(g["lr"], "lr", low=0.0) for g in groups]
+            if self._from_initial_lr:
+                # torch's base_lrs: the first schedule bound records each group's rate
+                # as "initial_lr", and every later one (a fresh schedule resuming a
+                # fit) starts from it rather than from a rate already scheduled
+                for g in groups:
+                    g.setdefault("initial_lr", g["lr"])
+            key = "initial_lr" if self._from_initial_lr else "lr"
+            self.base_lrs = [check_real_scalar(g[key], key, low=0.0) for g in groups]
+            if groups:
+                self.lr0 = self.base_lrs[0]
         if not self.base_lrs or len(self.base_lrs) != len(groups):
             self.base_lrs = [self.lr0] * max(len(groups), 1)
         self._apply(self._current())
@@ -790,6 +812,8 @@ class OneCycleLR(Schedule):
             _per_group(self.max_momentum, "max_momentum", n)
         self.lr0 = max_lrs[0]              # every group follows its max_lr (torch's rule)
         self.base_lrs = max_lrs
+        for g, max_lr in zip(_groups(optimizer), max_lrs):
+            g["initial_lr"] = max_lr / self.div_factor          # torch overwrites it too
         return super().bind(optimizer)
 
     def _phases(self, max_lr, m_lo, m_hi):
@@ -898,6 +922,8 @@ class ReduceOnPlateau(Schedule):
     >>> opt.lr
     0.5
     """
+
+    _from_initial_lr = False
 
     def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,

@@ -371,3 +371,57 @@ def test_one_cycle_list_max_lr_resumes_from_its_state_dict():
         assert _rates(opt) == _rates(opt2)
         assert [g["momentum"] for g in opt.param_groups] == \
             [g["momentum"] for g in opt2.param_groups]
+
+
+# ---- base rates from the groups' initial_lr, torch's rule -------------------------------
+
+FRESH = OLDER + CASES[:3]
+
+
+@pytest.mark.parametrize("name, make, tmake", FRESH, ids=[c[0] for c in FRESH])
+def test_a_fresh_schedule_on_a_decayed_optimizer_starts_from_initial_lr(name, make, tmake):
+    torch = pytest.importorskip("torch")
+    topt, tsched, opt, sched = _pair(torch, tmake, make, groups=True, momentum=0.9)
+    for _ in range(33):                    # before each schedule's rates come back
+        topt.step()
+        tsched.step()
+        sched.step()
+    assert _rates(opt) != [0.3, 0.1]
+    fresh, tfresh = make(opt), tmake(torch, topt)
+    assert fresh.base_lrs == tfresh.base_lrs == [0.3, 0.1]
+    assert [g["initial_lr"] for g in opt.param_groups] == \
+        [g["initial_lr"] for g in topt.param_groups]
+
+
+def test_initial_lr_survives_the_optimizers_state_dict_and_loads_from_torchs():
+    torch = pytest.importorskip("torch")
+    make, tmake = OLDER[0][1], OLDER[0][2]
+    topt, tsched, opt, sched = _pair(torch, tmake, make, groups=True)
+    for _ in range(10):
+        topt.step()
+        tsched.step()
+        sched.step()
+    for sd in (opt.state_dict(), topt.state_dict()):
+        ws = [np.zeros(2), np.zeros(1)]
+        opt2 = O.SGD([{"params": ws[:1]}, {"params": ws[1:], "lr": 0.1}], lr=0.3)
+        opt2.load_state_dict(pickle.loads(pickle.dumps(
+            {"state": {}, "param_groups": sd["param_groups"]})))
+        assert [g["initial_lr"] for g in opt2.param_groups] == [0.3, 0.1]
+        assert make(opt2).base_lrs == [0.3, 0.1]
+
+
+def test_one_cycle_records_initial_lr_as_torch():
+    torch = pytest.importorskip("torch")
+    topt, tsched, opt, sched = _pair(
+        torch, lambda torch, o: torch.optim.lr_scheduler.OneCycleLR(o, [0.8, 0.4], 50),
+        lambda o: S.OneCycleLR([0.8, 0.4], 50, optimizer=o), groups=True, momentum=0.9)
+    np.testing.assert_allclose([g["initial_lr"] for g in opt.param_groups],
+                               [g["initial_lr"] for g in topt.param_groups], rtol=1e-15)
+
+
+def test_plateau_reduces_from_the_current_rate():
+    opt = O.SGD([np.zeros(1)], lr=0.3)
+    S.StepDecay(1, gamma=0.5, optimizer=opt).step()
+    plateau = S.ReduceOnPlateau(patience=0, factor=0.5, optimizer=opt)
+    assert plateau.get_last_lr() == [0.15] and plateau.step(1.0) == 0.15
+    assert plateau.step(1.0) == 0.075
