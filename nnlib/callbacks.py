@@ -34,8 +34,12 @@ class History:
         ``lr``; with ``metrics`` the training metrics (``accuracy``, a user metric's
         name); with validation data ``val_loss``, for classification losses
         ``val_accuracy``, and ``val_`` + each metric.
+    epoch : list of int
+        The index of each epoch in ``history`` (Keras's ``History.epoch``): ``0, 1,
+        ...``, or from ``initial_epoch`` on for ``fit(..., initial_epoch=N)``.
     epochs : int
-        Epochs completed.
+        Epochs this fit trained (``len(epoch)``; a last epoch cut short by a
+        non-finite step counts if it trained any rows).
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
     nonfinite : None or dict
         When training stopped on a non-finite loss or gradient, or on an update that
@@ -46,10 +50,19 @@ class History:
     --------
     >>> h = History(); h.append(loss=0.5, time=0.01, lr=0.1); h["loss"]
     [0.5]
+
+    Resuming at epoch 3 (Keras's ``initial_epoch``):
+
+    >>> import numpy as np, nnlib
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> h = model.fit(np.eye(2), [0, 1], epochs=5, initial_epoch=3)
+    >>> h.epoch, h.epochs, len(h["loss"])
+    ([3, 4], 2, 2)
     """
 
     def __init__(self) -> None:
         self.history: Dict[str, List[float]] = {"loss": [], "time": [], "lr": []}
+        self.epoch: List[int] = []
         self.epochs = 0
         self.stop_reason: Optional[str] = None
         self.nonfinite: Optional[dict] = None
@@ -71,6 +84,28 @@ class History:
         """
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
+
+    def add_epoch(self, epoch: int, **values: float) -> None:
+        """Record epoch ``epoch``: its index in :attr:`epoch`, its values as
+        :meth:`append` does, and one more epoch in :attr:`epochs`.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch's index (absolute: ``initial_epoch`` counts).
+        **values : float
+            The epoch's logs.
+
+        Examples
+        --------
+        >>> h = History()
+        >>> h.add_epoch(7, loss=0.5, time=0.1, lr=0.01)
+        >>> h.epoch, h.epochs, h["loss"]
+        ([7], 1, [0.5])
+        """
+        self.epoch.append(epoch)
+        self.append(**values)
+        self.epochs = len(self.epoch)
 
     def __getitem__(self, key: str) -> List[float]:
         return self.history[key]

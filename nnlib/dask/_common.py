@@ -183,10 +183,9 @@ class ClusterRun:
         """Enter a finished (or faulted) epoch in the history, as ``fit`` does."""
         import time
         if result.fault is None:
-            self.history.append(loss=result.mean_loss, time=time.perf_counter() - tic,
-                                lr=self.optimizer.lr)
+            self.history.add_epoch(self.epoch, loss=result.mean_loss,
+                                   time=time.perf_counter() - tic, lr=self.optimizer.lr)
             self.epoch += 1
-            self.history.epochs = self.epoch
         else:
             self.history.nonfinite = {"epoch": self.epoch, self.unit: result.steps,
                                       "what": result.fault}
