@@ -154,7 +154,11 @@ class FitLoop:
             self.stopper.on_train_begin({})
 
     def end(self):
-        """After the last epoch (stopped or not)."""
+        """After the last epoch (stopped or not): the callbacks' ``on_train_end``, and
+        the best weights back from ``early_stopping=``'s stopper when it restores them
+        (Keras 3 restores at train end, however the fit ended)."""
+        if self.stopper is not None and all(cb is not self.stopper for cb in self.objects):
+            self.stopper.restore(self.run.params)
         for cb in self.objects:
             cb.on_train_end(dict(self._last_logs or {}))
 

@@ -772,7 +772,8 @@ class Sequential:
             baseline, restore_best_weights=True, start_from_epoch``); ``monitor`` is
             "val_loss" when there is validation data, else "loss". Stops once the
             monitored value has not improved by more than ``min_delta`` for ``patience``
-            epochs in a row, then restores the best weights.
+            epochs in a row; the best epoch's weights are put back when the fit ends,
+            stopped early or not (Keras 3's ``restore_best_weights``).
         callbacks : list of nnlib.callbacks.Callback objects or callables
             Callback objects get Keras's hooks (train, epoch and batch begin/end; see
             :mod:`nnlib.callbacks`, e.g. ``ModelCheckpoint``); a plain callable
@@ -843,7 +844,9 @@ class Sequential:
             became non-finite, or an update overflowed the weights or the optimizer's
             state (e.g. a squared gradient beyond the dtype's range in Adam), training
             stops with a RuntimeWarning, the weights and the optimizer state are left
-            at the last finite step and ``history.nonfinite`` says where.
+            at the last finite step (unless an EarlyStopping with
+            ``restore_best_weights`` puts back its best epoch's weights at the end, as
+            Keras 3 does after TerminateOnNaN) and ``history.nonfinite`` says where.
 
         Examples
         --------
