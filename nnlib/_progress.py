@@ -48,7 +48,7 @@ class Progress:
     Parameters
     ----------
     epochs : int
-        Epochs requested.
+        fit's ``epochs``: the last epoch's index + 1 (lines read ``epoch i/epochs``).
     steps_per_epoch : int
         Mini-batch steps in one full epoch (``ceil(n_rows / batch_size)``).
     verbose : {0, 1, 2}
@@ -56,6 +56,8 @@ class Progress:
         step, loss, ETA and a bar; 2 one line per finished epoch only.
     stream : file-like, optional
         Where to draw (default ``sys.stdout`` at construction).
+    initial_epoch : int, default 0
+        fit's first epoch: the ETA counts the epochs from it.
 
     Examples
     --------
@@ -68,8 +70,9 @@ class Progress:
 
     BAR_MAX = 30
 
-    def __init__(self, epochs, steps_per_epoch, verbose, stream=None):
+    def __init__(self, epochs, steps_per_epoch, verbose, stream=None, initial_epoch=0):
         self.epochs = max(int(epochs), 1)
+        self.initial_epoch = int(initial_epoch)       # epochs before it are not this run's
         self.steps_per_epoch = max(int(steps_per_epoch), 1)
         self.stream = sys.stdout if stream is None else stream
         isatty = getattr(self.stream, "isatty", None)
@@ -85,8 +88,8 @@ class Progress:
         return max(shutil.get_terminal_size((80, 24)).columns - 1, 20)
 
     def _eta(self, epoch, steps_done):
-        done = epoch * self.steps_per_epoch + steps_done
-        total = self.epochs * self.steps_per_epoch
+        done = (epoch - self.initial_epoch) * self.steps_per_epoch + steps_done
+        total = (self.epochs - self.initial_epoch) * self.steps_per_epoch
         elapsed = time.perf_counter() - self.t_start
         return elapsed / done * (total - done) if done else math.nan
 

@@ -34,22 +34,36 @@ class History:
         ``lr``; with ``metrics`` the training metrics (``accuracy``, a user metric's
         name); with validation data ``val_loss``, for classification losses
         ``val_accuracy``, and ``val_`` + each metric.
+    epoch : list of int
+        The index of each epoch in ``history`` (Keras's ``History.epoch``): ``0, 1,
+        ...``, or from ``initial_epoch`` on for ``fit(..., initial_epoch=N)``.
     epochs : int
-        Epochs completed.
+        Epochs this fit trained (``len(epoch)``; a last epoch cut short by a
+        non-finite step counts if it trained any rows).
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
     nonfinite : None or dict
         When training stopped on a non-finite loss or gradient, or on an update that
         overflowed the weights or the optimizer state: the epoch, the step within it,
-        and what was non-finite. The weights are those of the last finite step.
+        and what was non-finite. The weights are those of the last finite step (or an
+        EarlyStopping's best, with ``restore_best_weights``).
 
     Examples
     --------
     >>> h = History(); h.append(loss=0.5, time=0.01, lr=0.1); h["loss"]
     [0.5]
+
+    Resuming at epoch 3 (Keras's ``initial_epoch``):
+
+    >>> import numpy as np, nnlib
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> h = model.fit(np.eye(2), [0, 1], epochs=5, initial_epoch=3)
+    >>> h.epoch, h.epochs, len(h["loss"])
+    ([3, 4], 2, 2)
     """
 
     def __init__(self) -> None:
         self.history: Dict[str, List[float]] = {"loss": [], "time": [], "lr": []}
+        self.epoch: List[int] = []
         self.epochs = 0
         self.stop_reason: Optional[str] = None
         self.nonfinite: Optional[dict] = None
@@ -71,6 +85,28 @@ class History:
         """
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
+
+    def add_epoch(self, epoch: int, **values: float) -> None:
+        """Record epoch ``epoch``: its index in :attr:`epoch`, its values as
+        :meth:`append` does, and one more epoch in :attr:`epochs`.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch's index (absolute: ``initial_epoch`` counts).
+        **values : float
+            The epoch's logs.
+
+        Examples
+        --------
+        >>> h = History()
+        >>> h.add_epoch(7, loss=0.5, time=0.1, lr=0.01)
+        >>> h.epoch, h.epochs, h["loss"]
+        ([7], 1, [0.5])
+        """
+        self.epoch.append(epoch)
+        self.append(**values)
+        self.epochs = len(self.epoch)
 
     def __getitem__(self, key: str) -> List[float]:
         return self.history[key]
@@ -391,8 +427,12 @@ class EarlyStopping(Callback):
     baseline : float, optional
         Stop if the monitored value does not beat it within ``patience`` epochs.
     restore_best_weights : bool, default False
-        Put back the best epoch's weights when stopping early (as Keras, not when all
-        epochs ran).
+        Put back the best epoch's weights when the fit ends, whether it stopped early,
+        was stopped by another callback or a non-finite step, or ran all its epochs
+        (Keras 3's rule, ``keras/src/callbacks/early_stopping.py`` since Keras 3.0.0;
+        Keras 2 restored only on an early stop). The best epoch is the first
+        monitored one until another improves on it. Until the fit ends the weights
+        are the last epoch's, so callbacks see the stopping epoch's own weights.
     start_from_epoch : int >= 0
         Epochs to wait before counting (warm-up).
 
@@ -406,6 +446,21 @@ class EarlyStopping(Callback):
     >>> stop = EarlyStopping(monitor="loss", patience=2)
     >>> [stop.update(e, {"loss": v}, []) for e, v in enumerate([1.0, 0.5, 0.6, 0.7])]
     [False, False, False, True]
+
+    Keras 3 restores the best weights even when patience never ran out:
+
+    >>> import numpy as np, nnlib
+    >>> X, y = np.eye(2), [0, 1]
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> stop = EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    >>> class Worse(nnlib.callbacks.Callback):      # the last epoch's loss is the worst
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         logs_seen.append(logs["loss"])
+    >>> logs_seen = []
+    >>> h = model.fit(X, y, optimizer=nnlib.optim.SGD(lr=0.1), epochs=3,
+    ...               callbacks=[stop, Worse()])
+    >>> h.stop_reason is None, stop.best_epoch == int(np.argmin(logs_seen))
+    (True, True)
     """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0,
@@ -542,8 +597,9 @@ class EarlyStopping(Callback):
                         threshold=self.min_delta)
 
     def update(self, epoch: int, logs: Dict[str, float], params: List[Any]) -> bool:
-        """Record the epoch's ``logs``; True when training should stop (then the best
-        weights are already back in ``params`` if ``restore_best_weights``).
+        """Record the epoch's ``logs``; True when training should stop. The best
+        weights are put back by :meth:`restore` at the end of the fit
+        (:meth:`on_train_end`), not here (Keras 3).
 
         Keras's rule: an epoch that does not improve on the best value by more than
         ``min_delta`` (or, with a ``baseline``, does not beat it) adds one to the wait;
@@ -573,14 +629,18 @@ class EarlyStopping(Callback):
         ...     w += 1                                    # the epoch's training
         ...     if stop.update(epoch, {"loss": loss}, [w]):
         ...         break
-        >>> epoch, stop.best_epoch, w                     # epoch 1's weights are back
-        (2, 1, array([2.]))
+        >>> epoch, stop.best_epoch, w                     # the last epoch's weights...
+        (2, 1, array([3.]))
+        >>> stop.restore([w]); w                          # ...until the fit's end
+        array([2.])
         """
         if epoch < self.start_from_epoch:
             return False
         value = logs[self.monitor]
         if self.restore_best_weights and self.best_params is None:
+            # Keras 3: until an epoch improves, the first monitored one is the best
             self.best_params = [p.copy() for p in params]
+            self.best_epoch = epoch
         self.wait += 1
         if self._improves(value, self.best):
             self.best, self.best_epoch = value, epoch
@@ -592,7 +652,6 @@ class EarlyStopping(Callback):
             return False
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
-            self.restore(params)
             return True
         return False
 
@@ -600,8 +659,8 @@ class EarlyStopping(Callback):
         """Put the best epoch's weights back into ``params`` (when asked to): all of
         them, even if an interrupt lands in the middle (it is raised afterwards).
 
-        :meth:`update` calls it when it stops the fit; call it yourself to get the best
-        weights after a fit that ran all its epochs (Keras restores only on a stop).
+        ``fit`` calls it when the fit ends (:meth:`on_train_end`, Keras 3's rule:
+        stopped early or not); call it yourself when driving :meth:`update` by hand.
 
         Parameters
         ----------
@@ -627,6 +686,32 @@ class EarlyStopping(Callback):
                 for p, best in zip(params, self.best_params):  # type: ignore[arg-type]
                     p[...] = best
             complete(put_back)
+
+    def on_train_end(self, logs: Optional[dict] = None) -> None:
+        """Put the best epoch's weights back into the model with
+        ``restore_best_weights``, however the fit ended (Keras 3's
+        ``EarlyStopping.on_train_end``).
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Unused.
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib
+        >>> model = nnlib.Sequential([nnlib.Dense(1, 1, random_state=0)])
+        >>> stop = EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
+        >>> stop.set_model(model)
+        >>> stop.on_epoch_end(0, {"loss": 0.5})            # the best epoch so far
+        >>> model.params[0][...] = 9.0
+        >>> stop.on_epoch_end(1, {"loss": 0.7})            # worse; patience not used up
+        >>> stop.on_train_end()
+        >>> bool(model.params[0][0, 0] != 9.0)              # epoch 0's weights again
+        True
+        """
+        if self.model is not None:
+            self.restore(self.model.params)
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         """:meth:`update` with the epoch's logs and the model's parameters, and stop the

@@ -48,15 +48,23 @@ class FitLoop:
     train_evaluation : nnlib.training.Evaluation, optional
         The model on the training rows, when there are metrics.
     epochs, batch_size : int
-        What ``Callback.params`` tells the callbacks.
+        What ``Callback.params`` tells the callbacks (``epochs``: the index the last
+        epoch stops before, Keras's meaning).
     schedule_interval : {'epoch', 'batch'}
         When the schedule steps: after every epoch, or after every batch (a callable
-        then gets the 0-based batch count of this fit).
+        then gets the 0-based batch count, counted from epoch 0: ``initial_epoch``'s
+        batches count as trained).
+    initial_epoch : int >= 0
+        The first epoch's index (Keras's ``initial_epoch``): callbacks, the history and
+        a callable schedule see absolute epochs; a schedule object that is not at that
+        epoch (that batch, per batch) is moved there, except ReduceOnPlateau, whose
+        rate is the metric's history.
     """
 
     def __init__(self, run, n_rows, rng, shuffle=True, schedule=None, evaluation=None,
                  early_stopping=None, callbacks=None, metrics=None, train_evaluation=None,
-                 epochs=None, batch_size=None, schedule_interval="epoch"):
+                 epochs=None, batch_size=None, schedule_interval="epoch",
+                 initial_epoch=0):
         self.run, self.n_rows, self.rng, self.shuffle = run, n_rows, rng, shuffle
         # the unshuffled order, made once: NumPy's arange lets the GIL go however short
         # it is, and a brief release once per epoch of a fit whose epochs keep the GIL
@@ -99,11 +107,20 @@ class FitLoop:
         if self.per_batch and type(schedule).__name__ == "ReduceOnPlateau":
             raise ValueError("ReduceOnPlateau follows an epoch metric: step it per epoch "
                              "(schedule_interval='epoch')")
-        self.batches = 0                    # batches trained by this fit
+        steps = -(-n_rows // batch_size) if batch_size else None
+        # batches trained from epoch 0: initial_epoch's epochs count as trained
+        self.batches = initial_epoch * (steps or 0)
         self.schedule = schedule
+        if initial_epoch and self.stepped and callable(schedule) \
+                and type(schedule).__name__ != "ReduceOnPlateau":
+            # a closed-form schedule indexed by the absolute epoch (or batch), as a
+            # callable is: a fresh schedule resumes at initial_epoch's rate, one carried
+            # over from the fit that stopped there is already at it
+            at = self.batches if self.per_batch else initial_epoch
+            if getattr(schedule, "epoch", None) != at:
+                schedule(at)
         self.history = History()
-        self.params = {"epochs": epochs, "batch_size": batch_size,
-                       "steps": -(-n_rows // batch_size) if batch_size else None,
+        self.params = {"epochs": epochs, "batch_size": batch_size, "steps": steps,
                        "metrics": sorted(logged), "optimizer": run.optimizer}
         self._last_logs = None
         if self.batch_callbacks:
@@ -137,7 +154,11 @@ class FitLoop:
             self.stopper.on_train_begin({})
 
     def end(self):
-        """After the last epoch (stopped or not)."""
+        """After the last epoch (stopped or not): the callbacks' ``on_train_end``, and
+        the best weights back from ``early_stopping=``'s stopper when it restores them
+        (Keras 3 restores at train end, however the fit ended)."""
+        if self.stopper is not None and all(cb is not self.stopper for cb in self.objects):
+            self.stopper.restore(self.run.params)
         for cb in self.objects:
             cb.on_train_end(dict(self._last_logs or {}))
 
@@ -154,7 +175,8 @@ class FitLoop:
         return False
 
     def epoch(self, epoch):
-        """Train epoch ``epoch`` (0-based) and record it; False when training stops."""
+        """Train epoch ``epoch`` (0-based, absolute: ``initial_epoch`` first) and record
+        it; False when training stops."""
         run, history, optimizer = self.run, self.history, self.run.optimizer
         for cb in self.objects:
             cb.on_epoch_begin(epoch, {})
@@ -175,16 +197,14 @@ class FitLoop:
                           f"the weights are those of the last finite step",
                           RuntimeWarning, stacklevel=3)
             if result.seen:
-                history.append(loss=result.mean_loss, time=time.perf_counter() - tic,
-                               lr=optimizer.lr)
-            history.epochs = epoch + (1 if result.seen else 0)
+                history.add_epoch(epoch, loss=result.mean_loss,
+                                  time=time.perf_counter() - tic, lr=optimizer.lr)
             return False
         logs = {"loss": result.mean_loss, "time": time.perf_counter() - tic,
                 "lr": optimizer.lr}
         if self._evaluates:
             logs.update(self._metrics())
-        history.append(**logs)
-        history.epochs = epoch + 1
+        history.add_epoch(epoch, **logs)
         self._last_logs = logs
         if run.progress is not None:
             run.progress.epoch_done(epoch, logs)

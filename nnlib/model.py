@@ -742,7 +742,8 @@ class Sequential:
             schedule: Union[None, "Schedule", Callable[[int], float]] = None,
             n_threads: Threads = None, margin: float = 1.0, l2_per_batch: bool = False,
             metrics: Optional[Sequence[Metric]] = None, schedule_interval: str = "epoch",
-            sample_weight: Union[None, float, ArrayLike] = None) -> History:
+            sample_weight: Union[None, float, ArrayLike] = None,
+            initial_epoch: int = 0) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -756,6 +757,9 @@ class Sequential:
             refused rather than frozen (torch's habit); freeze it with a group of
             ``lr=0.0``.
         epochs : int >= 0
+            The index the training stops before (Keras's meaning): epochs
+            ``initial_epoch, ..., epochs - 1`` run, none if ``epochs <=
+            initial_epoch``.
         batch_size : int >= 1 (1 = per-sample SGD); the last batch may be shorter.
         shuffle : bool
             Draw a new permutation each epoch from ``random_state``.
@@ -768,7 +772,8 @@ class Sequential:
             baseline, restore_best_weights=True, start_from_epoch``); ``monitor`` is
             "val_loss" when there is validation data, else "loss". Stops once the
             monitored value has not improved by more than ``min_delta`` for ``patience``
-            epochs in a row, then restores the best weights.
+            epochs in a row; the best epoch's weights are put back when the fit ends,
+            stopped early or not (Keras 3's ``restore_best_weights``).
         callbacks : list of nnlib.callbacks.Callback objects or callables
             Callback objects get Keras's hooks (train, epoch and batch begin/end; see
             :mod:`nnlib.callbacks`, e.g. ``ModelCheckpoint``); a plain callable
@@ -822,6 +827,15 @@ class Sequential:
             ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
             ``validation_split`` the held-out rows' weights are dropped (the validation
             loss is unweighted).
+        initial_epoch : int >= 0, default 0
+            The first epoch's index, to resume a fit (Keras's ``initial_epoch``):
+            callbacks, early stopping (its ``start_from_epoch``), the progress lines,
+            ``History.epoch`` and a callable schedule see the absolute epoch. A
+            schedule object not at that epoch is moved there (per batch: to
+            ``initial_epoch`` times the batches of an epoch), ReduceOnPlateau
+            excepted; one carried over from the fit that stopped there is already
+            at it. The shuffle starts afresh from ``random_state`` (pass the same
+            Generator to go on with its stream).
 
         Returns
         -------
@@ -830,7 +844,9 @@ class Sequential:
             became non-finite, or an update overflowed the weights or the optimizer's
             state (e.g. a squared gradient beyond the dtype's range in Adam), training
             stops with a RuntimeWarning, the weights and the optimizer state are left
-            at the last finite step and ``history.nonfinite`` says where.
+            at the last finite step (unless an EarlyStopping with
+            ``restore_best_weights`` puts back its best epoch's weights at the end, as
+            Keras 3 does after TerminateOnNaN) and ``history.nonfinite`` says where.
 
         Examples
         --------
@@ -847,6 +863,7 @@ class Sequential:
         """
         loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
+        initial_epoch = check_int_scalar(initial_epoch, "initial_epoch", low=0)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         l2 = check_real_scalar(l2, "l2", low=0.0)
         # l2 and the learning rate are cast to the model's dtype in the compiled loop
@@ -909,8 +926,8 @@ class Sequential:
         metrics = Metrics(metrics, loss)                # type: ignore[assignment]
         train_evaluation = (self._evaluation(X, yt, yl, loss, margin) if metrics
                             else None)
-        progress = (Progress(epochs, -(-X.shape[0] // batch_size), verbose) if verbose
-                    else None)
+        progress = (Progress(epochs, -(-X.shape[0] // batch_size), verbose,
+                             initial_epoch=initial_epoch) if verbose else None)
         self.loss = loss
         run_class = TrainingRun if self.compiled else BatchRun
         with run_class(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
@@ -924,9 +941,10 @@ class Sequential:
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
-                           schedule_interval=schedule_interval)
+                           schedule_interval=schedule_interval,
+                           initial_epoch=initial_epoch)
             loop.begin()
-            for epoch in range(epochs):
+            for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
                     break
             loop.end()

@@ -11,8 +11,10 @@ own hyper-parameters) and steps them with their gradients, in the same order::
     opt = nnlib.optim.SGD([{"params": model.layers[0].params, "lr": 1e-2},
                            {"params": model.layers[1].params}], lr=1e-3, momentum=0.9)
 
-NumPy arrays carry no ``.grad``, so the gradients are passed to ``step`` (``zero_grad``
-has nothing to clear and does not exist). The update rules are compiled
+NumPy arrays carry no ``.grad``, so the gradients are passed to ``step``. ``zero_grad``
+has nothing to clear: it exists as a no-op so a ported torch loop or closure runs
+unchanged, while a bare ``step()`` (torch's, reading ``.grad``) raises a TypeError
+asking for the gradients (see :meth:`Optimizer.zero_grad` for why). The update rules are compiled
 (``nnlib/_kernels/optim_rules.pxd.tp``, shared with the compiled training loop) and have
 NumPy twins in ``nnlib/_reference/optim.py``.
 
@@ -268,6 +270,45 @@ class Optimizer:
                 h.update(self._check({**h, name: value}))
             return
         object.__setattr__(self, name, value)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Do nothing: there is no ``.grad`` to clear (kept so code ported from
+        ``torch.optim`` runs unchanged).
+
+        A torch loop is ``opt.zero_grad(); loss.backward(); opt.step()``, and a torch
+        closure calls ``zero_grad`` first. In nnlib the gradients are a value passed
+        to :meth:`step` (``opt.step(grads)``, ``closure() -> (loss, grads)``), never
+        stored on the arrays or in the optimizer, so each step's gradients are already
+        "zeroed": nothing accumulates between steps. The method exists, rather than
+        raising AttributeError, because that line of a ported loop or closure is
+        harmless here, while the line that matters cannot be carried over silently: a
+        bare ``opt.step()`` (torch's, which reads ``.grad``) raises a TypeError
+        saying it needs the gradients. To accumulate gradients over several batches
+        (torch's skipped ``zero_grad``), sum them yourself and pass the sum.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            Accepted for torch's signature; there is nothing to set.
+
+        Examples
+        --------
+        A ported torch loop keeps its ``zero_grad`` and passes the gradients to
+        ``step``:
+
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> w = np.array([1.0, -2.0])
+        >>> opt = SGD([w], lr=0.1)
+        >>> opt.zero_grad()                          # nothing to clear
+        >>> opt.step([2 * w])                        # the gradient of ||w||^2
+        >>> w
+        array([ 0.8, -1.6])
+        >>> opt.step()                               # torch's bare step has no gradients
+        Traceback (most recent call last):
+        ...
+        TypeError: step needs the gradients: step(grads), step(closure) or step(params, grads) (NumPy arrays carry no .grad)
+        """
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
         """Add a group ``{"params": arrays, <hyper-parameter>: value, ...}``; missing
@@ -826,7 +867,7 @@ class Optimizer:
                     raise TypeError("closure() must return a pair (loss, grads)") from None
             if grads is None:
                 raise TypeError("step needs the gradients: step(grads), step(closure) or "
-                                "step(params, grads)")
+                                "step(params, grads) (NumPy arrays carry no .grad)")
             params = self._all_params()
             if not params:
                 raise TypeError(f"this {type(self).__name__} holds no parameters: build "
@@ -1060,6 +1101,12 @@ class Optimizer:
             if "betas" in hyper:
                 hyper["betas"] = tuple(hyper["betas"])
             h = self._check({**self.defaults, **hyper})
+            if "initial_lr" in sg:
+                # a schedule's base rate (torch keeps it in the group, and so in the
+                # state_dict: a fresh schedule then resumes from it)
+                h["initial_lr"] = check_real_scalar(sg["initial_lr"],
+                                                    f"param_groups[{gi}]['initial_lr']",
+                                                    low=0.0)
             h["params"] = g["params"]
             new_groups.append(h)
             for idx, p in zip(sg["params"], g["params"]):

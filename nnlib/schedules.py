@@ -28,6 +28,9 @@ Protocol (what a training loop may rely on)
     rule) unless ``lr0`` is given, which every group then starts from.
 ``schedule.lr``, ``schedule.epoch``
     the current rate (of the first group) and epoch.
+``schedule.get_last_lr()``
+    the rates last computed, one per group, as torch's: epoch 0's after binding, then
+    those each ``step`` wrote.
 ``schedule.state_dict()``, ``schedule.load_state_dict(sd)``
     everything but the optimizer, as ``torch.optim.lr_scheduler``'s: saved with the
     optimizer's own ``state_dict``, training resumes bit-identically.
@@ -63,7 +66,7 @@ installed). OneCycleLR and the warm restarts are closed forms in torch too.
 import bisect
 import math
 import numbers
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
@@ -75,6 +78,13 @@ __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
 
 def _groups(optimizer):
     return getattr(optimizer, "param_groups", None) or []
+
+
+def _written(optimizer, lr):
+    """The rates now in ``optimizer``'s groups (``lr`` for an object without groups):
+    what ``get_last_lr`` reports, copied as torch copies them."""
+    groups = _groups(optimizer)
+    return [float(g["lr"]) for g in groups] if groups else [lr]
 
 
 class Schedule:
@@ -102,18 +112,33 @@ class Schedule:
     (0.5, 1)
     """
 
+    # whether the base rates are the groups' "initial_lr" (torch's LRScheduler) or
+    # their current rates (ReduceLROnPlateau, whose rate is state)
+    _from_initial_lr = True
+
     def __init__(self, lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.lr0 = None if lr0 is None else check_real_scalar(lr0, "lr0", low=0.0)
         self.optimizer = None
         self.epoch = 0
         self.lr = self.lr0
         self.base_lrs = None if lr0 is None else [self.lr0]
+        self._last_lr: Optional[List[float]] = None
         if optimizer is not None:
             self.bind(optimizer)
+        elif self.lr0 is not None:
+            # the rate of epoch 0, which is not lr0 for every schedule (LinearLR's
+            # start_factor, OneCycleLR's max_lr / div_factor, a milestone at 0)
+            self._apply(self._current())
 
     def bind(self, optimizer: Any) -> "Schedule":
         """Attach ``optimizer``; take ``lr0`` (each group's) from it if not given; write
         the current rate.
+
+        Without ``lr0``, each group's base rate is its ``"initial_lr"`` (torch's rule:
+        the first schedule bound to the group records its rate under that key, and
+        the optimizer's ``state_dict`` keeps it), so a fresh schedule bound to an
+        optimizer that an earlier one has already decayed -- to resume a fit --
+        starts from the original rate, not the decayed one.
 
         Parameters
         ----------
@@ -133,6 +158,9 @@ class Schedule:
         >>> s = StepDecay(2, gamma=0.1).bind(opt)
         >>> s.lr0, s.step(), s.step(), opt.lr        # epoch 2: the first decay
         (0.5, 0.5, 0.05, 0.05)
+        >>> t = StepDecay(2, gamma=0.1).bind(opt)    # a fresh schedule: the group's
+        >>> t.lr0, t(3), opt.param_groups[0]["initial_lr"]     # initial_lr, as torch
+        (0.5, 0.05, 0.5)
         """
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"optimizer must have an lr attribute; got "
@@ -141,11 +169,61 @@ class Schedule:
         groups = _groups(optimizer)
         if self.lr0 is None:
             self.lr0 = check_real_scalar(optimizer.lr, "optimizer.lr", low=0.0)
-            self.base_lrs = [check_real_scalar(g["lr"], "lr", low=0.0) for g in groups]
+            if self._from_initial_lr:
+                # torch's base_lrs: the first schedule bound records each group's rate
+                # as "initial_lr", and every later one (a fresh schedule resuming a
+                # fit) starts from it rather than from a rate already scheduled
+                for g in groups:
+                    g.setdefault("initial_lr", g["lr"])
+            key = "initial_lr" if self._from_initial_lr else "lr"
+            self.base_lrs = [check_real_scalar(g[key], key, low=0.0) for g in groups]
+            if groups:
+                self.lr0 = self.base_lrs[0]
         if not self.base_lrs or len(self.base_lrs) != len(groups):
             self.base_lrs = [self.lr0] * max(len(groups), 1)
         self._apply(self._current())
         return self
+
+    def get_last_lr(self) -> List[float]:
+        """The rates the schedule last computed, one per parameter group
+        (``torch.optim.lr_scheduler``'s ``get_last_lr``).
+
+        As torch's: after construction (bound) or :meth:`bind`, the rates of epoch 0;
+        after each :meth:`step` (or ``schedule(t)``), the rates it wrote. A rate set on
+        the optimizer by hand since then is not seen (read ``opt.param_groups`` for
+        the rates in force). Unbound, the one rate of the schedule's ``lr0``. The list
+        is a copy.
+
+        Returns
+        -------
+        list of float
+            One rate per group of the bound optimizer (one for an optimizer without
+            groups, or no optimizer).
+
+        Raises
+        ------
+        ValueError
+            For a schedule without ``lr0`` that was never bound: it has computed no
+            rate yet.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> opt = SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)], "lr": 0.2}],
+        ...           lr=0.1)
+        >>> s = StepDecay(step_size=1, gamma=0.5, optimizer=opt)
+        >>> s.get_last_lr()                          # before any step: epoch 0's
+        [0.1, 0.2]
+        >>> _ = s.step(); s.get_last_lr()
+        [0.05, 0.1]
+        >>> LinearLR(0.5, lr0=1.0).get_last_lr()    # unbound: epoch 0's rate of lr0
+        [0.5]
+        """
+        if self._last_lr is None:
+            raise ValueError(f"{type(self).__name__} has computed no rate yet: pass lr0= "
+                             "or bind an optimizer")
+        return list(self._last_lr)
 
     def _require_lr0(self):
         if self.lr0 is None:
@@ -162,6 +240,7 @@ class Schedule:
         self.lr = lr
         opt = self.optimizer
         if opt is None:
+            self._last_lr = [lr]
             return lr
         groups = _groups(opt)
         if len(groups) > 1 and len(set(self.base_lrs)) > 1:
@@ -169,6 +248,7 @@ class Schedule:
                 g["lr"] = check_real_scalar(self._group_rate(base), "lr", low=0.0)
         else:
             opt.lr = lr
+        self._last_lr = _written(opt, lr)
         return lr
 
     def _group_rate(self, base):
@@ -576,6 +656,28 @@ class LinearLR(Schedule):
                 "total_iters": self.total_iters, "lr0": self.lr0}
 
 
+def _scalar_or_list(value, name, **bounds):
+    """A float, or for a sequence a list of floats (one per parameter group), each
+    checked against ``bounds``."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"{name} must be a number or a non-empty list, one per "
+                             f"parameter group; got {value!r}")
+        return [check_real_scalar(v, f"{name}[{i}]", **bounds) for i, v in enumerate(value)]
+    return check_real_scalar(value, name, **bounds)
+
+
+def _per_group(value, name, n_groups):
+    """``value`` for each of ``n_groups`` groups: a float repeated, or a list of exactly
+    that length (torch's ``_format_param`` rule)."""
+    if not isinstance(value, list):
+        return [value] * n_groups
+    if len(value) != n_groups:
+        raise ValueError(f"expected {n_groups} values for {name}, one per parameter "
+                         f"group; got {len(value)}")
+    return list(value)
+
+
 class OneCycleLR(Schedule):
     """The one-cycle policy (PyTorch's ``OneCycleLR``), stepped once per batch.
 
@@ -584,19 +686,27 @@ class OneCycleLR(Schedule):
     final_div_factor`` (``three_phase``: back to the start first, then down), along a
     cosine (``anneal_strategy='cos'``) or linearly. With ``cycle_momentum`` the optimizer's
     momentum (``betas[0]`` for Adam) cycles the other way between ``max_momentum`` and
-    ``base_momentum``. Every group follows ``max_lr``; stepping past ``total_steps``
-    raises, as in torch.
+    ``base_momentum``. Stepping past ``total_steps`` raises, as in torch.
+
+    Parameter groups follow torch's rule: ``max_lr``, ``base_momentum`` and
+    ``max_momentum`` are each one number for every group or a list with one per group
+    (group ``i`` cycles between ``max_lr[i] / div_factor`` and ``max_lr[i]``); the
+    groups' own rates are not used. ``div_factor`` and ``final_div_factor`` are one
+    number for all groups, as in torch.
 
     Parameters
     ----------
-    max_lr : float > 0
+    max_lr : float > 0 or list of float > 0
+        One per parameter group when a list (its length must be the optimizer's number
+        of groups).
     total_steps : int >= 1, optional
         Or ``epochs * steps_per_epoch``.
     epochs, steps_per_epoch : int >= 1, optional
     pct_start : float in [0, 1], default 0.3
     anneal_strategy : {'cos', 'linear'}, default 'cos'
     cycle_momentum : bool, default True
-    base_momentum, max_momentum : float, defaults 0.85, 0.95
+    base_momentum, max_momentum : float or list of float, defaults 0.85, 0.95
+        One per parameter group when a list.
     div_factor : float > 0, default 25
     final_div_factor : float > 0, default 1e4
     three_phase : bool, default False
@@ -607,15 +717,29 @@ class OneCycleLR(Schedule):
     >>> s = OneCycleLR(1.0, total_steps=10, div_factor=10.0, final_div_factor=1.0)
     >>> round(s.lr_at(0), 12), s.lr_at(2), round(s.lr_at(9), 12)
     (0.1, 1.0, 0.1)
+
+    One peak rate per parameter group:
+
+    >>> import numpy as np
+    >>> from nnlib.optim import SGD
+    >>> opt = SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}], lr=0.1,
+    ...           momentum=0.9)
+    >>> s = OneCycleLR([1.0, 0.1], total_steps=10, div_factor=10.0, optimizer=opt)
+    >>> [round(r, 12) for r in s.get_last_lr()]
+    [0.1, 0.01]
+    >>> _ = s(2); s.get_last_lr()                  # the peak: each group's max_lr
+    [1.0, 0.1]
     """
 
-    def __init__(self, max_lr: float, total_steps: Optional[int] = None,
+    def __init__(self, max_lr: Union[float, Sequence[float]],
+                 total_steps: Optional[int] = None,
                  epochs: Optional[int] = None, steps_per_epoch: Optional[int] = None,
                  pct_start: float = 0.3, anneal_strategy: str = "cos", cycle_momentum: bool = True,
-                 base_momentum: float = 0.85, max_momentum: float = 0.95, div_factor: float = 25.0,
-                 final_div_factor: float = 1e4, three_phase: bool = False,
-                 optimizer: Any = None) -> None:
-        self.max_lr = check_real_scalar(max_lr, "max_lr", low=0.0, low_open=True)
+                 base_momentum: Union[float, Sequence[float]] = 0.85,
+                 max_momentum: Union[float, Sequence[float]] = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False, optimizer: Any = None) -> None:
+        self.max_lr = _scalar_or_list(max_lr, "max_lr", low=0.0, low_open=True)
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR needs total_steps, or epochs and "
@@ -629,23 +753,25 @@ class OneCycleLR(Schedule):
                              f"{anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
         self.cycle_momentum = bool(cycle_momentum)
-        self.base_momentum = check_real_scalar(base_momentum, "base_momentum", low=0.0,
-                                               high=1.0, high_open=True)
-        self.max_momentum = check_real_scalar(max_momentum, "max_momentum", low=0.0,
-                                              high=1.0, high_open=True)
+        self.base_momentum = _scalar_or_list(base_momentum, "base_momentum", low=0.0,
+                                             high=1.0, high_open=True)
+        self.max_momentum = _scalar_or_list(max_momentum, "max_momentum", low=0.0,
+                                            high=1.0, high_open=True)
         self.div_factor = check_real_scalar(div_factor, "div_factor", low=0.0,
                                             low_open=True)
         self.final_div_factor = check_real_scalar(final_div_factor, "final_div_factor",
                                                   low=0.0, low_open=True)
         self.three_phase = bool(three_phase)
-        super().__init__(self.max_lr, None)
+        # unbound, the schedule is the first group's
+        super().__init__(_first(self.max_lr), None)
         if optimizer is not None:
             self.bind(optimizer)
 
     def bind(self, optimizer: Any) -> "Schedule":
         """Attach ``optimizer`` and write the first step's rate (``max_lr /
-        div_factor``) to every group, whatever its own rate (torch's rule), and with
-        ``cycle_momentum`` its momentum (SGD) or first beta (Adam).
+        div_factor``, each group's own with a list) to every group, whatever its own
+        rate (torch's rule), and with ``cycle_momentum`` its momentum (SGD) or first
+        beta (Adam).
 
         Returns
         -------
@@ -654,7 +780,9 @@ class OneCycleLR(Schedule):
         Raises
         ------
         ValueError
-            With ``cycle_momentum``, an optimizer without momentum or betas.
+            With ``cycle_momentum``, an optimizer without momentum or betas; a list
+            ``max_lr``, ``base_momentum`` or ``max_momentum`` whose length is not the
+            number of parameter groups.
 
         Examples
         --------
@@ -668,21 +796,33 @@ class OneCycleLR(Schedule):
         Traceback (most recent call last):
         ...
         ValueError: optimizer Adagrad does not support momentum with cycle_momentum enabled
+        >>> OneCycleLR(max_lr=[1.0, 2.0], total_steps=10).bind(opt)
+        Traceback (most recent call last):
+        ...
+        ValueError: expected 1 values for max_lr, one per parameter group; got 2
         """
         if self.cycle_momentum and not any(
                 k in getattr(optimizer, "_HYPER", ()) for k in ("momentum", "betas")):
             raise ValueError(f"optimizer {type(optimizer).__name__} does not support "
                              f"momentum with cycle_momentum enabled")
-        self.lr0 = self.max_lr              # every group follows max_lr (torch's rule)
-        self.base_lrs = [self.max_lr] * max(len(_groups(optimizer)), 1)
+        n = max(len(_groups(optimizer)), 1)
+        max_lrs = _per_group(self.max_lr, "max_lr", n)
+        if self.cycle_momentum:
+            _per_group(self.base_momentum, "base_momentum", n)
+            _per_group(self.max_momentum, "max_momentum", n)
+        self.lr0 = max_lrs[0]              # every group follows its max_lr (torch's rule)
+        self.base_lrs = max_lrs
+        for g, max_lr in zip(_groups(optimizer), max_lrs):
+            g["initial_lr"] = max_lr / self.div_factor          # torch overwrites it too
         return super().bind(optimizer)
 
-    def _phases(self):
-        """[(end step, start lr, end lr, start momentum, end momentum)], torch's."""
+    def _phases(self, max_lr, m_lo, m_hi):
+        """[(end step, start lr, end lr, start momentum, end momentum)], torch's, for a
+        group of peak rate ``max_lr`` and momenta ``m_lo`` (base) and ``m_hi``
+        (max)."""
         T, p = self.total_steps, self.pct_start
-        lo = self.max_lr / self.div_factor
-        hi, floor = self.max_lr, lo / self.final_div_factor
-        m_lo, m_hi = self.base_momentum, self.max_momentum
+        lo = max_lr / self.div_factor
+        hi, floor = max_lr, lo / self.final_div_factor
         if self.three_phase:
             return [(float(p * T) - 1, lo, hi, m_hi, m_lo),
                     (float(2 * p * T) - 2, hi, lo, m_lo, m_hi),
@@ -694,13 +834,13 @@ class OneCycleLR(Schedule):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def _at(self, t):
-        """(rate, momentum) at step ``t``."""
+    def _at(self, t, max_lr, m_lo=0.0, m_hi=0.0):
+        """(rate, momentum) at step ``t`` of a group with these peaks."""
         if t > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {t} times; total_steps is "
                              f"{self.total_steps}")
         start = 0
-        phases = self._phases()
+        phases = self._phases(max_lr, m_lo, m_hi)
         for i, (end, lr_a, lr_b, m_a, m_b) in enumerate(phases):
             if t <= end or i == len(phases) - 1:
                 pct = (t - start) / (end - start)
@@ -708,18 +848,31 @@ class OneCycleLR(Schedule):
             start = end
 
     def _rate(self, t, lr0):
-        return self._at(t)[0]
+        # lr0 is the group's max_lr (base_lrs holds one per group)
+        return self._at(t, lr0)[0]
 
     def _apply(self, lr):
         lr = super()._apply(lr)
         opt = self.optimizer
         if opt is not None and self.cycle_momentum:
-            m = self._at(self.epoch)[1]
+            groups = _groups(opt)
+            n = max(len(groups), 1)
+            bases = _per_group(self.base_momentum, "base_momentum", n)
+            peaks = _per_group(self.max_momentum, "max_momentum", n)
+            momenta = [self._at(self.epoch, max_lr, lo, hi)[1]
+                       for max_lr, lo, hi in zip(self.base_lrs, bases, peaks)]
             if "betas" in getattr(opt, "_HYPER", ()):
-                for h in _groups(opt) or [opt.defaults]:
-                    h["betas"] = (m, h["betas"][1])
+                if len(set(momenta)) == 1:
+                    for h in groups or [opt.defaults]:
+                        h["betas"] = (momenta[0], h["betas"][1])
+                else:
+                    for h, m in zip(groups, momenta):
+                        h["betas"] = (m, h["betas"][1])
+            elif len(set(momenta)) == 1:
+                opt.momentum = momenta[0]
             else:
-                opt.momentum = m
+                for g, m in zip(groups, momenta):
+                    g["momentum"] = m
         return lr
 
     def _params(self):
@@ -728,6 +881,10 @@ class OneCycleLR(Schedule):
                 "cycle_momentum": self.cycle_momentum, "div_factor": self.div_factor,
                 "final_div_factor": self.final_div_factor,
                 "three_phase": self.three_phase}
+
+
+def _first(value):
+    return value[0] if isinstance(value, list) else value
 
 
 class ReduceOnPlateau(Schedule):
@@ -765,6 +922,8 @@ class ReduceOnPlateau(Schedule):
     >>> opt.lr
     0.5
     """
+
+    _from_initial_lr = False
 
     def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
@@ -896,6 +1055,7 @@ class ReduceOnPlateau(Schedule):
             groups[0]["lr"] = lr
         elif self.optimizer is not None:
             self.optimizer.lr = lr
+        self._last_lr = _written(self.optimizer, lr)
         return lr
 
     def _params(self):

@@ -334,3 +334,127 @@ def test_saved_loss_is_checked_on_load(tmp_path):
     _format.write(tmp_path / "bad.npz", header, arrays)
     with pytest.raises(ValueError, match="loss 'bogus'"):
         nnlib.load(tmp_path / "bad.npz")
+
+
+# ---- restore_best_weights at train end, Keras 3's rule -----------------------------------
+# keras/src/callbacks/early_stopping.py (Keras >= 3.0.0) restores in on_train_end whenever
+# it holds best weights; these are its early_stopping_test.py cases, then the same in fit.
+
+class _EpochModel:
+    """Keras's test DummyModel: the weights are the epoch that wrote them."""
+
+    def __init__(self):
+        self.stop_training = False
+        self.params = [np.array([-1.0])]
+
+    def set_weight_to_epoch(self, epoch):
+        self.params[0][...] = epoch
+
+
+def _drive(stop, losses, stop_at=None):
+    model = _EpochModel()
+    stop.set_model(model)
+    stop.on_train_begin()
+    trained = 0
+    for epoch, loss in enumerate(losses):
+        trained += 1
+        model.set_weight_to_epoch(epoch)
+        stop.on_epoch_end(epoch, {"val_loss": loss})
+        if epoch == stop_at:
+            model.stop_training = True
+        if model.stop_training:
+            break
+    stop.on_train_end()
+    return trained, model.params[0][0]
+
+
+KERAS_CASES = [
+    # (id, EarlyStopping kwargs, losses, another callback stops at, epochs, weights)
+    ("patience_runs_out", dict(patience=2), [0.2, 0.15, 0.1, 0.11, 0.12], None, 5, 2),
+    ("no_epoch_beats_baseline", dict(patience=5, baseline=0.5),
+     [0.9, 0.8, 0.7, 0.71, 0.72, 0.73], None, 5, 2),
+    ("another_callback_stops", dict(patience=5, baseline=0.5),
+     [0.9, 0.8, 0.7, 0.71, 0.72, 0.73], 3, 4, 2),
+    ("patience_never_runs_out", dict(patience=10), [0.5, 0.3, 0.4, 0.45], None, 4, 1),
+    ("never_improves", dict(patience=10), [0.5, 0.6, 0.7], None, 3, 0),
+]
+
+
+@pytest.mark.parametrize("kw, losses, stop_at, epochs, weights",
+                         [c[1:] for c in KERAS_CASES], ids=[c[0] for c in KERAS_CASES])
+def test_restore_best_weights_at_train_end_as_keras_3(kw, losses, stop_at, epochs, weights):
+    stop = EarlyStopping(monitor="val_loss", restore_best_weights=True, **kw)
+    assert _drive(stop, losses, stop_at) == (epochs, weights)
+    keep = EarlyStopping(monitor="val_loss", restore_best_weights=False, **kw)
+    assert _drive(keep, losses, stop_at) == (epochs, epochs - 1)
+
+
+class _Snapshots(Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([p.copy() for p in self.model.params])
+
+
+def _assert_params(model, params):
+    for p, q in zip(model.params, params):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("how", ["object", "dict"])
+def test_fit_restores_the_best_epoch_when_all_epochs_ran(how):
+    """Before (Keras 2's rule): the last epoch's weights stayed when patience never ran
+    out."""
+    X, y = _data(40)
+    model, snaps = _model(), _Snapshots()
+    spec = dict(monitor="loss", patience=100, restore_best_weights=True)
+    kw = (dict(callbacks=[EarlyStopping(**spec), snaps]) if how == "object"
+          else dict(early_stopping=spec, callbacks=[snaps]))
+    hist = model.fit(X, y, optimizer=SGD(lr=50.0), epochs=8, batch_size=40, **kw)
+    best = int(np.argmin(hist["loss"]))
+    assert hist.stop_reason is None and hist.epochs == 8 and best < 7
+    _assert_params(model, snaps.weights[best])
+
+
+def test_fit_restores_when_another_callback_stops_and_later_callbacks_see_the_epoch():
+    X, y = _data(40)
+    model, snaps = _model(), _Snapshots()
+
+    class StopAt3(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 3:
+                self.model.stop_training = True
+    stop = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    hist = model.fit(X, y, optimizer=SGD(lr=50.0), epochs=30, batch_size=40,
+                     callbacks=[stop, snaps, StopAt3()])
+    best = int(np.argmin(hist["loss"]))
+    assert stop.best_epoch == best
+    # the snapshots after the stopper saw each epoch's own weights, not the best
+    assert len(snaps.weights) == hist.epochs
+    if best != hist.epochs - 1:
+        assert any((p != q).any() for p, q in zip(snaps.weights[-1], snaps.weights[best]))
+    _assert_params(model, snaps.weights[best])
+
+
+def test_fit_without_restore_keeps_the_last_epoch():
+    X, y = _data(40)
+    model, snaps = _model(), _Snapshots()
+    model.fit(X, y, optimizer=SGD(lr=50.0), epochs=6, batch_size=40, callbacks=[snaps],
+              early_stopping=dict(monitor="loss", patience=100, restore_best_weights=False))
+    _assert_params(model, snaps.weights[-1])
+
+
+def test_fit_stopped_by_a_nonfinite_step_restores_the_best_epoch():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)) * 10, rng.standard_normal((40, 2)) * 10
+    model = nnlib.Sequential([nnlib.Dense(3, 2, dtype=np.float32, random_state=0)])
+    snaps = _Snapshots()
+    stop = EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        # the loss grows from the first epoch and overflows float32 in epoch 4
+        hist = model.fit(X, y, loss="squared_error", optimizer=SGD(lr=0.015), epochs=50,
+                         batch_size=1, random_state=0, callbacks=[stop, snaps])
+    assert hist.stop_reason == "nonfinite" and len(snaps.weights) >= 2
+    assert stop.best_epoch == 0
+    _assert_params(model, snaps.weights[stop.best_epoch])

@@ -162,6 +162,88 @@ def test_data_parallel_step_time_is_recorded_and_run_closes(cluster_of_two):
         run.run_epoch()
 
 
+class _Hooks(nnlib.callbacks.Callback):
+    """Records the epoch-level hooks and what they were given."""
+
+    def on_train_begin(self, logs=None):
+        self.calls = [("train_begin", self.params["epochs"], self.model is not None)]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.calls.append(("epoch_begin", epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append(("epoch_end", epoch, sorted(logs)))
+
+    def on_train_end(self, logs=None):
+        self.calls.append(("train_end", sorted(logs)))
+
+
+def test_data_parallel_takes_fits_callback_objects(cluster_of_two, tmp_path):
+    """Before: only plain callables (a Callback object was refused). EarlyStopping with
+    restore_best_weights, ModelCheckpoint and the epoch hooks now act as in fit on the
+    gathered data."""
+    Xn, yn = _data(n=300)
+    X, y = da.from_array(Xn, chunks=150), da.from_array(yn, chunks=150)
+
+    def callbacks(name):
+        # epoch 0 improves, epoch 1 cannot by 10: stop there, epoch 0's weights back
+        return [_Hooks(), nnlib.callbacks.EarlyStopping(monitor="loss", min_delta=10.0,
+                                                        patience=1,
+                                                        restore_best_weights=True),
+                nnlib.callbacks.ModelCheckpoint(str(tmp_path / name), monitor="loss")]
+    dp, ref = _model(), _model()
+    cb_dp, cb_ref = callbacks("dp.npz"), callbacks("ref.npz")
+    h = fit_data_parallel(dp, X, y, client=cluster_of_two, optimizer=SGD(lr=0.1),
+                          epochs=5, batch_size=50, random_state=3, callbacks=cb_dp)
+    h_ref = ref.fit(Xn, yn, optimizer=SGD(lr=0.1), epochs=5, batch_size=50,
+                    random_state=3, callbacks=cb_ref)
+    assert h.epoch == h_ref.epoch == [0, 1]
+    assert h.stop_reason == h_ref.stop_reason == "early_stopping"
+    assert cb_dp[0].calls[1:] == [
+        ("epoch_begin", 0), ("epoch_end", 0, ["loss", "lr", "time"]),
+        ("epoch_begin", 1), ("epoch_end", 1, ["loss", "lr", "time"]),
+        ("train_end", ["loss", "lr", "time"])]
+    assert cb_dp[0].calls[0] == ("train_begin", 5, True)
+    assert cb_dp[1].stopped_epoch == cb_ref[1].stopped_epoch == 1
+    assert _max_diff(dp, ref) < 1e-12
+    assert _max_diff(dp, _model()) > 1e-3                # epoch 0's weights, trained
+    saved = nnlib.load(str(tmp_path / "dp.npz"))     # epoch 1's, not restored
+    assert _max_diff(saved, dp) > 0
+
+
+def test_cluster_runs_refuse_batch_hooks_and_unlogged_monitors(cluster_of_two):
+    Xn, yn = _data(n=100)
+    X, y = da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)
+
+    class PerBatch(nnlib.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+    for fit in (fit_data_parallel, fit_model_averaging):
+        with pytest.raises(TypeError, match="PerBatch overrides a batch hook"):
+            fit(_model(), X, y, client=cluster_of_two, callbacks=[PerBatch()])
+        with pytest.raises(ValueError, match="monitors 'val_loss'"):
+            fit(_model(), X, y, client=cluster_of_two,
+                callbacks=[nnlib.callbacks.EarlyStopping()])
+        with pytest.raises(TypeError, match="Callback objects or callables"):
+            fit(_model(), X, y, client=cluster_of_two, callbacks=[3])
+
+
+def test_model_averaging_takes_callback_objects(cluster_of_two):
+    Xn, yn = _data(n=200)
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    hooks = _Hooks()
+
+    class StopAfter1(nnlib.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch == 1
+    h = fit_model_averaging(_model(), X, y, client=cluster_of_two, epochs=4,
+                            batch_size=25, callbacks=[hooks, StopAfter1()])
+    assert h.epoch == [0, 1] and h.stop_reason == "callback"
+    assert [c[:2] for c in hooks.calls[1:]] == [("epoch_begin", 0), ("epoch_end", 0),
+                                                ("epoch_begin", 1), ("epoch_end", 1),
+                                                ("train_end", ["loss", "lr", "time"])]
+
+
 def test_data_parallel_bad_input(cluster_of_two):
     Xn, yn = _data(n=100)
     model = _model()

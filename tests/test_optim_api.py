@@ -9,7 +9,7 @@ import pytest
 import nnlib
 import nnlib.optim as O
 from nnlib import NonFiniteError, ShapeError
-from tests.test_optim import TORCH_CASES
+from tests.test_optim import CASES, TORCH_CASES
 
 STEPS = 25
 TORCH_IDS = [c[0] for c in TORCH_CASES]
@@ -445,3 +445,45 @@ def test_readme_optimizer_example_runs():
     exec(block.split("```")[0], ns)
     assert ns["sched"].epoch == 5 * 57 and ns["loss"] < 0.5
     assert ns["opt"].param_groups[1]["weight_decay"] == 0.0
+
+
+# ---- zero_grad: a no-op for ported torch loops ------------------------------------------
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_zero_grad_changes_nothing(case):
+    _, cls, kw = case[:3]
+    params = _params()
+    opt = _nnlib_run(cls, params, 3, **kw)
+    before = pickle.dumps((params, opt.state_dict()))
+    assert opt.zero_grad() is None
+    opt.zero_grad(set_to_none=False)
+    assert pickle.dumps((params, opt.state_dict())) == before
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=TORCH_IDS)
+def test_a_ported_torch_loop_with_zero_grad_follows_torch(case):
+    """torch's loop and closure call zero_grad; kept in the port, they change nothing,
+    and the gradients passed to step give torch's trajectory."""
+    torch = pytest.importorskip("torch")
+    _, cls, kw, tc = case[:4]
+    params = _params()
+    want, _ = _torch_run(torch, tc, params, STEPS, **kw)
+    opt = cls(params, **kw)
+    for t in range(STEPS):
+        def closure(t=t):
+            opt.zero_grad()
+            return 0.0, [_grad(p, t) for p in params]
+        if t % 2:
+            opt.step(closure)
+        else:
+            opt.zero_grad()
+            opt.step([_grad(p, t) for p in params])
+    for p, w in zip(params, want):
+        np.testing.assert_allclose(p, w, rtol=1e-10, atol=1e-12)
+
+
+def test_torchs_bare_step_asks_for_the_gradients():
+    opt = O.SGD([np.zeros(2)], lr=0.1)
+    opt.zero_grad()
+    with pytest.raises(TypeError, match=r"step needs the gradients.*no \.grad"):
+        opt.step()

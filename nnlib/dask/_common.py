@@ -183,10 +183,9 @@ class ClusterRun:
         """Enter a finished (or faulted) epoch in the history, as ``fit`` does."""
         import time
         if result.fault is None:
-            self.history.append(loss=result.mean_loss, time=time.perf_counter() - tic,
-                                lr=self.optimizer.lr)
+            self.history.add_epoch(self.epoch, loss=result.mean_loss,
+                                   time=time.perf_counter() - tic, lr=self.optimizer.lr)
             self.epoch += 1
-            self.history.epochs = self.epoch
         else:
             self.history.nonfinite = {"epoch": self.epoch, self.unit: result.steps,
                                       "what": result.fault}
@@ -245,16 +244,44 @@ def _rows_in(part) -> int:
 
 def fit_epochs(run, epochs, callbacks):
     """Run ``epochs`` epochs of ``run`` (entered here) as ``fit`` does: stop with a
-    RuntimeWarning on a non-finite fault, or when a callback returns True; the run's
-    History."""
+    RuntimeWarning on a non-finite fault, or when a callback returns True or sets
+    ``model.stop_training``; the run's History.
+
+    ``callbacks`` are ``fit``'s: plain callables ``cb(epoch, logs) -> bool`` and
+    :class:`nnlib.callbacks.Callback` objects, which get the epoch hooks
+    (``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end``, ``on_train_end``),
+    ``set_model`` and ``set_params``, in fit's order: EarlyStopping and
+    ModelCheckpoint work as in ``fit``. A callback overriding a batch hook is
+    refused: an epoch's steps run on the cluster without returning to Python
+    between batches."""
     from nnlib._validation import check_int_scalar
+    from nnlib.callbacks import Callback, EarlyStopping, as_callbacks, wants_batches
     epochs = check_int_scalar(epochs, "epochs", low=0)
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables cb(epoch, logs); got {cb!r}")
+    callbacks = as_callbacks(callbacks)
+    objects = [cb for cb in callbacks if isinstance(cb, Callback)]
+    logged = ["loss"]
+    for cb in objects:
+        if wants_batches(cb):
+            raise TypeError(f"{type(cb).__name__} overrides a batch hook, which a cluster "
+                            f"run cannot call (its epoch runs without returning to "
+                            f"Python between {run.unit}s); give epoch hooks only "
+                            f"(on_epoch_begin, on_epoch_end, on_train_begin/_end)")
+        if isinstance(cb, EarlyStopping):
+            cb.check_monitor(logged)
+    model = run.model
+    model.stop_training = False
+    params = {"epochs": epochs, "batch_size": getattr(run, "batch_size", None),
+              "steps": None, "metrics": logged, "optimizer": run.optimizer}
+    for cb in objects:
+        cb.set_model(model)
+        cb.set_params(params)
+    for cb in objects:
+        cb.on_train_begin({})
+    last_logs = None
     with run:
         for epoch in range(epochs):
+            for cb in objects:
+                cb.on_epoch_begin(epoch, {})
             result = run.run_epoch()
             if result.fault is not None:
                 warnings.warn(f"training stopped at epoch {epoch}, {run.unit} "
@@ -263,7 +290,20 @@ def fit_epochs(run, epochs, callbacks):
                               f"the last finite {run.unit}", RuntimeWarning, stacklevel=3)
                 break
             logs = {k: v[-1] for k, v in run.history.history.items() if v}
-            if any(cb(epoch, logs) for cb in callbacks):
-                run.history.stop_reason = "callback"
+            last_logs = logs
+            # as fit (and Keras): every callback sees the epoch's end, then the loop
+            # decides
+            stop = False
+            for cb in callbacks:
+                if isinstance(cb, Callback):
+                    cb.on_epoch_end(epoch, dict(logs))
+                elif cb(epoch, logs):
+                    stop = True
+            if stop or model.stop_training:
+                stopped_by = [cb for cb in objects if isinstance(cb, EarlyStopping)
+                              and cb.stopped_epoch == epoch]
+                run.history.stop_reason = "early_stopping" if stopped_by else "callback"
                 break
+    for cb in objects:
+        cb.on_train_end(dict(last_logs or {}))
     return run.history

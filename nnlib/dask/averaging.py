@@ -368,9 +368,9 @@ def fit_model_averaging(model: "Sequential", X: Any, y: Any = None, *, client: A
         Divide ``l2`` by the batch's rows, as ``fit`` does with this flag.
     margin : float >= 0, default 1
         hinge_loss's margin.
-    callbacks : list of callables ``cb(epoch, logs) -> bool``
-        Called after each epoch with its logs (``loss``, ``time``, ``lr``); a true
-        return value stops training.
+    callbacks : list of nnlib.callbacks.Callback objects or callables
+        As :func:`nnlib.dask.fit_data_parallel`'s: ``fit``'s, at epoch level (a
+        Callback overriding a batch hook is refused).
     max_retries : int >= 0, default 2
         Times a round is submitted again after its tasks failed on lost workers.
 

@@ -329,9 +329,14 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
         Divide ``l2`` by the batch's rows, as ``fit`` does with this flag.
     margin : float >= 0, default 1
         hinge_loss's margin.
-    callbacks : list of callables ``cb(epoch, logs) -> bool``
-        Called after each epoch with its logs (``loss``, ``time``, ``lr``); a true
-        return value stops training.
+    callbacks : list of nnlib.callbacks.Callback objects or callables
+        As ``fit``'s, at epoch level: a callable ``cb(epoch, logs) -> bool`` is called
+        after each epoch with its logs (``loss``, ``time``, ``lr``) and a true return
+        value stops training; a Callback object gets ``set_model``, ``set_params``
+        and the epoch hooks (``on_train_begin``, ``on_epoch_begin``,
+        ``on_epoch_end``, ``on_train_end``), so ``EarlyStopping(monitor="loss")``
+        and ``ModelCheckpoint`` work as in ``fit``. One overriding a batch hook is
+        refused with a TypeError (the epoch's steps run on the cluster).
     max_retries : int >= 0, default 2
         Times a step is submitted again after its tasks failed on lost workers (see
         :class:`DataParallelRun`).
