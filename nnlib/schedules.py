@@ -251,6 +251,15 @@ class Schedule:
         self._last_lr = _written(opt, lr)
         return lr
 
+    def _rates_of_epoch(self):
+        """The rates ``_apply`` writes for ``self.epoch`` (whose first is ``self.lr``),
+        computed without writing: ``get_last_lr`` of a state_dict saved before it
+        existed."""
+        groups, bases = _groups(self.optimizer), self.base_lrs or []
+        if len(groups) > 1 and len(set(bases)) > 1:
+            return [float(self._group_rate(base)) for base in bases]
+        return [self.lr] * max(len(groups), 1)
+
     def _group_rate(self, base):
         return self._rate(self.epoch, base)
 
@@ -368,13 +377,17 @@ class Schedule:
         ValueError: MultiStepLR.load_state_dict needs the keys ...
         """
         mine = set(self.state_dict())
-        if not isinstance(state_dict, dict) or set(state_dict) != mine:
+        # saved by an nnlib without get_last_lr: everything but "_last_lr"
+        older = isinstance(state_dict, dict) and set(state_dict) == mine - {"_last_lr"}
+        if not isinstance(state_dict, dict) or (set(state_dict) != mine and not older):
             got = sorted(state_dict) if isinstance(state_dict, dict) else state_dict
             raise ValueError(f"{type(self).__name__}.load_state_dict needs the keys "
                              f"{sorted(mine)}; got {got}")
         check_int_scalar(state_dict["epoch"], "epoch", low=0)
         self.__dict__.update({k: (list(v) if isinstance(v, list) else v)
                               for k, v in state_dict.items()})
+        if older:
+            self._last_lr = None if self.lr is None else self._rates_of_epoch()
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -1046,6 +1059,13 @@ class ReduceOnPlateau(Schedule):
     def _reduced(self, lr):
         new_lr = max(lr * self.factor, self.min_lr)
         return new_lr if lr - new_lr > self.eps else lr
+
+    def _rates_of_epoch(self):
+        # the other groups' rates live in the optimizer (step reduces them in place):
+        # as its state_dict restored them
+        rates = _written(self.optimizer, self.lr)
+        rates[0] = self.lr
+        return rates
 
     def _apply(self, lr):
         # the first group's rate; the others were reduced in place by step

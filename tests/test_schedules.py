@@ -185,3 +185,29 @@ def test_bad_input_raises(make, exc, words):
 def test_repr_names_parameters():
     assert "T_max=5" in repr(S.CosineAnnealing(5, lr0=0.1))
     assert "patience=3" in repr(S.ReduceOnPlateau(patience=3))
+
+
+@pytest.mark.parametrize("make", [
+    lambda opt: S.StepDecay(2, gamma=0.5, optimizer=opt),
+    lambda opt: S.CosineAnnealing(10, optimizer=opt),
+    lambda opt: S.ReduceOnPlateau(patience=1, factor=0.5, optimizer=opt)])
+def test_a_state_dict_saved_before_get_last_lr_still_loads(make):
+    # nnlib's schedule state_dicts had no "_last_lr" before get_last_lr existed: they
+    # load, get_last_lr reports the rates the restored schedule holds, and the steps
+    # go on as the saved schedule's
+    opt = O.SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}], lr=0.3)
+    sched = make(opt)
+    metrics = [3.0, 2.0, 2.5, 2.5, 2.5, 1.0]
+    for m in metrics:
+        sched.step(m)
+    older = {k: v for k, v in sched.state_dict().items() if k != "_last_lr"}
+    opt2 = O.SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}], lr=0.3)
+    sched2 = make(opt2)
+    opt2.load_state_dict(opt.state_dict())
+    sched2.load_state_dict(older)
+    assert sched2.get_last_lr() == sched.get_last_lr()
+    for m in metrics:
+        assert sched2.step(m) == sched.step(m)
+        assert sched2.get_last_lr() == sched.get_last_lr()
+    with pytest.raises(ValueError, match="needs the keys"):
+        sched2.load_state_dict({k: v for k, v in older.items() if k != "epoch"})
