@@ -1068,7 +1068,68 @@ FAULTS.append(
           "train", "run_epoch with BLAS on 2+ threads (OpenBLAS's pool), n_threads 1, a "
                    "backward pass of PAR_MIN_ELEMS+ values over 2+ lines of columns",
           "pool_epoch() + pool_epoch(dtype=np.float32)"))
-HELD_OUT = []
+# The set of 2026-12-07 (session 32): slips in code of sessions 30 and 31 that none of the
+# 110 faults above touches: pass_blocks.pxd's row blocks (the gather's and bias_act's, on
+# either team), blas_pool.h's hand-out of a pass's tasks to BLAS's threads, the blocked
+# loops' weight step X_b^T dZ reading the batch's rows of X in place through their row
+# numbers (gemm_small.h's nn_gemm_small_{f,d}_rows, amode 2), the float32 narrow A^T B's
+# one-vector tail block (nn_gemm_small_f_narrow) and the epoch's row gather (train.pyx).
+HELD_OUT_2026_12_07_S32 = [
+    Fault("held-pass-row-block-split-tail", K + "pass_blocks.pxd",
+          "hi[0] = (t + 1) * n // blocks",
+          "hi[0] = lo[0] + n // blocks",
+          "thread-split", "a large pass's blocks of rows (the epoch's row gather, bias and "
+                          "activation) each take n // blocks rows from their start: the "
+                          "last n mod blocks rows are never gathered or activated",
+          "train", "the training step's large passes split by rows on 2+ threads (OpenMP's "
+                   "or BLAS's), a batch of B rows, B not a multiple of the threads; "
+                   "dense_forward on n_threads 2+",
+          "F.dense_forward(rand((301, 128)), rand((128, 128), 1), rand(128, 2), 'tanh', "
+          "n_threads=2)[-2:]"),
+    Fault("held-pool-last-task-dropped", K + "blas_pool.h",
+          "while ((t = NN_POOL_TAKE(&job->next)) < job->n_tasks)",
+          "while ((t = NN_POOL_TAKE(&job->next)) < job->n_tasks - 1)",
+          "off-by-one", "the hand-out of a pass's tasks to BLAS's threads stops one task "
+                        "short: the last block of every pass run there (gather, bias and "
+                        "activation, the activation's backward) never runs",
+          "train", "run_epoch with BLAS on 2+ threads (OpenBLAS's pool), n_threads 1, "
+                   "passes of PAR_MIN_ELEMS+ values",
+          "pool_epoch() + pool_epoch(dtype=np.float32)"),
+    Fault("held-gemm-rows-step-storage-order", GEMM,
+          "a[r * sai + NN_GEMM512_AQ(q) * sap]",
+          "a[r * sai + q * sap]",
+          "index", "the weight step's product X_b^T dZ with X's rows read in place (amode 2) "
+                   "takes row q of X, not row rows[q]: the batch's rows in storage order "
+                   "against dZ in the batch's order",
+          "train", "plain SGD, a first layer of identity or relu 16+ wide whose two products "
+                   "take the blocked loops (rows_in_place, AVX-512), batches of 2+ rows in "
+                   "an order that is not X's",
+          "fit(optimizer=optim.SGD(lr=0.1), act='relu', hidden=20, batch_size=8, epochs=1) "
+          "+ fit(optimizer=optim.SGD(lr=0.1), act='relu', hidden=20, batch_size=8, "
+          "epochs=1, dtype=np.float32)"),
+    Fault("held-gemm-narrow-one-vector-tail-short", GEMM,
+          "(__mmask16)((1u << (m - i0)) - 1u), alpha, beta, kind,",
+          "(__mmask16)((1u << (m - i0 - 1)) - 1u), alpha, beta, kind,",
+          "off-by-one", "the float32 narrow A^T B (9-15 columns, AVX-512) loads its one-vector "
+                        "tail block of A one lane short: C's last row of m = 32 j + 1..16 "
+                        "gets beta C, the product left out",
+          "train", "plain SGD, a float32 layer of 9-15 outputs over n_in = 32 j + 1..16 "
+                   "inputs, batches of 2-256 rows (narrow_step, AVX-512)",
+          "(lambda m: [m.fit(rand((23, 7)), np.arange(23) % 10, optimizer=optim.SGD(lr=0.1), "
+          "epochs=1, batch_size=8, random_state=3, n_threads=1)['loss']] + m.params)("
+          "nnlib.Sequential([nnlib.Dense(7, 40, 'relu', dtype=np.float32, random_state=0), "
+          "nnlib.Dense(40, 10, dtype=np.float32, random_state=1)]))"),
+    Fault("held-train-gather-bytes-not-elements", TRAIN,
+          "p.c * sizeof(floating))",
+          "p.c)",
+          "index", "the split row gather copies c bytes of each row, not c elements: the "
+                   "batch's rows past their first quarter (float32) or eighth (float64) "
+                   "keep an earlier batch's values",
+          "train", "run_epoch whose batch of B n_in >= PAR_MIN_ELEMS values is gathered on "
+                   "2+ threads (OpenMP's, or BLAS's with n_threads 1) and not read in place",
+          "pool_epoch() + pool_epoch(dtype=np.float32)"),
+]
+HELD_OUT = HELD_OUT_2026_12_07_S32
 
 
 def by_id():
