@@ -708,6 +708,23 @@ def test_the_sparse_step_plan_reaches_every_branch_of_the_sparse_first_layer():
     assert all((h > 0) == (k == "sparse X: X W_0 forward") for label, (B, i, h, o), k in cases)
 
 
+def test_the_rows_step_plan_reads_dense_rows_in_place_out_of_order():
+    # dense.pxd's rows_in_place: more than one row and one input, both first-layer
+    # products blocked (X_b W_0: m = B, k = n_in; X_b^T dZ: m = n_in, k = B), plain SGD
+    # fused with and without decay and a relu first layer; the rows reversed, more of
+    # them than one row block of the forward holds (gemm_small.h: 12 at most)
+    P = paths._paths()
+    cases = paths.plan()["epoch_rows"]
+    assert {key for label, shape, key in cases} == {
+        "rows in place: X^T dZ fused into the step", "rows in place: with decay",
+        "rows in place: X W_0 forward"}
+    for label, (B, i, h, o), key in cases:
+        width = h or o
+        assert B > 12 and i > 1 and "reversed" in label
+        assert paths.blocked(P, B, width, i) and paths.blocked(P, i, width, B)
+        assert (h > 0) == (key == "rows in place: X W_0 forward")
+
+
 def test_the_l2_epoch_plan_defers_penalties_and_reaches_the_sums_tails():
     # 5 snapshots are deferred, then summed with the live weights (6 chains), and a later
     # step deferred and summed alone at the end: more than 6 steps; weight arrays with

@@ -77,7 +77,10 @@ A dropped, repeated or misplaced term, a wrong alpha or beta, or an intermediate
 to a narrower type is off by whole units. The training loop's first layer on sparse X
 (sparse_rows.pxd's X_b W and X_b^T dZ, reading X's stored rows in the epoch's order)
 runs the same exact operands with X as a CSR matrix and the rows reversed
-(``sparse_step_plan``, where SciPy is installed): 0 ulp too. The epoch's reported loss
+(``sparse_step_plan``, where SciPy is installed): 0 ulp too; so does its first layer on
+dense X where it reads the batch's rows in place through their numbers (gemm_small.h's
+``_rows`` products, ``rows_step_plan``): the other epoch cases take X's rows in order,
+where a row read by its position is the right one. The epoch's reported loss
 with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
 exactly on integer weights the network fits with zero data loss, and two steps in a row
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
@@ -802,6 +805,7 @@ def plan():
         "epoch_sgd": sgd_step_plan(P),
         "epoch_relu": relu_step_plan(P),
         "epoch_sparse": sparse_step_plan(),
+        "epoch_rows": rows_step_plan(),
         "epoch_l2": l2_epoch_plan(),
         "epoch_b1": batch1_steps_plan(),
         "epoch_pool": pool_step_plan(),
@@ -1000,6 +1004,27 @@ def sparse_step_plan():
             ("B=1, 20 -> 24: CSR X, momentum 1/2 (X^T dZ alone)", (1, 20, 0, 24), alone),
             ("B=13, 20 -> 30 relu -> 5: CSR X, rows reversed (X_b W_0, then the fused "
              "step)", (13, 20, 30, 5), first)]
+
+
+def rows_step_plan():
+    """[(label, (B, n_in, hidden, n_out), path)]: steps of the training loop whose first
+    layer reads the batch's rows of dense X in place through their numbers (dense.pxd's
+    ``rows_in_place``: plain SGD, a first layer of identity or relu whose forward X_b W_0
+    and fused weight step W_0 <- beta W_0 - lr X_b^T dZ both take gemm_small.h's blocked
+    loops, nn_gemm_small_{f,d}_rows, AVX-512), the batch's rows in reverse order, so
+    that a row read by its position instead of its number is another row (the other
+    epoch cases take the rows in X's order): a one-layer identity network (beta 1, and
+    1 - lr wd with decay) and a relu network; 13 rows, so the forward's row blocks
+    include one past the first (float32 24 wide: 12 + 1; float64: 8 + 5; the relu
+    layer, float64 30 wide: 6 + 6 + 1)."""
+    fused, decay = "rows in place: X^T dZ fused into the step", "rows in place: with decay"
+    first = "rows in place: X W_0 forward"
+    return [("B=13, 20 -> 24: X's rows read in place, reversed, plain SGD (alpha -lr, "
+             "beta 1)", (13, 20, 0, 24), fused),
+            ("B=13, 20 -> 24: X's rows read in place, reversed, weight_decay 2^-4 (alpha "
+             "-lr, beta 1 - 2^-7)", (13, 20, 0, 24), decay),
+            ("B=13, 20 -> 30 relu -> 5: X's rows read in place, reversed (X_b W_0, then "
+             "the fused step)", (13, 20, 30, 5), first)]
 
 
 def l2_epoch_plan():
@@ -1964,13 +1989,28 @@ class _Runner:
         except ImportError:
             return
         self._run_epoch_cases(
-            lambda api, sgd, s: self._epoch_sparse(api, sgd, s, sparse), seeds)
+            lambda api, sgd, s: self._epoch_reversed(
+                api, sgd, s, "epoch_sparse", sparse.csr_matrix, "on sparse X",
+                "CSR X, squared error, integer operands"), seeds)
 
-    def _epoch_sparse(self, api, sgd, seeds, sparse):
+    def epoch_rows(self, seeds):
+        """One plain-SGD step of ``train.run_epoch`` whose first layer reads the batch's
+        rows of dense X in place through their numbers (``rows_step_plan``): the exact
+        operands of ``sgd_step_operands`` and ``relu_step_operands``, the batch's rows in
+        reverse order; every weight and bias after the step must be exact, as with the
+        rows in X's order."""
+        self._run_epoch_cases(
+            lambda api, sgd, s: self._epoch_reversed(
+                api, sgd, s, "epoch_rows", lambda X: X, "on X's rows read in place",
+                "rows reversed, squared error, integer operands"), seeds)
+
+    def _epoch_reversed(self, api, sgd, seeds, family, make_x, where, what):
+        # one step over the rows of PLAN[family] taken in reverse order, X passed to the
+        # epoch as make_x(X)
         from nnlib._codes import ACTIVATION_CODES
         relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
-            for label, (B, i, h, o), key in PLAN["epoch_sparse"]:
+            for label, (B, i, h, o), key in PLAN[family]:
                 order = np.arange(B, dtype=np.int64)[::-1].copy()
                 if h:
                     X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
@@ -1999,16 +2039,15 @@ class _Runner:
                 params = [a for pair in zip(Ws, bs) for a in pair]
                 states = [None if st is None or not st.size else st.reshape(-1)
                           for st in opt.state_arrays(params)]
-                _, ok = squared_error_epoch(api, kinds, Ws, bs, sparse.csr_matrix(X), T, B,
-                                            opt, order, states)
+                _, ok = squared_error_epoch(api, kinds, Ws, bs, make_x(X), T, B, opt,
+                                            order, states)
                 got = dict(zip(("W_0", "W_1") if h else ("W",), Ws))
                 got.update(zip(("b_0", "b_1") if h else ("b",), bs))
                 for output, ex in exact:
                     self._exact_case(
-                        "run_epoch", f"{output} after an SGD step on sparse X",
+                        "run_epoch", f"{output} after an SGD step {where}",
                         got[output] if ok else np.full_like(got[output], np.nan), ex,
-                        dname, dt, label, key, 1, scale=scale,
-                        what="CSR X, squared error, integer operands")
+                        dname, dt, label, key, 1, scale=scale, what=what)
 
     def epoch_l2(self, seeds):
         """The reported loss of ``train.run_epoch`` with L2 (``l2_epoch_plan``): integer
@@ -2275,6 +2314,7 @@ def run_paths(ctx):
         run.epoch_sparse(seeds)
         run.epoch_l2(seeds)
         run.epoch_b1(seeds)
+        run.epoch_rows(seeds)
         run.epoch_pool(seeds)
         run.epoch_losses(seeds)
     blas_bases, this_fp = load_blas_baselines(), None

@@ -839,8 +839,9 @@ FAULTS = [
 # held-act-f32-leaky-vjp-kink by leaky_relu and its branch paths (5 of 28 cases, 209 s);
 # held-train-bias-decay-lr-dropped by run_epoch (branch paths) (24 of 258 cases, 121 s);
 # held-dense-fma-terms-fourth-row by run_epoch (branch paths) (16 of 258 cases, 167 s).
-# With no survivor it joined the catalogue as it was (108 faults). ``HELD_OUT`` is empty
-# until the next set is written.
+# With no survivor it joined the catalogue as it was (108 faults). The set of session 32
+# (below, after the faults it follows) joined it too; ``HELD_OUT`` is empty until the next
+# set is written.
 HELD_OUT_2026_12_03 = [
     Fault("held-map-softmax-vjp-dot-float32", MAPS,
           "dot = dot + <double>g[o + j] * e[o + j]",
@@ -1068,6 +1069,81 @@ FAULTS.append(
           "train", "run_epoch with BLAS on 2+ threads (OpenBLAS's pool), n_threads 1, a "
                    "backward pass of PAR_MIN_ELEMS+ values over 2+ lines of columns",
           "pool_epoch() + pool_epoch(dtype=np.float32)"))
+# The set of 2026-12-07 (session 32): slips in code of sessions 30 and 31 that none of the
+# 110 faults above touches: pass_blocks.pxd's row blocks (the gather's and bias_act's, on
+# either team), blas_pool.h's hand-out of a pass's tasks to BLAS's threads, the blocked
+# loops' weight step X_b^T dZ reading the batch's rows of X in place through their row
+# numbers (gemm_small.h's nn_gemm_small_{f,d}_rows, amode 2), the float32 narrow A^T B's
+# one-vector tail block (nn_gemm_small_f_narrow) and the epoch's row gather (train.pyx).
+# Killed 4 of 5 on its first run (branch held32 on main c34f7df, 1456 s; bench/
+# mutants_last.md): held-pass-row-block-split-tail by dense_forward (branch paths) (12 of
+# 126 cases, 263 s); held-pool-last-task-dropped by run_epoch_pool (branch paths) (16 of
+# 16, 385 s); held-gemm-narrow-one-vector-tail-short by dense_backward (branch paths) (1 of
+# 360) and run_epoch (branch paths) (6 of 354, 320 s); held-train-gather-bytes-not-elements
+# by run_epoch_pool (branch paths) (16 of 16, 129 s). One survived, verify unchanged:
+# * held-gemm-rows-step-storage-order (334 s): every epoch case of verify took X's rows in
+#   order (np.arange), where row q of X is the row rows[q] names, so a read by position
+#   was the right row; it needs the rows read in place out of X's order.
+# Then verify.paths gained one plain-SGD step with X's rows read in place and reversed
+# (rows_step_plan: identity with and without decay, a relu first layer; exact integer
+# operands), which kills it (run_epoch (branch paths), 6 of 370 cases, 228 s), and the set
+# joined the catalogue (115 faults).
+HELD_OUT_2026_12_07_S32 = [
+    Fault("held-pass-row-block-split-tail", K + "pass_blocks.pxd",
+          "hi[0] = (t + 1) * n // blocks",
+          "hi[0] = lo[0] + n // blocks",
+          "thread-split", "a large pass's blocks of rows (the epoch's row gather, bias and "
+                          "activation) each take n // blocks rows from their start: the "
+                          "last n mod blocks rows are never gathered or activated",
+          "train", "the training step's large passes split by rows on 2+ threads (OpenMP's "
+                   "or BLAS's), a batch of B rows, B not a multiple of the threads; "
+                   "dense_forward on n_threads 2+",
+          "F.dense_forward(rand((301, 128)), rand((128, 128), 1), rand(128, 2), 'tanh', "
+          "n_threads=2)[-2:]"),
+    Fault("held-pool-last-task-dropped", K + "blas_pool.h",
+          "while ((t = NN_POOL_TAKE(&job->next)) < job->n_tasks)",
+          "while ((t = NN_POOL_TAKE(&job->next)) < job->n_tasks - 1)",
+          "off-by-one", "the hand-out of a pass's tasks to BLAS's threads stops one task "
+                        "short: the last block of every pass run there (gather, bias and "
+                        "activation, the activation's backward) never runs",
+          "train", "run_epoch with BLAS on 2+ threads (OpenBLAS's pool), n_threads 1, "
+                   "passes of PAR_MIN_ELEMS+ values",
+          "pool_epoch() + pool_epoch(dtype=np.float32)"),
+    Fault("held-gemm-rows-step-storage-order", GEMM,
+          "a[r * sai + NN_GEMM512_AQ(q) * sap]",
+          "a[r * sai + q * sap]",
+          "index", "the weight step's product X_b^T dZ with X's rows read in place (amode 2) "
+                   "takes row q of X, not row rows[q]: the batch's rows in storage order "
+                   "against dZ in the batch's order",
+          "train", "plain SGD, a first layer of identity or relu 16+ wide whose two products "
+                   "take the blocked loops (rows_in_place, AVX-512), batches of 2+ rows in "
+                   "an order that is not X's",
+          "fit(optimizer=optim.SGD(lr=0.1), act='relu', hidden=20, batch_size=8, epochs=1) "
+          "+ fit(optimizer=optim.SGD(lr=0.1), act='relu', hidden=20, batch_size=8, "
+          "epochs=1, dtype=np.float32)"),
+    Fault("held-gemm-narrow-one-vector-tail-short", GEMM,
+          "(__mmask16)((1u << (m - i0)) - 1u), alpha, beta, kind,",
+          "(__mmask16)((1u << (m - i0 - 1)) - 1u), alpha, beta, kind,",
+          "off-by-one", "the float32 narrow A^T B (9-15 columns, AVX-512) loads its one-vector "
+                        "tail block of A one lane short: C's last row of m = 32 j + 1..16 "
+                        "gets beta C, the product left out",
+          "train", "plain SGD, a float32 layer of 9-15 outputs over n_in = 32 j + 1..16 "
+                   "inputs, batches of 2-256 rows (narrow_step, AVX-512)",
+          "(lambda m: [m.fit(rand((23, 7)), np.arange(23) % 10, optimizer=optim.SGD(lr=0.1), "
+          "epochs=1, batch_size=8, random_state=3, n_threads=1)['loss']] + m.params)("
+          "nnlib.Sequential([nnlib.Dense(7, 40, 'relu', dtype=np.float32, random_state=0), "
+          "nnlib.Dense(40, 10, dtype=np.float32, random_state=1)]))"),
+    Fault("held-train-gather-bytes-not-elements", TRAIN,
+          "p.c * sizeof(floating))",
+          "p.c)",
+          "index", "the split row gather copies c bytes of each row, not c elements: the "
+                   "batch's rows past their first quarter (float32) or eighth (float64) "
+                   "keep an earlier batch's values",
+          "train", "run_epoch whose batch of B n_in >= PAR_MIN_ELEMS values is gathered on "
+                   "2+ threads (OpenMP's, or BLAS's with n_threads 1) and not read in place",
+          "pool_epoch() + pool_epoch(dtype=np.float32)"),
+]
+FAULTS += HELD_OUT_2026_12_07_S32
 HELD_OUT = []
 
 
