@@ -128,6 +128,26 @@ def assert_same_bits(a, b):
         assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
 
 
+def two_epochs(module, dtype, case, check_updates=False):
+    """Two seeded ``run_epoch`` calls of ``module`` over a two-layer net (d -> hidden ->
+    c, first activation ``act``, then identity), softmax cross-entropy, plain SGD lr
+    0.05 with weight decay ``wd``, on N rows with a fifth of X zero; ``case`` is
+    (N, d, hidden, c, batch, act, wd, ...). Returns each call's result, the trained
+    parameters and the setup's ``padded_calls``."""
+    from nnlib import Sequential, optim
+    N, d, hidden, c, batch, act, wd = case[:7]
+    model = Sequential([Dense(d, hidden, act, dtype=dtype, random_state=0),
+                        Dense(hidden, c, "identity", dtype=dtype, random_state=1)])
+    rng = np.random.default_rng([N, d, hidden, batch])
+    X, y = rng.standard_normal((N, d)), rng.integers(0, c, N)
+    X[rng.random(X.shape) < 0.2] = 0.0
+    setup = make_setup(module, model, X, y, "softmax_cross_entropy",
+                       optimizer=optim.SGD(lr=0.05, weight_decay=wd), batch_size=batch)
+    outs = [module.run_epoch(setup, rng.permutation(N).astype(np.int64), 0, -1,
+                             check_updates) for _ in range(2)]
+    return outs, [p.copy() for p in model.params], setup.padded_calls
+
+
 def run_batch1(module, sizes, act, dtype, *, padded=True, transposed=True, l2=0.0,
                epochs=2, piece=None, check_updates=False, n=13):
     """Train ``dense_net(sizes, act, dtype)`` on ``sparse_class_data`` (n rows) with

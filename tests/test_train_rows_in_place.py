@@ -12,11 +12,9 @@ epochs in one call (the order changes between batches).
 import numpy as np
 import pytest
 
-import nnlib
 from nnlib import _paths
-from nnlib import optim as O
 from nnlib.training import compiled_train
-from tests._twin_fit import make_setup
+from tests._twin_fit import two_epochs
 
 train = compiled_train()
 
@@ -30,20 +28,9 @@ DTYPES = [np.float64, np.float32]
 
 
 def _epochs(dtype, case, in_place):
-    N, d, hidden, c, batch, act, wd = case
     previous = train._set_rows_in_place(in_place)
     try:
-        model = nnlib.Sequential([
-            nnlib.Dense(d, hidden, act, dtype=dtype, random_state=0),
-            nnlib.Dense(hidden, c, "identity", dtype=dtype, random_state=1)])
-        rng = np.random.default_rng([N, d, hidden, batch])
-        X, y = rng.standard_normal((N, d)), rng.integers(0, c, N)
-        X[rng.random(X.shape) < 0.2] = 0.0
-        setup = make_setup(train, model, X, y, "softmax_cross_entropy",
-                           optimizer=O.SGD(lr=0.05, weight_decay=wd), batch_size=batch)
-        outs = [train.run_epoch(setup, rng.permutation(N).astype(np.int64), 0)
-                for _ in range(2)]
-        return outs, [p.copy() for p in model.params]
+        return two_epochs(train, dtype, case)[:2]
     finally:
         train._set_rows_in_place(previous)
 

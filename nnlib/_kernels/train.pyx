@@ -79,8 +79,11 @@ checks, the loop steps a copy of each W_l whose rows are not a whole number of c
 lines, rows padded to whole lines (``EpochSetup._padded_copies``: ``Wloop``, rows
 ``ldw[l]`` apart; at most ``PADDED_MAX_BYTES`` in all, none for tied weights). The
 digits net's W_0 rows of 100 float32 are 400 bytes: three rows in four start mid-line,
-and every vector of the fused first-layer pass would straddle two lines. Every
-operation on an element is the one it gets in W_l, so copying the rows back at the end
+and every vector of the fused first-layer pass would straddle two lines. Past batch 1,
+under plain SGD without decay or L2 where the first layer reads its rows in place
+(``rows_in_place``), W_0 alone gets the copy: its forward and weight step are
+gemm_small.h's loops, whose results do not depend on the row stride (the other layers'
+products may be BLAS's). Every operation on an element is the one it gets in W_l, so copying the rows back at the end
 of the call (``epoch_loop``, before the finiteness check) gives W_l bitwise; during the
 call W_l itself is a call behind (a ``save`` from another thread may see it so), and
 nothing else reads it then.
@@ -1102,6 +1105,7 @@ cdef class EpochSetup:
     cdef _Pointers pWT                     # their buffers, once allocated
     cdef bint _pad_fits                    # the padded copies may be used (run_epoch)
     cdef tuple _pads                       # their strides and buffers, once allocated
+    cdef bint _pads_b1                     # _pads made for batch 1 (every layer)
     cdef bint _pen_fits                    # the penalties may be deferred (run_epoch)
     cdef object _pen_ring                  # their snapshots' buffer, once allocated
     cdef readonly long long padded_calls   # run_epoch calls that stepped them (tests)
@@ -1368,27 +1372,37 @@ cdef class EpochSetup:
         self.c.WT = self.pWT.p
 
     cdef _padded_copies(self, bint check_updates):
-        """Point ``c.Wloop`` at the weights with each W_l whose rows do not fill whole
-        lines replaced by a copy of it, rows padded to whole lines (``c.ldw`` apart), when
-        this call's steps are batch-1 plain SGD without decay or L2 over dense rows with
-        no dropout and no per-step checks (see epoch_loop); else at W."""
+        """Point ``c.Wloop`` at the weights with W_l whose rows do not fill whole lines
+        replaced by a copy of it, rows padded to whole lines (``c.ldw`` apart), when this
+        call's steps are plain SGD without decay or L2 over dense rows with no dropout and
+        no per-step checks (see epoch_loop), and either of batch 1 (every such W_l) or of
+        a batch whose first layer reads its rows in place (``rows_in_place``: W_0 only,
+        whose products all take gemm_small.h's loops); else at W."""
         cdef Py_ssize_t l, L = self.network.n_layers
         cdef Py_ssize_t* sz = self.network.shape.sizes
         cdef Py_ssize_t* ld
         cdef _Pointers ptrs
         cdef cnp.ndarray strides
         cdef bint f64 = self.workspace.dtype == np.float64
+        cdef bint b1 = self.c.batch_size == 1
         self.c.Wloop, self.c.ldw = self.c.W, sz + 1
-        if not (_COPIES["padded"] and self._pad_fits and self.c.batch_size == 1
+        if not (_COPIES["padded"] and self._pad_fits
                 and self.c.plain_no_decay and self.c.l2 == 0.0 and not self.c.sparse
-                and self.c.drop.n == 0 and not check_updates):
+                and self.c.drop.n == 0 and not check_updates
+                and (b1 or rows_in_place(self.c.batch_size, sz[0], sz[1],
+                                         self.network.shape.kinds[0], self.c.oc[0].lr,
+                                         self.c.n_threads))):
             return
-        if self._pads is None:
-            strides = np.array([line_padded(sz[l + 1], 8 if f64 else 4) for l in range(L)],
-                               np.intp)
+        if self._pads is None or self._pads_b1 != b1:
+            # past batch 1 the other layers keep their rows: their products may be
+            # BLAS's, whose results are not shown independent of the row stride
+            strides = np.array([line_padded(sz[l + 1], 8 if f64 else 4)
+                                if l == 0 or b1 else sz[l + 1] for l in range(L)], np.intp)
             if (strides == np.array(self.network.sizes[1:])).all():
-                self._pad_fits = False      # every row fills whole lines already
+                if b1:
+                    self._pad_fits = False      # every row fills whole lines already
                 return
+            self._pads_b1 = b1
             self._pads = (strides, _Pointers(
                 [aligned_zeros((w.shape[0], strides[l]), w.dtype)
                  if strides[l] != w.shape[1] else w for l, w in enumerate(self.weights)]))
