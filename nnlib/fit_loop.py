@@ -97,6 +97,8 @@ class FitLoop:
                         and hasattr(schedule, "bind"))
         if self.stepped and getattr(schedule, "optimizer", None) is not run.optimizer:
             schedule.bind(run.optimizer)
+        elif self.stepped and hasattr(schedule, "_record_initial_lr"):
+            schedule._record_initial_lr()       # groups the fit adopted since binding
         elif schedule is not None and not self.stepped and not callable(schedule):
             raise TypeError(f"schedule must be an nnlib.schedules schedule or a callable "
                             f"epoch -> lr; got {schedule!r}")

@@ -184,6 +184,17 @@ class Schedule:
         self._apply(self._current())
         return self
 
+    def _record_initial_lr(self):
+        """Give each group of the bound optimizer without an ``"initial_lr"`` this
+        schedule's base rate for it: a group added since binding (the one a fit adopts
+        for an optimizer bound before it had parameters) then resumes from it, as a
+        group present at binding does."""
+        if not self._from_initial_lr:
+            return
+        bases = self.base_lrs or []
+        for i, g in enumerate(_groups(self.optimizer)):
+            g.setdefault("initial_lr", bases[i] if i < len(bases) else self.lr0)
+
     def get_last_lr(self) -> List[float]:
         """The rates the schedule last computed, one per parameter group
         (``torch.optim.lr_scheduler``'s ``get_last_lr``).

@@ -158,3 +158,19 @@ def test_progress_lines_show_the_absolute_epoch():
     # one of this run's two epochs done in 10 s: 10 s to go
     p.t_start = time.perf_counter() - 10.0
     assert p._eta(4, 0) == pytest.approx(10.0, rel=0.01)
+
+
+@pytest.mark.parametrize("early_bind", [False, True])
+def test_a_schedule_bound_before_the_fit_adopted_its_optimizer_resumes(early_bind):
+    # a schedule bound to an optimizer that had no parameters yet: the group the fit
+    # adopts gets its "initial_lr" too, so a fresh schedule resuming at initial_epoch
+    # continues the rates instead of decaying from the already-decayed rate again
+    X, y = np.eye(2), np.array([0, 1])
+    opt = SGD(lr=1.0)
+    first = S.StepDecay(1, 0.5, optimizer=opt) if early_bind else S.StepDecay(1, 0.5)
+    model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    model.fit(X, y, optimizer=opt, epochs=3, schedule=first)
+    assert opt.param_groups[0]["initial_lr"] == 1.0
+    h = model.fit(X, y, optimizer=opt, epochs=6, initial_epoch=3,
+                  schedule=S.StepDecay(1, 0.5))
+    assert h["lr"] == [0.5 ** 3, 0.5 ** 4, 0.5 ** 5]
