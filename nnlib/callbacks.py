@@ -429,9 +429,10 @@ class EarlyStopping(Callback):
     restore_best_weights : bool, default False
         Put back the best epoch's weights when the fit ends, whether it stopped early,
         was stopped by another callback or a non-finite step, or ran all its epochs
-        (Keras 3's rule, ``keras/src/callbacks/early_stopping.py`` since Keras 3.0.0;
-        Keras 2 restored only on an early stop). The best epoch is the first
-        monitored one until another improves on it. Until the fit ends the weights
+        (Keras 3's rule, ``keras/src/callbacks/early_stopping.py``, in
+        ``keras/callbacks/`` in Keras 3.0.0; Keras 2 restored only on an early
+        stop). The best epoch is the first monitored one until another improves on
+        it. Until the fit ends the weights
         are the last epoch's, so callbacks see the stopping epoch's own weights.
     start_from_epoch : int >= 0
         Epochs to wait before counting (warm-up).

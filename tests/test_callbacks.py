@@ -404,8 +404,8 @@ def _assert_params(model, params):
 
 @pytest.mark.parametrize("how", ["object", "dict"])
 def test_fit_restores_the_best_epoch_when_all_epochs_ran(how):
-    """Before (Keras 2's rule): the last epoch's weights stayed when patience never ran
-    out."""
+    """Keras 3's rule: the best epoch's weights come back also when patience never runs
+    out (Keras 2 left the last epoch's)."""
     X, y = _data(40)
     model, snaps = _model(), _Snapshots()
     spec = dict(monitor="loss", patience=100, restore_best_weights=True)

@@ -179,8 +179,8 @@ class _Hooks(nnlib.callbacks.Callback):
 
 
 def test_data_parallel_takes_fits_callback_objects(cluster_of_two, tmp_path):
-    """Before: only plain callables (a Callback object was refused). EarlyStopping with
-    restore_best_weights, ModelCheckpoint and the epoch hooks now act as in fit on the
+    """Callback objects, not only plain callables: EarlyStopping with
+    restore_best_weights, ModelCheckpoint and the epoch hooks act as in fit on the
     gathered data."""
     Xn, yn = _data(n=300)
     X, y = da.from_array(Xn, chunks=150), da.from_array(yn, chunks=150)

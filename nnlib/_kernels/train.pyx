@@ -739,14 +739,16 @@ cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, doub
             b[j] = beta_b * b[j] - flr * db[j]
 
 
-# run_epoch's batch-1 copies and the deferred penalties' ring (``epoch_loop``), each kind
-# on or off: the tests compare the paths with and without them
+# run_epoch's copies of the weights (the batch-1 transposed copies; the padded copy of
+# W_0, at batch 1 and where the first layer reads its rows in place) and the deferred
+# penalties' ring (``epoch_loop``), each kind on or off: the tests compare the paths
+# with and without them
 _COPIES = {"transposed": True, "padded": True, "penalties": True}
 
 
 def _set_copies(kind, bint enabled):
-    """Turn the batch-1 ``"transposed"`` or ``"padded"`` copies, or the deferred
-    ``"penalties"``, on or off (tests); returns the previous setting."""
+    """Turn the batch-1 ``"transposed"`` copies, the ``"padded"`` copy of W_0, or the
+    deferred ``"penalties"``, on or off (tests); returns the previous setting."""
     previous = _COPIES[kind]
     _COPIES[kind] = enabled
     return previous

@@ -269,16 +269,18 @@ def fit_epochs(run, epochs, callbacks):
         if isinstance(cb, EarlyStopping):
             cb.check_monitor(logged)
     model = run.model
-    model.stop_training = False
     params = {"epochs": epochs, "batch_size": getattr(run, "batch_size", None),
               "steps": None, "metrics": logged, "optimizer": run.optimizer}
-    for cb in objects:
-        cb.set_model(model)
-        cb.set_params(params)
-    for cb in objects:
-        cb.on_train_begin({})
     last_logs = None
     with run:
+        # after the claim, as fit: a fit of this model running in another thread
+        # refuses this one before its stop flag or callbacks are touched
+        model.stop_training = False
+        for cb in objects:
+            cb.set_model(model)
+            cb.set_params(params)
+        for cb in objects:
+            cb.on_train_begin({})
         for epoch in range(epochs):
             for cb in objects:
                 cb.on_epoch_begin(epoch, {})
@@ -304,6 +306,6 @@ def fit_epochs(run, epochs, callbacks):
                               and cb.stopped_epoch == epoch]
                 run.history.stop_reason = "early_stopping" if stopped_by else "callback"
                 break
-    for cb in objects:
-        cb.on_train_end(dict(last_logs or {}))
+        for cb in objects:
+            cb.on_train_end(dict(last_logs or {}))
     return run.history
