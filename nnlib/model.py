@@ -1013,9 +1013,14 @@ class Sequential:
                            batch_size=max(X.shape[0], 1), shuffle=False,
                            sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
                            margin=margin, metrics=metrics, n_threads=n_threads)
-        logs = {key: values[0] for key, values in history.history.items()
-                if key not in ("time", "lr") and values}
-        logs.setdefault("loss", float("nan"))
+        if history.nonfinite is not None:
+            # the step was refused (the weights are as they were): NaN for the loss
+            # however far the step got (an overflowing update comes after a finite
+            # loss), and for each metric, whose keys the dict keeps
+            logs = dict.fromkeys(["loss", *Metrics(metrics, loss).names], math.nan)
+        else:
+            logs = {key: values[0] for key, values in history.history.items()
+                    if key not in ("time", "lr")}
         return logs if (return_dict or metrics) else logs["loss"]
 
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,

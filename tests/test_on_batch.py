@@ -100,6 +100,24 @@ def test_a_refused_step_returns_nan_and_keeps_the_weights():
         np.testing.assert_array_equal(p, q)
 
 
+def test_a_step_refused_after_a_finite_loss_returns_nan_too():
+    # the loss is finite, the update overflows: the step is refused, the weights stay,
+    # and the value is NaN as documented (not the loss of a step that did not happen);
+    # with metrics the dict keeps their keys, NaN as well
+    X, y = _data(4)
+    model = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0)])
+    before = [p.copy() for p in model.params]
+    for kw in ({}, {"metrics": ["accuracy"]}):
+        with pytest.warns(RuntimeWarning, match="after an update became non-finite"):
+            out = model.train_on_batch(X * 1e150, y, optimizer=SGD(lr=1e300), **kw)
+        if kw:
+            assert set(out) == {"loss", "accuracy"} and all(map(np.isnan, out.values()))
+        else:
+            assert np.isnan(out)
+        for p, q in zip(model.params, before):
+            np.testing.assert_array_equal(p, q)
+
+
 def test_bad_batches_are_named():
     model = _model()
     with pytest.raises(nnlib.ShapeError, match="at least one row"):
