@@ -244,7 +244,7 @@ class Callback:
         Parameters
         ----------
         epoch : int
-            0-based, within this fit.
+            0-based and absolute: a fit from ``initial_epoch=N`` starts at N.
         logs : dict
             Empty.
 
@@ -270,7 +270,7 @@ class Callback:
         Parameters
         ----------
         epoch : int
-            0-based, within this fit.
+            0-based and absolute: a fit from ``initial_epoch=N`` starts at N.
         logs : dict
             The epoch's History entries.
 
@@ -610,12 +610,12 @@ class EarlyStopping(Callback):
         Parameters
         ----------
         epoch : int
-            0-based epoch of the fit.
+            0-based and absolute (``initial_epoch`` counts, as in Keras).
         logs : dict
             The epoch's logs; must hold ``monitor``.
         params : list of ndarray
-            The model's live parameters (copied at the best epoch, written back on a
-            stop with ``restore_best_weights``).
+            The model's live parameters (copied at the best epoch with
+            ``restore_best_weights``; :meth:`restore` writes them back).
 
         Returns
         -------
@@ -722,7 +722,7 @@ class EarlyStopping(Callback):
         Parameters
         ----------
         epoch : int
-            0-based, within this fit.
+            0-based and absolute: a fit from ``initial_epoch=N`` starts at N.
         logs : dict
 
         Examples
@@ -809,7 +809,7 @@ class ModelCheckpoint(Callback):
         Parameters
         ----------
         epoch : int
-            0-based, within this fit.
+            0-based and absolute: a fit from ``initial_epoch=N`` starts at N.
         logs : dict
 
         Examples

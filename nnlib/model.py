@@ -880,10 +880,8 @@ class Sequential:
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
-        self.optimizer = optimizer
         rng = (shuffle_orders(random_state) if not _unseeded_dropouts(self)
                else as_generator(random_state))
-        _seed_dropouts(self, rng)
         # none of the user's code runs from _inputs' check of the layers to the run's:
         # arrays (no __array__ to call), no validation data, metrics, callbacks or
         # progress stream, a model and layers of nnlib's own classes (the layers checked
@@ -928,7 +926,6 @@ class Sequential:
                             else None)
         progress = (Progress(epochs, -(-X.shape[0] // batch_size), verbose,
                              initial_epoch=initial_epoch) if verbose else None)
-        self.loss = loss
         run_class = TrainingRun if self.compiled else BatchRun
         with run_class(self, X, yt, yl, loss, optimizer, batch_size=batch_size,
                          margin=margin, l2=l2, l2_per_batch=l2_per_batch,
@@ -938,6 +935,11 @@ class Sequential:
                             else {}),
                          **({} if sample_weight is None else
                             {"sample_weight": sample_weight})) as run:  # type: ignore[arg-type]
+            # the model is claimed now: a call refused because another thread's fit
+            # trains it changes none of that fit's state (its Dropout seeds) nor the
+            # defaults the next train_on_batch takes (the loss, the optimizer)
+            self.optimizer, self.loss = optimizer, loss
+            _seed_dropouts(self, rng)
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
@@ -1011,9 +1013,14 @@ class Sequential:
                            batch_size=max(X.shape[0], 1), shuffle=False,
                            sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
                            margin=margin, metrics=metrics, n_threads=n_threads)
-        logs = {key: values[0] for key, values in history.history.items()
-                if key not in ("time", "lr") and values}
-        logs.setdefault("loss", float("nan"))
+        if history.nonfinite is not None:
+            # the step was refused (the weights are as they were): NaN for the loss
+            # however far the step got (an overflowing update comes after a finite
+            # loss), and for each metric, whose keys the dict keeps
+            logs = dict.fromkeys(["loss", *Metrics(metrics, loss).names], math.nan)
+        else:
+            logs = {key: values[0] for key, values in history.history.items()
+                    if key not in ("time", "lr")}
         return logs if (return_dict or metrics) else logs["loss"]
 
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,

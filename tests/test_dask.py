@@ -244,6 +244,47 @@ def test_model_averaging_takes_callback_objects(cluster_of_two):
                                                 ("train_end", ["loss", "lr", "time"])]
 
 
+def test_cluster_runs_own_the_model_as_fit_does(cluster_of_two, tmp_path):
+    """Before: the model kept the previous fit's optimizer and loss (ModelCheckpoint's
+    include_optimizer saved that fit's SGD, train_on_batch went on with it), and a run
+    refused because another thread's fit held the model had already cleared that fit's
+    stop_training (the fit went on past its stop)."""
+    import threading
+    from nnlib.exceptions import ConcurrentUseError
+    Xn, yn = _data(n=200)
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    for fit in (fit_data_parallel, fit_model_averaging):
+        model = _model()
+        model.fit(Xn, yn, optimizer=SGD(lr=0.1), epochs=1)
+        adam = Adam(lr=0.01)
+        path = tmp_path / f"{fit.__name__}.npz"
+        fit(model, X, y, client=cluster_of_two, loss="hinge_loss", optimizer=adam,
+            epochs=1, batch_size=50,
+            callbacks=[nnlib.callbacks.ModelCheckpoint(str(path),
+                                                       include_optimizer=True)])
+        assert model.optimizer is adam and model.loss == "hinge_loss"
+        saved = nnlib.load(str(path)).optimizer
+        assert isinstance(saved, Adam) and saved.t == adam.t > 0
+
+        refused = []
+
+        class StopAndIntrude(nnlib.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                self.model.stop_training = True
+
+                def intrude():
+                    try:
+                        fit(self.model, X, y, client=cluster_of_two, epochs=1,
+                            batch_size=50)
+                    except ConcurrentUseError:
+                        refused.append(epoch)
+                thread = threading.Thread(target=intrude)
+                thread.start()
+                thread.join()
+        history = model.fit(Xn, yn, epochs=3, callbacks=[StopAndIntrude()])
+        assert refused == [0] and history.epoch == [0]
+
+
 def test_data_parallel_bad_input(cluster_of_two):
     Xn, yn = _data(n=100)
     model = _model()

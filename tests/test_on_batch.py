@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 import nnlib
+from nnlib.callbacks import Callback
+from nnlib.exceptions import ConcurrentUseError
+from nnlib.layers import Dropout, Layer
 from nnlib.optim import SGD, Adam
 
 
@@ -97,6 +100,24 @@ def test_a_refused_step_returns_nan_and_keeps_the_weights():
         np.testing.assert_array_equal(p, q)
 
 
+def test_a_step_refused_after_a_finite_loss_returns_nan_too():
+    # the loss is finite, the update overflows: the step is refused, the weights stay,
+    # and the value is NaN as documented (not the loss of a step that did not happen);
+    # with metrics the dict keeps their keys, NaN as well
+    X, y = _data(4)
+    model = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0)])
+    before = [p.copy() for p in model.params]
+    for kw in ({}, {"metrics": ["accuracy"]}):
+        with pytest.warns(RuntimeWarning, match="after an update became non-finite"):
+            out = model.train_on_batch(X * 1e150, y, optimizer=SGD(lr=1e300), **kw)
+        if kw:
+            assert set(out) == {"loss", "accuracy"} and all(map(np.isnan, out.values()))
+        else:
+            assert np.isnan(out)
+        for p, q in zip(model.params, before):
+            np.testing.assert_array_equal(p, q)
+
+
 def test_bad_batches_are_named():
     model = _model()
     with pytest.raises(nnlib.ShapeError, match="at least one row"):
@@ -131,3 +152,53 @@ def test_python_layers_train_on_batch_too():
     history = b.fit(X, y, optimizer=SGD(lr=0.1), epochs=1, batch_size=5, shuffle=False)
     assert loss == history["loss"][0]
     np.testing.assert_array_equal(a.params[0], b.params[0])
+
+
+@pytest.mark.parametrize("python_layer", [False, True])
+def test_a_call_refused_by_another_threads_fit_changes_nothing_of_it(python_layer):
+    # another thread's train_on_batch, with its own optimizer and loss, runs while the
+    # fit holds the model: it is refused, and the fit's Dropout masks (seeded by its
+    # random_state), the loss and the optimizer the next train_on_batch takes are the
+    # fit's, as though it never ran
+    import threading
+
+    class Identity(Layer):
+        n_in = n_out = 8
+
+        def forward(self, X, n_threads=None):
+            return X
+
+        def forward_train(self, X):
+            return X, lambda dH: (dH, [])
+
+    X, y = _data(40)
+
+    def model():
+        return nnlib.Sequential([nnlib.Dense(4, 8, "tanh", random_state=0),
+                                 Dropout(0.5),
+                                 *([Identity()] if python_layer else []),
+                                 nnlib.Dense(8, 3, random_state=1)])
+
+    refused = []
+
+    class Intruder(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            def intrude():
+                try:
+                    self.model.train_on_batch(X[:3], y[:3], loss="hinge_loss",
+                                              optimizer=Adam(lr=0.5))
+                except ConcurrentUseError:
+                    refused.append(epoch)
+            thread = threading.Thread(target=intrude)
+            thread.start()
+            thread.join()
+
+    reference, probed = model(), model()
+    opt_r, opt_p = SGD(lr=0.1), SGD(lr=0.1)
+    reference.fit(X, y, optimizer=opt_r, epochs=3, batch_size=8, random_state=0)
+    probed.fit(X, y, optimizer=opt_p, epochs=3, batch_size=8, random_state=0,
+               callbacks=[Intruder()])
+    assert refused == [0, 1, 2]
+    for p, q in zip(reference.params, probed.params):
+        np.testing.assert_array_equal(p, q)
+    assert probed.optimizer is opt_p and probed.loss == "softmax_cross_entropy"

@@ -273,9 +273,12 @@ def fit_epochs(run, epochs, callbacks):
               "steps": None, "metrics": logged, "optimizer": run.optimizer}
     last_logs = None
     with run:
-        # after the claim, as fit: a fit of this model running in another thread
-        # refuses this one before its stop flag or callbacks are touched
+        # the model is claimed now: a run refused because another thread's fit trains
+        # it clears none of that fit's state (its stop_training). As fit, the run's
+        # loss and optimizer become the model's: what ModelCheckpoint's
+        # include_optimizer saves, and what train_on_batch continues with
         model.stop_training = False
+        model.optimizer, model.loss = run.optimizer, run.loss
         for cb in objects:
             cb.set_model(model)
             cb.set_params(params)
@@ -306,6 +309,8 @@ def fit_epochs(run, epochs, callbacks):
                               and cb.stopped_epoch == epoch]
                 run.history.stop_reason = "early_stopping" if stopped_by else "callback"
                 break
+        # still claimed: EarlyStopping puts its best weights back before another
+        # thread's fit may take the model
         for cb in objects:
             cb.on_train_end(dict(last_logs or {}))
     return run.history
