@@ -958,8 +958,8 @@ class Sequential:
                        sample_weight: Union[None, float, ArrayLike] = None,
                        l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
                        metrics: Optional[Sequence[Metric]] = None,
-                       n_threads: Threads = None,
-                       return_dict: bool = False) -> Union[float, Dict[str, float]]:
+                       n_threads: Threads = None, return_dict: bool = False
+                       ) -> Union[float, List[float], Dict[str, float]]:
         """One gradient step on exactly the rows given (Keras's ``train_on_batch``):
         ``fit`` with one epoch of one batch, unshuffled.
 
@@ -983,16 +983,18 @@ class Sequential:
             As ``fit``'s: computed on the batch after the step, with the updated weights
             (Keras reports them from the step's forward pass).
         return_dict : bool
-            Return ``{"loss": ..., metric: ...}`` (Keras's ``return_dict=True``); also
-            the form returned whenever ``metrics`` are given.
+            Return ``{"loss": ..., metric: ...}`` (Keras's ``return_dict=True``).
 
         Returns
         -------
-        float or dict
+        float, list or dict
             The batch's loss from the step's forward pass, before the update (the L2
-            term included), as Keras reports it; NaN if the step was refused because
-            the loss, gradient or update was non-finite (``fit``'s RuntimeWarning says
-            which, and the weights are left as they were).
+            term included), as Keras reports it; with ``metrics`` (and not
+            ``return_dict``) Keras's list ``[loss, metric, ...]`` in ``metrics``'
+            order, so ``loss, acc = model.train_on_batch(...)`` unpacks as in Keras;
+            with ``return_dict`` the dict. NaN (each value) if the step was refused
+            because the loss, gradient or update was non-finite (``fit``'s
+            RuntimeWarning says which, and the weights are left as they were).
 
         Examples
         --------
@@ -1021,14 +1023,15 @@ class Sequential:
         else:
             logs = {key: values[0] for key, values in history.history.items()
                     if key not in ("time", "lr")}
-        return logs if (return_dict or metrics) else logs["loss"]
+        return _batch_result(logs, metrics, loss, return_dict)
 
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                       margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
-                      n_threads: Threads = None,
-                      return_dict: bool = False) -> Union[float, Dict[str, float]]:
+                      n_threads: Threads = None, return_dict: bool = False
+                      ) -> Union[float, List[float], Dict[str, float]]:
         """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
-        of :meth:`evaluate`, without L2, alone unless ``metrics`` or ``return_dict``.
+        of :meth:`evaluate`, without L2; with ``metrics``, Keras's list ``[loss,
+        metric, ...]``; with ``return_dict``, evaluate's dict.
 
         Parameters
         ----------
@@ -1040,7 +1043,7 @@ class Sequential:
 
         Returns
         -------
-        float or dict
+        float, list or dict
 
         Examples
         --------
@@ -1048,11 +1051,13 @@ class Sequential:
         >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
         >>> model.test_on_batch(np.ones((2, 2)), [0, 1])
         0.6931471805599453
+        >>> model.test_on_batch(np.ones((2, 2)), [0, 1], metrics=["accuracy"])
+        [0.6931471805599453, 0.5]
         """
-        if metrics or return_dict:
-            return self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
-                                 metrics=metrics, return_dict=True)
-        return self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads).loss
+        loss = self._default_loss(loss)
+        logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                             metrics=metrics, return_dict=True)
+        return _batch_result(logs, metrics, loss, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
@@ -1337,3 +1342,14 @@ def load(path: PathLike) -> Sequential:
         from nnlib.optim import _from_saved
         model.optimizer = _from_saved(header["optimizer"], arrays, model.params, path)
     return model
+
+
+def _batch_result(logs, metrics, loss, return_dict):
+    """What train_on_batch and test_on_batch return from their ``logs``: the dict
+    (``return_dict``), Keras's list ``[loss, metric, ...]`` in the order of
+    ``metrics`` (given metrics), else the loss alone."""
+    if return_dict:
+        return logs
+    if metrics:
+        return [logs["loss"], *(logs[name] for name in Metrics(metrics, loss).names)]
+    return logs["loss"]

@@ -69,14 +69,34 @@ def test_defaults_follow_the_last_fit_and_keep_one_optimizer():
 def test_return_dict_and_metrics():
     X, y = _data(9)
     model = _model()
-    logs = model.train_on_batch(X, y, optimizer=SGD(lr=0.1), metrics=["accuracy"])
+    before = model.evaluate(X, y).loss
+    # with metrics, Keras's list [loss, metric, ...]: `loss, acc = ...` unpacks values
+    loss, acc = model.train_on_batch(X, y, optimizer=SGD(lr=0.1), metrics=["accuracy"])
+    assert loss == pytest.approx(before, rel=1e-12)
+    assert acc == model.evaluate(X, y).accuracy     # after the step
+    logs = model.train_on_batch(X, y, metrics=["accuracy"], return_dict=True)
     assert set(logs) == {"loss", "accuracy"}
-    assert logs["accuracy"] == model.evaluate(X, y).accuracy     # after the step
     logs = model.train_on_batch(X, y, return_dict=True)
     assert set(logs) == {"loss"}
     out = model.test_on_batch(X, y, return_dict=True)
     assert out == model.evaluate(X, y, return_dict=True)
     assert model.test_on_batch(X, y) == model.evaluate(X, y).loss
+    ev = model.evaluate(X, y)
+    assert model.test_on_batch(X, y, metrics=["accuracy"]) == [ev.loss, ev.accuracy]
+
+
+def test_metrics_come_in_the_order_given():
+    X = np.random.default_rng(1).normal(size=(8, 4))
+    t = X[:, :3] * 0.5
+    model = _model()
+    model.train_on_batch(X, t, loss="squared_error", optimizer=SGD(lr=0.01))
+    out = model.test_on_batch(X, t, metrics=["mse", "mae"])
+    logs = model.evaluate(X, t, metrics=["mse", "mae"])
+    assert out == [logs["loss"], logs["mse"], logs["mae"]]
+    out = model.train_on_batch(X, t, metrics=["mae", "mse"])
+    assert len(out) == 3 and out[1] > 0 and out[2] > 0
+    assert out[1:] == [model.evaluate(X, t, metrics=["mae"])["mae"],
+                       model.evaluate(X, t, metrics=["mse"])["mse"]]
 
 
 def test_sample_weight_weighs_the_batch_loss():
@@ -103,7 +123,7 @@ def test_a_refused_step_returns_nan_and_keeps_the_weights():
 def test_a_step_refused_after_a_finite_loss_returns_nan_too():
     # the loss is finite, the update overflows: the step is refused, the weights stay,
     # and the value is NaN as documented (not the loss of a step that did not happen);
-    # with metrics the dict keeps their keys, NaN as well
+    # with metrics each value of the list is NaN as well
     X, y = _data(4)
     model = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0)])
     before = [p.copy() for p in model.params]
@@ -111,7 +131,7 @@ def test_a_step_refused_after_a_finite_loss_returns_nan_too():
         with pytest.warns(RuntimeWarning, match="after an update became non-finite"):
             out = model.train_on_batch(X * 1e150, y, optimizer=SGD(lr=1e300), **kw)
         if kw:
-            assert set(out) == {"loss", "accuracy"} and all(map(np.isnan, out.values()))
+            assert len(out) == 2 and all(map(np.isnan, out))
         else:
             assert np.isnan(out)
         for p, q in zip(model.params, before):
