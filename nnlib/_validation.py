@@ -59,6 +59,12 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None,
             and x.dtype == dtype and x.flags.c_contiguous):
         return x        # what the slow path returns for it (np.asarray keeps it), sooner
     refuse_masked(x, name)
+    if type(x).__module__.startswith("scipy.sparse"):
+        # np.asarray would make it a 0-d object array, refused as "dtype object"
+        raise TypeError(f"{name} is a SciPy sparse matrix ({type(x).__name__}), but "
+                        f"dense data is required here: pass {name}.toarray(), or train "
+                        f"through nnlib.MLPClassifier / MLPRegressor, which take CSR "
+                        f"input")
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind == "f" and native_float_dtype(arr.dtype) is not None:

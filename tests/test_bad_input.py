@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 
+import nnlib
 import nnlib.functional as F
 from nnlib._codes import activation_code
 from nnlib._validation import DTypeError, LabelError, NonFiniteError, ShapeError
@@ -654,3 +655,16 @@ def test_early_stopping_on_a_metric_fit_never_logs_is_refused_before_training(mo
                   early_stopping=dict(monitor=monitor))
     for p, q in zip(model.params, before):
         np.testing.assert_array_equal(p, q)
+
+
+def test_a_sparse_matrix_where_dense_data_is_needed_is_named():
+    # np.asarray makes a SciPy sparse matrix a 0-d object array, which was refused as
+    # "dtype object": the message names sparse input and what to do
+    sp = pytest.importorskip("scipy.sparse")
+    model = nnlib.Sequential([nnlib.Dense(3, 2)])
+    for X in (sp.csr_matrix(np.ones((4, 3))), sp.csc_matrix(np.ones((4, 3)))):
+        for call in (lambda: model.fit(X, [0, 1, 0, 1]), lambda: model.predict(X),
+                     lambda: model.train_on_batch(X, [0, 1, 0, 1]),
+                     lambda: nnlib.functional.relu(X)):
+            with pytest.raises(TypeError, match="sparse matrix .*toarray"):
+                call()
