@@ -101,7 +101,7 @@ from nnlib._codes import loss_code
 from nnlib._divergence import fault_phrase
 from nnlib._inputs import (check_feature_names, check_float_target, check_output_finite,
                            check_X, check_y_shape, class_labels, labels_to_index)
-from nnlib._threads import _at_fork_hooks, complete
+from nnlib._threads import _at_fork_hooks, complete, training_call
 from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_batch_weights,
                                check_fits_dtype, check_sample_weight, check_weight_total,
@@ -980,7 +980,8 @@ class _CompiledTrainer:
             l2=0.0 if multi else l2, sample_weight=sw)
 
         def objective():
-            value, _ = train.loss_grad(setup, dWs, dbs)
+            with training_call():
+                value, _ = train.loss_grad(setup, dWs, dbs)
             if multi:
                 for dW, W in zip(dWs, e.coefs_):
                     dW += l2 * W

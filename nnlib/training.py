@@ -33,8 +33,8 @@ from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
 from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
-                            count_fit_start, memory_owner,
-                            release_all, resolve_threads, training_blas_threads)
+                            count_fit_start, memory_owner, release_all, resolve_threads,
+                            training_blas_threads, training_call)
 from nnlib._validation import NonFiniteError, check_batch_weights, check_fits_dtype
 from nnlib._weak_identity import WeakIdentityDict
 from nnlib.layers import Dense, Dropout
@@ -633,12 +633,15 @@ class TrainingRun(ClaimedRun):
         good = 0
         try:
             self._restore(snapshot)
-            _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps, True)
+            with training_call():
+                _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps,
+                                                        True)
             self._restore(snapshot)
             if status != EPOCH_STATUS["nonfinite_update"]:
                 good = 0        # a replay is exact, so this is unreachable; stay safe
             if good:
-                good = train.run_epoch(self.setup, order, t0, good)[2]
+                with training_call():
+                    good = train.run_epoch(self.setup, order, t0, good)[2]
         except BaseException:
             good = 0
             complete(lambda: self._restore(snapshot))   # whole, even if interrupted
@@ -667,9 +670,10 @@ class TrainingRun(ClaimedRun):
             stop = min(n, start + clock.steps() * batch_size)
             tic = time.perf_counter()
             # the running sum goes in, so it adds up in the same order however cut
-            total, p_seen, p_steps, status, finite = train.run_epoch(
-                self.setup, order[start:stop], t_epoch + steps, loss_sum=total,
-                counters=counters)
+            with training_call():
+                total, p_seen, p_steps, status, finite = train.run_epoch(
+                    self.setup, order[start:stop], t_epoch + steps, loss_sum=total,
+                    counters=counters)
             seen += p_seen
             steps += p_steps
             if status in _BAD_INDEX:
@@ -837,7 +841,8 @@ class Evaluation:
     def __call__(self):
         train = compiled_train()
         s = self.setup
-        value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, grads=False)
+        with training_call():
+            value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, grads=False)
         return float(value), accuracy(self.outputs, self.y_true, self.loss)
 
     @property
