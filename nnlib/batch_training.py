@@ -263,8 +263,11 @@ class BatchRun(ClaimedRun):
                 except NonFiniteError:
                     fault = "weights or optimizer state after an update"
             if fault is not None:
-                cause = cause_of_layers_step(model, Xb, yb, self.loss, self.margin, l2,
-                                             first=t0 + steps == self._t_start)
+                try:
+                    cause = cause_of_layers_step(model, Xb, yb, self.loss, self.margin,
+                                                 l2, first=t0 + steps == self._t_start)
+                except Exception:   # noqa: BLE001 -- the fault is reported all the same
+                    cause = None
                 break
             steps = counters[0].step - t0 if params else steps + 1
             total += value * rows.shape[0]

@@ -655,8 +655,11 @@ class TrainingRun(ClaimedRun):
         """Why the step after update ``t`` (over ``rows``) became non-finite, at the
         weights it starts from (``nnlib._divergence``); run only after a fault."""
         from nnlib._divergence import cause_of_step
-        return cause_of_step(self.setup, rows, t + 1, first=t == self._t_start,
-                             lr_name=self.lr_name)
+        try:
+            return cause_of_step(self.setup, rows, t + 1, first=t == self._t_start,
+                                 lr_name=self.lr_name)
+        except Exception:       # noqa: BLE001 -- the fault is reported all the same
+            return None         # (without a cause: the learning rate is suggested)
 
     def _pieces(self, order, epoch, t_epoch, counters):
         """Run ``order`` in pieces of ``clock.steps()`` batches until it ends or a step

@@ -112,3 +112,21 @@ def test_estimators_name_sample_weight_and_the_weights(solver):
     with pytest.raises(ValueError, match="weights given to fit") as info:
         reg.fit(X, X[:, 0])
     assert "learning_rate_init" not in str(info.value)
+
+
+@pytest.mark.parametrize("layer", [Dense, PyDense], ids=["compiled", "python"])
+def test_a_diagnosis_that_fails_still_reports_the_fault(monkeypatch, layer):
+    import nnlib._divergence as divergence
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("diagnosis bug")
+    monkeypatch.setattr(divergence, "cause_of_step", broken)
+    monkeypatch.setattr("nnlib.batch_training.cause_of_layers_step", broken)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    model = _model(layer)
+    for lay in model.layers:
+        lay.W[...] = 1e307 * np.sign(lay.W)
+    history, message = _fit_warning(model, X, y, "softmax_cross_entropy", SGD(lr=0.1))
+    assert "became non-finite: lower the learning rate?" in message
+    assert history.nonfinite["cause"] is None
