@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Optional, TypeVar
 import numpy as np
 
 from nnlib._typing import ArrayLike
-from nnlib._validation import refuse_masked
+from nnlib._validation import refuse_masked, unit_scaled_weights
 from nnlib.exceptions import not_fitted
 
 
@@ -249,7 +249,8 @@ class ClassifierMixin:
         correct = (pred == y)
         if correct.ndim > 1:           # multilabel: a sample counts if all labels match
             correct = correct.all(axis=1)
-        return float(np.average(correct, weights=sample_weight))
+        # scaled: weights near 1e308 would sum to inf (NaN accuracy)
+        return float(np.average(correct, weights=unit_scaled_weights(sample_weight)))
 
 
 class RegressorMixin:
@@ -290,8 +291,9 @@ class RegressorMixin:
         if y.ndim == 1:
             y = y[:, None]
         pred = np.asarray(pred, dtype=np.float64).reshape(y.shape[0], -1)
-        w = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight,
-                                                                         float)
+        # scaled: weights near 1e308 would overflow the sums (R^2 of NaN, or 0)
+        w = np.ones(y.shape[0]) if sample_weight is None else \
+            unit_scaled_weights(sample_weight)
         ss_res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
         mean = np.average(y, axis=0, weights=w)
         ss_tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)

@@ -5,6 +5,7 @@ import math
 import operator
 import os
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -404,5 +405,85 @@ def complete(*steps):
             interrupt = None        # no cycle through this frame: the run is freed
 
 
+# --- fork() while other threads train ------------------------------------------------
+# OpenBLAS's fork handler (blas_thread_shutdown_, a pthread_atfork "prepare" handler)
+# joins its server threads; if another thread's BLAS call has them working at that
+# moment, the join can wait forever (reproduced: a thread training with BLAS on 2
+# threads, the main thread forking in a loop; about one run in three hung, the forking
+# thread in pthread_join under blas_thread_shutdown_, the server thread waiting on its
+# condition variable). nnlib's compiled training calls (an epoch's pieces, a rewind's
+# replays, a fit's evaluation, L-BFGS's objective) therefore run inside
+# ``training_call()``, and a fork first waits for those in flight to return, holding
+# new ones back until it is done. The wait runs in a Python before-fork hook, before
+# CPython takes its import lock and before libc's handlers run, and waits on a
+# condition (the GIL is let go), so a compiled call that is ending can get the GIL and
+# leave. BLAS calls of other code (NumPy's matmul in another thread) are not covered.
+FORK_WAIT_SECONDS = 30.0     # then the fork goes ahead: a bound, never a deadlock
+
+
+class _TrainingCalls:
+    """The compiled training calls in flight, per thread, and the forks waiting for them
+    (``training_call``)."""
+
+    __slots__ = ("cond", "threads", "forking")
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self.threads = {}       # thread ident -> its calls in flight
+        self.forking = 0        # forks waiting or under way
+
+    def __enter__(self):
+        me = threading.get_ident()
+        with self.cond:
+            # a thread already inside (a signal handler's fork) never waits for itself
+            while self.forking and me not in self.threads:
+                self.cond.wait()
+            self.threads[me] = self.threads.get(me, 0) + 1
+
+    def __exit__(self, *exc):
+        me = threading.get_ident()
+        with self.cond:
+            left = self.threads.pop(me, 1) - 1
+            if left:
+                self.threads[me] = left
+            elif self.forking:
+                self.cond.notify_all()
+        return False
+
+    def before_fork(self):
+        me = threading.get_ident()
+        with self.cond:
+            self.forking += 1
+            end = time.monotonic() + FORK_WAIT_SECONDS
+            while any(t != me for t in self.threads):
+                wait = end - time.monotonic()
+                if wait <= 0:
+                    break
+                self.cond.wait(wait)
+
+    def after_fork_in_parent(self):
+        with self.cond:
+            self.forking = max(self.forking - 1, 0)
+            self.cond.notify_all()
+
+    def after_fork_in_child(self):
+        # the parent's other threads, and their calls, do not exist here
+        self.cond = threading.Condition(threading.Lock())
+        self.threads, self.forking = {}, 0
+
+
+_TRAINING_CALLS = _TrainingCalls()
+
+
+def training_call():
+    """Context manager around one compiled training call that may use BLAS's threads: a
+    fork() waits for it to return (see above). Not reentrant across fork: enter it
+    around the compiled call only, never around code of the user's."""
+    return _TRAINING_CALLS
+
+
 if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_TRAINING_CALLS.before_fork,
+                        after_in_parent=_TRAINING_CALLS.after_fork_in_parent,
+                        after_in_child=_TRAINING_CALLS.after_fork_in_child)
     os.register_at_fork(after_in_child=_after_fork_in_child)

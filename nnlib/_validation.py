@@ -394,6 +394,24 @@ def check_weight_total(w, what="the sample weights"):
                          f"weighted mean does not depend on its scale)")
 
 
+def unit_scaled_weights(w):
+    """The weights ``w`` (array-like, or None: None) as float64 times the power of two
+    that brings their largest |value| into [0.5, 1): a weighted mean does not depend on
+    the weights' scale, and after this their sum and their products with finite values
+    of moderate size stay in float64's range (weights near 1e308 sum to inf, and
+    inf / inf is NaN; subnormal ones lose digits). A power of two scales every normal
+    weight exactly, so a mean whose sums did not overflow keeps its bits. Weights that
+    are all 0 or not all finite are returned unscaled (the caller's checks see them)."""
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        top = float(np.max(np.abs(w))) if w.size else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return w
+    return np.ldexp(w, -math.frexp(top)[1])
+
+
 def is_sparse(X):
     """A SciPy sparse matrix or array (duck-typed: SciPy is never imported here)."""
     if type(X) is np.ndarray:       # the common case, without three failed look-ups

@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from nnlib._codes import CLASS_LABEL_LOSSES
+from nnlib._divergence import cause_of_layers_step
 from nnlib._threads import training_blas_threads
 from nnlib._validation import NonFiniteError, ShapeError, check_fits_dtype
 from nnlib.metrics import accuracy
@@ -209,6 +210,7 @@ class BatchRun(ClaimedRun):
         self.l2, self.l2_per_batch = l2, l2_per_batch
         self.batch_size = min(batch_size, max(X.shape[0], 1))
         optimizer._bind(self.params)        # adopted if it has none; one step count
+        self._t_start = optimizer._steps_of(self.params) if self.params else 0
         check_fits_dtype(_one_config(optimizer, self.params)["lr"], "optimizer lr",
                          model.dtype)
         sizes = [model.n_in] + [l.n_out or model.n_in for l in model.layers]
@@ -237,7 +239,7 @@ class BatchRun(ClaimedRun):
         # between an update and its count where an interrupt could land
         counters = optimizer._step_entries(params) if params else []
         total, seen, n, B = 0.0, 0, order.shape[0], self.batch_size
-        fault = None
+        fault = cause = None
         last_draw = time.perf_counter()
         for start in range(0, n, B):
             rows = order[start:start + B]
@@ -253,15 +255,20 @@ class BatchRun(ClaimedRun):
                                                     l2)
             if status:
                 fault = "loss" if status == 1 else "gradient"
-                break
-            if params:
+            elif params:
                 try:
                     _k.optim_step_arrays(config, list(params), grads, self.states,
                                          t0 + steps + 1, thread_limit(),
                                          PARALLEL_MIN_SIZE, counters)
                 except NonFiniteError:
                     fault = "weights or optimizer state after an update"
-                    break
+            if fault is not None:
+                try:
+                    cause = cause_of_layers_step(model, Xb, yb, self.loss, self.margin,
+                                                 l2, first=t0 + steps == self._t_start)
+                except Exception:   # noqa: BLE001 -- the fault is reported all the same
+                    cause = None
+                break
             steps = counters[0].step - t0 if params else steps + 1
             total += value * rows.shape[0]
             seen += rows.shape[0]
@@ -271,7 +278,7 @@ class BatchRun(ClaimedRun):
                 last_draw = now
             if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
                 break
-        return EpochResult(total, seen, steps, fault)
+        return EpochResult(total, seen, steps, fault, cause)
 
 
 def _one_config(optimizer, params):

@@ -44,7 +44,8 @@ class History:
     nonfinite : None or dict
         When training stopped on a non-finite loss or gradient, or on an update that
         overflowed the weights or the optimizer state: the epoch, the step within it,
-        and what was non-finite. The weights are those of the last finite step (or an
+        what was non-finite, and why (``cause``: the weights, sample_weight, or the
+        update's size). The weights are those of the last finite step (or an
         EarlyStopping's best, with ``restore_best_weights``).
 
     Examples

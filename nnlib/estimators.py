@@ -98,9 +98,10 @@ from nnlib._reference import mlp as ref
 from nnlib import functional as F
 from nnlib._base import BaseModel, ClassifierMixin, RegressorMixin
 from nnlib._codes import loss_code
+from nnlib._divergence import fault_phrase
 from nnlib._inputs import (check_feature_names, check_float_target, check_output_finite,
                            check_X, check_y_shape, class_labels, labels_to_index)
-from nnlib._threads import _at_fork_hooks, complete
+from nnlib._threads import _at_fork_hooks, complete, training_call
 from nnlib._typing import ArrayLike, FloatArray, NDArray, SeedLike
 from nnlib._validation import (LabelError, NonFiniteError, ShapeError, check_batch_weights,
                                check_fits_dtype, check_sample_weight, check_weight_total,
@@ -934,14 +935,15 @@ class _CompiledTrainer:
                               self.opt, batch_size=batch, l2=self.cfg["alpha"],
                               l2_per_batch=True, loss_scale=scale,
                               sample_weight=sw).__enter__()
+            run.lr_name = "learning_rate_init"
             self._run, self._run_key = run, (X, Y, batch, sw)
         order = np.ascontiguousarray(order, dtype=np.int64)
         # fresh: no code of the user's runs between building a run and its first epoch
         result = run.run_epoch(order, fresh=True)
         if result.fault is not None:
-            raise _Diverged(f"{_NONFINITE} (e.g. standardized), or learning_rate_init "
-                            f"lowered: the {result.fault} became non-finite at step "
-                            f"{result.steps} of epoch {self.est.n_iter_ + 1}.")
+            raise _Diverged(f"{_NONFINITE}: at step {result.steps} of epoch "
+                            f"{self.est.n_iter_ + 1}, "
+                            f"{fault_phrase(result.fault, result.cause)}.")
         return result.mean_loss
 
     def close(self):
@@ -978,7 +980,8 @@ class _CompiledTrainer:
             l2=0.0 if multi else l2, sample_weight=sw)
 
         def objective():
-            value, _ = train.loss_grad(setup, dWs, dbs)
+            with training_call():
+                value, _ = train.loss_grad(setup, dWs, dbs)
             if multi:
                 for dW, W in zip(dWs, e.coefs_):
                     dW += l2 * W

@@ -14,6 +14,7 @@ import numpy as np
 
 from nnlib.callbacks import (Callback, EarlyStopping, History, as_callbacks,
                              wants_batches)
+from nnlib._divergence import fault_phrase
 from nnlib._random import draws_in_library, epoch_order
 from nnlib.training import EpochResult
 
@@ -192,12 +193,11 @@ class FitLoop:
                   else run.run_epoch(order, epoch, self.fresh))
         if result.fault is not None:
             history.nonfinite = {"epoch": epoch, "step": result.steps,
-                                 "what": result.fault}
+                                 "what": result.fault, "cause": result.cause}
             history.stop_reason = "nonfinite"
-            warnings.warn(f"training stopped at epoch {epoch}, step {result.steps}: the "
-                          f"{result.fault} became non-finite (lower the learning rate?); "
-                          f"the weights are those of the last finite step",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(f"training stopped at epoch {epoch}, step {result.steps}: "
+                          f"{fault_phrase(result.fault, result.cause)}; the weights are "
+                          f"those of the last finite step", RuntimeWarning, stacklevel=3)
             if result.seen:
                 history.add_epoch(epoch, loss=result.mean_loss,
                                   time=time.perf_counter() - tic, lr=optimizer.lr)
@@ -245,7 +245,7 @@ class FitLoop:
                 r = run.run_epoch(order[start:start + size], epoch)
                 total, seen, steps = total + r.loss_sum, seen + r.seen, steps + r.steps
                 if r.fault is not None:
-                    return EpochResult(total, seen, steps, r.fault)
+                    return EpochResult(total, seen, steps, r.fault, r.cause)
                 self.batches += 1
                 if self.stepped:
                     schedule.step()

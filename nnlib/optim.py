@@ -370,11 +370,49 @@ class Optimizer:
 
     def _adopt(self, params):
         """An optimizer built without parameters takes the first it is given as its
-        one group."""
+        one group; one unpickled apart from its arrays follows ``params`` to them
+        (:meth:`_follow_copies`)."""
+        if "_unpickled" in self.__dict__:
+            self._follow_copies(params)
         if not self.param_groups and len(params):
             # adopted as a Keras optimizer is built (not marked chosen): arrays a grown
             # model adds later train with the defaults
             self._add_group({"params": list(params)})
+
+    def _follow_copies(self, params):
+        """An optimizer unpickled (or deep-copied) apart from its model holds copies of
+        the model's arrays, with its state keyed to those copies: a fit or
+        ``step(params, grads)`` on the model's arrays would otherwise start their
+        momentum or moments afresh, with the defaults instead of the groups' values.
+
+        The first time it is given arrays, none of which its groups hold, it moves its
+        groups and state onto them by position -- what ``load_state_dict`` does with a
+        state_dict -- when that is unambiguous: as many arrays, each of the same shape
+        and dtype. Otherwise, if it holds state, a ValueError says how to save and
+        restore. Arrays its groups do hold (the model and the optimizer were pickled
+        together) leave it as it is; either way it then behaves as any optimizer."""
+        held = self._all_params()
+        given = {id(p) for p in params}
+        if held and not any(id(p) in given for p in held):
+            if len(held) == len(params) and all(
+                    o.shape == n.shape and o.dtype == n.dtype
+                    for o, n in zip(held, params)):
+                self._carry_state(held, params)
+            elif any(e.ref() is p for p in held
+                     for e in [self._entries.get(id(p))] if e is not None):
+                name = type(self).__name__
+                shapes = [p.shape for p in held]
+                raise ValueError(
+                    f"this {name} was unpickled apart from the arrays it trains: its "
+                    f"state belongs to its own copies of {len(held)} arrays (shapes "
+                    f"{shapes[:4]}{' ...' if len(shapes) > 4 else ''}), which cannot be "
+                    f"matched by position to the {len(params)} arrays given here, so "
+                    f"their momentum/moments would be lost. Pickle the model and the "
+                    f"optimizer together (pickle.dump((model, opt), f)), or save "
+                    f"opt.state_dict() and restore it into an optimizer built on the "
+                    f"model's arrays: opt = {name}(model.params, ...); "
+                    f"opt.load_state_dict(state_dict)")
+        self.__dict__.pop("_unpickled", None)
 
     def _group_config(self, h):
         return self._config_slots(h)[0]
@@ -852,7 +890,7 @@ class Optimizer:
                                 f"{type(grads).__name__}")
             if len(grads) != len(params):
                 raise ValueError(f"got {len(params)} params but {len(grads)} grads")
-            if not self.param_groups:
+            if not self.param_groups or "_unpickled" in self.__dict__:
                 self._adopt(_as_param_list(params))
         else:
             if callable(grads) and closure is None:
@@ -1162,7 +1200,8 @@ class Optimizer:
 
     # -- pickling: the identity keys become the arrays themselves -------------------------
     def __getstate__(self):
-        d = {k: v for k, v in self.__dict__.items() if k not in ("_entries", "_configs")}
+        d = {k: v for k, v in self.__dict__.items()
+             if k not in ("_entries", "_configs", "_unpickled")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()
                                if e.ref() is not None]
         return d
@@ -1174,6 +1213,8 @@ class Optimizer:
         self._configs = {}
         for p, step, rows in saved:         # as they were: a read-only copy stays one
             self._new_entry(p, step, rows)
+        # its arrays may be copies of a model's, pickled apart (_follow_copies)
+        self.__dict__["_unpickled"] = True
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._public().items())

@@ -33,8 +33,8 @@ from nnlib._codes import CLASS_LABEL_LOSSES, EPOCH_STATUS, loss_code
 from nnlib._dense_args import activation_spec
 from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
-                            count_fit_start, memory_owner,
-                            release_all, resolve_threads, training_blas_threads)
+                            count_fit_start, memory_owner, release_all, resolve_threads,
+                            training_blas_threads, training_call)
 from nnlib._validation import NonFiniteError, check_batch_weights, check_fits_dtype
 from nnlib._weak_identity import WeakIdentityDict
 from nnlib.layers import Dense, Dropout
@@ -344,6 +344,9 @@ class EpochResult(NamedTuple):
     fault : str or None
         None, or what became non-finite (a value of ``FAULTS``); the weights are those of
         the last finite step.
+    cause : str or None
+        With a fault, why (``nnlib._divergence``: the weights, sample_weight, or the
+        update: lower the learning rate), found after the fault; else None.
 
     Examples
     --------
@@ -354,6 +357,7 @@ class EpochResult(NamedTuple):
     seen: int
     steps: int
     fault: Optional[str]
+    cause: Optional[str] = None
 
     @property
     def mean_loss(self) -> float:
@@ -482,6 +486,9 @@ class TrainingRun(ClaimedRun):
     (2, None)
     """
 
+    # what a fault's cause calls the learning rate (the estimators: learning_rate_init)
+    lr_name = "the learning rate"
+
     def __init__(self, model, X: np.ndarray, y_target: np.ndarray, y_label: np.ndarray,
                  loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
                  l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
@@ -498,6 +505,9 @@ class TrainingRun(ClaimedRun):
         batch_size = min(batch_size, max(X.shape[0], 1))
         self._ws_key = (sizes, batch_size, y_target.shape[1], dtype)
         optimizer._bind(self.params)        # adopted if it has none; one step count
+        # the update count this run starts from: a fault before any update of the run
+        # is not the learning rate's
+        self._t_start = optimizer._steps_of(self.params)
         # one config, or one per array (parameter groups with their own values)
         self._config = optimizer._fit_config(self.params)
         check_fit_lrs(self._config, dtype)
@@ -579,16 +589,20 @@ class TrainingRun(ClaimedRun):
                                                                     counters)
             if status == _OK and finite:
                 return EpochResult(total, seen, steps, None)
+            size = self.setup.batch_size
             if not finite:
                 rewound = True              # rewind sets optimizer.t itself
                 steps = self.rewind(order[:stop], t_epoch, snapshot, steps)
-            elif self.setup.sample_weight is not None:
-                # the refused step's batch: weights without a weighted mean are named
-                # as such (not as a learning rate too high)
-                check_batch_weights(self.setup.sample_weight,
-                                    order[seen:seen + self.setup.batch_size])
-            return EpochResult(total, seen, steps, FAULTS[status or
-                                                          EPOCH_STATUS["nonfinite_update"]])
+                rows = order[steps * size:(steps + 1) * size]
+            else:
+                rows = order[seen:seen + size]
+                if self.setup.sample_weight is not None:
+                    # the refused step's batch: weights without a weighted mean are
+                    # named as such (not as a learning rate too high)
+                    check_batch_weights(self.setup.sample_weight, rows)
+            return EpochResult(total, seen, steps,
+                               FAULTS[status or EPOCH_STATUS["nonfinite_update"]],
+                               self._cause(rows, t_epoch + steps))
         except BaseException:
             # an interrupt raised as a piece returns loses that piece's result: weights
             # or states it left non-finite are rewound here, as the result would have
@@ -619,12 +633,15 @@ class TrainingRun(ClaimedRun):
         good = 0
         try:
             self._restore(snapshot)
-            _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps, True)
+            with training_call():
+                _, _, good, status, _ = train.run_epoch(self.setup, order, t0, steps,
+                                                        True)
             self._restore(snapshot)
             if status != EPOCH_STATUS["nonfinite_update"]:
                 good = 0        # a replay is exact, so this is unreachable; stay safe
             if good:
-                good = train.run_epoch(self.setup, order, t0, good)[2]
+                with training_call():
+                    good = train.run_epoch(self.setup, order, t0, good)[2]
         except BaseException:
             good = 0
             complete(lambda: self._restore(snapshot))   # whole, even if interrupted
@@ -634,6 +651,16 @@ class TrainingRun(ClaimedRun):
         return good
 
     # -- helpers ----------------------------------------------------------------------
+    def _cause(self, rows, t):
+        """Why the step after update ``t`` (over ``rows``) became non-finite, at the
+        weights it starts from (``nnlib._divergence``); run only after a fault."""
+        from nnlib._divergence import cause_of_step
+        try:
+            return cause_of_step(self.setup, rows, t + 1, first=t == self._t_start,
+                                 lr_name=self.lr_name)
+        except Exception:       # noqa: BLE001 -- the fault is reported all the same
+            return None         # (without a cause: the learning rate is suggested)
+
     def _pieces(self, order, epoch, t_epoch, counters):
         """Run ``order`` in pieces of ``clock.steps()`` batches until it ends or a step
         is refused, each piece setting the step count of ``counters`` (the optimizer's
@@ -646,9 +673,10 @@ class TrainingRun(ClaimedRun):
             stop = min(n, start + clock.steps() * batch_size)
             tic = time.perf_counter()
             # the running sum goes in, so it adds up in the same order however cut
-            total, p_seen, p_steps, status, finite = train.run_epoch(
-                self.setup, order[start:stop], t_epoch + steps, loss_sum=total,
-                counters=counters)
+            with training_call():
+                total, p_seen, p_steps, status, finite = train.run_epoch(
+                    self.setup, order[start:stop], t_epoch + steps, loss_sum=total,
+                    counters=counters)
             seen += p_seen
             steps += p_steps
             if status in _BAD_INDEX:
@@ -816,7 +844,8 @@ class Evaluation:
     def __call__(self):
         train = compiled_train()
         s = self.setup
-        value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, grads=False)
+        with training_call():
+            value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, grads=False)
         return float(value), accuracy(self.outputs, self.y_true, self.loss)
 
     @property

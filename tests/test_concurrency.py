@@ -473,10 +473,15 @@ def _child_status(work):
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def test_a_fork_during_an_epoch_of_another_threads_partial_fit_leaves_the_child_usable():
+def test_a_fork_during_an_epoch_of_another_threads_partial_fit_leaves_the_child_usable(
+        monkeypatch):
     # forked while a parent thread's epoch ran on the estimator's kept run, the child
     # kept a setup busy for good: its next partial_fit raised "release_data while this
-    # EpochSetup is training"
+    # EpochSetup is training". A fork waits for the epoch's compiled call to return
+    # (nnlib._threads.training_call) unless the wait runs out: with none, the fork lands
+    # in the epoch as after a wait that ran out
+    from nnlib import _threads
+    monkeypatch.setattr(_threads, "FORK_WAIT_SECONDS", 0.0)
     _openmp_has_run()
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((4000, 50)), np.arange(4000) % 3

@@ -211,7 +211,7 @@ def test_fuzz_fit(loss_model, opt, fit, data):
     COUNTS["models.sequential.fit"]["diverged"] += 1
     assert diverged, "divergence is reported with a RuntimeWarning"
     stop = hist.nonfinite
-    assert set(stop) == {"epoch", "step", "what"} and stop["epoch"] < kw["epochs"]
+    assert set(stop) == {"epoch", "step", "what", "cause"} and stop["epoch"] < kw["epochs"]
     assert stop["what"] in ("loss", "gradient", "weights or optimizer state after an update")
     if kw["validation_split"] or Xa.dtype.kind not in "f" and False:
         return

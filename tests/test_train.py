@@ -319,7 +319,10 @@ def test_nonfinite_gradient_with_finite_loss_is_refused_before_any_update():
     with pytest.warns(RuntimeWarning, match="gradient became non-finite"):
         hist = model.fit(X, y, loss="squared_error", optimizer=SGD(lr=0.1), epochs=3,
                          batch_size=1)
-    assert hist.nonfinite == {"epoch": 0, "step": 0, "what": "gradient"}
+    assert hist.nonfinite == {"epoch": 0, "step": 0, "what": "gradient",
+                              "cause": hist.nonfinite["cause"]}
+    assert hist.nonfinite["cause"].startswith("the gradient overflows float32 at the "
+                                              "weights given to fit")
     assert hist.epochs == 0 and hist["loss"] == []
     for a, b in zip(model.params, before):
         assert np.array_equal(a, b)

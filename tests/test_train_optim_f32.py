@@ -132,7 +132,9 @@ def test_an_update_that_overflows_the_state_is_refused_with_weights_and_state_ke
     finally:
         compiled._explicit_f32(was)
     assert hist.nonfinite == {"epoch": 0, "step": 0,
-                              "what": "weights or optimizer state after an update"}
+                              "what": "weights or optimizer state after an update",
+                              "cause": hist.nonfinite["cause"]}
+    assert "whose square (an optimizer's state" in hist.nonfinite["cause"]
     for a, b in zip(model.params, before):
         assert a.tobytes() == b.tobytes()
     for s in opt.state_arrays(model.params):

@@ -77,7 +77,9 @@ def test_fit_stops_when_the_optimizer_state_overflows(cls, kw, dtype, x_big, y_b
                          batch_size=1, shuffle=False)
     assert hist.stop_reason == "nonfinite"
     assert hist.nonfinite == {"epoch": 0, "step": 3,
-                              "what": "weights or optimizer state after an update"}
+                              "what": "weights or optimizer state after an update",
+                              "cause": hist.nonfinite["cause"]}
+    assert "whose square (an optimizer's state" in hist.nonfinite["cause"]
     state = opt.state_arrays(model.params)
     assert all(np.isfinite(s).all() for s in state) and opt.t == 3
     ref, ref_opt = fresh()
