@@ -195,9 +195,15 @@ class FitLoop:
             history.nonfinite = {"epoch": epoch, "step": result.steps,
                                  "what": result.fault, "cause": result.cause}
             history.stop_reason = "nonfinite"
+            restoring = any(isinstance(cb, EarlyStopping) and cb.restore_best_weights
+                            and cb.best_params is not None
+                            for cb in (*self.objects, self.stopper))
             warnings.warn(f"training stopped at epoch {epoch}, step {result.steps}: "
                           f"{fault_phrase(result.fault, result.cause)}; the weights are "
-                          f"those of the last finite step", RuntimeWarning, stacklevel=3)
+                          f"those of the last finite step"
+                          + (", until EarlyStopping(restore_best_weights=True) puts the "
+                             "best epoch's back as the fit ends" if restoring else ""),
+                          RuntimeWarning, stacklevel=3)
             if result.seen:
                 history.add_epoch(epoch, loss=result.mean_loss,
                                   time=time.perf_counter() - tic, lr=optimizer.lr)
