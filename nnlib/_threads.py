@@ -422,44 +422,54 @@ FORK_WAIT_SECONDS = 30.0     # then the fork goes ahead: a bound, never a deadlo
 
 
 class _TrainingCalls:
-    """The compiled training calls in flight, per thread, and the forks waiting for them
-    (``training_call``)."""
+    """The compiled training calls in flight and the forks waiting for them
+    (``training_call``). Each call is a :class:`_Call`, held weakly with its thread: an
+    interrupt that cuts a call's ``__exit__`` short (Python raises it at any bytecode)
+    leaves an entry whose call is freed as the exception leaves the frame, and a dead
+    entry counts as gone -- it never makes a fork wait."""
 
-    __slots__ = ("cond", "threads", "forking")
+    __slots__ = ("cond", "calls", "forking")
 
     def __init__(self):
         self.cond = threading.Condition(threading.Lock())
-        self.threads = {}       # thread ident -> its calls in flight
+        self.calls = {}         # id(call) -> (thread ident, weak reference to the call)
         self.forking = 0        # forks waiting or under way
 
-    def __enter__(self):
+    def _in_flight(self, me, mine):
+        """Whether a live call of thread ``me`` (``mine``) or of another thread (not
+        ``mine``) is in flight; called holding the lock."""
+        return any((thread == me) == mine and ref() is not None
+                   for thread, ref in self.calls.values())
+
+    def enter(self, call):
         me = threading.get_ident()
         with self.cond:
             # a thread already inside (a signal handler's fork) never waits for itself
-            while self.forking and me not in self.threads:
+            while self.forking and not self._in_flight(me, True):
                 self.cond.wait()
-            self.threads[me] = self.threads.get(me, 0) + 1
+            self.calls[id(call)] = (me, weakref.ref(call))
 
-    def __exit__(self, *exc):
-        me = threading.get_ident()
+    def leave(self, call):
         with self.cond:
-            left = self.threads.pop(me, 1) - 1
-            if left:
-                self.threads[me] = left
-            elif self.forking:
+            entry = self.calls.get(id(call))
+            if entry is not None and entry[1]() is call:
+                del self.calls[id(call)]
+            if self.forking:
                 self.cond.notify_all()
-        return False
 
     def before_fork(self):
         me = threading.get_ident()
         with self.cond:
             self.forking += 1
             end = time.monotonic() + FORK_WAIT_SECONDS
-            while any(t != me for t in self.threads):
+            # dead entries go (their calls' exits were cut short); polled, since a call
+            # freed that way wakes no one
+            self.calls = {k: e for k, e in self.calls.items() if e[1]() is not None}
+            while self._in_flight(me, False):
                 wait = end - time.monotonic()
                 if wait <= 0:
                     break
-                self.cond.wait(wait)
+                self.cond.wait(min(wait, 0.05))
 
     def after_fork_in_parent(self):
         with self.cond:
@@ -469,7 +479,21 @@ class _TrainingCalls:
     def after_fork_in_child(self):
         # the parent's other threads, and their calls, do not exist here
         self.cond = threading.Condition(threading.Lock())
-        self.threads, self.forking = {}, 0
+        self.calls, self.forking = {}, 0
+
+
+class _Call:
+    """One compiled training call (the context manager ``training_call`` returns)."""
+
+    __slots__ = ("__weakref__",)
+
+    def __enter__(self):
+        _TRAINING_CALLS.enter(self)
+        return self
+
+    def __exit__(self, *exc):
+        _TRAINING_CALLS.leave(self)
+        return False
 
 
 _TRAINING_CALLS = _TrainingCalls()
@@ -479,7 +503,7 @@ def training_call():
     """Context manager around one compiled training call that may use BLAS's threads: a
     fork() waits for it to return (see above). Not reentrant across fork: enter it
     around the compiled call only, never around code of the user's."""
-    return _TRAINING_CALLS
+    return _Call()
 
 
 if hasattr(os, "register_at_fork"):

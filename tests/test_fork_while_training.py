@@ -111,5 +111,33 @@ def test_the_wait_is_bounded_and_a_thread_inside_never_waits_for_itself(monkeypa
         assert _fork_and_report(lambda: 0) == 0
         assert time.monotonic() - tic < 0.25
     # the child starts with no call in flight and no fork under way
-    assert _fork_and_report(lambda: len(_threads._TRAINING_CALLS.threads)
+    assert _fork_and_report(lambda: len(_threads._TRAINING_CALLS.calls)
                             + _threads._TRAINING_CALLS.forking) == 0
+
+
+def test_a_call_whose_exit_an_interrupt_cut_short_makes_no_fork_wait(monkeypatch):
+    # Python raises an interrupt at any bytecode, also inside training_call's exit
+    # before the call is taken off the table: the call then counts as gone once it is
+    # freed (as the exception leaves its frame), and a later fork from another thread
+    # goes ahead at once instead of waiting FORK_WAIT_SECONDS for it
+    monkeypatch.setattr(_threads, "FORK_WAIT_SECONDS", 5.0)
+    real_leave = _threads._TrainingCalls.leave
+
+    def cut_short(self, call):
+        raise KeyboardInterrupt
+
+    def interrupted():
+        monkeypatch.setattr(_threads._TrainingCalls, "leave", cut_short)
+        try:
+            with _threads.training_call():
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            monkeypatch.setattr(_threads._TrainingCalls, "leave", real_leave)
+    thread = threading.Thread(target=interrupted)
+    thread.start()
+    thread.join()
+    tic = time.monotonic()
+    assert _fork_and_report(lambda: 0) == 0
+    assert time.monotonic() - tic < 2.0
