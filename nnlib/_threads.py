@@ -415,23 +415,27 @@ def complete(*steps):
 # replays, a fit's evaluation, L-BFGS's objective) therefore run inside
 # ``training_call()``, and a fork first waits for those in flight to return, holding
 # new ones back until it is done. The wait runs in a Python before-fork hook, before
-# CPython takes its import lock and before libc's handlers run, and waits on a
-# condition (the GIL is let go), so a compiled call that is ending can get the GIL and
-# leave. BLAS calls of other code (NumPy's matmul in another thread) are not covered.
+# CPython takes its import lock and before libc's handlers run, and polls with the GIL
+# let go, so a compiled call that is ending can get the GIL and leave. BLAS calls of other code (NumPy's matmul in another thread) are not covered.
 FORK_WAIT_SECONDS = 30.0     # then the fork goes ahead: a bound, never a deadlock
 
 
 class _TrainingCalls:
     """The compiled training calls in flight and the forks waiting for them
     (``training_call``). Each call is a :class:`_Call`, held weakly with its thread: an
-    interrupt that cuts a call's ``__exit__`` short (Python raises it at any bytecode)
+    interrupt that cuts a call's ``leave`` short (Python raises it at any bytecode)
     leaves an entry whose call is freed as the exception leaves the frame, and a dead
-    entry counts as gone -- it never makes a fork wait."""
+    entry counts as gone -- it never makes a fork wait.
 
-    __slots__ = ("cond", "calls", "forking")
+    The table is guarded by a plain lock, whose acquisition is one C call: an interrupt
+    cannot land between taking it and the ``with`` block that gives it back (it can in
+    ``threading.Condition``'s Python-level ``__enter__``, leaving the lock held for
+    good). The waits therefore poll (1 ms), with the GIL let go."""
+
+    __slots__ = ("lock", "calls", "forking")
 
     def __init__(self):
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
         self.calls = {}         # id(call) -> (thread ident, weak reference to the call)
         self.forking = 0        # forks waiting or under way
 
@@ -443,42 +447,43 @@ class _TrainingCalls:
 
     def enter(self, call):
         me = threading.get_ident()
-        with self.cond:
-            # a thread already inside (a signal handler's fork) never waits for itself
-            while self.forking and not self._in_flight(me, True):
-                self.cond.wait()
-            self.calls[id(call)] = (me, weakref.ref(call))
+        while True:
+            with self.lock:
+                # a thread already inside (a signal handler's fork) never waits for
+                # itself; others wait while a fork is under way
+                if not self.forking or self._in_flight(me, True):
+                    self.calls[id(call)] = (me, weakref.ref(call))
+                    return
+            time.sleep(0.001)
 
     def leave(self, call):
-        with self.cond:
+        with self.lock:
             entry = self.calls.get(id(call))
             if entry is not None and entry[1]() is call:
                 del self.calls[id(call)]
-            if self.forking:
-                self.cond.notify_all()
 
     def before_fork(self):
         me = threading.get_ident()
-        with self.cond:
+        end = time.monotonic() + FORK_WAIT_SECONDS
+        with self.lock:
             self.forking += 1
-            end = time.monotonic() + FORK_WAIT_SECONDS
-            # dead entries go (their calls' exits were cut short); polled, since a call
-            # freed that way wakes no one
-            self.calls = {k: e for k, e in self.calls.items() if e[1]() is not None}
-            while self._in_flight(me, False):
-                wait = end - time.monotonic()
-                if wait <= 0:
-                    break
-                self.cond.wait(min(wait, 0.05))
+        while True:
+            with self.lock:
+                # dead entries go (their calls' leave was cut short)
+                self.calls = {k: e for k, e in self.calls.items() if e[1]() is not None}
+                if not self._in_flight(me, False):
+                    return
+            if time.monotonic() >= end:
+                return
+            time.sleep(0.001)
 
     def after_fork_in_parent(self):
-        with self.cond:
+        with self.lock:
             self.forking = max(self.forking - 1, 0)
-            self.cond.notify_all()
 
     def after_fork_in_child(self):
         # the parent's other threads, and their calls, do not exist here
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
         self.calls, self.forking = {}, 0
 
 
