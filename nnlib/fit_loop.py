@@ -31,9 +31,10 @@ class FitLoop:
         The entered run that trains the model.
     n_rows : int
         Training rows (the order is a permutation of ``range(n_rows)``).
-    rng : numpy.random.Generator or nnlib._kernels.shuffle.SeedOrders
+    rng : numpy.random.Generator, nnlib._kernels.shuffle.SeedOrders or None
         Draws one permutation per epoch when ``shuffle`` (``rng.permutation(n_rows)``;
-        ``nnlib._random.shuffle_orders`` gives the compiled orders for an int seed).
+        ``nnlib._random.shuffle_orders`` gives the compiled orders for an int seed);
+        None without ``shuffle``.
     shuffle : bool
     schedule : nnlib.schedules schedule, callable ``epoch -> lr`` or None
         A schedule object is bound to the optimizer and stepped after every epoch with

@@ -880,7 +880,10 @@ class Sequential:
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
-        rng = (shuffle_orders(random_state) if not _unseeded_dropouts(self)
+        unseeded = _unseeded_dropouts(self)
+        # random_state=None draws OS entropy (~10 us): skipped when nothing draws from it
+        rng = (None if random_state is None and not shuffle and not unseeded
+               else shuffle_orders(random_state) if not unseeded
                else as_generator(random_state))
         # none of the user's code runs from _inputs' check of the layers to the run's:
         # arrays (no __array__ to call), no validation data, metrics, callbacks or

@@ -353,3 +353,24 @@ def test_step_counts_of_a_fit_as_before():
     opt._entries[id(b)].step = 5
     with pytest.raises(ValueError, match=r"different numbers of steps \[2, 5\]"):
         opt._steps_of([w, b])
+
+
+def test_an_unshuffled_fit_without_random_state_draws_no_entropy(monkeypatch):
+    # random_state=None would seed a Generator from the OS (~10 us a fit); nothing draws
+    # from it without shuffle or unseeded Dropout layers, so none is made
+    import nnlib.model as model_module
+    X, y = _data()
+    expected = _fit(_model(), X, y, shuffle=False, random_state=None)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a generator was made for an unshuffled fit")
+
+    monkeypatch.setattr(model_module, "as_generator", refused)
+    monkeypatch.setattr(model_module, "shuffle_orders", refused)
+    _assert_same(_fit(_model(), X, y, shuffle=False, random_state=None), expected)
+    # with an unseeded Dropout layer its mask seed still comes from the generator
+    from nnlib.layers import Dropout
+    drop = nnlib.Sequential([nnlib.Dense(D, 7, "relu", random_state=0),
+                             Dropout(0.5), nnlib.Dense(7, C, random_state=1)])
+    with pytest.raises(AssertionError, match="generator was made"):
+        drop.fit(X, y, shuffle=False, random_state=None, epochs=1)
