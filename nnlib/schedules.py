@@ -253,23 +253,32 @@ class Schedule:
         if opt is None:
             self._last_lr = [lr]
             return lr
-        groups = _groups(opt)
-        if len(groups) > 1 and len(set(self.base_lrs)) > 1:
-            for g, base in zip(groups, self.base_lrs):
-                g["lr"] = check_real_scalar(self._group_rate(base), "lr", low=0.0)
+        own = self._own_group_rates()
+        if own is None:
+            opt.lr = lr                         # every group and the defaults
         else:
-            opt.lr = lr
+            for g, rate in zip(_groups(opt), own):
+                g["lr"] = check_real_scalar(rate, "lr", low=0.0)
         self._last_lr = _written(opt, lr)
         return lr
+
+    def _own_group_rates(self):
+        """Each group's rate for ``self.epoch`` from its own base rate, or None when
+        the groups share the first group's (``self.lr``): the one rule of which
+        groups get their own rate, for ``_apply`` and ``_rates_of_epoch``."""
+        groups, bases = _groups(self.optimizer), self.base_lrs or []
+        if len(groups) > 1 and len(set(bases)) > 1:
+            return [self._group_rate(base) for base in bases]
+        return None
 
     def _rates_of_epoch(self):
         """The rates ``_apply`` writes for ``self.epoch`` (whose first is ``self.lr``),
         computed without writing: ``get_last_lr`` of a state_dict saved before it
         existed."""
-        groups, bases = _groups(self.optimizer), self.base_lrs or []
-        if len(groups) > 1 and len(set(bases)) > 1:
-            return [float(self._group_rate(base)) for base in bases]
-        return [self.lr] * max(len(groups), 1)
+        own = self._own_group_rates()
+        if own is None:
+            return [self.lr] * max(len(_groups(self.optimizer)), 1)
+        return [float(rate) for rate in own]
 
     def _group_rate(self, base):
         return self._rate(self.epoch, base)
