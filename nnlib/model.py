@@ -1015,15 +1015,16 @@ class Sequential:
                            batch_size=max(X.shape[0], 1), shuffle=False,
                            sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
                            margin=margin, metrics=metrics, n_threads=n_threads)
+        names = Metrics(metrics, loss).names
         if history.nonfinite is not None:
             # the step was refused (the weights are as they were): NaN for the loss
             # however far the step got (an overflowing update comes after a finite
             # loss), and for each metric, whose keys the dict keeps
-            logs = dict.fromkeys(["loss", *Metrics(metrics, loss).names], math.nan)
+            logs = dict.fromkeys(["loss", *names], math.nan)
         else:
             logs = {key: values[0] for key, values in history.history.items()
                     if key not in ("time", "lr")}
-        return _batch_result(logs, metrics, loss, return_dict)
+        return _batch_result(logs, names, return_dict)
 
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                       margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
@@ -1057,7 +1058,7 @@ class Sequential:
         loss = self._default_loss(loss)
         logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
                              metrics=metrics, return_dict=True)
-        return _batch_result(logs, metrics, loss, return_dict)
+        return _batch_result(logs, Metrics(metrics, loss).names, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
@@ -1344,12 +1345,12 @@ def load(path: PathLike) -> Sequential:
     return model
 
 
-def _batch_result(logs, metrics, loss, return_dict):
+def _batch_result(logs, names, return_dict):
     """What train_on_batch and test_on_batch return from their ``logs``: the dict
-    (``return_dict``), Keras's list ``[loss, metric, ...]`` in the order of
-    ``metrics`` (given metrics), else the loss alone."""
+    (``return_dict``), Keras's list ``[loss, metric, ...]`` in the order of the metric
+    ``names`` (given metrics), else the loss alone."""
     if return_dict:
         return logs
-    if metrics:
-        return [logs["loss"], *(logs[name] for name in Metrics(metrics, loss).names)]
+    if names:
+        return [logs["loss"], *(logs[name] for name in names)]
     return logs["loss"]

@@ -138,6 +138,32 @@ def test_a_step_refused_after_a_finite_loss_returns_nan_too():
             np.testing.assert_array_equal(p, q)
 
 
+def test_train_on_batch_builds_its_metrics_once(monkeypatch):
+    # a refused step's path built Metrics(metrics, loss) twice outside fit (its names
+    # for the NaN logs, then again for the list); once is enough, refused or not
+    import sys
+    import nnlib.model as model_module
+    built = []
+
+    class Counted(model_module.Metrics):
+        def __init__(self, *args, **kw):
+            built.append(sys._getframe(1).f_code.co_name)
+            super().__init__(*args, **kw)
+
+    monkeypatch.setattr(model_module, "Metrics", Counted)
+    X, y = _data(4)
+    model = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0)])
+    outside_fit = {"train_on_batch", "_batch_result"}
+    for scale, lr in ((1.0, 0.1), (1e150, 1e300)):          # taken, then refused
+        built.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = model.train_on_batch(X * scale, y, optimizer=SGD(lr=lr),
+                                       metrics=["accuracy"])
+        assert len(out) == 2
+        assert len([name for name in built if name in outside_fit]) == 1, built
+
+
 def test_bad_batches_are_named():
     model = _model()
     with pytest.raises(nnlib.ShapeError, match="at least one row"):
