@@ -1028,7 +1028,8 @@ class Sequential:
 
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                       margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
-                      n_threads: Threads = None, return_dict: bool = False
+                      n_threads: Threads = None, return_dict: bool = False,
+                      sample_weight: Union[None, float, ArrayLike] = None
                       ) -> Union[float, List[float], Dict[str, float]]:
         """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
         of :meth:`evaluate`, without L2; with ``metrics``, Keras's list ``[loss,
@@ -1041,10 +1042,23 @@ class Sequential:
             As in :meth:`evaluate`.
         return_dict : bool
             Return ``{"loss": ..., "accuracy": ..., metric: ...}``, as :meth:`evaluate`.
+        sample_weight : array_like (n,) or float, optional
+            Row weights, checked as :meth:`fit`'s (finite, >= 0, not all 0). The loss is
+            then the weighted mean ``sum_i w_i L_i / sum_i w_i``, the one ``fit`` and
+            :meth:`train_on_batch` report for a batch (Keras divides by the batch
+            length instead); the accuracy and ``metrics`` stay unweighted, as Keras's
+            ``metrics`` (it weighs only ``weighted_metrics``). Needs a model of
+            compiled layers (Dense, Dropout), as ``fit``'s does.
 
         Returns
         -------
         float, list or dict
+
+        Raises
+        ------
+        ValueError
+            ``sample_weight`` for a model with Python layers, or weights whose sum
+            leaves float64's range.
 
         Examples
         --------
@@ -1054,11 +1068,34 @@ class Sequential:
         0.6931471805599453
         >>> model.test_on_batch(np.ones((2, 2)), [0, 1], metrics=["accuracy"])
         [0.6931471805599453, 0.5]
+
+        Row weights weigh the mean loss (each row's loss here is 0.5):
+
+        >>> model = nnlib.Sequential([nnlib.Dense(1, 1, init="zeros")])
+        >>> X, t = np.ones((3, 1)), np.array([[1.0], [1.0], [2.0]])
+        >>> model.test_on_batch(X, t, loss="squared_error")           # (0.5 + 0.5 + 2) / 3
+        1.0
+        >>> model.test_on_batch(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0])
+        0.5
         """
         loss = self._default_loss(loss)
+        names = Metrics(metrics, loss).names
+        weights = None
+        if sample_weight is not None:
+            if not self.compiled:
+                raise ValueError("test_on_batch's sample_weight needs a model of compiled "
+                                 "layers (Dense, Dropout), as fit's does")
+            X = self._inputs(X)
+            weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
                              metrics=metrics, return_dict=True)
-        return _batch_result(logs, Metrics(metrics, loss).names, return_dict)
+        if weights is not None:
+            # the compiled loss over the batch with the rows weighted, as a fit's batch:
+            # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked)
+            ev = self._evaluation(*self._data(X, y, loss, "X"), loss, margin, n_threads)
+            ev.setup.set_data(ev.setup.X, ev.setup.y_target, ev.setup.y_label, weights)
+            logs["loss"] = ev()[0]
+        return _batch_result(logs, names, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
