@@ -944,6 +944,21 @@ class ReduceOnPlateau(Schedule):
     lr0, optimizer : optional
         As for the other schedules; the rate then evolves from ``lr0``.
 
+    Notes
+    -----
+    ``fit(initial_epoch=N)`` moves the other schedules to epoch N, since their rate is
+    a function of the epoch. It does not move this one: its rate is state (what the
+    metric's history did to it), which no epoch number recovers, and that is how
+    both references behave. Keras's ``ReduceLROnPlateau`` callback keeps no epoch at
+    all (only its wait and cooldown counts); torch's ``ReduceLROnPlateau`` has a
+    ``last_epoch`` that ``step`` advances but no rate reads. So a fresh
+    ReduceOnPlateau given to a resumed fit starts from the rate the optimizer holds
+    (load the optimizer's ``state_dict`` to keep a reduced rate) with a fresh
+    patience count, as a fresh Keras callback does; one carried over (or restored
+    with :meth:`load_state_dict`) goes on from its best value and counts, as torch's
+    does. ``epoch`` counts this schedule's own steps (torch's ``last_epoch``), not
+    fit's absolute epoch.
+
     Examples
     --------
     >>> import numpy as np
@@ -954,6 +969,17 @@ class ReduceOnPlateau(Schedule):
     [1.0, 1.0, 0.5, 0.5, 0.5]
     >>> opt.lr
     0.5
+
+    A resumed fit leaves a fresh one at the optimizer's rate, its count at its own
+    steps:
+
+    >>> import nnlib
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> fresh = ReduceOnPlateau(patience=5)
+    >>> _ = model.fit(np.eye(2), [0, 1], optimizer=SGD(lr=0.1), epochs=5,
+    ...               initial_epoch=3, schedule=fresh)
+    >>> fresh.epoch, fresh.lr                    # 2 epochs stepped, from epoch 3 on
+    (2, 0.1)
     """
 
     _from_initial_lr = False
