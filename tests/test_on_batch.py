@@ -293,3 +293,11 @@ def test_a_call_refused_by_another_threads_fit_changes_nothing_of_it(python_laye
     for p, q in zip(reference.params, probed.params):
         np.testing.assert_array_equal(p, q)
     assert probed.optimizer is opt_p and probed.loss == "softmax_cross_entropy"
+
+
+@pytest.mark.parametrize("verb", ["fit", "train_on_batch", "test_on_batch"])
+def test_a_bool_sample_weight_is_named(verb):
+    X, y = _data(4)
+    with pytest.raises(TypeError, match="sample_weight must be array_like of numbers or "
+                                        "a number, got bool"):
+        getattr(_model(), verb)(X, y, sample_weight=True)
