@@ -94,6 +94,7 @@ Common API (torch.optim's, on NumPy arrays)
 import math
 import numbers
 import operator
+import threading
 import warnings
 import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -872,9 +873,13 @@ class Optimizer:
             claim(self, "the optimizer", "a fit cannot start while optimizer.step runs "
                   "on the same optimizer", token)
         except ConcurrentUseError:
+            thread = claimed_by(self)
+            where = ("in this thread, which this step is nested in (made from a "
+                     "callback of that fit)" if thread == threading.get_ident()
+                     else f"(thread {thread})")
             raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
-                                     f"by a running fit (thread {claimed_by(self)}); its "
-                                     f"steps would interleave with the fit's") from None
+                                     f"by a running fit {where}; its steps would "
+                                     f"interleave with the fit's") from None
         try:
             return self._claimed_step(grads, *legacy, closure=closure, n_threads=n_threads,
                                       token=token)
