@@ -221,6 +221,11 @@ def test_cluster_runs_refuse_batch_hooks_and_unlogged_monitors(cluster_of_two):
     for fit in (fit_data_parallel, fit_model_averaging):
         with pytest.raises(TypeError, match="PerBatch overrides a batch hook"):
             fit(_model(), X, y, client=cluster_of_two, callbacks=[PerBatch()])
+        # Keras's int save_freq counts batches: named, with the per-epoch way out
+        with pytest.raises(TypeError, match=r"ModelCheckpoint\(save_freq=3\) saves every "
+                                            r"3 batches.*period=N for every N epochs"):
+            fit(_model(), X, y, client=cluster_of_two, callbacks=[
+                nnlib.callbacks.ModelCheckpoint("m.npz", save_freq=3)])
         with pytest.raises(ValueError, match="monitors 'val_loss'"):
             fit(_model(), X, y, client=cluster_of_two,
                 callbacks=[nnlib.callbacks.EarlyStopping()])

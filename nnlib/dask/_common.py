@@ -256,12 +256,19 @@ def fit_epochs(run, epochs, callbacks):
     between batches."""
     from nnlib._divergence import fault_phrase
     from nnlib._validation import check_int_scalar
-    from nnlib.callbacks import Callback, EarlyStopping, as_callbacks, wants_batches
+    from nnlib.callbacks import (Callback, EarlyStopping, ModelCheckpoint, as_callbacks,
+                                 wants_batches)
     epochs = check_int_scalar(epochs, "epochs", low=0)
     callbacks = as_callbacks(callbacks)
     objects = [cb for cb in callbacks if isinstance(cb, Callback)]
     logged = ["loss"]
     for cb in objects:
+        if isinstance(cb, ModelCheckpoint) and cb.save_freq != "epoch":
+            raise TypeError(f"ModelCheckpoint(save_freq={cb.save_freq}) saves every "
+                            f"{cb.save_freq} batches (Keras's meaning), which a cluster "
+                            f"run cannot call back between (its epoch runs without "
+                            f"returning to Python between {run.unit}s); save per epoch: "
+                            f"save_freq='epoch', with period=N for every N epochs")
         if wants_batches(cb):
             raise TypeError(f"{type(cb).__name__} overrides a batch hook, which a cluster "
                             f"run cannot call (its epoch runs without returning to "
