@@ -888,14 +888,8 @@ class ModelCheckpoint(Callback):
     def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
         """With an int ``save_freq``: count the batch, and save after every
         ``save_freq``-th (counted across epochs, as Keras), to ``filepath`` filled from
-        the epoch, ``batch + 1`` and the batch's ``logs``.
-
-        Parameters
-        ----------
-        batch : int
-            0-based step within the epoch.
-        logs : dict
-            ``loss``: the epoch's mean batch loss so far.
+        the epoch, ``batch + 1`` and the batch's ``logs`` (the arguments of
+        :meth:`Callback.on_train_batch_end`).
 
         Examples
         --------

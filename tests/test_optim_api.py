@@ -299,12 +299,18 @@ def test_state_dict_values_match_torchs_and_load_from_it(name, cls, kw, tc, sk):
     resumed_params = [w.copy() for w in want]
     resumed = cls([{"params": resumed_params[:2]}, {"params": resumed_params[2:]}], **kw)
     resumed.load_state_dict(topt2.state_dict())
-    ts = [p for g in topt2.param_groups for p in g["params"]]
-    for t in range(STEPS, STEPS + 5):
+    _both_go_on(torch, topt2, cls, resumed, resumed_params)
+
+
+def _both_go_on(torch, topt, cls, resumed, resumed_params, steps=5):
+    """Step torch's ``topt`` and the nnlib optimizer ``resumed`` (loaded from its
+    state_dict, over copies of its arrays) ``steps`` more times: the arrays agree."""
+    ts = [p for g in topt.param_groups for p in g["params"]]
+    for t in range(STEPS, STEPS + steps):
         for tt in ts:
             tt.grad = torch.from_numpy(_grad(tt.detach().numpy(), t))
-        topt2.step()
-    _nnlib_run(cls, resumed_params, 5, t0=STEPS, opt=resumed)
+        topt.step()
+    _nnlib_run(cls, resumed_params, steps, t0=STEPS, opt=resumed)
     for p, tt in zip(resumed_params, ts):
         np.testing.assert_allclose(p, tt.detach().numpy(), rtol=1e-10, atol=1e-13)
 
@@ -330,14 +336,7 @@ def test_a_state_dict_with_a_tensor_lr_loads_as_its_number(name, cls, tc, kw):
     resumed.load_state_dict(sd)
     group = resumed.param_groups[0]
     assert type(group["lr"]) is float and group["lr"] == group["initial_lr"] == 0.05
-    ts = topt.param_groups[0]["params"]
-    for t in range(STEPS, STEPS + 5):
-        for tt in ts:
-            tt.grad = torch.from_numpy(_grad(tt.detach().numpy(), t))
-        topt.step()
-    _nnlib_run(cls, resumed_params, 5, t0=STEPS, opt=resumed)
-    for p, tt in zip(resumed_params, ts):
-        np.testing.assert_allclose(p, tt.detach().numpy(), rtol=1e-10, atol=1e-13)
+    _both_go_on(torch, topt, cls, resumed, resumed_params)
 
 
 def test_a_0d_array_lr_loads_and_a_non_scalar_is_named():
