@@ -902,7 +902,7 @@ class ModelCheckpoint(Callback):
         >>> sorted(os.listdir(folder))
         ['m-2.npz', 'm-4.npz']
         """
-        if self.save_freq != "epoch":
+        if isinstance(self.save_freq, int):
             self._batches_since_save += 1
             if self._batches_since_save >= self.save_freq:
                 self._batches_since_save = 0
