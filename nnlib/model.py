@@ -1079,23 +1079,26 @@ class Sequential:
         0.5
         """
         loss = self._default_loss(loss)
-        names = Metrics(metrics, loss).names
-        weights = None
-        if sample_weight is not None:
-            if not self.compiled:
-                raise ValueError("test_on_batch's sample_weight needs a model of compiled "
-                                 "layers (Dense, Dropout), as fit's does")
-            X = self._inputs(X)
-            weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
-                             metrics=metrics, return_dict=True)
-        if weights is not None:
-            # the compiled loss over the batch with the rows weighted, as a fit's batch:
-            # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked)
-            ev = self._evaluation(*self._data(X, y, loss, "X"), loss, margin, n_threads)
-            ev.setup.set_data(ev.setup.X, ev.setup.y_target, ev.setup.y_label, weights)
-            logs["loss"] = ev()[0]
-        return _batch_result(logs, names, return_dict)
+        wanted = Metrics(metrics, loss)
+        if sample_weight is None:
+            logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                                 metrics=metrics, return_dict=True)
+            return _batch_result(logs, wanted.names, return_dict)
+        if not self.compiled:
+            raise ValueError("test_on_batch's sample_weight needs a model of compiled "
+                             "layers (Dense, Dropout), as fit's does")
+        X, yt, yl = self._data(X, y, loss, "X")
+        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        ev = self._evaluation(X, yt, yl, loss, check_real_scalar(margin, "margin", low=0.0),
+                              n_threads)
+        # the compiled loss over the batch with the rows weighted, as a fit's batch:
+        # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked); the
+        # accuracy and metrics, of the same outputs, unweighted (evaluate's)
+        ev.setup.set_data(X, yt, yl, weights)
+        value, accuracy = ev()
+        logs = {"loss": value, **({} if accuracy is None else {"accuracy": accuracy}),
+                **wanted.compute(ev.outputs, ev.y_true)}
+        return _batch_result(logs, wanted.names, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
