@@ -84,12 +84,15 @@ def update_cause(params, dtype, lr_name: str, grads=()) -> str:
 
 
 def cause_of_step(setup, rows, t: int, first: bool,
-                  lr_name: str = "the learning rate") -> str:
+                  lr_name: str = "the learning rate", mask_rows=None) -> str:
     """Why the step over ``rows`` (update number ``t``) of the compiled ``setup`` became
     non-finite, evaluated at the setup's current weights (those the step started from:
     the epoch refuses a non-finite step, or rewinds it). ``first``: no update was applied
-    in this fit before it. Returns a phrase (see the module's docstring); costs one
-    forward and backward of the batch in NumPy, row by row for the loss."""
+    in this fit before it. ``mask_rows``: the rows' positions in the step's batch, whose
+    dropout masks they take (``loss_grad``'s ``batch_rows``: a part of a batch, as
+    nnlib.dask's workers hold one); None: row i of ``rows`` is row i. Returns a phrase
+    (see the module's docstring); costs one forward and backward of the batch in NumPy,
+    row by row for the loss."""
     from nnlib._reference import losses as ref_losses
     from nnlib._reference import train as twin
     from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
@@ -103,7 +106,7 @@ def cause_of_step(setup, rows, t: int, first: bool,
     y = (setup.y_label if name in CLASS_LABEL_LOSSES else setup.y_target)[rows]
     sw = setup.sample_weight
     with np.errstate(all="ignore"):
-        ins, outs = twin._forward(setup, X_rows, t)
+        ins, outs = twin._forward(setup, X_rows, t, rows=mask_rows)
         z = ins[-1].astype(np.float64)
         if not _finite(z):
             return weights_cause("network's output", params, dense_rows, dtype, first,
@@ -130,7 +133,8 @@ def cause_of_step(setup, rows, t: int, first: bool,
         # the gradient of the (weighted) mean, its weights scaled to at most 1 first
         share = (np.full(rows.size, 1.0 / rows.size) if w is None else
                  (w / w.max()) / np.sum(w / w.max()))
-        dWs, dbs = twin._backward(setup, ins, outs, dout * share[:, None], t)
+        dWs, dbs = twin._backward(setup, ins, outs, dout * share[:, None], t,
+                                  rows=mask_rows)
         grads = [twin._with_l2(dW, W, l2) for dW, W in zip(dWs, weights)] + list(dbs)
         if not _finite(*grads):
             return weights_cause("gradient", params, dense_rows, dtype, first, lr_name)

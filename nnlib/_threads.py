@@ -321,6 +321,15 @@ def claim_all(claims, owner):
 
 def _refuse(obj, what, advice, thread, holder):
     from nnlib.exceptions import ConcurrentUseError
+    if thread == threading.get_ident():
+        # the holder runs in this very thread: this call is nested in it (a callback
+        # of that fit calls fit or train_on_batch), not a second fit beside it
+        raise ConcurrentUseError(
+            f"{what} ({type(obj).__name__}) is in use by {holder} in this thread: this "
+            f"call is nested in it (made from code it runs: a callback, schedule or "
+            f"metric of that fit, or a step's closure), and a nested training call "
+            f"cannot use {what} before it returns; train after it (a callback may set "
+            f"model.stop_training = True to end the fit)")
     raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by {holder} "
                              f"(thread {thread}); {advice}")
 

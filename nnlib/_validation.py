@@ -325,14 +325,20 @@ def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
     The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``
     and ``check_non_negative``), so code written against it sees the same errors: a
     scalar is broadcast to every row; a 2-d array, a wrong length, NaN or infinity, a
-    negative weight or all weights zero raise. The result is always a copy: a compiled
+    negative weight or all weights zero raise, and so does a bool (scikit-learn takes
+    True as the weight 1; here it is named, as a flag given in the weights' place). The result is always a copy: a compiled
     loop reads it with the GIL released, so no caller can change it under the loop.
     (scikit-learn's MLP accepts negative weights; nnlib refuses them, since a weight sum
     of zero or below has no weighted mean.)
     """
     dtype = np.dtype(dtype)
     refuse_masked(sample_weight, "sample_weight")
-    if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
+    if isinstance(sample_weight, (bool, np.bool_)):
+        # a flag given for the weights (sample_weight=True): NumPy would see a 0-d
+        # array, and the message would speak of its dimensions
+        raise DTypeError(f"sample_weight must be array_like of numbers or a number, got "
+                         f"bool ({sample_weight!r})")
+    if isinstance(sample_weight, numbers.Number):
         w = np.full(n_samples, sample_weight, dtype=dtype)
     else:
         arr = np.asarray(sample_weight)

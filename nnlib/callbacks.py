@@ -393,12 +393,19 @@ class Callback:
 
 def wants_batches(callback: Any) -> bool:
     """Whether ``callback`` overrides a batch hook, or Keras's alias of one (then the
-    epoch runs step by step)."""
+    epoch runs step by step). A :class:`ModelCheckpoint` wants them only when it saves
+    every so many batches (an int ``save_freq``), or a subclass overrides one."""
+    if not isinstance(callback, Callback):
+        return False
+    base: type = Callback
+    if isinstance(callback, ModelCheckpoint):
+        if callback.save_freq != "epoch":
+            return True
+        base = ModelCheckpoint          # its own batch hook is idle per epoch
     cls = type(callback)
-    return isinstance(callback, Callback) and any(
-        getattr(cls, hook) is not getattr(Callback, hook)
-        for hook in ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
-                     "on_batch_end"))
+    return any(getattr(cls, hook) is not getattr(base, hook)
+               for hook in ("on_train_batch_begin", "on_train_batch_end",
+                            "on_batch_begin", "on_batch_end"))
 
 
 def _mode_is_max(monitor: str, mode: str) -> bool:
@@ -744,22 +751,33 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model after every epoch, or only when the monitored metric improves
-    (Keras's ``ModelCheckpoint``). Each save is atomic (a temporary file renamed over
-    the target), so an interrupted save leaves the previous checkpoint intact.
+    """Save the model after every epoch (or every ``period`` epochs), or every
+    ``save_freq`` batches, or only when the monitored metric improves (Keras's
+    ``ModelCheckpoint``). Each save is atomic (a temporary file renamed over the
+    target), so an interrupted save leaves the previous checkpoint intact.
 
     Parameters
     ----------
     filepath : str or os.PathLike
         Ending in ``.npz``; may hold ``str.format`` fields: ``{epoch}`` (1-based, as
-        Keras) and any logged metric, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+        Keras), with an int ``save_freq`` ``{batch}`` (1-based within the epoch, as
+        Keras), and any logged metric, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
         Missing folders are made at the save (as Keras).
     monitor : str, default "val_loss"
     save_best_only : bool
         Save only when ``monitor`` improves on the best value so far.
     mode : {"auto", "min", "max"}
     save_freq : "epoch" or int >= 1
-        Save every epoch, or every that many epochs.
+        "epoch": save at the end of every epoch (of every ``period``-th). An int N:
+        save after every N batches, counted across epochs (and fits) as Keras counts
+        them; the fit then runs one batch per compiled call (a batch hook), and a save
+        sees the batch's logs (the epoch's running ``loss``; no validation metrics).
+        Changed: nnlib 0.1 counted epochs with an int; for that, pass
+        ``period=N`` (Keras 2's name for it).
+    period : int >= 1, default 1
+        With ``save_freq="epoch"``: save at the end of every ``period``-th epoch
+        (epochs ``period, 2 period, ...``, 1-based and absolute, so a fit resumed at
+        ``initial_epoch`` keeps the same ones).
     include_optimizer : bool
         Also save the optimizer of the fit (``model.optimizer``) with its state, so a
         loaded checkpoint resumes bit-identically (``Sequential.save``).
@@ -781,12 +799,24 @@ class ModelCheckpoint(Callback):
     >>> _ = model.fit(np.eye(2), [0, 1], epochs=3, callbacks=[ckpt])
     >>> nnlib.load(path).n_out
     2
+
+    Every 2 batches (Keras's int ``save_freq``), or every 2 epochs (``period``):
+
+    >>> folder = tempfile.mkdtemp()
+    >>> X, y = np.eye(2).repeat(3, 0), [0, 1] * 3          # 3 batches of 2 an epoch
+    >>> by_batch = ModelCheckpoint(os.path.join(folder, "e{epoch}-b{batch}.npz"),
+    ...                            save_freq=2)
+    >>> by_epoch = ModelCheckpoint(os.path.join(folder, "e{epoch}.npz"), period=2)
+    >>> _ = model.fit(X, y, epochs=4, batch_size=2, callbacks=[by_batch, by_epoch])
+    >>> sorted(os.listdir(folder))
+    ['e1-b2.npz', 'e2-b1.npz', 'e2-b3.npz', 'e2.npz', 'e3-b2.npz', 'e4-b1.npz',
+     'e4-b3.npz', 'e4.npz']
     """
 
     def __init__(self, filepath: Union[str, "os.PathLike[str]"], monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto",
                  save_freq: Union[str, int] = "epoch", include_optimizer: bool = False,
-                 verbose: int = 0) -> None:
+                 verbose: int = 0, period: int = 1) -> None:
         self.filepath = os.fspath(filepath)
         # the name save() would refuse, refused before training rather than after the
         # first epoch (Keras checks its extension here too)
@@ -796,16 +826,28 @@ class ModelCheckpoint(Callback):
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.mode_max = _mode_is_max(monitor, mode)
-        self.save_freq = (1 if save_freq == "epoch"
-                          else check_int_scalar(save_freq, "save_freq", low=1))
+        if isinstance(save_freq, str) and save_freq != "epoch":
+            raise ValueError(f"save_freq must be 'epoch' or an int >= 1 (batches); got "
+                             f"{save_freq!r}")
+        self.save_freq: Union[str, int] = (
+            "epoch" if save_freq == "epoch"
+            else check_int_scalar(save_freq, "save_freq", low=1))
+        self.period = check_int_scalar(period, "period", low=1)
+        if self.period != 1 and self.save_freq != "epoch":
+            raise ValueError(f"period counts epochs, and save_freq={self.save_freq} "
+                             f"batches: give period with save_freq='epoch'")
         self.include_optimizer = bool(include_optimizer)
         self.verbose = int(verbose)
         self.best: Optional[float] = None
         self.last_saved: Optional[str] = None
+        # Keras's count: batches since the last save, across epochs and fits
+        self._batches_since_save = 0
+        self._epoch = 0
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
-        """Save the model (if due, and if improved with ``save_best_only``) to
-        ``filepath`` filled from ``epoch + 1`` and ``logs``.
+        """With ``save_freq="epoch"``: save the model (at every ``period``-th epoch,
+        and if improved with ``save_best_only``) to ``filepath`` filled from
+        ``epoch + 1`` and ``logs``.
 
         Parameters
         ----------
@@ -828,24 +870,71 @@ class ModelCheckpoint(Callback):
         >>> sorted(os.listdir(folder)), ckpt.best, os.path.basename(ckpt.last_saved)
         (['m-1.npz', 'm-2.npz'], 0.7, 'm-2.npz')
         """
-        logs = logs or {}
-        if (epoch + 1) % self.save_freq:
-            return
+        if self.save_freq == "epoch" and not (epoch + 1) % self.period:
+            self._save(epoch, None, logs or {})
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        """Note the epoch, for the paths of the saves within it (an int
+        ``save_freq``).
+
+        Examples
+        --------
+        >>> ckpt = ModelCheckpoint("m.npz", save_freq=10)
+        >>> ckpt.on_epoch_begin(4); ckpt._epoch
+        4
+        """
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        """With an int ``save_freq``: count the batch, and save after every
+        ``save_freq``-th (counted across epochs, as Keras), to ``filepath`` filled from
+        the epoch, ``batch + 1`` and the batch's ``logs`` (the arguments of
+        :meth:`Callback.on_train_batch_end`).
+
+        Examples
+        --------
+        >>> import numpy as np, nnlib, os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> ckpt = ModelCheckpoint(os.path.join(folder, "m-{batch}.npz"), save_freq=2)
+        >>> ckpt.set_model(nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)]))
+        >>> for batch in range(5):
+        ...     ckpt.on_train_batch_end(batch, {"loss": 1.0})
+        >>> sorted(os.listdir(folder))
+        ['m-2.npz', 'm-4.npz']
+        """
+        if isinstance(self.save_freq, int):
+            self._batches_since_save += 1
+            if self._batches_since_save >= self.save_freq:
+                self._batches_since_save = 0
+                self._save(self._epoch, batch, logs or {})
+        super().on_train_batch_end(batch, logs)
+
+    def _save(self, epoch, batch, logs):
+        """Save (if improved, with ``save_best_only``) at ``epoch`` (0-based) and
+        ``batch`` (0-based, or None at an epoch's end)."""
         if self.save_best_only:
             if self.monitor not in logs:
+                hint = ("" if batch is None else
+                        "; a save every save_freq batches sees the batch's logs: "
+                        "monitor 'loss', or save per epoch (an int save_freq counts "
+                        "batches, as Keras's; period=N saves every N epochs)")
                 warnings.warn(f"ModelCheckpoint monitors {self.monitor!r}, which fit "
-                              f"does not log (it logs {sorted(logs)}); nothing saved",
-                              RuntimeWarning, stacklevel=2)
+                              f"does not log (it logs {sorted(logs)}); nothing saved"
+                              f"{hint}", RuntimeWarning, stacklevel=3)
                 return
             value = logs[self.monitor]
             if not improves(value, self.best, mode="max" if self.mode_max else "min"):
                 return
             self.best = value
+        where = {"epoch": epoch + 1}
+        if batch is not None and "batch" not in logs:
+            where["batch"] = batch + 1
         try:
-            path = self.filepath.format(epoch=epoch + 1, **logs)
+            path = self.filepath.format(**where, **logs)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} cannot be "
-                             f"filled from epoch and the logs {sorted(logs)}: {exc}") from None
+                             f"filled from {' and '.join(where)} and the logs "
+                             f"{sorted(logs)}: {exc}") from None
         # a folder the path names (a run's, an epoch's) is made as Keras makes it
         folder = os.path.dirname(path)
         if folder:
@@ -853,7 +942,8 @@ class ModelCheckpoint(Callback):
         self.model.save(path, include_optimizer=self.include_optimizer)
         self.last_saved = path
         if self.verbose:
-            print(f"epoch {epoch + 1}: saved the model to {path}")
+            at = "" if batch is None else f", batch {batch + 1}"
+            print(f"epoch {epoch + 1}{at}: saved the model to {path}")
 
 
 def as_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Union[Callback, Callable]]:

@@ -1018,19 +1018,21 @@ class Sequential:
                            batch_size=max(X.shape[0], 1), shuffle=False,
                            sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
                            margin=margin, metrics=metrics, n_threads=n_threads)
+        names = Metrics(metrics, loss).names
         if history.nonfinite is not None:
             # the step was refused (the weights are as they were): NaN for the loss
             # however far the step got (an overflowing update comes after a finite
             # loss), and for each metric, whose keys the dict keeps
-            logs = dict.fromkeys(["loss", *Metrics(metrics, loss).names], math.nan)
+            logs = dict.fromkeys(["loss", *names], math.nan)
         else:
             logs = {key: values[0] for key, values in history.history.items()
                     if key not in ("time", "lr")}
-        return _batch_result(logs, metrics, loss, return_dict)
+        return _batch_result(logs, names, return_dict)
 
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                       margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
-                      n_threads: Threads = None, return_dict: bool = False
+                      n_threads: Threads = None, return_dict: bool = False,
+                      sample_weight: Union[None, float, ArrayLike] = None
                       ) -> Union[float, List[float], Dict[str, float]]:
         """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
         of :meth:`evaluate`, without L2; with ``metrics``, Keras's list ``[loss,
@@ -1043,10 +1045,23 @@ class Sequential:
             As in :meth:`evaluate`.
         return_dict : bool
             Return ``{"loss": ..., "accuracy": ..., metric: ...}``, as :meth:`evaluate`.
+        sample_weight : array_like (n,) or float, optional
+            Row weights, checked as :meth:`fit`'s (finite, >= 0, not all 0). The loss is
+            then the weighted mean ``sum_i w_i L_i / sum_i w_i``, the one ``fit`` and
+            :meth:`train_on_batch` report for a batch (Keras divides by the batch
+            length instead); the accuracy and ``metrics`` stay unweighted, as Keras's
+            ``metrics`` (it weighs only ``weighted_metrics``). Needs a model of
+            compiled layers (Dense, Dropout), as ``fit``'s does.
 
         Returns
         -------
         float, list or dict
+
+        Raises
+        ------
+        ValueError
+            ``sample_weight`` for a model with Python layers, or weights whose sum
+            leaves float64's range.
 
         Examples
         --------
@@ -1056,11 +1071,37 @@ class Sequential:
         0.6931471805599453
         >>> model.test_on_batch(np.ones((2, 2)), [0, 1], metrics=["accuracy"])
         [0.6931471805599453, 0.5]
+
+        Row weights weigh the mean loss (each row's loss here is 0.5):
+
+        >>> model = nnlib.Sequential([nnlib.Dense(1, 1, init="zeros")])
+        >>> X, t = np.ones((3, 1)), np.array([[1.0], [1.0], [2.0]])
+        >>> model.test_on_batch(X, t, loss="squared_error")           # (0.5 + 0.5 + 2) / 3
+        1.0
+        >>> model.test_on_batch(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0])
+        0.5
         """
         loss = self._default_loss(loss)
-        logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
-                             metrics=metrics, return_dict=True)
-        return _batch_result(logs, metrics, loss, return_dict)
+        wanted = Metrics(metrics, loss)
+        if sample_weight is None:
+            logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                                 metrics=metrics, return_dict=True)
+            return _batch_result(logs, wanted.names, return_dict)
+        if not self.compiled:
+            raise ValueError("test_on_batch's sample_weight needs a model of compiled "
+                             "layers (Dense, Dropout), as fit's does")
+        X, yt, yl = self._data(X, y, loss, "X")
+        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        ev = self._evaluation(X, yt, yl, loss, check_real_scalar(margin, "margin", low=0.0),
+                              n_threads)
+        # the compiled loss over the batch with the rows weighted, as a fit's batch:
+        # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked); the
+        # accuracy and metrics, of the same outputs, unweighted (evaluate's)
+        ev.setup.set_data(X, yt, yl, weights)
+        value, accuracy = ev()
+        logs = {"loss": value, **({} if accuracy is None else {"accuracy": accuracy}),
+                **wanted.compute(ev.outputs, ev.y_true)}
+        return _batch_result(logs, wanted.names, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
         """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
@@ -1347,12 +1388,12 @@ def load(path: PathLike) -> Sequential:
     return model
 
 
-def _batch_result(logs, metrics, loss, return_dict):
+def _batch_result(logs, names, return_dict):
     """What train_on_batch and test_on_batch return from their ``logs``: the dict
-    (``return_dict``), Keras's list ``[loss, metric, ...]`` in the order of
-    ``metrics`` (given metrics), else the loss alone."""
+    (``return_dict``), Keras's list ``[loss, metric, ...]`` in the order of the metric
+    ``names`` (given metrics), else the loss alone."""
     if return_dict:
         return logs
-    if metrics:
-        return [logs["loss"], *(logs[name] for name in Metrics(metrics, loss).names)]
+    if names:
+        return [logs["loss"], *(logs[name] for name in names)]
     return logs["loss"]

@@ -94,6 +94,7 @@ Common API (torch.optim's, on NumPy arrays)
 import math
 import numbers
 import operator
+import threading
 import warnings
 import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -138,6 +139,21 @@ def _positive(value, name):
 
 def _nonneg(value, name):
     return check_real_scalar(value, name, low=0.0)
+
+
+def _saved_scalar(value, name):
+    """A hyper-parameter as a ``state_dict`` holds it, as a plain number: torch.optim
+    allows a Tensor ``lr`` (and betas), which its ``state_dict`` keeps as a 0-d tensor;
+    a 0-d tensor or ndarray is its value (``.item()``, a float32 tensor's float32
+    value). One with dimensions is refused by ``name``; anything else is returned for
+    the hyper-parameter's own check to name."""
+    shape = getattr(value, "shape", None)
+    if shape is None or isinstance(value, numbers.Number) or not hasattr(value, "item"):
+        return value
+    if tuple(shape) != ():
+        raise ValueError(f"{name} must be a number or a 0-d tensor or array; got "
+                         f"{type(value).__name__} of shape {tuple(shape)}")
+    return value.item()
 
 
 class _Entry:
@@ -857,9 +873,13 @@ class Optimizer:
             claim(self, "the optimizer", "a fit cannot start while optimizer.step runs "
                   "on the same optimizer", token)
         except ConcurrentUseError:
+            thread = claimed_by(self)
+            where = ("in this thread, which this step is nested in (made from a "
+                     "callback of that fit)" if thread == threading.get_ident()
+                     else f"(thread {thread})")
             raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
-                                     f"by a running fit (thread {claimed_by(self)}); its "
-                                     f"steps would interleave with the fit's") from None
+                                     f"by a running fit {where}; its steps would "
+                                     f"interleave with the fit's") from None
         try:
             return self._claimed_step(grads, *legacy, closure=closure, n_threads=n_threads,
                                       token=token)
@@ -1091,13 +1111,16 @@ class Optimizer:
         ----------
         state_dict : dict
             From :meth:`state_dict` of an optimizer of the same class over arrays of the
-            same shapes, or torch.optim's ``state_dict()``.
+            same shapes, or torch.optim's ``state_dict()``. A hyper-parameter held as a
+            0-d tensor or array (torch's Tensor ``lr``, and the ``initial_lr`` a
+            scheduler copies from it) is read as its number.
 
         Raises
         ------
         ValueError, TypeError
             If the groups or their sizes differ from this optimizer's, a state entry
-            lacks a slot the rule needs or has the wrong shape, or a value is invalid.
+            lacks a slot the rule needs or has the wrong shape, or a value is invalid
+            (a hyper-parameter given as a tensor or array with dimensions is named).
 
         Examples
         --------
@@ -1135,16 +1158,20 @@ class Optimizer:
             if len(sg["params"]) != len(g["params"]):
                 raise ValueError(f"param_groups[{gi}] has {len(sg['params'])} parameters; "
                                  f"this optimizer's group {gi} has {len(g['params'])}")
-            hyper = {k: v for k, v in sg.items() if k in type(self)._HYPER}
-            if "betas" in hyper:
-                hyper["betas"] = tuple(hyper["betas"])
+            where = f"param_groups[{gi}]"
+            hyper = {k: _saved_scalar(v, f"{where}[{k!r}]") for k, v in sg.items()
+                     if k in type(self)._HYPER and k != "betas"}
+            if "betas" in sg and "betas" in type(self)._HYPER:
+                hyper["betas"] = tuple(_saved_scalar(b, f"{where}['betas'][{i}]")
+                                       for i, b in enumerate(sg["betas"]))
             h = self._check({**self.defaults, **hyper})
             if "initial_lr" in sg:
                 # a schedule's base rate (torch keeps it in the group, and so in the
-                # state_dict: a fresh schedule then resumes from it)
-                h["initial_lr"] = check_real_scalar(sg["initial_lr"],
-                                                    f"param_groups[{gi}]['initial_lr']",
-                                                    low=0.0)
+                # state_dict: a fresh schedule then resumes from it; a clone of a
+                # Tensor lr)
+                h["initial_lr"] = check_real_scalar(
+                    _saved_scalar(sg["initial_lr"], f"{where}['initial_lr']"),
+                    f"{where}['initial_lr']", low=0.0)
             h["params"] = g["params"]
             new_groups.append(h)
             for idx, p in zip(sg["params"], g["params"]):

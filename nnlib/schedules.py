@@ -253,23 +253,32 @@ class Schedule:
         if opt is None:
             self._last_lr = [lr]
             return lr
-        groups = _groups(opt)
-        if len(groups) > 1 and len(set(self.base_lrs)) > 1:
-            for g, base in zip(groups, self.base_lrs):
-                g["lr"] = check_real_scalar(self._group_rate(base), "lr", low=0.0)
+        own = self._own_group_rates()
+        if own is None:
+            opt.lr = lr                         # every group and the defaults
         else:
-            opt.lr = lr
+            for g, rate in zip(_groups(opt), own):
+                g["lr"] = check_real_scalar(rate, "lr", low=0.0)
         self._last_lr = _written(opt, lr)
         return lr
+
+    def _own_group_rates(self):
+        """Each group's rate for ``self.epoch`` from its own base rate, or None when
+        the groups share the first group's (``self.lr``): the one rule of which
+        groups get their own rate, for ``_apply`` and ``_rates_of_epoch``."""
+        groups, bases = _groups(self.optimizer), self.base_lrs or []
+        if len(groups) > 1 and len(set(bases)) > 1:
+            return [self._group_rate(base) for base in bases]
+        return None
 
     def _rates_of_epoch(self):
         """The rates ``_apply`` writes for ``self.epoch`` (whose first is ``self.lr``),
         computed without writing: ``get_last_lr`` of a state_dict saved before it
         existed."""
-        groups, bases = _groups(self.optimizer), self.base_lrs or []
-        if len(groups) > 1 and len(set(bases)) > 1:
-            return [float(self._group_rate(base)) for base in bases]
-        return [self.lr] * max(len(groups), 1)
+        own = self._own_group_rates()
+        if own is None:
+            return [self.lr] * max(len(_groups(self.optimizer)), 1)
+        return [float(rate) for rate in own]
 
     def _group_rate(self, base):
         return self._rate(self.epoch, base)
@@ -935,6 +944,21 @@ class ReduceOnPlateau(Schedule):
     lr0, optimizer : optional
         As for the other schedules; the rate then evolves from ``lr0``.
 
+    Notes
+    -----
+    ``fit(initial_epoch=N)`` moves the other schedules to epoch N, since their rate is
+    a function of the epoch. It does not move this one: its rate is state (what the
+    metric's history did to it), which no epoch number recovers, and that is how
+    both references behave. Keras's ``ReduceLROnPlateau`` callback keeps no epoch at
+    all (only its wait and cooldown counts); torch's ``ReduceLROnPlateau`` has a
+    ``last_epoch`` that ``step`` advances but no rate reads. So a fresh
+    ReduceOnPlateau given to a resumed fit starts from the rate the optimizer holds
+    (load the optimizer's ``state_dict`` to keep a reduced rate) with a fresh
+    patience count, as a fresh Keras callback does; one carried over (or restored
+    with :meth:`load_state_dict`) goes on from its best value and counts, as torch's
+    does. ``epoch`` counts this schedule's own steps (torch's ``last_epoch``), not
+    fit's absolute epoch.
+
     Examples
     --------
     >>> import numpy as np
@@ -945,6 +969,17 @@ class ReduceOnPlateau(Schedule):
     [1.0, 1.0, 0.5, 0.5, 0.5]
     >>> opt.lr
     0.5
+
+    A resumed fit leaves a fresh one at the optimizer's rate, its count at its own
+    steps:
+
+    >>> import nnlib
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> fresh = ReduceOnPlateau(patience=5)
+    >>> _ = model.fit(np.eye(2), [0, 1], optimizer=SGD(lr=0.1), epochs=5,
+    ...               initial_epoch=3, schedule=fresh)
+    >>> fresh.epoch, fresh.lr                    # 2 epochs stepped, from epoch 3 on
+    (2, 0.1)
     """
 
     _from_initial_lr = False

@@ -289,11 +289,11 @@ def test_checkpoint_best_only_keeps_the_best_epoch(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_checkpoint_save_freq_and_bad_paths(tmp_path):
+def test_checkpoint_period_and_bad_paths(tmp_path):
     X, y = _data(20)
     model = _model()
-    model.fit(X, y, epochs=5, callbacks=[ModelCheckpoint(tmp_path / "e{epoch}.npz",
-                                                         save_freq=2)])
+    model.fit(X, y, epochs=5, batch_size=8, callbacks=[
+        ModelCheckpoint(tmp_path / "e{epoch}.npz", period=2)])
     assert sorted(os.listdir(tmp_path)) == ["e2.npz", "e4.npz"]
     with pytest.raises(ValueError, match="cannot be filled"):
         model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "{val_loss}.npz")])
@@ -301,6 +301,71 @@ def test_checkpoint_save_freq_and_bad_paths(tmp_path):
         model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "x.npz",
                                                              save_best_only=True)])
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_an_int_save_freq_counts_batches_as_keras(tmp_path):
+    # Keras saves after every save_freq batches, counted across epochs (and fits); an
+    # int counted epochs here, so save_freq=100 saved nothing in a 50-epoch fit
+    X, y = _data(20)                                  # 3 batches of 8 an epoch
+    model = _model()
+    saved = {}
+
+    class Record(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            saved[(self.epoch, batch + 1)] = [p.copy() for p in self.model.params]
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+    ckpt = ModelCheckpoint(tmp_path / "e{epoch}-b{batch}.npz", save_freq=2,
+                           include_optimizer=True)
+    model.fit(X, y, optimizer=SGD(lr=0.1, momentum=0.9), epochs=3, batch_size=8,
+              callbacks=[ckpt, Record()])
+    # batches 2, 4, 6, 8 of 9: epoch 1's 2nd, epoch 2's 1st and 3rd, epoch 3's 2nd
+    names = ["e1-b2.npz", "e2-b1.npz", "e2-b3.npz", "e3-b2.npz"]
+    assert sorted(os.listdir(tmp_path)) == names
+    for name in names:                # the weights and step count after that batch
+        epoch, batch = int(name[1]), int(name[4])
+        loaded = nnlib.load(tmp_path / name)
+        for p, q in zip(loaded.params, saved[(epoch, batch)]):
+            np.testing.assert_array_equal(p, q)
+        assert loaded.optimizer.t == 3 * (epoch - 1) + batch
+    # the count goes on in the next fit: batch 10 is one more past the last save
+    model.fit(X, y, epochs=4, initial_epoch=3, batch_size=8, callbacks=[ckpt])
+    assert sorted(os.listdir(tmp_path)) == names + ["e4-b1.npz", "e4-b3.npz"]
+
+
+def test_checkpoint_save_freq_runs_steps_only_when_it_counts_batches():
+    from nnlib.callbacks import wants_batches
+
+    class Subclassed(ModelCheckpoint):
+        def on_batch_end(self, batch, logs=None):
+            pass
+
+    assert not wants_batches(ModelCheckpoint("m.npz"))              # an epoch's pace
+    assert not wants_batches(ModelCheckpoint("m.npz", period=3))
+    assert wants_batches(ModelCheckpoint("m.npz", save_freq=5))
+    assert wants_batches(Subclassed("m.npz"))       # its own batch hook is called
+
+
+def test_checkpoint_per_batch_names_what_its_logs_lack(tmp_path):
+    X, y = _data(20)
+    with pytest.warns(RuntimeWarning, match="does not log.*an int save_freq counts "
+                                            "batches.*period=N saves every N epochs"):
+        _model().fit(X, y, epochs=1, batch_size=10, validation_split=0.2, callbacks=[
+            ModelCheckpoint(tmp_path / "x.npz", save_freq=1, save_best_only=True)])
+    assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("kw, exc, match", [
+    ({"save_freq": "batch"}, ValueError, "'epoch' or an int"),
+    ({"save_freq": 0}, ValueError, "save_freq"),
+    ({"save_freq": 2, "period": 2}, ValueError, "period counts epochs"),
+    ({"period": 0}, ValueError, "period"),
+])
+def test_checkpoint_bad_frequencies_are_named(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        ModelCheckpoint("m.npz", **kw)
 
 
 def test_checkpoint_makes_its_folder_as_keras_does(tmp_path):

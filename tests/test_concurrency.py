@@ -206,6 +206,40 @@ def test_another_optimizers_step_from_a_callback_of_the_fit_is_refused():
     assert other.t == 0 and not other.state_dict()["state"]
 
 
+NESTED = [
+    ("fit", lambda model, other, opt, X, y: model.fit(X, y, optimizer=optim.SGD(lr=0.1))),
+    ("train_on_batch", lambda model, other, opt, X, y: model.train_on_batch(X[:5], y[:5])),
+    ("other_model_same_optimizer", lambda model, other, opt, X, y: other.fit(
+        X, y, optimizer=opt)),
+    ("optimizer_step", lambda model, other, opt, X, y: opt.step(
+        _zero_grads(model.params))),
+]
+
+
+@pytest.mark.parametrize("call", [c[1] for c in NESTED], ids=[c[0] for c in NESTED])
+def test_a_call_nested_in_this_threads_fit_is_named_so(call):
+    # a callback of a running fit that trains the fit's model or optimizer is told it
+    # is nested in this thread's fit; it was told "another fit" trained it (and to
+    # train one model in one fit at a time), and sent looking for another thread
+    X, y = _data()
+    model, other, opt = _model(0), _model(2), optim.SGD(lr=0.1)
+    seen = []
+
+    def nested(epoch, logs):
+        try:
+            call(model, other, opt, X, y)
+            seen.append(None)
+        except ConcurrentUseError as exc:
+            seen.append(str(exc))
+
+    model.fit(X, y, optimizer=opt, epochs=2, callbacks=[nested])
+    assert len(seen) == 2 and None not in seen, seen
+    for message in seen:
+        assert "in this thread" in message and "nested in" in message, message
+        assert "another fit" not in message and "(thread " not in message, message
+    assert opt.t == 2 * 2                       # only the fit's own steps were taken
+
+
 def test_a_fit_starting_while_another_optimizers_step_runs_is_refused():
     """The other direction: the step recorded its arrays before it checked for fits, so
     a fit that claims them meanwhile finds the step and backs off."""

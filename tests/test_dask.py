@@ -221,6 +221,11 @@ def test_cluster_runs_refuse_batch_hooks_and_unlogged_monitors(cluster_of_two):
     for fit in (fit_data_parallel, fit_model_averaging):
         with pytest.raises(TypeError, match="PerBatch overrides a batch hook"):
             fit(_model(), X, y, client=cluster_of_two, callbacks=[PerBatch()])
+        # Keras's int save_freq counts batches: named, with the per-epoch way out
+        with pytest.raises(TypeError, match=r"ModelCheckpoint\(save_freq=3\) saves every "
+                                            r"3 batches.*period=N for every N epochs"):
+            fit(_model(), X, y, client=cluster_of_two, callbacks=[
+                nnlib.callbacks.ModelCheckpoint("m.npz", save_freq=3)])
         with pytest.raises(ValueError, match="monitors 'val_loss'"):
             fit(_model(), X, y, client=cluster_of_two,
                 callbacks=[nnlib.callbacks.EarlyStopping()])
@@ -513,6 +518,70 @@ def test_model_averaging_dropout_streams_are_the_documented_per_worker_seeds(
     for p, a, b in zip(ma.params, copies[0].params, copies[1].params):
         np.testing.assert_allclose(p, 0.5 * a + 0.5 * b, rtol=0, atol=1e-15)
     assert _drop_steps(ma) == [8, 8]
+
+
+# --------------------------------------------------------------------------------------
+# 2b. a non-finite step names its cause, as a local fit does (nnlib._divergence)
+# --------------------------------------------------------------------------------------
+
+CLUSTER_FITS = [("data_parallel", fit_data_parallel), ("averaging", fit_model_averaging)]
+
+
+def _cluster_fault(client, fit, model, Xn, yn, lr, **kw):
+    """The one non-finite warning of a 2-epoch cluster fit, and its history."""
+    X, y = da.from_array(Xn, chunks=len(Xn) // 2), da.from_array(yn, chunks=len(yn) // 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = fit(model, X, y, client=client, optimizer=SGD(lr=lr), epochs=2,
+                      batch_size=4, **kw)
+    messages = [str(w.message) for w in caught if "non-finite" in str(w.message)]
+    assert history.stop_reason == "nonfinite" and len(messages) == 1, messages
+    assert history.nonfinite["cause"] in messages[0]
+    return messages[0], history
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["dense", "dropout"])
+@pytest.mark.parametrize("name, fit", CLUSTER_FITS, ids=[c[0] for c in CLUSTER_FITS])
+def test_weights_given_too_large_are_named_not_the_learning_rate(cluster_of_two, name,
+                                                                  fit, dropout):
+    # a worker's step found them (its cause_of_step, with each row's dropout masks):
+    # the cluster run said "lower the learning rate?", which cannot help
+    Xn, yn = _data(40)
+    model = _model(acts=("relu", "identity"))        # tanh would bound the output
+    if dropout:
+        model = nnlib.Sequential([Dropout(0.1, random_state=50), model.layers[0],
+                                  Dropout(0.5, random_state=11), model.layers[1]])
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            layer.W[...] = 1e307 * np.sign(layer.W)
+    message, history = _cluster_fault(cluster_of_two, fit, model, Xn, yn, 0.1)
+    assert "weights given to fit" in message and "too large" in message, message
+    assert "learning rate" not in message, message
+
+
+@pytest.mark.parametrize("name, fit", CLUSTER_FITS, ids=[c[0] for c in CLUSTER_FITS])
+def test_weights_grown_on_the_cluster_name_both_remedies(cluster_of_two, name, fit):
+    # a finite first update, then an output that overflows: not the weights given to
+    # fit (with a round per local step, the fault is at a round's first local step,
+    # which starts from averaged weights, not from those)
+    Xn, yn = _data(40)
+    model = _model(acts=("relu", "identity"))
+    kw = {"average_every": 1} if fit is fit_model_averaging else {}
+    message, history = _cluster_fault(cluster_of_two, fit, model, Xn * 1e5, yn, 1e290,
+                                      **kw)
+    where = history.nonfinite
+    assert where["epoch"] >= 1 or where.get("step", where.get("round")) >= 1, where
+    assert "lower the learning rate if they grew during training" in message, message
+    assert "weights given to fit" not in message
+
+
+def test_an_update_that_overflows_on_the_client_names_the_learning_rate(cluster_of_two):
+    Xn, yn = _data(40)
+    message, history = _cluster_fault(cluster_of_two, fit_data_parallel,
+                                      _model(acts=("relu", "identity")), Xn * 1e4, yn,
+                                      1e306)
+    assert history.nonfinite["what"] == "weights or optimizer state after an update"
+    assert history.nonfinite["cause"] == "lower the learning rate?"
 
 
 # --------------------------------------------------------------------------------------

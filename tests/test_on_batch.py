@@ -108,6 +108,51 @@ def test_sample_weight_weighs_the_batch_loss():
     assert loss == pytest.approx(np.dot(w, per_row) / w.sum(), rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_test_on_batch_weighs_the_loss_as_fit_does(dtype):
+    # Keras's test_on_batch(x, y, sample_weight=...): the weighted mean loss, the one
+    # fit (and train_on_batch) reports for a batch; accuracy and metrics unweighted
+    X, y = _data(6)
+    w = np.array([1.0, 2.0, 0.5, 0.0, 3.0, 1.0])
+    model = _model(dtype)
+    rtol = 1e-6 if dtype == "float32" else 1e-13
+    per_row = [model.test_on_batch(X[i:i + 1], y[i:i + 1]) for i in range(6)]
+    loss = model.test_on_batch(X, y, sample_weight=w)
+    np.testing.assert_allclose(loss, np.dot(w, per_row) / w.sum(), rtol=rtol)
+    stepped = _model(dtype)             # a step of rate 0 reports its batch's loss
+    assert stepped.train_on_batch(X, y, optimizer=SGD(lr=0.0), sample_weight=w) == loss
+    ev = model.evaluate(X, y, metrics=["accuracy"], return_dict=True)
+    assert model.test_on_batch(X, y, sample_weight=w, metrics=["accuracy"]) == \
+        [loss, ev["accuracy"]]
+    assert model.test_on_batch(X, y, sample_weight=w, return_dict=True) == \
+        {**ev, "loss": loss}
+    assert model.test_on_batch(X, y, sample_weight=3.0) == model.test_on_batch(X, y)
+
+
+def test_test_on_batch_names_bad_sample_weights():
+    X, y = _data(4)
+    model = _model()
+    with pytest.raises(nnlib.ShapeError, match="sample_weight"):
+        model.test_on_batch(X, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="Negative"):
+        model.test_on_batch(X, y, sample_weight=[1.0, -1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="leaves float64's range"):
+        model.test_on_batch(X, y, sample_weight=np.full(4, 1e308))
+
+    class Twice(Layer):
+        n_in = n_out = 3
+
+        def forward(self, X, n_threads=None):
+            return 2.0 * X
+
+        def forward_train(self, X):
+            return 2.0 * X, lambda dH: (2.0 * dH, [])
+
+    python_model = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0), Twice()])
+    with pytest.raises(ValueError, match="compiled layers"):
+        python_model.test_on_batch(X, y, sample_weight=np.ones(4))
+
+
 def test_a_refused_step_returns_nan_and_keeps_the_weights():
     X, _ = _data(4)
     t = np.full((4, 3), 1e200)                 # a squared error beyond float64
@@ -136,6 +181,32 @@ def test_a_step_refused_after_a_finite_loss_returns_nan_too():
             assert np.isnan(out)
         for p, q in zip(model.params, before):
             np.testing.assert_array_equal(p, q)
+
+
+def test_train_on_batch_builds_its_metrics_once(monkeypatch):
+    # a refused step's path built Metrics(metrics, loss) twice outside fit (its names
+    # for the NaN logs, then again for the list); once is enough, refused or not
+    import sys
+    import nnlib.model as model_module
+    built = []
+
+    class Counted(model_module.Metrics):
+        def __init__(self, *args, **kw):
+            built.append(sys._getframe(1).f_code.co_name)
+            super().__init__(*args, **kw)
+
+    monkeypatch.setattr(model_module, "Metrics", Counted)
+    X, y = _data(4)
+    model = nnlib.Sequential([nnlib.Dense(4, 3, random_state=0)])
+    outside_fit = {"train_on_batch", "_batch_result"}
+    for scale, lr in ((1.0, 0.1), (1e150, 1e300)):          # taken, then refused
+        built.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = model.train_on_batch(X * scale, y, optimizer=SGD(lr=lr),
+                                       metrics=["accuracy"])
+        assert len(out) == 2
+        assert len([name for name in built if name in outside_fit]) == 1, built
 
 
 def test_bad_batches_are_named():
@@ -222,3 +293,11 @@ def test_a_call_refused_by_another_threads_fit_changes_nothing_of_it(python_laye
     for p, q in zip(reference.params, probed.params):
         np.testing.assert_array_equal(p, q)
     assert probed.optimizer is opt_p and probed.loss == "softmax_cross_entropy"
+
+
+@pytest.mark.parametrize("verb", ["fit", "train_on_batch", "test_on_batch"])
+def test_a_bool_sample_weight_is_named(verb):
+    X, y = _data(4)
+    with pytest.raises(TypeError, match="sample_weight must be array_like of numbers or "
+                                        "a number, got bool"):
+        getattr(_model(), verb)(X, y, sample_weight=True)

@@ -299,14 +299,59 @@ def test_state_dict_values_match_torchs_and_load_from_it(name, cls, kw, tc, sk):
     resumed_params = [w.copy() for w in want]
     resumed = cls([{"params": resumed_params[:2]}, {"params": resumed_params[2:]}], **kw)
     resumed.load_state_dict(topt2.state_dict())
-    ts = [p for g in topt2.param_groups for p in g["params"]]
-    for t in range(STEPS, STEPS + 5):
+    _both_go_on(torch, topt2, cls, resumed, resumed_params)
+
+
+def _both_go_on(torch, topt, cls, resumed, resumed_params, steps=5):
+    """Step torch's ``topt`` and the nnlib optimizer ``resumed`` (loaded from its
+    state_dict, over copies of its arrays) ``steps`` more times: the arrays agree."""
+    ts = [p for g in topt.param_groups for p in g["params"]]
+    for t in range(STEPS, STEPS + steps):
         for tt in ts:
             tt.grad = torch.from_numpy(_grad(tt.detach().numpy(), t))
-        topt2.step()
-    _nnlib_run(cls, resumed_params, 5, t0=STEPS, opt=resumed)
+        topt.step()
+    _nnlib_run(cls, resumed_params, steps, t0=STEPS, opt=resumed)
     for p, tt in zip(resumed_params, ts):
         np.testing.assert_allclose(p, tt.detach().numpy(), rtol=1e-10, atol=1e-13)
+
+
+TENSOR_LR = [("sgd_momentum", O.SGD, "SGD", {"momentum": 0.9}),
+             ("adam", O.Adam, "Adam", {})]
+
+
+@pytest.mark.parametrize("name, cls, tc, kw", TENSOR_LR, ids=[c[0] for c in TENSOR_LR])
+def test_a_state_dict_with_a_tensor_lr_loads_as_its_number(name, cls, tc, kw):
+    # torch allows a Tensor lr: its state_dict keeps the 0-d tensor (and a scheduler's
+    # "initial_lr", a clone of it), which load_state_dict refused as "not a real
+    # number"; it resumes where torch goes on
+    torch = pytest.importorskip("torch")
+    lr = torch.tensor(0.05, dtype=torch.float64)
+    want, topt = _torch_run(torch, tc, _params(), STEPS, lr=lr, **kw)
+    torch.optim.lr_scheduler.StepLR(topt, step_size=3, gamma=0.5)    # its initial_lr
+    sd = topt.state_dict()
+    assert isinstance(sd["param_groups"][0]["lr"], torch.Tensor)
+    assert isinstance(sd["param_groups"][0]["initial_lr"], torch.Tensor)
+    resumed_params = [w.copy() for w in want]
+    resumed = cls(resumed_params, lr=0.5, **kw)
+    resumed.load_state_dict(sd)
+    group = resumed.param_groups[0]
+    assert type(group["lr"]) is float and group["lr"] == group["initial_lr"] == 0.05
+    _both_go_on(torch, topt, cls, resumed, resumed_params)
+
+
+def test_a_0d_array_lr_loads_and_a_non_scalar_is_named():
+    torch = pytest.importorskip("torch")
+    opt = O.Adam(_params(), lr=0.1)
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = np.array(0.02)
+    opt.load_state_dict(sd)
+    assert type(opt.lr) is float and opt.lr == 0.02
+    for bad in (torch.tensor([0.05]), np.full(2, 0.05)):
+        sd["param_groups"][0]["lr"] = bad
+        with pytest.raises(ValueError, match=r"param_groups\[0\]\['lr'\] must be a "
+                                             r"number or a 0-d tensor.*shape \("):
+            opt.load_state_dict(sd)
+    assert opt.lr == 0.02                                 # refused whole
 
 
 # ---- the optimizer in fit -----------------------------------------------------------------

@@ -211,3 +211,27 @@ def test_a_state_dict_saved_before_get_last_lr_still_loads(make):
         assert sched2.get_last_lr() == sched.get_last_lr()
     with pytest.raises(ValueError, match="needs the keys"):
         sched2.load_state_dict({k: v for k, v in older.items() if k != "epoch"})
+
+
+@pytest.mark.parametrize("make", [
+    lambda opt: S.StepDecay(2, gamma=0.5, optimizer=opt),
+    lambda opt: S.CosineAnnealing(10, eta_min=0.01, optimizer=opt),
+    lambda opt: S.LinearLR(0.25, total_iters=4, optimizer=opt),
+    lambda opt: S.OneCycleLR([1.0, 0.2], total_steps=12, cycle_momentum=False,
+                             optimizer=opt)],
+    ids=["step", "cosine", "linear", "one_cycle"])
+def test_an_older_state_dict_reports_each_groups_own_rate(make):
+    # groups of different base rates each follow the schedule from their own: the
+    # rates an older state_dict's get_last_lr is rebuilt from are the ones the steps
+    # wrote (one rule decides which groups get their own rate, for both)
+    def opt():
+        return O.SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)], "lr": 0.1}],
+                     lr=0.3)
+    sched = make(opt())
+    for _ in range(6):
+        sched.step()
+        older = {k: v for k, v in sched.state_dict().items() if k != "_last_lr"}
+        restored = make(opt())
+        restored.load_state_dict(older)
+        assert restored.get_last_lr() == sched.get_last_lr()
+        assert len(set(sched.get_last_lr())) == 2

@@ -151,6 +151,10 @@ BAD_WEIGHTS = [
     ("2-d", np.ones((N, 1)), ValueError, "Sample weights must be 1D array or scalar"),
     ("all-zero", np.zeros(N), ValueError, "at least one non-zero"),
     ("strings", np.array(["a"] * N), TypeError, "must hold numbers"),
+    # a flag in the weights' place: NumPy's view of it spoke of a "0D array"
+    ("bool", True, TypeError,
+     r"^sample_weight must be array_like of numbers or a number, got bool \(True\)$"),
+    ("numpy-bool", np.False_, TypeError, "array_like of numbers or a number, got bool"),
 ]
 
 
@@ -168,8 +172,8 @@ def test_bad_weight_messages_are_scikit_learns():
     validation = pytest.importorskip("sklearn.utils.validation")
     X = np.ones((N, 2))
     for name, w, _, _ in BAD_WEIGHTS:
-        if name in ("negative", "strings"):     # not checked by its MLP / its wording
-            continue
+        if name in ("negative", "strings", "bool", "numpy-bool"):
+            continue        # not checked by its MLP / its wording / a weight of 1 there
         with pytest.raises(ValueError) as theirs:
             validation._check_sample_weight(w, X)
         with pytest.raises(ValueError) as ours:

@@ -188,7 +188,7 @@ class ClusterRun:
             self.epoch += 1
         else:
             self.history.nonfinite = {"epoch": self.epoch, self.unit: result.steps,
-                                      "what": result.fault}
+                                      "what": result.fault, "cause": result.cause}
             self.history.stop_reason = "nonfinite"
         return result
 
@@ -254,13 +254,21 @@ def fit_epochs(run, epochs, callbacks):
     ModelCheckpoint work as in ``fit``. A callback overriding a batch hook is
     refused: an epoch's steps run on the cluster without returning to Python
     between batches."""
+    from nnlib._divergence import fault_phrase
     from nnlib._validation import check_int_scalar
-    from nnlib.callbacks import Callback, EarlyStopping, as_callbacks, wants_batches
+    from nnlib.callbacks import (Callback, EarlyStopping, ModelCheckpoint, as_callbacks,
+                                 wants_batches)
     epochs = check_int_scalar(epochs, "epochs", low=0)
     callbacks = as_callbacks(callbacks)
     objects = [cb for cb in callbacks if isinstance(cb, Callback)]
     logged = ["loss"]
     for cb in objects:
+        if isinstance(cb, ModelCheckpoint) and cb.save_freq != "epoch":
+            raise TypeError(f"ModelCheckpoint(save_freq={cb.save_freq}) saves every "
+                            f"{cb.save_freq} batches (Keras's meaning), which a cluster "
+                            f"run cannot call back between (its epoch runs without "
+                            f"returning to Python between {run.unit}s); save per epoch: "
+                            f"save_freq='epoch', with period=N for every N epochs")
         if wants_batches(cb):
             raise TypeError(f"{type(cb).__name__} overrides a batch hook, which a cluster "
                             f"run cannot call (its epoch runs without returning to "
@@ -289,10 +297,12 @@ def fit_epochs(run, epochs, callbacks):
                 cb.on_epoch_begin(epoch, {})
             result = run.run_epoch()
             if result.fault is not None:
+                # the cause as a local fit names it (the weights given or grown, or the
+                # update: the learning rate), found where the step ran
                 warnings.warn(f"training stopped at epoch {epoch}, {run.unit} "
-                              f"{result.steps}: the {result.fault} became non-finite "
-                              f"(lower the learning rate?); the parameters are those of "
-                              f"the last finite {run.unit}", RuntimeWarning, stacklevel=3)
+                              f"{result.steps}: {fault_phrase(result.fault, result.cause)}"
+                              f"; the parameters are those of the last finite {run.unit}",
+                              RuntimeWarning, stacklevel=3)
                 break
             logs = {k: v[-1] for k, v in run.history.history.items() if v}
             last_logs = logs

@@ -22,7 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["Shard", "skeleton", "replica_of", "flat_params", "set_flat",
-           "build_shard", "shard_gradient", "local_round", "shard_dropout_seed"]
+           "build_shard", "shard_gradient", "shard_fault_cause", "local_round",
+           "shard_dropout_seed"]
 
 
 class Shard(NamedTuple):
@@ -171,6 +172,33 @@ def shard_dropout_seed(seed: int, index: int) -> int:
                .generate_state(1, np.uint64)[0])
 
 
+def _part_setup(entry, shard, params, rows, loss, margin, drop):
+    """The compiled setup of this shard's part of one step (the rows ``rows``, the
+    replica ``entry`` holding ``params``; with dropout, each Dropout layer's
+    ``(seed, step)`` of ``drop`` as update 1 of offsets ``step - 1``, so the mask
+    counter of each layer is its step); ``(setup, dropout)``. Called holding the
+    replica's lock."""
+    from nnlib._codes import loss_code
+    from nnlib.training import compiled_train, network_of
+    train = compiled_train()
+    k = rows.shape[0]
+    model, flat = entry["model"], entry["flat"]
+    np.copyto(flat, params, casting="no")
+    ws = entry.get("ws")
+    if ws is None or ws.rows < k:
+        ws = entry["ws"] = train.Workspace(model._sizes(), k, shard.y_target.shape[1],
+                                           model.dtype)
+    Xb = shard.X[rows]
+    ytb = shard.y_target[rows]
+    ylb = shard.y_label[rows] if shard.y_target.shape[1] == 0 else shard.y_label
+    network = network_of(model)
+    setup = train.EpochSetup(network, model.params[0::2], model.params[1::2], None,
+                             Xb, ytb, ylb, ws, loss_code(loss), k, margin, 0.0)
+    if network.dropout:
+        setup.set_dropout([sd for sd, _ in drop], [(st - 1) % 2**64 for _, st in drop])
+    return setup, bool(network.dropout)
+
+
 def shard_gradient(shard: Shard, params: np.ndarray, rows: np.ndarray,
                    positions: np.ndarray, batch_len: int, token, skel, loss: str,
                    margin: float, drop):
@@ -187,34 +215,20 @@ def shard_gradient(shard: Shard, params: np.ndarray, rows: np.ndarray,
     over them, as one flat vector ordered like ``params``. L2 is not included (the
     client adds it once). ``(0.0, None)`` when the batch holds no row of this shard.
     """
-    from nnlib._codes import loss_code
-    from nnlib.training import compiled_train, network_of
+    from nnlib.training import compiled_train
     k = rows.shape[0]
     if k == 0:
         return 0.0, None
     train = compiled_train()
     entry = _replica(token, shard.index, skel)
     with entry["lock"]:
+        setup, dropout = _part_setup(entry, shard, params, rows, loss, margin, drop)
         model, flat = entry["model"], entry["flat"]
-        np.copyto(flat, params, casting="no")
-        ws = entry.get("ws")
-        if ws is None or ws.rows < k:
-            ws = entry["ws"] = train.Workspace(model._sizes(), k, shard.y_target.shape[1],
-                                               model.dtype)
-        Xb = shard.X[rows]
-        ytb = shard.y_target[rows]
-        ylb = shard.y_label[rows] if shard.y_target.shape[1] == 0 else shard.y_label
-        network = network_of(model)
-        setup = train.EpochSetup(network, model.params[0::2], model.params[1::2], None,
-                                 Xb, ytb, ylb, ws, loss_code(loss), k, margin, 0.0)
         grad = np.empty_like(flat)
         views = [grad[o:o + p.size].reshape(p.shape)
                  for o, p in zip(np.cumsum([0] + [p.size for p in model.params]),
                                  model.params)]
-        if network.dropout:
-            # update 1 with offsets step - 1: the mask counter of each layer is its step
-            setup.set_dropout([sd for sd, _ in drop],
-                              [(st - 1) % 2**64 for _, st in drop])
+        if dropout:
             value, _status = train.loss_grad(setup, views[0::2], views[1::2],
                                              train_step=1, batch_rows=positions)
         else:
@@ -224,9 +238,28 @@ def shard_gradient(shard: Shard, params: np.ndarray, rows: np.ndarray,
     return float(value) * k, grad
 
 
+def shard_fault_cause(shard: Shard, params: np.ndarray, rows: np.ndarray,
+                      positions: np.ndarray, token, skel, loss: str, margin: float, drop,
+                      first: bool):
+    """Why this shard's part of a step (the arguments of :func:`shard_gradient`) is not
+    finite: ``nnlib._divergence.cause_of_step`` over its rows at ``params``, with the
+    masks of their positions in the global batch; ``first``: no update applied in the
+    run before it. The phrase a local fit's warning names (the weights, or the learning
+    rate), or None if the diagnosis itself fails. Run only after a refused step."""
+    from nnlib._divergence import cause_of_step
+    entry = _replica(token, shard.index, skel)
+    with entry["lock"]:
+        setup, dropout = _part_setup(entry, shard, params, rows, loss, margin, drop)
+        try:
+            return cause_of_step(setup, np.arange(rows.shape[0]), 1, first,
+                                 mask_rows=positions if dropout else None)
+        except Exception:       # noqa: BLE001 -- the fault is reported all the same
+            return None
+
+
 def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
                 order: np.ndarray, token, skel, loss: str, batch_size: int, margin: float,
-                l2: float, l2_per_batch: bool, drop):
+                l2: float, l2_per_batch: bool, drop, first_round: bool = True):
     """Train a replica from ``params`` (and the optimizer's ``states`` at step ``t0``)
     with the compiled epoch over the shard's rows ``order``; return what it ends with.
 
@@ -234,9 +267,11 @@ def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
     draw the masks of seed ``shard_dropout_seed(seed, shard.index)`` from count ``step``
     on: a stream of this shard's own.
 
-    Returns ``(flat params, states, steps, loss_sum, rows, fault)`` (``states`` as
-    flat vectors in the optimizer's order, None without state; ``fault`` None or what
-    became non-finite, the params then being those of the last finite step).
+    Returns ``(flat params, states, steps, loss_sum, rows, fault, cause)`` (``states``
+    as flat vectors in the optimizer's order, None without state; ``fault`` None or what
+    became non-finite, the params then being those of the last finite step, and
+    ``cause`` why, as ``nnlib._divergence`` finds it; ``first_round``: no round was
+    averaged in before, so the round starts from the weights given to fit).
     """
     from nnlib.training import TrainingRun, dropout_layers
     entry = _replica(token, shard.index, skel)
@@ -255,8 +290,12 @@ def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
         with TrainingRun(model, shard.X, shard.y_target, shard.y_label, loss, opt,
                          batch_size=batch_size, margin=margin, l2=l2,
                          l2_per_batch=l2_per_batch, n_threads=1) as run:
+            if not first_round:
+                # a later round's first step starts from averaged weights, not from
+                # those given to fit: no step count is this run's start
+                run._t_start = -1
             result = run.run_epoch(np.ascontiguousarray(order, dtype=np.int64))
         out_states = (None if states is None else
                       [s.reshape(-1).copy() for s in opt.state_arrays(model.params)])
         return (flat.copy(), out_states, result.steps, result.loss_sum, result.seen,
-                result.fault)
+                result.fault, result.cause)

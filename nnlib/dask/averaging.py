@@ -134,6 +134,9 @@ class ModelAveragingRun(ClusterRun):
                              f"(it steps with the optimizer's groups), or one group") from None
         self.average_every = (None if average_every is None else
                               check_int_scalar(average_every, "average_every", low=1))
+        # whether a round has been averaged in: a worker's fault cause tells the
+        # weights given to fit from those reached since
+        self._averaged = False
         rng = as_generator(random_state)
         from nnlib.model import _seed_dropouts
         _seed_dropouts(model, rng)          # a child of rng: self.seed stays the same
@@ -207,16 +210,16 @@ class ModelAveragingRun(ClusterRun):
         orders, B = self.local_orders(self.epoch), self.batch_size
         local_steps = max(-(-o.shape[0] // B) for o in orders)
         per_round = local_steps if self.average_every is None else self.average_every
-        total, seen, rounds, fault = 0.0, 0, 0, None
+        total, seen, rounds, fault, cause = 0.0, 0, 0, None, None
         self.completed = {"epoch": self.epoch, "round": 0}
         for r in range(-(-local_steps // per_round)):
             rows = [o[r * per_round * B:(r + 1) * per_round * B] for o in orders]
-            r_total, r_seen, fault = self.round(rows)
+            r_total, r_seen, fault, cause = self._round(rows)
             if fault is not None:
                 break
             total, seen, rounds = total + r_total, seen + r_seen, rounds + 1
             self.completed = {"epoch": self.epoch, "round": rounds}
-        return self._record(EpochResult(total, seen, rounds, fault), tic)
+        return self._record(EpochResult(total, seen, rounds, fault, cause), tic)
 
     def round(self, rows: List[np.ndarray]) -> Tuple[float, int, Optional[str]]:
         """Train every shard from the current parameters over its local ``rows`` and
@@ -235,7 +238,8 @@ class ModelAveragingRun(ClusterRun):
         seen : int
             Rows trained.
         fault : None or str
-            What became non-finite on a worker (the round then not averaged in).
+            What became non-finite on a worker (the round then not averaged in); the
+            run's ``history.nonfinite["cause"]`` says why, as the worker found it.
 
         Examples
         --------
@@ -265,6 +269,11 @@ class ModelAveragingRun(ClusterRun):
         True
         >>> client.close()
         """
+        return self._round(rows)[:3]
+
+    def _round(self, rows):
+        """:meth:`round`, and the cause of its fault (the worker's
+        ``EpochResult.cause``; None without a fault)."""
         params = self.model.params
         slots = compiled_train().state_slots(self.optimizer.config())
         states = self.optimizer.state_arrays(params) if slots else None
@@ -274,16 +283,17 @@ class ModelAveragingRun(ClusterRun):
         results = self._on_shards((_worker.flat_params(params), flat_states), _round_task,
                                   rows, t0, _stateless(self.optimizer),
                                   self.token, self.skel, self.loss, self.batch_size,
-                                  self.margin, self.l2, self.l2_per_batch, drop)
+                                  self.margin, self.l2, self.l2_per_batch, drop,
+                                  not self._averaged)
         done = [r for r in results if r is not None]
         for r in done:
             if r[5] is not None:
-                return 0.0, 0, r[5]
+                return 0.0, 0, r[5], r[6]
         weights = np.array([r[4] for r in done], dtype=np.float64)
         weights /= weights.sum()
         avg = _weighted(weights, [r[0] for r in done])
         if not np.isfinite(avg).all():
-            return 0.0, 0, "weights or optimizer state after an update"
+            return 0.0, 0, "weights or optimizer state after an update", None
         avg_states = (None if states is None else
                       [_weighted(weights, [r[1][i] for r in done])
                        for i in range(len(states))])
@@ -297,16 +307,18 @@ class ModelAveragingRun(ClusterRun):
             self.optimizer.t = t0 + steps
             for layer, (_, step) in zip(self.dropouts, drop):
                 layer.step = (step + steps) % 2**64
+            self._averaged = True
 
         complete(commit)
-        return sum(r[3] for r in done), int(sum(r[4] for r in done)), None
+        return sum(r[3] for r in done), int(sum(r[4] for r in done)), None, None
 
 
 def _round_task(shard, sent, rows, t0, optimizer, token, skel, loss, batch_size, margin,
-                l2, l2_per_batch, drop):
+                l2, l2_per_batch, drop, first_round):
     flat, states = sent
     return _worker.local_round(shard, flat, states, t0, optimizer, rows, token, skel,
-                               loss, batch_size, margin, l2, l2_per_batch, drop)
+                               loss, batch_size, margin, l2, l2_per_batch, drop,
+                               first_round)
 
 
 def _weighted(weights, vectors):

@@ -166,12 +166,12 @@ class DataParallelRun(ClusterRun):
         order = (self.rng.permutation(n) if self.shuffle else np.arange(n)).astype(
             np.int64, copy=False)
         tic = time.perf_counter()
-        total, seen, steps, fault = 0.0, 0, 0, None
+        total, seen, steps, fault, cause = 0.0, 0, 0, None, None
         self.completed = {"epoch": self.epoch, "step": 0}
         try:
             for start in range(0, n, B):
                 rows = order[start:start + B]
-                batch_loss, fault = self.step(rows)
+                batch_loss, fault, cause = self._step(rows)
                 if fault is not None:
                     break
                 total += batch_loss * rows.shape[0]
@@ -180,7 +180,7 @@ class DataParallelRun(ClusterRun):
                 self.completed = {"epoch": self.epoch, "step": steps}
         finally:        # however the epoch ends, the masks continue from the steps applied
             complete(self._sync_dropout_steps)
-        return self._record(EpochResult(total, seen, steps, fault), tic)
+        return self._record(EpochResult(total, seen, steps, fault, cause), tic)
 
     def _sync_dropout_steps(self):
         """Each Dropout layer's step count: its count at the run's start plus the steps
@@ -204,7 +204,8 @@ class DataParallelRun(ClusterRun):
             The mean data loss over the rows plus ``l2_eff / 2 sum ||W||^2``, before
             the update.
         fault : None or str
-            What was non-finite (the step then not applied).
+            What was non-finite (the step then not applied); the run's
+            ``history.nonfinite["cause"]`` says why (from :meth:`run_epoch`).
 
         Examples
         --------
@@ -231,6 +232,11 @@ class DataParallelRun(ClusterRun):
         True
         >>> client.close()
         """
+        return self._step(rows)[:2]
+
+    def _step(self, rows):
+        """:meth:`step`, and the cause of its fault (``nnlib._divergence``'s phrase, as a
+        local fit names it; None without a fault, or when it cannot be told)."""
         tic = time.perf_counter()
         model, params = self.model, self.model.params
         parts = self.shards.locate(np.asarray(rows, dtype=np.int64))
@@ -249,13 +255,14 @@ class DataParallelRun(ClusterRun):
             grad = g if grad is None else grad.__iadd__(g)
         l2_eff = self.l2 / B if self.l2_per_batch else self.l2
         batch_loss = loss_sum / B
+        penalty = 0.0
         if l2_eff:
-            batch_loss += 0.5 * l2_eff * sum(float(np.dot(W.ravel(), W.ravel()))
-                                             for W in params[0::2])
-        if not math.isfinite(batch_loss):
-            return batch_loss, FAULTS[1]
-        if not np.isfinite(grad).all():           # type: ignore[arg-type]   # >= 1 shard
-            return batch_loss, FAULTS[2]
+            penalty = 0.5 * l2_eff * sum(float(np.dot(W.ravel(), W.ravel()))
+                                         for W in params[0::2])
+            batch_loss += penalty
+        if not math.isfinite(batch_loss) or not np.isfinite(grad).all():  # type: ignore
+            fault = FAULTS[1] if not math.isfinite(batch_loss) else FAULTS[2]
+            return batch_loss, fault, self._cause(results, parts, flat, drop, penalty)
         grads = _unflatten(grad, params)
         if l2_eff:
             for g, W in zip(grads[0::2], params[0::2]):
@@ -264,16 +271,46 @@ class DataParallelRun(ClusterRun):
         try:
             self.optimizer.step(params, grads)
         except NonFiniteError:
-            return batch_loss, FAULTS[3]
+            # the loss and gradient are finite at the weights the step starts from
+            # (kept: the step is refused whole): its update overflows
+            from nnlib._divergence import update_cause
+            return batch_loss, FAULTS[3], update_cause(params, model.dtype,
+                                                       "the learning rate", grads)
         complete(self._sync_dropout_steps)
         self.step_seconds.append(time.perf_counter() - tic)
-        return batch_loss, None
+        return batch_loss, None, None
+
+    def _cause(self, results, parts, flat, drop, penalty):
+        """Why a step's loss or gradient is not finite: the first shard whose part is
+        not finite diagnoses it on its rows (``_worker.shard_fault_cause``, one more
+        task, run only after a fault); with every part finite, the L2 penalty's
+        overflow (the weights), else None (their sum overflowed)."""
+        from nnlib._divergence import weights_cause
+        first = self.optimizer._steps_of(self.model.params) == self._t0
+        for k, r in enumerate(results):
+            if r is None or r[1] is None or (math.isfinite(r[0])
+                                             and np.isfinite(r[1]).all()):
+                continue
+            nothing = (np.empty(0, np.int64), np.empty(0, np.int64))
+            only_k = [part if j == k else nothing for j, part in enumerate(parts)]
+            return self._on_shards(flat, _cause_task, only_k, self.token, self.skel,
+                                   self.loss, self.margin, drop, first)[k]
+        if not math.isfinite(penalty):
+            params = self.model.params
+            return weights_cause("L2 penalty", params, None, self.model.dtype, first,
+                                 "the learning rate")
+        return None
 
 
 
 def _gradient_task(shard, flat, part, *args):
     rows, positions = part
     return _worker.shard_gradient(shard, flat, rows, positions, *args)
+
+
+def _cause_task(shard, flat, part, *args):
+    rows, positions = part
+    return _worker.shard_fault_cause(shard, flat, rows, positions, *args)
 
 
 def _unflatten(flat, params):
