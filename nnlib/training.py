@@ -470,6 +470,10 @@ class TrainingRun(ClaimedRun):
         The caller (``fit``) has just run ``model._check_layers()``, converted X to
         the model's dtype, and run none of the user's code since: :func:`network_of`
         need not check the stack again, and X's dtype is the model's.
+    given_weights : bool, default True
+        The run starts from the weights the user gave (a fault at its first update is
+        then blamed on them, ``nnlib._divergence``); False for a run that starts from
+        weights computed elsewhere (a Dask averaging round after the first).
 
     Examples
     --------
@@ -493,7 +497,8 @@ class TrainingRun(ClaimedRun):
                  loss: str, optimizer, *, batch_size: int, margin: float = 1.0,
                  l2: float = 0.0, l2_per_batch: bool = False, n_threads=None,
                  loss_scale: float = 1.0, progress=None, on_piece=None,
-                 step_by_step: bool = False, sample_weight=None, checked: bool = False):
+                 step_by_step: bool = False, sample_weight=None, checked: bool = False,
+                 given_weights: bool = True):
         self.model, self.optimizer, self.progress = model, optimizer, progress
         self.on_piece = on_piece
         self._kept = kept = kept_of(model)
@@ -506,8 +511,8 @@ class TrainingRun(ClaimedRun):
         self._ws_key = (sizes, batch_size, y_target.shape[1], dtype)
         optimizer._bind(self.params)        # adopted if it has none; one step count
         # the update count this run starts from: a fault before any update of the run
-        # is not the learning rate's
-        self._t_start = optimizer._steps_of(self.params)
+        # is not the learning rate's (-1, no count: the weights are not the user's)
+        self._t_start = optimizer._steps_of(self.params) if given_weights else -1
         # one config, or one per array (parameter groups with their own values)
         self._config = optimizer._fit_config(self.params)
         check_fit_lrs(self._config, dtype)

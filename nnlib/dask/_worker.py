@@ -289,11 +289,10 @@ def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
             layer.step = step
         with TrainingRun(model, shard.X, shard.y_target, shard.y_label, loss, opt,
                          batch_size=batch_size, margin=margin, l2=l2,
-                         l2_per_batch=l2_per_batch, n_threads=1) as run:
-            if not first_round:
-                # a later round's first step starts from averaged weights, not from
-                # those given to fit: no step count is this run's start
-                run._t_start = -1
+                         l2_per_batch=l2_per_batch, n_threads=1,
+                         # a later round starts from averaged weights, not from those
+                         # given to fit
+                         given_weights=first_round) as run:
             result = run.run_epoch(np.ascontiguousarray(order, dtype=np.int64))
         out_states = (None if states is None else
                       [s.reshape(-1).copy() for s in opt.state_arrays(model.params)])
