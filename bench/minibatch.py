@@ -48,9 +48,12 @@ def run(ctx):
     jax = "JAX's jit-compiled epoch"
     targets = [speedup_target(what.format(32, 10, "PyTorch"), b32, "torch", 10),
                speedup_target(what.format(32, 3, jax) + FLUSH_NOTE, b32, "jax", 3,
-                              nnlib=peers.FLUSH_VARIANT),
+                              nnlib=peers.FLUSH_VARIANT,
+                              limit=None if ctx.tiny else (SIZES, len(X), 32, ctx.dtype)),
                speedup_target(what.format(256, 3, jax) + FLUSH_NOTE, b256, "jax", 3,
-                              nnlib=peers.FLUSH_VARIANT),
+                              nnlib=peers.FLUSH_VARIANT,
+                              limit=None if ctx.tiny else (SIZES, len(X), 256,
+                                                                  ctx.dtype)),
                speedup_target(what.format(32, 3, "scikit-learn"), b32,
                               "sklearn", 3)]
     return workload_result(

@@ -50,19 +50,28 @@ def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=N
     return {"case": case, "params": p, "cells": cells}
 
 
-def speedup_target(text, row, peer, factor, nnlib="nnlib"):
+def speedup_target(text, row, peer, factor, nnlib="nnlib", limit=None):
     """Target "nnlib >= factor x faster than peer" on ``row``: (met, detail). ``nnlib``:
-    the cell that stands for nnlib (``peers.FLUSH_VARIANT`` against a flushing peer)."""
+    the cell that stands for nnlib (``peers.FLUSH_VARIANT`` against a flushing peer).
+    ``limit``: ``(sizes, n_samples, batch, dtype)`` of an MLP epoch, to say beside a
+    missed target what share of this machine's FMA bound (``epoch_limits``) the factor
+    would need -- above 100 %, more than the dense epoch can do at the multiply-add
+    peak."""
     from bench.results import target
     nn, other = median(row["cells"].get(nnlib)), median(row["cells"].get(peer))
     label = peers.PEER_LABELS[peer]
     if nn is None or other is None:
         return target(text, None, not_measured(row, (nnlib, peer)))
     s = other / nn
+    need = ""
+    if limit is not None and s < factor:
+        fma = epoch_limits(*limit)["fma"]
+        need = (f"; {factor:g}x would take {other / factor * 1e3:.2f} ms, "
+                f"{fma / (other / factor):.0%} of the FMA bound ({fma * 1e3:.2f} ms)")
     return target(text, s >= factor,
                   f"{row['case']}: {peers.PEER_LABELS[nnlib]} {nn * 1e3:.2f} ms, {label} "
                   f"{other * 1e3:.2f} ms -> nnlib is {_times(s)} faster (needs {factor:g}x)"
-                  + _paired(row["cells"][nnlib], row["cells"][peer]))
+                  + _paired(row["cells"][nnlib], row["cells"][peer]) + need)
 
 
 def epoch_limits(sizes, n_samples, batch, dtype):

@@ -549,3 +549,24 @@ def test_epoch_limits_count_the_dense_epochs_flops(monkeypatch, batch, expected)
     lim = epoch_limits((2, 3, 1), 4, batch, "float32")
     assert lim["flops"] == expected
     assert lim["fma"] == pytest.approx(expected / 1e9)
+
+
+def test_a_missed_speedup_target_says_what_share_of_the_fma_bound_it_needs(monkeypatch):
+    # 2-3-1 on 4 rows at batch 2: 204 flops; at 1e9 flop/s the bound is 0.204 us. A peer at
+    # 1.5 us and nnlib at 1 us: 3x would take 0.5 us, 41 % of the bound.
+    import bench.machine
+    from bench.training import speedup_target
+
+    monkeypatch.setitem(bench.machine._PEAK, ("float32", bench.machine.PEAK_SIZES),
+                        {"flops_per_s": 1e9, "n": 128, "dtype": "float32"})
+
+    def cell(seconds):
+        return {"status": "ok", "median": seconds, "number": 1, "samples": [seconds] * 3}
+
+    row = {"case": "c", "cells": {"nnlib": cell(1e-6), "jax": cell(1.5e-6)}}
+    missed = speedup_target("t", row, "jax", 3, limit=((2, 3, 1), 4, 2, "float32"))
+    assert missed["met"] is False
+    assert missed["detail"].endswith("; 3x would take 0.00 ms, 41% of the FMA bound "
+                                     "(0.00 ms)")
+    met = speedup_target("t", row, "jax", 1.2, limit=((2, 3, 1), 4, 2, "float32"))
+    assert met["met"] is True and "FMA bound" not in met["detail"]
