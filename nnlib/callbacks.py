@@ -765,14 +765,16 @@ class ModelCheckpoint(Callback):
         Missing folders are made at the save (as Keras).
     monitor : str, default "val_loss"
     save_best_only : bool
-        Save only when ``monitor`` improves on the best value so far.
+        Save only when ``monitor`` improves on the best value so far. A save whose
+        logs lack ``monitor`` (no validation data for "val_loss"; a per-batch save
+        sees the batch's logs) warns and saves, as Keras 3's does.
     mode : {"auto", "min", "max"}
     save_freq : "epoch" or int >= 1
         "epoch": save at the end of every epoch (of every ``period``-th). An int N:
         save after every N batches, counted across epochs (and fits) as Keras counts
         them; the fit then runs one batch per compiled call (a batch hook), and a save
         sees the batch's logs (the epoch's running ``loss``; no validation metrics).
-        Changed: nnlib 0.1 counted epochs with an int; for that, pass
+        Changed in December 2026: an int counted epochs before; for that, pass
         ``period=N`` (Keras 2's name for it).
     period : int >= 1, default 1
         With ``save_freq="epoch"``: save at the end of every ``period``-th epoch
@@ -912,16 +914,16 @@ class ModelCheckpoint(Callback):
     def _save(self, epoch, batch, logs):
         """Save (if improved, with ``save_best_only``) at ``epoch`` (0-based) and
         ``batch`` (0-based, or None at an epoch's end)."""
-        if self.save_best_only:
-            if self.monitor not in logs:
-                hint = ("" if batch is None else
-                        "; a save every save_freq batches sees the batch's logs: "
-                        "monitor 'loss', or save per epoch (an int save_freq counts "
-                        "batches, as Keras's; period=N saves every N epochs)")
-                warnings.warn(f"ModelCheckpoint monitors {self.monitor!r}, which fit "
-                              f"does not log (it logs {sorted(logs)}); nothing saved"
-                              f"{hint}", RuntimeWarning, stacklevel=3)
-                return
+        if self.save_best_only and self.monitor not in logs:
+            # Keras 3 warns and saves: a checkpoint too many rather than none
+            hint = ("" if batch is None else
+                    "; a save every save_freq batches sees the batch's logs: "
+                    "monitor 'loss', or save per epoch (an int save_freq counts "
+                    "batches, as Keras's; period=N saves every N epochs)")
+            warnings.warn(f"ModelCheckpoint monitors {self.monitor!r}, which fit does "
+                          f"not log (it logs {sorted(logs)}); saved all the same, as "
+                          f"Keras does{hint}", RuntimeWarning, stacklevel=3)
+        elif self.save_best_only:
             value = logs[self.monitor]
             if not improves(value, self.best, mode="max" if self.mode_max else "min"):
                 return

@@ -372,8 +372,10 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
         value stops training; a Callback object gets ``set_model``, ``set_params``
         and the epoch hooks (``on_train_begin``, ``on_epoch_begin``,
         ``on_epoch_end``, ``on_train_end``), so ``EarlyStopping(monitor="loss")``
-        and ``ModelCheckpoint`` work as in ``fit``. One overriding a batch hook is
-        refused with a TypeError (the epoch's steps run on the cluster).
+        and ``ModelCheckpoint`` per epoch (``save_freq="epoch"``, ``period=N``)
+        work as in ``fit``. One overriding a batch hook, or a ModelCheckpoint
+        counting batches, is refused with a TypeError (the epoch's steps run on the
+        cluster).
     max_retries : int >= 0, default 2
         Times a step is submitted again after its tasks failed on lost workers (see
         :class:`DataParallelRun`).
