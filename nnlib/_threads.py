@@ -304,7 +304,7 @@ def claim_all(claims, owner):
                 if run is owner:
                     continue                # named twice (a layer repeated in a model)
                 if run is not None:
-                    _refuse(obj, what, advice, held[1][0], "a running fit")
+                    _refuse(obj, what, advice, held[1][0], holder_name(run))
             if entry is None:
                 entry = (threading.get_ident(), weakref.ref(owner))
             data[key] = (weakref.ref(obj), entry)
@@ -319,15 +319,27 @@ def claim_all(claims, owner):
                         _refuse(*hit, thread, StepClaim.claim_name)
 
 
+def holder_name(run):
+    """What a refused call is told holds the object: a running fit, or a running
+    ``optimizer.step`` (a :class:`StepClaim`)."""
+    return StepClaim.claim_name if isinstance(run, StepClaim) else "a running fit"
+
+
 def _refuse(obj, what, advice, thread, holder):
     from nnlib.exceptions import ConcurrentUseError
+    if thread == threading.get_ident() and holder == StepClaim.claim_name:
+        # a step's closure calls fit (or step) on what the step holds
+        raise ConcurrentUseError(
+            f"{what} ({type(obj).__name__}) is in use by {holder} in this thread: this "
+            f"call is nested in that step (made from its closure), and cannot use "
+            f"{what} before the step returns; call it after the step")
     if thread == threading.get_ident():
         # the holder runs in this very thread: this call is nested in it (a callback
         # of that fit calls fit or train_on_batch), not a second fit beside it
         raise ConcurrentUseError(
             f"{what} ({type(obj).__name__}) is in use by {holder} in this thread: this "
             f"call is nested in it (made from code it runs: a callback, schedule or "
-            f"metric of that fit, or a step's closure), and a nested training call "
+            f"metric of that fit), and a nested training call "
             f"cannot use {what} before it returns; train after it (a callback may set "
             f"model.stop_training = True to end the fit)")
     raise ConcurrentUseError(f"{what} ({type(obj).__name__}) is in use by {holder} "
@@ -357,6 +369,14 @@ def arrays_in_use(arrays):
             if thread is not None:
                 return i, thread
     return None
+
+
+def holder_of(obj):
+    """``(thread, run)`` of the live run (a fit's, or a StepClaim) holding ``obj``, or
+    None."""
+    held = _table(obj).get(obj)
+    run = None if held is None else held[1]()
+    return None if run is None else (held[0], run)
 
 
 def _holder(obj):

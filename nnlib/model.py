@@ -942,7 +942,7 @@ class Sequential:
             # trains it changes none of that fit's state (its Dropout seeds) nor the
             # defaults the next train_on_batch takes (the loss, the optimizer)
             self.optimizer, self.loss = optimizer, loss
-            _seed_dropouts(self, rng)
+            _seed_dropouts(self, rng, random_state)
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
@@ -1283,12 +1283,17 @@ def _unseeded_dropouts(model):
             if isinstance(layer, Dropout) and layer.seed is None]
 
 
-def _seed_dropouts(model, rng):
+def _seed_dropouts(model, rng, random_state=None):
     """Give each Dropout layer without its own seed this fit's seed, from a child of
-    ``rng`` (``Generator.spawn`` leaves the parent's stream, the shuffling, as it is)."""
+    ``rng`` (``Generator.spawn`` leaves the parent's stream, the shuffling, as it is).
+    ``rng`` need not be a Generator (None, or the compiled orders of an int seed, when
+    fit saw no unseeded layer before the user's code ran): then the child comes from
+    ``as_generator(random_state)``, the Generator fit would have drawn from."""
     unseeded = _unseeded_dropouts(model)
     if not unseeded:
         return
+    if not isinstance(rng, np.random.Generator):
+        rng = as_generator(random_state)
     try:
         child = rng.spawn(1)[0]
     except (AttributeError, TypeError):     # a bit generator without a SeedSequence

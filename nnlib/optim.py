@@ -104,7 +104,7 @@ import numpy as np
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
 from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, arrays_in_use, claim,
-                            claimed_by, complete, release, resolve_threads,
+                            complete, holder_of, release, resolve_threads,
                             thread_limit)
 from nnlib._typing import ArrayLike
 from nnlib.exceptions import ConcurrentUseError
@@ -143,16 +143,17 @@ def _nonneg(value, name):
 
 def _saved_scalar(value, name):
     """A hyper-parameter as a ``state_dict`` holds it, as a plain number: torch.optim
-    allows a Tensor ``lr`` (and betas), which its ``state_dict`` keeps as a 0-d tensor;
-    a 0-d tensor or ndarray is its value (``.item()``, a float32 tensor's float32
-    value). One with dimensions is refused by ``name``; anything else is returned for
-    the hyper-parameter's own check to name."""
+    allows a Tensor ``lr`` (and betas) of one element (its constructors refuse only
+    ``lr.numel() != 1``), which its ``state_dict`` keeps as given; a tensor or ndarray
+    of one element, whatever its shape, is its value (``.item()``, a float32 tensor's
+    float32 value). One of several elements is refused by ``name``; anything else is
+    returned for the hyper-parameter's own check to name."""
     shape = getattr(value, "shape", None)
     if shape is None or isinstance(value, numbers.Number) or not hasattr(value, "item"):
         return value
-    if tuple(shape) != ():
-        raise ValueError(f"{name} must be a number or a 0-d tensor or array; got "
-                         f"{type(value).__name__} of shape {tuple(shape)}")
+    if math.prod(tuple(shape)) != 1:
+        raise ValueError(f"{name} must be a number or a tensor or array of one element; "
+                         f"got {type(value).__name__} of shape {tuple(shape)}")
     return value.item()
 
 
@@ -873,10 +874,16 @@ class Optimizer:
             claim(self, "the optimizer", "a fit cannot start while optimizer.step runs "
                   "on the same optimizer", token)
         except ConcurrentUseError:
-            thread = claimed_by(self)
+            thread, run = holder_of(self) or (None, None)
+            here = thread == threading.get_ident()
+            if isinstance(run, StepClaim):
+                where = ("in this thread: this step is nested in it (made from its "
+                         "closure)" if here else f"(thread {thread})")
+                raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is "
+                                         f"in use by its running step {where}; one step "
+                                         f"at a time") from None
             where = ("in this thread, which this step is nested in (made from a "
-                     "callback of that fit)" if thread == threading.get_ident()
-                     else f"(thread {thread})")
+                     "callback of that fit)" if here else f"(thread {thread})")
             raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
                                      f"by a running fit {where}; its steps would "
                                      f"interleave with the fit's") from None

@@ -733,3 +733,51 @@ def test_the_kernels_and_fit_run_in_a_thread_with_the_smallest_stack():
                        text=True, timeout=300)
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     assert r.stdout.split() == ["float32", "float64"], r.stderr[-2000:]
+
+
+def test_a_call_nested_in_a_step_closure_is_told_the_step_holds_it():
+    # the holder is optimizer.step (its closure makes the call), not a fit or a callback
+    from nnlib import optim as _optim
+    model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    opt = _optim.SGD(model.params, lr=0.1)
+    seen = []
+
+    def closure():
+        for call in (lambda: model.fit(np.eye(2), [0, 1], optimizer=opt, epochs=1),
+                     lambda: opt.step([np.zeros_like(p) for p in model.params])):
+            with pytest.raises(ConcurrentUseError) as info:
+                call()
+            seen.append(str(info.value))
+        return 0.0, [np.zeros_like(p) for p in model.params]
+
+    opt.step(closure=closure)
+    assert len(seen) == 2
+    for message in seen:
+        assert "running fit" not in message and "callback" not in message, message
+        assert "nested" in message and "closure" in message, message
+
+
+def test_a_dropout_unseeded_by_the_users_code_during_an_unshuffled_fit_gets_a_seed():
+    # fit decides it needs no generator before X's conversion runs the user's
+    # __array__; a Dropout whose seed that code clears is seeded all the same, from
+    # random_state's generator (None: fresh entropy; an int: that seed's)
+    from nnlib.layers import Dropout
+    for random_state in (None, 7):
+        drop = Dropout(0.5, random_state=3)
+        model = nnlib.Sequential([nnlib.Dense(2, 4, random_state=0), drop,
+                                  nnlib.Dense(4, 2, random_state=1)])
+
+        class X:
+            def __array__(self, dtype=None, copy=None):
+                drop.seed = None
+                return np.eye(2)
+
+        model.fit(X(), [0, 1], epochs=1, shuffle=False, random_state=random_state)
+        assert drop._fit_seed is not None
+    # an int seed gives the layer the seed it gets when unseeded from the start
+    first = drop._fit_seed
+    drop2 = Dropout(0.5)
+    model2 = nnlib.Sequential([nnlib.Dense(2, 4, random_state=0), drop2,
+                               nnlib.Dense(4, 2, random_state=1)])
+    model2.fit(np.eye(2), [0, 1], epochs=1, shuffle=False, random_state=7)
+    assert drop2._fit_seed == first

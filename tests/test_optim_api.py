@@ -339,19 +339,38 @@ def test_a_state_dict_with_a_tensor_lr_loads_as_its_number(name, cls, tc, kw):
     _both_go_on(torch, topt, cls, resumed, resumed_params)
 
 
-def test_a_0d_array_lr_loads_and_a_non_scalar_is_named():
-    torch = pytest.importorskip("torch")
+def test_a_one_element_array_lr_loads_and_a_longer_one_is_named():
+    # torch's constructors take a Tensor lr of one element, whatever its shape
+    # (lr.numel() != 1 is refused), and its state_dict keeps it as given
     opt = O.Adam(_params(), lr=0.1)
     sd = opt.state_dict()
-    sd["param_groups"][0]["lr"] = np.array(0.02)
-    opt.load_state_dict(sd)
-    assert type(opt.lr) is float and opt.lr == 0.02
-    for bad in (torch.tensor([0.05]), np.full(2, 0.05)):
+    for one, value in ((np.array(0.02), 0.02), (np.array([0.03]), 0.03),
+                       (np.full((1, 1), 0.04), 0.04)):
+        sd["param_groups"][0]["lr"] = one
+        opt.load_state_dict(sd)
+        assert type(opt.lr) is float and opt.lr == value
+    for bad in (np.full(2, 0.05), np.zeros((0,))):
         sd["param_groups"][0]["lr"] = bad
         with pytest.raises(ValueError, match=r"param_groups\[0\]\['lr'\] must be a "
-                                             r"number or a 0-d tensor.*shape \("):
+                                             r"number or a tensor or array of one "
+                                             r"element.*shape \("):
             opt.load_state_dict(sd)
-    assert opt.lr == 0.02                                 # refused whole
+    assert opt.lr == 0.04                                 # refused whole
+
+
+def test_a_torch_state_dict_with_a_one_element_tensor_lr_loads():
+    torch = pytest.importorskip("torch")
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    topt = torch.optim.SGD([p], lr=torch.tensor([0.05]), momentum=0.9)
+    p.grad = torch.ones(3, dtype=torch.float64)
+    topt.step()
+    opt = O.SGD([np.ones(3)], lr=0.5, momentum=0.9)
+    opt.load_state_dict(topt.state_dict())
+    assert opt.lr == pytest.approx(0.05)
+    sd = topt.state_dict()
+    sd["param_groups"][0]["lr"] = torch.tensor([0.05, 0.05])
+    with pytest.raises(ValueError, match="one element.*shape \\(2,\\)"):
+        opt.load_state_dict(sd)
 
 
 # ---- the optimizer in fit -----------------------------------------------------------------
