@@ -54,6 +54,14 @@ INT_PATHS = {
         262144, "train.pyx",
         "a batch-1 plain-SGD epoch steps a copy of W_0 with rows padded to whole cache "
         "lines (copied back at the end of the call) when it takes at most this many bytes"),
+    "PADDED_MIN_STEPS": (
+        8, "train.pyx",
+        "past batch 1, a plain-SGD run_epoch call steps the padded copy of W_0 (the first "
+        "layer read in place) only when it runs at least this many steps"),
+    "PADDED_MIN_STEPS_B1": (
+        512, "train.pyx",
+        "at batch 1, a plain-SGD run_epoch call steps the padded copies of the weights "
+        "only when it runs at least this many steps"),
     "OPTIM_CHECK_CHUNK": (
         256, "optim.pyx",
         "the optimizers' overflow dry run works in blocks of this many elements"),

@@ -128,12 +128,13 @@ def assert_same_bits(a, b):
         assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
 
 
-def two_epochs(module, dtype, case, check_updates=False):
-    """Two seeded ``run_epoch`` calls of ``module`` over a two-layer net (d -> hidden ->
-    c, first activation ``act``, then identity), softmax cross-entropy, plain SGD lr
+def two_epochs(module, dtype, case, check_updates=False, piece=-1):
+    """Two seeded epochs of ``module``'s ``run_epoch`` over a two-layer net (d -> hidden
+    -> c, first activation ``act``, then identity), softmax cross-entropy, plain SGD lr
     0.05 with weight decay ``wd``, on N rows with a fifth of X zero; ``case`` is
-    (N, d, hidden, c, batch, act, wd, ...). Returns each call's result, the trained
-    parameters and the setup's ``padded_calls``."""
+    (N, d, hidden, c, batch, act, wd, ...); each epoch one call, or calls of ``piece``
+    steps. Returns each call's result, the trained parameters and the setup's
+    ``padded_calls``."""
     from nnlib import Sequential, optim
     N, d, hidden, c, batch, act, wd = case[:7]
     model = Sequential([Dense(d, hidden, act, dtype=dtype, random_state=0),
@@ -143,24 +144,37 @@ def two_epochs(module, dtype, case, check_updates=False):
     X[rng.random(X.shape) < 0.2] = 0.0
     setup = make_setup(module, model, X, y, "softmax_cross_entropy",
                        optimizer=optim.SGD(lr=0.05, weight_decay=wd), batch_size=batch)
-    outs = [module.run_epoch(setup, rng.permutation(N).astype(np.int64), 0, -1,
-                             check_updates) for _ in range(2)]
+    outs = []
+    for _ in range(2):
+        order, done, total = rng.permutation(N).astype(np.int64), 0, 0.0
+        while done < N:
+            out = module.run_epoch(setup, order[done:], setup.steps_taken, piece,
+                                   check_updates, total)
+            outs.append(out)
+            total, done = out[0], done + out[1]
+            if out[3] != 0 or out[1] == 0:
+                break
     return outs, [p.copy() for p in model.params], setup.padded_calls
 
 
 def run_batch1(module, sizes, act, dtype, *, padded=True, transposed=True, l2=0.0,
-               epochs=2, piece=None, check_updates=False, n=13):
+               epochs=2, piece=None, check_updates=False, n=13, min_steps=0):
     """Train ``dense_net(sizes, act, dtype)`` on ``sparse_class_data`` (n rows) with
     ``module``'s run_epoch, batch 1, plain SGD lr 0.2, softmax cross-entropy: ``epochs``
     seeded orders, each in calls of ``piece`` steps (None: one call), the compiled
-    epoch's batch-1 copies of each kind on or off. Returns each epoch's loss sum, rows
-    seen and set of (status, finite) of its calls; the trained parameters; and how many
-    calls stepped padded copies (0 for the twin)."""
+    epoch's batch-1 copies of each kind on or off; with ``padded``, calls of at least
+    ``min_steps`` steps make the padded copies (0: every call, whatever its length;
+    None: the build's PADDED_MIN_STEPS_B1). Returns each epoch's loss sum, rows seen and
+    set of (status, finite) of its calls; the trained parameters; and how many calls
+    stepped padded copies (0 for the twin)."""
     from nnlib import optim
     from nnlib.training import compiled_train
     compiled = compiled_train()
     previous = (compiled._set_copies("padded", padded),
-                compiled._set_copies("transposed", transposed))
+                compiled._set_copies("transposed", transposed),
+                compiled._set_padded_min_steps(0, 0))
+    compiled._set_padded_min_steps(previous[2][0],
+                                   previous[2][1] if min_steps is None else min_steps)
     try:
         model = dense_net(sizes, act, dtype)
         X, y = sparse_class_data(sizes, dtype, n)
@@ -182,3 +196,4 @@ def run_batch1(module, sizes, act, dtype, *, padded=True, transposed=True, l2=0.
     finally:
         compiled._set_copies("padded", previous[0])
         compiled._set_copies("transposed", previous[1])
+        compiled._set_padded_min_steps(*previous[2])

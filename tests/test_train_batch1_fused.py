@@ -59,10 +59,13 @@ HIDDEN = [1, 10, 15, 16, 17, 31, 33, 47, 49, 63, 64, 65, 79, 81, 95, 97, 100, 11
 
 @pytest.fixture(params=[True, False], ids=["padded", "unpadded"])
 def padded(request):
-    """W_0 stepped in its padded copy (rows whole lines) or in place (rows n apart)."""
+    """W_0 stepped in its padded copy (rows whole lines; in every call, however few its
+    steps) or in place (rows n apart)."""
     before = compiled._set_copies("padded", request.param)
+    steps_before = compiled._set_padded_min_steps(0, 0)
     yield request.param
     compiled._set_copies("padded", before)
+    compiled._set_padded_min_steps(*steps_before)
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)

@@ -86,7 +86,10 @@ gemm_small.h's loops, whose results do not depend on the row stride (the other l
 products may be BLAS's). Every operation on an element is the one it gets in W_l, so copying the rows back at the end
 of the call (``epoch_loop``, before the finiteness check) gives W_l bitwise; during the
 call W_l itself is a call behind (a ``save`` from another thread may see it so), and
-nothing else reads it then.
+nothing else reads it then. A call of few steps (a fit with a per-batch schedule or
+batch callbacks, ``train_on_batch``) makes no copies: fewer than ``PADDED_MIN_STEPS``
+past batch 1, ``PADDED_MIN_STEPS_B1`` at batch 1, where copying the weights in and back
+costs more than the steps gain.
 
 Threads. ``n_threads`` splits the large elementwise passes (bias and activation, the
 loss, dropout masks, act_backward by blocks of columns) and a large batch's row gather;
@@ -192,7 +195,8 @@ from nnlib._kernels.finite cimport all_finite_ptr
 from nnlib._kernels.fpenv cimport (nnlib_flush_supported, nnlib_csr_get,
                                    nnlib_flush_enter, nnlib_flush_exit, nnlib_team_csr)
 from nnlib._kernels.gil cimport keeps_gil, product_values, STEP_VALUES, ROW_VALUES
-from nnlib._kernels.paths cimport TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES, NARROW_K
+from nnlib._kernels.paths cimport (TRANSPOSED_MAX_BYTES, PADDED_MAX_BYTES,
+                                   PADDED_MIN_STEPS, PADDED_MIN_STEPS_B1, NARROW_K)
 
 cdef extern from "blas_small.h" nogil:
     # the first layer's batch-1 step fused with the next row's product (see epoch_loop)
@@ -756,6 +760,8 @@ def _set_copies(kind, bint enabled):
 
 cdef Py_ssize_t _prefetch_max = PREFETCH_MAX_BYTES
 cdef bint _rows_in_place = True
+cdef double _padded_min_steps = PADDED_MIN_STEPS
+cdef double _padded_min_steps_b1 = PADDED_MIN_STEPS_B1
 
 
 def _set_rows_in_place(bint enabled):
@@ -765,6 +771,16 @@ def _set_rows_in_place(bint enabled):
     global _rows_in_place
     previous = _rows_in_place
     _rows_in_place = enabled
+    return previous
+
+
+def _set_padded_min_steps(double steps, double steps_b1):
+    """Test hook: the fewest steps a call runs for the padded copies to be made past
+    batch 1 and at batch 1 (``PADDED_MIN_STEPS``, ``PADDED_MIN_STEPS_B1``); returns the
+    previous pair. The copies change no value."""
+    global _padded_min_steps, _padded_min_steps_b1
+    previous = (_padded_min_steps, _padded_min_steps_b1)
+    _padded_min_steps, _padded_min_steps_b1 = steps, steps_b1
     return previous
 
 
@@ -1373,13 +1389,15 @@ cdef class EpochSetup:
                                <float*>self.pWT.p[l], line_padded(sz[l], 4))
         self.c.WT = self.pWT.p
 
-    cdef _padded_copies(self, bint check_updates):
+    cdef _padded_copies(self, bint check_updates, double steps):
         """Point ``c.Wloop`` at the weights with W_l whose rows do not fill whole lines
         replaced by a copy of it, rows padded to whole lines (``c.ldw`` apart), when this
-        call's steps are plain SGD without decay or L2 over dense rows with no dropout and
-        no per-step checks (see epoch_loop), and either of batch 1 (every such W_l) or of
-        a batch whose first layer reads its rows in place (``rows_in_place``: W_0 only,
-        whose products all take gemm_small.h's loops); else at W."""
+        call's ``steps`` are plain SGD without decay or L2 over dense rows with no dropout
+        and no per-step checks (see epoch_loop), and either of batch 1 (every such W_l;
+        at least ``PADDED_MIN_STEPS_B1`` of them) or of a batch whose first layer reads
+        its rows in place (``rows_in_place``: W_0 only, whose products all take
+        gemm_small.h's loops; at least ``PADDED_MIN_STEPS``); else at W. A shorter call
+        spends more on copying the weights in and back than its steps gain."""
         cdef Py_ssize_t l, L = self.network.n_layers
         cdef Py_ssize_t* sz = self.network.shape.sizes
         cdef Py_ssize_t* ld
@@ -1389,6 +1407,7 @@ cdef class EpochSetup:
         cdef bint b1 = self.c.batch_size == 1
         self.c.Wloop, self.c.ldw = self.c.W, sz + 1
         if not (_COPIES["padded"] and self._pad_fits
+                and steps >= (_padded_min_steps_b1 if b1 else _padded_min_steps)
                 and self.c.plain_no_decay and self.c.l2 == 0.0 and not self.c.sparse
                 and self.c.drop.n == 0 and not check_updates
                 and (b1 or rows_in_place(self.c.batch_size, sz[0], sz[1],
@@ -1400,14 +1419,15 @@ cdef class EpochSetup:
             # BLAS's, whose results are not shown independent of the row stride
             strides = np.array([line_padded(sz[l + 1], 8 if f64 else 4)
                                 if l == 0 or b1 else sz[l + 1] for l in range(L)], np.intp)
-            if (strides == np.array(self.network.sizes[1:])).all():
-                if b1:
-                    self._pad_fits = False      # every row fills whole lines already
-                return
             self._pads_b1 = b1
-            self._pads = (strides, _Pointers(
-                [aligned_zeros((w.shape[0], strides[l]), w.dtype)
-                 if strides[l] != w.shape[1] else w for l, w in enumerate(self.weights)]))
+            # () where every row fills whole lines already: nothing to copy, and the
+            # strides are not formed again on every call
+            self._pads = () if (strides == np.array(self.network.sizes[1:])).all() else (
+                strides, _Pointers([aligned_zeros((w.shape[0], strides[l]), w.dtype)
+                                    if strides[l] != w.shape[1] else w
+                                    for l, w in enumerate(self.weights)]))
+        if not self._pads:
+            return
         strides, ptrs = self._pads
         ld = <Py_ssize_t*>cnp.PyArray_DATA(strides)
         # at most PADDED_MAX_BYTES: too short a copy to let the GIL go (gil.pxd)
@@ -1981,7 +2001,7 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
     try:
         c.pool_threads = pool
         setup._transposed_copies()
-        setup._padded_copies(check)
+        setup._padded_copies(check, steps)
         setup._penalty_ring(check)
         if setup.workspace.dtype == np.float64:
             t = _epoch(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces, flush,
