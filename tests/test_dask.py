@@ -799,3 +799,23 @@ def test_a_cluster_without_workers_is_waited_for_then_refused(monkeypatch):
     finally:
         c.close()
         cluster.close()
+
+
+def test_an_l2_penalty_that_overflows_is_named_as_a_local_fit_names_it(cluster_of_two):
+    # data parallel's client names the penalty itself (no worker's step is at fault)
+    Xn, yn = _data(40)
+    model = nnlib.Sequential([Dense(Xn.shape[1], 3, random_state=0)])
+    local = nnlib.Sequential([Dense(Xn.shape[1], 3, random_state=0)])
+    for m in (model, local):
+        m.layers[0].W[...] = 1e160 * np.sign(m.layers[0].W)
+    message, history = _cluster_fault(cluster_of_two, fit_data_parallel, model, Xn, yn,
+                                      0.1, l2=1.0)
+    assert "L2 penalty" in message and "weights given to fit" in message, message
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        local_history = local.fit(Xn, yn, optimizer=SGD(lr=0.1), epochs=2, batch_size=4,
+                                  l2=1.0)
+    # the same diagnosis (the local one also quotes X's largest value, which the
+    # client does not gather)
+    cluster_cause, local_cause = history.nonfinite["cause"], local_history.nonfinite["cause"]
+    assert cluster_cause.split(" (or X")[0] == local_cause.split(" (or X")[0]
