@@ -246,6 +246,9 @@ class blas_threads:
 _OWNERS = WeakIdentityDict(prompt=False)
 _ARRAY_OWNERS = WeakIdentityDict(prompt=False)
 _OWNERS_LOCK = threading.Lock()
+# claim_all and release_all write entries as a prompt=False table keeps them (a weak
+# reference without a callback)
+assert not _OWNERS._prompt and not _ARRAY_OWNERS._prompt
 
 
 class StepClaim:
