@@ -1151,7 +1151,21 @@ FAULTS += HELD_OUT_2026_12_07_S32
 # batch-1 input gradient; 2 faults in its 1010 lines), vmath.h's exp (2 faults in 509
 # lines, both in expm1 and tanh's cut-offs), scikit-learn's SGD rule (optim_rules.pxd, no
 # fault in it) and the column sums of float64's in-pass input gradient (dense.pxd's
-# act_backward_product).
+# act_backward_product). Killed 4 of 5 on its first run (branch held33 on main 38eef8e,
+# 186e91d, 1817 s; bench/mutants_last.md): held-dense-row-dots-f32-second-half-stride by
+# dense_backward (branch paths) alone (1 of 360 cases, 512 s);
+# held-dense-compact-tail-short by sigmoid, tanh, dense_forward (branch paths) (82 of 120
+# cases), dense_backward and run_epoch (branch paths), every epoch check and 14 more (389
+# s); held-vmath-exp-pair-low-dropped by softplus and elu (branch paths) (1 of 28 cases
+# each), poisson_loss (12 of 92) and dense_forward (3 of 120) (branch paths) (355 s);
+# held-dense-product-sums-stale by run_epoch (branch paths) (19 of 370 cases),
+# run_epoch_pool (branch paths) (1 of 16), backprop and the epoch checks (255 s). One
+# survived, verify unchanged:
+# * held-optim-sklearn-nesterov-order (270 s): the optimizer checks hold every rule to
+#   its exact recursion within 16 ulp (float64) or 4 (float32), and from random operands
+#   the two orders differ by about an ulp; it needs a step whose update mu v - lr g
+#   cancels exactly while its terms dwarf w, where scikit-learn's order gives w exactly
+#   and the other loses w in w + mu v.
 HELD_OUT = [
     Fault("held-dense-row-dots-f32-second-half-stride", SMALL,
           "(const void*)((ptr) + 8 * ldb), 4)) : z;",
