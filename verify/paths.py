@@ -2241,14 +2241,14 @@ def sklearn_step_operands(shape, seed):
     n_out), B 1 or 2: every row of X is one x, b = -x W, so the scores are 0 and the
     loss gradient (1/B)(0 - T) is 2^59 (2/B) C exactly; the weight gradient is then
     2^59 outer(x, S) and the bias gradient 2^59 S, S = (2/B) C summed over the rows.
-    Small integers (x and C in [-2, 2], W in [-3, 3] without 0), so every gradient and
-    velocity (3 times a gradient) is exact in float32 and float64. Returns X, W, b, S
-    and C as int64 arrays."""
+    Small integers without 0 (x and C in [-2, 2], C's sign one per column, so that no
+    gradient is 0; W in [-3, 3]), so every gradient and velocity (3 times a gradient) is
+    exact in float32 and float64. Returns X, W, b, S and C as int64 arrays."""
     B, i, o = shape
     rng = np.random.default_rng([seed, 14, B, i, o])
-    x = rng.integers(-2, 3, i)
+    x = rng.choice([-2, -1, 1, 2], i)
     W = rng.choice([-3, -2, -1, 1, 2, 3], (i, o))
-    C = rng.integers(-2, 3, (B, o))
+    C = rng.choice([1, 2], (B, o)) * rng.choice([-1, 1], o)
     X = np.repeat(x[None, :], B, axis=0)
     return X, W, -(x @ W), (2 // B) * C.sum(axis=0), C
 
