@@ -750,6 +750,32 @@ def test_the_batch1_steps_are_exact_in_float32_for_any_seed():
             assert all(int(v * 4096) == v * 4096 for a in exact for v in np.ravel(a))
 
 
+def test_the_sklearn_step_cancels_in_scikit_learns_order_only():
+    # scikit-learn's Nesterov step from a velocity of 3 g (mu = lr = 1/2): its order,
+    # w + (mu v' - lr g), gives w back exactly (v' = g, the update 0); adding mu v' to w
+    # first rounds away every w but 0 (no gradient is 0), in float64 as in float32
+    # arrays (the rule computes in double); the targets and gradients are exact in
+    # float32, with and without the 1/B of two rows
+    cases = paths.plan()["epoch_sklearn"]
+    assert {B for label, (B, i, o), key in cases} == {1, 2}
+    mu, lr = paths.SKLEARN_MU, paths.SKLEARN_LR
+    for label, shape, key in cases:
+        for seed in range(4):
+            X, W, b, S, C = paths.sklearn_step_operands(shape, seed)
+            assert (X == X[0]).all() and not (X[0] @ W + b).any()
+            T = -C.astype(np.float64) * 2.0 ** paths.SKLEARN_SHIFT
+            dz = (np.float64(1.0 / shape[0]) * (0.0 - T)).astype(np.float32)
+            assert (dz.sum(axis=0) == S * 2.0 ** 59).all()
+            for w, g in ((W, np.outer(X[0], S) * 2.0 ** 59), (b, S * 2.0 ** 59)):
+                w = w.astype(np.float64)
+                v = mu * (3.0 * g) - lr * g
+                assert (v == g).all() and (g.astype(np.float32) == g).all()
+                assert (w + (mu * v - lr * g) == w).all()
+                other = (w + mu * v) - lr * g
+                assert g.all() and ((other != w) == (w != 0)).all()
+            assert W.all()
+
+
 def test_the_seed_order_streams_straddle_the_shuffle_blocks():
     """verify.fast_paths' streams run SeedOrders across its first pass's blocks (one
     position past a block, a block of one, two blocks and one more) and across its

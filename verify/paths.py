@@ -808,6 +808,7 @@ def plan():
         "epoch_rows": rows_step_plan(),
         "epoch_l2": l2_epoch_plan(),
         "epoch_b1": batch1_steps_plan(),
+        "epoch_sklearn": sklearn_step_plan(),
         "epoch_pool": pool_step_plan(),
     }
 
@@ -1054,6 +1055,19 @@ def batch1_steps_plan():
     key = "batch 1, steps in a row"
     return [("N=2 rows at batch 1 (two steps), 5 -> 20 relu -> 3", (2, 5, 20, 3), key),
             ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key)]
+
+
+def sklearn_step_plan():
+    """[(label, (B, n_in, n_out), path)]: one step of ``train.run_epoch`` under
+    scikit-learn's SGD with Nesterov momentum (``SklearnSGD``, the estimators'
+    solver='sgd' default) on one-layer identity networks whose update mu v' - lr g
+    cancels to 0 exactly while each of its two terms is 2^58 times the weight and more
+    (``sklearn_step_operands``): scikit-learn adds the update to w, w + (mu v' - lr g),
+    which leaves w as it was; an order that adds mu v' to w first rounds w away. At
+    batch 1 and over two rows."""
+    key = "SklearnSGD, Nesterov: an update that cancels"
+    return [("B=1, 6 -> 5 identity", (1, 6, 5), key),
+            ("B=2, 6 -> 5 identity (one x in both rows)", (2, 6, 5), key)]
 
 
 # BLAS's thread count under which run_epoch's pool cases run (pass_blocks.pxd)
@@ -2107,6 +2121,41 @@ class _Runner:
                                      dname, dt, label, key, 1, scale=2 ** 12,
                                      what="relu, identity, squared error, exact operands")
 
+    def epoch_sklearn(self, seeds):
+        """One step of ``train.run_epoch`` under scikit-learn's SGD with Nesterov momentum
+        (``sklearn_step_plan``) from a velocity of 3 g, on the exact operands of
+        ``sklearn_step_operands``: the velocity must come out g and the weights and
+        biases as they were (the update mu g - lr g is 0), exactly."""
+        self._run_epoch_cases(self._epoch_sklearn, seeds)
+
+    def _epoch_sklearn(self, api, sgd, seeds):
+        from nnlib._codes import ACTIVATION_CODES
+        cls = K.nnlib_attr("optim.SklearnSGD")
+        if cls is None:
+            return
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (B, i, o), key in PLAN["epoch_sklearn"]:
+                X, Wi, bi, S, C = sklearn_step_operands((B, i, o), seed)
+                W, b = Wi.astype(dt), bi.astype(dt)
+                T = (-C.astype(np.float64) * 2.0 ** SKLEARN_SHIFT).astype(dt)
+                grads = [np.outer(X[0], S), S]          # 2^-59 times the gradients
+                opt = cls(lr=SKLEARN_LR, momentum=SKLEARN_MU, nesterov=True)
+                states = [st.reshape(-1) for st in opt.state_arrays([W, b])]
+                for st, g in zip(states, grads):
+                    st[:] = (3.0 * g.reshape(-1) * 2.0 ** 59).astype(dt)
+                _, ok = squared_error_epoch(api, [ACTIVATION_CODES["identity"]], [W], [b],
+                                            X.astype(dt), T, B, opt,
+                                            np.arange(B, dtype=np.int64), states)
+                v = [(st / dt(2.0 ** 59)).reshape(g.shape) for st, g in zip(states, grads)]
+                for output, got, ex in (("W", W, Wi), ("b", b, bi),
+                                        ("W's velocity / 2^59", v[0], grads[0]),
+                                        ("b's velocity / 2^59", v[1], grads[1])):
+                    self._exact_case("run_epoch", f"{output} after a scikit-learn Nesterov "
+                                     "step", got if ok else np.full_like(got, np.nan), ex,
+                                     dname, dt, label, key, 1,
+                                     what="velocity 3 g, a cancelling update, exact "
+                                          "operands")
+
     def _exact_case(self, kernel, output, got, exact, dname, dt, label, key, threads,
                     scale=1, what="identity, integer operands"):
         """Hold ``got`` to the integers ``exact`` / ``scale`` exactly (cap 0 ulp)."""
@@ -2177,6 +2226,31 @@ def sgd_step_operands(shape, dname, seed):
     D = np.where(dz == D, D, 0)
     T = X @ W + b - B * D
     return X.astype(dt), W.astype(dt), b.astype(dt), T.astype(dt), D
+
+
+# scikit-learn's Nesterov step of epoch_sklearn: mu = lr = 2^-1, so that from a velocity
+# of 3 g the new velocity mu 3g - lr g is g and the update mu g - lr g is 0, all exact
+SKLEARN_LR = SKLEARN_MU = 0.5
+# the targets' scale: the gradients are 2^59 times small integers (sklearn_step_operands)
+SKLEARN_SHIFT = 60
+
+
+def sklearn_step_operands(shape, seed):
+    """X (B, n_in), W, b and C (B, n_out) of one step of a one-layer identity network
+    under squared error with targets T = -2^SKLEARN_SHIFT C, for ``shape`` = (B, n_in,
+    n_out), B 1 or 2: every row of X is one x, b = -x W, so the scores are 0 and the
+    loss gradient (1/B)(0 - T) is 2^59 (2/B) C exactly; the weight gradient is then
+    2^59 outer(x, S) and the bias gradient 2^59 S, S = (2/B) C summed over the rows.
+    Small integers without 0 (x and C in [-2, 2], C's sign one per column, so that no
+    gradient is 0; W in [-3, 3]), so every gradient and velocity (3 times a gradient) is
+    exact in float32 and float64. Returns X, W, b, S and C as int64 arrays."""
+    B, i, o = shape
+    rng = np.random.default_rng([seed, 14, B, i, o])
+    x = rng.choice([-2, -1, 1, 2], i)
+    W = rng.choice([-3, -2, -1, 1, 2, 3], (i, o))
+    C = rng.choice([1, 2], (B, o)) * rng.choice([-1, 1], o)
+    X = np.repeat(x[None, :], B, axis=0)
+    return X, W, -(x @ W), (2 // B) * C.sum(axis=0), C
 
 
 def relu_step_operands(shape, dname, seed):
@@ -2314,6 +2388,7 @@ def run_paths(ctx):
         run.epoch_sparse(seeds)
         run.epoch_l2(seeds)
         run.epoch_b1(seeds)
+        run.epoch_sklearn(seeds)
         run.epoch_rows(seeds)
         run.epoch_pool(seeds)
         run.epoch_losses(seeds)

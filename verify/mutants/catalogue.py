@@ -839,9 +839,9 @@ FAULTS = [
 # held-act-f32-leaky-vjp-kink by leaky_relu and its branch paths (5 of 28 cases, 209 s);
 # held-train-bias-decay-lr-dropped by run_epoch (branch paths) (24 of 258 cases, 121 s);
 # held-dense-fma-terms-fourth-row by run_epoch (branch paths) (16 of 258 cases, 167 s).
-# With no survivor it joined the catalogue as it was (108 faults). The set of session 32
-# (below, after the faults it follows) joined it too; ``HELD_OUT`` is empty until the next
-# set is written.
+# With no survivor it joined the catalogue as it was (108 faults). The sets of sessions 32
+# and 33 (below, after the faults they follow) joined it too; ``HELD_OUT`` is empty until
+# the next set is written.
 HELD_OUT_2026_12_03 = [
     Fault("held-map-softmax-vjp-dot-float32", MAPS,
           "dot = dot + <double>g[o + j] * e[o + j]",
@@ -1144,6 +1144,98 @@ HELD_OUT_2026_12_07_S32 = [
           "pool_epoch() + pool_epoch(dtype=np.float32)"),
 ]
 FAULTS += HELD_OUT_2026_12_07_S32
+
+# The set of session 33 (2026-12-07): slips in the kernel code with the fewest faults per
+# line, none of the 115 faults above touching it: blas_small.h's one-row products (the
+# AVX-512 compaction of a row's nonzero coefficients and the gathered dot products of the
+# batch-1 input gradient; 2 faults in its 1010 lines), vmath.h's exp (2 faults in 509
+# lines, both in expm1 and tanh's cut-offs), scikit-learn's SGD rule (optim_rules.pxd, no
+# fault in it) and the column sums of float64's in-pass input gradient (dense.pxd's
+# act_backward_product). Killed 4 of 5 on its first run (branch held33 on main 38eef8e,
+# 186e91d, 1817 s; bench/mutants_last.md): held-dense-row-dots-f32-second-half-stride by
+# dense_backward (branch paths) alone (1 of 360 cases, 512 s);
+# held-dense-compact-tail-short by sigmoid, tanh, dense_forward (branch paths) (82 of 120
+# cases), dense_backward and run_epoch (branch paths), every epoch check and 14 more (389
+# s); held-vmath-exp-pair-low-dropped by softplus and elu (branch paths) (1 of 28 cases
+# each), poisson_loss (12 of 92) and dense_forward (3 of 120) (branch paths) (355 s);
+# held-dense-product-sums-stale by run_epoch (branch paths) (19 of 370 cases),
+# run_epoch_pool (branch paths) (1 of 16), backprop and the epoch checks (255 s). One
+# survived, verify unchanged:
+# * held-optim-sklearn-nesterov-order (270 s): the optimizer checks hold every rule to
+#   its exact recursion within 16 ulp (float64) or 4 (float32), and from random operands
+#   the two orders differ by about an ulp; it needs a step whose update mu v - lr g
+#   cancels exactly while its terms dwarf w, where scikit-learn's order gives w exactly
+#   and the other loses w in w + mu v.
+# Then verify.paths gained one step of the epoch under SklearnSGD(nesterov=True) from a
+# velocity of 3 g (mu = lr = 1/2, gradients 2^59 times small integers: the update
+# cancels to 0 exactly and w must come out as it was; sklearn_step_plan, 16 cases, exact
+# operands), which kills it (run_epoch (branch paths), 8 of 386 cases, 230 s), and the
+# set joined the catalogue (120 faults).
+HELD_OUT_2026_12_07_S33 = [
+    Fault("held-dense-row-dots-f32-second-half-stride", SMALL,
+          "(const void*)((ptr) + 8 * ldb), 4)) : z;",
+          "(const void*)((ptr) + 8), 4)) : z;",
+          "stride", "the float32 one-row input gradient (nn_row_dots_f, AVX-512) gathers "
+                    "rows 8-15 of each block of 16 rows of W from 8 columns on in rows 0-7 "
+                    "(the offset 8 not scaled by the row stride ldb)",
+          "dense", "dX = dz W^T of one float32 row, W of 9+ rows (n_in) and 4+ columns "
+                   "(dense_backward of one row; batch-1 epochs without the transposed "
+                   "copies)",
+          "dense_bwd('tanh', n=1, n_in=20, n_out=6, dtype=np.float32)"),
+    Fault("held-dense-compact-tail-short", SMALL,
+          "        return nn_compact_loop_f(v, stride, i0, i1, alpha, idx, s);\n"
+          "    for (i = i0; i < i1; i += 16) {\n"
+          "        __mmask16 in = (__mmask16)(i1 - i >= 16 ? 0xffffu : (1u << (i1 - i)) - 1u);",
+          "        return nn_compact_loop_f(v, stride, i0, i1, alpha, idx, s);\n"
+          "    for (i = i0; i < i1; i += 16) {\n"
+          "        __mmask16 in = (__mmask16)(i1 - i >= 16 ? 0xffffu : "
+          "(1u << (i1 - i - 1)) - 1u);",
+          "off-by-one", "the AVX-512 compaction of a row's nonzero coefficients (nn_compact) "
+                        "masks its last, partial vector one lane short: the last "
+                        "coefficient of a row whose length is not a multiple of the lanes "
+                        "counts as zero (x W drops its last term; the batch-1 weight step "
+                        "leaves W's last row as it is)",
+          "dense", "one-row products x W (dense_forward of one row, batch-1 forwards) and the "
+                   "batch-1 rank-one weight step (nn_rank1), a length not a multiple of 16 "
+                   "(float32) or 8 (float64)",
+          "(F.dense_forward(rand((1, 5)), rand((5, 3), 1), rand(3, 2)), "
+          "F.dense_forward(rand((1, 5), dtype=np.float32), rand((5, 3), 1, dtype=np.float32), "
+          "rand(3, 2, dtype=np.float32)))",
+          also=(("        return nn_compact_loop_d(v, stride, i0, i1, alpha, idx, s);\n"
+                 "    for (i = i0; i < i1; i += 8) {\n"
+                 "        __mmask8 in = (__mmask8)(i1 - i >= 8 ? 0xffu : (1u << (i1 - i)) - 1u);",
+                 "        return nn_compact_loop_d(v, stride, i0, i1, alpha, idx, s);\n"
+                 "    for (i = i0; i < i1; i += 8) {\n"
+                 "        __mmask8 in = (__mmask8)(i1 - i >= 8 ? 0xffu : "
+                 "(1u << (i1 - i - 1)) - 1u);"),)),
+    Fault("held-vmath-exp-pair-low-dropped", VMATH,
+          "p = hi + (lo + (r_lo + (r * r) * nn_exp_g(r)));",
+          "p = hi + (r_lo + (r * r) * nn_exp_g(r));",
+          "dropped-term", "vmath.h's exp leaves the low part of the exact pair 1 + r out (its "
+                          "Fast2Sum's lo): 1 + r is rounded once more, up to an ulp of e^x "
+                          "lost",
+          "activations", "every float64 kernel taking nn_exp (sigmoid, softplus, elu, selu, "
+                         "softmax, the losses' exponentials)",
+          "elementary('exp', np.linspace(-5.0, 5.0, 1001))"),
+    Fault("held-optim-sklearn-nesterov-order", RULES,
+          "param[i] = <floating>(p + (mu * s0[i] - lr * g))",
+          "param[i] = <floating>(p + mu * s0[i] - lr * g)",
+          "order", "scikit-learn's Nesterov step adds mu v to w first and subtracts lr g from "
+                   "that sum, instead of adding the update mu v - lr g (scikit-learn's "
+                   "order): another rounding",
+          "optimizers", "SklearnSGD(nesterov=True) (the estimators' solver='sgd' default)",
+          "opt_run(optim.SklearnSGD(lr=0.1, momentum=0.9, nesterov=True), n=64)"),
+    Fault("held-dense-product-sums-stale", DENSE,
+          "        work[j] = 0.0\n        for p in range(k):\n",
+          "        for p in range(k):\n",
+          "stale", "float64's in-pass input gradient (act_backward_product) does not zero its "
+                   "column sums: the layer's bias gradient adds to what work held (the "
+                   "layer above's sums, and its own from the earlier steps)",
+          "dense", "float64 epochs under a layer at most NARROW_K wide (dH = dZ W^T formed "
+                   "inside the backward pass)",
+          "fit()"),
+]
+FAULTS += HELD_OUT_2026_12_07_S33
 HELD_OUT = []
 
 
