@@ -162,7 +162,15 @@ def test_long_kernels_let_the_gil_go(dtype):
     held = []
     with Counter() as counter:
         for name, call in calls.items():
-            if not any(counter.moved_during(call)[0] for _ in range(20)):
+            # a fast kernel lets the GIL go for a short while (all_finite reads its 8.4e6
+            # values in ~1.5 ms): on a loaded machine the counter's thread may not get a
+            # core that soon, so a window repeats the call for ~20 ms, a fifth of the
+            # switch interval (past which the eval loop would hand the GIL over between
+            # calls, released or not)
+            t0 = time.perf_counter()
+            call()
+            times = max(1, min(50, int(SWITCH / 5 / max(time.perf_counter() - t0, 1e-6))))
+            if not any(counter.moved_during(call, times)[0] for _ in range(60)):
                 held.append(name)
     assert held == []
 
