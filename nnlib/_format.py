@@ -130,7 +130,7 @@ def signed(header):
 
 def model_arrays(model, optimizer=None):
     """(header, arrays) describing ``model`` (a Sequential) in format version 1, with
-    ``optimizer``'s groups and state when given (header ``"optimizer"``, arrays
+    ``optimizer``'s defaults, groups and state when given (header ``"optimizer"``, arrays
     ``opt<param position>_<slot>`` after the layers', see ``nnlib.optim._saved_section``).
     Each array is a copy taken once: the checksum is of those copies, and they are what
     :func:`write` writes."""
@@ -255,6 +255,7 @@ def check_header(header, path):
     field's type and value (format, version, dtype, layer specs, the array list); raises
     ValueError naming ``path`` and the field."""
     from nnlib._codes import ACTIVATION_CODES
+    from nnlib.layers import INITIALIZERS
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else None
         raise _FormatError(f"{path} is not an nnlib model file (format {found!r})")
@@ -294,6 +295,11 @@ def check_header(header, path):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise _FormatError(f"{path}: layer {i} has {key}={v!r}; expected an "
                                    f"integer >= 1")
+        init = spec.get("init", "glorot_uniform")
+        if not isinstance(init, str) or init not in INITIALIZERS:
+            # Dense(init=...) refuses it, so would a model rebuilt from layer.init
+            raise _FormatError(f"{path}: layer {i} has init={init!r}; expected one of "
+                               f"{sorted(INITIALIZERS)}")
         flags = spec.get("regularized", [True, False])
         if not isinstance(flags, list) or len(flags) != 2 or \
                 not all(isinstance(f, bool) for f in flags):
@@ -386,6 +392,7 @@ def _check_member_size(f, info, nbytes, path, name):
 def _read_npy(zf, info, path, name, shape, dtypes):
     """The array of member ``info``: its .npy header read and checked (``shape``, a dtype
     among ``dtypes``, C order, size within the member) before the data is read."""
+    import math
     with zf.open(info) as f:
         got_shape, fortran, dtype = _npy_header(f, path, name)
         if got_shape != shape or dtype.hasobject or dtype.newbyteorder("=") not in dtypes \
@@ -395,7 +402,9 @@ def _read_npy(zf, info, path, name, shape, dtypes):
                                f"{dtype}{' (Fortran order)' if fortran else ''}; "
                                f"{'the header' if name == 'header' else 'its layer'} "
                                f"needs {shape} {want}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        # Python ints: a declared (2**62, 4) wraps to 0 bytes in int64, and 10**30 rows
+        # overflow np.prod
+        nbytes = math.prod(shape) * dtype.itemsize
         _check_member_size(f, info, nbytes, path, name)
         data = f.read(nbytes)
         if len(data) != nbytes:
