@@ -66,7 +66,8 @@ import os
 
 import numpy as np
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "read", "model_arrays",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "write_atomically", "read",
+           "model_arrays",
            "build_model", "check_header", "check_npz_name", "digest", "header_digest",
            "signed"]
 
@@ -160,11 +161,21 @@ def write(path, header, arrays):
     (through a symbolic link, to the file it points to), with the target's permission
     bits, owner and group."""
     import json
-    import secrets
-    from nnlib._threads import complete
     payload = {"header": np.frombuffer(json.dumps(signed(header)).encode(),
                                        dtype=np.uint8)}
     payload.update(arrays)
+    write_atomically(path, lambda f: np.savez(f, **payload))
+
+
+def write_atomically(path, fill):
+    """Write a file at ``path`` as :func:`write` does (the module docstring): ``fill(f)``
+    writes the contents to ``f``, a new temporary binary file in the target's
+    directory, which is then fsynced and renamed over the target (through a symbolic
+    link, to the file it points to), with the target's permission bits, owner and
+    group; a new target gets the umask's bits. ``nnlib.export.to_onnx`` writes
+    through it too."""
+    import secrets
+    from nnlib._threads import complete
     given = os.fspath(path)
     path = os.path.realpath(given)
     directory, name = os.path.split(path)
@@ -188,7 +199,7 @@ def write(path, header, arrays):
         with open(tmp, "xb") as f:
             if target is not None:
                 _keep_owner_and_mode(tmp, target)
-            np.savez(f, **payload)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -38,8 +38,6 @@ torch's ``Softplus`` returns ``x`` itself beyond ``threshold=20`` (a difference 
 Nothing here imports torch or onnx until a function that needs them is called
 (``pip install nnlib[onnx]`` for :func:`to_onnx`).
 """
-import contextlib
-import errno
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -161,6 +159,20 @@ def _as_array(value, key):
     return a
 
 
+def _in_dtype(a, dtype, what):
+    """``a`` cast to ``dtype``, refusing a finite value the cast makes infinite (beyond
+    float32's range: the weight would silently become inf)."""
+    with np.errstate(over="ignore"):
+        out = np.asarray(a).astype(dtype)
+    if not np.isfinite(out).all():
+        from nnlib.exceptions import DTypeRangeError
+        big = np.abs(np.asarray(a, dtype=np.float64)).max()
+        raise DTypeRangeError(f"{what} holds {big:.7g}, beyond the range of "
+                              f"{np.dtype(dtype).name} (max {np.finfo(dtype).max:.7g}): "
+                              f"it would become inf; use float64")
+    return out
+
+
 def _check_torch_keys(state_dict, positions):
     if not isinstance(state_dict, dict):
         raise TypeError(f"state_dict must be a dict; got {type(state_dict).__name__}")
@@ -187,7 +199,9 @@ def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> No
     ------
     ValueError
         If the keys are not those of the model's architecture (:func:`torch_module_names`)
-        or a shape differs; TypeError for a value that is not a numeric array.
+        or a shape differs (a :class:`~nnlib.exceptions.DTypeRangeError` for a value
+        beyond the range of the model's dtype); TypeError for a value that is not a
+        numeric array.
 
     Examples
     --------
@@ -218,7 +232,8 @@ def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> No
                              f"({layer.n_out},)")
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise ValueError(f"state_dict['{pos}.*'] holds non-finite values")
-        new.append((layer, W, b))
+        new.append((layer, _in_dtype(W, layer.W.dtype, f"state_dict['{pos}.weight']"),
+                    _in_dtype(b, layer.b.dtype, f"state_dict['{pos}.bias']")))
     for layer, W, b in new:
         layer.W[...] = W.T
         layer.b[...] = b
@@ -252,6 +267,10 @@ def from_torch_state_dict(state_dict: Dict[str, Any], activations: Sequence[str]
     """
     from nnlib.layers import Dense
     from nnlib.model import Sequential
+    if isinstance(activations, str):
+        # list("relu") would be four activations, reported as missing keys
+        raise TypeError(f"activations must hold one activation name per Linear, e.g. "
+                        f"[{activations!r}, 'identity']; got the string {activations!r}")
     acts = list(activations)
     params = list(activation_params) if activation_params is not None else [None] * len(acts)
     if len(params) != len(acts):
@@ -332,7 +351,8 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
         Where to write the ``.onnx`` file (atomically: a temporary file, then renamed).
     dtype : float32 or float64, default float32
         The graph's element type (onnxruntime implements every activation in float32;
-        several only in float32).
+        several only in float32). A weight beyond its range raises
+        :class:`~nnlib.exceptions.DTypeRangeError`.
     opset : int, default 17
     input_name, output_name : str
         The graph's input ``(batch, n_in)`` and output ``(batch, n_out)``: the logits,
@@ -370,8 +390,8 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
         if isinstance(layer, Dropout):      # the identity at inference
             continue
         w, b = f"W{i}", f"b{i}"
-        inits += [numpy_helper.from_array(layer.W.astype(dtype), w),
-                  numpy_helper.from_array(layer.b.astype(dtype), b)]
+        inits += [numpy_helper.from_array(_in_dtype(layer.W, dtype, f"layers[{i}].W"), w),
+                  numpy_helper.from_array(_in_dtype(layer.b, dtype, f"layers[{i}].b"), b)]
         z = f"Z{i}"
         nodes.append(helper.make_node("Gemm", [current, w, b], [z], name=f"dense{i}"))
         act, current = layer.activation, z
@@ -400,19 +420,7 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
 
 
 def _write_atomically(path: Union[str, "os.PathLike[str]"], data: bytes) -> None:
-    import tempfile
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nnlib-", suffix=".tmp")
-    except FileNotFoundError:
-        # the error would name the temporary file: name the path the user gave
-        raise FileNotFoundError(errno.ENOENT, f"no folder {directory!r} to write into",
-                                path) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:                                # renamed, or left by an error: gone either way
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    # as save writes: mkstemp's mode 0600 made every .onnx unreadable to other users,
+    # and a replaced file lost its mode, a symbolic link its link
+    from nnlib._format import write_atomically
+    write_atomically(path, lambda f: f.write(data))

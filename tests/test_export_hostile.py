@@ -1,0 +1,95 @@
+"""Export edge cases found by probe33:
+
+* ``to_onnx(path)`` wrote through ``tempfile.mkstemp``: every new ``.onnx`` was mode
+  0600 (unreadable to a model server running as another user), an existing file lost
+  its permission bits, and a symbolic link was replaced by a regular file; it now writes
+  as ``Sequential.save`` does (``nnlib._format.write_atomically``);
+* a finite weight beyond float32's range became inf without an error (a RuntimeWarning
+  at most) in ``load_torch_state_dict`` / ``from_torch_state_dict`` into a float32 model
+  and in ``to_onnx(dtype=float32)`` of a float64 model;
+* ``from_torch_state_dict(sd, "relu")`` read the string as four activations and
+  complained about missing keys ``4.weight`` and ``6.weight``.
+"""
+import os
+import stat
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import export
+from nnlib.exceptions import DTypeRangeError
+
+
+def _model(dtype=np.float64):
+    return nnlib.Sequential([nnlib.Dense(2, 3, "relu", random_state=0, dtype=dtype),
+                             nnlib.Dense(3, 2, random_state=1, dtype=dtype)])
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_onnx_file_gets_the_umasks_mode(tmp_path):
+    pytest.importorskip("onnx")
+    with open(tmp_path / "plain", "wb"):
+        pass                                         # what open() gives under this umask
+    _model().to_onnx(tmp_path / "m.onnx")
+    assert _mode(tmp_path / "m.onnx") == _mode(tmp_path / "plain")
+
+
+def test_a_replaced_onnx_file_keeps_its_mode_and_a_link_stays_a_link(tmp_path):
+    pytest.importorskip("onnx")
+    target = tmp_path / "m.onnx"
+    _model().to_onnx(target)
+    os.chmod(target, 0o640)
+    link = tmp_path / "link.onnx"
+    os.symlink(target.name, link)
+    _model().to_onnx(link)
+    assert os.path.islink(link) and _mode(target) == 0o640
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_onnx_into_a_missing_folder_names_the_folder(tmp_path):
+    pytest.importorskip("onnx")
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        _model().to_onnx(tmp_path / "nope" / "m.onnx")
+
+
+@pytest.mark.parametrize("key", ["0.weight", "2.bias"])
+def test_a_weight_beyond_float32_is_refused_by_load_torch_state_dict(key):
+    model = _model(np.float32)
+    before = [p.copy() for p in model.params]
+    sd = {k: v.astype(np.float64) for k, v in export.to_torch_state_dict(model).items()}
+    sd[key].flat[0] = 1e39
+    with pytest.raises(DTypeRangeError, match=key.split(".")[0]):
+        export.load_torch_state_dict(model, sd)
+    assert all(np.array_equal(a, b) for a, b in zip(model.params, before))
+    with pytest.raises(DTypeRangeError):
+        export.from_torch_state_dict(sd, ["relu", "identity"], dtype=np.float32)
+    m64 = export.from_torch_state_dict(sd, ["relu", "identity"], dtype=np.float64)
+    assert np.isfinite(m64.layers[0].W).all()        # fits float64
+
+
+def test_a_weight_that_rounds_to_float32_max_is_taken():
+    model = _model(np.float32)
+    sd = {k: v.astype(np.float64) for k, v in export.to_torch_state_dict(model).items()}
+    big = float(np.finfo(np.float32).max)
+    sd["0.weight"][0, 0] = big * (1 + 2.0 ** -30)    # rounds down to float32's max
+    export.load_torch_state_dict(model, sd)
+    assert model.layers[0].W[0, 0] == np.float32(big)
+
+
+def test_a_float32_onnx_graph_refuses_a_weight_beyond_float32():
+    pytest.importorskip("onnx")
+    model = _model(np.float64)
+    model.layers[1].W[0, 0] = 1e39
+    with pytest.raises(DTypeRangeError, match="layers\\[1\\]"):
+        model.to_onnx(dtype=np.float32)
+    assert model.to_onnx(dtype=np.float64) is not None
+
+
+def test_activations_given_as_one_string_are_named():
+    sd = export.to_torch_state_dict(_model())
+    with pytest.raises(TypeError, match="one activation name per Linear"):
+        export.from_torch_state_dict(sd, "relu")
