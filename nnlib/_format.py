@@ -184,6 +184,11 @@ def write_atomically(path, fill):
         import errno
         raise FileNotFoundError(errno.ENOENT, f"no folder {directory!r} to write into",
                                 given)
+    if os.path.isdir(path):
+        # os.replace would fail naming the temporary file: name the user's path
+        import errno
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name inside it",
+                                given)
     remove_stale_temps(directory)
     try:
         target = os.stat(path)

@@ -93,3 +93,15 @@ def test_activations_given_as_one_string_are_named():
     sd = export.to_torch_state_dict(_model())
     with pytest.raises(TypeError, match="one activation name per Linear"):
         export.from_torch_state_dict(sd, "relu")
+
+
+def test_a_folder_as_the_target_is_named_not_the_temporary_file(tmp_path):
+    pytest.importorskip("onnx")
+    (tmp_path / "d.npz").mkdir()
+    (tmp_path / "d.onnx").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder") as info:
+        _model().save(tmp_path / "d.npz")
+    assert info.value.filename == str(tmp_path / "d.npz")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        _model().to_onnx(tmp_path / "d.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "d.onnx"]
