@@ -75,7 +75,24 @@ class BaseModel:
         # class, whose __new__ makes a citizen again where scikit-learn is in use
         cls = type(self)._nnlib_class or type(self)
         state = self.__getstate__() if hasattr(self, "__getstate__") else self.__dict__
-        return _new_model, (cls,), state
+        # stamped with the version, as scikit-learn stamps its estimators' pickles
+        from nnlib import __version__
+        return _new_model, (cls,), {**state, "_nnlib_version": __version__}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Restore a pickled state, warning (InconsistentVersionWarning) when another
+        nnlib version pickled it; a state without a version (pickled before the stamp)
+        is taken as this version's."""
+        from nnlib import __version__
+        state = dict(state)
+        original = state.pop("_nnlib_version", __version__)
+        if original != __version__:
+            import warnings
+            from nnlib.exceptions import InconsistentVersionWarning
+            warnings.warn(InconsistentVersionWarning(
+                estimator_name=type(self).__name__, current_nnlib_version=__version__,
+                original_nnlib_version=str(original)), stacklevel=2)
+        self.__dict__.update(state)
 
     @classmethod
     def _param_names(cls):
