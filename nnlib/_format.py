@@ -50,7 +50,8 @@ the umask's bits and our user, as ``open`` gives), and a target that is a symbol
 is written through: the file it points to is replaced, the link stays. An interrupt
 anywhere in ``write`` leaves the old file or the new one, and no temporary file.
 
-``read`` checks everything the file declares before it reads or decompresses any array
+``read`` reads regular files only (a FIFO, socket or device is refused, never waited
+on), and checks everything the file declares before it reads or decompresses any array
 data: the zip members' declared sizes, the header's size, format name, version and the
 types and values of its fields (``check_header``), the listed arrays (exactly ``W0, b0,
 W1, b1, ...``, one pair per layer), and each array's ``.npy`` header (shape and dtype as
@@ -437,7 +438,7 @@ def read(path):
     import zipfile
     import zlib
     path = os.fspath(path)
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         magic = f.read(4)
         file_size = os.fstat(f.fileno()).st_size
     if magic != b"PK\x03\x04":
@@ -489,6 +490,30 @@ def read(path):
                          f"optimizer field would load as a different model")
     return header, {n: a.astype(a.dtype.newbyteorder("="), copy=False)
                     for n, a in arrays.items()}
+
+
+def _open_regular(path):
+    """``path`` opened for reading in binary, refused unless it is a regular file: a
+    FIFO is opened without waiting for a writer (``open`` waited forever for one), a
+    folder raises IsADirectoryError, a FIFO, socket or device ValueError."""
+    import errno
+    import stat
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) |
+                 getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "not a regular file")
+            raise ValueError(f"{path} is not an nnlib model file: it is {kind}, and a "
+                             f"model is read from a regular .npz file")
+        return os.fdopen(fd, "rb")      # owns fd from here
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_header_bytes(zf, info, path):

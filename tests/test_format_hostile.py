@@ -187,3 +187,40 @@ def test_a_saved_step_too_large_for_the_kernels_is_refused_by_load(tmp_path):
     _format.write(tmp_path / "s.npz", header, arrays)
     with pytest.raises(ValueError, match=r"'step'\] must be an integer"):
         nnlib.load(tmp_path / "s.npz")
+
+
+def _load_in_a_thread(path, seconds=20.0):
+    """What nnlib.load(path) raised, from a daemon thread given ``seconds`` (a hang
+    fails the test instead of blocking the suite)."""
+    import threading
+    out = []
+
+    def run():
+        try:
+            nnlib.load(path)
+            out.append(None)
+        except BaseException as exc:        # noqa: BLE001 -- handed to the test
+            out.append(exc)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert out, f"nnlib.load({path!r}) still runs after {seconds} s (a hang)"
+    return out[0]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    # open() of a FIFO without a writer waited forever
+    import os
+    path = tmp_path / "m.npz"
+    os.mkfifo(path)
+    exc = _load_in_a_thread(path)
+    assert isinstance(exc, ValueError) and "FIFO" in str(exc)
+
+
+def test_a_folder_and_a_device_are_named(tmp_path):
+    import os
+    assert isinstance(_load_in_a_thread(tmp_path), IsADirectoryError)
+    if os.path.exists("/dev/zero"):
+        exc = _load_in_a_thread("/dev/zero")
+        assert isinstance(exc, ValueError) and "device" in str(exc)
