@@ -88,7 +88,7 @@ class _FormatError(ValueError):
 def check_npz_name(path, owner: str) -> None:
     """Refuse a save target whose name does not end in .npz (this format), naming
     ``path`` (``owner``: what was given it, e.g. "ModelCheckpoint filepath ")."""
-    name = os.fspath(path)
+    name = os.fsdecode(os.fspath(path))     # a bytes path too: b"m.npz" ends in .npz
     if not str(name).lower().endswith(".npz"):
         ext = os.path.splitext(str(name))[1] or "no extension"
         raise ValueError(f"{owner}{name!r}: nnlib saves models as an uncompressed .npz "
@@ -178,7 +178,7 @@ def write_atomically(path, fill):
     import secrets
     from nnlib._threads import complete
     given = os.fspath(path)
-    path = os.path.realpath(given)
+    path = os.path.realpath(os.fsdecode(given))     # bytes paths as str: one type below
     directory, name = os.path.split(path)
     if not os.path.isdir(directory):
         # open() would name the temporary file beside the target: name the user's path
@@ -437,7 +437,7 @@ def read(path):
     import json
     import zipfile
     import zlib
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))     # zipfile takes a bytes path for a file object
     with _open_regular(path) as f:
         magic = f.read(4)
         file_size = os.fstat(f.fileno()).st_size

@@ -105,3 +105,16 @@ def test_a_folder_as_the_target_is_named_not_the_temporary_file(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         _model().to_onnx(tmp_path / "d.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "d.onnx"]
+
+
+def test_bytes_paths_save_load_and_export(tmp_path):
+    # save refused b"m.npz" as "(got .npz')", to_onnx raised startswith's TypeError
+    pytest.importorskip("onnx")
+    model = _model()
+    path = os.fsencode(tmp_path / "m.npz")
+    model.save(path)
+    assert np.array_equal(nnlib.load(path).layers[0].W, model.layers[0].W)
+    model.to_onnx(os.fsencode(tmp_path / "m.onnx"))
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+    with pytest.raises(ValueError, match=r"must end in \.npz \(got \.h5\)"):
+        model.save(os.fsencode(tmp_path / "m.h5"))
