@@ -33,7 +33,10 @@ subclass with its own ``forward`` -- is refused with a TypeError naming it: its 
 alone do not say what it computes.
 
 torch's ``Softplus`` returns ``x`` itself beyond ``threshold=20`` (a difference below
-``2e-9`` relative); the others compute nnlib's functions.
+``2e-9`` relative); the others compute nnlib's functions. In a float64 ONNX graph,
+``leaky_relu`` and ``elu`` are composed of double-precision nodes (``Greater``, ``Mul``,
+``Where``; ``elu``'s ``expm1`` as ``2 tanh(u/2) / (1 - tanh(u/2))``), because ONNX keeps
+the ``alpha`` attribute of ``LeakyRelu`` and ``Elu`` in float32.
 
 Nothing here imports torch or onnx until a function that needs them is called
 (``pip install nnlib[onnx]`` for :func:`to_onnx`).
@@ -350,8 +353,9 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     path : str or path-like, optional
         Where to write the ``.onnx`` file (atomically: a temporary file, then renamed).
     dtype : float32 or float64, default float32
-        The graph's element type (onnxruntime implements every activation in float32;
-        several only in float32). A weight beyond its range raises
+        The graph's element type. onnxruntime runs every activation in float32, and
+        all but softplus in float64 (leaky_relu and elu are composed of double nodes
+        there: see the module docstring). A weight beyond the dtype's range raises
         :class:`~nnlib.exceptions.DTypeRangeError`.
     opset : int, default 17
     input_name, output_name : str
@@ -395,7 +399,16 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
         z = f"Z{i}"
         nodes.append(helper.make_node("Gemm", [current, w, b], [z], name=f"dense{i}"))
         act, current = layer.activation, z
-        if act != "identity":
+        if act in ("leaky_relu", "elu") and dtype == np.float64:
+            # ONNX keeps an attribute alpha in float32: a slope of 0.01 became
+            # 0.0099999998 (1.4e-9 off in every negative output of a float64 graph), so
+            # these two are composed of double-precision constants instead
+            current = f"H{i}"
+            more_nodes, more_inits = _double_activation(act, layer.activation_param, z,
+                                                        current, i)
+            nodes += more_nodes
+            inits += [numpy_helper.from_array(v, k) for k, v in more_inits.items()]
+        elif act != "identity":
             attrs = {}
             if act == "leaky_relu":
                 attrs["alpha"] = float(layer.activation_param)
@@ -417,6 +430,37 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     if path is not None:
         _write_atomically(path, proto.SerializeToString())
     return proto
+
+
+def _double_activation(act, param, z, out, i):
+    """(nodes, {initializer name: float64 scalar}) computing ``leaky_relu`` or ``elu``
+    of ``z`` into ``out`` in double precision, as nnlib does: ``where(z > 0, z, slope *
+    z)`` and ``where(z > 0, z, alpha * expm1(min(z, 0)))``. ONNX has no Expm1, and
+    ``Exp(z) - 1`` loses every digit for tiny z; ``expm1(u) = 2 t / (1 - t)`` with ``t =
+    tanh(u / 2)`` is accurate to about 1 ulp for u <= 0 (no cancellation: 1 - t is in [1,
+    2)). onnxruntime has no double Elu kernel, so these also make it runnable there."""
+    from onnx import helper
+    c = {f"zero{i}": 0.0, f"param{i}": float(param)}
+    pos = helper.make_node("Greater", [z, f"zero{i}"], [f"pos{i}"], name=f"{act}{i}_pos")
+    if act == "leaky_relu":
+        nodes = [pos, helper.make_node("Mul", [z, f"param{i}"], [f"neg{i}"],
+                                       name=f"{act}{i}_neg")]
+    else:
+        c.update({f"half{i}": 0.5, f"one{i}": 1.0, f"two{i}": 2.0})
+        steps = [("Min", [z, f"zero{i}"], "u"),                 # u = min(z, 0)
+                 ("Mul", ["u", f"half{i}"], "uh"),
+                 ("Tanh", ["uh"], "t"),                         # t = tanh(u / 2)
+                 ("Mul", ["t", f"two{i}"], "t2"),
+                 ("Sub", [f"one{i}", "t"], "d"),
+                 ("Div", ["t2", "d"], "em1"),                   # expm1(u) = 2t / (1 - t)
+                 ("Mul", ["em1", f"param{i}"], "neg")]
+        named = lambda n: n if n in c or n == z else f"{n}{i}"      # noqa: E731
+        nodes = [pos] + [helper.make_node(op, [named(a) for a in ins], [named(o)],
+                                          name=f"{act}{i}_{o}")
+                         for op, ins, o in steps]
+    nodes.append(helper.make_node("Where", [f"pos{i}", z, f"neg{i}"], [out],
+                                  name=f"{act}{i}"))
+    return nodes, {k: np.array(v, dtype=np.float64) for k, v in c.items()}
 
 
 def _write_atomically(path: Union[str, "os.PathLike[str]"], data: bytes) -> None:

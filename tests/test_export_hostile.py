@@ -118,3 +118,26 @@ def test_bytes_paths_save_load_and_export(tmp_path):
     assert (tmp_path / "m.onnx").stat().st_size > 0
     with pytest.raises(ValueError, match=r"must end in \.npz \(got \.h5\)"):
         model.save(os.fsencode(tmp_path / "m.h5"))
+
+
+# (activation, parameter): 0.01 and 0.3 are not float32 numbers; ONNX's alpha attribute is
+DOUBLE_ACTIVATIONS = [("leaky_relu", None), ("leaky_relu", 0.3), ("leaky_relu", 2.5),
+                      ("elu", None), ("elu", 0.3), ("elu", 2.5)]
+
+
+@pytest.mark.parametrize("act,param", DOUBLE_ACTIVATIONS,
+                         ids=[f"{a}-{p}" for a, p in DOUBLE_ACTIVATIONS])
+def test_a_float64_onnx_graph_keeps_the_activation_parameter_in_double(act, param):
+    # LeakyRelu(alpha=0.01) in a float64 graph computed with 0.0099999998: every negative
+    # output 1.4e-9 off (6e6 ulp); onnxruntime had no double Elu kernel at all
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    m = nnlib.Sequential([nnlib.Dense(1, 1, act, init="zeros", activation_param=param)])
+    m.layers[0].W[...] = 1.0
+    z = np.r_[-np.logspace(-300, 2.8, 400), 0.0, np.logspace(-300, 2.8, 50)][:, None]
+    sess = ort.InferenceSession(m.to_onnx(dtype=np.float64).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    got, want = sess.run(None, {"X": z})[0], m.predict(z)
+    assert got.dtype == np.float64
+    # nnlib's elu is expm1 to about 1 ulp; the composition adds at most ~2 ulp
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float64).eps, atol=0)
