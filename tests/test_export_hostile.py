@@ -141,3 +141,37 @@ def test_a_float64_onnx_graph_keeps_the_activation_parameter_in_double(act, para
     assert got.dtype == np.float64
     # nnlib's elu is expm1 to about 1 ulp; the composition adds at most ~2 ulp
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float64).eps, atol=0)
+
+
+BAD_OPSETS = [("3", ["relu"], np.float32, 3, ValueError),
+              ("6", ["relu"], np.float32, 6, ValueError),
+              ("sign-8", ["sign"], np.float32, 8, ValueError),
+              ("f64-leaky-8", ["leaky_relu"], np.float64, 8, ValueError),
+              ("99", ["relu"], np.float32, 99, ValueError),
+              ("bool", ["relu"], np.float32, True, TypeError),
+              ("str", ["relu"], np.float32, "17", TypeError)]
+
+
+@pytest.mark.parametrize("oid,acts,dtype,opset,error", BAD_OPSETS,
+                         ids=[b[0] for b in BAD_OPSETS])
+def test_an_opset_the_graph_cannot_use_is_named(oid, acts, dtype, opset, error):
+    # opset 3 and 99 passed onnx.checker and failed in onnxruntime; 8 with Sign or a
+    # float64 leaky_relu raised onnx's ValidationError (no ValueError)
+    pytest.importorskip("onnx")
+    m = nnlib.Sequential([nnlib.Dense(2, 3, acts[0], random_state=0),
+                          nnlib.Dense(3, 2, random_state=1)])
+    with pytest.raises(error, match="opset"):
+        m.to_onnx(opset=opset, dtype=dtype)
+
+
+def test_the_lowest_opsets_that_fit_still_export():
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    for act, dtype, opset in (("relu", np.float32, 8), ("sign", np.float32, 9),
+                              ("leaky_relu", np.float64, 9)):
+        m = nnlib.Sequential([nnlib.Dense(2, 3, act, random_state=0),
+                              nnlib.Dense(3, 2, random_state=1)])
+        sess = ort.InferenceSession(m.to_onnx(opset=opset, dtype=dtype).SerializeToString(),
+                                    providers=["CPUExecutionProvider"])
+        X = np.array([[0.5, -2.0]], dtype=dtype)
+        np.testing.assert_allclose(sess.run(None, {"X": X})[0], m.predict(X), rtol=1e-6)
