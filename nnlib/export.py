@@ -418,6 +418,8 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
             current = f"H{i}"
             nodes.append(helper.make_node(_ONNX_OPS[act], [z], [current],
                                           name=f"{act}{i}", **attrs))
+    _check_io_names(input_name, output_name,
+                    {t.name for t in inits} | {o for n in nodes[:-1] for o in n.output})
     nodes[-1].output[0] = output_name
     graph = helper.make_graph(
         nodes, "nnlib.Sequential",
@@ -431,6 +433,22 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     if path is not None:
         _write_atomically(path, proto.SerializeToString())
     return proto
+
+
+def _check_io_names(input_name, output_name, internal):
+    """The graph's input and output names: two different non-empty strings, neither the
+    name of a weight or an intermediate result (``input_name="W0"`` made the input the
+    first weight's initializer: a graph with no input)."""
+    for what, name in (("input_name", input_name), ("output_name", output_name)):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{what} must be a non-empty string; got {name!r}")
+        if name in internal:
+            raise ValueError(f"{what}={name!r} is the name of one of the graph's own "
+                             f"tensors ({', '.join(sorted(internal)[:8])}, ...); choose "
+                             f"another")
+    if input_name == output_name:
+        raise ValueError(f"input_name and output_name must differ; both are "
+                         f"{input_name!r}")
 
 
 def _check_opset(opset, model, dtype, newest):

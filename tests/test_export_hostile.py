@@ -175,3 +175,21 @@ def test_the_lowest_opsets_that_fit_still_export():
                                     providers=["CPUExecutionProvider"])
         X = np.array([[0.5, -2.0]], dtype=dtype)
         np.testing.assert_allclose(sess.run(None, {"X": X})[0], m.predict(X), rtol=1e-6)
+
+
+BAD_NAMES = [("input-W0", dict(input_name="W0")), ("input-b1", dict(input_name="b1")),
+             ("input-Z0", dict(input_name="Z0")), ("output-H0", dict(output_name="H0")),
+             ("output-W1", dict(output_name="W1")), ("same", dict(input_name="a",
+                                                                   output_name="a")),
+             ("empty", dict(input_name="")), ("not-str", dict(output_name=3))]
+
+
+@pytest.mark.parametrize("nid,kwargs", BAD_NAMES, ids=[b[0] for b in BAD_NAMES])
+def test_onnx_io_names_that_clash_are_named(nid, kwargs):
+    # input_name="W0" gave a graph whose input was the first weight's initializer (no
+    # input at all); the others raised onnx's ValidationError or onnxruntime's Fail
+    pytest.importorskip("onnx")
+    m = nnlib.Sequential([nnlib.Dense(2, 2, "tanh", random_state=0),
+                          nnlib.Dense(2, 2, random_state=1)])
+    with pytest.raises(ValueError, match="_name"):
+        m.to_onnx(**kwargs)
