@@ -388,7 +388,7 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64; got {dtype}")
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
-    _check_opset(opset, model, dtype, onnx.defs.onnx_opset_version())
+    opset = _check_opset(opset, model, dtype, onnx.defs.onnx_opset_version())
     from nnlib.layers import Dropout
     nodes, inits, current = [], [], input_name
     for i, layer in enumerate(model.layers):
@@ -452,9 +452,10 @@ def _check_io_names(input_name, output_name, internal):
 
 
 def _check_opset(opset, model, dtype, newest):
-    """Refuse an opset the graph cannot be written in: below 7 (onnxruntime has no Gemm
-    there), below 9 for Sign and for the Where of a float64 leaky_relu or elu, above
-    the installed onnx's newest (check_model passed opset 99, onnxruntime refused it)."""
+    """``opset`` as an int, after refusing one the graph cannot be written in: below 7
+    (onnxruntime has no Gemm there), below 9 for Sign and for the Where of a float64
+    leaky_relu or elu, above the installed onnx's newest (check_model passed opset 99,
+    onnxruntime refused it)."""
     import numbers
     if isinstance(opset, bool) or not isinstance(opset, numbers.Integral):
         raise TypeError(f"opset must be an integer; got {opset!r} "
@@ -465,10 +466,12 @@ def _check_opset(opset, model, dtype, newest):
         low, why = 9, "Sign"
     elif dtype == np.float64 and acts & {"leaky_relu", "elu"}:
         low, why = 9, "Where (a float64 leaky_relu or elu)"
+    opset = int(opset)                  # an Integral (np.int64 too) as int
     if not low <= opset <= newest:
         raise ValueError(f"opset must be in [{low}, {newest}] for this graph ({why} "
                          f"needs {low}; the installed onnx knows up to {newest}); got "
                          f"{opset}")
+    return opset
 
 
 def _double_activation(act, param, z, out, i):
