@@ -75,7 +75,24 @@ class BaseModel:
         # class, whose __new__ makes a citizen again where scikit-learn is in use
         cls = type(self)._nnlib_class or type(self)
         state = self.__getstate__() if hasattr(self, "__getstate__") else self.__dict__
-        return _new_model, (cls,), state
+        # stamped with the version, as scikit-learn stamps its estimators' pickles
+        from nnlib import __version__
+        return _new_model, (cls,), {**state, "_nnlib_version": __version__}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Restore a pickled state, warning (InconsistentVersionWarning) when another
+        nnlib version pickled it; a state without a version (pickled before the stamp)
+        is taken as this version's."""
+        from nnlib import __version__
+        state = dict(state)
+        original = state.pop("_nnlib_version", __version__)
+        if original != __version__:
+            import warnings
+            from nnlib.exceptions import InconsistentVersionWarning
+            warnings.warn(InconsistentVersionWarning(
+                estimator_name=type(self).__name__, current_nnlib_version=__version__,
+                original_nnlib_version=str(original)), stacklevel=2)
+        self.__dict__.update(state)
 
     @classmethod
     def _param_names(cls):
@@ -210,6 +227,40 @@ def _refuse_masked(y, sample_weight):
         refuse_masked(a, name)
 
 
+class _ZeroWeights(ValueError, ZeroDivisionError):
+    """score's weights are all 0: scikit-learn raised ZeroDivisionError (np.average's)
+    before 1.6 and a ValueError since; either ``except`` catches this one."""
+
+
+def _checked_score_inputs(model, pred, y, sample_weight, numeric):
+    """(y, sample_weight) for ``_score_predictions``, checked as a fit checks them: y
+    has one row per row of ``pred`` and, where it holds numbers (always when
+    ``numeric``), is finite; the weights are finite, >= 0, not all 0, one per row (a
+    scalar is every row's). An unchecked NaN scored R^2 = 1.0 and an infinity 0.0."""
+    from nnlib._inputs import check_all_finite, check_y_shape
+    from nnlib._validation import ShapeError, check_sample_weight
+    _refuse_masked(y, sample_weight)
+    owner = type(model).__name__
+    n = pred.shape[0]
+    y = check_y_shape(y, n, owner=owner, allow_2d=True)
+    # outputs counted as scikit-learn's metrics count them: 1-d is one output; a
+    # mismatch broadcast (R^2 of one target against every output) or failed in NumPy
+    outputs = [1 if a.ndim == 1 else a.shape[1] for a in (y, np.asarray(pred))]
+    if outputs[0] != outputs[1]:
+        raise ShapeError(f"y_true and y_pred have different number of output "
+                         f"({outputs[0]}!={outputs[1]}): {owner} predicts "
+                         f"{outputs[1]} output(s) per row; y has shape {y.shape}")
+    if numeric:
+        from nnlib._inputs import check_float_target
+        y = check_float_target(y, owner=owner)
+    elif y.dtype.kind in "fc":
+        check_all_finite(y, "y")
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, n, np.float64,
+                                            zero_error=_ZeroWeights)
+    return y, sample_weight
+
+
 class ClassifierMixin:
     """score = mean accuracy."""
 
@@ -238,7 +289,9 @@ class ClassifierMixin:
         >>> clf.score([[0.0], [3.0]], [1, 1]), clf.score([[0.0], [3.0]], [1, 1], [0, 1])
         (0.5, 1.0)
         """
-        return self._score_predictions(self.predict(X), y, sample_weight)
+        pred = self.predict(X)
+        y, sample_weight = _checked_score_inputs(self, pred, y, sample_weight, False)
+        return self._score_predictions(pred, y, sample_weight)
 
     @staticmethod
     def _score_predictions(pred, y, sample_weight=None):
@@ -282,7 +335,9 @@ class RegressorMixin:
         >>> round(reg.score([[3.0], [4.0]], [7.0, 8.0]), 12)       # 1 - 1 / 0.5
         -1.0
         """
-        return self._score_predictions(self.predict(X), y, sample_weight)
+        pred = self.predict(X)
+        y, sample_weight = _checked_score_inputs(self, pred, y, sample_weight, True)
+        return self._score_predictions(pred, y, sample_weight)
 
     @staticmethod
     def _score_predictions(pred, y, sample_weight=None):

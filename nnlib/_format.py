@@ -50,7 +50,8 @@ the umask's bits and our user, as ``open`` gives), and a target that is a symbol
 is written through: the file it points to is replaced, the link stays. An interrupt
 anywhere in ``write`` leaves the old file or the new one, and no temporary file.
 
-``read`` checks everything the file declares before it reads or decompresses any array
+``read`` reads regular files only (a FIFO, socket or device is refused, never waited
+on), and checks everything the file declares before it reads or decompresses any array
 data: the zip members' declared sizes, the header's size, format name, version and the
 types and values of its fields (``check_header``), the listed arrays (exactly ``W0, b0,
 W1, b1, ...``, one pair per layer), and each array's ``.npy`` header (shape and dtype as
@@ -66,7 +67,8 @@ import os
 
 import numpy as np
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "read", "model_arrays",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "write_atomically", "read",
+           "model_arrays",
            "build_model", "check_header", "check_npz_name", "digest", "header_digest",
            "signed"]
 
@@ -86,7 +88,7 @@ class _FormatError(ValueError):
 def check_npz_name(path, owner: str) -> None:
     """Refuse a save target whose name does not end in .npz (this format), naming
     ``path`` (``owner``: what was given it, e.g. "ModelCheckpoint filepath ")."""
-    name = os.fspath(path)
+    name = os.fsdecode(os.fspath(path))     # a bytes path too: b"m.npz" ends in .npz
     if not str(name).lower().endswith(".npz"):
         ext = os.path.splitext(str(name))[1] or "no extension"
         raise ValueError(f"{owner}{name!r}: nnlib saves models as an uncompressed .npz "
@@ -130,7 +132,7 @@ def signed(header):
 
 def model_arrays(model, optimizer=None):
     """(header, arrays) describing ``model`` (a Sequential) in format version 1, with
-    ``optimizer``'s groups and state when given (header ``"optimizer"``, arrays
+    ``optimizer``'s defaults, groups and state when given (header ``"optimizer"``, arrays
     ``opt<param position>_<slot>`` after the layers', see ``nnlib.optim._saved_section``).
     Each array is a copy taken once: the checksum is of those copies, and they are what
     :func:`write` writes."""
@@ -160,18 +162,33 @@ def write(path, header, arrays):
     (through a symbolic link, to the file it points to), with the target's permission
     bits, owner and group."""
     import json
-    import secrets
-    from nnlib._threads import complete
     payload = {"header": np.frombuffer(json.dumps(signed(header)).encode(),
                                        dtype=np.uint8)}
     payload.update(arrays)
+    write_atomically(path, lambda f: np.savez(f, **payload))
+
+
+def write_atomically(path, fill):
+    """Write a file at ``path`` as :func:`write` does (the module docstring): ``fill(f)``
+    writes the contents to ``f``, a new temporary binary file in the target's
+    directory, which is then fsynced and renamed over the target (through a symbolic
+    link, to the file it points to), with the target's permission bits, owner and
+    group; a new target gets the umask's bits. ``nnlib.export.to_onnx`` writes
+    through it too."""
+    import secrets
+    from nnlib._threads import complete
     given = os.fspath(path)
-    path = os.path.realpath(given)
+    path = os.path.realpath(os.fsdecode(given))     # bytes paths as str: one type below
     directory, name = os.path.split(path)
     if not os.path.isdir(directory):
         # open() would name the temporary file beside the target: name the user's path
         import errno
         raise FileNotFoundError(errno.ENOENT, f"no folder {directory!r} to write into",
+                                given)
+    if os.path.isdir(path):
+        # os.replace would fail naming the temporary file: name the user's path
+        import errno
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name inside it",
                                 given)
     remove_stale_temps(directory)
     try:
@@ -188,7 +205,7 @@ def write(path, header, arrays):
         with open(tmp, "xb") as f:
             if target is not None:
                 _keep_owner_and_mode(tmp, target)
-            np.savez(f, **payload)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -255,6 +272,7 @@ def check_header(header, path):
     field's type and value (format, version, dtype, layer specs, the array list); raises
     ValueError naming ``path`` and the field."""
     from nnlib._codes import ACTIVATION_CODES
+    from nnlib.layers import INITIALIZERS
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else None
         raise _FormatError(f"{path} is not an nnlib model file (format {found!r})")
@@ -294,6 +312,11 @@ def check_header(header, path):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise _FormatError(f"{path}: layer {i} has {key}={v!r}; expected an "
                                    f"integer >= 1")
+        init = spec.get("init", "glorot_uniform")
+        if not isinstance(init, str) or init not in INITIALIZERS:
+            # Dense(init=...) refuses it, so would a model rebuilt from layer.init
+            raise _FormatError(f"{path}: layer {i} has init={init!r}; expected one of "
+                               f"{sorted(INITIALIZERS)}")
         flags = spec.get("regularized", [True, False])
         if not isinstance(flags, list) or len(flags) != 2 or \
                 not all(isinstance(f, bool) for f in flags):
@@ -386,6 +409,7 @@ def _check_member_size(f, info, nbytes, path, name):
 def _read_npy(zf, info, path, name, shape, dtypes):
     """The array of member ``info``: its .npy header read and checked (``shape``, a dtype
     among ``dtypes``, C order, size within the member) before the data is read."""
+    import math
     with zf.open(info) as f:
         got_shape, fortran, dtype = _npy_header(f, path, name)
         if got_shape != shape or dtype.hasobject or dtype.newbyteorder("=") not in dtypes \
@@ -395,7 +419,9 @@ def _read_npy(zf, info, path, name, shape, dtypes):
                                f"{dtype}{' (Fortran order)' if fortran else ''}; "
                                f"{'the header' if name == 'header' else 'its layer'} "
                                f"needs {shape} {want}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        # Python ints: a declared (2**62, 4) wraps to 0 bytes in int64, and 10**30 rows
+        # overflow np.prod
+        nbytes = math.prod(shape) * dtype.itemsize
         _check_member_size(f, info, nbytes, path, name)
         data = f.read(nbytes)
         if len(data) != nbytes:
@@ -411,8 +437,8 @@ def read(path):
     import json
     import zipfile
     import zlib
-    path = os.fspath(path)
-    with open(path, "rb") as f:
+    path = os.fsdecode(os.fspath(path))     # zipfile takes a bytes path for a file object
+    with _open_regular(path) as f:
         magic = f.read(4)
         file_size = os.fstat(f.fileno()).st_size
     if magic != b"PK\x03\x04":
@@ -464,6 +490,30 @@ def read(path):
                          f"optimizer field would load as a different model")
     return header, {n: a.astype(a.dtype.newbyteorder("="), copy=False)
                     for n, a in arrays.items()}
+
+
+def _open_regular(path):
+    """``path`` opened for reading in binary, refused unless it is a regular file: a
+    FIFO is opened without waiting for a writer (``open`` waited forever for one), a
+    folder raises IsADirectoryError, a FIFO, socket or device ValueError."""
+    import errno
+    import stat
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) |
+                 getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "not a regular file")
+            raise ValueError(f"{path} is not an nnlib model file: it is {kind}, and a "
+                             f"model is read from a regular .npz file")
+        return os.fdopen(fd, "rb")      # owns fd from here
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_header_bytes(zf, info, path):

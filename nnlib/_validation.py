@@ -319,7 +319,8 @@ def check_workspace_args(sizes, rows, n_target_cols, dtype):
     return sizes, dt
 
 
-def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
+def check_sample_weight(sample_weight, n_samples, dtype,
+                        zero_error=ValueError) -> np.ndarray:
     """Return per-row weights as a new C-contiguous ``(n_samples,)`` array of ``dtype``.
 
     The messages are scikit-learn's (``sklearn.utils.validation._check_sample_weight``
@@ -329,7 +330,8 @@ def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
     True as the weight 1; here it is named, as a flag given in the weights' place). The result is always a copy: a compiled
     loop reads it with the GIL released, so no caller can change it under the loop.
     (scikit-learn's MLP accepts negative weights; nnlib refuses them, since a weight sum
-    of zero or below has no weighted mean.)
+    of zero or below has no weighted mean.) ``zero_error`` is the class raised for
+    weights that are all 0 (``score`` raises one that is also a ZeroDivisionError).
     """
     dtype = np.dtype(dtype)
     refuse_masked(sample_weight, "sample_weight")
@@ -365,7 +367,7 @@ def check_sample_weight(sample_weight, n_samples, dtype) -> np.ndarray:
             f"infinity or a value too large for {w.dtype!r}"
         raise NonFiniteError(f"Input sample_weight contains {what}.")
     if (w == 0).all():
-        raise ValueError("Sample weights must contain at least one non-zero number.")
+        raise zero_error("Sample weights must contain at least one non-zero number.")
     if (w < 0).any():
         raise ValueError("Negative values in data passed to `sample_weight`.")
     return w

@@ -165,6 +165,42 @@ class DataConversionWarning(UserWarning):
     """
 
 
+class InconsistentVersionWarning(UserWarning):
+    """An estimator pickled by one nnlib version is unpickled by another (scikit-learn's
+    warning of the same name, for nnlib's version): its fitted attributes may not be
+    what this version's methods expect.
+
+    Attributes
+    ----------
+    estimator_name, current_nnlib_version, original_nnlib_version : str
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from nnlib import Perceptron
+    >>> rebuild, args, state = Perceptron().__reduce_ex__(2)   # what pickle stores
+    >>> state["_nnlib_version"] = "0.0.1"                      # as an older nnlib's
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     rebuild(*args).__setstate__(state)
+    >>> caught[0].message.original_nnlib_version
+    '0.0.1'
+    """
+
+    def __init__(self, *, estimator_name: str, current_nnlib_version: str,
+                 original_nnlib_version: str) -> None:
+        self.estimator_name = estimator_name
+        self.current_nnlib_version = current_nnlib_version
+        self.original_nnlib_version = original_nnlib_version
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (f"Trying to unpickle estimator {self.estimator_name} from nnlib version "
+                f"{self.original_nnlib_version} when using version "
+                f"{self.current_nnlib_version}. This might lead to breaking code or "
+                f"invalid results. Use at your own risk.")
+
+
 class NotFittedError(ValueError, AttributeError):
     """A model was used before ``fit``.
 

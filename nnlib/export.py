@@ -33,13 +33,14 @@ subclass with its own ``forward`` -- is refused with a TypeError naming it: its 
 alone do not say what it computes.
 
 torch's ``Softplus`` returns ``x`` itself beyond ``threshold=20`` (a difference below
-``2e-9`` relative); the others compute nnlib's functions.
+``2e-9`` relative); the others compute nnlib's functions. In a float64 ONNX graph,
+``leaky_relu`` and ``elu`` are composed of double-precision nodes (``Greater``, ``Mul``,
+``Where``; ``elu``'s ``expm1`` as ``2 tanh(u/2) / (1 - tanh(u/2))``), because ONNX keeps
+the ``alpha`` attribute of ``LeakyRelu`` and ``Elu`` in float32.
 
 Nothing here imports torch or onnx until a function that needs them is called
 (``pip install nnlib[onnx]`` for :func:`to_onnx`).
 """
-import contextlib
-import errno
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -161,6 +162,20 @@ def _as_array(value, key):
     return a
 
 
+def _in_dtype(a, dtype, what):
+    """``a`` cast to ``dtype``, refusing a finite value the cast makes infinite (beyond
+    float32's range: the weight would silently become inf)."""
+    with np.errstate(over="ignore"):
+        out = np.asarray(a).astype(dtype)
+    if not np.isfinite(out).all():
+        from nnlib.exceptions import DTypeRangeError
+        big = np.abs(np.asarray(a, dtype=np.float64)).max()
+        raise DTypeRangeError(f"{what} holds {big:.7g}, beyond the range of "
+                              f"{np.dtype(dtype).name} (max {np.finfo(dtype).max:.7g}): "
+                              f"it would become inf; use float64")
+    return out
+
+
 def _check_torch_keys(state_dict, positions):
     if not isinstance(state_dict, dict):
         raise TypeError(f"state_dict must be a dict; got {type(state_dict).__name__}")
@@ -187,7 +202,9 @@ def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> No
     ------
     ValueError
         If the keys are not those of the model's architecture (:func:`torch_module_names`)
-        or a shape differs; TypeError for a value that is not a numeric array.
+        or a shape differs (a :class:`~nnlib.exceptions.DTypeRangeError` for a value
+        beyond the range of the model's dtype); TypeError for a value that is not a
+        numeric array.
 
     Examples
     --------
@@ -218,7 +235,8 @@ def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> No
                              f"({layer.n_out},)")
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise ValueError(f"state_dict['{pos}.*'] holds non-finite values")
-        new.append((layer, W, b))
+        new.append((layer, _in_dtype(W, layer.W.dtype, f"state_dict['{pos}.weight']"),
+                    _in_dtype(b, layer.b.dtype, f"state_dict['{pos}.bias']")))
     for layer, W, b in new:
         layer.W[...] = W.T
         layer.b[...] = b
@@ -252,6 +270,10 @@ def from_torch_state_dict(state_dict: Dict[str, Any], activations: Sequence[str]
     """
     from nnlib.layers import Dense
     from nnlib.model import Sequential
+    if isinstance(activations, str):
+        # list("relu") would be four activations, reported as missing keys
+        raise TypeError(f"activations must hold one activation name per Linear, e.g. "
+                        f"[{activations!r}, 'identity']; got the string {activations!r}")
     acts = list(activations)
     params = list(activation_params) if activation_params is not None else [None] * len(acts)
     if len(params) != len(acts):
@@ -331,8 +353,10 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     path : str or path-like, optional
         Where to write the ``.onnx`` file (atomically: a temporary file, then renamed).
     dtype : float32 or float64, default float32
-        The graph's element type (onnxruntime implements every activation in float32;
-        several only in float32).
+        The graph's element type. onnxruntime runs every activation in float32, and
+        all but softplus in float64 (leaky_relu and elu are composed of double nodes
+        there: see the module docstring). A weight beyond the dtype's range raises
+        :class:`~nnlib.exceptions.DTypeRangeError`.
     opset : int, default 17
     input_name, output_name : str
         The graph's input ``(batch, n_in)`` and output ``(batch, n_out)``: the logits,
@@ -364,18 +388,28 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64; got {dtype}")
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    opset = _check_opset(opset, model, dtype, onnx.defs.onnx_opset_version())
     from nnlib.layers import Dropout
     nodes, inits, current = [], [], input_name
     for i, layer in enumerate(model.layers):
         if isinstance(layer, Dropout):      # the identity at inference
             continue
         w, b = f"W{i}", f"b{i}"
-        inits += [numpy_helper.from_array(layer.W.astype(dtype), w),
-                  numpy_helper.from_array(layer.b.astype(dtype), b)]
+        inits += [numpy_helper.from_array(_in_dtype(layer.W, dtype, f"layers[{i}].W"), w),
+                  numpy_helper.from_array(_in_dtype(layer.b, dtype, f"layers[{i}].b"), b)]
         z = f"Z{i}"
         nodes.append(helper.make_node("Gemm", [current, w, b], [z], name=f"dense{i}"))
         act, current = layer.activation, z
-        if act != "identity":
+        if act in ("leaky_relu", "elu") and dtype == np.float64:
+            # ONNX keeps an attribute alpha in float32: a slope of 0.01 became
+            # 0.0099999998 (1.4e-9 off in every negative output of a float64 graph), so
+            # these two are composed of double-precision constants instead
+            current = f"H{i}"
+            more_nodes, more_inits = _double_activation(act, layer.activation_param, z,
+                                                        current, i)
+            nodes += more_nodes
+            inits += [numpy_helper.from_array(v, k) for k, v in more_inits.items()]
+        elif act != "identity":
             attrs = {}
             if act == "leaky_relu":
                 attrs["alpha"] = float(layer.activation_param)
@@ -384,6 +418,8 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
             current = f"H{i}"
             nodes.append(helper.make_node(_ONNX_OPS[act], [z], [current],
                                           name=f"{act}{i}", **attrs))
+    _check_io_names(input_name, output_name,
+                    {t.name for t in inits} | {o for n in nodes[:-1] for o in n.output})
     nodes[-1].output[0] = output_name
     graph = helper.make_graph(
         nodes, "nnlib.Sequential",
@@ -399,20 +435,78 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     return proto
 
 
+def _check_io_names(input_name, output_name, internal):
+    """The graph's input and output names: two different non-empty strings, neither the
+    name of a weight or an intermediate result (``input_name="W0"`` made the input the
+    first weight's initializer: a graph with no input)."""
+    for what, name in (("input_name", input_name), ("output_name", output_name)):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{what} must be a non-empty string; got {name!r}")
+        if name in internal:
+            raise ValueError(f"{what}={name!r} is the name of one of the graph's own "
+                             f"tensors ({', '.join(sorted(internal)[:8])}, ...); choose "
+                             f"another")
+    if input_name == output_name:
+        raise ValueError(f"input_name and output_name must differ; both are "
+                         f"{input_name!r}")
+
+
+def _check_opset(opset, model, dtype, newest):
+    """``opset`` as an int, after refusing one the graph cannot be written in: below 7
+    (onnxruntime has no Gemm there), below 9 for Sign and for the Where of a float64
+    leaky_relu or elu, above the installed onnx's newest (check_model passed opset 99,
+    onnxruntime refused it)."""
+    import numbers
+    if isinstance(opset, bool) or not isinstance(opset, numbers.Integral):
+        raise TypeError(f"opset must be an integer; got {opset!r} "
+                        f"({type(opset).__name__})")
+    acts = {getattr(layer, "activation", None) for layer in model.layers}
+    low, why = 7, "Gemm"
+    if "sign" in acts:
+        low, why = 9, "Sign"
+    elif dtype == np.float64 and acts & {"leaky_relu", "elu"}:
+        low, why = 9, "Where (a float64 leaky_relu or elu)"
+    opset = int(opset)                  # an Integral (np.int64 too) as int
+    if not low <= opset <= newest:
+        raise ValueError(f"opset must be in [{low}, {newest}] for this graph ({why} "
+                         f"needs {low}; the installed onnx knows up to {newest}); got "
+                         f"{opset}")
+    return opset
+
+
+def _double_activation(act, param, z, out, i):
+    """(nodes, {initializer name: float64 scalar}) computing ``leaky_relu`` or ``elu``
+    of ``z`` into ``out`` in double precision, as nnlib does: ``where(z > 0, z, slope *
+    z)`` and ``where(z > 0, z, alpha * expm1(min(z, 0)))``. ONNX has no Expm1, and
+    ``Exp(z) - 1`` loses every digit for tiny z; ``expm1(u) = 2 t / (1 - t)`` with ``t =
+    tanh(u / 2)`` is accurate to about 1 ulp for u <= 0 (no cancellation: 1 - t is in [1,
+    2)). onnxruntime has no double Elu kernel, so these also make it runnable there."""
+    from onnx import helper
+    c = {f"zero{i}": 0.0, f"param{i}": float(param)}
+    pos = helper.make_node("Greater", [z, f"zero{i}"], [f"pos{i}"], name=f"{act}{i}_pos")
+    if act == "leaky_relu":
+        nodes = [pos, helper.make_node("Mul", [z, f"param{i}"], [f"neg{i}"],
+                                       name=f"{act}{i}_neg")]
+    else:
+        c.update({f"half{i}": 0.5, f"one{i}": 1.0, f"two{i}": 2.0})
+        steps = [("Min", [z, f"zero{i}"], "u"),                 # u = min(z, 0)
+                 ("Mul", ["u", f"half{i}"], "uh"),
+                 ("Tanh", ["uh"], "t"),                         # t = tanh(u / 2)
+                 ("Mul", ["t", f"two{i}"], "t2"),
+                 ("Sub", [f"one{i}", "t"], "d"),
+                 ("Div", ["t2", "d"], "em1"),                   # expm1(u) = 2t / (1 - t)
+                 ("Mul", ["em1", f"param{i}"], "neg")]
+        named = lambda n: n if n in c or n == z else f"{n}{i}"      # noqa: E731
+        nodes = [pos] + [helper.make_node(op, [named(a) for a in ins], [named(o)],
+                                          name=f"{act}{i}_{o}")
+                         for op, ins, o in steps]
+    nodes.append(helper.make_node("Where", [f"pos{i}", z, f"neg{i}"], [out],
+                                  name=f"{act}{i}"))
+    return nodes, {k: np.array(v, dtype=np.float64) for k, v in c.items()}
+
+
 def _write_atomically(path: Union[str, "os.PathLike[str]"], data: bytes) -> None:
-    import tempfile
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nnlib-", suffix=".tmp")
-    except FileNotFoundError:
-        # the error would name the temporary file: name the path the user gave
-        raise FileNotFoundError(errno.ENOENT, f"no folder {directory!r} to write into",
-                                path) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:                                # renamed, or left by an error: gone either way
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    # as save writes: mkstemp's mode 0600 made every .onnx unreadable to other users,
+    # and a replaced file lost its mode, a symbolic link its link
+    from nnlib._format import write_atomically
+    write_atomically(path, lambda f: f.write(data))

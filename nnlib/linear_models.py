@@ -12,7 +12,11 @@ Logistic regression    cross-entropy error   gradient descent
 
 All three use the notes' augmented form: ``x = (1, x_1, ..., x_d)`` and
 ``w = (w_0, w_1, ..., w_d)`` with the bias ``w_0`` first (attribute ``w_``); ``coef_`` and
-``intercept_`` give the same numbers in scikit-learn's layout. They follow the
+``intercept_`` give the same numbers under scikit-learn's names, bias apart. One shape
+differs from scikit-learn's binary classifiers: Perceptron's and LogisticRegression's
+``coef_`` is ``(n_features,)`` and ``intercept_`` a float (scikit-learn: ``(1,
+n_features)`` and ``(1,)``), so ported code indexing ``coef_[0]`` for the weight vector
+gets the first weight; use ``coef_.reshape(1, -1)``. They follow the
 scikit-learn estimator protocol (fit/predict/score/get_params/set_params, usable in a
 Pipeline) without depending on scikit-learn.
 """

@@ -1250,8 +1250,9 @@ class Sequential:
             see :mod:`nnlib.export`).
         include_optimizer : bool, default False
             Also save ``self.optimizer`` (the optimizer of the last ``fit``, or one
-            assigned): its class, parameter groups and state, so that ``load`` gives a
-            model whose ``optimizer`` resumes training bit-identically.
+            assigned): its class, defaults, parameter groups and state (one not yet
+            given the model's arrays keeps its hyper-parameters), so that ``load``
+            gives a model whose ``optimizer`` resumes training bit-identically.
 
         Examples
         --------

@@ -1210,10 +1210,7 @@ class Optimizer:
         if step is None:
             # torch's SGD keeps no step; a momentum buffer means it has stepped
             step = 1 if s.get("momentum_buffer") is not None else 0
-        step = np.asarray(step)
-        if step.shape != () or not np.isfinite(step) or step < 0 or step != np.floor(step):
-            raise ValueError(f"state[{idx}]['step'] must be an integer >= 0; got {step}")
-        step = int(step)
+        step = _checked_step(step, idx)
         unknown = set(s) - set(names) - {"step"}
         if unknown:
             raise ValueError(f"state[{idx}] has {sorted(unknown)}, which "
@@ -1257,6 +1254,31 @@ class Optimizer:
     def _public(self):
         src = self.param_groups[0] if self.param_groups else self.defaults
         return {k: src[k] for k in type(self)._HYPER if k != "maximize" or src[k]}
+
+
+def _checked_step(step, idx):
+    """A saved state entry's step as an int in [0, 2**63) (the kernels' C long): an
+    integer, or an integral float (torch keeps it in a float tensor); a bool is not a
+    count. A larger one loaded, then raised OverflowError at the next step."""
+    def bad():
+        return ValueError(f"state[{idx}]['step'] must be an integer >= 0 and below "
+                          f"2**63; got {step!r}")
+    if isinstance(step, (bool, np.bool_)):
+        raise bad()
+    try:
+        a = np.asarray(step)
+    except Exception:       # noqa: BLE001 -- whatever asarray makes of it, it is no count
+        raise bad() from None
+    if a.shape != () or a.dtype.kind not in "iuf":
+        raise bad()
+    if a.dtype.kind == "f":
+        v = float(a)
+        if not math.isfinite(v) or v != math.floor(v):
+            raise bad()
+    value = int(a)
+    if not 0 <= value < 2 ** 63:
+        raise bad()
+    return value
 
 
 def _threads_for(params, n_threads):
@@ -1984,9 +2006,9 @@ _SAVABLE = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NotesMomentum", "Note
 
 
 def _saved_section(optimizer, params):
-    """(JSON-able header section, {array name: array}) of ``optimizer``'s groups and
-    state over a model's ``params``: groups list positions in ``params``, each state row
-    is an array ``opt<position>_<slot>`` of the parameter's shape."""
+    """(JSON-able header section, {array name: array}) of ``optimizer``'s defaults,
+    groups and state over a model's ``params``: groups list positions in ``params``, each
+    state row is an array ``opt<position>_<slot>`` of the parameter's shape."""
     name = type(optimizer).__name__
     if name not in _SAVABLE or type(optimizer) is not globals()[name]:
         raise TypeError(f"only nnlib.optim's optimizers are saved with a model; got {name}")
@@ -2007,21 +2029,31 @@ def _saved_section(optimizer, params):
         slots = [k for k in s if k != "step"]
         state.append({"param": pos, "step": int(s["step"]), "slots": slots})
         arrays.update((f"opt{pos}_{k}", np.ascontiguousarray(s[k])) for k in slots)
-    return {"class": name, "param_groups": groups, "state": state}, arrays
+    # the defaults too: an optimizer not yet given arrays has no group to hold them, and
+    # add_param_group (or the fit that adopts the arrays) fills a new group from them
+    defaults = {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in optimizer.defaults.items() if k in type(optimizer)._HYPER}
+    return {"class": name, "defaults": defaults, "param_groups": groups,
+            "state": state}, arrays
 
 
 def _saved_shapes(section, names, param_shapes, path):
     """``{array name: shape}`` of the optimizer arrays a file declares (``names``, in
     file order), after checking the header's optimizer section against the model's
     parameter shapes (``param_shapes``, in model order); ValueError naming ``path``."""
+    from nnlib._format import _FormatError
+
     def bad(what):
-        return ValueError(f"{path}: the saved optimizer {what}")
+        return _FormatError(f"{path}: the saved optimizer {what}")
     if not isinstance(section, dict) or section.get("class") not in _SAVABLE:
         raise bad(f"has unknown class "
                   f"{section.get('class') if isinstance(section, dict) else section!r}")
     groups, state = section.get("param_groups"), section.get("state")
     if not isinstance(groups, list) or not isinstance(state, list):
         raise bad("lacks its param_groups or state list")
+    defaults = section.get("defaults", {})      # absent from files written before it
+    if not isinstance(defaults, dict):
+        raise bad(f"has defaults {defaults!r}; expected an object of hyper-parameters")
     listed = []
     for g in groups:
         if not isinstance(g, dict) or not isinstance(g.get("params"), list):
@@ -2050,6 +2082,7 @@ def _from_saved(section, arrays, params, path):
     """The optimizer a checked section (:func:`_saved_shapes`) and its arrays describe,
     built over the model's ``params``."""
     cls = globals()[section["class"]]
+    defaults = section.get("defaults", {})
     groups, flat = [], []
     for g in section["param_groups"]:
         groups.append({**{k: v for k, v in g.items() if k != "params"},
@@ -2063,8 +2096,14 @@ def _from_saved(section, arrays, params, path):
                                         **{k: arrays[f"opt{s['param']}_{k}"]
                                            for k in s["slots"]}}
                     for s in section["state"]}}
+    unknown = sorted(set(defaults) - set(cls._HYPER))
     try:
-        opt = cls([{"params": g["params"]} for g in groups]) if groups else cls()
+        if unknown:
+            raise ValueError(f"defaults has {unknown}, which {cls.__name__} does not take")
+        if "betas" in defaults and isinstance(defaults["betas"], list):
+            defaults = {**defaults, "betas": tuple(defaults["betas"])}
+        opt = cls([{"params": g["params"]} for g in groups] if groups else None,
+                  **defaults)
         opt.load_state_dict(sd)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: the saved optimizer is invalid: {exc}") from exc
