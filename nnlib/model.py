@@ -751,8 +751,11 @@ class Sequential:
         ----------
         X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
         loss : str, default "softmax_cross_entropy"
-        optimizer : nnlib.optim optimizer, default ``SGD(lr=0.01)``
-            Its state and step count ``t`` carry over between calls to ``fit``. Built
+        optimizer : nnlib.optim optimizer, optional
+            Default: ``self.optimizer`` (the last fit's, or the one :func:`load` read
+            from a file saved with ``include_optimizer=True``), as Keras's ``fit`` goes
+            on with the compiled optimizer; else a new ``SGD(lr=0.01)``. Its state and
+            step count ``t`` carry over between calls to ``fit``. Built
             with some of the model's arrays, it must hold them all: one left out is
             refused rather than frozen (torch's habit); freeze it with a group of
             ``lr=0.0``.
@@ -875,6 +878,8 @@ class Sequential:
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
         if optimizer is None:
+            optimizer = self.optimizer
+        if optimizer is None:
             from nnlib.optim import SGD
             optimizer = SGD(lr=0.01)
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
@@ -978,8 +983,8 @@ class Sequential:
         loss : str, optional
             Default: ``self.loss``, else "softmax_cross_entropy".
         optimizer : nnlib.optim optimizer, optional
-            Default: ``self.optimizer``, else a new ``SGD(lr=0.01)`` (``fit``'s
-            default), which becomes ``self.optimizer`` for the next call.
+            Default: ``self.optimizer``, else a new ``SGD(lr=0.01)`` (as ``fit``'s),
+            which becomes ``self.optimizer`` for the next call.
         sample_weight, l2, l2_per_batch, margin, n_threads
             As in :meth:`fit`.
         metrics : list of str or callables, optional

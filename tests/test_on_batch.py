@@ -301,3 +301,37 @@ def test_a_bool_sample_weight_is_named(verb):
     with pytest.raises(TypeError, match="sample_weight must be array_like of numbers or "
                                         "a number, got bool"):
         getattr(_model(), verb)(X, y, sample_weight=True)
+
+
+def test_fit_without_an_optimizer_goes_on_with_the_models_own():
+    # Keras's fit goes on with the compiled optimizer; nnlib's takes self.optimizer (the
+    # last fit's, or the one a file saved with include_optimizer=True gave), as
+    # train_on_batch does: a second fit() after an Adam fit used a fresh SGD(lr=0.01)
+    import tempfile, os
+    from nnlib.optim import Adam
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((24, 3)), rng.integers(0, 2, 24)
+
+    def model():
+        return nnlib.Sequential([nnlib.Dense(3, 5, "tanh", random_state=0),
+                                 nnlib.Dense(5, 2, random_state=1)])
+
+    whole = model()
+    whole.fit(X, y, optimizer=Adam(lr=0.05), epochs=4, batch_size=8, shuffle=False)
+    halves = model()
+    adam = Adam(lr=0.05)
+    halves.fit(X, y, optimizer=adam, epochs=2, batch_size=8, shuffle=False)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.npz")
+        halves.save(path, include_optimizer=True)
+        loaded = nnlib.load(path)
+    halves.fit(X, y, epochs=2, batch_size=8, shuffle=False)
+    assert halves.optimizer is adam and adam.t == 12          # 4 epochs of 3 steps
+    loaded.fit(X, y, epochs=2, batch_size=8, shuffle=False)
+    assert type(loaded.optimizer) is Adam and loaded.optimizer.t == 12
+    for a, b, c in zip(whole.params, halves.params, loaded.params):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+    # a model that never had one still gets SGD(lr=0.01)
+    fresh = model()
+    fresh.fit(X, y, epochs=1)
+    assert type(fresh.optimizer).__name__ == "SGD" and fresh.optimizer.lr == 0.01
