@@ -194,11 +194,24 @@ class InconsistentVersionWarning(UserWarning):
         self.original_nnlib_version = original_nnlib_version
         super().__init__(str(self))
 
+    def __reduce__(self):
+        # keyword-only arguments: pickle's default (the class called with self.args)
+        # could not rebuild it, e.g. raised as an error in a Dask or joblib worker
+        return (_inconsistent_version_warning, (self.estimator_name,
+                                                self.current_nnlib_version,
+                                                self.original_nnlib_version))
+
     def __str__(self) -> str:
         return (f"Trying to unpickle estimator {self.estimator_name} from nnlib version "
                 f"{self.original_nnlib_version} when using version "
                 f"{self.current_nnlib_version}. This might lead to breaking code or "
                 f"invalid results. Use at your own risk.")
+
+
+def _inconsistent_version_warning(estimator_name, current, original):
+    return InconsistentVersionWarning(estimator_name=estimator_name,
+                                      current_nnlib_version=current,
+                                      original_nnlib_version=original)
 
 
 class NotFittedError(ValueError, AttributeError):

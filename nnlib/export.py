@@ -482,25 +482,28 @@ def _double_activation(act, param, z, out, i):
     tanh(u / 2)`` is accurate to about 1 ulp for u <= 0 (no cancellation: 1 - t is in [1,
     2)). onnxruntime has no double Elu kernel, so these also make it runnable there."""
     from onnx import helper
-    c = {f"zero{i}": 0.0, f"param{i}": float(param)}
-    pos = helper.make_node("Greater", [z, f"zero{i}"], [f"pos{i}"], name=f"{act}{i}_pos")
+
+    def k(n):
+        # every name this layer adds: "elu3_t2", never "t2" + "3" (layer 3's t2 and
+        # layer 32's t would both be "t23")
+        return f"{act}{i}_{n}"
+
+    c = {k("zero"): 0.0, k("param"): float(param)}
+    pos = helper.make_node("Greater", [z, k("zero")], [k("pos")], name=k("pos"))
     if act == "leaky_relu":
-        nodes = [pos, helper.make_node("Mul", [z, f"param{i}"], [f"neg{i}"],
-                                       name=f"{act}{i}_neg")]
+        nodes = [pos, helper.make_node("Mul", [z, k("param")], [k("neg")], name=k("neg"))]
     else:
-        c.update({f"half{i}": 0.5, f"one{i}": 1.0, f"two{i}": 2.0})
-        steps = [("Min", [z, f"zero{i}"], "u"),                 # u = min(z, 0)
-                 ("Mul", ["u", f"half{i}"], "uh"),
-                 ("Tanh", ["uh"], "t"),                         # t = tanh(u / 2)
-                 ("Mul", ["t", f"two{i}"], "t2"),
-                 ("Sub", [f"one{i}", "t"], "d"),
-                 ("Div", ["t2", "d"], "em1"),                   # expm1(u) = 2t / (1 - t)
-                 ("Mul", ["em1", f"param{i}"], "neg")]
-        named = lambda n: n if n in c or n == z else f"{n}{i}"      # noqa: E731
-        nodes = [pos] + [helper.make_node(op, [named(a) for a in ins], [named(o)],
-                                          name=f"{act}{i}_{o}")
+        c.update({k("half"): 0.5, k("one"): 1.0, k("two"): 2.0})
+        steps = [("Min", [z, k("zero")], "u"),                  # u = min(z, 0)
+                 ("Mul", [k("u"), k("half")], "uh"),
+                 ("Tanh", [k("uh")], "t"),                      # t = tanh(u / 2)
+                 ("Mul", [k("t"), k("two")], "t2"),
+                 ("Sub", [k("one"), k("t")], "d"),
+                 ("Div", [k("t2"), k("d")], "em1"),             # expm1(u) = 2t / (1 - t)
+                 ("Mul", [k("em1"), k("param")], "neg")]
+        nodes = [pos] + [helper.make_node(op, ins, [k(o)], name=k(o))
                          for op, ins, o in steps]
-    nodes.append(helper.make_node("Where", [f"pos{i}", z, f"neg{i}"], [out],
+    nodes.append(helper.make_node("Where", [k("pos"), z, k("neg")], [out],
                                   name=f"{act}{i}"))
     return nodes, {k: np.array(v, dtype=np.float64) for k, v in c.items()}
 

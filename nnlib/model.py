@@ -878,10 +878,7 @@ class Sequential:
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
         if optimizer is None:
-            optimizer = self.optimizer
-        if optimizer is None:
-            from nnlib.optim import SGD
-            optimizer = SGD(lr=0.01)
+            optimizer = default_optimizer(self)
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
             raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                             f"{type(optimizer).__name__}")
@@ -1281,6 +1278,42 @@ class Sequential:
             raise ValueError("include_optimizer=True but the model has no optimizer: fit "
                              "it first, or set model.optimizer")
         _format.write(path, *_format.model_arrays(self, optimizer))
+
+
+def default_optimizer(model: "Sequential") -> "Optimizer":
+    """The optimizer of a fit given none: ``model.optimizer`` (the last fit's, or the
+    one :func:`load` read) when it holds exactly the model's arrays, or none yet, as
+    Keras's ``fit`` goes on with the compiled optimizer; else a new ``SGD(lr=0.01)``
+    -- with a RuntimeWarning when ``model.optimizer`` holds other arrays (layers or
+    arrays replaced since: its state cannot go on with them).
+
+    Examples
+    --------
+    >>> import numpy as np, nnlib
+    >>> from nnlib.optim import Adam
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    >>> type(default_optimizer(model)).__name__, default_optimizer(model).lr
+    ('SGD', 0.01)
+    >>> model.optimizer = Adam(model.params, lr=0.1)
+    >>> default_optimizer(model) is model.optimizer
+    True
+    """
+    from nnlib.optim import SGD
+    opt = model.optimizer
+    held = getattr(opt, "_all_params", None)
+    if opt is None:
+        return SGD(lr=0.01)
+    if held is None:
+        return opt                      # not nnlib's: fit's type check names it
+    held, params = held(), model.params
+    if not held or (len(held) == len(params)
+                    and {id(p) for p in held} == {id(p) for p in params}):
+        return opt
+    warnings.warn(f"model.optimizer ({type(opt).__name__}) trains arrays this model no "
+                  f"longer holds (its layers or arrays were replaced since): this fit "
+                  f"trains with a new SGD(lr=0.01); pass optimizer= to choose one",
+                  RuntimeWarning, stacklevel=3)
+    return SGD(lr=0.01)
 
 
 def _unseeded_dropouts(model):

@@ -819,3 +819,19 @@ def test_an_l2_penalty_that_overflows_is_named_as_a_local_fit_names_it(cluster_o
     # client does not gather)
     cluster_cause, local_cause = history.nonfinite["cause"], local_history.nonfinite["cause"]
     assert cluster_cause.split(" (or X")[0] == local_cause.split(" (or X")[0]
+
+
+@pytest.mark.parametrize("name, fit", CLUSTER_FITS, ids=[c[0] for c in CLUSTER_FITS])
+def test_a_cluster_fit_given_no_optimizer_goes_on_with_the_models(cluster_of_two, name,
+                                                                    fit):
+    # as Sequential.fit: model.optimizer (here a local fit's Adam) when it holds the
+    # model's arrays; a cluster run started a new SGD(lr=0.01) and lost Adam's state
+    from nnlib.optim import Adam
+    Xn, yn = _data(40)
+    model = _model()
+    adam = Adam(lr=0.01)
+    model.fit(Xn, yn, optimizer=adam, epochs=1, batch_size=8)
+    t0 = adam.t
+    X, y = da.from_array(Xn, chunks=20), da.from_array(yn, chunks=20)
+    fit(model, X, y, client=cluster_of_two, epochs=1, batch_size=4)
+    assert model.optimizer is adam and adam.t > t0

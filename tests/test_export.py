@@ -235,3 +235,20 @@ def test_to_onnx_without_onnx_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r"nnlib\[onnx\]"):
         export.to_onnx(_model(["tanh", "tanh", "identity"]))
+
+
+def test_onnx_float64_graph_of_a_deep_elu_and_leaky_relu_network():
+    # each layer's double-precision nodes have names of their own: layer 2's "t2" and
+    # layer 22's "t" were both "t22", a graph onnx's checker refused
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    m = nnlib.Sequential([nnlib.Dense(5 if i == 0 else 3, 3,
+                                      "elu" if i % 3 else "leaky_relu",
+                                      dtype=np.float64, random_state=i)
+                          for i in range(24)])
+    proto = export.to_onnx(m, dtype=np.float64)
+    sess = ort.InferenceSession(proto.SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    X = _X()
+    np.testing.assert_allclose(sess.run(None, {"X": X})[0], m.predict(X), rtol=1e-12,
+                               atol=1e-12)

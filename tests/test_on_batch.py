@@ -335,3 +335,27 @@ def test_fit_without_an_optimizer_goes_on_with_the_models_own():
     fresh = model()
     fresh.fit(X, y, epochs=1)
     assert type(fresh.optimizer).__name__ == "SGD" and fresh.optimizer.lr == 0.01
+
+
+@pytest.mark.parametrize("change", ["append", "swap-head", "replace-W"])
+def test_fit_without_an_optimizer_after_the_layers_changed_trains_with_sgd(change):
+    # model.optimizer holds the old arrays: its state cannot go on with new ones (a
+    # fit raised "different numbers of steps" there); a new SGD(lr=0.01) trains, as a
+    # fit given no optimizer did before, and a warning says why
+    from nnlib.optim import Adam
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), rng.integers(0, 2, 12)
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                              nnlib.Dense(4, 2, random_state=1)])
+    model.fit(X, y, optimizer=Adam(lr=0.01), epochs=1)
+    if change == "append":
+        model.layers.append(nnlib.Dense(2, 2, random_state=2))
+    elif change == "swap-head":
+        model.layers.pop()
+        model.layers.append(nnlib.Dense(4, 2, random_state=3))
+    else:
+        model.layers[0].W = np.zeros((3, 4))
+    with pytest.warns(RuntimeWarning, match=r"model.optimizer \(Adam\) trains arrays "
+                                            r"this model no longer holds.*new SGD"):
+        model.fit(X, y, epochs=1)
+    assert type(model.optimizer).__name__ == "SGD" and model.optimizer.lr == 0.01

@@ -73,3 +73,15 @@ def test_a_pickle_from_before_the_stamp_loads_quietly(name, make):
         warnings.simplefilter("error")
         back.__setstate__(state)
     assert np.array_equal(back.predict(X), est.predict(X))
+
+
+def test_the_version_warning_survives_pickling():
+    # raised as an error in a Dask or joblib worker, it travels back pickled
+    import pickle
+    from nnlib.exceptions import InconsistentVersionWarning
+    w = InconsistentVersionWarning(estimator_name="MLPClassifier",
+                                   current_nnlib_version="0.2", original_nnlib_version="0.1")
+    back = pickle.loads(pickle.dumps(w))
+    assert type(back) is InconsistentVersionWarning and str(back) == str(w)
+    assert (back.estimator_name, back.current_nnlib_version,
+            back.original_nnlib_version) == ("MLPClassifier", "0.2", "0.1")

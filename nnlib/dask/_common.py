@@ -48,8 +48,8 @@ def get_client(client):
 
 
 def check_settings(model, optimizer, batch_size, l2, margin):
-    """fit's checks of its scalar settings; the optimizer (default ``SGD(lr=0.01)``)."""
-    from nnlib import optim
+    """fit's checks of its scalar settings; the optimizer (default as fit's:
+    ``model.optimizer`` when it holds the model's arrays, else ``SGD(lr=0.01)``)."""
     from nnlib.model import Sequential
     from nnlib.layers import is_compiled
     if not isinstance(model, Sequential):
@@ -70,7 +70,9 @@ def check_settings(model, optimizer, batch_size, l2, margin):
     l2 = check_real_scalar(l2, "l2", low=0.0)
     check_fits_dtype(l2, "l2", model.dtype)
     margin = check_real_scalar(margin, "margin", low=0.0)
-    optimizer = optim.SGD(lr=0.01) if optimizer is None else optimizer
+    if optimizer is None:
+        from nnlib.model import default_optimizer
+        optimizer = default_optimizer(model)        # as fit: model.optimizer goes on
     if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
         raise TypeError(f"optimizer must be an nnlib.optim optimizer; got "
                         f"{type(optimizer).__name__}")

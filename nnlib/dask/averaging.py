@@ -363,7 +363,9 @@ def fit_model_averaging(model: "Sequential", X: Any, y: Any = None, *, client: A
         As in :meth:`nnlib.Sequential.fit`.
     optimizer : nnlib.optim optimizer, optional
         Its rule runs on every worker; its state (momentum, moments) is averaged like
-        the weights. Default ``SGD(lr=0.01)``.
+        the weights. Default as ``fit``'s
+        (:func:`nnlib.model.default_optimizer`): ``model.optimizer`` when it holds the
+        model's arrays, else ``SGD(lr=0.01)``.
     epochs : int >= 0, default 1
         Passes of every worker over its shard.
     batch_size : int >= 1, default 32

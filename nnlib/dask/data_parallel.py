@@ -352,7 +352,9 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
     loss : str, default "softmax_cross_entropy"
         As in :meth:`nnlib.Sequential.fit`.
     optimizer : nnlib.optim optimizer, optional
-        Stepped once per global batch, on the client. Default ``SGD(lr=0.01)``.
+        Stepped once per global batch, on the client. Default as ``fit``'s
+        (:func:`nnlib.model.default_optimizer`): ``model.optimizer`` when it holds the
+        model's arrays, else ``SGD(lr=0.01)``.
     epochs : int >= 0, default 1
     batch_size : int >= 1, default 32
         Rows of one global batch, wherever they are.
