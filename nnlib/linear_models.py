@@ -12,11 +12,10 @@ Logistic regression    cross-entropy error   gradient descent
 
 All three use the notes' augmented form: ``x = (1, x_1, ..., x_d)`` and
 ``w = (w_0, w_1, ..., w_d)`` with the bias ``w_0`` first (attribute ``w_``); ``coef_`` and
-``intercept_`` give the same numbers under scikit-learn's names, bias apart. One shape
-differs from scikit-learn's binary classifiers: Perceptron's and LogisticRegression's
-``coef_`` is ``(n_features,)`` and ``intercept_`` a float (scikit-learn: ``(1,
-n_features)`` and ``(1,)``), so ported code indexing ``coef_[0]`` for the weight vector
-gets the first weight; use ``coef_.reshape(1, -1)``. They follow the
+``intercept_`` give the same numbers under scikit-learn's names and in its shapes: the
+binary classifiers' ``coef_`` is ``(1, n_features)`` and ``intercept_`` ``(1,)``, as
+scikit-learn's Perceptron and LogisticRegression give them; LinearRegression's follow
+y's shape as scikit-learn's does. They follow the
 scikit-learn estimator protocol (fit/predict/score/get_params/set_params, usable in a
 Pipeline) without depending on scikit-learn.
 """
@@ -51,6 +50,13 @@ def _split_w(w, fit_intercept):
     return w.copy(), np.zeros(w.shape[1:])
 
 
+def _binary_coef(w, fit_intercept):
+    """(coef_ (1, n_features), intercept_ (1,)) of a binary classifier from the
+    augmented w: scikit-learn's shapes for a two-class linear model."""
+    coef, intercept = _split_w(w, fit_intercept)
+    return coef.reshape(1, -1), np.array([float(intercept)])
+
+
 def _check_binary(classes, owner):
     if classes.size != 2:
         what = "only one class" if classes.size == 1 else f"{classes.size} classes"
@@ -64,6 +70,21 @@ class _BinaryClassifier(ClassifierMixin, BaseModel):
     def _more_sklearn_tags(self, tags):
         tags.classifier_tags.multi_class = False
         return tags
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # pickled when coef_ was (n_features,) and intercept_ a float: scikit-learn's
+        # shapes now, so that a loaded model reads as one fitted today
+        coef = self.__dict__.get("coef_")
+        if isinstance(coef, np.ndarray) and coef.ndim == 1:
+            self.coef_ = coef.reshape(1, -1)
+            self.intercept_ = np.array([float(self.__dict__["intercept_"])])
+
+    def _signal(self, X):
+        """w . x for each row of validated X: ``coef_[0]`` as a vector, so the dot
+        products are those of the notes' w (bias apart)."""
+        return check_output_finite(X @ self.coef_[0] + self.intercept_[0],
+                                   owner=type(self).__name__)
 
 
 class Perceptron(_BinaryClassifier):
@@ -94,8 +115,10 @@ class Perceptron(_BinaryClassifier):
         (so labels -1/+1 map to themselves).
     w_ : ndarray of shape (n_features + 1,) or (n_features,)
         The notes' weight vector, bias first when fit_intercept.
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : float
+    coef_ : ndarray of shape (1, n_features)
+        ``w_`` without the bias, in scikit-learn's shape for a binary classifier.
+    intercept_ : ndarray of shape (1,)
+        The bias w_0 (0 without fit_intercept).
     converged_ : bool
         True if the last pass made no mistake (the data are separated).
     n_iter_ : int
@@ -177,8 +200,7 @@ class Perceptron(_BinaryClassifier):
                           stacklevel=2)
         self.classes_ = classes
         self.w_ = w
-        self.coef_, self.intercept_ = _split_w(w, fit_intercept)
-        self.intercept_ = float(self.intercept_)
+        self.coef_, self.intercept_ = _binary_coef(w, fit_intercept)
         self.converged_ = converged
         self.n_iter_ = max(epoch, 1)
         self.n_updates_ = n_updates
@@ -204,9 +226,8 @@ class Perceptron(_BinaryClassifier):
         array([-3., -1.,  1.,  3.])
         """
         self._check_fitted()
-        X = check_X(X, owner="Perceptron", n_features=self.n_features_in_,
-                    dtype=np.float64)
-        return check_output_finite(X @ self.coef_ + self.intercept_, owner="Perceptron")
+        return self._signal(check_X(X, owner="Perceptron",
+                                    n_features=self.n_features_in_, dtype=np.float64))
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """``classes_[1]`` where sign(w . x) = +1, else ``classes_[0]`` (boundary
@@ -391,7 +412,9 @@ class LogisticRegression(_BinaryClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (2,)  (``classes_[1]`` is the positive class)
-    w_ : ndarray (n_features [+1],), bias first;  coef_ (n_features,);  intercept_ float
+    w_ : ndarray (n_features [+1],), bias first
+    coef_ : ndarray (1, n_features);  intercept_ : ndarray (1,)
+        ``w_`` split as scikit-learn's binary classifiers shape it.
     n_iter_ : int;  converged_ : bool;  grad_norm_ : float
     loss_ : float
         E(w) at the end;  ``loss_curve_`` lists E at every iterate.
@@ -488,8 +511,7 @@ class LogisticRegression(_BinaryClassifier):
                           stacklevel=2)
         self.classes_ = classes
         self.w_ = res.w
-        self.coef_, intercept = _split_w(res.w, fit_intercept)
-        self.intercept_ = float(intercept)
+        self.coef_, self.intercept_ = _binary_coef(res.w, fit_intercept)
         self.n_iter_ = max(res.n_iter, 1)
         self.converged_ = bool(res.converged)
         self.grad_norm_ = float(res.grad_norm)
@@ -519,10 +541,8 @@ class LogisticRegression(_BinaryClassifier):
         array([-2.26,  2.26])
         """
         self._check_fitted()
-        X = check_X(X, owner="LogisticRegression", n_features=self.n_features_in_,
-                    dtype=np.float64)
-        return check_output_finite(X @ self.coef_ + self.intercept_,
-                                   owner="LogisticRegression")
+        return self._signal(check_X(X, owner="LogisticRegression",
+                                    n_features=self.n_features_in_, dtype=np.float64))
 
     def predict_proba(self, X: ArrayLike) -> FloatArray:
         """[P(classes_[0]), P(classes_[1])] = [1 - sigmoid(w . x), sigmoid(w . x)].

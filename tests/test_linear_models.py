@@ -26,10 +26,10 @@ def test_pla_converges_and_its_w_separates(rng, shuffle):
     X, y, _, _ = separable(rng)
     p = Perceptron(shuffle=shuffle, random_state=0).fit(X, y)
     assert p.converged_ and p.n_updates_ > 0 and 1 <= p.n_iter_ < 1000
-    margins = y * (X @ p.coef_ + p.intercept_)
+    margins = y * (X @ p.coef_[0] + p.intercept_[0])
     assert margins.min() > 0                          # the final w separates strictly
     np.testing.assert_array_equal(p.predict(X), y)
-    np.testing.assert_array_equal(p.w_, np.r_[p.intercept_, p.coef_])
+    np.testing.assert_array_equal(p.w_, np.r_[p.intercept_, p.coef_[0]])
 
 
 def test_pla_follows_the_update_rule(rng):
@@ -187,8 +187,48 @@ def test_logistic_regression_matches_sklearn(rng):
     alpha = 0.05
     m = LogisticRegression(alpha=alpha, tol=1e-10).fit(X, y)
     s = sk.LogisticRegression(C=1 / (alpha * len(y)), tol=1e-12, max_iter=10000).fit(X, y)
-    np.testing.assert_allclose(m.coef_, s.coef_[0], atol=1e-6)
-    assert m.intercept_ == pytest.approx(s.intercept_[0], abs=1e-6)
+    np.testing.assert_allclose(m.coef_, s.coef_, atol=1e-6)
+    np.testing.assert_allclose(m.intercept_, s.intercept_, atol=1e-6)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("name", ["Perceptron", "LogisticRegression"])
+def test_binary_coef_has_sklearns_shapes(rng, name, fit_intercept):
+    """coef_ (1, n_features) and intercept_ (1,), float64, as scikit-learn's binary
+    Perceptron and LogisticRegression give them (ported code reads coef_[0] as the
+    weight vector); the numbers are w_'s, and decision_function is X w_ as before."""
+    sk = pytest.importorskip("sklearn.linear_model")
+    X, y, _, _ = separable(rng)
+    ours = getattr(nnlib.linear_models, name)(fit_intercept=fit_intercept).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = getattr(sk, name)(fit_intercept=fit_intercept).fit(X, y)
+    for attr in ("coef_", "intercept_"):
+        a, b = getattr(ours, attr), getattr(theirs, attr)
+        assert (type(a), a.shape, a.dtype) == (type(b), b.shape, b.dtype), attr
+    w = ours.w_
+    np.testing.assert_array_equal(ours.coef_[0], w[1:] if fit_intercept else w)
+    assert ours.intercept_[0] == (w[0] if fit_intercept else 0.0)
+    Xa = np.hstack([np.ones((len(X), 1)), X]) if fit_intercept else X
+    np.testing.assert_array_equal(ours.decision_function(X),
+                                  X @ ours.coef_[0] + ours.intercept_[0])
+    np.testing.assert_allclose(ours.decision_function(X), Xa @ w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["Perceptron", "LogisticRegression"])
+def test_binary_coef_of_an_older_pickle_takes_the_new_shapes(rng, name):
+    """A pickle written when coef_ was (n_features,) and intercept_ a float loads with
+    scikit-learn's shapes and predicts as it did."""
+    X, y, _, _ = separable(rng)
+    est = getattr(nnlib.linear_models, name)().fit(X, y)
+    expected = est.decision_function(X)
+    old = est.__reduce_ex__(2)
+    state = dict(old[2], coef_=est.coef_[0].copy(), intercept_=float(est.intercept_[0]))
+    loaded = old[0](*old[1])
+    loaded.__setstate__(state)
+    assert loaded.coef_.shape == (1, X.shape[1]) and loaded.intercept_.shape == (1,)
+    np.testing.assert_array_equal(loaded.decision_function(X), expected)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(loaded)).coef_, est.coef_)
 
 
 def test_logistic_regression_labels_and_separable_data(rng):
