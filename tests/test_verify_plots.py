@@ -176,7 +176,12 @@ def test_a_run_imports_no_matplotlib(tmp_path):
 
 # ------------------------------------------------------------------ in a browser
 
+# measured once the page and its fonts are loaded: a script run inline as the page is
+# parsed may lay the texts out in a fallback font while the system's loads (a suite run
+# at load 4-5 found 22 overlaps that a rerun, and every quiet run, did not);
+# --virtual-time-budget lets --dump-dom wait for it
 _MEASURE = """<script>
+window.addEventListener('load', function () { document.fonts.ready.then(function () {
 var res = [];
 document.querySelectorAll('div[data-f]').forEach(function (d) {
   var svg = d.querySelector('svg'), sr = svg.getBoundingClientRect(), ts = [];
@@ -188,6 +193,7 @@ document.querySelectorAll('div[data-f]').forEach(function (d) {
   res.push({f: d.getAttribute('data-f'), W: sr.width, H: sr.height, texts: ts});
 });
 document.body.innerHTML = '<pre id="out">' + JSON.stringify(res) + '</pre>';
+}); });
 </script>"""
 
 
