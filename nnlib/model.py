@@ -472,7 +472,8 @@ class Sequential:
         >>> bool(abs((up - down) / 2e-6 - grads[0][0, 0]) < 1e-8)
         True
         """
-        value, grads, status = self._objective(X, y, loss, l2, margin, n_threads, True)
+        with _NotDuringAnotherThreadsFit(self, "loss_and_grads"):
+            value, grads, status = self._objective(X, y, loss, l2, margin, n_threads, True)
         # The kernel checks the data loss and the bias gradients (column sums of dZ). That
         # misses an L2 penalty l2/2 ||W||^2 that overflows (weights ~1e154), and covers
         # dW = H^T dZ only while every H is finite: an inf in X or a hidden output that
@@ -577,7 +578,8 @@ class Sequential:
         margin = check_real_scalar(margin, "margin", low=0.0)
         wanted = Metrics(metrics, loss)
         ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
-        result = EvaluationResult(*ev())
+        with _NotDuringAnotherThreadsFit(self, "evaluate"):
+            result = EvaluationResult(*ev())
         if not wanted and not return_dict:
             return result
         out = {"loss": result.loss}
@@ -1100,7 +1102,8 @@ class Sequential:
         # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked); the
         # accuracy and metrics, of the same outputs, unweighted (evaluate's)
         ev.setup.set_data(X, yt, yl, weights)
-        value, accuracy = ev()
+        with _NotDuringAnotherThreadsFit(self, "test_on_batch"):
+            value, accuracy = ev()
         logs = {"loss": value, **({} if accuracy is None else {"accuracy": accuracy}),
                 **wanted.compute(ev.outputs, ev.y_true)}
         return _batch_result(logs, wanted.names, return_dict)
@@ -1348,8 +1351,8 @@ class _NotDuringAnotherThreadsFit:
     thread held the model at either point, and none started in between. The fit's own
     thread (a callback) predicts between steps, with consistent weights."""
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, verb="predict"):
+        self.model, self.verb = model, verb
 
     def _check(self):
         from nnlib._threads import claimed_by
@@ -1364,8 +1367,9 @@ class _NotDuringAnotherThreadsFit:
             raise ConcurrentUseError(
                 f"the model{'' if obj is self.model else ' (a layer it shares)'} is "
                 f"being trained by a running fit in another thread (thread "
-                f"{thread}); its weights change without a lock, so predict there would "
-                f"mix training steps: predict from a callback of that fit, or after it")
+                f"{thread}); its weights change without a lock, so {self.verb} there "
+                f"would mix training steps: call it from a callback of that fit, or "
+                f"after it")
 
     def __enter__(self):
         # the count first: a fit that starts right after the check has then moved it
@@ -1381,8 +1385,8 @@ class _NotDuringAnotherThreadsFit:
             from nnlib._threads import fits_started
             if fits_started(self.objs) != self.started:
                 from nnlib.exceptions import ConcurrentUseError
-                raise ConcurrentUseError("the model was trained by a fit in another "
-                                         "thread while predict ran; predict again")
+                raise ConcurrentUseError(f"the model was trained by a fit in another "
+                                         f"thread while {self.verb} ran; {self.verb} again")
         return False
 
 
