@@ -105,6 +105,10 @@ class Sequential:
     loss = None
     #: Keras's flag: a callback sets it to True to end the running fit.
     stop_training = False
+    #: The :class:`~nnlib.callbacks.History` of the last ``fit`` (Keras's
+    #: ``model.history``), filled epoch by epoch as it runs: a fit ended by Ctrl-C or
+    #: by an exception keeps the epochs it completed here. None before any fit.
+    history = None
 
     def __init__(self, layers: Iterable[Layer]) -> None:
         self.layers: List[Any] = list(layers)        # Dense or other protocol layers
@@ -947,12 +951,13 @@ class Sequential:
             # defaults the next train_on_batch takes (the loss, the optimizer)
             self.optimizer, self.loss = optimizer, loss
             _seed_dropouts(self, rng, random_state)
+            on_batch, _ON_BATCH.active = getattr(_ON_BATCH, "active", False), False
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
                            initial_epoch=initial_epoch)
-            loop.begin()
+            loop.begin(record_history=not on_batch)
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
                     break
@@ -1018,10 +1023,16 @@ class Sequential:
         if optimizer is None:
             optimizer = self.optimizer
         X = self._inputs(X)                 # fit checks it again, finite: a no-op view
-        history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
-                           batch_size=max(X.shape[0], 1), shuffle=False,
-                           sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
-                           margin=margin, metrics=metrics, n_threads=n_threads)
+        # the last fit's history stays self.history, as Keras's train_on_batch leaves it
+        _ON_BATCH.active = True
+        try:
+            history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
+                               batch_size=max(X.shape[0], 1), shuffle=False,
+                               sample_weight=sample_weight, l2=l2,
+                               l2_per_batch=l2_per_batch, margin=margin, metrics=metrics,
+                               n_threads=n_threads)
+        finally:
+            _ON_BATCH.active = False
         names = Metrics(metrics, loss).names
         if history.nonfinite is not None:
             # the step was refused (the weights are as they were): NaN for the loss
@@ -1281,6 +1292,11 @@ class Sequential:
             raise ValueError("include_optimizer=True but the model has no optimizer: fit "
                              "it first, or set model.optimizer")
         _format.write(path, *_format.model_arrays(self, optimizer))
+
+
+# set by train_on_batch for the fit it calls in this thread (read and cleared by that
+# fit), which leaves model.history to the last fit
+_ON_BATCH = threading.local()
 
 
 def default_optimizer(model: "Sequential") -> "Optimizer":
