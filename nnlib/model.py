@@ -950,8 +950,10 @@ class Sequential:
             # trains it changes none of that fit's state (its Dropout seeds) nor the
             # defaults the next train_on_batch takes (the loss, the optimizer)
             self.optimizer, self.loss = optimizer, loss
-            _seed_dropouts(self, rng, random_state)
             on_batch, _ON_BATCH.active = getattr(_ON_BATCH, "active", False), False
+            # train_on_batch goes on with the masks of the last fit's seed, as one
+            # fit's steps do (a seed drawn afresh per call made no loop repeatable)
+            _seed_dropouts(self, rng, random_state, keep=on_batch)
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
@@ -978,7 +980,9 @@ class Sequential:
         Keras takes the loss and the optimizer from ``compile``; nnlib has no compile
         step, so they default to the last ``fit``'s (``self.loss``, ``self.optimizer``):
         a loop of ``train_on_batch`` calls carries the optimizer's state (momentum,
-        Adam's moments, its step count) from one call to the next, as Keras's does.
+        Adam's moments, its step count) from one call to the next, as Keras's does. A
+        Dropout made without a seed goes on with the masks of the last fit's
+        ``random_state`` (the first call draws one if no fit did).
 
         Parameters
         ----------
@@ -1341,13 +1345,16 @@ def _unseeded_dropouts(model):
             if isinstance(layer, Dropout) and layer.seed is None]
 
 
-def _seed_dropouts(model, rng, random_state=None):
+def _seed_dropouts(model, rng, random_state=None, keep=False):
     """Give each Dropout layer without its own seed this fit's seed, from a child of
     ``rng`` (``Generator.spawn`` leaves the parent's stream, the shuffling, as it is).
     ``rng`` need not be a Generator (None, or the compiled orders of an int seed, when
     fit saw no unseeded layer before the user's code ran): then the child comes from
-    ``as_generator(random_state)``, the Generator fit would have drawn from."""
+    ``as_generator(random_state)``, the Generator fit would have drawn from.
+    ``keep``: a layer that has a fit seed already keeps it (train_on_batch)."""
     unseeded = _unseeded_dropouts(model)
+    if keep:
+        unseeded = [layer for layer in unseeded if layer._fit_seed is None]
     if not unseeded:
         return
     if not isinstance(rng, np.random.Generator):

@@ -41,6 +41,28 @@ def test_a_loop_of_steps_is_fit_over_the_same_batches(dtype, make_opt):
                                rtol=1e-6 if dtype == "float32" else 1e-13)
 
 
+def test_steps_after_a_fit_go_on_with_its_unseeded_dropouts_masks():
+    """A Dropout made without a seed takes its masks from the fit's random_state; the
+    train_on_batch steps after that fit go on with them, as further steps of the fit
+    would. Before (probe34) each call drew a new seed from the OS, so no such loop
+    was repeatable and the README's 'same updates, bit for bit' failed with dropout."""
+    X, y = _data(10)
+
+    def build():
+        return nnlib.Sequential([nnlib.Dense(4, 6, "tanh", random_state=0), Dropout(0.5),
+                                 nnlib.Dense(6, 3, random_state=1)])
+    a, b = build(), build()
+    a.fit(X, y, optimizer=SGD(lr=0.1), epochs=1, batch_size=4, shuffle=False,
+          random_state=3)
+    for i in range(0, 10, 4):
+        a.train_on_batch(X[i:i + 4], y[i:i + 4])
+    b.fit(X, y, optimizer=SGD(lr=0.1), epochs=2, batch_size=4, shuffle=False,
+          random_state=3)
+    for p, q in zip(a.params, b.params):
+        np.testing.assert_array_equal(p, q)
+    assert a.layers[1].step == b.layers[1].step == 6
+
+
 def test_the_loss_is_the_steps_forward_pass_before_the_update():
     X, y = _data(8)
     model = _model()
