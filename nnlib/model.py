@@ -287,19 +287,26 @@ class Sequential:
         # the compiled test costs one pass (microseconds); the NumPy search that names
         # the row runs only when it fails
         if finite and not compiled_train().all_finite(X):
-            src = np.asarray(given)
-            if src.dtype.kind == "f" and src.dtype.itemsize > X.dtype.itemsize:
-                row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-                col = int(np.flatnonzero(~np.isfinite(X[row]))[0])
-                val = src[row, col]
-                if np.isfinite(val):
-                    raise NonFiniteError(
-                        f"{name} must be finite; row {row} holds {float(val)!r} (column "
-                        f"{col}), beyond the range of {self.dtype.name} (max "
-                        f"{float(np.finfo(self.dtype).max):.7g}), the model's dtype: it "
-                        f"would become inf; scale {name} or use a float64 model")
-            check_finite(X, name)
+            self._check_converted(given, X, name)
         return X
+
+    def _check_converted(self, given, converted, name):
+        """Raise NonFiniteError for the first non-finite row of ``converted`` (2-d), the
+        model's dtype's conversion of ``given``: naming the value given when it was
+        finite there and only the conversion made it inf (1e300 into float32)."""
+        src = np.asarray(given)
+        if (src.dtype.kind == "f" and src.dtype.itemsize > converted.dtype.itemsize
+                and src.shape == converted.shape):
+            row = int(np.flatnonzero(~np.isfinite(converted).all(axis=1))[0])
+            col = int(np.flatnonzero(~np.isfinite(converted[row]))[0])
+            val = src[row, col]
+            if np.isfinite(val):
+                raise NonFiniteError(
+                    f"{name} must be finite; row {row} holds {float(val)!r} (column "
+                    f"{col}), beyond the range of {self.dtype.name} (max "
+                    f"{float(np.finfo(self.dtype).max):.7g}), the model's dtype: it "
+                    f"would become inf; scale {name} or use a float64 model")
+        check_finite(converted, name)
 
     def _targets(self, y, loss, n, dtype=None):
         """(y_target (n, c or 0), y_label (n or 1,)) for the compiled loss. ``dtype``:
@@ -330,7 +337,8 @@ class Sequential:
             if t.shape != (n, c):
                 raise ShapeError(f"y must have shape ({n}, {c}) for {loss} (one "
                                  f"target row per sample); got {t.shape}")
-            check_finite(t, "y")
+            if not np.isfinite(t).all():
+                self._check_converted(np.reshape(y, t.shape), t, "y")
             if loss == "poisson_loss" and (t < 0).any():
                 raise LabelError("poisson_loss needs targets >= 0 (counts or rates); y "
                                  "holds negative values")
@@ -550,7 +558,10 @@ class Sequential:
 
         Parameters
         ----------
-        X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
+        X : array_like (n, n_in)
+            Finite, as :meth:`predict`'s (NonFiniteError names the first row that is
+            not, or holds a value beyond the model's dtype).
+        y : as in :meth:`loss_and_grads`.
         loss : str, optional
             Default: the loss of the last ``fit`` (``self.loss``), else
             "softmax_cross_entropy".
@@ -578,7 +589,9 @@ class Sequential:
         EvaluationResult(loss=0.6931471805599453, accuracy=0.5)
         """
         loss = self._default_loss(loss)
-        X, yt, yl = self._data(X, y, loss, "X")
+        # finite, as predict's and fit's validation data: a NaN row made a NaN loss and
+        # a wrong row of the accuracy (score), without a word
+        X, yt, yl = self._data(X, y, loss, "X", finite=True)
         margin = check_real_scalar(margin, "margin", low=0.0)
         wanted = Metrics(metrics, loss)
         ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
@@ -1026,7 +1039,9 @@ class Sequential:
         loss = self._default_loss(loss)
         if optimizer is None:
             optimizer = self.optimizer
-        X = self._inputs(X)                 # fit checks it again, finite: a no-op view
+        # finite here, where a value beyond a float32 model's range is still seen as
+        # given (fit would see the inf the conversion made of it)
+        X = self._inputs(X, finite=True)
         # the last fit's history stays self.history, as Keras's train_on_batch leaves it
         _ON_BATCH.active = True
         try:
@@ -1109,7 +1124,7 @@ class Sequential:
         if not self.compiled:
             raise ValueError("test_on_batch's sample_weight needs a model of compiled "
                              "layers (Dense, Dropout), as fit's does")
-        X, yt, yl = self._data(X, y, loss, "X")
+        X, yt, yl = self._data(X, y, loss, "X", finite=True)
         weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         ev = self._evaluation(X, yt, yl, loss, check_real_scalar(margin, "margin", low=0.0),
                               n_threads)
