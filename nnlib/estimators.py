@@ -626,6 +626,11 @@ class _BaseMLP(BaseModel):
         try:
             self._epochs(trainer, X_train, Y_train, X_val, y_val, idx, batch, cfg, rng,
                          incremental, sw_train, sw_val)
+        except KeyboardInterrupt:
+            # scikit-learn's rule: Ctrl-C ends the training, and fit returns the model
+            # as it is (the weights of the last completed step; with early stopping the
+            # best epoch's, below) with this warning
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         finally:
             trainer.close()
         if early and self._best is not None:
