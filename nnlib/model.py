@@ -805,7 +805,8 @@ class Sequential:
             Logged each epoch on the training rows (after the epoch, with its final
             weights -- Keras averages over the batches while the weights move) and, with
             validation data, as ``val_`` + name: "accuracy", "mse", "mae", or
-            ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`). Each costs one
+            ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`; both arrays are
+            read-only views). Each costs one
             forward pass over the training rows per epoch.
         verbose : bool or int >= 0
             0 (False) silent. 1: on a terminal, a bar redrawn in place about every 0.1 s, also
