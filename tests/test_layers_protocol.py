@@ -255,6 +255,40 @@ def test_a_layer_returning_bad_gradients_gets_a_clear_error(layer, match):
         model.fit(X, y)
 
 
+class BadInputGradient(Layer):
+    """A parameter-free layer whose backprop returns ``dX`` as ``make(dH)``."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def forward(self, X):
+        return X
+
+    def forward_train(self, X):
+        return X, lambda dH: (self.make(dH), [])
+
+
+# Before (probe34) a dX of None, of another shape or a list reached the Dense layer
+# below as dH: "not enough values to unpack (expected 4, got 3)" from dense_backward, or
+# NumPy's broadcasting error, naming neither the layer nor its backprop.
+@pytest.mark.parametrize("make, got", [
+    (lambda dH: None, "NoneType"),
+    (lambda dH: dH[:, :3], r"\(8, 3\)"),
+    (lambda dH: dH[:-1], r"\(7, 4\)"),
+    (lambda dH: dH.tolist(), "list"),
+], ids=["none", "narrower", "fewer-rows", "list"])
+def test_a_layer_returning_a_bad_input_gradient_is_named(make, got):
+    X, y = _data(8)
+    model = nnlib.Sequential([Dense(4, 4, random_state=0), BadInputGradient(make),
+                              Dense(4, 3, random_state=1)])
+    match = (r"layers\[1\] \(BadInputGradient\)'s backprop must return dX of its input's "
+             r"shape \(8, 4\); got " + got)
+    with pytest.raises(nnlib.ShapeError, match=match):
+        model.loss_and_grads(X, y)
+    with pytest.raises(nnlib.ShapeError, match=match):
+        model.fit(X, y, batch_size=8)
+
+
 class CopiedParams(CountGrads):
     """params gives copies: the optimizer would update arrays the layer never reads."""
     params = property(lambda self: [self.w.copy()])
