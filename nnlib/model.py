@@ -917,6 +917,7 @@ class Sequential:
         X = self._inputs(X, finite=True)
         plain = plain and all(type(layer) is Dense or type(layer) is Dropout
                               for layer in self.layers)
+        _check_no_shared_arrays(self)
         if sample_weight is not None:
             if not self.compiled:
                 raise ValueError("sample_weight needs a model of compiled layers (Dense, "
@@ -1353,6 +1354,27 @@ def default_optimizer(model: "Sequential") -> "Optimizer":
                   f"trains with a new SGD(lr=0.01); pass optimizer= to choose one",
                   RuntimeWarning, stacklevel=3)
     return SGD(lr=0.01)
+
+
+def _check_no_shared_arrays(model):
+    """Refuse a model that holds one parameter array in two places (a layer appearing
+    twice, or tied weights): a step would update it once per place from gradients
+    taken before either update. (The optimizer's own message spoke of parameter groups
+    the user never made.)"""
+    seen = {}
+    for i, layer in enumerate(model.layers):
+        names = tuple(getattr(layer, "param_names", ()))
+        for k, p in enumerate(layer.params):
+            here = f"layers[{i}]." + (names[k] if k < len(names) else f"params[{k}]")
+            if id(p) in seen:
+                j, there = seen[id(p)]
+                what = (f"layers[{j}] and layers[{i}] are the same layer"
+                        if model.layers[j] is layer else
+                        f"{there} and {here} are the same array")
+                raise ValueError(f"{what}: fit trains each parameter array of the model "
+                                 f"once per step; give each layer its own arrays "
+                                 f"(copy.deepcopy(layer))")
+            seen[id(p)] = (i, here)
 
 
 def _unseeded_dropouts(model):

@@ -429,3 +429,29 @@ def test_a_dense_pickled_before_activation_param_was_a_property_loads():
     revived = Dense.__new__(Dense)
     revived.__setstate__(dict(old))
     assert revived.activation_param == 0.5 and revived.spec()["activation_param"] == 0.5
+
+
+# A model holding one array in two places. Before (probe34) fit refused it with the
+# optimizer's "some parameters appear in more than one parameter group (or twice in
+# one)", about groups the user never made.
+def _tied_model(how):
+    first = Dense(4, 4, "tanh", random_state=0)
+    if how == "same-layer":
+        second = first
+    else:
+        second = Dense(4, 4, "tanh", random_state=1)
+        second.W = first.W
+    return nnlib.Sequential([first, second, Dense(4, 3, random_state=2)])
+
+
+@pytest.mark.parametrize("how, match", [
+    ("same-layer", r"layers\[0\] and layers\[1\] are the same layer"),
+    ("tied-W", r"layers\[0\]\.W and layers\[1\]\.W are the same array"),
+], ids=["same-layer", "tied-W"])
+@pytest.mark.parametrize("verb", ["fit", "train_on_batch"])
+def test_a_model_holding_an_array_twice_is_named_by_fit(how, match, verb):
+    X, y = _data(8)
+    model = _tied_model(how)
+    with pytest.raises(ValueError, match=match):
+        getattr(model, verb)(X, y, optimizer=SGD(lr=0.1))
+    assert model.predict(X).shape == (8, 3)          # inference is well defined
