@@ -157,6 +157,11 @@ def network_of(model, checked=False, kept=None):
     return net
 
 
+# what a run says when the layers it was built from changed under it
+LAYERS_CHANGED = ("the model's layers changed during training (an activation, a Dropout "
+                  "rate, a layer added or removed)")
+
+
 def _computation(model, dense=None):
     """What the compiled network computes besides its sizes: each Dense layer's
     (activation code, parameter) and the dropouts' (position, rate)."""
@@ -775,9 +780,8 @@ class TrainingRun(ClaimedRun):
             # the setup trains the network it was built from: an activation, dropout
             # rate or layer changed now would be ignored by the steps yet used by
             # predict, validation and save
-            raise RuntimeError("the model's layers changed during training (an "
-                               "activation, a Dropout rate, a layer added or removed); "
-                               "the running fit cannot follow: start a new fit")
+            raise RuntimeError(f"{LAYERS_CHANGED}; the running fit cannot follow: "
+                               f"start a new fit")
         if self._state_replaced():
             # the setup steps the arrays it was built on: stepping them on would leave
             # the optimizer's new state untouched while t counted the steps
