@@ -23,7 +23,7 @@ from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeErro
                                as_float_array, check_finite, check_fits_dtype,
                                check_int_scalar, check_real_scalar, check_sample_weight)
 from nnlib._typing import ArrayLike, DTypeLike, FloatArray, PathLike, SeedLike, Threads
-from nnlib.callbacks import Callback, EarlyStopping, History, wants_batches
+from nnlib.callbacks import Callback, EarlyStopping, History, as_callbacks, wants_batches
 from nnlib.fit_loop import FitLoop
 from nnlib.metrics import Metric, Metrics, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
@@ -796,8 +796,9 @@ class Sequential:
             monitored value has not improved by more than ``min_delta`` for ``patience``
             epochs in a row; the best epoch's weights are put back when the fit ends,
             stopped early or not (Keras 3's ``restore_best_weights``).
-        callbacks : list of nnlib.callbacks.Callback objects or callables
-            Callback objects get Keras's hooks (train, epoch and batch begin/end; see
+        callbacks : list (or iterable) of nnlib.callbacks.Callback objects or callables
+            One alone is taken as a list of one, as Keras 3 does. Callback objects get
+            Keras's hooks (train, epoch and batch begin/end; see
             :mod:`nnlib.callbacks`, e.g. ``ModelCheckpoint``); a plain callable
             ``cb(epoch, logs) -> bool`` is called after each epoch with the epoch's
             logs (loss, val_loss, ...) and a true return value stops training.
@@ -897,6 +898,10 @@ class Sequential:
                    else check_int_scalar(verbose, "verbose", low=0))
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
+        if callbacks is not None:
+            # once: an iterator read here for the batch hooks was empty for the loop,
+            # which then ran no callback at all
+            callbacks = as_callbacks(callbacks)
         if optimizer is None:
             optimizer = default_optimizer(self)
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):

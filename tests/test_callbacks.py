@@ -574,3 +574,36 @@ def test_train_on_batch_leaves_model_history_to_the_last_fit():
     history = model.fit(X, y, epochs=2)
     model.train_on_batch(X, y)
     assert model.history is history and history.epoch == [0, 1]
+
+
+# callbacks given as an iterator, or one alone. Before (probe34) fit read an iterator
+# once to look for batch hooks and handed the loop the exhausted rest: no callback ran
+# (a generator of ModelCheckpoints saved nothing, without a word); one Callback object
+# alone raised "'EarlyStopping' object is not iterable" where Keras 3 takes it.
+CALLBACK_FORMS = {
+    "generator": lambda cbs: (cb for cb in cbs),
+    "iterator": lambda cbs: iter(cbs),
+    "map": lambda cbs: map(lambda cb: cb, cbs),
+    "alone": lambda cbs: cbs[0],
+}
+
+
+@pytest.mark.parametrize("form", list(CALLBACK_FORMS), ids=list(CALLBACK_FORMS))
+@pytest.mark.parametrize("kind", ["object", "function", "batch-object"])
+def test_callbacks_in_any_iterable_or_alone_all_run(form, kind):
+    X, y = _data()
+    seen = []
+    if kind == "function":
+        cb = lambda epoch, logs: seen.append(epoch)          # noqa: E731
+    elif kind == "object":
+        class Epochs(Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                seen.append(epoch)
+        cb = Epochs()
+    else:
+        class Batches(Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                seen.append(batch)
+        cb = Batches()
+    _model().fit(X, y, epochs=2, batch_size=10, callbacks=CALLBACK_FORMS[form]([cb]))
+    assert seen == ([0, 1, 2] * 2 if kind == "batch-object" else [0, 1])
