@@ -264,3 +264,14 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     view = a.view()
     view.flags.writeable = False
     return view
+
+
+def metrics_list(metrics: Optional[Sequence[Metric]]) -> Optional[List[Metric]]:
+    """``metrics`` as a list, read once (None stays None, one metric alone becomes a list
+    of one): a caller that reads them twice (``train_on_batch``'s fit, then the names of
+    its result) saw an iterator empty the second time and dropped the values."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, (str, bytes)) or callable(metrics):
+        return [metrics]
+    return list(metrics)

@@ -25,7 +25,7 @@ from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeErro
 from nnlib._typing import ArrayLike, DTypeLike, FloatArray, PathLike, SeedLike, Threads
 from nnlib.callbacks import Callback, EarlyStopping, History, as_callbacks, wants_batches
 from nnlib.fit_loop import FitLoop
-from nnlib.metrics import Metric, Metrics, probabilities
+from nnlib.metrics import Metric, Metrics, metrics_list, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
 from nnlib.layers import Dense, Dropout, Layer, as_generator, is_compiled
@@ -1044,6 +1044,7 @@ class Sequential:
         True
         """
         loss = self._default_loss(loss)
+        metrics = metrics_list(metrics)
         if optimizer is None:
             optimizer = self.optimizer
         # finite here, where a value beyond a float32 model's range is still seen as
@@ -1123,6 +1124,7 @@ class Sequential:
         0.5
         """
         loss = self._default_loss(loss)
+        metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
         if sample_weight is None:
             logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,

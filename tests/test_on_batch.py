@@ -121,6 +121,20 @@ def test_metrics_come_in_the_order_given():
                        model.evaluate(X, t, metrics=["mse"])["mse"]]
 
 
+@pytest.mark.parametrize("verb", ["train_on_batch", "test_on_batch"])
+def test_metrics_given_as_an_iterator_are_all_returned(verb):
+    """Before (probe34) train_on_batch read metrics=iter([...]) in its fit and again for
+    the names of its result, which were then none: it returned the loss alone, the
+    metric values dropped (Keras returns [loss, metric, ...])."""
+    X = np.random.default_rng(1).normal(size=(8, 4))
+    t = X[:, :3] * 0.5
+    kw = {"optimizer": SGD(lr=0.01)} if verb == "train_on_batch" else {}
+    want, got = (getattr(_model(), verb)(X, t, loss="squared_error", metrics=metrics,
+                                         **kw)
+                 for metrics in (["mae", "mse"], iter(["mae", "mse"])))
+    assert got == want and len(got) == 3
+
+
 def test_sample_weight_weighs_the_batch_loss():
     X, y = _data(6)
     w = np.array([1.0, 2.0, 0.5, 0.0, 3.0, 1.0])
