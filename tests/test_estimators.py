@@ -693,3 +693,27 @@ def test_an_interrupted_stochastic_fit_returns_the_model_so_far(monkeypatch, mak
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)                               # a second fit runs as a first
     assert est.n_iter_ == 10
+
+
+# A float64 network given float32 X. Before (probe34) its weights were cast to float32
+# and the network ran in float32: outputs float32 and ~1e-7 off, where scikit-learn's
+# float32 X @ float64 coefs_ gives float64 (the same as predicting on X.astype(float64)).
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("make, method", [(MLPRegressor, "predict"),
+                                          (MLPClassifier, "predict_proba")],
+                         ids=["regressor", "classifier"])
+def test_a_float64_network_predicts_float32_x_in_float64(make, method, sparse):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] if make is MLPRegressor else (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = make(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    X32 = X.astype(np.float32)
+    if sparse:
+        import scipy.sparse
+        X32 = scipy.sparse.csr_matrix(X32)
+    got = getattr(est, method)(X32)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, getattr(est, method)(X.astype(np.float32)
+                                                              .astype(np.float64)))
