@@ -299,9 +299,11 @@ def fit_epochs(run, epochs, callbacks):
         # the model is claimed now: a run refused because another thread's fit trains
         # it clears none of that fit's state (its stop_training). As fit, the run's
         # loss and optimizer become the model's: what ModelCheckpoint's
-        # include_optimizer saves, and what train_on_batch continues with
+        # include_optimizer saves, and what train_on_batch continues with; its History
+        # is model.history, filled as each epoch ends (kept if the run is interrupted)
         model.stop_training = False
         model.optimizer, model.loss = run.optimizer, run.loss
+        model.history = run.history
         for cb in objects:
             cb.set_model(model)
             cb.set_params(params)
