@@ -99,9 +99,10 @@ def forward_backward(model, X, y, loss, margin=1.0, l2=0.0, grads=True):
         status 0, or 1 (loss not finite) or 2 (a gradient not finite).
     """
     H = X
-    backprops = []
+    backprops, inputs = [], []          # each layer's backprop, and its input's shape
     with np.errstate(over="ignore", invalid="ignore"):
         for i, layer in enumerate(model.layers):
+            inputs.append(H.shape)
             H, backprop = layer.forward_train(H)
             if not isinstance(H, np.ndarray) or H.ndim != 2 or H.shape[0] != X.shape[0]:
                 raise ShapeError(f"layers[{i}] ({type(layer).__name__}).forward_train "
@@ -127,6 +128,12 @@ def forward_backward(model, X, y, loss, margin=1.0, l2=0.0, grads=True):
         for i in range(len(model.layers) - 1, -1, -1):
             dH, layer_grads = backprops[i](dH)
             out[i] = _layer_grads(model.layers[i], i, list(layer_grads), l2)
+            # the first layer's dX goes nowhere; the others' is the previous layer's dH
+            if i and (not isinstance(dH, np.ndarray) or dH.shape != inputs[i]):
+                raise ShapeError(f"layers[{i}] ({type(model.layers[i]).__name__})'s "
+                                 f"backprop must return dX of its input's shape "
+                                 f"{inputs[i]}; got "
+                                 f"{getattr(dH, 'shape', type(dH).__name__)}")
         flat = [g for gs in out for g in gs]
     status = 0 if all(np.isfinite(g).all() for g in flat) else 2
     return value, flat, status

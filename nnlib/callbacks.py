@@ -949,7 +949,12 @@ class ModelCheckpoint(Callback):
 
 
 def as_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Union[Callback, Callable]]:
-    """Check fit's ``callbacks`` argument: Callback objects or callables."""
+    """Check fit's ``callbacks`` argument: Callback objects or callables, in a list or
+    any iterable (read once: a generator is not read again), or one of them alone (as
+    Keras 3's fit takes it)."""
+    if isinstance(callbacks, Callback) or (callable(callbacks)
+                                           and not isinstance(callbacks, Iterable)):
+        return [callbacks]
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not isinstance(cb, Callback) and not callable(cb):

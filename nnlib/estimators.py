@@ -626,6 +626,11 @@ class _BaseMLP(BaseModel):
         try:
             self._epochs(trainer, X_train, Y_train, X_val, y_val, idx, batch, cfg, rng,
                          incremental, sw_train, sw_val)
+        except KeyboardInterrupt:
+            # scikit-learn's rule: Ctrl-C ends the training, and fit returns the model
+            # as it is (the weights of the last completed step; with early stopping the
+            # best epoch's, below) with this warning
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         finally:
             trainer.close()
         if early and self._best is not None:
@@ -736,7 +741,10 @@ class _BaseMLP(BaseModel):
         X = check_X(X, owner=type(self).__name__, n_features=self.n_features_in_,
                     accept_sparse=True)
         act = _ACTIVATIONS[self.activation]
-        H = X
+        # in the wider of X's and the weights' precisions, as scikit-learn's product
+        # float32 X @ float64 coefs_ is: a float64 network does not run in float32
+        wide = np.result_type(X.dtype, self.coefs_[0].dtype)
+        H = X if X.dtype == wide else X.astype(wide)
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
             last = i == len(self.coefs_) - 1
             W, b = W.astype(H.dtype, copy=False), b.astype(H.dtype, copy=False)

@@ -143,9 +143,14 @@ class FitLoop:
     def model(self):
         return self.run.model
 
-    def begin(self):
-        """Before the first epoch: hand the callbacks the model and the fit's params."""
+    def begin(self, record_history=True):
+        """Before the first epoch: hand the callbacks the model and the fit's params,
+        and (``record_history``) the model this fit's history (Keras's
+        ``model.history``), which each epoch fills as it ends, so an interrupted fit's
+        completed epochs are kept there."""
         self.model.stop_training = False
+        if record_history:
+            self.model.history = self.history
         for cb in self.objects:
             cb.set_model(self.model)
             cb.set_params(self.params)

@@ -45,13 +45,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from nnlib._aligned import aligned_copy, aligned_zeros
+from nnlib._codes import ACTIVATION_PARAMS, activation_code
 from nnlib._dense_args import activation_spec
 # One seed rule for the whole library (a negative seed is a clear ValueError, not
 # NumPy's "expected non-negative integer"). Re-exported: nnlib.model imports it here.
 from nnlib._random import as_generator
 from nnlib._typing import ArrayLike, DTypeLike, FloatArray, SeedLike, Threads
 from nnlib._validation import (DTypeError, ShapeError, as_float_array, check_int_scalar,
-                               native_float_dtype)
+                               check_real_scalar, native_float_dtype)
 from nnlib.functional.dense import dense_backward, dense_forward
 
 __all__ = ["Layer", "Dense", "Dropout", "INITIALIZERS", "as_generator", "is_compiled"]
@@ -348,10 +349,10 @@ class Dense(Layer):
             raise DTypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
         if dt not in (np.float32, np.float64):
             raise DTypeError(f"dtype must be float32 or float64; got {dt}")
-        self.activation_code, self.activation_param = activation_spec(
-            activation, activation_param, dt)
+        _, param = activation_spec(activation, activation_param, dt)
         self.activation = activation
-        self._param_given = activation_param is not None
+        # the parameter as given (None: the activation's default, whichever it is)
+        self._activation_param = None if activation_param is None else param
         if self.n_in * self.n_out > np.iinfo(np.intp).max // dt.itemsize:
             # NumPy's own answer ("array is too big") does not say which argument is at
             # fault.
@@ -383,6 +384,65 @@ class Dense(Layer):
         """
         dt = self.W.dtype
         return dt if dt.isnative else (native_float_dtype(dt) or dt)
+
+    @property
+    def activation_param(self) -> float:
+        """leaky_relu's slope or elu's alpha: the value given (to the constructor or
+        set here), else the activation's default (0.0 for an activation without one).
+        Setting None goes back to the default. What ``forward``, ``fit``, ``save`` and
+        the exports all use.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> layer = Dense(1, 1, "leaky_relu", init="zeros")
+        >>> layer.W[...] = 1.0
+        >>> layer.activation_param
+        0.01
+        >>> layer.activation_param = 0.5
+        >>> layer.forward(np.array([[-1.0]])), layer.spec()["activation_param"]
+        (array([[-0.5]]), 0.5)
+        """
+        if self._activation_param is not None:
+            return self._activation_param
+        default = ACTIVATION_PARAMS.get(self.activation)
+        return float(default[1]) if default is not None else 0.0
+
+    @activation_param.setter
+    def activation_param(self, value: Optional[float]) -> None:
+        # set as an attribute, the value was kept and then ignored unless the
+        # constructor had been given one: forward and save used the default while
+        # to_torch and to_onnx used the new value
+        self._activation_param = (None if value is None else
+                                  check_real_scalar(value, "activation_param", low=0.0))
+
+    @property
+    def _param_given(self) -> bool:
+        return self._activation_param is not None
+
+    @property
+    def activation_code(self) -> int:
+        """The activation's integer code (``nnlib._codes``), of ``activation`` as it is.
+
+        Examples
+        --------
+        >>> from nnlib._codes import ACTIVATION_CODES
+        >>> layer = Dense(2, 2, "relu")
+        >>> layer.activation = "tanh"
+        >>> layer.activation_code == ACTIVATION_CODES["tanh"]
+        True
+        """
+        return activation_code(self.activation)
+
+    def __setstate__(self, state):
+        # a pickle from before activation_param became a property holds the resolved
+        # value beside whether it was given
+        if "_param_given" in state:
+            given = state.pop("_param_given")
+            param = state.pop("activation_param", None)
+            state.pop("activation_code", None)
+            state["_activation_param"] = param if given else None
+        self.__dict__.update(state)
 
     param_names = ("W", "b")
     regularized = (True, False)

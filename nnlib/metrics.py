@@ -229,18 +229,49 @@ class Metrics:
         {'accuracy': 0.5, 'top_score': 0.690399}
         """
         out: Dict[str, float] = {}
-        y_pred = None
+        y_pred = given_true = None
         for name, fn in self.items:
             if fn is None:
                 out[name] = accuracy(Z, y_true, self.loss)  # type: ignore[assignment]
                 continue
             if y_pred is None:
-                y_pred = (probabilities(Z, self.loss) if self.loss in PROBABILITY_MAPS
-                          else Z)
-            value = fn(y_true, y_pred)
+                # read-only views: y_true is the labels the fit trains on and Z its
+                # outputs, which the metrics after this one read too (a metric writing
+                # into them made the next fit step raise 'y changed during training',
+                # or changed the accuracy reported beside it)
+                y_pred = _read_only(probabilities(Z, self.loss)
+                                    if self.loss in PROBABILITY_MAPS else Z)
+                given_true = _read_only(y_true)
+            try:
+                value = fn(given_true, y_pred)
+            except ValueError as exc:
+                if "read-only" not in str(exc):
+                    raise
+                raise ValueError(f"metric {name!r} writes into its arguments, which are "
+                                 f"read-only (the labels the fit trains on, the outputs "
+                                 f"the other metrics read): compute on a copy "
+                                 f"(y_pred.copy())") from exc
             try:
                 out[name] = float(value)
             except (TypeError, ValueError):
                 raise TypeError(f"metric {name!r} must return a number; got "
                                 f"{value!r}") from None
         return out
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A view of ``a`` that cannot be written through."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def metrics_list(metrics: Optional[Sequence[Metric]]) -> Optional[List[Metric]]:
+    """``metrics`` as a list, read once (None stays None, one metric alone becomes a list
+    of one): a caller that reads them twice (``train_on_batch``'s fit, then the names of
+    its result) saw an iterator empty the second time and dropped the values."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, (str, bytes)) or callable(metrics):
+        return [metrics]
+    return list(metrics)

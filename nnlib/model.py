@@ -23,9 +23,9 @@ from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeErro
                                as_float_array, check_finite, check_fits_dtype,
                                check_int_scalar, check_real_scalar, check_sample_weight)
 from nnlib._typing import ArrayLike, DTypeLike, FloatArray, PathLike, SeedLike, Threads
-from nnlib.callbacks import Callback, EarlyStopping, History, wants_batches
+from nnlib.callbacks import Callback, EarlyStopping, History, as_callbacks, wants_batches
 from nnlib.fit_loop import FitLoop
-from nnlib.metrics import Metric, Metrics, probabilities
+from nnlib.metrics import Metric, Metrics, metrics_list, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
 from nnlib.layers import Dense, Dropout, Layer, as_generator, is_compiled
@@ -105,6 +105,10 @@ class Sequential:
     loss = None
     #: Keras's flag: a callback sets it to True to end the running fit.
     stop_training = False
+    #: The :class:`~nnlib.callbacks.History` of the last ``fit`` (Keras's
+    #: ``model.history``), filled epoch by epoch as it runs: a fit ended by Ctrl-C or
+    #: by an exception keeps the epochs it completed here. None before any fit.
+    history = None
 
     def __init__(self, layers: Iterable[Layer]) -> None:
         self.layers: List[Any] = list(layers)        # Dense or other protocol layers
@@ -283,19 +287,26 @@ class Sequential:
         # the compiled test costs one pass (microseconds); the NumPy search that names
         # the row runs only when it fails
         if finite and not compiled_train().all_finite(X):
-            src = np.asarray(given)
-            if src.dtype.kind == "f" and src.dtype.itemsize > X.dtype.itemsize:
-                row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-                col = int(np.flatnonzero(~np.isfinite(X[row]))[0])
-                val = src[row, col]
-                if np.isfinite(val):
-                    raise NonFiniteError(
-                        f"{name} must be finite; row {row} holds {float(val)!r} (column "
-                        f"{col}), beyond the range of {self.dtype.name} (max "
-                        f"{float(np.finfo(self.dtype).max):.7g}), the model's dtype: it "
-                        f"would become inf; scale {name} or use a float64 model")
-            check_finite(X, name)
+            self._check_converted(given, X, name)
         return X
+
+    def _check_converted(self, given, converted, name):
+        """Raise NonFiniteError for the first non-finite row of ``converted`` (2-d), the
+        model's dtype's conversion of ``given``: naming the value given when it was
+        finite there and only the conversion made it inf (1e300 into float32)."""
+        src = np.asarray(given)
+        if (src.dtype.kind == "f" and src.dtype.itemsize > converted.dtype.itemsize
+                and src.shape == converted.shape):
+            row = int(np.flatnonzero(~np.isfinite(converted).all(axis=1))[0])
+            col = int(np.flatnonzero(~np.isfinite(converted[row]))[0])
+            val = src[row, col]
+            if np.isfinite(val):
+                raise NonFiniteError(
+                    f"{name} must be finite; row {row} holds {float(val)!r} (column "
+                    f"{col}), beyond the range of {self.dtype.name} (max "
+                    f"{float(np.finfo(self.dtype).max):.7g}), the model's dtype: it "
+                    f"would become inf; scale {name} or use a float64 model")
+        check_finite(converted, name)
 
     def _targets(self, y, loss, n, dtype=None):
         """(y_target (n, c or 0), y_label (n or 1,)) for the compiled loss. ``dtype``:
@@ -326,7 +337,8 @@ class Sequential:
             if t.shape != (n, c):
                 raise ShapeError(f"y must have shape ({n}, {c}) for {loss} (one "
                                  f"target row per sample); got {t.shape}")
-            check_finite(t, "y")
+            if not np.isfinite(t).all():
+                self._check_converted(np.reshape(y, t.shape), t, "y")
             if loss == "poisson_loss" and (t < 0).any():
                 raise LabelError("poisson_loss needs targets >= 0 (counts or rates); y "
                                  "holds negative values")
@@ -472,7 +484,8 @@ class Sequential:
         >>> bool(abs((up - down) / 2e-6 - grads[0][0, 0]) < 1e-8)
         True
         """
-        value, grads, status = self._objective(X, y, loss, l2, margin, n_threads, True)
+        with _NotDuringAnotherThreadsFit(self, "loss_and_grads"):
+            value, grads, status = self._objective(X, y, loss, l2, margin, n_threads, True)
         # The kernel checks the data loss and the bias gradients (column sums of dZ). That
         # misses an L2 penalty l2/2 ||W||^2 that overflows (weights ~1e154), and covers
         # dW = H^T dZ only while every H is finite: an inf in X or a hidden output that
@@ -545,7 +558,10 @@ class Sequential:
 
         Parameters
         ----------
-        X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
+        X : array_like (n, n_in)
+            Finite, as :meth:`predict`'s (NonFiniteError names the first row that is
+            not, or holds a value beyond the model's dtype).
+        y : as in :meth:`loss_and_grads`.
         loss : str, optional
             Default: the loss of the last ``fit`` (``self.loss``), else
             "softmax_cross_entropy".
@@ -573,11 +589,14 @@ class Sequential:
         EvaluationResult(loss=0.6931471805599453, accuracy=0.5)
         """
         loss = self._default_loss(loss)
-        X, yt, yl = self._data(X, y, loss, "X")
+        # finite, as predict's and fit's validation data: a NaN row made a NaN loss and
+        # a wrong row of the accuracy (score), without a word
+        X, yt, yl = self._data(X, y, loss, "X", finite=True)
         margin = check_real_scalar(margin, "margin", low=0.0)
         wanted = Metrics(metrics, loss)
         ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
-        result = EvaluationResult(*ev())
+        with _NotDuringAnotherThreadsFit(self, "evaluate"):
+            result = EvaluationResult(*ev())
         if not wanted and not return_dict:
             return result
         out = {"loss": result.loss}
@@ -777,8 +796,9 @@ class Sequential:
             monitored value has not improved by more than ``min_delta`` for ``patience``
             epochs in a row; the best epoch's weights are put back when the fit ends,
             stopped early or not (Keras 3's ``restore_best_weights``).
-        callbacks : list of nnlib.callbacks.Callback objects or callables
-            Callback objects get Keras's hooks (train, epoch and batch begin/end; see
+        callbacks : list (or iterable) of nnlib.callbacks.Callback objects or callables
+            One alone is taken as a list of one, as Keras 3 does. Callback objects get
+            Keras's hooks (train, epoch and batch begin/end; see
             :mod:`nnlib.callbacks`, e.g. ``ModelCheckpoint``); a plain callable
             ``cb(epoch, logs) -> bool`` is called after each epoch with the epoch's
             logs (loss, val_loss, ...) and a true return value stops training.
@@ -786,7 +806,8 @@ class Sequential:
             Logged each epoch on the training rows (after the epoch, with its final
             weights -- Keras averages over the batches while the weights move) and, with
             validation data, as ``val_`` + name: "accuracy", "mse", "mae", or
-            ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`). Each costs one
+            ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`; both arrays are
+            read-only views). Each costs one
             forward pass over the training rows per epoch.
         verbose : bool or int >= 0
             0 (False) silent. 1: on a terminal, a bar redrawn in place about every 0.1 s, also
@@ -877,6 +898,10 @@ class Sequential:
                    else check_int_scalar(verbose, "verbose", low=0))
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
+        if callbacks is not None:
+            # once: an iterator read here for the batch hooks was empty for the loop,
+            # which then ran no callback at all
+            callbacks = as_callbacks(callbacks)
         if optimizer is None:
             optimizer = default_optimizer(self)
         if not hasattr(optimizer, "config") or not hasattr(optimizer, "state_arrays"):
@@ -897,6 +922,7 @@ class Sequential:
         X = self._inputs(X, finite=True)
         plain = plain and all(type(layer) is Dense or type(layer) is Dropout
                               for layer in self.layers)
+        _check_no_shared_arrays(self)
         if sample_weight is not None:
             if not self.compiled:
                 raise ValueError("sample_weight needs a model of compiled layers (Dense, "
@@ -944,13 +970,16 @@ class Sequential:
             # trains it changes none of that fit's state (its Dropout seeds) nor the
             # defaults the next train_on_batch takes (the loss, the optimizer)
             self.optimizer, self.loss = optimizer, loss
-            _seed_dropouts(self, rng, random_state)
+            on_batch, _ON_BATCH.active = getattr(_ON_BATCH, "active", False), False
+            # train_on_batch goes on with the masks of the last fit's seed, as one
+            # fit's steps do (a seed drawn afresh per call made no loop repeatable)
+            _seed_dropouts(self, rng, random_state, keep=on_batch)
             loop = FitLoop(run, X.shape[0], rng, shuffle, schedule, evaluation,
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
                            initial_epoch=initial_epoch)
-            loop.begin()
+            loop.begin(record_history=not on_batch)
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
                     break
@@ -971,7 +1000,9 @@ class Sequential:
         Keras takes the loss and the optimizer from ``compile``; nnlib has no compile
         step, so they default to the last ``fit``'s (``self.loss``, ``self.optimizer``):
         a loop of ``train_on_batch`` calls carries the optimizer's state (momentum,
-        Adam's moments, its step count) from one call to the next, as Keras's does.
+        Adam's moments, its step count) from one call to the next, as Keras's does. A
+        Dropout made without a seed goes on with the masks of the last fit's
+        ``random_state`` (the first call draws one if no fit did).
 
         Parameters
         ----------
@@ -1013,13 +1044,22 @@ class Sequential:
         True
         """
         loss = self._default_loss(loss)
+        metrics = metrics_list(metrics)
         if optimizer is None:
             optimizer = self.optimizer
-        X = self._inputs(X)                 # fit checks it again, finite: a no-op view
-        history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
-                           batch_size=max(X.shape[0], 1), shuffle=False,
-                           sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
-                           margin=margin, metrics=metrics, n_threads=n_threads)
+        # finite here, where a value beyond a float32 model's range is still seen as
+        # given (fit would see the inf the conversion made of it)
+        X = self._inputs(X, finite=True)
+        # the last fit's history stays self.history, as Keras's train_on_batch leaves it
+        _ON_BATCH.active = True
+        try:
+            history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
+                               batch_size=max(X.shape[0], 1), shuffle=False,
+                               sample_weight=sample_weight, l2=l2,
+                               l2_per_batch=l2_per_batch, margin=margin, metrics=metrics,
+                               n_threads=n_threads)
+        finally:
+            _ON_BATCH.active = False
         names = Metrics(metrics, loss).names
         if history.nonfinite is not None:
             # the step was refused (the weights are as they were): NaN for the loss
@@ -1084,6 +1124,7 @@ class Sequential:
         0.5
         """
         loss = self._default_loss(loss)
+        metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
         if sample_weight is None:
             logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
@@ -1092,7 +1133,7 @@ class Sequential:
         if not self.compiled:
             raise ValueError("test_on_batch's sample_weight needs a model of compiled "
                              "layers (Dense, Dropout), as fit's does")
-        X, yt, yl = self._data(X, y, loss, "X")
+        X, yt, yl = self._data(X, y, loss, "X", finite=True)
         weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         ev = self._evaluation(X, yt, yl, loss, check_real_scalar(margin, "margin", low=0.0),
                               n_threads)
@@ -1100,7 +1141,8 @@ class Sequential:
         # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked); the
         # accuracy and metrics, of the same outputs, unweighted (evaluate's)
         ev.setup.set_data(X, yt, yl, weights)
-        value, accuracy = ev()
+        with _NotDuringAnotherThreadsFit(self, "test_on_batch"):
+            value, accuracy = ev()
         logs = {"loss": value, **({} if accuracy is None else {"accuracy": accuracy}),
                 **wanted.compute(ev.outputs, ev.y_true)}
         return _batch_result(logs, wanted.names, return_dict)
@@ -1280,6 +1322,11 @@ class Sequential:
         _format.write(path, *_format.model_arrays(self, optimizer))
 
 
+# set by train_on_batch for the fit it calls in this thread (read and cleared by that
+# fit), which leaves model.history to the last fit
+_ON_BATCH = threading.local()
+
+
 def default_optimizer(model: "Sequential") -> "Optimizer":
     """The optimizer of a fit given none: ``model.optimizer`` (the last fit's, or the
     one :func:`load` read) when it holds exactly the model's arrays, or none yet, as
@@ -1316,19 +1363,43 @@ def default_optimizer(model: "Sequential") -> "Optimizer":
     return SGD(lr=0.01)
 
 
+def _check_no_shared_arrays(model):
+    """Refuse a model that holds one parameter array in two places (a layer appearing
+    twice, or tied weights): a step would update it once per place from gradients
+    taken before either update. (The optimizer's own message spoke of parameter groups
+    the user never made.)"""
+    seen = {}
+    for i, layer in enumerate(model.layers):
+        names = tuple(getattr(layer, "param_names", ()))
+        for k, p in enumerate(layer.params):
+            here = f"layers[{i}]." + (names[k] if k < len(names) else f"params[{k}]")
+            if id(p) in seen:
+                j, there = seen[id(p)]
+                what = (f"layers[{j}] and layers[{i}] are the same layer"
+                        if model.layers[j] is layer else
+                        f"{there} and {here} are the same array")
+                raise ValueError(f"{what}: fit trains each parameter array of the model "
+                                 f"once per step; give each layer its own arrays "
+                                 f"(copy.deepcopy(layer))")
+            seen[id(p)] = (i, here)
+
+
 def _unseeded_dropouts(model):
     """The Dropout layers whose fit seed comes from ``random_state``'s generator."""
     return [layer for layer in model.layers
             if isinstance(layer, Dropout) and layer.seed is None]
 
 
-def _seed_dropouts(model, rng, random_state=None):
+def _seed_dropouts(model, rng, random_state=None, keep=False):
     """Give each Dropout layer without its own seed this fit's seed, from a child of
     ``rng`` (``Generator.spawn`` leaves the parent's stream, the shuffling, as it is).
     ``rng`` need not be a Generator (None, or the compiled orders of an int seed, when
     fit saw no unseeded layer before the user's code ran): then the child comes from
-    ``as_generator(random_state)``, the Generator fit would have drawn from."""
+    ``as_generator(random_state)``, the Generator fit would have drawn from.
+    ``keep``: a layer that has a fit seed already keeps it (train_on_batch)."""
     unseeded = _unseeded_dropouts(model)
+    if keep:
+        unseeded = [layer for layer in unseeded if layer._fit_seed is None]
     if not unseeded:
         return
     if not isinstance(rng, np.random.Generator):
@@ -1348,8 +1419,8 @@ class _NotDuringAnotherThreadsFit:
     thread held the model at either point, and none started in between. The fit's own
     thread (a callback) predicts between steps, with consistent weights."""
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, verb="predict"):
+        self.model, self.verb = model, verb
 
     def _check(self):
         from nnlib._threads import claimed_by
@@ -1364,8 +1435,9 @@ class _NotDuringAnotherThreadsFit:
             raise ConcurrentUseError(
                 f"the model{'' if obj is self.model else ' (a layer it shares)'} is "
                 f"being trained by a running fit in another thread (thread "
-                f"{thread}); its weights change without a lock, so predict there would "
-                f"mix training steps: predict from a callback of that fit, or after it")
+                f"{thread}); its weights change without a lock, so {self.verb} there "
+                f"would mix training steps: call it from a callback of that fit, or "
+                f"after it")
 
     def __enter__(self):
         # the count first: a fit that starts right after the check has then moved it
@@ -1381,8 +1453,8 @@ class _NotDuringAnotherThreadsFit:
             from nnlib._threads import fits_started
             if fits_started(self.objs) != self.started:
                 from nnlib.exceptions import ConcurrentUseError
-                raise ConcurrentUseError("the model was trained by a fit in another "
-                                         "thread while predict ran; predict again")
+                raise ConcurrentUseError(f"the model was trained by a fit in another "
+                                         f"thread while {self.verb} ran; {self.verb} again")
         return False
 
 

@@ -144,9 +144,7 @@ def network_of(model, checked=False, kept=None):
         layer._check_live()
     if not checked:
         model._check_layers()
-    specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in dense)
-    dropout = (tuple((p, layer.rate) for p, layer in dropout_layers(model))
-               if len(dense) < len(layers) else ())
+    specs, dropout = _computation(model, dense)
     key = (tuple(model._sizes()), specs, dropout)
     if kept is None:
         kept = kept_of(model)
@@ -157,6 +155,23 @@ def network_of(model, checked=False, kept=None):
                         [param for _, param in specs], dropout)
     kept.net = (key, net)
     return net
+
+
+# what a run says when the layers it was built from changed under it
+LAYERS_CHANGED = ("the model's layers changed during training (an activation, a Dropout "
+                  "rate, a layer added or removed)")
+
+
+def _computation(model, dense=None):
+    """What the compiled network computes besides its sizes: each Dense layer's
+    (activation code, parameter) and the dropouts' (position, rate)."""
+    layers = model.layers
+    if dense is None:
+        dense = [layer for layer in layers if isinstance(layer, Dense)]
+    specs = tuple(activation_spec(*l._act_args(), l.dtype) for l in dense)
+    dropout = (tuple((p, layer.rate) for p, layer in dropout_layers(model))
+               if len(dense) < len(layers) else ())
+    return specs, dropout
 
 
 def _take_workspace(kept, key):
@@ -504,6 +519,9 @@ class TrainingRun(ClaimedRun):
         self._kept = kept = kept_of(model)
         # first: it makes replaced arrays usable; its sizes are the model's _sizes()
         network = network_of(model, checked, kept)
+        # what the network computes, held against the model's layers as _check_arrays
+        # runs: the compiled setup keeps training the network it was built from
+        self._computation = (_computation(model), model.compiled)
         self.params = model.params
         # fit (``checked``) has just converted X to the model's dtype
         sizes, dtype = network.sizes, (X.dtype if checked else model.dtype)
@@ -571,7 +589,8 @@ class TrainingRun(ClaimedRun):
         updates applied.
 
         Each epoch first follows the optimizer's current config and checks the model
-        still holds the run's arrays (a callback or schedule may have changed them);
+        still holds the run's arrays and layers (a callback or schedule may have changed
+        them);
         with batch callbacks (``on_piece``) the arrays are checked after each of their
         calls too.
         ``fresh=True`` says no code of the user's has run since the run was built (no
@@ -750,12 +769,19 @@ class TrainingRun(ClaimedRun):
 
     def _check_arrays(self):
         """Raise RuntimeError if the model or the optimizer no longer holds the arrays
-        the setup steps (code of the user's, a callback, replaced them)."""
+        the setup steps (code of the user's, a callback, replaced them), or the model's
+        layers no longer compute what the setup's network does."""
         params = self.model.params
         if len(params) != len(self.params) or not all(map(operator.is_, params,
                                                            self.params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
+        if (_computation(self.model), self.model.compiled) != self._computation:
+            # the setup trains the network it was built from: an activation, dropout
+            # rate or layer changed now would be ignored by the steps yet used by
+            # predict, validation and save
+            raise RuntimeError(f"{LAYERS_CHANGED}; the running fit cannot follow: "
+                               f"start a new fit")
         if self._state_replaced():
             # the setup steps the arrays it was built on: stepping them on would leave
             # the optimizer's new state untouched while t counted the steps

@@ -7,6 +7,7 @@ import pytest
 
 import nnlib
 from nnlib.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from nnlib.layers import Layer
 from nnlib.optim import SGD, Adam
 
 
@@ -525,3 +526,84 @@ def test_fit_stopped_by_a_nonfinite_step_restores_the_best_epoch():
     assert hist.stop_reason == "nonfinite" and len(snaps.weights) >= 2
     assert stop.best_epoch == 0
     _assert_params(model, snaps.weights[stop.best_epoch])
+
+
+# -- model.history (Keras's) -------------------------------------------------------------
+# Before (probe34): the History was only fit's return value, so a fit ended by Ctrl-C or
+# by a callback's exception lost the record of the epochs it had completed.
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, ValueError])
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-layer"])
+def test_an_interrupted_fit_keeps_its_completed_epochs_in_model_history(error, compiled):
+    X, y = _data()
+
+    def build():
+        model = _model()
+        if not compiled:
+            model.layers.insert(1, _Identity())
+        return model
+
+    def stop_at_2(epoch, logs):
+        if epoch == 2:
+            raise error("stop")
+    model, whole = build(), build()
+    want = whole.fit(X, y, optimizer=SGD(lr=0.1), epochs=5, random_state=0)
+    assert whole.history is want
+    with pytest.raises(error):
+        model.fit(X, y, optimizer=SGD(lr=0.1), epochs=5, random_state=0,
+                  callbacks=[stop_at_2], validation_split=0.2 if compiled else 0.0)
+    assert model.history.epoch == [0, 1, 2]
+    if not compiled:
+        assert model.history["loss"] == want["loss"][:3]
+
+
+class _Identity(Layer):
+    params = []
+
+    def forward(self, X):
+        return X
+
+    def forward_train(self, X):
+        return X, lambda dH: (dH, [])
+
+
+def test_train_on_batch_leaves_model_history_to_the_last_fit():
+    X, y = _data()
+    model = _model()
+    assert model.history is None
+    history = model.fit(X, y, epochs=2)
+    model.train_on_batch(X, y)
+    assert model.history is history and history.epoch == [0, 1]
+
+
+# callbacks given as an iterator, or one alone. Before (probe34) fit read an iterator
+# once to look for batch hooks and handed the loop the exhausted rest: no callback ran
+# (a generator of ModelCheckpoints saved nothing, without a word); one Callback object
+# alone raised "'EarlyStopping' object is not iterable" where Keras 3 takes it.
+CALLBACK_FORMS = {
+    "generator": lambda cbs: (cb for cb in cbs),
+    "iterator": lambda cbs: iter(cbs),
+    "map": lambda cbs: map(lambda cb: cb, cbs),
+    "alone": lambda cbs: cbs[0],
+}
+
+
+@pytest.mark.parametrize("form", list(CALLBACK_FORMS), ids=list(CALLBACK_FORMS))
+@pytest.mark.parametrize("kind", ["object", "function", "batch-object"])
+def test_callbacks_in_any_iterable_or_alone_all_run(form, kind):
+    X, y = _data()
+    seen = []
+    if kind == "function":
+        cb = lambda epoch, logs: seen.append(epoch)          # noqa: E731
+    elif kind == "object":
+        class Epochs(Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                seen.append(epoch)
+        cb = Epochs()
+    else:
+        class Batches(Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                seen.append(batch)
+        cb = Batches()
+    _model().fit(X, y, epochs=2, batch_size=10, callbacks=CALLBACK_FORMS[form]([cb]))
+    assert seen == ([0, 1, 2] * 2 if kind == "batch-object" else [0, 1])

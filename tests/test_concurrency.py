@@ -554,7 +554,8 @@ def test_the_readme_states_this_contract():
     section = text.split("## Threads and concurrency", 1)[1].split("\n## ", 1)[0]
     for phrase in ("tests/test_concurrency.py", "ConcurrentUseError", "estimator's lock",
                    "labels are copied", "save` during a `fit", "fork()", "one thread",
-                   "`predict` and `forward` from another thread", "owner and group",
+                   "`predict`, `forward`, `evaluate`, `score`, `test_on_batch`\n  and `loss_and_grads` "
+                   "from another thread", "owner and group",
                    "`optimizer.t` counts exactly", "NNLIB_RELIABILITY_SECONDS",
                    "tests/test_fuzz_reliability_*.py", "with each other on one model"):
         assert phrase in section, phrase
@@ -591,6 +592,49 @@ def test_predict_from_another_thread_during_a_fit_is_refused():
             model.forward(X)
     assert first.error is None
     assert model.predict(X).shape == (60, 3)                 # free again
+
+
+# Before (probe34): evaluate, score, test_on_batch and loss_and_grads from another
+# thread ran during the fit unchecked, reading W and b while the loop stepped them: a
+# loss or accuracy of a model that never existed. They are refused as predict is.
+LOSS_CALLS = {
+    "evaluate": lambda model, X, y: model.evaluate(X, y),
+    "score": lambda model, X, y: model.score(X, y),
+    "test_on_batch": lambda model, X, y: model.test_on_batch(X, y),
+    "test_on_batch-weighted": lambda model, X, y: model.test_on_batch(
+        X, y, sample_weight=np.ones(len(y))),
+    "loss_and_grads": lambda model, X, y: model.loss_and_grads(X, y),
+}
+
+
+@pytest.mark.parametrize("call", list(LOSS_CALLS), ids=list(LOSS_CALLS))
+def test_a_loss_from_another_thread_during_a_fit_is_refused(call):
+    X, y = _data()
+    model = _model(0)
+    with _PausedFit(model, X, y, epochs=2) as first:
+        with pytest.raises(ConcurrentUseError, match="would mix training steps"):
+            LOSS_CALLS[call](model, X, y)
+    assert first.error is None
+    LOSS_CALLS[call](model, X, y)                               # free again
+
+
+@pytest.mark.parametrize("call", list(LOSS_CALLS), ids=list(LOSS_CALLS))
+def test_a_loss_from_a_callback_of_the_fit_is_of_the_epochs_weights(call):
+    X, y = _data()
+    model, seen = _model(0), []
+
+    def callback(epoch, logs):
+        seen.append((LOSS_CALLS[call](model, X, y), [p.copy() for p in model.params]))
+    model.fit(X, y, epochs=2, callbacks=[callback])
+    for got, params in seen:
+        twin = _model(0)
+        for p, q in zip(twin.params, params):
+            p[...] = q
+        want = LOSS_CALLS[call](twin, X, y)
+        if call == "loss_and_grads":
+            assert got[0] == want[0]
+        else:
+            assert got == want
 
 
 def test_predict_from_a_callback_of_the_fit_sees_the_epochs_weights():

@@ -835,3 +835,35 @@ def test_a_cluster_fit_given_no_optimizer_goes_on_with_the_models(cluster_of_two
     X, y = da.from_array(Xn, chunks=20), da.from_array(yn, chunks=20)
     fit(model, X, y, client=cluster_of_two, epochs=1, batch_size=4)
     assert model.optimizer is adam and adam.t > t0
+
+
+# A callback changing the layers between epochs. Before (probe34) the workers kept
+# training the network the run was built from: model averaging silently (the losses of
+# an unchanged model, the client's model now relu where tanh was trained), data parallel
+# with NumPy's "could not broadcast input array from shape (87,) into shape (75,)" after
+# a layer was appended. Now the next epoch refuses, as Sequential.fit does.
+CLUSTER_LAYER_CHANGES = {
+    "activation": lambda model: setattr(model.layers[0], "activation", "relu"),
+    "appended": lambda model: model.layers.append(Dense(3, 3, random_state=9)),
+}
+
+
+@pytest.mark.parametrize("change", list(CLUSTER_LAYER_CHANGES),
+                         ids=list(CLUSTER_LAYER_CHANGES))
+@pytest.mark.parametrize("fit", [fit_data_parallel, fit_model_averaging],
+                         ids=["data-parallel", "averaging"])
+def test_a_layer_changed_by_a_callback_stops_a_cluster_run(cluster_of_two, fit, change):
+    X, y = _data(n=200)
+    Xd, yd = da.from_array(X, chunks=100), da.from_array(y, chunks=100)
+    model, seen = _model(), []
+
+    def after_first(epoch, logs):
+        if epoch == 0:
+            seen.append([p.copy() for p in model.params])
+            CLUSTER_LAYER_CHANGES[change](model)
+    with pytest.raises(RuntimeError, match="layers changed during training"):
+        fit(model, Xd, yd, client=cluster_of_two, epochs=3, batch_size=50,
+            random_state=0, callbacks=[after_first])
+    assert model.history.epoch == [0]           # the epoch completed, as fit keeps it
+    for p, q in zip(model.params, seen[0]):          # nothing trained after the change
+        np.testing.assert_array_equal(p, q)

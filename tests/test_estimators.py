@@ -649,3 +649,71 @@ def test_a_warm_fit_after_a_solver_or_early_stopping_switch_trains(rng, cls, fir
         assert len(est.validation_scores_) >= 1 and est.best_loss_ is None
     else:
         assert est.validation_scores_ is None and est.best_loss_ <= est.loss_curve_[-1]
+
+
+# -- Ctrl-C during a stochastic fit: scikit-learn's rule --------------------------------
+# scikit-learn's MLP catches KeyboardInterrupt in its epoch loop, warns "Training
+# interrupted by user." and returns the model as trained so far (early stopping's best
+# weights restored). Before (probe34) nnlib's estimators let it propagate: a script that
+# interrupts a long fit to keep and save the model died there instead.
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["plain", "early-stopping"])
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor], ids=["clf", "reg"])
+def test_an_interrupted_stochastic_fit_returns_the_model_so_far(monkeypatch, make,
+                                                                early_stopping):
+    from nnlib import estimators
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int) if make is MLPClassifier else rng.normal(
+        size=60)
+    kw = dict(hidden_layer_sizes=(5,), solver="adam", tol=0.0, random_state=0,
+              early_stopping=early_stopping, n_iter_no_change=100)
+    real, calls = estimators._CompiledTrainer.epoch, []
+
+    def interrupted_at_the_third(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(estimators._CompiledTrainer, "epoch", interrupted_at_the_third)
+    est = make(max_iter=10, **kw)
+    try:
+        with pytest.warns(UserWarning, match="Training interrupted by user"):
+            assert est.fit(X, y) is est
+    except KeyboardInterrupt:           # would end the pytest session: fail this test
+        pytest.fail("the KeyboardInterrupt went out of fit")
+    monkeypatch.undo()
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        two = make(max_iter=2, **kw).fit(X, y)
+    for a, b in zip(est.coefs_ + est.intercepts_, two.coefs_ + two.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert est.score(X, y) == two.score(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)                               # a second fit runs as a first
+    assert est.n_iter_ == 10
+
+
+# A float64 network given float32 X. Before (probe34) its weights were cast to float32
+# and the network ran in float32: outputs float32 and ~1e-7 off, where scikit-learn's
+# float32 X @ float64 coefs_ gives float64 (the same as predicting on X.astype(float64)).
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("make, method", [(MLPRegressor, "predict"),
+                                          (MLPClassifier, "predict_proba")],
+                         ids=["regressor", "classifier"])
+def test_a_float64_network_predicts_float32_x_in_float64(make, method, sparse):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] if make is MLPRegressor else (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = make(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    X32 = X.astype(np.float32)
+    if sparse:
+        import scipy.sparse
+        X32 = scipy.sparse.csr_matrix(X32)
+    got = getattr(est, method)(X32)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, getattr(est, method)(X.astype(np.float32)
+                                                              .astype(np.float64)))

@@ -327,6 +327,73 @@ def test_optimizer_state_replaced_within_an_epoch_is_refused(how):
                     np.testing.assert_array_equal(opt.state[p][k], v)
 
 
+# What a callback may change in the layers without replacing an array. Before, the
+# compiled setup kept training the network it was built from: relu set to tanh at the
+# end of epoch 0 left epochs 1 and 2 training relu (the same losses as no change) while
+# predict, validation and save used tanh; a Dropout inserted or its rate changed was
+# likewise never applied by the steps (probe34).
+class _Tripled(nnlib.layers.Layer):
+    params = []
+
+    def forward(self, X):
+        return 3 * X
+
+    def forward_train(self, X):
+        return 3 * X, lambda dH: (3 * dH, [])
+
+
+LAYER_CHANGES = {
+    "activation": lambda model: setattr(model.layers[0], "activation", "relu"),
+    "dropout-rate": lambda model: setattr(model.layers[1], "rate", 0.5),
+    "dropout-inserted": lambda model: model.layers.insert(1, nnlib.layers.Dropout(0.5)),
+    "python-layer-inserted": lambda model: model.layers.insert(1, _Tripled()),
+}
+
+
+def _changed_model(change):
+    model = _model()
+    if change == "dropout-rate":
+        model.layers.insert(1, nnlib.layers.Dropout(0.25, random_state=0))
+    return model
+
+
+@pytest.mark.parametrize("hook", ["on_epoch_end", "on_train_batch_end"])
+@pytest.mark.parametrize("change", list(LAYER_CHANGES), ids=list(LAYER_CHANGES))
+def test_a_layer_changed_in_a_callback_is_refused(change, hook):
+    """The next piece refuses, having applied only the steps before the change; the
+    next fit trains the changed model, exactly as a model built that way."""
+    X, y = _data()
+    model, opt = _changed_model(change), SGD(lr=0.1)
+    seen = {}
+
+    class Change(Callback):
+        pass
+
+    def once(self, *args):
+        if not seen:
+            seen["t"] = opt.t
+            seen["params"] = [p.copy() for p in model.params]
+            LAYER_CHANGES[change](model)
+    setattr(Change, hook, once)
+    with pytest.raises(RuntimeError, match="layers changed during training"):
+        model.fit(X, y, optimizer=opt, epochs=3, batch_size=4, random_state=0,
+                  callbacks=[Change()])
+    assert opt.t == seen["t"]
+    for p, q in zip(model.params, seen["params"]):
+        np.testing.assert_array_equal(p, q)
+    twin = _changed_model(change)
+    LAYER_CHANGES[change](twin)
+    for p, q in zip(twin.params, model.params):
+        p[...] = q
+    for a, b in zip(twin.layers, model.layers):
+        if isinstance(a, nnlib.layers.Dropout):
+            a.step = b.step                 # the masks go on from the steps applied
+    for m in (model, twin):
+        m.fit(X, y, optimizer=SGD(lr=0.1), epochs=1, batch_size=4, random_state=0)
+    for p, q in zip(model.params, twin.params):
+        np.testing.assert_array_equal(p, q)
+
+
 # -- claims: one lock, the same refusals ------------------------------------------
 
 def test_a_refused_fit_holds_nothing_it_claimed():

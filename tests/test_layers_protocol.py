@@ -255,6 +255,40 @@ def test_a_layer_returning_bad_gradients_gets_a_clear_error(layer, match):
         model.fit(X, y)
 
 
+class BadInputGradient(Layer):
+    """A parameter-free layer whose backprop returns ``dX`` as ``make(dH)``."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def forward(self, X):
+        return X
+
+    def forward_train(self, X):
+        return X, lambda dH: (self.make(dH), [])
+
+
+# Before (probe34) a dX of None, of another shape or a list reached the Dense layer
+# below as dH: "not enough values to unpack (expected 4, got 3)" from dense_backward, or
+# NumPy's broadcasting error, naming neither the layer nor its backprop.
+@pytest.mark.parametrize("make, got", [
+    (lambda dH: None, "NoneType"),
+    (lambda dH: dH[:, :3], r"\(8, 3\)"),
+    (lambda dH: dH[:-1], r"\(7, 4\)"),
+    (lambda dH: dH.tolist(), "list"),
+], ids=["none", "narrower", "fewer-rows", "list"])
+def test_a_layer_returning_a_bad_input_gradient_is_named(make, got):
+    X, y = _data(8)
+    model = nnlib.Sequential([Dense(4, 4, random_state=0), BadInputGradient(make),
+                              Dense(4, 3, random_state=1)])
+    match = (r"layers\[1\] \(BadInputGradient\)'s backprop must return dX of its input's "
+             r"shape \(8, 4\); got " + got)
+    with pytest.raises(nnlib.ShapeError, match=match):
+        model.loss_and_grads(X, y)
+    with pytest.raises(nnlib.ShapeError, match=match):
+        model.fit(X, y, batch_size=8)
+
+
 class CopiedParams(CountGrads):
     """params gives copies: the optimizer would update arrays the layer never reads."""
     params = property(lambda self: [self.w.copy()])
@@ -343,3 +377,81 @@ def test_an_interrupt_leaves_the_step_count_consistent():
     # the model and optimizer are usable afterwards
     model.fit(X, y, optimizer=opt, epochs=1, batch_size=8)
     assert opt.t == 12
+
+
+# -- a Dense layer's activation parameter set as an attribute --------------------------
+# Before (probe34): set after construction, activation_param was kept and ignored unless
+# the constructor had been given one: forward, fit and save used the default slope 0.01
+# while to_torch and to_onnx used the value set (the PyTorch twin computed -0.5 where
+# predict gave -0.01); an activation switched from leaky_relu to elu exported alpha 0.01
+# and ran alpha 1.0.
+ACTIVATION_SETS = {
+    "leaky-slope": ("leaky_relu", lambda layer: setattr(layer, "activation_param", 0.5),
+                    lambda z: np.where(z > 0, z, 0.5 * z)),
+    "elu-alpha": ("elu", lambda layer: setattr(layer, "activation_param", 0.25),
+                  lambda z: np.where(z > 0, z, 0.25 * np.expm1(np.minimum(z, 0)))),
+    "leaky-to-elu": ("leaky_relu", lambda layer: setattr(layer, "activation", "elu"),
+                     lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))),
+    "back-to-default": ("leaky_relu", lambda layer: (
+        setattr(layer, "activation_param", 0.5), setattr(layer, "activation_param", None)),
+        lambda z: np.where(z > 0, z, 0.01 * z)),
+}
+
+
+@pytest.mark.parametrize("case", list(ACTIVATION_SETS), ids=list(ACTIVATION_SETS))
+def test_an_activation_parameter_set_later_is_the_one_every_path_uses(case, tmp_path):
+    activation, change, act = ACTIVATION_SETS[case]
+    layer = Dense(3, 4, activation, random_state=0)
+    change(layer)
+    model = nnlib.Sequential([layer])
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    want = act(X @ layer.W + layer.b)
+    np.testing.assert_allclose(model.predict(X), want, rtol=1e-13, atol=1e-15)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(nnlib.load(tmp_path / "m.npz").predict(X),
+                                  model.predict(X))
+    torch = pytest.importorskip("torch")
+    from nnlib.export import to_torch
+    twin = to_torch(model)
+    with torch.no_grad():
+        out = twin(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-15)
+
+
+def test_a_dense_pickled_before_activation_param_was_a_property_loads():
+    layer = Dense(2, 2, "elu", random_state=0)
+    old = {k: v for k, v in layer.__dict__.items() if k != "_activation_param"}
+    old.update(activation_code=6, activation_param=1.0, _param_given=False)
+    revived = Dense.__new__(Dense)
+    revived.__setstate__(dict(old))
+    assert revived.activation_param == 1.0 and revived.spec() == layer.spec()
+    old.update(activation_param=0.5, _param_given=True)
+    revived = Dense.__new__(Dense)
+    revived.__setstate__(dict(old))
+    assert revived.activation_param == 0.5 and revived.spec()["activation_param"] == 0.5
+
+
+# A model holding one array in two places. Before (probe34) fit refused it with the
+# optimizer's "some parameters appear in more than one parameter group (or twice in
+# one)", about groups the user never made.
+def _tied_model(how):
+    first = Dense(4, 4, "tanh", random_state=0)
+    if how == "same-layer":
+        second = first
+    else:
+        second = Dense(4, 4, "tanh", random_state=1)
+        second.W = first.W
+    return nnlib.Sequential([first, second, Dense(4, 3, random_state=2)])
+
+
+@pytest.mark.parametrize("how, match", [
+    ("same-layer", r"layers\[0\] and layers\[1\] are the same layer"),
+    ("tied-W", r"layers\[0\]\.W and layers\[1\]\.W are the same array"),
+], ids=["same-layer", "tied-W"])
+@pytest.mark.parametrize("verb", ["fit", "train_on_batch"])
+def test_a_model_holding_an_array_twice_is_named_by_fit(how, match, verb):
+    X, y = _data(8)
+    model = _tied_model(how)
+    with pytest.raises(ValueError, match=match):
+        getattr(model, verb)(X, y, optimizer=SGD(lr=0.1))
+    assert model.predict(X).shape == (8, 3)          # inference is well defined

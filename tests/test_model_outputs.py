@@ -187,3 +187,47 @@ def test_accuracy_metric_needs_a_classification_loss():
     for loss, y in (("poisson_loss", [[1.0], [2.0]]), ("squared_error", [[1.0], [2.0]])):
         with pytest.raises(ValueError, match=f"accuracy needs a classification loss; {loss}"):
             model.fit(np.eye(2), y, loss=loss, metrics=["accuracy"])
+
+
+# A user metric is handed read-only views. Before (probe34) it got the fit's own label
+# array and the outputs the next metric reads: a metric writing into y_true (an in-place
+# normalisation) made the next step raise "y changed during training", and one writing
+# into y_pred changed the accuracy reported beside it (evaluate: 0.0 for 0.26).
+def _writes_true(y_true, y_pred):
+    y_true[...] = 99
+    return 1.0
+
+
+def _writes_pred(y_true, y_pred):
+    np.clip(y_pred, 0.4, 0.6, out=y_pred)
+    return 1.0
+
+
+@pytest.mark.parametrize("metric", [_writes_true, _writes_pred], ids=["y_true", "y_pred"])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "squared_error"])
+@pytest.mark.parametrize("where", ["fit", "fit-validation", "evaluate"])
+def test_a_metric_writing_into_its_arguments_is_named_and_changes_nothing(metric, loss,
+                                                                           where):
+    X, y = _data()
+    if loss == "squared_error":
+        y = np.eye(3)[y]
+    model = _model()
+    before = [p.copy() for p in model.params]
+    y_given = y.copy()
+    builtin = "mse" if loss == "squared_error" else "accuracy"
+    with pytest.raises(ValueError, match=f"metric '{metric.__name__}' writes into its "
+                                         f"arguments"):
+        if where == "evaluate":
+            model.evaluate(X, y, loss=loss, metrics=[metric, builtin])
+        else:
+            model.fit(X, y, loss=loss, epochs=2, metrics=[metric], validation_split=0.25
+                      if where == "fit-validation" else 0.0)
+    np.testing.assert_array_equal(y, y_given)
+    want = model.evaluate(X, y, loss=loss, metrics=[builtin])
+    twin = _model()
+    for p, q in zip(twin.params, model.params):
+        p[...] = q
+    assert twin.evaluate(X, y, loss=loss, metrics=[builtin]) == want
+    if where == "evaluate":
+        for p, q in zip(model.params, before):
+            np.testing.assert_array_equal(p, q)

@@ -41,6 +41,28 @@ def test_a_loop_of_steps_is_fit_over_the_same_batches(dtype, make_opt):
                                rtol=1e-6 if dtype == "float32" else 1e-13)
 
 
+def test_steps_after_a_fit_go_on_with_its_unseeded_dropouts_masks():
+    """A Dropout made without a seed takes its masks from the fit's random_state; the
+    train_on_batch steps after that fit go on with them, as further steps of the fit
+    would. Before (probe34) each call drew a new seed from the OS, so no such loop
+    was repeatable and the README's 'same updates, bit for bit' failed with dropout."""
+    X, y = _data(10)
+
+    def build():
+        return nnlib.Sequential([nnlib.Dense(4, 6, "tanh", random_state=0), Dropout(0.5),
+                                 nnlib.Dense(6, 3, random_state=1)])
+    a, b = build(), build()
+    a.fit(X, y, optimizer=SGD(lr=0.1), epochs=1, batch_size=4, shuffle=False,
+          random_state=3)
+    for i in range(0, 10, 4):
+        a.train_on_batch(X[i:i + 4], y[i:i + 4])
+    b.fit(X, y, optimizer=SGD(lr=0.1), epochs=2, batch_size=4, shuffle=False,
+          random_state=3)
+    for p, q in zip(a.params, b.params):
+        np.testing.assert_array_equal(p, q)
+    assert a.layers[1].step == b.layers[1].step == 6
+
+
 def test_the_loss_is_the_steps_forward_pass_before_the_update():
     X, y = _data(8)
     model = _model()
@@ -97,6 +119,20 @@ def test_metrics_come_in_the_order_given():
     assert len(out) == 3 and out[1] > 0 and out[2] > 0
     assert out[1:] == [model.evaluate(X, t, metrics=["mae"])["mae"],
                        model.evaluate(X, t, metrics=["mse"])["mse"]]
+
+
+@pytest.mark.parametrize("verb", ["train_on_batch", "test_on_batch"])
+def test_metrics_given_as_an_iterator_are_all_returned(verb):
+    """Before (probe34) train_on_batch read metrics=iter([...]) in its fit and again for
+    the names of its result, which were then none: it returned the loss alone, the
+    metric values dropped (Keras returns [loss, metric, ...])."""
+    X = np.random.default_rng(1).normal(size=(8, 4))
+    t = X[:, :3] * 0.5
+    kw = {"optimizer": SGD(lr=0.01)} if verb == "train_on_batch" else {}
+    want, got = (getattr(_model(), verb)(X, t, loss="squared_error", metrics=metrics,
+                                         **kw)
+                 for metrics in (["mae", "mse"], iter(["mae", "mse"])))
+    assert got == want and len(got) == 3
 
 
 def test_sample_weight_weighs_the_batch_loss():

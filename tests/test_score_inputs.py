@@ -107,3 +107,52 @@ def test_a_target_with_other_outputs_is_named(name, make, kind):
         with pytest.raises(ShapeError, match="different number of output"):
             est.score(X, bad)
     assert np.isfinite(est.score(X, Y))
+
+
+# -- Sequential: X (and targets) beyond what the model can read ------------------------
+# Before (probe34): Sequential.evaluate and test_on_batch took a NaN in X and returned a
+# NaN loss, and score (classification) an accuracy counting that row as a miss, 0.5 on
+# 4 rows, where predict, fit's validation data and scikit-learn's score refuse it; a
+# float32 model given 1e39 in X by train_on_batch, or as a squared_error target, said
+# "row 1 holds inf", a value the user never gave.
+def _sequential(dtype=np.float64, n_out=2):
+    import nnlib
+    return nnlib.Sequential([nnlib.Dense(3, n_out, random_state=0, dtype=dtype)])
+
+
+SEQUENTIAL_CALLS = {
+    "evaluate": lambda m, X, y: m.evaluate(X, y),
+    "score": lambda m, X, y: m.score(X, y),
+    "test_on_batch": lambda m, X, y: m.test_on_batch(X, y),
+    "test_on_batch-weighted": lambda m, X, y: m.test_on_batch(X, y,
+                                                              sample_weight=np.ones(4)),
+    "train_on_batch": lambda m, X, y: m.train_on_batch(X, y),
+    "fit": lambda m, X, y: m.fit(X, y),
+}
+
+
+@pytest.mark.parametrize("call", list(SEQUENTIAL_CALLS), ids=list(SEQUENTIAL_CALLS))
+def test_sequential_refuses_a_nan_row_of_x(call):
+    X, y = np.ones((4, 3)), [0, 1, 0, 1]
+    X[2, 1] = np.nan
+    with pytest.raises(NonFiniteError, match="X must be finite; row 2 holds nan"):
+        SEQUENTIAL_CALLS[call](_sequential(), X, y)
+
+
+@pytest.mark.parametrize("call", list(SEQUENTIAL_CALLS), ids=list(SEQUENTIAL_CALLS))
+def test_a_float32_model_names_an_x_value_beyond_its_range(call):
+    X, y = np.ones((4, 3)), [0, 1, 0, 1]
+    X[1, 2] = 1e39
+    with pytest.raises(NonFiniteError, match=r"row 1 holds 1e\+39 \(column 2\), beyond "
+                                             r"the range of float32"):
+        SEQUENTIAL_CALLS[call](_sequential(np.float32), X, y)
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, 1)], ids=["1-d", "column"])
+def test_a_float32_model_names_a_target_beyond_its_range(shape):
+    y = np.ones(shape)
+    y[3] = -1e39
+    with pytest.raises(NonFiniteError, match=r"y must be finite; row 3 holds -1e\+39"):
+        _sequential(np.float32, n_out=1).fit(np.ones((4, 3)), y, loss="squared_error")
+    with pytest.raises(NonFiniteError, match=r"y must be finite; row 3 holds -1e\+39"):
+        _sequential(np.float32, n_out=1).score(np.ones((4, 3)), y, loss="squared_error")

@@ -195,8 +195,21 @@ class ClusterRun:
         return result
 
     def _check_open(self):
+        """Before each epoch: the run is open, and the model still has the layers the
+        workers' replicas were built from (a callback or the user's code between
+        epochs may have changed them: the workers would go on training the old network
+        -- model averaging silently, data parallel with a broadcasting error)."""
         if self.shards is None:
             raise RuntimeError("this run is closed")
+        from nnlib.dask import _worker
+        try:
+            same = _worker.skeleton(self.model) == self.skel
+        except Exception:           # noqa: BLE001 -- a layer skeleton cannot describe
+            same = False
+        if not same:
+            from nnlib.training import LAYERS_CHANGED
+            raise RuntimeError(f"{LAYERS_CHANGED}; the workers train the network the "
+                               f"run was built from: start a new run")
 
     # -- one step or round on every shard ---------------------------------------------
     def _on_shards(self, sent, task, parts, *args):
@@ -286,9 +299,11 @@ def fit_epochs(run, epochs, callbacks):
         # the model is claimed now: a run refused because another thread's fit trains
         # it clears none of that fit's state (its stop_training). As fit, the run's
         # loss and optimizer become the model's: what ModelCheckpoint's
-        # include_optimizer saves, and what train_on_batch continues with
+        # include_optimizer saves, and what train_on_batch continues with; its History
+        # is model.history, filled as each epoch ends (kept if the run is interrupted)
         model.stop_training = False
         model.optimizer, model.loss = run.optimizer, run.loss
+        model.history = run.history
         for cb in objects:
             cb.set_model(model)
             cb.set_params(params)
