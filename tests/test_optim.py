@@ -279,11 +279,36 @@ def test_float32_sgd_loop_updates_bitwise_as_the_generic_loop_on_any_values(kw):
     """Float32 SGD runs optim_f32.h's loop (conversions to and from memory), not the
     generic one: bitwise the same params and buffer on values across float32's range,
     subnormals, zeros of both signs, infs and NaNs, at every offset from a vector
-    boundary (views starting 0-3 elements in) and on the first step and later."""
+    boundary (views starting 0-3 elements in) and on the first step and later; with
+    momentum the loop runs in blocks of 256 elements (two passes each): lengths around
+    them."""
     _assert_explicit_loop_matches_generic(O.SGD(**kw).config(), np.random.default_rng(8),
-                                          list(range(1, 20)) + [64, 1001], (1, 2),
+                                          list(range(1, 20)) + [64, 255, 256, 257, 513,
+                                                                1001], (1, 2),
                                           lambda a: a.tobytes(), slice(0, 0),
                                           KW._explicit_f32()[0])
+
+
+@pytest.mark.parametrize("alias", ["param", "grad"])
+@pytest.mark.parametrize("kw", SGD_WIDE_RULES[1:4], ids=["momentum", "nesterov-wd",
+                                                          "damp-wd"])
+def test_float32_momentum_buffer_aliasing_another_array_updates_as_the_generic_loop(kw,
+                                                                                 alias):
+    """optim_f32.h's momentum loop forms a block's buffer before it steps the block's
+    params (two passes); a buffer that is the param or the gradient array itself would
+    be read back changed there, so such a call takes the one-pass loop: element by
+    element the generic loop's reads before writes, the same bits."""
+    cfg = O.SGD(**kw).config()
+    rng = np.random.default_rng(12)
+    for n in (7, 300, 1001):
+        p0 = rng.standard_normal(n).astype(np.float32)
+        g0 = rng.standard_normal(n).astype(np.float32)
+        out = []
+        for run in (K._step_narrow, lambda c, p, g, s, t: K.optim_step(c, p, g, s, t, 1)):
+            p, g = p0.copy(), g0.copy()
+            run(cfg, p, g, (p if alias == "param" else g).reshape(1, n), 2)
+            out.append((p.tobytes(), g.tobytes()))
+        assert out[0] == out[1], n
 
 
 ADAM_WIDE_RULES = [(O.Adam, dict()), (O.Adam, dict(amsgrad=True)),

@@ -58,7 +58,17 @@ block sizes keep no more of the gradient there without costing more elsewhere.
 The check is not fused into the update (one pass, each block stored once found finite):
 a refused step leaves every array as it was, and a block found to overflow after the
 ones before it were written could not be undone (``w - lr g`` does not give back w), so
-every value is read before any is written.
+every value is read before any is written. Measured on Zen 4 (one thread, 1e6
+elements, L3-resident, a copy outside nnlib): the check reads at L3's speed, about 96
+GB/s, backward in 1 MiB blocks, forward, in 1, 4 or 8 streams alike (4 MB of float32
+gradient in ~42 us); a fused pass that keeps the old params of each written block for
+a rollback costs more than the second read (float64 SGD: 791 us with the copy, 531 with
+non-temporal stores, against 346 for check then update), and a fused pass with no
+rollback at all, the bound of any such scheme, runs as the update alone (265-295 us).
+A rollback kept smaller than a copy (SGD: ``w = fl(w_new + lr g)`` holds for 92-99.8 %
+of elements at lr 0.1-0.001, the rest need a code or their old value) is what could
+remove the guard's cost on the memory-bound float64 rules; on float32 the update is
+bound by its conversions, which the inverse's test would add to.
 Non-finite input (a NaN gradient) is not an error here: it gives NaN in its own elements
 only, as in PyTorch. ``optim_step``, the single-array kernel that mirrors the NumPy twin,
 does not check.

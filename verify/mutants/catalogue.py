@@ -1005,8 +1005,8 @@ FAULTS += HELD_OUT_2026_12_06
 # _fma_terms, under a layer 4 to NARROW_K wide).
 HELD_OUT_2026_12_07 = [
     Fault("held-optim-f32-sgd-tail-dampening-dropped", F32_RULES,
-          "b = first ? d : fma(mu, (double)s[i], c * d);",
-          "b = first ? d : fma(mu, (double)s[i], d);",
+          "s[i] = (float)(first ? d : fma(mu, (double)s[i], c * d));",
+          "s[i] = (float)(first ? d : fma(mu, (double)s[i], d));",
           "factor", "float32 SGD with momentum (optim_f32.h) leaves the factor 1 - dampening "
                     "out of the buffer update in its scalar tail (the elements past the "
                     "last whole vector of 4)",
