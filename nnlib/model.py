@@ -1405,6 +1405,14 @@ def load(path: PathLike) -> Sequential:
         The file is not an nnlib model, is truncated or corrupted (checksum), has an
         unsupported version, or its arrays do not match its layer specs.
 
+    Warns
+    -----
+    UserWarning
+        The file is older than nnlib's saving of an optimizer's defaults and its
+        optimizer was not yet bound to the model's arrays, so none of its
+        hyper-parameters were kept: the warning names them and the class defaults
+        the loaded ``optimizer`` has instead.
+
     Examples
     --------
     >>> import numpy as np

@@ -2107,4 +2107,22 @@ def _from_saved(section, arrays, params, path):
         opt.load_state_dict(sd)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: the saved optimizer is invalid: {exc}") from exc
+    missing = [k for k in cls._HYPER if k not in defaults]
+    if not groups and missing:
+        _warn_unsaved_hyper(opt, missing, path)
     return opt
+
+
+def _warn_unsaved_hyper(opt, missing, path):
+    """Warn that a saved optimizer section without groups lacked ``missing`` defaults:
+    files written before the section held ``"defaults"`` kept nothing of an optimizer
+    not yet bound to the model's arrays (``model.optimizer = Adam(lr=0.01)`` then
+    ``save``), so its lr and the rest were lost and the class's stand in for them; a
+    fit that goes on with ``model.optimizer`` would train with them unannounced."""
+    name = type(opt).__name__
+    used = ", ".join(f"{k}={opt.defaults[k]!r}" for k in missing)
+    warnings.warn(f"{path}: the saved {name} holds no {', '.join(missing)} (a file "
+                  f"written before nnlib saved the hyper-parameters of an optimizer not "
+                  f"yet bound to the model's arrays); {name}'s defaults are used instead: "
+                  f"{used}. Set them on model.optimizer, or pass optimizer= to fit, to "
+                  f"train with the original values", UserWarning, stacklevel=4)
