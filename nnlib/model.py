@@ -15,6 +15,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal,
 import numpy as np
 
 from nnlib import _format
+from nnlib._base import stamped, unstamped
 from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress
@@ -110,6 +111,15 @@ class Sequential:
         self.layers: List[Any] = list(layers)        # Dense or other protocol layers
         self._check_layers()
         self.optimizer: Optional["Optimizer"] = None   # the last fit's (Keras's model.optimizer)
+
+    # -- pickling: stamped with the nnlib version, as the estimators' pickles are ---------
+    def __getstate__(self) -> Dict[str, Any]:
+        return stamped(self.__dict__)
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Restore a pickled model, warning (InconsistentVersionWarning) when another
+        nnlib version pickled it; one pickled before the stamp loads quietly."""
+        self.__dict__.update(unstamped(state, type(self).__name__))
 
     def _check_layers(self):
         """The stack must follow the layer protocol with matching widths and one dtype

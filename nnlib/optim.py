@@ -101,6 +101,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from nnlib._base import stamped, unstamped
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
 from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, arrays_in_use, claim,
@@ -1235,9 +1236,10 @@ class Optimizer:
              if k not in ("_entries", "_configs", "_unpickled")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()
                                if e.ref() is not None]
-        return d
+        return stamped(d)
 
     def __setstate__(self, d):
+        d = unstamped(d, type(self).__name__)
         saved = d.pop("_saved_entries")
         object.__setattr__(self, "_entries", {})
         self.__dict__.update(d)
