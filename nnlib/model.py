@@ -8,6 +8,7 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 import math
 import os
 import threading
+import time
 import warnings
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, NamedTuple,
                     Optional, Sequence, Tuple, Union, overload)
@@ -18,12 +19,13 @@ from nnlib import _format
 from nnlib._base import stamped, unstamped
 from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
-from nnlib._progress import Progress
+from nnlib._progress import Progress, print_results
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                as_float_array, check_finite, check_fits_dtype,
                                check_int_scalar, check_real_scalar, check_sample_weight)
-from nnlib._typing import ArrayLike, DTypeLike, FloatArray, PathLike, SeedLike, Threads
+from nnlib._typing import (ArrayLike, DTypeLike, FloatArray, PathLike, SampleWeight,
+                           SeedLike, Threads, Verbose)
 from nnlib.callbacks import Callback, EarlyStopping, History, wants_batches
 from nnlib.fit_loop import FitLoop
 from nnlib.metrics import Metric, Metrics, probabilities
@@ -383,7 +385,7 @@ class Sequential:
             return self._forward_checked(X, n_threads)
 
     def predict(self, X: ArrayLike, batch_size: int = 4096,
-                n_threads: Threads = None) -> FloatArray:
+                n_threads: Threads = None, verbose: Verbose = 0) -> FloatArray:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
         :meth:`forward`.
@@ -397,6 +399,9 @@ class Sequential:
         n_threads : int or None
             Threads of the compiled kernels; None: all available (the thread limit in
             force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+        verbose : bool, int >= 0 or "auto", default 0
+            0 silent (nnlib's default; Keras's is "auto", so ported code often passes
+            ``verbose=0``); otherwise one line with the rows and the time is printed.
 
         Returns
         -------
@@ -413,13 +418,20 @@ class Sequential:
         True
         """
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
+        verbose = _verbosity(verbose)
         X = self._inputs(X, finite=True)
+        start = time.perf_counter()
         with _NotDuringAnotherThreadsFit(self):
             if X.shape[0] <= batch_size:
-                return self._forward_checked(X, n_threads)
-            return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads,
-                                                         i)
-                                   for i in range(0, X.shape[0], batch_size)])
+                out = self._forward_checked(X, n_threads)
+            else:
+                out = np.concatenate([self._forward_checked(X[i:i + batch_size],
+                                                            n_threads, i)
+                                      for i in range(0, X.shape[0], batch_size)])
+        if verbose:
+            print_results("predict", {"rows": X.shape[0], "time":
+                                      f"{(time.perf_counter() - start) * 1e3:.1f} ms"})
+        return out
 
     def _forward_checked(self, X, n_threads, row0=0):
         # X: finite, validated by _inputs
@@ -528,29 +540,35 @@ class Sequential:
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ..., metrics: None = ...,
-                 return_dict: Literal[False] = ...) -> EvaluationResult: ...
+                 return_dict: Literal[False] = ..., sample_weight: SampleWeight = ...,
+                 verbose: Verbose = ...) -> EvaluationResult: ...
 
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ...,
                  metrics: Optional[Sequence[Metric]] = ..., *,
-                 return_dict: Literal[True]) -> Dict[str, float]: ...
+                 return_dict: Literal[True], sample_weight: SampleWeight = ...,
+                 verbose: Verbose = ...) -> Dict[str, float]: ...
 
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ..., *,
-                 metrics: Sequence[Metric], return_dict: bool = ...) -> Dict[str, float]: ...
+                 metrics: Sequence[Metric], return_dict: bool = ...,
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
+                 ) -> Dict[str, float]: ...
 
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ...,
-                 metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...
+                 metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...,
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
                  ) -> Union[EvaluationResult, Dict[str, float]]: ...
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                  margin: float = 1.0, n_threads: Threads = None,
                  metrics: Optional[Sequence[Metric]] = None,
-                 return_dict: bool = False) -> Union[EvaluationResult, Dict[str, float]]:
+                 return_dict: bool = False, sample_weight: SampleWeight = None,
+                 verbose: Verbose = 0) -> Union[EvaluationResult, Dict[str, float]]:
         """Mean loss (without L2) and accuracy of the model on (X, y), and ``metrics``.
 
         Parameters
@@ -566,6 +584,13 @@ class Sequential:
         return_dict : bool
             Return a dict ``{"loss": ..., "accuracy": ..., metric: ...}`` (Keras's
             ``return_dict=True``).
+        sample_weight : array_like (n,) or float, optional
+            Row weights of the loss, as Keras's ``evaluate``: ``sum_i w_i L_i / sum_i
+            w_i`` (the loss ``fit`` reports with the same weights). The accuracy and
+            ``metrics`` stay unweighted. Needs a model of compiled layers.
+        verbose : bool, int >= 0 or "auto", default 0
+            0 silent (nnlib's default; Keras's is "auto"); otherwise one line with the
+            results is printed ("auto" is 1).
 
         Returns
         -------
@@ -575,26 +600,55 @@ class Sequential:
             and a row counts as correct when all its outputs are (multilabel: exact
             match). With ``metrics`` or ``return_dict``, a dict.
 
+        Raises
+        ------
+        ValueError
+            ``sample_weight`` for a model with Python layers, or weights whose sum
+            leaves float64's range.
+
         Examples
         --------
         >>> import numpy as np, nnlib
         >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
         >>> model.evaluate(np.ones((2, 2)), [0, 1])
         EvaluationResult(loss=0.6931471805599453, accuracy=0.5)
+        >>> model.evaluate(np.ones((2, 2)), [0, 1], verbose=1)
+        evaluate  loss 0.6931  accuracy 0.5
+        EvaluationResult(loss=0.6931471805599453, accuracy=0.5)
+
+        Row weights weigh the mean loss (each row's loss here is 0.5):
+
+        >>> model = nnlib.Sequential([nnlib.Dense(1, 1, init="zeros")])
+        >>> X, t = np.ones((3, 1)), np.array([[1.0], [1.0], [2.0]])
+        >>> model.evaluate(X, t, loss="squared_error").loss           # (0.5 + 0.5 + 2) / 3
+        1.0
+        >>> model.evaluate(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0]).loss
+        0.5
         """
         loss = self._default_loss(loss)
+        verbose = _verbosity(verbose)
         X, yt, yl = self._data(X, y, loss, "X")
         margin = check_real_scalar(margin, "margin", low=0.0)
         wanted = Metrics(metrics, loss)
+        if sample_weight is not None and not self.compiled:
+            raise ValueError("sample_weight needs a model of compiled layers (Dense, "
+                             "Dropout), as fit's does")
+        weights = (None if sample_weight is None else
+                   check_sample_weight(sample_weight, X.shape[0], X.dtype))
         ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
+        if weights is not None:
+            # the compiled loss over the rows weighted, as a fit's batch: sum_i w_i L_i
+            # / sum_i w_i (accumulated in double, overflow checked); the accuracy and
+            # metrics, of the same outputs, unweighted
+            ev.setup.set_data(X, yt, yl, weights)
         result = EvaluationResult(*ev())
-        if not wanted and not return_dict:
-            return result
         out = {"loss": result.loss}
         if result.accuracy is not None:
             out["accuracy"] = result.accuracy
         out.update(wanted.compute(ev.outputs, ev.y_true))
-        return out
+        if verbose:
+            print_results("evaluate", out)
+        return out if wanted or return_dict else result
 
     def _evaluation(self, X, yt, yl, loss, margin, n_threads=None):
         cls = Evaluation if self.compiled else BatchEvaluation
@@ -607,7 +661,7 @@ class Sequential:
         return loss
 
     def predict_proba(self, X: ArrayLike, batch_size: int = 4096, n_threads: Threads = None,
-                      loss: Optional[str] = None) -> FloatArray:
+                      loss: Optional[str] = None, verbose: Verbose = 0) -> FloatArray:
         """Class probabilities (n, n_out): the outputs through the map of the loss.
 
         softmax for softmax_cross_entropy, sparsemax for sparsemax_loss (exact zeros
@@ -626,6 +680,8 @@ class Sequential:
             force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
         loss : str, optional
             The loss whose map to apply; default the last ``fit``'s.
+        verbose : bool, int >= 0 or "auto", default 0
+            As :meth:`predict`'s.
 
         Returns
         -------
@@ -641,7 +697,7 @@ class Sequential:
         array([[0.333, 0.333, 0.333]])
         """
         loss = self._default_loss(loss)
-        return probabilities(self.predict(X, batch_size, n_threads), loss)
+        return probabilities(self.predict(X, batch_size, n_threads, verbose), loss)
 
     def score(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
               n_threads: Threads = None) -> float:
@@ -748,11 +804,11 @@ class Sequential:
             validation_split: float = 0.0,
             early_stopping: Union[None, bool, int, Dict[str, Any], EarlyStopping] = None,
             callbacks: Optional[Sequence[_CallbackLike]] = None,
-            verbose: Union[bool, int] = 0, random_state: SeedLike = None, l2: float = 0.0,
+            verbose: Verbose = 0, random_state: SeedLike = None, l2: float = 0.0,
             schedule: Union[None, "Schedule", Callable[[int], float]] = None,
             n_threads: Threads = None, margin: float = 1.0, l2_per_batch: bool = False,
             metrics: Optional[Sequence[Metric]] = None, schedule_interval: str = "epoch",
-            sample_weight: Union[None, float, ArrayLike] = None,
+            sample_weight: SampleWeight = None,
             initial_epoch: int = 0) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
@@ -798,8 +854,8 @@ class Sequential:
             validation data, as ``val_`` + name: "accuracy", "mse", "mae", or
             ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`). Each costs one
             forward pass over the training rows per epoch.
-        verbose : bool or int >= 0
-            0 (False) silent. 1: on a terminal, a bar redrawn in place about every 0.1 s, also
+        verbose : bool, int >= 0 or "auto"
+            0 (False) silent (nnlib's default; Keras's is "auto", which is 1 here). 1: on a terminal, a bar redrawn in place about every 0.1 s, also
             within an epoch (step, running loss, ETA), then the epoch's loss, validation
             metrics and time; elsewhere (a file, a pipe) one line per epoch. 2 or more:
             one line per epoch. The trained weights do not depend on ``verbose``.
@@ -883,8 +939,7 @@ class Sequential:
         # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
         check_fits_dtype(l2, "l2", self._check_layers())     # a dtype the check knows
         margin = check_real_scalar(margin, "margin", low=0.0)
-        verbose = (int(verbose) if isinstance(verbose, (bool, np.bool_))
-                   else check_int_scalar(verbose, "verbose", low=0))
+        verbose = _verbosity(verbose)
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
         if optimizer is None:
@@ -970,7 +1025,7 @@ class Sequential:
     # -- one batch at a time (Keras's custom-loop verbs) ----------------------------------
     def train_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                        optimizer: Optional["Optimizer"] = None,
-                       sample_weight: Union[None, float, ArrayLike] = None,
+                       sample_weight: SampleWeight = None,
                        l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
                        metrics: Optional[Sequence[Metric]] = None,
                        n_threads: Threads = None, return_dict: bool = False
@@ -1044,7 +1099,7 @@ class Sequential:
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                       margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
                       n_threads: Threads = None, return_dict: bool = False,
-                      sample_weight: Union[None, float, ArrayLike] = None
+                      sample_weight: SampleWeight = None
                       ) -> Union[float, List[float], Dict[str, float]]:
         """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
         of :meth:`evaluate`, without L2; with ``metrics``, Keras's list ``[loss,
@@ -1095,24 +1150,8 @@ class Sequential:
         """
         loss = self._default_loss(loss)
         wanted = Metrics(metrics, loss)
-        if sample_weight is None:
-            logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
-                                 metrics=metrics, return_dict=True)
-            return _batch_result(logs, wanted.names, return_dict)
-        if not self.compiled:
-            raise ValueError("test_on_batch's sample_weight needs a model of compiled "
-                             "layers (Dense, Dropout), as fit's does")
-        X, yt, yl = self._data(X, y, loss, "X")
-        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        ev = self._evaluation(X, yt, yl, loss, check_real_scalar(margin, "margin", low=0.0),
-                              n_threads)
-        # the compiled loss over the batch with the rows weighted, as a fit's batch:
-        # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked); the
-        # accuracy and metrics, of the same outputs, unweighted (evaluate's)
-        ev.setup.set_data(X, yt, yl, weights)
-        value, accuracy = ev()
-        logs = {"loss": value, **({} if accuracy is None else {"accuracy": accuracy}),
-                **wanted.compute(ev.outputs, ev.y_true)}
+        logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                             metrics=metrics, return_dict=True, sample_weight=sample_weight)
         return _batch_result(logs, wanted.names, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
@@ -1448,6 +1487,16 @@ def load(path: PathLike) -> Sequential:
         from nnlib.optim import _from_saved
         model.optimizer = _from_saved(header["optimizer"], arrays, model.params, path)
     return model
+
+
+def _verbosity(verbose):
+    """``verbose`` as an int >= 0: a bool as 0 or 1, Keras's "auto" as 1 (what Keras's
+    fit, evaluate and predict make of it outside a distributed run)."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    return check_int_scalar(verbose, "verbose", low=0)
 
 
 def _batch_result(logs, names, return_dict):
