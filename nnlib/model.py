@@ -108,6 +108,10 @@ class Sequential:
     loss = None
     #: Keras's flag: a callback sets it to True to end the running fit.
     stop_training = False
+    #: The :class:`~nnlib.callbacks.History` of the last ``fit`` (Keras's
+    #: ``model.history``), filled epoch by epoch as it runs (an interrupted fit's keeps
+    #: the epochs done); ``train_on_batch`` leaves it alone. None before any fit.
+    history: Optional[History] = None
 
     def __init__(self, layers: Iterable[Layer]) -> None:
         self.layers: List[Any] = list(layers)        # Dense or other protocol layers
@@ -747,6 +751,111 @@ class Sequential:
                       np.where(ss_res == 0, 1.0, 0.0))
         return float(r2.mean())
 
+    # -- Keras's weight verbs ---------------------------------------------------------
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of the parameter arrays, ``[W1, b1, W2, b2, ...]`` (Keras's
+        ``get_weights``: a Dense's kernel ``(n_in, n_out)`` then its bias, the layout
+        Keras uses too).
+
+        Returns
+        -------
+        list of ndarray
+            One copy per array of :attr:`params`, in that order; writing into them does
+            not change the model.
+
+        Examples
+        --------
+        >>> model = Sequential([Dense(2, 3, random_state=0), Dense(3, 1, random_state=1)])
+        >>> [w.shape for w in model.get_weights()], model.count_params()
+        ([(2, 3), (3,), (3, 1), (1,)], 13)
+        """
+        return [p.copy() for p in self.params]
+
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
+        """Write ``weights`` into the parameter arrays, in place (Keras's
+        ``set_weights``): every array is checked first, so nothing changes on an error,
+        and the arrays stay the same objects, so an optimizer keeps its state for them.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            One per array of :attr:`params` (``[W1, b1, W2, b2, ...]``, as
+            :meth:`get_weights` gives them), each of its shape; cast to the model's
+            dtype.
+
+        Raises
+        ------
+        ValueError
+            A count that is not the number of arrays; a
+            :class:`~nnlib.exceptions.ShapeError` for a shape that differs; a
+            :class:`~nnlib.exceptions.NonFiniteError` for NaN or inf; a
+            :class:`~nnlib.exceptions.DTypeRangeError` for a value beyond float32's
+            range in a float32 model.
+        TypeError
+            A value that is not an array of numbers.
+
+        Examples
+        --------
+        Copying the weights of one model into another of the same shape:
+
+        >>> import numpy as np
+        >>> src = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+        >>> dst = Sequential([Dense(2, 3, "relu"), Dense(3, 2)])
+        >>> dst.set_weights(src.get_weights())
+        >>> X = np.array([[1.0, -2.0]])
+        >>> np.array_equal(dst.predict(X), src.predict(X))
+        True
+        >>> dst.set_weights(src.get_weights()[:2])
+        Traceback (most recent call last):
+        ...
+        ValueError: set_weights got 2 arrays; the model has 4 ([W1, b1, W2, b2, ...] ...
+        """
+        from nnlib.export import _in_dtype
+        params = self.params
+        if isinstance(weights, np.ndarray) or not isinstance(weights, Iterable):
+            raise TypeError(f"set_weights takes a list of arrays, one per array of "
+                            f"model.params; got {type(weights).__name__}")
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"set_weights got {len(weights)} arrays; the model has "
+                             f"{len(params)} ([W1, b1, W2, b2, ...] in the order of "
+                             f"model.params)")
+        names = [f"layers[{i}].{name}" for i, layer in enumerate(self.layers)
+                 for name in (getattr(layer, "param_names", ()) or
+                              [f"params[{k}]" for k in range(len(layer.params))])]
+        new = []
+        for i, (p, w, name) in enumerate(zip(params, weights, names)):
+            try:
+                a = np.asarray(w)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"weights[{i}] is not an array: {exc}") from None
+            if a.dtype.kind not in "fiu":
+                raise DTypeError(f"weights[{i}] has dtype {a.dtype}; expected numbers")
+            if a.shape != p.shape:
+                raise ShapeError(f"weights[{i}] has shape {a.shape}; {name} has "
+                                 f"{p.shape}")
+            if not np.isfinite(a).all():
+                raise NonFiniteError(f"weights[{i}] ({name}) holds NaN or inf")
+            new.append(_in_dtype(a, p.dtype, f"weights[{i}]"))
+        with _NotDuringAnotherThreadsFit(self):
+            for p, a in zip(params, new):
+                p[...] = a
+
+    def count_params(self) -> int:
+        """The number of scalars in :attr:`params` (Keras's ``count_params``; the
+        total :meth:`summary` prints).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> Sequential([Dense(64, 100), Dense(100, 10)]).count_params()   # 6500 + 1010
+        7510
+        """
+        return int(sum(p.size for p in self.params))
+
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of the layers, output shapes and parameter counts (Keras's
         ``summary``); ``print_fn`` receives the whole text.
@@ -1015,6 +1124,7 @@ class Sequential:
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
                            initial_epoch=initial_epoch)
+            self.history = loop.history
             loop.begin()
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
@@ -1081,10 +1191,15 @@ class Sequential:
         if optimizer is None:
             optimizer = self.optimizer
         X = self._inputs(X)                 # fit checks it again, finite: a no-op view
-        history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
-                           batch_size=max(X.shape[0], 1), shuffle=False,
-                           sample_weight=sample_weight, l2=l2, l2_per_batch=l2_per_batch,
-                           margin=margin, metrics=metrics, n_threads=n_threads)
+        fits_history = self.history         # Keras's train_on_batch keeps model.history
+        try:
+            history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
+                               batch_size=max(X.shape[0], 1), shuffle=False,
+                               sample_weight=sample_weight, l2=l2,
+                               l2_per_batch=l2_per_batch, margin=margin, metrics=metrics,
+                               n_threads=n_threads)
+        finally:
+            self.history = fits_history
         names = Metrics(metrics, loss).names
         if history.nonfinite is not None:
             # the step was refused (the weights are as they were): NaN for the loss

@@ -113,3 +113,88 @@ def test_evaluate_sample_weight_needs_compiled_layers():
     model, (X, y) = nnlib.Sequential([_Shift(), nnlib.Dense(3, 3, random_state=0)]), _data()
     with pytest.raises(ValueError, match="sample_weight needs a model of compiled layers"):
         model.evaluate(X, y, sample_weight=np.ones(len(y)))
+
+
+# model.get_weights() / set_weights() / count_params(), and model.history: Keras's verbs
+# for moving weights between models and reading the last fit, which nnlib lacked
+# (AttributeError)
+def test_get_weights_are_copies_in_kerass_layout():
+    model = _model()
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(3, 5), (5,), (5, 3), (3,)]   # kernel (in, out)
+    assert all(np.array_equal(w, p) and w is not p for w, p in zip(weights, model.params))
+    weights[0][...] = 7.0
+    assert not np.any(model.params[0] == 7.0)
+    assert model.count_params() == 3 * 5 + 5 + 5 * 3 + 3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_set_weights_writes_in_place_and_keeps_the_optimizers_state(dtype):
+    X, y = _data()
+    src, dst = _model(dtype), nnlib.Sequential([nnlib.Dense(3, 5, "tanh", dtype=dtype),
+                                                nnlib.Dense(5, 3, dtype=dtype)])
+    dst.fit(X, y, optimizer=Adam(lr=0.01), epochs=1, verbose=0)
+    arrays, moments = dst.params, dst.optimizer.state_dict()["state"]
+    dst.set_weights([w.astype(np.float64) for w in src.get_weights()])   # cast to dtype
+    assert all(a is b for a, b in zip(dst.params, arrays))
+    assert all(p.dtype == dtype for p in dst.params)
+    assert np.array_equal(dst.predict(X), src.predict(X))
+    kept = dst.optimizer.state_dict()["state"]
+    assert all(np.array_equal(kept[i][k], moments[i][k]) for i in moments
+               for k in moments[i])
+
+
+BAD_WEIGHTS = [
+    ("too few", lambda w: w[:3], ValueError, "got 3 arrays; the model has 4"),
+    ("too many", lambda w: w + [np.zeros(1)], ValueError, "got 5 arrays"),
+    ("shape", lambda w: [w[0].T] + w[1:], nnlib.ShapeError,
+     r"weights\[0\] has shape \(5, 3\); layers\[0\].W has \(3, 5\)"),
+    ("nan", lambda w: w[:3] + [np.full(3, np.nan)], nnlib.NonFiniteError,
+     r"weights\[3\] \(layers\[1\].b\)"),
+    ("strings", lambda w: w[:1] + [np.array(["a"] * 5)] + w[2:], TypeError,
+     r"weights\[1\] has dtype"),
+    ("one array", lambda w: w[0], TypeError, "list of arrays"),
+]
+
+
+@pytest.mark.parametrize("bid,edit,error,match", BAD_WEIGHTS, ids=[b[0] for b in BAD_WEIGHTS])
+def test_set_weights_checks_everything_first(bid, edit, error, match):
+    model = _model()
+    before = model.get_weights()
+    with pytest.raises(error, match=match):
+        model.set_weights(edit([w + 1.0 for w in before]))
+    assert all(np.array_equal(a, b) for a, b in zip(model.params, before))
+
+
+def test_set_weights_refuses_a_value_float32_cannot_hold():
+    model = _model("float32")
+    weights = model.get_weights()
+    weights[2] = np.full((5, 3), 1e39)
+    with pytest.raises(nnlib.exceptions.DTypeRangeError, match=r"weights\[2\]"):
+        model.set_weights(weights)
+
+
+def test_model_history_is_the_last_fits():
+    model, (X, y) = _model(), _data()
+    assert model.history is None
+    first = model.fit(X, y, optimizer=Adam(lr=0.01), epochs=2, verbose=0)
+    assert model.history is first
+    model.train_on_batch(X[:4], y[:4])                  # Keras's leaves it too
+    assert model.history is first and first.epoch == [0, 1]
+    second = model.fit(X, y, epochs=3, initial_epoch=2, verbose=0)
+    assert model.history is second and model.history.history["loss"] == second["loss"]
+
+
+def test_model_history_holds_the_epochs_of_an_interrupted_fit():
+    from nnlib.callbacks import Callback
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            assert self.model.history.epoch[-1] == epoch     # visible while it runs
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    model, (X, y) = _model(), _data()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, optimizer=Adam(lr=0.01), epochs=5, callbacks=[Interrupt()])
+    assert model.history.epoch == [0, 1] and len(model.history["loss"]) == 2
