@@ -31,6 +31,21 @@ Protocol (what a training loop may rely on)
 ``schedule.get_last_lr()``
     the rates last computed, one per group, as torch's: epoch 0's after binding, then
     those each ``step`` wrote.
+``Schedule(optimizer, ...)``
+    torch's argument order works too: an optimizer given first (``StepLR(opt,
+    step_size=30)``) is taken as ``optimizer=``; ``StepLR``, ``ExponentialLR``,
+    ``CosineAnnealingLR`` and ``ReduceLROnPlateau`` are torch's names of
+    ``StepDecay``, ``ExponentialDecay``, ``CosineAnnealing`` and ``ReduceOnPlateau``,
+    and ``last_epoch`` is ``epoch``.
+
+Schedules do not chain as torch's do. torch's chainable schedulers update the rate
+in force by a factor (``lr *= gamma``), so two stepped on one optimizer compose
+(a ``LinearLR`` warm-up times an ``ExponentialLR`` decay); nnlib's write the rate of
+their closed form, so the last one stepped wins. A schedule whose optimizer's rate
+changed since it last wrote it (another schedule, or a write by hand) warns on
+``step`` (a ``UserWarning``) rather than overwrite it silently; write one schedule
+whose ``_rate`` is the product instead. ``ReduceOnPlateau`` reduces the rate in force,
+as torch's, so it follows a rate set by hand.
 ``schedule.state_dict()``, ``schedule.load_state_dict(sd)``
     everything but the optimizer, as ``torch.optim.lr_scheduler``'s: saved with the
     optimizer's own ``state_dict``, training resumes bit-identically.
@@ -64,7 +79,9 @@ forms here agree with them to rounding (tests check it over many steps when torc
 installed). OneCycleLR and the warm restarts are closed forms in torch too.
 """
 import bisect
+import functools
 import math
+import warnings
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -73,11 +90,29 @@ from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
            "ExponentialDecay", "CosineAnnealing", "CosineAnnealingWarmRestarts",
-           "LinearLR", "OneCycleLR", "ReduceOnPlateau"]
+           "LinearLR", "OneCycleLR", "ReduceOnPlateau",
+           "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
 
 def _groups(optimizer):
     return getattr(optimizer, "param_groups", None) or []
+
+
+def _optimizer_first(init):
+    """``init`` that also takes torch's argument order, the optimizer first
+    (``StepLR(optimizer, step_size=30)``): an object with ``param_groups`` in the first
+    place, where every schedule takes a number or a string, is passed as
+    ``optimizer=``."""
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if args and hasattr(args[0], "param_groups"):
+            if kwargs.get("optimizer") is not None:
+                raise TypeError(f"{type(self).__name__} got an optimizer first (torch's "
+                                f"order) and optimizer= too")
+            args, kwargs = args[1:], {**kwargs, "optimizer": args[0]}
+        init(self, *args, **kwargs)
+    wrapper._optimizer_first = True
+    return wrapper
 
 
 def _written(optimizer, lr):
@@ -116,6 +151,26 @@ class Schedule:
     # their current rates (ReduceLROnPlateau, whose rate is state)
     _from_initial_lr = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_optimizer_first", False):
+            cls.__init__ = _optimizer_first(init)          # type: ignore[method-assign]
+
+    @property
+    def last_epoch(self) -> int:
+        """torch's name of :attr:`epoch`: the steps taken (0 after construction).
+
+        Examples
+        --------
+        >>> s = ExponentialDecay(0.5, lr0=1.0)
+        >>> _ = s.step(); _ = s.step()
+        >>> s.last_epoch, s.epoch
+        (2, 2)
+        """
+        return self.epoch
+
+    @_optimizer_first
     def __init__(self, lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.lr0 = None if lr0 is None else check_real_scalar(lr0, "lr0", low=0.0)
         self.optimizer = None
@@ -351,7 +406,27 @@ class Schedule:
         >>> [s.step() for _ in range(3)], s.epoch
         ([0.5, 0.25, 0.125], 3)
         """
+        self._warn_if_overwritten()
         return self(self.epoch + 1)
+
+    def _warn_if_overwritten(self):
+        """Warn when the bound optimizer's rates are no longer those this schedule last
+        wrote: something else writes them too (a second schedule, as torch users chain
+        them, or code setting ``opt.lr``), and this step replaces that rate with the
+        closed form's, where a torch scheduler would have scaled it."""
+        if self.optimizer is None or self._last_lr is None:
+            return
+        if _written(self.optimizer, self.lr) != self._last_lr:
+            # one message per class (no numbers): the default filter shows it once per
+            # place it is stepped from, not every epoch
+            warnings.warn(f"{type(self).__name__}.step: the optimizer's lr changed since "
+                          f"this schedule last wrote it (another schedule stepped on the "
+                          f"same optimizer, or a rate set by hand); nnlib's schedules "
+                          f"write their closed-form rate, so this step overwrites that "
+                          f"change instead of scaling it as torch.optim.lr_scheduler's "
+                          f"chained schedulers do. Step one schedule per optimizer (a "
+                          f"Schedule subclass whose _rate combines both)", UserWarning,
+                          stacklevel=3)
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything but the optimizer (``torch.optim.lr_scheduler``'s rule).
@@ -1082,7 +1157,10 @@ class ReduceOnPlateau(Schedule):
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")
-        lr = self._current()
+        # the rate in force, as torch's reads it from the group: one set by hand or by
+        # another schedule since the last step is the one reduced, not overwritten
+        lr = (check_real_scalar(self.optimizer.lr, "optimizer.lr", low=0.0)
+              if self.optimizer is not None else self._current())
         value = float(metric)
         self.epoch += 1
         if self._improves(value):
@@ -1129,3 +1207,11 @@ class ReduceOnPlateau(Schedule):
                 "threshold": self.threshold, "threshold_mode": self.threshold_mode,
                 "cooldown": self.cooldown, "min_lr": self.min_lr, "eps": self.eps,
                 "lr0": self.lr0}
+
+
+# torch.optim.lr_scheduler's names of the same schedules (same parameters), so that
+# ``StepLR(opt, step_size=30, gamma=0.1)`` reads as it does in torch
+StepLR = StepDecay
+ExponentialLR = ExponentialDecay
+CosineAnnealingLR = CosineAnnealing
+ReduceLROnPlateau = ReduceOnPlateau
