@@ -841,6 +841,61 @@ class Sequential:
             for p, a in zip(params, new):
                 p[...] = a
 
+    def save_weights(self, path: PathLike) -> None:
+        """Keras's ``save_weights``: :meth:`save` without the optimizer (an nnlib file
+        holds the layers with their weights; :meth:`load_weights` reads them back into
+        a model of the same shapes, :func:`nnlib.load` rebuilds the model).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Ending in ``.npz``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> src = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+        >>> src.save_weights("w.npz")
+        >>> dst = Sequential([Dense(2, 3, "relu"), Dense(3, 2)])
+        >>> dst.load_weights("w.npz")
+        >>> X = np.array([[1.0, -2.0]])
+        >>> np.array_equal(dst.predict(X), src.predict(X))
+        True
+        """
+        self.save(path)
+
+    def load_weights(self, path: PathLike) -> None:
+        """Keras's ``load_weights``: read the weights of a file written by
+        :meth:`save`, :meth:`save_weights` or a ``ModelCheckpoint`` into this model,
+        in place (:meth:`set_weights`; an optimizer the file holds is not read). The
+        layers' activations are this model's; the file's shapes must match.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Raises
+        ------
+        ValueError
+            The file is not an nnlib model (as :func:`nnlib.load`), or its parameter
+            arrays differ from this model's in number or shape (naming both).
+
+        Examples
+        --------
+        >>> Sequential([Dense(2, 3, random_state=0)]).save_weights("w3.npz")
+        >>> Sequential([Dense(2, 4)]).load_weights("w3.npz")
+        Traceback (most recent call last):
+        ...
+        ValueError: w3.npz holds parameters of shapes [(2, 3), (3,)]; this model's are ...
+        """
+        header, arrays = _format.read(path)
+        weights = _format.build_model(header, arrays, path).params
+        mine = [p.shape for p in self.params]
+        if [w.shape for w in weights] != mine:
+            raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
+                             f"{[w.shape for w in weights]}; this model's are {mine}")
+        self.set_weights(weights)
+
     def count_params(self) -> int:
         """The number of scalars in :attr:`params` (Keras's ``count_params``; the
         total :meth:`summary` prints).

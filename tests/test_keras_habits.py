@@ -198,3 +198,68 @@ def test_model_history_holds_the_epochs_of_an_interrupted_fit():
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y, optimizer=Adam(lr=0.01), epochs=5, callbacks=[Interrupt()])
     assert model.history.epoch == [0, 1] and len(model.history["loss"]) == 2
+
+
+# EarlyStopping(verbose=1), ModelCheckpoint(save_weights_only=, initial_value_threshold=)
+# and model.save_weights / load_weights: Keras's arguments and verbs, a TypeError or an
+# AttributeError before
+def test_early_stopping_verbose_says_when_it_stops_and_restores(capsys):
+    from nnlib.callbacks import EarlyStopping
+    X, y = _data()
+    stop = EarlyStopping(monitor="loss", patience=2, restore_best_weights=True, verbose=1)
+    model = _model()
+    # a rate so large the loss climbs after the first epochs
+    h = model.fit(X, y, optimizer=Adam(lr=5.0), epochs=30, callbacks=[stop])
+    out = capsys.readouterr().out
+    assert h.stop_reason == "early_stopping"
+    assert out == (f"Epoch {stop.stopped_epoch + 1}: early stopping\n"
+                   f"Restoring model weights from the end of the best epoch: "
+                   f"{stop.best_epoch + 1}.\n")
+    quiet = EarlyStopping(monitor="loss", patience=2, restore_best_weights=True)
+    _model().fit(X, y, optimizer=Adam(lr=5.0), epochs=30, callbacks=[quiet])
+    assert capsys.readouterr().out == "" and quiet.stopped_epoch == stop.stopped_epoch
+
+
+def test_fits_early_stopping_dict_takes_verbose(capsys):
+    X, y = _data()
+    h = _model().fit(X, y, optimizer=Adam(lr=5.0), epochs=30,
+                     early_stopping={"monitor": "loss", "patience": 2, "verbose": 1})
+    assert h.stop_reason == "early_stopping"
+    assert capsys.readouterr().out.splitlines()[0] == f"Epoch {h.epoch[-1] + 1}: early stopping"
+
+
+def test_save_weights_and_load_weights_move_weights_in_place(tmp_path):
+    X, y = _data()
+    src = _model()
+    src.fit(X, y, optimizer=Adam(lr=0.01), epochs=2)
+    src.save_weights(tmp_path / "w.npz")
+    dst = nnlib.Sequential([nnlib.Dense(3, 5, "tanh"), nnlib.Dense(5, 3)])
+    arrays = dst.params
+    dst.load_weights(tmp_path / "w.npz")
+    assert all(a is b for a, b in zip(dst.params, arrays))
+    assert np.array_equal(dst.predict(X), src.predict(X))
+    other = nnlib.Sequential([nnlib.Dense(3, 4), nnlib.Dense(4, 3)])
+    with pytest.raises(ValueError, match=r"w\.npz holds parameters of shapes .*; this "
+                                         r"model's are \[\(3, 4\)"):
+        other.load_weights(tmp_path / "w.npz")
+
+
+def test_model_checkpoint_takes_kerass_save_weights_only_and_threshold(tmp_path):
+    from nnlib.callbacks import ModelCheckpoint
+    X, y = _data()
+    path = tmp_path / "best.npz"
+    # no epoch beats a loss of 0: nothing is saved
+    never = ModelCheckpoint(path, monitor="loss", save_best_only=True,
+                            save_weights_only=True, initial_value_threshold=0.0)
+    _model().fit(X, y, optimizer=Adam(lr=0.01), epochs=3, callbacks=[never])
+    assert not path.exists() and never.best == 0.0
+    ckpt = ModelCheckpoint(path, monitor="loss", save_best_only=True,
+                           save_weights_only=True, initial_value_threshold=10.0)
+    model = _model()
+    model.fit(X, y, optimizer=Adam(lr=0.01), epochs=3, callbacks=[ckpt])
+    back = _model()
+    back.load_weights(path)
+    assert ckpt.best < 10.0 and np.array_equal(back.predict(X), model.predict(X))
+    with pytest.raises(ValueError,
+                       match=r"save_weights_only=True .*\(include_optimizer=True\)"):
+        ModelCheckpoint(path, save_weights_only=True, include_optimizer=True)
