@@ -172,7 +172,12 @@ class _Entry:
 class _State:
     """``optimizer.state``: read-only mapping array -> ``{"step", <slot>: view}`` keyed by
     the array's identity (NumPy arrays are unhashable, so torch's dict keyed by tensor
-    becomes a dict keyed by ``id`` whose entries hold a weak reference)."""
+    becomes a dict keyed by ``id`` whose entries hold a weak reference).
+
+    As torch's ``defaultdict``, an array of the optimizer's groups that has not been
+    stepped yet reads as ``{}`` (and is not ``in`` the state); an array the optimizer
+    does not hold is a KeyError (an equal array is another array). ``get``, ``keys``,
+    ``values`` and ``items`` iterate the stepped arrays, as torch's dict does."""
 
     def __init__(self, opt):
         self._opt = weakref.ref(opt)
@@ -184,12 +189,33 @@ class _State:
     def __getitem__(self, p):
         e = self._entries().get(id(p))
         if e is None or e.ref() is not p:
-            raise KeyError("this array has no optimizer state (not stepped yet)")
+            opt = self._opt()
+            if opt is not None and any(q is p for q in opt._all_params()):
+                return {}                   # torch: state[p] is {} before p's first step
+            raise KeyError("this array has no optimizer state: it is in none of the "
+                           "optimizer's parameter groups (an equal array is another "
+                           "array)")
         out = {"step": e.step}
         names = self._opt()._slot_names_of(p)
         if len(names) == e.rows.shape[0]:
             out.update((n, e.rows[i].reshape(p.shape)) for i, n in enumerate(names))
         return out
+
+    def get(self, p, default=None):
+        """``self[p]`` for a stepped array, else ``default`` (dict's ``get``)."""
+        return self[p] if p in self else default
+
+    def keys(self):
+        """The stepped arrays (a list: arrays are unhashable)."""
+        return list(self)
+
+    def values(self):
+        """The state of each stepped array, in the order of :meth:`keys`."""
+        return [self[p] for p in self]
+
+    def items(self):
+        """``(array, state)`` of each stepped array, as torch's ``state.items()``."""
+        return [(p, self[p]) for p in self]
 
     def __contains__(self, p):
         e = self._entries().get(id(p))

@@ -157,7 +157,8 @@ BAD_WEIGHTS = [
 ]
 
 
-@pytest.mark.parametrize("bid,edit,error,match", BAD_WEIGHTS, ids=[b[0] for b in BAD_WEIGHTS])
+@pytest.mark.parametrize("bid,edit,error,match", BAD_WEIGHTS,
+                         ids=[b[0] for b in BAD_WEIGHTS])
 def test_set_weights_checks_everything_first(bid, edit, error, match):
     model = _model()
     before = model.get_weights()
