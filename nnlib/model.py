@@ -6,12 +6,13 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 ``save``/:func:`load` is :mod:`nnlib._format`.
 """
 import math
+import numbers
 import os
 import threading
 import time
 import warnings
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, NamedTuple,
-                    Optional, Sequence, Tuple, Union, overload)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, Mapping,
+                    NamedTuple, Optional, Sequence, Tuple, Union, overload)
 
 import numpy as np
 
@@ -799,7 +800,8 @@ class Sequential:
         Copying the weights of one model into another of the same shape:
 
         >>> import numpy as np
-        >>> src = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+        >>> src = Sequential([Dense(2, 3, "relu", random_state=0),
+        ...                   Dense(3, 2, random_state=1)])
         >>> dst = Sequential([Dense(2, 3, "relu"), Dense(3, 2)])
         >>> dst.set_weights(src.get_weights())
         >>> X = np.array([[1.0, -2.0]])
@@ -854,7 +856,8 @@ class Sequential:
         Examples
         --------
         >>> import numpy as np
-        >>> src = Sequential([Dense(2, 3, "relu", random_state=0), Dense(3, 2, random_state=1)])
+        >>> src = Sequential([Dense(2, 3, "relu", random_state=0),
+        ...                   Dense(3, 2, random_state=1)])
         >>> src.save_weights("w.npz")
         >>> dst = Sequential([Dense(2, 3, "relu"), Dense(3, 2)])
         >>> dst.load_weights("w.npz")
@@ -973,7 +976,8 @@ class Sequential:
             n_threads: Threads = None, margin: float = 1.0, l2_per_batch: bool = False,
             metrics: Optional[Sequence[Metric]] = None, schedule_interval: str = "epoch",
             sample_weight: SampleWeight = None,
-            initial_epoch: int = 0) -> History:
+            initial_epoch: int = 0,
+            class_weight: Optional[Mapping[int, float]] = None) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -1019,10 +1023,11 @@ class Sequential:
             ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`). Each costs one
             forward pass over the training rows per epoch.
         verbose : bool, int >= 0 or "auto"
-            0 (False) silent (nnlib's default; Keras's is "auto", which is 1 here). 1: on a terminal, a bar redrawn in place about every 0.1 s, also
-            within an epoch (step, running loss, ETA), then the epoch's loss, validation
-            metrics and time; elsewhere (a file, a pipe) one line per epoch. 2 or more:
-            one line per epoch. The trained weights do not depend on ``verbose``.
+            0 (False) silent (nnlib's default; Keras's is "auto", which is 1 here). 1: on
+            a terminal, a bar redrawn in place about every 0.1 s, also within an epoch
+            (step, running loss, ETA), then the epoch's loss, validation metrics and
+            time; elsewhere (a file, a pipe) one line per epoch. 2 or more: one line per
+            epoch. The trained weights do not depend on ``verbose``.
         random_state : None, int or numpy Generator
             Seed of the shuffling, and of the masks of Dropout layers made without a
             seed of their own (drawn from a generator spawned off it, so the shuffling
@@ -1069,6 +1074,13 @@ class Sequential:
             excepted; one carried over from the fit that stopped there is already
             at it. The shuffle starts afresh from ``random_state`` (pass the same
             Generator to go on with its stream).
+        class_weight : dict {class: weight}, optional
+            Keras's: each training row's loss weighted by its class's weight (a class
+            not in the dict weighs 1), times its ``sample_weight`` if given; with the
+            weighted mean above, only the ratios between classes matter. For the
+            class-label losses and a one-output ``logistic_loss`` (classes 0 and 1);
+            keys are class indices in ``[0, n_out)``, weights finite and >= 0. The
+            validation loss stays unweighted, as Keras's.
 
         Returns
         -------
@@ -1121,7 +1133,8 @@ class Sequential:
         # progress stream, a model and layers of nnlib's own classes (the layers checked
         # after _inputs, which sees the list as it is)
         plain = (type(X) is np.ndarray and type(y) is np.ndarray and sample_weight is None
-                 and validation_data is None and metrics is None and not verbose
+                 and class_weight is None and validation_data is None and metrics is None
+                 and not verbose
                  and callbacks is None and type(self) is Sequential)
         X = self._inputs(X, finite=True)
         plain = plain and all(type(layer) is Dense or type(layer) is Dropout
@@ -1147,6 +1160,9 @@ class Sequential:
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
         yt, yl = self._targets(y, loss, X.shape[0], X.dtype if plain else None)
+        if class_weight is not None:
+            sample_weight = self._class_weighted(class_weight, loss, yt, yl, sample_weight,
+                                                 X.dtype)
         evaluation = None
         if validation_data is not None:
             try:
@@ -1187,13 +1203,46 @@ class Sequential:
             loop.end()
         return loop.history
 
+    def _class_weighted(self, class_weight, loss, y_target, y_label, sample_weight, dtype):
+        """fit's row weights for ``class_weight``: each row's class's weight (1 for a
+        class the dict leaves out), times ``sample_weight`` (checked) when given."""
+        if not self.compiled:
+            raise ValueError("class_weight needs a model of compiled layers (Dense, "
+                             "Dropout), as sample_weight does")
+        if loss in CLASS_LABEL_LOSSES:
+            labels, n_classes = y_label, self.n_out
+        elif loss == "logistic_loss" and y_target.shape[1] == 1:
+            labels, n_classes = y_target[:, 0].astype(np.intp), 2
+        else:
+            what = ("with several outputs is multilabel" if loss == "logistic_loss"
+                    else "has targets, not classes")
+            raise ValueError(f"class_weight needs one class label per row; {loss} {what}: "
+                             f"give sample_weight instead")
+        if not isinstance(class_weight, Mapping):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}; got "
+                            f"{type(class_weight).__name__}")
+        per_class = np.ones(n_classes)
+        for key, weight in class_weight.items():
+            if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+                raise TypeError(f"class_weight's keys are class indices (ints); got "
+                                f"{key!r}")
+            if not 0 <= key < n_classes:
+                raise ValueError(f"class_weight has class {key}; {loss} on this model "
+                                 f"has classes 0..{n_classes - 1}")
+            per_class[key] = check_real_scalar(weight, f"class_weight[{key}]", low=0.0)
+        weights = per_class[labels]
+        if sample_weight is not None:
+            weights = weights * sample_weight
+        return check_sample_weight(weights, labels.shape[0], dtype)
+
     # -- one batch at a time (Keras's custom-loop verbs) ----------------------------------
     def train_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                        optimizer: Optional["Optimizer"] = None,
                        sample_weight: SampleWeight = None,
                        l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
                        metrics: Optional[Sequence[Metric]] = None,
-                       n_threads: Threads = None, return_dict: bool = False
+                       n_threads: Threads = None, return_dict: bool = False,
+                       class_weight: Optional[Mapping[int, float]] = None
                        ) -> Union[float, List[float], Dict[str, float]]:
         """One gradient step on exactly the rows given (Keras's ``train_on_batch``):
         ``fit`` with one epoch of one batch, unshuffled.
@@ -1212,7 +1261,7 @@ class Sequential:
         optimizer : nnlib.optim optimizer, optional
             Default: ``self.optimizer``, else a new ``SGD(lr=0.01)`` (as ``fit``'s),
             which becomes ``self.optimizer`` for the next call.
-        sample_weight, l2, l2_per_batch, margin, n_threads
+        sample_weight, class_weight, l2, l2_per_batch, margin, n_threads
             As in :meth:`fit`.
         metrics : list of str or callables, optional
             As ``fit``'s: computed on the batch after the step, with the updated weights
@@ -1252,7 +1301,7 @@ class Sequential:
                                batch_size=max(X.shape[0], 1), shuffle=False,
                                sample_weight=sample_weight, l2=l2,
                                l2_per_batch=l2_per_batch, margin=margin, metrics=metrics,
-                               n_threads=n_threads)
+                               n_threads=n_threads, class_weight=class_weight)
         finally:
             self.history = fits_history
         names = Metrics(metrics, loss).names

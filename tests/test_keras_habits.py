@@ -226,7 +226,8 @@ def test_fits_early_stopping_dict_takes_verbose(capsys):
     h = _model().fit(X, y, optimizer=Adam(lr=5.0), epochs=30,
                      early_stopping={"monitor": "loss", "patience": 2, "verbose": 1})
     assert h.stop_reason == "early_stopping"
-    assert capsys.readouterr().out.splitlines()[0] == f"Epoch {h.epoch[-1] + 1}: early stopping"
+    assert capsys.readouterr().out.splitlines()[0] == \
+        f"Epoch {h.epoch[-1] + 1}: early stopping"
 
 
 def test_save_weights_and_load_weights_move_weights_in_place(tmp_path):
@@ -264,3 +265,71 @@ def test_model_checkpoint_takes_kerass_save_weights_only_and_threshold(tmp_path)
     with pytest.raises(ValueError,
                        match=r"save_weights_only=True .*\(include_optimizer=True\)"):
         ModelCheckpoint(path, save_weights_only=True, include_optimizer=True)
+
+
+# fit(class_weight=...) and train_on_batch(class_weight=...): Keras's weighting of the
+# training loss by class (a TypeError before)
+CLASS_WEIGHTS = [("two", {0: 2.0, 2: 0.5}), ("all", {0: 1.0, 1: 3.0, 2: 0.25}),
+                 ("zero", {1: 0.0}), ("numpy keys", {np.int64(1): 4.0})]
+
+
+@pytest.mark.parametrize("cid,class_weight", CLASS_WEIGHTS,
+                         ids=[c[0] for c in CLASS_WEIGHTS])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_class_weight_is_the_sample_weight_of_each_rows_class(cid, class_weight, dtype):
+    X, y = _data(30)
+    X = X.astype(dtype)
+    per_row = np.array([class_weight.get(c, 1.0) for c in range(3)])[y]
+    rw = np.random.default_rng(2).uniform(0.5, 2.0, size=len(y))
+    runs = []
+    for kwargs in ({"class_weight": class_weight}, {"sample_weight": per_row},
+                   {"class_weight": class_weight, "sample_weight": rw},
+                   # the product of the weights as checked, in the model's dtype
+                   {"sample_weight": per_row * rw.astype(dtype)}):
+        model = _model(dtype)
+        h = model.fit(X, y, optimizer=Adam(lr=0.01), epochs=3, batch_size=8,
+                      validation_split=0.2, random_state=0, **kwargs)
+        runs.append((h["loss"], h["val_loss"], model.get_weights()))
+    for a, b in (runs[:2], runs[2:]):
+        assert a[0] == b[0] and a[1] == b[1]                # the same steps, bit for bit
+        assert all(np.array_equal(u, v) for u, v in zip(a[2], b[2]))
+    # the validation loss is unweighted: the trained model's plain mean on those rows
+    assert runs[3][1][-1] == model.evaluate(X[-6:], y[-6:]).loss
+
+
+def test_class_weight_of_a_binary_logistic_model():
+    X, y = _data(16)
+    yb = (y > 0).astype(np.float64)[:, None]
+    a = nnlib.Sequential([nnlib.Dense(3, 1, random_state=0)])
+    b = nnlib.Sequential([nnlib.Dense(3, 1, random_state=0)])
+    ha = a.fit(X, yb, loss="logistic_loss", class_weight={1: 3.0}, epochs=2, random_state=0)
+    hb = b.fit(X, yb, loss="logistic_loss", sample_weight=np.where(yb[:, 0] > 0, 3.0, 1.0),
+               epochs=2, random_state=0)
+    assert ha["loss"] == hb["loss"]
+    c = nnlib.Sequential([nnlib.Dense(3, 1, random_state=0)])
+    assert c.train_on_batch(X, yb, loss="logistic_loss", class_weight={1: 3.0}) == \
+        hb["loss"][0]
+
+
+BAD_CLASS_WEIGHTS = [
+    ("class 3", {3: 1.0}, ValueError, "class_weight has class 3; .* classes 0..2"),
+    ("negative", {0: -1.0}, ValueError, r"class_weight\[0\] must be >= 0"),
+    ("string key", {"cat": 1.0}, TypeError, "keys are class indices"),
+    ("list", [1.0, 2.0, 3.0], TypeError, r"must be a dict \{class: weight\}"),
+]
+
+
+@pytest.mark.parametrize("bid,class_weight,error,match", BAD_CLASS_WEIGHTS,
+                         ids=[b[0] for b in BAD_CLASS_WEIGHTS])
+def test_a_bad_class_weight_is_named(bid, class_weight, error, match):
+    X, y = _data()
+    with pytest.raises(error, match=match):
+        _model().fit(X, y, class_weight=class_weight)
+
+
+def test_class_weight_needs_classes():
+    X, y = _data()
+    with pytest.raises(ValueError, match="squared_error has targets, not classes"):
+        _model().fit(X, np.zeros((len(y), 3)), loss="squared_error", class_weight={0: 1.0})
+    with pytest.raises(ValueError, match="logistic_loss with several outputs is multi"):
+        _model().fit(X, np.zeros((len(y), 3)), loss="logistic_loss", class_weight={0: 1.0})
