@@ -40,6 +40,12 @@ class History:
     epochs : int
         Epochs this fit trained (``len(epoch)``; a last epoch cut short by a
         non-finite step counts if it trained any rows).
+    params : dict
+        What the fit handed its callbacks (Keras's ``History.params``): ``epochs``,
+        ``batch_size``, ``steps`` (batches an epoch), ``metrics`` (the names logged)
+        and ``optimizer``. Empty for a History not made by a fit.
+    model : Sequential or None
+        The model the fit trained (Keras's ``History.model``).
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
     nonfinite : None or dict
         When training stopped on a non-finite loss or gradient, or on an update that
@@ -68,6 +74,8 @@ class History:
         self.epochs = 0
         self.stop_reason: Optional[str] = None
         self.nonfinite: Optional[dict] = None
+        self.params: Dict[str, Any] = {}
+        self.model: Any = None
 
     def append(self, **values: float) -> None:
         """Add one epoch's values, one list per key.

@@ -333,3 +333,14 @@ def test_class_weight_needs_classes():
         _model().fit(X, np.zeros((len(y), 3)), loss="squared_error", class_weight={0: 1.0})
     with pytest.raises(ValueError, match="logistic_loss with several outputs is multi"):
         _model().fit(X, np.zeros((len(y), 3)), loss="logistic_loss", class_weight={0: 1.0})
+
+
+def test_history_has_kerass_params_and_model():
+    # Keras's History.params and History.model (AttributeError before)
+    model, (X, y) = _model(), _data(20)
+    opt = Adam(lr=0.01)
+    h = model.fit(X, y, optimizer=opt, epochs=3, batch_size=8, metrics=["accuracy"])
+    assert h.model is model
+    assert h.params == {"epochs": 3, "batch_size": 8, "steps": 3,
+                        "metrics": ["accuracy", "loss"], "optimizer": opt}
+    assert nnlib.callbacks.History().params == {}
