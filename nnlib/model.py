@@ -1226,6 +1226,7 @@ class Sequential:
             if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
                 raise TypeError(f"class_weight's keys are class indices (ints); got "
                                 f"{key!r}")
+            key = int(key)
             if not 0 <= key < n_classes:
                 raise ValueError(f"class_weight has class {key}; {loss} on this model "
                                  f"has classes 0..{n_classes - 1}")

@@ -111,7 +111,7 @@ def _optimizer_first(init):
                                 f"order) and optimizer= too")
             args, kwargs = args[1:], {**kwargs, "optimizer": args[0]}
         init(self, *args, **kwargs)
-    wrapper._optimizer_first = True
+    setattr(wrapper, "_optimizer_first", True)
     return wrapper
 
 
