@@ -43,8 +43,8 @@ in force by a factor (``lr *= gamma``), so two stepped on one optimizer compose
 (a ``LinearLR`` warm-up times an ``ExponentialLR`` decay); nnlib's write the rate of
 their closed form, so the last one stepped wins. A schedule whose optimizer's rate
 changed since it last wrote it (another schedule, or a write by hand) warns on
-``step`` (a ``UserWarning``) rather than overwrite it silently; write one schedule
-whose ``_rate`` is the product instead. ``ReduceOnPlateau`` reduces the rate in force,
+``step`` (a ``UserWarning``) rather than overwrite it silently: use ``SequentialLR``
+for a warm-up then a decay, or one schedule whose ``_rate`` is the product. ``ReduceOnPlateau`` reduces the rate in force,
 as torch's, so it follows a rate set by hand.
 ``schedule.state_dict()``, ``schedule.load_state_dict(sd)``
     everything but the optimizer, as ``torch.optim.lr_scheduler``'s: saved with the
@@ -90,7 +90,7 @@ from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
            "ExponentialDecay", "CosineAnnealing", "CosineAnnealingWarmRestarts",
-           "LinearLR", "OneCycleLR", "ReduceOnPlateau",
+           "LinearLR", "OneCycleLR", "ReduceOnPlateau", "SequentialLR",
            "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
 
@@ -414,7 +414,8 @@ class Schedule:
         wrote: something else writes them too (a second schedule, as torch users chain
         them, or code setting ``opt.lr``), and this step replaces that rate with the
         closed form's, where a torch scheduler would have scaled it."""
-        if self.optimizer is None or self._last_lr is None:
+        if self.__dict__.pop("_loaded", False) or self.optimizer is None or \
+                self._last_lr is None:
             return
         if _written(self.optimizer, self.lr) != self._last_lr:
             # one message per class (no numbers): the default filter shows it once per
@@ -424,8 +425,9 @@ class Schedule:
                           f"same optimizer, or a rate set by hand); nnlib's schedules "
                           f"write their closed-form rate, so this step overwrites that "
                           f"change instead of scaling it as torch.optim.lr_scheduler's "
-                          f"chained schedulers do. Step one schedule per optimizer (a "
-                          f"Schedule subclass whose _rate combines both)", UserWarning,
+                          f"chained schedulers do. Step one schedule per optimizer "
+                          f"(SequentialLR for one after another, or a Schedule subclass "
+                          f"whose _rate combines both)", UserWarning,
                           stacklevel=3)
 
     def state_dict(self) -> Dict[str, Any]:
@@ -442,7 +444,7 @@ class Schedule:
         (2, 0.5)
         """
         return {k: (list(v) if isinstance(v, list) else v)
-                for k, v in self.__dict__.items() if k != "optimizer"}
+                for k, v in self.__dict__.items() if k not in ("optimizer", "_loaded")}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` of the same class (the optimizer, and the rate it
@@ -483,6 +485,11 @@ class Schedule:
                               for k, v in state_dict.items()})
         if older:
             self._last_lr = None if self.lr is None else self._rates_of_epoch()
+        # the optimizer's rate need not be the loaded _last_lr yet (its state_dict is
+        # loaded before or after, or a fresh schedule wrote epoch 0's meanwhile): the
+        # next step writes the loaded epoch's successor without taking that for a
+        # second writer
+        self._loaded = True
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -1206,6 +1213,124 @@ class ReduceOnPlateau(Schedule):
         return {"mode": self.mode, "factor": self.factor, "patience": self.patience,
                 "threshold": self.threshold, "threshold_mode": self.threshold_mode,
                 "cooldown": self.cooldown, "min_lr": self.min_lr, "eps": self.eps,
+                "lr0": self.lr0}
+
+
+class SequentialLR(Schedule):
+    """One schedule after another (PyTorch's ``SequentialLR``): ``schedules[0]`` until
+    epoch ``milestones[0]``, then ``schedules[1]`` from its own epoch 0, and so on --
+    the way to a warm-up followed by a decay, since two schedules stepped on one
+    optimizer do not chain (each writes its closed form).
+
+    ``eta_t = schedules[i]'s rate at t - milestones[i-1]`` for ``milestones[i-1] <= t <
+    milestones[i]``, each from this schedule's base rates (the bound optimizer's groups',
+    or ``lr0``). The parts only lend their formula: they need no optimizer (one bound to
+    another optimizer is refused), their own ``lr0`` is not used, and only this
+    schedule is stepped.
+
+    Parameters
+    ----------
+    schedules : sequence of Schedule
+        The parts, each a closed-form schedule (not ReduceOnPlateau, whose rate is
+        state, nor OneCycleLR, whose rates are relative to its ``max_lr``).
+    milestones : sequence of int
+        ``len(schedules) - 1`` increasing epochs >= 1 at which the next part starts.
+    lr0, optimizer : optional
+        As for the other schedules (torch's order, the optimizer first, works too).
+
+    Examples
+    --------
+    Two epochs of linear warm-up, then a decay by half an epoch:
+
+    >>> s = SequentialLR([LinearLR(0.5, total_iters=2), ExponentialDecay(0.5)],
+    ...                  milestones=[2], lr0=1.0)
+    >>> [s.lr_at(t) for t in range(5)]
+    [0.5, 0.75, 1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, schedules: Sequence[Schedule], milestones: Sequence[int],
+                 lr0: Optional[float] = None, optimizer: Any = None) -> None:
+        if isinstance(schedules, Schedule) or not isinstance(schedules, (list, tuple)):
+            raise TypeError(f"schedules must be a list of schedules; got "
+                            f"{type(schedules).__name__}")
+        for i, part in enumerate(schedules):
+            if not isinstance(part, Schedule):
+                raise TypeError(f"schedules[{i}] must be an nnlib.schedules schedule; got "
+                                f"{type(part).__name__}")
+            if isinstance(part, (ReduceOnPlateau, OneCycleLR)):
+                raise TypeError(f"schedules[{i}] is a {type(part).__name__}, whose rate "
+                                f"is not a closed form of the epoch from a base rate; "
+                                f"SequentialLR takes the others")
+            if part.optimizer is not None and optimizer is not None and \
+                    part.optimizer is not optimizer:
+                raise ValueError(f"schedules[{i}] is bound to another optimizer than "
+                                 f"SequentialLR's")
+        if not schedules:
+            raise ValueError("schedules must hold at least one schedule")
+        if isinstance(milestones, (str, bytes)) or not isinstance(milestones,
+                                                                 (list, tuple)):
+            raise TypeError(f"milestones must be a list of epochs; got {milestones!r}")
+        milestones = [check_int_scalar(m, f"milestones[{i}]", low=1)
+                      for i, m in enumerate(milestones)]
+        if len(milestones) != len(schedules) - 1:
+            raise ValueError(f"SequentialLR needs len(schedules) - 1 = "
+                             f"{len(schedules) - 1} milestones; got {len(milestones)}")
+        if any(b <= a for a, b in zip(milestones, milestones[1:])):
+            raise ValueError(f"milestones must increase; got {milestones}")
+        self.schedules, self.milestones = list(schedules), milestones
+        super().__init__(lr0, optimizer)
+
+    def _rate(self, t, lr0):
+        i = bisect.bisect_right(self.milestones, t)
+        return self.schedules[i]._rate(t - (self.milestones[i - 1] if i else 0), lr0)
+
+    def state_dict(self) -> Dict[str, Any]:
+        """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
+        (torch's ``SequentialLR`` keeps its ``_schedulers`` so).
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> _ = s.step(); _ = s.step()
+        >>> t = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> t.load_state_dict(s.state_dict()); t.epoch, t.lr
+        (2, 0.5)
+        """
+        sd = super().state_dict()
+        sd["schedules"] = [part.state_dict() for part in self.schedules]
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` of a SequentialLR of as many parts, each of the
+        same class.
+
+        Raises
+        ------
+        ValueError
+            If the keys or the number of parts differ, or a part's state does not fit
+            it.
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> s.load_state_dict({**s.state_dict(), "schedules": []})
+        Traceback (most recent call last):
+        ...
+        ValueError: SequentialLR.load_state_dict needs the state of 2 schedules; got 0
+        """
+        parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
+        if not isinstance(parts, list) or len(parts) != len(self.schedules):
+            got = len(parts) if isinstance(parts, list) else parts
+            raise ValueError(f"SequentialLR.load_state_dict needs the state of "
+                             f"{len(self.schedules)} schedules; got {got}")
+        schedules = self.schedules
+        super().load_state_dict(state_dict)
+        self.schedules = schedules
+        for part, sd in zip(schedules, parts):
+            part.load_state_dict(sd)
+
+    def _params(self):
+        return {"schedules": self.schedules, "milestones": self.milestones,
                 "lr0": self.lr0}
 
 

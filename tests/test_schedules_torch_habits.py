@@ -130,3 +130,96 @@ def test_reduce_on_plateau_reduces_a_rate_set_by_hand_as_torch():
         assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-15)
         assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-15)
     assert opt.lr == pytest.approx(0.05)
+
+
+# SequentialLR: torch's way to a warm-up then a decay (missing before; with two schedules
+# stepped on one optimizer not chaining, the one way to have both)
+SEQUENCES = [
+    ("warmup-cosine",
+     lambda o: [S.LinearLR(o, 0.1, total_iters=5), S.CosineAnnealingLR(o, T_max=20)], [5],
+     lambda t, o: [t.LinearLR(o, 0.1, total_iters=5), t.CosineAnnealingLR(o, T_max=20)]),
+    ("step-exp-multistep",
+     lambda o: [S.StepLR(step_size=2, gamma=0.5), S.ExponentialLR(0.9),
+                S.MultiStepLR([3, 6], gamma=0.3)], [4, 11],
+     lambda t, o: [t.StepLR(o, step_size=2, gamma=0.5), t.ExponentialLR(o, 0.9),
+                   t.MultiStepLR(o, [3, 6], gamma=0.3)]),
+]
+
+
+@pytest.mark.parametrize("groups", [False, True], ids=["one-group", "two-groups"])
+@pytest.mark.parametrize("name,parts,milestones,tparts", SEQUENCES,
+                         ids=[s[0] for s in SEQUENCES])
+def test_sequential_lr_matches_torch(name, parts, milestones, tparts, groups):
+    spec = ([{"params": [np.zeros(2)]}, {"params": [np.zeros(1)], "lr": 0.1}]
+            if groups else [np.zeros(2)])
+    tw = [torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)]
+    tspec = [{"params": tw[:1]}, {"params": tw[1:], "lr": 0.1}] if groups else tw[:1]
+    opt, topt = O.SGD(spec, lr=0.4), torch.optim.SGD(tspec, lr=0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched = S.SequentialLR(opt, parts(opt), milestones=milestones)
+        tsched = torch.optim.lr_scheduler.SequentialLR(
+            topt, tparts(torch.optim.lr_scheduler, topt), milestones=milestones)
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+        for _ in range(30):
+            topt.step()
+            tsched.step()
+            sched.step()
+            assert [g["lr"] for g in opt.param_groups] == pytest.approx(
+                [g["lr"] for g in topt.param_groups], rel=1e-12, abs=1e-15)
+
+
+def test_sequential_lr_state_dict_resumes():
+    def make(opt=None):
+        return S.SequentialLR([S.LinearLR(0.2, total_iters=3), S.ExponentialLR(0.8)],
+                              [3], optimizer=opt)
+    opt = O.SGD([np.zeros(2)], lr=1.0)
+    a = make(opt)
+    for _ in range(5):
+        a.step()
+    opt2 = O.SGD([np.zeros(2)], lr=1.0)
+    opt2.load_state_dict(opt.state_dict())
+    b = make(opt2)
+    b.load_state_dict(a.state_dict())
+    assert [b.step() for _ in range(4)] == [a.step() for _ in range(4)]
+
+
+BAD_SEQUENCES = [
+    ("plateau", lambda: [S.ReduceOnPlateau(), S.Constant()], [2], TypeError,
+     "ReduceOnPlateau, whose rate is not a closed form"),
+    ("one-cycle", lambda: [S.OneCycleLR(1.0, total_steps=9), S.Constant()], [2], TypeError,
+     "OneCycleLR"),
+    ("milestone count", lambda: [S.Constant(), S.Constant()], [2, 4], ValueError,
+     "needs len.schedules. - 1 = 1 milestones; got 2"),
+    ("decreasing", lambda: [S.Constant()] * 3, [4, 2], ValueError, "must increase"),
+    ("not a schedule", lambda: [S.Constant(), lambda t: 0.1], [2], TypeError,
+     r"schedules\[1\] must be an nnlib.schedules schedule"),
+]
+
+
+@pytest.mark.parametrize("bid,parts,milestones,error,match", BAD_SEQUENCES,
+                         ids=[b[0] for b in BAD_SEQUENCES])
+def test_a_bad_sequence_is_named(bid, parts, milestones, error, match):
+    with pytest.raises(error, match=match):
+        S.SequentialLR(parts(), milestones, lr0=1.0)
+
+
+@pytest.mark.parametrize("opt_first", [True, False], ids=["optimizer-loaded-first",
+                                                           "schedule-built-first"])
+def test_resuming_from_state_dicts_is_quiet_in_either_order(opt_first):
+    opt = O.SGD([np.zeros(2)], lr=1.0)
+    a = S.StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(5):
+        a.step()
+    opt2 = O.SGD([np.zeros(2)], lr=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if opt_first:                        # the optimizer's state, then a new schedule
+            opt2.load_state_dict(opt.state_dict())
+            b = S.StepLR(opt2, step_size=2, gamma=0.5)
+        else:                                # torch's order: both built, then loaded
+            b = S.StepLR(opt2, step_size=2, gamma=0.5)
+            opt2.load_state_dict(opt.state_dict())
+        b.load_state_dict(a.state_dict())
+        assert [b.step() for _ in range(4)] == [a.step() for _ in range(4)]
+        assert opt2.lr == opt.lr
