@@ -57,6 +57,31 @@ def _new_model(cls):
     return cls.__new__(cls)
 
 
+def stamped(state: Dict[str, Any]) -> Dict[str, Any]:
+    """``state`` with the nnlib version that pickles it (``"_nnlib_version"``), as
+    scikit-learn stamps its estimators' pickles: what :func:`unstamped` checks."""
+    from nnlib import __version__
+    return {**state, "_nnlib_version": __version__}
+
+
+def unstamped(state: Dict[str, Any], name: str) -> Dict[str, Any]:
+    """``state`` without its version stamp, warning (InconsistentVersionWarning, naming
+    ``name``) when another nnlib version pickled it; a state without a stamp (pickled
+    before nnlib stamped it) is taken as this version's and loads quietly."""
+    from nnlib import __version__
+    state = dict(state)
+    original = state.pop("_nnlib_version", __version__)
+    if original != __version__:
+        import warnings
+        from nnlib.exceptions import InconsistentVersionWarning
+        # 3: past this function and the __setstate__ that calls it, to pickle.loads's
+        # caller (pickle's own loop is C and has no frame)
+        warnings.warn(InconsistentVersionWarning(
+            estimator_name=name, current_nnlib_version=__version__,
+            original_nnlib_version=str(original)), stacklevel=3)
+    return state
+
+
 class BaseModel:
     """Parameter handling shared by every nnlib model."""
 
@@ -75,24 +100,13 @@ class BaseModel:
         # class, whose __new__ makes a citizen again where scikit-learn is in use
         cls = type(self)._nnlib_class or type(self)
         state = self.__getstate__() if hasattr(self, "__getstate__") else self.__dict__
-        # stamped with the version, as scikit-learn stamps its estimators' pickles
-        from nnlib import __version__
-        return _new_model, (cls,), {**state, "_nnlib_version": __version__}
+        return _new_model, (cls,), stamped(state)
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         """Restore a pickled state, warning (InconsistentVersionWarning) when another
         nnlib version pickled it; a state without a version (pickled before the stamp)
         is taken as this version's."""
-        from nnlib import __version__
-        state = dict(state)
-        original = state.pop("_nnlib_version", __version__)
-        if original != __version__:
-            import warnings
-            from nnlib.exceptions import InconsistentVersionWarning
-            warnings.warn(InconsistentVersionWarning(
-                estimator_name=type(self).__name__, current_nnlib_version=__version__,
-                original_nnlib_version=str(original)), stacklevel=2)
-        self.__dict__.update(state)
+        self.__dict__.update(unstamped(state, type(self).__name__))
 
     @classmethod
     def _param_names(cls):

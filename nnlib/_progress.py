@@ -1,4 +1,5 @@
-"""Progress display for ``Sequential.fit(verbose=...)``.
+"""Progress display for ``Sequential.fit(verbose=...)``, and the one line of results
+``evaluate`` and ``predict`` print with ``verbose``.
 
 The training run cuts each epoch into compiled pieces of about 0.1 s
 (``nnlib.training.PieceClock``) so that Ctrl-C is seen promptly; the bar is redrawn after
@@ -141,3 +142,13 @@ class Progress:
         self.stream.write("\r" + line + " " * max(self._live - len(line), 0))
         self.stream.flush()
         self._live = len(line)
+
+
+def print_results(what, values, stream=None):
+    """Print one line, ``what`` then each ``name value`` of ``values`` (a float with 4
+    significant digits, as the epoch lines; other values as they are), and flush."""
+    stream = sys.stdout if stream is None else stream
+    fields = [what] + [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in values.items()]
+    stream.write("  ".join(fields) + "\n")
+    stream.flush()

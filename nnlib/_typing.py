@@ -12,10 +12,13 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 __all__ = ["ArrayLike", "DTypeLike", "NDArray", "FloatArray", "IntArray", "SeedLike",
-           "Threads", "PathLike"]
+           "Threads", "PathLike", "SampleWeight", "Verbose"]
 
 FloatArray = NDArray[np.floating[Any]]
 IntArray = NDArray[np.integer[Any]]
 SeedLike = Union[int, np.integer[Any], np.random.Generator, np.random.RandomState, None]
 Threads = Union[int, None]
 PathLike = Union[str, "os.PathLike[str]"]
+SampleWeight = Union[None, float, ArrayLike]
+#: Keras's ``verbose``: 0 (False) silent, 1 or 2 chattier, "auto" as 1
+Verbose = Union[bool, int, str]

@@ -40,6 +40,12 @@ class History:
     epochs : int
         Epochs this fit trained (``len(epoch)``; a last epoch cut short by a
         non-finite step counts if it trained any rows).
+    params : dict
+        What the fit handed its callbacks (Keras's ``History.params``): ``epochs``,
+        ``batch_size``, ``steps`` (batches an epoch), ``metrics`` (the names logged)
+        and ``optimizer``. Empty for a History not made by a fit.
+    model : Sequential or None
+        The model the fit trained (Keras's ``History.model``).
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
     nonfinite : None or dict
         When training stopped on a non-finite loss or gradient, or on an update that
@@ -68,6 +74,8 @@ class History:
         self.epochs = 0
         self.stop_reason: Optional[str] = None
         self.nonfinite: Optional[dict] = None
+        self.params: Dict[str, Any] = {}
+        self.model: Any = None
 
     def append(self, **values: float) -> None:
         """Add one epoch's values, one list per key.
@@ -444,6 +452,11 @@ class EarlyStopping(Callback):
         are the last epoch's, so callbacks see the stopping epoch's own weights.
     start_from_epoch : int >= 0
         Epochs to wait before counting (warm-up).
+    verbose : int >= 0 or bool, default 0
+        Keras's: 0 silent; otherwise a line when it stops the fit ("Epoch 7: early
+        stopping") and when it puts the best weights back ("Restoring model weights
+        from the end of the best epoch: 4."), epochs counted from 1 as Keras prints
+        them. Last here (Keras has it fourth): give it by name.
 
     ``fit(early_stopping=...)`` builds one from an int (patience) or a dict of these
     arguments; there ``restore_best_weights`` defaults to True and ``monitor`` to
@@ -474,7 +487,8 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0,
                  patience: int = 0, mode: str = "auto", baseline: Optional[float] = None,
-                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
+                 restore_best_weights: bool = False, start_from_epoch: int = 0,
+                 verbose: Union[bool, int] = 0) -> None:
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name; got {monitor!r}")
         self.monitor = monitor
@@ -486,6 +500,8 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = check_int_scalar(start_from_epoch, "start_from_epoch",
                                                  low=0)
+        self.verbose = (int(verbose) if isinstance(verbose, bool)
+                        else check_int_scalar(verbose, "verbose", low=0))
         self.on_train_begin()
 
     @classmethod
@@ -540,7 +556,7 @@ class EarlyStopping(Callback):
                                  "restore_best, not both")
             spec["restore_best_weights"] = spec.pop("restore_best")
         known = {"monitor", "min_delta", "patience", "mode", "baseline",
-                 "restore_best_weights", "start_from_epoch"}
+                 "restore_best_weights", "start_from_epoch", "verbose"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown early_stopping keys {sorted(unknown)}; known: "
@@ -661,6 +677,8 @@ class EarlyStopping(Callback):
             return False
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping", flush=True)
             return True
         return False
 
@@ -695,6 +713,9 @@ class EarlyStopping(Callback):
                 for p, best in zip(params, self.best_params):  # type: ignore[arg-type]
                     p[...] = best
             complete(put_back)
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.", flush=True)  # type: ignore[operator]
 
     def on_train_end(self, logs: Optional[dict] = None) -> None:
         """Put the best epoch's weights back into the model with
@@ -785,6 +806,14 @@ class ModelCheckpoint(Callback):
         loaded checkpoint resumes bit-identically (``Sequential.save``).
     verbose : int
         1: print a line per save.
+    save_weights_only : bool, default False
+        Keras's: save the weights alone. An nnlib file always holds the layers with
+        their weights (``nnlib.load`` rebuilds the model, ``model.load_weights`` reads
+        the weights into a model of the same shapes), so this only refuses
+        ``include_optimizer=True`` beside it.
+    initial_value_threshold : float, optional
+        Keras's: with ``save_best_only``, the value the monitored metric must beat
+        for the first save (the best so far until then).
 
     Attributes
     ----------
@@ -818,7 +847,8 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath: Union[str, "os.PathLike[str]"], monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto",
                  save_freq: Union[str, int] = "epoch", include_optimizer: bool = False,
-                 verbose: int = 0, period: int = 1) -> None:
+                 verbose: int = 0, period: int = 1, save_weights_only: bool = False,
+                 initial_value_threshold: Optional[float] = None) -> None:
         self.filepath = os.fspath(filepath)
         # the name save() would refuse, refused before training rather than after the
         # first epoch (Keras checks its extension here too)
@@ -839,8 +869,14 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"period counts epochs, and save_freq={self.save_freq} "
                              f"batches: give period with save_freq='epoch'")
         self.include_optimizer = bool(include_optimizer)
+        self.save_weights_only = bool(save_weights_only)
+        if self.save_weights_only and self.include_optimizer:
+            raise ValueError("save_weights_only=True saves the weights alone; it cannot "
+                             "include the optimizer (include_optimizer=True)")
         self.verbose = int(verbose)
-        self.best: Optional[float] = None
+        self.best: Optional[float] = (None if initial_value_threshold is None else
+                                      check_real_scalar(initial_value_threshold,
+                                                        "initial_value_threshold"))
         self.last_saved: Optional[str] = None
         # Keras's count: batches since the last save, across epochs and fits
         self._batches_since_save = 0

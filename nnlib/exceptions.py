@@ -166,13 +166,15 @@ class DataConversionWarning(UserWarning):
 
 
 class InconsistentVersionWarning(UserWarning):
-    """An estimator pickled by one nnlib version is unpickled by another (scikit-learn's
-    warning of the same name, for nnlib's version): its fitted attributes may not be
-    what this version's methods expect.
+    """An estimator, a ``Sequential`` model or an optimizer pickled by one nnlib version
+    is unpickled by another (scikit-learn's warning of the same name, for nnlib's
+    version): its attributes may not be what this version's methods expect.
 
     Attributes
     ----------
     estimator_name, current_nnlib_version, original_nnlib_version : str
+        ``estimator_name`` is the class name of what was unpickled (``"Sequential"``,
+        ``"Adam"``, ...), by scikit-learn's name for the field.
 
     Examples
     --------

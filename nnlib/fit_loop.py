@@ -126,6 +126,7 @@ class FitLoop:
         self.history = History()
         self.params = {"epochs": epochs, "batch_size": batch_size, "steps": steps,
                        "metrics": sorted(logged), "optimizer": run.optimizer}
+        self.history.params, self.history.model = dict(self.params), run.model
         self._last_logs = None
         if self.batch_callbacks:
             run.on_piece = self._batch_end

@@ -6,23 +6,27 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 ``save``/:func:`load` is :mod:`nnlib._format`.
 """
 import math
+import numbers
 import os
 import threading
+import time
 import warnings
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, NamedTuple,
-                    Optional, Sequence, Tuple, Union, overload)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Literal, Mapping,
+                    NamedTuple, Optional, Sequence, Tuple, Union, overload)
 
 import numpy as np
 
 from nnlib import _format
+from nnlib._base import stamped, unstamped
 from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
-from nnlib._progress import Progress
+from nnlib._progress import Progress, print_results
 from nnlib._threads import resolve_threads
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                as_float_array, check_finite, check_fits_dtype,
                                check_int_scalar, check_real_scalar, check_sample_weight)
-from nnlib._typing import ArrayLike, DTypeLike, FloatArray, PathLike, SeedLike, Threads
+from nnlib._typing import (ArrayLike, DTypeLike, FloatArray, PathLike, SampleWeight,
+                           SeedLike, Threads, Verbose)
 from nnlib.callbacks import Callback, EarlyStopping, History, as_callbacks, wants_batches
 from nnlib.fit_loop import FitLoop
 from nnlib.metrics import Metric, Metrics, metrics_list, probabilities
@@ -107,13 +111,23 @@ class Sequential:
     stop_training = False
     #: The :class:`~nnlib.callbacks.History` of the last ``fit`` (Keras's
     #: ``model.history``), filled epoch by epoch as it runs: a fit ended by Ctrl-C or
-    #: by an exception keeps the epochs it completed here. None before any fit.
-    history = None
+    #: by an exception keeps the epochs it completed here; ``train_on_batch`` leaves it
+    #: alone. None before any fit.
+    history: Optional[History] = None
 
     def __init__(self, layers: Iterable[Layer]) -> None:
         self.layers: List[Any] = list(layers)        # Dense or other protocol layers
         self._check_layers()
         self.optimizer: Optional["Optimizer"] = None   # the last fit's (Keras's model.optimizer)
+
+    # -- pickling: stamped with the nnlib version, as the estimators' pickles are ---------
+    def __getstate__(self) -> Dict[str, Any]:
+        return stamped(self.__dict__)
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Restore a pickled model, warning (InconsistentVersionWarning) when another
+        nnlib version pickled it; one pickled before the stamp loads quietly."""
+        self.__dict__.update(unstamped(state, type(self).__name__))
 
     def _check_layers(self):
         """The stack must follow the layer protocol with matching widths and one dtype
@@ -385,7 +399,7 @@ class Sequential:
             return self._forward_checked(X, n_threads)
 
     def predict(self, X: ArrayLike, batch_size: int = 4096,
-                n_threads: Threads = None) -> FloatArray:
+                n_threads: Threads = None, verbose: Verbose = 0) -> FloatArray:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
         :meth:`forward`.
@@ -399,6 +413,9 @@ class Sequential:
         n_threads : int or None
             Threads of the compiled kernels; None: all available (the thread limit in
             force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
+        verbose : bool, int >= 0 or "auto", default 0
+            0 silent (nnlib's default; Keras's is "auto", so ported code often passes
+            ``verbose=0``); otherwise one line with the rows and the time is printed.
 
         Returns
         -------
@@ -415,13 +432,20 @@ class Sequential:
         True
         """
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
+        verbose = _verbosity(verbose)
         X = self._inputs(X, finite=True)
+        start = time.perf_counter()
         with _NotDuringAnotherThreadsFit(self):
             if X.shape[0] <= batch_size:
-                return self._forward_checked(X, n_threads)
-            return np.concatenate([self._forward_checked(X[i:i + batch_size], n_threads,
-                                                         i)
-                                   for i in range(0, X.shape[0], batch_size)])
+                out = self._forward_checked(X, n_threads)
+            else:
+                out = np.concatenate([self._forward_checked(X[i:i + batch_size],
+                                                            n_threads, i)
+                                      for i in range(0, X.shape[0], batch_size)])
+        if verbose:
+            print_results("predict", {"rows": X.shape[0], "time":
+                                      f"{(time.perf_counter() - start) * 1e3:.1f} ms"})
+        return out
 
     def _forward_checked(self, X, n_threads, row0=0):
         # X: finite, validated by _inputs
@@ -531,29 +555,35 @@ class Sequential:
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ..., metrics: None = ...,
-                 return_dict: Literal[False] = ...) -> EvaluationResult: ...
+                 return_dict: Literal[False] = ..., sample_weight: SampleWeight = ...,
+                 verbose: Verbose = ...) -> EvaluationResult: ...
 
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ...,
                  metrics: Optional[Sequence[Metric]] = ..., *,
-                 return_dict: Literal[True]) -> Dict[str, float]: ...
+                 return_dict: Literal[True], sample_weight: SampleWeight = ...,
+                 verbose: Verbose = ...) -> Dict[str, float]: ...
 
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ..., *,
-                 metrics: Sequence[Metric], return_dict: bool = ...) -> Dict[str, float]: ...
+                 metrics: Sequence[Metric], return_dict: bool = ...,
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
+                 ) -> Dict[str, float]: ...
 
     @overload
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
                  margin: float = ..., n_threads: Threads = ...,
-                 metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...
+                 metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...,
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
                  ) -> Union[EvaluationResult, Dict[str, float]]: ...
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                  margin: float = 1.0, n_threads: Threads = None,
                  metrics: Optional[Sequence[Metric]] = None,
-                 return_dict: bool = False) -> Union[EvaluationResult, Dict[str, float]]:
+                 return_dict: bool = False, sample_weight: SampleWeight = None,
+                 verbose: Verbose = 0) -> Union[EvaluationResult, Dict[str, float]]:
         """Mean loss (without L2) and accuracy of the model on (X, y), and ``metrics``.
 
         Parameters
@@ -572,6 +602,13 @@ class Sequential:
         return_dict : bool
             Return a dict ``{"loss": ..., "accuracy": ..., metric: ...}`` (Keras's
             ``return_dict=True``).
+        sample_weight : array_like (n,) or float, optional
+            Row weights of the loss, as Keras's ``evaluate``: ``sum_i w_i L_i / sum_i
+            w_i`` (the loss ``fit`` reports with the same weights). The accuracy and
+            ``metrics`` stay unweighted. Needs a model of compiled layers.
+        verbose : bool, int >= 0 or "auto", default 0
+            0 silent (nnlib's default; Keras's is "auto"); otherwise one line with the
+            results is printed ("auto" is 1).
 
         Returns
         -------
@@ -581,29 +618,58 @@ class Sequential:
             and a row counts as correct when all its outputs are (multilabel: exact
             match). With ``metrics`` or ``return_dict``, a dict.
 
+        Raises
+        ------
+        ValueError
+            ``sample_weight`` for a model with Python layers, or weights whose sum
+            leaves float64's range.
+
         Examples
         --------
         >>> import numpy as np, nnlib
         >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
         >>> model.evaluate(np.ones((2, 2)), [0, 1])
         EvaluationResult(loss=0.6931471805599453, accuracy=0.5)
+        >>> model.evaluate(np.ones((2, 2)), [0, 1], verbose=1)
+        evaluate  loss 0.6931  accuracy 0.5
+        EvaluationResult(loss=0.6931471805599453, accuracy=0.5)
+
+        Row weights weigh the mean loss (each row's loss here is 0.5):
+
+        >>> model = nnlib.Sequential([nnlib.Dense(1, 1, init="zeros")])
+        >>> X, t = np.ones((3, 1)), np.array([[1.0], [1.0], [2.0]])
+        >>> model.evaluate(X, t, loss="squared_error").loss           # (0.5 + 0.5 + 2) / 3
+        1.0
+        >>> model.evaluate(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0]).loss
+        0.5
         """
         loss = self._default_loss(loss)
+        verbose = _verbosity(verbose)
         # finite, as predict's and fit's validation data: a NaN row made a NaN loss and
         # a wrong row of the accuracy (score), without a word
         X, yt, yl = self._data(X, y, loss, "X", finite=True)
         margin = check_real_scalar(margin, "margin", low=0.0)
         wanted = Metrics(metrics, loss)
+        if sample_weight is not None and not self.compiled:
+            raise ValueError("sample_weight needs a model of compiled layers (Dense, "
+                             "Dropout), as fit's does")
+        weights = (None if sample_weight is None else
+                   check_sample_weight(sample_weight, X.shape[0], X.dtype))
         ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
+        if weights is not None:
+            # the compiled loss over the rows weighted, as a fit's batch: sum_i w_i L_i
+            # / sum_i w_i (accumulated in double, overflow checked); the accuracy and
+            # metrics, of the same outputs, unweighted
+            ev.setup.set_data(X, yt, yl, weights)
         with _NotDuringAnotherThreadsFit(self, "evaluate"):
             result = EvaluationResult(*ev())
-        if not wanted and not return_dict:
-            return result
         out = {"loss": result.loss}
         if result.accuracy is not None:
             out["accuracy"] = result.accuracy
         out.update(wanted.compute(ev.outputs, ev.y_true))
-        return out
+        if verbose:
+            print_results("evaluate", out)
+        return out if wanted or return_dict else result
 
     def _evaluation(self, X, yt, yl, loss, margin, n_threads=None):
         cls = Evaluation if self.compiled else BatchEvaluation
@@ -616,7 +682,7 @@ class Sequential:
         return loss
 
     def predict_proba(self, X: ArrayLike, batch_size: int = 4096, n_threads: Threads = None,
-                      loss: Optional[str] = None) -> FloatArray:
+                      loss: Optional[str] = None, verbose: Verbose = 0) -> FloatArray:
         """Class probabilities (n, n_out): the outputs through the map of the loss.
 
         softmax for softmax_cross_entropy, sparsemax for sparsemax_loss (exact zeros
@@ -635,6 +701,8 @@ class Sequential:
             force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
         loss : str, optional
             The loss whose map to apply; default the last ``fit``'s.
+        verbose : bool, int >= 0 or "auto", default 0
+            As :meth:`predict`'s.
 
         Returns
         -------
@@ -650,7 +718,7 @@ class Sequential:
         array([[0.333, 0.333, 0.333]])
         """
         loss = self._default_loss(loss)
-        return probabilities(self.predict(X, batch_size, n_threads), loss)
+        return probabilities(self.predict(X, batch_size, n_threads, verbose), loss)
 
     def score(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
               n_threads: Threads = None) -> float:
@@ -699,6 +767,168 @@ class Sequential:
         r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
                       np.where(ss_res == 0, 1.0, 0.0))
         return float(r2.mean())
+
+    # -- Keras's weight verbs ---------------------------------------------------------
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of the parameter arrays, ``[W1, b1, W2, b2, ...]`` (Keras's
+        ``get_weights``: a Dense's kernel ``(n_in, n_out)`` then its bias, the layout
+        Keras uses too).
+
+        Returns
+        -------
+        list of ndarray
+            One copy per array of :attr:`params`, in that order; writing into them does
+            not change the model.
+
+        Examples
+        --------
+        >>> model = Sequential([Dense(2, 3, random_state=0), Dense(3, 1, random_state=1)])
+        >>> [w.shape for w in model.get_weights()], model.count_params()
+        ([(2, 3), (3,), (3, 1), (1,)], 13)
+        """
+        return [p.copy() for p in self.params]
+
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
+        """Write ``weights`` into the parameter arrays, in place (Keras's
+        ``set_weights``): every array is checked first, so nothing changes on an error,
+        and the arrays stay the same objects, so an optimizer keeps its state for them.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            One per array of :attr:`params` (``[W1, b1, W2, b2, ...]``, as
+            :meth:`get_weights` gives them), each of its shape; cast to the model's
+            dtype.
+
+        Raises
+        ------
+        ValueError
+            A count that is not the number of arrays; a
+            :class:`~nnlib.exceptions.ShapeError` for a shape that differs; a
+            :class:`~nnlib.exceptions.NonFiniteError` for NaN or inf; a
+            :class:`~nnlib.exceptions.DTypeRangeError` for a value beyond float32's
+            range in a float32 model.
+        TypeError
+            A value that is not an array of numbers.
+
+        Examples
+        --------
+        Copying the weights of one model into another of the same shape:
+
+        >>> import numpy as np
+        >>> src = Sequential([Dense(2, 3, "relu", random_state=0),
+        ...                   Dense(3, 2, random_state=1)])
+        >>> dst = Sequential([Dense(2, 3, "relu"), Dense(3, 2)])
+        >>> dst.set_weights(src.get_weights())
+        >>> X = np.array([[1.0, -2.0]])
+        >>> np.array_equal(dst.predict(X), src.predict(X))
+        True
+        >>> dst.set_weights(src.get_weights()[:2])
+        Traceback (most recent call last):
+        ...
+        ValueError: set_weights got 2 arrays; the model has 4 ([W1, b1, W2, b2, ...] ...
+        """
+        from nnlib.export import _in_dtype
+        params = self.params
+        if isinstance(weights, np.ndarray) or not isinstance(weights, Iterable):
+            raise TypeError(f"set_weights takes a list of arrays, one per array of "
+                            f"model.params; got {type(weights).__name__}")
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"set_weights got {len(weights)} arrays; the model has "
+                             f"{len(params)} ([W1, b1, W2, b2, ...] in the order of "
+                             f"model.params)")
+        names = [f"layers[{i}].{name}" for i, layer in enumerate(self.layers)
+                 for name in (getattr(layer, "param_names", ()) or
+                              [f"params[{k}]" for k in range(len(layer.params))])]
+        new = []
+        for i, (p, w, name) in enumerate(zip(params, weights, names)):
+            try:
+                a = np.asarray(w)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"weights[{i}] is not an array: {exc}") from None
+            if a.dtype.kind not in "fiu":
+                raise DTypeError(f"weights[{i}] has dtype {a.dtype}; expected numbers")
+            if a.shape != p.shape:
+                raise ShapeError(f"weights[{i}] has shape {a.shape}; {name} has "
+                                 f"{p.shape}")
+            if not np.isfinite(a).all():
+                raise NonFiniteError(f"weights[{i}] ({name}) holds NaN or inf")
+            new.append(_in_dtype(a, p.dtype, f"weights[{i}]"))
+        with _NotDuringAnotherThreadsFit(self):
+            for p, a in zip(params, new):
+                p[...] = a
+
+    def save_weights(self, path: PathLike) -> None:
+        """Keras's ``save_weights``: :meth:`save` without the optimizer (an nnlib file
+        holds the layers with their weights; :meth:`load_weights` reads them back into
+        a model of the same shapes, :func:`nnlib.load` rebuilds the model).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Ending in ``.npz``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> src = Sequential([Dense(2, 3, "relu", random_state=0),
+        ...                   Dense(3, 2, random_state=1)])
+        >>> src.save_weights("w.npz")
+        >>> dst = Sequential([Dense(2, 3, "relu"), Dense(3, 2)])
+        >>> dst.load_weights("w.npz")
+        >>> X = np.array([[1.0, -2.0]])
+        >>> np.array_equal(dst.predict(X), src.predict(X))
+        True
+        """
+        self.save(path)
+
+    def load_weights(self, path: PathLike) -> None:
+        """Keras's ``load_weights``: read the weights of a file written by
+        :meth:`save`, :meth:`save_weights` or a ``ModelCheckpoint`` into this model,
+        in place (:meth:`set_weights`; an optimizer the file holds is not read). The
+        layers' activations are this model's; the file's shapes must match.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Raises
+        ------
+        ValueError
+            The file is not an nnlib model (as :func:`nnlib.load`), or its parameter
+            arrays differ from this model's in number or shape (naming both).
+
+        Examples
+        --------
+        >>> Sequential([Dense(2, 3, random_state=0)]).save_weights("w3.npz")
+        >>> Sequential([Dense(2, 4)]).load_weights("w3.npz")
+        Traceback (most recent call last):
+        ...
+        ValueError: w3.npz holds parameters of shapes [(2, 3), (3,)]; this model's are ...
+        """
+        header, arrays = _format.read(path)
+        weights = _format.build_model(header, arrays, path).params
+        mine = [p.shape for p in self.params]
+        if [w.shape for w in weights] != mine:
+            raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
+                             f"{[w.shape for w in weights]}; this model's are {mine}")
+        self.set_weights(weights)
+
+    def count_params(self) -> int:
+        """The number of scalars in :attr:`params` (Keras's ``count_params``; the
+        total :meth:`summary` prints).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> Sequential([Dense(64, 100), Dense(100, 10)]).count_params()   # 6500 + 1010
+        7510
+        """
+        return int(sum(p.size for p in self.params))
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of the layers, output shapes and parameter counts (Keras's
@@ -757,12 +987,13 @@ class Sequential:
             validation_split: float = 0.0,
             early_stopping: Union[None, bool, int, Dict[str, Any], EarlyStopping] = None,
             callbacks: Optional[Sequence[_CallbackLike]] = None,
-            verbose: Union[bool, int] = 0, random_state: SeedLike = None, l2: float = 0.0,
+            verbose: Verbose = 0, random_state: SeedLike = None, l2: float = 0.0,
             schedule: Union[None, "Schedule", Callable[[int], float]] = None,
             n_threads: Threads = None, margin: float = 1.0, l2_per_batch: bool = False,
             metrics: Optional[Sequence[Metric]] = None, schedule_interval: str = "epoch",
-            sample_weight: Union[None, float, ArrayLike] = None,
-            initial_epoch: int = 0) -> History:
+            sample_weight: SampleWeight = None,
+            initial_epoch: int = 0,
+            class_weight: Optional[Mapping[int, float]] = None) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -809,11 +1040,12 @@ class Sequential:
             ``f(y_true, y_pred) -> float`` (see :mod:`nnlib.metrics`; both arrays are
             read-only views). Each costs one
             forward pass over the training rows per epoch.
-        verbose : bool or int >= 0
-            0 (False) silent. 1: on a terminal, a bar redrawn in place about every 0.1 s, also
-            within an epoch (step, running loss, ETA), then the epoch's loss, validation
-            metrics and time; elsewhere (a file, a pipe) one line per epoch. 2 or more:
-            one line per epoch. The trained weights do not depend on ``verbose``.
+        verbose : bool, int >= 0 or "auto"
+            0 (False) silent (nnlib's default; Keras's is "auto", which is 1 here). 1: on
+            a terminal, a bar redrawn in place about every 0.1 s, also within an epoch
+            (step, running loss, ETA), then the epoch's loss, validation metrics and
+            time; elsewhere (a file, a pipe) one line per epoch. 2 or more: one line per
+            epoch. The trained weights do not depend on ``verbose``.
         random_state : None, int or numpy Generator
             Seed of the shuffling, and of the masks of Dropout layers made without a
             seed of their own (drawn from a generator spawned off it, so the shuffling
@@ -860,6 +1092,13 @@ class Sequential:
             excepted; one carried over from the fit that stopped there is already
             at it. The shuffle starts afresh from ``random_state`` (pass the same
             Generator to go on with its stream).
+        class_weight : dict {class: weight}, optional
+            Keras's: each training row's loss weighted by its class's weight (a class
+            not in the dict weighs 1), times its ``sample_weight`` if given; with the
+            weighted mean above, only the ratios between classes matter. For the
+            class-label losses and a one-output ``logistic_loss`` (classes 0 and 1);
+            keys are class indices in ``[0, n_out)``, weights finite and >= 0. The
+            validation loss stays unweighted, as Keras's.
 
         Returns
         -------
@@ -894,8 +1133,7 @@ class Sequential:
         # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
         check_fits_dtype(l2, "l2", self._check_layers())     # a dtype the check knows
         margin = check_real_scalar(margin, "margin", low=0.0)
-        verbose = (int(verbose) if isinstance(verbose, (bool, np.bool_))
-                   else check_int_scalar(verbose, "verbose", low=0))
+        verbose = _verbosity(verbose)
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
         if callbacks is not None:
@@ -917,7 +1155,8 @@ class Sequential:
         # progress stream, a model and layers of nnlib's own classes (the layers checked
         # after _inputs, which sees the list as it is)
         plain = (type(X) is np.ndarray and type(y) is np.ndarray and sample_weight is None
-                 and validation_data is None and metrics is None and not verbose
+                 and class_weight is None and validation_data is None and metrics is None
+                 and not verbose
                  and callbacks is None and type(self) is Sequential)
         X = self._inputs(X, finite=True)
         plain = plain and all(type(layer) is Dense or type(layer) is Dropout
@@ -944,6 +1183,9 @@ class Sequential:
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
         yt, yl = self._targets(y, loss, X.shape[0], X.dtype if plain else None)
+        if class_weight is not None:
+            sample_weight = self._class_weighted(class_weight, loss, yt, yl, sample_weight,
+                                                 X.dtype)
         evaluation = None
         if validation_data is not None:
             try:
@@ -986,13 +1228,47 @@ class Sequential:
             loop.end()
         return loop.history
 
+    def _class_weighted(self, class_weight, loss, y_target, y_label, sample_weight, dtype):
+        """fit's row weights for ``class_weight``: each row's class's weight (1 for a
+        class the dict leaves out), times ``sample_weight`` (checked) when given."""
+        if not self.compiled:
+            raise ValueError("class_weight needs a model of compiled layers (Dense, "
+                             "Dropout), as sample_weight does")
+        if loss in CLASS_LABEL_LOSSES:
+            labels, n_classes = y_label, self.n_out
+        elif loss == "logistic_loss" and y_target.shape[1] == 1:
+            labels, n_classes = y_target[:, 0].astype(np.intp), 2
+        else:
+            what = ("with several outputs is multilabel" if loss == "logistic_loss"
+                    else "has targets, not classes")
+            raise ValueError(f"class_weight needs one class label per row; {loss} {what}: "
+                             f"give sample_weight instead")
+        if not isinstance(class_weight, Mapping):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}; got "
+                            f"{type(class_weight).__name__}")
+        per_class = np.ones(n_classes)
+        for key, weight in class_weight.items():
+            if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+                raise TypeError(f"class_weight's keys are class indices (ints); got "
+                                f"{key!r}")
+            key = int(key)
+            if not 0 <= key < n_classes:
+                raise ValueError(f"class_weight has class {key}; {loss} on this model "
+                                 f"has classes 0..{n_classes - 1}")
+            per_class[key] = check_real_scalar(weight, f"class_weight[{key}]", low=0.0)
+        weights = per_class[labels]
+        if sample_weight is not None:
+            weights = weights * sample_weight
+        return check_sample_weight(weights, labels.shape[0], dtype)
+
     # -- one batch at a time (Keras's custom-loop verbs) ----------------------------------
     def train_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                        optimizer: Optional["Optimizer"] = None,
-                       sample_weight: Union[None, float, ArrayLike] = None,
+                       sample_weight: SampleWeight = None,
                        l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
                        metrics: Optional[Sequence[Metric]] = None,
-                       n_threads: Threads = None, return_dict: bool = False
+                       n_threads: Threads = None, return_dict: bool = False,
+                       class_weight: Optional[Mapping[int, float]] = None
                        ) -> Union[float, List[float], Dict[str, float]]:
         """One gradient step on exactly the rows given (Keras's ``train_on_batch``):
         ``fit`` with one epoch of one batch, unshuffled.
@@ -1013,7 +1289,7 @@ class Sequential:
         optimizer : nnlib.optim optimizer, optional
             Default: ``self.optimizer``, else a new ``SGD(lr=0.01)`` (as ``fit``'s),
             which becomes ``self.optimizer`` for the next call.
-        sample_weight, l2, l2_per_batch, margin, n_threads
+        sample_weight, class_weight, l2, l2_per_batch, margin, n_threads
             As in :meth:`fit`.
         metrics : list of str or callables, optional
             As ``fit``'s: computed on the batch after the step, with the updated weights
@@ -1057,7 +1333,7 @@ class Sequential:
                                batch_size=max(X.shape[0], 1), shuffle=False,
                                sample_weight=sample_weight, l2=l2,
                                l2_per_batch=l2_per_batch, margin=margin, metrics=metrics,
-                               n_threads=n_threads)
+                               n_threads=n_threads, class_weight=class_weight)
         finally:
             _ON_BATCH.active = False
         names = Metrics(metrics, loss).names
@@ -1074,7 +1350,7 @@ class Sequential:
     def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
                       margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
                       n_threads: Threads = None, return_dict: bool = False,
-                      sample_weight: Union[None, float, ArrayLike] = None
+                      sample_weight: SampleWeight = None
                       ) -> Union[float, List[float], Dict[str, float]]:
         """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
         of :meth:`evaluate`, without L2; with ``metrics``, Keras's list ``[loss,
@@ -1126,25 +1402,8 @@ class Sequential:
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
-        if sample_weight is None:
-            logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
-                                 metrics=metrics, return_dict=True)
-            return _batch_result(logs, wanted.names, return_dict)
-        if not self.compiled:
-            raise ValueError("test_on_batch's sample_weight needs a model of compiled "
-                             "layers (Dense, Dropout), as fit's does")
-        X, yt, yl = self._data(X, y, loss, "X", finite=True)
-        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        ev = self._evaluation(X, yt, yl, loss, check_real_scalar(margin, "margin", low=0.0),
-                              n_threads)
-        # the compiled loss over the batch with the rows weighted, as a fit's batch:
-        # sum_i w_i L_i / sum_i w_i (accumulated in double, overflow checked); the
-        # accuracy and metrics, of the same outputs, unweighted (evaluate's)
-        ev.setup.set_data(X, yt, yl, weights)
-        with _NotDuringAnotherThreadsFit(self, "test_on_batch"):
-            value, accuracy = ev()
-        logs = {"loss": value, **({} if accuracy is None else {"accuracy": accuracy}),
-                **wanted.compute(ev.outputs, ev.y_true)}
+        logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                             metrics=metrics, return_dict=True, sample_weight=sample_weight)
         return _batch_result(logs, wanted.names, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
@@ -1477,6 +1736,14 @@ def load(path: PathLike) -> Sequential:
         The file is not an nnlib model, is truncated or corrupted (checksum), has an
         unsupported version, or its arrays do not match its layer specs.
 
+    Warns
+    -----
+    UserWarning
+        The file is older than nnlib's saving of an optimizer's defaults and its
+        optimizer was not yet bound to the model's arrays, so none of its
+        hyper-parameters were kept: the warning names them and the class defaults
+        the loaded ``optimizer`` has instead.
+
     Examples
     --------
     >>> import numpy as np
@@ -1502,6 +1769,16 @@ def load(path: PathLike) -> Sequential:
         from nnlib.optim import _from_saved
         model.optimizer = _from_saved(header["optimizer"], arrays, model.params, path)
     return model
+
+
+def _verbosity(verbose):
+    """``verbose`` as an int >= 0: a bool as 0 or 1, Keras's "auto" as 1 (what Keras's
+    fit, evaluate and predict make of it outside a distributed run)."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    return check_int_scalar(verbose, "verbose", low=0)
 
 
 def _batch_result(logs, names, return_dict):

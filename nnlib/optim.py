@@ -101,6 +101,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from nnlib._base import stamped, unstamped
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
 from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, arrays_in_use, claim,
@@ -171,7 +172,12 @@ class _Entry:
 class _State:
     """``optimizer.state``: read-only mapping array -> ``{"step", <slot>: view}`` keyed by
     the array's identity (NumPy arrays are unhashable, so torch's dict keyed by tensor
-    becomes a dict keyed by ``id`` whose entries hold a weak reference)."""
+    becomes a dict keyed by ``id`` whose entries hold a weak reference).
+
+    As torch's ``defaultdict``, an array of the optimizer's groups that has not been
+    stepped yet reads as ``{}`` (and is not ``in`` the state); an array the optimizer
+    does not hold is a KeyError (an equal array is another array). ``get``, ``keys``,
+    ``values`` and ``items`` iterate the stepped arrays, as torch's dict does."""
 
     def __init__(self, opt):
         self._opt = weakref.ref(opt)
@@ -183,12 +189,33 @@ class _State:
     def __getitem__(self, p):
         e = self._entries().get(id(p))
         if e is None or e.ref() is not p:
-            raise KeyError("this array has no optimizer state (not stepped yet)")
+            opt = self._opt()
+            if opt is not None and any(q is p for q in opt._all_params()):
+                return {}                   # torch: state[p] is {} before p's first step
+            raise KeyError("this array has no optimizer state: it is in none of the "
+                           "optimizer's parameter groups (an equal array is another "
+                           "array)")
         out = {"step": e.step}
         names = self._opt()._slot_names_of(p)
         if len(names) == e.rows.shape[0]:
             out.update((n, e.rows[i].reshape(p.shape)) for i, n in enumerate(names))
         return out
+
+    def get(self, p, default=None):
+        """``self[p]`` for a stepped array, else ``default`` (dict's ``get``)."""
+        return self[p] if p in self else default
+
+    def keys(self):
+        """The stepped arrays (a list: arrays are unhashable)."""
+        return list(self)
+
+    def values(self):
+        """The state of each stepped array, in the order of :meth:`keys`."""
+        return [self[p] for p in self]
+
+    def items(self):
+        """``(array, state)`` of each stepped array, as torch's ``state.items()``."""
+        return [(p, self[p]) for p in self]
 
     def __contains__(self, p):
         e = self._entries().get(id(p))
@@ -1235,9 +1262,10 @@ class Optimizer:
              if k not in ("_entries", "_configs", "_unpickled")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()
                                if e.ref() is not None]
-        return d
+        return stamped(d)
 
     def __setstate__(self, d):
+        d = unstamped(d, type(self).__name__)
         saved = d.pop("_saved_entries")
         object.__setattr__(self, "_entries", {})
         self.__dict__.update(d)
@@ -2107,4 +2135,22 @@ def _from_saved(section, arrays, params, path):
         opt.load_state_dict(sd)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: the saved optimizer is invalid: {exc}") from exc
+    missing = [k for k in cls._HYPER if k not in defaults]
+    if not groups and missing:
+        _warn_unsaved_hyper(opt, missing, path)
     return opt
+
+
+def _warn_unsaved_hyper(opt, missing, path):
+    """Warn that a saved optimizer section without groups lacked ``missing`` defaults:
+    files written before the section held ``"defaults"`` kept nothing of an optimizer
+    not yet bound to the model's arrays (``model.optimizer = Adam(lr=0.01)`` then
+    ``save``), so its lr and the rest were lost and the class's stand in for them; a
+    fit that goes on with ``model.optimizer`` would train with them unannounced."""
+    name = type(opt).__name__
+    used = ", ".join(f"{k}={opt.defaults[k]!r}" for k in missing)
+    warnings.warn(f"{path}: the saved {name} holds no {', '.join(missing)} (a file "
+                  f"written before nnlib saved the hyper-parameters of an optimizer not "
+                  f"yet bound to the model's arrays); {name}'s defaults are used instead: "
+                  f"{used}. Set them on model.optimizer, or pass optimizer= to fit, to "
+                  f"train with the original values", UserWarning, stacklevel=4)

@@ -31,6 +31,21 @@ Protocol (what a training loop may rely on)
 ``schedule.get_last_lr()``
     the rates last computed, one per group, as torch's: epoch 0's after binding, then
     those each ``step`` wrote.
+``Schedule(optimizer, ...)``
+    torch's argument order works too: an optimizer given first (``StepLR(opt,
+    step_size=30)``) is taken as ``optimizer=``; ``StepLR``, ``ExponentialLR``,
+    ``CosineAnnealingLR`` and ``ReduceLROnPlateau`` are torch's names of
+    ``StepDecay``, ``ExponentialDecay``, ``CosineAnnealing`` and ``ReduceOnPlateau``,
+    and ``last_epoch`` is ``epoch``.
+
+Schedules do not chain as torch's do. torch's chainable schedulers update the rate
+in force by a factor (``lr *= gamma``), so two stepped on one optimizer compose
+(a ``LinearLR`` warm-up times an ``ExponentialLR`` decay); nnlib's write the rate of
+their closed form, so the last one stepped wins. A schedule whose optimizer's rate
+changed since it last wrote it (another schedule, or a write by hand) warns on
+``step`` (a ``UserWarning``) rather than overwrite it silently: use ``SequentialLR``
+for a warm-up then a decay, or one schedule whose ``_rate`` is the product. ``ReduceOnPlateau`` reduces the rate in force,
+as torch's, so it follows a rate set by hand.
 ``schedule.state_dict()``, ``schedule.load_state_dict(sd)``
     everything but the optimizer, as ``torch.optim.lr_scheduler``'s: saved with the
     optimizer's own ``state_dict``, training resumes bit-identically.
@@ -64,7 +79,9 @@ forms here agree with them to rounding (tests check it over many steps when torc
 installed). OneCycleLR and the warm restarts are closed forms in torch too.
 """
 import bisect
+import functools
 import math
+import warnings
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -73,11 +90,29 @@ from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
            "ExponentialDecay", "CosineAnnealing", "CosineAnnealingWarmRestarts",
-           "LinearLR", "OneCycleLR", "ReduceOnPlateau"]
+           "LinearLR", "OneCycleLR", "ReduceOnPlateau", "SequentialLR",
+           "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
 
 def _groups(optimizer):
     return getattr(optimizer, "param_groups", None) or []
+
+
+def _optimizer_first(init):
+    """``init`` that also takes torch's argument order, the optimizer first
+    (``StepLR(optimizer, step_size=30)``): an object with ``param_groups`` in the first
+    place, where every schedule takes a number or a string, is passed as
+    ``optimizer=``."""
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if args and hasattr(args[0], "param_groups"):
+            if kwargs.get("optimizer") is not None:
+                raise TypeError(f"{type(self).__name__} got an optimizer first (torch's "
+                                f"order) and optimizer= too")
+            args, kwargs = args[1:], {**kwargs, "optimizer": args[0]}
+        init(self, *args, **kwargs)
+    setattr(wrapper, "_optimizer_first", True)
+    return wrapper
 
 
 def _written(optimizer, lr):
@@ -116,6 +151,26 @@ class Schedule:
     # their current rates (ReduceLROnPlateau, whose rate is state)
     _from_initial_lr = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_optimizer_first", False):
+            cls.__init__ = _optimizer_first(init)          # type: ignore[method-assign]
+
+    @property
+    def last_epoch(self) -> int:
+        """torch's name of :attr:`epoch`: the steps taken (0 after construction).
+
+        Examples
+        --------
+        >>> s = ExponentialDecay(0.5, lr0=1.0)
+        >>> _ = s.step(); _ = s.step()
+        >>> s.last_epoch, s.epoch
+        (2, 2)
+        """
+        return self.epoch
+
+    @_optimizer_first
     def __init__(self, lr0: Optional[float] = None, optimizer: Any = None) -> None:
         self.lr0 = None if lr0 is None else check_real_scalar(lr0, "lr0", low=0.0)
         self.optimizer = None
@@ -351,7 +406,29 @@ class Schedule:
         >>> [s.step() for _ in range(3)], s.epoch
         ([0.5, 0.25, 0.125], 3)
         """
+        self._warn_if_overwritten()
         return self(self.epoch + 1)
+
+    def _warn_if_overwritten(self):
+        """Warn when the bound optimizer's rates are no longer those this schedule last
+        wrote: something else writes them too (a second schedule, as torch users chain
+        them, or code setting ``opt.lr``), and this step replaces that rate with the
+        closed form's, where a torch scheduler would have scaled it."""
+        if self.__dict__.pop("_loaded", False) or self.optimizer is None or \
+                self._last_lr is None:
+            return
+        if _written(self.optimizer, self.lr) != self._last_lr:
+            # one message per class (no numbers): the default filter shows it once per
+            # place it is stepped from, not every epoch
+            warnings.warn(f"{type(self).__name__}.step: the optimizer's lr changed since "
+                          f"this schedule last wrote it (another schedule stepped on the "
+                          f"same optimizer, or a rate set by hand); nnlib's schedules "
+                          f"write their closed-form rate, so this step overwrites that "
+                          f"change instead of scaling it as torch.optim.lr_scheduler's "
+                          f"chained schedulers do. Step one schedule per optimizer "
+                          f"(SequentialLR for one after another, or a Schedule subclass "
+                          f"whose _rate combines both)", UserWarning,
+                          stacklevel=3)
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything but the optimizer (``torch.optim.lr_scheduler``'s rule).
@@ -367,7 +444,7 @@ class Schedule:
         (2, 0.5)
         """
         return {k: (list(v) if isinstance(v, list) else v)
-                for k, v in self.__dict__.items() if k != "optimizer"}
+                for k, v in self.__dict__.items() if k not in ("optimizer", "_loaded")}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` of the same class (the optimizer, and the rate it
@@ -408,6 +485,11 @@ class Schedule:
                               for k, v in state_dict.items()})
         if older:
             self._last_lr = None if self.lr is None else self._rates_of_epoch()
+        # the optimizer's rate need not be the loaded _last_lr yet (its state_dict is
+        # loaded before or after, or a fresh schedule wrote epoch 0's meanwhile): the
+        # next step writes the loaded epoch's successor without taking that for a
+        # second writer
+        self._loaded = True
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -1082,7 +1164,10 @@ class ReduceOnPlateau(Schedule):
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")
-        lr = self._current()
+        # the rate in force, as torch's reads it from the group: one set by hand or by
+        # another schedule since the last step is the one reduced, not overwritten
+        lr = (check_real_scalar(self.optimizer.lr, "optimizer.lr", low=0.0)
+              if self.optimizer is not None else self._current())
         value = float(metric)
         self.epoch += 1
         if self._improves(value):
@@ -1129,3 +1214,129 @@ class ReduceOnPlateau(Schedule):
                 "threshold": self.threshold, "threshold_mode": self.threshold_mode,
                 "cooldown": self.cooldown, "min_lr": self.min_lr, "eps": self.eps,
                 "lr0": self.lr0}
+
+
+class SequentialLR(Schedule):
+    """One schedule after another (PyTorch's ``SequentialLR``): ``schedules[0]`` until
+    epoch ``milestones[0]``, then ``schedules[1]`` from its own epoch 0, and so on --
+    the way to a warm-up followed by a decay, since two schedules stepped on one
+    optimizer do not chain (each writes its closed form).
+
+    ``eta_t = schedules[i]'s rate at t - milestones[i-1]`` for ``milestones[i-1] <= t <
+    milestones[i]``, each from this schedule's base rates (the bound optimizer's groups',
+    or ``lr0``). The parts only lend their formula: they need no optimizer (one bound to
+    another optimizer is refused), their own ``lr0`` is not used, and only this
+    schedule is stepped.
+
+    Parameters
+    ----------
+    schedules : sequence of Schedule
+        The parts, each a closed-form schedule (not ReduceOnPlateau, whose rate is
+        state, nor OneCycleLR, whose rates are relative to its ``max_lr``).
+    milestones : sequence of int
+        ``len(schedules) - 1`` increasing epochs >= 1 at which the next part starts.
+    lr0, optimizer : optional
+        As for the other schedules (torch's order, the optimizer first, works too).
+
+    Examples
+    --------
+    Two epochs of linear warm-up, then a decay by half an epoch:
+
+    >>> s = SequentialLR([LinearLR(0.5, total_iters=2), ExponentialDecay(0.5)],
+    ...                  milestones=[2], lr0=1.0)
+    >>> [s.lr_at(t) for t in range(5)]
+    [0.5, 0.75, 1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, schedules: Sequence[Schedule], milestones: Sequence[int],
+                 lr0: Optional[float] = None, optimizer: Any = None) -> None:
+        if isinstance(schedules, Schedule) or not isinstance(schedules, (list, tuple)):
+            raise TypeError(f"schedules must be a list of schedules; got "
+                            f"{type(schedules).__name__}")
+        for i, part in enumerate(schedules):
+            if not isinstance(part, Schedule):
+                raise TypeError(f"schedules[{i}] must be an nnlib.schedules schedule; got "
+                                f"{type(part).__name__}")
+            if isinstance(part, (ReduceOnPlateau, OneCycleLR)):
+                raise TypeError(f"schedules[{i}] is a {type(part).__name__}, whose rate "
+                                f"is not a closed form of the epoch from a base rate; "
+                                f"SequentialLR takes the others")
+            if part.optimizer is not None and optimizer is not None and \
+                    part.optimizer is not optimizer:
+                raise ValueError(f"schedules[{i}] is bound to another optimizer than "
+                                 f"SequentialLR's")
+        if not schedules:
+            raise ValueError("schedules must hold at least one schedule")
+        if isinstance(milestones, (str, bytes)) or not isinstance(milestones,
+                                                                 (list, tuple)):
+            raise TypeError(f"milestones must be a list of epochs; got {milestones!r}")
+        milestones = [check_int_scalar(m, f"milestones[{i}]", low=1)
+                      for i, m in enumerate(milestones)]
+        if len(milestones) != len(schedules) - 1:
+            raise ValueError(f"SequentialLR needs len(schedules) - 1 = "
+                             f"{len(schedules) - 1} milestones; got {len(milestones)}")
+        if any(b <= a for a, b in zip(milestones, milestones[1:])):
+            raise ValueError(f"milestones must increase; got {milestones}")
+        self.schedules, self.milestones = list(schedules), milestones
+        super().__init__(lr0, optimizer)
+
+    def _rate(self, t, lr0):
+        i = bisect.bisect_right(self.milestones, t)
+        return self.schedules[i]._rate(t - (self.milestones[i - 1] if i else 0), lr0)
+
+    def state_dict(self) -> Dict[str, Any]:
+        """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
+        (torch's ``SequentialLR`` keeps its ``_schedulers`` so).
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> _ = s.step(); _ = s.step()
+        >>> t = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> t.load_state_dict(s.state_dict()); t.epoch, t.lr
+        (2, 0.5)
+        """
+        sd = super().state_dict()
+        sd["schedules"] = [part.state_dict() for part in self.schedules]
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` of a SequentialLR of as many parts, each of the
+        same class.
+
+        Raises
+        ------
+        ValueError
+            If the keys or the number of parts differ, or a part's state does not fit
+            it.
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> s.load_state_dict({**s.state_dict(), "schedules": []})
+        Traceback (most recent call last):
+        ...
+        ValueError: SequentialLR.load_state_dict needs the state of 2 schedules; got 0
+        """
+        parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
+        if not isinstance(parts, list) or len(parts) != len(self.schedules):
+            got = len(parts) if isinstance(parts, list) else parts
+            raise ValueError(f"SequentialLR.load_state_dict needs the state of "
+                             f"{len(self.schedules)} schedules; got {got}")
+        schedules = self.schedules
+        super().load_state_dict(state_dict)
+        self.schedules = schedules
+        for part, sd in zip(schedules, parts):
+            part.load_state_dict(sd)
+
+    def _params(self):
+        return {"schedules": self.schedules, "milestones": self.milestones,
+                "lr0": self.lr0}
+
+
+# torch.optim.lr_scheduler's names of the same schedules (same parameters), so that
+# ``StepLR(opt, step_size=30, gamma=0.1)`` reads as it does in torch
+StepLR = StepDecay
+ExponentialLR = ExponentialDecay
+CosineAnnealingLR = CosineAnnealing
+ReduceLROnPlateau = ReduceOnPlateau

@@ -10,12 +10,17 @@ back the optimizer that was saved. Found by probe33:
   Adam(lr=0.01)`` before a fit) was saved without its hyper-parameters and loaded as
   ``Adam()`` (lr 0.001), and a saved optimizer's ``defaults`` (what
   ``add_param_group`` fills in, what the next adopted group gets) were the class's;
+* a file written before that fix, of such an optimizer, holds neither its defaults nor a
+  group: it loaded with the class's defaults without a word, and a fit that went on with
+  ``model.optimizer`` trained with them (session 34): now a UserWarning names each
+  missing hyper-parameter and the value used instead;
 * a state entry's step of 2**63 or more loaded, then the next step raised OverflowError
   ("Python int too large to convert to C long"); 2**64, a string or a bool step raised
   NumPy's "ufunc 'isfinite' not supported" TypeError or loaded as step 1.
 """
 import io
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -132,8 +137,40 @@ def test_a_file_without_saved_defaults_loads_with_the_class_defaults(tmp_path):
     header, arrays = _format.model_arrays(m, m.optimizer)
     del header["optimizer"]["defaults"]
     _format.write(tmp_path / "old.npz", header, arrays)
-    loaded = nnlib.load(tmp_path / "old.npz").optimizer
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # the groups hold what fit used
+        loaded = nnlib.load(tmp_path / "old.npz").optimizer
     assert loaded.param_groups[0]["lr"] == 0.05 and loaded.defaults == Adam().defaults
+
+
+@pytest.mark.parametrize("oid,make", UNADOPTED, ids=[u[0] for u in UNADOPTED])
+def test_an_old_file_of_an_unbound_optimizer_warns_naming_what_it_lacks(tmp_path, oid,
+                                                                       make):
+    # written the way nnlib wrote it before the section held "defaults": no groups (the
+    # optimizer had no arrays yet), so nothing of lr=... was kept
+    m = _model()
+    m.optimizer = make()
+    header, arrays = _format.model_arrays(m, m.optimizer)
+    assert header["optimizer"]["param_groups"] == []
+    del header["optimizer"]["defaults"]
+    _format.write(tmp_path / "old.npz", header, arrays)
+    with pytest.warns(UserWarning, match=r"old\.npz: the saved " + oid) as rec:
+        loaded = nnlib.load(tmp_path / "old.npz").optimizer
+    msg = str(rec[0].message)
+    cls = type(m.optimizer)
+    assert rec[0].filename == __file__          # points at the caller of load
+    for k in cls._HYPER:
+        assert k in msg and f"{k}={cls().defaults[k]!r}" in msg
+    assert loaded.defaults == cls().defaults    # what is used, as the warning says
+
+
+def test_a_current_file_of_an_unbound_optimizer_loads_quietly(tmp_path):
+    m = _model()
+    m.optimizer = Adam(lr=0.01)
+    m.save(tmp_path / "m.npz", include_optimizer=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert nnlib.load(tmp_path / "m.npz").optimizer.lr == 0.01
 
 
 BAD_DEFAULTS = [("list", [0.1]), ("unknown key", {"lr": 0.1, "foo": 1}),

@@ -551,3 +551,21 @@ def test_torchs_bare_step_asks_for_the_gradients():
     opt.zero_grad()
     with pytest.raises(TypeError, match=r"step needs the gradients.*no \.grad"):
         opt.step()
+
+
+def test_state_reads_as_torchs_defaultdict():
+    # session 34: opt.state[p] before p's first step raised KeyError where torch's
+    # defaultdict gives {}, and state.items()/.get()/.values() (torch's dict) were missing
+    w, v = np.zeros(2), np.zeros(3)
+    opt = O.Adam([w, v], lr=0.1)
+    assert opt.state[w] == {} and w not in opt.state and len(opt.state) == 0
+    assert opt.state.get(w) is None and opt.state.get(w, 5) == 5
+    opt.step([np.ones(2), np.ones(3)])
+    assert [p is q for p, q in zip(opt.state.keys(), [w, v])] == [True, True]
+    assert [s["step"] for s in opt.state.values()] == [1, 1]
+    items = opt.state.items()
+    assert items[0][0] is w
+    assert np.array_equal(items[0][1]["exp_avg"], opt.state[w]["exp_avg"])
+    assert opt.state.get(v)["step"] == 1
+    with pytest.raises(KeyError, match="in none of the optimizer's parameter groups"):
+        opt.state[np.zeros(2)]
