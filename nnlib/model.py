@@ -1368,20 +1368,22 @@ def _check_no_shared_arrays(model):
     twice, or tied weights): a step would update it once per place from gradients
     taken before either update. (The optimizer's own message spoke of parameter groups
     the user never made.)"""
+    # each array is held here while its id is compared: a layer whose params gives new
+    # arrays frees them once read, and the next layer's would take their ids
     seen = {}
     for i, layer in enumerate(model.layers):
         names = tuple(getattr(layer, "param_names", ()))
         for k, p in enumerate(layer.params):
             here = f"layers[{i}]." + (names[k] if k < len(names) else f"params[{k}]")
             if id(p) in seen:
-                j, there = seen[id(p)]
+                j, there, _ = seen[id(p)]
                 what = (f"layers[{j}] and layers[{i}] are the same layer"
                         if model.layers[j] is layer else
                         f"{there} and {here} are the same array")
                 raise ValueError(f"{what}: fit trains each parameter array of the model "
                                  f"once per step; give each layer its own arrays "
                                  f"(copy.deepcopy(layer))")
-            seen[id(p)] = (i, here)
+            seen[id(p)] = (i, here, p)
 
 
 def _unseeded_dropouts(model):
