@@ -1368,6 +1368,9 @@ def _check_no_shared_arrays(model):
     twice, or tied weights): a step would update it once per place from gradients
     taken before either update. (The optimizer's own message spoke of parameter groups
     the user never made.)"""
+    params = model.params       # all held at once: distinct arrays have distinct ids
+    if len(set(map(id, params))) == len(params):
+        return                  # the common case in one pass (train_on_batch: each call)
     # each array is held here while its id is compared: a layer whose params gives new
     # arrays frees them once read, and the next layer's would take their ids
     seen = {}
