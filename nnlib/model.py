@@ -650,7 +650,8 @@ class Sequential:
         array([[0.333, 0.333, 0.333]])
         """
         loss = self._default_loss(loss)
-        return probabilities(self.predict(X, batch_size, n_threads), loss)
+        with _NotDuringAnotherThreadsFit(self, "predict_proba"):
+            return probabilities(self.predict(X, batch_size, n_threads), loss)
 
     def score(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
               n_threads: Threads = None) -> float:
@@ -684,10 +685,12 @@ class Sequential:
         """
         loss = self._default_loss(loss)
         if loss not in ("squared_error", "poisson_loss"):     # the losses with accuracy
-            accuracy = self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
+            with _NotDuringAnotherThreadsFit(self, "score"):
+                accuracy = self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
             return accuracy                       # type: ignore[return-value]  # not None here
         X, yt, _ = self._data(X, y, loss, "X", finite=True)
-        pred = self.predict(X, n_threads=n_threads).astype(np.float64)
+        with _NotDuringAnotherThreadsFit(self, "score"):
+            pred = self.predict(X, n_threads=n_threads).astype(np.float64)
         if loss == "poisson_loss":
             with np.errstate(over="ignore"):      # a mean beyond float64: R^2 is -inf
                 pred = np.exp(pred)
@@ -1127,8 +1130,9 @@ class Sequential:
         metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
         if sample_weight is None:
-            logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
-                                 metrics=metrics, return_dict=True)
+            with _NotDuringAnotherThreadsFit(self, "test_on_batch"):
+                logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                                     metrics=metrics, return_dict=True)
             return _batch_result(logs, wanted.names, return_dict)
         if not self.compiled:
             raise ValueError("test_on_batch's sample_weight needs a model of compiled "
@@ -1170,7 +1174,8 @@ class Sequential:
                [0.]])
         """
         X = self._inputs(X)
-        return self.predict(X, batch_size=max(X.shape[0], 1), n_threads=n_threads)
+        with _NotDuringAnotherThreadsFit(self, "predict_on_batch"):
+            return self.predict(X, batch_size=max(X.shape[0], 1), n_threads=n_threads)
 
     # -- interop (nnlib.export) ---------------------------------------------------------
     def to_torch_state_dict(self, as_tensors: bool = False) -> Dict[str, Any]:
@@ -1417,6 +1422,10 @@ def _seed_dropouts(model, rng, random_state=None, keep=False):
         layer._fit_seed = int(seed)
 
 
+# the ids of the models a _NotDuringAnotherThreadsFit of this thread is checking
+_GUARDED = threading.local()
+
+
 class _NotDuringAnotherThreadsFit:
     """Refuse an inference whose weights another thread's fit moves meanwhile: the
     compiled loop updates W and b in place without the GIL, so the result would mix
@@ -1426,6 +1435,7 @@ class _NotDuringAnotherThreadsFit:
 
     def __init__(self, model, verb="predict"):
         self.model, self.verb = model, verb
+        self.nested = False
 
     def _check(self):
         from nnlib._threads import claimed_by
@@ -1445,14 +1455,24 @@ class _NotDuringAnotherThreadsFit:
                 f"after it")
 
     def __enter__(self):
+        # within this thread's check of the same model (score's evaluate, predict_proba's
+        # predict) the outer one checks the whole call and names the verb the user called
+        held = _GUARDED.__dict__.setdefault("models", set())
+        self.nested = id(self.model) in held
+        if self.nested:
+            return self
         # the count first: a fit that starts right after the check has then moved it
         from nnlib._threads import fits_started
         self.objs = (self.model, *self.model.layers)
         self.started = fits_started(self.objs)
         self._check()
+        held.add(id(self.model))
         return self
 
     def __exit__(self, exc_type, *exc):
+        if self.nested:
+            return False
+        _GUARDED.models.discard(id(self.model))
         if exc_type is None:
             self._check()
             from nnlib._threads import fits_started
