@@ -1422,7 +1422,7 @@ def _seed_dropouts(model, rng, random_state=None, keep=False):
         layer._fit_seed = int(seed)
 
 
-# the ids of the models a _NotDuringAnotherThreadsFit of this thread is checking
+# {id(model): verb} of the _NotDuringAnotherThreadsFit checks running in this thread
 _GUARDED = threading.local()
 
 
@@ -1435,7 +1435,7 @@ class _NotDuringAnotherThreadsFit:
 
     def __init__(self, model, verb="predict"):
         self.model, self.verb = model, verb
-        self.nested = False
+        self.outer = False
 
     def _check(self):
         from nnlib._threads import claimed_by
@@ -1456,23 +1456,30 @@ class _NotDuringAnotherThreadsFit:
 
     def __enter__(self):
         # within this thread's check of the same model (score's evaluate, predict_proba's
-        # predict) the outer one checks the whole call and names the verb the user called
-        held = _GUARDED.__dict__.setdefault("models", set())
-        self.nested = id(self.model) in held
-        if self.nested:
-            return self
-        # the count first: a fit that starts right after the check has then moved it
-        from nnlib._threads import fits_started
-        self.objs = (self.model, *self.model.layers)
-        self.started = fits_started(self.objs)
-        self._check()
-        held.add(id(self.model))
+        # predict) the messages name the call the user made, the outer one's verb (the
+        # checks all run: a stale entry, left by an interrupt, costs only a name)
+        held = _GUARDED.__dict__.setdefault("verbs", {})
+        if id(self.model) in held:
+            self.verb = held[id(self.model)]
+        else:
+            held[id(self.model)], self.outer = self.verb, True
+        try:
+            # the count first: a fit that starts right after the check has then moved it
+            from nnlib._threads import fits_started
+            self.objs = (self.model, *self.model.layers)
+            self.started = fits_started(self.objs)
+            self._check()
+        except BaseException:
+            self._leave()
+            raise
         return self
 
+    def _leave(self):
+        if self.outer:
+            _GUARDED.verbs.pop(id(self.model), None)
+
     def __exit__(self, exc_type, *exc):
-        if self.nested:
-            return False
-        _GUARDED.models.discard(id(self.model))
+        self._leave()
         if exc_type is None:
             self._check()
             from nnlib._threads import fits_started
