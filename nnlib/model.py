@@ -718,7 +718,8 @@ class Sequential:
         array([[0.333, 0.333, 0.333]])
         """
         loss = self._default_loss(loss)
-        return probabilities(self.predict(X, batch_size, n_threads, verbose), loss)
+        with _NotDuringAnotherThreadsFit(self, "predict_proba"):
+            return probabilities(self.predict(X, batch_size, n_threads, verbose), loss)
 
     def score(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
               n_threads: Threads = None) -> float:
@@ -752,10 +753,12 @@ class Sequential:
         """
         loss = self._default_loss(loss)
         if loss not in ("squared_error", "poisson_loss"):     # the losses with accuracy
-            accuracy = self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
+            with _NotDuringAnotherThreadsFit(self, "score"):
+                accuracy = self.evaluate(X, y, loss=loss, n_threads=n_threads).accuracy
             return accuracy                       # type: ignore[return-value]  # not None here
         X, yt, _ = self._data(X, y, loss, "X", finite=True)
-        pred = self.predict(X, n_threads=n_threads).astype(np.float64)
+        with _NotDuringAnotherThreadsFit(self, "score"):
+            pred = self.predict(X, n_threads=n_threads).astype(np.float64)
         if loss == "poisson_loss":
             with np.errstate(over="ignore"):      # a mean beyond float64: R^2 is -inf
                 pred = np.exp(pred)
@@ -1402,8 +1405,10 @@ class Sequential:
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
-        logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
-                             metrics=metrics, return_dict=True, sample_weight=sample_weight)
+        with _NotDuringAnotherThreadsFit(self, "test_on_batch"):
+            logs = self.evaluate(X, y, loss=loss, margin=margin, n_threads=n_threads,
+                                 metrics=metrics, return_dict=True,
+                                 sample_weight=sample_weight)
         return _batch_result(logs, wanted.names, return_dict)
 
     def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
@@ -1429,7 +1434,8 @@ class Sequential:
                [0.]])
         """
         X = self._inputs(X)
-        return self.predict(X, batch_size=max(X.shape[0], 1), n_threads=n_threads)
+        with _NotDuringAnotherThreadsFit(self, "predict_on_batch"):
+            return self.predict(X, batch_size=max(X.shape[0], 1), n_threads=n_threads)
 
     # -- interop (nnlib.export) ---------------------------------------------------------
     def to_torch_state_dict(self, as_tensors: bool = False) -> Dict[str, Any]:
@@ -1627,20 +1633,25 @@ def _check_no_shared_arrays(model):
     twice, or tied weights): a step would update it once per place from gradients
     taken before either update. (The optimizer's own message spoke of parameter groups
     the user never made.)"""
+    params = model.params       # all held at once: distinct arrays have distinct ids
+    if len(set(map(id, params))) == len(params):
+        return                  # the common case in one pass (train_on_batch: each call)
+    # each array is held here while its id is compared: a layer whose params gives new
+    # arrays frees them once read, and the next layer's would take their ids
     seen = {}
     for i, layer in enumerate(model.layers):
         names = tuple(getattr(layer, "param_names", ()))
         for k, p in enumerate(layer.params):
             here = f"layers[{i}]." + (names[k] if k < len(names) else f"params[{k}]")
             if id(p) in seen:
-                j, there = seen[id(p)]
+                j, there, _ = seen[id(p)]
                 what = (f"layers[{j}] and layers[{i}] are the same layer"
                         if model.layers[j] is layer else
                         f"{there} and {here} are the same array")
                 raise ValueError(f"{what}: fit trains each parameter array of the model "
                                  f"once per step; give each layer its own arrays "
                                  f"(copy.deepcopy(layer))")
-            seen[id(p)] = (i, here)
+            seen[id(p)] = (i, here, p)
 
 
 def _unseeded_dropouts(model):
@@ -1671,6 +1682,10 @@ def _seed_dropouts(model, rng, random_state=None, keep=False):
         layer._fit_seed = int(seed)
 
 
+# {id(model): verb} of the _NotDuringAnotherThreadsFit checks running in this thread
+_GUARDED = threading.local()
+
+
 class _NotDuringAnotherThreadsFit:
     """Refuse an inference whose weights another thread's fit moves meanwhile: the
     compiled loop updates W and b in place without the GIL, so the result would mix
@@ -1680,6 +1695,7 @@ class _NotDuringAnotherThreadsFit:
 
     def __init__(self, model, verb="predict"):
         self.model, self.verb = model, verb
+        self.outer = False
 
     def _check(self):
         from nnlib._threads import claimed_by
@@ -1699,14 +1715,31 @@ class _NotDuringAnotherThreadsFit:
                 f"after it")
 
     def __enter__(self):
-        # the count first: a fit that starts right after the check has then moved it
-        from nnlib._threads import fits_started
-        self.objs = (self.model, *self.model.layers)
-        self.started = fits_started(self.objs)
-        self._check()
+        # within this thread's check of the same model (score's evaluate, predict_proba's
+        # predict) the messages name the call the user made, the outer one's verb (the
+        # checks all run: a stale entry, left by an interrupt, costs only a name)
+        held = _GUARDED.__dict__.setdefault("verbs", {})
+        if id(self.model) in held:
+            self.verb = held[id(self.model)]
+        else:
+            held[id(self.model)], self.outer = self.verb, True
+        try:
+            # the count first: a fit that starts right after the check has then moved it
+            from nnlib._threads import fits_started
+            self.objs = (self.model, *self.model.layers)
+            self.started = fits_started(self.objs)
+            self._check()
+        except BaseException:
+            self._leave()
+            raise
         return self
 
+    def _leave(self):
+        if self.outer:
+            _GUARDED.verbs.pop(id(self.model), None)
+
     def __exit__(self, exc_type, *exc):
+        self._leave()
         if exc_type is None:
             self._check()
             from nnlib._threads import fits_started

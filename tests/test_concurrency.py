@@ -618,6 +618,30 @@ def test_a_loss_from_another_thread_during_a_fit_is_refused(call):
     LOSS_CALLS[call](model, X, y)                               # free again
 
 
+# The refusal names the call the user made. Found reviewing probe34: score and
+# test_on_batch were refused by the check of the evaluate or predict they call, so
+# model.score(X, y) said "so evaluate there would mix training steps" (R^2: "predict").
+NAMED_CALLS = {
+    "score": lambda model, X, y: model.score(X, y),
+    "score-r2": lambda model, X, y: model.score(X, np.eye(3)[y], loss="squared_error"),
+    "test_on_batch": lambda model, X, y: model.test_on_batch(X, y),
+    "predict_proba": lambda model, X, y: model.predict_proba(X),
+    "predict_on_batch": lambda model, X, y: model.predict_on_batch(X),
+}
+
+
+@pytest.mark.parametrize("call", list(NAMED_CALLS), ids=list(NAMED_CALLS))
+def test_a_call_refused_during_another_threads_fit_is_named(call):
+    X, y = _data()
+    model = _model(0)
+    verb = call.split("-")[0]
+    with _PausedFit(model, X, y, epochs=2) as first:
+        with pytest.raises(ConcurrentUseError, match=f"so {verb} there would mix"):
+            NAMED_CALLS[call](model, X, y)
+    assert first.error is None
+    NAMED_CALLS[call](model, X, y)                              # free again
+
+
 @pytest.mark.parametrize("call", list(LOSS_CALLS), ids=list(LOSS_CALLS))
 def test_a_loss_from_a_callback_of_the_fit_is_of_the_epochs_weights(call):
     X, y = _data()

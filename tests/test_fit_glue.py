@@ -394,6 +394,54 @@ def test_a_layer_changed_in_a_callback_is_refused(change, hook):
         np.testing.assert_array_equal(p, q)
 
 
+
+# The layers are checked after every batch callback. Found reviewing probe34: the check
+# converted and validated every activation each time (training._computation: 1.0 us ->
+# 3.0 us per check, fit of digits 64-100-10 with a batch callback 9% slower); it now reads
+# the layers' attributes and runs _computation only when one differs.
+def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monkeypatch):
+    X, y = _data()
+    calls = []
+    real = training._computation
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(training, "_computation", counted)
+
+    class Batches(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+    model = _model()
+    model.fit(X, y, epochs=3, batch_size=2, callbacks=[Batches()])
+    assert len(calls) <= 1                  # network_of's, as the run is built
+
+
+@pytest.mark.parametrize("change, refused", [
+    # the same network: the slope set to the value it had (by default)
+    (lambda model: setattr(model.layers[0], "activation_param", 0.01), False),
+    (lambda model: setattr(model.layers[0], "activation", "leaky_relu"), False),
+    # the layer now trains in Python (no L2 on W), which the compiled setup cannot
+    (lambda model: setattr(model.layers[0], "regularized", (False, False)), True),
+], ids=["default-slope-given", "same-activation-set", "regularized-changed"])
+def test_a_layer_attribute_set_mid_fit_is_refused_only_if_the_network_changes(change,
+                                                                             refused):
+    X, y = _data()
+    model = nnlib.Sequential([Dense(D, 7, "leaky_relu", random_state=0),
+                              Dense(7, 3, random_state=1)])
+
+    class Change(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                change(model)
+    fit = lambda: model.fit(X, y, epochs=2, batch_size=4,              # noqa: E731
+                            callbacks=[Change()])
+    if refused:
+        with pytest.raises(RuntimeError, match="layers changed during training"):
+            fit()
+    else:
+        assert fit().epoch == [0, 1]
+
 # -- claims: one lock, the same refusals ------------------------------------------
 
 def test_a_refused_fit_holds_nothing_it_claimed():

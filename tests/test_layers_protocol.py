@@ -312,6 +312,20 @@ def test_a_layer_whose_params_are_not_its_live_arrays_is_refused_by_fit():
         model.fit(X, y, epochs=2)
 
 
+def test_layers_whose_params_are_new_arrays_are_not_taken_for_one_shared_array():
+    # Found in review of probe34: the check for an array held twice compared the ids of
+    # arrays freed as soon as the next layer's params were read, so a new copy given by
+    # the next such layer took a freed id and fit said "layers[1].w and layers[2].w are
+    # the same array" -- naming two different arrays -- instead of what is wrong
+    X, y = _data(8)
+    model = nnlib.Sequential([Dense(4, 4, random_state=0), CopiedParams(4),
+                              CopiedParams(4), CopiedParams(4), Dense(4, 3, random_state=1)])
+    for _ in range(3):
+        with pytest.raises(TypeError, match=r"layers\[1\] \(CopiedParams\)\.params gives "
+                                            r"new arrays at each call"):
+            model.fit(X, y, epochs=2)
+
+
 @pytest.mark.parametrize("layer", [ThreeFlags(4), NoFlags(4)], ids=["more", "fewer"])
 def test_a_layer_with_one_regularized_flag_per_param_or_a_clear_error(layer):
     # three flags for one array were ignored; none gave an IndexError with l2 > 0
