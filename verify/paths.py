@@ -346,6 +346,33 @@ def element_pool(dname, seed, n_random=24):
     return arr[np.sort(idx)]
 
 
+# The kinds whose outputs on exp_tail_pool are e^x rounded once (elu's alpha 1: alpha e^x
+# is then e^x), and the sizes they run there: one task of vectors and a tail, two tasks
+EXP_TAIL_KINDS = {"sigmoid": {}, "softplus": {}, "elu": {"alpha": 1.0}}
+EXP_TAIL_SIZES = (("x = k ln2 + r, |r| <= 2^-12, n=61 (vectors and a tail)", 61),
+                  ("x = k ln2 + r, |r| <= 2^-12, n=ACT_CHUNK+1 (two tasks)", None))
+
+
+def exp_tail_pool(dname, seed, n=61):
+    """Inputs x = k ln 2 + r (k an integer, |r| <= 2^-12; in float64 from -699 to -40,
+    in float32 from -78 to -40) where sigma(x), softplus(x), sigma'(x) and elu's alpha
+    e^x are e^x to far below an ulp (1 + e^x rounds to 1) and e^x is normal. In float64,
+    nn_exp's polynomial terms there are below 2^-24 and its reduction exact, so its only
+    rounding of size is its last addition: each such output is correctly rounded, and an
+    nn_exp that rounds 1 + r once more (dropping the low part of its Fast2Sum) is up to
+    an ulp off on about a fifth of these points, where the pool of random arguments of
+    ``element_pool`` has the outputs' other roundings (a division, a product by alpha or
+    grad_out) above 0.51 ulp and its baseline 2 ulp of slack. The float32 kernels compute
+    in double to ~3e-11 and round once: correctly rounded there too."""
+    dt = DTYPES[dname]
+    rng = np.random.default_rng([seed, 12])
+    k = rng.integers(np.finfo(dt).minexp + 13, -57, n)
+    r = rng.choice([-1.0, 1.0], n) * 2.0 ** rng.uniform(-30, -12, n)
+    x = (k.astype(LD) * np.log(LD(2)) + r.astype(LD)).astype(dt)
+    _, idx = np.unique(x, return_index=True)
+    return x[np.sort(idx)]
+
+
 def hard_rows(c, dname, big_divisor=4.0):
     """Rows of width ``c`` a map or loss must get right: all-equal rows, ties at the top,
     one-hot rows at +-1e4 and near the dtype's largest value (max / ``big_divisor``),
@@ -1172,6 +1199,20 @@ def product_plan(P):
            ("13 x 2 -> 24 (H: k = 2)", (13, 2, 24), "one row / k = 1"),
            ("13 x 20 -> 1 (dX: k = 1, plain loops)", (13, 20, 1), "one row / k = 1"),
            ("13 x 20 -> 2 (dX: k = 2)", (13, 20, 2), "one row / k = 1")]
+    # one row's dX = dz W^T takes the dot products of a vector of W's rows at once
+    # (blas_small.h's nn_row_dots, AVX-512): 16 rows (float32) or 8 (float64) a block,
+    # gathered two columns at a time, fewer than half a block in the scalar loop, and the
+    # columns left after the last 4 one at a time; n_in leaves each part of a block (its
+    # first half alone, one lane of the second, both halves, blocks and a tail) and n_out
+    # 1-3 columns past the fours, so a block's rows or columns read from the wrong place
+    # show in every one of them, not in one shape only
+    out += [(f"rows=1, {i} -> {o} (one row: dX's row dots, {why})", (1, i, o),
+             "one row / k = 1") for i, o, why in (
+        (7, 9, "n_in under half a float32 block"), (8, 5, "half a float32 block"),
+        (9, 4, "a float32 block's second half one row"), (12, 6, "12 of 16 rows"),
+        (16, 5, "one whole float32 block"), (17, 7, "a block and one row"),
+        (33, 8, "two blocks and one row"), (40, 13, "two blocks and a half"),
+        (25, 3, "n_out under four columns"))]
     for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1")):
         out.append((f"13 x {v} -> {v}: n_in = n_out = NN_SMALL_GEMM_MIN_N{rel} ({v})",
                     (13, v, v), "NN_SMALL_GEMM_MIN_N"))
@@ -1489,6 +1530,24 @@ class _Runner:
                                        fv[idx], dv[idx] * g.astype(LD), kind, idx,
                                        n > P["ACT_CHUNK"] and act.name in THREAD_KINDS
                                        and kind == "elementwise")
+                    if act.name in EXP_TAIL_KINDS:
+                        self._exp_tail(act.name, fwd, vjp, dname, dt, seed)
+
+    def _exp_tail(self, name, fwd, vjp, dname, dt, seed):
+        """The kind on ``exp_tail_pool``, whose outputs there are e^x (or -1 + e^x)
+        rounded once, with grad_out +-2^j (exact products): correctly rounded in each
+        dtype, so a 0.51-ulp baseline holds them and nn_exp losing half an ulp shows."""
+        kw = EXP_TAIL_KINDS[name]
+        pool = exp_tail_pool(dname, seed)
+        fv, dv = element_reference(name, pool, next(iter(kw.values()), 0.0))
+        rng = np.random.default_rng([seed, 13])
+        g_pool = (rng.choice([-1.0, 1.0], pool.size) * 2.0 ** rng.integers(-1, 2, pool.size)
+                  ).astype(dt)
+        for label, n in EXP_TAIL_SIZES:
+            idx = _tile(pool, n or _paths()["ACT_CHUNK"] + 1, offset=seed)
+            x, g = pool[idx], g_pool[idx]
+            self._act_case(name, fwd, vjp, kw, dname, dt, label, "e^x rounded once", x, g,
+                           fv[idx], dv[idx] * g.astype(LD), "elementwise", idx, False)
 
     def _act_case(self, name, fwd, vjp, kw, dname, dt, label, key, x, g, fe, ve, kind, idx,
                   several):
