@@ -1236,7 +1236,56 @@ HELD_OUT_2026_12_07_S33 = [
           "fit()"),
 ]
 FAULTS += HELD_OUT_2026_12_07_S33
-HELD_OUT = []
+
+# The set of session 34 (2026-12-07): slips in the compiled code with the fewest faults
+# per line of the catalogue above: blas.pyx and dense.pyx (none in 412 and 175 lines),
+# losses.pyx (1 in 372), act_f32.h (2 in 369) and dense.pxd.tp (4 in 718).
+HELD_OUT_2026_12_07_S34 = [
+    Fault("held-loss-chunk-rows-short", K + "losses.pyx",
+          "rows = min(CHUNK, n - k * CHUNK)",
+          "rows = min(CHUNK - 1, n - k * CHUNK)",
+          "off-by-one", "a loss's task takes at most LOSS_CHUNK - 1 rows (the last index "
+                        "taken for the count): the last row of every whole chunk is left "
+                        "out of the loss and its gradient row is never written",
+          "losses", "every loss of nnlib.functional over LOSS_CHUNK or more rows",
+          "F.squared_error_grad(rand((1153, 2)), rand((1153, 2), 1))"),
+    Fault("held-blas-gemm64-leading-dims-swapped", K + "blas.pyx",
+          "cdef int64_t M = n, N = m, K = k, LA = ldb, LB = lda, LC = ldc",
+          "cdef int64_t M = n, N = m, K = k, LA = lda, LB = ldb, LC = ldc",
+          "swapped", "the row-major to column-major translation of a BLAS product (64-bit "
+                     "BLAS interface) passes A's leading dimension for B, whose operands "
+                     "it swaps, and B's for A",
+          "dense", "every product sent to BLAS (more rows, k or multiply-adds than the "
+                   "small loops take) under a 64-bit-integer BLAS (NumPy's OpenBLAS)",
+          "F.dense_forward(rand((300, 128)), rand((128, 96), 1), rand(96, 2))"),
+    Fault("held-dense-act-grad-f32-rounded-first", DENSE,
+          "            for j in range(j0, j1):\n"
+          "                d = <floating>(g[j] * act_grad_y_{{name}}(h[j], param))",
+          "            for j in range(j0, j1):\n"
+          "                d = g[j] * <floating>act_grad_y_{{name}}(h[j], param)",
+          "float32", "act_backward_cols rounds act'(y) to float before the product with g "
+                     "(two roundings, and an act' beyond float's range is inf), instead "
+                     "of forming g act'(y) in double and rounding once",
+          "dense", "float32 dense_backward of 2+ rows (and float32 epochs) with sigmoid, "
+                   "tanh, softplus, elu or leaky_relu",
+          "dense_bwd('sigmoid', n=16, n_in=3, n_out=7, dtype=np.float32)"),
+    Fault("held-act-f32-leaky-tail-slope-float", K + "act_f32.h",
+          "out[i] = x[i] > 0.0f ? x[i] : (float)(p * x[i]);",
+          "out[i] = x[i] > 0.0f ? x[i] : (float)p * x[i];",
+          "float32", "the float32 leaky_relu forward's scalar tail (the last n % 4 "
+                     "elements, AVX-512) multiplies by the slope rounded to float: two "
+                     "roundings instead of p x in double rounded once",
+          "activations", "float32 leaky_relu forward, n not a multiple of 4",
+          "F.leaky_relu(-np.abs(rand(23, dtype=np.float32)) - 0.1, 0.2)"),
+    Fault("held-dense-dx-ldb-n-in", K + "dense.pyx",
+          "mm(False, True, n, n_in, n_out, 1.0, dZ, n_out, W, n_out, 0.0, dX, n_in)",
+          "mm(False, True, n, n_in, n_out, 1.0, dZ, n_out, W, n_in, 0.0, dX, n_in)",
+          "stride", "dense_backward's dX = dZ W^T gives W's row stride as n_in (dX's row "
+                    "length) instead of n_out",
+          "dense", "nnlib.functional.dense_backward of a layer with n_in != n_out",
+          "dense_bwd('tanh', n=5, n_in=3, n_out=6)"),
+]
+HELD_OUT = HELD_OUT_2026_12_07_S34
 
 
 def by_id():
