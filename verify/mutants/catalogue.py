@@ -1171,6 +1171,17 @@ FAULTS += HELD_OUT_2026_12_07_S32
 # cancels to 0 exactly and w must come out as it was; sklearn_step_plan, 16 cases, exact
 # operands), which kills it (run_epoch (branch paths), 8 of 386 cases, 230 s), and the
 # set joined the catalogue (120 faults).
+# Two of those kills hung on one case each; session 34 (branch held34) widened them:
+# held-dense-row-dots-f32-second-half-stride was caught by the one one-row product with
+# n_in >= 9 (20 -> 24); product_plan gained nine one-row shapes over every part of
+# nn_row_dots' 16-row blocks, and it is killed by dense_backward (branch paths), 7 of 414
+# cases (477 s). held-vmath-exp-pair-low-dropped was caught where a small pool's
+# baseline happened to be correctly rounded (1 of 28 softplus and elu cases): everywhere
+# else a division, alpha or a random grad_out rounds above 0.51 ulp and the baseline's
+# 2 ulp of slack hides half an ulp lost in e^x. exp_tail_pool (x = k ln2 + r, |r| <=
+# 2^-12: sigma, softplus, sigma' and alpha e^x are e^x rounded once, correctly rounded)
+# kills it in sigmoid (4 of 60 cases), softplus (5 of 36) and elu (3 of 36), besides
+# poisson_loss (12 of 92) and dense_forward (3 of 138) (520 s).
 HELD_OUT_2026_12_07_S33 = [
     Fault("held-dense-row-dots-f32-second-half-stride", SMALL,
           "(const void*)((ptr) + 8 * ldb), 4)) : z;",
