@@ -905,3 +905,25 @@ def test_a_one_row_dx_reading_the_wrong_rows_fails_every_row_dots_shape(monkeypa
     one_row = {label for label, (r, i, o), _ in paths.plan()["dense_products"]
                if r == 1 and i >= 9 and o >= 4}
     assert bad == one_row and len(one_row) >= 7, bad
+
+
+def test_a_float32_leaky_relu_whose_scalar_tail_rounds_the_slope_first_fails(monkeypatch):
+    # act_f32.h's tail (the last n % 4 values) taking float(slope) x (catalogue fault
+    # held-act-f32-leaky-tail-slope-float): a long array sends at most three values
+    # there, so only the calls of 1, 2 and 3 values that take every pool value see it
+    real = F.leaky_relu
+
+    def wrong(x, slope=0.01, **kw):
+        out = np.array(real(x, slope, **kw))
+        xf, of = np.asarray(x).reshape(-1), out.reshape(-1)
+        if out.dtype == np.float32:
+            for i in range(xf.size - xf.size % 4, xf.size):
+                if not xf[i] > 0:
+                    of[i] = np.float32(slope) * xf[i]
+        return out
+    monkeypatch.setattr(F, "leaky_relu", wrong)
+    items = paths.run_paths(Context(quick=True, only=["leaky_relu"]))
+    bad = {(r["dtype"], r["output"], r["path"]) for it in items for r in it["paths"]
+           if not r["passed"]}
+    assert bad == {("float32", "forward", f"n={n}, each pool value (the scalar tails)")
+                   for n in paths.TAIL_NS}, bad

@@ -346,6 +346,18 @@ def element_pool(dname, seed, n_random=24):
     return arr[np.sort(idx)]
 
 
+# the lengths of the calls that run every pool value through the scalar tails: below the
+# narrowest vector loop (act_f32.h's 4 floats, a 256-bit vector of doubles), each
+# remainder of it
+TAIL_NS = (1, 2, 3)
+
+# grad_H of the dense cases, per row: 1 (dZ = act'(H), as rounded), and a second set
+# (its db and dW) where dZ = g act'(H) must be formed in double and rounded once: 3/2 on
+# the rows of X = +1 and -3/4 on the others, where rounding act'(H) to the dtype first
+# gives another rounding in float32
+DENSE_GRAD_ROWS = (("", (1.0, 1.0)), (", grad_H 3/2 (X = +1 rows), -3/4 (X = -1)",
+                                      (1.5, -0.75)))
+
 # The kinds whose outputs on exp_tail_pool are e^x rounded once (elu's alpha 1: alpha e^x
 # is then e^x), and the sizes they run there: one task of vectors and a tail, two tasks
 EXP_TAIL_KINDS = {"sigmoid": {}, "softplus": {}, "elu": {"alpha": 1.0}}
@@ -1530,8 +1542,27 @@ class _Runner:
                                        fv[idx], dv[idx] * g.astype(LD), kind, idx,
                                        n > P["ACT_CHUNK"] and act.name in THREAD_KINDS
                                        and kind == "elementwise")
+                    for n_tail in TAIL_NS:
+                        self._scalar_tail(act.name, fwd, vjp, kw, dname, dt, pool, fv, dv,
+                                          g_pool, n_tail)
                     if act.name in EXP_TAIL_KINDS:
                         self._exp_tail(act.name, fwd, vjp, dname, dt, seed)
+
+    def _scalar_tail(self, name, fwd, vjp, kw, dname, dt, pool, fv, dv, g_pool, n_tail):
+        """Every pool value through the loops' scalar tails: calls of ``n_tail`` elements,
+        fewer than any vector loop takes, so each value is computed by the code after the
+        vector loops (a long array sends at most its last few values there)."""
+        idx = np.arange(pool.size)
+        x, g = pool, g_pool[(idx * 5 + 1) % pool.size]
+
+        def by_calls(f, *arrays, n_threads=1, **kw):
+            return np.concatenate([np.asarray(f(*(a[i:i + n_tail] for a in arrays),
+                                                n_threads=n_threads, **kw))
+                                   for i in range(0, arrays[0].size, n_tail)])
+        self._act_case(name, lambda x, **kw: by_calls(fwd, x, **kw),
+                       lambda x, g, **kw: by_calls(vjp, x, g, **kw), kw, dname, dt,
+                       f"n={n_tail}, each pool value (the scalar tails)", "vector tail",
+                       x, g, fv, dv * g.astype(LD), "elementwise", idx, False)
 
     def _exp_tail(self, name, fwd, vjp, dname, dt, seed):
         """The kind on ``exp_tail_pool``, whose outputs there are e^x (or -1 + e^x)
@@ -1886,32 +1917,42 @@ class _Runner:
                                    f" W[0, {i % m}]={float(W[0, i % m])!r}: got "
                                    f"{float(H.reshape(-1)[i])!r}")
                         H = outs[0][1][0]
-                        dX, dW, db = back(X, W, H, np.ones_like(H), act.name, param)
                         npos, nneg = int((s > 0).sum()), int((s < 0).sum())
                         dp, dm = dv[idx], dn[idx]
                         # H is rounded in the dtype (a subnormal H absolutely: tiny u)
                         tp, tm = tf(fv[idx], p_ld) + tiny, tf(fn[idx], p_ld) + tiny
-                        dbe = npos * dp + nneg * dm
-                        dbT = (npos * tp + nneg * tm, npos * np.abs(dp) + nneg * np.abs(dm))
-                        dWe = npos * dp - nneg * dm
                         Wl = W[0].astype(LD)
-                        dXe = np.where(s > 0, (dp * Wl).sum(), (dm * Wl).sum())
-                        dXT = np.where(s > 0, (np.abs(dp * Wl) + tp * np.abs(Wl)).sum(),
-                                       (np.abs(dm * Wl) + tm * np.abs(Wl)).sum())
-                        # db sums the rows in double; dW = X^T dZ and dX = dZ W^T are BLAS
-                        # products (or plain loops for one row), summed in the dtype
-                        for output, got, ex, T, limit in (
-                                ("db", np.asarray(db), dbe, dbT, cap(dname, r)),
-                                ("dW", np.asarray(dW)[0], dWe, (dbT[0] + dbT[1], 0),
-                                 cap(dname, r, True)),
-                                ("dX", np.asarray(dX)[:, 0], dXe, (dXT, 0),
-                                 cap(dname, m, True))):
-                            cs = self.case("dense_backward", f"{output} ({act.name})", dname,
-                                           label, key, limit, blas=output == "dX" and r > 1)
-                            cs.add(ulp_errors(got, ex, T, dt), W, got, ex, 1,
-                                   lambda i, got=got, o=output: f"{o}[{i}] with X = "
-                                   f"{_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}: got "
-                                   f"{float(got[i])!r}")
+                        for suffix, (cp, cm) in DENSE_GRAD_ROWS:
+                            # grad_H = cp on the rows of X = +1, cm on the others
+                            G = np.where(s > 0, dt(cp), dt(cm)).astype(dt)[:, None] \
+                                * np.ones_like(H)
+                            dX, dW, db = back(X, W, H, G, act.name, param)
+                            cp, cm = LD(cp), LD(cm)
+                            dbe = npos * cp * dp + nneg * cm * dm
+                            dbT = (npos * abs(cp) * tp + nneg * abs(cm) * tm,
+                                   npos * np.abs(cp * dp) + nneg * np.abs(cm * dm))
+                            dWe = npos * cp * dp - nneg * cm * dm
+                            dXe = np.where(s > 0, cp * (dp * Wl).sum(), cm * (dm * Wl).sum())
+                            dXT = np.where(
+                                s > 0, abs(cp) * (np.abs(dp * Wl) + tp * np.abs(Wl)).sum(),
+                                abs(cm) * (np.abs(dm * Wl) + tm * np.abs(Wl)).sum())
+                            # db sums the rows in double; dW = X^T dZ and dX = dZ W^T are
+                            # BLAS products (or plain loops for one row), summed in the
+                            # dtype; dX of the scaled rows only scales what dZ's cases show
+                            for output, got, ex, T, limit in (
+                                    ("db", np.asarray(db), dbe, dbT, cap(dname, r)),
+                                    ("dW", np.asarray(dW)[0], dWe, (dbT[0] + dbT[1], 0),
+                                     cap(dname, r, True)),
+                                    ("dX", np.asarray(dX)[:, 0], dXe, (dXT, 0),
+                                     cap(dname, m, True)))[:3 if not suffix else 2]:
+                                cs = self.case("dense_backward", f"{output} ({act.name})",
+                                               dname, label + suffix, key, limit,
+                                               blas=output == "dX" and r > 1)
+                                cs.add(ulp_errors(got, ex, T, dt), W, got, ex, 1,
+                                       lambda i, got=got, o=output, G=G: f"{o}[{i}] with "
+                                       f"X = {_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}, "
+                                       f"grad_H rows {_fmt_row(G[:, 0])}: got "
+                                       f"{float(got[i])!r}")
 
     # --- dense products ------------------------------------------------------------
     def dense_products(self, seeds):
