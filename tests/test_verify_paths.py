@@ -836,3 +836,94 @@ def test_the_pool_cases_are_skipped_without_the_pool(monkeypatch):
     assert not _strict_fail(it)["passed"]
     # --only and --list know the item by its name
     assert "run_epoch_pool (branch paths)" in paths.item_names()
+
+
+def _exp_without_low_part(x):
+    """vmath.h's nn_exp with 1 + r rounded once more (its Fast2Sum's low part left out,
+    catalogue fault held-vmath-exp-pair-low-dropped), in NumPy's float64 arithmetic."""
+    x = np.maximum(np.asarray(x, dtype=np.float64), -746.0)     # nn_exp's clamp
+    t = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0
+    r1 = x - t * float.fromhex("0x1.62e42fee00000p-1")
+    r = r1 - t * 1.90821492927058770002e-10
+    r_lo = (r1 - r) - t * 1.90821492927058770002e-10
+    rl = r.astype(LD)
+    g = ((np.expm1(rl) - rl) / (rl * rl)).astype(np.float64)    # vmath's g(r), closely
+    return np.ldexp((1.0 + r) + (r_lo + (r * r) * g), t.astype(np.int64))
+
+
+def test_the_exp_tail_pool_has_outputs_that_are_e_to_the_x_rounded_once():
+    for dname, lo in (("float64", -700.0), ("float32", -79.0)):
+        x = paths.exp_tail_pool(dname, 0).astype(np.float64)
+        assert x.size >= 40 and x.dtype == np.float64
+        assert np.all((x > lo) & (x < -39.0))
+        k = np.round(x.astype(LD) / np.log(LD(2)))
+        if dname == "float64":
+            assert np.all(np.abs(x.astype(LD) - k * np.log(LD(2))) <= 2.0 ** -12)
+        assert np.all(1.0 + np.exp(x) == 1.0)          # sigma(x) = e^x / 1 there
+
+
+def test_an_exp_that_loses_half_an_ulp_fails_the_exp_tail_cases(monkeypatch):
+    # sigmoid(x) = e^x on the exp-tail pool (1 + e^x = 1): an e^x that rounds 1 + r
+    # twice is more than 0.51 ulp off on about a fifth of those points; the cases of
+    # random arguments (a division, 2 ulp of slack) do not see it
+    real = F.sigmoid
+
+    def wrong(x, **kw):
+        out = real(x, **kw)
+        if out.dtype == np.float64:
+            tail = np.asarray(x) < -39.0
+            out = np.where(tail, _exp_without_low_part(np.where(tail, x, 0.0)), out)
+        return out
+    monkeypatch.setattr(F, "sigmoid", wrong)
+    items = paths.run_paths(Context(quick=True, only=["sigmoid"]))
+    bad = {(r["dtype"], r["path"]) for it in items for r in it["paths"]
+           if not r["passed"] and r["output"] == "forward"}
+    assert bad == {("float64", label) for label, _ in paths.EXP_TAIL_SIZES}, bad
+
+
+def test_a_one_row_dx_reading_the_wrong_rows_fails_every_row_dots_shape(monkeypatch):
+    # blas_small.h's float32 row dots of one row take rows 8-15 of each block of 16 from
+    # the first 8 rows, 8 columns on (catalogue fault
+    # held-dense-row-dots-f32-second-half-stride): every one-row shape with such rows and
+    # four or more columns fails, not just one
+    real = F.dense_backward
+
+    def wrong(X, W, H, G, *a, **kw):
+        dX, dW, db = real(X, W, H, G, *a, **kw)
+        n_in, n_out = np.shape(W)
+        if dX.dtype == np.float32 and dX.shape[0] == 1 and n_in >= 9 and n_out >= 4:
+            flat = np.concatenate([np.ravel(W), np.zeros(n_out + 8, np.float32)])
+            dX = dX.copy()
+            for j in range(n_in):
+                if j % 16 >= 8:
+                    Wj = flat[(j - 8) * n_out + 8:(j - 8) * n_out + 8 + n_out]
+                    dX[0, j] = np.float32(np.dot(G[0].astype(np.float64), Wj))
+        return dX, dW, db
+    monkeypatch.setattr(F, "dense_backward", wrong)
+    items = paths.run_paths(Context(quick=True, only=["dense_backward"]))
+    bad = {r["path"] for it in items for r in it["paths"] if not r["passed"]}
+    one_row = {label for label, (r, i, o), _ in paths.plan()["dense_products"]
+               if r == 1 and i >= 9 and o >= 4}
+    assert bad == one_row and len(one_row) >= 7, bad
+
+
+def test_a_float32_leaky_relu_whose_scalar_tail_rounds_the_slope_first_fails(monkeypatch):
+    # act_f32.h's tail (the last n % 4 values) taking float(slope) x (catalogue fault
+    # held-act-f32-leaky-tail-slope-float): a long array sends at most three values
+    # there, so only the calls of 1, 2 and 3 values that take every pool value see it
+    real = F.leaky_relu
+
+    def wrong(x, slope=0.01, **kw):
+        out = np.array(real(x, slope, **kw))
+        xf, of = np.asarray(x).reshape(-1), out.reshape(-1)
+        if out.dtype == np.float32:
+            for i in range(xf.size - xf.size % 4, xf.size):
+                if not xf[i] > 0:
+                    of[i] = np.float32(slope) * xf[i]
+        return out
+    monkeypatch.setattr(F, "leaky_relu", wrong)
+    items = paths.run_paths(Context(quick=True, only=["leaky_relu"]))
+    bad = {(r["dtype"], r["output"], r["path"]) for it in items for r in it["paths"]
+           if not r["passed"]}
+    assert bad == {("float32", "forward", f"n={n}, each pool value (the scalar tails)")
+                   for n in paths.TAIL_NS}, bad

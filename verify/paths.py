@@ -346,6 +346,45 @@ def element_pool(dname, seed, n_random=24):
     return arr[np.sort(idx)]
 
 
+# the lengths of the calls that run every pool value through the scalar tails: below the
+# narrowest vector loop (act_f32.h's 4 floats, a 256-bit vector of doubles), each
+# remainder of it
+TAIL_NS = (1, 2, 3)
+
+# grad_H of the dense cases, per row: 1 (dZ = act'(H), as rounded), and a second set
+# (its db and dW) where dZ = g act'(H) must be formed in double and rounded once: 3/2 on
+# the rows of X = +1 and -3/4 on the others, where rounding act'(H) to the dtype first
+# gives another rounding in float32
+DENSE_GRAD_ROWS = (("", (1.0, 1.0)), (", grad_H 3/2 (X = +1 rows), -3/4 (X = -1)",
+                                      (1.5, -0.75)))
+
+# The kinds whose outputs on exp_tail_pool are e^x rounded once (elu's alpha 1: alpha e^x
+# is then e^x), and the sizes they run there: one task of vectors and a tail, two tasks
+EXP_TAIL_KINDS = {"sigmoid": {}, "softplus": {}, "elu": {"alpha": 1.0}}
+EXP_TAIL_SIZES = (("x = k ln2 + r, |r| <= 2^-12, n=61 (vectors and a tail)", 61),
+                  ("x = k ln2 + r, |r| <= 2^-12, n=ACT_CHUNK+1 (two tasks)", None))
+
+
+def exp_tail_pool(dname, seed, n=61):
+    """Inputs x = k ln 2 + r (k an integer, |r| <= 2^-12; in float64 from -699 to -40,
+    in float32 from -78 to -40) where sigma(x), softplus(x), sigma'(x) and elu's alpha
+    e^x are e^x to far below an ulp (1 + e^x rounds to 1) and e^x is normal. In float64,
+    nn_exp's polynomial terms there are below 2^-24 and its reduction exact, so its only
+    rounding of size is its last addition: each such output is correctly rounded, and an
+    nn_exp that rounds 1 + r once more (dropping the low part of its Fast2Sum) is up to
+    an ulp off on about a fifth of these points, where the pool of random arguments of
+    ``element_pool`` has the outputs' other roundings (a division, a product by alpha or
+    grad_out) above 0.51 ulp and its baseline 2 ulp of slack. The float32 kernels compute
+    in double to ~3e-11 and round once: correctly rounded there too."""
+    dt = DTYPES[dname]
+    rng = np.random.default_rng([seed, 12])
+    k = rng.integers(np.finfo(dt).minexp + 13, -57, n)
+    r = rng.choice([-1.0, 1.0], n) * 2.0 ** rng.uniform(-30, -12, n)
+    x = (k.astype(LD) * np.log(LD(2)) + r.astype(LD)).astype(dt)
+    _, idx = np.unique(x, return_index=True)
+    return x[np.sort(idx)]
+
+
 def hard_rows(c, dname, big_divisor=4.0):
     """Rows of width ``c`` a map or loss must get right: all-equal rows, ties at the top,
     one-hot rows at +-1e4 and near the dtype's largest value (max / ``big_divisor``),
@@ -1172,6 +1211,20 @@ def product_plan(P):
            ("13 x 2 -> 24 (H: k = 2)", (13, 2, 24), "one row / k = 1"),
            ("13 x 20 -> 1 (dX: k = 1, plain loops)", (13, 20, 1), "one row / k = 1"),
            ("13 x 20 -> 2 (dX: k = 2)", (13, 20, 2), "one row / k = 1")]
+    # one row's dX = dz W^T takes the dot products of a vector of W's rows at once
+    # (blas_small.h's nn_row_dots, AVX-512): 16 rows (float32) or 8 (float64) a block,
+    # gathered two columns at a time, fewer than half a block in the scalar loop, and the
+    # columns left after the last 4 one at a time; n_in leaves each part of a block (its
+    # first half alone, one lane of the second, both halves, blocks and a tail) and n_out
+    # 1-3 columns past the fours, so a block's rows or columns read from the wrong place
+    # show in every one of them, not in one shape only
+    out += [(f"rows=1, {i} -> {o} (one row: dX's row dots, {why})", (1, i, o),
+             "one row / k = 1") for i, o, why in (
+        (7, 9, "n_in under half a float32 block"), (8, 5, "half a float32 block"),
+        (9, 4, "a float32 block's second half one row"), (12, 6, "12 of 16 rows"),
+        (16, 5, "one whole float32 block"), (17, 7, "a block and one row"),
+        (33, 8, "two blocks and one row"), (40, 13, "two blocks and a half"),
+        (25, 3, "n_out under four columns"))]
     for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1")):
         out.append((f"13 x {v} -> {v}: n_in = n_out = NN_SMALL_GEMM_MIN_N{rel} ({v})",
                     (13, v, v), "NN_SMALL_GEMM_MIN_N"))
@@ -1489,6 +1542,43 @@ class _Runner:
                                        fv[idx], dv[idx] * g.astype(LD), kind, idx,
                                        n > P["ACT_CHUNK"] and act.name in THREAD_KINDS
                                        and kind == "elementwise")
+                    for n_tail in TAIL_NS:
+                        self._scalar_tail(act.name, fwd, vjp, kw, dname, dt, pool, fv, dv,
+                                          g_pool, n_tail)
+                    if act.name in EXP_TAIL_KINDS:
+                        self._exp_tail(act.name, fwd, vjp, dname, dt, seed)
+
+    def _scalar_tail(self, name, fwd, vjp, kw, dname, dt, pool, fv, dv, g_pool, n_tail):
+        """Every pool value through the loops' scalar tails: calls of ``n_tail`` elements,
+        fewer than any vector loop takes, so each value is computed by the code after the
+        vector loops (a long array sends at most its last few values there)."""
+        idx = np.arange(pool.size)
+        x, g = pool, g_pool[(idx * 5 + 1) % pool.size]
+
+        def by_calls(f, *arrays, n_threads=1, **kw):
+            return np.concatenate([np.asarray(f(*(a[i:i + n_tail] for a in arrays),
+                                                n_threads=n_threads, **kw))
+                                   for i in range(0, arrays[0].size, n_tail)])
+        self._act_case(name, lambda x, **kw: by_calls(fwd, x, **kw),
+                       lambda x, g, **kw: by_calls(vjp, x, g, **kw), kw, dname, dt,
+                       f"n={n_tail}, each pool value (the scalar tails)", "vector tail",
+                       x, g, fv, dv * g.astype(LD), "elementwise", idx, False)
+
+    def _exp_tail(self, name, fwd, vjp, dname, dt, seed):
+        """The kind on ``exp_tail_pool``, whose outputs there are e^x (or -1 + e^x)
+        rounded once, with grad_out +-2^j (exact products): correctly rounded in each
+        dtype, so a 0.51-ulp baseline holds them and nn_exp losing half an ulp shows."""
+        kw = EXP_TAIL_KINDS[name]
+        pool = exp_tail_pool(dname, seed)
+        fv, dv = element_reference(name, pool, next(iter(kw.values()), 0.0))
+        rng = np.random.default_rng([seed, 13])
+        g_pool = (rng.choice([-1.0, 1.0], pool.size) * 2.0 ** rng.integers(-1, 2, pool.size)
+                  ).astype(dt)
+        for label, n in EXP_TAIL_SIZES:
+            idx = _tile(pool, n or _paths()["ACT_CHUNK"] + 1, offset=seed)
+            x, g = pool[idx], g_pool[idx]
+            self._act_case(name, fwd, vjp, kw, dname, dt, label, "e^x rounded once", x, g,
+                           fv[idx], dv[idx] * g.astype(LD), "elementwise", idx, False)
 
     def _act_case(self, name, fwd, vjp, kw, dname, dt, label, key, x, g, fe, ve, kind, idx,
                   several):
@@ -1827,32 +1917,42 @@ class _Runner:
                                    f" W[0, {i % m}]={float(W[0, i % m])!r}: got "
                                    f"{float(H.reshape(-1)[i])!r}")
                         H = outs[0][1][0]
-                        dX, dW, db = back(X, W, H, np.ones_like(H), act.name, param)
                         npos, nneg = int((s > 0).sum()), int((s < 0).sum())
                         dp, dm = dv[idx], dn[idx]
                         # H is rounded in the dtype (a subnormal H absolutely: tiny u)
                         tp, tm = tf(fv[idx], p_ld) + tiny, tf(fn[idx], p_ld) + tiny
-                        dbe = npos * dp + nneg * dm
-                        dbT = (npos * tp + nneg * tm, npos * np.abs(dp) + nneg * np.abs(dm))
-                        dWe = npos * dp - nneg * dm
                         Wl = W[0].astype(LD)
-                        dXe = np.where(s > 0, (dp * Wl).sum(), (dm * Wl).sum())
-                        dXT = np.where(s > 0, (np.abs(dp * Wl) + tp * np.abs(Wl)).sum(),
-                                       (np.abs(dm * Wl) + tm * np.abs(Wl)).sum())
-                        # db sums the rows in double; dW = X^T dZ and dX = dZ W^T are BLAS
-                        # products (or plain loops for one row), summed in the dtype
-                        for output, got, ex, T, limit in (
-                                ("db", np.asarray(db), dbe, dbT, cap(dname, r)),
-                                ("dW", np.asarray(dW)[0], dWe, (dbT[0] + dbT[1], 0),
-                                 cap(dname, r, True)),
-                                ("dX", np.asarray(dX)[:, 0], dXe, (dXT, 0),
-                                 cap(dname, m, True))):
-                            cs = self.case("dense_backward", f"{output} ({act.name})", dname,
-                                           label, key, limit, blas=output == "dX" and r > 1)
-                            cs.add(ulp_errors(got, ex, T, dt), W, got, ex, 1,
-                                   lambda i, got=got, o=output: f"{o}[{i}] with X = "
-                                   f"{_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}: got "
-                                   f"{float(got[i])!r}")
+                        for suffix, (cp, cm) in DENSE_GRAD_ROWS:
+                            # grad_H = cp on the rows of X = +1, cm on the others
+                            G = np.where(s > 0, dt(cp), dt(cm)).astype(dt)[:, None] \
+                                * np.ones_like(H)
+                            dX, dW, db = back(X, W, H, G, act.name, param)
+                            cp, cm = LD(cp), LD(cm)
+                            dbe = npos * cp * dp + nneg * cm * dm
+                            dbT = (npos * abs(cp) * tp + nneg * abs(cm) * tm,
+                                   npos * np.abs(cp * dp) + nneg * np.abs(cm * dm))
+                            dWe = npos * cp * dp - nneg * cm * dm
+                            dXe = np.where(s > 0, cp * (dp * Wl).sum(), cm * (dm * Wl).sum())
+                            dXT = np.where(
+                                s > 0, abs(cp) * (np.abs(dp * Wl) + tp * np.abs(Wl)).sum(),
+                                abs(cm) * (np.abs(dm * Wl) + tm * np.abs(Wl)).sum())
+                            # db sums the rows in double; dW = X^T dZ and dX = dZ W^T are
+                            # BLAS products (or plain loops for one row), summed in the
+                            # dtype; dX of the scaled rows only scales what dZ's cases show
+                            for output, got, ex, T, limit in (
+                                    ("db", np.asarray(db), dbe, dbT, cap(dname, r)),
+                                    ("dW", np.asarray(dW)[0], dWe, (dbT[0] + dbT[1], 0),
+                                     cap(dname, r, True)),
+                                    ("dX", np.asarray(dX)[:, 0], dXe, (dXT, 0),
+                                     cap(dname, m, True)))[:3 if not suffix else 2]:
+                                cs = self.case("dense_backward", f"{output} ({act.name})",
+                                               dname, label + suffix, key, limit,
+                                               blas=output == "dX" and r > 1)
+                                cs.add(ulp_errors(got, ex, T, dt), W, got, ex, 1,
+                                       lambda i, got=got, o=output, G=G: f"{o}[{i}] with "
+                                       f"X = {_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}, "
+                                       f"grad_H rows {_fmt_row(G[:, 0])}: got "
+                                       f"{float(got[i])!r}")
 
     # --- dense products ------------------------------------------------------------
     def dense_products(self, seeds):
