@@ -36,7 +36,8 @@ Protocol (what a training loop may rely on)
     step_size=30)``) is taken as ``optimizer=``; ``StepLR``, ``ExponentialLR``,
     ``CosineAnnealingLR`` and ``ReduceLROnPlateau`` are torch's names of
     ``StepDecay``, ``ExponentialDecay``, ``CosineAnnealing`` and ``ReduceOnPlateau``,
-    and ``last_epoch`` is ``epoch``.
+    and ``last_epoch`` is ``epoch`` (the constructors take torch's ``last_epoch=-1``,
+    a fresh schedule, and refuse another value, which torch resumes by).
 
 Schedules do not chain as torch's do. torch's chainable schedulers update the rate
 in force by a factor (``lr *= gamma``), so two stepped on one optimizer compose
@@ -102,7 +103,9 @@ def _optimizer_first(init):
     """``init`` that also takes torch's argument order, the optimizer first
     (``StepLR(optimizer, step_size=30)``): an object with ``param_groups`` in the first
     place, where every schedule takes a number or a string, is passed as
-    ``optimizer=``."""
+    ``optimizer=``. It takes torch's keywords too: ``last_epoch=-1`` (torch's default,
+    a fresh schedule; ported code writes it out) and a class's ``_torch_keywords``
+    (``SequentialLR(optimizer, schedulers=[...], milestones=[...])``, torch's example)."""
     @functools.wraps(init)
     def wrapper(self, *args, **kwargs):
         if args and hasattr(args[0], "param_groups"):
@@ -110,6 +113,21 @@ def _optimizer_first(init):
                 raise TypeError(f"{type(self).__name__} got an optimizer first (torch's "
                                 f"order) and optimizer= too")
             args, kwargs = args[1:], {**kwargs, "optimizer": args[0]}
+        for torch_name, name in getattr(type(self), "_torch_keywords", {}).items():
+            if torch_name in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{type(self).__name__} got {torch_name}= (torch's "
+                                    f"name) and {name}= too")
+                kwargs[name] = kwargs.pop(torch_name)
+        if "last_epoch" in kwargs:
+            last = kwargs.pop("last_epoch")
+            if isinstance(last, bool) or last != -1:
+                # torch's last_epoch=N resumes by stepping its chainable form from the
+                # groups' initial_lr; nnlib resumes from a state_dict or by epoch
+                raise ValueError(f"{type(self).__name__} takes last_epoch=-1 (torch's "
+                                 f"default: a fresh schedule) only; got {last!r}. To "
+                                 f"resume at epoch N, load the schedule's state_dict or "
+                                 f"call schedule(N) (fit(initial_epoch=N) does)")
         init(self, *args, **kwargs)
     setattr(wrapper, "_optimizer_first", True)
     return wrapper
@@ -1232,7 +1250,8 @@ class SequentialLR(Schedule):
     ----------
     schedules : sequence of Schedule
         The parts, each a closed-form schedule (not ReduceOnPlateau, whose rate is
-        state, nor OneCycleLR, whose rates are relative to its ``max_lr``).
+        state, nor OneCycleLR, whose rates are relative to its ``max_lr``). Also by
+        torch's keyword, ``schedulers=``.
     milestones : sequence of int
         ``len(schedules) - 1`` increasing epochs >= 1 at which the next part starts.
     lr0, optimizer : optional
@@ -1247,6 +1266,9 @@ class SequentialLR(Schedule):
     >>> [s.lr_at(t) for t in range(5)]
     [0.5, 0.75, 1.0, 0.5, 0.25]
     """
+
+    # torch's keyword for the parts (SequentialLR(opt, schedulers=[...], milestones=...))
+    _torch_keywords = {"schedulers": "schedules"}
 
     def __init__(self, schedules: Sequence[Schedule], milestones: Sequence[int],
                  lr0: Optional[float] = None, optimizer: Any = None) -> None:
