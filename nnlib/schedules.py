@@ -33,7 +33,9 @@ Protocol (what a training loop may rely on)
     those each ``step`` wrote.
 ``Schedule(optimizer, ...)``
     torch's argument order works too: an optimizer given first (``StepLR(opt,
-    step_size=30)``) is taken as ``optimizer=``; ``StepLR``, ``ExponentialLR``,
+    step_size=30)``) is taken as ``optimizer=`` (by nnlib's constructors and a
+    subclass's in the same order; one whose own ``__init__`` takes the optimizer
+    first is called as written); ``StepLR``, ``ExponentialLR``,
     ``CosineAnnealingLR`` and ``ReduceLROnPlateau`` are torch's names of
     ``StepDecay``, ``ExponentialDecay``, ``CosineAnnealing`` and ``ReduceOnPlateau``,
     and ``last_epoch`` is ``epoch`` (the constructors take torch's ``last_epoch=-1``,
@@ -133,6 +135,20 @@ def _optimizer_first(init):
     return wrapper
 
 
+def _takes_optimizer_later(init):
+    """Whether ``init`` takes ``optimizer=`` but not as its first argument (nnlib's
+    order, the optimizer last): the constructors :func:`_optimizer_first` gives
+    torch's order too. A subclass's own ``__init__(self, optimizer, ...)`` (or
+    ``(self, opt, ...)``, with no ``optimizer`` parameter) already takes the
+    optimizer first and is left as written: moving its first argument to
+    ``optimizer=`` would give it twice or to a parameter it does not have."""
+    # the code object's names, not inspect.signature: no import of inspect for it
+    code = init.__code__
+    positional = code.co_varnames[1:code.co_argcount]                   # after self
+    named = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
+    return "optimizer" in named and positional[:1] != ("optimizer",)
+
+
 def _written(optimizer, lr):
     """The rates now in ``optimizer``'s groups (``lr`` for an object without groups):
     what ``get_last_lr`` reports, copied as torch copies them."""
@@ -172,7 +188,8 @@ class Schedule:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
-        if init is not None and not getattr(init, "_optimizer_first", False):
+        if init is not None and not getattr(init, "_optimizer_first", False) and \
+                _takes_optimizer_later(init):
             cls.__init__ = _optimizer_first(init)          # type: ignore[method-assign]
 
     @property

@@ -256,3 +256,36 @@ def test_torch_keywords_schedulers_and_last_epoch_as_torch_s_example():
     with pytest.raises(TypeError, match="schedulers= .* and schedules= too"):
         S.SequentialLR(opt, schedulers=[S.StepLR(3)], schedules=[S.StepLR(3)],
                        milestones=[])
+
+
+def test_a_user_schedule_taking_the_optimizer_first_is_left_as_written():
+    """A Schedule subclass whose own ``__init__`` takes the optimizer first (torch's
+    habit, under ``optimizer`` or another name) worked before session 34 and raised
+    TypeError after it: torch's order moved that first argument to ``optimizer=``
+    ('got multiple values for argument optimizer'; 'unexpected keyword argument
+    optimizer' for ``opt``). Found by the second review of habits34 (works on 5974dd6,
+    fails on 786b31b); such an ``__init__`` is now left unwrapped, and one in nnlib's
+    order (the optimizer last) still takes torch's order."""
+    class Warm(S.Schedule):
+        def __init__(self, optimizer, warmup=3):
+            self.warmup = warmup
+            super().__init__(optimizer=optimizer)
+
+        def _rate(self, t, lr0):
+            return lr0 * min(1.0, (t + 1) / self.warmup)
+
+    class WarmOpt(Warm):
+        def __init__(self, opt, warmup=3, lr0=None):
+            self.warmup = warmup
+            S.Schedule.__init__(self, lr0, opt)
+
+    class WarmLast(Warm):
+        def __init__(self, warmup=3, lr0=None, optimizer=None):
+            self.warmup = warmup
+            S.Schedule.__init__(self, lr0, optimizer)
+
+    for cls in (Warm, WarmOpt, WarmLast):
+        opt = O.SGD([np.zeros(1)], lr=0.3)
+        sched = cls(opt, 4)
+        assert sched.optimizer is opt and sched.warmup == 4, cls.__name__
+        assert [sched.step() for _ in range(4)] == pytest.approx([0.15, 0.225, 0.3, 0.3])
