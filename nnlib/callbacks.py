@@ -120,6 +120,12 @@ class History:
     def __getitem__(self, key: str) -> List[float]:
         return self.history[key]
 
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Restore a pickled History; one pickled before it had :attr:`params` and
+        :attr:`model` gets them as a History not made by a fit has them (``{}``,
+        None) rather than an AttributeError on reading them."""
+        self.__dict__.update({"params": {}, "model": None, **state})
+
     def __repr__(self) -> str:
         last = {k: v[-1] for k, v in self.history.items() if v}
         return f"History(epochs={self.epochs}, last={last}, stop_reason={self.stop_reason})"

@@ -603,9 +603,12 @@ class Sequential:
             Return a dict ``{"loss": ..., "accuracy": ..., metric: ...}`` (Keras's
             ``return_dict=True``).
         sample_weight : array_like (n,) or float, optional
-            Row weights of the loss, as Keras's ``evaluate``: ``sum_i w_i L_i / sum_i
-            w_i`` (the loss ``fit`` reports with the same weights). The accuracy and
-            ``metrics`` stay unweighted. Needs a model of compiled layers.
+            Row weights of the loss (Keras's ``evaluate`` argument): the weighted mean
+            ``sum_i w_i L_i / sum_i w_i``, the loss ``fit`` reports with the same
+            weights (Keras's ``reduction="mean_with_sample_weight"``; Keras's default
+            divides by the row count instead, as ``fit``'s ``sample_weight`` notes).
+            The accuracy and ``metrics`` stay unweighted. Needs a model of compiled
+            layers.
         verbose : bool, int >= 0 or "auto", default 0
             0 silent (nnlib's default; Keras's is "auto"); otherwise one line with the
             results is printed ("auto" is 1).

@@ -33,10 +33,13 @@ Protocol (what a training loop may rely on)
     those each ``step`` wrote.
 ``Schedule(optimizer, ...)``
     torch's argument order works too: an optimizer given first (``StepLR(opt,
-    step_size=30)``) is taken as ``optimizer=``; ``StepLR``, ``ExponentialLR``,
+    step_size=30)``) is taken as ``optimizer=`` (by nnlib's constructors and a
+    subclass's in the same order; one whose own ``__init__`` takes the optimizer
+    first is called as written); ``StepLR``, ``ExponentialLR``,
     ``CosineAnnealingLR`` and ``ReduceLROnPlateau`` are torch's names of
     ``StepDecay``, ``ExponentialDecay``, ``CosineAnnealing`` and ``ReduceOnPlateau``,
-    and ``last_epoch`` is ``epoch``.
+    and ``last_epoch`` is ``epoch`` (the constructors take torch's ``last_epoch=-1``,
+    a fresh schedule, and refuse another value, which torch resumes by).
 
 Schedules do not chain as torch's do. torch's chainable schedulers update the rate
 in force by a factor (``lr *= gamma``), so two stepped on one optimizer compose
@@ -102,7 +105,9 @@ def _optimizer_first(init):
     """``init`` that also takes torch's argument order, the optimizer first
     (``StepLR(optimizer, step_size=30)``): an object with ``param_groups`` in the first
     place, where every schedule takes a number or a string, is passed as
-    ``optimizer=``."""
+    ``optimizer=``. It takes torch's keywords too: ``last_epoch=-1`` (torch's default,
+    a fresh schedule; ported code writes it out) and a class's ``_torch_keywords``
+    (``SequentialLR(optimizer, schedulers=[...], milestones=[...])``, torch's example)."""
     @functools.wraps(init)
     def wrapper(self, *args, **kwargs):
         if args and hasattr(args[0], "param_groups"):
@@ -110,9 +115,38 @@ def _optimizer_first(init):
                 raise TypeError(f"{type(self).__name__} got an optimizer first (torch's "
                                 f"order) and optimizer= too")
             args, kwargs = args[1:], {**kwargs, "optimizer": args[0]}
+        for torch_name, name in getattr(type(self), "_torch_keywords", {}).items():
+            if torch_name in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{type(self).__name__} got {torch_name}= (torch's "
+                                    f"name) and {name}= too")
+                kwargs[name] = kwargs.pop(torch_name)
+        if "last_epoch" in kwargs:
+            last = kwargs.pop("last_epoch")
+            if isinstance(last, bool) or last != -1:
+                # torch's last_epoch=N resumes by stepping its chainable form from the
+                # groups' initial_lr; nnlib resumes from a state_dict or by epoch
+                raise ValueError(f"{type(self).__name__} takes last_epoch=-1 (torch's "
+                                 f"default: a fresh schedule) only; got {last!r}. To "
+                                 f"resume at epoch N, load the schedule's state_dict or "
+                                 f"call schedule(N) (fit(initial_epoch=N) does)")
         init(self, *args, **kwargs)
     setattr(wrapper, "_optimizer_first", True)
     return wrapper
+
+
+def _takes_optimizer_later(init):
+    """Whether ``init`` takes ``optimizer=`` but not as its first argument (nnlib's
+    order, the optimizer last): the constructors :func:`_optimizer_first` gives
+    torch's order too. A subclass's own ``__init__(self, optimizer, ...)`` (or
+    ``(self, opt, ...)``, with no ``optimizer`` parameter) already takes the
+    optimizer first and is left as written: moving its first argument to
+    ``optimizer=`` would give it twice or to a parameter it does not have."""
+    # the code object's names, not inspect.signature: no import of inspect for it
+    code = init.__code__
+    positional = code.co_varnames[1:code.co_argcount]                   # after self
+    named = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
+    return "optimizer" in named and positional[:1] != ("optimizer",)
 
 
 def _written(optimizer, lr):
@@ -154,7 +188,8 @@ class Schedule:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
-        if init is not None and not getattr(init, "_optimizer_first", False):
+        if init is not None and not getattr(init, "_optimizer_first", False) and \
+                _takes_optimizer_later(init):
             cls.__init__ = _optimizer_first(init)          # type: ignore[method-assign]
 
     @property
@@ -1232,7 +1267,8 @@ class SequentialLR(Schedule):
     ----------
     schedules : sequence of Schedule
         The parts, each a closed-form schedule (not ReduceOnPlateau, whose rate is
-        state, nor OneCycleLR, whose rates are relative to its ``max_lr``).
+        state, nor OneCycleLR, whose rates are relative to its ``max_lr``). Also by
+        torch's keyword, ``schedulers=``.
     milestones : sequence of int
         ``len(schedules) - 1`` increasing epochs >= 1 at which the next part starts.
     lr0, optimizer : optional
@@ -1247,6 +1283,9 @@ class SequentialLR(Schedule):
     >>> [s.lr_at(t) for t in range(5)]
     [0.5, 0.75, 1.0, 0.5, 0.25]
     """
+
+    # torch's keyword for the parts (SequentialLR(opt, schedulers=[...], milestones=...))
+    _torch_keywords = {"schedulers": "schedules"}
 
     def __init__(self, schedules: Sequence[Schedule], milestones: Sequence[int],
                  lr0: Optional[float] = None, optimizer: Any = None) -> None:

@@ -167,3 +167,24 @@ def test_a_model_or_optimizer_pickled_before_the_stamp_loads_quietly(name, make)
         back = unstamped(obj)
     assert "_nnlib_version" not in vars(back)
     _same(obj, back)
+
+
+def test_a_history_pickled_before_params_and_model_reads_them_as_an_unfitted_one():
+    """A History pickled before session 34 gave it ``params`` and ``model`` (a plain
+    ``__dict__`` pickle without them, as ``model.history`` of a pickled model from the
+    day before held) read them as an AttributeError; found by the second review of
+    habits34 unpickling a model and History pickled by 69f21fd. They read as a History
+    not made by a fit has them."""
+    from nnlib.callbacks import History
+    model = nnlib.Sequential([nnlib.Dense(2, 2, random_state=0)])
+    history = model.fit(np.eye(2), [0, 1], epochs=2)
+    assert history.model is model and history.params["epochs"] == 2
+    old = History()
+    old.__dict__.update({k: v for k, v in vars(history).items()
+                         if k not in ("params", "model")})
+    del old.params, old.model                       # the layout an older nnlib pickled
+    back = pickle.loads(pickle.dumps(old))
+    assert back.params == {} and back.model is None
+    assert back.epoch == [0, 1] and back["loss"] == history["loss"]
+    again = pickle.loads(pickle.dumps(history))     # a current one keeps its own
+    assert again.params["epochs"] == 2 and isinstance(again.model, nnlib.Sequential)

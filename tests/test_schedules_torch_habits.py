@@ -223,3 +223,69 @@ def test_resuming_from_state_dicts_is_quiet_in_either_order(opt_first):
         b.load_state_dict(a.state_dict())
         assert [b.step() for _ in range(4)] == [a.step() for _ in range(4)]
         assert opt2.lr == opt.lr
+
+
+def test_torch_keywords_schedulers_and_last_epoch_as_torch_s_example():
+    """torch's SequentialLR example, keywords and all: ``SequentialLR(optimizer,
+    schedulers=[...], milestones=[2])``, its parts made with ``last_epoch=-1`` as ported
+    code writes it out. Found by the second review of habits34: SequentialLR took only
+    nnlib's ``schedules=`` (TypeError 'unexpected keyword argument schedulers') and no
+    schedule took ``last_epoch`` (TypeError), though both are torch's names; now the
+    rates match torch's over 10 steps, and a last_epoch torch would resume from, or
+    both names at once, is named."""
+    opt, tw = O.SGD([np.zeros(2)], lr=0.5), torch.zeros(2, requires_grad=True)
+    topt = torch.optim.SGD([tw], lr=0.5)
+    T = torch.optim.lr_scheduler
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched = S.SequentialLR(opt, schedulers=[
+            S.LinearLR(opt, start_factor=0.1, total_iters=2, last_epoch=-1),
+            S.ExponentialLR(opt, gamma=0.9, last_epoch=-1)], milestones=[2])
+        tsched = T.SequentialLR(topt, schedulers=[
+            T.LinearLR(topt, start_factor=0.1, total_iters=2, last_epoch=-1),
+            T.ExponentialLR(topt, gamma=0.9, last_epoch=-1)], milestones=[2])
+        for _ in range(10):
+            topt.step()
+            tsched.step()
+            sched.step()
+            assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
+    with pytest.raises(ValueError, match=r"last_epoch=-1 .* got 4.*state_dict"):
+        S.StepLR(opt, step_size=3, last_epoch=4)
+    with pytest.raises(ValueError, match="last_epoch=-1"):
+        S.StepLR(opt, step_size=3, last_epoch=True)
+    with pytest.raises(TypeError, match="schedulers= .* and schedules= too"):
+        S.SequentialLR(opt, schedulers=[S.StepLR(3)], schedules=[S.StepLR(3)],
+                       milestones=[])
+
+
+def test_a_user_schedule_taking_the_optimizer_first_is_left_as_written():
+    """A Schedule subclass whose own ``__init__`` takes the optimizer first (torch's
+    habit, under ``optimizer`` or another name) worked before session 34 and raised
+    TypeError after it: torch's order moved that first argument to ``optimizer=``
+    ('got multiple values for argument optimizer'; 'unexpected keyword argument
+    optimizer' for ``opt``). Found by the second review of habits34 (works on 5974dd6,
+    fails on 786b31b); such an ``__init__`` is now left unwrapped, and one in nnlib's
+    order (the optimizer last) still takes torch's order."""
+    class Warm(S.Schedule):
+        def __init__(self, optimizer, warmup=3):
+            self.warmup = warmup
+            super().__init__(optimizer=optimizer)
+
+        def _rate(self, t, lr0):
+            return lr0 * min(1.0, (t + 1) / self.warmup)
+
+    class WarmOpt(Warm):
+        def __init__(self, opt, warmup=3, lr0=None):
+            self.warmup = warmup
+            S.Schedule.__init__(self, lr0, opt)
+
+    class WarmLast(Warm):
+        def __init__(self, warmup=3, lr0=None, optimizer=None):
+            self.warmup = warmup
+            S.Schedule.__init__(self, lr0, optimizer)
+
+    for cls in (Warm, WarmOpt, WarmLast):
+        opt = O.SGD([np.zeros(1)], lr=0.3)
+        sched = cls(opt, 4)
+        assert sched.optimizer is opt and sched.warmup == 4, cls.__name__
+        assert [sched.step() for _ in range(4)] == pytest.approx([0.15, 0.225, 0.3, 0.3])
