@@ -10,8 +10,8 @@ mode (column ``nnlib_flush``), as XLA flushes subnormals to zero on the CPU.
 from bench import data, peers
 from bench.peers import OPTIMIZERS
 from bench.results import table, workload_result
-from bench.training import (FLUSH_NOTE, compile_note, epoch_row, limit_note,
-                            needed_fraction_note, speedup_target)
+from bench.training import (FLUSH_NOTE, SHORT_EPOCH_PRIME, compile_note, epoch_row,
+                            limit_note, needed_fraction_note, speedup_target)
 
 NAME = "minibatch"
 TITLE = "Mini-batch training: one epoch on digits, batch 32 and 256"
@@ -37,7 +37,8 @@ def run(ctx):
             spec = peers.TrainSpec(SIZES, batch, opt, dtype=ctx.dtype, threads=ctx.threads)
             rows.append(epoch_row(ctx, f"batch {batch}, {_label(opt)}", spec, X, y, init,
                                   repeats=ctx.scale(quick=5, full=20),
-                                  variants=peers.flush_variant(spec)))
+                                  variants=peers.flush_variant(spec),
+                                  prime=SHORT_EPOCH_PRIME))
     b32, b256 = rows[0], rows[len(OPTIMIZERS)]
     notes = ""
     for batch, row in ((32, b32), (256, b256)):

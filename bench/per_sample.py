@@ -12,8 +12,8 @@ import numpy as np
 
 from bench import data, peers
 from bench.results import table, workload_result
-from bench.training import (FLUSH_NOTE, compile_note, epoch_row, limit_note,
-                            needed_fraction_note, speedup_target)
+from bench.training import (FLUSH_NOTE, SHORT_EPOCH_PRIME, compile_note, epoch_row,
+                            limit_note, needed_fraction_note, speedup_target)
 
 NAME = "per_sample"
 TITLE = "Per-sample SGD: one epoch on digits, batch 1"
@@ -28,7 +28,8 @@ def run(ctx):
     spec = peers.TrainSpec(SIZES, 1, "sgd", dtype=ctx.dtype, threads=ctx.threads)
     variants = peers.flush_variant(spec)
     row = epoch_row(ctx, "batch 1, SGD lr 0.1", spec, X, y, init,
-                    repeats=ctx.scale(quick=3, full=10), variants=variants)
+                    repeats=ctx.scale(quick=3, full=10), variants=variants,
+                    prime=SHORT_EPOCH_PRIME)
     notes = (limit_note(ctx, row, SIZES, len(X), 1)
              + limit_note(ctx, row, SIZES, len(X), 1, nnlib=peers.FLUSH_VARIANT)
              + needed_fraction_note(ctx, row, SIZES, len(X), 1, "jax", 3))

@@ -14,14 +14,25 @@ __all__ = ["FLUSH_NOTE", "epoch_row", "speedup_target", "not_measured", "compile
            "epoch_limits", "limit_note", "needed_fraction_note"]
 
 
-def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=None):
+# Untimed epochs of a peer before each of its timed ones where epochs last a few ms
+# (digits, batch 1-256): one is not enough there. A peer's epoch leaves the caches in a
+# state that one short epoch of the next peer does not undo (after two PyTorch epochs,
+# nnlib's batch-32 epoch took ~20 % longer after one priming epoch of its own, ~3 % after
+# five), and a training loop, which runs its epochs back to back, never pays that.
+SHORT_EPOCH_PRIME = 5
+
+
+def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=None,
+              prime=1):
     """One table row: ``case`` label, the spec's parameters, and a cell per peer with the
     seconds per epoch and ``loss_after`` (mean cross-entropy after all timed epochs).
 
     ``variants`` maps extra column names to ``(peer, spec)``: that peer built on another
     spec (e.g. nnlib on one thread beside nnlib on two), timed in the same interleaved
     rounds as the peers, so a ratio between two columns cancels drifting load; it runs
-    when ``peer`` is one of ``ctx.peers`` (``peers.columns`` orders the table's columns)."""
+    when ``peer`` is one of ``ctx.peers`` (``peers.columns`` orders the table's columns).
+    ``prime``: untimed epochs of each peer right before each of its timed ones (the same
+    count for every peer, so all train the same number of epochs)."""
     builders, epochs = peers.train_builders(spec, X, y, init, ctx.peers)
     for column, (peer, vspec) in (variants or {}).items():
         if peer in ctx.peers:
@@ -32,12 +43,13 @@ def epoch_row(ctx, case, spec, X, y, init, params=None, repeats=None, variants=N
                                                  spec.activation)}
 
     # min_sample=0: one epoch per sample for everyone, so all peers train the same number
-    # of epochs and their losses afterwards are comparable. prime=1: each timed epoch
-    # follows an untimed epoch of the same peer, as in a training loop; without it a
+    # of epochs and their losses afterwards are comparable. prime >= 1: each timed epoch
+    # follows untimed epochs of the same peer, as in a training loop; without them a
     # short epoch pays for the caches the previous peer left (measured: nnlib's 1.7 ms
-    # batch-1 epoch took 0.3 ms longer after the NumPy loop than after nnlib).
+    # batch-1 epoch took 0.3 ms longer after the NumPy loop than after nnlib; see
+    # SHORT_EPOCH_PRIME for why one is not enough for epochs of a few ms).
     cells = measure_peers(ctx if repeats is None else ctx.with_repeats(repeats), builders,
-                          min_sample=0.0, warm_time=0.0, after=after, prime=1)
+                          min_sample=0.0, warm_time=0.0, after=after, prime=prime)
     for name, epoch in epochs.items():
         if epoch.compile_seconds is not None and name in cells:
             cells[name]["compile_seconds"] = epoch.compile_seconds     # not in the timings

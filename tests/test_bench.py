@@ -570,3 +570,33 @@ def test_a_missed_speedup_target_says_what_share_of_the_fma_bound_it_needs(monke
                                      "(0.00 ms)")
     met = speedup_target("t", row, "jax", 1.2, limit=((2, 3, 1), 4, 2, "float32"))
     assert met["met"] is True and "FMA bound" not in met["detail"]
+
+
+@pytest.mark.parametrize("workload", ["minibatch", "per_sample"])
+def test_short_epochs_are_timed_after_several_of_their_own(workload, monkeypatch):
+    """The workloads of epochs of a few ms prime each timed epoch with
+    SHORT_EPOCH_PRIME untimed ones of the same peer (one left nnlib's batch-32 epoch
+    ~20 % slow after a PyTorch epoch); every peer gets the same count."""
+    import importlib
+
+    import numpy as np
+
+    import bench.training as training
+    from bench.__main__ import Context
+    assert training.SHORT_EPOCH_PRIME >= 3
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def measure(ctx, builders, **kw):
+        seen.append(kw["prime"])
+        raise Stop
+
+    monkeypatch.setattr(training, "measure_peers", measure)
+    module = importlib.import_module(f"bench.{workload}")
+    ctx = Context(quick=True, tiny=True, threads=1, dtype=np.float64, peers=("nnlib",),
+                  repeats_override=None, out=None)
+    with pytest.raises(Stop):
+        module.run(ctx)
+    assert seen == [training.SHORT_EPOCH_PRIME]
