@@ -36,7 +36,15 @@
  * conversion pipes, a widening of a register 0.73 and a rounding (vcvtpd2ps) 0.75, so
  * plain SGD's 2 + 1 per 4 elements cost 1.75 cycles (0.44 per element, 0.12 ns at 3.6
  * GHz), above the ~0.39 per element of PyTorch's float step at 1e6 elements, which
- * L3's bandwidth bounds. Momentum runs in blocks of NN_SGD_F32_BLOCK elements, two
+ * L3's bandwidth bounds. Computing the rule in float as torch does (lr rounded to
+ * float, one fmaf: bitwise torch's, about 1 ulp from this rule) would not close the
+ * gap either: what keeps nnlib above torch at this size is the overflow guard's read
+ * of w and g before any write, not the conversions (C, 1e6 elements, thread CPU,
+ * pinned, medians of 201: the fmaf loop alone 87 us, the check of w and g then that
+ * loop 168 us, against torch.optim's whole step 117 us and its bare add_ 97 us; a
+ * check of g alone then the loop 128 us, but w must be read to refuse an overflow,
+ * and a fused pass would need the old w for a rollback). So the rule stays in double.
+ * Momentum runs in blocks of NN_SGD_F32_BLOCK elements, two
  * passes each (nn_sgd_f32_momentum_blocked): the buffer's widening back then reads the
  * stored floats from memory instead of a register, and each pass keeps fewer values
  * live (1e6 elements, the kernel alone: 360-375 -> 277-292 us).
