@@ -38,12 +38,14 @@
  * GHz), above the ~0.39 per element of PyTorch's float step at 1e6 elements, which
  * L3's bandwidth bounds. Computing the rule in float as torch does (lr rounded to
  * float, one fmaf: bitwise torch's, about 1 ulp from this rule) would not close the
- * gap either: what keeps nnlib above torch at this size is the overflow guard's read
- * of w and g before any write, not the conversions (C, 1e6 elements, thread CPU,
- * pinned, medians of 201: the fmaf loop alone 87 us, the check of w and g then that
- * loop 168 us, against torch.optim's whole step 117 us and its bare add_ 97 us; a
- * check of g alone then the loop 128 us, but w must be read to refuse an overflow,
- * and a fused pass would need the old w for a rollback). So the rule stays in double.
+ * gap: the overflow guard reads every gradient before the first write (a refused step
+ * changes nothing; for plain SGD it reads g alone, see optim.pyx's _sgd_bound), and a
+ * 4 MB gradient does not stay in L2, so g comes from L3 twice: 16 MB of traffic where
+ * torch moves 12. C, 1e6 elements, thread CPU, pinned, medians of 201 (load ~2): the
+ * fmaf loop alone 87 us, the check of g then that loop 128 us, against torch.optim's
+ * whole step 117 us and its bare add_ 97 us; nnlib's step today 195 us. So float
+ * arithmetic would take the ratio from ~1.67 to ~1.3 by changing every float32 SGD
+ * result; the rule stays in double.
  * Momentum runs in blocks of NN_SGD_F32_BLOCK elements, two
  * passes each (nn_sgd_f32_momentum_blocked): the buffer's widening back then reads the
  * stored floats from memory instead of a register, and each pass keeps fewer values
