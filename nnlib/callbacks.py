@@ -42,10 +42,12 @@ class History:
         non-finite step counts if it trained any rows).
     params : dict
         What the fit handed its callbacks (Keras's ``History.params``): ``epochs``,
-        ``batch_size``, ``steps`` (batches an epoch), ``metrics`` (the names logged)
-        and ``optimizer``. Empty for a History not made by a fit.
+        ``batch_size``, ``steps`` (batches an epoch; None for the Dask runs of
+        :mod:`nnlib.dask`, whose epochs run on the cluster), ``metrics`` (the names
+        logged) and ``optimizer``. Empty for a History not made by a fit.
     model : Sequential or None
-        The model the fit trained (Keras's ``History.model``).
+        The model the fit (or a Dask run's ``fit_data_parallel`` /
+        ``fit_model_averaging``) trained (Keras's ``History.model``).
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
     nonfinite : None or dict
         When training stopped on a non-finite loss or gradient, or on an update that
