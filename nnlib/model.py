@@ -28,7 +28,7 @@ from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeErro
 from nnlib._typing import (ArrayLike, DTypeLike, FloatArray, PathLike, SampleWeight,
                            SeedLike, Threads, Verbose)
 from nnlib.callbacks import Callback, EarlyStopping, History, as_callbacks, wants_batches
-from nnlib.fit_loop import FitLoop
+from nnlib.fit_loop import FitLoop, check_validation_freq
 from nnlib.metrics import Metric, Metrics, metrics_list, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
@@ -999,7 +999,8 @@ class Sequential:
             metrics: Optional[Sequence[Metric]] = None, schedule_interval: str = "epoch",
             sample_weight: SampleWeight = None,
             initial_epoch: int = 0,
-            class_weight: Optional[Mapping[int, float]] = None) -> History:
+            class_weight: Optional[Mapping[int, float]] = None,
+            validation_freq: Union[int, Iterable[int]] = 1) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -1105,6 +1106,18 @@ class Sequential:
             class-label losses and a one-output ``logistic_loss`` (classes 0 and 1);
             keys are class indices in ``[0, n_out)``, weights finite and >= 0. The
             validation loss stays unweighted, as Keras's.
+        validation_freq : int >= 1 or collection of int, default 1
+            Keras's: with validation data, validate after every ``validation_freq``-th
+            epoch (``2``: epochs 2, 4, ... counted from 1), or after the epochs listed
+            (``[1, 5, 10]``, 1-based and absolute as ``initial_epoch`` counts them;
+            Keras takes a list, any iterable of ints is taken here). Ignored without
+            validation data, as Keras ignores it. An epoch not validated logs no
+            ``val_`` values: the History's ``val_`` lists hold only the validated
+            epochs (as Keras's; ``History.val_epoch`` says which), and a callback or
+            ``early_stopping`` monitoring a ``val_`` value skips that epoch with a
+            RuntimeWarning (EarlyStopping: no wait counted; a ReduceOnPlateau
+            schedule: no step) -- ModelCheckpoint(save_best_only=True) warns and
+            saves, as Keras 3's does.
 
         Returns
         -------
@@ -1132,6 +1145,7 @@ class Sequential:
         """
         loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
+        validation_freq = check_validation_freq(validation_freq)
         initial_epoch = check_int_scalar(initial_epoch, "initial_epoch", low=0)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         l2 = check_real_scalar(l2, "l2", low=0.0)
@@ -1226,7 +1240,7 @@ class Sequential:
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
-                           initial_epoch=initial_epoch)
+                           initial_epoch=initial_epoch, validation_freq=validation_freq)
             loop.begin(record_history=not on_batch)
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
