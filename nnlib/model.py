@@ -398,8 +398,9 @@ class Sequential:
         with _NotDuringAnotherThreadsFit(self):
             return self._forward_checked(X, n_threads)
 
-    def predict(self, X: ArrayLike, batch_size: int = 4096,
-                n_threads: Threads = None, verbose: Verbose = 0) -> FloatArray:
+    def predict(self, X: Optional[ArrayLike] = None, batch_size: int = 4096,
+                n_threads: Threads = None, verbose: Verbose = 0, *,
+                x: Optional[ArrayLike] = None) -> FloatArray:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
         :meth:`forward`.
@@ -416,6 +417,8 @@ class Sequential:
         verbose : bool, int >= 0 or "auto", default 0
             0 silent (nnlib's default; Keras's is "auto", so ported code often passes
             ``verbose=0``); otherwise one line with the rows and the time is printed.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.predict(x=X)``): give one of the two.
 
         Returns
         -------
@@ -431,6 +434,7 @@ class Sequential:
         >>> np.array_equal(model.predict(X, batch_size=2), model.forward(X))   # in 3 chunks
         True
         """
+        X = _keras_x(X, x, "predict")
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         verbose = _verbosity(verbose)
         X = self._inputs(X, finite=True)
@@ -553,37 +557,40 @@ class Sequential:
         return float(value), [g for pair in zip(dWs, dbs) for g in pair], status
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ..., metrics: None = ...,
-                 return_dict: Literal[False] = ..., sample_weight: SampleWeight = ...,
-                 verbose: Verbose = ...) -> EvaluationResult: ...
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ...,
+                 metrics: None = ..., return_dict: Literal[False] = ...,
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ..., *,
+                 x: Optional[ArrayLike] = ...) -> EvaluationResult: ...
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ...,
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ...,
                  metrics: Optional[Sequence[Metric]] = ..., *,
                  return_dict: Literal[True], sample_weight: SampleWeight = ...,
-                 verbose: Verbose = ...) -> Dict[str, float]: ...
+                 verbose: Verbose = ..., x: Optional[ArrayLike] = ...) -> Dict[str, float]: ...
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ..., *,
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ..., *,
                  metrics: Sequence[Metric], return_dict: bool = ...,
-                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
-                 ) -> Dict[str, float]: ...
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ...,
+                 x: Optional[ArrayLike] = ...) -> Dict[str, float]: ...
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ...,
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ...,
                  metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...,
-                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ..., *,
+                 x: Optional[ArrayLike] = ...
                  ) -> Union[EvaluationResult, Dict[str, float]]: ...
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
-                 margin: float = 1.0, n_threads: Threads = None,
+    def evaluate(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+                 loss: Optional[str] = None, margin: float = 1.0, n_threads: Threads = None,
                  metrics: Optional[Sequence[Metric]] = None,
                  return_dict: bool = False, sample_weight: SampleWeight = None,
-                 verbose: Verbose = 0) -> Union[EvaluationResult, Dict[str, float]]:
+                 verbose: Verbose = 0, *, x: Optional[ArrayLike] = None
+                 ) -> Union[EvaluationResult, Dict[str, float]]:
         """Mean loss (without L2) and accuracy of the model on (X, y), and ``metrics``.
 
         Parameters
@@ -612,6 +619,8 @@ class Sequential:
         verbose : bool, int >= 0 or "auto", default 0
             0 silent (nnlib's default; Keras's is "auto"); otherwise one line with the
             results is printed ("auto" is 1).
+        x : array_like, optional
+            Keras's name of ``X`` (``model.evaluate(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -646,6 +655,7 @@ class Sequential:
         >>> model.evaluate(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0]).loss
         0.5
         """
+        X, y = _keras_xy(X, x, y, "evaluate")
         loss = self._default_loss(loss)
         verbose = _verbosity(verbose)
         # finite, as predict's and fit's validation data: a NaN row made a NaN loss and
@@ -684,8 +694,9 @@ class Sequential:
         loss_code(loss)
         return loss
 
-    def predict_proba(self, X: ArrayLike, batch_size: int = 4096, n_threads: Threads = None,
-                      loss: Optional[str] = None, verbose: Verbose = 0) -> FloatArray:
+    def predict_proba(self, X: Optional[ArrayLike] = None, batch_size: int = 4096,
+                      n_threads: Threads = None, loss: Optional[str] = None,
+                      verbose: Verbose = 0, *, x: Optional[ArrayLike] = None) -> FloatArray:
         """Class probabilities (n, n_out): the outputs through the map of the loss.
 
         softmax for softmax_cross_entropy, sparsemax for sparsemax_loss (exact zeros
@@ -706,6 +717,8 @@ class Sequential:
             The loss whose map to apply; default the last ``fit``'s.
         verbose : bool, int >= 0 or "auto", default 0
             As :meth:`predict`'s.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.predict_proba(x=X)``): give one of the two.
 
         Returns
         -------
@@ -720,6 +733,7 @@ class Sequential:
         >>> model.predict_proba(np.ones((1, 2)), loss="softmax_cross_entropy").round(3)
         array([[0.333, 0.333, 0.333]])
         """
+        X = _keras_x(X, x, "predict_proba")
         loss = self._default_loss(loss)
         with _NotDuringAnotherThreadsFit(self, "predict_proba"):
             return probabilities(self.predict(X, batch_size, n_threads, verbose), loss)
@@ -986,7 +1000,8 @@ class Sequential:
         return (X,) + self._targets(y, loss, X.shape[0])
 
     # -- training ---------------------------------------------------------------------
-    def fit(self, X: ArrayLike, y: ArrayLike, loss: str = "softmax_cross_entropy",
+    def fit(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+            loss: str = "softmax_cross_entropy",
             optimizer: Optional["Optimizer"] = None, epochs: int = 1, batch_size: int = 32,
             shuffle: bool = True,
             validation_data: Optional[Tuple[ArrayLike, ArrayLike]] = None,
@@ -1000,7 +1015,8 @@ class Sequential:
             sample_weight: SampleWeight = None,
             initial_epoch: int = 0,
             class_weight: Optional[Mapping[int, float]] = None,
-            validation_freq: Union[int, Iterable[int]] = 1) -> History:
+            validation_freq: Union[int, Iterable[int]] = 1, *,
+            x: Optional[ArrayLike] = None) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -1118,6 +1134,8 @@ class Sequential:
             RuntimeWarning (EarlyStopping: no wait counted; a ReduceOnPlateau
             schedule: no step) -- ModelCheckpoint(save_best_only=True) warns and
             saves, as Keras 3's does.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.fit(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -1143,6 +1161,7 @@ class Sequential:
         >>> history.epochs < 400, history.stop_reason, model.score(X, y)
         (True, 'early_stopping', 1.0)
         """
+        X, y = _keras_xy(X, x, y, "fit")
         loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
         validation_freq = check_validation_freq(validation_freq)
@@ -1282,13 +1301,15 @@ class Sequential:
         return check_sample_weight(weights, labels.shape[0], dtype)
 
     # -- one batch at a time (Keras's custom-loop verbs) ----------------------------------
-    def train_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
+    def train_on_batch(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+                       loss: Optional[str] = None,
                        optimizer: Optional["Optimizer"] = None,
                        sample_weight: SampleWeight = None,
                        l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
                        metrics: Optional[Sequence[Metric]] = None,
                        n_threads: Threads = None, return_dict: bool = False,
-                       class_weight: Optional[Mapping[int, float]] = None
+                       class_weight: Optional[Mapping[int, float]] = None, *,
+                       x: Optional[ArrayLike] = None
                        ) -> Union[float, List[float], Dict[str, float]]:
         """One gradient step on exactly the rows given (Keras's ``train_on_batch``):
         ``fit`` with one epoch of one batch, unshuffled.
@@ -1316,6 +1337,8 @@ class Sequential:
             (Keras reports them from the step's forward pass).
         return_dict : bool
             Return ``{"loss": ..., metric: ...}`` (Keras's ``return_dict=True``).
+        x : array_like, optional
+            Keras's name of ``X`` (``model.train_on_batch(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -1339,6 +1362,7 @@ class Sequential:
         >>> model.train_on_batch(X, y) < 0.6931     # the same optimizer, a second step
         True
         """
+        X, y = _keras_xy(X, x, y, "train_on_batch")
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         if optimizer is None:
@@ -1367,10 +1391,11 @@ class Sequential:
                     if key not in ("time", "lr")}
         return _batch_result(logs, names, return_dict)
 
-    def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
-                      margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
+    def test_on_batch(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+                      loss: Optional[str] = None, margin: float = 1.0,
+                      metrics: Optional[Sequence[Metric]] = None,
                       n_threads: Threads = None, return_dict: bool = False,
-                      sample_weight: SampleWeight = None
+                      sample_weight: SampleWeight = None, *, x: Optional[ArrayLike] = None
                       ) -> Union[float, List[float], Dict[str, float]]:
         """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
         of :meth:`evaluate`, without L2; with ``metrics``, Keras's list ``[loss,
@@ -1390,6 +1415,8 @@ class Sequential:
             length instead); the accuracy and ``metrics`` stay unweighted, as Keras's
             ``metrics`` (it weighs only ``weighted_metrics``). Needs a model of
             compiled layers (Dense, Dropout), as ``fit``'s does.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.test_on_batch(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -1419,6 +1446,7 @@ class Sequential:
         >>> model.test_on_batch(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0])
         0.5
         """
+        X, y = _keras_xy(X, x, y, "test_on_batch")
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
@@ -1428,7 +1456,8 @@ class Sequential:
                                  sample_weight=sample_weight)
         return _batch_result(logs, wanted.names, return_dict)
 
-    def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
+    def predict_on_batch(self, X: Optional[ArrayLike] = None, n_threads: Threads = None, *,
+                         x: Optional[ArrayLike] = None) -> FloatArray:
         """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
         over all rows at once.
 
@@ -1437,6 +1466,8 @@ class Sequential:
         X : array_like (n, n_in)
         n_threads : int or None
             As in :meth:`predict`.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.predict_on_batch(x=X)``): give one of the two.
 
         Returns
         -------
@@ -1450,6 +1481,7 @@ class Sequential:
                [0.],
                [0.]])
         """
+        X = _keras_x(X, x, "predict_on_batch")
         X = self._inputs(X)
         with _NotDuringAnotherThreadsFit(self, "predict_on_batch"):
             return self.predict(X, batch_size=max(X.shape[0], 1), n_threads=n_threads)
@@ -1819,6 +1851,27 @@ def load(path: PathLike) -> Sequential:
         from nnlib.optim import _from_saved
         model.optimizer = _from_saved(header["optimizer"], arrays, model.params, path)
     return model
+
+
+def _keras_x(X, x, verb):
+    """The input rows given as ``X`` or by Keras's name ``x=`` (one of the two)."""
+    if x is None:
+        if X is None:
+            raise TypeError(f"{verb}() is missing its input rows X (x=, Keras's name, "
+                            f"is taken too)")
+        return X
+    if X is not None:
+        raise TypeError(f"{verb}() got both X and x= (Keras's name of X): give one")
+    return x
+
+
+def _keras_xy(X, x, y, verb):
+    """``_keras_x``'s rows and the targets ``y`` (keyword-optional only so that
+    Keras's ``fit(x=X, y=Y)`` reads as written: y is required)."""
+    X = _keras_x(X, x, verb)
+    if y is None:
+        raise TypeError(f"{verb}() is missing its targets y")
+    return X, y
 
 
 def _verbosity(verbose):
