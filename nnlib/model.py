@@ -630,6 +630,18 @@ class Sequential:
             and a row counts as correct when all its outputs are (multilabel: exact
             match). With ``metrics`` or ``return_dict``, a dict.
 
+        Notes
+        -----
+        Keras's ``evaluate`` returns the bare loss (a float) when the model was
+        compiled without metrics, and a list ``[loss, metric, ...]`` when it was; nnlib
+        has no ``compile`` and computes the accuracy of a classification loss unasked,
+        so it returns the pair (``loss, accuracy = model.evaluate(X, y)``, kept as it
+        always was). Ported Keras code writes ``model.evaluate(x=X, y=Y).loss`` for
+        the bare loss (``test_on_batch`` returns it bare, as Keras's does) and
+        ``return_dict=True`` for Keras's dict, which has the same keys here (``loss``,
+        ``accuracy``, each metric); with ``metrics``, nnlib returns that dict rather
+        than Keras's list, whose order a reader must know.
+
         Raises
         ------
         ValueError
