@@ -1299,7 +1299,65 @@ class ReduceOnPlateau(Schedule):
                 "lr0": self.lr0}
 
 
-class SequentialLR(Schedule):
+class _OfParts(Schedule):
+    """A schedule made of other schedules (``self.schedules``): SequentialLR and
+    ChainedScheduler, whose state holds their parts' as torch's ``_schedulers``."""
+
+    schedules: List[Schedule]
+
+    def state_dict(self) -> Dict[str, Any]:
+        """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
+        (torch's ``SequentialLR`` and ``ChainedScheduler`` keep their ``_schedulers``
+        so).
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> _ = s.step(); _ = s.step()
+        >>> t = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> t.load_state_dict(s.state_dict()); t.epoch, t.lr
+        (2, 0.5)
+        >>> c = ChainedScheduler([StepLR(1, gamma=0.5)], lr0=1.0); _ = c.step()
+        >>> d = ChainedScheduler([StepLR(1, gamma=0.5)], lr0=1.0)
+        >>> d.load_state_dict(c.state_dict()); d.epoch, d.step()   # from the loaded rate
+        (1, 0.25)
+        """
+        sd = super().state_dict()
+        sd["schedules"] = [part.state_dict() for part in self.schedules]
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` of a schedule of as many parts, each of the same
+        class (a ChainedScheduler's next step goes on from the loaded rates).
+
+        Raises
+        ------
+        ValueError
+            If the keys or the number of parts differ, or a part's state does not fit
+            it.
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> s.load_state_dict({**s.state_dict(), "schedules": []})
+        Traceback (most recent call last):
+        ...
+        ValueError: SequentialLR.load_state_dict needs the state of 2 schedules; got 0
+        """
+        parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
+        if not isinstance(parts, list) or len(parts) != len(self.schedules):
+            got = len(parts) if isinstance(parts, list) else parts
+            raise ValueError(f"{type(self).__name__}.load_state_dict needs the state of "
+                             f"{len(self.schedules)} schedules; got {got}")
+        schedules = self.schedules
+        super().load_state_dict(state_dict)
+        self.schedules = schedules
+        for part, sd in zip(schedules, parts):
+            part.load_state_dict(sd)
+            part.__dict__.pop("_loaded", None)      # only this schedule is stepped
+
+
+class SequentialLR(_OfParts):
     """One schedule after another (PyTorch's ``SequentialLR``): ``schedules[0]`` until
     epoch ``milestones[0]``, then ``schedules[1]`` from its own epoch 0, and so on --
     the way to a warm-up followed by a decay, since two schedules stepped on one
@@ -1370,51 +1428,6 @@ class SequentialLR(Schedule):
     def _rate(self, t, lr0):
         i = bisect.bisect_right(self.milestones, t)
         return self.schedules[i]._rate(t - (self.milestones[i - 1] if i else 0), lr0)
-
-    def state_dict(self) -> Dict[str, Any]:
-        """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
-        (torch's ``SequentialLR`` keeps its ``_schedulers`` so).
-
-        Examples
-        --------
-        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
-        >>> _ = s.step(); _ = s.step()
-        >>> t = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
-        >>> t.load_state_dict(s.state_dict()); t.epoch, t.lr
-        (2, 0.5)
-        """
-        sd = super().state_dict()
-        sd["schedules"] = [part.state_dict() for part in self.schedules]
-        return sd
-
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` of a SequentialLR of as many parts, each of the
-        same class.
-
-        Raises
-        ------
-        ValueError
-            If the keys or the number of parts differ, or a part's state does not fit
-            it.
-
-        Examples
-        --------
-        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
-        >>> s.load_state_dict({**s.state_dict(), "schedules": []})
-        Traceback (most recent call last):
-        ...
-        ValueError: SequentialLR.load_state_dict needs the state of 2 schedules; got 0
-        """
-        parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
-        if not isinstance(parts, list) or len(parts) != len(self.schedules):
-            got = len(parts) if isinstance(parts, list) else parts
-            raise ValueError(f"SequentialLR.load_state_dict needs the state of "
-                             f"{len(self.schedules)} schedules; got {got}")
-        schedules = self.schedules
-        super().load_state_dict(state_dict)
-        self.schedules = schedules
-        for part, sd in zip(schedules, parts):
-            part.load_state_dict(sd)
 
     def _params(self):
         return {"schedules": self.schedules, "milestones": self.milestones,
@@ -1622,7 +1635,7 @@ class MultiplicativeLR(_LambdaSchedule):
         self._products = [list(p) for p in self._products]
 
 
-class ChainedScheduler(Schedule):
+class ChainedScheduler(_OfParts):
     """Several schedules stepped together on one optimizer, their effects multiplied
     (PyTorch's ``ChainedScheduler``): each :meth:`step` steps every schedule in turn,
     each acting on the rate the one before it left -- torch's chainable forms
@@ -1778,51 +1791,6 @@ class ChainedScheduler(Schedule):
             rates.append(lr)
         self.epoch = t
         return self._apply(rates)
-
-    def state_dict(self) -> Dict[str, Any]:
-        """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
-        (torch's ``_schedulers``) and the rates in force.
-
-        Examples
-        --------
-        >>> s = ChainedScheduler([StepLR(1, gamma=0.5)], lr0=1.0); _ = s.step()
-        >>> t = ChainedScheduler([StepLR(1, gamma=0.5)], lr0=1.0)
-        >>> t.load_state_dict(s.state_dict()); t.epoch, t.step()
-        (1, 0.25)
-        """
-        sd = super().state_dict()
-        sd["schedules"] = [part.state_dict() for part in self.schedules]
-        return sd
-
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` of a chain of as many parts, each of the same
-        class; the next step goes on from the loaded rates.
-
-        Raises
-        ------
-        ValueError
-            If the keys or the number of parts differ, or a part's state does not fit
-            it.
-
-        Examples
-        --------
-        >>> s = ChainedScheduler([StepLR(1, gamma=0.5)], lr0=1.0)
-        >>> s.load_state_dict({**s.state_dict(), "schedules": []})
-        Traceback (most recent call last):
-        ...
-        ValueError: ChainedScheduler.load_state_dict needs the state of 1 schedules; got 0
-        """
-        parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
-        if not isinstance(parts, list) or len(parts) != len(self.schedules):
-            got = len(parts) if isinstance(parts, list) else parts
-            raise ValueError(f"ChainedScheduler.load_state_dict needs the state of "
-                             f"{len(self.schedules)} schedules; got {got}")
-        schedules = self.schedules
-        super().load_state_dict(state_dict)
-        self.schedules = schedules
-        for part, sd in zip(schedules, parts):
-            part.load_state_dict(sd)
-            part.__dict__.pop("_loaded", None)
 
     def _params(self):
         return {"schedules": self.schedules, "lr0": self.lr0}
