@@ -37,15 +37,23 @@ class History:
     epoch : list of int
         The index of each epoch in ``history`` (Keras's ``History.epoch``): ``0, 1,
         ...``, or from ``initial_epoch`` on for ``fit(..., initial_epoch=N)``.
+    val_epoch : list of int
+        The epochs validated, one per entry of each ``val_`` list:
+        ``history["val_loss"][i]`` is epoch ``val_epoch[i]``'s. Every epoch with
+        validation data, only those ``fit(validation_freq=...)`` names otherwise: as
+        Keras's History, the ``val_`` lists then hold only those epochs (they are
+        shorter than ``loss``, not padded with NaN), and this list says which.
     epochs : int
         Epochs this fit trained (``len(epoch)``; a last epoch cut short by a
         non-finite step counts if it trained any rows).
     params : dict
         What the fit handed its callbacks (Keras's ``History.params``): ``epochs``,
-        ``batch_size``, ``steps`` (batches an epoch), ``metrics`` (the names logged)
-        and ``optimizer``. Empty for a History not made by a fit.
+        ``batch_size``, ``steps`` (batches an epoch; None for the Dask runs of
+        :mod:`nnlib.dask`, whose epochs run on the cluster), ``metrics`` (the names
+        logged) and ``optimizer``. Empty for a History not made by a fit.
     model : Sequential or None
-        The model the fit trained (Keras's ``History.model``).
+        The model the fit (or a Dask run's ``fit_data_parallel`` /
+        ``fit_model_averaging``) trained (Keras's ``History.model``).
     stop_reason : None, "early_stopping", "callback" or "nonfinite"
     nonfinite : None or dict
         When training stopped on a non-finite loss or gradient, or on an update that
@@ -66,11 +74,20 @@ class History:
     >>> h = model.fit(np.eye(2), [0, 1], epochs=5, initial_epoch=3)
     >>> h.epoch, h.epochs, len(h["loss"])
     ([3, 4], 2, 2)
+
+    Validated every 2nd epoch (Keras's ``validation_freq``): the ``val_`` lists hold
+    those epochs only, and ``val_epoch`` says which:
+
+    >>> h = model.fit(np.eye(2), [0, 1], epochs=5, validation_data=(np.eye(2), [0, 1]),
+    ...               validation_freq=2)
+    >>> h.epoch, h.val_epoch, len(h["loss"]), len(h["val_loss"])
+    ([0, 1, 2, 3, 4], [1, 3], 5, 2)
     """
 
     def __init__(self) -> None:
         self.history: Dict[str, List[float]] = {"loss": [], "time": [], "lr": []}
         self.epoch: List[int] = []
+        self.val_epoch: List[int] = []
         self.epochs = 0
         self.stop_reason: Optional[str] = None
         self.nonfinite: Optional[dict] = None
@@ -123,8 +140,15 @@ class History:
     def __setstate__(self, state: Dict[str, Any]) -> None:
         """Restore a pickled History; one pickled before it had :attr:`params` and
         :attr:`model` gets them as a History not made by a fit has them (``{}``,
-        None) rather than an AttributeError on reading them."""
-        self.__dict__.update({"params": {}, "model": None, **state})
+        None) rather than an AttributeError on reading them, and one before
+        :attr:`val_epoch` every epoch as validated when it has ``val_`` values (each
+        fit validated every epoch then)."""
+        # one pickled before val_epoch validated every epoch it has val_ values of
+        history = state.get("history", {})
+        validated = (list(state.get("epoch", [])) if any(
+            k.startswith("val_") and v for k, v in history.items()) else [])
+        self.__dict__.update({"params": {}, "model": None, "val_epoch": validated,
+                              **state})
 
     def __repr__(self) -> str:
         last = {k: v[-1] for k, v in self.history.items() if v}
@@ -642,7 +666,9 @@ class EarlyStopping(Callback):
         epoch : int
             0-based and absolute (``initial_epoch`` counts, as in Keras).
         logs : dict
-            The epoch's logs; must hold ``monitor``.
+            The epoch's logs. One without ``monitor`` (an epoch that
+            ``fit(validation_freq=...)`` does not validate) is skipped with a
+            RuntimeWarning, as Keras 3 skips it: no wait counted, no best taken.
         params : list of ndarray
             The model's live parameters (copied at the best epoch with
             ``restore_best_weights``; :meth:`restore` writes them back).
@@ -667,7 +693,16 @@ class EarlyStopping(Callback):
         """
         if epoch < self.start_from_epoch:
             return False
-        value = logs[self.monitor]
+        value = logs.get(self.monitor)
+        if value is None:
+            # Keras 3 warns and skips the epoch (no wait counted, no best taken): an
+            # epoch that fit(validation_freq=...) does not validate logs no val_ value
+            warnings.warn(f"EarlyStopping monitors {self.monitor!r}, which this "
+                          f"epoch's logs lack (they hold {sorted(logs)}; with "
+                          f"fit(validation_freq=...) only the validated epochs log "
+                          f"val_ values): the epoch is skipped, as Keras skips it",
+                          RuntimeWarning, stacklevel=2)
+            return False
         if self.restore_best_weights and self.best_params is None:
             # Keras 3: until an epoch improves, the first monitored one is the best
             self.best_params = [p.copy() for p in params]
@@ -793,8 +828,10 @@ class ModelCheckpoint(Callback):
     monitor : str, default "val_loss"
     save_best_only : bool
         Save only when ``monitor`` improves on the best value so far. A save whose
-        logs lack ``monitor`` (no validation data for "val_loss"; a per-batch save
-        sees the batch's logs) warns and saves, as Keras 3's does.
+        logs lack ``monitor`` (no validation data for "val_loss", or an epoch that
+        ``fit(validation_freq=...)`` does not validate; a per-batch save sees the
+        batch's logs) warns and saves, as Keras 3's does (``_should_save_model``
+        returns True); the best value stays the last validated epoch's.
     mode : {"auto", "min", "max"}
     save_freq : "epoch" or int >= 1
         "epoch": save at the end of every epoch (of every ``period``-th). An int N:
@@ -962,9 +999,11 @@ class ModelCheckpoint(Callback):
                     "; a save every save_freq batches sees the batch's logs: "
                     "monitor 'loss', or save per epoch (an int save_freq counts "
                     "batches, as Keras's; period=N saves every N epochs)")
-            warnings.warn(f"ModelCheckpoint monitors {self.monitor!r}, which fit does "
-                          f"not log (it logs {sorted(logs)}); saved all the same, as "
-                          f"Keras does{hint}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"ModelCheckpoint monitors {self.monitor!r}, which these logs "
+                          f"lack (they hold {sorted(logs)}: no validation data, or an "
+                          f"epoch fit(validation_freq=...) does not validate); saved "
+                          f"all the same, as Keras 3 does{hint}", RuntimeWarning,
+                          stacklevel=3)
         elif self.save_best_only:
             value = logs[self.monitor]
             if not improves(value, self.best, mode="max" if self.mode_max else "min"):

@@ -7,8 +7,10 @@ A schedule stepped per batch runs the epoch one batch per ``run_epoch`` call (ea
 its own snapshot, so a divergence rewinds exactly), the rate written between calls: the
 same batches, updates and loss sums as one call, at the cost of a Python round trip per
 batch."""
+import numbers
 import time
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -17,8 +19,9 @@ from nnlib.callbacks import (Callback, EarlyStopping, History, as_callbacks,
 from nnlib._divergence import fault_phrase
 from nnlib._random import draws_in_library, epoch_order
 from nnlib.training import EpochResult
+from nnlib._validation import check_int_scalar
 
-__all__ = ["FitLoop"]
+__all__ = ["FitLoop", "check_validation_freq"]
 
 
 class FitLoop:
@@ -61,12 +64,18 @@ class FitLoop:
         a callable schedule see absolute epochs; a schedule object that is not at that
         epoch (that batch, per batch) is moved there, except ReduceOnPlateau, whose
         rate is the metric's history.
+    validation_freq : int >= 1 or collection of int, default 1
+        Which epochs ``evaluation`` runs after (Keras's ``validation_freq``, checked by
+        :func:`check_validation_freq`): every ``k``-th counted from 1, or the 1-based
+        absolute epochs listed. An epoch without it logs no ``val_`` values; a
+        ReduceOnPlateau schedule then skips its step with a warning, as Keras's
+        ReduceLROnPlateau callback does.
     """
 
     def __init__(self, run, n_rows, rng, shuffle=True, schedule=None, evaluation=None,
                  early_stopping=None, callbacks=None, metrics=None, train_evaluation=None,
                  epochs=None, batch_size=None, schedule_interval="epoch",
-                 initial_epoch=0):
+                 initial_epoch=0, validation_freq=1):
         self.run, self.n_rows, self.rng, self.shuffle = run, n_rows, rng, shuffle
         # the unshuffled order, made once: NumPy's arange lets the GIL go however short
         # it is, and a brief release once per epoch of a fit whose epochs keep the GIL
@@ -75,6 +84,7 @@ class FitLoop:
         if self._in_order is not None:
             self._in_order.flags.writeable = False
         self.evaluation = evaluation
+        self.validation_freq = check_validation_freq(validation_freq)
         self.metrics, self.train_evaluation = metrics, train_evaluation
         # whether an epoch logs more than its loss, time and lr (Metrics is immutable)
         self._evaluates = bool(metrics) or evaluation is not None
@@ -217,14 +227,27 @@ class FitLoop:
             return False
         logs = {"loss": result.mean_loss, "time": time.perf_counter() - tic,
                 "lr": optimizer.lr}
+        validates = self.evaluation is not None and self._validates(epoch)
         if self._evaluates:
-            logs.update(self._metrics())
+            logs.update(self._metrics(validates))
         history.add_epoch(epoch, **logs)
+        if validates:
+            history.val_epoch.append(epoch)
         self._last_logs = logs
         if run.progress is not None:
             run.progress.epoch_done(epoch, logs)
         if self.stepped and not self.per_batch:
-            self.schedule.step(logs.get("val_loss", logs["loss"]))
+            if self.evaluation is not None and not validates and \
+                    _follows_a_metric(self.schedule):
+                # Keras's ReduceLROnPlateau on an epoch without its metric: a warning
+                # and no step (its wait and cooldown unchanged), not a step on the
+                # training loss or on the last validated epoch's value
+                warnings.warn(f"{type(self.schedule).__name__} follows val_loss, which "
+                              f"an epoch that validation_freq skips does not log: no "
+                              f"step this epoch (as Keras's ReduceLROnPlateau)",
+                              RuntimeWarning, stacklevel=3)
+            else:
+                self.schedule.step(logs.get("val_loss", logs["loss"]))
         # as Keras: every callback sees the epoch's end, then the loop decides
         early = self.stopper is not None and self.stopper.update(epoch, logs, run.params)
         stop = False
@@ -270,14 +293,21 @@ class FitLoop:
             run.progress, run.on_piece = progress, on_piece
         return EpochResult(total, seen, steps, None)
 
-    def _metrics(self):
-        """The epoch's training metrics and validation results, by their logged names."""
+    def _validates(self, epoch):
+        """Whether validation runs after epoch ``epoch`` (0-based): Keras's rule on
+        the 1-based epoch."""
+        freq = self.validation_freq
+        return (epoch + 1) % freq == 0 if isinstance(freq, int) else epoch + 1 in freq
+
+    def _metrics(self, validates=True):
+        """The epoch's training metrics and (``validates``) validation results, by
+        their logged names."""
         logs = {}
         if self.metrics:
             ev = self.train_evaluation
             ev()
             logs.update(self.metrics.compute(ev.outputs, ev.y_true))
-        if self.evaluation is not None:
+        if self.evaluation is not None and validates:
             ev = self.evaluation
             logs["val_loss"], val_acc = ev()
             if val_acc is not None:
@@ -286,6 +316,29 @@ class FitLoop:
                 logs.update({"val_" + k: v for k, v in
                              self.metrics.compute(ev.outputs, ev.y_true).items()})
         return logs
+
+
+def check_validation_freq(validation_freq):
+    """fit's ``validation_freq`` checked: an int >= 1 (validate every that many epochs,
+    counted from 1), or a collection of 1-based epoch numbers as a frozenset (Keras
+    takes a list; any iterable of ints is taken here). Raises TypeError or ValueError
+    naming the problem."""
+    if isinstance(validation_freq, numbers.Integral) and \
+            not isinstance(validation_freq, bool):
+        return check_int_scalar(validation_freq, "validation_freq", low=1)
+    if isinstance(validation_freq, (str, bytes)) or \
+            not isinstance(validation_freq, Iterable):
+        raise TypeError(f"validation_freq must be an int >= 1 or a collection of epoch "
+                        f"numbers (1-based, as Keras's); got {validation_freq!r}")
+    epochs = frozenset(check_int_scalar(e, "validation_freq's epochs", low=1)
+                       for e in validation_freq)
+    return epochs
+
+
+def _follows_a_metric(schedule):
+    """Whether ``schedule`` steps on the monitored metric (a ReduceOnPlateau, or a
+    subclass), by name: this module does not import the schedules."""
+    return any(c.__name__ == "ReduceOnPlateau" for c in type(schedule).__mro__)
 
 
 def _is_sequential(model):

@@ -28,7 +28,7 @@ from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeErro
 from nnlib._typing import (ArrayLike, DTypeLike, FloatArray, PathLike, SampleWeight,
                            SeedLike, Threads, Verbose)
 from nnlib.callbacks import Callback, EarlyStopping, History, as_callbacks, wants_batches
-from nnlib.fit_loop import FitLoop
+from nnlib.fit_loop import FitLoop, check_validation_freq
 from nnlib.metrics import Metric, Metrics, metrics_list, probabilities
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
@@ -398,8 +398,9 @@ class Sequential:
         with _NotDuringAnotherThreadsFit(self):
             return self._forward_checked(X, n_threads)
 
-    def predict(self, X: ArrayLike, batch_size: int = 4096,
-                n_threads: Threads = None, verbose: Verbose = 0) -> FloatArray:
+    def predict(self, X: Optional[ArrayLike] = None, batch_size: int = 4096,
+                n_threads: Threads = None, verbose: Verbose = 0, *,
+                x: Optional[ArrayLike] = None) -> FloatArray:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
         inputs need no intermediate activations for all rows at once). Errors as
         :meth:`forward`.
@@ -416,6 +417,8 @@ class Sequential:
         verbose : bool, int >= 0 or "auto", default 0
             0 silent (nnlib's default; Keras's is "auto", so ported code often passes
             ``verbose=0``); otherwise one line with the rows and the time is printed.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.predict(x=X)``): give one of the two.
 
         Returns
         -------
@@ -431,6 +434,7 @@ class Sequential:
         >>> np.array_equal(model.predict(X, batch_size=2), model.forward(X))   # in 3 chunks
         True
         """
+        X = _keras_x(X, x, "predict")
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         verbose = _verbosity(verbose)
         X = self._inputs(X, finite=True)
@@ -553,37 +557,40 @@ class Sequential:
         return float(value), [g for pair in zip(dWs, dbs) for g in pair], status
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ..., metrics: None = ...,
-                 return_dict: Literal[False] = ..., sample_weight: SampleWeight = ...,
-                 verbose: Verbose = ...) -> EvaluationResult: ...
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ...,
+                 metrics: None = ..., return_dict: Literal[False] = ...,
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ..., *,
+                 x: Optional[ArrayLike] = ...) -> EvaluationResult: ...
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ...,
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ...,
                  metrics: Optional[Sequence[Metric]] = ..., *,
                  return_dict: Literal[True], sample_weight: SampleWeight = ...,
-                 verbose: Verbose = ...) -> Dict[str, float]: ...
+                 verbose: Verbose = ..., x: Optional[ArrayLike] = ...) -> Dict[str, float]: ...
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ..., *,
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ..., *,
                  metrics: Sequence[Metric], return_dict: bool = ...,
-                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
-                 ) -> Dict[str, float]: ...
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ...,
+                 x: Optional[ArrayLike] = ...) -> Dict[str, float]: ...
 
     @overload
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = ...,
-                 margin: float = ..., n_threads: Threads = ...,
+    def evaluate(self, X: Optional[ArrayLike] = ..., y: Optional[ArrayLike] = ...,
+                 loss: Optional[str] = ..., margin: float = ..., n_threads: Threads = ...,
                  metrics: Optional[Sequence[Metric]] = ..., return_dict: bool = ...,
-                 sample_weight: SampleWeight = ..., verbose: Verbose = ...
+                 sample_weight: SampleWeight = ..., verbose: Verbose = ..., *,
+                 x: Optional[ArrayLike] = ...
                  ) -> Union[EvaluationResult, Dict[str, float]]: ...
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
-                 margin: float = 1.0, n_threads: Threads = None,
+    def evaluate(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+                 loss: Optional[str] = None, margin: float = 1.0, n_threads: Threads = None,
                  metrics: Optional[Sequence[Metric]] = None,
                  return_dict: bool = False, sample_weight: SampleWeight = None,
-                 verbose: Verbose = 0) -> Union[EvaluationResult, Dict[str, float]]:
+                 verbose: Verbose = 0, *, x: Optional[ArrayLike] = None
+                 ) -> Union[EvaluationResult, Dict[str, float]]:
         """Mean loss (without L2) and accuracy of the model on (X, y), and ``metrics``.
 
         Parameters
@@ -612,6 +619,8 @@ class Sequential:
         verbose : bool, int >= 0 or "auto", default 0
             0 silent (nnlib's default; Keras's is "auto"); otherwise one line with the
             results is printed ("auto" is 1).
+        x : array_like, optional
+            Keras's name of ``X`` (``model.evaluate(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -620,6 +629,18 @@ class Sequential:
             None for squared_error; for logistic_loss the prediction is ``output > 0``
             and a row counts as correct when all its outputs are (multilabel: exact
             match). With ``metrics`` or ``return_dict``, a dict.
+
+        Notes
+        -----
+        Keras's ``evaluate`` returns the bare loss (a float) when the model was
+        compiled without metrics, and a list ``[loss, metric, ...]`` when it was; nnlib
+        has no ``compile`` and computes the accuracy of a classification loss unasked,
+        so it returns the pair (``loss, accuracy = model.evaluate(X, y)``, kept as it
+        always was). Ported Keras code writes ``model.evaluate(x=X, y=Y).loss`` for
+        the bare loss (``test_on_batch`` returns it bare, as Keras's does) and
+        ``return_dict=True`` for Keras's dict, which has the same keys here (``loss``,
+        ``accuracy``, each metric); with ``metrics``, nnlib returns that dict rather
+        than Keras's list, whose order a reader must know.
 
         Raises
         ------
@@ -646,6 +667,7 @@ class Sequential:
         >>> model.evaluate(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0]).loss
         0.5
         """
+        X, y = _keras_xy(X, x, y, "evaluate")
         loss = self._default_loss(loss)
         verbose = _verbosity(verbose)
         # finite, as predict's and fit's validation data: a NaN row made a NaN loss and
@@ -684,8 +706,9 @@ class Sequential:
         loss_code(loss)
         return loss
 
-    def predict_proba(self, X: ArrayLike, batch_size: int = 4096, n_threads: Threads = None,
-                      loss: Optional[str] = None, verbose: Verbose = 0) -> FloatArray:
+    def predict_proba(self, X: Optional[ArrayLike] = None, batch_size: int = 4096,
+                      n_threads: Threads = None, loss: Optional[str] = None,
+                      verbose: Verbose = 0, *, x: Optional[ArrayLike] = None) -> FloatArray:
         """Class probabilities (n, n_out): the outputs through the map of the loss.
 
         softmax for softmax_cross_entropy, sparsemax for sparsemax_loss (exact zeros
@@ -706,6 +729,8 @@ class Sequential:
             The loss whose map to apply; default the last ``fit``'s.
         verbose : bool, int >= 0 or "auto", default 0
             As :meth:`predict`'s.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.predict_proba(x=X)``): give one of the two.
 
         Returns
         -------
@@ -720,6 +745,7 @@ class Sequential:
         >>> model.predict_proba(np.ones((1, 2)), loss="softmax_cross_entropy").round(3)
         array([[0.333, 0.333, 0.333]])
         """
+        X = _keras_x(X, x, "predict_proba")
         loss = self._default_loss(loss)
         with _NotDuringAnotherThreadsFit(self, "predict_proba"):
             return probabilities(self.predict(X, batch_size, n_threads, verbose), loss)
@@ -986,7 +1012,8 @@ class Sequential:
         return (X,) + self._targets(y, loss, X.shape[0])
 
     # -- training ---------------------------------------------------------------------
-    def fit(self, X: ArrayLike, y: ArrayLike, loss: str = "softmax_cross_entropy",
+    def fit(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+            loss: str = "softmax_cross_entropy",
             optimizer: Optional["Optimizer"] = None, epochs: int = 1, batch_size: int = 32,
             shuffle: bool = True,
             validation_data: Optional[Tuple[ArrayLike, ArrayLike]] = None,
@@ -999,7 +1026,9 @@ class Sequential:
             metrics: Optional[Sequence[Metric]] = None, schedule_interval: str = "epoch",
             sample_weight: SampleWeight = None,
             initial_epoch: int = 0,
-            class_weight: Optional[Mapping[int, float]] = None) -> History:
+            class_weight: Optional[Mapping[int, float]] = None,
+            validation_freq: Union[int, Iterable[int]] = 1, *,
+            x: Optional[ArrayLike] = None) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -1105,6 +1134,20 @@ class Sequential:
             class-label losses and a one-output ``logistic_loss`` (classes 0 and 1);
             keys are class indices in ``[0, n_out)``, weights finite and >= 0. The
             validation loss stays unweighted, as Keras's.
+        validation_freq : int >= 1 or collection of int, default 1
+            Keras's: with validation data, validate after every ``validation_freq``-th
+            epoch (``2``: epochs 2, 4, ... counted from 1), or after the epochs listed
+            (``[1, 5, 10]``, 1-based and absolute as ``initial_epoch`` counts them;
+            Keras takes a list, any iterable of ints is taken here). Ignored without
+            validation data, as Keras ignores it. An epoch not validated logs no
+            ``val_`` values: the History's ``val_`` lists hold only the validated
+            epochs (as Keras's; ``History.val_epoch`` says which), and a callback or
+            ``early_stopping`` monitoring a ``val_`` value skips that epoch with a
+            RuntimeWarning (EarlyStopping: no wait counted; a ReduceOnPlateau
+            schedule: no step) -- ModelCheckpoint(save_best_only=True) warns and
+            saves, as Keras 3's does.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.fit(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -1130,8 +1173,10 @@ class Sequential:
         >>> history.epochs < 400, history.stop_reason, model.score(X, y)
         (True, 'early_stopping', 1.0)
         """
+        X, y = _keras_xy(X, x, y, "fit")
         loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
+        validation_freq = check_validation_freq(validation_freq)
         initial_epoch = check_int_scalar(initial_epoch, "initial_epoch", low=0)
         batch_size = check_int_scalar(batch_size, "batch_size", low=1)
         l2 = check_real_scalar(l2, "l2", low=0.0)
@@ -1226,7 +1271,7 @@ class Sequential:
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
-                           initial_epoch=initial_epoch)
+                           initial_epoch=initial_epoch, validation_freq=validation_freq)
             loop.begin(record_history=not on_batch)
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
@@ -1268,13 +1313,15 @@ class Sequential:
         return check_sample_weight(weights, labels.shape[0], dtype)
 
     # -- one batch at a time (Keras's custom-loop verbs) ----------------------------------
-    def train_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
+    def train_on_batch(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+                       loss: Optional[str] = None,
                        optimizer: Optional["Optimizer"] = None,
                        sample_weight: SampleWeight = None,
                        l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
                        metrics: Optional[Sequence[Metric]] = None,
                        n_threads: Threads = None, return_dict: bool = False,
-                       class_weight: Optional[Mapping[int, float]] = None
+                       class_weight: Optional[Mapping[int, float]] = None, *,
+                       x: Optional[ArrayLike] = None
                        ) -> Union[float, List[float], Dict[str, float]]:
         """One gradient step on exactly the rows given (Keras's ``train_on_batch``):
         ``fit`` with one epoch of one batch, unshuffled.
@@ -1302,6 +1349,8 @@ class Sequential:
             (Keras reports them from the step's forward pass).
         return_dict : bool
             Return ``{"loss": ..., metric: ...}`` (Keras's ``return_dict=True``).
+        x : array_like, optional
+            Keras's name of ``X`` (``model.train_on_batch(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -1325,6 +1374,7 @@ class Sequential:
         >>> model.train_on_batch(X, y) < 0.6931     # the same optimizer, a second step
         True
         """
+        X, y = _keras_xy(X, x, y, "train_on_batch")
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         if optimizer is None:
@@ -1353,10 +1403,11 @@ class Sequential:
                     if key not in ("time", "lr")}
         return _batch_result(logs, names, return_dict)
 
-    def test_on_batch(self, X: ArrayLike, y: ArrayLike, loss: Optional[str] = None,
-                      margin: float = 1.0, metrics: Optional[Sequence[Metric]] = None,
+    def test_on_batch(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+                      loss: Optional[str] = None, margin: float = 1.0,
+                      metrics: Optional[Sequence[Metric]] = None,
                       n_threads: Threads = None, return_dict: bool = False,
-                      sample_weight: SampleWeight = None
+                      sample_weight: SampleWeight = None, *, x: Optional[ArrayLike] = None
                       ) -> Union[float, List[float], Dict[str, float]]:
         """The mean loss of the model on one batch (Keras's ``test_on_batch``): the loss
         of :meth:`evaluate`, without L2; with ``metrics``, Keras's list ``[loss,
@@ -1376,6 +1427,8 @@ class Sequential:
             length instead); the accuracy and ``metrics`` stay unweighted, as Keras's
             ``metrics`` (it weighs only ``weighted_metrics``). Needs a model of
             compiled layers (Dense, Dropout), as ``fit``'s does.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.test_on_batch(x=X, y=Y)``): give one of the two.
 
         Returns
         -------
@@ -1405,6 +1458,7 @@ class Sequential:
         >>> model.test_on_batch(X, t, loss="squared_error", sample_weight=[2.0, 2.0, 0.0])
         0.5
         """
+        X, y = _keras_xy(X, x, y, "test_on_batch")
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
@@ -1414,7 +1468,8 @@ class Sequential:
                                  sample_weight=sample_weight)
         return _batch_result(logs, wanted.names, return_dict)
 
-    def predict_on_batch(self, X: ArrayLike, n_threads: Threads = None) -> FloatArray:
+    def predict_on_batch(self, X: Optional[ArrayLike] = None, n_threads: Threads = None, *,
+                         x: Optional[ArrayLike] = None) -> FloatArray:
         """The outputs for one batch (Keras's ``predict_on_batch``): :meth:`predict`
         over all rows at once.
 
@@ -1423,6 +1478,8 @@ class Sequential:
         X : array_like (n, n_in)
         n_threads : int or None
             As in :meth:`predict`.
+        x : array_like, optional
+            Keras's name of ``X`` (``model.predict_on_batch(x=X)``): give one of the two.
 
         Returns
         -------
@@ -1436,6 +1493,7 @@ class Sequential:
                [0.],
                [0.]])
         """
+        X = _keras_x(X, x, "predict_on_batch")
         X = self._inputs(X)
         with _NotDuringAnotherThreadsFit(self, "predict_on_batch"):
             return self.predict(X, batch_size=max(X.shape[0], 1), n_threads=n_threads)
@@ -1805,6 +1863,27 @@ def load(path: PathLike) -> Sequential:
         from nnlib.optim import _from_saved
         model.optimizer = _from_saved(header["optimizer"], arrays, model.params, path)
     return model
+
+
+def _keras_x(X, x, verb):
+    """The input rows given as ``X`` or by Keras's name ``x=`` (one of the two)."""
+    if x is None:
+        if X is None:
+            raise TypeError(f"{verb}() is missing its input rows X (x=, Keras's name, "
+                            f"is taken too)")
+        return X
+    if X is not None:
+        raise TypeError(f"{verb}() got both X and x= (Keras's name of X): give one")
+    return x
+
+
+def _keras_xy(X, x, y, verb):
+    """``_keras_x``'s rows and the targets ``y`` (keyword-optional only so that
+    Keras's ``fit(x=X, y=Y)`` reads as written: y is required)."""
+    X = _keras_x(X, x, verb)
+    if y is None:
+        raise TypeError(f"{verb}() is missing its targets y")
+    return X, y
 
 
 def _verbosity(verbose):

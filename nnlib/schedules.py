@@ -41,14 +41,16 @@ Protocol (what a training loop may rely on)
     and ``last_epoch`` is ``epoch`` (the constructors take torch's ``last_epoch=-1``,
     a fresh schedule, and refuse another value, which torch resumes by).
 
-Schedules do not chain as torch's do. torch's chainable schedulers update the rate
-in force by a factor (``lr *= gamma``), so two stepped on one optimizer compose
-(a ``LinearLR`` warm-up times an ``ExponentialLR`` decay); nnlib's write the rate of
-their closed form, so the last one stepped wins. A schedule whose optimizer's rate
-changed since it last wrote it (another schedule, or a write by hand) warns on
-``step`` (a ``UserWarning``) rather than overwrite it silently: use ``SequentialLR``
-for a warm-up then a decay, or one schedule whose ``_rate`` is the product. ``ReduceOnPlateau`` reduces the rate in force,
-as torch's, so it follows a rate set by hand.
+Schedules stepped on their own do not chain as torch's do. torch's chainable
+schedulers update the rate in force by a factor (``lr *= gamma``), so two stepped on
+one optimizer compose (a ``LinearLR`` warm-up times an ``ExponentialLR`` decay);
+nnlib's write the rate of their closed form, so the last one stepped wins. A schedule
+whose optimizer's rate changed since it last wrote it (another schedule, or a write by
+hand) warns on ``step`` (a ``UserWarning``) rather than overwrite it silently. To
+compose them, step one ``ChainedScheduler([warmup, decay])``: torch's
+``ChainedScheduler``, which steps each part with torch's chainable form of it, so the
+rates equal torch's; ``SequentialLR`` runs one after another. ``ReduceOnPlateau``
+reduces the rate in force, as torch's, so it follows a rate set by hand.
 ``schedule.state_dict()``, ``schedule.load_state_dict(sd)``
     everything but the optimizer, as ``torch.optim.lr_scheduler``'s: saved with the
     optimizer's own ``state_dict``, training resumes bit-identically.
@@ -69,12 +71,16 @@ CosineAnnealingWarmRestarts  the same within each period, ``T_cur`` steps into a
                            ``T_i = T_0 T_mult^i`` steps (``CosineAnnealingWarmRestarts``)
 LinearLR                   ``eta_t = lr0 (s + (e - s) min(t, total_iters) / total_iters)``
                            (``LinearLR``: warm-up from ``s lr0`` to ``e lr0``)
+LambdaLR                   ``eta_t = lr0 * lr_lambda(t)``, the user's function (``LambdaLR``)
+MultiplicativeLR           ``eta_t = lr0 * prod_{k=1..t} lr_lambda(k)`` (``MultiplicativeLR``)
 OneCycleLR                 up from ``max_lr / div_factor`` to ``max_lr`` over ``pct_start``
                            of ``total_steps``, then down to ``max_lr / div_factor /
                            final_div_factor`` (cosine or linear; momentum cycles the
                            other way) (``OneCycleLR``)
 ReduceOnPlateau            multiply by ``factor`` (not below ``min_lr``) after more than
                            ``patience`` epochs without improvement (``ReduceLROnPlateau``)
+ChainedScheduler           every part stepped in turn on the rate the one before left,
+                           by torch's chainable forms (``ChainedScheduler``)
 =========================  ========================================================
 
 PyTorch's schedulers compute most rates by recursion from the previous one; the closed
@@ -86,7 +92,8 @@ import functools
 import math
 import warnings
 import numbers
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+import types
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from nnlib._plateau import improves
 from nnlib._validation import check_int_scalar, check_real_scalar
@@ -94,6 +101,7 @@ from nnlib._validation import check_int_scalar, check_real_scalar
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
            "ExponentialDecay", "CosineAnnealing", "CosineAnnealingWarmRestarts",
            "LinearLR", "OneCycleLR", "ReduceOnPlateau", "SequentialLR",
+           "LambdaLR", "MultiplicativeLR", "ChainedScheduler",
            "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
 
@@ -376,6 +384,15 @@ class Schedule:
     def _rate(self, t: int, lr0: float) -> float:
         raise NotImplementedError
 
+    def _chained(self, t: int, lr: float, base: float, group: int) -> float:
+        """The rate this schedule's step to epoch ``t`` makes of the rate in force
+        ``lr`` of group ``group`` (base rate ``base``) inside a
+        :class:`ChainedScheduler`: torch's chainable form (``lr * gamma`` for
+        ExponentialLR). A schedule torch computes in closed form only (LambdaLR,
+        OneCycleLR, the warm restarts) and nnlib's own (Constant, InverseScaling)
+        set their closed form, whatever the rate in force, as torch's closed forms do."""
+        return self._rate(t, base)
+
     def lr_at(self, t: int) -> float:
         """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state.
 
@@ -461,8 +478,8 @@ class Schedule:
                           f"write their closed-form rate, so this step overwrites that "
                           f"change instead of scaling it as torch.optim.lr_scheduler's "
                           f"chained schedulers do. Step one schedule per optimizer "
-                          f"(SequentialLR for one after another, or a Schedule subclass "
-                          f"whose _rate combines both)", UserWarning,
+                          f"(ChainedScheduler to compose them as torch does, "
+                          f"SequentialLR for one after another)", UserWarning,
                           stacklevel=3)
 
     def state_dict(self) -> Dict[str, Any]:
@@ -604,6 +621,9 @@ class StepDecay(Schedule):
     def _rate(self, t, lr0):
         return lr0 * self.gamma ** (t // self.step_size)
 
+    def _chained(self, t, lr, base, group):
+        return lr * self.gamma if t and not t % self.step_size else lr    # torch's form
+
     def _params(self):
         return {"step_size": self.step_size, "gamma": self.gamma, "lr0": self.lr0}
 
@@ -638,6 +658,10 @@ class MultiStepLR(Schedule):
     def _rate(self, t, lr0):
         return lr0 * self.gamma ** bisect.bisect_right(self.milestones, t)
 
+    def _chained(self, t, lr, base, group):
+        hits = self.milestones.count(t)                 # torch's Counter of milestones
+        return lr * self.gamma ** hits if hits else lr
+
     def _params(self):
         return {"milestones": self.milestones, "gamma": self.gamma, "lr0": self.lr0}
 
@@ -662,6 +686,9 @@ class ExponentialDecay(Schedule):
 
     def _rate(self, t, lr0):
         return lr0 * self.gamma ** t
+
+    def _chained(self, t, lr, base, group):
+        return lr * self.gamma if t else lr
 
     def _params(self):
         return {"gamma": self.gamma, "lr0": self.lr0}
@@ -698,6 +725,17 @@ class CosineAnnealing(Schedule):
 
     def _rate(self, t, lr0):
         return _cosine(self.eta_min, lr0, t, self.T_max)
+
+    def _chained(self, t, lr, base, group):
+        # torch's recursive form: an affine map of the rate in force, with its special
+        # step just past each minimum (where the ratio's denominator is 0)
+        if t == 0:
+            return lr
+        T, eta_min = self.T_max, self.eta_min
+        if (t - 1 - T) % (2 * T) == 0:
+            return lr + (base - eta_min) * (1 - math.cos(math.pi / T)) / 2
+        return ((1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
+                * (lr - eta_min) + eta_min)
 
     def _params(self):
         return {"T_max": self.T_max, "eta_min": self.eta_min, "lr0": self.lr0}
@@ -800,6 +838,16 @@ class LinearLR(Schedule):
     def _rate(self, t, lr0):
         frac = min(t, self.total_iters) / self.total_iters
         return lr0 * (self.start_factor + (self.end_factor - self.start_factor) * frac)
+
+    def _chained(self, t, lr, base, group):
+        # torch's chainable form: the start factor at epoch 0, then the ratio of
+        # successive factors until total_iters
+        start, end, n = self.start_factor, self.end_factor, self.total_iters
+        if t == 0:
+            return lr * start
+        if t > n:
+            return lr
+        return lr * (1.0 + (end - start) / (n * start + (t - 1) * (end - start)))
 
     def _params(self):
         return {"start_factor": self.start_factor, "end_factor": self.end_factor,
@@ -1251,7 +1299,65 @@ class ReduceOnPlateau(Schedule):
                 "lr0": self.lr0}
 
 
-class SequentialLR(Schedule):
+class _OfParts(Schedule):
+    """A schedule made of other schedules (``self.schedules``): SequentialLR and
+    ChainedScheduler, whose state holds their parts' as torch's ``_schedulers``."""
+
+    schedules: List[Schedule]
+
+    def state_dict(self) -> Dict[str, Any]:
+        """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
+        (torch's ``SequentialLR`` and ``ChainedScheduler`` keep their ``_schedulers``
+        so).
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> _ = s.step(); _ = s.step()
+        >>> t = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> t.load_state_dict(s.state_dict()); t.epoch, t.lr
+        (2, 0.5)
+        >>> c = ChainedScheduler([StepLR(1, gamma=0.5)], lr0=1.0); _ = c.step()
+        >>> d = ChainedScheduler([StepLR(1, gamma=0.5)], lr0=1.0)
+        >>> d.load_state_dict(c.state_dict()); d.epoch, d.step()   # from the loaded rate
+        (1, 0.25)
+        """
+        sd = super().state_dict()
+        sd["schedules"] = [part.state_dict() for part in self.schedules]
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` of a schedule of as many parts, each of the same
+        class (a ChainedScheduler's next step goes on from the loaded rates).
+
+        Raises
+        ------
+        ValueError
+            If the keys or the number of parts differ, or a part's state does not fit
+            it.
+
+        Examples
+        --------
+        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
+        >>> s.load_state_dict({**s.state_dict(), "schedules": []})
+        Traceback (most recent call last):
+        ...
+        ValueError: SequentialLR.load_state_dict needs the state of 2 schedules; got 0
+        """
+        parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
+        if not isinstance(parts, list) or len(parts) != len(self.schedules):
+            got = len(parts) if isinstance(parts, list) else parts
+            raise ValueError(f"{type(self).__name__}.load_state_dict needs the state of "
+                             f"{len(self.schedules)} schedules; got {got}")
+        schedules = self.schedules
+        super().load_state_dict(state_dict)
+        self.schedules = schedules
+        for part, sd in zip(schedules, parts):
+            part.load_state_dict(sd)
+            part.__dict__.pop("_loaded", None)      # only this schedule is stepped
+
+
+class SequentialLR(_OfParts):
     """One schedule after another (PyTorch's ``SequentialLR``): ``schedules[0]`` until
     epoch ``milestones[0]``, then ``schedules[1]`` from its own epoch 0, and so on --
     the way to a warm-up followed by a decay, since two schedules stepped on one
@@ -1323,54 +1429,371 @@ class SequentialLR(Schedule):
         i = bisect.bisect_right(self.milestones, t)
         return self.schedules[i]._rate(t - (self.milestones[i - 1] if i else 0), lr0)
 
-    def state_dict(self) -> Dict[str, Any]:
-        """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
-        (torch's ``SequentialLR`` keeps its ``_schedulers`` so).
-
-        Examples
-        --------
-        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
-        >>> _ = s.step(); _ = s.step()
-        >>> t = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
-        >>> t.load_state_dict(s.state_dict()); t.epoch, t.lr
-        (2, 0.5)
-        """
-        sd = super().state_dict()
-        sd["schedules"] = [part.state_dict() for part in self.schedules]
-        return sd
-
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` of a SequentialLR of as many parts, each of the
-        same class.
-
-        Raises
-        ------
-        ValueError
-            If the keys or the number of parts differ, or a part's state does not fit
-            it.
-
-        Examples
-        --------
-        >>> s = SequentialLR([Constant(), ExponentialDecay(0.5)], [1], lr0=1.0)
-        >>> s.load_state_dict({**s.state_dict(), "schedules": []})
-        Traceback (most recent call last):
-        ...
-        ValueError: SequentialLR.load_state_dict needs the state of 2 schedules; got 0
-        """
-        parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
-        if not isinstance(parts, list) or len(parts) != len(self.schedules):
-            got = len(parts) if isinstance(parts, list) else parts
-            raise ValueError(f"SequentialLR.load_state_dict needs the state of "
-                             f"{len(self.schedules)} schedules; got {got}")
-        schedules = self.schedules
-        super().load_state_dict(state_dict)
-        self.schedules = schedules
-        for part, sd in zip(schedules, parts):
-            part.load_state_dict(sd)
-
     def _params(self):
         return {"schedules": self.schedules, "milestones": self.milestones,
                 "lr0": self.lr0}
+
+
+class _LambdaSchedule(Schedule):
+    """A schedule of the user's functions ``lr_lambda(epoch) -> float``: one for every
+    group, or a list of one per group (torch's ``lr_lambda``). Their state is
+    torch's: :meth:`state_dict` leaves the functions out (a lambda or a function is
+    kept by the code that makes the schedule; a callable object's ``__dict__`` is
+    saved), and pickling the schedule pickles the functions, which pickle refuses for
+    a lambda or a nested function."""
+
+    def __init__(self, lr_lambda: Union[Callable[[int], float],
+                                        Sequence[Callable[[int], float]]],
+                 lr0: Optional[float] = None, optimizer: Any = None) -> None:
+        lambdas = (list(lr_lambda) if isinstance(lr_lambda, (list, tuple))
+                   else [lr_lambda])
+        if not lambdas:
+            raise ValueError(f"{type(self).__name__} needs lr_lambda: a function or a "
+                             f"list of one per parameter group")
+        for i, fn in enumerate(lambdas):
+            if not callable(fn):
+                raise TypeError(f"{type(self).__name__}'s lr_lambda must be a function "
+                                f"epoch -> factor (or a list of them); got {fn!r}"
+                                + (f" at [{i}]" if len(lambdas) > 1 else ""))
+        self.lr_lambdas = lambdas
+        self._per_group = isinstance(lr_lambda, (list, tuple))
+        super().__init__(lr0, optimizer)
+
+    def bind(self, optimizer: Any) -> "Schedule":
+        if self._per_group and len(self.lr_lambdas) != max(len(_groups(optimizer)), 1):
+            raise ValueError(f"{type(self).__name__} has {len(self.lr_lambdas)} "
+                             f"lr_lambdas for an optimizer of "
+                             f"{max(len(_groups(optimizer)), 1)} parameter groups "
+                             f"(torch's rule: one, or one per group)")
+        return super().bind(optimizer)
+
+    def _fn(self, group):
+        return self.lr_lambdas[group if self._per_group else 0]
+
+    def _factor_of(self, group, t):
+        value = self._fn(group)(t)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                not math.isfinite(value) or value < 0:
+            raise ValueError(f"{type(self).__name__}'s lr_lambda({t}) must give a finite "
+                             f"real factor >= 0; got {value!r}")
+        return float(value)
+
+    def _own_group_rates(self):
+        groups, bases = _groups(self.optimizer), self.base_lrs or []
+        if len(groups) > 1 and (self._per_group or len(set(bases)) > 1):
+            return [self._group_rate_of(g, base) for g, base in enumerate(bases)]
+        return None
+
+    def _group_rate_of(self, group, base):
+        raise NotImplementedError
+
+    def state_dict(self) -> Dict[str, Any]:
+        """As :meth:`Schedule.state_dict`, the functions left out as torch leaves them:
+        ``lr_lambdas`` holds None for a function (a lambda included) and the
+        ``__dict__`` of a callable object, so the state always pickles (one entry per
+        function given: torch repeats one function's entry for every group).
+
+        Examples
+        --------
+        >>> import pickle
+        >>> s = LambdaLR(lambda epoch: 0.5 ** epoch, lr0=1.0)
+        >>> _ = s.step()
+        >>> sd = pickle.loads(pickle.dumps(s.state_dict()))
+        >>> sd["lr_lambdas"], sd["epoch"]
+        ([None], 1)
+        """
+        sd = super().state_dict()
+        sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType)
+                            else dict(getattr(fn, "__dict__", {}))
+                            for fn in self.lr_lambdas]
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`: the functions stay this schedule's (made by
+        its constructor), a callable object's ``__dict__`` is updated (torch's rule).
+
+        Examples
+        --------
+        >>> s = LambdaLR(lambda epoch: 0.5 ** epoch, lr0=1.0); _ = s(3)
+        >>> t = LambdaLR(lambda epoch: 0.5 ** epoch, lr0=1.0)
+        >>> t.load_state_dict(s.state_dict()); t.epoch, t.step()
+        (3, 0.0625)
+        """
+        saved = state_dict.get("lr_lambdas") if isinstance(state_dict, dict) else None
+        if not isinstance(saved, list) or len(saved) != len(self.lr_lambdas):
+            raise ValueError(f"{type(self).__name__}.load_state_dict needs the state of "
+                             f"{len(self.lr_lambdas)} lr_lambdas; got {saved!r}")
+        lambdas = self.lr_lambdas
+        super().load_state_dict({**state_dict, "lr_lambdas": lambdas})
+        self.lr_lambdas = lambdas
+        for fn, attrs in zip(lambdas, saved):
+            if attrs is not None:
+                fn.__dict__.update(attrs)
+
+    def _params(self):
+        fns = self.lr_lambdas if self._per_group else self.lr_lambdas[0]
+        return {"lr_lambda": fns, "lr0": self.lr0}
+
+
+class LambdaLR(_LambdaSchedule):
+    """``eta_t = lr0 * lr_lambda(t)``: the user's factor of the base rate (PyTorch's
+    ``LambdaLR``), each group from its own base rate, or with a list of functions
+    one per group.
+
+    Parameters
+    ----------
+    lr_lambda : callable ``epoch -> float`` or list of them
+        The factor of epoch ``t`` (finite, >= 0), called once per step. A list holds
+        one per parameter group of the optimizer it is bound to.
+    lr0, optimizer : optional
+        As for the other schedules (torch's order, the optimizer first, works too).
+
+    Notes
+    -----
+    A schedule holding a lambda (or a function nested in another) cannot be pickled
+    -- pickle's rule for functions, which it stores by name (``PicklingError`` or
+    ``AttributeError: Can't pickle local object``): give a module-level function or a
+    callable object to pickle it, or save its :meth:`state_dict`, which leaves the
+    functions out as torch's does, and make the schedule anew with them to resume.
+    In a :class:`ChainedScheduler` it sets ``base * lr_lambda(t)``, whatever the
+    other schedules did before it in the step (torch's LambdaLR is not chainable).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib.optim import SGD
+    >>> opt = SGD([np.zeros(1)], lr=0.1)
+    >>> s = LambdaLR(opt, lambda epoch: 0.95 ** epoch)        # torch's order
+    >>> [round(s.step(), 6) for _ in range(3)]
+    [0.095, 0.09025, 0.085737]
+    """
+
+    def _rate(self, t, lr0):
+        return lr0 * self._factor_of(0, t)
+
+    def _group_rate_of(self, group, base):
+        return base * self._factor_of(group, self.epoch)
+
+    def _chained(self, t, lr, base, group):
+        return base * self._factor_of(group, t)
+
+
+class MultiplicativeLR(_LambdaSchedule):
+    """``eta_t = eta_{t-1} * lr_lambda(t)`` for ``t >= 1``, ``eta_0 = lr0`` (PyTorch's
+    ``MultiplicativeLR``): the closed form ``lr0 * prod_{k=1..t} lr_lambda(k)``, each
+    factor asked once (the products are kept, with :meth:`state_dict`, so a jump back
+    or a resume asks no factor again).
+
+    Parameters
+    ----------
+    lr_lambda : callable ``epoch -> float`` or list of them
+        The factor applied at epoch ``t >= 1`` (finite, >= 0); a list, one per group.
+    lr0, optimizer : optional
+        As for the other schedules (torch's order, the optimizer first, works too).
+
+    Notes
+    -----
+    Pickling: as :class:`LambdaLR` (a lambda does not pickle; the state_dict does).
+
+    Examples
+    --------
+    >>> s = MultiplicativeLR(lambda epoch: 0.5, lr0=1.0)
+    >>> [s.step() for _ in range(3)], s.lr_at(1)
+    ([0.5, 0.25, 0.125], 0.5)
+    """
+
+    def __init__(self, lr_lambda: Union[Callable[[int], float],
+                                        Sequence[Callable[[int], float]]],
+                 lr0: Optional[float] = None, optimizer: Any = None) -> None:
+        # per group (per function): the products prod_{k=1..t} lr_lambda(k), t = 0, 1..
+        n = len(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else 1
+        self._products: List[List[float]] = [[1.0] for _ in range(n)]
+        super().__init__(lr_lambda, lr0, optimizer)
+
+    def _product(self, group, t):
+        products = self._products[group if self._per_group else 0]
+        while len(products) <= t:
+            products.append(products[-1] * self._factor_of(group, len(products)))
+        return products[t]
+
+    def _rate(self, t, lr0):
+        return lr0 * self._product(0, t)
+
+    def _group_rate_of(self, group, base):
+        return base * self._product(group, self.epoch)
+
+    def _chained(self, t, lr, base, group):
+        return lr * self._factor_of(group, t) if t else lr
+
+    def state_dict(self) -> Dict[str, Any]:
+        sd = super().state_dict()
+        sd["_products"] = [list(p) for p in self._products]
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._products = [list(p) for p in self._products]
+
+
+class ChainedScheduler(_OfParts):
+    """Several schedules stepped together on one optimizer, their effects multiplied
+    (PyTorch's ``ChainedScheduler``): each :meth:`step` steps every schedule in turn,
+    each acting on the rate the one before it left -- torch's chainable forms
+    (StepLR, MultiStepLR, ExponentialLR, LinearLR, MultiplicativeLR multiply it by
+    their factor of the epoch, CosineAnnealingLR maps it by its recursion), so a
+    ``LinearLR`` warm-up and an ``ExponentialLR`` decay give ``lr0 * start_factor...
+    * gamma ** t``. A schedule torch computes in closed form only (LambdaLR,
+    OneCycleLR, CosineAnnealingWarmRestarts) sets its closed form when its turn
+    comes, as torch's does.
+
+    Only this schedule writes the optimizer: the parts lend their formula (each
+    from this schedule's base rates, the groups' ``initial_lr``); parts bound to the
+    optimizer at construction (torch's habit) are not stepped on their own. The rate
+    in force is read at each step, as torch's are, so a rate set by hand between
+    steps is followed, not overwritten. ``schedule(t)`` replays the steps from epoch
+    0 (a resume by ``fit(initial_epoch=...)``); :meth:`state_dict` holds the parts'
+    states and the rates, so a resume from it continues exactly.
+
+    Parameters
+    ----------
+    schedules : sequence of Schedule
+        At least one, none a ReduceOnPlateau (torch refuses it too: it steps on a
+        metric); also by torch's keyword ``schedulers=``. Parts bound to an optimizer
+        must all be bound to this one's.
+    optimizer : optional
+        Default: the parts' (torch's ``ChainedScheduler(schedulers, optimizer=None)``).
+    lr0 : float, optional
+        The base rate of an unbound chain.
+
+    Examples
+    --------
+    A warm-up from half the rate over 2 epochs, times a decay of 0.9 an epoch (torch's
+    order: the parts bound to the optimizer, then chained):
+
+    >>> import numpy as np
+    >>> from nnlib.optim import SGD
+    >>> opt = SGD([np.zeros(1)], lr=0.05)
+    >>> s = ChainedScheduler([LinearLR(0.5, 1.0, total_iters=2, optimizer=opt),
+    ...                       ExponentialLR(opt, gamma=0.9)])
+    >>> [round(s.lr, 6)] + [round(s.step(), 6) for _ in range(3)]
+    [0.025, 0.03375, 0.0405, 0.03645]
+    """
+
+    _torch_keywords = {"schedulers": "schedules"}
+
+    def __init__(self, schedules: Sequence[Schedule], optimizer: Any = None,
+                 lr0: Optional[float] = None) -> None:
+        if isinstance(schedules, Schedule) or not isinstance(schedules, (list, tuple)):
+            raise TypeError(f"schedules must be a list of schedules; got "
+                            f"{type(schedules).__name__}")
+        if not schedules:
+            raise ValueError("ChainedScheduler expects at least one schedule to chain")
+        bound = optimizer
+        for i, part in enumerate(schedules):
+            if not isinstance(part, Schedule):
+                raise TypeError(f"schedules[{i}] must be an nnlib.schedules schedule; got "
+                                f"{type(part).__name__}")
+            if isinstance(part, ReduceOnPlateau):
+                raise ValueError(f"ChainedScheduler does not take ReduceOnPlateau (at "
+                                 f"index {i}): it steps on a metric (torch refuses it "
+                                 f"too); step it on its own")
+            if part.optimizer is not None:
+                if bound is None:
+                    bound = part.optimizer
+                elif part.optimizer is not bound:
+                    raise ValueError(f"schedules[{i}] is bound to another optimizer than "
+                                     f"the chain's (torch's rule: one optimizer)")
+        self.schedules = list(schedules)
+        # per group: the epoch the rates in force were computed for, and those rates
+        self._rates: Optional[List[float]] = None
+        super().__init__(lr0, bound)
+
+    # the rates of epoch t, replayed from the base rates: torch's steps one by one
+    def _replay(self, t, bases):
+        rates = []
+        for g, base in enumerate(bases):
+            lr = base
+            for k in range(t + 1):
+                for part in self.schedules:
+                    lr = part._chained(k, lr, base, g)
+            rates.append(lr)
+        return rates
+
+    def _bases(self):
+        n = max(len(_groups(self.optimizer)), 1)
+        bases = self.base_lrs or [self._require_lr0()]
+        return bases if len(bases) == n else [self._require_lr0()] * n
+
+    def _rate(self, t, lr0):
+        return self._replay(t, [lr0])[0]
+
+    def _current(self):
+        return self._replay(self.epoch, self._bases())
+
+    def _apply(self, lr):
+        # lr: the rates, one per group (a float from the base class: the one group's)
+        rates = list(lr) if isinstance(lr, list) else [lr]
+        self._rates = [float(r) for r in rates]
+        self.lr = self._rates[0]
+        opt, groups = self.optimizer, _groups(self.optimizer)
+        if opt is None:
+            self._last_lr = [self.lr]
+        else:
+            if len(groups) > 1:
+                for g, rate in zip(groups, self._rates):
+                    g["lr"] = check_real_scalar(rate, "lr", low=0.0)
+            else:
+                opt.lr = self.lr
+            self._last_lr = _written(opt, self.lr)
+        for part in self.schedules:
+            part.epoch = self.epoch
+        return self.lr
+
+    def _rates_of_epoch(self):
+        return list(self._rates or [self._require_lr0() if self.lr is None else self.lr])
+
+    def __call__(self, t: int) -> float:
+        """Jump to epoch ``t``: replay the steps from epoch 0 and write the rates
+        (``fit(initial_epoch=t)`` resumes so).
+
+        Examples
+        --------
+        >>> s = ChainedScheduler([StepLR(2, gamma=0.5), ExponentialLR(0.9)], lr0=1.0)
+        >>> round(s(3), 6), s.epoch
+        (0.3645, 3)
+        """
+        self.epoch = check_int_scalar(t, "t", low=0)
+        return self._apply(self._current())
+
+    def step(self, metric: Optional[float] = None) -> float:
+        """Step every schedule in turn from the rates in force (the optimizer's, as
+        torch reads them, or after :meth:`load_state_dict` the loaded ones); write
+        and return the first group's new rate. ``metric`` is ignored.
+
+        Examples
+        --------
+        >>> s = ChainedScheduler([MultiStepLR([1], gamma=0.5), ExponentialLR(0.5)],
+        ...                      lr0=1.0)
+        >>> [s.step() for _ in range(3)]
+        [0.25, 0.125, 0.0625]
+        """
+        loaded = self.__dict__.pop("_loaded", False)
+        if self.optimizer is not None and not loaded:
+            in_force = _written(self.optimizer, self.lr)
+        else:
+            in_force = list(self._rates if self._rates is not None else self._current())
+        bases = self._bases()
+        t = self.epoch + 1
+        rates = []
+        for g, (lr, base) in enumerate(zip(in_force, bases)):
+            for part in self.schedules:
+                lr = part._chained(t, lr, base, g)
+            rates.append(lr)
+        self.epoch = t
+        return self._apply(rates)
+
+    def _params(self):
+        return {"schedules": self.schedules, "lr0": self.lr0}
 
 
 # torch.optim.lr_scheduler's names of the same schedules (same parameters), so that

@@ -299,7 +299,7 @@ def test_checkpoint_period_and_bad_paths(tmp_path):
     with pytest.raises(ValueError, match="cannot be filled"):
         model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "{val_loss}.npz")])
     # a monitor the logs lack: warned and saved all the same, as Keras 3
-    with pytest.warns(RuntimeWarning, match="does not log.*saved all the same"):
+    with pytest.warns(RuntimeWarning, match="which these logs lack.*saved all the same"):
         model.fit(X, y, epochs=1, callbacks=[ModelCheckpoint(tmp_path / "x.npz",
                                                              save_best_only=True)])
     assert (tmp_path / "x.npz").exists()
@@ -352,7 +352,7 @@ def test_checkpoint_save_freq_runs_steps_only_when_it_counts_batches():
 
 def test_checkpoint_per_batch_names_what_its_logs_lack(tmp_path):
     X, y = _data(20)
-    with pytest.warns(RuntimeWarning, match="does not log.*an int save_freq counts "
+    with pytest.warns(RuntimeWarning, match="which these logs lack.*an int save_freq counts "
                                             "batches.*period=N saves every N epochs"):
         _model().fit(X, y, epochs=1, batch_size=10, validation_split=0.2, callbacks=[
             ModelCheckpoint(tmp_path / "x.npz", save_freq=1, save_best_only=True)])

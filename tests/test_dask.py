@@ -211,6 +211,28 @@ def test_data_parallel_takes_fits_callback_objects(cluster_of_two, tmp_path):
     assert _max_diff(saved, dp) > 0
 
 
+CLUSTER_FITS = [("data_parallel", fit_data_parallel), ("averaging", fit_model_averaging)]
+
+
+@pytest.mark.parametrize("name, fit", CLUSTER_FITS, ids=[c[0] for c in CLUSTER_FITS])
+def test_cluster_history_has_kerass_params_and_model(cluster_of_two, name, fit):
+    # Keras's History.params and History.model, as fit's History has them ({} and None
+    # before: the cluster runs built their History without them)
+    Xn, yn = _data(n=100)
+    X, y = da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)
+    model, opt = _model(), SGD(lr=0.1)
+    seen = {}
+
+    class Params(nnlib.callbacks.Callback):
+        def set_params(self, params):
+            seen.update(params)
+    h = fit(model, X, y, client=cluster_of_two, optimizer=opt, epochs=2, batch_size=25,
+            callbacks=[Params()])
+    assert h.model is model and model.history is h
+    assert h.params == seen == {"epochs": 2, "batch_size": 25, "steps": None,
+                                "metrics": ["loss"], "optimizer": opt}
+
+
 def test_cluster_runs_refuse_batch_hooks_and_unlogged_monitors(cluster_of_two):
     Xn, yn = _data(n=100)
     X, y = da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)
@@ -523,9 +545,6 @@ def test_model_averaging_dropout_streams_are_the_documented_per_worker_seeds(
 # --------------------------------------------------------------------------------------
 # 2b. a non-finite step names its cause, as a local fit does (nnlib._divergence)
 # --------------------------------------------------------------------------------------
-
-CLUSTER_FITS = [("data_parallel", fit_data_parallel), ("averaging", fit_model_averaging)]
-
 
 def _cluster_fault(client, fit, model, Xn, yn, lr, **kw):
     """The one non-finite warning of a 2-epoch cluster fit, and its history."""

@@ -344,3 +344,60 @@ def test_history_has_kerass_params_and_model():
     assert h.params == {"epochs": 3, "batch_size": 8, "steps": 3,
                         "metrics": ["accuracy", "loss"], "optimizer": opt}
     assert nnlib.callbacks.History().params == {}
+
+
+# Keras's keyword names of the rows: fit(x=X, y=Y), evaluate(x=, y=), predict(x=) and
+# the one-batch verbs (TypeError "unexpected keyword argument 'x'" before); nnlib's X
+# stays, positional and by keyword
+X_KEYWORD_VERBS = [("predict", False), ("predict_proba", False),
+                   ("predict_on_batch", False), ("evaluate", True), ("test_on_batch", True)]
+
+
+@pytest.mark.parametrize("verb,takes_y", X_KEYWORD_VERBS, ids=[v[0] for v in X_KEYWORD_VERBS])
+def test_kerass_x_keyword_gives_what_x_gives(verb, takes_y):
+    model, (X, y) = _model(), _data()
+    call = getattr(model, verb)
+    positional = call(X, y) if takes_y else call(X)
+    for kwargs in ({"x": X}, {"X": X}):
+        got = call(**kwargs, y=y) if takes_y else call(**kwargs)
+        if isinstance(positional, np.ndarray):
+            assert np.array_equal(got, positional)
+        else:
+            assert got == positional
+
+
+@pytest.mark.parametrize("verb", ["fit", "train_on_batch"])
+def test_kerass_fit_x_y_trains_as_positional(verb):
+    X, y = _data()
+    kw = {"epochs": 3, "batch_size": 4, "random_state": 0} if verb == "fit" else {}
+    models = [_model() for _ in range(3)]
+    results = [getattr(models[0], verb)(X, y, optimizer=Adam(lr=0.01), **kw),
+               getattr(models[1], verb)(x=X, y=y, optimizer=Adam(lr=0.01), **kw),
+               getattr(models[2], verb)(X=X, y=y, optimizer=Adam(lr=0.01), **kw)]
+    for m in models[1:]:
+        assert all(np.array_equal(p, q) for p, q in zip(models[0].params, m.params))
+    if verb == "fit":
+        assert results[0]["loss"] == results[1]["loss"] == results[2]["loss"]
+    else:
+        assert results[0] == results[1] == results[2]
+
+
+X_KEYWORD_MISTAKES = [("both", {"x": "rows", "X": "rows"}, "got both X and x="),
+                      ("neither", {}, "missing its input rows X"),
+                      ("no-y", {"x": "rows", "y": None}, "missing its targets y")]
+X_KEYWORD_CASES = [(verb, *m) for verb in ("fit", "evaluate", "train_on_batch",
+                                          "test_on_batch", "predict")
+                   for m in X_KEYWORD_MISTAKES if not (verb == "predict" and m[0] == "no-y")]
+
+
+@pytest.mark.parametrize("verb,mid,given,match", X_KEYWORD_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in X_KEYWORD_CASES])
+def test_kerass_x_keyword_mistakes_are_named(verb, mid, given, match):
+    model, (X, y) = _model(), _data()
+    kwargs = {k: (X if v == "rows" else v) for k, v in given.items()}
+    if verb != "predict" and "y" not in kwargs:
+        kwargs["y"] = y
+    before = [p.copy() for p in model.params]
+    with pytest.raises(TypeError, match=f"{verb}\\(\\) .*{match}"):
+        getattr(model, verb)(**kwargs)
+    assert all(np.array_equal(p, q) for p, q in zip(before, model.params))

@@ -68,6 +68,9 @@ def main() -> None:
     model.save("typed_usage_model.npz")
     copy: nnlib.Sequential = nnlib.load("typed_usage_model.npz")
     assert np.array_equal(copy.predict(X), logits)
+    # Keras's keywords (x=, y=) type-check as nnlib's X, y do
+    keras_named: Dict[str, float] = copy.evaluate(x=X, y=y, return_dict=True)
+    assert np.array_equal(copy.predict(x=X), logits) and "loss" in keras_named
     checkpoint = ModelCheckpoint("typed_usage_{epoch}.npz", monitor="loss")
     assert checkpoint.monitor == "loss"
 

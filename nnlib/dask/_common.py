@@ -304,6 +304,8 @@ def fit_epochs(run, epochs, callbacks):
         model.stop_training = False
         model.optimizer, model.loss = run.optimizer, run.loss
         model.history = run.history
+        # Keras's History.params and History.model, as fit's History has them
+        run.history.params, run.history.model = dict(params), model
         for cb in objects:
             cb.set_model(model)
             cb.set_params(params)

@@ -1,0 +1,281 @@
+"""torch's LambdaLR, MultiplicativeLR and ChainedScheduler (``torch.optim.lr_scheduler``),
+checked against torch where it is installed (those tests skip without it).
+
+nnlib's schedules are closed forms; ChainedScheduler steps each part in turn from the
+rate in force with torch's chainable form of each (StepLR, MultiStepLR, ExponentialLR,
+LinearLR, MultiplicativeLR multiply it, CosineAnnealingLR maps it by its recursion,
+LambdaLR and the closed-form ones set theirs), so the rates equal torch's. Before: no
+LambdaLR, MultiplicativeLR or ChainedScheduler (AttributeError), and two schedules
+stepped on one optimizer gave the last one's closed form with a warning.
+"""
+import pickle
+
+import numpy as np
+import pytest
+
+import nnlib
+import nnlib.schedules as S
+from nnlib.optim import SGD
+
+
+def halve_every_third(epoch):
+    """A module-level function: a LambdaLR holding it pickles (by name)."""
+    return 0.5 ** (epoch // 3)
+
+
+class Warmup:
+    """A callable object with state: its __dict__ is in the state_dict, as torch's."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def __call__(self, epoch):
+        return min(1.0, (epoch + 1) / self.epochs)
+
+
+# (id, a builder of the parts on torch's optimizer, a builder of nnlib's); each builder
+# takes (module, optimizer) and builds the parts bound to it, torch's habit
+CHAINS = [
+    ("linear-warmup-x-exponential",
+     lambda m, o: [m.LinearLR(o, 0.5, 1.0, total_iters=3), m.ExponentialLR(o, gamma=0.9)]),
+    ("cosine-eta-min-x-step",
+     lambda m, o: [m.CosineAnnealingLR(o, T_max=5, eta_min=0.001), m.StepLR(o, 3, 0.5)]),
+    ("multiplicative-x-lambda-x-multistep",
+     lambda m, o: [m.MultiplicativeLR(o, lambda e: 0.97), m.LambdaLR(o, halve_every_third),
+                   m.MultiStepLR(o, [2, 5, 5], 0.5)]),
+    ("exponential-then-lambda-overwrites",
+     lambda m, o: [m.ExponentialLR(o, gamma=0.8), m.LambdaLR(o, Warmup(4))]),
+    ("step-x-multiplicative-oscillating",
+     lambda m, o: [m.StepLR(o, 2, 0.7),
+                   m.MultiplicativeLR(o, lambda e: 1.1 if e % 2 else 0.9)]),
+    ("one-part", lambda m, o: [m.MultiplicativeLR(o, lambda e: 0.95)]),
+]
+GROUPS = [("one-group", [0.05]), ("two-groups", [0.05, 0.2])]
+
+
+def _torch_opt(torch, lrs):
+    return torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr}
+                            for lr in lrs], lr=lrs[0])
+
+
+def _nnlib_opt(lrs):
+    return SGD([{"params": [np.zeros(1)], "lr": lr} for lr in lrs], lr=lrs[0])
+
+
+def _rates(opt):
+    return [g["lr"] for g in opt.param_groups]
+
+
+def _torch_rates(torch, build, lrs, steps, between=None):
+    opt = _torch_opt(torch, lrs)
+    chain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler, opt))
+    out = [_rates(opt)]
+    for t in range(steps):
+        opt.step()
+        chain.step()
+        if between is not None:
+            between(opt, t)
+        out.append(_rates(opt))
+    return np.array(out), chain
+
+
+@pytest.mark.parametrize("gid,lrs", GROUPS, ids=[g[0] for g in GROUPS])
+@pytest.mark.parametrize("cid,build", CHAINS, ids=[c[0] for c in CHAINS])
+def test_chained_rates_equal_torchs(cid, build, gid, lrs):
+    torch = pytest.importorskip("torch")
+    want, _ = _torch_rates(torch, build, lrs, 30)
+    opt = _nnlib_opt(lrs)
+    chain = S.ChainedScheduler(build(S, opt))
+    got = [_rates(opt)]
+    for _ in range(30):
+        chain.step()
+        got.append(_rates(opt))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert chain.get_last_lr() == got[-1] and chain.last_epoch == 30
+    assert [p.last_epoch for p in chain.schedules] == [30] * len(chain.schedules)
+
+
+@pytest.mark.parametrize("cid,build", CHAINS, ids=[c[0] for c in CHAINS])
+def test_chained_resumes_from_state_dict_and_jumps_as_torch(cid, build):
+    torch = pytest.importorskip("torch")
+    lrs = [0.05, 0.2]
+    want, _ = _torch_rates(torch, build, lrs, 20)
+    opt = _nnlib_opt(lrs)
+    chain = S.ChainedScheduler(build(S, opt))
+    for _ in range(8):
+        chain.step()
+    saved = pickle.loads(pickle.dumps((chain.state_dict(), opt.state_dict())))
+    # a fresh optimizer and chain (writing epoch 0's rates), then the saved states
+    opt2 = _nnlib_opt(lrs)
+    chain2 = S.ChainedScheduler(build(S, opt2))
+    chain2.load_state_dict(saved[0])
+    got = []
+    for _ in range(12):
+        chain2.step()
+        got.append(_rates(opt2))
+    np.testing.assert_allclose(got, want[9:], rtol=1e-12, atol=0)
+    # the optimizer's state loaded too, in either order, continues the same
+    opt3 = _nnlib_opt(lrs)
+    chain3 = S.ChainedScheduler(build(S, opt3))
+    opt3.load_state_dict(saved[1])
+    chain3.load_state_dict(saved[0])
+    chain3.step()
+    np.testing.assert_allclose(_rates(opt3), want[9], rtol=1e-12, atol=0)
+    # a jump (fit's initial_epoch) replays the steps
+    opt4 = _nnlib_opt(lrs)
+    chain4 = S.ChainedScheduler(build(S, opt4))
+    chain4(13)
+    np.testing.assert_allclose(_rates(opt4), want[13], rtol=1e-12, atol=0)
+    chain4.step()
+    np.testing.assert_allclose(_rates(opt4), want[14], rtol=1e-12, atol=0)
+
+
+def test_chained_follows_a_rate_set_by_hand_as_torch():
+    torch = pytest.importorskip("torch")
+    build = CHAINS[0][1]
+
+    def by_hand(opt, t):
+        if t == 4:
+            for g in opt.param_groups:
+                g["lr"] = 0.5 * g["lr"]
+    want, _ = _torch_rates(torch, build, [0.05], 10, between=by_hand)
+    opt = _nnlib_opt([0.05])
+    chain = S.ChainedScheduler(build(S, opt))
+    got = [_rates(opt)]
+    for t in range(10):
+        chain.step()
+        by_hand(opt, t)
+        got.append(_rates(opt))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_fit_steps_a_chain_as_torchs_loop():
+    torch = pytest.importorskip("torch")
+    build = CHAINS[0][1]
+    want, _ = _torch_rates(torch, build, [0.05], 6)
+
+    def unbound():                # the same parts, bound by fit to its optimizer
+        return [S.LinearLR(0.5, 1.0, total_iters=3), S.ExponentialLR(gamma=0.9)]
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])
+    opt = SGD(lr=0.05)
+    h = model.fit(X, y, optimizer=opt, epochs=6,
+                  schedule=S.ChainedScheduler(unbound()))
+    np.testing.assert_allclose(h["lr"], want[:6, 0], rtol=1e-12, atol=0)
+    # resumed at epoch 3 with a fresh chain: epoch 3's rate on, as torch's sequence
+    h2 = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=SGD(lr=0.05), epochs=6, initial_epoch=3,
+        schedule=S.ChainedScheduler(unbound()))
+    np.testing.assert_allclose(h2["lr"], want[3:6, 0], rtol=1e-12, atol=0)
+
+
+LAMBDAS = [("lambda", "LambdaLR", lambda e: 0.9 ** e),
+           ("lambda-object", "LambdaLR", Warmup(5)),
+           ("multiplicative", "MultiplicativeLR", lambda e: 0.9 if e % 3 else 1.2)]
+
+
+@pytest.mark.parametrize("gid,lrs", GROUPS, ids=[g[0] for g in GROUPS])
+@pytest.mark.parametrize("lid,name,fn", LAMBDAS, ids=[lam[0] for lam in LAMBDAS])
+def test_lambda_schedules_equal_torchs(lid, name, fn, gid, lrs):
+    torch = pytest.importorskip("torch")
+    topt = _torch_opt(torch, lrs)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, fn)
+    opt = _nnlib_opt(lrs)
+    sched = getattr(S, name)(opt, fn, last_epoch=-1)          # torch's order and keyword
+    want, got = [_rates(topt)], [_rates(opt)]
+    for _ in range(20):
+        topt.step()
+        tsched.step()
+        sched.step()
+        want.append(_rates(topt))
+        got.append(_rates(opt))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+    # the same state_dict entry for the function as torch's (which repeats it per group,
+    # where nnlib keeps the one function given)
+    assert sched.state_dict()["lr_lambdas"] * len(lrs) == tsched.state_dict()["lr_lambdas"]
+
+
+def test_lambda_lr_takes_one_function_per_group():
+    torch = pytest.importorskip("torch")
+    fns = [lambda e: 0.5 ** e, lambda e: 1.0 / (e + 1)]
+    topt = _torch_opt(torch, [0.1, 0.1])
+    tsched = torch.optim.lr_scheduler.LambdaLR(topt, fns)
+    opt = _nnlib_opt([0.1, 0.1])
+    sched = S.LambdaLR(opt, fns)
+    for _ in range(5):
+        topt.step()
+        tsched.step()
+        sched.step()
+        np.testing.assert_allclose(_rates(opt), _rates(topt), rtol=1e-12)
+    with pytest.raises(ValueError, match="has 2 lr_lambdas for an optimizer of 3"):
+        S.LambdaLR(_nnlib_opt([0.1, 0.1, 0.1]), fns)
+
+
+def test_a_lambda_does_not_pickle_its_state_dict_does():
+    # pickle stores a function by name: a lambda has none it can find (pickle's rule,
+    # torch's schedulers alike); a module-level function and the state_dict pickle
+    sched = S.LambdaLR(lambda e: 0.9 ** e, lr0=1.0)
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        pickle.dumps(sched)
+    sched.step()
+    sd = pickle.loads(pickle.dumps(sched.state_dict()))
+    fresh = S.LambdaLR(lambda e: 0.9 ** e, lr0=1.0)
+    fresh.load_state_dict(sd)
+    assert fresh.epoch == 1 and fresh.step() == pytest.approx(0.81, rel=1e-15)
+    named = pickle.loads(pickle.dumps(S.LambdaLR(halve_every_third, lr0=1.0)))
+    assert named.lr_at(7) == 0.25
+
+
+def test_a_callable_objects_state_is_saved_and_loaded():
+    sched = S.LambdaLR(Warmup(4), lr0=1.0)
+    sched.lr_lambdas[0].epochs = 8                     # its state changed mid-run
+    other = S.LambdaLR(Warmup(4), lr0=1.0)
+    other.load_state_dict(sched.state_dict())
+    assert other.lr_lambdas[0].epochs == 8 and other.lr_at(1) == 0.25
+
+
+def test_multiplicative_asks_each_factor_once():
+    calls = []
+
+    def factor(epoch):
+        calls.append(epoch)
+        return 0.5
+    sched = S.MultiplicativeLR(factor, lr0=1.0)
+    for _ in range(4):
+        sched.step()
+    assert sched(2) == 0.25 and sched.lr_at(4) == 0.0625
+    assert calls == [1, 2, 3, 4]
+    resumed = S.MultiplicativeLR(factor, lr0=1.0)
+    resumed.load_state_dict(sched.state_dict())
+    assert resumed.lr_at(4) == 0.0625 and calls == [1, 2, 3, 4]
+
+
+BAD = [("empty", lambda: S.ChainedScheduler([]), ValueError, "at least one"),
+       ("not-a-list", lambda: S.ChainedScheduler(S.StepLR(2)), TypeError,
+        "must be a list"),
+       ("plateau", lambda: S.ChainedScheduler([S.StepLR(2), S.ReduceOnPlateau()]),
+        ValueError, "does not take ReduceOnPlateau"),
+       ("two-optimizers",
+        lambda: S.ChainedScheduler([S.StepLR(2, optimizer=SGD(lr=0.1)),
+                                    S.StepLR(2, optimizer=SGD(lr=0.1))]),
+        ValueError, "bound to another optimizer"),
+       ("lambda-not-callable", lambda: S.LambdaLR(0.5), TypeError, "must be a function"),
+       ("lambda-negative", lambda: S.LambdaLR(lambda e: -1.0, lr0=1.0), ValueError,
+        r"lr_lambda\(0\) must give a finite real factor >= 0"),
+       ("lambda-nan", lambda: S.MultiplicativeLR(lambda e: float("nan"), lr0=1.0).step(),
+        ValueError, r"lr_lambda\(1\)")]
+
+
+@pytest.mark.parametrize("bid,make,error,match", BAD, ids=[b[0] for b in BAD])
+def test_bad_chains_and_lambdas_are_named(bid, make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_chain_by_torchs_keyword_and_unbound():
+    chain = S.ChainedScheduler(schedulers=[S.StepLR(2, gamma=0.5), S.ExponentialLR(0.5)],
+                               lr0=1.0)
+    assert [chain.step() for _ in range(3)] == [0.5, 0.125, 0.0625]
+    assert chain.lr_at(3) == 0.0625 and chain.epoch == 3
