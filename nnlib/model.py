@@ -122,6 +122,10 @@ class Sequential:
 
     # -- pickling: stamped with the nnlib version, as the estimators' pickles are ---------
     def __getstate__(self) -> Dict[str, Any]:
+        # a pickle (or deep copy) taken while another thread's fit steps the weights
+        # in place, without the GIL, would hold arrays of different steps, some torn
+        # mid-step: refused as predict is (from a callback of that fit it is taken)
+        _NotDuringAnotherThreadsFit(self, "pickling the model")._check()
         return stamped(self.__dict__)
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
@@ -792,7 +796,8 @@ class Sequential:
         >>> [w.shape for w in model.get_weights()], model.count_params()
         ([(2, 3), (3,), (3, 1), (1,)], 13)
         """
-        return [p.copy() for p in self.params]
+        with _NotDuringAnotherThreadsFit(self, "get_weights"):
+            return [p.copy() for p in self.params]
 
     def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Write ``weights`` into the parameter arrays, in place (Keras's
@@ -861,7 +866,7 @@ class Sequential:
             if not np.isfinite(a).all():
                 raise NonFiniteError(f"weights[{i}] ({name}) holds NaN or inf")
             new.append(_in_dtype(a, p.dtype, f"weights[{i}]"))
-        with _NotDuringAnotherThreadsFit(self):
+        with _NotDuringAnotherThreadsFit(self, "set_weights"):
             for p, a in zip(params, new):
                 p[...] = a
 
@@ -919,7 +924,8 @@ class Sequential:
         if [w.shape for w in weights] != mine:
             raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
                              f"{[w.shape for w in weights]}; this model's are {mine}")
-        self.set_weights(weights)
+        with _NotDuringAnotherThreadsFit(self, "load_weights"):
+            self.set_weights(weights)
 
     def count_params(self) -> int:
         """The number of scalars in :attr:`params` (Keras's ``count_params``; the

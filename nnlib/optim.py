@@ -1258,6 +1258,15 @@ class Optimizer:
 
     # -- pickling: the identity keys become the arrays themselves -------------------------
     def __getstate__(self):
+        thread, run = holder_of(self) or (None, None)
+        if thread is not None and thread != threading.get_ident():
+            # its state and step counts move with the weights of that fit (or step),
+            # without the GIL: a pickle would hold some of one step, some of the next
+            what = "step" if isinstance(run, StepClaim) else "fit"
+            raise ConcurrentUseError(f"pickling {type(self).__name__}: the optimizer is "
+                                     f"in use by a running {what} (thread {thread}); "
+                                     f"pickle it from a callback of that fit, or after "
+                                     f"it")
         d = {k: v for k, v in self.__dict__.items()
              if k not in ("_entries", "_configs", "_unpickled")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()
