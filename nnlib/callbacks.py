@@ -969,7 +969,6 @@ class ModelCheckpoint(Callback):
             value = logs[self.monitor]
             if not improves(value, self.best, mode="max" if self.mode_max else "min"):
                 return
-            self.best = value
         where = {"epoch": epoch + 1}
         if batch is not None and "batch" not in logs:
             where["batch"] = batch + 1
@@ -984,6 +983,10 @@ class ModelCheckpoint(Callback):
         if folder:
             os.makedirs(folder, exist_ok=True)
         self.model.save(path, include_optimizer=self.include_optimizer)
+        # the best once saved: a save that fails or is interrupted (the previous file
+        # kept) leaves the best the files hold, so the next improvement on it saves
+        if self.save_best_only and self.monitor in logs:
+            self.best = logs[self.monitor]
         self.last_saved = path
         if self.verbose:
             at = "" if batch is None else f", batch {batch + 1}"
