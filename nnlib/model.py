@@ -995,7 +995,8 @@ class Sequential:
     def fit(self, X: ArrayLike, y: ArrayLike, loss: str = "softmax_cross_entropy",
             optimizer: Optional["Optimizer"] = None, epochs: int = 1, batch_size: int = 32,
             shuffle: bool = True,
-            validation_data: Optional[Tuple[ArrayLike, ArrayLike]] = None,
+            validation_data: Optional[Union[Tuple[ArrayLike, ArrayLike],
+                                            Tuple[ArrayLike, ArrayLike, SampleWeight]]] = None,
             validation_split: float = 0.0,
             early_stopping: Union[None, bool, int, Dict[str, Any], EarlyStopping] = None,
             callbacks: Optional[Sequence[_CallbackLike]] = None,
@@ -1028,7 +1029,10 @@ class Sequential:
         batch_size : int >= 1 (1 = per-sample SGD); the last batch may be shorter.
         shuffle : bool
             Draw a new permutation each epoch from ``random_state``.
-        validation_data : (X_val, y_val), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Keras's forms: with weights (checked as ``sample_weight``), ``val_loss``
+            is the weighted mean :meth:`evaluate` gives with them; ``val_accuracy``
+            and the metrics stay unweighted, as Keras's ``metrics``.
         validation_split : float in [0, 1)
             Use the last fraction of the rows (before shuffling) for validation.
         early_stopping : None, int, dict or nnlib.callbacks.EarlyStopping
@@ -1201,11 +1205,25 @@ class Sequential:
         evaluation = None
         if validation_data is not None:
             try:
-                Xv, yv = validation_data
+                Xv, yv, *wv = validation_data
             except (TypeError, ValueError):
-                raise TypeError("validation_data must be a pair (X_val, y_val)") from None
-            evaluation = self._evaluation(*self._data(Xv, yv, loss, "X_val", finite=True),
-                                          loss, margin)
+                wv = [None, None]
+            if len(wv) > 1:
+                raise TypeError("validation_data must be a pair (X_val, y_val) or Keras's "
+                                "triple (X_val, y_val, sample_weight_val)")
+            val = self._data(Xv, yv, loss, "X_val", finite=True)
+            evaluation = self._evaluation(*val, loss, margin)
+            if wv and wv[0] is not None:
+                if not self.compiled:
+                    raise ValueError("validation_data's sample weights need a model of "
+                                     "compiled layers (Dense, Dropout), as fit's "
+                                     "sample_weight does")
+                try:
+                    weights = check_sample_weight(wv[0], val[0].shape[0], val[0].dtype)
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"validation_data's sample weights: {exc}") from None
+                # the weighted mean loss, as evaluate(..., sample_weight=) gives it
+                evaluation.setup.set_data(*val, weights)
         metrics = Metrics(metrics, loss)                # type: ignore[assignment]
         train_evaluation = (self._evaluation(X, yt, yl, loss, margin) if metrics
                             else None)

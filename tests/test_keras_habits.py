@@ -344,3 +344,33 @@ def test_history_has_kerass_params_and_model():
     assert h.params == {"epochs": 3, "batch_size": 8, "steps": 3,
                         "metrics": ["accuracy", "loss"], "optimizer": opt}
     assert nnlib.callbacks.History().params == {}
+
+
+# Keras 3's validation_data=(x, y, sample_weight) raised "validation_data must be a pair"
+# (probe35). The weights weigh val_loss as evaluate's sample_weight does; the accuracy
+# stays unweighted, as Keras's metrics.
+def test_validation_data_takes_kerass_sample_weights():
+    X, y = _data(40)
+    Xv, yv = X[:10], y[:10]
+    w = np.r_[np.zeros(5), np.linspace(1.0, 2.0, 5)]
+    model = _model()
+    history = model.fit(X, y, epochs=1, validation_data=(Xv, yv, w))
+    assert history["val_loss"][0] == model.evaluate(Xv, yv, sample_weight=w).loss
+    assert history["val_loss"][0] != model.evaluate(Xv, yv).loss
+    assert history["val_accuracy"][0] == model.evaluate(Xv, yv).accuracy
+    unweighted = model.fit(X, y, epochs=1, validation_data=(Xv, yv, None))
+    assert unweighted["val_loss"][0] == model.evaluate(Xv, yv).loss
+
+
+@pytest.mark.parametrize("data, error, match", [
+    (lambda Xv, yv: (Xv, yv, np.ones(3)), ValueError,
+     r"validation_data's sample weights: .*\(3,\)"),
+    (lambda Xv, yv: (Xv, yv, -np.ones(len(yv))), ValueError,
+     "validation_data's sample weights: Negative"),
+    (lambda Xv, yv: (Xv, yv, None, None), TypeError, "or Keras's triple"),
+    (lambda Xv, yv: (Xv,), TypeError, "or Keras's triple"),
+], ids=["short", "negative", "four", "one"])
+def test_bad_validation_weights_are_named(data, error, match):
+    X, y = _data(40)
+    with pytest.raises(error, match=match):
+        _model().fit(X, y, validation_data=data(X[:10], y[:10]))
