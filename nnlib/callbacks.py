@@ -506,8 +506,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = check_int_scalar(start_from_epoch, "start_from_epoch",
                                                  low=0)
-        self.verbose = (int(verbose) if isinstance(verbose, bool)
-                        else check_int_scalar(verbose, "verbose", low=0))
+        self.verbose = _verbose_level(verbose)
         self.on_train_begin()
 
     @classmethod
@@ -879,7 +878,7 @@ class ModelCheckpoint(Callback):
         if self.save_weights_only and self.include_optimizer:
             raise ValueError("save_weights_only=True saves the weights alone; it cannot "
                              "include the optimizer (include_optimizer=True)")
-        self.verbose = int(verbose)
+        self.verbose = _verbose_level(verbose)
         self.best: Optional[float] = (None if initial_value_threshold is None else
                                       check_real_scalar(initial_value_threshold,
                                                         "initial_value_threshold"))
@@ -991,6 +990,13 @@ class ModelCheckpoint(Callback):
         if self.verbose:
             at = "" if batch is None else f", batch {batch + 1}"
             print(f"epoch {epoch + 1}{at}: saved the model to {path}")
+
+
+def _verbose_level(verbose):
+    """A callback's ``verbose``: a bool or an int >= 0, named when it is not (int() of
+    a string said only "invalid literal for int() with base 10")."""
+    return int(verbose) if isinstance(verbose, bool) else check_int_scalar(
+        verbose, "verbose", low=0)
 
 
 def as_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Union[Callback, Callable]]:

@@ -642,3 +642,17 @@ def test_callbacks_in_any_iterable_or_alone_all_run(form, kind):
         cb = Batches()
     _model().fit(X, y, epochs=2, batch_size=10, callbacks=CALLBACK_FORMS[form]([cb]))
     assert seen == ([0, 1, 2] * 2 if kind == "batch-object" else [0, 1])
+
+
+# ModelCheckpoint read verbose with int(): "x" said only "invalid literal for int() with
+# base 10: 'x'", None "int() argument must be a string...", -1 was taken (probe35). Both
+# callbacks now check it alike.
+@pytest.mark.parametrize("make", [
+    lambda v: ModelCheckpoint("m.npz", verbose=v), lambda v: EarlyStopping(verbose=v)],
+    ids=["ModelCheckpoint", "EarlyStopping"])
+def test_a_callbacks_verbose_is_checked_and_named(make):
+    for bad, error in (("x", TypeError), (None, TypeError), (-1, ValueError),
+                       (1.5, TypeError)):
+        with pytest.raises(error, match="verbose must be"):
+            make(bad)
+    assert make(True).verbose == 1 and make(2).verbose == 2
