@@ -5,6 +5,7 @@ it the data once; the per-epoch logic is :class:`nnlib.fit_loop.FitLoop`, the ep
 itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 ``save``/:func:`load` is :mod:`nnlib._format`.
 """
+import functools
 import math
 import numbers
 import os
@@ -21,7 +22,7 @@ from nnlib._base import stamped, unstamped
 from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress, print_results
-from nnlib._threads import resolve_threads
+from nnlib._threads import complete, resolve_threads
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                as_float_array, check_finite, check_fits_dtype,
                                check_int_scalar, check_real_scalar, check_sample_weight)
@@ -867,8 +868,9 @@ class Sequential:
                 raise NonFiniteError(f"weights[{i}] ({name}) holds NaN or inf")
             new.append(_in_dtype(a, p.dtype, f"weights[{i}]"))
         with _NotDuringAnotherThreadsFit(self, "set_weights"):
-            for p, a in zip(params, new):
-                p[...] = a
+            # all or none: an interrupt between two arrays left the model half the old
+            # weights, half the new (each copy runs to its end, the interrupt after)
+            complete(*[functools.partial(np.copyto, p, a) for p, a in zip(params, new)])
 
     def save_weights(self, path: PathLike) -> None:
         """Keras's ``save_weights``: :meth:`save` without the optimizer (an nnlib file
