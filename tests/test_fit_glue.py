@@ -399,8 +399,8 @@ def test_a_layer_changed_in_a_callback_is_refused(change, hook):
 # converted and validated every activation each time (training._computation: 1.0 us ->
 # 3.0 us per check, fit of digits 64-100-10 with a batch callback 9% slower); it now reads
 # the layers' attributes and runs _computation only when one differs.
-def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monkeypatch):
-    X, y = _data()
+def _counted_computations(monkeypatch):
+    """A list that gains an entry at each call of training._computation."""
     calls = []
     real = training._computation
 
@@ -408,6 +408,12 @@ def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monke
         calls.append(1)
         return real(*args, **kwargs)
     monkeypatch.setattr(training, "_computation", counted)
+    return calls
+
+
+def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monkeypatch):
+    X, y = _data()
+    calls = _counted_computations(monkeypatch)
 
     class Batches(Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -423,13 +429,7 @@ def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monke
 # was built, and _computation runs only when they differ.
 def test_repeated_runs_of_unchanged_layers_convert_their_activations_once(monkeypatch):
     X, y = _data()
-    calls = []
-    real = training._computation
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(training, "_computation", counted)
+    calls = _counted_computations(monkeypatch)
     model = _model()
     model.fit(X, y, epochs=1, batch_size=8)
     for _ in range(3):
