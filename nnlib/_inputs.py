@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
-                               check_csr, native_float_dtype, refuse_masked)
+                               check_csr, native_float_dtype, plain_array)
 from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
 
 
@@ -46,8 +46,7 @@ def check_X(X, *, owner, n_features=None, dtype=None, name="X",
     if X is None:
         raise ShapeError(f"{owner} requires {name} to be an array of shape "
                          f"(n_samples, n_features); got None")
-    refuse_masked(X, name)
-    arr = np.asarray(X)
+    arr = plain_array(X, name)
     kind = arr.dtype.kind
     if kind == "c":
         raise ComplexDataError(f"Complex data not supported: {name} has dtype "
@@ -132,8 +131,7 @@ def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y") -> np.ndarra
     if _is_sparse(y):
         raise TypeError(f"{owner} does not accept a sparse {name}; convert it with "
                         f"{name}.toarray()")
-    refuse_masked(y, name)
-    y = np.asarray(y)
+    y = plain_array(y, name)
     if y.dtype.kind == "c":
         raise ComplexDataError(f"Complex data not supported: {name} has dtype {y.dtype}")
     if y.ndim == 2 and y.shape[1] == 1 and not allow_2d:

@@ -8,7 +8,7 @@ labels never reach a compiled loop (which indexes with them, bounds checks off).
 import numpy as np
 
 from nnlib._kernels.aligned import binary_labels_copy, class_labels_copy
-from nnlib._validation import DTypeError, LabelError, ShapeError, _kind_name, refuse_masked
+from nnlib._validation import DTypeError, LabelError, ShapeError, _kind_name, plain_array
 
 # nnlib._kernels.train's, imported at the first check of int64 labels (not with this
 # module, which the model imports before any training); an import statement at each
@@ -17,8 +17,7 @@ _first_label_outside = None
 
 
 def _numeric(y, name):
-    refuse_masked(y, name)
-    arr = np.asarray(y)
+    arr = plain_array(y, name)
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"{name} must hold numeric labels; got dtype {arr.dtype} "
                          f"({_kind_name(arr.dtype.kind)})")

@@ -20,6 +20,24 @@ from nnlib.exceptions import (DTypeError, DTypeRangeError, LabelError,  # noqa: 
                               NonFiniteError, ShapeError)
 
 
+def plain_array(x, name):
+    """``np.asarray(x)`` for data a user gives (X, y, sample_weight), after
+    :func:`refuse_masked`; a pandas data frame or series of nullable numbers (``Float64``,
+    ``Int64``, ``boolean``: extension dtypes, of which ``np.asarray`` makes an object array
+    holding ``pd.NA``) becomes float64 with NaN for ``pd.NA``, as scikit-learn's
+    ``check_array`` converts it, so the checks that follow name a missing value as NaN
+    (pandas itself is not imported)."""
+    refuse_masked(x, name)
+    dtypes = getattr(x, "dtypes", None)
+    if dtypes is not None and hasattr(x, "to_numpy"):
+        # a series' dtypes is one dtype, a frame's a series of them
+        dtypes = dtypes.tolist() if hasattr(dtypes, "tolist") else [dtypes]
+        if (any(not isinstance(d, np.dtype) for d in dtypes)
+                and all(getattr(d, "kind", "O") in "biuf" for d in dtypes)):
+            return x.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(x)
+
+
 def refuse_masked(x, name):
     """Raise ValueError if ``x`` is a ``numpy.ma`` masked array with masked entries:
     ``np.asarray`` drops the mask, and the values under it would be used as data
@@ -58,14 +76,13 @@ def as_float_array(x, name="x", dtype=None, ndim=None, min_ndim=None,
             and (ndim is None or x.ndim == ndim) and x.dtype.kind == "f"
             and x.dtype == dtype and x.flags.c_contiguous):
         return x        # what the slow path returns for it (np.asarray keeps it), sooner
-    refuse_masked(x, name)
     if type(x).__module__.startswith("scipy.sparse"):
         # np.asarray would make it a 0-d object array, refused as "dtype object"
         raise TypeError(f"{name} is a SciPy sparse matrix ({type(x).__name__}), but "
                         f"dense data is required here: pass {name}.toarray(), or train "
                         f"through nnlib.MLPClassifier / MLPRegressor, which take CSR "
                         f"input")
-    arr = np.asarray(x)
+    arr = plain_array(x, name)
     kind = arr.dtype.kind
     if kind == "f" and native_float_dtype(arr.dtype) is not None:
         target = native_float_dtype(arr.dtype)    # big-endian '>f8' becomes native f8
@@ -334,7 +351,6 @@ def check_sample_weight(sample_weight, n_samples, dtype,
     weights that are all 0 (``score`` raises one that is also a ZeroDivisionError).
     """
     dtype = np.dtype(dtype)
-    refuse_masked(sample_weight, "sample_weight")
     if isinstance(sample_weight, (bool, np.bool_)):
         # a flag given for the weights (sample_weight=True): NumPy would see a 0-d
         # array, and the message would speak of its dimensions
@@ -343,7 +359,7 @@ def check_sample_weight(sample_weight, n_samples, dtype,
     if isinstance(sample_weight, numbers.Number):
         w = np.full(n_samples, sample_weight, dtype=dtype)
     else:
-        arr = np.asarray(sample_weight)
+        arr = plain_array(sample_weight, "sample_weight")
         if arr.dtype.kind == "c":
             raise DTypeError(f"Complex data not supported: sample_weight has dtype "
                              f"{arr.dtype}")

@@ -530,8 +530,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = check_int_scalar(start_from_epoch, "start_from_epoch",
                                                  low=0)
-        self.verbose = (int(verbose) if isinstance(verbose, bool)
-                        else check_int_scalar(verbose, "verbose", low=0))
+        self.verbose = _verbose_level(verbose)
         self.on_train_begin()
 
     @classmethod
@@ -916,7 +915,7 @@ class ModelCheckpoint(Callback):
         if self.save_weights_only and self.include_optimizer:
             raise ValueError("save_weights_only=True saves the weights alone; it cannot "
                              "include the optimizer (include_optimizer=True)")
-        self.verbose = int(verbose)
+        self.verbose = _verbose_level(verbose)
         self.best: Optional[float] = (None if initial_value_threshold is None else
                                       check_real_scalar(initial_value_threshold,
                                                         "initial_value_threshold"))
@@ -1008,7 +1007,6 @@ class ModelCheckpoint(Callback):
             value = logs[self.monitor]
             if not improves(value, self.best, mode="max" if self.mode_max else "min"):
                 return
-            self.best = value
         where = {"epoch": epoch + 1}
         if batch is not None and "batch" not in logs:
             where["batch"] = batch + 1
@@ -1023,10 +1021,21 @@ class ModelCheckpoint(Callback):
         if folder:
             os.makedirs(folder, exist_ok=True)
         self.model.save(path, include_optimizer=self.include_optimizer)
+        # the best once saved: a save that fails or is interrupted (the previous file
+        # kept) leaves the best the files hold, so the next improvement on it saves
+        if self.save_best_only and self.monitor in logs:
+            self.best = logs[self.monitor]
         self.last_saved = path
         if self.verbose:
             at = "" if batch is None else f", batch {batch + 1}"
             print(f"epoch {epoch + 1}{at}: saved the model to {path}")
+
+
+def _verbose_level(verbose):
+    """A callback's ``verbose``: a bool or an int >= 0, named when it is not (int() of
+    a string said only "invalid literal for int() with base 10")."""
+    return int(verbose) if isinstance(verbose, bool) else check_int_scalar(
+        verbose, "verbose", low=0)
 
 
 def as_callbacks(callbacks: Optional[Iterable[Any]]) -> List[Union[Callback, Callable]]:

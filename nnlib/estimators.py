@@ -776,6 +776,7 @@ class _BaseMLP(BaseModel):
         tags.target_tags.single_output = True
         return tags
 
+    @_serialized        # as predict: a fit running in another thread finishes first
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_cfg", None)

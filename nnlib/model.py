@@ -5,6 +5,7 @@ it the data once; the per-epoch logic is :class:`nnlib.fit_loop.FitLoop`, the ep
 itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 ``save``/:func:`load` is :mod:`nnlib._format`.
 """
+import functools
 import math
 import numbers
 import os
@@ -21,7 +22,7 @@ from nnlib._base import stamped, unstamped
 from nnlib._codes import CLASS_LABEL_LOSSES, loss_code
 from nnlib._labels import _numeric, check_binary_labels, check_class_labels
 from nnlib._progress import Progress, print_results
-from nnlib._threads import resolve_threads
+from nnlib._threads import complete, resolve_threads
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                as_float_array, check_finite, check_fits_dtype,
                                check_int_scalar, check_real_scalar, check_sample_weight)
@@ -122,6 +123,10 @@ class Sequential:
 
     # -- pickling: stamped with the nnlib version, as the estimators' pickles are ---------
     def __getstate__(self) -> Dict[str, Any]:
+        # a pickle (or deep copy) taken while another thread's fit steps the weights
+        # in place, without the GIL, would hold arrays of different steps, some torn
+        # mid-step: refused as predict is (from a callback of that fit it is taken)
+        _NotDuringAnotherThreadsFit(self, "pickling the model")._check()
         return stamped(self.__dict__)
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
@@ -818,7 +823,8 @@ class Sequential:
         >>> [w.shape for w in model.get_weights()], model.count_params()
         ([(2, 3), (3,), (3, 1), (1,)], 13)
         """
-        return [p.copy() for p in self.params]
+        with _NotDuringAnotherThreadsFit(self, "get_weights"):
+            return [p.copy() for p in self.params]
 
     def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Write ``weights`` into the parameter arrays, in place (Keras's
@@ -887,9 +893,10 @@ class Sequential:
             if not np.isfinite(a).all():
                 raise NonFiniteError(f"weights[{i}] ({name}) holds NaN or inf")
             new.append(_in_dtype(a, p.dtype, f"weights[{i}]"))
-        with _NotDuringAnotherThreadsFit(self):
-            for p, a in zip(params, new):
-                p[...] = a
+        with _NotDuringAnotherThreadsFit(self, "set_weights"):
+            # all or none: an interrupt between two arrays left the model half the old
+            # weights, half the new (each copy runs to its end, the interrupt after)
+            complete(*[functools.partial(np.copyto, p, a) for p, a in zip(params, new)])
 
     def save_weights(self, path: PathLike) -> None:
         """Keras's ``save_weights``: :meth:`save` without the optimizer (an nnlib file
@@ -945,7 +952,8 @@ class Sequential:
         if [w.shape for w in weights] != mine:
             raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
                              f"{[w.shape for w in weights]}; this model's are {mine}")
-        self.set_weights(weights)
+        with _NotDuringAnotherThreadsFit(self, "load_weights"):
+            self.set_weights(weights)
 
     def count_params(self) -> int:
         """The number of scalars in :attr:`params` (Keras's ``count_params``; the
@@ -1016,7 +1024,8 @@ class Sequential:
             loss: str = "softmax_cross_entropy",
             optimizer: Optional["Optimizer"] = None, epochs: int = 1, batch_size: int = 32,
             shuffle: bool = True,
-            validation_data: Optional[Tuple[ArrayLike, ArrayLike]] = None,
+            validation_data: Optional[Union[Tuple[ArrayLike, ArrayLike],
+                                            Tuple[ArrayLike, ArrayLike, SampleWeight]]] = None,
             validation_split: float = 0.0,
             early_stopping: Union[None, bool, int, Dict[str, Any], EarlyStopping] = None,
             callbacks: Optional[Sequence[_CallbackLike]] = None,
@@ -1051,7 +1060,10 @@ class Sequential:
         batch_size : int >= 1 (1 = per-sample SGD); the last batch may be shorter.
         shuffle : bool
             Draw a new permutation each epoch from ``random_state``.
-        validation_data : (X_val, y_val), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Keras's forms: with weights (checked as ``sample_weight``), ``val_loss``
+            is the weighted mean :meth:`evaluate` gives with them; ``val_accuracy``
+            and the metrics stay unweighted, as Keras's ``metrics``.
         validation_split : float in [0, 1)
             Use the last fraction of the rows (before shuffling) for validation.
         early_stopping : None, int, dict or nnlib.callbacks.EarlyStopping
@@ -1240,11 +1252,25 @@ class Sequential:
         evaluation = None
         if validation_data is not None:
             try:
-                Xv, yv = validation_data
+                Xv, yv, *wv = validation_data
             except (TypeError, ValueError):
-                raise TypeError("validation_data must be a pair (X_val, y_val)") from None
-            evaluation = self._evaluation(*self._data(Xv, yv, loss, "X_val", finite=True),
-                                          loss, margin)
+                wv = [None, None]
+            if len(wv) > 1:
+                raise TypeError("validation_data must be a pair (X_val, y_val) or Keras's "
+                                "triple (X_val, y_val, sample_weight_val)")
+            val = self._data(Xv, yv, loss, "X_val", finite=True)
+            evaluation = self._evaluation(*val, loss, margin)
+            if wv and wv[0] is not None:
+                if not self.compiled:
+                    raise ValueError("validation_data's sample weights need a model of "
+                                     "compiled layers (Dense, Dropout), as fit's "
+                                     "sample_weight does")
+                try:
+                    weights = check_sample_weight(wv[0], val[0].shape[0], val[0].dtype)
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"validation_data's sample weights: {exc}") from None
+                # the weighted mean loss, as evaluate(..., sample_weight=) gives it
+                evaluation.setup.set_data(*val, weights)
         metrics = Metrics(metrics, loss)                # type: ignore[assignment]
         train_evaluation = (self._evaluation(X, yt, yl, loss, margin) if metrics
                             else None)

@@ -169,6 +169,27 @@ class _Entry:
         self.ref, self.step, self.rows = ref, step, rows
 
 
+class _StateView(dict):
+    """One array's ``optimizer.state[p]``: a dict to read (its arrays are views of the
+    optimizer's own, written in place), whose keys cannot be set. torch's is the
+    optimizer's own dict, so ported code that assigns into it (``state[p]
+    ["momentum_buffer"] = zeros`` to reset a momentum) changed nothing here, silently;
+    it is refused, saying what does work."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("optimizer.state[p] is a read-only view of the optimizer's state "
+                        "(its keys cannot be set, and a new array would not be the one "
+                        "the optimizer steps): write into its arrays in place (state[p]"
+                        "['momentum_buffer'][...] = 0), or change the state with "
+                        "load_state_dict or reset()")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _refuse
+    __ior__ = _refuse
+
+    def __reduce__(self):
+        return dict, (dict(self),)          # a copy or pickle is a plain dict, no view
+
+
 class _State:
     """``optimizer.state``: read-only mapping array -> ``{"step", <slot>: view}`` keyed by
     the array's identity (NumPy arrays are unhashable, so torch's dict keyed by tensor
@@ -191,7 +212,7 @@ class _State:
         if e is None or e.ref() is not p:
             opt = self._opt()
             if opt is not None and any(q is p for q in opt._all_params()):
-                return {}                   # torch: state[p] is {} before p's first step
+                return _StateView()         # torch: state[p] is {} before p's first step
             raise KeyError("this array has no optimizer state: it is in none of the "
                            "optimizer's parameter groups (an equal array is another "
                            "array)")
@@ -199,7 +220,7 @@ class _State:
         names = self._opt()._slot_names_of(p)
         if len(names) == e.rows.shape[0]:
             out.update((n, e.rows[i].reshape(p.shape)) for i, n in enumerate(names))
-        return out
+        return _StateView(out)
 
     def get(self, p, default=None):
         """``self[p]`` for a stepped array, else ``default`` (dict's ``get``)."""
@@ -1258,6 +1279,15 @@ class Optimizer:
 
     # -- pickling: the identity keys become the arrays themselves -------------------------
     def __getstate__(self):
+        thread, run = holder_of(self) or (None, None)
+        if thread is not None and thread != threading.get_ident():
+            # its state and step counts move with the weights of that fit (or step),
+            # without the GIL: a pickle would hold some of one step, some of the next
+            what = "step" if isinstance(run, StepClaim) else "fit"
+            raise ConcurrentUseError(f"pickling {type(self).__name__}: the optimizer is "
+                                     f"in use by a running {what} (thread {thread}); "
+                                     f"pickle it from a callback of that fit, or after "
+                                     f"it")
         d = {k: v for k, v in self.__dict__.items()
              if k not in ("_entries", "_configs", "_unpickled")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()

@@ -533,6 +533,7 @@ class Schedule:
             raise ValueError(f"{type(self).__name__}.load_state_dict needs the keys "
                              f"{sorted(mine)}; got {got}")
         check_int_scalar(state_dict["epoch"], "epoch", low=0)
+        self._check_loaded(state_dict)
         self.__dict__.update({k: (list(v) if isinstance(v, list) else v)
                               for k, v in state_dict.items()})
         if older:
@@ -542,6 +543,21 @@ class Schedule:
         # next step writes the loaded epoch's successor without taking that for a
         # second writer
         self._loaded = True
+
+    def _check_loaded(self, state_dict):
+        """Run the constructor's checks on the hyper-parameters of a state to load: one
+        edited by hand or damaged (StepLR's ``step_size=-1`` gave ``lr0 * gamma ** -1``,
+        ten times the rate, without a word). A subclass of the user's, whose constructor
+        nnlib does not know, is loaded as given."""
+        if type(self).__module__ != __name__:
+            return
+        loaded = object.__new__(type(self))
+        loaded.__dict__.update(self.__dict__)
+        loaded.__dict__.update(state_dict)
+        try:
+            type(self)(**loaded._params())
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {exc}") from None
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -1355,6 +1371,10 @@ class _OfParts(Schedule):
         for part, sd in zip(schedules, parts):
             part.load_state_dict(sd)
             part.__dict__.pop("_loaded", None)      # only this schedule is stepped
+
+    def _check_loaded(self, state_dict):
+        # each part's own load_state_dict checks its state
+        pass
 
 
 class SequentialLR(_OfParts):

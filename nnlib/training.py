@@ -82,7 +82,8 @@ def compiled_train():
 # next fit.
 class _Kept:
     """What the training runs of one model keep for its next fit: ``net``, (key,
-    Network) or None; ``setup``, (key, EpochSetup without data, snapshot buffers) or None
+    Network, the layers as read when it was built, whether they were compiled:
+    :func:`_network_and_read`) or None; ``setup``, (key, EpochSetup without data, snapshot buffers) or None
     (while a run holds it, or when it was too large to keep); ``rates``, workspace key ->
     measured steps per second."""
 
@@ -137,6 +138,16 @@ def network_of(model, checked=False, kept=None):
     ``model._check_layers()`` and none of the user's code since (``fit``), so the
     stack's widths and dtype are known to agree; each layer's arrays are checked.
     ``kept``: the model's :func:`kept_of` record, when the caller has it."""
+    return _network_and_read(model, checked, kept)[0]
+
+
+def _network_and_read(model, checked=False, kept=None):
+    """(:func:`network_of`'s Network, its key, the :func:`_layers_read` it was built
+    from, equal to the model's now, and ``model.compiled``). The layers are read once:
+    as read when the kept Network was built (and of the same sizes and dtype), they
+    compute the same, passed :func:`_computation`'s checks on the same values and are
+    as compiled (a layer's class and ``regularized`` decide it), so only a change pays
+    for those walks, the first of which checks and converts each activation."""
     train = compiled_train()
     layers = model.layers
     dense = [layer for layer in layers if isinstance(layer, Dense)]
@@ -144,17 +155,24 @@ def network_of(model, checked=False, kept=None):
         layer._check_live()
     if not checked:
         model._check_layers()
-    specs, dropout = _computation(model, dense)
-    key = (tuple(model._sizes()), specs, dropout)
     if kept is None:
         kept = kept_of(model)
+    # the dtype too: activation_spec checks a parameter against it
+    read = (_layers_read(model), tuple(model._sizes()),
+            dense[0].W.dtype if dense else None)
     cached = kept.net
+    if cached is not None and cached[2] == read:
+        return cached[1], cached[0], read[0], cached[3]
+    specs, dropout = _computation(model, dense)
+    key = (read[1], specs, dropout)
     if cached is not None and cached[0] == key:
-        return cached[1]
-    net = train.Network(list(key[0]), [code for code, _ in specs],
-                        [param for _, param in specs], dropout)
-    kept.net = (key, net)
-    return net
+        net = cached[1]
+    else:
+        net = train.Network(list(key[0]), [code for code, _ in specs],
+                            [param for _, param in specs], dropout)
+    compiled = model.compiled
+    kept.net = (key, net, read, compiled)
+    return net, key, read[0], compiled
 
 
 # what a run says when the layers it was built from changed under it
@@ -530,12 +548,11 @@ class TrainingRun(ClaimedRun):
         self.on_piece = on_piece
         self._kept = kept = kept_of(model)
         # first: it makes replaced arrays usable; its sizes are the model's _sizes()
-        network = network_of(model, checked, kept)
-        # what the network computes (network_of's key holds it), held against the
-        # model's layers as _check_arrays runs: the compiled setup keeps training the
-        # network it was built from
-        self._computation = (kept.net[0][1:], model.compiled)
-        self._layers_read = _layers_read(model)
+        network, key, self._layers_read, compiled = _network_and_read(model, checked, kept)
+        # what the network computes (its key holds it), held against the model's layers
+        # as _check_arrays runs: the compiled setup keeps training the network it was
+        # built from
+        self._computation = (key[1:], compiled)
         self.params = model.params
         # fit (``checked``) has just converted X to the model's dtype
         sizes, dtype = network.sizes, (X.dtype if checked else model.dtype)

@@ -290,6 +290,41 @@ def test_checkpoint_best_only_keeps_the_best_epoch(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+# probe35: the best was taken before the save, so a save interrupted (Ctrl-C, the old
+# file kept) or failing (an unfillable name) left ckpt.best at a model no file held, and
+# a later epoch better than the saved one but not than that was never saved.
+SAVE_FAILURES = {
+    "interrupted": (lambda: KeyboardInterrupt(), KeyboardInterrupt),
+    "disk-full": (lambda: OSError(28, "No space left on device"), OSError),
+}
+
+
+@pytest.mark.parametrize("failure", list(SAVE_FAILURES))
+def test_checkpoint_best_is_the_best_saved_after_a_failed_save(failure, tmp_path,
+                                                               monkeypatch):
+    model = _model()
+    ckpt = ModelCheckpoint(tmp_path / "best.npz", monitor="loss", save_best_only=True)
+    ckpt.set_model(model)
+    ckpt.on_epoch_end(0, {"loss": 0.9})
+    make, kind = SAVE_FAILURES[failure]
+
+    def failing_savez(f, **arrays):
+        f.write(b"PK")                      # part of the file written, then the failure
+        raise make()
+    monkeypatch.setattr(np, "savez", failing_savez)
+    model.params[0][...] += 1.0
+    with pytest.raises(kind):
+        ckpt.on_epoch_end(1, {"loss": 0.7})
+    monkeypatch.undo()
+    assert ckpt.best == 0.9
+    assert os.listdir(tmp_path) == ["best.npz"]          # the old file, nothing else
+    model.params[0][...] += 1.0
+    ckpt.on_epoch_end(2, {"loss": 0.8})                  # better than the file's 0.9
+    assert ckpt.best == 0.8
+    for a, b in zip(nnlib.load(tmp_path / "best.npz").params, model.params):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_checkpoint_period_and_bad_paths(tmp_path):
     X, y = _data(20)
     model = _model()
@@ -607,3 +642,17 @@ def test_callbacks_in_any_iterable_or_alone_all_run(form, kind):
         cb = Batches()
     _model().fit(X, y, epochs=2, batch_size=10, callbacks=CALLBACK_FORMS[form]([cb]))
     assert seen == ([0, 1, 2] * 2 if kind == "batch-object" else [0, 1])
+
+
+# ModelCheckpoint read verbose with int(): "x" said only "invalid literal for int() with
+# base 10: 'x'", None "int() argument must be a string...", -1 was taken (probe35). Both
+# callbacks now check it alike.
+@pytest.mark.parametrize("make", [
+    lambda v: ModelCheckpoint("m.npz", verbose=v), lambda v: EarlyStopping(verbose=v)],
+    ids=["ModelCheckpoint", "EarlyStopping"])
+def test_a_callbacks_verbose_is_checked_and_named(make):
+    for bad, error in (("x", TypeError), (None, TypeError), (-1, ValueError),
+                       (1.5, TypeError)):
+        with pytest.raises(error, match="verbose must be"):
+            make(bad)
+    assert make(True).verbose == 1 and make(2).verbose == 2

@@ -1,5 +1,6 @@
 """The thread-safety contract of README "Threads and concurrency": what may run at the
 same time, what waits for what, what is refused -- and fork() after OpenMP has run."""
+import pickle
 import threading
 import time
 import warnings
@@ -554,8 +555,9 @@ def test_the_readme_states_this_contract():
     section = text.split("## Threads and concurrency", 1)[1].split("\n## ", 1)[0]
     for phrase in ("tests/test_concurrency.py", "ConcurrentUseError", "estimator's lock",
                    "labels are copied", "save` during a `fit", "fork()", "one thread",
-                   "`predict`, `forward`, `evaluate`, `score`, `test_on_batch`\n  and `loss_and_grads` "
-                   "from another thread", "owner and group",
+                   "`predict`, `forward`, `evaluate`, `score`, `test_on_batch`,\n  `loss_and_grads`, "
+                   "`get_weights`, `set_weights`, `load_weights` and pickling the model",
+                   "pickling take the estimator's lock", "owner and group",
                    "`optimizer.t` counts exactly", "NNLIB_RELIABILITY_SECONDS",
                    "tests/test_fuzz_reliability_*.py", "with each other on one model"):
         assert phrase in section, phrase
@@ -640,6 +642,62 @@ def test_a_call_refused_during_another_threads_fit_is_named(call):
             NAMED_CALLS[call](model, X, y)
     assert first.error is None
     NAMED_CALLS[call](model, X, y)                              # free again
+
+
+# Keras's weight verbs and pickles from another thread during a fit (probe35): get_weights
+# and pickle.dumps(model) or of its optimizer returned copies of arrays the GIL-free loop
+# was stepping (a model, or moments and step counts, of no single step), and a refused
+# set_weights or load_weights said "so predict there would mix training steps". They are
+# refused, each named; from the fit's own callbacks they run (the epoch's weights).
+def _weights_file(model, tmp_path):
+    path = str(tmp_path / "w.npz")
+    model.save_weights(path)                # allowed during a fit: a loadable file
+    return path
+
+
+WEIGHT_CALLS = {
+    "get_weights": lambda model, tmp: model.get_weights(),
+    "set_weights": lambda model, tmp: model.set_weights([p.copy() for p in model.params]),
+    "load_weights": lambda model, tmp: model.load_weights(_weights_file(model, tmp)),
+    "pickling the model": lambda model, tmp: pickle.dumps(model),
+    "pickling SGD": lambda model, tmp: pickle.dumps(model.optimizer),
+}
+
+
+@pytest.mark.parametrize("call", list(WEIGHT_CALLS), ids=list(WEIGHT_CALLS))
+def test_a_weight_verb_or_pickle_during_another_threads_fit_is_refused_and_named(
+        call, tmp_path):
+    X, y = _data()
+    model = _model(0)
+    model.optimizer = optim.SGD(lr=0.1)
+    with _PausedFit(model, X, y, epochs=2) as first:
+        with pytest.raises(ConcurrentUseError, match=call):
+            WEIGHT_CALLS[call](model, tmp_path)
+    assert first.error is None
+    WEIGHT_CALLS[call](model, tmp_path)                         # free again
+    seen = []
+    model.fit(X, y, epochs=1, callbacks=[lambda epoch, logs: seen.append(
+        WEIGHT_CALLS[call](model, tmp_path))])
+    assert len(seen) == 1
+
+
+# An estimator pickled from another thread during its fit (probe35) was pickled at
+# once, mid-fit: here its network initialized but not trained. The pickle takes the
+# estimator's lock, as predict does, so it waits and holds the fitted model.
+def test_an_estimator_pickled_during_its_fit_in_another_thread_is_the_fitted_one():
+    X, y = _data()
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    got = []
+    with _PausedEstimatorFit(clf, X, y):
+        dumper = threading.Thread(target=lambda: got.append(pickle.dumps(clf)))
+        dumper.start()
+        dumper.join(0.3)
+        assert dumper.is_alive()            # waiting for the fit
+    dumper.join(10)
+    loaded = pickle.loads(got[0])
+    assert loaded.n_iter_ == clf.n_iter_ == 5
+    for a, b in zip(loaded.coefs_, clf.coefs_):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("call", list(LOSS_CALLS), ids=list(LOSS_CALLS))

@@ -14,7 +14,7 @@ from nnlib import _threads, training
 from nnlib._reference import train as twin
 from nnlib._kernels import train
 from nnlib.callbacks import Callback
-from nnlib.exceptions import ConcurrentUseError, DTypeError, ShapeError
+from nnlib.exceptions import ConcurrentUseError, DTypeError, DTypeRangeError, ShapeError
 from nnlib.layers import Dense
 from nnlib.optim import SGD
 from tests.test_concurrency import _PausedFit
@@ -399,8 +399,8 @@ def test_a_layer_changed_in_a_callback_is_refused(change, hook):
 # converted and validated every activation each time (training._computation: 1.0 us ->
 # 3.0 us per check, fit of digits 64-100-10 with a batch callback 9% slower); it now reads
 # the layers' attributes and runs _computation only when one differs.
-def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monkeypatch):
-    X, y = _data()
+def _counted_computations(monkeypatch):
+    """A list that gains an entry at each call of training._computation."""
     calls = []
     real = training._computation
 
@@ -408,6 +408,12 @@ def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monke
         calls.append(1)
         return real(*args, **kwargs)
     monkeypatch.setattr(training, "_computation", counted)
+    return calls
+
+
+def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monkeypatch):
+    X, y = _data()
+    calls = _counted_computations(monkeypatch)
 
     class Batches(Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -415,6 +421,62 @@ def test_the_layers_check_after_each_batch_callback_reads_them_unconverted(monke
     model = _model()
     model.fit(X, y, epochs=3, batch_size=2, callbacks=[Batches()])
     assert len(calls) <= 1                  # network_of's, as the run is built
+
+
+# A run is built from the layers as read once: train_on_batch paid for two walks of the
+# layers per call (the network's _computation, converting and checking every activation,
+# and the run's _layers_read). Now the kept network remembers the layers as read when it
+# was built, and _computation runs only when they differ.
+def test_repeated_runs_of_unchanged_layers_convert_their_activations_once(monkeypatch):
+    X, y = _data()
+    calls = _counted_computations(monkeypatch)
+    model = _model()
+    model.fit(X, y, epochs=1, batch_size=8)
+    for _ in range(3):
+        model.train_on_batch(X[:8], y[:8])
+        model.fit(X, y, epochs=1, batch_size=8)
+    assert len(calls) == 1
+
+
+def _retyped_to_float32(model):
+    for layer in model.layers:
+        layer.W, layer.b = layer.W.astype(np.float32), layer.b.astype(np.float32)
+
+
+# what the read layers decide: a change between two runs is seen by the next
+BETWEEN_RUNS = {
+    "activation": (lambda m: setattr(m.layers[0], "activation", "relu"), None),
+    "slope": (lambda m: setattr(m.layers[0], "activation_param", 0.5), None),
+    "unknown-activation": (lambda m: setattr(m.layers[0], "activation", "swish"),
+                           ValueError),
+    # a slope float64 holds but float32 cannot, checked against the new dtype
+    "dtype": (_retyped_to_float32, DTypeRangeError),
+}
+
+
+@pytest.mark.parametrize("change", list(BETWEEN_RUNS))
+def test_a_layer_changed_between_runs_is_trained_or_refused(change):
+    X, y = _data()
+
+    def built():
+        return nnlib.Sequential([Dense(D, 7, "leaky_relu", random_state=0,
+                                       activation_param=1e39 if change == "dtype" else None),
+                                 Dense(7, 3, random_state=1)])
+    model = built()
+    model.train_on_batch(X[:8], y[:8], optimizer=SGD(lr=0.1))
+    edit, refused = BETWEEN_RUNS[change]
+    edit(model)
+    if refused is not None:
+        with pytest.raises(refused):
+            model.train_on_batch(X[:8], y[:8])
+        return
+    twin = built()                          # the changed layers on a network built anew
+    edit(twin)
+    twin.set_weights(model.get_weights())
+    model.train_on_batch(X[:8], y[:8])      # plain SGD: no state to carry
+    twin.train_on_batch(X[:8], y[:8], optimizer=SGD(lr=0.1))
+    for p, q in zip(model.params, twin.params):
+        np.testing.assert_array_equal(p, q)
 
 
 @pytest.mark.parametrize("change, refused", [

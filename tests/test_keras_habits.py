@@ -401,3 +401,76 @@ def test_kerass_x_keyword_mistakes_are_named(verb, mid, given, match):
     with pytest.raises(TypeError, match=f"{verb}\\(\\) .*{match}"):
         getattr(model, verb)(**kwargs)
     assert all(np.array_equal(p, q) for p, q in zip(before, model.params))
+
+
+# Keras 3's validation_data=(x, y, sample_weight) raised "validation_data must be a pair"
+# (probe35). The weights weigh val_loss as evaluate's sample_weight does; the accuracy
+# stays unweighted, as Keras's metrics.
+def test_validation_data_takes_kerass_sample_weights():
+    X, y = _data(40)
+    Xv, yv = X[:10], y[:10]
+    w = np.r_[np.zeros(5), np.linspace(1.0, 2.0, 5)]
+    model = _model()
+    history = model.fit(X, y, epochs=1, validation_data=(Xv, yv, w))
+    assert history["val_loss"][0] == model.evaluate(Xv, yv, sample_weight=w).loss
+    assert history["val_loss"][0] != model.evaluate(Xv, yv).loss
+    assert history["val_accuracy"][0] == model.evaluate(Xv, yv).accuracy
+    unweighted = model.fit(X, y, epochs=1, validation_data=(Xv, yv, None))
+    assert unweighted["val_loss"][0] == model.evaluate(Xv, yv).loss
+
+
+@pytest.mark.parametrize("data, error, match", [
+    (lambda Xv, yv: (Xv, yv, np.ones(3)), ValueError,
+     r"validation_data's sample weights: .*\(3,\)"),
+    (lambda Xv, yv: (Xv, yv, -np.ones(len(yv))), ValueError,
+     "validation_data's sample weights: Negative"),
+    (lambda Xv, yv: (Xv, yv, None, None), TypeError, "or Keras's triple"),
+    (lambda Xv, yv: (Xv,), TypeError, "or Keras's triple"),
+], ids=["short", "negative", "four", "one"])
+def test_bad_validation_weights_are_named(data, error, match):
+    X, y = _data(40)
+    with pytest.raises(error, match=match):
+        _model().fit(X, y, validation_data=data(X[:10], y[:10]))
+
+
+# set_weights wrote the arrays one by one in its own loop: an interrupt (Ctrl-C) landing
+# between two left the model with some layers' new weights and the others' old, a model
+# nobody saved (probe35, an interrupt injected at each line of set_weights). Now the
+# copies, once begun, all run and the interrupt follows.
+def test_an_interrupted_set_weights_leaves_all_old_or_all_new_weights():
+    import sys
+    model = nnlib.Sequential([nnlib.Dense(3, 5, "tanh", random_state=0),
+                              nnlib.Dense(5, 5, random_state=1),
+                              nnlib.Dense(5, 3, random_state=2)])
+    old = model.get_weights()
+    new = [w + 1.0 for w in old]
+    code = nnlib.Sequential.set_weights.__code__
+    outcomes, k = set(), 0
+    while True:
+        k += 1
+        seen = [0]
+
+        def interrupt_at_kth_line(frame, event, arg):
+            if frame.f_code is code and event == "line":
+                seen[0] += 1
+                if seen[0] == k:
+                    raise KeyboardInterrupt
+            return interrupt_at_kth_line
+        model.set_weights(old)
+        sys.settrace(interrupt_at_kth_line)
+        try:
+            model.set_weights(new)
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sys.settrace(None)
+        now = model.get_weights()
+        if all(np.array_equal(a, b) for a, b in zip(now, old)):
+            outcomes.add("old")
+        else:
+            assert all(np.array_equal(a, b) for a, b in zip(now, new)), k
+            outcomes.add("new")
+        if not interrupted:
+            break
+    assert outcomes == {"old", "new"} and k > 5

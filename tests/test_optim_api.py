@@ -1,6 +1,7 @@
 """The torch.optim shape of nnlib.optim: parameter groups, identity-keyed state, step forms,
 maximize, state_dict, and how fit uses an optimizer -- checked against torch.optim where
 it is installed."""
+import copy
 import pickle
 
 import numpy as np
@@ -182,6 +183,29 @@ RICH = {O.SGD: dict(momentum=0.9, nesterov=True), O.RMSprop: dict(momentum=0.5,
                                                                   centered=True),
         O.Adam: dict(amsgrad=True), O.Adagrad: dict(initial_accumulator_value=0.1)}
 
+
+
+# torch's optimizer.state[p] is the optimizer's own dict; nnlib's a view built per read,
+# so ported code resetting a momentum by assignment (state[p]["momentum_buffer"] =
+# zeros) changed nothing and training went on with the old buffer, silently (probe35).
+# Setting a key is refused, saying what works; in-place writes into its arrays work.
+def test_assigning_into_optimizer_state_is_refused_and_in_place_writes_work():
+    w = np.ones(3)
+    opt = O.SGD([w], lr=0.1, momentum=0.9)
+    for edit in (lambda s: s.__setitem__("momentum_buffer", np.zeros(3)),
+                 lambda s: s.update(step=0), lambda s: s.pop("step", None),
+                 lambda s: s.setdefault("momentum_buffer", np.zeros(3))):
+        with pytest.raises(TypeError, match="read-only view.*in place"):
+            edit(opt.state[w])                          # before the first step: {}
+    opt.step([np.ones(3)])
+    with pytest.raises(TypeError, match="read-only view"):
+        opt.state[w]["momentum_buffer"] = np.zeros(3)
+    assert opt.state[w]["momentum_buffer"].tolist() == [1.0, 1.0, 1.0]
+    opt.state[w]["momentum_buffer"][...] = 0.0          # the documented way
+    assert opt.state[w]["momentum_buffer"].tolist() == [0.0, 0.0, 0.0]
+    kept = copy.deepcopy(opt.state[w])                  # a copy is a plain dict
+    kept["step"] = 7
+    assert opt.state[w]["step"] == 1
 
 @pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
 def test_state_dict_round_trip_resumes_bit_identically(cls, dtype):

@@ -235,3 +235,50 @@ def test_an_older_state_dict_reports_each_groups_own_rate(make):
         restored.load_state_dict(older)
         assert restored.get_last_lr() == sched.get_last_lr()
         assert len(set(sched.get_last_lr())) == 2
+
+
+# A state_dict edited by hand or damaged was loaded without the constructor's checks
+# (probe35): StepLR's step_size=-1 gave lr0 * gamma ** -1, ten times the rate, an
+# ExponentialLR's gamma=2 a rate doubling each epoch, ReduceLROnPlateau's factor=2 a
+# "reduction" that doubled it, all without a word. load_state_dict now runs them.
+def _sgd():
+    return O.SGD([np.ones(2)], lr=0.1)
+
+
+BAD_STATES = {
+    "StepLR-step_size": (lambda: S.StepLR(_sgd(), step_size=2), "step_size", -1),
+    "StepLR-gamma-nan": (lambda: S.StepLR(_sgd(), step_size=2), "gamma", math.nan),
+    "ExponentialLR-gamma": (lambda: S.ExponentialLR(_sgd(), gamma=0.9), "gamma",
+                            2.0),
+    "CosineAnnealingLR-T_max": (lambda: S.CosineAnnealingLR(_sgd(), T_max=5),
+                                "T_max", 0),
+    "MultiStepLR-milestones": (lambda: S.MultiStepLR([2], lr0=0.1), "milestones",
+                               [-3]),
+    "LinearLR-total_iters": (lambda: S.LinearLR(lr0=0.1), "total_iters", "4"),
+    "ReduceLROnPlateau-factor": (lambda: S.ReduceLROnPlateau(_sgd()), "factor",
+                                 2.0),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STATES))
+def test_load_state_dict_checks_the_hyper_parameters_as_the_constructor(case):
+    make, key, bad = BAD_STATES[case]
+    state = make().state_dict()
+    fresh = make()
+    fresh.load_state_dict(state)                 # the state as saved loads
+    with pytest.raises(ValueError, match=f"{type(fresh).__name__}.load_state_dict: "
+                                         f"{key}"):
+        make().load_state_dict({**state, key: bad})
+
+
+def test_load_state_dict_of_a_users_subclass_is_as_given():
+    class Halving(S.Schedule):
+        def __init__(self, start, optimizer=None):
+            self.start = start
+            super().__init__(start, optimizer)
+
+        def _rate(self, t, lr0):
+            return lr0 * 0.5 ** t
+    s = Halving(1.0)
+    s.load_state_dict({**s.state_dict(), "start": "anything", "epoch": 3})
+    assert s.epoch == 3 and s.start == "anything"
