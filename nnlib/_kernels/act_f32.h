@@ -84,6 +84,28 @@
  * within 8 units of the 29 dropped bits of a float32 midpoint (the same bits), 912 us
  * against 637: the added FMA-class operations cost the ports more than the division.
  * The 4-wide loop above is not built there (AVX2 machines only).
+ * On the AVX-512 Zen 4 of 2026-12-07 (KVM, ~3.6 GHz; vdivpd zmm one per ~9 cycles) the
+ * 8-wide loop is not divider-bound either: a copy outside nnlib, 1e6 values, thread-CPU
+ * medians of 101 interleaved runs, 647 us (~19 cycles per 8 values for 21 512-bit
+ * operations), a product in the division's place (a probe, wrong results) 580 us, so the
+ * division costs 67 us and the rest is the ports. Ziv's strategy in the division's place,
+ * measured and not kept (all bitwise this loop's results over all 2^32 float32 x): q' =
+ * q0 (1 + h + h^2), q0 = num r0, r0 = vrcp14pd(d), h = 1 - d r0 (|h| <= 2^-14, so
+ * |q'/q - 1| <= 2^-42 (1 + 2^-13) + 3 2^-53 and, with the division's own 2^-53, q' is
+ * within 2^12 units of its last place of the double quotient qd); where q''s 29 bits
+ * below float32's are more than 2^12 units from a midpoint's (10...0), no float32
+ * midpoint lies between q' and qd, so both round to the same float (rounding to float is
+ * monotone); the other lanes, NaN and q' < 2^-125 (float32's subnormal results drop more
+ * bits) take the division: 854 us (fallbacks: 15 vectors of 125000 at 1e6 normal x;
+ * 24 % of all 2^32 patterns, the x < -86.6 and NaN ones). Without the test (wrong at the
+ * rare midpoint lanes) it is still 714 us: the five operations it adds to the FMA ports
+ * cost more than the division they replace. Two Newton steps from vrcp14pd with the test
+ * as q' (1 -+ 2^-40) by FMA, both rounded to float and compared: 1090 us; a float seed
+ * (vdivps on the rounded d) and one Newton step in double: 1050 us. Also measured there:
+ * j's factor sqrt2 as one vpermq from a register table [0, sqrt2 - 1.5]x4 (the same bits)
+ * 635 us against 647, within what a build-to-build comparison resolves; -min(|x|, 708) as
+ * one vrangepd 594 us, but a NaN x gives 0 there (vrangepd returns the number operand),
+ * and restoring NaN's lanes costs what it saves.
  *
  * The tanh forward (vmath.h's nn_tanh_f32: -2|x|, -60 beyond NN_TANH_F32_SATURATE,
  * E = expm1 of it by nn_expm1_neg_f32_core, |E| with x's sign over 2 + E, rounded once):
