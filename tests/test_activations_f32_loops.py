@@ -220,3 +220,68 @@ def test_forward_writes_only_its_output(name, n, rng):
     np.testing.assert_array_equal(buf[n:], np.float32(-7.25))
     np.testing.assert_array_equal(buf[:n].view(np.uint32),
                                   getattr(F, name)(x, n_threads=1).view(np.uint32))
+
+
+# the sign forward (act_f32.h's vfixupimmps loop with AVX-512, 16 values a vector and a
+# masked tail; else the generic loop): lengths around 16 and the 4096-element tasks
+SIGN_LENGTHS = [1, 2, 15, 16, 17, 31, 32, 33, 47, 4095, 4096, 4097, 2 * 4096 + 19]
+# NaNs by their bits: quiet and signalling, both signs, with payloads
+SIGN_NAN_BITS = np.array([0x7FC00000, 0xFFC00000, 0x7FC12345, 0xFFD00001, 0x7F800001,
+                          0xFF812345, 0x7FBFFFFF, 0xFF800FFF], np.uint32)
+
+
+def _sign_values(rng, n):
+    x = _values(rng, n)
+    nan = rng.random(n) < 0.1
+    x[nan] = SIGN_NAN_BITS[rng.integers(0, len(SIGN_NAN_BITS), nan.sum())].view(np.float32)
+    return x
+
+
+@pytest.mark.parametrize("n", SIGN_LENGTHS)
+def test_sign_forward_is_the_double_formula_rounded(n, rng):
+    # -1, +-0 (x's zero), 1 for every other value, the float64 kernel's exactly; a NaN
+    # quieted with its sign and payload kept (x * 0, as the generic loop computes it)
+    x = _sign_values(rng, n)
+    got = F.sign(x, n_threads=1)
+    nan = np.isnan(x)
+    _assert_rounded_once(got[~nan], F.sign(x[~nan].astype(np.float64)))
+    np.testing.assert_array_equal(got[nan].view(np.uint32),
+                                  x[nan].view(np.uint32) | np.uint32(0x00400000))
+
+
+@pytest.mark.parametrize("off", range(17))
+def test_sign_forward_every_offset_and_tail(off, rng):
+    # contiguous slices at every offset of a vector, each length to past one vector: each
+    # value gives its result alone, and nothing past n is written
+    from nnlib._codes import ACTIVATION_CODES
+    from nnlib._kernels.activations import activation_forward
+    x = _sign_values(rng, 80)
+    alone = np.concatenate([F.sign(x[i:i + 1], n_threads=1) for i in range(len(x))])
+    for n in range(0, 40):
+        buf = np.full(n + 16, -7.25, np.float32)
+        activation_forward(ACTIVATION_CODES["sign"], x[off:off + n], buf[:n], 0.0, 1)
+        np.testing.assert_array_equal(buf[n:], np.float32(-7.25))
+        np.testing.assert_array_equal(buf[:n].view(np.uint32),
+                                      alone[off:off + n].view(np.uint32))
+
+
+def test_sign_forward_in_the_callers_denormals_are_zero_mode():
+    # a caller that set MXCSR's flush modes (torch.set_flush_denormal) gets what the
+    # generic loop's compares give there: a subnormal x reads as +-0, so its sign is x's
+    # zero; everything else as without the mode
+    torch = pytest.importorskip("torch")
+    x = np.array([1e-45, -1e-45, 1.17e-38, -1.17e-38, 1.2e-38, -1.2e-38, 0.0, -0.0, 2.5,
+                  -3.0] * 4, np.float32)
+    want_off = F.sign(x.astype(np.float64)).astype(np.float32)
+    want_on = want_off.copy()
+    sub = (x != 0) & (np.abs(x) < np.finfo(np.float32).tiny)
+    want_on[sub] = np.copysign(np.float32(0), x[sub])
+    if not torch.set_flush_denormal(True):
+        pytest.skip("no flush-denormal mode on this CPU")
+    try:
+        got = F.sign(x, n_threads=1)
+    finally:
+        torch.set_flush_denormal(False)
+    np.testing.assert_array_equal(got.view(np.uint32), want_on.view(np.uint32))
+    np.testing.assert_array_equal(F.sign(x, n_threads=1).view(np.uint32),
+                                  want_off.view(np.uint32))

@@ -84,6 +84,28 @@
  * within 8 units of the 29 dropped bits of a float32 midpoint (the same bits), 912 us
  * against 637: the added FMA-class operations cost the ports more than the division.
  * The 4-wide loop above is not built there (AVX2 machines only).
+ * On the AVX-512 Zen 4 of 2026-12-07 (KVM, ~3.6 GHz; vdivpd zmm one per ~9 cycles) the
+ * 8-wide loop is not divider-bound either: a copy outside nnlib, 1e6 values, thread-CPU
+ * medians of 101 interleaved runs, 647 us (~19 cycles per 8 values for 21 512-bit
+ * operations), a product in the division's place (a probe, wrong results) 580 us, so the
+ * division costs 67 us and the rest is the ports. Ziv's strategy in the division's place,
+ * measured and not kept (all bitwise this loop's results over all 2^32 float32 x): q' =
+ * q0 (1 + h + h^2), q0 = num r0, r0 = vrcp14pd(d), h = 1 - d r0 (|h| <= 2^-14, so
+ * |q'/q - 1| <= 2^-42 (1 + 2^-13) + 3 2^-53 and, with the division's own 2^-53, q' is
+ * within 2^12 units of its last place of the double quotient qd); where q''s 29 bits
+ * below float32's are more than 2^12 units from a midpoint's (10...0), no float32
+ * midpoint lies between q' and qd, so both round to the same float (rounding to float is
+ * monotone); the other lanes, NaN and q' < 2^-125 (float32's subnormal results drop more
+ * bits) take the division: 854 us (fallbacks: 15 vectors of 125000 at 1e6 normal x;
+ * 24 % of all 2^32 patterns, the x < -86.6 and NaN ones). Without the test (wrong at the
+ * rare midpoint lanes) it is still 714 us: the five operations it adds to the FMA ports
+ * cost more than the division they replace. Two Newton steps from vrcp14pd with the test
+ * as q' (1 -+ 2^-40) by FMA, both rounded to float and compared: 1090 us; a float seed
+ * (vdivps on the rounded d) and one Newton step in double: 1050 us. Also measured there:
+ * j's factor sqrt2 as one vpermq from a register table [0, sqrt2 - 1.5]x4 (the same bits)
+ * 635 us against 647, within what a build-to-build comparison resolves; -min(|x|, 708) as
+ * one vrangepd 594 us, but a NaN x gives 0 there (vrangepd returns the number operand),
+ * and restoring NaN's lanes costs what it saves.
  *
  * The tanh forward (vmath.h's nn_tanh_f32: -2|x|, -60 beyond NN_TANH_F32_SATURATE,
  * E = expm1 of it by nn_expm1_neg_f32_core, |E| with x's sign over 2 + E, rounded once):
@@ -97,9 +119,23 @@
  * 5.50 us (the first form measured 718 -> 694 and 5.84 -> 5.43): 3-7 %, as the sigmoid
  * forward bound by the two 512-bit ports; PyTorch's float forward there: 380-460 us.
  *
- * NN_ACT_F32_LEAKY, NN_ACT_F32_OUTPUT_VJP, NN_ACT_F32_SIGMOID_FWD and NN_ACT_F32_TANH_FWD
- * are 0 where the instructions are missing (the functions are then empty and the generic
- * loops run).
+ * The sign forward (scalar.pxd's act_sign_float: x > 0 ? 1 : (x < 0 ? -1 : x * 0)) with
+ * AVX-512F: one vfixupimmps per 16 values, whose table maps each class of x (QNaN, SNaN,
+ * +-0, 1, -inf, +inf, other negative, other positive) to the generic loop's result: x
+ * quieted for a NaN (sign and payload kept, as x * 0), x itself for +-0, -1 or +1 for
+ * the rest. GCC's generic loop spends three compares, a masked multiply, two masked
+ * moves and two ors on each 16 values and reads x three times, and on Zen 4 that, not
+ * memory, bounds it: a copy of both loops outside nnlib, 1e6 values (4 MB each way, in
+ * L3), thread-CPU medians of 201: generic 111 us, this loop 84 us, a plain vector copy
+ * 84 us. In nnlib (activation_forward alone, one thread, the builds in alternating
+ * processes, medians of 9 x 101): 110 -> 86 us. Every float32 bit pattern gives the
+ * generic loop's bits (all 2^32 checked against it, in the C copy with MXCSR's
+ * denormals-are-zero off and on -- with it on, a subnormal reads as +-0 for the table as
+ * for the compares -- and through F.sign against the previous build).
+ *
+ * NN_ACT_F32_LEAKY, NN_ACT_F32_SIGN, NN_ACT_F32_OUTPUT_VJP, NN_ACT_F32_SIGMOID_FWD and
+ * NN_ACT_F32_TANH_FWD are 0 where the instructions are missing (the functions are then
+ * empty and the generic loops run).
  */
 #ifndef NNLIB_ACT_F32_H
 #define NNLIB_ACT_F32_H
@@ -169,6 +205,38 @@ static inline void nn_leaky_relu_f32(const float* x, float* out, Py_ssize_t n, d
 static inline void nn_leaky_relu_vjp_f32(const float* x, const float* g, float* out,
                                          Py_ssize_t n, double p)
 { (void)x; (void)g; (void)out; (void)n; (void)p; }
+#endif
+
+#if defined(__AVX512F__)
+#define NN_ACT_F32_SIGN 1
+
+/* vfixupimmps's response per class of x, one nibble each from class 0 up: QNaN and SNaN
+ * -> x quieted (2), +-0 -> x (1), 1 -> +1 (10), -inf -> -1 (9), +inf -> +1 (10), other
+ * negative -> -1 (9), other positive -> +1 (10); a subnormal x is negative or positive,
+ * or +-0 when MXCSR's denormals-are-zero bit is set, as the compares of the generic loop
+ * read it then */
+#define NN_SIGN_FIXUP_TABLE 0xA9A9A122
+
+/* out = sign(x), 16 values a time, one vfixupimmps each; the tail (fewer than 16) under a
+ * mask of the lanes below n */
+static inline void nn_sign_f32(const float* x, float* out, Py_ssize_t n)
+{
+    const __m512i T = _mm512_set1_epi32(NN_SIGN_FIXUP_TABLE);
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        _mm512_storeu_ps(out + i, _mm512_fixupimm_ps(v, v, T, 0));
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_fixupimm_ps(v, v, T, 0));
+    }
+}
+#else
+#define NN_ACT_F32_SIGN 0
+static inline void nn_sign_f32(const float* x, float* out, Py_ssize_t n)
+{ (void)x; (void)out; (void)n; }
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__)
