@@ -279,3 +279,176 @@ def test_chain_by_torchs_keyword_and_unbound():
                                lr0=1.0)
     assert [chain.step() for _ in range(3)] == [0.5, 0.125, 0.0625]
     assert chain.lr_at(3) == 0.0625 and chain.epoch == 3
+
+
+# -- found by a second read (rev35a): parts whose torch form is not a closed form ------
+# torch's SequentialLR inside a ChainedScheduler steps its active part's chainable form
+# on the rate in force (a milestone sets the next part's closed form at 0, a
+# MultiplicativeLR multiplies by lr_lambda(0)); OneCycleLR's rates are from its own
+# max_lr, whatever the chain's base. Before: the SequentialLR wrote its closed form
+# (dropping the other parts' factors) and OneCycleLR took the chain's base rate for its
+# max_lr (0.0016 for torch's 0.04 at epoch 0).
+MORE_CHAINS = [
+    ("sequential-x-step",
+     lambda m, o: [m.SequentialLR(o, [m.LinearLR(o, 0.5, 1.0, total_iters=3),
+                                     m.ExponentialLR(o, gamma=0.9)], [3]),
+                   m.StepLR(o, 4, 0.5)]),
+    ("step-x-sequential",
+     lambda m, o: [m.StepLR(o, 4, 0.5),
+                   m.SequentialLR(o, [m.LinearLR(o, 0.5, 1.0, total_iters=3),
+                                      m.ExponentialLR(o, gamma=0.9)], [3])]),
+    ("exponential-x-sequential-of-lambda-multiplicative-cosine",
+     lambda m, o: [m.ExponentialLR(o, gamma=0.97),
+                   m.SequentialLR(o, [m.LambdaLR(o, lambda e: 0.5 + 0.1 * e),
+                                      m.MultiplicativeLR(o, lambda e: 0.9),
+                                      m.CosineAnnealingLR(o, T_max=6, eta_min=0.001)],
+                                  [3, 8])]),
+    ("warm-restarts-x-exponential",
+     lambda m, o: [m.CosineAnnealingWarmRestarts(o, 3, 2), m.ExponentialLR(o, gamma=0.9)]),
+    ("one-cycle-x-exponential",
+     lambda m, o: [m.OneCycleLR(o, max_lr=1.0, total_steps=40),
+                   m.ExponentialLR(o, gamma=0.9)]),
+    ("exponential-x-one-cycle-per-group",
+     lambda m, o: [m.ExponentialLR(o, gamma=0.9),
+                   m.OneCycleLR(o, max_lr=[1.0, 0.5][:len(o.param_groups)],
+                                total_steps=40, three_phase=True)]),
+]
+
+
+def _momentum_opts(torch, lrs):
+    topt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr}
+                            for lr in lrs], lr=lrs[0], momentum=0.9)
+    opt = SGD([{"params": [np.zeros(1)], "lr": lr} for lr in lrs], lr=lrs[0],
+              momentum=0.9)
+    return topt, opt
+
+
+@pytest.mark.parametrize("gid,lrs", GROUPS, ids=[g[0] for g in GROUPS])
+@pytest.mark.parametrize("cid,build", MORE_CHAINS, ids=[c[0] for c in MORE_CHAINS])
+def test_chains_of_sequential_and_closed_forms_equal_torchs(cid, build, gid, lrs):
+    torch = pytest.importorskip("torch")
+    topt, opt = _momentum_opts(torch, lrs)
+    tchain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler,
+                                                             topt))
+    chain = S.ChainedScheduler(build(S, opt))
+    want, got = [_rates(topt)], [_rates(opt)]
+    wmom, gmom = [[g["momentum"] for g in topt.param_groups]], [
+        [g["momentum"] for g in opt.param_groups]]
+    for _ in range(30):
+        topt.step()
+        tchain.step()
+        chain.step()
+        want.append(_rates(topt))
+        got.append(_rates(opt))
+        wmom.append([g["momentum"] for g in topt.param_groups])
+        gmom.append([g["momentum"] for g in opt.param_groups])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(gmom, wmom, rtol=1e-12, atol=0)   # OneCycleLR's cycle
+    # a jump (fit's initial_epoch) and a resume from the state_dict: the same rates
+    _, opt2 = _momentum_opts(torch, lrs)
+    chain2 = S.ChainedScheduler(build(S, opt2))
+    chain2(17)
+    np.testing.assert_allclose(_rates(opt2), want[17], rtol=1e-12, atol=0)
+    _, opt3 = _momentum_opts(torch, lrs)
+    chain3 = S.ChainedScheduler(build(S, opt3))
+    chain3.load_state_dict(pickle.loads(pickle.dumps(chain2.state_dict())))
+    chain3.step()
+    np.testing.assert_allclose(_rates(opt3), want[18], rtol=1e-12, atol=0)
+
+
+# torch's SequentialLR gives each group its own lr_lambda, and a MultiplicativeLR after a
+# milestone goes on from the rate in force times lr_lambda(0) (torch's _update_lr(0) of a
+# scheduler without a closed form). Before: every group took the first group's function,
+# and the MultiplicativeLR restarted from the base rate (0.05 for torch's 0.01125).
+SEQUENCES = [
+    ("lambda-per-group-then-exponential",
+     lambda m, o: m.SequentialLR(o, [m.LambdaLR(o, [lambda e: 0.5 ** e,
+                                                     lambda e: 1 / (e + 1)][:len(
+                                                         o.param_groups)]),
+                                     m.ExponentialLR(o, gamma=0.9)], [3])),
+    ("exponential-then-multiplicative",
+     lambda m, o: m.SequentialLR(o, [m.ExponentialLR(o, gamma=0.5),
+                                     m.MultiplicativeLR(o, lambda e: 0.9 - 0.01 * e)],
+                                 [3])),
+    ("multiplicative-per-group-then-lambda-then-multiplicative",
+     lambda m, o: m.SequentialLR(o, [m.MultiplicativeLR(o, [lambda e: 0.5,
+                                                            lambda e: 0.9][:len(
+                                                                o.param_groups)]),
+                                     m.LambdaLR(o, lambda e: 0.8 ** e),
+                                     m.MultiplicativeLR(o, lambda e: 1.1)], [2, 5])),
+]
+
+
+@pytest.mark.parametrize("gid,lrs", GROUPS + [("two-equal-groups", [0.1, 0.1])],
+                         ids=[g[0] for g in GROUPS] + ["two-equal-groups"])
+@pytest.mark.parametrize("sid,build", SEQUENCES, ids=[s[0] for s in SEQUENCES])
+def test_sequential_of_lambda_schedules_equals_torchs(sid, build, gid, lrs):
+    torch = pytest.importorskip("torch")
+    topt, opt = _torch_opt(torch, lrs), _nnlib_opt(lrs)
+    tsched, sched = build(torch.optim.lr_scheduler, topt), build(S, opt)
+    want, got = [_rates(topt)], [_rates(opt)]
+    for _ in range(12):
+        topt.step()
+        tsched.step()
+        sched.step()
+        want.append(_rates(topt))
+        got.append(_rates(opt))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert sched.lr_at(9) == pytest.approx(want[9][0], rel=1e-12)
+
+
+def test_fit_steps_a_chain_per_batch_as_torchs_loop():
+    torch = pytest.importorskip("torch")
+    build = MORE_CHAINS[0][1]
+    X = np.random.default_rng(1).normal(size=(24, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    want, _ = _torch_rates(torch, build, [0.05], 3 * 3 * 2)   # 3 batches, 6 epochs
+
+    class Rates(nnlib.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(self.model.optimizer.lr)
+    seen = []
+    opt = _nnlib_opt([0.05])
+    nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=opt, epochs=6, batch_size=8, schedule_interval="batch",
+        schedule=S.ChainedScheduler(build(S, opt)), callbacks=[Rates()])
+    np.testing.assert_allclose(seen, want[:18, 0], rtol=1e-12, atol=0)
+    # resumed at epoch 4 with a fresh chain: batch 12's rate on
+    seen.clear()
+    opt = _nnlib_opt([0.05])
+    nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=opt, epochs=6, batch_size=8, schedule_interval="batch",
+        initial_epoch=4, schedule=S.ChainedScheduler(build(S, opt)), callbacks=[Rates()])
+    np.testing.assert_allclose(seen, want[12:18, 0], rtol=1e-12, atol=0)
+
+
+class SlotsFactor:
+    """A callable object without a __dict__ (its state in __slots__)."""
+    __slots__ = ("base",)
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, epoch):
+        return self.base ** epoch
+
+
+def test_a_state_dict_of_a_callable_without_dict_loads_back():
+    # Before: state_dict saved {} for it, and load_state_dict raised AttributeError
+    # ('SlotsFactor' object has no attribute '__dict__') on the schedule's own state
+    sched = S.LambdaLR(SlotsFactor(0.5), lr0=1.0)
+    sched.step()
+    fresh = S.LambdaLR(SlotsFactor(0.5), lr0=1.0)
+    fresh.load_state_dict(sched.state_dict())
+    assert fresh.epoch == 1 and fresh.step() == 0.25
+
+
+@pytest.mark.parametrize("kind", ["SequentialLR", "ChainedScheduler"])
+def test_parts_lambdas_per_group_are_checked_against_the_optimizer(kind):
+    # Before: SequentialLR gave all 3 groups the first function silently, the chain
+    # raised IndexError at binding; torch's LambdaLR refuses it when made
+    parts = [S.LambdaLR([lambda e: 1.0, lambda e: 0.5]), S.StepLR(2)]
+    sched = S.SequentialLR(parts, [2]) if kind == "SequentialLR" else \
+        S.ChainedScheduler(parts)
+    with pytest.raises(ValueError, match="has 2 lr_lambdas for an optimizer of 3"):
+        sched.bind(_nnlib_opt([0.1] * 3))
