@@ -1720,6 +1720,9 @@ class MultiplicativeLR(_LambdaSchedule):
         return sd
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        if isinstance(state_dict, dict) and "_factor0" not in state_dict:
+            # saved before _factor0 was kept: lr_lambda(0) not asked yet
+            state_dict = {**state_dict, "_factor0": [None] * len(self._factor0)}
         super().load_state_dict(state_dict)
         self._products = [list(p) for p in self._products]
 

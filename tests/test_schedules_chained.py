@@ -452,3 +452,15 @@ def test_parts_lambdas_per_group_are_checked_against_the_optimizer(kind):
         S.ChainedScheduler(parts)
     with pytest.raises(ValueError, match="has 2 lr_lambdas for an optimizer of 3"):
         sched.bind(_nnlib_opt([0.1] * 3))
+
+
+def test_a_multiplicative_state_dict_saved_before_factor0_loads():
+    # the state_dict of main 0c68935's MultiplicativeLR had no _factor0 (lr_lambda(0),
+    # kept since for a SequentialLR's milestone): it loads, and lr_lambda(0) is asked
+    sched = S.MultiplicativeLR(lambda e: 0.5 + e, lr0=1.0)
+    sched.step()
+    old = {k: v for k, v in sched.state_dict().items() if k != "_factor0"}
+    fresh = S.MultiplicativeLR(lambda e: 0.5 + e, lr0=1.0)
+    fresh.load_state_dict(old)
+    assert fresh.epoch == 1 and fresh.step() == 1.5 * 2.5
+    assert fresh._restarted(0, 1) == 0.5 * 1.5
