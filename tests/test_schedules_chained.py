@@ -66,6 +66,19 @@ def _rates(opt):
     return [g["lr"] for g in opt.param_groups]
 
 
+def _side_by_side(topt, tsched, opt, sched, steps, read=_rates):
+    """``read`` of torch's and nnlib's optimizers after construction and each of
+    ``steps`` steps of both schedules: (torch's, nnlib's) as arrays."""
+    want, got = [read(topt)], [read(opt)]
+    for _ in range(steps):
+        topt.step()
+        tsched.step()
+        sched.step()
+        want.append(read(topt))
+        got.append(read(opt))
+    return np.array(want), np.array(got)
+
+
 def _torch_rates(torch, build, lrs, steps, between=None):
     opt = _torch_opt(torch, lrs)
     chain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler, opt))
@@ -183,13 +196,7 @@ def test_lambda_schedules_equal_torchs(lid, name, fn, gid, lrs):
     tsched = getattr(torch.optim.lr_scheduler, name)(topt, fn)
     opt = _nnlib_opt(lrs)
     sched = getattr(S, name)(opt, fn, last_epoch=-1)          # torch's order and keyword
-    want, got = [_rates(topt)], [_rates(opt)]
-    for _ in range(20):
-        topt.step()
-        tsched.step()
-        sched.step()
-        want.append(_rates(topt))
-        got.append(_rates(opt))
+    want, got = _side_by_side(topt, tsched, opt, sched, 20)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
     # the same state_dict entry for the function as torch's (which repeats it per group,
@@ -331,19 +338,11 @@ def test_chains_of_sequential_and_closed_forms_equal_torchs(cid, build, gid, lrs
     tchain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler,
                                                              topt))
     chain = S.ChainedScheduler(build(S, opt))
-    want, got = [_rates(topt)], [_rates(opt)]
-    wmom, gmom = [[g["momentum"] for g in topt.param_groups]], [
-        [g["momentum"] for g in opt.param_groups]]
-    for _ in range(30):
-        topt.step()
-        tchain.step()
-        chain.step()
-        want.append(_rates(topt))
-        got.append(_rates(opt))
-        wmom.append([g["momentum"] for g in topt.param_groups])
-        gmom.append([g["momentum"] for g in opt.param_groups])
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
-    np.testing.assert_allclose(gmom, wmom, rtol=1e-12, atol=0)   # OneCycleLR's cycle
+    # the rates, then the momenta (OneCycleLR's cycle)
+    both, got = _side_by_side(topt, tchain, opt, chain, 30, read=lambda o: _rates(o) + [
+        g["momentum"] for g in o.param_groups])
+    np.testing.assert_allclose(got, both, rtol=1e-12, atol=0)
+    want = both[:, :len(lrs)]
     # a jump (fit's initial_epoch) and a resume from the state_dict: the same rates
     _, opt2 = _momentum_opts(torch, lrs)
     chain2 = S.ChainedScheduler(build(S, opt2))
@@ -386,13 +385,7 @@ def test_sequential_of_lambda_schedules_equals_torchs(sid, build, gid, lrs):
     torch = pytest.importorskip("torch")
     topt, opt = _torch_opt(torch, lrs), _nnlib_opt(lrs)
     tsched, sched = build(torch.optim.lr_scheduler, topt), build(S, opt)
-    want, got = [_rates(topt)], [_rates(opt)]
-    for _ in range(12):
-        topt.step()
-        tsched.step()
-        sched.step()
-        want.append(_rates(topt))
-        got.append(_rates(opt))
+    want, got = _side_by_side(topt, tsched, opt, sched, 12)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert sched.lr_at(9) == pytest.approx(want[9][0], rel=1e-12)
 
