@@ -365,9 +365,11 @@ class Schedule:
         self._last_lr = _written(opt, lr)
         return lr
 
-    # whether a group's rate depends on more than its base rate (the user's functions,
-    # one per group, of a LambdaLR or MultiplicativeLR, or a part's of a SequentialLR)
-    _varies_by_group = False
+    @property
+    def _varies_by_group(self) -> bool:
+        # whether a group's rate depends on more than its base rate (the user's
+        # functions, one per group, of a LambdaLR or MultiplicativeLR, or a part's)
+        return False
 
     def _own_group_rates(self):
         """Each group's rate for ``self.epoch`` from its own base rate, or None when
@@ -391,7 +393,7 @@ class Schedule:
     def _rate(self, t: int, lr0: float) -> float:
         raise NotImplementedError
 
-    def _rate_of_group(self, t: int, base: float, group: int) -> float:
+    def _rate_of_group(self, t, base, group):
         """The rate of epoch ``t`` of group ``group`` from its base rate: ``_rate``'s,
         but for the user's functions given one per group."""
         return self._rate(t, base)
