@@ -1878,7 +1878,9 @@ class ChainedScheduler(_OfParts):
         """
         loaded = self.__dict__.pop("_loaded", False)
         if self.optimizer is not None and not loaded:
-            in_force = _written(self.optimizer, self.lr)
+            # (an optimizer without groups, as nnlib's before fit gives it parameters,
+            # or any object with an lr: its lr, as set by hand too)
+            in_force = _written(self.optimizer, float(self.optimizer.lr))
         else:
             in_force = list(self._rates if self._rates is not None else self._current())
         bases = self._bases()

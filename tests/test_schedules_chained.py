@@ -457,3 +457,22 @@ def test_a_multiplicative_state_dict_saved_before_factor0_loads():
     fresh.load_state_dict(old)
     assert fresh.epoch == 1 and fresh.step() == 1.5 * 2.5
     assert fresh._restarted(0, 1) == 0.5 * 1.5
+
+
+class _PlainOptimizer:
+    """Any object with an lr, as the schedules take."""
+    lr = 0.1
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1), _PlainOptimizer],
+                         ids=["sgd-without-parameters", "object-with-lr"])
+def test_a_chain_follows_a_rate_set_by_hand_on_an_optimizer_without_groups(make):
+    # found by a second read (rev35a): step read the rate in force from the groups
+    # only, so on an optimizer without any (nnlib's before fit gives it parameters, or
+    # a plain object) a rate set by hand was overwritten: 0.025 where torch's
+    # chainable ExponentialLR (and this chain on one with groups) gives 1.0 * 0.5
+    opt = make()
+    chain = S.ChainedScheduler([S.ExponentialLR(0.5)]).bind(opt)
+    assert chain.step() == 0.05
+    opt.lr = 1.0
+    assert chain.step() == 0.5 and opt.lr == 0.5 and chain.get_last_lr() == [0.5]
