@@ -1799,6 +1799,11 @@ class ChainedScheduler(_OfParts):
                 elif part.optimizer is not bound:
                     raise ValueError(f"schedules[{i}] is bound to another optimizer than "
                                      f"the chain's (torch's rule: one optimizer)")
+        if lr0 is None and bound is not None and not _groups(bound):
+            # an optimizer without groups (nnlib's before fit gives it parameters) keeps
+            # no initial_lr: the first part bound to it holds the rate it had before
+            # the parts wrote theirs, torch's base rate (its lr now is the parts')
+            lr0 = next((p.lr0 for p in schedules if p.optimizer is bound), None)
         self.schedules = list(schedules)
         # per group: the epoch the rates in force were computed for, and those rates
         self._rates: Optional[List[float]] = None

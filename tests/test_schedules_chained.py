@@ -476,3 +476,21 @@ def test_a_chain_follows_a_rate_set_by_hand_on_an_optimizer_without_groups(make)
     assert chain.step() == 0.05
     opt.lr = 1.0
     assert chain.step() == 0.5 and opt.lr == 0.5 and chain.get_last_lr() == [0.5]
+
+
+def test_parts_bound_to_an_optimizer_without_groups_chain_from_its_rate():
+    # found by a second read (rev35a): torch's habit (the parts bound, then chained) on
+    # nnlib's SGD(lr=0.05) without parameters, as fit takes it. Such an optimizer keeps
+    # no initial_lr, so the chain took the rate the LinearLR part had written (0.025)
+    # for its base and warmed up from it again: 0.0125 at epoch 0 for torch's 0.025
+    torch = pytest.importorskip("torch")
+    build = CHAINS[0][1]
+    want, _ = _torch_rates(torch, build, [0.05], 6)
+    opt = SGD(lr=0.05)
+    chain = S.ChainedScheduler(build(S, opt))
+    assert chain.lr == pytest.approx(want[0, 0], rel=1e-12)
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    h = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=opt, epochs=6, schedule=chain)
+    np.testing.assert_allclose(h["lr"], want[:6, 0], rtol=1e-12, atol=0)
