@@ -1330,6 +1330,19 @@ class ReduceOnPlateau(Schedule):
                 "lr0": self.lr0}
 
 
+def _rate_before_parts(schedules, optimizer):
+    """The base rate of a schedule of ``schedules`` whose parts are bound to
+    ``optimizer`` (None: to any), when it has no groups (nnlib's before fit gives it
+    parameters): the first bound part's ``lr0``, the rate before the parts wrote
+    theirs, which torch keeps as each group's ``initial_lr`` and such an optimizer
+    cannot (its ``lr`` is the parts' by now); None otherwise."""
+    for part in schedules:
+        if part.optimizer is not None and not _groups(part.optimizer) and \
+                (optimizer is None or part.optimizer is optimizer):
+            return part.lr0
+    return None
+
+
 class _OfParts(Schedule):
     """A schedule made of other schedules (``self.schedules``): SequentialLR and
     ChainedScheduler, whose state holds their parts' as torch's ``_schedulers``."""
@@ -1483,6 +1496,8 @@ class SequentialLR(_OfParts):
         if any(b <= a for a, b in zip(milestones, milestones[1:])):
             raise ValueError(f"milestones must increase; got {milestones}")
         self.schedules, self.milestones = list(schedules), milestones
+        if lr0 is None:
+            lr0 = _rate_before_parts(schedules, optimizer)
         super().__init__(lr0, optimizer)
 
     def _part(self, t):
@@ -1799,11 +1814,8 @@ class ChainedScheduler(_OfParts):
                 elif part.optimizer is not bound:
                     raise ValueError(f"schedules[{i}] is bound to another optimizer than "
                                      f"the chain's (torch's rule: one optimizer)")
-        if lr0 is None and bound is not None and not _groups(bound):
-            # an optimizer without groups (nnlib's before fit gives it parameters) keeps
-            # no initial_lr: the first part bound to it holds the rate it had before
-            # the parts wrote theirs, torch's base rate (its lr now is the parts')
-            lr0 = next((p.lr0 for p in schedules if p.optimizer is bound), None)
+        if lr0 is None:
+            lr0 = _rate_before_parts(schedules, bound)
         self.schedules = list(schedules)
         # per group: the epoch the rates in force were computed for, and those rates
         self._rates: Optional[List[float]] = None

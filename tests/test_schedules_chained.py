@@ -494,3 +494,26 @@ def test_parts_bound_to_an_optimizer_without_groups_chain_from_its_rate():
     h = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
         X, y, optimizer=opt, epochs=6, schedule=chain)
     np.testing.assert_allclose(h["lr"], want[:6, 0], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("order", ["torch", "nnlib-unbound"])
+def test_sequential_of_parts_bound_to_an_optimizer_without_groups(order):
+    # the same as the chain's above for SequentialLR (older than habits35, found with
+    # it): torch's README order on SGD(lr=0.05) without parameters gave 0.0125 at
+    # epoch 0 for torch's 0.025, the warm-up applied to the rate it had written
+    torch = pytest.importorskip("torch")
+
+    def build(m, o):
+        parts = [m.LinearLR(o, 0.5, 1.0, total_iters=3), m.ExponentialLR(o, gamma=0.9)]
+        return (m.SequentialLR(o, parts, milestones=[3]) if order == "torch" or m is not S
+                else m.SequentialLR(parts, milestones=[3]))
+    topt = _torch_opt(torch, [0.05])
+    opt = SGD(lr=0.05)
+    want, got = _side_by_side(topt, build(torch.optim.lr_scheduler, topt),
+                              opt, build(S, opt), 6, read=lambda o: [o.param_groups[0][
+                                  "lr"] if o.param_groups else o.lr])
+    if order == "torch":
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    sched = build(S, SGD(lr=0.05))
+    np.testing.assert_allclose([sched.lr_at(t) for t in range(7)], want[:, 0],
+                               rtol=1e-12, atol=0)
