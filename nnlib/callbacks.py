@@ -141,12 +141,15 @@ class History:
         """Restore a pickled History; one pickled before it had :attr:`params` and
         :attr:`model` gets them as a History not made by a fit has them (``{}``,
         None) rather than an AttributeError on reading them, and one before
-        :attr:`val_epoch` every epoch as validated when it has ``val_`` values (each
-        fit validated every epoch then)."""
-        # one pickled before val_epoch validated every epoch it has val_ values of
+        :attr:`val_epoch` its first epochs, as many as it has ``val_`` values (each
+        fit validated every epoch then, but a last epoch cut short by a non-finite
+        step)."""
+        # one pickled before val_epoch validated every epoch it has val_ values of: all
+        # but a last one that stopped on a non-finite step and logged none
         history = state.get("history", {})
-        validated = (list(state.get("epoch", [])) if any(
-            k.startswith("val_") and v for k, v in history.items()) else [])
+        n_validated = max((len(v) for k, v in history.items() if k.startswith("val_")),
+                          default=0)
+        validated = list(state.get("epoch", []))[:n_validated]
         self.__dict__.update({"params": {}, "model": None, "val_epoch": validated,
                               **state})
 

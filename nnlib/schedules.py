@@ -282,6 +282,11 @@ class Schedule:
         self._apply(self._current())
         return self
 
+    def _check_optimizer(self, optimizer):
+        """Raise if ``optimizer`` does not fit this schedule (a list of one value per
+        group of another length): a schedule of parts checks each part with it, as
+        the part's own ``bind`` would."""
+
     def _record_initial_lr(self):
         """Give each group of the bound optimizer without an ``"initial_lr"`` this
         schedule's base rate for it: a group added since binding (the one a fit adopts
@@ -360,13 +365,20 @@ class Schedule:
         self._last_lr = _written(opt, lr)
         return lr
 
+    @property
+    def _varies_by_group(self) -> bool:
+        # whether a group's rate depends on more than its base rate (the user's
+        # functions, one per group, of a LambdaLR or MultiplicativeLR, or a part's)
+        return False
+
     def _own_group_rates(self):
         """Each group's rate for ``self.epoch`` from its own base rate, or None when
         the groups share the first group's (``self.lr``): the one rule of which
         groups get their own rate, for ``_apply`` and ``_rates_of_epoch``."""
         groups, bases = _groups(self.optimizer), self.base_lrs or []
-        if len(groups) > 1 and len(set(bases)) > 1:
-            return [self._group_rate(base) for base in bases]
+        if len(groups) > 1 and (len(set(bases)) > 1 or self._varies_by_group):
+            return [self._rate_of_group(self.epoch, base, g)
+                    for g, base in enumerate(bases)]
         return None
 
     def _rates_of_epoch(self):
@@ -378,11 +390,13 @@ class Schedule:
             return [self.lr] * max(len(_groups(self.optimizer)), 1)
         return [float(rate) for rate in own]
 
-    def _group_rate(self, base):
-        return self._rate(self.epoch, base)
-
     def _rate(self, t: int, lr0: float) -> float:
         raise NotImplementedError
+
+    def _rate_of_group(self, t, base, group):
+        """The rate of epoch ``t`` of group ``group`` from its base rate: ``_rate``'s,
+        but for the user's functions given one per group."""
+        return self._rate(t, base)
 
     def _chained(self, t: int, lr: float, base: float, group: int) -> float:
         """The rate this schedule's step to epoch ``t`` makes of the rate in force
@@ -391,7 +405,7 @@ class Schedule:
         ExponentialLR). A schedule torch computes in closed form only (LambdaLR,
         OneCycleLR, the warm restarts) and nnlib's own (Constant, InverseScaling)
         set their closed form, whatever the rate in force, as torch's closed forms do."""
-        return self._rate(t, base)
+        return self._rate_of_group(t, base, group)
 
     def lr_at(self, t: int) -> float:
         """The rate of epoch ``t`` (closed form) from ``lr0``; changes no state.
@@ -1015,20 +1029,26 @@ class OneCycleLR(Schedule):
         ...
         ValueError: expected 1 values for max_lr, one per parameter group; got 2
         """
-        if self.cycle_momentum and not any(
-                k in getattr(optimizer, "_HYPER", ()) for k in ("momentum", "betas")):
-            raise ValueError(f"optimizer {type(optimizer).__name__} does not support "
-                             f"momentum with cycle_momentum enabled")
-        n = max(len(_groups(optimizer)), 1)
-        max_lrs = _per_group(self.max_lr, "max_lr", n)
-        if self.cycle_momentum:
-            _per_group(self.base_momentum, "base_momentum", n)
-            _per_group(self.max_momentum, "max_momentum", n)
+        self._check_optimizer(optimizer)
+        max_lrs = _per_group(self.max_lr, "max_lr", max(len(_groups(optimizer)), 1))
         self.lr0 = max_lrs[0]              # every group follows its max_lr (torch's rule)
         self.base_lrs = max_lrs
         for g, max_lr in zip(_groups(optimizer), max_lrs):
             g["initial_lr"] = max_lr / self.div_factor          # torch overwrites it too
         return super().bind(optimizer)
+
+    def _check_optimizer(self, optimizer):
+        """``optimizer`` has momentum or betas to cycle (with ``cycle_momentum``), and
+        as many groups as each list of ``max_lr`` and the momenta has entries."""
+        if self.cycle_momentum and not any(
+                k in getattr(optimizer, "_HYPER", ()) for k in ("momentum", "betas")):
+            raise ValueError(f"optimizer {type(optimizer).__name__} does not support "
+                             f"momentum with cycle_momentum enabled")
+        n = max(len(_groups(optimizer)), 1)
+        _per_group(self.max_lr, "max_lr", n)
+        if self.cycle_momentum:
+            _per_group(self.base_momentum, "base_momentum", n)
+            _per_group(self.max_momentum, "max_momentum", n)
 
     def _phases(self, max_lr, m_lo, m_hi):
         """[(end step, start lr, end lr, start momentum, end momentum)], torch's, for a
@@ -1065,29 +1085,40 @@ class OneCycleLR(Schedule):
         # lr0 is the group's max_lr (base_lrs holds one per group)
         return self._at(t, lr0)[0]
 
+    def _chained(self, t, lr, base, group):
+        # in a ChainedScheduler: the closed form of the group's own max_lr (torch's
+        # reads it from the group), not of the chain's base rate (max_lr / div_factor)
+        max_lr = self.max_lr[group] if isinstance(self.max_lr, list) else self.max_lr
+        return self._rate(t, max_lr)
+
     def _apply(self, lr):
         lr = super()._apply(lr)
-        opt = self.optimizer
-        if opt is not None and self.cycle_momentum:
-            groups = _groups(opt)
-            n = max(len(groups), 1)
-            bases = _per_group(self.base_momentum, "base_momentum", n)
-            peaks = _per_group(self.max_momentum, "max_momentum", n)
-            momenta = [self._at(self.epoch, max_lr, lo, hi)[1]
-                       for max_lr, lo, hi in zip(self.base_lrs, bases, peaks)]
-            if "betas" in getattr(opt, "_HYPER", ()):
-                if len(set(momenta)) == 1:
-                    for h in groups or [opt.defaults]:
-                        h["betas"] = (momenta[0], h["betas"][1])
-                else:
-                    for h, m in zip(groups, momenta):
-                        h["betas"] = (m, h["betas"][1])
-            elif len(set(momenta)) == 1:
-                opt.momentum = momenta[0]
-            else:
-                for g, m in zip(groups, momenta):
-                    g["momentum"] = m
+        if self.optimizer is not None and self.cycle_momentum:
+            self._cycle_momentum(self.optimizer)
         return lr
+
+    def _cycle_momentum(self, opt):
+        """Write epoch ``self.epoch``'s momentum (Adam's first beta) to ``opt``'s
+        groups, each from its own max_lr and momenta (a ChainedScheduler holding this
+        schedule writes it so, as torch's OneCycleLR does in a chain)."""
+        groups = _groups(opt)
+        n = max(len(groups), 1)
+        bases = _per_group(self.base_momentum, "base_momentum", n)
+        peaks = _per_group(self.max_momentum, "max_momentum", n)
+        momenta = [self._at(self.epoch, max_lr, lo, hi)[1] for max_lr, lo, hi in
+                   zip(_per_group(self.max_lr, "max_lr", n), bases, peaks)]
+        if "betas" in getattr(opt, "_HYPER", ()):
+            if len(set(momenta)) == 1:
+                for h in groups or [opt.defaults]:
+                    h["betas"] = (momenta[0], h["betas"][1])
+            else:
+                for h, m in zip(groups, momenta):
+                    h["betas"] = (m, h["betas"][1])
+        elif len(set(momenta)) == 1:
+            opt.momentum = momenta[0]
+        else:
+            for g, m in zip(groups, momenta):
+                g["momentum"] = m
 
     def _params(self):
         return {"max_lr": self.max_lr, "total_steps": self.total_steps,
@@ -1315,11 +1346,53 @@ class ReduceOnPlateau(Schedule):
                 "lr0": self.lr0}
 
 
+def _rate_before_parts(schedules, optimizer):
+    """The base rate of a schedule of ``schedules`` whose parts are bound to
+    ``optimizer`` (None: to any), when it has no groups (nnlib's before fit gives it
+    parameters): the first bound part's ``lr0``, the rate before the parts wrote
+    theirs, which torch keeps as each group's ``initial_lr`` and such an optimizer
+    cannot (its ``lr`` is the parts' by now); None otherwise."""
+    for part in schedules:
+        if part.optimizer is not None and not _groups(part.optimizer) and \
+                (optimizer is None or part.optimizer is optimizer):
+            return part.lr0
+    return None
+
+
 class _OfParts(Schedule):
     """A schedule made of other schedules (``self.schedules``): SequentialLR and
     ChainedScheduler, whose state holds their parts' as torch's ``_schedulers``."""
 
     schedules: List[Schedule]
+
+    @property
+    def _varies_by_group(self):
+        return any(part._varies_by_group for part in self.schedules)
+
+    def _rate(self, t, lr0):
+        return self._rate_of_group(t, lr0, 0)
+
+    def bind(self, optimizer: Any) -> "Schedule":
+        """As :meth:`Schedule.bind`, each part checked against ``optimizer`` as its
+        own ``bind`` checks it (this schedule writes the rates of its parts' groups,
+        and a OneCycleLR part's momentum).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
+        >>> opt = SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}], lr=0.1)
+        >>> SequentialLR([LambdaLR([lambda e: 1.0] * 3), StepLR(2)], [2]).bind(opt)
+        Traceback (most recent call last):
+        ...
+        ValueError: LambdaLR has 3 lr_lambdas for an optimizer of 2 parameter groups (torch's rule: one, or one per group)
+        """
+        self._check_optimizer(optimizer)
+        return super().bind(optimizer)
+
+    def _check_optimizer(self, optimizer):
+        for part in self.schedules:
+            part._check_optimizer(optimizer)
 
     def state_dict(self) -> Dict[str, Any]:
         """As :meth:`Schedule.state_dict`, the parts as their own ``state_dict``
@@ -1443,11 +1516,39 @@ class SequentialLR(_OfParts):
         if any(b <= a for a, b in zip(milestones, milestones[1:])):
             raise ValueError(f"milestones must increase; got {milestones}")
         self.schedules, self.milestones = list(schedules), milestones
+        if lr0 is None:
+            lr0 = _rate_before_parts(schedules, optimizer)
         super().__init__(lr0, optimizer)
 
-    def _rate(self, t, lr0):
+    def _part(self, t):
+        """(index, part, its first epoch) of the part in force at epoch ``t``."""
         i = bisect.bisect_right(self.milestones, t)
-        return self.schedules[i]._rate(t - (self.milestones[i - 1] if i else 0), lr0)
+        return i, self.schedules[i], (self.milestones[i - 1] if i else 0)
+
+    def _rate_of_group(self, t, base, group):
+        i, part, start = self._part(t)
+        if i and isinstance(part, MultiplicativeLR):
+            # torch's step to a MultiplicativeLR's epoch 0 at its milestone is not its
+            # first: it multiplies the rate in force, the part before's last, by
+            # lr_lambda(0) (the part has no closed form to restart from the base)
+            return (self._rate_of_group(start - 1, base, group)
+                    * part._restarted(group, t - start))
+        return part._rate_of_group(t - start, base, group)
+
+    def _chained(self, t, lr, base, group):
+        # torch's SequentialLR in a ChainedScheduler: made, it resets the rate to the
+        # base and takes its first part's first step; each step after is its active
+        # part's chainable one on the rate in force, but at a milestone, which sets
+        # the part's closed form at 0 (a MultiplicativeLR, without one, multiplies
+        # the rate in force by lr_lambda(0))
+        if t == 0:
+            return self.schedules[0]._chained(0, base, base, group)
+        i, part, start = self._part(t)
+        if i and t == start:
+            if isinstance(part, MultiplicativeLR):
+                return lr * part._restarted(group, 0)
+            return part._rate_of_group(0, base, group)
+        return part._chained(t - start, lr, base, group)
 
     def _params(self):
         return {"schedules": self.schedules, "milestones": self.milestones,
@@ -1480,12 +1581,15 @@ class _LambdaSchedule(Schedule):
         super().__init__(lr0, optimizer)
 
     def bind(self, optimizer: Any) -> "Schedule":
+        self._check_optimizer(optimizer)
+        return super().bind(optimizer)
+
+    def _check_optimizer(self, optimizer):
         if self._per_group and len(self.lr_lambdas) != max(len(_groups(optimizer)), 1):
             raise ValueError(f"{type(self).__name__} has {len(self.lr_lambdas)} "
                              f"lr_lambdas for an optimizer of "
                              f"{max(len(_groups(optimizer)), 1)} parameter groups "
                              f"(torch's rule: one, or one per group)")
-        return super().bind(optimizer)
 
     def _fn(self, group):
         return self.lr_lambdas[group if self._per_group else 0]
@@ -1498,14 +1602,12 @@ class _LambdaSchedule(Schedule):
                              f"real factor >= 0; got {value!r}")
         return float(value)
 
-    def _own_group_rates(self):
-        groups, bases = _groups(self.optimizer), self.base_lrs or []
-        if len(groups) > 1 and (self._per_group or len(set(bases)) > 1):
-            return [self._group_rate_of(g, base) for g, base in enumerate(bases)]
-        return None
+    @property
+    def _varies_by_group(self):
+        return self._per_group
 
-    def _group_rate_of(self, group, base):
-        raise NotImplementedError
+    def _rate(self, t, lr0):
+        return self._rate_of_group(t, lr0, 0)
 
     def state_dict(self) -> Dict[str, Any]:
         """As :meth:`Schedule.state_dict`, the functions left out as torch leaves them:
@@ -1523,8 +1625,10 @@ class _LambdaSchedule(Schedule):
         ([None], 1)
         """
         sd = super().state_dict()
+        # None too for a callable object without a __dict__ (its state in __slots__,
+        # which torch's state_dict fails on): nothing of it to update on loading
         sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType)
-                            else dict(getattr(fn, "__dict__", {}))
+                            or not hasattr(fn, "__dict__") else dict(fn.__dict__)
                             for fn in self.lr_lambdas]
         return sd
 
@@ -1588,13 +1692,7 @@ class LambdaLR(_LambdaSchedule):
     [0.095, 0.09025, 0.085737]
     """
 
-    def _rate(self, t, lr0):
-        return lr0 * self._factor_of(0, t)
-
-    def _group_rate_of(self, group, base):
-        return base * self._factor_of(group, self.epoch)
-
-    def _chained(self, t, lr, base, group):
+    def _rate_of_group(self, t, base, group):
         return base * self._factor_of(group, t)
 
 
@@ -1628,6 +1726,8 @@ class MultiplicativeLR(_LambdaSchedule):
         # per group (per function): the products prod_{k=1..t} lr_lambda(k), t = 0, 1..
         n = len(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else 1
         self._products: List[List[float]] = [[1.0] for _ in range(n)]
+        # per group: lr_lambda(0), asked only inside a SequentialLR (see _restarted)
+        self._factor0: List[Optional[float]] = [None] * n
         super().__init__(lr_lambda, lr0, optimizer)
 
     def _product(self, group, t):
@@ -1636,11 +1736,17 @@ class MultiplicativeLR(_LambdaSchedule):
             products.append(products[-1] * self._factor_of(group, len(products)))
         return products[t]
 
-    def _rate(self, t, lr0):
-        return lr0 * self._product(0, t)
+    def _rate_of_group(self, t, base, group):
+        return base * self._product(group, t)
 
-    def _group_rate_of(self, group, base):
-        return base * self._product(group, self.epoch)
+    def _restarted(self, group, t):
+        """``prod_{k=0..t} lr_lambda(k)``: the factor ``t`` steps after a
+        SequentialLR's milestone starts this schedule, whose step to epoch 0 there is
+        not its first and so multiplies by ``lr_lambda(0)`` too (torch's)."""
+        i = group if self._per_group else 0
+        if self._factor0[i] is None:
+            self._factor0[i] = self._factor_of(group, 0)
+        return self._factor0[i] * self._product(group, t)
 
     def _chained(self, t, lr, base, group):
         return lr * self._factor_of(group, t) if t else lr
@@ -1651,6 +1757,9 @@ class MultiplicativeLR(_LambdaSchedule):
         return sd
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        if isinstance(state_dict, dict) and "_factor0" not in state_dict:
+            # saved before _factor0 was kept: lr_lambda(0) not asked yet
+            state_dict = {**state_dict, "_factor0": [None] * len(self._factor0)}
         super().load_state_dict(state_dict)
         self._products = [list(p) for p in self._products]
 
@@ -1664,7 +1773,9 @@ class ChainedScheduler(_OfParts):
     ``LinearLR`` warm-up and an ``ExponentialLR`` decay give ``lr0 * start_factor...
     * gamma ** t``. A schedule torch computes in closed form only (LambdaLR,
     OneCycleLR, CosineAnnealingWarmRestarts) sets its closed form when its turn
-    comes, as torch's does.
+    comes, as torch's does (OneCycleLR's from its own ``max_lr``, its momentum
+    cycled too). A SequentialLR steps its active part's chainable form, and at a
+    milestone sets that part's rate of epoch 0, as torch's does in a chain.
 
     Only this schedule writes the optimizer: the parts lend their formula (each
     from this schedule's base rates, the groups' ``initial_lr``); parts bound to the
@@ -1723,32 +1834,35 @@ class ChainedScheduler(_OfParts):
                 elif part.optimizer is not bound:
                     raise ValueError(f"schedules[{i}] is bound to another optimizer than "
                                      f"the chain's (torch's rule: one optimizer)")
+        if lr0 is None:
+            lr0 = _rate_before_parts(schedules, bound)
         self.schedules = list(schedules)
         # per group: the epoch the rates in force were computed for, and those rates
         self._rates: Optional[List[float]] = None
         super().__init__(lr0, bound)
 
-    # the rates of epoch t, replayed from the base rates: torch's steps one by one
-    def _replay(self, t, bases):
-        rates = []
-        for g, base in enumerate(bases):
-            lr = base
-            for k in range(t + 1):
-                for part in self.schedules:
-                    lr = part._chained(k, lr, base, g)
-            rates.append(lr)
-        return rates
+    def _chained(self, t, lr, base, group):
+        # one of torch's steps: every part in turn on the rate the one before left
+        # (so a chain in a chain too)
+        for part in self.schedules:
+            lr = part._chained(t, lr, base, group)
+        return lr
+
+    def _rate_of_group(self, t, base, group):
+        # the rate of epoch t, replayed from the base rate: torch's steps one by one
+        lr = base
+        for k in range(t + 1):
+            lr = self._chained(k, lr, base, group)
+        return lr
 
     def _bases(self):
         n = max(len(_groups(self.optimizer)), 1)
         bases = self.base_lrs or [self._require_lr0()]
         return bases if len(bases) == n else [self._require_lr0()] * n
 
-    def _rate(self, t, lr0):
-        return self._replay(t, [lr0])[0]
-
     def _current(self):
-        return self._replay(self.epoch, self._bases())
+        return [self._rate_of_group(self.epoch, base, g)
+                for g, base in enumerate(self._bases())]
 
     def _apply(self, lr):
         # lr: the rates, one per group (a float from the base class: the one group's)
@@ -1767,6 +1881,8 @@ class ChainedScheduler(_OfParts):
             self._last_lr = _written(opt, self.lr)
         for part in self.schedules:
             part.epoch = self.epoch
+            if opt is not None and isinstance(part, OneCycleLR) and part.cycle_momentum:
+                part._cycle_momentum(opt)          # as torch's OneCycleLR in a chain
         return self.lr
 
     def _rates_of_epoch(self):
@@ -1799,16 +1915,15 @@ class ChainedScheduler(_OfParts):
         """
         loaded = self.__dict__.pop("_loaded", False)
         if self.optimizer is not None and not loaded:
-            in_force = _written(self.optimizer, self.lr)
+            # (an optimizer without groups, as nnlib's before fit gives it parameters,
+            # or any object with an lr: its lr, as set by hand too)
+            in_force = _written(self.optimizer, float(self.optimizer.lr))
         else:
             in_force = list(self._rates if self._rates is not None else self._current())
         bases = self._bases()
         t = self.epoch + 1
-        rates = []
-        for g, (lr, base) in enumerate(zip(in_force, bases)):
-            for part in self.schedules:
-                lr = part._chained(t, lr, base, g)
-            rates.append(lr)
+        rates = [self._chained(t, lr, base, g)
+                 for g, (lr, base) in enumerate(zip(in_force, bases))]
         self.epoch = t
         return self._apply(rates)
 

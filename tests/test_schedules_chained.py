@@ -66,6 +66,19 @@ def _rates(opt):
     return [g["lr"] for g in opt.param_groups]
 
 
+def _side_by_side(topt, tsched, opt, sched, steps, read=_rates):
+    """``read`` of torch's and nnlib's optimizers after construction and each of
+    ``steps`` steps of both schedules: (torch's, nnlib's) as arrays."""
+    want, got = [read(topt)], [read(opt)]
+    for _ in range(steps):
+        topt.step()
+        tsched.step()
+        sched.step()
+        want.append(read(topt))
+        got.append(read(opt))
+    return np.array(want), np.array(got)
+
+
 def _torch_rates(torch, build, lrs, steps, between=None):
     opt = _torch_opt(torch, lrs)
     chain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler, opt))
@@ -183,13 +196,7 @@ def test_lambda_schedules_equal_torchs(lid, name, fn, gid, lrs):
     tsched = getattr(torch.optim.lr_scheduler, name)(topt, fn)
     opt = _nnlib_opt(lrs)
     sched = getattr(S, name)(opt, fn, last_epoch=-1)          # torch's order and keyword
-    want, got = [_rates(topt)], [_rates(opt)]
-    for _ in range(20):
-        topt.step()
-        tsched.step()
-        sched.step()
-        want.append(_rates(topt))
-        got.append(_rates(opt))
+    want, got = _side_by_side(topt, tsched, opt, sched, 20)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
     # the same state_dict entry for the function as torch's (which repeats it per group,
@@ -279,3 +286,234 @@ def test_chain_by_torchs_keyword_and_unbound():
                                lr0=1.0)
     assert [chain.step() for _ in range(3)] == [0.5, 0.125, 0.0625]
     assert chain.lr_at(3) == 0.0625 and chain.epoch == 3
+
+
+# -- found by a second read (rev35a): parts whose torch form is not a closed form ------
+# torch's SequentialLR inside a ChainedScheduler steps its active part's chainable form
+# on the rate in force (a milestone sets the next part's closed form at 0, a
+# MultiplicativeLR multiplies by lr_lambda(0)); OneCycleLR's rates are from its own
+# max_lr, whatever the chain's base. Before: the SequentialLR wrote its closed form
+# (dropping the other parts' factors) and OneCycleLR took the chain's base rate for its
+# max_lr (0.0016 for torch's 0.04 at epoch 0).
+MORE_CHAINS = [
+    ("sequential-x-step",
+     lambda m, o: [m.SequentialLR(o, [m.LinearLR(o, 0.5, 1.0, total_iters=3),
+                                     m.ExponentialLR(o, gamma=0.9)], [3]),
+                   m.StepLR(o, 4, 0.5)]),
+    ("step-x-sequential",
+     lambda m, o: [m.StepLR(o, 4, 0.5),
+                   m.SequentialLR(o, [m.LinearLR(o, 0.5, 1.0, total_iters=3),
+                                      m.ExponentialLR(o, gamma=0.9)], [3])]),
+    ("exponential-x-sequential-of-lambda-multiplicative-cosine",
+     lambda m, o: [m.ExponentialLR(o, gamma=0.97),
+                   m.SequentialLR(o, [m.LambdaLR(o, lambda e: 0.5 + 0.1 * e),
+                                      m.MultiplicativeLR(o, lambda e: 0.9),
+                                      m.CosineAnnealingLR(o, T_max=6, eta_min=0.001)],
+                                  [3, 8])]),
+    ("warm-restarts-x-exponential",
+     lambda m, o: [m.CosineAnnealingWarmRestarts(o, 3, 2), m.ExponentialLR(o, gamma=0.9)]),
+    ("one-cycle-x-exponential",
+     lambda m, o: [m.OneCycleLR(o, max_lr=1.0, total_steps=40),
+                   m.ExponentialLR(o, gamma=0.9)]),
+    ("exponential-x-one-cycle-per-group",
+     lambda m, o: [m.ExponentialLR(o, gamma=0.9),
+                   m.OneCycleLR(o, max_lr=[1.0, 0.5][:len(o.param_groups)],
+                                total_steps=40, three_phase=True)]),
+]
+
+
+def _momentum_opts(torch, lrs):
+    topt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr}
+                            for lr in lrs], lr=lrs[0], momentum=0.9)
+    opt = SGD([{"params": [np.zeros(1)], "lr": lr} for lr in lrs], lr=lrs[0],
+              momentum=0.9)
+    return topt, opt
+
+
+@pytest.mark.parametrize("gid,lrs", GROUPS, ids=[g[0] for g in GROUPS])
+@pytest.mark.parametrize("cid,build", MORE_CHAINS, ids=[c[0] for c in MORE_CHAINS])
+def test_chains_of_sequential_and_closed_forms_equal_torchs(cid, build, gid, lrs):
+    torch = pytest.importorskip("torch")
+    topt, opt = _momentum_opts(torch, lrs)
+    tchain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler,
+                                                             topt))
+    chain = S.ChainedScheduler(build(S, opt))
+    # the rates, then the momenta (OneCycleLR's cycle)
+    both, got = _side_by_side(topt, tchain, opt, chain, 30, read=lambda o: _rates(o) + [
+        g["momentum"] for g in o.param_groups])
+    np.testing.assert_allclose(got, both, rtol=1e-12, atol=0)
+    want = both[:, :len(lrs)]
+    # a jump (fit's initial_epoch) and a resume from the state_dict: the same rates
+    _, opt2 = _momentum_opts(torch, lrs)
+    chain2 = S.ChainedScheduler(build(S, opt2))
+    chain2(17)
+    np.testing.assert_allclose(_rates(opt2), want[17], rtol=1e-12, atol=0)
+    _, opt3 = _momentum_opts(torch, lrs)
+    chain3 = S.ChainedScheduler(build(S, opt3))
+    chain3.load_state_dict(pickle.loads(pickle.dumps(chain2.state_dict())))
+    chain3.step()
+    np.testing.assert_allclose(_rates(opt3), want[18], rtol=1e-12, atol=0)
+
+
+# torch's SequentialLR gives each group its own lr_lambda, and a MultiplicativeLR after a
+# milestone goes on from the rate in force times lr_lambda(0) (torch's _update_lr(0) of a
+# scheduler without a closed form). Before: every group took the first group's function,
+# and the MultiplicativeLR restarted from the base rate (0.05 for torch's 0.01125).
+SEQUENCES = [
+    ("lambda-per-group-then-exponential",
+     lambda m, o: m.SequentialLR(o, [m.LambdaLR(o, [lambda e: 0.5 ** e,
+                                                     lambda e: 1 / (e + 1)][:len(
+                                                         o.param_groups)]),
+                                     m.ExponentialLR(o, gamma=0.9)], [3])),
+    ("exponential-then-multiplicative",
+     lambda m, o: m.SequentialLR(o, [m.ExponentialLR(o, gamma=0.5),
+                                     m.MultiplicativeLR(o, lambda e: 0.9 - 0.01 * e)],
+                                 [3])),
+    ("multiplicative-per-group-then-lambda-then-multiplicative",
+     lambda m, o: m.SequentialLR(o, [m.MultiplicativeLR(o, [lambda e: 0.5,
+                                                            lambda e: 0.9][:len(
+                                                                o.param_groups)]),
+                                     m.LambdaLR(o, lambda e: 0.8 ** e),
+                                     m.MultiplicativeLR(o, lambda e: 1.1)], [2, 5])),
+]
+
+
+@pytest.mark.parametrize("gid,lrs", GROUPS + [("two-equal-groups", [0.1, 0.1])],
+                         ids=[g[0] for g in GROUPS] + ["two-equal-groups"])
+@pytest.mark.parametrize("sid,build", SEQUENCES, ids=[s[0] for s in SEQUENCES])
+def test_sequential_of_lambda_schedules_equals_torchs(sid, build, gid, lrs):
+    torch = pytest.importorskip("torch")
+    topt, opt = _torch_opt(torch, lrs), _nnlib_opt(lrs)
+    tsched, sched = build(torch.optim.lr_scheduler, topt), build(S, opt)
+    want, got = _side_by_side(topt, tsched, opt, sched, 12)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert sched.lr_at(9) == pytest.approx(want[9][0], rel=1e-12)
+
+
+def test_fit_steps_a_chain_per_batch_as_torchs_loop():
+    torch = pytest.importorskip("torch")
+    build = MORE_CHAINS[0][1]
+    X = np.random.default_rng(1).normal(size=(24, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    want, _ = _torch_rates(torch, build, [0.05], 3 * 3 * 2)   # 3 batches, 6 epochs
+
+    class Rates(nnlib.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(self.model.optimizer.lr)
+    seen = []
+    opt = _nnlib_opt([0.05])
+    nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=opt, epochs=6, batch_size=8, schedule_interval="batch",
+        schedule=S.ChainedScheduler(build(S, opt)), callbacks=[Rates()])
+    np.testing.assert_allclose(seen, want[:18, 0], rtol=1e-12, atol=0)
+    # resumed at epoch 4 with a fresh chain: batch 12's rate on
+    seen.clear()
+    opt = _nnlib_opt([0.05])
+    nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=opt, epochs=6, batch_size=8, schedule_interval="batch",
+        initial_epoch=4, schedule=S.ChainedScheduler(build(S, opt)), callbacks=[Rates()])
+    np.testing.assert_allclose(seen, want[12:18, 0], rtol=1e-12, atol=0)
+
+
+class SlotsFactor:
+    """A callable object without a __dict__ (its state in __slots__)."""
+    __slots__ = ("base",)
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, epoch):
+        return self.base ** epoch
+
+
+def test_a_state_dict_of_a_callable_without_dict_loads_back():
+    # Before: state_dict saved {} for it, and load_state_dict raised AttributeError
+    # ('SlotsFactor' object has no attribute '__dict__') on the schedule's own state
+    sched = S.LambdaLR(SlotsFactor(0.5), lr0=1.0)
+    sched.step()
+    fresh = S.LambdaLR(SlotsFactor(0.5), lr0=1.0)
+    fresh.load_state_dict(sched.state_dict())
+    assert fresh.epoch == 1 and fresh.step() == 0.25
+
+
+@pytest.mark.parametrize("kind", ["SequentialLR", "ChainedScheduler"])
+def test_parts_lambdas_per_group_are_checked_against_the_optimizer(kind):
+    # Before: SequentialLR gave all 3 groups the first function silently, the chain
+    # raised IndexError at binding; torch's LambdaLR refuses it when made
+    parts = [S.LambdaLR([lambda e: 1.0, lambda e: 0.5]), S.StepLR(2)]
+    sched = S.SequentialLR(parts, [2]) if kind == "SequentialLR" else \
+        S.ChainedScheduler(parts)
+    with pytest.raises(ValueError, match="has 2 lr_lambdas for an optimizer of 3"):
+        sched.bind(_nnlib_opt([0.1] * 3))
+
+
+def test_a_multiplicative_state_dict_saved_before_factor0_loads():
+    # the state_dict of main 0c68935's MultiplicativeLR had no _factor0 (lr_lambda(0),
+    # kept since for a SequentialLR's milestone): it loads, and lr_lambda(0) is asked
+    sched = S.MultiplicativeLR(lambda e: 0.5 + e, lr0=1.0)
+    sched.step()
+    old = {k: v for k, v in sched.state_dict().items() if k != "_factor0"}
+    fresh = S.MultiplicativeLR(lambda e: 0.5 + e, lr0=1.0)
+    fresh.load_state_dict(old)
+    assert fresh.epoch == 1 and fresh.step() == 1.5 * 2.5
+    assert fresh._restarted(0, 1) == 0.5 * 1.5
+
+
+class _PlainOptimizer:
+    """Any object with an lr, as the schedules take."""
+    lr = 0.1
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1), _PlainOptimizer],
+                         ids=["sgd-without-parameters", "object-with-lr"])
+def test_a_chain_follows_a_rate_set_by_hand_on_an_optimizer_without_groups(make):
+    # found by a second read (rev35a): step read the rate in force from the groups
+    # only, so on an optimizer without any (nnlib's before fit gives it parameters, or
+    # a plain object) a rate set by hand was overwritten: 0.025 where torch's
+    # chainable ExponentialLR (and this chain on one with groups) gives 1.0 * 0.5
+    opt = make()
+    chain = S.ChainedScheduler([S.ExponentialLR(0.5)]).bind(opt)
+    assert chain.step() == 0.05
+    opt.lr = 1.0
+    assert chain.step() == 0.5 and opt.lr == 0.5 and chain.get_last_lr() == [0.5]
+
+
+def test_parts_bound_to_an_optimizer_without_groups_chain_from_its_rate():
+    # found by a second read (rev35a): torch's habit (the parts bound, then chained) on
+    # nnlib's SGD(lr=0.05) without parameters, as fit takes it. Such an optimizer keeps
+    # no initial_lr, so the chain took the rate the LinearLR part had written (0.025)
+    # for its base and warmed up from it again: 0.0125 at epoch 0 for torch's 0.025
+    torch = pytest.importorskip("torch")
+    build = CHAINS[0][1]
+    want, _ = _torch_rates(torch, build, [0.05], 6)
+    opt = SGD(lr=0.05)
+    chain = S.ChainedScheduler(build(S, opt))
+    assert chain.lr == pytest.approx(want[0, 0], rel=1e-12)
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    h = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=opt, epochs=6, schedule=chain)
+    np.testing.assert_allclose(h["lr"], want[:6, 0], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("order", ["torch", "nnlib-unbound"])
+def test_sequential_of_parts_bound_to_an_optimizer_without_groups(order):
+    # the same as the chain's above for SequentialLR (older than habits35, found with
+    # it): torch's README order on SGD(lr=0.05) without parameters gave 0.0125 at
+    # epoch 0 for torch's 0.025, the warm-up applied to the rate it had written
+    torch = pytest.importorskip("torch")
+
+    def build(m, o):
+        parts = [m.LinearLR(o, 0.5, 1.0, total_iters=3), m.ExponentialLR(o, gamma=0.9)]
+        return (m.SequentialLR(o, parts, milestones=[3]) if order == "torch" or m is not S
+                else m.SequentialLR(parts, milestones=[3]))
+    topt = _torch_opt(torch, [0.05])
+    opt = SGD(lr=0.05)
+    want, got = _side_by_side(topt, build(torch.optim.lr_scheduler, topt),
+                              opt, build(S, opt), 6, read=lambda o: [o.param_groups[0][
+                                  "lr"] if o.param_groups else o.lr])
+    if order == "torch":
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    sched = build(S, SGD(lr=0.05))
+    np.testing.assert_allclose([sched.lr_at(t) for t in range(7)], want[:, 0],
+                               rtol=1e-12, atol=0)

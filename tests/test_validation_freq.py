@@ -190,3 +190,20 @@ def test_a_history_pickled_before_val_epoch_reads_every_epoch_validated():
     del state["history"]["val_loss"]
     plain.__setstate__(state)
     assert plain.val_epoch == []
+
+
+def test_an_old_history_stopped_on_a_nonfinite_epoch_keeps_val_epoch_aligned():
+    # found by a second read (rev35a): a fit that stopped on a non-finite step records
+    # that last epoch without val_ values (FitLoop's fault branch), so a History pickled
+    # before val_epoch has one epoch more than val_loss values. Before: val_epoch named
+    # every epoch, [0, 1, 2] for 2 val_loss values, against its own rule (one per entry)
+    h = History()
+    h.add_epoch(0, loss=1.0, val_loss=2.0, val_accuracy=0.5)
+    h.add_epoch(1, loss=0.5, val_loss=1.5, val_accuracy=0.5)
+    h.add_epoch(2, loss=float("nan"))
+    h.stop_reason = "nonfinite"
+    state = dict(h.__dict__)
+    del state["val_epoch"]
+    old = History.__new__(History)
+    old.__setstate__(state)
+    assert old.val_epoch == [0, 1] and len(old.val_epoch) == len(old["val_loss"])
