@@ -404,25 +404,27 @@ def grad_y_reference(name, y, p):
     raise KeyError(name)
 
 
-def dense_given_h_bounds(dZe, dt):
-    """The largest errors of dZ = G act'(H) and db = sum_rows dZ (each element, in
-    longdouble) that dense_backward's arithmetic allows, given exact dZ ``dZe`` (r, m):
+def dense_given_h_bounds(dZe, dZ, dt):
+    """The largest errors dense_backward's arithmetic allows (longdouble, per element):
 
-    * dZ: act'(H) g in double (GRAD_Y_DOUBLE_ULPS units of 2^-53) and rounded once to the
-      dtype (half an ulp of |dZ|);
-    * db: each of its r terms dZ with that error, their sum in double (r - 1 additions:
-      (r - 1) 2^-53 of sum |dZ|), and its rounding to the dtype (half an ulp of |db|).
+    * of dZ = G act'(H) against ``dZe``, its exact value for the H given: act'(H) g in
+      double (GRAD_Y_DOUBLE_ULPS units of 2^-53) and rounded once to the dtype (half an ulp
+      of |dZ|);
+    * of db against the exact sum of the rows of ``dZ``, the kernel's own dZ (checked
+      above): their sum in double (r - 1 additions: (r - 1) 2^-53 of sum |dZ|) and its
+      rounding to the dtype (half an ulp of |db|).
 
-    Nothing else rounds: a float32 act'(H), a float32 product or a float32 partial sum is
-    one rounding more (up to half an ulp of a term), which these bounds do not hold."""
+    Returns (bound on dZ, exact sum of dZ's rows, bound on db). Nothing else rounds: a float
+    act'(H) or product, or a float partial sum of db, is one rounding more (up to half an
+    ulp of a term), which these bounds do not hold."""
     u53 = LD(2.0) ** -53
-    a = np.abs(dZe)
     half = lambda v: ulp_of(v * (1 + LD(2.0) ** -40), dt) / 2    # an ulp up at 2^k - tiny
+    a = np.abs(dZe)
     b_dz = half(a) + GRAD_Y_DOUBLE_ULPS * u53 * a
-    r = dZe.shape[0]
-    dbe = dZe.sum(axis=0)
-    b_db = half(np.abs(dbe)) + b_dz.sum(axis=0) + (r - 1) * u53 * a.sum(axis=0)
-    return b_dz, dbe, b_db
+    d = np.asarray(dZ).astype(LD)
+    sums = d.sum(axis=0)                        # exact: r float32 values in longdouble
+    b_db = half(np.abs(sums)) + (d.shape[0] - 1) * u53 * np.abs(d).sum(axis=0)
+    return b_dz, sums, b_db
 
 
 def bound_ratio(got, exact, bound):
@@ -2044,9 +2046,10 @@ class _Runner:
                                             seed)
 
     def _dense_given_h(self, name, param, fwd, back, pool, dname, dt, seed):
-        """Float32 dense_backward's dZ (as dW with X = I) and db against G act'(H) for
-        the H it is given, each element held to the bound of the roundings its arithmetic
-        makes (dense_given_h_bounds): the figure is error / bound, so 1 is the cap. (In
+        """Float32 dense_backward's dZ (as dW with X = I) against G act'(H) for the H it
+        is given, and its db against the exact sum of that dZ's rows, each element held to
+        the bound of the roundings its arithmetic makes (dense_given_h_bounds): the figure
+        is error / bound, so 1 is the cap. (In
         float64 act'(H) is evaluated in the dtype itself, where the cases above hold it.)"""
         rng = np.random.default_rng([seed, 35])
         # H: the activation's own outputs on the pool (finite: |x| < 1e4)
@@ -2060,10 +2063,11 @@ class _Runner:
             W = rng.standard_normal((r, m)).astype(dt)
             _, dW, db = back(X, W, H, G, name, param)
             dZe = G.astype(LD) * grad_y_reference(name, H, param)
-            b_dz, dbe, b_db = dense_given_h_bounds(dZe, dt)
+            b_dz, sums, b_db = dense_given_h_bounds(dZe, dW, dt)
             label = f"{r} x {m}, X = I, grad_H in +-[0.3, 3], given H"
             for output, got, ex, bound in (("dZ = dW", np.asarray(dW), dZe, b_dz),
-                                           ("db", np.asarray(db), dbe, b_db)):
+                                           ("db = sum of dZ's rows", np.asarray(db), sums,
+                                            b_db)):
                 cs = self.case("dense_backward", f"{output} ({name}), error / bound", dname,
                                label, "given H", 1.0)
                 cs.add(bound_ratio(got, ex, bound), H, got, ex, 1,
