@@ -1006,3 +1006,20 @@ def test_a_float32_column_accumulator_fails_the_given_h_db_cases(monkeypatch):
     # at three rows each column has one float rounding more, which may land on the
     # value the double sum rounds to: all 25 cases of 3+ rows but at most two
     assert len(want - bad) <= 2, sorted(want - bad)
+
+
+def test_a_poisson_loss_whose_log_of_a_subnormal_target_is_off_by_ln2_fails(monkeypatch):
+    # vmath.h's nn_log_reduce taking a subnormal x back by 2^53 instead of 2^54 (catalogue
+    # fault held-vmath-log-subnormal-exponent): t log t off by t ln 2 where t is below the
+    # smallest normal double, which only the subnormal-target rows reach
+    real = F.poisson_loss
+
+    def wrong(z, y, **kw):
+        t = np.asarray(y, dtype=np.float64)
+        extra = np.where((t > 0) & (t < np.finfo(np.float64).tiny), t * np.log(2.0), 0.0)
+        return real(z, y, **kw) + extra.mean()
+    monkeypatch.setattr(F, "poisson_loss", wrong)
+    items = paths.run_paths(Context(quick=True, only=["poisson_loss"], dtypes=["float64"]))
+    bad = {(r["output"], r["path"]) for it in items for r in it["paths"] if not r["passed"]}
+    assert bad == {("loss (each row alone)",
+                    "each (z, t) alone, t below the smallest normal")}, bad

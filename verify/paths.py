@@ -542,6 +542,26 @@ def poisson_pool(dname, seed, far=False, n_random=16):
     return Z[idx], T[idx]
 
 
+def subnormal_target_pool(dname):
+    """(z, t) for the Poisson loss at targets just below the smallest normal double (t log
+    t then takes log's scaling of a subnormal: nn_log_reduce multiplies it by 2^54 and
+    takes 54 off the exponent), with z = log t + d for d from 0 to +-40 and z = -1, 0, 1.
+    A float32 target is a normal double, so float32 runs its own subnormals as the same
+    kind of point."""
+    dt = DTYPES[dname]
+    tiny = dt(np.finfo(dt).tiny)
+    ts = ([1e-310, 2e-309, 1e-308] if dt == np.float64 else [1e-40, 1e-39]) + [
+        float(np.nextafter(tiny, dt(0)))]
+    pairs = []
+    for t in ts:
+        t = dt(t)
+        lt = math.log(float(t))
+        pairs += [(dt(lt + s * d), t) for d in (0.0, 0.5, 2.0, 10.0, 40.0) for s in (1, -1)]
+        pairs += [(dt(z), t) for z in (-1.0, 0.0, 1.0)]
+    return (np.array([p[0] for p in pairs], dtype=dt).reshape(-1, 1),
+            np.array([p[1] for p in pairs], dtype=dt).reshape(-1, 1))
+
+
 def _tile(pool, n, offset=0):
     """n entries cycling through the pool with a stride coprime to its length, starting
     at ``offset``: every element of a long array has a known exact reference."""
@@ -1752,6 +1772,10 @@ class _Runner:
                     for mg in margins:
                         lab = label + ("" if mg is None else f", margin={mg:g}")
                         self._per_row_case(name, loss, fused, Z, Y, mg, dname, dt, lab)
+                if name == "poisson_loss":
+                    Z, Y = subnormal_target_pool(dname)
+                    self._per_row_case(name, loss, fused, Z, Y, None, dname, dt,
+                                       "each (z, t) alone, t below the smallest normal")
 
     def _per_row_inputs(self, name, c, dname, seed):
         """Rows measured one at a time: every pool value with both labels (logistic), or
