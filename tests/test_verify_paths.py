@@ -1023,3 +1023,31 @@ def test_a_poisson_loss_whose_log_of_a_subnormal_target_is_off_by_ln2_fails(monk
     bad = {(r["output"], r["path"]) for it in items for r in it["paths"] if not r["passed"]}
     assert bad == {("loss (each row alone)",
                     "each (z, t) alone, t below the smallest normal")}, bad
+
+
+def test_a_float32_output_vjp_whose_tail_rounds_act_grad_first_fails(monkeypatch):
+    # act_f32.h's sigmoid/tanh vjp given the output rounding act'(y) to float and
+    # multiplying in float in its scalar tail (catalogue fault
+    # held-act-f32-vjp-tail-rounded-first): the output-form tail cases hold it
+    def wrong_of(name):
+        real = getattr(F, name + "_vjp")
+
+        def wrong(x, g, *, output=None, **kw):
+            out = np.array(real(x, g, output=output, **kw))
+            if output is None or out.dtype != np.float32:
+                return out
+            y = np.asarray(output).reshape(-1).astype(np.float64)
+            gf, of = np.asarray(g).reshape(-1), out.reshape(-1)
+            d = 1.0 - y * y if name == "tanh" else y * (1.0 - y)
+            for i in range(y.size - y.size % 4, y.size):
+                of[i] = np.float32(d[i]) * gf[i]
+            return out
+        return wrong
+    for name in ("sigmoid", "tanh"):
+        monkeypatch.setattr(F, name + "_vjp", wrong_of(name))
+    items = paths.run_paths(Context(quick=True, only=["sigmoid", "tanh"]))
+    bad = {(r["kernel"], r["dtype"], r["output"], r["path"]) for it in items
+           for r in it["paths"] if not r["passed"]}
+    assert bad == {(name, "float32", "vjp given the output",
+                    f"n={n}, each pool value's output (the scalar tails)")
+                   for name in ("sigmoid", "tanh") for n in paths.PARAM_TAIL_NS}, bad

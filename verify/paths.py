@@ -1642,6 +1642,9 @@ class _Runner:
                     for n_tail in TAIL_NS:
                         self._scalar_tail(act.name, fwd, vjp, kw, dname, dt, pool, fv, dv,
                                           g_pool, n_tail)
+                    for n_tail in PARAM_TAIL_NS:
+                        self._output_vjp_tail(act.name, fwd, vjp, kw, dname, dt, pool,
+                                              g_pool, n_tail)
                     (key_p,) = kw or (None,)
                     for p in PARAM_SWEEP.get(act.name, ()):
                         fp, dp = element_reference(act.name, pool, p)
@@ -1671,6 +1674,26 @@ class _Runner:
                        f"n={n_tail}, each pool value (the scalar tails){suffix}",
                        "vector tail",
                        x, g, fv, dv * g.astype(LD), "elementwise", idx, False)
+
+    def _output_vjp_tail(self, name, fwd, vjp, kw, dname, dt, pool, g_pool, n_tail):
+        """The vjp given the output (``output=``: act'(y) g from y, the loops of
+        act_f32.h's output form) on every pool value's forward output, through calls of
+        ``n_tail`` values as in _scalar_tail, against g act'(y) for that y exactly: formed
+        in double and rounded once, so float32 is held within half an ulp (a float act'(y)
+        or a float product is a rounding more)."""
+        idx = np.arange(pool.size)
+        ok = np.isfinite(pool)
+        x, g = pool[ok], g_pool[(idx * 5 + 1) % pool.size][ok]
+        y = np.asarray(fwd(x, n_threads=1, **kw))
+        got = np.concatenate([np.asarray(vjp(x[i:i + n_tail], g[i:i + n_tail],
+                                             output=y[i:i + n_tail], n_threads=1, **kw))
+                              for i in range(0, x.size, n_tail)])
+        ex = g.astype(LD) * grad_y_reference(name, y, next(iter(kw.values()), 0.0))
+        cs = self.case(name, "vjp given the output", dname,
+                       f"n={n_tail}, each pool value's output (the scalar tails)",
+                       "vector tail", cap(dname))
+        cs.add(ulp_errors(got, ex, 0, dt), x, got, ex, 1, lambda i: (
+            f"y={float(y[i])!r}, grad_out={float(g[i])!r}: got {float(got[i])!r}"))
 
     def _exp_tail(self, name, fwd, vjp, dname, dt, seed):
         """The kind on ``exp_tail_pool``, whose outputs there are e^x (or -1 + e^x)

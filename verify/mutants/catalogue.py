@@ -1270,7 +1270,11 @@ FAULTS += HELD_OUT_2026_12_07_S33
 # held-dense-act-grad-f32-rounded-first by dense_backward (branch paths), 3 of 574 cases
 # (341 s), and held-act-f32-leaky-tail-slope-float by leaky_relu (branch paths), 3 of 40
 # (565 s; python -m verify.mutants --jobs 1 --held-out --only <both>); the set joined
-# the catalogue (125 faults).
+# the catalogue (125 faults). Session 35 widened those two thin kills (python -m
+# verify.mutants --jobs 1 --only <id> on 3263391, load 4-8): the first by dense_backward
+# (branch paths) 32 of 670 cases (the given-H cases: dZ held to half an ulp of g act'(H)
+# for the H given; 602 s), the second by leaky_relu (branch paths) 33 of 160 (PARAM_SWEEP:
+# slopes not representable in float through every tail length; 1096 s).
 HELD_OUT_2026_12_07_S34 = [
     Fault("held-loss-chunk-rows-short", K + "losses.pyx",
           "rows = min(CHUNK, n - k * CHUNK)",
@@ -1340,7 +1344,10 @@ FAULTS += [
 # fewest catalogue faults per line (of 125; generated files and those whose code verify
 # does not measure, such as optim.pyx's overflow guard, left out): losses.pyx (2 in 372
 # lines), blas_small.h (4 in 1010), vmath.h (3 in 509), optim_f32.h (3 in 529), act_f32.h
-# (3 in 369). Written before any change to verify for them; not yet run.
+# (3 in 369). Written before any change to verify for them (committed at 20729e5).
+# First run (python -m verify.mutants --jobs 1 --held-out on 20729e5's tree: verify as on
+# main 9c7acfd; the AVX-512 guest, shared with three helpers' builds and suites, load 4-8):
+# @@FIRSTRUN@@
 HELD_OUT_2026_12_07_S35 = [
     Fault("held-loss-grad-only-row-stride", LOSSES,
           "rows, c, scale, margin, d + lo * c, w)",
