@@ -1327,7 +1327,9 @@ FAULTS += HELD_OUT_2026_12_07_S34
 # G act'(h) for the exact h, so their error model carries H's own rounding (T1 =
 # FROM_OUTPUT_T): CAP's 2 ulp of |db| + T1 is up to ~4.4 ulp of |db| itself, room for a
 # float rounding more. verify.paths' given-H cases hold db to the bound of the roundings
-# its arithmetic makes (dense_given_h_bounds), which such a slip exceeds.
+# its arithmetic makes (dense_given_h_bounds), which such a slip exceeds: killed by
+# dense_backward (branch paths), 55 of 670 cases (1426 s, python -m verify.mutants --jobs 1
+# --only <id> on 3263391).
 FAULTS += [
     Fault("dense-db-f32-partial-sums-rounded", DENSE,
           "                work[j] += d\n{{endfor}}\n\n\ncdef inline void act_backward_row",
