@@ -1357,14 +1357,14 @@ FAULTS += [
 # * held-act-f32-vjp-tail-rounded-first SURVIVED (1286 s): the scalar-tail cases call the
 #   vjps without output=, so the output-form loop (nn_output_vjp_f32_loop) ran only on
 #   long arrays (at most 3 tail values), under the activations item's 1-ulp tolerance.
-# * held-vmath-log-subnormal-exponent: first run still going at the report's deadline (vmath.h rebuilds every module; load 9-11).
+# * held-vmath-log-subnormal-exponent: SURVIVED (1390 s).
 #   No check gave the compiled log a subnormal argument (poisson_pool's far targets stop
 #   at the dtype's tiny).
 # Then verify.paths gained the Poisson loss of each (z, t) alone at targets below the
 # smallest normal double (subnormal_target_pool, 72494c9, written while the first run was
 # still going) and every activation's vjp given the output through calls of 1-3 and 5-7
 # values against g act'(y) for that y (e893f3b): NumPy models of the two slips fail exactly
-# those cases (tests/test_verify_paths.py). The survivor's re-run on e893f3b (--held-out --only held-act-f32-vjp-tail-rounded-first) was still going at the deadline; the NumPy model of the slip fails exactly the 12 float32 sigmoid/tanh output-vjp tail cases. The set joined the catalogue
+# those cases (tests/test_verify_paths.py). Re-run on e893f3b (--held-out --only held-act-f32-vjp-tail-rounded-first): killed by sigmoid (6 of 84 cases) and tanh (6 of 52) (branch paths) (1168 s); held-vmath-log-subnormal-exponent not re-run (a full rebuild; its NumPy model fails exactly the new float64 subnormal-target case). The set joined the catalogue
 # (131 faults).
 HELD_OUT_2026_12_07_S35 = [
     Fault("held-loss-grad-only-row-stride", LOSSES,
