@@ -351,12 +351,89 @@ def element_pool(dname, seed, n_random=24):
 # remainder of it
 TAIL_NS = (1, 2, 3)
 
+# The parametrized activations' other parameters, each value through calls of every scalar
+# tail length (TAIL_NS) and of a whole vector plus each tail (one 256-bit vector: 4 floats
+# or 4 doubles): values not representable in float (the kernels hold the parameter in
+# double; a float copy of it changes p x and p g where they round differently), one below 1
+# and one above, so every pool value's p x is checked through the code after the vector loop
+PARAM_SWEEP = {"leaky_relu": (0.01, 0.1, 1 / 3, 0.7, 1.3), "elu": (0.1, 1 / 3, 1.3)}
+PARAM_TAIL_NS = TAIL_NS + (5, 6, 7)
+
 # grad_H of the dense cases, per row: 1 (dZ = act'(H), as rounded), and a second set
 # (its db and dW) where dZ = g act'(H) must be formed in double and rounded once: 3/2 on
 # the rows of X = +1 and -3/4 on the others, where rounding act'(H) to the dtype first
 # gives another rounding in float32
 DENSE_GRAD_ROWS = (("", (1.0, 1.0)), (", grad_H 3/2 (X = +1 rows), -3/4 (X = -1)",
                                       (1.5, -0.75)))
+
+# dense_backward given H (an input of it, so the exact result needs no term for H's own
+# rounding): X = I (r x r), so dW = X^T dZ is dZ itself (products by 1 and 0, exact on any
+# loops), and grad_H drawn with many mantissas (|g| in [0.3, 3], both signs), so g act'(H)
+# is not g times an act'(H) already rounded to the dtype. Shapes (r rows, m columns): a few
+# rows and many, columns within one vector and past several.
+DENSE_GIVEN_H_SHAPES = ((2, 7), (3, 16), (5, 33), (16, 5), (33, 64), (64, 129))
+# The double-precision evaluation of g act'(H) (act'(H) from H as the kernels write it:
+# y (1 - y), -fma(y, y, -1), -expm1(-y), y + alpha; then the product with g): at most this
+# many units of 2^-53 of |g act'(H)| (softplus's expm1 ~1 ulp, one rounding each for the
+# subtraction and the two products)
+GRAD_Y_DOUBLE_ULPS = 4
+
+
+def grad_y_reference(name, y, p):
+    """act'(z) written in the output y = act(z) (the registry's ``closed_grad_y``), in
+    longdouble at the given y (parameter p for leaky_relu's slope and elu's alpha)."""
+    y = np.asarray(y, dtype=LD)
+    p = LD(p or 0.0)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if name == "identity":
+            return np.ones_like(y)
+        if name == "sigmoid":
+            return y * (1 - y)
+        if name == "tanh":
+            return 1 - y * y
+        if name == "relu":
+            return np.where(y > 0, LD(1), LD(0))
+        if name == "leaky_relu":
+            return np.where(y > 0, LD(1), p)
+        if name == "softplus":
+            return -np.expm1(-y)
+        if name == "elu":
+            return np.where(y > 0, LD(1), y + p)
+        if name == "sign":
+            return np.zeros_like(y)
+    raise KeyError(name)
+
+
+def dense_given_h_bounds(dZe, dZ, dt):
+    """The largest errors dense_backward's arithmetic allows (longdouble, per element):
+
+    * of dZ = G act'(H) against ``dZe``, its exact value for the H given: act'(H) g in
+      double (GRAD_Y_DOUBLE_ULPS units of 2^-53) and rounded once to the dtype (half an ulp
+      of |dZ|);
+    * of db against the exact sum of the rows of ``dZ``, the kernel's own dZ (checked
+      above): their sum in double (r - 1 additions: (r - 1) 2^-53 of sum |dZ|) and its
+      rounding to the dtype (half an ulp of |db|).
+
+    Returns (bound on dZ, exact sum of dZ's rows, bound on db). Nothing else rounds: a float
+    act'(H) or product, or a float partial sum of db, is one rounding more (up to half an
+    ulp of a term), which these bounds do not hold."""
+    u53 = LD(2.0) ** -53
+    half = lambda v: ulp_of(v * (1 + LD(2.0) ** -40), dt) / 2    # an ulp up at 2^k - tiny
+    a = np.abs(dZe)
+    b_dz = half(a) + GRAD_Y_DOUBLE_ULPS * u53 * a
+    d = np.asarray(dZ).astype(LD)
+    sums = d.sum(axis=0)                        # exact: r float32 values in longdouble
+    b_db = half(np.abs(sums)) + (d.shape[0] - 1) * u53 * np.abs(d).sum(axis=0)
+    return b_dz, sums, b_db
+
+
+def bound_ratio(got, exact, bound):
+    """|got - exact| / bound (elementwise; inf where got is NaN or inf)."""
+    g = np.asarray(got).astype(LD)
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.abs(g - exact) / bound
+    return np.where(np.isfinite(g), r, np.inf).astype(np.float64)
+
 
 # The kinds whose outputs on exp_tail_pool are e^x rounded once (elu's alpha 1: alpha e^x
 # is then e^x), and the sizes they run there: one task of vectors and a tail, two tasks
@@ -463,6 +540,26 @@ def poisson_pool(dname, seed, far=False, n_random=16):
     _, idx = np.unique(np.stack([Z.view(ut), T.view(ut)], axis=1), axis=0, return_index=True)
     idx = np.sort(idx)
     return Z[idx], T[idx]
+
+
+def subnormal_target_pool(dname):
+    """(z, t) for the Poisson loss at targets just below the smallest normal double (t log
+    t then takes log's scaling of a subnormal: nn_log_reduce multiplies it by 2^54 and
+    takes 54 off the exponent), with z = log t + d for d from 0 to +-40 and z = -1, 0, 1.
+    A float32 target is a normal double, so float32 runs its own subnormals as the same
+    kind of point."""
+    dt = DTYPES[dname]
+    tiny = dt(np.finfo(dt).tiny)
+    ts = ([1e-310, 2e-309, 1e-308] if dt == np.float64 else [1e-40, 1e-39]) + [
+        float(np.nextafter(tiny, dt(0)))]
+    pairs = []
+    for t in ts:
+        t = dt(t)
+        lt = math.log(float(t))
+        pairs += [(dt(lt + s * d), t) for d in (0.0, 0.5, 2.0, 10.0, 40.0) for s in (1, -1)]
+        pairs += [(dt(z), t) for z in (-1.0, 0.0, 1.0)]
+    return (np.array([p[0] for p in pairs], dtype=dt).reshape(-1, 1),
+            np.array([p[1] for p in pairs], dtype=dt).reshape(-1, 1))
 
 
 def _tile(pool, n, offset=0):
@@ -1545,13 +1642,26 @@ class _Runner:
                     for n_tail in TAIL_NS:
                         self._scalar_tail(act.name, fwd, vjp, kw, dname, dt, pool, fv, dv,
                                           g_pool, n_tail)
+                    for n_tail in PARAM_TAIL_NS:
+                        self._output_vjp_tail(act.name, fwd, vjp, kw, dname, dt, pool,
+                                              g_pool, n_tail)
+                    (key_p,) = kw or (None,)
+                    for p in PARAM_SWEEP.get(act.name, ()):
+                        fp, dp = element_reference(act.name, pool, p)
+                        for n_tail in PARAM_TAIL_NS:
+                            self._scalar_tail(act.name, fwd, vjp, {key_p: p}, dname, dt,
+                                              pool, fp, dp, g_pool, n_tail,
+                                              f", {key_p}={p!r}")
                     if act.name in EXP_TAIL_KINDS:
                         self._exp_tail(act.name, fwd, vjp, dname, dt, seed)
 
-    def _scalar_tail(self, name, fwd, vjp, kw, dname, dt, pool, fv, dv, g_pool, n_tail):
+    def _scalar_tail(self, name, fwd, vjp, kw, dname, dt, pool, fv, dv, g_pool, n_tail,
+                     suffix=""):
         """Every pool value through the loops' scalar tails: calls of ``n_tail`` elements,
         fewer than any vector loop takes, so each value is computed by the code after the
-        vector loops (a long array sends at most its last few values there)."""
+        vector loops (a long array sends at most its last few values there); with
+        ``n_tail`` past a vector, the values at its last ``n_tail % 4`` places.
+        ``suffix`` names a parameter other than the registry's (PARAM_SWEEP)."""
         idx = np.arange(pool.size)
         x, g = pool, g_pool[(idx * 5 + 1) % pool.size]
 
@@ -1561,8 +1671,29 @@ class _Runner:
                                    for i in range(0, arrays[0].size, n_tail)])
         self._act_case(name, lambda x, **kw: by_calls(fwd, x, **kw),
                        lambda x, g, **kw: by_calls(vjp, x, g, **kw), kw, dname, dt,
-                       f"n={n_tail}, each pool value (the scalar tails)", "vector tail",
+                       f"n={n_tail}, each pool value (the scalar tails){suffix}",
+                       "vector tail",
                        x, g, fv, dv * g.astype(LD), "elementwise", idx, False)
+
+    def _output_vjp_tail(self, name, fwd, vjp, kw, dname, dt, pool, g_pool, n_tail):
+        """The vjp given the output (``output=``: act'(y) g from y, the loops of
+        act_f32.h's output form) on every pool value's forward output, through calls of
+        ``n_tail`` values as in _scalar_tail, against g act'(y) for that y exactly: formed
+        in double and rounded once, so float32 is held within half an ulp (a float act'(y)
+        or a float product is a rounding more)."""
+        idx = np.arange(pool.size)
+        ok = np.isfinite(pool)
+        x, g = pool[ok], g_pool[(idx * 5 + 1) % pool.size][ok]
+        y = np.asarray(fwd(x, n_threads=1, **kw))
+        got = np.concatenate([np.asarray(vjp(x[i:i + n_tail], g[i:i + n_tail],
+                                             output=y[i:i + n_tail], n_threads=1, **kw))
+                              for i in range(0, x.size, n_tail)])
+        ex = g.astype(LD) * grad_y_reference(name, y, next(iter(kw.values()), 0.0))
+        cs = self.case(name, "vjp given the output", dname,
+                       f"n={n_tail}, each pool value's output (the scalar tails)",
+                       "vector tail", cap(dname))
+        cs.add(ulp_errors(got, ex, 0, dt), x, got, ex, 1, lambda i: (
+            f"y={float(y[i])!r}, grad_out={float(g[i])!r}: got {float(got[i])!r}"))
 
     def _exp_tail(self, name, fwd, vjp, dname, dt, seed):
         """The kind on ``exp_tail_pool``, whose outputs there are e^x (or -1 + e^x)
@@ -1664,6 +1795,10 @@ class _Runner:
                     for mg in margins:
                         lab = label + ("" if mg is None else f", margin={mg:g}")
                         self._per_row_case(name, loss, fused, Z, Y, mg, dname, dt, lab)
+                if name == "poisson_loss":
+                    Z, Y = subnormal_target_pool(dname)
+                    self._per_row_case(name, loss, fused, Z, Y, None, dname, dt,
+                                       "each (z, t) alone, t below the smallest normal")
 
     def _per_row_inputs(self, name, c, dname, seed):
         """Rows measured one at a time: every pool value with both labels (logistic), or
@@ -1953,6 +2088,39 @@ class _Runner:
                                        f"X = {_fmt_row(X[:, 0])}, W = {_fmt_row(W[0])}, "
                                        f"grad_H rows {_fmt_row(G[:, 0])}: got "
                                        f"{float(got[i])!r}")
+                    if dname == "float32":
+                        self._dense_given_h(act.name, param, fwd, back, pool, dname, dt,
+                                            seed)
+
+    def _dense_given_h(self, name, param, fwd, back, pool, dname, dt, seed):
+        """Float32 dense_backward's dZ (as dW with X = I) against G act'(H) for the H it
+        is given, and its db against the exact sum of that dZ's rows, each element held to
+        the bound of the roundings its arithmetic makes (dense_given_h_bounds): the figure
+        is error / bound, so 1 is the cap. (In
+        float64 act'(H) is evaluated in the dtype itself, where the cases above hold it.)"""
+        rng = np.random.default_rng([seed, 35])
+        # H: the activation's own outputs on the pool (finite: |x| < 1e4)
+        H_pool = np.asarray(fwd(pool.reshape(-1, 1), np.ones((1, 1), dt), np.zeros(1, dt),
+                                name, param)).reshape(-1)
+        for r, m in DENSE_GIVEN_H_SHAPES:
+            idx = (np.arange(r * m) * 7 + seed) % H_pool.size
+            H = H_pool[idx].reshape(r, m).copy()
+            G = (rng.uniform(0.3, 3.0, (r, m)) * rng.choice([-1.0, 1.0], (r, m))).astype(dt)
+            X = np.eye(r, dtype=dt)
+            W = rng.standard_normal((r, m)).astype(dt)
+            _, dW, db = back(X, W, H, G, name, param)
+            dZe = G.astype(LD) * grad_y_reference(name, H, param)
+            b_dz, sums, b_db = dense_given_h_bounds(dZe, dW, dt)
+            label = f"{r} x {m}, X = I, grad_H in +-[0.3, 3], given H"
+            for output, got, ex, bound in (("dZ = dW", np.asarray(dW), dZe, b_dz),
+                                           ("db = sum of dZ's rows", np.asarray(db), sums,
+                                            b_db)):
+                cs = self.case("dense_backward", f"{output} ({name}), error / bound", dname,
+                               label, "given H", 1.0)
+                cs.add(bound_ratio(got, ex, bound), H, got, ex, 1,
+                       lambda i, got=got, o=output, H=H, G=G: f"{o} element {i} (H column "
+                       f"{_fmt_row(H[:, i % m])}, grad_H column {_fmt_row(G[:, i % m])}): got "
+                       f"{float(got.reshape(-1)[i])!r}")
 
     # --- dense products ------------------------------------------------------------
     def dense_products(self, seeds):
