@@ -88,6 +88,7 @@ forms here agree with them to rounding (tests check it over many steps when torc
 installed). OneCycleLR and the warm restarts are closed forms in torch too.
 """
 import bisect
+import copy
 import functools
 import math
 import warnings
@@ -1373,8 +1374,13 @@ class _OfParts(Schedule):
             part.__dict__.pop("_loaded", None)      # only this schedule is stepped
 
     def _check_loaded(self, state_dict):
-        # each part's own load_state_dict checks its state
-        pass
+        # each part's own load_state_dict checks the part's state; this schedule's own
+        # (milestones, lr0) go through the constructor with stand-ins for the parts,
+        # unbound, since it binds the parts' optimizer and sets their epochs
+        stand_ins = [copy.copy(part) for part in self.schedules]
+        for part in stand_ins:
+            part.optimizer = None
+        super()._check_loaded({**state_dict, "schedules": stand_ins})
 
 
 class SequentialLR(_OfParts):

@@ -257,6 +257,17 @@ BAD_STATES = {
     "LinearLR-total_iters": (lambda: S.LinearLR(lr0=0.1), "total_iters", "4"),
     "ReduceLROnPlateau-factor": (lambda: S.ReduceLROnPlateau(_sgd()), "factor",
                                  2.0),
+    # a schedule of parts: its own hyper-parameters as well as each part's (rev35b:
+    # these loaded unchecked, milestones=[-1] ran the last part from epoch 0, lr0=-1
+    # gave negative rates)
+    "SequentialLR-milestones": (lambda: S.SequentialLR(
+        [S.LinearLR(0.5, total_iters=2), S.ExponentialLR(0.9)], [2], lr0=0.1),
+        "milestones", [-1]),
+    "SequentialLR-lr0": (lambda: S.SequentialLR(
+        [S.LinearLR(0.5, total_iters=2), S.ExponentialLR(0.9)], [2], lr0=0.1),
+        "lr0", -1.0),
+    "ChainedScheduler-lr0": (lambda: S.ChainedScheduler(
+        [S.StepLR(2, gamma=0.5), S.ExponentialLR(0.9)], lr0=0.1), "lr0", -1.0),
 }
 
 
@@ -269,6 +280,27 @@ def test_load_state_dict_checks_the_hyper_parameters_as_the_constructor(case):
     with pytest.raises(ValueError, match=f"{type(fresh).__name__}.load_state_dict: "
                                          f"{key}"):
         make().load_state_dict({**state, key: bad})
+
+
+def test_load_state_dict_of_a_chain_checks_without_touching_its_parts():
+    # the check builds the chain's constructor on stand-ins: the parts bound to the
+    # optimizer (torch's habit) keep their epochs, the optimizer its rate, until the
+    # state is loaded
+    opt = _sgd()
+    chain = S.ChainedScheduler([S.StepLR(opt, step_size=2, gamma=0.5),
+                                S.ExponentialLR(opt, gamma=0.9)])
+    chain.step()
+    state = chain.state_dict()
+    opt2 = _sgd()
+    parts = [S.StepLR(opt2, step_size=2, gamma=0.5), S.ExponentialLR(opt2, gamma=0.9)]
+    fresh = S.ChainedScheduler(parts)
+    opt2.lr = 0.07
+    with pytest.raises(ValueError, match="ChainedScheduler.load_state_dict: lr0"):
+        fresh.load_state_dict({**state, "lr0": -1.0})
+    assert [p.epoch for p in parts] == [0, 0] and opt2.lr == 0.07
+    fresh.load_state_dict(state)
+    assert fresh.epoch == 1 and [p.epoch for p in parts] == [1, 1]
+    assert fresh.step() == chain.step()
 
 
 def test_load_state_dict_of_a_users_subclass_is_as_given():
