@@ -1386,7 +1386,7 @@ class _OfParts(Schedule):
         """What a load sets the attributes of: this schedule, its parts (and theirs),
         and the parts' callable objects (a LambdaLR's, whose state is their
         ``__dict__``)."""
-        out = [self]
+        out: List[Any] = [self]
         for part in self.schedules:
             out += part._loaded_objects() if isinstance(part, _OfParts) else [part]
             out += [fn for fn in getattr(part, "lr_lambdas", ())
