@@ -26,15 +26,22 @@ def plain_array(x, name):
     ``Int64``, ``boolean``: extension dtypes, of which ``np.asarray`` makes an object array
     holding ``pd.NA``) becomes float64 with NaN for ``pd.NA``, as scikit-learn's
     ``check_array`` converts it, so the checks that follow name a missing value as NaN
-    (pandas itself is not imported)."""
+    (pandas itself is not imported). Beside an object or category column the frame
+    becomes an object array, with NaN for pd.NA."""
     refuse_masked(x, name)
     dtypes = getattr(x, "dtypes", None)
     if dtypes is not None and hasattr(x, "to_numpy"):
         # a series' dtypes is one dtype, a frame's a series of them
         dtypes = dtypes.tolist() if hasattr(dtypes, "tolist") else [dtypes]
-        if (any(not isinstance(d, np.dtype) for d in dtypes)
-                and all(getattr(d, "kind", "O") in "biuf" for d in dtypes)):
-            return x.to_numpy(dtype=np.float64, na_value=np.nan)
+        nullable = [not isinstance(d, np.dtype) and getattr(d, "kind", "O") in "biuf"
+                    for d in dtypes]
+        if any(nullable):
+            if all(isinstance(d, np.dtype) and d.kind in "biuf" or is_nullable
+                   for d, is_nullable in zip(dtypes, nullable)):
+                return x.to_numpy(dtype=np.float64, na_value=np.nan)
+            # beside an object or category column: an object array, whose pd.NA would
+            # reach float() ("not 'NAType'") where scikit-learn names a NaN
+            return x.to_numpy(na_value=np.nan)
     return np.asarray(x)
 
 

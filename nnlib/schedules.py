@@ -88,6 +88,7 @@ forms here agree with them to rounding (tests check it over many steps when torc
 installed). OneCycleLR and the warm restarts are closed forms in torch too.
 """
 import bisect
+import copy
 import functools
 import math
 import warnings
@@ -1439,15 +1440,40 @@ class _OfParts(Schedule):
             raise ValueError(f"{type(self).__name__}.load_state_dict needs the state of "
                              f"{len(self.schedules)} schedules; got {got}")
         schedules = self.schedules
-        super().load_state_dict(state_dict)
-        self.schedules = schedules
-        for part, sd in zip(schedules, parts):
-            part.load_state_dict(sd)
-            part.__dict__.pop("_loaded", None)      # only this schedule is stepped
+        # all or nothing: a part refused after this schedule and the parts before it
+        # were loaded left the loaded epoch over parts half loaded
+        before = [(obj, dict(obj.__dict__)) for obj in self._loaded_objects()]
+        try:
+            super().load_state_dict(state_dict)
+            self.schedules = schedules
+            for part, sd in zip(schedules, parts):
+                part.load_state_dict(sd)
+                part.__dict__.pop("_loaded", None)      # only this schedule is stepped
+        except BaseException:
+            for obj, attrs in before:
+                obj.__dict__.clear()
+                obj.__dict__.update(attrs)
+            raise
+
+    def _loaded_objects(self):
+        """What a load sets the attributes of: this schedule, its parts (and theirs),
+        and the parts' callable objects (a LambdaLR's, whose state is their
+        ``__dict__``)."""
+        out: List[Any] = [self]
+        for part in self.schedules:
+            out += part._loaded_objects() if isinstance(part, _OfParts) else [part]
+            out += [fn for fn in getattr(part, "lr_lambdas", ())
+                    if not isinstance(fn, types.FunctionType) and hasattr(fn, "__dict__")]
+        return out
 
     def _check_loaded(self, state_dict):
-        # each part's own load_state_dict checks its state
-        pass
+        # each part's own load_state_dict checks the part's state; this schedule's own
+        # (milestones, lr0) go through the constructor with stand-ins for the parts,
+        # unbound, since it binds the parts' optimizer and sets their epochs
+        stand_ins = [copy.copy(part) for part in self.schedules]
+        for part in stand_ins:
+            part.optimizer = None
+        super()._check_loaded({**state_dict, "schedules": stand_ins})
 
 
 class SequentialLR(_OfParts):

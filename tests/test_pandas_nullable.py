@@ -104,3 +104,34 @@ def test_the_classes_of_a_nullable_y_are_scikit_learns(dtype):
         ours = nnlib.MLPClassifier(max_iter=1, random_state=0).fit(X, ys)
     np.testing.assert_array_equal(ours.classes_, theirs.classes_)
     assert ours.classes_.dtype == theirs.classes_.dtype
+
+
+# A frame mixing nullable columns with an object or category column (rev35b):
+# scikit-learn's check_array converts the whole frame to float64 and says "Input X
+# contains NaN"; nnlib made an object array still holding pd.NA, and the estimators
+# raised "float() argument must be ... not 'NAType'".
+MIXED = {
+    "object": lambda: pd.Series(np.arange(N) % 3, dtype=object),
+    "category": lambda: pd.Series(pd.Categorical(np.arange(N) % 3)),
+}
+
+
+@pytest.mark.parametrize("other", list(MIXED))
+@pytest.mark.parametrize("dtype", NULLABLE)
+def test_a_missing_value_beside_an_object_column_is_named_as_nan(dtype, other):
+    X, y = _data()
+    frame = _frame(X, dtype, missing=True)
+    frame[D] = MIXED[other]()
+    for est in (nnlib.MLPClassifier(max_iter=2), nnlib.MLPRegressor(max_iter=2)):
+        with pytest.raises(NonFiniteError, match=r"NaN \(nan\) at row 2"):
+            est.fit(frame, y)
+    whole = _frame(X, dtype)                                    # none missing: trains
+    whole[D] = MIXED[other]()
+    ours = nnlib.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    ref = nnlib.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with pytest.warns(Warning):
+        ours.fit(whole, y)
+    with pytest.warns(Warning):
+        ref.fit(whole.astype(np.float64).to_numpy(), y)
+    np.testing.assert_array_equal(ours.predict(whole), ref.predict(
+        whole.astype(np.float64).to_numpy()))

@@ -257,6 +257,17 @@ BAD_STATES = {
     "LinearLR-total_iters": (lambda: S.LinearLR(lr0=0.1), "total_iters", "4"),
     "ReduceLROnPlateau-factor": (lambda: S.ReduceLROnPlateau(_sgd()), "factor",
                                  2.0),
+    # a schedule of parts: its own hyper-parameters as well as each part's (rev35b:
+    # these loaded unchecked, milestones=[-1] ran the last part from epoch 0, lr0=-1
+    # gave negative rates)
+    "SequentialLR-milestones": (lambda: S.SequentialLR(
+        [S.LinearLR(0.5, total_iters=2), S.ExponentialLR(0.9)], [2], lr0=0.1),
+        "milestones", [-1]),
+    "SequentialLR-lr0": (lambda: S.SequentialLR(
+        [S.LinearLR(0.5, total_iters=2), S.ExponentialLR(0.9)], [2], lr0=0.1),
+        "lr0", -1.0),
+    "ChainedScheduler-lr0": (lambda: S.ChainedScheduler(
+        [S.StepLR(2, gamma=0.5), S.ExponentialLR(0.9)], lr0=0.1), "lr0", -1.0),
 }
 
 
@@ -269,6 +280,69 @@ def test_load_state_dict_checks_the_hyper_parameters_as_the_constructor(case):
     with pytest.raises(ValueError, match=f"{type(fresh).__name__}.load_state_dict: "
                                          f"{key}"):
         make().load_state_dict({**state, key: bad})
+
+
+def test_load_state_dict_of_a_chain_checks_without_touching_its_parts():
+    # the check builds the chain's constructor on stand-ins: the parts bound to the
+    # optimizer (torch's habit) keep their epochs, the optimizer its rate, until the
+    # state is loaded
+    opt = _sgd()
+    chain = S.ChainedScheduler([S.StepLR(opt, step_size=2, gamma=0.5),
+                                S.ExponentialLR(opt, gamma=0.9)])
+    chain.step()
+    state = chain.state_dict()
+    opt2 = _sgd()
+    parts = [S.StepLR(opt2, step_size=2, gamma=0.5), S.ExponentialLR(opt2, gamma=0.9)]
+    fresh = S.ChainedScheduler(parts)
+    opt2.lr = 0.07
+    with pytest.raises(ValueError, match="ChainedScheduler.load_state_dict: lr0"):
+        fresh.load_state_dict({**state, "lr0": -1.0})
+    assert [p.epoch for p in parts] == [0, 0] and opt2.lr == 0.07
+    fresh.load_state_dict(state)
+    assert fresh.epoch == 1 and [p.epoch for p in parts] == [1, 1]
+    assert fresh.step() == chain.step()
+
+
+class _Factor:
+    """A callable lr_lambda, whose attributes a state_dict holds."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, epoch):
+        return self.k ** epoch
+
+
+OF_PARTS = {
+    "SequentialLR": lambda: S.SequentialLR(
+        [S.LambdaLR(_Factor(0.9)), S.LinearLR(0.5, total_iters=2),
+         S.ExponentialLR(0.9)], [2, 4], lr0=0.1),
+    "ChainedScheduler": lambda: S.ChainedScheduler(
+        [S.LambdaLR(_Factor(0.9)), S.StepLR(2, gamma=0.5), S.ExponentialLR(0.9)],
+        lr0=0.1),
+}
+
+
+@pytest.mark.parametrize("case", list(OF_PARTS))
+def test_load_state_dict_of_parts_loads_all_or_nothing(case):
+    # rev35b: a part refused after the schedule and the parts before it were loaded
+    # left the schedule at the loaded epoch over parts half loaded, and the callable
+    # of the first part with the loaded attributes
+    s = OF_PARTS[case]()
+    for _ in range(3):
+        s.step()
+    s.schedules[0].lr_lambdas[0].k = 0.5
+    state = s.state_dict()
+    bad = {**state, "schedules": [*state["schedules"][:2],
+                                  {**state["schedules"][2], "gamma": 5.0}]}
+    fresh = OF_PARTS[case]()
+    before = fresh.state_dict()
+    with pytest.raises(ValueError, match="ExponentialDecay.load_state_dict: gamma"):
+        fresh.load_state_dict(bad)
+    assert fresh.state_dict() == before
+    assert fresh.schedules[0].lr_lambdas[0].k == 0.9
+    fresh.load_state_dict(state)
+    assert fresh.step() == s.step()
 
 
 def test_load_state_dict_of_a_users_subclass_is_as_given():
