@@ -298,7 +298,10 @@ def elu_vjp(x: ArrayLike, grad_out: ArrayLike, alpha: float = 1.0, *,
 
 
 def sign(x: ArrayLike, *, n_threads: Threads = None) -> FloatArray:
-    """sign(x) in {-1, 0, 1}: the notes' threshold unit (np.sign's convention at 0).
+    """sign(x) in {-1, 0, 1}: the notes' threshold unit, 0 at 0 with x's sign (x * 0).
+
+    -0 gives -0 (np.sign gives +0 there) and a NaN gives that NaN quieted, its sign and
+    payload kept.
 
     Examples
     --------
