@@ -37,9 +37,10 @@ accurate, pass x alone.
 
 Conventions at kinks: ``relu'(0) = 0`` (as PyTorch; the notes' table writes 1 for x >= 0 —
 both are subgradients), ``leaky_relu'(0) = slope``, ``elu'(0) = alpha``. ``sign`` is the
-notes' threshold unit (``sign(0) = 0``, as ``np.sign``); its derivative is 0 wherever it
-exists and undefined at 0, so ``sign_vjp`` returns zeros: sign units cannot be trained by
-backprop. NaN in, NaN out, as in NumPy -- except ``sign_vjp``, the zero map (see there).
+notes' threshold unit (``sign(+-0) = +-0``: ``np.sign`` too gives 0, but +0 at -0); its
+derivative is 0 wherever it exists and undefined at 0, so ``sign_vjp`` returns zeros: sign
+units cannot be trained by backprop. NaN in, NaN out, as in NumPy -- except ``sign_vjp``,
+the zero map (see there).
 
 ``slope`` and ``alpha`` must be finite and at most the largest value of ``x``'s dtype
 (3.4e38 for float32): the kernels use them in that dtype, where a larger one would be inf
