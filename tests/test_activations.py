@@ -242,3 +242,28 @@ def test_kernel_entry_points_check_dtype_layout_and_writeability():
     out = np.empty(6)
     k.activation_forward(relu, np.arange(-3.0, 3.0).reshape(2, 3), out, 0.0, 1)
     assert out.tolist() == [0, 0, 0, 0, 1, 2]
+
+
+# sign's zero and NaN classes by their bits: +-0, +-the smallest subnormal, +-inf, quiet
+# and signalling NaNs of both signs with payloads
+SIGN_SPECIAL_BITS = {
+    np.float32: np.array([0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x7F800000,
+                          0xFF800000, 0x7FC00000, 0xFFC12345, 0x7F800001, 0xFF812345],
+                         np.uint32),
+    np.float64: np.array([0, 1 << 63, 1, (1 << 63) | 1, 0x7FF0000000000000,
+                          0xFFF0000000000000, 0x7FF8000000000000, 0xFFF8000000012345,
+                          0x7FF0000000000001, 0xFFF0000000012345], np.uint64)}
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["float32", "float64"])
+def test_sign_twin_is_the_kernel_bit_for_bit_at_zero_and_nan(dt):
+    # the kernel's x * 0 keeps -0 and quiets a NaN keeping its payload (verify.conventions
+    # states sign(-0) = -0); np.sign, which the twin called, gives +0 at -0 and passes a
+    # signalling float64 NaN through, so the twin disagreed at both
+    bits = SIGN_SPECIAL_BITS[dt]
+    x = bits.view(dt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # the cast of a float32 sNaN
+        want = R.sign(x)
+    np.testing.assert_array_equal(F.sign(x).view(bits.dtype), want.view(bits.dtype))
+    assert np.signbit(want[1]) and want[1] == 0

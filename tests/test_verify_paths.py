@@ -1051,3 +1051,24 @@ def test_a_float32_output_vjp_whose_tail_rounds_act_grad_first_fails(monkeypatch
     assert bad == {(name, "float32", "vjp given the output",
                     f"n={n}, each pool value's output (the scalar tails)")
                    for name in ("sigmoid", "tanh") for n in paths.PARAM_TAIL_NS}, bad
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus", "elu"])
+def test_grad_y_reference_is_exact_enough_near_saturation(name):
+    # the exact act'(y) of the output-form vjp cases: at float64 outputs next to the
+    # saturation values (|y| -> 1, y -> 0, y -> -alpha) it must stay within a few 2^-64
+    # relative, far below a float64 ulp; tanh's 1 - y*y in longdouble was ~1e-9 relative
+    # at y = -0.9999999999730104 (a full run's seed 1: 84116 "ulps" of a correct kernel)
+    p = 1.3
+    ys = {"sigmoid": [1 - 2.0 ** -40, 0.5 + 2.0 ** -30, 1e-300, 0.25],
+          "tanh": [-0.9999999999730104, 1 - 2.0 ** -50, 0.999999, -0.5],
+          "softplus": [1e-17, 3.0, 40.0],
+          "elu": [-p * (1 - 2.0 ** -45), -1.0, 2.0]}[name]
+    exact = {"sigmoid": lambda y: y * (1 - y), "tanh": lambda y: 1 - y * y,
+             "softplus": lambda y: -mpmath.expm1(-y), "elu": lambda y: y + p if y <= 0 else 1}
+    got = paths.grad_y_reference(name, np.array(ys, dtype=np.float64), p)
+    with mpmath.workprec(200):
+        for y, v in zip(ys, got):
+            e = exact[name](mpmath.mpf(y))
+            num, den = v.as_integer_ratio()                 # the longdouble exactly
+            assert abs(mpmath.mpf(num) / den - e) <= 2.0 ** -60 * abs(e), (name, y, v)

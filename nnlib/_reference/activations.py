@@ -115,7 +115,10 @@ def elu_vjp(x, grad_out, alpha=1.0, *, output=None, n_threads=None):
 
 def sign(x, *, n_threads=None):
     x, dt = _f(x)
-    return np.sign(x).astype(dt)
+    # x * 0 where x is neither > 0 nor < 0, as the kernel: -0 stays -0 and a NaN comes back
+    # quieted with its sign and payload (np.sign gives +0 for -0 and passes a NaN untouched)
+    with np.errstate(invalid="ignore"):
+        return np.where(x > 0, 1.0, np.where(x < 0, -1.0, x * 0.0)).astype(dt)
 
 
 def sign_vjp(x, grad_out, *, output=None, n_threads=None):

@@ -37,9 +37,10 @@ accurate, pass x alone.
 
 Conventions at kinks: ``relu'(0) = 0`` (as PyTorch; the notes' table writes 1 for x >= 0 —
 both are subgradients), ``leaky_relu'(0) = slope``, ``elu'(0) = alpha``. ``sign`` is the
-notes' threshold unit (``sign(0) = 0``, as ``np.sign``); its derivative is 0 wherever it
-exists and undefined at 0, so ``sign_vjp`` returns zeros: sign units cannot be trained by
-backprop. NaN in, NaN out, as in NumPy -- except ``sign_vjp``, the zero map (see there).
+notes' threshold unit (``sign(+-0) = +-0``: ``np.sign`` too gives 0, but +0 at -0); its
+derivative is 0 wherever it exists and undefined at 0, so ``sign_vjp`` returns zeros: sign
+units cannot be trained by backprop. NaN in, NaN out, as in NumPy -- except ``sign_vjp``,
+the zero map (see there).
 
 ``slope`` and ``alpha`` must be finite and at most the largest value of ``x``'s dtype
 (3.4e38 for float32): the kernels use them in that dtype, where a larger one would be inf
@@ -298,7 +299,10 @@ def elu_vjp(x: ArrayLike, grad_out: ArrayLike, alpha: float = 1.0, *,
 
 
 def sign(x: ArrayLike, *, n_threads: Threads = None) -> FloatArray:
-    """sign(x) in {-1, 0, 1}: the notes' threshold unit (np.sign's convention at 0).
+    """sign(x) in {-1, 0, 1}: the notes' threshold unit, 0 at 0 with x's sign (x * 0).
+
+    -0 gives -0 (np.sign gives +0 there) and a NaN gives that NaN quieted, its sign and
+    payload kept.
 
     Examples
     --------
