@@ -122,12 +122,13 @@
  * The sign forward (scalar.pxd's act_sign_float: x > 0 ? 1 : (x < 0 ? -1 : x * 0)) with
  * AVX-512F: one vfixupimmps per 16 values, whose table maps each class of x (QNaN, SNaN,
  * +-0, 1, -inf, +inf, other negative, other positive) to the generic loop's result: x
- * quieted for a NaN (sign and payload kept, as x * 0), x itself for +-0, -1 or +1 for
- * the rest. GCC's generic loop spends three compares, a masked multiply, two masked
+ * quieted for a NaN (sign and payload kept, as x * 0), +0 for +-0 with x's sign ORed in
+ * after (one vpternlogd), -1 or +1 for the rest. GCC's generic loop spends three compares, a masked multiply, two masked
  * moves and two ors on each 16 values and reads x three times, and on Zen 4 that, not
  * memory, bounds it: a copy of both loops outside nnlib, 1e6 values (4 MB each way, in
  * L3), thread-CPU medians of 201: generic 111 us, this loop 84 us, a plain vector copy
- * 84 us. In nnlib (activation_forward alone, one thread, the builds in alternating
+ * 84 us (the sign OR: 84.4 against 83.3 us without it, medians of 301, the loop is
+ * memory-bound). In nnlib (activation_forward alone, one thread, the builds in alternating
  * processes, medians of 9 x 101): 110 -> 86 us. Every float32 bit pattern gives the
  * generic loop's bits (all 2^32 checked against it, in the C copy with MXCSR's
  * denormals-are-zero off and on -- with it on, a subnormal reads as +-0 for the table as
@@ -211,26 +212,37 @@ static inline void nn_leaky_relu_vjp_f32(const float* x, const float* g, float* 
 #define NN_ACT_F32_SIGN 1
 
 /* vfixupimmps's response per class of x, one nibble each from class 0 up: QNaN and SNaN
- * -> x quieted (2), +-0 -> x (1), 1 -> +1 (10), -inf -> -1 (9), +inf -> +1 (10), other
+ * -> x quieted (2), +-0 -> +0 (8), 1 -> +1 (10), -inf -> -1 (9), +inf -> +1 (10), other
  * negative -> -1 (9), other positive -> +1 (10); a subnormal x is negative or positive,
- * or +-0 when MXCSR's denormals-are-zero bit is set, as the compares of the generic loop
- * read it then */
-#define NN_SIGN_FIXUP_TABLE 0xA9A9A122
+ * or zero when MXCSR's denormals-are-zero bit is set, as the compares of the generic
+ * loop read it then. The zero's sign is x's, ORed in after (nn_sign_f32): with DAZ set,
+ * Intel's pseudocode replaces every input of exponent 0 (+-0 and subnormals) by +0.0
+ * before the table, so "x itself" (1) would give +0 for -0 there */
+#define NN_SIGN_FIXUP_TABLE 0xA9A9A822
 
-/* out = sign(x), 16 values a time, one vfixupimmps each; the tail (fewer than 16) under a
- * mask of the lanes below n */
+/* sign(x) for 16 values: the table's result with x's sign bit ORed in (one vpternlogd:
+ * r | (x & sign)), which changes only the zero class's +0 -- -1 and a NaN carry x's sign
+ * already, +1 comes from a positive x */
+static inline __m512 nn_sign16_f32(__m512 v, __m512i T, __m512i S)
+{
+    __m512i r = _mm512_castps_si512(_mm512_fixupimm_ps(v, v, T, 0));
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(r, _mm512_castps_si512(v), S,
+                                                         0xF8));
+}
+
+/* out = sign(x), 16 values a time; the tail (fewer than 16) under a mask of the lanes
+ * below n */
 static inline void nn_sign_f32(const float* x, float* out, Py_ssize_t n)
 {
     const __m512i T = _mm512_set1_epi32(NN_SIGN_FIXUP_TABLE);
+    const __m512i S = _mm512_set1_epi32((int)0x80000000u);
     Py_ssize_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_loadu_ps(x + i);
-        _mm512_storeu_ps(out + i, _mm512_fixupimm_ps(v, v, T, 0));
-    }
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, nn_sign16_f32(_mm512_loadu_ps(x + i), T, S));
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        _mm512_mask_storeu_ps(out + i, m, _mm512_fixupimm_ps(v, v, T, 0));
+        _mm512_mask_storeu_ps(out + i, m,
+                              nn_sign16_f32(_mm512_maskz_loadu_ps(m, x + i), T, S));
     }
 }
 #else
