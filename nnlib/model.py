@@ -127,12 +127,21 @@ class Sequential:
         # in place, without the GIL, would hold arrays of different steps, some torn
         # mid-step: refused as predict is (from a callback of that fit it is taken)
         _NotDuringAnotherThreadsFit(self, "pickling the model")._check()
-        return stamped(self.__dict__)
+        # ... and one that starts while the arrays are written is caught after them
+        # (its optimizer, pickled inside this state, is checked by its own)
+        from nnlib._threads import UnchangedWhilePickled
+        state = stamped(self.__dict__)
+        state.pop(UnchangedWhilePickled.KEY, None)
+        state[UnchangedWhilePickled.KEY] = UnchangedWhilePickled(
+            (self, *self.layers), "pickling the model")
+        return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         """Restore a pickled model, warning (InconsistentVersionWarning) when another
         nnlib version pickled it; one pickled before the stamp loads quietly."""
-        self.__dict__.update(unstamped(state, type(self).__name__))
+        state = unstamped(state, type(self).__name__)
+        state.pop("_unchanged_while_pickled", None)
+        self.__dict__.update(state)
 
     def _check_layers(self):
         """The stack must follow the layer protocol with matching widths and one dtype

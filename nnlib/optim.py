@@ -104,7 +104,8 @@ import numpy as np
 from nnlib._base import stamped, unstamped
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
-from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, arrays_in_use, claim,
+from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, UnchangedWhilePickled,
+                            arrays_in_use, claim, count_fit_start,
                             complete, holder_of, release, resolve_threads,
                             thread_limit)
 from nnlib._typing import ArrayLike
@@ -935,6 +936,7 @@ class Optimizer:
             raise ConcurrentUseError(f"{type(self).__name__}.step: the optimizer is in use "
                                      f"by a running fit {where}; its steps would "
                                      f"interleave with the fit's") from None
+        count_fit_start(self)       # a pickle written meanwhile sees the count move
         try:
             return self._claimed_step(grads, *legacy, closure=closure, n_threads=n_threads,
                                       token=token)
@@ -1292,10 +1294,15 @@ class Optimizer:
              if k not in ("_entries", "_configs", "_unpickled")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()
                                if e.ref() is not None]
-        return stamped(d)
+        # last: a fit or step that starts while the arrays above are written is caught
+        d = stamped(d)
+        d[UnchangedWhilePickled.KEY] = UnchangedWhilePickled(
+            (self,), f"pickling {type(self).__name__}")
+        return d
 
     def __setstate__(self, d):
         d = unstamped(d, type(self).__name__)
+        d.pop(UnchangedWhilePickled.KEY, None)
         saved = d.pop("_saved_entries")
         object.__setattr__(self, "_entries", {})
         self.__dict__.update(d)

@@ -457,7 +457,7 @@ class ClaimedRun:
                        *((a, "a parameter array of the model", _ARRAY_BUSY)
                          for a in arrays)), self)
             # a predict in another thread that overlapped this fit sees a count move
-            for obj in (self.model, *layers):
+            for obj in (self.model, self.optimizer, *layers):
                 count_fit_start(obj)
             self._threads = blas_threads(self.blas_threads)
             self._threads.__enter__()
