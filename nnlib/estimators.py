@@ -1251,7 +1251,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  "partial_fit.")
             if classes is not None and not indicator:
                 found, _ = class_labels(np.asarray(classes).ravel(),
-                                        owner="MLPClassifier")
+                                        owner="MLPClassifier", as_unique_labels=True)
                 self._partial_classes = found
         elif classes is not None and not indicator and not np.array_equal(
                 np.unique(np.asarray(classes)), self.classes_):
@@ -1284,7 +1284,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             if not first:
                 self.classes_ = classes
         else:
-            found, found_idx = class_labels(y, owner=owner)
+            found, found_idx = class_labels(y, owner=owner, as_unique_labels=True)
             if first:
                 classes, idx = found, found_idx
             else:
