@@ -85,6 +85,7 @@ place, ``X_b W`` and ``X_b^T dZ`` in O(nnz)), never a dense copy of X.
 (``loss_rows.poisson_rows``: ``e^z - t z + t log t - t`` on the log-mean z, gradient
 ``e^z - t``), as scikit-learn's exp output with its half Poisson deviance.
 """
+import copy
 import functools
 import numbers
 import threading
@@ -781,7 +782,11 @@ class _BaseMLP(BaseModel):
         state = self.__dict__.copy()
         state.pop("_cfg", None)
         state.pop("_seeded_rng", None)      # a cache, rebuilt by the next fit
-        return state
+        # a copy, taken holding the lock: pickle writes the arrays and lists after this
+        # returns and the lock is released, and a fit starting then stepped coefs_ in
+        # place under a t_ already written (probe36: t_ 40 with the coefs_ of t_ 80)
+        # (the estimator itself, which its trainer refers to, stays the one pickled)
+        return copy.deepcopy(state, {id(self): self})
 
 
 class _NumpyTrainer:

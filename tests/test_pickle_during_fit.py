@@ -127,3 +127,42 @@ def test_pickles_taken_while_another_thread_fits_are_each_one_epochs_state():
         stop.set()
         worker.join(30)
     assert kept > 0
+
+
+class _PartialFitWhilePickled:
+    """An estimator attribute written before coefs_: its pickling starts a partial_fit
+    of the estimator in another thread and waits for it to end, or for 2 s (the state
+    is copied holding the estimator's lock, which the partial_fit waits for)."""
+    clf, worker = None, None
+
+    def __reduce__(self):
+        cls = type(self)
+        clf, cls.clf = cls.clf, None
+        if clf is not None:
+            X, y = _data()
+            cls.worker = threading.Thread(target=lambda: clf.partial_fit(X, y))
+            cls.worker.start()
+            cls.worker.join(2)
+        return _PartialFitWhilePickled, ()
+
+
+def test_an_estimator_pickle_holds_one_state_when_a_fit_starts_while_it_is_written():
+    # the estimator's lock was held only while __getstate__ ran, not while pickle
+    # wrote the arrays: a partial_fit starting then moved coefs_ under the old t_
+    from nnlib import MLPClassifier
+    X, y = _data()
+    clf = MLPClassifier(hidden_layer_sizes=(4,), solver="adam", random_state=0)
+    clf.hook = _PartialFitWhilePickled()
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    before = {"t_": clf.t_, "coefs_": [c.copy() for c in clf.coefs_],
+              "loss_curve_": list(clf.loss_curve_)}
+    _PartialFitWhilePickled.clf = clf
+    got = pickle.loads(pickle.dumps(clf))
+    _PartialFitWhilePickled.worker.join(30)
+    assert clf.t_ == 2 * before["t_"]                   # the partial_fit ran
+    assert got.t_ == before["t_"] and got.loss_curve_ == before["loss_curve_"]
+    for a, b in zip(got.coefs_, before["coefs_"]):
+        np.testing.assert_array_equal(a, b)
+    got.partial_fit(X, y)                               # and trains on as the original
+    for a, b in zip(got.coefs_, clf.coefs_):
+        np.testing.assert_array_equal(a, b)
