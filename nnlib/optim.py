@@ -1276,6 +1276,14 @@ class Optimizer:
             if a.shape != p.shape or a.dtype.kind != "f":
                 raise ValueError(f"state[{idx}][{n!r}] has shape {a.shape} and dtype "
                                  f"{a.dtype}; its parameter is {p.shape} float")
+            if n in _SQUARED_SLOTS and (a < 0).any():
+                # the step takes its square root: finite params, gradients and state
+                # would turn NaN without the NonFiniteError a step gives them otherwise
+                at = tuple(int(i) for i in np.unravel_index(
+                    int(np.argmax(a.reshape(-1) < 0)), a.shape))
+                raise ValueError(f"state[{idx}][{n!r}] holds {a[at].item()!r} at {at}: a sum or "
+                                 f"average of squared gradients is never negative (a "
+                                 f"corrupted or edited state)")
             rows[i] = a.reshape(-1)
         return p, step, rows
 
@@ -1319,6 +1327,11 @@ class Optimizer:
     def _public(self):
         src = self.param_groups[0] if self.param_groups else self.defaults
         return {k: src[k] for k in type(self)._HYPER if k != "maximize" or src[k]}
+
+
+# state slots that accumulate squared gradients (Adagrad's and NotesAdaGrad's sum,
+# RMSprop's square_avg, Adam's second moments, SklearnAdam's vs): never negative
+_SQUARED_SLOTS = frozenset({"sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq", "vs"})
 
 
 def _checked_step(step, idx):
