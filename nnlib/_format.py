@@ -202,18 +202,24 @@ def weights_arrays(model):
     return header, arrays
 
 
+def _check_version_and_dtype(header, path, version_read, what):
+    """The header's ``version`` must be ``version_read`` (``what``: which format's) and
+    its ``dtype`` float32 or float64."""
+    version = header.get("version")
+    if version != version_read or isinstance(version, bool):
+        raise _FormatError(f"{path} has {what} version {version!r}; this nnlib reads "
+                           f"version {version_read}")
+    dtype = header.get("dtype")
+    if dtype not in ("float32", "float64"):
+        raise _FormatError(f"{path}: unsupported dtype {dtype!r}")
+
+
 def check_weights_header(header, path):
     """The shapes a weights-only header declares, ``{array name: shape}``, after
     checking its fields (format, version, dtype, one ``{"type", "shapes"}`` per layer,
     the arrays ``p0, p1, ...`` one per declared shape); raises ValueError naming
     ``path`` and the field."""
-    version = header.get("version")
-    if version != WEIGHTS_FORMAT_VERSION or isinstance(version, bool):
-        raise _FormatError(f"{path} has weights format version {version!r}; this nnlib "
-                           f"reads version {WEIGHTS_FORMAT_VERSION}")
-    dtype = header.get("dtype")
-    if dtype not in ("float32", "float64"):
-        raise _FormatError(f"{path}: unsupported dtype {dtype!r}")
+    _check_version_and_dtype(header, path, WEIGHTS_FORMAT_VERSION, "weights format")
     specs, names = header.get("layers"), header.get("arrays")
     if not isinstance(specs, list) or not specs:
         raise _FormatError(f"{path}: the header's 'layers' must be a non-empty list")
@@ -362,13 +368,7 @@ def check_header(header, path):
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else None
         raise _FormatError(f"{path} is not an nnlib model file (format {found!r})")
-    version = header.get("version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
-        raise _FormatError(f"{path} has format version {version!r}; this nnlib reads "
-                           f"version {FORMAT_VERSION}")
-    dtype = header.get("dtype")
-    if dtype not in ("float32", "float64"):
-        raise _FormatError(f"{path}: unsupported dtype {dtype!r}")
+    _check_version_and_dtype(header, path, FORMAT_VERSION, "format")
     specs, names = header.get("layers"), header.get("arrays")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _FormatError(f"{path}: the header's 'arrays' must be a list of names")
