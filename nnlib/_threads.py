@@ -438,13 +438,15 @@ class UnchangedWhilePickled:
 
     KEY = "_unchanged_while_pickled"
 
-    def __init__(self, objs, what):
+    def __init__(self, objs, what, fingerprint=None):
+        # fingerprint() -> what a fit or step moves; the objects' fit counts by default
         self.objs, self.what = objs, what
-        self.started = fits_started(objs)
+        self.fingerprint = fingerprint or (lambda: fits_started(objs))
+        self.started = self.fingerprint()
 
     def __reduce__(self):
         me = threading.get_ident()
-        moved = fits_started(self.objs) != self.started
+        moved = self.fingerprint() != self.started
         for obj in self.objs:
             thread = _holder(obj)
             if thread is not None and thread != me:
