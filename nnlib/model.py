@@ -127,12 +127,21 @@ class Sequential:
         # in place, without the GIL, would hold arrays of different steps, some torn
         # mid-step: refused as predict is (from a callback of that fit it is taken)
         _NotDuringAnotherThreadsFit(self, "pickling the model")._check()
-        return stamped(self.__dict__)
+        # ... and one that starts while the arrays are written is caught after them
+        # (its optimizer, pickled inside this state, is checked by its own)
+        from nnlib._threads import UnchangedWhilePickled
+        state = stamped(self.__dict__)
+        state.pop(UnchangedWhilePickled.KEY, None)
+        state[UnchangedWhilePickled.KEY] = UnchangedWhilePickled(
+            (self, *self.layers), "pickling the model")
+        return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         """Restore a pickled model, warning (InconsistentVersionWarning) when another
         nnlib version pickled it; one pickled before the stamp loads quietly."""
-        self.__dict__.update(unstamped(state, type(self).__name__))
+        state = unstamped(state, type(self).__name__)
+        state.pop("_unchanged_while_pickled", None)
+        self.__dict__.update(state)
 
     def _check_layers(self):
         """The stack must follow the layer protocol with matching widths and one dtype
@@ -899,14 +908,22 @@ class Sequential:
             complete(*[functools.partial(np.copyto, p, a) for p, a in zip(params, new)])
 
     def save_weights(self, path: PathLike) -> None:
-        """Keras's ``save_weights``: :meth:`save` without the optimizer (an nnlib file
-        holds the layers with their weights; :meth:`load_weights` reads them back into
-        a model of the same shapes, :func:`nnlib.load` rebuilds the model).
+        """Keras's ``save_weights``: every array of :attr:`params`, a layer of your own's
+        included, written atomically for :meth:`load_weights` to read back into a model
+        of the same shapes. A model of ``Dense`` and ``Dropout`` layers alone is written
+        as :meth:`save` writes it, without the optimizer (so :func:`nnlib.load` also
+        rebuilds it); one with any other layer as a weights-only file (format
+        ``nnlib.weights``, see :mod:`nnlib._format`), which only ``load_weights`` reads.
 
         Parameters
         ----------
         path : str or os.PathLike
             Ending in ``.npz``.
+
+        Raises
+        ------
+        TypeError
+            The arrays are not all float32 or all float64 (naming the layer).
 
         Examples
         --------
@@ -919,12 +936,35 @@ class Sequential:
         >>> X = np.array([[1.0, -2.0]])
         >>> np.array_equal(dst.predict(X), src.predict(X))
         True
+
+        With a layer of your own (a learned scale of each feature):
+
+        >>> from nnlib.layers import Layer
+        >>> class Scale(Layer):
+        ...     def __init__(self, n):
+        ...         self.n_in = self.n_out = n
+        ...         self.s = np.ones(n)
+        ...     params = property(lambda self: [self.s])
+        ...     dtype = property(lambda self: self.s.dtype)
+        >>> src = Sequential([Dense(2, 3, random_state=0), Scale(3)])
+        >>> src.layers[1].s[:] = [1.0, 2.0, 3.0]
+        >>> src.save_weights("ws.npz")
+        >>> dst = Sequential([Dense(2, 3), Scale(3)])
+        >>> dst.load_weights("ws.npz")
+        >>> dst.layers[1].s
+        array([1., 2., 3.])
         """
-        self.save(path)
+        if all(type(layer) in (Dense, Dropout) for layer in self.layers):
+            self.save(path)
+            return
+        _format.check_npz_name(path, "")
+        self._check_layers()
+        _format.write(path, *_format.weights_arrays(self))
 
     def load_weights(self, path: PathLike) -> None:
         """Keras's ``load_weights``: read the weights of a file written by
-        :meth:`save`, :meth:`save_weights` or a ``ModelCheckpoint`` into this model,
+        :meth:`save`, :meth:`save_weights` or a ``ModelCheckpoint`` into this model
+        (a layer of your own's too, by the order of :attr:`params`),
         in place (:meth:`set_weights`; an optimizer the file holds is not read). The
         layers' activations are this model's; the file's shapes must match.
 
@@ -947,7 +987,10 @@ class Sequential:
         ValueError: w3.npz holds parameters of shapes [(2, 3), (3,)]; this model's are ...
         """
         header, arrays = _format.read(path)
-        weights = _format.build_model(header, arrays, path).params
+        if header["format"] == _format.WEIGHTS_FORMAT_NAME:     # read checked its shapes
+            weights = [arrays[name] for name in header["arrays"]]
+        else:
+            weights = _format.build_model(header, arrays, path).params
         mine = [p.shape for p in self.params]
         if [w.shape for w in weights] != mine:
             raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
