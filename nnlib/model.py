@@ -1150,7 +1150,8 @@ class Sequential:
             Keras's: with validation data, validate after every ``validation_freq``-th
             epoch (``2``: epochs 2, 4, ... counted from 1), or after the epochs listed
             (``[1, 5, 10]``, 1-based and absolute as ``initial_epoch`` counts them;
-            Keras takes a list, any iterable of ints is taken here). Ignored without
+            Keras takes a list; a tuple, set, range or 1-d array is taken too, an
+            iterator such as a generator is refused: it reads once). Ignored without
             validation data, as Keras ignores it. An epoch not validated logs no
             ``val_`` values: the History's ``val_`` lists hold only the validated
             epochs (as Keras's; ``History.val_epoch`` says which), and a callback or
