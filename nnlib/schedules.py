@@ -582,6 +582,11 @@ class Schedule:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{type(self).__name__}.load_state_dict: {exc}") from None
 
+    def _initial_lr(self):
+        """The ``initial_lr`` this schedule gives the first group it is bound to: the
+        rate it started from (OneCycleLR's is its first step's)."""
+        return self.lr0
+
     def _stand_in(self):
         """An unbound copy for a constructor check, whose rates call none of the user's
         functions (a lambda schedule's are replaced by a constant factor 1)."""
@@ -1057,6 +1062,10 @@ class OneCycleLR(Schedule):
             g["initial_lr"] = max_lr / self.div_factor          # torch overwrites it too
         return super().bind(optimizer)
 
+    def _initial_lr(self):
+        # torch's OneCycleLR sets each group's initial_lr to max_lr / div_factor
+        return _first(self.max_lr) / self.div_factor
+
     def _check_optimizer(self, optimizer):
         """``optimizer`` has momentum or betas to cycle (with ``cycle_momentum``), and
         as many groups as each list of ``max_lr`` and the momenta has entries."""
@@ -1369,13 +1378,13 @@ class ReduceOnPlateau(Schedule):
 def _rate_before_parts(schedules, optimizer):
     """The base rate of a schedule of ``schedules`` whose parts are bound to
     ``optimizer`` (None: to any), when it has no groups (nnlib's before fit gives it
-    parameters): the first bound part's ``lr0``, the rate before the parts wrote
-    theirs, which torch keeps as each group's ``initial_lr`` and such an optimizer
-    cannot (its ``lr`` is the parts' by now); None otherwise."""
+    parameters): the ``initial_lr`` the first bound part would have given a group,
+    which torch keeps and such an optimizer cannot (its ``lr`` is the parts' by now);
+    None otherwise."""
     for part in schedules:
         if part.optimizer is not None and not _groups(part.optimizer) and \
                 (optimizer is None or part.optimizer is optimizer):
-            return part.lr0
+            return part._initial_lr()
     return None
 
 
