@@ -1180,7 +1180,9 @@ class ReduceOnPlateau(Schedule):
     threshold : float >= 0, default 1e-4
     threshold_mode : {'rel', 'abs'}, default 'rel'
     cooldown : int >= 0, default 0
-    min_lr : float >= 0, default 0
+    min_lr : float >= 0 or list of float >= 0, default 0
+        The floor of the rate; a list holds one per parameter group of the optimizer
+        (torch's), whose length is checked when it is bound.
     eps : float >= 0, default 1e-8
     lr0, optimizer : optional
         As for the other schedules; the rate then evolves from ``lr0``.
@@ -1240,12 +1242,21 @@ class ReduceOnPlateau(Schedule):
         self.patience = check_int_scalar(patience, "patience", low=0)
         self.threshold = check_real_scalar(threshold, "threshold", low=0.0)
         self.cooldown = check_int_scalar(cooldown, "cooldown", low=0)
-        self.min_lr = check_real_scalar(min_lr, "min_lr", low=0.0)
+        self.min_lr = _scalar_or_list(min_lr, "min_lr", low=0.0)
         self.eps = check_real_scalar(eps, "eps", low=0.0)
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         super().__init__(lr0, optimizer)
+
+    def bind(self, optimizer: Any) -> "Schedule":
+        self._check_optimizer(optimizer)
+        return super().bind(optimizer)
+
+    def _check_optimizer(self, optimizer):
+        """A list ``min_lr`` has one floor per parameter group (torch's "expected N
+        min_lrs")."""
+        _per_group(self.min_lr, "min_lr", max(len(_groups(optimizer)), 1))
 
     def _current(self):
         # the rate is state, not a function of the epoch
@@ -1339,15 +1350,16 @@ class ReduceOnPlateau(Schedule):
             self.num_bad_epochs = 0            # bad epochs during cooldown do not count
         if self.num_bad_epochs > self.patience:
             groups = _groups(self.optimizer)
-            for g in groups[1:] if len(groups) > 1 else []:     # each group on its own
-                g["lr"] = self._reduced(g["lr"])
-            lr = self._reduced(lr)
+            for i, g in enumerate(groups[1:] if len(groups) > 1 else [], 1):
+                g["lr"] = self._reduced(g["lr"], i)             # each group on its own
+            lr = self._reduced(lr, 0)
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         return self._apply(lr)
 
-    def _reduced(self, lr):
-        new_lr = max(lr * self.factor, self.min_lr)
+    def _reduced(self, lr, group):
+        floor = self.min_lr[group] if isinstance(self.min_lr, list) else self.min_lr
+        new_lr = max(lr * self.factor, floor)
         return new_lr if lr - new_lr > self.eps else lr
 
     def _rates_of_epoch(self):
