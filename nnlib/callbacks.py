@@ -468,6 +468,15 @@ def _mode_is_max(monitor: str, mode: str) -> bool:
     return mode == "max"
 
 
+def _check_monitor(monitor: str, metrics: Iterable[str]) -> None:
+    metrics = set(metrics)
+    if monitor not in metrics:
+        why = (" (there is no validation data)" if monitor.startswith("val_")
+               and "val_loss" not in metrics else "")
+        raise ValueError(f"early_stopping monitors {monitor!r}, which fit does not "
+                         f"log{why}; it logs {sorted(metrics)}")
+
+
 class EarlyStopping(Callback):
     """Stop when a monitored metric has not improved for ``patience`` epochs (Keras's
     ``EarlyStopping``, its argument names and defaults).
@@ -609,6 +618,10 @@ class EarlyStopping(Callback):
         spec.setdefault("monitor", "val_loss" if "val_loss" in metrics else "loss")
         spec.setdefault("patience", 5)
         spec.setdefault("restore_best_weights", True)
+        # a monitor fit does not log (a typo) is named as such, before the
+        # constructor asks which way an unknown name goes
+        if isinstance(spec["monitor"], str):
+            _check_monitor(spec["monitor"], metrics)
         stopper = cls(**spec)
         stopper.check_monitor(metrics)
         return stopper
@@ -633,12 +646,7 @@ class EarlyStopping(Callback):
         ...
         ValueError: early_stopping monitors 'val_loss', which fit does not log (there is no ...
         """
-        metrics = set(metrics)
-        if self.monitor not in metrics:
-            why = (" (there is no validation data)" if self.monitor.startswith("val_")
-                   and "val_loss" not in metrics else "")
-            raise ValueError(f"early_stopping monitors {self.monitor!r}, which fit does "
-                             f"not log{why}; it logs {sorted(metrics)}")
+        _check_monitor(self.monitor, metrics)
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
         """Forget the previous fit's best value and wait (``fit`` calls it, so one
