@@ -1761,12 +1761,11 @@ class _LambdaSchedule(Schedule):
                 raise ValueError(f"{type(self).__name__}.load_state_dict: lr_lambdas[{i}] "
                                  f"must be None or the __dict__ of a callable object "
                                  f"with one; got {attrs!r} for {fn!r}")
-        lambdas, per_group = self.lr_lambdas, self._per_group
         # the functions and whether they are one per group are this schedule's, made
         # by its constructor, as torch's are
-        own = {"lr_lambdas": lambdas}
+        own: Dict[str, Any] = {"lr_lambdas": self.lr_lambdas}
         if "_per_group" in state_dict:
-            own["_per_group"] = per_group
+            own["_per_group"] = self._per_group
         super().load_state_dict({**state_dict, **own})
         for fn, attrs in zip(fns, saved):
             if attrs is not None:
