@@ -453,9 +453,28 @@ def _mode_is_max(monitor: str, mode: str) -> bool:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}")
     if mode == "auto":
-        # Keras's rule: accuracies and AUC-like scores grow, everything else shrinks
-        return monitor.endswith("accuracy") or monitor.endswith("auc")
+        # Keras 3's MonitorCallback: "loss" falls, a metric goes its own direction
+        # (accuracies and AUC up, mse and mae down), and a name whose direction it
+        # cannot tell is refused -- minimizing a user's F1 or recall is never meant
+        name = monitor[4:] if monitor.startswith("val_") else monitor
+        if name.endswith("accuracy") or name.endswith("auc"):
+            return True
+        if name.endswith("loss") or name in ("mse", "mae"):
+            return False
+        raise ValueError(f"mode='auto' cannot tell whether {monitor!r} should fall or "
+                         f"grow (it knows the losses, accuracy, auc, mse and mae, as "
+                         f"Keras 3 knows its own metrics' directions): pass mode='max' "
+                         f"for a score or mode='min' for an error")
     return mode == "max"
+
+
+def _check_monitor(monitor: str, metrics: Iterable[str]) -> None:
+    metrics = set(metrics)
+    if monitor not in metrics:
+        why = (" (there is no validation data)" if monitor.startswith("val_")
+               and "val_loss" not in metrics else "")
+        raise ValueError(f"early_stopping monitors {monitor!r}, which fit does not "
+                         f"log{why}; it logs {sorted(metrics)}")
 
 
 class EarlyStopping(Callback):
@@ -472,7 +491,9 @@ class EarlyStopping(Callback):
         Training stops after this many epochs in a row without improvement (Keras:
         0 and 1 both stop at the first epoch that does not improve).
     mode : {"auto", "min", "max"}
-        "auto": maximize names ending in "accuracy" or "auc", minimize the others.
+        "auto": maximize names ending in "accuracy" or "auc", minimize the losses,
+        "mse" and "mae" (with or without "val_"); another name (a metric of yours)
+        needs "min" or "max", as in Keras 3, which raises a ValueError for it too.
     baseline : float, optional
         Stop if the monitored value does not beat it within ``patience`` epochs.
     restore_best_weights : bool, default False
@@ -597,6 +618,10 @@ class EarlyStopping(Callback):
         spec.setdefault("monitor", "val_loss" if "val_loss" in metrics else "loss")
         spec.setdefault("patience", 5)
         spec.setdefault("restore_best_weights", True)
+        # a monitor fit does not log (a typo) is named as such, before the
+        # constructor asks which way an unknown name goes
+        if isinstance(spec["monitor"], str):
+            _check_monitor(spec["monitor"], metrics)
         stopper = cls(**spec)
         stopper.check_monitor(metrics)
         return stopper
@@ -621,12 +646,7 @@ class EarlyStopping(Callback):
         ...
         ValueError: early_stopping monitors 'val_loss', which fit does not log (there is no ...
         """
-        metrics = set(metrics)
-        if self.monitor not in metrics:
-            why = (" (there is no validation data)" if self.monitor.startswith("val_")
-                   and "val_loss" not in metrics else "")
-            raise ValueError(f"early_stopping monitors {self.monitor!r}, which fit does "
-                             f"not log{why}; it logs {sorted(metrics)}")
+        _check_monitor(self.monitor, metrics)
 
     def on_train_begin(self, logs: Optional[dict] = None) -> None:
         """Forget the previous fit's best value and wait (``fit`` calls it, so one
@@ -835,6 +855,8 @@ class ModelCheckpoint(Callback):
         batch's logs) warns and saves, as Keras 3's does (``_should_save_model``
         returns True); the best value stays the last validated epoch's.
     mode : {"auto", "min", "max"}
+        As :class:`EarlyStopping`'s: "auto" knows the losses, accuracy, auc, mse and
+        mae; give "min" or "max" for another name.
     save_freq : "epoch" or int >= 1
         "epoch": save at the end of every epoch (of every ``period``-th). An int N:
         save after every N batches, counted across epochs (and fits) as Keras counts

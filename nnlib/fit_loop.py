@@ -10,7 +10,7 @@ batch."""
 import numbers
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Collection, Iterator, Mapping
 
 import numpy as np
 
@@ -322,21 +322,33 @@ class FitLoop:
 
 def check_validation_freq(validation_freq):
     """fit's ``validation_freq`` checked: an int >= 1 (validate every that many epochs,
-    counted from 1), or a collection of 1-based epoch numbers as a frozenset (Keras
-    takes a list; any iterable of ints is taken here). Raises TypeError or ValueError
-    naming the problem."""
+    counted from 1), or a collection of 1-based epoch numbers, returned as a frozenset.
+
+    Keras 3 (``Trainer._should_eval``) takes an int or a list, and raises only when
+    the first epoch ends. A tuple, set, range or 1-d integer array says the same as
+    the list of its epochs, so it is taken too. An iterator (a generator, ``map``,
+    ``iter(...)``, ``itertools.count``) is refused: it can be read only once, and an
+    endless one never ends, so the epochs it names are no stable set. Raises
+    TypeError or ValueError naming the problem."""
     # type() first: fit and its loop both check the default 1, and isinstance against
     # numbers.Integral (an ABC) costs 0.5 us a call, 1 % of a train_on_batch
     if type(validation_freq) is int or isinstance(validation_freq, numbers.Integral) \
             and not isinstance(validation_freq, bool):
         return check_int_scalar(validation_freq, "validation_freq", low=1)
-    if isinstance(validation_freq, (str, bytes)) or \
-            not isinstance(validation_freq, Iterable):
-        raise TypeError(f"validation_freq must be an int >= 1 or a collection of epoch "
-                        f"numbers (1-based, as Keras's); got {validation_freq!r}")
-    epochs = frozenset(check_int_scalar(e, "validation_freq's epochs", low=1)
-                       for e in validation_freq)
-    return epochs
+    if isinstance(validation_freq, Iterator):
+        raise TypeError(f"validation_freq is an iterator ({type(validation_freq).__name__})"
+                        f", which can be read only once (and an endless one never ends):"
+                        f" pass a list of the 1-based epochs to validate after, as "
+                        f"Keras's fit takes (e.g. list(...) of it, or an int k for every "
+                        f"k-th epoch)")
+    if isinstance(validation_freq, (str, bytes, Mapping)) or \
+            not isinstance(validation_freq, Collection) or \
+            (isinstance(validation_freq, np.ndarray) and validation_freq.ndim != 1):
+        raise TypeError(f"validation_freq must be an int >= 1 or a list of epoch numbers "
+                        f"(1-based, as Keras's; a tuple, set, range or 1-d array of them "
+                        f"is taken too); got {validation_freq!r}")
+    return frozenset(check_int_scalar(e, "validation_freq's epochs", low=1)
+                     for e in validation_freq)
 
 
 def _follows_a_metric(schedule):

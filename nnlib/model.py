@@ -39,6 +39,11 @@ from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
 
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
 
+# what batch_size=None means (Keras's habit: None is its default): fit's rows per step,
+# Keras's 32; predict's rows per chunk, which the outputs do not depend on
+_FIT_BATCH = 32
+_PREDICT_BATCH = 4096
+
 if TYPE_CHECKING:
     from nnlib.optim import Optimizer
     from nnlib.schedules import Schedule
@@ -412,7 +417,7 @@ class Sequential:
         with _NotDuringAnotherThreadsFit(self):
             return self._forward_checked(X, n_threads)
 
-    def predict(self, X: Optional[ArrayLike] = None, batch_size: int = 4096,
+    def predict(self, X: Optional[ArrayLike] = None, batch_size: Optional[int] = 4096,
                 n_threads: Threads = None, verbose: Verbose = 0, *,
                 x: Optional[ArrayLike] = None) -> FloatArray:
         """The model's output for X, computed in chunks of ``batch_size`` rows (so large
@@ -423,8 +428,9 @@ class Sequential:
         ----------
         X : array_like (n, n_in)
             Rows to predict; converted to the model's dtype, finite.
-        batch_size : int >= 1, default 4096
-            Rows per chunk.
+        batch_size : int >= 1 or None, default 4096
+            Rows per chunk (the rows' outputs do not depend on it); None takes the
+            default, as Keras's ``predict(batch_size=None)`` takes its own.
         n_threads : int or None
             Threads of the compiled kernels; None: all available (the thread limit in
             force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
@@ -449,7 +455,8 @@ class Sequential:
         True
         """
         X = _keras_x(X, x, "predict")
-        batch_size = check_int_scalar(batch_size, "batch_size", low=1)
+        batch_size = (_PREDICT_BATCH if batch_size is None
+                      else check_int_scalar(batch_size, "batch_size", low=1))
         verbose = _verbosity(verbose)
         X = self._inputs(X, finite=True)
         start = time.perf_counter()
@@ -720,7 +727,8 @@ class Sequential:
         loss_code(loss)
         return loss
 
-    def predict_proba(self, X: Optional[ArrayLike] = None, batch_size: int = 4096,
+    def predict_proba(self, X: Optional[ArrayLike] = None,
+                      batch_size: Optional[int] = 4096,
                       n_threads: Threads = None, loss: Optional[str] = None,
                       verbose: Verbose = 0, *, x: Optional[ArrayLike] = None) -> FloatArray:
         """Class probabilities (n, n_out): the outputs through the map of the loss.
@@ -734,8 +742,8 @@ class Sequential:
         ----------
         X : array_like (n, n_in)
             Rows to predict; converted to the model's dtype, finite.
-        batch_size : int >= 1, default 4096
-            Rows per chunk, as in :meth:`predict`.
+        batch_size : int >= 1 or None, default 4096
+            Rows per chunk, as in :meth:`predict` (None: the default).
         n_threads : int or None
             Threads of the compiled kernels; None: all available (the thread limit in
             force: threadpoolctl, ``OMP_NUM_THREADS``) for large inputs, else 1.
@@ -1065,7 +1073,8 @@ class Sequential:
     # -- training ---------------------------------------------------------------------
     def fit(self, X: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
             loss: str = "softmax_cross_entropy",
-            optimizer: Optional["Optimizer"] = None, epochs: int = 1, batch_size: int = 32,
+            optimizer: Optional["Optimizer"] = None, epochs: int = 1,
+            batch_size: Optional[int] = 32,
             shuffle: bool = True,
             validation_data: Optional[Union[Tuple[ArrayLike, ArrayLike],
                                             Tuple[ArrayLike, ArrayLike, SampleWeight]]] = None,
@@ -1100,7 +1109,9 @@ class Sequential:
             The index the training stops before (Keras's meaning): epochs
             ``initial_epoch, ..., epochs - 1`` run, none if ``epochs <=
             initial_epoch``.
-        batch_size : int >= 1 (1 = per-sample SGD); the last batch may be shorter.
+        batch_size : int >= 1 or None, default 32
+            Rows per step (1 = per-sample SGD); the last batch may be shorter. None
+            takes 32, as Keras's ``fit(batch_size=None)`` does.
         shuffle : bool
             Draw a new permutation each epoch from ``random_state``.
         validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
@@ -1193,7 +1204,8 @@ class Sequential:
             Keras's: with validation data, validate after every ``validation_freq``-th
             epoch (``2``: epochs 2, 4, ... counted from 1), or after the epochs listed
             (``[1, 5, 10]``, 1-based and absolute as ``initial_epoch`` counts them;
-            Keras takes a list, any iterable of ints is taken here). Ignored without
+            Keras takes a list; a tuple, set, range or 1-d array is taken too, an
+            iterator such as a generator is refused: it reads once). Ignored without
             validation data, as Keras ignores it. An epoch not validated logs no
             ``val_`` values: the History's ``val_`` lists hold only the validated
             epochs (as Keras's; ``History.val_epoch`` says which), and a callback or
@@ -1233,7 +1245,8 @@ class Sequential:
         epochs = check_int_scalar(epochs, "epochs", low=0)
         validation_freq = check_validation_freq(validation_freq)
         initial_epoch = check_int_scalar(initial_epoch, "initial_epoch", low=0)
-        batch_size = check_int_scalar(batch_size, "batch_size", low=1)
+        batch_size = (_FIT_BATCH if batch_size is None
+                      else check_int_scalar(batch_size, "batch_size", low=1))
         l2 = check_real_scalar(l2, "l2", low=0.0)
         # l2 and the learning rate are cast to the model's dtype in the compiled loop
         # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).

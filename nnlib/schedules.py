@@ -548,6 +548,13 @@ class Schedule:
             raise ValueError(f"{type(self).__name__}.load_state_dict needs the keys "
                              f"{sorted(mine)}; got {got}")
         check_int_scalar(state_dict["epoch"], "epoch", low=0)
+        groups, bases = _groups(self.optimizer), state_dict.get("base_lrs")
+        if groups and isinstance(bases, list) and len(bases) not in (0, len(groups)):
+            # its rates are one per group of the optimizer it was saved with (torch's
+            # load takes them and fails at the next step: zip() argument 2 is shorter)
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state holds "
+                             f"the base rates of {len(bases)} parameter groups; the "
+                             f"bound optimizer has {len(groups)}")
         self._check_loaded(state_dict)
         self.__dict__.update({k: (list(v) if isinstance(v, list) else v)
                               for k, v in state_dict.items()})
@@ -563,16 +570,33 @@ class Schedule:
         """Run the constructor's checks on the hyper-parameters of a state to load: one
         edited by hand or damaged (StepLR's ``step_size=-1`` gave ``lr0 * gamma ** -1``,
         ten times the rate, without a word). A subclass of the user's, whose constructor
-        nnlib does not know, is loaded as given."""
+        nnlib does not know, is loaded as given. The user's functions are not called
+        (torch's load calls none): the check runs on stand-ins of them."""
         if type(self).__module__ != __name__:
             return
         loaded = object.__new__(type(self))
         loaded.__dict__.update(self.__dict__)
         loaded.__dict__.update(state_dict)
         try:
-            type(self)(**loaded._params())
+            type(self)(**loaded._checked_params())
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{type(self).__name__}.load_state_dict: {exc}") from None
+
+    def _initial_lr(self):
+        """The ``initial_lr`` this schedule gives the first group it is bound to: the
+        rate it started from (OneCycleLR's is its first step's)."""
+        return self.lr0
+
+    def _stand_in(self):
+        """An unbound copy for a constructor check, whose rates call none of the user's
+        functions (a lambda schedule's are replaced by a constant factor 1)."""
+        stand_in = copy.copy(self)
+        stand_in.optimizer = None
+        return stand_in
+
+    def _checked_params(self):
+        """:meth:`_params` as ``_check_loaded`` passes them to the constructor."""
+        return self._params()
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -1038,6 +1062,10 @@ class OneCycleLR(Schedule):
             g["initial_lr"] = max_lr / self.div_factor          # torch overwrites it too
         return super().bind(optimizer)
 
+    def _initial_lr(self):
+        # torch's OneCycleLR sets each group's initial_lr to max_lr / div_factor
+        return _first(self.max_lr) / self.div_factor
+
     def _check_optimizer(self, optimizer):
         """``optimizer`` has momentum or betas to cycle (with ``cycle_momentum``), and
         as many groups as each list of ``max_lr`` and the momenta has entries."""
@@ -1152,7 +1180,9 @@ class ReduceOnPlateau(Schedule):
     threshold : float >= 0, default 1e-4
     threshold_mode : {'rel', 'abs'}, default 'rel'
     cooldown : int >= 0, default 0
-    min_lr : float >= 0, default 0
+    min_lr : float >= 0 or list of float >= 0, default 0
+        The floor of the rate; a list holds one per parameter group of the optimizer
+        (torch's), whose length is checked when it is bound.
     eps : float >= 0, default 1e-8
     lr0, optimizer : optional
         As for the other schedules; the rate then evolves from ``lr0``.
@@ -1212,12 +1242,21 @@ class ReduceOnPlateau(Schedule):
         self.patience = check_int_scalar(patience, "patience", low=0)
         self.threshold = check_real_scalar(threshold, "threshold", low=0.0)
         self.cooldown = check_int_scalar(cooldown, "cooldown", low=0)
-        self.min_lr = check_real_scalar(min_lr, "min_lr", low=0.0)
+        self.min_lr = _scalar_or_list(min_lr, "min_lr", low=0.0)
         self.eps = check_real_scalar(eps, "eps", low=0.0)
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         super().__init__(lr0, optimizer)
+
+    def bind(self, optimizer: Any) -> "Schedule":
+        self._check_optimizer(optimizer)
+        return super().bind(optimizer)
+
+    def _check_optimizer(self, optimizer):
+        """A list ``min_lr`` has one floor per parameter group (torch's "expected N
+        min_lrs")."""
+        _per_group(self.min_lr, "min_lr", max(len(_groups(optimizer)), 1))
 
     def _current(self):
         # the rate is state, not a function of the epoch
@@ -1311,15 +1350,16 @@ class ReduceOnPlateau(Schedule):
             self.num_bad_epochs = 0            # bad epochs during cooldown do not count
         if self.num_bad_epochs > self.patience:
             groups = _groups(self.optimizer)
-            for g in groups[1:] if len(groups) > 1 else []:     # each group on its own
-                g["lr"] = self._reduced(g["lr"])
-            lr = self._reduced(lr)
+            for i, g in enumerate(groups[1:] if len(groups) > 1 else [], 1):
+                g["lr"] = self._reduced(g["lr"], i)             # each group on its own
+            lr = self._reduced(lr, 0)
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         return self._apply(lr)
 
-    def _reduced(self, lr):
-        new_lr = max(lr * self.factor, self.min_lr)
+    def _reduced(self, lr, group):
+        floor = self.min_lr[group] if isinstance(self.min_lr, list) else self.min_lr
+        new_lr = max(lr * self.factor, floor)
         return new_lr if lr - new_lr > self.eps else lr
 
     def _rates_of_epoch(self):
@@ -1350,13 +1390,13 @@ class ReduceOnPlateau(Schedule):
 def _rate_before_parts(schedules, optimizer):
     """The base rate of a schedule of ``schedules`` whose parts are bound to
     ``optimizer`` (None: to any), when it has no groups (nnlib's before fit gives it
-    parameters): the first bound part's ``lr0``, the rate before the parts wrote
-    theirs, which torch keeps as each group's ``initial_lr`` and such an optimizer
-    cannot (its ``lr`` is the parts' by now); None otherwise."""
+    parameters): the ``initial_lr`` the first bound part would have given a group,
+    which torch keeps and such an optimizer cannot (its ``lr`` is the parts' by now);
+    None otherwise."""
     for part in schedules:
         if part.optimizer is not None and not _groups(part.optimizer) and \
                 (optimizer is None or part.optimizer is optimizer):
-            return part.lr0
+            return part._initial_lr()
     return None
 
 
@@ -1470,10 +1510,13 @@ class _OfParts(Schedule):
         # each part's own load_state_dict checks the part's state; this schedule's own
         # (milestones, lr0) go through the constructor with stand-ins for the parts,
         # unbound, since it binds the parts' optimizer and sets their epochs
-        stand_ins = [copy.copy(part) for part in self.schedules]
-        for part in stand_ins:
-            part.optimizer = None
-        super()._check_loaded({**state_dict, "schedules": stand_ins})
+        super()._check_loaded({**state_dict, "schedules": [part._stand_in() for part in
+                                                            self.schedules]})
+
+    def _stand_in(self):
+        stand_in = super()._stand_in()
+        stand_in.schedules = [part._stand_in() for part in self.schedules]
+        return stand_in
 
 
 class SequentialLR(_OfParts):
@@ -1581,6 +1624,11 @@ class SequentialLR(_OfParts):
                 "lr0": self.lr0}
 
 
+def _factor_one(t):
+    """The stand-in of the user's ``lr_lambda`` in a constructor check."""
+    return 1.0
+
+
 class _LambdaSchedule(Schedule):
     """A schedule of the user's functions ``lr_lambda(epoch) -> float``: one for every
     group, or a list of one per group (torch's ``lr_lambda``). Their state is
@@ -1635,32 +1683,60 @@ class _LambdaSchedule(Schedule):
     def _rate(self, t, lr0):
         return self._rate_of_group(t, lr0, 0)
 
+    def _n_groups(self):
+        """The groups the functions serve: the bound optimizer's (at least one), or
+        unbound, one per function given."""
+        if self.optimizer is None:
+            return len(self.lr_lambdas)
+        return max(len(_groups(self.optimizer)), 1)
+
     def state_dict(self) -> Dict[str, Any]:
         """As :meth:`Schedule.state_dict`, the functions left out as torch leaves them:
-        ``lr_lambdas`` holds None for a function (a lambda included) and the
-        ``__dict__`` of a callable object, so the state always pickles (one entry per
-        function given: torch repeats one function's entry for every group).
+        ``lr_lambdas`` holds one entry per parameter group (torch's layout: one
+        function given for every group is repeated), None for a function (a lambda
+        included) and a copy of a callable object's ``__dict__``, so the state always
+        pickles.
 
         Examples
         --------
         >>> import pickle
+        >>> import numpy as np
+        >>> from nnlib.optim import SGD
         >>> s = LambdaLR(lambda epoch: 0.5 ** epoch, lr0=1.0)
         >>> _ = s.step()
         >>> sd = pickle.loads(pickle.dumps(s.state_dict()))
         >>> sd["lr_lambdas"], sd["epoch"]
         ([None], 1)
+        >>> opt = SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}], lr=0.1)
+        >>> LambdaLR(lambda epoch: 1.0, optimizer=opt).state_dict()["lr_lambdas"]
+        [None, None]
         """
         sd = super().state_dict()
         # None too for a callable object without a __dict__ (its state in __slots__,
         # which torch's state_dict fails on): nothing of it to update on loading
         sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType)
                             or not hasattr(fn, "__dict__") else dict(fn.__dict__)
-                            for fn in self.lr_lambdas]
+                            for fn in map(self._fn, range(self._n_groups()))]
         return sd
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`: the functions stay this schedule's (made by
-        its constructor), a callable object's ``__dict__`` is updated (torch's rule).
+        its constructor, and not called here), a callable object's ``__dict__`` is
+        updated from its entry (torch's rule).
+
+        As torch's: entry ``i`` belongs to group ``i``'s function, so one function
+        given for every group takes every entry in turn -- a state saved on one group
+        loads onto two, and one saved by an nnlib that kept one entry per function
+        given loads as before. With one function per group, the entries must be as
+        many as the functions (torch updates the first ones of a shorter list and
+        fails on a longer one).
+
+        Raises
+        ------
+        ValueError
+            For ``lr_lambdas`` not a list of None or dicts, of the wrong length, a dict
+            for a function without a ``__dict__``, or the rest of the state as
+            :meth:`Schedule.load_state_dict`.
 
         Examples
         --------
@@ -1670,15 +1746,41 @@ class _LambdaSchedule(Schedule):
         (3, 0.0625)
         """
         saved = state_dict.get("lr_lambdas") if isinstance(state_dict, dict) else None
-        if not isinstance(saved, list) or len(saved) != len(self.lr_lambdas):
-            raise ValueError(f"{type(self).__name__}.load_state_dict needs the state of "
-                             f"{len(self.lr_lambdas)} lr_lambdas; got {saved!r}")
-        lambdas = self.lr_lambdas
-        super().load_state_dict({**state_dict, "lr_lambdas": lambdas})
-        self.lr_lambdas = lambdas
-        for fn, attrs in zip(lambdas, saved):
+        n = len(self.lr_lambdas)
+        if not isinstance(saved, list) or not saved or (self._per_group and
+                                                        len(saved) != n):
+            need = (f"{n} (one per function given)" if self._per_group
+                    else "one or more (one per parameter group)")
+            raise ValueError(f"{type(self).__name__}.load_state_dict needs lr_lambdas: a "
+                             f"list of {need} entries, each None or a callable object's "
+                             f"__dict__; got {saved!r}")
+        fns = [self._fn(i) for i in range(len(saved))]
+        for i, (fn, attrs) in enumerate(zip(fns, saved)):
+            if attrs is not None and (not isinstance(attrs, dict) or
+                                      not hasattr(fn, "__dict__")):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: lr_lambdas[{i}] "
+                                 f"must be None or the __dict__ of a callable object "
+                                 f"with one; got {attrs!r} for {fn!r}")
+        # the functions and whether they are one per group are this schedule's, made
+        # by its constructor, as torch's are
+        own: Dict[str, Any] = {"lr_lambdas": self.lr_lambdas}
+        if "_per_group" in state_dict:
+            own["_per_group"] = self._per_group
+        super().load_state_dict({**state_dict, **own})
+        for fn, attrs in zip(fns, saved):
             if attrs is not None:
                 fn.__dict__.update(attrs)
+
+    def _stand_in(self):
+        stand_in = super()._stand_in()
+        stand_in.lr_lambdas = [_factor_one] * len(self.lr_lambdas)
+        return stand_in
+
+    def _checked_params(self):
+        # the constructor check of a state to load: the user's functions are not
+        # called at load (torch's never are: one valid only from some epoch on, or
+        # with side effects), so a stand-in of each takes their place
+        return self._stand_in()._params()
 
     def _params(self):
         fns = self.lr_lambdas if self._per_group else self.lr_lambdas[0]
@@ -1786,8 +1888,27 @@ class MultiplicativeLR(_LambdaSchedule):
         if isinstance(state_dict, dict) and "_factor0" not in state_dict:
             # saved before _factor0 was kept: lr_lambda(0) not asked yet
             state_dict = {**state_dict, "_factor0": [None] * len(self._factor0)}
+        products = state_dict.get("_products") if isinstance(state_dict, dict) else None
+        n = len(self._products)
+        if isinstance(products, list) and len(products) == 1 < n:
+            # saved with one function for every group, loaded with one per group: each
+            # group's rate so far is the one function's product (torch's rate in
+            # force), its own function's factors multiply it from here on
+            state_dict = {**state_dict, "_products": [list(products[0])] * n,
+                          "_factor0": list(state_dict["_factor0"]) * n}
+        elif isinstance(products, list) and len(products) != n:
+            raise ValueError(f"MultiplicativeLR.load_state_dict: the state holds the "
+                             f"factors of {len(products)} functions, one per group; "
+                             f"this schedule has {n} (one function for every group "
+                             f"cannot go on from the groups' different products)")
         super().load_state_dict(state_dict)
         self._products = [list(p) for p in self._products]
+
+    def _stand_in(self):
+        stand_in = super()._stand_in()
+        stand_in._products = [list(p) for p in self._products]
+        stand_in._factor0 = list(self._factor0)
+        return stand_in
 
 
 class ChainedScheduler(_OfParts):

@@ -656,3 +656,27 @@ def test_a_callbacks_verbose_is_checked_and_named(make):
         with pytest.raises(error, match="verbose must be"):
             make(bad)
     assert make(True).verbose == 1 and make(2).verbose == 2
+
+
+# Keras 3's MonitorCallback._set_monitor_op in mode "auto": "loss" falls, a metric goes
+# its own direction, and one it cannot tell raises ValueError (pass mode). Before:
+# every name not ending in accuracy/auc was minimized, a user's F1 or recall too.
+AUTO_MODES = [("loss", False), ("val_loss", False), ("accuracy", True),
+              ("val_accuracy", True), ("val_auc", True), ("mse", False),
+              ("val_mae", False), ("val_hinge_loss", False)]
+
+
+@pytest.mark.parametrize("monitor,grows", AUTO_MODES, ids=[m[0] for m in AUTO_MODES])
+def test_auto_mode_knows_the_direction_of_nnlibs_names(monitor, grows):
+    assert EarlyStopping(monitor=monitor).mode_max is grows
+    assert ModelCheckpoint("m.npz", monitor=monitor).mode_max is grows
+
+
+@pytest.mark.parametrize("make", [lambda m, **kw: EarlyStopping(monitor=m, **kw),
+                                  lambda m, **kw: ModelCheckpoint("m.npz", monitor=m, **kw)],
+                         ids=["EarlyStopping", "ModelCheckpoint"])
+def test_auto_mode_refuses_a_metric_it_cannot_tell_as_keras(make):
+    with pytest.raises(ValueError, match="mode='auto' cannot tell whether 'val_f1' "
+                                         "should fall or grow"):
+        make("val_f1")
+    assert make("val_f1", mode="max").mode_max and not make("val_f1", mode="min").mode_max

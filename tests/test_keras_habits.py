@@ -13,7 +13,7 @@ import pytest
 
 import nnlib
 from nnlib.layers import Layer
-from nnlib.optim import Adam
+from nnlib.optim import SGD, Adam
 
 
 def _model(dtype="float64"):
@@ -474,3 +474,26 @@ def test_an_interrupted_set_weights_leaves_all_old_or_all_new_weights():
         if not interrupted:
             break
     assert outcomes == {"old", "new"} and k > 5
+
+
+def test_batch_size_none_takes_the_default_as_kerass():
+    # Keras's fit and predict take batch_size=None as "the default" (32 for fit);
+    # ported code passes it through from a config. Before: TypeError "batch_size must
+    # be an integer; got None"
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(70, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+
+    def model():
+        return nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                                 nnlib.Dense(4, 2, random_state=1)])
+    a, b = model(), model()
+    ha = a.fit(X, y, optimizer=SGD(lr=0.1), epochs=2, batch_size=None, random_state=0)
+    hb = b.fit(X, y, optimizer=SGD(lr=0.1), epochs=2, batch_size=32, random_state=0)
+    assert ha.params["batch_size"] == 32 and ha.params["steps"] == 3
+    assert ha["loss"] == hb["loss"]
+    assert all(np.array_equal(p, q) for p, q in zip(a.params, b.params))
+    assert np.array_equal(a.predict(X, batch_size=None), a.predict(X))
+    assert np.array_equal(a.predict_proba(X, batch_size=None), a.predict_proba(X))
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        a.predict(X, batch_size=2.0)

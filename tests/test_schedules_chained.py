@@ -199,9 +199,8 @@ def test_lambda_schedules_equal_torchs(lid, name, fn, gid, lrs):
     want, got = _side_by_side(topt, tsched, opt, sched, 20)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
-    # the same state_dict entry for the function as torch's (which repeats it per group,
-    # where nnlib keeps the one function given)
-    assert sched.state_dict()["lr_lambdas"] * len(lrs) == tsched.state_dict()["lr_lambdas"]
+    # torch's layout: one entry per group, the one function's repeated
+    assert sched.state_dict()["lr_lambdas"] == tsched.state_dict()["lr_lambdas"]
 
 
 def test_lambda_lr_takes_one_function_per_group():
@@ -353,6 +352,51 @@ def test_chains_of_sequential_and_closed_forms_equal_torchs(cid, build, gid, lrs
     chain3.load_state_dict(pickle.loads(pickle.dumps(chain2.state_dict())))
     chain3.step()
     np.testing.assert_allclose(_rates(opt3), want[18], rtol=1e-12, atol=0)
+
+
+# A chain bound to an optimizer without groups (nnlib's before fit gives it parameters)
+# takes its base rate from its first bound part: torch's OneCycleLR sets the group's
+# initial_lr to max_lr / div_factor, which a LambdaLR bound after it starts from.
+# Before: the chain's base was max_lr, 25 times torch's (1.0 for 0.04 at epoch 0).
+ONE_CYCLE_FIRST = [
+    ("one-cycle-x-lambda",
+     lambda m, o: [m.OneCycleLR(o, max_lr=1.0, total_steps=40),
+                   m.LambdaLR(o, lambda e: 1.0 / (e + 1))]),
+    ("one-cycle-x-exponential-x-lambda",
+     lambda m, o: [m.OneCycleLR(o, max_lr=0.5, total_steps=40, div_factor=10.0),
+                   m.ExponentialLR(o, gamma=0.95), m.LambdaLR(o, lambda e: 0.9 ** e)]),
+]
+
+
+@pytest.mark.parametrize("cid,build", ONE_CYCLE_FIRST, ids=[c[0] for c in ONE_CYCLE_FIRST])
+def test_a_chain_first_bound_to_one_cycle_without_groups_equals_torchs(cid, build):
+    torch = pytest.importorskip("torch")
+    topt, _ = _momentum_opts(torch, [5.0])
+    tchain = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler,
+                                                             topt))
+    opt = SGD(lr=5.0, momentum=0.9)                     # no parameters, no groups yet
+    chain = S.ChainedScheduler(build(S, opt))
+    want, got = [_rates(topt)[0]], [opt.lr]
+    for _ in range(20):
+        topt.step()
+        tchain.step()
+        got.append(chain.step())
+        want.append(_rates(topt)[0])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=0)
+    assert chain.lr0 == pytest.approx(tchain._schedulers[1].base_lrs[0], rel=1e-15)
+    # fit gives the optimizer its group and steps the chain per batch: torch's rates
+    X = np.random.default_rng(1).normal(size=(24, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    seen = []
+
+    class Rates(nnlib.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(self.model.optimizer.lr)
+    opt = SGD(lr=5.0, momentum=0.9)
+    nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)]).fit(
+        X, y, optimizer=opt, epochs=4, batch_size=8, schedule_interval="batch",
+        schedule=S.ChainedScheduler(build(S, opt)), callbacks=[Rates()])
+    np.testing.assert_allclose(seen, want[:12], rtol=1e-9, atol=0)
 
 
 # torch's SequentialLR gives each group its own lr_lambda, and a MultiplicativeLR after a

@@ -289,3 +289,36 @@ def test_a_user_schedule_taking_the_optimizer_first_is_left_as_written():
         sched = cls(opt, 4)
         assert sched.optimizer is opt and sched.warmup == 4, cls.__name__
         assert [sched.step() for _ in range(4)] == pytest.approx([0.15, 0.225, 0.3, 0.3])
+
+
+# torch's ReduceLROnPlateau takes min_lr as one floor per parameter group (a list);
+# before: TypeError "min_lr must be a real number"
+MIN_LRS = [("floors-reached", [0.3, 0.01], [1.0, 0.5]),
+           ("second-floor-first", [0.001, 0.2], [1.0, 0.5]),
+           ("three-groups", [0.0, 0.05, 0.3], [1.0, 0.5, 2.0])]
+
+
+@pytest.mark.parametrize("mid,min_lr,lrs", MIN_LRS, ids=[m[0] for m in MIN_LRS])
+def test_reduce_on_plateau_min_lr_per_group_equals_torchs(mid, min_lr, lrs):
+    torch = pytest.importorskip("torch")
+    from nnlib.optim import SGD
+    tps = [torch.nn.Parameter(torch.zeros(1)) for _ in lrs]
+    topt = torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(tps, lrs)], lr=1.0)
+    opt = SGD([{"params": [np.zeros(1)], "lr": lr} for lr in lrs], lr=1.0)
+    kw = dict(min_lr=min_lr, patience=1, factor=0.5, cooldown=1)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    sched = S.ReduceLROnPlateau(opt, **kw)
+    metrics = [1.0, 0.9] + [0.95] * 60
+    want, got = [], []
+    for m in metrics:
+        topt.step()
+        tsched.step(m)
+        sched.step(m)
+        want.append([g["lr"] for g in topt.param_groups])
+        got.append([g["lr"] for g in opt.param_groups])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=0)
+    assert all(lr == f for lr, f in zip(got[-1], min_lr) if f > 0)    # its own floor
+    assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-9)
+    with pytest.raises(ValueError, match="expected 2 values for min_lr"):
+        S.ReduceLROnPlateau(SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}]),
+                            min_lr=[0.1, 0.2, 0.3])

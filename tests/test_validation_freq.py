@@ -15,6 +15,7 @@ epoch without them. Keras is not installed; its documented behaviour is quoted:
 
 Before: ``validation_freq`` was a TypeError.
 """
+import itertools
 import warnings
 
 import numpy as np
@@ -54,7 +55,9 @@ FREQS = [("every-epoch", 1, 0, 5, [0, 1, 2, 3, 4]),
          ("list", [1, 4, 5], 0, 6, [0, 3, 4]),
          ("set-beyond-epochs", {2, 99}, 0, 4, [1]),
          ("range-resumed", range(4, 7), 3, 8, [3, 4, 5]),
-         ("none-listed", [], 0, 3, [])]
+         ("none-listed", [], 0, 3, []),
+         ("tuple", (2, 3), 0, 4, [1, 2]),
+         ("int-array", np.array([1, 3]), 0, 4, [0, 2])]
 
 
 @pytest.mark.parametrize("fid,freq,initial,epochs,validated", FREQS,
@@ -106,7 +109,10 @@ BAD = [("zero", 0, ValueError, "validation_freq"),
        ("string", "2", TypeError, "validation_freq must be an int"),
        ("bool", True, TypeError, "validation_freq must be an int"),
        ("epoch-zero", [0, 2], ValueError, "validation_freq's epochs"),
-       ("float-epoch", [1.5], TypeError, "validation_freq's epochs")]
+       ("float-epoch", [1.5], TypeError, "validation_freq's epochs"),
+       ("dict", {1: "a", 3: "b"}, TypeError, "validation_freq must be an int"),
+       ("2d-array", np.array([[1, 2]]), TypeError, "validation_freq must be an int"),
+       ("0d-array", np.array(2), TypeError, "validation_freq must be an int")]
 
 
 @pytest.mark.parametrize("bid,freq,error,match", BAD, ids=[b[0] for b in BAD])
@@ -117,6 +123,24 @@ def test_a_bad_validation_freq_is_named_before_training(bid, freq, error, match)
     with pytest.raises(error, match=match):
         model.fit(X, y, epochs=2, validation_split=0.2, validation_freq=freq)
     assert all(np.array_equal(p, q) for p, q in zip(before, model.params))
+
+
+ITERATORS = [("generator", lambda: (e for e in [1, 2, 3])),
+             ("map", lambda: map(int, [1, 2])),
+             ("iter-of-list", lambda: iter([2, 4])),
+             ("endless", lambda: itertools.count(1, 2))]
+
+
+@pytest.mark.parametrize("make", [i[1] for i in ITERATORS], ids=[i[0] for i in ITERATORS])
+def test_an_iterator_validation_freq_is_refused_unread(make):
+    # Keras takes an int or a list; an iterator reads once (before: consumed into the
+    # set of epochs -- and itertools.count hung the fit there)
+    X, y = _data()
+    freq = make()
+    with pytest.raises(TypeError, match=r"validation_freq is an iterator .*read only "
+                                        r"once"):
+        _model().fit(X, y, epochs=2, validation_split=0.2, validation_freq=freq)
+    assert next(freq) in (1, 2)                         # not a single epoch taken
 
 
 def test_early_stopping_skips_an_epoch_without_its_monitor_as_keras():
