@@ -323,6 +323,17 @@ class Sequential:
             self._check_converted(given, X, name)
         return X
 
+    def _checked_inputs(self, X: ArrayLike) -> np.ndarray:
+        """fit's X through :meth:`_inputs` (finite, the layers checked), unless it is
+        the array train_on_batch has just passed through it for this model, whose layer
+        list still holds the same layers: its conversion and layer check then stand (the
+        check runs once per train_on_batch; a list edited since is checked again)."""
+        given = getattr(_ON_BATCH, "inputs", None)
+        if (given is not None and given[0] is self and given[1] is X
+                and getattr(_ON_BATCH, "active", False) and given[2] == tuple(self.layers)):
+            return X
+        return self._inputs(X, finite=True)
+
     def _check_converted(self, given, converted, name):
         """Raise NonFiniteError for the first non-finite row of ``converted`` (2-d), the
         model's dtype's conversion of ``given``: naming the value given when it was
@@ -1248,9 +1259,6 @@ class Sequential:
         batch_size = (_FIT_BATCH if batch_size is None
                       else check_int_scalar(batch_size, "batch_size", low=1))
         l2 = check_real_scalar(l2, "l2", low=0.0)
-        # l2 and the learning rate are cast to the model's dtype in the compiled loop
-        # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
-        check_fits_dtype(l2, "l2", self._check_layers())     # a dtype the check knows
         margin = check_real_scalar(margin, "margin", low=0.0)
         verbose = _verbosity(verbose)
         validation_split = check_real_scalar(validation_split, "validation_split",
@@ -1269,7 +1277,8 @@ class Sequential:
         rng = (None if random_state is None and not shuffle and not unseeded
                else shuffle_orders(random_state) if not unseeded
                else as_generator(random_state))
-        # none of the user's code runs from _inputs' check of the layers to the run's:
+        # none of the user's code runs from _inputs' check of the layers (train_on_batch's:
+        # _checked_inputs compares the list since) to the run's:
         # arrays (no __array__ to call), no validation data, metrics, callbacks or
         # progress stream, a model and layers of nnlib's own classes (the layers checked
         # after _inputs, which sees the list as it is)
@@ -1277,7 +1286,10 @@ class Sequential:
                  and class_weight is None and validation_data is None and metrics is None
                  and not verbose
                  and callbacks is None and type(self) is Sequential)
-        X = self._inputs(X, finite=True)
+        X = self._checked_inputs(X)
+        # l2 and the learning rate are cast to the model's dtype in the compiled loop
+        # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
+        check_fits_dtype(l2, "l2", X.dtype)
         plain = plain and all(type(layer) is Dense or type(layer) is Dropout
                               for layer in self.layers)
         _check_no_shared_arrays(self)
@@ -1466,6 +1478,8 @@ class Sequential:
         X = self._inputs(X, finite=True)
         # the last fit's history stays self.history, as Keras's train_on_batch leaves it
         _ON_BATCH.active = True
+        # fit takes this X as converted and its layer check as done (see _checked_inputs)
+        _ON_BATCH.inputs = (self, X, tuple(self.layers))
         try:
             history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
                                batch_size=max(X.shape[0], 1), shuffle=False,
@@ -1473,7 +1487,7 @@ class Sequential:
                                l2_per_batch=l2_per_batch, margin=margin, metrics=metrics,
                                n_threads=n_threads, class_weight=class_weight)
         finally:
-            _ON_BATCH.active = False
+            _ON_BATCH.active, _ON_BATCH.inputs = False, None
         names = Metrics(metrics, loss).names
         if history.nonfinite is not None:
             # the step was refused (the weights are as they were): NaN for the loss
