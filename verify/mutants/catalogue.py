@@ -231,6 +231,38 @@ FAULTS = [
           # the AVX2 branch's tail mask (a lane per element below n): the same slip
           also=(("_mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(0, 1, 2, 3));",
                  "_mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(1, 2, 3, 4));"),)),
+    # float32 sign's AVX-512 loop (act_f32.h's nn_sign_f32: vfixupimmps through
+    # NN_SIGN_FIXUP_TABLE, then x's sign bit ORed in by one vpternlogd); every call of
+    # F.sign on float32 takes it, the last n % 16 values under a mask
+    Fault("act-f32-sign-table-inf-swapped", K + "act_f32.h",
+          "#define NN_SIGN_FIXUP_TABLE 0xA9A9A822",
+          "#define NN_SIGN_FIXUP_TABLE 0xA99AA822",
+          "convention", "the float32 sign forward's fixup table answers +1 for -inf and -1 "
+                        "for +inf (the nibbles of classes 4 and 5 swapped)",
+          "activations", "float32 sign forward (AVX-512), x = +-inf",
+          "F.sign(np.array([np.inf, -np.inf, 2.0, -2.0], dtype=np.float32))"),
+    Fault("act-f32-sign-tail-mask-short", K + "act_f32.h",
+          "__mmask16 m = (__mmask16)((1u << (n - i)) - 1);\n"
+          "        _mm512_mask_storeu_ps(out + i, m,\n"
+          "                              nn_sign16_f32(",
+          "__mmask16 m = (__mmask16)((1u << (n - i - 1)) - 1);\n"
+          "        _mm512_mask_storeu_ps(out + i, m,\n"
+          "                              nn_sign16_f32(",
+          "off-by-one", "the float32 sign forward's masked tail is one lane short: the last "
+                        "value of a call whose length is not a multiple of 16 is never "
+                        "written (out keeps what np.empty held)",
+          "activations", "float32 sign forward (AVX-512), n not a multiple of 16",
+          "F.sign(np.linspace(-2.0, 2.0, 17, dtype=np.float32)[1:])"),
+    Fault("act-f32-sign-zero-sign-dropped", K + "act_f32.h",
+          "_mm512_castps_si512(v), S,\n"
+          "                                                         0xF8));",
+          "_mm512_castps_si512(v), S,\n"
+          "                                                         0xF0));",
+          "convention", "the float32 sign forward's vpternlogd keeps the table's result "
+                        "alone (0xF0, A) instead of A | (B & C) (0xF8): x's sign bit is not "
+                        "ORed in, so sign(-0) = +0 where the documented convention is -0",
+          "activations", "float32 sign forward (AVX-512), x = -0 (and -subnormal under DAZ)",
+          "F.sign(np.array([-0.0, 0.0, -1.0, 1.0], dtype=np.float32))"),
     # ---- output maps --------------------------------------------------------------------
     Fault("map-softmax-vjp-paren", MAPS,
           "out[o + j] = <floating>(e[o + j] * (g[o + j] - acc[r]))",
