@@ -1182,3 +1182,46 @@ def test_a_float32_sign_with_the_infinities_swapped_fails_every_bits_case(monkey
         out[np.isinf(x)] = -np.sign(x[np.isinf(x)])
     assert _sign_bits_failures(monkeypatch, edit) == {
         ("float32", _sign_label(n)) for n in paths.SIGN_NS}
+
+
+def test_a_batch1_fused_step_dropping_w0s_last_partial_chunk_fails(monkeypatch):
+    # blas_small.h's fused batch-1 step and next-row product (nn_rank1_axpys) ending its
+    # last chunk of 64 rows at the count left instead of m (held-out fault
+    # held-gemm-fused-chunk-end-count): past 64 inputs, W_0's last m mod 64 rows are not
+    # stepped at a step with a next row, and that row's product leaves them out. Modelled
+    # in NumPy on the epoch_b1 cases (exact operands, so float64 arithmetic is exact)
+    real = paths.squared_error_epoch
+
+    def wrong(api, kinds, Ws, bs, X, T, batch, optimizer, order, states=None, l2=0.0):
+        m = Ws[0].shape[0]
+        if batch != 1 or m <= 64 or m % 64 == 0:
+            return real(api, kinds, Ws, bs, X, T, batch, optimizer, order, states, l2)
+        cut, lr = m - m % 64, paths.SGD_LR
+        W0, b0, W1, b1 = (a.astype(np.float64) for a in (Ws[0], bs[0], Ws[1], bs[1]))
+        for s, r in enumerate(order):
+            x = X[r].astype(np.float64)
+            xs = x.copy()
+            if s > 0:                       # this row's product came from the fused pass
+                xs[cut:] = 0
+            z0 = xs @ W0 + b0
+            h0 = np.maximum(z0, 0)
+            d = h0 @ W1 + b1 - T[r]
+            dz0 = (d @ W1.T) * (z0 > 0)
+            W1 -= lr * np.outer(h0, d)
+            b1 -= lr * d
+            g = lr * np.outer(x, dz0)
+            if s < len(order) - 1:          # the fused pass steps W_0 here
+                g[cut:] = 0
+            W0 -= g
+            b0 -= lr * dz0
+        for out, v in zip((Ws[0], bs[0], Ws[1], bs[1]), (W0, b0, W1, b1)):
+            out[...] = v
+        return None, True
+    monkeypatch.setattr(paths, "squared_error_epoch", wrong)
+    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
+    bad = {(r["dtype"], r["output"].split(" after")[0], r["path"]) for it in items
+           for r in it["paths"] if not r["passed"]}
+    long_rows = [label for label, (N, i, h, o), _ in paths.batch1_steps_plan() if i > 64]
+    assert len(long_rows) == 2
+    assert {p for _, _, p in bad} == set(long_rows), bad
+    assert {(d, "W_0", p) for d in ("float32", "float64") for p in long_rows} <= bad, bad

@@ -1247,10 +1247,15 @@ def batch1_steps_plan():
     SGD on relu-identity networks, N steps in a row: the batch-1 loop's own paths (the
     rank-one steps, float32's transposed weight copies for the input gradient, the
     fused first-layer step with the next row's product), whose state is carried from
-    one step to the next; a stale or skipped value shows only from the second step."""
+    one step to the next; a stale or skipped value shows only from the second step. The
+    fused pass and the one-row products take W_0's rows 64 at a time (blas_small.h's
+    chunks of nonzero coefficients): 70 and 129 inputs end on a partial chunk (shapes
+    whose exact operands batch1_steps_exact finds in a few draws)."""
     key = "batch 1, steps in a row"
     return [("N=2 rows at batch 1 (two steps), 5 -> 20 relu -> 3", (2, 5, 20, 3), key),
-            ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key)]
+            ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key),
+            ("N=2 rows at batch 1 (two steps), 70 -> 9 relu -> 3", (2, 70, 9, 3), key),
+            ("N=2 rows at batch 1 (two steps), 129 -> 5 relu -> 2", (2, 129, 5, 2), key)]
 
 
 def sklearn_step_plan():
