@@ -1225,3 +1225,24 @@ def test_a_batch1_fused_step_dropping_w0s_last_partial_chunk_fails(monkeypatch):
     assert len(long_rows) == 2
     assert {p for _, _, p in bad} == set(long_rows), bad
     assert {(d, "W_0", p) for d in ("float32", "float64") for p in long_rows} <= bad, bad
+
+
+def test_a_one_row_product_dropping_its_last_partial_chunk_fails(monkeypatch):
+    # blas_small.h's one-row x W (nn_row_axpys) ending its last chunk of 64 terms at the
+    # count left instead of k (held-out fault held-gemm-row-axpys-chunk-end-count): past
+    # 64 inputs the last k mod 64 terms are left out; only the one-row shapes past 64
+    # inputs reach it
+    real = F.dense_forward
+
+    def wrong(X, W, b, *a, **kw):
+        (r, i) = np.shape(X)
+        if r == 1 and i > 64 and i % 64:
+            cut = i - i % 64
+            X, W = X[:, :cut].copy(), W[:cut].copy()
+        return real(X, W, b, *a, **kw)
+    monkeypatch.setattr(F, "dense_forward", wrong)
+    items = paths.run_paths(Context(quick=True, only=["dense_forward"]))
+    bad = {r["path"] for it in items for r in it["paths"] if not r["passed"]}
+    long_rows = {label for label, (r, i, o), _ in paths.plan()["dense_products"]
+                 if r == 1 and i > 64 and i % 64}
+    assert bad == long_rows and len(long_rows) == 2, bad

@@ -1387,6 +1387,11 @@ def product_plan(P):
         (16, 5, "one whole float32 block"), (17, 7, "a block and one row"),
         (33, 8, "two blocks and one row"), (40, 13, "two blocks and a half"),
         (25, 3, "n_out under four columns"))]
+    # one row's H = x W sums W's rows of nonzero x in chunks of 64 (blas_small.h's
+    # nn_row_axpys): n_in past one chunk and past two, each ending on a partial chunk
+    out += [(f"rows=1, {i} -> {o} (one row: x W's chunks of 64 rows, {why})", (1, i, o),
+             "one row / k = 1") for i, o, why in (
+        (70, 5, "a chunk and 6 rows"), (131, 3, "two chunks and 3 rows"))]
     for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1")):
         out.append((f"13 x {v} -> {v}: n_in = n_out = NN_SMALL_GEMM_MIN_N{rel} ({v})",
                     (13, v, v), "NN_SMALL_GEMM_MIN_N"))
