@@ -233,7 +233,15 @@ FAULTS = [
                  "_mm_cmpgt_epi32(_mm_set1_epi32((int)(n - i)), _mm_setr_epi32(1, 2, 3, 4));"),)),
     # float32 sign's AVX-512 loop (act_f32.h's nn_sign_f32: vfixupimmps through
     # NN_SIGN_FIXUP_TABLE, then x's sign bit ORed in by one vpternlogd); every call of
-    # F.sign on float32 takes it, the last n % 16 values under a mask
+    # F.sign on float32 takes it, the last n % 16 values under a mask. Session 36: the
+    # sign OR dropped was killed on main's verify by one statement, sign(-0.0) = -0.0 of
+    # sign (conventions), alone (408 s, python -m verify.mutants --jobs 1 --only <id> on
+    # 95d0d37): the ULP cases do not see the sign of zero. verify.paths then held sign's
+    # forward bit for bit through calls of 1-17 and 31-33 values (SIGN_NS, sign_pool:
+    # +-0, subnormals, +-inf, NaNs of both signs with payloads); NumPy models of the three
+    # slips fail 20 of its 20 float32 cases each (tests/test_verify_paths.py). The three
+    # were not run against that verify by the deadline (a full rebuild each, ~8 min under
+    # the day's load).
     Fault("act-f32-sign-table-inf-swapped", K + "act_f32.h",
           "#define NN_SIGN_FIXUP_TABLE 0xA9A9A822",
           "#define NN_SIGN_FIXUP_TABLE 0xA99AA822",
@@ -1398,7 +1406,15 @@ FAULTS += [
 # still going) and every activation's vjp given the output through calls of 1-3 and 5-7
 # values against g act'(y) for that y (e893f3b): NumPy models of the two slips fail exactly
 # those cases (tests/test_verify_paths.py). Re-run on e893f3b (--held-out --only held-act-f32-vjp-tail-rounded-first): killed by sigmoid (6 of 84 cases) and tanh (6 of 52) (branch paths) (1168 s); held-vmath-log-subnormal-exponent not re-run (a full rebuild; its NumPy model fails exactly the new float64 subnormal-target case). The set joined the catalogue
-# (131 faults).
+# (131 faults). Session 36 widened held-vmath-log-subnormal-exponent's thin kill (2 of 96
+# poisson_loss cases, both "each (z, t) alone"): of nn_log's callers only the Poisson
+# loss's t log t can take a subnormal (log-softmax's and the cross-entropy's row sums are
+# >= 1; softplus and the logistic loss take log1p, not nn_log_reduce; a float32 target
+# is a normal double), so verify.paths gained Poisson batches of subnormal targets
+# (subnormal_target_shapes: 1x9, 5x3, 129x1, 261x2 on threads) through the functional
+# loss, loss_and_grad and the epoch's loss_grad with and without sample weights. The
+# slip's NumPy model fails 16 float64 cases (2 before); the mutant was not re-run by the
+# deadline (a full rebuild).
 HELD_OUT_2026_12_07_S35 = [
     Fault("held-loss-grad-only-row-stride", LOSSES,
           "rows, c, scale, margin, d + lo * c, w)",
