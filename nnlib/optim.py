@@ -1292,6 +1292,10 @@ class Optimizer:
 
     # -- pickling: the identity keys become the arrays themselves -------------------------
     def __getstate__(self):
+        # the step counts first: a step or fit starting right after the check below
+        # (before the entries' counts are read into the state) has then moved them
+        unchanged = UnchangedWhilePickled((self,), f"pickling {type(self).__name__}",
+                                          self._steps_taken)
         thread, run = holder_of(self) or (None, None)
         if thread is not None and thread != threading.get_ident():
             # its state and step counts move with the weights of that fit (or step),
@@ -1307,8 +1311,7 @@ class Optimizer:
                                if e.ref() is not None]
         # last: a fit or step that starts while the arrays above are written is caught
         d = stamped(d)
-        d[UnchangedWhilePickled.KEY] = UnchangedWhilePickled(
-            (self,), f"pickling {type(self).__name__}", self._steps_taken)
+        d[UnchangedWhilePickled.KEY] = unchanged
         return d
 
     def _steps_taken(self):

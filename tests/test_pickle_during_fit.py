@@ -169,3 +169,82 @@ def test_an_estimator_pickle_holds_one_state_when_a_fit_starts_while_it_is_writt
     got.partial_fit(X, y)                               # and trains on as the original
     for a, b in zip(got.coefs_, clf.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def _fit_in_thread(model, until=None):
+    """A thread fitting ``model`` one step (its optimizer); with ``until`` (an Event)
+    the fit waits for it at on_train_begin, claimed and counted, before its step."""
+    from nnlib.callbacks import Callback
+
+    class Wait(Callback):
+        def on_train_begin(self, logs=None):
+            inside.set()
+            until.wait(30)
+    inside = threading.Event()
+    X, y = _data()
+    worker = threading.Thread(target=lambda: model.fit(
+        X, y, optimizer=model.optimizer, epochs=1, batch_size=len(X),
+        callbacks=[Wait()] if until is not None else None))
+    worker.start()
+    if until is not None:
+        assert inside.wait(30)
+    return worker
+
+
+class _ReleaseWhilePickled(_FitWhilePickled):
+    """An identity layer whose pickling lets a waiting fit (``go``) run and waits for
+    it: the layers after it are written after that fit's step."""
+
+    def __reduce__(self):
+        (go, worker), self.model = self.model or (None, None), None
+        if go is not None:
+            go.set()
+            worker.join(30)
+        return _ReleaseWhilePickled, (self.n_in,)
+
+
+def test_a_fit_starting_as_the_model_is_checked_refuses_its_pickle(monkeypatch):
+    # the fit counts were read after the check that no fit holds the model: a fit that
+    # started in between moved them before they were read, and ran while the arrays
+    # were written -- the first layer's weights of before its step, the last's of after
+    import nnlib.model
+    hook = _ReleaseWhilePickled(4)
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0), hook,
+                              nnlib.Dense(4, 3, random_state=1)])
+    model.optimizer = optim.Adam(lr=0.1)
+    model.fit(*_data(), epochs=1, batch_size=40)
+    stamped, go = nnlib.model.stamped, threading.Event()
+
+    def fit_starts_here(state):           # the thread switch, between check and count
+        monkeypatch.setattr(nnlib.model, "stamped", stamped)
+        hook.model = go, _fit_in_thread(model, until=go)
+        return stamped(state)
+    monkeypatch.setattr(nnlib.model, "stamped", fit_starts_here)
+    before = [p.copy() for p in model.params]
+    try:
+        with pytest.raises(ConcurrentUseError, match="pickling the model: a fit"):
+            pickle.dumps(model)
+    finally:
+        go.set()
+    assert all((p != q).any() for p, q in zip(model.params[::2], before[::2]))
+
+
+def test_a_step_starting_as_the_optimizer_is_checked_refuses_its_pickle(monkeypatch):
+    # the step counts were read after the check that no fit holds the optimizer, and
+    # after its entries' counts were taken into the state: a whole fit in between gave
+    # a pickle of step 1 holding the moments of step 2
+    import nnlib.optim
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                              nnlib.Dense(4, 3, random_state=1)])
+    model.optimizer = optim.Adam(lr=0.1)
+    model.fit(*_data(), epochs=1, batch_size=40)
+    stamped = nnlib.optim.stamped
+
+    def fit_runs_here(state):             # the thread switch, after the check
+        monkeypatch.setattr(nnlib.optim, "stamped", stamped)
+        _fit_in_thread(model).join(30)
+        return stamped(state)
+    monkeypatch.setattr(nnlib.optim, "stamped", fit_runs_here)
+    with pytest.raises(ConcurrentUseError, match="pickling Adam: a fit"):
+        pickle.dumps(model.optimizer)
+    assert model.optimizer.state[model.params[0]]["step"] == 2     # the fit ran
