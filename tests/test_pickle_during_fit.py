@@ -248,3 +248,33 @@ def test_a_step_starting_as_the_optimizer_is_checked_refuses_its_pickle(monkeypa
     with pytest.raises(ConcurrentUseError, match="pickling Adam: a fit"):
         pickle.dumps(model.optimizer)
     assert model.optimizer.state[model.params[0]]["step"] == 2     # the fit ran
+
+
+def test_a_first_step_adding_entries_as_the_counts_are_read_refuses_the_pickle():
+    # the pickle read the step counts iterating the live table of entries: a first
+    # step in another thread adding an entry meanwhile raised 'dictionary changed size
+    # during iteration' (6 of ~465 000 pickles beside a thread making first steps)
+    # where it is refused as any step that overlaps the pickle
+    p, q = np.ones(1), np.ones(1)
+    opt = optim.Adam([p], lr=0.1)
+    opt.step([np.ones(1)])
+
+    class Racing(optim._Entry):
+        """An entry whose step count, read once, runs a step of another thread that
+        adds an entry (the thread switch, placed there)."""
+        __slots__ = ("_step", "race")
+        step = property(lambda self: (self.race and self.race()) or self._step,
+                        lambda self, v: setattr(self, "_step", v))
+
+    def race():
+        entry.race = None
+        worker = threading.Thread(target=lambda: (opt.add_param_group({"params": [q]}),
+                                                  opt.step([np.ones(1), np.ones(1)])))
+        worker.start()
+        worker.join(30)
+    old = opt._entries[id(p)]
+    entry = opt._entries[id(p)] = Racing(old.ref, old.step, old.rows)
+    entry.race = race
+    with pytest.raises(ConcurrentUseError, match="pickling Adam: a fit"):
+        pickle.dumps(opt)
+    assert opt.state[q]["step"] == 1                      # the other thread's step ran
