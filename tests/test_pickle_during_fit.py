@@ -278,3 +278,22 @@ def test_a_first_step_adding_entries_as_the_counts_are_read_refuses_the_pickle()
     with pytest.raises(ConcurrentUseError, match="pickling Adam: a fit"):
         pickle.dumps(opt)
     assert opt.state[q]["step"] == 1                      # the other thread's step ran
+
+
+@pytest.mark.parametrize("what", list(PICKLED), ids=list(PICKLED))
+def test_the_pickle_check_names_nothing_an_older_nnlib_lacks(what):
+    # the check unpickled by calling nnlib._threads._pickled_as_none, which nnlib
+    # before b709eb2 has not: its pickle.loads of any model or optimizer pickled since
+    # raised AttributeError (the version stamp only warns)
+    import pickletools
+    model = nnlib.Sequential([nnlib.Dense(3, 4, random_state=0)])
+    model.fit(*_data(d=3, classes=4), optimizer=optim.Adam(lr=0.1), epochs=1)
+    blob = pickle.dumps(PICKLED[what](model))
+    names, strings = [], []
+    for op, arg, _ in pickletools.genops(blob):
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(arg)
+        if op.name == "STACK_GLOBAL":
+            names.append(tuple(strings[-2:]))
+    assert not [n for n in names if n[0] == "nnlib._threads"], names
+    assert pickle.loads(blob) is not None
