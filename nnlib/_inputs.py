@@ -190,15 +190,18 @@ def class_labels(y, *, owner, as_unique_labels=False):
 def _labels_of_one_kind(y, owner):
     """An object array of labels as scikit-learn's classifiers read it: all strings
     become a string array, all integers an integer one (``np.asarray`` of the values, so
-    classes_ and predict have scikit-learn's dtype, not object); a mix raises
-    MixedLabelTypesError, a TypeError as scikit-learn's."""
+    classes_ and predict have scikit-learn's dtype, not object); strings beside other
+    values raise MixedLabelTypesError, a TypeError as scikit-learn's (its sort of them),
+    and other values alone (floats, bools, bytes) a LabelError, a ValueError as
+    scikit-learn's ("Unknown label type")."""
     values = y.tolist()
-    if all(isinstance(v, str) for v in values) or all(
+    strings = [isinstance(v, str) for v in values]
+    if all(strings) or all(
             isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
         return np.asarray(values).reshape(y.shape) if values else y
-    raise MixedLabelTypesError(f"Unknown label type: {owner} needs labels of one kind (all "
-                               f"integers or all strings); got the types "
-                               f"{sorted({type(v).__name__ for v in values})}")
+    error = MixedLabelTypesError if any(strings) else LabelError
+    raise error(f"Unknown label type: {owner} needs labels of one kind (all integers or "
+                f"all strings); got the types {sorted({type(v).__name__ for v in values})}")
 
 
 # Widest value range (max - min + 1) of integer labels that ``class_labels`` counts

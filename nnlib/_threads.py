@@ -423,10 +423,6 @@ def fits_started(objs):
     return tuple(getattr(obj, "_fits_started", 0) for obj in objs)
 
 
-def _pickled_as_none():
-    return None
-
-
 class UnchangedWhilePickled:
     """The last item of a pickled state: pickling it re-checks that no fit (or step)
     of another thread holds ``objs`` and that none started since the state was taken.
@@ -457,7 +453,9 @@ class UnchangedWhilePickled:
                 f"{self.what}: a fit (or optimizer.step) in another thread started while "
                 f"the pickle was being written, so it would hold arrays of different "
                 f"steps; pickle it again after that fit, or from a callback of it")
-        return _pickled_as_none, ()
+        # NoneType() is None: the pickle names only builtins, so an nnlib without
+        # this class (an older one, a dask worker's) loads it too
+        return type(None), ()
 
 
 def claimed_by(obj):

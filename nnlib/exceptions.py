@@ -95,9 +95,10 @@ class ComplexDataError(DTypeError, ValueError):
 
 
 class MixedLabelTypesError(LabelError, TypeError):
-    """Class labels of two kinds (strings and integers in one object array): a
-    LabelError that is also a TypeError, as scikit-learn's classifiers raise (NumPy's
-    sort of the labels: ``'<' not supported between instances of 'int' and 'str'``).
+    """Class labels of two kinds, strings beside others (integers, floats, None) in one
+    object array: a LabelError that is also a TypeError, as scikit-learn's classifiers
+    raise (NumPy's sort of the labels: ``'<' not supported between instances of 'int'
+    and 'str'``). Other refused labels without strings raise a plain LabelError.
 
     Examples
     --------

@@ -128,17 +128,19 @@ class Sequential:
 
     # -- pickling: stamped with the nnlib version, as the estimators' pickles are ---------
     def __getstate__(self) -> Dict[str, Any]:
+        # one that a fit starting while the arrays are written steps is caught after
+        # them (its optimizer, pickled inside this state, is checked by its own); the
+        # fit counts are read first, as predict reads them: a fit starting right after
+        # the check below has then moved them
+        from nnlib._threads import UnchangedWhilePickled
+        unchanged = UnchangedWhilePickled((self, *self.layers), "pickling the model")
         # a pickle (or deep copy) taken while another thread's fit steps the weights
         # in place, without the GIL, would hold arrays of different steps, some torn
         # mid-step: refused as predict is (from a callback of that fit it is taken)
         _NotDuringAnotherThreadsFit(self, "pickling the model")._check()
-        # ... and one that starts while the arrays are written is caught after them
-        # (its optimizer, pickled inside this state, is checked by its own)
-        from nnlib._threads import UnchangedWhilePickled
         state = stamped(self.__dict__)
         state.pop(UnchangedWhilePickled.KEY, None)
-        state[UnchangedWhilePickled.KEY] = UnchangedWhilePickled(
-            (self, *self.layers), "pickling the model")
+        state[UnchangedWhilePickled.KEY] = unchanged
         return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:

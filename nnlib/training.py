@@ -481,8 +481,11 @@ class ClaimedRun:
         epochs, the first's written into the second's optimizer)."""
         parts = [schedule, *getattr(schedule, "schedules", ())]
         parts = [p for p in parts if type(p).__weakrefoffset__]
-        claim_all([(p, "the schedule", _SCHEDULE_BUSY) for p in parts], self)
+        # named before they are claimed, as __enter__ names its objects: claim_all keeps
+        # the parts before a refused one, and the release must reach them (else a
+        # refused fit whose run outlives it, in a kept traceback, holds them)
         self._claimed = (*self._claimed, *parts)
+        claim_all([(p, "the schedule", _SCHEDULE_BUSY) for p in parts], self)
 
     def _release(self):
         if self._threads is not None:

@@ -95,3 +95,38 @@ def test_partial_fit_takes_string_classes_as_scikit_learn_does():
         want.partial_fit(X, np.array(["a", 1] * 15, dtype=object))
     with pytest.raises(MixedLabelTypesError):
         got.partial_fit(X, np.array(["a", 1] * 15, dtype=object))
+
+
+NOT_MIXED = {       # object arrays of one kind scikit-learn refuses as a ValueError
+    "floats": [1.0, 2.0], "bools": [True, False], "ints-and-floats": [1, 2.0],
+    "ints-and-bools": [1, True], "bytes": [b"a", b"b"],
+}
+
+
+@pytest.mark.parametrize("est", list(ESTIMATORS))
+@pytest.mark.parametrize("kind", list(NOT_MIXED))
+def test_labels_without_strings_are_refused_as_a_value_error_not_a_mix(est, kind):
+    # MixedLabelTypesError (a TypeError) named every refused object array a mix of
+    # strings and integers, floats and bools alone too, where scikit-learn's
+    # classifiers raise a ValueError ("Unknown label type") for all but strings beside
+    # other values; bytes alone scikit-learn refuses as a TypeError of its own
+    X, y = _X(), np.array(NOT_MIXED[kind] * (N // 2), dtype=object)
+    ours, theirs = ESTIMATORS[est]
+    with pytest.raises((TypeError, ValueError)) as want:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs().fit(X, y)
+    with pytest.raises(LabelError, match=r"Unknown label type: .*one kind") as got:
+        ours().fit(X, y)
+    assert not isinstance(got.value, MixedLabelTypesError)
+    assert isinstance(want.value, ValueError) or kind == "bytes"
+
+
+@pytest.mark.parametrize("mix", [["a", 1.5], ["a", None], ["a", True], [b"a", "b"]],
+                         ids=["str-float", "str-None", "str-bool", "bytes-str"])
+def test_strings_beside_any_other_label_are_a_mix(mix):
+    X, y = _X(), np.array(mix * (N // 2), dtype=object)
+    with pytest.raises(TypeError):
+        sklearn_neural.MLPClassifier().fit(X, y)
+    with pytest.raises(MixedLabelTypesError):
+        MLPClassifier().fit(X, y)

@@ -169,3 +169,131 @@ def test_an_estimator_pickle_holds_one_state_when_a_fit_starts_while_it_is_writt
     got.partial_fit(X, y)                               # and trains on as the original
     for a, b in zip(got.coefs_, clf.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def _fit_in_thread(model, until=None):
+    """A thread fitting ``model`` one step (its optimizer); with ``until`` (an Event)
+    the fit waits for it at on_train_begin, claimed and counted, before its step."""
+    from nnlib.callbacks import Callback
+
+    class Wait(Callback):
+        def on_train_begin(self, logs=None):
+            inside.set()
+            until.wait(30)
+    inside = threading.Event()
+    X, y = _data()
+    worker = threading.Thread(target=lambda: model.fit(
+        X, y, optimizer=model.optimizer, epochs=1, batch_size=len(X),
+        callbacks=[Wait()] if until is not None else None))
+    worker.start()
+    if until is not None:
+        assert inside.wait(30)
+    return worker
+
+
+class _ReleaseWhilePickled(_FitWhilePickled):
+    """An identity layer whose pickling lets a waiting fit (``go``) run and waits for
+    it: the layers after it are written after that fit's step."""
+
+    def __reduce__(self):
+        (go, worker), self.model = self.model or (None, None), None
+        if go is not None:
+            go.set()
+            worker.join(30)
+        return _ReleaseWhilePickled, (self.n_in,)
+
+
+def test_a_fit_starting_as_the_model_is_checked_refuses_its_pickle(monkeypatch):
+    # the fit counts were read after the check that no fit holds the model: a fit that
+    # started in between moved them before they were read, and ran while the arrays
+    # were written -- the first layer's weights of before its step, the last's of after
+    import nnlib.model
+    hook = _ReleaseWhilePickled(4)
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0), hook,
+                              nnlib.Dense(4, 3, random_state=1)])
+    model.optimizer = optim.Adam(lr=0.1)
+    model.fit(*_data(), epochs=1, batch_size=40)
+    stamped, go = nnlib.model.stamped, threading.Event()
+
+    def fit_starts_here(state):           # the thread switch, between check and count
+        monkeypatch.setattr(nnlib.model, "stamped", stamped)
+        hook.model = go, _fit_in_thread(model, until=go)
+        return stamped(state)
+    monkeypatch.setattr(nnlib.model, "stamped", fit_starts_here)
+    before = [p.copy() for p in model.params]
+    try:
+        with pytest.raises(ConcurrentUseError, match="pickling the model: a fit"):
+            pickle.dumps(model)
+    finally:
+        go.set()
+    assert all((p != q).any() for p, q in zip(model.params[::2], before[::2]))
+
+
+def test_a_step_starting_as_the_optimizer_is_checked_refuses_its_pickle(monkeypatch):
+    # the step counts were read after the check that no fit holds the optimizer, and
+    # after its entries' counts were taken into the state: a whole fit in between gave
+    # a pickle of step 1 holding the moments of step 2
+    import nnlib.optim
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0),
+                              nnlib.Dense(4, 3, random_state=1)])
+    model.optimizer = optim.Adam(lr=0.1)
+    model.fit(*_data(), epochs=1, batch_size=40)
+    stamped = nnlib.optim.stamped
+
+    def fit_runs_here(state):             # the thread switch, after the check
+        monkeypatch.setattr(nnlib.optim, "stamped", stamped)
+        _fit_in_thread(model).join(30)
+        return stamped(state)
+    monkeypatch.setattr(nnlib.optim, "stamped", fit_runs_here)
+    with pytest.raises(ConcurrentUseError, match="pickling Adam: a fit"):
+        pickle.dumps(model.optimizer)
+    assert model.optimizer.state[model.params[0]]["step"] == 2     # the fit ran
+
+
+def test_a_first_step_adding_entries_as_the_counts_are_read_refuses_the_pickle():
+    # the pickle read the step counts iterating the live table of entries: a first
+    # step in another thread adding an entry meanwhile raised 'dictionary changed size
+    # during iteration' (6 of ~465 000 pickles beside a thread making first steps)
+    # where it is refused as any step that overlaps the pickle
+    p, q = np.ones(1), np.ones(1)
+    opt = optim.Adam([p], lr=0.1)
+    opt.step([np.ones(1)])
+
+    class Racing(optim._Entry):
+        """An entry whose step count, read once, runs a step of another thread that
+        adds an entry (the thread switch, placed there)."""
+        __slots__ = ("_step", "race")
+        step = property(lambda self: (self.race and self.race()) or self._step,
+                        lambda self, v: setattr(self, "_step", v))
+
+    def race():
+        entry.race = None
+        worker = threading.Thread(target=lambda: (opt.add_param_group({"params": [q]}),
+                                                  opt.step([np.ones(1), np.ones(1)])))
+        worker.start()
+        worker.join(30)
+    old = opt._entries[id(p)]
+    entry = opt._entries[id(p)] = Racing(old.ref, old.step, old.rows)
+    entry.race = race
+    with pytest.raises(ConcurrentUseError, match="pickling Adam: a fit"):
+        pickle.dumps(opt)
+    assert opt.state[q]["step"] == 1                      # the other thread's step ran
+
+
+@pytest.mark.parametrize("what", list(PICKLED), ids=list(PICKLED))
+def test_the_pickle_check_names_nothing_an_older_nnlib_lacks(what):
+    # the check unpickled by calling nnlib._threads._pickled_as_none, which nnlib
+    # before b709eb2 has not: its pickle.loads of any model or optimizer pickled since
+    # raised AttributeError (the version stamp only warns)
+    import pickletools
+    model = nnlib.Sequential([nnlib.Dense(3, 4, random_state=0)])
+    model.fit(*_data(d=3, classes=4), optimizer=optim.Adam(lr=0.1), epochs=1)
+    blob = pickle.dumps(PICKLED[what](model))
+    names, strings = [], []
+    for op, arg, _ in pickletools.genops(blob):
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(arg)
+        if op.name == "STACK_GLOBAL":
+            names.append(tuple(strings[-2:]))
+    assert not [n for n in names if n[0] == "nnlib._threads"], names
+    assert pickle.loads(blob) is not None

@@ -69,3 +69,27 @@ def test_a_second_fit_on_a_schedule_in_use_is_refused(name):
     assert got["rates"] == solo                     # the first fit's rates untouched
     # after it, a fit may take the schedule over (its count goes on, as before)
     assert len(_rates(_model(5), opt2, schedule)) == 4
+
+
+def test_a_fit_refused_on_a_part_in_use_leaves_the_composite_free():
+    # the composite was claimed before its part was refused, and not released: while
+    # the refused fit's run lived on (a traceback kept, as an interactive shell keeps
+    # the last error) every later fit with the composite was refused, in this thread as
+    # "nested in a running fit"
+    part = schedules.ExponentialLR(gamma=0.9)
+    chain = schedules.ChainedScheduler(
+        [schedules.LinearLR(start_factor=0.5, total_iters=2), part])
+    inside, go = threading.Event(), threading.Event()
+    first = threading.Thread(target=lambda: _rates(_model(0), optim.SGD(lr=0.1), part,
+                                                   pause=(inside, go)))
+    first.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(ConcurrentUseError, match=r"schedule \(ExponentialDecay\)") \
+                as refused:
+            _rates(_model(5), optim.SGD(lr=0.1), chain)
+    finally:
+        go.set()
+        first.join(30)
+    assert refused.value.__traceback__ is not None          # the refused run is alive
+    assert len(_rates(_model(5), optim.SGD(lr=0.1), chain)) == 4
