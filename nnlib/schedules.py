@@ -1390,14 +1390,18 @@ class ReduceOnPlateau(Schedule):
 def _rate_before_parts(schedules, optimizer):
     """The base rate of a schedule of ``schedules`` whose parts are bound to
     ``optimizer`` (None: to any), when it has no groups (nnlib's before fit gives it
-    parameters): the ``initial_lr`` the first bound part would have given a group,
+    parameters): the ``initial_lr`` a group would hold once every bound part was bound,
     which torch keeps and such an optimizer cannot (its ``lr`` is the parts' by now);
-    None otherwise."""
+    None otherwise. The first bound part records its rate, and each OneCycleLR
+    overwrites it (torch's OneCycleLR sets ``initial_lr`` whatever it was), so a
+    LambdaLR after ``[LinearLR, OneCycleLR]`` starts from ``max_lr / div_factor``."""
+    base = None
     for part in schedules:
         if part.optimizer is not None and not _groups(part.optimizer) and \
-                (optimizer is None or part.optimizer is optimizer):
-            return part._initial_lr()
-    return None
+                (optimizer is None or part.optimizer is optimizer) and \
+                (base is None or isinstance(part, OneCycleLR)):
+            base = part._initial_lr()
+    return base
 
 
 class _OfParts(Schedule):
