@@ -1334,6 +1334,14 @@ class ReduceOnPlateau(Schedule):
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")
+        n_groups = max(len(_groups(self.optimizer)), 1)
+        if isinstance(self.min_lr, list) and self.optimizer is not None and \
+                n_groups != len(self.min_lr):
+            # checked at bind; a group added since (add_param_group) has no floor of
+            # its own (torch's RuntimeError), refused before this step counts
+            raise ValueError(f"ReduceOnPlateau has {len(self.min_lr)} values for min_lr "
+                             f"and the optimizer {n_groups} parameter groups (one added "
+                             f"since binding?): give min_lr one floor per group")
         # the rate in force, as torch's reads it from the group: one set by hand or by
         # another schedule since the last step is the one reduced, not overwritten
         lr = (check_real_scalar(self.optimizer.lr, "optimizer.lr", low=0.0)
