@@ -1696,9 +1696,10 @@ class _LambdaSchedule(Schedule):
         return self._rate_of_group(t, lr0, 0)
 
     def _n_groups(self):
-        """The groups the functions serve: the bound optimizer's (at least one), or
-        unbound, one per function given."""
-        if self.optimizer is None:
+        """The groups the functions serve: one per function given in a list (a group
+        added since binding has none, and torch's state keeps the list's), else the
+        bound optimizer's (at least one), or one unbound."""
+        if self.optimizer is None or self._per_group:
             return len(self.lr_lambdas)
         return max(len(_groups(self.optimizer)), 1)
 
