@@ -38,6 +38,23 @@ checked by its arrays' checksum alone. Both checksums catch corruption and accid
 edits (a Dropout rate, an activation, the loss or a learning rate changed by hand), not
 tampering: whoever edits a file can recompute them, or drop ``header_sha256``.
 
+Weights only
+------------
+``save_weights`` of a model with a layer of its own (any layer but ``Dense`` and
+``Dropout``, which the format above cannot rebuild) writes the same kind of archive with
+``"format": "nnlib.weights"`` (version 1) and the model's ``params`` in order as ``p0,
+p1, ...``, each layer listed by its class name and the shapes of its arrays::
+
+      {"format": "nnlib.weights", "version": 1, "dtype": "float64",
+       "layers": [{"type": "Dense", "shapes": [[2, 4], [4]]},
+                  {"type": "Scale", "shapes": [[4]]}, ...],
+       "arrays": ["p0", "p1", "p2", ...], "sha256": "...", "header_sha256": "..."}
+
+It is read with the same checks (``check_weights_header``) by ``load_weights`` into a
+model built the same way, as Keras's weights files are; ``nnlib.load`` refuses it,
+naming ``load_weights``. A model of Dense and Dropout layers alone keeps saving its
+weights as a whole model file, which both read.
+
 ``model_arrays`` copies each array once; the checksum is taken from those copies and
 they are what ``write`` writes, so a save while another thread trains the model gives a
 loadable file. ``write`` puts the file in a temporary file in the target directory,
@@ -67,13 +84,17 @@ import os
 
 import numpy as np
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write", "write_atomically", "read",
-           "model_arrays",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "WEIGHTS_FORMAT_NAME", "write",
+           "write_atomically", "read", "model_arrays", "weights_arrays",
+           "check_weights_header",
            "build_model", "check_header", "check_npz_name", "digest", "header_digest",
            "signed"]
 
 FORMAT_NAME = "nnlib.Sequential"
 FORMAT_VERSION = 1
+WEIGHTS_FORMAT_NAME = "nnlib.weights"   # save_weights of a model with its own layers
+WEIGHTS_FORMAT_VERSION = 1
+MAX_NDIM = 32                           # NumPy's limit was 32 until NumPy 2.0
 MAX_HEADER_BYTES = 1 << 22           # 4 MiB of JSON: ~25 000 layer specs
 MAX_NPY_HEADER_BYTES = 1 << 16       # one array's .npy header (NumPy writes ~128 bytes)
 TEMP_PREFIX, TEMP_SUFFIX = ".nnlib-", ".tmp"
@@ -153,6 +174,73 @@ def model_arrays(model, optimizer=None):
     if getattr(model, "loss", None) is not None:
         header["loss"] = model.loss           # what evaluate/predict_proba default to
     return header, arrays
+
+
+def weights_arrays(model):
+    """(header, arrays) of the weights-only file of ``model`` (a Sequential): every
+    array of its ``params``, in order, as ``p0, p1, ...`` (copies taken once, as
+    :func:`model_arrays` takes them). Raises TypeError when the arrays are not all
+    float32 or all float64 (the one dtype the file declares), naming the layer."""
+    layers, arrays, dtype = [], {}, None
+    for i, layer in enumerate(model.layers):
+        shapes = []
+        for p in layer.params:
+            p = np.asarray(p)
+            if p.dtype not in (np.float32, np.float64) or \
+                    (dtype is not None and p.dtype != dtype):
+                raise TypeError(f"save_weights: layers[{i}] ({type(layer).__name__}) "
+                                f"holds an array of dtype {p.dtype}; the file holds "
+                                f"{dtype or 'float32 or float64'} arrays only")
+            dtype = p.dtype
+            arrays[f"p{len(arrays)}"] = np.array(p, order="C", copy=True)
+            shapes.append(list(p.shape))
+        layers.append({"type": type(layer).__name__, "shapes": shapes})
+    dtype = dtype if dtype is not None else np.dtype(model.dtype or np.float64)
+    header = {"format": WEIGHTS_FORMAT_NAME, "version": WEIGHTS_FORMAT_VERSION,
+              "dtype": dtype.name, "layers": layers, "arrays": list(arrays),
+              "sha256": digest(arrays.values())}
+    return header, arrays
+
+
+def _check_version_and_dtype(header, path, version_read, what):
+    """The header's ``version`` must be ``version_read`` (``what``: which format's) and
+    its ``dtype`` float32 or float64."""
+    version = header.get("version")
+    if version != version_read or isinstance(version, bool):
+        raise _FormatError(f"{path} has {what} version {version!r}; this nnlib reads "
+                           f"version {version_read}")
+    dtype = header.get("dtype")
+    if dtype not in ("float32", "float64"):
+        raise _FormatError(f"{path}: unsupported dtype {dtype!r}")
+
+
+def check_weights_header(header, path):
+    """The shapes a weights-only header declares, ``{array name: shape}``, after
+    checking its fields (format, version, dtype, one ``{"type", "shapes"}`` per layer,
+    the arrays ``p0, p1, ...`` one per declared shape); raises ValueError naming
+    ``path`` and the field."""
+    _check_version_and_dtype(header, path, WEIGHTS_FORMAT_VERSION, "weights format")
+    specs, names = header.get("layers"), header.get("arrays")
+    if not isinstance(specs, list) or not specs:
+        raise _FormatError(f"{path}: the header's 'layers' must be a non-empty list")
+    shapes = {}
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str) or \
+                not isinstance(spec.get("shapes"), list) or \
+                set(spec) != {"type", "shapes"}:
+            raise _FormatError(f"{path}: layer {i} must be {{'type': <class name>, "
+                               f"'shapes': [...]}}; got {spec!r:.200}")
+        for shape in spec["shapes"]:
+            if not isinstance(shape, list) or len(shape) > MAX_NDIM or not all(
+                    isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2 ** 63
+                    for n in shape):
+                raise _FormatError(f"{path}: layer {i} declares the shape {shape!r:.200}; "
+                                   f"expected a list of at most {MAX_NDIM} integers >= 0")
+            shapes[f"p{len(shapes)}"] = tuple(shape)
+    if names != list(shapes):
+        raise _FormatError(f"{path}: the header's 'arrays' must be p0, p1, ... one per "
+                           f"declared shape ({len(shapes)}); got {names!r:.200}")
+    return shapes
 
 
 def write(path, header, arrays):
@@ -273,16 +361,14 @@ def check_header(header, path):
     ValueError naming ``path`` and the field."""
     from nnlib._codes import ACTIVATION_CODES
     from nnlib.layers import INITIALIZERS
+    if isinstance(header, dict) and header.get("format") == WEIGHTS_FORMAT_NAME:
+        raise _FormatError(f"{path} holds weights only (format {WEIGHTS_FORMAT_NAME!r}, "
+                           f"written by save_weights of a model with layers of its own): "
+                           f"build the model and call its load_weights")
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else None
         raise _FormatError(f"{path} is not an nnlib model file (format {found!r})")
-    version = header.get("version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
-        raise _FormatError(f"{path} has format version {version!r}; this nnlib reads "
-                           f"version {FORMAT_VERSION}")
-    dtype = header.get("dtype")
-    if dtype not in ("float32", "float64"):
-        raise _FormatError(f"{path}: unsupported dtype {dtype!r}")
+    _check_version_and_dtype(header, path, FORMAT_VERSION, "format")
     specs, names = header.get("layers"), header.get("arrays")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _FormatError(f"{path}: the header's 'arrays' must be a list of names")
@@ -459,7 +545,9 @@ def read(path):
                     not all(isinstance(n, str) and n + ".npy" in members
                             for n in header["arrays"]):
                 raise _FormatError(f"{path} is missing arrays listed in its header")
-            shapes = check_header(header, path)
+            weights_only = isinstance(header, dict) and \
+                header.get("format") == WEIGHTS_FORMAT_NAME
+            shapes = (check_weights_header if weights_only else check_header)(header, path)
             dtype = np.dtype(header["dtype"])
             arrays = {}
             for name, shape in shapes.items():

@@ -14,7 +14,8 @@ import numpy as np
 
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                check_csr, native_float_dtype, plain_array)
-from nnlib.exceptions import ComplexDataError, DataConversionWarning, sklearn_compatible
+from nnlib.exceptions import (ComplexDataError, DataConversionWarning, MixedLabelTypesError,
+                              sklearn_compatible)
 
 
 def _is_sparse(x):
@@ -149,12 +150,17 @@ def check_y_shape(y, n_samples, *, owner, allow_2d=False, name="y") -> np.ndarra
     return y
 
 
-def class_labels(y, *, owner):
+def class_labels(y, *, owner, as_unique_labels=False):
     """Check ``y`` (already 1-d) holds class labels and return ``(classes, y_index)``:
     the sorted distinct labels and each sample's index into them (int64).
 
     Floats must be integral (a continuous target raises "Unknown label type:
-    continuous"); NaN/inf raise; strings and other hashables are fine.
+    continuous"); NaN/inf raise; strings and other hashables are fine. ``classes`` has
+    the dtype of ``np.unique(y)`` (scikit-learn's LabelEncoder, as its
+    LogisticRegression), or with ``as_unique_labels`` that of scikit-learn's
+    ``unique_labels`` (its LabelBinarizer, as its MLPClassifier and Perceptron): an
+    object array of strings or integers gives a string or integer array, and strings
+    are as wide as the longest label.
     """
     if y.dtype.kind == "f":
         check_all_finite(y, "y")
@@ -164,14 +170,9 @@ def class_labels(y, *, owner):
                              f"as {y[np.flatnonzero(y != np.round(y))[0]]!r} (use a "
                              f"regressor for a continuous target)")
     elif y.dtype.kind == "O":
-        values = y.tolist()
-        strings = [isinstance(v, str) for v in values]
-        integers = [isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                    for v in values]
-        if not (all(strings) or all(integers)):
-            raise LabelError(f"Unknown label type: {owner} needs labels of one kind (all "
-                             f"integers or all strings); got the types "
-                             f"{sorted({type(v).__name__ for v in values})}")
+        one_kind = _labels_of_one_kind(y, owner)
+        if as_unique_labels:
+            y = one_kind
     elif y.dtype.kind not in "biuUS":
         raise LabelError(f"Unknown label type: {owner} cannot use labels of dtype "
                          f"{y.dtype}")
@@ -179,7 +180,25 @@ def class_labels(y, *, owner):
     if counted is not None:
         return counted
     classes, y_index = np.unique(y, return_inverse=True)
+    if as_unique_labels and classes.dtype.kind == "U" and classes.size:
+        # scikit-learn's classes_ is np.asarray(sorted(set(y))): as wide as the longest
+        # label, not as y's dtype (<U1 from a <U5 y; predict returns it too)
+        classes = np.asarray(classes.tolist())
     return classes, y_index.astype(np.int64).reshape(-1)
+
+
+def _labels_of_one_kind(y, owner):
+    """An object array of labels as scikit-learn's classifiers read it: all strings
+    become a string array, all integers an integer one (``np.asarray`` of the values, so
+    classes_ and predict have scikit-learn's dtype, not object); a mix raises
+    MixedLabelTypesError, a TypeError as scikit-learn's."""
+    values = y.tolist()
+    if all(isinstance(v, str) for v in values) or all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        return np.asarray(values).reshape(y.shape) if values else y
+    raise MixedLabelTypesError(f"Unknown label type: {owner} needs labels of one kind (all "
+                               f"integers or all strings); got the types "
+                               f"{sorted({type(v).__name__ for v in values})}")
 
 
 # Widest value range (max - min + 1) of integer labels that ``class_labels`` counts
@@ -219,6 +238,8 @@ def _counted_labels(y):
 def labels_to_index(y, classes, *, owner):
     """Map labels y to their index in ``classes`` (sorted); unseen labels raise
     LabelError listing them."""
+    if y.dtype.kind == "O" and classes.dtype.kind != "O":
+        y = _labels_of_one_kind(y, owner)       # as fit reads them
     try:
         idx = np.searchsorted(classes, y)
     except TypeError:       # labels of another kind than the (object) classes: 'a' vs 1

@@ -423,6 +423,43 @@ def fits_started(objs):
     return tuple(getattr(obj, "_fits_started", 0) for obj in objs)
 
 
+def _pickled_as_none():
+    return None
+
+
+class UnchangedWhilePickled:
+    """The last item of a pickled state: pickling it re-checks that no fit (or step)
+    of another thread holds ``objs`` and that none started since the state was taken.
+    A state's arrays are written after ``__getstate__`` returns, so a check there alone
+    lets a fit that starts meanwhile step the arrays not yet written (a pickle of two
+    steps at once); this one, written after them, refuses such a pickle with
+    :class:`~nnlib.exceptions.ConcurrentUseError` naming ``what``. It unpickles as None
+    (the owner's ``__setstate__`` drops its key)."""
+
+    KEY = "_unchanged_while_pickled"
+
+    def __init__(self, objs, what, fingerprint=None):
+        # fingerprint() -> what a fit or step moves; the objects' fit counts by default
+        self.objs, self.what = objs, what
+        self.fingerprint = fingerprint or (lambda: fits_started(objs))
+        self.started = self.fingerprint()
+
+    def __reduce__(self):
+        me = threading.get_ident()
+        moved = self.fingerprint() != self.started
+        for obj in self.objs:
+            thread = _holder(obj)
+            if thread is not None and thread != me:
+                moved = True
+        if moved:
+            from nnlib.exceptions import ConcurrentUseError
+            raise ConcurrentUseError(
+                f"{self.what}: a fit (or optimizer.step) in another thread started while "
+                f"the pickle was being written, so it would hold arrays of different "
+                f"steps; pickle it again after that fit, or from a callback of it")
+        return _pickled_as_none, ()
+
+
 def claimed_by(obj):
     """The thread ident of the fit using ``obj``, or None."""
     return _holder(obj)

@@ -876,9 +876,9 @@ class ModelCheckpoint(Callback):
     verbose : int
         1: print a line per save.
     save_weights_only : bool, default False
-        Keras's: save the weights alone. An nnlib file always holds the layers with
-        their weights (``nnlib.load`` rebuilds the model, ``model.load_weights`` reads
-        the weights into a model of the same shapes), so this only refuses
+        Keras's: save the weights alone, by ``model.save_weights`` (a model with
+        layers of its own too; one of Dense and Dropout layers alone gets the file
+        ``save`` writes, which ``nnlib.load`` also rebuilds); refuses
         ``include_optimizer=True`` beside it.
     initial_value_threshold : float, optional
         Keras's: with ``save_best_only``, the value the monitored metric must beat
@@ -1047,7 +1047,10 @@ class ModelCheckpoint(Callback):
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        self.model.save(path, include_optimizer=self.include_optimizer)
+        if self.save_weights_only:      # Keras's: a model with layers of its own too
+            self.model.save_weights(path)
+        else:
+            self.model.save(path, include_optimizer=self.include_optimizer)
         # the best once saved: a save that fails or is interrupted (the previous file
         # kept) leaves the best the files hold, so the next improvement on it saves
         if self.save_best_only and self.monitor in logs:

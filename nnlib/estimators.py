@@ -85,6 +85,7 @@ place, ``X_b W`` and ``X_b^T dZ`` in O(nnz)), never a dense copy of X.
 (``loss_rows.poisson_rows``: ``e^z - t z + t log t - t`` on the log-mean z, gradient
 ``e^z - t``), as scikit-learn's exp output with its half Poisson deviance.
 """
+import copy
 import functools
 import numbers
 import threading
@@ -781,7 +782,11 @@ class _BaseMLP(BaseModel):
         state = self.__dict__.copy()
         state.pop("_cfg", None)
         state.pop("_seeded_rng", None)      # a cache, rebuilt by the next fit
-        return state
+        # a copy, taken holding the lock: pickle writes the arrays and lists after this
+        # returns and the lock is released, and a fit starting then stepped coefs_ in
+        # place under a t_ already written (probe36: t_ 40 with the coefs_ of t_ 80)
+        # (the estimator itself, which its trainer refers to, stays the one pickled)
+        return copy.deepcopy(state, {id(self): self})
 
 
 class _NumpyTrainer:
@@ -1251,7 +1256,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  "partial_fit.")
             if classes is not None and not indicator:
                 found, _ = class_labels(np.asarray(classes).ravel(),
-                                        owner="MLPClassifier")
+                                        owner="MLPClassifier", as_unique_labels=True)
                 self._partial_classes = found
         elif classes is not None and not indicator and not np.array_equal(
                 np.unique(np.asarray(classes)), self.classes_):
@@ -1284,7 +1289,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             if not first:
                 self.classes_ = classes
         else:
-            found, found_idx = class_labels(y, owner=owner)
+            found, found_idx = class_labels(y, owner=owner, as_unique_labels=True)
             if first:
                 classes, idx = found, found_idx
             else:

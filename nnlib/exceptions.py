@@ -94,6 +94,22 @@ class ComplexDataError(DTypeError, ValueError):
     """
 
 
+class MixedLabelTypesError(LabelError, TypeError):
+    """Class labels of two kinds (strings and integers in one object array): a
+    LabelError that is also a TypeError, as scikit-learn's classifiers raise (NumPy's
+    sort of the labels: ``'<' not supported between instances of 'int' and 'str'``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib import MLPClassifier
+    >>> MLPClassifier().fit(np.eye(3), np.array(["a", 1, "b"], dtype=object))
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.MixedLabelTypesError: Unknown label type: MLPClassifier needs labels ...
+    """
+
+
 class ConcurrentUseError(RuntimeError):
     """An object one running operation owns was used by another at the same time (two
     fits sharing one optimizer, or ``optimizer.step`` during a fit that uses it or trains

@@ -107,6 +107,8 @@ class FitLoop:
         self.batch_callbacks = [cb for cb in self.objects if wants_batches(cb)]
         self.stepped = (schedule is not None and hasattr(schedule, "step")
                         and hasattr(schedule, "bind"))
+        if self.stepped:
+            run.claim_schedule(schedule)        # before it is bound to this fit's optimizer
         if self.stepped and getattr(schedule, "optimizer", None) is not run.optimizer:
             schedule.bind(run.optimizer)
         elif self.stepped and hasattr(schedule, "_record_initial_lr"):

@@ -170,7 +170,7 @@ class Perceptron(_BinaryClassifier):
         shuffle = check_bool(self.shuffle, "shuffle")
         X = check_X(X, owner="Perceptron", dtype=np.float64)
         y = check_y_shape(y, X.shape[0], owner="Perceptron")
-        classes, idx = class_labels(y, owner="Perceptron")
+        classes, idx = class_labels(y, owner="Perceptron", as_unique_labels=True)
         _check_binary(classes, "Perceptron")
         s = 2.0 * idx - 1.0                               # labels as -1/+1
         Xa = _augment(X, fit_intercept)

@@ -132,12 +132,21 @@ class Sequential:
         # in place, without the GIL, would hold arrays of different steps, some torn
         # mid-step: refused as predict is (from a callback of that fit it is taken)
         _NotDuringAnotherThreadsFit(self, "pickling the model")._check()
-        return stamped(self.__dict__)
+        # ... and one that starts while the arrays are written is caught after them
+        # (its optimizer, pickled inside this state, is checked by its own)
+        from nnlib._threads import UnchangedWhilePickled
+        state = stamped(self.__dict__)
+        state.pop(UnchangedWhilePickled.KEY, None)
+        state[UnchangedWhilePickled.KEY] = UnchangedWhilePickled(
+            (self, *self.layers), "pickling the model")
+        return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         """Restore a pickled model, warning (InconsistentVersionWarning) when another
         nnlib version pickled it; one pickled before the stamp loads quietly."""
-        self.__dict__.update(unstamped(state, type(self).__name__))
+        state = unstamped(state, type(self).__name__)
+        state.pop("_unchanged_while_pickled", None)
+        self.__dict__.update(state)
 
     def _check_layers(self):
         """The stack must follow the layer protocol with matching widths and one dtype
@@ -313,6 +322,17 @@ class Sequential:
         if finite and not compiled_train().all_finite(X):
             self._check_converted(given, X, name)
         return X
+
+    def _checked_inputs(self, X: ArrayLike) -> np.ndarray:
+        """fit's X through :meth:`_inputs` (finite, the layers checked), unless it is
+        the array train_on_batch has just passed through it for this model, whose layer
+        list still holds the same layers: its conversion and layer check then stand (the
+        check runs once per train_on_batch; a list edited since is checked again)."""
+        given = getattr(_ON_BATCH, "inputs", None)
+        if (given is not None and given[0] is self and given[1] is X
+                and getattr(_ON_BATCH, "active", False) and given[2] == tuple(self.layers)):
+            return X
+        return self._inputs(X, finite=True)
 
     def _check_converted(self, given, converted, name):
         """Raise NonFiniteError for the first non-finite row of ``converted`` (2-d), the
@@ -907,14 +927,22 @@ class Sequential:
             complete(*[functools.partial(np.copyto, p, a) for p, a in zip(params, new)])
 
     def save_weights(self, path: PathLike) -> None:
-        """Keras's ``save_weights``: :meth:`save` without the optimizer (an nnlib file
-        holds the layers with their weights; :meth:`load_weights` reads them back into
-        a model of the same shapes, :func:`nnlib.load` rebuilds the model).
+        """Keras's ``save_weights``: every array of :attr:`params`, a layer of your own's
+        included, written atomically for :meth:`load_weights` to read back into a model
+        of the same shapes. A model of ``Dense`` and ``Dropout`` layers alone is written
+        as :meth:`save` writes it, without the optimizer (so :func:`nnlib.load` also
+        rebuilds it); one with any other layer as a weights-only file (format
+        ``nnlib.weights``, see :mod:`nnlib._format`), which only ``load_weights`` reads.
 
         Parameters
         ----------
         path : str or os.PathLike
             Ending in ``.npz``.
+
+        Raises
+        ------
+        TypeError
+            The arrays are not all float32 or all float64 (naming the layer).
 
         Examples
         --------
@@ -927,12 +955,35 @@ class Sequential:
         >>> X = np.array([[1.0, -2.0]])
         >>> np.array_equal(dst.predict(X), src.predict(X))
         True
+
+        With a layer of your own (a learned scale of each feature):
+
+        >>> from nnlib.layers import Layer
+        >>> class Scale(Layer):
+        ...     def __init__(self, n):
+        ...         self.n_in = self.n_out = n
+        ...         self.s = np.ones(n)
+        ...     params = property(lambda self: [self.s])
+        ...     dtype = property(lambda self: self.s.dtype)
+        >>> src = Sequential([Dense(2, 3, random_state=0), Scale(3)])
+        >>> src.layers[1].s[:] = [1.0, 2.0, 3.0]
+        >>> src.save_weights("ws.npz")
+        >>> dst = Sequential([Dense(2, 3), Scale(3)])
+        >>> dst.load_weights("ws.npz")
+        >>> dst.layers[1].s
+        array([1., 2., 3.])
         """
-        self.save(path)
+        if all(type(layer) in (Dense, Dropout) for layer in self.layers):
+            self.save(path)
+            return
+        _format.check_npz_name(path, "")
+        self._check_layers()
+        _format.write(path, *_format.weights_arrays(self))
 
     def load_weights(self, path: PathLike) -> None:
         """Keras's ``load_weights``: read the weights of a file written by
-        :meth:`save`, :meth:`save_weights` or a ``ModelCheckpoint`` into this model,
+        :meth:`save`, :meth:`save_weights` or a ``ModelCheckpoint`` into this model
+        (a layer of your own's too, by the order of :attr:`params`),
         in place (:meth:`set_weights`; an optimizer the file holds is not read). The
         layers' activations are this model's; the file's shapes must match.
 
@@ -955,7 +1006,10 @@ class Sequential:
         ValueError: w3.npz holds parameters of shapes [(2, 3), (3,)]; this model's are ...
         """
         header, arrays = _format.read(path)
-        weights = _format.build_model(header, arrays, path).params
+        if header["format"] == _format.WEIGHTS_FORMAT_NAME:     # read checked its shapes
+            weights = [arrays[name] for name in header["arrays"]]
+        else:
+            weights = _format.build_model(header, arrays, path).params
         mine = [p.shape for p in self.params]
         if [w.shape for w in weights] != mine:
             raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
@@ -1205,9 +1259,6 @@ class Sequential:
         batch_size = (_FIT_BATCH if batch_size is None
                       else check_int_scalar(batch_size, "batch_size", low=1))
         l2 = check_real_scalar(l2, "l2", low=0.0)
-        # l2 and the learning rate are cast to the model's dtype in the compiled loop
-        # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
-        check_fits_dtype(l2, "l2", self._check_layers())     # a dtype the check knows
         margin = check_real_scalar(margin, "margin", low=0.0)
         verbose = _verbosity(verbose)
         validation_split = check_real_scalar(validation_split, "validation_split",
@@ -1226,7 +1277,8 @@ class Sequential:
         rng = (None if random_state is None and not shuffle and not unseeded
                else shuffle_orders(random_state) if not unseeded
                else as_generator(random_state))
-        # none of the user's code runs from _inputs' check of the layers to the run's:
+        # none of the user's code runs from _inputs' check of the layers (train_on_batch's:
+        # _checked_inputs compares the list since) to the run's:
         # arrays (no __array__ to call), no validation data, metrics, callbacks or
         # progress stream, a model and layers of nnlib's own classes (the layers checked
         # after _inputs, which sees the list as it is)
@@ -1234,7 +1286,10 @@ class Sequential:
                  and class_weight is None and validation_data is None and metrics is None
                  and not verbose
                  and callbacks is None and type(self) is Sequential)
-        X = self._inputs(X, finite=True)
+        X = self._checked_inputs(X)
+        # l2 and the learning rate are cast to the model's dtype in the compiled loop
+        # (the fused SGD step): beyond its range they would be inf (0 * inf = NaN).
+        check_fits_dtype(l2, "l2", X.dtype)
         plain = plain and all(type(layer) is Dense or type(layer) is Dropout
                               for layer in self.layers)
         _check_no_shared_arrays(self)
@@ -1423,6 +1478,8 @@ class Sequential:
         X = self._inputs(X, finite=True)
         # the last fit's history stays self.history, as Keras's train_on_batch leaves it
         _ON_BATCH.active = True
+        # fit takes this X as converted and its layer check as done (see _checked_inputs)
+        _ON_BATCH.inputs = (self, X, tuple(self.layers))
         try:
             history = self.fit(X, y, loss=loss, optimizer=optimizer, epochs=1,
                                batch_size=max(X.shape[0], 1), shuffle=False,
@@ -1430,7 +1487,7 @@ class Sequential:
                                l2_per_batch=l2_per_batch, margin=margin, metrics=metrics,
                                n_threads=n_threads, class_weight=class_weight)
         finally:
-            _ON_BATCH.active = False
+            _ON_BATCH.active, _ON_BATCH.inputs = False, None
         names = Metrics(metrics, loss).names
         if history.nonfinite is not None:
             # the step was refused (the weights are as they were): NaN for the loss

@@ -104,7 +104,8 @@ import numpy as np
 from nnlib._base import stamped, unstamped
 from nnlib._codes import OPTIM_KINDS
 from nnlib._kernels import optim as _k
-from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, arrays_in_use, claim,
+from nnlib._threads import (PARALLEL_MIN_SIZE, StepClaim, UnchangedWhilePickled,
+                            arrays_in_use, claim,
                             complete, holder_of, release, resolve_threads,
                             thread_limit)
 from nnlib._typing import ArrayLike
@@ -287,6 +288,10 @@ class Optimizer:
         self.defaults = self._check(dict(defaults))
         self.param_groups: List[Dict[str, Any]] = []
         self._configs = {}                # group key -> config (validated once per key)
+        # fits started on it (nnlib._threads.count_fit_start): set here, with the other
+        # attributes, as a key added later costs each step's attribute reads ~0.5 us
+        # (CPython's shared-key instance dicts)
+        self._fits_started = 0
         if params is None:
             return
         if isinstance(params, numbers.Number):
@@ -1274,6 +1279,14 @@ class Optimizer:
             if a.shape != p.shape or a.dtype.kind != "f":
                 raise ValueError(f"state[{idx}][{n!r}] has shape {a.shape} and dtype "
                                  f"{a.dtype}; its parameter is {p.shape} float")
+            if n in _SQUARED_SLOTS and (a < 0).any():
+                # the step takes its square root: finite params, gradients and state
+                # would turn NaN without the NonFiniteError a step gives them otherwise
+                at = tuple(int(i) for i in np.unravel_index(
+                    int(np.argmax(a.reshape(-1) < 0)), a.shape))
+                raise ValueError(f"state[{idx}][{n!r}] holds {a[at].item()!r} at {at}: a sum or "
+                                 f"average of squared gradients is never negative (a "
+                                 f"corrupted or edited state)")
             rows[i] = a.reshape(-1)
         return p, step, rows
 
@@ -1292,10 +1305,22 @@ class Optimizer:
              if k not in ("_entries", "_configs", "_unpickled")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows) for e in self._entries.values()
                                if e.ref() is not None]
-        return stamped(d)
+        # last: a fit or step that starts while the arrays above are written is caught
+        d = stamped(d)
+        d[UnchangedWhilePickled.KEY] = UnchangedWhilePickled(
+            (self,), f"pickling {type(self).__name__}", self._steps_taken)
+        return d
+
+    def _steps_taken(self):
+        """The fits started on it and each state entry's step count: what a step or fit
+        of another thread moves (read by a pickle, which the steps themselves do not
+        count for: a count in step cost each step ~0.2 us)."""
+        return (self.__dict__.get("_fits_started", 0),
+                [(k, e.step) for k, e in self._entries.items()])
 
     def __setstate__(self, d):
         d = unstamped(d, type(self).__name__)
+        d.pop(UnchangedWhilePickled.KEY, None)
         saved = d.pop("_saved_entries")
         object.__setattr__(self, "_entries", {})
         self.__dict__.update(d)
@@ -1312,6 +1337,11 @@ class Optimizer:
     def _public(self):
         src = self.param_groups[0] if self.param_groups else self.defaults
         return {k: src[k] for k in type(self)._HYPER if k != "maximize" or src[k]}
+
+
+# state slots that accumulate squared gradients (Adagrad's and NotesAdaGrad's sum,
+# RMSprop's square_avg, Adam's second moments, SklearnAdam's vs): never negative
+_SQUARED_SLOTS = frozenset({"sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq", "vs"})
 
 
 def _checked_step(step, idx):

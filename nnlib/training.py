@@ -413,6 +413,8 @@ class EpochResult(NamedTuple):
 _MODEL_BUSY = "it is being trained by another fit; train one model in one fit at a time"
 _OPTIMIZER_BUSY = ("two fits cannot share one optimizer at the same time: give each fit "
                    "its own optimizer")
+_SCHEDULE_BUSY = ("two fits cannot step one schedule at the same time: give each fit its "
+                  "own schedule")
 _LAYER_BUSY = ("a fit of another model that shares it trains it; train models that share "
                "layers one at a time")
 _ARRAY_BUSY = ("another fit or an optimizer.step updates it; train models that share "
@@ -457,7 +459,7 @@ class ClaimedRun:
                        *((a, "a parameter array of the model", _ARRAY_BUSY)
                          for a in arrays)), self)
             # a predict in another thread that overlapped this fit sees a count move
-            for obj in (self.model, *layers):
+            for obj in (self.model, self.optimizer, *layers):
                 count_fit_start(obj)
             self._threads = blas_threads(self.blas_threads)
             self._threads.__enter__()
@@ -469,6 +471,18 @@ class ClaimedRun:
     def __exit__(self, *exc):
         complete(self.close)
         return False
+
+    def claim_schedule(self, schedule):
+        """Claim ``schedule`` (a schedule object, and each part of one made of parts)
+        for this run, released with the rest: a fit binds it to its optimizer and steps
+        its epoch count, so a second fit sharing it meanwhile would rebind it to its own
+        optimizer under the first and step the count of both (found by probe36: two
+        threads' fits on one ExponentialLR, each fit's rates off by the other's
+        epochs, the first's written into the second's optimizer)."""
+        parts = [schedule, *getattr(schedule, "schedules", ())]
+        parts = [p for p in parts if type(p).__weakrefoffset__]
+        claim_all([(p, "the schedule", _SCHEDULE_BUSY) for p in parts], self)
+        self._claimed = (*self._claimed, *parts)
 
     def _release(self):
         if self._threads is not None:

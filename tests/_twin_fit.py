@@ -128,13 +128,15 @@ def assert_same_bits(a, b):
         assert np.array_equal(p, q) and np.array_equal(np.signbit(p), np.signbit(q))
 
 
-def two_epochs(module, dtype, case, check_updates=False, piece=-1):
+def two_epochs(module, dtype, case, check_updates=False, piece=-1, optimizer=None,
+               **setup_kw):
     """Two seeded epochs of ``module``'s ``run_epoch`` over a two-layer net (d -> hidden
     -> c, first activation ``act``, then identity), softmax cross-entropy, plain SGD lr
-    0.05 with weight decay ``wd``, on N rows with a fifth of X zero; ``case`` is
-    (N, d, hidden, c, batch, act, wd, ...); each epoch one call, or calls of ``piece``
-    steps. Returns each call's result, the trained parameters and the setup's
-    ``padded_calls``."""
+    0.05 with weight decay ``wd`` (or ``optimizer``, a callable making one for the
+    model; ``setup_kw`` go to EpochSetup: l2, l2_per_batch), on N rows with a fifth of X
+    zero; ``case`` is (N, d, hidden, c, batch, act, wd, ...); each epoch one call, or
+    calls of ``piece`` steps. Returns each call's result, the trained parameters and the
+    setup's ``padded_calls``."""
     from nnlib import Sequential, optim
     N, d, hidden, c, batch, act, wd = case[:7]
     model = Sequential([Dense(d, hidden, act, dtype=dtype, random_state=0),
@@ -142,8 +144,9 @@ def two_epochs(module, dtype, case, check_updates=False, piece=-1):
     rng = np.random.default_rng([N, d, hidden, batch])
     X, y = rng.standard_normal((N, d)), rng.integers(0, c, N)
     X[rng.random(X.shape) < 0.2] = 0.0
-    setup = make_setup(module, model, X, y, "softmax_cross_entropy",
-                       optimizer=optim.SGD(lr=0.05, weight_decay=wd), batch_size=batch)
+    opt = optim.SGD(lr=0.05, weight_decay=wd) if optimizer is None else optimizer(model)
+    setup = make_setup(module, model, X, y, "softmax_cross_entropy", optimizer=opt,
+                       config=opt._fit_config(model.params), batch_size=batch, **setup_kw)
     outs = []
     for _ in range(2):
         order, done, total = rng.permutation(N).astype(np.int64), 0, 0.0

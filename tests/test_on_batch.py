@@ -245,6 +245,58 @@ def test_train_on_batch_builds_its_metrics_once(monkeypatch):
         assert len([name for name in built if name in outside_fit]) == 1, built
 
 
+def test_train_on_batch_checks_the_layers_once(monkeypatch):
+    # fit took train_on_batch's converted X through _inputs again and checked the
+    # stack for l2's dtype besides: three walks of the layers per step, one is enough
+    calls = []
+    check = nnlib.Sequential._check_layers
+
+    def counted(self):
+        calls.append(1)
+        return check(self)
+
+    X, y = _data(4)
+    model = _model()
+    model.train_on_batch(X, y, optimizer=SGD(lr=0.1))
+    monkeypatch.setattr(nnlib.Sequential, "_check_layers", counted)
+    for _ in range(3):
+        calls.clear()
+        model.train_on_batch(X, y, l2=1e-3)
+        assert len(calls) == 1
+    calls.clear()
+    model.fit(X, y, epochs=1)                   # fit alone: once as well
+    assert len(calls) == 1
+
+
+class _HookedLabels:
+    def __init__(self, y, hook):
+        self.y, self.hook = y, hook
+
+    def __array__(self, dtype=None, copy=None):
+        self.hook()
+        return np.asarray(self.y)
+
+
+def test_a_layer_list_changed_between_or_during_steps_is_refused():
+    X, y = _data(4)
+    model = _model()
+    model.train_on_batch(X, y, optimizer=SGD(lr=0.1))
+    model.layers.append(nnlib.Dense(5, 2))              # 3 outputs feed a 5-input layer
+    with pytest.raises(nnlib.ShapeError, match=r"layers\[2\] expects 5 inputs"):
+        model.train_on_batch(X, y)
+    model.layers.pop()
+    model.train_on_batch(X, y)
+
+    def swap():                                 # after train_on_batch's check of X
+        model.layers[1] = nnlib.Dense(7, 3, random_state=2)
+    with pytest.raises(nnlib.ShapeError, match=r"layers\[1\] expects 7 inputs"):
+        model.train_on_batch(X, _HookedLabels(y, swap))
+    model.layers[1] = nnlib.Dense(6, 3, random_state=2)
+    with pytest.raises(nnlib.DTypeError, match="share a dtype"):
+        model.train_on_batch(X, _HookedLabels(y, lambda: setattr(
+            model.layers[1], "W", model.layers[1].W.astype(np.float32))))
+
+
 def test_bad_batches_are_named():
     model = _model()
     with pytest.raises(nnlib.ShapeError, match="at least one row"):

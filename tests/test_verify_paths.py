@@ -713,13 +713,14 @@ def test_the_sparse_step_plan_reaches_every_branch_of_the_sparse_first_layer():
 def test_the_rows_step_plan_reads_dense_rows_in_place_out_of_order():
     # dense.pxd's rows_in_place: more than one row and one input, both first-layer
     # products blocked (X_b W_0: m = B, k = n_in; X_b^T dZ: m = n_in, k = B), plain SGD
-    # fused with and without decay and a relu first layer; the rows reversed, more of
-    # them than one row block of the forward holds (gemm_small.h: 12 at most)
+    # fused with and without decay, X_b^T dZ alone before a momentum step, and a relu
+    # first layer; the rows reversed, more of them than one row block of the forward
+    # holds (gemm_small.h: 12 at most)
     P = paths._paths()
     cases = paths.plan()["epoch_rows"]
     assert {key for label, shape, key in cases} == {
         "rows in place: X^T dZ fused into the step", "rows in place: with decay",
-        "rows in place: X W_0 forward"}
+        "rows in place: X^T dZ, then the step", "rows in place: X W_0 forward"}
     for label, (B, i, h, o), key in cases:
         width = h or o
         assert B > 12 and i > 1 and "reversed" in label

@@ -1149,20 +1149,23 @@ def sparse_step_plan():
 def rows_step_plan():
     """[(label, (B, n_in, hidden, n_out), path)]: steps of the training loop whose first
     layer reads the batch's rows of dense X in place through their numbers (dense.pxd's
-    ``rows_in_place``: plain SGD, a first layer of identity or relu whose forward X_b W_0
-    and fused weight step W_0 <- beta W_0 - lr X_b^T dZ both take gemm_small.h's blocked
-    loops, nn_gemm_small_{f,d}_rows, AVX-512), the batch's rows in reverse order, so
+    ``rows_in_place``: a first layer of identity or relu whose forward X_b W_0 and
+    weight product both take gemm_small.h's blocked loops, nn_gemm_small_{f,d}_rows,
+    AVX-512: plain SGD's fused step W_0 <- beta W_0 - lr X_b^T dZ, or X_b^T dZ alone
+    before a momentum step, alpha 1 and beta 0), the batch's rows in reverse order, so
     that a row read by its position instead of its number is another row (the other
     epoch cases take the rows in X's order): a one-layer identity network (beta 1, and
-    1 - lr wd with decay) and a relu network; 13 rows, so the forward's row blocks
-    include one past the first (float32 24 wide: 12 + 1; float64: 8 + 5; the relu
-    layer, float64 30 wide: 6 + 6 + 1)."""
+    1 - lr wd with decay; momentum) and a relu network; 13 rows, so the forward's row
+    blocks include one past the first (float32 24 wide: 12 + 1; float64: 8 + 5; the
+    relu layer, float64 30 wide: 6 + 6 + 1)."""
     fused, decay = "rows in place: X^T dZ fused into the step", "rows in place: with decay"
-    first = "rows in place: X W_0 forward"
+    alone, first = "rows in place: X^T dZ, then the step", "rows in place: X W_0 forward"
     return [("B=13, 20 -> 24: X's rows read in place, reversed, plain SGD (alpha -lr, "
              "beta 1)", (13, 20, 0, 24), fused),
             ("B=13, 20 -> 24: X's rows read in place, reversed, weight_decay 2^-4 (alpha "
              "-lr, beta 1 - 2^-7)", (13, 20, 0, 24), decay),
+            ("B=13, 20 -> 24: X's rows read in place, reversed, momentum 1/2 (X^T dZ "
+             "alone: alpha 1, beta 0)", (13, 20, 0, 24), alone),
             ("B=13, 20 -> 30 relu -> 5: X's rows read in place, reversed (X_b W_0, then "
              "the fused step)", (13, 20, 30, 5), first)]
 

@@ -25,11 +25,12 @@ and loops over mini-batches with no Python call and no allocation per step:
 Gather. A batch of more than one dense row is copied into the workspace (``Xb``) in
 visiting order; while a step runs, the next batch's rows are prefetched into L2
 (``prefetch.h``), so its gather does not wait on memory row by row, when they are few
-enough to stay there through the step (``PREFETCH_MAX_BYTES``). Under plain SGD with no
-dropout, where both of the first layer's products take gemm_small.h's blocked loops
-(``dense.pxd``'s ``rows_in_place``: AVX-512, a first layer 16+ wide, batches of at most
-``NN_SMALL_GEMM_MAX_K`` rows), nothing is copied: the forward X_b W_0 and the step's
-X_b^T dZ_0 read the batch's rows of X in place through their checked numbers
+enough to stay there through the step (``PREFETCH_MAX_BYTES``). With no dropout, where
+both of the first layer's products take gemm_small.h's blocked loops (``dense.pxd``'s
+``rows_in_place``: AVX-512, a first layer 16+ wide, batches of at most
+``NN_SMALL_GEMM_MAX_K`` rows), nothing is copied: the forward X_b W_0 and the weight
+product X_b^T dZ_0 (plain SGD's fused step, or the gradient another rule steps with,
+``weight_grad``) read the batch's rows of X in place through their checked numbers
 (``mm_bias_act_rows``, ``mm_step_rows``), each element the same chain as on the
 gathered rows.
 
@@ -646,20 +647,24 @@ cdef void weight_grads(NetShape* net, floating** W, const floating* X0, Py_ssize
     """dW_l = H_{l-1}^T dZ_l + l2_eff W_l for every layer (``weight_grad``)."""
     cdef int l
     for l in range(net.n_layers):
-        weight_grad(net, l, W, X0, B, H, dZ, dW, l2_eff, xs, pieces, dr)
+        weight_grad(net, l, W, X0, B, H, dZ, dW, l2_eff, xs, pieces, dr, NULL)
 
 
 cdef inline void weight_grad(NetShape* net, int l, floating** W, const floating* X0,
                              Py_ssize_t B, floating** H, floating** dZ, floating** dW,
                              double l2_eff, const CsrRows* xs, bint pieces,
-                             const DropC* dr) noexcept nogil:
-    """dW_l = H_{l-1}^T dZ_l + l2_eff W_l (H_{-1} = X0, or the sparse rows ``xs``; the
-    dropped copy where a dropout of ``dr`` sits at the layer's input)."""
+                             const DropC* dr, const long long* xrows) noexcept nogil:
+    """dW_l = H_{l-1}^T dZ_l + l2_eff W_l (H_{-1} = X0, or the sparse rows ``xs``, or
+    X0's rows ``xrows[0:B]`` read in place where ``rows_in_place`` holds: the same chains
+    as the gathered rows' product; the dropped copy where a dropout of ``dr`` sits at the
+    layer's input)."""
     cdef Py_ssize_t i, n
     cdef Py_ssize_t* s = net.sizes
     cdef const floating* inp = layer_input(dr, l, X0, H)
     if l == 0 and xs != NULL:
         csr_rows_t_matmul(xs, B, dZ[0], s[0], s[1], 1.0, 0.0, dW[0])
+    elif l == 0 and xrows != NULL:
+        mm_step_rows(s[0], s[1], B, 1.0, X0, xrows, dZ[0], 0.0, dW[0], s[1])
     else:
         mm_pieces(True, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0,
                   dW[l], s[l + 1], pieces)
@@ -1411,7 +1416,7 @@ cdef class EpochSetup:
                 and self.c.plain_no_decay and self.c.l2 == 0.0 and not self.c.sparse
                 and self.c.drop.n == 0 and not check_updates
                 and (b1 or rows_in_place(self.c.batch_size, sz[0], sz[1],
-                                         self.network.shape.kinds[0], self.c.oc[0].lr,
+                                         self.network.shape.kinds[0], -self.c.oc[0].lr,
                                          self.c.n_threads))):
             return
         if self._pads is None or self._pads_b1 != b1:
@@ -1654,10 +1659,12 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef const DropC* dr = &c.drop if c.has_drop else NULL
     cdef const CsrRows* xsp = &xs if sparse else NULL
     cdef int bad_label = 0, bad_row = 0
-    # plain SGD over dense rows, no dropout: where both first-layer products take the
-    # blocked loops, they read the batch's rows of X in place through their numbers
+    # dense rows, no dropout: where both first-layer products take the blocked loops
+    # (the forward, and plain SGD's fused step or another rule's gradient, whose alpha
+    # is alpha0), they read the batch's rows of X in place through their numbers
     # (``rows_in_place``) and the rows are not gathered
-    cdef bint maybe_in_place = _rows_in_place and not sparse and dr == NULL and c.all_plain
+    cdef bint maybe_in_place = _rows_in_place and not sparse and dr == NULL
+    cdef double alpha0 = -c.oc[0].lr if plain_sgd(&c.oc[0]) else 1.0
     cdef bint in_place
     cdef const long long* xrows = NULL
     # plain SGD at batch 1 over dense rows: the first layer's weight step also forms the
@@ -1719,7 +1726,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                             and team_threads(c.n_threads, c.pool_threads) > 1)
             # (read in place only where OpenMP's team would not split the gather)
             in_place = (maybe_in_place and not (gather_split and c.n_threads > 1)
-                        and rows_in_place(B, n_in, s.sizes[1], s.kinds[0], c.oc[0].lr,
+                        and rows_in_place(B, n_in, s.sizes[1], s.kinds[0], alpha0,
                                           c.n_threads))
             gather_split = gather_split and not in_place
             for i in range(B):
@@ -1832,7 +1839,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
             nW = s.sizes[l] * s.sizes[l + 1]
             if plain_sgd(oc):
                 sgd_fused_W(s, l, W, X0, B, H, dZ, oc.lr, l2_eff + oc.weight_decay, xsp,
-                            dr, c.ldw[l], NULL)
+                            dr, c.ldw[l], xrows)
                 pen_known = False
             else:
                 ocW = oc[0]
@@ -1840,9 +1847,9 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                     # the rule's own weight decay adds l2 W inside its pass (g + wd w, the
                     # same double arithmetic) instead of a pass of its own over dW
                     ocW.weight_decay = l2_eff
-                    weight_grad(s, l, W, X0, B, H, dZ, dW, 0.0, xsp, pieces, dr)
+                    weight_grad(s, l, W, X0, B, H, dZ, dW, 0.0, xsp, pieces, dr, xrows)
                 else:
-                    weight_grad(s, l, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces, dr)
+                    weight_grad(s, l, W, X0, B, H, dZ, dW, l2_eff, xsp, pieces, dr, xrows)
                 if pen_known and (c.update_threads == 1 or nW < PAR_MIN_ELEMS):
                     pen_next = pen_next + optim_update_sq(&ocW, W[l], dW[l], st[2 * l], nW,
                                                           step, 0.0)
