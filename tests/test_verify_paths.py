@@ -1009,21 +1009,54 @@ def test_a_float32_column_accumulator_fails_the_given_h_db_cases(monkeypatch):
     assert len(want - bad) <= 2, sorted(want - bad)
 
 
+def _t_ln2_below_normal(y, weight=None):
+    """The shift of a mean Poisson loss whose log of a subnormal target is ln 2 too large:
+    the (weighted) mean over rows of the row sums of t ln 2, t below the smallest normal
+    double (a float32 target is a normal double: no shift)."""
+    t = np.asarray(y)
+    if t.dtype != np.float64:
+        return 0.0
+    t = t.reshape(t.shape[0], -1)
+    rows = np.where((t > 0) & (t < np.finfo(np.float64).tiny), t * np.log(2.0), 0.0).sum(1)
+    w = np.ones(len(rows)) if weight is None else np.asarray(weight, np.float64)
+    return float((w * rows).sum() / w.sum())
+
+
 def test_a_poisson_loss_whose_log_of_a_subnormal_target_is_off_by_ln2_fails(monkeypatch):
     # vmath.h's nn_log_reduce taking a subnormal x back by 2^53 instead of 2^54 (catalogue
     # fault held-vmath-log-subnormal-exponent): t log t off by t ln 2 where t is below the
-    # smallest normal double, which only the subnormal-target rows reach
-    real = F.poisson_loss
+    # smallest normal double, which only the subnormal-target cases reach: each row alone,
+    # and batches through the functional loss, loss_and_grad and the epoch's loss_grad
+    # (with and without sample weights); the gradients do not take log t
+    real, real_fused = F.poisson_loss, F.loss_and_grad
+    real_epoch = paths._Runner._epoch_call
 
     def wrong(z, y, **kw):
-        t = np.asarray(y, dtype=np.float64)
-        extra = np.where((t > 0) & (t < np.finfo(np.float64).tiny), t * np.log(2.0), 0.0)
-        return real(z, y, **kw) + extra.mean()
+        return real(z, y, **kw) + _t_ln2_below_normal(y)
+
+    def wrong_fused(name, z, y, **kw):
+        loss, grad = real_fused(name, z, y, **kw)
+        return loss + (_t_ln2_below_normal(y) if name == "poisson_loss" else 0.0), grad
+
+    def wrong_epoch(api, name, Z, Y, mg, dt, weight=None):
+        loss, db = real_epoch(api, name, Z, Y, mg, dt, weight)
+        return loss + _t_ln2_below_normal(Y, weight), db
     monkeypatch.setattr(F, "poisson_loss", wrong)
-    items = paths.run_paths(Context(quick=True, only=["poisson_loss"], dtypes=["float64"]))
-    bad = {(r["output"], r["path"]) for it in items for r in it["paths"] if not r["passed"]}
-    assert bad == {("loss (each row alone)",
-                    "each (z, t) alone, t below the smallest normal")}, bad
+    monkeypatch.setattr(F, "loss_and_grad", wrong_fused)
+    monkeypatch.setattr(paths._Runner, "_epoch_call", staticmethod(wrong_epoch))
+    items = paths.run_paths(Context(quick=True, only=["poisson_loss"]))
+    bad = {(r["dtype"], r["output"], r["path"]) for it in items for r in it["paths"]
+           if not r["passed"]}
+    alone = "each (z, t) alone, t below the smallest normal"
+    want = {("float64", o, alone) for o in ("loss (each row alone)",
+                                           "loss_and_grad loss (each row alone)")}
+    want |= {("float64", o, label) for label, _ in paths.subnormal_target_shapes()
+             for o in ("loss", "loss_and_grad loss")}
+    want |= {("float64", "epoch loss_grad loss", label + w)
+             for label, _ in paths.subnormal_target_shapes(epoch=True)
+             for w in ("", ", sample weights")}
+    assert bad == want, sorted(bad ^ want)
+    assert len(want) >= 16
 
 
 def test_a_float32_output_vjp_whose_tail_rounds_act_grad_first_fails(monkeypatch):
@@ -1073,3 +1106,144 @@ def test_grad_y_reference_is_exact_enough_near_saturation(name):
             e = exact[name](mpmath.mpf(y))
             num, den = v.as_integer_ratio()                 # the longdouble exactly
             assert abs(mpmath.mpf(num) / den - e) <= 2.0 ** -60 * abs(e), (name, y, v)
+
+
+def _sign_bits_failures(monkeypatch, edit):
+    """The (dtype, path) of sign's bit-for-bit cases that fail when float32 F.sign's
+    output of each call passes through ``edit(x, out)`` (in place)."""
+    real = F.sign
+
+    def wrong(x, **kw):
+        out = np.array(real(x, **kw))
+        if out.dtype == np.float32:
+            edit(np.asarray(x).reshape(-1), out.reshape(-1))
+        return out
+    monkeypatch.setattr(F, "sign", wrong)
+    items = paths.run_paths(Context(quick=True, only=["sign"]))
+    return {(r["dtype"], r["path"]) for it in items for r in it["paths"]
+            if not r["passed"] and r["output"] == "forward, bits"}
+
+
+def _sign_label(n):
+    return (f"n={n}, each pool value and NaNs (bits: the sign of zero, a NaN's sign and "
+            "payload)")
+
+
+def test_sign_bits_cases_pass_on_this_build():
+    items = paths.run_paths(Context(quick=True, only=["sign"]))
+    rows = [r for it in items for r in it["paths"] if r["output"] == "forward, bits"]
+    assert {(r["dtype"], r["path"]) for r in rows} == {
+        (d, _sign_label(n)) for d in ("float32", "float64") for n in paths.SIGN_NS}
+    assert all(r["passed"] for r in rows), [r["problems"] for r in rows if r["problems"]]
+
+
+@pytest.mark.parametrize("dname", ["float32", "float64"])
+def test_sign_exact_is_the_documented_convention(dname):
+    x = paths.sign_pool(dname, 0)
+    want = paths.sign_exact(x)
+    ut = np.uint64 if dname == "float64" else np.uint32
+    for v, w in zip(x, want):
+        if np.isnan(v):      # quieted, sign and payload kept
+            q = 1 << (np.finfo(x.dtype).nmant - 1)
+            assert np.array(w).view(ut) == np.array(v).view(ut) | q
+        elif v == 0:
+            assert np.array(w).view(ut) == np.array(v).view(ut)     # -0 -> -0
+        else:
+            assert w == (1 if v > 0 else -1)
+    assert np.isnan(x).sum() >= 5 and (np.signbit(x) & (x == 0)).any()
+
+
+def test_a_float32_sign_dropping_the_zeros_sign_fails_every_bits_case(monkeypatch):
+    # act_f32.h's vpternlogd without x's sign bit ORed in (catalogue fault
+    # act-f32-sign-zero-sign-dropped): sign(-0) = +0, which the ULP cases do not see
+    def edit(x, out):
+        out[x == 0] = np.float32(0.0)
+    assert _sign_bits_failures(monkeypatch, edit) == {
+        ("float32", _sign_label(n)) for n in paths.SIGN_NS}
+
+
+def test_a_float32_sign_whose_tail_mask_is_one_lane_short_fails(monkeypatch):
+    # act_f32.h's masked tail one lane short (act-f32-sign-tail-mask-short): the last value
+    # of a call whose length is not a multiple of 16 is left as the output buffer held it
+    def edit(x, out):
+        if out.size % 16:
+            out[-1] = np.float32(0.5)
+    size = paths.sign_pool("float32", paths.FIXED_SEED).size
+    # a case fails where one of its calls has a tail: n not a multiple of 16, or the
+    # pool's last, shorter call (so every n here)
+    with_tail = {n for n in paths.SIGN_NS if n % 16 or size % n % 16}
+    assert with_tail == set(paths.SIGN_NS)
+    assert _sign_bits_failures(monkeypatch, edit) == {
+        ("float32", _sign_label(n)) for n in with_tail}
+
+
+def test_a_float32_sign_with_the_infinities_swapped_fails_every_bits_case(monkeypatch):
+    # the fixup table's +-inf nibbles swapped (act-f32-sign-table-inf-swapped)
+    def edit(x, out):
+        out[np.isinf(x)] = -np.sign(x[np.isinf(x)])
+    assert _sign_bits_failures(monkeypatch, edit) == {
+        ("float32", _sign_label(n)) for n in paths.SIGN_NS}
+
+
+def test_a_batch1_fused_step_dropping_w0s_last_partial_chunk_fails(monkeypatch):
+    # blas_small.h's fused batch-1 step and next-row product (nn_rank1_axpys) ending its
+    # last chunk of 64 rows at the count left instead of m (held-out fault
+    # held-gemm-fused-chunk-end-count): past 64 inputs, W_0's last m mod 64 rows are not
+    # stepped at a step with a next row, and that row's product leaves them out. Modelled
+    # in NumPy on the epoch_b1 cases (exact operands, so float64 arithmetic is exact)
+    real = paths.squared_error_epoch
+
+    def wrong(api, kinds, Ws, bs, X, T, batch, optimizer, order, states=None, l2=0.0):
+        m = Ws[0].shape[0]
+        if batch != 1 or m <= 64 or m % 64 == 0:
+            return real(api, kinds, Ws, bs, X, T, batch, optimizer, order, states, l2)
+        cut, lr = m - m % 64, paths.SGD_LR
+        W0, b0, W1, b1 = (a.astype(np.float64) for a in (Ws[0], bs[0], Ws[1], bs[1]))
+        for s, r in enumerate(order):
+            x = X[r].astype(np.float64)
+            xs = x.copy()
+            if s > 0:                       # this row's product came from the fused pass
+                xs[cut:] = 0
+            z0 = xs @ W0 + b0
+            h0 = np.maximum(z0, 0)
+            d = h0 @ W1 + b1 - T[r]
+            dz0 = (d @ W1.T) * (z0 > 0)
+            W1 -= lr * np.outer(h0, d)
+            b1 -= lr * d
+            g = lr * np.outer(x, dz0)
+            if s < len(order) - 1:          # the fused pass steps W_0 here
+                g[cut:] = 0
+            W0 -= g
+            b0 -= lr * dz0
+        for out, v in zip((Ws[0], bs[0], Ws[1], bs[1]), (W0, b0, W1, b1)):
+            out[...] = v
+        return None, True
+    monkeypatch.setattr(paths, "squared_error_epoch", wrong)
+    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
+    bad = {(r["dtype"], r["output"].split(" after")[0], r["path"]) for it in items
+           for r in it["paths"] if not r["passed"]}
+    long_rows = [label for label, (N, i, h, o), _ in paths.batch1_steps_plan() if i > 64]
+    assert len(long_rows) == 2
+    assert {p for _, _, p in bad} == set(long_rows), bad
+    assert {(d, "W_0", p) for d in ("float32", "float64") for p in long_rows} <= bad, bad
+
+
+def test_a_one_row_product_dropping_its_last_partial_chunk_fails(monkeypatch):
+    # blas_small.h's one-row x W (nn_row_axpys) ending its last chunk of 64 terms at the
+    # count left instead of k (held-out fault held-gemm-row-axpys-chunk-end-count): past
+    # 64 inputs the last k mod 64 terms are left out; only the one-row shapes past 64
+    # inputs reach it
+    real = F.dense_forward
+
+    def wrong(X, W, b, *a, **kw):
+        (r, i) = np.shape(X)
+        if r == 1 and i > 64 and i % 64:
+            cut = i - i % 64
+            X, W = X[:, :cut].copy(), W[:cut].copy()
+        return real(X, W, b, *a, **kw)
+    monkeypatch.setattr(F, "dense_forward", wrong)
+    items = paths.run_paths(Context(quick=True, only=["dense_forward"]))
+    bad = {r["path"] for it in items for r in it["paths"] if not r["passed"]}
+    long_rows = {label for label, (r, i, o), _ in paths.plan()["dense_products"]
+                 if r == 1 and i > 64 and i % 64}
+    assert bad == long_rows and len(long_rows) == 2, bad

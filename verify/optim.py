@@ -308,6 +308,10 @@ def _quotient_step(cls_name, c, grad, state, step):
     return -c["lr"] * (g / (np.sqrt(S[0]) + c["eps"]))          # RMSprop, plain
 
 
+# the stored float32 moments' largest distance from their recursion (``_moment_step``)
+MOMENT_ULPS = 4
+
+
 def check_quotient_f32(cls_name, kwargs, n=4096, steps=3, seed=0):
     """Float32 steps of nnlib.optim.<cls_name>(**kwargs) against the rule's double
     formula.
@@ -317,13 +321,15 @@ def check_quotient_f32(cls_name, kwargs, n=4096, steps=3, seed=0):
     evaluated in float64 from the states the compiled step stored (``_quotient_step``),
     so only the quotient is under test. Passes when no element is more than 1 ulp from
     the formula's rounding and at most ``max(2, 1e-4 n steps)`` differ at all (a value
-    within 2^-44 of a tie may round either way: about 2^-20 of the elements).
+    within 2^-44 of a tie may round either way: about 2^-20 of the elements), and when
+    every moment the step stored is within MOMENT_ULPS of its recursion from the state
+    stored before the step (``_moment_step``).
 
     Returns
     -------
     dict or None
-        passed, max_ulps, mismatches, allowed, n_values, first_failure; None without
-        nnlib.optim.
+        passed, max_ulps, mismatches, allowed, n_values, first_failure, state_max_ulps,
+        state_mismatches, state_first_failure; None without nnlib.optim.
     """
     cls = K.nnlib_attr("optim." + cls_name)
     if cls is None:
@@ -333,11 +339,14 @@ def check_quotient_f32(cls_name, kwargs, n=4096, steps=3, seed=0):
     opt = cls([p], **kwargs)
     cfg = opt.config([p])
     worst, mismatches, first = 0, 0, None
+    s_worst, s_mismatches, s_first = 0, 0, None
     for step in range(1, steps + 1):
         grad = (rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 3, n)).astype(np.float32)
         p[:] = 0.0
+        before = opt.state_arrays([p])[0].copy()
         opt.step([p], [grad])
-        want = _quotient_step(cls_name, cfg, grad, opt.state_arrays([p])[0], step)
+        state = opt.state_arrays([p])[0]
+        want = _quotient_step(cls_name, cfg, grad, state, step)
         want = want.astype(np.float32)
         ulps = np.abs(p.view(np.int32).astype(np.int64) - want.view(np.int32))
         worst = max(worst, int(ulps.max()))
@@ -348,10 +357,45 @@ def check_quotient_f32(cls_name, kwargs, n=4096, steps=3, seed=0):
             first = (f"step {step} element {i}: got {float(p[i])!r}, the double formula "
                      f"rounds to {float(want[i])!r} ({int(ulps[i])} ulp; gradient "
                      f"{float(grad[i])!r})")
+        # the moments the step stored, each against its recursion from the previous
+        # stored state (the quotient above reads them as stored, so a moment off by a
+        # coefficient would pass it): within MOMENT_ULPS, as the rules' float forms of
+        # torch's in-place updates round (1 ulp seen), where a coefficient rounded to
+        # float (1 - beta2 from a float beta2: 1.3e-5 relative) is ~200
+        want_s = _moment_step(cls_name, cfg, grad, before).astype(np.float32)
+        su = np.abs(state.view(np.int32).astype(np.int64) - want_s.view(np.int32))
+        s_worst = max(s_worst, int(su.max()))
+        sbad = np.argwhere(su)
+        s_mismatches += len(sbad)
+        if len(sbad) and s_first is None:
+            k, i = sbad[0]
+            s_first = (f"step {step} state slot {k} element {i}: got "
+                       f"{float(state[k, i])!r}, the recursion rounds to "
+                       f"{float(want_s[k, i])!r} ({int(su[k, i])} ulp; gradient "
+                       f"{float(grad[i])!r}, previous {float(before[k, i])!r})")
     allowed = max(2, int(1e-4 * n * steps))
-    return {"passed": worst <= 1 and mismatches <= allowed, "max_ulps": worst,
-            "mismatches": mismatches, "allowed": allowed, "n_values": n * steps,
-            "first_failure": first}
+    return {"passed": worst <= 1 and mismatches <= allowed and s_worst <= MOMENT_ULPS,
+            "max_ulps": worst, "mismatches": mismatches, "allowed": allowed,
+            "n_values": n * steps, "first_failure": first or s_first,
+            "state_max_ulps": s_worst, "state_mismatches": s_mismatches,
+            "state_first_failure": s_first}
+
+
+def _moment_step(cls_name, c, grad, before):
+    """The states after one step from w = 0 (no weight-decay term: it is wd w = 0), each
+    from the states ``before`` (float32) by the rule's recursion with the double
+    coefficients the step takes, in longdouble: Adam's m = m + (1 - beta1)(g - m) (torch's
+    lerp) and v = beta2 v + (1 - beta2) g^2, Adagrad's G = G + g^2, RMSprop's v = alpha v
+    + (1 - alpha) g^2."""
+    LD = np.longdouble
+    S, g = before.astype(LD), grad.astype(LD)
+    if cls_name in ("Adam", "AdamW"):
+        b1, b2 = c["beta1"], c["beta2"]
+        return np.stack([S[0] + LD(1.0 - b1) * (g - S[0]),
+                         LD(b2) * S[1] + LD(1.0 - b2) * (g * g)])
+    if cls_name == "Adagrad":
+        return np.stack([S[0] + g * g])
+    return np.stack([LD(c["alpha"]) * S[0] + LD(1.0 - c["alpha"]) * (g * g)])  # RMSprop
 
 
 def _label(cls_name, kw):
@@ -411,7 +455,10 @@ def run_optimizers(ctx):
                  "nine decades)"),
                 ("max error", f"{r['max_ulps']} ulp (allowed 1)"),
                 ("elements not bit for bit", f"{r['mismatches']} (allowed {r['allowed']}: "
-                 "ties of the double formula)")]
+                 "ties of the double formula)"),
+                ("stored moments", f"max {r['state_max_ulps']} ulp from their recursion "
+                 f"from the stored previous state (allowed {MOMENT_ULPS}); "
+                 f"{r['state_mismatches']} not its exact value rounded once")]
         if r["first_failure"] and not r["passed"]:
             rows.append(("first difference", r["first_failure"]))
         out.append({"name": label, "section": "optimizers", "passed": r["passed"],

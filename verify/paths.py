@@ -351,6 +351,39 @@ def element_pool(dname, seed, n_random=24):
 # remainder of it
 TAIL_NS = (1, 2, 3)
 
+# sign's forward is exact (+-1, or x itself at +-0, or x quieted at a NaN), so it is held
+# bit for bit (the sign of zero and a NaN's sign and payload included, which the ULP
+# measure does not see) on every pool value and these NaNs, through calls of each length
+# up to a vector of 16 floats and one past it (every tail mask of act_f32.h's AVX-512 loop,
+# and a vector with and without one) and around two vectors
+SIGN_NS = tuple(range(1, 18)) + (31, 32, 33)
+
+
+def sign_pool(dname, seed):
+    """element_pool (+-0, subnormals, +-inf, NaN) and NaNs of both signs with payloads,
+    quiet and signalling."""
+    dt = DTYPES[dname]
+    ut = np.uint64 if dt == np.float64 else np.uint32
+    mant = np.finfo(dt).nmant
+    exp_bits = ut((1 << (np.dtype(dt).itemsize * 8 - 1)) - (1 << mant))  # all-ones exponent
+    sign = ut(1 << (np.dtype(dt).itemsize * 8 - 1))
+    nans = [exp_bits | ut(1 << (mant - 1)) | ut(5), exp_bits | ut(3)]  # quiet, signalling
+    nans += [v | sign for v in nans]
+    return np.concatenate([element_pool(dname, seed), np.array(nans, dtype=ut).view(dt)])
+
+
+def sign_exact(x):
+    """sign(x) as nnlib documents it, bits included: 1 for x > 0, -1 for x < 0, x itself
+    at +-0 (x * 0 keeps the zero's sign), and at a NaN x quieted (its sign and payload
+    kept, as x * 0 gives it)."""
+    x = np.asarray(x)
+    ut = np.uint64 if x.dtype == np.float64 else np.uint32
+    quiet = ut(1 << (np.finfo(x.dtype).nmant - 1))
+    nan = (x.view(ut) | quiet).view(x.dtype)
+    one = np.ones_like(x)
+    return np.where(x > 0, one, np.where(x < 0, -one, np.where(np.isnan(x), nan, x)))
+
+
 # The parametrized activations' other parameters, each value through calls of every scalar
 # tail length (TAIL_NS) and of a whole vector plus each tail (one 256-bit vector: 4 floats
 # or 4 doubles): values not representable in float (the kernels hold the parameter in
@@ -545,12 +578,14 @@ def poisson_pool(dname, seed, far=False, n_random=16):
     return Z[idx], T[idx]
 
 
-def subnormal_target_pool(dname):
+def subnormal_target_pool(dname, batch=False):
     """(z, t) for the Poisson loss at targets just below the smallest normal double (t log
     t then takes log's scaling of a subnormal: nn_log_reduce multiplies it by 2^54 and
     takes 54 off the exponent), with z = log t + d for d from 0 to +-40 and z = -1, 0, 1.
     A float32 target is a normal double, so float32 runs its own subnormals as the same
-    kind of point."""
+    kind of point. With ``batch`` (pairs to be summed into one loss): without the pairs
+    whose loss is e^z to far below an ulp (z = log t + 40, z = -1, 0, 1), which would hide
+    every other pair's t log t in the sum."""
     dt = DTYPES[dname]
     tiny = dt(np.finfo(dt).tiny)
     ts = ([1e-310, 2e-309, 1e-308] if dt == np.float64 else [1e-40, 1e-39]) + [
@@ -559,10 +594,32 @@ def subnormal_target_pool(dname):
     for t in ts:
         t = dt(t)
         lt = math.log(float(t))
-        pairs += [(dt(lt + s * d), t) for d in (0.0, 0.5, 2.0, 10.0, 40.0) for s in (1, -1)]
-        pairs += [(dt(z), t) for z in (-1.0, 0.0, 1.0)]
+        pairs += [(dt(lt + s * d), t) for d in (0.0, 0.5, 2.0, 10.0, 40.0) for s in (1, -1)
+                  if not (batch and s * d == 40.0)]
+        pairs += [(dt(z), t) for z in (() if batch else (-1.0, 0.0, 1.0))]
     return (np.array([p[0] for p in pairs], dtype=dt).reshape(-1, 1),
             np.array([p[1] for p in pairs], dtype=dt).reshape(-1, 1))
+
+
+def subnormal_target_shapes(epoch=False):
+    """(label, (n, c)) of the Poisson loss's batches of subnormal_target_pool(batch=True)
+    pairs: one row of several columns, a few rows, one task past LOSS_CHUNK and (not in
+    the epoch, which takes its batch whole) three tasks on several threads -- each
+    compiled path that sums t log t into a loss: the functional loss, loss_and_grad and
+    the training epoch's loss_grad, with and without sample weights."""
+    k = _paths()["LOSS_CHUNK"]
+    shapes = [(1, 9), (5, 3), (k + 1, 1)] + ([] if epoch else [(2 * k + 5, 2)])
+    return [(f"n={n}, c={c}, t below the smallest normal (a batch)", (n, c))
+            for n, c in shapes]
+
+
+def subnormal_target_batch(dname, n, c, seed):
+    """(Z, T) of shape (n, c): the pool's pairs tiled (every pair in each batch of 11 or
+    more, from ``seed``'s place)."""
+    Zp, Tp = subnormal_target_pool(dname, batch=True)
+    idx = _tile(Zp.reshape(-1), n * c, offset=seed)
+    return (np.ascontiguousarray(Zp.reshape(-1)[idx].reshape(n, c)),
+            np.ascontiguousarray(Tp.reshape(-1)[idx].reshape(n, c)))
 
 
 def _tile(pool, n, offset=0):
@@ -1193,10 +1250,15 @@ def batch1_steps_plan():
     SGD on relu-identity networks, N steps in a row: the batch-1 loop's own paths (the
     rank-one steps, float32's transposed weight copies for the input gradient, the
     fused first-layer step with the next row's product), whose state is carried from
-    one step to the next; a stale or skipped value shows only from the second step."""
+    one step to the next; a stale or skipped value shows only from the second step. The
+    fused pass and the one-row products take W_0's rows 64 at a time (blas_small.h's
+    chunks of nonzero coefficients): 70 and 129 inputs end on a partial chunk (shapes
+    whose exact operands batch1_steps_exact finds in a few draws)."""
     key = "batch 1, steps in a row"
     return [("N=2 rows at batch 1 (two steps), 5 -> 20 relu -> 3", (2, 5, 20, 3), key),
-            ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key)]
+            ("N=2 rows at batch 1 (two steps), 7 -> 17 relu -> 9", (2, 7, 17, 9), key),
+            ("N=2 rows at batch 1 (two steps), 70 -> 9 relu -> 3", (2, 70, 9, 3), key),
+            ("N=2 rows at batch 1 (two steps), 129 -> 5 relu -> 2", (2, 129, 5, 2), key)]
 
 
 def sklearn_step_plan():
@@ -1328,6 +1390,11 @@ def product_plan(P):
         (16, 5, "one whole float32 block"), (17, 7, "a block and one row"),
         (33, 8, "two blocks and one row"), (40, 13, "two blocks and a half"),
         (25, 3, "n_out under four columns"))]
+    # one row's H = x W sums W's rows of nonzero x in chunks of 64 (blas_small.h's
+    # nn_row_axpys): n_in past one chunk and past two, each ending on a partial chunk
+    out += [(f"rows=1, {i} -> {o} (one row: x W's chunks of 64 rows, {why})", (1, i, o),
+             "one row / k = 1") for i, o, why in (
+        (70, 5, "a chunk and 6 rows"), (131, 3, "two chunks and 3 rows"))]
     for v, rel in ((N - 1, "-1"), (N, ""), (N + 1, "+1")):
         out.append((f"13 x {v} -> {v}: n_in = n_out = NN_SMALL_GEMM_MIN_N{rel} ({v})",
                     (13, v, v), "NN_SMALL_GEMM_MIN_N"))
@@ -1648,6 +1715,8 @@ class _Runner:
                     for n_tail in TAIL_NS:
                         self._scalar_tail(act.name, fwd, vjp, kw, dname, dt, pool, fv, dv,
                                           g_pool, n_tail)
+                    if act.name == "sign":
+                        self._sign_bits(fwd, dname, dt, seed)
                     for n_tail in PARAM_TAIL_NS:
                         self._output_vjp_tail(act.name, fwd, vjp, kw, dname, dt, pool,
                                               g_pool, n_tail)
@@ -1680,6 +1749,25 @@ class _Runner:
                        f"n={n_tail}, each pool value (the scalar tails){suffix}",
                        "vector tail",
                        x, g, fv, dv * g.astype(LD), "elementwise", idx, False)
+
+    def _sign_bits(self, fwd, dname, dt, seed):
+        """sign's forward bit for bit against ``sign_exact`` on ``sign_pool``, through
+        calls of each length of SIGN_NS: each value at every place of a call, in the
+        masked tail and in whole vectors."""
+        x = sign_pool(dname, seed)
+        want = sign_exact(x)
+        ut = np.uint64 if dt == np.float64 else np.uint32
+        for n in SIGN_NS:
+            got = np.concatenate([np.asarray(fwd(x[i:i + n], n_threads=1))
+                                  for i in range(0, x.size, n)])
+            err = np.where(got.view(ut) == want.view(ut), 0.0, np.inf)
+            cs = self.case("sign", "forward, bits", dname,
+                           f"n={n}, each pool value and NaNs (bits: the sign of zero, "
+                           "a NaN's sign and payload)", "vector tail", cap(dname))
+            cs.add(err, x, got, want, 1, lambda i, got=got: (
+                f"x={float(x[i])!r} (bits {x[i:i + 1].view(ut)[0]:#x}): got "
+                f"{float(got[i])!r} (bits {got[i:i + 1].view(ut)[0]:#x}), sign(x) is "
+                f"{float(want[i])!r} (bits {want[i:i + 1].view(ut)[0]:#x})"))
 
     def _output_vjp_tail(self, name, fwd, vjp, kw, dname, dt, pool, g_pool, n_tail):
         """The vjp given the output (``output=``: act'(y) g from y, the loops of
@@ -1805,6 +1893,10 @@ class _Runner:
                     Z, Y = subnormal_target_pool(dname)
                     self._per_row_case(name, loss, fused, Z, Y, None, dname, dt,
                                        "each (z, t) alone, t below the smallest normal")
+                    for label, (n, c) in subnormal_target_shapes():
+                        Z, Y = subnormal_target_batch(dname, n, c, seed)
+                        self._loss_case(name, loss, grad, fused, Z, Y, None, dname, dt,
+                                        label, "t log t, t subnormal")
 
     def _per_row_inputs(self, name, c, dname, seed):
         """Rows measured one at a time: every pool value with both labels (logistic), or
@@ -1953,6 +2045,14 @@ class _Runner:
                         lab = label + ("" if mg is None else f", margin={mg:g}")
                         got = self._epoch_call(api, name, Z, Y, mg, dt, w)
                         self._epoch_case(name, Z, Y, mg, got, dname, dt, lab, key, w)
+                if name == "poisson_loss":
+                    for label, (n, c) in subnormal_target_shapes(epoch=True):
+                        Z, Y = subnormal_target_batch(dname, n, c, seed)
+                        for w, lab in ((None, label), (sample_weights(n, dt),
+                                                       label + ", sample weights")):
+                            got = self._epoch_call(api, name, Z, Y, None, dt, w)
+                            self._epoch_case(name, Z, Y, None, got, dname, dt, lab,
+                                             "t log t, t subnormal", w)
 
     def _epoch_inputs(self, name, n, c, dname, seed):
         if name != "logistic_loss":
