@@ -455,14 +455,16 @@ def _mode_is_max(monitor: str, mode: str) -> bool:
     if mode == "auto":
         # Keras 3's MonitorCallback: "loss" falls, a metric goes its own direction
         # (accuracies and AUC up, mse and mae down), and a name whose direction it
-        # cannot tell is refused -- minimizing a user's F1 or recall is never meant
+        # cannot tell is refused -- minimizing a user's F1 or recall is never meant.
+        # "acc" is Keras's accuracy under the name given to compile (nnlib logs it as
+        # "accuracy"): it grows, and fit then names the monitor it does not log
         name = monitor[4:] if monitor.startswith("val_") else monitor
-        if name.endswith("accuracy") or name.endswith("auc"):
+        if name.endswith("accuracy") or name.endswith("auc") or name == "acc":
             return True
         if name.endswith("loss") or name in ("mse", "mae"):
             return False
         raise ValueError(f"mode='auto' cannot tell whether {monitor!r} should fall or "
-                         f"grow (it knows the losses, accuracy, auc, mse and mae, as "
+                         f"grow (it knows the losses, accuracy, acc, auc, mse and mae, as "
                          f"Keras 3 knows its own metrics' directions): pass mode='max' "
                          f"for a score or mode='min' for an error")
     return mode == "max"
@@ -491,8 +493,8 @@ class EarlyStopping(Callback):
         Training stops after this many epochs in a row without improvement (Keras:
         0 and 1 both stop at the first epoch that does not improve).
     mode : {"auto", "min", "max"}
-        "auto": maximize names ending in "accuracy" or "auc", minimize the losses,
-        "mse" and "mae" (with or without "val_"); another name (a metric of yours)
+        "auto": maximize names ending in "accuracy" or "auc" (and "acc"), minimize the
+        losses, "mse" and "mae" (with or without "val_"); another name (a metric of yours)
         needs "min" or "max", as in Keras 3, which raises a ValueError for it too.
     baseline : float, optional
         Stop if the monitored value does not beat it within ``patience`` epochs.
@@ -855,7 +857,7 @@ class ModelCheckpoint(Callback):
         batch's logs) warns and saves, as Keras 3's does (``_should_save_model``
         returns True); the best value stays the last validated epoch's.
     mode : {"auto", "min", "max"}
-        As :class:`EarlyStopping`'s: "auto" knows the losses, accuracy, auc, mse and
+        As :class:`EarlyStopping`'s: "auto" knows the losses, accuracy, acc, auc, mse and
         mae; give "min" or "max" for another name.
     save_freq : "epoch" or int >= 1
         "epoch": save at the end of every epoch (of every ``period``-th). An int N:

@@ -1334,6 +1334,14 @@ class ReduceOnPlateau(Schedule):
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")
+        n_groups = max(len(_groups(self.optimizer)), 1)
+        if isinstance(self.min_lr, list) and self.optimizer is not None and \
+                n_groups != len(self.min_lr):
+            # checked at bind; a group added since (add_param_group) has no floor of
+            # its own (torch's RuntimeError), refused before this step counts
+            raise ValueError(f"ReduceOnPlateau has {len(self.min_lr)} values for min_lr "
+                             f"and the optimizer {n_groups} parameter groups (one added "
+                             f"since binding?): give min_lr one floor per group")
         # the rate in force, as torch's reads it from the group: one set by hand or by
         # another schedule since the last step is the one reduced, not overwritten
         lr = (check_real_scalar(self.optimizer.lr, "optimizer.lr", low=0.0)
@@ -1390,14 +1398,18 @@ class ReduceOnPlateau(Schedule):
 def _rate_before_parts(schedules, optimizer):
     """The base rate of a schedule of ``schedules`` whose parts are bound to
     ``optimizer`` (None: to any), when it has no groups (nnlib's before fit gives it
-    parameters): the ``initial_lr`` the first bound part would have given a group,
+    parameters): the ``initial_lr`` a group would hold once every bound part was bound,
     which torch keeps and such an optimizer cannot (its ``lr`` is the parts' by now);
-    None otherwise."""
+    None otherwise. The first bound part records its rate, and each OneCycleLR
+    overwrites it (torch's OneCycleLR sets ``initial_lr`` whatever it was), so a
+    LambdaLR after ``[LinearLR, OneCycleLR]`` starts from ``max_lr / div_factor``."""
+    base = None
     for part in schedules:
         if part.optimizer is not None and not _groups(part.optimizer) and \
-                (optimizer is None or part.optimizer is optimizer):
-            return part._initial_lr()
-    return None
+                (optimizer is None or part.optimizer is optimizer) and \
+                (base is None or isinstance(part, OneCycleLR)):
+            base = part._initial_lr()
+    return base
 
 
 class _OfParts(Schedule):
@@ -1684,9 +1696,10 @@ class _LambdaSchedule(Schedule):
         return self._rate_of_group(t, lr0, 0)
 
     def _n_groups(self):
-        """The groups the functions serve: the bound optimizer's (at least one), or
-        unbound, one per function given."""
-        if self.optimizer is None:
+        """The groups the functions serve: one per function given in a list (a group
+        added since binding has none, and torch's state keeps the list's), else the
+        bound optimizer's (at least one), or one unbound."""
+        if self.optimizer is None or self._per_group:
             return len(self.lr_lambdas)
         return max(len(_groups(self.optimizer)), 1)
 

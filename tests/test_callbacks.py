@@ -663,7 +663,7 @@ def test_a_callbacks_verbose_is_checked_and_named(make):
 # every name not ending in accuracy/auc was minimized, a user's F1 or recall too.
 AUTO_MODES = [("loss", False), ("val_loss", False), ("accuracy", True),
               ("val_accuracy", True), ("val_auc", True), ("mse", False),
-              ("val_mae", False), ("val_hinge_loss", False)]
+              ("val_mae", False), ("val_hinge_loss", False), ("val_acc", True)]
 
 
 @pytest.mark.parametrize("monitor,grows", AUTO_MODES, ids=[m[0] for m in AUTO_MODES])
@@ -680,3 +680,18 @@ def test_auto_mode_refuses_a_metric_it_cannot_tell_as_keras(make):
                                          "should fall or grow"):
         make("val_f1")
     assert make("val_f1", mode="max").mode_max and not make("val_f1", mode="min").mode_max
+
+
+def test_a_keras_acc_monitor_is_named_as_not_logged_not_as_of_unknown_direction():
+    # Keras 3 logs compile(metrics=["acc"]) as "acc" and knows it grows; nnlib logs it
+    # as "accuracy". Before: EarlyStopping(monitor="val_acc") raised "mode='auto'
+    # cannot tell whether 'val_acc' should fall or grow" -- the direction was never in
+    # doubt, the name was -- where fit said "monitors 'val_acc', which fit does not log"
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])
+    with pytest.raises(ValueError, match="monitors 'val_acc', which fit does not log; it "
+                                         "logs .*'val_accuracy'"):
+        model.fit(X, y, epochs=2, validation_split=0.25, metrics=["acc"],
+                  early_stopping=EarlyStopping(monitor="val_acc", patience=1))

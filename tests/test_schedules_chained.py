@@ -365,6 +365,20 @@ ONE_CYCLE_FIRST = [
     ("one-cycle-x-exponential-x-lambda",
      lambda m, o: [m.OneCycleLR(o, max_lr=0.5, total_steps=40, div_factor=10.0),
                    m.ExponentialLR(o, gamma=0.95), m.LambdaLR(o, lambda e: 0.9 ** e)]),
+    # OneCycleLR not first: it overwrites the initial_lr the first part recorded, and
+    # the LambdaLR bound after it starts from that (before: from the first part's
+    # lr0, 125 times torch's: 5.0 for 0.04)
+    ("linear-x-one-cycle-x-lambda",
+     lambda m, o: [m.LinearLR(o, start_factor=0.5, total_iters=4),
+                   m.OneCycleLR(o, max_lr=1.0, total_steps=40),
+                   m.LambdaLR(o, lambda e: 0.9 ** e)]),
+    ("lambda-x-one-cycle-x-lambda",
+     lambda m, o: [m.LambdaLR(o, lambda e: 0.5), m.OneCycleLR(o, max_lr=1.0, total_steps=40),
+                   m.LambdaLR(o, lambda e: 0.9 ** e)]),
+    ("two-one-cycles-x-lambda",
+     lambda m, o: [m.OneCycleLR(o, max_lr=1.0, total_steps=40),
+                   m.OneCycleLR(o, max_lr=2.0, total_steps=40, div_factor=4.0),
+                   m.LambdaLR(o, lambda e: 0.9 ** e)]),
 ]
 
 

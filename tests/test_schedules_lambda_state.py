@@ -188,3 +188,18 @@ def test_load_state_dict_calls_no_function_of_the_users(hid, make):
     assert calls == [] and sched.epoch == 3
     assert sched.step() == pytest.approx(saved.step(), rel=1e-15)
     assert calls and min(calls) >= 2
+
+
+def test_state_dict_after_a_group_is_added_holds_the_functions_given_as_torchs():
+    # a list of one function per group, then add_param_group: torch's state keeps its
+    # two entries. Before: IndexError "list index out of range" (one entry per
+    # current group asked for a third function)
+    torch = pytest.importorskip("torch")
+    topt = _torch_opt(torch, 2)
+    tsched = torch.optim.lr_scheduler.LambdaLR(topt, [decay, Warmup(3)])
+    topt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.3})
+    opt = _nnlib_opt(2)
+    sched = S.LambdaLR([decay, Warmup(3)], optimizer=opt)
+    opt.add_param_group({"params": [np.zeros(1)], "lr": 0.3})
+    assert sched.state_dict()["lr_lambdas"] == tsched.state_dict()["lr_lambdas"] \
+        == [None, {"epochs": 3}]

@@ -322,3 +322,20 @@ def test_reduce_on_plateau_min_lr_per_group_equals_torchs(mid, min_lr, lrs):
     with pytest.raises(ValueError, match="expected 2 values for min_lr"):
         S.ReduceLROnPlateau(SGD([{"params": [np.zeros(1)]}, {"params": [np.zeros(1)]}]),
                             min_lr=[0.1, 0.2, 0.3])
+
+
+def test_reduce_on_plateau_refuses_a_group_added_without_its_min_lr():
+    # torch raises RuntimeError ("The number of param groups in the `optimizer` (2)
+    # differs from when `ReduceLROnPlateau` was initialized (1)") at its reduction.
+    # Before: IndexError "list index out of range" at the first reduction, naming
+    # nothing; now a ValueError before the step counts, the rates untouched
+    from nnlib.optim import SGD
+    opt = SGD([{"params": [np.zeros(1)], "lr": 1.0}], lr=1.0)
+    sched = S.ReduceLROnPlateau(opt, min_lr=[0.1], patience=0)
+    assert sched.step(1.0) == 1.0
+    opt.add_param_group({"params": [np.zeros(1)], "lr": 0.5})
+    for metric in (2.0, 3.0):
+        with pytest.raises(ValueError, match="1 values for min_lr and the optimizer 2 "
+                                             "parameter groups"):
+            sched.step(metric)
+    assert [g["lr"] for g in opt.param_groups] == [1.0, 0.5] and sched.epoch == 1
