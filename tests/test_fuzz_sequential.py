@@ -97,7 +97,7 @@ def test_fuzz_forward_and_predict(model, data):
     bad = dict(n_threads=st.sampled_from([0, -1, 1.5, True, "2"]))
     if use_predict:
         valid["batch_size"] = st.integers(1, 6)
-        bad["batch_size"] = st.sampled_from([0, -3, 2.0, None])
+        bad["batch_size"] = st.sampled_from([0, -3, 2.0, True])
     kwargs = one_bad(data.draw, valid, bad)
     expected = x_errors(X, model.n_in) + threads_errors(kwargs["n_threads"])
     if use_predict:

@@ -287,7 +287,10 @@ def test_a_layer_list_changed_between_or_during_steps_is_refused():
     model.layers.pop()
     model.train_on_batch(X, y)
 
-    def swap():                                 # after train_on_batch's check of X
+    # y's __array__ runs after fit's check of X (_targets): a y not an ndarray has the
+    # stack checked again where the run is built (see the test below for the window
+    # between train_on_batch's check and fit's)
+    def swap():
         model.layers[1] = nnlib.Dense(7, 3, random_state=2)
     with pytest.raises(nnlib.ShapeError, match=r"layers\[1\] expects 7 inputs"):
         model.train_on_batch(X, _HookedLabels(y, swap))
@@ -295,6 +298,41 @@ def test_a_layer_list_changed_between_or_during_steps_is_refused():
     with pytest.raises(nnlib.DTypeError, match="share a dtype"):
         model.train_on_batch(X, _HookedLabels(y, lambda: setattr(
             model.layers[1], "W", model.layers[1].W.astype(np.float32))))
+
+
+class _HookedL2(float):
+    """l2 = 0 whose conversion to float runs ``hook``: the user's code that fit runs
+    after train_on_batch's check of X and the layers, before fit's own (y's __array__
+    runs after fit's, and a y not an ndarray has the layers checked again later)."""
+
+    def __new__(cls, hook):
+        self = super().__new__(cls, 0.0)
+        self.hook = hook
+        return self
+
+    def __float__(self):
+        self.hook()
+        return 0.0
+
+
+SWAPS = [("wider-input", lambda m: m.layers.__setitem__(1, nnlib.Dense(7, 3)),
+          r"layers\[1\] expects 7 inputs"),
+         ("appended", lambda m: m.layers.append(nnlib.Dense(5, 2)),
+          r"layers\[2\] expects 5 inputs"),
+         ("emptied", lambda m: m.layers.clear(), "at least one layer")]
+
+
+@pytest.mark.parametrize("swap", SWAPS, ids=[s[0] for s in SWAPS])
+def test_a_layer_list_changed_inside_the_step_before_fit_checks_it_is_refused(swap):
+    # fit skips its own layer check when the list still holds the layers train_on_batch
+    # checked: a list changed in between (by l2's conversion here) is checked again,
+    # and refused with the layer check's message (not a later check's, or none)
+    _, edit, message = swap
+    X, y = _data(4)
+    model = _model()
+    with pytest.raises((nnlib.ShapeError, ValueError), match=message):
+        model.train_on_batch(X, y, optimizer=SGD(lr=0.1),
+                             l2=_HookedL2(lambda: edit(model)))
 
 
 def test_bad_batches_are_named():
