@@ -241,7 +241,12 @@ FAULTS = [
     # +-0, subnormals, +-inf, NaNs of both signs with payloads); NumPy models of the three
     # slips fail 20 of its 20 float32 cases each (tests/test_verify_paths.py). The three
     # were not run against that verify by the deadline (a full rebuild each, ~8 min under
-    # the day's load).
+    # the day's load). Run against it on main e90d45e (branch mut36; python -m
+    # verify.mutants --jobs 1 --only <id>; load 3-5, every one a full rebuild of 290-430 s):
+    # act-f32-sign-zero-sign-dropped killed by sign (branch paths) (20 of 92 cases) and
+    # sign (conventions) (300 s); act-f32-sign-tail-mask-short by sign, sign (branch
+    # paths) (29 of 92 cases) and sign (conventions) (443 s); act-f32-sign-table-inf-swapped
+    # by sign (branch paths) alone (27 of 92 cases) (401 s).
     Fault("act-f32-sign-table-inf-swapped", K + "act_f32.h",
           "#define NN_SIGN_FIXUP_TABLE 0xA9A9A822",
           "#define NN_SIGN_FIXUP_TABLE 0xA99AA822",
