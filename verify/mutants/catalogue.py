@@ -1503,7 +1503,12 @@ FAULTS += HELD_OUT_2026_12_07_S35
 # stored moments against their recursion (MOMENT_ULPS); NumPy models of the two
 # survivors and of the Adam slip fail exactly those cases (tests/test_verify_paths.py,
 # tests/test_verify_optim.py). The mutants were not re-run against them by the deadline.
-# The four run joined the catalogue (138 faults).
+# The four run joined the catalogue (138 faults). Re-run against those cases on main
+# e90d45e (branch mut36; python -m verify.mutants --jobs 1 --only <id>; load 3-4, each a
+# full rebuild of ~275 s): held-gemm-fused-chunk-end-count killed by run_epoch (branch
+# paths) (16 of 406 cases) (281 s); held-gemm-row-axpys-chunk-end-count by dense_forward
+# (branch paths) (4 of 142 cases) and run_epoch (branch paths) (16 of 406 cases: the
+# batch-1 forwards of the new 70- and 129-input steps take the one-row x W) (285 s).
 HELD_OUT_2026_12_07_S36 = [
     Fault("held-gemm-fused-chunk-end-count", SMALL,
           "        Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                 "
