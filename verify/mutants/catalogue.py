@@ -1419,7 +1419,9 @@ FAULTS += [
 # (subnormal_target_shapes: 1x9, 5x3, 129x1, 261x2 on threads) through the functional
 # loss, loss_and_grad and the epoch's loss_grad with and without sample weights. The
 # slip's NumPy model fails 16 float64 cases (2 before); the mutant was not re-run by the
-# deadline (a full rebuild).
+# deadline (a full rebuild). Re-run on main e90d45e (branch mut36; python -m
+# verify.mutants --jobs 1 --only held-vmath-log-subnormal-exponent; load 3): killed by
+# poisson_loss (branch paths) (16 of 152 cases) (294 s).
 HELD_OUT_2026_12_07_S35 = [
     Fault("held-loss-grad-only-row-stride", LOSSES,
           "rows, c, scale, margin, d + lo * c, w)",
