@@ -241,7 +241,12 @@ FAULTS = [
     # +-0, subnormals, +-inf, NaNs of both signs with payloads); NumPy models of the three
     # slips fail 20 of its 20 float32 cases each (tests/test_verify_paths.py). The three
     # were not run against that verify by the deadline (a full rebuild each, ~8 min under
-    # the day's load).
+    # the day's load). Run against it on main e90d45e (branch mut36; python -m
+    # verify.mutants --jobs 1 --only <id>; load 3-5, every one a full rebuild of 290-430 s):
+    # act-f32-sign-zero-sign-dropped killed by sign (branch paths) (20 of 92 cases) and
+    # sign (conventions) (300 s); act-f32-sign-tail-mask-short by sign, sign (branch
+    # paths) (29 of 92 cases) and sign (conventions) (443 s); act-f32-sign-table-inf-swapped
+    # by sign (branch paths) alone (27 of 92 cases) (401 s).
     Fault("act-f32-sign-table-inf-swapped", K + "act_f32.h",
           "#define NN_SIGN_FIXUP_TABLE 0xA9A9A822",
           "#define NN_SIGN_FIXUP_TABLE 0xA99AA822",
@@ -1414,7 +1419,9 @@ FAULTS += [
 # (subnormal_target_shapes: 1x9, 5x3, 129x1, 261x2 on threads) through the functional
 # loss, loss_and_grad and the epoch's loss_grad with and without sample weights. The
 # slip's NumPy model fails 16 float64 cases (2 before); the mutant was not re-run by the
-# deadline (a full rebuild).
+# deadline (a full rebuild). Re-run on main e90d45e (branch mut36; python -m
+# verify.mutants --jobs 1 --only held-vmath-log-subnormal-exponent; load 3): killed by
+# poisson_loss (branch paths) (16 of 152 cases) (294 s).
 HELD_OUT_2026_12_07_S35 = [
     Fault("held-loss-grad-only-row-stride", LOSSES,
           "rows, c, scale, margin, d + lo * c, w)",
@@ -1498,7 +1505,20 @@ FAULTS += HELD_OUT_2026_12_07_S35
 # stored moments against their recursion (MOMENT_ULPS); NumPy models of the two
 # survivors and of the Adam slip fail exactly those cases (tests/test_verify_paths.py,
 # tests/test_verify_optim.py). The mutants were not re-run against them by the deadline.
-# The four run joined the catalogue (138 faults).
+# The four run joined the catalogue (138 faults). Re-run against those cases on main
+# e90d45e (branch mut36; python -m verify.mutants --jobs 1 --only <id>; load 3-4, each a
+# full rebuild of ~275 s): held-gemm-fused-chunk-end-count killed by run_epoch (branch
+# paths) (16 of 406 cases) (281 s); held-gemm-row-axpys-chunk-end-count by dense_forward
+# (branch paths) (4 of 142 cases) and run_epoch (branch paths) (16 of 406 cases: the
+# batch-1 forwards of the new 70- and 129-input steps take the one-row x W) (285 s).
+# held-vmath-log1p-split-correction-unhalved, first run (python -m verify.mutants --jobs 1
+# --held-out --only <id> on e90d45e, verify with no change made for it): SURVIVED (296 s).
+# The slip adds c/2 (1 - f) to log1p(u), u in (0.414, 0.5): c is 0 or +-2^-54 there, so
+# at most ~0.32 ulp of the result (unmutated, log1p_unit on 4001 u there is within 0.68
+# ulp of mpmath, 345 of them not correctly rounded), and
+# verify's float64 softplus / logistic checks allow a few ulps. What would kill it: the
+# float64 log1p kernel held to mpmath on that range within a bound between the unmutated
+# kernel's error and the slip's (not written: the first run took the session's time).
 HELD_OUT_2026_12_07_S36 = [
     Fault("held-gemm-fused-chunk-end-count", SMALL,
           "        Py_ssize_t r1 = m - r0 < 64 ? m : r0 + 64;                                 "
