@@ -183,13 +183,15 @@ def test_one_and_two_threads_agree_bitwise(name, cls, kw, tc, sk, dtype):
 def test_update_with_square_sum_is_bitwise_the_update_then_the_sum(name, cls, kw, tc, sk,
                                                                    dtype):
     """The training loop takes its next L2 penalty from optim_update_sq (the update run
-    in chunks, each chunk's squares summed right after it): the parameters, the state
-    and the sum must be bitwise those of optim_step followed by one in-order sum, for
-    lengths around every chunk and vector boundary."""
+    in chunks of 512, each chunk's squares summed right after it): the parameters, the
+    state and the sum must be bitwise those of optim_step followed by one sum in
+    penalty.h's blocked order, for lengths around every chunk, block and vector
+    boundary."""
     rng = np.random.default_rng(5)
     cfg = cls(**kw).config()
     slots = K.state_slots(cfg)
-    for n in list(range(1, 70)) + [127, 128, 129, 130, 131, 1000, 10_003]:
+    for n in list(range(1, 70)) + [127, 128, 129, 130, 131, 511, 512, 513, 1000, 1025,
+                                   10_003]:
         p0 = rng.standard_normal(n).astype(dtype)
         g = rng.standard_normal(n).astype(dtype)
         s0 = np.abs(rng.standard_normal((slots, n))).astype(dtype)

@@ -25,34 +25,32 @@ compiled = compiled_train()
 SGD_BUILT, ADAM_BUILT = compiled._explicit_f32()[:2]
 PAR_MIN = path_value("PAR_MIN_ELEMS")
 
-# (id, optimizer, fit-level L2, update threads, deferred penalties on): Adam's lerp both
-# ways (beta1 0.9 and 0.3), its L2 term, amsgrad, AdamW; PyTorch's SGD with momentum,
-# nesterov, dampening and decay; L2 through the penalty-sum path (Adam, SGD with the
-# deferred penalties off) and through the ring (SGD); two threads on a layer split by
+# (id, optimizer, fit-level L2, update threads): Adam's lerp both ways (beta1 0.9 and
+# 0.3), its L2 term, amsgrad, AdamW; PyTorch's SGD with momentum, nesterov, dampening and
+# decay; L2 through the penalty-sum path (Adam, SGD); two threads on a layer split by
 # update_threads
 CASES = [
-    ("adam", lambda: O.Adam(lr=1e-3), 0.0, 1, True),
-    ("adam-amsgrad", lambda: O.Adam(lr=1e-2, amsgrad=True), 0.0, 1, True),
+    ("adam", lambda: O.Adam(lr=1e-3), 0.0, 1),
+    ("adam-amsgrad", lambda: O.Adam(lr=1e-2, amsgrad=True), 0.0, 1),
     ("adam-wd-beta1-0.3", lambda: O.Adam(lr=1e-2, weight_decay=0.01, betas=(0.3, 0.99)),
-     0.0, 1, True),
-    ("adamw", lambda: O.AdamW(lr=1e-2, weight_decay=0.01), 0.0, 1, True),
-    ("adamw-amsgrad", lambda: O.AdamW(lr=1e-2, weight_decay=0.5, amsgrad=True), 0.0, 1,
-     True),
-    ("adam-l2", lambda: O.Adam(lr=1e-2), 1e-3, 1, True),
-    ("adamw-amsgrad-l2", lambda: O.AdamW(lr=1e-2, amsgrad=True), 1e-2, 1, True),
-    ("adam-2-threads", lambda: O.Adam(lr=1e-3), 0.0, 2, True),
-    ("adam-amsgrad-l2-2-threads", lambda: O.Adam(lr=1e-3, amsgrad=True), 1e-3, 2, True),
-    ("momentum", lambda: O.SGD(lr=0.01, momentum=0.9), 0.0, 1, True),
+     0.0, 1),
+    ("adamw", lambda: O.AdamW(lr=1e-2, weight_decay=0.01), 0.0, 1),
+    ("adamw-amsgrad", lambda: O.AdamW(lr=1e-2, weight_decay=0.5, amsgrad=True), 0.0, 1),
+    ("adam-l2", lambda: O.Adam(lr=1e-2), 1e-3, 1),
+    ("adamw-amsgrad-l2", lambda: O.AdamW(lr=1e-2, amsgrad=True), 1e-2, 1),
+    ("adam-2-threads", lambda: O.Adam(lr=1e-3), 0.0, 2),
+    ("adam-amsgrad-l2-2-threads", lambda: O.Adam(lr=1e-3, amsgrad=True), 1e-3, 2),
+    ("momentum", lambda: O.SGD(lr=0.01, momentum=0.9), 0.0, 1),
     ("nesterov-wd", lambda: O.SGD(lr=0.01, momentum=0.9, nesterov=True,
-                                  weight_decay=0.01), 0.0, 1, True),
-    ("momentum-dampening-l2-ring", lambda: O.SGD(lr=0.05, momentum=0.8, dampening=0.3),
-     1e-3, 1, True),
-    ("momentum-l2-sq", lambda: O.SGD(lr=0.01, momentum=0.9), 1e-3, 1, False),
-    ("momentum-2-threads", lambda: O.SGD(lr=0.01, momentum=0.9), 0.0, 2, True),
+                                  weight_decay=0.01), 0.0, 1),
+    ("momentum-dampening-l2", lambda: O.SGD(lr=0.05, momentum=0.8, dampening=0.3),
+     1e-3, 1),
+    ("momentum-l2", lambda: O.SGD(lr=0.01, momentum=0.9), 1e-3, 1),
+    ("momentum-2-threads", lambda: O.SGD(lr=0.01, momentum=0.9), 0.0, 2),
 ]
 
 
-def _epochs(make_opt, l2, threads, explicit, penalties, dtype=np.float32):
+def _epochs(make_opt, l2, threads, explicit, dtype=np.float32):
     """Two run_epoch calls (8 steps of 16 rows, step0 0 then 4) from one seeded start:
     (weights and states, the calls' loss sums, updates counted as explicit)."""
     rng = np.random.default_rng(3)
@@ -65,7 +63,6 @@ def _epochs(make_opt, l2, threads, explicit, penalties, dtype=np.float32):
                               for i, (a, b) in enumerate(zip(sizes, sizes[1:]))])
     opt = make_opt()
     was = compiled._explicit_f32(explicit)[3]
-    was_pen = compiled._set_copies("penalties", penalties)
     try:
         setup = make_setup(compiled, model, X, y, "softmax_cross_entropy", optimizer=opt,
                            batch_size=16, l2=l2, update_threads=threads)
@@ -78,19 +75,18 @@ def _epochs(make_opt, l2, threads, explicit, penalties, dtype=np.float32):
         count = compiled._explicit_f32()[2] - count
     finally:
         compiled._explicit_f32(was)
-        compiled._set_copies("penalties", was_pen)
     arrays = [p.copy() for p in model.params] + [s.copy() for s in
                                                  opt.state_arrays(model.params)]
     return arrays, losses, count
 
 
-@pytest.mark.parametrize("name, make_opt, l2, threads, penalties", CASES,
+@pytest.mark.parametrize("name, make_opt, l2, threads", CASES,
                          ids=[c[0] for c in CASES])
 def test_epoch_takes_the_explicit_loops_and_matches_the_generic_loop(name, make_opt, l2,
-                                                                     threads, penalties):
+                                                                     threads):
     built = ADAM_BUILT if name.startswith("adam") else SGD_BUILT
-    fast, fast_losses, fast_count = _epochs(make_opt, l2, threads, True, penalties)
-    slow, slow_losses, slow_count = _epochs(make_opt, l2, threads, False, penalties)
+    fast, fast_losses, fast_count = _epochs(make_opt, l2, threads, True)
+    slow, slow_losses, slow_count = _epochs(make_opt, l2, threads, False)
     # every step updates 2 weight and 2 bias arrays, none on plain SGD's fused paths
     assert fast_count == (8 * 4 if built else 0)
     assert slow_count == 0
@@ -100,10 +96,9 @@ def test_epoch_takes_the_explicit_loops_and_matches_the_generic_loop(name, make_
 
 
 def test_float64_epoch_takes_no_explicit_loop():
-    _, _, count = _epochs(lambda: O.Adam(lr=1e-3), 1e-3, 1, True, True, np.float64)
+    _, _, count = _epochs(lambda: O.Adam(lr=1e-3), 1e-3, 1, True, np.float64)
     assert count == 0
-    _, _, count = _epochs(lambda: O.SGD(lr=0.01, momentum=0.9), 0.0, 1, True, True,
-                          np.float64)
+    _, _, count = _epochs(lambda: O.SGD(lr=0.01, momentum=0.9), 0.0, 1, True, np.float64)
     assert count == 0
 
 

@@ -1,103 +1,154 @@
-"""The deferred L2 penalties of the compiled epoch (``nnlib/_kernels/train.pyx``, rules
-that do not divide): the weights of up to five steps kept, their penalty sums formed six
-at a time (``penalty.h``). Each step's reported loss, the epoch's sum, the weights and
-the states must be bitwise those of the same epoch with every sum formed at its step
-(the ring off, ``train._set_copies("penalties", False)``): over many steps (the ring
-fills and empties, the last batch short), layers whose weight counts are not multiples
-of four (the sum's fused tail), float32 and float64, and weights so large that the
-finiteness bound fails and the sums are formed at the step again, until the loss
-overflows and the epoch stops at the same step.
+"""The L2 penalty's sum of squares (``nnlib/_kernels/penalty.h``) and the epoch's reported
+loss with L2 (``nnlib/_kernels/train.pyx``).
+
+The sum has one fixed order, part of the reported loss: blocks of 64 values, each in 16
+lanes (value i to lane i % 16, a running sum each, fused where the build has FMA), the
+lanes added pairwise 16 -> 8 -> 4 -> 2 -> 1, the blocks' sums added in order. Here a
+model of that order in exact arithmetic (``fractions.Fraction``: each fused multiply-add
+rounded once, as IEEE's fma) must give the compiled sum bit for bit, for lengths around
+every lane, block and update-chunk boundary; and the epoch must report, step by step,
+``fma(l2/2, pen, loss)`` with that sum, whether it forms the sum itself (first step,
+plain SGD's fused step, an update split between threads) or takes it from the update of
+the step before (``optim_update_sq``, every other rule on one thread).
 """
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
 import nnlib
 from nnlib import optim as O
+from nnlib._kernels import optim as K
+from nnlib._paths import path_value
 from nnlib.training import compiled_train
 from tests._twin_fit import make_setup
 
 train = compiled_train()
-
-N, D, HIDDEN, C, BATCH = 103, 13, 7, 3, 5      # 91 and 21 weights: n % 4 = 3 and 1
-OPTIMIZERS = [
-    ("sklearn-sgd-nesterov", lambda: O.SklearnSGD(lr=0.05, momentum=0.9, nesterov=True)),
-    ("sklearn-sgd", lambda: O.SklearnSGD(lr=0.05, momentum=0.9, nesterov=False)),
-    ("sgd-momentum", lambda: O.SGD(lr=0.05, momentum=0.9)),
-    ("sgd", lambda: O.SGD(lr=0.05)),
-]
+FUSED = K._SQ_FUSED
+BLOCK, LANES = 64, 16
 DTYPES = [np.float64, np.float32]
 
 
-def _epoch(make_opt, dtype, penalties, l2=1e-2, big=None, hidden=HIDDEN):
-    """One epoch with the ring on or off; (run_epoch's result, params, states)."""
-    previous = train._set_copies("penalties", penalties)
-    try:
-        model = nnlib.Sequential([
-            nnlib.Dense(D, hidden, "relu", dtype=dtype, random_state=0),
-            nnlib.Dense(hidden, C, "identity", dtype=dtype, random_state=1)])
-        if big is not None:
-            model.layers[0].W[0, 0] = big
-        rng = np.random.default_rng(2)
-        X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
-        setup = make_setup(train, model, X, y, "softmax_cross_entropy",
-                           optimizer=make_opt(), batch_size=BATCH, l2=l2,
-                           l2_per_batch=True)
-        order = rng.permutation(N).astype(np.int64)
-        out = train.run_epoch(setup, order, 0)
-        return out, [p.copy() for p in model.params], [s.copy() for s in setup.states
-                                                        if s is not None]
-    finally:
-        train._set_copies("penalties", previous)
+def _fma(x, y, z):
+    """x y + z rounded once to double (Fraction's float() rounds to nearest even)."""
+    return float(Fraction(x) * Fraction(y) + Fraction(z))
 
 
-def _assert_same(got, want):
-    assert got[0] == want[0], f"(loss_sum, seen, steps, status, finite): {got[0]} vs {want[0]}"
-    for i, (a, b) in enumerate(zip(got[1] + got[2], want[1] + want[2])):
-        assert a.tobytes() == b.tobytes(), f"array {i} differs"
+def _add_square(x, acc):
+    return _fma(x, x, acc) if FUSED else acc + x * x
+
+
+def model_sum_squares(a, s=0.0):
+    """``s`` plus the squares of ``a`` in penalty.h's order, one rounding per operation."""
+    a = [float(v) for v in np.ravel(a)]
+    for lo in range(0, len(a), BLOCK):
+        lanes = [0.0] * LANES
+        for i, x in enumerate(a[lo:lo + BLOCK]):
+            lanes[i % LANES] = _add_square(x, lanes[i % LANES])
+        for width in (8, 4, 2):
+            lanes = [lanes[k] + lanes[k + width] for k in range(width)]
+        s = s + (lanes[0] + lanes[1])
+    return s
+
+
+LENGTHS = (list(range(1, 70)) + [79, 80, 81, 127, 128, 129, 511, 512, 513, 575, 1023,
+                                   1024, 1025, 1200, 4099])
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name, make_opt", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
-def test_deferred_penalties_are_bitwise_the_immediate_ones(name, make_opt, dtype):
-    got, want = _epoch(make_opt, dtype, True), _epoch(make_opt, dtype, False)
-    assert got[0][2] == -(-N // BATCH) and got[0][3] == 0
-    _assert_same(got, want)
+def test_the_sum_of_squares_is_its_documented_order_bit_for_bit(dtype):
+    rng = np.random.default_rng(11)
+    for n in LENGTHS:
+        # magnitudes spread over 2^-20 .. 2^20: the order shows in the last bits
+        a = (rng.standard_normal(n) * 2.0 ** rng.integers(-20, 21, n)).astype(dtype)
+        s0 = float(rng.standard_normal())
+        got = K._sum_squares(a, s0)
+        want = model_sum_squares(a, s0)
+        assert got == want, (n, got.hex(), want.hex())
+        sq = math.fsum(float(v) ** 2 for v in a)
+        assert abs(got - (sq + s0)) <= (8 + n / BLOCK) * 2.0 ** -52 * (abs(s0) + sq)
 
 
-# (dtype, l2, one weight): l2 / 2 * pen stays finite, l2 / 2 * n max|w|^2 does not
-BIG = [(np.float64, 1e3, 1e152), (np.float32, 1e235, 1e36)]
+def test_the_model_tells_the_order_apart():
+    """The model is not any order's sum: on these values one running sum in index order
+    and the blocked order differ, so the test above can fail."""
+    a = np.array([1.0] + [2.0 ** -27] * 63)      # squares of 2^-54: half an ulp of 1
+    in_order = 0.0
+    for v in a:
+        in_order += v * v
+    assert in_order != model_sum_squares(a)
+    assert K._sum_squares(a, 0.0) == model_sum_squares(a)
 
 
-@pytest.mark.parametrize("dtype, l2, big", BIG, ids=lambda v: getattr(v, "__name__", ""))
-def test_a_failed_bound_forms_the_sums_at_the_step(dtype, l2, big):
-    # the bound fails at the first step, so the sums are formed at their steps; the L2
-    # steps then grow the weight until a loss is not finite: the same step both ways
-    make_opt = OPTIMIZERS[0][1]
-    got = _epoch(make_opt, dtype, True, l2=l2, big=big)
-    want = _epoch(make_opt, dtype, False, l2=l2, big=big)
-    assert got[0][2] >= 1 and got[0][3] != 0
-    _assert_same(got, want)
+# (id, optimizer at lr 0, update threads): where the second step's penalty comes from
+RULES = [
+    ("sgd (fused step: sums at each step)", lambda: O.SGD(lr=0.0), 1),
+    ("momentum (optim_update_sq)", lambda: O.SGD(lr=0.0, momentum=0.9), 1),
+    ("sklearn-sgd-nesterov (optim_update_sq)",
+     lambda: O.SklearnSGD(lr=0.0, momentum=0.9, nesterov=True), 1),
+    ("adam (optim_update_sq)", lambda: O.Adam(lr=0.0), 1),
+    ("adam, two update threads (sums at each step)", lambda: O.Adam(lr=0.0), 2),
+]
+SIZES = (40, 30, 7)       # W_0 of 1200 values: 2 update chunks of 512 and a part block
+# two update threads split only a layer of PAR_MIN_ELEMS weights or more
+PAR_MIN = path_value("PAR_MIN_ELEMS")
+SIZES_SPLIT = (190, PAR_MIN // 190 + 1, 3)
 
 
-def _epoch_and_peak(*args, **kwargs):
-    """_epoch's result and the peak memory it traced (tracemalloc)."""
-    import tracemalloc
-    tracemalloc.start()
-    try:
-        return _epoch(*args, **kwargs), tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+def _model(dtype, sizes=SIZES):
+    return nnlib.Sequential([
+        nnlib.Dense(a, b, "relu" if i == 0 else "identity", dtype=dtype, random_state=i)
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:]))])
 
 
-@pytest.mark.parametrize("hidden, ring", [(1000, True), (3300, False)])
+def _one_epoch(model, X, y, order, make_opt, l2, threads):
+    setup = make_setup(train, model, X, y, "softmax_cross_entropy", optimizer=make_opt(),
+                       batch_size=1, l2=l2, update_threads=threads)
+    out = train.run_epoch(setup, np.asarray(order, dtype=np.int64), 0)
+    assert out[3] == 0 and out[4], out
+    return out[0]
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_the_ring_is_kept_only_under_its_cap(dtype, hidden, ring):
-    # 5 snapshots of (13 + 3) * hidden weights: 0.32 / 0.64 MB at 1000, 1.06 / 2.1 MB
-    # at 3300 (float32 / float64), over the ring's 1 MiB: the sums are then formed at
-    # each step, the same values without the 5 snapshots' memory
-    make_opt = OPTIMIZERS[0][1]
-    want, peak_off = _epoch_and_peak(make_opt, dtype, False, hidden=hidden)
-    got, peak_on = _epoch_and_peak(make_opt, dtype, True, hidden=hidden)
-    _assert_same(got, want)
-    snapshots = 5 * (D + C) * hidden * np.dtype(dtype).itemsize
-    assert (peak_on - peak_off > snapshots // 2) == ring, (peak_on, peak_off, snapshots)
+@pytest.mark.parametrize("name, make_opt, threads", RULES, ids=[r[0] for r in RULES])
+def test_the_epoch_reports_each_step_with_the_ordered_penalty(name, make_opt, threads,
+                                                              dtype):
+    """Two steps at batch 1 and lr 0 (the weights stay, so both steps' penalty is the
+    same sum P): the reported loss sum is fma(l2/2, P, d_1) + fma(l2/2, P, d_2) in
+    double, with d_r the data loss of row r alone (an epoch of that row with l2 0)."""
+    rng = np.random.default_rng(12)
+    sizes = SIZES if threads == 1 else SIZES_SPLIT
+    model = _model(dtype, sizes)
+    for p in model.params:      # weights of many magnitudes: the order shows
+        p[...] = p * 2.0 ** rng.integers(-6, 7, p.shape)
+    X = rng.standard_normal((2, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], 2)
+    l2 = 0.37
+    data = [_one_epoch(model, X, y, [r], make_opt, 0.0, threads) for r in (0, 1)]
+    got = _one_epoch(model, X, y, [0, 1], make_opt, l2, threads)
+    pen = 0.0
+    for W in model.params[::2]:
+        pen = pen + model_sum_squares(W)
+    half = 0.5 * l2
+    steps = [_fma(half, pen, d) if FUSED else d + half * pen for d in data]
+    want = (0.0 + steps[0] * 1.0) + steps[1] * 1.0
+    assert got == want, (got.hex(), want.hex())
+
+
+@pytest.mark.parametrize("dtype, l2, big", [(np.float64, 1.0, 1e160),
+                                             (np.float32, 1e300, 1e30)],
+                         ids=["float64", "float32"])
+def test_a_penalty_past_the_largest_double_stops_the_epoch_at_its_step(dtype, l2, big):
+    """A weight whose square overflows the penalty (not the data loss: the weight's input
+    is 0) reports a non-finite loss at the first step, before any update."""
+    model = _model(dtype)
+    model.layers[0].W[0, 0] = big
+    X = np.random.default_rng(13).standard_normal((4, SIZES[0])).astype(dtype)
+    X[:, 0] = 0.0
+    before = [p.copy() for p in model.params]
+    setup = make_setup(train, model, X, np.zeros(4, np.int64), "softmax_cross_entropy",
+                       optimizer=O.SGD(lr=0.1), batch_size=2, l2=l2)
+    out = train.run_epoch(setup, np.arange(4, dtype=np.int64), 0)
+    assert out[2] == 0 and out[3] != 0, out
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(model.params, before))

@@ -728,16 +728,17 @@ def test_the_rows_step_plan_reads_dense_rows_in_place_out_of_order():
         assert (h > 0) == (key == "rows in place: X W_0 forward")
 
 
-def test_the_l2_epoch_plan_defers_penalties_and_reaches_the_sums_tails():
-    # 5 snapshots are deferred, then summed with the live weights (6 chains), and a later
-    # step deferred and summed alone at the end: more than 6 steps; weight arrays with
-    # and without a scalar tail past the multiple of 4
+def test_the_l2_epoch_plan_reaches_the_sums_lanes_and_blocks():
+    # several steps (the first sums the weights, later ones take the update's sums);
+    # weight arrays with and without a lane group cut short (penalty.h's 16 lanes), and
+    # one longer than a block of 64 values
     cases = paths.plan()["epoch_l2"]
-    assert all(-(-N // B) > 6 for label, (N, B, i, h, o), key in cases)
+    assert all(-(-N // B) > 2 for label, (N, B, i, h, o), key in cases)
     sizes = [[i * o] if not h else [i * h, h * o] for label, (N, B, i, h, o), key in cases]
-    tails = {n % 4 for ns in sizes for n in ns}
+    tails = {n % 16 for ns in sizes for n in ns}
     assert 0 in tails and tails - {0}
     assert any(len(ns) > 1 for ns in sizes)
+    assert any(n > 64 and n % 64 for ns in sizes for n in ns)
 
 
 def test_the_batch1_steps_are_exact_in_float32_for_any_seed():

@@ -81,7 +81,7 @@ runs the same exact operands with X as a CSR matrix and the rows reversed
 dense X where it reads the batch's rows in place through their numbers (gemm_small.h's
 ``_rows`` products, ``rows_step_plan``): the other epoch cases take X's rows in order,
 where a row read by its position is the right one. The epoch's reported loss
-with L2 (its penalties of several steps formed together: ``l2_epoch_plan``) is held
+with L2 (its penalty sums in their blocked order: ``l2_epoch_plan``) is held
 exactly on integer weights the network fits with zero data loss, and two steps in a row
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
 must give the exact weights of two one-row steps. One relu step with BLAS on two threads
@@ -1229,20 +1229,21 @@ def rows_step_plan():
 
 def l2_epoch_plan():
     """[(label, (N, B, n_in, hidden, n_out), path)]: epochs of N rows in batches of B whose
-    reported loss carries the L2 penalty l2/2 sum ||W_l||^2 of every step: with plain SGD
-    the epoch keeps up to 5 steps' weights and forms their penalties together with the
-    live weights' (train.pyx's deferred penalties, penalty.h's nn_sq_chains: six sums of
-    squares advanced together, the last n % 4 values of each weight array by the scalar
-    tail); 7 steps defer 5, sum them with the live weights', then defer the last and sum
-    it alone at the epoch's end. Weight arrays of 15, 16 and 35 + 21 values: the tail of
-    3, none, and 3 and 1."""
-    key = "deferred L2 penalties"
-    return [("N=13, B=2 (7 steps), 5 -> 3 identity: W of 15 values (a tail of 3)",
+    reported loss carries the L2 penalty l2/2 sum ||W_l||^2 of every step, formed in
+    penalty.h's blocked order (blocks of 64 values, 16 lanes each, added pairwise): the
+    first step sums the weights itself, each later step takes the sum its update formed
+    (``optim_update_sq``) or, after plain SGD's fused step, sums them again. Weight arrays
+    of 15, 16, 35 + 21 and 70 + 21 values: a lane group cut short (15, 35, 21), none
+    (16), and a block of 64 followed by a short one (70)."""
+    key = "L2 penalty sums"
+    return [("N=13, B=2 (7 steps), 5 -> 3 identity: W of 15 values (lanes cut short)",
              (13, 2, 5, 0, 3), key),
-            ("N=13, B=2 (7 steps), 4 -> 4 identity: W of 16 values (no tail)",
+            ("N=13, B=2 (7 steps), 4 -> 4 identity: W of 16 values (whole lanes)",
              (13, 2, 4, 0, 4), key),
             ("N=13, B=2 (7 steps), 5 -> 7 relu -> 3: W_0 of 35, W_1 of 21 values",
-             (13, 2, 5, 7, 3), key)]
+             (13, 2, 5, 7, 3), key),
+            ("N=13, B=2 (7 steps), 10 -> 7 relu -> 3: W_0 of 70 values (a block of 64 "
+             "and one of 6)", (13, 2, 10, 7, 3), key)]
 
 
 def batch1_steps_plan():

@@ -186,6 +186,23 @@ def _step_sum_squares(dict config, floating[::1] param, const floating[::1] grad
     return fused, plain
 
 
+cdef extern from "penalty.h" nogil:
+    enum: NN_SQ_FUSED
+
+# whether the L2 penalty's sum fuses each square into its addition (an FMA build) or
+# rounds it first: the tests' exact model of the sum's order needs to know
+_SQ_FUSED = bool(NN_SQ_FUSED)
+
+
+def _sum_squares(const floating[::1] a not None, double s=0.0):
+    """Test hook: ``sum_squares_from(s, a, len(a))``, the L2 penalty's sum of squares in
+    penalty.h's blocked order (what the training loop reports), as a float."""
+    cdef double out
+    with nogil:
+        out = sum_squares_from(s, &a[0], a.shape[0]) if a.shape[0] > 0 else s
+    return out
+
+
 def _step_narrow(dict config, floating[::1] param, const floating[::1] grad,
                  floating[:, ::1] state, long long step):
     """Test hook: ``optim_step`` on one thread through this module's own (256-bit) build

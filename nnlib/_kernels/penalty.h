@@ -1,114 +1,89 @@
-/* The L2 penalty's sums of squares of several weight snapshots at once (train.pyx's
- * epoch loop, deferred penalties).
+/* The L2 penalty's sum of squares, in one fixed order every path of the epoch uses
+ * (train.pyx's epoch loop, optim_rules.pxd's ``sum_squares_from`` and the sums the
+ * single-threaded update forms beside itself, ``optim_update_sq``).
  *
- *   nn_copy_absmax_{f,d}(src, dst, n):
- *       dst[:n] = src[:n]; returns max |src[i]| (as a double; inf or NaN when some
- *       src[i] is not finite), the maximum taken on the bits (|x| ordered as unsigned
- *       integers), which vectorizes where a floating max does not.
- *   nn_sq_chains_{f,d}(p, n, out):
- *       out[k] = the sum of p[k][i]^2 for i < n, added one by one from 0 in index order,
- *       for the NN_SQ_CHAINS arrays p[0 .. NN_SQ_CHAINS).
+ *   nn_sum_squares_{f,d}(s, a, n):
+ *       s plus the squares of a[:n] in double, in the order below.
  *
- * Each out[k] is bitwise train.pyx's ``sum_squares_from(0.0, p[k], n)`` as GCC compiles
- * it there: the squares of all but the last n % 4 terms are rounded and then added (its
- * vector loop squares 8 or 4 terms in a vector and adds them in order), the last n % 4
- * are fused multiply-adds (its scalar tail). The asm barriers keep GCC from contracting
- * the rounded square into the addition, and from packing the six sums into vectors
- * (its SLP pass did: the lane shuffles took longer than the additions). In float32 the square of a float is exact in
- * double, so both forms agree.
+ * The order. a[:n] is cut into blocks of NN_SQ_BLOCK = 64 values from index 0 (the last
+ * may be short). A block's values go to NN_SQ_LANES = 16 lanes, value i of the block to
+ * lane i % 16, each lane a running sum from 0 (l_k = l_k + a_i^2, fused where the target
+ * has FMA); the lanes are then added pairwise, 16 -> 8 -> 4 -> 2 -> 1 (l_k + l_{k+8},
+ * then l_k + l_{k+4}, l_k + l_{k+2}, l_0 + l_1), and the blocks' sums are added to s
+ * one after the other. A caller that sums a[:n] in pieces of whole blocks from the
+ * start (``optim_update_sq``'s chunks of NN_SQ_BLOCK) therefore gets the same bits as one
+ * call over all of a[:n].
  *
- * One chain is a run of dependent additions: 3 cycles each (Zen 4), so a 100 x 100
- * layer takes 30 000 cycles whatever the width of the machine. NN_SQ_CHAINS = 6
- * independent chains advance together in the time of one: six additions per 3-cycle
- * latency fill the two floating-point adders.
+ * Why this order. One running sum in index order is a chain of n dependent additions:
+ * 3 cycles each (Zen 4), 30 000 cycles for a 100 x 100 layer at every step, a tenth of a
+ * batch-32 scikit-learn SGD fit. Sixteen lanes are four vectors of doubles whose fused
+ * multiply-adds do not wait on each other, a block's four rounds and its tree are short,
+ * and the blocks' own chain is one addition per 64 values: the sum runs at the speed the
+ * values load. Pairwise lane sums are also the error bound of a pairwise sum (NumPy's
+ * ``np.sum``, Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., 4.2:
+ * |error| <= (log2(16) + 4 + n/64) u sum a_i^2 to first order), where one running sum
+ * has n u. In float32 the square of a float is exact in double, so the fused and the
+ * rounded forms agree; in float64 a build without FMA (``NNLIB_NATIVE=0``) rounds each
+ * square, and its last bits may differ from a native build's.
  */
 #ifndef NNLIB_PENALTY_H
 #define NNLIB_PENALTY_H
 
-#include <stdint.h>
-#include <string.h>
+#define NN_SQ_BLOCK 64
+#define NN_SQ_LANES 16
 
-#define NN_SQ_CHAINS 6
-
-static inline double nn_copy_absmax_d(const double* restrict src, double* restrict dst,
-                                      Py_ssize_t n)
-{
-    Py_ssize_t i;
-    uint64_t m = 0, b;
-    double r;
-    for (i = 0; i < n; i++) {
-        memcpy(&b, src + i, 8);
-        b &= 0x7fffffffffffffffULL;
-        m = b > m ? b : m;
-        dst[i] = src[i];
-    }
-    memcpy(&r, &m, 8);
-    return r;
-}
-
-static inline double nn_copy_absmax_f(const float* restrict src, float* restrict dst,
-                                      Py_ssize_t n)
-{
-    Py_ssize_t i;
-    uint32_t m = 0, b;
-    float r;
-    for (i = 0; i < n; i++) {
-        memcpy(&b, src + i, 4);
-        b &= 0x7fffffffU;
-        m = b > m ? b : m;
-        dst[i] = src[i];
-    }
-    memcpy(&r, &m, 4);
-    return (double)r;
-}
-
-#define NN_SQ_ROUNDED(s, x) do { double q_ = (x) * (x); __asm__("" : "+x"(q_)); \
-                                 (s) = (s) + q_; __asm__("" : "+x"(s)); } while (0)
-
-/* the scalar tail: fused where the target has FMA (GCC contracts there), else rounded */
+/* l + x^2: fused where the target has FMA (GCC contracts there anyway), else rounded;
+ * NN_SQ_FUSED says which (the tests' model of the order reads it) */
 #ifdef __FP_FAST_FMA
-#define NN_SQ_TAIL(x, s) __builtin_fma((x), (x), (s))
+#define NN_SQ_FUSED 1
+#define NN_SQ_ADD(x, l) __builtin_fma((x), (x), (l))
 #else
-#define NN_SQ_TAIL(x, s) ((s) + (x) * (x))
+#define NN_SQ_FUSED 0
+#define NN_SQ_ADD(x, l) ((l) + (x) * (x))
 #endif
 
-#define NN_SQ_CHAINS_FN(NAME, T)                                                        \
-static inline void NAME(const T* const* p, Py_ssize_t n, double* out)                   \
+/* One block of m <= NN_SQ_BLOCK values: the lanes, then their pairwise tree. The fixed
+ * 16-wide inner loops are what GCC turns into vector FMAs (the lanes are independent,
+ * so no addition is reordered to get there). */
+#define NN_SQ_BLOCK_FN(NAME, T)                                                         \
+static inline double NAME(const T* restrict a, Py_ssize_t m)                            \
 {                                                                                       \
-    const T* restrict p0 = p[0];                                                        \
-    const T* restrict p1 = p[1];                                                        \
-    const T* restrict p2 = p[2];                                                        \
-    const T* restrict p3 = p[3];                                                        \
-    const T* restrict p4 = p[4];                                                        \
-    const T* restrict p5 = p[5];                                                        \
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, s5 = 0.0;                  \
-    Py_ssize_t i, n4 = n - n % 4;                                                       \
-    for (i = 0; i < n4; i++) {                                                          \
-        NN_SQ_ROUNDED(s0, (double)p0[i]);                                               \
-        NN_SQ_ROUNDED(s1, (double)p1[i]);                                               \
-        NN_SQ_ROUNDED(s2, (double)p2[i]);                                               \
-        NN_SQ_ROUNDED(s3, (double)p3[i]);                                               \
-        NN_SQ_ROUNDED(s4, (double)p4[i]);                                               \
-        NN_SQ_ROUNDED(s5, (double)p5[i]);                                               \
-    }                                                                                   \
-    for (; i < n; i++) {                                                                \
-        s0 = NN_SQ_TAIL((double)p0[i], s0);                                             \
-        s1 = NN_SQ_TAIL((double)p1[i], s1);                                             \
-        s2 = NN_SQ_TAIL((double)p2[i], s2);                                             \
-        s3 = NN_SQ_TAIL((double)p3[i], s3);                                             \
-        s4 = NN_SQ_TAIL((double)p4[i], s4);                                             \
-        s5 = NN_SQ_TAIL((double)p5[i], s5);                                             \
-    }                                                                                   \
-    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; out[4] = s4; out[5] = s5;       \
+    double l[NN_SQ_LANES];                                                              \
+    Py_ssize_t i = 0;                                                                   \
+    int k;                                                                              \
+    for (k = 0; k < NN_SQ_LANES; k++)                                                   \
+        l[k] = 0.0;                                                                     \
+    for (; i + NN_SQ_LANES <= m; i += NN_SQ_LANES)                                      \
+        for (k = 0; k < NN_SQ_LANES; k++)                                               \
+            l[k] = NN_SQ_ADD((double)a[i + k], l[k]);                                   \
+    for (k = 0; i + k < m; k++)                                                         \
+        l[k] = NN_SQ_ADD((double)a[i + k], l[k]);                                       \
+    for (k = 0; k < 8; k++)                                                             \
+        l[k] = l[k] + l[k + 8];                                                         \
+    for (k = 0; k < 4; k++)                                                             \
+        l[k] = l[k] + l[k + 4];                                                         \
+    l[0] = l[0] + l[2];                                                                 \
+    l[1] = l[1] + l[3];                                                                 \
+    return l[0] + l[1];                                                                 \
 }
-NN_SQ_CHAINS_FN(nn_sq_chains_d, double)
-NN_SQ_CHAINS_FN(nn_sq_chains_f, float)
+NN_SQ_BLOCK_FN(nn_sq_block_d, double)
+NN_SQ_BLOCK_FN(nn_sq_block_f, float)
+
+#define NN_SUM_SQUARES_FN(NAME, BLOCK, T)                                               \
+static inline double NAME(double s, const T* a, Py_ssize_t n)                           \
+{                                                                                       \
+    Py_ssize_t lo;                                                                      \
+    for (lo = 0; lo < n; lo += NN_SQ_BLOCK)                                             \
+        s = s + BLOCK(a + lo, n - lo < NN_SQ_BLOCK ? n - lo : NN_SQ_BLOCK);             \
+    return s;                                                                           \
+}
+NN_SUM_SQUARES_FN(nn_sum_squares_d, nn_sq_block_d, double)
+NN_SUM_SQUARES_FN(nn_sum_squares_f, nn_sq_block_f, float)
 
 /* A step's reported loss and the epoch's running sum, in the operations GCC gives
- * epoch_loop's own lines for them (checked in its code: ``loss + 0.5 l2 pen`` contracted
- * to a fused multiply-add where the target has FMA, ``total + loss B`` not): spelled
- * out, so that a sum formed late rounds as one formed at its step, whatever GCC makes
- * of the lines around them. */
+ * epoch_loop's own lines for them (``loss + 0.5 l2 pen`` contracted to a fused
+ * multiply-add where the target has FMA, ``total + loss B`` not): spelled out, so that
+ * the reported loss does not depend on what GCC makes of the lines around them. */
 static inline double nn_penalized(double loss, double half_l2, double pen)
 {
 #ifdef __FP_FAST_FMA

@@ -132,24 +132,14 @@ given a training step.
 
 L2. ``l2`` is added to the weights' gradient (not the biases'), either as given or, with
 ``l2_per_batch``, divided by the batch length (scikit-learn's ``alpha / n_batch``); the
-reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is one chain of additions in
-a fixed order (``sum_squares_from``); with the rule's update on one thread, the update of
-each step returns it for the weights it wrote (``optim_update_sq``: the same additions,
-overlapped with the update), so the next step does not make a pass of its own.
-
-Deferred penalties. The L2 penalty sum is one chain of dependent additions (its order is
-part of the result): 3 cycles an element, 30 000 cycles a step for a 100 x 100 layer,
-more than a batch-32 step's update and a third of its products. With rules that do not
-divide (SGD and its momentum kinds, ``_pen_fits``) and no per-step checks, the loop keeps
-the weights of up to ``PEN_SLOTS`` steps in a ring (``_penalty_ring``; their max |w| taken
-in the same pass) and forms the sums of six steps together (``penalty_sums``:
-penalty.h's six chains side by side, the sixth on the live weights), each bitwise the sum
-of its step. A step's loss may wait for its sum only when the bound
-``|loss| + l2_eff / 2 * 1.001 n max|w|^2`` shows it finite (``penalty_bounded``); else the
-sums are formed at that step and its loss checked there, as without the ring. The epoch's
-total adds the waiting steps' losses in step order (``nn_add_weighted``), before the
-current step's. Rules that divide run their sum beside their update (``optim_update_sq``:
-the divider bounds those loops, and the chain runs in its shadow), with no ring.
+reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is formed in one fixed order
+(``sum_squares_from``, penalty.h: blocks of 64 values in 16 lanes, added pairwise, which
+runs at the speed the weights load where one running sum would be a chain of 3-cycle
+additions, 30 000 cycles a step for a 100 x 100 layer). With the rule's update on one
+thread, the update of each step returns it for the weights it wrote (``optim_update_sq``:
+the same additions, each block summed right after it is updated, while it is in L1), so
+the next step does not read the weights again; after plain SGD's fused step or an update
+split between threads, the next step sums them itself.
 
 Flush-denormal mode. With ``nnlib.set_flush_denormal(True)`` (read at each call),
 ``run_epoch`` and ``loss_grad`` set flush-to-zero and denormals-are-zero on the calling
@@ -229,12 +219,7 @@ from nnlib._kernels.optim_rules cimport (OptimConfig, optim_update, optim_update
                                         nn_explicit_f32_on, nn_set_explicit_f32)
 
 cdef extern from "penalty.h" nogil:
-    # the deferred penalties' snapshots and their sums of squares (see epoch_loop)
-    const int NN_SQ_CHAINS
-    double nn_copy_absmax_d(const double* src, double* dst, Py_ssize_t n)
-    double nn_copy_absmax_f(const float* src, float* dst, Py_ssize_t n)
-    void nn_sq_chains_d(const double* const* p, Py_ssize_t n, double* out)
-    void nn_sq_chains_f(const float* const* p, Py_ssize_t n, double* out)
+    # a step's reported loss and the epoch's running sum (see epoch_loop)
     double nn_penalized(double loss, double half_l2, double pen)
     double nn_add_weighted(double total, double loss, double weight)
 cdef extern from "prefetch.h" nogil:
@@ -749,15 +734,14 @@ cdef inline void sgd_fused_b(floating* b, const floating* db, Py_ssize_t n, doub
 
 
 # run_epoch's copies of the weights (the batch-1 transposed copies; the padded copy of
-# W_0, at batch 1 and where the first layer reads its rows in place) and the deferred
-# penalties' ring (``epoch_loop``), each kind on or off: the tests compare the paths
-# with and without them
-_COPIES = {"transposed": True, "padded": True, "penalties": True}
+# W_0, at batch 1 and where the first layer reads its rows in place), each kind on or
+# off: the tests compare the paths with and without them
+_COPIES = {"transposed": True, "padded": True}
 
 
 def _set_copies(kind, bint enabled):
-    """Turn the batch-1 ``"transposed"`` copies, the ``"padded"`` copy of W_0, or the
-    deferred ``"penalties"``, on or off (tests); returns the previous setting."""
+    """Turn the batch-1 ``"transposed"`` copies or the ``"padded"`` copy of W_0 on or
+    off (tests); returns the previous setting."""
     previous = _COPIES[kind]
     _COPIES[kind] = enabled
     return previous
@@ -1028,8 +1012,7 @@ cdef struct EpochC:
     bint all_plain          # every array plain SGD (sgd_fused_update)
     bint plain_no_decay     # ... and none with weight decay
     void** WT               # per layer, W_l transposed (l >= 1), or NULL (see epoch_loop)
-    void* pen_ring          # PEN_SLOTS snapshots of all weights (deferred penalties), or NULL
-    Py_ssize_t n_weights    # elements of all weights together (a snapshot's length)
+    Py_ssize_t n_weights    # elements of all weights together
     void** Wloop            # the weights the loop steps: W, or W with W_0's padded copy
     const Py_ssize_t* ldw   # the row strides of Wloop (net.sizes + 1: those of W)
     bint has_drop           # the network has dropouts (their buffers are allocated)
@@ -1129,8 +1112,6 @@ cdef class EpochSetup:
     cdef bint _pad_fits                    # the padded copies may be used (run_epoch)
     cdef tuple _pads                       # their strides and buffers, once allocated
     cdef bint _pads_b1                     # _pads made for batch 1 (every layer)
-    cdef bint _pen_fits                    # the penalties may be deferred (run_epoch)
-    cdef object _pen_ring                  # their snapshots' buffer, once allocated
     cdef readonly long long padded_calls   # run_epoch calls that stepped them (tests)
 
     def __init__(self, Network network not None, weights, biases, states, X, y_target,
@@ -1202,10 +1183,8 @@ cdef class EpochSetup:
                 if q is not self.weights[l] and np.may_share_memory(q, self.weights[l]):
                     self._pad_fits = False
         self._pads = None
-        self._pen_ring = None
         c_ = &self.c
         c_.WT = NULL
-        c_.pen_ring = NULL
         c_.n_weights = sum(sizes[l] * sizes[l + 1] for l in range(L))
         c_.net = &network.shape
         c_.W, c_.b, c_.st = self.pW.p, self.pb.p, self.pst.p
@@ -1448,21 +1427,6 @@ cdef class EpochSetup:
         self.c.Wloop, self.c.ldw = ptrs.p, ld
         self.padded_calls += 1
 
-    cdef _penalty_ring(self, bint check_updates):
-        """Point ``c.pen_ring`` at the deferred penalties' snapshots when this call's
-        steps may defer them (L2 on, rules without a division, no per-step checks; see
-        epoch_loop), else NULL."""
-        self.c.pen_ring = NULL
-        if (check_updates or self.c.l2 == 0.0 or not self._pen_fits
-                or not _COPIES["penalties"]
-                or PEN_SLOTS * self.c.n_weights * self.workspace.dtype.itemsize
-                > PEN_RING_MAX_BYTES):
-            return
-        if self._pen_ring is None:
-            self._pen_ring = aligned_zeros((PEN_SLOTS, self.c.n_weights),
-                                           self.workspace.dtype)
-        self.c.pen_ring = cnp.PyArray_DATA(self._pen_ring)
-
     def set_optimizer(self, config):
         """Use the optimizer ``config`` from now on (e.g. a new learning rate between
         epochs): one config dict for every array, or a sequence of ``2 L``, one per
@@ -1507,83 +1471,7 @@ cdef class EpochSetup:
             self.c.all_plain = self.c.all_plain and plain_sgd(&ocp[i])
             self.c.plain_no_decay = self.c.plain_no_decay and ocp[i].weight_decay == 0.0
         self.c.plain_no_decay = self.c.plain_no_decay and self.c.all_plain
-        # rules without a division or root: their update is quicker than the penalty's
-        # sum, which is then deferred (see epoch_loop)
-        self._pen_fits = True
-        for i in range(n):
-            self._pen_fits = self._pen_fits and ocp[i].kind in (
-                OPT_SGD, OPT_SKLEARN_SGD, OPT_NOTES_MOMENTUM)
         self.c.has_opt = True
-
-
-# Deferred penalties (see epoch_loop): snapshots kept, and chains summed side by side
-cdef enum:
-    PEN_CHAINS = 6          # nn_sq_chains's count (penalty.h's NN_SQ_CHAINS)
-    PEN_SLOTS = 5           # snapshots; the sixth chain reads the live weights
-    # the ring pays while the snapshots stay in cache (and it lives as long as the
-    # setup, which the model's cache keeps): larger networks sum at each step
-    PEN_RING_MAX_BYTES = 1 << 20
-
-
-cdef inline double snapshot_weights(NetShape* s, floating** W,
-                                    floating* slot) noexcept nogil:
-    """``slot`` = every weight, layer after layer; returns max |w|, or inf when one is
-    not finite (the snapshot may then be incomplete: it is not used)."""
-    cdef int l
-    cdef Py_ssize_t off = 0, n
-    cdef double m = 0.0, ml
-    for l in range(s.n_layers):
-        n = s.sizes[l] * s.sizes[l + 1]
-        if floating is double:
-            ml = nn_copy_absmax_d(W[l], slot + off, n)
-        else:
-            ml = nn_copy_absmax_f(W[l], slot + off, n)
-        if not isfinite(ml):
-            return INFINITY
-        m = ml if ml > m else m
-        off += n
-    return m
-
-
-cdef inline bint penalty_bounded(double maxabs, Py_ssize_t nw, double loss,
-                                 double l2_eff) noexcept nogil:
-    """Whether ``loss + 0.5 l2_eff pen`` is finite for the penalty sum ``pen`` of any
-    ``nw`` weights of at most ``maxabs`` in magnitude: pen <= nw maxabs^2 (1 + 2^-53)^(2
-    nw + L) < 1.001 nw maxabs^2 for nw < 2^40, and the bound's own roundings are well
-    inside the 1.001 and the factor 2 under DBL_MAX."""
-    cdef double u
-    if not isfinite(maxabs):
-        return False
-    u = fabs(loss) + 0.5 * fabs(l2_eff) * (<double>nw * maxabs * maxabs * 1.001)
-    return u <= 8.98846567431158e307
-
-
-cdef void penalty_sums(NetShape* s, floating** W, const floating* ring, Py_ssize_t nw,
-                       int count, bint live, double* pens) noexcept nogil:
-    """``pens[j]`` (j < count) = the penalty sum of snapshot j of ``ring``, and
-    ``pens[count]`` that of the live weights W if ``live``: each bitwise epoch_loop's
-    ``pen = 0; pen = pen + sum_squares_from(0.0, W_l, n_l)`` over the layers, the chains
-    of all of them advanced together (``nn_sq_chains``)."""
-    cdef const floating* p[PEN_CHAINS]
-    cdef double out[PEN_CHAINS]
-    cdef int j, jj, l, total = count + (1 if live else 0)
-    cdef Py_ssize_t off = 0, n
-    if total == 0:
-        return
-    for j in range(total):
-        pens[j] = 0.0
-    for l in range(s.n_layers):
-        n = s.sizes[l] * s.sizes[l + 1]
-        for j in range(PEN_CHAINS):
-            jj = j if j < total else 0      # a spare chain repeats the first
-            p[j] = W[l] if (live and jj == count) else ring + jj * nw + off
-        if floating is double:
-            nn_sq_chains_d(p, n, out)
-        else:
-            nn_sq_chains_f(p, n, out)
-        for j in range(total):
-            pens[j] = pens[j] + out[j]
-        off += n
 
 
 cdef inline void _gather_block(floating* tag, PassJob* p, Py_ssize_t t) noexcept nogil:
@@ -1631,7 +1519,7 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     cdef int L = s.n_layers, l
     cdef Py_ssize_t n_in = s.sizes[0], start = 0, B, i, r, nW
     cdef bint gather_split
-    cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0, loss_j
+    cdef double loss = 0.0, l2_eff, pen, pen_next = 0.0
     cdef bint pen_known = False      # pen_next is the penalty sum of the current weights
     cdef const OptimConfig* oc
     cdef OptimConfig ocW
@@ -1681,14 +1569,6 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
     # is then one contiguous load instead of a gather (a narrow layer's rows, the digits
     # net's 10 outputs, are short). W_l stays the weights; the copy ends with the call.
     cdef floating** WT = <floating**>c.WT
-    # deferred penalties: PEN_SLOTS steps' weights kept, their sums formed together
-    cdef floating* ring = <floating*>c.pen_ring if not check_updates else NULL
-    cdef int npend = 0, j
-    cdef bint deferred
-    cdef double pend_loss[PEN_SLOTS]
-    cdef double pend_l2[PEN_SLOTS]
-    cdef double pens[PEN_CHAINS]
-    cdef Py_ssize_t pend_B[PEN_SLOTS]
     # only a batch small enough to stay in L2 until its gather (PREFETCH_MAX_BYTES)
     cdef bint prefetch = c.batch_size * n_in * <Py_ssize_t>sizeof(floating) <= _prefetch_max
     cdef Tally t
@@ -1777,41 +1657,22 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
         loss = loss * c.loss_scale      # the reported data loss only, not the gradient
         # scikit-learn divides alpha by the batch's weight sum (its length unweighted)
         l2_eff = (c.l2 / (B if sw == NULL else sw_sum)) if c.l2_per_batch else c.l2
-        deferred = False
         if l2_eff != 0.0:
-            if ring != NULL:
-                if npend < PEN_SLOTS:
-                    deferred = penalty_bounded(
-                        snapshot_weights(s, W, ring + npend * c.n_weights), c.n_weights,
-                        loss, l2_eff)
-                if deferred:
-                    pend_loss[npend] = loss
-                    pend_l2[npend] = l2_eff
-                    pend_B[npend] = B
-                    npend += 1
-                else:
-                    penalty_sums(s, W, ring, c.n_weights, npend, True, pens)
-                    for j in range(npend):
-                        loss_j = nn_penalized(pend_loss[j], 0.5 * pend_l2[j], pens[j])
-                        t.total = nn_add_weighted(t.total, loss_j, <double>pend_B[j])
-                    pen = pens[npend]
-                    npend = 0
-            elif pen_known:
+            if pen_known:
                 pen = pen_next
             else:
                 pen = 0.0
                 for l in range(L):
                     pen = pen + sum_squares_from(0.0, W[l], s.sizes[l] * s.sizes[l + 1])
-            if not deferred:
-                loss = nn_penalized(loss, 0.5 * l2_eff, pen)
-                if not isfinite(loss):
-                    t.status = STATUS_NONFINITE_LOSS
-                    break
+            loss = nn_penalized(loss, 0.5 * l2_eff, pen)
+            if not isfinite(loss):
+                t.status = STATUS_NONFINITE_LOSS
+                break
         step = step + 1
         # with L2 on, the single-threaded update of every layer's weights also sums the
         # squares of the new weights (the next step's penalty, the same additions in the
         # same order); a fused or multi-threaded update leaves it to the next step
-        pen_known = c.l2 != 0.0 and ring == NULL
+        pen_known = c.l2 != 0.0
         pen_next = 0.0
         if c.all_plain:
             # fused when the next step runs in this call (its row checked again there),
@@ -1866,16 +1727,10 @@ cdef Tally epoch_loop(EpochC* c, floating* tag, const long long* order, Py_ssize
                                   and states_finite(s, st, c.slots)):
             t.status = STATUS_NONFINITE_UPDATE      # this step is applied, not counted
             break
-        if not deferred:
-            t.total = nn_add_weighted(t.total, loss, <double>B)
+        t.total = nn_add_weighted(t.total, loss, <double>B)
         t.seen += B
         t.steps += 1
         start += B
-    if npend > 0:       # the deferred penalties of the steps applied, in their order
-        penalty_sums(s, W, ring, c.n_weights, npend, False, pens)
-        for j in range(npend):
-            loss_j = nn_penalized(pend_loss[j], 0.5 * pend_l2[j], pens[j])
-            t.total = nn_add_weighted(t.total, loss_j, <double>pend_B[j])
     for l in range(L):      # the padded copies' rows back into the weights
         if W[l] != <floating*>c.W[l]:
             copy_rows(W[l], c.ldw[l], <floating*>c.W[l], s.sizes[l + 1], s.sizes[l],
@@ -2009,7 +1864,6 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         c.pool_threads = pool
         setup._transposed_copies()
         setup._padded_copies(check, steps)
-        setup._penalty_ring(check)
         if setup.workspace.dtype == np.float64:
             t = _epoch(c, <double*>NULL, op, n, s0, steps_cap, check, sum0, pieces, flush,
                        keep)
@@ -2027,7 +1881,6 @@ def run_epoch(EpochSetup setup not None, order, step0, max_steps=-1, check_updat
         setup.busy = False
         c.pool_threads = 1
         c.WT = NULL
-        c.pen_ring = NULL
         c.Wloop, c.ldw = c.W, setup.network.shape.sizes + 1
     return t.total, t.seen, t.steps, t.status, t.finite
 

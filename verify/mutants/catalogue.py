@@ -674,15 +674,22 @@ FAULTS = [
           "factor", "the fused SGD bias step is divided by the batch size again",
           "train", "plain SGD (fused update), batch > 1",
           "fit(optimizer=optim.SGD(lr=0.1), batch_size=5)"),
-    Fault("train-l2-chains-tail-short", PENALTY,
-          "for (; i < n; i++) {",
-          "for (; i + 1 < n; i++) {",
-          "off-by-one", "the deferred L2 penalty's sums of squares (nn_sq_chains) leave out "
-          "the last value of a weight array whose size is not a multiple of 4: the "
+    # penalty.h's blocked sum of squares (the lanes and their tree; session 37 replaced
+    # the six in-order chains of train-l2-chains-tail-short with it)
+    Fault("train-l2-sq-lanes-tail-short", PENALTY,
+          "for (k = 0; i + k < m; k++)",
+          "for (k = 0; i + k + 1 < m; k++)",
+          "off-by-one", "the L2 penalty's sum of squares leaves out the last value of a "
+          "block whose length is not a multiple of 16 (its lane group cut short): the "
           "reported loss is low by l2/2 w^2",
-          "train", "the epoch's reported loss with l2 (penalties summed several steps at "
-          "a time)",
+          "train", "the epoch's reported loss with l2 (penalty.h's blocked sum)",
           "fit(optimizer=optim.SGD(lr=0.05), l2=0.5, batch_size=4)"),
+    Fault("train-l2-sq-tree-lane-repeated", PENALTY,
+          "l[1] = l[1] + l[3];",
+          "l[1] = l[1] + l[2];",
+          "index", "the L2 penalty's pairwise tree adds lane 2 twice and lane 3 never",
+          "train", "the epoch's reported loss with l2 (penalty.h's blocked sum)",
+          "fit(optimizer=optim.Adam(lr=0.01), l2=0.5, batch_size=4)"),
     Fault("train-last-batch-l2", TRAIN,
           "l2_eff = (c.l2 / (B if sw == NULL else sw_sum)) if c.l2_per_batch",
           "l2_eff = (c.l2 / (c.batch_size if sw == NULL else sw_sum)) if c.l2_per_batch",
