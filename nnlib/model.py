@@ -996,8 +996,10 @@ class Sequential:
         Raises
         ------
         ValueError
-            The file is not an nnlib model (as :func:`nnlib.load`), or its parameter
-            arrays differ from this model's in number or shape (naming both).
+            The file is not an nnlib model (as :func:`nnlib.load`), its parameter
+            arrays differ from this model's in number or shape (naming both), or a
+            layer with parameters is of another type than the file's (neither it nor
+            a subclass of it: naming the layer).
 
         Examples
         --------
@@ -1010,14 +1012,41 @@ class Sequential:
         header, arrays = _format.read(path)
         if header["format"] == _format.WEIGHTS_FORMAT_NAME:     # read checked its shapes
             weights = [arrays[name] for name in header["arrays"]]
+            written = [(spec["type"], [tuple(s) for s in spec["shapes"]])
+                       for spec in header["layers"]]
         else:
-            weights = _format.build_model(header, arrays, path).params
+            built = _format.build_model(header, arrays, path)
+            weights = built.params
+            written = [(type(layer), [p.shape for p in layer.params])
+                       for layer in built.layers]
         mine = [p.shape for p in self.params]
         if [w.shape for w in weights] != mine:
             raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
                              f"{[w.shape for w in weights]}; this model's are {mine}")
+        self._check_written_layers(written, path)
         with _NotDuringAnotherThreadsFit(self, "load_weights"):
             self.set_weights(weights)
+
+    def _check_written_layers(self, written, path):
+        """Refuse a file whose layers holding parameters are not of this model's types,
+        pair by pair (``written``: ``(type or class name, shapes)`` of each layer of the
+        file): equal shapes alone would read a Dense layer's weights into a layer of
+        another kind (a ``Scale`` of 4 inputs takes a bias of 4). A layer of a subclass
+        of the written type reads it (a ``Dense`` subclass, the Python path's)."""
+        theirs = [(kind, shapes) for kind, shapes in written if shapes]
+        ours = [(i, layer) for i, layer in enumerate(self.layers) if list(layer.params)]
+        for k, ((kind, shapes), (i, layer)) in enumerate(zip(theirs, ours)):
+            if isinstance(kind, type):
+                fits, name = isinstance(layer, kind), kind.__name__
+            else:
+                fits, name = kind in (c.__name__ for c in type(layer).__mro__), kind
+            if not fits or [tuple(s) for s in shapes] != [p.shape for p in layer.params]:
+                raise ValueError(
+                    f"{os.fspath(path)}: its layer {k} with parameters is a {name} of "
+                    f"shapes {[tuple(s) for s in shapes]}, where this model's is layers"
+                    f"[{i}], a {type(layer).__name__} of shapes "
+                    f"{[p.shape for p in layer.params]}: load_weights reads weights into "
+                    f"layers of the types that wrote them")
 
     def count_params(self) -> int:
         """The number of scalars in :attr:`params` (Keras's ``count_params``; the
