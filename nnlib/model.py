@@ -1765,8 +1765,9 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             if type(layer) not in (Dense, Dropout):
                 raise TypeError(f"save writes models of Dense and Dropout layers only; "
-                                f"layers[{i}] is {type(layer).__name__} (save its arrays "
-                                f"with numpy.savez instead)")
+                                f"layers[{i}] is {type(layer).__name__}: save_weights "
+                                f"writes every layer's arrays, for load_weights to read "
+                                f"into a model built the same way (Keras's save_weights)")
         self._check_layers()        # a file load would refuse (integer weights) is not written
         optimizer = getattr(self, "optimizer", None) if include_optimizer else None
         if include_optimizer and optimizer is None:

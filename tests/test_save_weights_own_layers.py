@@ -233,3 +233,15 @@ def test_a_weights_only_file_reads_into_a_subclass_of_the_written_layer(tmp_path
     dst.load_weights(path)
     for p, q in zip(dst.params, src.params):
         np.testing.assert_array_equal(p, q)
+
+
+def test_save_of_a_model_with_its_own_layer_points_at_save_weights(tmp_path):
+    # session 37: the message suggested numpy.savez, from before save_weights wrote
+    # such models
+    model = _model(np.float64)
+    with pytest.raises(TypeError, match=r"layers\[1\] is Scale: save_weights writes "
+                                        r"every layer's arrays, for load_weights") as info:
+        model.save(tmp_path / "m.npz")
+    assert "numpy.savez" not in str(info.value)
+    assert not (tmp_path / "m.npz").exists()
+    model.save_weights(tmp_path / "m.npz")      # what it points at works
