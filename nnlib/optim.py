@@ -1098,16 +1098,15 @@ class Optimizer:
         h = hypers[0]
         if h["maximize"]:
             return False
-        try:
-            # list.count takes one group's dict by identity; two groups of equal
-            # hyper-parameters are compared down to their "params" lists, whose arrays
-            # of more than one element have no truth value (ValueError): then one call
-            # per group (an identity test of every dict instead cost each step ~0.4 us)
+        cfg, slots = self._config_slots(h)
+        if len(self.param_groups) < 2:
+            # each entry is the one group's dict or the defaults, which hold no
+            # "params" and so never equal it: list.count, by identity, in C (an
+            # identity test of every dict in Python cost each step ~0.4 us)
             if hypers.count(h) != len(hypers):
                 return False
-        except ValueError:
+        elif not self._one_config(hypers, h, cfg):
             return False
-        cfg, slots = self._config_slots(h)
         found, rows = self._entries, []
         entries = [found.get(id(p)) for p in params]
         step = entries[0].step if entries[0] is not None else -1
@@ -1128,6 +1127,18 @@ class Optimizer:
                                  entries)
         except NonFiniteError as exc:
             raise NonFiniteError(f"{type(self).__name__} {exc}") from None
+        return True
+
+    def _one_config(self, hypers, h, cfg):
+        """Whether every group in ``hypers`` has the settings of ``h`` (whose config is
+        ``cfg``): compared by their cached configs, never as dicts, whose "params" lists
+        of arrays have no truth value (list.count raised ValueError there)."""
+        last = h
+        for g in hypers:
+            if g is not last and g is not h:
+                if self._config_slots(g)[0] is not cfg:
+                    return False
+                last = g
         return True
 
     def _refuse_bad_squares(self, params, entries, cfgs, what="step"):

@@ -38,3 +38,47 @@ def test_groups_step_as_one_optimizer_per_group(cls, dtype, how, lr2):
         two.step([g[1]])
     np.testing.assert_array_equal(p, alone_p)
     np.testing.assert_array_equal(q, alone_q)
+
+
+def _no_general_path(opt):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the step took the per-array path")
+    opt._entry = refuse         # made per array by the general path only
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
+def test_groups_of_equal_settings_step_in_one_call(cls, dtype):
+    # session 37: the one-call path now compares the groups' settings (their cached
+    # configs), not the dicts with their params; before, list.count's ValueError on
+    # arrays of several elements sent such groups down the per-array path
+    p, q = _arrays(dtype, 0)
+    g = _arrays(dtype, 1)
+    both = cls([{"params": [p]}, {"params": [q]}], lr=0.01)
+    alone_p, alone_q = p.copy(), q.copy()
+    one, two = cls([alone_p], lr=0.01), cls([alone_q], lr=0.01)
+    both.step(g)                                # makes the state
+    one.step([g[0]])
+    two.step([g[1]])
+    _no_general_path(both)
+    for _ in range(2):
+        both.step(g)
+        one.step([g[0]])
+        two.step([g[1]])
+    np.testing.assert_array_equal(p, alone_p)
+    np.testing.assert_array_equal(q, alone_q)
+
+
+@pytest.mark.parametrize("cls", [O.Adam, O.SGD], ids=["Adam", "SGD"])
+def test_groups_of_other_settings_keep_their_own(cls):
+    p, q = _arrays(np.float64, 0)
+    g = _arrays(np.float64, 1)
+    both = cls([{"params": [p]}, {"params": [q], "lr": 0.5}], lr=0.01)
+    alone_p, alone_q = p.copy(), q.copy()
+    one, two = cls([alone_p], lr=0.01), cls([alone_q], lr=0.5)
+    for _ in range(3):
+        both.step(g)
+        one.step([g[0]])
+        two.step([g[1]])
+    np.testing.assert_array_equal(p, alone_p)
+    np.testing.assert_array_equal(q, alone_q)
