@@ -16,6 +16,7 @@ from nnlib import schedules
 from nnlib.callbacks import Callback
 from nnlib.exceptions import ConcurrentUseError
 from nnlib.optim import SGD, Adam
+from tests.test_concurrency import _PausedFit
 
 # an epoch long enough (tens of ms, the GIL released) for another thread to act in it
 N, D = 12000, 64
@@ -104,38 +105,36 @@ def test_a_rate_written_from_another_thread_applies_from_the_next_epoch(write, o
         np.testing.assert_array_equal(a, b)
 
 
-def test_stepping_the_schedule_a_running_fit_steps_is_refused():
-    ref, ref_opt = _model(), SGD(lr=0.05)
-    _fit(ref, ref_opt, schedule=schedules.ExponentialLR(gamma=0.5))
-    for _ in range(5):                          # a loaded machine may delay the thread
-        model, opt = _model(), SGD(lr=0.05)
-        sched = schedules.ExponentialLR(gamma=0.5)
-        thread, out = _during_first_epoch(model, sched.step)
-        _fit(model, opt, schedule=sched)
-        thread.join()
-        if out["raised"] is not None or out["epochs_done"] == (0, 0):
-            break                               # refused, or taken within the fit
-    assert isinstance(out["raised"], ConcurrentUseError)
-    assert f"{type(sched).__name__}.step: a fit running in another thread" in str(out["raised"])
-    assert sched.epoch == 2                     # the fit's own steps only
-    for a, b in zip(model.params, ref.params):  # the fit ran as without the thread
-        np.testing.assert_array_equal(a, b)
-    sched.step()                                # after the fit, anyone may step it
+@pytest.mark.parametrize("verb", ["step", "__call__"])
+def test_stepping_the_schedule_a_running_fit_steps_is_refused(verb):
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.05)
+    sched = schedules.ExponentialLR(gamma=0.5)
+    with _PausedFit(model, X[:64], y[:64], epochs=2, optimizer=opt,
+                    schedule=sched) as first:           # its epoch callback waits
+        epoch, lr = sched.epoch, opt.lr
+        with pytest.raises(ConcurrentUseError, match=rf"{type(sched).__name__}.{verb}: "
+                                                     rf"a fit running in another thread"):
+            sched.step() if verb == "step" else sched(5)
+        assert (sched.epoch, opt.lr) == (epoch, lr)    # nothing moved
+    assert first.error is None
+    assert sched.epoch == 2                             # the fit's own steps only
+    sched.step()                                        # after the fit, anyone may
     assert sched.epoch == 3
 
 
 def test_stepping_a_part_of_a_chain_a_running_fit_steps_is_refused():
+    X, y = _data()
     part = schedules.ExponentialLR(gamma=0.5)
     chain = schedules.ChainedScheduler([schedules.LinearLR(start_factor=0.5,
                                                            total_iters=2), part])
-    for _ in range(5):
-        model, opt = _model(), SGD(lr=0.05)
-        thread, out = _during_first_epoch(model, part.step)
-        _fit(model, opt, schedule=chain)
-        thread.join()
-        if out["raised"] is not None or out["epochs_done"] == (0, 0):
-            break
-    assert isinstance(out["raised"], ConcurrentUseError)
+    with _PausedFit(_model(), X[:64], y[:64], epochs=2, optimizer=SGD(lr=0.05),
+                    schedule=chain) as first:
+        with pytest.raises(ConcurrentUseError):
+            part.step()
+        with pytest.raises(ConcurrentUseError):
+            chain.step()
+    assert first.error is None
 
 
 def test_a_callback_of_the_fit_still_steps_its_schedule():
