@@ -1141,6 +1141,25 @@ class Optimizer:
                 last = g
         return True
 
+    def _squares_cause(self, params) -> Optional[str]:
+        """Why a fit's step over ``params`` became non-finite when the optimizer's
+        squared-gradient state is negative (written into ``optimizer.state`` during the
+        fit, by a callback or another thread: the step takes its square root), as a
+        phrase for the fit's warning; None otherwise. Run only after a fault."""
+        for i, (p, h) in enumerate(zip(params, self._groups_of(params))):
+            e = self._entries.get(id(p))
+            cfg = self._group_config(h)
+            names = self._slot_names(cfg)
+            if e is None or e.ref() is not p or e.rows.shape != (len(names), p.size):
+                continue
+            bad = _squares_problem(names, e.rows, cfg, p.shape)
+            if bad is not None:
+                return (f"the optimizer's state{bad} (params[{i}], shape {p.shape}), "
+                        f"and the step takes its square root (written into "
+                        f"optimizer.state during the fit, by a callback or another "
+                        f"thread?)")
+        return None
+
     def _refuse_bad_squares(self, params, entries, cfgs, what="step"):
         """Raise NonFiniteError naming the first array whose squared-gradient state is
         negative (see ``_squares_problem``). Run only once ``optimizer.state`` has

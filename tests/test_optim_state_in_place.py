@@ -6,12 +6,15 @@ RMSprop's ``square_avg`` below ``grad_avg**2`` (a negative variance, clamped to 
 kernel) made a step of ``lr * grad / eps`` silently, in place and when loaded. Each is now
 a NonFiniteError (ValueError when loaded) naming the array, the slot and the element;
 nothing is updated."""
+import re
+
 import numpy as np
 import pytest
 
 import nnlib
 from nnlib import optim
 from nnlib.exceptions import NonFiniteError
+from nnlib.layers import Layer
 
 from tests.test_optim_state_hostile import SQUARED
 
@@ -108,3 +111,68 @@ def test_an_optimizer_whose_state_was_never_handed_out_is_not_checked():
     assert not opt._state_exposed
     opt.state[w]
     assert opt._state_exposed
+
+
+class _Scale(Layer):
+    """A Python layer: the model trains through nnlib.batch_training."""
+
+    def __init__(self, n, dtype):
+        self.n_in = self.n_out = n
+        self.s = np.ones(n, dtype)
+
+    params = property(lambda self: [self.s])
+    dtype = property(lambda self: self.s.dtype)
+
+    def forward(self, X, n_threads=None):
+        return X * self.s
+
+    def forward_train(self, X):
+        return X * self.s, lambda dH: (dH * self.s, [(dH * X).sum(axis=0)])
+
+
+def _fit_with_callback(dtype, python_layer, action):
+    import warnings
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 4)).astype(dtype), np.arange(64) % 3
+    layers = [nnlib.Dense(4, 5, "relu", random_state=0, dtype=dtype),
+              nnlib.Dense(5, 3, random_state=1, dtype=dtype)]
+    if python_layer:
+        layers.insert(1, _Scale(5, dtype))
+    model, opt = nnlib.Sequential(layers), optim.Adam(lr=0.01)
+
+    def cb(epoch, logs):
+        if epoch == 0:
+            action(model, opt)
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model.fit(X, y, optimizer=opt, epochs=3, batch_size=16, callbacks=[cb])
+    return [str(w.message) for w in seen if "training stopped" in str(w.message)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("python_layer", [False, True], ids=["compiled", "python"])
+def test_a_fit_stopped_by_a_state_written_mid_fit_names_it(python_layer, dtype):
+    # a callback's write between epochs: the fit stops at the next step, as any
+    # divergence, and its warning said "lower the learning rate?"
+    got = _fit_with_callback(dtype, python_layer, lambda m, o: o.state[m.params[0]][
+        "exp_avg_sq"].__setitem__((0, 0), -1.0))
+    assert len(got) == 1
+    # (the Python path names it a step later, the state moved on from -1)
+    assert re.search(r"the optimizer's state\['exp_avg_sq'\] holds -[0-9.]+ at \(0, 0\): a "
+                     r"sum or average of squared gradients is never negative \(params\[0\], "
+                     r"shape \(4, 5\)\)", got[0]), got[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("python_layer", [False, True], ids=["compiled", "python"])
+def test_a_fit_stopped_by_a_weight_written_non_finite_mid_fit_names_it(python_layer,
+                                                                      dtype):
+    # its warning said "the network's output overflows ... (largest |parameter| nan):
+    # lower the learning rate if they grew during training, else scale the weights"
+    got = _fit_with_callback(dtype, python_layer,
+                             lambda m, o: m.params[0].__setitem__((1, 2), np.nan))
+    assert len(got) == 1
+    assert ("the weights are not finite at the start of the step (written since the "
+            "last step: by a callback, or another thread?): parameter array 0 (shape "
+            "(4, 5)) holds nan at (1, 2)") in got[0]
