@@ -17,6 +17,14 @@ def _arrays(dtype, seed):
     return [rng.standard_normal(shape).astype(dtype) for shape in [(3, 2), (4,)]]
 
 
+def _steps(both, singles, grads, n):
+    """``n`` steps of the grouped optimizer and of one optimizer per array."""
+    for _ in range(n):
+        both.step(grads)
+        for opt, g in zip(singles, grads):
+            opt.step([g])
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
 @pytest.mark.parametrize("how", ["init", "add_param_group"])
@@ -31,11 +39,7 @@ def test_groups_step_as_one_optimizer_per_group(cls, dtype, how, lr2):
         both = cls([p], lr=0.01)
         both.add_param_group({"params": [q], "lr": lr2})
     alone_p, alone_q = p.copy(), q.copy()
-    one, two = cls([alone_p], lr=0.01), cls([alone_q], lr=lr2)
-    for _ in range(3):
-        both.step(g)
-        one.step([g[0]])
-        two.step([g[1]])
+    _steps(both, [cls([alone_p], lr=0.01), cls([alone_q], lr=lr2)], g, 3)
     np.testing.assert_array_equal(p, alone_p)
     np.testing.assert_array_equal(q, alone_q)
 
@@ -56,29 +60,9 @@ def test_groups_of_equal_settings_step_in_one_call(cls, dtype):
     g = _arrays(dtype, 1)
     both = cls([{"params": [p]}, {"params": [q]}], lr=0.01)
     alone_p, alone_q = p.copy(), q.copy()
-    one, two = cls([alone_p], lr=0.01), cls([alone_q], lr=0.01)
-    both.step(g)                                # makes the state
-    one.step([g[0]])
-    two.step([g[1]])
+    singles = [cls([alone_p], lr=0.01), cls([alone_q], lr=0.01)]
+    _steps(both, singles, g, 1)                 # makes the state
     _no_general_path(both)
-    for _ in range(2):
-        both.step(g)
-        one.step([g[0]])
-        two.step([g[1]])
-    np.testing.assert_array_equal(p, alone_p)
-    np.testing.assert_array_equal(q, alone_q)
-
-
-@pytest.mark.parametrize("cls", [O.Adam, O.SGD], ids=["Adam", "SGD"])
-def test_groups_of_other_settings_keep_their_own(cls):
-    p, q = _arrays(np.float64, 0)
-    g = _arrays(np.float64, 1)
-    both = cls([{"params": [p]}, {"params": [q], "lr": 0.5}], lr=0.01)
-    alone_p, alone_q = p.copy(), q.copy()
-    one, two = cls([alone_p], lr=0.01), cls([alone_q], lr=0.5)
-    for _ in range(3):
-        both.step(g)
-        one.step([g[0]])
-        two.step([g[1]])
+    _steps(both, singles, g, 2)
     np.testing.assert_array_equal(p, alone_p)
     np.testing.assert_array_equal(q, alone_q)
