@@ -43,7 +43,8 @@ Nothing here imports torch or onnx until a function that needs them is called
 """
 import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def _check_mappable(model: "Sequential", what: str) -> None:
 
 
 @contextlib.contextmanager
-def _exporting(model: "Sequential", what: str):
+def _exporting(model: "Sequential", what: str) -> Iterator[None]:
     """Hold ``model`` for an export or import of its weights (``what`` names it): its
     layers mappable (:func:`_check_mappable`) and checked as a compiled call checks them
     (``layers`` is a plain list users edit: a replaced W of another shape, a broken

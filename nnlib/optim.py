@@ -1141,7 +1141,7 @@ class Optimizer:
                 last = g
         return True
 
-    def _squares_cause(self, params) -> Optional[str]:
+    def _squares_cause(self, params: Sequence[np.ndarray]) -> Optional[str]:
         """Why a fit's step over ``params`` became non-finite when the optimizer's
         squared-gradient state is negative (written into ``optimizer.state`` during the
         fit, by a callback or another thread: the step takes its square root), as a
