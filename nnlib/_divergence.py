@@ -12,6 +12,8 @@ computes it.
 The causes, as :func:`cause_of_step` returns them (each a phrase that completes "the loss
 became non-finite: ..."):
 
+* weights that are not finite before the step (written into them since the last step,
+  by a callback or another thread, or given to fit so), named by array and element;
 * the weights: the output, loss, L2 penalty or gradient of the step overflows before any
   update of it (so no learning rate could have prevented it); said to be the weights
   given to fit when no update was applied yet;
@@ -37,6 +39,23 @@ def _largest(arrays) -> float:
 
 def _finite(*arrays) -> bool:
     return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
+
+
+def nonfinite_weights_cause(params, first: bool) -> Optional[str]:
+    """The phrase for a step whose weights are not finite before it starts (a NaN or
+    inf written into them since the last step, by a callback or another thread, or
+    given to fit so): no learning rate or scaling is the cause. None if all are
+    finite."""
+    for i, p in enumerate(params):
+        if p is not None and p.size and not np.isfinite(p).all():
+            j = int(np.flatnonzero(~np.isfinite(p.reshape(-1)))[0])
+            at = tuple(int(k) for k in np.unravel_index(j, p.shape))
+            what = ("the weights given to fit are not finite" if first else
+                    "the weights are not finite at the start of the step (written since "
+                    "the last step: by a callback, or another thread?)")
+            return (f"{what}: parameter array {i} (shape {p.shape}) holds "
+                    f"{p.reshape(-1)[j].item()!r} at {at}")
+    return None
 
 
 def weights_cause(part: str, params, X_rows, dtype, first: bool, lr_name: str) -> str:
@@ -98,6 +117,9 @@ def cause_of_step(setup, rows, t: int, first: bool,
     from nnlib._codes import CLASS_LABEL_LOSSES, LOSS_CODES
     weights, biases = list(setup.weights), list(setup.biases)
     params = weights + biases
+    bad = nonfinite_weights_cause(params, first)
+    if bad is not None:
+        return bad
     dtype = weights[0].dtype if weights else np.float64
     rows = np.asarray(rows, dtype=np.int64)
     X_rows = setup.X[rows]
@@ -148,6 +170,9 @@ def cause_of_layers_step(model, X_rows, y_rows, loss: str, margin: float, l2: fl
     (a layer's ``forward_train`` may advance its own state, e.g. a dropout's step)."""
     from nnlib.batch_training import _loss_and_grad
     params = [p for p in model.params if isinstance(p, np.ndarray)]
+    bad = nonfinite_weights_cause(params, first)
+    if bad is not None:
+        return bad
     dtype = model.dtype
     with np.errstate(all="ignore"):
         H = X_rows

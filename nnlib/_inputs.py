@@ -14,8 +14,8 @@ import numpy as np
 
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                check_csr, native_float_dtype, plain_array)
-from nnlib.exceptions import (ComplexDataError, DataConversionWarning, MixedLabelTypesError,
-                              sklearn_compatible)
+from nnlib.exceptions import (BytesLabelError, ComplexDataError, DataConversionWarning,
+                              MixedLabelTypesError, sklearn_compatible)
 
 
 def _is_sparse(x):
@@ -173,7 +173,9 @@ def class_labels(y, *, owner, as_unique_labels=False):
         one_kind = _labels_of_one_kind(y, owner)
         if as_unique_labels:
             y = one_kind
-    elif y.dtype.kind not in "biuUS":
+    elif y.dtype.kind == "S":
+        raise _bytes_labels(owner)
+    elif y.dtype.kind not in "biuU":
         raise LabelError(f"Unknown label type: {owner} cannot use labels of dtype "
                          f"{y.dtype}")
     counted = _counted_labels(y)
@@ -188,20 +190,50 @@ def class_labels(y, *, owner, as_unique_labels=False):
 
 
 def _labels_of_one_kind(y, owner):
-    """An object array of labels as scikit-learn's classifiers read it: all strings
-    become a string array, all integers an integer one (``np.asarray`` of the values, so
-    classes_ and predict have scikit-learn's dtype, not object); strings beside other
-    values raise MixedLabelTypesError, a TypeError as scikit-learn's (its sort of them),
-    and other values alone (floats, bools, bytes) a LabelError, a ValueError as
-    scikit-learn's ("Unknown label type")."""
+    """An object array of labels as scikit-learn's classifiers read it (its
+    ``type_of_target``): all strings become a string array (``np.asarray`` of the
+    values, so classes_ and predict have scikit-learn's dtype, not object). Anything
+    else is refused as scikit-learn's MLPClassifier refuses it: values that do not
+    compare (strings beside others, None beside numbers) as MixedLabelTypesError, bytes
+    as BytesLabelError, both TypeErrors (its sort of them, its bytes check); others
+    alone -- integers, floats, bools -- as a LabelError, a ValueError ("Unknown label
+    type": an object array whose first value is no string). (Its LogisticRegression
+    checks the type before it sorts: a ValueError for None or bytes beside integers.)"""
     values = y.tolist()
     strings = [isinstance(v, str) for v in values]
-    if all(strings) or all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+    if all(strings):
         return np.asarray(values).reshape(y.shape) if values else y
-    error = MixedLabelTypesError if any(strings) else LabelError
-    raise error(f"Unknown label type: {owner} needs labels of one kind (all integers or "
-                f"all strings); got the types {sorted({type(v).__name__ for v in values})}")
+    kinds = sorted({type(v).__name__ for v in values})
+    if any(strings):
+        raise MixedLabelTypesError(f"Unknown label type: {owner} needs labels of one kind "
+                                   f"that compare; got the types {kinds}")
+    if any(isinstance(v, bytes) for v in values):
+        raise _bytes_labels(owner)
+    if not _comparable(values):
+        raise MixedLabelTypesError(f"Unknown label type: {owner} needs labels of one kind "
+                                   f"that compare; got the types {kinds}")
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise LabelError(f"Unknown label type: {owner} cannot use an object array of "
+                         f"integers (as scikit-learn's classifiers cannot): pass them "
+                         f"as an integer array, y.astype(np.int64)")
+    raise LabelError(f"Unknown label type: {owner} needs labels of one kind (integers "
+                     f"in an integer array, or strings); got the types {kinds}")
+
+
+def _comparable(values):
+    """Whether the labels sort, as NumPy's unique sorts them (None beside a number, or
+    an unhashable value, does not)."""
+    try:
+        sorted(set(values))
+    except TypeError:
+        return False
+    return True
+
+
+def _bytes_labels(owner):
+    return BytesLabelError(f"Unknown label type: {owner} cannot use labels represented "
+                           f"as bytes (nor can scikit-learn's classifiers): decode "
+                           f"them, e.g. y.astype(str)")
 
 
 # Widest value range (max - min + 1) of integer labels that ``class_labels`` counts

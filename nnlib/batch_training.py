@@ -271,8 +271,12 @@ class BatchRun(ClaimedRun):
                     fault = "weights or optimizer state after an update"
             if fault is not None:
                 try:
-                    cause = cause_of_layers_step(model, Xb, yb, self.loss, self.margin,
-                                                 l2, first=t0 + steps == self._t_start)
+                    # a squared-gradient state written negative mid-fit first
+                    squares = getattr(self.optimizer, "_squares_cause", None)
+                    cause = squares(list(params)) if squares is not None else None
+                    cause = cause or cause_of_layers_step(
+                        model, Xb, yb, self.loss, self.margin, l2,
+                        first=t0 + steps == self._t_start)
                 except Exception:   # noqa: BLE001 -- the fault is reported all the same
                     cause = None
                 break

@@ -95,10 +95,11 @@ class ComplexDataError(DTypeError, ValueError):
 
 
 class MixedLabelTypesError(LabelError, TypeError):
-    """Class labels of two kinds, strings beside others (integers, floats, None) in one
-    object array: a LabelError that is also a TypeError, as scikit-learn's classifiers
-    raise (NumPy's sort of the labels: ``'<' not supported between instances of 'int'
-    and 'str'``). Other refused labels without strings raise a plain LabelError.
+    """Class labels of kinds that do not compare in one object array: strings beside
+    others (integers, floats, None), or None beside numbers: a LabelError that is also a
+    TypeError, as scikit-learn's classifiers raise (NumPy's sort of the labels: ``'<'
+    not supported between instances of 'int' and 'str'``). Other refused labels that
+    compare (floats, bools, integers in an object array) raise a plain LabelError.
 
     Examples
     --------
@@ -108,6 +109,22 @@ class MixedLabelTypesError(LabelError, TypeError):
     Traceback (most recent call last):
     ...
     nnlib.exceptions.MixedLabelTypesError: Unknown label type: MLPClassifier needs labels ...
+    """
+
+
+class BytesLabelError(LabelError, TypeError):
+    """Class labels given as bytes (a ``|S`` array, or bytes in an object array): a
+    LabelError that is also a TypeError, as scikit-learn's classifiers raise ("Support
+    for labels represented as bytes is not supported"); decode them first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnlib import MLPClassifier
+    >>> MLPClassifier().fit(np.eye(2), np.array([b"no", b"yes"]))
+    Traceback (most recent call last):
+    ...
+    nnlib.exceptions.BytesLabelError: Unknown label type: MLPClassifier cannot use labels ...
     """
 
 

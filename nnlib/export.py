@@ -41,8 +41,10 @@ the ``alpha`` attribute of ``LeakyRelu`` and ``Elu`` in float32.
 Nothing here imports torch or onnx until a function that needs them is called
 (``pip install nnlib[onnx]`` for :func:`to_onnx`).
 """
+import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -103,6 +105,46 @@ def _check_mappable(model: "Sequential", what: str) -> None:
                             f"have no equivalent of it here")
 
 
+@contextlib.contextmanager
+def _exporting(model: "Sequential", what: str) -> Iterator[None]:
+    """Hold ``model`` for an export or import of its weights (``what`` names it): its
+    layers mappable (:func:`_check_mappable`) and checked as a compiled call checks them
+    (``layers`` is a plain list users edit: a replaced W of another shape, a broken
+    chain, a float32 array in a float64 model or an empty list exported a graph or
+    state_dict that disagrees with ``predict``), and no fit of another thread training
+    it (whose steps move the weights without a lock, as for ``get_weights`` and
+    ``set_weights``: a state_dict read would mix steps, one written would be overwritten
+    mid-step)."""
+    _check_mappable(model, what)
+    from nnlib.model import _NotDuringAnotherThreadsFit
+    with _NotDuringAnotherThreadsFit(model, what):
+        model._check_layers()
+        _check_dense_arrays(model, what)
+        yield
+
+
+def _check_dense_arrays(model, what):
+    """Each Dense's arrays of the shapes its widths declare and a known activation: the
+    mapping writes them as they are (a W assigned since, of other shapes, passed
+    ``_check_layers``, which chains the declared widths)."""
+    from nnlib._codes import ACTIVATION_CODES
+    from nnlib._validation import ShapeError
+    from nnlib.layers import Dense
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, Dense):
+            continue
+        W, b = np.shape(layer.W), np.shape(layer.b)
+        if W != (layer.n_in, layer.n_out) or b != (layer.n_out,):
+            raise ShapeError(f"{what}: layers[{i}] is Dense({layer.n_in}, {layer.n_out}) "
+                             f"but holds W of shape {W} and b of shape {b} (assigned "
+                             f"since?); it needs ({layer.n_in}, {layer.n_out}) and "
+                             f"({layer.n_out},)")
+        if layer.activation not in ACTIVATION_CODES:
+            raise ValueError(f"{what}: layers[{i}] has the unknown activation "
+                             f"{layer.activation!r}; expected one of "
+                             f"{sorted(ACTIVATION_CODES)}")
+
+
 def _dense_positions(model: "Sequential") -> List[Tuple[int, Any]]:
     """[(position of its Linear, layer)] of each Dense layer of ``model`` in the
     equivalent ``torch.nn.Sequential`` (a Dropout takes one position)."""
@@ -139,11 +181,11 @@ def to_torch_state_dict(model: "Sequential", as_tensors: bool = False) -> Dict[s
     >>> {k: v.shape for k, v in to_torch_state_dict(model).items()}
     {'0.weight': (4, 2), '0.bias': (4,), '2.weight': (3, 4), '2.bias': (3,)}
     """
-    _check_mappable(model, "to_torch_state_dict")
     out: Dict[str, Any] = {}
-    for pos, layer in _dense_positions(model):
-        out[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
-        out[f"{pos}.bias"] = layer.b.copy()
+    with _exporting(model, "to_torch_state_dict"):
+        for pos, layer in _dense_positions(model):
+            out[f"{pos}.weight"] = np.ascontiguousarray(layer.W.T)
+            out[f"{pos}.bias"] = layer.b.copy()
     if as_tensors:
         import torch
         out = {k: torch.from_numpy(v) for k, v in out.items()}
@@ -221,7 +263,12 @@ def load_torch_state_dict(model: "Sequential", state_dict: Dict[str, Any]) -> No
     ...
     ValueError: ...
     """
-    _check_mappable(model, "load_torch_state_dict")
+    with _exporting(model, "load_torch_state_dict"):
+        _load_torch_state_dict(model, state_dict)
+
+
+def _load_torch_state_dict(model, state_dict):
+    """load_torch_state_dict's checks and copy, while it holds ``model``."""
     pairs = _dense_positions(model)
     _check_torch_keys(state_dict, [pos for pos, _ in pairs])
     new = []
@@ -318,7 +365,12 @@ def to_torch(model: "Sequential") -> Any:
     >>> np.allclose(net(torch.tensor(X)).detach().numpy(), m.predict(X), rtol=0, atol=1e-12)
     True
     """
-    _check_mappable(model, "to_torch")
+    with _exporting(model, "to_torch"):
+        return _to_torch(model)
+
+
+def _to_torch(model):
+    """to_torch's module, while it holds ``model``."""
     import torch
     from nnlib.layers import Dropout
     modules = []
@@ -377,7 +429,16 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     >>> proto.graph.input[0].name, proto.graph.output[0].name
     ('X', 'logits')
     """
-    _check_mappable(model, "to_onnx")
+    with _exporting(model, "to_onnx"):
+        proto = _onnx_model(model, dtype, opset, input_name, output_name)
+    # written once the weights are read and the guard has seen no fit meanwhile
+    if path is not None:
+        _write_atomically(path, proto.SerializeToString())
+    return proto
+
+
+def _onnx_model(model, dtype, opset, input_name, output_name):
+    """to_onnx's checked ``onnx.ModelProto`` of ``model``."""
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
@@ -430,8 +491,6 @@ def to_onnx(model: "Sequential", path: Union[str, "os.PathLike[str]", None] = No
     proto = helper.make_model(graph, producer_name="nnlib",
                               opset_imports=[helper.make_opsetid("", opset)])
     onnx.checker.check_model(proto)
-    if path is not None:
-        _write_atomically(path, proto.SerializeToString())
     return proto
 
 

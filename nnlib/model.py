@@ -8,6 +8,7 @@ itself one compiled call of ``nnlib/_kernels/train.pyx``). The file format of
 import functools
 import math
 import numbers
+import operator
 import os
 import threading
 import time
@@ -331,8 +332,12 @@ class Sequential:
         list still holds the same layers: its conversion and layer check then stand (the
         check runs once per train_on_batch; a list edited since is checked again)."""
         given = getattr(_ON_BATCH, "inputs", None)
+        # the same layers, by identity: == on the tuples would take a layer that
+        # compares equal (a config-comparing __eq__) for the one checked
         if (given is not None and given[0] is self and given[1] is X
-                and getattr(_ON_BATCH, "active", False) and given[2] == tuple(self.layers)):
+                and getattr(_ON_BATCH, "active", False)
+                and len(given[2]) == len(self.layers)
+                and all(map(operator.is_, given[2], self.layers))):
             return X
         return self._inputs(X, finite=True)
 
@@ -996,8 +1001,10 @@ class Sequential:
         Raises
         ------
         ValueError
-            The file is not an nnlib model (as :func:`nnlib.load`), or its parameter
-            arrays differ from this model's in number or shape (naming both).
+            The file is not an nnlib model (as :func:`nnlib.load`), its parameter
+            arrays differ from this model's in number or shape (naming both), or a
+            layer with parameters is of another type than the file's (neither it nor
+            a subclass of it: naming the layer).
 
         Examples
         --------
@@ -1010,14 +1017,41 @@ class Sequential:
         header, arrays = _format.read(path)
         if header["format"] == _format.WEIGHTS_FORMAT_NAME:     # read checked its shapes
             weights = [arrays[name] for name in header["arrays"]]
+            written = [(spec["type"], [tuple(s) for s in spec["shapes"]])
+                       for spec in header["layers"]]
         else:
-            weights = _format.build_model(header, arrays, path).params
+            built = _format.build_model(header, arrays, path)
+            weights = built.params
+            written = [(type(layer), [p.shape for p in layer.params])
+                       for layer in built.layers]
         mine = [p.shape for p in self.params]
         if [w.shape for w in weights] != mine:
             raise ValueError(f"{os.fspath(path)} holds parameters of shapes "
                              f"{[w.shape for w in weights]}; this model's are {mine}")
+        self._check_written_layers(written, path)
         with _NotDuringAnotherThreadsFit(self, "load_weights"):
             self.set_weights(weights)
+
+    def _check_written_layers(self, written, path):
+        """Refuse a file whose layers holding parameters are not of this model's types,
+        pair by pair (``written``: ``(type or class name, shapes)`` of each layer of the
+        file): equal shapes alone would read a Dense layer's weights into a layer of
+        another kind (a ``Scale`` of 4 inputs takes a bias of 4). A layer of a subclass
+        of the written type reads it (a ``Dense`` subclass, the Python path's)."""
+        theirs = [(kind, shapes) for kind, shapes in written if shapes]
+        ours = [(i, layer) for i, layer in enumerate(self.layers) if list(layer.params)]
+        for k, ((kind, shapes), (i, layer)) in enumerate(zip(theirs, ours)):
+            if isinstance(kind, type):
+                fits, name = isinstance(layer, kind), kind.__name__
+            else:
+                fits, name = kind in (c.__name__ for c in type(layer).__mro__), kind
+            if not fits or [tuple(s) for s in shapes] != [p.shape for p in layer.params]:
+                raise ValueError(
+                    f"{os.fspath(path)}: its layer {k} with parameters is a {name} of "
+                    f"shapes {[tuple(s) for s in shapes]}, where this model's is layers"
+                    f"[{i}], a {type(layer).__name__} of shapes "
+                    f"{[p.shape for p in layer.params]}: load_weights reads weights into "
+                    f"layers of the types that wrote them")
 
     def count_params(self) -> int:
         """The number of scalars in :attr:`params` (Keras's ``count_params``; the
@@ -1736,8 +1770,9 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             if type(layer) not in (Dense, Dropout):
                 raise TypeError(f"save writes models of Dense and Dropout layers only; "
-                                f"layers[{i}] is {type(layer).__name__} (save its arrays "
-                                f"with numpy.savez instead)")
+                                f"layers[{i}] is {type(layer).__name__}: save_weights "
+                                f"writes every layer's arrays, for load_weights to read "
+                                f"into a model built the same way (Keras's save_weights)")
         self._check_layers()        # a file load would refuse (integer weights) is not written
         optimizer = getattr(self, "optimizer", None) if include_optimizer else None
         if include_optimizer and optimizer is None:

@@ -218,8 +218,11 @@ class _State:
                            "optimizer's parameter groups (an equal array is another "
                            "array)")
         out = {"step": e.step}
-        names = self._opt()._slot_names_of(p)
+        opt = self._opt()
+        names = opt._slot_names_of(p)
         if len(names) == e.rows.shape[0]:
+            # views the caller may write into: the steps check them from now on
+            opt._state_exposed = True
             out.update((n, e.rows[i].reshape(p.shape)) for i, n in enumerate(names))
         return _StateView(out)
 
@@ -282,6 +285,7 @@ class Optimizer:
 
     kind: int = -1
     _HYPER: tuple = ("lr", "maximize")
+    _state_exposed: bool = False          # optimizer.state handed out writable views
 
     def __init__(self, params: Optional[Params], defaults: Dict[str, Any]):
         object.__setattr__(self, "_entries", {})
@@ -797,6 +801,13 @@ class Optimizer:
         self._adopt(_as_param_list(params))
         self._check_all_grouped(params)
         self._steps_of(params)
+        if self._state_exposed:
+            entries = [self._entries.get(id(p)) for p in params]
+            entries = [e if e is not None and e.ref() is p else None
+                       for p, e in zip(params, entries)]
+            self._refuse_bad_squares(params, entries,
+                                     [self._group_config(h) for h in self._groups_of(params)],
+                                     "fit")
 
     def _check_all_grouped(self, params):
         """A fit trains every array of its model. torch.optim users leave an array out
@@ -1048,6 +1059,8 @@ class Optimizer:
             if h["maximize"]:                      # torch: negate before weight decay
                 grads[i] = np.negative(grads[i])
         self._commit(pending)
+        if self._state_exposed:
+            self._refuse_bad_squares(params, entries, cfgs)
         threads, min_size = _threads_for(params, n_threads)
         # one kernel call per (config, step count): usually one for all
         first, step0 = cfgs[0], entries[0].step
@@ -1085,16 +1098,15 @@ class Optimizer:
         h = hypers[0]
         if h["maximize"]:
             return False
-        try:
-            # list.count takes one group's dict by identity; two groups of equal
-            # hyper-parameters are compared down to their "params" lists, whose arrays
-            # of more than one element have no truth value (ValueError): then one call
-            # per group (an identity test of every dict instead cost each step ~0.4 us)
+        cfg, slots = self._config_slots(h)
+        if len(self.param_groups) < 2:
+            # each entry is the one group's dict or the defaults, which hold no
+            # "params" and so never equal it: list.count, by identity, in C (an
+            # identity test of every dict in Python cost each step ~0.4 us)
             if hypers.count(h) != len(hypers):
                 return False
-        except ValueError:
+        elif not self._one_config(hypers, h, cfg):
             return False
-        cfg, slots = self._config_slots(h)
         found, rows = self._entries, []
         entries = [found.get(id(p)) for p in params]
         step = entries[0].step if entries[0] is not None else -1
@@ -1105,6 +1117,8 @@ class Optimizer:
             if r.shape != (slots, p.size) or r.dtype != p.dtype:
                 return False
             rows.append(r)
+        if self._state_exposed:
+            self._refuse_bad_squares(params, entries, [cfg] * len(params))
         threads, min_size = _threads_for(params, n_threads)
         try:
             # validates every array before any update and sets the step counts itself:
@@ -1114,6 +1128,56 @@ class Optimizer:
         except NonFiniteError as exc:
             raise NonFiniteError(f"{type(self).__name__} {exc}") from None
         return True
+
+    def _one_config(self, hypers, h, cfg):
+        """Whether every group in ``hypers`` has the settings of ``h`` (whose config is
+        ``cfg``): compared by their cached configs, never as dicts, whose "params" lists
+        of arrays have no truth value (list.count raised ValueError there)."""
+        last = h
+        for g in hypers:
+            if g is not last and g is not h:
+                if self._config_slots(g)[0] is not cfg:
+                    return False
+                last = g
+        return True
+
+    def _squares_cause(self, params: Sequence[np.ndarray]) -> Optional[str]:
+        """Why a fit's step over ``params`` became non-finite when the optimizer's
+        squared-gradient state is negative (written into ``optimizer.state`` during the
+        fit, by a callback or another thread: the step takes its square root), as a
+        phrase for the fit's warning; None otherwise. Run only after a fault."""
+        for i, (p, h) in enumerate(zip(params, self._groups_of(params))):
+            e = self._entries.get(id(p))
+            cfg = self._group_config(h)
+            names = self._slot_names(cfg)
+            if e is None or e.ref() is not p or e.rows.shape != (len(names), p.size):
+                continue
+            bad = _squares_problem(names, e.rows, cfg, p.shape)
+            if bad is not None:
+                return (f"the optimizer's state{bad} (params[{i}], shape {p.shape}), "
+                        f"and the step takes its square root (written into "
+                        f"optimizer.state during the fit, by a callback or another "
+                        f"thread?)")
+        return None
+
+    def _refuse_bad_squares(self, params, entries, cfgs, what="step"):
+        """Raise NonFiniteError naming the first array whose squared-gradient state is
+        negative (see ``_squares_problem``). Run only once ``optimizer.state`` has
+        handed out views to write into (``_state_exposed``): load_state_dict checks
+        what it loads, and the rules themselves keep these slots >= 0, so an optimizer
+        whose state nobody could write pays nothing (the check reads every state row:
+        a 1e6-element Adam step +3-10 %)."""
+        for i, (p, e, cfg) in enumerate(zip(params, entries, cfgs)):
+            names = self._slot_names(cfg)
+            if e is None or e.rows.shape != (len(names), p.size):
+                continue                    # no state yet, or one a step will refuse
+            bad = _squares_problem(names, e.rows, cfg, p.shape)
+            if bad is not None:
+                raise NonFiniteError(
+                    f"{type(self).__name__}.{what}: params[{i}] (shape {p.shape}): its "
+                    f"state{bad}, and the step takes its square root (NaN weights, or grad / eps once clamped); "
+                    f"was it written into optimizer.state[p] in place? Nothing was "
+                    f"updated: mend it, or reset() or load_state_dict a saved state")
 
     @staticmethod
     def _undo(saved, params, entries):
@@ -1288,15 +1352,10 @@ class Optimizer:
             if a.shape != p.shape or a.dtype.kind != "f":
                 raise ValueError(f"state[{idx}][{n!r}] has shape {a.shape} and dtype "
                                  f"{a.dtype}; its parameter is {p.shape} float")
-            if n in _SQUARED_SLOTS and (a < 0).any():
-                # the step takes its square root: finite params, gradients and state
-                # would turn NaN without the NonFiniteError a step gives them otherwise
-                at = tuple(int(i) for i in np.unravel_index(
-                    int(np.argmax(a.reshape(-1) < 0)), a.shape))
-                raise ValueError(f"state[{idx}][{n!r}] holds {a[at].item()!r} at {at}: a sum or "
-                                 f"average of squared gradients is never negative (a "
-                                 f"corrupted or edited state)")
             rows[i] = a.reshape(-1)
+        bad = _squares_problem(names, rows, cfg, p.shape)
+        if bad is not None:
+            raise ValueError(f"state[{idx}]{bad} (a corrupted or edited state)")
         return p, step, rows
 
     # -- pickling: the identity keys become the arrays themselves -------------------------
@@ -1315,7 +1374,7 @@ class Optimizer:
                                      f"pickle it from a callback of that fit, or after "
                                      f"it")
         d = {k: v for k, v in self.__dict__.items()
-             if k not in ("_entries", "_configs", "_unpickled")}
+             if k not in ("_entries", "_configs", "_unpickled", "_state_exposed")}
         d["_saved_entries"] = [(e.ref(), e.step, e.rows)
                                for e in self._entries.copy().values()
                                if e.ref() is not None]
@@ -1358,6 +1417,46 @@ class Optimizer:
 # state slots that accumulate squared gradients (Adagrad's and NotesAdaGrad's sum,
 # RMSprop's square_avg, Adam's second moments, SklearnAdam's vs): never negative
 _SQUARED_SLOTS = frozenset({"sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq", "vs"})
+
+# centred RMSprop's variance square_avg - grad_avg**2 is >= 0 exactly (Cauchy-Schwarz on
+# the two averages) and rounds below 0 by a few ulps of square_avg (at most ~6 seen over
+# 3000 float32 steps, alpha 0.5-0.999); the kernel clamps that to 0. Beyond this
+# fraction of square_avg it is no rounding but an edited state.
+_CENTRED_SLACK = 1e-3
+
+
+def _squares_problem(names, rows, cfg, shape):
+    """What is wrong with the squared-gradient slots of one array's ``(slots, size)``
+    state ``rows`` (slot ``names``, rule ``cfg``), worded to follow ``state[...]``; None
+    if nothing. The step takes their square roots: a negative sum or average (or a
+    centred RMSprop's negative variance) turns finite params NaN, or (clamped)
+    divides the gradient by eps, with no NonFiniteError to say why."""
+    for i, n in enumerate(names):
+        if n in _SQUARED_SLOTS:
+            r = rows[i]
+            # an integer view's min screens for a set sign bit at the speed of a copy
+            # (a float min is as fast but a full (r < 0) pass allocates); -0.0 and
+            # negative NaNs pass the screen to the exact test below
+            if r.size and r.view(_INT_OF[r.dtype.itemsize]).min() < 0 and (r < 0).any():
+                j = int(np.argmax(r < 0))
+                at = tuple(int(k) for k in np.unravel_index(j, shape))
+                return (f"[{n!r}] holds {r[j].item()!r} at {at}: a sum or average of "
+                        f"squared gradients is never negative")
+    if cfg["centered"]:
+        s, a = rows[0], rows[names.index("grad_avg")]
+        excess = np.multiply(a, a, dtype=np.float64)
+        excess -= s
+        bad = excess > _CENTRED_SLACK * np.abs(s.astype(np.float64))
+        if bad.any():
+            j = int(np.argmax(bad))
+            at = tuple(int(k) for k in np.unravel_index(j, shape))
+            return (f"['square_avg'] holds {s[j].item()!r} at {at}, below the square of "
+                    f"['grad_avg'] there ({a[j].item()!r}): centred RMSprop's variance "
+                    f"square_avg - grad_avg**2 is never negative")
+    return None
+
+
+_INT_OF = {4: np.int32, 8: np.int64}
 
 
 def _checked_step(step, idx):

@@ -93,10 +93,13 @@ import functools
 import math
 import warnings
 import numbers
+import threading
 import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from nnlib._plateau import improves
+from nnlib.exceptions import ConcurrentUseError
+from nnlib._threads import holder_of
 from nnlib._validation import check_int_scalar, check_real_scalar
 
 __all__ = ["Schedule", "Constant", "InverseScaling", "StepDecay", "MultiStepLR",
@@ -163,6 +166,23 @@ def _written(optimizer, lr):
     what ``get_last_lr`` reports, copied as torch copies them."""
     groups = _groups(optimizer)
     return [float(g["lr"]) for g in groups] if groups else [lr]
+
+
+def _refuse_other_thread(schedule, verb):
+    """Raise ConcurrentUseError if a fit running in another thread steps ``schedule``
+    (it claims it, and each part of one made of parts): a step is a read of the epoch
+    count and a write of it and of the optimizer's rates, so two threads stepping one
+    schedule can lose a step or write one epoch's rates over the next. From that fit's
+    own thread (its callbacks) a step goes on, as before. One table look-up: schedules
+    step per epoch or batch."""
+    held = holder_of(schedule)
+    if held is not None and held[0] != threading.get_ident():
+        raise ConcurrentUseError(
+            f"{type(schedule).__name__}.{verb}: a fit running in another thread (thread "
+            f"{held[0]}) steps this schedule; a step from here would race its epoch count "
+            f"and rates. Step it from a callback of that fit, or after it returns; to "
+            f"change the rate meanwhile, write optimizer.lr (a fit takes it at its next "
+            f"epoch)")
 
 
 class Schedule:
@@ -451,6 +471,7 @@ class Schedule:
         >>> s.step()                                 # continues from epoch 25
         0.25
         """
+        _refuse_other_thread(self, "__call__")
         self.epoch = check_int_scalar(t, "t", low=0)
         return self._apply(self.lr_at(self.epoch))
 
@@ -473,6 +494,7 @@ class Schedule:
         >>> [s.step() for _ in range(3)], s.epoch
         ([0.5, 0.25, 0.125], 3)
         """
+        _refuse_other_thread(self, "step")
         self._warn_if_overwritten()
         return self(self.epoch + 1)
 
@@ -1331,6 +1353,7 @@ class ReduceOnPlateau(Schedule):
         ...
         TypeError: ReduceOnPlateau.step needs the monitored metric (a real number); got None
         """
+        _refuse_other_thread(self, "step")
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"ReduceOnPlateau.step needs the monitored metric (a real "
                             f"number); got {metric!r}")
@@ -2058,6 +2081,7 @@ class ChainedScheduler(_OfParts):
         >>> round(s(3), 6), s.epoch
         (0.3645, 3)
         """
+        _refuse_other_thread(self, "__call__")
         self.epoch = check_int_scalar(t, "t", low=0)
         return self._apply(self._current())
 
@@ -2073,6 +2097,7 @@ class ChainedScheduler(_OfParts):
         >>> [s.step() for _ in range(3)]
         [0.25, 0.125, 0.0625]
         """
+        _refuse_other_thread(self, "step")
         loaded = self.__dict__.pop("_loaded", False)
         if self.optimizer is not None and not loaded:
             # (an optimizer without groups, as nnlib's before fit gives it parameters,

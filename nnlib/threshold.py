@@ -7,6 +7,7 @@ derivative wherever it has one, which is why the notes replace it by tanh or sig
 train (seed 001, "sign(x) ~ tanh(x)"). ``xor_from_notes`` builds the XOR networks the
 lectures write down, with their weights copied exactly.
 """
+from collections.abc import Iterable
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -59,6 +60,54 @@ _XOR_NETWORKS: Dict[str, Dict[str, Any]] = {
 }
 
 
+def _checked_layers(weights, biases, activations, copy):
+    """``(weights, biases, activations)`` as float64 arrays (copies if ``copy``) and a
+    tuple of names, after checking what the constructor documents: finite, 2-d weights
+    and 1-d biases whose shapes chain, one known activation per layer. Raises
+    ShapeError, NonFiniteError, DTypeError, TypeError or ValueError naming the item."""
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Iterable):
+        raise TypeError(f"weights must be a sequence of 2-d arrays; got "
+                        f"{type(weights).__name__}")
+    if isinstance(biases, (str, bytes)) or not isinstance(biases, Iterable):
+        raise TypeError(f"biases must be a sequence of 1-d arrays; got "
+                        f"{type(biases).__name__}")
+    Ws = [as_float_array(W, f"weights[{i}]", dtype=np.float64, ndim=2)
+          for i, W in enumerate(weights)]
+    bs = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1)
+          for i, b in enumerate(biases)]
+    if copy:
+        Ws, bs = [W.copy() for W in Ws], [b.copy() for b in bs]
+    # NaN/inf weights would make every prediction NaN without a word: a hand-set
+    # network must have finite weights.
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        check_finite(W, f"weights[{i}]")
+        check_finite(b, f"biases[{i}]")
+    if not Ws or len(Ws) != len(bs):
+        raise ShapeError(f"need one bias vector per weight matrix and at least one "
+                         f"layer; got {len(Ws)} weights and {len(bs)} biases")
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        if b.shape[0] != W.shape[1]:
+            raise ShapeError(f"biases[{i}] has {b.shape[0]} entries but weights[{i}] "
+                             f"has {W.shape[1]} outputs (shape {W.shape})")
+        if i and W.shape[0] != Ws[i - 1].shape[1]:
+            raise ShapeError(f"weights[{i}] takes {W.shape[0]} inputs but layer "
+                             f"{i - 1} gives {Ws[i - 1].shape[1]}")
+    if isinstance(activations, str):
+        activations = [activations] * len(Ws)
+    if not isinstance(activations, Iterable):
+        raise TypeError(f"activations must be a str or a sequence of str; got "
+                        f"{type(activations).__name__}")
+    activations = tuple(activations)
+    if len(activations) != len(Ws):
+        raise ValueError(f"need one activation per layer ({len(Ws)}); got "
+                         f"{len(activations)}")
+    for i, a in enumerate(activations):
+        if not isinstance(a, str) or a not in ACTIVATION_CODES:
+            raise ValueError(f"unknown activation {a!r} (activations[{i}]); expected one "
+                             f"of {sorted(ACTIVATION_CODES)}")
+    return Ws, bs, activations
+
+
 class ThresholdNetwork:
     """A feed-forward network with fixed weights (threshold units by default).
 
@@ -94,35 +143,7 @@ class ThresholdNetwork:
 
     def __init__(self, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike],
                  activations: Union[str, Sequence[str]] = "sign") -> None:
-        Ws = [as_float_array(W, f"weights[{i}]", dtype=np.float64, ndim=2).copy()
-              for i, W in enumerate(weights)]
-        bs = [as_float_array(b, f"biases[{i}]", dtype=np.float64, ndim=1).copy()
-              for i, b in enumerate(biases)]
-        # NaN/inf weights would make every prediction NaN without a word: a hand-set
-        # network must have finite weights.
-        for i, (W, b) in enumerate(zip(Ws, bs)):
-            check_finite(W, f"weights[{i}]")
-            check_finite(b, f"biases[{i}]")
-        if not Ws or len(Ws) != len(bs):
-            raise ShapeError(f"need one bias vector per weight matrix and at least one "
-                             f"layer; got {len(Ws)} weights and {len(bs)} biases")
-        for i, (W, b) in enumerate(zip(Ws, bs)):
-            if b.shape[0] != W.shape[1]:
-                raise ShapeError(f"biases[{i}] has {b.shape[0]} entries but weights[{i}] "
-                                 f"has {W.shape[1]} outputs (shape {W.shape})")
-            if i and W.shape[0] != Ws[i - 1].shape[1]:
-                raise ShapeError(f"weights[{i}] takes {W.shape[0]} inputs but layer "
-                                 f"{i - 1} gives {Ws[i - 1].shape[1]}")
-        if isinstance(activations, str):
-            activations = [activations] * len(Ws)
-        activations = tuple(activations)
-        if len(activations) != len(Ws):
-            raise ValueError(f"need one activation per layer ({len(Ws)}); got "
-                             f"{len(activations)}")
-        for a in activations:
-            if a not in ACTIVATION_CODES:
-                raise ValueError(f"unknown activation {a!r}; expected one of "
-                                 f"{sorted(ACTIVATION_CODES)}")
+        Ws, bs, activations = _checked_layers(weights, biases, activations, copy=True)
         self.weights, self.biases, self.activations = Ws, bs, activations
         self.inputs: Optional[Any] = None
         self.outputs: Optional[Any] = None
@@ -202,10 +223,15 @@ class ThresholdNetwork:
         >>> hidden, out                          # relu(x1 + x2), relu(x1 + x2 - 1)
         (array([[2., 1.]]), array([[0.]]))
         """
-        H = check_X(X, owner="ThresholdNetwork", n_features=self.n_features_in_,
+        # the attributes are public lists: checked again (a few shape tests per layer),
+        # so one replaced by an array of another shape, a bias that would broadcast,
+        # or an unknown activation name is named rather than computed with
+        Ws, bs, acts = _checked_layers(self.weights, self.biases, self.activations,
+                                       copy=False)
+        H = check_X(X, owner="ThresholdNetwork", n_features=Ws[0].shape[0],
                     dtype=np.float64)
         outs = []
-        for W, b, act in zip(self.weights, self.biases, self.activations):
+        for W, b, act in zip(Ws, bs, acts):
             # (sign(inf) = 1 is the right answer for a huge positive signal; an inf that
             # the activation keeps, or a NaN from inf - inf, is refused)
             H = check_output_finite(getattr(F, act)(H @ W + b), owner="ThresholdNetwork")

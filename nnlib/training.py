@@ -728,6 +728,11 @@ class TrainingRun(ClaimedRun):
         weights it starts from (``nnlib._divergence``); run only after a fault."""
         from nnlib._divergence import cause_of_step
         try:
+            # a squared-gradient state written negative mid-fit (optimizer.state)
+            squares = getattr(self.optimizer, "_squares_cause", None)
+            bad = squares(self.params) if squares is not None else None
+            if bad is not None:
+                return bad
             return cause_of_step(self.setup, rows, t + 1, first=t == self._t_start,
                                  lr_name=self.lr_name)
         except Exception:       # noqa: BLE001 -- the fault is reported all the same

@@ -556,7 +556,7 @@ def test_the_readme_states_this_contract():
     for phrase in ("tests/test_concurrency.py", "ConcurrentUseError", "estimator's lock",
                    "labels are copied", "save` during a `fit", "fork()", "one thread",
                    "`predict`, `forward`, `evaluate`, `score`, `test_on_batch`,\n  `loss_and_grads`, "
-                   "`get_weights`, `set_weights`, `load_weights` and pickling the model",
+                   "`get_weights`, `set_weights`, `load_weights`, the exports",
                    "pickling take the estimator's lock", "owner and group",
                    "`optimizer.t` counts exactly", "NNLIB_RELIABILITY_SECONDS",
                    "tests/test_fuzz_reliability_*.py", "with each other on one model"):

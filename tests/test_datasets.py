@@ -10,6 +10,7 @@ import pytest
 
 import nnlib
 from nnlib import datasets as D
+from nnlib.datasets import make_xor, split
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLAYGROUND = [D.make_circle, D.make_gaussians, D.make_playground_xor, D.make_spiral]
@@ -206,3 +207,54 @@ def test_split_stratified_keeps_proportions():
 def test_split_bad_input(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         D.split(*args, **kwargs)
+
+
+# session 37's probe of nnlib.datasets: a stratified split that keeps one training
+# sample of every class returned a smaller test part than asked, silently (five classes
+# of one member, test_size=2: an empty test part); numpy's True as stratify was read
+# as an array of shape (); groups that do not sort raised numpy's bare TypeError; and
+# make_xor took any random_state while its noise was 0
+@pytest.mark.parametrize("labels,test_size,n_test", [
+    ([0, 0, 0, 0, 0, 0, 1, 2], 3, 3),            # the singletons' share moves to class 0
+    ([0] * 10 + [1], 0.5, 6),
+    ([0, 0, 1, 1, 2, 2], 3, 3),
+], ids=["two-singletons", "one-singleton", "pairs"])
+def test_a_stratified_split_gives_the_test_size_asked(labels, test_size, n_test):
+    y = np.array(labels)
+    X = np.arange(2.0 * y.size).reshape(-1, 2)
+    X_train, X_test, y_train, y_test = split(X, y, test_size=test_size, stratify=True,
+                                             random_state=0)
+    assert y_test.size == n_test and y_train.size == y.size - n_test
+    assert set(y_train.tolist()) == set(labels)         # every class keeps a sample
+    assert sorted(X_train[:, 0].tolist() + X_test[:, 0].tolist()) == X[:, 0].tolist()
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2, 3, 4], [0, 0, 1, 2, 3]],
+                         ids=["all-singletons", "one-pair"])
+def test_a_stratified_split_that_cannot_fill_the_test_part_is_refused(labels):
+    y = np.array(labels)
+    X = np.arange(2.0 * y.size).reshape(-1, 2)
+    with pytest.raises(ValueError, match=r"stratify: a test part of 2 samples leaves no "
+                                         r"training sample of some class"):
+        split(X, y, test_size=2, stratify=True, random_state=0)
+
+
+def test_numpy_true_stratifies_and_unsortable_groups_are_named():
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10) % 2
+    want = split(X, y, stratify=True, random_state=3)
+    got = split(X, y, stratify=np.True_, random_state=3)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    got = split(X, y, stratify=np.False_, random_state=3)
+    for a, b in zip(got, split(X, y, random_state=3)):
+        np.testing.assert_array_equal(a, b)
+    groups = np.array([0, "a"] * 5, dtype=object)
+    with pytest.raises(TypeError, match=r"stratify must hold groups of one kind .*"
+                                        r"\['int', 'str'\]"):
+        split(X, y, stratify=groups, random_state=0)
+
+
+def test_make_xor_checks_its_random_state_without_noise():
+    with pytest.raises(TypeError, match="random_state"):
+        make_xor(random_state=1.5)
+    np.testing.assert_array_equal(make_xor(random_state=0)[0], make_xor()[0])

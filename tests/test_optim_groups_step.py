@@ -17,6 +17,14 @@ def _arrays(dtype, seed):
     return [rng.standard_normal(shape).astype(dtype) for shape in [(3, 2), (4,)]]
 
 
+def _steps(both, singles, grads, n):
+    """``n`` steps of the grouped optimizer and of one optimizer per array."""
+    for _ in range(n):
+        both.step(grads)
+        for opt, g in zip(singles, grads):
+            opt.step([g])
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
 @pytest.mark.parametrize("how", ["init", "add_param_group"])
@@ -31,10 +39,30 @@ def test_groups_step_as_one_optimizer_per_group(cls, dtype, how, lr2):
         both = cls([p], lr=0.01)
         both.add_param_group({"params": [q], "lr": lr2})
     alone_p, alone_q = p.copy(), q.copy()
-    one, two = cls([alone_p], lr=0.01), cls([alone_q], lr=lr2)
-    for _ in range(3):
-        both.step(g)
-        one.step([g[0]])
-        two.step([g[1]])
+    _steps(both, [cls([alone_p], lr=0.01), cls([alone_q], lr=lr2)], g, 3)
+    np.testing.assert_array_equal(p, alone_p)
+    np.testing.assert_array_equal(q, alone_q)
+
+
+def _no_general_path(opt):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the step took the per-array path")
+    opt._entry = refuse         # made per array by the general path only
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("cls", CLASSES, ids=[c.__name__ for c in CLASSES])
+def test_groups_of_equal_settings_step_in_one_call(cls, dtype):
+    # session 37: the one-call path now compares the groups' settings (their cached
+    # configs), not the dicts with their params; before, list.count's ValueError on
+    # arrays of several elements sent such groups down the per-array path
+    p, q = _arrays(dtype, 0)
+    g = _arrays(dtype, 1)
+    both = cls([{"params": [p]}, {"params": [q]}], lr=0.01)
+    alone_p, alone_q = p.copy(), q.copy()
+    singles = [cls([alone_p], lr=0.01), cls([alone_q], lr=0.01)]
+    _steps(both, singles, g, 1)                 # makes the state
+    _no_general_path(both)
+    _steps(both, singles, g, 2)
     np.testing.assert_array_equal(p, alone_p)
     np.testing.assert_array_equal(q, alone_q)

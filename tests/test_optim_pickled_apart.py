@@ -114,6 +114,33 @@ def test_pickled_together_is_unchanged():
     _assert_same(model2.params, ref.params)
 
 
+@pytest.mark.parametrize("order", ["opt-first", "model-first"])
+@pytest.mark.parametrize("name,make,layer", FITS, ids=FIT_IDS)
+def test_a_pair_pickled_after_a_fit_shares_its_optimizer_and_trains_on(order, name,
+                                                                       make, layer):
+    # the optimizer reached twice: as the pair's member and as model.optimizer (set by
+    # the fit); either order must give back one optimizer over the model's own arrays
+    ref, model = _model(layer), _model(layer)
+    ref_opt, opt = make(ref.params), make(model.params)
+    _fit(ref, ref_opt, 3)
+    _fit(model, opt, 2)
+    assert model.optimizer is opt
+    pair = (opt, model) if order == "opt-first" else (model, opt)
+    a, b = pickle.loads(pickle.dumps(pair))
+    opt2, model2 = (a, b) if order == "opt-first" else (b, a)
+    assert model2.optimizer is opt2
+    held = opt2._all_params()
+    assert len(held) == len(model2.params)
+    assert all(p is q for p, q in zip(held, model2.params))
+    X, y = _data()
+    model2.fit(X, y, epochs=1, batch_size=8, shuffle=False)    # goes on with model.optimizer
+    _assert_same(model2.params, ref.params)
+    grads = [np.full_like(p, 0.01) for p in ref.params]
+    ref_opt.step(grads)
+    opt2.step(grads)
+    _assert_same(model2.params, ref.params)
+
+
 def test_arrays_that_cannot_be_matched_raise_saying_how_to_save():
     model = _model()
     opt = Adam(model.params, lr=0.01)

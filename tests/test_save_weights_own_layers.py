@@ -173,3 +173,75 @@ def test_a_truncated_weights_file_is_refused(tmp_path):
         path.write_bytes(data[:cut])
         with pytest.raises(ValueError, match="not .*nnlib model file"):
             model.load_weights(path)
+
+
+class Affine(Layer):
+    """A layer of Dense's shapes ((n, n) and (n,)) that is no Dense: its W scales,
+    elementwise, where Dense's multiplies."""
+
+    def __init__(self, n, dtype=np.float64):
+        self.n_in = self.n_out = n
+        self.W = np.ones((n, n), dtype)
+        self.b = np.zeros(n, dtype)
+
+    params = property(lambda self: [self.W, self.b])
+    dtype = property(lambda self: self.W.dtype)
+
+    def forward(self, X, n_threads=None):
+        return X * self.W.sum(axis=0) + self.b
+
+    def forward_train(self, X):
+        return self.forward(X), lambda dH: (dH * self.W.sum(axis=0),
+                                            [np.tile((dH * X).sum(axis=0), (self.n_in, 1)),
+                                             dH.sum(axis=0)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("written", ["weights-only", "model-file"])
+def test_a_file_is_refused_by_a_model_of_the_same_shapes_but_other_layer_types(
+        written, dtype, tmp_path):
+    # session 37: load_weights compared the shapes alone, and read a Dense layer's
+    # weights into an Affine of the same shapes (and the Affine's into a Dense)
+    path = tmp_path / "w.npz"
+    if written == "weights-only":
+        nnlib.Sequential([Dense(3, 3, random_state=0, dtype=dtype),
+                          Affine(3, dtype)]).save_weights(path)
+        other = nnlib.Sequential([Affine(3, dtype), Dense(3, 3, random_state=1,
+                                                          dtype=dtype)])
+    else:
+        nnlib.Sequential([Dense(3, 3, random_state=0, dtype=dtype),
+                          Dense(3, 3, random_state=1, dtype=dtype)]).save_weights(path)
+        other = nnlib.Sequential([Dense(3, 3, random_state=2, dtype=dtype),
+                                  Affine(3, dtype)])
+    at = 0 if written == "weights-only" else 1
+    before = [p.copy() for p in other.params]
+    with pytest.raises(ValueError, match=rf"its layer {at} with parameters is a Dense "
+                                         rf"of shapes \[\(3, 3\), \(3,\)\], where this "
+                                         rf"model's is layers\[{at}\], a Affine"):
+        other.load_weights(path)
+    for p, q in zip(other.params, before):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_a_weights_only_file_reads_into_a_subclass_of_the_written_layer(tmp_path):
+    src = nnlib.Sequential([Dense(3, 3, random_state=0), Affine(3)])
+    src.layers[1].W[:] = 2.0
+    path = tmp_path / "w.npz"
+    src.save_weights(path)
+    dst = nnlib.Sequential([type("Plain", (Dense,), {})(3, 3, random_state=4),
+                            type("Affine2", (Affine,), {})(3)])
+    dst.load_weights(path)
+    for p, q in zip(dst.params, src.params):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_save_of_a_model_with_its_own_layer_points_at_save_weights(tmp_path):
+    # session 37: the message suggested numpy.savez, from before save_weights wrote
+    # such models
+    model = _model(np.float64)
+    with pytest.raises(TypeError, match=r"layers\[1\] is Scale: save_weights writes "
+                                        r"every layer's arrays, for load_weights") as info:
+        model.save(tmp_path / "m.npz")
+    assert "numpy.savez" not in str(info.value)
+    assert not (tmp_path / "m.npz").exists()
+    model.save_weights(tmp_path / "m.npz")      # what it points at works

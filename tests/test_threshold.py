@@ -78,3 +78,45 @@ def test_bad_input():
         net.predict(np.array([[1.0, 1.0], [np.nan, 1.0]]))
     with pytest.raises(ValueError, match="unknown XOR network"):
         ThresholdNetwork.xor_from_notes("nope")
+
+
+# the attributes are public lists: edits after construction that the constructor would
+# refuse (session 37: a weight matrix of another width whose bias broadcast gave an
+# output of another shape, an unknown name an AttributeError from nnlib.functional, a
+# NaN written in place "X too large for the weights")
+EDITS = {
+    "bias-broadcasts": (lambda net: net.weights.__setitem__(0, np.ones((2, 1))),
+                        r"biases\[0\] has 2 entries but weights\[0\] has 1 outputs"),
+    "chain-broken": (lambda net: net.weights.__setitem__(1, np.ones((3, 1))),
+                     r"weights\[1\] takes 3 inputs but layer 0 gives 2"),
+    "unknown-activation": (lambda net: setattr(net, "activations", ("sign", "nope")),
+                           r"unknown activation 'nope' \(activations\[1\]\)"),
+    "nan-in-place": (lambda net: net.weights[1].__setitem__((0, 0), np.nan),
+                     r"weights\[1\]"),
+    "inf-bias-in-place": (lambda net: net.biases[0].__setitem__(1, np.inf),
+                          r"biases\[0\]"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_attributes_edited_after_construction_are_checked_at_predict(edit):
+    net = ThresholdNetwork.xor_from_notes()
+    X, _ = make_xor(signed=True)
+    change, message = EDITS[edit]
+    change(net)
+    with pytest.raises((ValueError, TypeError), match=message):
+        net.predict(X)
+
+
+@pytest.mark.parametrize("bad,message", [
+    (dict(activations=None), "activations must be a str or a sequence of str"),
+    (dict(activations=3), "activations must be a str or a sequence of str"),
+    (dict(activations=[["sign"]]), r"unknown activation \['sign'\] \(activations\[0\]\)"),
+    (dict(weights=None), "weights must be a sequence of 2-d arrays; got NoneType"),
+    (dict(biases=None), "biases must be a sequence of 1-d arrays; got NoneType"),
+], ids=["act-None", "act-int", "act-nested", "weights-None", "biases-None"])
+def test_constructor_arguments_of_the_wrong_kind_are_named(bad, message):
+    args = dict(weights=[[[1.0], [1.0]]], biases=[[-1.5]], activations="sign")
+    args.update(bad)
+    with pytest.raises((TypeError, ValueError), match=message):
+        ThresholdNetwork(**args)

@@ -55,7 +55,7 @@ def make_xor(n_samples: int = 4, *, noise: float = 0.0, signed: bool = False,
         If True the inputs are -1/+1 instead of 0/1 (the encoding of the notes' threshold
         networks, which use sign units); labels stay 0/1.
     random_state : None, int or numpy.random.Generator
-        Only used when ``noise > 0``.
+        Only used when ``noise > 0`` (checked always).
 
     Returns
     -------
@@ -77,6 +77,8 @@ def make_xor(n_samples: int = 4, *, noise: float = 0.0, signed: bool = False,
     array([-1.,  1.])
     """
     n, noise = _check(n_samples, noise, min_samples=1)
+    # checked even when unused: a bad seed is a mistake with or without noise
+    rng = as_generator(random_state)
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     idx = np.arange(n) % 4
     X = corners[idx]
@@ -84,7 +86,7 @@ def make_xor(n_samples: int = 4, *, noise: float = 0.0, signed: bool = False,
     if signed:
         X = 2.0 * X - 1.0
     if noise > 0:
-        X = X + as_generator(random_state).normal(0.0, noise, size=X.shape)
+        X = X + rng.normal(0.0, noise, size=X.shape)
     return np.ascontiguousarray(X), y
 
 

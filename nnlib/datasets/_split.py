@@ -31,12 +31,29 @@ def _n_test(test_size, n):
 
 def _stratified_test_counts(counts, n_test):
     """Split n_test over classes in proportion to counts (largest remainder), keeping at
-    least one training sample of every class that has one."""
+    least one training sample of every class that has one; what that keeps back from
+    the test part goes to the classes with members to spare, largest remainder first.
+    Raises ValueError when they cannot make up n_test."""
     exact = counts * (n_test / counts.sum())
     take = np.floor(exact).astype(np.int64)
-    for k in np.argsort(-(exact - take), kind="stable")[: n_test - take.sum()]:
+    by_remainder = np.argsort(-(exact - take), kind="stable")
+    for k in by_remainder[: n_test - take.sum()]:
         take[k] += 1
-    return np.minimum(take, counts - 1).clip(min=0)
+    take = np.minimum(take, counts - 1).clip(min=0)
+    short = n_test - int(take.sum())
+    for k in by_remainder:
+        if short <= 0:
+            break
+        extra = min(short, int(counts[k] - 1 - take[k]))
+        if extra > 0:
+            take[k] += extra
+            short -= extra
+    if short > 0:
+        raise ValueError(f"stratify: a test part of {n_test} samples leaves no training "
+                         f"sample of some class (the {int((counts == 1).sum())} classes "
+                         f"of one member stay in training, and the others spare "
+                         f"{int(take.sum())}); lower test_size or stratify=None")
+    return take
 
 
 def split(X: ArrayLike, y: ArrayLike, test_size: Union[float, int] = 0.25, *,
@@ -87,15 +104,23 @@ def split(X: ArrayLike, y: ArrayLike, test_size: Union[float, int] = 0.25, *,
             raise ValueError("stratify needs shuffle=True")
         return X[: n - n_test], X[n - n_test:], y[: n - n_test], y[n - n_test:]
     rng = as_generator(random_state)
-    if stratify is None or stratify is False:
+    if isinstance(stratify, (bool, np.bool_)):    # numpy's True, as from a comparison
+        stratify = bool(stratify) or None
+    if stratify is None:
         order = rng.permutation(n)
         test, train = order[:n_test], order[n_test:]
     else:
         groups = y if stratify is True else np.asarray(stratify)
         if groups.shape[:1] != (n,) or groups.ndim != 1:
             raise ShapeError(f"stratify must have shape ({n},); got {groups.shape}")
-        classes, inverse, counts = np.unique(groups, return_inverse=True,
-                                             return_counts=True)
+        try:
+            classes, inverse, counts = np.unique(groups, return_inverse=True,
+                                                 return_counts=True)
+        except TypeError:       # an object array of values that do not compare
+            kinds = sorted({type(v).__name__ for v in groups.tolist()})
+            raise TypeError(f"stratify must hold groups of one kind that compare (they "
+                            f"are sorted); got the types {kinds}") from None
+        inverse = inverse.reshape(-1)
         take = _stratified_test_counts(counts, n_test)
         test_parts, train_parts = [], []
         for k in range(classes.size):

@@ -1,0 +1,144 @@
+"""A learning rate changed from another thread while a fit runs on that optimizer
+(session 37). ``optimizer.lr = x`` and ``optimizer.param_groups[i]["lr"] = x`` are
+allowed, as torch's and Keras's are: the fit reads the rates when each epoch starts (each
+batch where it steps a schedule per batch), never within a compiled call, so the write
+takes effect from the next epoch, the steps before it keeping the old rate. Stepping a
+schedule the running fit steps is refused (ConcurrentUseError): both threads would
+read and write its epoch count (before, allowed, and a step could be lost)."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import schedules
+from nnlib.callbacks import Callback
+from nnlib.exceptions import ConcurrentUseError
+from nnlib.optim import SGD, Adam
+from tests.test_concurrency import _PausedFit
+
+# an epoch long enough (tens of ms, the GIL released) for another thread to act in it
+N, D = 12000, 64
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((N, D)), rng.integers(0, 10, N)
+
+
+def _model():
+    return nnlib.Sequential([nnlib.Dense(D, 128, "relu", random_state=0),
+                             nnlib.Dense(128, 10, random_state=1)])
+
+
+class _AtEpochEnd(Callback):
+    def __init__(self, action, at=0):
+        super().__init__()
+        self.action, self.at = action, at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            self.action()
+
+
+def _fit(model, opt, callbacks=None, schedule=None, epochs=2):
+    X, y = _data()
+    model.fit(X, y, optimizer=opt, epochs=epochs, batch_size=32, shuffle=False,
+              schedule=schedule, callbacks=callbacks)
+
+
+def _epochs_done(model):
+    hist = model.history
+    return len(hist.history.get("loss", [])) if hist is not None else 0
+
+
+def _during_first_epoch(model, action):
+    """Run ``action`` in a thread as soon as the fit's first epoch has moved the
+    weights; return the thread and a dict that gets its outcome and the epochs the fit
+    had finished before and after it (equal: it landed within that epoch)."""
+    W0, out = model.params[0].copy(), {}
+
+    def watch():
+        while np.array_equal(model.params[0], W0):
+            time.sleep(0.0002)
+        before = _epochs_done(model)
+        try:
+            action()
+            out["raised"] = None
+        except Exception as exc:       # reported to the test thread
+            out["raised"] = exc
+        out["epochs_done"] = (before, _epochs_done(model))
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread, out
+
+
+WRITES = {
+    "opt.lr": lambda opt: setattr(opt, "lr", 0.2),
+    "param_groups-lr": lambda opt: opt.param_groups[0].__setitem__("lr", 0.2),
+}
+OPTIMIZERS = {"SGD": lambda: SGD(lr=0.05), "Adam": lambda: Adam(lr=0.001)}
+
+
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("write", list(WRITES))
+def test_a_rate_written_from_another_thread_applies_from_the_next_epoch(write, opt_name):
+    make = OPTIMIZERS[opt_name]
+    for _ in range(5):                          # a loaded machine may delay the thread
+        model, opt = _model(), make()
+        thread, out = _during_first_epoch(model, lambda: WRITES[write](opt))
+        _fit(model, opt, epochs=3)
+        thread.join()
+        assert out["raised"] is None
+        before, after = out["epochs_done"]
+        if before == after:                     # it landed within epoch `before`
+            break
+    else:
+        pytest.fail("the thread's write never landed within an epoch")
+    assert opt.lr == 0.2
+    ref, ref_opt = _model(), make()
+    _fit(ref, ref_opt, epochs=3,
+         callbacks=[_AtEpochEnd(lambda: WRITES[write](ref_opt), at=before)])
+    for a, b in zip(model.params, ref.params):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("verb", ["step", "__call__"])
+def test_stepping_the_schedule_a_running_fit_steps_is_refused(verb):
+    X, y = _data()
+    model, opt = _model(), SGD(lr=0.05)
+    sched = schedules.ExponentialLR(gamma=0.5)
+    with _PausedFit(model, X[:64], y[:64], epochs=2, optimizer=opt,
+                    schedule=sched) as first:           # its epoch callback waits
+        epoch, lr = sched.epoch, opt.lr
+        with pytest.raises(ConcurrentUseError, match=rf"{type(sched).__name__}.{verb}: "
+                                                     rf"a fit running in another thread"):
+            sched.step() if verb == "step" else sched(5)
+        assert (sched.epoch, opt.lr) == (epoch, lr)    # nothing moved
+    assert first.error is None
+    assert sched.epoch == 2                             # the fit's own steps only
+    sched.step()                                        # after the fit, anyone may
+    assert sched.epoch == 3
+
+
+def test_stepping_a_part_of_a_chain_a_running_fit_steps_is_refused():
+    X, y = _data()
+    part = schedules.ExponentialLR(gamma=0.5)
+    chain = schedules.ChainedScheduler([schedules.LinearLR(start_factor=0.5,
+                                                           total_iters=2), part])
+    with _PausedFit(_model(), X[:64], y[:64], epochs=2, optimizer=SGD(lr=0.05),
+                    schedule=chain) as first:
+        with pytest.raises(ConcurrentUseError):
+            part.step()
+        with pytest.raises(ConcurrentUseError):
+            chain.step()
+    assert first.error is None
+
+
+def test_a_callback_of_the_fit_still_steps_its_schedule():
+    sched = schedules.ExponentialLR(gamma=0.5)
+    model, opt = _model(), SGD(lr=0.05)
+    _fit(model, opt, schedule=sched, callbacks=[_AtEpochEnd(sched.step)])
+    assert sched.epoch == 3

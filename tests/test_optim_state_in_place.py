@@ -1,0 +1,178 @@
+"""Squared-gradient state written in place through ``optimizer.state[p]`` (session 37):
+a negative sum or average (Adagrad's ``sum``, RMSprop's ``square_avg``, Adam's
+``exp_avg_sq``/``max_exp_avg_sq``, SklearnAdam's ``vs``) turned finite weights NaN at the
+next step, with no error, where load_state_dict refuses the same state; and a centred
+RMSprop's ``square_avg`` below ``grad_avg**2`` (a negative variance, clamped to 0 by the
+kernel) made a step of ``lr * grad / eps`` silently, in place and when loaded. Each is now
+a NonFiniteError (ValueError when loaded) naming the array, the slot and the element;
+nothing is updated."""
+import re
+
+import numpy as np
+import pytest
+
+import nnlib
+from nnlib import optim
+from nnlib.exceptions import NonFiniteError
+from nnlib.layers import Layer
+
+from tests.test_optim_state_hostile import SQUARED
+
+DTYPES = [np.float32, np.float64]
+IDS = ["float32", "float64"]
+
+
+def _stepped(make, dtype):
+    w = [np.ones((2, 3), dtype), np.ones(3, dtype)]
+    opt = make()
+    opt.step(w, [np.full_like(p, 0.1) for p in w])
+    return opt, w
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("name", list(SQUARED))
+def test_a_negative_squared_state_written_in_place_is_refused_by_step(name, dtype):
+    make, slot = SQUARED[name]
+    opt, w = _stepped(make, dtype)
+    opt.state[w[1]][slot][2] = -1.0
+    before = [p.copy() for p in w]
+    rows = [opt.state_arrays([p])[0].copy() for p in w]
+    with pytest.raises(NonFiniteError, match=rf"params\[1\] \(shape \(3,\)\): its "
+                                             rf"state\['{slot}'\] holds -1.0 at \(2,\)"):
+        opt.step(w, [np.full_like(p, 0.1) for p in w])
+    for p, b in zip(w, before):                 # nothing updated, no step counted
+        np.testing.assert_array_equal(p, b)
+    for p, r in zip(w, rows):
+        np.testing.assert_array_equal(opt.state_arrays([p])[0], r)
+    assert opt.state[w[0]]["step"] == 1
+    opt.state[w[1]][slot][2] = 0.0              # mended: the step runs and stays finite
+    opt.step(w, [np.full_like(p, 0.1) for p in w])
+    assert all(np.isfinite(p).all() for p in w)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+def test_a_negative_state_written_in_place_is_refused_by_fit(dtype):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)).astype(dtype), np.arange(20) % 3
+    model = nnlib.Sequential([nnlib.Dense(3, 3, random_state=0, dtype=dtype)])
+    opt = optim.Adam(lr=0.01)
+    model.fit(X, y, optimizer=opt, epochs=1)
+    opt.state[model.params[0]]["exp_avg_sq"][0, 1] = -2.0
+    W = model.params[0].copy()
+    with pytest.raises(NonFiniteError, match=r"Adam.fit: params\[0\] .*'exp_avg_sq'\] "
+                                             r"holds -2.0 at \(0, 1\)"):
+        model.fit(X, y, optimizer=opt, epochs=1)
+    np.testing.assert_array_equal(model.params[0], W)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("momentum", [0.0, 0.9], ids=["plain", "momentum"])
+def test_a_centred_rmsprop_variance_below_zero_is_refused(momentum, dtype):
+    def make(params=None):
+        return optim.RMSprop(params, lr=0.01, centered=True, momentum=momentum)
+    opt, w = _stepped(make, dtype)
+    sd = opt.state_dict()
+    opt.state[w[0]]["grad_avg"][1, 0] = 3.0     # square_avg there is 1e-4
+    with pytest.raises(NonFiniteError, match=r"params\[0\] .*'square_avg'\] holds .* at "
+                                             r"\(1, 0\), below the square of "
+                                             r"\['grad_avg'\] there \(3.0\)"):
+        opt.step(w, [np.full_like(p, 0.1) for p in w])
+    sd["state"][1]["grad_avg"] = np.array([0.01, -0.5, 0.01], dtype)
+    with pytest.raises(ValueError, match=r"state\[1\]\['square_avg'\] holds .* at \(1,\), "
+                                         r"below the square of"):
+        make([np.ones_like(p) for p in w]).load_state_dict(sd)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("alpha", [0.5, 0.9, 0.99])
+def test_a_centred_rmsprop_variance_rounded_below_zero_still_steps(alpha, dtype):
+    # constant gradients drive square_avg - grad_avg**2 to 0, where it rounds below:
+    # the kernel clamps that, and neither the step nor a reload may refuse it
+    w = [np.zeros(500, dtype)]
+    opt = optim.RMSprop([w[0]], lr=1e-6, alpha=alpha, centered=True)
+    g = np.random.default_rng(1).uniform(-10, 10, 500).astype(dtype)
+    opt.state[w[0]]                             # the steps check from here on
+    for _ in range(400):
+        opt.step([g])
+    s = opt.state[w[0]]
+    assert (s["grad_avg"].astype(float) ** 2 > s["square_avg"]).any() or alpha > 0.5
+    optim.RMSprop([np.zeros(500, dtype)], lr=1e-6, alpha=alpha,
+                  centered=True).load_state_dict(opt.state_dict())
+
+
+def test_an_optimizer_whose_state_was_never_handed_out_is_not_checked():
+    # the check costs a read of every state row (a 1e6-element Adam step +3-10 %): it
+    # runs only once optimizer.state gave out views that may be written into
+    w = np.ones(4)
+    opt = optim.Adam([w], lr=0.1)
+    opt.step([np.full(4, 0.1)])
+    assert not opt._state_exposed
+    opt.state_dict()
+    assert not opt._state_exposed
+    opt.state[w]
+    assert opt._state_exposed
+
+
+class _Scale(Layer):
+    """A Python layer: the model trains through nnlib.batch_training."""
+
+    def __init__(self, n, dtype):
+        self.n_in = self.n_out = n
+        self.s = np.ones(n, dtype)
+
+    params = property(lambda self: [self.s])
+    dtype = property(lambda self: self.s.dtype)
+
+    def forward(self, X, n_threads=None):
+        return X * self.s
+
+    def forward_train(self, X):
+        return X * self.s, lambda dH: (dH * self.s, [(dH * X).sum(axis=0)])
+
+
+def _fit_with_callback(dtype, python_layer, action):
+    import warnings
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 4)).astype(dtype), np.arange(64) % 3
+    layers = [nnlib.Dense(4, 5, "relu", random_state=0, dtype=dtype),
+              nnlib.Dense(5, 3, random_state=1, dtype=dtype)]
+    if python_layer:
+        layers.insert(1, _Scale(5, dtype))
+    model, opt = nnlib.Sequential(layers), optim.Adam(lr=0.01)
+
+    def cb(epoch, logs):
+        if epoch == 0:
+            action(model, opt)
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model.fit(X, y, optimizer=opt, epochs=3, batch_size=16, callbacks=[cb])
+    return [str(w.message) for w in seen if "training stopped" in str(w.message)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("python_layer", [False, True], ids=["compiled", "python"])
+def test_a_fit_stopped_by_a_state_written_mid_fit_names_it(python_layer, dtype):
+    # a callback's write between epochs: the fit stops at the next step, as any
+    # divergence, and its warning said "lower the learning rate?"
+    got = _fit_with_callback(dtype, python_layer, lambda m, o: o.state[m.params[0]][
+        "exp_avg_sq"].__setitem__((0, 0), -1.0))
+    assert len(got) == 1
+    # (the Python path names it a step later, the state moved on from -1)
+    assert re.search(r"the optimizer's state\['exp_avg_sq'\] holds -[0-9.]+ at \(0, 0\): a "
+                     r"sum or average of squared gradients is never negative \(params\[0\], "
+                     r"shape \(4, 5\)\)", got[0]), got[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("python_layer", [False, True], ids=["compiled", "python"])
+def test_a_fit_stopped_by_a_weight_written_non_finite_mid_fit_names_it(python_layer,
+                                                                      dtype):
+    # its warning said "the network's output overflows ... (largest |parameter| nan):
+    # lower the learning rate if they grew during training, else scale the weights"
+    got = _fit_with_callback(dtype, python_layer,
+                             lambda m, o: m.params[0].__setitem__((1, 2), np.nan))
+    assert len(got) == 1
+    assert ("the weights are not finite at the start of the step (written since the "
+            "last step: by a callback, or another thread?): parameter array 0 (shape "
+            "(4, 5)) holds nan at (1, 2)") in got[0]
