@@ -1287,7 +1287,9 @@ class Sequential:
             validation loss stays unweighted, as Keras's.
         validation_freq : int >= 1 or collection of int, default 1
             Keras's: with validation data, validate after every ``validation_freq``-th
-            epoch (``2``: epochs 2, 4, ... counted from 1), or after the epochs listed
+            epoch (``2``: epochs 2, 4, ... counted from 1; True is 1, as Keras's
+            ``isinstance(validation_freq, int)`` takes it, and False, Keras's 0, is
+            refused), or after the epochs listed
             (``[1, 5, 10]``, 1-based and absolute as ``initial_epoch`` counts them;
             Keras takes a list; a tuple, set, range or 1-d array is taken too, an
             iterator such as a generator is refused: it reads once). Ignored without
