@@ -47,7 +47,8 @@ class History:
         Epochs this fit trained (``len(epoch)``; a last epoch cut short by a
         non-finite step counts if it trained any rows).
     params : dict
-        What the fit handed its callbacks (Keras's ``History.params``): ``epochs``,
+        What the fit handed its callbacks (Keras's ``History.params``): ``verbose``
+        (the fit's, as an int; 0 for the Dask runs), ``epochs``,
         ``batch_size``, ``steps`` (batches an epoch; None for the Dask runs of
         :mod:`nnlib.dask`, whose epochs run on the cluster), ``metrics`` (the names
         logged) and ``optimizer``. Empty for a History not made by a fit.
@@ -218,8 +219,10 @@ class Callback:
         Parameters
         ----------
         params : dict
-            ``epochs``, ``batch_size``, ``steps`` (batches per epoch), ``metrics`` (the
-            names fit logs each epoch) and ``optimizer``.
+            ``verbose`` (the fit's, an int: "auto" is 1), ``epochs``, ``batch_size``,
+            ``steps`` (batches per epoch), ``metrics`` (the names fit logs each epoch)
+            and ``optimizer``: Keras 3's ``verbose``, ``epochs`` and ``steps``, and
+            more.
 
         Examples
         --------

@@ -70,12 +70,15 @@ class FitLoop:
         absolute epochs listed. An epoch without it logs no ``val_`` values; a
         ReduceOnPlateau schedule then skips its step with a warning, as Keras's
         ReduceLROnPlateau callback does.
+    verbose : int >= 0, default 0
+        The fit's verbosity, as the callbacks' ``params["verbose"]`` (Keras's: its
+        ProgbarLogger and ported progress callbacks read it there).
     """
 
     def __init__(self, run, n_rows, rng, shuffle=True, schedule=None, evaluation=None,
                  early_stopping=None, callbacks=None, metrics=None, train_evaluation=None,
                  epochs=None, batch_size=None, schedule_interval="epoch",
-                 initial_epoch=0, validation_freq=1):
+                 initial_epoch=0, validation_freq=1, verbose=0):
         self.run, self.n_rows, self.rng, self.shuffle = run, n_rows, rng, shuffle
         # the unshuffled order, made once: NumPy's arange lets the GIL go however short
         # it is, and a brief release once per epoch of a fit whose epochs keep the GIL
@@ -136,8 +139,8 @@ class FitLoop:
             if getattr(schedule, "epoch", None) != at:
                 schedule(at)
         self.history = History()
-        self.params = {"epochs": epochs, "batch_size": batch_size, "steps": steps,
-                       "metrics": sorted(logged), "optimizer": run.optimizer}
+        self.params = {"verbose": verbose, "epochs": epochs, "batch_size": batch_size,
+                       "steps": steps, "metrics": sorted(logged), "optimizer": run.optimizer}
         self.history.params, self.history.model = dict(self.params), run.model
         self._last_logs = None
         if self.batch_callbacks:

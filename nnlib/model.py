@@ -1442,7 +1442,8 @@ class Sequential:
                            early_stopping, callbacks, metrics, train_evaluation,
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
-                           initial_epoch=initial_epoch, validation_freq=validation_freq)
+                           initial_epoch=initial_epoch, validation_freq=validation_freq,
+                           verbose=verbose)
             loop.begin(record_history=not on_batch)
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):

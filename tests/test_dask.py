@@ -250,8 +250,8 @@ def test_cluster_history_has_kerass_params_and_model(cluster_of_two, name, fit):
     h = fit(model, X, y, client=cluster_of_two, optimizer=opt, epochs=2, batch_size=25,
             callbacks=[Params()])
     assert h.model is model and model.history is h
-    assert h.params == seen == {"epochs": 2, "batch_size": 25, "steps": None,
-                                "metrics": ["loss"], "optimizer": opt}
+    assert h.params == seen == {"verbose": 0, "epochs": 2, "batch_size": 25,
+                                "steps": None, "metrics": ["loss"], "optimizer": opt}
 
 
 def test_cluster_runs_refuse_batch_hooks_and_unlogged_monitors(cluster_of_two):

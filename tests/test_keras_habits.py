@@ -341,9 +341,27 @@ def test_history_has_kerass_params_and_model():
     opt = Adam(lr=0.01)
     h = model.fit(X, y, optimizer=opt, epochs=3, batch_size=8, metrics=["accuracy"])
     assert h.model is model
-    assert h.params == {"epochs": 3, "batch_size": 8, "steps": 3,
+    assert h.params == {"verbose": 0, "epochs": 3, "batch_size": 8, "steps": 3,
                         "metrics": ["accuracy", "loss"], "optimizer": opt}
     assert nnlib.callbacks.History().params == {}
+
+
+class _ReadsVerbose(nnlib.callbacks.Callback):
+    """What Keras 3's ProgbarLogger.set_params does first: params["verbose"]."""
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.verbose = 1 if params["verbose"] == "auto" else params["verbose"]
+
+
+@pytest.mark.parametrize("verbose,seen", [(0, 0), (2, 2), ("auto", 1), (True, 1)])
+def test_callbacks_read_the_fits_verbose_in_params_as_kerass(capsys, verbose, seen):
+    # Keras 3's fit hands its callbacks {"verbose", "epochs", "steps"}; nnlib's params
+    # had no "verbose" (KeyError in a callback ported from Keras)
+    model, (X, y) = _model(), _data(20)
+    cb = _ReadsVerbose()
+    h = model.fit(X, y, epochs=1, verbose=verbose, callbacks=[cb])
+    assert cb.verbose == seen and h.params["verbose"] == seen
 
 
 # Keras's keyword names of the rows: fit(x=X, y=Y), evaluate(x=, y=), predict(x=) and

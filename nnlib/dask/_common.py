@@ -295,7 +295,8 @@ def fit_epochs(run, epochs, callbacks):
         if isinstance(cb, EarlyStopping):
             cb.check_monitor(logged)
     model = run.model
-    params = {"epochs": epochs, "batch_size": getattr(run, "batch_size", None),
+    # verbose 0: a cluster run prints nothing
+    params = {"verbose": 0, "epochs": epochs, "batch_size": getattr(run, "batch_size", None),
               "steps": None, "metrics": logged, "optimizer": run.optimizer}
     last_logs = None
     with run:
