@@ -1267,8 +1267,9 @@ class Sequential:
             weights are all 0 raises scikit-learn's ZeroDivisionError, one whose weight
             sum or its reciprocal leaves float64's range a ValueError) and
             ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
-            ``validation_split`` the held-out rows' weights are dropped (the validation
-            loss is unweighted).
+            ``validation_split`` the held-out rows' weights weigh the validation loss
+            (Keras 3 splits ``(x, y, sample_weight)`` alike), as a
+            ``validation_data`` triple's do: not all 0 then (ValueError).
         initial_epoch : int >= 0, default 0
             The first epoch's index, to resume a fit (Keras's ``initial_epoch``):
             callbacks, early stopping (its ``start_from_epoch``), the progress lines,
@@ -1387,6 +1388,16 @@ class Sequential:
             validation_data = (X[-n_val:], y[-n_val:])
             X, y = X[:-n_val], y[:-n_val]
             if sample_weight is not None:
+                # Keras 3 splits (x, y, sample_weight) alike (array_slicing.
+                # train_validation_split): the held-out rows' weights weigh val_loss, as
+                # a validation_data triple's do (class_weight stays the training's)
+                held_out = sample_weight[-n_val:]
+                if not held_out.any():
+                    raise ValueError(f"validation_split={validation_split} holds out the "
+                                     f"last {n_val} rows, whose sample weights are all 0: "
+                                     f"they weigh the validation loss (as Keras 3's), "
+                                     f"which has no weighted mean; give validation_data")
+                validation_data += (held_out,)
                 sample_weight = sample_weight[:-n_val]
         if X.shape[0] == 0:
             raise ShapeError("X must have at least one row")
