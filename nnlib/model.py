@@ -25,19 +25,18 @@ from nnlib._progress import Progress, print_results
 from nnlib._threads import complete, resolve_threads
 from nnlib._validation import (DTypeError, LabelError, NonFiniteError, ShapeError,
                                as_float_array, check_finite, check_fits_dtype,
-                               check_int_scalar, check_real_scalar, check_sample_weight,
-                               check_weight_total, unit_scaled_weights)
+                               check_int_scalar, check_real_scalar, check_sample_weight)
 from nnlib._typing import (ArrayLike, DTypeLike, FloatArray, PathLike, SampleWeight,
                            SeedLike, Threads, Verbose)
 from nnlib.callbacks import Callback, EarlyStopping, History, as_callbacks, wants_batches
 from nnlib.fit_loop import FitLoop, check_validation_freq
 from nnlib.metrics import Metric, Metrics, metrics_list, probabilities
-from nnlib.metrics import accuracy as accuracy_of
 from nnlib.batch_training import (BatchEvaluation, BatchRun, _check_live,
                                   forward_backward)
 from nnlib.layers import Dense, Dropout, Layer, as_generator, is_compiled
 from nnlib._random import shuffle_orders
-from nnlib.training import Evaluation, TrainingRun, compiled_train, network_of
+from nnlib.training import (BatchedEvaluation, Evaluation, TrainingRun, compiled_train,
+                            network_of)
 
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
 
@@ -745,9 +744,11 @@ class Sequential:
         weights = (None if sample_weight is None else
                    check_sample_weight(sample_weight, X.shape[0], X.dtype))
         if X.shape[0] > batch_size:
+            ev = BatchedEvaluation(self, X, yt, yl, loss, margin, n_threads, batch_size,
+                                   weights)
             with _NotDuringAnotherThreadsFit(self, "evaluate"):
-                result, outputs, y_true = self._evaluate_batches(
-                    X, yt, yl, weights, loss, margin, n_threads, batch_size)
+                result = EvaluationResult(*ev())
+            outputs, y_true = ev.outputs, ev.y_true
         else:
             ev = self._evaluation(X, yt, yl, loss, margin, n_threads)
             if weights is not None:
@@ -765,42 +766,6 @@ class Sequential:
         if verbose:
             print_results("evaluate", out)
         return out if wanted or return_dict else result
-
-    def _evaluate_batches(self, X, yt, yl, weights, loss, margin, n_threads, batch_size):
-        """evaluate over consecutive batches of ``batch_size`` rows: (EvaluationResult,
-        the outputs of all rows, the labels or targets they are scored against)."""
-        n = X.shape[0]
-        if weights is not None:
-            check_weight_total(weights)         # the one-pass evaluate's error
-        outputs = np.empty((n, self.n_out), X.dtype)
-        total = weight_total = 0.0
-        ev = None
-        labels = loss in CLASS_LABEL_LOSSES     # else yl is a placeholder of one row
-        for start in range(0, n, batch_size):
-            rows = slice(start, start + batch_size)
-            Xb, ytb, ylb = X[rows], yt[rows], yl[rows] if labels else yl
-            w = None if weights is None else weights[rows]
-            w_sum = float(Xb.shape[0]) if w is None else float(np.sum(w, dtype=np.float64))
-            if w is not None and w_sum == 0.0:
-                w = None            # no share of the weighted mean; its outputs count
-            elif w is not None and w_sum < 1.0:
-                # a power of two up, which leaves the batch's weighted mean as it is:
-                # the reciprocal of a subnormal sum would overflow in the compiled loss
-                w = unit_scaled_weights(w).astype(X.dtype)
-            if ev is None or not self.compiled:
-                ev = self._evaluation(Xb, ytb, ylb, loss, margin, n_threads)
-                if w is not None:
-                    ev.setup.set_data(Xb, ytb, ylb, w)
-            else:                   # the first batch's setup and workspace, reused
-                ev.setup.set_data(Xb, ytb, ylb, w)
-            value, _ = ev()
-            if weights is None or w is not None:
-                total += value * w_sum
-                weight_total += w_sum
-            outputs[rows] = ev.outputs
-        y_true = yl if labels else yt
-        return (EvaluationResult(total / weight_total, accuracy_of(outputs, y_true, loss)),
-                outputs, y_true)
 
     def _evaluation(self, X, yt, yl, loss, margin, n_threads=None):
         cls = Evaluation if self.compiled else BatchEvaluation
@@ -1174,7 +1139,8 @@ class Sequential:
             initial_epoch: int = 0,
             class_weight: Optional[Mapping[int, float]] = None,
             validation_freq: Union[int, Iterable[int]] = 1, *,
-            x: Optional[ArrayLike] = None) -> History:
+            x: Optional[ArrayLike] = None,
+            validation_batch_size: Optional[int] = None) -> History:
         """Train in place with mini-batch gradient steps, each epoch in compiled pieces of
         about 0.1 s (Ctrl-C is honoured within one; the weights do not depend on the cut).
 
@@ -1303,6 +1269,13 @@ class Sequential:
             saves, as Keras 3's does.
         x : array_like, optional
             Keras's name of ``X`` (``model.fit(x=X, y=Y)``): give one of the two.
+        validation_batch_size : int >= 1 or None, default None
+            Keras's: rows per forward pass of the validation, which bounds its memory;
+            the values do not depend on it beyond rounding (combined as
+            :meth:`evaluate`'s ``batch_size``, so ``val_loss`` equals ``evaluate(X_val,
+            y_val, batch_size=validation_batch_size).loss``). None takes evaluate's
+            default, 4096 rows (Keras's None takes ``batch_size``: a memory bound for
+            its devices).
 
         Returns
         -------
@@ -1336,6 +1309,9 @@ class Sequential:
         initial_epoch = check_int_scalar(initial_epoch, "initial_epoch", low=0)
         batch_size = (_FIT_BATCH if batch_size is None
                       else check_int_scalar(batch_size, "batch_size", low=1))
+        validation_batch_size = (
+            _EVALUATE_BATCH if validation_batch_size is None
+            else check_int_scalar(validation_batch_size, "validation_batch_size", low=1))
         l2 = check_real_scalar(l2, "l2", low=0.0)
         margin = check_real_scalar(margin, "margin", low=0.0)
         verbose = _verbosity(verbose)
@@ -1415,7 +1391,7 @@ class Sequential:
                 raise TypeError("validation_data must be a pair (X_val, y_val) or Keras's "
                                 "triple (X_val, y_val, sample_weight_val)")
             val = self._data(Xv, yv, loss, "X_val", finite=True)
-            evaluation = self._evaluation(*val, loss, margin)
+            weights = None
             if wv and wv[0] is not None:
                 if not self.compiled:
                     raise ValueError("validation_data's sample weights need a model of "
@@ -1425,8 +1401,15 @@ class Sequential:
                     weights = check_sample_weight(wv[0], val[0].shape[0], val[0].dtype)
                 except (TypeError, ValueError) as exc:
                     raise type(exc)(f"validation_data's sample weights: {exc}") from None
-                # the weighted mean loss, as evaluate(..., sample_weight=) gives it
-                evaluation.setup.set_data(*val, weights)
+            if val[0].shape[0] > validation_batch_size:
+                # evaluate's batches: val_loss is evaluate's value with the same size
+                evaluation = BatchedEvaluation(self, *val, loss, margin, None,
+                                               validation_batch_size, weights)
+            else:
+                evaluation = self._evaluation(*val, loss, margin)
+                if weights is not None:
+                    # the weighted mean loss, as evaluate(..., sample_weight=) gives it
+                    evaluation.setup.set_data(*val, weights)
         metrics = Metrics(metrics, loss)                # type: ignore[assignment]
         train_evaluation = (self._evaluation(X, yt, yl, loss, margin) if metrics
                             else None)

@@ -1,8 +1,10 @@
-"""``Sequential.evaluate(batch_size=...)``: Keras 3's ``evaluate(x, y, batch_size=None,
-...)`` computes in batches and averages the batches' losses weighted by their row
-counts (its loss tracker, ``Mean.update_state(loss, sample_weight=rows)``). nnlib's took
-no ``batch_size`` (TypeError) and its third positional is the loss, so Keras's
-``evaluate(x, y, 64)`` read "unknown loss 64". Each test failed before.
+"""``Sequential.evaluate(batch_size=...)`` and ``fit(validation_batch_size=...)``:
+Keras 3's ``evaluate(x, y, batch_size=None, ...)`` computes in batches and averages the
+batches' losses weighted by their row counts (its loss tracker,
+``Mean.update_state(loss, sample_weight=rows)``), and its fit validates so in batches
+of ``validation_batch_size``. nnlib's took neither (TypeError), and its third positional
+is the loss, so Keras's ``evaluate(x, y, 64)`` read "unknown loss 64". Each test failed
+before.
 
 The oracle of the batched loss is Keras's rule applied by hand to one-pass evaluations
 of each batch; the batched results must also equal the one-pass value to rounding.
@@ -171,3 +173,37 @@ def test_a_bad_batch_size_is_named(bid, batch_size, error):
     model, X, y, _ = _case("softmax", "float64")
     with pytest.raises(error, match="batch_size"):
         model.evaluate(X, y, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_fit_validates_in_batches_of_validation_batch_size(weighted, dtype):
+    model, X, y, _ = _case("softmax", dtype, n=80)
+    Xv, yv = X[30:], y[30:]
+    w = np.random.default_rng(4).uniform(0.0, 2.0, size=50) if weighted else None
+    val = (Xv, yv) if w is None else (Xv, yv, w)
+    h = model.fit(X[:30], y[:30], epochs=2, validation_data=val, metrics=[_top_share],
+                  validation_batch_size=7)
+    batched = model.evaluate(Xv, yv, sample_weight=w, batch_size=7, metrics=[_top_share])
+    assert h["val_loss"][-1] == batched["loss"]              # the same batches
+    assert h["val_loss"][-1] == pytest.approx(
+        model.evaluate(Xv, yv, sample_weight=w).loss, rel=TOL[dtype])
+    assert h["val_accuracy"][-1] == batched["accuracy"]
+    assert h["val__top_share"][-1] == batched["_top_share"]
+
+
+def test_fits_default_validation_batches_are_evaluates():
+    # None: evaluate's 4096 rows, so val_loss is evaluate's value bit for bit however
+    # many rows validate (one pass up to 4096)
+    model, X, y, _ = _case("softmax", "float32", n=4200)
+    h = model.fit(X[:100], y[:100], epochs=1, validation_data=(X[100:], y[100:]))
+    assert h["val_loss"][-1] == model.evaluate(X[100:], y[100:]).loss
+    assert h["val_accuracy"][-1] == model.evaluate(X[100:], y[100:]).accuracy
+
+
+@pytest.mark.parametrize("bid,batch_size,error", BAD, ids=[b[0] for b in BAD])
+def test_a_bad_validation_batch_size_is_named(bid, batch_size, error):
+    model, X, y, _ = _case("softmax", "float64")
+    with pytest.raises(error, match="validation_batch_size"):
+        model.fit(X, y, validation_split=0.2, validation_batch_size=batch_size)
+
