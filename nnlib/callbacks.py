@@ -47,7 +47,8 @@ class History:
         Epochs this fit trained (``len(epoch)``; a last epoch cut short by a
         non-finite step counts if it trained any rows).
     params : dict
-        What the fit handed its callbacks (Keras's ``History.params``): ``epochs``,
+        What the fit handed its callbacks (Keras's ``History.params``): ``verbose``
+        (the fit's, as an int; 0 for the Dask runs), ``epochs``,
         ``batch_size``, ``steps`` (batches an epoch; None for the Dask runs of
         :mod:`nnlib.dask`, whose epochs run on the cluster), ``metrics`` (the names
         logged) and ``optimizer``. Empty for a History not made by a fit.
@@ -218,8 +219,10 @@ class Callback:
         Parameters
         ----------
         params : dict
-            ``epochs``, ``batch_size``, ``steps`` (batches per epoch), ``metrics`` (the
-            names fit logs each epoch) and ``optimizer``.
+            ``verbose`` (the fit's, an int: "auto" is 1), ``epochs``, ``batch_size``,
+            ``steps`` (batches per epoch), ``metrics`` (the names fit logs each epoch)
+            and ``optimizer``: Keras 3's ``verbose``, ``epochs`` and ``steps``, and
+            more.
 
         Examples
         --------
@@ -449,6 +452,22 @@ def wants_batches(callback: Any) -> bool:
                             "on_batch_begin", "on_batch_end"))
 
 
+# Keras 3's built-in metrics that declare a direction (``_direction`` in
+# keras/src/metrics/*.py), by the name each logs under (its default name, or
+# auto_name's snake case of its class). Keras's mode="auto" follows a compiled metric's
+# direction, so Keras code monitors "val_precision" or "val_f1_score" without a mode;
+# nnlib's metric of that name is the user's callable, taken to mean the same.
+_KERAS_GROWS = frozenset({
+    "precision", "recall", "f1_score", "fbeta_score", "r2_score", "cosine_similarity",
+    "pearson_correlation", "concordance_correlation", "precision_at_recall",
+    "recall_at_precision", "sensitivity_at_specificity", "specificity_at_sensitivity"})
+_KERAS_FALLS = frozenset({
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "root_mean_squared_error", "logcosh", "hinge",
+    "squared_hinge", "categorical_hinge", "binary_crossentropy",
+    "categorical_crossentropy", "sparse_categorical_crossentropy"})
+
+
 def _mode_is_max(monitor: str, mode: str) -> bool:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}")
@@ -463,11 +482,26 @@ def _mode_is_max(monitor: str, mode: str) -> bool:
             return True
         if name.endswith("loss") or name in ("mse", "mae"):
             return False
+        # Keras's second metric of a kind logs as "precision_1"
+        base = name.rstrip("0123456789")
+        base = base[:-1] if base != name and base.endswith("_") else name
+        if base in _KERAS_GROWS or base in _KERAS_FALLS:
+            return base in _KERAS_GROWS
         raise ValueError(f"mode='auto' cannot tell whether {monitor!r} should fall or "
-                         f"grow (it knows the losses, accuracy, acc, auc, mse and mae, as "
-                         f"Keras 3 knows its own metrics' directions): pass mode='max' "
-                         f"for a score or mode='min' for an error")
+                         f"grow (it knows the losses, accuracy, acc, auc, mse, mae and the "
+                         f"names of Keras 3's metrics that declare a direction, as Keras "
+                         f"3 knows its own metrics'): pass mode='max' for a score or "
+                         f"mode='min' for an error")
     return mode == "max"
+
+
+def _direction_if_known(monitor: str) -> Optional[bool]:
+    """mode="auto"'s direction of ``monitor`` (True: it grows), or None when the name
+    does not tell."""
+    try:
+        return _mode_is_max(monitor, "auto")
+    except ValueError:
+        return None
 
 
 def _check_monitor(monitor: str, metrics: Iterable[str]) -> None:
@@ -494,8 +528,11 @@ class EarlyStopping(Callback):
         0 and 1 both stop at the first epoch that does not improve).
     mode : {"auto", "min", "max"}
         "auto": maximize names ending in "accuracy" or "auc" (and "acc"), minimize the
-        losses, "mse" and "mae" (with or without "val_"); another name (a metric of yours)
-        needs "min" or "max", as in Keras 3, which raises a ValueError for it too.
+        losses, "mse" and "mae" (with or without "val_"), and follow Keras 3's own
+        metrics by the names they log under (precision, recall, f1_score, r2_score
+        grow; mean_squared_error, hinge, the crossentropies fall); another name (a
+        metric of yours) needs "min" or "max", as in Keras 3, which raises a
+        ValueError for it too.
     baseline : float, optional
         Stop if the monitored value does not beat it within ``patience`` epochs.
     restore_best_weights : bool, default False
@@ -857,8 +894,10 @@ class ModelCheckpoint(Callback):
         batch's logs) warns and saves, as Keras 3's does (``_should_save_model``
         returns True); the best value stays the last validated epoch's.
     mode : {"auto", "min", "max"}
-        As :class:`EarlyStopping`'s: "auto" knows the losses, accuracy, acc, auc, mse and
-        mae; give "min" or "max" for another name.
+        As :class:`EarlyStopping`'s: "auto" knows the losses, accuracy, acc, auc, mse,
+        mae and the names of Keras 3's metrics that declare a direction (precision,
+        recall, f1_score, r2_score, ...); give "min" or "max" for another name with
+        ``save_best_only`` (without it the direction is not used, and not needed).
     save_freq : "epoch" or int >= 1
         "epoch": save at the end of every epoch (of every ``period``-th). An int N:
         save after every N batches, counted across epochs (and fits) as Keras counts
@@ -926,7 +965,12 @@ class ModelCheckpoint(Callback):
             raise TypeError(f"monitor must be a metric name; got {monitor!r}")
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
-        self.mode_max = _mode_is_max(monitor, mode)
+        # the direction orders the monitored values for save_best_only alone: without
+        # it a name mode="auto" cannot tell is no error (Keras 3 resolves the direction
+        # at the first epoch end either way, and raises there after an epoch trained)
+        self.mode_max: Optional[bool] = (_mode_is_max(monitor, mode)
+                                         if self.save_best_only or mode != "auto"
+                                         else _direction_if_known(monitor))
         if isinstance(save_freq, str) and save_freq != "epoch":
             raise ValueError(f"save_freq must be 'epoch' or an int >= 1 (batches); got "
                              f"{save_freq!r}")
@@ -1031,6 +1075,8 @@ class ModelCheckpoint(Callback):
                           f"all the same, as Keras 3 does{hint}", RuntimeWarning,
                           stacklevel=3)
         elif self.save_best_only:
+            if self.mode_max is None:       # save_best_only set after construction
+                self.mode_max = _mode_is_max(self.monitor, "auto")
             value = logs[self.monitor]
             if not improves(value, self.best, mode="max" if self.mode_max else "min"):
                 return

@@ -70,12 +70,15 @@ class FitLoop:
         absolute epochs listed. An epoch without it logs no ``val_`` values; a
         ReduceOnPlateau schedule then skips its step with a warning, as Keras's
         ReduceLROnPlateau callback does.
+    verbose : int >= 0, default 0
+        The fit's verbosity, as the callbacks' ``params["verbose"]`` (Keras's: its
+        ProgbarLogger and ported progress callbacks read it there).
     """
 
     def __init__(self, run, n_rows, rng, shuffle=True, schedule=None, evaluation=None,
                  early_stopping=None, callbacks=None, metrics=None, train_evaluation=None,
                  epochs=None, batch_size=None, schedule_interval="epoch",
-                 initial_epoch=0, validation_freq=1):
+                 initial_epoch=0, validation_freq=1, verbose=0):
         self.run, self.n_rows, self.rng, self.shuffle = run, n_rows, rng, shuffle
         # the unshuffled order, made once: NumPy's arange lets the GIL go however short
         # it is, and a brief release once per epoch of a fit whose epochs keep the GIL
@@ -136,8 +139,8 @@ class FitLoop:
             if getattr(schedule, "epoch", None) != at:
                 schedule(at)
         self.history = History()
-        self.params = {"epochs": epochs, "batch_size": batch_size, "steps": steps,
-                       "metrics": sorted(logged), "optimizer": run.optimizer}
+        self.params = {"verbose": verbose, "epochs": epochs, "batch_size": batch_size,
+                       "steps": steps, "metrics": sorted(logged), "optimizer": run.optimizer}
         self.history.params, self.history.model = dict(self.params), run.model
         self._last_logs = None
         if self.batch_callbacks:
@@ -323,6 +326,7 @@ class FitLoop:
 def check_validation_freq(validation_freq):
     """fit's ``validation_freq`` checked: an int >= 1 (validate every that many epochs,
     counted from 1), or a collection of 1-based epoch numbers, returned as a frozenset.
+    True is 1 and False is refused, as Keras's int test makes them.
 
     Keras 3 (``Trainer._should_eval``) takes an int or a list, and raises only when
     the first epoch ends. A tuple, set, range or 1-d integer array says the same as
@@ -335,6 +339,16 @@ def check_validation_freq(validation_freq):
     if type(validation_freq) is int or isinstance(validation_freq, numbers.Integral) \
             and not isinstance(validation_freq, bool):
         return check_int_scalar(validation_freq, "validation_freq", low=1)
+    if isinstance(validation_freq, bool):
+        # Keras 3 tests isinstance(validation_freq, int), which a bool passes: True is
+        # 1, every epoch; False is 0, whose ``epoch % 0`` raises ZeroDivisionError once
+        # the first epoch has trained -- refused here before training, as 0 is
+        if validation_freq:
+            return 1
+        raise ValueError("validation_freq=False is 0 to Keras (an int), which is no "
+                         "frequency: its fit raises ZeroDivisionError after the first "
+                         "epoch; validation_freq must be >= 1 (True is 1), and a fit "
+                         "without validation takes no validation data")
     if isinstance(validation_freq, Iterator):
         raise TypeError(f"validation_freq is an iterator ({type(validation_freq).__name__})"
                         f", which can be read only once (and an endless one never ends):"

@@ -35,13 +35,14 @@ from nnlib._kernels.aligned import copy_arrays
 from nnlib._threads import (_at_fork_hooks, blas_threads, claim_all, complete,
                             count_fit_start, memory_owner, release_all, resolve_threads,
                             training_blas_threads, training_call)
-from nnlib._validation import NonFiniteError, check_batch_weights, check_fits_dtype
+from nnlib._validation import (NonFiniteError, check_batch_weights, check_fits_dtype,
+                               check_weight_total, unit_scaled_weights)
 from nnlib._weak_identity import WeakIdentityDict
 from nnlib.layers import Dense, Dropout
 from nnlib.metrics import accuracy
 
-__all__ = ["TrainingRun", "EpochResult", "Evaluation", "PieceClock", "StepClock",
-           "INTERRUPT_INTERVAL",
+__all__ = ["TrainingRun", "EpochResult", "Evaluation", "BatchedEvaluation", "PieceClock",
+           "StepClock", "INTERRUPT_INTERVAL",
            "compiled_train", "network_of", "dropout_layers"]
 
 # Seconds between two points where Python can see Ctrl-C (and redraw a progress bar):
@@ -946,3 +947,87 @@ class Evaluation:
         """The labels (class-label losses) or targets the outputs are scored against."""
         return (self.setup.y_label if self.loss in CLASS_LABEL_LOSSES
                 else self.setup.y_target)
+
+
+class BatchedEvaluation:
+    """:class:`Evaluation`'s surface (call, ``outputs``, ``y_true``, ``loss``) over
+    consecutive batches of ``batch_size`` rows: ``evaluate(batch_size=...)`` and fit's
+    ``validation_batch_size``, Keras's, whose memory it bounds.
+
+    The loss is the mean of the batches' mean losses weighted by their row counts
+    (Keras's loss tracker: ``Mean.update_state(loss, sample_weight=rows)``), or with
+    ``sample_weight`` by their weight sums, which is the one-pass weighted mean; the
+    accuracy is taken once over all rows' outputs, and so are a caller's metrics. A
+    model of compiled layers reuses the first batch's setup and workspace.
+
+    Parameters
+    ----------
+    model : Sequential
+    X, y_target, y_label : as for :class:`Evaluation`
+    loss : str
+    margin : float
+    n_threads : int or None
+    batch_size : int >= 1
+    sample_weight : ndarray (n,) of X's dtype, optional
+        Checked row weights (``check_sample_weight``).
+
+    Examples
+    --------
+    >>> import numpy as np, nnlib
+    >>> model = nnlib.Sequential([nnlib.Dense(2, 2, init="zeros")])
+    >>> X = np.ones((5, 2))
+    >>> yt, yl = model._targets([0, 1, 1, 0, 1], "softmax_cross_entropy", 5)
+    >>> BatchedEvaluation(model, X, yt, yl, "softmax_cross_entropy", batch_size=2)()
+    (0.6931471805599453, 0.4)
+    """
+
+    def __init__(self, model, X: np.ndarray, y_target: np.ndarray, y_label: np.ndarray,
+                 loss: str, margin: float = 1.0, n_threads=None, batch_size: int = 4096,
+                 sample_weight: Optional[np.ndarray] = None):
+        self.model, self.loss, self.margin, self.n_threads = model, loss, margin, n_threads
+        self.X, self.y_target, self.y_label = X, y_target, y_label
+        self.batch_size, self.sample_weight = batch_size, sample_weight
+        if sample_weight is not None:
+            check_weight_total(sample_weight)       # the one-pass evaluation's error
+        # a class-label loss scores the labels; the others' y_label is a placeholder
+        # of one row, given whole to every batch
+        self.labels = loss in CLASS_LABEL_LOSSES
+        self.y_true = y_label if self.labels else y_target
+        self.outputs = np.empty((X.shape[0], model.n_out), X.dtype)
+        self._first = None          # the first batch's evaluation (compiled: reused)
+
+    def __call__(self):
+        X, yt, yl, weights = self.X, self.y_target, self.y_label, self.sample_weight
+        total = weight_total = 0.0
+        for start in range(0, X.shape[0], self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            Xb, ytb, ylb = X[rows], yt[rows], yl[rows] if self.labels else yl
+            w = None if weights is None else weights[rows]
+            w_sum = float(Xb.shape[0]) if w is None else float(np.sum(w, dtype=np.float64))
+            if w is not None and w_sum == 0.0:
+                w = None            # no share of the weighted mean; its outputs count
+            elif w is not None and w_sum < 1.0:
+                # a power of two up, which leaves the batch's weighted mean as it is:
+                # the reciprocal of a subnormal sum would overflow in the compiled loss
+                w = unit_scaled_weights(w).astype(X.dtype)
+            ev = self._batch(Xb, ytb, ylb, w, first=start == 0)
+            value, _ = ev()
+            if weights is None or w is not None:
+                total += value * w_sum
+                weight_total += w_sum
+            self.outputs[rows] = ev.outputs
+        return total / weight_total, accuracy(self.outputs, self.y_true, self.loss)
+
+    def _batch(self, X, y_target, y_label, sample_weight, first):
+        """The evaluation of one batch: the first batch's, bound to these rows."""
+        if self._first is None or not self.model.compiled:
+            ev = self.model._evaluation(X, y_target, y_label, self.loss, self.margin,
+                                        self.n_threads)
+            if first:
+                self._first = ev
+            if sample_weight is None:
+                return ev
+        else:
+            ev = self._first
+        ev.setup.set_data(X, y_target, y_label, sample_weight)
+        return ev

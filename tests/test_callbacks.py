@@ -672,8 +672,75 @@ def test_auto_mode_knows_the_direction_of_nnlibs_names(monitor, grows):
     assert ModelCheckpoint("m.npz", monitor=monitor).mode_max is grows
 
 
+# Keras 3's own metrics declare their direction (``_direction``), which its mode
+# "auto" follows for a compiled metric; Keras code monitoring "val_precision" carries no
+# mode. Before: a ValueError here for every one of them.
+KERAS_NAMES = [("val_precision", True), ("recall", True), ("precision_1", True),
+               ("val_f1_score", True), ("val_r2_score", True),
+               ("val_mean_squared_error", False), ("val_binary_crossentropy", False),
+               ("hinge", False), ("root_mean_squared_error_2", False)]
+
+
+@pytest.mark.parametrize("monitor,grows", KERAS_NAMES, ids=[m[0] for m in KERAS_NAMES])
+def test_auto_mode_knows_the_direction_of_kerass_metric_names(monitor, grows):
+    assert EarlyStopping(monitor=monitor).mode_max is grows
+    assert ModelCheckpoint("m.npz", monitor=monitor, save_best_only=True).mode_max is grows
+
+
+@pytest.mark.parametrize("monitor", ["val_precision_at", "f1", "precision_"])
+def test_auto_mode_does_not_guess_from_a_part_of_a_kerass_name(monitor):
+    with pytest.raises(ValueError, match="mode='auto' cannot tell"):
+        EarlyStopping(monitor=monitor)
+
+
+_SEPARABLE = np.random.default_rng(0).normal(size=(60, 3))
+
+
+def precision(y_true, y_pred):
+    """Class 1's precision (0 when nothing is predicted as 1)."""
+    said = y_pred.argmax(axis=1) == 1
+    return float(np.mean(y_true[said] == 1)) if said.any() else 0.0
+
+
+def test_a_checkpoint_on_a_kerass_metric_name_keeps_its_best_epoch(tmp_path):
+    X = _SEPARABLE
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
+    model = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])
+    ckpt = ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_precision",
+                           save_best_only=True)
+    history = model.fit(X, y, optimizer=SGD(lr=0.05), epochs=6,
+                        validation_split=0.3, metrics=[precision], callbacks=[ckpt])
+    values = history["val_precision"]
+    assert min(values) < max(values) == ckpt.best        # it grows: the largest kept
+
+
+def test_a_checkpoint_saving_every_epoch_needs_no_direction(tmp_path):
+    # without save_best_only the monitor's direction is not used: a user metric of
+    # unknown direction is no error (before: a ValueError at construction; Keras 3
+    # raises at the first epoch end, after an epoch trained)
+    X = _SEPARABLE
+    y = (X[:, 0] > 0).astype(np.int64)
+    ckpt = ModelCheckpoint(str(tmp_path / "e{epoch}-{val_f1:.2f}.npz"), monitor="val_f1")
+    assert ckpt.mode_max is None
+
+    def f1(y_true, y_pred):
+        return float(np.mean(y_pred.argmax(axis=1) == y_true))
+
+    model = nnlib.Sequential([nnlib.Dense(3, 2, random_state=0)])
+    model.fit(X, y, epochs=2, validation_split=0.25, metrics=[f1], callbacks=[ckpt])
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["e1", "e2"]
+    # best-only needs the direction: refused at construction (before any epoch), and
+    # at the first save when turned on afterwards
+    with pytest.raises(ValueError, match="mode='auto' cannot tell whether 'val_f1'"):
+        ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_f1", save_best_only=True)
+    ckpt.save_best_only = True
+    with pytest.raises(ValueError, match="mode='auto' cannot tell whether 'val_f1'"):
+        model.fit(X, y, epochs=1, validation_split=0.25, metrics=[f1], callbacks=[ckpt])
+
+
 @pytest.mark.parametrize("make", [lambda m, **kw: EarlyStopping(monitor=m, **kw),
-                                  lambda m, **kw: ModelCheckpoint("m.npz", monitor=m, **kw)],
+                                  lambda m, **kw: ModelCheckpoint("m.npz", monitor=m,
+                                                                  save_best_only=True, **kw)],
                          ids=["EarlyStopping", "ModelCheckpoint"])
 def test_auto_mode_refuses_a_metric_it_cannot_tell_as_keras(make):
     with pytest.raises(ValueError, match="mode='auto' cannot tell whether 'val_f1' "

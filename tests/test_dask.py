@@ -147,6 +147,27 @@ def test_data_parallel_pieces_equal_single_process(cluster_of_two):
     assert _max_diff(dp, ref) < 1e-12
 
 
+@pytest.mark.parametrize("name, fit", [("data_parallel", fit_data_parallel),
+                                       ("averaging", fit_model_averaging)],
+                         ids=["data_parallel", "averaging"])
+def test_cluster_fits_take_batch_size_none_as_fit_does(cluster_of_two, name, fit):
+    # Sequential.fit(batch_size=None) takes Keras's default, 32 rows; the cluster fits
+    # refused None with a TypeError
+    Xn, yn = _data(n=100)
+    X, y = da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)
+    none, given = _model(), _model()
+    h = fit(none, X, y, client=cluster_of_two, optimizer=SGD(lr=0.1), epochs=2,
+            batch_size=None, random_state=3)
+    h32 = fit(given, X, y, client=cluster_of_two, optimizer=SGD(lr=0.1), epochs=2,
+              batch_size=32, random_state=3)
+    assert h.params["batch_size"] == 32
+    assert h["loss"] == h32["loss"] and _max_diff(none, given) == 0.0
+    if fit is fit_data_parallel:        # and fit's own None: the same batches
+        ref = _model()
+        ref.fit(Xn, yn, optimizer=SGD(lr=0.1), epochs=2, batch_size=None, random_state=3)
+        assert _max_diff(none, ref) < 1e-12
+
+
 def test_data_parallel_step_time_is_recorded_and_run_closes(cluster_of_two):
     Xn, yn = _data(n=200)
     X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
@@ -229,8 +250,8 @@ def test_cluster_history_has_kerass_params_and_model(cluster_of_two, name, fit):
     h = fit(model, X, y, client=cluster_of_two, optimizer=opt, epochs=2, batch_size=25,
             callbacks=[Params()])
     assert h.model is model and model.history is h
-    assert h.params == seen == {"epochs": 2, "batch_size": 25, "steps": None,
-                                "metrics": ["loss"], "optimizer": opt}
+    assert h.params == seen == {"verbose": 0, "epochs": 2, "batch_size": 25,
+                                "steps": None, "metrics": ["loss"], "optimizer": opt}
 
 
 def test_cluster_runs_refuse_batch_hooks_and_unlogged_monitors(cluster_of_two):

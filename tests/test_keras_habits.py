@@ -289,12 +289,16 @@ def test_class_weight_is_the_sample_weight_of_each_rows_class(cid, class_weight,
         model = _model(dtype)
         h = model.fit(X, y, optimizer=Adam(lr=0.01), epochs=3, batch_size=8,
                       validation_split=0.2, random_state=0, **kwargs)
-        runs.append((h["loss"], h["val_loss"], model.get_weights()))
+        runs.append((h["loss"], h["val_loss"], model.get_weights(), model, kwargs))
     for a, b in (runs[:2], runs[2:]):
-        assert a[0] == b[0] and a[1] == b[1]                # the same steps, bit for bit
+        assert a[0] == b[0]                                 # the same steps, bit for bit
         assert all(np.array_equal(u, v) for u, v in zip(a[2], b[2]))
-    # the validation loss is unweighted: the trained model's plain mean on those rows
-    assert runs[3][1][-1] == model.evaluate(X[-6:], y[-6:]).loss
+    # the validation loss: class_weight weighs the training rows alone (Keras's), and
+    # the held-out rows' sample weights weigh it (Keras 3 splits them with the rows)
+    for _, val_loss, _, model, kwargs in runs:
+        w = kwargs.get("sample_weight")
+        assert val_loss[-1] == model.evaluate(
+            X[-6:], y[-6:], sample_weight=None if w is None else w[-6:]).loss
 
 
 def test_class_weight_of_a_binary_logistic_model():
@@ -341,9 +345,27 @@ def test_history_has_kerass_params_and_model():
     opt = Adam(lr=0.01)
     h = model.fit(X, y, optimizer=opt, epochs=3, batch_size=8, metrics=["accuracy"])
     assert h.model is model
-    assert h.params == {"epochs": 3, "batch_size": 8, "steps": 3,
+    assert h.params == {"verbose": 0, "epochs": 3, "batch_size": 8, "steps": 3,
                         "metrics": ["accuracy", "loss"], "optimizer": opt}
     assert nnlib.callbacks.History().params == {}
+
+
+class _ReadsVerbose(nnlib.callbacks.Callback):
+    """What Keras 3's ProgbarLogger.set_params does first: params["verbose"]."""
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.verbose = 1 if params["verbose"] == "auto" else params["verbose"]
+
+
+@pytest.mark.parametrize("verbose,seen", [(0, 0), (2, 2), ("auto", 1), (True, 1)])
+def test_callbacks_read_the_fits_verbose_in_params_as_kerass(capsys, verbose, seen):
+    # Keras 3's fit hands its callbacks {"verbose", "epochs", "steps"}; nnlib's params
+    # had no "verbose" (KeyError in a callback ported from Keras)
+    model, (X, y) = _model(), _data(20)
+    cb = _ReadsVerbose()
+    h = model.fit(X, y, epochs=1, verbose=verbose, callbacks=[cb])
+    assert cb.verbose == seen and h.params["verbose"] == seen
 
 
 # Keras's keyword names of the rows: fit(x=X, y=Y), evaluate(x=, y=), predict(x=) and
@@ -417,6 +439,32 @@ def test_validation_data_takes_kerass_sample_weights():
     assert history["val_accuracy"][0] == model.evaluate(Xv, yv).accuracy
     unweighted = model.fit(X, y, epochs=1, validation_data=(Xv, yv, None))
     assert unweighted["val_loss"][0] == model.evaluate(Xv, yv).loss
+
+
+# Keras 3 splits (x, y, sample_weight) alike for validation_split, and weighs its
+# val_loss by the held-out rows' weights; nnlib dropped them (an unweighted val_loss).
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_validation_split_weighs_val_loss_by_the_held_out_weights(dtype):
+    X, y = _data(40)
+    w = np.random.default_rng(2).uniform(0.0, 2.0, size=40)
+    split, given = _model(dtype), _model(dtype)
+    h = split.fit(X, y, epochs=2, sample_weight=w, validation_split=0.25, shuffle=False)
+    h_given = given.fit(X[:30], y[:30], epochs=2, sample_weight=w[:30], shuffle=False,
+                        validation_data=(X[30:], y[30:], w[30:]))
+    assert h["loss"] == h_given["loss"] and h["val_loss"] == h_given["val_loss"]
+    assert h["val_loss"][-1] == split.evaluate(X[30:], y[30:], sample_weight=w[30:]).loss
+    assert h["val_loss"][-1] != split.evaluate(X[30:], y[30:]).loss
+
+
+def test_validation_split_refuses_held_out_weights_that_are_all_zero():
+    X, y = _data(40)
+    w = np.r_[np.ones(30), np.zeros(10)]
+    model = _model()
+    before = [p.copy() for p in model.params]
+    with pytest.raises(ValueError, match="holds out the last 10 rows, whose sample "
+                                         "weights are all 0"):
+        model.fit(X, y, sample_weight=w, validation_split=0.25)
+    assert all(np.array_equal(p, q) for p, q in zip(before, model.params))
 
 
 @pytest.mark.parametrize("data, error, match", [

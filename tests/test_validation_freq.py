@@ -107,7 +107,8 @@ BAD = [("zero", 0, ValueError, "validation_freq"),
        ("negative", -2, ValueError, "validation_freq"),
        ("float", 2.0, TypeError, "validation_freq must be an int"),
        ("string", "2", TypeError, "validation_freq must be an int"),
-       ("bool", True, TypeError, "validation_freq must be an int"),
+       ("false", False, ValueError, "validation_freq=False is 0 to Keras"),
+       ("numpy-bool", np.True_, TypeError, "validation_freq must be an int"),
        ("epoch-zero", [0, 2], ValueError, "validation_freq's epochs"),
        ("float-epoch", [1.5], TypeError, "validation_freq's epochs"),
        ("dict", {1: "a", 3: "b"}, TypeError, "validation_freq must be an int"),
@@ -231,3 +232,17 @@ def test_an_old_history_stopped_on_a_nonfinite_epoch_keeps_val_epoch_aligned():
     old = History.__new__(History)
     old.__setstate__(state)
     assert old.val_epoch == [0, 1] and len(old.val_epoch) == len(old["val_loss"])
+
+
+def test_validation_freq_true_is_every_epoch_as_kerass_int_test_makes_it():
+    # Keras 3's _should_eval tests isinstance(validation_freq, int): True passes, and
+    # epoch % True == 0 validates every epoch. Before: a TypeError.
+    X, y = _data()
+    a, b = _model(), _model()
+    ha = a.fit(X, y, optimizer=SGD(lr=0.1), epochs=3, validation_split=0.25,
+               validation_freq=True, random_state=0)
+    hb = b.fit(X, y, optimizer=SGD(lr=0.1), epochs=3, validation_split=0.25,
+               validation_freq=1, random_state=0)
+    assert ha.val_epoch == hb.val_epoch == [0, 1, 2]
+    for key in ("loss", "val_loss", "val_accuracy"):
+        assert ha[key] == hb[key]

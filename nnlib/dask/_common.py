@@ -3,7 +3,7 @@ fit's settings, the run's lifetime, and how a lost worker is recognised, retried
 reported."""
 import uuid
 import warnings
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from nnlib._threads import claim, release
 
@@ -50,7 +50,7 @@ def get_client(client):
 def check_settings(model, optimizer, batch_size, l2, margin):
     """fit's checks of its scalar settings; the optimizer (default as fit's:
     ``model.optimizer`` when it holds the model's arrays, else ``SGD(lr=0.01)``)."""
-    from nnlib.model import Sequential
+    from nnlib.model import _FIT_BATCH, Sequential
     from nnlib.layers import is_compiled
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a nnlib.Sequential; got {type(model).__name__}")
@@ -66,7 +66,9 @@ def check_settings(model, optimizer, batch_size, l2, margin):
                 f"compiled kernels the workers run); layers[{i}] is "
                 f"{type(layer).__name__}, a layer that trains through Python's per-batch "
                 f"path: train this model with Sequential.fit")
-    batch_size = check_int_scalar(batch_size, "batch_size", low=1)
+    # None is fit's default, Keras's 32 rows
+    batch_size = (_FIT_BATCH if batch_size is None
+                  else check_int_scalar(batch_size, "batch_size", low=1))
     l2 = check_real_scalar(l2, "l2", low=0.0)
     check_fits_dtype(l2, "l2", model.dtype)
     margin = check_real_scalar(margin, "margin", low=0.0)
@@ -119,7 +121,8 @@ class ClusterRun:
     unit = "step"
 
     def __init__(self, model: Any, X: Any, y: Any, client: Any, loss: str, optimizer: Any,
-                 batch_size: int, l2: float, l2_per_batch: bool, margin: float, shuffle: bool,
+                 batch_size: Optional[int], l2: float, l2_per_batch: bool, margin: float,
+                 shuffle: bool,
                  max_retries: int) -> None:
         from nnlib.callbacks import History
         from nnlib.dask import _worker
@@ -292,7 +295,8 @@ def fit_epochs(run, epochs, callbacks):
         if isinstance(cb, EarlyStopping):
             cb.check_monitor(logged)
     model = run.model
-    params = {"epochs": epochs, "batch_size": getattr(run, "batch_size", None),
+    # verbose 0: a cluster run prints nothing
+    params = {"verbose": 0, "epochs": epochs, "batch_size": getattr(run, "batch_size", None),
               "steps": None, "metrics": logged, "optimizer": run.optimizer}
     last_logs = None
     with run:

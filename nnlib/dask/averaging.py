@@ -120,7 +120,8 @@ class ModelAveragingRun(ClusterRun):
 
     def __init__(self, model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
                  loss: str = "softmax_cross_entropy", optimizer: Optional["Optimizer"] = None,
-                 batch_size: int = 32, average_every: Optional[int] = None, shuffle: bool = True,
+                 batch_size: Optional[int] = 32, average_every: Optional[int] = None,
+                 shuffle: bool = True,
                  random_state: SeedLike = None, l2: float = 0.0, l2_per_batch: bool = False,
                  margin: float = 1.0, max_retries: int = 2) -> None:
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
@@ -338,7 +339,7 @@ def _stateless(optimizer):
 def fit_model_averaging(model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
                         loss: str = "softmax_cross_entropy",
                         optimizer: Optional["Optimizer"] = None, epochs: int = 1,
-                        batch_size: int = 32, average_every: Optional[int] = None,
+                        batch_size: Optional[int] = 32, average_every: Optional[int] = None,
                         shuffle: bool = True, random_state: SeedLike = None, l2: float = 0.0,
                         l2_per_batch: bool = False, margin: float = 1.0,
                         callbacks: Optional[Sequence[Any]] = None,
@@ -368,8 +369,9 @@ def fit_model_averaging(model: "Sequential", X: Any, y: Any = None, *, client: A
         model's arrays, else ``SGD(lr=0.01)``.
     epochs : int >= 0, default 1
         Passes of every worker over its shard.
-    batch_size : int >= 1, default 32
-        Rows of one local step, on one worker.
+    batch_size : int >= 1 or None, default 32
+        Rows of one local step, on one worker. None takes 32, as ``fit``'s (Keras's
+        default).
     average_every : int >= 1 or None
         Local steps between averages (None: one local epoch per round).
     shuffle : bool, default True

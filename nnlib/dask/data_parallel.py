@@ -117,7 +117,8 @@ class DataParallelRun(ClusterRun):
 
     def __init__(self, model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
                  loss: str = "softmax_cross_entropy", optimizer: Optional["Optimizer"] = None,
-                 batch_size: int = 32, shuffle: bool = True, random_state: SeedLike = None,
+                 batch_size: Optional[int] = 32, shuffle: bool = True,
+                 random_state: SeedLike = None,
                  l2: float = 0.0, l2_per_batch: bool = False, margin: float = 1.0,
                  max_retries: int = 2) -> None:
         super().__init__(model, X, y, client, loss, optimizer, batch_size, l2,
@@ -323,7 +324,7 @@ def _unflatten(flat, params):
 
 def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any = None,
                       loss: str = "softmax_cross_entropy", optimizer: Optional["Optimizer"] = None,
-                      epochs: int = 1, batch_size: int = 32, shuffle: bool = True,
+                      epochs: int = 1, batch_size: Optional[int] = 32, shuffle: bool = True,
                       random_state: SeedLike = None, l2: float = 0.0, l2_per_batch: bool = False,
                       margin: float = 1.0, callbacks: Optional[Sequence[Any]] = None,
                       max_retries: int = 2) -> History:
@@ -356,8 +357,9 @@ def fit_data_parallel(model: "Sequential", X: Any, y: Any = None, *, client: Any
         (:func:`nnlib.model.default_optimizer`): ``model.optimizer`` when it holds the
         model's arrays, else ``SGD(lr=0.01)``.
     epochs : int >= 0, default 1
-    batch_size : int >= 1, default 32
-        Rows of one global batch, wherever they are.
+    batch_size : int >= 1 or None, default 32
+        Rows of one global batch, wherever they are. None takes 32, as ``fit``'s
+        (Keras's default).
     shuffle : bool, default True
         A new permutation of all rows each epoch (``fit``'s), else the row order.
     random_state : None, int or numpy.random.Generator
