@@ -729,7 +729,7 @@ def test_the_rows_step_plan_reads_dense_rows_in_place_out_of_order():
 
 
 def test_the_l2_epoch_plan_reaches_the_sums_lanes_and_blocks():
-    # several steps (the first sums the weights, later ones take the update's sums);
+    # several steps (plain SGD: each step sums the weights its fused step left);
     # weight arrays with and without a lane group cut short (penalty.h's 16 lanes), and
     # one longer than a block of 64 values
     cases = paths.plan()["epoch_l2"]

@@ -1230,11 +1230,12 @@ def rows_step_plan():
 def l2_epoch_plan():
     """[(label, (N, B, n_in, hidden, n_out), path)]: epochs of N rows in batches of B whose
     reported loss carries the L2 penalty l2/2 sum ||W_l||^2 of every step, formed in
-    penalty.h's blocked order (blocks of 64 values, 16 lanes each, added pairwise): the
-    first step sums the weights itself, each later step takes the sum its update formed
-    (``optim_update_sq``) or, after plain SGD's fused step, sums them again. Weight arrays
-    of 15, 16, 35 + 21 and 70 + 21 values: a lane group cut short (15, 35, 21), none
-    (16), and a block of 64 followed by a short one (70)."""
+    penalty.h's blocked order (blocks of 64 values, 16 lanes each, added pairwise). The
+    cases train with plain SGD, whose fused step leaves the sum to the next step: every
+    step sums the weights itself (the sums other rules' updates form beside themselves,
+    ``optim_update_sq``, are held to the same order by tests/test_train_penalties.py).
+    Weight arrays of 15, 16, 35 + 21 and 70 + 21 values: a lane group cut short (15, 35,
+    21), none (16), and a block of 64 followed by a short one (70)."""
     key = "L2 penalty sums"
     return [("N=13, B=2 (7 steps), 5 -> 3 identity: W of 15 values (lanes cut short)",
              (13, 2, 5, 0, 3), key),
