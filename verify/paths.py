@@ -1230,12 +1230,13 @@ def rows_step_plan():
 def l2_epoch_plan():
     """[(label, (N, B, n_in, hidden, n_out), path)]: epochs of N rows in batches of B whose
     reported loss carries the L2 penalty l2/2 sum ||W_l||^2 of every step, formed in
-    penalty.h's blocked order (blocks of 64 values, 16 lanes each, added pairwise). The
-    cases train with plain SGD, whose fused step leaves the sum to the next step: every
-    step sums the weights itself (the sums other rules' updates form beside themselves,
-    ``optim_update_sq``, are held to the same order by tests/test_train_penalties.py).
-    Weight arrays of 15, 16, 35 + 21 and 70 + 21 values: a lane group cut short (15, 35,
-    21), none (16), and a block of 64 followed by a short one (70)."""
+    penalty.h's blocked order (blocks of 64 values, 16 lanes each, added pairwise). Each
+    case trains twice: with plain SGD, whose fused step leaves the sum to the next step
+    (every step sums the weights itself), and with momentum, whose update forms the next
+    step's sum beside itself (``optim_update_sq``, in chunks of 512 values). Weight
+    arrays of 15, 16, 35 + 21, 70 + 21 and 600 + 60 values: a lane group cut short (15,
+    35, 21), none (16), a block of 64 followed by a short one (70), and an update chunk
+    of 512 followed by a short one (600)."""
     key = "L2 penalty sums"
     return [("N=13, B=2 (7 steps), 5 -> 3 identity: W of 15 values (lanes cut short)",
              (13, 2, 5, 0, 3), key),
@@ -1244,7 +1245,9 @@ def l2_epoch_plan():
             ("N=13, B=2 (7 steps), 5 -> 7 relu -> 3: W_0 of 35, W_1 of 21 values",
              (13, 2, 5, 7, 3), key),
             ("N=13, B=2 (7 steps), 10 -> 7 relu -> 3: W_0 of 70 values (a block of 64 "
-             "and one of 6)", (13, 2, 10, 7, 3), key)]
+             "and one of 6)", (13, 2, 10, 7, 3), key),
+            ("N=13, B=2 (7 steps), 30 -> 20 relu -> 3: W_0 of 600 values (an update "
+             "chunk of 512 and one of 88)", (13, 2, 30, 20, 3), key)]
 
 
 def batch1_steps_plan():
@@ -2459,17 +2462,23 @@ class _Runner:
                 Zi = Xi @ Wi[0] + bi[0]
                 if h:
                     Zi = np.maximum(Zi, 0) @ Wi[1] + bi[1]
-                Ws, bs = [w.astype(dt) for w in Wi], [b.astype(dt) for b in bi]
-                r, ok = squared_error_epoch(
-                    api, [relu, ident] if h else [ident], Ws, bs, Xi.astype(dt),
-                    Zi.astype(dt), B, sgd(lr=0.0), np.arange(N, dtype=np.int64),
-                    l2=2.0 ** -4)
                 pen = sum(int((w * w).sum()) for w in Wi)
-                # l2/2 = 2^-5: 2^5 loss_sum = N pen
-                self._exact_case("run_epoch", "the reported loss sum with L2",
-                                 np.array([r[0] if ok else np.nan]), np.array([N * pen]),
-                                 dname, np.float64, label, key, 1, scale=2 ** 5,
-                                 what="data loss 0, l2 2^-4, lr 0, integer weights")
+                # plain SGD: each step sums the weights; momentum: the update's sums
+                for rule, opt, slots in (("", sgd(lr=0.0), 0),
+                                         (", momentum 1/2", sgd(lr=0.0, momentum=0.5), 1)):
+                    Ws, bs = [w.astype(dt) for w in Wi], [b.astype(dt) for b in bi]
+                    states = [np.zeros(slots * a.size, dt) if slots else None
+                              for pair in zip(Ws, bs) for a in pair]
+                    r, ok = squared_error_epoch(
+                        api, [relu, ident] if h else [ident], Ws, bs, Xi.astype(dt),
+                        Zi.astype(dt), B, opt, np.arange(N, dtype=np.int64),
+                        states=states, l2=2.0 ** -4)
+                    # l2/2 = 2^-5: 2^5 loss_sum = N pen
+                    self._exact_case("run_epoch", "the reported loss sum with L2",
+                                     np.array([r[0] if ok else np.nan]),
+                                     np.array([N * pen]), dname, np.float64, label, key,
+                                     1, scale=2 ** 5, what="data loss 0, l2 2^-4, lr 0, "
+                                     "integer weights" + rule)
 
     def epoch_b1(self, seeds):
         """N plain-SGD steps of ``train.run_epoch`` at batch 1 on a relu-identity network
