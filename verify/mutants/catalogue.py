@@ -1575,8 +1575,67 @@ HELD_OUT_2026_12_07_S36 = [
 ]
 FAULTS += [f for f in HELD_OUT_2026_12_07_S36
            if f.id != "held-vmath-log1p-split-correction-unhalved"]
+
+# The set of session 37 (2026-12-07): slips in the hand-written compiled files with the
+# fewest catalogue faults per line that verify measures (of 138 and the held-out log1p
+# slip, counted as sessions 35 and 36 did; blas.pyx and dense.pyx left out, their measured
+# code held already; train.pyx and penalty.h left alone, the lead is changing them):
+# blas_small.h (7 in 1010 lines; two here, in nn_rank1's AVX-512 row updates, which no
+# fault touches), losses.pyx (3 in 372) and vmath.h (5 in 509; nn_tanh's corrected
+# quotient, which none touches). Written and committed before its first run and before
+# any change to verify made for it.
+HELD_OUT_2026_12_07_S37 = [
+    Fault("held-blas-rank1-narrow-unfused", SMALL,
+          "_mm512_mask_storeu_##SUF(c, mk, _mm512_fmadd_##SUF(                     \\\n"
+          "                        _mm512_set1_##SUF(s[q]), bt, "
+          "_mm512_maskz_loadu_##SUF(mk, c)));",
+          "_mm512_mask_storeu_##SUF(c, mk, _mm512_add_##SUF(_mm512_mul_##SUF(      \\\n"
+          "                        _mm512_set1_##SUF(s[q]), bt), "
+          "_mm512_maskz_loadu_##SUF(mk, c)));",
+          "rounding", "the batch-1 rank-one weight step (nn_rank1, AVX-512) of a layer "
+                     "narrower than a vector (the masked vector alone) forms s b and adds "
+                     "it to W as two roundings, not one fused multiply-add",
+          "train", "plain SGD at batch 1, a layer of fewer than 8 (float64) or 16 (float32) "
+                   "outputs whose weight step is not fused with the next product",
+          "fit(optimizer=optim.SGD(lr=0.1), batch_size=1) "
+          "+ fit(optimizer=optim.SGD(lr=0.1), batch_size=1, dtype=np.float32) "
+          "+ fit(optimizer=optim.SGD(lr=0.1), batch_size=1, hidden=70)"),
+    Fault("held-blas-rank1-tail-reads-first-vector", SMALL,
+          "t, bt, _mm512_maskz_loadu_##SUF(mk, c + nv * L)));",
+          "t, bt, _mm512_maskz_loadu_##SUF(mk, c)));",
+          "index", "the batch-1 rank-one weight step (nn_rank1, AVX-512) updates a row's "
+                   "columns past its whole vectors from the row's first columns (the "
+                   "masked load of the narrow branch copied without its offset nv L): "
+                   "W's last n mod L columns get s b + W's first ones",
+          "train", "plain SGD at batch 1, a layer of 9+ (float64) or 17+ (float32) outputs, "
+                   "not a multiple of 8 or 16, whose weight step is not fused with the next "
+                   "product",
+          "fit(optimizer=optim.SGD(lr=0.1), batch_size=1, hidden=9) "
+          "+ fit(optimizer=optim.SGD(lr=0.1), batch_size=1, hidden=20, dtype=np.float32) "
+          "+ fit(optimizer=optim.SGD(lr=0.1), batch_size=1, hidden=70)"),
+    Fault("held-loss-grad-only-target-row-stride", LOSSES,
+          "        grad_batch(kind, z + lo * c,\n"
+          "                   yt + lo * c if yt != NULL else NULL,",
+          "        grad_batch(kind, z + lo * c,\n"
+          "                   yt + lo if yt != NULL else NULL,",
+          "stride", "a loss's gradient-only task (the *_grad functions past the stack's "
+                    "rows) reads its rows' targets from row lo / c instead of row lo: the "
+                    "row index taken for the element offset, in the target pointer",
+          "losses", "nnlib.functional's squared_error_grad / logistic_loss_grad / "
+                    "poisson_loss_grad of 2+ columns over more than LOSS_CHUNK rows",
+          "F.squared_error_grad(rand((1153, 3)), rand((1153, 3), 1))"),
+    Fault("held-vmath-tanh-low-part-sign", VMATH,
+          "q + ((rem - e_lo) - q * d_lo) * inv",
+          "q + ((rem + e_lo) - q * d_lo) * inv",
+          "sign", "vmath.h's tanh corrects its quotient -E / (2 + E) with the low part of "
+                  "E = expm1(-2|x|) added to the remainder instead of subtracted: the "
+                  "correction is off by 2 e_lo / D, up to about an ulp of tanh",
+          "activations", "every float64 kernel taking nn_tanh (tanh forward, its vjp from "
+                         "x, dense layers and epochs of tanh)",
+          "F.tanh(np.linspace(-3.0, 3.0, 2001))"),
+]
 HELD_OUT = [f for f in HELD_OUT_2026_12_07_S36
-            if f.id == "held-vmath-log1p-split-correction-unhalved"]
+            if f.id == "held-vmath-log1p-split-correction-unhalved"] + HELD_OUT_2026_12_07_S37
 
 
 def by_id():
