@@ -1624,6 +1624,23 @@ HELD_OUT_2026_12_07_S37 = [
           "losses", "nnlib.functional's squared_error_grad / logistic_loss_grad / "
                     "poisson_loss_grad of 2+ columns over more than LOSS_CHUNK rows",
           "F.squared_error_grad(rand((1153, 3)), rand((1153, 3), 1))"),
+    # written after held-blas-rank1-narrow-unfused came out equivalent on its first run
+    # (GCC's default -ffp-contract=fast fuses the intrinsics' multiply and add back into
+    # one vfmadd), and committed before its own first run
+    Fault("held-dense-product-third-pass-short", DENSE,
+          "            elif count == 3:\n"
+          "                _fma_terms(z, dZn + i * k, wt, c, p, 3, False)",
+          "            elif count == 3:\n"
+          "                _fma_terms(z, dZn + i * k, wt, c, p, 2, False)",
+          "dropped-term", "float64's in-pass input gradient (act_backward_product) takes a "
+                          "later pass of three products as two: for k = 4 j + 3 (j >= 1) "
+                          "next-layer outputs, dH = dZn Wn^T leaves its last product out",
+          "dense", "float64 epochs under a layer at most NARROW_K wide whose next layer has "
+                   "7, 11, 15, ... outputs",
+          "(lambda m: [m.fit(rand((23, 5)), np.arange(23) % 7, optimizer=optim.SGD(lr=0.1), "
+          "epochs=1, batch_size=4, random_state=3, n_threads=1)['loss']] + m.params)("
+          "nnlib.Sequential([nnlib.Dense(5, 6, 'tanh', random_state=0), "
+          "nnlib.Dense(6, 7, random_state=1)]))"),
     Fault("held-vmath-tanh-low-part-sign", VMATH,
           "q + ((rem - e_lo) - q * d_lo) * inv",
           "q + ((rem + e_lo) - q * d_lo) * inv",
