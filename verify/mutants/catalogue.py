@@ -40,6 +40,12 @@ mutants; each noted where it would sit):
   ``act_grad_y_relu`` (relu's vjp given the output runs the x loop on y), so its witness
   is bit for bit the unmutated build's; the same slip in the selects is
   ``dense-relu-kink-select``.
+* blas_small.h's nn_rank1 (AVX-512) narrow-layer update as ``_mm512_add(_mm512_mul(s,
+  b), W)`` instead of ``_mm512_fmadd(s, b, W)`` (``held-blas-rank1-narrow-unfused`` of
+  session 37's held-out set): GCC's default ``-ffp-contract=fast`` fuses the intrinsics'
+  multiply and add back into one ``vfmadd`` (checked on a probe: ``vfmadd132pd``, and
+  ``vmulpd``/``vaddpd`` only under ``-ffp-contract=off``), so the mutant's code is the
+  same and its witness bit for bit the unmutated build's (445 s). It left the set.
 
 Faults of the set of 2026-12-05 that survive verify and are left out because they are
 not numerical faults (each changes no value verify measures against exact math; tests/
