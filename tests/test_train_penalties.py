@@ -152,3 +152,50 @@ def test_a_penalty_past_the_largest_double_stops_the_epoch_at_its_step(dtype, l2
     out = train.run_epoch(setup, np.arange(4, dtype=np.int64), 0)
     assert out[2] == 0 and out[3] != 0, out
     assert all(a.tobytes() == b.tobytes() for a, b in zip(model.params, before))
+
+
+def _in_order_sum(a, s=0.0):
+    """``s`` plus the squares of ``a`` added one by one in index order (the old order)."""
+    for x in np.ravel(a):
+        s = _add_square(float(x), s)
+    return s
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, make_opt, threads", RULES, ids=[r[0] for r in RULES])
+def test_each_layers_sum_starts_from_zero_on_every_path(name, make_opt, threads, dtype):
+    """The penalty is (0 + S_0) + S_1, each layer's blocked sum from zero, on the first
+    step and on the next (the update's sums or the step's own). Weights where the other
+    orders show: S_0 = 1 + 14 2^-52 from 1 and 60 values 2^-27 (in index order each
+    square, 2^-54, is rounded away), and W_1 holds four values 2^-27, two in each of its
+    first two blocks: S_1 = 2^-52 lands on S_0 exactly, where W_1's blocks added one by
+    one onto S_0 (one running sum across the layers) are each half an ulp of an even
+    significand and round away. X = 0 and a bias margin of 40 keep the data loss under
+    half an ulp of the penalty, which l2 = 2 leaves unscaled."""
+    sizes = SIZES if threads == 1 else SIZES_SPLIT
+    model = _model(dtype, sizes)
+    W0, W1 = model.params[0], model.params[2]
+    W0[...] = 0.0
+    W0.reshape(-1)[:61] = 2.0 ** -27
+    W0.reshape(-1)[0] = 1.0
+    W1[...] = 0.0
+    W1.reshape(-1)[[0, 1, BLOCK, BLOCK + 1]] = 2.0 ** -27
+    model.params[1][...] = 0.0
+    model.params[3][...] = 0.0
+    model.params[3][0] = 40.0
+    X = np.zeros((2, sizes[0]), dtype)
+    y = np.zeros(2, np.int64)
+    l2 = 2.0
+    data = [_one_epoch(model, X, y, [r], make_opt, 0.0, threads) for r in (0, 1)]
+    got = _one_epoch(model, X, y, [0, 1], make_opt, l2, threads)
+
+    def reported(pen):
+        steps = [_fma(0.5 * l2, pen, d) if FUSED else d + 0.5 * l2 * pen for d in data]
+        return (0.0 + steps[0] * 1.0) + steps[1] * 1.0
+
+    want = reported((0.0 + model_sum_squares(W0)) + model_sum_squares(W1))
+    assert got == want, (got.hex(), want.hex())
+    # the weights tell these orders apart, so the assertion above can fail
+    chained = model_sum_squares(W1, model_sum_squares(W0))
+    in_order = (0.0 + _in_order_sum(W0)) + _in_order_sum(W1)
+    assert want != reported(chained) and want != reported(in_order)

@@ -498,6 +498,63 @@ def exp_tail_pool(dname, seed, n=61):
     return x[np.sort(idx)]
 
 
+# The float64 entry points whose results there are vmath.h's log1p of u past sqrt2 - 1
+# (nn_log1p_unit's halved range) and nothing else: softplus(x) = 0 + log1p(e^x) for x < 0,
+# the logistic loss of one value at its label's softplus (z < 0 with t = 0, -z with t = 1)
+LOG1P_SPLIT_PATH = "log1p(u) for u = e^x past sqrt2 - 1, within 0.1 ulp of a double"
+LOG1P_SPLIT_SIZES = ((f"x in (-0.882, -0.693): {LOG1P_SPLIT_PATH}, n=61 (vectors and a "
+                      "tail)", 61),
+                     (f"x in (-0.882, -0.693): {LOG1P_SPLIT_PATH}, n=ACT_CHUNK+1 (two "
+                      "tasks)", None),
+                     (f"x in (-0.882, -0.693): {LOG1P_SPLIT_PATH}, each value alone (the "
+                      "scalar tails)", 1))
+LOG1P_SPLIT_NEAR = 0.1          # ulp: log1p(u) this near a double (see log1p_split_pool)
+LOG1P_SPLIT_EXP_NEAR = 0.05     # ulp: e^x this near the double u
+
+
+def log1p_split_pool(seed, n=64):
+    """float64 x < 0 whose softplus(x) = 0 + nn_log1p_unit(nn_exp(x)) is log1p(u) of a
+    double u in (sqrt2 - 1, 1/2) (nn_log1p_unit's halved range), correctly rounded on
+    every build; at most ``n`` of them, drawn for ``seed``.
+
+    Each x has e^x within LOG1P_SPLIT_EXP_NEAR ulp of a double u, so nn_exp (below 0.8
+    ulp: tests/test_vmath.py) returns u itself, and the exact softplus(x) is log1p(u)
+    within 0.035 ulp; u's last bit is 1, so u - 1 is inexact (its error c = +-2^-54);
+    log1p(u) is within LOG1P_SPLIT_NEAR ulp of a double D. The kernel then returns D on
+    every build: for u in (sqrt2 - 1, 1/2) it forms y = LN2_HI - t with t = (hfsq - (...))
+    - f in [0.25, 1/2) and LN2_HI on a coarser grid, so y is that difference exactly and
+    t's rounding (half an ulp of y) is its one rounding of size; every other one rounds a
+    term at most 1/8 of y's ulp in size (hfsq ~ 0.04, s (hfsq + R) ~ 0.009, the
+    correction c/2 (1 - f), itself within 0.07 ulp of c/2 / (1 + f)), 0.3 ulp of y by
+    count and 0.262 measured (400000 such u, the kernel's operations in float64, no FMA);
+    an FMA-contracted build has fewer roundings, not more. So y = log1p(u) + e, |e| < 0.4,
+    rounded once: D, and the figure stays within CORRECTLY_ROUNDED. vmath.h's log1p that
+    adds c/2 (1 - f) twice (catalogue fault held-vmath-log1p-split-correction-unhalved:
+    +-0.635 ulp more) rounds to D's neighbour on about three in four of these u (0.9 ulp
+    and more off), where the few-ulp slack of random arguments' softplus hid it."""
+    rng = np.random.default_rng([seed, 14])
+    lo, hi = _paths()["NN_LOG1P_SPLIT"], 0.5
+    x = rng.uniform(math.log(lo), math.log(hi), 200 * n)
+    e = np.exp(x.astype(LD))
+    u = e.astype(np.float64)
+    ulp = LD(2.0 ** -54)                      # of u and of log1p(u), both in [1/4, 1/2)
+    l = np.log1p(u.astype(LD))
+    ok = ((u > lo) & (u < hi) & (u.view(np.uint64) & np.uint64(1) == 1)
+          & (np.abs(e - u) <= LOG1P_SPLIT_EXP_NEAR * ulp)
+          & (np.abs(l - l.astype(np.float64)) <= LOG1P_SPLIT_NEAR * ulp))
+    x = x[ok]
+    _, idx = np.unique(x, return_index=True)
+    return x[np.sort(idx)][:n]
+
+
+def log1p_split_rows(seed):
+    """(Z, y) of the logistic loss one value a row whose loss is log1p_split_pool's
+    softplus(x): z = x with label 0 (softplus(z)) and z = -x with label 1 (softplus(-z))."""
+    x = log1p_split_pool(seed)
+    Z = np.concatenate([x, -x]).reshape(-1, 1)
+    return np.ascontiguousarray(Z), np.repeat(np.array([0, 1]), x.size)
+
+
 def hard_rows(c, dname, big_divisor=4.0):
     """Rows of width ``c`` a map or loss must get right: all-equal rows, ties at the top,
     one-hot rows at +-1e4 and near the dtype's largest value (max / ``big_divisor``),
@@ -1230,11 +1287,13 @@ def rows_step_plan():
 def l2_epoch_plan():
     """[(label, (N, B, n_in, hidden, n_out), path)]: epochs of N rows in batches of B whose
     reported loss carries the L2 penalty l2/2 sum ||W_l||^2 of every step, formed in
-    penalty.h's blocked order (blocks of 64 values, 16 lanes each, added pairwise): the
-    first step sums the weights itself, each later step takes the sum its update formed
-    (``optim_update_sq``) or, after plain SGD's fused step, sums them again. Weight arrays
-    of 15, 16, 35 + 21 and 70 + 21 values: a lane group cut short (15, 35, 21), none
-    (16), and a block of 64 followed by a short one (70)."""
+    penalty.h's blocked order (blocks of 64 values, 16 lanes each, added pairwise). Each
+    case trains twice: with plain SGD, whose fused step leaves the sum to the next step
+    (every step sums the weights itself), and with momentum, whose update forms the next
+    step's sum beside itself (``optim_update_sq``, in chunks of 512 values). Weight
+    arrays of 15, 16, 35 + 21, 70 + 21 and 600 + 60 values: a lane group cut short (15,
+    35, 21), none (16), a block of 64 followed by a short one (70), and an update chunk
+    of 512 followed by a short one (600)."""
     key = "L2 penalty sums"
     return [("N=13, B=2 (7 steps), 5 -> 3 identity: W of 15 values (lanes cut short)",
              (13, 2, 5, 0, 3), key),
@@ -1243,7 +1302,9 @@ def l2_epoch_plan():
             ("N=13, B=2 (7 steps), 5 -> 7 relu -> 3: W_0 of 35, W_1 of 21 values",
              (13, 2, 5, 7, 3), key),
             ("N=13, B=2 (7 steps), 10 -> 7 relu -> 3: W_0 of 70 values (a block of 64 "
-             "and one of 6)", (13, 2, 10, 7, 3), key)]
+             "and one of 6)", (13, 2, 10, 7, 3), key),
+            ("N=13, B=2 (7 steps), 30 -> 20 relu -> 3: W_0 of 600 values (an update "
+             "chunk of 512 and one of 88)", (13, 2, 30, 20, 3), key)]
 
 
 def batch1_steps_plan():
@@ -1730,14 +1791,17 @@ class _Runner:
                                               f", {key_p}={p!r}")
                     if act.name in EXP_TAIL_KINDS:
                         self._exp_tail(act.name, fwd, vjp, dname, dt, seed)
+                    if act.name == "softplus" and dname == "float64":
+                        self._log1p_split(act.name, fwd, vjp, dname, dt, seed)
 
     def _scalar_tail(self, name, fwd, vjp, kw, dname, dt, pool, fv, dv, g_pool, n_tail,
-                     suffix=""):
+                     suffix="", label=None, key="vector tail"):
         """Every pool value through the loops' scalar tails: calls of ``n_tail`` elements,
         fewer than any vector loop takes, so each value is computed by the code after the
         vector loops (a long array sends at most its last few values there); with
         ``n_tail`` past a vector, the values at its last ``n_tail % 4`` places.
-        ``suffix`` names a parameter other than the registry's (PARAM_SWEEP)."""
+        ``suffix`` names a parameter other than the registry's (PARAM_SWEEP); ``label``
+        and ``key`` replace the case's path and threshold (another pool's)."""
         idx = np.arange(pool.size)
         x, g = pool, g_pool[(idx * 5 + 1) % pool.size]
 
@@ -1747,8 +1811,8 @@ class _Runner:
                                    for i in range(0, arrays[0].size, n_tail)])
         self._act_case(name, lambda x, **kw: by_calls(fwd, x, **kw),
                        lambda x, g, **kw: by_calls(vjp, x, g, **kw), kw, dname, dt,
-                       f"n={n_tail}, each pool value (the scalar tails){suffix}",
-                       "vector tail",
+                       label or f"n={n_tail}, each pool value (the scalar tails){suffix}",
+                       key,
                        x, g, fv, dv * g.astype(LD), "elementwise", idx, False)
 
     def _sign_bits(self, fwd, dname, dt, seed):
@@ -1804,6 +1868,25 @@ class _Runner:
             idx = _tile(pool, n or _paths()["ACT_CHUNK"] + 1, offset=seed)
             x, g = pool[idx], g_pool[idx]
             self._act_case(name, fwd, vjp, kw, dname, dt, label, "e^x rounded once", x, g,
+                           fv[idx], dv[idx] * g.astype(LD), "elementwise", idx, False)
+
+    def _log1p_split(self, name, fwd, vjp, dname, dt, seed):
+        """softplus on ``log1p_split_pool``, whose outputs there are vmath.h's log1p of u
+        past sqrt2 - 1 correctly rounded on every build, in a long array, two tasks and
+        calls of one value; grad_out +-2^j."""
+        pool = log1p_split_pool(seed)
+        fv, dv = element_reference(name, pool, 0.0)
+        rng = np.random.default_rng([seed, 15])
+        g_pool = (rng.choice([-1.0, 1.0], pool.size) * 2.0 ** rng.integers(-1, 2, pool.size)
+                  ).astype(dt)
+        for label, n in LOG1P_SPLIT_SIZES:
+            if n == 1:
+                self._scalar_tail(name, fwd, vjp, {}, dname, dt, pool, fv, dv, g_pool, 1,
+                                  label=label, key=LOG1P_SPLIT_PATH)
+                continue
+            idx = _tile(pool, n or _paths()["ACT_CHUNK"] + 1, offset=seed)
+            x, g = pool[idx], g_pool[idx]
+            self._act_case(name, fwd, vjp, {}, dname, dt, label, LOG1P_SPLIT_PATH, x, g,
                            fv[idx], dv[idx] * g.astype(LD), "elementwise", idx, False)
 
     def _act_case(self, name, fwd, vjp, kw, dname, dt, label, key, x, g, fe, ve, kind, idx,
@@ -1890,6 +1973,10 @@ class _Runner:
                     for mg in margins:
                         lab = label + ("" if mg is None else f", margin={mg:g}")
                         self._per_row_case(name, loss, fused, Z, Y, mg, dname, dt, lab)
+                if name == "logistic_loss" and dname == "float64":
+                    Z, Y = log1p_split_rows(seed)
+                    self._per_row_case(name, loss, fused, Z, Y, None, dname, dt,
+                                       f"each value alone, {LOG1P_SPLIT_PATH}")
                 if name == "poisson_loss":
                     Z, Y = subnormal_target_pool(dname)
                     self._per_row_case(name, loss, fused, Z, Y, None, dname, dt,
@@ -2046,6 +2133,8 @@ class _Runner:
                         lab = label + ("" if mg is None else f", margin={mg:g}")
                         got = self._epoch_call(api, name, Z, Y, mg, dt, w)
                         self._epoch_case(name, Z, Y, mg, got, dname, dt, lab, key, w)
+                if name == "logistic_loss" and dname == "float64":
+                    self._epoch_log1p_split(api, name, dname, dt, seed)
                 if name == "poisson_loss":
                     for label, (n, c) in subnormal_target_shapes(epoch=True):
                         Z, Y = subnormal_target_batch(dname, n, c, seed)
@@ -2054,6 +2143,18 @@ class _Runner:
                             got = self._epoch_call(api, name, Z, Y, None, dt, w)
                             self._epoch_case(name, Z, Y, None, got, dname, dt, lab,
                                              "t log t, t subnormal", w)
+
+    def _epoch_log1p_split(self, api, name, dname, dt, seed):
+        """The logistic loss of each of ``log1p_split_rows`` alone as the epoch's
+        loss_grad evaluates it (a batch of one row: the loss is that row's, log1p(u))."""
+        Z, Y = log1p_split_rows(seed)
+        (le, lT), _ = loss_reference(name, Z, Y, 1.0, per_row=True)
+        got = np.array([self._epoch_call(api, name, Z[i:i + 1], Y[i:i + 1], None, dt)[0]
+                        for i in range(Z.shape[0])])
+        cs = self.case(name, "epoch loss_grad loss (each row alone)", dname,
+                       f"each value alone, {LOG1P_SPLIT_PATH}", "per-row loss", cap(dname, 2))
+        cs.add(ulp_errors(got, le, lT, dt), Z, got, le, 1, lambda i: (
+            f"z={float(Z[i, 0])!r}, y={int(Y[i])}: got {float(got[i])!r}"))
 
     def _epoch_inputs(self, name, n, c, dname, seed):
         if name != "logistic_loss":
@@ -2198,6 +2299,34 @@ class _Runner:
                     if dname == "float32":
                         self._dense_given_h(act.name, param, fwd, back, pool, dname, dt,
                                             seed)
+                    if act.name == "softplus" and dname == "float64":
+                        self._dense_log1p_split(fwd, dname, dt, seed)
+
+    def _dense_log1p_split(self, fwd, dname, dt, seed):
+        """dense_forward of softplus with X a column of ones, W one row of
+        ``log1p_split_pool`` and b = 0: Z = W exactly, so H is softplus's log1p(u),
+        correctly rounded on every build; one row, a few, and a pass of PAR_MIN_ELEMS+
+        values (split on threads)."""
+        pool = log1p_split_pool(seed)
+        fv, _ = element_reference("softplus", pool, 0.0)
+        m = 61
+        idx = _tile(pool, m, offset=seed)
+        W = pool[idx].reshape(1, m).copy()
+        b = np.zeros(m, dtype=dt)
+        for r in (1, 5, _paths()["PAR_MIN_ELEMS"] // m + 1):
+            X = np.ones((r, 1), dtype=dt)
+            label = f"{r} x {m}, X = ones, W: {LOG1P_SPLIT_PATH}"
+            outs, same = _run_threads(
+                lambda t: (np.asarray(fwd(X, W, b, "softplus", None, n_threads=t)),),
+                self.T, r > 1)
+            self.thread_check("dense_forward", dname, label, same, LOG1P_SPLIT_PATH)
+            idx_h = np.broadcast_to(idx, (r, m))
+            for t, (H,) in outs:
+                cs = self.case("dense_forward", "H (softplus)", dname, label,
+                               LOG1P_SPLIT_PATH, cap(dname))
+                cs.add(errors_by_value(H, idx_h, fv[idx_h], 0, dt), W, H, None, t,
+                       lambda i, H=H: f"row {i // m}, W[0, {i % m}]={float(W[0, i % m])!r}: "
+                       f"got {float(H.reshape(-1)[i])!r}")
 
     def _dense_given_h(self, name, param, fwd, back, pool, dname, dt, seed):
         """Float32 dense_backward's dZ (as dW with X = I) against G act'(H) for the H it
@@ -2458,17 +2587,23 @@ class _Runner:
                 Zi = Xi @ Wi[0] + bi[0]
                 if h:
                     Zi = np.maximum(Zi, 0) @ Wi[1] + bi[1]
-                Ws, bs = [w.astype(dt) for w in Wi], [b.astype(dt) for b in bi]
-                r, ok = squared_error_epoch(
-                    api, [relu, ident] if h else [ident], Ws, bs, Xi.astype(dt),
-                    Zi.astype(dt), B, sgd(lr=0.0), np.arange(N, dtype=np.int64),
-                    l2=2.0 ** -4)
                 pen = sum(int((w * w).sum()) for w in Wi)
-                # l2/2 = 2^-5: 2^5 loss_sum = N pen
-                self._exact_case("run_epoch", "the reported loss sum with L2",
-                                 np.array([r[0] if ok else np.nan]), np.array([N * pen]),
-                                 dname, np.float64, label, key, 1, scale=2 ** 5,
-                                 what="data loss 0, l2 2^-4, lr 0, integer weights")
+                # plain SGD: each step sums the weights; momentum: the update's sums
+                for rule, opt, slots in (("", sgd(lr=0.0), 0),
+                                         (", momentum 1/2", sgd(lr=0.0, momentum=0.5), 1)):
+                    Ws, bs = [w.astype(dt) for w in Wi], [b.astype(dt) for b in bi]
+                    states = [np.zeros(slots * a.size, dt) if slots else None
+                              for pair in zip(Ws, bs) for a in pair]
+                    r, ok = squared_error_epoch(
+                        api, [relu, ident] if h else [ident], Ws, bs, Xi.astype(dt),
+                        Zi.astype(dt), B, opt, np.arange(N, dtype=np.int64),
+                        states=states, l2=2.0 ** -4)
+                    # l2/2 = 2^-5: 2^5 loss_sum = N pen
+                    self._exact_case("run_epoch", "the reported loss sum with L2",
+                                     np.array([r[0] if ok else np.nan]),
+                                     np.array([N * pen]), dname, np.float64, label, key,
+                                     1, scale=2 ** 5, what="data loss 0, l2 2^-4, lr 0, "
+                                     "integer weights" + rule)
 
     def epoch_b1(self, seeds):
         """N plain-SGD steps of ``train.run_epoch`` at batch 1 on a relu-identity network

@@ -19,10 +19,11 @@
  * batch-32 scikit-learn SGD fit. Sixteen lanes are four vectors of doubles whose fused
  * multiply-adds do not wait on each other, a block's four rounds and its tree are short,
  * and the blocks' own chain is one addition per 64 values: the sum runs at the speed the
- * values load. Pairwise lane sums are also the error bound of a pairwise sum (NumPy's
- * ``np.sum``, Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., 4.2:
- * |error| <= (log2(16) + 4 + n/64) u sum a_i^2 to first order), where one running sum
- * has n u. In float32 the square of a float is exact in double, so the fused and the
+ * values load. The error bound shrinks with it: a value passes through at most 4 lane
+ * additions, the 4 of the tree and n/64 block additions, so |error| <= (8 + n/64) u
+ * sum a_i^2 to first order (Higham, "Accuracy and Stability of Numerical Algorithms",
+ * 2nd ed., 4.2: each addition a value passes through adds u), where one running sum
+ * has n u: still linear in n, 64 times smaller. In float32 the square of a float is exact in double, so the fused and the
  * rounded forms agree; in float64 a build without FMA (``NNLIB_NATIVE=0``) rounds each
  * square, and its last bits may differ from a native build's.
  */
