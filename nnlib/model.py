@@ -1294,7 +1294,9 @@ class Sequential:
             weighted mean above, only the ratios between classes matter. For the
             class-label losses and a one-output ``logistic_loss`` (classes 0 and 1);
             keys are class indices in ``[0, n_out)``, weights finite and >= 0. The
-            validation loss stays unweighted, as Keras's.
+            validation loss is not weighted by class, as Keras's (only by the
+            validation rows' sample weights, given or held out by
+            ``validation_split``).
         validation_freq : int >= 1 or collection of int, default 1
             Keras's: with validation data, validate after every ``validation_freq``-th
             epoch (``2``: epochs 2, 4, ... counted from 1; True is 1, as Keras's
