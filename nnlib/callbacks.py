@@ -460,12 +460,16 @@ def wants_batches(callback: Any) -> bool:
 _KERAS_GROWS = frozenset({
     "precision", "recall", "f1_score", "fbeta_score", "r2_score", "cosine_similarity",
     "pearson_correlation", "concordance_correlation", "precision_at_recall",
-    "recall_at_precision", "sensitivity_at_specificity", "specificity_at_sensitivity"})
+    "recall_at_precision", "sensitivity_at_specificity", "specificity_at_sensitivity",
+    "io_u", "binary_io_u", "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u"})
 _KERAS_FALLS = frozenset({
     "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error", "root_mean_squared_error", "logcosh", "hinge",
     "squared_hinge", "categorical_hinge", "binary_crossentropy",
-    "categorical_crossentropy", "sparse_categorical_crossentropy"})
+    "categorical_crossentropy", "sparse_categorical_crossentropy",
+    # a MeanMetricWrapper of a Keras loss function declares "down": KLDivergence and
+    # Poisson, and compile's string aliases, which log under the string given
+    "kl_divergence", "poisson", "mape", "msle", "bce"})
 
 
 def _mode_is_max(monitor: str, mode: str) -> bool:
@@ -478,15 +482,16 @@ def _mode_is_max(monitor: str, mode: str) -> bool:
         # "acc" is Keras's accuracy under the name given to compile (nnlib logs it as
         # "accuracy"): it grows, and fit then names the monitor it does not log
         name = monitor[4:] if monitor.startswith("val_") else monitor
+        # a Keras metric named after its class (AUC, Precision, Recall, ...) takes a
+        # "_1", "_2" ... from the second made in a session on: "val_auc_1"
+        base = name.rstrip("0123456789")
+        name = base[:-1] if base != name and base.endswith("_") else name
         if name.endswith("accuracy") or name.endswith("auc") or name == "acc":
             return True
         if name.endswith("loss") or name in ("mse", "mae"):
             return False
-        # Keras's second metric of a kind logs as "precision_1"
-        base = name.rstrip("0123456789")
-        base = base[:-1] if base != name and base.endswith("_") else name
-        if base in _KERAS_GROWS or base in _KERAS_FALLS:
-            return base in _KERAS_GROWS
+        if name in _KERAS_GROWS or name in _KERAS_FALLS:
+            return name in _KERAS_GROWS
         raise ValueError(f"mode='auto' cannot tell whether {monitor!r} should fall or "
                          f"grow (it knows the losses, accuracy, acc, auc, mse, mae and the "
                          f"names of Keras 3's metrics that declare a direction, as Keras "

@@ -42,14 +42,21 @@ from nnlib.training import (BatchedEvaluation, Evaluation, TrainingRun, compiled
 __all__ = ["Sequential", "History", "EvaluationResult", "load"]
 
 # what batch_size=None means (Keras's habit: None is its default): fit's rows per step,
-# Keras's 32; predict's and evaluate's rows per pass, which the results do not depend on
-# beyond rounding. Keras's 32 there bounds a device's memory; here it made evaluate on
-# digits 1.8x slower than one pass (2.45 ms against 1.38, thread time), where 4096 rows
-# run as fast as one pass and give the values of one pass up to 4096 rows, fit's
-# val_loss and test_on_batch's loss bit for bit.
+# Keras's 32; predict's rows per chunk, which the outputs do not depend on. evaluate's
+# None (and fit's validation_batch_size's) is one pass while the rows' activations fit
+# in _EVALUATE_VALUES values: each batch's GEMMs wait for BLAS's threads again, which on
+# a loaded machine costs far more than the rows (20000 digits rows in batches of 4096:
+# 4.7x the wall time of one pass), and one pass keeps the values evaluate gave before it
+# took batch_size. Keras's 32 bounds a device's memory; this bounds the host's.
 _FIT_BATCH = 32
 _PREDICT_BATCH = 4096
-_EVALUATE_BATCH = _PREDICT_BATCH
+_EVALUATE_VALUES = 1 << 24          # 128 MiB of float64 activations
+
+
+def _evaluate_rows(model):
+    """evaluate's rows per pass for batch_size=None: all rows up to a workspace of
+    about _EVALUATE_VALUES activations (at least predict's 4096 rows)."""
+    return max(_PREDICT_BATCH, _EVALUATE_VALUES // max(sum(model._sizes()), 1))
 
 if TYPE_CHECKING:
     from nnlib.optim import Optimizer
@@ -678,9 +685,11 @@ class Sequential:
             counts (Keras's loss tracker, ``Mean(sample_weight=batch rows)``), or with
             ``sample_weight`` by their weight sums, which is the one-pass weighted
             mean; the accuracy and ``metrics`` are computed once over all rows' outputs.
-            None takes 4096 rows, as :meth:`predict` does (Keras's default is 32, a
-            memory bound for its devices; a batch this large runs as fast as one pass,
-            and up to 4096 rows the values are one pass's, bit for bit).
+            None is one pass while the activations of all rows fit in about 2**24
+            values (rows times the sum of the layer widths; at least 4096 rows a
+            batch), so the values are those of one pass (Keras's default is 32, a
+            memory bound for its devices; each batch waits for the BLAS threads
+            again, which on a loaded machine costs more than the rows).
 
         Returns
         -------
@@ -734,7 +743,7 @@ class Sequential:
         """
         X, y = _keras_xy(X, x, y, "evaluate")
         _refuse_keras_batch_size(loss, "evaluate")
-        batch_size = (_EVALUATE_BATCH if batch_size is None
+        batch_size = (_evaluate_rows(self) if batch_size is None
                       else check_int_scalar(batch_size, "batch_size", low=1))
         loss = self._default_loss(loss)
         verbose = _verbosity(verbose)
@@ -1285,7 +1294,9 @@ class Sequential:
             weighted mean above, only the ratios between classes matter. For the
             class-label losses and a one-output ``logistic_loss`` (classes 0 and 1);
             keys are class indices in ``[0, n_out)``, weights finite and >= 0. The
-            validation loss stays unweighted, as Keras's.
+            validation loss is not weighted by class, as Keras's (only by the
+            validation rows' sample weights, given or held out by
+            ``validation_split``).
         validation_freq : int >= 1 or collection of int, default 1
             Keras's: with validation data, validate after every ``validation_freq``-th
             epoch (``2``: epochs 2, 4, ... counted from 1; True is 1, as Keras's
@@ -1308,8 +1319,8 @@ class Sequential:
             the values do not depend on it beyond rounding (combined as
             :meth:`evaluate`'s ``batch_size``, so ``val_loss`` equals ``evaluate(X_val,
             y_val, batch_size=validation_batch_size).loss``). None takes evaluate's
-            default, 4096 rows (Keras's None takes ``batch_size``: a memory bound for
-            its devices).
+            default, one pass up to about 2**24 activations (Keras's None takes
+            ``batch_size``: a memory bound for its devices).
 
         Returns
         -------
@@ -1344,7 +1355,7 @@ class Sequential:
         batch_size = (_FIT_BATCH if batch_size is None
                       else check_int_scalar(batch_size, "batch_size", low=1))
         validation_batch_size = (
-            _EVALUATE_BATCH if validation_batch_size is None
+            _evaluate_rows(self) if validation_batch_size is None
             else check_int_scalar(validation_batch_size, "validation_batch_size", low=1))
         l2 = check_real_scalar(l2, "l2", low=0.0)
         margin = check_real_scalar(margin, "margin", low=0.0)

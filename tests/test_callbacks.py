@@ -678,7 +678,13 @@ def test_auto_mode_knows_the_direction_of_nnlibs_names(monitor, grows):
 KERAS_NAMES = [("val_precision", True), ("recall", True), ("precision_1", True),
                ("val_f1_score", True), ("val_r2_score", True),
                ("val_mean_squared_error", False), ("val_binary_crossentropy", False),
-               ("hinge", False), ("root_mean_squared_error_2", False)]
+               ("hinge", False), ("root_mean_squared_error_2", False),
+               # a second AUC() of a Keras session logs as "auc_1"; KLDivergence and
+               # Poisson wrap Keras loss functions ("down"), as compile's "mape",
+               # "msle" and "bce" do; the IoUs log under their classes' snake case
+               ("val_auc_1", True), ("auc_12", True), ("val_kl_divergence", False),
+               ("poisson", False), ("val_mape", False), ("msle", False),
+               ("val_bce_1", False), ("val_binary_io_u", True), ("mean_io_u_1", True)]
 
 
 @pytest.mark.parametrize("monitor,grows", KERAS_NAMES, ids=[m[0] for m in KERAS_NAMES])

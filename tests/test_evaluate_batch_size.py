@@ -132,12 +132,26 @@ def test_python_layers_evaluate_in_batches_too():
     assert got.accuracy == whole.accuracy
 
 
-def test_the_default_is_one_pass_up_to_4096_rows():
-    # None: predict's 4096 rows, so the values of a smaller set are one pass's, bit for
-    # bit (fit's val_loss, test_on_batch's loss)
-    model, X, y, _ = _case("softmax", "float64", n=300)
-    assert model.evaluate(X, y, batch_size=None) == model.evaluate(X, y, batch_size=300)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_default_is_one_pass_while_the_activations_fit(dtype):
+    # None: one pass up to about 2**24 activations, so evaluate gives the values it gave
+    # before it took batch_size (and test_on_batch's loss) bit for bit: 4096 rows a
+    # batch, as 9a153fe made it, changed the last bits of 9000 rows' loss and took 4.7x
+    # one pass's wall time on a loaded machine (each batch's GEMMs wait for BLAS)
+    model, X, y, _ = _case("softmax", dtype, n=9000)
+    assert model.evaluate(X, y) == model.evaluate(X, y, batch_size=9000)
     assert model.evaluate(X, y).loss == model.test_on_batch(X, y)
+    assert model.evaluate(X, y).loss != model.evaluate(X, y, batch_size=4096).loss
+
+
+def test_the_default_batches_beyond_the_memory_bound(monkeypatch):
+    # rows x the layer widths (5 + 8 + 4 here) beyond _EVALUATE_VALUES: batches of
+    # that many values' rows, never fewer than predict's 4096
+    model, X, y, _ = _case("softmax", "float64", n=9000)
+    monkeypatch.setattr(nnlib.model, "_EVALUATE_VALUES", 17 * 5000)
+    assert model.evaluate(X, y) == model.evaluate(X, y, batch_size=5000)
+    monkeypatch.setattr(nnlib.model, "_EVALUATE_VALUES", 1)
+    assert model.evaluate(X, y) == model.evaluate(X, y, batch_size=4096)
 
 
 def test_nnlibs_positional_loss_still_works():
@@ -193,8 +207,8 @@ def test_fit_validates_in_batches_of_validation_batch_size(weighted, dtype):
 
 
 def test_fits_default_validation_batches_are_evaluates():
-    # None: evaluate's 4096 rows, so val_loss is evaluate's value bit for bit however
-    # many rows validate (one pass up to 4096)
+    # None: evaluate's default, so val_loss is evaluate's value bit for bit however
+    # many rows validate
     model, X, y, _ = _case("softmax", "float32", n=4200)
     h = model.fit(X[:100], y[:100], epochs=1, validation_data=(X[100:], y[100:]))
     assert h["val_loss"][-1] == model.evaluate(X[100:], y[100:]).loss
