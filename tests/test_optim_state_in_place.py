@@ -100,6 +100,36 @@ def test_a_centred_rmsprop_variance_rounded_below_zero_still_steps(alpha, dtype)
                   centered=True).load_state_dict(opt.state_dict())
 
 
+def test_a_centred_rmsprop_state_stalled_by_an_alpha_near_1_still_steps_and_loads():
+    # (review of probe37) with alpha 0.99999 a float32 average stops moving within
+    # eps / (2e-5) = 0.6 % of its target; averages of a gradient that shrank and holds
+    # stall above it, grad_avg**2 beyond square_avg by more than the fixed 1e-3 slack:
+    # a state the kernel wrote itself was refused by the next step and by a reload
+    rng = np.random.default_rng(1)
+    g = rng.uniform(0.5, 2.0, 1000).astype(np.float32)
+    w = np.zeros_like(g)
+    opt = optim.RMSprop([w], lr=0.0, alpha=0.99999, centered=True)
+    opt.step([g])
+    sd = opt.state_dict()
+    a0 = g * np.float32(1.02)                   # a gradient 2 % larger before, held long
+    sd["state"][0]["grad_avg"] = a0
+    sd["state"][0]["square_avg"] = np.nextafter(
+        (a0.astype(np.float64) ** 2).astype(np.float32), np.float32(np.inf))
+    opt.load_state_dict(sd)
+    for _ in range(40000):
+        opt.step([g])
+    s = opt.state[w]                            # the steps check from here on
+    excess = s["grad_avg"].astype(float) ** 2 / s["square_avg"] - 1
+    assert excess.max() > 1e-3                  # the case the fixed slack refused
+    opt.step([g])
+    optim.RMSprop([np.zeros_like(g)], alpha=0.99999,
+                  centered=True).load_state_dict(opt.state_dict())
+    # an edited state is still refused at this alpha (slack 4 eps / 1e-5 = 4.8 %)
+    opt.state[w]["grad_avg"][3] = 1.1 * np.sqrt(s["square_avg"][3])
+    with pytest.raises(NonFiniteError, match=r"holds .* at \(3,\), below the square"):
+        opt.step([g])
+
+
 def test_an_optimizer_whose_state_was_never_handed_out_is_not_checked():
     # the check costs a read of every state row (a 1e6-element Adam step +3-10 %): it
     # runs only once optimizer.state gave out views that may be written into
