@@ -783,6 +783,17 @@ class Optimizer:
         >>> opt.state_arrays([w])[0] is opt.state_arrays([w])[0]
         True
         """
+        rows = self._state_rows(params)
+        # the caller may write into these arrays, as into optimizer.state's views: the
+        # steps check the squared-gradient slots from now on (a negative one turned the
+        # weights NaN with no error)
+        self._state_exposed = True
+        return rows
+
+    def _state_rows(self, params: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """:meth:`state_arrays` for nnlib's own callers (the fits, dask's rounds), which
+        write into the arrays only what the rules computed: the steps keep skipping
+        the squared-gradient check for them."""
         params = _as_param_list(params)
         self._adopt(params)
         hypers = self._groups_of(params)
