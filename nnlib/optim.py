@@ -1441,13 +1441,18 @@ _CENTRED_SLACK = 1e-3
 _CENTRED_ULPS = 4.0
 
 
-def _centred_slack(dtype, alpha) -> float:
-    """The fraction of square_avg by which grad_avg**2 may exceed it by rounding alone
-    (see _CENTRED_SLACK), for a state of ``dtype`` averaged with ``alpha``."""
+def _centred_slack(dtype, alpha) -> Tuple[float, float]:
+    """``(rtol, atol)``: how far grad_avg**2 may exceed square_avg by rounding alone
+    (see _CENTRED_SLACK), for a state of ``dtype`` averaged with ``alpha``. ``atol``
+    covers square_avg's underflow: a float32 gradient below ~1e-22 squares to 0 (or a
+    subnormal of no precision) where grad_avg**2, taken in float64 here, does not; a
+    variance that small is far below eps**2, so clamping it changes no step."""
     keep = 1.0 - float(alpha)
     if keep <= 0.0:
-        return math.inf                 # alpha 1: the averages never move from their start
-    return max(_CENTRED_SLACK, _CENTRED_ULPS * float(np.finfo(dtype).eps) / keep)
+        return math.inf, math.inf       # alpha 1: the averages never move from their start
+    info = np.finfo(dtype)
+    return (max(_CENTRED_SLACK, _CENTRED_ULPS * float(info.eps) / keep),
+            _CENTRED_ULPS * float(info.tiny) / keep)
 
 
 def _squares_problem(names, rows, cfg, shape):
@@ -1471,7 +1476,8 @@ def _squares_problem(names, rows, cfg, shape):
         s, a = rows[0], rows[names.index("grad_avg")]
         excess = np.multiply(a, a, dtype=np.float64)
         excess -= s
-        bad = excess > _centred_slack(s.dtype, cfg["alpha"]) * np.abs(s.astype(np.float64))
+        rtol, atol = _centred_slack(s.dtype, cfg["alpha"])
+        bad = excess > rtol * np.abs(s.astype(np.float64)) + atol
         if bad.any():
             j = int(np.argmax(bad))
             at = tuple(int(k) for k in np.unravel_index(j, shape))

@@ -128,6 +128,23 @@ def test_a_centred_rmsprop_variance_rounded_below_zero_still_steps(alpha, dtype)
                   centered=True).load_state_dict(opt.state_dict())
 
 
+@pytest.mark.parametrize("tiny", [1e-24, 1e-30])
+def test_a_centred_rmsprop_state_of_tiny_gradients_still_steps_and_loads(tiny):
+    # (review of probe37) a float32 gradient below ~1e-22 squares to 0 in square_avg
+    # while grad_avg**2, checked in float64, does not: a state the kernel wrote (a
+    # saturated unit's gradient) was refused by the next step and by a reload (float64
+    # squares underflow in the check as in the kernel: no case there)
+    dtype = np.float32
+    w = np.zeros(3, dtype)
+    g = np.array([tiny, 1.0, 0.0]).astype(dtype)
+    opt = optim.RMSprop([w], lr=0.01, centered=True)
+    opt.step([g])
+    opt.state[w]                                # the steps check from here on
+    opt.step([g])
+    assert np.isfinite(w).all() and abs(w[0]) <= 0.01 * 2 * tiny / 1e-8
+    optim.RMSprop([np.zeros_like(w)], centered=True).load_state_dict(opt.state_dict())
+
+
 def test_a_centred_rmsprop_state_stalled_by_an_alpha_near_1_still_steps_and_loads():
     # (review of probe37) with alpha 0.99999 a float32 average stops moving within
     # eps / (2e-5) = 0.6 % of its target; averages of a gradient that shrank and holds
