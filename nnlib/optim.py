@@ -1441,7 +1441,7 @@ _CENTRED_SLACK = 1e-3
 _CENTRED_ULPS = 4.0
 
 
-def _centred_slack(dtype, alpha) -> Tuple[float, float]:
+def _centred_slack(dtype: Any, alpha: float) -> Tuple[float, float]:
     """``(rtol, atol)``: how far grad_avg**2 may exceed square_avg by rounding alone
     (see _CENTRED_SLACK), for a state of ``dtype`` averaged with ``alpha``. ``atol``
     covers square_avg's underflow: a float32 gradient below ~1e-22 squares to 0 (or a
