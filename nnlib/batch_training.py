@@ -222,7 +222,7 @@ class BatchRun(ClaimedRun):
                          model.dtype)
         sizes = [model.n_in] + [l.n_out or model.n_in for l in model.layers]
         self.blas_threads = training_blas_threads(n_threads, self.batch_size, sizes)
-        self.states = optimizer.state_arrays(self.params) if self.params else []
+        self.states = optimizer._state_rows(self.params) if self.params else []
         self._threads = None
 
     def close(self):

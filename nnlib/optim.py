@@ -783,6 +783,17 @@ class Optimizer:
         >>> opt.state_arrays([w])[0] is opt.state_arrays([w])[0]
         True
         """
+        rows = self._state_rows(params)
+        # the caller may write into these arrays, as into optimizer.state's views: the
+        # steps check the squared-gradient slots from now on (a negative one turned the
+        # weights NaN with no error)
+        self._state_exposed = True
+        return rows
+
+    def _state_rows(self, params: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """:meth:`state_arrays` for nnlib's own callers (the fits, dask's rounds), which
+        write into the arrays only what the rules computed: the steps keep skipping
+        the squared-gradient check for them."""
         params = _as_param_list(params)
         self._adopt(params)
         hypers = self._groups_of(params)
@@ -1419,10 +1430,29 @@ class Optimizer:
 _SQUARED_SLOTS = frozenset({"sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq", "vs"})
 
 # centred RMSprop's variance square_avg - grad_avg**2 is >= 0 exactly (Cauchy-Schwarz on
-# the two averages) and rounds below 0 by a few ulps of square_avg (at most ~6 seen over
-# 3000 float32 steps, alpha 0.5-0.999); the kernel clamps that to 0. Beyond this
-# fraction of square_avg it is no rounding but an edited state.
+# the two averages) and rounds below 0; the kernel clamps that to 0. An average
+# alpha * x + (1 - alpha) * g stops moving once (1 - alpha) |g - x| is below half an ulp
+# of x, so each average can stall eps / (2 (1 - alpha)) of itself off its exact value
+# (eps of its dtype), and grad_avg**2 twice that: float32 with alpha 0.99999, a gradient
+# that shrinks and holds, leaves grad_avg**2 9e-3 of square_avg above it. Beyond the
+# larger of _CENTRED_SLACK and _CENTRED_ULPS * eps / (1 - alpha) of square_avg it is no
+# rounding but an edited state.
 _CENTRED_SLACK = 1e-3
+_CENTRED_ULPS = 4.0
+
+
+def _centred_slack(dtype: Any, alpha: float) -> Tuple[float, float]:
+    """``(rtol, atol)``: how far grad_avg**2 may exceed square_avg by rounding alone
+    (see _CENTRED_SLACK), for a state of ``dtype`` averaged with ``alpha``. ``atol``
+    covers square_avg's underflow: a float32 gradient below ~1e-22 squares to 0 (or a
+    subnormal of no precision) where grad_avg**2, taken in float64 here, does not; a
+    variance that small is far below eps**2, so clamping it changes no step."""
+    keep = 1.0 - float(alpha)
+    if keep <= 0.0:
+        return math.inf, math.inf       # alpha 1: the averages never move from their start
+    info = np.finfo(dtype)
+    return (max(_CENTRED_SLACK, _CENTRED_ULPS * float(info.eps) / keep),
+            _CENTRED_ULPS * float(info.tiny) / keep)
 
 
 def _squares_problem(names, rows, cfg, shape):
@@ -1446,7 +1476,8 @@ def _squares_problem(names, rows, cfg, shape):
         s, a = rows[0], rows[names.index("grad_avg")]
         excess = np.multiply(a, a, dtype=np.float64)
         excess -= s
-        bad = excess > _CENTRED_SLACK * np.abs(s.astype(np.float64))
+        rtol, atol = _centred_slack(s.dtype, cfg["alpha"])
+        bad = excess > rtol * np.abs(s.astype(np.float64)) + atol
         if bad.any():
             j = int(np.argmax(bad))
             at = tuple(int(k) for k in np.unravel_index(j, shape))

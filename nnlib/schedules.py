@@ -562,6 +562,7 @@ class Schedule:
         ...
         ValueError: MultiStepLR.load_state_dict needs the keys ...
         """
+        _refuse_other_thread(self, "load_state_dict")
         mine = set(self.state_dict())
         # saved by an nnlib without get_last_lr: everything but "_last_lr"
         older = isinstance(state_dict, dict) and set(state_dict) == mine - {"_last_lr"}
@@ -1509,6 +1510,7 @@ class _OfParts(Schedule):
         ...
         ValueError: SequentialLR.load_state_dict needs the state of 2 schedules; got 0
         """
+        _refuse_other_thread(self, "load_state_dict")
         parts = state_dict.get("schedules") if isinstance(state_dict, dict) else None
         if not isinstance(parts, list) or len(parts) != len(self.schedules):
             got = len(parts) if isinstance(parts, list) else parts
@@ -1781,6 +1783,7 @@ class _LambdaSchedule(Schedule):
         >>> t.load_state_dict(s.state_dict()); t.epoch, t.step()
         (3, 0.0625)
         """
+        _refuse_other_thread(self, "load_state_dict")
         saved = state_dict.get("lr_lambdas") if isinstance(state_dict, dict) else None
         n = len(self.lr_lambdas)
         if not isinstance(saved, list) or not saved or (self._per_group and
@@ -1921,6 +1924,7 @@ class MultiplicativeLR(_LambdaSchedule):
         return sd
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        _refuse_other_thread(self, "load_state_dict")
         if isinstance(state_dict, dict) and "_factor0" not in state_dict:
             # saved before _factor0 was kept: lr_lambda(0) not asked yet
             state_dict = {**state_dict, "_factor0": [None] * len(self._factor0)}

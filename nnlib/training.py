@@ -318,7 +318,7 @@ def _state_arrays(optimizer, config, params):
     slots = compiled_train().state_slots
     if not (slots(config) if isinstance(config, dict) else any(map(slots, config))):
         return [None] * len(params)
-    states = [s.reshape(-1) if s.size else None for s in optimizer.state_arrays(params)]
+    states = [s.reshape(-1) if s.size else None for s in optimizer._state_rows(params)]
     for i, st in enumerate(states):
         if st is not None and not np.isfinite(st).all():
             raise NonFiniteError(f"the optimizer's state for params[{i}] is not finite "

@@ -229,6 +229,20 @@ def test_a_stratified_split_gives_the_test_size_asked(labels, test_size, n_test)
     assert sorted(X_train[:, 0].tolist() + X_test[:, 0].tolist()) == X[:, 0].tolist()
 
 
+@pytest.mark.parametrize("counts,n_test,want", [
+    ([1, 1, 1, 1, 50, 50], 52, [0, 0, 0, 0, 26, 26]),
+    ([3] * 10 + [1000, 1000], 1827, [2] * 10 + [904, 903]),
+], ids=["singletons", "threes"])
+def test_a_stratified_splits_shortfall_is_shared_in_proportion(counts, n_test, want):
+    # (review of probe37) what the classes that keep a training sample hold back went
+    # wholly to the first class with members to spare: two classes of 50 beside four
+    # singletons, 52 test samples, split 27 / 25 where both have 25 exactly
+    y = np.repeat(np.arange(len(counts)), counts)
+    X = np.zeros((y.size, 1))
+    _, _, _, y_test = split(X, y, test_size=n_test, stratify=True, random_state=0)
+    assert np.bincount(y_test, minlength=len(counts)).tolist() == want
+
+
 @pytest.mark.parametrize("labels", [[0, 1, 2, 3, 4], [0, 0, 1, 2, 3]],
                          ids=["all-singletons", "one-pair"])
 def test_a_stratified_split_that_cannot_fill_the_test_part_is_refused(labels):

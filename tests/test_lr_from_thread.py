@@ -137,6 +137,30 @@ def test_stepping_a_part_of_a_chain_a_running_fit_steps_is_refused():
     assert first.error is None
 
 
+@pytest.mark.parametrize("make", [
+    lambda: schedules.ExponentialLR(gamma=0.5),
+    lambda: schedules.ReduceOnPlateau(factor=0.5),
+    lambda: schedules.MultiplicativeLR(lambda epoch: 0.5),
+    lambda: schedules.ChainedScheduler([schedules.ExponentialLR(gamma=0.5)]),
+], ids=["ExponentialLR", "ReduceOnPlateau", "MultiplicativeLR", "ChainedScheduler"])
+def test_loading_a_state_into_the_schedule_a_running_fit_steps_is_refused(make):
+    # (review of probe37) load_state_dict from another thread was taken: it set the
+    # epoch count back from 1 to 0 under the running fit, the race step() is refused for
+    X, y = _data()
+    sched = make()
+    saved = sched.state_dict()
+    with _PausedFit(_model(), X[:64], y[:64], epochs=2, optimizer=SGD(lr=0.05),
+                    schedule=sched) as first:
+        epoch = sched.epoch
+        with pytest.raises(ConcurrentUseError, match=rf"{type(sched).__name__}."
+                                                     rf"load_state_dict: a fit running"):
+            sched.load_state_dict(saved)
+        assert sched.epoch == epoch == 1
+    assert first.error is None
+    sched.load_state_dict(saved)                        # after the fit, anyone may
+    assert sched.epoch == 0
+
+
 def test_a_callback_of_the_fit_still_steps_its_schedule():
     sched = schedules.ExponentialLR(gamma=0.5)
     model, opt = _model(), SGD(lr=0.05)

@@ -51,6 +51,34 @@ def test_a_negative_squared_state_written_in_place_is_refused_by_step(name, dtyp
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("name", list(SQUARED))
+def test_a_negative_squared_state_written_through_state_arrays_is_refused(name, dtype):
+    # (review of probe37) state_arrays hands out the optimizer's own arrays, as
+    # writable as optimizer.state's views, but did not turn the check on: a -1 written
+    # there turned w NaN at the next step, with no error
+    make, slot = SQUARED[name]
+    opt, w = _stepped(make, dtype)
+    rows = opt.state_arrays([w[1]])[0]
+    rows[opt._slot_names_of(w[1]).index(slot), 2] = -1.0
+    before = [p.copy() for p in w]
+    with pytest.raises(NonFiniteError, match=rf"params\[1\] \(shape \(3,\)\): its "
+                                             rf"state\['{slot}'\] holds -1.0 at \(2,\)"):
+        opt.step(w, [np.full_like(p, 0.1) for p in w])
+    for p, b in zip(w, before):
+        np.testing.assert_array_equal(p, b)
+
+
+def test_a_fit_does_not_turn_the_state_check_on():
+    # the fits take the state arrays through the private _state_rows: a standalone
+    # step after a fit does not pay the check (+8-11 % on a 1e6-element Adam step)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), np.arange(20) % 3
+    opt = optim.Adam(lr=0.01)
+    nnlib.Sequential([nnlib.Dense(3, 3, random_state=0)]).fit(X, y, optimizer=opt)
+    assert not opt._state_exposed
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
 def test_a_negative_state_written_in_place_is_refused_by_fit(dtype):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((20, 3)).astype(dtype), np.arange(20) % 3
@@ -98,6 +126,53 @@ def test_a_centred_rmsprop_variance_rounded_below_zero_still_steps(alpha, dtype)
     assert (s["grad_avg"].astype(float) ** 2 > s["square_avg"]).any() or alpha > 0.5
     optim.RMSprop([np.zeros(500, dtype)], lr=1e-6, alpha=alpha,
                   centered=True).load_state_dict(opt.state_dict())
+
+
+@pytest.mark.parametrize("tiny", [1e-24, 1e-30])
+def test_a_centred_rmsprop_state_of_tiny_gradients_still_steps_and_loads(tiny):
+    # (review of probe37) a float32 gradient below ~1e-22 squares to 0 in square_avg
+    # while grad_avg**2, checked in float64, does not: a state the kernel wrote (a
+    # saturated unit's gradient) was refused by the next step and by a reload (float64
+    # squares underflow in the check as in the kernel: no case there)
+    dtype = np.float32
+    w = np.zeros(3, dtype)
+    g = np.array([tiny, 1.0, 0.0]).astype(dtype)
+    opt = optim.RMSprop([w], lr=0.01, centered=True)
+    opt.step([g])
+    opt.state[w]                                # the steps check from here on
+    opt.step([g])
+    assert np.isfinite(w).all() and abs(w[0]) <= 0.01 * 2 * tiny / 1e-8
+    optim.RMSprop([np.zeros_like(w)], centered=True).load_state_dict(opt.state_dict())
+
+
+def test_a_centred_rmsprop_state_stalled_by_an_alpha_near_1_still_steps_and_loads():
+    # (review of probe37) with alpha 0.99999 a float32 average stops moving within
+    # eps / (2e-5) = 0.6 % of its target; averages of a gradient that shrank and holds
+    # stall above it, grad_avg**2 beyond square_avg by more than the fixed 1e-3 slack:
+    # a state the kernel wrote itself was refused by the next step and by a reload
+    rng = np.random.default_rng(1)
+    g = rng.uniform(0.5, 2.0, 1000).astype(np.float32)
+    w = np.zeros_like(g)
+    opt = optim.RMSprop([w], lr=0.0, alpha=0.99999, centered=True)
+    opt.step([g])
+    sd = opt.state_dict()
+    a0 = g * np.float32(1.02)                   # a gradient 2 % larger before, held long
+    sd["state"][0]["grad_avg"] = a0
+    sd["state"][0]["square_avg"] = np.nextafter(
+        (a0.astype(np.float64) ** 2).astype(np.float32), np.float32(np.inf))
+    opt.load_state_dict(sd)
+    for _ in range(40000):
+        opt.step([g])
+    s = opt.state[w]                            # the steps check from here on
+    excess = s["grad_avg"].astype(float) ** 2 / s["square_avg"] - 1
+    assert excess.max() > 1e-3                  # the case the fixed slack refused
+    opt.step([g])
+    optim.RMSprop([np.zeros_like(g)], alpha=0.99999,
+                  centered=True).load_state_dict(opt.state_dict())
+    # an edited state is still refused at this alpha (slack 4 eps / 1e-5 = 4.8 %)
+    opt.state[w]["grad_avg"][3] = 1.1 * np.sqrt(s["square_avg"][3])
+    with pytest.raises(NonFiniteError, match=r"holds .* at \(3,\), below the square"):
+        opt.step([g])
 
 
 def test_an_optimizer_whose_state_was_never_handed_out_is_not_checked():

@@ -281,7 +281,7 @@ def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
         opt = copy.deepcopy(optimizer)      # stateless: the client sends it reset
         opt.reset()
         if states is not None:
-            for st, src in zip(opt.state_arrays(model.params), states):
+            for st, src in zip(opt._state_rows(model.params), states):
                 st.reshape(-1)[...] = src
         opt.t = t0
         for layer, (seed, step) in zip([l for _, l in dropout_layers(model)], drop):
@@ -295,6 +295,6 @@ def local_round(shard: Shard, params: np.ndarray, states, t0: int, optimizer,
                          given_weights=first_round) as run:
             result = run.run_epoch(np.ascontiguousarray(order, dtype=np.int64))
         out_states = (None if states is None else
-                      [s.reshape(-1).copy() for s in opt.state_arrays(model.params)])
+                      [s.reshape(-1).copy() for s in opt._state_rows(model.params)])
         return (flat.copy(), out_states, result.steps, result.loss_sum, result.seen,
                 result.fault, result.cause)

@@ -277,7 +277,7 @@ class ModelAveragingRun(ClusterRun):
         ``EpochResult.cause``; None without a fault)."""
         params = self.model.params
         slots = compiled_train().state_slots(self.optimizer.config())
-        states = self.optimizer.state_arrays(params) if slots else None
+        states = self.optimizer._state_rows(params) if slots else None
         flat_states = None if states is None else [s.reshape(-1) for s in states]
         t0 = self.optimizer.t
         drop = [(layer.mask_seed, layer.step) for layer in self.dropouts]

@@ -32,27 +32,34 @@ def _n_test(test_size, n):
 def _stratified_test_counts(counts, n_test):
     """Split n_test over classes in proportion to counts (largest remainder), keeping at
     least one training sample of every class that has one; what that keeps back from
-    the test part goes to the classes with members to spare, largest remainder first.
+    the test part is split the same way over the classes with members to spare (in
+    proportion to their counts, so two equal classes stay within one sample).
     Raises ValueError when they cannot make up n_test."""
-    exact = counts * (n_test / counts.sum())
-    take = np.floor(exact).astype(np.int64)
-    by_remainder = np.argsort(-(exact - take), kind="stable")
-    for k in by_remainder[: n_test - take.sum()]:
-        take[k] += 1
-    take = np.minimum(take, counts - 1).clip(min=0)
+    take = np.minimum(_largest_remainder(counts, n_test), counts - 1).clip(min=0)
     short = n_test - int(take.sum())
-    for k in by_remainder:
-        if short <= 0:
-            break
-        extra = min(short, int(counts[k] - 1 - take[k]))
-        if extra > 0:
-            take[k] += extra
-            short -= extra
-    if short > 0:
-        raise ValueError(f"stratify: a test part of {n_test} samples leaves no training "
-                         f"sample of some class (the {int((counts == 1).sum())} classes "
-                         f"of one member stay in training, and the others spare "
-                         f"{int(take.sum())}); lower test_size or stratify=None")
+    while short > 0:
+        spare = counts - 1 - take
+        open_ = spare > 0
+        if not open_.any():
+            raise ValueError(f"stratify: a test part of {n_test} samples leaves no "
+                             f"training sample of some class (the "
+                             f"{int((counts == 1).sum())} classes of one member stay in "
+                             f"training, and the others spare {int(take.sum())}); lower "
+                             f"test_size or stratify=None")
+        # a class filled by its share passes what it cannot take to the next round
+        add = np.minimum(_largest_remainder(np.where(open_, counts, 0), short), spare)
+        take += add
+        short -= int(add.sum())
+    return take
+
+
+def _largest_remainder(counts, n):
+    """n split over counts in proportion, floors first, the rest one each to the largest
+    remainders (ties to the lower class index)."""
+    exact = counts * (n / counts.sum())
+    take = np.floor(exact).astype(np.int64)
+    for k in np.argsort(-(exact - take), kind="stable")[: n - take.sum()]:
+        take[k] += 1
     return take
 
 
