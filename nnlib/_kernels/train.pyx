@@ -137,7 +137,8 @@ reported loss includes ``l2_eff / 2 * sum ||W||^2``. That sum is formed in one f
 runs at the speed the weights load where one running sum would be a chain of 3-cycle
 additions, 30 000 cycles a step for a 100 x 100 layer). With the rule's update on one
 thread, the update of each step returns it for the weights it wrote (``optim_update_sq``:
-the same additions, each block summed right after it is updated, while it is in L1), so
+the same additions, each chunk of eight blocks summed right after it is updated, while it
+is in L1), so
 the next step does not read the weights again; after plain SGD's fused step or an update
 split between threads, the next step sums them itself.
 
