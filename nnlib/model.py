@@ -1240,7 +1240,11 @@ class Sequential:
             a terminal, a bar redrawn in place about every 0.1 s, also within an epoch
             (step, running loss, ETA), then the epoch's loss, validation metrics and
             time; elsewhere (a file, a pipe) one line per epoch. 2 or more: one line per
-            epoch. The trained weights do not depend on ``verbose``.
+            epoch (Keras's 3 and above print only its "Epoch i/n" header, an accident of
+            its ``== 1`` and ``== 2`` tests; nnlib's 3 is its 2). The trained weights do
+            not depend on ``verbose``. Callbacks find the value as given in
+            ``params["verbose"]`` (``"auto"``, ``True``, ``2``: Keras 3 passes it
+            unconverted, and its ``ProgbarLogger`` turns ``"auto"`` into 1 itself).
         random_state : None, int or numpy Generator
             Seed of the shuffling, and of the masks of Dropout layers made without a
             seed of their own (drawn from a generator spawned off it, so the shuffling
@@ -1359,7 +1363,9 @@ class Sequential:
             else check_int_scalar(validation_batch_size, "validation_batch_size", low=1))
         l2 = check_real_scalar(l2, "l2", low=0.0)
         margin = check_real_scalar(margin, "margin", low=0.0)
-        verbose = _verbosity(verbose)
+        # the callbacks' params["verbose"] is the value given, as Keras 3's (its
+        # ProgbarLogger makes "auto" 1 itself); the progress display takes the level
+        verbose_given, verbose = verbose, _verbosity(verbose)
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
         if callbacks is not None:
@@ -1482,7 +1488,7 @@ class Sequential:
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
                            initial_epoch=initial_epoch, validation_freq=validation_freq,
-                           verbose=verbose)
+                           verbose=verbose_given)
             loop.begin(record_history=not on_batch)
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
