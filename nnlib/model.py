@@ -742,7 +742,7 @@ class Sequential:
         0.5
         """
         X, y = _keras_xy(X, x, y, "evaluate")
-        _refuse_keras_batch_size(loss, "evaluate")
+        _refuse_keras_positionals("evaluate", loss)
         batch_size = (_evaluate_rows(self) if batch_size is None
                       else check_int_scalar(batch_size, "batch_size", low=1))
         loss = self._default_loss(loss)
@@ -1191,6 +1191,9 @@ class Sequential:
         ----------
         X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
         loss : str, default "softmax_cross_entropy"
+            The third positional argument, as ``optimizer`` is the fourth: Keras's
+            ``fit(x, y, batch_size, epochs)`` puts numbers there, which are refused
+            with a TypeError naming both orders (write ``batch_size=``, ``epochs=``).
         optimizer : nnlib.optim optimizer, optional
             Default: ``self.optimizer`` (the last fit's, or the one :func:`load` read
             from a file saved with ``include_optimizer=True``), as Keras's ``fit`` goes
@@ -1202,7 +1205,9 @@ class Sequential:
         epochs : int >= 0
             The index the training stops before (Keras's meaning): epochs
             ``initial_epoch, ..., epochs - 1`` run, none if ``epochs <=
-            initial_epoch``.
+            initial_epoch``. This and the other counts (``batch_size``,
+            ``initial_epoch``, ``validation_batch_size``) take NumPy integers, as
+            Keras's do; a bool or a float is a TypeError naming the argument.
         batch_size : int >= 1 or None, default 32
             Rows per step (1 = per-sample SGD); the last batch may be shorter. None
             takes 32, as Keras's ``fit(batch_size=None)`` does.
@@ -1351,7 +1356,7 @@ class Sequential:
         (True, 'early_stopping', 1.0)
         """
         X, y = _keras_xy(X, x, y, "fit")
-        _refuse_keras_batch_size(loss, "fit")
+        _refuse_keras_positionals("fit", loss, optimizer)
         loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
         validation_freq = check_validation_freq(validation_freq)
@@ -1592,6 +1597,7 @@ class Sequential:
         True
         """
         X, y = _keras_xy(X, x, y, "train_on_batch")
+        _refuse_keras_positionals("train_on_batch", loss, optimizer)
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         if optimizer is None:
@@ -1678,6 +1684,7 @@ class Sequential:
         0.5
         """
         X, y = _keras_xy(X, x, y, "test_on_batch")
+        _refuse_keras_positionals("test_on_batch", loss)
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
@@ -2106,14 +2113,53 @@ def _keras_xy(X, x, y, verb):
     return X, y
 
 
-def _refuse_keras_batch_size(loss, verb):
-    """A TypeError for a number in ``loss``'s place: Keras's third positional of
-    ``fit`` and ``evaluate`` is ``batch_size``, nnlib's is the loss, so a call ported
-    as written (``model.evaluate(X, y, 64)``) would otherwise read "unknown loss 64"."""
-    if isinstance(loss, numbers.Number):
-        raise TypeError(f"{verb}'s third positional argument is the loss (nnlib's order: "
-                        f"X, y, loss, ...); got the number {loss!r}: Keras's third is "
-                        f"batch_size, which nnlib takes by keyword: batch_size={loss!r}")
+# Where nnlib's positional arguments after (X, y) part from Keras's: per verb, nnlib's
+# name and Keras's at the third and fourth places, and both orders as the messages
+# quote them. A call ported as written would otherwise fail on "unknown loss 64" or
+# "optimizer must be an nnlib.optim optimizer; got int".
+_KERAS_PLACES = {
+    "fit": ((("loss", "batch_size"), ("optimizer", "epochs")),
+            "X, y, loss, optimizer, epochs, batch_size", "x, y, batch_size, epochs"),
+    "evaluate": ((("loss", "batch_size"),), "X, y, loss, margin", "x, y, batch_size"),
+    "train_on_batch": ((("loss", "sample_weight"), ("optimizer", "class_weight")),
+                       "X, y, loss, optimizer", "x, y, sample_weight, class_weight"),
+    "test_on_batch": ((("loss", "sample_weight"),), "X, y, loss, margin",
+                      "x, y, sample_weight"),
+}
+
+
+def _is_kerass(name, value):
+    """Whether ``value`` is what Keras puts at the place of its argument ``name``, and
+    nnlib never takes at its own (no loss is a number or an array, no optimizer a
+    number or a dict)."""
+    if name in ("batch_size", "epochs"):
+        return isinstance(value, numbers.Number)
+    if name == "sample_weight":
+        return value is not None and not isinstance(value, str)
+    return isinstance(value, Mapping)               # class_weight
+
+
+def _refuse_keras_positionals(verb, *values):
+    """A TypeError naming both orders when nnlib's third (and fourth) positional
+    arguments of ``verb`` hold what Keras's take there: ``fit(x, y, 32, 10)``,
+    ``evaluate(x, y, 64)``, ``train_on_batch(x, y, w)``. nnlib keeps its order (the
+    loss third: there is no ``compile``); Keras's arguments are taken by keyword."""
+    places, nnlib_order, keras_order = _KERAS_PLACES[verb]
+    wrong = [(ordinal, ours, theirs, value) for ordinal, (ours, theirs), value
+             in zip(("third", "fourth"), places, values) if _is_kerass(theirs, value)]
+    if not wrong:
+        return
+    shown = [repr(v) if isinstance(v, numbers.Number) else "a dict"
+             if isinstance(v, Mapping) else f"an array ({type(v).__name__})"
+             for *_, v in wrong]
+    what = " and its ".join(f"{o} the {ours}" if i else f"{o} positional argument is "
+                            f"the {ours}" for i, (o, ours, _, _) in enumerate(wrong))
+    keywords = ", ".join(f"{theirs}={v!r}" if isinstance(v, numbers.Number)
+                         else f"{theirs}=..." for *_, theirs, v in wrong)
+    raise TypeError(f"{verb}'s {what} (nnlib's order: {nnlib_order}, ...); got "
+                    f"{' and '.join(shown)}: Keras's {verb}({keras_order}, ...) puts "
+                    f"{' and '.join(t for *_, t, _ in wrong)} there, which nnlib takes "
+                    f"by keyword: {keywords}")
 
 
 def _verbosity(verbose):
