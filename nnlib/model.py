@@ -1280,10 +1280,15 @@ class Sequential:
             hinge_loss's margin.
         sample_weight : array_like (n,) or float, optional
             Row weights (finite, >= 0, not all 0). Each batch's loss is then the
-            weighted mean ``sum_i w_i L_i / sum_i w_i`` (scikit-learn's MLP
-            normalisation; Keras divides by the batch length instead: a batch whose
-            weights are all 0 raises scikit-learn's ZeroDivisionError, one whose weight
-            sum or its reciprocal leaves float64's range a ValueError) and
+            weighted mean ``sum_i w_i L_i / sum_i w_i``: scikit-learn's MLP
+            normalisation, torch's ``CrossEntropyLoss(weight=)`` and Keras's
+            ``reduction="mean_with_sample_weight"``. Keras's default,
+            ``"sum_over_batch_size"``, divides by the batch length instead, so its
+            step grows with the weights' scale and shrinks in a batch of light rows;
+            here the loss and its gradient for weights ``c * w`` are those for ``w``
+            (which the scikit-learn estimators, sharing this loss, need). A batch
+            whose weights are all 0 raises scikit-learn's ZeroDivisionError, one
+            whose weight sum or its reciprocal leaves float64's range a ValueError;
             ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
             ``validation_split`` the held-out rows' weights weigh the validation loss
             (Keras 3 splits ``(x, y, sample_weight)`` alike), as a
