@@ -1291,8 +1291,9 @@ class Sequential:
             whose weight sum or its reciprocal leaves float64's range a ValueError;
             ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
             ``validation_split`` the held-out rows' weights weigh the validation loss
-            (Keras 3 splits ``(x, y, sample_weight)`` alike), as a
-            ``validation_data`` triple's do: not all 0 then (ValueError).
+            (Keras 3 splits ``(x, y, sample_weight)`` alike), as a ``validation_data``
+            triple's do: not all 0 then (ValueError: the weighted mean is 0 / 0,
+            where Keras 3 logs ``val_loss`` 0.0 every epoch).
         initial_epoch : int >= 0, default 0
             The first epoch's index, to resume a fit (Keras's ``initial_epoch``):
             callbacks, early stopping (its ``start_from_epoch``), the progress lines,
@@ -1430,10 +1431,16 @@ class Sequential:
                 # a validation_data triple's do (class_weight stays the training's)
                 held_out = sample_weight[-n_val:]
                 if not held_out.any():
+                    # Keras 3 logs val_loss 0.0 here, every epoch (its default reduction
+                    # divides sum w_i L_i by the row count): a value that looks like a
+                    # perfect fit and that EarlyStopping and checkpoints act on
                     raise ValueError(f"validation_split={validation_split} holds out the "
                                      f"last {n_val} rows, whose sample weights are all 0: "
-                                     f"they weigh the validation loss (as Keras 3's), "
-                                     f"which has no weighted mean; give validation_data")
+                                     f"they weigh val_loss (Keras 3 splits sample_weight "
+                                     f"with the rows), whose weighted mean sum w_i L_i / "
+                                     f"sum w_i is then 0 / 0 (Keras 3 would log 0.0, its "
+                                     f"sum over the row count); give the held-out rows "
+                                     f"weights that are not all 0, or validation_data")
                 validation_data += (held_out,)
                 sample_weight = sample_weight[:-n_val]
         if X.shape[0] == 0:
