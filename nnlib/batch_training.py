@@ -317,13 +317,25 @@ class BatchEvaluation:
     (the surface of :class:`nnlib.training.Evaluation`)."""
 
     def __init__(self, model, X, y_target, y_label, loss, margin=1.0, n_threads=None):
-        self.model, self.loss, self.margin = model, loss, margin
-        self.X, self.n_threads = X, n_threads
-        self.y_true = _targets_of(loss, y_target, y_label)
+        self.model, self.loss, self.margin, self.n_threads = model, loss, margin, n_threads
+        self.set_data(X, y_target, y_label)
         self.outputs = None
 
     def __call__(self):
+        value = self.loss_value()
+        return value, accuracy(self.outputs, self.y_true, self.loss)
+
+    def loss_value(self):
+        """The mean loss alone (the outputs in ``outputs``), as
+        :meth:`nnlib.training.Evaluation.loss_value`."""
         Z = self.model._forward_checked(self.X, self.n_threads)
         self.outputs = Z
         value, _ = _loss_and_grad(self.loss, Z, self.y_true, self.margin, grad=False)
-        return float(value), accuracy(Z, self.y_true, self.loss)
+        return float(value)
+
+    def set_data(self, X, y_target, y_label, sample_weight=None):
+        """Evaluate other rows from now on (unweighted: weights need compiled layers)."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight needs a model of compiled layers (Dense, "
+                             "Dropout)")
+        self.X, self.y_true = X, _targets_of(self.loss, y_target, y_label)

@@ -48,7 +48,8 @@ class History:
         non-finite step counts if it trained any rows).
     params : dict
         What the fit handed its callbacks (Keras's ``History.params``): ``verbose``
-        (the fit's, as an int; 0 for the Dask runs), ``epochs``,
+        (the fit's as given, ``"auto"`` or ``True`` too, as Keras 3's; 0 for the Dask
+        runs), ``epochs``,
         ``batch_size``, ``steps`` (batches an epoch; None for the Dask runs of
         :mod:`nnlib.dask`, whose epochs run on the cluster), ``metrics`` (the names
         logged) and ``optimizer``. Empty for a History not made by a fit.
@@ -219,7 +220,9 @@ class Callback:
         Parameters
         ----------
         params : dict
-            ``verbose`` (the fit's, an int: "auto" is 1), ``epochs``, ``batch_size``,
+            ``verbose`` (the fit's as given: Keras 3 hands ``"auto"`` and ``True`` on
+            unconverted, and its ``ProgbarLogger`` reads ``"auto"`` as 1), ``epochs``,
+            ``batch_size``,
             ``steps`` (batches per epoch), ``metrics`` (the names fit logs each epoch)
             and ``optimizer``: Keras 3's ``verbose``, ``epochs`` and ``steps``, and
             more.

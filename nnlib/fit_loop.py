@@ -70,9 +70,9 @@ class FitLoop:
         absolute epochs listed. An epoch without it logs no ``val_`` values; a
         ReduceOnPlateau schedule then skips its step with a warning, as Keras's
         ReduceLROnPlateau callback does.
-    verbose : int >= 0, default 0
-        The fit's verbosity, as the callbacks' ``params["verbose"]`` (Keras's: its
-        ProgbarLogger and ported progress callbacks read it there).
+    verbose : int >= 0, bool or "auto", default 0
+        The fit's ``verbose`` as given, the callbacks' ``params["verbose"]`` (Keras 3's,
+        unconverted: its ProgbarLogger and ported progress callbacks read it there).
     """
 
     def __init__(self, run, n_rows, rng, shuffle=True, schedule=None, evaluation=None,

@@ -742,7 +742,7 @@ class Sequential:
         0.5
         """
         X, y = _keras_xy(X, x, y, "evaluate")
-        _refuse_keras_batch_size(loss, "evaluate")
+        _refuse_keras_positionals("evaluate", loss)
         batch_size = (_evaluate_rows(self) if batch_size is None
                       else check_int_scalar(batch_size, "batch_size", low=1))
         loss = self._default_loss(loss)
@@ -1191,6 +1191,9 @@ class Sequential:
         ----------
         X : array_like (n, n_in);  y : as in :meth:`loss_and_grads`.
         loss : str, default "softmax_cross_entropy"
+            The third positional argument, as ``optimizer`` is the fourth: Keras's
+            ``fit(x, y, batch_size, epochs)`` puts numbers there, which are refused
+            with a TypeError naming both orders (write ``batch_size=``, ``epochs=``).
         optimizer : nnlib.optim optimizer, optional
             Default: ``self.optimizer`` (the last fit's, or the one :func:`load` read
             from a file saved with ``include_optimizer=True``), as Keras's ``fit`` goes
@@ -1202,7 +1205,9 @@ class Sequential:
         epochs : int >= 0
             The index the training stops before (Keras's meaning): epochs
             ``initial_epoch, ..., epochs - 1`` run, none if ``epochs <=
-            initial_epoch``.
+            initial_epoch``. This and the other counts (``batch_size``,
+            ``initial_epoch``, ``validation_batch_size``) take NumPy integers, as
+            Keras's do; a bool or a float is a TypeError naming the argument.
         batch_size : int >= 1 or None, default 32
             Rows per step (1 = per-sample SGD); the last batch may be shorter. None
             takes 32, as Keras's ``fit(batch_size=None)`` does.
@@ -1240,7 +1245,11 @@ class Sequential:
             a terminal, a bar redrawn in place about every 0.1 s, also within an epoch
             (step, running loss, ETA), then the epoch's loss, validation metrics and
             time; elsewhere (a file, a pipe) one line per epoch. 2 or more: one line per
-            epoch. The trained weights do not depend on ``verbose``.
+            epoch (Keras's 3 and above print only its "Epoch i/n" header, an accident of
+            its ``== 1`` and ``== 2`` tests; nnlib's 3 is its 2). The trained weights do
+            not depend on ``verbose``. Callbacks find the value as given in
+            ``params["verbose"]`` (``"auto"``, ``True``, ``2``: Keras 3 passes it
+            unconverted, and its ``ProgbarLogger`` turns ``"auto"`` into 1 itself).
         random_state : None, int or numpy Generator
             Seed of the shuffling, and of the masks of Dropout layers made without a
             seed of their own (drawn from a generator spawned off it, so the shuffling
@@ -1271,14 +1280,20 @@ class Sequential:
             hinge_loss's margin.
         sample_weight : array_like (n,) or float, optional
             Row weights (finite, >= 0, not all 0). Each batch's loss is then the
-            weighted mean ``sum_i w_i L_i / sum_i w_i`` (scikit-learn's MLP
-            normalisation; Keras divides by the batch length instead: a batch whose
-            weights are all 0 raises scikit-learn's ZeroDivisionError, one whose weight
-            sum or its reciprocal leaves float64's range a ValueError) and
+            weighted mean ``sum_i w_i L_i / sum_i w_i``: scikit-learn's MLP
+            normalisation, torch's ``CrossEntropyLoss(weight=)`` and Keras's
+            ``reduction="mean_with_sample_weight"``. Keras's default,
+            ``"sum_over_batch_size"``, divides by the batch length instead, so its
+            step grows with the weights' scale and shrinks in a batch of light rows;
+            here the loss and its gradient for weights ``c * w`` are those for ``w``
+            (which the scikit-learn estimators, sharing this loss, need). A batch
+            whose weights are all 0 raises scikit-learn's ZeroDivisionError, one
+            whose weight sum or its reciprocal leaves float64's range a ValueError;
             ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
             ``validation_split`` the held-out rows' weights weigh the validation loss
-            (Keras 3 splits ``(x, y, sample_weight)`` alike), as a
-            ``validation_data`` triple's do: not all 0 then (ValueError).
+            (Keras 3 splits ``(x, y, sample_weight)`` alike), as a ``validation_data``
+            triple's do: not all 0 then (ValueError: the weighted mean is 0 / 0,
+            where Keras 3 logs ``val_loss`` 0.0 every epoch).
         initial_epoch : int >= 0, default 0
             The first epoch's index, to resume a fit (Keras's ``initial_epoch``):
             callbacks, early stopping (its ``start_from_epoch``), the progress lines,
@@ -1347,7 +1362,7 @@ class Sequential:
         (True, 'early_stopping', 1.0)
         """
         X, y = _keras_xy(X, x, y, "fit")
-        _refuse_keras_batch_size(loss, "fit")
+        _refuse_keras_positionals("fit", loss, optimizer)
         loss_code(loss)
         epochs = check_int_scalar(epochs, "epochs", low=0)
         validation_freq = check_validation_freq(validation_freq)
@@ -1359,7 +1374,9 @@ class Sequential:
             else check_int_scalar(validation_batch_size, "validation_batch_size", low=1))
         l2 = check_real_scalar(l2, "l2", low=0.0)
         margin = check_real_scalar(margin, "margin", low=0.0)
-        verbose = _verbosity(verbose)
+        # the callbacks' params["verbose"] is the value given, as Keras 3's (its
+        # ProgbarLogger makes "auto" 1 itself); the progress display takes the level
+        verbose_given, verbose = verbose, _verbosity(verbose)
         validation_split = check_real_scalar(validation_split, "validation_split",
                                              low=0.0, high=1.0, high_open=True)
         if callbacks is not None:
@@ -1414,10 +1431,16 @@ class Sequential:
                 # a validation_data triple's do (class_weight stays the training's)
                 held_out = sample_weight[-n_val:]
                 if not held_out.any():
+                    # Keras 3 logs val_loss 0.0 here, every epoch (its default reduction
+                    # divides sum w_i L_i by the row count): a value that looks like a
+                    # perfect fit and that EarlyStopping and checkpoints act on
                     raise ValueError(f"validation_split={validation_split} holds out the "
                                      f"last {n_val} rows, whose sample weights are all 0: "
-                                     f"they weigh the validation loss (as Keras 3's), "
-                                     f"which has no weighted mean; give validation_data")
+                                     f"they weigh val_loss (Keras 3 splits sample_weight "
+                                     f"with the rows), whose weighted mean sum w_i L_i / "
+                                     f"sum w_i is then 0 / 0 (Keras 3 would log 0.0, its "
+                                     f"sum over the row count); give the held-out rows "
+                                     f"weights that are not all 0, or validation_data")
                 validation_data += (held_out,)
                 sample_weight = sample_weight[:-n_val]
         if X.shape[0] == 0:
@@ -1482,7 +1505,7 @@ class Sequential:
                            epochs=epochs, batch_size=batch_size,
                            schedule_interval=schedule_interval,
                            initial_epoch=initial_epoch, validation_freq=validation_freq,
-                           verbose=verbose)
+                           verbose=verbose_given)
             loop.begin(record_history=not on_batch)
             for epoch in range(initial_epoch, epochs):
                 if not loop.epoch(epoch):
@@ -1586,6 +1609,7 @@ class Sequential:
         True
         """
         X, y = _keras_xy(X, x, y, "train_on_batch")
+        _refuse_keras_positionals("train_on_batch", loss, optimizer)
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         if optimizer is None:
@@ -1672,6 +1696,7 @@ class Sequential:
         0.5
         """
         X, y = _keras_xy(X, x, y, "test_on_batch")
+        _refuse_keras_positionals("test_on_batch", loss)
         loss = self._default_loss(loss)
         metrics = metrics_list(metrics)
         wanted = Metrics(metrics, loss)
@@ -2100,14 +2125,53 @@ def _keras_xy(X, x, y, verb):
     return X, y
 
 
-def _refuse_keras_batch_size(loss, verb):
-    """A TypeError for a number in ``loss``'s place: Keras's third positional of
-    ``fit`` and ``evaluate`` is ``batch_size``, nnlib's is the loss, so a call ported
-    as written (``model.evaluate(X, y, 64)``) would otherwise read "unknown loss 64"."""
-    if isinstance(loss, numbers.Number):
-        raise TypeError(f"{verb}'s third positional argument is the loss (nnlib's order: "
-                        f"X, y, loss, ...); got the number {loss!r}: Keras's third is "
-                        f"batch_size, which nnlib takes by keyword: batch_size={loss!r}")
+# Where nnlib's positional arguments after (X, y) part from Keras's: per verb, nnlib's
+# name and Keras's at the third and fourth places, and both orders as the messages
+# quote them. A call ported as written would otherwise fail on "unknown loss 64" or
+# "optimizer must be an nnlib.optim optimizer; got int".
+_KERAS_PLACES = {
+    "fit": ((("loss", "batch_size"), ("optimizer", "epochs")),
+            "X, y, loss, optimizer, epochs, batch_size", "x, y, batch_size, epochs"),
+    "evaluate": ((("loss", "batch_size"),), "X, y, loss, margin", "x, y, batch_size"),
+    "train_on_batch": ((("loss", "sample_weight"), ("optimizer", "class_weight")),
+                       "X, y, loss, optimizer", "x, y, sample_weight, class_weight"),
+    "test_on_batch": ((("loss", "sample_weight"),), "X, y, loss, margin",
+                      "x, y, sample_weight"),
+}
+
+
+def _is_kerass(name, value):
+    """Whether ``value`` is what Keras puts at the place of its argument ``name``, and
+    nnlib never takes at its own (no loss is a number or an array, no optimizer a
+    number or a dict)."""
+    if name in ("batch_size", "epochs"):
+        return isinstance(value, numbers.Number)
+    if name == "sample_weight":
+        return value is not None and not isinstance(value, str)
+    return isinstance(value, Mapping)               # class_weight
+
+
+def _refuse_keras_positionals(verb, *values):
+    """A TypeError naming both orders when nnlib's third (and fourth) positional
+    arguments of ``verb`` hold what Keras's take there: ``fit(x, y, 32, 10)``,
+    ``evaluate(x, y, 64)``, ``train_on_batch(x, y, w)``. nnlib keeps its order (the
+    loss third: there is no ``compile``); Keras's arguments are taken by keyword."""
+    places, nnlib_order, keras_order = _KERAS_PLACES[verb]
+    wrong = [(ordinal, ours, theirs, value) for ordinal, (ours, theirs), value
+             in zip(("third", "fourth"), places, values) if _is_kerass(theirs, value)]
+    if not wrong:
+        return
+    shown = [repr(v) if isinstance(v, numbers.Number) else "a dict"
+             if isinstance(v, Mapping) else f"an array ({type(v).__name__})"
+             for *_, v in wrong]
+    what = " and its ".join(f"{o} the {ours}" if i else f"{o} positional argument is "
+                            f"the {ours}" for i, (o, ours, _, _) in enumerate(wrong))
+    keywords = ", ".join(f"{theirs}={v!r}" if isinstance(v, numbers.Number)
+                         else f"{theirs}=..." for *_, theirs, v in wrong)
+    raise TypeError(f"{verb}'s {what} (nnlib's order: {nnlib_order}, ...); got "
+                    f"{' and '.join(shown)}: Keras's {verb}({keras_order}, ...) puts "
+                    f"{' and '.join(t for *_, t, _ in wrong)} there, which nnlib takes "
+                    f"by keyword: {keywords}")
 
 
 def _verbosity(verbose):

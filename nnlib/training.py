@@ -930,11 +930,22 @@ class Evaluation:
                                       margin=margin, n_threads=threads)
 
     def __call__(self):
+        return self.loss_value(), accuracy(self.outputs, self.y_true, self.loss)
+
+    def loss_value(self) -> float:
+        """The mean loss alone (its outputs in :attr:`outputs`): what
+        :class:`BatchedEvaluation` takes from each batch, whose accuracy it computes
+        once over all rows."""
         train = compiled_train()
         s = self.setup
         with training_call():
             value, _ = train.loss_grad(s, s.workspace.dW, s.workspace.db, grads=False)
-        return float(value), accuracy(self.outputs, self.y_true, self.loss)
+        return float(value)
+
+    def set_data(self, X, y_target, y_label, sample_weight=None):
+        """Evaluate other rows from now on (as many as the first at most), with
+        ``sample_weight`` (checked, X's dtype) or unweighted."""
+        self.setup.set_data(X, y_target, y_label, sample_weight)
 
     @property
     def outputs(self) -> np.ndarray:
@@ -957,8 +968,9 @@ class BatchedEvaluation:
     The loss is the mean of the batches' mean losses weighted by their row counts
     (Keras's loss tracker: ``Mean.update_state(loss, sample_weight=rows)``), or with
     ``sample_weight`` by their weight sums, which is the one-pass weighted mean; the
-    accuracy is taken once over all rows' outputs, and so are a caller's metrics. A
-    model of compiled layers reuses the first batch's setup and workspace.
+    accuracy is taken once over all rows' outputs, and so are a caller's metrics. One
+    evaluation of the first batch's rows is rebound to each batch in turn (a compiled
+    model's setup and workspace, built once) and asked for the loss alone.
 
     Parameters
     ----------
@@ -994,7 +1006,7 @@ class BatchedEvaluation:
         self.labels = loss in CLASS_LABEL_LOSSES
         self.y_true = y_label if self.labels else y_target
         self.outputs = np.empty((X.shape[0], model.n_out), X.dtype)
-        self._first = None          # the first batch's evaluation (compiled: reused)
+        self._ev = None             # the first batch's evaluation, rebound to each
 
     def __call__(self):
         X, yt, yl, weights = self.X, self.y_target, self.y_label, self.sample_weight
@@ -1010,24 +1022,21 @@ class BatchedEvaluation:
                 # a power of two up, which leaves the batch's weighted mean as it is:
                 # the reciprocal of a subnormal sum would overflow in the compiled loss
                 w = unit_scaled_weights(w).astype(X.dtype)
-            ev = self._batch(Xb, ytb, ylb, w, first=start == 0)
-            value, _ = ev()
+            ev = self._batch(Xb, ytb, ylb, w)
+            value = ev.loss_value()
             if weights is None or w is not None:
                 total += value * w_sum
                 weight_total += w_sum
             self.outputs[rows] = ev.outputs
         return total / weight_total, accuracy(self.outputs, self.y_true, self.loss)
 
-    def _batch(self, X, y_target, y_label, sample_weight, first):
-        """The evaluation of one batch: the first batch's, bound to these rows."""
-        if self._first is None or not self.model.compiled:
-            ev = self.model._evaluation(X, y_target, y_label, self.loss, self.margin,
-                                        self.n_threads)
-            if first:
-                self._first = ev
+    def _batch(self, X, y_target, y_label, sample_weight):
+        """The evaluation of the first batch, bound to these rows."""
+        ev = self._ev
+        if ev is None:
+            ev = self._ev = self.model._evaluation(X, y_target, y_label, self.loss,
+                                                   self.margin, self.n_threads)
             if sample_weight is None:
                 return ev
-        else:
-            ev = self._first
-        ev.setup.set_data(X, y_target, y_label, sample_weight)
+        ev.set_data(X, y_target, y_label, sample_weight)
         return ev

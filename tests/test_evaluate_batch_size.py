@@ -132,6 +132,31 @@ def test_python_layers_evaluate_in_batches_too():
     assert got.accuracy == whole.accuracy
 
 
+# (id, model maker): compiled layers, and a Python layer (the per-batch path)
+KINDS = [("compiled", lambda: _model(4, "float64")),
+         ("python", lambda: nnlib.Sequential([_Shift(), *_model(4, "float64").layers]))]
+
+
+@pytest.mark.parametrize("kid,make", KINDS, ids=[k[0] for k in KINDS])
+def test_batches_build_one_evaluation_and_score_the_accuracy_once(monkeypatch, kid, make):
+    # each batch's evaluation computed an accuracy that was thrown away (the accuracy
+    # is taken once over all rows), and with Python layers a new evaluation was built
+    # for each batch: 8 accuracies and 8 evaluations for 50 rows in batches of 7
+    _, X, y, _ = _case("softmax", "float64")
+    model = make()
+    expected = model.evaluate(X, y)
+    built, scored = [], []
+    make_evaluation, score = model._evaluation, nnlib.training.accuracy
+    monkeypatch.setattr(model, "_evaluation",
+                        lambda *a, **k: built.append(1) or make_evaluation(*a, **k))
+    monkeypatch.setattr(nnlib.training, "accuracy",
+                        lambda *a: scored.append(1) or score(*a))
+    got = model.evaluate(X, y, batch_size=7)
+    assert (len(built), len(scored)) == (1, 1)
+    assert got.loss == pytest.approx(expected.loss, rel=1e-13)
+    assert got.accuracy == expected.accuracy
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_default_is_one_pass_while_the_activations_fit(dtype):
     # None: one pass up to about 2**24 activations, so evaluate gives the values it gave
