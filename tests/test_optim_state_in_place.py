@@ -175,6 +175,36 @@ def test_a_centred_rmsprop_state_stalled_by_an_alpha_near_1_still_steps_and_load
         opt.step([g])
 
 
+def test_a_centred_rmsprop_alpha_lowered_mid_run_keeps_the_stalled_state_steppable():
+    # (review of session 37) the slack followed the alpha of the moment: averages that
+    # stalled under 0.99999 (grad_avg**2 up to ~0.5 % above square_avg) were refused by
+    # the first step after alpha was lowered to 0.9 (slack 1e-3), a state the kernel
+    # wrote itself; the slack is now that of the alpha nearest 1 the state was averaged
+    # with, until reset()
+    rng = np.random.default_rng(1)
+    g = rng.uniform(0.5, 2.0, 1000).astype(np.float32)
+    w = np.zeros_like(g)
+    opt = optim.RMSprop([w], lr=0.0, alpha=0.99999, centered=True)
+    opt.step([g])
+    sd = opt.state_dict()
+    a0 = g * np.float32(1.02)
+    sd["state"][0]["grad_avg"] = a0
+    sd["state"][0]["square_avg"] = np.nextafter(
+        (a0.astype(np.float64) ** 2).astype(np.float32), np.float32(np.inf))
+    opt.load_state_dict(sd)
+    for _ in range(40000):
+        opt.step([g])
+    s = opt.state[w]                            # the steps check from here on
+    assert (s["grad_avg"].astype(float) ** 2 / s["square_avg"] - 1).max() > 1e-3
+    opt.param_groups[0]["alpha"] = 0.9
+    opt.step([g])                               # NonFiniteError before
+    opt.reset()                                 # a fresh state: 0.9's slack again
+    opt.step([g])
+    opt.state[w]["grad_avg"][3] = np.sqrt(opt.state[w]["square_avg"][3]) * 1.01
+    with pytest.raises(NonFiniteError, match=r"at \(3,\), below the square"):
+        opt.step([g])
+
+
 def test_an_optimizer_whose_state_was_never_handed_out_is_not_checked():
     # the check costs a read of every state row (a 1e6-element Adam step +3-10 %): it
     # runs only once optimizer.state gave out views that may be written into
