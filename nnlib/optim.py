@@ -1421,6 +1421,12 @@ class Optimizer:
             self._new_entry(p, step, rows)
         # its arrays may be copies of a model's, pickled apart (_follow_copies)
         self.__dict__["_unpickled"] = True
+        # a squared-gradient state written in place before the pickle left no mark in
+        # it (_state_exposed is not pickled): one look now, and a wrong one keeps every
+        # step and fit checking it (naming it) where the compiled epoch would diverge
+        params = [p for p, _, _ in saved if p is not None]
+        if params and self._squares_cause(params) is not None:
+            self._state_exposed = True
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._public().items())

@@ -65,7 +65,7 @@ def test_an_unpickled_optimizer_with_a_negative_squared_state_refuses_its_step(n
     opt, w = _stepped(make, dtype)
     opt.state[w[0]][slot][1, 2] = -0.5
     w2, opt2 = pickle.loads(pickle.dumps((w, opt)))
-    assert not opt2._state_exposed              # the pickle carries no exposure
+    assert opt2._state_exposed                  # unpickling found it: checked steps
     with pytest.raises(NonFiniteError, match=rf"params\[0\] \(shape \(2, 3\)\): its "
                                              rf"state\['{slot}'\] holds -0.5 at \(1, 2\)"):
         opt2.step(w2, [np.full_like(p, 0.1) for p in w2])
@@ -170,3 +170,31 @@ def test_a_large_negative_state_is_refused_in_every_thread_chunk(dtype):
         rows[1, j] = 1e-6
     opt.step([g], n_threads=2)
     assert opt.t == 2 and np.isfinite(w).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("name", list(SQUARED))
+def test_a_fit_with_an_unpickled_negative_state_is_refused_before_its_first_step(name,
+                                                                                 dtype):
+    # the compiled epoch reads the state rows itself: before, it stepped the weights
+    # NaN at step 0, rewound them and named the state in a RuntimeWarning afterwards;
+    # unpickling now looks at the squared slots once and keeps a wrong one checked
+    import nnlib
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 3)).astype(dtype), np.arange(32) % 2
+    model = nnlib.Sequential([nnlib.Dense(3, 4, "tanh", random_state=0, dtype=dtype),
+                              nnlib.Dense(4, 2, random_state=1, dtype=dtype)])
+    make, slot = SQUARED[name]
+    opt = make()
+    model.fit(X, y, optimizer=opt, epochs=1)
+    opt.state[model.params[0]][slot][0, 1] = -2.0
+    model2, opt2 = pickle.loads(pickle.dumps((model, opt)))
+    before = [p.copy() for p in model2.params]
+    with pytest.raises(NonFiniteError, match=rf"{type(opt).__name__}.fit: params\[0\] "
+                                             rf"\(shape \(3, 4\)\): its state\['{slot}'\] "
+                                             rf"holds -2.0 at \(0, 1\)"):
+        model2.fit(X, y, optimizer=opt2, epochs=1)
+    for p, q in zip(model2.params, before):
+        np.testing.assert_array_equal(p, q)
+    healthy, _ = _stepped(make, dtype)
+    assert not pickle.loads(pickle.dumps(healthy))._state_exposed   # no cost otherwise
