@@ -818,6 +818,14 @@ class Optimizer:
         self._adopt(_as_param_list(params))
         self._check_all_grouped(params)
         self._steps_of(params)
+        self._check_fit_squares(params)
+
+    def _check_fit_squares(self, params):
+        """A fit's check of the squared-gradient state of ``params`` (see
+        ``_refuse_bad_squares``), once the state was handed out: as it starts, and
+        before each compiled call after code of the user's ran (a callback may write
+        into optimizer.state; the compiled epoch would step the weights NaN and name it
+        only after rewinding them)."""
         if self._state_exposed:
             entries = [self._entries.get(id(p)) for p in params]
             entries = [e if e is not None and e.ref() is p else None
