@@ -145,24 +145,32 @@ def test_a_centred_rmsprop_state_of_tiny_gradients_still_steps_and_loads(tiny):
     optim.RMSprop([np.zeros_like(w)], centered=True).load_state_dict(opt.state_dict())
 
 
-def test_a_centred_rmsprop_state_stalled_by_an_alpha_near_1_still_steps_and_loads():
-    # (review of probe37) with alpha 0.99999 a float32 average stops moving within
-    # eps / (2e-5) = 0.6 % of its target; averages of a gradient that shrank and holds
-    # stall above it, grad_avg**2 beyond square_avg by more than the fixed 1e-3 slack:
-    # a state the kernel wrote itself was refused by the next step and by a reload
+def _stalled_centred_rmsprop():
+    """(optimizer, w, g): float32 RMSprop, alpha 0.99999, centred, whose averages of a
+    gradient 2 % larger before, held long, then 40000 steps of ``g``, stalled with
+    grad_avg**2 above square_avg by more than 1e-3 (an average stops moving within
+    eps / (2e-5) = 0.6 % of its target)."""
     rng = np.random.default_rng(1)
     g = rng.uniform(0.5, 2.0, 1000).astype(np.float32)
     w = np.zeros_like(g)
     opt = optim.RMSprop([w], lr=0.0, alpha=0.99999, centered=True)
     opt.step([g])
     sd = opt.state_dict()
-    a0 = g * np.float32(1.02)                   # a gradient 2 % larger before, held long
+    a0 = g * np.float32(1.02)
     sd["state"][0]["grad_avg"] = a0
     sd["state"][0]["square_avg"] = np.nextafter(
         (a0.astype(np.float64) ** 2).astype(np.float32), np.float32(np.inf))
     opt.load_state_dict(sd)
     for _ in range(40000):
         opt.step([g])
+    return opt, w, g
+
+
+def test_a_centred_rmsprop_state_stalled_by_an_alpha_near_1_still_steps_and_loads():
+    # (review of probe37) averages of a gradient that shrank and holds stall above it,
+    # grad_avg**2 beyond square_avg by more than the fixed 1e-3 slack: a state the
+    # kernel wrote itself was refused by the next step and by a reload
+    opt, w, g = _stalled_centred_rmsprop()
     s = opt.state[w]                            # the steps check from here on
     excess = s["grad_avg"].astype(float) ** 2 / s["square_avg"] - 1
     assert excess.max() > 1e-3                  # the case the fixed slack refused
@@ -177,23 +185,10 @@ def test_a_centred_rmsprop_state_stalled_by_an_alpha_near_1_still_steps_and_load
 
 def test_a_centred_rmsprop_alpha_lowered_mid_run_keeps_the_stalled_state_steppable():
     # (review of session 37) the slack followed the alpha of the moment: averages that
-    # stalled under 0.99999 (grad_avg**2 up to ~0.5 % above square_avg) were refused by
-    # the first step after alpha was lowered to 0.9 (slack 1e-3), a state the kernel
-    # wrote itself; the slack is now that of the alpha nearest 1 the state was averaged
-    # with, until reset()
-    rng = np.random.default_rng(1)
-    g = rng.uniform(0.5, 2.0, 1000).astype(np.float32)
-    w = np.zeros_like(g)
-    opt = optim.RMSprop([w], lr=0.0, alpha=0.99999, centered=True)
-    opt.step([g])
-    sd = opt.state_dict()
-    a0 = g * np.float32(1.02)
-    sd["state"][0]["grad_avg"] = a0
-    sd["state"][0]["square_avg"] = np.nextafter(
-        (a0.astype(np.float64) ** 2).astype(np.float32), np.float32(np.inf))
-    opt.load_state_dict(sd)
-    for _ in range(40000):
-        opt.step([g])
+    # stalled under 0.99999 were refused by the first step after alpha was lowered to
+    # 0.9 (slack 1e-3), a state the kernel wrote itself; the slack is now that of the
+    # alpha nearest 1 the state was averaged with, until reset()
+    opt, w, g = _stalled_centred_rmsprop()
     s = opt.state[w]                            # the steps check from here on
     assert (s["grad_avg"].astype(float) ** 2 / s["square_avg"] - 1).max() > 1e-3
     opt.param_groups[0]["alpha"] = 0.9
@@ -235,8 +230,9 @@ class _Scale(Layer):
         return X * self.s, lambda dH: (dH * self.s, [(dH * X).sum(axis=0)])
 
 
-def _fit_with_callback(dtype, python_layer, action):
-    import warnings
+def _model_and_data(dtype, python_layer):
+    """(model, Adam, X, y): two Dense layers (a Python layer between them: the model
+    trains through nnlib.batch_training)."""
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((64, 4)).astype(dtype), np.arange(64) % 3
     layers = [nnlib.Dense(4, 5, "relu", random_state=0, dtype=dtype),
@@ -244,6 +240,12 @@ def _fit_with_callback(dtype, python_layer, action):
     if python_layer:
         layers.insert(1, _Scale(5, dtype))
     model, opt = nnlib.Sequential(layers), optim.Adam(lr=0.01)
+    return model, opt, X, y
+
+
+def _fit_with_callback(dtype, python_layer, action):
+    import warnings
+    model, opt, X, y = _model_and_data(dtype, python_layer)
 
     def cb(epoch, logs):
         if epoch == 0:
@@ -280,13 +282,7 @@ def test_a_state_written_mid_fit_is_refused_before_the_next_step_naming_it(
     # handed-out state before each compiled call after a callback, as it does when it
     # starts, and raises before stepping (the Python path: the kernel's screen)
     import warnings
-    rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((64, 4)).astype(dtype), np.arange(64) % 3
-    layers = [nnlib.Dense(4, 5, "relu", random_state=0, dtype=dtype),
-              nnlib.Dense(5, 3, random_state=1, dtype=dtype)]
-    if python_layer:
-        layers.insert(1, _Scale(5, dtype))
-    model, opt = nnlib.Sequential(layers), optim.Adam(lr=0.01)
+    model, opt, X, y = _model_and_data(dtype, python_layer)
     if when == "epoch-end":
         callbacks = [lambda epoch, logs: epoch == 0 and opt.state[model.params[0]][
             "exp_avg_sq"].__setitem__((0, 0), -1.0)]
