@@ -43,7 +43,9 @@ Weights only
 ``save_weights`` of a model with a layer of its own (any layer but ``Dense`` and
 ``Dropout``, which the format above cannot rebuild) writes the same kind of archive with
 ``"format": "nnlib.weights"`` (version 1) and the model's ``params`` in order as ``p0,
-p1, ...``, each layer listed by its class name and the shapes of its arrays::
+p1, ...``, each layer listed by its type and the shapes of its arrays (nnlib's own
+layers by class name, any other layer's class as ``module.qualname``: a bare name
+that is not one of nnlib's is a file of before that, matched by class name)::
 
       {"format": "nnlib.weights", "version": 1, "dtype": "float64",
        "layers": [{"type": "Dense", "shapes": [[2, 4], [4]]},
@@ -194,12 +196,58 @@ def weights_arrays(model):
             dtype = p.dtype
             arrays[f"p{len(arrays)}"] = np.array(p, order="C", copy=True)
             shapes.append(list(p.shape))
-        layers.append({"type": type(layer).__name__, "shapes": shapes})
+        layers.append({"type": layer_type_name(type(layer)), "shapes": shapes})
     dtype = dtype if dtype is not None else np.dtype(model.dtype or np.float64)
     header = {"format": WEIGHTS_FORMAT_NAME, "version": WEIGHTS_FORMAT_VERSION,
               "dtype": dtype.name, "layers": layers, "arrays": list(arrays),
               "sha256": digest(arrays.values())}
     return header, arrays
+
+
+def _builtin(cls):
+    """Whether ``cls`` is one of nnlib's own classes (Dense, Dropout, ...)."""
+    return cls.__module__ == "nnlib" or cls.__module__.startswith("nnlib.")
+
+
+def layer_type_name(cls):
+    """The ``"type"`` a weights-only file records for a layer of class ``cls``: nnlib's
+    own layers by their class name (``"Dense"``, as every version wrote them), any
+    other class by ``module.qualname``, so that a user's class that happens to be
+    named ``Dense`` is not taken for nnlib's."""
+    if _builtin(cls):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _same_class(kind, c):
+    """``kind`` (``module.qualname``) names class ``c``; a script's class (module
+    ``__main__``) matches by qualname on either side, so that weights a script saved
+    load where its class is imported from a module, and back."""
+    if kind == f"{c.__module__}.{c.__qualname__}":
+        return True
+    if kind.startswith("__main__."):
+        return kind[len("__main__."):] == c.__qualname__
+    return c.__module__ == "__main__" and kind.endswith("." + c.__qualname__)
+
+
+def written_type_fits(kind, layer):
+    """Whether ``layer`` may read the arrays a weights-only file wrote for a layer of
+    type ``kind`` (:func:`layer_type_name`): the written class or a subclass of it.
+    A module-qualified name is matched against the qualified names of ``layer``'s
+    classes (``_same_class``); a bare name of one of nnlib's layers means that class (a user's class of
+    the same name is not it); any other bare name, a user's class in a file written
+    before names were qualified, is matched by class name as then."""
+    mro = type(layer).__mro__
+    if "." in kind:
+        return any(not _builtin(c) and _same_class(kind, c) for c in mro)
+    own = [c for c in mro if _builtin(c) and c.__name__ == kind]
+    if own:
+        return True
+    from nnlib import layers                    # lazily, as this module imports the rest
+    builtin = getattr(layers, kind, None)
+    if isinstance(builtin, type) and _builtin(builtin):
+        return False                            # nnlib's class, which layer is not
+    return kind in (c.__name__ for c in mro)
 
 
 def _check_version_and_dtype(header, path, version_read, what):

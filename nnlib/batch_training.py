@@ -239,6 +239,9 @@ class BatchRun(ClaimedRun):
         if len(now) != len(params) or not all(a is b for a, b in zip(now, params)):
             raise RuntimeError("the model's parameter arrays were replaced during "
                                "training; start a new fit")
+        # a state written into optimizer.state since (a callback): named before a step,
+        # as the compiled path and the fit's start name it
+        optimizer._check_fit_squares(params)
         config = _one_config(optimizer, params)
         check_fits_dtype(config["lr"], "optimizer lr", model.dtype)
         t0, steps = optimizer._steps_of(params), 0
@@ -287,8 +290,10 @@ class BatchRun(ClaimedRun):
             if self.progress is not None and now - last_draw >= INTERRUPT_INTERVAL:
                 self.progress.piece_done(epoch, steps, total, seen)
                 last_draw = now
-            if self.on_piece is not None and self.on_piece(epoch, steps, total, seen):
-                break
+            if self.on_piece is not None:
+                if self.on_piece(epoch, steps, total, seen):
+                    break
+                optimizer._check_fit_squares(params)    # the batch callbacks may write
         return EpochResult(total, seen, steps, fault, cause)
 
 

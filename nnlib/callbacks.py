@@ -16,6 +16,8 @@ import os
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
+import numpy as np
+
 from nnlib._format import check_npz_name
 from nnlib._plateau import improves
 from nnlib._threads import complete
@@ -804,6 +806,12 @@ class EarlyStopping(Callback):
         params : list of ndarray
             The live arrays ``update`` was given (``model.params``), written in place.
 
+        Raises
+        ------
+        ValueError
+            If ``params`` are not as many as the best epoch's copies, or one differs
+            in shape (or is read-only): nothing is restored.
+
         Examples
         --------
         >>> import numpy as np
@@ -819,6 +827,8 @@ class EarlyStopping(Callback):
         array([1.])
         """
         if self.restore_best_weights and self.best_params is not None:
+            params = list(params)
+            self._check_restorable(params)
             def put_back() -> None:
                 for p, best in zip(params, self.best_params):  # type: ignore[arg-type]
                     p[...] = best
@@ -826,6 +836,28 @@ class EarlyStopping(Callback):
             if self.verbose:
                 print(f"Restoring model weights from the end of the best epoch: "
                       f"{self.best_epoch + 1}.", flush=True)  # type: ignore[operator]
+
+    def _check_restorable(self, params: List[Any]) -> None:
+        """Raise ValueError unless ``params`` match the best epoch's copies one for one
+        in shape: checked before any is written, so a mismatch restores none (a
+        broadcast would fill an array of another shape silently, a shorter list restore
+        some layers only, a longer one leave the rest as they are)."""
+        best = self.best_params
+        assert best is not None
+        if len(params) != len(best):
+            raise ValueError(f"EarlyStopping.restore: got {len(params)} arrays; the best "
+                             f"epoch's weights are {len(best)} (of shapes "
+                             f"{[b.shape for b in best]}); nothing was restored: were the "
+                             f"model's layers replaced since update() copied them?")
+        for i, (p, b) in enumerate(zip(params, best)):
+            if not isinstance(p, np.ndarray) or p.shape != b.shape:
+                raise ValueError(f"EarlyStopping.restore: params[{i}] has shape "
+                                 f"{np.shape(p)} where the best epoch's copy has "
+                                 f"{b.shape}; nothing was restored: were the model's "
+                                 f"layers replaced since update() copied them?")
+            if not p.flags.writeable:
+                raise ValueError(f"EarlyStopping.restore: params[{i}] is read-only; "
+                                 f"nothing was restored")
 
     def on_train_end(self, logs: Optional[dict] = None) -> None:
         """Put the best epoch's weights back into the model with

@@ -183,7 +183,10 @@ class FitLoop:
         the best weights back from ``early_stopping=``'s stopper when it restores them
         (Keras 3 restores at train end, however the fit ended)."""
         if self.stopper is not None and all(cb is not self.stopper for cb in self.objects):
-            self.stopper.restore(self.run.params)
+            # into the model's arrays, as the callback's on_train_end: a callback of the
+            # last epoch may have replaced the ones this run trained (later epochs
+            # refuse that), which would then take the best weights in the model's stead
+            self.stopper.restore(self.model.params)
         for cb in self.objects:
             cb.on_train_end(dict(self._last_logs or {}))
 

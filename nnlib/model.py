@@ -1090,7 +1090,7 @@ class Sequential:
             if isinstance(kind, type):
                 fits, name = isinstance(layer, kind), kind.__name__
             else:
-                fits, name = kind in (c.__name__ for c in type(layer).__mro__), kind
+                fits, name = _format.written_type_fits(kind, layer), kind
             if not fits or [tuple(s) for s in shapes] != [p.shape for p in layer.params]:
                 raise ValueError(
                     f"{os.fspath(path)}: its layer {k} with parameters is a {name} of "

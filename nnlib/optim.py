@@ -286,6 +286,9 @@ class Optimizer:
     kind: int = -1
     _HYPER: tuple = ("lr", "maximize")
     _state_exposed: bool = False          # optimizer.state handed out writable views
+    # the alpha nearest 1 of any centred RMSprop config built since the state began:
+    # averages stalled under it may still be off by its slack (_centred_slack)
+    _alpha_top: float = 0.0
 
     def __init__(self, params: Optional[Params], defaults: Dict[str, Any]):
         object.__setattr__(self, "_entries", {})
@@ -509,6 +512,8 @@ class Optimizer:
             for flag in ("nesterov", "centered", "amsgrad"):
                 cfg[flag] = int(cfg[flag])
             found = (cfg, _k.state_slots(cfg))
+            if cfg["centered"] and cfg["alpha"] > self._alpha_top:
+                self._alpha_top = cfg["alpha"]
             if len(self._configs) > 64:        # a schedule writes a new lr every epoch
                 self._configs.clear()
             if key is not None:
@@ -661,6 +666,7 @@ class Optimizer:
         (0, 0)
         """
         self._entries.clear()
+        self._alpha_top = 0.0
 
     def _detached(self) -> "Optimizer":
         """A new optimizer of this rule with the first group's hyper-parameters as its
@@ -812,6 +818,14 @@ class Optimizer:
         self._adopt(_as_param_list(params))
         self._check_all_grouped(params)
         self._steps_of(params)
+        self._check_fit_squares(params)
+
+    def _check_fit_squares(self, params):
+        """A fit's check of the squared-gradient state of ``params`` (see
+        ``_refuse_bad_squares``), once the state was handed out: as it starts, and
+        before each compiled call after code of the user's ran (a callback may write
+        into optimizer.state; the compiled epoch would step the weights NaN and name it
+        only after rewinding them)."""
         if self._state_exposed:
             entries = [self._entries.get(id(p)) for p in params]
             entries = [e if e is not None and e.ref() is p else None
@@ -1163,7 +1177,7 @@ class Optimizer:
             names = self._slot_names(cfg)
             if e is None or e.ref() is not p or e.rows.shape != (len(names), p.size):
                 continue
-            bad = _squares_problem(names, e.rows, cfg, p.shape)
+            bad = _squares_problem(names, e.rows, cfg, p.shape, self._alpha_top)
             if bad is not None:
                 return (f"the optimizer's state{bad} (params[{i}], shape {p.shape}), "
                         f"and the step takes its square root (written into "
@@ -1182,7 +1196,7 @@ class Optimizer:
             names = self._slot_names(cfg)
             if e is None or e.rows.shape != (len(names), p.size):
                 continue                    # no state yet, or one a step will refuse
-            bad = _squares_problem(names, e.rows, cfg, p.shape)
+            bad = _squares_problem(names, e.rows, cfg, p.shape, self._alpha_top)
             if bad is not None:
                 raise NonFiniteError(
                     f"{type(self).__name__}.{what}: params[{i}] (shape {p.shape}): its "
@@ -1415,6 +1429,12 @@ class Optimizer:
             self._new_entry(p, step, rows)
         # its arrays may be copies of a model's, pickled apart (_follow_copies)
         self.__dict__["_unpickled"] = True
+        # a squared-gradient state written in place before the pickle left no mark in
+        # it (_state_exposed is not pickled): one look now, and a wrong one keeps every
+        # step and fit checking it (naming it) where the compiled epoch would diverge
+        params = [p for p, _, _ in saved if p is not None]
+        if params and self._squares_cause(params) is not None:
+            self._state_exposed = True
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._public().items())
@@ -1455,10 +1475,12 @@ def _centred_slack(dtype: Any, alpha: float) -> Tuple[float, float]:
             _CENTRED_ULPS * float(info.tiny) / keep)
 
 
-def _squares_problem(names, rows, cfg, shape):
+def _squares_problem(names, rows, cfg, shape, alpha_top=0.0):
     """What is wrong with the squared-gradient slots of one array's ``(slots, size)``
     state ``rows`` (slot ``names``, rule ``cfg``), worded to follow ``state[...]``; None
-    if nothing. The step takes their square roots: a negative sum or average (or a
+    if nothing. A centred RMSprop's slack is that of the larger of ``cfg``'s alpha and
+    ``alpha_top``, the alpha nearest 1 the state may have been averaged with: an alpha
+    lowered mid-run leaves the averages stalled under the old one for a while. The step takes their square roots: a negative sum or average (or a
     centred RMSprop's negative variance) turns finite params NaN, or (clamped)
     divides the gradient by eps, with no NonFiniteError to say why."""
     for i, n in enumerate(names):
@@ -1476,7 +1498,7 @@ def _squares_problem(names, rows, cfg, shape):
         s, a = rows[0], rows[names.index("grad_avg")]
         excess = np.multiply(a, a, dtype=np.float64)
         excess -= s
-        rtol, atol = _centred_slack(s.dtype, cfg["alpha"])
+        rtol, atol = _centred_slack(s.dtype, max(cfg["alpha"], alpha_top))
         bad = excess > rtol * np.abs(s.astype(np.float64)) + atol
         if bad.any():
             j = int(np.argmax(bad))

@@ -177,12 +177,20 @@ def _refuse_other_thread(schedule, verb):
     step per epoch or batch."""
     held = holder_of(schedule)
     if held is not None and held[0] != threading.get_ident():
+        name = type(schedule).__name__
+        if verb == "load_state_dict":
+            raise ConcurrentUseError(
+                f"{name}.load_state_dict: a fit running in another thread (thread "
+                f"{held[0]}) is stepping this schedule; loading now would set its epoch "
+                f"count and rates back under that fit, which steps on from them. Call "
+                f"load_state_dict after that fit returns, or from one of its callbacks")
         raise ConcurrentUseError(
-            f"{type(schedule).__name__}.{verb}: a fit running in another thread (thread "
-            f"{held[0]}) steps this schedule; a step from here would race its epoch count "
-            f"and rates. Step it from a callback of that fit, or after it returns; to "
-            f"change the rate meanwhile, write optimizer.lr (a fit takes it at its next "
-            f"epoch)")
+            f"{name}.{verb}: a fit running in another thread (thread {held[0]}) is "
+            f"stepping this schedule; a step from here as well would move its epoch "
+            f"count under that fit (a step lost or taken twice, one epoch's rates "
+            f"written over the next's). Step it from a callback of that fit, or after "
+            f"it returns. A rate written into the optimizer meanwhile lasts until this "
+            f"schedule's next step writes its own")
 
 
 class Schedule:

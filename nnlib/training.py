@@ -845,6 +845,9 @@ class TrainingRun(ClaimedRun):
             raise RuntimeError("the optimizer's state was replaced during training "
                                "(reset() or load_state_dict() in a callback?); start a "
                                "new fit")
+        check = getattr(self.optimizer, "_check_fit_squares", None)
+        if check is not None:
+            check(self.params)
 
     def _sync_optimizer(self):
         """Make the setup follow the optimizer's current config (a schedule may have

@@ -768,3 +768,90 @@ def test_a_keras_acc_monitor_is_named_as_not_logged_not_as_of_unknown_direction(
                                          "logs .*'val_accuracy'"):
         model.fit(X, y, epochs=2, validation_split=0.25, metrics=["acc"],
                   early_stopping=EarlyStopping(monitor="val_acc", patience=1))
+
+
+# ---- restore into a model whose arrays changed (session 38's probe) -----------------
+class _ReplaceAtEpoch(Callback):
+    """Replaces the model's arrays (``change(model)``) as epoch ``at`` ends: the fit's
+    later epochs refuse that, but after the last one only the restore sees it."""
+
+    def __init__(self, at, change):
+        super().__init__()
+        self.at, self.change = at, change
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            self.change(self.model)
+
+
+def _fit_replacing(change, how, epochs=4):
+    X, y = _data()
+    model = _model()
+    stop = EarlyStopping(monitor="loss", patience=100, restore_best_weights=True,
+                         mode="max")                 # the best is epoch 0's
+    replace = _ReplaceAtEpoch(epochs - 1, change)
+    kw = (dict(callbacks=[replace, stop]) if how == "callback"
+          else dict(callbacks=[replace], early_stopping=stop))
+    return model, stop, lambda: model.fit(X, y, optimizer=SGD(lr=0.1), epochs=epochs, **kw)
+
+
+@pytest.mark.parametrize("how", ["callback", "early_stopping="])
+def test_the_best_weights_go_into_the_arrays_the_model_holds_at_the_end(how):
+    # before: early_stopping= restored into the arrays the run trained, which a
+    # last-epoch callback had replaced in the model: the model kept the new arrays'
+    # values, the best weights went nowhere (the callback form already wrote model.params)
+    def replace_last_W(model):
+        model.layers[-1].W = np.full_like(model.layers[-1].W, 7.0)
+
+    model, stop, fit = _fit_replacing(replace_last_W, how)
+    fit()
+    for p, best in zip(model.params, stop.best_params):
+        np.testing.assert_array_equal(p, best)
+    assert not (model.layers[-1].W == 7.0).any()
+
+
+@pytest.mark.parametrize("how", ["callback", "early_stopping="])
+@pytest.mark.parametrize("change", ["wider-layers", "bias-reshaped"])
+def test_a_restore_into_arrays_of_other_shapes_is_refused_and_restores_none(how, change):
+    # before: NumPy's "could not broadcast input array from shape (3,4) into shape
+    # (3,5)" after the arrays before it were written, or, for shapes that broadcast
+    # (a bias made (1, n)), a silent restore into the reshaped array
+    def wider(model):
+        n_in, n_out = model.layers[0].n_in, model.layers[-1].n_out
+        model.layers[:] = [nnlib.Dense(n_in, 7, random_state=5),
+                           nnlib.Dense(7, n_out, random_state=6)]
+
+    def reshaped(model):
+        model.layers[0].b = model.layers[0].b.reshape(1, -1).copy()
+
+    after_change = []
+
+    def change_and_keep(model):
+        {"wider-layers": wider, "bias-reshaped": reshaped}[change](model)
+        after_change.extend(p.copy() for p in model.params)
+
+    model, stop, fit = _fit_replacing(change_and_keep, how)
+    with pytest.raises(ValueError, match=r"EarlyStopping.restore: params\[(0|1)\] has "
+                                         r"shape .* where the best epoch's copy has "
+                                         r".*; nothing was restored"):
+        fit()
+    assert len(after_change) == len(model.params)
+    for p, q in zip(model.params, after_change):    # none written, not even params[0]
+        np.testing.assert_array_equal(p, q)
+
+
+def test_restore_by_hand_checks_count_and_shapes_before_writing():
+    stop = EarlyStopping(monitor="loss", restore_best_weights=True)
+    w = [np.ones((2, 3)), np.ones(3)]
+    stop.update(0, {"loss": 1.0}, w)
+    for other, what in (([np.zeros((4, 2, 3)), np.zeros(3)], r"params\[0\] has shape "
+                                                             r"\(4, 2, 3\)"),
+                        ([np.zeros((2, 3))], r"got 1 arrays; the best epoch's weights "
+                                             r"are 2"),
+                        ([np.zeros((2, 3)), np.zeros(3), np.zeros(1)], r"got 3 arrays")):
+        before = [a.copy() for a in other]
+        with pytest.raises(ValueError, match=what):
+            stop.restore(other)                 # before: broadcast, or a partial restore
+        for a, b in zip(other, before):
+            np.testing.assert_array_equal(a, b)
+    stop.restore([np.zeros((2, 3)), np.zeros(3)])   # matching arrays restore as before

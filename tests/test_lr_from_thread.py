@@ -152,9 +152,18 @@ def test_loading_a_state_into_the_schedule_a_running_fit_steps_is_refused(make):
     with _PausedFit(_model(), X[:64], y[:64], epochs=2, optimizer=SGD(lr=0.05),
                     schedule=sched) as first:
         epoch = sched.epoch
+        # (review of session 37) it said "a step from here would race": what happened
+        # and what to do instead, in the load's own words
         with pytest.raises(ConcurrentUseError, match=rf"{type(sched).__name__}."
-                                                     rf"load_state_dict: a fit running"):
+                                                     rf"load_state_dict: a fit running in "
+                                                     rf"another thread \(thread \d+\) is "
+                                                     rf"stepping this schedule; loading now "
+                                                     rf"would set its epoch count and rates "
+                                                     rf"back under that fit.*Call "
+                                                     rf"load_state_dict after that fit "
+                                                     rf"returns") as info:
             sched.load_state_dict(saved)
+        assert "step from here" not in str(info.value)
         assert sched.epoch == epoch == 1
     assert first.error is None
     sched.load_state_dict(saved)                        # after the fit, anyone may
@@ -166,3 +175,37 @@ def test_a_callback_of_the_fit_still_steps_its_schedule():
     model, opt = _model(), SGD(lr=0.05)
     _fit(model, opt, schedule=sched, callbacks=[_AtEpochEnd(sched.step)])
     assert sched.epoch == 3
+
+
+class _RateWriter(Callback):
+    """Writes ``lr`` into the optimizer after batch ``at`` of the first epoch (after the
+    schedule's step there) and keeps a copy of the first weights after every batch."""
+
+    def __init__(self, opt, lr, at):
+        super().__init__()
+        self.opt, self.lr, self.at, self.seen = opt, lr, at, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(self.model.params[0].copy())
+        if len(self.seen) == self.at + 1:
+            self.opt.lr = self.lr
+
+
+@pytest.mark.parametrize("interval", ["batch", "epoch"])
+def test_a_schedule_the_fit_steps_writes_its_rate_over_a_written_one(interval):
+    # (review of session 37) README said a written rate applies from the next epoch;
+    # under a schedule the fit steps it lasts until the schedule's next step, as with
+    # torch's schedulers and Keras's LearningRateScheduler: one batch under a per-batch
+    # schedule, none under a per-epoch one (its step at the epoch's end comes first)
+    X, y = _data()
+    X, y = X[:8 * 32], y[:8 * 32]
+    model, opt = _model(), SGD(lr=0.0)
+    sched = schedules.ExponentialLR(gamma=0.5)          # rates 0 * 0.5**t = 0
+    writer = _RateWriter(opt, 0.1, at=2)
+    W0 = model.params[0].copy()
+    with pytest.warns(UserWarning, match=r"the optimizer's lr changed since this "
+                                         r"schedule last wrote it"):
+        model.fit(X, y, optimizer=opt, epochs=2, batch_size=32, shuffle=False,
+                  schedule=sched, schedule_interval=interval, callbacks=[writer])
+    moved = [not np.array_equal(a, b) for a, b in zip(writer.seen, [W0] + writer.seen)]
+    assert moved == [False] * 3 + [interval == "batch"] + [False] * 12

@@ -391,6 +391,43 @@ def test_bound_check_agrees_with_numpy_comparisons(dtype):
                     assert K._bound_check(p, g, s, b, with_param) == want(rows, dtype(b))
 
 
+def test_bound_check_screens_the_sign_bits_of_the_squared_rows(dtype):
+    """With a mask of squared-gradient rows (session 38), _inputs_within also fails on
+    any set sign bit in those rows (a negative value, -0.0, a negative NaN: the dry run
+    is the exact test), at every place around the block and quarter boundaries, and
+    only there: the other rows keep the magnitude test alone."""
+    rng = np.random.default_rng(12)
+    bound = dtype(1e3)
+    specials = np.array([-1.0, -0.0, -np.nan, -np.finfo(dtype).tiny / 4, 0.0, np.nan,
+                         np.nextafter(bound, np.inf), -bound], dtype=dtype)
+
+    def want(p, g, s, squared, with_param, b):
+        rows = [g] + ([p] if with_param else []) + list(s)
+        if any(np.any(np.abs(a) > b) for a in rows):
+            return False
+        return not any(np.signbit(s[k]).any() for k in range(len(s)) if squared >> k & 1)
+
+    block = (1 << 20) // np.dtype(dtype).itemsize
+    for n in (1, 5, 8193, block + 3):
+        for slots, squared in ((1, 1), (2, 2), (3, 6), (3, 5), (2, 0)):
+            for with_param in (False, True):
+                p, g = (rng.uniform(-900, 900, n).astype(dtype) for _ in range(2))
+                s = rng.uniform(0, 900, (slots, n)).astype(dtype)
+                assert K._bound_check(p, g, s, float(bound), with_param, squared)
+                places = sorted({0, 1, n // 4, n // 2, n - block, n - 1} & set(range(n)))
+                for where in places:
+                    for v in specials:
+                        k = rng.integers(slots)
+                        old = s[k, where]
+                        s[k, where] = v
+                        got = K._bound_check(p, g, s, float(bound), with_param, squared)
+                        assert got == want(p, g, s, squared, with_param, bound), \
+                            (n, slots, squared, with_param, where, v)
+                        s[k, where] = old
+    with pytest.raises(ValueError, match="squared must be a mask"):
+        K._bound_check(p, g, s[:1], 1.0, False, 2)
+
+
 def _assert_rounding_of(p, want, exact):
     """float32 ``p`` is ``want`` (the double formula rounded) bit for bit if ``exact``,
     else at most one ulp apart in at most 0.1% of the elements, with the same zeros

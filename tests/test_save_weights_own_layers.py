@@ -245,3 +245,74 @@ def test_save_of_a_model_with_its_own_layer_points_at_save_weights(tmp_path):
     assert "numpy.savez" not in str(info.value)
     assert not (tmp_path / "m.npz").exists()
     model.save_weights(tmp_path / "m.npz")      # what it points at works
+
+
+def _write_as_before(path, model):
+    """``model.save_weights(path)`` as nnlib wrote it before session 38: every layer
+    listed by its bare class name (``type(layer).__name__``), user classes included."""
+    from nnlib import _format
+    header, arrays = _format.weights_arrays(model)
+    for spec, layer in zip(header["layers"], model.layers):
+        spec["type"] = type(layer).__name__
+    _format.write(path, header, arrays)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_a_user_class_named_dense_is_not_taken_for_nnlibs_dense(dtype, tmp_path):
+    # session 38: the written type was matched by class name, so weights saved from a
+    # user's class named "Dense" (a subclass of nnlib's, or a layer of its own) read
+    # into plain Dense layers, which refuse every other subclass's weights
+    sub = type("Dense", (Dense,), {"__module__": "userpkg.layers"})
+    unrelated = type("Dense", (Affine,), {"__module__": "userpkg.other"})
+    for mine in (sub(3, 3, random_state=0, dtype=dtype), unrelated(3, dtype)):
+        path = tmp_path / "w.npz"
+        nnlib.Sequential([mine, Affine(3, dtype)]).save_weights(path)
+        plain = nnlib.Sequential([Dense(3, 3, random_state=1, dtype=dtype),
+                                  Affine(3, dtype)])
+        before = [p.copy() for p in plain.params]
+        with pytest.raises(ValueError, match=rf"its layer 0 with parameters is a "
+                                             rf"{type(mine).__module__}\.Dense of shapes"):
+            plain.load_weights(path)
+        for p, q in zip(plain.params, before):
+            np.testing.assert_array_equal(p, q)
+        again = nnlib.Sequential([type(mine)(3, 3, random_state=2, dtype=dtype)
+                                  if type(mine) is sub else type(mine)(3, dtype),
+                                  Affine(3, dtype)])
+        again.load_weights(path)                # its own class reads it
+        for p, q in zip(again.params, mine.params):
+            np.testing.assert_array_equal(p, q)
+
+
+def test_a_weights_only_file_records_nnlibs_layers_by_name_and_others_qualified(tmp_path):
+    path = tmp_path / "w.npz"
+    nnlib.Sequential([Dense(3, 3, random_state=0), Affine(3)]).save_weights(path)
+    from nnlib import _format
+    header = _format.read(path)[0]
+    assert [s["type"] for s in header["layers"]] == ["Dense", f"{__name__}.Affine"]
+
+
+def test_a_file_written_before_qualified_names_still_loads(tmp_path):
+    # a file of main before session 38: "Dense" and the user's class by its bare name
+    path = tmp_path / "old.npz"
+    src = nnlib.Sequential([Dense(3, 3, random_state=0), Affine(3)])
+    src.layers[1].W[:] = 3.0
+    _write_as_before(path, src)
+    dst = nnlib.Sequential([Dense(3, 3, random_state=5), Affine(3)])
+    dst.load_weights(path)
+    for p, q in zip(dst.params, src.params):
+        np.testing.assert_array_equal(p, q)
+    sub = nnlib.Sequential([type("Plain", (Dense,), {})(3, 3), Affine(3)])
+    sub.load_weights(path)                      # a subclass of the written Dense
+    other = nnlib.Sequential([Affine(3), Dense(3, 3)])
+    with pytest.raises(ValueError, match=r"its layer 0 with parameters is a Dense"):
+        other.load_weights(path)
+
+
+def test_a_scripts_class_loads_where_it_is_imported_from_a_module(tmp_path):
+    # a class saved from a script (module __main__) and loaded from its module, and back
+    from nnlib import _format
+    script = type("Affine", (Affine,), {"__module__": "__main__"})
+    layer = Affine(3)
+    assert _format.written_type_fits("__main__.Affine", layer)
+    assert _format.written_type_fits(f"{__name__}.Affine", script(3))
+    assert not _format.written_type_fits("otherpkg.Affine", layer)

@@ -69,6 +69,21 @@ A rollback kept smaller than a copy (SGD: ``w = fl(w_new + lr g)`` holds for 92-
 of elements at lr 0.1-0.001, the rest need a code or their old value) is what could
 remove the guard's cost on the memory-bound float64 rules; on float32 the update is
 bound by its conversions, which the inverse's test would add to.
+Negative squared state. The same pass also screens the state rows that hold sums or
+averages of squared gradients (Adagrad's sum, RMSprop's square_avg, Adam's exp_avg_sq
+and max_exp_avg_sq, scikit-learn Adam's vs: ``_squared_slots``) for a set sign bit, at
+the cost of a shift, a subtraction and an and per element of those rows (``_key``). The
+rules keep them >= 0; a negative one was written in place (``optimizer.state``,
+``state_arrays``, a callback mid-fit) and the step takes its square root: NaN weights,
+or, once later squares outweigh it, a wrong step that stays finite. A set sign bit
+sends the array to the dry run, which refuses any value below 0 with NonFiniteError
+naming the array, the slot and the element, before it looks for overflow. -0.0 and
+negative NaNs set the bit too but pass the exact test: sqrt(-0.0) is -0.0 (IEEE 754),
+so a -0.0 average adds nothing to eps, as +0.0; and a NaN state is non-finite input.
+Centred RMSprop's variance ``square_avg - grad_avg**2`` is not screened: no sign bit
+shows it, it needs a product and the alpha-dependent slack of rounding
+(``nnlib/optim.py``'s ``_centred_slack``) per element, and the kernel clamps it to 0,
+so it never gives NaN; ``Optimizer.step`` checks it once the state was handed out.
 Non-finite input (a NaN gradient) is not an error here: it gives NaN in its own elements
 only, as in PyTorch. ``optim_step``, the single-array kernel that mirrors the NumPy twin,
 does not check.
@@ -86,6 +101,7 @@ import numpy as np
 from nnlib._kernels.optim_rules cimport (OptimConfig, optim_state_slots, OPT_SGD,
                                          OPT_NOTES_MOMENTUM, OPT_SKLEARN_SGD,
                                          OPT_ADAM, OPT_ADAMW, OPT_SKLEARN_ADAM,
+                                         OPT_ADAGRAD, OPT_NOTES_ADAGRAD, OPT_RMSPROP,
                                          optim_update_range, optim_update_threads,
                                          optim_update_sq, sum_squares_from)
 from nnlib._kernels.optim_config cimport config_fields, config_from_dict
@@ -221,22 +237,26 @@ def _step_narrow(dict config, floating[::1] param, const floating[::1] grad,
 
 
 def _bound_check(const floating[::1] param, const floating[::1] grad,
-                 const floating[:, ::1] state, double bound, bint with_param):
+                 const floating[:, ::1] state, double bound, bint with_param,
+                 int squared=0):
     """Test hook: ``_inputs_within`` on one thread, i.e. whether every value of ``grad``,
     of each state row and (``with_param``) of ``param`` is at most ``bound`` (>= 0) in
-    magnitude, NaN passing; the tests compare it with NumPy's comparisons."""
+    magnitude, NaN passing, and no state row whose bit is set in ``squared`` has a sign
+    bit set; the tests compare it with NumPy's comparisons."""
     cdef Py_ssize_t n = grad.shape[0]
     cdef bint inside = True
     if param.shape[0] != n or (state.shape[0] > 0 and state.shape[1] != n):
         raise ValueError("param, grad and state sizes do not match")
     if state.shape[0] > 3 or not bound >= 0.0:
         raise ValueError("need at most 3 state rows and bound >= 0")
+    if squared < 0 or squared >> state.shape[0]:
+        raise ValueError("squared must be a mask of the state rows")
     bound += 0.0            # -0.0 -> +0.0: the check compares bit patterns
     if n > 0:
         with nogil:
             inside = _inputs_within(&param[0], &grad[0],
                                     &state[0, 0] if state.shape[0] > 0 else NULL, n, n,
-                                    state.shape[0], <floating>bound, with_param)
+                                    state.shape[0], squared, <floating>bound, with_param)
     return inside
 
 
@@ -265,37 +285,50 @@ ctypedef fused key_t:
 # loop at about 3 cycles per vector, slower than L2 can feed it.)
 
 
-cdef key_t _min_key(const key_t* a, Py_ssize_t n, key_t mag, key_t lo,
-                    key_t m) noexcept nogil:
+cdef inline key_t _key(key_t x, key_t mag, key_t lo, bint sign) noexcept nogil:
+    # the key ``(x & mag) - lo`` of _inputs_within; with ``sign`` (a squared-gradient
+    # slot, which is never negative) 0 wherever x's sign bit is set, a key every bound
+    # fails: ``(x >> top) - 1`` is 0 there and all ones elsewhere (a shift, a
+    # subtraction and an and; ``sign`` is a literal at each inlined loop, so the other
+    # arrays' loops carry none of it)
+    cdef key_t k = (x & mag) - lo
+    if sign:
+        k = k & ((x >> (8 * sizeof(key_t) - 1)) - 1)
+    return k
+
+
+cdef inline key_t _min_key(const key_t* a, Py_ssize_t n, key_t mag, key_t lo,
+                           key_t m, bint sign) noexcept nogil:
     cdef Py_ssize_t i
     cdef key_t k
     for i in range(n):
-        k = (a[i] & mag) - lo
+        k = _key(a[i], mag, lo, sign)
         m = k if k < m else m
     return m
 
 
-cdef key_t _min_key2(const key_t* a, const key_t* b, Py_ssize_t n, key_t mag, key_t lo,
-                     key_t m) noexcept nogil:
+cdef inline key_t _min_key2(const key_t* a, const key_t* b, Py_ssize_t n, key_t mag,
+                            key_t lo, key_t m, bint sign) noexcept nogil:
     cdef Py_ssize_t i
     cdef key_t k, j
     for i in range(n):
-        k = (a[i] & mag) - lo
-        j = (b[i] & mag) - lo
+        k = _key(a[i], mag, lo, sign)
+        j = _key(b[i], mag, lo, sign)
         k = j if j < k else k
         m = k if k < m else m
     return m
 
 
-cdef key_t _min_key4(const key_t* a, const key_t* b, const key_t* c, const key_t* d,
-                     Py_ssize_t n, key_t mag, key_t lo, key_t m) noexcept nogil:
+cdef inline key_t _min_key4(const key_t* a, const key_t* b, const key_t* c,
+                            const key_t* d, Py_ssize_t n, key_t mag, key_t lo, key_t m,
+                            bint sign) noexcept nogil:
     cdef Py_ssize_t i
     cdef key_t k, j, u, v
     for i in range(n):
-        k = (a[i] & mag) - lo
-        j = (b[i] & mag) - lo
-        u = (c[i] & mag) - lo
-        v = (d[i] & mag) - lo
+        k = _key(a[i], mag, lo, sign)
+        j = _key(b[i], mag, lo, sign)
+        u = _key(c[i], mag, lo, sign)
+        v = _key(d[i], mag, lo, sign)
         k = j if j < k else k
         u = v if v < u else u
         k = u if u < k else k
@@ -303,72 +336,87 @@ cdef key_t _min_key4(const key_t* a, const key_t* b, const key_t* c, const key_t
     return m
 
 
-cdef key_t _min_keys(const key_t** arrays, int count, Py_ssize_t lo, Py_ssize_t n,
-                     key_t mag, key_t low, key_t m) noexcept nogil:
+cdef inline key_t _min_keys(const key_t** arrays, int count, Py_ssize_t lo, Py_ssize_t n,
+                     key_t mag, key_t low, key_t m, bint sign) noexcept nogil:
     """``m`` lowered to the least key of elements ``[lo, lo + n)`` of the ``count``
     arrays, read as four streams at a time (a check of one array reads the quarters of
     its block side by side, of two arrays their halves): one read stream alone leaves
     most of the bandwidth of L3 and memory unused. A check of three passes one array
-    twice (its second read hits L1)."""
+    twice (its second read hits L1). ``sign``: the arrays are squared-gradient slots,
+    whose set sign bits count as out of bounds (``_key``)."""
     cdef int k = 0
     cdef Py_ssize_t q
     cdef const key_t* a
     cdef const key_t* b
     while count - k >= 3:
         m = _min_key4(arrays[k] + lo, arrays[k + 1] + lo, arrays[k + 2] + lo,
-                      arrays[k + 3 if count - k > 3 else k + 2] + lo, n, mag, low, m)
+                      arrays[k + 3 if count - k > 3 else k + 2] + lo, n, mag, low, m, sign)
         k += 4
     if count - k == 2:
         a = arrays[k] + lo
         b = arrays[k + 1] + lo
         q = n // 2
-        m = _min_key4(a, a + q, b, b + q, q, mag, low, m)
-        m = _min_key2(a + 2 * q, b + 2 * q, n - 2 * q, mag, low, m)
+        m = _min_key4(a, a + q, b, b + q, q, mag, low, m, sign)
+        m = _min_key2(a + 2 * q, b + 2 * q, n - 2 * q, mag, low, m, sign)
     elif count - k == 1:
         a = arrays[k] + lo
         q = n // 4
-        m = _min_key4(a, a + q, a + 2 * q, a + 3 * q, q, mag, low, m)
-        m = _min_key(a + 4 * q, n - 4 * q, mag, low, m)
+        m = _min_key4(a, a + q, a + 2 * q, a + 3 * q, q, mag, low, m, sign)
+        m = _min_key(a + 4 * q, n - 4 * q, mag, low, m, sign)
     return m
 
 
 cdef bint _inputs_within(const floating* param, const floating* grad,
                          const floating* state, Py_ssize_t m, Py_ssize_t stride, int slots,
-                         floating bound, bint with_param) noexcept nogil:
+                         int squared, floating bound, bint with_param) noexcept nogil:
     """Elements ``[0, m)`` of grad, of each state row (stride ``stride``) and, if
     ``with_param``, of param are at most ``bound`` (>= 0) in magnitude; a NaN passes (a
-    NaN gradient is not refused here), an inf does not.
+    NaN gradient is not refused here), an inf does not. The state rows whose bit is set
+    in ``squared`` (``_squared_slots``) must also have no sign bit set: a negative sum or
+    average of squared gradients fails, and so do -0.0 and a negative NaN, which the
+    dry run then lets through (the check is a screen, the dry run the exact test).
 
     It compares bit patterns: with ``B`` the bits of ``bound`` and ``A`` those of
     ``|x|``, ``|x| > bound`` and x not NaN is ``B < A <= bits(inf)``, i.e. the unsigned
     difference ``A - B - 1`` is at most ``bits(inf) - B - 1`` (for ``A <= B`` it wraps
     to at least 2^31, resp. 2^63, above that). So every value passes when the least
-    difference exceeds it: an unsigned min reduction (``_min_keys``).
+    difference exceeds it: an unsigned min reduction (``_min_keys``). A squared slot's
+    key is 0 where the sign bit is set (``_key``), which fails every bound.
 
     The blocks of ``WITHIN_BLOCK_BYTES`` per array run from the end backward: the update that
     follows starts at element 0, which this pass thus leaves in L2 (an array larger
     than L2 is otherwise read from L3 twice). Stops at the first block out of
     bounds."""
     # the arrays' bits read as unsigned integers of their size (read only, never
-    # written through these pointers)
+    # written through these pointers): the plain ones first, then the squared slots
     cdef const uint32_t* a32[5]
     cdef const uint64_t* a64[5]
     cdef const floating* arrays[5]
     cdef Py_ssize_t lo, hi = m, block = WITHIN_BLOCK_BYTES // sizeof(floating)
-    cdef int k, count = 0
+    cdef int k, count = 0, plain
     cdef uint32_t b32, m32 = 0xFFFFFFFF, mag32 = 0x7FFFFFFF, inf32 = 0x7F800000
     cdef uint64_t b64, m64 = 0xFFFFFFFFFFFFFFFF, mag64 = 0x7FFFFFFFFFFFFFFF
     cdef uint64_t inf64 = 0x7FF0000000000000
     if not bound < INFINITY:
-        return True             # nothing exceeds an infinite bound (nor a NaN one)
+        if squared == 0:
+            return True         # nothing exceeds an infinite bound (nor a NaN one)
+        # the sign screen still applies: under the largest finite bound an inf fails
+        # too, which costs a dry run that finds nothing, never a refusal
+        bound = FLT_MAX if floating is float else DBL_MAX
     arrays[count] = grad
     count += 1
     if with_param:
         arrays[count] = param
         count += 1
     for k in range(slots):
-        arrays[count] = state + k * stride
-        count += 1
+        if not (squared >> k) & 1:
+            arrays[count] = state + k * stride
+            count += 1
+    plain = count
+    for k in range(slots):
+        if (squared >> k) & 1:
+            arrays[count] = state + k * stride
+            count += 1
     for k in range(count):
         if floating is float:
             a32[k] = <const uint32_t*>arrays[k]
@@ -381,15 +429,41 @@ cdef bint _inputs_within(const floating* param, const floating* grad,
     while hi > 0:
         lo = hi - block if hi > block else 0
         if floating is float:
-            m32 = _min_keys(a32, count, lo, hi - lo, mag32, b32 + 1, m32)
+            m32 = _min_keys(a32, plain, lo, hi - lo, mag32, b32 + 1, m32, False)
+            m32 = _min_keys(&a32[plain], count - plain, lo, hi - lo, mag32, b32 + 1, m32,
+                            True)
             if m32 <= inf32 - b32 - 1:
                 return False
         else:
-            m64 = _min_keys(a64, count, lo, hi - lo, mag64, b64 + 1, m64)
+            m64 = _min_keys(a64, plain, lo, hi - lo, mag64, b64 + 1, m64, False)
+            m64 = _min_keys(&a64[plain], count - plain, lo, hi - lo, mag64, b64 + 1, m64,
+                            True)
             if m64 <= inf64 - b64 - 1:
                 return False
         hi = lo
     return True
+
+
+cdef int _squared_slots(const OptimConfig* c) noexcept nogil:
+    """Bit k set: state slot k of rule ``c`` is a sum or average of squared gradients
+    (optim_rules' slot table), never negative, whose square root the step takes.
+    nnlib/optim.py's _SQUARED_SLOTS names the same slots."""
+    cdef int k = c.kind
+    if k == OPT_ADAGRAD or k == OPT_NOTES_ADAGRAD or k == OPT_RMSPROP:
+        return 1                                    # sum, G, square_avg
+    if k == OPT_ADAM or k == OPT_ADAMW:
+        return 6 if c.amsgrad else 2                # exp_avg_sq, max_exp_avg_sq
+    if k == OPT_SKLEARN_ADAM:
+        return 2                                    # vs
+    return 0
+
+
+def squared_slots(dict config):
+    """The state rows of rule ``config`` that hold sums or averages of squared
+    gradients (never negative): a list of row indices, as the NumPy twin's."""
+    cdef OptimConfig cfg = config_from_dict(config)
+    cdef int mask = _squared_slots(&cfg)
+    return [k for k in range(optim_state_slots(&cfg)) if (mask >> k) & 1]
 
 
 cdef double _safe_bound(const OptimConfig* c, double big) noexcept nogil:
@@ -454,7 +528,7 @@ cdef double _sgd_bound(const OptimConfig* c, double big, double margin) noexcept
 
 
 cdef bint _within(const floating* param, const floating* grad, const floating* state,
-                  Py_ssize_t n, int slots, double bound, bint with_param,
+                  Py_ssize_t n, int slots, int squared, double bound, bint with_param,
                   int n_threads) noexcept nogil:
     """Every value checked is within ``bound`` (then the dry run cannot find anything;
     the params are checked only ``with_param``, see ``_sgd_bound``). Split over
@@ -463,12 +537,12 @@ cdef bint _within(const floating* param, const floating* grad, const floating* s
     cdef Py_ssize_t c, lo, hi, chunks = n_threads if n_threads < n else 1
     cdef int out = 0
     if chunks <= 1:         # no OpenMP region at all (as optim_update_threads)
-        return _inputs_within(param, grad, state, n, n, slots, b, with_param)
+        return _inputs_within(param, grad, state, n, n, slots, squared, b, with_param)
     for c in prange(chunks, schedule='static', num_threads=n_threads):
         lo = c * n // chunks
         hi = (c + 1) * n // chunks
-        out += not _inputs_within(param + lo, grad + lo, state + lo, hi - lo, n, slots, b,
-                                  with_param)
+        out += not _inputs_within(param + lo, grad + lo, state + lo, hi - lo, n, slots,
+                                  squared, b, with_param)
     return out == 0
 
 
@@ -522,7 +596,9 @@ def optim_step_arrays(dict config, list params, list grads, list states, long lo
     """One update of every parameter array; the fast path of ``Optimizer.step``.
 
     Validates every array first (so an error leaves all of them untouched), then updates
-    each in place. Works on the arrays' data pointers (any shape, C-contiguous), avoiding
+    each in place. Refuses (NonFiniteError, nothing updated) a step that would turn
+    finite values non-finite, and a squared-gradient state row holding a negative
+    value (see the design note). Works on the arrays' data pointers (any shape, C-contiguous), avoiding
     the per-array cost of reshaping and of fused-type dispatch, which for the small
     arrays of per-sample training is larger than the update itself.
 
@@ -637,6 +713,7 @@ cdef bint _needs_dry_run(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
     cdef double big = DBL_MAX if f64 else FLT_MAX
     cdef double margin = SGD_MARGIN_F64 if f64 else SGD_MARGIN_F32
     cdef double bound = _sgd_bound(cfg, big, margin)
+    cdef int squared = _squared_slots(cfg)
     if n == 0:
         return False
     with_param = bound == 0.0 and cfg.weight_decay != 0.0
@@ -645,16 +722,19 @@ cdef bint _needs_dry_run(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
         # p + v): with every step and state kept below margin / 2, a finite param stays
         # finite whatever its size (see _sgd_bound), so the params need no check
         bound = _safe_bound(cfg, big if with_param else margin)
+    # a negative squared-gradient state (written in place: its square root is NaN, or a
+    # later square hides it in a wrong but finite step) fails the check too, so its
+    # dry run runs and refuses it (_refuse_overflow)
     if f64:
         inside = _within_array(<const double*>cnp.PyArray_DATA(p),
                                <const double*>cnp.PyArray_DATA(g),
-                               <const double*>cnp.PyArray_DATA(st), n, slots, bound,
-                               with_param, nt)
+                               <const double*>cnp.PyArray_DATA(st), n, slots, squared,
+                               bound, with_param, nt)
     else:
         inside = _within_array(<const float*>cnp.PyArray_DATA(p),
                                <const float*>cnp.PyArray_DATA(g),
-                               <const float*>cnp.PyArray_DATA(st), n, slots, bound,
-                               with_param, nt)
+                               <const float*>cnp.PyArray_DATA(st), n, slots, squared,
+                               bound, with_param, nt)
     return not inside
 
 
@@ -669,24 +749,55 @@ cdef void _run_array(const OptimConfig* cfg, floating* param, const floating* gr
 
 
 cdef bint _within_array(const floating* p, const floating* g, const floating* st,
-                        Py_ssize_t n, int slots, double bound, bint with_param,
-                        int nt) noexcept:
+                        Py_ssize_t n, int slots, int squared, double bound,
+                        bint with_param, int nt) noexcept:
     # _within, letting the GIL go for work worth it (gil.pxd)
     cdef bint inside
     if keeps_gil(n, nt):
-        return _within(p, g, st, n, slots, bound, with_param, nt)
+        return _within(p, g, st, n, slots, squared, bound, with_param, nt)
     with nogil:
-        inside = _within(p, g, st, n, slots, bound, with_param, nt)
+        inside = _within(p, g, st, n, slots, squared, bound, with_param, nt)
     return inside
+
+
+# the squared-gradient slots' names in nnlib/optim.py's state (optimizer.state[p][name])
+_SQUARED_NAMES = {OPT_ADAGRAD: ("sum",), OPT_NOTES_ADAGRAD: ("sum",),
+                  OPT_RMSPROP: ("square_avg",),
+                  OPT_ADAM: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                  OPT_ADAMW: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                  OPT_SKLEARN_ADAM: ("ms", "vs")}
+
+
+def _negative_square_message(step, i, p, st, int k, j, kind):
+    """The refusal of a step whose state row ``k`` (a squared-gradient slot) of
+    ``params[i]`` holds a negative value at flat element ``j`` (the twin's too)."""
+    names = _SQUARED_NAMES.get(kind, ())
+    name = repr(names[k]) if k < len(names) else f"row {k}"
+    at = tuple(int(x) for x in np.unravel_index(j, (<object>p).shape))
+    return (f"step {step}: params[{i}] (shape {(<object>p).shape}): its state[{name}] "
+            f"holds {(<object>st)[k, j].item()!r} at {at}: a sum or average of squared "
+            f"gradients is never negative, and the step takes its square root (NaN "
+            f"weights, or a wrong finite step once later squares outweigh it); was it "
+            f"written into optimizer.state[p] or state_arrays in place? Nothing was "
+            f"updated: mend it, or reset() or load_state_dict a saved state")
 
 
 cdef _refuse_overflow(const OptimConfig* cfg, cnp.ndarray p, cnp.ndarray g,
                       cnp.ndarray st, Py_ssize_t i, long long step, int slots):
     """Raise NonFiniteError if the step would turn a finite element of ``params[i]`` (or
-    of its state) non-finite: the dry run (see the design note)."""
+    of its state) non-finite: the dry run (see the design note); or, first, if a
+    squared-gradient slot of its state holds a negative value (-0.0, whose root is
+    -0.0, and NaN are no such value)."""
     cdef Py_ssize_t j = -1, n = cnp.PyArray_SIZE(p)
+    cdef int k, squared = _squared_slots(cfg)
     if n == 0:
         return
+    for k in range(slots):
+        if (squared >> k) & 1:
+            neg = (<object>st)[k] < 0
+            if neg.any():
+                raise NonFiniteError(_negative_square_message(
+                    step, i, p, st, k, int(np.argmax(neg)), cfg.kind))
     if cnp.PyArray_TYPE(p) == cnp.NPY_DOUBLE:
         with nogil:
             j = _dry_run(cfg, <const double*>cnp.PyArray_DATA(p),

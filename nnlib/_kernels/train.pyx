@@ -172,7 +172,8 @@ from nnlib._dropout_args import (check_batch_rows, check_dropout_args,
                                  check_dropout_counters, check_network_dropout)
 from nnlib._validation import (check_buffer as _check_array, check_csr, check_data,
                                check_epoch_data, check_sample_weight,
-                               check_weight_total, check_workspace_args, is_sparse)
+                               check_fits_dtype, check_weight_total, check_workspace_args,
+                               is_sparse)
 
 from nnlib._kernels.codes cimport (N_ACTIVATION_CODES, N_LOSS_CODES, STATUS_OK,
                                    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_GRADIENT,
@@ -655,9 +656,12 @@ cdef inline void weight_grad(NetShape* net, int l, floating** W, const floating*
         mm_pieces(True, s[l], s[l + 1], B, 1.0, inp, s[l], dZ[l], s[l + 1], 0.0,
                   dW[l], s[l + 1], pieces)
     if l2_eff != 0.0:
+        # formed in double and rounded once, as the twin (_with_l2) and the rules' own
+        # weight decay do: in float32, l2 rounded to float (inf beyond FLT_MAX) times W
+        # overflowed where the double sum is finite (l2 3e38, |W| 2)
         n = s[l] * s[l + 1]
         for i in range(n):
-            dW[l][i] = dW[l][i] + <floating>l2_eff * W[l][i]
+            dW[l][i] = <floating>(dW[l][i] + l2_eff * W[l][i])
 
 
 cdef inline bint plain_sgd(const OptimConfig* oc) noexcept nogil:
@@ -1143,6 +1147,9 @@ cdef class EpochSetup:
                 and np.isfinite(loss_scale)):
             raise ValueError(f"margin and l2 must be finite and >= 0, loss_scale finite; "
                              f"got {margin}, {l2}, {loss_scale}")
+        # l2 W is formed in the weights' dtype's range (a float32 l2 beyond FLT_MAX
+        # made inf * 0 = NaN where the double product is 0), as fit checks it
+        check_fits_dtype(l2, "l2", dt)
         if n_threads < 1 or update_threads < 1:
             raise ValueError("n_threads and update_threads must be >= 1")
         # OpenMP cannot start more threads than the machine allows (a huge count

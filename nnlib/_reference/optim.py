@@ -23,7 +23,7 @@ import numpy as np
 from nnlib._codes import OPTIM_KINDS as KINDS
 from nnlib._validation import DTypeError, NonFiniteError, ShapeError
 
-__all__ = ["optim_step", "optim_step_arrays", "state_slots", "KINDS"]
+__all__ = ["optim_step", "optim_step_arrays", "state_slots", "squared_slots", "KINDS"]
 
 
 def state_slots(config):
@@ -38,6 +38,20 @@ def state_slots(config):
     if kind == KINDS["sklearn_adam"]:
         return 2
     return 1
+
+
+def squared_slots(config):
+    """The state rows holding sums or averages of squared gradients, never negative:
+    Adagrad's sum, RMSprop's square_avg, Adam's exp_avg_sq (and max_exp_avg_sq),
+    scikit-learn Adam's vs."""
+    kind = config["kind"]
+    if kind in (KINDS["adagrad"], KINDS["notes_adagrad"], KINDS["rmsprop"]):
+        return [0]
+    if kind in (KINDS["adam"], KINDS["adamw"]):
+        return [1, 2] if config["amsgrad"] else [1]
+    if kind == KINDS["sklearn_adam"]:
+        return [1]
+    return []
 
 
 def _lerp(start, end, weight):
@@ -153,7 +167,9 @@ def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_m
     All or nothing: if the step would turn an element whose param, gradient and state are
     finite into inf or NaN (a gradient whose square overflows Adagrad's, RMSprop's or
     Adam's state, an ``lr * g`` beyond the dtype's range), NonFiniteError names it and no
-    array changes. A non-finite input gives non-finite output in its own elements only.
+    array changes; so does a squared-gradient state row (``squared_slots``) holding a
+    value below 0 (-0.0 is none: its root is -0.0), checked first, array by array. A
+    non-finite input gives non-finite output in its own elements only.
     ``counters``: when given, each one's ``step`` is set to ``step`` once every array is
     updated (the compiled twin does it inside the call, where no interrupt can separate
     the two).
@@ -165,8 +181,15 @@ def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_m
         raise ValueError(f"step and n_threads must be >= 1; got {step}, {n_threads}")
     slots = state_slots(config)
     updated = []
+    # every array checked before any is stepped, as the compiled kernel does
+    grads = [_check_arrays(i, p, np.asarray(g), s, slots)
+             for i, (p, g, s) in enumerate(zip(params, grads, states))]
     for i, (p, g, s) in enumerate(zip(params, grads, states)):
-        g = _check_arrays(i, p, np.asarray(g), s, slots)
+        for k in squared_slots(config):
+            neg = s[k] < 0                  # -0.0 (root -0.0) and NaN are not negative
+            if neg.any():
+                raise NonFiniteError(_negative_square_message(
+                    step, i, p, s, k, int(np.argmax(neg)), config["kind"]))
         new_p, new_s = p.reshape(-1).copy(), s.copy()
         with np.errstate(over="ignore", invalid="ignore"):     # found and refused below
             optim_step(config, new_p, g.reshape(-1), new_s, step, 1)
@@ -184,6 +207,28 @@ def optim_step_arrays(config, params, grads, states, step, n_threads, parallel_m
     if counters is not None:
         for c in counters:
             c.step = step
+
+
+def _negative_square_message(step, i, p, s, k, j, kind):
+    """The compiled kernel's words for a negative squared-gradient state (row ``k`` of
+    ``params[i]``'s state, flat element ``j``)."""
+    names = _SQUARED_NAMES.get(kind, ())
+    name = repr(names[k]) if k < len(names) else f"row {k}"
+    at = tuple(int(x) for x in np.unravel_index(j, p.shape))
+    return (f"step {step}: params[{i}] (shape {p.shape}): its state[{name}] "
+            f"holds {s[k, j].item()!r} at {at}: a sum or average of squared "
+            f"gradients is never negative, and the step takes its square root (NaN "
+            f"weights, or a wrong finite step once later squares outweigh it); was it "
+            f"written into optimizer.state[p] or state_arrays in place? Nothing was "
+            f"updated: mend it, or reset() or load_state_dict a saved state")
+
+
+# the slots' names in nnlib/optim.py's state, by kind (as the compiled kernel's table)
+_SQUARED_NAMES = {KINDS["adagrad"]: ("sum",), KINDS["notes_adagrad"]: ("sum",),
+                  KINDS["rmsprop"]: ("square_avg",),
+                  KINDS["adam"]: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                  KINDS["adamw"]: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                  KINDS["sklearn_adam"]: ("ms", "vs")}
 
 
 def _check_arrays(i, p, g, s, slots):

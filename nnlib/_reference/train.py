@@ -75,8 +75,8 @@ from nnlib._reference import losses as _losses
 from nnlib._reference import optim as _optim
 from nnlib._reference.optim import state_slots  # one definition; part of this API
 from nnlib._validation import (check_buffer, check_data, check_epoch_data,
-                               check_sample_weight, check_weight_total,
-                               check_workspace_args, is_sparse)
+                               check_fits_dtype, check_sample_weight,
+                               check_weight_total, check_workspace_args, is_sparse)
 
 __all__ = ["Network", "Workspace", "EpochSetup", "run_epoch", "loss_grad", "state_slots",
            "all_finite", "first_label_outside"]
@@ -217,6 +217,9 @@ class EpochSetup(_ReadOnly):
         if not (margin >= 0 and l2 >= 0 and np.isfinite([margin, l2, loss_scale]).all()):
             raise ValueError(f"margin and l2 must be finite and >= 0, loss_scale finite; "
                              f"got {margin}, {l2}, {loss_scale}")
+        # l2 W is formed in the weights' dtype's range (a float32 l2 beyond FLT_MAX
+        # made inf * 0 = NaN where the double product is 0), as fit checks it
+        check_fits_dtype(l2, "l2", dt)
         if n_threads < 1 or update_threads < 1:
             raise ValueError("n_threads and update_threads must be >= 1")
         states = (None,) * (2 * L) if states is None else tuple(states)
@@ -385,11 +388,14 @@ def _penalty(weights, l2):
 
 
 def _with_l2(dW, W, l2):
-    """``dW + l2 W`` in float64; ``dW`` as it is for l2 = 0, as the compiled loop and the
-    optimizers' weight decay (torch.optim's too): ``0 W`` would make the gradient of an
-    infinite weight NaN."""
-    dW = dW.astype(np.float64)
-    return dW + l2 * W.astype(np.float64) if l2 != 0.0 else dW
+    """``dW + l2 W`` formed in float64 and rounded once to W's dtype, as the compiled
+    loop stores it (a float32 sum beyond FLT_MAX is inf there and here alike); ``dW`` as
+    it is for l2 = 0, as the compiled loop and the optimizers' weight decay (torch.optim's
+    too): ``0 W`` would make the gradient of an infinite weight NaN."""
+    if l2 == 0.0:
+        return dW.astype(np.float64)
+    with np.errstate(over="ignore"):            # an inf is the step's to report
+        return (dW.astype(np.float64) + l2 * W.astype(np.float64)).astype(W.dtype)
 
 
 def _keep_output(setup, outs):
