@@ -2147,7 +2147,9 @@ def _is_kerass(name, value):
     if name in ("batch_size", "epochs"):
         return isinstance(value, numbers.Number)
     if name == "sample_weight":
-        return value is not None and not isinstance(value, str)
+        # an array-like (a loss object or a function is no weight: "unknown loss")
+        return (isinstance(value, (numbers.Number, np.ndarray, list, tuple))
+                or hasattr(value, "__array__") or hasattr(value, "__array_interface__"))
     return isinstance(value, Mapping)               # class_weight
 
 
