@@ -1287,9 +1287,11 @@ class Sequential:
             step grows with the weights' scale and shrinks in a batch of light rows;
             here the loss and its gradient for weights ``c * w`` are those for ``w``
             (which the scikit-learn estimators, sharing this loss, need). A batch
-            whose weights are all 0 raises scikit-learn's ZeroDivisionError, one
-            whose weight sum or its reciprocal leaves float64's range a ValueError;
-            ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
+            whose weights are all 0 raises scikit-learn's ZeroDivisionError (Keras's
+            ``divide_no_nan`` makes its loss 0 under either reduction), one whose
+            weight sum or its reciprocal leaves float64's range a ValueError;
+            ``l2_per_batch`` divides ``l2`` by the batch's weight sum (so that term,
+            as scikit-learn's ``alpha``, does change with ``c``). With
             ``validation_split`` the held-out rows' weights weigh the validation loss
             (Keras 3 splits ``(x, y, sample_weight)`` alike), as a ``validation_data``
             triple's do: not all 0 then (ValueError: the weighted mean is 0 / 0,
