@@ -1287,9 +1287,11 @@ class Sequential:
             step grows with the weights' scale and shrinks in a batch of light rows;
             here the loss and its gradient for weights ``c * w`` are those for ``w``
             (which the scikit-learn estimators, sharing this loss, need). A batch
-            whose weights are all 0 raises scikit-learn's ZeroDivisionError, one
-            whose weight sum or its reciprocal leaves float64's range a ValueError;
-            ``l2_per_batch`` divides ``l2`` by the batch's weight sum. With
+            whose weights are all 0 raises scikit-learn's ZeroDivisionError (Keras's
+            ``divide_no_nan`` makes its loss 0 under either reduction), one whose
+            weight sum or its reciprocal leaves float64's range a ValueError;
+            ``l2_per_batch`` divides ``l2`` by the batch's weight sum (so that term,
+            as scikit-learn's ``alpha``, does change with ``c``). With
             ``validation_split`` the held-out rows' weights weigh the validation loss
             (Keras 3 splits ``(x, y, sample_weight)`` alike), as a ``validation_data``
             triple's do: not all 0 then (ValueError: the weighted mean is 0 / 0,
@@ -2147,7 +2149,9 @@ def _is_kerass(name, value):
     if name in ("batch_size", "epochs"):
         return isinstance(value, numbers.Number)
     if name == "sample_weight":
-        return value is not None and not isinstance(value, str)
+        # an array-like (a loss object or a function is no weight: "unknown loss")
+        return (isinstance(value, (numbers.Number, np.ndarray, list, tuple))
+                or hasattr(value, "__array__") or hasattr(value, "__array_interface__"))
     return isinstance(value, Mapping)               # class_weight
 
 

@@ -67,6 +67,37 @@ def test_kerass_positional_order_is_named_and_changes_nothing(pid, call, match):
     assert model.optimizer is optimizer and optimizer.t == t
 
 
+class _KerasStyleLoss:
+    """A loss object as Keras's compile takes one (keras.losses.Loss is callable)."""
+
+    def __call__(self, y_true, y_pred):
+        return 0.0
+
+
+# (id, a loss that is no array: neither nnlib's nor Keras's sample_weight)
+NOT_ARRAYS = [("callable", _KerasStyleLoss()), ("function", np.mean),
+              ("bytes", b"softmax_cross_entropy")]
+ONE_BATCH_VERBS = ["train_on_batch", "test_on_batch"]
+
+
+@pytest.mark.parametrize("verb", ONE_BATCH_VERBS)
+@pytest.mark.parametrize("lid,loss", NOT_ARRAYS, ids=[c[0] for c in NOT_ARRAYS])
+def test_a_loss_that_is_no_array_is_an_unknown_loss_as_fits(verb, lid, loss):
+    # train_on_batch(X, y, loss=keras.losses.X()) read "third positional argument is
+    # the loss ...; got an array (_KerasStyleLoss): Keras's ... puts sample_weight
+    # there": no array was given, nor a positional; fit and evaluate say "unknown loss"
+    model, (X, y) = _model(), _data()
+    model.fit(X, y, optimizer=SGD(lr=0.1), epochs=1)
+    before = [p.copy() for p in model.params]
+    for call in (lambda: model.fit(X, y, loss=loss), lambda: model.evaluate(X, y, loss),
+                 lambda: getattr(model, verb)(X, y, loss=loss),
+                 lambda: getattr(model, verb)(X, y, loss)):
+        with pytest.raises(ValueError, match=r"^unknown loss .*; expected one of "
+                                             r"\[.*'softmax_cross_entropy'"):
+            call()
+    assert all(np.array_equal(p, q) for p, q in zip(before, model.params))
+
+
 def test_nnlibs_own_positional_order_still_trains():
     X, y = _data()
     a, b = _model(), _model()
