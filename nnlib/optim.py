@@ -666,6 +666,10 @@ class Optimizer:
         (0, 0)
         """
         self._entries.clear()
+        # _alpha_top is raised where a config is built: the cached ones are built again,
+        # or a group whose config is cached (its alpha unchanged) would average the new
+        # state without raising it, and lowering alpha later refuse that state's stalls
+        self._configs.clear()
         self._alpha_top = 0.0
 
     def _detached(self) -> "Optimizer":
