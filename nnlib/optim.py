@@ -286,6 +286,9 @@ class Optimizer:
     kind: int = -1
     _HYPER: tuple = ("lr", "maximize")
     _state_exposed: bool = False          # optimizer.state handed out writable views
+    # the rule keeps a sum or average of squared gradients (_SQUARED_SLOTS): the SGD
+    # rules keep none, so a fit's check after each batch callback has nothing to read
+    _SQUARES: bool = True
     # the alpha nearest 1 of any centred RMSprop config built since the state began:
     # averages stalled under it may still be off by its slack (_centred_slack)
     _alpha_top: float = 0.0
@@ -666,6 +669,10 @@ class Optimizer:
         (0, 0)
         """
         self._entries.clear()
+        # _alpha_top is raised where a config is built: the cached ones are built again,
+        # or a group whose config is cached (its alpha unchanged) would average the new
+        # state without raising it, and lowering alpha later refuse that state's stalls
+        self._configs.clear()
         self._alpha_top = 0.0
 
     def _detached(self) -> "Optimizer":
@@ -826,7 +833,7 @@ class Optimizer:
         before each compiled call after code of the user's ran (a callback may write
         into optimizer.state; the compiled epoch would step the weights NaN and name it
         only after rewinding them)."""
-        if self._state_exposed:
+        if self._state_exposed and type(self)._SQUARES:
             entries = [self._entries.get(id(p)) for p in params]
             entries = [e if e is not None and e.ref() is p else None
                        for p, e in zip(params, entries)]
@@ -1623,6 +1630,7 @@ class SGD(Optimizer):
 
     kind = OPTIM_KINDS["sgd"]
     _HYPER = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
+    _SQUARES = False                    # no squared-gradient state
 
     def __init__(self, params: Optional[Params] = None, lr: float = 1e-3,
                  momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
@@ -1902,6 +1910,7 @@ class NotesMomentum(Optimizer):
 
     kind = OPTIM_KINDS["notes_momentum"]
     _HYPER = ("lr", "beta", "maximize")
+    _SQUARES = False                    # no squared-gradient state
 
     def __init__(self, params: Optional[Params] = None, lr: float = 0.01,
                  beta: float = 0.1, *, maximize: bool = False):
@@ -2000,6 +2009,7 @@ class SklearnSGD(Optimizer):
 
     kind = OPTIM_KINDS["sklearn_sgd"]
     _HYPER = ("lr", "momentum", "nesterov", "maximize")
+    _SQUARES = False                    # no squared-gradient state
 
     def __init__(self, params: Optional[Params] = None, lr: float = 1e-3,
                  momentum: float = 0.9, nesterov: bool = True, *, maximize: bool = False):
