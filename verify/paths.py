@@ -80,7 +80,10 @@ runs the same exact operands with X as a CSR matrix and the rows reversed
 (``sparse_step_plan``, where SciPy is installed): 0 ulp too; so does its first layer on
 dense X where it reads the batch's rows in place through their numbers (gemm_small.h's
 ``_rows`` products, ``rows_step_plan``): the other epoch cases take X's rows in order,
-where a row read by its position is the right one. The epoch's reported loss
+where a row read by its position is the right one. Float64's input gradient dZ_1 W_1^T
+under a hidden layer, formed inside its backward pass in passes of up to four products,
+runs every pass form: an output layer of each width from 2 to NARROW_K, under relu and
+identity (``narrow_pass_plan``). The epoch's reported loss
 with L2 (its penalty sums in their blocked order: ``l2_epoch_plan``) is held
 exactly on integer weights the network fits with zero data loss, and two steps in a row
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
@@ -1057,6 +1060,7 @@ def plan():
         "dense_products": product_plan(P),
         "epoch_sgd": sgd_step_plan(P),
         "epoch_relu": relu_step_plan(P),
+        "epoch_narrow": narrow_pass_plan(P),
         "epoch_sparse": sparse_step_plan(),
         "epoch_rows": rows_step_plan(),
         "epoch_l2": l2_epoch_plan(),
@@ -1234,6 +1238,25 @@ def _narrow_forward_shape(P, target):
     o, h, B = min(_narrow_factors(P, target, "NN_SMALL_GEMM_NARROW_MIN_N"),
                   key=lambda f: (f[2], f[0], f[1]))
     return (B, 5, h, o)
+
+
+def narrow_pass_plan(P):
+    """[(label, (B, n_in, hidden, n_out, hidden activation), key)]: one plain-SGD step of
+    networks whose float64 input gradient dH_0 = dZ_1 W_1^T is formed inside the hidden
+    layer's backward pass (dense.pxd's act_backward_product: 2+ rows, an output layer 2 to
+    NARROW_K wide) in passes of up to four products, each pass one call of _fma_terms
+    with its count as a literal: every n_out from 2 to NARROW_K, so that each form of a
+    pass runs -- the first pass of 2, 3 or 4 products and a later pass of 1, 2, 3 or 4
+    after one, two and three passes of four -- under relu (act_row.h's select) and
+    identity (the activations' generic loop). Why: the other epoch plans pick their
+    output widths for other thresholds, and of them only n_out 15 (two relu cases) ends
+    on a later pass of three products, 13 (one) on a later pass of one, none on 5-7 or
+    11-12: a slip in one pass form was seen by a case or two. Float32 forms dZ_1 W_1^T
+    as a product (mm), which the same cases hold exact too."""
+    return [(f"B=13, 5 -> 20 {act} -> {o}: n_out {o}, dZ_1 W_1^T in passes of "
+             + " + ".join(str(min(4, o - p)) for p in range(0, o, 4)) + " (float64)",
+             (13, 5, 20, o, act), "act_backward_product passes")
+            for act in ("relu", "identity") for o in range(2, P["NARROW_K"] + 1)]
 
 
 def sparse_step_plan():
@@ -2451,25 +2474,45 @@ class _Runner:
     def _epoch_relu(self, api, sgd, seeds, family="epoch_relu", kernel="run_epoch",
                     what="relu, identity, squared error, integer operands"):
         from nnlib._codes import ACTIVATION_CODES
-        relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
+        ident = ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
-            for label, (B, i, h, o), key in PLAN[family]:
+            for label, shape, key in PLAN[family]:
+                (B, i, h, o), act = shape[:4], (shape[4:] or ("relu",))[0]
                 X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
                 Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64) for a in (X, W0, b0, W1, b1))
+                Z0 = Xi @ W0i + b0i
+                if act == "identity":
+                    # the same bounds hold (they are the terms' magnitudes), and T is
+                    # formed through the identity hidden layer
+                    H0, dZ0 = Z0, D @ W1i.T
+                    T = (H0 @ W1i + b1i - B * D).astype(dt)
+                else:
+                    H0 = np.maximum(Z0, 0)
+                    dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
                 params = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()]
-                _, ok = squared_error_epoch(api, [relu, ident], params[0], params[1], X, T,
-                                            B, sgd(lr=SGD_LR), np.arange(B, dtype=np.int64))
-                H0 = np.maximum(Xi @ W0i + b0i, 0)
-                dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
+                _, ok = squared_error_epoch(api, [ACTIVATION_CODES[act], ident], params[0],
+                                            params[1], X, T, B, sgd(lr=SGD_LR),
+                                            np.arange(B, dtype=np.int64))
                 # 2^3 W' = 2^3 W - dW (lr 2^-3)
                 for output, got, ex in (
                         ("W_0", params[0][0], 8 * W0i - Xi.T @ dZ0),
                         ("b_0", params[1][0], 8 * b0i - dZ0.sum(axis=0)),
                         ("W_1", params[0][1], 8 * W1i - H0.T @ D),
                         ("b_1", params[1][1], 8 * b1i - D.sum(axis=0))):
-                    self._exact_case(kernel, f"{output} after a relu network's SGD "
+                    self._exact_case(kernel, f"{output} after a {act} network's SGD "
                                      "step", got if ok else np.full_like(got, np.nan), ex,
-                                     dname, dt, label, key, 1, scale=2 ** 3, what=what)
+                                     dname, dt, label, key, 1, scale=2 ** 3,
+                                     what=what.replace("relu", act, 1))
+
+    def epoch_narrow(self, seeds):
+        """One plain-SGD step of ``train.run_epoch`` on relu- and identity-identity
+        networks whose output layer is 2 to NARROW_K wide (``narrow_pass_plan``): in
+        float64 the hidden layer's backward forms dZ_1 W_1^T itself, in passes of up to
+        four products (act_backward_product), one case per output width so that every
+        form of a pass runs; on the exact operands of ``relu_step_operands`` every
+        weight and bias after the step must be exact."""
+        self._run_epoch_cases(lambda api, sgd, s: self._epoch_relu(
+            api, sgd, s, "epoch_narrow"), seeds)
 
     def epoch_pool(self, seeds):
         """One plain-SGD step of ``train.run_epoch`` on a relu-identity network with BLAS
@@ -2774,6 +2817,7 @@ def relu_step_operands(shape, dname, seed):
     B, i, h, o = shape
     dt = DTYPES[dname]
     p = np.finfo(dt).nmant + 1
+
     def fits(m):
         return max((h + 1) * (i + 1) * (m + 1) ** 3 + B * (m + 1),
                    B * (i + 1 + o) * (m + 1) ** 3) + 8 * (m + 1) < 2 ** (p - 1)
@@ -2903,6 +2947,7 @@ def run_paths(ctx):
         run.dense_products(seeds)
         run.epoch_sgd(seeds)
         run.epoch_relu(seeds)
+        run.epoch_narrow(seeds)
         run.epoch_sparse(seeds)
         run.epoch_l2(seeds)
         run.epoch_b1(seeds)
