@@ -713,6 +713,15 @@ def test_the_identity_hidden_layer_operands_are_exact(dname, o):
     assert np.array_equal(T.astype(dt).astype(np.int64), T)
 
 
+def _failing_run_epoch_cases(monkeypatch, model):
+    """The run_epoch cases that fail with ``paths.squared_error_epoch`` replaced by
+    ``model(squared_error_epoch)`` (a NumPy model of a slip applied to the weights the
+    real epoch leaves)."""
+    monkeypatch.setattr(paths, "squared_error_epoch", model(paths.squared_error_epoch))
+    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
+    return [r for it in items for r in it["paths"] if not r["passed"]]
+
+
 def _third_pass_short(real):
     """squared_error_epoch under a model of the slip held-dense-product-third-pass-short:
     float64's act_backward_product (2+ rows, an output layer 2 to NARROW_K wide) takes a
@@ -743,10 +752,7 @@ def test_a_later_pass_of_three_products_taken_as_two_fails(monkeypatch):
     # held-dense-product-third-pass-short: only the float64 W_0 and b_0 of networks with 7,
     # 11 and 15 outputs fail; the narrow pass plan has four such networks where the other
     # epoch plans had two (both with 15 outputs)
-    monkeypatch.setattr(paths, "squared_error_epoch",
-                        _third_pass_short(paths.squared_error_epoch))
-    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
-    bad = [r for it in items for r in it["paths"] if not r["passed"]]
+    bad = _failing_run_epoch_cases(monkeypatch, _third_pass_short)
     assert bad and all(r["dtype"] == "float64" and r["output"][:3] in ("W_0", "b_0")
                        for r in bad)
     outs = {int(r["path"].split(" -> ")[-1].split(":")[0]) for r in bad}
@@ -1436,3 +1442,97 @@ def test_a_log1p_that_adds_its_split_correction_twice_fails(monkeypatch):
              for r in (1, 5, _paths.INT_PATHS["PAR_MIN_ELEMS"][0] // 61 + 1)}
     assert len(want) == 9 and bad == want, sorted(bad ^ want)
 
+
+# ---- several steps with the rows read in place; Adam's chunked update with L2 -----------
+def test_the_rows_steps_operands_are_exact_in_float32():
+    # every score, partial sum, gradient and update a multiple of 1 / scale below 2^23 /
+    # scale, so that the epoch's steps are exact in float32 (float64 a fortiori), and the
+    # plain-SGD epoch runs the padded copy's steps (PADDED_MIN_STEPS and more)
+    min_steps = _paths.path_value("PADDED_MIN_STEPS")
+    cases = paths.plan()["epoch_rows_steps"]
+    assert {rule for label, (N, B, i, o, rule), key in cases} == {"sgd", "momentum"}
+    for label, (N, B, i, o, rule), key in cases:
+        assert B & (B - 1) == 0 and N % B == 0 and N // B >= 2
+        assert rule == "momentum" or N // B >= min_steps
+        assert (o * 4) % 64 and (o * 8) % 64          # rows never whole cache lines
+        for seed in range(3):
+            X, W, b, T, We, be, scale = paths.rows_steps_operands((N, B, i, o), rule,
+                                                                 "float32", seed)
+            assert np.array_equal(T.astype(np.float64) * scale,
+                                  np.round(T.astype(np.float64) * scale))
+            assert abs(We).max() < 2 ** 23 and abs(be).max() < 2 ** 23
+
+
+def _rows_steps_model(real, slip):
+    """squared_error_epoch under a NumPy model of one of two slips on the rows-in-place
+    epochs (a one-layer network, its rows in ``order``, batches of ``batch``):
+    "copy back" (held-train-padded-copy-back-last-row): a plain-SGD call of
+    PADDED_MIN_STEPS steps and more returns W_0's padded copy one row short, so the last
+    row keeps its value from before the call; "stale" (held-train-rows-grad-beta-stale):
+    under momentum the in-place X_b^T dZ keeps beta 1, so the second step's gradient adds
+    the first's (modelled for two steps: W moves by lr g_1 more)."""
+    min_steps = _paths.path_value("PADDED_MIN_STEPS")
+
+    def wrong(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, **kw):
+        W0, b0 = Ws[0].copy(), bs[0].copy()
+        out = real(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, **kw)
+        cfg = optimizer.config()
+        steps = -(-len(order) // batch)
+        if len(Ws) != 1 or batch < 2 or kw.get("l2", 0.0) or cfg["weight_decay"]:
+            return out
+        if slip == "copy back" and cfg["momentum"] == 0 and steps >= min_steps:
+            Ws[0][-1] = W0[-1]
+        if slip == "stale" and cfg.get("momentum") and steps == 2:
+            rows = order[:batch]
+            dz = (X[rows] @ W0 + b0 - T[rows]) / batch
+            Ws[0] -= cfg["lr"] * (X[rows].T @ dz)
+        return out
+    return wrong
+
+
+@pytest.mark.parametrize("slip, failing", [("copy back", "plain SGD"),
+                                           ("stale", "momentum")])
+def test_a_slip_of_the_rows_in_place_steps_fails(monkeypatch, slip, failing):
+    bad = _failing_run_epoch_cases(monkeypatch, lambda real: _rows_steps_model(real, slip))
+    assert {(r["output"].split()[0], r["dtype"]) for r in bad} == {
+        ("W", "float32"), ("W", "float64")}
+    assert all(failing in r["path"] and r["threshold"] == "rows in place, steps in a row"
+               for r in bad)
+
+
+def _adam_chunk_stride(real):
+    """squared_error_epoch under a NumPy model of held-optim-sq-f32-chunk-slot-stride at
+    Adam's first step from zero states: optim_update_sq's float32 chunks pass the chunk's
+    length hi - lo as the slot stride, so past the first chunk of 512 values element i
+    reads its first moment where the chunk before wrote element i - 512's second moment
+    and its second moment where it wrote element i - 424's."""
+    def wrong(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, l2=0.0, **kw):
+        W0 = Ws[0].copy()
+        out = real(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, l2=l2, **kw)
+        cfg = optimizer.config()
+        n = W0.size
+        if (l2 and W0.dtype == np.float32 and n > 512
+                and type(optimizer).__name__ in ("Adam", "AdamW")):
+            b1, b2 = cfg["beta1"], cfg["beta2"]
+            g = l2 * W0.astype(np.float64).reshape(-1)
+            w = W0.astype(np.float64).reshape(-1)
+            i = np.arange(512, n)
+            m = b1 * (1 - b2) * g[i - 512] ** 2 + (1 - b1) * g[i]
+            v = b2 * (1 - b2) * g[i - 424] ** 2 + (1 - b2) * g[i] ** 2
+            step = cfg["lr"] * (m / (1 - b1)) / (np.sqrt(v / (1 - b2)) + cfg["eps"])
+            Ws[0].reshape(-1)[i] = (w[i] - step).astype(np.float32)
+        return out
+    return wrong
+
+
+def test_adams_chunked_update_with_a_wrong_slot_stride_fails(monkeypatch):
+    bad = _failing_run_epoch_cases(monkeypatch, _adam_chunk_stride)
+    assert [(r["output"].split()[0], r["dtype"], r["path"].split(":")[0]) for r in bad] == [
+        ("W", "float32", "B=13, 30 -> 20 identity")]
+
+
+def test_the_adam_l2_cases_pass_and_hold_w_to_a_few_ulps():
+    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
+    rows = [r for it in items for r in it["paths"]
+            if r["threshold"] == "optim_update_sq chunks"]
+    assert len(rows) == 8 and all(r["passed"] for r in rows)
