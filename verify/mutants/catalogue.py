@@ -1615,7 +1615,11 @@ FAULTS += HELD_OUT_2026_12_07_S36
 # written in its place and committed before its own first run (ef7810a; --held-out --only
 # <id> on d8561fe, verify as then on branch held37, with the log1p cases made for another
 # fault, load 3-5): killed by run_epoch (branch paths) (4 of 406 cases) (313 s). With no
-# survivor the set joined the catalogue as it was (verify unchanged for it).
+# survivor the set joined the catalogue as it was (verify unchanged for it). Session 38
+# widened that thin kill: only n_out 15 (two relu cases) of verify's epochs ended on a later
+# pass of three products; narrow_pass_plan runs every output width 2 to NARROW_K under relu
+# and identity, and the fault is killed by run_epoch (branch paths) 16 of 676 cases (n_out
+# 7, 11, 15; python -m verify.mutants --jobs 1 --only <id> on ec3cf8e, 327 s).
 HELD_OUT_2026_12_07_S37 = [
     Fault("held-blas-rank1-tail-reads-first-vector", SMALL,
           "t, bt, _mm512_maskz_loadu_##SUF(mk, c + nv * L)));",
@@ -1679,7 +1683,29 @@ FAULTS += HELD_OUT_2026_12_07_S37
 # transposed copies' column dot products, nn_col_dots), and optim_rules.pxd.tp's
 # optim_update_sq (9c175a1, b4f7fc1: the update in chunks of SQ_CHUNK, each chunk's squares
 # summed after it; no fault in it among the template's 15). Written and committed before
-# its first run and before any change to verify made for it.
+# its first run and before any change to verify made for it (48749b1). First run (python -m
+# verify.mutants --jobs 1 --held-out on 48749b1: verify as on main b67cf72; load 1.1 at
+# start, 3.1 at end; pristine verify --quick 17 s; 1157 s): killed 1 of 4, 3 SURVIVED --
+# held-blas-col-dots-fourth-column by run_epoch (branch paths) (12 of 420 cases: the
+# batch-1 cases whose second layer has 4+ outputs, 7 -> 17 relu -> 9 and 5 -> 20 relu ->
+# 10; the path text said float32 only when written) (302 s).
+# * held-optim-sq-f32-chunk-slot-stride SURVIVED (286 s): the L2 epochs trained plain SGD
+#   and momentum, whose float32 loop keeps one state slot (its stride never read), and
+#   the epoch checks' Adam nets are 3-4-3 (no weight array past one chunk of 512).
+# * held-train-rows-grad-beta-stale SURVIVED (262 s): every rows-in-place case took one
+#   step, where the gradient's workspace holds zeros; a second step shows the first's.
+# * held-train-padded-copy-back-last-row SURVIVED (284 s): no case ran a call of
+#   PADDED_MIN_STEPS steps with the rows read in place, so no padded copy was made.
+# Then verify.paths gained rows_steps_plan (9 exact plain-SGD steps of 16 rows through
+# the padded copy, 2 exact momentum steps, the rows read in place and reversed) and
+# l2_adam_plan (Adam's first step with L2 on a zero data gradient through
+# optim_update_sq's chunks, W of 600 and 16 values, within 2 ulp of w - lr g / (|g| +
+# eps)); NumPy models of the three slips fail exactly their new W cases
+# (tests/test_verify_paths.py). Re-run on ec3cf8e (python -m verify.mutants --jobs 1 --only
+# <ids>; load 3.2): held-optim-sq-f32-chunk-slot-stride killed by run_epoch (branch paths)
+# (1 of 676 cases: float32's 600-value W) (267 s); held-train-rows-grad-beta-stale (2 of
+# 676: the momentum steps' W) (178 s); held-train-padded-copy-back-last-row (2 of 676: the
+# plain-SGD steps' W) (145 s). The set joined the catalogue (148 faults).
 HELD_OUT_2026_12_08_S38 = [
     Fault("held-optim-sq-f32-chunk-slot-stride", RULES,
           "explicit_f32_range(cfg, &adam, param, grad, state, n, step, lo, hi)",
@@ -1723,15 +1749,16 @@ HELD_OUT_2026_12_08_S38 = [
           "index", "the batch-1 input gradient on the transposed copies (nn_col_dots, "
                    "AVX-512) loads the fourth column of each group of four from the third "
                    "row of W^T: dh = dz W^T takes dz_{p+3} W[:, p+2]",
-          "train", "batch-1 plain-SGD epochs of two layers and more (input_grad_transposed: "
-                   "float32, or a float64 layer above NARROW_K), a layer l >= 1 of 4+ "
-                   "outputs over 8+ (float32) or 4+ (float64) inputs",
+          "train", "batch-1 plain-SGD epochs of two layers and more (input_grad_transposed, "
+                   "float32 and float64: one row never takes act_backward_product), a layer "
+                   "l >= 1 of 4+ outputs over 8+ (float32) or 4+ (float64) inputs",
           "(lambda m: [m.fit(rand((9, 5)), np.arange(9) % 6, optimizer=optim.SGD(lr=0.1), "
           "epochs=1, batch_size=1, random_state=3, n_threads=1)['loss']] + m.params)("
           "nnlib.Sequential([nnlib.Dense(5, 20, 'tanh', dtype=np.float32, random_state=0), "
           "nnlib.Dense(20, 6, dtype=np.float32, random_state=1)]))"),
 ]
-HELD_OUT = HELD_OUT_2026_12_08_S38    # first run still to make (see "held-out sets" above)
+FAULTS += HELD_OUT_2026_12_08_S38
+HELD_OUT = []         # empty until the next set is written (see "held-out sets" above)
 
 
 def by_id():
