@@ -682,6 +682,89 @@ def test_the_relu_step_plan_straddles_the_blocked_width():
                for label, (B, i, h, o), key in cases)
 
 
+def test_the_narrow_pass_plan_runs_every_pass_form_of_the_in_pass_input_gradient():
+    # float64's act_backward_product adds dZ_1 W_1^T's n_out products in passes of up to
+    # four, each pass count a literal: every n_out from 2 to NARROW_K gives the first pass
+    # of 2, 3 and 4 and a later pass of 1, 2, 3 and 4 after one, two and three passes of
+    # four, each under relu and identity, on 2+ rows (one row takes another path)
+    nk = paths._paths()["NARROW_K"]
+    cases = paths.plan()["epoch_narrow"]
+    forms = {(act, o // 4 if o % 4 else o // 4 - 1, o % 4 or 4)
+             for label, (B, i, h, o, act), key in cases if B > 1 and h > 1}
+    assert forms >= {(act, passes, last) for act in ("relu", "identity")
+                     for passes in range(nk // 4) for last in range(1, 5)
+                     if 4 * passes + last >= 2 and 4 * passes + last <= nk}
+    assert {o for label, (B, i, h, o, act), key in cases} == set(range(2, nk + 1))
+
+
+@pytest.mark.parametrize("dname", ["float32", "float64"])
+@pytest.mark.parametrize("o", [2, 7, 11, 16])
+def test_the_identity_hidden_layer_operands_are_exact(dname, o):
+    # the narrow pass cases' identity hidden layer: the relu operands' bounds are the
+    # terms' magnitudes, so without the mask every value stays an exact integer too
+    dt = paths.DTYPES[dname]
+    big = 2 ** (np.finfo(dt).nmant + 1)
+    X, W0, b0, W1, b1, T, D = paths.relu_step_operands((13, 5, 20, o), dname, 0)
+    Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64) for a in (X, W0, b0, W1, b1))
+    H0 = Xi @ W0i + b0i
+    T = H0 @ W1i + b1i - 13 * D
+    assert abs(T).max() < big and abs(D @ W1i.T).max() < big
+    assert abs(8 * W0i - Xi.T @ (D @ W1i.T)).max() < big
+    assert np.array_equal(T.astype(dt).astype(np.int64), T)
+
+
+def _failing_run_epoch_cases(monkeypatch, model):
+    """The run_epoch cases that fail with ``paths.squared_error_epoch`` replaced by
+    ``model(squared_error_epoch)`` (a NumPy model of a slip applied to the weights the
+    real epoch leaves)."""
+    monkeypatch.setattr(paths, "squared_error_epoch", model(paths.squared_error_epoch))
+    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
+    return [r for it in items for r in it["paths"] if not r["passed"]]
+
+
+def _third_pass_short(real):
+    """squared_error_epoch under a model of the slip held-dense-product-third-pass-short:
+    float64's act_backward_product (2+ rows, an output layer 2 to NARROW_K wide) takes a
+    later pass of three products as two, so dH_0 leaves out dZ_1[:, k-1] W_1[:, k-1]^T
+    for k = 4 j + 3, j >= 1 (the step subtracts that much less from W_0 and b_0)."""
+    from nnlib._codes import ACTIVATION_CODES
+    nk = paths._paths()["NARROW_K"]
+
+    def wrong(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, **kw):
+        W0, b0, W1, b1 = (v.copy() for v in (Ws[0], bs[0], Ws[-1], bs[-1]))
+        out = real(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, **kw)
+        k, B = W1.shape[1], len(order)
+        if (len(Ws) == 2 and X.dtype == np.float64 and B > 1 and batch > 1
+                and 7 <= k <= nk and k % 4 == 3):
+            Z0 = X[order] @ W0 + b0
+            relu = kinds[0] == ACTIVATION_CODES["relu"]
+            H0 = np.maximum(Z0, 0) if relu else Z0
+            dZ1 = (H0 @ W1 + b1 - T[order]) / B
+            lost = np.outer(dZ1[:, k - 1], W1[:, k - 1]) * ((Z0 > 0) if relu else 1)
+            lr = optimizer.config()["lr"]
+            Ws[0] += lr * (X[order].T @ lost)
+            bs[0] += lr * lost.sum(axis=0)
+        return out
+    return wrong
+
+
+def test_a_later_pass_of_three_products_taken_as_two_fails(monkeypatch):
+    # held-dense-product-third-pass-short: only the float64 W_0 and b_0 of networks with 7,
+    # 11 and 15 outputs fail; the narrow pass plan has four such networks where the other
+    # epoch plans had two (both with 15 outputs)
+    bad = _failing_run_epoch_cases(monkeypatch, _third_pass_short)
+    assert bad and all(r["dtype"] == "float64" and r["output"][:3] in ("W_0", "b_0")
+                       for r in bad)
+    outs = {int(r["path"].split(" -> ")[-1].split(":")[0]) for r in bad}
+    assert outs == {7, 11, 15}
+    narrow = [r for r in bad if r["threshold"] == "act_backward_product passes"]
+    assert {(o, act) for o in (7, 11, 15) for act in ("relu", "identity")} == {
+        (int(r["path"].split(" -> ")[-1].split(":")[0]), r["path"].split()[4])
+        for r in narrow}
+    # W_0 and b_0 of each: 12 cases, beside the 4 of relu_step_plan's two
+    assert len(narrow) == 12 and len(bad) - len(narrow) == 4
+
+
 def test_the_relu_step_plan_straddles_the_identity_sums_width():
     # the identity output layer's column sums stay in two vectors of 8 doubles for 2+ rows
     # of at most NN_IDENTITY_SUMS_MAX_C columns (act_row.h): widths just below, at and just
@@ -1358,3 +1441,98 @@ def test_a_log1p_that_adds_its_split_correction_twice_fails(monkeypatch):
               f"{r} x 61, X = ones, W: {paths.LOG1P_SPLIT_PATH}")
              for r in (1, 5, _paths.INT_PATHS["PAR_MIN_ELEMS"][0] // 61 + 1)}
     assert len(want) == 9 and bad == want, sorted(bad ^ want)
+
+
+# ---- several steps with the rows read in place; Adam's chunked update with L2 -----------
+def test_the_rows_steps_operands_are_exact_in_float32():
+    # every score, partial sum, gradient and update a multiple of 1 / scale below 2^23 /
+    # scale, so that the epoch's steps are exact in float32 (float64 a fortiori), and the
+    # plain-SGD epoch runs the padded copy's steps (PADDED_MIN_STEPS and more)
+    min_steps = _paths.path_value("PADDED_MIN_STEPS")
+    cases = paths.plan()["epoch_rows_steps"]
+    assert {rule for label, (N, B, i, o, rule), key in cases} == {"sgd", "momentum"}
+    for label, (N, B, i, o, rule), key in cases:
+        assert B & (B - 1) == 0 and N % B == 0 and N // B >= 2
+        assert rule == "momentum" or N // B >= min_steps
+        assert (o * 4) % 64 and (o * 8) % 64          # rows never whole cache lines
+        for seed in range(3):
+            X, W, b, T, We, be, scale = paths.rows_steps_operands((N, B, i, o), rule,
+                                                                 "float32", seed)
+            assert np.array_equal(T.astype(np.float64) * scale,
+                                  np.round(T.astype(np.float64) * scale))
+            assert abs(We).max() < 2 ** 23 and abs(be).max() < 2 ** 23
+
+
+def _rows_steps_model(real, slip):
+    """squared_error_epoch under a NumPy model of one of two slips on the rows-in-place
+    epochs (a one-layer network, its rows in ``order``, batches of ``batch``):
+    "copy back" (held-train-padded-copy-back-last-row): a plain-SGD call of
+    PADDED_MIN_STEPS steps and more returns W_0's padded copy one row short, so the last
+    row keeps its value from before the call; "stale" (held-train-rows-grad-beta-stale):
+    under momentum the in-place X_b^T dZ keeps beta 1, so the second step's gradient adds
+    the first's (modelled for two steps: W moves by lr g_1 more)."""
+    min_steps = _paths.path_value("PADDED_MIN_STEPS")
+
+    def wrong(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, **kw):
+        W0, b0 = Ws[0].copy(), bs[0].copy()
+        out = real(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, **kw)
+        cfg = optimizer.config()
+        steps = -(-len(order) // batch)
+        if len(Ws) != 1 or batch < 2 or kw.get("l2", 0.0) or cfg["weight_decay"]:
+            return out
+        if slip == "copy back" and cfg["momentum"] == 0 and steps >= min_steps:
+            Ws[0][-1] = W0[-1]
+        if slip == "stale" and cfg.get("momentum") and steps == 2:
+            rows = order[:batch]
+            dz = (X[rows] @ W0 + b0 - T[rows]) / batch
+            Ws[0] -= cfg["lr"] * (X[rows].T @ dz)
+        return out
+    return wrong
+
+
+@pytest.mark.parametrize("slip, failing", [("copy back", "plain SGD"),
+                                           ("stale", "momentum")])
+def test_a_slip_of_the_rows_in_place_steps_fails(monkeypatch, slip, failing):
+    bad = _failing_run_epoch_cases(monkeypatch, lambda real: _rows_steps_model(real, slip))
+    assert {(r["output"].split()[0], r["dtype"]) for r in bad} == {
+        ("W", "float32"), ("W", "float64")}
+    assert all(failing in r["path"] and r["threshold"] == "rows in place, steps in a row"
+               for r in bad)
+
+
+def _adam_chunk_stride(real):
+    """squared_error_epoch under a NumPy model of held-optim-sq-f32-chunk-slot-stride at
+    Adam's first step from zero states: optim_update_sq's float32 chunks pass the chunk's
+    length hi - lo as the slot stride, so past the first chunk of 512 values element i
+    reads its first moment where the chunk before wrote element i - 512's second moment
+    and its second moment where it wrote element i - 424's."""
+    def wrong(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, l2=0.0, **kw):
+        W0 = Ws[0].copy()
+        out = real(api, kinds, Ws, bs, X, T, batch, optimizer, order, *a, l2=l2, **kw)
+        cfg = optimizer.config()
+        n = W0.size
+        if (l2 and W0.dtype == np.float32 and n > 512
+                and type(optimizer).__name__ in ("Adam", "AdamW")):
+            b1, b2 = cfg["beta1"], cfg["beta2"]
+            g = l2 * W0.astype(np.float64).reshape(-1)
+            w = W0.astype(np.float64).reshape(-1)
+            i = np.arange(512, n)
+            m = b1 * (1 - b2) * g[i - 512] ** 2 + (1 - b1) * g[i]
+            v = b2 * (1 - b2) * g[i - 424] ** 2 + (1 - b2) * g[i] ** 2
+            step = cfg["lr"] * (m / (1 - b1)) / (np.sqrt(v / (1 - b2)) + cfg["eps"])
+            Ws[0].reshape(-1)[i] = (w[i] - step).astype(np.float32)
+        return out
+    return wrong
+
+
+def test_adams_chunked_update_with_a_wrong_slot_stride_fails(monkeypatch):
+    bad = _failing_run_epoch_cases(monkeypatch, _adam_chunk_stride)
+    assert [(r["output"].split()[0], r["dtype"], r["path"].split(":")[0]) for r in bad] == [
+        ("W", "float32", "B=13, 30 -> 20 identity")]
+
+
+def test_the_adam_l2_cases_pass_and_hold_w_to_a_few_ulps():
+    items = paths.run_paths(Context(quick=True, only=["run_epoch"]))
+    rows = [r for it in items for r in it["paths"]
+            if r["threshold"] == "optim_update_sq chunks"]
+    assert len(rows) == 8 and all(r["passed"] for r in rows)

@@ -80,11 +80,19 @@ runs the same exact operands with X as a CSR matrix and the rows reversed
 (``sparse_step_plan``, where SciPy is installed): 0 ulp too; so does its first layer on
 dense X where it reads the batch's rows in place through their numbers (gemm_small.h's
 ``_rows`` products, ``rows_step_plan``): the other epoch cases take X's rows in order,
-where a row read by its position is the right one. The epoch's reported loss
+where a row read by its position is the right one. Float64's input gradient dZ_1 W_1^T
+under a hidden layer, formed inside its backward pass in passes of up to four products,
+runs every pass form: an output layer of each width from 2 to NARROW_K, under relu and
+identity (``narrow_pass_plan``). Several steps in a row with the rows read in place
+(``rows_steps_plan``: plain SGD over the padded copy of W_0, which a call of
+PADDED_MIN_STEPS steps makes and copies back, and momentum, whose X_b^T dZ is formed
+alone into the workspace of the step before) are exact too. The epoch's reported loss
 with L2 (its penalty sums in their blocked order: ``l2_epoch_plan``) is held
 exactly on integer weights the network fits with zero data loss, and two steps in a row
 at batch 1 (the loop's state carried from one step to the next: ``batch1_steps_plan``)
-must give the exact weights of two one-row steps. One relu step with BLAS on two threads
+must give the exact weights of two one-row steps. Adam's first step with L2 on a zero
+data gradient (g = l2 w) through the update that sums the next step's penalty in chunks
+of 512 values (``l2_adam_plan``) is held to w - lr g / (|g| + eps) within L2_ADAM_ULPS. One relu step with BLAS on two threads
 and the loop's on one (``pool_step_plan``) runs the batch's gather, bias and activation
 and the activation's backward in blocks on OpenBLAS's threads (pass_blocks.pxd): exact
 too, and reported skipped where BLAS has no such pool. Every loss is also measured as the
@@ -1057,9 +1065,12 @@ def plan():
         "dense_products": product_plan(P),
         "epoch_sgd": sgd_step_plan(P),
         "epoch_relu": relu_step_plan(P),
+        "epoch_narrow": narrow_pass_plan(P),
         "epoch_sparse": sparse_step_plan(),
         "epoch_rows": rows_step_plan(),
         "epoch_l2": l2_epoch_plan(),
+        "epoch_l2_adam": l2_adam_plan(),
+        "epoch_rows_steps": rows_steps_plan(P),
         "epoch_b1": batch1_steps_plan(),
         "epoch_sklearn": sklearn_step_plan(),
         "epoch_pool": pool_step_plan(),
@@ -1236,6 +1247,25 @@ def _narrow_forward_shape(P, target):
     return (B, 5, h, o)
 
 
+def narrow_pass_plan(P):
+    """[(label, (B, n_in, hidden, n_out, hidden activation), key)]: one plain-SGD step of
+    networks whose float64 input gradient dH_0 = dZ_1 W_1^T is formed inside the hidden
+    layer's backward pass (dense.pxd's act_backward_product: 2+ rows, an output layer 2 to
+    NARROW_K wide) in passes of up to four products, each pass one call of _fma_terms
+    with its count as a literal: every n_out from 2 to NARROW_K, so that each form of a
+    pass runs -- the first pass of 2, 3 or 4 products and a later pass of 1, 2, 3 or 4
+    after one, two and three passes of four -- under relu (act_row.h's select) and
+    identity (the activations' generic loop). Why: the other epoch plans pick their
+    output widths for other thresholds, and of them only n_out 15 (two relu cases) ends
+    on a later pass of three products, 13 (one) on a later pass of one, none on 5-7 or
+    11-12: a slip in one pass form was seen by a case or two. Float32 forms dZ_1 W_1^T
+    as a product (mm), which the same cases hold exact too."""
+    return [(f"B=13, 5 -> 20 {act} -> {o}: n_out {o}, dZ_1 W_1^T in passes of "
+             + " + ".join(str(min(4, o - p)) for p in range(0, o, 4)) + " (float64)",
+             (13, 5, 20, o, act), "act_backward_product passes")
+            for act in ("relu", "identity") for o in range(2, P["NARROW_K"] + 1)]
+
+
 def sparse_step_plan():
     """[(label, (B, n_in, hidden, n_out), path)]: steps of the training loop on CSR X
     (sparse_rows.pxd: the first layer's X_b W and X_b^T dZ read X's stored rows in place,
@@ -1282,6 +1312,43 @@ def rows_step_plan():
              "alone: alpha 1, beta 0)", (13, 20, 0, 24), alone),
             ("B=13, 20 -> 30 relu -> 5: X's rows read in place, reversed (X_b W_0, then "
              "the fused step)", (13, 20, 30, 5), first)]
+
+
+def rows_steps_plan(P):
+    """[(label, (N, B, n_in, n_out), path)]: epochs of several steps of a one-layer identity
+    network whose layer reads the batch's rows of X in place through their numbers
+    (``rows_in_place``), the rows in reverse order, on the exact operands of
+    ``rows_steps_operands``: plain SGD over PADDED_MIN_STEPS + 1 steps, where the loop
+    steps W_0 in a copy whose rows are padded to whole cache lines and copies it back at
+    the end of the call (20 outputs: 160 and 80 bytes a row, never whole lines), and
+    momentum over two steps, whose gradient X_b^T dZ is formed alone at each step (alpha
+    1, beta 0) into the workspace the step before wrote. Why: the other rows-in-place
+    cases take one step, where neither the copy (made only for calls of
+    PADDED_MIN_STEPS steps and more) nor a gradient left by an earlier step is seen."""
+    n = P["PADDED_MIN_STEPS"] + 1
+    key = "rows in place, steps in a row"
+    return [(f"N={16 * n}, B=16 ({n} steps), 20 -> 20 identity: X's rows read in place, "
+             "reversed, plain SGD (W_0's padded copy, back at the end of the call)",
+             (16 * n, 16, 20, 20, "sgd"), key),
+            ("N=32, B=16 (2 steps), 20 -> 20 identity: X's rows read in place, reversed, "
+             "momentum 1/2 (X^T dZ alone at each step)", (32, 16, 20, 20, "momentum"), key)]
+
+
+def l2_adam_plan():
+    """[(label, (B, n_in, n_out), path)]: one step of an epoch with L2 under Adam, whose
+    single-threaded update forms the next step's penalty beside itself in chunks of 512
+    values (``optim_update_sq``; in float32 optim_f32.h's loop over each chunk, its three
+    state slots n values apart): a one-layer identity network of 600 weights (a chunk of
+    512 and one of 88), 16 (one short chunk), with a zero data gradient, so that the
+    step is -lr g / (|g| + eps) for g = l2 w, w - lr sign(w) up to eps. Why: the L2
+    epochs of ``l2_epoch_plan`` train with plain SGD and momentum, whose float32 loop
+    keeps one state slot; no other case gives a rule of several slots a chunk past the
+    first."""
+    key = "optim_update_sq chunks"
+    return [("B=13, 30 -> 20 identity: W of 600 values (an update chunk of 512 and one of "
+             "88), Adam, l2 2^-4, zero data gradient", (13, 30, 20), key),
+            ("B=13, 4 -> 4 identity: W of 16 values (one short chunk), Adam, l2 2^-4, zero "
+             "data gradient", (13, 4, 4), key)]
 
 
 def l2_epoch_plan():
@@ -2451,25 +2518,45 @@ class _Runner:
     def _epoch_relu(self, api, sgd, seeds, family="epoch_relu", kernel="run_epoch",
                     what="relu, identity, squared error, integer operands"):
         from nnlib._codes import ACTIVATION_CODES
-        relu, ident = ACTIVATION_CODES["relu"], ACTIVATION_CODES["identity"]
+        ident = ACTIVATION_CODES["identity"]
         for dname, dt, seed in self._points(seeds[:1]):
-            for label, (B, i, h, o), key in PLAN[family]:
+            for label, shape, key in PLAN[family]:
+                (B, i, h, o), act = shape[:4], (shape[4:] or ("relu",))[0]
                 X, W0, b0, W1, b1, T, D = relu_step_operands((B, i, h, o), dname, seed)
                 Xi, W0i, b0i, W1i, b1i = (a.astype(np.int64) for a in (X, W0, b0, W1, b1))
+                Z0 = Xi @ W0i + b0i
+                if act == "identity":
+                    # the same bounds hold (they are the terms' magnitudes), and T is
+                    # formed through the identity hidden layer
+                    H0, dZ0 = Z0, D @ W1i.T
+                    T = (H0 @ W1i + b1i - B * D).astype(dt)
+                else:
+                    H0 = np.maximum(Z0, 0)
+                    dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
                 params = [W0.copy(), W1.copy()], [b0.copy(), b1.copy()]
-                _, ok = squared_error_epoch(api, [relu, ident], params[0], params[1], X, T,
-                                            B, sgd(lr=SGD_LR), np.arange(B, dtype=np.int64))
-                H0 = np.maximum(Xi @ W0i + b0i, 0)
-                dZ0 = np.where(H0 > 0, D @ W1i.T, 0)
+                _, ok = squared_error_epoch(api, [ACTIVATION_CODES[act], ident], params[0],
+                                            params[1], X, T, B, sgd(lr=SGD_LR),
+                                            np.arange(B, dtype=np.int64))
                 # 2^3 W' = 2^3 W - dW (lr 2^-3)
                 for output, got, ex in (
                         ("W_0", params[0][0], 8 * W0i - Xi.T @ dZ0),
                         ("b_0", params[1][0], 8 * b0i - dZ0.sum(axis=0)),
                         ("W_1", params[0][1], 8 * W1i - H0.T @ D),
                         ("b_1", params[1][1], 8 * b1i - D.sum(axis=0))):
-                    self._exact_case(kernel, f"{output} after a relu network's SGD "
+                    self._exact_case(kernel, f"{output} after a {act} network's SGD "
                                      "step", got if ok else np.full_like(got, np.nan), ex,
-                                     dname, dt, label, key, 1, scale=2 ** 3, what=what)
+                                     dname, dt, label, key, 1, scale=2 ** 3,
+                                     what=what.replace("relu", act, 1))
+
+    def epoch_narrow(self, seeds):
+        """One plain-SGD step of ``train.run_epoch`` on relu- and identity-identity
+        networks whose output layer is 2 to NARROW_K wide (``narrow_pass_plan``): in
+        float64 the hidden layer's backward forms dZ_1 W_1^T itself, in passes of up to
+        four products (act_backward_product), one case per output width so that every
+        form of a pass runs; on the exact operands of ``relu_step_operands`` every
+        weight and bias after the step must be exact."""
+        self._run_epoch_cases(lambda api, sgd, s: self._epoch_relu(
+            api, sgd, s, "epoch_narrow"), seeds)
 
     def epoch_pool(self, seeds):
         """One plain-SGD step of ``train.run_epoch`` on a relu-identity network with BLAS
@@ -2566,6 +2653,74 @@ class _Runner:
                         "run_epoch", f"{output} after an SGD step {where}",
                         got[output] if ok else np.full_like(got[output], np.nan), ex,
                         dname, dt, label, key, 1, scale=scale, what=what)
+
+    def epoch_rows_steps(self, seeds):
+        """Several steps of ``train.run_epoch`` with the first layer's rows read in place
+        (``rows_steps_plan``): on the exact operands of ``rows_steps_operands`` W and b
+        after the epoch must be exact."""
+        self._run_epoch_cases(self._epoch_rows_steps, seeds)
+
+    def _epoch_rows_steps(self, api, sgd, seeds):
+        from nnlib._codes import ACTIVATION_CODES
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (N, B, i, o, rule), key in PLAN["epoch_rows_steps"]:
+                X, W, b, T, We, be, scale = rows_steps_operands((N, B, i, o), rule, dname,
+                                                                seed)
+                opt = sgd(lr=SGD_LR, momentum=0.5 if rule == "momentum" else 0.0)
+                Ws, bs = [W.copy()], [b.copy()]
+                states = [None if st is None or not st.size else st.reshape(-1)
+                          for st in opt.state_arrays([Ws[0], bs[0]])]
+                order = np.arange(N, dtype=np.int64)[::-1].copy()
+                _, ok = squared_error_epoch(api, [ACTIVATION_CODES["identity"]], Ws, bs, X,
+                                            T, B, opt, order, states)
+                for output, got, ex in (("W", Ws[0], We), ("b", bs[0], be)):
+                    self._exact_case("run_epoch", f"{output} after {N // B} steps with the "
+                                     "rows read in place", got if ok else
+                                     np.full_like(got, np.nan), ex, dname, dt, label, key,
+                                     1, scale=scale)
+
+    def epoch_l2_adam(self, seeds):
+        """One step of ``train.run_epoch`` with L2 under Adam (``l2_adam_plan``): a zero
+        data gradient, so g = l2 w exactly, and the weights after the step are held to
+        w - lr g / (|g| + eps) (Adam's first step: m / (1 - beta1) = g, sqrt(v / (1 -
+        beta2)) = |g|) in longdouble within L2_ADAM_ULPS; the biases (g = 0) must not
+        move."""
+        self._run_epoch_cases(self._epoch_l2_adam, seeds)
+
+    def _epoch_l2_adam(self, api, sgd, seeds):
+        from nnlib._codes import ACTIVATION_CODES
+        adam = K.nnlib_attr("optim.Adam")
+        if adam is None:
+            return
+        for dname, dt, seed in self._points(seeds[:1]):
+            for label, (B, i, o), key in PLAN["epoch_l2_adam"]:
+                X, W, b, T, D = sgd_step_operands((B, i, o), dname, seed)
+                # T = X W + b: every row fitted, the data gradient 0 (M <= 8: small
+                # weights, so that l2 w and its square are exact)
+                W = np.clip(W, -8, 8).astype(dt)
+                T = (X.astype(np.int64) @ W.astype(np.int64) + b.astype(np.int64)).astype(dt)
+                opt = adam(lr=SGD_LR)
+                Ws, bs = [W.copy()], [b.copy()]
+                states = [None if st is None or not st.size else st.reshape(-1)
+                          for st in opt.state_arrays([Ws[0], bs[0]])]
+                _, ok = squared_error_epoch(api, [ACTIVATION_CODES["identity"]], Ws, bs, X,
+                                            T, B, opt, np.arange(B, dtype=np.int64), states,
+                                            l2=L2_ADAM)
+                g = W.astype(LD) * LD(L2_ADAM)
+                eps = LD(opt.config()["eps"])
+                ex = W.astype(LD) - LD(SGD_LR) * g / (abs(g) + eps)
+                got = Ws[0] if ok else np.full_like(Ws[0], np.nan)
+                cs = self.case("run_epoch", "W after an Adam step with l2 (identity, zero "
+                               "data gradient)", dname, label, key, L2_ADAM_ULPS)
+                err = ulp_errors(got.reshape(-1), ex.reshape(-1), 0, dt)
+                cs.add(err, None, got, ex, 1, lambda k: (
+                    f"W{[int(v) for v in np.unravel_index(k, W.shape)]} of a "
+                    f"{label.split(':')[0]} layer: got {float(got.reshape(-1)[k])!r}, "
+                    f"exact {float(ex.reshape(-1)[k])!r}"))
+                self._exact_case("run_epoch", "b after an Adam step with l2",
+                                 bs[0] if ok else np.full_like(bs[0], np.nan),
+                                 b.astype(np.int64), dname, dt, label, key, 1,
+                                 what="identity, zero data gradient")
 
     def epoch_l2(self, seeds):
         """The reported loss of ``train.run_epoch`` with L2 (``l2_epoch_plan``): integer
@@ -2738,6 +2893,60 @@ def sgd_step_operands(shape, dname, seed):
     return X.astype(dt), W.astype(dt), b.astype(dt), T.astype(dt), D
 
 
+def rows_steps_operands(shape, rule, dname, seed):
+    """X (N, n_in), W, b, targets T (N, n_out) of a one-layer identity network trained
+    under squared error in batches of B over X's rows in reverse order, for ``shape`` =
+    (N, B, n_in, n_out), B a power of two, by ``rule`` "sgd" (plain SGD, lr 2^-3) or
+    "momentum" (SGD, lr 2^-3, momentum 1/2), and the exact W and b after the epoch times
+    ``scale``. Each batch's targets are set from the weights the step before left: T =
+    X_b W + b - B D for small integers D, so every step's gradient is D exactly; the
+    weights are multiples of 1 / scale (2^3, and 2^-1 per momentum step past the first)
+    and every score, partial sum and update is one below 2^(p-1) / scale (checked), exact
+    in the dtype. Returns (X, W, b, T, W_exact, b_exact, scale)."""
+    N, B, i, o = shape
+    dt = DTYPES[dname]
+    p = np.finfo(dt).nmant + 1
+    steps = N // B
+    scale = 8 * (2 ** (steps - 1) if rule == "momentum" else 1)
+    rng = np.random.default_rng([seed, 12, N, B, i, o])
+
+    def draw(m, *s):
+        v = rng.integers(-m, m + 1, s)
+        v[rng.random(s) < 1 / 3] = 0
+        return v
+    X, W, b = draw(3, N, i), draw(3, i, o), draw(3, o)
+    Ws, bs = W * scale, b * scale                   # the weights times scale, exactly
+    T = np.zeros((N, o), np.int64)                  # the targets times scale
+    buf = bbuf = None
+    order = np.arange(N)[::-1]
+    big = 0
+    for s in range(steps):
+        rows = order[s * B:(s + 1) * B]
+        D = draw(2, B, o)
+        Z = X[rows] @ Ws + bs
+        T[rows] = Z - B * scale * D
+        big = max(big, int((abs(X[rows]) @ abs(Ws) + abs(bs)).max()),
+                  int(abs(T[rows]).max()))
+        g, gb = X[rows].T @ D * scale, D.sum(axis=0) * scale
+        if rule == "momentum":
+            buf = g if buf is None else buf // 2 + g
+            bbuf = gb if bbuf is None else bbuf // 2 + gb
+            g, gb = buf, bbuf
+        Ws, bs = Ws - g // 8, bs - gb // 8
+        big = max(big, int(abs(Ws).max()), int(abs(g).max()))
+    if big >= 2 ** (p - 1):
+        raise ValueError(f"rows_steps_operands: {big} >= 2^{p - 1} (draw smaller values)")
+    return (X.astype(dt), W.astype(dt), b.astype(dt), (T / scale).astype(dt), Ws, bs,
+            scale)
+
+
+# Adam's step with L2 (epoch_l2_adam): l2 2^-4 on weights up to 8, exact in float32; the
+# weights after the step within this many ulps of w - lr g / (|g| + eps) (the rule's own
+# roundings of m, v, the root and the quotient are a few ulps of a step of lr = 2^-3)
+L2_ADAM = 2.0 ** -4
+L2_ADAM_ULPS = 2.0
+
+
 # scikit-learn's Nesterov step of epoch_sklearn: mu = lr = 2^-1, so that from a velocity
 # of 3 g the new velocity mu 3g - lr g is g and the update mu g - lr g is 0, all exact
 SKLEARN_LR = SKLEARN_MU = 0.5
@@ -2774,10 +2983,19 @@ def relu_step_operands(shape, dname, seed):
     B, i, h, o = shape
     dt = DTYPES[dname]
     p = np.finfo(dt).nmant + 1
-    M = 1
-    while max((h + 1) * (i + 1) * (M + 1) ** 3 + B * (M + 1), B * (i + 1 + o) * (M + 1) ** 3
-              ) + 8 * (M + 1) < 2 ** (p - 1):
-        M += 1
+
+    def fits(m):
+        return max((h + 1) * (i + 1) * (m + 1) ** 3 + B * (m + 1),
+                   B * (i + 1 + o) * (m + 1) ** 3) + 8 * (m + 1) < 2 ** (p - 1)
+    # M: the first m >= 1 that does not fit (fits falls with m), found by doubling and
+    # bisection (counting up to it took ~25 ms a shape in float64)
+    lo, hi = 0, 1
+    while fits(hi):
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    M = hi
     rng = np.random.default_rng([seed, 11, B, i, h, o])
 
     def draw(*s):
@@ -2895,11 +3113,14 @@ def run_paths(ctx):
         run.dense_products(seeds)
         run.epoch_sgd(seeds)
         run.epoch_relu(seeds)
+        run.epoch_narrow(seeds)
         run.epoch_sparse(seeds)
         run.epoch_l2(seeds)
         run.epoch_b1(seeds)
         run.epoch_sklearn(seeds)
         run.epoch_rows(seeds)
+        run.epoch_rows_steps(seeds)
+        run.epoch_l2_adam(seeds)
         run.epoch_pool(seeds)
         run.epoch_losses(seeds)
     blas_bases, this_fp = load_blas_baselines(), None
