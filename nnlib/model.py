@@ -2142,7 +2142,7 @@ _KERAS_PLACES = {
 }
 
 
-def _is_kerass(name, value):
+def _is_keras_value(name, value):
     """Whether ``value`` is what Keras puts at the place of its argument ``name``, and
     nnlib never takes at its own (no loss is a number or an array, no optimizer a
     number or a dict)."""
@@ -2162,7 +2162,7 @@ def _refuse_keras_positionals(verb, *values):
     loss third: there is no ``compile``); Keras's arguments are taken by keyword."""
     places, nnlib_order, keras_order = _KERAS_PLACES[verb]
     wrong = [(ordinal, ours, theirs, value) for ordinal, (ours, theirs), value
-             in zip(("third", "fourth"), places, values) if _is_kerass(theirs, value)]
+             in zip(("third", "fourth"), places, values) if _is_keras_value(theirs, value)]
     if not wrong:
         return
     shown = [repr(v) if isinstance(v, numbers.Number) else "a dict"
